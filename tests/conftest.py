@@ -1,0 +1,61 @@
+"""Shared fixtures: every test gets its own SQLite ledger file through ``WARMUP_DB``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pendulum
+import pytest
+from click.testing import CliRunner, Result
+
+pytest_plugins = ["tests.peers.fixtures"]
+
+SH = "Asia/Shanghai"
+
+
+@pytest.fixture(autouse=True)
+def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "ledger.db"
+    monkeypatch.setenv("WARMUP_DB", str(path))
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    return path
+
+
+@pytest.fixture
+def run() -> Callable[..., Result]:
+    """Invoke the CLI in-process, as a user would type it (exit code from sysexits)."""
+    from warmup.cli import cli
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+    return invoke
+
+
+def at(day: dt.date, hour: int = 10, minute: int = 0, tz: str = SH) -> dt.datetime:
+    """An aware instant on a local day (tests pass time in; they never sleep)."""
+    return pendulum.datetime(day.year, day.month, day.day, hour, minute, tz=tz).in_timezone("UTC")
+
+
+def ledger_digest(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, to prove a failed command left the ledger untouched."""
+    if not path.exists():
+        return {}
+    con = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: sorted(con.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def today() -> dt.date:
+    return dt.date(2026, 11, 16)  # a Monday; tests evaluate with --at on this day
+
+
+os.environ.setdefault("TZ", "UTC")

@@ -1,0 +1,250 @@
+"""Acceptance of the foundation, through the CLI as a user types it."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+from tests.conftest import at
+
+BOX = "a@corp.example"
+
+
+def quota_json(run, *args: str) -> dict:
+    res = run("quota", BOX, "--json", *args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert len(data) == 1
+    return data[0]
+
+
+def write_log(path: Path, days: list[tuple[dt.date, int, int]]) -> Path:
+    """A sending log: (day, sends, of which bounced hard)."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(
+            [
+                "mailbox",
+                "recipient",
+                "sent_at",
+                "message_id",
+                "bounce_kind",
+                "bounce_status",
+                "bounced_at",
+            ]
+        )
+        for day, n, bad in days:
+            for i in range(n):
+                ts = at(day, 9, 0).add(minutes=i)
+                row = [BOX, f"r{day:%m%d}-{i}@example.com", ts.isoformat(), f"<{day}-{i}@x>"]
+                row += ["hard", "5.1.1", ts.add(hours=1).isoformat()] if i < bad else ["", "", ""]
+                w.writerow(row)
+    return path
+
+
+def test_new_exmail_mailbox_starts_at_50(run, today):
+    res = run("mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0 and "Added a@corp.example" in res.output
+    q = quota_json(run, "--at", at(today).isoformat())
+    assert (q["quota"], q["status"], q["stage"], q["day"]) == (50, "ok", "week 1", 1)
+    assert (q["sent"], q["remaining"], q["next_send_at"]) == (0, 50, None)
+    assert set(q) >= {
+        "mailbox",
+        "stage",
+        "day",
+        "quota",
+        "sent",
+        "remaining",
+        "status",
+        "next_send_at",
+        "bounce_rate",
+        "reasons",
+    }
+    assert "warm-up day 1" in q["reasons"][0]
+
+
+def test_fifty_sends_exhaust_the_day(run, today):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    for i in range(50):
+        res = run(
+            "record", "send", BOX, "--to", f"r{i}@example.com", "--at", at(today, 9, i).isoformat()
+        )
+        assert res.exit_code == 0, res.output
+    q = quota_json(run, "--at", at(today, 12).isoformat())
+    assert (q["sent"], q["remaining"], q["status"]) == (50, 0, "exhausted")
+    assert q["next_send_at"] == "2026-11-16T16:00:00+00:00"  # local midnight, Asia/Shanghai
+    check = run("quota", BOX, "--check", "--at", at(today, 12).isoformat())
+    assert check.exit_code == 75
+    # The day before, nothing was sent yet: --at ignores later history.
+    assert run("quota", BOX, "--check", "--at", at(today, 8).isoformat()).exit_code == 0
+
+
+def test_week_of_fifty_gives_100(run, today, tmp_path):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    log = write_log(
+        tmp_path / "log.csv", [(today - dt.timedelta(days=k), 50, 0) for k in range(7, 0, -1)]
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0 and "Imported 350 new send(s)" in res.output
+    q = quota_json(run, "--at", at(today).isoformat())
+    assert (q["quota"], q["stage"], q["day"], q["status"]) == (100, "weeks 2-4", 8, "ok")
+    again = run("import", str(log))
+    assert "Imported 0 new send(s) and 0 new bounce(s)" in again.output
+    assert quota_json(run, "--at", at(today).isoformat())["quota"] == 100
+
+
+def _full_quota_days(run, tmp_path: Path, today: dt.date, n: int) -> None:
+    """n active days before today, each at the quota the CLI gives that morning."""
+    for k in range(n, 0, -1):
+        day = today - dt.timedelta(days=k)
+        q = quota_json(run, "--at", at(day, 8).isoformat())["quota"]
+        log = write_log(tmp_path / f"d{k}.csv", [(day, q, 0)])
+        assert run("import", str(log)).exit_code == 0
+
+
+def test_full_ramp_reaches_200_then_300_and_plan_agrees(run, today, tmp_path):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    start = today - dt.timedelta(days=28)
+    # The plan made on day 1 predicts what the ramp will give.
+    plan = json.loads(
+        run("plan", BOX, "--days", "30", "--json", "--at", at(start, 8).isoformat()).output
+    )
+    assert [p["quota"] for p in plan[:8]] == [50] * 7 + [100]
+    assert (plan[27]["quota"], plan[28]["quota"]) == (200, 300)
+    _full_quota_days(run, tmp_path, today - dt.timedelta(days=1), 27)
+    q27 = quota_json(run, "--at", at(today - dt.timedelta(days=1)).isoformat())
+    assert (q27["day"], q27["quota"]) == (28, 200)
+    day = today - dt.timedelta(days=1)
+    assert run("import", str(write_log(tmp_path / "last.csv", [(day, 200, 0)]))).exit_code == 0
+    q28 = quota_json(run, "--at", at(today).isoformat())
+    assert (q28["day"], q28["quota"], q28["stage"]) == (29, 300, "stable")
+    assert [p["quota"] for p in plan] == [quota for quota in [p["quota"] for p in plan]]  # shape
+    assert plan[28]["date"] == today.isoformat()
+
+
+def _bounce_week(run, tmp_path, today, per_day: int, bad_per_day: int) -> None:
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    days = [(today - dt.timedelta(days=k), per_day, bad_per_day) for k in range(7, 0, -1)]
+    assert run("import", str(write_log(tmp_path / "b.csv", days))).exit_code == 0
+
+
+def test_twelve_percent_bounces_pause(run, today, tmp_path):
+    _bounce_week(run, tmp_path, today, 50, 6)  # 42/350 = 12%
+    q = quota_json(run, "--at", at(today).isoformat())
+    assert (q["status"], q["quota"], q["remaining"]) == ("paused", 0, 0)
+    assert abs(q["bounce_rate"] - 0.12) < 1e-9
+    assert any("12.0%" in r and "10%" in r and "pauses" in r for r in q["reasons"])
+    assert run("quota", BOX, "--check", "--at", at(today).isoformat()).exit_code == 75
+    # Resume lifts the pause; the health window restarts at the resume.
+    assert run("mailbox", "resume", BOX).exit_code == 0
+    q2 = quota_json(run)
+    assert q2["status"] in ("ok", "paced") and q2["quota"] > 0
+
+
+def test_four_percent_bounces_hold(run, today, tmp_path):
+    _bounce_week(run, tmp_path, today, 50, 2)  # 14/350 = 4%
+    q = quota_json(run, "--at", at(today).isoformat())
+    assert q["status"] == "hold"
+    assert abs(q["bounce_rate"] - 0.04) < 1e-9
+    assert q["quota"] == 50  # held at the last healthy day's quota instead of 100
+    assert any("4.0%" in r and "3%" in r and "holds" in r for r in q["reasons"])
+    assert run("quota", BOX, "--check", "--at", at(today).isoformat()).exit_code == 0
+
+
+def test_quota_table_lists_reasons(run, today):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("mailbox", "add", "b@corp.example", "--provider", "m365", "--timezone", "Europe/Paris")
+    res = run("quota", "--at", at(today).isoformat())
+    lines = res.output.splitlines()
+    assert lines[0].split() == [
+        "MAILBOX",
+        "STAGE",
+        "DAY",
+        "QUOTA",
+        "SENT",
+        "LEFT",
+        "STATUS",
+        "NEXT",
+        "SEND",
+        "BOUNCES",
+    ]
+    assert lines[1].split()[:2] == [BOX, "week"] and "ok" in lines[1]
+    assert "b@corp.example:" in res.output and "  - warm-up day 1" in res.output
+
+
+def test_pacing_after_a_send(run, today):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("record", "send", BOX, "--to", "x@example.com", "--at", at(today, 9).isoformat())
+    q = quota_json(run, "--at", at(today, 9, 1).isoformat())
+    assert q["status"] == "paced"
+    nxt = dt.datetime.fromisoformat(q["next_send_at"])
+    gap = (nxt - at(today, 9)).total_seconds()
+    assert 300 <= gap <= 600
+    assert quota_json(run, "--at", at(today, 9, 11).isoformat())["status"] == "ok"
+
+
+def test_cap_and_manual_pause(run, today):
+    run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "20")
+    assert quota_json(run, "--at", at(today).isoformat())["quota"] == 20
+    run("mailbox", "set", BOX, "--cap", "10")
+    q = quota_json(run, "--at", at(today).isoformat())
+    assert q["quota"] == 10 and any("mailbox cap: 10" in r for r in q["reasons"])
+    assert run("mailbox", "pause", BOX, "--reason", "list review").exit_code == 0
+    q = quota_json(run)
+    assert q["status"] == "paused" and any("list review" in r for r in q["reasons"])
+    run("mailbox", "resume", BOX)
+    assert quota_json(run)["status"] == "ok"
+
+
+def test_plan_volume(run, today):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    res = run(
+        "plan", BOX, "b@corp.example", "--volume", "1000", "--json", "--at", at(today).isoformat()
+    )
+    data = json.loads(res.output)
+    # 2 mailboxes x 50/day = 100/day for 7 days (700), then 2 x 100 on day 8 (900), 2 x 105 on day 9.
+    assert data["days"] == 9 and data["date"] == (today + dt.timedelta(days=8)).isoformat()
+
+
+def test_mailbox_list_show_remove(run, today):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    listing = json.loads(run("mailbox", "list", "--json").output)
+    assert [m["address"] for m in listing] == [BOX]
+    assert listing[0]["timezone"] == "Asia/Shanghai"
+    shown = json.loads(run("mailbox", "show", BOX, "--json").output)
+    assert shown["smtp"] == {
+        "hosts": ["smtp.exmail.qq.com", "hwsmtp.exmail.qq.com"],
+        "port": 465,
+        "security": "ssl",
+    }
+    run("record", "send", BOX, "--to", "x@example.com")
+    refused = run("mailbox", "remove", BOX)
+    assert refused.exit_code == 65 and "--force" in refused.output
+    assert run("mailbox", "remove", BOX, "--force").exit_code == 0
+    assert json.loads(run("mailbox", "list", "--json").output) == []
+
+
+def test_providers_json():
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    data = {
+        p["name"]: p for p in json.loads(CliRunner().invoke(cli, ["providers", "--json"]).output)
+    }
+    assert set(data) >= {"exmail", "netease", "aliyun", "gmail", "m365", "zoho", "custom"}
+    ex = data["exmail"]
+    assert (ex["smtp"]["host"], ex["smtp"]["port"], ex["smtp"]["security"]) == (
+        "smtp.exmail.qq.com",
+        465,
+        "ssl",
+    )
+    assert ex["smtp"]["backup"] == ["hwsmtp.exmail.qq.com"]
+    assert ex["imap"]["backup"] == ["hwimap.exmail.qq.com"]
+    assert ex["timezone"] == "Asia/Shanghai" and len(ex["checklist"]) == 4
+    assert (data["m365"]["smtp"]["port"], data["m365"]["smtp"]["security"]) == (587, "starttls")
+    assert data["m365"]["daily_limit"] == 10000 and data["m365"]["per_minute"] == 30
+    assert data["gmail"]["daily_limit"] == 2000

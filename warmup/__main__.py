@@ -1,0 +1,3 @@
+from warmup.cli import main
+
+main()

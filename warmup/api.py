@@ -1,0 +1,308 @@
+"""The library's public operations: what the CLI calls, and what users' scripts can call too."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pendulum
+
+from warmup import addresses
+from warmup.errors import ConfigError, DataError, UsageError
+from warmup.ledger import Ledger, MailboxRow
+from warmup.ledger import store
+from warmup.policy import Allowance, PlanDay, evaluate, load_policy, project
+from warmup.policy.spec import PolicySpec
+from warmup.providers import SECURITIES, Provider, get_provider
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_instant(text: str, what: str = "--at", tz: str | None = None) -> dt.datetime:
+    """An ISO 8601 instant (a date alone means its local midnight in ``tz``) as aware UTC."""
+    try:
+        value = pendulum.parse(text, tz=tz or "UTC", strict=False)
+    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
+        raise UsageError(f"{what}: {text!r} is not an ISO 8601 date or time "
+                         f"(e.g. 2026-11-29T09:30:00+08:00)") from None
+    if not isinstance(value, pendulum.DateTime):
+        if isinstance(value, pendulum.Date):
+            value = pendulum.datetime(value.year, value.month, value.day, tz=tz or "UTC")
+        else:
+            raise UsageError(f"{what}: {text!r} is not a date or time")
+    return value.in_timezone("UTC")
+
+
+def parse_date(text: str, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{what}: {text!r} is not a date like 2026-11-29") from None
+
+
+def check_timezone(tz: str) -> str:
+    try:
+        pendulum.timezone(tz)
+    except Exception:
+        raise UsageError(f"unknown time zone {tz!r}; use an IANA name like Asia/Shanghai") from None
+    return tz
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a mailbox's SMTP and IMAP are, after its overrides."""
+
+    smtp_hosts: tuple[str, ...]
+    smtp_port: int
+    smtp_security: str
+    imap_hosts: tuple[str, ...]
+    imap_port: int
+    imap_security: str
+
+
+def endpoints(box: MailboxRow) -> Endpoints:
+    p = get_provider(box.provider)
+    smtp = (box.smtp_host,) if box.smtp_host else tuple(p.smtp.hosts())
+    imap = (box.imap_host,) if box.imap_host else tuple(p.imap.hosts())
+    return Endpoints(smtp, box.smtp_port or p.smtp.port or 465, box.smtp_security or p.smtp.security,
+                     imap, box.imap_port or p.imap.port or 993, box.imap_security or p.imap.security)
+
+
+def _check_endpoint(kind: str, host: str | None, port: int | None, security: str | None) -> None:
+    if security is not None and security not in SECURITIES:
+        raise UsageError(f"--{kind}-security {security!r}: expected one of {', '.join(SECURITIES)}")
+    if security == "none" and not (host and _is_loopback(host)):
+        raise UsageError(f"--{kind}-security none sends the password in clear text: allowed only "
+                         f"with a loopback --{kind}-host (127.0.0.1, localhost)")
+    if port is not None and not 0 < port < 65536:
+        raise UsageError(f"--{kind}-port {port}: expected 1-65535")
+
+
+def add_mailbox(ledger: Ledger, address: str, provider: str, *, timezone: str | None = None,
+                policy: str = "default", cap: int | None = None, started: dt.date | None = None,
+                **overrides: Any) -> MailboxRow:
+    """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``."""
+    address = addresses.normalize(address, "mailbox address")
+    prov = get_provider(provider)
+    _validate_settings(prov, policy, cap, overrides)
+    tz = check_timezone(timezone or prov.timezone or _local_zone())
+    return store.add_mailbox(ledger, address=address, provider=provider, timezone=tz,
+                             policy=policy, cap=cap, started=started,
+                             **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _validate_settings(prov: Provider, policy: str | None, cap: int | None,
+                       overrides: dict[str, Any]) -> None:
+    for kind in ("smtp", "imap"):
+        _check_endpoint(kind, overrides.get(f"{kind}_host") or getattr(prov, kind).host,
+                        overrides.get(f"{kind}_port"), overrides.get(f"{kind}_security"))
+        if prov.name == "custom" and not overrides.get(f"{kind}_host"):
+            raise UsageError(f"provider custom needs --{kind}-host and --{kind}-port")
+    if cap is not None and cap < 0:
+        raise UsageError(f"--cap {cap}: expected a whole number >= 0")
+    if policy is not None:
+        load_policy(policy)
+
+
+def _local_zone() -> str:
+    name = pendulum.local_timezone().name
+    return name if name and "/" in name or name == "UTC" else "UTC"
+
+
+def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
+    box = store.get_mailbox(ledger, address)
+    values = {k: v for k, v in values.items() if v is not None}
+    if not values:
+        raise UsageError("nothing to change: give --cap, --policy, --timezone or an --smtp-*/--imap-* option")
+    if "timezone" in values:
+        check_timezone(values["timezone"])
+    _validate_settings(get_provider(box.provider), values.get("policy"), values.get("cap"),
+                       {k: v for k, v in values.items() if k[:5] in ("smtp_", "imap_")})
+    return store.update_mailbox(ledger, address, **values)
+
+
+def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> None:
+    box = store.get_mailbox(ledger, address)
+    n = store.count_history(ledger, box.id)
+    if n and not force:
+        raise DataError(f"mailbox {box.address} has {n} sends and bounces in its history; "
+                        f"add --force to delete them too")
+    store.remove_mailbox(ledger, address)
+
+
+def policy_for(box: MailboxRow) -> PolicySpec:
+    return load_policy(box.policy)
+
+
+def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowance:
+    """Today's allowance for ``address`` as of ``at`` (default: now)."""
+    box = store.get_mailbox(ledger, address)
+    return quota_for(ledger, box, at or now_utc())
+
+
+def quota_for(ledger: Ledger, box: MailboxRow, at: dt.datetime) -> Allowance:
+    spec = policy_for(box)
+    prov = get_provider(box.provider)
+    hist = store.history(ledger, box, at, provider_ceiling=prov.daily_limit,
+                         provider_min_interval=prov.min_interval,
+                         domain_cap=spec.domain_cap is not None)
+    return evaluate(spec, hist, at)
+
+
+def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:
+    box = store.get_mailbox(ledger, address)
+    at = at or now_utc()
+    prov = get_provider(box.provider)
+    hist = store.history(ledger, box, at, provider_ceiling=prov.daily_limit,
+                         provider_min_interval=prov.min_interval)
+    return project(policy_for(box), hist, at, days)
+
+
+def volume_date(ledger: Ledger, mailboxes: list[str], volume: int,
+                at: dt.datetime | None = None, horizon: int = 730) -> tuple[dt.date | None, int]:
+    """The first day on which ``volume`` recipients will have been sent across ``mailboxes``."""
+    plans = [plan(ledger, m, horizon, at) for m in mailboxes]
+    for k in range(horizon):
+        total = sum(p[k].cumulative for p in plans)
+        if total >= volume:
+            return plans[0][k].date, k + 1
+    return None, horizon
+
+
+def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = None) -> None:
+    box = store.get_mailbox(ledger, address)
+    store.add_event(ledger, box.id, "pause", at or now_utc(), reason)
+
+
+def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
+    box = store.get_mailbox(ledger, address)
+    store.add_event(ledger, box.id, "resume", at or now_utc(), "resumed by hand")
+
+
+def record_send(ledger: Ledger, address: str, recipients: list[str],
+                at: dt.datetime | None = None, message_id: str | None = None) -> int:
+    """Record sends made outside the gate; returns how many were new."""
+    rcpts = [addresses.normalize(r, "recipient") for r in recipients]
+    at = at or now_utc()
+    with ledger.write() as conn:
+        box = store.get_mailbox(ledger, address, conn)
+        return sum(store.record_send(conn, box, r, at, message_id) is not None for r in rcpts)
+
+
+def record_bounce(ledger: Ledger, address: str, recipient: str, kind: str = "hard",
+                  status: str | None = None, at: dt.datetime | None = None,
+                  message_id: str | None = None) -> bool:
+    rcpt = addresses.normalize(recipient, "recipient")
+    if kind not in store.BOUNCE_KINDS:
+        raise UsageError(f"--kind {kind!r}: expected one of {', '.join(store.BOUNCE_KINDS)}")
+    at = at or now_utc()
+    with ledger.write() as conn:
+        box = store.get_mailbox(ledger, address, conn)
+        key = f"record:{utc_iso(at)}|{rcpt}|{kind}"
+        return store.record_bounce(conn, box, rcpt, kind, at, key, status=status,
+                                   message_id=message_id, source="record") is not None
+
+
+def utc_iso(ts: dt.datetime) -> str:
+    return f"{store.utc(ts):%Y-%m-%dT%H:%M:%S.%f}"
+
+
+IMPORT_REQUIRED = ("mailbox", "recipient", "sent_at")
+IMPORT_OPTIONAL = ("message_id", "bounce_kind", "bounce_status", "bounced_at")
+
+
+def import_csv(ledger: Ledger, path: str | Path) -> tuple[int, int]:
+    """Import an earlier sending log in one transaction; (new sends, new bounces).
+
+    A bad line rejects the whole file with its line number; a second import adds nothing.
+    """
+    path = Path(path)
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in IMPORT_REQUIRED if c not in header]
+        if missing:
+            raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
+                            f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])")
+        reader.fieldnames = header
+        rows = []
+        try:
+            for row in reader:
+                rows.append((reader.line_num, _import_row(row)))
+        except csv.Error as exc:
+            raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
+        except DataError as exc:
+            raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
+    sends = bounces = 0
+    with ledger.write() as conn:
+        boxes: dict[str, MailboxRow] = {}
+        for line, r in rows:
+            if r["mailbox"] not in boxes:
+                try:
+                    boxes[r["mailbox"]] = store.get_mailbox(ledger, r["mailbox"], conn)
+                except ConfigError as exc:
+                    raise DataError(f"{path}: line {line}: {exc}") from None
+            box = boxes[r["mailbox"]]
+            send_id = store.record_send(conn, box, r["recipient"], r["sent_at"], r["message_id"],
+                                        source="import")
+            sends += send_id is not None
+            if r["bounce_kind"]:
+                key = f"import:{store.send_key(r['recipient'], r['sent_at'], r['message_id'])}"
+                bounces += store.record_bounce(
+                    conn, box, r["recipient"], r["bounce_kind"], r["bounced_at"], key,
+                    status=r["bounce_status"], message_id=r["message_id"], source="import",
+                    send_id=send_id) is not None
+    return sends, bounces
+
+
+def _import_row(row: dict[str, Any]) -> dict[str, Any]:
+    if None in row:
+        raise DataError("more fields than the header has")
+    get = {k: (v or "").strip() for k, v in row.items()}
+    out: dict[str, Any] = {
+        "mailbox": addresses.normalize(get["mailbox"], "mailbox"),
+        "recipient": addresses.normalize(get["recipient"], "recipient"),
+        "sent_at": _csv_instant(get["sent_at"], "sent_at"),
+        "message_id": get.get("message_id") or None,
+        "bounce_kind": get.get("bounce_kind") or None,
+        "bounce_status": get.get("bounce_status") or None,
+        "bounced_at": None,
+    }
+    if out["bounce_kind"]:
+        if out["bounce_kind"] not in store.BOUNCE_KINDS:
+            raise DataError(f"bounce_kind {out['bounce_kind']!r}: expected one of "
+                            f"{', '.join(store.BOUNCE_KINDS)}")
+        out["bounced_at"] = (_csv_instant(get["bounced_at"], "bounced_at")
+                             if get.get("bounced_at") else out["sent_at"])
+    elif get.get("bounce_status") or get.get("bounced_at"):
+        raise DataError("bounce_status/bounced_at given without bounce_kind")
+    return out
+
+
+def _csv_instant(text: str, what: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise DataError(f"{what} {text!r} is not an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise DataError(f"{what} {text!r} has no UTC offset (write e.g. {text}+08:00)")
+    return value.astimezone(dt.UTC)

@@ -1,0 +1,172 @@
+"""``warmup mailbox ...``: register, inspect, pause and resume mailboxes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from warmup import api
+from warmup.cli import cli
+from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.ledger import Ledger, store
+from warmup.providers import SECURITIES, providers
+
+
+def endpoint_options(fn: Any) -> Any:
+    for kind in ("imap", "smtp"):
+        fn = click.option(f"--{kind}-security", type=click.Choice(SECURITIES),
+                          help=f"{kind.upper()} security (none only for loopback hosts).")(fn)
+        fn = click.option(f"--{kind}-port", type=int, help=f"{kind.upper()} port.")(fn)
+        fn = click.option(f"--{kind}-host", help=f"{kind.upper()} host (required for custom).")(fn)
+    return fn
+
+
+@cli.group()
+def mailbox() -> None:
+    """Register and manage mailboxes."""
+
+
+@mailbox.command("add")
+@click.argument("address")
+@click.option("--provider", required=True, metavar="NAME",
+              help="Provider preset: exmail, netease, aliyun, gmail, m365, zoho, custom.")
+@click.option("--timezone", "tz", metavar="TZ",
+              help="IANA zone for day boundaries (default: the provider's, else this machine's).")
+@click.option("--policy", default="default", show_default=True, metavar="NAME|FILE",
+              help="Policy preset name or TOML file.")
+@click.option("--cap", type=int, help="Lower the daily ceiling (e.g. what the admin allows).")
+@click.option("--started", metavar="DATE",
+              help="Count warm-up history from this date only (e.g. a re-bound mailbox).")
+@endpoint_options
+@pass_ledger
+def add(ledger: Ledger, address: str, provider: str, tz: str | None, policy: str,
+        cap: int | None, started: str | None, **overrides: Any) -> None:
+    """Register ADDRESS with a provider preset.
+
+    \b
+    Example:
+        warmup mailbox add sales@corp.example --provider exmail
+        warmup mailbox add me@lab.test --provider custom --smtp-host mail.lab.test \\
+            --smtp-port 465 --imap-host mail.lab.test --imap-port 993
+    """
+    box = api.add_mailbox(ledger, address, provider, timezone=tz, policy=policy, cap=cap,
+                          started=api.parse_date(started, "--started") if started else None,
+                          **overrides)
+    click.echo(f"Added {box.address} ({providers()[box.provider].title}, {box.timezone}, "
+               f"policy {box.policy}). See 'warmup quota {box.address}'.")
+
+
+@mailbox.command("list")
+@json_option
+@pass_ledger
+def list_(ledger: Ledger, json_: bool) -> None:
+    """List registered mailboxes.
+
+    \b
+    Example:
+        warmup mailbox list --json
+    """
+    boxes = store.list_mailboxes(ledger)
+    if json_:
+        print_json([b.to_dict() for b in boxes])
+        return
+    if not boxes:
+        click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
+        return
+    print_table(["MAILBOX", "PROVIDER", "TIMEZONE", "POLICY", "CAP"],
+                [[b.address, b.provider, b.timezone, b.policy, b.cap] for b in boxes])
+
+
+@mailbox.command("show")
+@click.argument("address")
+@json_option
+@pass_ledger
+def show(ledger: Ledger, address: str, json_: bool) -> None:
+    """Show a mailbox's settings, endpoints and today's allowance.
+
+    \b
+    Example:
+        warmup mailbox show sales@corp.example
+    """
+    box = store.get_mailbox(ledger, address)
+    ep = api.endpoints(box)
+    allowance = api.quota_for(ledger, box, api.now_utc())
+    data = {**box.to_dict(), "smtp": {"hosts": list(ep.smtp_hosts), "port": ep.smtp_port,
+                                      "security": ep.smtp_security},
+            "imap": {"hosts": list(ep.imap_hosts), "port": ep.imap_port,
+                     "security": ep.imap_security},
+            "allowance": allowance.to_dict()}
+    if json_:
+        print_json(data)
+        return
+    click.echo(f"{box.address}  ({providers()[box.provider].title})")
+    click.echo(f"  time zone  {box.timezone}   policy {box.policy}   cap {box.cap or '-'}"
+               f"   started {box.started or '-'}")
+    click.echo(f"  SMTP       {' -> '.join(ep.smtp_hosts)}:{ep.smtp_port} ({ep.smtp_security})")
+    click.echo(f"  IMAP       {' -> '.join(ep.imap_hosts)}:{ep.imap_port} ({ep.imap_security})")
+    click.echo(f"  today      {allowance.status}: {allowance.sent}/{allowance.quota} sent, "
+               f"stage {allowance.stage}, day {allowance.day}")
+
+
+@mailbox.command("set")
+@click.argument("address")
+@click.option("--cap", type=int, help="Lower the daily ceiling.")
+@click.option("--policy", metavar="NAME|FILE", help="Policy preset name or TOML file.")
+@click.option("--timezone", "tz", metavar="TZ", help="IANA time zone for day boundaries.")
+@endpoint_options
+@pass_ledger
+def set_(ledger: Ledger, address: str, cap: int | None, policy: str | None, tz: str | None,
+         **overrides: Any) -> None:
+    """Change a mailbox's cap, policy, time zone or endpoints.
+
+    \b
+    Example:
+        warmup mailbox set sales@corp.example --cap 80
+    """
+    box = api.set_mailbox(ledger, address, cap=cap, policy=policy, timezone=tz, **overrides)
+    click.echo(f"Updated {box.address}.")
+
+
+@mailbox.command("pause")
+@click.argument("address")
+@click.option("--reason", required=True, help="Why (shown in 'warmup quota').")
+@pass_ledger
+def pause(ledger: Ledger, address: str, reason: str) -> None:
+    """Stop all sending from ADDRESS until 'warmup mailbox resume'.
+
+    \b
+    Example:
+        warmup mailbox pause sales@corp.example --reason "domain moved to spam at Gmail"
+    """
+    api.pause(ledger, address, reason)
+    click.echo(f"Paused {address.lower()}: {reason}")
+
+
+@mailbox.command("resume")
+@click.argument("address")
+@pass_ledger
+def resume(ledger: Ledger, address: str) -> None:
+    """Resume a paused mailbox (after a bounce-rate pause it continues one stage back).
+
+    \b
+    Example:
+        warmup mailbox resume sales@corp.example
+    """
+    api.resume(ledger, address)
+    click.echo(f"Resumed {address.lower()}. See 'warmup quota {address.lower()}'.")
+
+
+@mailbox.command("remove")
+@click.argument("address")
+@click.option("--force", is_flag=True, help="Also delete its sends and bounces.")
+@pass_ledger
+def remove(ledger: Ledger, address: str, force: bool) -> None:
+    """Remove a mailbox (refused if it has history, unless --force).
+
+    \b
+    Example:
+        warmup mailbox remove old@corp.example --force
+    """
+    api.remove_mailbox(ledger, address, force)
+    click.echo(f"Removed {address.lower()}.")

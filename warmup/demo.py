@@ -1,0 +1,61 @@
+"""A deterministic simulation of a mailbox's first weeks, for ``warmup demo`` and the tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from warmup import api
+from warmup.ledger import Ledger, store
+from warmup.policy import Allowance
+
+DEMO_MAILBOX = "demo@corp.example"
+SPIKE_DAYS = (17, 18)  # 1-based simulated days with a bounce spike (a bad list was uploaded)
+RESUME_AFTER = 2  # paused mornings before the simulated operator resumes
+
+
+def simulate(ledger: Ledger, days: int = 40, now: dt.datetime | None = None,
+             address: str = DEMO_MAILBOX, seed: int = 7,
+             ) -> tuple[store.MailboxRow, list[tuple[dt.date, Allowance, int]]]:
+    """Register an exmail mailbox ``days`` days before ``now`` and send its full quota daily.
+
+    Normal days bounce about 1%, the spike days about 20% (hard and block), which holds
+    the ramp, steps it back a stage and then pauses it; after two paused mornings the simulated
+    operator resumes it and it ramps again. Returns the mailbox and, per day,
+    (local date, the morning's allowance, bounces that day).
+    """
+    import pendulum
+
+    rng = random.Random(seed)
+    now = now or api.now_utc()
+    tz = "Asia/Shanghai"
+    first = pendulum.instance(now).in_timezone(tz).start_of("day").subtract(days=days)
+    box = api.add_mailbox(ledger, address, "exmail", timezone=tz)
+    log = []
+    paused = 0
+    for k in range(days):
+        morning = first.add(days=k, hours=9)
+        allowance = api.quota_for(ledger, box, morning)
+        if allowance.status == "paused":
+            paused += 1
+            if paused == RESUME_AFTER:  # the operator cleaned the list and resumed
+                api.resume(ledger, address, at=morning)
+                morning = morning.add(minutes=1)
+                allowance = api.quota_for(ledger, box, morning)
+        n = allowance.remaining
+        rate = 0.20 if k + 1 in SPIKE_DAYS else 0.01
+        bounced = 0
+        with ledger.write() as conn:
+            for i in range(n):
+                at = morning.add(seconds=int(i * 9 * 3600 / max(n, 1)))
+                rcpt = f"lead{k:02d}-{i:03d}@example.com"
+                sid = store.record_send(conn, box, rcpt, at, f"<demo-{k}-{i}@corp.example>",
+                                        source="demo")
+                if rng.random() < rate:
+                    bounced += 1
+                    kind = "hard" if rng.random() < 0.7 else "block"
+                    store.record_bounce(conn, box, rcpt, kind, at.add(minutes=20),
+                                        key=f"demo:{k}:{i}", status="5.1.1" if kind == "hard"
+                                        else "5.7.1", source="demo", send_id=sid)
+        log.append((morning.date(), allowance, bounced))
+    return box, log

@@ -1,0 +1,307 @@
+"""Domain questions and records over the ledger's tables (Core statements, no ORM sessions)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warmup import models
+from warmup.errors import ConfigError, DataError
+from warmup.ledger.db import Ledger
+from warmup.policy.engine import DayCounts, History, MailboxEvent
+
+MAILBOX = cast(sa.Table, models.Mailbox.__table__)
+SEND = cast(sa.Table, models.Send.__table__)
+BOUNCE = cast(sa.Table, models.Bounce.__table__)
+SUPPRESSION = cast(sa.Table, models.Suppression.__table__)
+EVENT = cast(sa.Table, models.Event.__table__)
+DAY_STAT = cast(sa.Table, models.DayStat.__table__)
+SYNC_STATE = cast(sa.Table, models.SyncState.__table__)
+
+BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
+COUNTED = sa.and_(SEND.c.outcome != "released")
+
+
+@dataclass(frozen=True)
+class MailboxRow:
+    id: int
+    address: str
+    provider: str
+    timezone: str
+    policy: str
+    cap: int | None
+    started: dt.date | None
+    smtp_host: str | None
+    smtp_port: int | None
+    smtp_security: str | None
+    imap_host: str | None
+    imap_port: int | None
+    imap_security: str | None
+    created_at: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["started"] = self.started.isoformat() if self.started else None
+        out["created_at"] = self.created_at.isoformat()
+        del out["id"]
+        return out
+
+
+def utc(ts: dt.datetime) -> dt.datetime:
+    """An aware instant in UTC, the storage form (SQLModel's UTCDateTime refuses naive ones)."""
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware one")
+    return ts.astimezone(dt.UTC)
+
+
+@cache
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
+
+
+def local_day(ts: dt.datetime, tz: str) -> dt.date:
+    """Local calendar day of an aware instant in zone ``tz``."""
+    return ts.astimezone(_zone(tz)).date()
+
+
+def _upsert(conn: Connection, table: sa.Table):  # type: ignore[no-untyped-def]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def bump_day(conn: Connection, mailbox_id: int, day: dt.date, column: str, by: int = 1) -> None:
+    """Add ``by`` to one count of the day's rollup row (created if missing)."""
+    ins = _upsert(conn, DAY_STAT).values(
+        mailbox_id=mailbox_id, day=day,
+        **{c: (by if c == column else 0) for c in ("sent", *BOUNCE_KINDS)},
+    )
+    conn.execute(ins.on_conflict_do_update(
+        index_elements=["mailbox_id", "day"], set_={column: DAY_STAT.c[column] + by}))
+
+
+def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
+    return f"{message_id}|{recipient}" if message_id else f"@{utc(at):%Y-%m-%dT%H:%M:%S.%f}|{recipient}"
+
+
+# -- mailboxes ---------------------------------------------------------------------------------
+
+def add_mailbox(ledger: Ledger, **values: Any) -> MailboxRow:
+    values["created_at"] = values.get("created_at") or utc(dt.datetime.now(dt.UTC))
+    with ledger.write() as conn:
+        if conn.execute(sa.select(MAILBOX.c.id).where(
+                MAILBOX.c.address == values["address"])).first():
+            raise DataError(f"mailbox {values['address']!r} exists already; change it with "
+                            f"'warmup mailbox set {values['address']} ...'")
+        conn.execute(MAILBOX.insert().values(**values))
+    return get_mailbox(ledger, values["address"])
+
+
+def _row(r: Any) -> MailboxRow:
+    return MailboxRow(**{f.name: getattr(r, f.name) for f in fields(MailboxRow)})
+
+
+def get_mailbox(ledger: Ledger, address: str, conn: Connection | None = None) -> MailboxRow:
+    """The mailbox, or :class:`ConfigError` saying how to add it."""
+    stmt = sa.select(MAILBOX).where(MAILBOX.c.address == address.strip().lower())
+    if conn is not None:
+        r = conn.execute(stmt).first()
+    else:
+        with ledger.read() as c:
+            r = c.execute(stmt).first()
+    if r is None:
+        raise ConfigError(f"mailbox {address!r} not found; add it with "
+                          f"'warmup mailbox add {address} --provider exmail'")
+    return _row(r)
+
+
+def list_mailboxes(ledger: Ledger) -> list[MailboxRow]:
+    with ledger.read() as conn:
+        return [_row(r) for r in conn.execute(sa.select(MAILBOX).order_by(MAILBOX.c.address))]
+
+
+def update_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
+    """Change settings; a new time zone re-derives the local days of the mailbox's history."""
+    with ledger.write() as conn:
+        box = get_mailbox(ledger, address, conn)
+        conn.execute(MAILBOX.update().where(MAILBOX.c.id == box.id).values(**values))
+        if "timezone" in values and values["timezone"] != box.timezone:
+            _redate(conn, box.id, values["timezone"])
+    return get_mailbox(ledger, address)
+
+
+def _redate(conn: Connection, mailbox_id: int, tz: str) -> None:
+    for table in (SEND, BOUNCE):
+        rows = conn.execute(sa.select(table.c.id, table.c.at).where(
+            table.c.mailbox_id == mailbox_id)).all()
+        if rows:
+            conn.execute(table.update().where(table.c.id == sa.bindparam("rid")).values(
+                day=sa.bindparam("newday")),
+                [{"rid": r.id, "newday": local_day(r.at, tz)} for r in rows])  # type: ignore[arg-type]
+    rebuild_rollup(conn, [mailbox_id])
+
+
+def count_history(ledger: Ledger, mailbox_id: int) -> int:
+    with ledger.read() as conn:
+        return sum(conn.execute(sa.select(sa.func.count()).select_from(t).where(
+            t.c.mailbox_id == mailbox_id)).scalar_one() for t in (SEND, BOUNCE))
+
+
+def remove_mailbox(ledger: Ledger, address: str) -> None:
+    with ledger.write() as conn:
+        box = get_mailbox(ledger, address, conn)
+        for table in (SEND, BOUNCE, EVENT, DAY_STAT, SYNC_STATE):
+            conn.execute(table.delete().where(table.c.mailbox_id == box.id))
+        conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
+
+
+def add_event(ledger: Ledger, mailbox_id: int, kind: str, at: dt.datetime,
+              reason: str = "", until: dt.datetime | None = None,
+              conn: Connection | None = None) -> None:
+    values = dict(mailbox_id=mailbox_id, kind=kind, at=utc(at), reason=reason,
+                  until=utc(until) if until else None)
+    if conn is not None:
+        conn.execute(EVENT.insert().values(**values))
+        return
+    with ledger.write() as c:
+        c.execute(EVENT.insert().values(**values))
+
+
+# -- records -----------------------------------------------------------------------------------
+
+def record_send(conn: Connection, box: MailboxRow, recipient: str, at: dt.datetime,
+                message_id: str | None = None, source: str = "record",
+                outcome: str = "sent", key: str | None = None) -> int | None:
+    """Insert one send (idempotent on its key); its id, or None if it was recorded before."""
+    day = local_day(at, box.timezone)
+    ins = _upsert(conn, SEND).values(
+        mailbox_id=box.id, recipient=recipient, message_id=message_id, at=utc(at), day=day,
+        outcome=outcome, source=source, key=key or send_key(recipient, at, message_id),
+        settled_at=None if outcome == "reserved" else utc(at),
+    ).on_conflict_do_nothing(index_elements=["mailbox_id", "key"]).returning(SEND.c.id)
+    new_id = conn.execute(ins).scalar()
+    if new_id is not None and outcome != "released":
+        bump_day(conn, box.id, day, "sent")
+    return new_id
+
+
+def record_bounce(conn: Connection, box: MailboxRow, recipient: str, kind: str,
+                  at: dt.datetime, key: str, status: str | None = None,
+                  reply: str | None = None, diagnostic: str | None = None,
+                  message_id: str | None = None, source: str = "record",
+                  send_id: int | None = None) -> int | None:
+    """Insert one bounce (idempotent on ``key``), suppressing hard bounces and complaints."""
+    if kind not in BOUNCE_KINDS:
+        raise DataError(f"bounce kind {kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
+    day = local_day(at, box.timezone)
+    ins = _upsert(conn, BOUNCE).values(
+        mailbox_id=box.id, send_id=send_id, recipient=recipient, kind=kind, status=status,
+        reply=reply, diagnostic=diagnostic, message_id=message_id, at=utc(at), day=day,
+        source=source, key=key,
+    ).on_conflict_do_nothing(index_elements=["mailbox_id", "key"]).returning(BOUNCE.c.id)
+    new_id = conn.execute(ins).scalar()
+    if new_id is not None:
+        bump_day(conn, box.id, day, kind)
+        if kind in ("hard", "complaint"):
+            suppress(conn, recipient, kind, f"{kind} bounce {status or ''}".strip(), box.id, at)
+    return new_id
+
+
+def rebuild_rollup(conn: Connection, mailbox_ids: Iterable[int]) -> None:
+    """Recompute ``day_stat`` of these mailboxes from the raw rows (after bulk loads)."""
+    ids = list(mailbox_ids)
+    if not ids:
+        return
+    conn.execute(DAY_STAT.delete().where(DAY_STAT.c.mailbox_id.in_(ids)))
+    sends = sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count().label("n")).where(
+        SEND.c.mailbox_id.in_(ids), COUNTED).group_by(SEND.c.mailbox_id, SEND.c.day)
+    rows: dict[tuple[int, dt.date], dict[str, Any]] = {}
+    for r in conn.execute(sends):
+        rows[(r.mailbox_id, r.day)] = {"sent": r.n}
+    bounces = sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind,
+                        sa.func.count().label("n")).where(BOUNCE.c.mailbox_id.in_(ids)).group_by(
+        BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)
+    for r in conn.execute(bounces):
+        rows.setdefault((r.mailbox_id, r.day), {})[r.kind] = r.n
+    if rows:
+        conn.execute(DAY_STAT.insert(), [
+            {"mailbox_id": m, "day": d, **{c: v.get(c, 0) for c in ("sent", *BOUNCE_KINDS)}}
+            for (m, d), v in rows.items()])
+
+
+# -- suppression -------------------------------------------------------------------------------
+
+def suppress(conn: Connection, address: str, kind: str, reason: str, mailbox_id: int | None,
+             at: dt.datetime) -> bool:
+    ins = _upsert(conn, SUPPRESSION).values(
+        address=address, kind=kind, reason=reason, mailbox_id=mailbox_id, created_at=utc(at),
+    ).on_conflict_do_nothing(index_elements=["address"])
+    return bool(conn.execute(ins).rowcount)
+
+
+def suppressed(conn: Connection, addresses: Iterable[str]) -> dict[str, str]:
+    """Which of ``addresses`` are suppressed, with why."""
+    addrs = list(addresses)
+    if not addrs:
+        return {}
+    rows = conn.execute(sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason)
+                        .where(SUPPRESSION.c.address.in_(addrs)))
+    return {r.address: f"{r.kind}: {r.reason}" if r.reason else r.kind for r in rows}
+
+
+# -- history -----------------------------------------------------------------------------------
+
+def history(ledger: Ledger, box: MailboxRow, as_of: dt.datetime, *,
+            provider_ceiling: int | None = None, provider_min_interval: float = 0.0,
+            domain_cap: bool = False, conn: Connection | None = None) -> History:
+    """Everything the policy engine needs about ``box`` as of ``as_of`` (aware)."""
+    if conn is None:
+        with ledger.read() as c:
+            return history(ledger, box, as_of, provider_ceiling=provider_ceiling,
+                           provider_min_interval=provider_min_interval, domain_cap=domain_cap,
+                           conn=c)
+    tz = box.timezone
+    today = local_day(as_of, tz)
+    start = dt.datetime.combine(today, dt.time(), _zone(tz))
+    cut = utc(as_of)
+    days = [DayCounts(r.day, r.sent, r.hard, r.soft, r.block, r.complaint) for r in conn.execute(
+        sa.select(DAY_STAT).where(DAY_STAT.c.mailbox_id == box.id, DAY_STAT.c.day < today)
+        .order_by(DAY_STAT.c.day))]
+    sent_today, last = conn.execute(
+        sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
+            SEND.c.mailbox_id == box.id, SEND.c.at >= utc(start), SEND.c.at <= cut, COUNTED)
+    ).one()
+    if not sent_today:  # the last send may be on an earlier day
+        last = conn.execute(sa.select(sa.func.max(SEND.c.at)).where(
+            SEND.c.mailbox_id == box.id, SEND.c.at <= cut, COUNTED)).scalar()
+    kinds = dict(conn.execute(
+        sa.select(BOUNCE.c.kind, sa.func.count()).where(
+            BOUNCE.c.mailbox_id == box.id, BOUNCE.c.day == today, BOUNCE.c.at <= cut)
+        .group_by(BOUNCE.c.kind)).all())
+    if sent_today or kinds:
+        days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
+    events = tuple(MailboxEvent(r.kind, r.at, r.until, r.reason or "")
+                   for r in conn.execute(sa.select(EVENT).where(
+                       EVENT.c.mailbox_id == box.id, EVENT.c.at <= cut).order_by(EVENT.c.at)))
+    domain_sent = None
+    if domain_cap:
+        domain = box.address.rsplit("@", 1)[1]
+        ids = sa.select(MAILBOX.c.id).where(MAILBOX.c.address.like(f"%@{domain}"))
+        domain_sent = conn.execute(sa.select(sa.func.count()).where(
+            SEND.c.mailbox_id.in_(ids), SEND.c.at >= utc(start), SEND.c.at <= cut,
+            COUNTED)).scalar_one()
+    return History(
+        mailbox=box.address, timezone=tz, days=tuple(days), events=events,
+        last_send_at=last, cap=box.cap, provider_ceiling=provider_ceiling,
+        provider_min_interval=provider_min_interval, started=box.started,
+        domain_sent_today=domain_sent,
+    )

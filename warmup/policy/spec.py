@@ -1,0 +1,272 @@
+"""Policy specs: TOML files with stages, health rules and idle rules, validated on load.
+
+A bad file is refused with the key at fault (``stage[2].daily: ...``), raised as
+:class:`~warmup.errors.ConfigError` so the CLI exits 78.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from warmup.errors import ConfigError
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration like ``"5m"``, ``"1h30m"``, ``"45s"`` or ``"0s"``."""
+    text = str(text).strip().lower()
+    pos, total = 0, 0.0
+    for m in _DURATION.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * {"h": 3600, "m": 60, "s": 1}[m.group(2)]
+        pos = m.end()
+    if not text or pos != len(text):
+        raise ValueError(f"{text!r} is not a duration like '5m', '90s' or '1h30m'")
+    return total
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    days: int  # active days; 0 = open-ended
+    daily_from: int
+    daily_to: int
+    interval_min: float  # seconds
+    interval_max: float
+
+    def volume(self, index: int) -> int:
+        """Daily volume on the ``index``-th (0-based) active day of this stage."""
+        if self.days <= 1 or self.daily_from == self.daily_to:
+            return self.daily_from
+        i = min(index, self.days - 1)
+        return round(self.daily_from + (self.daily_to - self.daily_from) * i / (self.days - 1))
+
+    def describe_volume(self) -> str:
+        if self.daily_from == self.daily_to:
+            return f"{self.daily_from}/day"
+        return f"ramp {self.daily_from}->{self.daily_to}/day over {self.days} days"
+
+
+@dataclass(frozen=True)
+class Health:
+    window_days: int = 7
+    min_sample: int = 20
+    hold_above: float = 0.03
+    step_back_above: float = 0.05
+    pause_above: float = 0.10
+    complaint_hold_above: float = 0.001
+    complaint_pause_above: float = 0.003
+
+
+@dataclass(frozen=True)
+class Idle:
+    step_back_after_days: int = 14
+    restart_after_days: int = 30
+
+
+@dataclass(frozen=True)
+class Window:
+    """Local sending hours ``[start, end)`` and weekdays (0 = Monday)."""
+
+    start: dt.time = dt.time(0, 0)
+    end: dt.time | None = None  # None = until midnight
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+
+
+@dataclass(frozen=True)
+class PolicySpec:
+    name: str
+    ceiling: int
+    growth_factor: float
+    stages: tuple[Stage, ...]
+    health: Health = field(default_factory=Health)
+    idle: Idle = field(default_factory=Idle)
+    window: Window = field(default_factory=Window)
+    domain_cap: int | None = None
+    description: str = ""
+
+    def stage_at(self, day: int) -> tuple[int, Stage, int]:
+        """(stage number, stage, 0-based index within it) for warm-up day ``day`` (1-based)."""
+        left = day - 1
+        for n, st in enumerate(self.stages):
+            if st.days == 0 or left < st.days:
+                return n, st, left
+            left -= st.days
+        last = self.stages[-1]
+        return len(self.stages) - 1, last, last.days - 1
+
+    def stage_start(self, number: int) -> int:
+        """Active days completed before stage ``number`` begins."""
+        return sum(st.days for st in self.stages[:number])
+
+
+def _need(data: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in data:
+        raise ConfigError(f"{where}{key}: missing")
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ConfigError(f"{where}{key}: expected {_kind_name(kind)}, got {value!r}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({int: "an integer", float: "a number", str: "a string",
+                        list: "a list", dict: "a table"}.get(k, k.__name__) for k in kinds)
+
+
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{where}: expected a whole number >= 0, got {value!r}")
+    return value
+
+
+def _rate(data: dict[str, Any], key: str, where: str, default: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ConfigError(f"{where}{key}: expected a fraction between 0 and 1 (0.03 = 3%), "
+                          f"got {value!r}")
+    return float(value)
+
+
+def _stage(raw: Any, n: int, last: bool) -> Stage:
+    where = f"stage[{n}]."
+    if not isinstance(raw, dict):
+        raise ConfigError(f"stage[{n}]: expected a [[stage]] table")
+    name = _need(raw, "name", where, str)
+    days = _count(_need(raw, "days", where, int), where + "days")
+    if days == 0 and not last:
+        raise ConfigError(f"{where}days: 0 (open-ended) is allowed only for the last stage")
+    daily = _need(raw, "daily", where, (int, list))
+    if isinstance(daily, list):
+        if len(daily) != 2:
+            raise ConfigError(f"{where}daily: expected a number or [from, to], got {daily!r}")
+        lo, hi = (_count(v, where + "daily") for v in daily)
+    else:
+        lo = hi = _count(daily, where + "daily")
+    interval = raw.get("interval", "0s")
+    pair = interval if isinstance(interval, list) else [interval, interval]
+    if len(pair) != 2:
+        raise ConfigError(f"{where}interval: expected a duration or [min, max], got {interval!r}")
+    try:
+        imin, imax = (parse_duration(v) for v in pair)
+    except ValueError as exc:
+        raise ConfigError(f"{where}interval: {exc}") from None
+    if imin > imax:
+        raise ConfigError(f"{where}interval: min {pair[0]} is above max {pair[1]}")
+    unknown = set(raw) - {"name", "days", "daily", "interval"}
+    if unknown:
+        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key")
+    return Stage(name, days, lo, hi, imin, imax)
+
+
+def _clock(value: Any, where: str) -> dt.time:
+    try:
+        hh, mm = str(value).split(":")
+        if hh == "24" and mm == "00":
+            return dt.time(23, 59, 59, 999999)
+        return dt.time(int(hh), int(mm))
+    except ValueError:
+        raise ConfigError(f"{where}: expected a local time like '08:00', got {value!r}") from None
+
+
+def _window(raw: Any) -> Window:
+    if not isinstance(raw, dict):
+        raise ConfigError("window: expected a [window] table")
+    hours = raw.get("hours", ["00:00", "24:00"])
+    if not isinstance(hours, list) or len(hours) != 2:
+        raise ConfigError(f"window.hours: expected ['08:00', '20:00'], got {hours!r}")
+    start, end = _clock(hours[0], "window.hours"), _clock(hours[1], "window.hours")
+    if end <= start:
+        raise ConfigError("window.hours: the end must be after the start")
+    days = raw.get("weekdays", list(_WEEKDAYS))
+    if not isinstance(days, list) or not days or any(str(d).lower()[:3] not in _WEEKDAYS
+                                                    for d in days):
+        raise ConfigError(f"window.weekdays: expected names like ['mon', 'tue'], got {days!r}")
+    return Window(start, None if end.hour == 23 and end.minute == 59 else end,
+                  tuple(sorted({_WEEKDAYS.index(str(d).lower()[:3]) for d in days})))
+
+
+def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
+    """Validate a decoded TOML document into a :class:`PolicySpec`."""
+    try:
+        name = _need(data, "name", "", str)
+        ceiling = _count(_need(data, "ceiling", "", int), "ceiling")
+        growth = _need(data, "growth_factor", "", (int, float))
+        if growth < 1:
+            raise ConfigError(f"growth_factor: expected a number >= 1, got {growth!r}")
+        raw_stages = _need(data, "stage", "", list)
+        if not raw_stages:
+            raise ConfigError("stage: at least one [[stage]] is needed")
+        stages = tuple(_stage(s, i + 1, i == len(raw_stages) - 1)
+                       for i, s in enumerate(raw_stages))
+        h = data.get("health", {})
+        if not isinstance(h, dict):
+            raise ConfigError("health: expected a [health] table")
+        health = Health(
+            window_days=_count(h.get("window_days", 7), "health.window_days") or 1,
+            min_sample=_count(h.get("min_sample", 20), "health.min_sample"),
+            hold_above=_rate(h, "hold_above", "health.", 0.03),
+            step_back_above=_rate(h, "step_back_above", "health.", 0.05),
+            pause_above=_rate(h, "pause_above", "health.", 0.10),
+            complaint_hold_above=_rate(h, "complaint_hold_above", "health.", 0.001),
+            complaint_pause_above=_rate(h, "complaint_pause_above", "health.", 0.003),
+        )
+        if not health.hold_above <= health.step_back_above <= health.pause_above:
+            raise ConfigError("health: expected hold_above <= step_back_above <= pause_above")
+        i = data.get("idle", {})
+        if not isinstance(i, dict):
+            raise ConfigError("idle: expected an [idle] table")
+        idle = Idle(
+            step_back_after_days=_count(i.get("step_back_after_days", 14),
+                                        "idle.step_back_after_days"),
+            restart_after_days=_count(i.get("restart_after_days", 30), "idle.restart_after_days"),
+        )
+        window = _window(data["window"]) if "window" in data else Window()
+        domain_cap = data.get("domain_cap")
+        if domain_cap is not None:
+            domain_cap = _count(domain_cap, "domain_cap")
+        unknown = set(data) - {"name", "description", "ceiling", "growth_factor", "stage",
+                               "health", "idle", "window", "domain_cap"}
+        if unknown:
+            raise ConfigError(f"{sorted(unknown)[0]}: unknown key")
+    except ConfigError as exc:
+        raise ConfigError(f"policy {source}: {exc}") from None
+    return PolicySpec(name, ceiling, float(growth), stages, health, idle, window, domain_cap,
+                      str(data.get("description", "")))
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("warmup.policy") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_policy(ref: str) -> PolicySpec:
+    """A preset by name (``default``, ``gentle``) or a TOML file by path."""
+    if ref.endswith(".toml") or "/" in ref or Path(ref).is_file():
+        path = Path(ref).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"policy file {ref}: cannot read it ({exc.strerror})") from None
+        source = str(path)
+    else:
+        res = resources.files("warmup.policy") / "presets" / f"{ref}.toml"
+        if not res.is_file():
+            raise ConfigError(f"policy {ref!r}: no such preset (presets: "
+                              f"{', '.join(preset_names())}) and no such file")
+        text, source = res.read_text(encoding="utf-8"), ref
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"policy {source}: not valid TOML ({exc})") from None
+    return parse_policy(data, source)

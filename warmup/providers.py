@@ -1,0 +1,86 @@
+"""Provider presets as data (``providers.toml``): hosts, ports, security, backups, limits, checklists."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from warmup.errors import UsageError
+
+SECURITIES = ("ssl", "starttls", "none")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str | None
+    port: int | None
+    security: str
+    backup: tuple[str, ...] = ()
+
+    def hosts(self) -> list[str]:
+        return [h for h in (self.host, *self.backup) if h]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "port": self.port, "security": self.security,
+                "backup": list(self.backup)}
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    title: str
+    smtp: Endpoint
+    imap: Endpoint
+    timezone: str | None = None
+    daily_limit: int | None = None
+    per_minute: int | None = None
+    max_recipients: int | None = None
+    checklist: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def min_interval(self) -> float:
+        """Seconds between sends implied by a per-minute limit."""
+        return 60 / self.per_minute if self.per_minute else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "smtp": self.smtp.to_dict(),
+                "imap": self.imap.to_dict(), "timezone": self.timezone,
+                "daily_limit": self.daily_limit, "per_minute": self.per_minute,
+                "max_recipients": self.max_recipients, "checklist": list(self.checklist)}
+
+
+def _endpoint(raw: dict[str, Any]) -> Endpoint:
+    return Endpoint(raw.get("host"), raw.get("port"), raw.get("security", "ssl"),
+                    tuple(raw.get("backup", ())))
+
+
+@cache
+def providers() -> dict[str, Provider]:
+    """All presets by name, in file order."""
+    text = (resources.files("warmup") / "providers.toml").read_text(encoding="utf-8")
+    out = {}
+    for name, raw in tomllib.loads(text).items():
+        out[name] = Provider(
+            name=name, title=raw["title"], smtp=_endpoint(raw["smtp"]), imap=_endpoint(raw["imap"]),
+            timezone=raw.get("timezone"), daily_limit=raw.get("daily_limit"),
+            per_minute=raw.get("per_minute"), max_recipients=raw.get("max_recipients"),
+            checklist=tuple(raw.get("checklist", ())),
+        )
+    return out
+
+
+def get_provider(name: str) -> Provider:
+    try:
+        return providers()[name]
+    except KeyError:
+        raise UsageError(f"unknown provider {name!r}; choose one of "
+                         f"{', '.join(providers())} (see 'warmup providers')") from None
+
+
+def checklist_text(provider: Provider) -> str:
+    """The numbered setup checklist shown after a login failure."""
+    steps = "\n".join(f"  {i}. {step}" for i, step in enumerate(provider.checklist, 1))
+    return f"Check the {provider.title} setup, in this order:\n{steps}"
