@@ -1,0 +1,328 @@
+"""A private Dovecot IMAP instance (imaps on 127.0.0.1) run from a temp directory.
+
+Needs the Debian package ``dovecot-imapd``. /etc/dovecot and the system service are not used.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import grp
+import imaplib
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Self
+
+from tests.peers.smtp import HOST, free_port
+from tests.peers.tls import TestPKI
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
+_LIVE: weakref.WeakSet[Dovecot] = weakref.WeakSet()
+_DETACHED = {"stdin": subprocess.DEVNULL, "start_new_session": True}
+_QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+
+_CONFIG = """\
+protocols = imap
+listen = {host}
+base_dir = {dir}/run
+state_dir = {dir}/state
+instance_name = {instance}
+log_path = {dir}/dovecot.log
+auth_verbose = yes
+ssl = required
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+auth_failure_delay = 0
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {login_user}
+first_valid_uid = 1
+first_valid_gid = 1
+mail_uid = {user}
+mail_gid = {group}
+mail_location = maildir:{dir}/mail/%u
+mail_fsync = never
+mail_max_userip_connections = 100
+passdb {{
+  driver = passwd-file
+  args = {dir}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = {dir}/passwd
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    port = 0
+  }}
+  inet_listener imaps {{
+    address = {host}
+    port = {port}
+    ssl = yes
+  }}
+}}
+service anvil {{
+  chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+
+
+def _identities() -> dict[str, str]:
+    """Who runs the internal processes, imap-login and mail access.
+
+    Non-root: the current user for everything. Root: Dovecot refuses imap-login and mail
+    access as root, so use its own system users (``dovecot``, ``dovenull``).
+    """
+    if os.geteuid() != 0:
+        user, login = pwd.getpwuid(os.geteuid()).pw_name, None
+    else:
+        user, login = _existing_user("dovecot"), _existing_user("dovenull")
+    group = grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+    return {"user": user, "group": group, "login_user": login or user}
+
+
+def _existing_user(name: str) -> str:
+    try:
+        return pwd.getpwnam(name).pw_name
+    except KeyError:
+        return "nobody"
+
+
+class Dovecot:
+    """A real Dovecot IMAP server on 127.0.0.1 with implicit TLS and one passwd-file user.
+
+    The maildir, config, sockets and log live in a temp dir that survives ``stop()`` and
+    ``restart()`` (same port, same mail) and is removed by ``close()`` / the context
+    manager / interpreter exit. The master runs in the foreground as a child process in its
+    own process group. A watchdog ``sh`` blocked on a pipe from this process kills that
+    group if this process dies without cleaning up (even on SIGKILL); PR_SET_PDEATHSIG
+    would not do, as the Dovecot master loses it.
+    """
+
+    def __init__(
+        self,
+        pki: TestPKI,
+        user: str = "bounces@corp.example",
+        password: str = "b0unce-pass",
+        *,
+        untrusted: bool = False,
+    ) -> None:
+        self.pki = pki
+        self.user = user
+        self.password = password
+        self.untrusted = untrusted
+        self.host = HOST
+        self.port = 0
+        self.directory = Path(tempfile.mkdtemp(prefix="warmup-dovecot-"))
+        self.directory.chmod(0o755)  # the auth process (dovecot user) reads the passwd file
+        self.config_path = self.directory / "dovecot.conf"
+        self.log_path = self.directory / "dovecot.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
+        _LIVE.add(self)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _prepare(self) -> None:
+        ids = _identities()
+        mail = self.directory / "mail"
+        mail.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(mail, ids["user"], ids["group"])
+        passwd = self.directory / "passwd"
+        passwd.write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
+        passwd.chmod(0o644)
+        pki, bad = self.pki, self.untrusted
+        cert = pki.untrusted_cert_path if bad else pki.cert_path
+        key = pki.untrusted_key_path if bad else pki.key_path
+        params = {"host": self.host, "port": self.port, "dir": self.directory, **ids}
+        params.update(cert=cert, key=key, instance=self.directory.name)
+        self.config_path.write_text(_CONFIG.format(**params))
+
+    def start(self, timeout: float = 10.0) -> Dovecot:
+        if self.running:
+            return self
+        if not self.port:
+            self.port = free_port()
+        self._prepare()
+        with open(self.directory / "stderr.log", "ab") as err:
+            command = [DOVECOT, "-F", "-c", str(self.config_path)]
+            self._proc = subprocess.Popen(command, stdout=err, stderr=err, **_DETACHED)
+        # `read` returns at EOF of its stdin pipe, i.e. when this process is gone.
+        watch = f"read _ignored; kill -s KILL -- -{self._proc.pid} 2>/dev/null"
+        self._watchdog = subprocess.Popen(["sh", "-c", watch], stdin=subprocess.PIPE, **_QUIET)
+        deadline = time.monotonic() + timeout
+        while True:  # poll until the imaps port accepts
+            if self._proc.poll() is not None:
+                self._proc = None
+                raise RuntimeError(f"dovecot exited at start-up:\n{self.logs()}")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                return self
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise TimeoutError(f"dovecot not listening after {timeout}s:\n{self.logs()}")
+                time.sleep(0.02)
+
+    def stop(self, graceful: bool = True) -> None:
+        """Stop the server, keeping the directory.
+
+        Graceful: TERM to the master (it takes ~1 s), then KILL the whole process group.
+        Not graceful: KILL the process group at once, like a crash.
+        """
+        proc, self._proc = self._proc, None
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.kill()
+            watchdog.wait()
+            watchdog.stdin.close()
+        if proc is None:
+            return
+        if graceful and proc.poll() is None:
+            proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # any worker the master left behind
+        proc.wait()
+
+    def restart(self) -> Dovecot:
+        """Kill and start again on the same port with the same mail (drops every session)."""
+        self.stop(graceful=False)
+        return self.start()
+
+    def close(self) -> None:
+        """Stop and delete the temp directory."""
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def logs(self) -> str:
+        files = (self.directory / "stderr.log", self.log_path)
+        return "\n".join(p.read_text(errors="replace") for p in files if p.exists())
+
+    def _doveadm(self, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [DOVEADM, "-c", str(self.config_path), *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
+
+    def sessions(self) -> int:
+        """How many IMAP sessions of the user are connected now."""
+        out = self._doveadm("who", "-1", self.user).stdout
+        return sum(1 for line in out.splitlines() if line.startswith(self.user))
+
+    def kick(self, timeout: float = 5.0) -> None:
+        """Disconnect every current IMAP session (``doveadm kick``), waiting until gone."""
+        self._doveadm("kick", self.user)
+        deadline = time.monotonic() + timeout
+        while self.sessions() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    # -- IMAP helpers (real IMAP over verified TLS) ----------------------------------------
+    def connect(self) -> imaplib.IMAP4_SSL:
+        """A logged-in imaplib client (verifying against the test CA)."""
+        client = imaplib.IMAP4_SSL(
+            self.host, self.port, ssl_context=self.pki.client_ssl_context(), timeout=10
+        )
+        client.login(self.user, self.password)
+        return client
+
+    def append(self, folder: str, raw: bytes, flags: Iterable[str] = ()) -> int:
+        """APPEND a message (creating the folder if needed); return its UID."""
+        with self.connect() as client:
+            if folder.upper() != "INBOX":
+                client.create(_quote(folder))  # NO [ALREADYEXISTS] is fine
+            flag_list = f"({' '.join(flags)})" if flags else None
+            typ, data = client.append(_quote(folder), flag_list, None, raw)
+            if typ != "OK":
+                raise RuntimeError(f"APPEND failed: {data!r}")
+            match = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
+            return int(match.group(1)) if match else -1
+
+    def _fetch(self, folder: str, items: str) -> list:
+        with self.connect() as client:
+            typ, data = client.select(_quote(folder), readonly=True)
+            if typ != "OK":
+                raise RuntimeError(f"cannot examine {folder!r}: {data!r}")
+            if int(data[0] or 0) == 0:
+                return []
+            return client.uid("FETCH", "1:*", items)[1]
+
+    def flags(self, folder: str = "INBOX") -> dict[int, set[str]]:
+        """uid -> flags (without the session flag \\Recent), read without changing anything."""
+        result: dict[int, set[str]] = {}
+        for item in self._fetch(folder, "(FLAGS)"):
+            line = item[0] if isinstance(item, tuple) else item
+            uid = re.search(rb"UID (\d+)", line)
+            flags = re.search(rb"FLAGS \(([^)]*)\)", line)
+            if uid and flags:
+                result[int(uid.group(1))] = set(flags.group(1).decode().split()) - {"\\Recent"}
+        return result
+
+    def fetch(self, folder: str = "INBOX") -> dict[int, bytes]:
+        """uid -> raw message, via BODY.PEEK[] (does not set \\Seen)."""
+        result: dict[int, bytes] = {}
+        for item in self._fetch(folder, "(BODY.PEEK[])"):
+            if isinstance(item, tuple):
+                uid = re.search(rb"UID (\d+)", item[0])
+                if uid:
+                    result[int(uid.group(1))] = item[1]
+        return result
+
+    def uidvalidity(self, folder: str = "INBOX") -> int:
+        with self.connect() as client:
+            typ, data = client.status(_quote(folder), "(UIDVALIDITY)")
+            if typ != "OK":
+                raise RuntimeError(f"STATUS failed: {data!r}")
+            return int(re.search(rb"UIDVALIDITY (\d+)", data[0]).group(1))
+
+    def reset(self) -> None:
+        """Empty INBOX and delete every other folder."""
+        with self.connect() as client:
+            names = []
+            for line in client.list()[1]:
+                match = re.match(rb'\(.*?\) (?:"[^"]*"|NIL) (.*)$', line or b"")
+                if match:
+                    names.append(match.group(1).decode().strip('"'))
+            for name in sorted(names, key=len, reverse=True):
+                if name.upper() != "INBOX":
+                    client.delete(_quote(name))
+            client.select("INBOX")
+            if client.uid("SEARCH", "ALL")[1][0].split():
+                client.uid("STORE", "1:*", "+FLAGS.SILENT", r"(\Deleted)")
+                client.expunge()
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@atexit.register
+def _close_all() -> None:
+    for server in list(_LIVE):
+        server.close()

@@ -1,0 +1,321 @@
+"""An SMTP sink on 127.0.0.1 (aiosmtpd in its own thread), a silent listener, a closed port."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, Literal, Self
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from tests.peers.tls import TestPKI
+
+HOST = "127.0.0.1"
+Mode = Literal["ssl", "starttls", "plain"]
+_HANG_LIMIT = 30.0  # how long a handler waits for its dropped connection to be torn down
+# aiosmtpd itself logs this on every successful AUTH; it is noise in captured test logs.
+logging.getLogger("mail.log").addFilter(
+    lambda record: "login_data is deprecated" not in record.getMessage()
+)
+
+
+def free_port() -> int:
+    """Return a loopback TCP port with nothing listening on it (connecting is refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Received:
+    """One message as the sink got it: envelope, raw bytes, parsed message, AUTH login."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    raw: bytes
+    message: EmailMessage = field(repr=False)
+    auth_login: str | None = None
+
+
+class _SMTP(SMTP):
+    """aiosmtpd's SMTP, counting connections.
+
+    aiosmtpd only counts STARTTLS as TLS for AUTH, so with implicit TLS (and in plain mode)
+    ``allow_auth_without_starttls`` lifts that check after construction (passing
+    ``auth_require_tls=False`` would emit a warning on every connection).
+    """
+
+    def __init__(
+        self, handler: Any, *, sink: SmtpSink, allow_auth_without_starttls: bool, **kwargs: Any
+    ) -> None:
+        super().__init__(handler, auth_require_tls=True, **kwargs)
+        self._sink = sink
+        if allow_auth_without_starttls:
+            self._auth_require_tls = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        with self._sink._lock:
+            self._sink.connections += 1
+        super().connection_made(transport)
+
+
+class _Controller(Controller):
+    """Binds 127.0.0.1 on a free port (kept across restarts) and builds ``_SMTP``."""
+
+    def __init__(self, sink: SmtpSink, port: int, **kwargs: Any) -> None:
+        super().__init__(_Handler(sink), hostname=HOST, port=port, **kwargs)
+        self._sink = sink
+
+    def factory(self) -> SMTP:
+        return _SMTP(
+            self.handler,
+            sink=self._sink,
+            allow_auth_without_starttls=self._sink.mode != "starttls",
+            **self.SMTP_kwargs,
+        )
+
+    def _create_server(self):  # type: ignore[override]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((HOST, self.port))
+        self.port = sock.getsockname()[1]
+        return self.loop.create_server(self._factory_invoker, sock=sock, ssl=self.ssl_context)
+
+
+def _login_of(session: Any) -> str | None:
+    login = getattr(session.auth_data, "login", None)
+    return login.decode() if isinstance(login, bytes) else login
+
+
+class _Handler:
+    """aiosmtpd handler hooks that apply the sink's configured behaviours."""
+
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        sink = self.sink
+        with sink._lock:
+            sink.mail_commands += 1
+            failing = (
+                sink.fail_after_mail is not None and sink.mail_commands > sink.fail_after_mail_count
+            )
+        if failing:
+            code, text = sink.fail_after_mail
+            await server.push(f"{code} {text}")
+            server.transport.close()
+            await asyncio.sleep(_HANG_LIMIT)  # cancelled as soon as the connection is gone
+            return None
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        rejection = {k.lower(): v for k, v in self.sink.reject_rcpt.items()}.get(address.lower())
+        if rejection is not None:
+            return f"{rejection[0]} {rejection[1]}"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        sink = self.sink
+        raw = bytes(envelope.content)
+        received = Received(
+            mail_from=envelope.mail_from,
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            raw=raw,
+            message=email.message_from_bytes(raw, policy=email.policy.default),
+            auth_login=_login_of(session),
+        )
+        if sink.drop_mid_data:
+            sink._record(received, accepted=True)  # the server has it; the client won't know
+            server.transport.abort()
+            await asyncio.sleep(_HANG_LIMIT)  # cancelled as soon as the connection is gone
+            return None
+        if sink.delay_data_reply:
+            await asyncio.sleep(sink.delay_data_reply)
+        code, text = sink.data_reply or (250, "2.0.0 OK: queued")
+        sink._record(received, accepted=200 <= code < 300)
+        return f"{code} {text}"
+
+
+class SmtpSink:
+    """A real SMTP submission server on 127.0.0.1 that stores what it accepts.
+
+    ``mode``: ``"ssl"`` (implicit TLS), ``"starttls"`` (STARTTLS required before AUTH/MAIL)
+    or ``"plain"``. AUTH PLAIN/LOGIN is required; a wrong password gets
+    ``535 5.7.8 Authentication credentials invalid``.
+
+    Behaviours (constructor kwargs, or set the attributes at any time):
+      - ``reject_rcpt``: address -> (code, text) reply to RCPT TO.
+      - ``fail_after_mail``: (code, text) replied to MAIL FROM once ``fail_after_mail_count``
+        MAIL commands have succeeded; the server then closes the connection.
+      - ``drop_mid_data``: read the whole message, store it, then close the connection without
+        replying to the end of DATA.
+      - ``data_reply``: (code, text) reply to the end of DATA instead of 250.
+      - ``delay_data_reply``: seconds to wait before replying to the end of DATA.
+
+    ``messages`` lists what the server holds (2xx replies, and drops); ``refused`` lists
+    messages whose DATA got a non-2xx ``data_reply``. Both return thread-safe snapshots.
+    """
+
+    def __init__(
+        self,
+        mode: Mode = "ssl",
+        user: str = "a@corp.example",
+        password: str = "s3cret-pass",
+        pki: TestPKI | None = None,
+        *,
+        reject_rcpt: dict[str, tuple[int, str]] | None = None,
+        fail_after_mail: tuple[int, str] | None = None,
+        fail_after_mail_count: int = 0,
+        drop_mid_data: bool = False,
+        data_reply: tuple[int, str] | None = None,
+        delay_data_reply: float = 0.0,
+        untrusted: bool = False,
+    ) -> None:
+        if mode not in ("ssl", "starttls", "plain"):
+            raise ValueError(f"unknown mode {mode!r}")
+        self.mode = mode
+        self.user = user
+        self.password = password
+        self.pki = pki if pki is not None or mode == "plain" else TestPKI()
+        self.untrusted = untrusted
+        self.reject_rcpt = dict(reject_rcpt or {})
+        self.fail_after_mail = fail_after_mail
+        self.fail_after_mail_count = fail_after_mail_count
+        self.drop_mid_data = drop_mid_data
+        self.data_reply = data_reply
+        self.delay_data_reply = delay_data_reply
+        self.host = HOST
+        self.port = 0
+        self.connections = 0
+        self.mail_commands = 0
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._messages: list[Received] = []
+        self._refused: list[Received] = []
+        self._controller: _Controller | None = None
+
+    # -- state -----------------------------------------------------------------------------
+    def _record(self, received: Received, *, accepted: bool) -> None:
+        with self._changed:
+            (self._messages if accepted else self._refused).append(received)
+            self._changed.notify_all()
+
+    @property
+    def messages(self) -> list[Received]:
+        with self._lock:
+            return list(self._messages)
+
+    @property
+    def refused(self) -> list[Received]:
+        with self._lock:
+            return list(self._refused)
+
+    def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[Received]:
+        """Block until at least ``count`` messages are held; return them."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self._messages) >= count, timeout):
+                raise TimeoutError(f"{len(self._messages)} messages after {timeout}s, want {count}")
+            return list(self._messages)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+            self._refused.clear()
+            self.connections = 0
+            self.mail_commands = 0
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.user
+            and auth_data.password.decode() == self.password
+        )
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _tls_context(self):
+        assert self.pki is not None
+        if self.untrusted:
+            return self.pki.untrusted_server_ssl_context()
+        return self.pki.server_ssl_context()
+
+    def start(self) -> SmtpSink:
+        if self._controller is not None:
+            return self
+        kwargs: dict[str, Any] = {
+            "server_hostname": "smtp.test.example",  # avoids a getfqdn() DNS lookup
+            "authenticator": self._authenticate,
+            "auth_required": True,
+        }
+        if self.mode == "ssl":
+            kwargs["ssl_context"] = self._tls_context()
+        elif self.mode == "starttls":
+            kwargs["tls_context"] = self._tls_context()
+            kwargs["require_starttls"] = True
+        controller = _Controller(self, self.port, **kwargs)
+        controller.start()
+        self._controller = controller
+        self.port = controller.port
+        with self._lock:
+            self.connections = 0  # forget the controller's own start-up probe
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<SmtpSink {self.mode} {self.host}:{self.port} messages={len(self._messages)}>"
+
+
+class SilentServer:
+    """A TCP listener on 127.0.0.1 that never accepts nor greets: clients wait until timeout.
+
+    The kernel completes the TCP handshake for up to ``backlog`` clients, so connecting
+    succeeds, but nothing is ever read or written.
+    """
+
+    def __init__(self, backlog: int = 64) -> None:
+        self.host = HOST
+        self.port = 0
+        self._backlog = backlog
+        self._sock: socket.socket | None = None
+
+    def start(self) -> SilentServer:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((HOST, self.port))
+            sock.listen(self._backlog)
+            self.port = sock.getsockname()[1]
+            self._sock = sock
+        return self
+
+    def stop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
