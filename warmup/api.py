@@ -75,10 +75,15 @@ class Endpoints:
     imap_security: str
 
 
+def _hosts(value: str) -> tuple[str, ...]:
+    """``--smtp-host primary,backup,...``: the first is tried first."""
+    return tuple(h.strip() for h in value.split(",") if h.strip())
+
+
 def endpoints(box: MailboxRow) -> Endpoints:
     p = get_provider(box.provider)
-    smtp = (box.smtp_host,) if box.smtp_host else tuple(p.smtp.hosts())
-    imap = (box.imap_host,) if box.imap_host else tuple(p.imap.hosts())
+    smtp = _hosts(box.smtp_host) if box.smtp_host else tuple(p.smtp.hosts())
+    imap = _hosts(box.imap_host) if box.imap_host else tuple(p.imap.hosts())
     return Endpoints(smtp, box.smtp_port or p.smtp.port or 465, box.smtp_security or p.smtp.security,
                      imap, box.imap_port or p.imap.port or 993, box.imap_security or p.imap.security)
 
@@ -86,7 +91,7 @@ def endpoints(box: MailboxRow) -> Endpoints:
 def _check_endpoint(kind: str, host: str | None, port: int | None, security: str | None) -> None:
     if security is not None and security not in SECURITIES:
         raise UsageError(f"--{kind}-security {security!r}: expected one of {', '.join(SECURITIES)}")
-    if security == "none" and not (host and _is_loopback(host)):
+    if security == "none" and not (host and all(_is_loopback(h) for h in _hosts(host))):
         raise UsageError(f"--{kind}-security none sends the password in clear text: allowed only "
                          f"with a loopback --{kind}-host (127.0.0.1, localhost)")
     if port is not None and not 0 < port < 65536:

@@ -170,3 +170,36 @@ def remove(ledger: Ledger, address: str, force: bool) -> None:
     """
     api.remove_mailbox(ledger, address, force)
     click.echo(f"Removed {address.lower()}.")
+
+
+@mailbox.command("login")
+@click.argument("address")
+@click.option("--forget", is_flag=True, help="Remove the stored password instead.")
+@pass_ledger
+def login(ledger: Ledger, address: str, forget: bool) -> None:
+    """Store the mailbox's client-specific (app) password in the system keyring.
+
+    The password is read from the terminal without echo (or from standard input when piped);
+    it never goes to the ledger, logs or command lines. Without a keyring, use WARMUP_PASSWORD
+    or --password-command instead.
+
+    \b
+    Example:
+        warmup mailbox login sales@corp.example
+        pass show mail/sales | warmup mailbox login sales@corp.example
+    """
+    import sys
+
+    from warmup import credentials
+
+    box = store.get_mailbox(ledger, address)
+    if forget:
+        credentials.forget_password(box.address)
+        click.echo(f"Forgot the stored password of {box.address}.")
+        return
+    if sys.stdin.isatty():
+        secret = click.prompt(f"Client-specific password for {box.address}", hide_input=True)
+    else:
+        secret = sys.stdin.readline().rstrip("\r\n")
+    credentials.store_password(box.address, secret)
+    click.echo(f"Stored the password of {box.address} in the system keyring.")

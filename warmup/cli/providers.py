@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 
 from warmup.cli import cli
 from warmup.cli.common import json_option, print_json, print_table

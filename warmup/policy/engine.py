@@ -295,7 +295,12 @@ def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str
                            digest_size=8).digest()
     u = int.from_bytes(seed, "big") / 2**64
     gap = max(lo + (hi - lo) * u, hist.provider_min_interval)
-    span = f"{_fmt_secs(lo)}" if lo == hi else f"random {_fmt_secs(lo)}-{_fmt_secs(hi)}"
+    if lo == hi:
+        span = _fmt_secs(lo)
+    elif lo % 60 == 0 and hi % 60 == 0:
+        span = f"random {lo / 60:g}-{hi / 60:g} min"
+    else:
+        span = f"random {_fmt_secs(lo)}-{_fmt_secs(hi)}"
     return gap, span
 
 
@@ -436,3 +441,78 @@ def _day_noon(day: dt.date, tz: str) -> dt.datetime:
     import pendulum
 
     return pendulum.datetime(day.year, day.month, day.day, 12, tz=tz).in_timezone("UTC")
+
+
+@dataclass(frozen=True)
+class DayVerdict:
+    """One day of the policy's own walk: what it allowed that day, and why (see :func:`timeline`)."""
+
+    date: dt.date
+    day: int  # warm-up day (active days) the quota was computed for
+    stage: str
+    quota: int  # 0 while paused
+    health: str  # ok | unjudged | hold | step_back | pause
+    rate: float | None  # trailing-window bounce rate the day was judged on (None: too few sends)
+    complaint_rate: float | None
+    paused: bool  # paused when the day began (health pause, manual pause or provider back-off)
+    resumed: bool  # ... and resumed during the day: quota and stage are the post-resume ones
+    reasons: tuple[str, ...]
+
+    @property
+    def status(self) -> str:
+        """paused | resumed | hold | step_back | ok, the policy's word for the day."""
+        if self.resumed:
+            return "resumed"
+        if self.paused:
+            return "paused"
+        return self.health if self.health in ("hold", "step_back") else "ok"
+
+
+def timeline(spec: PolicySpec, hist: History, now: dt.datetime) -> list[DayVerdict]:
+    """Every local day from the first active day to today, from the walk :func:`evaluate` replays.
+
+    Past days are judged exactly as :func:`_replay` judges them (history before the day, events
+    up to its start), so a report built on this cannot disagree with the policy; a day that began
+    paused and was resumed carries the verdict just after the resume. Today is judged as
+    :func:`evaluate` judges it at ``now`` (its quota, stage and health are evaluate's).
+    """
+    import pendulum
+
+    tz = hist.timezone
+    today = pendulum.instance(now).in_timezone(tz).date()
+    counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
+    walk = _Walk(spec, hist, counts, events=sorted(hist.events, key=lambda e: e.at))
+    active = sorted(d for d, c in counts.items() if c.sent and d < today)
+    day = active[0] if active else today
+    out: list[DayVerdict] = []
+    one = dt.timedelta(days=1)
+    while day < today:
+        start = end = None
+        if walk.events:  # most mailboxes have no events: skip the time-zone arithmetic
+            start = _day_start(day, tz)
+            _apply_events(walk, start, tz)
+        # the walk's state is flat (counts and events are only read), so a shallow copy
+        # can look ahead past a resume without disturbing the replay
+        before = dataclasses.replace(walk) if walk.events_done < len(walk.events) else None
+        v = walk.verdict(day, today=False)
+        paused = bool(walk.health_paused) or (
+            start is not None and _current_pause(hist.events, start) is not None)
+        entry = _day_verdict(day, v, paused, False)
+        if paused and before is not None:
+            end = _day_start(day + one, tz)
+            _apply_events(before, end, tz)
+            if not before.health_paused and _current_pause(hist.events, end) is None:
+                entry = _day_verdict(day, before.verdict(day, today=False), True, True)
+        out.append(entry)
+        walk.close_day(day, v)
+        day += one
+    _apply_events(walk, now, tz)
+    v = walk.verdict(today, today=True)
+    paused = bool(walk.health_paused) or _current_pause(hist.events, now) is not None
+    out.append(_day_verdict(today, v, paused, False))
+    return out
+
+
+def _day_verdict(day: dt.date, v: _Verdict, paused: bool, resumed: bool) -> DayVerdict:
+    return DayVerdict(day, v.day, v.stage, 0 if paused and not resumed else v.quota, v.health,
+                      v.rate, v.complaint_rate, paused, resumed, tuple(v.reasons))

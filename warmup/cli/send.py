@@ -1,0 +1,168 @@
+"""``warmup send``: one message through the gate, or a whole script behind the loopback relay."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import click
+
+from warmup.cli import cli
+from warmup.cli.common import pass_ledger
+from warmup.errors import DataError, TempFail, UsageError
+from warmup.ledger import Ledger
+
+EXIT_BY_OUTCOME = {"unknown": 69, "soft": 75, "released": 75, "hard": 65, "block": 65}
+
+
+def password_option(fn):  # type: ignore[no-untyped-def]
+    return click.option("--password-command", metavar="CMD", envvar="WARMUP_PASSWORD_COMMAND",
+                        help="Shell command printing the password (like msmtp's passwordeval).")(fn)
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--to", "to", multiple=True, metavar="RCPT", help="Recipient (repeatable).")
+@click.option("--cc", multiple=True, metavar="RCPT", help="Copy recipient (repeatable).")
+@click.option("--subject", default="", help="Subject line.")
+@click.option("--body", help="Plain-text body.")
+@click.option("--body-file", type=click.Path(exists=True, dir_okay=False), help="Body from a file.")
+@click.option("--eml", type=click.Path(exists=True, dir_okay=False),
+              help="A complete RFC 5322 message (its Message-ID is kept).")
+@click.option("--wait", is_flag=True, help="Wait (today) for the next slot instead of exit 75.")
+@click.option("--refuse", is_flag=True, help="With a COMMAND: answer 451 instead of waiting.")
+@click.option("--dry-run", is_flag=True, help="Check the gate only: no reservation, no SMTP.")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="SMTP timeout in seconds.")
+@password_option
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@pass_ledger
+def send(ledger: Ledger, address: str, to: tuple[str, ...], cc: tuple[str, ...], subject: str,
+         body: str | None, body_file: str | None, eml: str | None, wait: bool, refuse: bool,
+         dry_run: bool, timeout: float, password_command: str | None,
+         command: tuple[str, ...]) -> int:
+    """Send one message through the gate, or run COMMAND behind a gated loopback SMTP relay.
+
+    One message: exit 75 with the reason and the next allowed time when the plan says no
+    (--wait sleeps until then, within today); suppressed recipients exit 65 before any quota
+    is used. With `-- COMMAND`, the command gets WARMUP_SMTP_HOST/PORT/USER/PASSWORD (and
+    SMTP_*), a `sendmail` shim on its PATH, and every message it sends is gated.
+
+    \b
+    Example:
+        warmup send sales@corp.example --to lead@example.com --subject Hi --body "Hello"
+        warmup send sales@corp.example --eml offer.eml --wait
+        warmup send sales@corp.example --refuse -- python outreach.py
+    """
+    from warmup.gate import Gate
+
+    if command:
+        if to or cc or body or body_file or eml or dry_run:
+            raise UsageError("with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
+                             "command's own messages are gated")
+        if wait and refuse:
+            raise UsageError("--wait and --refuse exclude each other")
+        from warmup.relay import run_wrapped
+
+        with Gate(address, ledger=ledger, password_command=password_command,
+                  timeout=timeout) as gate:
+            return run_wrapped(gate, list(command), wait=not refuse)
+    if refuse:
+        raise UsageError("--refuse applies to a wrapped COMMAND (warmup send ADDRESS -- CMD)")
+    message = _build(address, to, cc, subject, body, body_file, eml)
+    with Gate(address, ledger=ledger, password_command=password_command,
+              timeout=timeout) as gate:
+        return _send_one(gate, message, list(to) + list(cc), wait, dry_run)
+
+
+def _build(address: str, to: tuple[str, ...], cc: tuple[str, ...], subject: str,
+           body: str | None, body_file: str | None, eml: str | None) -> EmailMessage:
+    given = [x for x in (body is not None, body_file, eml) if x]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --body, --body-file, --eml")
+    if eml:
+        from warmup.gate import prepare
+
+        return prepare(Path(eml).read_bytes(), address.strip().lower())
+    if not to:
+        raise UsageError("--to is required (or give --eml with its own To/Cc)")
+    msg = EmailMessage()
+    msg["From"] = address.strip().lower()
+    msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Subject"] = subject
+    text = body if body is not None else Path(body_file or "").read_text(encoding="utf-8")
+    msg.set_content(text)
+    return msg
+
+
+def _send_one(gate, message: EmailMessage, rcpts: list[str], wait: bool,  # type: ignore[no-untyped-def]
+              dry_run: bool) -> int:
+    from warmup.gate import NotAllowed, prepare, recipients_of, refusal
+
+    msg = prepare(message, gate.box.address)
+    rcpts = rcpts or recipients_of(msg)
+    if dry_run:
+        bad = gate.check_suppressed([r.lower() for r in rcpts])
+        a = gate.allowance()
+        if bad:
+            raise DataError(f"would refuse: suppressed {', '.join(bad)}")
+        if not a.can_send or a.remaining < len(rcpts):
+            raise TempFail(f"would wait: {refusal(a, len(rcpts), gate.box.timezone)}")
+        click.echo(f"Would send to {len(rcpts)} recipient(s): allowed now "
+                   f"({a.remaining} of {a.quota} left today).")
+        return 0
+    while True:
+        try:
+            report = gate.send(msg, rcpts)
+            break
+        except NotAllowed as exc:
+            until = exc.allowance.next_send_at
+            if not wait or until is None or not _same_local_day(until, gate.box.timezone):
+                raise
+            _sleep_until(until, str(exc))
+    for host, why in report.failed_hosts:
+        click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
+    for rcpt, result in report.results.items():
+        if result.outcome != "sent":
+            note = " (suppressed)" if result.outcome == "hard" else ""
+            click.echo(f"{rcpt}: {result.outcome} {result.code or ''} {result.text}{note}".rstrip(),
+                       err=True)
+    if report.throttle:
+        click.echo(f"The provider throttled the mailbox ({report.throttle[0]} "
+                   f"{report.throttle[1]}); it is paused for a while, see 'warmup quota'.",
+                   err=True)
+    sent = report.sent
+    if sent:
+        click.echo(f"Sent {report.message_id} to {len(sent)} recipient(s) via {report.host}.")
+    elif report.error:
+        click.echo(f"Error: not sent: {report.error}", err=True)
+    worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in report.results.values()), default=0)
+    return 75 if report.throttle else worst
+
+
+def _same_local_day(ts: dt.datetime, tz: str) -> bool:
+    import pendulum
+
+    now = pendulum.now(tz)
+    return pendulum.instance(ts).in_timezone(tz).date() == now.date()
+
+
+def _sleep_until(until: dt.datetime, why: str) -> None:
+    tty = sys.stderr.isatty()
+    if not tty:
+        click.echo(f"{why}; waiting.", err=True)
+    while True:
+        left = (until - dt.datetime.now(dt.UTC)).total_seconds()
+        if left <= 0:
+            break
+        if tty:
+            m, s = divmod(int(left), 60)
+            click.echo(f"\rwaiting {m:02d}:{s:02d} for the next slot ", nl=False, err=True)
+        time.sleep(min(left, 1.0))
+    if tty:
+        click.echo("", err=True)

@@ -1,0 +1,86 @@
+"""Where a mailbox's (client-specific) password comes from — never the ledger, logs or argv.
+
+Order: ``WARMUP_PASSWORD``; a password command (``--password-command`` or
+``WARMUP_PASSWORD_COMMAND``, run through the shell, its first output line is the password, like
+msmtp's ``passwordeval``); the system keyring (service ``warmup``, user = the address), filled by
+``warmup mailbox login``. The keyring module is imported only when it is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from warmup.errors import ConfigError
+
+SERVICE = "warmup"
+
+
+def _keyring():  # type: ignore[no-untyped-def]
+    import keyring
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring):
+        raise ConfigError(
+            "no system keyring is available on this machine; set WARMUP_PASSWORD in the "
+            "environment or use --password-command 'CMD' (e.g. 'pass show mail/sales')")
+    return keyring
+
+
+def store_password(address: str, password: str) -> None:
+    if not password:
+        raise ConfigError("empty password: nothing stored")
+    try:
+        _keyring().set_password(SERVICE, address, password)
+    except ConfigError:
+        raise
+    except Exception as exc:  # keyring backends raise their own types
+        raise ConfigError(f"the system keyring refused to store it ({type(exc).__name__}); "
+                          f"use WARMUP_PASSWORD or --password-command instead") from None
+
+
+def forget_password(address: str) -> None:
+    try:
+        _keyring().delete_password(SERVICE, address)
+    except ConfigError:
+        raise
+    except Exception:
+        pass
+
+
+def get_password(address: str, command: str | None = None) -> str:
+    """The password for ``address``, or :class:`ConfigError` saying how to provide one."""
+    env = os.environ.get("WARMUP_PASSWORD")
+    if env:
+        return env
+    command = command or os.environ.get("WARMUP_PASSWORD_COMMAND")
+    if command:
+        return _from_command(command)
+    try:
+        secret = _keyring().get_password(SERVICE, address)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"the system keyring failed ({type(exc).__name__}); use "
+                          f"WARMUP_PASSWORD or --password-command") from None
+    if not secret:
+        raise ConfigError(f"no password for {address}: store it with 'warmup mailbox login "
+                          f"{address}', or set WARMUP_PASSWORD, or use --password-command 'CMD'")
+    return secret
+
+
+def _from_command(command: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "WARMUP_PASSWORD"}
+    try:
+        out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60,
+                             env=env, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ConfigError("the password command did not finish within 60 s") from None
+    if out.returncode != 0:
+        # The command's output may hold the secret: never echo it.
+        raise ConfigError(f"the password command failed with exit code {out.returncode}")
+    secret = out.stdout.split("\n", 1)[0].rstrip("\r")
+    if not secret:
+        raise ConfigError("the password command printed nothing")
+    return secret

@@ -1,0 +1,295 @@
+"""The gate: reserve -> send -> settle, so no message leaves beyond the plan.
+
+    from warmup import Gate
+
+    with Gate("sales@corp.example") as gate:
+        report = gate.send(message)            # reserve, deliver over SMTP, settle
+        with gate.reserve(["lead@example.com"]) as slot:   # or send it yourself
+            my_smtp_send(...)
+            slot.settle({"lead@example.com": "sent"})
+
+A reservation is committed before any SMTP traffic, one slot per recipient, with quota, pacing,
+suppression and pauses checked in the same transaction; a crash leaves it counted (``reserved``
+and, after :attr:`Gate.expiry`, ``unknown``). Leaving a ``reserve`` block without settling settles
+``sent``, or ``unknown`` if the block raised: the message may have left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.policy
+import email.utils
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from types import TracebackType
+
+from warmup import addresses
+from warmup.errors import DataError, TempFail
+from warmup.ledger import Ledger, open_ledger, slots, store
+from warmup.policy import Allowance, evaluate, load_policy
+from warmup.providers import checklist_text, get_provider
+
+DEFAULT_EXPIRY = dt.timedelta(minutes=15)
+THROTTLE_BACKOFF = dt.timedelta(minutes=30)
+_DAILY_WORDS = ("daily", "per day", "24 hour", "5.4.5", "quota exceeded", "sending limit")
+
+
+class NotAllowed(TempFail):
+    """The plan does not allow this message now (exit 75); :attr:`allowance` says why."""
+
+    def __init__(self, message: str, allowance: Allowance) -> None:
+        super().__init__(message)
+        self.allowance = allowance
+
+
+class Suppressed(DataError):
+    """Some recipients are suppressed (exit 65); nothing was reserved."""
+
+    def __init__(self, message: str, recipients: dict[str, str]) -> None:
+        super().__init__(message)
+        self.recipients = recipients
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
+    """One line: why the mailbox cannot send now and when it can."""
+    a = allowance
+    when = ""
+    if a.next_send_at is not None:
+        import pendulum
+
+        local = pendulum.instance(a.next_send_at).in_timezone(tz)
+        when = f"; next allowed at {local.format('YYYY-MM-DD HH:mm:ss zz')}"
+    if a.status == "paused":
+        why = next((r for r in a.reasons if r.startswith("paused")), "paused")
+        return f"{a.mailbox} is {why}"
+    if a.status == "exhausted" or a.remaining < wanted:
+        return (f"{a.mailbox}: today's quota is used ({a.sent} of {a.quota} sent, "
+                f"{a.remaining} left, {wanted} wanted){when or '; try tomorrow'}")
+    if a.status == "paced":
+        why = next((r for r in reversed(a.reasons) if r.startswith(("pacing", "outside"))),
+                   "paced")
+        return f"{a.mailbox}: {why}"
+    return f"{a.mailbox}: not allowed now ({a.status}){when}"
+
+
+@dataclass
+class SendReport:
+    message_id: str
+    host: str | None
+    failed_hosts: list[tuple[str, str]]
+    results: dict[str, object]
+    throttle: tuple[int, str] | None = None
+    error: str | None = None
+
+    @property
+    def sent(self) -> list[str]:
+        return [r for r, v in self.results.items() if getattr(v, "outcome", v) == "sent"]
+
+
+@dataclass
+class Reservation:
+    gate: Gate
+    recipients: list[str]
+    message_id: str
+    ids: dict[str, int]
+    at: dt.datetime
+    settled: bool = field(default=False)
+
+    def settle(self, outcomes: dict[str, object] | str, throttle: tuple[int, str] | None = None,
+               now: dt.datetime | None = None) -> None:
+        """Outcome per recipient (``sent``/``hard``/``soft``/``block``/``unknown``/``released``
+        or a :class:`warmup.smtp.RcptResult`), or one outcome for all."""
+        if isinstance(outcomes, str):
+            outcomes = dict.fromkeys(self.recipients, outcomes)
+        self.gate._settle(self, outcomes, throttle, now or _now())
+        self.settled = True
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if not self.settled:
+            self.settle("unknown" if exc_type else "sent")
+
+
+class Gate:
+    """Gatekeeper for one mailbox; open one per process and reuse it for every message."""
+
+    def __init__(self, address: str, *, ledger: Ledger | None = None, db: str | None = None,
+                 password: str | None = None, password_command: str | None = None,
+                 expiry: dt.timedelta = DEFAULT_EXPIRY, timeout: float | None = None) -> None:
+        self.ledger = ledger or open_ledger(db)
+        self._own_ledger = ledger is None
+        self.box = store.get_mailbox(self.ledger, address)
+        self.spec = load_policy(self.box.policy)
+        self.provider = get_provider(self.box.provider)
+        self.expiry = expiry
+        self.timeout = timeout
+        self._password = password
+        self._password_command = password_command
+        self._session = None
+        self.failed_hosts: list[tuple[str, str]] = []
+
+    # -- policy -------------------------------------------------------------------------------
+
+    def allowance(self, now: dt.datetime | None = None) -> Allowance:
+        return evaluate(self.spec, self._history(now or _now()), now or _now())
+
+    def _history(self, now: dt.datetime, conn=None):  # type: ignore[no-untyped-def]
+        return store.history(self.ledger, self.box, now,
+                             provider_ceiling=self.provider.daily_limit,
+                             provider_min_interval=self.provider.min_interval,
+                             domain_cap=self.spec.domain_cap is not None, conn=conn)
+
+    def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
+        with self.ledger.read() as conn:
+            return store.suppressed(conn, recipients)
+
+    def reserve(self, recipients: list[str], message_id: str | None = None,
+                now: dt.datetime | None = None) -> Reservation:
+        """Reserve one slot per recipient, or raise :class:`Suppressed` / :class:`NotAllowed`."""
+        rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        if not rcpts:
+            raise DataError("no recipients")
+        if self.provider.max_recipients and len(rcpts) > self.provider.max_recipients:
+            raise DataError(f"{len(rcpts)} recipients in one message; {self.provider.title} "
+                            f"allows {self.provider.max_recipients}")
+        message_id = message_id or new_message_id(self.box.address)
+        now = now or _now()
+        with self.ledger.write() as conn:
+            slots.lock_mailbox(conn, self.box)
+            slots.expire(conn, self.box, now - self.expiry, now)
+            bad = store.suppressed(conn, rcpts)
+            if bad:
+                listed = ", ".join(f"{r} ({why})" for r, why in bad.items())
+                raise Suppressed(f"suppressed recipient(s), not sent: {listed}; remove with "
+                                 f"'warmup suppress remove ADDRESS' if this is wrong", bad)
+            allowance = evaluate(self.spec, self._history(now, conn), now)
+            if not allowance.can_send or allowance.remaining < len(rcpts):
+                raise NotAllowed(refusal(allowance, len(rcpts), self.box.timezone), allowance)
+            ids = slots.insert_reserved(conn, self.box, rcpts, message_id, now)
+        return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), now)
+
+    def _settle(self, res: Reservation, outcomes: dict[str, object],
+                throttle: tuple[int, str] | None, now: dt.datetime) -> None:
+        from warmup.bounces.classify import extract_status
+
+        with self.ledger.write() as conn:
+            for rcpt, sid in res.ids.items():
+                result = outcomes.get(rcpt, "unknown")
+                outcome = getattr(result, "outcome", result)
+                if not slots.settle(conn, self.box, sid, str(outcome), now):
+                    continue
+                if outcome in ("hard", "soft", "block"):
+                    code, text = getattr(result, "code", None), getattr(result, "text", "")
+                    store.record_bounce(
+                        conn, self.box, rcpt, str(outcome), now, key=f"smtp:{sid}",
+                        status=extract_status(text) or None, reply=str(code) if code else None,
+                        diagnostic=text[:500] or None, message_id=res.message_id,
+                        source="smtp", send_id=sid)
+            if throttle is not None:
+                code, text = throttle
+                store.add_event(self.ledger, self.box.id, "throttle", now,
+                                f"provider throttled: {code} {text}"[:500],
+                                until=self._backoff_until(text, now), conn=conn)
+
+    def _backoff_until(self, text: str, now: dt.datetime) -> dt.datetime:
+        if any(w in text.lower() for w in _DAILY_WORDS):
+            import pendulum
+
+            return pendulum.instance(now).in_timezone(self.box.timezone).start_of("day").add(
+                days=1).in_timezone("UTC")
+        return now + THROTTLE_BACKOFF
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def _target(self):  # type: ignore[no-untyped-def]
+        from warmup import api, credentials, smtp
+
+        ep = api.endpoints(self.box)
+        password = self._password or credentials.get_password(self.box.address,
+                                                               self._password_command)
+        return smtp.Target(ep.smtp_hosts, ep.smtp_port, ep.smtp_security, self.box.address,
+                           password, self.timeout or smtp.DEFAULT_TIMEOUT)
+
+    def session(self):  # type: ignore[no-untyped-def]
+        """The open SMTP session (connecting, with failover, on first use)."""
+        from warmup import smtp
+
+        if self._session is None or self._session.smtp is None:
+            try:
+                self._session = smtp.Session(self._target())
+            except smtp.AuthFailed as exc:
+                raise smtp.AuthFailed(f"{exc}\n{checklist_text(self.provider)}") from None
+            self.failed_hosts = list(self._session.failed)
+        return self._session
+
+    def send(self, message: EmailMessage | bytes, recipients: list[str] | None = None,
+             now: dt.datetime | None = None) -> SendReport:
+        """Gate and deliver one message; recipients default to its To/Cc/Bcc."""
+        msg = prepare(message, self.box.address)
+        rcpts = recipients or recipients_of(msg)
+        del msg["Bcc"]
+        res = self.reserve(rcpts, msg["Message-ID"], now)
+        try:
+            session = self.session()
+        except BaseException:
+            res.settle("released")  # nothing left: the slots do not count
+            raise
+        try:
+            outcome = session.send(self.box.address, res.recipients, msg.as_bytes(
+                policy=email.policy.SMTP))
+        except BaseException:
+            res.settle("unknown")
+            raise
+        res.settle(dict(outcome.results), outcome.throttle)
+        return SendReport(res.message_id, session.host, list(session.failed),
+                          dict(outcome.results), outcome.throttle, outcome.error)
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._own_ledger:
+            self.ledger.close()
+
+    def __enter__(self) -> Gate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def new_message_id(address: str) -> str:
+    return email.utils.make_msgid(domain=addresses.domain_of(address))
+
+
+def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
+    """Parse if needed; make sure it has From (the mailbox), Date and a Message-ID."""
+    if isinstance(message, bytes | bytearray):
+        msg = email.message_from_bytes(bytes(message), policy=email.policy.default)
+    else:
+        msg = message
+    assert isinstance(msg, EmailMessage)
+    sender = email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
+    if not sender:
+        msg["From"] = mailbox
+    elif sender != mailbox:
+        raise DataError(f"From {sender} is not the mailbox {mailbox}; warmup sends only as "
+                        f"the mailbox it gates")
+    if "Date" not in msg:
+        msg["Date"] = email.utils.formatdate(localtime=False)
+    if "Message-ID" not in msg:
+        msg["Message-ID"] = new_message_id(mailbox)
+    return msg
+
+
+def recipients_of(msg: EmailMessage) -> list[str]:
+    found = email.utils.getaddresses([str(v) for h in ("To", "Cc", "Bcc")
+                                      for v in msg.get_all(h, [])])
+    return [addr for _, addr in found if addr]

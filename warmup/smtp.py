@@ -1,0 +1,226 @@
+"""SMTP delivery: implicit TLS or STARTTLS with verification, failover, per-recipient results.
+
+Certificates are verified against the system store (``ssl.create_default_context``, which honours
+``SSL_CERT_FILE``/``SSL_CERT_DIR``, so a private CA works). Failover to the next host happens when
+a host cannot be reached, greets with an error, or fails its TLS handshake — never after an
+authentication failure, which would only lock the account faster.
+
+Each recipient ends as ``sent`` (2xx), ``hard``/``soft``/``block`` (classified from the reply by
+:mod:`warmup.bounces`), ``unknown`` (the connection broke after the message data began: it may
+have been delivered) or ``released`` (nothing left: the slot does not count).
+Provider throttling replies set :attr:`Outcome.throttle`; the message is not retried.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass, field
+
+from warmup.errors import PermissionFailure, Unavailable
+
+DEFAULT_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Target:
+    hosts: tuple[str, ...]
+    port: int
+    security: str  # ssl | starttls | none
+    username: str
+    password: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class RcptResult:
+    recipient: str
+    outcome: str  # sent | hard | soft | block | unknown | released
+    code: int | None = None
+    text: str = ""
+
+
+@dataclass
+class Outcome:
+    results: dict[str, RcptResult]
+    throttle: tuple[int, str] | None = None
+    error: str | None = None  # why the message as a whole did not go
+
+    @property
+    def sent(self) -> list[str]:
+        return [r for r, v in self.results.items() if v.outcome == "sent"]
+
+
+class AuthFailed(PermissionFailure):
+    """The server refused the credentials (exit 77)."""
+
+
+def _context() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    return " ".join(text.split())
+
+
+class Session:
+    """An authenticated SMTP connection to the first host of ``target`` that works."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.failed: list[tuple[str, str]] = []
+        self.host: str | None = None
+        self.smtp: smtplib.SMTP | None = None
+        for host in target.hosts:
+            try:
+                self.smtp = self._open(host)
+                self.host = host
+                break
+            except AuthFailed:
+                raise
+            except (OSError, smtplib.SMTPException) as exc:
+                self.failed.append((host, _why(exc)))
+        if self.smtp is None:
+            tried = "; ".join(f"{h}:{target.port}: {w}" for h, w in self.failed)
+            raise Unavailable(f"cannot reach the SMTP server ({tried}); check the network and "
+                              f"'warmup mailbox show {target.username}'")
+        if self._login_needed():
+            try:
+                self.smtp.login(target.username, target.password)
+            except smtplib.SMTPAuthenticationError as exc:
+                self.close()
+                raise AuthFailed(f"{self.host} refused the login for {target.username}: "
+                                 f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise Unavailable(f"{self.host}: login failed: {_why(exc)}") from None
+
+    def _open(self, host: str) -> smtplib.SMTP:
+        t = self.target
+        if t.security == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, t.port, timeout=t.timeout,
+                                                  context=_context())
+        else:
+            smtp = smtplib.SMTP(host, t.port, timeout=t.timeout)
+        try:
+            smtp.ehlo()
+            if t.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise smtplib.SMTPNotSupportedError("server does not offer STARTTLS")
+                smtp.starttls(context=_context())
+                smtp.ehlo()
+        except BaseException:
+            _quietly_close(smtp)
+            raise
+        return smtp
+
+    def _login_needed(self) -> bool:
+        assert self.smtp is not None
+        return self.target.security != "none" or self.smtp.has_extn("auth")
+
+    def send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:
+        """One message; never raises for SMTP replies or a broken connection."""
+        from warmup.bounces import classify_smtp_reply, is_throttle
+
+        smtp = self.smtp
+        assert smtp is not None
+        results: dict[str, RcptResult] = {}
+        released = {r: RcptResult(r, "released") for r in recipients}
+        try:
+            code, reply = smtp.mail(mail_from)
+            if code != 250:
+                text = _text(reply)
+                smtp.rset()
+                return Outcome(released, (code, text) if is_throttle(code, text) else None,
+                               f"MAIL FROM refused: {code} {text}")
+            accepted = []
+            for rcpt in recipients:
+                code, reply = smtp.rcpt(rcpt)
+                text = _text(reply)
+                if code in (250, 251):
+                    accepted.append(rcpt)
+                elif is_throttle(code, text):
+                    smtp.rset()
+                    return Outcome(released, (code, text), f"throttled: {code} {text}")
+                else:
+                    results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
+            if not accepted:
+                smtp.rset()
+                return Outcome(results)
+            code, reply = smtp.docmd("DATA")
+            if code != 354:
+                text = _text(reply)
+                smtp.rset()
+                throttle = (code, text) if is_throttle(code, text) else None
+                for r in accepted:
+                    results[r] = RcptResult(r, "released" if throttle else
+                                            classify_smtp_reply(code, text), code, text)
+                return Outcome(results, throttle)
+        except (OSError, smtplib.SMTPException) as exc:
+            # Nothing of the message left: these slots do not count.
+            self.close()
+            return Outcome({**released, **results}, error=f"connection lost before DATA: "
+                                                          f"{_why(exc)}")
+        try:
+            smtp.send(dot_stuff(data))
+            code, reply = smtp.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            for r in accepted:
+                results[r] = RcptResult(r, "unknown", None, f"connection lost in DATA: {_why(exc)}")
+            return Outcome(results, error=f"connection lost during DATA: {_why(exc)}")
+        text = _text(reply)
+        throttle = (code, text) if is_throttle(code, text) else None
+        for r in accepted:
+            outcome = "sent" if 200 <= code < 300 else ("released" if throttle
+                                                        else classify_smtp_reply(code, text))
+            results[r] = RcptResult(r, outcome, code, text)
+        return Outcome(results, throttle)
+
+    def close(self) -> None:
+        if self.smtp is not None:
+            try:
+                self.smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                _quietly_close(self.smtp)
+            self.smtp = None
+
+
+_EOL = re.compile(rb"\r\n|\n|\r(?!\n)")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """The message as the DATA phase carries it: CRLF lines, leading dots doubled, final dot."""
+    body = _LEADING_DOT.sub(b"..", _EOL.sub(b"\r\n", data))
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return body + b".\r\n"
+
+
+def _quietly_close(smtp: smtplib.SMTP) -> None:
+    try:
+        smtp.close()
+    except OSError:
+        pass
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "host name does not resolve"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "server closed the connection" + (f" ({exc})" if "timed out" in str(exc) else "")
+    return str(exc) or type(exc).__name__
