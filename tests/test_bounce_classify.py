@@ -1,0 +1,466 @@
+"""Unit tests for bounce classification, throttle detection and parser robustness."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from warmup.bounces import (
+    Bounce,
+    classify,
+    classify_smtp_reply,
+    is_throttle,
+    parse_bounces,
+    parse_report,
+)
+from warmup.bounces.classify import extract_status
+from warmup.bounces.stage import smtp_stage
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "dsn-samples" / "eml"
+
+# (code, reply text as received live, expected kind, expected is_throttle)
+LIVE_REPLIES = [
+    # Gmail
+    (
+        550,
+        (
+            "5.1.1 The email account that you tried to reach does not exist. Please try "
+            "double-checking the recipient's email address for typos or unnecessary spaces. "
+            "https://support.google.com/mail/?p=NoSuchUser"
+        ),
+        "hard",
+        False,
+    ),
+    (
+        421,
+        (
+            "4.7.28 Gmail has detected an unusual rate of unsolicited mail originating from your "
+            "IP address. To protect our users from spam, mail sent from your IP address has been "
+            "temporarily rate limited."
+        ),
+        "soft",
+        True,
+    ),
+    (
+        550,
+        (
+            "5.7.28 There is an unusual rate of unsolicited mail originating from your IP address. "
+            "To protect our users from spam, mail sent from your IP address has been blocked."
+        ),
+        "block",
+        True,
+    ),
+    (550, "5.4.5 Daily user sending quota exceeded.", "soft", True),
+    (
+        550,
+        "5.4.5 Daily sending quota exceeded. https://support.google.com/a/answer/166852",
+        "soft",
+        True,
+    ),
+    (
+        450,
+        (
+            "4.2.1 The user you are trying to contact is receiving mail at a rate that prevents "
+            "additional messages from being delivered."
+        ),
+        "soft",
+        True,
+    ),
+    (552, "5.2.2 The email account that you tried to reach is over quota.", "soft", False),
+    (550, "5.2.1 The email account that you tried to reach is disabled.", "soft", False),
+    (
+        550,
+        (
+            "5.7.26 This message fails to pass SPF checks for an SPF record with a hard fail "
+            "policy (-all)."
+        ),
+        "block",
+        False,
+    ),
+    (421, "4.7.0 Try again later, closing connection. (EHLO)", "soft", True),
+    # Microsoft / Exchange Online
+    (
+        550,
+        (
+            "5.7.233 Your message can't be sent because your tenant exceeded its daily limit for "
+            "sending email to external recipients (tenant external recipient rate limit)"
+        ),
+        "soft",
+        True,
+    ),
+    (451, "4.7.500 Server busy. Please try again later from [192.0.2.1]. (S77719)", "soft", True),
+    (
+        451,
+        (
+            "4.7.650 The mail server [192.0.2.5] has been temporarily rate limited due to IP "
+            "reputation."
+        ),
+        "soft",
+        True,
+    ),
+    (
+        550,
+        "5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup",
+        "hard",
+        False,
+    ),
+    (550, "5.7.606 Access denied, banned sending IP [192.0.2.1].", "block", False),
+    (550, "5.4.1 Recipient address rejected: Access denied. AS(201806281)", "hard", False),
+    # Tencent (QQ / Exmail)
+    (
+        550,
+        (
+            "Ip frequency limited [V2VkIEFw] Blocked IP 192.0.2.22. "
+            "http://service.mail.qq.com/cgi-bin/help?subtype=1&&id=20022&&no=1000725"
+        ),
+        "soft",
+        True,
+    ),
+    (
+        550,
+        (
+            "Connection frequency limited. http://service.mail.qq.com/cgi-bin/help?subtype=1&&"
+            "id=20022&&no=1000722"
+        ),
+        "soft",
+        True,
+    ),
+    (550, "Domain frequency limited", "soft", True),
+    (421, "Too many connections", "soft", True),
+    (
+        550,
+        (
+            "Mailbox not found. http://service.mail.qq.com/cgi-bin/help?subtype=1&&id=20022&&"
+            "no=1000728"
+        ),
+        "hard",
+        False,
+    ),
+    (
+        550,
+        "Mail content denied. http://service.mail.qq.com/cgi-bin/help?subtype=1&&id=20022",
+        "block",
+        False,
+    ),
+    # Alibaba (Aliyun / Alimail)
+    (554, "5.7.1 [ANTISPAM_BAT][01201311R95b] Too many mails sent in a short time", "soft", True),
+    # NetEase (163 / 126)
+    (550, "RP:QRC 发件方发送量超过配额", "soft", True),
+    (421, "HL:ICC 该IP同时并发连接数过大", "soft", True),
+    (
+        554,
+        "DT:SPM 163 smtp10,DsCowAA, please see http://mail.163.com/help/help_spam_16.htm",
+        "block",
+        False,
+    ),
+    # Yahoo
+    (
+        421,
+        (
+            "4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume "
+            "or user complaints"
+        ),
+        "soft",
+        True,
+    ),
+    # Generic
+    (451, "4.7.1 Greylisting in action, please come back later", "soft", False),
+    (554, "5.7.1 <x@example.org>: Relay access denied", "block", False),
+    (556, "5.1.10 Recipient address has null MX", "hard", False),
+    (550, "5.1.2 Host unknown (Name server: example.invalid: host not found)", "hard", False),
+    (452, "4.2.2 Mailbox full", "soft", False),
+    (550, "Requested action not taken: mailbox unavailable", "hard", False),
+    (550, "5.7.1 Requested action not taken: your IP has no PTR record", "block", False),
+    (550, "5.7.1 Message rejected as spam by Content Filtering.", "block", False),
+    (552, "5.2.2 <x@example.org>: Recipient address rejected: Mailbox full", "soft", False),
+]
+
+
+@pytest.mark.parametrize(("code", "text", "kind", "throttle"), LIVE_REPLIES)
+def test_classify_smtp_reply(code: int, text: str, kind: str, throttle: bool) -> None:
+    assert classify_smtp_reply(code, text) == kind
+    assert is_throttle(code, text) is throttle
+
+
+@pytest.mark.parametrize("code", [200, 220, 250, 251, 252])
+def test_success_is_sent(code: int) -> None:
+    assert classify_smtp_reply(code, "2.0.0 OK queued") == "sent"
+    assert not is_throttle(code, "2.0.0 OK too many words")
+
+
+def test_any_4xx_is_soft_even_for_unknown_user() -> None:
+    assert (
+        classify_smtp_reply(
+            450,
+            "4.1.1 <x@example.org>: Recipient address rejected: "
+            "User unknown in local recipient table",
+        )
+        == "soft"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "reply", "diagnostic", "kind"),
+    [
+        ("5.1.1", "550", "", "hard"),
+        ("5.1.2", "", "", "hard"),
+        ("5.1.6", "550", "user has moved", "hard"),
+        ("5.2.2", "552", "", "soft"),
+        (
+            "5.7.1",
+            "554",
+            "Service unavailable; Client host blocked using zen.spamhaus.org",
+            "block",
+        ),
+        (
+            "5.0.0",
+            "550",
+            "550 5.1.1 <x@y.example>: Recipient address rejected: User unknown",
+            "hard",
+        ),
+        ("", "", "550 5.1.1 <x@y.example>: Recipient address rejected: User unknown", "hard"),
+        ("", "", "Sorry, I couldn't find any host named nyaan.example. (#5.1.2)", "hard"),
+        ("", "", "This user doesn't have a yahoo.com account", "hard"),
+        ("", "", "mailbox is full: retry timeout exceeded", "soft"),
+        ("4.4.7", "", "delivery time expired", "soft"),
+        (
+            "5.0.0",
+            "550",
+            "550 Unknown user x@docomo.example (in reply to end of DATA command)",
+            "block",
+        ),
+        ("5.0.0", "", "", "soft"),
+        (
+            "5.7.26",
+            "550",
+            "Unauthenticated email is not accepted due to domain's DMARC policy",
+            "block",
+        ),
+        ("5.0.0", "550", "该邮箱不存在", "hard"),
+    ],
+)
+def test_classify(status: str, reply: str, diagnostic: str, kind: str) -> None:
+    assert classify(status, reply, diagnostic) == kind
+
+
+def _dsn(action: str, status: str, diag: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.example.net\nTo: sender@example.com\n"
+        "Subject: Delivery Status Notification\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain\n\nReport.\n\n"
+        "--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.net\n\n"
+        f"Final-Recipient: rfc822; <Rcpt@Example.ORG>\nAction: {action}\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; {diag}\n\n"
+        "--B\nContent-Type: text/rfc822-headers\n\nFrom: sender@example.com\n"
+        "To: rcpt@example.org\nMessage-ID: <orig-1@example.com>\nSubject: hi\n\n--B--\n"
+    ).encode()
+
+
+def test_rfc3464_failed_record() -> None:
+    raw = _dsn("failed", "5.1.1", "550 5.1.1 <rcpt@example.org>: User unknown")
+    assert parse_bounces(raw) == [
+        Bounce(
+            "rcpt@example.org",
+            "hard",
+            "5.1.1",
+            "550",
+            "550 5.1.1 <rcpt@example.org>: User unknown",
+            "<orig-1@example.com>",
+        )
+    ]
+
+
+@pytest.mark.parametrize("action", ["delivered", "relayed", "expanded"])
+def test_success_reports_are_not_bounces(action: str) -> None:
+    assert parse_bounces(_dsn(action, "2.0.0", "250 2.0.0 OK")) == []
+
+
+def test_delayed_is_soft() -> None:
+    [b] = parse_bounces(_dsn("delayed", "4.4.7", "451 4.4.1 Connection timed out"))
+    assert (b.kind, b.status) == ("soft", "4.4.7")
+
+
+def test_arf_complaint() -> None:
+    raw = (
+        "From: fbl@isp.example\nTo: fbl@sender.example\nSubject: complaint\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="F"\n\n'
+        "--F\nContent-Type: text/plain\n\nAbuse report\n\n"
+        "--F\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n"
+        "User-Agent: x/1.0\nVersion: 1\nOriginal-Rcpt-To: <Victim@Isp.example>\n\n"
+        "--F\nContent-Type: message/rfc822\n\nFrom: news@sender.example\n"
+        "To: victim@isp.example\nMessage-ID: <m1@sender.example>\nSubject: news\n\nhello\n--F--\n"
+    )
+    [b] = parse_bounces(raw)
+    assert (b.recipient, b.kind, b.message_id) == (
+        "victim@isp.example",
+        "complaint",
+        "<m1@sender.example>",
+    )
+
+
+def test_vacation_and_ordinary_mail_are_not_bounces() -> None:
+    vacation = (
+        "From: boss@example.org\nTo: me@example.com\nAuto-Submitted: auto-replied\n"
+        "Subject: Out of Office: hello\n\nI am away until Monday.\n"
+    )
+    ordinary = "From: a@example.org\nTo: b@example.com\nSubject: lunch?\n\nNoon at the usual?\n"
+    assert parse_bounces(vacation) == []
+    assert parse_bounces(ordinary) == []
+
+
+def test_qmail_text_bounce() -> None:
+    raw = (
+        "From: MAILER-DAEMON@mx.example.jp\nTo: me@example.jp\nSubject: failure notice\n\n"
+        "Hi. This is the qmail-send program at mx.example.jp.\n"
+        "I'm afraid I wasn't able to deliver your message to the following addresses.\n\n"
+        "<Gone@Example.NET>:\nSorry, no mailbox here by that name. (#5.1.1)\n\n"
+        "--- Below this line is a copy of the message.\n\n"
+        "From: me@example.jp\nTo: gone@example.net\nMessage-ID: <q1@example.jp>\n\nhi\n"
+    )
+    [b] = parse_bounces(raw)
+    assert (b.recipient, b.kind, b.status, b.message_id) == (
+        "gone@example.net",
+        "hard",
+        "5.1.1",
+        "<q1@example.jp>",
+    )
+
+
+def test_parse_report(tmp_path: Path) -> None:
+    bounce = tmp_path / "b.eml"
+    bounce.write_bytes(_dsn("failed", "5.2.2", "552 5.2.2 Mailbox full"))
+    other = tmp_path / "o.eml"
+    other.write_text("From: a@example.org\nSubject: hi\n\nhello\n")
+    report = parse_report([str(bounce), str(other), str(tmp_path / "missing.eml")])
+    assert [r["file"] for r in report] == [str(bounce), str(other), str(tmp_path / "missing.eml")]
+    assert report[0]["bounces"] == [
+        {
+            "recipient": "rcpt@example.org",
+            "kind": "soft",
+            "status": "5.2.2",
+            "reply": "552",
+            "message_id": "<orig-1@example.com>",
+            "diagnostic": "552 5.2.2 Mailbox full",
+        }
+    ]
+    assert report[1]["bounces"] == [] and report[2]["bounces"] == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\x00\xff" * 1000,
+        b"Subject: " + b"A" * 2_000_000 + b"\n\nbody",
+        b"Content-Type: multipart/report; boundary=x\n\n--x\n" * 5000,
+        b"From: MAILER-DAEMON@x\nSubject: Undelivered\n\n"
+        + b"Final-Recipient: rfc822; a@b.cc\n" * 50_000,
+        b"From: MAILER-DAEMON@x\nSubject: failure notice\n\n" + b"<a@b.example>:\n" * 50_000,
+    ],
+)
+def test_hostile_inputs_are_bounded(raw: bytes) -> None:
+    start = time.monotonic()
+    result = parse_bounces(raw)
+    assert isinstance(result, list)
+    assert time.monotonic() - start < 5
+
+
+def test_non_message_input_returns_empty() -> None:
+    assert parse_bounces(None) == []  # type: ignore[arg-type]
+    assert parse_bounces(12345) == []  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=4096))
+def test_never_raises_on_arbitrary_bytes(raw: bytes) -> None:
+    assert isinstance(parse_bounces(raw), list)
+
+
+def _corpus_files() -> list[Path]:
+    return sorted(CORPUS.glob("*.eml")) if CORPUS.is_dir() else []
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_never_raises_on_mutated_corpus(data: st.DataObject) -> None:
+    files = _corpus_files()
+    if not files:
+        pytest.fail(f"bounce corpus not found at {CORPUS}")
+    raw = bytearray(data.draw(st.sampled_from(files)).read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        op = data.draw(st.sampled_from(["flip", "cut", "insert", "dup"]))
+        pos = data.draw(st.integers(0, max(len(raw) - 1, 0)))
+        if op == "flip" and raw:
+            raw[pos] = data.draw(st.integers(0, 255))
+        elif op == "cut":
+            del raw[pos : pos + data.draw(st.integers(1, 4000))]
+        elif op == "insert":
+            raw[pos:pos] = data.draw(st.binary(max_size=64))
+        else:
+            raw[pos:pos] = raw[pos : pos + data.draw(st.integers(1, 2000))]
+    bounces = parse_bounces(bytes(raw))
+    assert all(b.kind in {"hard", "soft", "block", "complaint"} for b in bounces)
+    assert all(len(b.diagnostic) <= 500 for b in bounces)
+
+
+# Bounces (stage given): "user unknown" wording is hard only with an X.1.x status or RCPT evidence.
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "stage", "kind"),
+    [
+        ("5.1.1", "550 5.1.1 User unknown", "", "hard"),
+        ("5.0.0", "550 No such user", "RCPT", "hard"),
+        ("5.0.0", "550 No such user", "", "block"),
+        ("", "kijitora@example.org [User unknown]", "", "block"),
+        ("5.2.1", "550 5.2.1 <x@example.org>... User Unknown", "", "block"),
+        ("5.0.0", "550 Unknown user x@example.jp", "DATA", "block"),
+        ("5.0.0", "550 <x@example.org>: User unknown", "", "hard"),
+        ("5.0.0", "550 5.0.0 <x@example.org>: Recipient address rejected.", "", "hard"),
+        ("", "Invalid final delivery userid: x@example.org", "", "hard"),
+        ("", "Domain does not exist", "", "hard"),
+    ],
+)
+def test_bounce_user_unknown_needs_corroboration(
+    status: str, diagnostic: str, stage: str, kind: str
+) -> None:
+    assert classify(status, "550", diagnostic, stage=stage) == kind
+
+
+def test_live_reply_trusts_user_unknown_wording() -> None:
+    # In a live session the reply is the answer to our own RCPT: no stage masking to suspect.
+    assert classify_smtp_reply(550, "No such user") == "hard"
+    assert classify("", "550", "550 No such user") == "hard"
+
+
+@pytest.mark.parametrize(
+    ("text", "stage"),
+    [
+        ("550 5.1.1 ... User Unknown (in reply to RCPT TO command)", "RCPT"),
+        ("SMTP error from remote mail server after RCPT TO:<x@y.example>: 550", "RCPT"),
+        ("192.0.2.1 does not like recipient. Remote host said: 550", "RCPT"),
+        (">>> DATA\n<<< 550 5.1.1 <x@y.example>... User unknown\n<<< 503 Need RCPT", "RCPT"),
+        ("550 : User unknown (in reply to end of DATA command)", "DATA"),
+        ("550 User unknown", ""),
+    ],
+)
+def test_smtp_stage(text: str, stage: str) -> None:
+    assert smtp_stage(text) == stage
+
+
+def test_version_string_is_not_a_status() -> None:
+    assert extract_status("by 0.mxlogic.net (mxl_mta-5.5.0-3) 550 unknown user") == ""
+    assert extract_status("550-5.1.1 The email account does not exist") == "5.1.1"
+
+
+def test_apple_mail_unsubscribe_is_a_complaint() -> None:
+    raw = (
+        b"From: someone@icloud.example\nTo: opt-out-1@lists.example.org\n"
+        b"Subject: unsubscribe\nAuto-Submitted: auto-replied\nX-Apple-Unsubscribe: true\n\n"
+        b"Apple Mail sent this email to unsubscribe from the message.\n"
+    )
+    (bounce,) = parse_bounces(raw)
+    assert (bounce.recipient, bounce.kind) == ("someone@icloud.example", "complaint")

@@ -1,0 +1,380 @@
+"""Helpers for non-RFC 3464 bounces: plain-text NDRs (qmail, Exim, Exchange, Gmail, Sendmail...),
+auto-reply detection, returned-message splitting and Amazon SES JSON notifications."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+from email.message import Message
+
+ADDR_RE = re.compile(
+    r"(?<![\w.%+=/'!#$&*?^`{|}~-])"
+    r"([A-Za-z0-9][\w.%+=/'!#$&*?^`{|}~-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+"
+    r"[A-Za-z]{2,24})(?![\w-])"
+)
+MSGID_RE = re.compile(
+    r"^(?:Message-I[Dd]|Message-Id)\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
+)
+
+# Markers that start the returned copy of the original message in text bounces.
+_RETURNED_RE = re.compile(
+    r"^\s*(?:-+ ?)?(?:"
+    r"below this line is a copy of the message|this is a copy of the message|"
+    r"original message (?:follows|headers? follows?)|original message ?-|"
+    r"returned mail follows|original mail as follows|"
+    r"(?:unsent|undelivered|original) message (?:follows|headers? follow)|"
+    r"message headers follow|headers of (?:the )?(?:original|returned) message|"
+    r"the headers? of (?:your|the) message (?:is|are|follows?)|"
+    r"the first \d+ lines of|your message (?:reads|follows)|"
+    r"content-type: message/rfc822|content-type: text/rfc822-headers|"
+    r"原始邮件|原邮件|以下是原|------ ?original|rfc822 headers? of|"
+    r"a copy of the original message|the text you sent follows|"
+    r"--- the header of the original message is following|"
+    r"--+\s*original message|\[returned message\]|transcript of session follows"
+    r")",
+    re.IGNORECASE | re.MULTILINE,
+)
+# Transcript is part of the diagnostic; only the other markers end the notification.
+_TRANSCRIPT_RE = re.compile(r"transcript of session follows", re.IGNORECASE)
+
+_BOUNCE_SUBJECT_RE = re.compile(
+    r"undeliver|deliver(?:y|ing)? (?:status|fail|notif|report|problem)|failure notice|"
+    r"returned mail|mail delivery|could not be delivered|non.?deliver|not delivered|"
+    r"delivery error|delivery fail|mail system error|bounce|unable to deliver|"
+    r"rejected|warning: message|delayed mail|mail failure|nondeliverable|"
+    r"message (?:not )?delivered|retour|non remis|退信|无法投递|未送达|投递失败|系统退信|"
+    r"delivery has failed|permanent error|error sending|message you sent|returned to sender",
+    re.IGNORECASE,
+)
+_BOUNCE_BODY_RE = re.compile(
+    r"qmail-send program|mail delivery software|could not be delivered|"
+    r"wasn't able to deliver|was not delivered|delivery to the following recipient|"
+    r"did not reach the following recipient|following address(?:es)?(?: had| failed)|"
+    r"permanent(?:ly)? (?:error|fatal|failure)|undeliverable|unable to deliver|"
+    r"delivery has failed|message could not be delivered|returned to sender|"
+    r"your message (?:to|was|could|cannot)|mailer-daemon|could not deliver|"
+    r"the mail system|delivery failed|failed to deliver|couldn't be delivered|"
+    r"delivery (?:status notification|report)|was undeliverable|undelivered|"
+    r"无法投递|未能送达|退信|发送失败|投递失败|配信できません|届きませんでした|"
+    r"user unknown|mailbox unavailable|no such user|host unknown|"
+    r"rejected|smtp error|remote server returned|delivery (?:to|of) .{0,40}failed",
+    re.IGNORECASE,
+)
+_DAEMON_LOCALS = (
+    "mailer-daemon",
+    "postmaster",
+    "mail-daemon",
+    "maildaemon",
+    "mailerdaemon",
+    "mail-delivery",
+    "mdaemon",
+    "post_master",
+    "mailer_daemon",
+    "mail.delivery",
+    "bounce",
+    "noreply-dmarc",
+    "nobody",
+    "root",
+)
+_AUTOREPLY_SUBJECT_RE = re.compile(
+    r"out of (?:the )?office|auto(?:matic|mated)?[ -]?(?:reply|response|answer|antwort)|"
+    r"vacation|away from|abwesen|absence|自动回复|自動応答|on leave|i am away|i'm away|"
+    r"away until|holiday|réponse automatique|respuesta automática",
+    re.IGNORECASE,
+)
+_SKIP_LOCALS = {
+    "postmaster",
+    "mailer-daemon",
+    "mail-daemon",
+    "maildaemon",
+    "mailerdaemon",
+    "mdaemon",
+    "abuse",
+    "root",
+    "noreply",
+    "no-reply",
+    "double-bounce",
+}
+
+MAX_TEXT = 200_000
+MAX_HITS = 2_000
+_NOT_RECIPIENT_CONTEXT = re.compile(
+    r"https?://\S*$|message-id\s*:?\s*<?$|^\s*(?:from|sender|reply-to|return-path|"
+    r"envelope-from|references|in-reply-to)\s*:|mail from:|"
+    r"\bfrom <?$|\(envelope-from|sender address"
+)
+
+
+def addresses(text: str) -> list[str]:
+    """Return lower-cased e-mail addresses in ``text`` in order of first appearance."""
+    seen: dict[str, None] = {}
+    for m in ADDR_RE.finditer(text[:MAX_TEXT]):
+        seen.setdefault(m.group(1).lower().strip("."), None)
+    return list(seen)
+
+
+def header_addresses(msg: Message | None, names: tuple[str, ...]) -> set[str]:
+    """Addresses found in the given headers of ``msg``."""
+    found: set[str] = set()
+    if msg is None:
+        return found
+    for name in names:
+        for value in msg.get_all(name, []) or []:
+            found.update(addresses(str(value)))
+    return found
+
+
+def is_daemon_sender(msg: Message) -> bool:
+    """True if the From/Return-Path looks like an MTA rather than a person."""
+    frm = " ".join(str(v) for v in (msg.get_all("From", []) or [])).lower()
+    return any(d in frm for d in _DAEMON_LOCALS) or "mail delivery" in frm
+
+
+def looks_like_bounce(msg: Message, text: str) -> bool:
+    """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
+    subject = str(msg.get("Subject", ""))
+    if msg.get("X-Failed-Recipients"):
+        return True
+    if _BOUNCE_SUBJECT_RE.search(subject):
+        return True
+    if msg.get("X-MLServer") and re.search(r"loop alert|error", subject, re.IGNORECASE):
+        # A mailing-list manager (fml) refusing to distribute the message.
+        return True
+    if is_daemon_sender(msg) and _BOUNCE_BODY_RE.search(text[:20_000]):
+        return True
+    head = text[:6000]
+    strong = re.search(
+        r"qmail-send program|mail delivery software|did not reach the following|"
+        r"delivery to the following recipient|could not be delivered to|"
+        r"transcript of session follows|following address(?:es)? failed",
+        head,
+        re.IGNORECASE,
+    )
+    return bool(strong) and not is_autoreply(msg)
+
+
+def is_autoreply(msg: Message) -> bool:
+    """RFC 3834 auto-replies, vacation notices and out-of-office messages."""
+    subject = str(msg.get("Subject", ""))
+    auto = str(msg.get("Auto-Submitted", "")).lower()
+    if _AUTOREPLY_SUBJECT_RE.search(subject):
+        return True
+    auto_header = msg.get("X-Autoreply") or msg.get("X-Autorespond")
+    if auto_header and not _BOUNCE_SUBJECT_RE.search(subject):
+        return True
+    precedence = str(msg.get("Precedence", "")).lower()
+    if "auto_reply" in precedence or "auto-reply" in precedence:
+        return True
+    return (
+        auto.startswith("auto-replied")
+        and not is_daemon_sender(msg)
+        and not _BOUNCE_SUBJECT_RE.search(subject)
+    )
+
+
+def unsubscribe_request(msg: Message) -> str:
+    """The address asking to unsubscribe, if ``msg`` is a mail client's mailto unsubscribe.
+
+    Apple Mail marks the RFC 2369 List-Unsubscribe mailto it sends with
+    ``X-Apple-Unsubscribe: true``.
+    """
+    if str(msg.get("X-Apple-Unsubscribe", "")).strip().lower() != "true":
+        return ""
+    found = addresses(str(msg.get("From", "")))
+    return found[0] if found else ""
+
+
+def split_returned(text: str) -> tuple[str, str]:
+    """Split a text bounce into (notification, returned original message)."""
+    for m in _RETURNED_RE.finditer(text):
+        if _TRANSCRIPT_RE.search(m.group(0)):
+            continue
+        if m.start() < 20:
+            continue
+        return text[: m.start()], text[m.start() :]
+    return text, ""
+
+
+def original_message_id(returned: str) -> str:
+    """Message-ID header inside a returned copy of the original message."""
+    m = MSGID_RE.search(returned[:MAX_TEXT])
+    return m.group(1) if m else ""
+
+
+_SENDMAIL_RESULT_RE = re.compile(r"[ \t]*[45]\d\d <[^<>\s]+>\.\.\.")
+
+
+def recipient_blocks(text: str, exclude: set[str], keep: set[str] = frozenset()) -> dict[str, str]:
+    """Map each failed-looking address in a notification text to the text describing it.
+
+    The text after an address (up to the next different candidate address) is taken as its
+    diagnostic; a recurring address (e.g. in a Sendmail transcript) extends its own block.
+    """
+    text = text[:MAX_TEXT]
+    hits: list[tuple[int, int, str]] = []
+    for m in ADDR_RE.finditer(text):
+        addr = m.group(1).lower().strip(".")
+        local = addr.split("@", 1)[0]
+        if addr not in keep and (addr in exclude or local in _SKIP_LOCALS):
+            continue
+        line_start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 300)
+        if _NOT_RECIPIENT_CONTEXT.search(text[line_start : m.start()].lower()):
+            continue
+        hits.append((m.start(), m.end(), addr))
+        if len(hits) >= MAX_HITS:
+            break
+    # Index of the next hit naming a different address, computed backwards in one pass.
+    next_other = [len(hits)] * len(hits)
+    for i in range(len(hits) - 2, -1, -1):
+        next_other[i] = i + 1 if hits[i + 1][2] != hits[i][2] else next_other[i + 1]
+    blocks: dict[str, list[str]] = {}
+    for i, (start, end, addr) in enumerate(hits):
+        parts = blocks.setdefault(addr, [])
+        if len(parts) >= 5:
+            continue
+        stop = len(text)
+        if next_other[i] < len(hits):
+            stop = hits[next_other[i]][0]
+            # Keep the line containing the next address out of this block.
+            stop = text.rfind("\n", start, stop) + 1 or stop
+        line_start = max(text.rfind("\n", 0, start) + 1, start - 300)
+        if _SENDMAIL_RESULT_RE.match(text, line_start, end + 4):
+            # Sendmail's per-recipient result line ("554 <addr>... reason") is complete in itself.
+            stop = text.find("\n", end) if "\n" in text[end:stop] else stop
+        chunk = text[line_start : min(max(stop, end), start + 3000)]
+        parts.append("\n".join(chunk.splitlines()[:20]))
+    return {addr: "\n".join(parts) for addr, parts in blocks.items()}
+
+
+def ses_notifications(text: str) -> list[dict] | None:
+    """Decode an Amazon SES (SNS) JSON notification body; None if it is not one."""
+    start = text.find("{")
+    if start < 0 or ("notificationType" not in text and "eventType" not in text):
+        return None
+    body = text[start : text.rfind("}") + 1]
+    data = None
+    # Notification bodies are often line-wrapped by mail gateways, even inside JSON strings.
+    for candidate in (body, re.sub(r"\r?\n ?", "", body)):
+        try:
+            data = json.loads(candidate, strict=False)
+            break
+        except ValueError:
+            continue
+    if data is None:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("Message"), str):
+        try:
+            data = json.loads(data["Message"], strict=False)
+        except ValueError:
+            return None
+    if not isinstance(data, dict):
+        return None
+    ntype = str(data.get("notificationType") or data.get("eventType") or "")
+    mail = data.get("mail") if isinstance(data.get("mail"), dict) else {}
+    msgid = str(mail.get("messageId", "")) if mail else ""
+    out: list[dict] = []
+    if ntype == "Bounce" and isinstance(data.get("bounce"), dict):
+        bounce = data["bounce"]
+        for r in bounce.get("bouncedRecipients") or []:
+            if isinstance(r, dict):
+                out.append(
+                    {
+                        "kind": "bounce",
+                        "recipient": str(r.get("emailAddress", "")),
+                        "status": str(r.get("status", "") or ""),
+                        "diagnostic": str(r.get("diagnosticCode", "") or ""),
+                        "bounce_type": str(bounce.get("bounceType", "")),
+                        "sub_type": str(bounce.get("bounceSubType", "")),
+                        "message_id": msgid,
+                    }
+                )
+    elif ntype == "Complaint" and isinstance(data.get("complaint"), dict):
+        for r in data["complaint"].get("complainedRecipients") or []:
+            if isinstance(r, dict):
+                out.append(
+                    {
+                        "kind": "complaint",
+                        "recipient": str(r.get("emailAddress", "")),
+                        "message_id": msgid,
+                    }
+                )
+    return out
+
+
+_RECORD_KEYS = ("final-recipient", "original-recipient", "action", "status")
+
+
+def dsn_records(texts: list[str]) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Split delivery-status text into per-message fields and per-recipient records.
+
+    Blank lines separate records; a repeated Final-Recipient/Action/... also starts a new one,
+    since some MTAs (AOL, a few appliances) omit the blank line.
+    """
+    per_message: dict[str, str] = {}
+    records: list[dict[str, str]] = []
+    for text in texts:
+        current: dict[str, str] = {}
+        key = ""
+        for line in (text.replace("\r", "") + "\n\n").splitlines()[:20_000]:
+            if not line.strip():
+                if current:
+                    records.append(current)
+                current, key = {}, ""
+            elif line[:1] in (" ", "\t") and key:
+                current[key] += " " + line.strip()
+            elif ":" in line:
+                name, _, value = line.partition(":")
+                name = name.strip().lower()
+                if name in current and name in _RECORD_KEYS:
+                    records.append(current)
+                    current = {}
+                key = name
+                current.setdefault(key, value.strip())
+    out: list[dict[str, str]] = []
+    for rec in records[:1000]:
+        if any(k in rec for k in ("final-recipient", "original-recipient", "x-actual-recipient")):
+            out.append(rec)
+        else:
+            for k, v in rec.items():
+                per_message.setdefault(k, v)
+    return per_message, out
+
+
+_BOUNDARY_RE = re.compile(r"^--([^\s-][^\s]{5,200})\s*$", re.MULTILINE)
+
+
+def reparse_inline_mime(msg: Message, body: str) -> Message | None:
+    """Re-parse a single-part message whose body is really a multipart (missing MIME headers)."""
+    if not re.search(
+        r"^Content-Type:\s*message/(?:delivery-status|rfc822)",
+        body[:200_000],
+        re.MULTILINE | re.IGNORECASE,
+    ):
+        return None
+    m = _BOUNDARY_RE.search(body)
+    if not m:
+        return None
+    head = "".join(
+        f"{k}: {v}\n"
+        for k, v in msg.items()
+        if k.lower() not in ("content-type", "mime-version", "content-transfer-encoding")
+    )
+    text = (
+        f"{head}MIME-Version: 1.0\nContent-Type: multipart/report; "
+        f'report-type=delivery-status; boundary="{m.group(1)}"\n\n{body}'
+    )
+    return email.message_from_string(text, policy=email.policy.compat32)
+
+
+_MAILBOX_STATE_RE = re.compile(
+    r"(?:account|mailbox)\W{0,3}(?:\w+ ){0,2}(?:has been |is )(?:disabled|suspended|deactivated)",
+    re.IGNORECASE,
+)
+
+
+def mailbox_state(text: str) -> str:
+    """A sentence of a notification stating the recipient's mailbox is disabled, or ""."""
+    m = _MAILBOX_STATE_RE.search(text[:MAX_TEXT])
+    return m.group(0) if m else ""

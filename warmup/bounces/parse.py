@@ -1,0 +1,486 @@
+"""Parse bounce messages (DSNs, plain-text NDRs, ARF complaints) into ``Bounce`` records.
+
+Pure library: standard-library ``email`` only, no I/O besides ``parse_report`` reading files.
+"""
+
+from __future__ import annotations
+
+import email
+import email.parser
+import email.policy
+import re
+from dataclasses import asdict, dataclass
+from email.message import Message
+from pathlib import Path
+
+from . import formats
+from .classify import classify, extract_reply, extract_status, reason_of
+from .stage import smtp_stage
+
+__all__ = ["Bounce", "parse_bounces", "parse_report"]
+
+MAX_INPUT = 5_000_000
+MAX_PARTS = 200
+MAX_DIAG = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Bounce:
+    """One failed (or complained-about) recipient of one original message."""
+
+    recipient: str
+    kind: str
+    status: str
+    reply: str
+    diagnostic: str
+    message_id: str
+
+
+def parse_bounces(raw: bytes | str | Message) -> list[Bounce]:
+    """Parse a bounce/complaint message into zero or more ``Bounce`` records.
+
+    Returns ``[]`` for anything that is not a failure: auto-replies, successful delivery
+    reports (delivered/relayed/expanded), ordinary mail, and unparseable input. Never raises.
+    """
+    try:
+        msg = _to_message(raw)
+        if msg is None:
+            return []
+        return _parse(msg)
+    except Exception:  # noqa: BLE001 - contract: never raise on hostile input
+        return []
+
+
+def parse_report(paths: list[str]) -> list[dict]:
+    """Parse files for ``warmup bounces parse --json``: one object per file."""
+    out: list[dict] = []
+    for path in paths:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError:
+            raw = b""
+        bounces = [{k: v for k, v in asdict(b).items()} for b in parse_bounces(raw)]
+        order = ("recipient", "kind", "status", "reply", "message_id", "diagnostic")
+        out.append({"file": path, "bounces": [{k: b[k] for k in order} for b in bounces]})
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _to_message(raw: bytes | str | Message) -> Message | None:
+    if isinstance(raw, Message):
+        return raw
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogateescape")
+    if not isinstance(raw, (bytes, bytearray)):
+        return None
+    raw = bytes(raw[:MAX_INPUT])
+    if b"\n" in raw and b"\r\n" in raw[:4096]:
+        raw = raw.replace(b"\r\n", b"\n")
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split())[:MAX_DIAG]
+
+
+def _clean_addr(value: str) -> str:
+    value = value.strip()
+    if ";" in value:
+        value = value.split(";", 1)[1]
+    m = formats.ADDR_RE.search(value)
+    if m:
+        return m.group(1).lower().strip(".")
+    return value.strip().strip("<>").strip().lower() if "@" in value else ""
+
+
+def _decode(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if payload is None:
+        inner = part.get_payload()
+        if isinstance(inner, list):
+            return "\n".join(_as_text(p) for p in inner if isinstance(p, Message))
+        return inner if isinstance(inner, str) else ""
+    charset = part.get_content_charset() or "utf-8"
+    for cs in (charset, "utf-8", "latin-1"):
+        try:
+            return payload.decode(cs)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("latin-1", "replace")
+
+
+def _as_text(msg: Message) -> str:
+    try:
+        return msg.as_string()
+    except Exception:  # noqa: BLE001 - malformed headers can break the generator
+        return "\n".join(f"{k}: {v}" for k, v in msg.items())
+
+
+def _header_block(text: str) -> Message:
+    return email.parser.HeaderParser(policy=email.policy.compat32).parsestr(text[:200_000])
+
+
+def _fields(block: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    key = ""
+    for line in block.splitlines():
+        if line[:1] in (" ", "\t") and key:
+            fields[key] += " " + line.strip()
+        elif ":" in line:
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            fields.setdefault(key, value.strip())
+    return fields
+
+
+_INLINE_DSN_RE = re.compile(
+    r"^content-type:\s*message/delivery-status[^\n]*\n(?:[^\n]+\n)*?\n(.*?)(?=^\s?--|\Z)",
+    re.IGNORECASE | re.MULTILINE | re.DOTALL,
+)
+
+
+# DSN fields pasted into the human-readable part ("Technical report:" in Amazon WorkMail).
+_TEXT_DSN_RE = re.compile(r"^(?:Reporting-MTA|Final-Recipient):", re.IGNORECASE | re.MULTILINE)
+
+
+class _Parts:
+    """The interesting parts of a message, collected with bounded effort."""
+
+    def __init__(self, msg: Message) -> None:
+        self.texts: list[str] = []
+        self.dsn: list[str] = []
+        self.feedback: list[str] = []
+        self.original: Message | None = None
+        self.original_text = ""
+        count = 0
+        stack: list[Message] = [msg]
+        while stack and count < MAX_PARTS:
+            part = stack.pop(0)
+            count += 1
+            ctype = part.get_content_type()
+            if ctype.startswith("multipart/"):
+                sub = part.get_payload()
+                if isinstance(sub, list):
+                    stack[:0] = [p for p in sub if isinstance(p, Message)]
+                elif isinstance(sub, str):
+                    # Broken multipart (e.g. unfolded boundary parameter): keep the raw text.
+                    self.texts.append(sub)
+            elif ctype in ("message/delivery-status", "message/global-delivery-status"):
+                self.dsn.append(_decode(part))
+            elif ctype == "message/feedback-report":
+                self.feedback.append(_decode(part))
+            elif ctype in ("message/rfc822", "message/global", "message/partial"):
+                self._set_original(part)
+            elif ctype in ("text/rfc822-headers", "text/global-headers", "message/rfc822-headers"):
+                if self.original is None:
+                    self.original_text = _decode(part)
+                    self.original = _header_block(self.original_text)
+            elif ctype.startswith("text/"):
+                text = _decode(part)
+                if ctype == "text/html":
+                    text = re.sub(r"<[^>]{0,2000}>", " ", text)
+                    text = re.sub(r"&nbsp;|&#160;", " ", text)
+                if part is msg or part.get_filename() is None or not self.texts:
+                    self.texts.append(text)
+
+        if not self.dsn:
+            # A delivery-status part hidden in text by a broken MIME boundary.
+            for text in self.texts:
+                m = _INLINE_DSN_RE.search(text[:200_000])
+                if m:
+                    self.dsn.append(m.group(1))
+                    continue
+                m = _TEXT_DSN_RE.search(text[:200_000])
+                if m and re.search(
+                    r"^Action:", text[m.start() : 200_000], re.IGNORECASE | re.MULTILINE
+                ):
+                    self.dsn.append(text[m.start() : 200_000])
+
+    def _set_original(self, part: Message) -> None:
+        if self.original is not None:
+            return
+        inner = part.get_payload()
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            self.original = inner[0]
+            self.original_text = _as_text(inner[0])[:200_000]
+        else:
+            self.original_text = _decode(part)
+            self.original = _header_block(self.original_text)
+
+
+def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: str) -> str:
+    for source in (
+        parts.original.get("Message-ID") if parts.original is not None else None,
+        fields.get("x-original-message-id"),
+        fields.get("original-message-id"),
+        msg.get("X-Original-Message-ID"),
+        msg.get("Original-Message-ID"),
+    ):
+        if source:
+            m = re.search(r"<[^<>\s]+>", str(source))
+            if m:
+                return m.group(0)
+            value = str(source).strip()
+            if value and " " not in value:
+                return f"<{value}>"
+    if returned:
+        return formats.original_message_id(returned)
+    return ""
+
+
+def _make(
+    recipient: str,
+    status: str,
+    reply: str,
+    diagnostic: str,
+    message_id: str,
+    kind: str = "",
+    context: str = "",
+    stage_text: str = "",
+) -> Bounce:
+    status = status if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status or "") else ""
+    diag = _fold(diagnostic)
+    status = status or extract_status(diag)
+    reply = reply or extract_reply(diag)
+    if not kind:
+        text = " ".join((context or diagnostic).split())[:4000]
+        stage = smtp_stage(f"{text} {stage_text[:20_000]}")
+        kind = classify(status, reply, text, stage=stage)
+    return Bounce(
+        recipient=recipient,
+        kind=kind,
+        status=status,
+        reply=reply,
+        diagnostic=diag,
+        message_id=message_id,
+    )
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def _parse(msg: Message, depth: int = 0) -> list[Bounce]:
+    parts = _Parts(msg)
+    if not msg.is_multipart() and depth < 2:
+        reparsed = formats.reparse_inline_mime(msg, "\n".join(parts.texts))
+        if reparsed is not None:
+            return _parse(reparsed, depth + 1)
+    if parts.feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
+        return _parse_arf(msg, parts)
+    if parts.dsn:
+        return _parse_dsn(msg, parts)
+    inner = parts.original
+    if inner is not None and depth < 2 and inner.get_content_type() == "multipart/report":
+        # A DSN forwarded or wrapped inside another notification.
+        found = _parse(inner, depth + 1)
+        if found:
+            return found
+    body = "\n".join(parts.texts)
+    ses = formats.ses_notifications(body)
+    if ses is not None:
+        return _parse_ses(ses)
+    unsubscribe = formats.unsubscribe_request(msg)
+    if unsubscribe:
+        # A one-click "unsubscribe" sent by the recipient's mail client: an opt-out, handled
+        # like a complaint (stop mailing this address), although it is no ARF report.
+        return [Bounce(unsubscribe, "complaint", "", "", _fold(f"unsubscribe: {body}"), "")]
+    if formats.is_autoreply(msg) and not msg.get("X-Failed-Recipients"):
+        return []
+    if not formats.looks_like_bounce(msg, body):
+        return []
+    return _parse_text(msg, parts, body)
+
+
+def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
+    fields = _fields("\n".join(parts.feedback))
+    recipient = ""
+    for key in ("original-rcpt-to", "removal-recipient"):
+        if fields.get(key):
+            recipient = _clean_addr(fields[key])
+            if recipient:
+                break
+    if not recipient and parts.original is not None:
+        recipient = next(iter(sorted(formats.header_addresses(parts.original, ("To",)))), "")
+    if not recipient and parts.original_text:
+        m = re.search(r"^To:\s*(.+)$", parts.original_text, re.MULTILINE | re.IGNORECASE)
+        recipient = _clean_addr(m.group(1)) if m else ""
+    text = " ".join(parts.texts)
+    diag = fields.get("feedback-type", "abuse") + (": " + text if text else "")
+    message_id = _message_id(parts, msg, fields, parts.original_text)
+    return [
+        Bounce(
+            recipient=recipient,
+            kind="complaint",
+            status="",
+            reply="",
+            diagnostic=_fold(diag),
+            message_id=message_id,
+        )
+    ]
+
+
+_SKIP_ACTIONS = ("delivered", "relayed", "expanded")
+
+
+def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
+    per_message, records = formats.dsn_records(parts.dsn)
+    notice = "\n".join(parts.texts)
+    notification, returned = formats.split_returned(notice)
+    message_id = _message_id(parts, msg, per_message, returned or parts.original_text)
+    text_blocks: dict[str, str] | None = None
+    recipients = [_clean_addr(r.get("final-recipient", "")) for r in records]
+    out: list[Bounce] = []
+    seen: set[str] = set()
+    for rec in records:
+        action = rec.get("action", "").lower().strip()
+        status = rec.get("status", "").strip().split()[0] if rec.get("status", "").strip() else ""
+        if any(action.startswith(a) for a in _SKIP_ACTIONS) or status.startswith("2"):
+            continue
+        recipient = _clean_addr(rec.get("final-recipient", ""))
+        if not recipient:
+            recipient = _clean_addr(rec.get("original-recipient", "")) or _clean_addr(
+                rec.get("x-actual-recipient", "")
+            )
+        if not recipient and len(records) == 1:
+            text_blocks = text_blocks or _text_blocks(msg, notification)
+            recipient = next(iter(text_blocks), "")
+        diag = rec.get("diagnostic-code", "")
+        if ";" in diag[:12]:
+            diag = diag.split(";", 1)[1]
+        diag = diag.strip()
+        if text_blocks is None:
+            text_blocks = _text_blocks(msg, notification, {r for r in recipients if r})
+        extra = text_blocks.get(recipient, "")
+        if not diag or (not extract_status(diag) and not re.search(r"[A-Za-z]{3}", diag)):
+            diag = extra or diag
+        elif extra and len(diag) < 40 and extra not in diag:
+            # Some MTAs put only a code in Diagnostic-Code; the human text explains it.
+            diag = f"{diag} {extra}"
+        if not diag and action.startswith("delayed"):
+            diag = "delayed"
+        reply = extract_reply(diag)
+        if status and status[0] in "45" and re.match(r"[245]\.0\.0$", status):
+            status = extract_status(diag) or status
+        key = recipient or f"#{len(out)}"
+        if key in seen:
+            continue
+        seen.add(key)
+        # The human-readable part often says which SMTP stage failed; use it as context.
+        context = diag
+        stage = re.search(r"(?:in reply to|after) end of data", extra, re.IGNORECASE)
+        if stage and not re.search(r"end of data", diag, re.IGNORECASE):
+            context = f"{diag} ({stage.group(0)})"
+        if len(records) == 1:
+            # A mailbox state the notification states for its only recipient ("The user(s)
+            # account is disabled.") outweighs the remote reply's wording.
+            state = formats.mailbox_state(notification)
+            if state and state not in context:
+                context = f"{state} {context}"
+        stage_text = f"{rec.get('status', '')} {extra}"
+        out.append(
+            _make(
+                recipient, status, reply, diag, message_id, context=context, stage_text=stage_text
+            )
+        )
+    if not records and not out:
+        return _parse_text(msg, parts, notice)
+    return out
+
+
+def _text_blocks(msg: Message, notification: str, keep: set[str] | None = None) -> dict[str, str]:
+    exclude = formats.header_addresses(msg, ("From", "To", "Return-Path", "Reply-To"))
+    return formats.recipient_blocks(notification, exclude - (keep or set()), keep or set())
+
+
+def _parse_ses(items: list[dict]) -> list[Bounce]:
+    out: list[Bounce] = []
+    for item in items:
+        recipient = _clean_addr(item.get("recipient", ""))
+        msgid = item.get("message_id", "")
+        message_id = f"<{msgid}>" if msgid else ""
+        if item["kind"] == "complaint":
+            out.append(Bounce(recipient, "complaint", "", "", "complaint", message_id))
+            continue
+        diag = item.get("diagnostic", "")
+        kind = ""
+        if not diag and item.get("bounce_type") == "Transient":
+            kind = "soft"
+        sub = item.get("sub_type", "")
+        out.append(_make(recipient, item.get("status", ""), "", diag or sub, message_id, kind))
+    return out
+
+
+def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
+    notification, returned = formats.split_returned(body)
+    if not returned and parts.original_text:
+        returned = parts.original_text
+    fields: dict[str, str] = {}
+    message_id = _message_id(parts, msg, fields, returned)
+    exclude = formats.header_addresses(
+        msg,
+        (
+            "From",
+            "To",
+            "Return-Path",
+            "Reply-To",
+            "Sender",
+            "Delivered-To",
+            "X-Original-To",
+            "Envelope-To",
+            "Cc",
+        ),
+    )
+    original_sender: set[str] = set()
+    if returned:
+        orig = parts.original or _header_block(
+            returned.split("\n", 1)[-1] if returned[:1] in "-[" else returned
+        )
+        original_sender = formats.header_addresses(
+            orig, ("From", "Return-Path", "Sender", "Reply-To")
+        )
+    exclude |= original_sender
+    failed = formats.addresses(str(msg.get("X-Failed-Recipients", "")))
+    blocks = formats.recipient_blocks(notification, exclude)
+    # X-Failed-Recipients filters junk from the body scan; the body wins when they disagree.
+    recipients = [a for a in blocks if a in failed] or list(blocks) or failed
+    if not recipients:
+        diag = _fold(notification)
+        m = (
+            formats.ADDR_RE.search(str(parts.original.get("To", "")))
+            if parts.original is not None
+            else None
+        )
+        recipient = m.group(1).lower() if m else ""
+        return [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
+    out: list[Bounce] = []
+    for recipient in recipients[:100]:
+        diag = blocks.get(recipient, "")
+        if len(recipients) == 1 and reason_of("", "", diag) == "undefined":
+            # Formats like "Error: ... / RCPT TO: addr" state the reason before the address.
+            diag = f"{_diag_from_text(notification)} {diag}".strip()
+        out.append(
+            _make(
+                recipient,
+                "",
+                "",
+                _strip_recipient_line(diag, recipient),
+                message_id,
+                stage_text=diag,
+            )
+        )
+    return out
+
+
+def _diag_from_text(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if re.search(r"(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}", line):
+            return " ".join(lines[i : i + 4])
+    return " ".join(lines[:12])
+
+
+def _strip_recipient_line(diag: str, recipient: str) -> str:
+    # The address itself carries no information; keep what follows it.
+    return diag.replace(f"<{recipient}>", "<>").strip()
