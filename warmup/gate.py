@@ -140,11 +140,12 @@ class Gate:
     def allowance(self, now: dt.datetime | None = None) -> Allowance:
         return evaluate(self.spec, self._history(now or _now()), now or _now())
 
-    def _history(self, now: dt.datetime, conn=None):  # type: ignore[no-untyped-def]
+    def _history(self, now: dt.datetime, conn=None, everything: bool = False):  # type: ignore[no-untyped-def]
         return store.history(self.ledger, self.box, now,
                              provider_ceiling=self.provider.daily_limit,
                              provider_min_interval=self.provider.min_interval,
-                             domain_cap=self.spec.domain_cap is not None, conn=conn)
+                             domain_cap=self.spec.domain_cap is not None, conn=conn,
+                             everything=everything)
 
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
         with self.ledger.read() as conn:
@@ -160,16 +161,16 @@ class Gate:
             raise DataError(f"{len(rcpts)} recipients in one message; {self.provider.title} "
                             f"allows {self.provider.max_recipients}")
         message_id = message_id or new_message_id(self.box.address)
-        now = now or _now()
         with self.ledger.write() as conn:
             slots.lock_mailbox(conn, self.box)
+            now = now or _now()  # read under the lock, so reservations are stamped in order
             slots.expire(conn, self.box, now - self.expiry, now)
             bad = store.suppressed(conn, rcpts)
             if bad:
                 listed = ", ".join(f"{r} ({why})" for r, why in bad.items())
                 raise Suppressed(f"suppressed recipient(s), not sent: {listed}; remove with "
                                  f"'warmup suppress remove ADDRESS' if this is wrong", bad)
-            allowance = evaluate(self.spec, self._history(now, conn), now)
+            allowance = evaluate(self.spec, self._history(now, conn, everything=True), now)
             if not allowance.can_send or allowance.remaining < len(rcpts):
                 raise NotAllowed(refusal(allowance, len(rcpts), self.box.timezone), allowance)
             ids = slots.insert_reserved(conn, self.box, rcpts, message_id, now)

@@ -133,7 +133,7 @@ class Session:
             code, reply = smtp.mail(mail_from)
             if code != 250:
                 text = _text(reply)
-                smtp.rset()
+                self._reset(code)
                 return Outcome(released, (code, text) if is_throttle(code, text) else None,
                                f"MAIL FROM refused: {code} {text}")
             accepted = []
@@ -143,17 +143,17 @@ class Session:
                 if code in (250, 251):
                     accepted.append(rcpt)
                 elif is_throttle(code, text):
-                    smtp.rset()
+                    self._reset(code)
                     return Outcome(released, (code, text), f"throttled: {code} {text}")
                 else:
                     results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
             if not accepted:
-                smtp.rset()
+                self._reset(code)
                 return Outcome(results)
             code, reply = smtp.docmd("DATA")
             if code != 354:
                 text = _text(reply)
-                smtp.rset()
+                self._reset(code)
                 throttle = (code, text) if is_throttle(code, text) else None
                 for r in accepted:
                     results[r] = RcptResult(r, "released" if throttle else
@@ -179,6 +179,17 @@ class Session:
                                                         else classify_smtp_reply(code, text))
             results[r] = RcptResult(r, outcome, code, text)
         return Outcome(results, throttle)
+
+    def _reset(self, last_code: int) -> None:
+        """Abandon the current message; a 421 means the server is closing the session."""
+        if last_code == 421:
+            self.close()
+            return
+        try:
+            assert self.smtp is not None
+            self.smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
 
     def close(self) -> None:
         if self.smtp is not None:

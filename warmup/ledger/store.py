@@ -95,15 +95,19 @@ def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
 
 # -- mailboxes ---------------------------------------------------------------------------------
 
-def add_mailbox(ledger: Ledger, **values: Any) -> MailboxRow:
+def add_mailbox(ledger: Ledger, conn: Connection | None = None, **values: Any) -> MailboxRow:
+    """Insert a mailbox (in ``conn``'s transaction when given, e.g. an import's)."""
     values["created_at"] = values.get("created_at") or utc(dt.datetime.now(dt.UTC))
-    with ledger.write() as conn:
-        if conn.execute(sa.select(MAILBOX.c.id).where(
-                MAILBOX.c.address == values["address"])).first():
-            raise DataError(f"mailbox {values['address']!r} exists already; change it with "
-                            f"'warmup mailbox set {values['address']} ...'")
-        conn.execute(MAILBOX.insert().values(**values))
-    return get_mailbox(ledger, values["address"])
+    if conn is None:
+        with ledger.write() as c:
+            add_mailbox(ledger, c, **values)
+        return get_mailbox(ledger, values["address"])
+    if conn.execute(sa.select(MAILBOX.c.id).where(
+            MAILBOX.c.address == values["address"])).first():
+        raise DataError(f"mailbox {values['address']!r} exists already; change it with "
+                        f"'warmup mailbox set {values['address']} ...'")
+    conn.execute(MAILBOX.insert().values(**values))
+    return get_mailbox(ledger, values["address"], conn)
 
 
 def _row(r: Any) -> MailboxRow:
@@ -174,6 +178,18 @@ def add_event(ledger: Ledger, mailbox_id: int, kind: str, at: dt.datetime,
         return
     with ledger.write() as c:
         c.execute(EVENT.insert().values(**values))
+
+
+def add_event_once(conn: Connection, mailbox_id: int, kind: str, at: dt.datetime,
+                   reason: str = "") -> bool:
+    """Add an event unless the mailbox has one of this kind at this instant (idempotent imports)."""
+    exists = conn.execute(sa.select(EVENT.c.id).where(
+        EVENT.c.mailbox_id == mailbox_id, EVENT.c.kind == kind, EVENT.c.at == utc(at))).first()
+    if exists:
+        return False
+    add_event(conn=conn, ledger=None, mailbox_id=mailbox_id, kind=kind, at=at,  # type: ignore[arg-type]
+              reason=reason)
+    return True
 
 
 # -- records -----------------------------------------------------------------------------------
@@ -262,17 +278,22 @@ def suppressed(conn: Connection, addresses: Iterable[str]) -> dict[str, str]:
 
 def history(ledger: Ledger, box: MailboxRow, as_of: dt.datetime, *,
             provider_ceiling: int | None = None, provider_min_interval: float = 0.0,
-            domain_cap: bool = False, conn: Connection | None = None) -> History:
-    """Everything the policy engine needs about ``box`` as of ``as_of`` (aware)."""
+            domain_cap: bool = False, conn: Connection | None = None,
+            everything: bool = False) -> History:
+    """Everything the policy engine needs about ``box`` as of ``as_of`` (aware).
+
+    ``everything`` (the gate) counts every send recorded for today, even one stamped after
+    ``as_of`` by a process whose clock ran ahead: a reservation must never miss another.
+    """
     if conn is None:
         with ledger.read() as c:
             return history(ledger, box, as_of, provider_ceiling=provider_ceiling,
                            provider_min_interval=provider_min_interval, domain_cap=domain_cap,
-                           conn=c)
+                           conn=c, everything=everything)
     tz = box.timezone
     today = local_day(as_of, tz)
     start = dt.datetime.combine(today, dt.time(), _zone(tz))
-    cut = utc(as_of)
+    cut = utc(as_of) if not everything else dt.datetime.max.replace(tzinfo=dt.UTC)
     days = [DayCounts(r.day, r.sent, r.hard, r.soft, r.block, r.complaint) for r in conn.execute(
         sa.select(DAY_STAT).where(DAY_STAT.c.mailbox_id == box.id, DAY_STAT.c.day < today)
         .order_by(DAY_STAT.c.day))]

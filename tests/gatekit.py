@@ -1,0 +1,45 @@
+"""Helpers for tests that run the gate against the loopback sink as real processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+
+BOX = SMTP_USER
+
+
+def policy_file(path: Path, daily: int = 50, interval: str = "0s") -> Path:
+    """A one-stage policy: a flat quota with no pacing, for tests about quota, not ramps."""
+    path.write_text(f'''name = "flat"
+ceiling = {daily}
+growth_factor = 2.0
+
+[[stage]]
+name = "flat"
+days = 0
+daily = {daily}
+interval = "{interval}"
+''')
+    return path
+
+
+def warmup(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
+           stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m warmup ARGS`` as a separate process (inherits WARMUP_DB, SSL_CERT_FILE)."""
+    full = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "warmup", *args], capture_output=True,
+                          text=True, timeout=timeout, env=full, input=stdin,
+                          stdin=None if stdin is not None else subprocess.DEVNULL)
+
+
+def add_box(port: int, *extra: str, hosts: str = "127.0.0.1", provider: str = "exmail") -> None:
+    res = warmup("mailbox", "add", BOX, "--provider", provider, "--smtp-host", hosts,
+                 "--smtp-port", str(port), *extra)
+    assert res.returncode == 0, res.stderr
+
+
+PASSWORD_ENV = {"WARMUP_PASSWORD": SMTP_PASSWORD}

@@ -1,0 +1,203 @@
+"""The gate against a real SMTP server on loopback: delivery, bounces, failover, secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, warmup
+from tests.peers.fixtures import SMTP_PASSWORD
+from warmup import Gate, NotAllowed, open_ledger
+
+
+def send(*extra: str, to: str = "lead@example.com", env=PASSWORD_ENV):  # type: ignore[no-untyped-def]
+    return warmup("send", BOX, "--to", to, "--subject", "Hello", "--body", "Hi there", *extra,
+                  env=env)
+
+
+def rows(db, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_send_over_implicit_tls_is_delivered_and_recorded(smtp_ssl, ssl_cert_env, ledger_path):
+    add_box(smtp_ssl.port)
+    res = send()
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("Sent <") and "via 127.0.0.1" in res.stdout
+    [got] = smtp_ssl.messages
+    assert got.rcpt_tos == ("lead@example.com",) and got.mail_from == BOX
+    assert got.auth_login == BOX
+    [(rcpt, outcome, mid)] = rows(ledger_path, "SELECT recipient, outcome, message_id FROM send")
+    assert (rcpt, outcome) == ("lead@example.com", "sent")
+    assert mid == got.message["Message-ID"]
+    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    assert (q["sent"], q["remaining"]) == (1, 49)
+
+
+def test_starttls_preset(smtp_starttls, ssl_cert_env):
+    add_box(smtp_starttls.port, provider="m365")
+    res = send()
+    assert res.returncode == 0, res.stderr
+    assert len(smtp_starttls.messages) == 1
+
+
+def test_untrusted_certificate_is_refused(pki, ssl_cert_env, ledger_path):
+    from tests.peers.smtp import SmtpSink
+
+    with SmtpSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, untrusted=True) as sink:
+        add_box(sink.port)
+        res = send()
+        assert res.returncode == 69, res.stderr
+        assert "TLS certificate not trusted" in res.stderr
+        assert sink.messages == []
+    # Nothing left, so nothing counts.
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
+    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    assert q["sent"] == 0
+
+
+def test_hard_bounce_is_recorded_suppressed_and_refused_next_time(smtp_ssl, ssl_cert_env,
+                                                                  ledger_path):
+    smtp_ssl.reject_rcpt = {"dead@example.com": (550, "5.1.1 <dead@example.com>: Recipient "
+                                                      "address rejected: User unknown")}
+    add_box(smtp_ssl.port)
+    res = warmup("send", BOX, "--to", "dead@example.com", "--to", "ok@example.com",
+                 "--subject", "x", "--body", "y", env=PASSWORD_ENV)
+    assert res.returncode == 65
+    assert "dead@example.com: hard 550" in res.stderr and "(suppressed)" in res.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",)]
+    [(kind, status, reply, matched)] = rows(
+        ledger_path, "SELECT b.kind, b.status, b.reply, s.recipient FROM bounce b "
+                     "JOIN send s ON s.id = b.send_id")
+    assert (kind, status, reply, matched) == ("hard", "5.1.1", "550", "dead@example.com")
+    assert rows(ledger_path, "SELECT address, kind FROM suppression") == [
+        ("dead@example.com", "hard")]
+    before = smtp_ssl.connections
+    again = send(to="dead@example.com")
+    assert again.returncode == 65 and "suppressed" in again.stderr
+    assert smtp_ssl.connections == before  # refused before any connection
+    assert rows(ledger_path, "SELECT count(*) FROM send")[0][0] == 2  # nothing reserved
+
+
+def test_wrong_password_exits_77_with_exmail_checklist(smtp_ssl, ssl_cert_env, ledger_path):
+    add_box(smtp_ssl.port)
+    res = send(env={"WARMUP_PASSWORD": "wrong-password"})
+    assert res.returncode == 77
+    assert "535" in res.stderr
+    steps = ["Admin service scope", "IMAP/SMTP switch", "Secure Login", "Client-specific password"]
+    positions = [res.stderr.index(s) for s in steps]
+    assert positions == sorted(positions)
+    assert "Traceback" not in res.stderr
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
+
+
+def test_primary_unreachable_uses_backup(smtp_ssl, ssl_cert_env):
+    add_box(smtp_ssl.port, hosts="127.0.0.2,127.0.0.1")
+    res = send()
+    assert res.returncode == 0, res.stderr
+    assert "127.0.0.2 unavailable (connection refused); used the backup host 127.0.0.1" in res.stderr
+    assert len(smtp_ssl.messages) == 1
+
+
+def test_silent_server_times_out_then_backup(smtp_ssl, ssl_cert_env, silent_server):
+    # The silent server listens on 127.0.0.1:P; the sink is on another port, so use the
+    # silent one as the only host: a clear 69 after the timeout.
+    add_box(silent_server.port)
+    res = send("--timeout", "1")
+    assert res.returncode == 69 and "timed out" in res.stderr
+
+
+def test_throttle_reply_pauses_the_mailbox(smtp_ssl, ssl_cert_env, ledger_path):
+    smtp_ssl.fail_after_mail = (421, "4.7.0 Too many messages, try again later")
+    add_box(smtp_ssl.port)
+    res = send()
+    assert res.returncode == 75
+    assert "throttled" in res.stderr
+    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    assert q["status"] == "paused" and q["next_send_at"] is not None
+    assert any("421" in r for r in q["reasons"])
+    assert q["sent"] == 0  # the message never left: its slot was released
+    again = send()
+    assert again.returncode == 75 and "paused" in again.stderr
+
+
+def test_drop_mid_data_counts_as_unknown(smtp_ssl, ssl_cert_env, ledger_path):
+    smtp_ssl.drop_mid_data = True
+    add_box(smtp_ssl.port)
+    res = send()
+    assert res.returncode == 69
+    assert len(smtp_ssl.messages) == 1  # the server has it; the client cannot know
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("unknown",)]
+    assert json.loads(warmup("quota", BOX, "--json").stdout)[0]["sent"] == 1
+
+
+def test_password_never_leaks(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    outputs = [send(), send(env={"WARMUP_PASSWORD": SMTP_PASSWORD + "x"})]
+    smtp_ssl.reject_rcpt = {"dead@example.com": (550, "5.1.1 no such user")}
+    outputs.append(send(to="dead@example.com"))
+    outputs.append(warmup("quota", BOX, "--json"))
+    for out in outputs:
+        assert SMTP_PASSWORD not in out.stdout + out.stderr
+    for path in ledger_path.parent.glob("ledger.db*"):
+        assert SMTP_PASSWORD.encode() not in path.read_bytes()
+
+
+def test_password_command_and_its_failure(smtp_ssl, ssl_cert_env, tmp_path):
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    ok = send("--password-command", f"printf '%s\\n' {SMTP_PASSWORD}", env={})
+    assert ok.returncode == 0, ok.stderr
+    bad = send("--password-command", f"echo {SMTP_PASSWORD}-leak; exit 3", env={})
+    assert bad.returncode == 78 and "exit code 3" in bad.stderr
+    assert SMTP_PASSWORD not in bad.stderr + bad.stdout
+
+
+def test_no_keyring_backend_names_the_alternatives(smtp_ssl, ssl_cert_env):
+    add_box(smtp_ssl.port)
+    res = send(env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    assert res.returncode == 78
+    assert "WARMUP_PASSWORD" in res.stderr and "--password-command" in res.stderr
+
+
+def test_keyring_login_then_send(smtp_ssl, ssl_cert_env, tmp_path):
+    env = {"PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+           "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json")}
+    add_box(smtp_ssl.port)
+    login = warmup("mailbox", "login", BOX, env=env, stdin=SMTP_PASSWORD + "\n")
+    assert login.returncode == 0, login.stderr
+    res = send(env=env)
+    assert res.returncode == 0, res.stderr
+    assert len(smtp_ssl.messages) == 1
+
+
+def test_dry_run_neither_reserves_nor_connects(smtp_ssl, ssl_cert_env, ledger_path):
+    add_box(smtp_ssl.port)
+    res = send("--dry-run")
+    assert res.returncode == 0 and "Would send to 1 recipient(s)" in res.stdout
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
+def test_python_api_reserve_settle(smtp_ssl, ssl_cert_env, tmp_path):
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=2)))
+    now = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)
+    with Gate(BOX) as gate:
+        with gate.reserve(["a@example.com"], now=now):
+            pass  # sent by other means: leaving the block settles "sent"
+        with pytest.raises(RuntimeError), gate.reserve(["b@example.com"], now=now):
+            raise RuntimeError("my SMTP library failed")
+        with pytest.raises(NotAllowed) as exc:
+            gate.reserve(["c@example.com"], now=now)
+        assert exc.value.allowance.status == "exhausted"
+        assert exc.value.exit_code == 75
+    ledger = open_ledger()
+    with ledger.read() as conn:
+        got = sorted(conn.exec_driver_sql("SELECT recipient, outcome FROM send").all())
+    assert got == [("a@example.com", "sent"), ("b@example.com", "unknown")]
