@@ -227,7 +227,7 @@ def record_bounce(conn: Connection, box: MailboxRow, recipient: str, kind: str,
     new_id = conn.execute(ins).scalar()
     if new_id is not None:
         bump_day(conn, box.id, day, kind)
-        if kind in ("hard", "complaint"):
+        if kind in ("hard", "complaint") and recipient:
             suppress(conn, recipient, kind, f"{kind} bounce {status or ''}".strip(), box.id, at)
     return new_id
 

@@ -199,7 +199,8 @@ class _Walk:
         health, rate, crate, why = self.judge(day - dt.timedelta(days=w), day - dt.timedelta(days=1))
         if today:
             t_health, t_rate, t_crate, t_why = self.judge(day - dt.timedelta(days=w - 1), day)
-            if _SEVERITY[t_health] > _SEVERITY[health]:
+            if _SEVERITY[t_health] > _SEVERITY[health] or (health == "unjudged"
+                                                            and t_health != "unjudged"):
                 health, rate, crate, why = t_health, t_rate, t_crate, t_why + " (including today)"
         if health == "pause" and not self.health_paused:
             self.health_paused = why
@@ -471,10 +472,11 @@ class DayVerdict:
 def timeline(spec: PolicySpec, hist: History, now: dt.datetime) -> list[DayVerdict]:
     """Every local day from the first active day to today, from the walk :func:`evaluate` replays.
 
-    Past days are judged exactly as :func:`_replay` judges them (history before the day, events
-    up to its start), so a report built on this cannot disagree with the policy; a day that began
-    paused and was resumed carries the verdict just after the resume. Today is judged as
-    :func:`evaluate` judges it at ``now`` (its quota, stage and health are evaluate's).
+    Each past day carries what :func:`evaluate` answered at the start of that day (history before
+    the day, events up to its start): the walk of :func:`_replay`, looked at each morning. A day
+    that began paused and was resumed during the day carries the answer just after the resume
+    (``resumed``). Today is :func:`evaluate`'s answer at ``now``. So a report built on this
+    cannot disagree with what ``warmup quota`` said.
     """
     import pendulum
 
@@ -487,30 +489,44 @@ def timeline(spec: PolicySpec, hist: History, now: dt.datetime) -> list[DayVerdi
     out: list[DayVerdict] = []
     one = dt.timedelta(days=1)
     while day < today:
-        start = end = None
-        if walk.events:  # most mailboxes have no events: skip the time-zone arithmetic
-            start = _day_start(day, tz)
+        start = _day_start(day, tz) if walk.events else None  # most mailboxes have no events
+        if start is not None:
             _apply_events(walk, start, tz)
-        # the walk's state is flat (counts and events are only read), so a shallow copy
-        # can look ahead past a resume without disturbing the replay
-        before = dataclasses.replace(walk) if walk.events_done < len(walk.events) else None
-        v = walk.verdict(day, today=False)
-        paused = bool(walk.health_paused) or (
-            start is not None and _current_pause(hist.events, start) is not None)
-        entry = _day_verdict(day, v, paused, False)
-        if paused and before is not None:
+        entry = _morning(walk, day, start)
+        if entry.paused and walk.events_done < len(walk.events):
             end = _day_start(day + one, tz)
-            _apply_events(before, end, tz)
-            if not before.health_paused and _current_pause(hist.events, end) is None:
-                entry = _day_verdict(day, before.verdict(day, today=False), True, True)
+            resumes = [e.at for e in walk.events[walk.events_done:]
+                       if e.kind == "resume" and e.at < end]
+            if resumes:
+                later = dataclasses.replace(walk)
+                _apply_events(later, resumes[-1], tz)
+                after = _morning(later, day, resumes[-1])
+                if not after.paused:
+                    entry = dataclasses.replace(after, paused=True, resumed=True)
         out.append(entry)
-        walk.close_day(day, v)
+        walk.close_day(day, walk.verdict(day, today=False))
         day += one
     _apply_events(walk, now, tz)
     v = walk.verdict(today, today=True)
     paused = bool(walk.health_paused) or _current_pause(hist.events, now) is not None
     out.append(_day_verdict(today, v, paused, False))
     return out
+
+
+def _morning(walk: _Walk, day: dt.date, at: dt.datetime | None) -> DayVerdict:
+    """What :func:`evaluate` says at ``at`` early on ``day`` (nothing sent yet), without moving
+    the walk: its state is flat (counts and events are only read), so a shallow copy looks ahead.
+    """
+    look = dataclasses.replace(walk)
+    own = walk.counts.pop(day, None)  # the day's own sends come after the morning
+    try:
+        v = look.verdict(day, today=True)
+    finally:
+        if own is not None:
+            walk.counts[day] = own
+    paused = bool(look.health_paused) or (
+        at is not None and _current_pause(walk.hist.events, at) is not None)
+    return _day_verdict(day, v, paused, False)
 
 
 def _day_verdict(day: dt.date, v: _Verdict, paused: bool, resumed: bool) -> DayVerdict:

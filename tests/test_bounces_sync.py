@@ -1,0 +1,201 @@
+"""Bounce sync against a real Dovecot on loopback, end to end with gated sends."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import sqlite3
+from email.message import EmailMessage
+
+import pytest
+
+from tests.gatekit import policy_file, warmup
+from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
+from tests.peers.smtp import SmtpSink
+from warmup import Gate
+
+BOX = IMAP_USER
+ENV = {"WARMUP_PASSWORD": IMAP_PASSWORD}
+
+
+def dsn(original_id: str, rcpt: str, status: str, diag: str, n: int) -> bytes:
+    """A standard RFC 3464 delivery status notification, as Postfix writes them."""
+    boundary = f"dsn-{n}"
+    return f"""From: MAILER-DAEMON@mx.example.com (Mail Delivery System)
+To: {BOX}
+Subject: Undelivered Mail Returned to Sender
+Date: {email.utils.formatdate()}
+Message-ID: <dsn-{n}@mx.example.com>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"
+
+--{boundary}
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+
+--{boundary}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: {status}
+Diagnostic-Code: smtp; {diag}
+
+--{boundary}
+Content-Type: text/rfc822-headers
+
+From: {BOX}
+To: {rcpt}
+Subject: Hello
+Message-ID: {original_id}
+
+--{boundary}--
+""".replace("\n", "\r\n").encode()
+
+
+def plain(subject: str, n: int, extra: str = "") -> bytes:
+    return (f"From: friend{n}@example.org\r\nTo: {BOX}\r\nSubject: {subject}\r\n{extra}"
+            f"Message-ID: <plain-{n}@example.org>\r\n\r\nHello there.\r\n").encode()
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink("ssl", user=BOX, password=IMAP_PASSWORD, pki=pki) as s:
+        yield s
+
+
+@pytest.fixture
+def box(sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    res = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+                 "--smtp-port", str(sink.port), "--imap-host", "127.0.0.1", "--imap-port",
+                 str(dovecot_clean.port), "--policy", str(policy_file(tmp_path / "p.toml", 100)))
+    assert res.returncode == 0, res.stderr
+    return dovecot_clean
+
+
+def send_many(n: int, now: dt.datetime | None = None) -> dict[str, str]:
+    """n gated sends through the real sink; recipient -> Message-ID."""
+    ids = {}
+    with Gate(BOX) as gate:
+        for i in range(n):
+            msg = EmailMessage()
+            msg["To"], msg["Subject"] = f"lead{i}@example.com", "Hello"
+            msg.set_content("Hi")
+            report = gate.send(msg, now=now)
+            assert report.sent == [f"lead{i}@example.com"]
+            ids[f"lead{i}@example.com"] = report.message_id
+    return ids
+
+
+def bounce_rows(db) -> list[tuple]:  # type: ignore[no-untyped-def]
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT b.recipient, b.kind, b.status, s.recipient, s.message_id, "
+                           "b.message_id FROM bounce b LEFT JOIN send s ON s.id = b.send_id "
+                           "ORDER BY b.recipient").fetchall()
+    finally:
+        con.close()
+
+
+def test_sync_records_exactly_the_three_dsns(box, sink, ledger_path):
+    ids = send_many(40)
+    assert len(sink.messages) == 40
+    notes = [dsn(ids["lead3@example.com"], "lead3@example.com", "5.1.1",
+                 "550 5.1.1 <lead3@example.com>: Recipient address rejected: User unknown "
+                 "in local recipient table", 1),
+             dsn(ids["lead7@example.com"], "lead7@example.com", "4.2.2",
+                 "452 4.2.2 Mailbox full", 2),
+             dsn(ids["lead9@example.com"], "lead9@example.com", "5.7.1",
+                 "550 5.7.1 Message rejected as spam by Content Filtering", 3)]
+    for raw in notes:
+        box.append("INBOX", raw)
+    box.append("INBOX", plain("Lunch?", 1))
+    box.append("INBOX", plain("Out of office", 2, "Auto-Submitted: auto-replied\r\n"))
+
+    res = warmup("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"], report["matched"]) == (5, 3, 3)
+    got = bounce_rows(ledger_path)
+    assert [(r[0], r[1], r[2]) for r in got] == [
+        ("lead3@example.com", "hard", "5.1.1"), ("lead7@example.com", "soft", "4.2.2"),
+        ("lead9@example.com", "block", "5.7.1")]
+    for rcpt, _, _, matched_rcpt, send_mid, bounce_mid in got:
+        assert matched_rcpt == rcpt and send_mid == ids[rcpt] == bounce_mid
+
+    again = json.loads(warmup("bounces", "sync", BOX, "--json").stdout)
+    assert again["bounces"] == 0 and len(bounce_rows(ledger_path)) == 3
+    assert all("\\Seen" not in flags for flags in box.flags("INBOX").values())
+    assert len(box.flags("INBOX")) == 5  # nothing deleted
+
+    # Hard bounce: suppressed, and refused before any SMTP connection.
+    before = sink.connections
+    refused = warmup("send", BOX, "--to", "lead3@example.com", "--subject", "x", "--body", "y")
+    assert refused.returncode == 65 and "suppressed" in refused.stderr
+    assert sink.connections == before
+    # Block bounce: not suppressed, but counted in the bounce rate.
+    sup = json.loads(warmup("suppress", "list", "--json").stdout)
+    assert [s["address"] for s in sup] == ["lead3@example.com"]
+    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    assert q["bounce_rate"] == pytest.approx(3 / 40)
+    assert any("bounce rate 7.5% (3/40)" in r for r in q["reasons"])
+    listed = json.loads(warmup("bounces", "list", BOX, "--kind", "block", "--json").stdout)
+    assert [b["recipient"] for b in listed] == ["lead9@example.com"]
+
+
+def test_bounces_above_ten_percent_pause(box, ledger_path):
+    ids = send_many(40)
+    for n, rcpt in enumerate(list(ids)[:5], 1):
+        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    assert warmup("bounces", "sync", BOX).returncode == 0
+    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    assert (q["status"], q["quota"]) == ("paused", 0)
+    assert any("12.5%" in r and "10%" in r and "pauses" in r for r in q["reasons"])
+
+
+def test_unmatched_bounces_are_kept(box, ledger_path):
+    box.append("INBOX", dsn("<never-sent@corp.example>", "stranger@example.net", "5.1.1",
+                            "550 5.1.1 user unknown", 1))
+    res = warmup("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert res.returncode == 0, res.stderr
+    assert "Unmatched (kept, not linked to a send): stranger@example.net" in res.stdout
+    assert bounce_rows(ledger_path)[0][:2] == ("stranger@example.net", "hard")
+
+
+def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
+    from warmup.api import endpoints
+    from warmup.bounces.imap import sync
+    from warmup.ledger import open_ledger, store
+
+    for n in range(120):
+        box.append("INBOX", dsn(f"<orig-{n}@corp.example>", f"gone{n}@example.net", "5.1.1",
+                                "550 5.1.1 user unknown", n))
+    ledger = open_ledger()
+    mb = store.get_mailbox(ledger, BOX)
+    ep = endpoints(mb)
+    kicked = []
+
+    def kick_once(total: int, done: int) -> None:
+        if not kicked:
+            kicked.append(done)
+            box.kick()  # the server drops every session mid-sync
+
+    report = sync(ledger, mb, hosts=ep.imap_hosts, port=ep.imap_port, security="ssl",
+                  password=IMAP_PASSWORD, folders=["INBOX"], since=dt.date(2026, 1, 1),
+                  progress=kick_once)
+    assert kicked == [50] and report.reconnects == 1
+    assert report.bounces == 120 and len(bounce_rows(ledger_path)) == 120
+
+
+def test_imap_login_failure_and_unreachable(box, tmp_path):
+    bad = warmup("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
+    assert bad.returncode == 77
+    assert "Admin service scope" in bad.stderr and "Traceback" not in bad.stderr
+    assert warmup("mailbox", "set", BOX, "--imap-host", "127.0.0.2,127.0.0.3").returncode == 0
+    down = warmup("bounces", "sync", BOX)
+    assert down.returncode == 69 and "cannot reach the IMAP server" in down.stderr

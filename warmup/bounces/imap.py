@@ -1,0 +1,223 @@
+"""Bounce sync over IMAP: read-only, incremental, idempotent, resumable.
+
+Each folder is opened read-only (EXAMINE) and fetched with ``BODY.PEEK[]``, so nothing is marked
+seen and nothing is deleted (``move_to`` is the one exception, on request). Progress is the
+folder's UIDVALIDITY and last UID, saved after every batch in the same transaction as the
+bounces of that batch; every bounce also carries a key (the notification's own Message-ID, else
+UIDVALIDITY+UID) that the ledger refuses twice. A dropped connection reconnects and goes on from
+the saved UID, so a re-run or a resume records nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import email.utils
+import imaplib
+import re
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from warmup.bounces.parse import parse_bounces
+from warmup.errors import PermissionFailure, Unavailable
+from warmup.ledger import Ledger, bouncedb, store
+
+BATCH = 50
+MAX_MESSAGE = 10 * 1024 * 1024
+RETRIES = 3
+_UID = re.compile(rb"UID (\d+)")
+
+
+@dataclass
+class SyncReport:
+    scanned: int = 0
+    bounces: int = 0
+    matched: int = 0
+    unmatched: list[str] = field(default_factory=list)
+    moved: int = 0
+    host: str | None = None
+    failed_hosts: list[tuple[str, str]] = field(default_factory=list)
+    reconnects: int = 0
+
+
+class LoginFailed(PermissionFailure):
+    """The IMAP server refused the credentials (exit 77)."""
+
+
+def _quote(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def connect(hosts: tuple[str, ...], port: int, security: str, user: str, password: str,
+            timeout: float = 60.0, failed: list[tuple[str, str]] | None = None,
+            ) -> tuple[imaplib.IMAP4, str]:
+    """Log in on the first host that answers; failover on connect/TLS errors only."""
+    failed = failed if failed is not None else []
+    for host in hosts:
+        try:
+            if security == "ssl":
+                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
+            else:
+                imap = imaplib.IMAP4(host, port, timeout=timeout)
+                if security == "starttls":
+                    imap.starttls(ssl_context=ssl.create_default_context())
+        except (OSError, imaplib.IMAP4.error) as exc:
+            failed.append((host, _why(exc)))
+            continue
+        try:
+            imap.login(user, password)
+        except imaplib.IMAP4.error as exc:
+            _logout(imap)
+            text = str(exc).strip("b'\"")
+            raise LoginFailed(f"{host} refused the IMAP login for {user}: {text}") from None
+        return imap, host
+    tried = "; ".join(f"{h}:{port}: {w}" for h, w in failed)
+    raise Unavailable(f"cannot reach the IMAP server ({tried})")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed ({exc.reason or exc})"
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "host name does not resolve"
+    return str(exc) or type(exc).__name__
+
+
+def _logout(imap: imaplib.IMAP4) -> None:
+    try:
+        imap.logout()
+    except (OSError, imaplib.IMAP4.error):
+        pass
+
+
+def _bounce_time(raw: bytes, fallback: dt.datetime) -> dt.datetime:
+    msg = email.message_from_bytes(raw[:65536], policy=email.policy.compat32)
+    try:
+        when = email.utils.parsedate_to_datetime(msg.get("Date", ""))
+        if when.tzinfo is not None:
+            return when.astimezone(dt.UTC)
+    except (TypeError, ValueError, IndexError):
+        pass
+    return fallback
+
+
+def _own_id(raw: bytes) -> str | None:
+    msg = email.message_from_bytes(raw[:65536], policy=email.policy.compat32)
+    mid = (msg.get("Message-ID") or "").strip()
+    return mid or None
+
+
+def sync(ledger: Ledger, box: store.MailboxRow, *, hosts: tuple[str, ...], port: int,
+         security: str, password: str, folders: list[str], since: dt.date | None = None,
+         move_to: str | None = None, timeout: float = 60.0,
+         progress: Callable[[int, int], None] | None = None,
+         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> SyncReport:
+    """Record the bounces in ``folders`` of the mailbox; see the module docstring."""
+    report = SyncReport()
+
+    def login() -> imaplib.IMAP4:
+        imap, report.host = connect(hosts, port, security, box.address, password, timeout,
+                                    report.failed_hosts)
+        return imap
+
+    imap = login()
+    try:
+        for folder in folders:
+            for attempt in range(RETRIES + 1):
+                try:
+                    _sync_folder(ledger, box, imap, folder, since, move_to, report, progress, now)
+                    break
+                except (OSError, imaplib.IMAP4.abort) as exc:
+                    if attempt == RETRIES:
+                        raise Unavailable(f"IMAP connection kept dropping ({_why(exc)}); "
+                                          f"progress is saved, run the sync again") from None
+                    report.reconnects += 1
+                    _logout(imap)
+                    imap = login()
+    finally:
+        _logout(imap)
+    return report
+
+
+def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, folder: str,
+                 since: dt.date | None, move_to: str | None, report: SyncReport,
+                 progress: Callable[[int, int], None] | None,
+                 now: Callable[[], dt.datetime]) -> None:
+    typ, _ = imap.select(_quote(folder), readonly=move_to is None)
+    if typ != "OK":
+        raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
+    uidvalidity = int(imap.response("UIDVALIDITY")[1][0])
+    with ledger.read() as conn:
+        state = bouncedb.sync_state(conn, box, folder)
+        if since is None and state is None:
+            first = bouncedb.first_send_at(conn, box)
+            since = (first - dt.timedelta(days=1)).date() if first else None
+    last = state[1] if state and state[0] == uidvalidity else 0
+    criteria = f"UID {last + 1}:*"
+    if since is not None:
+        criteria += f" SINCE {since.strftime('%d-%b-%Y')}"
+    typ, data = imap.uid("SEARCH", None, criteria)
+    uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
+    done = 0
+    for i in range(0, len(uids), BATCH):
+        batch = uids[i:i + BATCH]
+        typ, data = imap.uid("FETCH", ",".join(map(str, batch)), "(RFC822.SIZE BODY.PEEK[])")
+        if typ != "OK":
+            raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
+        messages = {int(m.group(1)): part[1] for part in data
+                    if isinstance(part, tuple) and (m := _UID.search(part[0]))}
+        to_move = []
+        with ledger.write() as conn:
+            for uid in batch:
+                raw = messages.get(uid, b"")
+                found = _record(conn, box, folder, uidvalidity, uid, raw, report, now())
+                if found and move_to:
+                    to_move.append(uid)
+            bouncedb.save_sync_state(conn, box, folder, uidvalidity, batch[-1])
+        report.scanned += len(batch)
+        done += len(batch)
+        if to_move:
+            imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to or ""))
+            report.moved += len(to_move)
+        if progress:
+            progress(len(uids), done)
+    if not uids:
+        with ledger.write() as conn:
+            bouncedb.save_sync_state(conn, box, folder, uidvalidity, last)
+
+
+def _record(conn, box: store.MailboxRow, folder: str, uidvalidity: int, uid: int,  # type: ignore[no-untyped-def]
+            raw: bytes, report: SyncReport, now: dt.datetime) -> bool:
+    if not raw or len(raw) > MAX_MESSAGE:
+        return False
+    bounces = parse_bounces(raw)
+    if not bounces:
+        return False
+    stamped = min(_bounce_time(raw, now), now)
+    own = _own_id(raw)
+    for b in bounces:
+        rcpt = b.recipient or ""
+        key = f"dsn:{own}|{rcpt}" if own else f"imap:{folder}:{uidvalidity}:{uid}|{rcpt}"
+        send_id, sent_at = bouncedb.match_send(conn, box, rcpt, b.message_id or None, now)
+        at = max(stamped, sent_at) if sent_at else stamped  # never before the send it answers
+        new = store.record_bounce(conn, box, rcpt, b.kind, at, key, status=b.status or None,
+                                  reply=b.reply or None, diagnostic=b.diagnostic or None,
+                                  message_id=b.message_id or None, source="imap",
+                                  send_id=send_id)
+        if new is not None:
+            report.bounces += 1
+            if send_id is not None:
+                report.matched += 1
+            else:
+                report.unmatched.append(rcpt or "(no recipient)")
+    return True

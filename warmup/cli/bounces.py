@@ -1,0 +1,195 @@
+"""``warmup bounces ...`` and ``warmup suppress ...``: learn of bounces, stop mailing dead addresses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+
+import click
+
+from warmup import addresses, api
+from warmup.cli import cli
+from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.cli.send import password_option
+from warmup.errors import UsageError
+from warmup.ledger import Ledger, bouncedb, store
+
+KINDS = ["hard", "soft", "block", "complaint"]
+
+
+@cli.group()
+def bounces() -> None:
+    """Parse, sync and list bounces (DSNs, SMTP rejections, complaints)."""
+
+
+@bounces.command("sync")
+@click.argument("address")
+@click.option("--since", metavar="DATE",
+              help="Only messages since DATE (default: the day before the first send).")
+@click.option("--folder", "folders", multiple=True, default=["INBOX"], show_default=True,
+              help="IMAP folder to read (repeatable).")
+@click.option("--move-to", metavar="FOLDER", help="Move notifications found to this folder.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="IMAP timeout (s).")
+@password_option
+@json_option
+@pass_ledger
+def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ...],
+         move_to: str | None, timeout: float, password_command: str | None,
+         json_: bool) -> None:
+    """Read bounce notifications from the mailbox over IMAP and record them.
+
+    Read-only (messages stay unseen), incremental and idempotent: a second run records nothing
+    new. Hard bounces and complaints suppress the recipient.
+
+    \b
+    Example:
+        warmup bounces sync sales@corp.example
+        warmup bounces sync sales@corp.example --folder INBOX --folder Junk --since 2026-11-01
+    """
+    from warmup import credentials
+    from warmup.bounces.imap import LoginFailed
+    from warmup.bounces.imap import sync as run_sync
+    from warmup.providers import checklist_text, get_provider
+
+    box = store.get_mailbox(ledger, address)
+    ep = api.endpoints(box)
+    password = credentials.get_password(box.address, password_command)
+    bar = None
+
+    def progress(total: int, done: int) -> None:
+        nonlocal bar
+        if not sys.stderr.isatty() or json_:
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label="Reading notifications", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        report = run_sync(ledger, box, hosts=ep.imap_hosts, port=ep.imap_port,
+                          security=ep.imap_security, password=password, folders=list(folders),
+                          since=api.parse_date(since, "--since") if since else None,
+                          move_to=move_to, timeout=timeout, progress=progress)
+    except LoginFailed as exc:
+        raise LoginFailed(f"{exc}\n{checklist_text(get_provider(box.provider))}") from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    data = {"mailbox": box.address, "host": report.host, "scanned": report.scanned,
+            "bounces": report.bounces, "matched": report.matched,
+            "unmatched": report.unmatched, "moved": report.moved}
+    if json_:
+        print_json(data)
+        return
+    for host, why in report.failed_hosts:
+        click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
+    click.echo(f"Scanned {report.scanned} message(s) on {report.host}: recorded "
+               f"{report.bounces} new bounce(s), {report.matched} matched to their sends.")
+    if report.unmatched:
+        click.echo(f"Unmatched (kept, not linked to a send): {', '.join(report.unmatched)}")
+
+
+@bounces.command("parse")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@json_option
+def parse(files: tuple[str, ...], json_: bool) -> None:
+    """Show what the bounce parser finds in message files (.eml); records nothing.
+
+    \b
+    Example:
+        warmup bounces parse returned.eml
+        warmup bounces parse ../shared/dsn-samples/eml/*.eml --json
+    """
+    from warmup.bounces import parse_report
+
+    results = parse_report(list(files))
+    if json_:
+        print_json(results)
+        return
+    for item in results:
+        if not item["bounces"]:
+            click.echo(f"{item['file']}: not a bounce")
+        for b in item["bounces"]:
+            click.echo(f"{item['file']}: {b['kind']:9} {b['recipient'] or '-':40} "
+                       f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}")
+
+
+@bounces.command("list")
+@click.argument("address", required=False)
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
+@json_option
+@pass_ledger
+def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) -> None:
+    """List recorded bounces, newest first.
+
+    \b
+    Example:
+        warmup bounces list sales@corp.example --kind hard
+    """
+    if address:
+        store.get_mailbox(ledger, address)
+    rows = bouncedb.list_bounces(ledger, address, kind)
+    if json_:
+        print_json(rows)
+        return
+    print_table(["WHEN", "MAILBOX", "RECIPIENT", "KIND", "STATUS", "SOURCE", "MATCHED"],
+                [[r["at"][:16], r["mailbox"], r["recipient"], r["kind"], r["status"],
+                  r["source"], "yes" if r["matched"] else "no"] for r in rows])
+
+
+@cli.group()
+def suppress() -> None:
+    """Addresses never to be mailed again (hard bounces, complaints, manual entries)."""
+
+
+@suppress.command("add")
+@click.argument("addresses_", metavar="ADDRESS...", nargs=-1, required=True)
+@click.option("--reason", required=True, help="Why (e.g. 'asked to be removed').")
+@pass_ledger
+def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> None:
+    """Suppress addresses by hand.
+
+    \b
+    Example:
+        warmup suppress add someone@example.com --reason "asked to be removed"
+    """
+    clean = [addresses.normalize(a) for a in addresses_]
+    now = dt.datetime.now(dt.UTC)
+    with ledger.write() as conn:
+        added = sum(store.suppress(conn, a, "manual", reason, None, now) for a in clean)
+    click.echo(f"Suppressed {added} address(es)" + ("" if added == len(clean) else
+                                                    f" ({len(clean) - added} already were)") + ".")
+
+
+@suppress.command("list")
+@json_option
+@pass_ledger
+def suppress_list(ledger: Ledger, json_: bool) -> None:
+    """List suppressed addresses.
+
+    \b
+    Example:
+        warmup suppress list --json
+    """
+    rows = bouncedb.list_suppressions(ledger)
+    if json_:
+        print_json(rows)
+        return
+    print_table(["ADDRESS", "KIND", "REASON", "SINCE"],
+                [[r["address"], r["kind"], r["reason"], r["created_at"][:10]] for r in rows])
+
+
+@suppress.command("remove")
+@click.argument("address")
+@pass_ledger
+def suppress_remove(ledger: Ledger, address: str) -> None:
+    """Allow an address again (e.g. a bounce was a mistake).
+
+    \b
+    Example:
+        warmup suppress remove someone@example.com
+    """
+    clean = addresses.normalize(address)
+    if not bouncedb.remove_suppression(ledger, clean):
+        raise UsageError(f"{clean} is not suppressed (see 'warmup suppress list')")
+    click.echo(f"{clean} may be mailed again.")
