@@ -36,7 +36,7 @@ def quota(ledger: Ledger, addresses: tuple[str, ...], at: str | None, check: boo
         warmup quota --json
         warmup quota sales@corp.example --check && ./send-batch.sh
     """
-    when = api.parse_instant(at) if at else api.now_utc()
+    when = api.parse_instant(at) if at is not None else api.now_utc()
     boxes = ([store.get_mailbox(ledger, a) for a in addresses] if addresses
              else store.list_mailboxes(ledger))
     if check and not addresses:
@@ -78,7 +78,7 @@ def plan(ledger: Ledger, addresses: tuple[str, ...], days: int, volume: int | No
         warmup plan sales@corp.example --days 35
         warmup plan sales@corp.example ops@corp.example --volume 10000
     """
-    when = api.parse_instant(at) if at else None
+    when = api.parse_instant(at) if at is not None else None
     if volume is not None:
         date, n = api.volume_date(ledger, list(addresses), volume, when)
         if json_:

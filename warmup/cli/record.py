@@ -30,7 +30,7 @@ def record_send(ledger: Ledger, address: str, to: tuple[str, ...], at: str | Non
     Example:
         warmup record send sales@corp.example --to lead@example.com
     """
-    n = api.record_send(ledger, address, list(to), api.parse_instant(at) if at else None,
+    n = api.record_send(ledger, address, list(to), api.parse_instant(at) if at is not None else None,
                         message_id)
     click.echo(f"Recorded {n} send(s) for {address.lower()}"
                + ("" if n == len(to) else f" ({len(to) - n} already recorded)") + ".")
@@ -53,7 +53,7 @@ def record_bounce(ledger: Ledger, address: str, to: str, kind: str, status: str 
         warmup record bounce sales@corp.example --to gone@example.com --kind hard --status 5.1.1
     """
     new = api.record_bounce(ledger, address, to, kind, status,
-                            api.parse_instant(at) if at else None)
+                            api.parse_instant(at) if at is not None else None)
     click.echo(f"Recorded a {kind} bounce for {to.lower()}." if new else "Already recorded.")
 
 
@@ -64,12 +64,16 @@ def import_(ledger: Ledger, file: str) -> None:
     """Import sends (and bounces) from an earlier sending log (CSV), in one transaction.
 
     Header: mailbox,recipient,sent_at and optionally
-    message_id,bounce_kind,bounce_status,bounced_at (times ISO 8601 with an offset).
+    message_id,bounce_kind,bounce_status,bounced_at (times ISO 8601 with an offset),
+    provider,timezone (register a mailbox the ledger does not know yet) and
+    event,reason (event=pause|resume: a pause or resume at sent_at; recipient empty).
     Importing the same file again adds nothing.
 
     \b
     Example:
         warmup import sent-log.csv
     """
-    sends, bounces = api.import_csv(ledger, file)
-    click.echo(f"Imported {sends} new send(s) and {bounces} new bounce(s) from {file}.")
+    r = api.import_csv(ledger, file)
+    extra = (f" Registered {r.mailboxes} new mailbox(es) and {r.events} pause/resume event(s)."
+             if r.mailboxes or r.events else "")
+    click.echo(f"Imported {r.sends} new send(s) and {r.bounces} new bounce(s) from {file}.{extra}")

@@ -127,7 +127,7 @@ class _Walk:
     last_healthy_quota: int | None = None
     stepped_back: bool = False
     health_paused: str | None = None
-    health_cut: dt.date | None = None  # health ignores days up to this one (a resume)
+    health_cut: dt.date | None = None  # days up to this one (a resume) can only hold
     events: list[MailboxEvent] = field(default_factory=list)
     events_done: int = 0
 
@@ -138,9 +138,8 @@ class _Walk:
         sent = bounced = complaints = 0
         d = first
         while d <= last:
-            if self.health_cut is None or d > self.health_cut:
-                c = self.count(d)
-                sent, bounced, complaints = sent + c.sent, bounced + c.bounced, complaints + c.complaint
+            c = self.count(d)
+            sent, bounced, complaints = sent + c.sent, bounced + c.bounced, complaints + c.complaint
             d += dt.timedelta(days=1)
         return sent, bounced, complaints
 
@@ -154,6 +153,12 @@ class _Walk:
         rate, crate = bounced / sent, complaints / sent
         facts = (f"{h.window_days}-day bounce rate {rate:.1%} ({bounced}/{sent}), "
                  f"complaint rate {crate:.2%} ({complaints}/{sent})")
+        if self.health_cut is not None and first <= self.health_cut and (
+                rate > h.step_back_above or crate > h.complaint_pause_above):
+            # Resumed by hand: the days before the resume cannot pause or step back again,
+            # but they hold the ramp until they leave the window.
+            return ("hold", rate, crate, f"{facts}: resumed on {self.health_cut}, the ramp is "
+                                         f"held until the days before it leave the window")
         if rate > h.pause_above:
             return "pause", rate, crate, f"{facts}: bounce rate above {h.pause_above:.0%} pauses"
         if crate > h.complaint_pause_above:
@@ -198,7 +203,8 @@ class _Walk:
         w = spec.health.window_days
         health, rate, crate, why = self.judge(day - dt.timedelta(days=w), day - dt.timedelta(days=1))
         if today:
-            t_health, t_rate, t_crate, t_why = self.judge(day - dt.timedelta(days=w - 1), day)
+            # The prior window plus today: only today's bounces can make it worse.
+            t_health, t_rate, t_crate, t_why = self.judge(day - dt.timedelta(days=w), day)
             if _SEVERITY[t_health] > _SEVERITY[health] or (health == "unjudged"
                                                             and t_health != "unjudged"):
                 health, rate, crate, why = t_health, t_rate, t_crate, t_why + " (including today)"
@@ -283,6 +289,11 @@ def _replay(spec: PolicySpec, hist: History, today: dt.date, tz: str) -> _Walk:
 def _walk_to(spec: PolicySpec, hist: History, today: dt.date, end_of: dt.datetime,
              tz: str) -> tuple[_Walk, _Verdict]:
     walk = _replay(spec, hist, today, tz)
+    _apply_events(walk, _day_start(today, tz), tz)
+    w = spec.health.window_days
+    health, _, _, why = walk.judge(today - dt.timedelta(days=w), today - dt.timedelta(days=1))
+    if health == "pause" and not walk.health_paused:
+        walk.health_paused = why  # the pause stands from the start of today: a resume can lift it
     _apply_events(walk, end_of, tz)
     return walk, walk.verdict(today, today=True)
 
@@ -414,10 +425,9 @@ def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> lis
     counts[today] = dataclasses.replace(counts.get(today, DayCounts(today)),
                                         sent=max(first.quota, first.sent))
     # Past days are fixed; each future day follows from the full-quota days before it.
-    walk = _replay(spec, dataclasses.replace(hist, days=tuple(counts.values())), today,
-                   hist.timezone)
-    _apply_events(walk, now, hist.timezone)
-    walk.close_day(today, walk.verdict(today, today=True))
+    walk, v = _walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today,
+                       now, hist.timezone)
+    walk.close_day(today, v)
     for k in range(1, days):
         day = today + dt.timedelta(days=k)
         noon = _day_noon(day, hist.timezone)

@@ -1,0 +1,297 @@
+"""Acceptance: user errors print one line naming the fault, exit with a sysexits code, show no
+traceback, and leave the ledger exactly as it was.
+
+A few cases run ``python -m warmup`` in a real process, so that "no traceback" and "one line" are
+checked on the real streams; the rest go through the in-process ``run`` fixture.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ledger_digest
+
+BOX = "a@corp.example"
+TS = "2026-11-10T09:00:00+08:00"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def warmup_proc(ledger: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m warmup ARGS`` in a fresh process on ``ledger``."""
+    env = {**os.environ, "WARMUP_DB": str(ledger)}
+    return subprocess.run([sys.executable, "-m", "warmup", *args], check=False, capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=60)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
+    """The whole output is one ``Error:`` line containing ``words``, and the exit code is ``code``."""
+    assert "Traceback" not in proc.stderr, proc.stderr
+    text = proc.stdout + proc.stderr
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    assert lines[0].startswith("Error: "), text
+    for w in words:
+        assert w in lines[0], (w, text)
+    assert proc.returncode == code, (proc.returncode, text)
+    return lines[0]
+
+
+def assert_error(res, code: int, *words: str) -> str:
+    """Same check for an in-process (CliRunner) result."""
+    lines = res.output.splitlines()
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith("Error: "), res.output
+    for w in words:
+        assert w in lines[0], (w, res.output)
+    assert res.exit_code == code, (res.exit_code, res.output)
+    return lines[0]
+
+
+@pytest.fixture
+def seeded(run, ledger_path: Path) -> Path:
+    """A ledger with one exmail mailbox and one recorded send."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("record", "send", BOX, "--to", "r0@example.com", "--at", TS).exit_code == 0
+    return ledger_path
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+# -- real processes ------------------------------------------------------------------------------
+
+def test_unknown_provider_process(seeded: Path):
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, "mailbox", "add", "b@corp.example", "--provider", "hotmailz")
+    assert_one_line_error(proc, 64, "unknown provider 'hotmailz'", "exmail")
+    assert ledger_digest(seeded) == before
+
+
+def test_malformed_address_process(seeded: Path):
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, "mailbox", "add", "b@corp", "--provider", "exmail")
+    assert_one_line_error(proc, 65, "malformed", "'b@corp'")
+    assert ledger_digest(seeded) == before
+
+
+def test_unknown_mailbox_process(seeded: Path):
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, "quota", "nobody@corp.example")
+    assert_one_line_error(proc, 78, "'nobody@corp.example' not found", "warmup mailbox add")
+    assert ledger_digest(seeded) == before
+
+
+def test_bad_csv_line_process(seeded: Path, tmp_path: Path):
+    before = ledger_digest(seeded)
+    log = write_csv(tmp_path / "log.csv", [
+        ["mailbox", "recipient", "sent_at"],
+        [BOX, "r1@example.com", TS],
+        [BOX, "r2@example.com", TS],
+        [BOX, "not-an-address", TS],
+        [BOX, "r4@example.com", TS],
+    ])
+    proc = warmup_proc(seeded, "import", str(log))
+    assert_one_line_error(proc, 65, "line 4", "not-an-address")
+    assert ledger_digest(seeded) == before
+
+
+def test_corrupted_ledger_process(tmp_path: Path):
+    path = tmp_path / "ledger.db"
+    path.write_bytes(os.urandom(16384))
+    raw = path.read_bytes()
+    proc = warmup_proc(path, "quota", BOX)
+    assert_one_line_error(proc, 78, str(path), "corrupted")
+    assert path.read_bytes() == raw
+
+
+def test_bad_date_process(seeded: Path):
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, "quota", BOX, "--at", "next tuesday")
+    assert_one_line_error(proc, 64, "--at", "'next tuesday'")
+    assert ledger_digest(seeded) == before
+
+
+# -- in-process ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["yesterday", "2026-13-45", "2026-11-31T09:00:00+08:00"])
+def test_bad_at_date(run, seeded: Path, value: str):
+    before = ledger_digest(seeded)
+    assert_error(run("quota", BOX, "--at", value), 64, "--at")
+    assert_error(run("record", "send", BOX, "--to", "x@example.com", "--at", value), 64, "--at")
+    assert ledger_digest(seeded) == before
+
+
+def test_empty_at_is_refused_not_taken_as_now(run, seeded: Path):
+    # `--at "$WHEN"` with WHEN unset must not silently evaluate (or record) as of now.
+    before = ledger_digest(seeded)
+    assert_error(run("quota", BOX, "--at", ""), 64, "--at")
+    assert_error(run("plan", BOX, "--at", ""), 64, "--at")
+    assert_error(run("record", "send", BOX, "--to", "x@example.com", "--at", ""), 64, "--at")
+    assert ledger_digest(seeded) == before
+
+
+def test_bad_csv_line_names_its_line_and_imports_nothing(run, seeded: Path, tmp_path: Path):
+    before = ledger_digest(seeded)
+    rows = [["mailbox", "recipient", "sent_at", "message_id", "bounce_kind"]]
+    rows += [[BOX, f"r{i}@example.com", TS, f"<{i}@x>", ""] for i in range(1, 6)]
+    rows.append([BOX, "r9@example.com", TS, "<9@x>", "bogus"])  # line 7: unknown bounce kind
+    log = write_csv(tmp_path / "log.csv", rows)
+    assert_error(run("import", str(log)), 65, "line 7", "bogus")
+    assert ledger_digest(seeded) == before
+
+
+def test_csv_line_with_unknown_mailbox_rolls_back_earlier_lines(run, seeded: Path, tmp_path: Path):
+    # The mailbox is looked up inside the write transaction, after earlier lines were inserted.
+    before = ledger_digest(seeded)
+    log = write_csv(tmp_path / "log.csv", [
+        ["mailbox", "recipient", "sent_at"],
+        [BOX, "r1@example.com", TS],
+        [BOX, "r2@example.com", TS],
+        ["ghost@corp.example", "r3@example.com", TS],
+    ])
+    assert_error(run("import", str(log)), 65, "line 4", "ghost@corp.example")
+    assert ledger_digest(seeded) == before
+
+
+def test_csv_extra_field_names_its_line(run, seeded: Path, tmp_path: Path):
+    before = ledger_digest(seeded)
+    log = tmp_path / "log.csv"
+    log.write_text(f"mailbox,recipient,sent_at\n{BOX},r1@example.com,{TS}\n"
+                   f"{BOX},r2@example.com,{TS},surplus\n")
+    assert_error(run("import", str(log)), 65, "line 3")
+    assert ledger_digest(seeded) == before
+
+
+def test_csv_missing_header_column(run, seeded: Path, tmp_path: Path):
+    before = ledger_digest(seeded)
+    log = write_csv(tmp_path / "log.csv", [["mailbox", "recipient"], [BOX, "r1@example.com"]])
+    assert_error(run("import", str(log)), 65, "line 1", "sent_at")
+    assert ledger_digest(seeded) == before
+
+
+def test_csv_time_without_offset(run, seeded: Path, tmp_path: Path):
+    before = ledger_digest(seeded)
+    log = write_csv(tmp_path / "log.csv", [
+        ["mailbox", "recipient", "sent_at"],
+        [BOX, "r1@example.com", TS],
+        [BOX, "r2@example.com", "2026-11-10T09:00:00"],
+    ])
+    assert_error(run("import", str(log)), 65, "line 3", "2026-11-10T09:00:00", "offset")
+    assert ledger_digest(seeded) == before
+
+
+def test_unknown_policy_preset(run, seeded: Path):
+    before = ledger_digest(seeded)
+    line = assert_error(run("mailbox", "add", "b@corp.example", "--provider", "exmail",
+                            "--policy", "turbo"), 78, "'turbo'")
+    assert "default" in line and "gentle" in line  # the choices are named
+    assert_error(run("mailbox", "set", BOX, "--policy", "turbo"), 78, "'turbo'")
+    assert ledger_digest(seeded) == before
+
+
+def test_policy_file_with_bad_key(run, seeded: Path, tmp_path: Path):
+    from importlib import resources
+
+    text = (resources.files("warmup.policy") / "presets" / "default.toml").read_text()
+    bad = text.replace("daily = [100, 200]", 'daily = "lots"')
+    assert bad != text
+    path = tmp_path / "mine.toml"
+    path.write_text(bad)
+    before = ledger_digest(seeded)
+    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "exmail",
+                     "--policy", str(path)), 78, "stage[2].daily", str(path))
+    assert_error(run("mailbox", "set", BOX, "--policy", str(path)), 78, "stage[2].daily")
+    assert ledger_digest(seeded) == before
+
+
+def test_policy_file_broken_after_registration(run, seeded: Path, tmp_path: Path):
+    # A policy file edited into a bad state later: quota refuses with 78, it does not crash.
+    path = tmp_path / "mine.toml"
+    from importlib import resources
+
+    good = (resources.files("warmup.policy") / "presets" / "default.toml").read_text()
+    path.write_text(good)
+    assert run("mailbox", "set", BOX, "--policy", str(path)).exit_code == 0
+    path.write_text(good.replace("growth_factor = 2.0", "growth_factor = 0.5"))
+    before = ledger_digest(seeded)
+    assert_error(run("quota", BOX), 78, "growth_factor")
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize("host", ["smtp.corp.example", "10.0.0.5", "0.0.0.0"])
+def test_smtp_security_none_needs_loopback(run, seeded: Path, host: str):
+    before = ledger_digest(seeded)
+    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "custom",
+                     "--smtp-host", host, "--smtp-port", "25", "--smtp-security", "none",
+                     "--imap-host", "imap.corp.example", "--imap-port", "993"),
+                 64, "--smtp-security none", "loopback")
+    assert_error(run("mailbox", "set", BOX, "--smtp-host", host, "--smtp-security", "none"),
+                 64, "--smtp-security none")
+    assert ledger_digest(seeded) == before
+
+
+def test_smtp_security_none_on_loopback_is_allowed(run, seeded: Path):
+    res = run("mailbox", "add", "b@corp.example", "--provider", "custom",
+              "--smtp-host", "127.0.0.1", "--smtp-port", "2525", "--smtp-security", "none",
+              "--imap-host", "127.0.0.1", "--imap-port", "1143")
+    assert res.exit_code == 0, res.output
+
+
+def test_custom_provider_without_hosts(run, seeded: Path):
+    before = ledger_digest(seeded)
+    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "custom"),
+                 64, "custom", "--smtp-host")
+    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "custom",
+                     "--smtp-host", "smtp.corp.example", "--smtp-port", "465"),
+                 64, "custom", "--imap-host")
+    assert ledger_digest(seeded) == before
+
+
+def test_remove_mailbox_with_history_needs_force(run, seeded: Path):
+    before = ledger_digest(seeded)
+    assert_error(run("mailbox", "remove", BOX), 65, BOX, "--force")
+    assert ledger_digest(seeded) == before
+
+
+def test_quota_check_needs_an_address(run, seeded: Path):
+    before = ledger_digest(seeded)
+    assert_error(run("quota", "--check"), 64, "--check")
+    assert ledger_digest(seeded) == before
+
+
+def test_corrupted_ledger(run, ledger_path: Path):
+    ledger_path.write_bytes(os.urandom(8192))
+    raw = ledger_path.read_bytes()
+    for args in (("quota", BOX), ("mailbox", "list"),
+                 ("mailbox", "add", BOX, "--provider", "exmail")):
+        assert_error(run(*args), 78, str(ledger_path))
+    assert ledger_path.read_bytes() == raw
+
+
+def test_unknown_mailbox_everywhere(run, seeded: Path):
+    before = ledger_digest(seeded)
+    ghost = "ghost@corp.example"
+    for args in (("quota", ghost), ("plan", ghost), ("mailbox", "show", ghost),
+                 ("mailbox", "set", ghost, "--cap", "5"), ("mailbox", "pause", ghost, "--reason", "x"),
+                 ("mailbox", "resume", ghost), ("mailbox", "remove", ghost),
+                 ("record", "send", ghost, "--to", "x@example.com"),
+                 ("record", "bounce", ghost, "--to", "x@example.com")):
+        assert_error(run(*args), 78, repr(ghost))
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize("rcpt", ["plain", "a@b", "two@@example.com", "sp ace@example.com"])
+def test_malformed_recipient(run, seeded: Path, rcpt: str):
+    before = ledger_digest(seeded)
+    assert_error(run("record", "send", BOX, "--to", "ok@example.com", "--to", rcpt),
+                 65, "malformed recipient", repr(rcpt))
+    assert ledger_digest(seeded) == before

@@ -1,0 +1,66 @@
+"""The everyday commands stay light: ``quota``, ``mailbox list`` and ``plan`` never import pandas or
+matplotlib (those are for reports and notebooks). Checked in a fresh process, since this test
+session may have imported them already."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SH
+
+BOX = "a@corp.example"
+HEAVY = ("pandas", "matplotlib")
+REPO = Path(__file__).resolve().parent.parent
+
+PROBE = """
+import json, sys
+from warmup.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="warmup")
+except SystemExit as exc:
+    code = exc.code
+print("PROBE " + json.dumps({"code": code, "loaded": sorted(
+    m for m in sys.modules if m.split(".")[0] in ("pandas", "matplotlib"))}))
+"""
+
+
+@pytest.fixture
+def seeded(ledger_path: Path) -> Path:
+    import datetime as dt
+
+    from tests.conftest import at
+    from warmup import api, open_ledger
+
+    ledger = open_ledger()
+    api.add_mailbox(ledger, BOX, "exmail", timezone=SH)
+    day = dt.date(2026, 11, 10)
+    api.record_send(ledger, BOX, ["r1@example.com", "r2@example.com"], at(day, 9))
+    ledger.close()
+    return ledger_path
+
+
+@pytest.mark.parametrize("args", [
+    ["quota", BOX, "--json"],
+    ["quota", BOX],
+    ["mailbox", "list"],
+    ["mailbox", "list", "--json"],
+    ["plan", BOX, "--days", "10"],
+], ids=lambda a: " ".join(a))
+def test_command_does_not_import_pandas_or_matplotlib(seeded: Path, args: list[str]):
+    env = {**os.environ, "WARMUP_DB": str(seeded)}
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], check=False, capture_output=True,
+                          text=True, env=env, cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    probe = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert len(probe) == 1, proc.stdout
+    result = json.loads(probe[0][len("PROBE "):])
+    assert result["code"] in (0, None), proc.stdout + proc.stderr  # the command really ran
+    assert result["loaded"] == [], f"{' '.join(args)} imported {result['loaded'][:5]}"
+    if args[-1] == "--json":
+        json.loads(proc.stdout[:proc.stdout.index("PROBE ")])

@@ -1,0 +1,153 @@
+"""Policy specs: every preset loads; bad files are refused naming the key at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warmup.errors import ConfigError
+from warmup.policy.spec import load_policy, parse_duration, preset_names
+
+GOOD = """
+name = "mine"
+ceiling = 300
+growth_factor = 2.0
+
+[[stage]]
+name = "first"
+days = 7
+daily = 50
+interval = ["5m", "10m"]
+
+[[stage]]
+name = "ramp"
+days = 21
+daily = [100, 200]
+interval = "2m"
+
+[[stage]]
+name = "stable"
+days = 0
+daily = 300
+
+[health]
+hold_above = 0.03
+step_back_above = 0.05
+pause_above = 0.10
+
+[window]
+hours = ["08:00", "20:00"]
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+"""
+
+
+def test_presets_are_found():
+    assert {"default", "gentle"} <= set(preset_names())
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_loads(name: str):
+    spec = load_policy(name)
+    assert spec.name == name
+    assert spec.stages and spec.stages[-1].days == 0
+    assert all(st.daily_to <= spec.ceiling for st in spec.stages)
+    h = spec.health
+    assert h.hold_above <= h.step_back_above <= h.pause_above
+    assert all(st.interval_min <= st.interval_max for st in spec.stages)
+
+
+def test_a_good_file_loads(tmp_path: Path):
+    path = tmp_path / "mine.toml"
+    path.write_text(GOOD)
+    spec = load_policy(str(path))
+    assert (spec.name, spec.ceiling, spec.growth_factor) == ("mine", 300, 2.0)
+    assert [(s.days, s.daily_from, s.daily_to) for s in spec.stages] == [
+        (7, 50, 50), (21, 100, 200), (0, 300, 300)]
+    assert (spec.stages[0].interval_min, spec.stages[0].interval_max) == (300, 600)
+    assert (spec.stages[1].interval_min, spec.stages[1].interval_max) == (120, 120)
+    assert spec.window.weekdays == (0, 1, 2, 3, 4)
+    assert (spec.window.start.hour, spec.window.end.hour) == (8, 20)
+    assert [spec.stage_at(d)[1].name for d in (1, 7, 8, 28, 29, 400)] == [
+        "first", "first", "ramp", "ramp", "stable", "stable"]
+
+
+def _edit(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1)
+
+
+BAD = [
+    ("missing name", _edit('name = "mine"\n', ""), "name: missing"),
+    ("ceiling negative", _edit("ceiling = 300", "ceiling = -1"), "ceiling:"),
+    ("ceiling a string", _edit("ceiling = 300", 'ceiling = "300"'), "ceiling:"),
+    ("growth factor below 1", _edit("growth_factor = 2.0", "growth_factor = 0.9"),
+     "growth_factor:"),
+    ("stage days 0 not last", _edit("days = 7", "days = 0"), "stage[1].days:"),
+    ("daily of three", _edit("daily = 50", "daily = [1, 2, 3]"), "stage[1].daily:"),
+    ("daily negative", _edit("daily = [100, 200]", "daily = [100, -200]"), "stage[2].daily:"),
+    ("interval in words", _edit('interval = ["5m", "10m"]', 'interval = "5 minutes"'),
+     "stage[1].interval:"),
+    ("interval min above max", _edit('interval = ["5m", "10m"]', 'interval = ["10m", "5m"]'),
+     "stage[1].interval:"),
+    ("hold_above as a percentage", _edit("hold_above = 0.03", "hold_above = 3"),
+     "health.hold_above:"),
+    ("thresholds out of order", _edit("step_back_above = 0.05", "step_back_above = 0.02"),
+     "health:"),
+    ("unknown top-level key", GOOD.replace('growth_factor = 2.0', 'growth_factor = 2.0\ncolour = 1'),
+     "colour: unknown key"),
+    ("unknown stage key", _edit("daily = 50", "daily = 50\nvolume = 50"),
+     "stage[1].volume: unknown key"),
+    ("window hours reversed", _edit('hours = ["08:00", "20:00"]', 'hours = ["20:00", "08:00"]'),
+     "window.hours:"),
+    ("window hour not a time", _edit('hours = ["08:00", "20:00"]', 'hours = ["8am", "20:00"]'),
+     "window.hours:"),
+    ("weekday unknown", _edit('"fri"]', '"fry"]'), "window.weekdays:"),
+    ("no stages", GOOD[:GOOD.index("[[stage]]")], "stage:"),
+    ("not TOML", "name = ", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), [(t, k) for _, t, k in BAD],
+                         ids=[case for case, _, _ in BAD])
+def test_bad_file_is_refused_naming_the_key(tmp_path: Path, text: str, key: str):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_policy(str(path))
+    message = str(err.value)
+    assert key in message
+    assert str(path) in message
+    assert "\n" not in message
+    assert err.value.exit_code == 78
+
+
+def test_thresholds_message_names_the_three_keys(tmp_path: Path):
+    path = tmp_path / "bad.toml"
+    path.write_text(_edit("pause_above = 0.10", "pause_above = 0.04"))
+    with pytest.raises(ConfigError, match="hold_above <= step_back_above <= pause_above"):
+        load_policy(str(path))
+
+
+def test_unreadable_and_unknown_references(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_policy(str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match="no such preset") as err:
+        load_policy("turbo")
+    assert "default" in str(err.value) and "gentle" in str(err.value)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("5m", 300), ("10m", 600), ("90s", 90), ("45s", 45), ("0s", 0), ("1h", 3600),
+    ("1h30m", 5400), ("1h0m30s", 3630), ("1.5m", 90), (" 2M ", 120), ("0.5s", 0.5),
+])
+def test_parse_duration(text: str, seconds: float):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "5", "m", "5 minutes", "5min", "m5", "5m x", "-5m", "1h 30m", "5m5", "five m", "5d",
+])
+def test_parse_duration_refuses(text: str):
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)

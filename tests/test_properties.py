@@ -1,0 +1,216 @@
+"""Property tests (hypothesis) of the engine's invariants and of the ledger's rollup.
+
+``WARMUP_PROP_EXAMPLES=5000`` runs a deeper search than the default 150 examples per property.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import os
+import tempfile
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from warmup.policy import DayCounts, History, MailboxEvent, evaluate, load_policy
+
+TODAY = dt.date(2026, 11, 16)
+ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Europe/Paris")
+SPECS = {name: load_policy(name) for name in ("default", "gentle")}
+PROPS = settings(max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "150")), deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+
+
+def instant(day: dt.date, minute_of_day: int, tz: str) -> dt.datetime:
+    local = dt.datetime.combine(day, dt.time(), ZoneInfo(tz)) + dt.timedelta(minutes=minute_of_day)
+    return local.astimezone(dt.UTC)
+
+
+@st.composite
+def day_counts(draw, offsets: st.SearchStrategy[int]) -> DayCounts:
+    sent = draw(st.integers(0, 400))
+    small = st.integers(0, max(sent // 5, 2))
+    return DayCounts(TODAY - dt.timedelta(days=draw(offsets)), sent, draw(small), draw(small),
+                     draw(small), draw(st.integers(0, 3)))
+
+
+@st.composite
+def histories(draw) -> tuple[str, History, dt.datetime]:
+    tz = draw(st.sampled_from(ZONES))
+    past = draw(st.lists(day_counts(st.integers(1, 60)), max_size=60,
+                         unique_by=lambda c: c.day))
+    today = draw(st.none() | day_counts(st.just(0)))
+    now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
+
+    def when() -> dt.datetime:
+        return now - dt.timedelta(minutes=draw(st.integers(0, 60 * 24 * 60)))
+
+    events = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(["pause", "resume", "throttle"]))
+        t = when()
+        until = t + dt.timedelta(hours=draw(st.integers(1, 72))) if kind == "throttle" else None
+        events.append(MailboxEvent(kind, t, until, "why"))
+    started = draw(st.none() | st.integers(0, 60).map(lambda k: TODAY - dt.timedelta(days=k)))
+    hist = History(
+        mailbox="a@corp.example", timezone=tz,
+        days=tuple(sorted([*past, *([today] if today else [])], key=lambda c: c.day)),
+        events=tuple(sorted(events, key=lambda e: e.at)),
+        last_send_at=draw(st.none() | st.just(now - dt.timedelta(minutes=draw(
+            st.integers(0, 600))))),
+        cap=draw(st.none() | st.integers(0, 500)),
+        provider_ceiling=draw(st.none() | st.integers(0, 3000)),
+        provider_min_interval=draw(st.sampled_from([0.0, 2.0, 120.0])),
+        started=started,
+    )
+    return draw(st.sampled_from(sorted(SPECS))), hist, now
+
+
+@PROPS
+@given(histories())
+def test_quota_is_bounded_and_deterministic(case):
+    name, hist, now = case
+    spec = SPECS[name]
+    a = evaluate(spec, hist, now)
+    limits = [spec.ceiling] + [x for x in (hist.cap, hist.provider_ceiling) if x is not None]
+    assert 0 <= a.quota <= min(limits)
+    assert 0 <= a.remaining <= a.quota
+    assert a.day >= 1
+    assert a.status in ("ok", "paced", "exhausted", "hold", "paused")
+    assert (a.status == "paused") <= (a.quota == 0 and a.remaining == 0)
+    assert a.reasons
+    assert evaluate(spec, hist, now) == a
+
+
+@PROPS
+@given(histories(), st.data())
+def test_worse_bounce_history_never_raises_the_quota(case, data):
+    name, hist, now = case
+    spec = SPECS[name]
+    past = [c for c in hist.days if c.day < TODAY]
+    if not past:
+        return
+    target = data.draw(st.sampled_from(past))
+    kind = data.draw(st.sampled_from(["hard", "soft", "block", "complaint"]))
+    extra = data.draw(st.integers(1, 200))
+    worse = dataclasses.replace(target, **{kind: getattr(target, kind) + extra})
+    worse_hist = dataclasses.replace(
+        hist, days=tuple(worse if c is target else c for c in hist.days))
+    before, after = evaluate(spec, hist, now), evaluate(spec, worse_hist, now)
+    assert after.quota <= before.quota, (target, kind, extra, before.reasons, after.reasons)
+    assert after.remaining <= before.remaining
+
+
+@PROPS
+@given(histories(), st.sampled_from(["hard", "soft", "block", "complaint"]),
+       st.integers(1, 300))
+def test_bounces_today_never_raise_the_quota(case, kind, extra):
+    name, hist, now = case
+    spec = SPECS[name]
+    days = list(hist.days)
+    if days and days[-1].day == TODAY:
+        today = days.pop()
+    else:
+        today = DayCounts(TODAY)
+    worse = dataclasses.replace(today, **{kind: getattr(today, kind) + extra})
+    worse_hist = dataclasses.replace(hist, days=(*days, worse))
+    assert evaluate(spec, worse_hist, now).quota <= evaluate(spec, hist, now).quota
+
+
+# -- the ledger's rollup -------------------------------------------------------------------------
+
+_boxes = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def shared_ledger():
+    """One ledger for every example (a fresh mailbox each), so examples stay cheap."""
+    from warmup.ledger import open_ledger
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ledger = open_ledger(str(Path(tmp) / "props.db"))
+        yield ledger
+        ledger.close()
+
+
+record_op = st.tuples(
+    st.sampled_from(["send", "send", "hard", "soft", "block", "complaint"]),
+    st.integers(0, 7),  # recipient: a small pool, so duplicates happen
+    st.integers(0, 10 * 24 * 60 - 1),  # minutes from the first day's local midnight
+    st.sampled_from(["sent", "sent", "released", "reserved", "soft"]),
+    st.booleans(),  # with a Message-ID
+)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(st.sampled_from(ZONES), st.lists(record_op, max_size=40))
+def test_rollup_equals_group_by_over_raw_rows(shared_ledger, tz, ops):
+    from warmup import api
+    from warmup.ledger import store
+
+    ledger = shared_ledger
+    box = api.add_mailbox(ledger, f"box{next(_boxes)}@corp.example", "exmail", timezone=tz)
+    first = TODAY - dt.timedelta(days=10)
+    with ledger.write() as conn:
+        for what, r, minute, outcome, with_id in ops:
+            ts = instant(first, minute, tz)
+            rcpt = f"r{r}@example.com"
+            mid = f"<{r}-{minute // 600}@x>" if with_id else None
+            if what == "send":
+                store.record_send(conn, box, rcpt, ts, mid, outcome=outcome)
+            else:
+                store.record_bounce(conn, box, rcpt, what, ts, key=f"{what}|{rcpt}|{minute // 90}")
+    with ledger.read() as conn:
+        rollup = {(r.day, k): getattr(r, k) for r in conn.execute(
+            sa.select(store.DAY_STAT).where(store.DAY_STAT.c.mailbox_id == box.id))
+            for k in ("sent", *store.BOUNCE_KINDS) if getattr(r, k)}
+        raw: dict[tuple[dt.date, str], int] = {}
+        for r in conn.execute(sa.select(store.SEND.c.day, sa.func.count()).where(
+                store.SEND.c.mailbox_id == box.id, store.SEND.c.outcome != "released")
+                .group_by(store.SEND.c.day)):
+            raw[(r[0], "sent")] = r[1]
+        for r in conn.execute(sa.select(store.BOUNCE.c.day, store.BOUNCE.c.kind, sa.func.count())
+                              .where(store.BOUNCE.c.mailbox_id == box.id)
+                              .group_by(store.BOUNCE.c.day, store.BOUNCE.c.kind)):
+            raw[(r[0], r[1])] = r[2]
+        # Each row's day is the local day of its instant in the mailbox's zone.
+        for table in (store.SEND, store.BOUNCE):
+            for r in conn.execute(sa.select(table.c.at, table.c.day).where(
+                    table.c.mailbox_id == box.id)):
+                at = r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.UTC)
+                assert at.astimezone(ZoneInfo(tz)).date() == r.day
+    assert rollup == raw
+    # The history the engine sees for a past day is the rollup.
+    hist = store.history(ledger, box, instant(TODAY, 12 * 60, tz))
+    seen = {(c.day, k): getattr(c, k) for c in hist.days
+            for k in ("sent", *store.BOUNCE_KINDS) if getattr(c, k)}
+    assert seen == raw
+
+
+def test_a_resumed_pause_does_not_beat_a_milder_hold():
+    # The case the random search rarely builds: one bad day at 7.1% (step back, then hold for the
+    # window) against the same day at 12.4% (pause), resumed the next morning. The worse history
+    # must not end up with the higher quota.
+    spec = SPECS["default"]
+    tz = "Asia/Shanghai"
+
+    def day(k: int) -> dt.date:
+        return TODAY - dt.timedelta(days=k)
+
+    def history(hard: int) -> History:
+        days = [DayCounts(day(k), 300) for k in range(40, 4, -1)]
+        days += [DayCounts(day(4), 300, hard=hard)] + [DayCounts(day(k), 300) for k in (3, 2, 1)]
+        resume = MailboxEvent("resume", instant(day(2), 8 * 60, tz), reason="list cleaned")
+        return History(mailbox="a@corp.example", timezone=tz, days=tuple(days), events=(resume,))
+
+    now = instant(TODAY, 9 * 60, tz)
+    milder, worse = evaluate(spec, history(150), now), evaluate(spec, history(260), now)
+    assert milder.status == "hold"
+    assert worse.quota <= milder.quota, (milder.reasons, worse.reasons)
