@@ -31,6 +31,7 @@ from warmup.providers import checklist_text, get_provider
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 THROTTLE_BACKOFF = dt.timedelta(minutes=30)
+EXPIRE_EVERY = dt.timedelta(minutes=1)
 _DAILY_WORDS = ("daily", "per day", "24 hour", "5.4.5", "quota exceeded", "sending limit")
 
 
@@ -134,6 +135,10 @@ class Gate:
         self._password_command = password_command
         self._session = None
         self.failed_hosts: list[tuple[str, str]] = []
+        self._expired_at: dt.datetime | None = None
+        self._walk_cache: dict[object, object] = {}
+        self._deferred: list[tuple[int, dt.datetime]] = []
+        self._conn = None  # one connection for this gate's transactions
 
     # -- policy -------------------------------------------------------------------------------
 
@@ -161,16 +166,23 @@ class Gate:
             raise DataError(f"{len(rcpts)} recipients in one message; {self.provider.title} "
                             f"allows {self.provider.max_recipients}")
         message_id = message_id or new_message_id(self.box.address)
-        with self.ledger.write() as conn:
+        if self._conn is None:
+            self._conn = self.ledger.connect_for_writes()
+        with self.ledger.write(self._conn) as conn:
+            self._flush(conn)
             slots.lock_mailbox(conn, self.box)
             now = now or _now()  # read under the lock, so reservations are stamped in order
-            slots.expire(conn, self.box, now - self.expiry, now)
+            if self._expired_at is None or now - self._expired_at > EXPIRE_EVERY:
+                # Expiry only relabels reserved -> unknown (both count): no need per message.
+                slots.expire(conn, self.box, now - self.expiry, now)
+                self._expired_at = now
             bad = store.suppressed(conn, rcpts)
             if bad:
                 listed = ", ".join(f"{r} ({why})" for r, why in bad.items())
                 raise Suppressed(f"suppressed recipient(s), not sent: {listed}; remove with "
                                  f"'warmup suppress remove ADDRESS' if this is wrong", bad)
-            allowance = evaluate(self.spec, self._history(now, conn, everything=True), now)
+            allowance = evaluate(self.spec, self._history(now, conn, everything=True), now,
+                                 self._walk_cache)
             if not allowance.can_send or allowance.remaining < len(rcpts):
                 raise NotAllowed(refusal(allowance, len(rcpts), self.box.timezone), allowance)
             ids = slots.insert_reserved(conn, self.box, rcpts, message_id, now)
@@ -180,7 +192,15 @@ class Gate:
                 throttle: tuple[int, str] | None, now: dt.datetime) -> None:
         from warmup.bounces.classify import extract_status
 
+        plain = [getattr(outcomes.get(r), "outcome", outcomes.get(r)) for r in res.ids]
+        if throttle is None and all(o == "sent" for o in plain):
+            # A reservation already counts as sent: writing "sent" can ride on the next
+            # transaction (or close()) without a crash ever under-counting. Bounces, unknown
+            # outcomes and throttling are written now.
+            self._deferred.extend((sid, now) for sid in res.ids.values())
+            return
         with self.ledger.write() as conn:
+            self._flush(conn)
             for rcpt, sid in res.ids.items():
                 result = outcomes.get(rcpt, "unknown")
                 outcome = getattr(result, "outcome", result)
@@ -198,6 +218,17 @@ class Gate:
                 store.add_event(self.ledger, self.box.id, "throttle", now,
                                 f"provider throttled: {code} {text}"[:500],
                                 until=self._backoff_until(text, now), conn=conn)
+
+    def _flush(self, conn) -> None:  # type: ignore[no-untyped-def]
+        if self._deferred:
+            slots.settle_sent(conn, self.box, self._deferred)
+            self._deferred.clear()
+
+    def flush(self) -> None:
+        """Write deferred "sent" settlements now."""
+        if self._deferred:
+            with self.ledger.write() as conn:
+                self._flush(conn)
 
     def _backoff_until(self, text: str, now: dt.datetime) -> dt.datetime:
         if any(w in text.lower() for w in _DAILY_WORDS):
@@ -253,6 +284,10 @@ class Gate:
                           dict(outcome.results), outcome.throttle, outcome.error)
 
     def close(self) -> None:
+        self.flush()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         if self._session is not None:
             self._session.close()
             self._session = None

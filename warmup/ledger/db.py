@@ -56,12 +56,26 @@ class Ledger:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction holding the write lock from its start (SQLite BEGIN IMMEDIATE)."""
-        with self._errors(), self.engine.connect() as conn:
-            conn.execution_options(warmup_begin="BEGIN IMMEDIATE")
-            with conn.begin():
+    def write(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """A write transaction holding the write lock from its start (SQLite BEGIN IMMEDIATE).
+
+        ``conn``: a connection the caller keeps open (the gate does, to skip a pool checkout
+        per message); otherwise one is checked out for the transaction.
+        """
+        if conn is not None:
+            with self._errors(), conn.begin():
                 yield conn
+            return
+        with self._errors(), self.engine.connect() as new:
+            new.execution_options(warmup_begin="BEGIN IMMEDIATE")
+            with new.begin():
+                yield new
+
+    def connect_for_writes(self) -> Connection:
+        """A long-lived connection whose transactions take the write lock at once."""
+        conn = self.engine.connect()
+        conn.execution_options(warmup_begin="BEGIN IMMEDIATE")
+        return conn
 
     @contextmanager
     def _errors(self) -> Iterator[None]:

@@ -15,6 +15,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from warmup.ledger import fastpath
 from warmup.ledger.store import MAILBOX, SEND, MailboxRow, bump_day, local_day, utc
 
 
@@ -23,14 +24,19 @@ def lock_mailbox(conn: Connection, box: MailboxRow) -> None:
         conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.id == box.id).with_for_update())
 
 
+_EXPIRE = SEND.update().where(
+    SEND.c.mailbox_id == sa.bindparam("mid"), SEND.c.outcome == "reserved",
+    SEND.c.at < sa.bindparam("before"),
+).values(outcome="unknown", settled_at=sa.bindparam("now"))
+
+
 def expire(conn: Connection, box: MailboxRow, before: dt.datetime, now: dt.datetime) -> int:
     """Reservations older than ``before`` whose process never settled them become ``unknown``.
 
     They stay counted: the message may have left before the process died.
     """
-    return conn.execute(SEND.update().where(
-        SEND.c.mailbox_id == box.id, SEND.c.outcome == "reserved", SEND.c.at < utc(before),
-    ).values(outcome="unknown", settled_at=utc(now))).rowcount
+    return conn.execute(_EXPIRE, {"mid": box.id, "before": utc(before),
+                                  "now": utc(now)}).rowcount
 
 
 _INSERT_RESERVED = SEND.insert().values(
@@ -44,6 +50,9 @@ def insert_reserved(conn: Connection, box: MailboxRow, recipients: list[str], me
                     now: dt.datetime, source: str = "gate") -> list[int]:
     """One reserved row per recipient, counted at once in the day's rollup."""
     day = local_day(now, box.timezone)
+    cur = fastpath.cursor(conn)
+    if cur is not None:
+        return fastpath.insert_reserved(cur, box.id, recipients, message_id, now, day, source)
     ids = []
     for rcpt in recipients:
         ids.append(conn.execute(_INSERT_RESERVED, {
@@ -58,10 +67,13 @@ _SETTLE = SEND.update().where(
 ).values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))
 
 
+_DAY_OF = sa.select(SEND.c.day).where(SEND.c.id == sa.bindparam("sid"))
+
+
 def settle(conn: Connection, box: MailboxRow, send_id: int, outcome: str,
            now: dt.datetime) -> bool:
     """Set a slot's outcome; a ``released`` slot stops counting. False if already settled."""
-    day = conn.execute(sa.select(SEND.c.day).where(SEND.c.id == send_id)).scalar_one()
+    day = conn.execute(_DAY_OF, {"sid": send_id}).scalar_one()
     done = conn.execute(_SETTLE, {"sid": send_id, "outcome": outcome,
                                   "settled": utc(now)}).rowcount
     if done and outcome == "released":
@@ -73,3 +85,13 @@ def pending(conn: Connection, box: MailboxRow) -> int:
     """Slots reserved and not yet settled."""
     return conn.execute(sa.select(sa.func.count()).where(
         SEND.c.mailbox_id == box.id, SEND.c.outcome == "reserved")).scalar_one()
+
+
+def settle_sent(conn: Connection, box: MailboxRow, items: list[tuple[int, dt.datetime]]) -> None:
+    """Mark reserved slots sent (no rollup change: they were counted when reserved)."""
+    cur = fastpath.cursor(conn)
+    if cur is not None:
+        fastpath.settle_sent(cur, items)
+        return
+    for sid, at in items:
+        settle(conn, box, sid, "sent", at)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from warmup import models
 from warmup.errors import ConfigError, DataError
+from warmup.ledger import fastpath
 from warmup.ledger.db import Ledger
 from warmup.policy.engine import DayCounts, History, MailboxEvent
 
@@ -79,14 +80,23 @@ def _upsert(conn: Connection, table: sa.Table):  # type: ignore[no-untyped-def]
     return insert(table)
 
 
+@cache
+def _bump_stmt(dialect: str, column: str) -> Any:
+    insert: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    ins = insert(DAY_STAT).values(
+        mailbox_id=sa.bindparam("mid"), day=sa.bindparam("day"),
+        **{c: (sa.bindparam("by") if c == column else 0) for c in ("sent", *BOUNCE_KINDS)})
+    return ins.on_conflict_do_update(index_elements=["mailbox_id", "day"],
+                                     set_={column: DAY_STAT.c[column] + ins.excluded[column]})
+
+
 def bump_day(conn: Connection, mailbox_id: int, day: dt.date, column: str, by: int = 1) -> None:
     """Add ``by`` to one count of the day's rollup row (created if missing)."""
-    ins = _upsert(conn, DAY_STAT).values(
-        mailbox_id=mailbox_id, day=day,
-        **{c: (by if c == column else 0) for c in ("sent", *BOUNCE_KINDS)},
-    )
-    conn.execute(ins.on_conflict_do_update(
-        index_elements=["mailbox_id", "day"], set_={column: DAY_STAT.c[column] + by}))
+    conn.execute(_bump_stmt(conn.dialect.name, column), {"mid": mailbox_id, "day": day, "by": by})
 
 
 def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
@@ -264,55 +274,93 @@ def suppress(conn: Connection, address: str, kind: str, reason: str, mailbox_id:
     return bool(conn.execute(ins).rowcount)
 
 
+_SUPPRESSED = sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason).where(
+    SUPPRESSION.c.address.in_(sa.bindparam("addrs", expanding=True)))
+
+
 def suppressed(conn: Connection, addresses: Iterable[str]) -> dict[str, str]:
     """Which of ``addresses`` are suppressed, with why."""
     addrs = list(addresses)
     if not addrs:
         return {}
-    rows = conn.execute(sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason)
-                        .where(SUPPRESSION.c.address.in_(addrs)))
+    cur = fastpath.cursor(conn)
+    if cur is not None:
+        return fastpath.suppressed(cur, addrs)
+    rows = conn.execute(_SUPPRESSED, {"addrs": addrs})
     return {r.address: f"{r.kind}: {r.reason}" if r.reason else r.kind for r in rows}
 
 
 # -- history -----------------------------------------------------------------------------------
 
+_B = sa.bindparam
+_PAST_DAYS = (sa.select(DAY_STAT.c.day, DAY_STAT.c.sent, DAY_STAT.c.hard, DAY_STAT.c.soft,
+                        DAY_STAT.c.block, DAY_STAT.c.complaint)
+              .where(DAY_STAT.c.mailbox_id == _B("mid"), DAY_STAT.c.day < _B("today"))
+              .order_by(DAY_STAT.c.day))
+_TODAY_SENDS = sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
+    SEND.c.mailbox_id == _B("mid"), SEND.c.at >= _B("start"), SEND.c.at <= _B("cut"), COUNTED)
+_LAST_SEND = sa.select(sa.func.max(SEND.c.at)).where(
+    SEND.c.mailbox_id == _B("mid"), SEND.c.at <= _B("cut"), COUNTED)
+_TODAY_BOUNCES = (sa.select(BOUNCE.c.kind, sa.func.count())
+                  .where(BOUNCE.c.mailbox_id == _B("mid"), BOUNCE.c.day == _B("today"),
+                         BOUNCE.c.at <= _B("cut")).group_by(BOUNCE.c.kind))
+_EVENTS = (sa.select(EVENT.c.kind, EVENT.c.at, EVENT.c.until, EVENT.c.reason)
+           .where(EVENT.c.mailbox_id == _B("mid"), EVENT.c.at <= _B("cut")).order_by(EVENT.c.at))
+_FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+_DAYS_TO_TODAY = (sa.select(DAY_STAT.c.day, DAY_STAT.c.sent, DAY_STAT.c.hard, DAY_STAT.c.soft,
+                            DAY_STAT.c.block, DAY_STAT.c.complaint)
+                  .where(DAY_STAT.c.mailbox_id == _B("mid"), DAY_STAT.c.day <= _B("today"))
+                  .order_by(DAY_STAT.c.day))
+_LAST_ANY = sa.select(sa.func.max(SEND.c.at)).where(SEND.c.mailbox_id == _B("mid"), COUNTED)
+_ALL_EVENTS = (sa.select(EVENT.c.kind, EVENT.c.at, EVENT.c.until, EVENT.c.reason)
+               .where(EVENT.c.mailbox_id == _B("mid")).order_by(EVENT.c.at))
+
+
 def history(ledger: Ledger, box: MailboxRow, as_of: dt.datetime, *,
             provider_ceiling: int | None = None, provider_min_interval: float = 0.0,
             domain_cap: bool = False, conn: Connection | None = None,
-            everything: bool = False) -> History:
+            everything: bool = False, fast: bool = True) -> History:
     """Everything the policy engine needs about ``box`` as of ``as_of`` (aware).
 
     ``everything`` (the gate) counts every send recorded for today, even one stamped after
     ``as_of`` by a process whose clock ran ahead: a reservation must never miss another.
+    Statements are built once at import: this runs for every gated message.
     """
     if conn is None:
         with ledger.read() as c:
             return history(ledger, box, as_of, provider_ceiling=provider_ceiling,
                            provider_min_interval=provider_min_interval, domain_cap=domain_cap,
-                           conn=c, everything=everything)
+                           conn=c, everything=everything, fast=fast)
     tz = box.timezone
     today = local_day(as_of, tz)
     start = dt.datetime.combine(today, dt.time(), _zone(tz))
-    cut = utc(as_of) if not everything else dt.datetime.max.replace(tzinfo=dt.UTC)
-    days = [DayCounts(r.day, r.sent, r.hard, r.soft, r.block, r.complaint) for r in conn.execute(
-        sa.select(DAY_STAT).where(DAY_STAT.c.mailbox_id == box.id, DAY_STAT.c.day < today)
-        .order_by(DAY_STAT.c.day))]
-    sent_today, last = conn.execute(
-        sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
-            SEND.c.mailbox_id == box.id, SEND.c.at >= utc(start), SEND.c.at <= cut, COUNTED)
-    ).one()
-    if not sent_today:  # the last send may be on an earlier day
-        last = conn.execute(sa.select(sa.func.max(SEND.c.at)).where(
-            SEND.c.mailbox_id == box.id, SEND.c.at <= cut, COUNTED)).scalar()
-    kinds = dict(conn.execute(
-        sa.select(BOUNCE.c.kind, sa.func.count()).where(
-            BOUNCE.c.mailbox_id == box.id, BOUNCE.c.day == today, BOUNCE.c.at <= cut)
-        .group_by(BOUNCE.c.kind)).all())
+    cut = _FAR if everything else utc(as_of)
+    cur = fastpath.cursor(conn) if fast else None
+    if everything:  # the gate: today from the rollup, so the cost does not grow with the day
+        if cur is not None:
+            rows, last, ev_rows = fastpath.gate_rows(cur, box.id, today)
+        else:
+            p = {"mid": box.id, "today": today}
+            rows = [tuple(r) for r in conn.execute(_DAYS_TO_TODAY, p)]
+            last = conn.execute(_LAST_ANY, p).scalar()
+            ev_rows = [tuple(r) for r in conn.execute(_ALL_EVENTS, p)]
+        days = [DayCounts(*r) for r in rows]
+        sent_today, kinds = 0, {}
+    elif cur is not None:
+        past, sent_today, last, kinds, ev_rows = fastpath.history_rows(
+            cur, box.id, today, start, cut)
+        days = [DayCounts(*r) for r in past]
+    else:
+        p = {"mid": box.id, "today": today, "start": utc(start), "cut": cut}
+        days = [DayCounts(*r) for r in conn.execute(_PAST_DAYS, p)]
+        sent_today, last = conn.execute(_TODAY_SENDS, p).one()
+        if not sent_today:  # the last send may be on an earlier day
+            last = conn.execute(_LAST_SEND, p).scalar()
+        kinds = dict(conn.execute(_TODAY_BOUNCES, p).all())
+        ev_rows = [tuple(r) for r in conn.execute(_EVENTS, p)]
     if sent_today or kinds:
         days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
-    events = tuple(MailboxEvent(r.kind, r.at, r.until, r.reason or "")
-                   for r in conn.execute(sa.select(EVENT).where(
-                       EVENT.c.mailbox_id == box.id, EVENT.c.at <= cut).order_by(EVENT.c.at)))
+    events = tuple(MailboxEvent(k, a, u, r or "") for k, a, u, r in ev_rows)
     domain_sent = None
     if domain_cap:
         domain = box.address.rsplit("@", 1)[1]

@@ -20,10 +20,14 @@ Rules (see README "The policy"):
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
+
+from zoneinfo import ZoneInfo
 
 from warmup.policy.spec import PolicySpec, Window
 
@@ -256,9 +260,7 @@ _SEVERITY = {"unjudged": 0, "ok": 0, "hold": 1, "step_back": 2, "pause": 3}
 
 
 def _local(ts: dt.datetime, tz: str) -> dt.datetime:
-    import pendulum
-
-    return pendulum.instance(ts).in_timezone(tz)
+    return ts.astimezone(_zone(tz))
 
 
 def _apply_events(walk: _Walk, upto: dt.datetime, tz: str) -> None:
@@ -286,9 +288,35 @@ def _replay(spec: PolicySpec, hist: History, today: dt.date, tz: str) -> _Walk:
     return walk
 
 
+def _replay_cached(spec: PolicySpec, hist: History, today: dt.date, tz: str,
+                   cache: dict[object, object] | None) -> _Walk:
+    """:func:`_replay`, reusing the caller's last replay when the past is identical.
+
+    A gate evaluates the same mailbox for every message of a day; its past days and events do
+    not change between messages, so the walk through them need not be repeated. The cache key
+    holds everything the past walk depends on, so a hit gives exactly what a replay would.
+    """
+    if cache is None:
+        return _replay(spec, hist, today, tz)
+    start = _day_start(today, tz)
+    key = (id(spec), today, tz, hist.started, hist.cap, hist.provider_ceiling,
+           tuple(c for c in hist.days if c.day < today),
+           tuple(e for e in hist.events if e.at <= start))
+    snap = cache.get("walk") if cache.get("key") == key else None
+    if snap is None:
+        walk = _replay(spec, hist, today, tz)
+        cache["key"], cache["walk"] = key, copy.copy(walk)
+        return walk
+    assert isinstance(snap, _Walk)
+    walk = copy.copy(snap)
+    walk.counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
+    walk.events = sorted(hist.events, key=lambda e: e.at)
+    return walk
+
+
 def _walk_to(spec: PolicySpec, hist: History, today: dt.date, end_of: dt.datetime,
-             tz: str) -> tuple[_Walk, _Verdict]:
-    walk = _replay(spec, hist, today, tz)
+             tz: str, cache: dict[object, object] | None = None) -> tuple[_Walk, _Verdict]:
+    walk = _replay_cached(spec, hist, today, tz, cache)
     _apply_events(walk, _day_start(today, tz), tz)
     w = spec.health.window_days
     health, _, _, why = walk.judge(today - dt.timedelta(days=w), today - dt.timedelta(days=1))
@@ -337,18 +365,22 @@ def _window_open(window: Window, local: dt.datetime) -> dt.datetime | None:
     return cand
 
 
-def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
-    """Where the mailbox stands at ``now`` (aware), and what it may send today, with reasons."""
-    import pendulum
+def evaluate(spec: PolicySpec, hist: History, now: dt.datetime,
+             cache: dict[object, object] | None = None) -> Allowance:
+    """Where the mailbox stands at ``now`` (aware), and what it may send today, with reasons.
 
-    local_now = pendulum.instance(now).in_timezone(hist.timezone)
+    ``cache``: an empty dict the caller keeps between calls for one mailbox (the gate does) to
+    skip re-walking unchanged past days; the answer is the same with or without it.
+    """
+    zone = _zone(hist.timezone)
+    local_now = now.astimezone(zone)
     today = local_now.date()
-    walk, v = _walk_to(spec, hist, today, now, hist.timezone)
+    walk, v = _walk_to(spec, hist, today, now, hist.timezone, cache)
     reasons = list(v.reasons)
     sent = walk.count(today).sent
     quota = v.quota
     status, next_at = "hold" if v.health in ("hold", "step_back") else "ok", None
-    tomorrow = local_now.start_of("day").add(days=1)
+    tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), zone)
 
     pause = _current_pause(hist.events, now)
     if pause is not None:
@@ -388,7 +420,7 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     return Allowance(
         mailbox=hist.mailbox, stage=v.stage, day=v.day, quota=quota, sent=sent,
         remaining=remaining if status != "paused" else 0, status=status,
-        next_send_at=None if next_at is None else pendulum.instance(next_at).in_timezone("UTC"),
+        next_send_at=None if next_at is None else next_at.astimezone(dt.UTC),
         bounce_rate=v.rate, complaint_rate=v.complaint_rate, reasons=tuple(reasons),
     )
 
@@ -415,9 +447,7 @@ def _fmt_local(ts: dt.datetime, tz: str) -> str:
 
 def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> list[PlanDay]:
     """Day-by-day stage and quota ahead if the mailbox sends its full quota healthily."""
-    import pendulum
-
-    today = pendulum.instance(now).in_timezone(hist.timezone).date()
+    today = now.astimezone(_zone(hist.timezone)).date()
     first = evaluate(spec, hist, now)
     counts = {c.day: c for c in hist.days}
     total = first.remaining
@@ -442,16 +472,17 @@ def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> lis
     return plan
 
 
-def _day_start(day: dt.date, tz: str) -> dt.datetime:
-    import pendulum
+@functools.cache
+def _zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
 
-    return pendulum.datetime(day.year, day.month, day.day, tz=tz).in_timezone("UTC")
+
+def _day_start(day: dt.date, tz: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), _zone(tz)).astimezone(dt.UTC)
 
 
 def _day_noon(day: dt.date, tz: str) -> dt.datetime:
-    import pendulum
-
-    return pendulum.datetime(day.year, day.month, day.day, 12, tz=tz).in_timezone("UTC")
+    return dt.datetime.combine(day, dt.time(12), _zone(tz)).astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -493,7 +524,8 @@ def timeline(spec: PolicySpec, hist: History, now: dt.datetime) -> list[DayVerdi
     tz = hist.timezone
     today = pendulum.instance(now).in_timezone(tz).date()
     counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
-    walk = _Walk(spec, hist, counts, events=sorted(hist.events, key=lambda e: e.at))
+    walk = _SummedWalk(spec, hist, counts, events=sorted(hist.events, key=lambda e: e.at))
+    walk.sum_up()
     active = sorted(d for d, c in counts.items() if c.sent and d < today)
     day = active[0] if active else today
     out: list[DayVerdict] = []
@@ -502,8 +534,9 @@ def timeline(spec: PolicySpec, hist: History, now: dt.datetime) -> list[DayVerdi
         start = _day_start(day, tz) if walk.events else None  # most mailboxes have no events
         if start is not None:
             _apply_events(walk, start, tz)
-        entry = _morning(walk, day, start)
-        if entry.paused and walk.events_done < len(walk.events):
+        pending = walk.events_done < len(walk.events)  # a resume may come during the day
+        entry = _morning(walk, day, start) if pending or _morning_differs(walk, day) else None
+        if entry is not None and entry.paused and pending:
             end = _day_start(day + one, tz)
             resumes = [e.at for e in walk.events[walk.events_done:]
                        if e.kind == "resume" and e.at < end]
@@ -513,8 +546,13 @@ def timeline(spec: PolicySpec, hist: History, now: dt.datetime) -> list[DayVerdi
                 after = _morning(later, day, resumes[-1])
                 if not after.paused:
                     entry = dataclasses.replace(after, paused=True, resumed=True)
+        v = walk.verdict(day, today=False)
+        if entry is None:  # the morning's answer is the replay's: one verdict serves both
+            paused = bool(walk.health_paused) or (
+                start is not None and _current_pause(hist.events, start) is not None)
+            entry = _day_verdict(day, v, paused, False)
         out.append(entry)
-        walk.close_day(day, walk.verdict(day, today=False))
+        walk.close_day(day, v)
         day += one
     _apply_events(walk, now, tz)
     v = walk.verdict(today, today=True)
@@ -523,20 +561,79 @@ def timeline(spec: PolicySpec, hist: History, now: dt.datetime) -> list[DayVerdi
     return out
 
 
-def _morning(walk: _Walk, day: dt.date, at: dt.datetime | None) -> DayVerdict:
+def _morning_differs(walk: _SummedWalk, day: dt.date) -> bool:
+    """Whether the morning's verdict (today=True, nothing sent yet) can differ from the replay's.
+
+    They run the same steps on an active day unless the window that includes the (empty) day
+    judges more severely; an idle day only adjusts for idleness in the morning's.
+    """
+    if not walk.count(day).sent:
+        return True
+    w = walk.spec.health.window_days
+    before = walk.judge(day - dt.timedelta(days=w), day - dt.timedelta(days=1))[0]
+    walk.hidden = day
+    try:
+        including = walk.judge(day - dt.timedelta(days=w - 1), day)[0]
+    finally:
+        walk.hidden = None
+    return _SEVERITY[including] > _SEVERITY[before]
+
+
+def _morning(walk: _SummedWalk, day: dt.date, at: dt.datetime | None) -> DayVerdict:
     """What :func:`evaluate` says at ``at`` early on ``day`` (nothing sent yet), without moving
     the walk: its state is flat (counts and events are only read), so a shallow copy looks ahead.
     """
-    look = dataclasses.replace(walk)
-    own = walk.counts.pop(day, None)  # the day's own sends come after the morning
-    try:
-        v = look.verdict(day, today=True)
-    finally:
-        if own is not None:
-            walk.counts[day] = own
+    look = dataclasses.replace(walk, hidden=day)  # the day's own sends come after the morning
+    v = look.verdict(day, today=True)
     paused = bool(look.health_paused) or (
         at is not None and _current_pause(walk.hist.events, at) is not None)
     return _day_verdict(day, v, paused, False)
+
+
+@dataclass
+class _SummedWalk(_Walk):
+    """The same walk, with O(1) window sums from prefix sums over the (fixed) day counts.
+
+    A year of a thousand mailboxes is 365,000 verdicts, each summing a trailing window; summing
+    it day by day was most of a report's time. ``hidden`` is a day whose counts the verdict must
+    not see (its morning, before anything was sent).
+    """
+
+    hidden: dt.date | None = None
+    origin: int = 0  # ordinal of the first counted day
+    sums: list[tuple[int, int, int]] = field(default_factory=list)  # sums[k]: days before origin+k
+
+    def sum_up(self) -> None:
+        self.sums = [(0, 0, 0)]
+        if not self.counts:
+            return
+        self.origin = min(self.counts).toordinal()
+        sent = bounced = complaints = 0
+        for o in range(self.origin, max(self.counts).toordinal() + 1):
+            c = self.counts.get(dt.date.fromordinal(o))
+            if c is not None:
+                sent, bounced, complaints = (sent + c.sent, bounced + c.bounced,
+                                             complaints + c.complaint)
+            self.sums.append((sent, bounced, complaints))
+
+    def count(self, day: dt.date) -> DayCounts:
+        if day == self.hidden:
+            return DayCounts(day)
+        return self.counts.get(day) or DayCounts(day)
+
+    def window_rates(self, first: dt.date, last: dt.date) -> tuple[int, int, int]:
+        top = len(self.sums) - 1
+        i = min(max(first.toordinal() - self.origin, 0), top)
+        j = min(max(last.toordinal() - self.origin + 1, 0), top)
+        if j <= i:
+            return 0, 0, 0
+        (s1, b1, c1), (s0, b0, c0) = self.sums[j], self.sums[i]
+        sent, bounced, complaints = s1 - s0, b1 - b0, c1 - c0
+        if self.hidden is not None and first <= self.hidden <= last:
+            h = super().count(self.hidden)
+            sent, bounced, complaints = (sent - h.sent, bounced - h.bounced,
+                                         complaints - h.complaint)
+        return sent, bounced, complaints
 
 
 def _day_verdict(day: dt.date, v: _Verdict, paused: bool, resumed: bool) -> DayVerdict:

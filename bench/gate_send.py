@@ -1,0 +1,138 @@
+"""Gate overhead, measured against baselines in the same run (issue #3, point 8a and 8c).
+
+(a) gate + send through the Python API, one SMTP connection, vs a bare smtplib send on one
+    connection to the same loopback TLS sink. Goal <= 1.5.
+(c) gate reservations/s vs a raw sqlite3 ``BEGIN IMMEDIATE`` loop doing the same count + insert
+    on the same file with the same settings (WAL, synchronous=NORMAL, busy timeout).
+
+Run: .venv/bin/python bench/gate_send.py [N]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import smtplib
+import sqlite3
+import ssl
+import statistics
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.peers.smtp import SmtpSink  # noqa: E402
+from tests.peers.tls import TestPKI  # noqa: E402
+
+USER, PASSWORD = "a@corp.example", "bench-pass"
+POLICY = """name = "flat"
+ceiling = 1000000
+growth_factor = 2.0
+[[stage]]
+name = "flat"
+days = 0
+daily = 1000000
+interval = "0s"
+"""
+
+
+def message(i: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = USER, f"lead{i}@example.com", f"Hello {i}"
+    msg.set_content("A short outreach message.\n" * 5)
+    return msg
+
+
+def bare(sink: SmtpSink, n: int, ctx: ssl.SSLContext) -> float:
+    start = time.perf_counter()
+    with smtplib.SMTP_SSL("127.0.0.1", sink.port, context=ctx) as smtp:
+        smtp.login(USER, PASSWORD)
+        for i in range(n):
+            smtp.send_message(message(i))
+    return time.perf_counter() - start
+
+
+def gated(n: int, offset: int) -> float:
+    from warmup import Gate
+
+    start = time.perf_counter()
+    with Gate(USER, password=PASSWORD) as gate:
+        for i in range(n):
+            gate.send(message(offset + i))
+    return time.perf_counter() - start
+
+
+def raw_reservations(path: Path, n: int, run: int) -> float:
+    con = sqlite3.connect(path, isolation_level=None, timeout=30)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=NORMAL")
+    day = dt.date.today().isoformat()
+    midnight = f"{day} 00:00:00"
+    start = time.perf_counter()
+    for i in range(n):
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("SELECT count(*) FROM send WHERE mailbox_id = 1 AND at >= ?",
+                    (midnight,)).fetchone()
+        con.execute("INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
+                    "source, key) VALUES (1, ?, ?, ?, ?, 'reserved', 'raw', ?)",
+                    (f"raw{i}@example.com", f"<raw{run}-{i}>",
+                     dt.datetime.now(dt.UTC).isoformat(), day, f"raw{run}-{i}"))
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    con.close()
+    return elapsed
+
+
+def gate_reservations(n: int, run: int) -> float:
+    from warmup import Gate
+
+    with Gate(USER, password=PASSWORD) as gate:
+        start = time.perf_counter()
+        for i in range(n):
+            gate.reserve([f"res{run}-{i}@example.com"])
+        return time.perf_counter() - start
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    tmp = Path(tempfile.mkdtemp(prefix="warmup-bench-"))
+    pki = TestPKI(tmp / "pki")
+    os.environ["SSL_CERT_FILE"] = str(pki.ca_pem_path)
+    os.environ["WARMUP_DB"] = str(tmp / "ledger.db")
+    (tmp / "flat.toml").write_text(POLICY)
+    from warmup import api, open_ledger
+
+    ledger = open_ledger()
+    with SmtpSink("ssl", user=USER, password=PASSWORD, pki=pki) as sink:
+        api.add_mailbox(ledger, USER, "exmail", policy=str(tmp / "flat.toml"),
+                        smtp_host="127.0.0.1", smtp_port=sink.port)
+        ctx = ssl.create_default_context(cafile=str(pki.ca_pem_path))
+        bare(sink, 20, ctx), gated(20, 10_000)  # warm up both paths
+        b, g = [], []
+        for r in range(3):  # interleaved, so drift affects both alike
+            b.append(bare(sink, n, ctx))
+            g.append(gated(n, 20_000 + r * n))
+        assert len(sink.messages) == 40 + 6 * n
+    bm, gm = statistics.median(b), statistics.median(g)
+    print(f"(a) {n} messages, one connection, loopback TLS sink (median of 3)")
+    print(f"    bare smtplib  {bm / n * 1e3:7.3f} ms/message")
+    print(f"    gate + send   {gm / n * 1e3:7.3f} ms/message")
+    print(f"    ratio gate/bare = {gm / bm:.2f}   (goal <= 1.5)")
+
+    m = n * 3
+    raws, gates = [], []
+    for r in range(3):
+        raws.append(raw_reservations(tmp / "ledger.db", m, r))
+        gates.append(gate_reservations(m, r))
+    raw, gate = statistics.median(raws), statistics.median(gates)
+    print(f"(c) {m} reservations on the same SQLite file (median of 3)")
+    print(f"    raw sqlite3 BEGIN IMMEDIATE loop {m / raw:8.0f} /s")
+    print(f"    Gate.reserve                     {m / gate:8.0f} /s")
+    print(f"    ratio gate/raw = {(m / gate) / (m / raw):.2f}")
+
+
+if __name__ == "__main__":
+    main()
