@@ -201,3 +201,43 @@ def test_python_api_reserve_settle(smtp_ssl, ssl_cert_env, tmp_path):
     with ledger.read() as conn:
         got = sorted(conn.exec_driver_sql("SELECT recipient, outcome FROM send").all())
     assert got == [("a@example.com", "sent"), ("b@example.com", "unknown")]
+
+
+def test_deferred_settlements_survive_a_refused_reservation(tmp_path, ssl_cert_env, smtp_ssl):
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=1)))
+    with Gate(BOX) as gate:
+        with gate.reserve(["a@example.com"]) as slot:
+            slot.settle("sent")  # deferred to the next transaction
+        with pytest.raises(NotAllowed):
+            gate.reserve(["b@example.com"])  # refused: must not roll the settlement back
+    ledger = open_ledger()
+    with ledger.read() as conn:
+        got = conn.exec_driver_sql("SELECT recipient, outcome FROM send").all()
+    assert got == [("a@example.com", "sent")]
+
+
+def test_a_released_slot_can_be_retried_with_its_message_id(tmp_path, ssl_cert_env, smtp_ssl):
+    from warmup.errors import DataError
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=5)))
+    with Gate(BOX) as gate:
+        gate.reserve(["a@example.com"], "<m1@corp.example>").settle("released")
+        again = gate.reserve(["a@example.com"], "<m1@corp.example>")  # the retry reuses it
+        again.settle("sent")
+        with pytest.raises(DataError, match="already sent"):
+            gate.reserve(["a@example.com"], "<m1@corp.example>")
+        assert gate.allowance().sent == 1
+    ledger = open_ledger()
+    with ledger.read() as conn:
+        assert conn.exec_driver_sql("SELECT count(*), min(outcome) FROM send").one() == (1, "sent")
+
+
+def test_a_duplicate_recipient_reserves_nothing(tmp_path, ssl_cert_env, smtp_ssl):
+    from warmup.errors import DataError
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=5)))
+    with Gate(BOX) as gate:
+        gate.reserve(["b@example.com"], "<m2@corp.example>").settle("sent")
+        with pytest.raises(DataError):
+            gate.reserve(["a@example.com", "b@example.com"], "<m2@corp.example>")
+        assert gate.allowance().sent == 1

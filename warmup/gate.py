@@ -26,6 +26,7 @@ from types import TracebackType
 from warmup import addresses
 from warmup.errors import DataError, TempFail
 from warmup.ledger import Ledger, open_ledger, slots, store
+from warmup.ledger.fastpath import DuplicateSend
 from warmup.policy import Allowance, evaluate, load_policy
 from warmup.providers import checklist_text, get_provider
 
@@ -168,8 +169,11 @@ class Gate:
         message_id = message_id or new_message_id(self.box.address)
         if self._conn is None:
             self._conn = self.ledger.connect_for_writes()
+        pending = list(self._deferred)
+        refused: Exception | None = None
         with self.ledger.write(self._conn) as conn:
-            self._flush(conn)
+            if pending:
+                slots.settle_sent(conn, self.box, pending)
             slots.lock_mailbox(conn, self.box)
             now = now or _now()  # read under the lock, so reservations are stamped in order
             if self._expired_at is None or now - self._expired_at > EXPIRE_EVERY:
@@ -177,15 +181,24 @@ class Gate:
                 slots.expire(conn, self.box, now - self.expiry, now)
                 self._expired_at = now
             bad = store.suppressed(conn, rcpts)
+            allowance = None if bad else evaluate(
+                self.spec, self._history(now, conn, everything=True), now, self._walk_cache)
             if bad:
                 listed = ", ".join(f"{r} ({why})" for r, why in bad.items())
-                raise Suppressed(f"suppressed recipient(s), not sent: {listed}; remove with "
-                                 f"'warmup suppress remove ADDRESS' if this is wrong", bad)
-            allowance = evaluate(self.spec, self._history(now, conn, everything=True), now,
-                                 self._walk_cache)
-            if not allowance.can_send or allowance.remaining < len(rcpts):
-                raise NotAllowed(refusal(allowance, len(rcpts), self.box.timezone), allowance)
-            ids = slots.insert_reserved(conn, self.box, rcpts, message_id, now)
+                refused = Suppressed(f"suppressed recipient(s), not sent: {listed}; remove with "
+                                     f"'warmup suppress remove ADDRESS' if this is wrong", bad)
+            elif allowance is not None and (not allowance.can_send
+                                            or allowance.remaining < len(rcpts)):
+                refused = NotAllowed(refusal(allowance, len(rcpts), self.box.timezone), allowance)
+            else:
+                try:
+                    ids = slots.insert_reserved(conn, self.box, rcpts, message_id, now)
+                except DuplicateSend as exc:
+                    refused = DataError(str(exc))
+        # Committed (deferred settlements included) even when the message is refused.
+        del self._deferred[:len(pending)]
+        if refused is not None:
+            raise refused
         return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), now)
 
     def _settle(self, res: Reservation, outcomes: dict[str, object],
@@ -199,6 +212,7 @@ class Gate:
             # outcomes and throttling are written now.
             self._deferred.extend((sid, now) for sid in res.ids.values())
             return
+        pending = len(self._deferred)
         with self.ledger.write() as conn:
             self._flush(conn)
             for rcpt, sid in res.ids.items():
@@ -218,17 +232,20 @@ class Gate:
                 store.add_event(self.ledger, self.box.id, "throttle", now,
                                 f"provider throttled: {code} {text}"[:500],
                                 until=self._backoff_until(text, now), conn=conn)
+        del self._deferred[:pending]
 
     def _flush(self, conn) -> None:  # type: ignore[no-untyped-def]
+        """Write deferred settlements in ``conn``'s transaction (the caller clears them after)."""
         if self._deferred:
             slots.settle_sent(conn, self.box, self._deferred)
-            self._deferred.clear()
 
     def flush(self) -> None:
         """Write deferred "sent" settlements now."""
         if self._deferred:
+            pending = len(self._deferred)
             with self.ledger.write() as conn:
                 self._flush(conn)
+            del self._deferred[:pending]
 
     def _backoff_until(self, text: str, now: dt.datetime) -> dt.datetime:
         if any(w in text.lower() for w in _DAILY_WORDS):

@@ -1,54 +1,146 @@
-"""``warmup sendmail``: a sendmail-compatible entry point to the gate."""
+"""``warmup sendmail``: a sendmail-compatible entry point to the gate.
+
+Two modes. Inside ``warmup send ADDRESS -- COMMAND`` (``WARMUP_SMTP_HOST/PORT/USER/PASSWORD``
+set, as the relay hands them to its command) the message is submitted to that loopback relay,
+which gates it: the ``sendmail`` shim on the command's PATH never needs the mailbox password.
+Otherwise the message goes through a :class:`~warmup.gate.Gate` opened here.
+
+Either way it is all or nothing, like the gate: when any recipient is refused, nothing is sent,
+so a script that retries on a non-zero exit never mails the others twice.
+"""
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
 
 from warmup.cli import cli
 from warmup.cli.common import ledger_from
-from warmup.cli.send import _send_one
 from warmup.errors import UsageError
+
+RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
+RELAY_TIMEOUT = 660.0
+_EOL = re.compile(rb"\r\n|\n|\r")
+_BCC = re.compile(rb"bcc[ \t]*:", re.IGNORECASE)
 
 
 @cli.command("sendmail", context_settings={"ignore_unknown_options": True})
-@click.option("-t", "from_headers", is_flag=True, help="Read recipients from the headers.")
-@click.option("-i", "ignore_dots", is_flag=True, help="Ignore lone dots (always on).")
+@click.option("-t", "from_headers", is_flag=True, help="Read recipients from To/Cc/Bcc.")
+@click.option("-i", "ignore_dots", is_flag=True, help="A lone '.' line does not end the message.")
 @click.option("-f", "sender", metavar="FROM", help="Envelope sender: the mailbox.")
-@click.option("-o", "options", multiple=True, hidden=True)
+@click.option("-F", "full_name", metavar="NAME", hidden=True, help="Ignored.")
+@click.option("-o", "options", multiple=True, hidden=True, help="-oi as -i; others ignored.")
 @click.argument("recipients", nargs=-1)
 @click.pass_context
 def sendmail(ctx: click.Context, from_headers: bool, ignore_dots: bool, sender: str | None,
-             options: tuple[str, ...], recipients: tuple[str, ...]) -> int:
+             full_name: str | None, options: tuple[str, ...], recipients: tuple[str, ...]) -> int:
     """sendmail-compatible: gate and send the message on standard input.
 
-    The mailbox is -f, else the From header, else $WARMUP_MAILBOX. Exit codes as sendmail
-    (sysexits): 75 when the plan says later, 65 for suppressed recipients.
+    The mailbox is -f, else the From header, else $WARMUP_MAILBOX. Recipients are the
+    arguments, plus To/Cc/Bcc with -t (or when none are given). Exit codes as sendmail
+    (sysexits): 0 sent, 75 when the plan says later, 65 when a recipient or the message is
+    refused (suppressed recipients too), 77 on a login failure, 69 when unreachable.
 
     \b
     Example:
         printf 'Subject: hi\\n\\nhello\\n' | warmup sendmail -f sales@corp.example lead@example.com
+        printf 'To: lead@example.com\\nSubject: hi\\n\\nhello\\n' | sendmail -t -i
     """
     import email
     import email.policy
-    import email.utils
     import os
 
-    from warmup.gate import Gate
-
     raw = sys.stdin.buffer.read()
+    if not (ignore_dots or "i" in options):
+        raw = _cut_at_lone_dot(raw)
     msg = email.message_from_bytes(raw, policy=email.policy.default)
-    mailbox = (sender or email.utils.parseaddr(str(msg.get("From", "")))[1]
-               or os.environ.get("WARMUP_MAILBOX", ""))
-    if not mailbox:
-        raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
-    rcpts = list(recipients)
+    rcpts = [r for r in recipients if not r.startswith("-")]  # other sendmail flags: ignored
     if from_headers or not rcpts:
         from warmup.gate import recipients_of
 
         rcpts += recipients_of(msg)  # type: ignore[arg-type]
     if not rcpts:
         raise UsageError("no recipients: give them as arguments or use -t")
+    if all(os.environ.get(v) for v in RELAY_VARS):
+        mailbox = sender or os.environ.get("WARMUP_MAILBOX") or os.environ["WARMUP_SMTP_USER"]
+        return submit_to_relay(mailbox, list(dict.fromkeys(rcpts)), _without_bcc(raw))
+    import email.utils
+
+    from warmup.cli.send import _send_one
+    from warmup.gate import Gate
+
+    mailbox = (sender or email.utils.parseaddr(str(msg.get("From", "")))[1]
+               or os.environ.get("WARMUP_MAILBOX", ""))
+    if not mailbox:
+        raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         return _send_one(gate, msg, rcpts, wait=False, dry_run=False)  # type: ignore[arg-type]
+
+
+def submit_to_relay(mailbox: str, rcpts: list[str], data: bytes) -> int:
+    """Submit to the relay of a wrapped run; the sysexits code for its answer."""
+    import os
+    import smtplib
+
+    host, port, user, password = (os.environ[v] for v in RELAY_VARS)
+    try:
+        # The relay may hold its reply until the next paced slot (up to 10 minutes).
+        with smtplib.SMTP(host, int(port), timeout=RELAY_TIMEOUT) as smtp:
+            smtp.login(user, password)
+            code, reply = smtp.mail(mailbox)
+            if code != 250:
+                return _refused(f"sender {mailbox}", code, reply)
+            refused = {}
+            for rcpt in rcpts:
+                code, reply = smtp.rcpt(rcpt)
+                if code not in (250, 251):
+                    refused[rcpt] = (code, reply)
+            if refused:
+                smtp.rset()  # all or nothing, as in direct mode
+                return max(_refused(r, c, t) for r, (c, t) in refused.items())
+            code, reply = smtp.data(data)  # raises only when DATA itself is refused
+            if code != 250:
+                return _refused("message", code, reply)
+    except smtplib.SMTPAuthenticationError as exc:
+        return _refused("relay login", exc.smtp_code, exc.smtp_error)
+    except smtplib.SMTPResponseException as exc:
+        return _refused("message", exc.smtp_code, exc.smtp_error)
+    except (OSError, smtplib.SMTPException) as exc:
+        click.echo(f"sendmail: the warmup relay at {host}:{port} is unreachable ({exc})", err=True)
+        return 69
+    return 0
+
+
+def _refused(what: str, code: int, reply: bytes | str) -> int:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    click.echo(f"sendmail: {what}: {code} {' '.join(text.split())}", err=True)
+    if code in (530, 534, 535, 454):
+        return 77  # EX_NOPERM
+    return 75 if 400 <= code < 500 else 65  # EX_TEMPFAIL / EX_DATAERR
+
+
+def _cut_at_lone_dot(raw: bytes) -> bytes:
+    """Traditional sendmail input: a line holding only '.' ends the message (unless -i)."""
+    match = re.search(rb"(?m)^\.\r?$", raw)
+    return raw[:match.start()] if match else raw
+
+
+def _without_bcc(raw: bytes) -> bytes:
+    """CRLF lines, and no Bcc header (with its folded lines): sendmail -t hides Bcc."""
+    lines = _EOL.sub(b"\r\n", raw).split(b"\r\n")
+    out: list[bytes] = []
+    in_headers, skipping = True, False
+    for i, line in enumerate(lines):
+        if in_headers and line == b"":
+            out.extend(lines[i:])
+            break
+        if in_headers and line[:1] in (b" ", b"\t"):
+            if not skipping:
+                out.append(line)
+            continue
+        skipping = bool(_BCC.match(line))
+        if not skipping:
+            out.append(line)
+    return b"\r\n".join(out)

@@ -77,14 +77,36 @@ def history_rows(cur: sqlite3.Cursor, mailbox_id: int, today: dt.date, start: dt
 def insert_reserved(cur: sqlite3.Cursor, mailbox_id: int, recipients: list[str],
                     message_id: str, now: dt.datetime, day: dt.date, source: str) -> list[int]:
     at, d = ts(now), day.isoformat()
+    keys = [f"{message_id}|{rcpt}" for rcpt in recipients]
+    marks = ",".join("?" * len(keys))
+    seen = {k: (i, o, od) for k, i, o, od in cur.execute(
+        f"SELECT key, id, outcome, day FROM send WHERE mailbox_id = ? AND key IN ({marks})",
+        (mailbox_id, *keys))}
+    for rcpt, key in zip(recipients, keys):  # all checked before anything is written
+        if key in seen and seen[key][1] != "released":
+            raise DuplicateSend(rcpt, message_id)
     ids = []
-    for rcpt in recipients:
+    for rcpt, key in zip(recipients, keys):
+        if key in seen:
+            sid = seen[key][0]
+            cur.execute("UPDATE send SET outcome = 'reserved', at = ?, day = ?, settled_at = NULL, "
+                        "source = ? WHERE id = ?", (at, d, source, sid))
+            ids.append(int(sid))
+            continue
         cur.execute("INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
                     "settled_at, source, key) VALUES (?, ?, ?, ?, ?, 'reserved', NULL, ?, ?)",
-                    (mailbox_id, rcpt, message_id, at, d, source, f"{message_id}|{rcpt}"))
+                    (mailbox_id, rcpt, message_id, at, d, source, key))
         ids.append(int(cur.lastrowid or 0))
     bump(cur, mailbox_id, day, "sent", len(ids))
     return ids
+
+
+class DuplicateSend(Exception):
+    """This Message-ID already went (or may have gone) to this recipient."""
+
+    def __init__(self, recipient: str, message_id: str) -> None:
+        super().__init__(f"message {message_id} was already sent to {recipient}; a retry of a "
+                         f"refused message is fine, a resend needs a new Message-ID")
 
 
 _COLUMNS = ("sent", "hard", "soft", "block", "complaint")

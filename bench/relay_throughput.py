@@ -1,0 +1,131 @@
+"""Throughput of a sending script through the loopback relay ÷ the same script sending directly.
+
+    .venv/bin/python bench/relay_throughput.py [--messages 200] [--rounds 3]
+
+One loopback TLS sink (tests/peers, implicit TLS with a test CA) is the upstream server for both
+ways, measured in the same run and interleaved:
+
+- direct: the script connects to the sink itself (SMTP over TLS, AUTH) and sends N messages;
+- relay: ``warmup send ADDRESS -- script`` — the script sends the same N messages to the relay
+  (plain SMTP on 127.0.0.1, AUTH), which gates each one (reserve, send upstream over TLS,
+  settle in a temporary SQLite ledger) before it answers.
+
+The script times only its own send loop on one connection (after connect and login), so Python
+start-up and the relay's set-up do not count. The policy has no pacing (interval 0) and a quota
+far above N. Prints msg/s for each way per round, the ratio of the medians and the median of
+the per-round ratios (rounds are interleaved, so the paired figure resists load drift). Goal >= 0.4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.peers.smtp import SmtpSink
+from tests.peers.tls import TestPKI
+
+BOX, PASSWORD = "a@corp.example", "s3cret-pass"
+
+SCRIPT = textwrap.dedent('''\
+    import json, os, smtplib, ssl, sys, time
+    from email.message import EmailMessage
+
+    n, out = int(sys.argv[1]), sys.argv[2]
+    env = os.environ
+    host, port = env["SMTP_HOST"], int(env["SMTP_PORT"])
+    if env.get("BENCH_TLS"):
+        s = smtplib.SMTP_SSL(host, port, context=ssl.create_default_context(), timeout=60)
+    else:
+        s = smtplib.SMTP(host, port, timeout=60)
+    s.login(env["SMTP_USER"], env["SMTP_PASSWORD"])
+    start = time.perf_counter()
+    for i in range(n):
+        msg = EmailMessage()
+        msg["From"] = env["SMTP_USER"]
+        msg["To"] = f"lead{i}@example.com"
+        msg["Subject"] = f"bench {i}"
+        msg.set_content("A short warm-up message.\\n")
+        s.send_message(msg)
+    elapsed = time.perf_counter() - start
+    s.quit()
+    json.dump({"n": n, "seconds": elapsed}, open(out, "w"))
+''')
+
+POLICY = textwrap.dedent('''\
+    name = "bench"
+    ceiling = 1000000
+    growth_factor = 2.0
+
+    [[stage]]
+    name = "flat"
+    days = 0
+    daily = 1000000
+    interval = "0s"
+''')
+
+
+def run(cmd: list[str], env: dict[str, str]) -> None:
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if res.returncode != 0:
+        raise SystemExit(f"failed ({res.returncode}): {' '.join(cmd)}\n{res.stderr}")
+
+
+def rate(path: Path) -> float:
+    data = json.loads(path.read_text())
+    return data["n"] / data["seconds"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="warmup-bench-") as tmp:
+        d = Path(tmp)
+        pki = TestPKI(d / "pki")
+        (d / "script.py").write_text(SCRIPT)
+        (d / "policy.toml").write_text(POLICY)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "WARMUP_"))}
+        base.update(WARMUP_DB=str(d / "ledger.db"), SSL_CERT_FILE=str(pki.ca_pem_path))
+        with SmtpSink("ssl", user=BOX, password=PASSWORD, pki=pki) as sink:
+            run([py, "-m", "warmup", "mailbox", "add", BOX, "--provider", "exmail",
+                 "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port),
+                 "--policy", str(d / "policy.toml")], base)
+            direct_env = {**base, "BENCH_TLS": "1", "SMTP_HOST": "127.0.0.1",
+                          "SMTP_PORT": str(sink.port), "SMTP_USER": BOX, "SMTP_PASSWORD": PASSWORD}
+            relay_env = {**base, "WARMUP_PASSWORD": PASSWORD}
+            direct, relayed = [], []
+            for r in range(args.rounds):
+                out = d / f"direct{r}.json"
+                run([py, str(d / "script.py"), str(args.messages), str(out)], direct_env)
+                direct.append(rate(out))
+                out = d / f"relay{r}.json"
+                run([py, "-m", "warmup", "send", BOX, "--refuse", "--", py,
+                     str(d / "script.py"), str(args.messages), str(out)], relay_env)
+                relayed.append(rate(out))
+                print(f"round {r + 1}: direct {direct[-1]:7.1f} msg/s   "
+                      f"relay {relayed[-1]:7.1f} msg/s   ratio {relayed[-1] / direct[-1]:.2f}")
+            expected = 2 * args.rounds * args.messages
+            if len(sink.messages) != expected:
+                raise SystemExit(f"the sink holds {len(sink.messages)} messages, not {expected}")
+    md, mr = statistics.median(direct), statistics.median(relayed)
+    print(f"median: direct {md:.1f} msg/s, relay {mr:.1f} msg/s "
+          f"({1000 / md:.2f} vs {1000 / mr:.2f} ms/msg)")
+    paired = statistics.median(r / d for r, d in zip(relayed, direct, strict=True))
+    print(f"(b) relay / direct throughput = {mr / md:.2f} (ratio of medians), "
+          f"{paired:.2f} (median of per-round ratios)  (goal >= 0.4)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,381 @@
+"""``warmup send ADDRESS -- COMMAND``: the loopback relay, as real processes against the real sink.
+
+Each test starts ``python -m warmup send`` as a subprocess that wraps a small client script;
+the client talks SMTP to the relay, the relay to the TLS sink of tests/peers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+
+BOX = SMTP_USER
+
+# A client that sends N messages on one authenticated connection and records every reply.
+CLIENT = textwrap.dedent('''\
+    import json, os, smtplib, sys, time
+    from email.message import EmailMessage
+
+    n, out, rcpts = int(sys.argv[1]), sys.argv[2], sys.argv[3:] or ["lead@example.com"]
+    env = os.environ
+    seen = []
+    with smtplib.SMTP(env["WARMUP_SMTP_HOST"], int(env["WARMUP_SMTP_PORT"]), timeout=60) as s:
+        s.login(env["WARMUP_SMTP_USER"], env["WARMUP_SMTP_PASSWORD"])
+        for i in range(n):
+            msg = EmailMessage()
+            msg["From"] = env["WARMUP_MAILBOX"]
+            msg["To"] = ", ".join(rcpts)
+            msg["Subject"] = f"message {i}"
+            msg.set_content("Hello.")
+            try:
+                refused = s.send_message(msg)
+                seen.append({"code": 250, "refused": {r: c for r, (c, _) in refused.items()}})
+            except smtplib.SMTPResponseException as e:
+                seen.append({"code": e.smtp_code, "text": e.smtp_error.decode()})
+            seen[-1]["t"] = time.monotonic()
+    with open(out, "w") as f:
+        json.dump(seen, f)
+    sys.exit(sum(1 for r in seen if r["code"] != 250))
+''')
+
+
+def policy_file(path: Path, daily: int = 5, interval: str = "0s") -> Path:
+    """One open-ended stage: a flat daily quota (also the ceiling) and a fixed interval."""
+    path.write_text(textwrap.dedent(f'''\
+        name = "flat"
+        ceiling = {daily}
+        growth_factor = 2.0
+
+        [[stage]]
+        name = "flat"
+        days = 0
+        daily = {daily}
+        interval = "{interval}"
+    '''))
+    return path
+
+
+def warmup(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess[str]:
+    """``python -m warmup ARGS`` as its own process (inherits WARMUP_DB, SSL_CERT_FILE, ...)."""
+    return subprocess.run([sys.executable, "-m", "warmup", *args], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+                          **kwargs)
+
+
+@pytest.fixture
+def box(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
+    """Returns add(daily, interval): registers the mailbox on the sink with a flat policy."""
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+
+    def add(daily: int = 5, interval: str = "0s") -> None:
+        policy = policy_file(tmp_path / "policy.toml", daily, interval)
+        res = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+                     "--smtp-port", str(smtp_ssl.port), "--policy", str(policy))
+        assert res.returncode == 0, res.stderr
+
+    return add
+
+
+@pytest.fixture
+def client(tmp_path) -> Path:
+    path = tmp_path / "client.py"
+    path.write_text(CLIENT)
+    return path
+
+
+def wrapped(*command: str, refuse: bool = False, timeout: float = 60):
+    flags = ["--refuse"] if refuse else []
+    return warmup("send", BOX, *flags, "--", *command, timeout=timeout)
+
+
+def ledger_sends(path: Path) -> list[tuple[str, str, str]]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT recipient, message_id, outcome FROM send ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+def quota(address: str = BOX) -> dict:
+    res = warmup("quota", address, "--json")
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)[0]
+
+
+def test_quota_of_five_lets_exactly_five_of_eight_through(box, client, smtp_ssl, tmp_path,
+                                                           ledger_path):
+    box(daily=5)
+    out = tmp_path / "replies.json"
+    res = wrapped(sys.executable, str(client), "8", str(out), refuse=True)
+    replies = json.loads(out.read_text())
+    assert [r["code"] for r in replies] == [250] * 5 + [451] * 3, replies
+    assert all("4.7.1" in r["text"] for r in replies[5:])
+    assert res.returncode == 3, res.stderr  # the client's own exit code (its 3 refusals)
+    assert len(smtp_ssl.messages) == 5
+    sends = ledger_sends(ledger_path)
+    assert [o for _, _, o in sends] == ["sent"] * 5
+    # The relay gave each message a Message-ID and the ledger keeps the same one.
+    sink_ids = sorted(m.message["Message-ID"] for m in smtp_ssl.messages)
+    assert all(sink_ids) and sink_ids == sorted(mid for _, mid, _ in sends)
+    q = quota()
+    assert (q["sent"], q["remaining"]) == (5, 0)
+    assert "warmup: 5 sent, 3 deferred (451), 0 refused (5xx)" in res.stderr
+
+
+def test_wait_holds_the_reply_until_the_paced_slot(box, client, smtp_ssl, tmp_path,
+                                                   ledger_path):
+    box(daily=5, interval="2s")
+    out = tmp_path / "replies.json"
+    res = wrapped(sys.executable, str(client), "3", str(out))
+    replies = json.loads(out.read_text())
+    assert res.returncode == 0, res.stderr
+    assert [r["code"] for r in replies] == [250, 250, 250]
+    # Real pacing: the relay held each reply until 2 s after the previous reservation.
+    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(replies)]
+    assert all(g >= 1.5 for g in gaps), gaps
+    con = sqlite3.connect(ledger_path)
+    stamps = [dt.datetime.fromisoformat(a) for (a,) in con.execute("SELECT at FROM send")]
+    con.close()
+    assert all((b - a).total_seconds() >= 1.99 for a, b in itertools.pairwise(stamps)), stamps
+    assert len(smtp_ssl.messages) == 3
+
+
+PROBES = textwrap.dedent('''\
+    import json, os, smtplib, sys
+    env, out = os.environ, {}
+    host, port = env["WARMUP_SMTP_HOST"], int(env["WARMUP_SMTP_PORT"])
+    box, pw = env["WARMUP_MAILBOX"], env["WARMUP_SMTP_PASSWORD"]
+    def client(login=True):
+        s = smtplib.SMTP(host, port, timeout=30)
+        if login:
+            s.login(box, pw)
+        return s
+    s = client(login=False)
+    try:
+        s.login(box, "not-the-password")
+    except smtplib.SMTPAuthenticationError as e:
+        out["wrong_password"] = e.smtp_code
+    try:
+        s.login("someone@corp.example", pw)
+    except smtplib.SMTPAuthenticationError as e:
+        out["wrong_user"] = e.smtp_code
+    out["no_auth_mail"] = s.mail(box)[0]
+    s.quit()
+    s = client()
+    out["other_sender"] = s.mail("boss@corp.example")[0]
+    s.rset()
+    try:
+        s.sendmail(box, ["lead@example.com"], "From: boss@corp.example\\r\\nSubject: x\\r\\n\\r\\nhi\\r\\n")
+    except smtplib.SMTPDataError as e:
+        out["other_header_from"] = [e.smtp_code, e.smtp_error.decode()]
+    s.mail(box)
+    out["malformed_rcpt"] = s.rcpt("not-an-address")[0]
+    s.quit()
+    out["host"] = host
+    json.dump(out, open(sys.argv[1], "w"))
+''')
+
+
+def test_not_an_open_relay(box, smtp_ssl, tmp_path):
+    box()
+    probes, out = tmp_path / "probes.py", tmp_path / "probes.json"
+    probes.write_text(PROBES)
+    res = wrapped(sys.executable, str(probes), str(out))
+    assert res.returncode == 0, res.stderr
+    got = json.loads(out.read_text())
+    assert got["host"] == "127.0.0.1"
+    assert (got["wrong_password"], got["wrong_user"], got["no_auth_mail"]) == (535, 535, 530)
+    assert got["other_sender"] == 553
+    code, text = got["other_header_from"]
+    assert code == 550 and "5.7.1" in text and "boss@corp.example" in text
+    assert got["malformed_rcpt"] == 501
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0  # nothing went upstream
+    assert "0 sent, 0 deferred (451), 1 refused (5xx)" in res.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "localhost", "example.com"])
+def test_binding_anything_but_loopback_is_refused(box, tmp_path, host):
+    from warmup.gate import Gate
+    from warmup.relay import run_wrapped
+
+    box()
+    marker = tmp_path / "ran"
+    with Gate(BOX) as gate, pytest.raises(ValueError, match="loopback"):
+        run_wrapped(gate, [sys.executable, "-c", f"open({str(marker)!r}, 'w')"], wait=False,
+                    host=host)
+    assert not marker.exists()  # refused before the command ran
+
+
+def test_suppressed_recipient_is_refused_alone(box, client, run, smtp_ssl, tmp_path, ledger_path):
+    box()
+    assert run("record", "bounce", BOX, "--to", "gone@example.com", "--kind", "hard").exit_code == 0
+    out = tmp_path / "replies.json"
+    res = wrapped(sys.executable, str(client), "1", str(out), "lead@example.com",
+                  "gone@example.com")
+    assert res.returncode == 0, res.stderr
+    [reply] = json.loads(out.read_text())
+    assert reply["code"] == 250 and reply["refused"] == {"gone@example.com": 550}
+    [msg] = smtp_ssl.messages
+    assert msg.rcpt_tos == ("lead@example.com",)
+    assert [(r, o) for r, _, o in ledger_sends(ledger_path)] == [("lead@example.com", "sent")]
+
+
+def test_sendmail_shim_reaches_the_sink_and_no_secret_reaches_the_command(box, smtp_ssl,
+                                                                           tmp_path, monkeypatch):
+    box()
+    monkeypatch.setenv("WARMUP_PASSWORD_COMMAND", f"printf %s {SMTP_PASSWORD}")
+    script = (f'env > {tmp_path}/env.txt; tr "\\0" " " < /proc/$$/cmdline > {tmp_path}/argv.txt; '
+              f'command -v sendmail > {tmp_path}/which.txt; '
+              f'printf "Subject: x\\n\\nhi\\n" | sendmail -t -i lead@example.com')
+    res = wrapped("sh", "-c", script)
+    assert res.returncode == 0, res.stderr
+    [msg] = smtp_ssl.messages
+    assert (msg.mail_from, msg.rcpt_tos) == (BOX, ("lead@example.com",))
+    assert msg.message["Subject"] == "x" and msg.message["From"] == BOX
+    assert msg.message["Message-ID"]
+    assert "warmup-relay-" in (tmp_path / "which.txt").read_text()
+    env = dict(line.split("=", 1) for line in (tmp_path / "env.txt").read_text().splitlines()
+               if "=" in line)
+    assert "WARMUP_PASSWORD" not in env and "WARMUP_PASSWORD_COMMAND" not in env
+    assert env["SMTP_USER"] == env["WARMUP_SMTP_USER"] == BOX == env["WARMUP_MAILBOX"]
+    assert env["SMTP_PASSWORD"] == env["WARMUP_SMTP_PASSWORD"] != SMTP_PASSWORD
+    for text in ((tmp_path / "env.txt").read_text(), (tmp_path / "argv.txt").read_text(),
+                 res.stdout, res.stderr):
+        assert SMTP_PASSWORD not in text
+
+
+def test_one_time_credentials_differ_per_run(box, tmp_path):
+    box()
+    seen = []
+    for i in range(2):
+        path = tmp_path / f"pw{i}"
+        assert wrapped("sh", "-c", f'printf %s "$SMTP_PASSWORD" > {path}').returncode == 0
+        seen.append(path.read_text())
+    assert len(set(seen)) == 2 and all(len(p) >= 20 for p in seen)
+
+
+def test_exit_code_of_the_command_is_returned(box):
+    box()
+    res = wrapped("sh", "-c", "exit 3")
+    assert res.returncode == 3
+    assert "warmup: 0 sent, 0 deferred (451), 0 refused (5xx), 0 recipients rejected upstream" \
+        in res.stderr
+    assert wrapped("sh", "-c", "kill -TERM $$").returncode == 128 + signal.SIGTERM
+    assert wrapped("no-such-command-here").returncode == 127
+
+
+def test_sigterm_is_forwarded_to_the_command(box):
+    box()
+    child = ("import signal, sys\n"
+             "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
+             "print('ready', flush=True)\n"
+             "signal.pause()\n")
+    proc = subprocess.Popen([sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable,
+                             "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout.readline() == "ready\n"  # the command is up, its handler installed
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 42  # the command handled it and chose its exit code
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_upstream_connection_dropped_while_idle_is_reopened(box, client, smtp_ssl, tmp_path):
+    box()
+    script = tmp_path / "twice.py"
+    # One message, the sink restarts (dropping the relay's upstream connection), another.
+    script.write_text(textwrap.dedent(f'''\
+        import subprocess, sys
+        a = subprocess.run([sys.executable, {str(client)!r}, "1", {str(tmp_path / "a.json")!r}])
+        sys.stdout.write("restart\\n"); sys.stdout.flush()
+        sys.stdin.readline()
+        b = subprocess.run([sys.executable, {str(client)!r}, "1", {str(tmp_path / "b.json")!r}])
+        sys.exit(a.returncode or b.returncode)
+    '''))
+    proc = subprocess.Popen([sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable,
+                             str(script)], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "restart\n"
+        smtp_ssl.stop()
+        smtp_ssl.start()
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert len(smtp_ssl.messages) == 2  # the second one went over a new connection
+    assert json.loads((tmp_path / "b.json").read_text())[0]["code"] == 250
+
+
+def test_child_env_never_carries_the_mailbox_secret(box, monkeypatch):
+    from warmup.gate import Gate
+    from warmup.relay import Relay
+
+    box()
+    monkeypatch.setenv("WARMUP_PASSWORD_COMMAND", "echo x")
+    with Gate(BOX) as gate:
+        relay = Relay(gate, wait=False)
+        env = relay.child_env("/tmp/shim")
+        relay.stop()
+    assert "WARMUP_PASSWORD" not in env and "WARMUP_PASSWORD_COMMAND" not in env
+    assert env["PATH"].split(os.pathsep)[0] == "/tmp/shim"
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "login"])
+def test_upstream_failure_defers_and_releases_the_slot(failure, run, client, tmp_path,
+                                                       ledger_path, monkeypatch, ssl_cert_env,
+                                                       smtp_ssl):
+    from tests.peers.smtp import free_port
+
+    port = free_port() if failure == "unreachable" else smtp_ssl.port
+    monkeypatch.setenv("WARMUP_PASSWORD", "wrong" if failure == "login" else SMTP_PASSWORD)
+    policy = policy_file(tmp_path / "policy.toml")
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+               "--smtp-port", str(port), "--policy", str(policy)).exit_code == 0
+    out = tmp_path / "replies.json"
+    res = wrapped(sys.executable, str(client), "1", str(out))
+    [reply] = json.loads(out.read_text())
+    expected = {"unreachable": (451, "4.4.1"), "login": (454, "4.7.0")}[failure]
+    assert (reply["code"], reply["text"][:5]) == expected, reply
+    assert [o for _, _, o in ledger_sends(ledger_path)] == ["released"]  # costs no quota
+    assert quota()["sent"] == 0
+    assert "0 sent, 1 deferred (451)" in res.stderr
+    assert ("cannot reach" if failure == "unreachable" else "refused the login") in res.stderr
+    assert SMTP_PASSWORD not in res.stderr
+
+
+def test_a_wait_longer_than_the_hold_limit_answers_451_with_the_time(box, client, smtp_ssl,
+                                                                     tmp_path, capfd):
+    from warmup.gate import Gate
+    from warmup.relay import run_wrapped
+
+    box(daily=5, interval="1h")
+    out = tmp_path / "replies.json"
+    with Gate(BOX) as gate:
+        code = run_wrapped(gate, [sys.executable, str(client), "2", str(out)], wait=True,
+                           max_hold=5.0)
+    first, second = json.loads(out.read_text())
+    assert (code, first["code"], second["code"]) == (1, 250, 451)
+    assert second["text"].startswith("4.7.1 paced: next send at ")
+    assert len(smtp_ssl.messages) == 1
+    assert "1 sent, 1 deferred (451)" in capfd.readouterr().err

@@ -1,0 +1,139 @@
+"""``warmup sendmail``: direct through the gate, and through the relay of a wrapped run."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+
+BOX = SMTP_USER
+MESSAGE = "Subject: hi\n\nhello\n"
+
+
+def policy_file(path: Path, daily: int) -> Path:
+    path.write_text(textwrap.dedent(f'''\
+        name = "flat"
+        ceiling = {daily}
+        growth_factor = 2.0
+
+        [[stage]]
+        name = "flat"
+        days = 0
+        daily = {daily}
+        interval = "0s"
+    '''))
+    return path
+
+
+@pytest.fixture
+def box(run, smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
+    """Returns add(daily): registers the mailbox on the sink with a flat policy."""
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+
+    def add(daily: int = 5) -> None:
+        policy = policy_file(tmp_path / "policy.toml", daily)
+        res = run("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+                  "--smtp-port", str(smtp_ssl.port), "--policy", str(policy))
+        assert res.exit_code == 0, res.output
+
+    return add
+
+
+def outcomes(ledger_path: Path) -> list[tuple[str, str]]:
+    con = sqlite3.connect(ledger_path)
+    try:
+        return con.execute("SELECT recipient, outcome FROM send ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+# -- direct mode: no relay in the environment, the command opens the gate itself ----------------
+
+def test_direct_with_f_reaches_the_sink(box, run, smtp_ssl, ledger_path):
+    box()
+    res = run("sendmail", "-f", BOX, "-oi", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert (msg.mail_from, msg.rcpt_tos) == (BOX, ("lead@example.com",))
+    assert msg.message["From"] == BOX and msg.message["Message-ID"]
+    assert outcomes(ledger_path) == [("lead@example.com", "sent")]
+
+
+def test_direct_mailbox_from_env_and_recipients_from_headers(box, run, smtp_ssl, monkeypatch):
+    box()
+    monkeypatch.setenv("WARMUP_MAILBOX", BOX)
+    text = "To: lead@example.com\nBcc: hidden@example.com\nSubject: hi\n\nhello\n"
+    res = run("sendmail", "-t", "-i", input=text)
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert set(msg.rcpt_tos) == {"lead@example.com", "hidden@example.com"}
+    assert "Bcc" not in msg.message
+
+
+def test_direct_exits_75_when_the_quota_is_used(box, run, smtp_ssl):
+    box(daily=1)
+    assert run("sendmail", "-f", BOX, "a1@example.com", input=MESSAGE).exit_code == 0
+    res = run("sendmail", "-f", BOX, "a2@example.com", input=MESSAGE)
+    assert res.exit_code == 75
+    assert "quota is used" in res.output
+    assert len(smtp_ssl.messages) == 1
+
+
+def test_direct_exits_65_for_a_suppressed_recipient(box, run, smtp_ssl, ledger_path):
+    box()
+    assert run("record", "bounce", BOX, "--to", "gone@example.com").exit_code == 0
+    res = run("sendmail", "-f", BOX, "gone@example.com", input=MESSAGE)
+    assert res.exit_code == 65
+    assert "suppressed" in res.output
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+def test_lone_dot_ends_the_message_unless_i(box, run, smtp_ssl):
+    box()
+    text = "Subject: dots\n\nbefore\n.\nafter\n"
+    assert run("sendmail", "-f", BOX, "lead@example.com", input=text).exit_code == 0
+    assert run("sendmail", "-f", BOX, "-i", "lead@example.com", input=text).exit_code == 0
+    cut, whole = (m.message.get_content() for m in smtp_ssl.messages)
+    assert "after" not in cut and "before" in cut
+    assert "after" in whole
+
+
+# -- relay mode: inside `warmup send ADDRESS -- COMMAND`, the shim submits to the relay ---------
+
+def test_relay_mode_maps_replies_to_sysexits(box, run, smtp_ssl, tmp_path, ledger_path):
+    box(daily=1)
+    assert run("record", "bounce", BOX, "--to", "gone@example.com").exit_code == 0
+    send = f"printf '{MESSAGE}' | sendmail"
+    script = "; ".join([
+        f"{send} gone@example.com; echo $?",                    # suppressed: 550 -> 65
+        f"{send} lead@example.com gone@example.com; echo $?",   # all or nothing -> 65
+        f"{send} -f boss@corp.example lead@example.com; echo $?",  # not the mailbox: 553 -> 65
+        f"{send} lead@example.com; echo $?",                    # sent -> 0
+        f"{send} next@example.com; echo $?",                    # quota used: 451 -> 75
+    ])
+    res = subprocess.run([sys.executable, "-m", "warmup", "send", BOX, "--refuse", "--", "sh",
+                          "-c", script], capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["65", "65", "65", "0", "75"], res.stderr
+    assert "550 5.1.1" in res.stderr and "451 4.7.1" in res.stderr
+    [msg] = smtp_ssl.messages
+    assert msg.rcpt_tos == ("lead@example.com",)
+    assert outcomes(ledger_path) == [("lead@example.com", "sent")]
+    assert "warmup: 1 sent, 1 deferred (451), 0 refused (5xx)" in res.stderr
+
+
+def test_relay_mode_with_a_dead_relay_exits_69(run, monkeypatch, tmp_path):
+    from tests.peers.smtp import free_port
+
+    for name, value in {"WARMUP_SMTP_HOST": "127.0.0.1", "WARMUP_SMTP_PORT": str(free_port()),
+                        "WARMUP_SMTP_USER": BOX, "WARMUP_SMTP_PASSWORD": "x"}.items():
+        monkeypatch.setenv(name, value)
+    res = run("sendmail", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 69 and "unreachable" in res.output

@@ -1,0 +1,485 @@
+"""The loopback relay behind ``warmup send ADDRESS -- COMMAND``: every message the command sends
+goes through the gate.
+
+    code = run_wrapped(gate, ["python", "outreach.py"], wait=True)
+
+An aiosmtpd server listens on 127.0.0.1 (a free port) for the lifetime of the command. It is
+never an open relay (DESIGN.md invariant 8): it binds a loopback address only, demands AUTH
+with one-time credentials handed to the command in its environment, accepts ``MAIL FROM`` only
+for the gated mailbox and a header ``From`` only naming it. Suppressed recipients are refused
+at ``RCPT`` (550 5.1.1, that recipient only), before they cost quota (invariant 7).
+
+At the end of ``DATA`` the message is gated: a reservation for every accepted recipient, the
+upstream delivery, the settlement — all in one worker thread, so messages are serialised and the
+one upstream :class:`warmup.smtp.Session` is only ever used by that thread. The reply to the
+client is the gate's answer: 250 when at least one recipient was accepted upstream, 451 when the
+plan says later, the upstream code when it refused.
+
+Waiting (``wait=True``, the default of ``warmup send``): when the next slot is paced to later
+today, the relay holds its reply to the end of DATA and sends nothing until then. SMTP has no
+way to keep a client alive during that reply, so the hold is bounded by :data:`MAX_HOLD` (the
+10 minutes RFC 5321 §4.5.3.2.6 asks clients to wait for it); a longer wait, or a client with a
+shorter timeout, gets 451 / a dropped connection. Either is harmless: nothing is reserved while
+holding, so the client's retry is counted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.parser
+import email.utils
+import hmac
+import ipaddress
+import logging
+import os
+import re
+import secrets
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from warmup import addresses
+from warmup.errors import ConfigError, DataError, WarmupError
+from warmup.gate import Gate, NotAllowed, Suppressed, new_message_id
+
+DATA_SIZE_LIMIT = 25 * 1024 * 1024  # what the big providers accept per message
+MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
+SECRET_VARS = ("WARMUP_PASSWORD", "WARMUP_PASSWORD_COMMAND")
+_ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
+_NOISE = ("auth_require_tls == False", "login_data is deprecated")
+log = logging.getLogger("warmup.relay")
+# aiosmtpd warns on every connection that AUTH without TLS is unsafe (on a loopback socket there
+# is no wire to sniff) and on every login about its own deprecated attribute: noise that would
+# land between the command's own messages on stderr.
+logging.getLogger("mail.log").addFilter(lambda r: not any(n in r.getMessage() for n in _NOISE))
+
+
+def check_loopback(host: str) -> str:
+    """``host`` if it is a loopback IP address, else :class:`ValueError`.
+
+    Names (even ``localhost``) are refused: they resolve through files and DNS that a relay
+    which must never be reachable from outside should not depend on.
+    """
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"the relay binds a loopback IP address only, not {host!r}") from None
+    if not ip.is_loopback:
+        raise ValueError(f"the relay binds a loopback address only, not {host}: it would be "
+                         f"an open relay for the network")
+    return str(ip)
+
+
+@dataclass
+class Tally:
+    """What the relay answered, for the summary printed when the command exits."""
+
+    sent: int = 0
+    deferred: int = 0
+    refused: int = 0
+    rejected_upstream: int = 0
+    suppressed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, reply: str) -> None:
+        if reply.startswith("2"):
+            self.sent += 1
+        elif reply.startswith("4"):
+            self.deferred += 1
+        else:
+            self.refused += 1
+
+    def note(self, error: str) -> None:
+        self.errors += [error] if error not in self.errors else []
+
+    def summary(self) -> str:
+        line = (f"warmup: {self.sent} sent, {self.deferred} deferred (451), {self.refused} "
+                f"refused (5xx), {self.rejected_upstream} recipients rejected upstream")
+        if self.suppressed:
+            line += f", {self.suppressed} suppressed recipients refused"
+        return "\n".join([line, *(f"warmup: {e}" for e in self.errors)])
+
+
+def reply_line(code: int, text: str) -> str:
+    """One SMTP reply line: ASCII, no line breaks, with an enhanced status code."""
+    text = " ".join(str(text).split()).encode("ascii", "replace").decode()[:400]
+    if not _ENHANCED.match(text):
+        text = f"{code // 100}.0.0 {text}".rstrip()
+    return f"{code} {text}"
+
+
+def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
+    """The message as it goes upstream, and its Message-ID.
+
+    Missing From/Date/Message-ID headers are prepended rather than re-serialising the message,
+    so the bytes the client wrote (and any signature over them) go out unchanged. A From naming
+    anyone but the mailbox is :class:`DataError`: the relay sends only as the mailbox.
+    """
+    headers = email.parser.BytesHeaderParser().parsebytes(raw)
+    senders = {a.lower() for _, a in email.utils.getaddresses(headers.get_all("From", [])) if a}
+    added: list[tuple[str, str]] = []
+    if not senders:
+        added.append(("From", mailbox))
+    elif senders != {mailbox}:
+        raise DataError(f"header From {', '.join(sorted(senders))} is not the mailbox "
+                        f"{mailbox}; this relay sends only as {mailbox}")
+    if not headers.get("Date"):
+        added.append(("Date", email.utils.formatdate(localtime=False)))
+    message_id = " ".join(str(headers.get("Message-ID", "")).split())
+    if not message_id:
+        message_id = new_message_id(mailbox)
+        added.append(("Message-ID", message_id))
+    prefix = "".join(f"{name}: {value}\r\n" for name, value in added).encode()
+    return prefix + raw, message_id
+
+
+@dataclass
+class Delivery:
+    """One end-of-DATA answer, from the worker thread back to the event loop."""
+
+    reply: str
+    rejected: int = 0
+    error: str | None = None
+
+
+class Relay:
+    """The loopback SMTP server for one gate; :meth:`start`, hand :meth:`child_env` out, :meth:`stop`."""
+
+    def __init__(self, gate: Gate, *, wait: bool, host: str = "127.0.0.1",
+                 max_hold: float = MAX_HOLD, data_size_limit: int = DATA_SIZE_LIMIT) -> None:
+        self.host = check_loopback(host)  # first: nothing starts for a bad address
+        self.gate = gate
+        self.wait = wait
+        self.max_hold = max_hold
+        self.data_size_limit = data_size_limit
+        self.user = gate.box.address
+        self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
+        self.port = 0
+        self.tally = Tally()
+        # One worker: messages are gated one at a time and the upstream session is never
+        # shared between threads.
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="warmup-relay")
+        self._controller: _Controller | None = None
+        self._session: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> Relay:
+        self._controller = _Controller(self)
+        self._controller.start()
+        self.port = self._controller.port
+        return self
+
+    def stop(self) -> None:
+        """Stop listening, let an upstream delivery in progress settle, close the session."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+        self._worker.submit(self._close_session).result()
+        self._worker.shutdown(wait=True)
+
+    def _close_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    def child_env(self, shim_dir: str | None = None) -> dict[str, str]:
+        """The command's environment: no mailbox secret, the relay's one-time credentials."""
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
+        for prefix in ("WARMUP_SMTP_", "SMTP_"):
+            env.update({f"{prefix}HOST": self.host, f"{prefix}PORT": str(self.port),
+                        f"{prefix}USER": self.user, f"{prefix}PASSWORD": self.password})
+        env["WARMUP_MAILBOX"] = self.user
+        if shim_dir:
+            env["PATH"] = shim_dir + os.pathsep + env.get("PATH", os.defpath)
+        return env
+
+    # -- SMTP hooks (event loop thread) ----------------------------------------------------
+    def authenticate(self, server: SMTP, session: Any, envelope: Any, mechanism: str,
+                     auth_data: Any) -> AuthResult:
+        ok = (isinstance(auth_data, LoginPassword)
+              and hmac.compare_digest(auth_data.login, self.user.encode())
+              and hmac.compare_digest(auth_data.password, self.password.encode()))
+        return AuthResult(success=ok, handled=False)
+
+    async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str,
+                          mail_options: list[str]) -> str:
+        # aiosmtpd has already answered 530 5.7.0 to a client that did not authenticate.
+        try:
+            sender = addresses.normalize(address, "sender")
+        except DataError:
+            sender = None
+        if sender != self.user:
+            return f"553 5.7.1 this relay sends only as {self.user}, not <{_ascii(address)}>"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
+                          rcpt_options: list[str]) -> str:
+        try:
+            rcpt = addresses.normalize(address, "recipient")
+        except DataError:
+            return f"501 5.1.3 malformed recipient <{_ascii(address)}>: expected name@domain.tld"
+        if rcpt in envelope.rcpt_tos:
+            return "250 2.1.5 OK (duplicate)"
+        limit = self.gate.provider.max_recipients
+        if limit and len(envelope.rcpt_tos) >= limit:
+            return (f"452 4.5.3 too many recipients: {_ascii(self.gate.provider.title)} allows "
+                    f"{limit} per message")
+        bad = await self._in_worker(self.gate.check_suppressed, [rcpt])
+        if bad:
+            self.tally.suppressed += 1
+            return reply_line(550, f"5.1.1 <{rcpt}> is suppressed ({bad[rcpt]}): not sent")
+        envelope.rcpt_tos.append(rcpt)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
+        try:
+            reply = await self._gate_message(envelope)
+        except Exception as exc:  # never leave the client with aiosmtpd's 500 and a traceback
+            log.exception("relay: unexpected error")
+            self.tally.note(f"internal error: {type(exc).__name__}")
+            reply = f"451 4.3.0 warmup relay internal error ({type(exc).__name__})"
+        self.tally.count(reply)
+        return reply
+
+    async def _gate_message(self, envelope: Any) -> str:
+        try:
+            data, message_id = prepare_data(bytes(envelope.original_content), self.user)
+        except DataError as exc:
+            return reply_line(550, f"5.7.1 {exc}")
+        held = 0.0
+        while True:
+            try:
+                done: Delivery = await self._in_worker(self._deliver, list(envelope.rcpt_tos),
+                                                       message_id, data)
+            except NotAllowed as exc:
+                delay = self._hold_for(exc, held)
+                if delay is None:
+                    return self._refusal(exc)
+                held += delay
+                await asyncio.sleep(delay)  # nothing is reserved: a client giving up is harmless
+                continue
+            self.tally.rejected_upstream += done.rejected
+            if done.error:
+                self.tally.note(done.error)
+            return done.reply
+
+    def _hold_for(self, exc: NotAllowed, held: float) -> float | None:
+        """Seconds to hold the reply for the next paced slot, or None to answer 451 now."""
+        a = exc.allowance
+        if not self.wait or a.status != "paced" or a.next_send_at is None:
+            return None
+        tz = self.gate.box.timezone
+        if _local(a.next_send_at, tz).date() != _local(dt.datetime.now(dt.UTC), tz).date():
+            return None
+        # A hair past the slot: waking early would only be refused again.
+        delay = max((a.next_send_at - dt.datetime.now(dt.UTC)).total_seconds(), 0.0) + 0.02
+        return delay if held + delay <= self.max_hold else None
+
+    def _refusal(self, exc: NotAllowed) -> str:
+        a = exc.allowance
+        if a.status == "paced" and a.next_send_at is not None:
+            when = _local(a.next_send_at, self.gate.box.timezone).format("YYYY-MM-DD HH:mm:ss zz")
+            return f"451 4.7.1 paced: next send at {when}"
+        return reply_line(451, f"4.7.1 {exc}")
+
+    async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
+
+    # -- gating and delivery (worker thread) ----------------------------------------------
+    def _deliver(self, rcpts: list[str], message_id: str, data: bytes) -> Delivery:
+        """Reserve, send upstream, settle. Raises :class:`NotAllowed` for the caller to wait."""
+        import sqlalchemy as sa
+
+        from warmup import smtp
+
+        try:
+            res = self.gate.reserve(rcpts, message_id)
+        except Suppressed as exc:  # suppressed between RCPT and the end of DATA
+            return Delivery(reply_line(550, f"5.1.1 {exc}"))
+        except sa.exc.IntegrityError:
+            # The ledger keys sends on Message-ID + recipient, released slots included, so a
+            # retry of a message that got 451 trips it too: answer "later", never lose it.
+            return Delivery(reply_line(451, f"4.3.0 {message_id} is already in the ledger for "
+                                            f"one of these recipients; resend with a new "
+                                            f"Message-ID"))
+        except NotAllowed:
+            raise
+        except DataError as exc:
+            return Delivery(reply_line(550, f"5.7.1 {exc}"))
+        except WarmupError as exc:  # the ledger is unavailable
+            return Delivery(reply_line(451, f"4.3.0 {_first_line(exc)}"), error=_first_line(exc))
+        for attempt in (1, 2):
+            try:
+                self._session = session = self.gate.session()
+            except smtp.AuthFailed as exc:
+                res.settle("released")  # nothing left: the slots do not count
+                return Delivery(reply_line(454, f"4.7.0 upstream login failed: "
+                                                f"{_first_line(exc)}"), error=_first_line(exc))
+            except (WarmupError, OSError) as exc:
+                res.settle("released")
+                code = "4.3.0" if isinstance(exc, ConfigError) else "4.4.1"
+                return Delivery(reply_line(451, f"{code} upstream unavailable: "
+                                                f"{_first_line(exc)}"), error=_first_line(exc))
+            try:
+                outcome = session.send(self.user, res.recipients, data)
+            except BaseException:
+                res.settle("unknown")
+                raise
+            # An upstream server drops a connection left idle (e.g. while pacing): if it was
+            # gone before anything left, reconnect once instead of failing the message.
+            stale = (session.smtp is None and outcome.error is not None and not outcome.throttle
+                     and all(r.outcome == "released" for r in outcome.results.values()))
+            if not (stale and attempt == 1):
+                break
+        res.settle(dict(outcome.results), outcome.throttle)
+        return _answer(outcome, message_id)
+
+
+def _answer(outcome: Any, message_id: str) -> Delivery:
+    """The end-of-DATA reply for an upstream outcome."""
+    results = list(outcome.results.values())
+    rejected = [r for r in results if r.outcome in ("hard", "soft", "block")]
+    sent = outcome.sent
+    if sent:
+        note = "".join(f"; rejected upstream: {r.recipient} ({r.code})" for r in rejected)
+        return Delivery(reply_line(250, f"2.0.0 OK {message_id} sent to {len(sent)} of "
+                                        f"{len(results)}{note}"), len(rejected))
+    if outcome.throttle:
+        code, text = outcome.throttle
+        return Delivery(reply_line(451, f"4.7.1 the provider throttled the mailbox: {code} "
+                                        f"{text}"), len(rejected), f"throttled: {code} {text}")
+    if any(r.outcome == "unknown" for r in results):
+        return Delivery("451 4.4.2 upstream connection lost during DATA: the message may have "
+                        "been delivered", len(rejected), outcome.error)
+    # A soft refusal first: the client's retry may succeed (the hard ones are now suppressed).
+    coded = sorted((r for r in results if r.code), key=lambda r: r.code // 100)
+    if coded:
+        return Delivery(reply_line(coded[0].code, coded[0].text), len(rejected))
+    return Delivery(reply_line(451, f"4.4.2 upstream: {outcome.error or 'not sent'}"),
+                    len(rejected), outcome.error)
+
+
+class _Controller(Controller):
+    """aiosmtpd's threaded controller, bound to the relay's loopback address on a free port."""
+
+    def __init__(self, relay: Relay) -> None:
+        super().__init__(
+            relay, hostname=relay.host, port=0,
+            server_hostname="localhost",  # avoids a getfqdn() DNS lookup per connection
+            authenticator=relay.authenticate, auth_required=True,
+            # Plain SMTP on loopback: no wire to protect, so AUTH needs no TLS here.
+            auth_require_tls=False, data_size_limit=relay.data_size_limit,
+            # The idle timeout must outlast a held reply, or aiosmtpd drops the client itself.
+            timeout=max(300.0, relay.max_hold + 60.0))
+        self.relay = relay
+
+    def factory(self) -> SMTP:
+        with warnings.catch_warnings():  # the same loopback warning, as a UserWarning
+            warnings.simplefilter("ignore", UserWarning)
+            return SMTP(self.handler, **self.SMTP_kwargs)
+
+    def _create_server(self):  # type: ignore[no-untyped-def]
+        # Bind port 0 ourselves so the kernel picks a free port with no race, and never
+        # anything but the checked loopback address.
+        family = socket.AF_INET6 if ":" in self.hostname else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.bind((check_loopback(self.hostname), 0))
+        self.port = sock.getsockname()[1]
+        return self.loop.create_server(self._factory_invoker, sock=sock)
+
+
+# -- the wrapped command ---------------------------------------------------------------------
+
+def write_shim(folder: Path) -> Path:
+    """An executable ``sendmail`` that submits through the relay via ``warmup sendmail``."""
+    path = folder / "sendmail"
+    path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m warmup sendmail "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def run_wrapped(gate: Gate, command: list[str], wait: bool, *, host: str = "127.0.0.1",
+                max_hold: float = MAX_HOLD) -> int:
+    """Run ``command`` behind a relay for ``gate``; its exit code (128+N if killed by signal N)."""
+    relay = Relay(gate, wait=wait, host=host, max_hold=max_hold)
+    with tempfile.TemporaryDirectory(prefix="warmup-relay-") as shim_dir:
+        write_shim(Path(shim_dir))
+        relay.start()
+        try:
+            code = _run_child(command, relay.child_env(shim_dir))
+        finally:
+            relay.stop()
+    print(relay.tally.summary(), file=sys.stderr, flush=True)
+    return code
+
+
+def _run_child(command: list[str], env: dict[str, str]) -> int:
+    try:
+        proc = subprocess.Popen(command, env=env)
+    except FileNotFoundError:
+        print(f"warmup: {command[0]}: command not found", file=sys.stderr)
+        return 127
+    except PermissionError:
+        print(f"warmup: {command[0]}: permission denied", file=sys.stderr)
+        return 126
+
+    def forward(signum: int, _frame: object) -> None:
+        # Ctrl-C at a terminal already reached the child (same foreground process group);
+        # sending it again would interrupt the child's own clean-up.
+        if signum == signal.SIGINT and _terminal_sent_it():
+            return
+        try:
+            proc.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    handlers: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            handlers[sig] = signal.signal(sig, forward)
+    try:
+        rc = proc.wait()
+    finally:
+        for sig, old in handlers.items():
+            signal.signal(sig, old)
+    return 128 - rc if rc < 0 else rc
+
+
+def _terminal_sent_it() -> bool:
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd):
+                return os.tcgetpgrp(fd) == os.getpgrp()
+        except OSError:
+            continue
+    return False
+
+
+def _local(ts: dt.datetime, tz: str) -> Any:
+    import pendulum
+
+    return pendulum.instance(ts).in_timezone(tz)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _ascii(text: str) -> str:
+    return " ".join(str(text).split()).encode("ascii", "replace").decode()[:200]
