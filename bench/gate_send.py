@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.peers.smtp import SmtpSink  # noqa: E402
-from tests.peers.tls import TestPKI  # noqa: E402
+from tests.peers.smtp import SmtpSink
+from tests.peers.tls import TestPKI
 
 USER, PASSWORD = "a@corp.example", "bench-pass"
 POLICY = """name = "flat"

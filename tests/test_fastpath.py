@@ -30,7 +30,7 @@ def fill(seed: int, path: str | None = None) -> tuple[object, store.MailboxRow]:
                 store.record_bounce(conn, box, f"r{k}@example.com",
                                     rng.choice(store.BOUNCE_KINDS),
                                     at + dt.timedelta(hours=rng.randint(0, 30)), f"b{k}")
-        for k in range(rng.randint(0, 3)):
+        for _ in range(rng.randint(0, 3)):
             store.add_event(ledger, box.id, rng.choice(["pause", "resume"]),
                             T0 + dt.timedelta(days=rng.randint(0, 20)), "x", conn=conn)
     return ledger, box

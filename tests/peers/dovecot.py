@@ -182,7 +182,7 @@ class Dovecot:
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise TimeoutError(f"dovecot not listening after {timeout}s:\n{self.logs()}")
+                    raise TimeoutError(f"dovecot not listening after {timeout}s:\n{self.logs()}") from None
                 time.sleep(0.02)
 
     def stop(self, graceful: bool = True) -> None:

@@ -47,7 +47,7 @@ def parse_bounces(raw: bytes | str | Message) -> list[Bounce]:
         if msg is None:
             return []
         return _parse(msg)
-    except Exception:  # noqa: BLE001 - contract: never raise on hostile input
+    except Exception:
         return []
 
 
@@ -114,7 +114,7 @@ def _decode(part: Message) -> str:
 def _as_text(msg: Message) -> str:
     try:
         return msg.as_string()
-    except Exception:  # noqa: BLE001 - malformed headers can break the generator
+    except Exception:
         return "\n".join(f"{k}: {v}" for k, v in msg.items())
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from warmup.cli import cli
 from warmup.cli.common import json_option, print_json, print_table
 from warmup.providers import providers as all_providers

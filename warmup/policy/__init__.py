@@ -1,6 +1,14 @@
 """Warm-up policies: TOML specs (:mod:`.spec`) and the pure evaluation engine (:mod:`.engine`)."""
 
-from warmup.policy.engine import Allowance, DayCounts, History, MailboxEvent, PlanDay, evaluate, project
+from warmup.policy.engine import (
+    Allowance,
+    DayCounts,
+    History,
+    MailboxEvent,
+    PlanDay,
+    evaluate,
+    project,
+)
 from warmup.policy.spec import PolicySpec, Stage, load_policy, parse_duration
 
 __all__ = [
