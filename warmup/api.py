@@ -7,7 +7,7 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pendulum
 
@@ -228,13 +228,27 @@ def utc_iso(ts: dt.datetime) -> str:
 
 
 IMPORT_REQUIRED = ("mailbox", "recipient", "sent_at")
-IMPORT_OPTIONAL = ("message_id", "bounce_kind", "bounce_status", "bounced_at")
+IMPORT_OPTIONAL = ("message_id", "bounce_kind", "bounce_status", "bounced_at",
+                   "provider", "timezone", "event", "reason")
+IMPORT_EVENTS = ("pause", "resume")
 
 
-def import_csv(ledger: Ledger, path: str | Path) -> tuple[int, int]:
-    """Import an earlier sending log in one transaction; (new sends, new bounces).
+class Imported(NamedTuple):
+    """What an import added: new sends, bounces, registered mailboxes, pause/resume events."""
+
+    sends: int
+    bounces: int
+    mailboxes: int = 0
+    events: int = 0
+
+
+def import_csv(ledger: Ledger, path: str | Path) -> Imported:
+    """Import an earlier sending log in one transaction.
 
     A bad line rejects the whole file with its line number; a second import adds nothing.
+    Optional columns: ``provider`` (and ``timezone``) register a mailbox the ledger does not know
+    yet (ignored for known ones); ``event`` = ``pause``/``resume`` makes the row a manual
+    pause or resume of its mailbox at ``sent_at`` (recipient empty; ``reason`` optional).
     """
     path = Path(path)
     try:
@@ -257,7 +271,7 @@ def import_csv(ledger: Ledger, path: str | Path) -> tuple[int, int]:
             raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
         except DataError as exc:
             raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
-    sends = bounces = 0
+    sends = bounces = added = events = 0
     with ledger.write() as conn:
         boxes: dict[str, MailboxRow] = {}
         for line, r in rows:
@@ -265,8 +279,20 @@ def import_csv(ledger: Ledger, path: str | Path) -> tuple[int, int]:
                 try:
                     boxes[r["mailbox"]] = store.get_mailbox(ledger, r["mailbox"], conn)
                 except ConfigError as exc:
-                    raise DataError(f"{path}: line {line}: {exc}") from None
+                    if not r["provider"]:
+                        raise DataError(f"{path}: line {line}: {exc}, or give its provider "
+                                        f"in a provider column") from None
+                    prov = get_provider(r["provider"])
+                    boxes[r["mailbox"]] = store.add_mailbox(
+                        ledger, conn, address=r["mailbox"], provider=prov.name,
+                        timezone=r["timezone"] or prov.timezone or _local_zone(),
+                        policy="default")
+                    added += 1
             box = boxes[r["mailbox"]]
+            if r["event"]:
+                events += store.add_event_once(conn, box.id, r["event"], r["sent_at"],
+                                               r["reason"] or f"imported from {path.name}")
+                continue
             send_id = store.record_send(conn, box, r["recipient"], r["sent_at"], r["message_id"],
                                         source="import")
             sends += send_id is not None
@@ -276,22 +302,44 @@ def import_csv(ledger: Ledger, path: str | Path) -> tuple[int, int]:
                     conn, box, r["recipient"], r["bounce_kind"], r["bounced_at"], key,
                     status=r["bounce_status"], message_id=r["message_id"], source="import",
                     send_id=send_id) is not None
-    return sends, bounces
+    return Imported(sends, bounces, added, events)
 
 
 def _import_row(row: dict[str, Any]) -> dict[str, Any]:
     if None in row:
         raise DataError("more fields than the header has")
     get = {k: (v or "").strip() for k, v in row.items()}
+    event = get.get("event", "").lower() or None
+    if event is not None and event not in IMPORT_EVENTS:
+        raise DataError(f"event {event!r}: expected one of {', '.join(IMPORT_EVENTS)} (or empty)")
     out: dict[str, Any] = {
         "mailbox": addresses.normalize(get["mailbox"], "mailbox"),
-        "recipient": addresses.normalize(get["recipient"], "recipient"),
+        "recipient": None if event else addresses.normalize(get["recipient"], "recipient"),
         "sent_at": _csv_instant(get["sent_at"], "sent_at"),
         "message_id": get.get("message_id") or None,
         "bounce_kind": get.get("bounce_kind") or None,
         "bounce_status": get.get("bounce_status") or None,
         "bounced_at": None,
+        "provider": get.get("provider", "").lower() or None,
+        "timezone": get.get("timezone") or None,
+        "event": event,
+        "reason": get.get("reason") or None,
     }
+    if out["provider"]:
+        try:
+            get_provider(out["provider"])
+        except UsageError as exc:
+            raise DataError(str(exc)) from None
+    if out["timezone"]:
+        try:
+            check_timezone(out["timezone"])
+        except UsageError as exc:
+            raise DataError(str(exc)) from None
+    if event:
+        if get["recipient"] or out["bounce_kind"] or get.get("bounced_at"):
+            raise DataError(f"an {event} row takes only mailbox, sent_at (when) and reason: "
+                            f"leave recipient and the bounce columns empty")
+        return out
     if out["bounce_kind"]:
         if out["bounce_kind"] not in store.BOUNCE_KINDS:
             raise DataError(f"bounce_kind {out['bounce_kind']!r}: expected one of "

@@ -19,7 +19,8 @@ from warmup.ledger import open_ledger
 def demo(days: int) -> None:
     """Simulate an exmail mailbox's first weeks on a throw-away ledger; show today and the plan.
 
-    Nothing touches your own ledger.
+    Nothing touches your own ledger. Ends with the path of a plot of the simulated mailbox
+    (./warmup-demo.png).
 
     \b
     Example:
@@ -46,4 +47,10 @@ def demo(days: int) -> None:
         rows = api.plan(ledger, box.address, 14, now)
         print_table(["DATE", "DAY", "STAGE", "QUOTA", "CUMULATIVE"],
                     [[r.date, r.day, r.stage, r.quota, r.cumulative] for r in rows])
+        from warmup import reports  # pandas/matplotlib: only now, never on the quota path
+
+        path = reports.plot(reports.daily(ledger, [box.address], at=now),
+                            Path.cwd() / "warmup-demo.png")
         ledger.close()
+    click.echo("\nSends vs quota, bounce rate vs thresholds and stages, plotted to:")
+    click.echo(str(path))

@@ -12,7 +12,13 @@ from warmup.ledger import Ledger
 
 @cli.group()
 def record() -> None:
-    """Record sends and bounces made outside 'warmup send'."""
+    """Record sends and bounces made outside 'warmup send'.
+
+    \b
+    Example:
+        warmup record send sales@corp.example --to lead@example.com
+        warmup record bounce sales@corp.example --to gone@example.com --kind hard
+    """
 
 
 @record.command("send")

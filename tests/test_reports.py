@@ -1,0 +1,276 @@
+"""Reports and plots over the sample: the figure's data, the CSV, the rollup and the policy agree."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import itertools
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import SH, at
+from warmup import api, reports
+from warmup.ledger import open_ledger, store
+from warmup.ledger import reports_sql as q
+from warmup.policy.engine import timeline
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample.csv"
+AT = "2026-11-29T09:00:00+08:00"  # the morning after the sample's last day
+BOXES = ("outreach@corp.example", "partners@corp.example", "sales@corp.example")
+
+
+@pytest.fixture(scope="session")
+def sample_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample imported once per session (on an empty ledger, as a new user would)."""
+    path = tmp_path_factory.mktemp("sample") / "sample.db"
+    ledger = open_ledger(str(path))
+    result = api.import_csv(ledger, SAMPLE)
+    ledger.close()
+    assert (result.mailboxes, result.events) == (3, 1)
+    assert result.sends > 20000 and result.bounces > 100
+    return path
+
+
+@pytest.fixture
+def sample(sample_file: Path, ledger_path: Path):
+    """A private copy of the sample ledger at ``$WARMUP_DB``, open."""
+    shutil.copy(sample_file, ledger_path)
+    ledger = open_ledger(str(ledger_path))
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture
+def frame(sample) -> pd.DataFrame:
+    return reports.daily(sample, at=api.parse_instant(AT))
+
+
+def test_rollup_agrees_with_raw_rows(sample):
+    with sample.read() as conn:
+        rolled = q.day_stats(conn)
+        raw = q.raw_day_counts(conn)
+    assert 3 * 60 - 16 - 5 < len(rolled) <= 3 * 60 - 16  # 60 days each, less idle and paused
+    assert rolled == raw
+    assert reports.rollup_mismatches(sample) == []
+    # and it keeps agreeing as sends and bounces are recorded one by one
+    api.record_send(sample, BOXES[2], ["late@example.com", "later@example.com"],
+                    at(dt.date(2026, 11, 29), 10))
+    api.record_bounce(sample, BOXES[2], "late@example.com", "soft", "4.2.2",
+                      at(dt.date(2026, 11, 29), 11))
+    assert reports.rollup_mismatches(sample) == []
+
+
+def test_rollup_mismatch_is_reported(sample):
+    with sample.write() as conn:
+        store.bump_day(conn, 1, dt.date(2026, 10, 1), "sent", 5)
+    bad = reports.rollup_mismatches(sample)
+    assert len(bad) == 1 and bad[0][0] == (1, dt.date(2026, 10, 1))
+
+
+def test_daily_frame_shape_and_story(frame):
+    assert list(frame.columns) == reports.DAILY_COLUMNS
+    assert sorted(frame["mailbox"].unique()) == list(BOXES)
+    by = {m: g.reset_index(drop=True) for m, g in frame.groupby("mailbox")}
+    sales, outreach, partners = by[BOXES[2]], by[BOXES[0]], by[BOXES[1]]
+    assert len(sales) == 61 and sales["date"].iloc[0] == pd.Timestamp("2026-09-30")
+    # one ramps cleanly to stable ...
+    assert set(sales["status"]) == {"ok"} and sales["stage"].iloc[-1] == "stable"
+    # one is paused by its bounce spike, resumed, and ramps again ...
+    assert (outreach["status"] == "paused").sum() >= 1
+    assert outreach["bounce_rate"].max() > 0.10
+    assert outreach["status"].iloc[-1] == "ok" and outreach["quota"].iloc[-1] > 0
+    # one goes idle and steps back a stage when it sends again
+    stages = [stage for stage, _ in itertools.groupby(partners["stage"])]
+    assert stages == ["week 1", "weeks 2-4", "stable", "weeks 2-4", "stable"]
+    # the sample follows the policy: never more than the quota of the day
+    over = frame[frame["sent"] > frame["quota"]]
+    assert over.empty, over
+    assert (frame["bounced"] == frame["hard"] + frame["soft"] + frame["block"]).all()
+
+
+def test_each_day_is_what_quota_said_that_morning(sample, frame):
+    boxes = {b.address: b for b in store.list_mailboxes(sample)}
+    checked = 0
+    for row in frame.iloc[:-1].itertuples():
+        if row.status == "resumed" or row.date == frame["date"].max():
+            continue
+        box = boxes[row.mailbox]
+        morning = api.parse_instant(f"{row.date:%Y-%m-%d}", tz=box.timezone)
+        a = api.quota_for(sample, box, morning)
+        assert (row.quota, row.stage, row.warmup_day) == (a.quota, a.stage, a.day), row
+        assert (row.status == "paused") == (a.status == "paused"), row
+        checked += 1
+    assert checked > 150
+
+
+def test_today_row_is_quota_now(sample, frame):
+    when = api.parse_instant(AT)
+    for box in store.list_mailboxes(sample):
+        last = frame[frame["mailbox"] == box.address].iloc[-1]
+        a = api.quota_for(sample, box, when)
+        assert last["date"] == pd.Timestamp("2026-11-29")
+        assert (last["quota"], last["stage"], last["warmup_day"]) == (a.quota, a.stage, a.day)
+
+
+def test_days_keeps_the_last_n(sample):
+    short = reports.daily(sample, [BOXES[2]], days=10, at=api.parse_instant(AT))
+    assert len(short) == 10 and short["date"].iloc[-1] == pd.Timestamp("2026-11-29")
+
+
+def _axes_of(fig, mailbox: str):
+    """The three panels of one mailbox: its titled sends panel and the two below it."""
+    axes = fig.get_axes()
+    i = next(k for k, ax in enumerate(axes) if ax.get_title(loc="left").startswith(mailbox))
+    return axes[i:i + 3]
+
+
+def _nan_equal(a, b) -> bool:
+    return len(a) == len(b) and all(
+        (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y) for x, y in zip(a, b))
+
+
+def test_figure_plots_the_report_numbers(frame):
+    fig = reports.figure(frame)
+    assert len(fig.get_axes()) == 3 * 3
+    assert "Mailbox warm-up, 2026-09-30 to 2026-11-29" in fig._suptitle.get_text()
+    for mailbox, rows in frame.groupby("mailbox"):
+        sends, rates, stages = _axes_of(fig, mailbox)
+        assert "sends vs quota" in sends.get_title(loc="left")
+        assert "bounce rate" in rates.get_title(loc="left")
+        assert "stage" in stages.get_title(loc="left")
+        assert sends.get_ylabel() and rates.get_ylabel() and stages.get_ylabel()
+        bars = next(c for c in sends.containers if c.get_label() == "sent")
+        assert [b.get_height() for b in bars] == list(rows["sent"])
+        quota = next(ln for ln in sends.get_lines() if ln.get_gid() == "quota")
+        assert list(quota.get_ydata()) == list(rows["quota"])
+        assert quota.get_drawstyle() == "steps-mid"
+        rate = next(ln for ln in rates.get_lines() if ln.get_gid() == "bounce_rate")
+        assert _nan_equal(list(rate.get_ydata()), list(rows["bounce_rate"] * 100))
+        levels = {ln.get_gid(): ln.get_ydata()[0] for ln in rates.get_lines()
+                  if ln.get_gid() in ("hold_above", "step_back_above", "pause_above")}
+        assert levels == {"hold_above": 3.0, "step_back_above": 5.0, "pause_above": 10.0}
+        bands = {p.get_gid() for p in stages.patches if (p.get_gid() or "").startswith("stage:")}
+        assert bands == {f"stage:{s}" for s in rows["stage"]}
+        labels = {t.get_text() for t in stages.texts}
+        assert labels == set(rows["stage"])
+        paused = [p for p in sends.patches if p.get_gid() == "paused"]
+        assert len(paused) == (rows["status"] == "paused").sum()
+        assert sends.get_legend() is not None and rates.get_legend() is not None
+
+
+def test_plot_command_writes_the_file(sample, run, tmp_path, monkeypatch):
+    out = tmp_path / "trend.png"
+    res = run("plot", "--out", str(out), "--at", AT)
+    assert res.exit_code == 0, res.output
+    assert res.output.strip().splitlines()[-1] == str(out.resolve())
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    monkeypatch.chdir(tmp_path)
+    res = run("plot", BOXES[0], "--days", "30", "--at", AT)
+    path = Path(res.output.strip().splitlines()[-1])
+    assert res.exit_code == 0 and path.parent == tmp_path.resolve() and path.suffix == ".png"
+    assert path.stat().st_size > 10_000
+    svg = run("plot", BOXES[1], "--out", str(tmp_path / "t.svg"), "--at", AT)
+    assert svg.exit_code == 0 and (tmp_path / "t.svg").read_text().lstrip().startswith("<?xml")
+    bad = run("plot", "--out", str(tmp_path / "t.gif"), "--at", AT)
+    assert bad.exit_code == 64 and ".png, .svg or .pdf" in bad.output
+
+
+def test_report_csv_is_the_frame(sample, frame, run):
+    res = run("report", "--format", "csv", "--at", AT)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert len(rows) == len(frame)
+    assert list(rows[0]) == reports.DAILY_COLUMNS
+    for got, want in zip(rows, frame.itertuples()):
+        assert got["mailbox"] == want.mailbox and got["date"] == f"{want.date:%Y-%m-%d}"
+        for c in ("quota", "sent", "hard", "soft", "block", "complaints", "warmup_day"):
+            assert int(got[c]) == getattr(want, c)
+        rate = float(got["bounce_rate"]) if got["bounce_rate"] else math.nan
+        assert _nan_equal([rate], [want.bounce_rate])
+        assert (got["stage"], got["status"]) == (want.stage, want.status)
+    js = run("report", BOXES[2], "--format", "json", "--at", AT, "--days", "3")
+    assert [r["sent"] for r in __import__("json").loads(js.output)] == list(
+        frame[frame["mailbox"] == BOXES[2]]["sent"].iloc[-3:])
+
+
+def test_report_table(sample, run):
+    res = run("report", BOXES[0], "--at", AT, "--days", "40")
+    assert res.exit_code == 0
+    lines = res.output.splitlines()
+    assert lines[0].split()[:6] == ["MAILBOX", "DATE", "DAY", "STAGE", "QUOTA", "SENT"]
+    assert len(lines) == 41
+    assert sum(line.endswith("paused") for line in lines) >= 1
+
+
+def test_report_without_mailboxes_and_unknown_mailbox(run):
+    assert "No mailboxes yet" in run("report").output
+    res = run("plot")
+    assert res.exit_code == 65 and "nothing to plot" in res.output
+    res = run("report", "ghost@corp.example")
+    assert res.exit_code == 78 and "not found" in res.output
+
+
+def test_resumed_day_carries_the_post_resume_quota(ledger_path):
+    ledger = open_ledger()
+    box = api.add_mailbox(ledger, "r@corp.example", "exmail", timezone=SH)
+    d0 = dt.date(2026, 11, 2)
+    for k in range(5):
+        api.record_send(ledger, box.address, [f"x{k}-{i}@example.com" for i in range(30)],
+                        at(d0 + dt.timedelta(days=k), 9))
+    api.pause(ledger, box.address, "list review", at=at(d0 + dt.timedelta(days=4), 18))
+    api.resume(ledger, box.address, at=at(d0 + dt.timedelta(days=6), 10))
+    frame = reports.daily(ledger, at=at(d0 + dt.timedelta(days=8), 9))
+    status = dict(zip(frame["date"].dt.date, frame["status"]))
+    quota = dict(zip(frame["date"].dt.date, frame["quota"]))
+    assert status[d0 + dt.timedelta(days=4)] == "ok"  # the pause came in the evening
+    assert (status[d0 + dt.timedelta(days=5)], quota[d0 + dt.timedelta(days=5)]) == ("paused", 0)
+    assert status[d0 + dt.timedelta(days=6)] == "resumed"
+    assert quota[d0 + dt.timedelta(days=6)] == api.quota_for(
+        ledger, box, at(d0 + dt.timedelta(days=6), 10, 1)).quota > 0
+    ledger.close()
+
+
+def test_timeline_of_a_mailbox_without_history_is_today():
+    from warmup.policy import History, load_policy
+
+    line = timeline(load_policy("default"), History("n@corp.example", SH),
+                    api.parse_instant(AT))
+    assert [(v.date, v.day, v.quota, v.status) for v in line] == [
+        (dt.date(2026, 11, 29), 1, 50, "ok")]
+
+
+def test_domain_kind_and_suppression_frames(sample):
+    when = api.parse_instant(AT)
+    dom = reports.bounces_by_domain(sample, at=when)
+    worst = dom[dom["mailbox"] == BOXES[0]].iloc[0]
+    assert worst["domain"] == "old-list.example" and worst["bounce_rate"] > 0.2
+    with sample.read() as conn:
+        totals = {c: sum(r[i] for r in q.day_stats(conn)) for i, c in enumerate(
+            ("sent", "hard", "soft", "block", "complaint"), start=2)}
+        suppressed = conn.exec_driver_sql("SELECT count(*) FROM suppression").scalar()
+    assert int(dom["sends"].sum()) == totals["sent"]
+    assert {c: int(dom[c].sum()) for c in ("hard", "soft", "block", "complaint")} == {
+        c: totals[c] for c in ("hard", "soft", "block", "complaint")}
+    kinds = reports.bounces_by_kind(sample, at=when)
+    assert int(kinds["bounces"].sum()) == sum(totals[c] for c in ("hard", "soft", "block",
+                                                                  "complaint"))
+    assert set(kinds[kinds["kind"] == "hard"]["status"]) == {"5.1.1"}
+    supp = reports.suppressions(sample)
+    assert int(supp["total"].iloc[-1]) == suppressed == totals["hard"] + totals["complaint"]
+    recent = reports.bounces_by_kind(sample, [BOXES[2]], days=7, at=when)
+    assert recent["date"].min() >= pd.Timestamp("2026-11-23")
+
+
+def test_demo_ends_with_the_path_of_its_plot(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = run("demo", "--days", "20")
+    assert res.exit_code == 0, res.output
+    last = Path(res.output.rstrip("\n").splitlines()[-1])
+    assert last == tmp_path.resolve() / "warmup-demo.png"
+    assert last.read_bytes()[:4] == b"\x89PNG"

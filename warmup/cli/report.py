@@ -1,0 +1,90 @@
+"""``warmup report`` and ``warmup plot``: the day-by-day record of mailboxes, as text or a figure.
+
+pandas and matplotlib are imported inside the commands (through :mod:`warmup.reports`), never at
+module import: every command module is imported by ``warmup quota``, which must stay light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from warmup import api
+from warmup.cli import cli
+from warmup.cli.common import pass_ledger, percent, print_table
+from warmup.ledger import Ledger
+
+_ADDRESSES = click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
+_DAYS = click.option("--days", type=click.IntRange(1, 3660), metavar="N",
+                     help="Only the last N local days (default: since each mailbox's first send).")
+_AT = click.option("--at", "at", metavar="DATETIME",
+                   help="Report as of this instant (ISO 8601; default now).")
+
+
+@cli.command()
+@_ADDRESSES
+@_DAYS
+@_AT
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="Output format (csv and json give exact rates).")
+@pass_ledger
+def report(ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str | None,
+           fmt: str) -> None:
+    """Per mailbox and local day: sends, quota, bounces, trailing bounce rate, stage, status.
+
+    Quota, stage and status are the policy's own verdict for each day (the walk 'warmup quota'
+    replays); the bounce rate is the trailing window the policy judged the day on. All mailboxes
+    unless ADDRESSes are given.
+
+    \b
+    Example:
+        warmup report
+        warmup report sales@corp.example --days 30
+        warmup report --format csv > report.csv
+    """
+    from warmup import reports
+
+    frame = reports.daily(ledger, addresses, days, api.parse_instant(at) if at else None)
+    if fmt != "table":
+        click.echo(reports.to_text(frame, fmt), nl=False)
+        return
+    if frame.empty:
+        click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
+        return
+    print_table(
+        ["MAILBOX", "DATE", "DAY", "STAGE", "QUOTA", "SENT", "HARD", "SOFT", "BLOCK",
+         "COMPL", "RATE", "STATUS"],
+        [[r.mailbox, f"{r.date:%Y-%m-%d}", r.warmup_day, r.stage, r.quota, r.sent, r.hard,
+          r.soft, r.block, r.complaints, percent(None if r.bounce_rate != r.bounce_rate
+                                                 else r.bounce_rate), r.status]
+         for r in frame.itertuples()])
+
+
+@cli.command()
+@_ADDRESSES
+@_DAYS
+@_AT
+@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Where to write it: .png, .svg or .pdf (default: ./warmup-plot-DATE.png).")
+@pass_ledger
+def plot(ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str | None,
+         out: str | None) -> None:
+    """Draw sends vs quota, bounce rate vs thresholds and stage bands per mailbox; print the path.
+
+    Three panels per mailbox (several mailboxes side by side on one time axis): daily sends
+    (bars) against the quota (step line); the trailing bounce rate against the policy's hold,
+    step-back and pause thresholds; stage bands with the warm-up day. Paused days are hatched.
+
+    \b
+    Example:
+        warmup plot
+        warmup plot sales@corp.example --days 60 --out trend.png
+    """
+    from warmup import reports
+
+    when = api.parse_instant(at) if at else api.now_utc()
+    frame = reports.daily(ledger, addresses, days, when)
+    path = Path(out) if out else Path.cwd() / f"warmup-plot-{when:%Y%m%d}.png"
+    written = reports.plot(frame, path)
+    click.echo(str(written.resolve()))

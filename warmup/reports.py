@@ -1,0 +1,320 @@
+"""Report frames (pandas) and figures (matplotlib) for the CLI's ``report``/``plot`` and notebooks.
+
+Numbers come from SQL aggregates (:mod:`warmup.ledger.reports_sql`: the ``day_stat`` rollup and
+``GROUP BY`` queries), never from every send row. Quota, stage, health and status per past day come
+from the policy engine's own day-by-day walk (:func:`warmup.policy.engine.timeline`), so a report
+cannot disagree with what ``warmup quota`` said that day.
+
+This module imports pandas and matplotlib; nothing on the ``warmup quota``/``warmup send`` path
+imports it (the CLI imports it inside the report commands).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from warmup import api
+from warmup.errors import DataError, UsageError
+from warmup.ledger import Ledger, MailboxRow, store
+from warmup.ledger import reports_sql as q
+from warmup.policy import DayCounts, History, load_policy
+from warmup.policy.engine import timeline
+from warmup.providers import get_provider
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DAILY_COLUMNS = ["mailbox", "date", "warmup_day", "stage", "quota", "sent", "hard", "soft",
+                 "block", "complaints", "bounced", "bounce_rate", "complaint_rate",
+                 "day_bounce_rate", "health", "status"]
+
+
+def mailboxes(ledger: Ledger, addresses: Sequence[str] = ()) -> list[MailboxRow]:
+    """The named mailboxes (an unknown one is an error saying how to add it), or all of them."""
+    if addresses:
+        return [store.get_mailbox(ledger, a) for a in addresses]
+    return store.list_mailboxes(ledger)
+
+
+def _thresholds(box: MailboxRow) -> dict[str, Any]:
+    spec = load_policy(box.policy)
+    h = spec.health
+    return {"policy": spec.name, "window_days": h.window_days, "hold_above": h.hold_above,
+            "step_back_above": h.step_back_above, "pause_above": h.pause_above,
+            "stages": [s.name for s in spec.stages]}
+
+
+def daily(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None,
+          at: dt.datetime | None = None) -> pd.DataFrame:
+    """One row per mailbox and local day, from its first active day (or the last ``days``) to today.
+
+    Columns: ``sent``, ``hard``, ``soft``, ``block``, ``complaints``, ``bounced`` (hard + soft +
+    block) from the rollup; ``warmup_day``, ``stage``, ``quota``, ``health``, ``status`` and
+    ``bounce_rate``/``complaint_rate`` (the trailing window the policy judged the day on; NaN while
+    too few sends) from the policy's walk; ``day_bounce_rate`` is that day's bounced / sent.
+    ``frame.attrs["thresholds"]`` holds each mailbox's policy thresholds and stage names.
+    """
+    at = at or api.now_utc()
+    boxes = mailboxes(ledger, addresses)
+    ids = [b.id for b in boxes]
+    with ledger.read() as conn:
+        stats = q.day_stats(conn, ids)
+        evs = q.events(conn, ids)
+    per_box: dict[int, list[DayCounts]] = {}
+    for m, d, sent, hard, soft, block, complaint in stats:
+        per_box.setdefault(m, []).append(DayCounts(d, sent, hard, soft, block, complaint))
+    cols: dict[str, list[Any]] = {c: [] for c in DAILY_COLUMNS}
+    specs: dict[str, Any] = {}
+    for box in boxes:
+        spec = specs.get(box.policy) or specs.setdefault(box.policy, load_policy(box.policy))
+        counts = per_box.get(box.id, [])
+        hist = History(mailbox=box.address, timezone=box.timezone, days=tuple(counts),
+                       events=evs.get(box.id, ()), cap=box.cap, started=box.started,
+                       provider_ceiling=get_provider(box.provider).daily_limit)
+        line = timeline(spec, hist, at)
+        if days is not None:
+            line = line[-days:]
+        by_day = {c.day: c for c in counts}
+        zero = DayCounts(dt.date.min)
+        for v in line:
+            c = by_day.get(v.date, zero)
+            bounced = c.hard + c.soft + c.block
+            cols["mailbox"].append(box.address)
+            cols["date"].append(v.date)
+            cols["warmup_day"].append(v.day)
+            cols["stage"].append(v.stage)
+            cols["quota"].append(v.quota)
+            cols["sent"].append(c.sent)
+            cols["hard"].append(c.hard)
+            cols["soft"].append(c.soft)
+            cols["block"].append(c.block)
+            cols["complaints"].append(c.complaint)
+            cols["bounced"].append(bounced)
+            cols["bounce_rate"].append(v.rate)
+            cols["complaint_rate"].append(v.complaint_rate)
+            cols["day_bounce_rate"].append(bounced / c.sent if c.sent else None)
+            cols["health"].append(v.health)
+            cols["status"].append(v.status)
+    frame = pd.DataFrame(cols, columns=DAILY_COLUMNS)
+    frame["date"] = pd.to_datetime(frame["date"])
+    for c in ("bounce_rate", "complaint_rate", "day_bounce_rate"):
+        frame[c] = frame[c].astype("float64")
+    frame.attrs["thresholds"] = {b.address: _thresholds(b) for b in boxes}
+    frame.attrs["at"] = at.isoformat()
+    return frame
+
+
+def standing(ledger: Ledger, addresses: Sequence[str] = (),
+             at: dt.datetime | None = None) -> pd.DataFrame:
+    """Where each mailbox stands at ``at``: ``warmup quota``'s answer, with its reasons."""
+    at = at or api.now_utc()
+    rows = []
+    for box in mailboxes(ledger, addresses):
+        a = api.quota_for(ledger, box, at)
+        rows.append({"mailbox": a.mailbox, "stage": a.stage, "warmup_day": a.day,
+                     "quota": a.quota, "sent": a.sent, "remaining": a.remaining,
+                     "status": a.status, "bounce_rate": a.bounce_rate,
+                     "reasons": "; ".join(a.reasons)})
+    return pd.DataFrame(rows, columns=["mailbox", "stage", "warmup_day", "quota", "sent",
+                                       "remaining", "status", "bounce_rate", "reasons"])
+
+
+def _since(ledger: Ledger, boxes: list[MailboxRow], days: int | None,
+           at: dt.datetime | None) -> dt.date | None:
+    if days is None:
+        return None
+    today = store.local_day(at or api.now_utc(), boxes[0].timezone if boxes else "UTC")
+    return today - dt.timedelta(days=days - 1)
+
+
+def bounces_by_domain(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None,
+                      at: dt.datetime | None = None) -> pd.DataFrame:
+    """Per mailbox and recipient domain: sends, bounces by kind and the bounce rate, worst first."""
+    boxes = mailboxes(ledger, addresses)
+    names = {b.id: b.address for b in boxes}
+    since = _since(ledger, boxes, days, at)
+    with ledger.read() as conn:
+        sends = q.sends_by_domain(conn, list(names), since)
+        bounces = q.bounces_by_domain(conn, list(names), since)
+    frame = pd.DataFrame(sends, columns=["mailbox_id", "domain", "sends"])
+    kinds = pd.DataFrame(bounces, columns=["mailbox_id", "domain", "kind", "n"]).pivot_table(
+        index=["mailbox_id", "domain"], columns="kind", values="n", aggfunc="sum", fill_value=0)
+    kinds = kinds.reindex(columns=list(store.BOUNCE_KINDS), fill_value=0).reset_index()
+    frame = frame.merge(kinds, on=["mailbox_id", "domain"], how="outer").fillna(0)
+    for c in ("sends", *store.BOUNCE_KINDS):
+        frame[c] = frame[c].astype("int64")
+    frame.insert(0, "mailbox", frame.pop("mailbox_id").map(names))
+    frame["bounce_rate"] = (frame.hard + frame.soft + frame.block) / frame.sends.where(
+        frame.sends > 0)
+    return frame.sort_values(["mailbox", "bounce_rate", "sends"],
+                             ascending=[True, False, False]).reset_index(drop=True)
+
+
+def bounces_by_kind(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None,
+                    at: dt.datetime | None = None) -> pd.DataFrame:
+    """Per mailbox, local day, bounce kind and enhanced status: how many bounces."""
+    boxes = mailboxes(ledger, addresses)
+    names = {b.id: b.address for b in boxes}
+    with ledger.read() as conn:
+        rows = q.bounces_by_kind(conn, list(names), _since(ledger, boxes, days, at))
+    frame = pd.DataFrame(rows, columns=["mailbox_id", "date", "kind", "status", "bounces"])
+    frame.insert(0, "mailbox", frame.pop("mailbox_id").map(names))
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def suppressions(ledger: Ledger) -> pd.DataFrame:
+    """New suppressions per UTC day and kind, with the running total of the do-not-mail list."""
+    with ledger.read() as conn:
+        rows = q.suppressions_by_day(conn)
+    frame = pd.DataFrame(rows, columns=["date", "kind", "added"])
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame["total"] = frame["added"].cumsum()
+    return frame
+
+
+def rollup_mismatches(ledger: Ledger) -> list[tuple[Any, ...]]:
+    """Where the ``day_stat`` rollup disagrees with the raw rows ([] when it is sound)."""
+    with ledger.read() as conn:
+        return q.rollup_mismatches(conn)
+
+
+def to_text(frame: pd.DataFrame, fmt: str) -> str:
+    """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions)."""
+    out = frame.copy()
+    out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+    if fmt == "csv":
+        return str(out.to_csv(index=False))
+    return str(out.to_json(orient="records", indent=2))
+
+
+STAGE_COLOURS = ["#fde9b6", "#cfe8c4", "#c9dcf0", "#e4d4ef", "#f6d0c4"]
+PAUSE_COLOUR = "#d62728"
+
+
+def figure(frame: pd.DataFrame, columns: int = 3) -> Figure:
+    """Small multiples with a shared time axis, three panels per mailbox.
+
+    Panel 1: daily sends (bars) against the policy's quota (step line). Panel 2: the trailing
+    bounce rate the policy judged (line) against its hold, step-back and pause thresholds, with
+    each day's own rate as dots. Panel 3: stage bands (shaded, labelled) and the warm-up day.
+    Paused days are hatched red in every panel. The figure is drawn without pyplot (no GUI, no
+    global state): save it with ``fig.savefig`` or display it in a notebook.
+    """
+    import matplotlib.dates as mdates
+    from matplotlib.figure import Figure
+
+    names = list(dict.fromkeys(frame["mailbox"]))
+    if not names:
+        raise DataError("nothing to plot: no mailbox has any history in this period")
+    thresholds = frame.attrs.get("thresholds", {})
+    ncols = max(1, min(columns, len(names)))
+    nblocks = -(-len(names) // ncols)
+    fig = Figure(figsize=(max(9.0, 6.4 * ncols), 7.6 * nblocks + 0.4), layout="constrained")
+    grid = fig.add_gridspec(3 * nblocks, ncols, height_ratios=[3.0, 2.0, 1.3] * nblocks)
+    first: Any = None
+    for k, name in enumerate(names):
+        rows = frame[frame["mailbox"] == name]
+        r0, col = 3 * (k // ncols), k % ncols
+        axes = [fig.add_subplot(grid[r0 + i, col], sharex=first) for i in range(3)]
+        first = first or axes[0]
+        _draw_mailbox(axes, name, rows, thresholds.get(name, {}))
+        for ax in axes:
+            ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
+            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+    dates = frame["date"]
+    fig.suptitle(f"Mailbox warm-up, {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d} "
+                 f"(local days)\nas of {frame.attrs.get('at', '')[:16].replace('T', ' ')} UTC; "
+                 f"quota, stage and bounce rate as the policy saw each day",
+                 fontsize=12, fontweight="bold")
+    return fig
+
+
+def _draw_mailbox(axes: list[Any], name: str, rows: pd.DataFrame, th: dict[str, Any]) -> None:
+    import matplotlib.dates as mdates
+
+    sends, rates, stages = axes
+    x = rows["date"]
+    paused = rows["status"] == "paused"
+    sends.bar(x, rows["sent"], width=0.8, color="#4c72b0", label="sent", gid="sent")
+    sends.step(x, rows["quota"], where="mid", color="black", linewidth=1.6, label="quota",
+               gid="quota")
+    sends.set_title(f"{name}: daily sends vs quota", loc="left", fontsize=11)
+    sends.set_ylabel("recipients / day")
+    sends.set_ylim(0, max(1, int(rows[["sent", "quota"]].max().max())) * 1.15)
+
+    window = th.get("window_days", 7)
+    pct = rows["bounce_rate"] * 100
+    rates.plot(x, pct, color="#c44e52", linewidth=1.8, marker=".", label=f"{window}-day bounce rate",
+               gid="bounce_rate")
+    rates.plot(x, rows["day_bounce_rate"] * 100, linestyle="none", marker="o", markersize=3,
+               color="#c44e52", alpha=0.35, label="that day's rate", gid="day_bounce_rate")
+    top = 0.0
+    for key, label, colour, style in (("hold_above", "hold", "#dd8452", "--"),
+                                      ("step_back_above", "step back", "#b35806", "-."),
+                                      ("pause_above", "pause", PAUSE_COLOUR, ":")):
+        if key in th:
+            rates.axhline(th[key] * 100, color=colour, linestyle=style, linewidth=1.2,
+                          label=f"{label} above {th[key]:.0%}", gid=key)
+            top = max(top, th[key] * 100)
+    daily_pct = rows["day_bounce_rate"] * 100
+    peak = max(float(pct.max()) if pct.notna().any() else 0.0,
+               min(float(daily_pct.max()) if daily_pct.notna().any() else 0.0, 100.0))
+    rates.set_ylim(0, max(top, peak) * 1.2 or 1)
+    rates.set_title(f"bounce rate (trailing {window} days, as the policy judged it) "
+                    f"vs thresholds", loc="left", fontsize=11)
+    rates.set_ylabel("bounces (% of sends)")
+
+    order = th.get("stages") or list(dict.fromkeys(rows["stage"]))
+    colour = {s: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, s in enumerate(order)}
+    half = pd.Timedelta(hours=12)
+    run_start, prev = None, None
+    dates, names = list(x), list(rows["stage"])
+    for i, stage in enumerate([*names, None]):
+        if stage != prev:
+            if prev is not None:
+                lo, hi = dates[run_start] - half, dates[i - 1] + half
+                stages.axvspan(lo, hi, color=colour.get(prev, "#dddddd"), gid=f"stage:{prev}")
+                stages.text(lo + (hi - lo) / 2, 0.93, prev, transform=stages.get_xaxis_transform(),
+                            ha="center", va="top", fontsize=9, clip_on=True)
+            run_start, prev = i, stage
+    stages.plot(x, rows["warmup_day"], color="#333333", linewidth=1.4, label="warm-up day",
+                gid="warmup_day")
+    stages.set_ylim(0, max(1, int(rows["warmup_day"].max())) * 1.45)
+    stages.set_ylabel("warm-up day")
+    stages.set_title("stage bands and warm-up day (active days)", loc="left", fontsize=11)
+
+    for ax in axes:
+        for day in x[paused]:
+            ax.axvspan(day - half, day + half, facecolor="none", edgecolor=PAUSE_COLOUR,
+                       hatch="///", linewidth=0, gid="paused")
+        for day in x[rows["status"] == "resumed"]:
+            ax.axvline(day - half, color=PAUSE_COLOUR, linewidth=1, linestyle="--", gid="resumed")
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_xlim(x.min() - half, x.max() + half)
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator())
+    from matplotlib.patches import Patch
+
+    handles, labels = sends.get_legend_handles_labels()
+    if paused.any():
+        handles.append(Patch(facecolor="none", edgecolor=PAUSE_COLOUR, hatch="///"))
+        labels.append("paused")
+    sends.legend(handles, labels, loc="best", fontsize=8, framealpha=0.9)
+    rates.legend(loc="best", fontsize=8, framealpha=0.9, ncols=2)
+    stages.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    for ax in axes[:-1]:
+        ax.tick_params(labelbottom=False)
+
+
+def plot(frame: pd.DataFrame, out: str | Path, columns: int = 3) -> Path:
+    """Draw :func:`figure` and write it (PNG, SVG or PDF by the suffix); the path written."""
+    path = Path(out)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--out {out}: expected a .png, .svg or .pdf file name")
+    figure(frame, columns).savefig(path, dpi=110)
+    return path
