@@ -19,7 +19,13 @@ KINDS = ["hard", "soft", "block", "complaint"]
 
 @cli.group()
 def bounces() -> None:
-    """Parse, sync and list bounces (DSNs, SMTP rejections, complaints)."""
+    """Parse, sync and list bounces (DSNs, SMTP rejections, complaints).
+
+    \b
+    Example:
+        warmup bounces sync sales@corp.example
+        warmup bounces list --kind hard
+    """
 
 
 @bounces.command("sync")
@@ -139,7 +145,13 @@ def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) ->
 
 @cli.group()
 def suppress() -> None:
-    """Addresses never to be mailed again (hard bounces, complaints, manual entries)."""
+    """Addresses never to be mailed again (hard bounces, complaints, manual entries).
+
+    \b
+    Example:
+        warmup suppress add someone@example.com --reason "asked to be removed"
+        warmup suppress list
+    """
 
 
 @suppress.command("add")

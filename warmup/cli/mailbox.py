@@ -24,7 +24,13 @@ def endpoint_options(fn: Any) -> Any:
 
 @cli.group()
 def mailbox() -> None:
-    """Register and manage mailboxes."""
+    """Register and manage mailboxes.
+
+    \b
+    Example:
+        warmup mailbox add sales@corp.example --provider exmail
+        warmup mailbox list
+    """
 
 
 @mailbox.command("add")

@@ -1,0 +1,74 @@
+"""Every command documents itself (help with an ``Example:`` block) and appears in README.md."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from warmup.cli import cli
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def walk(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    """(path, command) for the group itself and every command below it, depth first."""
+    out: list[tuple[tuple[str, ...], click.Command]] = [(prefix, group)]
+    for name, cmd in sorted(group.commands.items()):
+        if isinstance(cmd, click.Group):
+            out += walk(cmd, (*prefix, name))
+        else:
+            out.append(((*prefix, name), cmd))
+    return out
+
+
+COMMANDS = walk(cli)
+
+
+def _id(path: tuple[str, ...]) -> str:
+    return " ".join(("warmup", *path))
+
+
+def test_there_are_commands():
+    assert {"quota", "plan", "mailbox"} <= set(cli.commands)
+    assert len(COMMANDS) > 5
+
+
+@pytest.mark.parametrize(("path", "cmd"), COMMANDS, ids=[_id(p) for p, _ in COMMANDS])
+def test_help_has_an_example_block(path: tuple[str, ...], cmd: click.Command):
+    text = cmd.help or ""
+    assert text.strip(), f"{_id(path)} has no help docstring"
+    lines = [line.strip() for line in text.splitlines()]
+    assert "Example:" in lines, f"{_id(path)}: help has no 'Example:' block"
+    i = lines.index("Example:")
+    # Under \b, click keeps the example's line breaks instead of re-flowing them.
+    assert i > 0 and lines[i - 1] == "\b", f"{_id(path)}: put '\\b' on the line before 'Example:'"
+    example = [line for line in lines[i + 1:] if line]
+    assert any(re.search(r"(^|[|;&] *)warmup\b", line) for line in example), (
+        f"{_id(path)}: the example block runs no warmup command")
+    if path:
+        assert any(" ".join(path) in line for line in example), (
+            f"{_id(path)}: the example does not use the command")
+
+
+def _readme() -> str:
+    if not README.exists():
+        pytest.fail(f"{README} does not exist yet: it must document every command")
+    return README.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_top_level_command_in_readme(name: str):
+    text = _readme()
+    assert re.search(rf"warmup {re.escape(name)}\b|`{re.escape(name)}`", text), (
+        f"README.md does not mention 'warmup {name}'")
+
+
+PAIRS = [p for p, c in COMMANDS if len(p) == 2]
+
+
+@pytest.mark.parametrize("path", PAIRS, ids=[" ".join(p) for p in PAIRS])
+def test_subcommand_in_readme(path: tuple[str, ...]):
+    assert " ".join(path) in _readme(), f"README.md does not mention '{' '.join(path)}'"
