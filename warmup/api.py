@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,10 +253,15 @@ def import_csv(ledger: Ledger, path: str | Path) -> Imported:
     """
     path = Path(path)
     try:
-        handle = path.open(newline="", encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
-    with handle:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}: line {line}: not UTF-8 text; save the file as UTF-8") from None
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in reader.fieldnames or []]
         missing = [c for c in IMPORT_REQUIRED if c not in header]
@@ -358,4 +364,7 @@ def _csv_instant(text: str, what: str) -> dt.datetime:
         raise DataError(f"{what} {text!r} is not an ISO 8601 time") from None
     if value.tzinfo is None:
         raise DataError(f"{what} {text!r} has no UTC offset (write e.g. {text}+08:00)")
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise DataError(f"{what} {text!r} is out of range") from None

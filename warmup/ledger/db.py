@@ -16,6 +16,7 @@ from warmup import migrations
 from warmup.errors import ConfigError, Unavailable
 
 BUSY_TIMEOUT_S = 30.0
+MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
 
 
 def default_path() -> Path:
@@ -51,9 +52,17 @@ class Ledger:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A consistent read transaction."""
-        with self._errors(), self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A consistent read transaction.
+
+        On PostgreSQL REPEATABLE READ, so that the several statements of one question (the
+        rollup, today's raw rows, the events) see one snapshot; a transaction that only reads
+        never fails to serialize.
+        """
+        with self._errors(), self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def write(self, conn: Connection | None = None) -> Iterator[Connection]:
@@ -67,14 +76,22 @@ class Ledger:
                 yield conn
             return
         with self._errors(), self.engine.connect() as new:
-            new.execution_options(warmup_begin="BEGIN IMMEDIATE")
+            self._for_writes(new)
             with new.begin():
                 yield new
 
     def connect_for_writes(self) -> Connection:
         """A long-lived connection whose transactions take the write lock at once."""
-        conn = self.engine.connect()
-        conn.execution_options(warmup_begin="BEGIN IMMEDIATE")
+        return self._for_writes(self.engine.connect())
+
+    def _for_writes(self, conn: Connection) -> Connection:
+        if self.dialect == "postgresql":
+            # READ COMMITTED whatever the server's default: after waiting for a row lock
+            # (slots.lock_mailbox) each later statement sees what the lock holder committed.
+            # Under REPEATABLE READ the gate would read a snapshot older than the lock.
+            conn.execution_options(isolation_level="READ COMMITTED")
+        else:
+            conn.execution_options(warmup_begin="BEGIN IMMEDIATE")
         return conn
 
     @contextmanager
@@ -114,7 +131,12 @@ def _sqlite_engine(url: str) -> Engine:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        cur.execute("PRAGMA journal_mode = WAL")
+        # WAL is a property of the file: set it on a new ledger (or ours), never on a file of
+        # another program that was pointed at by mistake (it is refused untouched).
+        ours = cur.execute("SELECT count(*) = 0 OR sum(name = 'warmup_migrations') > 0 "
+                           "FROM sqlite_master").fetchone()[0]
+        if ours:
+            cur.execute("PRAGMA journal_mode = WAL")
         cur.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across process crashes
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
@@ -149,14 +171,38 @@ def open_ledger(url: str | None = None, *, migrate: bool = True) -> Ledger:
     return ledger
 
 
-def _ensure_schema(ledger: Ledger) -> None:
+def _ensure_schema(ledger: Ledger) -> list[str]:
+    """Apply pending migrations; the names applied ([] when the ledger was up to date)."""
     try:
         with ledger.read() as conn:
             if not migrations.pending(conn):
-                return
+                return []
+            foreign = _foreign_tables(conn)
     except sa.exc.DBAPIError as exc:
         raise _storage_error(exc, ledger.where) from None
+    if foreign:
+        raise ConfigError(f"ledger {ledger.where} holds another program's tables "
+                          f"({', '.join(foreign[:3])}) and no warmup schema; point --db/"
+                          f"WARMUP_DB at a new file (or an empty database) instead")
     with ledger.write() as conn:
         if ledger.dialect == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7261001)")
-        migrations.migrate(conn)
+            # Transaction-scoped: released at commit or when the client dies. Two processes
+            # opening a new team ledger at once: the second waits, then finds nothing pending.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+        return migrations.migrate(conn)
+
+
+def _foreign_tables(conn: Connection) -> list[str]:
+    """Tables of a SQLite file that is not (yet) a warmup ledger: refuse to write into it.
+
+    PostgreSQL is exempt: a team database may well hold other applications' tables.
+    """
+    if conn.dialect.name != "sqlite" or sa.inspect(conn).has_table("warmup_migrations"):
+        return []
+    names = sa.inspect(conn).get_table_names()
+    return sorted(n for n in names if not n.startswith("sqlite_"))
+
+
+def migrate_ledger(ledger: Ledger) -> list[str]:
+    """Bring ``ledger`` up to the current schema (``warmup db migrate``); the names applied."""
+    return _ensure_schema(ledger)

@@ -202,7 +202,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         name = _need(data, "name", "", str)
         ceiling = _count(_need(data, "ceiling", "", int), "ceiling")
         growth = _need(data, "growth_factor", "", (int, float))
-        if growth < 1:
+        if not 1 <= growth < float("inf"):  # also refuses nan and inf
             raise ConfigError(f"growth_factor: expected a number >= 1, got {growth!r}")
         raw_stages = _need(data, "stage", "", list)
         if not raw_stages:
@@ -256,8 +256,9 @@ def load_policy(ref: str) -> PolicySpec:
         path = Path(ref).expanduser()
         try:
             text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"policy file {ref}: cannot read it ({exc.strerror})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"policy file {ref}: cannot read it "
+                              f"({getattr(exc, 'strerror', None) or 'not UTF-8 text'})") from None
         source = str(path)
     else:
         res = resources.files("warmup.policy") / "presets" / f"{ref}.toml"

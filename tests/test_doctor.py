@@ -1,0 +1,189 @@
+"""``warmup doctor`` against real loopback servers set up to fail at each step.
+
+Each case builds a mailbox whose SMTP/IMAP point at a sink, Dovecot, a closed port, a silent
+listener or an unresolvable ``.invalid`` name, runs ``python -m warmup doctor --json`` as a real
+process, and checks the first failing step, its target, the exit code and — for a refused
+login — the Tencent Exmail checklist steps it points at.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.gatekit import warmup
+from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
+from tests.peers.smtp import SilentServer, SmtpSink, free_port
+from warmup.doctor import _auth_advice
+from warmup.providers import get_provider
+
+BOX = IMAP_USER  # the Dovecot user: SMTP and IMAP log in with the same address and password
+
+
+@dataclass
+class Case:
+    """How to break the set-up, and what doctor must say."""
+
+    smtp: Callable[[ExitStack, object], tuple[str, int, str]]  # -> host, port, security
+    step: str | None  # the first failing check (None: healthy)
+    kind: str = "SMTP"  # which service it is about
+    code: int = 0
+    words: tuple[str, ...] = ()  # in that check's detail + cause
+    steps: tuple[int, ...] = ()  # exmail checklist steps named
+    password: str | None = IMAP_PASSWORD
+    imap_port: Callable[[object], int] | None = None
+    timeout: str = "5"
+    others: dict[str, str] = field(default_factory=dict)  # check name -> status expected
+
+
+def sink(**kwargs: object) -> Callable[[ExitStack, object], tuple[str, int, str]]:
+    def make(stack: ExitStack, pki: object) -> tuple[str, int, str]:
+        mode = str(kwargs.pop("mode", "ssl"))
+        password = str(kwargs.pop("password", IMAP_PASSWORD))
+        s = stack.enter_context(SmtpSink(mode, user=BOX, password=password, pki=pki,  # type: ignore[arg-type]
+                                         **kwargs))
+        return "127.0.0.1", s.port, "ssl"
+    return make
+
+
+def unresolvable(stack: ExitStack, pki: object) -> tuple[str, int, str]:
+    return "smtp.corp.invalid", 465, "ssl"
+
+
+def refused(stack: ExitStack, pki: object) -> tuple[str, int, str]:
+    return "127.0.0.1", free_port(), "ssl"
+
+
+def silent(stack: ExitStack, pki: object) -> tuple[str, int, str]:
+    return "127.0.0.1", stack.enter_context(SilentServer()).port, "ssl"
+
+
+CASES = {
+    "healthy": Case(sink(), None, others={"dns": "ok", "tcp": "ok", "tls": "ok",
+                                          "smtp-auth": "ok", "imap-login": "ok"}),
+    "dns": Case(unresolvable, "dns", code=69, words=("does not resolve", "network/DNS")),
+    "tcp-refused": Case(refused, "tcp", code=69, words=("connection refused",)),
+    "tls-untrusted": Case(sink(untrusted=True), "tls", code=69,
+                          words=("not trusted", "SSL_CERT_FILE")),
+    "tls-on-plaintext": Case(sink(mode="plain"), "tls", code=69,
+                             words=("does not speak implicit TLS",)),
+    "silent-timeout": Case(silent, "tls", code=69, words=("timed out", "never answered"),
+                           timeout="1"),
+    # The same wrong password for both: the password itself or the IMAP/SMTP switch.
+    "smtp-535-both": Case(sink(), "smtp-auth", code=77, words=("535", "same password"),
+                          steps=(2, 4), password="wrong-password",
+                          others={"imap-login": "fail"}),
+    # SMTP refuses what IMAP accepts: the password is right, SMTP is not enabled.
+    "smtp-535-only": Case(sink(password="another-one"), "smtp-auth", code=77,
+                          words=("535", "IMAP accepted"), steps=(1, 2),
+                          others={"imap-login": "ok"}),
+    "imap-login": Case(sink(password="smtp-only-pass"), "imap-login", kind="IMAP", code=77,
+                       words=("AUTHENTICATIONFAILED", "refused the password"),
+                       steps=(2, 3, 4), password="smtp-only-pass",
+                       others={"smtp-auth": "ok"}),
+    "imap-refused": Case(sink(), "tcp", kind="IMAP", code=69, words=("connection refused",),
+                         imap_port=lambda dovecot: free_port(), others={"smtp-auth": "ok"}),
+    "no-password": Case(sink(), "smtp-auth", code=78, words=("no password",), password=None),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_doctor_names_the_failing_step(name, pki, ssl_cert_env, dovecot, tmp_path):
+    case = CASES[name]
+    if not dovecot.running:
+        dovecot.start()
+    with ExitStack() as stack:
+        host, port, security = case.smtp(stack, pki)
+        imap_port = case.imap_port(dovecot) if case.imap_port else dovecot.port
+        added = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", host,
+                       "--smtp-port", str(port), "--smtp-security", security,
+                       "--imap-host", "127.0.0.1", "--imap-port", str(imap_port))
+        assert added.returncode == 0, added.stderr
+        env = {"WARMUP_PASSWORD": case.password or "",
+               "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+        start = time.monotonic()
+        res = warmup("doctor", BOX, "--json", "--timeout", case.timeout, env=env)
+        elapsed = time.monotonic() - start
+    assert "Traceback" not in res.stderr, res.stderr
+    assert elapsed < 20  # no step hangs beyond its timeout
+    report = json.loads(res.stdout)
+    checks = report["checks"]
+    assert res.returncode == case.code == report["exit_code"], (res.returncode, checks)
+    assert [c["name"] for c in checks if c["status"] != "skip"][:2] == ["dns", "dns"]
+    assert all(c["ms"] >= 0 for c in checks)
+    failed = [c for c in checks if c["status"] == "fail"]
+    if case.step is None:
+        assert failed == [] and all(c["status"] == "ok" for c in checks), checks
+    else:
+        first = failed[0]
+        assert (first["name"], first["target"].split()[0]) == (case.step, case.kind), checks
+        said = " ".join((first["detail"], first["cause"], first["fix"]))
+        for word in case.words:
+            assert word in said, (word, first)
+        assert first["fix"], first
+        assert tuple(first["steps"]) == case.steps, first
+        if case.steps:  # the fix lists exactly those checklist steps, in the guide's order
+            listed = [int(line.split(".")[0]) for line in first["fix"].splitlines()[1:]]
+            assert listed == list(case.steps)
+    status = {c["name"]: c["status"] for c in checks}
+    for check, expected in case.others.items():
+        assert status[check] == expected, (check, checks)
+    assert IMAP_PASSWORD not in res.stdout + res.stderr
+
+
+def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
+    """The human form: a table, then the cause and fix of a failure; security none warns."""
+    if not dovecot.running:
+        dovecot.start()
+    with SmtpSink("plain", user=BOX, password=IMAP_PASSWORD, pki=pki) as s:
+        added = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+                       "--smtp-port", str(s.port), "--smtp-security", "none",
+                       "--imap-host", "127.0.0.1", "--imap-port", str(dovecot.port))
+        assert added.returncode == 0, added.stderr
+        res = warmup("doctor", BOX, env={"WARMUP_PASSWORD": IMAP_PASSWORD})
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == ["STEP", "TARGET", "STATUS", "MS", "DETAIL"]
+    tls_smtp = next(line for line in lines if line.startswith("tls") and "SMTP" in line)
+    assert "WARN" in tls_smtp and "plaintext" in tls_smtp
+    assert lines[-1] == f"{BOX}: all checks passed, 1 warning(s)."
+    assert s.messages == []  # doctor never sends mail
+
+
+def test_dns_failure_does_not_hang_and_prints_the_fix(ssl_cert_env):
+    added = warmup("mailbox", "add", BOX, "--provider", "exmail",
+                   "--smtp-host", "smtp.corp.invalid,backup.corp.invalid",
+                   "--imap-host", "imap.corp.invalid")
+    assert added.returncode == 0, added.stderr
+    start = time.monotonic()
+    res = warmup("doctor", BOX, "--timeout", "3", env={"WARMUP_PASSWORD": "x"})
+    assert time.monotonic() - start < 15
+    assert res.returncode == 69
+    assert "dns failed for SMTP smtp.corp.invalid:465" in res.stderr
+    assert "dns failed for SMTP backup.corp.invalid:465" in res.stderr
+    assert res.stderr.count("likely cause: network/DNS") == 2  # once per service, not per host
+    assert "not run" in res.stdout and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(("reply", "steps"), [
+    ("535 5.7.8 Error: authentication failed: wrong password", (2, 3, 4)),
+    ("535 Error: authentication failed, system busy", (2, 3, 4)),
+    ("535 5.7.3 SMTP service is not enabled for this account", (1,)),
+    ("550 User not allowed to use IMAP/SMTP clients", (1,)),
+])
+def test_exmail_refusals_map_to_checklist_steps(reply, steps):
+    cause, fix, got = _auth_advice(reply, get_provider("exmail"))
+    assert got == steps
+    checklist = get_provider("exmail").checklist
+    assert fix.splitlines()[1:] == [f"  {i}. {checklist[i - 1]}" for i in steps]
+    assert cause
+
+
+def test_generic_provider_without_admin_steps_lists_them_all():
+    cause, fix, steps = _auth_advice("535 nope", get_provider("zoho"))
+    assert steps == (1, 2) and "refused the password" in cause

@@ -1,0 +1,182 @@
+"""The canary password: one unique random secret, given the three supported ways, must never
+show up anywhere warmup writes or passes on.
+
+It goes in through ``WARMUP_PASSWORD``, ``--password-command`` and a (file) keyring filled by
+``warmup mailbox login``; it is used for real by ``send`` (delivered, refused login,
+unreachable server), ``bounces sync`` (success, refused login), ``doctor`` and a wrapped
+``send -- COMMAND`` whose child dumps its own argv, environment and every process's command
+line. Then every byte is scanned: the ledger and its -wal/-shm, every file under the test's
+HOME/XDG dirs (logs, caches), each command's stdout and stderr, the child's dumps and the
+texts of library exceptions. The only files allowed to hold it are the keyring itself, the
+password command's source file and the servers' own password files.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import policy_file
+from tests.peers.dovecot import Dovecot
+from tests.peers.fixtures import IMAP_USER
+from tests.peers.smtp import SmtpSink, free_port
+
+CANARY = "canary-" + secrets.token_hex(16)
+BOX = IMAP_USER
+REPO = Path(__file__).resolve().parent.parent
+COMMANDS: list[list[str]] = []  # every argv this module started, checked at the end
+
+
+@pytest.fixture(scope="module")
+def canary_imap(pki) -> Iterator[Dovecot]:  # type: ignore[no-untyped-def]
+    if not Path("/usr/sbin/dovecot").exists() and not os.environ.get("CI"):
+        pytest.skip("dovecot is not installed")
+    with Dovecot(pki, user=BOX, password=CANARY) as server:
+        yield server
+
+
+class World:
+    """A mailbox on a sink and Dovecot that both accept the canary, with one password source."""
+
+    def __init__(self, root: Path, source: str, sink: SmtpSink, imap: Dovecot) -> None:
+        self.root, self.source, self.sink, self.imap = root, source, sink, imap
+        self.home = root / "home"
+        self.home.mkdir()
+        self.db = root / "ledger.db"
+        self.secret_files = {root / "keyring.json", root / "pw.txt"}
+        (root / "pw.txt").write_text(CANARY + "\n")
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
+            "WARMUP_DB": str(self.db), "HOME": str(self.home),
+            "XDG_DATA_HOME": str(self.home / "data"), "XDG_CACHE_HOME": str(self.home / "cache"),
+            "XDG_STATE_HOME": str(self.home / "state"),
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+            "PYTHONPATH": str(REPO),  # tests.filekeyring, from the test's own working dir
+        }
+        self.extra: list[str] = []
+        if source == "env":
+            self.env["WARMUP_PASSWORD"] = CANARY
+        elif source == "command":
+            self.extra = ["--password-command", f"cat {root / 'pw.txt'}"]
+        else:
+            self.env["PYTHON_KEYRING_BACKEND"] = "tests.filekeyring.FileKeyring"
+            self.env["WARMUP_TEST_KEYRING"] = str(root / "keyring.json")
+        self.outputs: list[str] = []
+
+    def run(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,),
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "warmup", *args]
+        COMMANDS.append(argv)
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=90, input=stdin,
+                             stdin=None if stdin is not None else subprocess.DEVNULL,
+                             env={**self.env, **(env or {})}, cwd=self.root)
+        self.outputs += [res.stdout, res.stderr]
+        assert res.returncode in ok, (args, res.returncode, res.stderr)
+        return res
+
+    def mailbox(self, smtp_port: int, imap_port: int) -> None:
+        self.run("mailbox", "set", BOX, "--smtp-port", str(smtp_port), "--imap-port",
+                 str(imap_port))
+
+
+@pytest.fixture(params=["env", "command", "keyring"])
+def world(request, pki, ssl_cert_env, canary_imap, tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
+        w = World(tmp_path, request.param, sink, canary_imap)
+        w.run("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+              "--smtp-port", str(sink.port), "--imap-host", "127.0.0.1", "--imap-port",
+              str(canary_imap.port), "--policy", str(policy_file(tmp_path / "p.toml", 100)))
+        if request.param == "keyring":
+            w.run("mailbox", "login", BOX, stdin=CANARY + "\n")
+            assert CANARY in (tmp_path / "keyring.json").read_text()  # it really is in use
+        yield w
+
+
+def scan(w: World) -> list[str]:
+    """Every place the canary was found (empty: none)."""
+    hits = [f"output #{i}" for i, text in enumerate(w.outputs) if CANARY in text]
+    for path in w.root.rglob("*"):
+        if path.is_file() and path not in w.secret_files and CANARY.encode() in path.read_bytes():
+            hits.append(str(path))
+    return hits
+
+
+def send(w: World, *more: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
+    return w.run("send", BOX, "--to", f"lead{len(w.outputs)}@example.com", "--subject", "s",
+                 "--body", "b", "--timeout", "5", *w.extra, *more, ok=ok)
+
+
+def test_canary_never_leaks(world: World, dovecot) -> None:  # type: ignore[no-untyped-def]
+    w = world
+    # send: delivered, the login refused, the server unreachable
+    send(w)
+    assert [m.auth_login for m in w.sink.messages] == [BOX]  # the canary did log in
+    w.sink.password = "not-the-canary"
+    assert "535" in send(w, ok=(77,)).stderr
+    w.sink.password = CANARY
+    w.mailbox(free_port(), w.imap.port)
+    assert "connection refused" in send(w, ok=(69,)).stderr
+    w.mailbox(w.sink.port, w.imap.port)
+    # bounces sync: success, then the login refused (the shared Dovecot has another password)
+    w.imap.append("INBOX", b"From: x@example.org\r\nSubject: hi\r\n\r\nnot a bounce\r\n")
+    assert "Scanned" in w.run("bounces", "sync", BOX, "--since", "2026-01-01", *w.extra).stdout
+    w.mailbox(w.sink.port, dovecot.port)
+    w.run("bounces", "sync", BOX, *w.extra, ok=(77,))
+    w.mailbox(w.sink.port, w.imap.port)
+    # doctor: every step, both logins
+    w.run("doctor", BOX, "--json", *w.extra)
+    # a wrapped command: its argv, its environment and every process's command line
+    dump = w.root / "dump"
+    dump.mkdir()
+    script = (f"tr '\\0' ' ' < /proc/self/cmdline > {dump}/argv; env > {dump}/env; "
+              f"for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done "
+              f"> {dump}/all-cmdlines 2>/dev/null; "
+              f"printf 'To: wrapped@example.com\\nSubject: s\\n\\nhi\\n' | sendmail -t; "
+              f"echo rc=$? > {dump}/sendmail-rc")
+    w.run("send", BOX, "--timeout", "5", *w.extra, "--", "sh", "-c", script)
+    assert (dump / "sendmail-rc").read_text().strip() == "rc=0"
+    assert "WARMUP_SMTP_PASSWORD" in (dump / "env").read_text()  # the one-time one instead
+    assert "-m warmup send" in (dump / "all-cmdlines").read_text()  # warmup's own argv seen
+    assert len(w.sink.messages) == 2
+    # the ledger files and everything else under the test's directory
+    assert sorted(p.name for p in w.root.glob("ledger.db*"))[0] == "ledger.db"
+    control = w.home / "control.log"  # the scanner does see a leak where one is
+    control.write_text(f"oops {CANARY}")
+    assert scan(w) == [str(control)]
+    control.unlink()
+    assert scan(w) == []
+    assert not [argv for argv in COMMANDS if any(CANARY in a for a in argv)]
+
+
+def test_library_errors_and_reprs_never_hold_it(ssl_cert_env, tmp_path) -> None:
+    from warmup import Gate, api, open_ledger, smtp
+    from warmup.bounces import imap
+    from warmup.errors import WarmupError
+
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    api.add_mailbox(ledger, BOX, "exmail", smtp_host="127.0.0.1", smtp_port=free_port(),
+                    imap_host="127.0.0.1", imap_port=free_port())
+    texts = []
+    target = smtp.Target(("127.0.0.1",), free_port(), "ssl", BOX, CANARY, 2)
+    texts.append(repr(target))
+    with pytest.raises(WarmupError) as unreachable:
+        smtp.Session(target)
+    with Gate(BOX, ledger=ledger, password=CANARY, timeout=2) as gate:
+        texts.append(repr(gate))
+        with pytest.raises(WarmupError) as gated:
+            gate.send(b"To: lead@example.com\r\nSubject: s\r\n\r\nb\r\n")
+    with pytest.raises(WarmupError) as imap_down:
+        imap.connect(("127.0.0.1",), free_port(), "ssl", BOX, CANARY, 2)
+    for info in (unreachable, gated, imap_down):
+        texts += [str(info.value), repr(info.value),
+                  "".join(traceback.format_exception(info.value))]
+    ledger.close()
+    assert all(texts) and not [t for t in texts if CANARY in t]
+    assert CANARY.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("l.db*"))

@@ -1,0 +1,70 @@
+"""``warmup doctor``: check a mailbox's DNS, TCP, TLS, SMTP login and IMAP login, in order."""
+
+from __future__ import annotations
+
+import click
+
+from warmup.cli import cli
+from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.cli.send import password_option
+from warmup.errors import ConfigError
+from warmup.ledger import Ledger, store
+
+MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
+
+
+@cli.command()
+@click.argument("address")
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait at each step.")
+@password_option
+@json_option
+@pass_ledger
+def doctor(ledger: Ledger, address: str, timeout: float, password_command: str | None,
+           json_: bool) -> int:
+    """Check a mailbox's set-up step by step and name the step that fails.
+
+    In order: the SMTP and IMAP hosts (primary and backup) resolve, accept a TCP connection
+    and a verified TLS handshake; then SMTP EHLO + AUTH (then QUIT: nothing is sent) and an
+    IMAP login. A failure says the likely cause and the fix, in the order of the provider's
+    setup checklist. Exit 0 when nothing failed (warnings allowed), else the code of the first
+    failure: 69 unreachable (DNS, TCP, TLS), 77 login refused, 78 no password.
+
+    \b
+    Example:
+        warmup doctor sales@corp.example
+        warmup doctor sales@corp.example --password-command 'pass show mail/sales' --json
+    """
+    from warmup import credentials
+    from warmup import doctor as lib
+
+    box = store.get_mailbox(ledger, address)
+    password: str | None
+    reason = ""
+    try:
+        password = credentials.get_password(box.address, password_command)
+    except ConfigError as exc:
+        password, reason = None, str(exc)
+    checks = lib.run(box, password, timeout, no_password=reason or "no password available")
+    code = lib.exit_code(checks)
+    if json_:
+        print_json({"mailbox": box.address, "provider": box.provider, "exit_code": code,
+                    "checks": [c.to_dict() for c in checks]})
+        return code
+    print_table(["STEP", "TARGET", "STATUS", "MS", "DETAIL"],
+                [[c.name, c.target, MARKS[c.status], c.ms, c.detail] for c in checks])
+    said: set[str] = set()  # the same advice once, after the first step it applies to
+    for c in checks:
+        if c.status == "fail":
+            click.echo(f"\n{c.name} failed for {c.target}: {c.detail}", err=True)
+            if c.cause and c.cause + c.fix not in said:
+                click.echo(f"  likely cause: {c.cause}", err=True)
+                if c.fix:
+                    click.echo("  fix: " + c.fix.replace("\n", "\n    "), err=True)
+            said.add(c.cause + c.fix)
+    failed = sum(c.status == "fail" for c in checks)
+    warned = sum(c.status == "warn" for c in checks)
+    summary = (f"{failed} failed" if failed else "all checks passed") + (
+        f", {warned} warning(s)" if warned else "")
+    click.echo(f"\n{box.address}: {summary}.", err=bool(failed))
+    return code
