@@ -214,3 +214,39 @@ def test_a_resumed_pause_does_not_beat_a_milder_hold():
     milder, worse = evaluate(spec, history(150), now), evaluate(spec, history(260), now)
     assert milder.status == "hold"
     assert worse.quota <= milder.quota, (milder.reasons, worse.reasons)
+
+
+@PROPS
+@given(histories())
+def test_timeline_without_reasons_is_the_same_walk(case):
+    """``explain=False`` (the report's fast walk) changes nothing but the reasons."""
+    from warmup.policy.timeline import timeline
+
+    name, hist, now = case
+    spec = SPECS[name]
+    full = timeline(spec, hist, now)
+    fast = timeline(spec, hist, now, explain=False)
+    assert [dataclasses.replace(v, reasons=()) for v in full] == fast
+    assert all(v.reasons for v in full)  # the explaining walk did explain every day
+    assert not any(v.reasons for v in fast)
+
+
+@PROPS
+@given(histories())
+def test_each_timeline_day_is_evaluate_that_morning(case):
+    """Every past day of the timeline is what :func:`evaluate` said at the start of that day,
+    from the history before it (the report's promise; the walk skips re-judging the morning)."""
+    from warmup.policy.timeline import timeline
+
+    name, hist, now = case
+    spec = SPECS[name]
+    zone = ZoneInfo(hist.timezone)
+    for v in timeline(spec, hist, now, explain=False)[:-1]:
+        if v.resumed:  # carries the answer after the day's resume instead
+            continue
+        morning = dt.datetime.combine(v.date, dt.time(), zone).astimezone(dt.UTC)
+        before = dataclasses.replace(hist, days=tuple(c for c in hist.days if c.day < v.date),
+                                     last_send_at=None)
+        a = evaluate(spec, before, morning)
+        assert (v.quota, v.stage, v.day) == (a.quota, a.stage, a.day), v
+        assert v.paused == (a.status == "paused"), v

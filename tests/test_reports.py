@@ -17,7 +17,7 @@ from tests.conftest import SH, at
 from warmup import api, reports
 from warmup.ledger import open_ledger, store
 from warmup.ledger import reports_sql as q
-from warmup.policy.engine import timeline
+from warmup.policy.timeline import timeline
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample.csv"

@@ -172,9 +172,10 @@ class Gate:
         pending = list(self._deferred)
         refused: Exception | None = None
         with self.ledger.write(self._conn) as conn:
+            # The mailbox lock first in every gate transaction: one lock order, no deadlocks.
+            slots.lock_mailbox(conn, self.box)
             if pending:
                 slots.settle_sent(conn, self.box, pending)
-            slots.lock_mailbox(conn, self.box)
             now = now or _now()  # read under the lock, so reservations are stamped in order
             if self._expired_at is None or now - self._expired_at > EXPIRE_EVERY:
                 # Expiry only relabels reserved -> unknown (both count): no need per message.
@@ -214,6 +215,7 @@ class Gate:
             return
         pending = len(self._deferred)
         with self.ledger.write() as conn:
+            slots.lock_mailbox(conn, self.box)
             self._flush(conn)
             for rcpt, sid in res.ids.items():
                 result = outcomes.get(rcpt, "unknown")
@@ -244,6 +246,7 @@ class Gate:
         if self._deferred:
             pending = len(self._deferred)
             with self.ledger.write() as conn:
+                slots.lock_mailbox(conn, self.box)
                 self._flush(conn)
             del self._deferred[:pending]
 

@@ -151,3 +151,19 @@ def migrate(conn: Connection) -> list[str]:
                 )
             )
     return todo
+
+
+@migration
+def m002_timeline_cache(conn: Connection) -> None:
+    """A memo of each mailbox's policy walk over its past days (``warmup.ledger.timeline_cache``).
+
+    Derived data, never a source of truth: each row is used only while its fingerprint (of the
+    day counts, events, policy, settings and code it was computed from) still matches.
+    """
+    sa.Table(
+        "timeline_cache", sa.MetaData(),
+        sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("fingerprint", sa.String, nullable=False),
+        sa.Column("upto", sa.Date, nullable=False),
+        sa.Column("payload", sa.Text, nullable=False),
+    ).create(conn)

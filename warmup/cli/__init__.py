@@ -61,4 +61,4 @@ def main() -> None:
     cli(prog_name="warmup")
 
 
-from warmup.cli import mailbox, quota, record, providers, demo, send, sendmail, bounces, report, doctor  # noqa: F401
+from warmup.cli import mailbox, quota, record, providers, demo, send, sendmail, bounces, report, doctor, db  # noqa: F401

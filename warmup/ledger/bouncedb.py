@@ -9,8 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.ledger.db import Ledger
-from warmup.ledger.store import (BOUNCE, MAILBOX, SEND, SUPPRESSION, SYNC_STATE, MailboxRow,
-                                 utc)
+from warmup.ledger.store import BOUNCE, MAILBOX, SEND, SUPPRESSION, SYNC_STATE, MailboxRow, utc
 
 MATCH_WINDOW = dt.timedelta(days=30)
 

@@ -15,13 +15,15 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warmup.ledger import fastpath
-from warmup.ledger.store import MAILBOX, SEND, MailboxRow, bump_day, local_day, utc
+from warmup.ledger import fastpath, pgpath
+from warmup.ledger.store import SEND, MailboxRow, bump_day, local_day, utc
 
 
 def lock_mailbox(conn: Connection, box: MailboxRow) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.id == box.id).with_for_update())
+    """PostgreSQL: lock the mailbox's row until the transaction ends (SQLite: already locked)."""
+    pg = pgpath.cursor(conn)
+    if pg is not None:
+        pgpath.lock_mailbox(pg, box.id)
 
 
 _EXPIRE = SEND.update().where(
@@ -53,6 +55,13 @@ def insert_reserved(conn: Connection, box: MailboxRow, recipients: list[str], me
     cur = fastpath.cursor(conn)
     if cur is not None:
         return fastpath.insert_reserved(cur, box.id, recipients, message_id, now, day, source)
+    pg = pgpath.cursor(conn)
+    if pg is not None:
+        ids = pgpath.insert_reserved(pg, box.id, recipients, message_id, now, day, source)
+        if ids is None:
+            raise fastpath.DuplicateSend(
+                pgpath.live_duplicate(pg, box.id, recipients, message_id), message_id)
+        return ids
     keys = {f"{message_id}|{r}": r for r in recipients}
     seen = {r.key: r for r in conn.execute(sa.select(SEND.c.key, SEND.c.id, SEND.c.outcome).where(
         SEND.c.mailbox_id == box.id, SEND.c.key.in_(list(keys))))}
@@ -103,6 +112,10 @@ def settle_sent(conn: Connection, box: MailboxRow, items: list[tuple[int, dt.dat
     cur = fastpath.cursor(conn)
     if cur is not None:
         fastpath.settle_sent(cur, items)
+        return
+    pg = pgpath.cursor(conn)
+    if pg is not None:
+        pgpath.settle_sent(pg, items)
         return
     for sid, at in items:
         settle(conn, box, sid, "sent", at)

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 
 from warmup import models
 from warmup.errors import ConfigError, DataError
-from warmup.ledger import fastpath
+from warmup.ledger import fastpath, pgpath
 from warmup.ledger.db import Ledger
 from warmup.policy.engine import DayCounts, History, MailboxEvent
 
@@ -270,8 +270,10 @@ def suppress(conn: Connection, address: str, kind: str, reason: str, mailbox_id:
              at: dt.datetime) -> bool:
     ins = _upsert(conn, SUPPRESSION).values(
         address=address, kind=kind, reason=reason, mailbox_id=mailbox_id, created_at=utc(at),
-    ).on_conflict_do_nothing(index_elements=["address"])
-    return bool(conn.execute(ins).rowcount)
+    ).on_conflict_do_nothing(index_elements=["address"]).returning(SUPPRESSION.c.id)
+    # Not rowcount: on PostgreSQL SQLAlchemy adds RETURNING to fetch the new id, and rowcount
+    # of "ON CONFLICT DO NOTHING RETURNING" is not the number of rows inserted there.
+    return conn.execute(ins).scalar() is not None
 
 
 _SUPPRESSED = sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason).where(
@@ -286,6 +288,9 @@ def suppressed(conn: Connection, addresses: Iterable[str]) -> dict[str, str]:
     cur = fastpath.cursor(conn)
     if cur is not None:
         return fastpath.suppressed(cur, addrs)
+    pg = pgpath.cursor(conn)
+    if pg is not None:
+        return pgpath.suppressed(pg, addrs)
     rows = conn.execute(_SUPPRESSED, {"addrs": addrs})
     return {r.address: f"{r.kind}: {r.reason}" if r.reason else r.kind for r in rows}
 
@@ -337,8 +342,11 @@ def history(ledger: Ledger, box: MailboxRow, as_of: dt.datetime, *,
     cut = _FAR if everything else utc(as_of)
     cur = fastpath.cursor(conn) if fast else None
     if everything:  # the gate: today from the rollup, so the cost does not grow with the day
+        pg = pgpath.cursor(conn) if fast else None
         if cur is not None:
             rows, last, ev_rows = fastpath.gate_rows(cur, box.id, today)
+        elif pg is not None:
+            rows, last, ev_rows = pgpath.gate_rows(pg, box.id, today)
         else:
             p = {"mid": box.id, "today": today}
             rows = [tuple(r) for r in conn.execute(_DAYS_TO_TODAY, p)]

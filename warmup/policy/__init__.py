@@ -1,4 +1,5 @@
-"""Warm-up policies: TOML specs (:mod:`.spec`) and the pure evaluation engine (:mod:`.engine`)."""
+"""Warm-up policies: TOML specs (:mod:`.spec`), the pure evaluation engine (:mod:`.engine`) and
+its day-by-day walks, past and ahead (:mod:`.timeline`)."""
 
 from warmup.policy.engine import (
     Allowance,
@@ -7,9 +8,9 @@ from warmup.policy.engine import (
     MailboxEvent,
     PlanDay,
     evaluate,
-    project,
 )
 from warmup.policy.spec import PolicySpec, Stage, load_policy, parse_duration
+from warmup.policy.timeline import project
 
 __all__ = [
     "Allowance", "DayCounts", "History", "MailboxEvent", "PlanDay", "PolicySpec", "Stage",

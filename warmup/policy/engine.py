@@ -21,12 +21,10 @@ Rules (see README "The policy"):
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime as dt
 import functools
 import hashlib
 from dataclasses import dataclass, field
-
 from zoneinfo import ZoneInfo
 
 from warmup.policy.spec import PolicySpec, Window
@@ -134,6 +132,9 @@ class _Walk:
     health_cut: dt.date | None = None  # days up to this one (a resume) can only hold
     events: list[MailboxEvent] = field(default_factory=list)
     events_done: int = 0
+    # False: no reason strings (a report's year of verdicts never shows them, and building them
+    # was most of a verdict's cost); every number, stage and health word is the same either way.
+    explain: bool = True
 
     def count(self, day: dt.date) -> DayCounts:
         return self.counts.get(day) or DayCounts(day)
@@ -148,35 +149,47 @@ class _Walk:
         return sent, bounced, complaints
 
     def judge(self, first: dt.date, last: dt.date) -> tuple[str, float | None, float | None, str]:
+        """``(health, rate, complaint rate, why)`` over ``first..last``; ``why`` is the health word
+        itself when the walk does not explain (still non-empty: ``health_paused`` stores it)."""
         h = self.spec.health
         sent, bounced, complaints = self.window_rates(first, last)
         if sent < max(h.min_sample, 1):
             return ("unjudged", None, None,
                     f"bounce rate not judged yet: {sent} sends in the last {h.window_days} days "
-                    f"(needs {h.min_sample})")
+                    f"(needs {h.min_sample})" if self.explain else "unjudged")
         rate, crate = bounced / sent, complaints / sent
-        facts = (f"{h.window_days}-day bounce rate {rate:.1%} ({bounced}/{sent}), "
-                 f"complaint rate {crate:.2%} ({complaints}/{sent})")
         if self.health_cut is not None and first <= self.health_cut and (
                 rate > h.step_back_above or crate > h.complaint_pause_above):
             # Resumed by hand: the days before the resume cannot pause or step back again,
             # but they hold the ramp until they leave the window.
-            return ("hold", rate, crate, f"{facts}: resumed on {self.health_cut}, the ramp is "
-                                         f"held until the days before it leave the window")
-        if rate > h.pause_above:
-            return "pause", rate, crate, f"{facts}: bounce rate above {h.pause_above:.0%} pauses"
-        if crate > h.complaint_pause_above:
-            return ("pause", rate, crate,
-                    f"{facts}: complaint rate above {h.complaint_pause_above:.1%} pauses")
-        if rate > h.step_back_above:
-            return ("step_back", rate, crate,
-                    f"{facts}: bounce rate above {h.step_back_above:.0%} steps back a stage")
-        if rate > h.hold_above:
-            return "hold", rate, crate, f"{facts}: bounce rate above {h.hold_above:.0%} holds the ramp"
-        if crate > h.complaint_hold_above:
-            return ("hold", rate, crate,
-                    f"{facts}: complaint rate above {h.complaint_hold_above:.1%} holds the ramp")
-        return "ok", rate, crate, f"{facts}: within {h.hold_above:.0%}, the ramp continues"
+            health, rule = "hold", "cut"
+        elif rate > h.pause_above:
+            health, rule = "pause", "pause"
+        elif crate > h.complaint_pause_above:
+            health, rule = "pause", "complaint_pause"
+        elif rate > h.step_back_above:
+            health, rule = "step_back", "step_back"
+        elif rate > h.hold_above:
+            health, rule = "hold", "hold"
+        elif crate > h.complaint_hold_above:
+            health, rule = "hold", "complaint_hold"
+        else:
+            health, rule = "ok", "ok"
+        if not self.explain:
+            return health, rate, crate, health
+        facts = (f"{h.window_days}-day bounce rate {rate:.1%} ({bounced}/{sent}), "
+                 f"complaint rate {crate:.2%} ({complaints}/{sent})")
+        why = {
+            "cut": f"resumed on {self.health_cut}, the ramp is held until the days before it "
+                   f"leave the window",
+            "pause": f"bounce rate above {h.pause_above:.0%} pauses",
+            "complaint_pause": f"complaint rate above {h.complaint_pause_above:.1%} pauses",
+            "step_back": f"bounce rate above {h.step_back_above:.0%} steps back a stage",
+            "hold": f"bounce rate above {h.hold_above:.0%} holds the ramp",
+            "complaint_hold": f"complaint rate above {h.complaint_hold_above:.1%} holds the ramp",
+            "ok": f"within {h.hold_above:.0%}, the ramp continues",
+        }[rule]
+        return health, rate, crate, f"{facts}: {why}"
 
     def idle_adjust(self, day: dt.date, reasons: list[str]) -> None:
         if self.last_active is None:
@@ -184,12 +197,15 @@ class _Walk:
         idle = (day - self.last_active).days - 1
         rules = self.spec.idle
         if rules.restart_after_days and idle >= rules.restart_after_days and self.eff:
-            reasons.append(f"idle {idle} days (>= {rules.restart_after_days}): warm-up starts over")
+            if self.explain:
+                reasons.append(f"idle {idle} days (>= {rules.restart_after_days}): "
+                               f"warm-up starts over")
             self.eff, self.stepped_back = 0, False
         elif rules.step_back_after_days and idle >= rules.step_back_after_days and self.eff:
             self.step_back()
-            reasons.append(f"idle {idle} days (>= {rules.step_back_after_days}): "
-                           f"stepped back to stage {self.stage_name()}")
+            if self.explain:
+                reasons.append(f"idle {idle} days (>= {rules.step_back_after_days}): "
+                               f"stepped back to stage {self.stage_name()}")
         self.last_active = day  # one adjustment per idle gap
 
     def step_back(self) -> None:
@@ -211,7 +227,8 @@ class _Walk:
             t_health, t_rate, t_crate, t_why = self.judge(day - dt.timedelta(days=w), day)
             if _SEVERITY[t_health] > _SEVERITY[health] or (health == "unjudged"
                                                             and t_health != "unjudged"):
-                health, rate, crate, why = t_health, t_rate, t_crate, t_why + " (including today)"
+                health, rate, crate = t_health, t_rate, t_crate
+                why = t_why + " (including today)" if self.explain else t_why
         if health == "pause" and not self.health_paused:
             self.health_paused = why
         if health == "step_back" and not self.stepped_back:
@@ -221,32 +238,40 @@ class _Walk:
             self.stepped_back = False
         number, stage, index = spec.stage_at(self.eff + 1)
         volume = stage.volume(index)
-        reasons.append(f"warm-up day {self.eff + 1}, stage {stage.name} "
-                       f"({stage.describe_volume()}): {volume}")
-        reasons.append(why)
+        explain = self.explain
+        if explain:
+            reasons.append(f"warm-up day {self.eff + 1}, stage {stage.name} "
+                           f"({stage.describe_volume()}): {volume}")
+            reasons.append(why)
         quota = volume
         floor = spec.stages[0].daily_from
-        busiest = max((self.count(day - dt.timedelta(days=k)).sent
-                       for k in range(1, GROWTH_DAYS + 1)), default=0)
+        busiest = self.busiest(day)
         growth = max(floor, int(spec.growth_factor * busiest))
         if growth < quota:
             quota = growth
-            reasons.append(f"growth limit: {spec.growth_factor:g}x the busiest of the last "
-                           f"{GROWTH_DAYS} days ({busiest}) = {growth}")
-        for limit, what in ((spec.ceiling, f"policy {spec.name} ceiling"),
-                            (self.hist.provider_ceiling, "provider's daily limit"),
-                            (self.hist.cap, "mailbox cap")):
+            if explain:
+                reasons.append(f"growth limit: {spec.growth_factor:g}x the busiest of the last "
+                               f"{GROWTH_DAYS} days ({busiest}) = {growth}")
+        for limit, what in ((spec.ceiling, "policy"), (self.hist.provider_ceiling, "provider"),
+                            (self.hist.cap, "cap")):
             if limit is not None and limit < quota:
                 quota = limit
-                reasons.append(f"{what}: {limit}")
+                if explain:
+                    reasons.append(f"{_LIMITS[what].format(spec.name)}: {limit}")
         if health in ("hold", "step_back"):
             held = self.last_healthy_quota if self.last_healthy_quota is not None else floor
             if held < quota:
                 quota = held
-                reasons.append(f"held at the last healthy day's quota: {held}")
+                if explain:
+                    reasons.append(f"held at the last healthy day's quota: {held}")
         elif health in ("ok", "unjudged"):
             self.last_healthy_quota = quota
         return _Verdict(quota, stage.name, self.eff + 1, health, rate, crate, reasons)
+
+    def busiest(self, day: dt.date) -> int:
+        """The most sent on one of the :data:`GROWTH_DAYS` days before ``day``."""
+        return max((self.count(day - dt.timedelta(days=k)).sent
+                    for k in range(1, GROWTH_DAYS + 1)), default=0)
 
     def close_day(self, day: dt.date, v: _Verdict) -> None:
         """After a past day: count it as progress if it was active and healthy."""
@@ -257,6 +282,8 @@ class _Walk:
 
 
 _SEVERITY = {"unjudged": 0, "ok": 0, "hold": 1, "step_back": 2, "pause": 3}
+_LIMITS = {"policy": "policy {} ceiling", "provider": "provider's daily limit",
+           "cap": "mailbox cap"}
 
 
 def _local(ts: dt.datetime, tz: str) -> dt.datetime:
@@ -445,33 +472,6 @@ def _fmt_local(ts: dt.datetime, tz: str) -> str:
     return _local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> list[PlanDay]:
-    """Day-by-day stage and quota ahead if the mailbox sends its full quota healthily."""
-    today = now.astimezone(_zone(hist.timezone)).date()
-    first = evaluate(spec, hist, now)
-    counts = {c.day: c for c in hist.days}
-    total = first.remaining
-    plan = [PlanDay(today, first.day, first.stage, first.quota, total)]
-    counts[today] = dataclasses.replace(counts.get(today, DayCounts(today)),
-                                        sent=max(first.quota, first.sent))
-    # Past days are fixed; each future day follows from the full-quota days before it.
-    walk, v = _walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today,
-                       now, hist.timezone)
-    walk.close_day(today, v)
-    for k in range(1, days):
-        day = today + dt.timedelta(days=k)
-        noon = _day_noon(day, hist.timezone)
-        _apply_events(walk, _day_start(day, hist.timezone), hist.timezone)
-        v = walk.verdict(day, today=False, active=True)
-        closed = day.weekday() not in spec.window.weekdays
-        quota = 0 if walk.health_paused or closed or _current_pause(hist.events, noon) else v.quota
-        walk.counts[day] = DayCounts(day, sent=quota)
-        walk.close_day(day, v)
-        total += quota
-        plan.append(PlanDay(day, v.day, v.stage, quota, total))
-    return plan
-
-
 @functools.cache
 def _zone(tz: str) -> ZoneInfo:
     return ZoneInfo(tz)
@@ -481,161 +481,11 @@ def _day_start(day: dt.date, tz: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), _zone(tz)).astimezone(dt.UTC)
 
 
-def _day_noon(day: dt.date, tz: str) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(12), _zone(tz)).astimezone(dt.UTC)
+def __getattr__(name: str) -> object:
+    """``timeline``, ``DayVerdict`` and ``project`` (the day-by-day walks) live in
+    :mod:`warmup.policy.timeline`; still importable from here, lazily (it imports this module)."""
+    if name in ("timeline", "DayVerdict", "project"):
+        from warmup.policy import timeline
 
-
-@dataclass(frozen=True)
-class DayVerdict:
-    """One day of the policy's own walk: what it allowed that day, and why (see :func:`timeline`)."""
-
-    date: dt.date
-    day: int  # warm-up day (active days) the quota was computed for
-    stage: str
-    quota: int  # 0 while paused
-    health: str  # ok | unjudged | hold | step_back | pause
-    rate: float | None  # trailing-window bounce rate the day was judged on (None: too few sends)
-    complaint_rate: float | None
-    paused: bool  # paused when the day began (health pause, manual pause or provider back-off)
-    resumed: bool  # ... and resumed during the day: quota and stage are the post-resume ones
-    reasons: tuple[str, ...]
-
-    @property
-    def status(self) -> str:
-        """paused | resumed | hold | step_back | ok, the policy's word for the day."""
-        if self.resumed:
-            return "resumed"
-        if self.paused:
-            return "paused"
-        return self.health if self.health in ("hold", "step_back") else "ok"
-
-
-def timeline(spec: PolicySpec, hist: History, now: dt.datetime) -> list[DayVerdict]:
-    """Every local day from the first active day to today, from the walk :func:`evaluate` replays.
-
-    Each past day carries what :func:`evaluate` answered at the start of that day (history before
-    the day, events up to its start): the walk of :func:`_replay`, looked at each morning. A day
-    that began paused and was resumed during the day carries the answer just after the resume
-    (``resumed``). Today is :func:`evaluate`'s answer at ``now``. So a report built on this
-    cannot disagree with what ``warmup quota`` said.
-    """
-    import pendulum
-
-    tz = hist.timezone
-    today = pendulum.instance(now).in_timezone(tz).date()
-    counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
-    walk = _SummedWalk(spec, hist, counts, events=sorted(hist.events, key=lambda e: e.at))
-    walk.sum_up()
-    active = sorted(d for d, c in counts.items() if c.sent and d < today)
-    day = active[0] if active else today
-    out: list[DayVerdict] = []
-    one = dt.timedelta(days=1)
-    while day < today:
-        start = _day_start(day, tz) if walk.events else None  # most mailboxes have no events
-        if start is not None:
-            _apply_events(walk, start, tz)
-        pending = walk.events_done < len(walk.events)  # a resume may come during the day
-        entry = _morning(walk, day, start) if pending or _morning_differs(walk, day) else None
-        if entry is not None and entry.paused and pending:
-            end = _day_start(day + one, tz)
-            resumes = [e.at for e in walk.events[walk.events_done:]
-                       if e.kind == "resume" and e.at < end]
-            if resumes:
-                later = dataclasses.replace(walk)
-                _apply_events(later, resumes[-1], tz)
-                after = _morning(later, day, resumes[-1])
-                if not after.paused:
-                    entry = dataclasses.replace(after, paused=True, resumed=True)
-        v = walk.verdict(day, today=False)
-        if entry is None:  # the morning's answer is the replay's: one verdict serves both
-            paused = bool(walk.health_paused) or (
-                start is not None and _current_pause(hist.events, start) is not None)
-            entry = _day_verdict(day, v, paused, False)
-        out.append(entry)
-        walk.close_day(day, v)
-        day += one
-    _apply_events(walk, now, tz)
-    v = walk.verdict(today, today=True)
-    paused = bool(walk.health_paused) or _current_pause(hist.events, now) is not None
-    out.append(_day_verdict(today, v, paused, False))
-    return out
-
-
-def _morning_differs(walk: _SummedWalk, day: dt.date) -> bool:
-    """Whether the morning's verdict (today=True, nothing sent yet) can differ from the replay's.
-
-    They run the same steps on an active day unless the window that includes the (empty) day
-    judges more severely; an idle day only adjusts for idleness in the morning's.
-    """
-    if not walk.count(day).sent:
-        return True
-    w = walk.spec.health.window_days
-    before = walk.judge(day - dt.timedelta(days=w), day - dt.timedelta(days=1))[0]
-    walk.hidden = day
-    try:
-        including = walk.judge(day - dt.timedelta(days=w - 1), day)[0]
-    finally:
-        walk.hidden = None
-    return _SEVERITY[including] > _SEVERITY[before]
-
-
-def _morning(walk: _SummedWalk, day: dt.date, at: dt.datetime | None) -> DayVerdict:
-    """What :func:`evaluate` says at ``at`` early on ``day`` (nothing sent yet), without moving
-    the walk: its state is flat (counts and events are only read), so a shallow copy looks ahead.
-    """
-    look = dataclasses.replace(walk, hidden=day)  # the day's own sends come after the morning
-    v = look.verdict(day, today=True)
-    paused = bool(look.health_paused) or (
-        at is not None and _current_pause(walk.hist.events, at) is not None)
-    return _day_verdict(day, v, paused, False)
-
-
-@dataclass
-class _SummedWalk(_Walk):
-    """The same walk, with O(1) window sums from prefix sums over the (fixed) day counts.
-
-    A year of a thousand mailboxes is 365,000 verdicts, each summing a trailing window; summing
-    it day by day was most of a report's time. ``hidden`` is a day whose counts the verdict must
-    not see (its morning, before anything was sent).
-    """
-
-    hidden: dt.date | None = None
-    origin: int = 0  # ordinal of the first counted day
-    sums: list[tuple[int, int, int]] = field(default_factory=list)  # sums[k]: days before origin+k
-
-    def sum_up(self) -> None:
-        self.sums = [(0, 0, 0)]
-        if not self.counts:
-            return
-        self.origin = min(self.counts).toordinal()
-        sent = bounced = complaints = 0
-        for o in range(self.origin, max(self.counts).toordinal() + 1):
-            c = self.counts.get(dt.date.fromordinal(o))
-            if c is not None:
-                sent, bounced, complaints = (sent + c.sent, bounced + c.bounced,
-                                             complaints + c.complaint)
-            self.sums.append((sent, bounced, complaints))
-
-    def count(self, day: dt.date) -> DayCounts:
-        if day == self.hidden:
-            return DayCounts(day)
-        return self.counts.get(day) or DayCounts(day)
-
-    def window_rates(self, first: dt.date, last: dt.date) -> tuple[int, int, int]:
-        top = len(self.sums) - 1
-        i = min(max(first.toordinal() - self.origin, 0), top)
-        j = min(max(last.toordinal() - self.origin + 1, 0), top)
-        if j <= i:
-            return 0, 0, 0
-        (s1, b1, c1), (s0, b0, c0) = self.sums[j], self.sums[i]
-        sent, bounced, complaints = s1 - s0, b1 - b0, c1 - c0
-        if self.hidden is not None and first <= self.hidden <= last:
-            h = super().count(self.hidden)
-            sent, bounced, complaints = (sent - h.sent, bounced - h.bounced,
-                                         complaints - h.complaint)
-        return sent, bounced, complaints
-
-
-def _day_verdict(day: dt.date, v: _Verdict, paused: bool, resumed: bool) -> DayVerdict:
-    return DayVerdict(day, v.day, v.stage, 0 if paused and not resumed else v.quota, v.health,
-                      v.rate, v.complaint_rate, paused, resumed, tuple(v.reasons))
+        return getattr(timeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

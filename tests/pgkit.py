@@ -1,0 +1,94 @@
+"""PostgreSQL for the contract suite: every test gets a fresh, empty schema on the test server.
+
+``WARMUP_TEST_PG`` (exported by ``scripts/test``) is the server's URL. Each test gets a schema of
+its own (``CREATE SCHEMA``) and a ledger URL whose connections put it first on the search path
+(``options=-csearch_path=...``), so tests never see each other's rows; the schema is dropped
+afterwards. Without ``WARMUP_TEST_PG`` the PostgreSQL tests skip locally and FAIL under CI
+(``CI=true``): a CI run that silently skipped the team backend would prove nothing.
+
+    from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+
+    def test_something(ledger_url): ...   # runs twice: sqlite, postgresql
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def pg_server() -> str:
+    """The test server's URL, or skip (locally) / fail (under CI) when there is none."""
+    url = os.environ.get("WARMUP_TEST_PG")
+    if url:
+        return url
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail("WARMUP_TEST_PG is not set under CI: the PostgreSQL contract tests must run "
+                    "(./scripts/test starts the server and exports it)")
+    pytest.skip("WARMUP_TEST_PG not set (./scripts/test sets it); PostgreSQL tests skipped")
+
+
+def _admin(url: str):  # type: ignore[no-untyped-def]
+    import psycopg
+    import sqlalchemy as sa
+
+    plain = sa.engine.make_url(url).set(drivername="postgresql")
+    return psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True)
+
+
+def with_schema(url: str, schema: str) -> str:
+    """``url`` whose connections use ``schema`` first (libpq ``options``)."""
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
+
+
+class PgSchema:
+    """A throw-away schema on the test server; :attr:`url` is a ledger URL inside it."""
+
+    def __init__(self, prefix: str = "t") -> None:
+        self.server = pg_server()
+        self.name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        with _admin(self.server) as conn:
+            conn.execute(f'CREATE SCHEMA "{self.name}"')
+        self.url = with_schema(self.server, self.name)
+
+    def drop(self) -> None:
+        with _admin(self.server) as conn:
+            conn.execute("SET lock_timeout = '20s'")  # fail, never hang, on a stray lock
+            conn.execute(f'DROP SCHEMA "{self.name}" CASCADE')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A ledger URL in a fresh PostgreSQL schema (skips/fails like :func:`pg_server`)."""
+    schema = PgSchema()
+    try:
+        yield schema.url
+    finally:
+        schema.drop()
+
+
+@pytest.fixture(params=BACKENDS)
+def ledger_url(request: pytest.FixtureRequest, ledger_path, monkeypatch: pytest.MonkeyPatch,
+               ) -> Iterator[str]:
+    """The contract suite's ledger: this test's SQLite file, or a fresh PostgreSQL schema.
+
+    ``WARMUP_DB`` points at it too, so CLI runs and child processes use the same ledger.
+    """
+    if request.param == "sqlite":
+        url = f"sqlite:///{ledger_path}"
+        monkeypatch.setenv("WARMUP_DB", url)
+        yield url
+        return
+    schema = PgSchema()
+    monkeypatch.setenv("WARMUP_DB", schema.url)
+    try:
+        yield schema.url
+    finally:
+        schema.drop()

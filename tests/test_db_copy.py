@@ -1,0 +1,150 @@
+"""``warmup db copy``: a solo ledger of 100k sends moves to PostgreSQL and answers the same."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import at, ledger_digest
+from warmup import api
+from warmup.ledger import fastpath, open_ledger, store
+
+pytest_plugins = ["tests.pgkit"]  # fixture: pg_url
+
+BOXES = [f"box{i}@corp.example" for i in range(5)]
+DAY = dt.date(2026, 11, 16)
+
+
+def build(path: Path, days: int = 100, per_day: int = 200) -> int:
+    """A ledger of ``len(BOXES) * days * per_day`` sends (100k by default), with bounces,
+    suppressions, pauses and resumes; returns the number of sends.
+
+    The sends go in through raw ``executemany`` in the formats the gate's fast path writes (a few
+    seconds instead of a minute through the API); everything else through the library.
+    """
+    ledger = open_ledger(str(path))
+    for n, box in enumerate(BOXES):
+        api.add_mailbox(ledger, box, "exmail", cap=250 if n == 0 else None)
+    boxes = [store.get_mailbox(ledger, b) for b in BOXES]
+    start = DAY - dt.timedelta(days=days)
+    rows = []
+    for box in boxes:
+        for k in range(days):
+            day = start + dt.timedelta(days=k)
+            for i in range(per_day):
+                when = at(day, 8).add(seconds=150 * i, microseconds=box.id * 1000 + 7)
+                rows.append((box.id, f"r{k}-{i}@ex{i % 9}.com", f"<{box.id}-{k}-{i}@x>",
+                             fastpath.ts(when), day.isoformat(), "sent", fastpath.ts(when),
+                             "import", f"<{box.id}-{k}-{i}@x>|r{k}-{i}@ex{i % 9}.com"))
+    con = sqlite3.connect(path)
+    with con:
+        con.executemany("INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
+                        "settled_at, source, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    con.close()
+    with ledger.write() as conn:
+        store.rebuild_rollup(conn, [b.id for b in boxes])
+        for box in boxes:
+            for k in range(0, days, 3):
+                day = start + dt.timedelta(days=k)
+                for i in range(0, per_day, 41):
+                    kind = ("hard", "soft", "block", "complaint")[(k + i) % 4]
+                    store.record_bounce(conn, box, f"r{k}-{i}@ex{i % 9}.com", kind,
+                                        at(day, 18), key=f"b{k}-{i}", status="5.1.1",
+                                        message_id=f"<{box.id}-{k}-{i}@x>", source="import")
+        store.suppress(conn, "manual@example.com", "manual", "asked", None, at(DAY, 1))
+    api.pause(ledger, BOXES[1], "review", at=at(DAY - dt.timedelta(days=2), 12))
+    api.resume(ledger, BOXES[1], at=at(DAY - dt.timedelta(days=1), 9))
+    api.pause(ledger, BOXES[2], "still paused", at=at(DAY - dt.timedelta(days=1), 9))
+    ledger.close()
+    return len(rows)
+
+
+def quota_json(run, url: str, box: str, when: dt.datetime) -> list[dict]:  # type: ignore[no-untyped-def]
+    res = run("quota", box, "--json", "--at", when.isoformat(), "--db", url)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)
+
+
+def test_copy_100k_sends_to_postgresql(run, tmp_path, pg_url):
+    src = tmp_path / "solo.db"
+    assert build(src) == 100_000
+    lite = f"sqlite:///{src}"
+    res = run("--db", lite, "db", "copy", "--to", pg_url)
+    assert res.exit_code == 0, res.output
+    assert "verified: row counts and per-table checksums match" in res.output
+    assert any(line.split()[:2] == ["send", "100000"] for line in res.output.splitlines())
+    for when in (at(DAY, 12), at(DAY - dt.timedelta(days=1), 10), at(DAY, 7)):
+        for box in BOXES:
+            assert quota_json(run, lite, box, when) == quota_json(run, pg_url, box, when)
+    statuses = {quota_json(run, pg_url, b, at(DAY, 12))[0]["status"] for b in BOXES}
+    assert "paused" in statuses and len(statuses) > 1  # the pause and the bounces came across
+    # The sequences were moved past the copied ids: new rows get new ids.
+    assert run("mailbox", "add", "new@corp.example", "--provider", "exmail",
+               "--db", pg_url).exit_code == 0
+    assert run("record", "send", BOXES[0], "--to", "after@example.com", "--at",
+               at(DAY, 13).isoformat(), "--db", pg_url).exit_code == 0
+    assert run("suppress", "add", "later@example.com", "--reason", "x",
+               "--db", pg_url).exit_code == 0
+    # A target with rows is refused, and --force replaces them.
+    again = run("--db", lite, "db", "copy", "--to", pg_url)
+    assert again.exit_code == 78
+    assert "is not empty" in again.output and "--force" in again.output
+    forced = run("--db", lite, "db", "copy", "--to", pg_url, "--force", "--json")
+    assert forced.exit_code == 0, forced.output
+    tables = {t["table"]: t["rows"] for t in json.loads(forced.output)["tables"]}
+    assert tables["send"] == 100_000 and tables["mailbox"] == len(BOXES)
+
+
+def test_copy_between_sqlite_files_is_exact(run, tmp_path):
+    src, dst = tmp_path / "a.db", tmp_path / "b.db"
+    build(src, days=10, per_day=20)
+    res = run("--db", str(src), "db", "copy", "--to", str(dst), "--batch", "37")
+    assert res.exit_code == 0, res.output
+    copied, original = ledger_digest(dst), ledger_digest(src)
+    del copied["warmup_migrations"], original["warmup_migrations"]  # each applied its own
+    assert copied == original and len(copied["send"]) == 1000
+
+
+def test_copy_refuses_itself_and_reports_a_mismatch(run, tmp_path, monkeypatch):
+    src, dst = tmp_path / "a.db", tmp_path / "b.db"
+    build(src, days=3, per_day=5)
+    assert run("--db", str(src), "db", "copy", "--to", str(src)).exit_code == 78
+    from warmup.ledger import copy as ledger_copy
+
+    real = ledger_copy.canonical
+    calls = {"n": 0}
+
+    def flaky(value):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        return real(value) + ("x" if calls["n"] == 1 else "")  # the first source cell differs
+
+    monkeypatch.setattr(ledger_copy, "canonical", flaky)
+    res = run("--db", str(src), "db", "copy", "--to", str(dst))
+    assert res.exit_code == 65
+    assert "does not match the source in mailbox" in res.output
+
+
+@pytest.mark.parametrize("bad", ["under-a-file", "nosuch://x"])
+def test_copy_to_an_unusable_target_fails_cleanly(run, tmp_path, bad):
+    build(tmp_path / "a.db", days=1, per_day=1)
+    if bad == "under-a-file":
+        (tmp_path / "plain").write_text("")
+        bad = str(tmp_path / "plain" / "x.db")  # its directory is a file: cannot be created
+    res = run("--db", str(tmp_path / "a.db"), "db", "copy", "--to", bad)
+    assert res.exit_code in (69, 78) and res.output.startswith("Error: ")
+
+
+def test_copy_knows_every_table_the_migrations_create(tmp_path):
+    import sqlalchemy as sa
+
+    from warmup.ledger import copy as ledger_copy
+
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    names = set(sa.inspect(ledger.engine).get_table_names())
+    ledger.close()
+    known = {t.name for t in ledger_copy.TABLES} | set(ledger_copy.DERIVED)
+    assert names == known | {"warmup_migrations"}

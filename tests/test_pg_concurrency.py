@@ -1,0 +1,137 @@
+"""Team mode under contention: real processes, each with its own PostgreSQL connection.
+
+Two "hosts" (process groups connecting with different ``application_name``) of 8 workers each
+race ``Gate.reserve`` on one mailbox whose flat quota is 100: exactly 100 slots are reserved,
+every run, and no worker sees a deadlock or a serialization failure. Processes racing to create
+a new team ledger migrate it once.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import subprocess
+import sys
+import traceback
+
+import pytest
+import sqlalchemy as sa
+
+from tests.gatekit import policy_file
+from tests.pgkit import PgSchema, pg_server
+from warmup import api, migrations
+from warmup.ledger import open_ledger
+from warmup.ledger.store import SEND
+
+BOX = "team@corp.example"
+HOSTS = ("warmup-host-a", "warmup-host-b")
+WORKERS = 8
+QUOTA = 100
+
+# One worker: open the gate (its own connection), say so, wait for "go", then reserve one
+# recipient at a time until the plan refuses (NotAllowed: exit 75 in the CLI).
+WORKER = r"""
+import sys
+from warmup import Gate, NotAllowed
+url, name = sys.argv[1], sys.argv[2]
+gate = Gate("team@corp.example", db=url)
+with gate.ledger.read() as conn:
+    app = conn.exec_driver_sql("SELECT current_setting('application_name')").scalar()
+print("ready", flush=True)
+sys.stdin.readline()
+got = 0
+while True:
+    try:
+        gate.reserve([f"{name}-{got}@example.com"]).settle("sent")
+    except NotAllowed:
+        break
+    got += 1
+gate.close()
+print(got, app, flush=True)
+sys.exit(75)
+"""
+
+
+def _with_app(url: str, app: str) -> str:
+    return f"{url}&application_name={app}"
+
+
+def race(url: str) -> tuple[list[int], set[str], str]:
+    """Run 2 x 8 workers against ``url``; (reservations per worker, application names, stderr)."""
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, _with_app(url, host), f"{host}-{n}"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for host in HOSTS for n in range(WORKERS)]
+    for p in procs:  # every worker connected before any reserves: they all race from the start
+        assert p.stdout is not None and p.stdin is not None
+        assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
+    for p in procs:
+        p.stdin.write("go\n")  # type: ignore[union-attr]
+        p.stdin.flush()  # type: ignore[union-attr]
+    outs = [p.communicate(timeout=240) for p in procs]
+    assert [p.returncode for p in procs] == [75] * len(procs), outs
+    counts = [int(out.split()[0]) for out, _ in outs]
+    apps = {out.split()[1] for out, _ in outs}
+    return counts, apps, "".join(err for _, err in outs)
+
+
+@pytest.mark.parametrize("run", range(3))
+def test_two_hosts_of_eight_workers_reserve_exactly_the_quota(run, tmp_path):
+    schema = PgSchema("race")
+    try:
+        ledger = open_ledger(schema.url)
+        api.add_mailbox(ledger, BOX, "exmail",
+                        policy=str(policy_file(tmp_path / "flat.toml", daily=QUOTA)))
+        counts, apps, errors = race(schema.url)
+        with ledger.read() as conn:
+            rows = conn.execute(sa.select(SEND.c.outcome, sa.func.count()).group_by(
+                SEND.c.outcome)).all()
+            distinct = conn.execute(sa.select(sa.func.count(sa.distinct(SEND.c.recipient))))
+            distinct_n = distinct.scalar_one()
+        ledger.close()
+    finally:
+        schema.drop()
+    assert sum(counts) == QUOTA, counts
+    assert dict(rows) == {"sent": QUOTA}
+    assert distinct_n == QUOTA
+    assert apps == set(HOSTS)
+    assert sum(1 for c in counts if c) >= 2, counts  # more than one worker won slots
+    for bad in ("deadlock", "could not serialize", "Traceback", "Error"):
+        assert bad not in errors, errors
+
+
+def _open(url: str, n: int, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    try:
+        barrier.wait(timeout=60)
+        ledger = open_ledger(url)
+        api.add_mailbox(ledger, f"racer{n}@corp.example", "exmail")
+        ledger.close()
+        results.put((n, None))
+    except BaseException:  # any failure must reach the parent, with its traceback
+        results.put((n, traceback.format_exc()))
+
+
+def test_processes_racing_on_a_new_team_ledger_migrate_it_once():
+    pg_server()
+    ctx = multiprocessing.get_context("fork")
+    for _ in range(2):
+        schema = PgSchema("mig")
+        try:
+            barrier, results = ctx.Barrier(4), ctx.Queue()
+            procs = [ctx.Process(target=_open, args=(schema.url, n, barrier, results))
+                     for n in range(4)]
+            for p in procs:
+                p.start()
+            outcomes = dict(results.get(timeout=120) for _ in procs)
+            for p in procs:
+                p.join(timeout=60)
+            ledger = open_ledger(schema.url)
+            with ledger.read() as conn:
+                names = conn.execute(sa.select(migrations.MIGRATIONS_TABLE.c.name)).scalars()
+                applied = sorted(names)
+                boxes = len(api.store.list_mailboxes(ledger))
+            ledger.close()
+        finally:
+            schema.drop()
+        assert outcomes == {n: None for n in range(4)}, outcomes
+        assert applied == sorted(n for n, _ in migrations.MIGRATIONS)
+        assert boxes == 4

@@ -1,0 +1,323 @@
+"""The ledger contract, run against every backend: SQLite always, PostgreSQL with WARMUP_TEST_PG.
+
+Each test takes ``ledger_url`` (tests/pgkit.py), so it runs once per backend on a fresh ledger;
+what must hold is the same on both. The last tests load the same history into both backends at
+once and compare the answers.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import at
+from tests.gatekit import policy_file
+from warmup import Gate, NotAllowed, api, migrations
+from warmup.gate import Suppressed
+from warmup.ledger import bouncedb, open_ledger, store
+from warmup.ledger.store import BOUNCE, DAY_STAT, SEND
+
+pytest_plugins = ["tests.pgkit"]  # fixtures: ledger_url (each backend), pg_url
+
+BOX = "a@corp.example"
+DAY = dt.date(2026, 11, 16)
+
+
+def quota_json(run, url: str, when: dt.datetime, box: str = BOX) -> dict:  # type: ignore[no-untyped-def]
+    res = run("quota", box, "--json", "--at", when.isoformat(), "--db", url)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)[0]
+
+
+def write_log(path: Path, days: int = 20) -> Path:
+    """A sending log: 2 mailboxes, ``days`` days, hard/soft bounces, a pause and a resume."""
+    start = DAY - dt.timedelta(days=days)
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["mailbox", "recipient", "sent_at", "message_id", "bounce_kind",
+                    "bounce_status", "bounced_at", "provider", "event", "reason"])
+        for k in range(days):
+            day = start + dt.timedelta(days=k)
+            for box, n in ((BOX, 30 + k), ("b@corp.example", 12)):
+                for i in range(n):
+                    ts = at(day, 9).add(minutes=3 * i, microseconds=123457)
+                    kind = "hard" if i % 17 == 3 else "soft" if i % 23 == 5 else ""
+                    w.writerow([box, f"r{k}-{i}@example{i % 3}.com", ts.isoformat(),
+                                f"<{box}-{k}-{i}@x>", kind, "5.1.1" if kind == "hard" else
+                                ("4.2.2" if kind else ""),
+                                ts.add(minutes=9).isoformat() if kind else "",
+                                "exmail", "", ""])
+            if k == days - 5:
+                w.writerow(["b@corp.example", "", at(day, 18).isoformat(), "", "", "", "", "",
+                            "pause", "list review"])
+            if k == days - 3:
+                w.writerow(["b@corp.example", "", at(day, 8).isoformat(), "", "", "", "", "",
+                            "resume", ""])
+    return path
+
+
+# -- schema ------------------------------------------------------------------------------------
+
+def test_blank_ledger_is_migrated_once(ledger_url, run):
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        assert migrations.pending(conn) == []
+        names = conn.execute(sa.select(migrations.MIGRATIONS_TABLE.c.name)).scalars().all()
+    assert sorted(names) == sorted(n for n, _ in migrations.MIGRATIONS)
+    insp = sa.inspect(ledger.engine)
+    cols = {c["name"]: c["type"] for c in insp.get_columns("send")}
+    if ledger.dialect == "postgresql":  # instants are timestamptz, local days are dates
+        assert cols["at"].timezone is True and isinstance(cols["at"], sa.DateTime)
+        assert isinstance(cols["day"], sa.Date)
+    ledger.close()
+    res = run("db", "migrate", "--db", ledger_url)
+    assert res.exit_code == 0
+    assert "nothing to apply" in res.output
+
+
+def test_db_migrate_applies_and_reports(ledger_url, run):
+    res = run("db", "migrate", "--db", ledger_url, "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["applied"] == [n for n, _ in migrations.MIGRATIONS]
+    again = json.loads(run("db", "migrate", "--db", ledger_url, "--json").output)
+    assert again["applied"] == []
+
+
+def test_instants_and_days_round_trip(ledger_url):
+    ledger = open_ledger(ledger_url)
+    box = api.add_mailbox(ledger, BOX, "exmail")  # Asia/Shanghai
+    # 23:30 UTC is the next local day in Shanghai; microseconds must survive.
+    when = dt.datetime(2026, 11, 15, 23, 30, 1, 654321, tzinfo=dt.UTC)
+    api.record_send(ledger, BOX, ["r@example.com"], when, "<m1@x>")
+    with ledger.read() as conn:
+        row = conn.execute(sa.select(SEND.c.at, SEND.c.day, SEND.c.settled_at)).one()
+    assert row.at == when and row.at.utcoffset() == dt.timedelta(0)
+    assert row.day == dt.date(2026, 11, 16) and type(row.day) is dt.date
+    assert box.created_at.tzinfo is not None
+    ledger.close()
+
+
+# -- through the CLI -----------------------------------------------------------------------------
+
+def test_mailbox_quota_plan_through_the_cli(ledger_url, run):
+    res = run("--db", ledger_url, "mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0 and res.output.startswith(f"Added {BOX} (")
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 65
+    q = quota_json(run, ledger_url, at(DAY))
+    assert (q["quota"], q["status"], q["stage"], q["day"], q["sent"]) == (50, "ok", "week 1", 1, 0)
+    res = run("plan", BOX, "--days", "9", "--json", "--at", at(DAY).isoformat(), "--db", ledger_url)
+    plan = json.loads(res.output)
+    assert [p["quota"] for p in plan] == [50] * 7 + [100, 105]
+    assert plan[-1]["cumulative"] == 50 * 7 + 205
+    for cmd in (["mailbox", "set", BOX, "--cap", "40"], ["mailbox", "pause", BOX, "--reason", "x"]):
+        assert run(*cmd, "--db", ledger_url).exit_code == 0
+    listed = json.loads(run("mailbox", "list", "--json", "--db", ledger_url).output)
+    assert [(m["address"], m["cap"]) for m in listed] == [(BOX, 40)]
+    now = json.loads(run("quota", BOX, "--json", "--db", ledger_url).output)[0]
+    assert now["status"] == "paused"  # the pause was recorded at the real "now"
+    assert run("mailbox", "resume", BOX, "--db", ledger_url).exit_code == 0
+    assert run("mailbox", "remove", BOX, "--db", ledger_url).exit_code == 0
+    assert run("mailbox", "show", BOX, "--db", ledger_url).exit_code == 78
+
+
+def test_record_and_import_are_idempotent(ledger_url, run, tmp_path):
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    when = at(DAY, 9).isoformat()
+    args = ("record", "send", BOX, "--to", "x@example.com", "--at", when, "--message-id", "<1@x>")
+    assert "Recorded 1 send(s)" in run(*args, "--db", ledger_url).output
+    assert "Recorded 0 send(s)" in run(*args, "--db", ledger_url).output
+    bounce = ("record", "bounce", BOX, "--to", "x@example.com", "--kind", "hard", "--at", when)
+    assert "Recorded a hard bounce" in run(*bounce, "--db", ledger_url).output
+    assert "Already recorded." in run(*bounce, "--db", ledger_url).output
+    log = write_log(tmp_path / "log.csv", days=5)
+    first = run("import", str(log), "--db", ledger_url)
+    assert first.exit_code == 0, first.output
+    assert "Registered 1 new mailbox(es) and 2 pause/resume event(s)" in first.output
+    second = run("import", str(log), "--db", ledger_url)
+    assert "Imported 0 new send(s) and 0 new bounce(s)" in second.output
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        sends = conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar_one()
+    assert sends == 1 + sum(30 + k + 12 for k in range(5))
+    ledger.close()
+
+
+# -- the gate ------------------------------------------------------------------------------------
+
+def test_reserve_settle_release(ledger_url, tmp_path):
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "p.toml", daily=3)))
+    now = at(DAY, 10)
+    with Gate(BOX, ledger=ledger) as gate:
+        first = gate.reserve(["one@example.com", "two@example.com"], "<m1@x>", now=now)
+        assert gate.allowance(now).remaining == 1  # reserved slots count at once
+        first.settle({"one@example.com": "sent", "two@example.com": "released"}, now=now)
+        assert gate.allowance(now).remaining == 2  # a released slot stops counting
+        gate.reserve(["three@example.com"], "<m2@x>", now=now).settle("hard", now=now)
+        gate.reserve(["four@example.com"], "<m3@x>", now=now).settle("sent", now=now)
+        with pytest.raises(NotAllowed) as refused:
+            gate.reserve(["five@example.com"], "<m4@x>", now=now)
+        assert refused.value.allowance.remaining == 0 and refused.value.exit_code == 75
+        with pytest.raises(Suppressed):  # the hard bounce suppressed three@
+            gate.reserve(["three@example.com"], "<m5@x>", now=now)
+    with ledger.read() as conn:
+        outcomes = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all())
+        kinds = conn.execute(sa.select(BOUNCE.c.kind, BOUNCE.c.send_id)).all()
+    assert outcomes == {"one@example.com": "sent", "two@example.com": "released",
+                        "three@example.com": "hard", "four@example.com": "sent"}
+    assert [k for k, _ in kinds] == ["hard"] and kinds[0][1] is not None
+    ledger.close()
+
+
+def test_released_slot_retried_and_duplicate_refused(ledger_url, tmp_path):
+    from warmup.errors import DataError
+
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "p.toml", daily=9)))
+    now = at(DAY, 10)
+    with Gate(BOX, ledger=ledger) as gate:
+        first = gate.reserve(["a@example.com", "b@example.com"], "<m1@x>", now=now)
+        first.settle("released", now=now)
+        again = gate.reserve(["a@example.com", "b@example.com"], "<m1@x>", now=now)
+        assert again.ids == first.ids  # the released rows are reserved again, not duplicated
+        again.settle("sent", now=now)
+        with pytest.raises(DataError, match="already sent to b@example.com"):
+            gate.reserve(["c@example.com", "b@example.com"], "<m1@x>", now=now)
+        assert gate.allowance(now).sent == 2
+    with ledger.read() as conn:  # the refused message wrote nothing, c@ included
+        assert sorted(conn.execute(sa.select(SEND.c.recipient)).scalars()) == [
+            "a@example.com", "b@example.com"]
+        assert conn.execute(sa.select(DAY_STAT.c.sent)).scalar_one() == 2
+    ledger.close()
+
+
+def test_expired_reservation_stays_counted(ledger_url, tmp_path):
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "p.toml", daily=5)))
+    t0 = at(DAY, 10)
+    crashed = Gate(BOX, ledger=ledger)
+    crashed.reserve(["lost@example.com"], "<m1@x>", now=t0)  # never settled: the process "died"
+    crashed._conn.close()  # type: ignore[union-attr]
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["next@example.com"], "<m2@x>", now=t0.add(minutes=20)).settle("sent")
+        assert gate.allowance(t0.add(minutes=21)).sent == 2
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(SEND.c.outcome).where(
+            SEND.c.recipient == "lost@example.com")).scalar_one() == "unknown"
+    ledger.close()
+
+
+# -- bounces, suppressions, events, rollup -----------------------------------------------------
+
+def test_suppression_list_and_remove(ledger_url, run):
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    assert run("suppress", "add", "no@example.com", "--reason", "asked", "--db", ledger_url).exit_code == 0
+    listed = json.loads(run("suppress", "list", "--json", "--db", ledger_url).output)
+    assert [s["address"] for s in listed] == ["no@example.com"]
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        assert set(store.suppressed(conn, ["no@example.com", "yes@example.com"])) == {
+            "no@example.com"}
+    with ledger.write() as conn:  # a second suppression of one address is a no-op
+        assert store.suppress(conn, "no@example.com", "hard", "again", None, at(DAY)) is False
+    ledger.close()
+    assert run("suppress", "remove", "no@example.com", "--db", ledger_url).exit_code == 0
+    assert json.loads(run("suppress", "list", "--json", "--db", ledger_url).output) == []
+
+
+def test_bounce_matching(ledger_url):
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail")
+    api.record_send(ledger, BOX, ["r@example.com"], at(DAY, 9), "<old@x>")
+    api.record_send(ledger, BOX, ["r@example.com"], at(DAY, 11), "<new@x>")
+    api.record_send(ledger, BOX, ["s@example.com"], at(DAY, 11), "<new@x>")
+    box = store.get_mailbox(ledger, BOX)
+    with ledger.read() as conn:
+        by_id, when = bouncedb.match_send(conn, box, "r@example.com", "<old@x>", at(DAY, 12))
+        assert when == at(DAY, 9)
+        latest, when2 = bouncedb.match_send(conn, box, "r@example.com", None, at(DAY, 12))
+        assert when2 == at(DAY, 11) and latest != by_id
+        assert bouncedb.match_send(conn, box, "r@example.com", None, at(DAY, 10))[1] == at(DAY, 9)
+        late = at(DAY + dt.timedelta(days=31), 12)
+        assert bouncedb.match_send(conn, box, "r@example.com", None, late) == (None, None)
+    ledger.close()
+
+
+def test_rollup_equals_group_by_over_raw_rows(ledger_url, run, tmp_path):
+    assert run("import", str(write_log(tmp_path / "log.csv")), "--db", ledger_url).exit_code == 0
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        rolled = {(r.mailbox_id, r.day): (r.sent, r.hard, r.soft, r.block, r.complaint)
+                  for r in conn.execute(sa.select(DAY_STAT))}
+        raw: dict[tuple[int, dt.date], list[int]] = {}
+        for m, d, n in conn.execute(sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count())
+                                    .where(store.COUNTED).group_by(SEND.c.mailbox_id, SEND.c.day)):
+            raw.setdefault((m, d), [0] * 5)[0] = n
+        for m, d, k, n in conn.execute(
+                sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
+                .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)):
+            raw.setdefault((m, d), [0] * 5)[1 + store.BOUNCE_KINDS.index(k)] = n
+    assert rolled == {k: tuple(v) for k, v in raw.items()}
+    assert sum(v[1] for v in rolled.values()) > 0 and len(rolled) == 40
+    ledger.close()
+
+
+def test_events_pause_and_resume(ledger_url):
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail")
+    api.pause(ledger, BOX, "list review", at=at(DAY, 9))
+    paused = api.quota(ledger, BOX, at(DAY, 10))
+    assert paused.status == "paused" and paused.quota == 0 and not paused.can_send
+    api.resume(ledger, BOX, at=at(DAY, 11))
+    assert api.quota(ledger, BOX, at(DAY, 12)).status == "ok"
+    assert api.quota(ledger, BOX, at(DAY, 10)).status == "paused"  # --at cuts the history
+    ledger.close()
+
+
+# -- the same history on both backends gives the same answers ---------------------------------
+
+def test_same_history_same_answers_on_both_backends(run, tmp_path, ledger_path, pg_url):
+    log = write_log(tmp_path / "log.csv")
+    lite = f"sqlite:///{ledger_path}"
+    for url in (lite, pg_url):
+        assert run("import", str(log), "--db", url).exit_code == 0
+        assert run("record", "send", BOX, "--to", "late@example.com", "--at",
+                   at(DAY, 8).isoformat(), "--db", url).exit_code == 0
+    for when in (at(DAY, 7), at(DAY, 12), at(DAY - dt.timedelta(days=4), 20)):
+        for box in (BOX, "b@corp.example"):
+            assert quota_json(run, lite, when, box) == quota_json(run, pg_url, when, box)
+    plans = [run("plan", BOX, "--json", "--at", at(DAY).isoformat(), "--db", u).output
+             for u in (lite, pg_url)]
+    assert json.loads(plans[0]) == json.loads(plans[1])
+    assert quota_json(run, pg_url, at(DAY, 12))["sent"] == 1
+
+
+def test_unreachable_server_exits_69_and_hides_the_password(run):
+    res = run("quota", "--db", "postgresql+psycopg://warmup:s3cret-pw@127.0.0.1:1/none")
+    assert res.exit_code == 69
+    assert res.output.startswith("Error: ledger postgresql+psycopg://warmup:***@127.0.0.1:1/none")
+    assert "s3cret-pw" not in res.output
+
+
+def test_gate_fast_paths_agree_with_core_statements(ledger_url, run, tmp_path):
+    # fastpath (SQLite) and pgpath (PostgreSQL) must read exactly what the Core statements read.
+    assert run("import", str(write_log(tmp_path / "log.csv")), "--db", ledger_url).exit_code == 0
+    ledger = open_ledger(ledger_url)
+    api.pause(ledger, BOX, "throttled", at=at(DAY, 7))
+    with ledger.write() as conn:
+        for address in (BOX, "b@corp.example"):
+            box = store.get_mailbox(ledger, address, conn)
+            for when in (at(DAY, 12), at(DAY - dt.timedelta(days=6), 9)):
+                fast = store.history(ledger, box, when, conn=conn, everything=True)
+                core = store.history(ledger, box, when, conn=conn, everything=True, fast=False)
+                assert fast == core
+                assert fast.days and fast.last_send_at is not None
+        assert store.history(ledger, store.get_mailbox(ledger, "b@corp.example", conn),
+                             at(DAY, 12), conn=conn, everything=True).events
+    ledger.close()

@@ -1,0 +1,223 @@
+"""The ledger's timeline memo: a hit gives exactly the fresh walk; any input change misses.
+
+Runs on SQLite and (with ``WARMUP_TEST_PG``) PostgreSQL: the memo's fingerprint is checked in SQL
+on both. The walk's own resume (:func:`walk_timeline` from a :class:`WalkState`) is checked on
+random histories in ``test_resume_from_any_day_is_the_full_walk``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from hypothesis import given
+
+from tests.conftest import SH, at
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: sqlite, postgresql)
+from tests.test_properties import PROPS, SPECS, histories
+from warmup import api, reports
+from warmup.ledger import open_ledger, store
+from warmup.ledger import timeline_cache as tc
+from warmup.policy.timeline import walk_timeline
+
+D0 = dt.date(2026, 10, 1)
+AT = at(D0 + dt.timedelta(days=40), 9)  # a morning 40 days in
+
+
+def _day(k: int) -> dt.date:
+    return D0 + dt.timedelta(days=k)
+
+
+@pytest.fixture
+def ledger(ledger_url):  # noqa: F811  (pytest fixture argument)
+    """Two mailboxes with 40 days of sends and some bounces; one paused and resumed."""
+    led = open_ledger(ledger_url)
+    for name in ("a@corp.example", "b@corp.example"):
+        api.add_mailbox(led, name, "exmail", timezone=SH)
+    for k in range(40):
+        for name, n in (("a@corp.example", 30 + k), ("b@corp.example", 20)):
+            api.record_send(led, name, [f"r{k}-{i}@example.com" for i in range(n)], at(_day(k), 9))
+        if k % 6 == 0:
+            api.record_bounce(led, "a@corp.example", f"r{k}-0@example.com", "soft",
+                              at=at(_day(k), 11))
+    api.pause(led, "b@corp.example", "list review", at=at(_day(20), 18))
+    api.resume(led, "b@corp.example", at=at(_day(23), 10))
+    yield led
+    led.close()
+
+
+def _memos(led) -> dict[str, tc.Memo]:
+    """The memos :func:`tc.get` accepts right now, by mailbox address (built like the report)."""
+    boxes = store.list_mailboxes(led)
+    with led.read() as conn:
+        from warmup.ledger import reports_sql as q
+        from warmup.policy import load_policy
+        from warmup.providers import get_provider
+
+        evs = q.events(conn, [b.id for b in boxes])
+        inputs = {b.id: tc.inputs_digest(
+            address=b.address, timezone=b.timezone, policy=load_policy(b.policy), cap=b.cap,
+            started=b.started, provider_ceiling=get_provider(b.provider).daily_limit,
+            provider_min_interval=get_provider(b.provider).min_interval,
+            events=evs.get(b.id, ())) for b in boxes}
+        got = tc.get(conn, inputs)
+    return {b.address: got[b.id] for b in boxes if b.id in got}
+
+
+@pytest.fixture
+def resumes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The ``resume`` argument of every walk the report runs (None: walked from the first day)."""
+    seen: list[object] = []
+    real = reports.walk_timeline
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("resume"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(reports, "walk_timeline", spy)
+    return seen
+
+
+def test_hit_is_the_fresh_walk(ledger, resumes):
+    fresh = reports.daily(ledger, at=AT, cache=False)
+    assert _memos(ledger) == {}
+    first = reports.daily(ledger, at=AT)  # walks everything, stores the memos
+    memos = _memos(ledger)
+    assert set(memos) == {"a@corp.example", "b@corp.example"}
+    assert all(m.upto == AT.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+               for m in memos.values())
+    resumes.clear()
+    again = reports.daily(ledger, at=AT)
+    assert len(resumes) == 2 and all(r is not None for r in resumes)  # served from the memo
+    pd.testing.assert_frame_equal(first, fresh)
+    pd.testing.assert_frame_equal(again, fresh)
+    assert (fresh["status"] == "paused").any() and (fresh["status"] == "resumed").any()
+    short = reports.daily(ledger, ["b@corp.example"], days=5, at=AT)
+    pd.testing.assert_frame_equal(short, reports.daily(ledger, ["b@corp.example"], days=5, at=AT,
+                                                       cache=False))
+
+
+def test_memo_goes_on_from_its_day(ledger, resumes):
+    reports.daily(ledger, at=AT)
+    later = AT + dt.timedelta(days=3)
+    for k in range(40, 43):
+        api.record_send(ledger, "a@corp.example", [f"n{k}-{i}@example.com" for i in range(40)],
+                        at(_day(k), 9))
+    resumes.clear()
+    warm = reports.daily(ledger, at=later)
+    assert all(r is not None for r in resumes)  # the new days were walked on from the memo
+    pd.testing.assert_frame_equal(warm, reports.daily(ledger, at=later, cache=False))
+    # a report about an earlier day cannot use a memo of later days, nor replace it
+    early = AT - dt.timedelta(days=5)
+    pd.testing.assert_frame_equal(reports.daily(ledger, at=early),
+                                  reports.daily(ledger, at=early, cache=False))
+    assert min(m.upto for m in _memos(ledger).values()) >= later.date()
+
+
+def _late_bounce(led, box, tmp_path):
+    api.record_bounce(led, box, "r3-5@example.com", "hard", at=at(_day(3), 15))
+
+
+def _event(led, box, tmp_path):
+    api.pause(led, box, "checking", at=at(_day(30), 8))
+    api.resume(led, box, at=at(_day(31), 8))
+
+
+def _cap(led, box, tmp_path):
+    api.set_mailbox(led, box, cap=25)
+
+
+def _policy_file(led, box, tmp_path):
+    """The mailbox's policy is a file; it is edited in place (same name, lower ceiling)."""
+    text = (Path(api.__file__).parent / "policy" / "presets" / "default.toml").read_text()
+    path = tmp_path / "ours.toml"
+    path.write_text(text)
+    api.set_mailbox(led, box, policy=str(path))
+    reports.daily(led, at=AT)  # memo under the file's first content
+    assert box in _memos(led)
+    path.write_text(text.replace("ceiling = 300", "ceiling = 40"))
+
+
+@pytest.mark.parametrize("change", [_late_bounce, _event, _cap, _policy_file],
+                         ids=["late-bounce", "event", "cap", "policy-file-edit"])
+def test_any_change_of_an_input_misses(ledger, change, tmp_path, resumes):
+    box = "a@corp.example"
+    reports.daily(ledger, at=AT)
+    before = reports.daily(ledger, at=AT)
+    assert box in _memos(ledger)
+    change(ledger, box, tmp_path)
+    assert box not in _memos(ledger)  # the fingerprint no longer matches
+    assert "b@corp.example" in _memos(ledger)  # ... only this mailbox's
+    resumes.clear()
+    after = reports.daily(ledger, at=AT)
+    fresh = reports.daily(ledger, at=AT, cache=False)
+    pd.testing.assert_frame_equal(after, fresh)
+    mine = after[after["mailbox"] == box].reset_index(drop=True)
+    old = before[before["mailbox"] == box].reset_index(drop=True)
+    assert not mine.equals(old)  # the change shows: a stale memo would have hidden it
+    assert box in _memos(ledger)  # and the memo was refreshed
+
+
+def test_python_and_sql_digests_agree(ledger):
+    """The fingerprint is written from the rows in Python and checked in SQL: same numbers."""
+    with ledger.write() as conn:  # odd rows too: zero counts, large counts, a day long ago
+        for day, n in ((dt.date(1999, 12, 31), 0), (_day(100), 2_000_000)):
+            conn.execute(store.DAY_STAT.insert().values(mailbox_id=1, day=day, sent=n, hard=n // 3,
+                                                        soft=7, block=0, complaint=1))
+    upto = _day(200)
+    with ledger.read() as conn:
+        rows = conn.execute(sa.select(*(store.DAY_STAT.c[c] for c in ("day", *tc.COUNT_COLUMNS)))
+                            .where(store.DAY_STAT.c.mailbox_id == 1)).all()
+        sql = conn.execute(sa.select(sa.func.count(), sa.func.sum(tc._row_hash_sql(conn))).where(
+            store.DAY_STAT.c.mailbox_id == 1, store.DAY_STAT.c.day < upto)).one()
+    assert len(rows) == 42
+    assert tc.rows_digest(rows) == (sql[0], int(sql[1]))
+    assert tc.rows_digest(rows[1:]) != tc.rows_digest(rows)
+    bumped = [rows[0][:2] + (rows[0][2] + 1,) + tuple(rows[0][3:]), *rows[1:]]
+    assert tc.rows_digest(bumped) != tc.rows_digest(rows)
+
+
+def test_memo_round_trips(ledger):
+    reports.daily(ledger, at=AT)
+    memo = _memos(ledger)["b@corp.example"]
+    back = tc.decode(tc.encode(memo))
+    assert back.state == memo.state and back.stages == memo.stages
+    assert type(back.state.last_active) is dt.date and back.upto == memo.upto  # dates stay dates
+    for name, _ in tc.COLUMNS:
+        assert back.columns[name].tolist() == pytest.approx(memo.columns[name].tolist(),
+                                                            nan_ok=True, rel=0, abs=0)
+
+
+@PROPS
+@given(histories())
+def test_resume_from_any_day_is_the_full_walk(case):
+    """Going on from the state at an earlier day gives the full walk's later days exactly."""
+    name, hist, now = case
+    spec = SPECS[name]
+    full, _ = walk_timeline(spec, hist, now, explain=False)
+    for back in (1, 7, 30):
+        earlier = now - dt.timedelta(days=back)
+        _, state = walk_timeline(spec, hist, earlier, explain=False)
+        rest, _ = walk_timeline(spec, hist, now, explain=False, resume=state)
+        if state.last_active is None:  # nothing walked yet: a fresh walk
+            assert rest == full
+        else:
+            assert rest == [v for v in full if v.date >= state.upto]
+            assert rest[0].date == state.upto
+
+
+def test_resume_ignores_a_state_before_any_activity():
+    from warmup.policy import DayCounts, History
+
+    spec = SPECS["default"]
+    hist = History("x@corp.example", "UTC", days=(DayCounts(dt.date(2026, 11, 10), 30),))
+    now = dt.datetime(2026, 11, 16, 9, tzinfo=dt.UTC)
+    _, empty = walk_timeline(spec, hist, now - dt.timedelta(days=10))
+    assert empty.last_active is None
+    again, _ = walk_timeline(spec, hist, now, resume=dataclasses.replace(empty))
+    assert again == walk_timeline(spec, hist, now)[0]
+    assert again[0].date == dt.date(2026, 11, 10)

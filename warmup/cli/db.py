@@ -1,0 +1,105 @@
+"""``warmup db ...``: upgrade a ledger's schema, and move a ledger to another database."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from warmup.cli import cli
+from warmup.cli.common import db_option, json_option, ledger_from, print_json, print_table
+from warmup.ledger import copy as ledger_copy
+from warmup.ledger.db import migrate_ledger, open_ledger, resolve_url
+from warmup.migrations import MIGRATIONS
+
+
+@cli.group()
+def db() -> None:
+    """Manage the ledger database: migrate it, copy it to a team server.
+
+    \b
+    Example:
+        warmup db migrate --db postgresql+psycopg://warmup@db.corp.example/warmup
+        warmup db copy --to postgresql+psycopg://warmup@db.corp.example/warmup
+    """
+
+
+@db.command()
+@db_option
+@json_option
+@click.pass_context
+def migrate(ctx: click.Context, json_: bool) -> None:
+    """Bring the ledger's schema up to date and print the migrations applied.
+
+    Every command does this on first use; run it explicitly after an upgrade of warmup, e.g. once
+    for a team's PostgreSQL ledger before the hosts pick up the new version.
+
+    \b
+    Example:
+        warmup db migrate
+        warmup db migrate --db postgresql+psycopg://warmup@db.corp.example/warmup
+    """
+    obj = ctx.find_root().ensure_object(dict)
+    ledger = open_ledger(obj.get("db"), migrate=False)
+    obj["ledger"] = ledger
+    ctx.call_on_close(ledger.close)
+    applied = migrate_ledger(ledger)
+    if json_:
+        print_json({"ledger": ledger.where, "applied": applied,
+                    "current": [name for name, _ in MIGRATIONS]})
+    elif applied:
+        for name in applied:
+            click.echo(f"Applied {name}")
+        click.echo(f"Ledger {ledger.where} is up to date ({len(applied)} migration(s) applied).")
+    else:
+        click.echo(f"Ledger {ledger.where} is up to date; nothing to apply "
+                   f"({len(MIGRATIONS)} migration(s) already applied).")
+
+
+@db.command()
+@click.option("--to", "to", required=True, metavar="URL|PATH",
+              help="The target ledger (e.g. postgresql+psycopg://user@host/db); created and "
+                   "migrated if new, and it must be empty.")
+@click.option("--force", is_flag=True, help="Replace the rows of a target that is not empty.")
+@click.option("--batch", default=ledger_copy.BATCH, show_default=True,
+              type=click.IntRange(1, 1_000_000), help="Rows per insert batch.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
+@db_option
+@json_option
+@click.pass_context
+def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json_: bool) -> None:
+    """Copy the ledger to another database, ids included, and verify the copy.
+
+    Copies every row of the ledger (--db / $WARMUP_DB) to the ledger --to. The way to move a solo user's SQLite ledger to the team's PostgreSQL server: the copy runs in
+    one transaction on the target, then each table's rows are hashed on both sides (SHA-256 over
+    the rows in id order, rendered the same way) and compared. A target that holds rows is
+    refused (exit 78) unless --force. The source is only read.
+
+    \b
+    Example:
+        warmup db copy --to postgresql+psycopg://warmup@db.corp.example/warmup
+        warmup --db old.db db copy --to new.db --force
+    """
+    source = ledger_from(ctx)
+    target = open_ledger(resolve_url(to))
+    ctx.call_on_close(target.close)
+    show = not quiet and not json_ and sys.stderr.isatty()
+
+    def progress(table: str, n: int) -> None:
+        if show:
+            click.echo(f"\r  {table}: {n} rows", err=True, nl=False)
+
+    report = ledger_copy.copy_ledger(source, target, force=force, batch=batch,
+                                     progress=progress)
+    if show:
+        click.echo("", err=True)
+    if json_:
+        print_json({"source": source.where, "target": target.where, "verified": True,
+                    "tables": [{"table": c.table, "rows": c.target_rows,
+                                "sha256": c.target_sha256} for c in report]})
+        return
+    print_table(["TABLE", "ROWS", "SHA-256 (source = target)"],
+                [[c.table, c.target_rows, c.target_sha256[:16]] for c in report])
+    total = sum(c.target_rows for c in report)
+    click.echo(f"Copied {total} rows from {source.where} to {target.where}; verified: row counts "
+               f"and per-table checksums match on both sides.")

@@ -1,0 +1,246 @@
+"""A validated memo of each mailbox's policy walk over its past days (table ``timeline_cache``).
+
+A year's report walks every mailbox through every day of the year (:mod:`warmup.policy.timeline`),
+which costs far more than reading the rollup. Past days do not change unless their inputs do, so
+the report keeps, per mailbox, the walk's days before ``upto`` (today when it was computed) and
+the walk's state at ``upto``; the next report goes on from there.
+
+This is memoization, not stored state (DESIGN invariant 2): a row is used only while its
+``fingerprint`` still matches every input of the walk over the days it covers:
+
+- the mailbox's ``day_stat`` rows before ``upto`` (a late bounce or a back-dated import on a past
+  day changes them): summarised *in SQL* at read time by :func:`_row_hash_sql`, and by its
+  Python twin :func:`rows_digest` from the very rows the walk used at write time;
+- its events (pauses, resumes, back-offs), all of them;
+- the policy's content (``repr`` of the parsed spec: every number the walk reads, whatever the
+  file or preset is called), the time zone, cap, start day and the provider's limits;
+- :data:`CODE_VERSION`, bumped whenever the walk's rules or the payload's layout change.
+
+The rows digest is the row count and the sum of a polynomial hash of each row ``(day, sent,
+hard, soft, block, complaint)`` modulo the prime 2^40 - 87: an added or removed row changes the
+count, and a changed row leaves the sum unchanged with a chance of about 2^-40 (a second hash
+would cost SQLite half as much again per report). It guards against the ledger moving on, not
+against an adversary.
+Integer arithmetic only, portable between SQLite and PostgreSQL (BIGINT; one dialect-specific
+expression turns a DATE into a day number).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warmup.ledger.store import DAY_STAT
+from warmup.policy.engine import MailboxEvent
+from warmup.policy.spec import PolicySpec
+from warmup.policy.timeline import WalkState
+
+CODE_VERSION = "timeline-cache-1"  # bump when the walk's rules or the payload layout change
+
+TIMELINE_CACHE = sa.Table(  # created by migrations.m002_timeline_cache
+    "timeline_cache", sa.MetaData(),
+    sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("fingerprint", sa.String, nullable=False),
+    sa.Column("upto", sa.Date, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+
+PRIME = 1_099_511_627_689  # 2^40 - 87: h * BASE + counts stays below 2^63 (a signed BIGINT)
+BASE = 4_194_301  # 2^22 - 3, prime
+# Counts and days after 1970 are never negative; if one were, SQL's % (truncating) and Python's
+# (flooring) would disagree and the memo would only miss, never match wrongly.
+EPOCH = dt.date(1970, 1, 1).toordinal()
+COUNT_COLUMNS = ("sent", "hard", "soft", "block", "complaint")
+HEALTH = ("ok", "unjudged", "hold", "step_back", "pause")
+
+# The payload's per-day columns, in blob order, with their (little-endian) types.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("warmup_day", "<i4"), ("stage", "u1"), ("quota", "<i4"), ("health", "u1"),
+    ("rate", "<f8"), ("complaint_rate", "<f8"), ("paused", "u1"), ("resumed", "u1"),
+    *((c, "<i4") for c in COUNT_COLUMNS),
+)
+
+
+@dataclass
+class Memo:
+    """A mailbox's walk over the days ``first .. upto - 1``, and its state at ``upto``.
+
+    ``columns`` hold one value per day (numpy arrays, names as in :data:`COLUMNS`): stage as an
+    index into ``stages``, health as an index into :data:`HEALTH`, rates NaN when not judged,
+    and the day's counts from the rollup.
+    """
+
+    upto: dt.date
+    first: int  # ordinal of the first day
+    stages: list[str]
+    state: WalkState
+    columns: dict[str, np.ndarray]
+    digest: tuple[int, int] = (0, 0)  # rows_digest of the rows before upto, as validated by get
+
+
+def inputs_digest(*, address: str, timezone: str, policy: PolicySpec | str, cap: int | None,
+                  started: dt.date | None, provider_ceiling: int | None,
+                  provider_min_interval: float, events: Sequence[MailboxEvent]) -> str:
+    """SHA-256 over every input of a mailbox's walk except its day counts.
+
+    ``policy``: the parsed spec, or its ``repr`` (a caller digesting many mailboxes of one
+    policy computes it once): the content the walk reads, not the file's or preset's name.
+    """
+    text = policy if isinstance(policy, str) else repr(policy)
+    parts = [CODE_VERSION, address, timezone, text, cap,
+             started.isoformat() if started else None, provider_ceiling, provider_min_interval,
+             [[e.kind, e.at.isoformat(), e.until.isoformat() if e.until else None, e.reason]
+              for e in events]]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+def rows_digest(rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
+    """``(rows, sum of their hashes)`` over ``(day, sent, hard, soft, block, complaint)`` rows:
+    the Python twin of :func:`_row_hash_sql`, value for value."""
+    n = total = 0
+    for day, *counts in rows:
+        h = day.toordinal() - EPOCH
+        for v in counts:
+            h = (h * BASE + v) % PRIME
+        n, total = n + 1, total + h
+    return n, total
+
+
+def fingerprint(inputs: str, upto: dt.date, rows: tuple[int, int]) -> str:
+    return hashlib.sha256(f"{inputs}|{upto.isoformat()}|{rows}".encode()).hexdigest()
+
+
+def _day_number(conn: Connection) -> Any:
+    """``day_stat.day`` as days since 1970-01-01, in the backend's SQL (a DATE in PostgreSQL,
+    ISO text in SQLite)."""
+    if conn.dialect.name == "postgresql":
+        return sa.literal_column("(day_stat.day - DATE '1970-01-01')", sa.BigInteger)
+    return sa.literal_column("CAST(julianday(day_stat.day) - 2440587.5 AS INTEGER)", sa.BigInteger)
+
+
+def _row_hash_sql(conn: Connection) -> Any:
+    """The row hash of :func:`rows_digest` as a SQL expression, for ``sum()``."""
+    b, p = (sa.literal_column(str(x), sa.BigInteger) for x in (BASE, PRIME))
+    h = sa.cast(_day_number(conn), sa.BigInteger)
+    for c in COUNT_COLUMNS:
+        h = (h * b + DAY_STAT.c[c]) % p
+    return h
+
+
+def get(conn: Connection, inputs: Mapping[int, str]) -> dict[int, Memo]:
+    """The memos still valid for these mailboxes (``{mailbox_id: inputs_digest}``), by id.
+
+    Validity is decided here, in the reader's transaction: the digest of the mailbox's current
+    rows before the memo's ``upto`` is computed in SQL and must give the stored fingerprint.
+    One aggregate per distinct ``upto`` (usually one: the day of the last report), scanning the
+    rollup's primary key range by range; a join on the memo table made SQLite build a temporary
+    index on every call.
+    """
+    if not inputs:
+        return {}
+    c, d = TIMELINE_CACHE, DAY_STAT.c
+    held = conn.execute(sa.select(c.c.mailbox_id, c.c.fingerprint, c.c.upto).where(
+        c.c.mailbox_id.in_(list(inputs)))).all()
+    by_upto: dict[dt.date, list[int]] = {}
+    for m, _, upto in held:
+        by_upto.setdefault(upto, []).append(m)
+    h = _row_hash_sql(conn)
+    digests: dict[int, tuple[int, int]] = {}
+    for upto, ids in by_upto.items():
+        stmt = (sa.select(d.mailbox_id, sa.func.count(), sa.func.sum(h))
+                .where(d.mailbox_id.in_(ids), d.day < upto).group_by(d.mailbox_id))
+        digests.update((m, (int(n), int(total))) for m, n, total in conn.execute(stmt))
+    valid = [m for m, stored, upto in held
+             if fingerprint(inputs[m], upto, digests.get(m, (0, 0))) == stored]
+    if not valid:
+        return {}
+    rows = conn.execute(sa.select(c.c.mailbox_id, c.c.payload).where(c.c.mailbox_id.in_(valid)))
+    out = {}
+    for m, payload in rows:
+        out[m] = memo = decode(payload)
+        memo.digest = digests.get(m, (0, 0))
+    return out
+
+
+def day_rows_since(conn: Connection, ids: Sequence[int], since: dt.date,
+                   ) -> list[tuple[Any, ...]]:
+    """``(mailbox_id, day, sent, hard, soft, block, complaint)`` rollup rows from ``since`` on:
+    what a walk going on from a memo still reads (its days since, and a window before)."""
+    d = DAY_STAT.c
+    stmt = (sa.select(d.mailbox_id, d.day, *(d[c] for c in COUNT_COLUMNS))
+            .where(d.mailbox_id.in_(list(ids)), d.day >= since).order_by(d.mailbox_id, d.day))
+    return [tuple(r) for r in conn.execute(stmt)]
+
+
+def stored_upto(conn: Connection, ids: Sequence[int]) -> dict[int, dt.date]:
+    """The ``upto`` of every memo held for these mailboxes, valid or not."""
+    c = TIMELINE_CACHE
+    return dict(conn.execute(sa.select(c.c.mailbox_id, c.c.upto).where(  # type: ignore[arg-type]
+        c.c.mailbox_id.in_(list(ids)))).all())
+
+
+def put(conn: Connection, entries: Sequence[tuple[int, str, tuple[int, int], Memo]]) -> None:
+    """Store memos: ``(mailbox_id, inputs_digest, rows digest, memo)`` each, replacing older ones.
+
+    The rows digest is :func:`rows_digest` of the rows before ``memo.upto`` *that the walk was
+    computed from* (read in the same transaction as anything else it used; digests add up, so a
+    memo extended by a few days adds theirs to the digest :func:`get` validated). It is not
+    re-read here, so the fingerprint can only match rows equal to the ones the memo was computed
+    from, even if the ledger moved on meanwhile.
+    """
+    if not entries:
+        return
+    values = [{"mailbox_id": mailbox_id, "upto": memo.upto, "payload": encode(memo),
+               "fingerprint": fingerprint(inputs, memo.upto, past)}
+              for mailbox_id, inputs, past, memo in entries]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(TIMELINE_CACHE)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[TIMELINE_CACHE.c.mailbox_id],
+        set_={k: stmt.excluded[k] for k in ("fingerprint", "upto", "payload")})
+    conn.execute(stmt, values)
+
+
+def clear(conn: Connection) -> None:
+    """Forget every memo (the next report walks every mailbox from its first day)."""
+    conn.execute(TIMELINE_CACHE.delete())
+
+
+def encode(memo: Memo) -> str:
+    """JSON text: the header, and the columns as one zlib-compressed, base64 blob."""
+    blob = b"".join(np.ascontiguousarray(memo.columns[name], dtype=kind).tobytes()
+                    for name, kind in COLUMNS)
+    state = asdict(memo.state)
+    for k in ("upto", "last_active", "health_cut"):
+        state[k] = state[k].isoformat() if state[k] is not None else None
+    return json.dumps({"version": CODE_VERSION, "upto": memo.upto.isoformat(), "first": memo.first,
+                       "days": len(memo.columns["quota"]), "stages": memo.stages, "state": state,
+                       "data": base64.b64encode(zlib.compress(blob, 1)).decode()})
+
+
+def decode(text: str) -> Memo:
+    head = json.loads(text)
+    blob, n, at = zlib.decompress(base64.b64decode(head["data"])), head["days"], 0
+    columns = {}
+    for name, kind in COLUMNS:
+        size = np.dtype(kind).itemsize * n
+        columns[name] = np.frombuffer(blob, dtype=kind, count=n, offset=at)
+        at += size
+    state = head["state"]
+    for k in ("upto", "last_active", "health_cut"):
+        state[k] = dt.date.fromisoformat(state[k]) if state[k] is not None else None
+    return Memo(dt.date.fromisoformat(head["upto"]), head["first"], head["stages"],
+                WalkState(**state), columns)
