@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 import pytest
 
-from warmup.cli import cli
+from warmup.cli import COMMAND_MODULES, load_all
+
+cli = load_all()
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -72,3 +74,8 @@ PAIRS = [p for p, c in COMMANDS if len(p) == 2]
 @pytest.mark.parametrize("path", PAIRS, ids=[" ".join(p) for p in PAIRS])
 def test_subcommand_in_readme(path: tuple[str, ...]):
     assert " ".join(path) in _readme(), f"README.md does not mention '{' '.join(path)}'"
+
+
+def test_every_command_is_registered_for_lazy_loading():
+    """The CLI imports a command's module only when it runs: the map must know every command."""
+    assert set(cli.commands) == set(COMMAND_MODULES)

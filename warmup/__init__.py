@@ -5,19 +5,32 @@ Library first: the CLI is a thin layer over these functions.
     >>> from warmup import open_ledger, api
     >>> ledger = open_ledger("/tmp/ledger.db")
     >>> api.quota(ledger, "sales@corp.example")  # doctest: +SKIP
+
+Names are imported on first use (PEP 562), so ``warmup quota`` loads only what it needs.
 """
 
-from warmup.gate import Gate, NotAllowed, Suppressed
-from warmup.ledger import open_ledger
-from warmup.policy import Allowance, evaluate, load_policy, project
+from __future__ import annotations
 
-__all__ = ["Allowance", "Gate", "NotAllowed", "Suppressed", "evaluate", "load_policy",
-           "open_ledger", "parse_bounces", "project"]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from warmup.bounces import parse_bounces
+    from warmup.gate import Gate, NotAllowed, Suppressed
+    from warmup.ledger import open_ledger
+    from warmup.policy import Allowance, evaluate, load_policy, project
+
+_LAZY = {
+    "Gate": "warmup.gate", "NotAllowed": "warmup.gate", "Suppressed": "warmup.gate",
+    "open_ledger": "warmup.ledger", "Allowance": "warmup.policy", "evaluate": "warmup.policy",
+    "load_policy": "warmup.policy", "project": "warmup.policy",
+    "parse_bounces": "warmup.bounces",
+}
+
+__all__ = sorted(_LAZY)
 
 
 def __getattr__(name: str) -> object:
-    if name == "parse_bounces":  # the parser is only imported by those who use it
-        from warmup.bounces import parse_bounces
-
-        return parse_bounces
-    raise AttributeError(name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'warmup' has no attribute {name!r}")

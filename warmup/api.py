@@ -14,9 +14,8 @@ import pendulum
 
 from warmup import addresses
 from warmup.errors import ConfigError, DataError, UsageError
-from warmup.ledger import Ledger, MailboxRow
-from warmup.ledger import store
-from warmup.policy import Allowance, PlanDay, evaluate, load_policy, project
+from warmup.ledger import Ledger, MailboxRow, store
+from warmup.policy import Allowance, PlanDay, evaluate, load_policy
 from warmup.policy.spec import PolicySpec
 from warmup.providers import SECURITIES, Provider, get_provider
 
@@ -126,7 +125,9 @@ def _validate_settings(prov: Provider, policy: str | None, cap: int | None,
 
 
 def _local_zone() -> str:
-    name = pendulum.local_timezone().name
+    # The same function as pendulum.local_timezone, which a warm mypy cache mistakes for the
+    # submodule pendulum.tz.local_timezone ("Module not callable").
+    name = pendulum.tz.local_timezone().name
     return name if name and "/" in name or name == "UTC" else "UTC"
 
 
@@ -176,6 +177,8 @@ def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None)
     prov = get_provider(box.provider)
     hist = store.history(ledger, box, at, provider_ceiling=prov.daily_limit,
                          provider_min_interval=prov.min_interval)
+    from warmup.policy.timeline import project  # only plans need the walk ahead
+
     return project(policy_for(box), hist, at, days)
 
 

@@ -10,9 +10,16 @@ from warmup.policy.engine import (
     evaluate,
 )
 from warmup.policy.spec import PolicySpec, Stage, load_policy, parse_duration
-from warmup.policy.timeline import project
 
 __all__ = [
     "Allowance", "DayCounts", "History", "MailboxEvent", "PlanDay", "PolicySpec", "Stage",
     "evaluate", "load_policy", "parse_duration", "project",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "project":  # the day-by-day walks load only for plans and reports
+        from warmup.policy.timeline import project
+
+        return project
+    raise AttributeError(f"module 'warmup.policy' has no attribute {name!r}")
