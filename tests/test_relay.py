@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.gatekit import policy_file
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 
 BOX = SMTP_USER
@@ -49,22 +50,6 @@ CLIENT = textwrap.dedent('''\
         json.dump(seen, f)
     sys.exit(sum(1 for r in seen if r["code"] != 250))
 ''')
-
-
-def policy_file(path: Path, daily: int = 5, interval: str = "0s") -> Path:
-    """One open-ended stage: a flat daily quota (also the ceiling) and a fixed interval."""
-    path.write_text(textwrap.dedent(f'''\
-        name = "flat"
-        ceiling = {daily}
-        growth_factor = 2.0
-
-        [[stage]]
-        name = "flat"
-        days = 0
-        daily = {daily}
-        interval = "{interval}"
-    '''))
-    return path
 
 
 def warmup(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -349,7 +334,7 @@ def test_upstream_failure_defers_and_releases_the_slot(failure, run, client, tmp
 
     port = free_port() if failure == "unreachable" else smtp_ssl.port
     monkeypatch.setenv("WARMUP_PASSWORD", "wrong" if failure == "login" else SMTP_PASSWORD)
-    policy = policy_file(tmp_path / "policy.toml")
+    policy = policy_file(tmp_path / "policy.toml", daily=5)
     assert run("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
                "--smtp-port", str(port), "--policy", str(policy)).exit_code == 0
     out = tmp_path / "replies.json"

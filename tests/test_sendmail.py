@@ -5,30 +5,15 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.gatekit import policy_file
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 
 BOX = SMTP_USER
 MESSAGE = "Subject: hi\n\nhello\n"
-
-
-def policy_file(path: Path, daily: int) -> Path:
-    path.write_text(textwrap.dedent(f'''\
-        name = "flat"
-        ceiling = {daily}
-        growth_factor = 2.0
-
-        [[stage]]
-        name = "flat"
-        days = 0
-        daily = {daily}
-        interval = "0s"
-    '''))
-    return path
 
 
 @pytest.fixture

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import re
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass, field
 
 from warmup.errors import PermissionFailure, Unavailable
+from warmup.neterr import describe
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -220,18 +220,8 @@ def _quietly_close(smtp: smtplib.SMTP) -> None:
 
 
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({exc.verify_message})"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed ({exc.reason or exc})"
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return "host name does not resolve"
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"{exc.smtp_code} {_text(exc.smtp_error)}"
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "server closed the connection" + (f" ({exc})" if "timed out" in str(exc) else "")
-    return str(exc) or type(exc).__name__
+    return describe(exc)

@@ -16,14 +16,16 @@ import email.policy
 import email.utils
 import imaplib
 import re
-import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from sqlalchemy.engine import Connection
+
 from warmup.bounces.parse import parse_bounces
 from warmup.errors import PermissionFailure, Unavailable
 from warmup.ledger import Ledger, bouncedb, store
+from warmup.neterr import describe
 
 BATCH = 50
 MAX_MESSAGE = 10 * 1024 * 1024
@@ -66,7 +68,7 @@ def connect(hosts: tuple[str, ...], port: int, security: str, user: str, passwor
                 if security == "starttls":
                     imap.starttls(ssl_context=ssl.create_default_context())
         except (OSError, imaplib.IMAP4.error) as exc:
-            failed.append((host, _why(exc)))
+            failed.append((host, describe(exc)))
             continue
         try:
             imap.login(user, password)
@@ -77,20 +79,6 @@ def connect(hosts: tuple[str, ...], port: int, security: str, user: str, passwor
         return imap, host
     tried = "; ".join(f"{h}:{port}: {w}" for h, w in failed)
     raise Unavailable(f"cannot reach the IMAP server ({tried})")
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({exc.verify_message})"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS handshake failed ({exc.reason or exc})"
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return "host name does not resolve"
-    return str(exc) or type(exc).__name__
 
 
 def _logout(imap: imaplib.IMAP4) -> None:
@@ -139,7 +127,7 @@ def sync(ledger: Ledger, box: store.MailboxRow, *, hosts: tuple[str, ...], port:
                     break
                 except (OSError, imaplib.IMAP4.abort) as exc:
                     if attempt == RETRIES:
-                        raise Unavailable(f"IMAP connection kept dropping ({_why(exc)}); "
+                        raise Unavailable(f"IMAP connection kept dropping ({describe(exc)}); "
                                           f"progress is saved, run the sync again") from None
                     report.reconnects += 1
                     _logout(imap)
@@ -166,7 +154,8 @@ def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, fol
     criteria = f"UID {last + 1}:*"
     if since is not None:
         criteria += f" SINCE {since.strftime('%d-%b-%Y')}"
-    typ, data = imap.uid("SEARCH", None, criteria)
+    # No charset: imaplib drops a None argument, but typeshed types them all as str.
+    typ, data = imap.uid("SEARCH", None, criteria)  # type: ignore[arg-type]
     uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
     done = 0
     for i in range(0, len(uids), BATCH):
@@ -196,7 +185,7 @@ def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, fol
             bouncedb.save_sync_state(conn, box, folder, uidvalidity, last)
 
 
-def _record(conn, box: store.MailboxRow, folder: str, uidvalidity: int, uid: int,  # type: ignore[no-untyped-def]
+def _record(conn: Connection, box: store.MailboxRow, folder: str, uidvalidity: int, uid: int,
             raw: bytes, report: SyncReport, now: dt.datetime) -> bool:
     if not raw or len(raw) > MAX_MESSAGE:
         return False
