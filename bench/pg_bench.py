@@ -212,13 +212,15 @@ def explain(big: str) -> None:
         ("quota: events", store._EVENTS),
         ("gate: lock the mailbox", lock.with_for_update()),
     ]
-    raw = [  # the gate's PostgreSQL path (warmup/ledger/pgpath.py) runs these directly
-        ("gate: suppression check", "SELECT address, kind, reason FROM suppression "
-         "WHERE address = ANY(%(addrs)s)"),
-        ("gate: history in one statement (rollup, last send, events)", pgpath._GATE_ROWS),
+    raw = [  # Gate.reserve on PostgreSQL runs these (warmup/ledger/pgpath.py), after the lock
+        ("gate: history and suppression in one statement (pgpath._GATE_READ)",
+         pgpath._GATE_READ),
+        ("gate: duplicate check, insert and rollup bump in one statement (pgpath._RESERVE)",
+         pgpath._RESERVE),
     ]
     dialect = postgresql.dialect()
-    p["addrs"] = ["r1-100-3@example3.com", "new@example.com"]
+    p.update(addrs="r1-100-3@example3.com,new@example.com",
+             rcpts="new@example.com", msgid="<explain@x>", at=as_of, day=today, source="gate")
     plans = []
     for title, stmt in statements:
         compiled = stmt.compile(dialect=dialect)

@@ -14,11 +14,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from warmup.bounces import parse_bounces
-    from warmup.gate import Gate, NotAllowed, Suppressed
-    from warmup.ledger import open_ledger
-    from warmup.policy import Allowance, evaluate, load_policy, project
+if TYPE_CHECKING:  # explicit re-exports ("X as X"): what __getattr__ below provides
+    from warmup.bounces import parse_bounces as parse_bounces
+    from warmup.gate import Gate as Gate
+    from warmup.gate import NotAllowed as NotAllowed
+    from warmup.gate import Suppressed as Suppressed
+    from warmup.ledger import open_ledger as open_ledger
+    from warmup.policy import Allowance as Allowance
+    from warmup.policy import evaluate as evaluate
+    from warmup.policy import load_policy as load_policy
+    from warmup.policy import project as project
 
 _LAZY = {
     "Gate": "warmup.gate", "NotAllowed": "warmup.gate", "Suppressed": "warmup.gate",

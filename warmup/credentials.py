@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+from types import ModuleType
 
 from warmup.errors import ConfigError
 
 SERVICE = "warmup"
 
 
-def _keyring():  # type: ignore[no-untyped-def]
+def _keyring() -> ModuleType:
     import keyring
     from keyring.backends import fail
 

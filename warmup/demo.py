@@ -31,7 +31,7 @@ def simulate(ledger: Ledger, days: int = 40, now: dt.datetime | None = None,
     tz = "Asia/Shanghai"
     first = pendulum.instance(now).in_timezone(tz).start_of("day").subtract(days=days)
     box = api.add_mailbox(ledger, address, "exmail", timezone=tz)
-    log = []
+    log: list[tuple[dt.date, Allowance, int]] = []
     paused = 0
     for k in range(days):
         morning = first.add(days=k, hours=9)

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from warmup.api import endpoints
 from warmup.bounces import imap as imapmod
@@ -232,11 +232,12 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
                                   f"use {svc.option}-security ssl with port 465, or the port "
                                   f"that offers STARTTLS (587)")
                 smtp.starttls(context=ctx)
-                return _describe(smtp.sock)  # type: ignore[arg-type]
+                # starttls() replaced the plain socket with the TLS one.
+                return _describe(cast(ssl.SSLSocket, smtp.sock))
         imap = imaplib.IMAP4(host, svc.port, timeout=timeout)
         try:
             imap.starttls(ssl_context=ctx)
-            return _describe(imap.sock)  # type: ignore[arg-type]
+            return _describe(cast(ssl.SSLSocket, imap.sock))  # as for SMTP
         finally:
             imapmod._logout(imap)
     except ssl.SSLCertVerificationError as exc:
@@ -263,10 +264,12 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
 
 def _describe(tls: ssl.SSLSocket) -> str:
     cert = tls.getpeercert() or {}
-    names = [v for k, v in cert.get("subjectAltName", ()) if k in ("DNS", "IP Address")]
+    # typeshed types every field of the decoded certificate as a union of their shapes.
+    alt = cast("tuple[tuple[str, str], ...]", cert.get("subjectAltName", ()))
+    names = [v for k, v in alt if k in ("DNS", "IP Address")]
     text = f"{tls.version()}, certificate verified for {', '.join(names[:3]) or 'the host'}"
     if "notAfter" in cert:
-        left = (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400
+        left = (ssl.cert_time_to_seconds(cast(str, cert["notAfter"])) - time.time()) / 86400
         if left < 14:
             return f"warning: {text}, but it expires in {max(left, 0):.0f} day(s)"
         text += f", valid {left:.0f} more days"

@@ -22,13 +22,20 @@ import email.utils
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 from warmup import addresses
 from warmup.errors import DataError, TempFail
-from warmup.ledger import Ledger, open_ledger, slots, store
+from warmup.ledger import Ledger, open_ledger, pgpath, slots, store
 from warmup.ledger.fastpath import DuplicateSend
 from warmup.policy import Allowance, evaluate, load_policy
+from warmup.policy.engine import DayCounts, History, MailboxEvent
 from warmup.providers import checklist_text, get_provider
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from warmup.smtp import Session, Target
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 THROTTLE_BACKOFF = dt.timedelta(minutes=30)
@@ -134,19 +141,21 @@ class Gate:
         self.timeout = timeout
         self._password = password
         self._password_command = password_command
-        self._session = None
+        self._session: Session | None = None
         self.failed_hosts: list[tuple[str, str]] = []
         self._expired_at: dt.datetime | None = None
         self._walk_cache: dict[object, object] = {}
         self._deferred: list[tuple[int, dt.datetime]] = []
-        self._conn = None  # one connection for this gate's transactions
+        self._conn: Connection | None = None  # one connection for this gate's transactions
+        self._pg: Any = None  # PostgreSQL: the psycopg connection under it (Gate.reserve)
 
     # -- policy -------------------------------------------------------------------------------
 
     def allowance(self, now: dt.datetime | None = None) -> Allowance:
         return evaluate(self.spec, self._history(now or _now()), now or _now())
 
-    def _history(self, now: dt.datetime, conn=None, everything: bool = False):  # type: ignore[no-untyped-def]
+    def _history(self, now: dt.datetime, conn: Connection | None = None,
+                 everything: bool = False) -> History:
         return store.history(self.ledger, self.box, now,
                              provider_ceiling=self.provider.daily_limit,
                              provider_min_interval=self.provider.min_interval,
@@ -169,6 +178,9 @@ class Gate:
         message_id = message_id or new_message_id(self.box.address)
         if self._conn is None:
             self._conn = self.ledger.connect_for_writes()
+            self._pg = pgpath.driver(self._conn)
+        if self._pg is not None:
+            return self._reserve_pg(rcpts, message_id, now)
         pending = list(self._deferred)
         refused: Exception | None = None
         with self.ledger.write(self._conn) as conn:
@@ -201,6 +213,99 @@ class Gate:
         if refused is not None:
             raise refused
         return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), now)
+
+    def _refusal(self, bad: dict[str, str], allowance: Allowance | None,
+                 rcpts: list[str]) -> Exception | None:
+        if bad:
+            listed = ", ".join(f"{r} ({why})" for r, why in bad.items())
+            return Suppressed(f"suppressed recipient(s), not sent: {listed}; remove with "
+                              f"'warmup suppress remove ADDRESS' if this is wrong", bad)
+        if allowance is not None and (not allowance.can_send or allowance.remaining < len(rcpts)):
+            return NotAllowed(refusal(allowance, len(rcpts), self.box.timezone), allowance)
+        return None
+
+    def _reserve_pg(self, rcpts: list[str], message_id: str,
+                    now: dt.datetime | None) -> Reservation:
+        """:meth:`reserve` on PostgreSQL: the same transaction in two round trips, run on the
+        psycopg connection (:mod:`warmup.ledger.pgpath`)."""
+        import psycopg
+        import sqlalchemy as sa
+
+        pg, box, pending = self._pg, self.box, list(self._deferred)
+        refused: Exception | None = None
+        ids: list[int] = []
+        with self.ledger._errors():  # the ledger's messages (Unavailable ...) for its errors
+            try:
+                if pg.isolation_level != psycopg.IsolationLevel.READ_COMMITTED:
+                    pg.isolation_level = psycopg.IsolationLevel.READ_COMMITTED  # see Ledger.write
+                # Lock the mailbox's row first (one lock order), write the deferred settlements,
+                # read the history and the suppression list: one round trip.
+                bad, rows, last, ev_rows = pgpath.gate_read(pg, box.id, rcpts, pending)
+                now = now or _now()  # read under the lock, so reservations are stamped in order
+                expire = self._expired_at is None or now - self._expired_at > EXPIRE_EVERY
+                allowance = None if bad else evaluate(
+                    self.spec, self._pg_history(pg, now, rows, last, ev_rows), now,
+                    self._walk_cache)
+                refused = self._refusal(bad, allowance, rcpts)
+                try:
+                    # Expire (reserved -> unknown: both count), reserve unless refused, COMMIT.
+                    ids = pgpath.gate_write(
+                        pg, box.id, now, expire_before=now - self.expiry if expire else None,
+                        reserve=None if refused else (
+                            rcpts, message_id, store.local_day(now, box.timezone), "gate"))
+                except DuplicateSend as exc:  # committed, nothing reserved
+                    refused = DataError(str(exc))
+                if expire:
+                    self._expired_at = now
+            except psycopg.Error as exc:
+                self._pg_abort()
+                raise sa.exc.DBAPIError.instance(None, None, exc, psycopg.Error) from exc
+            except BaseException:
+                self._pg_abort()
+                raise
+        # Committed (deferred settlements included) even when the message is refused.
+        del self._deferred[:len(pending)]
+        if refused is not None:
+            raise refused
+        return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), now)
+
+    def _pg_history(self, pg: Any, now: dt.datetime, rows: list[tuple[Any, ...]],
+                    last: dt.datetime | None, ev_rows: list[tuple[Any, ...]]) -> History:
+        """What :func:`store.history` gives the gate (``everything=True``), from
+        :func:`pgpath.gate_read`'s rows: every rollup day up to today, the last send, the
+        events, and today's sends of the mailbox's domain when the policy caps it."""
+        box, tz = self.box, self.box.timezone
+        today = store.local_day(now, tz)
+        domain_sent = None
+        if self.spec.domain_cap is not None:
+            start = dt.datetime.combine(today, dt.time(), store._zone(tz))
+            domain_sent = pgpath.domain_sent(pg, box.address.rsplit("@", 1)[1], start,
+                                             store._FAR)
+        return History(
+            mailbox=box.address, timezone=tz,
+            days=tuple(DayCounts(*r) for r in rows if r[0] <= today),
+            events=tuple(MailboxEvent(k, a, u, r or "") for k, a, u, r in ev_rows),
+            last_send_at=last, cap=box.cap, provider_ceiling=self.provider.daily_limit,
+            provider_min_interval=self.provider.min_interval, started=box.started,
+            domain_sent_today=domain_sent)
+
+    def _pg_abort(self) -> None:
+        """After a failure inside :meth:`_reserve_pg`: roll back (releasing the lock), or drop a
+        broken connection (the next reservation opens another)."""
+        pg, conn = self._pg, self._conn
+        try:
+            if pg is not None and not pg.broken and not pg.closed:
+                pg.rollback()
+                return
+        except Exception:
+            pass
+        self._conn = self._pg = None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:
+                pass
 
     def _settle(self, res: Reservation, outcomes: dict[str, object],
                 throttle: tuple[int, str] | None, now: dt.datetime) -> None:
@@ -236,7 +341,7 @@ class Gate:
                                 until=self._backoff_until(text, now), conn=conn)
         del self._deferred[:pending]
 
-    def _flush(self, conn) -> None:  # type: ignore[no-untyped-def]
+    def _flush(self, conn: Connection) -> None:
         """Write deferred settlements in ``conn``'s transaction (the caller clears them after)."""
         if self._deferred:
             slots.settle_sent(conn, self.box, self._deferred)
@@ -260,7 +365,7 @@ class Gate:
 
     # -- delivery -----------------------------------------------------------------------------
 
-    def _target(self):  # type: ignore[no-untyped-def]
+    def _target(self) -> Target:
         from warmup import api, credentials, smtp
 
         ep = api.endpoints(self.box)
@@ -269,7 +374,7 @@ class Gate:
         return smtp.Target(ep.smtp_hosts, ep.smtp_port, ep.smtp_security, self.box.address,
                            password, self.timeout or smtp.DEFAULT_TIMEOUT)
 
-    def session(self):  # type: ignore[no-untyped-def]
+    def session(self) -> Session:
         """The open SMTP session (connecting, with failover, on first use)."""
         from warmup import smtp
 
@@ -307,7 +412,7 @@ class Gate:
         self.flush()
         if self._conn is not None:
             self._conn.close()
-            self._conn = None
+            self._conn = self._pg = None
         if self._session is not None:
             self._session.close()
             self._session = None

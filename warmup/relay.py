@@ -43,7 +43,7 @@ import sys
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -394,7 +394,7 @@ class _Controller(Controller):
             warnings.simplefilter("ignore", UserWarning)
             return SMTP(self.handler, **self.SMTP_kwargs)
 
-    def _create_server(self):  # type: ignore[no-untyped-def]
+    def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
         # Bind port 0 ourselves so the kernel picks a free port with no race, and never
         # anything but the checked loopback address.
         family = socket.AF_INET6 if ":" in self.hostname else socket.AF_INET
@@ -449,7 +449,7 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
         except ProcessLookupError:
             pass
 
-    handlers: dict[int, Any] = {}
+    handlers: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             handlers[sig] = signal.signal(sig, forward)

@@ -86,8 +86,8 @@ def daily(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None
         # A memo's days need no rows; the walk on from its upto looks back a window at most.
         misses = [m for m in ids if m not in memos]
         stats = q.day_stats(conn, misses) if misses else []
-        recent = _recent_rows(conn, {m: memo.upto - dt.timedelta(days=_lookback(
-            specs[b.policy])) for b in boxes if (m := b.id) in memos and (memo := memos[m])})
+        recent = _recent_rows(conn, {m: hit.upto - dt.timedelta(days=_lookback(
+            specs[b.policy])) for b in boxes if (m := b.id) in memos and (hit := memos[m])})
         held = tc.stored_upto(conn, misses) if cache and misses else {}
     per_box: dict[int, list[tuple[Any, ...]]] = {}
     for m, *row in stats:
@@ -400,15 +400,15 @@ def _draw_mailbox(axes: list[Any], name: str, rows: pd.DataFrame, th: dict[str, 
     rates.set_ylabel("bounces (% of sends)")
 
     order = th.get("stages") or list(dict.fromkeys(rows["stage"]))
-    colour = {s: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, s in enumerate(order)}
+    stage_colour = {s: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, s in enumerate(order)}
     half = pd.Timedelta(hours=12)
-    run_start, prev = None, None
+    run_start, prev = 0, None  # run_start is read only once a run (prev) has begun
     dates, names = list(x), list(rows["stage"])
     for i, stage in enumerate([*names, None]):
         if stage != prev:
             if prev is not None:
                 lo, hi = dates[run_start] - half, dates[i - 1] + half
-                stages.axvspan(lo, hi, color=colour.get(prev, "#dddddd"), gid=f"stage:{prev}")
+                stages.axvspan(lo, hi, color=stage_colour.get(prev, "#dddddd"), gid=f"stage:{prev}")
                 stages.text(lo + (hi - lo) / 2, 0.93, prev, transform=stages.get_xaxis_transform(),
                             ha="center", va="top", fontsize=9, clip_on=True)
             run_start, prev = i, stage

@@ -382,6 +382,7 @@ def reason_of(status: str, reply: str, diagnostic: str, stage: str | None = None
         # Japanese mobile carriers), not a bad address.
         by_text = "filtered"
     if specific:
+        assert key is not None  # implied by ``specific``
         by_status = _STATUS_REASON[key]
         if by_text and key in _WEAK_STATUS:
             return by_text

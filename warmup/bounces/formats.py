@@ -7,6 +7,7 @@ import email
 import email.policy
 import json
 import re
+from collections.abc import Set
 from email.message import Message
 
 ADDR_RE = re.compile(
@@ -206,7 +207,9 @@ def original_message_id(returned: str) -> str:
 _SENDMAIL_RESULT_RE = re.compile(r"[ \t]*[45]\d\d <[^<>\s]+>\.\.\.")
 
 
-def recipient_blocks(text: str, exclude: set[str], keep: set[str] = frozenset()) -> dict[str, str]:
+def recipient_blocks(
+    text: str, exclude: Set[str], keep: Set[str] = frozenset()
+) -> dict[str, str]:
     """Map each failed-looking address in a notification text to the text describing it.
 
     The text after an address (up to the next different candidate address) is taken as its

@@ -97,7 +97,8 @@ def _clean_addr(value: str) -> str:
 
 def _decode(part: Message) -> str:
     payload = part.get_payload(decode=True)
-    if payload is None:
+    # decode=True gives bytes, or None for a multipart (typeshed's union is wider).
+    if not isinstance(payload, bytes):
         inner = part.get_payload()
         if isinstance(inner, list):
             return "\n".join(_as_text(p) for p in inner if isinstance(p, Message))

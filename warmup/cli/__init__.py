@@ -36,7 +36,7 @@ class WarmupGroup(click.Group):
             importlib.import_module(f"warmup.cli.{COMMAND_MODULES[name]}")
         return super().get_command(ctx, name)
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)

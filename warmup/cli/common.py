@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -43,7 +43,8 @@ def pass_ledger(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         return fn(ledger_from(click.get_current_context()), *args, **kwargs)
 
-    return db_option(wrapper)  # type: ignore[return-value]
+    # Typed as the command itself so that click's decorators stack; the wrapper supplies the ledger.
+    return cast(F, db_option(wrapper))
 
 
 def print_json(data: Any) -> None:

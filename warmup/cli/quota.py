@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 from warmup import api
@@ -11,12 +13,12 @@ from warmup.errors import UsageError
 from warmup.ledger import Ledger, store
 
 
-def _when(ts: object, tz: str) -> str:
+def _when(ts: dt.datetime | None, tz: str) -> str:
     if ts is None:
         return "-"
     import pendulum
 
-    return pendulum.instance(ts).in_timezone(tz).strftime("%m-%d %H:%M")  # type: ignore[arg-type]
+    return pendulum.instance(ts).in_timezone(tz).strftime("%m-%d %H:%M")
 
 
 @cli.command()

@@ -7,6 +7,7 @@ module import: every command module is imported by ``warmup quota``, which must 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +21,11 @@ _DAYS = click.option("--days", type=click.IntRange(1, 3660), metavar="N",
                      help="Only the last N local days (default: since each mailbox's first send).")
 _AT = click.option("--at", "at", metavar="DATETIME",
                    help="Report as of this instant (ISO 8601; default now).")
+
+
+def _rate(value: Any) -> float | None:
+    """A trailing-window rate from the frame; NaN (too few sends to judge) is None."""
+    return None if value != value else value
 
 
 @cli.command()
@@ -56,8 +62,7 @@ def report(ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str
         ["MAILBOX", "DATE", "DAY", "STAGE", "QUOTA", "SENT", "HARD", "SOFT", "BLOCK",
          "COMPL", "RATE", "STATUS"],
         [[r.mailbox, f"{r.date:%Y-%m-%d}", r.warmup_day, r.stage, r.quota, r.sent, r.hard,
-          r.soft, r.block, r.complaints, percent(None if r.bounce_rate != r.bounce_rate
-                                                 else r.bounce_rate), r.status]
+          r.soft, r.block, r.complaints, percent(_rate(r.bounce_rate)), r.status]
          for r in frame.itertuples()])
 
 

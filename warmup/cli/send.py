@@ -7,18 +7,23 @@ import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import pass_ledger
+from warmup.cli.common import F, pass_ledger
 from warmup.errors import DataError, TempFail, UsageError
 from warmup.ledger import Ledger
+
+if TYPE_CHECKING:
+    from warmup.gate import Gate
+    from warmup.smtp import RcptResult
 
 EXIT_BY_OUTCOME = {"unknown": 69, "soft": 75, "released": 75, "hard": 65, "block": 65}
 
 
-def password_option(fn):  # type: ignore[no-untyped-def]
+def password_option(fn: F) -> F:
     return click.option("--password-command", metavar="CMD", envvar="WARMUP_PASSWORD_COMMAND",
                         help="Shell command printing the password (like msmtp's passwordeval).")(fn)
 
@@ -100,7 +105,7 @@ def _build(address: str, to: tuple[str, ...], cc: tuple[str, ...], subject: str,
     return msg
 
 
-def _send_one(gate, message: EmailMessage, rcpts: list[str], wait: bool,  # type: ignore[no-untyped-def]
+def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
               dry_run: bool) -> int:
     from warmup.gate import NotAllowed, prepare, recipients_of, refusal
 
@@ -127,7 +132,9 @@ def _send_one(gate, message: EmailMessage, rcpts: list[str], wait: bool,  # type
             _sleep_until(until, str(exc))
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
-    for rcpt, result in report.results.items():
+    # SendReport types its results as object; Gate.send fills them from the SMTP session.
+    results = cast("dict[str, RcptResult]", report.results)
+    for rcpt, result in results.items():
         if result.outcome != "sent":
             note = " (suppressed)" if result.outcome == "hard" else ""
             click.echo(f"{rcpt}: {result.outcome} {result.code or ''} {result.text}{note}".rstrip(),
@@ -141,7 +148,7 @@ def _send_one(gate, message: EmailMessage, rcpts: list[str], wait: bool,  # type
         click.echo(f"Sent {report.message_id} to {len(sent)} recipient(s) via {report.host}.")
     elif report.error:
         click.echo(f"Error: not sent: {report.error}", err=True)
-    worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in report.results.values()), default=0)
+    worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
     return 75 if report.throttle else worst
 
 

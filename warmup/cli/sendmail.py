@@ -60,7 +60,7 @@ def sendmail(ctx: click.Context, from_headers: bool, ignore_dots: bool, sender: 
     if from_headers or not rcpts:
         from warmup.gate import recipients_of
 
-        rcpts += recipients_of(msg)  # type: ignore[arg-type]
+        rcpts += recipients_of(msg)
     if not rcpts:
         raise UsageError("no recipients: give them as arguments or use -t")
     if all(os.environ.get(v) for v in RELAY_VARS):
@@ -76,7 +76,7 @@ def sendmail(ctx: click.Context, from_headers: bool, ignore_dots: bool, sender: 
     if not mailbox:
         raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
-        return _send_one(gate, msg, rcpts, wait=False, dry_run=False)  # type: ignore[arg-type]
+        return _send_one(gate, msg, rcpts, wait=False, dry_run=False)
 
 
 def submit_to_relay(mailbox: str, rcpts: list[str], data: bytes) -> int:

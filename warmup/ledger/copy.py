@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +73,7 @@ def _ordered(table: sa.Table) -> sa.Select[Any]:
     return sa.select(table).order_by(*table.primary_key.columns)
 
 
-def _rows(conn: Connection, table: sa.Table, batch: int) -> Iterable[list[sa.Row[Any]]]:
+def _rows(conn: Connection, table: sa.Table, batch: int) -> Iterable[Sequence[sa.Row[Any]]]:
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(
         _ordered(table))
     yield from result.partitions(batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,26 @@ def _storage_error(exc: sa.exc.DBAPIError, where: str) -> Exception:
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
 
+def _set_wal(cur: sqlite3.Cursor) -> None:
+    """Switch to WAL, waiting out a process that holds the file while it does the same.
+
+    Changing the journal mode needs the file to itself and SQLite does not call the busy
+    handler for it, so several processes opening a brand-new ledger at once could see
+    "database is locked" here. The mode is persistent: once any of them has set it, done.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_engine(url: str) -> Engine:
     path = sa.engine.make_url(url).database
     if path and path != ":memory:":
@@ -136,7 +157,7 @@ def _sqlite_engine(url: str) -> Engine:
         ours = cur.execute("SELECT count(*) = 0 OR sum(name = 'warmup_migrations') > 0 "
                            "FROM sqlite_master").fetchone()[0]
         if ours:
-            cur.execute("PRAGMA journal_mode = WAL")
+            _set_wal(cur)
         cur.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across process crashes
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()

@@ -57,11 +57,7 @@ def insert_reserved(conn: Connection, box: MailboxRow, recipients: list[str], me
         return fastpath.insert_reserved(cur, box.id, recipients, message_id, now, day, source)
     pg = pgpath.cursor(conn)
     if pg is not None:
-        ids = pgpath.insert_reserved(pg, box.id, recipients, message_id, now, day, source)
-        if ids is None:
-            raise fastpath.DuplicateSend(
-                pgpath.live_duplicate(pg, box.id, recipients, message_id), message_id)
-        return ids
+        return pgpath.insert_reserved(pg, box.id, recipients, message_id, now, day, source)
     keys = {f"{message_id}|{r}": r for r in recipients}
     seen = {r.key: r for r in conn.execute(sa.select(SEND.c.key, SEND.c.id, SEND.c.outcome).where(
         SEND.c.mailbox_id == box.id, SEND.c.key.in_(list(keys))))}
@@ -70,10 +66,10 @@ def insert_reserved(conn: Connection, box: MailboxRow, recipients: list[str], me
             raise fastpath.DuplicateSend(keys[key], message_id)
     ids = []
     for rcpt in recipients:
-        if (row := seen.get(f"{message_id}|{rcpt}")) is not None:  # a released slot, retried
-            conn.execute(SEND.update().where(SEND.c.id == row.id).values(
+        if (old := seen.get(f"{message_id}|{rcpt}")) is not None:  # a released slot, retried
+            conn.execute(SEND.update().where(SEND.c.id == old.id).values(
                 outcome="reserved", at=utc(now), day=day, settled_at=None, source=source))
-            ids.append(row.id)
+            ids.append(old.id)
             continue
         ids.append(conn.execute(_INSERT_RESERVED, {
             "mailbox_id": box.id, "recipient": rcpt, "message_id": message_id, "at": utc(now),

@@ -6,11 +6,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from functools import cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
 
 from warmup import models
 from warmup.errors import ConfigError, DataError
@@ -18,13 +19,25 @@ from warmup.ledger import fastpath, pgpath
 from warmup.ledger.db import Ledger
 from warmup.policy.engine import DayCounts, History, MailboxEvent
 
-MAILBOX = cast(sa.Table, models.Mailbox.__table__)
-SEND = cast(sa.Table, models.Send.__table__)
-BOUNCE = cast(sa.Table, models.Bounce.__table__)
-SUPPRESSION = cast(sa.Table, models.Suppression.__table__)
-EVENT = cast(sa.Table, models.Event.__table__)
-DAY_STAT = cast(sa.Table, models.DayStat.__table__)
-SYNC_STATE = cast(sa.Table, models.SyncState.__table__)
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+
+
+def _table(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a ``table=True`` model."""
+    # SQLAlchemy's declarative machinery sets ``__table__`` on the class at creation, but
+    # SQLModel's type declares no such attribute.
+    return cast(sa.Table, model.__table__)  # type: ignore[attr-defined]
+
+
+MAILBOX = _table(models.Mailbox)
+SEND = _table(models.Send)
+BOUNCE = _table(models.Bounce)
+SUPPRESSION = _table(models.Suppression)
+EVENT = _table(models.Event)
+DAY_STAT = _table(models.DayStat)
+SYNC_STATE = _table(models.SyncState)
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
 COUNTED = sa.and_(SEND.c.outcome != "released")
@@ -72,12 +85,14 @@ def local_day(ts: dt.datetime, tz: str) -> dt.date:
     return ts.astimezone(_zone(tz)).date()
 
 
-def _upsert(conn: Connection, table: sa.Table):  # type: ignore[no-untyped-def]
+def _upsert(conn: Connection, table: sa.Table) -> PgInsert | SqliteInsert:
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 @cache
@@ -160,7 +175,7 @@ def _redate(conn: Connection, mailbox_id: int, tz: str) -> None:
         if rows:
             conn.execute(table.update().where(table.c.id == sa.bindparam("rid")).values(
                 day=sa.bindparam("newday")),
-                [{"rid": r.id, "newday": local_day(r.at, tz)} for r in rows])  # type: ignore[arg-type]
+                [{"rid": r.id, "newday": local_day(r.at, tz)} for r in rows])
     rebuild_rollup(conn, [mailbox_id])
 
 
@@ -178,7 +193,7 @@ def remove_mailbox(ledger: Ledger, address: str) -> None:
         conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
 
 
-def add_event(ledger: Ledger, mailbox_id: int, kind: str, at: dt.datetime,
+def add_event(ledger: Ledger | None, mailbox_id: int, kind: str, at: dt.datetime,
               reason: str = "", until: dt.datetime | None = None,
               conn: Connection | None = None) -> None:
     values = dict(mailbox_id=mailbox_id, kind=kind, at=utc(at), reason=reason,
@@ -186,6 +201,7 @@ def add_event(ledger: Ledger, mailbox_id: int, kind: str, at: dt.datetime,
     if conn is not None:
         conn.execute(EVENT.insert().values(**values))
         return
+    assert ledger is not None, "add_event needs a ledger or a connection"
     with ledger.write() as c:
         c.execute(EVENT.insert().values(**values))
 
@@ -197,8 +213,7 @@ def add_event_once(conn: Connection, mailbox_id: int, kind: str, at: dt.datetime
         EVENT.c.mailbox_id == mailbox_id, EVENT.c.kind == kind, EVENT.c.at == utc(at))).first()
     if exists:
         return False
-    add_event(conn=conn, ledger=None, mailbox_id=mailbox_id, kind=kind, at=at,  # type: ignore[arg-type]
-              reason=reason)
+    add_event(conn=conn, ledger=None, mailbox_id=mailbox_id, kind=kind, at=at, reason=reason)
     return True
 
 
@@ -353,7 +368,8 @@ def history(ledger: Ledger, box: MailboxRow, as_of: dt.datetime, *,
             last = conn.execute(_LAST_ANY, p).scalar()
             ev_rows = [tuple(r) for r in conn.execute(_ALL_EVENTS, p)]
         days = [DayCounts(*r) for r in rows]
-        sent_today, kinds = 0, {}
+        sent_today = 0
+        kinds: dict[str, int] = {}
     elif cur is not None:
         past, sent_today, last, kinds, ev_rows = fastpath.history_rows(
             cur, box.id, today, start, cut)

@@ -34,7 +34,7 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -44,6 +44,10 @@ from warmup.ledger.store import DAY_STAT
 from warmup.policy.engine import MailboxEvent
 from warmup.policy.spec import PolicySpec
 from warmup.policy.timeline import WalkState
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects.postgresql import Insert as PgInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 CODE_VERSION = "timeline-cache-1"  # bump when the walk's rules or the payload layout change
 
@@ -131,7 +135,7 @@ def _day_number(conn: Connection) -> Any:
 def _row_hash_sql(conn: Connection) -> Any:
     """The row hash of :func:`rows_digest` as a SQL expression, for ``sum()``."""
     b, p = (sa.literal_column(str(x), sa.BigInteger) for x in (BASE, PRIME))
-    h = sa.cast(_day_number(conn), sa.BigInteger)
+    h: sa.ColumnElement[int] = sa.cast(_day_number(conn), sa.BigInteger)
     for c in COUNT_COLUMNS:
         h = (h * b + DAY_STAT.c[c]) % p
     return h
@@ -185,7 +189,7 @@ def day_rows_since(conn: Connection, ids: Sequence[int], since: dt.date,
 def stored_upto(conn: Connection, ids: Sequence[int]) -> dict[int, dt.date]:
     """The ``upto`` of every memo held for these mailboxes, valid or not."""
     c = TIMELINE_CACHE
-    return dict(conn.execute(sa.select(c.c.mailbox_id, c.c.upto).where(  # type: ignore[arg-type]
+    return dict(conn.execute(sa.select(c.c.mailbox_id, c.c.upto).where(
         c.c.mailbox_id.in_(list(ids)))).all())
 
 
@@ -203,11 +207,15 @@ def put(conn: Connection, entries: Sequence[tuple[int, str, tuple[int, int], Mem
     values = [{"mailbox_id": mailbox_id, "upto": memo.upto, "payload": encode(memo),
                "fingerprint": fingerprint(inputs, memo.upto, past)}
               for mailbox_id, inputs, past, memo in entries]
+    stmt: PgInsert | SqliteInsert
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(TIMELINE_CACHE)
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(TIMELINE_CACHE)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(TIMELINE_CACHE)
     stmt = stmt.on_conflict_do_update(
         index_elements=[TIMELINE_CACHE.c.mailbox_id],
         set_={k: stmt.excluded[k] for k in ("fingerprint", "upto", "payload")})

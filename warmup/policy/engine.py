@@ -217,7 +217,8 @@ class _Walk:
         return self.spec.stage_at(self.eff + 1)[1].name
 
     def verdict(self, day: dt.date, today: bool, active: bool | None = None) -> _Verdict:
-        spec, reasons = self.spec, []
+        spec = self.spec
+        reasons: list[str] = []
         if (self.count(day).sent if active is None else active) or today:
             self.idle_adjust(day, reasons)
         w = spec.health.window_days
