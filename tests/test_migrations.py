@@ -120,3 +120,26 @@ def test_processes_racing_on_a_new_ledger(tmp_path: Path):
         finally:
             con.close()
         assert boxes == {f"racer{n}@corp.example" for n in range(RACERS)}
+
+
+def test_core_tables_match_the_sqlmodel_classes():
+    """The ledger runs SQL on plain Core tables; users see SQLModel classes: they must agree."""
+    from warmup import models
+    from warmup.ledger import tables
+
+    classes = [models.Mailbox, models.Send, models.Bounce, models.Suppression, models.Event,
+               models.DayStat, models.SyncState]
+    for cls in classes:
+        orm = cls.__table__  # type: ignore[attr-defined]
+        core = tables.METADATA.tables[orm.name]
+        assert [c.name for c in core.columns] == [c.name for c in orm.columns], orm.name
+        for mine, theirs in zip(core.columns, orm.columns):
+            where = f"{orm.name}.{mine.name}"
+            def base(t: object) -> type:
+                return getattr(t, "impl", t).python_type  # type: ignore[no-any-return]
+
+            assert base(mine.type) is base(theirs.type), where
+            assert type(mine.type).__name__ == type(theirs.type).__name__ or (
+                type(theirs.type).__name__ == "AutoString"
+                and type(mine.type).__name__ == "String"), where
+            assert (mine.nullable, mine.primary_key) == (theirs.nullable, theirs.primary_key), where

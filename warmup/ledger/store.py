@@ -6,14 +6,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from functools import cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
-from warmup import models
 from warmup.errors import ConfigError, DataError
 from warmup.ledger import fastpath, pgpath
 from warmup.ledger.db import Ledger
@@ -24,20 +22,15 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 
-def _table(model: type[SQLModel]) -> sa.Table:
-    """The Core table of a ``table=True`` model."""
-    # SQLAlchemy's declarative machinery sets ``__table__`` on the class at creation, but
-    # SQLModel's type declares no such attribute.
-    return cast(sa.Table, model.__table__)  # type: ignore[attr-defined]
-
-
-MAILBOX = _table(models.Mailbox)
-SEND = _table(models.Send)
-BOUNCE = _table(models.Bounce)
-SUPPRESSION = _table(models.Suppression)
-EVENT = _table(models.Event)
-DAY_STAT = _table(models.DayStat)
-SYNC_STATE = _table(models.SyncState)
+from warmup.ledger.tables import (
+    BOUNCE,
+    DAY_STAT,
+    EVENT,
+    MAILBOX,
+    SEND,
+    SUPPRESSION,
+    SYNC_STATE,
+)
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
 COUNTED = sa.and_(SEND.c.outcome != "released")
