@@ -24,19 +24,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.gatekit import policy_file
 from tests.peers.smtp import SmtpSink
 from tests.peers.tls import TestPKI
 
 USER, PASSWORD = "a@corp.example", "bench-pass"
-POLICY = """name = "flat"
-ceiling = 1000000
-growth_factor = 2.0
-[[stage]]
-name = "flat"
-days = 0
-daily = 1000000
-interval = "0s"
-"""
+FLAT = 1_000_000  # a quota no bench reaches, no pacing: the gate's own cost alone
 
 
 def message(i: int) -> EmailMessage:
@@ -102,7 +95,7 @@ def main() -> None:
     pki = TestPKI(tmp / "pki")
     os.environ["SSL_CERT_FILE"] = str(pki.ca_pem_path)
     os.environ["WARMUP_DB"] = str(tmp / "ledger.db")
-    (tmp / "flat.toml").write_text(POLICY)
+    policy_file(tmp / "flat.toml", daily=FLAT)
     from warmup import api, open_ledger
 
     ledger = open_ledger()

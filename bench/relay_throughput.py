@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.gatekit import policy_file
 from tests.peers.smtp import SmtpSink
 from tests.peers.tls import TestPKI
 
@@ -61,18 +62,6 @@ SCRIPT = textwrap.dedent('''\
     json.dump({"n": n, "seconds": elapsed}, open(out, "w"))
 ''')
 
-POLICY = textwrap.dedent('''\
-    name = "bench"
-    ceiling = 1000000
-    growth_factor = 2.0
-
-    [[stage]]
-    name = "flat"
-    days = 0
-    daily = 1000000
-    interval = "0s"
-''')
-
 
 def run(cmd: list[str], env: dict[str, str]) -> None:
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -95,7 +84,7 @@ def main() -> None:
         d = Path(tmp)
         pki = TestPKI(d / "pki")
         (d / "script.py").write_text(SCRIPT)
-        (d / "policy.toml").write_text(POLICY)
+        policy_file(d / "policy.toml", daily=1_000_000)
         base = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "WARMUP_"))}
         base.update(WARMUP_DB=str(d / "ledger.db"), SSL_CERT_FILE=str(pki.ca_pem_path))
         with SmtpSink("ssl", user=BOX, password=PASSWORD, pki=pki) as sink:
