@@ -165,18 +165,24 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
     assert res.returncode == 0, res.stderr
     assert "Unmatched (kept, not linked to a send): stranger@example.net" in res.stdout
     assert bounce_rows(ledger_path)[0][:2] == ("stranger@example.net", "hard")
+    # Issue #10 item 1: a bounce read over IMAP that answers no send of the mailbox is listed
+    # (matched: False) but neither counted in its rates nor suppresses its address.
+    [listed] = json.loads(warmup("bounces", "list", BOX, "--json").stdout)
+    assert (listed["recipient"], listed["matched"], listed["counted"]) == (
+        "stranger@example.net", False, False)
+    assert json.loads(warmup("suppress", "list", "--json").stdout) == []
 
 
 def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     from warmup.api import endpoints
     from warmup.bounces.imap import sync
-    from warmup.ledger import open_ledger, store
+    from warmup.ledger import open_ledger
 
     for n in range(120):
         box.append("INBOX", dsn(f"<orig-{n}@corp.example>", f"gone{n}@example.net", "5.1.1",
                                 "550 5.1.1 user unknown", n))
     ledger = open_ledger()
-    mb = store.get_mailbox(ledger, BOX)
+    mb = ledger.mailbox(BOX)
     ep = endpoints(mb)
     kicked = []
 

@@ -95,13 +95,16 @@ def test_week_of_fifty_gives_100(run, today, tmp_path):
     assert quota_json(run, "--at", at(today).isoformat())["quota"] == 100
 
 
-def _full_quota_days(run, tmp_path: Path, today: dt.date, n: int) -> None:
-    """n active days before today, each at the quota the CLI gives that morning."""
+def _full_quota_days(run, tmp_path: Path, today: dt.date, n: int) -> list[int]:
+    """n active days before today, each at the quota the CLI gives that morning; those quotas."""
+    quotas = []
     for k in range(n, 0, -1):
         day = today - dt.timedelta(days=k)
         q = quota_json(run, "--at", at(day, 8).isoformat())["quota"]
+        quotas.append(q)
         log = write_log(tmp_path / f"d{k}.csv", [(day, q, 0)])
         assert run("import", str(log)).exit_code == 0
+    return quotas
 
 
 def test_full_ramp_reaches_200_then_300_and_plan_agrees(run, today, tmp_path):
@@ -113,14 +116,15 @@ def test_full_ramp_reaches_200_then_300_and_plan_agrees(run, today, tmp_path):
     )
     assert [p["quota"] for p in plan[:8]] == [50] * 7 + [100]
     assert (plan[27]["quota"], plan[28]["quota"]) == (200, 300)
-    _full_quota_days(run, tmp_path, today - dt.timedelta(days=1), 27)
+    mornings = _full_quota_days(run, tmp_path, today - dt.timedelta(days=1), 27)
     q27 = quota_json(run, "--at", at(today - dt.timedelta(days=1)).isoformat())
     assert (q27["day"], q27["quota"]) == (28, 200)
     day = today - dt.timedelta(days=1)
     assert run("import", str(write_log(tmp_path / "last.csv", [(day, 200, 0)]))).exit_code == 0
     q28 = quota_json(run, "--at", at(today).isoformat())
     assert (q28["day"], q28["quota"], q28["stage"]) == (29, 300, "stable")
-    assert [p["quota"] for p in plan] == [quota for quota in [p["quota"] for p in plan]]  # shape
+    # Day by day, the plan made on day 1 is what quota gave each morning of the ramp.
+    assert [p["quota"] for p in plan[:29]] == [*mornings, q27["quota"], q28["quota"]]
     assert plan[28]["date"] == today.isoformat()
 
 

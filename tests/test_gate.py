@@ -11,6 +11,7 @@ import pytest
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, warmup
 from tests.peers.fixtures import SMTP_PASSWORD
 from warmup import Gate, NotAllowed, open_ledger
+from warmup.ledger import DuplicateSend
 
 
 def send(*extra: str, to: str = "lead@example.com", env=PASSWORD_ENV):  # type: ignore[no-untyped-def]
@@ -224,8 +225,9 @@ def test_a_released_slot_can_be_retried_with_its_message_id(tmp_path, ssl_cert_e
         gate.reserve(["a@example.com"], "<m1@corp.example>").settle("released")
         again = gate.reserve(["a@example.com"], "<m1@corp.example>")  # the retry reuses it
         again.settle("sent")
-        with pytest.raises(DataError, match="already sent"):
+        with pytest.raises(DataError, match="already sent") as dup:
             gate.reserve(["a@example.com"], "<m1@corp.example>")
+        assert isinstance(dup.value, DuplicateSend) and dup.value.outcome == "sent"
         assert gate.allowance().sent == 1
     ledger = open_ledger()
     with ledger.read() as conn:
@@ -238,6 +240,8 @@ def test_a_duplicate_recipient_reserves_nothing(tmp_path, ssl_cert_env, smtp_ssl
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=5)))
     with Gate(BOX) as gate:
         gate.reserve(["b@example.com"], "<m2@corp.example>").settle("sent")
-        with pytest.raises(DataError):
+        with pytest.raises(DataError) as dup:
             gate.reserve(["a@example.com", "b@example.com"], "<m2@corp.example>")
+        assert isinstance(dup.value, DuplicateSend)
+        assert (dup.value.recipient, dup.value.outcome) == ("b@example.com", "sent")
         assert gate.allowance().sent == 1

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from tests.gatekit import policy_file
 from tests.pgkit import PgSchema, pg_server
-from warmup import api, migrations
-from warmup.ledger import open_ledger
-from warmup.ledger.store import SEND
+from warmup import api
+from warmup.ledger import migrations, open_ledger
+from warmup.ledger.schema import MIGRATIONS, SEND
 
 BOX = "team@corp.example"
 HOSTS = ("warmup-host-a", "warmup-host-b")
@@ -126,12 +126,11 @@ def test_processes_racing_on_a_new_team_ledger_migrate_it_once():
                 p.join(timeout=60)
             ledger = open_ledger(schema.url)
             with ledger.read() as conn:
-                names = conn.execute(sa.select(migrations.MIGRATIONS_TABLE.c.name)).scalars()
-                applied = sorted(names)
-                boxes = len(api.store.list_mailboxes(ledger))
+                applied = sorted(conn.execute(sa.select(MIGRATIONS.c.name)).scalars())
+            boxes = len(ledger.mailboxes())
             ledger.close()
         finally:
             schema.drop()
         assert outcomes == {n: None for n in range(4)}, outcomes
-        assert applied == sorted(n for n, _ in migrations.MIGRATIONS)
+        assert applied == sorted(migrations.names())  # each once: the name is the key
         assert boxes == 4

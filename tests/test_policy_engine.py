@@ -189,18 +189,20 @@ def test_resume_on_the_day_the_health_pause_began():
 
 def test_resume_on_the_day_the_health_pause_began_through_the_library(ledger_path):
     from warmup import api, open_ledger
-    from warmup.ledger import store
+    from warmup.ledger import BounceIn, SendIn
 
     ledger = open_ledger()
     box = api.add_mailbox(ledger, BOX, "exmail")
-    with ledger.write() as conn:
-        for k in range(7, 0, -1):
-            for i in range(50):
-                ts = at(day(k), 9).add(minutes=i)
-                rcpt = f"r{k}-{i}@example.com"
-                store.record_send(conn, box, rcpt, ts)
-                if k == 1 and i < 36:  # yesterday's bad list: 36/350 = 10.3% over the week
-                    store.record_bounce(conn, box, rcpt, "hard", ts.add(hours=1), key=f"{k}-{i}")
+    sends, bounces = [], []
+    for k in range(7, 0, -1):
+        for i in range(50):
+            ts = at(day(k), 9).add(minutes=i)
+            rcpt = f"r{k}-{i}@example.com"
+            sends.append(SendIn(rcpt, ts))
+            if k == 1 and i < 36:  # yesterday's bad list: 36/350 = 10.3% over the week
+                bounces.append(BounceIn(rcpt, "hard", ts.add(hours=1), key=f"{k}-{i}"))
+    recorded = ledger.record(box, sends=sends, bounces=bounces)
+    assert (recorded.sends, recorded.counted) == (350, 36)  # each bounce answers its send
     assert api.quota(ledger, BOX, at(day(1), 8)).status == "ok"
     assert api.quota(ledger, BOX, at(TODAY, 8)).status == "paused"
     api.resume(ledger, BOX, at=at(TODAY, 9))

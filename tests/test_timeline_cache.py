@@ -1,8 +1,8 @@
 """The ledger's timeline memo: a hit gives exactly the fresh walk; any input change misses.
 
 Runs on SQLite and (with ``WARMUP_TEST_PG``) PostgreSQL: the memo's fingerprint is checked in SQL
-on both. The walk's own resume (:func:`walk_timeline` from a :class:`WalkState`) is checked on
-random histories in ``test_resume_from_any_day_is_the_full_walk``.
+on both. The walk's own resume (:func:`walk_timeline` from a :class:`WalkState` given as
+``History.memo``) is checked on random histories in ``test_resume_from_any_day_is_the_full_walk``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from tests.conftest import SH, at
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: sqlite, postgresql)
 from tests.test_properties import PROPS, SPECS, histories
 from warmup import api, reports
-from warmup.ledger import open_ledger, store
+from warmup.ledger import open_ledger
 from warmup.ledger import timeline_cache as tc
-from warmup.policy.timeline import walk_timeline
+from warmup.ledger.schema import DAY_STAT
+from warmup.policy import walk_timeline
 
 D0 = dt.date(2026, 10, 1)
 AT = at(D0 + dt.timedelta(days=40), 9)  # a morning 40 days in
@@ -51,32 +52,35 @@ def ledger(ledger_url):  # noqa: F811  (pytest fixture argument)
 
 
 def _memos(led) -> dict[str, tc.Memo]:
-    """The memos :func:`tc.get` accepts right now, by mailbox address (built like the report)."""
-    boxes = store.list_mailboxes(led)
-    with led.read() as conn:
-        from warmup.ledger import reports_sql as q
-        from warmup.policy import load_policy
-        from warmup.providers import get_provider
+    """The memos the ledger accepts as valid right now, by mailbox address (inputs digested like
+    the report's; no day limit, so a memo of any day counts)."""
+    from warmup.policy import load_policy
+    from warmup.providers import get_provider
 
-        evs = q.events(conn, [b.id for b in boxes])
-        inputs = {b.id: tc.inputs_digest(
+    boxes = {b.id: b for b in led.mailboxes()}
+
+    def digest(mailbox_id, events):  # type: ignore[no-untyped-def]
+        b = boxes[mailbox_id]
+        return tc.inputs_digest(
             address=b.address, timezone=b.timezone, policy=load_policy(b.policy), cap=b.cap,
             started=b.started, provider_ceiling=get_provider(b.provider).daily_limit,
-            provider_min_interval=get_provider(b.provider).min_interval,
-            events=evs.get(b.id, ())) for b in boxes}
-        got = tc.get(conn, inputs)
-    return {b.address: got[b.id] for b in boxes if b.id in got}
+            provider_min_interval=get_provider(b.provider).min_interval, events=events)
+
+    got = led.timeline_inputs(list(boxes), digest, dict.fromkeys(boxes, dt.date.max),
+                              dict.fromkeys(boxes, 0)).memos
+    return {b.address: got[m] for m, b in boxes.items() if m in got}
 
 
 @pytest.fixture
 def resumes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
-    """The ``resume`` argument of every walk the report runs (None: walked from the first day)."""
+    """The memo (``History.memo``) every walk the report runs resumes from (None: walked from
+    the first day)."""
     seen: list[object] = []
     real = reports.walk_timeline
 
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(kwargs.get("resume"))
-        return real(*args, **kwargs)
+    def spy(spec, hist, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(hist.memo)
+        return real(spec, hist, *args, **kwargs)
 
     monkeypatch.setattr(reports, "walk_timeline", spy)
     return seen
@@ -166,14 +170,16 @@ def test_python_and_sql_digests_agree(ledger):
     """The fingerprint is written from the rows in Python and checked in SQL: same numbers."""
     with ledger.write() as conn:  # odd rows too: zero counts, large counts, a day long ago
         for day, n in ((dt.date(1999, 12, 31), 0), (_day(100), 2_000_000)):
-            conn.execute(store.DAY_STAT.insert().values(mailbox_id=1, day=day, sent=n, hard=n // 3,
-                                                        soft=7, block=0, complaint=1))
+            conn.execute(DAY_STAT.insert().values(mailbox_id=1, day=day, sent=n, hard=n // 3,
+                                                  soft=7, block=0, complaint=1))
     upto = _day(200)
+    # The SQL side as the ledger runs it: the backend's day number, the module's row hash.
+    row_hash = tc._row_hash_sql(ledger._sql_day_number(DAY_STAT.c.day))
     with ledger.read() as conn:
-        rows = conn.execute(sa.select(*(store.DAY_STAT.c[c] for c in ("day", *tc.COUNT_COLUMNS)))
-                            .where(store.DAY_STAT.c.mailbox_id == 1)).all()
-        sql = conn.execute(sa.select(sa.func.count(), sa.func.sum(tc._row_hash_sql(conn))).where(
-            store.DAY_STAT.c.mailbox_id == 1, store.DAY_STAT.c.day < upto)).one()
+        rows = conn.execute(sa.select(*(DAY_STAT.c[c] for c in ("day", *tc.COUNT_COLUMNS)))
+                            .where(DAY_STAT.c.mailbox_id == 1)).all()
+        sql = conn.execute(sa.select(sa.func.count(), sa.func.sum(row_hash)).where(
+            DAY_STAT.c.mailbox_id == 1, DAY_STAT.c.day < upto)).one()
     assert len(rows) == 42
     assert tc.rows_digest(rows) == (sql[0], int(sql[1]))
     assert tc.rows_digest(rows[1:]) != tc.rows_digest(rows)
@@ -202,7 +208,7 @@ def test_resume_from_any_day_is_the_full_walk(case):
     for back in (1, 7, 30):
         earlier = now - dt.timedelta(days=back)
         _, state = walk_timeline(spec, hist, earlier, explain=False)
-        rest, _ = walk_timeline(spec, hist, now, explain=False, resume=state)
+        rest, _ = walk_timeline(spec, dataclasses.replace(hist, memo=state), now, explain=False)
         if state.last_active is None:  # nothing walked yet: a fresh walk
             assert rest == full
         else:
@@ -218,6 +224,7 @@ def test_resume_ignores_a_state_before_any_activity():
     now = dt.datetime(2026, 11, 16, 9, tzinfo=dt.UTC)
     _, empty = walk_timeline(spec, hist, now - dt.timedelta(days=10))
     assert empty.last_active is None
-    again, _ = walk_timeline(spec, hist, now, resume=dataclasses.replace(empty))
+    again, _ = walk_timeline(spec, dataclasses.replace(hist, memo=dataclasses.replace(empty)),
+                             now)
     assert again == walk_timeline(spec, hist, now)[0]
     assert again[0].date == dt.date(2026, 11, 10)

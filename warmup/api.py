@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import ipaddress
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -13,10 +13,22 @@ from typing import Any, NamedTuple
 import pendulum
 
 from warmup import addresses
-from warmup.errors import ConfigError, DataError, UsageError
-from warmup.ledger import Ledger, MailboxRow, store
-from warmup.policy import Allowance, PlanDay, evaluate, load_policy
+from warmup.errors import ConfigError, DataError, Unavailable, UsageError
+from warmup.ledger import (
+    BounceIn,
+    EventIn,
+    Ledger,
+    MailboxNotFound,
+    MailboxRow,
+    Recorded,
+    SendIn,
+    utc,
+)
+from warmup.ledger.core import send_key
+from warmup.ledger.schema import BOUNCE_KINDS
+from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.spec import PolicySpec
+from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import SECURITIES, Provider, get_provider
 
 
@@ -106,9 +118,8 @@ def add_mailbox(ledger: Ledger, address: str, provider: str, *, timezone: str | 
     prov = get_provider(provider)
     _validate_settings(prov, policy, cap, overrides)
     tz = check_timezone(timezone or prov.timezone or _local_zone())
-    return store.add_mailbox(ledger, address=address, provider=provider, timezone=tz,
-                             policy=policy, cap=cap, started=started,
-                             **{k: v for k, v in overrides.items() if v is not None})
+    return ledger.add_mailbox(address, provider, tz, policy, cap=cap, started=started,
+                              **{k: v for k, v in overrides.items() if v is not None})
 
 
 def _validate_settings(prov: Provider, policy: str | None, cap: int | None,
@@ -132,7 +143,7 @@ def _local_zone() -> str:
 
 
 def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
-    box = store.get_mailbox(ledger, address)
+    box = ledger.mailbox(address)
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
         raise UsageError("nothing to change: give --cap, --policy, --timezone or an --smtp-*/--imap-* option")
@@ -140,16 +151,16 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
         check_timezone(values["timezone"])
     _validate_settings(get_provider(box.provider), values.get("policy"), values.get("cap"),
                        {k: v for k, v in values.items() if k[:5] in ("smtp_", "imap_")})
-    return store.update_mailbox(ledger, address, **values)
+    return ledger.update_mailbox(address, **values)
 
 
 def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> None:
-    box = store.get_mailbox(ledger, address)
-    n = store.count_history(ledger, box.id)
+    box = ledger.mailbox(address)
+    n = ledger.history_size(box)
     if n and not force:
         raise DataError(f"mailbox {box.address} has {n} sends and bounces in its history; "
                         f"add --force to delete them too")
-    store.remove_mailbox(ledger, address)
+    ledger.remove_mailbox(address)
 
 
 def policy_for(box: MailboxRow) -> PolicySpec:
@@ -158,28 +169,49 @@ def policy_for(box: MailboxRow) -> PolicySpec:
 
 def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowance:
     """Today's allowance for ``address`` as of ``at`` (default: now)."""
-    box = store.get_mailbox(ledger, address)
-    return quota_for(ledger, box, at or now_utc())
+    return quota_for(ledger, ledger.mailbox(address), at or now_utc())
+
+
+def _snapshot(ledger: Ledger, box: MailboxRow, at: dt.datetime,
+              ) -> tuple[PolicySpec, str, Any]:
+    """The policy, its memo inputs, and the mailbox's history as of ``at`` (with its memo)."""
+    spec = policy_for(box)
+    prov = get_provider(box.provider)
+    base = History(mailbox=box.address, timezone=box.timezone, cap=box.cap,
+                   provider_ceiling=prov.daily_limit, provider_min_interval=prov.min_interval,
+                   started=box.started)
+    inputs = inputs_digest(spec, base)
+    snap = ledger.history(box, at, provider_ceiling=prov.daily_limit,
+                          provider_min_interval=prov.min_interval,
+                          domain_cap=spec.domain_cap is not None,
+                          memo=(inputs, lookback(spec)))
+    return spec, inputs, snap
 
 
 def quota_for(ledger: Ledger, box: MailboxRow, at: dt.datetime) -> Allowance:
-    spec = policy_for(box)
-    prov = get_provider(box.provider)
-    hist = store.history(ledger, box, at, provider_ceiling=prov.daily_limit,
-                         provider_min_interval=prov.min_interval,
-                         domain_cap=spec.domain_cap is not None)
-    return evaluate(spec, hist, at)
+    spec, inputs, snap = _snapshot(ledger, box, at)
+    allowance = evaluate(spec, snap.history, at)
+    _keep(ledger, box, allowance, snap, inputs)
+    return allowance
+
+
+def _keep(ledger: Ledger, box: MailboxRow, allowance: Allowance, snap: Any, inputs: str) -> None:
+    """Keep the walk's newer memo, so the next question about ``box`` need not walk its past;
+    a ledger this user may only read still gets its answer."""
+    memo, held = allowance.memo, snap.history.memo
+    if memo is None or (held is not None and held.upto >= memo.upto):
+        return
+    try:
+        ledger.keep_memo(box, memo, inputs, snap.rev)
+    except (ConfigError, Unavailable):
+        pass
 
 
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:
-    box = store.get_mailbox(ledger, address)
+    box = ledger.mailbox(address)
     at = at or now_utc()
-    prov = get_provider(box.provider)
-    hist = store.history(ledger, box, at, provider_ceiling=prov.daily_limit,
-                         provider_min_interval=prov.min_interval)
-    from warmup.policy.timeline import project  # only plans need the walk ahead
-
-    return project(policy_for(box), hist, at, days)
+    spec, _, snap = _snapshot(ledger, box, at)
+    return project(spec, snap.history, at, days)
 
 
 def volume_date(ledger: Ledger, mailboxes: list[str], volume: int,
@@ -194,13 +226,11 @@ def volume_date(ledger: Ledger, mailboxes: list[str], volume: int,
 
 
 def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = None) -> None:
-    box = store.get_mailbox(ledger, address)
-    store.add_event(ledger, box.id, "pause", at or now_utc(), reason)
+    ledger.add_event(ledger.mailbox(address), "pause", at or now_utc(), reason)
 
 
 def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
-    box = store.get_mailbox(ledger, address)
-    store.add_event(ledger, box.id, "resume", at or now_utc(), "resumed by hand")
+    ledger.add_event(ledger.mailbox(address), "resume", at or now_utc(), "resumed by hand")
 
 
 def record_send(ledger: Ledger, address: str, recipients: list[str],
@@ -208,27 +238,28 @@ def record_send(ledger: Ledger, address: str, recipients: list[str],
     """Record sends made outside the gate; returns how many were new."""
     rcpts = [addresses.normalize(r, "recipient") for r in recipients]
     at = at or now_utc()
-    with ledger.write() as conn:
-        box = store.get_mailbox(ledger, address, conn)
-        return sum(store.record_send(conn, box, r, at, message_id) is not None for r in rcpts)
+    box = ledger.mailbox(address)
+    return ledger.record(box, sends=[SendIn(r, at, message_id) for r in rcpts]).sends
 
 
 def record_bounce(ledger: Ledger, address: str, recipient: str, kind: str = "hard",
                   status: str | None = None, at: dt.datetime | None = None,
-                  message_id: str | None = None) -> bool:
+                  message_id: str | None = None) -> Recorded:
+    """Record a bounce learnt elsewhere. It counts in the mailbox's rates only if it answers a
+    send of the mailbox (by ``message_id``, else the latest send to the recipient in the 30 days
+    before); a hard bounce suppresses the address either way (the user vouches for it)."""
     rcpt = addresses.normalize(recipient, "recipient")
-    if kind not in store.BOUNCE_KINDS:
-        raise UsageError(f"--kind {kind!r}: expected one of {', '.join(store.BOUNCE_KINDS)}")
+    if kind not in BOUNCE_KINDS:
+        raise UsageError(f"--kind {kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
     at = at or now_utc()
-    with ledger.write() as conn:
-        box = store.get_mailbox(ledger, address, conn)
-        key = f"record:{utc_iso(at)}|{rcpt}|{kind}"
-        return store.record_bounce(conn, box, rcpt, kind, at, key, status=status,
-                                   message_id=message_id, source="record") is not None
+    box = ledger.mailbox(address)
+    key = f"record:{utc_iso(at)}|{rcpt}|{kind}"
+    return ledger.record(box, bounces=[BounceIn(rcpt, kind, at, key, status=status,
+                                                message_id=message_id, source="record")])
 
 
 def utc_iso(ts: dt.datetime) -> str:
-    return f"{store.utc(ts):%Y-%m-%dT%H:%M:%S.%f}"
+    return f"{utc(ts):%Y-%m-%dT%H:%M:%S.%f}"
 
 
 IMPORT_REQUIRED = ("mailbox", "recipient", "sent_at")
@@ -246,72 +277,99 @@ class Imported(NamedTuple):
     events: int = 0
 
 
-def import_csv(ledger: Ledger, path: str | Path) -> Imported:
-    """Import an earlier sending log in one transaction.
+IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
 
-    A bad line rejects the whole file with its line number; a second import adds nothing.
+
+def import_csv(ledger: Ledger, path: str | Path,
+               progress: Callable[[int], None] | None = None) -> Imported:
+    """Import an earlier sending log.
+
+    The whole file is validated before anything is written: a bad line rejects the file with its
+    line number, the ledger untouched. It is then written in batches of :data:`IMPORT_BATCH`
+    rows, each a short transaction of its own, so that sends going on meanwhile never wait long;
+    memory stays flat whatever the file's size (it is read twice, never held). Importing the same
+    file again adds nothing, so an interrupted import is completed by running it again.
     Optional columns: ``provider`` (and ``timezone``) register a mailbox the ledger does not know
     yet (ignored for known ones); ``event`` = ``pause``/``resume`` makes the row a manual
     pause or resume of its mailbox at ``sent_at`` (recipient empty; ``reason`` optional).
+    ``progress(rows written so far)`` is called after each batch.
     """
     path = Path(path)
+    known = {b.address for b in ledger.mailboxes()}
+    register: dict[str, dict[str, Any]] = {}
+    rows = 0
+    for line, r in _csv_rows(path):
+        rows += 1
+        if r["mailbox"] in known or r["mailbox"] in register:
+            continue
+        if not r["provider"]:
+            raise DataError(f"{path}: line {line}: {MailboxNotFound(r['mailbox'])}, or give its "
+                            f"provider in a provider column")
+        prov = get_provider(r["provider"])
+        register[r["mailbox"]] = {"provider": prov.name, "policy": "default",
+                                  "timezone": r["timezone"] or prov.timezone or _local_zone()}
+    total = Recorded()
+    batch: list[tuple[str, SendIn | EventIn]] = []
+    for _, r in _csv_rows(path):
+        batch.append((r["mailbox"], _import_item(r, path)))
+        if len(batch) >= IMPORT_BATCH:
+            total.add(ledger.import_batch(batch, register))
+            batch = []
+            if progress:
+                progress(total.sends + total.events)
+    if batch:
+        total.add(ledger.import_batch(batch, register))
+    return Imported(total.sends, total.bounces, total.mailboxes, total.events)
+
+
+def _import_item(r: dict[str, Any], path: Path) -> SendIn | EventIn:
+    if r["event"]:
+        return EventIn(r["event"], r["sent_at"], r["reason"] or f"imported from {path.name}")
+    bounce = None
+    if r["bounce_kind"]:
+        key = f"import:{send_key(r['recipient'], r['sent_at'], r['message_id'])}"
+        bounce = BounceIn(r["recipient"], r["bounce_kind"], r["bounced_at"], key,
+                          status=r["bounce_status"], message_id=r["message_id"],
+                          source="import")
+    return SendIn(r["recipient"], r["sent_at"], r["message_id"], "import", bounce)
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, validated row)`` for each line of the file, streamed."""
     try:
-        raw = path.read_bytes()
+        handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise DataError(f"{path}: line {line}: not UTF-8 text; save the file as UTF-8") from None
-    with io.StringIO(text, newline="") as handle:
+    with handle:
         reader = csv.DictReader(handle)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in IMPORT_REQUIRED if c not in header]
-        if missing:
-            raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
-                            f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])")
-        reader.fieldnames = header
-        rows = []
         try:
+            header = [h.strip() for h in reader.fieldnames or []]
+            missing = [c for c in IMPORT_REQUIRED if c not in header]
+            if missing:
+                raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
+                                f"(expected {','.join(IMPORT_REQUIRED)}"
+                                f"[,{','.join(IMPORT_OPTIONAL)}])")
+            reader.fieldnames = header
             for row in reader:
-                rows.append((reader.line_num, _import_row(row)))
+                try:
+                    yield reader.line_num, _import_row(row)
+                except DataError as exc:
+                    raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
         except csv.Error as exc:
             raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
-        except DataError as exc:
-            raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
-    sends = bounces = added = events = 0
-    with ledger.write() as conn:
-        boxes: dict[str, MailboxRow] = {}
-        for line, r in rows:
-            if r["mailbox"] not in boxes:
-                try:
-                    boxes[r["mailbox"]] = store.get_mailbox(ledger, r["mailbox"], conn)
-                except ConfigError as exc:
-                    if not r["provider"]:
-                        raise DataError(f"{path}: line {line}: {exc}, or give its provider "
-                                        f"in a provider column") from None
-                    prov = get_provider(r["provider"])
-                    boxes[r["mailbox"]] = store.add_mailbox(
-                        ledger, conn, address=r["mailbox"], provider=prov.name,
-                        timezone=r["timezone"] or prov.timezone or _local_zone(),
-                        policy="default")
-                    added += 1
-            box = boxes[r["mailbox"]]
-            if r["event"]:
-                events += store.add_event_once(conn, box.id, r["event"], r["sent_at"],
-                                               r["reason"] or f"imported from {path.name}")
-                continue
-            send_id = store.record_send(conn, box, r["recipient"], r["sent_at"], r["message_id"],
-                                        source="import")
-            sends += send_id is not None
-            if r["bounce_kind"]:
-                key = f"import:{store.send_key(r['recipient'], r['sent_at'], r['message_id'])}"
-                bounces += store.record_bounce(
-                    conn, box, r["recipient"], r["bounce_kind"], r["bounced_at"], key,
-                    status=r["bounce_status"], message_id=r["message_id"], source="import",
-                    send_id=send_id) is not None
-    return Imported(sends, bounces, added, events)
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: line {_bad_utf8_line(path)}: not UTF-8 text; save the file "
+                            f"as UTF-8") from None
+
+
+def _bad_utf8_line(path: Path) -> int:
+    """The line of the first byte that is not UTF-8 (the error path only: reads the file)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return raw[:exc.start].count(b"\n") + 1
+    return 1
 
 
 def _import_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -350,9 +408,9 @@ def _import_row(row: dict[str, Any]) -> dict[str, Any]:
                             f"leave recipient and the bounce columns empty")
         return out
     if out["bounce_kind"]:
-        if out["bounce_kind"] not in store.BOUNCE_KINDS:
+        if out["bounce_kind"] not in BOUNCE_KINDS:
             raise DataError(f"bounce_kind {out['bounce_kind']!r}: expected one of "
-                            f"{', '.join(store.BOUNCE_KINDS)}")
+                            f"{', '.join(BOUNCE_KINDS)}")
         out["bounced_at"] = (_csv_instant(get["bounced_at"], "bounced_at")
                              if get.get("bounced_at") else out["sent_at"])
     elif get.get("bounce_status") or get.get("bounced_at"):

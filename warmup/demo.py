@@ -6,7 +6,7 @@ import datetime as dt
 import random
 
 from warmup import api
-from warmup.ledger import Ledger, store
+from warmup.ledger import BounceIn, Ledger, MailboxRow, SendIn
 from warmup.policy import Allowance
 
 DEMO_MAILBOX = "demo@corp.example"
@@ -16,7 +16,7 @@ RESUME_AFTER = 2  # paused mornings before the simulated operator resumes
 
 def simulate(ledger: Ledger, days: int = 40, now: dt.datetime | None = None,
              address: str = DEMO_MAILBOX, seed: int = 7,
-             ) -> tuple[store.MailboxRow, list[tuple[dt.date, Allowance, int]]]:
+             ) -> tuple[MailboxRow, list[tuple[dt.date, Allowance, int]]]:
     """Register an exmail mailbox ``days`` days before ``now`` and send its full quota daily.
 
     Normal days bounce about 1%, the spike days about 20% (hard and block), which holds
@@ -45,17 +45,17 @@ def simulate(ledger: Ledger, days: int = 40, now: dt.datetime | None = None,
         n = allowance.remaining
         rate = 0.20 if k + 1 in SPIKE_DAYS else 0.01
         bounced = 0
-        with ledger.write() as conn:
-            for i in range(n):
-                at = morning.add(seconds=int(i * 9 * 3600 / max(n, 1)))
-                rcpt = f"lead{k:02d}-{i:03d}@example.com"
-                sid = store.record_send(conn, box, rcpt, at, f"<demo-{k}-{i}@corp.example>",
-                                        source="demo")
-                if rng.random() < rate:
-                    bounced += 1
-                    kind = "hard" if rng.random() < 0.7 else "block"
-                    store.record_bounce(conn, box, rcpt, kind, at.add(minutes=20),
-                                        key=f"demo:{k}:{i}", status="5.1.1" if kind == "hard"
-                                        else "5.7.1", source="demo", send_id=sid)
+        sends = []
+        for i in range(n):
+            at = morning.add(seconds=int(i * 9 * 3600 / max(n, 1)))
+            rcpt = f"lead{k:02d}-{i:03d}@example.com"
+            bounce = None
+            if rng.random() < rate:
+                bounced += 1
+                kind = "hard" if rng.random() < 0.7 else "block"
+                bounce = BounceIn(rcpt, kind, at.add(minutes=20), key=f"demo:{k}:{i}",
+                                  status="5.1.1" if kind == "hard" else "5.7.1", source="demo")
+            sends.append(SendIn(rcpt, at, f"<demo-{k}-{i}@corp.example>", "demo", bounce))
+        ledger.record(box, sends=sends)
         log.append((morning.date(), allowance, bounced))
     return box, log

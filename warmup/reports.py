@@ -2,8 +2,8 @@
 
 Numbers come from SQL aggregates (:mod:`warmup.ledger.reports_sql`: the ``day_stat`` rollup and
 ``GROUP BY`` queries), never from every send row. Quota, stage, health and status per past day come
-from the policy engine's own day-by-day walk (:func:`warmup.policy.timeline.timeline`), so a report
-cannot disagree with what ``warmup quota`` said that day.
+from the policy engine's own day-by-day walk (:func:`warmup.policy.timeline`), so a report cannot
+disagree with what ``warmup quota`` said that day.
 
 This module imports pandas and matplotlib; nothing on the ``warmup quota``/``warmup send`` path
 imports it (the CLI imports it inside the report commands).
@@ -18,16 +18,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from warmup import api
 from warmup.errors import ConfigError, DataError, Unavailable, UsageError
-from warmup.ledger import Ledger, MailboxRow, store
-from warmup.ledger import reports_sql as q
+from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
-from warmup.policy import DayCounts, History, PolicySpec, load_policy
-from warmup.policy.engine import GROWTH_DAYS
-from warmup.policy.timeline import DayVerdict, WalkState, walk_timeline
+from warmup.ledger.schema import BOUNCE_KINDS
+from warmup.policy import (
+    DayCounts,
+    DayVerdict,
+    History,
+    PolicySpec,
+    WalkState,
+    load_policy,
+    walk_timeline,
+)
+from warmup.policy.walk import lookback
 from warmup.providers import get_provider
 
 if TYPE_CHECKING:
@@ -41,8 +47,8 @@ DAILY_COLUMNS = ["mailbox", "date", "warmup_day", "stage", "quota", "sent", "har
 def mailboxes(ledger: Ledger, addresses: Sequence[str] = ()) -> list[MailboxRow]:
     """The named mailboxes (an unknown one is an error saying how to add it), or all of them."""
     if addresses:
-        return [store.get_mailbox(ledger, a) for a in addresses]
-    return store.list_mailboxes(ledger)
+        return [ledger.mailbox(a) for a in addresses]
+    return ledger.mailboxes()
 
 
 def _thresholds(spec: PolicySpec) -> dict[str, Any]:
@@ -73,27 +79,19 @@ def daily(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None
     specs = {ref: load_policy(ref) for ref in {b.policy for b in boxes}}
     texts = {ref: repr(spec) for ref, spec in specs.items()}  # the policy's content, once each
     provs = {b.id: get_provider(b.provider) for b in boxes}
-    with ledger.read() as conn:
-        evs = q.events(conn, ids)
-        inputs = {b.id: tc.inputs_digest(
+    todays = {b.id: local_day(at, b.timezone) for b in boxes}
+    by_id = {b.id: b for b in boxes}
+
+    def digest(mailbox_id: int, events: tuple[Any, ...]) -> str:
+        b = by_id[mailbox_id]
+        return tc.inputs_digest(
             address=b.address, timezone=b.timezone, policy=texts[b.policy], cap=b.cap,
             started=b.started, provider_ceiling=provs[b.id].daily_limit,
-            provider_min_interval=provs[b.id].min_interval, events=evs.get(b.id, ()))
-            for b in boxes}
-        memos = tc.get(conn, inputs) if cache else {}
-        todays = {b.id: store.local_day(at, b.timezone) for b in boxes}
-        memos = {m: memo for m, memo in memos.items() if memo.upto <= todays[m]}
-        # A memo's days need no rows; the walk on from its upto looks back a window at most.
-        misses = [m for m in ids if m not in memos]
-        stats = q.day_stats(conn, misses) if misses else []
-        recent = _recent_rows(conn, {m: hit.upto - dt.timedelta(days=_lookback(
-            specs[b.policy])) for b in boxes if (m := b.id) in memos and (hit := memos[m])})
-        held = tc.stored_upto(conn, misses) if cache and misses else {}
-    per_box: dict[int, list[tuple[Any, ...]]] = {}
-    for m, *row in stats:
-        per_box.setdefault(m, []).append(tuple(row))
-    for m, rows in recent.items():
-        per_box[m] = rows
+            provider_min_interval=provs[b.id].min_interval, events=events)
+
+    got = ledger.timeline_inputs(ids, digest, todays,
+                                 {m: lookback(specs[by_id[m].policy]) for m in ids}, cache=cache)
+    evs, inputs, memos, per_box, held = got.events, got.inputs, got.memos, got.rows, got.held
     blocks: list[dict[str, Any]] = []
     writes = []
     for box in boxes:
@@ -101,9 +99,9 @@ def daily(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None
         hist = History(mailbox=box.address, timezone=box.timezone,
                        days=tuple(DayCounts(*r) for r in rows), events=evs.get(box.id, ()),
                        cap=box.cap, started=box.started,
-                       provider_ceiling=provs[box.id].daily_limit)
-        line, state = walk_timeline(spec, hist, at, explain=False,
-                                    resume=memo.state if memo else None)
+                       provider_ceiling=provs[box.id].daily_limit,
+                       memo=memo.state if memo else None)
+        line, state = walk_timeline(spec, hist, at, explain=False)
         fresh = _block(line, rows)
         parts = [fresh] if memo is None else [_memo_block(memo), fresh]
         if memo is not None and memo.upto < state.upto:  # walked on from the memo: keep those
@@ -127,28 +125,11 @@ def daily(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None
     return frame
 
 
-def _lookback(spec: PolicySpec) -> int:
-    """Days before a memo's ``upto`` whose counts the walk on from it reads (window, growth)."""
-    return max(spec.health.window_days, GROWTH_DAYS) + 1
-
-
-def _recent_rows(conn: Any, since: dict[int, dt.date]) -> dict[int, list[tuple[Any, ...]]]:
-    """Each mailbox's rollup rows from its own ``since`` day on (one query for all of them)."""
-    if not since:
-        return {}
-    out: dict[int, list[tuple[Any, ...]]] = {m: [] for m in since}
-    for m, *row in tc.day_rows_since(conn, list(since), min(since.values())):
-        if row[0] >= since[m]:
-            out[m].append(tuple(row))
-    return out
-
-
 def _store_memos(ledger: Ledger, writes: list[Any]) -> None:
     """Write the new memos; a ledger this user may only read still gets its report."""
     try:
-        with ledger.write() as conn:
-            tc.put(conn, writes)
-    except (ConfigError, Unavailable, sa.exc.DBAPIError):
+        ledger.keep_timelines(writes)
+    except (ConfigError, Unavailable):
         pass  # a memo is an optimisation: the report is complete without it
 
 
@@ -257,7 +238,7 @@ def _since(ledger: Ledger, boxes: list[MailboxRow], days: int | None,
            at: dt.datetime | None) -> dt.date | None:
     if days is None:
         return None
-    today = store.local_day(at or api.now_utc(), boxes[0].timezone if boxes else "UTC")
+    today = local_day(at or api.now_utc(), boxes[0].timezone if boxes else "UTC")
     return today - dt.timedelta(days=days - 1)
 
 
@@ -267,15 +248,13 @@ def bounces_by_domain(ledger: Ledger, addresses: Sequence[str] = (), days: int |
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
     since = _since(ledger, boxes, days, at)
-    with ledger.read() as conn:
-        sends = q.sends_by_domain(conn, list(names), since)
-        bounces = q.bounces_by_domain(conn, list(names), since)
+    sends, bounces = ledger.domain_counts(list(names), since)
     frame = pd.DataFrame(sends, columns=["mailbox_id", "domain", "sends"])
     kinds = pd.DataFrame(bounces, columns=["mailbox_id", "domain", "kind", "n"]).pivot_table(
         index=["mailbox_id", "domain"], columns="kind", values="n", aggfunc="sum", fill_value=0)
-    kinds = kinds.reindex(columns=list(store.BOUNCE_KINDS), fill_value=0).reset_index()
+    kinds = kinds.reindex(columns=list(BOUNCE_KINDS), fill_value=0).reset_index()
     frame = frame.merge(kinds, on=["mailbox_id", "domain"], how="outer").fillna(0)
-    for c in ("sends", *store.BOUNCE_KINDS):
+    for c in ("sends", *BOUNCE_KINDS):
         frame[c] = frame[c].astype("int64")
     frame.insert(0, "mailbox", frame.pop("mailbox_id").map(names))
     frame["bounce_rate"] = (frame.hard + frame.soft + frame.block) / frame.sends.where(
@@ -289,9 +268,9 @@ def bounces_by_kind(ledger: Ledger, addresses: Sequence[str] = (), days: int | N
     """Per mailbox, local day, bounce kind and enhanced status: how many bounces."""
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
-    with ledger.read() as conn:
-        rows = q.bounces_by_kind(conn, list(names), _since(ledger, boxes, days, at))
-    frame = pd.DataFrame(rows, columns=["mailbox_id", "date", "kind", "status", "bounces"])
+    rows = ledger.bounces_by_kind(list(names), _since(ledger, boxes, days, at))
+    frame = pd.DataFrame(rows, columns=["mailbox_id", "date", "kind", "status", "counted",
+                                       "bounces"])
     frame.insert(0, "mailbox", frame.pop("mailbox_id").map(names))
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
@@ -299,8 +278,7 @@ def bounces_by_kind(ledger: Ledger, addresses: Sequence[str] = (), days: int | N
 
 def suppressions(ledger: Ledger) -> pd.DataFrame:
     """New suppressions per UTC day and kind, with the running total of the do-not-mail list."""
-    with ledger.read() as conn:
-        rows = q.suppressions_by_day(conn)
+    rows = ledger.suppressions_by_day()
     frame = pd.DataFrame(rows, columns=["date", "kind", "added"])
     frame["date"] = pd.to_datetime(frame["date"])
     frame["total"] = frame["added"].cumsum()
@@ -309,8 +287,7 @@ def suppressions(ledger: Ledger) -> pd.DataFrame:
 
 def rollup_mismatches(ledger: Ledger) -> list[tuple[Any, ...]]:
     """Where the ``day_stat`` rollup disagrees with the raw rows ([] when it is sound)."""
-    with ledger.read() as conn:
-        return q.rollup_mismatches(conn)
+    return ledger.rollup_mismatches()
 
 
 def to_text(frame: pd.DataFrame, fmt: str) -> str:

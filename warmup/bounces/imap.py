@@ -20,11 +20,9 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Connection
-
 from warmup.bounces.parse import parse_bounces
 from warmup.errors import PermissionFailure, Unavailable
-from warmup.ledger import Ledger, bouncedb, store
+from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.neterr import describe
 
 BATCH = 50
@@ -105,7 +103,7 @@ def _own_id(raw: bytes) -> str | None:
     return mid or None
 
 
-def sync(ledger: Ledger, box: store.MailboxRow, *, hosts: tuple[str, ...], port: int,
+def sync(ledger: Ledger, box: MailboxRow, *, hosts: tuple[str, ...], port: int,
          security: str, password: str, folders: list[str], since: dt.date | None = None,
          move_to: str | None = None, timeout: float = 60.0,
          progress: Callable[[int, int], None] | None = None,
@@ -137,7 +135,7 @@ def sync(ledger: Ledger, box: store.MailboxRow, *, hosts: tuple[str, ...], port:
     return report
 
 
-def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, folder: str,
+def _sync_folder(ledger: Ledger, box: MailboxRow, imap: imaplib.IMAP4, folder: str,
                  since: dt.date | None, move_to: str | None, report: SyncReport,
                  progress: Callable[[int, int], None] | None,
                  now: Callable[[], dt.datetime]) -> None:
@@ -145,11 +143,10 @@ def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, fol
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
     uidvalidity = int(imap.response("UIDVALIDITY")[1][0])
-    with ledger.read() as conn:
-        state = bouncedb.sync_state(conn, box, folder)
-        if since is None and state is None:
-            first = bouncedb.first_send_at(conn, box)
-            since = (first - dt.timedelta(days=1)).date() if first else None
+    state = ledger.sync_position(box, folder)
+    if since is None and state is None:
+        first = ledger.first_send_at(box)
+        since = (first - dt.timedelta(days=1)).date() if first else None
     last = state[1] if state and state[0] == uidvalidity else 0
     criteria = f"UID {last + 1}:*"
     if since is not None:
@@ -165,14 +162,20 @@ def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, fol
             raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
         messages = {int(m.group(1)): part[1] for part in data
                     if isinstance(part, tuple) and (m := _UID.search(part[0]))}
-        to_move = []
-        with ledger.write() as conn:
-            for uid in batch:
-                raw = messages.get(uid, b"")
-                found = _record(conn, box, folder, uidvalidity, uid, raw, report, now())
-                if found and move_to:
-                    to_move.append(uid)
-            bouncedb.save_sync_state(conn, box, folder, uidvalidity, batch[-1])
+        to_move, found = [], []
+        for uid in batch:  # parsed outside the write transaction
+            parsed = _parse(folder, uidvalidity, uid, messages.get(uid, b""), now())
+            if parsed and move_to:
+                to_move.append(uid)
+            found.extend(parsed)
+        recorded = ledger.record_synced(box, folder, uidvalidity, batch[-1], found)
+        for r in recorded.results:
+            if r.new:
+                report.bounces += 1
+                if r.matched:
+                    report.matched += 1
+                else:
+                    report.unmatched.append(r.recipient or "(no recipient)")
         report.scanned += len(batch)
         done += len(batch)
         if to_move:
@@ -181,32 +184,23 @@ def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, fol
         if progress:
             progress(len(uids), done)
     if not uids:
-        with ledger.write() as conn:
-            bouncedb.save_sync_state(conn, box, folder, uidvalidity, last)
+        ledger.record_synced(box, folder, uidvalidity, last)
 
 
-def _record(conn: Connection, box: store.MailboxRow, folder: str, uidvalidity: int, uid: int,
-            raw: bytes, report: SyncReport, now: dt.datetime) -> bool:
+def _parse(folder: str, uidvalidity: int, uid: int, raw: bytes,
+           now: dt.datetime) -> list[BounceIn]:
     if not raw or len(raw) > MAX_MESSAGE:
-        return False
+        return []
     bounces = parse_bounces(raw)
     if not bounces:
-        return False
+        return []
     stamped = min(_bounce_time(raw, now), now)
     own = _own_id(raw)
+    out = []
     for b in bounces:
         rcpt = b.recipient or ""
         key = f"dsn:{own}|{rcpt}" if own else f"imap:{folder}:{uidvalidity}:{uid}|{rcpt}"
-        send_id, sent_at = bouncedb.match_send(conn, box, rcpt, b.message_id or None, now)
-        at = max(stamped, sent_at) if sent_at else stamped  # never before the send it answers
-        new = store.record_bounce(conn, box, rcpt, b.kind, at, key, status=b.status or None,
-                                  reply=b.reply or None, diagnostic=b.diagnostic or None,
-                                  message_id=b.message_id or None, source="imap",
-                                  send_id=send_id)
-        if new is not None:
-            report.bounces += 1
-            if send_id is not None:
-                report.matched += 1
-            else:
-                report.unmatched.append(rcpt or "(no recipient)")
-    return True
+        out.append(BounceIn(rcpt, b.kind, stamped, key, status=b.status or None,
+                            reply=b.reply or None, diagnostic=b.diagnostic or None,
+                            message_id=b.message_id or None, source="imap", trusted=False))
+    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 
 import click
@@ -12,7 +11,7 @@ from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, print_table
 from warmup.cli.send import password_option
 from warmup.errors import UsageError
-from warmup.ledger import Ledger, bouncedb, store
+from warmup.ledger import Ledger
 
 KINDS = ["hard", "soft", "block", "complaint"]
 
@@ -57,7 +56,7 @@ def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ..
     from warmup.bounces.imap import sync as run_sync
     from warmup.providers import checklist_text, get_provider
 
-    box = store.get_mailbox(ledger, address)
+    box = ledger.mailbox(address)
     ep = api.endpoints(box)
     password = credentials.get_password(box.address, password_command)
     bar = None
@@ -132,9 +131,7 @@ def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) ->
     Example:
         warmup bounces list sales@corp.example --kind hard
     """
-    if address:
-        store.get_mailbox(ledger, address)
-    rows = bouncedb.list_bounces(ledger, address, kind)
+    rows = ledger.bounces(ledger.mailbox(address) if address else None, kind)
     if json_:
         print_json(rows)
         return
@@ -166,9 +163,7 @@ def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> No
         warmup suppress add someone@example.com --reason "asked to be removed"
     """
     clean = [addresses.normalize(a) for a in addresses_]
-    now = dt.datetime.now(dt.UTC)
-    with ledger.write() as conn:
-        added = sum(store.suppress(conn, a, "manual", reason, None, now) for a in clean)
+    added = ledger.suppress(clean, "manual", reason)
     click.echo(f"Suppressed {added} address(es)" + ("" if added == len(clean) else
                                                     f" ({len(clean) - added} already were)") + ".")
 
@@ -183,7 +178,7 @@ def suppress_list(ledger: Ledger, json_: bool) -> None:
     Example:
         warmup suppress list --json
     """
-    rows = bouncedb.list_suppressions(ledger)
+    rows = ledger.suppressions()
     if json_:
         print_json(rows)
         return
@@ -202,6 +197,6 @@ def suppress_remove(ledger: Ledger, address: str) -> None:
         warmup suppress remove someone@example.com
     """
     clean = addresses.normalize(address)
-    if not bouncedb.remove_suppression(ledger, clean):
+    if not ledger.unsuppress(clean):
         raise UsageError(f"{clean} is not suppressed (see 'warmup suppress list')")
     click.echo(f"{clean} may be mailed again.")

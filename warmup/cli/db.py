@@ -9,8 +9,8 @@ import click
 from warmup.cli import cli
 from warmup.cli.common import db_option, json_option, ledger_from, print_json, print_table
 from warmup.ledger import copy as ledger_copy
-from warmup.ledger.db import migrate_ledger, open_ledger, resolve_url
-from warmup.migrations import MIGRATIONS
+from warmup.ledger import open_ledger, resolve_url
+from warmup.ledger.migrations import names as migration_names
 
 
 @cli.group()
@@ -43,17 +43,24 @@ def migrate(ctx: click.Context, json_: bool) -> None:
     ledger = open_ledger(obj.get("db"), migrate=False)
     obj["ledger"] = ledger
     ctx.call_on_close(ledger.close)
-    applied = migrate_ledger(ledger)
+    foreign = ledger.foreign_tables() if ledger.pending_migrations() else []
+    if foreign:
+        from warmup.errors import ConfigError
+
+        raise ConfigError(f"ledger {ledger.where} holds another program's tables "
+                          f"({', '.join(foreign[:3])}) and no warmup schema; point --db/WARMUP_DB "
+                          f"at a new file (or an empty database) instead")
+    applied = ledger.migrate()
     if json_:
         print_json({"ledger": ledger.where, "applied": applied,
-                    "current": [name for name, _ in MIGRATIONS]})
+                    "current": migration_names()})
     elif applied:
         for name in applied:
             click.echo(f"Applied {name}")
         click.echo(f"Ledger {ledger.where} is up to date ({len(applied)} migration(s) applied).")
     else:
         click.echo(f"Ledger {ledger.where} is up to date; nothing to apply "
-                   f"({len(MIGRATIONS)} migration(s) already applied).")
+                   f"({len(migration_names())} migration(s) already applied).")
 
 
 @db.command()

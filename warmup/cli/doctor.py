@@ -8,7 +8,7 @@ from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, print_table
 from warmup.cli.send import password_option
 from warmup.errors import ConfigError
-from warmup.ledger import Ledger, store
+from warmup.ledger import Ledger
 
 MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 
@@ -38,7 +38,7 @@ def doctor(ledger: Ledger, address: str, timeout: float, password_command: str |
     from warmup import credentials
     from warmup import doctor as lib
 
-    box = store.get_mailbox(ledger, address)
+    box = ledger.mailbox(address)
     password: str | None
     reason = ""
     try:

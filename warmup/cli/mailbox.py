@@ -9,7 +9,7 @@ import click
 from warmup import api
 from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, print_table
-from warmup.ledger import Ledger, store
+from warmup.ledger import Ledger
 from warmup.providers import SECURITIES, providers
 
 
@@ -73,7 +73,7 @@ def list_(ledger: Ledger, json_: bool) -> None:
     Example:
         warmup mailbox list --json
     """
-    boxes = store.list_mailboxes(ledger)
+    boxes = ledger.mailboxes()
     if json_:
         print_json([b.to_dict() for b in boxes])
         return
@@ -95,7 +95,7 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
     Example:
         warmup mailbox show sales@corp.example
     """
-    box = store.get_mailbox(ledger, address)
+    box = ledger.mailbox(address)
     ep = api.endpoints(box)
     allowance = api.quota_for(ledger, box, api.now_utc())
     data = {**box.to_dict(), "smtp": {"hosts": list(ep.smtp_hosts), "port": ep.smtp_port,
@@ -198,7 +198,7 @@ def login(ledger: Ledger, address: str, forget: bool) -> None:
 
     from warmup import credentials
 
-    box = store.get_mailbox(ledger, address)
+    box = ledger.mailbox(address)
     if forget:
         credentials.forget_password(box.address)
         click.echo(f"Forgot the stored password of {box.address}.")

@@ -10,7 +10,7 @@ from warmup import api
 from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, percent, print_json, print_table
 from warmup.errors import UsageError
-from warmup.ledger import Ledger, store
+from warmup.ledger import Ledger
 
 
 def _when(ts: dt.datetime | None, tz: str) -> str:
@@ -39,8 +39,8 @@ def quota(ledger: Ledger, addresses: tuple[str, ...], at: str | None, check: boo
         warmup quota sales@corp.example --check && ./send-batch.sh
     """
     when = api.parse_instant(at) if at is not None else api.now_utc()
-    boxes = ([store.get_mailbox(ledger, a) for a in addresses] if addresses
-             else store.list_mailboxes(ledger))
+    boxes = ([ledger.mailbox(a) for a in addresses] if addresses
+             else ledger.mailboxes())
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
     results = [(b, api.quota_for(ledger, b, when)) for b in boxes]

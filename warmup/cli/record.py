@@ -52,22 +52,35 @@ def record_send(ledger: Ledger, address: str, to: tuple[str, ...], at: str | Non
 @pass_ledger
 def record_bounce(ledger: Ledger, address: str, to: str, kind: str, status: str | None,
                   at: str | None) -> None:
-    """Record a bounce (hard bounces and complaints also suppress the recipient).
+    """Record a bounce learnt elsewhere (hard bounces and complaints suppress the recipient).
+
+    It counts in the mailbox's bounce rate only if it answers a send of the mailbox (the latest
+    to the recipient in the 30 days before): a bounce for an address the mailbox never mailed is
+    kept and listed, never counted.
 
     \b
     Example:
         warmup record bounce sales@corp.example --to gone@example.com --kind hard --status 5.1.1
     """
-    new = api.record_bounce(ledger, address, to, kind, status,
+    got = api.record_bounce(ledger, address, to, kind, status,
                             api.parse_instant(at) if at is not None else None)
-    click.echo(f"Recorded a {kind} bounce for {to.lower()}." if new else "Already recorded.")
+    if not got.bounces:
+        click.echo("Already recorded.")
+    elif got.counted:
+        click.echo(f"Recorded a {kind} bounce for {to.lower()}.")
+    else:
+        click.echo(f"Recorded a {kind} bounce for {to.lower()}; it matches no send of "
+                   f"{address.lower()}, so it does not count in its bounce rate.")
 
 
 @cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @pass_ledger
 def import_(ledger: Ledger, file: str) -> None:
-    """Import sends (and bounces) from an earlier sending log (CSV), in one transaction.
+    """Import sends (and bounces) from an earlier sending log (CSV).
+
+    The whole file is checked first (a bad line rejects it, naming the line, nothing written),
+    then written in batches of 2,000 rows, so sends going on meanwhile never wait long.
 
     Header: mailbox,recipient,sent_at and optionally
     message_id,bounce_kind,bounce_status,bounced_at (times ISO 8601 with an offset),

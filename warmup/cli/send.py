@@ -7,7 +7,7 @@ import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,7 +18,6 @@ from warmup.ledger import Ledger
 
 if TYPE_CHECKING:
     from warmup.gate import Gate
-    from warmup.smtp import RcptResult
 
 EXIT_BY_OUTCOME = {"unknown": 69, "soft": 75, "released": 75, "hard": 65, "block": 65}
 
@@ -132,8 +131,7 @@ def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
             _sleep_until(until, str(exc))
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
-    # SendReport types its results as object; Gate.send fills them from the SMTP session.
-    results = cast("dict[str, RcptResult]", report.results)
+    results = report.results
     for rcpt, result in results.items():
         if result.outcome != "sent":
             note = " (suppressed)" if result.outcome == "hard" else ""

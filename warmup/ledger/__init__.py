@@ -1,24 +1,100 @@
-"""The ledger: the only code that talks SQL.
+"""The ledger: the only code that talks SQL (and the only importer of sqlite3, psycopg,
+SQLAlchemy and SQLModel in warmup).
 
-Layout: :mod:`.db` opens a ledger from a URL (SQLite file by default, PostgreSQL for teams) and
-migrates it; :mod:`.store` records mailboxes, sends, bounces, events and suppressions and answers
-history questions; :mod:`.slots` reserves and settles quota slots atomically; :mod:`.fastpath`
-(SQLite) and :mod:`.pgpath` (PostgreSQL) run the gate's per-message statements with fewer round
-trips; :mod:`.copy` moves a whole ledger to another database (``warmup db copy``).
-
-Design:
-- Writes that must be atomic across processes take the write lock up front: SQLite
-  ``BEGIN IMMEDIATE`` (WAL, 30 s busy timeout, so "database is locked" does not reach users),
-  PostgreSQL ``SELECT ... FOR UPDATE`` on the mailbox row, taken first in every gate
-  transaction, with writes at READ COMMITTED (so statements after the lock see what the previous
-  holder committed) and reads at REPEATABLE READ (one snapshot per question).
-- ``day_stat`` is a per-mailbox, per-local-day rollup, bumped in the same transaction as each send
-  and bounce, so history is O(days) whatever the size of ``send``; today's counts are read from raw
-  rows so that ``--at`` can cut a day at any instant. ``rebuild_rollup`` recomputes it from raw rows.
-- Core statements only (no ORM sessions): the gate runs them per message.
+:func:`open_ledger` picks the backend once, from the URL's scheme — the way alisaifee/limits
+registers a ``Storage`` per scheme — and returns a :class:`Ledger`: domain questions and records
+(:mod:`.core`, the interface and what both backends share), implemented by
+:class:`~warmup.ledger.sqlite.SQLiteLedger` (the default: one file per user) and
+:class:`~warmup.ledger.postgres.PostgresLedger` (team mode: hosts sharing one ledger). The schema
+is defined once (:mod:`.schema`), evolved by frozen migrations (:mod:`.migrations`); the gate's
+per-message path is :mod:`.gatepath`; :mod:`.reports_sql` and :mod:`.timeline_cache` answer
+reports; :mod:`.copy` moves a ledger to another database.
 """
 
-from warmup.ledger.db import Ledger, default_path, open_ledger, resolve_url
-from warmup.ledger.store import MailboxRow
+from __future__ import annotations
 
-__all__ = ["Ledger", "MailboxRow", "default_path", "open_ledger", "resolve_url"]
+import importlib
+import os
+from pathlib import Path
+
+from warmup.errors import ConfigError
+from warmup.ledger.core import (
+    BounceIn,
+    BounceResult,
+    DuplicateSend,
+    EventIn,
+    Ledger,
+    MailboxNotFound,
+    MailboxRow,
+    Recorded,
+    SendIn,
+    Snapshot,
+    local_day,
+    utc,
+)
+
+# URL scheme (the part before "+driver") -> "module:class" of its backend.
+BACKENDS = {
+    "sqlite": "warmup.ledger.sqlite:SQLiteLedger",
+    "postgresql": "warmup.ledger.postgres:PostgresLedger",
+}
+
+__all__ = [
+    "BACKENDS", "BounceIn", "BounceResult", "DuplicateSend", "EventIn", "Ledger",
+    "MailboxNotFound", "MailboxRow", "Recorded", "SendIn", "Snapshot", "default_path",
+    "local_day", "open_ledger", "resolve_url", "utc",
+]
+
+
+def default_path() -> Path:
+    """``$XDG_DATA_HOME/warmup/ledger.db`` (``~/.local/share/warmup/ledger.db``)."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "warmup" / "ledger.db"
+
+
+def resolve_url(url: str | None = None) -> str:
+    """``--db`` value, else ``$WARMUP_DB``, else the default file; paths become sqlite URLs."""
+    raw = url or os.environ.get("WARMUP_DB") or str(default_path())
+    if "://" in raw:
+        return raw
+    return f"sqlite:///{Path(raw).expanduser().resolve()}"
+
+
+def _safe(url: str) -> str:
+    head, sep, tail = url.partition("://")
+    if "@" in tail.split("/", 1)[0]:
+        cred, _, host = tail.partition("@")
+        tail = f"{cred.split(':', 1)[0]}:***@{host}" if ":" in cred else tail
+    return head + sep + tail
+
+
+def open_ledger(url: str | None = None, *, migrate: bool = True) -> Ledger:
+    """Open the ledger at ``url`` (see :func:`resolve_url`), creating and migrating it on first
+    use; a SQLite file of another program is refused untouched."""
+    url = resolve_url(url)
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in BACKENDS:
+        raise ConfigError(f"ledger URL {_safe(url)!r}: unknown scheme {scheme!r}; use a SQLite "
+                          f"path or a postgresql+psycopg:// URL")
+    module, _, name = BACKENDS[scheme].partition(":")
+    try:
+        backend = getattr(importlib.import_module(module), name)
+        ledger: Ledger = backend(url)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"ledger URL {_safe(url)!r}: driver not installed ({exc}); "
+                          f"for PostgreSQL: pip install 'warmup[postgres]'") from None
+    except ConfigError:
+        raise
+    except Exception as exc:  # a malformed URL, from SQLAlchemy
+        raise ConfigError(f"ledger URL {_safe(url)!r} is not valid: "
+                          f"{str(exc).splitlines()[0]}") from None
+    if migrate and ledger.pending_migrations():
+        foreign = ledger.foreign_tables()
+        if foreign:
+            ledger.close()
+            raise ConfigError(
+                f"ledger {ledger.where} holds another program's tables "
+                f"({', '.join(foreign[:3])}) and no warmup schema; point --db/WARMUP_DB at a "
+                f"new file (or an empty database) instead")
+        ledger.migrate()
+    return ledger

@@ -3,10 +3,10 @@ team's PostgreSQL server, or back.
 
 Every table is copied in dependency order (mailboxes before the rows that point at them), in
 batches (``executemany``), ids included, inside one transaction on the target: a copy that fails
-half way leaves the target as it was. Afterwards PostgreSQL's id sequences are moved past the
-copied ids (``setval``), or the target's next insert would collide with a copied row.
+half way leaves the target as it was. Afterwards the target backend fixes what copied ids need
+(PostgreSQL moves its id sequences past them, or the next insert would collide).
 
-Derived memos (:data:`DERIVED`: the report's ``timeline_cache``) are emptied on the target rather
+Derived memos (:data:`DERIVED`: the walk memos and the report's ``timeline_cache``) are emptied on the target rather
 than copied; they are rebuilt from the copied rows on first use. A table this module does not
 know (added by a later migration) stops the copy instead of being left behind.
 
@@ -28,13 +28,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, DataError
-from warmup.ledger.db import Ledger
-from warmup.ledger.store import BOUNCE, DAY_STAT, EVENT, MAILBOX, SEND, SUPPRESSION, SYNC_STATE
+from warmup.ledger.core import Ledger
+from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES
 
 # Dependency order: every table after the tables its foreign keys name.
-TABLES: tuple[sa.Table, ...] = (MAILBOX, SEND, BOUNCE, SUPPRESSION, EVENT, DAY_STAT, SYNC_STATE)
+TABLES: tuple[sa.Table, ...] = DATA_TABLES
 # Memos recomputed from the tables above when missing: emptied on the target, not copied.
-DERIVED = ("timeline_cache",)
+DERIVED = tuple(t.name for t in DERIVED_TABLES)
 BATCH = 5000
 
 
@@ -94,17 +94,6 @@ def row_counts(conn: Connection) -> dict[str, int]:
             for t in TABLES}
 
 
-def _fix_sequences(conn: Connection) -> None:
-    """Move each serial id's sequence past the copied ids (PostgreSQL only)."""
-    for table in TABLES:
-        if "id" not in table.c or not table.c.id.primary_key:
-            continue
-        # is_called=false on an empty table: the next id is 1, not 2.
-        conn.exec_driver_sql(
-            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-            f"COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {table.name}")
-
-
 def copy_ledger(source: Ledger, target: Ledger, *, force: bool = False, batch: int = BATCH,
                 progress: Callable[[str, int], None] | None = None) -> list[TableCopy]:
     """Copy every row of ``source`` into ``target`` and verify it; one :class:`TableCopy` each.
@@ -130,9 +119,8 @@ def copy_ledger(source: Ledger, target: Ledger, *, force: bool = False, batch: i
                           f"one, or add --force to replace its contents")
     sums: dict[str, tuple[int, str]] = {}
     with source.read() as src, target.write() as dst:
-        for name in DERIVED:
-            if sa.inspect(dst).has_table(name):
-                dst.execute(sa.text(f"DELETE FROM {name}"))
+        for derived in reversed(DERIVED_TABLES):
+            dst.execute(derived.delete())
         for table in reversed(TABLES):
             dst.execute(table.delete())
         for table in TABLES:
@@ -145,8 +133,7 @@ def copy_ledger(source: Ledger, target: Ledger, *, force: bool = False, batch: i
                 if progress:
                     progress(table.name, n)
             sums[table.name] = (n, digest.hexdigest())
-        if dst.dialect.name == "postgresql":
-            _fix_sequences(dst)
+        target.after_copy(dst, TABLES)
     with target.read() as conn:
         after = {t.name: checksum(conn, t, batch) for t in TABLES}
     report = [TableCopy(t.name, sums[t.name][0], after[t.name][0], sums[t.name][1],

@@ -14,15 +14,17 @@ This is memoization, not stored state (DESIGN invariant 2): a row is used only w
 - its events (pauses, resumes, back-offs), all of them;
 - the policy's content (``repr`` of the parsed spec: every number the walk reads, whatever the
   file or preset is called), the time zone, cap, start day and the provider's limits;
-- :data:`CODE_VERSION`, bumped whenever the walk's rules or the payload's layout change.
+- :data:`CODE_VERSION`, which changes whenever the walk's rules or the payload's layout do.
 
 The rows digest is the row count and the sum of a polynomial hash of each row ``(day, sent,
 hard, soft, block, complaint)`` modulo the prime 2^40 - 87: an added or removed row changes the
 count, and a changed row leaves the sum unchanged with a chance of about 2^-40 (a second hash
 would cost SQLite half as much again per report). It guards against the ledger moving on, not
 against an adversary.
-Integer arithmetic only, portable between SQLite and PostgreSQL (BIGINT; one dialect-specific
-expression turns a DATE into a day number).
+Integer arithmetic only, portable between SQLite and PostgreSQL (BIGINT; the backend's
+``_sql_day_number`` hook turns a DATE into a day number). A mixin of
+:class:`warmup.ledger.Ledger`: :meth:`TimelineMemos.timeline_inputs` reads everything a report's
+walk needs in one snapshot, :meth:`TimelineMemos.keep_timelines` stores the new memos.
 """
 
 from __future__ import annotations
@@ -32,39 +34,31 @@ import datetime as dt
 import hashlib
 import json
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from warmup.ledger.store import DAY_STAT
-from warmup.policy.engine import MailboxEvent
+from warmup.ledger.schema import COUNT_COLUMNS, DAY_STAT, TIMELINE_CACHE
 from warmup.policy.spec import PolicySpec
-from warmup.policy.timeline import WalkState
+from warmup.policy.walk import CODE_VERSION as WALK_VERSION
+from warmup.policy.walk import MailboxEvent, WalkState
 
 if TYPE_CHECKING:
-    from sqlalchemy.dialects.postgresql import Insert as PgInsert
-    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
+    from contextlib import AbstractContextManager
 
-CODE_VERSION = "timeline-cache-1"  # bump when the walk's rules or the payload layout change
+    import numpy as np
+    from sqlalchemy.engine import Connection
 
-TIMELINE_CACHE = sa.Table(  # created by migrations.m002_timeline_cache
-    "timeline_cache", sa.MetaData(),
-    sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("fingerprint", sa.String, nullable=False),
-    sa.Column("upto", sa.Date, nullable=False),
-    sa.Column("payload", sa.Text, nullable=False),
-)
+# bump when the payload layout changes (the walk's own rules are in WALK_VERSION)
+CODE_VERSION = f"timeline-cache-2/{WALK_VERSION}"
 
 PRIME = 1_099_511_627_689  # 2^40 - 87: h * BASE + counts stays below 2^63 (a signed BIGINT)
 BASE = 4_194_301  # 2^22 - 3, prime
 # Counts and days after 1970 are never negative; if one were, SQL's % (truncating) and Python's
 # (flooring) would disagree and the memo would only miss, never match wrongly.
 EPOCH = dt.date(1970, 1, 1).toordinal()
-COUNT_COLUMNS = ("sent", "hard", "soft", "block", "complaint")
 HEALTH = ("ok", "unjudged", "hold", "step_back", "pause")
 
 # The payload's per-day columns, in blob order, with their (little-endian) types.
@@ -124,122 +118,148 @@ def fingerprint(inputs: str, upto: dt.date, rows: tuple[int, int]) -> str:
     return hashlib.sha256(f"{inputs}|{upto.isoformat()}|{rows}".encode()).hexdigest()
 
 
-def _day_number(conn: Connection) -> Any:
-    """``day_stat.day`` as days since 1970-01-01, in the backend's SQL (a DATE in PostgreSQL,
-    ISO text in SQLite)."""
-    if conn.dialect.name == "postgresql":
-        return sa.literal_column("(day_stat.day - DATE '1970-01-01')", sa.BigInteger)
-    return sa.literal_column("CAST(julianday(day_stat.day) - 2440587.5 AS INTEGER)", sa.BigInteger)
-
-
-def _row_hash_sql(conn: Connection) -> Any:
+def _row_hash_sql(day_number: Any) -> Any:
     """The row hash of :func:`rows_digest` as a SQL expression, for ``sum()``."""
     b, p = (sa.literal_column(str(x), sa.BigInteger) for x in (BASE, PRIME))
-    h: sa.ColumnElement[int] = sa.cast(_day_number(conn), sa.BigInteger)
+    h: sa.ColumnElement[int] = sa.cast(day_number, sa.BigInteger)
     for c in COUNT_COLUMNS:
         h = (h * b + DAY_STAT.c[c]) % p
     return h
 
 
-def get(conn: Connection, inputs: Mapping[int, str]) -> dict[int, Memo]:
-    """The memos still valid for these mailboxes (``{mailbox_id: inputs_digest}``), by id.
+@dataclass
+class TimelineInputs:
+    """What a report's walk over some mailboxes reads, from one snapshot of the ledger."""
 
-    Validity is decided here, in the reader's transaction: the digest of the mailbox's current
-    rows before the memo's ``upto`` is computed in SQL and must give the stored fingerprint.
-    One aggregate per distinct ``upto`` (usually one: the day of the last report), scanning the
-    rollup's primary key range by range; a join on the memo table made SQLite build a temporary
-    index on every call.
-    """
-    if not inputs:
-        return {}
-    c, d = TIMELINE_CACHE, DAY_STAT.c
-    held = conn.execute(sa.select(c.c.mailbox_id, c.c.fingerprint, c.c.upto).where(
-        c.c.mailbox_id.in_(list(inputs)))).all()
-    by_upto: dict[dt.date, list[int]] = {}
-    for m, _, upto in held:
-        by_upto.setdefault(upto, []).append(m)
-    h = _row_hash_sql(conn)
-    digests: dict[int, tuple[int, int]] = {}
-    for upto, ids in by_upto.items():
-        stmt = (sa.select(d.mailbox_id, sa.func.count(), sa.func.sum(h))
-                .where(d.mailbox_id.in_(ids), d.day < upto).group_by(d.mailbox_id))
-        digests.update((m, (int(n), int(total))) for m, n, total in conn.execute(stmt))
-    valid = [m for m, stored, upto in held
-             if fingerprint(inputs[m], upto, digests.get(m, (0, 0))) == stored]
-    if not valid:
-        return {}
-    rows = conn.execute(sa.select(c.c.mailbox_id, c.c.payload).where(c.c.mailbox_id.in_(valid)))
-    out = {}
-    for m, payload in rows:
-        out[m] = memo = decode(payload)
-        memo.digest = digests.get(m, (0, 0))
-    return out
+    events: dict[int, tuple[MailboxEvent, ...]]
+    inputs: dict[int, str]  # inputs_digest per mailbox
+    memos: dict[int, Memo]  # valid memos (upto on or before the mailbox's today)
+    rows: dict[int, list[tuple[Any, ...]]]  # rollup rows: all of them, or since the memo's window
+    held: dict[int, dt.date]  # upto of memos held but not valid, for mailboxes without one
 
 
-def day_rows_since(conn: Connection, ids: Sequence[int], since: dt.date,
-                   ) -> list[tuple[Any, ...]]:
-    """``(mailbox_id, day, sent, hard, soft, block, complaint)`` rollup rows from ``since`` on:
-    what a walk going on from a memo still reads (its days since, and a window before)."""
-    d = DAY_STAT.c
-    stmt = (sa.select(d.mailbox_id, d.day, *(d[c] for c in COUNT_COLUMNS))
-            .where(d.mailbox_id.in_(list(ids)), d.day >= since).order_by(d.mailbox_id, d.day))
-    return [tuple(r) for r in conn.execute(stmt)]
+class TimelineMemos:
+    """The report's memo table (see the module docstring)."""
 
+    if TYPE_CHECKING:
+        def read(self) -> AbstractContextManager[Connection]: ...
+        def write(self) -> AbstractContextManager[Connection]: ...
+        def _sql_day_number(self, column: Any) -> Any: ...
+        def _insert(self, table: sa.Table) -> Any: ...
+        def events_by_mailbox(self, mailbox_ids: Sequence[int] | None = None,
+                              ) -> dict[int, tuple[MailboxEvent, ...]]: ...
 
-def stored_upto(conn: Connection, ids: Sequence[int]) -> dict[int, dt.date]:
-    """The ``upto`` of every memo held for these mailboxes, valid or not."""
-    c = TIMELINE_CACHE
-    return dict(conn.execute(sa.select(c.c.mailbox_id, c.c.upto).where(
-        c.c.mailbox_id.in_(list(ids)))).all())
+    def timeline_inputs(self, ids: Sequence[int],
+                        digest: Callable[[int, tuple[MailboxEvent, ...]], str],
+                        todays: Mapping[int, dt.date], lookbacks: Mapping[int, int],
+                        cache: bool = True) -> TimelineInputs:
+        """Events, inputs digests (``digest(mailbox_id, events)``), valid memos and the rollup
+        rows each mailbox's walk needs (from the memo's ``upto`` minus its lookback, or all)."""
+        from warmup.ledger.reports_sql import _day_stats, _events
 
+        with self.read() as conn:
+            events = _events(conn, ids)
+            inputs = {m: digest(m, events.get(m, ())) for m in ids}
+            memos = self._valid(conn, inputs) if cache else {}
+            memos = {m: memo for m, memo in memos.items() if memo.upto <= todays[m]}
+            misses = [m for m in ids if m not in memos]
+            rows: dict[int, list[tuple[Any, ...]]] = {m: [] for m in ids}
+            for m, *row in _day_stats(conn, misses, None) if misses else []:
+                rows[m].append(tuple(row))
+            since = {m: memo.upto - dt.timedelta(days=lookbacks[m] + 1)
+                     for m, memo in memos.items()}
+            if since:
+                d = DAY_STAT.c
+                stmt = (sa.select(d.mailbox_id, d.day, *(d[c] for c in COUNT_COLUMNS))
+                        .where(d.mailbox_id.in_(list(since)), d.day >= min(since.values()))
+                        .order_by(d.mailbox_id, d.day))
+                for m, day, *counts in conn.execute(stmt):
+                    if day >= since[m]:
+                        rows[m].append((day, *counts))
+            held: dict[int, dt.date] = {}
+            if cache and misses:
+                c = TIMELINE_CACHE.c
+                held = dict(conn.execute(sa.select(c.mailbox_id, c.upto).where(
+                    c.mailbox_id.in_(misses))).all())
+        return TimelineInputs(events, inputs, memos, rows, held)
 
-def put(conn: Connection, entries: Sequence[tuple[int, str, tuple[int, int], Memo]]) -> None:
-    """Store memos: ``(mailbox_id, inputs_digest, rows digest, memo)`` each, replacing older ones.
+    def _valid(self, conn: Connection, inputs: Mapping[int, str]) -> dict[int, Memo]:
+        """The memos still valid for these mailboxes (``{mailbox_id: inputs_digest}``), by id.
 
-    The rows digest is :func:`rows_digest` of the rows before ``memo.upto`` *that the walk was
-    computed from* (read in the same transaction as anything else it used; digests add up, so a
-    memo extended by a few days adds theirs to the digest :func:`get` validated). It is not
-    re-read here, so the fingerprint can only match rows equal to the ones the memo was computed
-    from, even if the ledger moved on meanwhile.
-    """
-    if not entries:
-        return
-    values = [{"mailbox_id": mailbox_id, "upto": memo.upto, "payload": encode(memo),
-               "fingerprint": fingerprint(inputs, memo.upto, past)}
-              for mailbox_id, inputs, past, memo in entries]
-    stmt: PgInsert | SqliteInsert
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        Validity is decided here, in the reader's transaction: the digest of the mailbox's current
+        rows before the memo's ``upto`` is computed in SQL and must give the stored fingerprint.
+        One aggregate per distinct ``upto`` (usually one: the day of the last report), scanning
+        the rollup's primary key range by range; a join on the memo table made SQLite build a
+        temporary index on every call.
+        """
+        if not inputs:
+            return {}
+        c, d = TIMELINE_CACHE, DAY_STAT.c
+        held = conn.execute(sa.select(c.c.mailbox_id, c.c.fingerprint, c.c.upto).where(
+            c.c.mailbox_id.in_(list(inputs)))).all()
+        by_upto: dict[dt.date, list[int]] = {}
+        for m, _, upto in held:
+            by_upto.setdefault(upto, []).append(m)
+        h = _row_hash_sql(self._sql_day_number(d.day))
+        digests: dict[int, tuple[int, int]] = {}
+        for upto, ids in by_upto.items():
+            stmt = (sa.select(d.mailbox_id, sa.func.count(), sa.func.sum(h))
+                    .where(d.mailbox_id.in_(ids), d.day < upto).group_by(d.mailbox_id))
+            digests.update((m, (int(n), int(total))) for m, n, total in conn.execute(stmt))
+        valid = [m for m, stored, upto in held
+                 if fingerprint(inputs[m], upto, digests.get(m, (0, 0))) == stored]
+        if not valid:
+            return {}
+        out = {}
+        for m, payload in conn.execute(sa.select(c.c.mailbox_id, c.c.payload).where(
+                c.c.mailbox_id.in_(valid))):
+            out[m] = memo = decode(payload)
+            memo.digest = digests.get(m, (0, 0))
+        return out
 
-        stmt = pg_insert(TIMELINE_CACHE)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    def keep_timelines(self, entries: Sequence[tuple[int, str, tuple[int, int], Memo]]) -> None:
+        """Store memos: ``(mailbox_id, inputs_digest, rows digest, memo)`` each, replacing older
+        ones.
 
-        stmt = sqlite_insert(TIMELINE_CACHE)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[TIMELINE_CACHE.c.mailbox_id],
-        set_={k: stmt.excluded[k] for k in ("fingerprint", "upto", "payload")})
-    conn.execute(stmt, values)
+        The rows digest is :func:`rows_digest` of the rows before ``memo.upto`` *that the walk
+        was computed from* (read in the same snapshot as anything else it used; digests add up,
+        so a memo extended by a few days adds theirs to the digest :meth:`timeline_inputs`
+        validated). It is not re-read here, so the fingerprint can only match rows equal to the
+        ones the memo was computed from, even if the ledger moved on meanwhile.
+        """
+        if not entries:
+            return
+        values = [{"mailbox_id": mailbox_id, "upto": memo.upto, "payload": encode(memo),
+                   "fingerprint": fingerprint(inputs, memo.upto, past)}
+                  for mailbox_id, inputs, past, memo in entries]
+        stmt = self._insert(TIMELINE_CACHE)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[TIMELINE_CACHE.c.mailbox_id],
+            set_={k: stmt.excluded[k] for k in ("fingerprint", "upto", "payload")})
+        with self.write() as conn:
+            conn.execute(stmt, values)
 
-
-def clear(conn: Connection) -> None:
-    """Forget every memo (the next report walks every mailbox from its first day)."""
-    conn.execute(TIMELINE_CACHE.delete())
+    def clear_timelines(self) -> None:
+        """Forget every memo (the next report walks every mailbox from its first day)."""
+        with self.write() as conn:
+            conn.execute(TIMELINE_CACHE.delete())
 
 
 def encode(memo: Memo) -> str:
     """JSON text: the header, and the columns as one zlib-compressed, base64 blob."""
+    import numpy as np  # reports only: never on the gate's or quota's path
+
     blob = b"".join(np.ascontiguousarray(memo.columns[name], dtype=kind).tobytes()
                     for name, kind in COLUMNS)
-    state = asdict(memo.state)
-    for k in ("upto", "last_active", "health_cut"):
-        state[k] = state[k].isoformat() if state[k] is not None else None
+    state = json.loads(memo.state.to_json())
     return json.dumps({"version": CODE_VERSION, "upto": memo.upto.isoformat(), "first": memo.first,
                        "days": len(memo.columns["quota"]), "stages": memo.stages, "state": state,
                        "data": base64.b64encode(zlib.compress(blob, 1)).decode()})
 
 
 def decode(text: str) -> Memo:
+    import numpy as np
+
     head = json.loads(text)
     blob, n, at = zlib.decompress(base64.b64decode(head["data"])), head["days"], 0
     columns = {}
@@ -247,8 +267,6 @@ def decode(text: str) -> Memo:
         size = np.dtype(kind).itemsize * n
         columns[name] = np.frombuffer(blob, dtype=kind, count=n, offset=at)
         at += size
-    state = head["state"]
-    for k in ("upto", "last_active", "health_cut"):
-        state[k] = dt.date.fromisoformat(state[k]) if state[k] is not None else None
-    return Memo(dt.date.fromisoformat(head["upto"]), head["first"], head["stages"],
-                WalkState(**state), columns)
+    state = WalkState.from_json(json.dumps(head["state"]))
+    return Memo(dt.date.fromisoformat(head["upto"]), head["first"], head["stages"], state,
+                columns)

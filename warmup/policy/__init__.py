@@ -1,25 +1,21 @@
-"""Warm-up policies: TOML specs (:mod:`.spec`), the pure evaluation engine (:mod:`.engine`) and
-its day-by-day walks, past and ahead (:mod:`.timeline`)."""
+"""Warm-up policies: TOML specs (:mod:`.spec`), the day-by-day walk where the rules live
+(:mod:`.walk`), and the answers drawn from it (:mod:`.engine`: today's allowance, every past day,
+the days ahead)."""
 
 from warmup.policy.engine import (
     Allowance,
-    DayCounts,
-    History,
-    MailboxEvent,
+    DayVerdict,
     PlanDay,
     evaluate,
+    project,
+    timeline,
+    walk_timeline,
 )
 from warmup.policy.spec import PolicySpec, Stage, load_policy, parse_duration
+from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
 
 __all__ = [
-    "Allowance", "DayCounts", "History", "MailboxEvent", "PlanDay", "PolicySpec", "Stage",
-    "evaluate", "load_policy", "parse_duration", "project",
+    "Allowance", "DayCounts", "DayVerdict", "History", "MailboxEvent", "PlanDay", "PolicySpec",
+    "Stage", "WalkState", "evaluate", "load_policy", "parse_duration", "project", "timeline",
+    "walk_timeline",
 ]
-
-
-def __getattr__(name: str) -> object:
-    if name == "project":  # the day-by-day walks load only for plans and reports
-        from warmup.policy.timeline import project
-
-        return project
-    raise AttributeError(f"module 'warmup.policy' has no attribute {name!r}")

@@ -1,73 +1,33 @@
-"""The pure policy engine: ``(policy spec, mailbox history, now) -> Allowance``.
+"""The policy's answers: today's allowance, every past day, the days ahead. Pure, no I/O.
 
-No I/O. The engine replays the mailbox's daily counts from its first active day to today and
-derives, for every day, the warm-up day, the stage and the quota the policy allowed then; today's
-answer falls out of the same walk, and :func:`project` continues it into the future. Because the
-walk is a function of the counts alone, the same ledger, policy and clock give the same answer.
-
-Rules (see README "The policy"):
-- warm-up progress counts *active* days (at least one send); a held or paused day does not count;
-- idle for ``idle.step_back_after_days`` steps back a stage, ``restart_after_days`` starts over;
-- health is judged on the trailing ``health.window_days`` before a day once ``min_sample`` sends
-  are in it: above ``hold_above`` the quota stays at the last healthy day's, above
-  ``step_back_above`` the mailbox steps back a stage (once per episode), above ``pause_above`` it
-  is paused until a ``resume`` event; complaints have their own hold/pause thresholds;
-- the quota never exceeds ``growth_factor`` x the busiest of the last 7 days (never below the first
-  stage's volume), the policy ceiling, the provider's ceiling or the mailbox's cap;
-- today's quota comes from days before today; today's bounces can only lower it (a second health
-  check on the window that includes today).
+:func:`evaluate` answers ``warmup quota`` and the gate; :func:`timeline` lists every past day as
+:func:`evaluate` saw it that morning (reports); :func:`project` continues the walk into the future
+(``warmup plan``). All three look at the one walk of :mod:`warmup.policy.walk`, where the rules
+live, so none of them can disagree with another.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import datetime as dt
-import functools
 import hashlib
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from warmup.policy.spec import PolicySpec, Window
-
-GROWTH_DAYS = 7
-
-
-@dataclass(frozen=True)
-class DayCounts:
-    day: dt.date
-    sent: int = 0
-    hard: int = 0
-    soft: int = 0
-    block: int = 0
-    complaint: int = 0
-
-    @property
-    def bounced(self) -> int:
-        return self.hard + self.soft + self.block
-
-
-@dataclass(frozen=True)
-class MailboxEvent:
-    kind: str  # "pause" | "resume" | "throttle"
-    at: dt.datetime  # aware UTC
-    until: dt.datetime | None = None
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class History:
-    """What the ledger knows of one mailbox, as of ``now``."""
-
-    mailbox: str
-    timezone: str
-    days: tuple[DayCounts, ...] = ()
-    events: tuple[MailboxEvent, ...] = ()
-    last_send_at: dt.datetime | None = None
-    cap: int | None = None
-    provider_ceiling: int | None = None
-    provider_min_interval: float = 0.0
-    started: dt.date | None = None
-    domain_sent_today: int | None = None
+from warmup.policy.walk import (
+    ONE_DAY,
+    DayCounts,
+    History,
+    SummedWalk,
+    Verdict,
+    WalkState,
+    current_pause,
+    day_start,
+    local,
+    start,
+    walk_to,
+    zone,
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +43,9 @@ class Allowance:
     bounce_rate: float | None
     complaint_rate: float | None
     reasons: tuple[str, ...]
+    # The walk's state at the start of yesterday (None when the walk did not pass it with an
+    # active day behind it): what the ledger keeps so the next answer need not walk the past.
+    memo: WalkState | None = field(default=None, compare=False, repr=False)
 
     @property
     def can_send(self) -> bool:
@@ -106,252 +69,6 @@ class PlanDay:
     stage: str
     quota: int
     cumulative: int
-
-
-@dataclass
-class _Verdict:
-    quota: int
-    stage: str
-    day: int
-    health: str  # ok | hold | step_back | pause | unjudged
-    rate: float | None
-    complaint_rate: float | None
-    reasons: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Walk:
-    spec: PolicySpec
-    hist: History
-    counts: dict[dt.date, DayCounts]
-    eff: int = 0  # active days that count toward the ramp
-    last_active: dt.date | None = None
-    last_healthy_quota: int | None = None
-    stepped_back: bool = False
-    health_paused: str | None = None
-    health_cut: dt.date | None = None  # days up to this one (a resume) can only hold
-    events: list[MailboxEvent] = field(default_factory=list)
-    events_done: int = 0
-    # False: no reason strings (a report's year of verdicts never shows them, and building them
-    # was most of a verdict's cost); every number, stage and health word is the same either way.
-    explain: bool = True
-
-    def count(self, day: dt.date) -> DayCounts:
-        return self.counts.get(day) or DayCounts(day)
-
-    def window_rates(self, first: dt.date, last: dt.date) -> tuple[int, int, int]:
-        sent = bounced = complaints = 0
-        d = first
-        while d <= last:
-            c = self.count(d)
-            sent, bounced, complaints = sent + c.sent, bounced + c.bounced, complaints + c.complaint
-            d += dt.timedelta(days=1)
-        return sent, bounced, complaints
-
-    def judge(self, first: dt.date, last: dt.date) -> tuple[str, float | None, float | None, str]:
-        """``(health, rate, complaint rate, why)`` over ``first..last``; ``why`` is the health word
-        itself when the walk does not explain (still non-empty: ``health_paused`` stores it)."""
-        h = self.spec.health
-        sent, bounced, complaints = self.window_rates(first, last)
-        if sent < max(h.min_sample, 1):
-            return ("unjudged", None, None,
-                    f"bounce rate not judged yet: {sent} sends in the last {h.window_days} days "
-                    f"(needs {h.min_sample})" if self.explain else "unjudged")
-        rate, crate = bounced / sent, complaints / sent
-        if self.health_cut is not None and first <= self.health_cut and (
-                rate > h.step_back_above or crate > h.complaint_pause_above):
-            # Resumed by hand: the days before the resume cannot pause or step back again,
-            # but they hold the ramp until they leave the window.
-            health, rule = "hold", "cut"
-        elif rate > h.pause_above:
-            health, rule = "pause", "pause"
-        elif crate > h.complaint_pause_above:
-            health, rule = "pause", "complaint_pause"
-        elif rate > h.step_back_above:
-            health, rule = "step_back", "step_back"
-        elif rate > h.hold_above:
-            health, rule = "hold", "hold"
-        elif crate > h.complaint_hold_above:
-            health, rule = "hold", "complaint_hold"
-        else:
-            health, rule = "ok", "ok"
-        if not self.explain:
-            return health, rate, crate, health
-        facts = (f"{h.window_days}-day bounce rate {rate:.1%} ({bounced}/{sent}), "
-                 f"complaint rate {crate:.2%} ({complaints}/{sent})")
-        why = {
-            "cut": f"resumed on {self.health_cut}, the ramp is held until the days before it "
-                   f"leave the window",
-            "pause": f"bounce rate above {h.pause_above:.0%} pauses",
-            "complaint_pause": f"complaint rate above {h.complaint_pause_above:.1%} pauses",
-            "step_back": f"bounce rate above {h.step_back_above:.0%} steps back a stage",
-            "hold": f"bounce rate above {h.hold_above:.0%} holds the ramp",
-            "complaint_hold": f"complaint rate above {h.complaint_hold_above:.1%} holds the ramp",
-            "ok": f"within {h.hold_above:.0%}, the ramp continues",
-        }[rule]
-        return health, rate, crate, f"{facts}: {why}"
-
-    def idle_adjust(self, day: dt.date, reasons: list[str]) -> None:
-        if self.last_active is None:
-            return
-        idle = (day - self.last_active).days - 1
-        rules = self.spec.idle
-        if rules.restart_after_days and idle >= rules.restart_after_days and self.eff:
-            if self.explain:
-                reasons.append(f"idle {idle} days (>= {rules.restart_after_days}): "
-                               f"warm-up starts over")
-            self.eff, self.stepped_back = 0, False
-        elif rules.step_back_after_days and idle >= rules.step_back_after_days and self.eff:
-            self.step_back()
-            if self.explain:
-                reasons.append(f"idle {idle} days (>= {rules.step_back_after_days}): "
-                               f"stepped back to stage {self.stage_name()}")
-        self.last_active = day  # one adjustment per idle gap
-
-    def step_back(self) -> None:
-        """To the last day of the previous stage: the current stage restarts from its start."""
-        number, _, _ = self.spec.stage_at(self.eff + 1)
-        self.eff = max(self.spec.stage_start(number) - 1, 0)
-
-    def stage_name(self) -> str:
-        return self.spec.stage_at(self.eff + 1)[1].name
-
-    def verdict(self, day: dt.date, today: bool, active: bool | None = None) -> _Verdict:
-        spec = self.spec
-        reasons: list[str] = []
-        if (self.count(day).sent if active is None else active) or today:
-            self.idle_adjust(day, reasons)
-        w = spec.health.window_days
-        health, rate, crate, why = self.judge(day - dt.timedelta(days=w), day - dt.timedelta(days=1))
-        if today:
-            # The prior window plus today: only today's bounces can make it worse.
-            t_health, t_rate, t_crate, t_why = self.judge(day - dt.timedelta(days=w), day)
-            if _SEVERITY[t_health] > _SEVERITY[health] or (health == "unjudged"
-                                                            and t_health != "unjudged"):
-                health, rate, crate = t_health, t_rate, t_crate
-                why = t_why + " (including today)" if self.explain else t_why
-        if health == "pause" and not self.health_paused:
-            self.health_paused = why
-        if health == "step_back" and not self.stepped_back:
-            self.step_back()
-            self.stepped_back = True
-        elif health in ("ok", "unjudged"):
-            self.stepped_back = False
-        number, stage, index = spec.stage_at(self.eff + 1)
-        volume = stage.volume(index)
-        explain = self.explain
-        if explain:
-            reasons.append(f"warm-up day {self.eff + 1}, stage {stage.name} "
-                           f"({stage.describe_volume()}): {volume}")
-            reasons.append(why)
-        quota = volume
-        floor = spec.stages[0].daily_from
-        busiest = self.busiest(day)
-        growth = max(floor, int(spec.growth_factor * busiest))
-        if growth < quota:
-            quota = growth
-            if explain:
-                reasons.append(f"growth limit: {spec.growth_factor:g}x the busiest of the last "
-                               f"{GROWTH_DAYS} days ({busiest}) = {growth}")
-        for limit, what in ((spec.ceiling, "policy"), (self.hist.provider_ceiling, "provider"),
-                            (self.hist.cap, "cap")):
-            if limit is not None and limit < quota:
-                quota = limit
-                if explain:
-                    reasons.append(f"{_LIMITS[what].format(spec.name)}: {limit}")
-        if health in ("hold", "step_back"):
-            held = self.last_healthy_quota if self.last_healthy_quota is not None else floor
-            if held < quota:
-                quota = held
-                if explain:
-                    reasons.append(f"held at the last healthy day's quota: {held}")
-        elif health in ("ok", "unjudged"):
-            self.last_healthy_quota = quota
-        return _Verdict(quota, stage.name, self.eff + 1, health, rate, crate, reasons)
-
-    def busiest(self, day: dt.date) -> int:
-        """The most sent on one of the :data:`GROWTH_DAYS` days before ``day``."""
-        return max((self.count(day - dt.timedelta(days=k)).sent
-                    for k in range(1, GROWTH_DAYS + 1)), default=0)
-
-    def close_day(self, day: dt.date, v: _Verdict) -> None:
-        """After a past day: count it as progress if it was active and healthy."""
-        if self.count(day).sent and v.health in ("ok", "unjudged") and not self.health_paused:
-            self.eff += 1
-        if self.count(day).sent:
-            self.last_active = day
-
-
-_SEVERITY = {"unjudged": 0, "ok": 0, "hold": 1, "step_back": 2, "pause": 3}
-_LIMITS = {"policy": "policy {} ceiling", "provider": "provider's daily limit",
-           "cap": "mailbox cap"}
-
-
-def _local(ts: dt.datetime, tz: str) -> dt.datetime:
-    return ts.astimezone(_zone(tz))
-
-
-def _apply_events(walk: _Walk, upto: dt.datetime, tz: str) -> None:
-    """Replay events up to ``upto``: a resume clears a health pause and steps back a stage."""
-    events = walk.events
-    while walk.events_done < len(events) and events[walk.events_done].at <= upto:
-        ev = events[walk.events_done]
-        walk.events_done += 1
-        if ev.kind == "resume" and walk.health_paused:
-            walk.health_paused = None
-            walk.health_cut = _local(ev.at, tz).date()
-            walk.step_back()
-
-
-def _replay(spec: PolicySpec, hist: History, today: dt.date, tz: str) -> _Walk:
-    """The walk through every day before ``today``, each closed."""
-    counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
-    walk = _Walk(spec, hist, counts, events=sorted(hist.events, key=lambda e: e.at))
-    active = sorted(d for d, c in counts.items() if c.sent and d < today)
-    day = active[0] if active else today
-    while day < today:
-        _apply_events(walk, _day_start(day, tz), tz)
-        walk.close_day(day, walk.verdict(day, today=False))
-        day += dt.timedelta(days=1)
-    return walk
-
-
-def _replay_cached(spec: PolicySpec, hist: History, today: dt.date, tz: str,
-                   cache: dict[object, object] | None) -> _Walk:
-    """:func:`_replay`, reusing the caller's last replay when the past is identical.
-
-    A gate evaluates the same mailbox for every message of a day; its past days and events do
-    not change between messages, so the walk through them need not be repeated. The cache key
-    holds everything the past walk depends on, so a hit gives exactly what a replay would.
-    """
-    if cache is None:
-        return _replay(spec, hist, today, tz)
-    start = _day_start(today, tz)
-    key = (id(spec), today, tz, hist.started, hist.cap, hist.provider_ceiling,
-           tuple(c for c in hist.days if c.day < today),
-           tuple(e for e in hist.events if e.at <= start))
-    snap = cache.get("walk") if cache.get("key") == key else None
-    if snap is None:
-        walk = _replay(spec, hist, today, tz)
-        cache["key"], cache["walk"] = key, copy.copy(walk)
-        return walk
-    assert isinstance(snap, _Walk)
-    walk = copy.copy(snap)
-    walk.counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
-    walk.events = sorted(hist.events, key=lambda e: e.at)
-    return walk
-
-
-def _walk_to(spec: PolicySpec, hist: History, today: dt.date, end_of: dt.datetime,
-             tz: str, cache: dict[object, object] | None = None) -> tuple[_Walk, _Verdict]:
-    walk = _replay_cached(spec, hist, today, tz, cache)
-    _apply_events(walk, _day_start(today, tz), tz)
-    w = spec.health.window_days
-    health, _, _, why = walk.judge(today - dt.timedelta(days=w), today - dt.timedelta(days=1))
-    if health == "pause" and not walk.health_paused:
-        walk.health_paused = why  # the pause stands from the start of today: a resume can lift it
-    _apply_events(walk, end_of, tz)
-    return walk, walk.verdict(today, today=True)
 
 
 def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str]:
@@ -393,24 +110,23 @@ def _window_open(window: Window, local: dt.datetime) -> dt.datetime | None:
     return cand
 
 
-def evaluate(spec: PolicySpec, hist: History, now: dt.datetime,
-             cache: dict[object, object] | None = None) -> Allowance:
+def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     """Where the mailbox stands at ``now`` (aware), and what it may send today, with reasons.
 
-    ``cache``: an empty dict the caller keeps between calls for one mailbox (the gate does) to
-    skip re-walking unchanged past days; the answer is the same with or without it.
+    The answer carries in :attr:`Allowance.memo` the walk's state at the start of yesterday, for
+    the ledger to keep (see :mod:`warmup.policy.walk`, "Memos").
     """
-    zone = _zone(hist.timezone)
-    local_now = now.astimezone(zone)
+    tz_zone = zone(hist.timezone)
+    local_now = now.astimezone(tz_zone)
     today = local_now.date()
-    walk, v = _walk_to(spec, hist, today, now, hist.timezone, cache)
+    walk, v, memo = walk_to(spec, hist, today, now, checkpoint=today - ONE_DAY)
     reasons = list(v.reasons)
     sent = walk.count(today).sent
     quota = v.quota
     status, next_at = "hold" if v.health in ("hold", "step_back") else "ok", None
-    tomorrow = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(), zone)
+    tomorrow = dt.datetime.combine(today + ONE_DAY, dt.time(), tz_zone)
 
-    pause = _current_pause(hist.events, now)
+    pause = current_pause(hist.events, now)
     if pause is not None:
         quota, status = 0, "paused"
         next_at = pause.until
@@ -449,44 +165,149 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime,
         mailbox=hist.mailbox, stage=v.stage, day=v.day, quota=quota, sent=sent,
         remaining=remaining if status != "paused" else 0, status=status,
         next_send_at=None if next_at is None else next_at.astimezone(dt.UTC),
-        bounce_rate=v.rate, complaint_rate=v.complaint_rate, reasons=tuple(reasons),
+        bounce_rate=v.rate, complaint_rate=v.complaint_rate, reasons=tuple(reasons), memo=memo,
     )
 
 
-def _current_pause(events: tuple[MailboxEvent, ...], now: dt.datetime) -> MailboxEvent | None:
-    """The manual pause or provider back-off in force at ``now``, if any."""
-    manual: MailboxEvent | None = None
-    throttle: MailboxEvent | None = None
-    for ev in sorted(events, key=lambda e: e.at):
-        if ev.at > now:
-            break
-        if ev.kind == "pause":
-            manual = ev
-        elif ev.kind == "resume":
-            manual = throttle = None
-        elif ev.kind == "throttle" and ev.until is not None and ev.until > now:
-            throttle = ev
-    return manual or throttle
-
-
 def _fmt_local(ts: dt.datetime, tz: str) -> str:
-    return _local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
+    return local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-@functools.cache
-def _zone(tz: str) -> ZoneInfo:
-    return ZoneInfo(tz)
 
 
-def _day_start(day: dt.date, tz: str) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), _zone(tz)).astimezone(dt.UTC)
+@dataclass(frozen=True)
+class DayVerdict:
+    """One day of the policy's own walk: what it allowed that day, and why (see :func:`timeline`)."""
+
+    date: dt.date
+    day: int  # warm-up day (active days) the quota was computed for
+    stage: str
+    quota: int  # 0 while paused
+    health: str  # ok | unjudged | hold | step_back | pause
+    rate: float | None  # trailing-window bounce rate the day was judged on (None: too few sends)
+    complaint_rate: float | None
+    paused: bool  # paused when the day began (health pause, manual pause or provider back-off)
+    resumed: bool  # ... and resumed during the day: quota and stage are the post-resume ones
+    reasons: tuple[str, ...]  # () when the walk did not explain
+
+    @property
+    def status(self) -> str:
+        """paused | resumed | hold | step_back | ok, the policy's word for the day."""
+        if self.resumed:
+            return "resumed"
+        if self.paused:
+            return "paused"
+        return self.health if self.health in ("hold", "step_back") else "ok"
 
 
-def __getattr__(name: str) -> object:
-    """``timeline``, ``DayVerdict`` and ``project`` (the day-by-day walks) live in
-    :mod:`warmup.policy.timeline`; still importable from here, lazily (it imports this module)."""
-    if name in ("timeline", "DayVerdict", "project"):
-        from warmup.policy import timeline
+def timeline(spec: PolicySpec, hist: History, now: dt.datetime, *,
+             explain: bool = True) -> list[DayVerdict]:
+    """Every local day from the first active day to today, from the walk :func:`evaluate` replays.
 
-        return getattr(timeline, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    Each past day carries what :func:`evaluate` answered at the start of that day (history before
+    the day, events up to its start). A day that began paused and was resumed during the day
+    carries the answer just after the resume (``resumed``). Today is :func:`evaluate`'s answer at
+    ``now``. So a report built on this cannot disagree with what ``warmup quota`` said.
+    ``explain=False``: the same days without reasons (much faster; a report table never shows
+    them).
+    """
+    return walk_timeline(spec, hist, now, explain=explain)[0]
+
+
+def walk_timeline(spec: PolicySpec, hist: History, now: dt.datetime, *, explain: bool = True,
+                  ) -> tuple[list[DayVerdict], WalkState]:
+    """:func:`timeline`'s days, and the walk's state at the start of today.
+
+    With ``hist.memo`` (a state this function returned for the same inputs at an earlier day) the
+    days before ``memo.upto`` are not walked again nor listed (the caller has them), and the
+    result is what a full walk gives from that day on; ``hist`` must still hold the counts of the
+    days the windows look back on (:func:`~warmup.policy.walk.lookback`).
+    """
+    tz = hist.timezone
+    local_now = now.astimezone(zone(tz))
+    today = dt.date(local_now.year, local_now.month, local_now.day)
+    walk, day = start(spec, hist, today, cls=SummedWalk, explain=explain)
+    assert isinstance(walk, SummedWalk)
+    walk.sum_up()
+    out: list[DayVerdict] = []
+    while day < today:
+        begin = day_start(day, tz) if walk.events else None  # most mailboxes have no events
+        if begin is not None:
+            walk.apply_events(begin)
+        pending = walk.events_done < len(walk.events)  # a resume may come during the day
+        # On an active day the morning's verdict (today=True, the day's counts hidden) runs the
+        # same steps on the same window as the replay's (the hidden day is outside the prior
+        # window, and the window "including today" sums the same days), so one verdict serves
+        # both. An idle day adjusts for idleness only in the morning's: look at it separately.
+        entry = _morning(walk, day, begin) if pending or not walk.sent_on(day) else None
+        if entry is not None and entry.paused and pending:
+            end = day_start(day + ONE_DAY, tz)
+            resumes = [e.at for e in walk.events[walk.events_done:]
+                       if e.kind == "resume" and e.at < end]
+            if resumes:
+                later = dataclasses.replace(walk)
+                later.apply_events(resumes[-1])
+                after = _morning(later, day, resumes[-1])
+                if not after.paused:
+                    entry = dataclasses.replace(after, paused=True, resumed=True)
+        v = walk.verdict(day, today=False)
+        if entry is None:
+            paused = bool(walk.health_paused) or (
+                begin is not None and current_pause(hist.events, begin) is not None)
+            entry = _day_verdict(day, v, paused, False)
+        out.append(entry)
+        walk.close_day(day, v)
+        day += ONE_DAY
+    state = walk.state(today)
+    walk.apply_events(now)
+    v = walk.verdict(today, today=True)
+    paused = bool(walk.health_paused) or current_pause(hist.events, now) is not None
+    out.append(_day_verdict(today, v, paused, False))
+    return out, state
+
+
+def _morning(walk: SummedWalk, day: dt.date, at: dt.datetime | None) -> DayVerdict:
+    """What :func:`evaluate` says at ``at`` early on ``day`` (nothing sent yet), without moving
+    the walk: its state is flat (counts and events are only read), so a shallow copy looks ahead.
+    """
+    look = dataclasses.replace(walk, hidden=day)  # the day's own sends come after the morning
+    v = look.verdict(day, today=True)
+    paused = bool(look.health_paused) or (
+        at is not None and current_pause(walk.hist.events, at) is not None)
+    return _day_verdict(day, v, paused, False)
+
+
+def _day_verdict(day: dt.date, v: Verdict, paused: bool, resumed: bool) -> DayVerdict:
+    return DayVerdict(day, v.day, v.stage, 0 if paused and not resumed else v.quota, v.health,
+                      v.rate, v.complaint_rate, paused, resumed, tuple(v.reasons))
+
+
+def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> list[PlanDay]:
+    """Day-by-day stage and quota ahead if the mailbox sends its full quota healthily."""
+    today = now.astimezone(zone(hist.timezone)).date()
+    first = evaluate(spec, hist, now)
+    counts = {c.day: c for c in hist.days}
+    total = first.remaining
+    plan = [PlanDay(today, first.day, first.stage, first.quota, total)]
+    counts[today] = dataclasses.replace(counts.get(today, DayCounts(today)),
+                                        sent=max(first.quota, first.sent))
+    # Past days are fixed; each future day follows from the full-quota days before it.
+    walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today,
+                         now)
+    walk.close_day(today, v)
+    for k in range(1, days):
+        day = today + dt.timedelta(days=k)
+        noon = _day_noon(day, hist.timezone)
+        walk.apply_events(day_start(day, hist.timezone))
+        v = walk.verdict(day, today=False, active=True)
+        closed = day.weekday() not in spec.window.weekdays
+        quota = 0 if walk.health_paused or closed or current_pause(hist.events, noon) else v.quota
+        walk.counts[day] = DayCounts(day, sent=quota)
+        walk.close_day(day, v)
+        total += quota
+        plan.append(PlanDay(day, v.day, v.stage, quota, total))
+    return plan
+
+
+def _day_noon(day: dt.date, tz: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(12), zone(tz)).astimezone(dt.UTC)

@@ -1,10 +1,13 @@
-"""Named, appended, recorded schema migrations.
+"""Named, appended, recorded schema migrations: the frozen history of :mod:`.schema`.
 
 Each migration is a function of a SQLAlchemy ``Connection`` that runs inside the migration
 transaction; its name is recorded in ``warmup_migrations`` so it runs once per ledger. Migrations
-never change once released: a schema change is a new function appended to ``MIGRATIONS``. The
-table definitions below are frozen copies, deliberately not :mod:`warmup.models`, so that an old
-ledger is upgraded through exactly the steps it missed. Both SQLite and PostgreSQL run them.
+never change once released: a schema change is a new function appended here, and
+:mod:`warmup.ledger.schema` is updated to the result. The table definitions below are frozen
+copies, deliberately not the current schema, so that an old ledger is upgraded through exactly the
+steps it missed. Every statement here is portable SQL that both SQLite and PostgreSQL run.
+``tests/test_schema.py`` upgrades a ledger made by the first release, with rows in every table,
+and checks that the result is the current schema with every row kept.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import TypedDict
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = []
+Migration = Callable[[Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
 
 
 class _PrimaryKey(TypedDict):
@@ -26,9 +30,13 @@ class _PrimaryKey(TypedDict):
     autoincrement: bool
 
 
-def migration(fn: Callable[[Connection], None]) -> Callable[[Connection], None]:
+def migration(fn: Migration) -> Migration:
     MIGRATIONS.append((fn.__name__, fn))
     return fn
+
+
+def names() -> list[str]:
+    return [name for name, _ in MIGRATIONS]
 
 
 @migration
@@ -127,56 +135,9 @@ def m001_initial(conn: Connection) -> None:
     md.create_all(conn)
 
 
-MIGRATIONS_TABLE = sa.Table(
-    "warmup_migrations", sa.MetaData(),
-    sa.Column("name", sa.String, primary_key=True),
-    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
-def _has_table(conn: Connection, name: str) -> bool:
-    """One catalog query: an Inspector costs more than the rest of ``warmup quota``'s queries."""
-    if conn.dialect.name == "sqlite":
-        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :n"
-    else:
-        sql = "SELECT 1 WHERE to_regclass(:n) IS NOT NULL"
-    return conn.execute(sa.text(sql), {"n": name}).first() is not None
-
-
-def pending(conn: Connection) -> list[str]:
-    """Names of the migrations this ledger has not applied yet (all of them for a blank one)."""
-    if not _has_table(conn, "warmup_migrations"):
-        return [name for name, _ in MIGRATIONS]
-    done = set(conn.execute(sa.select(MIGRATIONS_TABLE.c.name)).scalars())
-    return [name for name, _ in MIGRATIONS if name not in done]
-
-
-def migrate(conn: Connection) -> list[str]:
-    """Apply every pending migration in order, inside the caller's transaction; return their names.
-
-    The caller holds a write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory lock), so two
-    processes opening a new ledger at once do not both create it.
-    """
-    MIGRATIONS_TABLE.create(conn, checkfirst=True)
-    todo = pending(conn)
-    for name, fn in MIGRATIONS:
-        if name in todo:
-            fn(conn)
-            conn.execute(
-                MIGRATIONS_TABLE.insert().values(
-                    name=name, applied_at=dt.datetime.now(dt.UTC)
-                )
-            )
-    return todo
-
-
 @migration
 def m002_timeline_cache(conn: Connection) -> None:
-    """A memo of each mailbox's policy walk over its past days (``warmup.ledger.timeline_cache``).
-
-    Derived data, never a source of truth: each row is used only while its fingerprint (of the
-    day counts, events, policy, settings and code it was computed from) still matches.
-    """
+    """A memo of each mailbox's policy walk over its past days, for reports."""
     sa.Table(
         "timeline_cache", sa.MetaData(),
         sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
@@ -184,3 +145,83 @@ def m002_timeline_cache(conn: Connection) -> None:
         sa.Column("upto", sa.Date, nullable=False),
         sa.Column("payload", sa.Text, nullable=False),
     ).create(conn)
+
+
+@migration
+def m003_counted_bounces_and_walk_memo(conn: Connection) -> None:
+    """Only bounces that answer a send of their mailbox count, once per send; walk memos.
+
+    - ``bounce.counted``: true for the first bounce (and, apart, the first complaint) matched to
+      a send of the same mailbox; unmatched bounces are kept and listed but never counted. The
+      rollup's bounce columns are recomputed from the counted bounces.
+    - ``mailbox.rev`` and ``walk_memo``: the policy walk's state kept per mailbox, valid while the
+      revision it was computed at is current.
+    - ``ix_send_reserved`` (the reserved slots only) replaces ``ix_send_outcome``: the expiry
+      read every row of the mailbox through ``ix_send_mailbox_at``.
+    - ``timeline_cache`` is emptied: its states were computed by the older walk.
+    """
+    run = conn.exec_driver_sql
+    run("ALTER TABLE mailbox ADD COLUMN rev INTEGER NOT NULL DEFAULT 0")
+    run("ALTER TABLE bounce ADD COLUMN counted BOOLEAN NOT NULL DEFAULT FALSE")
+    run("CREATE INDEX ix_bounce_send ON bounce (send_id)")
+    run("DROP INDEX ix_send_outcome")
+    run("CREATE INDEX ix_send_reserved ON send (mailbox_id, at) WHERE outcome = 'reserved'")
+    run("UPDATE bounce SET counted = (send_id IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM send WHERE send.id = bounce.send_id"
+        "             AND send.mailbox_id = bounce.mailbox_id)"
+        " AND id = (SELECT min(b2.id) FROM bounce b2 WHERE b2.send_id = bounce.send_id"
+        "           AND (b2.kind = 'complaint') = (bounce.kind = 'complaint')))")
+    counts = ", ".join(
+        f"{kind} = (SELECT count(*) FROM bounce b WHERE b.mailbox_id = day_stat.mailbox_id"
+        f" AND b.day = day_stat.day AND b.kind = '{kind}' AND b.counted)"
+        for kind in ("hard", "soft", "block", "complaint"))
+    run(f"UPDATE day_stat SET {counts}")
+    md = sa.MetaData()
+    sa.Table("mailbox", md, sa.Column("id", sa.Integer, primary_key=True))  # for the key only
+    sa.Table(
+        "walk_memo", md,
+        sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("upto", sa.Date, nullable=False),
+        sa.Column("rev", sa.Integer, nullable=False),
+        sa.Column("inputs", sa.String, nullable=False),
+        sa.Column("state", sa.Text, nullable=False),
+        sa.ForeignKeyConstraint(["mailbox_id"], ["mailbox.id"]),
+    ).create(conn)
+    run("DELETE FROM timeline_cache")
+
+
+MIGRATIONS_TABLE = sa.Table(
+    "warmup_migrations", sa.MetaData(),
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def pending(conn: Connection, has_table: Callable[[Connection, str], bool]) -> list[str]:
+    """Names of the migrations this ledger has not applied yet (all of them for a blank one)."""
+    if not has_table(conn, "warmup_migrations"):
+        return names()
+    done = set(conn.execute(sa.select(MIGRATIONS_TABLE.c.name)).scalars())
+    return [name for name in names() if name not in done]
+
+
+def migrate(conn: Connection, has_table: Callable[[Connection, str], bool],
+            upto: str | None = None) -> list[str]:
+    """Apply every pending migration in order (through ``upto`` when given: tests build old
+    ledgers with it), inside the caller's transaction; return their names.
+
+    The caller holds a write lock (SQLite ``BEGIN IMMEDIATE``, PostgreSQL advisory lock), so two
+    processes opening a new ledger at once do not both create it.
+    """
+    MIGRATIONS_TABLE.create(conn, checkfirst=True)
+    todo = pending(conn, has_table)
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in todo:
+            fn(conn)
+            conn.execute(MIGRATIONS_TABLE.insert().values(
+                name=name, applied_at=dt.datetime.now(dt.UTC)))
+            applied.append(name)
+        if name == upto:
+            break
+    return applied

@@ -1,0 +1,257 @@
+"""The schema is defined once (warmup/ledger/schema.py): a migrated ledger is exactly it, on both
+backends; the SQLModel classes are derived from it; a ledger made by the first release upgrades
+to it with every row kept; processes racing to create one ledger do not trip over each other."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import sqlite3
+import traceback
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.conftest import at
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from warmup import api, models
+from warmup.ledger import migrations, open_ledger, schema
+
+RACERS = 4
+DAY = dt.date(2026, 11, 10)
+
+
+def _kind(t: Any) -> str:
+    """A reflected or declared SQL type, as a comparable name."""
+    t = getattr(t, "impl_instance", None) or getattr(t, "impl", t)
+    if isinstance(t, type):
+        t = t()
+    name = type(t).__name__.upper()
+    aliases = {"VARCHAR": "STRING", "INTEGER": "INTEGER", "BIGINT": "BIGINTEGER",
+               "TIMESTAMP": "DATETIME", "BOOLEAN": "BOOLEAN", "TEXT": "TEXT", "DATE": "DATE"}
+    name = aliases.get(name, name)
+    if name == "DATETIME":
+        return f"DATETIME(tz={getattr(t, 'timezone', False)})"
+    return name
+
+
+def test_migrated_ledger_is_exactly_the_schema(ledger_url):  # noqa: F811
+    ledger = open_ledger(ledger_url)
+    insp = sa.inspect(ledger.engine)
+    assert set(insp.get_table_names()) == set(schema.METADATA.tables)
+    postgres = ledger.scheme == "postgresql"
+    for name, table in schema.METADATA.tables.items():
+        cols = {c["name"]: c for c in insp.get_columns(name)}
+        assert list(cols) == [c.name for c in table.columns], name
+        for col in table.columns:
+            got = cols[col.name]
+            where = f"{name}.{col.name}"
+            assert bool(got["nullable"]) == bool(col.nullable), where
+            want = _kind(col.type)
+            if not postgres and want.startswith("DATETIME"):
+                want = "DATETIME(tz=False)"  # SQLite has no time zone type: UTC text
+            if not postgres and want == "BIGINTEGER":
+                want = "BIGINTEGER"
+            assert _kind(got["type"]) == want, where
+        pk = insp.get_pk_constraint(name)["constrained_columns"]
+        assert sorted(pk) == sorted(c.name for c in table.primary_key.columns), name
+        fks = {(tuple(f["constrained_columns"]), f["referred_table"])
+               for f in insp.get_foreign_keys(name)}
+        assert fks == {((fk.parent.name,), fk.column.table.name) for fk in table.foreign_keys}, name
+        indexes = {i["name"]: tuple(i["column_names"]) for i in insp.get_indexes(name)
+                   if not i["name"].startswith("sqlite_")}
+        declared = {i.name: tuple(c.name for c in i.columns) for i in table.indexes}
+        assert {k: v for k, v in indexes.items() if k in declared or k.startswith("ix_")} == \
+            declared, name
+        uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints(name)}
+        for u in table.constraints:
+            if isinstance(u, sa.UniqueConstraint):
+                assert tuple(c.name for c in u.columns) in uniques, f"{name}: {u.name}"
+    ledger.close()
+
+
+def test_models_are_derived_from_the_schema():
+    """Users' SQLModel classes have the schema's columns, types, keys and nullability."""
+    for cls in (models.Mailbox, models.Send, models.Bounce, models.Suppression, models.Event,
+                models.DayStat, models.SyncState):
+        orm = cls.__table__  # type: ignore[attr-defined]
+        core = schema.METADATA.tables[orm.name]
+        assert [c.name for c in orm.columns] == [c.name for c in core.columns], orm.name
+        for mine, theirs in zip(core.columns, orm.columns):
+            assert _kind(mine.type) == _kind(theirs.type), f"{orm.name}.{mine.name}"
+            assert (mine.nullable, mine.primary_key) == (theirs.nullable, theirs.primary_key)
+            generated = mine.primary_key and mine.autoincrement is True  # ids: None until saved
+            assert cls.model_fields[mine.name].is_required() == (  # type: ignore[attr-defined]
+                not mine.nullable and not generated)
+
+
+def applied(path: Path) -> list[tuple[str, str]]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT name, applied_at FROM warmup_migrations ORDER BY name").fetchall()
+    finally:
+        con.close()
+
+
+def test_blank_ledger_gets_every_migration_once(ledger_path: Path):
+    assert not ledger_path.exists()
+    open_ledger().close()
+    names = migrations.names()
+    assert len(set(names)) == len(names) >= 3
+    first = applied(ledger_path)
+    assert sorted(n for n, _ in first) == sorted(names)
+    ledger = open_ledger()
+    assert ledger.pending_migrations() == []
+    ledger.close()
+    assert applied(ledger_path) == first  # same names, same applied_at
+
+
+# Rows of the first release's schema (m001), one or more in every table: a mailbox with sends,
+# a matched hard bounce, a second (duplicate) bounce of the same send, a complaint, an unmatched
+# bounce (a forged report: must stop counting), a suppression, events and a sync position.
+FIRST_RELEASE_ROWS: dict[str, list[dict[str, Any]]] = {
+    "mailbox": [{"id": 1, "address": "a@corp.example", "provider": "exmail",
+                 "timezone": "Asia/Shanghai", "policy": "default", "cap": None,
+                 "started": None, "smtp_host": None, "smtp_port": None, "smtp_security": None,
+                 "imap_host": None, "imap_port": None, "imap_security": None,
+                 "created_at": at(DAY, 8)}],
+    "send": [{"id": i, "mailbox_id": 1, "recipient": f"r{i}@example.com",
+              "message_id": f"<m{i}@x>", "at": at(DAY, 9, i), "day": DAY,
+              "outcome": "sent", "settled_at": at(DAY, 9, i), "source": "gate",
+              "key": f"<m{i}@x>|r{i}@example.com"} for i in range(1, 4)],
+    "bounce": [
+        {"id": 1, "mailbox_id": 1, "send_id": 1, "recipient": "r1@example.com", "kind": "hard",
+         "status": "5.1.1", "reply": "550", "diagnostic": "user unknown",
+         "message_id": "<m1@x>", "at": at(DAY, 10), "day": DAY, "source": "smtp",
+         "key": "smtp:1"},
+        {"id": 2, "mailbox_id": 1, "send_id": 1, "recipient": "r1@example.com", "kind": "hard",
+         "status": "5.1.1", "reply": None, "diagnostic": "dsn", "message_id": "<m1@x>",
+         "at": at(DAY, 11), "day": DAY, "source": "imap", "key": "dsn:<d1@mta>|r1"},
+        {"id": 3, "mailbox_id": 1, "send_id": 2, "recipient": "r2@example.com",
+         "kind": "complaint", "status": None, "reply": None, "diagnostic": None,
+         "message_id": "<m2@x>", "at": at(DAY, 12), "day": DAY, "source": "imap",
+         "key": "dsn:<c1@fbl>|r2"},
+        {"id": 4, "mailbox_id": 1, "send_id": None, "recipient": "stranger@example.com",
+         "kind": "soft", "status": "4.2.2", "reply": None, "diagnostic": None,
+         "message_id": None, "at": at(DAY, 13), "day": DAY, "source": "imap",
+         "key": "imap:INBOX:7:3|stranger@example.com"},
+    ],
+    "suppression": [{"id": 1, "address": "r1@example.com", "kind": "hard",
+                     "reason": "hard bounce 5.1.1", "mailbox_id": 1, "created_at": at(DAY, 10)}],
+    "event": [{"id": 1, "mailbox_id": 1, "kind": "pause", "at": at(DAY, 14), "until": None,
+               "reason": "list review"},
+              {"id": 2, "mailbox_id": 1, "kind": "resume", "at": at(DAY, 15), "until": None,
+               "reason": "resumed by hand"}],
+    # The first release's rollup counted every bounce: 2 hard, 1 complaint, 1 soft.
+    "day_stat": [{"mailbox_id": 1, "day": DAY, "sent": 3, "hard": 2, "soft": 1, "block": 0,
+                  "complaint": 1}],
+    "sync_state": [{"mailbox_id": 1, "folder": "INBOX", "uidvalidity": 4_000_000_000,
+                    "last_uid": 3}],
+}
+
+
+def _first_release(url: str) -> None:
+    """A ledger as the first release left it: m001 only, with FIRST_RELEASE_ROWS."""
+    ledger = open_ledger(url, migrate=False)
+    ledger.migrate(upto="m001_initial")
+    md = sa.MetaData()
+    with ledger.write() as conn:
+        md.reflect(conn)
+        for name, rows in FIRST_RELEASE_ROWS.items():
+            conn.execute(md.tables[name].insert(), rows)
+        ledger.after_copy(conn, [md.tables[n] for n in FIRST_RELEASE_ROWS])
+    ledger.close()
+
+
+def test_first_release_ledger_upgrades_without_loss(ledger_url):  # noqa: F811
+    _first_release(ledger_url)
+    ledger = open_ledger(ledger_url)  # applies every later migration
+    assert ledger.pending_migrations() == []
+    with ledger.read() as conn:
+        for name, rows in FIRST_RELEASE_ROWS.items():
+            if name == "day_stat":  # the rollup is recomputed: checked below
+                continue
+            table = schema.METADATA.tables[name]
+            cols = list(rows[0])
+            got = [dict(zip(cols, r)) for r in conn.execute(
+                sa.select(*(table.c[c] for c in cols)).order_by(*table.primary_key.columns))]
+            assert got == rows, name
+        counted = dict(conn.execute(sa.select(schema.BOUNCE.c.id, schema.BOUNCE.c.counted)).all())
+        rollup = conn.execute(sa.select(schema.DAY_STAT)).one()
+        rev = conn.execute(sa.select(schema.MAILBOX.c.rev)).scalar_one()
+    # Only the first bounce of a send counts (and the complaint, apart); a bounce that matches
+    # no send is kept but no longer counts; the rollup now counts what counts.
+    assert counted == {1: True, 2: False, 3: True, 4: False}
+    assert (rollup.sent, rollup.hard, rollup.soft, rollup.block, rollup.complaint) == (3, 1, 0, 0, 1)
+    assert rev == 0
+    assert ledger.rollup_mismatches() == []
+    box = ledger.mailbox("a@corp.example")
+    assert ledger.history_size(box) == 7
+    assert ledger.sync_position(box, "INBOX") == (4_000_000_000, 3)
+    # and it works as a ledger of this release: record, gate, answer
+    api.record_send(ledger, box.address, ["new@example.com"], at(DAY + dt.timedelta(days=1), 9))
+    a = api.quota(ledger, box.address, at(DAY + dt.timedelta(days=2), 9))
+    assert a.sent == 0 and a.quota == 50
+    ledger.close()
+
+
+def _race(path: str, n: int, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    """One racer: wait for the others, then open (and so create and migrate) the ledger."""
+    try:
+        barrier.wait(timeout=60)
+        ledger = open_ledger(path)
+        api.add_mailbox(ledger, f"racer{n}@corp.example", "exmail")
+        ledger.close()
+        results.put((n, None))
+    except BaseException:
+        results.put((n, traceback.format_exc()))
+
+
+def test_processes_racing_on_a_new_ledger(tmp_path: Path):
+    # fork: the racers start with warmup already imported, so they reach open_ledger together.
+    ctx = multiprocessing.get_context("fork")
+    for round_ in range(3):  # a few rounds: a race that loses only sometimes still shows
+        path = tmp_path / f"race{round_}.db"
+        barrier, results = ctx.Barrier(RACERS), ctx.Queue()
+        procs = [ctx.Process(target=_race, args=(str(path), n, barrier, results))
+                 for n in range(RACERS)]
+        for p in procs:
+            p.start()
+        outcomes = dict(results.get(timeout=120) for _ in procs)
+        for p in procs:
+            p.join(timeout=60)
+        assert outcomes == {n: None for n in range(RACERS)}, outcomes
+        assert all(p.exitcode == 0 for p in procs)
+        assert sorted(n for n, _ in applied(path)) == sorted(migrations.names())
+        con = sqlite3.connect(path)
+        try:
+            boxes = {r[0] for r in con.execute("SELECT address FROM mailbox")}
+        finally:
+            con.close()
+        assert boxes == {f"racer{n}@corp.example" for n in range(RACERS)}
+
+
+def test_a_new_ledger_is_private(tmp_path: Path):
+    """Issue #10: created 0600 in a 0700 folder, whatever the umask; an existing one readable by
+    others is reported."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "new" / "folder" / "ledger.db"
+        ledger = open_ledger(str(path))
+        api.add_mailbox(ledger, "a@corp.example", "exmail")
+        ledger.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.parent.parent.stat().st_mode) == 0o700
+    for extra in path.parent.glob("ledger.db-*"):  # WAL and shared-memory files
+        assert stat.S_IMODE(extra.stat().st_mode) & 0o077 == 0, extra
+    assert open_ledger(str(path)).warnings == []
+    path.chmod(0o644)
+    warned = open_ledger(str(path)).warnings
+    assert len(warned) == 1 and "readable by other users" in warned[0] and "chmod 600" in warned[0]

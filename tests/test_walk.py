@@ -1,0 +1,164 @@
+"""The walk memo: resuming the policy's walk from a kept state gives exactly the full walk's answer.
+
+What the ledger keeps per mailbox (``walk_memo``, :attr:`warmup.policy.Allowance.memo`) and hands
+back in :attr:`History.memo` with only the days and events after it must not change a single
+answer of :func:`evaluate`, :func:`project` or :func:`walk_timeline`. Histories here are drawn to
+hit every rule: bounce spikes that hold, step back and pause, resumes (on the day of the pause
+too), manual pauses, provider back-offs, idle gaps that step back and restart, caps and a late
+start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from warmup.policy import (
+    DayCounts,
+    History,
+    MailboxEvent,
+    evaluate,
+    load_policy,
+    project,
+    walk_timeline,
+)
+from warmup.policy.walk import day_start, lookback, replay
+
+TODAY = dt.date(2026, 11, 16)
+ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Pacific/Kiritimati")
+SPECS = {name: load_policy(name) for name in ("default", "gentle")}
+PROPS = settings(max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "200")), deadline=None,
+                 suppress_health_check=[HealthCheck.too_slow])
+
+
+def instant(day: dt.date, minute: int, tz: str) -> dt.datetime:
+    local = dt.datetime.combine(day, dt.time(), ZoneInfo(tz)) + dt.timedelta(minutes=minute)
+    return local.astimezone(dt.UTC)
+
+
+@st.composite
+def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-untyped-def]
+    tz = draw(st.sampled_from(ZONES))
+    span = draw(st.integers(1, 120))
+    days = []
+    for k in range(span, -1, -1):
+        if draw(st.integers(0, 9)) < 2:  # idle days, and now and then long idle gaps
+            continue
+        sent = draw(st.integers(1, 320))
+        spike = draw(st.integers(0, 9)) == 0
+        share = st.integers(0, max(sent // (3 if spike else 60), 1))
+        days.append(DayCounts(TODAY - dt.timedelta(days=k), sent, draw(share), draw(share),
+                              draw(share), draw(st.integers(0, 2 if spike else 0))))
+    if days and draw(st.booleans()):  # a long silence before recent days
+        cut = draw(st.integers(0, len(days) - 1))
+        gap = dt.timedelta(days=draw(st.integers(0, 40)))
+        days = [dataclasses.replace(c, day=c.day - gap) if i < cut else c
+                for i, c in enumerate(days)]
+    now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
+    events = []
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["pause", "resume", "resume", "throttle"]))
+        t = now - dt.timedelta(minutes=draw(st.integers(0, 60 * 24 * (span + 2))))
+        until = t + dt.timedelta(hours=draw(st.integers(1, 72))) if kind == "throttle" else None
+        events.append(MailboxEvent(kind, t, until, kind))
+    hist = History(
+        mailbox="a@corp.example", timezone=tz,
+        days=tuple(sorted(days, key=lambda c: c.day)),
+        events=tuple(sorted(events, key=lambda e: e.at)),
+        last_send_at=now - dt.timedelta(minutes=draw(st.integers(0, 600))) if days else None,
+        cap=draw(st.none() | st.integers(0, 400)),
+        provider_ceiling=draw(st.none() | st.integers(50, 3000)),
+        started=draw(st.none() | st.integers(0, span).map(lambda k: TODAY - dt.timedelta(days=k))),
+    )
+    return draw(st.sampled_from(sorted(SPECS))), hist, now
+
+
+def memo_view(spec, hist: History, upto: dt.date, now: dt.datetime) -> History | None:  # type: ignore[no-untyped-def]
+    """``hist`` as the ledger hands it over with a memo at ``upto``: the walk's state there, the
+    days from ``lookback`` before it, the events the walk has not applied plus those in force."""
+    _, state = replay(spec, hist, TODAY, checkpoint=upto)
+    if state is None:
+        return None
+    since = upto - dt.timedelta(days=lookback(spec))
+    applied = day_start(upto - dt.timedelta(days=1), hist.timezone)
+    manual = [e for e in hist.events if e.kind in ("pause", "resume") and e.at <= applied][-1:]
+    kept = [e for e in hist.events
+            if e.at > applied or e in manual or (e.kind == "throttle" and e.until
+                                                 and e.until > now)]
+    return dataclasses.replace(hist, memo=state, days=tuple(c for c in hist.days if c.day >= since),
+                               events=tuple(kept))
+
+
+@PROPS
+@given(histories(), st.integers(1, 130))
+def test_evaluate_from_a_memo_equals_the_full_walk(case, back):
+    name, hist, now = case
+    spec = SPECS[name]
+    full = evaluate(spec, hist, now)
+    view = memo_view(spec, hist, TODAY - dt.timedelta(days=back), now)
+    if view is None:
+        return
+    resumed = evaluate(spec, view, now)
+    assert resumed == full
+    assert resumed.reasons == full.reasons
+    # The memo each answer offers to keep is the same state, however it was reached.
+    assert resumed.memo == full.memo
+
+
+@PROPS
+@given(histories(), st.integers(1, 130), st.integers(1, 40))
+def test_plan_from_a_memo_equals_the_full_walk(case, back, ahead):
+    name, hist, now = case
+    spec = SPECS[name]
+    view = memo_view(spec, hist, TODAY - dt.timedelta(days=back), now)
+    if view is None:
+        return
+    assert project(spec, view, now, ahead) == project(spec, hist, now, ahead)
+
+
+@PROPS
+@given(histories(), st.integers(1, 130))
+def test_timeline_from_a_memo_is_the_tail_of_the_full_one(case, back):
+    name, hist, now = case
+    spec = SPECS[name]
+    upto = TODAY - dt.timedelta(days=back)
+    full, state = walk_timeline(spec, hist, now, explain=False)
+    # The report keeps its own memo, from the same walk without reasons.
+    _, memo = walk_timeline(spec, hist, instant(upto, 0, hist.timezone), explain=False)
+    if memo.last_active is None:
+        return
+    # Reports pass every event: the memo says which the walk has applied.
+    tail, tail_state = walk_timeline(spec, dataclasses.replace(hist, memo=memo), now,
+                                     explain=False)
+    assert tail == [d for d in full if d.date >= upto]
+    assert tail_state == state
+
+
+def test_a_memo_after_the_day_asked_is_refused():
+    spec = SPECS["default"]
+    days = tuple(DayCounts(TODAY - dt.timedelta(days=k), 50) for k in range(1, 20))
+    hist = History("a@corp.example", "UTC", days=days)
+    _, memo = replay(spec, hist, TODAY, checkpoint=TODAY - dt.timedelta(days=1))
+    assert memo is not None
+    earlier = instant(TODAY - dt.timedelta(days=5), 600, "UTC")
+    try:
+        evaluate(spec, dataclasses.replace(hist, memo=memo), earlier)
+    except ValueError as exc:
+        assert "after the day asked" in str(exc)
+    else:
+        raise AssertionError("a memo from after the day asked about was used")
+
+
+def test_rates_never_exceed_one_even_with_late_bounces():
+    spec = SPECS["default"]
+    # 25 sends a week ago, and more bounces than sends arriving since (late DSNs of older sends)
+    days = (DayCounts(TODAY - dt.timedelta(days=9), 25),
+            DayCounts(TODAY - dt.timedelta(days=3), 20, hard=30, soft=10))
+    a = evaluate(spec, History("a@corp.example", "UTC", days=days), instant(TODAY, 600, "UTC"))
+    assert a.bounce_rate is not None and a.bounce_rate <= 1.0
+    assert any("100.0% (20/20)" in r for r in a.reasons)

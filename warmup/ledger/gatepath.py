@@ -1,0 +1,222 @@
+"""The gate's per-message path through the ledger: reserve before the SMTP conversation, settle
+after it. :meth:`warmup.ledger.Ledger.gate` gives a :class:`GateSession` for one mailbox.
+
+A reservation is one transaction, run under the mailbox's write lock (SQLite ``BEGIN
+IMMEDIATE``; PostgreSQL the mailbox's row lock, taken first):
+
+1. the deferred "sent" settlements of earlier messages are written (:meth:`GateSession.sent`);
+2. ``now`` is read from the clock (under the lock, so reservations are stamped in order);
+3. reservations older than the expiry whose process died become ``unknown`` (still counted);
+4. what the decision needs is read, O(1) in the length of the history: the mailbox's walk memo
+   (when valid), the rollup's days from the memo's window to today, the last send (never one
+   stamped after now + :data:`~warmup.ledger.core.CLOCK_SKEW`), the events not in the
+   memo, which recipients are suppressed, which already have a slot for this Message-ID;
+5. the caller's ``decide`` (the policy engine, pure) says yes or why not;
+6. on yes, one ``reserved`` row per recipient and the rollup's bump; a newer walk memo is kept;
+7. COMMIT — deferred settlements included when the message is refused.
+
+Each backend runs these steps on its driver (:class:`~warmup.ledger.sqlite.SQLiteGate`: a few
+statements on the raw ``sqlite3`` cursor; :class:`~warmup.ledger.postgres.PostgresGate`: two
+pipelined round trips), the measured fast paths. Settling a bounce, an ``unknown`` outcome or a
+throttle is rare and runs here once, on Core statements, for both.
+
+Retries (DESIGN invariant 9): a recipient whose slot for this Message-ID was ``released``
+(nothing left) takes the slot again; one that got a 4xx (``soft``: deferred, the slot was used)
+takes a new slot, the old one still counted; any other earlier slot (``sent``, ``reserved`` in
+flight, ``unknown``, refused) is :class:`~warmup.ledger.core.DuplicateSend`: never sent twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from warmup.ledger.core import (
+    BounceIn,
+    DuplicateSend,
+    EventIn,
+    MailboxRow,
+    local_day,
+)
+from warmup.ledger.schema import BOUNCE_KINDS, SEND
+from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
+
+if TYPE_CHECKING:
+    from warmup.ledger.core import Ledger
+
+EXPIRE_EVERY = dt.timedelta(minutes=1)
+SETTLED = ("sent", "hard", "soft", "block", "unknown", "released")
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What the reservation's reads depend on in the policy: constant for a gate's lifetime."""
+
+    inputs: str  # warmup.policy.walk.inputs_digest of the policy and the mailbox's settings
+    lookback: int  # warmup.policy.walk.lookback: days before the memo's day the windows read
+    domain_cap: bool  # the policy caps the domain: count today's sends of the whole domain
+    provider_ceiling: int | None = None
+    provider_min_interval: float = 0.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate's answer to a reservation: ``refusal`` (raised once the transaction committed)
+    or None, and a newer walk memo to keep (:attr:`warmup.policy.Allowance.memo`)."""
+
+    refusal: Exception | None
+    memo: WalkState | None = None
+
+
+Decide = Callable[[History, dict[str, str], dt.datetime], Decision]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One recipient's settlement: ``sent``/``hard``/``soft``/``block``/``unknown``/``released``,
+    with the SMTP reply when there was one."""
+
+    outcome: str
+    code: int | None = None
+    text: str = ""
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class GateRows:
+    """Step 4's reads, as the backend found them (days up to and including today)."""
+
+    rev: int
+    cap: int | None
+    started: dt.date | None
+    memo: WalkState | None
+    days: list[tuple[Any, ...]]  # (day, sent, hard, soft, block, complaint)
+    last: dt.datetime | None
+    events: list[tuple[Any, ...]]  # (kind, at, until, reason)
+    suppressed: dict[str, str]
+    slots: dict[str, tuple[int, str]]  # recipient -> (id, outcome) of a slot for this Message-ID
+    domain_sent: int | None = None
+
+
+class GateSession(ABC):
+    """One mailbox's reservations and settlements. Open one per process and reuse it."""
+
+    def __init__(self, ledger: Ledger, box: MailboxRow, policy: GatePolicy,
+                 expiry: dt.timedelta) -> None:
+        self.ledger = ledger
+        self.box = box
+        self.policy = policy
+        self.expiry = expiry
+        self._deferred: list[tuple[int, dt.datetime]] = []
+        self._expired_at: dt.datetime | None = None
+
+    @abstractmethod
+    def reserve(self, recipients: Sequence[str], message_id: str, decide: Decide,
+                clock: Callable[[], dt.datetime], source: str = "gate",
+                ) -> tuple[list[int], dt.datetime]:
+        """Steps 1-7 of the module docstring: the new slots' ids in recipient order and the
+        instant they were stamped; raises the decision's refusal or :class:`DuplicateSend`
+        (after committing)."""
+
+    def close(self) -> None:
+        """Write what is deferred and let go of the connection."""
+        self.flush()
+
+    # -- shared by the backends ----------------------------------------------------------------
+
+    def _expire_due(self, now: dt.datetime) -> bool:
+        """Expiry only relabels reserved -> unknown (both count): once a minute is enough."""
+        if self._expired_at is None or now - self._expired_at > EXPIRE_EVERY:
+            self._expired_at = now
+            return True
+        return False
+
+    def _history(self, rows: GateRows, now: dt.datetime) -> History:
+        """The engine's view of step 4's rows (today's counts from the rollup)."""
+        today = local_day(now, self.box.timezone)
+        p = self.policy
+        return History(
+            mailbox=self.box.address, timezone=self.box.timezone,
+            days=tuple(DayCounts(*r) for r in rows.days if r[0] <= today),
+            events=tuple(MailboxEvent(k, a, u, why or "") for k, a, u, why in rows.events),
+            last_send_at=rows.last,
+            cap=rows.cap, provider_ceiling=p.provider_ceiling,
+            provider_min_interval=p.provider_min_interval, started=rows.started,
+            domain_sent_today=rows.domain_sent, memo=rows.memo)
+
+    @staticmethod
+    def _plan(recipients: Sequence[str], message_id: str, slots: dict[str, tuple[int, str]],
+              ) -> tuple[list[int], list[int]]:
+        """(released slots to take again, soft slots to set aside) for these recipients, or
+        :class:`DuplicateSend` for the first recipient whose earlier slot forbids a resend."""
+        reuse, aside = [], []
+        for rcpt in recipients:
+            if rcpt not in slots:
+                continue
+            sid, outcome = slots[rcpt]
+            if outcome == "released":
+                reuse.append(sid)
+            elif outcome == "soft":
+                aside.append(sid)
+            else:
+                raise DuplicateSend(rcpt, message_id, outcome)
+        return reuse, aside
+
+    def _memo_to_keep(self, decision: Decision, rows: GateRows) -> WalkState | None:
+        m = decision.memo
+        if m is None or m.upto >= self.ledger.real_today(self.box.timezone):
+            return None
+        if rows.memo is not None and rows.memo.upto >= m.upto:
+            return None
+        return m
+
+    def sent(self, ids: Sequence[int], at: dt.datetime) -> None:
+        """These slots went: written with the next transaction (they count already, so a crash
+        before that never under-counts)."""
+        self._deferred.extend((sid, at) for sid in ids)
+
+    def flush(self) -> None:
+        """Write deferred "sent" settlements now."""
+        if self._deferred:
+            self.settle({}, {}, "", None, dt.datetime.now(dt.UTC))
+
+    def settle(self, ids: dict[str, int], outcomes: dict[str, Outcome], message_id: str,
+               throttle: EventIn | None, now: dt.datetime) -> None:
+        """Settle slots (``ids``: recipient -> slot) other than plainly sent, at once: bounces
+        recorded (matched to their slot, counted, suppressing a hard bounce's address),
+        ``released`` slots uncounted, a provider throttle's back-off recorded."""
+        ledger, box = self.ledger, self.box
+        pending = len(self._deferred)
+        with ledger.write() as conn:
+            ledger._lock_mailboxes(conn, [box.id])
+            if self._deferred:
+                conn.execute(_SETTLE, [{"sid": sid, "outcome": "sent", "settled": at}
+                                       for sid, at in self._deferred])
+            for rcpt, sid in ids.items():
+                result = outcomes.get(rcpt, Outcome("unknown"))
+                if not conn.execute(_SETTLE, {"sid": sid, "outcome": result.outcome,
+                                              "settled": now}).rowcount:
+                    continue  # settled before (e.g. expired, then settled by its process)
+                if result.outcome == "released":
+                    day = conn.execute(sa.select(SEND.c.day).where(SEND.c.id == sid)).scalar_one()
+                    ledger._bump(conn, box, day, "sent", -1)
+                elif result.outcome in BOUNCE_KINDS:
+                    ledger._bounce(conn, box, BounceIn(
+                        rcpt, result.outcome, now, key=f"smtp:{sid}", status=result.status,
+                        reply=str(result.code) if result.code else None,
+                        diagnostic=result.text[:500] or None, message_id=message_id,
+                        source="smtp", send_id=sid))
+            if throttle is not None:
+                ledger._event(conn, box, throttle, once=False)
+        del self._deferred[:pending]
+
+
+_SETTLE = SEND.update().where(  # no IN (...): it cannot run as an executemany
+    SEND.c.id == sa.bindparam("sid"),
+    sa.or_(SEND.c.outcome == "reserved", SEND.c.outcome == "unknown"),
+).values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))

@@ -1,0 +1,66 @@
+"""The ledger's tables as SQLModel classes, for users' scripts and notebooks.
+
+    from sqlmodel import Session, select
+    from warmup.models import Mailbox, Send
+
+    with Session(open_ledger().engine) as session:
+        session.exec(select(Send).where(Send.outcome == "sent")).all()
+
+Derived from :mod:`warmup.ledger.schema`, the one definition of the tables: each class has a field
+per column of its table, with the column's own type, key and nullability, so the two cannot drift.
+warmup itself never uses these (building pydantic classes costs ~25 ms at import, a fifth of what
+``warmup quota`` adds to its floor); it runs Core statements on the schema's tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from warmup.ledger import schema
+
+_PYTHON = {sa.Integer: int, sa.BigInteger: int, sa.String: str, sa.Text: str, sa.Date: dt.date,
+           sa.Boolean: bool}
+
+
+def _python_type(column: sa.Column[Any]) -> type:
+    for sql_type, py in _PYTHON.items():
+        if isinstance(column.type, sql_type):
+            return py
+    return dt.datetime  # UTCDateTime
+
+
+def _model(name: str, table: sa.Table, doc: str) -> type[SQLModel]:
+    annotations: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"__tablename__": table.name, "__doc__": doc,
+                                 "__module__": __name__}
+    for column in table.columns:
+        py = _python_type(column)
+        optional = column.nullable or (column.primary_key and column.autoincrement is True)
+        annotations[column.name] = py | None if optional else py
+        namespace[column.name] = Field(default=None if optional else ..., sa_column=column._copy())
+    namespace["__annotations__"] = annotations
+    return type(name, (SQLModel,), namespace, table=True)
+
+
+Mailbox = _model("Mailbox", schema.MAILBOX, "A gated mailbox and its settings.")
+Send = _model("Send", schema.SEND, """One recipient of one message: the unit of quota.
+
+``outcome`` is ``reserved`` while the SMTP conversation runs, then ``sent``, ``soft``, ``hard``,
+``block`` or ``unknown``; ``released`` marks a reservation given back before anything left (it
+does not count). ``key`` makes recording idempotent (Message-ID + recipient).""")
+Bounce = _model("Bounce", schema.BOUNCE, """A bounce or complaint. ``send_id`` links it to the
+send it answers, when it was matched; ``counted`` says whether it is in the mailbox's rates.""")
+Suppression = _model("Suppression", schema.SUPPRESSION,
+                     "An address never to be mailed again by any mailbox of this ledger.")
+Event = _model("Event", schema.EVENT,
+               "Manual pauses, resumes and provider throttling back-offs (``until`` set).")
+DayStat = _model("DayStat", schema.DAY_STAT, """Per-mailbox, per-local-day counts, kept in the
+same transaction as every send and counted bounce.""")
+SyncState = _model("SyncState", schema.SYNC_STATE,
+                   "Where IMAP bounce sync stopped, per mailbox and folder.")
+
+__all__ = ["Bounce", "DayStat", "Event", "Mailbox", "Send", "Suppression", "SyncState"]

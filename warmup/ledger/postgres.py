@@ -1,0 +1,361 @@
+"""The PostgreSQL backend: team mode, several hosts sharing one ledger (``postgresql+psycopg://``).
+
+- **No over-send across hosts.** Every transaction that writes a mailbox's rows first locks the
+  mailbox's row (``SELECT ... FROM mailbox WHERE id = ... FOR UPDATE``): reservations for one
+  mailbox queue on that lock across connections and hosts, other mailboxes proceed in parallel. A
+  row lock rather than an advisory lock or SERIALIZABLE: it is released with the transaction
+  whatever happens to the client, it names exactly what it protects, and nothing has to be
+  retried. Writes run at READ COMMITTED so that the statements after the lock see what the
+  previous holder committed; one lock order (the mailbox first), so no deadlocks.
+- **Consistent reads.** Questions run at REPEATABLE READ: one snapshot for their statements.
+- **Migrations** run under a transaction-scoped advisory lock: hosts upgrading at once apply
+  each migration once.
+
+The gate's path (:class:`PostgresGate`) runs on the psycopg connection in two pipelined round
+trips (statements sent together, run in order, answered together; on a loopback server the round
+trips are the cost): (1) ``BEGIN``, the mailbox's row lock, the deferred settlements, and one
+statement reading the walk memo, the rollup's days since the memo's window, the last send, the
+events not in the memo, the suppressed recipients and this Message-ID's slots; then the policy
+decides in Python while the lock is held; (2) the expiry (once a minute), the insert and the
+rollup's bump (one statement: data-modifying CTEs), the memo, ``COMMIT``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
+
+from warmup.errors import ConfigError, Unavailable, WarmupError
+from warmup.ledger.core import CLOCK_SKEW, Ledger, MailboxRow, local_day
+from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
+from warmup.policy.walk import WalkState, day_start
+
+MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<invalid URL>"
+
+
+class PostgresLedger(Ledger):
+    scheme = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self.warnings: list[str] = []
+        super().__init__(sa.create_engine(url, pool_pre_ping=False), url, safe_url(url))
+
+    def _read_conn(self, conn: Connection) -> None:
+        conn.execution_options(isolation_level="REPEATABLE READ")
+
+    def _write_conn(self, conn: Connection) -> Connection:
+        # READ COMMITTED whatever the server's default: after waiting for a row lock each later
+        # statement sees what the lock holder committed (REPEATABLE READ would read an older
+        # snapshot).
+        return conn.execution_options(isolation_level="READ COMMITTED")
+
+    def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None:
+        ids = sorted(ids)
+        if ids:
+            conn.execute(sa.text("SELECT id FROM mailbox WHERE id = ANY(:ids) ORDER BY id "
+                                 "FOR UPDATE"), {"ids": ids})
+
+    def _migration_lock(self, conn: Connection) -> None:
+        # Transaction-scoped: released at commit or when the client dies.
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+
+    def _insert(self, table: sa.Table) -> Any:
+        return pg_insert(table)
+
+    def _has_table(self, conn: Connection, name: str) -> bool:
+        return bool(conn.execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"),
+                                 {"n": name}).scalar())
+
+    def _sql_day_number(self, column: Any) -> Any:
+        return column - sa.literal_column("DATE '1970-01-01'")
+
+    def _sql_domain(self, column: Any) -> Any:
+        return sa.func.lower(sa.func.substr(column, sa.func.strpos(column, "@") + 1))
+
+    def _sql_utc_day(self, column: Any) -> Any:
+        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
+
+    def foreign_tables(self) -> list[str]:
+        """A team database may well hold other applications' tables: never refused."""
+        return []
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        import psycopg
+
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            raise _storage_error(exc.orig or exc, self.where) from None
+        except psycopg.OperationalError as exc:  # the gate's own psycopg transactions
+            raise _storage_error(exc, self.where) from None
+
+    def gate(self, box: MailboxRow, policy: GatePolicy | None = None,
+             expiry: dt.timedelta = dt.timedelta(minutes=15)) -> PostgresGate:
+        return PostgresGate(self, box, policy or GatePolicy("", 0, False), expiry)
+
+    def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
+        """Move each serial id's sequence past the copied ids (or the next insert collides)."""
+        for table in tables:
+            if "id" not in table.c or not table.c.id.primary_key:
+                continue
+            # is_called=false on an empty table: the next id is 1, not 2.
+            conn.exec_driver_sql(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {table.name}")
+
+
+def _storage_error(exc: BaseException, where: str) -> WarmupError:
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if "password authentication failed" in text or "does not exist" in text:
+        return ConfigError(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
+    return Unavailable(f"ledger {where} is unavailable: {text}")
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # psycopg returns timestamptz in the session's TimeZone: the ledger speaks UTC.
+    return None if value is None else value.astimezone(dt.UTC)
+
+
+_LOCK = "SELECT rev, cap, started FROM mailbox WHERE id = %s FOR UPDATE"
+
+# PostgreSQL plans a prepared statement afresh for every execution (it never finds the generic
+# plan cheaper than a custom one), ~0.3 ms of server CPU while the mailbox's lock is held; the
+# generic plan (per-recipient index lookups) is as good. For this transaction only: the
+# connection may go back to a pool.
+_GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan"
+
+_SETTLE_SENT = ("UPDATE send SET outcome = 'sent', settled_at = %s WHERE id = %s "
+                "AND outcome IN ('reserved', 'unknown')")
+
+# Step 4 in one statement. Events: with a valid memo, those after midnight UTC two days before
+# its day (at or before the start of the day before it in any zone: a superset of what the walk
+# has not applied), plus the last pause/resume before that and back-offs still in force.
+# Recipients travel as one comma-separated string (psycopg's list dumper costs more client CPU
+# than the rest of the statement): a normalized address has no comma (warmup.addresses).
+_READ = """
+WITH w AS (
+    SELECT w.upto, w.state, ((w.upto - 2)::timestamp AT TIME ZONE 'UTC') AS applied
+    FROM walk_memo w JOIN mailbox m ON m.id = w.mailbox_id
+    WHERE w.mailbox_id = %(mid)s AND w.rev = m.rev AND w.inputs = %(inputs)s
+      AND w.upto <= %(today)s
+), u AS (
+    SELECT r FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r
+)
+SELECT (SELECT upto FROM w), (SELECT state FROM w),
+       d.days, d.sent, d.hard, d.soft, d.block, d.complaint,
+       (SELECT at FROM send WHERE mailbox_id = %(mid)s AND at <= %(horizon)s
+          AND outcome <> 'released' ORDER BY at DESC LIMIT 1),
+       e.kinds, e.ats, e.untils, e.reasons, s.addrs, s.skinds, s.sreasons,
+       k.rcpts, k.ids, k.outcomes,
+       CASE WHEN %(dcap)s THEN (SELECT count(*) FROM send WHERE mailbox_id IN
+            (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
+            AND at >= %(start)s AND outcome <> 'released') END
+FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) AS sent,
+             array_agg(hard ORDER BY day) AS hard, array_agg(soft ORDER BY day) AS soft,
+             array_agg(block ORDER BY day) AS block,
+             array_agg(complaint ORDER BY day) AS complaint
+      FROM day_stat WHERE mailbox_id = %(mid)s
+        AND day >= coalesce((SELECT upto FROM w) - %(lookback)s::int, DATE '0001-01-01')) d,
+     (SELECT array_agg(kind ORDER BY at, id) AS kinds, array_agg(at ORDER BY at, id) AS ats,
+             array_agg(until ORDER BY at, id) AS untils,
+             array_agg(reason ORDER BY at, id) AS reasons
+      FROM event WHERE mailbox_id = %(mid)s AND (
+          NOT EXISTS (SELECT 1 FROM w) OR at > (SELECT applied FROM w)
+          OR (kind = 'throttle' AND until > %(now)s)
+          OR id = (SELECT id FROM event WHERE mailbox_id = %(mid)s
+                   AND kind IN ('pause', 'resume') AND at <= (SELECT applied FROM w)
+                   ORDER BY at DESC, id DESC LIMIT 1))) e,
+     (SELECT array_agg(address) AS addrs, array_agg(kind) AS skinds,
+             array_agg(reason) AS sreasons
+      FROM suppression WHERE address IN (SELECT r FROM u)) s,
+     (SELECT array_agg(recipient) AS rcpts, array_agg(id) AS ids, array_agg(outcome) AS outcomes
+      FROM send WHERE mailbox_id = %(mid)s
+        AND key IN (SELECT %(msgid)s::text || '|' || r FROM u)) k
+"""
+
+_EXPIRE = ("UPDATE send SET outcome = 'unknown', settled_at = %s WHERE mailbox_id = %s "
+           "AND outcome = 'reserved' AND at < %s")
+
+_ASIDE = "UPDATE send SET key = key || '#' || id WHERE id = %s"
+
+# The insert (or the re-reservation of a released slot) and the rollup's bump, in one statement;
+# the caller checked under the lock that no recipient has a live slot for this Message-ID.
+_RESERVE = """
+WITH u AS (
+    SELECT t.r, %(msgid)s::text || '|' || t.r AS k, t.n
+    FROM unnest(string_to_array(%(rcpts)s::text, ',')) WITH ORDINALITY AS t(r, n)
+), ins AS (
+    INSERT INTO send AS s (mailbox_id, recipient, message_id, at, day, outcome, settled_at,
+                           source, key)
+    SELECT %(mid)s, u.r, %(msgid)s, %(at)s, %(day)s, 'reserved', NULL, %(source)s, u.k
+    FROM u ORDER BY u.n
+    ON CONFLICT (mailbox_id, key) DO UPDATE
+        SET outcome = 'reserved', at = EXCLUDED.at, day = EXCLUDED.day, settled_at = NULL,
+            source = EXCLUDED.source
+        WHERE s.outcome = 'released'
+    RETURNING s.id, s.recipient
+), bump AS (
+    INSERT INTO day_stat AS d (mailbox_id, day, sent, hard, soft, block, complaint)
+    SELECT %(mid)s, %(day)s, count(*), 0, 0, 0, 0 FROM ins HAVING count(*) > 0
+    ON CONFLICT (mailbox_id, day) DO UPDATE SET sent = d.sent + EXCLUDED.sent
+)
+SELECT id, recipient FROM ins
+"""
+
+_KEEP_MEMO = ("INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) "
+              "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (mailbox_id) DO UPDATE SET "
+              "upto = EXCLUDED.upto, rev = EXCLUDED.rev, inputs = EXCLUDED.inputs, "
+              "state = EXCLUDED.state")
+
+_TOUCH = "UPDATE mailbox SET rev = rev + 1 WHERE id = %s"
+
+
+class PostgresGate(GateSession):
+    """The gate's transaction in two pipelined round trips (see the module docstring)."""
+
+    ledger: PostgresLedger
+
+    def __init__(self, ledger: PostgresLedger, box: MailboxRow, policy: GatePolicy,
+                 expiry: dt.timedelta) -> None:
+        super().__init__(ledger, box, policy, expiry)
+        self._conn: Connection | None = None
+        self._pg: Any = None  # the psycopg connection under it
+
+    def reserve(self, recipients: Sequence[str], message_id: str, decide: Decide,
+                clock: Callable[[], dt.datetime], source: str = "gate",
+                ) -> tuple[list[int], dt.datetime]:
+        import psycopg
+
+        if self._pg is None:
+            self._conn = self.ledger.connect_for_writes()
+            self._pg = self._conn.connection.driver_connection
+        pg, pending = self._pg, list(self._deferred)
+        refusal: Exception | None = None
+        ids: list[int] = []
+        with self.ledger._errors():
+            try:
+                if pg.isolation_level != psycopg.IsolationLevel.READ_COMMITTED:
+                    pg.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+                rows = self._read(pg, recipients, message_id, clock(), pending)
+                now = clock()  # under the lock: reservations are stamped in order
+                decision = decide(self._history(rows, now), rows.suppressed, now)
+                refusal = decision.refusal
+                if refusal is None:
+                    try:
+                        _, aside = self._plan(recipients, message_id, rows.slots)
+                    except WarmupError as exc:  # DuplicateSend
+                        refusal = exc
+                ids = self._write(pg, recipients, message_id, now, rows, source,
+                                  aside if refusal is None else None,
+                                  self._memo_to_keep(decision, rows))
+            except BaseException:
+                self._abort()
+                raise
+        # Committed (deferred settlements included) even when the message is refused.
+        del self._deferred[:len(pending)]
+        if refusal is not None:
+            raise refusal
+        return ids, now
+
+    def _read(self, pg: Any, recipients: Sequence[str], message_id: str, est: dt.datetime,
+              pending: list[tuple[int, dt.datetime]]) -> GateRows:
+        """Round trip 1: BEGIN, the lock, the deferred settlements, step 4's reads (``est``: the
+        clock before the lock, for the few filters that need a time: a moment early at most)."""
+        box, p = self.box, self.policy
+        tz = box.timezone
+        today = local_day(est, tz)
+        cur, lock = pg.cursor(), pg.cursor()
+        with pg.pipeline():
+            lock.execute(_LOCK, (box.id,))  # first: the next statements start once it is granted
+            pg.cursor().execute(_GENERIC)
+            if pending:
+                pg.cursor().executemany(_SETTLE_SENT, [(at.astimezone(dt.UTC), sid)
+                                                       for sid, at in pending])
+            cur.execute(_READ, {
+                "mid": box.id, "inputs": p.inputs, "today": today, "lookback": p.lookback,
+                "rcpts": ",".join(recipients), "msgid": message_id, "now": est,
+                "horizon": est + CLOCK_SKEW, "dcap": p.domain_cap,
+                "domain": f"%@{box.address.rsplit('@', 1)[1]}",
+                "start": day_start(today, tz)})
+        rev, cap, started = lock.fetchone()
+        (upto, state, days, sent, hard, soft, block, complaint, last, kinds, ats, untils, reasons,
+         addrs, skinds, sreasons, rcpts, sids, outcomes, domain) = cur.fetchone()
+        memo = WalkState.from_json(state) if upto is not None else None
+        return GateRows(
+            rev, cap, started, memo,
+            list(zip(days, sent, hard, soft, block, complaint)) if days else [], _utc(last),
+            [(k, _utc(a), _utc(u), why) for k, a, u, why in zip(kinds, ats, untils, reasons)]
+            if kinds else [],
+            {a: f"{k}: {why}" if why else k for a, k, why in zip(addrs, skinds, sreasons)}
+            if addrs else {},
+            {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {},
+            domain)
+
+    def _write(self, pg: Any, recipients: Sequence[str], message_id: str, now: dt.datetime,
+               rows: GateRows, source: str, aside: list[int] | None,
+               memo: WalkState | None) -> list[int]:
+        """Round trip 2: the expiry, the reservation (``aside`` is None: refused), the memo, the
+        COMMIT; the new slots' ids in recipient order."""
+        box = self.box
+        day = local_day(now, box.timezone)
+        cur = pg.cursor()
+        results = 0
+        with pg.pipeline():
+            if self._expire_due(now):
+                pg.cursor().execute(_EXPIRE, (now, box.id, now - self.expiry))
+            if aside is not None:
+                if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
+                    pg.cursor().executemany(_ASIDE, [(sid,) for sid in aside])
+                cur.execute(_RESERVE, {"mid": box.id, "rcpts": ",".join(recipients),
+                                       "msgid": message_id, "at": now, "day": day,
+                                       "source": source})
+                results = 1
+                if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
+                    pg.cursor().execute(_TOUCH, (box.id,))
+            if memo is not None:
+                pg.cursor().execute(_KEEP_MEMO, (box.id, memo.upto, rows.rev, self.policy.inputs,
+                                                 memo.to_json()))
+            pg.commit()
+        if not results:
+            return []
+        got = {r: sid for sid, r in cur.fetchall()}
+        return [got[r] for r in recipients]
+
+    def _abort(self) -> None:
+        """After a failure: roll back (releasing the lock), or drop a broken connection (the next
+        reservation opens another)."""
+        pg, conn = self._pg, self._conn
+        try:
+            if pg is not None and not pg.broken and not pg.closed:
+                pg.rollback()
+                return
+        except Exception:
+            pass
+        self._conn = self._pg = None
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        super().close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = self._pg = None

@@ -1,0 +1,173 @@
+"""The ledger's schema: the one definition of its tables (SQLAlchemy Core).
+
+Everything else is derived from here: the backends' statements, :mod:`warmup.ledger.models` (the
+same tables as SQLModel classes, for users' scripts and notebooks), the copy's table order. The
+migrations (:mod:`warmup.ledger.migrations`) are the frozen history that brings a ledger made by
+any earlier release to this schema; ``tests/test_schema.py`` checks that a migrated ledger, on
+SQLite and on PostgreSQL, has exactly these tables, columns, SQL types, keys and indexes.
+
+Instants are aware UTC (SQLModel's ``UTCDateTime``: ``timestamptz`` on PostgreSQL, UTC text on
+SQLite); ``day`` columns are the local calendar day in the mailbox's zone, computed once at write
+time, so per-day questions are a plain ``GROUP BY day``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel.sql.sqltypes import UTCDateTime
+
+METADATA = sa.MetaData()
+
+BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
+COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
+
+
+def _ts(name: str, nullable: bool = False) -> sa.Column[object]:
+    return sa.Column(name, UTCDateTime(), nullable=nullable)
+
+
+def _id() -> sa.Column[int]:
+    return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
+
+
+MAILBOX = sa.Table(
+    "mailbox", METADATA,
+    _id(),
+    sa.Column("address", sa.String, nullable=False, unique=True),
+    sa.Column("provider", sa.String, nullable=False),
+    sa.Column("timezone", sa.String, nullable=False),
+    sa.Column("policy", sa.String, nullable=False),
+    sa.Column("cap", sa.Integer),
+    sa.Column("started", sa.Date),
+    sa.Column("smtp_host", sa.String),
+    sa.Column("smtp_port", sa.Integer),
+    sa.Column("smtp_security", sa.String),
+    sa.Column("imap_host", sa.String),
+    sa.Column("imap_port", sa.Integer),
+    sa.Column("imap_security", sa.String),
+    _ts("created_at"),
+    # Bumped by every write that changes a day before the writer's today (a late bounce, an
+    # import, a back-dated record, a settings change): a walk memo is valid only at the revision
+    # it was computed at (see WALK_MEMO).
+    sa.Column("rev", sa.Integer, nullable=False, server_default="0"),
+)
+
+SEND = sa.Table(
+    "send", METADATA,
+    _id(),
+    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
+    sa.Column("recipient", sa.String, nullable=False),
+    sa.Column("message_id", sa.String),
+    _ts("at"),
+    sa.Column("day", sa.Date, nullable=False),
+    # reserved (the SMTP conversation runs) -> sent | soft | hard | block | unknown; released: a
+    # slot given back before anything left (not counted). Every other outcome counts.
+    sa.Column("outcome", sa.String, nullable=False),
+    _ts("settled_at", nullable=True),
+    sa.Column("source", sa.String, nullable=False),
+    # Message-ID|recipient (or @instant|recipient): recording is idempotent on it.
+    sa.Column("key", sa.String, nullable=False),
+    sa.UniqueConstraint("mailbox_id", "key", name="uq_send_key"),
+    sa.Index("ix_send_mailbox_at", "mailbox_id", "at"),
+    # Only the slots still reserved (a handful): what the gate's expiry looks for, without
+    # walking the mailbox's whole history.
+    sa.Index("ix_send_reserved", "mailbox_id", "at", sqlite_where=sa.text("outcome = 'reserved'"),
+             postgresql_where=sa.text("outcome = 'reserved'")),
+    sa.Index("ix_send_message_id", "message_id"),
+    sa.Index("ix_send_recipient", "recipient", "at"),
+)
+
+BOUNCE = sa.Table(
+    "bounce", METADATA,
+    _id(),
+    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
+    sa.Column("send_id", sa.Integer),  # the send it answers, when matched
+    sa.Column("recipient", sa.String, nullable=False),
+    sa.Column("kind", sa.String, nullable=False),  # BOUNCE_KINDS
+    sa.Column("status", sa.String),
+    sa.Column("reply", sa.String),
+    sa.Column("diagnostic", sa.String),
+    sa.Column("message_id", sa.String),
+    _ts("at"),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("source", sa.String, nullable=False),
+    sa.Column("key", sa.String, nullable=False),
+    # In the rates (and the day_stat rollup) only when it answers a send of this mailbox, and
+    # only the first bounce (or complaint) of that send: see DESIGN invariant 8.
+    sa.Column("counted", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.UniqueConstraint("mailbox_id", "key", name="uq_bounce_key"),
+    sa.Index("ix_bounce_mailbox_day", "mailbox_id", "day"),
+    sa.Index("ix_bounce_send", "send_id"),
+)
+
+SUPPRESSION = sa.Table(
+    "suppression", METADATA,
+    _id(),
+    sa.Column("address", sa.String, nullable=False, unique=True),
+    sa.Column("kind", sa.String, nullable=False),
+    sa.Column("reason", sa.String),
+    sa.Column("mailbox_id", sa.Integer),
+    _ts("created_at"),
+)
+
+EVENT = sa.Table(
+    "event", METADATA,
+    _id(),
+    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
+    sa.Column("kind", sa.String, nullable=False),  # pause | resume | throttle
+    _ts("at"),
+    _ts("until", nullable=True),
+    sa.Column("reason", sa.String),
+    sa.Index("ix_event_mailbox_at", "mailbox_id", "at"),
+)
+
+# Per mailbox and local day: sends (every outcome but released) and counted bounces by kind,
+# bumped in the same transaction as each send and bounce.
+DAY_STAT = sa.Table(
+    "day_stat", METADATA,
+    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    *(sa.Column(c, sa.Integer, nullable=False) for c in COUNT_COLUMNS),
+)
+
+SYNC_STATE = sa.Table(
+    "sync_state", METADATA,
+    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
+    sa.Column("folder", sa.String, primary_key=True),
+    # IMAP UIDVALIDITY and UIDs are unsigned 32-bit: above PostgreSQL's INTEGER.
+    sa.Column("uidvalidity", sa.BigInteger, nullable=False),
+    sa.Column("last_uid", sa.BigInteger, nullable=False),
+)
+
+# Derived data, never a source of truth (DESIGN invariant 2); emptied rather than copied.
+# The policy walk's state at the start of ``upto`` (warmup.policy.walk.WalkState, as JSON), valid
+# while the mailbox's ``rev`` and the walk's ``inputs`` digest are those it was computed at.
+WALK_MEMO = sa.Table(
+    "walk_memo", METADATA,
+    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True,
+              autoincrement=False),
+    sa.Column("upto", sa.Date, nullable=False),
+    sa.Column("rev", sa.Integer, nullable=False),
+    sa.Column("inputs", sa.String, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+)
+
+# A report's memo of every past day of a mailbox's walk (warmup.ledger.timeline_cache).
+TIMELINE_CACHE = sa.Table(
+    "timeline_cache", METADATA,
+    sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("fingerprint", sa.String, nullable=False),
+    sa.Column("upto", sa.Date, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+
+MIGRATIONS = sa.Table(
+    "warmup_migrations", METADATA,
+    sa.Column("name", sa.String, primary_key=True),
+    _ts("applied_at"),
+)
+
+# Source tables in dependency order (each after the tables its foreign keys name), and the
+# derived ones: what ``warmup db copy`` copies, and what it empties.
+DATA_TABLES = (MAILBOX, SEND, BOUNCE, SUPPRESSION, EVENT, DAY_STAT, SYNC_STATE)
+DERIVED_TABLES = (WALK_MEMO, TIMELINE_CACHE)

@@ -1,0 +1,331 @@
+"""The SQLite backend: the default, one file per user (``sqlite:///path`` or a plain path).
+
+Opening: WAL (readers never wait for the writer), ``synchronous = NORMAL`` (durable across
+process crashes), a 30 s busy timeout, foreign keys on; every write transaction ``BEGIN
+IMMEDIATE`` (it holds the file's write lock from its first statement, so a reservation's read and
+write cannot interleave with another's). A new ledger file is created private to its user (0600
+in a 0700 directory); an existing one readable by others is reported in :attr:`warnings`.
+
+The gate's path (:class:`SQLiteGate`) runs its few statements on the raw ``sqlite3`` cursor of
+the transaction it holds, writing the formats SQLAlchemy writes (naive UTC ``YYYY-MM-DD
+HH:MM:SS.ffffff`` text, ISO dates), so rows are the same whichever path wrote them: measured on a
+30-day ledger, the history read took 480 us through Core statements and ~60 us here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from warmup.errors import ConfigError, Unavailable, WarmupError
+from warmup.ledger.core import CLOCK_SKEW, Ledger, MailboxRow, local_day
+from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
+from warmup.policy.walk import WalkState, day_start
+
+BUSY_TIMEOUT_S = 30.0
+
+
+class SQLiteLedger(Ledger):
+    scheme = "sqlite"
+
+    def __init__(self, url: str) -> None:
+        path = sa.engine.make_url(url).database or ""
+        self.warnings: list[str] = []
+        if path and path != ":memory:":
+            self.warnings = _private(Path(path))
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        event.listen(engine, "connect", _on_connect)
+        event.listen(engine, "begin", _on_begin)
+        super().__init__(engine, url, path)
+
+    def _write_conn(self, conn: Connection) -> Connection:
+        return conn.execution_options(warmup_begin="BEGIN IMMEDIATE")
+
+    def _insert(self, table: sa.Table) -> Any:
+        return sqlite_insert(table)
+
+    def _has_table(self, conn: Connection, name: str) -> bool:
+        return conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).first() is not None
+
+    def _sql_day_number(self, column: Any) -> Any:
+        return sa.cast(sa.func.julianday(column) - 2440587.5, sa.Integer)
+
+    def _sql_domain(self, column: Any) -> Any:
+        return sa.func.lower(sa.func.substr(column, sa.func.instr(column, "@") + 1))
+
+    def _sql_utc_day(self, column: Any) -> Any:
+        return sa.func.substr(column, 1, 10)  # stored as 'YYYY-MM-DD HH:MM:SS...' UTC text
+
+    def foreign_tables(self) -> list[str]:
+        """Tables of a file that is not (yet) a warmup ledger: never written into."""
+        with self.read() as conn:
+            if self._has_table(conn, "warmup_migrations"):
+                return []
+            return sorted(n for (n,) in conn.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE type = 'table'") if not n.startswith("sqlite_"))
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            raise _storage_error(exc, self.where) from None
+        except sa.exc.DatabaseError as exc:
+            if isinstance(exc.orig, sqlite3.DatabaseError) and not isinstance(
+                    exc.orig, sqlite3.IntegrityError):
+                raise _storage_error(exc, self.where) from None
+            raise
+        except sqlite3.OperationalError as exc:  # the gate's raw cursor
+            raise _storage_error(exc, self.where) from None
+
+    def gate(self, box: MailboxRow, policy: GatePolicy | None = None,
+             expiry: dt.timedelta = dt.timedelta(minutes=15)) -> SQLiteGate:
+        return SQLiteGate(self, box, policy or GatePolicy("", 0, False), expiry)
+
+
+def _private(path: Path) -> list[str]:
+    """Create the ledger's folder (0700) and file (0600) if missing; warn when an existing one is
+    readable by other users (it holds who was mailed when)."""
+    if not path.exists():
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        try:
+            for folder in reversed(missing):  # each level private (mkdir(parents=True) is not)
+                folder.mkdir(mode=0o700)
+        except OSError as exc:
+            raise ConfigError(f"ledger {path}: cannot create its folder "
+                              f"({exc.strerror})") from None
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ConfigError(f"ledger {path}: cannot create it ({exc.strerror})") from None
+        return []
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return []
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return [f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+                f"make it private: chmod 600 {path}"]
+    return []
+
+
+def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (_on_begin)
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    # WAL is a property of the file: set it on a new ledger (or ours), never on a file of another
+    # program that was pointed at by mistake (open_ledger refuses it untouched).
+    ours = cur.execute("SELECT count(*) = 0 OR sum(name = 'warmup_migrations') > 0 "
+                       "FROM sqlite_master").fetchone()[0]
+    if ours:
+        _set_wal(cur)
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql(conn.get_execution_options().get("warmup_begin", "BEGIN"))
+
+
+def _set_wal(cur: sqlite3.Cursor) -> None:
+    """Switch to WAL, waiting out a process that holds the file while it does the same.
+
+    Changing the journal mode needs the file to itself and SQLite does not call the busy handler
+    for it, so several processes opening a brand-new ledger at once could see "database is
+    locked" here. The mode is persistent: once any of them has set it, done.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _storage_error(exc: Exception, where: str) -> WarmupError:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        return ConfigError(f"ledger {where} is not a warmup ledger or is corrupted ({text}); "
+                           f"point --db/WARMUP_DB at another file or restore a backup")
+    if "unable to open" in text or "readonly" in text or "disk" in text.lower():
+        return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
+    return Unavailable(f"ledger {where} is unavailable: {text}")
+
+
+# -- the gate's path ---------------------------------------------------------------------------
+
+def ts(value: dt.datetime) -> str:
+    """An aware instant as SQLAlchemy stores it on SQLite: naive UTC text."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def parse_ts(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def _date(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+_MEMO = ("SELECT m.rev, m.cap, m.started, w.upto, w.rev, w.inputs, w.state FROM mailbox m "
+         "LEFT JOIN walk_memo w ON w.mailbox_id = m.id WHERE m.id = ?")
+_DAYS = ("SELECT day, sent, hard, soft, block, complaint FROM day_stat "
+         "WHERE mailbox_id = ? AND day >= ? ORDER BY day")
+# ORDER BY ... LIMIT 1, not max(at): with the outcome filter, max() would read every row.
+_LAST = ("SELECT at FROM send WHERE mailbox_id = ? AND at <= ? AND outcome != 'released' "
+         "ORDER BY at DESC LIMIT 1")
+_ALL_EVENTS = "SELECT kind, at, until, reason FROM event WHERE mailbox_id = ? ORDER BY at, id"
+_NEW_EVENTS = (
+    "SELECT kind, at, until, reason FROM event WHERE mailbox_id = ? AND (at > ? "
+    "OR (kind = 'throttle' AND until > ?) OR id = (SELECT id FROM event WHERE mailbox_id = ? "
+    "AND kind IN ('pause', 'resume') AND at <= ? ORDER BY at DESC, id DESC LIMIT 1)) "
+    "ORDER BY at, id")
+_DOMAIN_SENT = ("SELECT count(*) FROM send WHERE mailbox_id IN (SELECT id FROM mailbox WHERE "
+                "address LIKE ?) AND at >= ? AND outcome != 'released'")
+_EXPIRE = ("UPDATE send SET outcome = 'unknown', settled_at = ? WHERE mailbox_id = ? "
+           "AND outcome = 'reserved' AND at < ?")
+_SETTLE_SENT = ("UPDATE send SET outcome = 'sent', settled_at = ? WHERE id = ? "
+                "AND outcome IN ('reserved', 'unknown')")
+_INSERT = ("INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, settled_at, "
+           "source, key) VALUES (?, ?, ?, ?, ?, 'reserved', NULL, ?, ?)")
+_BUMP_SENT = ("INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
+              "VALUES (?, ?, ?, 0, 0, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
+              "sent = sent + excluded.sent")
+_KEEP_MEMO = ("INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) VALUES (?, ?, ?, ?, ?) "
+              "ON CONFLICT (mailbox_id) DO UPDATE SET upto = excluded.upto, rev = excluded.rev, "
+              "inputs = excluded.inputs, state = excluded.state")
+
+
+class SQLiteGate(GateSession):
+    """The gate's transaction on the raw ``sqlite3`` cursor (see :mod:`warmup.ledger.gatepath`)."""
+
+    ledger: SQLiteLedger
+
+    def __init__(self, ledger: SQLiteLedger, box: MailboxRow, policy: GatePolicy,
+                 expiry: dt.timedelta) -> None:
+        super().__init__(ledger, box, policy, expiry)
+        self._conn: Connection | None = None  # one connection for this gate's transactions
+
+    def reserve(self, recipients: Sequence[str], message_id: str, decide: Decide,
+                clock: Callable[[], dt.datetime], source: str = "gate",
+                ) -> tuple[list[int], dt.datetime]:
+        if self._conn is None:
+            self._conn = self.ledger.connect_for_writes()
+        box = self.box
+        pending = list(self._deferred)
+        refusal: Exception | None = None
+        ids: list[int] = []
+        with self.ledger.write(self._conn) as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            cur = raw.cursor()
+            if pending:
+                cur.executemany(_SETTLE_SENT, [(ts(at), sid) for sid, at in pending])
+            now = clock()  # under the lock: reservations are stamped in order
+            if self._expire_due(now):
+                cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
+            rows = self._read(cur, recipients, message_id, now)
+            decision = decide(self._history(rows, now), rows.suppressed, now)
+            refusal = decision.refusal
+            if refusal is None:
+                try:
+                    ids = self._write(cur, recipients, message_id, now, rows, source)
+                except Exception as exc:  # DuplicateSend: nothing was written
+                    if not isinstance(exc, WarmupError):
+                        raise
+                    refusal = exc
+            memo = self._memo_to_keep(decision, rows)
+            if memo is not None:
+                cur.execute(_KEEP_MEMO, (box.id, memo.upto.isoformat(), rows.rev,
+                                         self.policy.inputs, memo.to_json()))
+        # Committed (deferred settlements included) even when the message is refused.
+        del self._deferred[:len(pending)]
+        if refusal is not None:
+            raise refusal
+        return ids, now
+
+    def _read(self, cur: sqlite3.Cursor, recipients: Sequence[str], message_id: str,
+              now: dt.datetime) -> GateRows:
+        box, p = self.box, self.policy
+        tz = box.timezone
+        today = local_day(now, tz)
+        rev, cap, started, upto, mrev, inputs, state = cur.execute(_MEMO, (box.id,)).fetchone()
+        memo = None
+        if upto is not None and mrev == rev and inputs == p.inputs and upto <= today.isoformat():
+            memo = WalkState.from_json(state)
+        since = (memo.upto - dt.timedelta(days=p.lookback)).isoformat() if memo else ""
+        days = [(dt.date.fromisoformat(r[0]), *r[1:]) for r in cur.execute(_DAYS, (box.id, since))]
+        last = cur.execute(_LAST, (box.id, ts(now + CLOCK_SKEW))).fetchone()
+        if memo is None:
+            ev = cur.execute(_ALL_EVENTS, (box.id,))
+        else:
+            applied = ts(day_start(memo.upto - dt.timedelta(days=1), tz))
+            ev = cur.execute(_NEW_EVENTS, (box.id, applied, ts(now), box.id, applied))
+        events = [(k, parse_ts(a), parse_ts(u), r) for k, a, u, r in ev]
+        marks = ",".join("?" * len(recipients))
+        bad = {a: f"{k}: {r}" if r else k for a, k, r in cur.execute(
+            f"SELECT address, kind, reason FROM suppression WHERE address IN ({marks})",
+            list(recipients))}
+        slots = {rcpt: (sid, outcome) for rcpt, sid, outcome in cur.execute(
+            f"SELECT recipient, id, outcome FROM send WHERE mailbox_id = ? AND key IN ({marks})",
+            (box.id, *(f"{message_id}|{r}" for r in recipients)))}
+        domain = None
+        if p.domain_cap:
+            domain = cur.execute(_DOMAIN_SENT, (f"%@{box.address.rsplit('@', 1)[1]}",
+                                                ts(day_start(today, tz)))).fetchone()[0]
+        return GateRows(rev, cap, _date(started), memo, days, parse_ts(last[0]) if last else None,
+                        events, bad, slots, domain)
+
+    def _write(self, cur: sqlite3.Cursor, recipients: Sequence[str], message_id: str,
+               now: dt.datetime, rows: GateRows, source: str) -> list[int]:
+        box = self.box
+        _, aside = self._plan(recipients, message_id, rows.slots)
+        at, day = ts(now), local_day(now, box.timezone)
+        d = day.isoformat()
+        if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
+            cur.executemany("UPDATE send SET key = key || '#' || id WHERE id = ?",
+                            [(sid,) for sid in aside])
+        ids = []
+        for rcpt in recipients:
+            sid, outcome = rows.slots.get(rcpt, (None, ""))
+            if sid is not None and outcome == "released":
+                cur.execute("UPDATE send SET outcome = 'reserved', at = ?, day = ?, "
+                            "settled_at = NULL, source = ? WHERE id = ?", (at, d, source, sid))
+                ids.append(int(sid))
+                continue
+            cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source,
+                                  f"{message_id}|{rcpt}"))
+            ids.append(int(cur.lastrowid or 0))
+        cur.execute(_BUMP_SENT, (box.id, d, len(ids)))
+        if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
+            cur.execute("UPDATE mailbox SET rev = rev + 1 WHERE id = ?", (box.id,))
+        return ids
+
+    def close(self) -> None:
+        super().close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
