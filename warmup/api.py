@@ -13,44 +13,23 @@ from typing import Any, NamedTuple
 import pendulum
 
 from warmup import addresses
-from warmup.errors import ConfigError, DataError, UsageError
+from warmup.errors import ConfigError, DataError, InvalidField, InvalidFieldData, UsageError
+from warmup.instants import check_date, check_event, check_query, now_utc, parse_date, parse_instant
 from warmup.ledger import Ledger, MailboxRow, store
 from warmup.policy import Allowance, PlanDay, evaluate, load_policy
 from warmup.policy.spec import PolicySpec
 from warmup.providers import SECURITIES, Provider, get_provider
 
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+__all__ = ["now_utc", "parse_date", "parse_instant"]  # re-exported for the CLI and scripts
 
 
-def parse_instant(text: str, what: str = "--at", tz: str | None = None) -> dt.datetime:
-    """An ISO 8601 instant (a date alone means its local midnight in ``tz``) as aware UTC."""
-    try:
-        value = pendulum.parse(text, tz=tz or "UTC", strict=False)
-    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
-        raise UsageError(f"{what}: {text!r} is not an ISO 8601 date or time "
-                         f"(e.g. 2026-11-29T09:30:00+08:00)") from None
-    if not isinstance(value, pendulum.DateTime):
-        if isinstance(value, pendulum.Date):
-            value = pendulum.datetime(value.year, value.month, value.day, tz=tz or "UTC")
-        else:
-            raise UsageError(f"{what}: {text!r} is not a date or time")
-    return value.in_timezone("UTC")
-
-
-def parse_date(text: str, what: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{what}: {text!r} is not a date like 2026-11-29") from None
-
-
-def check_timezone(tz: str) -> str:
+def check_timezone(tz: str, field: str = "timezone") -> str:
+    """``tz`` if it is an IANA time zone name."""
     try:
         pendulum.timezone(tz)
     except Exception:
-        raise UsageError(f"unknown time zone {tz!r}; use an IANA name like Asia/Shanghai") from None
+        raise InvalidField(field, "{field}: unknown time zone {tz!r}; use an IANA name like "
+                           "Asia/Shanghai", tz=tz) from None
     return tz
 
 
@@ -89,13 +68,15 @@ def endpoints(box: MailboxRow) -> Endpoints:
 
 
 def _check_endpoint(kind: str, host: str | None, port: int | None, security: str | None) -> None:
+    sec, hst, prt = f"{kind}_security", f"{kind}_host", f"{kind}_port"
     if security is not None and security not in SECURITIES:
-        raise UsageError(f"--{kind}-security {security!r}: expected one of {', '.join(SECURITIES)}")
+        raise InvalidField(sec, "{field} {security!r}: expected one of {choices}",
+                           security=security, choices=", ".join(SECURITIES))
     if security == "none" and not (host and all(_is_loopback(h) for h in _hosts(host))):
-        raise UsageError(f"--{kind}-security none sends the password in clear text: allowed only "
-                         f"with a loopback --{kind}-host (127.0.0.1, localhost)")
+        raise InvalidField(sec, "{field} none sends the password in clear text: allowed only "
+                           "with a loopback {host} (127.0.0.1, localhost)", refs={"host": hst})
     if port is not None and not 0 < port < 65536:
-        raise UsageError(f"--{kind}-port {port}: expected 1-65535")
+        raise InvalidField(prt, "{field} {port}: expected 1-65535", port=port)
 
 
 def add_mailbox(ledger: Ledger, address: str, provider: str, *, timezone: str | None = None,
@@ -103,6 +84,8 @@ def add_mailbox(ledger: Ledger, address: str, provider: str, *, timezone: str | 
                 **overrides: Any) -> MailboxRow:
     """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``."""
     address = addresses.normalize(address, "mailbox address")
+    if started is not None:
+        check_date(started, "started")
     prov = get_provider(provider)
     _validate_settings(prov, policy, cap, overrides)
     tz = check_timezone(timezone or prov.timezone or _local_zone())
@@ -117,9 +100,10 @@ def _validate_settings(prov: Provider, policy: str | None, cap: int | None,
         _check_endpoint(kind, overrides.get(f"{kind}_host") or getattr(prov, kind).host,
                         overrides.get(f"{kind}_port"), overrides.get(f"{kind}_security"))
         if prov.name == "custom" and not overrides.get(f"{kind}_host"):
-            raise UsageError(f"provider custom needs --{kind}-host and --{kind}-port")
+            raise InvalidField(f"{kind}_host", "provider custom needs {field} and {port}",
+                               refs={"port": f"{kind}_port"})
     if cap is not None and cap < 0:
-        raise UsageError(f"--cap {cap}: expected a whole number >= 0")
+        raise InvalidField("cap", "{field} {cap}: expected a whole number >= 0", cap=cap)
     if policy is not None:
         load_policy(policy)
 
@@ -135,7 +119,9 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
     box = store.get_mailbox(ledger, address)
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
-        raise UsageError("nothing to change: give --cap, --policy, --timezone or an --smtp-*/--imap-* option")
+        raise InvalidField("cap", "nothing to change: give {field}, {policy}, {timezone} or a "
+                           "host, port or security ({smtp_host}, {imap_port}, ...)",
+                           refs={f: f for f in ("policy", "timezone", "smtp_host", "imap_port")})
     if "timezone" in values:
         check_timezone(values["timezone"])
     _validate_settings(get_provider(box.provider), values.get("policy"), values.get("cap"),
@@ -159,7 +145,7 @@ def policy_for(box: MailboxRow) -> PolicySpec:
 def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowance:
     """Today's allowance for ``address`` as of ``at`` (default: now)."""
     box = store.get_mailbox(ledger, address)
-    return quota_for(ledger, box, at or now_utc())
+    return quota_for(ledger, box, check_query(at) if at else now_utc())
 
 
 def quota_for(ledger: Ledger, box: MailboxRow, at: dt.datetime) -> Allowance:
@@ -173,7 +159,7 @@ def quota_for(ledger: Ledger, box: MailboxRow, at: dt.datetime) -> Allowance:
 
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:
     box = store.get_mailbox(ledger, address)
-    at = at or now_utc()
+    at = check_query(at) if at else now_utc()
     prov = get_provider(box.provider)
     hist = store.history(ledger, box, at, provider_ceiling=prov.daily_limit,
                          provider_min_interval=prov.min_interval)
@@ -194,20 +180,53 @@ def volume_date(ledger: Ledger, mailboxes: list[str], volume: int,
 
 
 def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = None) -> None:
+    """Pause ``address`` by hand (at ``at``, default now) until :func:`resume`."""
+    reason = text_field(reason, "reason", REASON_LIMIT)
+    at = check_event(at) if at else now_utc()
     box = store.get_mailbox(ledger, address)
-    store.add_event(ledger, box.id, "pause", at or now_utc(), reason)
+    store.add_event(ledger, box.id, "pause", at, reason)
 
 
 def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
+    """Resume a paused ``address`` (at ``at``, default now)."""
+    at = check_event(at) if at else now_utc()
     box = store.get_mailbox(ledger, address)
-    store.add_event(ledger, box.id, "resume", at or now_utc(), "resumed by hand")
+    store.add_event(ledger, box.id, "resume", at, "resumed by hand")
+
+
+# Bounds of free text kept in the ledger (a Message-ID line may be 998 octets, RFC 5322).
+REASON_LIMIT, MESSAGE_ID_LIMIT, STATUS_LIMIT = 500, 998, 32
+
+
+def text_field(value: str, field: str, limit: int) -> str:
+    """``value`` stripped, if it is at most ``limit`` characters with no control characters.
+
+    Control characters (NUL, CR, LF, ...) in the ledger would break its one-line listings and
+    any header they are copied into.
+    """
+    value = value.strip()
+    bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise InvalidFieldData(field, "{field}: {value!r} contains the control character {char}; "
+                               "give plain text on one line",
+                               value=_clip(value), char=f"U+{ord(bad):04X}")
+    if len(value) > limit:
+        raise InvalidFieldData(field, "{field}: {n} characters; at most {limit} are kept",
+                               n=len(value), limit=limit)
+    return value
+
+
+def _clip(value: str, n: int = 60) -> str:
+    return value if len(value) <= n else value[:n] + "..."
 
 
 def record_send(ledger: Ledger, address: str, recipients: list[str],
                 at: dt.datetime | None = None, message_id: str | None = None) -> int:
     """Record sends made outside the gate; returns how many were new."""
     rcpts = [addresses.normalize(r, "recipient") for r in recipients]
-    at = at or now_utc()
+    at = check_event(at) if at else now_utc()
+    if message_id is not None:
+        message_id = text_field(message_id, "message_id", MESSAGE_ID_LIMIT) or None
     with ledger.write() as conn:
         box = store.get_mailbox(ledger, address, conn)
         return sum(store.record_send(conn, box, r, at, message_id) is not None for r in rcpts)
@@ -218,8 +237,13 @@ def record_bounce(ledger: Ledger, address: str, recipient: str, kind: str = "har
                   message_id: str | None = None) -> bool:
     rcpt = addresses.normalize(recipient, "recipient")
     if kind not in store.BOUNCE_KINDS:
-        raise UsageError(f"--kind {kind!r}: expected one of {', '.join(store.BOUNCE_KINDS)}")
-    at = at or now_utc()
+        raise InvalidField("kind", "{field} {value!r}: expected one of {choices}", value=kind,
+                           choices=", ".join(store.BOUNCE_KINDS))
+    at = check_event(at) if at else now_utc()
+    if status is not None:
+        status = text_field(status, "status", STATUS_LIMIT) or None
+    if message_id is not None:
+        message_id = text_field(message_id, "message_id", MESSAGE_ID_LIMIT) or None
     with ledger.write() as conn:
         box = store.get_mailbox(ledger, address, conn)
         key = f"record:{utc_iso(at)}|{rcpt}|{kind}"

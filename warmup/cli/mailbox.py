@@ -57,7 +57,7 @@ def add(ledger: Ledger, address: str, provider: str, tz: str | None, policy: str
             --smtp-port 465 --imap-host mail.lab.test --imap-port 993
     """
     box = api.add_mailbox(ledger, address, provider, timezone=tz, policy=policy, cap=cap,
-                          started=api.parse_date(started, "--started") if started else None,
+                          started=api.parse_date(started, "started") if started else None,
                           **overrides)
     click.echo(f"Added {box.address} ({providers()[box.provider].title}, {box.timezone}, "
                f"policy {box.policy}). See 'warmup quota {box.address}'.")
