@@ -404,3 +404,26 @@ def test_control_characters_in_stored_text_are_refused(run, seeded: Path, args):
     flag = next(a for a in args if a in ("--message-id", "--status", "--reason"))
     assert_error(run(*args), 65, flag, "control character")
     assert ledger_digest(seeded) == before
+
+
+# -- header injection through send's options (issue #10 item 10) ---------------------------------
+
+def test_crlf_in_subject_is_one_line_and_a_sysexits_code_process(seeded: Path):
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, "send", BOX, "--to", "lead@example.com", "--subject",
+                       "Hello\r\nBcc: victim@example.com", "--body", "hi", "--dry-run")
+    assert_one_line_error(proc, 65, "--subject", "control character")
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--to", "lead@example.com\r\nBcc: victim@example.com"),
+    ("--cc", "lead@example.com\nBcc: victim@example.com"),
+    ("--subject", "Hello\nBcc: victim@example.com"),
+    ("--subject", "Hello\x00"),
+])
+def test_line_breaks_in_send_options_are_refused(run, seeded: Path, option: str, value: str):
+    before = ledger_digest(seeded)
+    args = ["send", BOX, "--to", "lead@example.com", "--body", "hi", "--dry-run", option, value]
+    assert_error(run(*args), 65, option)
+    assert ledger_digest(seeded) == before
