@@ -195,6 +195,9 @@ class PolicyChecker:
         self.folder = folder
         self.ledger = open_ledger(str(folder / "policy-ledger.db"))
         api.add_mailbox(self.ledger, "p@corp.example", "exmail")
+        # A recent send, so that pacing intervals and growth limits have something to act on.
+        api.record_send(self.ledger, "p@corp.example", ["r@example.com"],
+                        NOW - dt.timedelta(hours=1))
         self.n = 0
 
     def check(self, raw: bytes) -> None:
