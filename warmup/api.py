@@ -14,13 +14,14 @@ import pendulum
 
 from warmup import addresses
 from warmup.errors import ConfigError, DataError, InvalidField, InvalidFieldData, UsageError
-from warmup.instants import check_date, check_event, check_query, now_utc, parse_date, parse_instant
+from warmup.instants import check_date, check_event, check_query, out_of_range
+from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
+from warmup.instants import parse_date as parse_date
+from warmup.instants import parse_instant as parse_instant
 from warmup.ledger import Ledger, MailboxRow, store
 from warmup.policy import Allowance, PlanDay, evaluate, load_policy
 from warmup.policy.spec import PolicySpec
 from warmup.providers import SECURITIES, Provider, get_provider
-
-__all__ = ["now_utc", "parse_date", "parse_instant"]  # re-exported for the CLI and scripts
 
 
 def check_timezone(tz: str, field: str = "timezone") -> str:
@@ -291,15 +292,13 @@ def import_csv(ledger: Ledger, path: str | Path) -> Imported:
     with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
         header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in IMPORT_REQUIRED if c not in header]
-        if missing:
-            raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
-                            f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])")
+        _check_header(path, header)
         reader.fieldnames = header
         rows = []
+        now = now_utc()
         try:
             for row in reader:
-                rows.append((reader.line_num, _import_row(row)))
+                rows.append((reader.line_num, _import_row(row, now)))
         except csv.Error as exc:
             raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
         except DataError as exc:
@@ -338,17 +337,37 @@ def import_csv(ledger: Ledger, path: str | Path) -> Imported:
     return Imported(sends, bounces, added, events)
 
 
-def _import_row(row: dict[str, Any]) -> dict[str, Any]:
+def _check_header(path: Path, header: list[str]) -> None:
+    missing = [c for c in IMPORT_REQUIRED if c not in header]
+    if missing:
+        raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
+                        f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])")
+    twice = sorted({h for h in header if h and header.count(h) > 1})
+    if twice:
+        # csv.DictReader would keep the last of them and silently drop the others.
+        raise DataError(f"{path}: line 1: column {twice[0]!r} appears twice in the header; "
+                        f"keep one")
+
+
+def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """One CSV row checked and typed; :class:`DataError` names the column at fault.
+
+    Times are records of what happened: after 2000 and not after ``now`` (+ a few minutes).
+    """
     if None in row:
         raise DataError("more fields than the header has")
     get = {k: (v or "").strip() for k, v in row.items()}
+    for column, limit in (("message_id", MESSAGE_ID_LIMIT), ("bounce_status", STATUS_LIMIT),
+                          ("reason", REASON_LIMIT)):
+        if get.get(column):
+            text_field(get[column], column, limit)
     event = get.get("event", "").lower() or None
     if event is not None and event not in IMPORT_EVENTS:
         raise DataError(f"event {event!r}: expected one of {', '.join(IMPORT_EVENTS)} (or empty)")
     out: dict[str, Any] = {
         "mailbox": addresses.normalize(get["mailbox"], "mailbox"),
         "recipient": None if event else addresses.normalize(get["recipient"], "recipient"),
-        "sent_at": _csv_instant(get["sent_at"], "sent_at"),
+        "sent_at": _csv_instant(get["sent_at"], "sent_at", now),
         "message_id": get.get("message_id") or None,
         "bounce_kind": get.get("bounce_kind") or None,
         "bounce_status": get.get("bounce_status") or None,
@@ -360,9 +379,15 @@ def _import_row(row: dict[str, Any]) -> dict[str, Any]:
     }
     if out["provider"]:
         try:
-            get_provider(out["provider"])
+            prov = get_provider(out["provider"])
         except UsageError as exc:
             raise DataError(str(exc)) from None
+        if not (prov.smtp.host and prov.imap.host):
+            raise DataError(f"provider {prov.name} has no SMTP/IMAP hosts to register "
+                            f"{out['mailbox']} with; add it first with 'warmup mailbox add "
+                            f"{out['mailbox']} --provider {prov.name} --smtp-host HOST "
+                            f"--smtp-port PORT --imap-host HOST --imap-port PORT' and leave its "
+                            f"provider column empty")
     if out["timezone"]:
         try:
             check_timezone(out["timezone"])
@@ -377,14 +402,17 @@ def _import_row(row: dict[str, Any]) -> dict[str, Any]:
         if out["bounce_kind"] not in store.BOUNCE_KINDS:
             raise DataError(f"bounce_kind {out['bounce_kind']!r}: expected one of "
                             f"{', '.join(store.BOUNCE_KINDS)}")
-        out["bounced_at"] = (_csv_instant(get["bounced_at"], "bounced_at")
+        out["bounced_at"] = (_csv_instant(get["bounced_at"], "bounced_at", now)
                              if get.get("bounced_at") else out["sent_at"])
+        if out["bounced_at"] < out["sent_at"]:
+            raise DataError(f"bounced_at {get['bounced_at']!r} is before sent_at "
+                            f"{get['sent_at']!r}: a message bounces after it is sent")
     elif get.get("bounce_status") or get.get("bounced_at"):
         raise DataError("bounce_status/bounced_at given without bounce_kind")
     return out
 
 
-def _csv_instant(text: str, what: str) -> dt.datetime:
+def _csv_instant(text: str, what: str, now: dt.datetime) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -392,6 +420,7 @@ def _csv_instant(text: str, what: str) -> dt.datetime:
     if value.tzinfo is None:
         raise DataError(f"{what} {text!r} has no UTC offset (write e.g. {text}+08:00)")
     try:
-        return value.astimezone(dt.UTC)
+        value = value.astimezone(dt.UTC)
     except OverflowError:
-        raise DataError(f"{what} {text!r} is out of range") from None
+        raise out_of_range(what, text) from None
+    return check_event(value, what, now)

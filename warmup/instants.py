@@ -41,7 +41,7 @@ def parse_instant(text: str, field: str = "at", tz: str | None = None) -> dt.dat
         if isinstance(value, pendulum.DateTime):
             value = value.in_timezone("UTC")
     except OverflowError:
-        raise _out_of_range(field, text) from None
+        raise out_of_range(field, text) from None
     except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
         # pendulum's ValueError also covers impossible offsets (+99:00) and days (11-31).
         raise InvalidField(field, "{field}: {text!r} is not an ISO 8601 date or time "
@@ -64,7 +64,7 @@ def parse_date(text: str, field: str) -> dt.date:
 def check_date(value: dt.date, field: str) -> dt.date:
     """``value`` if it lies in ``[EARLIEST, LATEST)``, else :class:`InvalidFieldData`."""
     if not EARLIEST.date() <= value < LATEST.date():
-        raise _out_of_range(field, value.isoformat())
+        raise out_of_range(field, value.isoformat())
     return value
 
 
@@ -72,7 +72,7 @@ def check_query(value: dt.datetime, field: str = "at", text: str | None = None) 
     """``value`` (an instant to evaluate or report at) if it lies in ``[EARLIEST, LATEST)``."""
     aware(value, field)
     if not EARLIEST <= value < LATEST:
-        raise _out_of_range(field, text or value.isoformat())
+        raise out_of_range(field, text or value.isoformat())
     return value
 
 
@@ -104,6 +104,6 @@ def _iso(value: dt.datetime) -> str:
     return f"{value.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
-def _out_of_range(field: str, text: str) -> InvalidFieldData:
+def out_of_range(field: str, text: str) -> InvalidFieldData:
     return InvalidFieldData(field, "{field}: {text!r} is out of range: expected a time "
                             + _RANGE, text=text)
