@@ -427,3 +427,41 @@ def test_line_breaks_in_send_options_are_refused(run, seeded: Path, option: str,
     args = ["send", BOX, "--to", "lead@example.com", "--body", "hi", "--dry-run", option, value]
     assert_error(run(*args), 65, option)
     assert ledger_digest(seeded) == before
+
+
+# -- keyring backends that do not encrypt (issue #10 item 16) ------------------------------------
+
+PLAINTEXT_BACKENDS = ["keyrings.alt.file.PlaintextKeyring", "keyring.backends.chainer.ChainerBackend"]
+
+
+@pytest.mark.parametrize("backend", PLAINTEXT_BACKENDS, ids=["plaintext", "chain-of-plaintext"])
+def test_login_refuses_a_keyring_that_does_not_encrypt(seeded: Path, tmp_path: Path, backend: str):
+    # The chainer, with keyrings.alt installed and no desktop keyring, writes to PlaintextKeyring.
+    import base64
+
+    pytest.importorskip("keyrings.alt")
+    data = tmp_path / "xdg-data"
+    secret = "canary-Pl41n-" + os.urandom(6).hex()
+    env = {**os.environ, "WARMUP_DB": str(seeded), "PYTHON_KEYRING_BACKEND": backend,
+           "XDG_DATA_HOME": str(data), "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
+    proc = subprocess.run([sys.executable, "-m", "warmup", "mailbox", "login", BOX],
+                          input=secret + "\n", capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=60, check=False)
+    assert_one_line_error(proc, 78, "PlaintextKeyring", "unencrypted", "WARMUP_PASSWORD",
+                          "--password-command")
+    encoded = base64.b64encode(secret.encode())
+    for f in (p for p in tmp_path.rglob("*") if p.is_file()):
+        raw = f.read_bytes()
+        assert secret.encode() not in raw and encoded not in raw, f
+
+
+def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
+    env = {**os.environ, "WARMUP_DB": str(seeded),
+           "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+           "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "warmup", "mailbox", "login", BOX],
+                          input="s3cret\n", capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"Stored the password of {BOX} in the keyring " \
+                                  f"tests.filekeyring.FileKeyring."
