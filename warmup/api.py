@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import ipaddress
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -342,7 +343,7 @@ def _check_header(path: Path, header: list[str]) -> None:
     if missing:
         raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
                         f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])")
-    twice = sorted({h for h in header if h and header.count(h) > 1})
+    twice = sorted(h for h, n in Counter(header).items() if h and n > 1)
     if twice:
         # csv.DictReader would keep the last of them and silently drop the others.
         raise DataError(f"{path}: line 1: column {twice[0]!r} appears twice in the header; "
