@@ -295,3 +295,173 @@ def test_malformed_recipient(run, seeded: Path, rcpt: str):
     assert_error(run("record", "send", BOX, "--to", "ok@example.com", "--to", rcpt),
                  65, "malformed recipient", repr(rcpt))
     assert ledger_digest(seeded) == before
+
+
+# -- instants out of range (issue #10 items 5 and 10) -------------------------------------------
+
+def test_record_at_year_1_exits_65_and_quota_still_works_process(seeded: Path):
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, "record", "send", BOX, "--to", "x@example.com",
+                       "--at", "0001-01-01T00:00:00+00:00")
+    assert_one_line_error(proc, 65, "--at", "'0001-01-01T00:00:00+00:00'", "out of range",
+                          "2000-01-01")
+    assert ledger_digest(seeded) == before
+    quota = warmup_proc(seeded, "quota", BOX)
+    assert quota.returncode == 0, quota.stderr
+    assert "Traceback" not in quota.stderr
+
+
+OUT_OF_RANGE = ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+14:00", "1999-12-31T23:59:59Z",
+                "2100-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00", "9999-12-31", "0001-01-01"]
+
+
+@pytest.mark.parametrize("value", OUT_OF_RANGE)
+def test_instant_out_of_range_is_refused_everywhere(run, seeded: Path, value: str):
+    before = ledger_digest(seeded)
+    for args in (("quota", BOX), ("plan", BOX), ("plan", BOX, "--volume", "100"),
+                 ("report", BOX), ("plot", BOX),
+                 ("record", "send", BOX, "--to", "x@example.com"),
+                 ("record", "bounce", BOX, "--to", "x@example.com")):
+        assert_error(run(*args, "--at", value), 65, "--at", repr(value), "out of range")
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize("value", ["2026-11-10T09:00:00+99:00", "2026-11-10T09:00:00-24:00",
+                                   "2026-11-10T25:00:00+08:00"])
+def test_impossible_offset_or_hour_is_a_usage_error(run, seeded: Path, value: str):
+    before = ledger_digest(seeded)
+    for args in (("quota", BOX), ("record", "send", BOX, "--to", "x@example.com")):
+        assert_error(run(*args, "--at", value), 64, "--at", repr(value), "ISO 8601")
+    assert ledger_digest(seeded) == before
+
+
+def test_a_record_in_the_future_is_refused_a_fast_clock_is_not(run, seeded: Path):
+    import datetime as dt
+
+    before = ledger_digest(seeded)
+    now = dt.datetime.now(dt.UTC)
+    tomorrow = (now + dt.timedelta(days=1)).isoformat()
+    assert_error(run("record", "send", BOX, "--to", "x@example.com", "--at", tomorrow),
+                 65, "--at", "in the future", "5 minutes")
+    assert_error(run("record", "bounce", BOX, "--to", "r0@example.com", "--at", tomorrow),
+                 65, "--at", "in the future")
+    assert ledger_digest(seeded) == before
+    # A sender's clock a minute fast is within the slack.
+    soon = (now + dt.timedelta(minutes=1)).isoformat()
+    res = run("record", "send", BOX, "--to", "x@example.com", "--at", soon)
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("value", ["0001-01-01", "1999-12-31", "9999-12-31"])
+def test_started_and_since_dates_out_of_range(run, seeded: Path, value: str):
+    before = ledger_digest(seeded)
+    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "exmail",
+                     "--started", value), 65, "--started", repr(value), "out of range")
+    assert_error(run("bounces", "sync", BOX, "--since", value), 65, "--since", repr(value))
+    assert ledger_digest(seeded) == before
+
+
+def test_library_errors_name_the_field_not_the_flag(ledger_path: Path):
+    import datetime as dt
+
+    from warmup import api
+    from warmup.errors import DataError, FieldError, UsageError
+    from warmup.ledger import open_ledger
+
+    ledger = open_ledger(str(ledger_path))
+    try:
+        api.add_mailbox(ledger, BOX, "exmail")
+        cases = [
+            (lambda: api.add_mailbox(ledger, "b@corp.example", "custom", smtp_host="smtp.x.example",
+                                     smtp_port=465, imap_host="imap.x.example",
+                                     smtp_security="bogus"), "smtp_security", UsageError),
+            (lambda: api.add_mailbox(ledger, "b@corp.example", "exmail", cap=-1), "cap",
+             UsageError),
+            (lambda: api.set_mailbox(ledger, BOX, smtp_host="smtp.x.example",
+                                     smtp_security="none"), "smtp_security", UsageError),
+            (lambda: api.record_send(ledger, BOX, ["x@example.com"],
+                                     dt.datetime(1999, 1, 1, tzinfo=dt.UTC)), "at", DataError),
+            (lambda: api.quota(ledger, BOX, dt.datetime(2200, 1, 1, tzinfo=dt.UTC)), "at",
+             DataError),
+            (lambda: api.parse_instant("soon"), "at", UsageError),
+        ]
+        for call, field, kind in cases:
+            with pytest.raises(FieldError) as err:
+                call()
+            assert err.value.field == field and isinstance(err.value, kind), err.value
+            assert str(err.value).startswith(field) and "--" not in str(err.value), err.value
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize("args", [
+    ("record", "send", BOX, "--to", "x@example.com", "--message-id", "<a\x00b@x>"),
+    ("record", "bounce", BOX, "--to", "r0@example.com", "--status", "5.1.1\r\nX-Evil: 1"),
+    ("mailbox", "pause", BOX, "--reason", "review\nStatus: resumed"),
+], ids=["message-id-nul", "status-crlf", "reason-lf"])
+def test_control_characters_in_stored_text_are_refused(run, seeded: Path, args):
+    before = ledger_digest(seeded)
+    flag = next(a for a in args if a in ("--message-id", "--status", "--reason"))
+    assert_error(run(*args), 65, flag, "control character")
+    assert ledger_digest(seeded) == before
+
+
+# -- header injection through send's options (issue #10 item 10) ---------------------------------
+
+def test_crlf_in_subject_is_one_line_and_a_sysexits_code_process(seeded: Path):
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, "send", BOX, "--to", "lead@example.com", "--subject",
+                       "Hello\r\nBcc: victim@example.com", "--body", "hi", "--dry-run")
+    assert_one_line_error(proc, 65, "--subject", "control character")
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--to", "lead@example.com\r\nBcc: victim@example.com"),
+    ("--cc", "lead@example.com\nBcc: victim@example.com"),
+    ("--subject", "Hello\nBcc: victim@example.com"),
+    ("--subject", "Hello\x00"),
+])
+def test_line_breaks_in_send_options_are_refused(run, seeded: Path, option: str, value: str):
+    before = ledger_digest(seeded)
+    args = ["send", BOX, "--to", "lead@example.com", "--body", "hi", "--dry-run", option, value]
+    assert_error(run(*args), 65, option)
+    assert ledger_digest(seeded) == before
+
+
+# -- keyring backends that do not encrypt (issue #10 item 16) ------------------------------------
+
+PLAINTEXT_BACKENDS = ["keyrings.alt.file.PlaintextKeyring", "keyring.backends.chainer.ChainerBackend"]
+
+
+@pytest.mark.parametrize("backend", PLAINTEXT_BACKENDS, ids=["plaintext", "chain-of-plaintext"])
+def test_login_refuses_a_keyring_that_does_not_encrypt(seeded: Path, tmp_path: Path, backend: str):
+    # The chainer, with keyrings.alt installed and no desktop keyring, writes to PlaintextKeyring.
+    import base64
+
+    pytest.importorskip("keyrings.alt")
+    data = tmp_path / "xdg-data"
+    secret = "canary-Pl41n-" + os.urandom(6).hex()
+    env = {**os.environ, "WARMUP_DB": str(seeded), "PYTHON_KEYRING_BACKEND": backend,
+           "XDG_DATA_HOME": str(data), "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
+    proc = subprocess.run([sys.executable, "-m", "warmup", "mailbox", "login", BOX],
+                          input=secret + "\n", capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=60, check=False)
+    assert_one_line_error(proc, 78, "PlaintextKeyring", "unencrypted", "WARMUP_PASSWORD",
+                          "--password-command")
+    encoded = base64.b64encode(secret.encode())
+    for f in (p for p in tmp_path.rglob("*") if p.is_file()):
+        raw = f.read_bytes()
+        assert secret.encode() not in raw and encoded not in raw, f
+
+
+def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
+    env = {**os.environ, "WARMUP_DB": str(seeded),
+           "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+           "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"), "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "warmup", "mailbox", "login", BOX],
+                          input="s3cret\n", capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"Stored the password of {BOX} in the keyring " \
+                                  f"tests.filekeyring.FileKeyring."

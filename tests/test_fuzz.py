@@ -113,7 +113,8 @@ VALID_CSV = (b"mailbox,recipient,sent_at,message_id,bounce_kind,bounce_status,bo
              b"2026-09-30T09:17:00+08:00,exmail,Asia/Shanghai,,\n"
              b"a@corp.example,,2026-10-27T08:30:00+08:00,,,,,,,resume,stale list\n")
 CSV_TOKENS = [b",", b'"', b"\n", b"\r\n", b"\x00", b"\xff", b"\xe9", b"pause", b"hard",
-              b"complaint", b"+08:00", b"Z", b"@", b"exmail", b"nope", b"9999-12-31T23:59:59"]
+              b"complaint", b"+08:00", b"Z", b"@", b"exmail", b"nope", b"9999-12-31T23:59:59",
+              b"0001-01-01T00:00:00+00:00", b"2099-01-01T00:00:00Z", b"custom", b"\x1b"]
 
 
 class Importer:
@@ -139,6 +140,11 @@ class Importer:
                 assert "\n" not in text and text.startswith(str(path)), text
                 assert re.search(r": line \d+: |cannot read it", text), text
                 assert ledger_digest(self.db) == before  # nothing half-imported
+            else:
+                # What was imported cannot break a mailbox: every one still answers.
+                for box in self.ledger.mailboxes():
+                    assert api.quota(self.ledger, box.address).quota >= 0
+                    api.plan(self.ledger, box.address, 3)
             assert sqlite3.connect(self.db).execute("PRAGMA quick_check").fetchone() == ("ok",)
 
 
@@ -164,7 +170,8 @@ FIELD = st.one_of(st.sampled_from(["a@corp.example", "B@Corp.Example", "x@y", ""
                                    "resume", "hard", "soft", "complaint", "exmail", "gmail",
                                    "UTC", "Asia/Shanghai", "Nowhere/Land", "5.1.1",
                                    "2026-09-30T09:00:00+08:00", "2026-09-30T09:00:00",
-                                   "2026-13-40T99:00:00+08:00", "<m@x>"]),
+                                   "2026-13-40T99:00:00+08:00", "<m@x>", "custom",
+                                   "0001-01-01T00:00:00+00:00", "2099-01-01T00:00:00Z"]),
                   st.text(max_size=12))
 COLUMNS = ["mailbox", "recipient", "sent_at", "message_id", "bounce_kind", "bounce_status",
            "bounced_at", "provider", "timezone", "event", "reason"]
@@ -195,6 +202,9 @@ class PolicyChecker:
         self.folder = folder
         self.ledger = open_ledger(str(folder / "policy-ledger.db"))
         api.add_mailbox(self.ledger, "p@corp.example", "exmail")
+        # A recent send, so that pacing intervals and growth limits have something to act on.
+        api.record_send(self.ledger, "p@corp.example", ["r@example.com"],
+                        NOW - dt.timedelta(hours=1))
         self.n = 0
 
     def check(self, raw: bytes) -> None:

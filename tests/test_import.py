@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ledger_digest
 
 HEADER = "mailbox,recipient,sent_at,bounce_kind,bounce_status,bounced_at,provider,timezone,event,reason"
@@ -71,3 +73,80 @@ def test_bad_event_provider_or_timezone_names_the_line(run, tmp_path):
         assert "line 3" in res.output and message in res.output, res.output
     assert "No mailboxes" in run("mailbox", "list").output or run(
         "mailbox", "list", "--json").output.strip() == "[]"
+
+
+# -- hostile rows (issue #10 items 5 and 12): one line naming line and column, nothing imported --
+
+OK_ROW = "a@corp.example,ok@example.com,2026-11-01T09:00:00+08:00,,,,exmail,,,"
+
+
+def _future(days: int = 1) -> str:
+    import datetime as dt
+
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(days=days)).isoformat()
+
+
+HOSTILE = [
+    ("sent_at year 1", "a@corp.example,r@example.com,0001-01-01T00:00:00+00:00,,,,,,,",
+     ["sent_at", "out of range"]),
+    ("sent_at 9999", "a@corp.example,r@example.com,9999-12-31T23:59:59Z,,,,,,,",
+     ["sent_at", "out of range"]),
+    ("sent_at 9999 west", "a@corp.example,r@example.com,9999-12-31T23:59:59-12:00,,,,,,,",
+     ["sent_at", "out of range"]),
+    ("sent_at tomorrow", f"a@corp.example,r@example.com,{_future()},,,,,,,",
+     ["sent_at", "in the future"]),
+    ("pause at 2200", "a@corp.example,,2200-01-01T00:00:00Z,,,,,,pause,x",
+     ["sent_at", "out of range"]),
+    ("bounced_at year 1",
+     "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,0001-01-01T00:00:00Z,,,,",
+     ["bounced_at", "out of range"]),
+    ("bounced_at tomorrow",
+     f"a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,{_future()},,,,",
+     ["bounced_at", "in the future"]),
+    ("bounced before sent",
+     "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,"
+     "2026-11-02T08:59:00+08:00,,,,", ["bounced_at", "before", "sent_at"]),
+    ("NUL in reason", "a@corp.example,,2026-11-02T09:00:00+08:00,,,,,,pause,list\x00review",
+     ["reason", "control character"]),
+    ("ESC in bounce_status",
+     "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1\x1b[2J,,,,,",
+     ["bounce_status", "control character"]),
+    ("custom without hosts", "c@lab.example,r@example.com,2026-11-02T09:00:00+08:00,,,,custom,,,",
+     ["custom", "warmup mailbox add", "--smtp-host"]),
+]
+
+
+@pytest.mark.parametrize(("line", "words"), [(line, words) for _, line, words in HOSTILE],
+                         ids=[case for case, _, _ in HOSTILE])
+def test_hostile_row_is_refused_naming_line_and_column(run, tmp_path, ledger_path, line, words):
+    log = write(tmp_path / "bad.csv", OK_ROW, line)
+    assert run("mailbox", "list").exit_code == 0  # creates the empty ledger
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    lines = res.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and "line 3" in lines[0], res.output
+    for w in words:
+        assert w in lines[0], (w, res.output)
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_duplicated_header_column_is_refused(run, tmp_path, ledger_path):
+    log = tmp_path / "dup.csv"
+    log.write_text("mailbox,recipient,sent_at,recipient\n"
+                   "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,s@example.com\n")
+    assert run("mailbox", "list").exit_code == 0  # creates the empty ledger
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    assert "line 1" in res.output and "'recipient'" in res.output and "twice" in res.output
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_year_1_row_cannot_break_the_mailbox(run, tmp_path):
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    log = write(tmp_path / "bad.csv", "a@corp.example,r@example.com,0001-01-01T00:00:00+00:00,,,,,,,")
+    assert run("import", str(log)).exit_code == 65
+    for args in (("quota", "a@corp.example"), ("plan", "a@corp.example"), ("report",)):
+        res = run(*args)
+        assert res.exit_code == 0, (args, res.output)

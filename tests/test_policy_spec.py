@@ -105,6 +105,23 @@ BAD = [
     ("weekday unknown", _edit('"fri"]', '"fry"]'), "window.weekdays:"),
     ("no stages", GOOD[:GOOD.index("[[stage]]")], "stage:"),
     ("not TOML", "name = ", "not valid TOML"),
+    # Values that parsed and then crashed every command of the mailbox (issue #10 item 9).
+    ("window of a million days", _edit("[health]\n", "[health]\nwindow_days = 1000000\n"),
+     "health.window_days:"),
+    ("interval of a trillion hours", _edit('interval = "2m"', 'interval = "1000000000000h"'),
+     "stage[2].interval:"),
+    ("interval of 400 digits", _edit('interval = "2m"', f'interval = "{"9" * 400}m"'),
+     "stage[2].interval:"),
+    ("growth factor 1e308", _edit("growth_factor = 2.0", "growth_factor = 1e308"),
+     "growth_factor:"),
+    ("arrays nested 5000 deep", _edit('name = "mine"', 'name = "mine"\ndescription = '
+                                      + "[" * 5000 + "]" * 5000), "nested too deeply"),
+    ("stage of a million days", _edit("days = 21", "days = 1000000"), "stage[2].days:"),
+    ("ceiling of 10^17", _edit("ceiling = 300", "ceiling = 99999999999999999"), "ceiling:"),
+    ("daily of 10^17", _edit("daily = 300", "daily = 99999999999999999"), "stage[3].daily:"),
+    ("idle of a billion days", GOOD + "[idle]\nrestart_after_days = 1000000000\n",
+     "idle.restart_after_days:"),
+    ("name with a line break", _edit('name = "mine"', 'name = "mine\\nStatus: ok"'), "name:"),
 ]
 
 
@@ -118,7 +135,7 @@ def test_bad_file_is_refused_naming_the_key(tmp_path: Path, text: str, key: str)
     message = str(err.value)
     assert key in message
     assert str(path) in message
-    assert "\n" not in message
+    assert "\n" not in message and len(message) < 300 + len(str(path))
     assert err.value.exit_code == 78
 
 

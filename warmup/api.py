@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import ipaddress
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,18 @@ from typing import Any, NamedTuple
 import pendulum
 
 from warmup import addresses
-from warmup.errors import ConfigError, DataError, Unavailable, UsageError
+from warmup.errors import (
+    ConfigError,
+    DataError,
+    InvalidField,
+    InvalidFieldData,
+    Unavailable,
+    UsageError,
+)
+from warmup.instants import check_date, check_event, check_query, out_of_range
+from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
+from warmup.instants import parse_date as parse_date
+from warmup.instants import parse_instant as parse_instant
 from warmup.ledger import (
     BounceIn,
     EventIn,
@@ -32,37 +44,13 @@ from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import SECURITIES, Provider, get_provider
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def parse_instant(text: str, what: str = "--at", tz: str | None = None) -> dt.datetime:
-    """An ISO 8601 instant (a date alone means its local midnight in ``tz``) as aware UTC."""
-    try:
-        value = pendulum.parse(text, tz=tz or "UTC", strict=False)
-    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
-        raise UsageError(f"{what}: {text!r} is not an ISO 8601 date or time "
-                         f"(e.g. 2026-11-29T09:30:00+08:00)") from None
-    if not isinstance(value, pendulum.DateTime):
-        if isinstance(value, pendulum.Date):
-            value = pendulum.datetime(value.year, value.month, value.day, tz=tz or "UTC")
-        else:
-            raise UsageError(f"{what}: {text!r} is not a date or time")
-    return value.in_timezone("UTC")
-
-
-def parse_date(text: str, what: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{what}: {text!r} is not a date like 2026-11-29") from None
-
-
-def check_timezone(tz: str) -> str:
+def check_timezone(tz: str, field: str = "timezone") -> str:
+    """``tz`` if it is an IANA time zone name."""
     try:
         pendulum.timezone(tz)
     except Exception:
-        raise UsageError(f"unknown time zone {tz!r}; use an IANA name like Asia/Shanghai") from None
+        raise InvalidField(field, "{field}: unknown time zone {tz!r}; use an IANA name like "
+                           "Asia/Shanghai", tz=tz) from None
     return tz
 
 
@@ -101,13 +89,15 @@ def endpoints(box: MailboxRow) -> Endpoints:
 
 
 def _check_endpoint(kind: str, host: str | None, port: int | None, security: str | None) -> None:
+    sec, hst, prt = f"{kind}_security", f"{kind}_host", f"{kind}_port"
     if security is not None and security not in SECURITIES:
-        raise UsageError(f"--{kind}-security {security!r}: expected one of {', '.join(SECURITIES)}")
+        raise InvalidField(sec, "{field} {security!r}: expected one of {choices}",
+                           security=security, choices=", ".join(SECURITIES))
     if security == "none" and not (host and all(_is_loopback(h) for h in _hosts(host))):
-        raise UsageError(f"--{kind}-security none sends the password in clear text: allowed only "
-                         f"with a loopback --{kind}-host (127.0.0.1, localhost)")
+        raise InvalidField(sec, "{field} none sends the password in clear text: allowed only "
+                           "with a loopback {host} (127.0.0.1, localhost)", refs={"host": hst})
     if port is not None and not 0 < port < 65536:
-        raise UsageError(f"--{kind}-port {port}: expected 1-65535")
+        raise InvalidField(prt, "{field} {port}: expected 1-65535", port=port)
 
 
 def add_mailbox(ledger: Ledger, address: str, provider: str, *, timezone: str | None = None,
@@ -115,6 +105,8 @@ def add_mailbox(ledger: Ledger, address: str, provider: str, *, timezone: str | 
                 **overrides: Any) -> MailboxRow:
     """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``."""
     address = addresses.normalize(address, "mailbox address")
+    if started is not None:
+        check_date(started, "started")
     prov = get_provider(provider)
     _validate_settings(prov, policy, cap, overrides)
     tz = check_timezone(timezone or prov.timezone or _local_zone())
@@ -128,9 +120,10 @@ def _validate_settings(prov: Provider, policy: str | None, cap: int | None,
         _check_endpoint(kind, overrides.get(f"{kind}_host") or getattr(prov, kind).host,
                         overrides.get(f"{kind}_port"), overrides.get(f"{kind}_security"))
         if prov.name == "custom" and not overrides.get(f"{kind}_host"):
-            raise UsageError(f"provider custom needs --{kind}-host and --{kind}-port")
+            raise InvalidField(f"{kind}_host", "provider custom needs {field} and {port}",
+                               refs={"port": f"{kind}_port"})
     if cap is not None and cap < 0:
-        raise UsageError(f"--cap {cap}: expected a whole number >= 0")
+        raise InvalidField("cap", "{field} {cap}: expected a whole number >= 0", cap=cap)
     if policy is not None:
         load_policy(policy)
 
@@ -146,7 +139,9 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
     box = ledger.mailbox(address)
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
-        raise UsageError("nothing to change: give --cap, --policy, --timezone or an --smtp-*/--imap-* option")
+        raise InvalidField("cap", "nothing to change: give {field}, {policy}, {timezone} or a "
+                           "host, port or security ({smtp_host}, {imap_port}, ...)",
+                           refs={f: f for f in ("policy", "timezone", "smtp_host", "imap_port")})
     if "timezone" in values:
         check_timezone(values["timezone"])
     _validate_settings(get_provider(box.provider), values.get("policy"), values.get("cap"),
@@ -169,7 +164,7 @@ def policy_for(box: MailboxRow) -> PolicySpec:
 
 def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowance:
     """Today's allowance for ``address`` as of ``at`` (default: now)."""
-    return quota_for(ledger, ledger.mailbox(address), at or now_utc())
+    return quota_for(ledger, ledger.mailbox(address), check_query(at) if at else now_utc())
 
 
 def _snapshot(ledger: Ledger, box: MailboxRow, at: dt.datetime,
@@ -209,7 +204,7 @@ def _keep(ledger: Ledger, box: MailboxRow, allowance: Allowance, snap: Any, inpu
 
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:
     box = ledger.mailbox(address)
-    at = at or now_utc()
+    at = check_query(at) if at else now_utc()
     spec, _, snap = _snapshot(ledger, box, at)
     return project(spec, snap.history, at, days)
 
@@ -226,18 +221,51 @@ def volume_date(ledger: Ledger, mailboxes: list[str], volume: int,
 
 
 def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = None) -> None:
-    ledger.add_event(ledger.mailbox(address), "pause", at or now_utc(), reason)
+    """Pause ``address`` by hand (at ``at``, default now) until :func:`resume`."""
+    reason = text_field(reason, "reason", REASON_LIMIT)
+    at = check_event(at) if at else now_utc()
+    ledger.add_event(ledger.mailbox(address), "pause", at, reason)
 
 
 def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
-    ledger.add_event(ledger.mailbox(address), "resume", at or now_utc(), "resumed by hand")
+    """Resume a paused ``address`` (at ``at``, default now)."""
+    at = check_event(at) if at else now_utc()
+    ledger.add_event(ledger.mailbox(address), "resume", at, "resumed by hand")
+
+
+# Bounds of free text kept in the ledger (a Message-ID line may be 998 octets, RFC 5322).
+REASON_LIMIT, MESSAGE_ID_LIMIT, STATUS_LIMIT = 500, 998, 32
+
+
+def text_field(value: str, field: str, limit: int) -> str:
+    """``value`` stripped, if it is at most ``limit`` characters with no control characters.
+
+    Control characters (NUL, CR, LF, ...) in the ledger would break its one-line listings and
+    any header they are copied into.
+    """
+    value = value.strip()
+    bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise InvalidFieldData(field, "{field}: {value!r} contains the control character {char}; "
+                               "give plain text on one line",
+                               value=_clip(value), char=f"U+{ord(bad):04X}")
+    if len(value) > limit:
+        raise InvalidFieldData(field, "{field}: {n} characters; at most {limit} are kept",
+                               n=len(value), limit=limit)
+    return value
+
+
+def _clip(value: str, n: int = 60) -> str:
+    return value if len(value) <= n else value[:n] + "..."
 
 
 def record_send(ledger: Ledger, address: str, recipients: list[str],
                 at: dt.datetime | None = None, message_id: str | None = None) -> int:
     """Record sends made outside the gate; returns how many were new."""
     rcpts = [addresses.normalize(r, "recipient") for r in recipients]
-    at = at or now_utc()
+    at = check_event(at) if at else now_utc()
+    if message_id is not None:
+        message_id = text_field(message_id, "message_id", MESSAGE_ID_LIMIT) or None
     box = ledger.mailbox(address)
     return ledger.record(box, sends=[SendIn(r, at, message_id) for r in rcpts]).sends
 
@@ -250,8 +278,13 @@ def record_bounce(ledger: Ledger, address: str, recipient: str, kind: str = "har
     before); a hard bounce suppresses the address either way (the user vouches for it)."""
     rcpt = addresses.normalize(recipient, "recipient")
     if kind not in BOUNCE_KINDS:
-        raise UsageError(f"--kind {kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
-    at = at or now_utc()
+        raise InvalidField("kind", "{field} {value!r}: expected one of {choices}", value=kind,
+                           choices=", ".join(BOUNCE_KINDS))
+    at = check_event(at) if at else now_utc()
+    if status is not None:
+        status = text_field(status, "status", STATUS_LIMIT) or None
+    if message_id is not None:
+        message_id = text_field(message_id, "message_id", MESSAGE_ID_LIMIT) or None
     box = ledger.mailbox(address)
     key = f"record:{utc_iso(at)}|{rcpt}|{kind}"
     return ledger.record(box, bounces=[BounceIn(rcpt, kind, at, key, status=status,
@@ -298,7 +331,8 @@ def import_csv(ledger: Ledger, path: str | Path,
     known = {b.address for b in ledger.mailboxes()}
     register: dict[str, dict[str, Any]] = {}
     rows = 0
-    for line, r in _csv_rows(path):
+    now = now_utc()
+    for line, r in _csv_rows(path, now):
         rows += 1
         if r["mailbox"] in known or r["mailbox"] in register:
             continue
@@ -310,7 +344,7 @@ def import_csv(ledger: Ledger, path: str | Path,
                                   "timezone": r["timezone"] or prov.timezone or _local_zone()}
     total = Recorded()
     batch: list[tuple[str, SendIn | EventIn]] = []
-    for _, r in _csv_rows(path):
+    for _, r in _csv_rows(path, now):
         batch.append((r["mailbox"], _import_item(r, path)))
         if len(batch) >= IMPORT_BATCH:
             total.add(ledger.import_batch(batch, register))
@@ -334,8 +368,9 @@ def _import_item(r: dict[str, Any], path: Path) -> SendIn | EventIn:
     return SendIn(r["recipient"], r["sent_at"], r["message_id"], "import", bounce)
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, validated row)`` for each line of the file, streamed."""
+def _csv_rows(path: Path, now: dt.datetime) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, validated row)`` for each line of the file, streamed; times are records
+    of what happened, so not after ``now`` (+ a few minutes)."""
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -344,15 +379,11 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         reader = csv.DictReader(handle)
         try:
             header = [h.strip() for h in reader.fieldnames or []]
-            missing = [c for c in IMPORT_REQUIRED if c not in header]
-            if missing:
-                raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
-                                f"(expected {','.join(IMPORT_REQUIRED)}"
-                                f"[,{','.join(IMPORT_OPTIONAL)}])")
+            _check_header(path, header)
             reader.fieldnames = header
             for row in reader:
                 try:
-                    yield reader.line_num, _import_row(row)
+                    yield reader.line_num, _import_row(row, now)
                 except DataError as exc:
                     raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
         except csv.Error as exc:
@@ -372,17 +403,37 @@ def _bad_utf8_line(path: Path) -> int:
     return 1
 
 
-def _import_row(row: dict[str, Any]) -> dict[str, Any]:
+def _check_header(path: Path, header: list[str]) -> None:
+    missing = [c for c in IMPORT_REQUIRED if c not in header]
+    if missing:
+        raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
+                        f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])")
+    twice = sorted(h for h, n in Counter(header).items() if h and n > 1)
+    if twice:
+        # csv.DictReader would keep the last of them and silently drop the others.
+        raise DataError(f"{path}: line 1: column {twice[0]!r} appears twice in the header; "
+                        f"keep one")
+
+
+def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """One CSV row checked and typed; :class:`DataError` names the column at fault.
+
+    Times are records of what happened: after 2000 and not after ``now`` (+ a few minutes).
+    """
     if None in row:
         raise DataError("more fields than the header has")
     get = {k: (v or "").strip() for k, v in row.items()}
+    for column, limit in (("message_id", MESSAGE_ID_LIMIT), ("bounce_status", STATUS_LIMIT),
+                          ("reason", REASON_LIMIT)):
+        if get.get(column):
+            text_field(get[column], column, limit)
     event = get.get("event", "").lower() or None
     if event is not None and event not in IMPORT_EVENTS:
         raise DataError(f"event {event!r}: expected one of {', '.join(IMPORT_EVENTS)} (or empty)")
     out: dict[str, Any] = {
         "mailbox": addresses.normalize(get["mailbox"], "mailbox"),
         "recipient": None if event else addresses.normalize(get["recipient"], "recipient"),
-        "sent_at": _csv_instant(get["sent_at"], "sent_at"),
+        "sent_at": _csv_instant(get["sent_at"], "sent_at", now),
         "message_id": get.get("message_id") or None,
         "bounce_kind": get.get("bounce_kind") or None,
         "bounce_status": get.get("bounce_status") or None,
@@ -394,9 +445,15 @@ def _import_row(row: dict[str, Any]) -> dict[str, Any]:
     }
     if out["provider"]:
         try:
-            get_provider(out["provider"])
+            prov = get_provider(out["provider"])
         except UsageError as exc:
             raise DataError(str(exc)) from None
+        if not (prov.smtp.host and prov.imap.host):
+            raise DataError(f"provider {prov.name} has no SMTP/IMAP hosts to register "
+                            f"{out['mailbox']} with; add it first with 'warmup mailbox add "
+                            f"{out['mailbox']} --provider {prov.name} --smtp-host HOST "
+                            f"--smtp-port PORT --imap-host HOST --imap-port PORT' and leave its "
+                            f"provider column empty")
     if out["timezone"]:
         try:
             check_timezone(out["timezone"])
@@ -411,14 +468,17 @@ def _import_row(row: dict[str, Any]) -> dict[str, Any]:
         if out["bounce_kind"] not in BOUNCE_KINDS:
             raise DataError(f"bounce_kind {out['bounce_kind']!r}: expected one of "
                             f"{', '.join(BOUNCE_KINDS)}")
-        out["bounced_at"] = (_csv_instant(get["bounced_at"], "bounced_at")
+        out["bounced_at"] = (_csv_instant(get["bounced_at"], "bounced_at", now)
                              if get.get("bounced_at") else out["sent_at"])
+        if out["bounced_at"] < out["sent_at"]:
+            raise DataError(f"bounced_at {get['bounced_at']!r} is before sent_at "
+                            f"{get['sent_at']!r}: a message bounces after it is sent")
     elif get.get("bounce_status") or get.get("bounced_at"):
         raise DataError("bounce_status/bounced_at given without bounce_kind")
     return out
 
 
-def _csv_instant(text: str, what: str) -> dt.datetime:
+def _csv_instant(text: str, what: str, now: dt.datetime) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text)
     except ValueError:
@@ -426,6 +486,7 @@ def _csv_instant(text: str, what: str) -> dt.datetime:
     if value.tzinfo is None:
         raise DataError(f"{what} {text!r} has no UTC offset (write e.g. {text}+08:00)")
     try:
-        return value.astimezone(dt.UTC)
+        value = value.astimezone(dt.UTC)
     except OverflowError:
-        raise DataError(f"{what} {text!r} is out of range") from None
+        raise out_of_range(what, text) from None
+    return check_event(value, what, now)

@@ -4,6 +4,10 @@ Order: ``WARMUP_PASSWORD``; a password command (``--password-command`` or
 ``WARMUP_PASSWORD_COMMAND``, run through the shell, its first output line is the password, like
 msmtp's ``passwordeval``); the system keyring (service ``warmup``, user = the address), filled by
 ``warmup mailbox login``. The keyring module is imported only when it is needed.
+
+``warmup mailbox login`` refuses a keyring backend that keeps passwords unencrypted (keyrings.alt's
+``PlaintextKeyring`` writes them base64-encoded to a file): there a password command that reads a
+file the user protects is as safe and says what it is.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 from types import ModuleType
+from typing import Any
 
 from warmup.errors import ConfigError
 
@@ -29,16 +34,49 @@ def _keyring() -> ModuleType:
     return keyring
 
 
-def store_password(address: str, password: str) -> None:
+def _writer(backend: Any) -> Any:
+    """The backend that a ``set_password`` on ``backend`` writes to."""
+    from keyring.backends.chainer import ChainerBackend
+
+    if isinstance(backend, ChainerBackend) and backend.backends:
+        return backend.backends[0]  # the chain writes to its first (highest-priority) member
+    return backend
+
+
+def backend_name(backend: Any) -> str:
+    return f"{type(backend).__module__}.{type(backend).__qualname__}"
+
+
+def stores_plaintext(backend: Any) -> bool:
+    """Whether ``backend`` is known to keep passwords unencrypted (by its class or scheme)."""
+    names = (c.__name__.lower() for c in type(backend).__mro__)
+    scheme = str(getattr(backend, "scheme", "")).lower()
+    return any("plaintext" in n for n in names) or scheme.startswith("no encr")
+
+
+def store_password(address: str, password: str) -> str:
+    """Store ``password`` in the system keyring; returns the backend's name.
+
+    :class:`ConfigError` if the keyring is missing, refuses, or would not encrypt it.
+    """
     if not password:
         raise ConfigError("empty password: nothing stored")
+    keyring = _keyring()
+    target = _writer(keyring.get_keyring())
+    if stores_plaintext(target):
+        raise ConfigError(
+            f"the keyring backend {backend_name(target)} keeps passwords unencrypted in a file; "
+            f"nothing stored: use an encrypting keyring (Secret Service, KWallet, macOS Keychain, "
+            f"Windows Credential Locker) or give the password through WARMUP_PASSWORD or "
+            f"--password-command 'CMD'")
     try:
-        _keyring().set_password(SERVICE, address, password)
+        keyring.set_password(SERVICE, address, password)
     except ConfigError:
         raise
     except Exception as exc:  # keyring backends raise their own types
         raise ConfigError(f"the system keyring refused to store it ({type(exc).__name__}); "
                           f"use WARMUP_PASSWORD or --password-command instead") from None
+    return backend_name(target)
 
 
 def forget_password(address: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 
 class WarmupError(Exception):
     """A user-facing failure: ``str(err)`` names the fault and the fix; ``exit_code`` is sysexits."""
@@ -31,3 +34,44 @@ class PermissionFailure(WarmupError):
 
 class ConfigError(WarmupError):
     exit_code = 78  # EX_CONFIG
+
+
+class FieldError(WarmupError):
+    """A bad value of a named input field (``at``, ``cap``, ``smtp_security``, ...).
+
+    ``template`` is a :meth:`str.format` string: ``{field}`` stands for the field at fault, a
+    placeholder named in ``refs`` for another field it mentions (``refs={"host": "smtp_host"}``),
+    any other placeholder for one of ``values``. ``str(err)`` calls fields by their library names
+    (``smtp_security``); a front end calls :meth:`render` with its own names for them (the CLI
+    prints ``--smtp-security``). Values are never read as placeholders, so user input with braces
+    in it is printed as given.
+    """
+
+    def __init__(self, field: str, template: str, *, refs: dict[str, str] | None = None,
+                 **values: Any) -> None:
+        self.field = field
+        self.template = template
+        self.refs = {"field": field, **(refs or {})}
+        self.values = values
+        super().__init__(self.render())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exceptions pickle as ``cls(*args)``; this one needs its template and values back.
+        return _rebuild, (type(self), self.field, self.template, self.refs, self.values)
+
+    def render(self, name: Callable[[str], str] = str) -> str:
+        """The message, with each field called ``name(field)``."""
+        return self.template.format(**{k: name(f) for k, f in self.refs.items()}, **self.values)
+
+
+def _rebuild(cls: type[FieldError], field: str, template: str, refs: dict[str, str],
+             values: dict[str, Any]) -> FieldError:
+    return cls(field, template, refs=refs, **values)
+
+
+class InvalidField(FieldError, UsageError):
+    """A field given in a form the library cannot read (exit 64)."""
+
+
+class InvalidFieldData(FieldError, DataError):
+    """A field read fine whose value is out of bounds or inconsistent (exit 65)."""

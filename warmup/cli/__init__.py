@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from warmup.errors import WarmupError
+from warmup.errors import FieldError, WarmupError
 
 
 # Command name -> module defining it; a module is imported only when its command runs, so
@@ -23,6 +23,14 @@ COMMAND_MODULES = {
     "quota": "quota", "record": "record", "report": "report", "send": "send",
     "sendmail": "sendmail", "suppress": "bounces",
 }
+
+
+def flag(field: str) -> str:
+    """The option that gives a library field its value: ``smtp_security`` -> ``--smtp-security``.
+
+    Every command names its options after the library's fields, so one rule maps them all.
+    """
+    return "--" + field.replace("_", "-")
 
 
 class WarmupGroup(click.Group):
@@ -48,6 +56,9 @@ class WarmupGroup(click.Group):
             sys.exit(64)
         except click.ClickException as exc:
             exc.show()
+            sys.exit(exc.exit_code)
+        except FieldError as exc:
+            click.echo(f"Error: {exc.render(flag)}", err=True)
             sys.exit(exc.exit_code)
         except WarmupError as exc:
             click.echo(f"Error: {exc}", err=True)

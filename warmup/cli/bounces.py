@@ -57,6 +57,7 @@ def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ..
     from warmup.providers import checklist_text, get_provider
 
     box = ledger.mailbox(address)
+    since_date = api.parse_date(since, "since") if since else None
     ep = api.endpoints(box)
     password = credentials.get_password(box.address, password_command)
     bar = None
@@ -73,7 +74,7 @@ def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ..
     try:
         report = run_sync(ledger, box, hosts=ep.imap_hosts, port=ep.imap_port,
                           security=ep.imap_security, password=password, folders=list(folders),
-                          since=api.parse_date(since, "--since") if since else None,
+                          since=since_date,
                           move_to=move_to, timeout=timeout, progress=progress)
     except LoginFailed as exc:
         raise LoginFailed(f"{exc}\n{checklist_text(get_provider(box.provider))}") from None

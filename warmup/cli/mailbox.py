@@ -57,7 +57,7 @@ def add(ledger: Ledger, address: str, provider: str, tz: str | None, policy: str
             --smtp-port 465 --imap-host mail.lab.test --imap-port 993
     """
     box = api.add_mailbox(ledger, address, provider, timezone=tz, policy=policy, cap=cap,
-                          started=api.parse_date(started, "--started") if started else None,
+                          started=api.parse_date(started, "started") if started else None,
                           **overrides)
     click.echo(f"Added {box.address} ({providers()[box.provider].title}, {box.timezone}, "
                f"policy {box.policy}). See 'warmup quota {box.address}'.")
@@ -186,8 +186,9 @@ def login(ledger: Ledger, address: str, forget: bool) -> None:
     """Store the mailbox's client-specific (app) password in the system keyring.
 
     The password is read from the terminal without echo (or from standard input when piped);
-    it never goes to the ledger, logs or command lines. Without a keyring, use WARMUP_PASSWORD
-    or --password-command instead.
+    it never goes to the ledger, logs or command lines. Without a keyring, or with one that
+    does not encrypt (keyrings.alt's PlaintextKeyring: refused), use WARMUP_PASSWORD or
+    --password-command instead.
 
     \b
     Example:
@@ -207,5 +208,5 @@ def login(ledger: Ledger, address: str, forget: bool) -> None:
         secret = click.prompt(f"Client-specific password for {box.address}", hide_input=True)
     else:
         secret = sys.stdin.readline().rstrip("\r\n")
-    credentials.store_password(box.address, secret)
-    click.echo(f"Stored the password of {box.address} in the system keyring.")
+    where = credentials.store_password(box.address, secret)
+    click.echo(f"Stored the password of {box.address} in the keyring {where}.")

@@ -13,12 +13,13 @@ import click
 
 from warmup.cli import cli
 from warmup.cli.common import F, pass_ledger
-from warmup.errors import DataError, TempFail, UsageError
+from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
 from warmup.ledger import Ledger
 
 if TYPE_CHECKING:
     from warmup.gate import Gate
 
+SUBJECT_LIMIT = 998  # one header line (RFC 5322)
 EXIT_BY_OUTCOME = {"unknown": 69, "soft": 75, "released": 75, "hard": 65, "block": 65}
 
 
@@ -93,6 +94,7 @@ def _build(address: str, to: tuple[str, ...], cc: tuple[str, ...], subject: str,
         return prepare(Path(eml).read_bytes(), address.strip().lower())
     if not to:
         raise UsageError("--to is required (or give --eml with its own To/Cc)")
+    _check_header_values(to, cc, subject)
     msg = EmailMessage()
     msg["From"] = address.strip().lower()
     msg["To"] = ", ".join(to)
@@ -102,6 +104,19 @@ def _build(address: str, to: tuple[str, ...], cc: tuple[str, ...], subject: str,
     text = body if body is not None else Path(body_file or "").read_text(encoding="utf-8")
     msg.set_content(text)
     return msg
+
+
+def _check_header_values(to: tuple[str, ...], cc: tuple[str, ...], subject: str) -> None:
+    """Refuse what would break out of its header line (CR, LF, NUL) before any message exists."""
+    from warmup import addresses, api
+
+    for field, values in (("to", to), ("cc", cc)):
+        for value in values:
+            try:
+                addresses.normalize(value, "recipient")
+            except DataError as exc:
+                raise InvalidFieldData(field, "{field}: {problem}", problem=str(exc)) from None
+    api.text_field(subject, "subject", SUBJECT_LIMIT)
 
 
 def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,

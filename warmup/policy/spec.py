@@ -19,6 +19,18 @@ from warmup.errors import ConfigError
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
+# Bounds that every value of a policy lies in. Past them a policy is a typo, and the calendar
+# arithmetic of the walk (dates, timedeltas) would overflow for every command of the mailbox.
+MAX_VOLUME = 1_000_000  # recipients a day: ceiling, daily, domain_cap
+MAX_DAYS = 3650  # stage length, idle rules
+MAX_WINDOW_DAYS = 365  # health window
+MAX_SAMPLE = 1_000_000
+MAX_INTERVAL = 86_400.0  # seconds between two sends: one day
+MAX_GROWTH = 100.0
+MAX_STAGES = 100
+MAX_FILE = 1_000_000  # bytes of TOML
+MAX_NAME = 200
+
 
 def parse_duration(text: str) -> float:
     """Seconds in a duration like ``"5m"``, ``"1h30m"``, ``"45s"`` or ``"0s"``."""
@@ -114,7 +126,7 @@ def _need(data: dict[str, Any], key: str, where: str, kind: type | tuple[type, .
         raise ConfigError(f"{where}{key}: missing")
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, kind):
-        raise ConfigError(f"{where}{key}: expected {_kind_name(kind)}, got {value!r}")
+        raise ConfigError(f"{where}{key}: expected {_kind_name(kind)}, got {_show(value)}")
     return value
 
 
@@ -124,9 +136,23 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
                         list: "a list", dict: "a table"}.get(k, k.__name__) for k in kinds)
 
 
-def _count(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{where}: expected a whole number >= 0, got {value!r}")
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut short, so an error stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _count(value: Any, where: str, most: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        raise ConfigError(f"{where}: expected a whole number from 0 to {most:_}, "
+                          f"got {_show(value)}")
+    return value
+
+
+def _text(value: Any, where: str, most: int = MAX_NAME) -> str:
+    if not isinstance(value, str) or len(value) > most or not value.isprintable():
+        raise ConfigError(f"{where}: expected printable text of at most {most} characters, "
+                          f"got {_show(value)}")
     return value
 
 
@@ -134,7 +160,7 @@ def _rate(data: dict[str, Any], key: str, where: str, default: float) -> float:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ConfigError(f"{where}{key}: expected a fraction between 0 and 1 (0.03 = 3%), "
-                          f"got {value!r}")
+                          f"got {_show(value)}")
     return float(value)
 
 
@@ -142,25 +168,30 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
     where = f"stage[{n}]."
     if not isinstance(raw, dict):
         raise ConfigError(f"stage[{n}]: expected a [[stage]] table")
-    name = _need(raw, "name", where, str)
-    days = _count(_need(raw, "days", where, int), where + "days")
+    name = _text(_need(raw, "name", where, str), where + "name")
+    days = _count(_need(raw, "days", where, int), where + "days", MAX_DAYS)
     if days == 0 and not last:
         raise ConfigError(f"{where}days: 0 (open-ended) is allowed only for the last stage")
     daily = _need(raw, "daily", where, (int, list))
     if isinstance(daily, list):
         if len(daily) != 2:
-            raise ConfigError(f"{where}daily: expected a number or [from, to], got {daily!r}")
-        lo, hi = (_count(v, where + "daily") for v in daily)
+            raise ConfigError(f"{where}daily: expected a number or [from, to], "
+                              f"got {_show(daily)}")
+        lo, hi = (_count(v, where + "daily", MAX_VOLUME) for v in daily)
     else:
-        lo = hi = _count(daily, where + "daily")
+        lo = hi = _count(daily, where + "daily", MAX_VOLUME)
     interval = raw.get("interval", "0s")
     pair = interval if isinstance(interval, list) else [interval, interval]
     if len(pair) != 2:
-        raise ConfigError(f"{where}interval: expected a duration or [min, max], got {interval!r}")
+        raise ConfigError(f"{where}interval: expected a duration or [min, max], "
+                          f"got {_show(interval)}")
     try:
         imin, imax = (parse_duration(v) for v in pair)
     except ValueError as exc:
         raise ConfigError(f"{where}interval: {exc}") from None
+    if imax > MAX_INTERVAL:
+        raise ConfigError(f"{where}interval: {_show(pair[1])} is more than a day "
+                          f"(at most '24h' between two sends)")
     if imin > imax:
         raise ConfigError(f"{where}interval: min {pair[0]} is above max {pair[1]}")
     unknown = set(raw) - {"name", "days", "daily", "interval"}
@@ -176,7 +207,8 @@ def _clock(value: Any, where: str) -> dt.time:
             return dt.time(23, 59, 59, 999999)
         return dt.time(int(hh), int(mm))
     except ValueError:
-        raise ConfigError(f"{where}: expected a local time like '08:00', got {value!r}") from None
+        raise ConfigError(f"{where}: expected a local time like '08:00', "
+                          f"got {_show(value)}") from None
 
 
 def _window(raw: Any) -> Window:
@@ -184,14 +216,15 @@ def _window(raw: Any) -> Window:
         raise ConfigError("window: expected a [window] table")
     hours = raw.get("hours", ["00:00", "24:00"])
     if not isinstance(hours, list) or len(hours) != 2:
-        raise ConfigError(f"window.hours: expected ['08:00', '20:00'], got {hours!r}")
+        raise ConfigError(f"window.hours: expected ['08:00', '20:00'], got {_show(hours)}")
     start, end = _clock(hours[0], "window.hours"), _clock(hours[1], "window.hours")
     if end <= start:
         raise ConfigError("window.hours: the end must be after the start")
     days = raw.get("weekdays", list(_WEEKDAYS))
     if not isinstance(days, list) or not days or any(str(d).lower()[:3] not in _WEEKDAYS
                                                     for d in days):
-        raise ConfigError(f"window.weekdays: expected names like ['mon', 'tue'], got {days!r}")
+        raise ConfigError(f"window.weekdays: expected names like ['mon', 'tue'], "
+                          f"got {_show(days)}")
     return Window(start, None if end.hour == 23 and end.minute == 59 else end,
                   tuple(sorted({_WEEKDAYS.index(str(d).lower()[:3]) for d in days})))
 
@@ -199,22 +232,25 @@ def _window(raw: Any) -> Window:
 def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
     """Validate a decoded TOML document into a :class:`PolicySpec`."""
     try:
-        name = _need(data, "name", "", str)
-        ceiling = _count(_need(data, "ceiling", "", int), "ceiling")
+        name = _text(_need(data, "name", "", str), "name")
+        ceiling = _count(_need(data, "ceiling", "", int), "ceiling", MAX_VOLUME)
         growth = _need(data, "growth_factor", "", (int, float))
-        if not 1 <= growth < float("inf"):  # also refuses nan and inf
-            raise ConfigError(f"growth_factor: expected a number >= 1, got {growth!r}")
+        if not 1 <= growth <= MAX_GROWTH:  # also refuses nan and inf
+            raise ConfigError(f"growth_factor: expected a number from 1 to {MAX_GROWTH:g}, "
+                              f"got {_show(growth)}")
         raw_stages = _need(data, "stage", "", list)
-        if not raw_stages:
-            raise ConfigError("stage: at least one [[stage]] is needed")
+        if not 1 <= len(raw_stages) <= MAX_STAGES:
+            raise ConfigError(f"stage: expected 1 to {MAX_STAGES} [[stage]] tables, "
+                              f"got {len(raw_stages)}")
         stages = tuple(_stage(s, i + 1, i == len(raw_stages) - 1)
                        for i, s in enumerate(raw_stages))
         h = data.get("health", {})
         if not isinstance(h, dict):
             raise ConfigError("health: expected a [health] table")
         health = Health(
-            window_days=_count(h.get("window_days", 7), "health.window_days") or 1,
-            min_sample=_count(h.get("min_sample", 20), "health.min_sample"),
+            window_days=_count(h.get("window_days", 7), "health.window_days",
+                               MAX_WINDOW_DAYS) or 1,
+            min_sample=_count(h.get("min_sample", 20), "health.min_sample", MAX_SAMPLE),
             hold_above=_rate(h, "hold_above", "health.", 0.03),
             step_back_above=_rate(h, "step_back_above", "health.", 0.05),
             pause_above=_rate(h, "pause_above", "health.", 0.10),
@@ -228,13 +264,18 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
             raise ConfigError("idle: expected an [idle] table")
         idle = Idle(
             step_back_after_days=_count(i.get("step_back_after_days", 14),
-                                        "idle.step_back_after_days"),
-            restart_after_days=_count(i.get("restart_after_days", 30), "idle.restart_after_days"),
+                                        "idle.step_back_after_days", MAX_DAYS),
+            restart_after_days=_count(i.get("restart_after_days", 30), "idle.restart_after_days",
+                                      MAX_DAYS),
         )
         window = _window(data["window"]) if "window" in data else Window()
         domain_cap = data.get("domain_cap")
         if domain_cap is not None:
-            domain_cap = _count(domain_cap, "domain_cap")
+            domain_cap = _count(domain_cap, "domain_cap", MAX_VOLUME)
+        description = data.get("description", "")
+        if not isinstance(description, str) or len(description) > 2000:
+            raise ConfigError(f"description: expected text of at most 2000 characters, "
+                              f"got {_show(description)}")
         unknown = set(data) - {"name", "description", "ceiling", "growth_factor", "stage",
                                "health", "idle", "window", "domain_cap"}
         if unknown:
@@ -242,7 +283,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
     except ConfigError as exc:
         raise ConfigError(f"policy {source}: {exc}") from None
     return PolicySpec(name, ceiling, float(growth), stages, health, idle, window, domain_cap,
-                      str(data.get("description", "")))
+                      description)
 
 
 def preset_names() -> list[str]:
@@ -255,6 +296,9 @@ def load_policy(ref: str) -> PolicySpec:
     if ref.endswith(".toml") or "/" in ref or Path(ref).is_file():
         path = Path(ref).expanduser()
         try:
+            if path.stat().st_size > MAX_FILE:
+                raise ConfigError(f"policy file {ref}: larger than {MAX_FILE:_} bytes; "
+                                  f"a policy is a few dozen lines")
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"policy file {ref}: cannot read it "
@@ -270,4 +314,6 @@ def load_policy(ref: str) -> PolicySpec:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"policy {source}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"policy {source}: arrays or tables nested too deeply") from None
     return parse_policy(data, source)

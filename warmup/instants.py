@@ -1,0 +1,109 @@
+"""The instants and dates warmup accepts from its users, with their bounds in one place.
+
+Every instant or date a user types or imports lies in ``[EARLIEST, LATEST)``: outside it a date
+is a typo (year 1, 9999), and the policy's calendar arithmetic around it would overflow.
+A record of something that happened (a send, a bounce, a pause) may in addition lie at most
+``FUTURE_SLACK`` ahead of this machine's clock, the allowance for a sender's clock that runs a
+little fast: a send dated next year would otherwise pace the mailbox until then.
+
+An instant that cannot be read is a usage error (exit 64); one read fine but out of bounds is
+bad data (exit 65). Both name the field (``at``, ``started``, ...), never a CLI flag.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+
+from warmup.errors import InvalidField, InvalidFieldData
+
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+FUTURE_SLACK = dt.timedelta(minutes=5)
+
+_RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def parse_instant(text: str, field: str = "at", tz: str | None = None) -> dt.datetime:
+    """An ISO 8601 instant (a date alone means its local midnight in ``tz``) as aware UTC.
+
+    Refused unless it lies in ``[EARLIEST, LATEST)``.
+    """
+    try:
+        value = pendulum.parse(text, tz=tz or "UTC", strict=False)
+        if not isinstance(value, pendulum.DateTime) and isinstance(value, pendulum.Date):
+            value = pendulum.datetime(value.year, value.month, value.day, tz=tz or "UTC")
+        if isinstance(value, pendulum.DateTime):
+            value = value.in_timezone("UTC")
+    except OverflowError:
+        raise out_of_range(field, text) from None
+    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
+        # pendulum's ValueError also covers impossible offsets (+99:00) and days (11-31).
+        raise InvalidField(field, "{field}: {text!r} is not an ISO 8601 date or time "
+                           "(e.g. 2026-11-29T09:30:00+08:00)", text=text) from None
+    if not isinstance(value, pendulum.DateTime):
+        raise InvalidField(field, "{field}: {text!r} is not a date or time", text=text)
+    return check_query(value, field, text)
+
+
+def parse_date(text: str, field: str) -> dt.date:
+    """A date like ``2026-11-29`` in ``[EARLIEST, LATEST)``."""
+    try:
+        value = dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidField(field, "{field}: {text!r} is not a date like 2026-11-29",
+                           text=text) from None
+    return check_date(value, field)
+
+
+def check_date(value: dt.date, field: str) -> dt.date:
+    """``value`` if it lies in ``[EARLIEST, LATEST)``, else :class:`InvalidFieldData`."""
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise out_of_range(field, value.isoformat())
+    return value
+
+
+def check_query(value: dt.datetime, field: str = "at", text: str | None = None) -> dt.datetime:
+    """``value`` (an instant to evaluate or report at) if it lies in ``[EARLIEST, LATEST)``."""
+    aware(value, field)
+    if not EARLIEST <= value < LATEST:
+        raise out_of_range(field, text or value.isoformat())
+    return value
+
+
+def check_event(value: dt.datetime, field: str = "at",
+                now: dt.datetime | None = None) -> dt.datetime:
+    """``value`` (when something happened) if it is after ``EARLIEST`` and not in the future.
+
+    "The future" starts ``FUTURE_SLACK`` after ``now`` (default: this machine's clock).
+    """
+    check_query(value, field)
+    now = now or now_utc()
+    if value > now + FUTURE_SLACK:
+        raise InvalidFieldData(
+            field, "{field}: {value} is in the future (this machine's clock says {now}); a record "
+            "of something that happened may be at most {slack} minutes ahead",
+            value=_iso(value), now=_iso(now), slack=int(FUTURE_SLACK.total_seconds() // 60))
+    return value
+
+
+def aware(value: dt.datetime, field: str) -> dt.datetime:
+    """``value`` if it carries a UTC offset (a naive time is ambiguous: refused)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidField(field, "{field}: {value} has no UTC offset (give e.g. +08:00 or Z)",
+                           value=value.isoformat())
+    return value
+
+
+def _iso(value: dt.datetime) -> str:
+    return f"{value.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def out_of_range(field: str, text: str) -> InvalidFieldData:
+    return InvalidFieldData(field, "{field}: {text!r} is out of range: expected a time "
+                            + _RANGE, text=text)
