@@ -193,7 +193,7 @@ def test_not_an_open_relay(box, smtp_ssl, tmp_path):
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "localhost", "example.com"])
 def test_binding_anything_but_loopback_is_refused(box, tmp_path, host):
     from warmup.gate import Gate
-    from warmup.relay import run_wrapped
+    from warmup.wrap import run_wrapped
 
     box()
     marker = tmp_path / "ran"
@@ -352,7 +352,7 @@ def test_upstream_failure_defers_and_releases_the_slot(failure, run, client, tmp
 def test_a_wait_longer_than_the_hold_limit_answers_451_with_the_time(box, client, smtp_ssl,
                                                                      tmp_path, capfd):
     from warmup.gate import Gate
-    from warmup.relay import run_wrapped
+    from warmup.wrap import run_wrapped
 
     box(daily=5, interval="1h")
     out = tmp_path / "replies.json"

@@ -1,7 +1,9 @@
 """The loopback relay behind ``warmup send ADDRESS -- COMMAND``: every message the command sends
-goes through the gate.
+goes through the gate (:mod:`warmup.wrap` runs the command).
 
-    code = run_wrapped(gate, ["python", "outreach.py"], wait=True)
+    relay = Relay(gate, wait=True).start()
+    env = relay.child_env()        # hand these credentials to the client, then
+    relay.stop()
 
 An aiosmtpd server listens on 127.0.0.1 (a free port) for the lifetime of the command. It is
 never an open relay (DESIGN.md invariant 8): it binds a loopback address only, demands AUTH
@@ -35,18 +37,11 @@ import logging
 import os
 import re
 import secrets
-import shlex
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
-import threading
 import warnings
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -402,73 +397,6 @@ class _Controller(Controller):
         sock.bind((check_loopback(self.hostname), 0))
         self.port = sock.getsockname()[1]
         return self.loop.create_server(self._factory_invoker, sock=sock)
-
-
-# -- the wrapped command ---------------------------------------------------------------------
-
-def write_shim(folder: Path) -> Path:
-    """An executable ``sendmail`` that submits through the relay via ``warmup sendmail``."""
-    path = folder / "sendmail"
-    path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m warmup sendmail "$@"\n')
-    path.chmod(0o755)
-    return path
-
-
-def run_wrapped(gate: Gate, command: list[str], wait: bool, *, host: str = "127.0.0.1",
-                max_hold: float = MAX_HOLD) -> int:
-    """Run ``command`` behind a relay for ``gate``; its exit code (128+N if killed by signal N)."""
-    relay = Relay(gate, wait=wait, host=host, max_hold=max_hold)
-    with tempfile.TemporaryDirectory(prefix="warmup-relay-") as shim_dir:
-        write_shim(Path(shim_dir))
-        relay.start()
-        try:
-            code = _run_child(command, relay.child_env(shim_dir))
-        finally:
-            relay.stop()
-    print(relay.tally.summary(), file=sys.stderr, flush=True)
-    return code
-
-
-def _run_child(command: list[str], env: dict[str, str]) -> int:
-    try:
-        proc = subprocess.Popen(command, env=env)
-    except FileNotFoundError:
-        print(f"warmup: {command[0]}: command not found", file=sys.stderr)
-        return 127
-    except PermissionError:
-        print(f"warmup: {command[0]}: permission denied", file=sys.stderr)
-        return 126
-
-    def forward(signum: int, _frame: object) -> None:
-        # Ctrl-C at a terminal already reached the child (same foreground process group);
-        # sending it again would interrupt the child's own clean-up.
-        if signum == signal.SIGINT and _terminal_sent_it():
-            return
-        try:
-            proc.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    handlers: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            handlers[sig] = signal.signal(sig, forward)
-    try:
-        rc = proc.wait()
-    finally:
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
-    return 128 - rc if rc < 0 else rc
-
-
-def _terminal_sent_it() -> bool:
-    for fd in (0, 1, 2):
-        try:
-            if os.isatty(fd):
-                return os.tcgetpgrp(fd) == os.getpgrp()
-        except OSError:
-            continue
-    return False
 
 
 def _local(ts: dt.datetime, tz: str) -> Any:

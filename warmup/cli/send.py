@@ -70,7 +70,7 @@ def send(ledger: Ledger, address: str, to: tuple[str, ...], cc: tuple[str, ...],
                              "command's own messages are gated")
         if wait and refuse:
             raise UsageError("--wait and --refuse exclude each other")
-        from warmup.relay import run_wrapped
+        from warmup.wrap import run_wrapped
 
         with Gate(address, ledger=ledger, password_command=password_command,
                   timeout=timeout) as gate:
