@@ -364,3 +364,72 @@ def test_a_wait_longer_than_the_hold_limit_answers_451_with_the_time(box, client
     assert second["text"].startswith("4.7.1 paced: next send at ")
     assert len(smtp_ssl.messages) == 1
     assert "1 sent, 1 deferred (451)" in capfd.readouterr().err
+
+# -- the relay in this process, for tests about its SMTP input -------------------------------
+
+CORPUS = Path(__file__).parent / "fuzz_corpus" / "smtp"
+
+
+@pytest.fixture
+def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
+    """Returns start(daily, interval, **Relay options): a relay for BOX in this process."""
+    from warmup import api, open_ledger
+    from warmup.gate import Gate
+    from warmup.relay import Relay
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    started = []
+
+    def start(daily: int = 5, interval: str = "0s", **options):
+        ledger = open_ledger()
+        api.add_mailbox(ledger, BOX, "exmail", smtp_host="127.0.0.1", smtp_port=smtp_ssl.port,
+                        policy=str(policy_file(tmp_path / "policy.toml", daily, interval)))
+        ledger.close()
+        gate = Gate(BOX)
+        server = Relay(gate, **{"wait": False, **options}).start()
+        started.append((server, gate))
+        return server
+
+    yield start
+    for server, gate in started:
+        server.stop()
+        gate.close()
+
+
+def submit(server, raw: bytes, rcpts: tuple[str, ...] = ("lead@example.com",)) -> tuple[int, str]:
+    """Log in to the relay and send ``raw`` as it is; the end-of-DATA reply."""
+    import smtplib
+
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        try:
+            s.sendmail(BOX, list(rcpts), raw)
+        except smtplib.SMTPDataError as exc:
+            return exc.smtp_code, exc.smtp_error.decode()
+    return 250, ""
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("header-*.eml")), ids=lambda p: p.name)
+def test_a_header_naming_another_sender_or_malformed_is_refused(path, relay, smtp_ssl,
+                                                                ledger_path):
+    server = relay()
+    code, text = submit(server, path.read_bytes())
+    assert code == 550, (code, text)
+    assert text.startswith(("5.7.1 header ", "5.6.0 ")), text
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0  # nothing went upstream
+    assert ledger_sends(ledger_path) == []  # nothing reserved
+    assert server.tally.refused == 1
+
+
+@pytest.mark.parametrize("head", [
+    b"From: Sales Team <A@Corp.Example>\r\n",
+    b"From: =?utf-8?b?6ZSA5ZSu?= <a@corp.example>\r\nSender: a@corp.example\r\n",
+    b"Subject: no From, so the relay adds it\r\n",
+    b"From: a@corp.example\r\nX-Note: continued\r\n\tover two lines\r\n",
+])
+def test_headers_naming_only_the_mailbox_pass(head, relay, smtp_ssl):
+    server = relay()
+    assert submit(server, head + b"To: lead@example.com\r\n\r\nhello\r\n")[0] == 250
+    [got] = smtp_ssl.messages
+    assert got.raw.endswith(head + b"To: lead@example.com\r\n\r\nhello\r\n")  # bytes unchanged
+    assert [a.addr_spec.lower() for a in got.message["From"].addresses] == [BOX]

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.parser
 import email.utils
 import hmac
 import ipaddress
@@ -47,7 +46,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from warmup import addresses
+from warmup import addresses, headers
 from warmup.errors import ConfigError, DataError, WarmupError
 from warmup.gate import Gate, NotAllowed, Suppressed, new_message_id
 
@@ -121,20 +120,20 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     """The message as it goes upstream, and its Message-ID.
 
     Missing From/Date/Message-ID headers are prepended rather than re-serialising the message,
-    so the bytes the client wrote (and any signature over them) go out unchanged. A From naming
-    anyone but the mailbox is :class:`DataError`: the relay sends only as the mailbox.
+    so the bytes the client wrote (and any signature over them) go out unchanged. Headers are
+    read leniently (:mod:`warmup.headers`), as an upstream server may read them: a From,
+    Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
+    ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox.
     """
-    headers = email.parser.BytesHeaderParser().parsebytes(raw)
-    senders = {a.lower() for _, a in email.utils.getaddresses(headers.get_all("From", [])) if a}
+    found, _ = headers.fields(raw)
+    headers.check_sender(found, mailbox)
+    have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
     added: list[tuple[str, str]] = []
-    if not senders:
+    if "from" not in have:
         added.append(("From", mailbox))
-    elif senders != {mailbox}:
-        raise DataError(f"header From {', '.join(sorted(senders))} is not the mailbox "
-                        f"{mailbox}; this relay sends only as {mailbox}")
-    if not headers.get("Date"):
+    if not have.get("date"):
         added.append(("Date", email.utils.formatdate(localtime=False)))
-    message_id = " ".join(str(headers.get("Message-ID", "")).split())
+    message_id = " ".join(have.get("message-id", "").split())
     if not message_id:
         message_id = new_message_id(mailbox)
         added.append(("Message-ID", message_id))
@@ -255,6 +254,8 @@ class Relay:
     async def _gate_message(self, envelope: Any) -> str:
         try:
             data, message_id = prepare_data(bytes(envelope.original_content), self.user)
+        except headers.MalformedHeader as exc:
+            return reply_line(550, f"5.6.0 {exc}")
         except DataError as exc:
             return reply_line(550, f"5.7.1 {exc}")
         held = 0.0

@@ -1,0 +1,116 @@
+"""A raw message's header section read the way the most lenient mail server would read it.
+
+Python's parser stops the header section at the first line that is not ``Name: value``: a
+``From : ceo@corp.example`` (RFC 5322's obsolete syntax allows white space before the colon)
+is not a header to it, yet upstream servers take it as one. The relay, which forwards the
+client's bytes unchanged, reads headers with :func:`fields` instead: any of CRLF, LF or CR
+ends a line (as :func:`warmup.smtp.dot_stuff` will send them), and a line that is neither
+``Name: value`` nor a continuation, or has white space before its colon, is refused rather
+than guessed at.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from warmup.errors import DataError
+
+# The lines a server will see: dot_stuff turns each of these into CRLF.
+_EOL = re.compile(rb"\r\n|\n|\r")
+# RFC 5322 field name (printable ASCII but the colon), then obs-FWS before the colon.
+_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+# Anything that looks like an address, wherever it stands (display names and comments too).
+_ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"'\\]+@[^\s<>()\[\],;:\"'\\]+")
+SENDER_FIELDS = ("from", "sender", "resent-from", "resent-sender")
+
+
+class MalformedHeader(DataError):
+    """A header line that is neither ``Name: value`` nor a continuation (exit 65)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One header field: its lower-case name, unfolded value and ``raw[start:end]`` span."""
+
+    name: str
+    value: str
+    start: int
+    end: int
+
+
+def _lines(raw: bytes) -> Iterator[tuple[int, int, int]]:
+    """(start, end of its text, end with its line break) for each line of ``raw``."""
+    pos = 0
+    while pos < len(raw):
+        m = _EOL.search(raw, pos)
+        stop, after = (m.start(), m.end()) if m else (len(raw), len(raw))
+        yield pos, stop, after
+        pos = after
+
+
+def fields(raw: bytes) -> tuple[list[Field], int]:
+    """The header fields of ``raw`` and the offset of the empty line that ends them (or its
+    length); :class:`MalformedHeader` naming the first line that is not a header."""
+    found: list[tuple[str, int, int, list[bytes]]] = []
+    for number, (start, stop, after) in enumerate(_lines(raw), 1):
+        line = raw[start:stop]
+        if not line:
+            return _fields(found), start
+        if line[:1] in (b" ", b"\t"):
+            if not found:
+                raise MalformedHeader("the message's first line begins with white space: it "
+                                      "is not a header; start the message with 'Name: value' "
+                                      "headers")
+            name, first, _, parts = found[-1]
+            found[-1] = (name, first, after, [*parts, line])
+            continue
+        m = _NAME.match(line)
+        shown = line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
+        if not m:
+            raise MalformedHeader(f"header line {number} is not 'Name: value' ({shown!r}); "
+                                  f"fix the message's headers (an empty line must separate "
+                                  f"them from the body)")
+        if m.end() - 1 > len(m.group(1)):
+            # Obsolete syntax: mail software disagrees on whether it is a header at all.
+            raise MalformedHeader(f"header line {number} has white space before its colon "
+                                  f"({shown!r}); write '{m.group(1).decode()}:'")
+        found.append((m.group(1).decode().lower(), start, after, [line[m.end():]]))
+    return _fields(found), len(raw)
+
+
+def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
+    return [Field(name, b"".join(parts).decode("utf-8", "replace").strip(), start, end)
+            for name, start, end, parts in found]
+
+
+def check_sender(found: list[Field], mailbox: str) -> None:
+    """:class:`DataError` unless every From/Sender/Resent-From/Resent-Sender names only
+    ``mailbox``: one parseable address, and no other address anywhere in the field (a
+    display name or comment that reads like another address counts)."""
+    for f in found:
+        if f.name not in SENDER_FIELDS:
+            continue
+        label = "-".join(p.capitalize() for p in f.name.split("-"))
+        try:
+            parsed = email.policy.default.header_factory(label, f.value)
+        except Exception:  # the stdlib parser's own failures: not a plain address either
+            raise DataError(f"header {label} cannot be parsed ({f.value[:80]!r}); write it "
+                            f"as {mailbox} or Name <{mailbox}>") from None
+        named = {a.addr_spec.lower() for a in getattr(parsed, "addresses", ())}
+        named |= {a.lower() for _, a in email.utils.getaddresses([f.value]) if a}
+        named |= {a.lower() for a in _ADDRESS_LIKE.findall(f"{f.value} {parsed}")}
+        if not named:
+            raise DataError(f"header {label} names no address; give {mailbox} or leave the "
+                            f"header out (the relay adds From: {mailbox})")
+        others = sorted(named - {mailbox})
+        if others:
+            raise DataError(f"header {label} names {', '.join(others)}, not the mailbox "
+                            f"{mailbox}; this relay sends only as {mailbox}")
+        if parsed.defects:
+            raise DataError(f"header {label} is not a plain address ({f.value[:80]!r}); "
+                            f"write it as {mailbox} or Name <{mailbox}>")
+
