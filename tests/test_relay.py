@@ -433,3 +433,39 @@ def test_headers_naming_only_the_mailbox_pass(head, relay, smtp_ssl):
     [got] = smtp_ssl.messages
     assert got.raw.endswith(head + b"To: lead@example.com\r\n\r\nhello\r\n")  # bytes unchanged
     assert [a.addr_spec.lower() for a in got.message["From"].addresses] == [BOX]
+
+
+BCC_CLIENT = textwrap.dedent('''\
+    import os, smtplib, subprocess
+    env = os.environ
+    raw = (b"From: " + env["WARMUP_MAILBOX"].encode() + b"\\r\\nTo: lead@example.com\\r\\n"
+           b"bcc: hidden1@example.com,\\r\\n hidden2@example.com\\r\\n"
+           b"Subject: relay\\r\\n\\r\\nhi\\r\\n")
+    with smtplib.SMTP(env["WARMUP_SMTP_HOST"], int(env["WARMUP_SMTP_PORT"]), timeout=60) as s:
+        s.login(env["WARMUP_SMTP_USER"], env["WARMUP_SMTP_PASSWORD"])
+        s.sendmail(env["WARMUP_MAILBOX"], ["lead@example.com", "hidden1@example.com",
+                                           "hidden2@example.com"], raw)
+    shim = b"To: lead@example.com\\nBcc : hidden3@example.com\\nSubject: shim\\n\\nhi\\n"
+    subprocess.run(["sendmail", "-t", "-i", "hidden3@example.com"], input=shim, check=True)
+''')
+
+
+def test_a_bcc_header_never_reaches_the_server_on_any_path(box, smtp_ssl, tmp_path):
+    box(daily=20)
+    script = tmp_path / "bcc.py"
+    script.write_text(BCC_CLIENT)
+    res = wrapped(sys.executable, str(script))
+    assert res.returncode == 0, res.stderr
+    eml = tmp_path / "one.eml"
+    eml.write_bytes(b"To: lead@example.com\r\nBcc: hidden4@example.com\r\nResent-Bcc: "
+                    b"hidden5@example.com\r\nSubject: single\r\n\r\nhi\r\n")
+    single = warmup("send", BOX, "--eml", str(eml))
+    assert single.returncode == 0, single.stderr
+    relayed, shim, one = smtp_ssl.messages
+    assert set(relayed.rcpt_tos) == {"lead@example.com", "hidden1@example.com",
+                                     "hidden2@example.com"}
+    assert set(shim.rcpt_tos) == {"lead@example.com", "hidden3@example.com"}
+    assert set(one.rcpt_tos) == {"lead@example.com", "hidden4@example.com"}
+    for got in (relayed, shim, one):
+        assert b"bcc" not in got.raw.lower() and b"hidden" not in got.raw, got.raw
+        assert got.message["To"] == "lead@example.com" and got.message.get_content().strip() == "hi"

@@ -6,7 +6,7 @@ is not a header to it, yet upstream servers take it as one. The relay, which for
 client's bytes unchanged, reads headers with :func:`fields` instead: any of CRLF, LF or CR
 ends a line (as :func:`warmup.smtp.dot_stuff` will send them), and a line that is neither
 ``Name: value`` nor a continuation, or has white space before its colon, is refused rather
-than guessed at.
+than guessed at. :func:`without` reads as leniently but never refuses: ``Bcc :`` is a Bcc.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 # Anything that looks like an address, wherever it stands (display names and comments too).
 _ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"'\\]+@[^\s<>()\[\],;:\"'\\]+")
 SENDER_FIELDS = ("from", "sender", "resent-from", "resent-sender")
+BLIND_FIELDS = ("bcc", "resent-bcc")
 
 
 class MalformedHeader(DataError):
@@ -114,3 +115,23 @@ def check_sender(found: list[Field], mailbox: str) -> None:
             raise DataError(f"header {label} is not a plain address ({f.value[:80]!r}); "
                             f"write it as {mailbox} or Name <{mailbox}>")
 
+
+def without(raw: bytes, names: tuple[str, ...] = BLIND_FIELDS) -> bytes:
+    """``raw`` minus the header fields called ``names`` (with their continuation lines).
+
+    Tolerant, for the last step before the wire: a malformed line is kept and reading goes on
+    to the first empty line, so no server that reads further than Python could find them.
+    """
+    out: list[bytes] = []
+    skipping = False
+    for start, stop, after in _lines(raw):
+        line = raw[start:stop]
+        if not line:
+            out.append(raw[start:])
+            break
+        if line[:1] not in (b" ", b"\t"):
+            m = _NAME.match(line)
+            skipping = m is not None and m.group(1).decode().lower() in names
+        if not skipping:
+            out.append(raw[start:after])
+    return b"".join(out)

@@ -18,6 +18,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 
+from warmup import headers
 from warmup.errors import PermissionFailure, Unavailable
 from warmup.neterr import describe
 
@@ -122,9 +123,14 @@ class Session:
         return self.target.security != "none" or self.smtp.has_extn("auth")
 
     def send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:
-        """One message; never raises for SMTP replies or a broken connection."""
+        """One message; never raises for SMTP replies or a broken connection.
+
+        Bcc and Resent-Bcc headers are removed on the way out, whoever built ``data``: the
+        envelope carries those recipients, and every recipient would read the header.
+        """
         from warmup.bounces import classify_smtp_reply, is_throttle
 
+        data = headers.without(data, headers.BLIND_FIELDS)
         smtp = self.smtp
         assert smtp is not None
         results: dict[str, RcptResult] = {}
