@@ -329,7 +329,8 @@ class Relay:
                                                 f"{_first_line(exc)}"), error=_first_line(exc))
             except (WarmupError, OSError) as exc:
                 res.settle("released")
-                code = "4.3.0" if isinstance(exc, ConfigError) else "4.4.1"
+                code = ("4.3.0" if isinstance(exc, ConfigError) else
+                        "4.7.0" if isinstance(exc, smtp.AuthDeferred) else "4.4.1")
                 return Delivery(reply_line(451, f"{code} upstream unavailable: "
                                                 f"{_first_line(exc)}"), error=_first_line(exc))
             try:
