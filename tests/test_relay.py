@@ -469,3 +469,64 @@ def test_a_bcc_header_never_reaches_the_server_on_any_path(box, smtp_ssl, tmp_pa
     for got in (relayed, shim, one):
         assert b"bcc" not in got.raw.lower() and b"hidden" not in got.raw, got.raw
         assert got.message["To"] == "lead@example.com" and got.message.get_content().strip() == "hi"
+
+
+def test_sessions_beyond_the_limit_are_refused_at_once(relay):
+    import socket
+
+    server = relay()
+    socks, greetings = [], []
+    try:
+        for _ in range(60):  # idle, never logging in
+            sock = socket.create_connection((server.host, server.port), timeout=10)
+            socks.append(sock)
+            greetings.append(sock.recv(200)[:3])
+        accepted = greetings.count(b"220")
+        assert 1 <= accepted <= 32 and greetings == [b"220"] * accepted + [b"421"] * (60 - accepted)
+        assert all(s.recv(200) == b"" for s in socks[accepted:])  # refused and closed
+        first = socks[0]
+        first.sendall(b"QUIT\r\n")
+        assert first.recv(200)[:3] == b"221" and first.recv(200) == b""
+        again = socket.create_connection((server.host, server.port), timeout=10)
+        socks.append(again)
+        assert again.recv(200)[:3] == b"220"  # the slot it left is free again
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _until_closed(sock, chatter: bytes = b"") -> float:
+    """Seconds until the relay closes ``sock`` (sending ``chatter`` over and over meanwhile)."""
+    import time
+
+    start = time.monotonic()
+    while time.monotonic() - start < 20:
+        try:
+            if chatter:
+                sock.sendall(chatter)
+            if sock.recv(4096) == b"":
+                break
+        except ConnectionError:  # closed while we wrote: reset, or a broken pipe
+            break
+    return time.monotonic() - start
+
+
+def test_idle_limits_cut_idle_clients_but_not_a_held_reply(relay, smtp_ssl):
+    import smtplib
+    import socket
+
+    server = relay(interval="2s", wait=True, max_hold=10.0, login_timeout=0.5,
+                   idle_timeout=1.0)
+    for chatter in (b"", b"NOOP\r\n"):  # NOOPs do not extend the time to log in
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            assert sock.recv(200)[:3] == b"220"
+            assert 0.4 < _until_closed(sock, chatter) < 4.5
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        assert 0.9 < _until_closed(s.sock) < 5  # logged in: the idle limit
+    # Two messages paced 2 s apart: the second reply is held longer than the idle limit.
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        for i in range(2):
+            s.sendmail(BOX, ["lead@example.com"], f"Subject: {i}\r\n\r\nhi\r\n".encode())
+    assert len(smtp_ssl.messages) == 2

@@ -52,6 +52,9 @@ from warmup.gate import Gate, NotAllowed, Suppressed, new_message_id
 
 DATA_SIZE_LIMIT = 25 * 1024 * 1024  # what the big providers accept per message
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
+MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
+LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
+IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
 SECRET_VARS = ("WARMUP_PASSWORD", "WARMUP_PASSWORD_COMMAND")
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 _NOISE = ("auth_require_tls == False", "login_data is deprecated")
@@ -154,12 +157,18 @@ class Relay:
     """The loopback SMTP server for one gate; :meth:`start`, hand :meth:`child_env` out, :meth:`stop`."""
 
     def __init__(self, gate: Gate, *, wait: bool, host: str = "127.0.0.1",
-                 max_hold: float = MAX_HOLD, data_size_limit: int = DATA_SIZE_LIMIT) -> None:
+                 max_hold: float = MAX_HOLD, data_size_limit: int = DATA_SIZE_LIMIT,
+                 max_sessions: int = MAX_SESSIONS, login_timeout: float = LOGIN_TIMEOUT,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.host = check_loopback(host)  # first: nothing starts for a bad address
         self.gate = gate
         self.wait = wait
         self.max_hold = max_hold
         self.data_size_limit = data_size_limit
+        self.max_sessions = max_sessions
+        self.login_timeout = login_timeout
+        self.idle_timeout = idle_timeout
+        self.sessions = 0  # open client connections (event loop thread only)
         self.user = gate.box.address
         self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
         self.port = 0
@@ -382,14 +391,13 @@ class _Controller(Controller):
             authenticator=relay.authenticate, auth_required=True,
             # Plain SMTP on loopback: no wire to protect, so AUTH needs no TLS here.
             auth_require_tls=False, data_size_limit=relay.data_size_limit,
-            # The idle timeout must outlast a held reply, or aiosmtpd drops the client itself.
-            timeout=max(300.0, relay.max_hold + 60.0))
+            timeout=relay.idle_timeout)
         self.relay = relay
 
     def factory(self) -> SMTP:
         with warnings.catch_warnings():  # the same loopback warning, as a UserWarning
             warnings.simplefilter("ignore", UserWarning)
-            return SMTP(self.handler, **self.SMTP_kwargs)
+            return _Session(self.relay, self.handler, **self.SMTP_kwargs)
 
     def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
         # Bind port 0 ourselves so the kernel picks a free port with no race, and never
@@ -399,6 +407,64 @@ class _Controller(Controller):
         sock.bind((check_loopback(self.hostname), 0))
         self.port = sock.getsockname()[1]
         return self.loop.create_server(self._factory_invoker, sock=sock)
+
+
+class _Session(SMTP):
+    """aiosmtpd's SMTP with the relay's limits: :data:`MAX_SESSIONS` connections at once,
+    :data:`LOGIN_TIMEOUT` from connecting to a successful AUTH (commands do not extend it),
+    then :data:`IDLE_TIMEOUT` between commands. From DATA to its reply the client is not idle
+    but waiting (for the upload, and for a reply held until the next paced slot): that phase
+    gets ``max_hold`` more."""
+
+    def __init__(self, relay: Relay, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.relay = relay
+        self._counted = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._counted:
+            if self.relay.sessions >= self.relay.max_sessions:
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(f"421 4.7.0 too many connections to the warmup relay (at most "
+                                f"{self.relay.max_sessions}); try again later\r\n".encode())
+                transport.close()
+                return
+            self.relay.sessions += 1
+            self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if not self._counted:  # refused above: aiosmtpd never saw this connection
+            return
+        self.relay.sessions -= 1
+        self._counted = False
+        super().connection_lost(error)
+
+    @property
+    def _authenticated(self) -> bool:
+        return self.session is not None and bool(self.session.authenticated)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        if duration is None:
+            if not self._authenticated:
+                if self._timeout_handle is not None:
+                    return  # the login deadline runs from connecting
+                duration = self.relay.login_timeout
+            else:
+                duration = self.relay.idle_timeout
+        super()._reset_timeout(duration)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        await super().smtp_AUTH(arg)
+        if self._authenticated:
+            self._reset_timeout(self.relay.idle_timeout)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if self._authenticated:
+            self._reset_timeout(self.relay.max_hold + self.relay.idle_timeout)
+        await super().smtp_DATA(arg)
+        if self.transport is not None:
+            self._reset_timeout()
 
 
 def _local(ts: dt.datetime, tz: str) -> Any:
