@@ -46,7 +46,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from warmup import addresses, headers
+from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
 from warmup.gate import Gate, NotAllowed, Suppressed, new_message_id
 
@@ -55,7 +55,7 @@ MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
 IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
-SECRET_VARS = ("WARMUP_PASSWORD", "WARMUP_PASSWORD_COMMAND")
+SECRET_VARS = ("WARMUP_PASSWORD", "WARMUP_PASSWORD_COMMAND", credentials.HANDOVER_VAR)
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 _NOISE = ("auth_require_tls == False", "login_data is deprecated")
 log = logging.getLogger("warmup.relay")

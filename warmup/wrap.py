@@ -4,7 +4,9 @@
 
 The command gets the relay's one-time credentials in its environment (never the mailbox's
 secret, see :meth:`warmup.relay.Relay.child_env`) and a ``sendmail`` shim first on its PATH;
-SIGINT, SIGTERM and SIGHUP are forwarded to it and its exit code is returned.
+SIGINT, SIGTERM and SIGHUP are forwarded to it and its exit code is returned. Keeping this
+process fit to run it lives here too: :func:`shed_password` (no WARMUP_PASSWORD in what the
+command can read of this process).
 """
 
 from __future__ import annotations
@@ -16,11 +18,57 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from warmup import credentials
+from warmup.errors import ConfigError
 from warmup.gate import Gate
 from warmup.relay import MAX_HOLD, Relay
+
+
+def shed_password(on_exec: Callable[[], object] | None = None) -> None:
+    """Make sure a wrapped command cannot read WARMUP_PASSWORD from this process.
+
+    Removing it from ``os.environ`` is not enough: /proc/PID/environ shows the environment the
+    process was started with, and a command of the same user can read it. So, when
+    WARMUP_PASSWORD is set and this process is a ``warmup`` command line, re-execute it in
+    place (same PID, standard streams, parent and signals) without the variable, handing the
+    password over through an inherited pipe (:func:`warmup.credentials.hand_over`); ``on_exec``
+    runs first (close what the new image would not use). In the re-executed process, read
+    that pipe now, before any command starts. Returns unless it re-executes.
+    """
+    password = os.environ.get("WARMUP_PASSWORD")
+    argv = _own_argv()
+    if not password or argv is None:
+        credentials.take_handed_over()
+        return
+    fd = credentials.hand_over(password)
+    env = {k: v for k, v in os.environ.items() if k != "WARMUP_PASSWORD"}
+    env[credentials.HANDOVER_VAR] = str(fd)
+    if on_exec is not None:
+        on_exec()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execve(argv[0], argv, env)
+    except OSError as exc:
+        os.close(fd)
+        raise ConfigError(f"cannot re-execute warmup without WARMUP_PASSWORD in its "
+                          f"environment ({exc.strerror}); use --password-command or 'warmup "
+                          f"mailbox login' for a wrapped command") from None
+
+
+def _own_argv() -> list[str] | None:
+    """This process's command line if it is ``warmup`` (the script or ``python -m warmup``)
+    on a system where exec replaces the process; else None (e.g. the library inside another
+    program, which must not be re-executed)."""
+    main = Path(sys.argv[0])
+    ours = main.name == "warmup" or (main.name == "__main__.py" and main.parent.name == "warmup")
+    if os.name != "posix" or not ours or len(sys.orig_argv) < 2:
+        return None
+    return [sys.executable, *sys.orig_argv[1:]]
 
 
 def write_shim(folder: Path) -> Path:

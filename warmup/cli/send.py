@@ -70,8 +70,9 @@ def send(ledger: Ledger, address: str, to: tuple[str, ...], cc: tuple[str, ...],
                              "command's own messages are gated")
         if wait and refuse:
             raise UsageError("--wait and --refuse exclude each other")
-        from warmup.wrap import run_wrapped
+        from warmup.wrap import run_wrapped, shed_password
 
+        shed_password(on_exec=ledger.close)  # may start this command over, without the secret
         with Gate(address, ledger=ledger, password_command=password_command,
                   timeout=timeout) as gate:
             return run_wrapped(gate, list(command), wait=not refuse)
