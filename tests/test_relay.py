@@ -365,6 +365,7 @@ def test_a_wait_longer_than_the_hold_limit_answers_451_with_the_time(box, client
     assert len(smtp_ssl.messages) == 1
     assert "1 sent, 1 deferred (451)" in capfd.readouterr().err
 
+
 # -- the relay in this process, for tests about its SMTP input -------------------------------
 
 CORPUS = Path(__file__).parent / "fuzz_corpus" / "smtp"
@@ -530,3 +531,39 @@ def test_idle_limits_cut_idle_clients_but_not_a_held_reply(relay, smtp_ssl):
         for i in range(2):
             s.sendmail(BOX, ["lead@example.com"], f"Subject: {i}\r\n\r\nhi\r\n".encode())
     assert len(smtp_ssl.messages) == 2
+
+
+def test_stale_shim_folders_of_killed_runs_are_removed(box, tmp_path, monkeypatch):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    box()
+    # A wrapped run killed with SIGKILL (with its command) leaves its shim folder behind.
+    proc = subprocess.Popen([sys.executable, "-m", "warmup", "send", BOX, "--", "sh", "-c",
+                             'echo "$$ $PATH"; exec sleep 60'], stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        child, path = proc.stdout.readline().split(" ", 1)
+        killed = Path(path.split(os.pathsep)[0])
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    os.kill(int(child), signal.SIGKILL)
+    assert killed.parent == tmp and killed.is_dir()
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its PID now names no process
+    dead = tmp / f"warmup-relay-{ended.pid}-x1y2"
+    live = tmp / f"warmup-relay-{os.getpid()}-live"  # this test's process is a live run
+    legacy = tmp / "warmup-relay-k2j4h5"  # no owner in its name: never guessed at
+    other = tmp / f"warmup-relay-{ended.pid}-notes.txt"  # not a folder
+    for folder in (dead, live, legacy):
+        folder.mkdir()
+        (folder / "sendmail").write_text("#!/bin/sh\n")
+    other.write_text("not a folder")
+    res = wrapped("sh", "-c", 'echo "$PATH"')
+    assert res.returncode == 0, res.stderr
+    own = Path(res.stdout.split(os.pathsep)[0])
+    assert own.parent == tmp and not own.exists()  # its own, removed on the way out
+    assert not killed.exists() and not dead.exists()
+    assert live.is_dir() and legacy.is_dir() and other.exists()

@@ -6,14 +6,17 @@ The command gets the relay's one-time credentials in its environment (never the 
 secret, see :meth:`warmup.relay.Relay.child_env`) and a ``sendmail`` shim first on its PATH;
 SIGINT, SIGTERM and SIGHUP are forwarded to it and its exit code is returned. Keeping this
 process fit to run it lives here too: :func:`shed_password` (no WARMUP_PASSWORD in what the
-command can read of this process).
+command can read of this process) and :func:`clean_stale_shims` (folders of killed runs).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -26,6 +29,8 @@ from warmup import credentials
 from warmup.errors import ConfigError
 from warmup.gate import Gate
 from warmup.relay import MAX_HOLD, Relay
+
+SHIM_PREFIX = "warmup-relay-"
 
 
 def shed_password(on_exec: Callable[[], object] | None = None) -> None:
@@ -71,6 +76,38 @@ def _own_argv() -> list[str] | None:
     return [sys.executable, *sys.orig_argv[1:]]
 
 
+def clean_stale_shims(root: str | None = None) -> list[Path]:
+    """Remove the shim folders (``warmup-relay-PID-*`` in the temporary directory) that
+    wrapped runs killed with no chance to clean up left behind: only this user's, and only
+    those whose warmup process PID is gone. Returns the folders removed."""
+    removed = []
+    for path in Path(root or tempfile.gettempdir()).glob(f"{SHIM_PREFIX}*"):
+        m = re.fullmatch(rf"{SHIM_PREFIX}(\d{{1,9}})-.+", path.name)
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        if (m is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid()
+                or _alive(int(m.group(1)))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a process of its own: never guess
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # e.g. another user's process: it exists
+    return True
+
+
+
 def write_shim(folder: Path) -> Path:
     """An executable ``sendmail`` that submits through the relay via ``warmup sendmail``."""
     path = folder / "sendmail"
@@ -83,7 +120,9 @@ def run_wrapped(gate: Gate, command: list[str], wait: bool, *, host: str = "127.
                 max_hold: float = MAX_HOLD) -> int:
     """Run ``command`` behind a relay for ``gate``; its exit code (128+N if killed by signal N)."""
     relay = Relay(gate, wait=wait, host=host, max_hold=max_hold)
-    with tempfile.TemporaryDirectory(prefix="warmup-relay-") as shim_dir:
+    clean_stale_shims()
+    # The owner's PID in the name lets a later run tell a killed run's folder from a live one.
+    with tempfile.TemporaryDirectory(prefix=f"{SHIM_PREFIX}{os.getpid()}-") as shim_dir:
         write_shim(Path(shim_dir))
         relay.start()
         try:
