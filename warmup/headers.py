@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.policy
 import email.utils
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -93,27 +94,37 @@ def check_sender(found: list[Field], mailbox: str) -> None:
     ``mailbox``: one parseable address, and no other address anywhere in the field (a
     display name or comment that reads like another address counts)."""
     for f in found:
-        if f.name not in SENDER_FIELDS:
-            continue
-        label = "-".join(p.capitalize() for p in f.name.split("-"))
-        try:
-            parsed = email.policy.default.header_factory(label, f.value)
-        except Exception:  # the stdlib parser's own failures: not a plain address either
-            raise DataError(f"header {label} cannot be parsed ({f.value[:80]!r}); write it "
-                            f"as {mailbox} or Name <{mailbox}>") from None
-        named = {a.addr_spec.lower() for a in getattr(parsed, "addresses", ())}
-        named |= {a.lower() for _, a in email.utils.getaddresses([f.value]) if a}
-        named |= {a.lower() for a in _ADDRESS_LIKE.findall(f"{f.value} {parsed}")}
-        if not named:
-            raise DataError(f"header {label} names no address; give {mailbox} or leave the "
-                            f"header out (the relay adds From: {mailbox})")
-        others = sorted(named - {mailbox})
-        if others:
-            raise DataError(f"header {label} names {', '.join(others)}, not the mailbox "
-                            f"{mailbox}; this relay sends only as {mailbox}")
-        if parsed.defects:
-            raise DataError(f"header {label} is not a plain address ({f.value[:80]!r}); "
-                            f"write it as {mailbox} or Name <{mailbox}>")
+        if f.name in SENDER_FIELDS:
+            # A script sends the same From every time: the stdlib parser runs once for it.
+            check = _sender_problem if len(f.value) <= 998 else _sender_problem.__wrapped__
+            problem = check(f.name, f.value, mailbox)
+            if problem:
+                raise DataError(problem)
+
+
+@functools.lru_cache(maxsize=64)
+def _sender_problem(name: str, value: str, mailbox: str) -> str | None:
+    label = "-".join(p.capitalize() for p in name.split("-"))
+    try:
+        parsed = email.policy.default.header_factory(label, value)
+    except Exception:  # the stdlib parser's own failures: not a plain address either
+        return f"header {label} cannot be parsed ({value[:80]!r}); write it as {mailbox} or " \
+               f"Name <{mailbox}>"
+    named = {a.addr_spec.lower() for a in getattr(parsed, "addresses", ())}
+    named |= {a.lower() for _, a in email.utils.getaddresses([value]) if a}
+    named |= {a.lower() for a in _ADDRESS_LIKE.findall(f"{value} {parsed}")}
+    if not named:
+        return (f"header {label} names no address; give {mailbox} or leave the header out "
+                f"(the relay adds From: {mailbox})")
+    others = sorted(named - {mailbox})
+    if others:
+        listed = ", ".join(o[:80] for o in others[:3]) + (", ..." if len(others) > 3 else "")
+        return (f"header {label} names {listed}, not the mailbox {mailbox}; this relay sends "
+                f"only as {mailbox}")
+    if parsed.defects:
+        return (f"header {label} is not a plain address ({value[:80]!r}); write it as "
+                f"{mailbox} or Name <{mailbox}>")
+    return None
 
 
 def without(raw: bytes, names: tuple[str, ...] = BLIND_FIELDS) -> bytes:
