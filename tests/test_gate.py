@@ -7,9 +7,11 @@ import json
 import sqlite3
 
 import pytest
+from aiosmtpd.smtp import AuthResult
 
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, warmup
 from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.smtp import SmtpSink
 from warmup import Gate, NotAllowed, open_ledger
 from warmup.ledger import DuplicateSend
 
@@ -245,3 +247,76 @@ def test_a_duplicate_recipient_reserves_nothing(tmp_path, ssl_cert_env, smtp_ssl
         assert isinstance(dup.value, DuplicateSend)
         assert (dup.value.recipient, dup.value.outcome) == ("b@example.com", "sent")
         assert gate.allowance().sent == 1
+
+
+# -- replies that concern one recipient, or that say "later" --------------------------------------
+
+RCPT_REPLIES = [  # a temporary refusal of one recipient, and whether it throttles the mailbox
+    ((451, "4.7.1 Greylisted, please try again later"), False),
+    ((450, "4.2.0 <slow@example.net>: Recipient address rejected: Greylisted, see "
+           "http://postgrey.schweikert.ch/help/example.net.html"), False),
+    ((451, "4.7.1 Greylisting in action, please come back later"), False),
+    ((451, "4.7.1 Please try again later"), False),
+    ((451, "4.3.0 Temporarily deferred, try again later"), False),
+    ((450, "4.2.1 The user you are trying to contact is receiving mail at a rate that prevents "
+           "additional messages from being delivered."), False),
+    ((451, "Ip frequency limited, try again later"), True),  # Tencent: our rate
+    ((450, "MI:SFQ 发信人在15分钟内的发信数量超过限制"), True),  # NetEase
+    ((451, "4.7.500 Server busy. Please try again later from [192.0.2.1]. (S77719)"), True),
+    ((451, "4.7.650 The mail server [192.0.2.5] has been temporarily rate limited"), True),
+    ((421, "4.7.0 Try again later, closing connection."), True),  # the session ends
+    ((550, "5.4.5 Daily user sending quota exceeded."), True),
+    ((452, "4.5.3 Too many recipients"), False),
+]
+
+
+@pytest.mark.parametrize(("reply", "throttled"), RCPT_REPLIES)
+def test_which_rcpt_replies_throttle_the_mailbox(reply, throttled):
+    from warmup.bounces import is_throttle
+
+    assert is_throttle(*reply, stage="rcpt") is throttled
+    assert not is_throttle(451, "4.7.1 Greylisted, please try again later")  # at any stage
+
+
+@pytest.mark.parametrize(("reply", "throttled"), [RCPT_REPLIES[0], RCPT_REPLIES[6]])
+def test_a_temporary_rcpt_refusal_defers_that_recipient_unless_it_is_throttling(
+        reply, throttled, smtp_ssl, ssl_cert_env, ledger_path):
+    smtp_ssl.reject_rcpt = {"slow@example.net": reply}
+    add_box(smtp_ssl.port)
+    res = send("--to", "slow@example.net")  # and lead@example.com
+    assert res.returncode == 75, res.stderr
+    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    events = rows(ledger_path, "SELECT kind FROM event")
+    outcomes = sorted(rows(ledger_path, "SELECT recipient, outcome FROM send"))
+    if throttled:
+        assert smtp_ssl.messages == [] and q["status"] == "paused" and events == [("throttle",)]
+        assert outcomes == [("lead@example.com", "released"), ("slow@example.net", "released")]
+        return
+    [got] = smtp_ssl.messages
+    assert got.rcpt_tos == ("lead@example.com",)  # the others still go
+    assert outcomes == [("lead@example.com", "sent"), ("slow@example.net", "soft")]
+    assert q["status"] != "paused" and events == []  # the mailbox goes on sending
+    assert f"slow@example.net: soft {reply[0]}" in res.stderr
+    assert rows(ledger_path, "SELECT address FROM suppression") == []
+
+
+class TempAuthSink(SmtpSink):
+    """The sink, answering every AUTH with 454 4.7.0 (a server that cannot check just now)."""
+
+    def _authenticate(self, *args: object) -> AuthResult:
+        return AuthResult(success=False, handled=False,
+                          message="454 4.7.0 Temporary authentication failure")
+
+
+def test_a_temporary_auth_failure_exits_75_without_the_password_checklist(pki, ssl_cert_env,
+                                                                        ledger_path):
+    with TempAuthSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki) as sink:
+        add_box(sink.port)
+        res = send()
+    assert res.returncode == 75, res.stderr
+    assert "454 4.7.0 Temporary authentication failure" in res.stderr
+    assert "try again later" in res.stderr and res.stderr.count("\n") == 1
+    assert "Client-specific password" not in res.stderr and "Traceback" not in res.stderr
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
+    assert sink.messages == []
+

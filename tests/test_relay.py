@@ -193,7 +193,7 @@ def test_not_an_open_relay(box, smtp_ssl, tmp_path):
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "localhost", "example.com"])
 def test_binding_anything_but_loopback_is_refused(box, tmp_path, host):
     from warmup.gate import Gate
-    from warmup.relay import run_wrapped
+    from warmup.wrap import run_wrapped
 
     box()
     marker = tmp_path / "ran"
@@ -352,7 +352,7 @@ def test_upstream_failure_defers_and_releases_the_slot(failure, run, client, tmp
 def test_a_wait_longer_than_the_hold_limit_answers_451_with_the_time(box, client, smtp_ssl,
                                                                      tmp_path, capfd):
     from warmup.gate import Gate
-    from warmup.relay import run_wrapped
+    from warmup.wrap import run_wrapped
 
     box(daily=5, interval="1h")
     out = tmp_path / "replies.json"
@@ -364,3 +364,206 @@ def test_a_wait_longer_than_the_hold_limit_answers_451_with_the_time(box, client
     assert second["text"].startswith("4.7.1 paced: next send at ")
     assert len(smtp_ssl.messages) == 1
     assert "1 sent, 1 deferred (451)" in capfd.readouterr().err
+
+
+# -- the relay in this process, for tests about its SMTP input -------------------------------
+
+CORPUS = Path(__file__).parent / "fuzz_corpus" / "smtp"
+
+
+@pytest.fixture
+def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
+    """Returns start(daily, interval, **Relay options): a relay for BOX in this process."""
+    from warmup import api, open_ledger
+    from warmup.gate import Gate
+    from warmup.relay import Relay
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    started = []
+
+    def start(daily: int = 5, interval: str = "0s", **options):
+        ledger = open_ledger()
+        api.add_mailbox(ledger, BOX, "exmail", smtp_host="127.0.0.1", smtp_port=smtp_ssl.port,
+                        policy=str(policy_file(tmp_path / "policy.toml", daily, interval)))
+        ledger.close()
+        gate = Gate(BOX)
+        server = Relay(gate, **{"wait": False, **options}).start()
+        started.append((server, gate))
+        return server
+
+    yield start
+    for server, gate in started:
+        server.stop()
+        gate.close()
+
+
+def submit(server, raw: bytes, rcpts: tuple[str, ...] = ("lead@example.com",)) -> tuple[int, str]:
+    """Log in to the relay and send ``raw`` as it is; the end-of-DATA reply."""
+    import smtplib
+
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        try:
+            s.sendmail(BOX, list(rcpts), raw)
+        except smtplib.SMTPDataError as exc:
+            return exc.smtp_code, exc.smtp_error.decode()
+    return 250, ""
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("header-*.eml")), ids=lambda p: p.name)
+def test_a_header_naming_another_sender_or_malformed_is_refused(path, relay, smtp_ssl,
+                                                                ledger_path):
+    server = relay()
+    code, text = submit(server, path.read_bytes())
+    assert code == 550, (code, text)
+    assert text.startswith(("5.7.1 header ", "5.6.0 ")), text
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0  # nothing went upstream
+    assert ledger_sends(ledger_path) == []  # nothing reserved
+    assert server.tally.refused == 1
+
+
+@pytest.mark.parametrize("head", [
+    b"From: Sales Team <A@Corp.Example>\r\n",
+    b"From: =?utf-8?b?6ZSA5ZSu?= <a@corp.example>\r\nSender: a@corp.example\r\n",
+    b"Subject: no From, so the relay adds it\r\n",
+    b"From: a@corp.example\r\nX-Note: continued\r\n\tover two lines\r\n",
+])
+def test_headers_naming_only_the_mailbox_pass(head, relay, smtp_ssl):
+    server = relay()
+    assert submit(server, head + b"To: lead@example.com\r\n\r\nhello\r\n")[0] == 250
+    [got] = smtp_ssl.messages
+    assert got.raw.endswith(head + b"To: lead@example.com\r\n\r\nhello\r\n")  # bytes unchanged
+    assert [a.addr_spec.lower() for a in got.message["From"].addresses] == [BOX]
+
+
+BCC_CLIENT = textwrap.dedent('''\
+    import os, smtplib, subprocess
+    env = os.environ
+    raw = (b"From: " + env["WARMUP_MAILBOX"].encode() + b"\\r\\nTo: lead@example.com\\r\\n"
+           b"bcc: hidden1@example.com,\\r\\n hidden2@example.com\\r\\n"
+           b"Subject: relay\\r\\n\\r\\nhi\\r\\n")
+    with smtplib.SMTP(env["WARMUP_SMTP_HOST"], int(env["WARMUP_SMTP_PORT"]), timeout=60) as s:
+        s.login(env["WARMUP_SMTP_USER"], env["WARMUP_SMTP_PASSWORD"])
+        s.sendmail(env["WARMUP_MAILBOX"], ["lead@example.com", "hidden1@example.com",
+                                           "hidden2@example.com"], raw)
+    shim = b"To: lead@example.com\\nBcc : hidden3@example.com\\nSubject: shim\\n\\nhi\\n"
+    subprocess.run(["sendmail", "-t", "-i", "hidden3@example.com"], input=shim, check=True)
+''')
+
+
+def test_a_bcc_header_never_reaches_the_server_on_any_path(box, smtp_ssl, tmp_path):
+    box(daily=20)
+    script = tmp_path / "bcc.py"
+    script.write_text(BCC_CLIENT)
+    res = wrapped(sys.executable, str(script))
+    assert res.returncode == 0, res.stderr
+    eml = tmp_path / "one.eml"
+    eml.write_bytes(b"To: lead@example.com\r\nBcc: hidden4@example.com\r\nResent-Bcc: "
+                    b"hidden5@example.com\r\nSubject: single\r\n\r\nhi\r\n")
+    single = warmup("send", BOX, "--eml", str(eml))
+    assert single.returncode == 0, single.stderr
+    relayed, shim, one = smtp_ssl.messages
+    assert set(relayed.rcpt_tos) == {"lead@example.com", "hidden1@example.com",
+                                     "hidden2@example.com"}
+    assert set(shim.rcpt_tos) == {"lead@example.com", "hidden3@example.com"}
+    assert set(one.rcpt_tos) == {"lead@example.com", "hidden4@example.com"}
+    for got in (relayed, shim, one):
+        assert b"bcc" not in got.raw.lower() and b"hidden" not in got.raw, got.raw
+        assert got.message["To"] == "lead@example.com" and got.message.get_content().strip() == "hi"
+
+
+def test_sessions_beyond_the_limit_are_refused_at_once(relay):
+    import socket
+
+    server = relay()
+    socks, greetings = [], []
+    try:
+        for _ in range(60):  # idle, never logging in
+            sock = socket.create_connection((server.host, server.port), timeout=10)
+            socks.append(sock)
+            greetings.append(sock.recv(200)[:3])
+        accepted = greetings.count(b"220")
+        assert 1 <= accepted <= 32 and greetings == [b"220"] * accepted + [b"421"] * (60 - accepted)
+        assert all(s.recv(200) == b"" for s in socks[accepted:])  # refused and closed
+        first = socks[0]
+        first.sendall(b"QUIT\r\n")
+        assert first.recv(200)[:3] == b"221" and first.recv(200) == b""
+        again = socket.create_connection((server.host, server.port), timeout=10)
+        socks.append(again)
+        assert again.recv(200)[:3] == b"220"  # the slot it left is free again
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _until_closed(sock, chatter: bytes = b"") -> float:
+    """Seconds until the relay closes ``sock`` (sending ``chatter`` over and over meanwhile)."""
+    import time
+
+    start = time.monotonic()
+    while time.monotonic() - start < 20:
+        try:
+            if chatter:
+                sock.sendall(chatter)
+            if sock.recv(4096) == b"":
+                break
+        except ConnectionError:  # closed while we wrote: reset, or a broken pipe
+            break
+    return time.monotonic() - start
+
+
+def test_idle_limits_cut_idle_clients_but_not_a_held_reply(relay, smtp_ssl):
+    import smtplib
+    import socket
+
+    server = relay(interval="2s", wait=True, max_hold=10.0, login_timeout=0.5,
+                   idle_timeout=1.0)
+    for chatter in (b"", b"NOOP\r\n"):  # NOOPs do not extend the time to log in
+        with socket.create_connection((server.host, server.port), timeout=30) as sock:
+            assert sock.recv(200)[:3] == b"220"
+            assert 0.4 < _until_closed(sock, chatter) < 4.5
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        assert 0.9 < _until_closed(s.sock) < 5  # logged in: the idle limit
+    # Two messages paced 2 s apart: the second reply is held longer than the idle limit.
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        for i in range(2):
+            s.sendmail(BOX, ["lead@example.com"], f"Subject: {i}\r\n\r\nhi\r\n".encode())
+    assert len(smtp_ssl.messages) == 2
+
+
+def test_stale_shim_folders_of_killed_runs_are_removed(box, tmp_path, monkeypatch):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    box()
+    # A wrapped run killed with SIGKILL (with its command) leaves its shim folder behind.
+    proc = subprocess.Popen([sys.executable, "-m", "warmup", "send", BOX, "--", "sh", "-c",
+                             'echo "$$ $PATH"; exec sleep 60'], stdout=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        child, path = proc.stdout.readline().split(" ", 1)
+        killed = Path(path.split(os.pathsep)[0])
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+    os.kill(int(child), signal.SIGKILL)
+    assert killed.parent == tmp and killed.is_dir()
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # its PID now names no process
+    dead = tmp / f"warmup-relay-{ended.pid}-x1y2"
+    live = tmp / f"warmup-relay-{os.getpid()}-live"  # this test's process is a live run
+    legacy = tmp / "warmup-relay-k2j4h5"  # no owner in its name: never guessed at
+    other = tmp / f"warmup-relay-{ended.pid}-notes.txt"  # not a folder
+    for folder in (dead, live, legacy):
+        folder.mkdir()
+        (folder / "sendmail").write_text("#!/bin/sh\n")
+    other.write_text("not a folder")
+    res = wrapped("sh", "-c", 'echo "$PATH"')
+    assert res.returncode == 0, res.stderr
+    own = Path(res.stdout.split(os.pathsep)[0])
+    assert own.parent == tmp and not own.exists()  # its own, removed on the way out
+    assert not killed.exists() and not dead.exists()
+    assert live.is_dir() and legacy.is_dir() and other.exists()

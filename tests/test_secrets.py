@@ -180,3 +180,51 @@ def test_library_errors_and_reprs_never_hold_it(ssl_cert_env, tmp_path) -> None:
     ledger.close()
     assert all(texts) and not [t for t in texts if CANARY in t]
     assert CANARY.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("l.db*"))
+
+
+# What the wrapped command runs: it looks for the password in every ancestor's environment
+# (/proc/PID/environ is the environment a process was started with, whatever it did later),
+# in the pipe warmup may have used to hand it over, then sends through the relay.
+SNOOP = '''\
+import os, subprocess, sys
+out, pid = open(sys.argv[1], "wb"), os.getppid()
+while pid > 1:
+    for name in ("environ", "cmdline"):
+        try:
+            out.write(open(f"/proc/{pid}/{name}", "rb").read() + b"\\n")
+        except OSError as exc:
+            out.write(f"{pid}/{name}: {exc}\\n".encode())
+    pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+parent = open(f"/proc/{os.getppid()}/environ", "rb").read().split(b"\\0")
+env = dict(v.split(b"=", 1) for v in parent if b"=" in v)
+fd = env.get(b"WARMUP_PASSWORD_FD")
+if fd:
+    try:
+        pipe = os.open(f"/proc/{os.getppid()}/fd/{int(fd)}", os.O_RDONLY | os.O_NONBLOCK)
+        out.write(b"handover fd: " + os.read(pipe, 4096) + b"\\n")
+    except OSError as exc:
+        out.write(f"handover fd: {exc}\\n".encode())
+out.close()
+msg = b"To: wrapped@example.com\\nSubject: s\\n\\nhi\\n"
+sys.exit(subprocess.run(["sendmail", "-t"], input=msg).returncode)
+'''
+
+
+def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
+        pki, ssl_cert_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
+           "WARMUP_DB": str(tmp_path / "ledger.db")}
+    script, dump = tmp_path / "snoop.py", tmp_path / "dump"
+    script.write_text(SNOOP)
+    with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
+        subprocess.run([sys.executable, "-m", "warmup", "mailbox", "add", BOX, "--provider",
+                        "exmail", "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port)],
+                       env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+        res = subprocess.run([sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable,
+                              str(script), str(dump)], env={**env, "WARMUP_PASSWORD": CANARY},
+                             capture_output=True, timeout=90, stdin=subprocess.DEVNULL)
+        assert res.returncode == 0, res.stderr
+        assert [m.auth_login for m in sink.messages] == [BOX]  # warmup itself still had it
+    seen = dump.read_bytes()
+    assert b"-m warmup send" in seen.replace(b"\0", b" ")  # the parent was read, really
+    assert CANARY.encode() not in seen + res.stdout + res.stderr

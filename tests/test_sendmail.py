@@ -122,3 +122,16 @@ def test_relay_mode_with_a_dead_relay_exits_69(run, monkeypatch, tmp_path):
         monkeypatch.setenv(name, value)
     res = run("sendmail", "lead@example.com", input=MESSAGE)
     assert res.exit_code == 69 and "unreachable" in res.output
+
+
+def test_direct_refuses_a_header_line_python_would_take_for_the_body(box, run, smtp_ssl,
+                                                                     ledger_path):
+    # Python's parser ends the headers at "Bcc : ..." and would send it as body text: every
+    # recipient would read the hidden address.
+    box()
+    text = "To: lead@example.com\nBcc : hidden@example.com\nSubject: hi\n\nhello\n"
+    res = run("sendmail", "-f", BOX, "-t", "-i", input=text)
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: the message has a header line") and \
+        res.output.count("\n") == 1
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []

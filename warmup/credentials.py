@@ -1,6 +1,7 @@
 """Where a mailbox's (client-specific) password comes from — never the ledger, logs or argv.
 
-Order: ``WARMUP_PASSWORD``; a password command (``--password-command`` or
+Order: ``WARMUP_PASSWORD`` (or the same handed over through a pipe, see :func:`hand_over`); a
+password command (``--password-command`` or
 ``WARMUP_PASSWORD_COMMAND``, run through the shell, its first output line is the password, like
 msmtp's ``passwordeval``); the system keyring (service ``warmup``, user = the address), filled by
 ``warmup mailbox login``. The keyring module is imported only when it is needed.
@@ -13,6 +14,7 @@ file the user protects is as safe and says what it is.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from types import ModuleType
 from typing import Any
@@ -20,6 +22,9 @@ from typing import Any
 from warmup.errors import ConfigError
 
 SERVICE = "warmup"
+HANDOVER_VAR = "WARMUP_PASSWORD_FD"  # the number of the pipe, never the secret
+_MAX_HANDOVER = 4096
+_handed_over: str | None = None
 
 
 def _keyring() -> ModuleType:
@@ -90,7 +95,7 @@ def forget_password(address: str) -> None:
 
 def get_password(address: str, command: str | None = None) -> str:
     """The password for ``address``, or :class:`ConfigError` saying how to provide one."""
-    env = os.environ.get("WARMUP_PASSWORD")
+    env = os.environ.get("WARMUP_PASSWORD") or take_handed_over()
     if env:
         return env
     command = command or os.environ.get("WARMUP_PASSWORD_COMMAND")
@@ -123,3 +128,44 @@ def _from_command(command: str) -> str:
     if not secret:
         raise ConfigError("the password command printed nothing")
     return secret
+
+
+def hand_over(password: str) -> int:
+    """An inheritable pipe's read end holding ``password``, for a process about to re-execute
+    itself without it in its environment (whose initial copy /proc/PID/environ shows)."""
+    data = os.fsencode(password)
+    if len(data) > _MAX_HANDOVER:
+        raise ConfigError(f"WARMUP_PASSWORD is longer than {_MAX_HANDOVER} bytes; use "
+                          f"--password-command or 'warmup mailbox login' instead")
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, data)  # fits the pipe's buffer: nobody needs to read yet
+    finally:
+        os.close(write_end)
+    os.set_inheritable(read_end, True)
+    return read_end
+
+
+def take_handed_over() -> str | None:
+    """The password handed over by :func:`hand_over` (``$WARMUP_PASSWORD_FD``), or None.
+
+    Read and closed on the first call, which should come early: until then another process of
+    the same user could read the pipe through /proc/PID/fd.
+    """
+    global _handed_over
+    number = os.environ.pop(HANDOVER_VAR, None)
+    if number is None:
+        return _handed_over
+    try:
+        fd = int(number)
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            raise OSError("not a pipe")
+    except (ValueError, OSError):
+        raise ConfigError(f"{HANDOVER_VAR}={number!r} is not a pipe warmup handed over; unset "
+                          f"it (warmup sets it for itself)") from None
+    try:
+        data = os.read(fd, _MAX_HANDOVER + 1)
+    finally:
+        os.close(fd)
+    _handed_over = os.fsdecode(data) or None
+    return _handed_over

@@ -1,7 +1,9 @@
 """The loopback relay behind ``warmup send ADDRESS -- COMMAND``: every message the command sends
-goes through the gate.
+goes through the gate (:mod:`warmup.wrap` runs the command).
 
-    code = run_wrapped(gate, ["python", "outreach.py"], wait=True)
+    relay = Relay(gate, wait=True).start()
+    env = relay.child_env()        # hand these credentials to the client, then
+    relay.stop()
 
 An aiosmtpd server listens on 127.0.0.1 (a free port) for the lifetime of the command. It is
 never an open relay (DESIGN.md invariant 8): it binds a loopback address only, demands AUTH
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.parser
 import email.utils
 import hmac
 import ipaddress
@@ -35,30 +36,26 @@ import logging
 import os
 import re
 import secrets
-import shlex
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
-import threading
 import warnings
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from warmup import addresses
+from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
 from warmup.gate import Gate, NotAllowed, Suppressed, new_message_id
 
 DATA_SIZE_LIMIT = 25 * 1024 * 1024  # what the big providers accept per message
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
-SECRET_VARS = ("WARMUP_PASSWORD", "WARMUP_PASSWORD_COMMAND")
+MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
+LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
+IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
+SECRET_VARS = ("WARMUP_PASSWORD", "WARMUP_PASSWORD_COMMAND", credentials.HANDOVER_VAR)
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 _NOISE = ("auth_require_tls == False", "login_data is deprecated")
 log = logging.getLogger("warmup.relay")
@@ -126,20 +123,20 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     """The message as it goes upstream, and its Message-ID.
 
     Missing From/Date/Message-ID headers are prepended rather than re-serialising the message,
-    so the bytes the client wrote (and any signature over them) go out unchanged. A From naming
-    anyone but the mailbox is :class:`DataError`: the relay sends only as the mailbox.
+    so the bytes the client wrote (and any signature over them) go out unchanged. Headers are
+    read leniently (:mod:`warmup.headers`), as an upstream server may read them: a From,
+    Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
+    ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox.
     """
-    headers = email.parser.BytesHeaderParser().parsebytes(raw)
-    senders = {a.lower() for _, a in email.utils.getaddresses(headers.get_all("From", [])) if a}
+    found, _ = headers.fields(raw)
+    headers.check_sender(found, mailbox)
+    have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
     added: list[tuple[str, str]] = []
-    if not senders:
+    if "from" not in have:
         added.append(("From", mailbox))
-    elif senders != {mailbox}:
-        raise DataError(f"header From {', '.join(sorted(senders))} is not the mailbox "
-                        f"{mailbox}; this relay sends only as {mailbox}")
-    if not headers.get("Date"):
+    if not have.get("date"):
         added.append(("Date", email.utils.formatdate(localtime=False)))
-    message_id = " ".join(str(headers.get("Message-ID", "")).split())
+    message_id = " ".join(have.get("message-id", "").split())
     if not message_id:
         message_id = new_message_id(mailbox)
         added.append(("Message-ID", message_id))
@@ -160,12 +157,18 @@ class Relay:
     """The loopback SMTP server for one gate; :meth:`start`, hand :meth:`child_env` out, :meth:`stop`."""
 
     def __init__(self, gate: Gate, *, wait: bool, host: str = "127.0.0.1",
-                 max_hold: float = MAX_HOLD, data_size_limit: int = DATA_SIZE_LIMIT) -> None:
+                 max_hold: float = MAX_HOLD, data_size_limit: int = DATA_SIZE_LIMIT,
+                 max_sessions: int = MAX_SESSIONS, login_timeout: float = LOGIN_TIMEOUT,
+                 idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.host = check_loopback(host)  # first: nothing starts for a bad address
         self.gate = gate
         self.wait = wait
         self.max_hold = max_hold
         self.data_size_limit = data_size_limit
+        self.max_sessions = max_sessions
+        self.login_timeout = login_timeout
+        self.idle_timeout = idle_timeout
+        self.sessions = 0  # open client connections (event loop thread only)
         self.user = gate.box.address
         self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
         self.port = 0
@@ -260,6 +263,8 @@ class Relay:
     async def _gate_message(self, envelope: Any) -> str:
         try:
             data, message_id = prepare_data(bytes(envelope.original_content), self.user)
+        except headers.MalformedHeader as exc:
+            return reply_line(550, f"5.6.0 {exc}")
         except DataError as exc:
             return reply_line(550, f"5.7.1 {exc}")
         held = 0.0
@@ -333,7 +338,8 @@ class Relay:
                                                 f"{_first_line(exc)}"), error=_first_line(exc))
             except (WarmupError, OSError) as exc:
                 res.settle("released")
-                code = "4.3.0" if isinstance(exc, ConfigError) else "4.4.1"
+                code = ("4.3.0" if isinstance(exc, ConfigError) else
+                        "4.7.0" if isinstance(exc, smtp.AuthDeferred) else "4.4.1")
                 return Delivery(reply_line(451, f"{code} upstream unavailable: "
                                                 f"{_first_line(exc)}"), error=_first_line(exc))
             try:
@@ -385,14 +391,13 @@ class _Controller(Controller):
             authenticator=relay.authenticate, auth_required=True,
             # Plain SMTP on loopback: no wire to protect, so AUTH needs no TLS here.
             auth_require_tls=False, data_size_limit=relay.data_size_limit,
-            # The idle timeout must outlast a held reply, or aiosmtpd drops the client itself.
-            timeout=max(300.0, relay.max_hold + 60.0))
+            timeout=relay.idle_timeout)
         self.relay = relay
 
     def factory(self) -> SMTP:
         with warnings.catch_warnings():  # the same loopback warning, as a UserWarning
             warnings.simplefilter("ignore", UserWarning)
-            return SMTP(self.handler, **self.SMTP_kwargs)
+            return _Session(self.relay, self.handler, **self.SMTP_kwargs)
 
     def _create_server(self) -> Awaitable[asyncio.AbstractServer]:
         # Bind port 0 ourselves so the kernel picks a free port with no race, and never
@@ -404,71 +409,62 @@ class _Controller(Controller):
         return self.loop.create_server(self._factory_invoker, sock=sock)
 
 
-# -- the wrapped command ---------------------------------------------------------------------
+class _Session(SMTP):
+    """aiosmtpd's SMTP with the relay's limits: :data:`MAX_SESSIONS` connections at once,
+    :data:`LOGIN_TIMEOUT` from connecting to a successful AUTH (commands do not extend it),
+    then :data:`IDLE_TIMEOUT` between commands. From DATA to its reply the client is not idle
+    but waiting (for the upload, and for a reply held until the next paced slot): that phase
+    gets ``max_hold`` more."""
 
-def write_shim(folder: Path) -> Path:
-    """An executable ``sendmail`` that submits through the relay via ``warmup sendmail``."""
-    path = folder / "sendmail"
-    path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m warmup sendmail "$@"\n')
-    path.chmod(0o755)
-    return path
+    def __init__(self, relay: Relay, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.relay = relay
+        self._counted = False
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._counted:
+            if self.relay.sessions >= self.relay.max_sessions:
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(f"421 4.7.0 too many connections to the warmup relay (at most "
+                                f"{self.relay.max_sessions}); try again later\r\n".encode())
+                transport.close()
+                return
+            self.relay.sessions += 1
+            self._counted = True
+        super().connection_made(transport)
 
-def run_wrapped(gate: Gate, command: list[str], wait: bool, *, host: str = "127.0.0.1",
-                max_hold: float = MAX_HOLD) -> int:
-    """Run ``command`` behind a relay for ``gate``; its exit code (128+N if killed by signal N)."""
-    relay = Relay(gate, wait=wait, host=host, max_hold=max_hold)
-    with tempfile.TemporaryDirectory(prefix="warmup-relay-") as shim_dir:
-        write_shim(Path(shim_dir))
-        relay.start()
-        try:
-            code = _run_child(command, relay.child_env(shim_dir))
-        finally:
-            relay.stop()
-    print(relay.tally.summary(), file=sys.stderr, flush=True)
-    return code
-
-
-def _run_child(command: list[str], env: dict[str, str]) -> int:
-    try:
-        proc = subprocess.Popen(command, env=env)
-    except FileNotFoundError:
-        print(f"warmup: {command[0]}: command not found", file=sys.stderr)
-        return 127
-    except PermissionError:
-        print(f"warmup: {command[0]}: permission denied", file=sys.stderr)
-        return 126
-
-    def forward(signum: int, _frame: object) -> None:
-        # Ctrl-C at a terminal already reached the child (same foreground process group);
-        # sending it again would interrupt the child's own clean-up.
-        if signum == signal.SIGINT and _terminal_sent_it():
+    def connection_lost(self, error: Exception | None) -> None:
+        if not self._counted:  # refused above: aiosmtpd never saw this connection
             return
-        try:
-            proc.send_signal(signum)
-        except ProcessLookupError:
-            pass
+        self.relay.sessions -= 1
+        self._counted = False
+        super().connection_lost(error)
 
-    handlers: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            handlers[sig] = signal.signal(sig, forward)
-    try:
-        rc = proc.wait()
-    finally:
-        for sig, old in handlers.items():
-            signal.signal(sig, old)
-    return 128 - rc if rc < 0 else rc
+    @property
+    def _authenticated(self) -> bool:
+        return self.session is not None and bool(self.session.authenticated)
 
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        if duration is None:
+            if not self._authenticated:
+                if self._timeout_handle is not None:
+                    return  # the login deadline runs from connecting
+                duration = self.relay.login_timeout
+            else:
+                duration = self.relay.idle_timeout
+        super()._reset_timeout(duration)
 
-def _terminal_sent_it() -> bool:
-    for fd in (0, 1, 2):
-        try:
-            if os.isatty(fd):
-                return os.tcgetpgrp(fd) == os.getpgrp()
-        except OSError:
-            continue
-    return False
+    async def smtp_AUTH(self, arg: str) -> None:
+        await super().smtp_AUTH(arg)
+        if self._authenticated:
+            self._reset_timeout(self.relay.idle_timeout)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if self._authenticated:
+            self._reset_timeout(self.relay.max_hold + self.relay.idle_timeout)
+        await super().smtp_DATA(arg)
+        if self.transport is not None:
+            self._reset_timeout()
 
 
 def _local(ts: dt.datetime, tz: str) -> Any:

@@ -18,7 +18,8 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 
-from warmup.errors import PermissionFailure, Unavailable
+from warmup import headers
+from warmup.errors import PermissionFailure, TempFail, Unavailable
 from warmup.neterr import describe
 
 DEFAULT_TIMEOUT = 60.0
@@ -57,6 +58,10 @@ class AuthFailed(PermissionFailure):
     """The server refused the credentials (exit 77)."""
 
 
+class AuthDeferred(TempFail):
+    """The server answered the login with a temporary failure, e.g. 454 4.7.0 (exit 75)."""
+
+
 def _context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
@@ -92,8 +97,13 @@ class Session:
                 self.smtp.login(target.username, target.password)
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
+                reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                # 454 and other 4xx: the server cannot check now; 432 asks for a new password.
+                if 400 <= exc.smtp_code < 500 and exc.smtp_code != 432:
+                    raise AuthDeferred(f"{self.host} could not log {target.username} in just "
+                                       f"now ({reply}); try again later") from None
                 raise AuthFailed(f"{self.host} refused the login for {target.username}: "
-                                 f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
+                                 f"{reply}") from None
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
                 raise Unavailable(f"{self.host}: login failed: {_why(exc)}") from None
@@ -122,9 +132,14 @@ class Session:
         return self.target.security != "none" or self.smtp.has_extn("auth")
 
     def send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:
-        """One message; never raises for SMTP replies or a broken connection."""
+        """One message; never raises for SMTP replies or a broken connection.
+
+        Bcc and Resent-Bcc headers are removed on the way out, whoever built ``data``: the
+        envelope carries those recipients, and every recipient would read the header.
+        """
         from warmup.bounces import classify_smtp_reply, is_throttle
 
+        data = headers.without(data, headers.BLIND_FIELDS)
         smtp = self.smtp
         assert smtp is not None
         results: dict[str, RcptResult] = {}
@@ -142,7 +157,7 @@ class Session:
                 text = _text(reply)
                 if code in (250, 251):
                     accepted.append(rcpt)
-                elif is_throttle(code, text):
+                elif is_throttle(code, text, stage="rcpt"):
                     self._reset(code)
                     return Outcome(released, (code, text), f"throttled: {code} {text}")
                 else:

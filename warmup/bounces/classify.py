@@ -325,6 +325,12 @@ _THROTTLE_STATUS = frozenset(
     _words("4.7.28 5.7.28 5.7.232 5.7.233 5.4.5 4.4.5 4.7.500 4.7.650 5.2.121 5.2.122 5.1.90 4.3.2")
 )
 _THROTTLE_REPLIES = frozenset(_words("421 450 451 452 454 550 553 554"))
+# Explicit wording about the sender's volume (what a permanent or per-recipient reply needs).
+_VOLUME = re.compile(
+    r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
+    r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc)|\bhl:ic"
+)
+_GREYLIST = re.compile(r"gr[ae]y-?list")
 
 
 def extract_status(text: str) -> str:
@@ -448,14 +454,27 @@ def classify_smtp_reply(code: int, text: str) -> str:
     return kind_of_reason(reason_of(status, reply, text or ""), status, reply)
 
 
-def is_throttle(code: int, text: str) -> bool:
+def is_throttle(code: int, text: str, stage: str | None = None) -> bool:
     """True if a reply means *we* are sending too fast or too much (back off), not a bad recipient.
 
     Covers 421/450/451/452/454 rate wording, Gmail 4.7.28 / 5.4.5 daily quota, Microsoft
     4.7.500-series "server busy", 4.7.650 and 5.7.232/5.7.233 tenant sending limits, Yahoo TSS
     deferrals, Alibaba ``ANTISPAM_BAT``, Tencent "frequency limited", NetEase RP:/MI:/HL: codes.
+    Greylisting never is: it concerns one receiving domain, and a retry later passes.
+
+    ``stage="rcpt"`` (the reply to one RCPT TO): a temporary refusal ("try again later", a
+    recipient receiving too fast) defers that recipient only; it is a throttle only with a
+    provider's throttling code or explicit wording about our volume, or as a 421 (the server
+    ends the session).
     """
-    return _is_throttle(code, text, "")
+    low = " ".join((text or "").lower().split())
+    if _GREYLIST.search(low) or not _is_throttle(code, text, ""):
+        return False
+    if stage != "rcpt" or code == 421 or not 400 <= code < 500:
+        return True
+    status = extract_status(low)
+    return (status in _THROTTLE_STATUS or status.startswith("4.7.5")
+            or (status.startswith("4.7.6") and "rate" in low) or bool(_VOLUME.search(low)))
 
 
 def _is_throttle(code: int, text: str, status: str) -> bool:
@@ -477,11 +496,5 @@ def _is_throttle(code: int, text: str, status: str) -> bool:
     if reply[:1] == "5" or status[:1] == "5":
         # On a permanent reply only explicit volume wording counts; "try again later" or
         # "temporarily deferred" inside a 5xx is not a rate signal.
-        return bool(
-            re.search(
-                r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
-                r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc)|\bhl:ic",
-                low,
-            )
-        )
+        return bool(_VOLUME.search(low))
     return True

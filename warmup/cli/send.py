@@ -70,8 +70,9 @@ def send(ledger: Ledger, address: str, to: tuple[str, ...], cc: tuple[str, ...],
                              "command's own messages are gated")
         if wait and refuse:
             raise UsageError("--wait and --refuse exclude each other")
-        from warmup.relay import run_wrapped
+        from warmup.wrap import run_wrapped, shed_password
 
+        shed_password(on_exec=ledger.close)  # may start this command over, without the secret
         with Gate(address, ledger=ledger, password_command=password_command,
                   timeout=timeout) as gate:
             return run_wrapped(gate, list(command), wait=not refuse)
@@ -121,8 +122,16 @@ def _check_header_values(to: tuple[str, ...], cc: tuple[str, ...], subject: str)
 
 def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
               dry_run: bool) -> int:
+    from email.errors import MissingHeaderBodySeparatorDefect
+
     from warmup.gate import NotAllowed, prepare, recipients_of, refusal
 
+    if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in message.defects):
+        # Python ends the headers there: the lines after it (a Bcc, a From) would go out as
+        # body text that every recipient reads.
+        raise DataError("the message has a header line that is not 'Name: value' (white "
+                        "space before the colon?): fix its headers, with an empty line "
+                        "before the body")
     msg = prepare(message, gate.box.address)
     rcpts = rcpts or recipients_of(msg)
     if dry_run:

@@ -23,7 +23,6 @@ from warmup.errors import UsageError
 RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
 RELAY_TIMEOUT = 660.0
 _EOL = re.compile(rb"\r\n|\n|\r")
-_BCC = re.compile(rb"bcc[ \t]*:", re.IGNORECASE)
 
 
 @cli.command("sendmail", context_settings={"ignore_unknown_options": True})
@@ -129,18 +128,6 @@ def _cut_at_lone_dot(raw: bytes) -> bytes:
 
 def _without_bcc(raw: bytes) -> bytes:
     """CRLF lines, and no Bcc header (with its folded lines): sendmail -t hides Bcc."""
-    lines = _EOL.sub(b"\r\n", raw).split(b"\r\n")
-    out: list[bytes] = []
-    in_headers, skipping = True, False
-    for i, line in enumerate(lines):
-        if in_headers and line == b"":
-            out.extend(lines[i:])
-            break
-        if in_headers and line[:1] in (b" ", b"\t"):
-            if not skipping:
-                out.append(line)
-            continue
-        skipping = bool(_BCC.match(line))
-        if not skipping:
-            out.append(line)
-    return b"\r\n".join(out)
+    from warmup import headers
+
+    return headers.without(_EOL.sub(b"\r\n", raw))

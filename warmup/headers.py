@@ -1,0 +1,148 @@
+"""A raw message's header section read the way the most lenient mail server would read it.
+
+Python's parser stops the header section at the first line that is not ``Name: value``: a
+``From : ceo@corp.example`` (RFC 5322's obsolete syntax allows white space before the colon)
+is not a header to it, yet upstream servers take it as one. The relay, which forwards the
+client's bytes unchanged, reads headers with :func:`fields` instead: any of CRLF, LF or CR
+ends a line (as :func:`warmup.smtp.dot_stuff` will send them), and a line that is neither
+``Name: value`` nor a continuation, or has white space before its colon, is refused rather
+than guessed at. :func:`without` reads as leniently but never refuses: ``Bcc :`` is a Bcc.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from warmup.errors import DataError
+
+# The lines a server will see: dot_stuff turns each of these into CRLF.
+_EOL = re.compile(rb"\r\n|\n|\r")
+# RFC 5322 field name (printable ASCII but the colon), then obs-FWS before the colon.
+_NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+# Anything that looks like an address, wherever it stands (display names and comments too).
+_ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"'\\]+@[^\s<>()\[\],;:\"'\\]+")
+SENDER_FIELDS = ("from", "sender", "resent-from", "resent-sender")
+BLIND_FIELDS = ("bcc", "resent-bcc")
+
+
+class MalformedHeader(DataError):
+    """A header line that is neither ``Name: value`` nor a continuation (exit 65)."""
+
+
+@dataclass(frozen=True)
+class Field:
+    """One header field: its lower-case name, unfolded value and ``raw[start:end]`` span."""
+
+    name: str
+    value: str
+    start: int
+    end: int
+
+
+def _lines(raw: bytes) -> Iterator[tuple[int, int, int]]:
+    """(start, end of its text, end with its line break) for each line of ``raw``."""
+    pos = 0
+    while pos < len(raw):
+        m = _EOL.search(raw, pos)
+        stop, after = (m.start(), m.end()) if m else (len(raw), len(raw))
+        yield pos, stop, after
+        pos = after
+
+
+def fields(raw: bytes) -> tuple[list[Field], int]:
+    """The header fields of ``raw`` and the offset of the empty line that ends them (or its
+    length); :class:`MalformedHeader` naming the first line that is not a header."""
+    found: list[tuple[str, int, int, list[bytes]]] = []
+    for number, (start, stop, after) in enumerate(_lines(raw), 1):
+        line = raw[start:stop]
+        if not line:
+            return _fields(found), start
+        if line[:1] in (b" ", b"\t"):
+            if not found:
+                raise MalformedHeader("the message's first line begins with white space: it "
+                                      "is not a header; start the message with 'Name: value' "
+                                      "headers")
+            name, first, _, parts = found[-1]
+            found[-1] = (name, first, after, [*parts, line])
+            continue
+        m = _NAME.match(line)
+        shown = line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
+        if not m:
+            raise MalformedHeader(f"header line {number} is not 'Name: value' ({shown!r}); "
+                                  f"fix the message's headers (an empty line must separate "
+                                  f"them from the body)")
+        if m.end() - 1 > len(m.group(1)):
+            # Obsolete syntax: mail software disagrees on whether it is a header at all.
+            raise MalformedHeader(f"header line {number} has white space before its colon "
+                                  f"({shown!r}); write '{m.group(1).decode()}:'")
+        found.append((m.group(1).decode().lower(), start, after, [line[m.end():]]))
+    return _fields(found), len(raw)
+
+
+def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
+    return [Field(name, b"".join(parts).decode("utf-8", "replace").strip(), start, end)
+            for name, start, end, parts in found]
+
+
+def check_sender(found: list[Field], mailbox: str) -> None:
+    """:class:`DataError` unless every From/Sender/Resent-From/Resent-Sender names only
+    ``mailbox``: one parseable address, and no other address anywhere in the field (a
+    display name or comment that reads like another address counts)."""
+    for f in found:
+        if f.name in SENDER_FIELDS:
+            # A script sends the same From every time: the stdlib parser runs once for it.
+            check = _sender_problem if len(f.value) <= 998 else _sender_problem.__wrapped__
+            problem = check(f.name, f.value, mailbox)
+            if problem:
+                raise DataError(problem)
+
+
+@functools.lru_cache(maxsize=64)
+def _sender_problem(name: str, value: str, mailbox: str) -> str | None:
+    label = "-".join(p.capitalize() for p in name.split("-"))
+    try:
+        parsed = email.policy.default.header_factory(label, value)
+    except Exception:  # the stdlib parser's own failures: not a plain address either
+        return f"header {label} cannot be parsed ({value[:80]!r}); write it as {mailbox} or " \
+               f"Name <{mailbox}>"
+    named = {a.addr_spec.lower() for a in getattr(parsed, "addresses", ())}
+    named |= {a.lower() for _, a in email.utils.getaddresses([value]) if a}
+    named |= {a.lower() for a in _ADDRESS_LIKE.findall(f"{value} {parsed}")}
+    if not named:
+        return (f"header {label} names no address; give {mailbox} or leave the header out "
+                f"(the relay adds From: {mailbox})")
+    others = sorted(named - {mailbox})
+    if others:
+        listed = ", ".join(o[:80] for o in others[:3]) + (", ..." if len(others) > 3 else "")
+        return (f"header {label} names {listed}, not the mailbox {mailbox}; this relay sends "
+                f"only as {mailbox}")
+    if parsed.defects:
+        return (f"header {label} is not a plain address ({value[:80]!r}); write it as "
+                f"{mailbox} or Name <{mailbox}>")
+    return None
+
+
+def without(raw: bytes, names: tuple[str, ...] = BLIND_FIELDS) -> bytes:
+    """``raw`` minus the header fields called ``names`` (with their continuation lines).
+
+    Tolerant, for the last step before the wire: a malformed line is kept and reading goes on
+    to the first empty line, so no server that reads further than Python could find them.
+    """
+    out: list[bytes] = []
+    skipping = False
+    for start, stop, after in _lines(raw):
+        line = raw[start:stop]
+        if not line:
+            out.append(raw[start:])
+            break
+        if line[:1] not in (b" ", b"\t"):
+            m = _NAME.match(line)
+            skipping = m is not None and m.group(1).decode().lower() in names
+        if not skipping:
+            out.append(raw[start:after])
+    return b"".join(out)
