@@ -230,3 +230,16 @@ def test_a_bounce_never_answers_a_slot_that_never_left(tmp_path):
     assert outcomes == {"x@example.com": "released", "y@example.com": "released",
                         "z@example.com": "sent", "w@example.com": "sent"}
     ledger.close()
+
+
+def test_send_wait_takes_the_next_paced_slot_of_the_day(smtp_ssl, ssl_cert_env, tmp_path):
+    """`warmup send --wait` and the relay share one wait-for-slot (Gate.wait_for): paced to
+    a couple of seconds later today, the second message waits for its slot and goes."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "paced.toml", interval="5s")))
+    args = ("send", BOX, "--to", "lead@example.com", "--subject", "hi", "--body", "hello")
+    assert warmup(*args, env=PASSWORD_ENV).returncode == 0
+    start = time.monotonic()
+    waited = warmup(*args, "--wait", env=PASSWORD_ENV)
+    assert waited.returncode == 0, waited.stderr
+    assert "waiting" in waited.stderr and time.monotonic() - start < 30
+    assert len(smtp_ssl.messages) == 2

@@ -307,11 +307,15 @@ class Gate:
         return SendReport(res.message_id, session.host, list(session.failed),
                           dict(outcome.results), outcome.throttle, outcome.error)
 
-    def close(self) -> None:
-        self._db.close()
+    def disconnect(self) -> None:
+        """Close the SMTP session (the next :meth:`send` connects again)."""
         if self._session is not None:
             self._session.close()
             self._session = None
+
+    def close(self) -> None:
+        self._db.close()
+        self.disconnect()
         if self._own_ledger:
             self.ledger.close()
 

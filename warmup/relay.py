@@ -48,7 +48,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
-from warmup.gate import Gate, NotAllowed, Suppressed, new_message_id
+from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed, new_message_id
 
 DATA_SIZE_LIMIT = 25 * 1024 * 1024  # what the big providers accept per message
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
@@ -177,7 +177,6 @@ class Relay:
         # shared between threads.
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="warmup-relay")
         self._controller: _Controller | None = None
-        self._session: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Relay:
@@ -195,8 +194,7 @@ class Relay:
         self._worker.shutdown(wait=True)
 
     def _close_session(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        self.gate.disconnect()
 
     def child_env(self, shim_dir: str | None = None) -> dict[str, str]:
         """The command's environment: no mailbox secret, the relay's one-time credentials."""
@@ -286,15 +284,7 @@ class Relay:
 
     def _hold_for(self, exc: NotAllowed, held: float) -> float | None:
         """Seconds to hold the reply for the next paced slot, or None to answer 451 now."""
-        a = exc.allowance
-        if not self.wait or a.status != "paced" or a.next_send_at is None:
-            return None
-        tz = self.gate.box.timezone
-        if _local(a.next_send_at, tz).date() != _local(dt.datetime.now(dt.UTC), tz).date():
-            return None
-        # A hair past the slot: waking early would only be refused again.
-        delay = max((a.next_send_at - dt.datetime.now(dt.UTC)).total_seconds(), 0.0) + 0.02
-        return delay if held + delay <= self.max_hold else None
+        return self.gate.wait_for(exc, limit=self.max_hold - held) if self.wait else None
 
     def _refusal(self, exc: NotAllowed) -> str:
         a = exc.allowance
@@ -308,53 +298,44 @@ class Relay:
 
     # -- gating and delivery (worker thread) ----------------------------------------------
     def _deliver(self, rcpts: list[str], message_id: str, data: bytes) -> Delivery:
-        """Reserve, send upstream, settle. Raises :class:`NotAllowed` for the caller to wait."""
-        import sqlalchemy as sa
-
+        """:meth:`Gate.send` (reserve, send upstream, settle) and the client's reply for what
+        happened. Raises :class:`NotAllowed` for the caller to hold or refuse."""
         from warmup import smtp
 
         try:
-            res = self.gate.reserve(rcpts, message_id)
-        except Suppressed as exc:  # suppressed between RCPT and the end of DATA
-            return Delivery(reply_line(550, f"5.1.1 {exc}"))
-        except sa.exc.IntegrityError:
-            # The ledger keys sends on Message-ID + recipient, released slots included, so a
-            # retry of a message that got 451 trips it too: answer "later", never lose it.
-            return Delivery(reply_line(451, f"4.3.0 {message_id} is already in the ledger for "
-                                            f"one of these recipients; resend with a new "
-                                            f"Message-ID"))
+            report = self.gate.send(data, rcpts, message_id=message_id)
         except NotAllowed:
             raise
+        except Suppressed as exc:  # suppressed between RCPT and the end of DATA
+            return Delivery(reply_line(550, f"5.1.1 {exc}"))
+        except DuplicateSend as exc:
+            return Delivery(_duplicate_reply(exc))
+        except smtp.AuthFailed as exc:
+            return Delivery(reply_line(454, f"4.7.0 upstream login failed: "
+                                            f"{_first_line(exc)}"), error=_first_line(exc))
         except DataError as exc:
             return Delivery(reply_line(550, f"5.7.1 {exc}"))
-        except WarmupError as exc:  # the ledger is unavailable
-            return Delivery(reply_line(451, f"4.3.0 {_first_line(exc)}"), error=_first_line(exc))
-        for attempt in (1, 2):
-            try:
-                self._session = session = self.gate.session()
-            except smtp.AuthFailed as exc:
-                res.settle("released")  # nothing left: the slots do not count
-                return Delivery(reply_line(454, f"4.7.0 upstream login failed: "
-                                                f"{_first_line(exc)}"), error=_first_line(exc))
-            except (WarmupError, OSError) as exc:
-                res.settle("released")
-                code = ("4.3.0" if isinstance(exc, ConfigError) else
-                        "4.7.0" if isinstance(exc, smtp.AuthDeferred) else "4.4.1")
-                return Delivery(reply_line(451, f"{code} upstream unavailable: "
-                                                f"{_first_line(exc)}"), error=_first_line(exc))
-            try:
-                outcome = session.send(self.user, res.recipients, data)
-            except BaseException:
-                res.settle("unknown")
-                raise
-            # An upstream server drops a connection left idle (e.g. while pacing): if it was
-            # gone before anything left, reconnect once instead of failing the message.
-            stale = (session.smtp is None and outcome.error is not None and not outcome.throttle
-                     and all(r.outcome == "released" for r in outcome.results.values()))
-            if not (stale and attempt == 1):
-                break
-        res.settle(dict(outcome.results), outcome.throttle)
-        return _answer(outcome, message_id)
+        except (WarmupError, OSError) as exc:  # upstream or the ledger unavailable: later
+            code = ("4.3.0" if isinstance(exc, ConfigError) else
+                    "4.7.0" if isinstance(exc, smtp.AuthDeferred) else "4.4.1")
+            return Delivery(reply_line(451, f"{code} unavailable: {_first_line(exc)}"),
+                            error=_first_line(exc))
+        return _answer(report, message_id)
+
+
+def _duplicate_reply(exc: DuplicateSend) -> str:
+    """A client resending a Message-ID the ledger already holds for a recipient.
+
+    Already sent: 250, the client's job is done (refusing it would make the client report a
+    failure for a delivered message). Still in flight: 451, later. Fate unknown or refused
+    before: 550, never sent twice (DESIGN invariant 9) — a person decides.
+    """
+    if exc.outcome == "sent":
+        return reply_line(250, f"2.0.0 OK {exc.message_id} was already sent to {exc.recipient}; "
+                               f"not sent again")
+    if exc.outcome == "reserved":
+        return reply_line(451, f"4.7.1 {exc}")
+    return reply_line(550, f"5.7.1 {exc}")
 
 
 def _answer(outcome: Any, message_id: str) -> Delivery:

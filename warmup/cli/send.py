@@ -149,10 +149,10 @@ def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
             report = gate.send(msg, rcpts)
             break
         except NotAllowed as exc:
-            until = exc.allowance.next_send_at
-            if not wait or until is None or not _same_local_day(until, gate.box.timezone):
+            delay = gate.wait_for(exc) if wait else None
+            if delay is None:
                 raise
-            _sleep_until(until, str(exc))
+            _sleep(delay, str(exc))
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
     results = report.results
@@ -174,14 +174,10 @@ def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
     return 75 if report.throttle else worst
 
 
-def _same_local_day(ts: dt.datetime, tz: str) -> bool:
-    import pendulum
-
-    now = pendulum.now(tz)
-    return pendulum.instance(ts).in_timezone(tz).date() == now.date()
-
-
-def _sleep_until(until: dt.datetime, why: str) -> None:
+def _sleep(delay: float, why: str) -> None:
+    """Wait ``delay`` seconds for the next slot (:meth:`Gate.wait_for`), with a countdown on a
+    terminal."""
+    until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
     tty = sys.stderr.isatty()
     if not tty:
         click.echo(f"{why}; waiting.", err=True)
