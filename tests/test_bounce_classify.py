@@ -20,7 +20,7 @@ from warmup.bounces import (
 from warmup.bounces.classify import extract_status
 from warmup.bounces.stage import smtp_stage
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "dsn-samples" / "eml"
+CORPUS = Path(__file__).parent / "corpus" / "dsn" / "eml"
 
 # (code, reply text as received live, expected kind, expected is_throttle)
 LIVE_REPLIES = [

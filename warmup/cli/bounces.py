@@ -104,7 +104,7 @@ def parse(files: tuple[str, ...], json_: bool) -> None:
     \b
     Example:
         warmup bounces parse returned.eml
-        warmup bounces parse ../shared/dsn-samples/eml/*.eml --json
+        warmup bounces parse tests/corpus/dsn/eml/*.eml --json
     """
     from warmup.bounces import parse_report
 
