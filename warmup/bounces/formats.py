@@ -19,9 +19,11 @@ MSGID_RE = re.compile(
     r"^(?:Message-I[Dd]|Message-Id)\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
 )
 
-# Markers that start the returned copy of the original message in text bounces.
+# Markers that start the returned copy of the original message in text bounces. Bounded runs
+# of blanks and dashes: "^\s*" spans lines and "-+" overlaps "--+...", both quadratic on a
+# body of blank lines or dashes.
 _RETURNED_RE = re.compile(
-    r"^\s*(?:-+ ?)?(?:"
+    r"^[ \t]*(?:-{1,80} ?)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
     r"original message (?:follows|headers? follows?)|original message ?-|"
     r"returned mail follows|original mail as follows|"
@@ -33,7 +35,7 @@ _RETURNED_RE = re.compile(
     r"原始邮件|原邮件|以下是原|------ ?original|rfc822 headers? of|"
     r"a copy of the original message|the text you sent follows|"
     r"--- the header of the original message is following|"
-    r"--+\s*original message|\[returned message\]|transcript of session follows"
+    r"-{2,80}[ \t]*original message|\[returned message\]|transcript of session follows"
     r")",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -100,6 +102,7 @@ _SKIP_LOCALS = {
 }
 
 MAX_TEXT = 200_000
+MAX_HEADER = 2_000  # of a header value matched against the subject/sender patterns
 MAX_HITS = 2_000
 _NOT_RECIPIENT_CONTEXT = re.compile(
     r"https?://\S*$|message-id\s*:?\s*<?$|^\s*(?:from|sender|reply-to|return-path|"
@@ -129,13 +132,13 @@ def header_addresses(msg: Message | None, names: tuple[str, ...]) -> set[str]:
 
 def is_daemon_sender(msg: Message) -> bool:
     """True if the From/Return-Path looks like an MTA rather than a person."""
-    frm = " ".join(str(v) for v in (msg.get_all("From", []) or [])).lower()
+    frm = " ".join(str(v) for v in (msg.get_all("From", []) or []))[:MAX_HEADER].lower()
     return any(d in frm for d in _DAEMON_LOCALS) or "mail delivery" in frm
 
 
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
-    subject = str(msg.get("Subject", ""))
+    subject = str(msg.get("Subject", ""))[:MAX_HEADER]
     if msg.get("X-Failed-Recipients"):
         return True
     if _BOUNCE_SUBJECT_RE.search(subject):
@@ -158,8 +161,8 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
 
 def is_autoreply(msg: Message) -> bool:
     """RFC 3834 auto-replies, vacation notices and out-of-office messages."""
-    subject = str(msg.get("Subject", ""))
-    auto = str(msg.get("Auto-Submitted", "")).lower()
+    subject = str(msg.get("Subject", ""))[:MAX_HEADER]
+    auto = str(msg.get("Auto-Submitted", ""))[:MAX_HEADER].lower()
     if _AUTOREPLY_SUBJECT_RE.search(subject):
         return True
     auto_header = msg.get("X-Autoreply") or msg.get("X-Autorespond")
