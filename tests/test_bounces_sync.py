@@ -167,6 +167,46 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
     assert bounce_rows(ledger_path)[0][:2] == ("stranger@example.net", "hard")
 
 
+def forged_ses(recipients: list[str]) -> bytes:
+    """A stranger's message whose body is Amazon SES notification JSON about this mailbox."""
+    notice = {"notificationType": "Bounce",
+              "bounce": {"bounceType": "Permanent", "bouncedRecipients": [
+                  {"emailAddress": r, "status": "5.1.1"} for r in recipients]},
+              "mail": {"source": BOX, "commonHeaders": {"from": [BOX]}}}
+    return (f"From: anyone@attacker.example\r\nTo: {BOX}\r\nSubject: AWS Notification Message"
+            f"\r\nMessage-ID: <forged@attacker.example>\r\n\r\n{json.dumps(notice)}\r\n").encode()
+
+
+def recipientless(n: int, original_id: str) -> bytes:
+    """Bounce-looking messages that name no recipient (one of them quotes a real send's ID)."""
+    head = (f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nMessage-ID: <junk-{n}@mx>\r\n"
+            f"Subject: Undelivered Mail Returned to Sender\r\n")
+    if n == 0:
+        return (head + 'MIME-Version: 1.0\r\nContent-Type: multipart/report; boundary="b"\r\n'
+                "\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+                "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n"
+                "\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                f"From: {BOX}\r\nMessage-ID: {original_id}\r\n\r\n--b--\r\n").encode()
+    return (head + f"\r\nYour message could not be delivered ({n}): 550 rejected.\r\n").encode()
+
+
+def test_forged_and_recipientless_reports_count_for_nothing(box, ledger_path):
+    # Issue #10: a forged SES notification listing 300 addresses (25 of them real sends) and
+    # four bounce-looking messages naming no recipient once paused the mailbox.
+    ids = send_many(25)
+    box.append("INBOX", forged_ses([f"lead{i}@example.com" for i in range(300)]))
+    for n in range(4):
+        box.append("INBOX", recipientless(n, ids["lead0@example.com"]))
+    res = warmup("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"], report["matched"]) == (5, 4, 0)
+    assert report["unmatched"] == ["(no recipient)"] * 4
+    rows = bounce_rows(ledger_path)
+    assert [(r[0], r[3]) for r in rows] == [("", None)] * 4  # kept, tied to no send
+    assert json.loads(warmup("suppress", "list", "--json").stdout) == []
+
+
 def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     from warmup.api import endpoints
     from warmup.bounces.imap import sync

@@ -1,11 +1,10 @@
 """Helpers for non-RFC 3464 bounces: plain-text NDRs (qmail, Exim, Exchange, Gmail, Sendmail...),
-auto-reply detection, returned-message splitting and Amazon SES JSON notifications."""
+auto-reply detection and returned-message splitting."""
 
 from __future__ import annotations
 
 import email
 import email.policy
-import json
 import re
 from collections.abc import Set
 from email.message import Message
@@ -252,61 +251,6 @@ def recipient_blocks(
         chunk = text[line_start : min(max(stop, end), start + 3000)]
         parts.append("\n".join(chunk.splitlines()[:20]))
     return {addr: "\n".join(parts) for addr, parts in blocks.items()}
-
-
-def ses_notifications(text: str) -> list[dict] | None:
-    """Decode an Amazon SES (SNS) JSON notification body; None if it is not one."""
-    start = text.find("{")
-    if start < 0 or ("notificationType" not in text and "eventType" not in text):
-        return None
-    body = text[start : text.rfind("}") + 1]
-    data = None
-    # Notification bodies are often line-wrapped by mail gateways, even inside JSON strings.
-    for candidate in (body, re.sub(r"\r?\n ?", "", body)):
-        try:
-            data = json.loads(candidate, strict=False)
-            break
-        except ValueError:
-            continue
-    if data is None:
-        return None
-    if isinstance(data, dict) and isinstance(data.get("Message"), str):
-        try:
-            data = json.loads(data["Message"], strict=False)
-        except ValueError:
-            return None
-    if not isinstance(data, dict):
-        return None
-    ntype = str(data.get("notificationType") or data.get("eventType") or "")
-    mail = data.get("mail") if isinstance(data.get("mail"), dict) else {}
-    msgid = str(mail.get("messageId", "")) if mail else ""
-    out: list[dict] = []
-    if ntype == "Bounce" and isinstance(data.get("bounce"), dict):
-        bounce = data["bounce"]
-        for r in bounce.get("bouncedRecipients") or []:
-            if isinstance(r, dict):
-                out.append(
-                    {
-                        "kind": "bounce",
-                        "recipient": str(r.get("emailAddress", "")),
-                        "status": str(r.get("status", "") or ""),
-                        "diagnostic": str(r.get("diagnosticCode", "") or ""),
-                        "bounce_type": str(bounce.get("bounceType", "")),
-                        "sub_type": str(bounce.get("bounceSubType", "")),
-                        "message_id": msgid,
-                    }
-                )
-    elif ntype == "Complaint" and isinstance(data.get("complaint"), dict):
-        for r in data["complaint"].get("complainedRecipients") or []:
-            if isinstance(r, dict):
-                out.append(
-                    {
-                        "kind": "complaint",
-                        "recipient": str(r.get("emailAddress", "")),
-                        "message_id": msgid,
-                    }
-                )
-    return out
 
 
 _RECORD_KEYS = ("final-recipient", "original-recipient", "action", "status")

@@ -189,7 +189,7 @@ def _record(conn: Connection, box: store.MailboxRow, folder: str, uidvalidity: i
             raw: bytes, report: SyncReport, now: dt.datetime) -> bool:
     if not raw or len(raw) > MAX_MESSAGE:
         return False
-    bounces = parse_bounces(raw)
+    bounces = parse_bounces(raw, mailbox=box.address)
     if not bounces:
         return False
     stamped = min(_bounce_time(raw, now), now)
@@ -197,7 +197,10 @@ def _record(conn: Connection, box: store.MailboxRow, folder: str, uidvalidity: i
     for b in bounces:
         rcpt = b.recipient or ""
         key = f"dsn:{own}|{rcpt}" if own else f"imap:{folder}:{uidvalidity}:{uid}|{rcpt}"
-        send_id, sent_at = bouncedb.match_send(conn, box, rcpt, b.message_id or None, now)
+        # A bounce that names no recipient is kept and listed but tied to no send, even when
+        # it quotes a send's Message-ID: it proves nothing about that recipient (invariant 8).
+        send_id, sent_at = (bouncedb.match_send(conn, box, rcpt, b.message_id or None, now)
+                            if rcpt else (None, None))
         at = max(stamped, sent_at) if sent_at else stamped  # never before the send it answers
         new = store.record_bounce(conn, box, rcpt, b.kind, at, key, status=b.status or None,
                                   reply=b.reply or None, diagnostic=b.diagnostic or None,

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from email.message import Message
 from pathlib import Path
 
-from . import formats
+from . import formats, notifications
 from .classify import classify, extract_reply, extract_status, reason_of
 from .stage import smtp_stage
 
@@ -40,17 +40,26 @@ class Bounce:
     message_id: str
 
 
-def parse_bounces(raw: bytes | str | Message) -> list[Bounce]:
+def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> list[Bounce]:
     """Parse a bounce/complaint message into zero or more ``Bounce`` records.
 
     Returns ``[]`` for anything that is not a failure: auto-replies, successful delivery
     reports (delivered/relayed/expanded), ordinary mail, and unparseable input. Never raises.
+    A bounce whose recipient could not be found has ``recipient == ""``: keep it for the
+    record, never count it against a mailbox.
+
+    ``mailbox``: the address whose bounces these are (``bounces sync`` passes it). A provider's
+    own notification format (Amazon SES JSON) yields bounces only if the message claims to come
+    from that provider and, given ``mailbox``, reports on mail that ``mailbox`` sent; otherwise
+    nothing (see :mod:`warmup.bounces.notifications`). Without ``mailbox`` — ``warmup bounces
+    parse FILE``, which records nothing — only the origin is checked: pass ``mailbox`` whenever
+    the result will be recorded.
     """
     try:
         msg = _to_message(raw)
         if msg is None:
             return []
-        return _parse(msg)
+        return _parse(msg, mailbox=mailbox)
     except Exception:
         return []
 
@@ -287,12 +296,12 @@ def _make(
 # --------------------------------------------------------------------------- formats
 
 
-def _parse(msg: Message, depth: int = 0) -> list[Bounce]:
+def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bounce]:
     parts = _Parts(msg)
     if not msg.is_multipart() and depth < 2:
         reparsed = formats.reparse_inline_mime(msg, "\n".join(parts.texts))
         if reparsed is not None:
-            return _parse(reparsed, depth + 1)
+            return _parse(reparsed, depth + 1, mailbox)
     if parts.feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
         return _parse_arf(msg, parts)
     if parts.dsn:
@@ -300,13 +309,19 @@ def _parse(msg: Message, depth: int = 0) -> list[Bounce]:
     inner = parts.original
     if inner is not None and depth < 2 and inner.get_content_type() == "multipart/report":
         # A DSN forwarded or wrapped inside another notification.
-        found = _parse(inner, depth + 1)
+        found = _parse(inner, depth + 1, mailbox)
         if found:
             return found
     body = "\n".join(parts.texts)
-    ses = formats.ses_notifications(body)
+    ses = notifications.ses_notice(body)
     if ses is not None:
-        return _parse_ses(ses)
+        # Believed only from the provider and about this mailbox's mail; never read as text
+        # either (its JSON would yield every address it lists).
+        if not notifications.from_provider(msg, notifications.SES_DOMAINS):
+            return []
+        if mailbox is not None and not notifications.about(ses, mailbox):
+            return []
+        return _parse_ses(ses.items)
     unsubscribe = formats.unsubscribe_request(msg)
     if unsubscribe:
         # A one-click "unsubscribe" sent by the recipient's mail client: an opt-out, handled
@@ -420,7 +435,7 @@ def _text_blocks(msg: Message, notification: str, keep: set[str] | None = None) 
     return formats.recipient_blocks(notification, exclude - (keep or set()), keep or set())
 
 
-def _parse_ses(items: list[dict]) -> list[Bounce]:
+def _parse_ses(items: list[dict[str, str]]) -> list[Bounce]:
     out: list[Bounce] = []
     for item in items:
         recipient = _clean_addr(item.get("recipient", ""))
