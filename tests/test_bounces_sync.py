@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import pytest
 
 from tests.gatekit import policy_file, warmup
+from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
 from warmup import Gate
@@ -232,10 +233,48 @@ def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     assert report.bounces == 120 and len(bounce_rows(ledger_path)) == 120
 
 
+def imap_via(proxy: LoginFaultProxy) -> None:
+    """Point the mailbox at the proxy, as primary (127.0.0.1) and backup host (localhost)."""
+    res = warmup("mailbox", "set", BOX, "--imap-host", "127.0.0.1,localhost",
+                 "--imap-port", str(proxy.port))
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("fault", ["cut", "stall"])
+def test_imap_login_cut_or_stall_is_unavailable_after_trying_the_backup(box, fault):
+    # Issue #10 item 15: a stall crashed with TimeoutError (exit 1); a cut exited 77 with the
+    # password checklist and never tried the backup host.
+    with LoginFaultProxy(box, [fault]) as proxy:
+        imap_via(proxy)
+        res = warmup("bounces", "sync", BOX, "--timeout", "1")
+    assert res.returncode == 69, res.stderr
+    assert proxy.logins == [fault, fault]  # the primary, then the backup host
+    assert res.stderr.startswith("Error: cannot reach the IMAP server (127.0.0.1:")
+    assert "localhost:" in res.stderr and "LOGIN" in res.stderr
+    assert "Traceback" not in res.stderr and "Admin service scope" not in res.stderr
+
+
+def test_imap_login_cut_fails_over_to_the_backup_host(box):
+    box.append("INBOX", dsn("<never-sent@corp.example>", "stranger@example.net", "5.1.1",
+                            "550 5.1.1 user unknown", 1))
+    with LoginFaultProxy(box, ["cut", "pass"]) as proxy:
+        imap_via(proxy)
+        res = warmup("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert res.returncode == 0, res.stderr
+    assert proxy.logins == ["cut", "pass"]
+    assert "127.0.0.1 unavailable (connection lost during LOGIN" in res.stderr
+    assert "used the backup host localhost" in res.stderr
+    assert "recorded 1 new bounce(s)" in res.stdout
+
+
 def test_imap_login_failure_and_unreachable(box, tmp_path):
     bad = warmup("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
     assert bad.returncode == 77
     assert "Admin service scope" in bad.stderr and "Traceback" not in bad.stderr
+    with LoginFaultProxy(box, ["pass"]) as proxy:  # a real NO: the backup is not tried
+        imap_via(proxy)
+        refused = warmup("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
+    assert refused.returncode == 77 and proxy.logins == ["pass"]
     assert warmup("mailbox", "set", BOX, "--imap-host", "127.0.0.2,127.0.0.3").returncode == 0
     down = warmup("bounces", "sync", BOX)
     assert down.returncode == 69 and "cannot reach the IMAP server" in down.stderr

@@ -56,7 +56,13 @@ def _quote(folder: str) -> str:
 def connect(hosts: tuple[str, ...], port: int, security: str, user: str, password: str,
             timeout: float = 60.0, failed: list[tuple[str, str]] | None = None,
             ) -> tuple[imaplib.IMAP4, str]:
-    """Log in on the first host that answers; failover on connect/TLS errors only."""
+    """Log in on the first host that answers; ``(connection, host)``.
+
+    A host that cannot be reached, fails TLS, or cuts, stalls or garbles the session before
+    LOGIN is answered is the network's fault, not the password's: it goes to ``failed`` and
+    the next host is tried (:class:`Unavailable`, exit 69, when none is left). Only a NO to
+    LOGIN is a refused login (:class:`LoginFailed`, exit 77), and then no other host is tried.
+    """
     failed = failed if failed is not None else []
     for host in hosts:
         try:
@@ -72,13 +78,40 @@ def connect(hosts: tuple[str, ...], port: int, security: str, user: str, passwor
             continue
         try:
             imap.login(user, password)
+        except TimeoutError:
+            _drop(imap)
+            failed.append((host, f"no answer to LOGIN within {timeout:g} s"))
+            continue
+        except (OSError, imaplib.IMAP4.abort) as exc:  # abort: the connection is gone
+            _drop(imap)
+            failed.append((host, f"connection lost during LOGIN ({_reason(exc)})"))
+            continue
         except imaplib.IMAP4.error as exc:
-            _logout(imap)
-            text = str(exc).strip("b'\"")
+            _drop(imap)
+            text = _reason(exc)
+            if text.startswith("LOGIN command error: BAD"):  # not an answer about the password
+                failed.append((host, f"LOGIN refused as a bad command ({text})"))
+                continue
             raise LoginFailed(f"{host} refused the IMAP login for {user}: {text}") from None
         return imap, host
     tried = "; ".join(f"{h}:{port}: {w}" for h, w in failed)
-    raise Unavailable(f"cannot reach the IMAP server ({tried})")
+    raise Unavailable(f"cannot reach the IMAP server ({tried}); try again later, or check the "
+                      f"mailbox's IMAP host and port")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return describe(exc)
+    # imaplib's "command: LOGIN => socket error: EOF": the command is said already.
+    return str(exc).rpartition("=> ")[2].strip("b'\"")
+
+
+def _drop(imap: imaplib.IMAP4) -> None:
+    """Close without LOGOUT: after a cut or a stall, LOGOUT would only wait for the timeout."""
+    try:
+        imap.shutdown()
+    except OSError:
+        pass
 
 
 def _logout(imap: imaplib.IMAP4) -> None:
