@@ -20,6 +20,7 @@ from warmup.bounces import (
     parse_report,
 )
 from warmup.bounces.classify import extract_status
+from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.stage import smtp_stage
 
 CORPUS = Path(__file__).parent / "corpus" / "dsn" / "eml"
@@ -563,3 +564,37 @@ def test_real_ses_notification_is_checked_against_its_sender() -> None:
     got = parse_bounces(raw, mailbox="kijitora@neko.example.org")
     assert [(b.recipient, b.kind) for b in got] == [("bounce@simulator.amazonses.com", "hard")]
     assert parse_bounces(raw, mailbox=BOX) == []
+
+
+# Identity (issue #10 item 13): from what the report says, never from where it was found.
+def _report(rcpt: str, date: str = "Mon, 30 Nov 2026 10:00:00 +0800", own: str = "") -> bytes:
+    own_id = f"Message-ID: {own}\n" if own else ""
+    return (
+        f"From: MAILER-DAEMON@mx.example.com\nTo: {BOX}\nDate: {date}\n{own_id}"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\nfailed\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+        f"Final-Recipient: rfc822; {rcpt}\nAction: failed\nStatus: 5.1.1\n\n"
+        f"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: <orig@corp.example>\n\n--b--\n"
+    ).encode()
+
+
+def _keys(raw: bytes) -> list[str]:
+    report = read_report(raw)
+    return [bounce_key(report, b, i) for i, b in enumerate(parse_bounces(raw))]
+
+
+def test_bounce_key_comes_from_the_report() -> None:
+    raw = _report("gone@example.net")
+    (key,) = _keys(raw)
+    assert key.startswith("rpt:") and key.endswith("|gone@example.net")
+    assert _keys(raw.replace(b"\n", b"\r\n")) == [key]  # as IMAP serves it
+    assert read_report(raw).reporter == "dns; mx.example.com"
+    assert _keys(_report("other@example.net")) != [key]
+    assert _keys(_report("gone@example.net", "Mon, 30 Nov 2026 10:00:01 +0800")) != [key]
+    # Same instant in another zone: the same report.
+    assert _keys(_report("gone@example.net", "Mon, 30 Nov 2026 02:00:00 +0000")) == [key]
+    # With a Message-ID of its own: that, as ledgers have always keyed such reports.
+    own = _report("gone@example.net", own="<dsn-1@mx.example.com>")
+    assert _keys(own) == ["dsn:<dsn-1@mx.example.com>|gone@example.net"]

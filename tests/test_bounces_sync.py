@@ -20,15 +20,19 @@ BOX = IMAP_USER
 ENV = {"WARMUP_PASSWORD": IMAP_PASSWORD}
 
 
-def dsn(original_id: str, rcpt: str, status: str, diag: str, n: int) -> bytes:
-    """A standard RFC 3464 delivery status notification, as Postfix writes them."""
+def dsn(original_id: str, rcpt: str, status: str, diag: str, n: int, own_id: bool = True
+        ) -> bytes:
+    """A standard RFC 3464 delivery status notification, as Postfix writes them.
+
+    ``own_id=False``: without a Message-ID of its own, as some MTAs send them.
+    """
     boundary = f"dsn-{n}"
+    own = f"Message-ID: <dsn-{n}@mx.example.com>\n" if own_id else ""
     return f"""From: MAILER-DAEMON@mx.example.com (Mail Delivery System)
 To: {BOX}
 Subject: Undelivered Mail Returned to Sender
 Date: {email.utils.formatdate()}
-Message-ID: <dsn-{n}@mx.example.com>
-MIME-Version: 1.0
+{own}MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"
 
 --{boundary}
@@ -206,6 +210,26 @@ def test_forged_and_recipientless_reports_count_for_nothing(box, ledger_path):
     rows = bounce_rows(ledger_path)
     assert [(r[0], r[3]) for r in rows] == [("", None)] * 4  # kept, tied to no send
     assert json.loads(warmup("suppress", "list", "--json").stdout) == []
+
+
+def test_a_report_read_again_elsewhere_is_recorded_once(box, ledger_path):
+    # Issue #10 item 13: 100 reports synced, the folder recreated with the same messages (new
+    # UIDVALIDITY): the 30 without a Message-ID of their own were recorded a second time.
+    reports = [dsn(f"<orig-{n}@corp.example>", f"gone{n}@example.net", "5.1.1",
+                   "550 5.1.1 user unknown", n, own_id=n >= 30) for n in range(100)]
+    box.append_many("Bounces", reports)
+    first = json.loads(warmup("bounces", "sync", BOX, "--folder", "Bounces", "--json").stdout)
+    assert first["bounces"] == 100
+    before = box.uidvalidity("Bounces")
+    box.delete("Bounces")
+    box.append_many("Bounces", reports)
+    assert box.uidvalidity("Bounces") != before
+    box.append_many("Copy", reports[:40])  # the same reports in a second folder too
+    res = warmup("bounces", "sync", BOX, "--folder", "Bounces", "--folder", "Copy", "--json")
+    assert res.returncode == 0, res.stderr
+    again = json.loads(res.stdout)
+    assert (again["scanned"], again["bounces"]) == (140, 0)
+    assert len(bounce_rows(ledger_path)) == 100
 
 
 def test_dropped_connection_resumes_without_duplicates(box, ledger_path):

@@ -257,15 +257,30 @@ class Dovecot:
 
     def append(self, folder: str, raw: bytes, flags: Iterable[str] = ()) -> int:
         """APPEND a message (creating the folder if needed); return its UID."""
+        return self.append_many(folder, [raw], flags)[0]
+
+    def append_many(self, folder: str, raws: Iterable[bytes], flags: Iterable[str] = ()
+                    ) -> list[int]:
+        """APPEND messages in order over one connection (creating the folder); their UIDs."""
+        uids = []
         with self.connect() as client:
             if folder.upper() != "INBOX":
                 client.create(_quote(folder))  # NO [ALREADYEXISTS] is fine
             flag_list = f"({' '.join(flags)})" if flags else None
-            typ, data = client.append(_quote(folder), flag_list, None, raw)
+            for raw in raws:
+                typ, data = client.append(_quote(folder), flag_list, None, raw)
+                if typ != "OK":
+                    raise RuntimeError(f"APPEND failed: {data!r}")
+                match = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
+                uids.append(int(match.group(1)) if match else -1)
+        return uids
+
+    def delete(self, folder: str) -> None:
+        """Delete a folder and its messages (a later APPEND recreates it, new UIDVALIDITY)."""
+        with self.connect() as client:
+            typ, data = client.delete(_quote(folder))
             if typ != "OK":
-                raise RuntimeError(f"APPEND failed: {data!r}")
-            match = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
-            return int(match.group(1)) if match else -1
+                raise RuntimeError(f"DELETE {folder!r} failed: {data!r}")
 
     def _fetch(self, folder: str, items: str) -> list:
         with self.connect() as client:

@@ -3,17 +3,15 @@
 Each folder is opened read-only (EXAMINE) and fetched with ``BODY.PEEK[]``, so nothing is marked
 seen and nothing is deleted (``move_to`` is the one exception, on request). Progress is the
 folder's UIDVALIDITY and last UID, saved after every batch in the same transaction as the
-bounces of that batch; every bounce also carries a key (the notification's own Message-ID, else
-UIDVALIDITY+UID) that the ledger refuses twice. A dropped connection reconnects and goes on from
-the saved UID, so a re-run or a resume records nothing twice.
+bounces of that batch; every bounce also carries a key made from what its report says (see
+:mod:`warmup.bounces.identity`), never from where it was found, which the ledger refuses twice.
+A dropped connection reconnects and goes on from the saved UID, and a folder recreated (new
+UIDVALIDITY) or copied is read again without recording anything twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-import email.utils
 import imaplib
 import re
 import ssl
@@ -22,6 +20,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
+from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.parse import parse_bounces
 from warmup.errors import PermissionFailure, Unavailable
 from warmup.ledger import Ledger, bouncedb, store
@@ -121,23 +120,6 @@ def _logout(imap: imaplib.IMAP4) -> None:
         pass
 
 
-def _bounce_time(raw: bytes, fallback: dt.datetime) -> dt.datetime:
-    msg = email.message_from_bytes(raw[:65536], policy=email.policy.compat32)
-    try:
-        when = email.utils.parsedate_to_datetime(msg.get("Date", ""))
-        if when.tzinfo is not None:
-            return when.astimezone(dt.UTC)
-    except (TypeError, ValueError, IndexError):
-        pass
-    return fallback
-
-
-def _own_id(raw: bytes) -> str | None:
-    msg = email.message_from_bytes(raw[:65536], policy=email.policy.compat32)
-    mid = (msg.get("Message-ID") or "").strip()
-    return mid or None
-
-
 def sync(ledger: Ledger, box: store.MailboxRow, *, hosts: tuple[str, ...], port: int,
          security: str, password: str, folders: list[str], since: dt.date | None = None,
          move_to: str | None = None, timeout: float = 60.0,
@@ -225,11 +207,11 @@ def _record(conn: Connection, box: store.MailboxRow, folder: str, uidvalidity: i
     bounces = parse_bounces(raw, mailbox=box.address)
     if not bounces:
         return False
-    stamped = min(_bounce_time(raw, now), now)
-    own = _own_id(raw)
-    for b in bounces:
+    facts = read_report(raw)
+    stamped = min(facts.date or now, now)
+    for i, b in enumerate(bounces):
         rcpt = b.recipient or ""
-        key = f"dsn:{own}|{rcpt}" if own else f"imap:{folder}:{uidvalidity}:{uid}|{rcpt}"
+        key = bounce_key(facts, b, i)
         # A bounce that names no recipient is kept and listed but tied to no send, even when
         # it quotes a send's Message-ID: it proves nothing about that recipient (invariant 8).
         send_id, sent_at = (bouncedb.match_send(conn, box, rcpt, b.message_id or None, now)
