@@ -1,35 +1,49 @@
 """Bounce sync over IMAP: read-only, incremental, idempotent, resumable.
 
 Each folder is opened read-only (EXAMINE) and fetched with ``BODY.PEEK[]``, so nothing is marked
-seen and nothing is deleted (``move_to`` is the one exception, on request). Progress is the
-folder's UIDVALIDITY and last UID, saved after every batch in the same transaction as the
-bounces of that batch; every bounce also carries a key made from what its report says (see
-:mod:`warmup.bounces.identity`), never from where it was found, which the ledger refuses twice.
-A dropped connection reconnects and goes on from the saved UID, and a folder recreated (new
-UIDVALIDITY) or copied is read again without recording anything twice.
+seen and nothing is deleted (``move_to`` is the one exception, on request). Only the first
+:data:`READ_BYTES` of a message are fetched, a few messages at a time, so a 20 MB report costs
+no more memory than a small one. A batch is parsed before any transaction is opened, then
+written in short transactions (:func:`record_batch`, the one writer). Progress is the folder's
+UIDVALIDITY and last UID, saved in the same transaction as the bounces it covers; every bounce
+also carries a key made from what its report says (see :mod:`warmup.bounces.identity`), never
+from where it was found, which the ledger refuses twice. A dropped connection reconnects and
+goes on from the saved UID, and a folder recreated (new UIDVALIDITY) or copied is read again
+without recording anything twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.parser
+import email.policy
 import imaplib
 import re
 import ssl
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Connection
-
+from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
-from warmup.bounces.parse import parse_bounces
+from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
 from warmup.errors import PermissionFailure, Unavailable
 from warmup.ledger import Ledger, bouncedb, store
 from warmup.neterr import describe
 
-BATCH = 50
-MAX_MESSAGE = 10 * 1024 * 1024
+BATCH = 50  # messages per round of fetch, parse, record
+# Only the start of a message is read: everything a report says comes before the original it
+# returns (which may be 25 MB), and the parser reads no further anyway.
+READ_BYTES = MAX_INPUT
+FETCH_BYTES = 4 * READ_BYTES  # at most this much message data in memory at once
+WRITE_BOUNCES = 50  # bounces per write transaction (~0.15 s on SQLite): the lock stays short
+# Between two write transactions in a row. SQLite's lock is not fair: a send waiting for it
+# retries every 100 ms and would miss the instant between back-to-back transactions (a report
+# listing 500 recipients kept a writer out for 1.1 s). The pause lets it in.
+WRITE_PAUSE = 0.15
 RETRIES = 3
 _UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
 @dataclass
@@ -42,6 +56,8 @@ class SyncReport:
     host: str | None = None
     failed_hosts: list[tuple[str, str]] = field(default_factory=list)
     reconnects: int = 0
+    # Reports larger than what is read whose first part named no failed recipient.
+    partial: list[str] = field(default_factory=list)
 
 
 class LoginFailed(PermissionFailure):
@@ -160,12 +176,7 @@ def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, fol
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
     uidvalidity = int(imap.response("UIDVALIDITY")[1][0])
-    with ledger.read() as conn:
-        state = bouncedb.sync_state(conn, box, folder)
-        if since is None and state is None:
-            first = bouncedb.first_send_at(conn, box)
-            since = (first - dt.timedelta(days=1)).date() if first else None
-    last = state[1] if state and state[0] == uidvalidity else 0
+    last, since = _position(ledger, box, folder, uidvalidity, since)
     criteria = f"UID {last + 1}:*"
     if since is not None:
         criteria += f" SINCE {since.strftime('%d-%b-%Y')}"
@@ -175,56 +186,148 @@ def _sync_folder(ledger: Ledger, box: store.MailboxRow, imap: imaplib.IMAP4, fol
     done = 0
     for i in range(0, len(uids), BATCH):
         batch = uids[i:i + BATCH]
-        typ, data = imap.uid("FETCH", ",".join(map(str, batch)), "(RFC822.SIZE BODY.PEEK[])")
-        if typ != "OK":
-            raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
-        messages = {int(m.group(1)): part[1] for part in data
-                    if isinstance(part, tuple) and (m := _UID.search(part[0]))}
-        to_move = []
-        with ledger.write() as conn:
-            for uid in batch:
-                raw = messages.get(uid, b"")
-                found = _record(conn, box, folder, uidvalidity, uid, raw, report, now())
-                if found and move_to:
-                    to_move.append(uid)
-            bouncedb.save_sync_state(conn, box, folder, uidvalidity, batch[-1])
+        # Read and parse first, with no transaction open: parsing takes time, writing does not.
+        found = [_read(uid, size, raw, box.address, now()) for uid, size, raw in
+                 _fetch(imap, batch)]
+        for item in found:
+            if item.partial:
+                report.partial.append(f"{folder} UID {item.uid} ({item.size / 1e6:.1f} MB)")
+        for n, (rows, position) in enumerate(_chunks(found, last)):
+            if n:
+                time.sleep(WRITE_PAUSE)
+            for rcpt, matched in record_batch(ledger, box, folder, uidvalidity, position, rows,
+                                              now()):
+                report.bounces += 1
+                report.matched += matched
+                if not matched:
+                    report.unmatched.append(rcpt or "(no recipient)")
+        last = batch[-1]
         report.scanned += len(batch)
         done += len(batch)
-        if to_move:
-            imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to or ""))
+        to_move = [item.uid for item in found if item.bounces]
+        if to_move and move_to:
+            imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to))
             report.moved += len(to_move)
         if progress:
             progress(len(uids), done)
     if not uids:
-        with ledger.write() as conn:
-            bouncedb.save_sync_state(conn, box, folder, uidvalidity, last)
+        record_batch(ledger, box, folder, uidvalidity, last, [], now())
 
 
-def _record(conn: Connection, box: store.MailboxRow, folder: str, uidvalidity: int, uid: int,
-            raw: bytes, report: SyncReport, now: dt.datetime) -> bool:
-    if not raw or len(raw) > MAX_MESSAGE:
-        return False
-    bounces = parse_bounces(raw, mailbox=box.address)
-    if not bounces:
-        return False
+@dataclass(frozen=True)
+class Found:
+    """One message of a folder, read and parsed: its bounces with their ledger keys."""
+
+    uid: int
+    size: int
+    at: dt.datetime  # when the report was written (never after now)
+    bounces: list[tuple[str, Bounce]]  # (key, bounce)
+    partial: bool  # larger than what was read, looked like a report, named no recipient
+
+
+def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, bytes]]:
+    """``(uid, size, first READ_BYTES bytes)`` of each message, holding at most FETCH_BYTES."""
+    typ, data = imap.uid("FETCH", ",".join(map(str, uids)), "(RFC822.SIZE)")
+    if typ != "OK":
+        raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
+    sizes: dict[int, int] = {}
+    for line in data:
+        text = line[0] if isinstance(line, tuple) else line
+        m_uid, m_size = _UID.search(text or b""), _SIZE.search(text or b"")
+        if m_uid and m_size:
+            sizes[int(m_uid.group(1))] = int(m_size.group(1))
+    for group in _groups(uids, sizes):
+        typ, data = imap.uid("FETCH", ",".join(map(str, group)), f"(BODY.PEEK[]<0.{READ_BYTES}>)")
+        if typ != "OK":
+            raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
+        got = {int(m.group(1)): part[1] for part in data
+               if isinstance(part, tuple) and (m := _UID.search(part[0]))}
+        del data
+        for uid in group:
+            yield uid, sizes.get(uid, 0), got.pop(uid, b"")
+
+
+def _groups(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
+    """``uids`` in runs whose first READ_BYTES add up to at most FETCH_BYTES."""
+    group: list[int] = []
+    held = 0
+    for uid in uids:
+        n = min(sizes.get(uid, READ_BYTES), READ_BYTES)
+        if group and held + n > FETCH_BYTES:
+            yield group
+            group, held = [], 0
+        group.append(uid)
+        held += n
+    if group:
+        yield group
+
+
+def _read(uid: int, size: int, raw: bytes, mailbox: str, now: dt.datetime) -> Found:
+    """Parse one message (no ledger access: this is the slow part)."""
+    bounces = parse_bounces(raw, mailbox=mailbox) if raw else []
     facts = read_report(raw)
-    stamped = min(facts.date or now, now)
-    for i, b in enumerate(bounces):
-        rcpt = b.recipient or ""
-        key = bounce_key(facts, b, i)
-        # A bounce that names no recipient is kept and listed but tied to no send, even when
-        # it quotes a send's Message-ID: it proves nothing about that recipient (invariant 8).
-        send_id, sent_at = (bouncedb.match_send(conn, box, rcpt, b.message_id or None, now)
-                            if rcpt else (None, None))
-        at = max(stamped, sent_at) if sent_at else stamped  # never before the send it answers
-        new = store.record_bounce(conn, box, rcpt, b.kind, at, key, status=b.status or None,
-                                  reply=b.reply or None, diagnostic=b.diagnostic or None,
-                                  message_id=b.message_id or None, source="imap",
-                                  send_id=send_id)
-        if new is not None:
-            report.bounces += 1
-            if send_id is not None:
-                report.matched += 1
-            else:
-                report.unmatched.append(rcpt or "(no recipient)")
-    return True
+    partial = (size > len(raw) and not any(b.recipient for b in bounces)
+               and _looks_like_report(raw))
+    return Found(uid, size, min(facts.date or now, now),
+                 [(bounce_key(facts, b, i), b) for i, b in enumerate(bounces)], partial)
+
+
+def _looks_like_report(raw: bytes) -> bool:
+    head = raw[:65_536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    return msg.get_content_type() == "multipart/report" or formats.looks_like_bounce(msg, "")
+
+
+Row = tuple[str, Bounce, dt.datetime]  # (key, bounce, when it was reported)
+
+
+def _chunks(found: list[Found], position: int) -> Iterator[tuple[list[Row], int]]:
+    """The batch's bounces in transactions of at most WRITE_BOUNCES, each with the folder
+    position it completes: the last UID whose bounces are all written by then (a message may
+    span two transactions; read again after a crash, its keys make it idempotent)."""
+    rows: list[Row] = []
+    for item in found:
+        for key, bounce in item.bounces:
+            if len(rows) == WRITE_BOUNCES:
+                yield rows, position
+                rows = []
+            rows.append((key, bounce, item.at))
+        position = item.uid
+    yield rows, position
+
+
+# -- the ledger: the only two functions of a sync that touch it ---------------------------------
+
+def _position(ledger: Ledger, box: store.MailboxRow, folder: str, uidvalidity: int,
+              since: dt.date | None) -> tuple[int, dt.date | None]:
+    """(last UID read in ``folder`` under this UIDVALIDITY, else 0; the SINCE date to use)."""
+    with ledger.read() as conn:
+        state = bouncedb.sync_state(conn, box, folder)
+        if since is None and state is None:
+            first = bouncedb.first_send_at(conn, box)
+            since = (first - dt.timedelta(days=1)).date() if first else None
+    return (state[1] if state and state[0] == uidvalidity else 0), since
+
+
+def record_batch(ledger: Ledger, box: store.MailboxRow, folder: str, uidvalidity: int,
+                 last_uid: int, rows: list[Row], now: dt.datetime) -> list[tuple[str, bool]]:
+    """Record parsed bounces and the folder's new position in one short write transaction.
+
+    Returns ``(recipient, matched to a send)`` for each bounce that was new. A bounce that names
+    no recipient is kept but tied to no send, even when it quotes a send's Message-ID: it says
+    nothing about that send's recipient (DESIGN invariant 8).
+    """
+    new: list[tuple[str, bool]] = []
+    with ledger.write() as conn:
+        for key, b, reported in rows:
+            rcpt = b.recipient or ""
+            send_id, sent_at = (bouncedb.match_send(conn, box, rcpt, b.message_id or None, now)
+                                if rcpt else (None, None))
+            at = max(reported, sent_at) if sent_at else reported  # never before its send
+            if store.record_bounce(conn, box, rcpt, b.kind, at, key, status=b.status or None,
+                                   reply=b.reply or None, diagnostic=b.diagnostic or None,
+                                   message_id=b.message_id or None, source="imap",
+                                   send_id=send_id) is not None:
+                new.append((rcpt, send_id is not None))
+        bouncedb.save_sync_state(conn, box, folder, uidvalidity, last_uid)
+    return new
