@@ -20,6 +20,8 @@ from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
 from warmup import Gate
 
+pytest_plugins = ["tests.pgkit"]  # ledger_url: a test that runs on SQLite and PostgreSQL
+
 BOX = IMAP_USER
 ENV = {"WARMUP_PASSWORD": IMAP_PASSWORD}
 
@@ -216,7 +218,7 @@ def test_forged_and_recipientless_reports_count_for_nothing(box, ledger_path):
     assert json.loads(warmup("suppress", "list", "--json").stdout) == []
 
 
-def test_a_report_read_again_elsewhere_is_recorded_once(box, ledger_path):
+def test_a_report_read_again_elsewhere_is_recorded_once(ledger_url, box):
     # Issue #10 item 13: 100 reports synced, the folder recreated with the same messages (new
     # UIDVALIDITY): the 30 without a Message-ID of their own were recorded a second time.
     reports = [dsn(f"<orig-{n}@corp.example>", f"gone{n}@example.net", "5.1.1",
@@ -233,7 +235,7 @@ def test_a_report_read_again_elsewhere_is_recorded_once(box, ledger_path):
     assert res.returncode == 0, res.stderr
     again = json.loads(res.stdout)
     assert (again["scanned"], again["bounces"]) == (140, 0)
-    assert len(bounce_rows(ledger_path)) == 100
+    assert len(json.loads(warmup("bounces", "list", "--json").stdout)) == 100
 
 
 def returning_report(original_id: str, rcpt: str, megabytes: float) -> bytes:
