@@ -1,4 +1,4 @@
-"""Table-driven corpus test: every message in shared/dsn-samples against expected.jsonl.
+"""Table-driven corpus test: every message in tests/corpus/dsn against expected.jsonl.
 
 The reference answers come from sisimai. Thresholds are asserted on the RAW figures (every
 entry counts). The remaining misses are listed in KNOWN_DISAGREEMENTS with a one-line reason,
@@ -17,7 +17,7 @@ import pytest
 from warmup.bounces import Bounce, parse_bounces
 from warmup.bounces.parse import _parse, _to_message
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "dsn-samples"
+CORPUS = Path(__file__).parent / "corpus" / "dsn"
 THRESHOLD = 0.95
 SPECIAL = {"feedback", "vacation", "delivered"}
 
@@ -164,8 +164,8 @@ def _score_file(res: Results, name: str, expected: list[dict], got: list[Bounce]
 def results() -> Results:
     if not (CORPUS / "expected.jsonl").is_file():
         pytest.fail(
-            f"bounce corpus not found at {CORPUS} (expected shared/dsn-samples beside "
-            "the repository, with eml/ and expected.jsonl)"
+            f"bounce corpus not found at {CORPUS} (eml/ and expected.jsonl, in the "
+            "repository: see tests/corpus/dsn/README.md)"
         )
     res = _evaluate()
     print(f"\n[bounce corpus] {res.files} files, {len(res.errors)} exceptions")

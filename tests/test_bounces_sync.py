@@ -2,32 +2,43 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.utils
 import json
 import sqlite3
+import subprocess
+import sys
+import time
 from email.message import EmailMessage
 
 import pytest
 
 from tests.gatekit import policy_file, warmup
+from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
 from warmup import Gate
+
+pytest_plugins = ["tests.pgkit"]  # ledger_url: a test that runs on SQLite and PostgreSQL
 
 BOX = IMAP_USER
 ENV = {"WARMUP_PASSWORD": IMAP_PASSWORD}
 
 
-def dsn(original_id: str, rcpt: str, status: str, diag: str, n: int) -> bytes:
-    """A standard RFC 3464 delivery status notification, as Postfix writes them."""
+def dsn(original_id: str, rcpt: str, status: str, diag: str, n: int, own_id: bool = True
+        ) -> bytes:
+    """A standard RFC 3464 delivery status notification, as Postfix writes them.
+
+    ``own_id=False``: without a Message-ID of its own, as some MTAs send them.
+    """
     boundary = f"dsn-{n}"
+    own = f"Message-ID: <dsn-{n}@mx.example.com>\n" if own_id else ""
     return f"""From: MAILER-DAEMON@mx.example.com (Mail Delivery System)
 To: {BOX}
 Subject: Undelivered Mail Returned to Sender
 Date: {email.utils.formatdate()}
-Message-ID: <dsn-{n}@mx.example.com>
-MIME-Version: 1.0
+{own}MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"
 
 --{boundary}
@@ -173,6 +184,187 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
     assert json.loads(warmup("suppress", "list", "--json").stdout) == []
 
 
+def forged_ses(recipients: list[str]) -> bytes:
+    """A stranger's message whose body is Amazon SES notification JSON about this mailbox."""
+    notice = {"notificationType": "Bounce",
+              "bounce": {"bounceType": "Permanent", "bouncedRecipients": [
+                  {"emailAddress": r, "status": "5.1.1"} for r in recipients]},
+              "mail": {"source": BOX, "commonHeaders": {"from": [BOX]}}}
+    return (f"From: anyone@attacker.example\r\nTo: {BOX}\r\nSubject: AWS Notification Message"
+            f"\r\nMessage-ID: <forged@attacker.example>\r\n\r\n{json.dumps(notice)}\r\n").encode()
+
+
+def recipientless(n: int, original_id: str) -> bytes:
+    """Bounce-looking messages that name no recipient (one of them quotes a real send's ID)."""
+    head = (f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nMessage-ID: <junk-{n}@mx>\r\n"
+            f"Subject: Undelivered Mail Returned to Sender\r\n")
+    if n == 0:
+        return (head + 'MIME-Version: 1.0\r\nContent-Type: multipart/report; boundary="b"\r\n'
+                "\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+                "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n"
+                "\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                f"From: {BOX}\r\nMessage-ID: {original_id}\r\n\r\n--b--\r\n").encode()
+    return (head + f"\r\nYour message could not be delivered ({n}): 550 rejected.\r\n").encode()
+
+
+def test_forged_and_recipientless_reports_count_for_nothing(box, ledger_path):
+    # Issue #10: a forged SES notification listing 300 addresses (25 of them real sends) and
+    # four bounce-looking messages naming no recipient once paused the mailbox.
+    ids = send_many(25)
+    box.append("INBOX", forged_ses([f"lead{i}@example.com" for i in range(300)]))
+    for n in range(4):
+        box.append("INBOX", recipientless(n, ids["lead0@example.com"]))
+    res = warmup("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"], report["matched"]) == (5, 4, 0)
+    assert report["unmatched"] == ["(no recipient)"] * 4
+    rows = bounce_rows(ledger_path)
+    assert [(r[0], r[3]) for r in rows] == [("", None)] * 4  # kept, tied to no send
+    assert json.loads(warmup("suppress", "list", "--json").stdout) == []
+    # and the mailbox's standing is untouched: not paused, no bounce rate
+    quota = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    assert quota["status"] != "paused" and quota["bounce_rate"] in (None, 0.0)
+    listed = json.loads(warmup("bounces", "list", BOX, "--json").stdout)
+    assert len(listed) == 4 and not any(b["counted"] for b in listed)
+
+
+def test_a_report_read_again_elsewhere_is_recorded_once(ledger_url, box):
+    # Issue #10 item 13: 100 reports synced, the folder recreated with the same messages (new
+    # UIDVALIDITY): the 30 without a Message-ID of their own were recorded a second time.
+    reports = [dsn(f"<orig-{n}@corp.example>", f"gone{n}@example.net", "5.1.1",
+                   "550 5.1.1 user unknown", n, own_id=n >= 30) for n in range(100)]
+    box.append_many("Bounces", reports)
+    first = json.loads(warmup("bounces", "sync", BOX, "--folder", "Bounces", "--json").stdout)
+    assert first["bounces"] == 100
+    before = box.uidvalidity("Bounces")
+    box.delete("Bounces")
+    box.append_many("Bounces", reports)
+    assert box.uidvalidity("Bounces") != before
+    box.append_many("Copy", reports[:40])  # the same reports in a second folder too
+    res = warmup("bounces", "sync", BOX, "--folder", "Bounces", "--folder", "Copy", "--json")
+    assert res.returncode == 0, res.stderr
+    again = json.loads(res.stdout)
+    assert (again["scanned"], again["bounces"]) == (140, 0)
+    assert len(json.loads(warmup("bounces", "list", "--json").stdout)) == 100
+
+
+def returning_report(original_id: str, rcpt: str, megabytes: float) -> bytes:
+    """A DSN that returns the full original: a message with a ``megabytes`` attachment."""
+    blob = base64.encodebytes(b"\x00" * int(megabytes * 750_000)).replace(b"\n", b"\r\n")
+    head = dsn(original_id, rcpt, "5.1.1", "550 5.1.1 user unknown", 99).decode()
+    head = head.replace("Message-ID: <dsn-99@", f"Message-ID: <dsn-{rcpt}@")
+    report, _, _ = head.partition("--dsn-99\r\nContent-Type: text/rfc822-headers")
+    return (report + "--dsn-99\r\nContent-Type: message/rfc822\r\n\r\n"
+            f"From: {BOX}\r\nTo: {rcpt}\r\nSubject: Offer\r\nMessage-ID: {original_id}\r\n"
+            'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="att"\r\n\r\n'
+            "--att\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--att\r\n"
+            "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+            ).encode() + blob + b"\r\n--att--\r\n\r\n--dsn-99--\r\n"
+
+
+# Runs `warmup ARGS` and reports its own peak resident memory on stderr: VmHWM (kB) of its
+# address space. Not ru_maxrss, which Linux carries over from the forking parent (this test).
+PEAK_RSS = """import re, runpy, sys
+sys.argv = ["warmup", *sys.argv[1:]]
+try:
+    runpy.run_module("warmup", run_name="__main__", alter_sys=True)
+finally:
+    hwm = re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read()).group(1)
+    print(f"peak-rss-kib {hwm}", file=sys.stderr)
+"""
+
+
+def sync_peak_mib(*args: str) -> tuple[dict, float]:
+    res = subprocess.run([sys.executable, "-c", PEAK_RSS, "bounces", "sync", BOX, "--json",
+                          *args], capture_output=True, text=True, timeout=120,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == 0, res.stderr
+    kib = int(res.stderr.rsplit("peak-rss-kib ", 1)[1])
+    return json.loads(res.stdout), kib / 1024
+
+
+def test_twenty_megabyte_reports_are_recorded_in_bounded_memory(box, ledger_path):
+    # Issue #10 item 14: a 20.5 MB report returning the full original was skipped silently
+    # (MAX_MESSAGE, 10 MB): its hard bounce never recorded nor suppressed; and one 20 MB
+    # message took 194 MB. Two of them now cost about what a small report does.
+    ids = send_many(3)
+    box.append("INBOX", dsn(ids["lead0@example.com"], "lead0@example.com", "5.1.1",
+                            "550 5.1.1 user unknown", 1))
+    small, base = sync_peak_mib()
+    assert small["bounces"] == 1
+    box.append_many("INBOX", [returning_report(ids[r], r, 20.5)
+                              for r in ("lead1@example.com", "lead2@example.com")])
+    big, peak = sync_peak_mib()
+    print(f"\n[peak RSS] small report {base:.0f} MiB; two 20.5 MB reports {peak:.0f} MiB")
+    assert (big["scanned"], big["bounces"], big["matched"]) == (2, 2, 2)
+    assert [r[:3] for r in bounce_rows(ledger_path)] == [
+        ("lead0@example.com", "hard", "5.1.1"), ("lead1@example.com", "hard", "5.1.1"),
+        ("lead2@example.com", "hard", "5.1.1")]
+    suppressed = json.loads(warmup("suppress", "list", "--json").stdout)
+    assert [s["address"] for s in suppressed] == [f"lead{i}@example.com" for i in range(3)]
+    assert peak - base < 25, f"peak RSS {peak:.0f} MiB vs {base:.0f} MiB for a small report"
+
+
+def test_a_report_read_only_in_part_is_listed(box, ledger_path):
+    # Everything a report says normally comes first; when it does not (its delivery status
+    # after 1.5 MB of notification text), the sync says so instead of passing in silence.
+    raw = dsn("<never-sent@corp.example>", "stranger@example.net", "5.1.1",
+              "550 5.1.1 user unknown", 1).replace(
+        b"I'm sorry to have", b"x" * 1_500_000 + b"\r\nI'm sorry to have")
+    uid = box.append("INBOX", raw)
+    box.append("INBOX", b"From: a@example.org\r\nSubject: photos\r\n\r\n" + b"x" * 1_500_000)
+    res = warmup("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert res.returncode == 0, res.stderr
+    assert "recorded 1 new bounce(s), 0 matched" in res.stdout  # kept, "(no recipient)"
+    assert (f"Read only the first 1 MB of these reports, and it names no failed recipient; "
+            f"check them by hand: INBOX UID {uid} (1.5 MB)\n") in res.stdout
+
+
+def slow_report(n: int) -> bytes:
+    """A bounce-looking message with 199 HTML parts: ~0.5 s of parsing, one bounce."""
+    parts = "".join(f"--h\r\nContent-Type: text/html\r\n\r\n<p>{'<' * 5000}\r\n"
+                    for _ in range(199))
+    return (f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nMessage-ID: <slow-{n}@mx>\r\n"
+            f"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+            f'Content-Type: multipart/mixed; boundary="h"\r\n\r\n{parts}--h--\r\n').encode()
+
+
+def wide_report(n: int) -> bytes:
+    """One DSN listing ``n`` failed recipients."""
+    records = "".join(f"Final-Recipient: rfc822; gone{i}@example.net\r\nAction: failed\r\n"
+                      f"Status: 5.1.1\r\n\r\n" for i in range(n))
+    raw = dsn("<wide@corp.example>", "gone0@example.net", "5.1.1", "550 5.1.1 unknown", 7)
+    head, _, tail = raw.partition(b"Final-Recipient:")
+    return head + records.encode() + b"--dsn-7" + tail.partition(b"--dsn-7")[2]
+
+
+def test_sync_holds_the_write_lock_only_while_writing(box, ledger_path):
+    # Issue #10 item 6: the sync parsed a whole batch inside its write transaction, and a
+    # concurrent send waited 30 s for the lock and failed ("database is locked", exit 69).
+    # Now it parses first, then writes at most 100 bounces per transaction.
+    send_many(1)
+    box.append_many("INBOX", [slow_report(n) for n in range(12)] + [wide_report(500)])
+    sync = subprocess.Popen([sys.executable, "-m", "warmup", "bounces", "sync", BOX, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    probe = sqlite3.connect(ledger_path, timeout=60, isolation_level=None)
+    longest, probes = 0.0, 0
+    try:
+        while sync.poll() is None:  # what a send would wait for the write lock, at any moment
+            start = time.monotonic()
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            longest, probes = max(longest, time.monotonic() - start), probes + 1
+            time.sleep(0.01)  # a probe every 10 ms, not a clock to wait on
+    finally:
+        probe.close()
+        out, err = sync.communicate(timeout=60)
+    assert sync.returncode == 0, err
+    assert json.loads(out)["bounces"] == 12 + 500
+    assert probes > 20 and longest < 1.0, f"a writer waited {longest:.1f} s for the sync's lock"
+
+
 def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     from warmup.api import endpoints
     from warmup.bounces.imap import sync
@@ -198,10 +390,48 @@ def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     assert report.bounces == 120 and len(bounce_rows(ledger_path)) == 120
 
 
+def imap_via(proxy: LoginFaultProxy) -> None:
+    """Point the mailbox at the proxy, as primary (127.0.0.1) and backup host (localhost)."""
+    res = warmup("mailbox", "set", BOX, "--imap-host", "127.0.0.1,localhost",
+                 "--imap-port", str(proxy.port))
+    assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.parametrize("fault", ["cut", "stall"])
+def test_imap_login_cut_or_stall_is_unavailable_after_trying_the_backup(box, fault):
+    # Issue #10 item 15: a stall crashed with TimeoutError (exit 1); a cut exited 77 with the
+    # password checklist and never tried the backup host.
+    with LoginFaultProxy(box, [fault]) as proxy:
+        imap_via(proxy)
+        res = warmup("bounces", "sync", BOX, "--timeout", "1")
+    assert res.returncode == 69, res.stderr
+    assert proxy.logins == [fault, fault]  # the primary, then the backup host
+    assert res.stderr.startswith("Error: cannot reach the IMAP server (127.0.0.1:")
+    assert "localhost:" in res.stderr and "LOGIN" in res.stderr
+    assert "Traceback" not in res.stderr and "Admin service scope" not in res.stderr
+
+
+def test_imap_login_cut_fails_over_to_the_backup_host(box):
+    box.append("INBOX", dsn("<never-sent@corp.example>", "stranger@example.net", "5.1.1",
+                            "550 5.1.1 user unknown", 1))
+    with LoginFaultProxy(box, ["cut", "pass"]) as proxy:
+        imap_via(proxy)
+        res = warmup("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert res.returncode == 0, res.stderr
+    assert proxy.logins == ["cut", "pass"]
+    assert "127.0.0.1 unavailable (connection lost during LOGIN" in res.stderr
+    assert "used the backup host localhost" in res.stderr
+    assert "recorded 1 new bounce(s)" in res.stdout
+
+
 def test_imap_login_failure_and_unreachable(box, tmp_path):
     bad = warmup("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
     assert bad.returncode == 77
     assert "Admin service scope" in bad.stderr and "Traceback" not in bad.stderr
+    with LoginFaultProxy(box, ["pass"]) as proxy:  # a real NO: the backup is not tried
+        imap_via(proxy)
+        refused = warmup("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
+    assert refused.returncode == 77 and proxy.logins == ["pass"]
     assert warmup("mailbox", "set", BOX, "--imap-host", "127.0.0.2,127.0.0.3").returncode == 0
     down = warmup("bounces", "sync", BOX)
     assert down.returncode == 69 and "cannot reach the IMAP server" in down.stderr

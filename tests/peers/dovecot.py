@@ -1,10 +1,12 @@
-"""A private Dovecot IMAP instance (imaps on 127.0.0.1) run from a temp directory.
+"""A private Dovecot IMAP instance (imaps on 127.0.0.1) run from a temp directory, and a proxy
+in front of it that cuts or stalls sessions at LOGIN.
 
 Needs the Debian package ``dovecot-imapd``. /etc/dovecot and the system service are not used.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import grp
@@ -17,11 +19,12 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from tests.peers.smtp import HOST, free_port
 from tests.peers.tls import TestPKI
@@ -254,15 +257,30 @@ class Dovecot:
 
     def append(self, folder: str, raw: bytes, flags: Iterable[str] = ()) -> int:
         """APPEND a message (creating the folder if needed); return its UID."""
+        return self.append_many(folder, [raw], flags)[0]
+
+    def append_many(self, folder: str, raws: Iterable[bytes], flags: Iterable[str] = ()
+                    ) -> list[int]:
+        """APPEND messages in order over one connection (creating the folder); their UIDs."""
+        uids = []
         with self.connect() as client:
             if folder.upper() != "INBOX":
                 client.create(_quote(folder))  # NO [ALREADYEXISTS] is fine
             flag_list = f"({' '.join(flags)})" if flags else None
-            typ, data = client.append(_quote(folder), flag_list, None, raw)
+            for raw in raws:
+                typ, data = client.append(_quote(folder), flag_list, None, raw)
+                if typ != "OK":
+                    raise RuntimeError(f"APPEND failed: {data!r}")
+                match = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
+                uids.append(int(match.group(1)) if match else -1)
+        return uids
+
+    def delete(self, folder: str) -> None:
+        """Delete a folder and its messages (a later APPEND recreates it, new UIDVALIDITY)."""
+        with self.connect() as client:
+            typ, data = client.delete(_quote(folder))
             if typ != "OK":
-                raise RuntimeError(f"APPEND failed: {data!r}")
-            match = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
-            return int(match.group(1)) if match else -1
+                raise RuntimeError(f"DELETE {folder!r} failed: {data!r}")
 
     def _fetch(self, folder: str, items: str) -> list:
         with self.connect() as client:
@@ -316,6 +334,95 @@ class Dovecot:
             if client.uid("SEARCH", "ALL")[1][0].split():
                 client.uid("STORE", "1:*", "+FLAGS.SILENT", r"(\Deleted)")
                 client.expunge()
+
+
+Fault = Literal["cut", "stall", "pass"]
+
+
+class LoginFaultProxy:
+    """A TLS-terminating proxy on 127.0.0.1 in front of ``server`` that fails sessions at LOGIN.
+
+    The client speaks verified TLS to the proxy (same test certificate as Dovecot) and the
+    proxy speaks TLS to Dovecot, so it sees the IMAP commands. ``faults`` gives, connection by
+    connection, what happens when the client sends LOGIN (the last one repeats):
+    ``"cut"`` closes the connection instead of passing it on; ``"stall"`` passes it on but
+    never passes the reply back (the client waits until its timeout); ``"pass"`` forwards
+    everything. ``logins`` records the fault applied at each LOGIN seen, in order.
+    """
+
+    def __init__(self, server: Dovecot, faults: Sequence[Fault]) -> None:
+        self.server = server
+        self.faults = list(faults)
+        self.logins: list[Fault] = []
+        self.host = HOST
+        self.port = 0
+        self._connections = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._listener: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        ctx = self.server.pki.server_ssl_context()
+        start = asyncio.start_server(self._handle, self.host, 0, ssl=ctx)
+        self._listener = asyncio.run_coroutine_threadsafe(start, self._loop).result(10)
+        self.port = self._listener.sockets[0].getsockname()[1]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        async def stop() -> None:
+            if self._listener is not None:
+                self._listener.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        fault = self.faults[min(self._connections, len(self.faults) - 1)]
+        self._connections += 1
+        up_reader, up_writer = await asyncio.open_connection(
+            self.server.host, self.server.port, ssl=self.server.pki.client_ssl_context(),
+            server_hostname=self.server.host)
+        stalled = False
+
+        async def downstream() -> None:
+            while data := await up_reader.read(65536):
+                if not stalled:
+                    writer.write(data)
+                    await writer.drain()
+
+        async def upstream() -> None:
+            nonlocal stalled
+            while line := await reader.readline():
+                if b" LOGIN " in line.upper():
+                    self.logins.append(fault)
+                    if fault == "cut":
+                        writer.transport.abort()
+                        return
+                    stalled = fault == "stall"
+                up_writer.write(line)
+                await up_writer.drain()
+
+        try:
+            down = asyncio.ensure_future(downstream())
+            await upstream()
+            down.cancel()
+            await asyncio.gather(down, return_exceptions=True)
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            for w in (writer, up_writer):
+                w.transport.abort()
+            self._tasks.discard(task)
 
 
 def _quote(name: str) -> str:

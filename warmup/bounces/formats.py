@@ -1,11 +1,10 @@
 """Helpers for non-RFC 3464 bounces: plain-text NDRs (qmail, Exim, Exchange, Gmail, Sendmail...),
-auto-reply detection, returned-message splitting and Amazon SES JSON notifications."""
+auto-reply detection and returned-message splitting."""
 
 from __future__ import annotations
 
 import email
 import email.policy
-import json
 import re
 from collections.abc import Set
 from email.message import Message
@@ -19,9 +18,11 @@ MSGID_RE = re.compile(
     r"^(?:Message-I[Dd]|Message-Id)\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
 )
 
-# Markers that start the returned copy of the original message in text bounces.
+# Markers that start the returned copy of the original message in text bounces. Bounded runs
+# of blanks and dashes: "^\s*" spans lines and "-+" overlaps "--+...", both quadratic on a
+# body of blank lines or dashes.
 _RETURNED_RE = re.compile(
-    r"^\s*(?:-+ ?)?(?:"
+    r"^[ \t]*(?:-{1,80} ?)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
     r"original message (?:follows|headers? follows?)|original message ?-|"
     r"returned mail follows|original mail as follows|"
@@ -33,7 +34,7 @@ _RETURNED_RE = re.compile(
     r"原始邮件|原邮件|以下是原|------ ?original|rfc822 headers? of|"
     r"a copy of the original message|the text you sent follows|"
     r"--- the header of the original message is following|"
-    r"--+\s*original message|\[returned message\]|transcript of session follows"
+    r"-{2,80}[ \t]*original message|\[returned message\]|transcript of session follows"
     r")",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -100,6 +101,7 @@ _SKIP_LOCALS = {
 }
 
 MAX_TEXT = 200_000
+MAX_HEADER = 2_000  # of a header value matched against the subject/sender patterns
 MAX_HITS = 2_000
 _NOT_RECIPIENT_CONTEXT = re.compile(
     r"https?://\S*$|message-id\s*:?\s*<?$|^\s*(?:from|sender|reply-to|return-path|"
@@ -129,13 +131,13 @@ def header_addresses(msg: Message | None, names: tuple[str, ...]) -> set[str]:
 
 def is_daemon_sender(msg: Message) -> bool:
     """True if the From/Return-Path looks like an MTA rather than a person."""
-    frm = " ".join(str(v) for v in (msg.get_all("From", []) or [])).lower()
+    frm = " ".join(str(v) for v in (msg.get_all("From", []) or []))[:MAX_HEADER].lower()
     return any(d in frm for d in _DAEMON_LOCALS) or "mail delivery" in frm
 
 
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
-    subject = str(msg.get("Subject", ""))
+    subject = str(msg.get("Subject", ""))[:MAX_HEADER]
     if msg.get("X-Failed-Recipients"):
         return True
     if _BOUNCE_SUBJECT_RE.search(subject):
@@ -158,8 +160,8 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
 
 def is_autoreply(msg: Message) -> bool:
     """RFC 3834 auto-replies, vacation notices and out-of-office messages."""
-    subject = str(msg.get("Subject", ""))
-    auto = str(msg.get("Auto-Submitted", "")).lower()
+    subject = str(msg.get("Subject", ""))[:MAX_HEADER]
+    auto = str(msg.get("Auto-Submitted", ""))[:MAX_HEADER].lower()
     if _AUTOREPLY_SUBJECT_RE.search(subject):
         return True
     auto_header = msg.get("X-Autoreply") or msg.get("X-Autorespond")
@@ -249,61 +251,6 @@ def recipient_blocks(
         chunk = text[line_start : min(max(stop, end), start + 3000)]
         parts.append("\n".join(chunk.splitlines()[:20]))
     return {addr: "\n".join(parts) for addr, parts in blocks.items()}
-
-
-def ses_notifications(text: str) -> list[dict] | None:
-    """Decode an Amazon SES (SNS) JSON notification body; None if it is not one."""
-    start = text.find("{")
-    if start < 0 or ("notificationType" not in text and "eventType" not in text):
-        return None
-    body = text[start : text.rfind("}") + 1]
-    data = None
-    # Notification bodies are often line-wrapped by mail gateways, even inside JSON strings.
-    for candidate in (body, re.sub(r"\r?\n ?", "", body)):
-        try:
-            data = json.loads(candidate, strict=False)
-            break
-        except ValueError:
-            continue
-    if data is None:
-        return None
-    if isinstance(data, dict) and isinstance(data.get("Message"), str):
-        try:
-            data = json.loads(data["Message"], strict=False)
-        except ValueError:
-            return None
-    if not isinstance(data, dict):
-        return None
-    ntype = str(data.get("notificationType") or data.get("eventType") or "")
-    mail = data.get("mail") if isinstance(data.get("mail"), dict) else {}
-    msgid = str(mail.get("messageId", "")) if mail else ""
-    out: list[dict] = []
-    if ntype == "Bounce" and isinstance(data.get("bounce"), dict):
-        bounce = data["bounce"]
-        for r in bounce.get("bouncedRecipients") or []:
-            if isinstance(r, dict):
-                out.append(
-                    {
-                        "kind": "bounce",
-                        "recipient": str(r.get("emailAddress", "")),
-                        "status": str(r.get("status", "") or ""),
-                        "diagnostic": str(r.get("diagnosticCode", "") or ""),
-                        "bounce_type": str(bounce.get("bounceType", "")),
-                        "sub_type": str(bounce.get("bounceSubType", "")),
-                        "message_id": msgid,
-                    }
-                )
-    elif ntype == "Complaint" and isinstance(data.get("complaint"), dict):
-        for r in data["complaint"].get("complainedRecipients") or []:
-            if isinstance(r, dict):
-                out.append(
-                    {
-                        "kind": "complaint",
-                        "recipient": str(r.get("emailAddress", "")),
-                        "message_id": msgid,
-                    }
-                )
-    return out
 
 
 _RECORD_KEYS = ("final-recipient", "original-recipient", "action", "status")

@@ -1,34 +1,49 @@
 """Bounce sync over IMAP: read-only, incremental, idempotent, resumable.
 
 Each folder is opened read-only (EXAMINE) and fetched with ``BODY.PEEK[]``, so nothing is marked
-seen and nothing is deleted (``move_to`` is the one exception, on request). Progress is the
-folder's UIDVALIDITY and last UID, saved after every batch in the same transaction as the
-bounces of that batch; every bounce also carries a key (the notification's own Message-ID, else
-UIDVALIDITY+UID) that the ledger refuses twice. A dropped connection reconnects and goes on from
-the saved UID, so a re-run or a resume records nothing twice.
+seen and nothing is deleted (``move_to`` is the one exception, on request). Only the first
+:data:`READ_BYTES` of a message are fetched, a few messages at a time, so a 20 MB report costs
+no more memory than a small one. A batch is parsed before any transaction is opened, then
+written in short transactions (:func:`record_batch`, the one writer). Progress is the folder's
+UIDVALIDITY and last UID, saved in the same transaction as the bounces it covers; every bounce
+also carries a key made from what its report says (see :mod:`warmup.bounces.identity`), never
+from where it was found, which the ledger refuses twice. A dropped connection reconnects and
+goes on from the saved UID, and a folder recreated (new UIDVALIDITY) or copied is read again
+without recording anything twice.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email
+import email.parser
 import email.policy
-import email.utils
 import imaplib
 import re
 import ssl
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from warmup.bounces.parse import parse_bounces
+from warmup.bounces import formats
+from warmup.bounces.identity import bounce_key, read_report
+from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
 from warmup.errors import PermissionFailure, Unavailable
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.neterr import describe
 
-BATCH = 50
-MAX_MESSAGE = 10 * 1024 * 1024
+BATCH = 50  # messages per round of fetch, parse, record
+# Only the start of a message is read: everything a report says comes before the original it
+# returns (which may be 25 MB), and the parser reads no further anyway.
+READ_BYTES = MAX_INPUT
+FETCH_BYTES = 4 * READ_BYTES  # at most this much message data in memory at once
+WRITE_BOUNCES = 50  # bounces per write transaction (~0.15 s on SQLite): the lock stays short
+# Between two write transactions in a row. SQLite's lock is not fair: a send waiting for it
+# retries every 100 ms and would miss the instant between back-to-back transactions (a report
+# listing 500 recipients kept a writer out for 1.1 s). The pause lets it in.
+WRITE_PAUSE = 0.15
 RETRIES = 3
 _UID = re.compile(rb"UID (\d+)")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
 @dataclass
@@ -41,6 +56,8 @@ class SyncReport:
     host: str | None = None
     failed_hosts: list[tuple[str, str]] = field(default_factory=list)
     reconnects: int = 0
+    # Reports larger than what is read whose first part named no failed recipient.
+    partial: list[str] = field(default_factory=list)
 
 
 class LoginFailed(PermissionFailure):
@@ -54,7 +71,13 @@ def _quote(folder: str) -> str:
 def connect(hosts: tuple[str, ...], port: int, security: str, user: str, password: str,
             timeout: float = 60.0, failed: list[tuple[str, str]] | None = None,
             ) -> tuple[imaplib.IMAP4, str]:
-    """Log in on the first host that answers; failover on connect/TLS errors only."""
+    """Log in on the first host that answers; ``(connection, host)``.
+
+    A host that cannot be reached, fails TLS, or cuts, stalls or garbles the session before
+    LOGIN is answered is the network's fault, not the password's: it goes to ``failed`` and
+    the next host is tried (:class:`Unavailable`, exit 69, when none is left). Only a NO to
+    LOGIN is a refused login (:class:`LoginFailed`, exit 77), and then no other host is tried.
+    """
     failed = failed if failed is not None else []
     for host in hosts:
         try:
@@ -70,13 +93,40 @@ def connect(hosts: tuple[str, ...], port: int, security: str, user: str, passwor
             continue
         try:
             imap.login(user, password)
+        except TimeoutError:
+            _drop(imap)
+            failed.append((host, f"no answer to LOGIN within {timeout:g} s"))
+            continue
+        except (OSError, imaplib.IMAP4.abort) as exc:  # abort: the connection is gone
+            _drop(imap)
+            failed.append((host, f"connection lost during LOGIN ({_reason(exc)})"))
+            continue
         except imaplib.IMAP4.error as exc:
-            _logout(imap)
-            text = str(exc).strip("b'\"")
+            _drop(imap)
+            text = _reason(exc)
+            if text.startswith("LOGIN command error: BAD"):  # not an answer about the password
+                failed.append((host, f"LOGIN refused as a bad command ({text})"))
+                continue
             raise LoginFailed(f"{host} refused the IMAP login for {user}: {text}") from None
         return imap, host
     tried = "; ".join(f"{h}:{port}: {w}" for h, w in failed)
-    raise Unavailable(f"cannot reach the IMAP server ({tried})")
+    raise Unavailable(f"cannot reach the IMAP server ({tried}); try again later, or check the "
+                      f"mailbox's IMAP host and port")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return describe(exc)
+    # imaplib's "command: LOGIN => socket error: EOF": the command is said already.
+    return str(exc).rpartition("=> ")[2].strip("b'\"")
+
+
+def _drop(imap: imaplib.IMAP4) -> None:
+    """Close without LOGOUT: after a cut or a stall, LOGOUT would only wait for the timeout."""
+    try:
+        imap.shutdown()
+    except OSError:
+        pass
 
 
 def _logout(imap: imaplib.IMAP4) -> None:
@@ -84,23 +134,6 @@ def _logout(imap: imaplib.IMAP4) -> None:
         imap.logout()
     except (OSError, imaplib.IMAP4.error):
         pass
-
-
-def _bounce_time(raw: bytes, fallback: dt.datetime) -> dt.datetime:
-    msg = email.message_from_bytes(raw[:65536], policy=email.policy.compat32)
-    try:
-        when = email.utils.parsedate_to_datetime(msg.get("Date", ""))
-        if when.tzinfo is not None:
-            return when.astimezone(dt.UTC)
-    except (TypeError, ValueError, IndexError):
-        pass
-    return fallback
-
-
-def _own_id(raw: bytes) -> str | None:
-    msg = email.message_from_bytes(raw[:65536], policy=email.policy.compat32)
-    mid = (msg.get("Message-ID") or "").strip()
-    return mid or None
 
 
 def sync(ledger: Ledger, box: MailboxRow, *, hosts: tuple[str, ...], port: int,
@@ -143,11 +176,7 @@ def _sync_folder(ledger: Ledger, box: MailboxRow, imap: imaplib.IMAP4, folder: s
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
     uidvalidity = int(imap.response("UIDVALIDITY")[1][0])
-    state = ledger.sync_position(box, folder)
-    if since is None and state is None:
-        first = ledger.first_send_at(box)
-        since = (first - dt.timedelta(days=1)).date() if first else None
-    last = state[1] if state and state[0] == uidvalidity else 0
+    last, since = _position(ledger, box, folder, uidvalidity, since)
     criteria = f"UID {last + 1}:*"
     if since is not None:
         criteria += f" SINCE {since.strftime('%d-%b-%Y')}"
@@ -157,50 +186,141 @@ def _sync_folder(ledger: Ledger, box: MailboxRow, imap: imaplib.IMAP4, folder: s
     done = 0
     for i in range(0, len(uids), BATCH):
         batch = uids[i:i + BATCH]
-        typ, data = imap.uid("FETCH", ",".join(map(str, batch)), "(RFC822.SIZE BODY.PEEK[])")
-        if typ != "OK":
-            raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
-        messages = {int(m.group(1)): part[1] for part in data
-                    if isinstance(part, tuple) and (m := _UID.search(part[0]))}
-        to_move, found = [], []
-        for uid in batch:  # parsed outside the write transaction
-            parsed = _parse(folder, uidvalidity, uid, messages.get(uid, b""), now())
-            if parsed and move_to:
-                to_move.append(uid)
-            found.extend(parsed)
-        recorded = ledger.record_synced(box, folder, uidvalidity, batch[-1], found)
-        for r in recorded.results:
-            if r.new:
+        # Read and parse first, with no transaction open: parsing takes time, writing does not.
+        found = [_read(uid, size, raw, box.address, now()) for uid, size, raw in
+                 _fetch(imap, batch)]
+        for item in found:
+            if item.partial:
+                report.partial.append(f"{folder} UID {item.uid} ({item.size / 1e6:.1f} MB)")
+        for n, (rows, position) in enumerate(_chunks(found, last)):
+            if n:
+                time.sleep(WRITE_PAUSE)
+            for rcpt, matched in record_batch(ledger, box, folder, uidvalidity, position, rows,
+                                              now()):
                 report.bounces += 1
-                if r.matched:
-                    report.matched += 1
-                else:
-                    report.unmatched.append(r.recipient or "(no recipient)")
+                report.matched += matched
+                if not matched:
+                    report.unmatched.append(rcpt or "(no recipient)")
+        last = batch[-1]
         report.scanned += len(batch)
         done += len(batch)
-        if to_move:
-            imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to or ""))
+        to_move = [item.uid for item in found if item.bounces]
+        if to_move and move_to:
+            imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to))
             report.moved += len(to_move)
         if progress:
             progress(len(uids), done)
     if not uids:
-        ledger.record_synced(box, folder, uidvalidity, last)
+        record_batch(ledger, box, folder, uidvalidity, last, [], now())
 
 
-def _parse(folder: str, uidvalidity: int, uid: int, raw: bytes,
-           now: dt.datetime) -> list[BounceIn]:
-    if not raw or len(raw) > MAX_MESSAGE:
-        return []
-    bounces = parse_bounces(raw)
-    if not bounces:
-        return []
-    stamped = min(_bounce_time(raw, now), now)
-    own = _own_id(raw)
-    out = []
-    for b in bounces:
-        rcpt = b.recipient or ""
-        key = f"dsn:{own}|{rcpt}" if own else f"imap:{folder}:{uidvalidity}:{uid}|{rcpt}"
-        out.append(BounceIn(rcpt, b.kind, stamped, key, status=b.status or None,
-                            reply=b.reply or None, diagnostic=b.diagnostic or None,
-                            message_id=b.message_id or None, source="imap", trusted=False))
-    return out
+@dataclass(frozen=True)
+class Found:
+    """One message of a folder, read and parsed: its bounces with their ledger keys."""
+
+    uid: int
+    size: int
+    at: dt.datetime  # when the report was written (never after now)
+    bounces: list[tuple[str, Bounce]]  # (key, bounce)
+    partial: bool  # larger than what was read, looked like a report, named no recipient
+
+
+def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, bytes]]:
+    """``(uid, size, first READ_BYTES bytes)`` of each message, holding at most FETCH_BYTES."""
+    typ, data = imap.uid("FETCH", ",".join(map(str, uids)), "(RFC822.SIZE)")
+    if typ != "OK":
+        raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
+    sizes: dict[int, int] = {}
+    for line in data:
+        text = line[0] if isinstance(line, tuple) else line
+        m_uid, m_size = _UID.search(text or b""), _SIZE.search(text or b"")
+        if m_uid and m_size:
+            sizes[int(m_uid.group(1))] = int(m_size.group(1))
+    for group in _groups(uids, sizes):
+        typ, data = imap.uid("FETCH", ",".join(map(str, group)), f"(BODY.PEEK[]<0.{READ_BYTES}>)")
+        if typ != "OK":
+            raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
+        got = {int(m.group(1)): part[1] for part in data
+               if isinstance(part, tuple) and (m := _UID.search(part[0]))}
+        del data
+        for uid in group:
+            yield uid, sizes.get(uid, 0), got.pop(uid, b"")
+
+
+def _groups(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
+    """``uids`` in runs whose first READ_BYTES add up to at most FETCH_BYTES."""
+    group: list[int] = []
+    held = 0
+    for uid in uids:
+        n = min(sizes.get(uid, READ_BYTES), READ_BYTES)
+        if group and held + n > FETCH_BYTES:
+            yield group
+            group, held = [], 0
+        group.append(uid)
+        held += n
+    if group:
+        yield group
+
+
+def _read(uid: int, size: int, raw: bytes, mailbox: str, now: dt.datetime) -> Found:
+    """Parse one message (no ledger access: this is the slow part)."""
+    bounces = parse_bounces(raw, mailbox=mailbox) if raw else []
+    facts = read_report(raw)
+    partial = (size > len(raw) and not any(b.recipient for b in bounces)
+               and _looks_like_report(raw))
+    return Found(uid, size, min(facts.date or now, now),
+                 [(bounce_key(facts, b, i), b) for i, b in enumerate(bounces)], partial)
+
+
+def _looks_like_report(raw: bytes) -> bool:
+    head = raw[:65_536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    return msg.get_content_type() == "multipart/report" or formats.looks_like_bounce(msg, "")
+
+
+Row = tuple[str, Bounce, dt.datetime]  # (key, bounce, when it was reported)
+
+
+def _chunks(found: list[Found], position: int) -> Iterator[tuple[list[Row], int]]:
+    """The batch's bounces in transactions of at most WRITE_BOUNCES, each with the folder
+    position it completes: the last UID whose bounces are all written by then (a message may
+    span two transactions; read again after a crash, its keys make it idempotent)."""
+    rows: list[Row] = []
+    for item in found:
+        for key, bounce in item.bounces:
+            if len(rows) == WRITE_BOUNCES:
+                yield rows, position
+                rows = []
+            rows.append((key, bounce, item.at))
+        position = item.uid
+    yield rows, position
+
+
+# -- the ledger: the only two functions of a sync that touch it ---------------------------------
+
+def _position(ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int,
+              since: dt.date | None) -> tuple[int, dt.date | None]:
+    """(last UID read in ``folder`` under this UIDVALIDITY, else 0; the SINCE date to use)."""
+    state = ledger.sync_position(box, folder)
+    if since is None and state is None:
+        first = ledger.first_send_at(box)
+        since = (first - dt.timedelta(days=1)).date() if first else None
+    return (state[1] if state and state[0] == uidvalidity else 0), since
+
+
+def record_batch(ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int,
+                 last_uid: int, rows: list[Row], now: dt.datetime) -> list[tuple[str, bool]]:
+    """Record parsed bounces and the folder's new position in one short write transaction.
+
+    Returns ``(recipient, matched to a send)`` for each bounce that was new. Mail in a mailbox is
+    from strangers: the bounces are untrusted (:class:`warmup.ledger.BounceIn`), so one that
+    answers no send of the mailbox is kept and listed but neither counts nor suppresses, and one
+    that names no recipient is tied to no send, even when it quotes a send's Message-ID
+    (DESIGN invariant 8).
+    """
+    got = ledger.record_synced(box, folder, uidvalidity, last_uid, [
+        BounceIn(b.recipient or "", b.kind, reported, key, status=b.status or None,
+                 reply=b.reply or None, diagnostic=b.diagnostic or None,
+                 message_id=b.message_id or None, source="imap", trusted=False)
+        for key, b, reported in rows])
+    return [(r.recipient, r.matched) for r in got.results if r.new]

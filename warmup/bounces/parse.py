@@ -13,14 +13,18 @@ from dataclasses import asdict, dataclass
 from email.message import Message
 from pathlib import Path
 
-from . import formats
+from . import formats, notifications
 from .classify import classify, extract_reply, extract_status, reason_of
 from .stage import smtp_stage
 
 __all__ = ["Bounce", "parse_bounces", "parse_report"]
 
-MAX_INPUT = 5_000_000
+# What the parser reads of a message: everything a report says (headers, notification, delivery
+# status, the original's headers) comes first, and the stdlib parser's cost grows with lines.
+MAX_INPUT = 1_000_000
+MAX_LINES = 20_000
 MAX_PARTS = 200
+MAX_TEXT = 200_000
 MAX_DIAG = 500
 
 
@@ -36,17 +40,26 @@ class Bounce:
     message_id: str
 
 
-def parse_bounces(raw: bytes | str | Message) -> list[Bounce]:
+def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> list[Bounce]:
     """Parse a bounce/complaint message into zero or more ``Bounce`` records.
 
     Returns ``[]`` for anything that is not a failure: auto-replies, successful delivery
     reports (delivered/relayed/expanded), ordinary mail, and unparseable input. Never raises.
+    A bounce whose recipient could not be found has ``recipient == ""``: keep it for the
+    record, never count it against a mailbox.
+
+    ``mailbox``: the address whose bounces these are (``bounces sync`` passes it). A provider's
+    own notification format (Amazon SES JSON) yields bounces only if the message claims to come
+    from that provider and, given ``mailbox``, reports on mail that ``mailbox`` sent; otherwise
+    nothing (see :mod:`warmup.bounces.notifications`). Without ``mailbox`` — ``warmup bounces
+    parse FILE``, which records nothing — only the origin is checked: pass ``mailbox`` whenever
+    the result will be recorded.
     """
     try:
         msg = _to_message(raw)
         if msg is None:
             return []
-        return _parse(msg)
+        return _parse(msg, mailbox=mailbox)
     except Exception:
         return []
 
@@ -75,10 +88,20 @@ def _to_message(raw: bytes | str | Message) -> Message | None:
         raw = raw.encode("utf-8", "surrogateescape")
     if not isinstance(raw, (bytes, bytearray)):
         return None
-    raw = bytes(raw[:MAX_INPUT])
+    raw = _head(bytes(raw[:MAX_INPUT]))
     if b"\n" in raw and b"\r\n" in raw[:4096]:
         raw = raw.replace(b"\r\n", b"\n")
     return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def _head(raw: bytes) -> bytes:
+    """``raw`` cut after its first :data:`MAX_LINES` lines."""
+    if raw.count(b"\n") <= MAX_LINES:
+        return raw
+    pos = -1
+    for _ in range(MAX_LINES):
+        pos = raw.find(b"\n", pos + 1)
+    return raw[: pos + 1]
 
 
 def _fold(text: str) -> str:
@@ -101,7 +124,7 @@ def _decode(part: Message) -> str:
     if not isinstance(payload, bytes):
         inner = part.get_payload()
         if isinstance(inner, list):
-            return "\n".join(_as_text(p) for p in inner if isinstance(p, Message))
+            return "\n".join(_block_text(p) for p in inner if isinstance(p, Message))
         return inner if isinstance(inner, str) else ""
     charset = part.get_content_charset() or "utf-8"
     for cs in (charset, "utf-8", "latin-1"):
@@ -110,6 +133,13 @@ def _decode(part: Message) -> str:
         except (LookupError, UnicodeDecodeError):
             continue
     return payload.decode("latin-1", "replace")
+
+
+def _block_text(msg: Message) -> str:
+    # A delivery-status record is a header block: the generator's folding costs ~1 ms each.
+    body = msg.get_payload()
+    head = "".join(f"{k}: {v}\n" for k, v in msg.items())
+    return head + (f"\n{body}" if isinstance(body, str) and body else "")
 
 
 def _as_text(msg: Message) -> str:
@@ -136,8 +166,11 @@ def _fields(block: str) -> dict[str, str]:
     return fields
 
 
+# At most 20 part-header lines: unbounded, each of many "content-type" lines with no blank
+# line after it would scan to the end of the text (quadratic).
 _INLINE_DSN_RE = re.compile(
-    r"^content-type:\s*message/delivery-status[^\n]*\n(?:[^\n]+\n)*?\n(.*?)(?=^\s?--|\Z)",
+    r"^content-type:[ \t]*message/delivery-status[^\n]*\n(?:[^\n]+\n){0,20}?\n(.*?)"
+    r"(?=^\s?--|\Z)",
     re.IGNORECASE | re.MULTILINE | re.DOTALL,
 )
 
@@ -179,9 +212,10 @@ class _Parts:
                     self.original_text = _decode(part)
                     self.original = _header_block(self.original_text)
             elif ctype.startswith("text/"):
-                text = _decode(part)
+                text = _decode(part)[:MAX_TEXT]
                 if ctype == "text/html":
-                    text = re.sub(r"<[^>]{0,2000}>", " ", text)
+                    # "[^<>]": on a run of "<" each try stops at the next one (linear).
+                    text = re.sub(r"<[^<>]{0,2000}>", " ", text)
                     text = re.sub(r"&nbsp;|&#160;", " ", text)
                 if part is msg or part.get_filename() is None or not self.texts:
                     self.texts.append(text)
@@ -262,12 +296,12 @@ def _make(
 # --------------------------------------------------------------------------- formats
 
 
-def _parse(msg: Message, depth: int = 0) -> list[Bounce]:
+def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bounce]:
     parts = _Parts(msg)
     if not msg.is_multipart() and depth < 2:
         reparsed = formats.reparse_inline_mime(msg, "\n".join(parts.texts))
         if reparsed is not None:
-            return _parse(reparsed, depth + 1)
+            return _parse(reparsed, depth + 1, mailbox)
     if parts.feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
         return _parse_arf(msg, parts)
     if parts.dsn:
@@ -275,13 +309,19 @@ def _parse(msg: Message, depth: int = 0) -> list[Bounce]:
     inner = parts.original
     if inner is not None and depth < 2 and inner.get_content_type() == "multipart/report":
         # A DSN forwarded or wrapped inside another notification.
-        found = _parse(inner, depth + 1)
+        found = _parse(inner, depth + 1, mailbox)
         if found:
             return found
     body = "\n".join(parts.texts)
-    ses = formats.ses_notifications(body)
+    ses = notifications.ses_notice(body)
     if ses is not None:
-        return _parse_ses(ses)
+        # Believed only from the provider and about this mailbox's mail; never read as text
+        # either (its JSON would yield every address it lists).
+        if not notifications.from_provider(msg, notifications.SES_DOMAINS):
+            return []
+        if mailbox is not None and not notifications.about(ses, mailbox):
+            return []
+        return _parse_ses(ses.items)
     unsubscribe = formats.unsubscribe_request(msg)
     if unsubscribe:
         # A one-click "unsubscribe" sent by the recipient's mail client: an opt-out, handled
@@ -395,7 +435,7 @@ def _text_blocks(msg: Message, notification: str, keep: set[str] | None = None) 
     return formats.recipient_blocks(notification, exclude - (keep or set()), keep or set())
 
 
-def _parse_ses(items: list[dict]) -> list[Bounce]:
+def _parse_ses(items: list[dict[str, str]]) -> list[Bounce]:
     out: list[Bounce] = []
     for item in items:
         recipient = _clean_addr(item.get("recipient", ""))

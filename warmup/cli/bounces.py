@@ -52,7 +52,7 @@ def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ..
         warmup bounces sync sales@corp.example --folder INBOX --folder Junk --since 2026-11-01
     """
     from warmup import credentials
-    from warmup.bounces.imap import LoginFailed
+    from warmup.bounces.imap import READ_BYTES, LoginFailed
     from warmup.bounces.imap import sync as run_sync
     from warmup.providers import checklist_text, get_provider
 
@@ -83,7 +83,7 @@ def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ..
             bar.__exit__(None, None, None)
     data = {"mailbox": box.address, "host": report.host, "scanned": report.scanned,
             "bounces": report.bounces, "matched": report.matched,
-            "unmatched": report.unmatched, "moved": report.moved}
+            "unmatched": report.unmatched, "moved": report.moved, "partial": report.partial}
     if json_:
         print_json(data)
         return
@@ -93,6 +93,9 @@ def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ..
                f"{report.bounces} new bounce(s), {report.matched} matched to their sends.")
     if report.unmatched:
         click.echo(f"Unmatched (kept, not linked to a send): {', '.join(report.unmatched)}")
+    if report.partial:
+        click.echo(f"Read only the first {READ_BYTES // 1_000_000} MB of these reports, and it "
+                   f"names no failed recipient; check them by hand: {', '.join(report.partial)}")
 
 
 @bounces.command("parse")
@@ -104,7 +107,7 @@ def parse(files: tuple[str, ...], json_: bool) -> None:
     \b
     Example:
         warmup bounces parse returned.eml
-        warmup bounces parse ../shared/dsn-samples/eml/*.eml --json
+        warmup bounces parse tests/corpus/dsn/eml/*.eml --json
     """
     from warmup.bounces import parse_report
 

@@ -576,17 +576,17 @@ class Ledger(ReportQueries, TimelineMemos):
                message_id: str | None, at: dt.datetime) -> tuple[int | None, dt.datetime | None]:
         """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
         recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
-        ``at``; (None, None) if none. A released slot never left: nothing answers it."""
-        base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
-        if message_id:
-            stmt = base.where(SEND.c.message_id == message_id)
-            if recipient:
-                stmt = stmt.where(SEND.c.recipient == recipient)
-            found = conn.execute(stmt.limit(2)).all()
-            if len(found) == 1 or (found and recipient):
-                return found[0].id, found[0].at
+        ``at``; (None, None) if none. A released slot never left: nothing answers it. A bounce
+        that names no recipient answers nothing, even when it quotes a send's Message-ID: it
+        says nothing about that send's recipient."""
         if not recipient:
             return None, None
+        base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
+        if message_id:
+            found = conn.execute(base.where(SEND.c.message_id == message_id,
+                                            SEND.c.recipient == recipient).limit(1)).first()
+            if found is not None:
+                return found.id, found.at
         row = conn.execute(base.where(
             SEND.c.recipient == recipient, SEND.c.at <= utc(at),
             SEND.c.at >= utc(at - MATCH_WINDOW)).order_by(SEND.c.at.desc()).limit(1)).first()

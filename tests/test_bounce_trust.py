@@ -1,0 +1,109 @@
+"""Which reports to believe (provider notifications) and when two are one (bounce identity).
+
+Issue #10: a stranger's SES-style JSON once paused a mailbox; a report read again from a
+recreated folder was recorded twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from warmup.bounces import parse_bounces
+from warmup.bounces.identity import bounce_key, read_report
+
+CORPUS = Path(__file__).parent / "corpus" / "dsn" / "eml"
+
+
+# Provider notifications (issue #10): believed only from the provider, about this mailbox's mail.
+BOX = "sales@corp.example"
+SNS = "no-reply@sns.amazonaws.com"
+SES_RETURN = "0101015-000000@us-west-2.amazonses.com"
+
+
+def ses_message(sender: str, return_path: str | None, source: str, n: int) -> bytes:
+    """An SNS e-mail notification of an SES bounce of ``n`` recipients of mail from ``source``."""
+    notice = {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent",
+            "bounceSubType": "General",
+            "bouncedRecipients": [
+                {"emailAddress": f"lead{i}@example.com", "status": "5.1.1",
+                 "diagnosticCode": "smtp; 550 5.1.1 user unknown"}
+                for i in range(n)
+            ],
+        },
+        "mail": {"source": source, "messageId": "0101-abc-000000",
+                 "commonHeaders": {"from": [f"Sales <{source}>"]}},
+    }
+    envelope = {"Type": "Notification", "Message": json.dumps(notice)}
+    head = f"Return-Path: <{return_path}>\n" if return_path else ""
+    return (f"{head}From: AWS Notifications <{sender}>\nTo: {BOX}\n"
+            f"Subject: AWS Notification Message\n\n{json.dumps(envelope)}\n").encode()
+
+
+def test_forged_ses_notification_yields_nothing() -> None:
+    # The attack: a stranger's message whose body is SES JSON listing 300 addresses.
+    raw = ses_message("anyone@attacker.example", "anyone@attacker.example", BOX, 300)
+    assert parse_bounces(raw) == []  # not even its origin holds
+    assert parse_bounces(raw, mailbox=BOX) == []
+    # An SNS From is not enough when the envelope sender is someone else's.
+    assert parse_bounces(ses_message(SNS, "anyone@attacker.example", BOX, 3), mailbox=BOX) == []
+    assert parse_bounces(ses_message(SNS, "x@amazonses.com.attacker.example", BOX, 3)) == []
+
+
+def test_ses_notification_must_be_about_the_mailbox() -> None:
+    raw = ses_message(SNS, SES_RETURN, "other@corp.example", 2)
+    assert parse_bounces(raw, mailbox=BOX) == []
+    wanted = [("lead0@example.com", "hard"), ("lead1@example.com", "hard")]
+    assert [(b.recipient, b.kind) for b in parse_bounces(raw, mailbox="Other@corp.example")] == wanted
+    # Without a mailbox (`warmup bounces parse FILE`, which records nothing): origin only.
+    assert [(b.recipient, b.kind) for b in parse_bounces(raw)] == wanted
+    assert len(parse_bounces(ses_message(SNS, None, BOX, 1), mailbox=BOX)) == 1
+
+
+def test_ses_notification_lists_at_most_fifty_recipients() -> None:
+    # SES takes at most 50 recipients per message: more is not a notification of one.
+    assert len(parse_bounces(ses_message(SNS, SES_RETURN, BOX, 300), mailbox=BOX)) == 50
+
+
+def test_real_ses_notification_is_checked_against_its_sender() -> None:
+    raw = (CORPUS / "lhost-amazonses-10.eml").read_bytes()
+    got = parse_bounces(raw, mailbox="kijitora@neko.example.org")
+    assert [(b.recipient, b.kind) for b in got] == [("bounce@simulator.amazonses.com", "hard")]
+    assert parse_bounces(raw, mailbox=BOX) == []
+
+
+# Identity (issue #10 item 13): from what the report says, never from where it was found.
+def _report(rcpt: str, date: str = "Mon, 30 Nov 2026 10:00:00 +0800", own: str = "") -> bytes:
+    own_id = f"Message-ID: {own}\n" if own else ""
+    return (
+        f"From: MAILER-DAEMON@mx.example.com\nTo: {BOX}\nDate: {date}\n{own_id}"
+        "Subject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        "--b\nContent-Type: text/plain\n\nfailed\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+        f"Final-Recipient: rfc822; {rcpt}\nAction: failed\nStatus: 5.1.1\n\n"
+        f"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: <orig@corp.example>\n\n--b--\n"
+    ).encode()
+
+
+def _keys(raw: bytes) -> list[str]:
+    report = read_report(raw)
+    return [bounce_key(report, b, i) for i, b in enumerate(parse_bounces(raw))]
+
+
+def test_bounce_key_comes_from_the_report() -> None:
+    raw = _report("gone@example.net")
+    (key,) = _keys(raw)
+    assert key.startswith("rpt:") and key.endswith("|gone@example.net")
+    assert _keys(raw.replace(b"\n", b"\r\n")) == [key]  # as IMAP serves it
+    assert read_report(raw).reporter == "dns; mx.example.com"
+    assert _keys(_report("other@example.net")) != [key]
+    assert _keys(_report("gone@example.net", "Mon, 30 Nov 2026 10:00:01 +0800")) != [key]
+    # Same instant in another zone: the same report.
+    assert _keys(_report("gone@example.net", "Mon, 30 Nov 2026 02:00:00 +0000")) == [key]
+    # With a Message-ID of its own: that, as ledgers have always keyed such reports.
+    own = _report("gone@example.net", own="<dsn-1@mx.example.com>")
+    assert _keys(own) == ["dsn:<dsn-1@mx.example.com>|gone@example.net"]
