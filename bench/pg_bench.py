@@ -3,8 +3,9 @@
     quota   ``warmup quota ADDRESS --json`` (the venv's console script, whole command) on the
             10M-send ledger / on an empty ledger. Interleaved runs, medians. Goal <= 1.2.
     gate    reservations/s through ``Gate.reserve`` (+ settle) with 8 concurrent client
-            processes / a raw psycopg loop doing the same ``SELECT ... FOR UPDATE`` + ``INSERT``
-            with 8 processes. Both on one shared mailbox (every reservation queues on its row
+            processes / a raw psycopg loop doing what a correct reservation must at least do,
+            with 8 processes: lock the mailbox (``SELECT ... FOR UPDATE``), read today's count,
+            insert the slot, bump the day's count, commit. Both on one shared mailbox (every reservation queues on its row
             lock) and with one mailbox per client. Interleaved rounds, medians. Goal >= 0.5.
     report  the year's report over the 10M ledger (``warmup.reports.daily``, every mailbox) /
             the bare ``SELECT mailbox_id, day, count(*) FROM send GROUP BY mailbox_id, day`` on
@@ -33,11 +34,10 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 import psycopg
-import sqlalchemy as sa
 from pg_generate import database_url, ensure_database, libpq, server_url
 
 from warmup import api
-from warmup.ledger import open_ledger, pgpath, store
+from warmup.ledger import open_ledger
 
 BOX = "box1@corp1.example"
 AT = "2026-11-29T09:00:00+08:00"  # the morning after the generated year
@@ -104,11 +104,17 @@ def _raw_client(url: str, box: str, seconds: float, barrier, out) -> None:  # ty
         now = dt.datetime.now(dt.UTC)
         with conn.transaction():
             conn.execute("SELECT id FROM mailbox WHERE id = %s FOR UPDATE", (mid,))
+            conn.execute("SELECT sent FROM day_stat WHERE mailbox_id = %s AND day = %s",
+                         (mid, now.date())).fetchone()
             conn.execute(
                 "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, source, "
                 "key) VALUES (%s, %s, %s, %s, %s, 'reserved', 'raw', %s) RETURNING id",
                 (mid, f"r{n}@example.com", f"<{n}@x>", now, now.date(),
                  f"raw{n}-{time.perf_counter_ns()}"))
+            conn.execute(
+                "INSERT INTO day_stat AS d (mailbox_id, day, sent, hard, soft, block, complaint) "
+                "VALUES (%s, %s, 1, 0, 0, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
+                "sent = d.sent + 1", (mid, now.date()))
         n += 1
     conn.close()
     out.put(n)
@@ -194,41 +200,25 @@ def bench_report(big: str, n: int) -> float:
 # -- explain -------------------------------------------------------------------------------------
 
 def explain(big: str) -> None:
-    """The plans of what ``warmup quota`` and ``Gate.reserve`` ask, for BOX, on the 10M ledger."""
-    from sqlalchemy.dialects import postgresql
+    """The plans of what ``Gate.reserve`` asks for BOX on the 10M ledger (its two statements,
+    warmup/ledger/postgres.py), after the row lock."""
+    from warmup.ledger import local_day, postgres
+    from warmup.policy import load_policy
+    from warmup.policy.walk import lookback
 
     ledger = open_ledger(big)
-    box = store.get_mailbox(ledger, BOX)
+    box = ledger.mailbox(BOX)
     as_of = api.parse_instant(AT)
-    today = store.local_day(as_of, box.timezone)
-    start = dt.datetime.combine(today, dt.time(), store._zone(box.timezone)).astimezone(dt.UTC)
-    p = {"mid": box.id, "today": today, "start": start, "cut": as_of}
-    lock = sa.select(store.MAILBOX.c.id).where(store.MAILBOX.c.id == sa.bindparam("mid"))
-    statements = [
-        ("quota: past days (day_stat)", store._PAST_DAYS),
-        ("quota: today's sends", store._TODAY_SENDS),
-        ("quota: last send", store._LAST_SEND),
-        ("quota: today's bounces", store._TODAY_BOUNCES),
-        ("quota: events", store._EVENTS),
-        ("gate: lock the mailbox", lock.with_for_update()),
-    ]
-    raw = [  # Gate.reserve on PostgreSQL runs these (warmup/ledger/pgpath.py), after the lock
-        ("gate: history and suppression in one statement (pgpath._GATE_READ)",
-         pgpath._GATE_READ),
-        ("gate: duplicate check, insert and rollup bump in one statement (pgpath._RESERVE)",
-         pgpath._RESERVE),
-    ]
-    dialect = postgresql.dialect()
-    p.update(addrs="r1-100-3@example3.com,new@example.com",
-             rcpts="new@example.com", msgid="<explain@x>", at=as_of, day=today, source="gate")
-    plans = []
-    for title, stmt in statements:
-        compiled = stmt.compile(dialect=dialect)
-        params = {**compiled.params, **{k: v for k, v in p.items() if k in compiled.params}}
-        plans.append((title, compiled.string, params))
-    plans += [(title, sql, p) for title, sql in raw]
+    today = local_day(as_of, box.timezone)
+    read = {"mid": box.id, "inputs": "", "today": today,
+            "lookback": lookback(load_policy(box.policy)), "rcpts": "r1-100-3@example3.com",
+            "msgid": "<explain@x>", "now": as_of, "horizon": as_of, "dcap": False,
+            "domain": "%@corp1.example", "start": as_of}
+    reserve = {"mid": box.id, "rcpts": "new@example.com", "msgid": "<explain@x>", "at": as_of,
+               "day": today, "source": "gate"}
     with psycopg.connect(libpq(big)) as conn:
-        for title, sql, params in plans:
+        for title, sql, params in (("gate: step 4's reads in one statement", postgres._READ, read),
+                                   ("gate: insert and rollup bump", postgres._RESERVE, reserve)):
             plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             print(f"-- {title}\n{sql.strip()}\n")
             print("\n".join(r[0] for r in plan.fetchall()) + "\n")

@@ -5,7 +5,7 @@ per-row Python. The distribution is ``bench/report_scale.py``'s, so the SQLite a
 figures describe the same ledger: 10 to 45 recipients per mailbox and day from 09:00 Shanghai
 time, ~1.2% bounces (hard/soft/block), and every 50th mailbox mails a stale list on days 100-101
 (30% bounces), is paused by hand on day 101 and resumed on day 104. ``day_stat`` is filled by
-the same GROUP BY as :func:`warmup.ledger.store.rebuild_rollup`, hard bounces are suppressed,
+the same GROUP BY as ``Ledger._rebuild_rollup`` (every bounce answers its own send: all counted), hard bounces are suppressed,
 the secondary indexes are built after the load, the id sequences are moved past the rows, and the
 tables are VACUUM ANALYZEd (so index-only scans see an all-visible map).
 
@@ -109,11 +109,12 @@ def generate(url: str, mailboxes: int, days: int) -> None:
             WHERE i < 10 + (m * 7 + k * 13) %% 36
             ORDER BY m, k, i""", p)
         step(conn, "bounce", """
-            INSERT INTO bounce (mailbox_id, send_id, recipient, kind, status, at, day, source, key)
+            INSERT INTO bounce (mailbox_id, send_id, recipient, kind, status, at, day, source, key,
+                                counted)
             SELECT mailbox_id, id, recipient,
                    (ARRAY['hard', 'soft', 'block'])[id %% 3 + 1],
                    (ARRAY['5.1.1', '4.2.2', '5.7.1'])[id %% 3 + 1],
-                   at + interval '7 minutes', day, 'bench', 'bench:' || id
+                   at + interval '7 minutes', day, 'bench', 'bench:' || id, true
             FROM send
             WHERE id %% 83 = 0
                OR (mailbox_id %% %(every)s = 0 AND day IN (%(start)s::date + 100,

@@ -30,7 +30,7 @@ def seed(path: Path, days: int = 30) -> None:
     import pendulum
 
     from warmup import api, open_ledger
-    from warmup.ledger import store
+    from warmup.ledger import BounceIn, SendIn
 
     ledger = open_ledger(str(path))
     box = api.add_mailbox(ledger, BOX, "exmail")
@@ -38,14 +38,14 @@ def seed(path: Path, days: int = 30) -> None:
     for k in range(days, 0, -1):
         morning = today.subtract(days=k).add(hours=9)
         quota = api.quota_for(ledger, box, morning).remaining
-        with ledger.write() as conn:
-            for i in range(quota):
-                at = morning.add(seconds=i * 90)
-                rcpt = f"lead{k:02d}-{i:03d}@example.com"
-                store.record_send(conn, box, rcpt, at, f"<{k}-{i}@corp.example>")
-                if i % 97 == 0:
-                    store.record_bounce(conn, box, rcpt, "soft", at.add(minutes=5),
-                                        key=f"bench:{k}:{i}", status="4.2.2")
+        sends = []
+        for i in range(quota):
+            at = morning.add(seconds=i * 90)
+            rcpt = f"lead{k:02d}-{i:03d}@example.com"
+            bounce = (BounceIn(rcpt, "soft", at.add(minutes=5), f"bench:{k}:{i}", status="4.2.2")
+                      if i % 97 == 0 else None)
+            sends.append(SendIn(rcpt, at, f"<{k}-{i}@corp.example>", "bench", bounce))
+        ledger.record(box, sends=sends)
     ledger.close()
 
 

@@ -10,7 +10,7 @@ filled, as a user re-running the report sees it; then a plot of a handful of mai
 
 The ledger is generated once inside SQLite (recursive CTEs, no per-row Python) and cached in
 ``bench/.cache/`` (or ``--db``); ``day_stat`` is filled by the same GROUP BY the ledger's
-``rebuild_rollup`` does, and ``--verify`` checks it against the raw rows.
+``Ledger._rebuild_rollup`` does, and ``--verify`` checks it against the raw rows.
 
     .venv/bin/python bench/report_scale.py [--mailboxes 1000] [--days 365] [--verify]
 """
@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from warmup import api, reports
-from warmup.ledger import open_ledger, timeline_cache
+from warmup.ledger import open_ledger
 
 START = dt.date(2025, 11, 29)  # a year ending the day before 2026-11-29
 SPIKE_EVERY = 50  # every 50th mailbox mails a stale list on days 100-101, is paused and resumed
@@ -74,11 +74,12 @@ def generate(path: Path, mailboxes: int, days: int) -> None:
         FROM t""", {"days": days, "start": START.isoformat()})
     # about 1.2% bounce (hard, soft, block); the spike mailboxes bounce 30% on days 100-101
     con.execute("""
-        INSERT INTO bounce (mailbox_id, send_id, recipient, kind, status, at, day, source, key)
+        INSERT INTO bounce (mailbox_id, send_id, recipient, kind, status, at, day, source, key,
+                            counted)
         SELECT mailbox_id, id, recipient,
                CASE id % 3 WHEN 0 THEN 'hard' WHEN 1 THEN 'soft' ELSE 'block' END,
                CASE id % 3 WHEN 0 THEN '5.1.1' WHEN 1 THEN '4.2.2' ELSE '5.7.1' END,
-               at, day, 'bench', 'bench:' || id
+               at, day, 'bench', 'bench:' || id, 1
         FROM send
         WHERE id % 83 = 0
            OR (mailbox_id % :every = 0 AND day IN (date(:start, '+100 days'),
@@ -92,7 +93,8 @@ def generate(path: Path, mailboxes: int, days: int) -> None:
         INSERT INTO event (mailbox_id, kind, at, reason)
         SELECT id, 'resume', date(:start, '+104 days') || ' 00:30:00.000000', 'list cleaned'
         FROM mailbox WHERE id % :every = 0""", {"every": SPIKE_EVERY, "start": START.isoformat()})
-    # the rollup, by the same GROUP BY as warmup.ledger.store.rebuild_rollup
+    # the rollup, by the same GROUP BY as Ledger._rebuild_rollup (every bounce here answers
+    # its own send: all counted)
     con.execute("""
         INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint)
         SELECT mailbox_id, day, sum(sent), sum(hard), sum(soft), sum(block), sum(complaint)
@@ -152,8 +154,7 @@ def main() -> None:
     at = api.parse_instant((START + dt.timedelta(days=args.days)).isoformat() + "T09:00:00+08:00")
 
     def cold():  # type: ignore[no-untyped-def]
-        with ledger.write() as conn:  # not timed: forget every memo, as on a first report
-            timeline_cache.clear(conn)
+        ledger.clear_timelines()  # not timed: forget every memo, as on a first report
         t0 = time.perf_counter()
         frame = reports.daily(ledger, at=at)
         return time.perf_counter() - t0, frame
