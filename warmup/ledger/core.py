@@ -454,18 +454,37 @@ class Ledger(ReportQueries, TimelineMemos):
     def _record(self, conn: Connection, box: MailboxRow, sends: Sequence[SendIn],
                 bounces: Sequence[BounceIn], events: Sequence[EventIn]) -> Recorded:
         out = Recorded()
-        for s in sends:
-            send_id = self._send(conn, box, s.recipient, s.at, s.message_id, s.source)
-            out.sends += send_id is not None
-            if s.bounce is not None:
-                sid = send_id if send_id is not None else self._send_id(
-                    conn, box, send_key(s.recipient, s.at, s.message_id))
-                out.add(self._bounce_result(self._bounce(conn, box, s.bounce, sid)))
+        if sends:
+            out.sends, ids = self._sends(conn, box, sends)
+            for s in sends:
+                if s.bounce is not None:
+                    key = send_key(s.recipient, s.at, s.message_id)
+                    sid = ids.get(key) or self._send_id(conn, box, key)
+                    out.add(self._bounce_result(self._bounce(conn, box, s.bounce, sid)))
         for b in bounces:
             out.add(self._bounce_result(self._bounce(conn, box, b)))
         for e in events:
             out.events += self._event(conn, box, e, once=True)
         return out
+
+    def _sends(self, conn: Connection, box: MailboxRow,
+               sends: Sequence[SendIn]) -> tuple[int, dict[str, int]]:
+        """Insert sends made elsewhere in one statement (idempotent on their keys) and count
+        them in the rollup: how many were new, and their ids by key."""
+        params = []
+        for s in sends:
+            at = utc(s.at)
+            params.append({"mid": box.id, "recipient": s.recipient, "message_id": s.message_id,
+                           "at": at, "day": local_day(at, box.timezone), "outcome": "sent",
+                           "source": s.source, "key": send_key(s.recipient, at, s.message_id),
+                           "settled_at": at})
+        new = conn.execute(self._statement("sends"), params).all()
+        per_day: dict[dt.date, int] = {}
+        for _, _, day in new:
+            per_day[day] = per_day.get(day, 0) + 1
+        for day, n in per_day.items():
+            self._bump(conn, box, day, "sent", n)
+        return len(new), {key: sid for sid, key, _ in new}
 
     @staticmethod
     def _bounce_result(r: BounceResult) -> Recorded:
@@ -515,6 +534,16 @@ class Ledger(ReportQueries, TimelineMemos):
             at=_B("at"), day=_B("day"), outcome=_B("outcome"), source=_B("source"),
             key=_B("key"), settled_at=_B("settled_at"),
         ).on_conflict_do_nothing(index_elements=["mailbox_id", "key"]).returning(SEND.c.id)
+
+    def _build_sends(self, _: str) -> Any:
+        # RETURNING with a list of parameters: SQLAlchemy's "insertmanyvalues" sends them as
+        # multi-row INSERTs, a few statements for a whole batch of an import.
+        return self._insert(SEND).values(
+            mailbox_id=_B("mid"), recipient=_B("recipient"), message_id=_B("message_id"),
+            at=_B("at"), day=_B("day"), outcome=_B("outcome"), source=_B("source"),
+            key=_B("key"), settled_at=_B("settled_at"),
+        ).on_conflict_do_nothing(index_elements=["mailbox_id", "key"]).returning(
+            SEND.c.id, SEND.c.key, SEND.c.day)
 
     def _build_bounce(self, _: str) -> Any:
         return self._insert(BOUNCE).values(
@@ -622,11 +651,12 @@ class Ledger(ReportQueries, TimelineMemos):
                     boxes[address] = self.add_mailbox(address, conn=conn, **register[address])
                     out.mailboxes += 1
             self._lock_mailboxes(conn, sorted(b.id for b in boxes.values()))
+            sends: dict[str, list[SendIn]] = {a: [] for a in boxes}
+            events: dict[str, list[EventIn]] = {a: [] for a in boxes}
             for address, row in rows:
-                if isinstance(row, EventIn):
-                    out.add(self._record(conn, boxes[address], (), (), (row,)))
-                else:
-                    out.add(self._record(conn, boxes[address], (row,), (), ()))
+                (events if isinstance(row, EventIn) else sends)[address].append(row)  # type: ignore[arg-type]
+            for address, box in boxes.items():
+                out.add(self._record(conn, box, sends[address], (), events[address]))
         out.results.clear()
         return out
 
