@@ -88,6 +88,11 @@ class Twin:
             return type(exc).__name__, str(exc)
         return "ok", (ids, at)
 
+    def slots(self, mid: str) -> list[tuple[Any, ...]]:
+        with self.ledger.read() as conn:
+            return [tuple(r) for r in conn.execute(
+                sa.select(SEND).where(SEND.c.message_id == mid).order_by(SEND.c.id))]
+
     def rows(self) -> dict[str, list[tuple[Any, ...]]]:
         with self.ledger.read() as conn:
             return {t.name: [tuple(r) for r in conn.execute(
@@ -114,6 +119,7 @@ def history(rng: random.Random) -> tuple[list[SendIn], list[SendIn]]:
 
 
 OUTCOMES = ["sent", "sent", "sent", "soft", "hard", "block", "released", "unknown", None]
+CHECK_EVERY = 7  # steps between comparisons of every row of both ledgers
 
 
 def scenario(seed: int, urls: tuple[str, str], policy_name: str, steps: int = 90) -> None:
@@ -155,7 +161,8 @@ def scenario(seed: int, urls: tuple[str, str], policy_name: str, steps: int = 90
                              "block": (554, "5.7.1 spam")}.get(outcome, (None, ""))
                     t.gate.settle(slot, {r: Outcome(outcome, reply[0], reply[1]) for r in rcpts},
                                   mid, None, now)
-            assert fast.rows() == ref.rows(), f"step {step}: settle {outcome}"
+            if step % CHECK_EVERY == 0:
+                assert fast.rows() == ref.rows(), f"step {step}: settle {outcome}"
             continue
         elif op < 0.92:
             back = dt.timedelta(days=rng.randint(0, 12), minutes=rng.randint(0, 600))
@@ -180,7 +187,10 @@ def scenario(seed: int, urls: tuple[str, str], policy_name: str, steps: int = 90
         assert got == want, f"step {step}"
         if got[0] == "ok":
             reserved.append((got[1][0], list(dict.fromkeys(rcpts)), mid))
-        assert fast.rows() == ref.rows(), f"step {step}: rows differ"
+        if step % CHECK_EVERY == 0 or got[0] != "ok":
+            assert fast.rows() == ref.rows(), f"step {step}: rows differ"
+        else:  # this message's slots, every step; every row, now and then (reading it is slow)
+            assert fast.slots(mid) == ref.slots(mid), f"step {step}: slots differ"
     for t in (fast, ref):
         t.gate.close()
     assert fast.rows() == ref.rows()

@@ -255,3 +255,13 @@ def test_a_new_ledger_is_private(tmp_path: Path):
     path.chmod(0o644)
     warned = open_ledger(str(path)).warnings
     assert len(warned) == 1 and "readable by other users" in warned[0] and "chmod 600" in warned[0]
+
+
+def test_the_cli_warns_about_a_ledger_others_can_read(ledger_path: Path, run):
+    open_ledger().close()
+    ledger_path.chmod(0o644)
+    res = run("mailbox", "list")
+    assert res.exit_code == 0
+    assert "Warning: ledger" in res.stderr and "chmod 600" in res.stderr
+    ledger_path.chmod(0o600)
+    assert "Warning" not in run("mailbox", "list").stderr

@@ -35,6 +35,8 @@ def ledger_from(ctx: click.Context) -> Ledger:
     if "ledger" not in obj:
         obj["ledger"] = open_ledger(obj.get("db"))
         ctx.call_on_close(obj["ledger"].close)
+        for warning in obj["ledger"].warnings:
+            click.echo(f"Warning: {warning}", err=True)
     return obj["ledger"]
 
 

@@ -6,17 +6,57 @@ migrations (:mod:`warmup.ledger.migrations`) are the frozen history that brings 
 any earlier release to this schema; ``tests/test_schema.py`` checks that a migrated ledger, on
 SQLite and on PostgreSQL, has exactly these tables, columns, SQL types, keys and indexes.
 
-Instants are aware UTC (SQLModel's ``UTCDateTime``: ``timestamptz`` on PostgreSQL, UTC text on
+Instants are aware UTC (:class:`UTCDateTime`: ``timestamptz`` on PostgreSQL, UTC text on
 SQLite); ``day`` columns are the local calendar day in the mailbox's zone, computed once at write
 time, so per-day questions are a plain ``GROUP BY day``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import sqlalchemy as sa
-from sqlmodel.sql.sqltypes import UTCDateTime
 
 METADATA = sa.MetaData()
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Aware instants in, aware UTC out, on every backend; a naive one is refused.
+
+    The contract of SQLModel's ``UTCDateTime``, defined here so that the hot path (``warmup
+    quota``, ``warmup send``) never imports SQLModel, which imports pydantic: a quarter of the
+    command's start-up. The models users import (:mod:`warmup.ledger.models`) use it too.
+    """
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def __repr__(self) -> str:
+        return "UTCDateTime()"
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        if isinstance(value, dt.timedelta):
+            return sa.Interval()
+        return self
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("naive datetime: pass an aware one")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None,
+                             dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:  # SQLite keeps UTC text without an offset
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
 COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
