@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import sqlite3
 from collections.abc import Callable
@@ -36,9 +37,15 @@ def run() -> Callable[..., Result]:
     return invoke
 
 
+@functools.cache
+def _tz(name: str) -> pendulum.Timezone:
+    return pendulum.timezone(name)
+
+
 def at(day: dt.date, hour: int = 10, minute: int = 0, tz: str = SH) -> dt.datetime:
     """An aware instant on a local day (tests pass time in; they never sleep)."""
-    return pendulum.datetime(day.year, day.month, day.day, hour, minute, tz=tz).in_timezone("UTC")
+    return pendulum.datetime(day.year, day.month, day.day, hour, minute,
+                             tz=_tz(tz)).in_timezone(_tz("UTC"))
 
 
 def ledger_digest(path: Path) -> dict[str, list[tuple[object, ...]]]:

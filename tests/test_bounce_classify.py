@@ -423,6 +423,7 @@ def _corpus_files() -> list[Path]:
     return sorted(CORPUS.glob("*.eml")) if CORPUS.is_dir() else []
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_never_raises_on_mutated_corpus(data: st.DataObject) -> None:

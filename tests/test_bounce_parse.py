@@ -188,6 +188,7 @@ def test_corpus_present() -> None:
     assert (CORPUS / "expected.jsonl").is_file(), f"bounce corpus not found at {CORPUS}"
 
 
+@pytest.mark.slow
 def test_corpus_is_complete(results: Results) -> None:
     assert results.files >= 289, f"only {results.files} corpus files listed in expected.jsonl"
 

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.gatekit import policy_file, warmup
+from tests.gatekit import cli, policy_file
 from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
@@ -82,7 +82,7 @@ def sink(pki):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def box(sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
-    res = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+    res = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
                  "--smtp-port", str(sink.port), "--imap-host", "127.0.0.1", "--imap-port",
                  str(dovecot_clean.port), "--policy", str(policy_file(tmp_path / "p.toml", 100)))
     assert res.returncode == 0, res.stderr
@@ -128,7 +128,7 @@ def test_sync_records_exactly_the_three_dsns(box, sink, ledger_path):
     box.append("INBOX", plain("Lunch?", 1))
     box.append("INBOX", plain("Out of office", 2, "Auto-Submitted: auto-replied\r\n"))
 
-    res = warmup("bounces", "sync", BOX, "--json")
+    res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert (report["scanned"], report["bounces"], report["matched"]) == (5, 3, 3)
@@ -139,23 +139,23 @@ def test_sync_records_exactly_the_three_dsns(box, sink, ledger_path):
     for rcpt, _, _, matched_rcpt, send_mid, bounce_mid in got:
         assert matched_rcpt == rcpt and send_mid == ids[rcpt] == bounce_mid
 
-    again = json.loads(warmup("bounces", "sync", BOX, "--json").stdout)
+    again = json.loads(cli("bounces", "sync", BOX, "--json").stdout)
     assert again["bounces"] == 0 and len(bounce_rows(ledger_path)) == 3
     assert all("\\Seen" not in flags for flags in box.flags("INBOX").values())
     assert len(box.flags("INBOX")) == 5  # nothing deleted
 
     # Hard bounce: suppressed, and refused before any SMTP connection.
     before = sink.connections
-    refused = warmup("send", BOX, "--to", "lead3@example.com", "--subject", "x", "--body", "y")
+    refused = cli("send", BOX, "--to", "lead3@example.com", "--subject", "x", "--body", "y")
     assert refused.returncode == 65 and "suppressed" in refused.stderr
     assert sink.connections == before
     # Block bounce: not suppressed, but counted in the bounce rate.
-    sup = json.loads(warmup("suppress", "list", "--json").stdout)
+    sup = json.loads(cli("suppress", "list", "--json").stdout)
     assert [s["address"] for s in sup] == ["lead3@example.com"]
-    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert q["bounce_rate"] == pytest.approx(3 / 40)
     assert any("bounce rate 7.5% (3/40)" in r for r in q["reasons"])
-    listed = json.loads(warmup("bounces", "list", BOX, "--kind", "block", "--json").stdout)
+    listed = json.loads(cli("bounces", "list", BOX, "--kind", "block", "--json").stdout)
     assert [b["recipient"] for b in listed] == ["lead9@example.com"]
 
 
@@ -163,8 +163,8 @@ def test_bounces_above_ten_percent_pause(box, ledger_path):
     ids = send_many(40)
     for n, rcpt in enumerate(list(ids)[:5], 1):
         box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
-    assert warmup("bounces", "sync", BOX).returncode == 0
-    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    assert cli("bounces", "sync", BOX).returncode == 0
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert (q["status"], q["quota"]) == ("paused", 0)
     assert any("12.5%" in r and "10%" in r and "pauses" in r for r in q["reasons"])
 
@@ -172,16 +172,16 @@ def test_bounces_above_ten_percent_pause(box, ledger_path):
 def test_unmatched_bounces_are_kept(box, ledger_path):
     box.append("INBOX", dsn("<never-sent@corp.example>", "stranger@example.net", "5.1.1",
                             "550 5.1.1 user unknown", 1))
-    res = warmup("bounces", "sync", BOX, "--since", "2026-01-01")
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
     assert res.returncode == 0, res.stderr
     assert "Unmatched (kept, not linked to a send): stranger@example.net" in res.stdout
     assert bounce_rows(ledger_path)[0][:2] == ("stranger@example.net", "hard")
     # Issue #10 item 1: a bounce read over IMAP that answers no send of the mailbox is listed
     # (matched: False) but neither counted in its rates nor suppresses its address.
-    [listed] = json.loads(warmup("bounces", "list", BOX, "--json").stdout)
+    [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
     assert (listed["recipient"], listed["matched"], listed["counted"]) == (
         "stranger@example.net", False, False)
-    assert json.loads(warmup("suppress", "list", "--json").stdout) == []
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
 
 
 def forged_ses(recipients: list[str]) -> bytes:
@@ -214,39 +214,40 @@ def test_forged_and_recipientless_reports_count_for_nothing(box, ledger_path):
     box.append("INBOX", forged_ses([f"lead{i}@example.com" for i in range(300)]))
     for n in range(4):
         box.append("INBOX", recipientless(n, ids["lead0@example.com"]))
-    res = warmup("bounces", "sync", BOX, "--json")
+    res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert (report["scanned"], report["bounces"], report["matched"]) == (5, 4, 0)
     assert report["unmatched"] == ["(no recipient)"] * 4
     rows = bounce_rows(ledger_path)
     assert [(r[0], r[3]) for r in rows] == [("", None)] * 4  # kept, tied to no send
-    assert json.loads(warmup("suppress", "list", "--json").stdout) == []
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
     # and the mailbox's standing is untouched: not paused, no bounce rate
-    quota = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert quota["status"] != "paused" and quota["bounce_rate"] in (None, 0.0)
-    listed = json.loads(warmup("bounces", "list", BOX, "--json").stdout)
+    listed = json.loads(cli("bounces", "list", BOX, "--json").stdout)
     assert len(listed) == 4 and not any(b["counted"] for b in listed)
 
 
+@pytest.mark.slow
 def test_a_report_read_again_elsewhere_is_recorded_once(ledger_url, box):
     # Issue #10 item 13: 100 reports synced, the folder recreated with the same messages (new
     # UIDVALIDITY): the 30 without a Message-ID of their own were recorded a second time.
     reports = [dsn(f"<orig-{n}@corp.example>", f"gone{n}@example.net", "5.1.1",
                    "550 5.1.1 user unknown", n, own_id=n >= 30) for n in range(100)]
     box.append_many("Bounces", reports)
-    first = json.loads(warmup("bounces", "sync", BOX, "--folder", "Bounces", "--json").stdout)
+    first = json.loads(cli("bounces", "sync", BOX, "--folder", "Bounces", "--json").stdout)
     assert first["bounces"] == 100
     before = box.uidvalidity("Bounces")
     box.delete("Bounces")
     box.append_many("Bounces", reports)
     assert box.uidvalidity("Bounces") != before
     box.append_many("Copy", reports[:40])  # the same reports in a second folder too
-    res = warmup("bounces", "sync", BOX, "--folder", "Bounces", "--folder", "Copy", "--json")
+    res = cli("bounces", "sync", BOX, "--folder", "Bounces", "--folder", "Copy", "--json")
     assert res.returncode == 0, res.stderr
     again = json.loads(res.stdout)
     assert (again["scanned"], again["bounces"]) == (140, 0)
-    assert len(json.loads(warmup("bounces", "list", "--json").stdout)) == 100
+    assert len(json.loads(cli("bounces", "list", "--json").stdout)) == 100
 
 
 def returning_report(original_id: str, rcpt: str, megabytes: float) -> bytes:
@@ -284,6 +285,7 @@ def sync_peak_mib(*args: str) -> tuple[dict, float]:
     return json.loads(res.stdout), kib / 1024
 
 
+@pytest.mark.slow
 def test_twenty_megabyte_reports_are_recorded_in_bounded_memory(box, ledger_path):
     # Issue #10 item 14: a 20.5 MB report returning the full original was skipped silently
     # (MAX_MESSAGE, 10 MB): its hard bounce never recorded nor suppressed; and one 20 MB
@@ -301,7 +303,7 @@ def test_twenty_megabyte_reports_are_recorded_in_bounded_memory(box, ledger_path
     assert [r[:3] for r in bounce_rows(ledger_path)] == [
         ("lead0@example.com", "hard", "5.1.1"), ("lead1@example.com", "hard", "5.1.1"),
         ("lead2@example.com", "hard", "5.1.1")]
-    suppressed = json.loads(warmup("suppress", "list", "--json").stdout)
+    suppressed = json.loads(cli("suppress", "list", "--json").stdout)
     assert [s["address"] for s in suppressed] == [f"lead{i}@example.com" for i in range(3)]
     assert peak - base < 25, f"peak RSS {peak:.0f} MiB vs {base:.0f} MiB for a small report"
 
@@ -314,7 +316,7 @@ def test_a_report_read_only_in_part_is_listed(box, ledger_path):
         b"I'm sorry to have", b"x" * 1_500_000 + b"\r\nI'm sorry to have")
     uid = box.append("INBOX", raw)
     box.append("INBOX", b"From: a@example.org\r\nSubject: photos\r\n\r\n" + b"x" * 1_500_000)
-    res = warmup("bounces", "sync", BOX, "--since", "2026-01-01")
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
     assert res.returncode == 0, res.stderr
     assert "recorded 1 new bounce(s), 0 matched" in res.stdout  # kept, "(no recipient)"
     assert (f"Read only the first 1 MB of these reports, and it names no failed recipient; "
@@ -339,6 +341,7 @@ def wide_report(n: int) -> bytes:
     return head + records.encode() + b"--dsn-7" + tail.partition(b"--dsn-7")[2]
 
 
+@pytest.mark.slow
 def test_sync_holds_the_write_lock_only_while_writing(box, ledger_path):
     # Issue #10 item 6: the sync parsed a whole batch inside its write transaction, and a
     # concurrent send waited 30 s for the lock and failed ("database is locked", exit 69).
@@ -365,6 +368,7 @@ def test_sync_holds_the_write_lock_only_while_writing(box, ledger_path):
     assert probes > 20 and longest < 1.0, f"a writer waited {longest:.1f} s for the sync's lock"
 
 
+@pytest.mark.slow
 def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     from warmup.api import endpoints
     from warmup.bounces.imap import sync
@@ -392,7 +396,7 @@ def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
 
 def imap_via(proxy: LoginFaultProxy) -> None:
     """Point the mailbox at the proxy, as primary (127.0.0.1) and backup host (localhost)."""
-    res = warmup("mailbox", "set", BOX, "--imap-host", "127.0.0.1,localhost",
+    res = cli("mailbox", "set", BOX, "--imap-host", "127.0.0.1,localhost",
                  "--imap-port", str(proxy.port))
     assert res.returncode == 0, res.stderr
 
@@ -403,7 +407,7 @@ def test_imap_login_cut_or_stall_is_unavailable_after_trying_the_backup(box, fau
     # password checklist and never tried the backup host.
     with LoginFaultProxy(box, [fault]) as proxy:
         imap_via(proxy)
-        res = warmup("bounces", "sync", BOX, "--timeout", "1")
+        res = cli("bounces", "sync", BOX, "--timeout", "1")
     assert res.returncode == 69, res.stderr
     assert proxy.logins == [fault, fault]  # the primary, then the backup host
     assert res.stderr.startswith("Error: cannot reach the IMAP server (127.0.0.1:")
@@ -416,7 +420,7 @@ def test_imap_login_cut_fails_over_to_the_backup_host(box):
                             "550 5.1.1 user unknown", 1))
     with LoginFaultProxy(box, ["cut", "pass"]) as proxy:
         imap_via(proxy)
-        res = warmup("bounces", "sync", BOX, "--since", "2026-01-01")
+        res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
     assert res.returncode == 0, res.stderr
     assert proxy.logins == ["cut", "pass"]
     assert "127.0.0.1 unavailable (connection lost during LOGIN" in res.stderr
@@ -425,13 +429,13 @@ def test_imap_login_cut_fails_over_to_the_backup_host(box):
 
 
 def test_imap_login_failure_and_unreachable(box, tmp_path):
-    bad = warmup("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
+    bad = cli("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
     assert bad.returncode == 77
     assert "Admin service scope" in bad.stderr and "Traceback" not in bad.stderr
     with LoginFaultProxy(box, ["pass"]) as proxy:  # a real NO: the backup is not tried
         imap_via(proxy)
-        refused = warmup("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
+        refused = cli("bounces", "sync", BOX, env={"WARMUP_PASSWORD": "wrong"})
     assert refused.returncode == 77 and proxy.logins == ["pass"]
-    assert warmup("mailbox", "set", BOX, "--imap-host", "127.0.0.2,127.0.0.3").returncode == 0
-    down = warmup("bounces", "sync", BOX)
+    assert cli("mailbox", "set", BOX, "--imap-host", "127.0.0.2,127.0.0.3").returncode == 0
+    down = cli("bounces", "sync", BOX)
     assert down.returncode == 69 and "cannot reach the IMAP server" in down.stderr

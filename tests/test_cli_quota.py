@@ -7,6 +7,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import at
 
 BOX = "a@corp.example"
@@ -65,6 +67,7 @@ def test_new_exmail_mailbox_starts_at_50(run, today):
     assert "warm-up day 1" in q["reasons"][0]
 
 
+@pytest.mark.slow
 def test_fifty_sends_exhaust_the_day(run, today):
     run("mailbox", "add", BOX, "--provider", "exmail")
     for i in range(50):
@@ -107,6 +110,7 @@ def _full_quota_days(run, tmp_path: Path, today: dt.date, n: int) -> list[int]:
     return quotas
 
 
+@pytest.mark.slow
 def test_full_ramp_reaches_200_then_300_and_plan_agrees(run, today, tmp_path):
     run("mailbox", "add", BOX, "--provider", "exmail")
     start = today - dt.timedelta(days=28)

@@ -68,6 +68,7 @@ def quota_json(run, url: str, box: str, when: dt.datetime) -> list[dict]:  # typ
     return json.loads(res.output)
 
 
+@pytest.mark.slow
 def test_copy_100k_sends_to_postgresql(run, tmp_path, pg_url):
     src = tmp_path / "solo.db"
     assert build(src) == 100_000

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.gatekit import warmup
+from tests.gatekit import cli, warmup
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SilentServer, SmtpSink, free_port
 from warmup.doctor import _auth_advice
@@ -92,6 +92,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_doctor_names_the_failing_step(name, pki, ssl_cert_env, dovecot, tmp_path):
     case = CASES[name]
@@ -100,7 +101,7 @@ def test_doctor_names_the_failing_step(name, pki, ssl_cert_env, dovecot, tmp_pat
     with ExitStack() as stack:
         host, port, security = case.smtp(stack, pki)
         imap_port = case.imap_port(dovecot) if case.imap_port else dovecot.port
-        added = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", host,
+        added = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", host,
                        "--smtp-port", str(port), "--smtp-security", security,
                        "--imap-host", "127.0.0.1", "--imap-port", str(imap_port))
         assert added.returncode == 0, added.stderr
@@ -141,7 +142,7 @@ def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
     if not dovecot.running:
         dovecot.start()
     with SmtpSink("plain", user=BOX, password=IMAP_PASSWORD, pki=pki) as s:
-        added = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+        added = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
                        "--smtp-port", str(s.port), "--smtp-security", "none",
                        "--imap-host", "127.0.0.1", "--imap-port", str(dovecot.port))
         assert added.returncode == 0, added.stderr
@@ -156,7 +157,7 @@ def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
 
 
 def test_dns_failure_does_not_hang_and_prints_the_fix(ssl_cert_env):
-    added = warmup("mailbox", "add", BOX, "--provider", "exmail",
+    added = cli("mailbox", "add", BOX, "--provider", "exmail",
                    "--smtp-host", "smtp.corp.invalid,backup.corp.invalid",
                    "--imap-host", "imap.corp.invalid")
     assert added.returncode == 0, added.stderr

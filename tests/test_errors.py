@@ -113,6 +113,7 @@ def test_corrupted_ledger_process(tmp_path: Path):
     assert path.read_bytes() == raw
 
 
+@pytest.mark.slow
 def test_bad_date_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "quota", BOX, "--at", "next tuesday")
@@ -299,6 +300,7 @@ def test_malformed_recipient(run, seeded: Path, rcpt: str):
 
 # -- instants out of range (issue #10 items 5 and 10) -------------------------------------------
 
+@pytest.mark.slow
 def test_record_at_year_1_exits_65_and_quota_still_works_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "record", "send", BOX, "--to", "x@example.com",

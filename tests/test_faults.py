@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ledger_digest
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, warmup
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -57,7 +57,7 @@ def test_drop_mid_data_with_several_recipients_counts_each_as_unknown(smtp_ssl, 
     rows = query(ledger_path, "SELECT recipient, outcome, message_id FROM send ORDER BY recipient")
     assert [(r, o) for r, o, _ in rows] == [(r, "unknown") for r in rcpts]  # counted, not lost
     assert {mid for *_, mid in rows} == {got.message["Message-ID"]}
-    quota = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert quota["sent"] == 3
     assert query(ledger_path, "SELECT count(*) FROM bounce") == [(0,)]  # not taken for a bounce
 
@@ -75,8 +75,8 @@ def big_csv(path: Path, n: int) -> Path:
 
 
 def seeded(db_env: dict[str, str]) -> None:
-    assert warmup("mailbox", "add", BOX, "--provider", "exmail", env=db_env).returncode == 0
-    assert warmup("record", "send", BOX, "--to", "first@example.com", env=db_env).returncode == 0
+    assert cli("mailbox", "add", BOX, "--provider", "exmail", env=db_env).returncode == 0
+    assert cli("record", "send", BOX, "--to", "first@example.com", env=db_env).returncode == 0
 
 
 def assert_clean_failure(res: subprocess.CompletedProcess[str], db: Path,
@@ -103,6 +103,7 @@ def _limit_file_size(limit: int):  # type: ignore[no-untyped-def]
     return apply
 
 
+@pytest.mark.slow
 def test_write_failure_file_size_limit_leaves_ledger_whole(ledger_path, tmp_path):
     env = {"WARMUP_DB": str(ledger_path)}
     seeded(env)
@@ -113,7 +114,7 @@ def test_write_failure_file_size_limit_leaves_ledger_whole(ledger_path, tmp_path
                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
                          env={**os.environ, **env}, preexec_fn=_limit_file_size(limit))
     assert_clean_failure(res, ledger_path, before)
-    again = warmup("import", str(log), env=env)  # the same file works once the disk is fine
+    again = cli("import", str(log), env=env)  # the same file works once the disk is fine
     assert again.returncode == 0, again.stderr
     assert query(ledger_path, "SELECT count(*) FROM send")[0][0] == 3001
 
@@ -153,10 +154,10 @@ def fill(folder: Path) -> None:
 def test_full_filesystem_send_refused_before_smtp(full_tmpfs, smtp_ssl, ssl_cert_env):
     db = full_tmpfs / "ledger.db"
     env = {"WARMUP_DB": str(db)}
-    res = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+    res = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
                  "--smtp-port", str(smtp_ssl.port), env=env)
     assert res.returncode == 0, res.stderr
-    assert warmup("record", "send", BOX, "--to", "first@example.com", env=env).returncode == 0
+    assert cli("record", "send", BOX, "--to", "first@example.com", env=env).returncode == 0
     before = ledger_digest(db)
     fill(full_tmpfs)
     sent = warmup("send", BOX, "--to", "lead@example.com", "--subject", "s", "--body", "b",
@@ -164,7 +165,7 @@ def test_full_filesystem_send_refused_before_smtp(full_tmpfs, smtp_ssl, ssl_cert
     assert_clean_failure(sent, db, before, free=full_tmpfs)
     assert smtp_ssl.messages == []  # no reservation, so nothing may leave
     fill(full_tmpfs)
-    imported = warmup("import", str(big_csv(full_tmpfs.parent / "bulk.csv", 500)), env=env)
+    imported = cli("import", str(big_csv(full_tmpfs.parent / "bulk.csv", 500)), env=env)
     assert_clean_failure(imported, db, before, free=full_tmpfs)
 
 
@@ -192,6 +193,7 @@ def _start(kind: str, n: int, tmp_path: Path, env: dict[str, str]) -> subprocess
                             stderr=subprocess.DEVNULL)
 
 
+@pytest.mark.slow
 def test_fifty_kills_never_undercount_nor_corrupt(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=1000)))
     smtp_ssl.delay_data_reply = 0.3  # the server holds the data: kills land mid-conversation

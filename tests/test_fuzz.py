@@ -160,6 +160,7 @@ def test_csv_corpus_replays(path: Path, importer: Importer) -> None:
     importer.check(path.read_bytes())
 
 
+@pytest.mark.slow
 @FAST
 @given(data=st.data())
 def test_csv_import_on_mutated_files(data: st.DataObject, importer: Importer) -> None:
@@ -180,6 +181,7 @@ COLUMNS = ["mailbox", "recipient", "sent_at", "message_id", "bounce_kind", "boun
 @FAST
 @given(header=st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=11, unique=True),
        rows=st.lists(st.lists(FIELD, min_size=0, max_size=12), max_size=6))
+@pytest.mark.slow
 def test_csv_import_on_generated_rows(header: list[str], rows: list[list[str]],
                                       importer: Importer) -> None:
     import csv
@@ -236,6 +238,7 @@ def test_policy_corpus_replays(path: Path, policies: PolicyChecker) -> None:
     policies.check(path.read_bytes())
 
 
+@pytest.mark.slow
 @FAST
 @given(data=st.data())
 def test_policy_on_mutated_presets(data: st.DataObject, policies: PolicyChecker) -> None:
@@ -407,6 +410,7 @@ def run_session(port: int, ops: list[tuple[str, bytes]]) -> None:
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(data=st.data())
 def test_relay_survives_hostile_sessions(data: st.DataObject, relay, smtp_ssl) -> None:  # type: ignore[no-untyped-def]
     ops = data.draw(session(relay.user, relay.password))
@@ -478,6 +482,7 @@ def test_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
     assert db.read_bytes() == raw
 
 
+@pytest.mark.slow
 def test_truncated_ledger_is_a_clear_error(tmp_path: Path) -> None:
     db = tmp_path / "ledger.db"
     ledger = open_ledger(str(db))

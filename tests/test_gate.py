@@ -9,16 +9,20 @@ import sqlite3
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, warmup
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from warmup import Gate, NotAllowed, open_ledger
 from warmup.ledger import DuplicateSend
 
 
-def send(*extra: str, to: str = "lead@example.com", env=PASSWORD_ENV):  # type: ignore[no-untyped-def]
-    return warmup("send", BOX, "--to", to, "--subject", "Hello", "--body", "Hi there", *extra,
-                  env=env)
+def send(*extra: str, to: str = "lead@example.com", env=PASSWORD_ENV,  # type: ignore[no-untyped-def]
+         process: bool = False):
+    """``warmup send``, in this process (click's runner) unless ``process``: the keyring tests
+    need a process of their own (keyring picks its backend once per process)."""
+    run = warmup if process else cli
+    return run("send", BOX, "--to", to, "--subject", "Hello", "--body", "Hi there", *extra,
+               env=env)
 
 
 def rows(db, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
@@ -40,7 +44,7 @@ def test_send_over_implicit_tls_is_delivered_and_recorded(smtp_ssl, ssl_cert_env
     [(rcpt, outcome, mid)] = rows(ledger_path, "SELECT recipient, outcome, message_id FROM send")
     assert (rcpt, outcome) == ("lead@example.com", "sent")
     assert mid == got.message["Message-ID"]
-    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert (q["sent"], q["remaining"]) == (1, 49)
 
 
@@ -62,7 +66,7 @@ def test_untrusted_certificate_is_refused(pki, ssl_cert_env, ledger_path):
         assert sink.messages == []
     # Nothing left, so nothing counts.
     assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
-    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert q["sent"] == 0
 
 
@@ -123,7 +127,7 @@ def test_throttle_reply_pauses_the_mailbox(smtp_ssl, ssl_cert_env, ledger_path):
     res = send()
     assert res.returncode == 75
     assert "throttled" in res.stderr
-    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert q["status"] == "paused" and q["next_send_at"] is not None
     assert any("421" in r for r in q["reasons"])
     assert q["sent"] == 0  # the message never left: its slot was released
@@ -138,7 +142,7 @@ def test_drop_mid_data_counts_as_unknown(smtp_ssl, ssl_cert_env, ledger_path):
     assert res.returncode == 69
     assert len(smtp_ssl.messages) == 1  # the server has it; the client cannot know
     assert rows(ledger_path, "SELECT outcome FROM send") == [("unknown",)]
-    assert json.loads(warmup("quota", BOX, "--json").stdout)[0]["sent"] == 1
+    assert json.loads(cli("quota", BOX, "--json").stdout)[0]["sent"] == 1
 
 
 def test_password_never_leaks(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
@@ -146,7 +150,7 @@ def test_password_never_leaks(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     outputs = [send(), send(env={"WARMUP_PASSWORD": SMTP_PASSWORD + "x"})]
     smtp_ssl.reject_rcpt = {"dead@example.com": (550, "5.1.1 no such user")}
     outputs.append(send(to="dead@example.com"))
-    outputs.append(warmup("quota", BOX, "--json"))
+    outputs.append(cli("quota", BOX, "--json"))
     for out in outputs:
         assert SMTP_PASSWORD not in out.stdout + out.stderr
     for path in ledger_path.parent.glob("ledger.db*"):
@@ -162,20 +166,22 @@ def test_password_command_and_its_failure(smtp_ssl, ssl_cert_env, tmp_path):
     assert SMTP_PASSWORD not in bad.stderr + bad.stdout
 
 
+@pytest.mark.slow
 def test_no_keyring_backend_names_the_alternatives(smtp_ssl, ssl_cert_env):
     add_box(smtp_ssl.port)
-    res = send(env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    res = send(env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}, process=True)
     assert res.returncode == 78
     assert "WARMUP_PASSWORD" in res.stderr and "--password-command" in res.stderr
 
 
+@pytest.mark.slow
 def test_keyring_login_then_send(smtp_ssl, ssl_cert_env, tmp_path):
     env = {"PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
            "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json")}
     add_box(smtp_ssl.port)
     login = warmup("mailbox", "login", BOX, env=env, stdin=SMTP_PASSWORD + "\n")
     assert login.returncode == 0, login.stderr
-    res = send(env=env)
+    res = send(env=env, process=True)
     assert res.returncode == 0, res.stderr
     assert len(smtp_ssl.messages) == 1
 
@@ -285,7 +291,7 @@ def test_a_temporary_rcpt_refusal_defers_that_recipient_unless_it_is_throttling(
     add_box(smtp_ssl.port)
     res = send("--to", "slow@example.net")  # and lead@example.com
     assert res.returncode == 75, res.stderr
-    q = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     events = rows(ledger_path, "SELECT kind FROM event")
     outcomes = sorted(rows(ledger_path, "SELECT recipient, outcome FROM send"))
     if throttled:

@@ -201,11 +201,13 @@ def scenario(seed: int, urls: tuple[str, str], policy_name: str, steps: int = 90
         t.ledger.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_fast_path_equals_reference(twins, seed):
     scenario(seed, twins, "default")
 
 
+@pytest.mark.slow
 def test_fast_path_equals_reference_with_a_domain_cap(twins, tmp_path):
     policy = tmp_path / "capped.toml"
     text = (resources.files("warmup.policy") / "presets" / "default.toml").read_text()

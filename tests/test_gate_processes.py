@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file
 
 WORKER = r"""
@@ -48,6 +50,7 @@ def received(sink) -> set[str]:  # type: ignore[no-untyped-def]
     return {r for m in sink.messages for r in m.rcpt_tos}
 
 
+@pytest.mark.slow
 def test_eight_processes_never_exceed_the_quota(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
     env = {**os.environ, **PASSWORD_ENV}
@@ -69,6 +72,7 @@ def test_eight_processes_never_exceed_the_quota(smtp_ssl, ssl_cert_env, ledger_p
     assert "reserved" not in slots.values(), slots
 
 
+@pytest.mark.slow
 def test_kill_9_mid_conversation_never_undercounts(smtp_ssl, ssl_cert_env, ledger_path,
                                                    tmp_path):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=500)))

@@ -24,6 +24,7 @@ def test_notebook_is_committed_without_outputs_and_has_parameters():
     assert "from warmup import api, reports" in text and "SELECT" not in text.upper()
 
 
+@pytest.mark.slow
 def test_notebook_executes_on_the_sample_and_renders_its_figures(tmp_path, monkeypatch):
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter

@@ -74,6 +74,7 @@ def race(url: str) -> tuple[list[int], set[str], str]:
     return counts, apps, "".join(err for _, err in outs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", range(3))
 def test_two_hosts_of_eight_workers_reserve_exactly_the_quota(run, tmp_path):
     schema = PgSchema("race")

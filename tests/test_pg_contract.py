@@ -294,6 +294,7 @@ def test_events_pause_and_resume(ledger_url):
 
 # -- the same history on both backends gives the same answers ---------------------------------
 
+@pytest.mark.slow
 def test_same_history_same_answers_on_both_backends(run, tmp_path, ledger_path, pg_url):
     log = write_log(tmp_path / "log.csv")
     lite = f"sqlite:///{ledger_path}"
@@ -321,6 +322,7 @@ class _Look(Exception):
     """Refuses a reservation once its history has been seen: nothing is written."""
 
 
+@pytest.mark.slow
 def test_gate_fast_paths_agree_with_core_statements(ledger_url, run, tmp_path):
     # The gate's own path (raw sqlite3 on SQLite, pipelined psycopg on PostgreSQL) must read
     # exactly what the Core statements of the reference (tests/reference.py) read.

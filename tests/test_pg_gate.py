@@ -29,6 +29,7 @@ def flat(url: str, tmp_path, **policy: object):  # type: ignore[no-untyped-def]
     return ledger
 
 
+@pytest.mark.slow
 def test_deferred_settlements_are_written_together_by_the_next_reservation(pg_url, tmp_path):  # noqa: F811
     ledger = flat(pg_url, tmp_path)
     with Gate(BOX, ledger=ledger) as gate:

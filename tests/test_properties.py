@@ -72,6 +72,7 @@ def histories(draw) -> tuple[str, History, dt.datetime]:
     return draw(st.sampled_from(sorted(SPECS))), hist, now
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories())
 def test_quota_is_bounded_and_deterministic(case):
@@ -88,6 +89,7 @@ def test_quota_is_bounded_and_deterministic(case):
     assert evaluate(spec, hist, now) == a
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories(), st.data())
 def test_worse_bounce_history_never_raises_the_quota(case, data):
@@ -110,6 +112,7 @@ def test_worse_bounce_history_never_raises_the_quota(case, data):
 @PROPS
 @given(histories(), st.sampled_from(["hard", "soft", "block", "complaint"]),
        st.integers(1, 300))
+@pytest.mark.slow
 def test_bounces_today_never_raise_the_quota(case, kind, extra):
     name, hist, now = case
     spec = SPECS[name]
@@ -150,6 +153,7 @@ record_op = st.tuples(
 
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@pytest.mark.slow
 @given(st.sampled_from(ZONES), st.lists(record_op, max_size=40))
 def test_rollup_equals_group_by_over_raw_rows(shared_ledger, tz, ops):
     from warmup import api
@@ -231,6 +235,7 @@ def test_a_resumed_pause_does_not_beat_a_milder_hold():
     assert worse.quota <= milder.quota, (milder.reasons, worse.reasons)
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories())
 def test_timeline_without_reasons_is_the_same_walk(case):
@@ -246,6 +251,7 @@ def test_timeline_without_reasons_is_the_same_walk(case):
     assert not any(v.reasons for v in fast)
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories())
 def test_each_timeline_day_is_evaluate_that_morning(case):

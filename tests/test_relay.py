@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gatekit import policy_file
+from tests.gatekit import cli, policy_file
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 
 BOX = SMTP_USER
@@ -61,12 +61,16 @@ def warmup(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedPro
 
 @pytest.fixture
 def box(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
-    """Returns add(daily, interval): registers the mailbox on the sink with a flat policy."""
-    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    """Returns add(daily, interval): registers the mailbox on the sink with a flat policy.
+
+    The password comes from a password command: with WARMUP_PASSWORD warmup re-executes itself
+    before the command starts (a second interpreter per run), which tests/test_secrets.py tests.
+    """
+    monkeypatch.setenv("WARMUP_PASSWORD_COMMAND", f"printf %s {SMTP_PASSWORD}")
 
     def add(daily: int = 5, interval: str = "0s") -> None:
         policy = policy_file(tmp_path / "policy.toml", daily, interval)
-        res = warmup("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+        res = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
                      "--smtp-port", str(smtp_ssl.port), "--policy", str(policy))
         assert res.returncode == 0, res.stderr
 
@@ -99,6 +103,7 @@ def quota(address: str = BOX) -> dict:
     return json.loads(res.stdout)[0]
 
 
+@pytest.mark.slow
 def test_quota_of_five_lets_exactly_five_of_eight_through(box, client, smtp_ssl, tmp_path,
                                                            ledger_path):
     box(daily=5)
@@ -119,6 +124,7 @@ def test_quota_of_five_lets_exactly_five_of_eight_through(box, client, smtp_ssl,
     assert "warmup: 5 sent, 3 deferred (451), 0 refused (5xx)" in res.stderr
 
 
+@pytest.mark.slow
 def test_wait_holds_the_reply_until_the_paced_slot(box, client, smtp_ssl, tmp_path,
                                                    ledger_path):
     box(daily=5, interval="2s")
@@ -203,6 +209,7 @@ def test_binding_anything_but_loopback_is_refused(box, tmp_path, host):
     assert not marker.exists()  # refused before the command ran
 
 
+@pytest.mark.slow
 def test_suppressed_recipient_is_refused_alone(box, client, run, smtp_ssl, tmp_path, ledger_path):
     box()
     assert run("record", "bounce", BOX, "--to", "gone@example.com", "--kind", "hard").exit_code == 0
@@ -217,6 +224,7 @@ def test_suppressed_recipient_is_refused_alone(box, client, run, smtp_ssl, tmp_p
     assert [(r, o) for r, _, o in ledger_sends(ledger_path)] == [("lead@example.com", "sent")]
 
 
+@pytest.mark.slow
 def test_sendmail_shim_reaches_the_sink_and_no_secret_reaches_the_command(box, smtp_ssl,
                                                                            tmp_path, monkeypatch):
     box()
@@ -241,6 +249,7 @@ def test_sendmail_shim_reaches_the_sink_and_no_secret_reaches_the_command(box, s
         assert SMTP_PASSWORD not in text
 
 
+@pytest.mark.slow
 def test_one_time_credentials_differ_per_run(box, tmp_path):
     box()
     seen = []
@@ -251,8 +260,13 @@ def test_one_time_credentials_differ_per_run(box, tmp_path):
     assert len(set(seen)) == 2 and all(len(p) >= 20 for p in seen)
 
 
-def test_exit_code_of_the_command_is_returned(box):
+@pytest.mark.slow
+def test_exit_code_of_the_command_is_returned(box, monkeypatch):
     box()
+    # The password in the environment: warmup re-executes itself before the command starts;
+    # the command's exit code and signals still come through.
+    monkeypatch.delenv("WARMUP_PASSWORD_COMMAND")
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
     res = wrapped("sh", "-c", "exit 3")
     assert res.returncode == 3
     assert "warmup: 0 sent, 0 deferred (451), 0 refused (5xx), 0 recipients rejected upstream" \
@@ -261,8 +275,11 @@ def test_exit_code_of_the_command_is_returned(box):
     assert wrapped("no-such-command-here").returncode == 127
 
 
-def test_sigterm_is_forwarded_to_the_command(box):
+@pytest.mark.slow
+def test_sigterm_is_forwarded_to_the_command(box, monkeypatch):
     box()
+    monkeypatch.delenv("WARMUP_PASSWORD_COMMAND")
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # through warmup's re-execution
     child = ("import signal, sys\n"
              "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
              "print('ready', flush=True)\n"
@@ -282,6 +299,7 @@ def test_sigterm_is_forwarded_to_the_command(box):
         proc.stderr.close()
 
 
+@pytest.mark.slow
 def test_upstream_connection_dropped_while_idle_is_reopened(box, client, smtp_ssl, tmp_path):
     box()
     script = tmp_path / "twice.py"
@@ -326,6 +344,7 @@ def test_child_env_never_carries_the_mailbox_secret(box, monkeypatch):
     assert env["PATH"].split(os.pathsep)[0] == "/tmp/shim"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("failure", ["unreachable", "login"])
 def test_upstream_failure_defers_and_releases_the_slot(failure, run, client, tmp_path,
                                                        ledger_path, monkeypatch, ssl_cert_env,
@@ -451,6 +470,7 @@ BCC_CLIENT = textwrap.dedent('''\
 ''')
 
 
+@pytest.mark.slow
 def test_a_bcc_header_never_reaches_the_server_on_any_path(box, smtp_ssl, tmp_path):
     box(daily=20)
     script = tmp_path / "bcc.py"
@@ -512,6 +532,7 @@ def _until_closed(sock, chatter: bytes = b"") -> float:
     return time.monotonic() - start
 
 
+@pytest.mark.slow
 def test_idle_limits_cut_idle_clients_but_not_a_held_reply(relay, smtp_ssl):
     import smtplib
     import socket
@@ -533,6 +554,7 @@ def test_idle_limits_cut_idle_clients_but_not_a_held_reply(relay, smtp_ssl):
     assert len(smtp_ssl.messages) == 2
 
 
+@pytest.mark.slow
 def test_stale_shim_folders_of_killed_runs_are_removed(box, tmp_path, monkeypatch):
     tmp = tmp_path / "tmp"
     tmp.mkdir()

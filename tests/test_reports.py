@@ -50,6 +50,7 @@ def frame(sample) -> pd.DataFrame:
     return reports.daily(sample, at=api.parse_instant(AT))
 
 
+@pytest.mark.slow
 def test_rollup_agrees_with_raw_rows(sample):
     rolled = sample.day_stats()
     raw = sample.raw_day_counts()
@@ -65,6 +66,7 @@ def test_rollup_agrees_with_raw_rows(sample):
     assert reports.rollup_mismatches(sample) == []
 
 
+@pytest.mark.slow
 def test_rollup_mismatch_is_reported(sample):
     [box] = [b for b in sample.mailboxes() if b.id == 1]
     with sample.write() as conn:  # the rollup's internals: a bump with no raw row behind it
@@ -94,6 +96,7 @@ def test_daily_frame_shape_and_story(frame):
     assert (frame["bounced"] == frame["hard"] + frame["soft"] + frame["block"]).all()
 
 
+@pytest.mark.slow
 def test_each_day_is_what_quota_said_that_morning(sample, frame):
     boxes = {b.address: b for b in sample.mailboxes()}
     checked = 0
@@ -118,6 +121,7 @@ def test_today_row_is_quota_now(sample, frame):
         assert (last["quota"], last["stage"], last["warmup_day"]) == (a.quota, a.stage, a.day)
 
 
+@pytest.mark.slow
 def test_days_keeps_the_last_n(sample):
     short = reports.daily(sample, [BOXES[2]], days=10, at=api.parse_instant(AT))
     assert len(short) == 10 and short["date"].iloc[-1] == pd.Timestamp("2026-11-29")
@@ -135,6 +139,7 @@ def _nan_equal(a, b) -> bool:
         (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y) for x, y in zip(a, b))
 
 
+@pytest.mark.slow
 def test_figure_plots_the_report_numbers(frame):
     fig = reports.figure(frame)
     assert len(fig.get_axes()) == 3 * 3
@@ -164,6 +169,7 @@ def test_figure_plots_the_report_numbers(frame):
         assert sends.get_legend() is not None and rates.get_legend() is not None
 
 
+@pytest.mark.slow
 def test_plot_command_writes_the_file(sample, run, tmp_path, monkeypatch):
     out = tmp_path / "trend.png"
     res = run("plot", "--out", str(out), "--at", AT)
@@ -181,6 +187,7 @@ def test_plot_command_writes_the_file(sample, run, tmp_path, monkeypatch):
     assert bad.exit_code == 64 and ".png, .svg or .pdf" in bad.output
 
 
+@pytest.mark.slow
 def test_report_csv_is_the_frame(sample, frame, run):
     res = run("report", "--format", "csv", "--at", AT)
     assert res.exit_code == 0, res.output
@@ -245,6 +252,7 @@ def test_timeline_of_a_mailbox_without_history_is_today():
         (dt.date(2026, 11, 29), 1, 50, "ok")]
 
 
+@pytest.mark.slow
 def test_domain_kind_and_suppression_frames(sample):
     when = api.parse_instant(AT)
     dom = reports.bounces_by_domain(sample, at=when)
@@ -279,6 +287,7 @@ def test_domain_kind_and_suppression_frames(sample):
         [BOXES[2], "soft", 1]]
 
 
+@pytest.mark.slow
 def test_demo_ends_with_the_path_of_its_plot(run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = run("demo", "--days", "20")

@@ -113,6 +113,7 @@ def send(w: World, *more: str, ok: tuple[int, ...] = (0,)) -> subprocess.Complet
                  "--body", "b", "--timeout", "5", *w.extra, *more, ok=ok)
 
 
+@pytest.mark.slow
 def test_canary_never_leaks(world: World, dovecot) -> None:  # type: ignore[no-untyped-def]
     w = world
     # send: delivered, the login refused, the server unreachable
@@ -210,6 +211,7 @@ sys.exit(subprocess.run(["sendmail", "-t"], input=msg).returncode)
 '''
 
 
+@pytest.mark.slow
 def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
         pki, ssl_cert_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},

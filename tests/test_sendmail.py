@@ -91,6 +91,7 @@ def test_lone_dot_ends_the_message_unless_i(box, run, smtp_ssl):
 
 # -- relay mode: inside `warmup send ADDRESS -- COMMAND`, the shim submits to the relay ---------
 
+@pytest.mark.slow
 def test_relay_mode_maps_replies_to_sysexits(box, run, smtp_ssl, tmp_path, ledger_path):
     box(daily=1)
     assert run("record", "bounce", BOX, "--to", "gone@example.com").exit_code == 0

@@ -86,6 +86,7 @@ def resumes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return seen
 
 
+@pytest.mark.slow
 def test_hit_is_the_fresh_walk(ledger, resumes):
     fresh = reports.daily(ledger, at=AT, cache=False)
     assert _memos(ledger) == {}
@@ -105,6 +106,7 @@ def test_hit_is_the_fresh_walk(ledger, resumes):
                                                        cache=False))
 
 
+@pytest.mark.slow
 def test_memo_goes_on_from_its_day(ledger, resumes):
     reports.daily(ledger, at=AT)
     later = AT + dt.timedelta(days=3)
@@ -148,6 +150,7 @@ def _policy_file(led, box, tmp_path):
 
 @pytest.mark.parametrize("change", [_late_bounce, _event, _cap, _policy_file],
                          ids=["late-bounce", "event", "cap", "policy-file-edit"])
+@pytest.mark.slow
 def test_any_change_of_an_input_misses(ledger, change, tmp_path, resumes):
     box = "a@corp.example"
     reports.daily(ledger, at=AT)
@@ -166,6 +169,7 @@ def test_any_change_of_an_input_misses(ledger, change, tmp_path, resumes):
     assert box in _memos(ledger)  # and the memo was refreshed
 
 
+@pytest.mark.slow
 def test_python_and_sql_digests_agree(ledger):
     """The fingerprint is written from the rows in Python and checked in SQL: same numbers."""
     with ledger.write() as conn:  # odd rows too: zero counts, large counts, a day long ago
@@ -187,6 +191,7 @@ def test_python_and_sql_digests_agree(ledger):
     assert tc.rows_digest(bumped) != tc.rows_digest(rows)
 
 
+@pytest.mark.slow
 def test_memo_round_trips(ledger):
     reports.daily(ledger, at=AT)
     memo = _memos(ledger)["b@corp.example"]
@@ -198,6 +203,7 @@ def test_memo_round_trips(ledger):
                                                             nan_ok=True, rel=0, abs=0)
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories())
 def test_resume_from_any_day_is_the_full_walk(case):

@@ -21,13 +21,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import at
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file, warmup
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
 from warmup import api, open_ledger
 from warmup.ledger import BounceIn
 
 DAY = dt.date(2026, 11, 16)
 
 
+@pytest.mark.slow
 def test_bounces_for_addresses_never_mailed_do_not_count(run):
     """Acceptance 1: after 25 sends, 300 bounces for recipients this mailbox never mailed (a
     forged notification's worth): not paused, listed as unmatched, no rate above 100%."""
@@ -88,10 +89,10 @@ def test_a_row_stamped_in_the_future_never_paces_the_mailbox(smtp_ssl, ssl_cert_
                 "'2200-01-01 00:00:00.000000', '2200-01-01', 'sent', NULL, 'import', 'f')")
     con.commit()
     con.close()
-    res = warmup("send", BOX, "--to", "lead@example.com", "--subject", "hi", "--body", "hello",
+    res = cli("send", BOX, "--to", "lead@example.com", "--subject", "hi", "--body", "hello",
                  env=PASSWORD_ENV)
     assert res.returncode == 0, res.stderr
-    quota = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert quota["next_send_at"] is None or quota["next_send_at"] < "2100"
 
 
@@ -103,16 +104,16 @@ def test_a_4xx_at_the_end_of_data_leaves_the_message_retryable(smtp_ssl, ssl_cer
     eml.write_text(f"From: {BOX}\nTo: lead@example.com\nSubject: hi\n"
                    f"Message-ID: <retry-1@corp.example>\n\nhello\n")
     smtp_ssl.data_reply = (451, "4.3.0 local error in processing")
-    first = warmup("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
+    first = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
     assert first.returncode == 75, first.stderr
     smtp_ssl.data_reply = None
-    again = warmup("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
+    again = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
     assert again.returncode == 0, again.stderr
     assert [m.message["Message-ID"] for m in smtp_ssl.messages] == ["<retry-1@corp.example>"]
     # both attempts count; a third is refused: it was delivered
-    quota = json.loads(warmup("quota", BOX, "--json").stdout)[0]
+    quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert quota["sent"] == 2
-    third = warmup("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
+    third = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
     assert third.returncode == 65 and "already sent" in third.stderr
 
 
@@ -142,6 +143,7 @@ RETRYING_CLIENT = textwrap.dedent('''\
 ''')
 
 
+@pytest.mark.slow
 def test_the_relay_answers_a_retry_after_a_4xx_with_250(smtp_ssl, ssl_cert_env, tmp_path):
     """Acceptance 2, through the relay: the client's retry of the deferred message gets 250 (a
     permanent 550 would make it drop the message)."""
@@ -232,6 +234,7 @@ def test_a_bounce_never_answers_a_slot_that_never_left(tmp_path):
     ledger.close()
 
 
+@pytest.mark.slow
 def test_send_wait_takes_the_next_paced_slot_of_the_day(smtp_ssl, ssl_cert_env, tmp_path):
     """`warmup send --wait` and the relay share one wait-for-slot (Gate.wait_for): paced to
     a couple of seconds later today, the second message waits for its slot and goes."""

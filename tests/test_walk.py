@@ -15,6 +15,7 @@ import datetime as dt
 import os
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,7 +33,7 @@ from warmup.policy.walk import day_start, lookback, replay
 TODAY = dt.date(2026, 11, 16)
 ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Pacific/Kiritimati")
 SPECS = {name: load_policy(name) for name in ("default", "gentle")}
-PROPS = settings(max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "200")), deadline=None,
+PROPS = settings(max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "100")), deadline=None,
                  suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -94,6 +95,7 @@ def memo_view(spec, hist: History, upto: dt.date, now: dt.datetime) -> History |
                                events=tuple(kept))
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories(), st.integers(1, 130))
 def test_evaluate_from_a_memo_equals_the_full_walk(case, back):
@@ -110,6 +112,7 @@ def test_evaluate_from_a_memo_equals_the_full_walk(case, back):
     assert resumed.memo == full.memo
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories(), st.integers(1, 130), st.integers(1, 40))
 def test_plan_from_a_memo_equals_the_full_walk(case, back, ahead):
@@ -121,6 +124,7 @@ def test_plan_from_a_memo_equals_the_full_walk(case, back, ahead):
     assert project(spec, view, now, ahead) == project(spec, hist, now, ahead)
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories(), st.integers(1, 130))
 def test_timeline_from_a_memo_is_the_tail_of_the_full_one(case, back):
