@@ -42,17 +42,29 @@ def fill(ledger, address: str, days: int, per_day: int = 100) -> None:  # type: 
         sends = []
         for i in range(per_day):
             at = day + dt.timedelta(minutes=2 * i)
-            bounce = (BounceIn(f"r{k}-{i}@example.com", "soft", at + dt.timedelta(minutes=5),
-                               f"b{k}-{i}") if i % 97 == 3 else None)
-            sends.append(SendIn(f"r{k}-{i}@example.com", at, f"<{address}-{k}-{i}@x>",
-                                "import", bounce))
+            bounce = (
+                BounceIn(f"r{k}-{i}@example.com", "soft", at + dt.timedelta(minutes=5), f"b{k}-{i}")
+                if i % 97 == 3
+                else None
+            )
+            sends.append(
+                SendIn(f"r{k}-{i}@example.com", at, f"<{address}-{k}-{i}@x>", "import", bounce)
+            )
         events = []
         if k % 90 == 0:
-            events = [EventIn("pause", day + dt.timedelta(hours=5), "review"),
-                      EventIn("resume", day + dt.timedelta(hours=6), "ok")]
+            events = [
+                EventIn("pause", day + dt.timedelta(hours=5), "review"),
+                EventIn("resume", day + dt.timedelta(hours=6), "ok"),
+            ]
         if k % 45 == 0:
-            events.append(EventIn("throttle", day + dt.timedelta(hours=7), "421",
-                                  day + dt.timedelta(hours=7, minutes=30)))
+            events.append(
+                EventIn(
+                    "throttle",
+                    day + dt.timedelta(hours=7),
+                    "421",
+                    day + dt.timedelta(hours=7, minutes=30),
+                )
+            )
         ledger.record(box, sends=sends, events=events)
 
 
@@ -89,9 +101,11 @@ def main() -> None:
     t0 = time.perf_counter()
     fill(ledger, NEW, 1)
     fill(ledger, OLD, YEARS3)
-    print(f"history: {NEW} 1 day, {OLD} {YEARS3} days "
-          f"({ledger.history_size(ledger.mailbox(OLD))} sends and bounces), "
-          f"filled in {time.perf_counter() - t0:.0f} s")
+    print(
+        f"history: {NEW} 1 day, {OLD} {YEARS3} days "
+        f"({ledger.history_size(ledger.mailbox(OLD))} sends and bounces), "
+        f"filled in {time.perf_counter() - t0:.0f} s"
+    )
     ledger.close()
     batch(NEW, 50, "warm"), batch(OLD, 50, "warm")  # first use of the day: memos computed
     new, old, pnew, pold = [], [], [], []
@@ -100,17 +114,23 @@ def main() -> None:
         old.append(batch(OLD, args.n, f"b{r}"))
         pnew.append(per_process(NEW, args.n // 10, f"p{r}"))
         pold.append(per_process(OLD, args.n // 10, f"p{r}"))
-        print(f"round {r + 1}: one Gate  new {new[-1] * 1e6:6.0f} us  old {old[-1] * 1e6:6.0f} us"
-              f"   ratio {old[-1] / new[-1]:.2f}  |  Gate per message  new "
-              f"{pnew[-1] * 1e6:6.0f} us  old {pold[-1] * 1e6:6.0f} us  "
-              f"ratio {pold[-1] / pnew[-1]:.2f}")
+        print(
+            f"round {r + 1}: one Gate  new {new[-1] * 1e6:6.0f} us  old {old[-1] * 1e6:6.0f} us"
+            f"   ratio {old[-1] / new[-1]:.2f}  |  Gate per message  new "
+            f"{pnew[-1] * 1e6:6.0f} us  old {pold[-1] * 1e6:6.0f} us  "
+            f"ratio {pold[-1] / pnew[-1]:.2f}"
+        )
     m = statistics.median
     paired = m(o / n for o, n in zip(old, new, strict=True))
     ppaired = m(o / n for o, n in zip(pold, pnew, strict=True))
-    print(f"reserve+settle, 3 years of history / 1 day: {m(old) / m(new):.2f} (ratio of medians),"
-          f" {paired:.2f} (median of per-round ratios)  (goal <= 1.2)")
-    print(f"the same with a new Gate per message (as `warmup send`): {m(pold) / m(pnew):.2f}, "
-          f"{ppaired:.2f}")
+    print(
+        f"reserve+settle, 3 years of history / 1 day: {m(old) / m(new):.2f} (ratio of medians),"
+        f" {paired:.2f} (median of per-round ratios)  (goal <= 1.2)"
+    )
+    print(
+        f"the same with a new Gate per message (as `warmup send`): {m(pold) / m(pnew):.2f}, "
+        f"{ppaired:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -72,16 +72,24 @@ def raw_reservations(path: Path, n: int, run: int) -> float:
     start = time.perf_counter()
     for i in range(n):
         con.execute("BEGIN IMMEDIATE")
-        con.execute("SELECT sent FROM day_stat WHERE mailbox_id = 1 AND day = ?",
-                    (day,)).fetchone()
-        con.execute("INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
-                    "source, key) VALUES (1, ?, ?, ?, ?, 'reserved', 'raw', ?)",
-                    (f"raw{i}@example.com", f"<raw{run}-{i}>",
-                     dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), day,
-                     f"raw{run}-{i}"))
-        con.execute("INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
-                    "VALUES (1, ?, 1, 0, 0, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
-                    "sent = sent + 1", (day,))
+        con.execute("SELECT sent FROM day_stat WHERE mailbox_id = 1 AND day = ?", (day,)).fetchone()
+        con.execute(
+            "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
+            "source, key) VALUES (1, ?, ?, ?, ?, 'reserved', 'raw', ?)",
+            (
+                f"raw{i}@example.com",
+                f"<raw{run}-{i}>",
+                dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f"),
+                day,
+                f"raw{run}-{i}",
+            ),
+        )
+        con.execute(
+            "INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
+            "VALUES (1, ?, 1, 0, 0, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
+            "sent = sent + 1",
+            (day,),
+        )
         con.execute("COMMIT")
     elapsed = time.perf_counter() - start
     con.close()
@@ -109,8 +117,14 @@ def main() -> None:
 
     ledger = open_ledger()
     with LeanSink(pki, USER, PASSWORD) as sink:
-        api.add_mailbox(ledger, USER, "exmail", policy=str(tmp / "flat.toml"),
-                        smtp_host="127.0.0.1", smtp_port=sink.port)
+        api.add_mailbox(
+            ledger,
+            USER,
+            "exmail",
+            policy=str(tmp / "flat.toml"),
+            smtp_host="127.0.0.1",
+            smtp_port=sink.port,
+        )
         ctx = ssl.create_default_context(cafile=str(pki.ca_pem_path))
         bare(sink, 20, ctx), gated(20, 10_000)  # warm up both paths
         b, g = [], []

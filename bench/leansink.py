@@ -31,9 +31,18 @@ class LeanSink:
 
     def __enter__(self) -> LeanSink:
         self._proc = subprocess.Popen(
-            [sys.executable, __file__, str(self.pki.cert_path), str(self.pki.key_path),
-             self.user, self.password, str(self.count_file)],
-            stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                __file__,
+                str(self.pki.cert_path),
+                str(self.pki.key_path),
+                self.user,
+                self.password,
+                str(self.count_file),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self._proc.stdout is not None
         self.port = int(self._proc.stdout.readline())
         return self
@@ -61,7 +70,9 @@ def _serve(cert: str, key: str, user: str, password: str, count_file: str) -> No
 
     def auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
         ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            user.encode(), password.encode())
+            user.encode(),
+            password.encode(),
+        )
         return AuthResult(success=ok)
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -71,9 +82,16 @@ def _serve(cert: str, key: str, user: str, password: str, count_file: str) -> No
     with socket.socket() as s:  # a free port (aiosmtpd's controller needs it up front)
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=ctx,
-                            authenticator=auth, auth_required=True, auth_require_tls=False,
-                            server_hostname="localhost")
+    controller = Controller(
+        Handler(),
+        hostname="127.0.0.1",
+        port=port,
+        ssl_context=ctx,
+        authenticator=auth,
+        auth_required=True,
+        auth_require_tls=False,
+        server_hostname="localhost",
+    )
     controller.start()
     print(controller.port, flush=True)
     stop = False

@@ -51,6 +51,7 @@ def med(xs: list[float]) -> float:
 
 # -- quota ---------------------------------------------------------------------------------------
 
+
 def bench_quota(server: str, big: str, empty: str, n: int) -> float:
     ensure_database(server, "warmup_bench_empty", fresh=True)
     ledger = open_ledger(empty)
@@ -59,8 +60,12 @@ def bench_quota(server: str, big: str, empty: str, n: int) -> float:
 
     def once(url: str) -> float:
         t0 = time.perf_counter()
-        out = subprocess.run([str(WARMUP), "quota", BOX, "--json", "--at", AT, "--db", url],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [str(WARMUP), "quota", BOX, "--json", "--at", AT, "--db", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert BOX in out.stdout
         return time.perf_counter() - t0
 
@@ -71,14 +76,17 @@ def bench_quota(server: str, big: str, empty: str, n: int) -> float:
         t_big.append(once(big))
         t_empty.append(once(empty))
     ratio = med(t_big) / med(t_empty)
-    print(f"quota: 10M ledger median {med(t_big) * 1000:.1f} ms (min {min(t_big) * 1000:.1f}), "
-          f"empty ledger median {med(t_empty) * 1000:.1f} ms (min {min(t_empty) * 1000:.1f}), "
-          f"N={n} interleaved")
+    print(
+        f"quota: 10M ledger median {med(t_big) * 1000:.1f} ms (min {min(t_big) * 1000:.1f}), "
+        f"empty ledger median {med(t_empty) * 1000:.1f} ms (min {min(t_empty) * 1000:.1f}), "
+        f"N={n} interleaved"
+    )
     print(f"  ratio of medians = {ratio:.3f}  (goal <= 1.2)")
     return ratio
 
 
 # -- gate ----------------------------------------------------------------------------------------
+
 
 def _gate_client(url: str, box: str, seconds: float, barrier, out) -> None:  # type: ignore[no-untyped-def]
     from warmup import Gate
@@ -104,17 +112,27 @@ def _raw_client(url: str, box: str, seconds: float, barrier, out) -> None:  # ty
         now = dt.datetime.now(dt.UTC)
         with conn.transaction():
             conn.execute("SELECT id FROM mailbox WHERE id = %s FOR UPDATE", (mid,))
-            conn.execute("SELECT sent FROM day_stat WHERE mailbox_id = %s AND day = %s",
-                         (mid, now.date())).fetchone()
+            conn.execute(
+                "SELECT sent FROM day_stat WHERE mailbox_id = %s AND day = %s", (mid, now.date())
+            ).fetchone()
             conn.execute(
                 "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, source, "
                 "key) VALUES (%s, %s, %s, %s, %s, 'reserved', 'raw', %s) RETURNING id",
-                (mid, f"r{n}@example.com", f"<{n}@x>", now, now.date(),
-                 f"raw{n}-{time.perf_counter_ns()}"))
+                (
+                    mid,
+                    f"r{n}@example.com",
+                    f"<{n}@x>",
+                    now,
+                    now.date(),
+                    f"raw{n}-{time.perf_counter_ns()}",
+                ),
+            )
             conn.execute(
                 "INSERT INTO day_stat AS d (mailbox_id, day, sent, hard, soft, block, complaint) "
                 "VALUES (%s, %s, 1, 0, 0, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
-                "sent = d.sent + 1", (mid, now.date()))
+                "sent = d.sent + 1",
+                (mid, now.date()),
+            )
         n += 1
     conn.close()
     out.put(n)
@@ -123,8 +141,10 @@ def _raw_client(url: str, box: str, seconds: float, barrier, out) -> None:  # ty
 def _round(target, url: str, boxes: list[str], seconds: float) -> float:  # type: ignore[no-untyped-def]
     ctx = multiprocessing.get_context("fork")
     barrier, out = ctx.Barrier(CLIENTS + 1), ctx.Queue()
-    procs = [ctx.Process(target=target, args=(url, boxes[i % len(boxes)], seconds, barrier, out))
-             for i in range(CLIENTS)]
+    procs = [
+        ctx.Process(target=target, args=(url, boxes[i % len(boxes)], seconds, barrier, out))
+        for i in range(CLIENTS)
+    ]
     for p in procs:
         p.start()
     barrier.wait()
@@ -142,12 +162,22 @@ def bench_gate(server: str, seconds: float, rounds: int) -> dict[str, float]:
     ledger = open_ledger(url)
     policy = HERE / ".cache" / "pg_flat.toml"
     policy.parent.mkdir(exist_ok=True)
-    policy.write_text('name = "flat"\nceiling = 100000000\ngrowth_factor = 2.0\n\n[[stage]]\n'
-                      'name = "flat"\ndays = 0\ndaily = 100000000\ninterval = "0s"\n')
+    policy.write_text(
+        'name = "flat"\nceiling = 100000000\ngrowth_factor = 2.0\n\n[[stage]]\n'
+        'name = "flat"\ndays = 0\ndaily = 100000000\ninterval = "0s"\n'
+    )
     boxes = [f"client{i}@corp.example" for i in range(CLIENTS)]
     for b in boxes:
-        api.add_mailbox(ledger, b, "custom", policy=str(policy), smtp_host="127.0.0.1",
-                        smtp_port=2525, imap_host="127.0.0.1", imap_port=993)
+        api.add_mailbox(
+            ledger,
+            b,
+            "custom",
+            policy=str(policy),
+            smtp_host="127.0.0.1",
+            smtp_port=2525,
+            imap_host="127.0.0.1",
+            imap_port=993,
+        )
     ledger.close()
     ratios = {}
     for label, shared in (("one shared mailbox", boxes[:1]), ("a mailbox per client", boxes)):
@@ -156,14 +186,17 @@ def bench_gate(server: str, seconds: float, rounds: int) -> dict[str, float]:
             gate.append(_round(_gate_client, url, shared, seconds))
             raw.append(_round(_raw_client, url, shared, seconds))
         ratios[label] = med(gate) / med(raw)
-        print(f"gate, {CLIENTS} clients, {label}: Gate.reserve {med(gate):.0f}/s "
-              f"(rounds {', '.join(f'{x:.0f}' for x in gate)}), raw psycopg FOR UPDATE + INSERT "
-              f"{med(raw):.0f}/s (rounds {', '.join(f'{x:.0f}' for x in raw)})")
+        print(
+            f"gate, {CLIENTS} clients, {label}: Gate.reserve {med(gate):.0f}/s "
+            f"(rounds {', '.join(f'{x:.0f}' for x in gate)}), raw psycopg FOR UPDATE + INSERT "
+            f"{med(raw):.0f}/s (rounds {', '.join(f'{x:.0f}' for x in raw)})"
+        )
         print(f"  ratio of medians = {ratios[label]:.3f}  (goal >= 0.5)")
     return ratios
 
 
 # -- report --------------------------------------------------------------------------------------
+
 
 def bench_report(big: str, n: int) -> float:
     from warmup import reports
@@ -178,8 +211,9 @@ def bench_report(big: str, n: int) -> float:
     t_sql, t_rep, rows = [], [], 0
     for _ in range(n):
         t0 = time.perf_counter()
-        groups = conn.execute("SELECT mailbox_id, day, count(*) FROM send "
-                              "GROUP BY mailbox_id, day").fetchall()
+        groups = conn.execute(
+            "SELECT mailbox_id, day, count(*) FROM send GROUP BY mailbox_id, day"
+        ).fetchall()
         t_sql.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         frame = reports.daily(ledger, at=at)
@@ -188,16 +222,21 @@ def bench_report(big: str, n: int) -> float:
     conn.close()
     ledger.close()
     ratio = med(t_rep) / med(t_sql)
-    print(f"report: bare GROUP BY median {med(t_sql):.2f} s ({len(groups):,} groups); "
-          f"reports.daily (all mailboxes, the year) median {med(t_rep):.2f} s ({rows:,} rows)")
-    print(f"  rounds: GROUP BY {', '.join(f'{x:.2f}' for x in t_sql)} s; reports.daily "
-          f"{', '.join(f'{x:.2f}' for x in t_rep)} s (the first with an empty timeline_cache: "
-          f"ratio {t_rep[0] / t_sql[0]:.3f})")
+    print(
+        f"report: bare GROUP BY median {med(t_sql):.2f} s ({len(groups):,} groups); "
+        f"reports.daily (all mailboxes, the year) median {med(t_rep):.2f} s ({rows:,} rows)"
+    )
+    print(
+        f"  rounds: GROUP BY {', '.join(f'{x:.2f}' for x in t_sql)} s; reports.daily "
+        f"{', '.join(f'{x:.2f}' for x in t_rep)} s (the first with an empty timeline_cache: "
+        f"ratio {t_rep[0] / t_sql[0]:.3f})"
+    )
     print(f"  ratio of medians = {ratio:.3f}  (goal <= 0.1)")
     return ratio
 
 
 # -- explain -------------------------------------------------------------------------------------
+
 
 def explain(big: str) -> None:
     """The plans of what ``Gate.reserve`` asks for BOX on the 10M ledger (its two statements,
@@ -210,15 +249,32 @@ def explain(big: str) -> None:
     box = ledger.mailbox(BOX)
     as_of = api.parse_instant(AT)
     today = local_day(as_of, box.timezone)
-    read = {"mid": box.id, "inputs": "", "today": today,
-            "lookback": lookback(load_policy(box.policy)), "rcpts": "r1-100-3@example3.com",
-            "msgid": "<explain@x>", "now": as_of, "horizon": as_of, "dcap": False,
-            "domain": "%@corp1.example", "start": as_of}
-    reserve = {"mid": box.id, "rcpts": "new@example.com", "msgid": "<explain@x>", "at": as_of,
-               "day": today, "source": "gate"}
+    read = {
+        "mid": box.id,
+        "inputs": "",
+        "today": today,
+        "lookback": lookback(load_policy(box.policy)),
+        "rcpts": "r1-100-3@example3.com",
+        "msgid": "<explain@x>",
+        "now": as_of,
+        "horizon": as_of,
+        "dcap": False,
+        "domain": "%@corp1.example",
+        "start": as_of,
+    }
+    reserve = {
+        "mid": box.id,
+        "rcpts": "new@example.com",
+        "msgid": "<explain@x>",
+        "at": as_of,
+        "day": today,
+        "source": "gate",
+    }
     with psycopg.connect(libpq(big)) as conn:
-        for title, sql, params in (("gate: step 4's reads in one statement", postgres._READ, read),
-                                   ("gate: insert and rollup bump", postgres._RESERVE, reserve)):
+        for title, sql, params in (
+            ("gate: step 4's reads in one statement", postgres._READ, read),
+            ("gate: insert and rollup bump", postgres._RESERVE, reserve),
+        ):
             plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             print(f"-- {title}\n{sql.strip()}\n")
             print("\n".join(r[0] for r in plan.fetchall()) + "\n")
@@ -228,8 +284,9 @@ def explain(big: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("what", nargs="?", default="all",
-                    choices=["quota", "gate", "report", "explain", "all"])
+    ap.add_argument(
+        "what", nargs="?", default="all", choices=["quota", "gate", "report", "explain", "all"]
+    )
     ap.add_argument("--server", help="any database URL on the server (default $WARMUP_TEST_PG)")
     ap.add_argument("--db", default="warmup_bench", help="the 10M ledger (bench/pg_generate.py)")
     ap.add_argument("-n", type=int, default=15, help="quota runs per ledger")

@@ -44,13 +44,17 @@ def server_url(args_server: str | None) -> str:
 
 def database_url(server: str, name: str) -> str:
     """The SQLAlchemy URL of database ``name`` on the server of ``server``."""
-    return sa.engine.make_url(server).set(database=name, query={}).render_as_string(
-        hide_password=False)
+    return (
+        sa.engine.make_url(server)
+        .set(database=name, query={})
+        .render_as_string(hide_password=False)
+    )
 
 
 def libpq(url: str) -> str:
-    return sa.engine.make_url(url).set(drivername="postgresql").render_as_string(
-        hide_password=False)
+    return (
+        sa.engine.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
 
 
 def ensure_database(server: str, name: str, fresh: bool) -> bool:
@@ -69,8 +73,10 @@ def ensure_database(server: str, name: str, fresh: bool) -> bool:
 def step(conn: psycopg.Connection, what: str, sql: str, params: dict | None = None) -> None:
     t0 = time.perf_counter()
     cur = conn.execute(sql, params or {})
-    print(f"  {what}: {cur.rowcount if cur.rowcount >= 0 else ''} "
-          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    print(
+        f"  {what}: {cur.rowcount if cur.rowcount >= 0 else ''} ({time.perf_counter() - t0:.1f} s)",
+        flush=True,
+    )
 
 
 def generate(url: str, mailboxes: int, days: int) -> None:
@@ -91,12 +97,20 @@ def generate(url: str, mailboxes: int, days: int) -> None:
             WHERE tablename IN ('send', 'bounce') AND indexname LIKE 'ix_%'""").fetchall()
         for drop, _ in rebuild:
             conn.execute(drop)
-        step(conn, "mailbox", """
+        step(
+            conn,
+            "mailbox",
+            """
             INSERT INTO mailbox (id, address, provider, timezone, policy, created_at)
             SELECT i, 'box' || i || '@corp' || (i %% 20) || '.example', 'exmail', 'Asia/Shanghai',
-                   'default', %(start)s::timestamptz FROM generate_series(1, %(boxes)s) i""", p)
+                   'default', %(start)s::timestamptz FROM generate_series(1, %(boxes)s) i""",
+            p,
+        )
         # 09:00 Shanghai = 01:00 UTC, every 10 minutes: the local day is the UTC date.
-        step(conn, "send", """
+        step(
+            conn,
+            "send",
+            """
             INSERT INTO send (mailbox_id, recipient, at, day, outcome, settled_at, source, key)
             SELECT m, 'r' || m || '-' || k || '-' || i || '@example' || (i %% 7) || '.com',
                    t, (%(start)s::date + k), 'sent', t, 'bench',
@@ -107,8 +121,13 @@ def generate(url: str, mailboxes: int, days: int) -> None:
                  LATERAL (SELECT (%(start)s::date + k)::timestamp AT TIME ZONE 'UTC'
                                  + interval '1 hour' + i * interval '10 minutes' AS t) x
             WHERE i < 10 + (m * 7 + k * 13) %% 36
-            ORDER BY m, k, i""", p)
-        step(conn, "bounce", """
+            ORDER BY m, k, i""",
+            p,
+        )
+        step(
+            conn,
+            "bounce",
+            """
             INSERT INTO bounce (mailbox_id, send_id, recipient, kind, status, at, day, source, key,
                                 counted)
             SELECT mailbox_id, id, recipient,
@@ -118,20 +137,34 @@ def generate(url: str, mailboxes: int, days: int) -> None:
             FROM send
             WHERE id %% 83 = 0
                OR (mailbox_id %% %(every)s = 0 AND day IN (%(start)s::date + 100,
-                   %(start)s::date + 101) AND id %% 10 < 3)""", p)
-        step(conn, "suppression", """
+                   %(start)s::date + 101) AND id %% 10 < 3)""",
+            p,
+        )
+        step(
+            conn,
+            "suppression",
+            """
             INSERT INTO suppression (address, kind, reason, mailbox_id, created_at)
             SELECT DISTINCT ON (recipient) recipient, 'hard', 'hard bounce ' || status,
-                   mailbox_id, at FROM bounce WHERE kind = 'hard' ORDER BY recipient, at""")
-        step(conn, "event", """
+                   mailbox_id, at FROM bounce WHERE kind = 'hard' ORDER BY recipient, at""",
+        )
+        step(
+            conn,
+            "event",
+            """
             INSERT INTO event (mailbox_id, kind, at, reason)
             SELECT id, 'pause', (%(start)s::date + 101)::timestamp AT TIME ZONE 'UTC'
                    + interval '10 hours', 'stale list' FROM mailbox WHERE id %% %(every)s = 0
             UNION ALL
             SELECT id, 'resume', (%(start)s::date + 104)::timestamp AT TIME ZONE 'UTC'
                    + interval '30 minutes', 'list cleaned' FROM mailbox
-            WHERE id %% %(every)s = 0""", p)
-        step(conn, "day_stat", """
+            WHERE id %% %(every)s = 0""",
+            p,
+        )
+        step(
+            conn,
+            "day_stat",
+            """
             INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint)
             SELECT mailbox_id, day, sum(sent), sum(hard), sum(soft), sum(block), sum(complaint)
             FROM (SELECT mailbox_id, day, count(*) AS sent, 0 AS hard, 0 AS soft, 0 AS block,
@@ -143,12 +176,15 @@ def generate(url: str, mailboxes: int, days: int) -> None:
                          count(*) FILTER (WHERE kind = 'block'),
                          count(*) FILTER (WHERE kind = 'complaint')
                   FROM bounce GROUP BY mailbox_id, day) u
-            GROUP BY mailbox_id, day""")
+            GROUP BY mailbox_id, day""",
+        )
         for _, create in rebuild:
             step(conn, create.split(" ON ")[0][:60], create)
         for table in ("mailbox", "send", "bounce", "suppression", "event"):
-            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                         f"COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {table}")
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {table}"
+            )
         conn.commit()
     with psycopg.connect(libpq(url), autocommit=True) as conn:
         t0 = time.perf_counter()
@@ -178,7 +214,8 @@ def main() -> None:
     with psycopg.connect(libpq(url)) as conn:
         sends, bounces, size = conn.execute(
             "SELECT (SELECT count(*) FROM send), (SELECT count(*) FROM bounce), "
-            "pg_size_pretty(pg_database_size(current_database()))").fetchone()
+            "pg_size_pretty(pg_database_size(current_database()))"
+        ).fetchone()
     print(f"{args.db}: {sends:,} sends, {bounces:,} bounces, {size}")
 
 

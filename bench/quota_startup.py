@@ -42,8 +42,11 @@ def seed(path: Path, days: int = 30) -> None:
         for i in range(quota):
             at = morning.add(seconds=i * 90)
             rcpt = f"lead{k:02d}-{i:03d}@example.com"
-            bounce = (BounceIn(rcpt, "soft", at.add(minutes=5), f"bench:{k}:{i}", status="4.2.2")
-                      if i % 97 == 0 else None)
+            bounce = (
+                BounceIn(rcpt, "soft", at.add(minutes=5), f"bench:{k}:{i}", status="4.2.2")
+                if i % 97 == 0
+                else None
+            )
             sends.append(SendIn(rcpt, at, f"<{k}-{i}@corp.example>", "bench", bounce))
         ledger.record(box, sends=sends)
     ledger.close()
@@ -85,11 +88,17 @@ def main() -> int:
     ratio = qm / bm
     print(f"python: {python}")
     print(f"runs: {args.runs} each, interleaved, after {args.warmups} warm-ups")
-    print(f"warmup quota {BOX} --json       median {qm * 1000:7.1f} ms   min {min(quota_t) * 1000:7.1f} ms")
-    print(f"python -c 'import sqlmodel, click, pendulum'  median {bm * 1000:7.1f} ms   "
-          f"min {min(base_t) * 1000:7.1f} ms")
-    print(f"ratio of medians: {ratio:.2f}  (goal <= {GOAL})  "
-          f"{'OK' if ratio <= GOAL else 'ABOVE GOAL'}")
+    print(
+        f"warmup quota {BOX} --json       median {qm * 1000:7.1f} ms   min {min(quota_t) * 1000:7.1f} ms"
+    )
+    print(
+        f"python -c 'import sqlmodel, click, pendulum'  median {bm * 1000:7.1f} ms   "
+        f"min {min(base_t) * 1000:7.1f} ms"
+    )
+    print(
+        f"ratio of medians: {ratio:.2f}  (goal <= {GOAL})  "
+        f"{'OK' if ratio <= GOAL else 'ABOVE GOAL'}"
+    )
     return 0
 
 

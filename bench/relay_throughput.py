@@ -40,7 +40,7 @@ from tests.peers.tls import TestPKI
 
 BOX, PASSWORD = "a@corp.example", "s3cret-pass"
 
-SCRIPT = textwrap.dedent('''\
+SCRIPT = textwrap.dedent("""\
     import json, os, smtplib, ssl, sys, time
     from email.message import EmailMessage
 
@@ -63,7 +63,7 @@ SCRIPT = textwrap.dedent('''\
     elapsed = time.perf_counter() - start
     s.quit()
     json.dump({"n": n, "seconds": elapsed}, open(out, "w"))
-''')
+""")
 
 
 def run(cmd: list[str], env: dict[str, str]) -> None:
@@ -91,11 +91,33 @@ def main() -> None:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "WARMUP_"))}
         base.update(WARMUP_DB=str(d / "ledger.db"), SSL_CERT_FILE=str(pki.ca_pem_path))
         with LeanSink(pki, BOX, PASSWORD) as sink:
-            run([py, "-m", "warmup", "mailbox", "add", BOX, "--provider", "exmail",
-                 "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port),
-                 "--policy", str(d / "policy.toml")], base)
-            direct_env = {**base, "BENCH_TLS": "1", "SMTP_HOST": "127.0.0.1",
-                          "SMTP_PORT": str(sink.port), "SMTP_USER": BOX, "SMTP_PASSWORD": PASSWORD}
+            run(
+                [
+                    py,
+                    "-m",
+                    "warmup",
+                    "mailbox",
+                    "add",
+                    BOX,
+                    "--provider",
+                    "exmail",
+                    "--smtp-host",
+                    "127.0.0.1",
+                    "--smtp-port",
+                    str(sink.port),
+                    "--policy",
+                    str(d / "policy.toml"),
+                ],
+                base,
+            )
+            direct_env = {
+                **base,
+                "BENCH_TLS": "1",
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(sink.port),
+                "SMTP_USER": BOX,
+                "SMTP_PASSWORD": PASSWORD,
+            }
             relay_env = {**base, "WARMUP_PASSWORD": PASSWORD}
             direct, relayed = [], []
             for r in range(args.rounds):
@@ -103,20 +125,40 @@ def main() -> None:
                 run([py, str(d / "script.py"), str(args.messages), str(out)], direct_env)
                 direct.append(rate(out))
                 out = d / f"relay{r}.json"
-                run([py, "-m", "warmup", "send", BOX, "--refuse", "--", py,
-                     str(d / "script.py"), str(args.messages), str(out)], relay_env)
+                run(
+                    [
+                        py,
+                        "-m",
+                        "warmup",
+                        "send",
+                        BOX,
+                        "--refuse",
+                        "--",
+                        py,
+                        str(d / "script.py"),
+                        str(args.messages),
+                        str(out),
+                    ],
+                    relay_env,
+                )
                 relayed.append(rate(out))
-                print(f"round {r + 1}: direct {direct[-1]:7.1f} msg/s   "
-                      f"relay {relayed[-1]:7.1f} msg/s   ratio {relayed[-1] / direct[-1]:.2f}")
+                print(
+                    f"round {r + 1}: direct {direct[-1]:7.1f} msg/s   "
+                    f"relay {relayed[-1]:7.1f} msg/s   ratio {relayed[-1] / direct[-1]:.2f}"
+                )
         expected = 2 * args.rounds * args.messages
         if sink.received != expected:
             raise SystemExit(f"the sink received {sink.received} messages, not {expected}")
     md, mr = statistics.median(direct), statistics.median(relayed)
-    print(f"median: direct {md:.1f} msg/s, relay {mr:.1f} msg/s "
-          f"({1000 / md:.2f} vs {1000 / mr:.2f} ms/msg)")
+    print(
+        f"median: direct {md:.1f} msg/s, relay {mr:.1f} msg/s "
+        f"({1000 / md:.2f} vs {1000 / mr:.2f} ms/msg)"
+    )
     paired = statistics.median(r / d for r, d in zip(relayed, direct, strict=True))
-    print(f"(b) relay / direct throughput = {mr / md:.2f} (ratio of medians), "
-          f"{paired:.2f} (median of per-round ratios)  (goal >= 0.4; issue #15: >= 0.6)")
+    print(
+        f"(b) relay / direct throughput = {mr / md:.2f} (ratio of medians), "
+        f"{paired:.2f} (median of per-round ratios)  (goal >= 0.4; issue #15: >= 0.6)"
+    )
 
 
 if __name__ == "__main__":

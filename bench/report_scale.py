@@ -43,22 +43,29 @@ def generate(path: Path, mailboxes: int, days: int) -> None:
     """Create the ledger schema through warmup, then fill it with SQL inside SQLite."""
     open_ledger(str(path)).close()  # schema and migrations, as a user would get them
     con = sqlite3.connect(path, isolation_level=None)
-    con.executescript("PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF; "
-                      "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;")
-    indexes = con.execute("SELECT name, sql FROM sqlite_master WHERE type='index' AND "
-                          "tbl_name IN ('send', 'bounce') AND sql IS NOT NULL").fetchall()
+    con.executescript(
+        "PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF; "
+        "PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;"
+    )
+    indexes = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND "
+        "tbl_name IN ('send', 'bounce') AND sql IS NOT NULL"
+    ).fetchall()
     con.execute("BEGIN")
     for name, _ in indexes:  # rebuilt once after the load: much faster than row by row
         con.execute(f"DROP INDEX {name}")
-    con.execute("""
+    con.execute(
+        """
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :boxes)
         INSERT INTO mailbox (id, address, provider, timezone, policy, created_at)
         SELECT i, 'box' || i || '@corp' || (i % 20) || '.example', 'exmail', 'Asia/Shanghai',
                'default', :start || ' 00:00:00.000000' FROM n""",
-                {"boxes": mailboxes, "start": START.isoformat()})
+        {"boxes": mailboxes, "start": START.isoformat()},
+    )
     # 10 to 45 recipients per mailbox and day (27.5 on average), from 09:00 local (01:00 UTC)
     # every 10 minutes; the local day (UTC+8) is the UTC date since every send is before 16:00.
-    con.execute("""
+    con.execute(
+        """
         WITH RECURSIVE
           d(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM d WHERE k < :days - 1),
           s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < 44),
@@ -71,9 +78,12 @@ def generate(path: Path, mailboxes: int, days: int) -> None:
         SELECT mid, 'r' || mid || '-' || k || '-' || i || '@example' || (i % 7) || '.com',
                at, substr(at, 1, 10), 'sent', at, 'bench',
                '@' || replace(at, ' ', 'T') || '|r' || mid || '-' || k || '-' || i
-        FROM t""", {"days": days, "start": START.isoformat()})
+        FROM t""",
+        {"days": days, "start": START.isoformat()},
+    )
     # about 1.2% bounce (hard, soft, block); the spike mailboxes bounce 30% on days 100-101
-    con.execute("""
+    con.execute(
+        """
         INSERT INTO bounce (mailbox_id, send_id, recipient, kind, status, at, day, source, key,
                             counted)
         SELECT mailbox_id, id, recipient,
@@ -84,15 +94,20 @@ def generate(path: Path, mailboxes: int, days: int) -> None:
         WHERE id % 83 = 0
            OR (mailbox_id % :every = 0 AND day IN (date(:start, '+100 days'),
                                                    date(:start, '+101 days')) AND id % 10 < 3)
-        """, {"every": SPIKE_EVERY, "start": START.isoformat()})
+        """,
+        {"every": SPIKE_EVERY, "start": START.isoformat()},
+    )
     con.execute("""
         INSERT INTO suppression (address, kind, reason, mailbox_id, created_at)
         SELECT recipient, 'hard', 'hard bounce ' || status, mailbox_id, at
         FROM bounce WHERE kind = 'hard'""")
-    con.execute("""
+    con.execute(
+        """
         INSERT INTO event (mailbox_id, kind, at, reason)
         SELECT id, 'resume', date(:start, '+104 days') || ' 00:30:00.000000', 'list cleaned'
-        FROM mailbox WHERE id % :every = 0""", {"every": SPIKE_EVERY, "start": START.isoformat()})
+        FROM mailbox WHERE id % :every = 0""",
+        {"every": SPIKE_EVERY, "start": START.isoformat()},
+    )
     # the rollup, by the same GROUP BY as Ledger._rebuild_rollup (every bounce here answers
     # its own send: all counted)
     con.execute("""
@@ -137,14 +152,19 @@ def main() -> None:
         generate(path, args.mailboxes, args.days)
         print(f"generated {path} in {time.perf_counter() - t0:.0f} s")
     con = sqlite3.connect(path)
-    sends, = con.execute("SELECT count(*) FROM send").fetchone()
-    bounces, = con.execute("SELECT count(*) FROM bounce").fetchone()
-    print(f"ledger: {args.mailboxes} mailboxes x {args.days} days, {sends:,} sends, "
-          f"{bounces:,} bounces, {path.stat().st_size / 2**30:.2f} GiB")
+    (sends,) = con.execute("SELECT count(*) FROM send").fetchone()
+    (bounces,) = con.execute("SELECT count(*) FROM bounce").fetchone()
+    print(
+        f"ledger: {args.mailboxes} mailboxes x {args.days} days, {sends:,} sends, "
+        f"{bounces:,} bounces, {path.stat().st_size / 2**30:.2f} GiB"
+    )
 
     def scan() -> int:
-        return len(con.execute("SELECT mailbox_id, day, count(*) FROM send "
-                               "GROUP BY mailbox_id, day").fetchall())
+        return len(
+            con.execute(
+                "SELECT mailbox_id, day, count(*) FROM send GROUP BY mailbox_id, day"
+            ).fetchall()
+        )
 
     t_scan, groups = best_of(min(args.repeat, 2), scan)
     con.close()
@@ -162,21 +182,27 @@ def main() -> None:
     t_cold, frame = cold()
     for _ in range(args.repeat - 1):  # best of n, holding one frame at a time
         t_cold = min(t_cold, cold()[0])
-    print(f"(b) year's report frame, all mailboxes, cold (empty cache; walks + memo writes): "
-          f"{t_cold:.2f} s ({len(frame):,} rows; {int(frame['sent'].sum()):,} sends, "
-          f"{int((frame['status'] == 'paused').sum())} paused mailbox-days)")
+    print(
+        f"(b) year's report frame, all mailboxes, cold (empty cache; walks + memo writes): "
+        f"{t_cold:.2f} s ({len(frame):,} rows; {int(frame['sent'].sum()):,} sends, "
+        f"{int((frame['status'] == 'paused').sum())} paused mailbox-days)"
+    )
     t_warm, again = best_of(args.repeat, lambda: reports.daily(ledger, at=at))
     same = again.equals(frame) and again.equals(reports.daily(ledger, at=at, cache=False))
-    print(f"(c) the same report again, warm (cache filled): {t_warm:.2f} s "
-          f"(frame identical to the cold one and to an uncached one: {same})")
+    print(
+        f"(c) the same report again, warm (cache filled): {t_warm:.2f} s "
+        f"(frame identical to the cold one and to an uncached one: {same})"
+    )
     handful = [f"box{i}@corp{i % 20}.example" for i in (1, 2, SPIKE_EVERY, 2 * SPIKE_EVERY)]
     out = HERE / ".cache" / "report_scale.png"
     t0 = time.perf_counter()
     reports.plot(reports.daily(ledger, handful, at=at), out)
     t_plot = time.perf_counter() - t0
     print(f"    plot of {len(handful)} mailboxes (frame + figure + PNG): {t_plot:.2f} s -> {out}")
-    print(f"ratio cold (b)/(a) = {t_cold / t_scan:.3f}, warm (c)/(a) = {t_warm / t_scan:.3f}  "
-          f"(goal <= 0.1)")
+    print(
+        f"ratio cold (b)/(a) = {t_cold / t_scan:.3f}, warm (c)/(a) = {t_warm / t_scan:.3f}  "
+        f"(goal <= 0.1)"
+    )
     if args.verify:
         t0 = time.perf_counter()
         bad = reports.rollup_mismatches(ledger)

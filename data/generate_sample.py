@@ -38,20 +38,35 @@ MAILBOXES = (  # address, provider, time zone, story
 )
 SPIKE_DAYS = (22, 23)  # 1-based days on which the stale list goes out
 IDLE_DAYS = range(31, 47)  # 16 idle days: more than the policy's 14, so it steps back
-DOMAINS = (("example.com", 0.40), ("example.net", 0.25), ("example.org", 0.20),
-           ("mail.example", 0.15))
+DOMAINS = (
+    ("example.com", 0.40),
+    ("example.net", 0.25),
+    ("example.org", 0.20),
+    ("mail.example", 0.15),
+)
 STALE_DOMAIN = "old-list.example"  # 35% of its recipients bounce
 BOUNCE_RATE = {"clean": 0.004, "spike": 0.012, "idle": 0.012}  # otherwise
-HEADER = ("mailbox", "recipient", "sent_at", "bounce_kind", "bounce_status", "bounced_at",
-          "provider", "timezone", "event", "reason")
+HEADER = (
+    "mailbox",
+    "recipient",
+    "sent_at",
+    "bounce_kind",
+    "bounce_status",
+    "bounced_at",
+    "provider",
+    "timezone",
+    "event",
+    "reason",
+)
 
 
 def _bounce(rng: random.Random, rate: float, complaints: bool) -> tuple[str, str] | None:
     """(kind, status) if this recipient bounces (probability ``rate``); a complaint (1%) where
     ``complaints`` (only the stale list complains: one complaint holds a ramp for a week)."""
     if rng.random() < rate:
-        return rng.choices((("hard", "5.1.1"), ("soft", "4.2.2"), ("block", "5.7.1")),
-                           weights=(0.65, 0.25, 0.10))[0]
+        return rng.choices(
+            (("hard", "5.1.1"), ("soft", "4.2.2"), ("block", "5.7.1")), weights=(0.65, 0.25, 0.10)
+        )[0]
     if complaints and rng.random() < 0.01:
         return "complaint", ""
     return None
@@ -78,8 +93,20 @@ def generate(out: Path) -> int:
                         continue
                     resume_at = morning - dt.timedelta(minutes=30)  # cleaned list, resumed
                     api.resume(ledger, address, at=resume_at)
-                    rows.append((address, "", resume_at.isoformat(), "", "", "", "", "",
-                                 "resume", "stale list removed"))
+                    rows.append(
+                        (
+                            address,
+                            "",
+                            resume_at.isoformat(),
+                            "",
+                            "",
+                            "",
+                            "",
+                            "",
+                            "resume",
+                            "stale list removed",
+                        )
+                    )
                     allowance = api.quota_for(ledger, box, morning)
                 stale = story == "spike" and k in SPIKE_DAYS
                 n = int(allowance.remaining * rng.uniform(0.85, 1.0))
@@ -87,19 +114,31 @@ def generate(out: Path) -> int:
                     for i in range(n):
                         at = morning + dt.timedelta(seconds=i * 9 * 3600 // max(n, 1))
                         on_stale = stale and rng.random() < 0.6
-                        domain = STALE_DOMAIN if on_stale else rng.choices(
-                            [d for d, _ in DOMAINS], weights=[w for _, w in DOMAINS])[0]
+                        domain = (
+                            STALE_DOMAIN
+                            if on_stale
+                            else rng.choices(
+                                [d for d, _ in DOMAINS], weights=[w for _, w in DOMAINS]
+                            )[0]
+                        )
                         rcpt = f"{address.split('@')[0][:3]}{k:02d}{i:03d}@{domain}"
                         sid = store.record_send(conn, box, rcpt, at, source="sample")
-                        bounce = _bounce(rng, 0.35 if on_stale else BOUNCE_RATE[story],
-                                         on_stale)
+                        bounce = _bounce(rng, 0.35 if on_stale else BOUNCE_RATE[story], on_stale)
                         row = [address, rcpt, at.isoformat(), "", "", "", "", "", "", ""]
                         if bounce:
                             kind, status = bounce
                             when = at + dt.timedelta(minutes=7)
-                            store.record_bounce(conn, box, rcpt, kind, when, f"sample:{rcpt}",
-                                                status=status or None, source="sample",
-                                                send_id=sid)
+                            store.record_bounce(
+                                conn,
+                                box,
+                                rcpt,
+                                kind,
+                                when,
+                                f"sample:{rcpt}",
+                                status=status or None,
+                                source="sample",
+                                send_id=sid,
+                            )
                             row[3:6] = [kind, status, when.isoformat()]
                         if first:  # the first row registers the mailbox on import
                             row[6:8], first = [provider, tz], False

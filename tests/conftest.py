@@ -44,8 +44,9 @@ def _tz(name: str) -> pendulum.Timezone:
 
 def at(day: dt.date, hour: int = 10, minute: int = 0, tz: str = SH) -> dt.datetime:
     """An aware instant on a local day (tests pass time in; they never sleep)."""
-    return pendulum.datetime(day.year, day.month, day.day, hour, minute,
-                             tz=_tz(tz)).in_timezone(_tz("UTC"))
+    return pendulum.datetime(day.year, day.month, day.day, hour, minute, tz=_tz(tz)).in_timezone(
+        _tz("UTC")
+    )
 
 
 def ledger_digest(path: Path) -> dict[str, list[tuple[object, ...]]]:

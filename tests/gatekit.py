@@ -27,31 +27,48 @@ interval = "{interval}"
     return path
 
 
-def warmup(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
-           stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def warmup(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """``python -m warmup ARGS`` as a separate process (inherits WARMUP_DB, SSL_CERT_FILE)."""
     full = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "warmup", *args], capture_output=True,
-                          text=True, timeout=timeout, env=full, input=stdin,
-                          stdin=None if stdin is not None else subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full,
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+    )
 
 
-def cli(*args: str, env: dict[str, str] | None = None,
-        stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """The same command in this process (click's runner): for set-up and checks, where a process
     of its own is not what the test is about; a new interpreter costs ~0.6 s of CPU."""
     from click.testing import CliRunner
 
     from warmup.cli import load_all
 
-    res = CliRunner().invoke(load_all(), list(args), input=stdin, env=env,
-                             catch_exceptions=False)
+    res = CliRunner().invoke(load_all(), list(args), input=stdin, env=env, catch_exceptions=False)
     return subprocess.CompletedProcess(["warmup", *args], res.exit_code, res.stdout, res.stderr)
 
 
 def add_box(port: int, *extra: str, hosts: str = "127.0.0.1", provider: str = "exmail") -> None:
-    res = cli("mailbox", "add", BOX, "--provider", provider, "--smtp-host", hosts,
-                 "--smtp-port", str(port), *extra)
+    res = cli(
+        "mailbox",
+        "add",
+        BOX,
+        "--provider",
+        provider,
+        "--smtp-host",
+        hosts,
+        "--smtp-port",
+        str(port),
+        *extra,
+    )
     assert res.returncode == 0, res.stderr
 
 

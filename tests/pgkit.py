@@ -29,8 +29,10 @@ def pg_server() -> str:
     if url:
         return url
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail("WARMUP_TEST_PG is not set under CI: the PostgreSQL contract tests must run "
-                    "(./scripts/test starts the server and exports it)")
+        pytest.fail(
+            "WARMUP_TEST_PG is not set under CI: the PostgreSQL contract tests must run "
+            "(./scripts/test starts the server and exports it)"
+        )
     pytest.skip("WARMUP_TEST_PG not set (./scripts/test sets it); PostgreSQL tests skipped")
 
 
@@ -75,8 +77,11 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=BACKENDS)
-def ledger_url(request: pytest.FixtureRequest, ledger_path, monkeypatch: pytest.MonkeyPatch,
-               ) -> Iterator[str]:
+def ledger_url(
+    request: pytest.FixtureRequest,
+    ledger_path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[str]:
     """The contract suite's ledger: this test's SQLite file, or a fresh PostgreSQL schema.
 
     ``WARMUP_DB`` points at it too, so CLI runs and child processes use the same ledger.

@@ -25,9 +25,14 @@ B = sa.bindparam
 class ReferenceGate(GateSession):
     """The gate's transaction on Core statements, reading everything every time."""
 
-    def reserve(self, recipients: Sequence[str], message_id: str, decide: Decide,
-                clock: Callable[[], dt.datetime], source: str = "gate",
-                ) -> tuple[list[int], dt.datetime]:
+    def reserve(
+        self,
+        recipients: Sequence[str],
+        message_id: str,
+        decide: Decide,
+        clock: Callable[[], dt.datetime],
+        source: str = "gate",
+    ) -> tuple[list[int], dt.datetime]:
         ledger, box = self.ledger, self.box
         pending = list(self._deferred)
         refusal: Exception | None = None
@@ -35,14 +40,22 @@ class ReferenceGate(GateSession):
         with ledger.write() as conn:
             ledger._lock_mailboxes(conn, [box.id])
             for sid, at in pending:
-                conn.execute(SEND.update().where(SEND.c.id == sid,
-                                                 SEND.c.outcome.in_(("reserved", "unknown")))
-                             .values(outcome="sent", settled_at=at))
+                conn.execute(
+                    SEND.update()
+                    .where(SEND.c.id == sid, SEND.c.outcome.in_(("reserved", "unknown")))
+                    .values(outcome="sent", settled_at=at)
+                )
             now = clock()
             if self._expire_due(now):
-                conn.execute(SEND.update().where(
-                    SEND.c.mailbox_id == box.id, SEND.c.outcome == "reserved",
-                    SEND.c.at < now - self.expiry).values(outcome="unknown", settled_at=now))
+                conn.execute(
+                    SEND.update()
+                    .where(
+                        SEND.c.mailbox_id == box.id,
+                        SEND.c.outcome == "reserved",
+                        SEND.c.at < now - self.expiry,
+                    )
+                    .values(outcome="unknown", settled_at=now)
+                )
             rows = self._read(conn, recipients, message_id, now)
             decision = decide(self._history(rows, now), rows.suppressed, now)
             refusal = decision.refusal
@@ -51,59 +64,109 @@ class ReferenceGate(GateSession):
                     ids = self._write(conn, recipients, message_id, now, rows, source)
                 except WarmupError as exc:
                     refusal = exc
-        del self._deferred[:len(pending)]
+        del self._deferred[: len(pending)]
         if refusal is not None:
             raise refusal
         return ids, now
 
-    def _read(self, conn: sa.Connection, recipients: Sequence[str], message_id: str,
-              now: dt.datetime) -> GateRows:
+    def _read(
+        self, conn: sa.Connection, recipients: Sequence[str], message_id: str, now: dt.datetime
+    ) -> GateRows:
         box = self.box
-        rev, cap, started = conn.execute(sa.select(MAILBOX.c.rev, MAILBOX.c.cap,
-                                                   MAILBOX.c.started).where(
-            MAILBOX.c.id == box.id)).one()
+        rev, cap, started = conn.execute(
+            sa.select(MAILBOX.c.rev, MAILBOX.c.cap, MAILBOX.c.started).where(MAILBOX.c.id == box.id)
+        ).one()
         d = DAY_STAT.c
-        days = [tuple(r) for r in conn.execute(
-            sa.select(d.day, *(d[c] for c in COUNT_COLUMNS)).where(d.mailbox_id == box.id)
-            .order_by(d.day))]
-        last = conn.execute(sa.select(sa.func.max(SEND.c.at)).where(
-            SEND.c.mailbox_id == box.id, SEND.c.outcome != "released",
-            SEND.c.at <= now + CLOCK_SKEW)).scalar()
-        events = [tuple(r) for r in conn.execute(
-            sa.select(EVENT.c.kind, EVENT.c.at, EVENT.c.until, EVENT.c.reason)
-            .where(EVENT.c.mailbox_id == box.id).order_by(EVENT.c.at, EVENT.c.id))]
-        bad = {a: f"{k}: {r}" if r else k for a, k, r in conn.execute(
-            sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason).where(
-                SUPPRESSION.c.address.in_(list(recipients))))}
-        slots = {r: (i, o) for r, i, o in conn.execute(
-            sa.select(SEND.c.recipient, SEND.c.id, SEND.c.outcome).where(
+        days = [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(d.day, *(d[c] for c in COUNT_COLUMNS))
+                .where(d.mailbox_id == box.id)
+                .order_by(d.day)
+            )
+        ]
+        last = conn.execute(
+            sa.select(sa.func.max(SEND.c.at)).where(
                 SEND.c.mailbox_id == box.id,
-                SEND.c.key.in_([f"{message_id}|{r}" for r in recipients])))}
+                SEND.c.outcome != "released",
+                SEND.c.at <= now + CLOCK_SKEW,
+            )
+        ).scalar()
+        events = [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(EVENT.c.kind, EVENT.c.at, EVENT.c.until, EVENT.c.reason)
+                .where(EVENT.c.mailbox_id == box.id)
+                .order_by(EVENT.c.at, EVENT.c.id)
+            )
+        ]
+        bad = {
+            a: f"{k}: {r}" if r else k
+            for a, k, r in conn.execute(
+                sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason).where(
+                    SUPPRESSION.c.address.in_(list(recipients))
+                )
+            )
+        }
+        slots = {
+            r: (i, o)
+            for r, i, o in conn.execute(
+                sa.select(SEND.c.recipient, SEND.c.id, SEND.c.outcome).where(
+                    SEND.c.mailbox_id == box.id,
+                    SEND.c.key.in_([f"{message_id}|{r}" for r in recipients]),
+                )
+            )
+        }
         domain = None
         if self.policy.domain_cap:
             today = local_day(now, box.timezone)
             domain = self.ledger._domain_sent(conn, box, day_start(today, box.timezone), None)
         return GateRows(rev, cap, started, None, days, last, events, bad, slots, domain)
 
-    def _write(self, conn: sa.Connection, recipients: Sequence[str], message_id: str,
-               now: dt.datetime, rows: GateRows, source: str) -> list[int]:
+    def _write(
+        self,
+        conn: sa.Connection,
+        recipients: Sequence[str],
+        message_id: str,
+        now: dt.datetime,
+        rows: GateRows,
+        source: str,
+    ) -> list[int]:
         box = self.box
         _, aside = self._plan(recipients, message_id, rows.slots)
         for sid in aside:
-            conn.execute(SEND.update().where(SEND.c.id == sid).values(
-                key=SEND.c.key + "#" + sa.cast(SEND.c.id, sa.String)))
+            conn.execute(
+                SEND.update()
+                .where(SEND.c.id == sid)
+                .values(key=SEND.c.key + "#" + sa.cast(SEND.c.id, sa.String))
+            )
         day = local_day(now, box.timezone)
         ids = []
         for rcpt in recipients:
             sid, outcome = rows.slots.get(rcpt, (None, ""))
             if sid is not None and outcome == "released":
-                conn.execute(SEND.update().where(SEND.c.id == sid).values(
-                    outcome="reserved", at=now, day=day, settled_at=None, source=source))
+                conn.execute(
+                    SEND.update()
+                    .where(SEND.c.id == sid)
+                    .values(outcome="reserved", at=now, day=day, settled_at=None, source=source)
+                )
                 ids.append(sid)
                 continue
-            ids.append(conn.execute(SEND.insert().values(
-                mailbox_id=box.id, recipient=rcpt, message_id=message_id, at=now, day=day,
-                outcome="reserved", source=source, key=f"{message_id}|{rcpt}",
-            ).returning(SEND.c.id)).scalar_one())
+            ids.append(
+                conn.execute(
+                    SEND.insert()
+                    .values(
+                        mailbox_id=box.id,
+                        recipient=rcpt,
+                        message_id=message_id,
+                        at=now,
+                        day=day,
+                        outcome="reserved",
+                        source=source,
+                        key=f"{message_id}|{rcpt}",
+                    )
+                    .returning(SEND.c.id)
+                ).scalar_one()
+            )
         self.ledger._bump(conn, box, day, "sent", len(ids))
         return ids

@@ -22,17 +22,24 @@ def modules() -> dict[str, Path]:
 
 
 def test_only_the_ledger_imports_a_database_driver():
-    offenders = [str(p.relative_to(PACKAGE.parent)) for p in modules().values()
-                 if DRIVERS.search(p.read_text()) and "ledger" not in p.parts]
+    offenders = [
+        str(p.relative_to(PACKAGE.parent))
+        for p in modules().values()
+        if DRIVERS.search(p.read_text()) and "ledger" not in p.parts
+    ]
     assert offenders == []
 
 
 def test_only_the_backends_ask_which_database_it_is():
-    asks = re.compile(r"dialect\.name|\.scheme ==|isinstance\([^)]*(SQLiteLedger|PostgresLedger)"
-                      r"|drivername|get_backend_name")
-    offenders = [str(p.relative_to(PACKAGE.parent)) for p in modules().values()
-                 if asks.search(p.read_text())
-                 and str(p.relative_to(PACKAGE.parent)) not in BACKENDS]
+    asks = re.compile(
+        r"dialect\.name|\.scheme ==|isinstance\([^)]*(SQLiteLedger|PostgresLedger)"
+        r"|drivername|get_backend_name"
+    )
+    offenders = [
+        str(p.relative_to(PACKAGE.parent))
+        for p in modules().values()
+        if asks.search(p.read_text()) and str(p.relative_to(PACKAGE.parent)) not in BACKENDS
+    ]
     assert offenders == []
 
 
@@ -55,7 +62,7 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
             base = node.module or ""
             if node.level:
                 parts = package.split(".")
-                base = ".".join(parts[:len(parts) - node.level + 1] + ([base] if base else []))
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
             targets = [base] + [f"{base}.{a.name}" for a in node.names]
         for t in targets:
             while t and t not in known:
@@ -69,10 +76,13 @@ def test_no_import_cycle():
     mods = modules()
     known = set(mods)
     graph = {name: _imports(name, path, known) for name, path in mods.items()}
+
     # A package's __init__ importing its own submodules, and the submodules importing the
     # package for its public names, is how packages work: only cycles between modules count.
     def edges(name: str) -> set[str]:
-        return {t for t in graph[name] if not (t.startswith(name + ".") or name.startswith(t + "."))}
+        return {
+            t for t in graph[name] if not (t.startswith(name + ".") or name.startswith(t + "."))
+        }
 
     cycles = []
     state: dict[str, int] = {}
@@ -83,7 +93,7 @@ def test_no_import_cycle():
         stack.append(n)
         for m in sorted(edges(n)):
             if state.get(m) == 1:
-                cycles.append(stack[stack.index(m):] + [m])
+                cycles.append(stack[stack.index(m) :] + [m])
             elif m not in state:
                 visit(m)
         stack.pop()

@@ -503,4 +503,3 @@ def test_apple_mail_unsubscribe_is_a_complaint() -> None:
     )
     (bounce,) = parse_bounces(raw)
     assert (bounce.recipient, bounce.kind) == ("someone@icloud.example", "complaint")
-

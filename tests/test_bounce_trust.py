@@ -29,18 +29,26 @@ def ses_message(sender: str, return_path: str | None, source: str, n: int) -> by
             "bounceType": "Permanent",
             "bounceSubType": "General",
             "bouncedRecipients": [
-                {"emailAddress": f"lead{i}@example.com", "status": "5.1.1",
-                 "diagnosticCode": "smtp; 550 5.1.1 user unknown"}
+                {
+                    "emailAddress": f"lead{i}@example.com",
+                    "status": "5.1.1",
+                    "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+                }
                 for i in range(n)
             ],
         },
-        "mail": {"source": source, "messageId": "0101-abc-000000",
-                 "commonHeaders": {"from": [f"Sales <{source}>"]}},
+        "mail": {
+            "source": source,
+            "messageId": "0101-abc-000000",
+            "commonHeaders": {"from": [f"Sales <{source}>"]},
+        },
     }
     envelope = {"Type": "Notification", "Message": json.dumps(notice)}
     head = f"Return-Path: <{return_path}>\n" if return_path else ""
-    return (f"{head}From: AWS Notifications <{sender}>\nTo: {BOX}\n"
-            f"Subject: AWS Notification Message\n\n{json.dumps(envelope)}\n").encode()
+    return (
+        f"{head}From: AWS Notifications <{sender}>\nTo: {BOX}\n"
+        f"Subject: AWS Notification Message\n\n{json.dumps(envelope)}\n"
+    ).encode()
 
 
 def test_forged_ses_notification_yields_nothing() -> None:
@@ -57,7 +65,9 @@ def test_ses_notification_must_be_about_the_mailbox() -> None:
     raw = ses_message(SNS, SES_RETURN, "other@corp.example", 2)
     assert parse_bounces(raw, mailbox=BOX) == []
     wanted = [("lead0@example.com", "hard"), ("lead1@example.com", "hard")]
-    assert [(b.recipient, b.kind) for b in parse_bounces(raw, mailbox="Other@corp.example")] == wanted
+    assert [
+        (b.recipient, b.kind) for b in parse_bounces(raw, mailbox="Other@corp.example")
+    ] == wanted
     # Without a mailbox (`warmup bounces parse FILE`, which records nothing): origin only.
     assert [(b.recipient, b.kind) for b in parse_bounces(raw)] == wanted
     assert len(parse_bounces(ses_message(SNS, None, BOX, 1), mailbox=BOX)) == 1

@@ -26,8 +26,7 @@ BOX = IMAP_USER
 ENV = {"WARMUP_PASSWORD": IMAP_PASSWORD}
 
 
-def dsn(original_id: str, rcpt: str, status: str, diag: str, n: int, own_id: bool = True
-        ) -> bytes:
+def dsn(original_id: str, rcpt: str, status: str, diag: str, n: int, own_id: bool = True) -> bytes:
     """A standard RFC 3464 delivery status notification, as Postfix writes them.
 
     ``own_id=False``: without a Message-ID of its own, as some MTAs send them.
@@ -69,8 +68,10 @@ Message-ID: {original_id}
 
 
 def plain(subject: str, n: int, extra: str = "") -> bytes:
-    return (f"From: friend{n}@example.org\r\nTo: {BOX}\r\nSubject: {subject}\r\n{extra}"
-            f"Message-ID: <plain-{n}@example.org>\r\n\r\nHello there.\r\n").encode()
+    return (
+        f"From: friend{n}@example.org\r\nTo: {BOX}\r\nSubject: {subject}\r\n{extra}"
+        f"Message-ID: <plain-{n}@example.org>\r\n\r\nHello there.\r\n"
+    ).encode()
 
 
 @pytest.fixture
@@ -82,9 +83,23 @@ def sink(pki):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def box(sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
-    res = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
-                 "--smtp-port", str(sink.port), "--imap-host", "127.0.0.1", "--imap-port",
-                 str(dovecot_clean.port), "--policy", str(policy_file(tmp_path / "p.toml", 100)))
+    res = cli(
+        "mailbox",
+        "add",
+        BOX,
+        "--provider",
+        "exmail",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(sink.port),
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        str(dovecot_clean.port),
+        "--policy",
+        str(policy_file(tmp_path / "p.toml", 100)),
+    )
     assert res.returncode == 0, res.stderr
     return dovecot_clean
 
@@ -106,9 +121,11 @@ def send_many(n: int, now: dt.datetime | None = None) -> dict[str, str]:
 def bounce_rows(db) -> list[tuple]:  # type: ignore[no-untyped-def]
     con = sqlite3.connect(db)
     try:
-        return con.execute("SELECT b.recipient, b.kind, b.status, s.recipient, s.message_id, "
-                           "b.message_id FROM bounce b LEFT JOIN send s ON s.id = b.send_id "
-                           "ORDER BY b.recipient").fetchall()
+        return con.execute(
+            "SELECT b.recipient, b.kind, b.status, s.recipient, s.message_id, "
+            "b.message_id FROM bounce b LEFT JOIN send s ON s.id = b.send_id "
+            "ORDER BY b.recipient"
+        ).fetchall()
     finally:
         con.close()
 
@@ -116,13 +133,24 @@ def bounce_rows(db) -> list[tuple]:  # type: ignore[no-untyped-def]
 def test_sync_records_exactly_the_three_dsns(box, sink, ledger_path):
     ids = send_many(40)
     assert len(sink.messages) == 40
-    notes = [dsn(ids["lead3@example.com"], "lead3@example.com", "5.1.1",
-                 "550 5.1.1 <lead3@example.com>: Recipient address rejected: User unknown "
-                 "in local recipient table", 1),
-             dsn(ids["lead7@example.com"], "lead7@example.com", "4.2.2",
-                 "452 4.2.2 Mailbox full", 2),
-             dsn(ids["lead9@example.com"], "lead9@example.com", "5.7.1",
-                 "550 5.7.1 Message rejected as spam by Content Filtering", 3)]
+    notes = [
+        dsn(
+            ids["lead3@example.com"],
+            "lead3@example.com",
+            "5.1.1",
+            "550 5.1.1 <lead3@example.com>: Recipient address rejected: User unknown "
+            "in local recipient table",
+            1,
+        ),
+        dsn(ids["lead7@example.com"], "lead7@example.com", "4.2.2", "452 4.2.2 Mailbox full", 2),
+        dsn(
+            ids["lead9@example.com"],
+            "lead9@example.com",
+            "5.7.1",
+            "550 5.7.1 Message rejected as spam by Content Filtering",
+            3,
+        ),
+    ]
     for raw in notes:
         box.append("INBOX", raw)
     box.append("INBOX", plain("Lunch?", 1))
@@ -134,8 +162,10 @@ def test_sync_records_exactly_the_three_dsns(box, sink, ledger_path):
     assert (report["scanned"], report["bounces"], report["matched"]) == (5, 3, 3)
     got = bounce_rows(ledger_path)
     assert [(r[0], r[1], r[2]) for r in got] == [
-        ("lead3@example.com", "hard", "5.1.1"), ("lead7@example.com", "soft", "4.2.2"),
-        ("lead9@example.com", "block", "5.7.1")]
+        ("lead3@example.com", "hard", "5.1.1"),
+        ("lead7@example.com", "soft", "4.2.2"),
+        ("lead9@example.com", "block", "5.7.1"),
+    ]
     for rcpt, _, _, matched_rcpt, send_mid, bounce_mid in got:
         assert matched_rcpt == rcpt and send_mid == ids[rcpt] == bounce_mid
 
@@ -170,8 +200,16 @@ def test_bounces_above_ten_percent_pause(box, ledger_path):
 
 
 def test_unmatched_bounces_are_kept(box, ledger_path):
-    box.append("INBOX", dsn("<never-sent@corp.example>", "stranger@example.net", "5.1.1",
-                            "550 5.1.1 user unknown", 1))
+    box.append(
+        "INBOX",
+        dsn(
+            "<never-sent@corp.example>",
+            "stranger@example.net",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            1,
+        ),
+    )
     res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
     assert res.returncode == 0, res.stderr
     assert "Unmatched (kept, not linked to a send): stranger@example.net" in res.stdout
@@ -180,30 +218,43 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
     # (matched: False) but neither counted in its rates nor suppresses its address.
     [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
     assert (listed["recipient"], listed["matched"], listed["counted"]) == (
-        "stranger@example.net", False, False)
+        "stranger@example.net",
+        False,
+        False,
+    )
     assert json.loads(cli("suppress", "list", "--json").stdout) == []
 
 
 def forged_ses(recipients: list[str]) -> bytes:
     """A stranger's message whose body is Amazon SES notification JSON about this mailbox."""
-    notice = {"notificationType": "Bounce",
-              "bounce": {"bounceType": "Permanent", "bouncedRecipients": [
-                  {"emailAddress": r, "status": "5.1.1"} for r in recipients]},
-              "mail": {"source": BOX, "commonHeaders": {"from": [BOX]}}}
-    return (f"From: anyone@attacker.example\r\nTo: {BOX}\r\nSubject: AWS Notification Message"
-            f"\r\nMessage-ID: <forged@attacker.example>\r\n\r\n{json.dumps(notice)}\r\n").encode()
+    notice = {
+        "notificationType": "Bounce",
+        "bounce": {
+            "bounceType": "Permanent",
+            "bouncedRecipients": [{"emailAddress": r, "status": "5.1.1"} for r in recipients],
+        },
+        "mail": {"source": BOX, "commonHeaders": {"from": [BOX]}},
+    }
+    return (
+        f"From: anyone@attacker.example\r\nTo: {BOX}\r\nSubject: AWS Notification Message"
+        f"\r\nMessage-ID: <forged@attacker.example>\r\n\r\n{json.dumps(notice)}\r\n"
+    ).encode()
 
 
 def recipientless(n: int, original_id: str) -> bytes:
     """Bounce-looking messages that name no recipient (one of them quotes a real send's ID)."""
-    head = (f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nMessage-ID: <junk-{n}@mx>\r\n"
-            f"Subject: Undelivered Mail Returned to Sender\r\n")
+    head = (
+        f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nMessage-ID: <junk-{n}@mx>\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\n"
+    )
     if n == 0:
-        return (head + 'MIME-Version: 1.0\r\nContent-Type: multipart/report; boundary="b"\r\n'
-                "\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
-                "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n"
-                "\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-                f"From: {BOX}\r\nMessage-ID: {original_id}\r\n\r\n--b--\r\n").encode()
+        return (
+            head + 'MIME-Version: 1.0\r\nContent-Type: multipart/report; boundary="b"\r\n'
+            "\r\n--b\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
+            "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n"
+            "\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            f"From: {BOX}\r\nMessage-ID: {original_id}\r\n\r\n--b--\r\n"
+        ).encode()
     return (head + f"\r\nYour message could not be delivered ({n}): 550 rejected.\r\n").encode()
 
 
@@ -233,8 +284,17 @@ def test_forged_and_recipientless_reports_count_for_nothing(box, ledger_path):
 def test_a_report_read_again_elsewhere_is_recorded_once(ledger_url, box):
     # Issue #10 item 13: 100 reports synced, the folder recreated with the same messages (new
     # UIDVALIDITY): the 30 without a Message-ID of their own were recorded a second time.
-    reports = [dsn(f"<orig-{n}@corp.example>", f"gone{n}@example.net", "5.1.1",
-                   "550 5.1.1 user unknown", n, own_id=n >= 30) for n in range(100)]
+    reports = [
+        dsn(
+            f"<orig-{n}@corp.example>",
+            f"gone{n}@example.net",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            n,
+            own_id=n >= 30,
+        )
+        for n in range(100)
+    ]
     box.append_many("Bounces", reports)
     first = json.loads(cli("bounces", "sync", BOX, "--folder", "Bounces", "--json").stdout)
     assert first["bounces"] == 100
@@ -256,12 +316,17 @@ def returning_report(original_id: str, rcpt: str, megabytes: float) -> bytes:
     head = dsn(original_id, rcpt, "5.1.1", "550 5.1.1 user unknown", 99).decode()
     head = head.replace("Message-ID: <dsn-99@", f"Message-ID: <dsn-{rcpt}@")
     report, _, _ = head.partition("--dsn-99\r\nContent-Type: text/rfc822-headers")
-    return (report + "--dsn-99\r\nContent-Type: message/rfc822\r\n\r\n"
+    return (
+        (
+            report + "--dsn-99\r\nContent-Type: message/rfc822\r\n\r\n"
             f"From: {BOX}\r\nTo: {rcpt}\r\nSubject: Offer\r\nMessage-ID: {original_id}\r\n"
             'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="att"\r\n\r\n'
             "--att\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n--att\r\n"
             "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-            ).encode() + blob + b"\r\n--att--\r\n\r\n--dsn-99--\r\n"
+        ).encode()
+        + blob
+        + b"\r\n--att--\r\n\r\n--dsn-99--\r\n"
+    )
 
 
 # Runs `warmup ARGS` and reports its own peak resident memory on stderr: VmHWM (kB) of its
@@ -277,9 +342,13 @@ finally:
 
 
 def sync_peak_mib(*args: str) -> tuple[dict, float]:
-    res = subprocess.run([sys.executable, "-c", PEAK_RSS, "bounces", "sync", BOX, "--json",
-                          *args], capture_output=True, text=True, timeout=120,
-                         stdin=subprocess.DEVNULL)
+    res = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, "bounces", "sync", BOX, "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert res.returncode == 0, res.stderr
     kib = int(res.stderr.rsplit("peak-rss-kib ", 1)[1])
     return json.loads(res.stdout), kib / 1024
@@ -291,18 +360,24 @@ def test_twenty_megabyte_reports_are_recorded_in_bounded_memory(box, ledger_path
     # (MAX_MESSAGE, 10 MB): its hard bounce never recorded nor suppressed; and one 20 MB
     # message took 194 MB. Two of them now cost about what a small report does.
     ids = send_many(3)
-    box.append("INBOX", dsn(ids["lead0@example.com"], "lead0@example.com", "5.1.1",
-                            "550 5.1.1 user unknown", 1))
+    box.append(
+        "INBOX",
+        dsn(ids["lead0@example.com"], "lead0@example.com", "5.1.1", "550 5.1.1 user unknown", 1),
+    )
     small, base = sync_peak_mib()
     assert small["bounces"] == 1
-    box.append_many("INBOX", [returning_report(ids[r], r, 20.5)
-                              for r in ("lead1@example.com", "lead2@example.com")])
+    box.append_many(
+        "INBOX",
+        [returning_report(ids[r], r, 20.5) for r in ("lead1@example.com", "lead2@example.com")],
+    )
     big, peak = sync_peak_mib()
     print(f"\n[peak RSS] small report {base:.0f} MiB; two 20.5 MB reports {peak:.0f} MiB")
     assert (big["scanned"], big["bounces"], big["matched"]) == (2, 2, 2)
     assert [r[:3] for r in bounce_rows(ledger_path)] == [
-        ("lead0@example.com", "hard", "5.1.1"), ("lead1@example.com", "hard", "5.1.1"),
-        ("lead2@example.com", "hard", "5.1.1")]
+        ("lead0@example.com", "hard", "5.1.1"),
+        ("lead1@example.com", "hard", "5.1.1"),
+        ("lead2@example.com", "hard", "5.1.1"),
+    ]
     suppressed = json.loads(cli("suppress", "list", "--json").stdout)
     assert [s["address"] for s in suppressed] == [f"lead{i}@example.com" for i in range(3)]
     assert peak - base < 25, f"peak RSS {peak:.0f} MiB vs {base:.0f} MiB for a small report"
@@ -311,31 +386,38 @@ def test_twenty_megabyte_reports_are_recorded_in_bounded_memory(box, ledger_path
 def test_a_report_read_only_in_part_is_listed(box, ledger_path):
     # Everything a report says normally comes first; when it does not (its delivery status
     # after 1.5 MB of notification text), the sync says so instead of passing in silence.
-    raw = dsn("<never-sent@corp.example>", "stranger@example.net", "5.1.1",
-              "550 5.1.1 user unknown", 1).replace(
-        b"I'm sorry to have", b"x" * 1_500_000 + b"\r\nI'm sorry to have")
+    raw = dsn(
+        "<never-sent@corp.example>", "stranger@example.net", "5.1.1", "550 5.1.1 user unknown", 1
+    ).replace(b"I'm sorry to have", b"x" * 1_500_000 + b"\r\nI'm sorry to have")
     uid = box.append("INBOX", raw)
     box.append("INBOX", b"From: a@example.org\r\nSubject: photos\r\n\r\n" + b"x" * 1_500_000)
     res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
     assert res.returncode == 0, res.stderr
     assert "recorded 1 new bounce(s), 0 matched" in res.stdout  # kept, "(no recipient)"
-    assert (f"Read only the first 1 MB of these reports, and it names no failed recipient; "
-            f"check them by hand: INBOX UID {uid} (1.5 MB)\n") in res.stdout
+    assert (
+        f"Read only the first 1 MB of these reports, and it names no failed recipient; "
+        f"check them by hand: INBOX UID {uid} (1.5 MB)\n"
+    ) in res.stdout
 
 
 def slow_report(n: int) -> bytes:
     """A bounce-looking message with 199 HTML parts: ~0.5 s of parsing, one bounce."""
-    parts = "".join(f"--h\r\nContent-Type: text/html\r\n\r\n<p>{'<' * 5000}\r\n"
-                    for _ in range(199))
-    return (f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nMessage-ID: <slow-{n}@mx>\r\n"
-            f"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
-            f'Content-Type: multipart/mixed; boundary="h"\r\n\r\n{parts}--h--\r\n').encode()
+    parts = "".join(
+        f"--h\r\nContent-Type: text/html\r\n\r\n<p>{'<' * 5000}\r\n" for _ in range(199)
+    )
+    return (
+        f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nMessage-ID: <slow-{n}@mx>\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="h"\r\n\r\n{parts}--h--\r\n'
+    ).encode()
 
 
 def wide_report(n: int) -> bytes:
     """One DSN listing ``n`` failed recipients."""
-    records = "".join(f"Final-Recipient: rfc822; gone{i}@example.net\r\nAction: failed\r\n"
-                      f"Status: 5.1.1\r\n\r\n" for i in range(n))
+    records = "".join(
+        f"Final-Recipient: rfc822; gone{i}@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+        for i in range(n)
+    )
     raw = dsn("<wide@corp.example>", "gone0@example.net", "5.1.1", "550 5.1.1 unknown", 7)
     head, _, tail = raw.partition(b"Final-Recipient:")
     return head + records.encode() + b"--dsn-7" + tail.partition(b"--dsn-7")[2]
@@ -348,9 +430,13 @@ def test_sync_holds_the_write_lock_only_while_writing(box, ledger_path):
     # Now it parses first, then writes at most 100 bounces per transaction.
     send_many(1)
     box.append_many("INBOX", [slow_report(n) for n in range(12)] + [wide_report(500)])
-    sync = subprocess.Popen([sys.executable, "-m", "warmup", "bounces", "sync", BOX, "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    sync = subprocess.Popen(
+        [sys.executable, "-m", "warmup", "bounces", "sync", BOX, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     probe = sqlite3.connect(ledger_path, timeout=60, isolation_level=None)
     longest, probes = 0.0, 0
     try:
@@ -375,8 +461,16 @@ def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     from warmup.ledger import open_ledger
 
     for n in range(120):
-        box.append("INBOX", dsn(f"<orig-{n}@corp.example>", f"gone{n}@example.net", "5.1.1",
-                                "550 5.1.1 user unknown", n))
+        box.append(
+            "INBOX",
+            dsn(
+                f"<orig-{n}@corp.example>",
+                f"gone{n}@example.net",
+                "5.1.1",
+                "550 5.1.1 user unknown",
+                n,
+            ),
+        )
     ledger = open_ledger()
     mb = ledger.mailbox(BOX)
     ep = endpoints(mb)
@@ -387,17 +481,26 @@ def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
             kicked.append(done)
             box.kick()  # the server drops every session mid-sync
 
-    report = sync(ledger, mb, hosts=ep.imap_hosts, port=ep.imap_port, security="ssl",
-                  password=IMAP_PASSWORD, folders=["INBOX"], since=dt.date(2026, 1, 1),
-                  progress=kick_once)
+    report = sync(
+        ledger,
+        mb,
+        hosts=ep.imap_hosts,
+        port=ep.imap_port,
+        security="ssl",
+        password=IMAP_PASSWORD,
+        folders=["INBOX"],
+        since=dt.date(2026, 1, 1),
+        progress=kick_once,
+    )
     assert kicked == [50] and report.reconnects == 1
     assert report.bounces == 120 and len(bounce_rows(ledger_path)) == 120
 
 
 def imap_via(proxy: LoginFaultProxy) -> None:
     """Point the mailbox at the proxy, as primary (127.0.0.1) and backup host (localhost)."""
-    res = cli("mailbox", "set", BOX, "--imap-host", "127.0.0.1,localhost",
-                 "--imap-port", str(proxy.port))
+    res = cli(
+        "mailbox", "set", BOX, "--imap-host", "127.0.0.1,localhost", "--imap-port", str(proxy.port)
+    )
     assert res.returncode == 0, res.stderr
 
 
@@ -416,8 +519,16 @@ def test_imap_login_cut_or_stall_is_unavailable_after_trying_the_backup(box, fau
 
 
 def test_imap_login_cut_fails_over_to_the_backup_host(box):
-    box.append("INBOX", dsn("<never-sent@corp.example>", "stranger@example.net", "5.1.1",
-                            "550 5.1.1 user unknown", 1))
+    box.append(
+        "INBOX",
+        dsn(
+            "<never-sent@corp.example>",
+            "stranger@example.net",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            1,
+        ),
+    )
     with LoginFaultProxy(box, ["cut", "pass"]) as proxy:
         imap_via(proxy)
         res = cli("bounces", "sync", BOX, "--since", "2026-01-01")

@@ -38,21 +38,43 @@ def build(path: Path, days: int = 100, per_day: int = 200) -> int:
             day = start + dt.timedelta(days=k)
             for i in range(per_day):
                 when = at(day, 8).add(seconds=150 * i, microseconds=box.id * 1000 + 7)
-                rows.append((box.id, f"r{k}-{i}@ex{i % 9}.com", f"<{box.id}-{k}-{i}@x>",
-                             ts(when), day.isoformat(), "sent", ts(when),
-                             "import", f"<{box.id}-{k}-{i}@x>|r{k}-{i}@ex{i % 9}.com"))
+                rows.append(
+                    (
+                        box.id,
+                        f"r{k}-{i}@ex{i % 9}.com",
+                        f"<{box.id}-{k}-{i}@x>",
+                        ts(when),
+                        day.isoformat(),
+                        "sent",
+                        ts(when),
+                        "import",
+                        f"<{box.id}-{k}-{i}@x>|r{k}-{i}@ex{i % 9}.com",
+                    )
+                )
     con = sqlite3.connect(path)
     with con:
-        con.executemany("INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
-                        "settled_at, source, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
+            "settled_at, source, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
     con.close()
     with ledger.write() as conn:  # the raw inserts above bypassed the rollup
         ledger._rebuild_rollup(conn, [b.id for b in boxes])
     for box in boxes:
-        bounces = [BounceIn(f"r{k}-{i}@ex{i % 9}.com", ("hard", "soft", "block", "complaint")[
-                       (k + i) % 4], at(start + dt.timedelta(days=k), 18), key=f"b{k}-{i}",
-                            status="5.1.1", message_id=f"<{box.id}-{k}-{i}@x>", source="import")
-                   for k in range(0, days, 3) for i in range(0, per_day, 41)]
+        bounces = [
+            BounceIn(
+                f"r{k}-{i}@ex{i % 9}.com",
+                ("hard", "soft", "block", "complaint")[(k + i) % 4],
+                at(start + dt.timedelta(days=k), 18),
+                key=f"b{k}-{i}",
+                status="5.1.1",
+                message_id=f"<{box.id}-{k}-{i}@x>",
+                source="import",
+            )
+            for k in range(0, days, 3)
+            for i in range(0, per_day, 41)
+        ]
         assert ledger.record(box, bounces=bounces).counted == len(bounces)
     ledger.suppress(["manual@example.com"], "manual", "asked", at=at(DAY, 1))
     api.pause(ledger, BOXES[1], "review", at=at(DAY - dt.timedelta(days=2), 12))
@@ -83,12 +105,27 @@ def test_copy_100k_sends_to_postgresql(run, tmp_path, pg_url):
     statuses = {quota_json(run, pg_url, b, at(DAY, 12))[0]["status"] for b in BOXES}
     assert "paused" in statuses and len(statuses) > 1  # the pause and the bounces came across
     # The sequences were moved past the copied ids: new rows get new ids.
-    assert run("mailbox", "add", "new@corp.example", "--provider", "exmail",
-               "--db", pg_url).exit_code == 0
-    assert run("record", "send", BOXES[0], "--to", "after@example.com", "--at",
-               at(DAY, 13).isoformat(), "--db", pg_url).exit_code == 0
-    assert run("suppress", "add", "later@example.com", "--reason", "x",
-               "--db", pg_url).exit_code == 0
+    assert (
+        run("mailbox", "add", "new@corp.example", "--provider", "exmail", "--db", pg_url).exit_code
+        == 0
+    )
+    assert (
+        run(
+            "record",
+            "send",
+            BOXES[0],
+            "--to",
+            "after@example.com",
+            "--at",
+            at(DAY, 13).isoformat(),
+            "--db",
+            pg_url,
+        ).exit_code
+        == 0
+    )
+    assert (
+        run("suppress", "add", "later@example.com", "--reason", "x", "--db", pg_url).exit_code == 0
+    )
     # A target with rows is refused, and --force replaces them.
     again = run("--db", lite, "db", "copy", "--to", pg_url)
     assert again.exit_code == 78

@@ -15,7 +15,9 @@ cli = load_all()
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def walk(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+def walk(
+    group: click.Group, prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], click.Command]]:
     """(path, command) for the group itself and every command below it, depth first."""
     out: list[tuple[tuple[str, ...], click.Command]] = [(prefix, group)]
     for name, cmd in sorted(group.commands.items()):
@@ -47,12 +49,14 @@ def test_help_has_an_example_block(path: tuple[str, ...], cmd: click.Command):
     i = lines.index("Example:")
     # Under \b, click keeps the example's line breaks instead of re-flowing them.
     assert i > 0 and lines[i - 1] == "\b", f"{_id(path)}: put '\\b' on the line before 'Example:'"
-    example = [line for line in lines[i + 1:] if line]
+    example = [line for line in lines[i + 1 :] if line]
     assert any(re.search(r"(^|[|;&] *)warmup\b", line) for line in example), (
-        f"{_id(path)}: the example block runs no warmup command")
+        f"{_id(path)}: the example block runs no warmup command"
+    )
     if path:
         assert any(" ".join(path) in line for line in example), (
-            f"{_id(path)}: the example does not use the command")
+            f"{_id(path)}: the example does not use the command"
+        )
 
 
 def _readme() -> str:
@@ -65,7 +69,8 @@ def _readme() -> str:
 def test_top_level_command_in_readme(name: str):
     text = _readme()
     assert re.search(rf"warmup {re.escape(name)}\b|`{re.escape(name)}`", text), (
-        f"README.md does not mention 'warmup {name}'")
+        f"README.md does not mention 'warmup {name}'"
+    )
 
 
 PAIRS = [p for p, c in COMMANDS if len(p) == 2]

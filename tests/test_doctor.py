@@ -45,9 +45,17 @@ def sink(**kwargs: object) -> Callable[[ExitStack, object], tuple[str, int, str]
     def make(stack: ExitStack, pki: object) -> tuple[str, int, str]:
         mode = str(kwargs.pop("mode", "ssl"))
         password = str(kwargs.pop("password", IMAP_PASSWORD))
-        s = stack.enter_context(SmtpSink(mode, user=BOX, password=password, pki=pki,  # type: ignore[arg-type]
-                                         **kwargs))
+        s = stack.enter_context(
+            SmtpSink(
+                mode,
+                user=BOX,
+                password=password,
+                pki=pki,  # type: ignore[arg-type]
+                **kwargs,
+            )
+        )
         return "127.0.0.1", s.port, "ssl"
+
     return make
 
 
@@ -64,30 +72,60 @@ def silent(stack: ExitStack, pki: object) -> tuple[str, int, str]:
 
 
 CASES = {
-    "healthy": Case(sink(), None, others={"dns": "ok", "tcp": "ok", "tls": "ok",
-                                          "smtp-auth": "ok", "imap-login": "ok"}),
+    "healthy": Case(
+        sink(),
+        None,
+        others={"dns": "ok", "tcp": "ok", "tls": "ok", "smtp-auth": "ok", "imap-login": "ok"},
+    ),
     "dns": Case(unresolvable, "dns", code=69, words=("does not resolve", "network/DNS")),
     "tcp-refused": Case(refused, "tcp", code=69, words=("connection refused",)),
-    "tls-untrusted": Case(sink(untrusted=True), "tls", code=69,
-                          words=("not trusted", "SSL_CERT_FILE")),
-    "tls-on-plaintext": Case(sink(mode="plain"), "tls", code=69,
-                             words=("does not speak implicit TLS",)),
-    "silent-timeout": Case(silent, "tls", code=69, words=("timed out", "never answered"),
-                           timeout="1"),
+    "tls-untrusted": Case(
+        sink(untrusted=True), "tls", code=69, words=("not trusted", "SSL_CERT_FILE")
+    ),
+    "tls-on-plaintext": Case(
+        sink(mode="plain"), "tls", code=69, words=("does not speak implicit TLS",)
+    ),
+    "silent-timeout": Case(
+        silent, "tls", code=69, words=("timed out", "never answered"), timeout="1"
+    ),
     # The same wrong password for both: the password itself or the IMAP/SMTP switch.
-    "smtp-535-both": Case(sink(), "smtp-auth", code=77, words=("535", "same password"),
-                          steps=(2, 4), password="wrong-password",
-                          others={"imap-login": "fail"}),
+    "smtp-535-both": Case(
+        sink(),
+        "smtp-auth",
+        code=77,
+        words=("535", "same password"),
+        steps=(2, 4),
+        password="wrong-password",
+        others={"imap-login": "fail"},
+    ),
     # SMTP refuses what IMAP accepts: the password is right, SMTP is not enabled.
-    "smtp-535-only": Case(sink(password="another-one"), "smtp-auth", code=77,
-                          words=("535", "IMAP accepted"), steps=(1, 2),
-                          others={"imap-login": "ok"}),
-    "imap-login": Case(sink(password="smtp-only-pass"), "imap-login", kind="IMAP", code=77,
-                       words=("AUTHENTICATIONFAILED", "refused the password"),
-                       steps=(2, 3, 4), password="smtp-only-pass",
-                       others={"smtp-auth": "ok"}),
-    "imap-refused": Case(sink(), "tcp", kind="IMAP", code=69, words=("connection refused",),
-                         imap_port=lambda dovecot: free_port(), others={"smtp-auth": "ok"}),
+    "smtp-535-only": Case(
+        sink(password="another-one"),
+        "smtp-auth",
+        code=77,
+        words=("535", "IMAP accepted"),
+        steps=(1, 2),
+        others={"imap-login": "ok"},
+    ),
+    "imap-login": Case(
+        sink(password="smtp-only-pass"),
+        "imap-login",
+        kind="IMAP",
+        code=77,
+        words=("AUTHENTICATIONFAILED", "refused the password"),
+        steps=(2, 3, 4),
+        password="smtp-only-pass",
+        others={"smtp-auth": "ok"},
+    ),
+    "imap-refused": Case(
+        sink(),
+        "tcp",
+        kind="IMAP",
+        code=69,
+        words=("connection refused",),
+        imap_port=lambda dovecot: free_port(),
+        others={"smtp-auth": "ok"},
+    ),
     "no-password": Case(sink(), "smtp-auth", code=78, words=("no password",), password=None),
 }
 
@@ -101,12 +139,28 @@ def test_doctor_names_the_failing_step(name, pki, ssl_cert_env, dovecot, tmp_pat
     with ExitStack() as stack:
         host, port, security = case.smtp(stack, pki)
         imap_port = case.imap_port(dovecot) if case.imap_port else dovecot.port
-        added = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", host,
-                       "--smtp-port", str(port), "--smtp-security", security,
-                       "--imap-host", "127.0.0.1", "--imap-port", str(imap_port))
+        added = cli(
+            "mailbox",
+            "add",
+            BOX,
+            "--provider",
+            "exmail",
+            "--smtp-host",
+            host,
+            "--smtp-port",
+            str(port),
+            "--smtp-security",
+            security,
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            str(imap_port),
+        )
         assert added.returncode == 0, added.stderr
-        env = {"WARMUP_PASSWORD": case.password or "",
-               "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+        env = {
+            "WARMUP_PASSWORD": case.password or "",
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
+        }
         start = time.monotonic()
         res = warmup("doctor", BOX, "--json", "--timeout", case.timeout, env=env)
         elapsed = time.monotonic() - start
@@ -142,9 +196,23 @@ def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
     if not dovecot.running:
         dovecot.start()
     with SmtpSink("plain", user=BOX, password=IMAP_PASSWORD, pki=pki) as s:
-        added = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
-                       "--smtp-port", str(s.port), "--smtp-security", "none",
-                       "--imap-host", "127.0.0.1", "--imap-port", str(dovecot.port))
+        added = cli(
+            "mailbox",
+            "add",
+            BOX,
+            "--provider",
+            "exmail",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(s.port),
+            "--smtp-security",
+            "none",
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            str(dovecot.port),
+        )
         assert added.returncode == 0, added.stderr
         res = warmup("doctor", BOX, env={"WARMUP_PASSWORD": IMAP_PASSWORD})
     assert res.returncode == 0, res.stdout + res.stderr
@@ -157,9 +225,17 @@ def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
 
 
 def test_dns_failure_does_not_hang_and_prints_the_fix(ssl_cert_env):
-    added = cli("mailbox", "add", BOX, "--provider", "exmail",
-                   "--smtp-host", "smtp.corp.invalid,backup.corp.invalid",
-                   "--imap-host", "imap.corp.invalid")
+    added = cli(
+        "mailbox",
+        "add",
+        BOX,
+        "--provider",
+        "exmail",
+        "--smtp-host",
+        "smtp.corp.invalid,backup.corp.invalid",
+        "--imap-host",
+        "imap.corp.invalid",
+    )
     assert added.returncode == 0, added.stderr
     start = time.monotonic()
     res = warmup("doctor", BOX, "--timeout", "3", env={"WARMUP_PASSWORD": "x"})
@@ -171,12 +247,15 @@ def test_dns_failure_does_not_hang_and_prints_the_fix(ssl_cert_env):
     assert "not run" in res.stdout and "Traceback" not in res.stderr
 
 
-@pytest.mark.parametrize(("reply", "steps"), [
-    ("535 5.7.8 Error: authentication failed: wrong password", (2, 3, 4)),
-    ("535 Error: authentication failed, system busy", (2, 3, 4)),
-    ("535 5.7.3 SMTP service is not enabled for this account", (1,)),
-    ("550 User not allowed to use IMAP/SMTP clients", (1,)),
-])
+@pytest.mark.parametrize(
+    ("reply", "steps"),
+    [
+        ("535 5.7.8 Error: authentication failed: wrong password", (2, 3, 4)),
+        ("535 Error: authentication failed, system busy", (2, 3, 4)),
+        ("535 5.7.3 SMTP service is not enabled for this account", (1,)),
+        ("550 User not allowed to use IMAP/SMTP clients", (1,)),
+    ],
+)
 def test_exmail_refusals_map_to_checklist_steps(reply, steps):
     cause, fix, got = _auth_advice(reply, get_provider("exmail"))
     assert got == steps

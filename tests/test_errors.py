@@ -25,8 +25,15 @@ REPO = Path(__file__).resolve().parent.parent
 def warmup_proc(ledger: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m warmup ARGS`` in a fresh process on ``ledger``."""
     env = {**os.environ, "WARMUP_DB": str(ledger)}
-    return subprocess.run([sys.executable, "-m", "warmup", *args], check=False, capture_output=True,
-                          text=True, env=env, cwd=REPO, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> str:
@@ -69,6 +76,7 @@ def write_csv(path: Path, rows: list[list[str]]) -> Path:
 
 # -- real processes ------------------------------------------------------------------------------
 
+
 def test_unknown_provider_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "mailbox", "add", "b@corp.example", "--provider", "hotmailz")
@@ -92,13 +100,16 @@ def test_unknown_mailbox_process(seeded: Path):
 
 def test_bad_csv_line_process(seeded: Path, tmp_path: Path):
     before = ledger_digest(seeded)
-    log = write_csv(tmp_path / "log.csv", [
-        ["mailbox", "recipient", "sent_at"],
-        [BOX, "r1@example.com", TS],
-        [BOX, "r2@example.com", TS],
-        [BOX, "not-an-address", TS],
-        [BOX, "r4@example.com", TS],
-    ])
+    log = write_csv(
+        tmp_path / "log.csv",
+        [
+            ["mailbox", "recipient", "sent_at"],
+            [BOX, "r1@example.com", TS],
+            [BOX, "r2@example.com", TS],
+            [BOX, "not-an-address", TS],
+            [BOX, "r4@example.com", TS],
+        ],
+    )
     proc = warmup_proc(seeded, "import", str(log))
     assert_one_line_error(proc, 65, "line 4", "not-an-address")
     assert ledger_digest(seeded) == before
@@ -122,6 +133,7 @@ def test_bad_date_process(seeded: Path):
 
 
 # -- in-process ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("value", ["yesterday", "2026-13-45", "2026-11-31T09:00:00+08:00"])
 def test_bad_at_date(run, seeded: Path, value: str):
@@ -153,12 +165,15 @@ def test_bad_csv_line_names_its_line_and_imports_nothing(run, seeded: Path, tmp_
 def test_csv_line_with_unknown_mailbox_rolls_back_earlier_lines(run, seeded: Path, tmp_path: Path):
     # The mailbox is looked up inside the write transaction, after earlier lines were inserted.
     before = ledger_digest(seeded)
-    log = write_csv(tmp_path / "log.csv", [
-        ["mailbox", "recipient", "sent_at"],
-        [BOX, "r1@example.com", TS],
-        [BOX, "r2@example.com", TS],
-        ["ghost@corp.example", "r3@example.com", TS],
-    ])
+    log = write_csv(
+        tmp_path / "log.csv",
+        [
+            ["mailbox", "recipient", "sent_at"],
+            [BOX, "r1@example.com", TS],
+            [BOX, "r2@example.com", TS],
+            ["ghost@corp.example", "r3@example.com", TS],
+        ],
+    )
     assert_error(run("import", str(log)), 65, "line 4", "ghost@corp.example")
     assert ledger_digest(seeded) == before
 
@@ -166,8 +181,9 @@ def test_csv_line_with_unknown_mailbox_rolls_back_earlier_lines(run, seeded: Pat
 def test_csv_extra_field_names_its_line(run, seeded: Path, tmp_path: Path):
     before = ledger_digest(seeded)
     log = tmp_path / "log.csv"
-    log.write_text(f"mailbox,recipient,sent_at\n{BOX},r1@example.com,{TS}\n"
-                   f"{BOX},r2@example.com,{TS},surplus\n")
+    log.write_text(
+        f"mailbox,recipient,sent_at\n{BOX},r1@example.com,{TS}\n{BOX},r2@example.com,{TS},surplus\n"
+    )
     assert_error(run("import", str(log)), 65, "line 3")
     assert ledger_digest(seeded) == before
 
@@ -181,19 +197,25 @@ def test_csv_missing_header_column(run, seeded: Path, tmp_path: Path):
 
 def test_csv_time_without_offset(run, seeded: Path, tmp_path: Path):
     before = ledger_digest(seeded)
-    log = write_csv(tmp_path / "log.csv", [
-        ["mailbox", "recipient", "sent_at"],
-        [BOX, "r1@example.com", TS],
-        [BOX, "r2@example.com", "2026-11-10T09:00:00"],
-    ])
+    log = write_csv(
+        tmp_path / "log.csv",
+        [
+            ["mailbox", "recipient", "sent_at"],
+            [BOX, "r1@example.com", TS],
+            [BOX, "r2@example.com", "2026-11-10T09:00:00"],
+        ],
+    )
     assert_error(run("import", str(log)), 65, "line 3", "2026-11-10T09:00:00", "offset")
     assert ledger_digest(seeded) == before
 
 
 def test_unknown_policy_preset(run, seeded: Path):
     before = ledger_digest(seeded)
-    line = assert_error(run("mailbox", "add", "b@corp.example", "--provider", "exmail",
-                            "--policy", "turbo"), 78, "'turbo'")
+    line = assert_error(
+        run("mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", "turbo"),
+        78,
+        "'turbo'",
+    )
     assert "default" in line and "gentle" in line  # the choices are named
     assert_error(run("mailbox", "set", BOX, "--policy", "turbo"), 78, "'turbo'")
     assert ledger_digest(seeded) == before
@@ -208,8 +230,12 @@ def test_policy_file_with_bad_key(run, seeded: Path, tmp_path: Path):
     path = tmp_path / "mine.toml"
     path.write_text(bad)
     before = ledger_digest(seeded)
-    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "exmail",
-                     "--policy", str(path)), 78, "stage[2].daily", str(path))
+    assert_error(
+        run("mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", str(path)),
+        78,
+        "stage[2].daily",
+        str(path),
+    )
     assert_error(run("mailbox", "set", BOX, "--policy", str(path)), 78, "stage[2].daily")
     assert ledger_digest(seeded) == before
 
@@ -231,29 +257,78 @@ def test_policy_file_broken_after_registration(run, seeded: Path, tmp_path: Path
 @pytest.mark.parametrize("host", ["smtp.corp.example", "10.0.0.5", "0.0.0.0"])
 def test_smtp_security_none_needs_loopback(run, seeded: Path, host: str):
     before = ledger_digest(seeded)
-    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "custom",
-                     "--smtp-host", host, "--smtp-port", "25", "--smtp-security", "none",
-                     "--imap-host", "imap.corp.example", "--imap-port", "993"),
-                 64, "--smtp-security none", "loopback")
-    assert_error(run("mailbox", "set", BOX, "--smtp-host", host, "--smtp-security", "none"),
-                 64, "--smtp-security none")
+    assert_error(
+        run(
+            "mailbox",
+            "add",
+            "b@corp.example",
+            "--provider",
+            "custom",
+            "--smtp-host",
+            host,
+            "--smtp-port",
+            "25",
+            "--smtp-security",
+            "none",
+            "--imap-host",
+            "imap.corp.example",
+            "--imap-port",
+            "993",
+        ),
+        64,
+        "--smtp-security none",
+        "loopback",
+    )
+    assert_error(
+        run("mailbox", "set", BOX, "--smtp-host", host, "--smtp-security", "none"),
+        64,
+        "--smtp-security none",
+    )
     assert ledger_digest(seeded) == before
 
 
 def test_smtp_security_none_on_loopback_is_allowed(run, seeded: Path):
-    res = run("mailbox", "add", "b@corp.example", "--provider", "custom",
-              "--smtp-host", "127.0.0.1", "--smtp-port", "2525", "--smtp-security", "none",
-              "--imap-host", "127.0.0.1", "--imap-port", "1143")
+    res = run(
+        "mailbox",
+        "add",
+        "b@corp.example",
+        "--provider",
+        "custom",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        "2525",
+        "--smtp-security",
+        "none",
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        "1143",
+    )
     assert res.exit_code == 0, res.output
 
 
 def test_custom_provider_without_hosts(run, seeded: Path):
     before = ledger_digest(seeded)
-    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "custom"),
-                 64, "custom", "--smtp-host")
-    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "custom",
-                     "--smtp-host", "smtp.corp.example", "--smtp-port", "465"),
-                 64, "custom", "--imap-host")
+    assert_error(
+        run("mailbox", "add", "b@corp.example", "--provider", "custom"), 64, "custom", "--smtp-host"
+    )
+    assert_error(
+        run(
+            "mailbox",
+            "add",
+            "b@corp.example",
+            "--provider",
+            "custom",
+            "--smtp-host",
+            "smtp.corp.example",
+            "--smtp-port",
+            "465",
+        ),
+        64,
+        "custom",
+        "--imap-host",
+    )
     assert ledger_digest(seeded) == before
 
 
@@ -272,8 +347,11 @@ def test_quota_check_needs_an_address(run, seeded: Path):
 def test_corrupted_ledger(run, ledger_path: Path):
     ledger_path.write_bytes(os.urandom(8192))
     raw = ledger_path.read_bytes()
-    for args in (("quota", BOX), ("mailbox", "list"),
-                 ("mailbox", "add", BOX, "--provider", "exmail")):
+    for args in (
+        ("quota", BOX),
+        ("mailbox", "list"),
+        ("mailbox", "add", BOX, "--provider", "exmail"),
+    ):
         assert_error(run(*args), 78, str(ledger_path))
     assert ledger_path.read_bytes() == raw
 
@@ -281,11 +359,17 @@ def test_corrupted_ledger(run, ledger_path: Path):
 def test_unknown_mailbox_everywhere(run, seeded: Path):
     before = ledger_digest(seeded)
     ghost = "ghost@corp.example"
-    for args in (("quota", ghost), ("plan", ghost), ("mailbox", "show", ghost),
-                 ("mailbox", "set", ghost, "--cap", "5"), ("mailbox", "pause", ghost, "--reason", "x"),
-                 ("mailbox", "resume", ghost), ("mailbox", "remove", ghost),
-                 ("record", "send", ghost, "--to", "x@example.com"),
-                 ("record", "bounce", ghost, "--to", "x@example.com")):
+    for args in (
+        ("quota", ghost),
+        ("plan", ghost),
+        ("mailbox", "show", ghost),
+        ("mailbox", "set", ghost, "--cap", "5"),
+        ("mailbox", "pause", ghost, "--reason", "x"),
+        ("mailbox", "resume", ghost),
+        ("mailbox", "remove", ghost),
+        ("record", "send", ghost, "--to", "x@example.com"),
+        ("record", "bounce", ghost, "--to", "x@example.com"),
+    ):
         assert_error(run(*args), 78, repr(ghost))
     assert ledger_digest(seeded) == before
 
@@ -293,43 +377,63 @@ def test_unknown_mailbox_everywhere(run, seeded: Path):
 @pytest.mark.parametrize("rcpt", ["plain", "a@b", "two@@example.com", "sp ace@example.com"])
 def test_malformed_recipient(run, seeded: Path, rcpt: str):
     before = ledger_digest(seeded)
-    assert_error(run("record", "send", BOX, "--to", "ok@example.com", "--to", rcpt),
-                 65, "malformed recipient", repr(rcpt))
+    assert_error(
+        run("record", "send", BOX, "--to", "ok@example.com", "--to", rcpt),
+        65,
+        "malformed recipient",
+        repr(rcpt),
+    )
     assert ledger_digest(seeded) == before
 
 
 # -- instants out of range (issue #10 items 5 and 10) -------------------------------------------
 
+
 @pytest.mark.slow
 def test_record_at_year_1_exits_65_and_quota_still_works_process(seeded: Path):
     before = ledger_digest(seeded)
-    proc = warmup_proc(seeded, "record", "send", BOX, "--to", "x@example.com",
-                       "--at", "0001-01-01T00:00:00+00:00")
-    assert_one_line_error(proc, 65, "--at", "'0001-01-01T00:00:00+00:00'", "out of range",
-                          "2000-01-01")
+    proc = warmup_proc(
+        seeded, "record", "send", BOX, "--to", "x@example.com", "--at", "0001-01-01T00:00:00+00:00"
+    )
+    assert_one_line_error(
+        proc, 65, "--at", "'0001-01-01T00:00:00+00:00'", "out of range", "2000-01-01"
+    )
     assert ledger_digest(seeded) == before
     quota = warmup_proc(seeded, "quota", BOX)
     assert quota.returncode == 0, quota.stderr
     assert "Traceback" not in quota.stderr
 
 
-OUT_OF_RANGE = ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+14:00", "1999-12-31T23:59:59Z",
-                "2100-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00", "9999-12-31", "0001-01-01"]
+OUT_OF_RANGE = [
+    "0001-01-01T00:00:00+00:00",
+    "0001-01-01T00:00:00+14:00",
+    "1999-12-31T23:59:59Z",
+    "2100-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-12:00",
+    "9999-12-31",
+    "0001-01-01",
+]
 
 
 @pytest.mark.parametrize("value", OUT_OF_RANGE)
 def test_instant_out_of_range_is_refused_everywhere(run, seeded: Path, value: str):
     before = ledger_digest(seeded)
-    for args in (("quota", BOX), ("plan", BOX), ("plan", BOX, "--volume", "100"),
-                 ("report", BOX), ("plot", BOX),
-                 ("record", "send", BOX, "--to", "x@example.com"),
-                 ("record", "bounce", BOX, "--to", "x@example.com")):
+    for args in (
+        ("quota", BOX),
+        ("plan", BOX),
+        ("plan", BOX, "--volume", "100"),
+        ("report", BOX),
+        ("plot", BOX),
+        ("record", "send", BOX, "--to", "x@example.com"),
+        ("record", "bounce", BOX, "--to", "x@example.com"),
+    ):
         assert_error(run(*args, "--at", value), 65, "--at", repr(value), "out of range")
     assert ledger_digest(seeded) == before
 
 
-@pytest.mark.parametrize("value", ["2026-11-10T09:00:00+99:00", "2026-11-10T09:00:00-24:00",
-                                   "2026-11-10T25:00:00+08:00"])
+@pytest.mark.parametrize(
+    "value", ["2026-11-10T09:00:00+99:00", "2026-11-10T09:00:00-24:00", "2026-11-10T25:00:00+08:00"]
+)
 def test_impossible_offset_or_hour_is_a_usage_error(run, seeded: Path, value: str):
     before = ledger_digest(seeded)
     for args in (("quota", BOX), ("record", "send", BOX, "--to", "x@example.com")):
@@ -343,10 +447,19 @@ def test_a_record_in_the_future_is_refused_a_fast_clock_is_not(run, seeded: Path
     before = ledger_digest(seeded)
     now = dt.datetime.now(dt.UTC)
     tomorrow = (now + dt.timedelta(days=1)).isoformat()
-    assert_error(run("record", "send", BOX, "--to", "x@example.com", "--at", tomorrow),
-                 65, "--at", "in the future", "5 minutes")
-    assert_error(run("record", "bounce", BOX, "--to", "r0@example.com", "--at", tomorrow),
-                 65, "--at", "in the future")
+    assert_error(
+        run("record", "send", BOX, "--to", "x@example.com", "--at", tomorrow),
+        65,
+        "--at",
+        "in the future",
+        "5 minutes",
+    )
+    assert_error(
+        run("record", "bounce", BOX, "--to", "r0@example.com", "--at", tomorrow),
+        65,
+        "--at",
+        "in the future",
+    )
     assert ledger_digest(seeded) == before
     # A sender's clock a minute fast is within the slack.
     soon = (now + dt.timedelta(minutes=1)).isoformat()
@@ -357,8 +470,13 @@ def test_a_record_in_the_future_is_refused_a_fast_clock_is_not(run, seeded: Path
 @pytest.mark.parametrize("value", ["0001-01-01", "1999-12-31", "9999-12-31"])
 def test_started_and_since_dates_out_of_range(run, seeded: Path, value: str):
     before = ledger_digest(seeded)
-    assert_error(run("mailbox", "add", "b@corp.example", "--provider", "exmail",
-                     "--started", value), 65, "--started", repr(value), "out of range")
+    assert_error(
+        run("mailbox", "add", "b@corp.example", "--provider", "exmail", "--started", value),
+        65,
+        "--started",
+        repr(value),
+        "out of range",
+    )
     assert_error(run("bounces", "sync", BOX, "--since", value), 65, "--since", repr(value))
     assert ledger_digest(seeded) == before
 
@@ -374,17 +492,43 @@ def test_library_errors_name_the_field_not_the_flag(ledger_path: Path):
     try:
         api.add_mailbox(ledger, BOX, "exmail")
         cases = [
-            (lambda: api.add_mailbox(ledger, "b@corp.example", "custom", smtp_host="smtp.x.example",
-                                     smtp_port=465, imap_host="imap.x.example",
-                                     smtp_security="bogus"), "smtp_security", UsageError),
-            (lambda: api.add_mailbox(ledger, "b@corp.example", "exmail", cap=-1), "cap",
-             UsageError),
-            (lambda: api.set_mailbox(ledger, BOX, smtp_host="smtp.x.example",
-                                     smtp_security="none"), "smtp_security", UsageError),
-            (lambda: api.record_send(ledger, BOX, ["x@example.com"],
-                                     dt.datetime(1999, 1, 1, tzinfo=dt.UTC)), "at", DataError),
-            (lambda: api.quota(ledger, BOX, dt.datetime(2200, 1, 1, tzinfo=dt.UTC)), "at",
-             DataError),
+            (
+                lambda: api.add_mailbox(
+                    ledger,
+                    "b@corp.example",
+                    "custom",
+                    smtp_host="smtp.x.example",
+                    smtp_port=465,
+                    imap_host="imap.x.example",
+                    smtp_security="bogus",
+                ),
+                "smtp_security",
+                UsageError,
+            ),
+            (
+                lambda: api.add_mailbox(ledger, "b@corp.example", "exmail", cap=-1),
+                "cap",
+                UsageError,
+            ),
+            (
+                lambda: api.set_mailbox(
+                    ledger, BOX, smtp_host="smtp.x.example", smtp_security="none"
+                ),
+                "smtp_security",
+                UsageError,
+            ),
+            (
+                lambda: api.record_send(
+                    ledger, BOX, ["x@example.com"], dt.datetime(1999, 1, 1, tzinfo=dt.UTC)
+                ),
+                "at",
+                DataError,
+            ),
+            (
+                lambda: api.quota(ledger, BOX, dt.datetime(2200, 1, 1, tzinfo=dt.UTC)),
+                "at",
+                DataError,
+            ),
             (lambda: api.parse_instant("soon"), "at", UsageError),
         ]
         for call, field, kind in cases:
@@ -396,11 +540,15 @@ def test_library_errors_name_the_field_not_the_flag(ledger_path: Path):
         ledger.close()
 
 
-@pytest.mark.parametrize("args", [
-    ("record", "send", BOX, "--to", "x@example.com", "--message-id", "<a\x00b@x>"),
-    ("record", "bounce", BOX, "--to", "r0@example.com", "--status", "5.1.1\r\nX-Evil: 1"),
-    ("mailbox", "pause", BOX, "--reason", "review\nStatus: resumed"),
-], ids=["message-id-nul", "status-crlf", "reason-lf"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("record", "send", BOX, "--to", "x@example.com", "--message-id", "<a\x00b@x>"),
+        ("record", "bounce", BOX, "--to", "r0@example.com", "--status", "5.1.1\r\nX-Evil: 1"),
+        ("mailbox", "pause", BOX, "--reason", "review\nStatus: resumed"),
+    ],
+    ids=["message-id-nul", "status-crlf", "reason-lf"],
+)
 def test_control_characters_in_stored_text_are_refused(run, seeded: Path, args):
     before = ledger_digest(seeded)
     flag = next(a for a in args if a in ("--message-id", "--status", "--reason"))
@@ -410,20 +558,34 @@ def test_control_characters_in_stored_text_are_refused(run, seeded: Path, args):
 
 # -- header injection through send's options (issue #10 item 10) ---------------------------------
 
+
 def test_crlf_in_subject_is_one_line_and_a_sysexits_code_process(seeded: Path):
     before = ledger_digest(seeded)
-    proc = warmup_proc(seeded, "send", BOX, "--to", "lead@example.com", "--subject",
-                       "Hello\r\nBcc: victim@example.com", "--body", "hi", "--dry-run")
+    proc = warmup_proc(
+        seeded,
+        "send",
+        BOX,
+        "--to",
+        "lead@example.com",
+        "--subject",
+        "Hello\r\nBcc: victim@example.com",
+        "--body",
+        "hi",
+        "--dry-run",
+    )
     assert_one_line_error(proc, 65, "--subject", "control character")
     assert ledger_digest(seeded) == before
 
 
-@pytest.mark.parametrize("option,value", [
-    ("--to", "lead@example.com\r\nBcc: victim@example.com"),
-    ("--cc", "lead@example.com\nBcc: victim@example.com"),
-    ("--subject", "Hello\nBcc: victim@example.com"),
-    ("--subject", "Hello\x00"),
-])
+@pytest.mark.parametrize(
+    "option,value",
+    [
+        ("--to", "lead@example.com\r\nBcc: victim@example.com"),
+        ("--cc", "lead@example.com\nBcc: victim@example.com"),
+        ("--subject", "Hello\nBcc: victim@example.com"),
+        ("--subject", "Hello\x00"),
+    ],
+)
 def test_line_breaks_in_send_options_are_refused(run, seeded: Path, option: str, value: str):
     before = ledger_digest(seeded)
     args = ["send", BOX, "--to", "lead@example.com", "--body", "hi", "--dry-run", option, value]
@@ -433,7 +595,10 @@ def test_line_breaks_in_send_options_are_refused(run, seeded: Path, option: str,
 
 # -- keyring backends that do not encrypt (issue #10 item 16) ------------------------------------
 
-PLAINTEXT_BACKENDS = ["keyrings.alt.file.PlaintextKeyring", "keyring.backends.chainer.ChainerBackend"]
+PLAINTEXT_BACKENDS = [
+    "keyrings.alt.file.PlaintextKeyring",
+    "keyring.backends.chainer.ChainerBackend",
+]
 
 
 @pytest.mark.parametrize("backend", PLAINTEXT_BACKENDS, ids=["plaintext", "chain-of-plaintext"])
@@ -444,13 +609,26 @@ def test_login_refuses_a_keyring_that_does_not_encrypt(seeded: Path, tmp_path: P
     pytest.importorskip("keyrings.alt")
     data = tmp_path / "xdg-data"
     secret = "canary-Pl41n-" + os.urandom(6).hex()
-    env = {**os.environ, "WARMUP_DB": str(seeded), "PYTHON_KEYRING_BACKEND": backend,
-           "XDG_DATA_HOME": str(data), "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
-    proc = subprocess.run([sys.executable, "-m", "warmup", "mailbox", "login", BOX],
-                          input=secret + "\n", capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=60, check=False)
-    assert_one_line_error(proc, 78, "PlaintextKeyring", "unencrypted", "WARMUP_PASSWORD",
-                          "--password-command")
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(seeded),
+        "PYTHON_KEYRING_BACKEND": backend,
+        "XDG_DATA_HOME": str(data),
+        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", "mailbox", "login", BOX],
+        input=secret + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert_one_line_error(
+        proc, 78, "PlaintextKeyring", "unencrypted", "WARMUP_PASSWORD", "--password-command"
+    )
     encoded = base64.b64encode(secret.encode())
     for f in (p for p in tmp_path.rglob("*") if p.is_file()):
         raw = f.read_bytes()
@@ -458,12 +636,25 @@ def test_login_refuses_a_keyring_that_does_not_encrypt(seeded: Path, tmp_path: P
 
 
 def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
-    env = {**os.environ, "WARMUP_DB": str(seeded),
-           "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
-           "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"), "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "warmup", "mailbox", "login", BOX],
-                          input="s3cret\n", capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=60, check=False)
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(seeded),
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", "mailbox", "login", BOX],
+        input="s3cret\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == f"Stored the password of {BOX} in the keyring " \
-                                  f"tests.filekeyring.FileKeyring."
+    assert (
+        proc.stdout.strip() == f"Stored the password of {BOX} in the keyring "
+        f"tests.filekeyring.FileKeyring."
+    )

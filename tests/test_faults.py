@@ -43,8 +43,10 @@ def counted(db: Path) -> int:
 
 # -- the SMTP server drops the connection mid-DATA ----------------------------------------------
 
-def test_drop_mid_data_with_several_recipients_counts_each_as_unknown(smtp_ssl, ssl_cert_env,
-                                                                      ledger_path):
+
+def test_drop_mid_data_with_several_recipients_counts_each_as_unknown(
+    smtp_ssl, ssl_cert_env, ledger_path
+):
     smtp_ssl.drop_mid_data = True
     add_box(smtp_ssl.port)
     rcpts = ["a1@example.com", "a2@example.net", "a3@example.org"]
@@ -64,13 +66,20 @@ def test_drop_mid_data_with_several_recipients_counts_each_as_unknown(smtp_ssl, 
 
 # -- the ledger's disk write fails ---------------------------------------------------------------
 
+
 def big_csv(path: Path, n: int) -> Path:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["mailbox", "recipient", "sent_at", "message_id"])
         for i in range(n):
-            w.writerow([BOX, f"bulk{i}@example.com", "2026-11-10T09:00:00+08:00",
-                        f"<bulk-{i}@corp.example>"])
+            w.writerow(
+                [
+                    BOX,
+                    f"bulk{i}@example.com",
+                    "2026-11-10T09:00:00+08:00",
+                    f"<bulk-{i}@corp.example>",
+                ]
+            )
     return path
 
 
@@ -79,9 +88,12 @@ def seeded(db_env: dict[str, str]) -> None:
     assert cli("record", "send", BOX, "--to", "first@example.com", env=db_env).returncode == 0
 
 
-def assert_clean_failure(res: subprocess.CompletedProcess[str], db: Path,
-                         before: dict[str, list[tuple[object, ...]]],
-                         free: Path | None = None) -> None:
+def assert_clean_failure(
+    res: subprocess.CompletedProcess[str],
+    db: Path,
+    before: dict[str, list[tuple[object, ...]]],
+    free: Path | None = None,
+) -> None:
     """One ``Error:`` line naming the ledger, exit 78, and a ledger exactly as it was
     (checked once the filler files in ``free`` are gone: even reading needs a little room)."""
     assert "Traceback" not in res.stderr, res.stderr
@@ -100,6 +112,7 @@ def _limit_file_size(limit: int):  # type: ignore[no-untyped-def]
         # RLIMIT_FSIZE binds root too; ignoring SIGXFSZ turns the kill into an EFBIG error.
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
@@ -110,9 +123,15 @@ def test_write_failure_file_size_limit_leaves_ledger_whole(ledger_path, tmp_path
     before = ledger_digest(ledger_path)
     log = big_csv(tmp_path / "bulk.csv", 3000)  # far more WAL pages than the limit allows
     limit = max(ledger_path.stat().st_size, 64 * 1024)
-    res = subprocess.run([sys.executable, "-m", "warmup", "import", str(log)],
-                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-                         env={**os.environ, **env}, preexec_fn=_limit_file_size(limit))
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "import", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        preexec_fn=_limit_file_size(limit),
+    )
     assert_clean_failure(res, ledger_path, before)
     again = cli("import", str(log), env=env)  # the same file works once the disk is fine
     assert again.returncode == 0, again.stderr
@@ -124,11 +143,16 @@ def full_tmpfs(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A 16 MB tmpfs (needs root and mount rights; skipped without them)."""
     mnt = tmp_path / "small"
     mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the RLIMIT_FSIZE "
-                    f"test covers the failing write")
+        pytest.skip(
+            f"cannot mount a tmpfs here ({done.stderr.strip()}); the RLIMIT_FSIZE "
+            f"test covers the failing write"
+        )
     try:
         yield mnt
     finally:
@@ -154,14 +178,33 @@ def fill(folder: Path) -> None:
 def test_full_filesystem_send_refused_before_smtp(full_tmpfs, smtp_ssl, ssl_cert_env):
     db = full_tmpfs / "ledger.db"
     env = {"WARMUP_DB": str(db)}
-    res = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
-                 "--smtp-port", str(smtp_ssl.port), env=env)
+    res = cli(
+        "mailbox",
+        "add",
+        BOX,
+        "--provider",
+        "exmail",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(smtp_ssl.port),
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     assert cli("record", "send", BOX, "--to", "first@example.com", env=env).returncode == 0
     before = ledger_digest(db)
     fill(full_tmpfs)
-    sent = warmup("send", BOX, "--to", "lead@example.com", "--subject", "s", "--body", "b",
-                  env={**env, **PASSWORD_ENV})
+    sent = warmup(
+        "send",
+        BOX,
+        "--to",
+        "lead@example.com",
+        "--subject",
+        "s",
+        "--body",
+        "b",
+        env={**env, **PASSWORD_ENV},
+    )
     assert_clean_failure(sent, db, before, free=full_tmpfs)
     assert smtp_ssl.messages == []  # no reservation, so nothing may leave
     fill(full_tmpfs)
@@ -176,21 +219,51 @@ KILLS = 50
 
 def _start(kind: str, n: int, tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     if kind == "send":
-        args = ["send", BOX, "--to", f"k{n}@example.com", "--to", f"k{n}b@example.org",
-                "--subject", "s", "--body", "b"]
+        args = [
+            "send",
+            BOX,
+            "--to",
+            f"k{n}@example.com",
+            "--to",
+            f"k{n}b@example.org",
+            "--subject",
+            "s",
+            "--body",
+            "b",
+        ]
     elif kind == "record":
-        args = ["record", "send", BOX, "--to", f"r{n}@example.com", "--to", f"r{n}b@example.com",
-                "--message-id", f"<rec-{n}@corp.example>"]
+        args = [
+            "record",
+            "send",
+            BOX,
+            "--to",
+            f"r{n}@example.com",
+            "--to",
+            f"r{n}b@example.com",
+            "--message-id",
+            f"<rec-{n}@corp.example>",
+        ]
     else:
         with (tmp_path / f"imp{n}.csv").open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["mailbox", "recipient", "sent_at", "message_id"])
-            w.writerows([BOX, f"i{n}-{i}@example.com", "2026-11-10T09:00:00+08:00",
-                         f"<imp-{n}@corp.example>"] for i in range(40))
+            w.writerows(
+                [
+                    BOX,
+                    f"i{n}-{i}@example.com",
+                    "2026-11-10T09:00:00+08:00",
+                    f"<imp-{n}@corp.example>",
+                ]
+                for i in range(40)
+            )
         args = ["import", str(tmp_path / f"imp{n}.csv")]
-    return subprocess.Popen([sys.executable, "-m", "warmup", *args], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "warmup", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.slow
@@ -203,8 +276,10 @@ def test_fifty_kills_never_undercount_nor_corrupt(smtp_ssl, ssl_cert_env, ledger
     rng.shuffle(kinds)
     killed = 0
     for i in range(0, len(kinds), 2):  # in pairs: two processes race on the same ledger
-        pair = [(_start(kind, i + j, tmp_path, env), rng.uniform(0, 1.5))
-                for j, kind in enumerate(kinds[i:i + 2])]
+        pair = [
+            (_start(kind, i + j, tmp_path, env), rng.uniform(0, 1.5))
+            for j, kind in enumerate(kinds[i : i + 2])
+        ]
         start = time.monotonic()
         for proc, delay in sorted(pair, key=lambda p: p[1]):
             time.sleep(max(0.0, start + delay - time.monotonic()))
@@ -217,20 +292,29 @@ def test_fifty_kills_never_undercount_nor_corrupt(smtp_ssl, ssl_cert_env, ledger
     received = sum(len(m.rcpt_tos) for m in smtp_ssl.messages)
     assert integrity(ledger_path) == "ok"
     assert counted(ledger_path) >= received  # every recipient that may have left is counted
-    sent_rows = dict(query(ledger_path, "SELECT recipient, outcome FROM send "
-                                        "WHERE source != 'import' AND source != 'record'"))
+    sent_rows = dict(
+        query(
+            ledger_path,
+            "SELECT recipient, outcome FROM send WHERE source != 'import' AND source != 'record'",
+        )
+    )
     for m in smtp_ssl.messages:
         for rcpt in m.rcpt_tos:
             assert sent_rows.get(rcpt) not in (None, "released"), (rcpt, sent_rows.get(rcpt))
     # A transaction is all or nothing: an import has all of its 40 rows or none.
-    per_import = query(ledger_path, "SELECT message_id, count(*) FROM send WHERE source = "
-                                    "'import' GROUP BY message_id")
+    per_import = query(
+        ledger_path,
+        "SELECT message_id, count(*) FROM send WHERE source = 'import' GROUP BY message_id",
+    )
     assert all(n == 40 for _, n in per_import), per_import
-    per_record = query(ledger_path, "SELECT message_id, count(*) FROM send WHERE source = "
-                                    "'record' GROUP BY message_id")
+    per_record = query(
+        ledger_path,
+        "SELECT message_id, count(*) FROM send WHERE source = 'record' GROUP BY message_id",
+    )
     assert all(n == 2 for _, n in per_record), per_record
     # The ledger still works: a fresh send goes through and is counted.
     smtp_ssl.delay_data_reply = 0
-    after = warmup("send", BOX, "--to", "after@example.com", "--subject", "s", "--body", "b",
-                   env=PASSWORD_ENV)
+    after = warmup(
+        "send", BOX, "--to", "after@example.com", "--subject", "s", "--body", "b", env=PASSWORD_ENV
+    )
     assert after.returncode == 0, after.stderr

@@ -38,9 +38,12 @@ from warmup.smtp import dot_stuff
 
 CORPUS = Path(__file__).parent / "fuzz_corpus"
 NOW = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)
-FAST = settings(max_examples=120, deadline=None, derandomize=False,
-                suppress_health_check=[HealthCheck.too_slow,
-                                       HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def corpus(kind: str) -> list[Path]:
@@ -69,17 +72,18 @@ def mutate(data: st.DataObject, raw: bytes, tokens: list[bytes]) -> bytes:
         if op == "flip" and buf:
             buf[min(pos, len(buf) - 1)] = data.draw(st.integers(0, 255))
         elif op == "cut":
-            del buf[pos:pos + data.draw(st.integers(1, 200))]
+            del buf[pos : pos + data.draw(st.integers(1, 200))]
         elif op == "insert":
             buf[pos:pos] = data.draw(st.binary(max_size=32))
         elif op == "token":
             buf[pos:pos] = data.draw(st.sampled_from(tokens))
         else:
-            buf[pos:pos] = buf[pos:pos + data.draw(st.integers(1, 400))]
+            buf[pos:pos] = buf[pos : pos + data.draw(st.integers(1, 400))]
     return bytes(buf)
 
 
 # -- bounce parser -------------------------------------------------------------------------------
+
 
 def check_bounces(raw: bytes) -> None:
     start = time.monotonic()
@@ -100,21 +104,56 @@ def test_bounce_corpus_replays(path: Path) -> None:
 @given(data=st.data())
 def test_bounce_parser_on_mutated_corpus(data: st.DataObject) -> None:
     raw = data.draw(st.sampled_from(corpus("bounces"))).read_bytes()[:20_000]
-    check_bounces(mutate(data, raw, [b"\n--q\n", b"Status: 5.1.1\n", b"Final-Recipient: ",
-                                     b"=?utf-8?B?", b"boundary=", b"\r", b"\x00", b"\xff"]))
+    check_bounces(
+        mutate(
+            data,
+            raw,
+            [
+                b"\n--q\n",
+                b"Status: 5.1.1\n",
+                b"Final-Recipient: ",
+                b"=?utf-8?B?",
+                b"boundary=",
+                b"\r",
+                b"\x00",
+                b"\xff",
+            ],
+        )
+    )
 
 
 # -- CSV import ----------------------------------------------------------------------------------
 
-VALID_CSV = (b"mailbox,recipient,sent_at,message_id,bounce_kind,bounce_status,bounced_at,"
-             b"provider,timezone,event,reason\n"
-             b"a@corp.example,lead1@example.com,2026-09-30T09:00:00+08:00,<m1@x>,,,,,,,\n"
-             b"b@corp.example,gone@example.com,2026-09-30T09:10:00+08:00,,hard,5.1.1,"
-             b"2026-09-30T09:17:00+08:00,exmail,Asia/Shanghai,,\n"
-             b"a@corp.example,,2026-10-27T08:30:00+08:00,,,,,,,resume,stale list\n")
-CSV_TOKENS = [b",", b'"', b"\n", b"\r\n", b"\x00", b"\xff", b"\xe9", b"pause", b"hard",
-              b"complaint", b"+08:00", b"Z", b"@", b"exmail", b"nope", b"9999-12-31T23:59:59",
-              b"0001-01-01T00:00:00+00:00", b"2099-01-01T00:00:00Z", b"custom", b"\x1b"]
+VALID_CSV = (
+    b"mailbox,recipient,sent_at,message_id,bounce_kind,bounce_status,bounced_at,"
+    b"provider,timezone,event,reason\n"
+    b"a@corp.example,lead1@example.com,2026-09-30T09:00:00+08:00,<m1@x>,,,,,,,\n"
+    b"b@corp.example,gone@example.com,2026-09-30T09:10:00+08:00,,hard,5.1.1,"
+    b"2026-09-30T09:17:00+08:00,exmail,Asia/Shanghai,,\n"
+    b"a@corp.example,,2026-10-27T08:30:00+08:00,,,,,,,resume,stale list\n"
+)
+CSV_TOKENS = [
+    b",",
+    b'"',
+    b"\n",
+    b"\r\n",
+    b"\x00",
+    b"\xff",
+    b"\xe9",
+    b"pause",
+    b"hard",
+    b"complaint",
+    b"+08:00",
+    b"Z",
+    b"@",
+    b"exmail",
+    b"nope",
+    b"9999-12-31T23:59:59",
+    b"0001-01-01T00:00:00+00:00",
+    b"2099-01-01T00:00:00Z",
+    b"custom",
+    b"\x1b",
+]
 
 
 class Importer:
@@ -167,23 +206,59 @@ def test_csv_import_on_mutated_files(data: st.DataObject, importer: Importer) ->
     importer.check(mutate(data, VALID_CSV, CSV_TOKENS))
 
 
-FIELD = st.one_of(st.sampled_from(["a@corp.example", "B@Corp.Example", "x@y", "", "pause",
-                                   "resume", "hard", "soft", "complaint", "exmail", "gmail",
-                                   "UTC", "Asia/Shanghai", "Nowhere/Land", "5.1.1",
-                                   "2026-09-30T09:00:00+08:00", "2026-09-30T09:00:00",
-                                   "2026-13-40T99:00:00+08:00", "<m@x>", "custom",
-                                   "0001-01-01T00:00:00+00:00", "2099-01-01T00:00:00Z"]),
-                  st.text(max_size=12))
-COLUMNS = ["mailbox", "recipient", "sent_at", "message_id", "bounce_kind", "bounce_status",
-           "bounced_at", "provider", "timezone", "event", "reason"]
+FIELD = st.one_of(
+    st.sampled_from(
+        [
+            "a@corp.example",
+            "B@Corp.Example",
+            "x@y",
+            "",
+            "pause",
+            "resume",
+            "hard",
+            "soft",
+            "complaint",
+            "exmail",
+            "gmail",
+            "UTC",
+            "Asia/Shanghai",
+            "Nowhere/Land",
+            "5.1.1",
+            "2026-09-30T09:00:00+08:00",
+            "2026-09-30T09:00:00",
+            "2026-13-40T99:00:00+08:00",
+            "<m@x>",
+            "custom",
+            "0001-01-01T00:00:00+00:00",
+            "2099-01-01T00:00:00Z",
+        ]
+    ),
+    st.text(max_size=12),
+)
+COLUMNS = [
+    "mailbox",
+    "recipient",
+    "sent_at",
+    "message_id",
+    "bounce_kind",
+    "bounce_status",
+    "bounced_at",
+    "provider",
+    "timezone",
+    "event",
+    "reason",
+]
 
 
 @FAST
-@given(header=st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=11, unique=True),
-       rows=st.lists(st.lists(FIELD, min_size=0, max_size=12), max_size=6))
+@given(
+    header=st.lists(st.sampled_from(COLUMNS), min_size=1, max_size=11, unique=True),
+    rows=st.lists(st.lists(FIELD, min_size=0, max_size=12), max_size=6),
+)
 @pytest.mark.slow
-def test_csv_import_on_generated_rows(header: list[str], rows: list[list[str]],
-                                      importer: Importer) -> None:
+def test_csv_import_on_generated_rows(
+    header: list[str], rows: list[list[str]], importer: Importer
+) -> None:
     import csv
     import io
 
@@ -195,8 +270,23 @@ def test_csv_import_on_generated_rows(header: list[str], rows: list[list[str]],
 # -- policy TOML ---------------------------------------------------------------------------------
 
 PRESETS = [p for p in (Path(api.__file__).parent / "policy" / "presets").glob("*.toml")]
-TOML_TOKENS = [b"=", b"[", b"]", b"[[stage]]\n", b'"', b"nan", b"inf", b"-1", b"0",
-               b"99999999999999999999", b"true", b"\n", b"5m", b'"25:99"', b"[window]\n"]
+TOML_TOKENS = [
+    b"=",
+    b"[",
+    b"]",
+    b"[[stage]]\n",
+    b'"',
+    b"nan",
+    b"inf",
+    b"-1",
+    b"0",
+    b"99999999999999999999",
+    b"true",
+    b"\n",
+    b"5m",
+    b'"25:99"',
+    b"[window]\n",
+]
 
 
 class PolicyChecker:
@@ -205,8 +295,9 @@ class PolicyChecker:
         self.ledger = open_ledger(str(folder / "policy-ledger.db"))
         api.add_mailbox(self.ledger, "p@corp.example", "exmail")
         # A recent send, so that pacing intervals and growth limits have something to act on.
-        api.record_send(self.ledger, "p@corp.example", ["r@example.com"],
-                        NOW - dt.timedelta(hours=1))
+        api.record_send(
+            self.ledger, "p@corp.example", ["r@example.com"], NOW - dt.timedelta(hours=1)
+        )
         self.n = 0
 
     def check(self, raw: bytes) -> None:
@@ -246,37 +337,84 @@ def test_policy_on_mutated_presets(data: st.DataObject, policies: PolicyChecker)
     policies.check(mutate(data, raw, TOML_TOKENS))
 
 
-SCALAR = st.one_of(st.integers(-5, 10**6), st.floats(allow_nan=True), st.booleans(),
-                   st.text(max_size=8), st.sampled_from(["5m", "1h30m", "0s", "08:00", "mon"]))
-STAGE = st.fixed_dictionaries({}, optional={
-    "name": SCALAR, "days": SCALAR, "daily": st.one_of(SCALAR, st.lists(SCALAR, max_size=3)),
-    "interval": st.one_of(SCALAR, st.lists(SCALAR, max_size=3))})
+SCALAR = st.one_of(
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.text(max_size=8),
+    st.sampled_from(["5m", "1h30m", "0s", "08:00", "mon"]),
+)
+STAGE = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": SCALAR,
+        "days": SCALAR,
+        "daily": st.one_of(SCALAR, st.lists(SCALAR, max_size=3)),
+        "interval": st.one_of(SCALAR, st.lists(SCALAR, max_size=3)),
+    },
+)
 
 
 @FAST
-@given(doc=st.fixed_dictionaries({}, optional={
-    "name": SCALAR, "ceiling": SCALAR, "growth_factor": SCALAR,
-    "stage": st.one_of(SCALAR, st.lists(st.one_of(STAGE, SCALAR), max_size=3)),
-    "health": st.one_of(SCALAR, st.dictionaries(st.sampled_from(
-        ["window_days", "min_sample", "hold_above", "step_back_above", "pause_above"]),
-        SCALAR)),
-    "idle": st.one_of(SCALAR, st.dictionaries(st.sampled_from(
-        ["step_back_after_days", "restart_after_days"]), SCALAR)),
-    "window": st.one_of(SCALAR, st.fixed_dictionaries({}, optional={
-        "hours": st.lists(SCALAR, max_size=3), "weekdays": st.lists(SCALAR, max_size=3)})),
-    "domain_cap": SCALAR}))
+@given(
+    doc=st.fixed_dictionaries(
+        {},
+        optional={
+            "name": SCALAR,
+            "ceiling": SCALAR,
+            "growth_factor": SCALAR,
+            "stage": st.one_of(SCALAR, st.lists(st.one_of(STAGE, SCALAR), max_size=3)),
+            "health": st.one_of(
+                SCALAR,
+                st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "window_days",
+                            "min_sample",
+                            "hold_above",
+                            "step_back_above",
+                            "pause_above",
+                        ]
+                    ),
+                    SCALAR,
+                ),
+            ),
+            "idle": st.one_of(
+                SCALAR,
+                st.dictionaries(
+                    st.sampled_from(["step_back_after_days", "restart_after_days"]), SCALAR
+                ),
+            ),
+            "window": st.one_of(
+                SCALAR,
+                st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "hours": st.lists(SCALAR, max_size=3),
+                        "weekdays": st.lists(SCALAR, max_size=3),
+                    },
+                ),
+            ),
+            "domain_cap": SCALAR,
+        },
+    )
+)
 def test_policy_on_generated_documents(doc: dict, policies: PolicyChecker) -> None:
     policies.check(_toml(doc).encode())
 
 
 def _toml(doc: dict) -> str:
     """Just enough of a TOML writer for the generated documents."""
+
     def value(v: object) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, float):
-            return "nan" if v != v else ("inf" if v == float("inf") else
-                                         "-inf" if v == float("-inf") else repr(v))
+            return (
+                "nan"
+                if v != v
+                else ("inf" if v == float("inf") else "-inf" if v == float("-inf") else repr(v))
+            )
         if isinstance(v, int):
             return str(v)
         if isinstance(v, list):
@@ -284,6 +422,7 @@ def _toml(doc: dict) -> str:
         if isinstance(v, dict):
             return "{" + ", ".join(f"{k} = {value(x)}" for k, x in v.items()) + "}"
         return '"' + str(v).encode("unicode_escape").decode().replace('"', '\\"') + '"'
+
     return "\n".join(f"{k} = {value(v)}" for k, v in doc.items()) + "\n"
 
 
@@ -333,8 +472,14 @@ def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-unt
 
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
     ledger = open_ledger()
-    api.add_mailbox(ledger, BOX, "exmail", smtp_host="127.0.0.1", smtp_port=smtp_ssl.port,
-                    policy=str(policy_file(tmp_path / "p.toml", daily=100_000)))
+    api.add_mailbox(
+        ledger,
+        BOX,
+        "exmail",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_ssl.port,
+        policy=str(policy_file(tmp_path / "p.toml", daily=100_000)),
+    )
     gate = Gate(BOX, ledger=ledger)
     server = Relay(gate, wait=False, data_size_limit=RELAY_LIMIT).start()
     try:
@@ -345,10 +490,19 @@ def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-unt
         ledger.close()
 
 
-SENDERS = st.sampled_from([BOX, BOX.upper(), "other@evil.example", "", "<>", "a@b@c",
-                           "\xe9@corp.example", BOX + "\x00"])
-RCPTS = st.sampled_from(["lead@example.com", "x@y", "", "a" * 300 + "@example.com",
-                         "<lead@example.com>", "\xff@example.com"])
+SENDERS = st.sampled_from(
+    [BOX, BOX.upper(), "other@evil.example", "", "<>", "a@b@c", "\xe9@corp.example", BOX + "\x00"]
+)
+RCPTS = st.sampled_from(
+    [
+        "lead@example.com",
+        "x@y",
+        "",
+        "a" * 300 + "@example.com",
+        "<lead@example.com>",
+        "\xff@example.com",
+    ]
+)
 LINE = st.binary(max_size=600).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
 
 
@@ -356,9 +510,12 @@ LINE = st.binary(max_size=600).map(lambda b: b.replace(b"\r", b"").replace(b"\n"
 def session(draw: st.DrawFn, user: str, password: str) -> list[tuple[str, bytes]]:
     ops = []
     if draw(st.booleans()):  # half the sessions get past AUTH and MAIL, to reach DATA
-        ops += [("cmd", b"EHLO fuzz.example\r\n"), ("cmd", auth_plain(user, password)),
-                ("cmd", f"MAIL FROM:<{BOX}>\r\n".encode()),
-                ("cmd", b"RCPT TO:<lead@example.com>\r\n")]
+        ops += [
+            ("cmd", b"EHLO fuzz.example\r\n"),
+            ("cmd", auth_plain(user, password)),
+            ("cmd", f"MAIL FROM:<{BOX}>\r\n".encode()),
+            ("cmd", b"RCPT TO:<lead@example.com>\r\n"),
+        ]
     elif draw(st.booleans()):
         ops.append(("cmd", b"EHLO fuzz.example\r\n"))
     if draw(st.integers(0, 3)):
@@ -367,8 +524,7 @@ def session(draw: st.DrawFn, user: str, password: str) -> list[tuple[str, bytes]
     for _ in range(draw(st.integers(0, 8))):
         kind = draw(st.sampled_from(["mail", "rcpt", "data", "rset", "noop", "junk", "line"]))
         if kind == "mail":
-            ops.append(("cmd", f"MAIL FROM:<{draw(SENDERS)}>\r\n".encode("utf-8",
-                                                                          "surrogatepass")))
+            ops.append(("cmd", f"MAIL FROM:<{draw(SENDERS)}>\r\n".encode("utf-8", "surrogatepass")))
         elif kind == "rcpt":
             ops.append(("cmd", f"RCPT TO:<{draw(RCPTS)}>\r\n".encode()))
         elif kind == "data":
@@ -383,9 +539,26 @@ def session(draw: st.DrawFn, user: str, password: str) -> list[tuple[str, bytes]
         elif kind == "junk":
             ops.append(("cmd", draw(LINE) + b"\r\n"))
         else:
-            ops.append(("cmd", draw(st.sampled_from([b"VRFY root", b"EXPN all", b"HELP",
-                                                     b"DATA", b"AUTH LOGIN", b"STARTTLS",
-                                                     b"BDAT 10 LAST", b"x" * 4000])) + b"\r\n"))
+            ops.append(
+                (
+                    "cmd",
+                    draw(
+                        st.sampled_from(
+                            [
+                                b"VRFY root",
+                                b"EXPN all",
+                                b"HELP",
+                                b"DATA",
+                                b"AUTH LOGIN",
+                                b"STARTTLS",
+                                b"BDAT 10 LAST",
+                                b"x" * 4000,
+                            ]
+                        )
+                    )
+                    + b"\r\n",
+                )
+            )
     return ops
 
 
@@ -408,8 +581,11 @@ def run_session(port: int, ops: list[tuple[str, bytes]]) -> None:
         client.close()
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @pytest.mark.slow
 @given(data=st.data())
 def test_relay_survives_hostile_sessions(data: st.DataObject, relay, smtp_ssl) -> None:  # type: ignore[no-untyped-def]
@@ -456,13 +632,19 @@ def test_relay_refuses_an_oversized_message(relay, smtp_ssl) -> None:  # type: i
 
 # -- a foreign or broken ledger file -------------------------------------------------------------
 
+
 def _warmup_quota(db: Path) -> tuple[int, str]:
     import subprocess
     import sys
 
-    res = subprocess.run([sys.executable, "-m", "warmup", "quota"], capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "WARMUP_DB": str(db)},
-                         stdin=subprocess.DEVNULL)
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "quota"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "WARMUP_DB": str(db)},
+        stdin=subprocess.DEVNULL,
+    )
     assert "Traceback" not in res.stderr, res.stderr
     return res.returncode, res.stdout + res.stderr
 
@@ -495,4 +677,3 @@ def test_truncated_ledger_is_a_clear_error(tmp_path: Path) -> None:
         code, out = _warmup_quota(db)
         assert code == 78, (keep, out)
         assert out.count("\n") == 1 and str(db) in out and "corrupted" in out, (keep, out)
-

@@ -16,13 +16,16 @@ from warmup import Gate, NotAllowed, open_ledger
 from warmup.ledger import DuplicateSend
 
 
-def send(*extra: str, to: str = "lead@example.com", env=PASSWORD_ENV,  # type: ignore[no-untyped-def]
-         process: bool = False):
+def send(
+    *extra: str,
+    to: str = "lead@example.com",
+    env=PASSWORD_ENV,  # type: ignore[no-untyped-def]
+    process: bool = False,
+):
     """``warmup send``, in this process (click's runner) unless ``process``: the keyring tests
     need a process of their own (keyring picks its backend once per process)."""
     run = warmup if process else cli
-    return run("send", BOX, "--to", to, "--subject", "Hello", "--body", "Hi there", *extra,
-               env=env)
+    return run("send", BOX, "--to", to, "--subject", "Hello", "--body", "Hi there", *extra, env=env)
 
 
 def rows(db, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
@@ -70,22 +73,41 @@ def test_untrusted_certificate_is_refused(pki, ssl_cert_env, ledger_path):
     assert q["sent"] == 0
 
 
-def test_hard_bounce_is_recorded_suppressed_and_refused_next_time(smtp_ssl, ssl_cert_env,
-                                                                  ledger_path):
-    smtp_ssl.reject_rcpt = {"dead@example.com": (550, "5.1.1 <dead@example.com>: Recipient "
-                                                      "address rejected: User unknown")}
+def test_hard_bounce_is_recorded_suppressed_and_refused_next_time(
+    smtp_ssl, ssl_cert_env, ledger_path
+):
+    smtp_ssl.reject_rcpt = {
+        "dead@example.com": (
+            550,
+            "5.1.1 <dead@example.com>: Recipient address rejected: User unknown",
+        )
+    }
     add_box(smtp_ssl.port)
-    res = warmup("send", BOX, "--to", "dead@example.com", "--to", "ok@example.com",
-                 "--subject", "x", "--body", "y", env=PASSWORD_ENV)
+    res = warmup(
+        "send",
+        BOX,
+        "--to",
+        "dead@example.com",
+        "--to",
+        "ok@example.com",
+        "--subject",
+        "x",
+        "--body",
+        "y",
+        env=PASSWORD_ENV,
+    )
     assert res.returncode == 65
     assert "dead@example.com: hard 550" in res.stderr and "(suppressed)" in res.stderr
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",)]
     [(kind, status, reply, matched)] = rows(
-        ledger_path, "SELECT b.kind, b.status, b.reply, s.recipient FROM bounce b "
-                     "JOIN send s ON s.id = b.send_id")
+        ledger_path,
+        "SELECT b.kind, b.status, b.reply, s.recipient FROM bounce b "
+        "JOIN send s ON s.id = b.send_id",
+    )
     assert (kind, status, reply, matched) == ("hard", "5.1.1", "550", "dead@example.com")
     assert rows(ledger_path, "SELECT address, kind FROM suppression") == [
-        ("dead@example.com", "hard")]
+        ("dead@example.com", "hard")
+    ]
     before = smtp_ssl.connections
     again = send(to="dead@example.com")
     assert again.returncode == 65 and "suppressed" in again.stderr
@@ -109,7 +131,9 @@ def test_primary_unreachable_uses_backup(smtp_ssl, ssl_cert_env):
     add_box(smtp_ssl.port, hosts="127.0.0.2,127.0.0.1")
     res = send()
     assert res.returncode == 0, res.stderr
-    assert "127.0.0.2 unavailable (connection refused); used the backup host 127.0.0.1" in res.stderr
+    assert (
+        "127.0.0.2 unavailable (connection refused); used the backup host 127.0.0.1" in res.stderr
+    )
     assert len(smtp_ssl.messages) == 1
 
 
@@ -176,8 +200,10 @@ def test_no_keyring_backend_names_the_alternatives(smtp_ssl, ssl_cert_env):
 
 @pytest.mark.slow
 def test_keyring_login_then_send(smtp_ssl, ssl_cert_env, tmp_path):
-    env = {"PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
-           "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json")}
+    env = {
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
+    }
     add_box(smtp_ssl.port)
     login = warmup("mailbox", "login", BOX, env=env, stdin=SMTP_PASSWORD + "\n")
     assert login.returncode == 0, login.stderr
@@ -259,13 +285,25 @@ def test_a_duplicate_recipient_reserves_nothing(tmp_path, ssl_cert_env, smtp_ssl
 
 RCPT_REPLIES = [  # a temporary refusal of one recipient, and whether it throttles the mailbox
     ((451, "4.7.1 Greylisted, please try again later"), False),
-    ((450, "4.2.0 <slow@example.net>: Recipient address rejected: Greylisted, see "
-           "http://postgrey.schweikert.ch/help/example.net.html"), False),
+    (
+        (
+            450,
+            "4.2.0 <slow@example.net>: Recipient address rejected: Greylisted, see "
+            "http://postgrey.schweikert.ch/help/example.net.html",
+        ),
+        False,
+    ),
     ((451, "4.7.1 Greylisting in action, please come back later"), False),
     ((451, "4.7.1 Please try again later"), False),
     ((451, "4.3.0 Temporarily deferred, try again later"), False),
-    ((450, "4.2.1 The user you are trying to contact is receiving mail at a rate that prevents "
-           "additional messages from being delivered."), False),
+    (
+        (
+            450,
+            "4.2.1 The user you are trying to contact is receiving mail at a rate that prevents "
+            "additional messages from being delivered.",
+        ),
+        False,
+    ),
     ((451, "Ip frequency limited, try again later"), True),  # Tencent: our rate
     ((450, "MI:SFQ 发信人在15分钟内的发信数量超过限制"), True),  # NetEase
     ((451, "4.7.500 Server busy. Please try again later from [192.0.2.1]. (S77719)"), True),
@@ -286,7 +324,8 @@ def test_which_rcpt_replies_throttle_the_mailbox(reply, throttled):
 
 @pytest.mark.parametrize(("reply", "throttled"), [RCPT_REPLIES[0], RCPT_REPLIES[6]])
 def test_a_temporary_rcpt_refusal_defers_that_recipient_unless_it_is_throttling(
-        reply, throttled, smtp_ssl, ssl_cert_env, ledger_path):
+    reply, throttled, smtp_ssl, ssl_cert_env, ledger_path
+):
     smtp_ssl.reject_rcpt = {"slow@example.net": reply}
     add_box(smtp_ssl.port)
     res = send("--to", "slow@example.net")  # and lead@example.com
@@ -310,12 +349,14 @@ class TempAuthSink(SmtpSink):
     """The sink, answering every AUTH with 454 4.7.0 (a server that cannot check just now)."""
 
     def _authenticate(self, *args: object) -> AuthResult:
-        return AuthResult(success=False, handled=False,
-                          message="454 4.7.0 Temporary authentication failure")
+        return AuthResult(
+            success=False, handled=False, message="454 4.7.0 Temporary authentication failure"
+        )
 
 
-def test_a_temporary_auth_failure_exits_75_without_the_password_checklist(pki, ssl_cert_env,
-                                                                        ledger_path):
+def test_a_temporary_auth_failure_exits_75_without_the_password_checklist(
+    pki, ssl_cert_env, ledger_path
+):
     with TempAuthSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki) as sink:
         add_box(sink.port)
         res = send()
@@ -325,4 +366,3 @@ def test_a_temporary_auth_failure_exits_75_without_the_password_checklist(pki, s
     assert "Client-specific password" not in res.stderr and "Traceback" not in res.stderr
     assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
     assert sink.messages == []
-

@@ -60,11 +60,19 @@ class Twin:
         self.peer = api.add_mailbox(self.ledger, PEER, "exmail", timezone=TZ, policy=policy_name)
         self.spec = load_policy(policy_name)
         base = History(BOX, TZ, cap=None, provider_ceiling=1000, provider_min_interval=0.0)
-        self.policy = GatePolicy(inputs_digest(self.spec, base), lookback(self.spec),
-                                 self.spec.domain_cap is not None, 1000, 0.0)
+        self.policy = GatePolicy(
+            inputs_digest(self.spec, base),
+            lookback(self.spec),
+            self.spec.domain_cap is not None,
+            1000,
+            0.0,
+        )
         expiry = dt.timedelta(minutes=15)
-        self.gate = (ReferenceGate(self.ledger, self.box, self.policy, expiry) if reference
-                     else self.ledger.gate(self.box, self.policy, expiry))
+        self.gate = (
+            ReferenceGate(self.ledger, self.box, self.policy, expiry)
+            if reference
+            else self.ledger.gate(self.box, self.policy, expiry)
+        )
         self.seen: list[Any] = []
         self.memos_used = 0
 
@@ -79,6 +87,7 @@ class Twin:
             if not a.can_send or a.remaining < len(rcpts):
                 return Decision(NotAllowed(refusal(a, len(rcpts), TZ), a), a.memo)
             return Decision(None, a.memo)
+
         return decide
 
     def reserve(self, rcpts: list[str], mid: str, now: dt.datetime) -> tuple[str, Any]:
@@ -90,14 +99,21 @@ class Twin:
 
     def slots(self, mid: str) -> list[tuple[Any, ...]]:
         with self.ledger.read() as conn:
-            return [tuple(r) for r in conn.execute(
-                sa.select(SEND).where(SEND.c.message_id == mid).order_by(SEND.c.id))]
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    sa.select(SEND).where(SEND.c.message_id == mid).order_by(SEND.c.id)
+                )
+            ]
 
     def rows(self) -> dict[str, list[tuple[Any, ...]]]:
         with self.ledger.read() as conn:
-            return {t.name: [tuple(r) for r in conn.execute(
-                sa.select(t).order_by(*t.primary_key.columns))]
-                for t in (SEND, DAY_STAT, BOUNCE, EVENT, SUPPRESSION)}
+            return {
+                t.name: [
+                    tuple(r) for r in conn.execute(sa.select(t).order_by(*t.primary_key.columns))
+                ]
+                for t in (SEND, DAY_STAT, BOUNCE, EVENT, SUPPRESSION)
+            }
 
 
 def history(rng: random.Random) -> tuple[list[SendIn], list[SendIn]]:
@@ -113,8 +129,10 @@ def history(rng: random.Random) -> tuple[list[SendIn], list[SendIn]]:
                 kind = rng.choice(["hard", "soft", "block", "complaint"])
                 bounce = BounceIn(rcpt, kind, at + dt.timedelta(minutes=30), f"h:{k}:{i}")
             mine.append(SendIn(rcpt, at, f"<h{k}.{i}@x>", "import", bounce))
-        peer.extend(SendIn(f"p{k}-{i}@ex.example", day + dt.timedelta(minutes=i))
-                    for i in range(rng.randint(0, 10)))
+        peer.extend(
+            SendIn(f"p{k}-{i}@ex.example", day + dt.timedelta(minutes=i))
+            for i in range(rng.randint(0, 10))
+        )
     return mine, peer
 
 
@@ -139,8 +157,7 @@ def scenario(seed: int, urls: tuple[str, str], policy_name: str, steps: int = 90
         clock[0] = now
         op = rng.random()
         if op < 0.45 or not messages:
-            rcpts = [f"n{step}-{j}@ex{rng.randint(0, 3)}.example"
-                     for j in range(rng.randint(1, 3))]
+            rcpts = [f"n{step}-{j}@ex{rng.randint(0, 3)}.example" for j in range(rng.randint(1, 3))]
             if rng.random() < 0.05:
                 rcpts.append("blocked@ex.example")
             mid = f"<m{step}@x>"
@@ -157,10 +174,18 @@ def scenario(seed: int, urls: tuple[str, str], policy_name: str, steps: int = 90
                 if outcome == "sent":
                     t.gate.sent(ids, now)
                 else:
-                    reply = {"soft": (451, "4.2.2 mailbox full"), "hard": (550, "5.1.1 unknown"),
-                             "block": (554, "5.7.1 spam")}.get(outcome, (None, ""))
-                    t.gate.settle(slot, {r: Outcome(outcome, reply[0], reply[1]) for r in rcpts},
-                                  mid, None, now)
+                    reply = {
+                        "soft": (451, "4.2.2 mailbox full"),
+                        "hard": (550, "5.1.1 unknown"),
+                        "block": (554, "5.7.1 spam"),
+                    }.get(outcome, (None, ""))
+                    t.gate.settle(
+                        slot,
+                        {r: Outcome(outcome, reply[0], reply[1]) for r in rcpts},
+                        mid,
+                        None,
+                        now,
+                    )
             if step % CHECK_EVERY == 0:
                 assert fast.rows() == ref.rows(), f"step {step}: settle {outcome}"
             continue
@@ -170,9 +195,19 @@ def scenario(seed: int, urls: tuple[str, str], policy_name: str, steps: int = 90
             kind = rng.choice(["hard", "soft"])
             if late is not None:
                 for t in (fast, ref):  # a late DSN, stamped days ago: a past day changes
-                    t.ledger.record(t.box, bounces=[BounceIn(
-                        late.recipient, kind, max(now - back, late.at), f"late:{step}",
-                        message_id=late.message_id, trusted=False)])
+                    t.ledger.record(
+                        t.box,
+                        bounces=[
+                            BounceIn(
+                                late.recipient,
+                                kind,
+                                max(now - back, late.at),
+                                f"late:{step}",
+                                message_id=late.message_id,
+                                trusted=False,
+                            )
+                        ],
+                    )
             continue
         else:
             kind = rng.choice(["pause", "resume", "throttle"])

@@ -54,9 +54,16 @@ def received(sink) -> set[str]:  # type: ignore[no-untyped-def]
 def test_eight_processes_never_exceed_the_quota(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
     env = {**os.environ, **PASSWORD_ENV}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, BOX, "10", str(n)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for n in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, BOX, "10", str(n)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(8)
+    ]
     outs = [p.communicate(timeout=240) for p in procs]
     codes = [int(c) for out, _ in outs for c in out.strip().splitlines()[-1].split()]
     errors = "".join(err for _, err in outs)
@@ -73,17 +80,30 @@ def test_eight_processes_never_exceed_the_quota(smtp_ssl, ssl_cert_env, ledger_p
 
 
 @pytest.mark.slow
-def test_kill_9_mid_conversation_never_undercounts(smtp_ssl, ssl_cert_env, ledger_path,
-                                                   tmp_path):
+def test_kill_9_mid_conversation_never_undercounts(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=500)))
     smtp_ssl.delay_data_reply = 1.0  # the server has the data; the client waits for the reply
     env = {**os.environ, **PASSWORD_ENV}
     rng = random.Random(3)
     for run in range(8):
         proc = subprocess.Popen(
-            [sys.executable, "-m", "warmup", "send", BOX, "--to", f"k{run}@example.com",
-             "--subject", "s", "--body", "b"], env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "warmup",
+                "send",
+                BOX,
+                "--to",
+                f"k{run}@example.com",
+                "--subject",
+                "s",
+                "--body",
+                "b",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.3, 1.6))  # a random point in start-up or the conversation
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -99,7 +119,9 @@ def test_kill_9_mid_conversation_never_undercounts(smtp_ssl, ssl_cert_env, ledge
     # its slot reserved, or settled it sent; never released, never missing).
     slots = outcomes(ledger_path)
     assert got <= {r for r, o in slots.items() if o in ("reserved", "sent", "unknown")}, (
-        got, slots)
+        got,
+        slots,
+    )
     # Killed reservations stay counted until they expire, then become "unknown" (still
     # counted): the next gate's reservation, past the expiry, relabels them; nothing is pending.
     from warmup import Gate
@@ -111,5 +133,6 @@ def test_kill_9_mid_conversation_never_undercounts(smtp_ssl, ssl_cert_env, ledge
     after = outcomes(ledger_path)
     assert "reserved" not in after.values(), after
     assert {r: o for r, o in after.items() if r != "after@example.com"} == {
-        r: "unknown" if o == "reserved" else o for r, o in slots.items()}
+        r: "unknown" if o == "reserved" else o for r, o in slots.items()
+    }
     assert got <= {r for r, o in after.items() if o in ("sent", "unknown")}

@@ -45,22 +45,33 @@ def seeded(ledger_path: Path) -> Path:
     return ledger_path
 
 
-@pytest.mark.parametrize("args", [
-    ["quota", BOX, "--json"],
-    ["quota", BOX],
-    ["mailbox", "list"],
-    ["mailbox", "list", "--json"],
-    ["plan", BOX, "--days", "10"],
-], ids=lambda a: " ".join(a))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["quota", BOX, "--json"],
+        ["quota", BOX],
+        ["mailbox", "list"],
+        ["mailbox", "list", "--json"],
+        ["plan", BOX, "--days", "10"],
+    ],
+    ids=lambda a: " ".join(a),
+)
 def test_command_does_not_import_pandas_or_matplotlib(seeded: Path, args: list[str]):
     env = {**os.environ, "WARMUP_DB": str(seeded)}
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], check=False, capture_output=True,
-                          text=True, env=env, cwd=REPO, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     probe = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
     assert len(probe) == 1, proc.stdout
-    result = json.loads(probe[0][len("PROBE "):])
+    result = json.loads(probe[0][len("PROBE ") :])
     assert result["code"] in (0, None), proc.stdout + proc.stderr  # the command really ran
     assert result["loaded"] == [], f"{' '.join(args)} imported {result['loaded'][:5]}"
     if args[-1] == "--json":
-        json.loads(proc.stdout[:proc.stdout.index("PROBE ")])
+        json.loads(proc.stdout[: proc.stdout.index("PROBE ")])

@@ -9,7 +9,9 @@ import pytest
 
 from tests.conftest import ledger_digest
 
-HEADER = "mailbox,recipient,sent_at,bounce_kind,bounce_status,bounced_at,provider,timezone,event,reason"
+HEADER = (
+    "mailbox,recipient,sent_at,bounce_kind,bounce_status,bounced_at,provider,timezone,event,reason"
+)
 
 
 def write(path: Path, *lines: str) -> Path:
@@ -18,35 +20,44 @@ def write(path: Path, *lines: str) -> Path:
 
 
 def test_import_on_an_empty_ledger_registers_mailboxes_and_events(run, tmp_path):
-    log = write(tmp_path / "log.csv",
-                "a@corp.example,r1@example.com,2026-11-02T09:00:00+01:00,,,,gmail,Europe/Berlin,,",
-                "a@corp.example,r2@example.com,2026-11-02T09:05:00+01:00,hard,5.1.1,,,,,",
-                "b@corp.example,r3@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,,",
-                "a@corp.example,,2026-11-03T12:00:00+01:00,,,,,,pause,list review",
-                "a@corp.example,,2026-11-04T08:00:00+01:00,,,,,,resume,")
+    log = write(
+        tmp_path / "log.csv",
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+01:00,,,,gmail,Europe/Berlin,,",
+        "a@corp.example,r2@example.com,2026-11-02T09:05:00+01:00,hard,5.1.1,,,,,",
+        "b@corp.example,r3@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,,",
+        "a@corp.example,,2026-11-03T12:00:00+01:00,,,,,,pause,list review",
+        "a@corp.example,,2026-11-04T08:00:00+01:00,,,,,,resume,",
+    )
     res = run("import", str(log))
     assert res.exit_code == 0, res.output
     assert res.output.strip() == (
         f"Imported 3 new send(s) and 1 new bounce(s) from {log}. "
-        "Registered 2 new mailbox(es) and 2 pause/resume event(s).")
+        "Registered 2 new mailbox(es) and 2 pause/resume event(s)."
+    )
     boxes = {b["address"]: b for b in json.loads(run("mailbox", "list", "--json").output)}
     assert (boxes["a@corp.example"]["provider"], boxes["a@corp.example"]["timezone"]) == (
-        "gmail", "Europe/Berlin")
+        "gmail",
+        "Europe/Berlin",
+    )
     assert boxes["b@corp.example"]["timezone"] == "Asia/Shanghai"  # the provider's zone
-    paused = json.loads(run("quota", "a@corp.example", "--json", "--at",
-                            "2026-11-03T15:00:00+01:00").output)[0]
+    paused = json.loads(
+        run("quota", "a@corp.example", "--json", "--at", "2026-11-03T15:00:00+01:00").output
+    )[0]
     assert paused["status"] == "paused" and any("list review" in r for r in paused["reasons"])
-    resumed = json.loads(run("quota", "a@corp.example", "--json", "--at",
-                             "2026-11-04T09:00:00+01:00").output)[0]
+    resumed = json.loads(
+        run("quota", "a@corp.example", "--json", "--at", "2026-11-04T09:00:00+01:00").output
+    )[0]
     assert resumed["status"] != "paused"
     again = run("import", str(log))
     assert again.output.strip() == f"Imported 0 new send(s) and 0 new bounce(s) from {log}."
 
 
 def test_unknown_mailbox_without_provider_rejects_the_file(run, tmp_path, ledger_path):
-    log = write(tmp_path / "log.csv",
-                "a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,,",
-                "c@corp.example,r2@example.com,2026-11-02T09:00:00+08:00,,,,,,,")
+    log = write(
+        tmp_path / "log.csv",
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,,",
+        "c@corp.example,r2@example.com,2026-11-02T09:00:00+08:00,,,,,,,",
+    )
     before = ledger_digest(ledger_path)
     res = run("import", str(log))
     assert res.exit_code == 65
@@ -58,21 +69,32 @@ def test_unknown_mailbox_without_provider_rejects_the_file(run, tmp_path, ledger
 def test_bad_event_provider_or_timezone_names_the_line(run, tmp_path):
     cases = [
         ("a@corp.example,,2026-11-02T09:00:00+08:00,,,,exmail,,stop,", "event 'stop'"),
-        ("a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,nosuch,,,",
-         "unknown provider 'nosuch'"),
-        ("a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,exmail,Mars/Base,,",
-         "unknown time zone 'Mars/Base'"),
-        ("a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,resume,",
-         "leave recipient"),
+        (
+            "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,nosuch,,,",
+            "unknown provider 'nosuch'",
+        ),
+        (
+            "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,exmail,Mars/Base,,",
+            "unknown time zone 'Mars/Base'",
+        ),
+        (
+            "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,resume,",
+            "leave recipient",
+        ),
     ]
     for line, message in cases:
-        log = write(tmp_path / "bad.csv", "a@corp.example,ok@example.com,2026-11-01T09:00:00+08:00,"
-                    ",,,exmail,,,", line)
+        log = write(
+            tmp_path / "bad.csv",
+            "a@corp.example,ok@example.com,2026-11-01T09:00:00+08:00,,,,exmail,,,",
+            line,
+        )
         res = run("import", str(log))
         assert res.exit_code == 65, (line, res.output)
         assert "line 3" in res.output and message in res.output, res.output
-    assert "No mailboxes" in run("mailbox", "list").output or run(
-        "mailbox", "list", "--json").output.strip() == "[]"
+    assert (
+        "No mailboxes" in run("mailbox", "list").output
+        or run("mailbox", "list", "--json").output.strip() == "[]"
+    )
 
 
 # -- hostile rows (issue #10 items 5 and 12): one line naming line and column, nothing imported --
@@ -87,37 +109,70 @@ def _future(days: int = 1) -> str:
 
 
 HOSTILE = [
-    ("sent_at year 1", "a@corp.example,r@example.com,0001-01-01T00:00:00+00:00,,,,,,,",
-     ["sent_at", "out of range"]),
-    ("sent_at 9999", "a@corp.example,r@example.com,9999-12-31T23:59:59Z,,,,,,,",
-     ["sent_at", "out of range"]),
-    ("sent_at 9999 west", "a@corp.example,r@example.com,9999-12-31T23:59:59-12:00,,,,,,,",
-     ["sent_at", "out of range"]),
-    ("sent_at tomorrow", f"a@corp.example,r@example.com,{_future()},,,,,,,",
-     ["sent_at", "in the future"]),
-    ("pause at 2200", "a@corp.example,,2200-01-01T00:00:00Z,,,,,,pause,x",
-     ["sent_at", "out of range"]),
-    ("bounced_at year 1",
-     "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,0001-01-01T00:00:00Z,,,,",
-     ["bounced_at", "out of range"]),
-    ("bounced_at tomorrow",
-     f"a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,{_future()},,,,",
-     ["bounced_at", "in the future"]),
-    ("bounced before sent",
-     "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,"
-     "2026-11-02T08:59:00+08:00,,,,", ["bounced_at", "before", "sent_at"]),
-    ("NUL in reason", "a@corp.example,,2026-11-02T09:00:00+08:00,,,,,,pause,list\x00review",
-     ["reason", "control character"]),
-    ("ESC in bounce_status",
-     "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1\x1b[2J,,,,,",
-     ["bounce_status", "control character"]),
-    ("custom without hosts", "c@lab.example,r@example.com,2026-11-02T09:00:00+08:00,,,,custom,,,",
-     ["custom", "warmup mailbox add", "--smtp-host"]),
+    (
+        "sent_at year 1",
+        "a@corp.example,r@example.com,0001-01-01T00:00:00+00:00,,,,,,,",
+        ["sent_at", "out of range"],
+    ),
+    (
+        "sent_at 9999",
+        "a@corp.example,r@example.com,9999-12-31T23:59:59Z,,,,,,,",
+        ["sent_at", "out of range"],
+    ),
+    (
+        "sent_at 9999 west",
+        "a@corp.example,r@example.com,9999-12-31T23:59:59-12:00,,,,,,,",
+        ["sent_at", "out of range"],
+    ),
+    (
+        "sent_at tomorrow",
+        f"a@corp.example,r@example.com,{_future()},,,,,,,",
+        ["sent_at", "in the future"],
+    ),
+    (
+        "pause at 2200",
+        "a@corp.example,,2200-01-01T00:00:00Z,,,,,,pause,x",
+        ["sent_at", "out of range"],
+    ),
+    (
+        "bounced_at year 1",
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,0001-01-01T00:00:00Z,,,,",
+        ["bounced_at", "out of range"],
+    ),
+    (
+        "bounced_at tomorrow",
+        f"a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,{_future()},,,,",
+        ["bounced_at", "in the future"],
+    ),
+    (
+        "bounced before sent",
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,"
+        "2026-11-02T08:59:00+08:00,,,,",
+        ["bounced_at", "before", "sent_at"],
+    ),
+    (
+        "NUL in reason",
+        "a@corp.example,,2026-11-02T09:00:00+08:00,,,,,,pause,list\x00review",
+        ["reason", "control character"],
+    ),
+    (
+        "ESC in bounce_status",
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1\x1b[2J,,,,,",
+        ["bounce_status", "control character"],
+    ),
+    (
+        "custom without hosts",
+        "c@lab.example,r@example.com,2026-11-02T09:00:00+08:00,,,,custom,,,",
+        ["custom", "warmup mailbox add", "--smtp-host"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("line", "words"), [(line, words) for _, line, words in HOSTILE],
-                         ids=[case for case, _, _ in HOSTILE])
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [(line, words) for _, line, words in HOSTILE],
+    ids=[case for case, _, _ in HOSTILE],
+)
 def test_hostile_row_is_refused_naming_line_and_column(run, tmp_path, ledger_path, line, words):
     log = write(tmp_path / "bad.csv", OK_ROW, line)
     assert run("mailbox", "list").exit_code == 0  # creates the empty ledger
@@ -133,8 +188,10 @@ def test_hostile_row_is_refused_naming_line_and_column(run, tmp_path, ledger_pat
 
 def test_a_duplicated_header_column_is_refused(run, tmp_path, ledger_path):
     log = tmp_path / "dup.csv"
-    log.write_text("mailbox,recipient,sent_at,recipient\n"
-                   "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,s@example.com\n")
+    log.write_text(
+        "mailbox,recipient,sent_at,recipient\n"
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,s@example.com\n"
+    )
     assert run("mailbox", "list").exit_code == 0  # creates the empty ledger
     before = ledger_digest(ledger_path)
     res = run("import", str(log))
@@ -145,7 +202,9 @@ def test_a_duplicated_header_column_is_refused(run, tmp_path, ledger_path):
 
 def test_a_year_1_row_cannot_break_the_mailbox(run, tmp_path):
     assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
-    log = write(tmp_path / "bad.csv", "a@corp.example,r@example.com,0001-01-01T00:00:00+00:00,,,,,,,")
+    log = write(
+        tmp_path / "bad.csv", "a@corp.example,r@example.com,0001-01-01T00:00:00+00:00,,,,,,,"
+    )
     assert run("import", str(log)).exit_code == 65
     for args in (("quota", "a@corp.example"), ("plan", "a@corp.example"), ("report",)):
         res = run(*args)

@@ -33,8 +33,12 @@ def test_notebook_executes_on_the_sample_and_renders_its_figures(tmp_path, monke
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", timeout=600,
-                            resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=600,
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
     client.execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
@@ -45,9 +49,13 @@ def test_notebook_executes_on_the_sample_and_renders_its_figures(tmp_path, monke
     html, _ = HTMLExporter().from_notebook_node(nb)
     images = re.findall(r'<img[^>]+src="data:image/png;base64,', html)
     assert len(images) == len(pngs)
-    for heading in ("Where each mailbox stands today", "Ramp against plan",
-                    "Bounce and complaint trends", "Bounces by recipient domain and by kind",
-                    "Suppression growth"):
+    for heading in (
+        "Where each mailbox stands today",
+        "Ramp against plan",
+        "Bounce and complaint trends",
+        "Bounces by recipient domain and by kind",
+        "Suppression growth",
+    ):
         assert heading in html
     assert "old-list.example" in html  # the by-domain table names the stale list
 
@@ -62,5 +70,7 @@ def test_kernel_is_this_venv(name, tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
     spec = KernelSpecManager().get_kernel_spec(name)
     exe = spec.argv[0]
-    assert exe in ("python", "python3", sys.executable) or Path(exe).resolve() == Path(
-        sys.executable).resolve()
+    assert (
+        exe in ("python", "python3", sys.executable)
+        or Path(exe).resolve() == Path(sys.executable).resolve()
+    )

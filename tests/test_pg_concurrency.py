@@ -57,10 +57,17 @@ def _with_app(url: str, app: str) -> str:
 
 def race(url: str) -> tuple[list[int], set[str], str]:
     """Run 2 x 8 workers against ``url``; (reservations per worker, application names, stderr)."""
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, _with_app(url, host), f"{host}-{n}"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
-             for host in HOSTS for n in range(WORKERS)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, _with_app(url, host), f"{host}-{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for host in HOSTS
+        for n in range(WORKERS)
+    ]
     for p in procs:  # every worker connected before any reserves: they all race from the start
         assert p.stdout is not None and p.stdin is not None
         assert p.stdout.readline().strip() == "ready", p.stderr.read() if p.stderr else ""
@@ -80,12 +87,14 @@ def test_two_hosts_of_eight_workers_reserve_exactly_the_quota(run, tmp_path):
     schema = PgSchema("race")
     try:
         ledger = open_ledger(schema.url)
-        api.add_mailbox(ledger, BOX, "exmail",
-                        policy=str(policy_file(tmp_path / "flat.toml", daily=QUOTA)))
+        api.add_mailbox(
+            ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "flat.toml", daily=QUOTA))
+        )
         counts, apps, errors = race(schema.url)
         with ledger.read() as conn:
-            rows = conn.execute(sa.select(SEND.c.outcome, sa.func.count()).group_by(
-                SEND.c.outcome)).all()
+            rows = conn.execute(
+                sa.select(SEND.c.outcome, sa.func.count()).group_by(SEND.c.outcome)
+            ).all()
             distinct = conn.execute(sa.select(sa.func.count(sa.distinct(SEND.c.recipient))))
             distinct_n = distinct.scalar_one()
         ledger.close()
@@ -118,8 +127,9 @@ def test_processes_racing_on_a_new_team_ledger_migrate_it_once():
         schema = PgSchema("mig")
         try:
             barrier, results = ctx.Barrier(4), ctx.Queue()
-            procs = [ctx.Process(target=_open, args=(schema.url, n, barrier, results))
-                     for n in range(4)]
+            procs = [
+                ctx.Process(target=_open, args=(schema.url, n, barrier, results)) for n in range(4)
+            ]
             for p in procs:
                 p.start()
             outcomes = dict(results.get(timeout=120) for _ in procs)

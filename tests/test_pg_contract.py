@@ -40,29 +40,64 @@ def write_log(path: Path, days: int = 20) -> Path:
     start = DAY - dt.timedelta(days=days)
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["mailbox", "recipient", "sent_at", "message_id", "bounce_kind",
-                    "bounce_status", "bounced_at", "provider", "event", "reason"])
+        w.writerow(
+            [
+                "mailbox",
+                "recipient",
+                "sent_at",
+                "message_id",
+                "bounce_kind",
+                "bounce_status",
+                "bounced_at",
+                "provider",
+                "event",
+                "reason",
+            ]
+        )
         for k in range(days):
             day = start + dt.timedelta(days=k)
             for box, n in ((BOX, 30 + k), ("b@corp.example", 12)):
                 for i in range(n):
                     ts = at(day, 9).add(minutes=3 * i, microseconds=123457)
                     kind = "hard" if i % 17 == 3 else "soft" if i % 23 == 5 else ""
-                    w.writerow([box, f"r{k}-{i}@example{i % 3}.com", ts.isoformat(),
-                                f"<{box}-{k}-{i}@x>", kind, "5.1.1" if kind == "hard" else
-                                ("4.2.2" if kind else ""),
-                                ts.add(minutes=9).isoformat() if kind else "",
-                                "exmail", "", ""])
+                    w.writerow(
+                        [
+                            box,
+                            f"r{k}-{i}@example{i % 3}.com",
+                            ts.isoformat(),
+                            f"<{box}-{k}-{i}@x>",
+                            kind,
+                            "5.1.1" if kind == "hard" else ("4.2.2" if kind else ""),
+                            ts.add(minutes=9).isoformat() if kind else "",
+                            "exmail",
+                            "",
+                            "",
+                        ]
+                    )
             if k == days - 5:
-                w.writerow(["b@corp.example", "", at(day, 18).isoformat(), "", "", "", "", "",
-                            "pause", "list review"])
+                w.writerow(
+                    [
+                        "b@corp.example",
+                        "",
+                        at(day, 18).isoformat(),
+                        "",
+                        "",
+                        "",
+                        "",
+                        "",
+                        "pause",
+                        "list review",
+                    ]
+                )
             if k == days - 3:
-                w.writerow(["b@corp.example", "", at(day, 8).isoformat(), "", "", "", "", "",
-                            "resume", ""])
+                w.writerow(
+                    ["b@corp.example", "", at(day, 8).isoformat(), "", "", "", "", "", "resume", ""]
+                )
     return path
 
 
 # -- schema ------------------------------------------------------------------------------------
+
 
 def test_blank_ledger_is_migrated_once(ledger_url, run):
     ledger = open_ledger(ledger_url)
@@ -105,6 +140,7 @@ def test_instants_and_days_round_trip(ledger_url):
 
 
 # -- through the CLI -----------------------------------------------------------------------------
+
 
 def test_mailbox_quota_plan_through_the_cli(ledger_url, run):
     res = run("--db", ledger_url, "mailbox", "add", BOX, "--provider", "exmail")
@@ -151,6 +187,7 @@ def test_record_and_import_are_idempotent(ledger_url, run, tmp_path):
 
 # -- the gate ------------------------------------------------------------------------------------
 
+
 def test_reserve_settle_release(ledger_url, tmp_path):
     ledger = open_ledger(ledger_url)
     api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "p.toml", daily=3)))
@@ -170,8 +207,12 @@ def test_reserve_settle_release(ledger_url, tmp_path):
     with ledger.read() as conn:
         outcomes = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all())
         kinds = conn.execute(sa.select(BOUNCE.c.kind, BOUNCE.c.send_id)).all()
-    assert outcomes == {"one@example.com": "sent", "two@example.com": "released",
-                        "three@example.com": "hard", "four@example.com": "sent"}
+    assert outcomes == {
+        "one@example.com": "sent",
+        "two@example.com": "released",
+        "three@example.com": "hard",
+        "four@example.com": "sent",
+    }
     assert [k for k, _ in kinds] == ["hard"] and kinds[0][1] is not None
     ledger.close()
 
@@ -193,7 +234,9 @@ def test_released_slot_retried_and_duplicate_refused(ledger_url, tmp_path):
         assert gate.allowance(now).sent == 2
     with ledger.read() as conn:  # the refused message wrote nothing, c@ included
         assert sorted(conn.execute(sa.select(SEND.c.recipient)).scalars()) == [
-            "a@example.com", "b@example.com"]
+            "a@example.com",
+            "b@example.com",
+        ]
         assert conn.execute(sa.select(DAY_STAT.c.sent)).scalar_one() == 2
     ledger.close()
 
@@ -209,16 +252,24 @@ def test_expired_reservation_stays_counted(ledger_url, tmp_path):
         gate.reserve(["next@example.com"], "<m2@x>", now=t0.add(minutes=20)).settle("sent")
         assert gate.allowance(t0.add(minutes=21)).sent == 2
     with ledger.read() as conn:
-        assert conn.execute(sa.select(SEND.c.outcome).where(
-            SEND.c.recipient == "lost@example.com")).scalar_one() == "unknown"
+        assert (
+            conn.execute(
+                sa.select(SEND.c.outcome).where(SEND.c.recipient == "lost@example.com")
+            ).scalar_one()
+            == "unknown"
+        )
     ledger.close()
 
 
 # -- bounces, suppressions, events, rollup -----------------------------------------------------
 
+
 def test_suppression_list_and_remove(ledger_url, run):
     assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 0
-    assert run("suppress", "add", "no@example.com", "--reason", "asked", "--db", ledger_url).exit_code == 0
+    assert (
+        run("suppress", "add", "no@example.com", "--reason", "asked", "--db", ledger_url).exit_code
+        == 0
+    )
     listed = json.loads(run("suppress", "list", "--json", "--db", ledger_url).output)
     assert [s["address"] for s in listed] == ["no@example.com"]
     ledger = open_ledger(ledger_url)
@@ -243,8 +294,9 @@ def test_bounce_matching(ledger_url):
 
     def matched(key: str, when: dt.datetime, message_id: str | None = None) -> int | None:
         """The send a bounce recorded now is linked to (its id), by the ledger's matching."""
-        ledger.record(box, bounces=[BounceIn("r@example.com", "soft", when, key,
-                                             message_id=message_id)])
+        ledger.record(
+            box, bounces=[BounceIn("r@example.com", "soft", when, key, message_id=message_id)]
+        )
         with ledger.read() as conn:
             return conn.execute(sa.select(BOUNCE.c.send_id).where(BOUNCE.c.key == key)).scalar_one()
 
@@ -261,19 +313,24 @@ def test_rollup_equals_group_by_over_raw_rows(ledger_url, run, tmp_path):
     assert run("import", str(write_log(tmp_path / "log.csv")), "--db", ledger_url).exit_code == 0
     ledger = open_ledger(ledger_url)
     with ledger.read() as conn:
-        rolled = {(r.mailbox_id, r.day): (r.sent, r.hard, r.soft, r.block, r.complaint)
-                  for r in conn.execute(sa.select(DAY_STAT))}
+        rolled = {
+            (r.mailbox_id, r.day): (r.sent, r.hard, r.soft, r.block, r.complaint)
+            for r in conn.execute(sa.select(DAY_STAT))
+        }
         raw: dict[tuple[int, dt.date], list[int]] = {}
-        for m, d, n in conn.execute(sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count())
-                                    .where(SEND.c.outcome != "released")
-                                    .group_by(SEND.c.mailbox_id, SEND.c.day)):
+        for m, d, n in conn.execute(
+            sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count())
+            .where(SEND.c.outcome != "released")
+            .group_by(SEND.c.mailbox_id, SEND.c.day)
+        ):
             raw.setdefault((m, d), [0] * 5)[0] = n
         # Only counted bounces (matched to a send of the mailbox, the first of it) are in the
         # rollup: issue #10 item 1.
         for m, d, k, n in conn.execute(
-                sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
-                .where(BOUNCE.c.counted)
-                .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)):
+            sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
+            .where(BOUNCE.c.counted)
+            .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)
+        ):
             raw.setdefault((m, d), [0] * 5)[1 + BOUNCE_KINDS.index(k)] = n
     assert rolled == {k: tuple(v) for k, v in raw.items()}
     assert sum(v[1] for v in rolled.values()) > 0 and len(rolled) == 40
@@ -294,19 +351,34 @@ def test_events_pause_and_resume(ledger_url):
 
 # -- the same history on both backends gives the same answers ---------------------------------
 
+
 @pytest.mark.slow
 def test_same_history_same_answers_on_both_backends(run, tmp_path, ledger_path, pg_url):
     log = write_log(tmp_path / "log.csv")
     lite = f"sqlite:///{ledger_path}"
     for url in (lite, pg_url):
         assert run("import", str(log), "--db", url).exit_code == 0
-        assert run("record", "send", BOX, "--to", "late@example.com", "--at",
-                   at(DAY, 8).isoformat(), "--db", url).exit_code == 0
+        assert (
+            run(
+                "record",
+                "send",
+                BOX,
+                "--to",
+                "late@example.com",
+                "--at",
+                at(DAY, 8).isoformat(),
+                "--db",
+                url,
+            ).exit_code
+            == 0
+        )
     for when in (at(DAY, 7), at(DAY, 12), at(DAY - dt.timedelta(days=4), 20)):
         for box in (BOX, "b@corp.example"):
             assert quota_json(run, lite, when, box) == quota_json(run, pg_url, when, box)
-    plans = [run("plan", BOX, "--json", "--at", at(DAY).isoformat(), "--db", u).output
-             for u in (lite, pg_url)]
+    plans = [
+        run("plan", BOX, "--json", "--at", at(DAY).isoformat(), "--db", u).output
+        for u in (lite, pg_url)
+    ]
     assert json.loads(plans[0]) == json.loads(plans[1])
     assert quota_json(run, pg_url, at(DAY, 12))["sent"] == 1
 
@@ -340,8 +412,9 @@ def test_gate_fast_paths_agree_with_core_statements(ledger_url, run, tmp_path):
             return Decision(_Look())
 
         with pytest.raises(_Look):
-            session.reserve(["x@example.com", "r0-3@example0.com"], "<look@x>", decide,
-                            lambda: when)
+            session.reserve(
+                ["x@example.com", "r0-3@example0.com"], "<look@x>", decide, lambda: when
+            )
         session.close()
         return got[0]
 
@@ -358,6 +431,10 @@ def test_gate_fast_paths_agree_with_core_statements(ledger_url, run, tmp_path):
     b = ledger.mailbox("b@corp.example")
     assert seen(ledger.gate(b, policy, expiry), at(DAY, 12))[0].events
     with ledger.read() as conn:  # refused every time: nothing was reserved
-        assert conn.execute(sa.select(sa.func.count()).select_from(SEND).where(
-            SEND.c.message_id == "<look@x>")).scalar_one() == 0
+        assert (
+            conn.execute(
+                sa.select(sa.func.count()).select_from(SEND).where(SEND.c.message_id == "<look@x>")
+            ).scalar_one()
+            == 0
+        )
     ledger.close()

@@ -33,18 +33,26 @@ def flat(url: str, tmp_path, **policy: object):  # type: ignore[no-untyped-def]
 def test_deferred_settlements_are_written_together_by_the_next_reservation(pg_url, tmp_path):  # noqa: F811
     ledger = flat(pg_url, tmp_path)
     with Gate(BOX, ledger=ledger) as gate:
-        slots = [gate.reserve([f"n{i}@example.com", f"m{i}@example.com"], f"<n{i}@x>", now=NOW)
-                 for i in range(3)]
+        slots = [
+            gate.reserve([f"n{i}@example.com", f"m{i}@example.com"], f"<n{i}@x>", now=NOW)
+            for i in range(3)
+        ]
         for i, slot in enumerate(slots):
             slot.settle("sent", now=NOW + dt.timedelta(seconds=i))
         assert len(gate._db._deferred) == 6
         gate.reserve(["last@example.com"], "<last@x>", now=NOW)  # writes the six
         assert gate._db._deferred == []
         with ledger.read() as conn:
-            got = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.settled_at).where(
-                SEND.c.message_id.like("<n%"), SEND.c.outcome == "sent")).all())
-        assert got == {f"{p}{i}@example.com": NOW + dt.timedelta(seconds=i)
-                       for i in range(3) for p in "nm"}
+            got = dict(
+                conn.execute(
+                    sa.select(SEND.c.recipient, SEND.c.settled_at).where(
+                        SEND.c.message_id.like("<n%"), SEND.c.outcome == "sent"
+                    )
+                ).all()
+            )
+        assert got == {
+            f"{p}{i}@example.com": NOW + dt.timedelta(seconds=i) for i in range(3) for p in "nm"
+        }
     ledger.close()
 
 
@@ -67,8 +75,13 @@ def test_a_failure_inside_the_transaction_releases_the_lock(pg_url, tmp_path, mo
         gate.reserve(["c@example.com"], "<c@x>", now=NOW)
         assert gate._db._deferred == []
     with ledger.read() as conn:
-        got = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome).where(
-            SEND.c.message_id.in_(["<a@x>", "<b@x>", "<c@x>"]))).all())
+        got = dict(
+            conn.execute(
+                sa.select(SEND.c.recipient, SEND.c.outcome).where(
+                    SEND.c.message_id.in_(["<a@x>", "<b@x>", "<c@x>"])
+                )
+            ).all()
+        )
     assert got == {"a@example.com": "sent", "c@example.com": "reserved"}
     ledger.close()
 
@@ -85,23 +98,29 @@ def test_a_dropped_connection_is_unavailable_then_replaced(pg_url, tmp_path):  #
         assert gate._db._pg is None
         gate.reserve(["c@example.com"], "<c@x>", now=NOW)  # a new connection
     with ledger.read() as conn:
-        assert sorted(conn.execute(sa.select(SEND.c.recipient).where(
-            SEND.c.message_id.in_(["<a@x>", "<b@x>", "<c@x>"]))).scalars()) == [
-            "a@example.com", "c@example.com"]
+        assert sorted(
+            conn.execute(
+                sa.select(SEND.c.recipient).where(
+                    SEND.c.message_id.in_(["<a@x>", "<b@x>", "<c@x>"])
+                )
+            ).scalars()
+        ) == ["a@example.com", "c@example.com"]
     ledger.close()
 
 
 def test_domain_cap_counts_every_mailbox_of_the_domain(pg_url, tmp_path):  # noqa: F811
     policy = policy_file(tmp_path / "capped.toml", daily=50)
-    policy.write_text(policy.read_text().replace('growth_factor', 'domain_cap = 5\ngrowth_factor'))
+    policy.write_text(policy.read_text().replace("growth_factor", "domain_cap = 5\ngrowth_factor"))
     ledger = open_ledger(pg_url)
     api.add_mailbox(ledger, BOX, "exmail", policy=str(policy))
     other = api.add_mailbox(ledger, "b@corp.example", "exmail", policy=str(policy))
     api.add_mailbox(ledger, "c@elsewhere.example", "exmail", policy=str(policy))
     now = NOW + dt.timedelta(hours=5)
     ledger.record(other, sends=[SendIn(f"o{k}@example.com", now, f"<o{k}@x>") for k in range(3)])
-    ledger.record(ledger.mailbox("c@elsewhere.example"),
-                  sends=[SendIn(f"e{k}@example.com", now, f"<e{k}@x>") for k in range(9)])
+    ledger.record(
+        ledger.mailbox("c@elsewhere.example"),
+        sends=[SendIn(f"e{k}@example.com", now, f"<e{k}@x>") for k in range(9)],
+    )
     with Gate(BOX, ledger=ledger) as gate:
         assert gate.spec.domain_cap == 5
         gate.reserve(["x@example.com"], "<x@x>", now=now)

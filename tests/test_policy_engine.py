@@ -30,8 +30,9 @@ def steady(first: int, last: int, sent: int, **counts: int) -> list[DayCounts]:
     return [DayCounts(day(k), sent, **counts) for k in range(first, last - 1, -1)]
 
 
-def full_quota_history(spec: PolicySpec, start: dt.date, n: int,
-                       base: History | None = None) -> tuple[History, list]:
+def full_quota_history(
+    spec: PolicySpec, start: dt.date, n: int, base: History | None = None
+) -> tuple[History, list]:
     """Send the full quota every day for ``n`` days from ``start``; the history and the allowances."""
     h = base or hist()
     seen = []
@@ -44,6 +45,7 @@ def full_quota_history(spec: PolicySpec, start: dt.date, n: int,
 
 
 # -- idle ----------------------------------------------------------------------------------------
+
 
 def test_idle_14_days_steps_back_to_last_day_of_previous_stage():
     # 10 active days: warm-up day 11 is in "weeks 2-4" (days 8-28).
@@ -78,6 +80,7 @@ def test_idle_30_days_restarts_at_day_1():
 
 # -- growth, ceilings ----------------------------------------------------------------------------
 
+
 def test_growth_limit_twice_the_busiest_recent_day():
     days = steady(28, 1, 60)  # 28 active days at 60/day: warm-up day 29, stable (300)
     a = evaluate(DEFAULT, hist(days), at(TODAY))
@@ -97,14 +100,17 @@ def test_growth_limit_never_below_first_stage_volume():
     assert (a.day, a.quota) == (29, 50)
 
 
-@pytest.mark.parametrize(("cap", "ceiling", "expected", "why"), [
-    (None, None, 300, None),
-    (None, 250, 250, "provider's daily limit: 250"),
-    (80, None, 80, "mailbox cap: 80"),
-    (80, 250, 80, "mailbox cap: 80"),
-    (280, 250, 250, "provider's daily limit: 250"),
-    (0, None, 0, "mailbox cap: 0"),
-])
+@pytest.mark.parametrize(
+    ("cap", "ceiling", "expected", "why"),
+    [
+        (None, None, 300, None),
+        (None, 250, 250, "provider's daily limit: 250"),
+        (80, None, 80, "mailbox cap: 80"),
+        (80, 250, 80, "mailbox cap: 80"),
+        (280, 250, 250, "provider's daily limit: 250"),
+        (0, None, 0, "mailbox cap: 0"),
+    ],
+)
 def test_cap_and_provider_ceiling_bound_the_quota(cap, ceiling, expected, why):
     days = steady(30, 1, 200)
     a = evaluate(DEFAULT, hist(days, cap=cap, provider_ceiling=ceiling), at(TODAY))
@@ -121,6 +127,7 @@ def test_policy_ceiling_bounds_a_custom_stage():
 
 # -- health --------------------------------------------------------------------------------------
 
+
 def _stable_week(complaints: int = 0, hard: int = 0) -> list[DayCounts]:
     """30 clean active days at 300, then 7 more with the given daily complaints/hard bounces."""
     return steady(37, 8, 300) + steady(7, 1, 300, complaint=complaints, hard=hard)
@@ -133,8 +140,9 @@ def test_clean_history_is_ok():
 
 def test_complaint_rate_above_a_tenth_percent_holds():
     # 3/2100 = 0.14% over the week
-    a = evaluate(DEFAULT, hist(steady(7, 1, 300)[:-1] + [DayCounts(day(1), 300, complaint=3)]),
-                 at(TODAY))
+    a = evaluate(
+        DEFAULT, hist(steady(7, 1, 300)[:-1] + [DayCounts(day(1), 300, complaint=3)]), at(TODAY)
+    )
     assert a.status == "hold" and a.can_send
     assert a.complaint_rate == pytest.approx(3 / 2100)
     assert any("complaint rate above 0.1% holds" in r for r in a.reasons)
@@ -146,8 +154,9 @@ def test_complaint_rate_above_a_tenth_percent_holds():
 def test_complaint_rate_at_a_tenth_percent_does_not_hold():
     # Nothing has happened today yet, so today's verdict is that of the week before it
     # (invariant 3: today's quota depends only on history before today).
-    a = evaluate(DEFAULT, hist(steady(7, 1, 300)[:-1] + [DayCounts(day(1), 300, complaint=2)]),
-                 at(TODAY))  # 2/2100 = 0.095%
+    a = evaluate(
+        DEFAULT, hist(steady(7, 1, 300)[:-1] + [DayCounts(day(1), 300, complaint=2)]), at(TODAY)
+    )  # 2/2100 = 0.095%
     assert a.status == "ok"
 
 
@@ -218,19 +227,31 @@ def test_manual_pause_and_throttle():
     throttle = MailboxEvent("throttle", at(TODAY, 9), until=until, reason="421 too many")
     b = evaluate(DEFAULT, hist(steady(3, 1, 50), events=(throttle,)), at(TODAY, 10))
     assert (b.status, b.next_send_at) == ("paused", until)
-    assert evaluate(DEFAULT, hist(steady(3, 1, 50), events=(throttle,)),
-                    at(TODAY, 13)).status == "ok"
+    assert (
+        evaluate(DEFAULT, hist(steady(3, 1, 50), events=(throttle,)), at(TODAY, 13)).status == "ok"
+    )
 
 
-@pytest.mark.parametrize("past", [
-    steady(7, 1, 300),
-    _stable_week(),
-    steady(20, 1, 100, hard=2),
-    steady(5, 1, 50, soft=1),
-])
-@pytest.mark.parametrize("today_bounces", [
-    {}, {"hard": 1}, {"hard": 5}, {"hard": 40}, {"complaint": 2}, {"block": 10, "soft": 10},
-])
+@pytest.mark.parametrize(
+    "past",
+    [
+        steady(7, 1, 300),
+        _stable_week(),
+        steady(20, 1, 100, hard=2),
+        steady(5, 1, 50, soft=1),
+    ],
+)
+@pytest.mark.parametrize(
+    "today_bounces",
+    [
+        {},
+        {"hard": 1},
+        {"hard": 5},
+        {"hard": 40},
+        {"complaint": 2},
+        {"block": 10, "soft": 10},
+    ],
+)
 def test_bounces_today_only_lower_the_quota(past, today_bounces):
     without = hist([*past, DayCounts(TODAY, 40)], last_send_at=at(TODAY, 9))
     with_ = hist([*past, DayCounts(TODAY, 40, **today_bounces)], last_send_at=at(TODAY, 9))
@@ -248,6 +269,7 @@ def test_a_bounce_spike_today_pauses():
 
 # -- started -------------------------------------------------------------------------------------
 
+
 def test_started_ignores_history_before_it():
     old = steady(40, 3, 200, hard=40)  # an awful past: would pause
     assert evaluate(DEFAULT, hist(old), at(TODAY)).status == "paused"
@@ -260,6 +282,7 @@ def test_started_ignores_history_before_it():
 
 
 # -- pacing and window ---------------------------------------------------------------------------
+
 
 def test_pacing_is_deterministic_and_within_five_to_ten_minutes_in_week_one():
     gaps = set()
@@ -280,8 +303,9 @@ def _windowed() -> PolicySpec:
     import tomllib
     from importlib import resources
 
-    data = tomllib.loads((resources.files("warmup.policy") / "presets" / "default.toml")
-                         .read_text())
+    data = tomllib.loads(
+        (resources.files("warmup.policy") / "presets" / "default.toml").read_text()
+    )
     data["window"] = {"hours": ["09:00", "18:00"]}
     return parse_policy(data, "windowed")
 
@@ -297,14 +321,16 @@ def test_window_before_opening_is_paced_until_nine_local():
 
 
 def test_window_weekdays_skip_to_monday():
-    spec = dataclasses.replace(_windowed(), window=dataclasses.replace(
-        _windowed().window, weekdays=(0, 1, 2, 3, 4)))
+    spec = dataclasses.replace(
+        _windowed(), window=dataclasses.replace(_windowed().window, weekdays=(0, 1, 2, 3, 4))
+    )
     saturday = day(2)
     a = evaluate(spec, hist(), at(saturday, 10))
     assert (a.status, a.next_send_at) == ("paced", at(TODAY, 9))
 
 
 # -- project -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("preset", ["default", "gentle"])
 def test_project_agrees_with_evaluate_day_by_day(preset):
@@ -313,7 +339,8 @@ def test_project_agrees_with_evaluate_day_by_day(preset):
     _, seen = full_quota_history(spec, start, 35)
     plan = project(spec, hist(), at(start, 8), 35)
     assert [(p.date, p.day, p.stage, p.quota) for p in plan] == [
-        (d, a.day, a.stage, a.quota) for d, a in seen]
+        (d, a.day, a.stage, a.quota) for d, a in seen
+    ]
     assert plan[-1].cumulative == sum(a.quota for _, a in seen)
 
 

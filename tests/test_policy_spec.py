@@ -63,13 +63,22 @@ def test_a_good_file_loads(tmp_path: Path):
     spec = load_policy(str(path))
     assert (spec.name, spec.ceiling, spec.growth_factor) == ("mine", 300, 2.0)
     assert [(s.days, s.daily_from, s.daily_to) for s in spec.stages] == [
-        (7, 50, 50), (21, 100, 200), (0, 300, 300)]
+        (7, 50, 50),
+        (21, 100, 200),
+        (0, 300, 300),
+    ]
     assert (spec.stages[0].interval_min, spec.stages[0].interval_max) == (300, 600)
     assert (spec.stages[1].interval_min, spec.stages[1].interval_max) == (120, 120)
     assert spec.window.weekdays == (0, 1, 2, 3, 4)
     assert (spec.window.start.hour, spec.window.end.hour) == (8, 20)
     assert [spec.stage_at(d)[1].name for d in (1, 7, 8, 28, 29, 400)] == [
-        "first", "first", "ramp", "ramp", "stable", "stable"]
+        "first",
+        "first",
+        "ramp",
+        "ramp",
+        "stable",
+        "stable",
+    ]
 
 
 def _edit(old: str, new: str) -> str:
@@ -81,52 +90,98 @@ BAD = [
     ("missing name", _edit('name = "mine"\n', ""), "name: missing"),
     ("ceiling negative", _edit("ceiling = 300", "ceiling = -1"), "ceiling:"),
     ("ceiling a string", _edit("ceiling = 300", 'ceiling = "300"'), "ceiling:"),
-    ("growth factor below 1", _edit("growth_factor = 2.0", "growth_factor = 0.9"),
-     "growth_factor:"),
+    (
+        "growth factor below 1",
+        _edit("growth_factor = 2.0", "growth_factor = 0.9"),
+        "growth_factor:",
+    ),
     ("stage days 0 not last", _edit("days = 7", "days = 0"), "stage[1].days:"),
     ("daily of three", _edit("daily = 50", "daily = [1, 2, 3]"), "stage[1].daily:"),
     ("daily negative", _edit("daily = [100, 200]", "daily = [100, -200]"), "stage[2].daily:"),
-    ("interval in words", _edit('interval = ["5m", "10m"]', 'interval = "5 minutes"'),
-     "stage[1].interval:"),
-    ("interval min above max", _edit('interval = ["5m", "10m"]', 'interval = ["10m", "5m"]'),
-     "stage[1].interval:"),
-    ("hold_above as a percentage", _edit("hold_above = 0.03", "hold_above = 3"),
-     "health.hold_above:"),
-    ("thresholds out of order", _edit("step_back_above = 0.05", "step_back_above = 0.02"),
-     "health:"),
-    ("unknown top-level key", GOOD.replace('growth_factor = 2.0', 'growth_factor = 2.0\ncolour = 1'),
-     "colour: unknown key"),
-    ("unknown stage key", _edit("daily = 50", "daily = 50\nvolume = 50"),
-     "stage[1].volume: unknown key"),
-    ("window hours reversed", _edit('hours = ["08:00", "20:00"]', 'hours = ["20:00", "08:00"]'),
-     "window.hours:"),
-    ("window hour not a time", _edit('hours = ["08:00", "20:00"]', 'hours = ["8am", "20:00"]'),
-     "window.hours:"),
+    (
+        "interval in words",
+        _edit('interval = ["5m", "10m"]', 'interval = "5 minutes"'),
+        "stage[1].interval:",
+    ),
+    (
+        "interval min above max",
+        _edit('interval = ["5m", "10m"]', 'interval = ["10m", "5m"]'),
+        "stage[1].interval:",
+    ),
+    (
+        "hold_above as a percentage",
+        _edit("hold_above = 0.03", "hold_above = 3"),
+        "health.hold_above:",
+    ),
+    (
+        "thresholds out of order",
+        _edit("step_back_above = 0.05", "step_back_above = 0.02"),
+        "health:",
+    ),
+    (
+        "unknown top-level key",
+        GOOD.replace("growth_factor = 2.0", "growth_factor = 2.0\ncolour = 1"),
+        "colour: unknown key",
+    ),
+    (
+        "unknown stage key",
+        _edit("daily = 50", "daily = 50\nvolume = 50"),
+        "stage[1].volume: unknown key",
+    ),
+    (
+        "window hours reversed",
+        _edit('hours = ["08:00", "20:00"]', 'hours = ["20:00", "08:00"]'),
+        "window.hours:",
+    ),
+    (
+        "window hour not a time",
+        _edit('hours = ["08:00", "20:00"]', 'hours = ["8am", "20:00"]'),
+        "window.hours:",
+    ),
     ("weekday unknown", _edit('"fri"]', '"fry"]'), "window.weekdays:"),
-    ("no stages", GOOD[:GOOD.index("[[stage]]")], "stage:"),
+    ("no stages", GOOD[: GOOD.index("[[stage]]")], "stage:"),
     ("not TOML", "name = ", "not valid TOML"),
     # Values that parsed and then crashed every command of the mailbox (issue #10 item 9).
-    ("window of a million days", _edit("[health]\n", "[health]\nwindow_days = 1000000\n"),
-     "health.window_days:"),
-    ("interval of a trillion hours", _edit('interval = "2m"', 'interval = "1000000000000h"'),
-     "stage[2].interval:"),
-    ("interval of 400 digits", _edit('interval = "2m"', f'interval = "{"9" * 400}m"'),
-     "stage[2].interval:"),
-    ("growth factor 1e308", _edit("growth_factor = 2.0", "growth_factor = 1e308"),
-     "growth_factor:"),
-    ("arrays nested 5000 deep", _edit('name = "mine"', 'name = "mine"\ndescription = '
-                                      + "[" * 5000 + "]" * 5000), "nested too deeply"),
+    (
+        "window of a million days",
+        _edit("[health]\n", "[health]\nwindow_days = 1000000\n"),
+        "health.window_days:",
+    ),
+    (
+        "interval of a trillion hours",
+        _edit('interval = "2m"', 'interval = "1000000000000h"'),
+        "stage[2].interval:",
+    ),
+    (
+        "interval of 400 digits",
+        _edit('interval = "2m"', f'interval = "{"9" * 400}m"'),
+        "stage[2].interval:",
+    ),
+    (
+        "growth factor 1e308",
+        _edit("growth_factor = 2.0", "growth_factor = 1e308"),
+        "growth_factor:",
+    ),
+    (
+        "arrays nested 5000 deep",
+        _edit('name = "mine"', 'name = "mine"\ndescription = ' + "[" * 5000 + "]" * 5000),
+        "nested too deeply",
+    ),
     ("stage of a million days", _edit("days = 21", "days = 1000000"), "stage[2].days:"),
     ("ceiling of 10^17", _edit("ceiling = 300", "ceiling = 99999999999999999"), "ceiling:"),
     ("daily of 10^17", _edit("daily = 300", "daily = 99999999999999999"), "stage[3].daily:"),
-    ("idle of a billion days", GOOD + "[idle]\nrestart_after_days = 1000000000\n",
-     "idle.restart_after_days:"),
+    (
+        "idle of a billion days",
+        GOOD + "[idle]\nrestart_after_days = 1000000000\n",
+        "idle.restart_after_days:",
+    ),
     ("name with a line break", _edit('name = "mine"', 'name = "mine\\nStatus: ok"'), "name:"),
 ]
 
 
-@pytest.mark.parametrize(("text", "key"), [(t, k) for _, t, k in BAD],
-                         ids=[case for case, _, _ in BAD])
+@pytest.mark.parametrize(
+    ("text", "key"), [(t, k) for _, t, k in BAD], ids=[case for case, _, _ in BAD]
+)
 def test_bad_file_is_refused_naming_the_key(tmp_path: Path, text: str, key: str):
     path = tmp_path / "bad.toml"
     path.write_text(text)
@@ -154,17 +209,44 @@ def test_unreadable_and_unknown_references(tmp_path: Path):
     assert "default" in str(err.value) and "gentle" in str(err.value)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("5m", 300), ("10m", 600), ("90s", 90), ("45s", 45), ("0s", 0), ("1h", 3600),
-    ("1h30m", 5400), ("1h0m30s", 3630), ("1.5m", 90), (" 2M ", 120), ("0.5s", 0.5),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("5m", 300),
+        ("10m", 600),
+        ("90s", 90),
+        ("45s", 45),
+        ("0s", 0),
+        ("1h", 3600),
+        ("1h30m", 5400),
+        ("1h0m30s", 3630),
+        ("1.5m", 90),
+        (" 2M ", 120),
+        ("0.5s", 0.5),
+    ],
+)
 def test_parse_duration(text: str, seconds: float):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("text", [
-    "", " ", "5", "m", "5 minutes", "5min", "m5", "5m x", "-5m", "1h 30m", "5m5", "five m", "5d",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "5",
+        "m",
+        "5 minutes",
+        "5min",
+        "m5",
+        "5m x",
+        "-5m",
+        "1h 30m",
+        "5m5",
+        "five m",
+        "5d",
+    ],
+)
 def test_parse_duration_refuses(text: str):
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)

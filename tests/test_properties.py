@@ -23,8 +23,11 @@ from warmup.policy import DayCounts, History, MailboxEvent, evaluate, load_polic
 TODAY = dt.date(2026, 11, 16)
 ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Europe/Paris")
 SPECS = {name: load_policy(name) for name in ("default", "gentle")}
-PROPS = settings(max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "150")), deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+PROPS = settings(
+    max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 def instant(day: dt.date, minute_of_day: int, tz: str) -> dt.datetime:
@@ -36,15 +39,20 @@ def instant(day: dt.date, minute_of_day: int, tz: str) -> dt.datetime:
 def day_counts(draw, offsets: st.SearchStrategy[int]) -> DayCounts:
     sent = draw(st.integers(0, 400))
     small = st.integers(0, max(sent // 5, 2))
-    return DayCounts(TODAY - dt.timedelta(days=draw(offsets)), sent, draw(small), draw(small),
-                     draw(small), draw(st.integers(0, 3)))
+    return DayCounts(
+        TODAY - dt.timedelta(days=draw(offsets)),
+        sent,
+        draw(small),
+        draw(small),
+        draw(small),
+        draw(st.integers(0, 3)),
+    )
 
 
 @st.composite
 def histories(draw) -> tuple[str, History, dt.datetime]:
     tz = draw(st.sampled_from(ZONES))
-    past = draw(st.lists(day_counts(st.integers(1, 60)), max_size=60,
-                         unique_by=lambda c: c.day))
+    past = draw(st.lists(day_counts(st.integers(1, 60)), max_size=60, unique_by=lambda c: c.day))
     today = draw(st.none() | day_counts(st.just(0)))
     now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
 
@@ -59,11 +67,13 @@ def histories(draw) -> tuple[str, History, dt.datetime]:
         events.append(MailboxEvent(kind, t, until, "why"))
     started = draw(st.none() | st.integers(0, 60).map(lambda k: TODAY - dt.timedelta(days=k)))
     hist = History(
-        mailbox="a@corp.example", timezone=tz,
+        mailbox="a@corp.example",
+        timezone=tz,
         days=tuple(sorted([*past, *([today] if today else [])], key=lambda c: c.day)),
         events=tuple(sorted(events, key=lambda e: e.at)),
-        last_send_at=draw(st.none() | st.just(now - dt.timedelta(minutes=draw(
-            st.integers(0, 600))))),
+        last_send_at=draw(
+            st.none() | st.just(now - dt.timedelta(minutes=draw(st.integers(0, 600))))
+        ),
         cap=draw(st.none() | st.integers(0, 500)),
         provider_ceiling=draw(st.none() | st.integers(0, 3000)),
         provider_min_interval=draw(st.sampled_from([0.0, 2.0, 120.0])),
@@ -103,15 +113,15 @@ def test_worse_bounce_history_never_raises_the_quota(case, data):
     extra = data.draw(st.integers(1, 200))
     worse = dataclasses.replace(target, **{kind: getattr(target, kind) + extra})
     worse_hist = dataclasses.replace(
-        hist, days=tuple(worse if c is target else c for c in hist.days))
+        hist, days=tuple(worse if c is target else c for c in hist.days)
+    )
     before, after = evaluate(spec, hist, now), evaluate(spec, worse_hist, now)
     assert after.quota <= before.quota, (target, kind, extra, before.reasons, after.reasons)
     assert after.remaining <= before.remaining
 
 
 @PROPS
-@given(histories(), st.sampled_from(["hard", "soft", "block", "complaint"]),
-       st.integers(1, 300))
+@given(histories(), st.sampled_from(["hard", "soft", "block", "complaint"]), st.integers(1, 300))
 @pytest.mark.slow
 def test_bounces_today_never_raise_the_quota(case, kind, extra):
     name, hist, now = case
@@ -151,8 +161,11 @@ record_op = st.tuples(
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @pytest.mark.slow
 @given(st.sampled_from(ZONES), st.lists(record_op, max_size=40))
 def test_rollup_equals_group_by_over_raw_rows(shared_ledger, tz, ops):
@@ -175,29 +188,41 @@ def test_rollup_equals_group_by_over_raw_rows(shared_ledger, tz, ops):
             with ledger.write() as conn:
                 ledger._send(conn, box, rcpt, ts, mid, "record", outcome=outcome)
         else:
-            ledger.record(box, bounces=[BounceIn(rcpt, what, ts,
-                                                 key=f"{what}|{rcpt}|{minute // 90}")])
+            ledger.record(
+                box, bounces=[BounceIn(rcpt, what, ts, key=f"{what}|{rcpt}|{minute // 90}")]
+            )
     with ledger.read() as conn:
-        rollup = {(r.day, k): getattr(r, k) for r in conn.execute(
-            sa.select(DAY_STAT).where(DAY_STAT.c.mailbox_id == box.id))
-            for k in ("sent", *BOUNCE_KINDS) if getattr(r, k)}
+        rollup = {
+            (r.day, k): getattr(r, k)
+            for r in conn.execute(sa.select(DAY_STAT).where(DAY_STAT.c.mailbox_id == box.id))
+            for k in ("sent", *BOUNCE_KINDS)
+            if getattr(r, k)
+        }
         raw: dict[tuple[dt.date, str], int] = {}
-        for r in conn.execute(sa.select(SEND.c.day, sa.func.count()).where(
-                SEND.c.mailbox_id == box.id, SEND.c.outcome != "released")
-                .group_by(SEND.c.day)):
+        for r in conn.execute(
+            sa.select(SEND.c.day, sa.func.count())
+            .where(SEND.c.mailbox_id == box.id, SEND.c.outcome != "released")
+            .group_by(SEND.c.day)
+        ):
             raw[(r[0], "sent")] = r[1]
         # Only counted bounces are in the rollup (issue #10 item 1: a bounce counts only when it
         # answers a send of its mailbox, and only the first bounce of that send).
-        for r in conn.execute(sa.select(BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
-                              .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.counted)
-                              .group_by(BOUNCE.c.day, BOUNCE.c.kind)):
+        for r in conn.execute(
+            sa.select(BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
+            .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.counted)
+            .group_by(BOUNCE.c.day, BOUNCE.c.kind)
+        ):
             raw[(r[0], r[1])] = r[2]
-        counted = conn.execute(sa.select(BOUNCE.c.send_id, BOUNCE.c.kind).where(
-            BOUNCE.c.mailbox_id == box.id, BOUNCE.c.counted)).all()
+        counted = conn.execute(
+            sa.select(BOUNCE.c.send_id, BOUNCE.c.kind).where(
+                BOUNCE.c.mailbox_id == box.id, BOUNCE.c.counted
+            )
+        ).all()
         # Each row's day is the local day of its instant in the mailbox's zone.
         for table in (SEND, BOUNCE):
-            for r in conn.execute(sa.select(table.c.at, table.c.day).where(
-                    table.c.mailbox_id == box.id)):
+            for r in conn.execute(
+                sa.select(table.c.at, table.c.day).where(table.c.mailbox_id == box.id)
+            ):
                 at = r.at if r.at.tzinfo else r.at.replace(tzinfo=dt.UTC)
                 assert at.astimezone(ZoneInfo(tz)).date() == r.day
     assert rollup == raw
@@ -208,8 +233,12 @@ def test_rollup_equals_group_by_over_raw_rows(shared_ledger, tz, ops):
     assert len(keys) == len(set(keys))
     # The history the engine sees for a past day is the rollup.
     hist = ledger.history(box, instant(TODAY, 12 * 60, tz)).history
-    seen = {(c.day, k): getattr(c, k) for c in hist.days
-            for k in ("sent", *BOUNCE_KINDS) if getattr(c, k)}
+    seen = {
+        (c.day, k): getattr(c, k)
+        for c in hist.days
+        for k in ("sent", *BOUNCE_KINDS)
+        if getattr(c, k)
+    }
     assert seen == raw
 
 
@@ -266,8 +295,9 @@ def test_each_timeline_day_is_evaluate_that_morning(case):
         if v.resumed:  # carries the answer after the day's resume instead
             continue
         morning = dt.datetime.combine(v.date, dt.time(), zone).astimezone(dt.UTC)
-        before = dataclasses.replace(hist, days=tuple(c for c in hist.days if c.day < v.date),
-                                     last_send_at=None)
+        before = dataclasses.replace(
+            hist, days=tuple(c for c in hist.days if c.day < v.date), last_send_at=None
+        )
         a = evaluate(spec, before, morning)
         assert (v.quota, v.stage, v.day) == (a.quota, a.stage, a.day), v
         assert v.paused == (a.status == "paused"), v

@@ -25,7 +25,7 @@ from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 BOX = SMTP_USER
 
 # A client that sends N messages on one authenticated connection and records every reply.
-CLIENT = textwrap.dedent('''\
+CLIENT = textwrap.dedent("""\
     import json, os, smtplib, sys, time
     from email.message import EmailMessage
 
@@ -49,14 +49,20 @@ CLIENT = textwrap.dedent('''\
     with open(out, "w") as f:
         json.dump(seen, f)
     sys.exit(sum(1 for r in seen if r["code"] != 250))
-''')
+""")
 
 
 def warmup(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess[str]:
     """``python -m warmup ARGS`` as its own process (inherits WARMUP_DB, SSL_CERT_FILE, ...)."""
-    return subprocess.run([sys.executable, "-m", "warmup", *args], capture_output=True,
-                          text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False,
-                          **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        **kwargs,
+    )
 
 
 @pytest.fixture
@@ -70,8 +76,19 @@ def box(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
 
     def add(daily: int = 5, interval: str = "0s") -> None:
         policy = policy_file(tmp_path / "policy.toml", daily, interval)
-        res = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
-                     "--smtp-port", str(smtp_ssl.port), "--policy", str(policy))
+        res = cli(
+            "mailbox",
+            "add",
+            BOX,
+            "--provider",
+            "exmail",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(smtp_ssl.port),
+            "--policy",
+            str(policy),
+        )
         assert res.returncode == 0, res.stderr
 
     return add
@@ -104,8 +121,9 @@ def quota(address: str = BOX) -> dict:
 
 
 @pytest.mark.slow
-def test_quota_of_five_lets_exactly_five_of_eight_through(box, client, smtp_ssl, tmp_path,
-                                                           ledger_path):
+def test_quota_of_five_lets_exactly_five_of_eight_through(
+    box, client, smtp_ssl, tmp_path, ledger_path
+):
     box(daily=5)
     out = tmp_path / "replies.json"
     res = wrapped(sys.executable, str(client), "8", str(out), refuse=True)
@@ -125,8 +143,7 @@ def test_quota_of_five_lets_exactly_five_of_eight_through(box, client, smtp_ssl,
 
 
 @pytest.mark.slow
-def test_wait_holds_the_reply_until_the_paced_slot(box, client, smtp_ssl, tmp_path,
-                                                   ledger_path):
+def test_wait_holds_the_reply_until_the_paced_slot(box, client, smtp_ssl, tmp_path, ledger_path):
     box(daily=5, interval="2s")
     out = tmp_path / "replies.json"
     res = wrapped(sys.executable, str(client), "3", str(out))
@@ -143,7 +160,7 @@ def test_wait_holds_the_reply_until_the_paced_slot(box, client, smtp_ssl, tmp_pa
     assert len(smtp_ssl.messages) == 3
 
 
-PROBES = textwrap.dedent('''\
+PROBES = textwrap.dedent("""\
     import json, os, smtplib, sys
     env, out = os.environ, {}
     host, port = env["WARMUP_SMTP_HOST"], int(env["WARMUP_SMTP_PORT"])
@@ -176,7 +193,7 @@ PROBES = textwrap.dedent('''\
     s.quit()
     out["host"] = host
     json.dump(out, open(sys.argv[1], "w"))
-''')
+""")
 
 
 def test_not_an_open_relay(box, smtp_ssl, tmp_path):
@@ -204,8 +221,9 @@ def test_binding_anything_but_loopback_is_refused(box, tmp_path, host):
     box()
     marker = tmp_path / "ran"
     with Gate(BOX) as gate, pytest.raises(ValueError, match="loopback"):
-        run_wrapped(gate, [sys.executable, "-c", f"open({str(marker)!r}, 'w')"], wait=False,
-                    host=host)
+        run_wrapped(
+            gate, [sys.executable, "-c", f"open({str(marker)!r}, 'w')"], wait=False, host=host
+        )
     assert not marker.exists()  # refused before the command ran
 
 
@@ -214,8 +232,9 @@ def test_suppressed_recipient_is_refused_alone(box, client, run, smtp_ssl, tmp_p
     box()
     assert run("record", "bounce", BOX, "--to", "gone@example.com", "--kind", "hard").exit_code == 0
     out = tmp_path / "replies.json"
-    res = wrapped(sys.executable, str(client), "1", str(out), "lead@example.com",
-                  "gone@example.com")
+    res = wrapped(
+        sys.executable, str(client), "1", str(out), "lead@example.com", "gone@example.com"
+    )
     assert res.returncode == 0, res.stderr
     [reply] = json.loads(out.read_text())
     assert reply["code"] == 250 and reply["refused"] == {"gone@example.com": 550}
@@ -225,13 +244,16 @@ def test_suppressed_recipient_is_refused_alone(box, client, run, smtp_ssl, tmp_p
 
 
 @pytest.mark.slow
-def test_sendmail_shim_reaches_the_sink_and_no_secret_reaches_the_command(box, smtp_ssl,
-                                                                           tmp_path, monkeypatch):
+def test_sendmail_shim_reaches_the_sink_and_no_secret_reaches_the_command(
+    box, smtp_ssl, tmp_path, monkeypatch
+):
     box()
     monkeypatch.setenv("WARMUP_PASSWORD_COMMAND", f"printf %s {SMTP_PASSWORD}")
-    script = (f'env > {tmp_path}/env.txt; tr "\\0" " " < /proc/$$/cmdline > {tmp_path}/argv.txt; '
-              f'command -v sendmail > {tmp_path}/which.txt; '
-              f'printf "Subject: x\\n\\nhi\\n" | sendmail -t -i lead@example.com')
+    script = (
+        f'env > {tmp_path}/env.txt; tr "\\0" " " < /proc/$$/cmdline > {tmp_path}/argv.txt; '
+        f"command -v sendmail > {tmp_path}/which.txt; "
+        f'printf "Subject: x\\n\\nhi\\n" | sendmail -t -i lead@example.com'
+    )
     res = wrapped("sh", "-c", script)
     assert res.returncode == 0, res.stderr
     [msg] = smtp_ssl.messages
@@ -239,13 +261,20 @@ def test_sendmail_shim_reaches_the_sink_and_no_secret_reaches_the_command(box, s
     assert msg.message["Subject"] == "x" and msg.message["From"] == BOX
     assert msg.message["Message-ID"]
     assert "warmup-relay-" in (tmp_path / "which.txt").read_text()
-    env = dict(line.split("=", 1) for line in (tmp_path / "env.txt").read_text().splitlines()
-               if "=" in line)
+    env = dict(
+        line.split("=", 1)
+        for line in (tmp_path / "env.txt").read_text().splitlines()
+        if "=" in line
+    )
     assert "WARMUP_PASSWORD" not in env and "WARMUP_PASSWORD_COMMAND" not in env
     assert env["SMTP_USER"] == env["WARMUP_SMTP_USER"] == BOX == env["WARMUP_MAILBOX"]
     assert env["SMTP_PASSWORD"] == env["WARMUP_SMTP_PASSWORD"] != SMTP_PASSWORD
-    for text in ((tmp_path / "env.txt").read_text(), (tmp_path / "argv.txt").read_text(),
-                 res.stdout, res.stderr):
+    for text in (
+        (tmp_path / "env.txt").read_text(),
+        (tmp_path / "argv.txt").read_text(),
+        res.stdout,
+        res.stderr,
+    ):
         assert SMTP_PASSWORD not in text
 
 
@@ -269,8 +298,10 @@ def test_exit_code_of_the_command_is_returned(box, monkeypatch):
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
     res = wrapped("sh", "-c", "exit 3")
     assert res.returncode == 3
-    assert "warmup: 0 sent, 0 deferred (451), 0 refused (5xx), 0 recipients rejected upstream" \
+    assert (
+        "warmup: 0 sent, 0 deferred (451), 0 refused (5xx), 0 recipients rejected upstream"
         in res.stderr
+    )
     assert wrapped("sh", "-c", "kill -TERM $$").returncode == 128 + signal.SIGTERM
     assert wrapped("no-such-command-here").returncode == 127
 
@@ -280,13 +311,19 @@ def test_sigterm_is_forwarded_to_the_command(box, monkeypatch):
     box()
     monkeypatch.delenv("WARMUP_PASSWORD_COMMAND")
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # through warmup's re-execution
-    child = ("import signal, sys\n"
-             "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
-             "print('ready', flush=True)\n"
-             "signal.pause()\n")
-    proc = subprocess.Popen([sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable,
-                             "-c", child], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
+    child = (
+        "import signal, sys\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
+        "print('ready', flush=True)\n"
+        "signal.pause()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable, "-c", child],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert proc.stdout.readline() == "ready\n"  # the command is up, its handler installed
         proc.send_signal(signal.SIGTERM)
@@ -304,17 +341,23 @@ def test_upstream_connection_dropped_while_idle_is_reopened(box, client, smtp_ss
     box()
     script = tmp_path / "twice.py"
     # One message, the sink restarts (dropping the relay's upstream connection), another.
-    script.write_text(textwrap.dedent(f'''\
+    script.write_text(
+        textwrap.dedent(f"""\
         import subprocess, sys
         a = subprocess.run([sys.executable, {str(client)!r}, "1", {str(tmp_path / "a.json")!r}])
         sys.stdout.write("restart\\n"); sys.stdout.flush()
         sys.stdin.readline()
         b = subprocess.run([sys.executable, {str(client)!r}, "1", {str(tmp_path / "b.json")!r}])
         sys.exit(a.returncode or b.returncode)
-    '''))
-    proc = subprocess.Popen([sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable,
-                             str(script)], stdout=subprocess.PIPE, stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    """)
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline() == "restart\n"
         smtp_ssl.stop()
@@ -346,16 +389,30 @@ def test_child_env_never_carries_the_mailbox_secret(box, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("failure", ["unreachable", "login"])
-def test_upstream_failure_defers_and_releases_the_slot(failure, run, client, tmp_path,
-                                                       ledger_path, monkeypatch, ssl_cert_env,
-                                                       smtp_ssl):
+def test_upstream_failure_defers_and_releases_the_slot(
+    failure, run, client, tmp_path, ledger_path, monkeypatch, ssl_cert_env, smtp_ssl
+):
     from tests.peers.smtp import free_port
 
     port = free_port() if failure == "unreachable" else smtp_ssl.port
     monkeypatch.setenv("WARMUP_PASSWORD", "wrong" if failure == "login" else SMTP_PASSWORD)
     policy = policy_file(tmp_path / "policy.toml", daily=5)
-    assert run("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
-               "--smtp-port", str(port), "--policy", str(policy)).exit_code == 0
+    assert (
+        run(
+            "mailbox",
+            "add",
+            BOX,
+            "--provider",
+            "exmail",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(port),
+            "--policy",
+            str(policy),
+        ).exit_code
+        == 0
+    )
     out = tmp_path / "replies.json"
     res = wrapped(sys.executable, str(client), "1", str(out))
     [reply] = json.loads(out.read_text())
@@ -368,16 +425,18 @@ def test_upstream_failure_defers_and_releases_the_slot(failure, run, client, tmp
     assert SMTP_PASSWORD not in res.stderr
 
 
-def test_a_wait_longer_than_the_hold_limit_answers_451_with_the_time(box, client, smtp_ssl,
-                                                                     tmp_path, capfd):
+def test_a_wait_longer_than_the_hold_limit_answers_451_with_the_time(
+    box, client, smtp_ssl, tmp_path, capfd
+):
     from warmup.gate import Gate
     from warmup.wrap import run_wrapped
 
     box(daily=5, interval="1h")
     out = tmp_path / "replies.json"
     with Gate(BOX) as gate:
-        code = run_wrapped(gate, [sys.executable, str(client), "2", str(out)], wait=True,
-                           max_hold=5.0)
+        code = run_wrapped(
+            gate, [sys.executable, str(client), "2", str(out)], wait=True, max_hold=5.0
+        )
     first, second = json.loads(out.read_text())
     assert (code, first["code"], second["code"]) == (1, 250, 451)
     assert second["text"].startswith("4.7.1 paced: next send at ")
@@ -402,8 +461,14 @@ def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
 
     def start(daily: int = 5, interval: str = "0s", **options):
         ledger = open_ledger()
-        api.add_mailbox(ledger, BOX, "exmail", smtp_host="127.0.0.1", smtp_port=smtp_ssl.port,
-                        policy=str(policy_file(tmp_path / "policy.toml", daily, interval)))
+        api.add_mailbox(
+            ledger,
+            BOX,
+            "exmail",
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_ssl.port,
+            policy=str(policy_file(tmp_path / "policy.toml", daily, interval)),
+        )
         ledger.close()
         gate = Gate(BOX)
         server = Relay(gate, **{"wait": False, **options}).start()
@@ -430,8 +495,7 @@ def submit(server, raw: bytes, rcpts: tuple[str, ...] = ("lead@example.com",)) -
 
 
 @pytest.mark.parametrize("path", sorted(CORPUS.glob("header-*.eml")), ids=lambda p: p.name)
-def test_a_header_naming_another_sender_or_malformed_is_refused(path, relay, smtp_ssl,
-                                                                ledger_path):
+def test_a_header_naming_another_sender_or_malformed_is_refused(path, relay, smtp_ssl, ledger_path):
     server = relay()
     code, text = submit(server, path.read_bytes())
     assert code == 550, (code, text)
@@ -441,12 +505,15 @@ def test_a_header_naming_another_sender_or_malformed_is_refused(path, relay, smt
     assert server.tally.refused == 1
 
 
-@pytest.mark.parametrize("head", [
-    b"From: Sales Team <A@Corp.Example>\r\n",
-    b"From: =?utf-8?b?6ZSA5ZSu?= <a@corp.example>\r\nSender: a@corp.example\r\n",
-    b"Subject: no From, so the relay adds it\r\n",
-    b"From: a@corp.example\r\nX-Note: continued\r\n\tover two lines\r\n",
-])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"From: Sales Team <A@Corp.Example>\r\n",
+        b"From: =?utf-8?b?6ZSA5ZSu?= <a@corp.example>\r\nSender: a@corp.example\r\n",
+        b"Subject: no From, so the relay adds it\r\n",
+        b"From: a@corp.example\r\nX-Note: continued\r\n\tover two lines\r\n",
+    ],
+)
 def test_headers_naming_only_the_mailbox_pass(head, relay, smtp_ssl):
     server = relay()
     assert submit(server, head + b"To: lead@example.com\r\n\r\nhello\r\n")[0] == 250
@@ -455,7 +522,7 @@ def test_headers_naming_only_the_mailbox_pass(head, relay, smtp_ssl):
     assert [a.addr_spec.lower() for a in got.message["From"].addresses] == [BOX]
 
 
-BCC_CLIENT = textwrap.dedent('''\
+BCC_CLIENT = textwrap.dedent("""\
     import os, smtplib, subprocess
     env = os.environ
     raw = (b"From: " + env["WARMUP_MAILBOX"].encode() + b"\\r\\nTo: lead@example.com\\r\\n"
@@ -467,7 +534,7 @@ BCC_CLIENT = textwrap.dedent('''\
                                            "hidden2@example.com"], raw)
     shim = b"To: lead@example.com\\nBcc : hidden3@example.com\\nSubject: shim\\n\\nhi\\n"
     subprocess.run(["sendmail", "-t", "-i", "hidden3@example.com"], input=shim, check=True)
-''')
+""")
 
 
 @pytest.mark.slow
@@ -478,13 +545,18 @@ def test_a_bcc_header_never_reaches_the_server_on_any_path(box, smtp_ssl, tmp_pa
     res = wrapped(sys.executable, str(script))
     assert res.returncode == 0, res.stderr
     eml = tmp_path / "one.eml"
-    eml.write_bytes(b"To: lead@example.com\r\nBcc: hidden4@example.com\r\nResent-Bcc: "
-                    b"hidden5@example.com\r\nSubject: single\r\n\r\nhi\r\n")
+    eml.write_bytes(
+        b"To: lead@example.com\r\nBcc: hidden4@example.com\r\nResent-Bcc: "
+        b"hidden5@example.com\r\nSubject: single\r\n\r\nhi\r\n"
+    )
     single = warmup("send", BOX, "--eml", str(eml))
     assert single.returncode == 0, single.stderr
     relayed, shim, one = smtp_ssl.messages
-    assert set(relayed.rcpt_tos) == {"lead@example.com", "hidden1@example.com",
-                                     "hidden2@example.com"}
+    assert set(relayed.rcpt_tos) == {
+        "lead@example.com",
+        "hidden1@example.com",
+        "hidden2@example.com",
+    }
     assert set(shim.rcpt_tos) == {"lead@example.com", "hidden3@example.com"}
     assert set(one.rcpt_tos) == {"lead@example.com", "hidden4@example.com"}
     for got in (relayed, shim, one):
@@ -537,8 +609,7 @@ def test_idle_limits_cut_idle_clients_but_not_a_held_reply(relay, smtp_ssl):
     import smtplib
     import socket
 
-    server = relay(interval="2s", wait=True, max_hold=10.0, login_timeout=0.5,
-                   idle_timeout=1.0)
+    server = relay(interval="2s", wait=True, max_hold=10.0, login_timeout=0.5, idle_timeout=1.0)
     for chatter in (b"", b"NOOP\r\n"):  # NOOPs do not extend the time to log in
         with socket.create_connection((server.host, server.port), timeout=30) as sock:
             assert sock.recv(200)[:3] == b"220"
@@ -561,9 +632,22 @@ def test_stale_shim_folders_of_killed_runs_are_removed(box, tmp_path, monkeypatc
     monkeypatch.setenv("TMPDIR", str(tmp))
     box()
     # A wrapped run killed with SIGKILL (with its command) leaves its shim folder behind.
-    proc = subprocess.Popen([sys.executable, "-m", "warmup", "send", BOX, "--", "sh", "-c",
-                             'echo "$$ $PATH"; exec sleep 60'], stdout=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warmup",
+            "send",
+            BOX,
+            "--",
+            "sh",
+            "-c",
+            'echo "$$ $PATH"; exec sleep 60',
+        ],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         child, path = proc.stdout.readline().split(" ", 1)
         killed = Path(path.split(os.pathsep)[0])

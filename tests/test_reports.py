@@ -58,10 +58,12 @@ def test_rollup_agrees_with_raw_rows(sample):
     assert rolled == raw
     assert reports.rollup_mismatches(sample) == []
     # and it keeps agreeing as sends and bounces are recorded one by one
-    api.record_send(sample, BOXES[2], ["late@example.com", "later@example.com"],
-                    at(dt.date(2026, 11, 29), 10))
-    recorded = api.record_bounce(sample, BOXES[2], "late@example.com", "soft", "4.2.2",
-                                 at(dt.date(2026, 11, 29), 11))
+    api.record_send(
+        sample, BOXES[2], ["late@example.com", "later@example.com"], at(dt.date(2026, 11, 29), 10)
+    )
+    recorded = api.record_bounce(
+        sample, BOXES[2], "late@example.com", "soft", "4.2.2", at(dt.date(2026, 11, 29), 11)
+    )
     assert (recorded.bounces, recorded.matched, recorded.counted) == (1, 1, 1)
     assert reports.rollup_mismatches(sample) == []
 
@@ -131,12 +133,13 @@ def _axes_of(fig, mailbox: str):
     """The three panels of one mailbox: its titled sends panel and the two below it."""
     axes = fig.get_axes()
     i = next(k for k, ax in enumerate(axes) if ax.get_title(loc="left").startswith(mailbox))
-    return axes[i:i + 3]
+    return axes[i : i + 3]
 
 
 def _nan_equal(a, b) -> bool:
     return len(a) == len(b) and all(
-        (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y) for x, y in zip(a, b))
+        (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y) for x, y in zip(a, b)
+    )
 
 
 @pytest.mark.slow
@@ -157,8 +160,11 @@ def test_figure_plots_the_report_numbers(frame):
         assert quota.get_drawstyle() == "steps-mid"
         rate = next(ln for ln in rates.get_lines() if ln.get_gid() == "bounce_rate")
         assert _nan_equal(list(rate.get_ydata()), list(rows["bounce_rate"] * 100))
-        levels = {ln.get_gid(): ln.get_ydata()[0] for ln in rates.get_lines()
-                  if ln.get_gid() in ("hold_above", "step_back_above", "pause_above")}
+        levels = {
+            ln.get_gid(): ln.get_ydata()[0]
+            for ln in rates.get_lines()
+            if ln.get_gid() in ("hold_above", "step_back_above", "pause_above")
+        }
         assert levels == {"hold_above": 3.0, "step_back_above": 5.0, "pause_above": 10.0}
         bands = {p.get_gid() for p in stages.patches if (p.get_gid() or "").startswith("stage:")}
         assert bands == {f"stage:{s}" for s in rows["stage"]}
@@ -203,7 +209,8 @@ def test_report_csv_is_the_frame(sample, frame, run):
         assert (got["stage"], got["status"]) == (want.stage, want.status)
     js = run("report", BOXES[2], "--format", "json", "--at", AT, "--days", "3")
     assert [r["sent"] for r in __import__("json").loads(js.output)] == list(
-        frame[frame["mailbox"] == BOXES[2]]["sent"].iloc[-3:])
+        frame[frame["mailbox"] == BOXES[2]]["sent"].iloc[-3:]
+    )
 
 
 def test_report_table(sample, run):
@@ -228,8 +235,12 @@ def test_resumed_day_carries_the_post_resume_quota(ledger_path):
     box = api.add_mailbox(ledger, "r@corp.example", "exmail", timezone=SH)
     d0 = dt.date(2026, 11, 2)
     for k in range(5):
-        api.record_send(ledger, box.address, [f"x{k}-{i}@example.com" for i in range(30)],
-                        at(d0 + dt.timedelta(days=k), 9))
+        api.record_send(
+            ledger,
+            box.address,
+            [f"x{k}-{i}@example.com" for i in range(30)],
+            at(d0 + dt.timedelta(days=k), 9),
+        )
     api.pause(ledger, box.address, "list review", at=at(d0 + dt.timedelta(days=4), 18))
     api.resume(ledger, box.address, at=at(d0 + dt.timedelta(days=6), 10))
     frame = reports.daily(ledger, at=at(d0 + dt.timedelta(days=8), 9))
@@ -238,18 +249,21 @@ def test_resumed_day_carries_the_post_resume_quota(ledger_path):
     assert status[d0 + dt.timedelta(days=4)] == "ok"  # the pause came in the evening
     assert (status[d0 + dt.timedelta(days=5)], quota[d0 + dt.timedelta(days=5)]) == ("paused", 0)
     assert status[d0 + dt.timedelta(days=6)] == "resumed"
-    assert quota[d0 + dt.timedelta(days=6)] == api.quota_for(
-        ledger, box, at(d0 + dt.timedelta(days=6), 10, 1)).quota > 0
+    assert (
+        quota[d0 + dt.timedelta(days=6)]
+        == api.quota_for(ledger, box, at(d0 + dt.timedelta(days=6), 10, 1)).quota
+        > 0
+    )
     ledger.close()
 
 
 def test_timeline_of_a_mailbox_without_history_is_today():
     from warmup.policy import History, load_policy
 
-    line = timeline(load_policy("default"), History("n@corp.example", SH),
-                    api.parse_instant(AT))
+    line = timeline(load_policy("default"), History("n@corp.example", SH), api.parse_instant(AT))
     assert [(v.date, v.day, v.quota, v.status) for v in line] == [
-        (dt.date(2026, 11, 29), 1, 50, "ok")]
+        (dt.date(2026, 11, 29), 1, 50, "ok")
+    ]
 
 
 @pytest.mark.slow
@@ -258,18 +272,22 @@ def test_domain_kind_and_suppression_frames(sample):
     dom = reports.bounces_by_domain(sample, at=when)
     worst = dom[dom["mailbox"] == BOXES[0]].iloc[0]
     assert worst["domain"] == "old-list.example" and worst["bounce_rate"] > 0.2
-    totals = {c: sum(r[i] for r in sample.day_stats()) for i, c in enumerate(
-        ("sent", "hard", "soft", "block", "complaint"), start=2)}
+    totals = {
+        c: sum(r[i] for r in sample.day_stats())
+        for i, c in enumerate(("sent", "hard", "soft", "block", "complaint"), start=2)
+    }
     suppressed = len(sample.suppressions())
     assert int(dom["sends"].sum()) == totals["sent"]
     assert {c: int(dom[c].sum()) for c in ("hard", "soft", "block", "complaint")} == {
-        c: totals[c] for c in ("hard", "soft", "block", "complaint")}
+        c: totals[c] for c in ("hard", "soft", "block", "complaint")
+    }
     kinds = reports.bounces_by_kind(sample, at=when)
     # Every bounce of the sample answers its send (the import links them): all counted, so the
     # listing's total is the rollup's.
     assert kinds["counted"].all()
-    assert int(kinds["bounces"].sum()) == sum(totals[c] for c in ("hard", "soft", "block",
-                                                                  "complaint"))
+    assert int(kinds["bounces"].sum()) == sum(
+        totals[c] for c in ("hard", "soft", "block", "complaint")
+    )
     assert set(kinds[kinds["kind"] == "hard"]["status"]) == {"5.1.1"}
     supp = reports.suppressions(sample)
     assert int(supp["total"].iloc[-1]) == suppressed == totals["hard"] + totals["complaint"]
@@ -277,14 +295,16 @@ def test_domain_kind_and_suppression_frames(sample):
     assert recent["date"].min() >= pd.Timestamp("2026-11-23")
     # A bounce that answers no send of the mailbox is listed (not counted) by kind, and left out
     # of the by-domain rates (issue #10 item 1).
-    stray = api.record_bounce(sample, BOXES[2], "who@nowhere.example", "soft", "4.2.2",
-                              when - dt.timedelta(hours=1))
+    stray = api.record_bounce(
+        sample, BOXES[2], "who@nowhere.example", "soft", "4.2.2", when - dt.timedelta(hours=1)
+    )
     assert (stray.bounces, stray.matched, stray.counted) == (1, 0, 0)
     pd.testing.assert_frame_equal(reports.bounces_by_domain(sample, at=when), dom)
     listed = reports.bounces_by_kind(sample, at=when)
     assert len(listed) == len(kinds) + 1
     assert listed[~listed["counted"]][["mailbox", "kind", "bounces"]].values.tolist() == [
-        [BOXES[2], "soft", 1]]
+        [BOXES[2], "soft", 1]
+    ]
 
 
 @pytest.mark.slow

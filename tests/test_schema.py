@@ -28,8 +28,15 @@ def _kind(t: Any) -> str:
     if isinstance(t, type):
         t = t()
     name = type(t).__name__.upper()
-    aliases = {"VARCHAR": "STRING", "INTEGER": "INTEGER", "BIGINT": "BIGINTEGER",
-               "TIMESTAMP": "DATETIME", "BOOLEAN": "BOOLEAN", "TEXT": "TEXT", "DATE": "DATE"}
+    aliases = {
+        "VARCHAR": "STRING",
+        "INTEGER": "INTEGER",
+        "BIGINT": "BIGINTEGER",
+        "TIMESTAMP": "DATETIME",
+        "BOOLEAN": "BOOLEAN",
+        "TEXT": "TEXT",
+        "DATE": "DATE",
+    }
     name = aliases.get(name, name)
     if name == "DATETIME":
         return f"DATETIME(tz={getattr(t, 'timezone', False)})"
@@ -56,14 +63,20 @@ def test_migrated_ledger_is_exactly_the_schema(ledger_url):  # noqa: F811
             assert _kind(got["type"]) == want, where
         pk = insp.get_pk_constraint(name)["constrained_columns"]
         assert sorted(pk) == sorted(c.name for c in table.primary_key.columns), name
-        fks = {(tuple(f["constrained_columns"]), f["referred_table"])
-               for f in insp.get_foreign_keys(name)}
+        fks = {
+            (tuple(f["constrained_columns"]), f["referred_table"])
+            for f in insp.get_foreign_keys(name)
+        }
         assert fks == {((fk.parent.name,), fk.column.table.name) for fk in table.foreign_keys}, name
-        indexes = {i["name"]: tuple(i["column_names"]) for i in insp.get_indexes(name)
-                   if not i["name"].startswith("sqlite_")}
+        indexes = {
+            i["name"]: tuple(i["column_names"])
+            for i in insp.get_indexes(name)
+            if not i["name"].startswith("sqlite_")
+        }
         declared = {i.name: tuple(c.name for c in i.columns) for i in table.indexes}
-        assert {k: v for k, v in indexes.items() if k in declared or k.startswith("ix_")} == \
-            declared, name
+        assert {
+            k: v for k, v in indexes.items() if k in declared or k.startswith("ix_")
+        } == declared, name
         uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints(name)}
         for u in table.constraints:
             if isinstance(u, sa.UniqueConstraint):
@@ -73,8 +86,15 @@ def test_migrated_ledger_is_exactly_the_schema(ledger_url):  # noqa: F811
 
 def test_models_are_derived_from_the_schema():
     """Users' SQLModel classes have the schema's columns, types, keys and nullability."""
-    for cls in (models.Mailbox, models.Send, models.Bounce, models.Suppression, models.Event,
-                models.DayStat, models.SyncState):
+    for cls in (
+        models.Mailbox,
+        models.Send,
+        models.Bounce,
+        models.Suppression,
+        models.Event,
+        models.DayStat,
+        models.SyncState,
+    ):
         orm = cls.__table__  # type: ignore[attr-defined]
         core = schema.METADATA.tables[orm.name]
         assert [c.name for c in orm.columns] == [c.name for c in core.columns], orm.name
@@ -83,13 +103,16 @@ def test_models_are_derived_from_the_schema():
             assert (mine.nullable, mine.primary_key) == (theirs.nullable, theirs.primary_key)
             generated = mine.primary_key and mine.autoincrement is True  # ids: None until saved
             assert cls.model_fields[mine.name].is_required() == (  # type: ignore[attr-defined]
-                not mine.nullable and not generated)
+                not mine.nullable and not generated
+            )
 
 
 def applied(path: Path) -> list[tuple[str, str]]:
     con = sqlite3.connect(path)
     try:
-        return con.execute("SELECT name, applied_at FROM warmup_migrations ORDER BY name").fetchall()
+        return con.execute(
+            "SELECT name, applied_at FROM warmup_migrations ORDER BY name"
+        ).fetchall()
     finally:
         con.close()
 
@@ -111,43 +134,136 @@ def test_blank_ledger_gets_every_migration_once(ledger_path: Path):
 # a matched hard bounce, a second (duplicate) bounce of the same send, a complaint, an unmatched
 # bounce (a forged report: must stop counting), a suppression, events and a sync position.
 FIRST_RELEASE_ROWS: dict[str, list[dict[str, Any]]] = {
-    "mailbox": [{"id": 1, "address": "a@corp.example", "provider": "exmail",
-                 "timezone": "Asia/Shanghai", "policy": "default", "cap": None,
-                 "started": None, "smtp_host": None, "smtp_port": None, "smtp_security": None,
-                 "imap_host": None, "imap_port": None, "imap_security": None,
-                 "created_at": at(DAY, 8)}],
-    "send": [{"id": i, "mailbox_id": 1, "recipient": f"r{i}@example.com",
-              "message_id": f"<m{i}@x>", "at": at(DAY, 9, i), "day": DAY,
-              "outcome": "sent", "settled_at": at(DAY, 9, i), "source": "gate",
-              "key": f"<m{i}@x>|r{i}@example.com"} for i in range(1, 4)],
-    "bounce": [
-        {"id": 1, "mailbox_id": 1, "send_id": 1, "recipient": "r1@example.com", "kind": "hard",
-         "status": "5.1.1", "reply": "550", "diagnostic": "user unknown",
-         "message_id": "<m1@x>", "at": at(DAY, 10), "day": DAY, "source": "smtp",
-         "key": "smtp:1"},
-        {"id": 2, "mailbox_id": 1, "send_id": 1, "recipient": "r1@example.com", "kind": "hard",
-         "status": "5.1.1", "reply": None, "diagnostic": "dsn", "message_id": "<m1@x>",
-         "at": at(DAY, 11), "day": DAY, "source": "imap", "key": "dsn:<d1@mta>|r1"},
-        {"id": 3, "mailbox_id": 1, "send_id": 2, "recipient": "r2@example.com",
-         "kind": "complaint", "status": None, "reply": None, "diagnostic": None,
-         "message_id": "<m2@x>", "at": at(DAY, 12), "day": DAY, "source": "imap",
-         "key": "dsn:<c1@fbl>|r2"},
-        {"id": 4, "mailbox_id": 1, "send_id": None, "recipient": "stranger@example.com",
-         "kind": "soft", "status": "4.2.2", "reply": None, "diagnostic": None,
-         "message_id": None, "at": at(DAY, 13), "day": DAY, "source": "imap",
-         "key": "imap:INBOX:7:3|stranger@example.com"},
+    "mailbox": [
+        {
+            "id": 1,
+            "address": "a@corp.example",
+            "provider": "exmail",
+            "timezone": "Asia/Shanghai",
+            "policy": "default",
+            "cap": None,
+            "started": None,
+            "smtp_host": None,
+            "smtp_port": None,
+            "smtp_security": None,
+            "imap_host": None,
+            "imap_port": None,
+            "imap_security": None,
+            "created_at": at(DAY, 8),
+        }
     ],
-    "suppression": [{"id": 1, "address": "r1@example.com", "kind": "hard",
-                     "reason": "hard bounce 5.1.1", "mailbox_id": 1, "created_at": at(DAY, 10)}],
-    "event": [{"id": 1, "mailbox_id": 1, "kind": "pause", "at": at(DAY, 14), "until": None,
-               "reason": "list review"},
-              {"id": 2, "mailbox_id": 1, "kind": "resume", "at": at(DAY, 15), "until": None,
-               "reason": "resumed by hand"}],
+    "send": [
+        {
+            "id": i,
+            "mailbox_id": 1,
+            "recipient": f"r{i}@example.com",
+            "message_id": f"<m{i}@x>",
+            "at": at(DAY, 9, i),
+            "day": DAY,
+            "outcome": "sent",
+            "settled_at": at(DAY, 9, i),
+            "source": "gate",
+            "key": f"<m{i}@x>|r{i}@example.com",
+        }
+        for i in range(1, 4)
+    ],
+    "bounce": [
+        {
+            "id": 1,
+            "mailbox_id": 1,
+            "send_id": 1,
+            "recipient": "r1@example.com",
+            "kind": "hard",
+            "status": "5.1.1",
+            "reply": "550",
+            "diagnostic": "user unknown",
+            "message_id": "<m1@x>",
+            "at": at(DAY, 10),
+            "day": DAY,
+            "source": "smtp",
+            "key": "smtp:1",
+        },
+        {
+            "id": 2,
+            "mailbox_id": 1,
+            "send_id": 1,
+            "recipient": "r1@example.com",
+            "kind": "hard",
+            "status": "5.1.1",
+            "reply": None,
+            "diagnostic": "dsn",
+            "message_id": "<m1@x>",
+            "at": at(DAY, 11),
+            "day": DAY,
+            "source": "imap",
+            "key": "dsn:<d1@mta>|r1",
+        },
+        {
+            "id": 3,
+            "mailbox_id": 1,
+            "send_id": 2,
+            "recipient": "r2@example.com",
+            "kind": "complaint",
+            "status": None,
+            "reply": None,
+            "diagnostic": None,
+            "message_id": "<m2@x>",
+            "at": at(DAY, 12),
+            "day": DAY,
+            "source": "imap",
+            "key": "dsn:<c1@fbl>|r2",
+        },
+        {
+            "id": 4,
+            "mailbox_id": 1,
+            "send_id": None,
+            "recipient": "stranger@example.com",
+            "kind": "soft",
+            "status": "4.2.2",
+            "reply": None,
+            "diagnostic": None,
+            "message_id": None,
+            "at": at(DAY, 13),
+            "day": DAY,
+            "source": "imap",
+            "key": "imap:INBOX:7:3|stranger@example.com",
+        },
+    ],
+    "suppression": [
+        {
+            "id": 1,
+            "address": "r1@example.com",
+            "kind": "hard",
+            "reason": "hard bounce 5.1.1",
+            "mailbox_id": 1,
+            "created_at": at(DAY, 10),
+        }
+    ],
+    "event": [
+        {
+            "id": 1,
+            "mailbox_id": 1,
+            "kind": "pause",
+            "at": at(DAY, 14),
+            "until": None,
+            "reason": "list review",
+        },
+        {
+            "id": 2,
+            "mailbox_id": 1,
+            "kind": "resume",
+            "at": at(DAY, 15),
+            "until": None,
+            "reason": "resumed by hand",
+        },
+    ],
     # The first release's rollup counted every bounce: 2 hard, 1 complaint, 1 soft.
-    "day_stat": [{"mailbox_id": 1, "day": DAY, "sent": 3, "hard": 2, "soft": 1, "block": 0,
-                  "complaint": 1}],
-    "sync_state": [{"mailbox_id": 1, "folder": "INBOX", "uidvalidity": 4_000_000_000,
-                    "last_uid": 3}],
+    "day_stat": [
+        {"mailbox_id": 1, "day": DAY, "sent": 3, "hard": 2, "soft": 1, "block": 0, "complaint": 1}
+    ],
+    "sync_state": [
+        {"mailbox_id": 1, "folder": "INBOX", "uidvalidity": 4_000_000_000, "last_uid": 3}
+    ],
 }
 
 
@@ -174,8 +290,12 @@ def test_first_release_ledger_upgrades_without_loss(ledger_url):  # noqa: F811
                 continue
             table = schema.METADATA.tables[name]
             cols = list(rows[0])
-            got = [dict(zip(cols, r)) for r in conn.execute(
-                sa.select(*(table.c[c] for c in cols)).order_by(*table.primary_key.columns))]
+            got = [
+                dict(zip(cols, r))
+                for r in conn.execute(
+                    sa.select(*(table.c[c] for c in cols)).order_by(*table.primary_key.columns)
+                )
+            ]
             assert got == rows, name
         counted = dict(conn.execute(sa.select(schema.BOUNCE.c.id, schema.BOUNCE.c.counted)).all())
         rollup = conn.execute(sa.select(schema.DAY_STAT)).one()
@@ -183,7 +303,13 @@ def test_first_release_ledger_upgrades_without_loss(ledger_url):  # noqa: F811
     # Only the first bounce of a send counts (and the complaint, apart); a bounce that matches
     # no send is kept but no longer counts; the rollup now counts what counts.
     assert counted == {1: True, 2: False, 3: True, 4: False}
-    assert (rollup.sent, rollup.hard, rollup.soft, rollup.block, rollup.complaint) == (3, 1, 0, 0, 1)
+    assert (rollup.sent, rollup.hard, rollup.soft, rollup.block, rollup.complaint) == (
+        3,
+        1,
+        0,
+        0,
+        1,
+    )
     assert rev == 0
     assert ledger.rollup_mismatches() == []
     box = ledger.mailbox("a@corp.example")
@@ -214,8 +340,9 @@ def test_processes_racing_on_a_new_ledger(tmp_path: Path):
     for round_ in range(3):  # a few rounds: a race that loses only sometimes still shows
         path = tmp_path / f"race{round_}.db"
         barrier, results = ctx.Barrier(RACERS), ctx.Queue()
-        procs = [ctx.Process(target=_race, args=(str(path), n, barrier, results))
-                 for n in range(RACERS)]
+        procs = [
+            ctx.Process(target=_race, args=(str(path), n, barrier, results)) for n in range(RACERS)
+        ]
         for p in procs:
             p.start()
         outcomes = dict(results.get(timeout=120) for _ in procs)

@@ -54,8 +54,10 @@ class World:
         (root / "pw.txt").write_text(CANARY + "\n")
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
-            "WARMUP_DB": str(self.db), "HOME": str(self.home),
-            "XDG_DATA_HOME": str(self.home / "data"), "XDG_CACHE_HOME": str(self.home / "cache"),
+            "WARMUP_DB": str(self.db),
+            "HOME": str(self.home),
+            "XDG_DATA_HOME": str(self.home / "data"),
+            "XDG_CACHE_HOME": str(self.home / "cache"),
             "XDG_STATE_HOME": str(self.home / "state"),
             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
             "PYTHONPATH": str(REPO),  # tests.filekeyring, from the test's own working dir
@@ -70,29 +72,56 @@ class World:
             self.env["WARMUP_TEST_KEYRING"] = str(root / "keyring.json")
         self.outputs: list[str] = []
 
-    def run(self, *args: str, stdin: str | None = None, ok: tuple[int, ...] = (0,),
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        stdin: str | None = None,
+        ok: tuple[int, ...] = (0,),
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "warmup", *args]
         COMMANDS.append(argv)
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=90, input=stdin,
-                             stdin=None if stdin is not None else subprocess.DEVNULL,
-                             env={**self.env, **(env or {})}, cwd=self.root)
+        res = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            env={**self.env, **(env or {})},
+            cwd=self.root,
+        )
         self.outputs += [res.stdout, res.stderr]
         assert res.returncode in ok, (args, res.returncode, res.stderr)
         return res
 
     def mailbox(self, smtp_port: int, imap_port: int) -> None:
-        self.run("mailbox", "set", BOX, "--smtp-port", str(smtp_port), "--imap-port",
-                 str(imap_port))
+        self.run(
+            "mailbox", "set", BOX, "--smtp-port", str(smtp_port), "--imap-port", str(imap_port)
+        )
 
 
 @pytest.fixture(params=["env", "command", "keyring"])
 def world(request, pki, ssl_cert_env, canary_imap, tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
     with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
         w = World(tmp_path, request.param, sink, canary_imap)
-        w.run("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
-              "--smtp-port", str(sink.port), "--imap-host", "127.0.0.1", "--imap-port",
-              str(canary_imap.port), "--policy", str(policy_file(tmp_path / "p.toml", 100)))
+        w.run(
+            "mailbox",
+            "add",
+            BOX,
+            "--provider",
+            "exmail",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(sink.port),
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            str(canary_imap.port),
+            "--policy",
+            str(policy_file(tmp_path / "p.toml", 100)),
+        )
         if request.param == "keyring":
             w.run("mailbox", "login", BOX, stdin=CANARY + "\n")
             assert CANARY in (tmp_path / "keyring.json").read_text()  # it really is in use
@@ -109,8 +138,21 @@ def scan(w: World) -> list[str]:
 
 
 def send(w: World, *more: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
-    return w.run("send", BOX, "--to", f"lead{len(w.outputs)}@example.com", "--subject", "s",
-                 "--body", "b", "--timeout", "5", *w.extra, *more, ok=ok)
+    return w.run(
+        "send",
+        BOX,
+        "--to",
+        f"lead{len(w.outputs)}@example.com",
+        "--subject",
+        "s",
+        "--body",
+        "b",
+        "--timeout",
+        "5",
+        *w.extra,
+        *more,
+        ok=ok,
+    )
 
 
 @pytest.mark.slow
@@ -136,11 +178,13 @@ def test_canary_never_leaks(world: World, dovecot) -> None:  # type: ignore[no-u
     # a wrapped command: its argv, its environment and every process's command line
     dump = w.root / "dump"
     dump.mkdir()
-    script = (f"tr '\\0' ' ' < /proc/self/cmdline > {dump}/argv; env > {dump}/env; "
-              f"for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done "
-              f"> {dump}/all-cmdlines 2>/dev/null; "
-              f"printf 'To: wrapped@example.com\\nSubject: s\\n\\nhi\\n' | sendmail -t; "
-              f"echo rc=$? > {dump}/sendmail-rc")
+    script = (
+        f"tr '\\0' ' ' < /proc/self/cmdline > {dump}/argv; env > {dump}/env; "
+        f"for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done "
+        f"> {dump}/all-cmdlines 2>/dev/null; "
+        f"printf 'To: wrapped@example.com\\nSubject: s\\n\\nhi\\n' | sendmail -t; "
+        f"echo rc=$? > {dump}/sendmail-rc"
+    )
     w.run("send", BOX, "--timeout", "5", *w.extra, "--", "sh", "-c", script)
     assert (dump / "sendmail-rc").read_text().strip() == "rc=0"
     assert "WARMUP_SMTP_PASSWORD" in (dump / "env").read_text()  # the one-time one instead
@@ -162,8 +206,15 @@ def test_library_errors_and_reprs_never_hold_it(ssl_cert_env, tmp_path) -> None:
     from warmup.errors import WarmupError
 
     ledger = open_ledger(str(tmp_path / "l.db"))
-    api.add_mailbox(ledger, BOX, "exmail", smtp_host="127.0.0.1", smtp_port=free_port(),
-                    imap_host="127.0.0.1", imap_port=free_port())
+    api.add_mailbox(
+        ledger,
+        BOX,
+        "exmail",
+        smtp_host="127.0.0.1",
+        smtp_port=free_port(),
+        imap_host="127.0.0.1",
+        imap_port=free_port(),
+    )
     texts = []
     target = smtp.Target(("127.0.0.1",), free_port(), "ssl", BOX, CANARY, 2)
     texts.append(repr(target))
@@ -176,8 +227,11 @@ def test_library_errors_and_reprs_never_hold_it(ssl_cert_env, tmp_path) -> None:
     with pytest.raises(WarmupError) as imap_down:
         imap.connect(("127.0.0.1",), free_port(), "ssl", BOX, CANARY, 2)
     for info in (unreachable, gated, imap_down):
-        texts += [str(info.value), repr(info.value),
-                  "".join(traceback.format_exception(info.value))]
+        texts += [
+            str(info.value),
+            repr(info.value),
+            "".join(traceback.format_exception(info.value)),
+        ]
     ledger.close()
     assert all(texts) and not [t for t in texts if CANARY in t]
     assert CANARY.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("l.db*"))
@@ -186,7 +240,7 @@ def test_library_errors_and_reprs_never_hold_it(ssl_cert_env, tmp_path) -> None:
 # What the wrapped command runs: it looks for the password in every ancestor's environment
 # (/proc/PID/environ is the environment a process was started with, whatever it did later),
 # in the pipe warmup may have used to hand it over, then sends through the relay.
-SNOOP = '''\
+SNOOP = """\
 import os, subprocess, sys
 out, pid = open(sys.argv[1], "wb"), os.getppid()
 while pid > 1:
@@ -208,23 +262,57 @@ if fd:
 out.close()
 msg = b"To: wrapped@example.com\\nSubject: s\\n\\nhi\\n"
 sys.exit(subprocess.run(["sendmail", "-t"], input=msg).returncode)
-'''
+"""
 
 
 @pytest.mark.slow
 def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
-        pki, ssl_cert_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
-           "WARMUP_DB": str(tmp_path / "ledger.db")}
+    pki, ssl_cert_env, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
+        "WARMUP_DB": str(tmp_path / "ledger.db"),
+    }
     script, dump = tmp_path / "snoop.py", tmp_path / "dump"
     script.write_text(SNOOP)
     with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
-        subprocess.run([sys.executable, "-m", "warmup", "mailbox", "add", BOX, "--provider",
-                        "exmail", "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port)],
-                       env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL)
-        res = subprocess.run([sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable,
-                              str(script), str(dump)], env={**env, "WARMUP_PASSWORD": CANARY},
-                             capture_output=True, timeout=90, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "warmup",
+                "mailbox",
+                "add",
+                BOX,
+                "--provider",
+                "exmail",
+                "--smtp-host",
+                "127.0.0.1",
+                "--smtp-port",
+                str(sink.port),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+        )
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "warmup",
+                "send",
+                BOX,
+                "--",
+                sys.executable,
+                str(script),
+                str(dump),
+            ],
+            env={**env, "WARMUP_PASSWORD": CANARY},
+            capture_output=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+        )
         assert res.returncode == 0, res.stderr
         assert [m.auth_login for m in sink.messages] == [BOX]  # warmup itself still had it
     seen = dump.read_bytes()

@@ -23,8 +23,19 @@ def box(run, smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
 
     def add(daily: int = 5) -> None:
         policy = policy_file(tmp_path / "policy.toml", daily)
-        res = run("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
-                  "--smtp-port", str(smtp_ssl.port), "--policy", str(policy))
+        res = run(
+            "mailbox",
+            "add",
+            BOX,
+            "--provider",
+            "exmail",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(smtp_ssl.port),
+            "--policy",
+            str(policy),
+        )
         assert res.exit_code == 0, res.output
 
     return add
@@ -39,6 +50,7 @@ def outcomes(ledger_path: Path) -> list[tuple[str, str]]:
 
 
 # -- direct mode: no relay in the environment, the command opens the gate itself ----------------
+
 
 def test_direct_with_f_reaches_the_sink(box, run, smtp_ssl, ledger_path):
     box()
@@ -91,21 +103,29 @@ def test_lone_dot_ends_the_message_unless_i(box, run, smtp_ssl):
 
 # -- relay mode: inside `warmup send ADDRESS -- COMMAND`, the shim submits to the relay ---------
 
+
 @pytest.mark.slow
 def test_relay_mode_maps_replies_to_sysexits(box, run, smtp_ssl, tmp_path, ledger_path):
     box(daily=1)
     assert run("record", "bounce", BOX, "--to", "gone@example.com").exit_code == 0
     send = f"printf '{MESSAGE}' | sendmail"
-    script = "; ".join([
-        f"{send} gone@example.com; echo $?",                    # suppressed: 550 -> 65
-        f"{send} lead@example.com gone@example.com; echo $?",   # all or nothing -> 65
-        f"{send} -f boss@corp.example lead@example.com; echo $?",  # not the mailbox: 553 -> 65
-        f"{send} lead@example.com; echo $?",                    # sent -> 0
-        f"{send} next@example.com; echo $?",                    # quota used: 451 -> 75
-    ])
-    res = subprocess.run([sys.executable, "-m", "warmup", "send", BOX, "--refuse", "--", "sh",
-                          "-c", script], capture_output=True, text=True, timeout=60,
-                         stdin=subprocess.DEVNULL, check=False)
+    script = "; ".join(
+        [
+            f"{send} gone@example.com; echo $?",  # suppressed: 550 -> 65
+            f"{send} lead@example.com gone@example.com; echo $?",  # all or nothing -> 65
+            f"{send} -f boss@corp.example lead@example.com; echo $?",  # not the mailbox: 553 -> 65
+            f"{send} lead@example.com; echo $?",  # sent -> 0
+            f"{send} next@example.com; echo $?",  # quota used: 451 -> 75
+        ]
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "send", BOX, "--refuse", "--", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["65", "65", "65", "0", "75"], res.stderr
     assert "550 5.1.1" in res.stderr and "451 4.7.1" in res.stderr
@@ -118,21 +138,28 @@ def test_relay_mode_maps_replies_to_sysexits(box, run, smtp_ssl, tmp_path, ledge
 def test_relay_mode_with_a_dead_relay_exits_69(run, monkeypatch, tmp_path):
     from tests.peers.smtp import free_port
 
-    for name, value in {"WARMUP_SMTP_HOST": "127.0.0.1", "WARMUP_SMTP_PORT": str(free_port()),
-                        "WARMUP_SMTP_USER": BOX, "WARMUP_SMTP_PASSWORD": "x"}.items():
+    for name, value in {
+        "WARMUP_SMTP_HOST": "127.0.0.1",
+        "WARMUP_SMTP_PORT": str(free_port()),
+        "WARMUP_SMTP_USER": BOX,
+        "WARMUP_SMTP_PASSWORD": "x",
+    }.items():
         monkeypatch.setenv(name, value)
     res = run("sendmail", "lead@example.com", input=MESSAGE)
     assert res.exit_code == 69 and "unreachable" in res.output
 
 
-def test_direct_refuses_a_header_line_python_would_take_for_the_body(box, run, smtp_ssl,
-                                                                     ledger_path):
+def test_direct_refuses_a_header_line_python_would_take_for_the_body(
+    box, run, smtp_ssl, ledger_path
+):
     # Python's parser ends the headers at "Bcc : ..." and would send it as body text: every
     # recipient would read the hidden address.
     box()
     text = "To: lead@example.com\nBcc : hidden@example.com\nSubject: hi\n\nhello\n"
     res = run("sendmail", "-f", BOX, "-t", "-i", input=text)
     assert res.exit_code == 65, res.output
-    assert res.output.startswith("Error: the message has a header line") and \
-        res.output.count("\n") == 1
+    assert (
+        res.output.startswith("Error: the message has a header line")
+        and res.output.count("\n") == 1
+    )
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []

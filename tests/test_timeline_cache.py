@@ -43,8 +43,9 @@ def ledger(ledger_url):  # noqa: F811  (pytest fixture argument)
         for name, n in (("a@corp.example", 30 + k), ("b@corp.example", 20)):
             api.record_send(led, name, [f"r{k}-{i}@example.com" for i in range(n)], at(_day(k), 9))
         if k % 6 == 0:
-            api.record_bounce(led, "a@corp.example", f"r{k}-0@example.com", "soft",
-                              at=at(_day(k), 11))
+            api.record_bounce(
+                led, "a@corp.example", f"r{k}-0@example.com", "soft", at=at(_day(k), 11)
+            )
     api.pause(led, "b@corp.example", "list review", at=at(_day(20), 18))
     api.resume(led, "b@corp.example", at=at(_day(23), 10))
     yield led
@@ -62,12 +63,19 @@ def _memos(led) -> dict[str, tc.Memo]:
     def digest(mailbox_id, events):  # type: ignore[no-untyped-def]
         b = boxes[mailbox_id]
         return tc.inputs_digest(
-            address=b.address, timezone=b.timezone, policy=load_policy(b.policy), cap=b.cap,
-            started=b.started, provider_ceiling=get_provider(b.provider).daily_limit,
-            provider_min_interval=get_provider(b.provider).min_interval, events=events)
+            address=b.address,
+            timezone=b.timezone,
+            policy=load_policy(b.policy),
+            cap=b.cap,
+            started=b.started,
+            provider_ceiling=get_provider(b.provider).daily_limit,
+            provider_min_interval=get_provider(b.provider).min_interval,
+            events=events,
+        )
 
-    got = led.timeline_inputs(list(boxes), digest, dict.fromkeys(boxes, dt.date.max),
-                              dict.fromkeys(boxes, 0)).memos
+    got = led.timeline_inputs(
+        list(boxes), digest, dict.fromkeys(boxes, dt.date.max), dict.fromkeys(boxes, 0)
+    ).memos
     return {b.address: got[m] for m, b in boxes.items() if m in got}
 
 
@@ -93,8 +101,9 @@ def test_hit_is_the_fresh_walk(ledger, resumes):
     first = reports.daily(ledger, at=AT)  # walks everything, stores the memos
     memos = _memos(ledger)
     assert set(memos) == {"a@corp.example", "b@corp.example"}
-    assert all(m.upto == AT.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
-               for m in memos.values())
+    assert all(
+        m.upto == AT.astimezone(dt.timezone(dt.timedelta(hours=8))).date() for m in memos.values()
+    )
     resumes.clear()
     again = reports.daily(ledger, at=AT)
     assert len(resumes) == 2 and all(r is not None for r in resumes)  # served from the memo
@@ -102,8 +111,9 @@ def test_hit_is_the_fresh_walk(ledger, resumes):
     pd.testing.assert_frame_equal(again, fresh)
     assert (fresh["status"] == "paused").any() and (fresh["status"] == "resumed").any()
     short = reports.daily(ledger, ["b@corp.example"], days=5, at=AT)
-    pd.testing.assert_frame_equal(short, reports.daily(ledger, ["b@corp.example"], days=5, at=AT,
-                                                       cache=False))
+    pd.testing.assert_frame_equal(
+        short, reports.daily(ledger, ["b@corp.example"], days=5, at=AT, cache=False)
+    )
 
 
 @pytest.mark.slow
@@ -111,16 +121,18 @@ def test_memo_goes_on_from_its_day(ledger, resumes):
     reports.daily(ledger, at=AT)
     later = AT + dt.timedelta(days=3)
     for k in range(40, 43):
-        api.record_send(ledger, "a@corp.example", [f"n{k}-{i}@example.com" for i in range(40)],
-                        at(_day(k), 9))
+        api.record_send(
+            ledger, "a@corp.example", [f"n{k}-{i}@example.com" for i in range(40)], at(_day(k), 9)
+        )
     resumes.clear()
     warm = reports.daily(ledger, at=later)
     assert all(r is not None for r in resumes)  # the new days were walked on from the memo
     pd.testing.assert_frame_equal(warm, reports.daily(ledger, at=later, cache=False))
     # a report about an earlier day cannot use a memo of later days, nor replace it
     early = AT - dt.timedelta(days=5)
-    pd.testing.assert_frame_equal(reports.daily(ledger, at=early),
-                                  reports.daily(ledger, at=early, cache=False))
+    pd.testing.assert_frame_equal(
+        reports.daily(ledger, at=early), reports.daily(ledger, at=early, cache=False)
+    )
     assert min(m.upto for m in _memos(ledger).values()) >= later.date()
 
 
@@ -148,8 +160,11 @@ def _policy_file(led, box, tmp_path):
     path.write_text(text.replace("ceiling = 300", "ceiling = 40"))
 
 
-@pytest.mark.parametrize("change", [_late_bounce, _event, _cap, _policy_file],
-                         ids=["late-bounce", "event", "cap", "policy-file-edit"])
+@pytest.mark.parametrize(
+    "change",
+    [_late_bounce, _event, _cap, _policy_file],
+    ids=["late-bounce", "event", "cap", "policy-file-edit"],
+)
 @pytest.mark.slow
 def test_any_change_of_an_input_misses(ledger, change, tmp_path, resumes):
     box = "a@corp.example"
@@ -174,16 +189,25 @@ def test_python_and_sql_digests_agree(ledger):
     """The fingerprint is written from the rows in Python and checked in SQL: same numbers."""
     with ledger.write() as conn:  # odd rows too: zero counts, large counts, a day long ago
         for day, n in ((dt.date(1999, 12, 31), 0), (_day(100), 2_000_000)):
-            conn.execute(DAY_STAT.insert().values(mailbox_id=1, day=day, sent=n, hard=n // 3,
-                                                  soft=7, block=0, complaint=1))
+            conn.execute(
+                DAY_STAT.insert().values(
+                    mailbox_id=1, day=day, sent=n, hard=n // 3, soft=7, block=0, complaint=1
+                )
+            )
     upto = _day(200)
     # The SQL side as the ledger runs it: the backend's day number, the module's row hash.
     row_hash = tc._row_hash_sql(ledger._sql_day_number(DAY_STAT.c.day))
     with ledger.read() as conn:
-        rows = conn.execute(sa.select(*(DAY_STAT.c[c] for c in ("day", *tc.COUNT_COLUMNS)))
-                            .where(DAY_STAT.c.mailbox_id == 1)).all()
-        sql = conn.execute(sa.select(sa.func.count(), sa.func.sum(row_hash)).where(
-            DAY_STAT.c.mailbox_id == 1, DAY_STAT.c.day < upto)).one()
+        rows = conn.execute(
+            sa.select(*(DAY_STAT.c[c] for c in ("day", *tc.COUNT_COLUMNS))).where(
+                DAY_STAT.c.mailbox_id == 1
+            )
+        ).all()
+        sql = conn.execute(
+            sa.select(sa.func.count(), sa.func.sum(row_hash)).where(
+                DAY_STAT.c.mailbox_id == 1, DAY_STAT.c.day < upto
+            )
+        ).one()
     assert len(rows) == 42
     assert tc.rows_digest(rows) == (sql[0], int(sql[1]))
     assert tc.rows_digest(rows[1:]) != tc.rows_digest(rows)
@@ -199,8 +223,9 @@ def test_memo_round_trips(ledger):
     assert back.state == memo.state and back.stages == memo.stages
     assert type(back.state.last_active) is dt.date and back.upto == memo.upto  # dates stay dates
     for name, _ in tc.COLUMNS:
-        assert back.columns[name].tolist() == pytest.approx(memo.columns[name].tolist(),
-                                                            nan_ok=True, rel=0, abs=0)
+        assert back.columns[name].tolist() == pytest.approx(
+            memo.columns[name].tolist(), nan_ok=True, rel=0, abs=0
+        )
 
 
 @pytest.mark.slow
@@ -230,7 +255,6 @@ def test_resume_ignores_a_state_before_any_activity():
     now = dt.datetime(2026, 11, 16, 9, tzinfo=dt.UTC)
     _, empty = walk_timeline(spec, hist, now - dt.timedelta(days=10))
     assert empty.last_active is None
-    again, _ = walk_timeline(spec, dataclasses.replace(hist, memo=dataclasses.replace(empty)),
-                             now)
+    again, _ = walk_timeline(spec, dataclasses.replace(hist, memo=dataclasses.replace(empty)), now)
     assert again == walk_timeline(spec, hist, now)[0]
     assert again[0].date == dt.date(2026, 11, 10)

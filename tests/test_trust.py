@@ -37,13 +37,30 @@ def test_bounces_for_addresses_never_mailed_do_not_count(run):
     api.record_send(ledger, BOX, [f"lead{i}@example.com" for i in range(25)], at(DAY, 9))
     when = at(DAY, 11)
     for i in range(300):
-        res = run("record", "bounce", BOX, "--to", f"victim{i}@example.com", "--kind", "soft",
-                  "--at", when.isoformat())
+        res = run(
+            "record",
+            "bounce",
+            BOX,
+            "--to",
+            f"victim{i}@example.com",
+            "--kind",
+            "soft",
+            "--at",
+            when.isoformat(),
+        )
         assert res.exit_code == 0, res.output
     imap_box = ledger.mailbox(BOX)  # and the same through the sync's path (untrusted)
-    got = ledger.record_synced(imap_box, "INBOX", 1, 300, [
-        BounceIn(f"forged{i}@example.com", "hard", when, f"dsn:forged{i}", trusted=False)
-        for i in range(300)] + [BounceIn("", "soft", when, "dsn:no-recipient", trusted=False)])
+    got = ledger.record_synced(
+        imap_box,
+        "INBOX",
+        1,
+        300,
+        [
+            BounceIn(f"forged{i}@example.com", "hard", when, f"dsn:forged{i}", trusted=False)
+            for i in range(300)
+        ]
+        + [BounceIn("", "soft", when, "dsn:no-recipient", trusted=False)],
+    )
     assert (got.bounces, got.matched, got.counted) == (301, 0, 0)
     for moment in (at(DAY, 12), at(DAY + dt.timedelta(days=1), 9)):
         res = run("quota", BOX, "--json", "--at", moment.isoformat())
@@ -54,8 +71,11 @@ def test_bounces_for_addresses_never_mailed_do_not_count(run):
     assert len(listed) == 601 and not any(b["matched"] or b["counted"] for b in listed)
     # a forged hard bounce suppresses nothing; the user's own record does (they vouch for it)
     assert ledger.suppressed([f"forged{i}@example.com" for i in range(300)]) == {}
-    report = json.loads(run("report", BOX, "--format", "json", "--at",
-                            at(DAY + dt.timedelta(days=1), 9).isoformat()).output)
+    report = json.loads(
+        run(
+            "report", BOX, "--format", "json", "--at", at(DAY + dt.timedelta(days=1), 9).isoformat()
+        ).output
+    )
     assert all((r["bounce_rate"] or 0) <= 1 and (r["day_bounce_rate"] or 0) <= 1 for r in report)
     ledger.close()
 
@@ -67,8 +87,13 @@ def test_a_matched_bounce_counts_once_per_send(run):
     box = ledger.mailbox(BOX)
     # the same DSN found in two folders (different keys), and a second report of it
     for key in ("dsn:a|INBOX", "dsn:a|Junk", "dsn:b"):
-        ledger.record_synced(box, "INBOX", 1, 1, [
-            BounceIn("lead3@example.com", "hard", at(DAY, 10), key, trusted=False)])
+        ledger.record_synced(
+            box,
+            "INBOX",
+            1,
+            1,
+            [BounceIn("lead3@example.com", "hard", at(DAY, 10), key, trusted=False)],
+        )
     counted = [b for b in ledger.bounces(box) if b["counted"]]
     assert len(counted) == 1 and counted[0]["matched"]
     a = api.quota(ledger, BOX, at(DAY, 12))
@@ -77,20 +102,32 @@ def test_a_matched_bounce_counts_once_per_send(run):
     ledger.close()
 
 
-def test_a_row_stamped_in_the_future_never_paces_the_mailbox(smtp_ssl, ssl_cert_env, tmp_path,
-                                                              ledger_path):
+def test_a_row_stamped_in_the_future_never_paces_the_mailbox(
+    smtp_ssl, ssl_cert_env, tmp_path, ledger_path
+):
     """Issue #10 item 5: a row dated 2200 (a host with a broken clock, an old import) made
     ``send`` refuse until 2200 while ``quota`` said ok."""
     policy = policy_file(tmp_path / "paced.toml", daily=50, interval="5m")
     add_box(smtp_ssl.port, "--policy", str(policy))
     con = sqlite3.connect(ledger_path)
-    con.execute("INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
-                "settled_at, source, key) VALUES (1, 'x@example.com', '<future@x>', "
-                "'2200-01-01 00:00:00.000000', '2200-01-01', 'sent', NULL, 'import', 'f')")
+    con.execute(
+        "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, "
+        "settled_at, source, key) VALUES (1, 'x@example.com', '<future@x>', "
+        "'2200-01-01 00:00:00.000000', '2200-01-01', 'sent', NULL, 'import', 'f')"
+    )
     con.commit()
     con.close()
-    res = cli("send", BOX, "--to", "lead@example.com", "--subject", "hi", "--body", "hello",
-                 env=PASSWORD_ENV)
+    res = cli(
+        "send",
+        BOX,
+        "--to",
+        "lead@example.com",
+        "--subject",
+        "hi",
+        "--body",
+        "hello",
+        env=PASSWORD_ENV,
+    )
     assert res.returncode == 0, res.stderr
     quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert quota["next_send_at"] is None or quota["next_send_at"] < "2100"
@@ -101,8 +138,10 @@ def test_a_4xx_at_the_end_of_data_leaves_the_message_retryable(smtp_ssl, ssl_cer
     delivered, exit 0 (the deferred attempt used a slot; the retry takes a new one)."""
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
     eml = tmp_path / "m.eml"
-    eml.write_text(f"From: {BOX}\nTo: lead@example.com\nSubject: hi\n"
-                   f"Message-ID: <retry-1@corp.example>\n\nhello\n")
+    eml.write_text(
+        f"From: {BOX}\nTo: lead@example.com\nSubject: hi\n"
+        f"Message-ID: <retry-1@corp.example>\n\nhello\n"
+    )
     smtp_ssl.data_reply = (451, "4.3.0 local error in processing")
     first = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
     assert first.returncode == 75, first.stderr
@@ -117,7 +156,7 @@ def test_a_4xx_at_the_end_of_data_leaves_the_message_retryable(smtp_ssl, ssl_cer
     assert third.returncode == 65 and "already sent" in third.stderr
 
 
-RETRYING_CLIENT = textwrap.dedent('''\
+RETRYING_CLIENT = textwrap.dedent("""\
     import json, os, smtplib, sys
     from email.message import EmailMessage
 
@@ -140,7 +179,7 @@ RETRYING_CLIENT = textwrap.dedent('''\
             while not os.path.exists(out + ".go"):
                 pass
     json.dump(seen, open(out, "w"))
-''')
+""")
 
 
 @pytest.mark.slow
@@ -151,10 +190,24 @@ def test_the_relay_answers_a_retry_after_a_4xx_with_250(smtp_ssl, ssl_cert_env, 
     client, out = tmp_path / "client.py", tmp_path / "replies.json"
     client.write_text(RETRYING_CLIENT)
     smtp_ssl.data_reply = (451, "4.3.0 local error in processing")
-    proc = subprocess.Popen([sys.executable, "-m", "warmup", "send", BOX, "--refuse", "--",
-                             sys.executable, str(client), str(out)],
-                            env={**os.environ, **PASSWORD_ENV},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warmup",
+            "send",
+            BOX,
+            "--refuse",
+            "--",
+            sys.executable,
+            str(client),
+            str(out),
+        ],
+        env={**os.environ, **PASSWORD_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     first = Path(str(out) + ".first")
     for _ in range(1200):  # the client's first attempt is done (waiting on a process)
         if first.exists() or proc.poll() is not None:
@@ -168,8 +221,9 @@ def test_the_relay_answers_a_retry_after_a_4xx_with_250(smtp_ssl, ssl_cert_env, 
 
 
 @pytest.mark.slow
-def test_sends_succeed_while_a_400000_row_import_runs(smtp_ssl, ssl_cert_env, tmp_path,
-                                                      ledger_path):
+def test_sends_succeed_while_a_400000_row_import_runs(
+    smtp_ssl, ssl_cert_env, tmp_path, ledger_path
+):
     """Acceptance 5: a 400,000-row import running, 3 concurrent `warmup send`s: all succeed."""
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml", daily=1000)))
     path = tmp_path / "big.csv"
@@ -178,10 +232,20 @@ def test_sends_succeed_while_a_400000_row_import_runs(smtp_ssl, ssl_cert_env, tm
         w.writerow(["mailbox", "recipient", "sent_at", "provider"])
         start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
         for i in range(400_000):
-            w.writerow([f"old{i % 40}@archive.example", f"r{i}@example.com",
-                        (start + dt.timedelta(seconds=60 * i)).isoformat(), "exmail"])
-    importer = subprocess.Popen([sys.executable, "-m", "warmup", "import", str(path)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            w.writerow(
+                [
+                    f"old{i % 40}@archive.example",
+                    f"r{i}@example.com",
+                    (start + dt.timedelta(seconds=60 * i)).isoformat(),
+                    "exmail",
+                ]
+            )
+    importer = subprocess.Popen(
+        [sys.executable, "-m", "warmup", "import", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # wait until the import is writing (its first batches are in)
         for _ in range(6000):
@@ -198,10 +262,28 @@ def test_sends_succeed_while_a_400000_row_import_runs(smtp_ssl, ssl_cert_env, tm
                 break
             time.sleep(0.1)
         assert importer.poll() is None, "the import finished before the sends started"
-        senders = [subprocess.Popen(
-            [sys.executable, "-m", "warmup", "send", BOX, "--to", f"lead{k}@example.com",
-             "--subject", "hi", "--body", "hello"], env={**os.environ, **PASSWORD_ENV},
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(3)]
+        senders = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "warmup",
+                    "send",
+                    BOX,
+                    "--to",
+                    f"lead{k}@example.com",
+                    "--subject",
+                    "hi",
+                    "--body",
+                    "hello",
+                ],
+                env={**os.environ, **PASSWORD_ENV},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for k in range(3)
+        ]
         results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in senders]
         still_importing = importer.poll() is None
     finally:
@@ -220,17 +302,21 @@ def test_a_bounce_never_answers_a_slot_that_never_left(tmp_path):
     ledger = open_ledger()
     api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "flat.toml")))
     with Gate(BOX, ledger=ledger) as gate:
-        gate.reserve(["x@example.com", "y@example.com"], "<r@x>", now=at(DAY, 9)).settle(
-            "released")
+        gate.reserve(["x@example.com", "y@example.com"], "<r@x>", now=at(DAY, 9)).settle("released")
         gate.reserve(["z@example.com", "w@example.com"], "<s@x>", now=at(DAY, 9, 5)).settle(
-            "sent")  # two recipients settled sent, written when the gate closes
+            "sent"
+        )  # two recipients settled sent, written when the gate closes
     got = api.record_bounce(ledger, BOX, "x@example.com", "soft", at=at(DAY, 10))
     assert (got.bounces, got.matched, got.counted) == (1, 0, 0)
     assert ledger.rollup_mismatches() == []
     with ledger.read() as conn:
         outcomes = dict(conn.exec_driver_sql("SELECT recipient, outcome FROM send").fetchall())
-    assert outcomes == {"x@example.com": "released", "y@example.com": "released",
-                        "z@example.com": "sent", "w@example.com": "sent"}
+    assert outcomes == {
+        "x@example.com": "released",
+        "y@example.com": "released",
+        "z@example.com": "sent",
+        "w@example.com": "sent",
+    }
     ledger.close()
 
 

@@ -33,8 +33,11 @@ from warmup.policy.walk import day_start, lookback, replay
 TODAY = dt.date(2026, 11, 16)
 ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Pacific/Kiritimati")
 SPECS = {name: load_policy(name) for name in ("default", "gentle")}
-PROPS = settings(max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "100")), deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(
+    max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "100")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def instant(day: dt.date, minute: int, tz: str) -> dt.datetime:
@@ -53,13 +56,22 @@ def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-unty
         sent = draw(st.integers(1, 320))
         spike = draw(st.integers(0, 9)) == 0
         share = st.integers(0, max(sent // (3 if spike else 60), 1))
-        days.append(DayCounts(TODAY - dt.timedelta(days=k), sent, draw(share), draw(share),
-                              draw(share), draw(st.integers(0, 2 if spike else 0))))
+        days.append(
+            DayCounts(
+                TODAY - dt.timedelta(days=k),
+                sent,
+                draw(share),
+                draw(share),
+                draw(share),
+                draw(st.integers(0, 2 if spike else 0)),
+            )
+        )
     if days and draw(st.booleans()):  # a long silence before recent days
         cut = draw(st.integers(0, len(days) - 1))
         gap = dt.timedelta(days=draw(st.integers(0, 40)))
-        days = [dataclasses.replace(c, day=c.day - gap) if i < cut else c
-                for i, c in enumerate(days)]
+        days = [
+            dataclasses.replace(c, day=c.day - gap) if i < cut else c for i, c in enumerate(days)
+        ]
     now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
     events = []
     for _ in range(draw(st.integers(0, 6))):
@@ -68,7 +80,8 @@ def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-unty
         until = t + dt.timedelta(hours=draw(st.integers(1, 72))) if kind == "throttle" else None
         events.append(MailboxEvent(kind, t, until, kind))
     hist = History(
-        mailbox="a@corp.example", timezone=tz,
+        mailbox="a@corp.example",
+        timezone=tz,
         days=tuple(sorted(days, key=lambda c: c.day)),
         events=tuple(sorted(events, key=lambda e: e.at)),
         last_send_at=now - dt.timedelta(minutes=draw(st.integers(0, 600))) if days else None,
@@ -88,11 +101,14 @@ def memo_view(spec, hist: History, upto: dt.date, now: dt.datetime) -> History |
     since = upto - dt.timedelta(days=lookback(spec))
     applied = day_start(upto - dt.timedelta(days=1), hist.timezone)
     manual = [e for e in hist.events if e.kind in ("pause", "resume") and e.at <= applied][-1:]
-    kept = [e for e in hist.events
-            if e.at > applied or e in manual or (e.kind == "throttle" and e.until
-                                                 and e.until > now)]
-    return dataclasses.replace(hist, memo=state, days=tuple(c for c in hist.days if c.day >= since),
-                               events=tuple(kept))
+    kept = [
+        e
+        for e in hist.events
+        if e.at > applied or e in manual or (e.kind == "throttle" and e.until and e.until > now)
+    ]
+    return dataclasses.replace(
+        hist, memo=state, days=tuple(c for c in hist.days if c.day >= since), events=tuple(kept)
+    )
 
 
 @pytest.mark.slow
@@ -137,8 +153,7 @@ def test_timeline_from_a_memo_is_the_tail_of_the_full_one(case, back):
     if memo.last_active is None:
         return
     # Reports pass every event: the memo says which the walk has applied.
-    tail, tail_state = walk_timeline(spec, dataclasses.replace(hist, memo=memo), now,
-                                     explain=False)
+    tail, tail_state = walk_timeline(spec, dataclasses.replace(hist, memo=memo), now, explain=False)
     assert tail == [d for d in full if d.date >= upto]
     assert tail_state == state
 
@@ -161,8 +176,10 @@ def test_a_memo_after_the_day_asked_is_refused():
 def test_rates_never_exceed_one_even_with_late_bounces():
     spec = SPECS["default"]
     # 25 sends a week ago, and more bounces than sends arriving since (late DSNs of older sends)
-    days = (DayCounts(TODAY - dt.timedelta(days=9), 25),
-            DayCounts(TODAY - dt.timedelta(days=3), 20, hard=30, soft=10))
+    days = (
+        DayCounts(TODAY - dt.timedelta(days=9), 25),
+        DayCounts(TODAY - dt.timedelta(days=3), 20, hard=30, soft=10),
+    )
     a = evaluate(spec, History("a@corp.example", "UTC", days=days), instant(TODAY, 600, "UTC"))
     assert a.bounce_rate is not None and a.bounce_rate <= 1.0
     assert any("100.0% (20/20)" in r for r in a.reasons)

@@ -26,9 +26,14 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X"): what __getattr__ below prov
     from warmup.policy import project as project
 
 _LAZY = {
-    "Gate": "warmup.gate", "NotAllowed": "warmup.gate", "Suppressed": "warmup.gate",
-    "open_ledger": "warmup.ledger", "Allowance": "warmup.policy", "evaluate": "warmup.policy",
-    "load_policy": "warmup.policy", "project": "warmup.policy",
+    "Gate": "warmup.gate",
+    "NotAllowed": "warmup.gate",
+    "Suppressed": "warmup.gate",
+    "open_ledger": "warmup.ledger",
+    "Allowance": "warmup.policy",
+    "evaluate": "warmup.policy",
+    "load_policy": "warmup.policy",
+    "project": "warmup.policy",
     "parse_bounces": "warmup.bounces",
 }
 

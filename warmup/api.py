@@ -49,8 +49,9 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
     try:
         pendulum.timezone(tz)
     except Exception:
-        raise InvalidField(field, "{field}: unknown time zone {tz!r}; use an IANA name like "
-                           "Asia/Shanghai", tz=tz) from None
+        raise InvalidField(
+            field, "{field}: unknown time zone {tz!r}; use an IANA name like Asia/Shanghai", tz=tz
+        ) from None
     return tz
 
 
@@ -84,25 +85,47 @@ def endpoints(box: MailboxRow) -> Endpoints:
     p = get_provider(box.provider)
     smtp = _hosts(box.smtp_host) if box.smtp_host else tuple(p.smtp.hosts())
     imap = _hosts(box.imap_host) if box.imap_host else tuple(p.imap.hosts())
-    return Endpoints(smtp, box.smtp_port or p.smtp.port or 465, box.smtp_security or p.smtp.security,
-                     imap, box.imap_port or p.imap.port or 993, box.imap_security or p.imap.security)
+    return Endpoints(
+        smtp,
+        box.smtp_port or p.smtp.port or 465,
+        box.smtp_security or p.smtp.security,
+        imap,
+        box.imap_port or p.imap.port or 993,
+        box.imap_security or p.imap.security,
+    )
 
 
 def _check_endpoint(kind: str, host: str | None, port: int | None, security: str | None) -> None:
     sec, hst, prt = f"{kind}_security", f"{kind}_host", f"{kind}_port"
     if security is not None and security not in SECURITIES:
-        raise InvalidField(sec, "{field} {security!r}: expected one of {choices}",
-                           security=security, choices=", ".join(SECURITIES))
+        raise InvalidField(
+            sec,
+            "{field} {security!r}: expected one of {choices}",
+            security=security,
+            choices=", ".join(SECURITIES),
+        )
     if security == "none" and not (host and all(_is_loopback(h) for h in _hosts(host))):
-        raise InvalidField(sec, "{field} none sends the password in clear text: allowed only "
-                           "with a loopback {host} (127.0.0.1, localhost)", refs={"host": hst})
+        raise InvalidField(
+            sec,
+            "{field} none sends the password in clear text: allowed only "
+            "with a loopback {host} (127.0.0.1, localhost)",
+            refs={"host": hst},
+        )
     if port is not None and not 0 < port < 65536:
         raise InvalidField(prt, "{field} {port}: expected 1-65535", port=port)
 
 
-def add_mailbox(ledger: Ledger, address: str, provider: str, *, timezone: str | None = None,
-                policy: str = "default", cap: int | None = None, started: dt.date | None = None,
-                **overrides: Any) -> MailboxRow:
+def add_mailbox(
+    ledger: Ledger,
+    address: str,
+    provider: str,
+    *,
+    timezone: str | None = None,
+    policy: str = "default",
+    cap: int | None = None,
+    started: dt.date | None = None,
+    **overrides: Any,
+) -> MailboxRow:
     """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``."""
     address = addresses.normalize(address, "mailbox address")
     if started is not None:
@@ -110,18 +133,33 @@ def add_mailbox(ledger: Ledger, address: str, provider: str, *, timezone: str | 
     prov = get_provider(provider)
     _validate_settings(prov, policy, cap, overrides)
     tz = check_timezone(timezone or prov.timezone or _local_zone())
-    return ledger.add_mailbox(address, provider, tz, policy, cap=cap, started=started,
-                              **{k: v for k, v in overrides.items() if v is not None})
+    return ledger.add_mailbox(
+        address,
+        provider,
+        tz,
+        policy,
+        cap=cap,
+        started=started,
+        **{k: v for k, v in overrides.items() if v is not None},
+    )
 
 
-def _validate_settings(prov: Provider, policy: str | None, cap: int | None,
-                       overrides: dict[str, Any]) -> None:
+def _validate_settings(
+    prov: Provider, policy: str | None, cap: int | None, overrides: dict[str, Any]
+) -> None:
     for kind in ("smtp", "imap"):
-        _check_endpoint(kind, overrides.get(f"{kind}_host") or getattr(prov, kind).host,
-                        overrides.get(f"{kind}_port"), overrides.get(f"{kind}_security"))
+        _check_endpoint(
+            kind,
+            overrides.get(f"{kind}_host") or getattr(prov, kind).host,
+            overrides.get(f"{kind}_port"),
+            overrides.get(f"{kind}_security"),
+        )
         if prov.name == "custom" and not overrides.get(f"{kind}_host"):
-            raise InvalidField(f"{kind}_host", "provider custom needs {field} and {port}",
-                               refs={"port": f"{kind}_port"})
+            raise InvalidField(
+                f"{kind}_host",
+                "provider custom needs {field} and {port}",
+                refs={"port": f"{kind}_port"},
+            )
     if cap is not None and cap < 0:
         raise InvalidField("cap", "{field} {cap}: expected a whole number >= 0", cap=cap)
     if policy is not None:
@@ -139,13 +177,20 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
     box = ledger.mailbox(address)
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
-        raise InvalidField("cap", "nothing to change: give {field}, {policy}, {timezone} or a "
-                           "host, port or security ({smtp_host}, {imap_port}, ...)",
-                           refs={f: f for f in ("policy", "timezone", "smtp_host", "imap_port")})
+        raise InvalidField(
+            "cap",
+            "nothing to change: give {field}, {policy}, {timezone} or a "
+            "host, port or security ({smtp_host}, {imap_port}, ...)",
+            refs={f: f for f in ("policy", "timezone", "smtp_host", "imap_port")},
+        )
     if "timezone" in values:
         check_timezone(values["timezone"])
-    _validate_settings(get_provider(box.provider), values.get("policy"), values.get("cap"),
-                       {k: v for k, v in values.items() if k[:5] in ("smtp_", "imap_")})
+    _validate_settings(
+        get_provider(box.provider),
+        values.get("policy"),
+        values.get("cap"),
+        {k: v for k, v in values.items() if k[:5] in ("smtp_", "imap_")},
+    )
     return ledger.update_mailbox(address, **values)
 
 
@@ -153,8 +198,10 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> None:
     box = ledger.mailbox(address)
     n = ledger.history_size(box)
     if n and not force:
-        raise DataError(f"mailbox {box.address} has {n} sends and bounces in its history; "
-                        f"add --force to delete them too")
+        raise DataError(
+            f"mailbox {box.address} has {n} sends and bounces in its history; "
+            f"add --force to delete them too"
+        )
     ledger.remove_mailbox(address)
 
 
@@ -167,19 +214,31 @@ def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowa
     return quota_for(ledger, ledger.mailbox(address), check_query(at) if at else now_utc())
 
 
-def _snapshot(ledger: Ledger, box: MailboxRow, at: dt.datetime,
-              ) -> tuple[PolicySpec, str, Any]:
+def _snapshot(
+    ledger: Ledger,
+    box: MailboxRow,
+    at: dt.datetime,
+) -> tuple[PolicySpec, str, Any]:
     """The policy, its memo inputs, and the mailbox's history as of ``at`` (with its memo)."""
     spec = policy_for(box)
     prov = get_provider(box.provider)
-    base = History(mailbox=box.address, timezone=box.timezone, cap=box.cap,
-                   provider_ceiling=prov.daily_limit, provider_min_interval=prov.min_interval,
-                   started=box.started)
+    base = History(
+        mailbox=box.address,
+        timezone=box.timezone,
+        cap=box.cap,
+        provider_ceiling=prov.daily_limit,
+        provider_min_interval=prov.min_interval,
+        started=box.started,
+    )
     inputs = inputs_digest(spec, base)
-    snap = ledger.history(box, at, provider_ceiling=prov.daily_limit,
-                          provider_min_interval=prov.min_interval,
-                          domain_cap=spec.domain_cap is not None,
-                          memo=(inputs, lookback(spec)))
+    snap = ledger.history(
+        box,
+        at,
+        provider_ceiling=prov.daily_limit,
+        provider_min_interval=prov.min_interval,
+        domain_cap=spec.domain_cap is not None,
+        memo=(inputs, lookback(spec)),
+    )
     return spec, inputs, snap
 
 
@@ -209,8 +268,13 @@ def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None)
     return project(spec, snap.history, at, days)
 
 
-def volume_date(ledger: Ledger, mailboxes: list[str], volume: int,
-                at: dt.datetime | None = None, horizon: int = 730) -> tuple[dt.date | None, int]:
+def volume_date(
+    ledger: Ledger,
+    mailboxes: list[str],
+    volume: int,
+    at: dt.datetime | None = None,
+    horizon: int = 730,
+) -> tuple[dt.date | None, int]:
     """The first day on which ``volume`` recipients will have been sent across ``mailboxes``."""
     plans = [plan(ledger, m, horizon, at) for m in mailboxes]
     for k in range(horizon):
@@ -246,12 +310,16 @@ def text_field(value: str, field: str, limit: int) -> str:
     value = value.strip()
     bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
     if bad is not None:
-        raise InvalidFieldData(field, "{field}: {value!r} contains the control character {char}; "
-                               "give plain text on one line",
-                               value=_clip(value), char=f"U+{ord(bad):04X}")
+        raise InvalidFieldData(
+            field,
+            "{field}: {value!r} contains the control character {char}; give plain text on one line",
+            value=_clip(value),
+            char=f"U+{ord(bad):04X}",
+        )
     if len(value) > limit:
-        raise InvalidFieldData(field, "{field}: {n} characters; at most {limit} are kept",
-                               n=len(value), limit=limit)
+        raise InvalidFieldData(
+            field, "{field}: {n} characters; at most {limit} are kept", n=len(value), limit=limit
+        )
     return value
 
 
@@ -259,8 +327,13 @@ def _clip(value: str, n: int = 60) -> str:
     return value if len(value) <= n else value[:n] + "..."
 
 
-def record_send(ledger: Ledger, address: str, recipients: list[str],
-                at: dt.datetime | None = None, message_id: str | None = None) -> int:
+def record_send(
+    ledger: Ledger,
+    address: str,
+    recipients: list[str],
+    at: dt.datetime | None = None,
+    message_id: str | None = None,
+) -> int:
     """Record sends made outside the gate; returns how many were new."""
     rcpts = [addresses.normalize(r, "recipient") for r in recipients]
     at = check_event(at) if at else now_utc()
@@ -270,16 +343,26 @@ def record_send(ledger: Ledger, address: str, recipients: list[str],
     return ledger.record(box, sends=[SendIn(r, at, message_id) for r in rcpts]).sends
 
 
-def record_bounce(ledger: Ledger, address: str, recipient: str, kind: str = "hard",
-                  status: str | None = None, at: dt.datetime | None = None,
-                  message_id: str | None = None) -> Recorded:
+def record_bounce(
+    ledger: Ledger,
+    address: str,
+    recipient: str,
+    kind: str = "hard",
+    status: str | None = None,
+    at: dt.datetime | None = None,
+    message_id: str | None = None,
+) -> Recorded:
     """Record a bounce learnt elsewhere. It counts in the mailbox's rates only if it answers a
     send of the mailbox (by ``message_id``, else the latest send to the recipient in the 30 days
     before); a hard bounce suppresses the address either way (the user vouches for it)."""
     rcpt = addresses.normalize(recipient, "recipient")
     if kind not in BOUNCE_KINDS:
-        raise InvalidField("kind", "{field} {value!r}: expected one of {choices}", value=kind,
-                           choices=", ".join(BOUNCE_KINDS))
+        raise InvalidField(
+            "kind",
+            "{field} {value!r}: expected one of {choices}",
+            value=kind,
+            choices=", ".join(BOUNCE_KINDS),
+        )
     at = check_event(at) if at else now_utc()
     if status is not None:
         status = text_field(status, "status", STATUS_LIMIT) or None
@@ -287,8 +370,12 @@ def record_bounce(ledger: Ledger, address: str, recipient: str, kind: str = "har
         message_id = text_field(message_id, "message_id", MESSAGE_ID_LIMIT) or None
     box = ledger.mailbox(address)
     key = f"record:{utc_iso(at)}|{rcpt}|{kind}"
-    return ledger.record(box, bounces=[BounceIn(rcpt, kind, at, key, status=status,
-                                                message_id=message_id, source="record")])
+    return ledger.record(
+        box,
+        bounces=[
+            BounceIn(rcpt, kind, at, key, status=status, message_id=message_id, source="record")
+        ],
+    )
 
 
 def utc_iso(ts: dt.datetime) -> str:
@@ -296,8 +383,16 @@ def utc_iso(ts: dt.datetime) -> str:
 
 
 IMPORT_REQUIRED = ("mailbox", "recipient", "sent_at")
-IMPORT_OPTIONAL = ("message_id", "bounce_kind", "bounce_status", "bounced_at",
-                   "provider", "timezone", "event", "reason")
+IMPORT_OPTIONAL = (
+    "message_id",
+    "bounce_kind",
+    "bounce_status",
+    "bounced_at",
+    "provider",
+    "timezone",
+    "event",
+    "reason",
+)
 IMPORT_EVENTS = ("pause", "resume")
 
 
@@ -313,8 +408,9 @@ class Imported(NamedTuple):
 IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
 
 
-def import_csv(ledger: Ledger, path: str | Path,
-               progress: Callable[[int], None] | None = None) -> Imported:
+def import_csv(
+    ledger: Ledger, path: str | Path, progress: Callable[[int], None] | None = None
+) -> Imported:
     """Import an earlier sending log.
 
     The whole file is validated before anything is written: a bad line rejects the file with its
@@ -337,11 +433,16 @@ def import_csv(ledger: Ledger, path: str | Path,
         if r["mailbox"] in known or r["mailbox"] in register:
             continue
         if not r["provider"]:
-            raise DataError(f"{path}: line {line}: {MailboxNotFound(r['mailbox'])}, or give its "
-                            f"provider in a provider column")
+            raise DataError(
+                f"{path}: line {line}: {MailboxNotFound(r['mailbox'])}, or give its "
+                f"provider in a provider column"
+            )
         prov = get_provider(r["provider"])
-        register[r["mailbox"]] = {"provider": prov.name, "policy": "default",
-                                  "timezone": r["timezone"] or prov.timezone or _local_zone()}
+        register[r["mailbox"]] = {
+            "provider": prov.name,
+            "policy": "default",
+            "timezone": r["timezone"] or prov.timezone or _local_zone(),
+        }
     total = Recorded()
     batch: list[tuple[str, SendIn | EventIn]] = []
     for _, r in _csv_rows(path, now):
@@ -362,9 +463,15 @@ def _import_item(r: dict[str, Any], path: Path) -> SendIn | EventIn:
     bounce = None
     if r["bounce_kind"]:
         key = f"import:{send_key(r['recipient'], r['sent_at'], r['message_id'])}"
-        bounce = BounceIn(r["recipient"], r["bounce_kind"], r["bounced_at"], key,
-                          status=r["bounce_status"], message_id=r["message_id"],
-                          source="import")
+        bounce = BounceIn(
+            r["recipient"],
+            r["bounce_kind"],
+            r["bounced_at"],
+            key,
+            status=r["bounce_status"],
+            message_id=r["message_id"],
+            source="import",
+        )
     return SendIn(r["recipient"], r["sent_at"], r["message_id"], "import", bounce)
 
 
@@ -389,8 +496,9 @@ def _csv_rows(path: Path, now: dt.datetime) -> Iterator[tuple[int, dict[str, Any
         except csv.Error as exc:
             raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
         except UnicodeDecodeError:
-            raise DataError(f"{path}: line {_bad_utf8_line(path)}: not UTF-8 text; save the file "
-                            f"as UTF-8") from None
+            raise DataError(
+                f"{path}: line {_bad_utf8_line(path)}: not UTF-8 text; save the file as UTF-8"
+            ) from None
 
 
 def _bad_utf8_line(path: Path) -> int:
@@ -399,20 +507,23 @@ def _bad_utf8_line(path: Path) -> int:
     try:
         raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return raw[:exc.start].count(b"\n") + 1
+        return raw[: exc.start].count(b"\n") + 1
     return 1
 
 
 def _check_header(path: Path, header: list[str]) -> None:
     missing = [c for c in IMPORT_REQUIRED if c not in header]
     if missing:
-        raise DataError(f"{path}: line 1: header lacks {', '.join(missing)} "
-                        f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])")
+        raise DataError(
+            f"{path}: line 1: header lacks {', '.join(missing)} "
+            f"(expected {','.join(IMPORT_REQUIRED)}[,{','.join(IMPORT_OPTIONAL)}])"
+        )
     twice = sorted(h for h, n in Counter(header).items() if h and n > 1)
     if twice:
         # csv.DictReader would keep the last of them and silently drop the others.
-        raise DataError(f"{path}: line 1: column {twice[0]!r} appears twice in the header; "
-                        f"keep one")
+        raise DataError(
+            f"{path}: line 1: column {twice[0]!r} appears twice in the header; keep one"
+        )
 
 
 def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -423,8 +534,11 @@ def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     if None in row:
         raise DataError("more fields than the header has")
     get = {k: (v or "").strip() for k, v in row.items()}
-    for column, limit in (("message_id", MESSAGE_ID_LIMIT), ("bounce_status", STATUS_LIMIT),
-                          ("reason", REASON_LIMIT)):
+    for column, limit in (
+        ("message_id", MESSAGE_ID_LIMIT),
+        ("bounce_status", STATUS_LIMIT),
+        ("reason", REASON_LIMIT),
+    ):
         if get.get(column):
             text_field(get[column], column, limit)
     event = get.get("event", "").lower() or None
@@ -449,11 +563,13 @@ def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         except UsageError as exc:
             raise DataError(str(exc)) from None
         if not (prov.smtp.host and prov.imap.host):
-            raise DataError(f"provider {prov.name} has no SMTP/IMAP hosts to register "
-                            f"{out['mailbox']} with; add it first with 'warmup mailbox add "
-                            f"{out['mailbox']} --provider {prov.name} --smtp-host HOST "
-                            f"--smtp-port PORT --imap-host HOST --imap-port PORT' and leave its "
-                            f"provider column empty")
+            raise DataError(
+                f"provider {prov.name} has no SMTP/IMAP hosts to register "
+                f"{out['mailbox']} with; add it first with 'warmup mailbox add "
+                f"{out['mailbox']} --provider {prov.name} --smtp-host HOST "
+                f"--smtp-port PORT --imap-host HOST --imap-port PORT' and leave its "
+                f"provider column empty"
+            )
     if out["timezone"]:
         try:
             check_timezone(out["timezone"])
@@ -461,18 +577,26 @@ def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
             raise DataError(str(exc)) from None
     if event:
         if get["recipient"] or out["bounce_kind"] or get.get("bounced_at"):
-            raise DataError(f"an {event} row takes only mailbox, sent_at (when) and reason: "
-                            f"leave recipient and the bounce columns empty")
+            raise DataError(
+                f"an {event} row takes only mailbox, sent_at (when) and reason: "
+                f"leave recipient and the bounce columns empty"
+            )
         return out
     if out["bounce_kind"]:
         if out["bounce_kind"] not in BOUNCE_KINDS:
-            raise DataError(f"bounce_kind {out['bounce_kind']!r}: expected one of "
-                            f"{', '.join(BOUNCE_KINDS)}")
-        out["bounced_at"] = (_csv_instant(get["bounced_at"], "bounced_at", now)
-                             if get.get("bounced_at") else out["sent_at"])
+            raise DataError(
+                f"bounce_kind {out['bounce_kind']!r}: expected one of {', '.join(BOUNCE_KINDS)}"
+            )
+        out["bounced_at"] = (
+            _csv_instant(get["bounced_at"], "bounced_at", now)
+            if get.get("bounced_at")
+            else out["sent_at"]
+        )
         if out["bounced_at"] < out["sent_at"]:
-            raise DataError(f"bounced_at {get['bounced_at']!r} is before sent_at "
-                            f"{get['sent_at']!r}: a message bounces after it is sent")
+            raise DataError(
+                f"bounced_at {get['bounced_at']!r} is before sent_at "
+                f"{get['sent_at']!r}: a message bounces after it is sent"
+            )
     elif get.get("bounce_status") or get.get("bounced_at"):
         raise DataError("bounce_status/bounced_at given without bounce_kind")
     return out

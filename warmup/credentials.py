@@ -35,7 +35,8 @@ def _keyring() -> ModuleType:
     if isinstance(backend, fail.Keyring):
         raise ConfigError(
             "no system keyring is available on this machine; set WARMUP_PASSWORD in the "
-            "environment or use --password-command 'CMD' (e.g. 'pass show mail/sales')")
+            "environment or use --password-command 'CMD' (e.g. 'pass show mail/sales')"
+        )
     return keyring
 
 
@@ -73,14 +74,17 @@ def store_password(address: str, password: str) -> str:
             f"the keyring backend {backend_name(target)} keeps passwords unencrypted in a file; "
             f"nothing stored: use an encrypting keyring (Secret Service, KWallet, macOS Keychain, "
             f"Windows Credential Locker) or give the password through WARMUP_PASSWORD or "
-            f"--password-command 'CMD'")
+            f"--password-command 'CMD'"
+        )
     try:
         keyring.set_password(SERVICE, address, password)
     except ConfigError:
         raise
     except Exception as exc:  # keyring backends raise their own types
-        raise ConfigError(f"the system keyring refused to store it ({type(exc).__name__}); "
-                          f"use WARMUP_PASSWORD or --password-command instead") from None
+        raise ConfigError(
+            f"the system keyring refused to store it ({type(exc).__name__}); "
+            f"use WARMUP_PASSWORD or --password-command instead"
+        ) from None
     return backend_name(target)
 
 
@@ -106,19 +110,30 @@ def get_password(address: str, command: str | None = None) -> str:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(f"the system keyring failed ({type(exc).__name__}); use "
-                          f"WARMUP_PASSWORD or --password-command") from None
+        raise ConfigError(
+            f"the system keyring failed ({type(exc).__name__}); use "
+            f"WARMUP_PASSWORD or --password-command"
+        ) from None
     if not secret:
-        raise ConfigError(f"no password for {address}: store it with 'warmup mailbox login "
-                          f"{address}', or set WARMUP_PASSWORD, or use --password-command 'CMD'")
+        raise ConfigError(
+            f"no password for {address}: store it with 'warmup mailbox login "
+            f"{address}', or set WARMUP_PASSWORD, or use --password-command 'CMD'"
+        )
     return secret
 
 
 def _from_command(command: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "WARMUP_PASSWORD"}
     try:
-        out = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60,
-                             env=env, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            command,
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         raise ConfigError("the password command did not finish within 60 s") from None
     if out.returncode != 0:
@@ -135,8 +150,10 @@ def hand_over(password: str) -> int:
     itself without it in its environment (whose initial copy /proc/PID/environ shows)."""
     data = os.fsencode(password)
     if len(data) > _MAX_HANDOVER:
-        raise ConfigError(f"WARMUP_PASSWORD is longer than {_MAX_HANDOVER} bytes; use "
-                          f"--password-command or 'warmup mailbox login' instead")
+        raise ConfigError(
+            f"WARMUP_PASSWORD is longer than {_MAX_HANDOVER} bytes; use "
+            f"--password-command or 'warmup mailbox login' instead"
+        )
     read_end, write_end = os.pipe()
     try:
         os.write(write_end, data)  # fits the pipe's buffer: nobody needs to read yet
@@ -161,8 +178,10 @@ def take_handed_over() -> str | None:
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             raise OSError("not a pipe")
     except (ValueError, OSError):
-        raise ConfigError(f"{HANDOVER_VAR}={number!r} is not a pipe warmup handed over; unset "
-                          f"it (warmup sets it for itself)") from None
+        raise ConfigError(
+            f"{HANDOVER_VAR}={number!r} is not a pipe warmup handed over; unset "
+            f"it (warmup sets it for itself)"
+        ) from None
     try:
         data = os.read(fd, _MAX_HANDOVER + 1)
     finally:

@@ -14,9 +14,13 @@ SPIKE_DAYS = (17, 18)  # 1-based simulated days with a bounce spike (a bad list 
 RESUME_AFTER = 2  # paused mornings before the simulated operator resumes
 
 
-def simulate(ledger: Ledger, days: int = 40, now: dt.datetime | None = None,
-             address: str = DEMO_MAILBOX, seed: int = 7,
-             ) -> tuple[MailboxRow, list[tuple[dt.date, Allowance, int]]]:
+def simulate(
+    ledger: Ledger,
+    days: int = 40,
+    now: dt.datetime | None = None,
+    address: str = DEMO_MAILBOX,
+    seed: int = 7,
+) -> tuple[MailboxRow, list[tuple[dt.date, Allowance, int]]]:
     """Register an exmail mailbox ``days`` days before ``now`` and send its full quota daily.
 
     Normal days bounce about 1%, the spike days about 20% (hard and block), which holds
@@ -53,8 +57,14 @@ def simulate(ledger: Ledger, days: int = 40, now: dt.datetime | None = None,
             if rng.random() < rate:
                 bounced += 1
                 kind = "hard" if rng.random() < 0.7 else "block"
-                bounce = BounceIn(rcpt, kind, at.add(minutes=20), key=f"demo:{k}:{i}",
-                                  status="5.1.1" if kind == "hard" else "5.7.1", source="demo")
+                bounce = BounceIn(
+                    rcpt,
+                    kind,
+                    at.add(minutes=20),
+                    key=f"demo:{k}:{i}",
+                    status="5.1.1" if kind == "hard" else "5.7.1",
+                    source="demo",
+                )
             sends.append(SendIn(rcpt, at, f"<demo-{k}-{i}@corp.example>", "demo", bounce))
         ledger.record(box, sends=sends)
         log.append((morning.date(), allowance, bounced))

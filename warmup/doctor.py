@@ -41,12 +41,18 @@ from warmup.providers import Provider, get_provider
 from warmup.smtp import _why
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG = (Unavailable.exit_code, PermissionFailure.exit_code,
-                                        ConfigError.exit_code)
+EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG = (
+    Unavailable.exit_code,
+    PermissionFailure.exit_code,
+    ConfigError.exit_code,
+)
 DEFAULT_TIMEOUT = 10.0
 # A server that names the service as switched off for the account: the administrator's scope.
-_SCOPE_WORDS = re.compile(r"not (?:enabled|allowed|open|permitted|authori[sz]ed)|disabled|"
-                          r"forbidden|no permission|service is closed", re.I)
+_SCOPE_WORDS = re.compile(
+    r"not (?:enabled|allowed|open|permitted|authori[sz]ed)|disabled|"
+    r"forbidden|no permission|service is closed",
+    re.I,
+)
 _ADMIN_STEP = re.compile(r"\badmin", re.I)
 
 
@@ -71,8 +77,14 @@ class Check:
 class _Failed(Exception):
     """A step failed: what happened, why it likely did, how to fix it, and the exit code."""
 
-    def __init__(self, detail: str, cause: str = "", fix: str = "", code: int = EX_UNAVAILABLE,
-                 steps: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self,
+        detail: str,
+        cause: str = "",
+        fix: str = "",
+        code: int = EX_UNAVAILABLE,
+        steps: tuple[int, ...] = (),
+    ) -> None:
         super().__init__(detail)
         self.detail, self.cause, self.fix, self.code, self.steps = detail, cause, fix, code, steps
 
@@ -97,24 +109,51 @@ def exit_code(checks: list[Check]) -> int:
     return next((c.code for c in checks if c.status == FAIL), 0)
 
 
-def run(box: MailboxRow, password: str | None, timeout: float = DEFAULT_TIMEOUT, *,
-        no_password: str = "no password available") -> list[Check]:
+def run(
+    box: MailboxRow,
+    password: str | None,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    no_password: str = "no password available",
+) -> list[Check]:
     """Every check for ``box``, in order. ``password`` None: the login checks fail (exit 78)
     with ``no_password`` as the detail, the network checks still run."""
     ep = endpoints(box)
     provider = get_provider(box.provider)
-    services = (_Service("SMTP", ep.smtp_hosts, ep.smtp_port, ep.smtp_security),
-                _Service("IMAP", ep.imap_hosts, ep.imap_port, ep.imap_security))
+    services = (
+        _Service("SMTP", ep.smtp_hosts, ep.smtp_port, ep.smtp_security),
+        _Service("IMAP", ep.imap_hosts, ep.imap_port, ep.imap_security),
+    )
     checks: list[Check] = []
     alive: dict[str, list[str]] = {s.kind: list(s.hosts) for s in services}
     for name, probe in (("dns", _resolve), ("tcp", _connect), ("tls", _handshake)):
         for svc in services:
             alive[svc.kind] = _stage(checks, name, svc, alive[svc.kind], probe, timeout)
     smtp_svc, imap_svc = services
-    smtp = _login(checks, "smtp-auth", smtp_svc, alive["SMTP"], box, password, no_password,
-                  provider, timeout, _smtp_login)
-    imap = _login(checks, "imap-login", imap_svc, alive["IMAP"], box, password, no_password,
-                  provider, timeout, _imap_login)
+    smtp = _login(
+        checks,
+        "smtp-auth",
+        smtp_svc,
+        alive["SMTP"],
+        box,
+        password,
+        no_password,
+        provider,
+        timeout,
+        _smtp_login,
+    )
+    imap = _login(
+        checks,
+        "imap-login",
+        imap_svc,
+        alive["IMAP"],
+        box,
+        password,
+        no_password,
+        provider,
+        timeout,
+        _imap_login,
+    )
     if smtp is not None and imap is not None:
         _cross_check(smtp, imap, provider)
     return checks
@@ -122,12 +161,26 @@ def run(box: MailboxRow, password: str | None, timeout: float = DEFAULT_TIMEOUT,
 
 # -- network steps -------------------------------------------------------------------------------
 
-def _stage(checks: list[Check], name: str, svc: _Service, hosts: list[str],
-           probe: Callable[[_Service, str, float], str], timeout: float) -> list[str]:
+
+def _stage(
+    checks: list[Check],
+    name: str,
+    svc: _Service,
+    hosts: list[str],
+    probe: Callable[[_Service, str, float], str],
+    timeout: float,
+) -> list[str]:
     """Run ``probe`` on each host still alive; a host failing while another passes is a warning."""
     if not hosts:
-        checks.append(Check(name, f"{svc.kind} {', '.join(svc.hosts) or '-'}", SKIP, 0,
-                            "not run: an earlier step failed for every host"))
+        checks.append(
+            Check(
+                name,
+                f"{svc.kind} {', '.join(svc.hosts) or '-'}",
+                SKIP,
+                0,
+                "not run: an earlier step failed for every host",
+            )
+        )
         return []
     results: list[Check] = []
     passed = []
@@ -140,12 +193,24 @@ def _stage(checks: list[Check], name: str, svc: _Service, hosts: list[str],
                 failure = exc
         if failure is None:
             status = WARN if detail.startswith("warning: ") else OK
-            results.append(Check(name, svc.target(host), status, ms(),
-                                 detail.removeprefix("warning: ")))
+            results.append(
+                Check(name, svc.target(host), status, ms(), detail.removeprefix("warning: "))
+            )
             passed.append(host)
         else:
-            results.append(Check(name, svc.target(host), FAIL, ms(), failure.detail,
-                                 failure.cause, failure.fix, failure.code, failure.steps))
+            results.append(
+                Check(
+                    name,
+                    svc.target(host),
+                    FAIL,
+                    ms(),
+                    failure.detail,
+                    failure.cause,
+                    failure.fix,
+                    failure.code,
+                    failure.steps,
+                )
+            )
     if passed:  # failover covers the others
         for c in results:
             if c.status == FAIL:
@@ -176,14 +241,22 @@ def _resolve(svc: _Service, host: str, timeout: float) -> str:
     worker = threading.Thread(target=lookup, daemon=True)
     worker.start()
     worker.join(timeout)
-    dns_fix = (f"check the host name ({svc.option}-host, 'warmup mailbox show'; the presets are "
-               f"in 'warmup providers') and this machine's network and DNS resolver")
+    dns_fix = (
+        f"check the host name ({svc.option}-host, 'warmup mailbox show'; the presets are "
+        f"in 'warmup providers') and this machine's network and DNS resolver"
+    )
     if worker.is_alive():
-        raise _Failed(f"no DNS answer for {host} within {timeout:g} s",
-                      "network/DNS: the resolver does not answer", dns_fix)
+        raise _Failed(
+            f"no DNS answer for {host} within {timeout:g} s",
+            "network/DNS: the resolver does not answer",
+            dns_fix,
+        )
     if "err" in box:
-        raise _Failed(f"{host} does not resolve ({box['err'].strerror or box['err']})",
-                      "network/DNS: the name is unknown or the network is down", dns_fix)
+        raise _Failed(
+            f"{host} does not resolve ({box['err'].strerror or box['err']})",
+            "network/DNS: the name is unknown or the network is down",
+            dns_fix,
+        )
     addrs = sorted({a[4][0] for a in box["ok"]})
     return f"{host} -> {', '.join(addrs[:4])}"
 
@@ -199,13 +272,18 @@ def _connect(svc: _Service, host: str, timeout: float) -> str:
             cause = "no answer: a firewall drops the traffic, or the host is down"
         else:
             cause = "the network cannot reach the host"
-        raise _Failed(f"cannot connect: {why}", cause,
-                      f"check {svc.option}-port ({_usual(svc.kind)}) and that outbound port "
-                      f"{svc.port} is open on this network") from None
+        raise _Failed(
+            f"cannot connect: {why}",
+            cause,
+            f"check {svc.option}-port ({_usual(svc.kind)}) and that outbound port "
+            f"{svc.port} is open on this network",
+        ) from None
     if svc.port in (25, 143):
-        return (f"warning: connected, but port {svc.port} is "
-                + ("server-to-server relay, often blocked; submit on 465 (ssl) or 587 (starttls)"
-                   if svc.port == 25 else "plain IMAP; prefer 993 (ssl)"))
+        return f"warning: connected, but port {svc.port} is " + (
+            "server-to-server relay, often blocked; submit on 465 (ssl) or 587 (starttls)"
+            if svc.port == 25
+            else "plain IMAP; prefer 993 (ssl)"
+        )
     return "connected"
 
 
@@ -215,22 +293,28 @@ def _usual(kind: str) -> str:
 
 def _handshake(svc: _Service, host: str, timeout: float) -> str:
     if svc.security == "none":
-        return (f"warning: plaintext connection (security none): the password crosses the "
-                f"network unencrypted; use {svc.option}-security ssl")
+        return (
+            f"warning: plaintext connection (security none): the password crosses the "
+            f"network unencrypted; use {svc.option}-security ssl"
+        )
     ctx = ssl.create_default_context()
     try:
         if svc.security == "ssl":
-            with socket.create_connection((host, svc.port), timeout=timeout) as raw, \
-                    ctx.wrap_socket(raw, server_hostname=host) as tls:
+            with (
+                socket.create_connection((host, svc.port), timeout=timeout) as raw,
+                ctx.wrap_socket(raw, server_hostname=host) as tls,
+            ):
                 return _describe(tls)
         if svc.kind == "SMTP":
             with smtplib.SMTP(host, svc.port, timeout=timeout) as smtp:
                 smtp.ehlo()
                 if not smtp.has_extn("starttls"):
-                    raise _Failed("the server does not offer STARTTLS",
-                                  "this port does not speak STARTTLS",
-                                  f"use {svc.option}-security ssl with port 465, or the port "
-                                  f"that offers STARTTLS (587)")
+                    raise _Failed(
+                        "the server does not offer STARTTLS",
+                        "this port does not speak STARTTLS",
+                        f"use {svc.option}-security ssl with port 465, or the port "
+                        f"that offers STARTTLS (587)",
+                    )
                 smtp.starttls(context=ctx)
                 # starttls() replaced the plain socket with the TLS one.
                 return _describe(cast(ssl.SSLSocket, smtp.sock))
@@ -241,25 +325,35 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
         finally:
             imapmod._logout(imap)
     except ssl.SSLCertVerificationError as exc:
-        raise _Failed(_why(exc), "the certificate is not signed by a CA this machine trusts, "
-                      "or is for another name (a TLS-inspecting proxy or antivirus, a private "
-                      "server, or the wrong host name)",
-                      "use the provider's own host name; for a private CA put it in the system "
-                      "store or point SSL_CERT_FILE at it (verification is never turned off)"
-                      ) from None
+        raise _Failed(
+            _why(exc),
+            "the certificate is not signed by a CA this machine trusts, "
+            "or is for another name (a TLS-inspecting proxy or antivirus, a private "
+            "server, or the wrong host name)",
+            "use the provider's own host name; for a private CA put it in the system "
+            "store or point SSL_CERT_FILE at it (verification is never turned off)",
+        ) from None
     except (ssl.SSLError, smtplib.SMTPServerDisconnected) as exc:
-        raise _Failed(_why(exc), f"the server on port {svc.port} does not speak "
-                      f"{'implicit TLS' if svc.security == 'ssl' else 'STARTTLS'} "
-                      f"(security {svc.security} does not match the port)",
-                      f"match {svc.option}-security to the port ({_usual(svc.kind)})") from None
+        raise _Failed(
+            _why(exc),
+            f"the server on port {svc.port} does not speak "
+            f"{'implicit TLS' if svc.security == 'ssl' else 'STARTTLS'} "
+            f"(security {svc.security} does not match the port)",
+            f"match {svc.option}-security to the port ({_usual(svc.kind)})",
+        ) from None
     except (OSError, smtplib.SMTPException, imaplib.IMAP4.error) as exc:
         why = _why(exc)
-        cause = ("the server accepted the connection but never answered: the wrong port, or "
-                 "a proxy/firewall in the way" if "timed out" in why else
-                 "the server broke off the TLS handshake")
-        raise _Failed(f"TLS handshake failed: {why}", cause,
-                      f"check {svc.option}-port and {svc.option}-security "
-                      f"({_usual(svc.kind)})") from None
+        cause = (
+            "the server accepted the connection but never answered: the wrong port, or "
+            "a proxy/firewall in the way"
+            if "timed out" in why
+            else "the server broke off the TLS handshake"
+        )
+        raise _Failed(
+            f"TLS handshake failed: {why}",
+            cause,
+            f"check {svc.option}-port and {svc.option}-security ({_usual(svc.kind)})",
+        ) from None
 
 
 def _describe(tls: ssl.SSLSocket) -> str:
@@ -278,19 +372,44 @@ def _describe(tls: ssl.SSLSocket) -> str:
 
 # -- logins -------------------------------------------------------------------------------------
 
-def _login(checks: list[Check], name: str, svc: _Service, hosts: list[str], box: MailboxRow,
-           password: str | None, no_password: str, provider: Provider, timeout: float,
-           attempt: Callable[[_Service, str, str, str, float], str]) -> Check | None:
+
+def _login(
+    checks: list[Check],
+    name: str,
+    svc: _Service,
+    hosts: list[str],
+    box: MailboxRow,
+    password: str | None,
+    no_password: str,
+    provider: Provider,
+    timeout: float,
+    attempt: Callable[[_Service, str, str, str, float], str],
+) -> Check | None:
     """One login on the first host that passed TLS (as a send's failover would pick)."""
     if not hosts:
-        checks.append(Check(name, f"{svc.kind} {', '.join(svc.hosts) or '-'}", SKIP, 0,
-                            "not run: no host passed the earlier steps"))
+        checks.append(
+            Check(
+                name,
+                f"{svc.kind} {', '.join(svc.hosts) or '-'}",
+                SKIP,
+                0,
+                "not run: no host passed the earlier steps",
+            )
+        )
         return None
     host = hosts[0]
     if password is None:
-        check = Check(name, svc.target(host), FAIL, 0, no_password, "no password is available",
-                      f"store it with 'warmup mailbox login {box.address}', or set "
-                      f"WARMUP_PASSWORD, or use --password-command 'CMD'", EX_CONFIG)
+        check = Check(
+            name,
+            svc.target(host),
+            FAIL,
+            0,
+            no_password,
+            "no password is available",
+            f"store it with 'warmup mailbox login {box.address}', or set "
+            f"WARMUP_PASSWORD, or use --password-command 'CMD'",
+            EX_CONFIG,
+        )
         checks.append(check)
         return None
     with _timer() as ms:
@@ -300,13 +419,27 @@ def _login(checks: list[Check], name: str, svc: _Service, hosts: list[str], box:
         except _Failed as exc:
             failure = exc
     if failure is None:
-        check = Check(name, svc.target(host), WARN if detail.startswith("warning: ") else OK,
-                      ms(), detail.removeprefix("warning: "))
+        check = Check(
+            name,
+            svc.target(host),
+            WARN if detail.startswith("warning: ") else OK,
+            ms(),
+            detail.removeprefix("warning: "),
+        )
     else:
         if failure.code == EX_NOPERM:
             failure.cause, failure.fix, failure.steps = _auth_advice(failure.detail, provider)
-        check = Check(name, svc.target(host), FAIL, ms(), failure.detail, failure.cause,
-                      failure.fix, failure.code, failure.steps)
+        check = Check(
+            name,
+            svc.target(host),
+            FAIL,
+            ms(),
+            failure.detail,
+            failure.cause,
+            failure.fix,
+            failure.code,
+            failure.steps,
+        )
     checks.append(check)
     return check
 
@@ -327,16 +460,23 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str, timeout: flo
             if not smtp.has_extn("auth"):
                 if svc.security == "none":
                     return "warning: EHLO ok; the server asks for no AUTH (an open local relay?)"
-                raise _Failed("the server offers no AUTH after EHLO",
-                              "this is not a submission port (or AUTH needs TLS first)",
-                              f"use the submission port ({_usual('SMTP')})", EX_CONFIG)
+                raise _Failed(
+                    "the server offers no AUTH after EHLO",
+                    "this is not a submission port (or AUTH needs TLS first)",
+                    f"use the submission port ({_usual('SMTP')})",
+                    EX_CONFIG,
+                )
             try:
                 smtp.login(user, password)
             except smtplib.SMTPAuthenticationError as exc:
-                text = exc.smtp_error.decode("utf-8", "replace") if isinstance(
-                    exc.smtp_error, bytes) else str(exc.smtp_error)
-                raise _Failed(f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}",
-                              code=EX_NOPERM) from None
+                text = (
+                    exc.smtp_error.decode("utf-8", "replace")
+                    if isinstance(exc.smtp_error, bytes)
+                    else str(exc.smtp_error)
+                )
+                raise _Failed(
+                    f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}", code=EX_NOPERM
+                ) from None
             return f"EHLO ok, AUTH {mechanisms or '?'}: login accepted for {user}"
         finally:
             try:
@@ -344,10 +484,11 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str, timeout: flo
             except (OSError, smtplib.SMTPException):
                 smtp.close()
     except (OSError, smtplib.SMTPException) as exc:
-        raise _Failed(f"SMTP conversation failed: {_why(exc)}",
-                      "the server broke off before the login",
-                      "run 'warmup doctor' again; if it persists, the provider may be "
-                      "refusing this network") from None
+        raise _Failed(
+            f"SMTP conversation failed: {_why(exc)}",
+            "the server broke off before the login",
+            "run 'warmup doctor' again; if it persists, the provider may be refusing this network",
+        ) from None
 
 
 def _imap_login(svc: _Service, host: str, user: str, password: str, timeout: float) -> str:
@@ -356,8 +497,9 @@ def _imap_login(svc: _Service, host: str, user: str, password: str, timeout: flo
     except imapmod.LoginFailed as exc:
         raise _Failed(str(exc), code=EX_NOPERM) from None
     except Unavailable as exc:
-        raise _Failed(str(exc), "the server broke off before the login",
-                      "run 'warmup doctor' again") from None
+        raise _Failed(
+            str(exc), "the server broke off before the login", "run 'warmup doctor' again"
+        ) from None
     imapmod._logout(imap)
     return f"login accepted for {user}"
 
@@ -368,8 +510,13 @@ def _auth_advice(text: str, provider: Provider) -> tuple[str, str, tuple[int, ..
     scope = tuple(i for i, s in steps if _ADMIN_STEP.search(s))
     mailbox = tuple(i for i, _ in steps if i not in scope)
     if _SCOPE_WORDS.search(text) and scope:
-        chosen, cause = scope, ("the server says the service is not enabled for this account: "
-                                "the administrator's scope")
+        chosen, cause = (
+            scope,
+            (
+                "the server says the service is not enabled for this account: "
+                "the administrator's scope"
+            ),
+        )
     else:
         chosen = mailbox or tuple(i for i, _ in steps)
         cause = "the server refused the password"
@@ -383,21 +530,28 @@ def _cross_check(smtp: Check, imap: Check, provider: Provider) -> None:
     steps = list(enumerate(provider.checklist, 1))
     if smtp.code == EX_NOPERM and imap.code == EX_NOPERM and smtp.steps == imap.steps:
         pw = tuple(i for i, s in steps if re.search(r"\bpassword\b", s, re.I))
-        switch = tuple(i for i, s in steps if re.search(r"switch|service", s, re.I)
-                       and i not in pw and not _ADMIN_STEP.search(s))
+        switch = tuple(
+            i
+            for i, s in steps
+            if re.search(r"switch|service", s, re.I) and i not in pw and not _ADMIN_STEP.search(s)
+        )
         chosen = tuple(sorted(set(pw + switch))) or smtp.steps
         for c in (smtp, imap):
-            c.cause = (f"SMTP and IMAP both refused the same password: the password itself or "
-                       f"the IMAP/SMTP switch (checklist step{'s' if len(chosen) > 1 else ''} "
-                       f"{_span(chosen)})")
+            c.cause = (
+                f"SMTP and IMAP both refused the same password: the password itself or "
+                f"the IMAP/SMTP switch (checklist step{'s' if len(chosen) > 1 else ''} "
+                f"{_span(chosen)})"
+            )
             c.fix, c.steps = _fix(provider, chosen), chosen
     elif smtp.code == EX_NOPERM and imap.status == OK:
         scope = tuple(i for i, s in steps if _ADMIN_STEP.search(s))
         switch = tuple(i for i, s in steps if "SMTP" in s and i not in scope)
         chosen = tuple(sorted(set(scope + switch[:1]))) or smtp.steps
-        smtp.cause = ("IMAP accepted the same password, so the password is right: SMTP is not "
-                      f"enabled for this account (checklist step{'s' if len(chosen) > 1 else ''} "
-                      f"{_span(chosen)})")
+        smtp.cause = (
+            "IMAP accepted the same password, so the password is right: SMTP is not "
+            f"enabled for this account (checklist step{'s' if len(chosen) > 1 else ''} "
+            f"{_span(chosen)})"
+        )
         smtp.fix, smtp.steps = _fix(provider, chosen), chosen
 
 

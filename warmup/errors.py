@@ -47,8 +47,9 @@ class FieldError(WarmupError):
     in it is printed as given.
     """
 
-    def __init__(self, field: str, template: str, *, refs: dict[str, str] | None = None,
-                 **values: Any) -> None:
+    def __init__(
+        self, field: str, template: str, *, refs: dict[str, str] | None = None, **values: Any
+    ) -> None:
         self.field = field
         self.template = template
         self.refs = {"field": field, **(refs or {})}
@@ -64,8 +65,9 @@ class FieldError(WarmupError):
         return self.template.format(**{k: name(f) for k, f in self.refs.items()}, **self.values)
 
 
-def _rebuild(cls: type[FieldError], field: str, template: str, refs: dict[str, str],
-             values: dict[str, Any]) -> FieldError:
+def _rebuild(
+    cls: type[FieldError], field: str, template: str, refs: dict[str, str], values: dict[str, Any]
+) -> FieldError:
     return cls(field, template, refs=refs, **values)
 
 

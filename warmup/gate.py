@@ -76,19 +76,23 @@ def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
         why = next((r for r in a.reasons if r.startswith("paused")), "paused")
         return f"{a.mailbox} is {why}"
     if a.status == "exhausted" or a.remaining < wanted:
-        return (f"{a.mailbox}: today's quota is used ({a.sent} of {a.quota} sent, "
-                f"{a.remaining} left, {wanted} wanted){when or '; try tomorrow'}")
+        return (
+            f"{a.mailbox}: today's quota is used ({a.sent} of {a.quota} sent, "
+            f"{a.remaining} left, {wanted} wanted){when or '; try tomorrow'}"
+        )
     if a.status == "paced":
-        why = next((r for r in reversed(a.reasons) if r.startswith(("pacing", "outside"))),
-                   "paced")
+        why = next((r for r in reversed(a.reasons) if r.startswith(("pacing", "outside"))), "paced")
         return f"{a.mailbox}: {why}"
     return f"{a.mailbox}: not allowed now ({a.status}){when}"
 
 
 def suppressed_refusal(bad: dict[str, str]) -> Suppressed:
     listed = ", ".join(f"{r} ({why})" for r, why in bad.items())
-    return Suppressed(f"suppressed recipient(s), not sent: {listed}; remove with "
-                      f"'warmup suppress remove ADDRESS' if this is wrong", bad)
+    return Suppressed(
+        f"suppressed recipient(s), not sent: {listed}; remove with "
+        f"'warmup suppress remove ADDRESS' if this is wrong",
+        bad,
+    )
 
 
 def _local_text(ts: dt.datetime, tz: str) -> str:
@@ -120,8 +124,12 @@ class Reservation:
     at: dt.datetime
     settled: bool = field(default=False)
 
-    def settle(self, outcomes: dict[str, object] | str, throttle: tuple[int, str] | None = None,
-               now: dt.datetime | None = None) -> None:
+    def settle(
+        self,
+        outcomes: dict[str, object] | str,
+        throttle: tuple[int, str] | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
         """Outcome per recipient (``sent``/``hard``/``soft``/``block``/``unknown``/``released``
         or a :class:`warmup.smtp.RcptResult`), or one outcome for all."""
         if isinstance(outcomes, str):
@@ -132,8 +140,12 @@ class Reservation:
     def __enter__(self) -> Reservation:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if not self.settled:
             self.settle("unknown" if exc_type else "sent")
 
@@ -141,10 +153,18 @@ class Reservation:
 class Gate:
     """Gatekeeper for one mailbox; open one per process and reuse it for every message."""
 
-    def __init__(self, address: str, *, ledger: Ledger | None = None, db: str | None = None,
-                 password: str | None = None, password_command: str | None = None,
-                 expiry: dt.timedelta = DEFAULT_EXPIRY, timeout: float | None = None,
-                 clock: Callable[[], dt.datetime] = _now) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        ledger: Ledger | None = None,
+        db: str | None = None,
+        password: str | None = None,
+        password_command: str | None = None,
+        expiry: dt.timedelta = DEFAULT_EXPIRY,
+        timeout: float | None = None,
+        clock: Callable[[], dt.datetime] = _now,
+    ) -> None:
         self.ledger = ledger or open_ledger(db)
         self._own_ledger = ledger is None
         self.box = self.ledger.mailbox(address)
@@ -157,12 +177,21 @@ class Gate:
         self._password_command = password_command
         self._session: Session | None = None
         self.failed_hosts: list[tuple[str, str]] = []
-        base = History(mailbox=self.box.address, timezone=self.box.timezone, cap=self.box.cap,
-                       provider_ceiling=self.provider.daily_limit,
-                       provider_min_interval=self.provider.min_interval, started=self.box.started)
-        self.policy = GatePolicy(inputs_digest(self.spec, base), lookback(self.spec),
-                                 self.spec.domain_cap is not None, self.provider.daily_limit,
-                                 self.provider.min_interval)
+        base = History(
+            mailbox=self.box.address,
+            timezone=self.box.timezone,
+            cap=self.box.cap,
+            provider_ceiling=self.provider.daily_limit,
+            provider_min_interval=self.provider.min_interval,
+            started=self.box.started,
+        )
+        self.policy = GatePolicy(
+            inputs_digest(self.spec, base),
+            lookback(self.spec),
+            self.spec.domain_cap is not None,
+            self.provider.daily_limit,
+            self.provider.min_interval,
+        )
         self._db = self.ledger.gate(self.box, self.policy, expiry)
 
     # -- policy -------------------------------------------------------------------------------
@@ -176,8 +205,9 @@ class Gate:
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
         return self.ledger.suppressed(recipients)
 
-    def wait_for(self, exc: NotAllowed, limit: float | None = None,
-                 now: dt.datetime | None = None) -> float | None:
+    def wait_for(
+        self, exc: NotAllowed, limit: float | None = None, now: dt.datetime | None = None
+    ) -> float | None:
         """Seconds to wait for the next slot the plan allows, or None when waiting makes no
         sense: not paced (quota used, paused), the slot is not today (local), or more than
         ``limit`` seconds away. A hair past the slot: waking early would only be refused again."""
@@ -193,16 +223,19 @@ class Gate:
         delay = max((a.next_send_at - now).total_seconds(), 0.0) + 0.02
         return delay if limit is None or delay <= limit else None
 
-    def reserve(self, recipients: list[str], message_id: str | None = None,
-                now: dt.datetime | None = None) -> Reservation:
+    def reserve(
+        self, recipients: list[str], message_id: str | None = None, now: dt.datetime | None = None
+    ) -> Reservation:
         """Reserve one slot per recipient, or raise :class:`Suppressed` / :class:`NotAllowed` /
         :class:`DuplicateSend` (a retry of a 4xx-deferred or released slot is fine)."""
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         if not rcpts:
             raise DataError("no recipients")
         if self.provider.max_recipients and len(rcpts) > self.provider.max_recipients:
-            raise DataError(f"{len(rcpts)} recipients in one message; {self.provider.title} "
-                            f"allows {self.provider.max_recipients}")
+            raise DataError(
+                f"{len(rcpts)} recipients in one message; {self.provider.title} "
+                f"allows {self.provider.max_recipients}"
+            )
         message_id = message_id or new_message_id(self.box.address)
 
         def decide(hist: History, bad: dict[str, str], at: dt.datetime) -> Decision:
@@ -217,8 +250,13 @@ class Gate:
         ids, at = self._db.reserve(rcpts, message_id, decide, clock)
         return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), at)
 
-    def _settle(self, res: Reservation, outcomes: dict[str, object],
-                throttle: tuple[int, str] | None, now: dt.datetime) -> None:
+    def _settle(
+        self,
+        res: Reservation,
+        outcomes: dict[str, object],
+        throttle: tuple[int, str] | None,
+        now: dt.datetime,
+    ) -> None:
         from warmup.bounces.classify import extract_status
 
         plain = {r: _outcome(outcomes.get(r, "unknown"), extract_status) for r in res.ids}
@@ -230,8 +268,12 @@ class Gate:
         event = None
         if throttle is not None:
             code, text = throttle
-            event = EventIn("throttle", now, f"provider throttled: {code} {text}"[:500],
-                            until=self._backoff_until(text, now))
+            event = EventIn(
+                "throttle",
+                now,
+                f"provider throttled: {code} {text}"[:500],
+                until=self._backoff_until(text, now),
+            )
         self._db.settle(res.ids, plain, res.message_id, event, now)
 
     def flush(self) -> None:
@@ -242,8 +284,13 @@ class Gate:
         if any(w in text.lower() for w in _DAILY_WORDS):
             import pendulum
 
-            return pendulum.instance(now).in_timezone(self.box.timezone).start_of("day").add(
-                days=1).in_timezone("UTC")
+            return (
+                pendulum.instance(now)
+                .in_timezone(self.box.timezone)
+                .start_of("day")
+                .add(days=1)
+                .in_timezone("UTC")
+            )
         return now + THROTTLE_BACKOFF
 
     # -- delivery -----------------------------------------------------------------------------
@@ -252,10 +299,17 @@ class Gate:
         from warmup import api, credentials, smtp
 
         ep = api.endpoints(self.box)
-        password = self._password or credentials.get_password(self.box.address,
-                                                               self._password_command)
-        return smtp.Target(ep.smtp_hosts, ep.smtp_port, ep.smtp_security, self.box.address,
-                           password, self.timeout or smtp.DEFAULT_TIMEOUT)
+        password = self._password or credentials.get_password(
+            self.box.address, self._password_command
+        )
+        return smtp.Target(
+            ep.smtp_hosts,
+            ep.smtp_port,
+            ep.smtp_security,
+            self.box.address,
+            password,
+            self.timeout or smtp.DEFAULT_TIMEOUT,
+        )
 
     def session(self) -> Session:
         """The open SMTP session (connecting, with failover, on first use)."""
@@ -269,8 +323,14 @@ class Gate:
             self.failed_hosts = list(self._session.failed)
         return self._session
 
-    def send(self, message: EmailMessage | bytes, recipients: list[str] | None = None,
-             now: dt.datetime | None = None, *, message_id: str | None = None) -> SendReport:
+    def send(
+        self,
+        message: EmailMessage | bytes,
+        recipients: list[str] | None = None,
+        now: dt.datetime | None = None,
+        *,
+        message_id: str | None = None,
+    ) -> SendReport:
         """Gate and deliver one message: reserve, send over SMTP, settle.
 
         ``message``: an :class:`EmailMessage` (From checked, Date and Message-ID added, Bcc
@@ -299,13 +359,23 @@ class Gate:
                 raise
             # An upstream server drops a connection left idle (e.g. while pacing): if it was
             # gone before anything left, reconnect once instead of failing the message.
-            stale = (session.smtp is None and outcome.error is not None and not outcome.throttle
-                     and all(r.outcome == "released" for r in outcome.results.values()))
+            stale = (
+                session.smtp is None
+                and outcome.error is not None
+                and not outcome.throttle
+                and all(r.outcome == "released" for r in outcome.results.values())
+            )
             if not (stale and attempt == 1):
                 break
         res.settle(dict(outcome.results), outcome.throttle)
-        return SendReport(res.message_id, session.host, list(session.failed),
-                          dict(outcome.results), outcome.throttle, outcome.error)
+        return SendReport(
+            res.message_id,
+            session.host,
+            list(session.failed),
+            dict(outcome.results),
+            outcome.throttle,
+            outcome.error,
+        )
 
     def disconnect(self) -> None:
         """Close the SMTP session (the next :meth:`send` connects again)."""
@@ -330,8 +400,12 @@ def _outcome(result: object, extract_status: Callable[[str], str]) -> Outcome:
     if isinstance(result, str):
         return Outcome(result)
     text = str(getattr(result, "text", "") or "")
-    return Outcome(str(getattr(result, "outcome", "unknown")), getattr(result, "code", None),
-                   text, extract_status(text) or None)
+    return Outcome(
+        str(getattr(result, "outcome", "unknown")),
+        getattr(result, "code", None),
+        text,
+        extract_status(text) or None,
+    )
 
 
 def new_message_id(address: str) -> str:
@@ -349,8 +423,9 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     if not sender:
         msg["From"] = mailbox
     elif sender != mailbox:
-        raise DataError(f"From {sender} is not the mailbox {mailbox}; warmup sends only as "
-                        f"the mailbox it gates")
+        raise DataError(
+            f"From {sender} is not the mailbox {mailbox}; warmup sends only as the mailbox it gates"
+        )
     if "Date" not in msg:
         msg["Date"] = email.utils.formatdate(localtime=False)
     if "Message-ID" not in msg:
@@ -359,6 +434,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
 
 
 def recipients_of(msg: EmailMessage) -> list[str]:
-    found = email.utils.getaddresses([str(v) for h in ("To", "Cc", "Bcc")
-                                      for v in msg.get_all(h, [])])
+    found = email.utils.getaddresses(
+        [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
+    )
     return [addr for _, addr in found if addr]

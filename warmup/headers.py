@@ -64,29 +64,37 @@ def fields(raw: bytes) -> tuple[list[Field], int]:
             return _fields(found), start
         if line[:1] in (b" ", b"\t"):
             if not found:
-                raise MalformedHeader("the message's first line begins with white space: it "
-                                      "is not a header; start the message with 'Name: value' "
-                                      "headers")
+                raise MalformedHeader(
+                    "the message's first line begins with white space: it "
+                    "is not a header; start the message with 'Name: value' "
+                    "headers"
+                )
             name, first, _, parts = found[-1]
             found[-1] = (name, first, after, [*parts, line])
             continue
         m = _NAME.match(line)
         shown = line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
         if not m:
-            raise MalformedHeader(f"header line {number} is not 'Name: value' ({shown!r}); "
-                                  f"fix the message's headers (an empty line must separate "
-                                  f"them from the body)")
+            raise MalformedHeader(
+                f"header line {number} is not 'Name: value' ({shown!r}); "
+                f"fix the message's headers (an empty line must separate "
+                f"them from the body)"
+            )
         if m.end() - 1 > len(m.group(1)):
             # Obsolete syntax: mail software disagrees on whether it is a header at all.
-            raise MalformedHeader(f"header line {number} has white space before its colon "
-                                  f"({shown!r}); write '{m.group(1).decode()}:'")
-        found.append((m.group(1).decode().lower(), start, after, [line[m.end():]]))
+            raise MalformedHeader(
+                f"header line {number} has white space before its colon "
+                f"({shown!r}); write '{m.group(1).decode()}:'"
+            )
+        found.append((m.group(1).decode().lower(), start, after, [line[m.end() :]]))
     return _fields(found), len(raw)
 
 
 def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
-    return [Field(name, b"".join(parts).decode("utf-8", "replace").strip(), start, end)
-            for name, start, end, parts in found]
+    return [
+        Field(name, b"".join(parts).decode("utf-8", "replace").strip(), start, end)
+        for name, start, end, parts in found
+    ]
 
 
 def check_sender(found: list[Field], mailbox: str) -> None:
@@ -108,22 +116,30 @@ def _sender_problem(name: str, value: str, mailbox: str) -> str | None:
     try:
         parsed = email.policy.default.header_factory(label, value)
     except Exception:  # the stdlib parser's own failures: not a plain address either
-        return f"header {label} cannot be parsed ({value[:80]!r}); write it as {mailbox} or " \
-               f"Name <{mailbox}>"
+        return (
+            f"header {label} cannot be parsed ({value[:80]!r}); write it as {mailbox} or "
+            f"Name <{mailbox}>"
+        )
     named = {a.addr_spec.lower() for a in getattr(parsed, "addresses", ())}
     named |= {a.lower() for _, a in email.utils.getaddresses([value]) if a}
     named |= {a.lower() for a in _ADDRESS_LIKE.findall(f"{value} {parsed}")}
     if not named:
-        return (f"header {label} names no address; give {mailbox} or leave the header out "
-                f"(the relay adds From: {mailbox})")
+        return (
+            f"header {label} names no address; give {mailbox} or leave the header out "
+            f"(the relay adds From: {mailbox})"
+        )
     others = sorted(named - {mailbox})
     if others:
         listed = ", ".join(o[:80] for o in others[:3]) + (", ..." if len(others) > 3 else "")
-        return (f"header {label} names {listed}, not the mailbox {mailbox}; this relay sends "
-                f"only as {mailbox}")
+        return (
+            f"header {label} names {listed}, not the mailbox {mailbox}; this relay sends "
+            f"only as {mailbox}"
+        )
     if parsed.defects:
-        return (f"header {label} is not a plain address ({value[:80]!r}); write it as "
-                f"{mailbox} or Name <{mailbox}>")
+        return (
+            f"header {label} is not a plain address ({value[:80]!r}); write it as "
+            f"{mailbox} or Name <{mailbox}>"
+        )
     return None
 
 

@@ -44,8 +44,11 @@ def parse_instant(text: str, field: str = "at", tz: str | None = None) -> dt.dat
         raise out_of_range(field, text) from None
     except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
         # pendulum's ValueError also covers impossible offsets (+99:00) and days (11-31).
-        raise InvalidField(field, "{field}: {text!r} is not an ISO 8601 date or time "
-                           "(e.g. 2026-11-29T09:30:00+08:00)", text=text) from None
+        raise InvalidField(
+            field,
+            "{field}: {text!r} is not an ISO 8601 date or time (e.g. 2026-11-29T09:30:00+08:00)",
+            text=text,
+        ) from None
     if not isinstance(value, pendulum.DateTime):
         raise InvalidField(field, "{field}: {text!r} is not a date or time", text=text)
     return check_query(value, field, text)
@@ -56,8 +59,9 @@ def parse_date(text: str, field: str) -> dt.date:
     try:
         value = dt.date.fromisoformat(text)
     except ValueError:
-        raise InvalidField(field, "{field}: {text!r} is not a date like 2026-11-29",
-                           text=text) from None
+        raise InvalidField(
+            field, "{field}: {text!r} is not a date like 2026-11-29", text=text
+        ) from None
     return check_date(value, field)
 
 
@@ -76,8 +80,9 @@ def check_query(value: dt.datetime, field: str = "at", text: str | None = None) 
     return value
 
 
-def check_event(value: dt.datetime, field: str = "at",
-                now: dt.datetime | None = None) -> dt.datetime:
+def check_event(
+    value: dt.datetime, field: str = "at", now: dt.datetime | None = None
+) -> dt.datetime:
     """``value`` (when something happened) if it is after ``EARLIEST`` and not in the future.
 
     "The future" starts ``FUTURE_SLACK`` after ``now`` (default: this machine's clock).
@@ -86,17 +91,24 @@ def check_event(value: dt.datetime, field: str = "at",
     now = now or now_utc()
     if value > now + FUTURE_SLACK:
         raise InvalidFieldData(
-            field, "{field}: {value} is in the future (this machine's clock says {now}); a record "
+            field,
+            "{field}: {value} is in the future (this machine's clock says {now}); a record "
             "of something that happened may be at most {slack} minutes ahead",
-            value=_iso(value), now=_iso(now), slack=int(FUTURE_SLACK.total_seconds() // 60))
+            value=_iso(value),
+            now=_iso(now),
+            slack=int(FUTURE_SLACK.total_seconds() // 60),
+        )
     return value
 
 
 def aware(value: dt.datetime, field: str) -> dt.datetime:
     """``value`` if it carries a UTC offset (a naive time is ambiguous: refused)."""
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidField(field, "{field}: {value} has no UTC offset (give e.g. +08:00 or Z)",
-                           value=value.isoformat())
+        raise InvalidField(
+            field,
+            "{field}: {value} has no UTC offset (give e.g. +08:00 or Z)",
+            value=value.isoformat(),
+        )
     return value
 
 
@@ -105,5 +117,6 @@ def _iso(value: dt.datetime) -> str:
 
 
 def out_of_range(field: str, text: str) -> InvalidFieldData:
-    return InvalidFieldData(field, "{field}: {text!r} is out of range: expected a time "
-                            + _RANGE, text=text)
+    return InvalidFieldData(
+        field, "{field}: {text!r} is out of range: expected a time " + _RANGE, text=text
+    )

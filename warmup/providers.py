@@ -24,8 +24,12 @@ class Endpoint:
         return [h for h in (self.host, *self.backup) if h]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"host": self.host, "port": self.port, "security": self.security,
-                "backup": list(self.backup)}
+        return {
+            "host": self.host,
+            "port": self.port,
+            "security": self.security,
+            "backup": list(self.backup),
+        }
 
 
 @dataclass(frozen=True)
@@ -46,15 +50,23 @@ class Provider:
         return 60 / self.per_minute if self.per_minute else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "title": self.title, "smtp": self.smtp.to_dict(),
-                "imap": self.imap.to_dict(), "timezone": self.timezone,
-                "daily_limit": self.daily_limit, "per_minute": self.per_minute,
-                "max_recipients": self.max_recipients, "checklist": list(self.checklist)}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "smtp": self.smtp.to_dict(),
+            "imap": self.imap.to_dict(),
+            "timezone": self.timezone,
+            "daily_limit": self.daily_limit,
+            "per_minute": self.per_minute,
+            "max_recipients": self.max_recipients,
+            "checklist": list(self.checklist),
+        }
 
 
 def _endpoint(raw: dict[str, Any]) -> Endpoint:
-    return Endpoint(raw.get("host"), raw.get("port"), raw.get("security", "ssl"),
-                    tuple(raw.get("backup", ())))
+    return Endpoint(
+        raw.get("host"), raw.get("port"), raw.get("security", "ssl"), tuple(raw.get("backup", ()))
+    )
 
 
 @cache
@@ -64,9 +76,14 @@ def providers() -> dict[str, Provider]:
     out = {}
     for name, raw in tomllib.loads(text).items():
         out[name] = Provider(
-            name=name, title=raw["title"], smtp=_endpoint(raw["smtp"]), imap=_endpoint(raw["imap"]),
-            timezone=raw.get("timezone"), daily_limit=raw.get("daily_limit"),
-            per_minute=raw.get("per_minute"), max_recipients=raw.get("max_recipients"),
+            name=name,
+            title=raw["title"],
+            smtp=_endpoint(raw["smtp"]),
+            imap=_endpoint(raw["imap"]),
+            timezone=raw.get("timezone"),
+            daily_limit=raw.get("daily_limit"),
+            per_minute=raw.get("per_minute"),
+            max_recipients=raw.get("max_recipients"),
             checklist=tuple(raw.get("checklist", ())),
         )
     return out
@@ -76,8 +93,10 @@ def get_provider(name: str) -> Provider:
     try:
         return providers()[name]
     except KeyError:
-        raise UsageError(f"unknown provider {name!r}; choose one of "
-                         f"{', '.join(providers())} (see 'warmup providers')") from None
+        raise UsageError(
+            f"unknown provider {name!r}; choose one of "
+            f"{', '.join(providers())} (see 'warmup providers')"
+        ) from None
 
 
 def checklist_text(provider: Provider) -> str:

@@ -76,8 +76,10 @@ def check_loopback(host: str) -> str:
     except ValueError:
         raise ValueError(f"the relay binds a loopback IP address only, not {host!r}") from None
     if not ip.is_loopback:
-        raise ValueError(f"the relay binds a loopback address only, not {host}: it would be "
-                         f"an open relay for the network")
+        raise ValueError(
+            f"the relay binds a loopback address only, not {host}: it would be "
+            f"an open relay for the network"
+        )
     return str(ip)
 
 
@@ -104,8 +106,10 @@ class Tally:
         self.errors += [error] if error not in self.errors else []
 
     def summary(self) -> str:
-        line = (f"warmup: {self.sent} sent, {self.deferred} deferred (451), {self.refused} "
-                f"refused (5xx), {self.rejected_upstream} recipients rejected upstream")
+        line = (
+            f"warmup: {self.sent} sent, {self.deferred} deferred (451), {self.refused} "
+            f"refused (5xx), {self.rejected_upstream} recipients rejected upstream"
+        )
         if self.suppressed:
             line += f", {self.suppressed} suppressed recipients refused"
         return "\n".join([line, *(f"warmup: {e}" for e in self.errors)])
@@ -156,10 +160,18 @@ class Delivery:
 class Relay:
     """The loopback SMTP server for one gate; :meth:`start`, hand :meth:`child_env` out, :meth:`stop`."""
 
-    def __init__(self, gate: Gate, *, wait: bool, host: str = "127.0.0.1",
-                 max_hold: float = MAX_HOLD, data_size_limit: int = DATA_SIZE_LIMIT,
-                 max_sessions: int = MAX_SESSIONS, login_timeout: float = LOGIN_TIMEOUT,
-                 idle_timeout: float = IDLE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        gate: Gate,
+        *,
+        wait: bool,
+        host: str = "127.0.0.1",
+        max_hold: float = MAX_HOLD,
+        data_size_limit: int = DATA_SIZE_LIMIT,
+        max_sessions: int = MAX_SESSIONS,
+        login_timeout: float = LOGIN_TIMEOUT,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
         self.host = check_loopback(host)  # first: nothing starts for a bad address
         self.gate = gate
         self.wait = wait
@@ -200,23 +212,33 @@ class Relay:
         """The command's environment: no mailbox secret, the relay's one-time credentials."""
         env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
         for prefix in ("WARMUP_SMTP_", "SMTP_"):
-            env.update({f"{prefix}HOST": self.host, f"{prefix}PORT": str(self.port),
-                        f"{prefix}USER": self.user, f"{prefix}PASSWORD": self.password})
+            env.update(
+                {
+                    f"{prefix}HOST": self.host,
+                    f"{prefix}PORT": str(self.port),
+                    f"{prefix}USER": self.user,
+                    f"{prefix}PASSWORD": self.password,
+                }
+            )
         env["WARMUP_MAILBOX"] = self.user
         if shim_dir:
             env["PATH"] = shim_dir + os.pathsep + env.get("PATH", os.defpath)
         return env
 
     # -- SMTP hooks (event loop thread) ----------------------------------------------------
-    def authenticate(self, server: SMTP, session: Any, envelope: Any, mechanism: str,
-                     auth_data: Any) -> AuthResult:
-        ok = (isinstance(auth_data, LoginPassword)
-              and hmac.compare_digest(auth_data.login, self.user.encode())
-              and hmac.compare_digest(auth_data.password, self.password.encode()))
+    def authenticate(
+        self, server: SMTP, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and hmac.compare_digest(auth_data.login, self.user.encode())
+            and hmac.compare_digest(auth_data.password, self.password.encode())
+        )
         return AuthResult(success=ok, handled=False)
 
-    async def handle_MAIL(self, server: SMTP, session: Any, envelope: Any, address: str,
-                          mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: SMTP, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
         # aiosmtpd has already answered 530 5.7.0 to a client that did not authenticate.
         try:
             sender = addresses.normalize(address, "sender")
@@ -228,8 +250,9 @@ class Relay:
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
 
-    async def handle_RCPT(self, server: SMTP, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         try:
             rcpt = addresses.normalize(address, "recipient")
         except DataError:
@@ -238,8 +261,10 @@ class Relay:
             return "250 2.1.5 OK (duplicate)"
         limit = self.gate.provider.max_recipients
         if limit and len(envelope.rcpt_tos) >= limit:
-            return (f"452 4.5.3 too many recipients: {_ascii(self.gate.provider.title)} allows "
-                    f"{limit} per message")
+            return (
+                f"452 4.5.3 too many recipients: {_ascii(self.gate.provider.title)} allows "
+                f"{limit} per message"
+            )
         bad = await self._in_worker(self.gate.check_suppressed, [rcpt])
         if bad:
             self.tally.suppressed += 1
@@ -268,8 +293,9 @@ class Relay:
         held = 0.0
         while True:
             try:
-                done: Delivery = await self._in_worker(self._deliver, list(envelope.rcpt_tos),
-                                                       message_id, data)
+                done: Delivery = await self._in_worker(
+                    self._deliver, list(envelope.rcpt_tos), message_id, data
+                )
             except NotAllowed as exc:
                 delay = self._hold_for(exc, held)
                 if delay is None:
@@ -311,15 +337,23 @@ class Relay:
         except DuplicateSend as exc:
             return Delivery(_duplicate_reply(exc))
         except smtp.AuthFailed as exc:
-            return Delivery(reply_line(454, f"4.7.0 upstream login failed: "
-                                            f"{_first_line(exc)}"), error=_first_line(exc))
+            return Delivery(
+                reply_line(454, f"4.7.0 upstream login failed: {_first_line(exc)}"),
+                error=_first_line(exc),
+            )
         except DataError as exc:
             return Delivery(reply_line(550, f"5.7.1 {exc}"))
         except (WarmupError, OSError) as exc:  # upstream or the ledger unavailable: later
-            code = ("4.3.0" if isinstance(exc, ConfigError) else
-                    "4.7.0" if isinstance(exc, smtp.AuthDeferred) else "4.4.1")
-            return Delivery(reply_line(451, f"{code} unavailable: {_first_line(exc)}"),
-                            error=_first_line(exc))
+            code = (
+                "4.3.0"
+                if isinstance(exc, ConfigError)
+                else "4.7.0"
+                if isinstance(exc, smtp.AuthDeferred)
+                else "4.4.1"
+            )
+            return Delivery(
+                reply_line(451, f"{code} unavailable: {_first_line(exc)}"), error=_first_line(exc)
+            )
         return _answer(report, message_id)
 
 
@@ -331,8 +365,9 @@ def _duplicate_reply(exc: DuplicateSend) -> str:
     before: 550, never sent twice (DESIGN invariant 9) — a person decides.
     """
     if exc.outcome == "sent":
-        return reply_line(250, f"2.0.0 OK {exc.message_id} was already sent to {exc.recipient}; "
-                               f"not sent again")
+        return reply_line(
+            250, f"2.0.0 OK {exc.message_id} was already sent to {exc.recipient}; not sent again"
+        )
     if exc.outcome == "reserved":
         return reply_line(451, f"4.7.1 {exc}")
     return reply_line(550, f"5.7.1 {exc}")
@@ -345,21 +380,32 @@ def _answer(outcome: Any, message_id: str) -> Delivery:
     sent = outcome.sent
     if sent:
         note = "".join(f"; rejected upstream: {r.recipient} ({r.code})" for r in rejected)
-        return Delivery(reply_line(250, f"2.0.0 OK {message_id} sent to {len(sent)} of "
-                                        f"{len(results)}{note}"), len(rejected))
+        return Delivery(
+            reply_line(250, f"2.0.0 OK {message_id} sent to {len(sent)} of {len(results)}{note}"),
+            len(rejected),
+        )
     if outcome.throttle:
         code, text = outcome.throttle
-        return Delivery(reply_line(451, f"4.7.1 the provider throttled the mailbox: {code} "
-                                        f"{text}"), len(rejected), f"throttled: {code} {text}")
+        return Delivery(
+            reply_line(451, f"4.7.1 the provider throttled the mailbox: {code} {text}"),
+            len(rejected),
+            f"throttled: {code} {text}",
+        )
     if any(r.outcome == "unknown" for r in results):
-        return Delivery("451 4.4.2 upstream connection lost during DATA: the message may have "
-                        "been delivered", len(rejected), outcome.error)
+        return Delivery(
+            "451 4.4.2 upstream connection lost during DATA: the message may have been delivered",
+            len(rejected),
+            outcome.error,
+        )
     # A soft refusal first: the client's retry may succeed (the hard ones are now suppressed).
     coded = sorted((r for r in results if r.code), key=lambda r: r.code // 100)
     if coded:
         return Delivery(reply_line(coded[0].code, coded[0].text), len(rejected))
-    return Delivery(reply_line(451, f"4.4.2 upstream: {outcome.error or 'not sent'}"),
-                    len(rejected), outcome.error)
+    return Delivery(
+        reply_line(451, f"4.4.2 upstream: {outcome.error or 'not sent'}"),
+        len(rejected),
+        outcome.error,
+    )
 
 
 class _Controller(Controller):
@@ -367,12 +413,17 @@ class _Controller(Controller):
 
     def __init__(self, relay: Relay) -> None:
         super().__init__(
-            relay, hostname=relay.host, port=0,
+            relay,
+            hostname=relay.host,
+            port=0,
             server_hostname="localhost",  # avoids a getfqdn() DNS lookup per connection
-            authenticator=relay.authenticate, auth_required=True,
+            authenticator=relay.authenticate,
+            auth_required=True,
             # Plain SMTP on loopback: no wire to protect, so AUTH needs no TLS here.
-            auth_require_tls=False, data_size_limit=relay.data_size_limit,
-            timeout=relay.idle_timeout)
+            auth_require_tls=False,
+            data_size_limit=relay.data_size_limit,
+            timeout=relay.idle_timeout,
+        )
         self.relay = relay
 
     def factory(self) -> SMTP:
@@ -406,8 +457,10 @@ class _Session(SMTP):
         if not self._counted:
             if self.relay.sessions >= self.relay.max_sessions:
                 assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(f"421 4.7.0 too many connections to the warmup relay (at most "
-                                f"{self.relay.max_sessions}); try again later\r\n".encode())
+                transport.write(
+                    f"421 4.7.0 too many connections to the warmup relay (at most "
+                    f"{self.relay.max_sessions}); try again later\r\n".encode()
+                )
                 transport.close()
                 return
             self.relay.sessions += 1

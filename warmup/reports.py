@@ -39,9 +39,24 @@ from warmup.providers import get_provider
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-DAILY_COLUMNS = ["mailbox", "date", "warmup_day", "stage", "quota", "sent", "hard", "soft",
-                 "block", "complaints", "bounced", "bounce_rate", "complaint_rate",
-                 "day_bounce_rate", "health", "status"]
+DAILY_COLUMNS = [
+    "mailbox",
+    "date",
+    "warmup_day",
+    "stage",
+    "quota",
+    "sent",
+    "hard",
+    "soft",
+    "block",
+    "complaints",
+    "bounced",
+    "bounce_rate",
+    "complaint_rate",
+    "day_bounce_rate",
+    "health",
+    "status",
+]
 
 
 def mailboxes(ledger: Ledger, addresses: Sequence[str] = ()) -> list[MailboxRow]:
@@ -53,13 +68,24 @@ def mailboxes(ledger: Ledger, addresses: Sequence[str] = ()) -> list[MailboxRow]
 
 def _thresholds(spec: PolicySpec) -> dict[str, Any]:
     h = spec.health
-    return {"policy": spec.name, "window_days": h.window_days, "hold_above": h.hold_above,
-            "step_back_above": h.step_back_above, "pause_above": h.pause_above,
-            "stages": [s.name for s in spec.stages]}
+    return {
+        "policy": spec.name,
+        "window_days": h.window_days,
+        "hold_above": h.hold_above,
+        "step_back_above": h.step_back_above,
+        "pause_above": h.pause_above,
+        "stages": [s.name for s in spec.stages],
+    }
 
 
-def daily(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None,
-          at: dt.datetime | None = None, *, cache: bool = True) -> pd.DataFrame:
+def daily(
+    ledger: Ledger,
+    addresses: Sequence[str] = (),
+    days: int | None = None,
+    at: dt.datetime | None = None,
+    *,
+    cache: bool = True,
+) -> pd.DataFrame:
     """One row per mailbox and local day, from its first active day (or the last ``days``) to today.
 
     Columns: ``sent``, ``hard``, ``soft``, ``block``, ``complaints``, ``bounced`` (hard + soft +
@@ -85,22 +111,34 @@ def daily(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None
     def digest(mailbox_id: int, events: tuple[Any, ...]) -> str:
         b = by_id[mailbox_id]
         return tc.inputs_digest(
-            address=b.address, timezone=b.timezone, policy=texts[b.policy], cap=b.cap,
-            started=b.started, provider_ceiling=provs[b.id].daily_limit,
-            provider_min_interval=provs[b.id].min_interval, events=events)
+            address=b.address,
+            timezone=b.timezone,
+            policy=texts[b.policy],
+            cap=b.cap,
+            started=b.started,
+            provider_ceiling=provs[b.id].daily_limit,
+            provider_min_interval=provs[b.id].min_interval,
+            events=events,
+        )
 
-    got = ledger.timeline_inputs(ids, digest, todays,
-                                 {m: lookback(specs[by_id[m].policy]) for m in ids}, cache=cache)
+    got = ledger.timeline_inputs(
+        ids, digest, todays, {m: lookback(specs[by_id[m].policy]) for m in ids}, cache=cache
+    )
     evs, inputs, memos, per_box, held = got.events, got.inputs, got.memos, got.rows, got.held
     blocks: list[dict[str, Any]] = []
     writes = []
     for box in boxes:
         spec, rows, memo = specs[box.policy], per_box.get(box.id, []), memos.get(box.id)
-        hist = History(mailbox=box.address, timezone=box.timezone,
-                       days=tuple(DayCounts(*r) for r in rows), events=evs.get(box.id, ()),
-                       cap=box.cap, started=box.started,
-                       provider_ceiling=provs[box.id].daily_limit,
-                       memo=memo.state if memo else None)
+        hist = History(
+            mailbox=box.address,
+            timezone=box.timezone,
+            days=tuple(DayCounts(*r) for r in rows),
+            events=evs.get(box.id, ()),
+            cap=box.cap,
+            started=box.started,
+            provider_ceiling=provs[box.id].daily_limit,
+            memo=memo.state if memo else None,
+        )
         line, state = walk_timeline(spec, hist, at, explain=False)
         fresh = _block(line, rows)
         parts = [fresh] if memo is None else [_memo_block(memo), fresh]
@@ -108,8 +146,13 @@ def daily(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None
             n, total = tc.rows_digest(r for r in rows if memo.upto <= r[0] < state.upto)
             past = (memo.digest[0] + n, memo.digest[1] + total)
             writes.append((box.id, inputs[box.id], past, _memo_of(_join(parts), state)))
-        elif memo is None and cache and len(line) > 1 and state.last_active is not None and (
-                held.get(box.id) is None or held[box.id] <= state.upto):
+        elif (
+            memo is None
+            and cache
+            and len(line) > 1
+            and state.last_active is not None
+            and (held.get(box.id) is None or held[box.id] <= state.upto)
+        ):
             past = tc.rows_digest(r for r in rows if r[0] < state.upto)
             writes.append((box.id, inputs[box.id], past, _memo_of(fresh, state)))
         if days is not None:
@@ -149,8 +192,9 @@ def _block(line: list[DayVerdict], rows: list[tuple[Any, ...]]) -> dict[str, Any
         "quota": np.array([v.quota for v in line], dtype=np.int64),
         "health": np.array([v.health for v in line], dtype=object),
         "rate": np.array([nan if v.rate is None else v.rate for v in line], dtype=np.float64),
-        "complaint_rate": np.array([nan if v.complaint_rate is None else v.complaint_rate
-                                    for v in line], dtype=np.float64),
+        "complaint_rate": np.array(
+            [nan if v.complaint_rate is None else v.complaint_rate for v in line], dtype=np.float64
+        ),
         "paused": np.array([v.paused for v in line], dtype=bool),
         "resumed": np.array([v.resumed for v in line], dtype=bool),
     }
@@ -186,8 +230,11 @@ def _memo_block(memo: tc.Memo) -> dict[str, Any]:
 
 
 def _join(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    return parts[0] if len(parts) == 1 else {
-        k: np.concatenate([p[k] for p in parts]) for k in parts[-1]}
+    return (
+        parts[0]
+        if len(parts) == 1
+        else {k: np.concatenate([p[k] for p in parts]) for k in parts[-1]}
+    )
 
 
 def _frame(blocks: list[dict[str, Any]]) -> pd.DataFrame:
@@ -195,8 +242,13 @@ def _frame(blocks: list[dict[str, Any]]) -> pd.DataFrame:
     mailboxes is 365,000 rows)."""
     if not blocks:
         return pd.DataFrame({c: [] for c in DAILY_COLUMNS}, columns=DAILY_COLUMNS).astype(
-            {"date": "datetime64[ns]", "bounce_rate": "float64", "complaint_rate": "float64",
-             "day_bounce_rate": "float64"})
+            {
+                "date": "datetime64[ns]",
+                "bounce_rate": "float64",
+                "complaint_rate": "float64",
+                "day_bounce_rate": "float64",
+            }
+        )
     col = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
     bounced = col["hard"] + col["soft"] + col["block"]
     sent = col["sent"]
@@ -207,43 +259,84 @@ def _frame(blocks: list[dict[str, Any]]) -> pd.DataFrame:
     status[col["paused"]] = "paused"
     status[col["resumed"]] = "resumed"
     dates = (col["ordinal"] - _EPOCH).astype("datetime64[D]").astype("datetime64[ns]")
-    return pd.DataFrame({
-        "mailbox": col["mailbox"], "date": dates, "warmup_day": col["warmup_day"],
-        "stage": col["stage"], "quota": col["quota"], "sent": sent, "hard": col["hard"],
-        "soft": col["soft"], "block": col["block"], "complaints": col["complaint"],
-        "bounced": bounced, "bounce_rate": col["rate"], "complaint_rate": col["complaint_rate"],
-        "day_bounce_rate": day_rate, "health": health, "status": status,
-    }, columns=DAILY_COLUMNS)
+    return pd.DataFrame(
+        {
+            "mailbox": col["mailbox"],
+            "date": dates,
+            "warmup_day": col["warmup_day"],
+            "stage": col["stage"],
+            "quota": col["quota"],
+            "sent": sent,
+            "hard": col["hard"],
+            "soft": col["soft"],
+            "block": col["block"],
+            "complaints": col["complaint"],
+            "bounced": bounced,
+            "bounce_rate": col["rate"],
+            "complaint_rate": col["complaint_rate"],
+            "day_bounce_rate": day_rate,
+            "health": health,
+            "status": status,
+        },
+        columns=DAILY_COLUMNS,
+    )
 
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 
-def standing(ledger: Ledger, addresses: Sequence[str] = (),
-             at: dt.datetime | None = None) -> pd.DataFrame:
+def standing(
+    ledger: Ledger, addresses: Sequence[str] = (), at: dt.datetime | None = None
+) -> pd.DataFrame:
     """Where each mailbox stands at ``at``: ``warmup quota``'s answer, with its reasons."""
     at = at or api.now_utc()
     rows = []
     for box in mailboxes(ledger, addresses):
         a = api.quota_for(ledger, box, at)
-        rows.append({"mailbox": a.mailbox, "stage": a.stage, "warmup_day": a.day,
-                     "quota": a.quota, "sent": a.sent, "remaining": a.remaining,
-                     "status": a.status, "bounce_rate": a.bounce_rate,
-                     "reasons": "; ".join(a.reasons)})
-    return pd.DataFrame(rows, columns=["mailbox", "stage", "warmup_day", "quota", "sent",
-                                       "remaining", "status", "bounce_rate", "reasons"])
+        rows.append(
+            {
+                "mailbox": a.mailbox,
+                "stage": a.stage,
+                "warmup_day": a.day,
+                "quota": a.quota,
+                "sent": a.sent,
+                "remaining": a.remaining,
+                "status": a.status,
+                "bounce_rate": a.bounce_rate,
+                "reasons": "; ".join(a.reasons),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "mailbox",
+            "stage",
+            "warmup_day",
+            "quota",
+            "sent",
+            "remaining",
+            "status",
+            "bounce_rate",
+            "reasons",
+        ],
+    )
 
 
-def _since(ledger: Ledger, boxes: list[MailboxRow], days: int | None,
-           at: dt.datetime | None) -> dt.date | None:
+def _since(
+    ledger: Ledger, boxes: list[MailboxRow], days: int | None, at: dt.datetime | None
+) -> dt.date | None:
     if days is None:
         return None
     today = local_day(at or api.now_utc(), boxes[0].timezone if boxes else "UTC")
     return today - dt.timedelta(days=days - 1)
 
 
-def bounces_by_domain(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None,
-                      at: dt.datetime | None = None) -> pd.DataFrame:
+def bounces_by_domain(
+    ledger: Ledger,
+    addresses: Sequence[str] = (),
+    days: int | None = None,
+    at: dt.datetime | None = None,
+) -> pd.DataFrame:
     """Per mailbox and recipient domain: sends, bounces by kind and the bounce rate, worst first."""
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
@@ -251,26 +344,34 @@ def bounces_by_domain(ledger: Ledger, addresses: Sequence[str] = (), days: int |
     sends, bounces = ledger.domain_counts(list(names), since)
     frame = pd.DataFrame(sends, columns=["mailbox_id", "domain", "sends"])
     kinds = pd.DataFrame(bounces, columns=["mailbox_id", "domain", "kind", "n"]).pivot_table(
-        index=["mailbox_id", "domain"], columns="kind", values="n", aggfunc="sum", fill_value=0)
+        index=["mailbox_id", "domain"], columns="kind", values="n", aggfunc="sum", fill_value=0
+    )
     kinds = kinds.reindex(columns=list(BOUNCE_KINDS), fill_value=0).reset_index()
     frame = frame.merge(kinds, on=["mailbox_id", "domain"], how="outer").fillna(0)
     for c in ("sends", *BOUNCE_KINDS):
         frame[c] = frame[c].astype("int64")
     frame.insert(0, "mailbox", frame.pop("mailbox_id").map(names))
     frame["bounce_rate"] = (frame.hard + frame.soft + frame.block) / frame.sends.where(
-        frame.sends > 0)
-    return frame.sort_values(["mailbox", "bounce_rate", "sends"],
-                             ascending=[True, False, False]).reset_index(drop=True)
+        frame.sends > 0
+    )
+    return frame.sort_values(
+        ["mailbox", "bounce_rate", "sends"], ascending=[True, False, False]
+    ).reset_index(drop=True)
 
 
-def bounces_by_kind(ledger: Ledger, addresses: Sequence[str] = (), days: int | None = None,
-                    at: dt.datetime | None = None) -> pd.DataFrame:
+def bounces_by_kind(
+    ledger: Ledger,
+    addresses: Sequence[str] = (),
+    days: int | None = None,
+    at: dt.datetime | None = None,
+) -> pd.DataFrame:
     """Per mailbox, local day, bounce kind and enhanced status: how many bounces."""
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
     rows = ledger.bounces_by_kind(list(names), _since(ledger, boxes, days, at))
-    frame = pd.DataFrame(rows, columns=["mailbox_id", "date", "kind", "status", "counted",
-                                       "bounces"])
+    frame = pd.DataFrame(
+        rows, columns=["mailbox_id", "date", "kind", "status", "counted", "bounces"]
+    )
     frame.insert(0, "mailbox", frame.pop("mailbox_id").map(names))
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
@@ -334,10 +435,13 @@ def figure(frame: pd.DataFrame, columns: int = 3) -> Figure:
             ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     dates = frame["date"]
-    fig.suptitle(f"Mailbox warm-up, {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d} "
-                 f"(local days)\nas of {frame.attrs.get('at', '')[:16].replace('T', ' ')} UTC; "
-                 f"quota, stage and bounce rate as the policy saw each day",
-                 fontsize=12, fontweight="bold")
+    fig.suptitle(
+        f"Mailbox warm-up, {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d} "
+        f"(local days)\nas of {frame.attrs.get('at', '')[:16].replace('T', ' ')} UTC; "
+        f"quota, stage and bounce rate as the policy saw each day",
+        fontsize=12,
+        fontweight="bold",
+    )
     return fig
 
 
@@ -348,32 +452,62 @@ def _draw_mailbox(axes: list[Any], name: str, rows: pd.DataFrame, th: dict[str, 
     x = rows["date"]
     paused = rows["status"] == "paused"
     sends.bar(x, rows["sent"], width=0.8, color="#4c72b0", label="sent", gid="sent")
-    sends.step(x, rows["quota"], where="mid", color="black", linewidth=1.6, label="quota",
-               gid="quota")
+    sends.step(
+        x, rows["quota"], where="mid", color="black", linewidth=1.6, label="quota", gid="quota"
+    )
     sends.set_title(f"{name}: daily sends vs quota", loc="left", fontsize=11)
     sends.set_ylabel("recipients / day")
     sends.set_ylim(0, max(1, int(rows[["sent", "quota"]].max().max())) * 1.15)
 
     window = th.get("window_days", 7)
     pct = rows["bounce_rate"] * 100
-    rates.plot(x, pct, color="#c44e52", linewidth=1.8, marker=".", label=f"{window}-day bounce rate",
-               gid="bounce_rate")
-    rates.plot(x, rows["day_bounce_rate"] * 100, linestyle="none", marker="o", markersize=3,
-               color="#c44e52", alpha=0.35, label="that day's rate", gid="day_bounce_rate")
+    rates.plot(
+        x,
+        pct,
+        color="#c44e52",
+        linewidth=1.8,
+        marker=".",
+        label=f"{window}-day bounce rate",
+        gid="bounce_rate",
+    )
+    rates.plot(
+        x,
+        rows["day_bounce_rate"] * 100,
+        linestyle="none",
+        marker="o",
+        markersize=3,
+        color="#c44e52",
+        alpha=0.35,
+        label="that day's rate",
+        gid="day_bounce_rate",
+    )
     top = 0.0
-    for key, label, colour, style in (("hold_above", "hold", "#dd8452", "--"),
-                                      ("step_back_above", "step back", "#b35806", "-."),
-                                      ("pause_above", "pause", PAUSE_COLOUR, ":")):
+    for key, label, colour, style in (
+        ("hold_above", "hold", "#dd8452", "--"),
+        ("step_back_above", "step back", "#b35806", "-."),
+        ("pause_above", "pause", PAUSE_COLOUR, ":"),
+    ):
         if key in th:
-            rates.axhline(th[key] * 100, color=colour, linestyle=style, linewidth=1.2,
-                          label=f"{label} above {th[key]:.0%}", gid=key)
+            rates.axhline(
+                th[key] * 100,
+                color=colour,
+                linestyle=style,
+                linewidth=1.2,
+                label=f"{label} above {th[key]:.0%}",
+                gid=key,
+            )
             top = max(top, th[key] * 100)
     daily_pct = rows["day_bounce_rate"] * 100
-    peak = max(float(pct.max()) if pct.notna().any() else 0.0,
-               min(float(daily_pct.max()) if daily_pct.notna().any() else 0.0, 100.0))
+    peak = max(
+        float(pct.max()) if pct.notna().any() else 0.0,
+        min(float(daily_pct.max()) if daily_pct.notna().any() else 0.0, 100.0),
+    )
     rates.set_ylim(0, max(top, peak) * 1.2 or 1)
-    rates.set_title(f"bounce rate (trailing {window} days, as the policy judged it) "
-                    f"vs thresholds", loc="left", fontsize=11)
+    rates.set_title(
+        f"bounce rate (trailing {window} days, as the policy judged it) vs thresholds",
+        loc="left",
+        fontsize=11,
+    )
     rates.set_ylabel("bounces (% of sends)")
 
     order = th.get("stages") or list(dict.fromkeys(rows["stage"]))
@@ -386,19 +520,35 @@ def _draw_mailbox(axes: list[Any], name: str, rows: pd.DataFrame, th: dict[str, 
             if prev is not None:
                 lo, hi = dates[run_start] - half, dates[i - 1] + half
                 stages.axvspan(lo, hi, color=stage_colour.get(prev, "#dddddd"), gid=f"stage:{prev}")
-                stages.text(lo + (hi - lo) / 2, 0.93, prev, transform=stages.get_xaxis_transform(),
-                            ha="center", va="top", fontsize=9, clip_on=True)
+                stages.text(
+                    lo + (hi - lo) / 2,
+                    0.93,
+                    prev,
+                    transform=stages.get_xaxis_transform(),
+                    ha="center",
+                    va="top",
+                    fontsize=9,
+                    clip_on=True,
+                )
             run_start, prev = i, stage
-    stages.plot(x, rows["warmup_day"], color="#333333", linewidth=1.4, label="warm-up day",
-                gid="warmup_day")
+    stages.plot(
+        x, rows["warmup_day"], color="#333333", linewidth=1.4, label="warm-up day", gid="warmup_day"
+    )
     stages.set_ylim(0, max(1, int(rows["warmup_day"].max())) * 1.45)
     stages.set_ylabel("warm-up day")
     stages.set_title("stage bands and warm-up day (active days)", loc="left", fontsize=11)
 
     for ax in axes:
         for day in x[paused]:
-            ax.axvspan(day - half, day + half, facecolor="none", edgecolor=PAUSE_COLOUR,
-                       hatch="///", linewidth=0, gid="paused")
+            ax.axvspan(
+                day - half,
+                day + half,
+                facecolor="none",
+                edgecolor=PAUSE_COLOUR,
+                hatch="///",
+                linewidth=0,
+                gid="paused",
+            )
         for day in x[rows["status"] == "resumed"]:
             ax.axvline(day - half, color=PAUSE_COLOUR, linewidth=1, linestyle="--", gid="resumed")
         ax.grid(axis="y", alpha=0.3)

@@ -90,8 +90,10 @@ class Session:
                 self.failed.append((host, _why(exc)))
         if self.smtp is None:
             tried = "; ".join(f"{h}:{target.port}: {w}" for h, w in self.failed)
-            raise Unavailable(f"cannot reach the SMTP server ({tried}); check the network and "
-                              f"'warmup mailbox show {target.username}'")
+            raise Unavailable(
+                f"cannot reach the SMTP server ({tried}); check the network and "
+                f"'warmup mailbox show {target.username}'"
+            )
         if self._login_needed():
             try:
                 self.smtp.login(target.username, target.password)
@@ -100,10 +102,13 @@ class Session:
                 reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
                 # 454 and other 4xx: the server cannot check now; 432 asks for a new password.
                 if 400 <= exc.smtp_code < 500 and exc.smtp_code != 432:
-                    raise AuthDeferred(f"{self.host} could not log {target.username} in just "
-                                       f"now ({reply}); try again later") from None
-                raise AuthFailed(f"{self.host} refused the login for {target.username}: "
-                                 f"{reply}") from None
+                    raise AuthDeferred(
+                        f"{self.host} could not log {target.username} in just "
+                        f"now ({reply}); try again later"
+                    ) from None
+                raise AuthFailed(
+                    f"{self.host} refused the login for {target.username}: {reply}"
+                ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
                 raise Unavailable(f"{self.host}: login failed: {_why(exc)}") from None
@@ -111,8 +116,9 @@ class Session:
     def _open(self, host: str) -> smtplib.SMTP:
         t = self.target
         if t.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, t.port, timeout=t.timeout,
-                                                  context=_context())
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                host, t.port, timeout=t.timeout, context=_context()
+            )
         else:
             smtp = smtplib.SMTP(host, t.port, timeout=t.timeout)
         try:
@@ -149,8 +155,11 @@ class Session:
             if code != 250:
                 text = _text(reply)
                 self._reset(code)
-                return Outcome(released, (code, text) if is_throttle(code, text) else None,
-                               f"MAIL FROM refused: {code} {text}")
+                return Outcome(
+                    released,
+                    (code, text) if is_throttle(code, text) else None,
+                    f"MAIL FROM refused: {code} {text}",
+                )
             accepted = []
             for rcpt in recipients:
                 code, reply = smtp.rcpt(rcpt)
@@ -171,14 +180,16 @@ class Session:
                 self._reset(code)
                 throttle = (code, text) if is_throttle(code, text) else None
                 for r in accepted:
-                    results[r] = RcptResult(r, "released" if throttle else
-                                            classify_smtp_reply(code, text), code, text)
+                    results[r] = RcptResult(
+                        r, "released" if throttle else classify_smtp_reply(code, text), code, text
+                    )
                 return Outcome(results, throttle)
         except (OSError, smtplib.SMTPException) as exc:
             # Nothing of the message left: these slots do not count.
             self.close()
-            return Outcome({**released, **results}, error=f"connection lost before DATA: "
-                                                          f"{_why(exc)}")
+            return Outcome(
+                {**released, **results}, error=f"connection lost before DATA: {_why(exc)}"
+            )
         try:
             smtp.send(dot_stuff(data))
             code, reply = smtp.getreply()
@@ -190,8 +201,11 @@ class Session:
         text = _text(reply)
         throttle = (code, text) if is_throttle(code, text) else None
         for r in accepted:
-            outcome = "sent" if 200 <= code < 300 else ("released" if throttle
-                                                        else classify_smtp_reply(code, text))
+            outcome = (
+                "sent"
+                if 200 <= code < 300
+                else ("released" if throttle else classify_smtp_reply(code, text))
+            )
             results[r] = RcptResult(r, outcome, code, text)
         return Outcome(results, throttle)
 

@@ -60,9 +60,11 @@ def shed_password(on_exec: Callable[[], object] | None = None) -> None:
         os.execve(argv[0], argv, env)
     except OSError as exc:
         os.close(fd)
-        raise ConfigError(f"cannot re-execute warmup without WARMUP_PASSWORD in its "
-                          f"environment ({exc.strerror}); use --password-command or 'warmup "
-                          f"mailbox login' for a wrapped command") from None
+        raise ConfigError(
+            f"cannot re-execute warmup without WARMUP_PASSWORD in its "
+            f"environment ({exc.strerror}); use --password-command or 'warmup "
+            f"mailbox login' for a wrapped command"
+        ) from None
 
 
 def _own_argv() -> list[str] | None:
@@ -87,8 +89,12 @@ def clean_stale_shims(root: str | None = None) -> list[Path]:
             st = path.lstat()
         except OSError:
             continue
-        if (m is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid()
-                or _alive(int(m.group(1)))):
+        if (
+            m is None
+            or not stat.S_ISDIR(st.st_mode)
+            or st.st_uid != os.getuid()
+            or _alive(int(m.group(1)))
+        ):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)
@@ -107,7 +113,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-
 def write_shim(folder: Path) -> Path:
     """An executable ``sendmail`` that submits through the relay via ``warmup sendmail``."""
     path = folder / "sendmail"
@@ -116,8 +121,14 @@ def write_shim(folder: Path) -> Path:
     return path
 
 
-def run_wrapped(gate: Gate, command: list[str], wait: bool, *, host: str = "127.0.0.1",
-                max_hold: float = MAX_HOLD) -> int:
+def run_wrapped(
+    gate: Gate,
+    command: list[str],
+    wait: bool,
+    *,
+    host: str = "127.0.0.1",
+    max_hold: float = MAX_HOLD,
+) -> int:
     """Run ``command`` behind a relay for ``gate``; its exit code (128+N if killed by signal N)."""
     relay = Relay(gate, wait=wait, host=host, max_hold=max_hold)
     clean_stale_shims()

@@ -185,7 +185,9 @@ class Dovecot:
             except OSError:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise TimeoutError(f"dovecot not listening after {timeout}s:\n{self.logs()}") from None
+                    raise TimeoutError(
+                        f"dovecot not listening after {timeout}s:\n{self.logs()}"
+                    ) from None
                 time.sleep(0.02)
 
     def stop(self, graceful: bool = True) -> None:
@@ -259,8 +261,9 @@ class Dovecot:
         """APPEND a message (creating the folder if needed); return its UID."""
         return self.append_many(folder, [raw], flags)[0]
 
-    def append_many(self, folder: str, raws: Iterable[bytes], flags: Iterable[str] = ()
-                    ) -> list[int]:
+    def append_many(
+        self, folder: str, raws: Iterable[bytes], flags: Iterable[str] = ()
+    ) -> list[int]:
         """APPEND messages in order over one connection (creating the folder); their UIDs."""
         uids = []
         with self.connect() as client:
@@ -390,8 +393,11 @@ class LoginFaultProxy:
         fault = self.faults[min(self._connections, len(self.faults) - 1)]
         self._connections += 1
         up_reader, up_writer = await asyncio.open_connection(
-            self.server.host, self.server.port, ssl=self.server.pki.client_ssl_context(),
-            server_hostname=self.server.host)
+            self.server.host,
+            self.server.port,
+            ssl=self.server.pki.client_ssl_context(),
+            server_hostname=self.server.host,
+        )
         stalled = False
 
         async def downstream() -> None:

@@ -473,8 +473,12 @@ def is_throttle(code: int, text: str, stage: str | None = None) -> bool:
     if stage != "rcpt" or code == 421 or not 400 <= code < 500:
         return True
     status = extract_status(low)
-    return (status in _THROTTLE_STATUS or status.startswith("4.7.5")
-            or (status.startswith("4.7.6") and "rate" in low) or bool(_VOLUME.search(low)))
+    return (
+        status in _THROTTLE_STATUS
+        or status.startswith("4.7.5")
+        or (status.startswith("4.7.6") and "rate" in low)
+        or bool(_VOLUME.search(low))
+    )
 
 
 def _is_throttle(code: int, text: str, status: str) -> bool:

@@ -209,9 +209,7 @@ def original_message_id(returned: str) -> str:
 _SENDMAIL_RESULT_RE = re.compile(r"[ \t]*[45]\d\d <[^<>\s]+>\.\.\.")
 
 
-def recipient_blocks(
-    text: str, exclude: Set[str], keep: Set[str] = frozenset()
-) -> dict[str, str]:
+def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset()) -> dict[str, str]:
     """Map each failed-looking address in a notification text to the text describing it.
 
     The text after an address (up to the next different candidate address) is taken as its

@@ -68,9 +68,15 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def connect(hosts: tuple[str, ...], port: int, security: str, user: str, password: str,
-            timeout: float = 60.0, failed: list[tuple[str, str]] | None = None,
-            ) -> tuple[imaplib.IMAP4, str]:
+def connect(
+    hosts: tuple[str, ...],
+    port: int,
+    security: str,
+    user: str,
+    password: str,
+    timeout: float = 60.0,
+    failed: list[tuple[str, str]] | None = None,
+) -> tuple[imaplib.IMAP4, str]:
     """Log in on the first host that answers; ``(connection, host)``.
 
     A host that cannot be reached, fails TLS, or cuts, stalls or garbles the session before
@@ -83,7 +89,8 @@ def connect(hosts: tuple[str, ...], port: int, security: str, user: str, passwor
         try:
             if security == "ssl":
                 imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    host, port, ssl_context=ssl.create_default_context(), timeout=timeout)
+                    host, port, ssl_context=ssl.create_default_context(), timeout=timeout
+                )
             else:
                 imap = imaplib.IMAP4(host, port, timeout=timeout)
                 if security == "starttls":
@@ -110,8 +117,10 @@ def connect(hosts: tuple[str, ...], port: int, security: str, user: str, passwor
             raise LoginFailed(f"{host} refused the IMAP login for {user}: {text}") from None
         return imap, host
     tried = "; ".join(f"{h}:{port}: {w}" for h, w in failed)
-    raise Unavailable(f"cannot reach the IMAP server ({tried}); try again later, or check the "
-                      f"mailbox's IMAP host and port")
+    raise Unavailable(
+        f"cannot reach the IMAP server ({tried}); try again later, or check the "
+        f"mailbox's IMAP host and port"
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -136,17 +145,28 @@ def _logout(imap: imaplib.IMAP4) -> None:
         pass
 
 
-def sync(ledger: Ledger, box: MailboxRow, *, hosts: tuple[str, ...], port: int,
-         security: str, password: str, folders: list[str], since: dt.date | None = None,
-         move_to: str | None = None, timeout: float = 60.0,
-         progress: Callable[[int, int], None] | None = None,
-         now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> SyncReport:
+def sync(
+    ledger: Ledger,
+    box: MailboxRow,
+    *,
+    hosts: tuple[str, ...],
+    port: int,
+    security: str,
+    password: str,
+    folders: list[str],
+    since: dt.date | None = None,
+    move_to: str | None = None,
+    timeout: float = 60.0,
+    progress: Callable[[int, int], None] | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> SyncReport:
     """Record the bounces in ``folders`` of the mailbox; see the module docstring."""
     report = SyncReport()
 
     def login() -> imaplib.IMAP4:
-        imap, report.host = connect(hosts, port, security, box.address, password, timeout,
-                                    report.failed_hosts)
+        imap, report.host = connect(
+            hosts, port, security, box.address, password, timeout, report.failed_hosts
+        )
         return imap
 
     imap = login()
@@ -158,8 +178,10 @@ def sync(ledger: Ledger, box: MailboxRow, *, hosts: tuple[str, ...], port: int,
                     break
                 except (OSError, imaplib.IMAP4.abort) as exc:
                     if attempt == RETRIES:
-                        raise Unavailable(f"IMAP connection kept dropping ({describe(exc)}); "
-                                          f"progress is saved, run the sync again") from None
+                        raise Unavailable(
+                            f"IMAP connection kept dropping ({describe(exc)}); "
+                            f"progress is saved, run the sync again"
+                        ) from None
                     report.reconnects += 1
                     _logout(imap)
                     imap = login()
@@ -168,10 +190,17 @@ def sync(ledger: Ledger, box: MailboxRow, *, hosts: tuple[str, ...], port: int,
     return report
 
 
-def _sync_folder(ledger: Ledger, box: MailboxRow, imap: imaplib.IMAP4, folder: str,
-                 since: dt.date | None, move_to: str | None, report: SyncReport,
-                 progress: Callable[[int, int], None] | None,
-                 now: Callable[[], dt.datetime]) -> None:
+def _sync_folder(
+    ledger: Ledger,
+    box: MailboxRow,
+    imap: imaplib.IMAP4,
+    folder: str,
+    since: dt.date | None,
+    move_to: str | None,
+    report: SyncReport,
+    progress: Callable[[int, int], None] | None,
+    now: Callable[[], dt.datetime],
+) -> None:
     typ, _ = imap.select(_quote(folder), readonly=move_to is None)
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
@@ -185,18 +214,20 @@ def _sync_folder(ledger: Ledger, box: MailboxRow, imap: imaplib.IMAP4, folder: s
     uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
     done = 0
     for i in range(0, len(uids), BATCH):
-        batch = uids[i:i + BATCH]
+        batch = uids[i : i + BATCH]
         # Read and parse first, with no transaction open: parsing takes time, writing does not.
-        found = [_read(uid, size, raw, box.address, now()) for uid, size, raw in
-                 _fetch(imap, batch)]
+        found = [
+            _read(uid, size, raw, box.address, now()) for uid, size, raw in _fetch(imap, batch)
+        ]
         for item in found:
             if item.partial:
                 report.partial.append(f"{folder} UID {item.uid} ({item.size / 1e6:.1f} MB)")
         for n, (rows, position) in enumerate(_chunks(found, last)):
             if n:
                 time.sleep(WRITE_PAUSE)
-            for rcpt, matched in record_batch(ledger, box, folder, uidvalidity, position, rows,
-                                              now()):
+            for rcpt, matched in record_batch(
+                ledger, box, folder, uidvalidity, position, rows, now()
+            ):
                 report.bounces += 1
                 report.matched += matched
                 if not matched:
@@ -240,8 +271,11 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, byt
         typ, data = imap.uid("FETCH", ",".join(map(str, group)), f"(BODY.PEEK[]<0.{READ_BYTES}>)")
         if typ != "OK":
             raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
-        got = {int(m.group(1)): part[1] for part in data
-               if isinstance(part, tuple) and (m := _UID.search(part[0]))}
+        got = {
+            int(m.group(1)): part[1]
+            for part in data
+            if isinstance(part, tuple) and (m := _UID.search(part[0]))
+        }
         del data
         for uid in group:
             yield uid, sizes.get(uid, 0), got.pop(uid, b"")
@@ -266,10 +300,14 @@ def _read(uid: int, size: int, raw: bytes, mailbox: str, now: dt.datetime) -> Fo
     """Parse one message (no ledger access: this is the slow part)."""
     bounces = parse_bounces(raw, mailbox=mailbox) if raw else []
     facts = read_report(raw)
-    partial = (size > len(raw) and not any(b.recipient for b in bounces)
-               and _looks_like_report(raw))
-    return Found(uid, size, min(facts.date or now, now),
-                 [(bounce_key(facts, b, i), b) for i, b in enumerate(bounces)], partial)
+    partial = size > len(raw) and not any(b.recipient for b in bounces) and _looks_like_report(raw)
+    return Found(
+        uid,
+        size,
+        min(facts.date or now, now),
+        [(bounce_key(facts, b, i), b) for i, b in enumerate(bounces)],
+        partial,
+    )
 
 
 def _looks_like_report(raw: bytes) -> bool:
@@ -298,8 +336,10 @@ def _chunks(found: list[Found], position: int) -> Iterator[tuple[list[Row], int]
 
 # -- the ledger: the only two functions of a sync that touch it ---------------------------------
 
-def _position(ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int,
-              since: dt.date | None) -> tuple[int, dt.date | None]:
+
+def _position(
+    ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int, since: dt.date | None
+) -> tuple[int, dt.date | None]:
     """(last UID read in ``folder`` under this UIDVALIDITY, else 0; the SINCE date to use)."""
     state = ledger.sync_position(box, folder)
     if since is None and state is None:
@@ -308,8 +348,15 @@ def _position(ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int,
     return (state[1] if state and state[0] == uidvalidity else 0), since
 
 
-def record_batch(ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int,
-                 last_uid: int, rows: list[Row], now: dt.datetime) -> list[tuple[str, bool]]:
+def record_batch(
+    ledger: Ledger,
+    box: MailboxRow,
+    folder: str,
+    uidvalidity: int,
+    last_uid: int,
+    rows: list[Row],
+    now: dt.datetime,
+) -> list[tuple[str, bool]]:
     """Record parsed bounces and the folder's new position in one short write transaction.
 
     Returns ``(recipient, matched to a send)`` for each bounce that was new. Mail in a mailbox is
@@ -318,9 +365,25 @@ def record_batch(ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int,
     that names no recipient is tied to no send, even when it quotes a send's Message-ID
     (DESIGN invariant 8).
     """
-    got = ledger.record_synced(box, folder, uidvalidity, last_uid, [
-        BounceIn(b.recipient or "", b.kind, reported, key, status=b.status or None,
-                 reply=b.reply or None, diagnostic=b.diagnostic or None,
-                 message_id=b.message_id or None, source="imap", trusted=False)
-        for key, b, reported in rows])
+    got = ledger.record_synced(
+        box,
+        folder,
+        uidvalidity,
+        last_uid,
+        [
+            BounceIn(
+                b.recipient or "",
+                b.kind,
+                reported,
+                key,
+                status=b.status or None,
+                reply=b.reply or None,
+                diagnostic=b.diagnostic or None,
+                message_id=b.message_id or None,
+                source="imap",
+                trusted=False,
+            )
+            for key, b, reported in rows
+        ],
+    )
     return [(r.recipient, r.matched) for r in got.results if r.new]

@@ -18,10 +18,21 @@ from warmup.errors import FieldError, WarmupError
 # Command name -> module defining it; a module is imported only when its command runs, so
 # ``warmup quota`` does not load the relay, reports or doctor (see bench/quota_startup.py).
 COMMAND_MODULES = {
-    "bounces": "bounces", "db": "db", "demo": "demo", "doctor": "doctor", "import": "record",
-    "mailbox": "mailbox", "plan": "quota", "plot": "report", "providers": "providers",
-    "quota": "quota", "record": "record", "report": "report", "send": "send",
-    "sendmail": "sendmail", "suppress": "bounces",
+    "bounces": "bounces",
+    "db": "db",
+    "demo": "demo",
+    "doctor": "doctor",
+    "import": "record",
+    "mailbox": "mailbox",
+    "plan": "quota",
+    "plot": "report",
+    "providers": "providers",
+    "quota": "quota",
+    "record": "record",
+    "report": "report",
+    "send": "send",
+    "sendmail": "sendmail",
+    "suppress": "bounces",
 }
 
 
@@ -70,9 +81,14 @@ class WarmupGroup(click.Group):
 
 @click.group(cls=WarmupGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="warmup")
-@click.option("--db", "db", metavar="URL|PATH", envvar="WARMUP_DB",
-              help="Ledger: a SQLite file path or SQLAlchemy URL (default: $WARMUP_DB or "
-                   "~/.local/share/warmup/ledger.db).")
+@click.option(
+    "--db",
+    "db",
+    metavar="URL|PATH",
+    envvar="WARMUP_DB",
+    help="Ledger: a SQLite file path or SQLAlchemy URL (default: $WARMUP_DB or "
+    "~/.local/share/warmup/ledger.db).",
+)
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
     """Plan and enforce the send-rate warm-up of business mailboxes.

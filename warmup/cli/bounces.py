@@ -29,18 +29,34 @@ def bounces() -> None:
 
 @bounces.command("sync")
 @click.argument("address")
-@click.option("--since", metavar="DATE",
-              help="Only messages since DATE (default: the day before the first send).")
-@click.option("--folder", "folders", multiple=True, default=["INBOX"], show_default=True,
-              help="IMAP folder to read (repeatable).")
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="Only messages since DATE (default: the day before the first send).",
+)
+@click.option(
+    "--folder",
+    "folders",
+    multiple=True,
+    default=["INBOX"],
+    show_default=True,
+    help="IMAP folder to read (repeatable).",
+)
 @click.option("--move-to", metavar="FOLDER", help="Move notifications found to this folder.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="IMAP timeout (s).")
 @password_option
 @json_option
 @pass_ledger
-def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ...],
-         move_to: str | None, timeout: float, password_command: str | None,
-         json_: bool) -> None:
+def sync(
+    ledger: Ledger,
+    address: str,
+    since: str | None,
+    folders: tuple[str, ...],
+    move_to: str | None,
+    timeout: float,
+    password_command: str | None,
+    json_: bool,
+) -> None:
     """Read bounce notifications from the mailbox over IMAP and record them.
 
     Read-only (messages stay unseen), incremental and idempotent: a second run records nothing
@@ -72,30 +88,50 @@ def sync(ledger: Ledger, address: str, since: str | None, folders: tuple[str, ..
         bar.update(done - bar.pos)
 
     try:
-        report = run_sync(ledger, box, hosts=ep.imap_hosts, port=ep.imap_port,
-                          security=ep.imap_security, password=password, folders=list(folders),
-                          since=since_date,
-                          move_to=move_to, timeout=timeout, progress=progress)
+        report = run_sync(
+            ledger,
+            box,
+            hosts=ep.imap_hosts,
+            port=ep.imap_port,
+            security=ep.imap_security,
+            password=password,
+            folders=list(folders),
+            since=since_date,
+            move_to=move_to,
+            timeout=timeout,
+            progress=progress,
+        )
     except LoginFailed as exc:
         raise LoginFailed(f"{exc}\n{checklist_text(get_provider(box.provider))}") from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    data = {"mailbox": box.address, "host": report.host, "scanned": report.scanned,
-            "bounces": report.bounces, "matched": report.matched,
-            "unmatched": report.unmatched, "moved": report.moved, "partial": report.partial}
+    data = {
+        "mailbox": box.address,
+        "host": report.host,
+        "scanned": report.scanned,
+        "bounces": report.bounces,
+        "matched": report.matched,
+        "unmatched": report.unmatched,
+        "moved": report.moved,
+        "partial": report.partial,
+    }
     if json_:
         print_json(data)
         return
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
-    click.echo(f"Scanned {report.scanned} message(s) on {report.host}: recorded "
-               f"{report.bounces} new bounce(s), {report.matched} matched to their sends.")
+    click.echo(
+        f"Scanned {report.scanned} message(s) on {report.host}: recorded "
+        f"{report.bounces} new bounce(s), {report.matched} matched to their sends."
+    )
     if report.unmatched:
         click.echo(f"Unmatched (kept, not linked to a send): {', '.join(report.unmatched)}")
     if report.partial:
-        click.echo(f"Read only the first {READ_BYTES // 1_000_000} MB of these reports, and it "
-                   f"names no failed recipient; check them by hand: {', '.join(report.partial)}")
+        click.echo(
+            f"Read only the first {READ_BYTES // 1_000_000} MB of these reports, and it "
+            f"names no failed recipient; check them by hand: {', '.join(report.partial)}"
+        )
 
 
 @bounces.command("parse")
@@ -119,8 +155,10 @@ def parse(files: tuple[str, ...], json_: bool) -> None:
         if not item["bounces"]:
             click.echo(f"{item['file']}: not a bounce")
         for b in item["bounces"]:
-            click.echo(f"{item['file']}: {b['kind']:9} {b['recipient'] or '-':40} "
-                       f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}")
+            click.echo(
+                f"{item['file']}: {b['kind']:9} {b['recipient'] or '-':40} "
+                f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
+            )
 
 
 @bounces.command("list")
@@ -139,9 +177,21 @@ def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) ->
     if json_:
         print_json(rows)
         return
-    print_table(["WHEN", "MAILBOX", "RECIPIENT", "KIND", "STATUS", "SOURCE", "MATCHED"],
-                [[r["at"][:16], r["mailbox"], r["recipient"], r["kind"], r["status"],
-                  r["source"], "yes" if r["matched"] else "no"] for r in rows])
+    print_table(
+        ["WHEN", "MAILBOX", "RECIPIENT", "KIND", "STATUS", "SOURCE", "MATCHED"],
+        [
+            [
+                r["at"][:16],
+                r["mailbox"],
+                r["recipient"],
+                r["kind"],
+                r["status"],
+                r["source"],
+                "yes" if r["matched"] else "no",
+            ]
+            for r in rows
+        ],
+    )
 
 
 @cli.group()
@@ -168,8 +218,11 @@ def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> No
     """
     clean = [addresses.normalize(a) for a in addresses_]
     added = ledger.suppress(clean, "manual", reason)
-    click.echo(f"Suppressed {added} address(es)" + ("" if added == len(clean) else
-                                                    f" ({len(clean) - added} already were)") + ".")
+    click.echo(
+        f"Suppressed {added} address(es)"
+        + ("" if added == len(clean) else f" ({len(clean) - added} already were)")
+        + "."
+    )
 
 
 @suppress.command("list")
@@ -186,8 +239,10 @@ def suppress_list(ledger: Ledger, json_: bool) -> None:
     if json_:
         print_json(rows)
         return
-    print_table(["ADDRESS", "KIND", "REASON", "SINCE"],
-                [[r["address"], r["kind"], r["reason"], r["created_at"][:10]] for r in rows])
+    print_table(
+        ["ADDRESS", "KIND", "REASON", "SINCE"],
+        [[r["address"], r["kind"], r["reason"], r["created_at"][:10]] for r in rows],
+    )
 
 
 @suppress.command("remove")

@@ -21,8 +21,14 @@ def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) ->
 
 def db_option(fn: F) -> F:
     """``--db`` on the command itself (it also works before the command name)."""
-    return click.option("--db", metavar="URL|PATH", expose_value=False, callback=_store_db,
-                        is_eager=True, help="Ledger URL or SQLite path (overrides $WARMUP_DB).")(fn)
+    return click.option(
+        "--db",
+        metavar="URL|PATH",
+        expose_value=False,
+        callback=_store_db,
+        is_eager=True,
+        help="Ledger URL or SQLite path (overrides $WARMUP_DB).",
+    )(fn)
 
 
 def json_option(fn: F) -> F:

@@ -47,29 +47,42 @@ def migrate(ctx: click.Context, json_: bool) -> None:
     if foreign:
         from warmup.errors import ConfigError
 
-        raise ConfigError(f"ledger {ledger.where} holds another program's tables "
-                          f"({', '.join(foreign[:3])}) and no warmup schema; point --db/WARMUP_DB "
-                          f"at a new file (or an empty database) instead")
+        raise ConfigError(
+            f"ledger {ledger.where} holds another program's tables "
+            f"({', '.join(foreign[:3])}) and no warmup schema; point --db/WARMUP_DB "
+            f"at a new file (or an empty database) instead"
+        )
     applied = ledger.migrate()
     if json_:
-        print_json({"ledger": ledger.where, "applied": applied,
-                    "current": migration_names()})
+        print_json({"ledger": ledger.where, "applied": applied, "current": migration_names()})
     elif applied:
         for name in applied:
             click.echo(f"Applied {name}")
         click.echo(f"Ledger {ledger.where} is up to date ({len(applied)} migration(s) applied).")
     else:
-        click.echo(f"Ledger {ledger.where} is up to date; nothing to apply "
-                   f"({len(migration_names())} migration(s) already applied).")
+        click.echo(
+            f"Ledger {ledger.where} is up to date; nothing to apply "
+            f"({len(migration_names())} migration(s) already applied)."
+        )
 
 
 @db.command()
-@click.option("--to", "to", required=True, metavar="URL|PATH",
-              help="The target ledger (e.g. postgresql+psycopg://user@host/db); created and "
-                   "migrated if new, and it must be empty.")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    metavar="URL|PATH",
+    help="The target ledger (e.g. postgresql+psycopg://user@host/db); created and "
+    "migrated if new, and it must be empty.",
+)
 @click.option("--force", is_flag=True, help="Replace the rows of a target that is not empty.")
-@click.option("--batch", default=ledger_copy.BATCH, show_default=True,
-              type=click.IntRange(1, 1_000_000), help="Rows per insert batch.")
+@click.option(
+    "--batch",
+    default=ledger_copy.BATCH,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    help="Rows per insert batch.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress on stderr.")
 @db_option
 @json_option
@@ -96,17 +109,28 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
         if show:
             click.echo(f"\r  {table}: {n} rows", err=True, nl=False)
 
-    report = ledger_copy.copy_ledger(source, target, force=force, batch=batch,
-                                     progress=progress)
+    report = ledger_copy.copy_ledger(source, target, force=force, batch=batch, progress=progress)
     if show:
         click.echo("", err=True)
     if json_:
-        print_json({"source": source.where, "target": target.where, "verified": True,
-                    "tables": [{"table": c.table, "rows": c.target_rows,
-                                "sha256": c.target_sha256} for c in report]})
+        print_json(
+            {
+                "source": source.where,
+                "target": target.where,
+                "verified": True,
+                "tables": [
+                    {"table": c.table, "rows": c.target_rows, "sha256": c.target_sha256}
+                    for c in report
+                ],
+            }
+        )
         return
-    print_table(["TABLE", "ROWS", "SHA-256 (source = target)"],
-                [[c.table, c.target_rows, c.target_sha256[:16]] for c in report])
+    print_table(
+        ["TABLE", "ROWS", "SHA-256 (source = target)"],
+        [[c.table, c.target_rows, c.target_sha256[:16]] for c in report],
+    )
     total = sum(c.target_rows for c in report)
-    click.echo(f"Copied {total} rows from {source.where} to {target.where}; verified: row counts "
-               f"and per-table checksums match on both sides.")
+    click.echo(
+        f"Copied {total} rows from {source.where} to {target.where}; verified: row counts "
+        f"and per-table checksums match on both sides."
+    )

@@ -14,8 +14,13 @@ from warmup.ledger import open_ledger
 
 
 @cli.command()
-@click.option("--days", default=40, show_default=True, type=click.IntRange(1, 365),
-              help="How many days of history to simulate.")
+@click.option(
+    "--days",
+    default=40,
+    show_default=True,
+    type=click.IntRange(1, 365),
+    help="How many days of history to simulate.",
+)
 def demo(days: int) -> None:
     """Simulate an exmail mailbox's first weeks on a throw-away ledger; show today and the plan.
 
@@ -30,27 +35,38 @@ def demo(days: int) -> None:
 
     with tempfile.TemporaryDirectory(prefix="warmup-demo-") as tmp:
         ledger = open_ledger(str(Path(tmp) / "demo.db"))
-        click.echo(f"Simulating {days} days of a new Tencent Exmail mailbox "
-                   f"(full quota daily, ~1% bounces, a 20% bounce spike on days 17-18,\n"
-                   "resumed by hand after two paused days)...")
+        click.echo(
+            f"Simulating {days} days of a new Tencent Exmail mailbox "
+            f"(full quota daily, ~1% bounces, a 20% bounce spike on days 17-18,\n"
+            "resumed by hand after two paused days)..."
+        )
         box, log = simulate(ledger, days)
-        print_table(["DATE", "DAY", "STAGE", "QUOTA", "SENT", "BOUNCED", "7-DAY RATE", "STATUS"],
-                    [[d, a.day, a.stage, a.quota, a.remaining, b, percent(a.bounce_rate),
-                      a.status] for d, a, b in log])
+        print_table(
+            ["DATE", "DAY", "STAGE", "QUOTA", "SENT", "BOUNCED", "7-DAY RATE", "STATUS"],
+            [
+                [d, a.day, a.stage, a.quota, a.remaining, b, percent(a.bounce_rate), a.status]
+                for d, a, b in log
+            ],
+        )
         now = api.now_utc()
         a = api.quota_for(ledger, box, now)
-        click.echo(f"\nToday, {box.address}: stage {a.stage}, warm-up day {a.day}, quota {a.quota}, "
-                   f"sent {a.sent}, remaining {a.remaining}, status {a.status}")
+        click.echo(
+            f"\nToday, {box.address}: stage {a.stage}, warm-up day {a.day}, quota {a.quota}, "
+            f"sent {a.sent}, remaining {a.remaining}, status {a.status}"
+        )
         for reason in a.reasons:
             click.echo(f"  - {reason}")
         click.echo("\nPlan ahead (if it sends its full quota healthily):")
         rows = api.plan(ledger, box.address, 14, now)
-        print_table(["DATE", "DAY", "STAGE", "QUOTA", "CUMULATIVE"],
-                    [[r.date, r.day, r.stage, r.quota, r.cumulative] for r in rows])
+        print_table(
+            ["DATE", "DAY", "STAGE", "QUOTA", "CUMULATIVE"],
+            [[r.date, r.day, r.stage, r.quota, r.cumulative] for r in rows],
+        )
         from warmup import reports  # pandas/matplotlib: only now, never on the quota path
 
-        path = reports.plot(reports.daily(ledger, [box.address], at=now),
-                            Path.cwd() / "warmup-demo.png")
+        path = reports.plot(
+            reports.daily(ledger, [box.address], at=now), Path.cwd() / "warmup-demo.png"
+        )
         ledger.close()
     click.echo("\nSends vs quota, bounce rate vs thresholds and stages, plotted to:")
     click.echo(str(path))

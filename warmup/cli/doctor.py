@@ -15,13 +15,15 @@ MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 
 @cli.command()
 @click.argument("address")
-@click.option("--timeout", type=float, default=10.0, show_default=True,
-              help="Seconds to wait at each step.")
+@click.option(
+    "--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait at each step."
+)
 @password_option
 @json_option
 @pass_ledger
-def doctor(ledger: Ledger, address: str, timeout: float, password_command: str | None,
-           json_: bool) -> int:
+def doctor(
+    ledger: Ledger, address: str, timeout: float, password_command: str | None, json_: bool
+) -> int:
     """Check a mailbox's set-up step by step and name the step that fails.
 
     In order: the SMTP and IMAP hosts (primary and backup) resolve, accept a TCP connection
@@ -48,11 +50,19 @@ def doctor(ledger: Ledger, address: str, timeout: float, password_command: str |
     checks = lib.run(box, password, timeout, no_password=reason or "no password available")
     code = lib.exit_code(checks)
     if json_:
-        print_json({"mailbox": box.address, "provider": box.provider, "exit_code": code,
-                    "checks": [c.to_dict() for c in checks]})
+        print_json(
+            {
+                "mailbox": box.address,
+                "provider": box.provider,
+                "exit_code": code,
+                "checks": [c.to_dict() for c in checks],
+            }
+        )
         return code
-    print_table(["STEP", "TARGET", "STATUS", "MS", "DETAIL"],
-                [[c.name, c.target, MARKS[c.status], c.ms, c.detail] for c in checks])
+    print_table(
+        ["STEP", "TARGET", "STATUS", "MS", "DETAIL"],
+        [[c.name, c.target, MARKS[c.status], c.ms, c.detail] for c in checks],
+    )
     said: set[str] = set()  # the same advice once, after the first step it applies to
     for c in checks:
         if c.status == "fail":
@@ -65,6 +75,7 @@ def doctor(ledger: Ledger, address: str, timeout: float, password_command: str |
     failed = sum(c.status == "fail" for c in checks)
     warned = sum(c.status == "warn" for c in checks)
     summary = (f"{failed} failed" if failed else "all checks passed") + (
-        f", {warned} warning(s)" if warned else "")
+        f", {warned} warning(s)" if warned else ""
+    )
     click.echo(f"\n{box.address}: {summary}.", err=bool(failed))
     return code

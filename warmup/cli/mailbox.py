@@ -15,8 +15,11 @@ from warmup.providers import SECURITIES, providers
 
 def endpoint_options(fn: Any) -> Any:
     for kind in ("imap", "smtp"):
-        fn = click.option(f"--{kind}-security", type=click.Choice(SECURITIES),
-                          help=f"{kind.upper()} security (none only for loopback hosts).")(fn)
+        fn = click.option(
+            f"--{kind}-security",
+            type=click.Choice(SECURITIES),
+            help=f"{kind.upper()} security (none only for loopback hosts).",
+        )(fn)
         fn = click.option(f"--{kind}-port", type=int, help=f"{kind.upper()} port.")(fn)
         fn = click.option(f"--{kind}-host", help=f"{kind.upper()} host (required for custom).")(fn)
     return fn
@@ -35,19 +38,43 @@ def mailbox() -> None:
 
 @mailbox.command("add")
 @click.argument("address")
-@click.option("--provider", required=True, metavar="NAME",
-              help="Provider preset: exmail, netease, aliyun, gmail, m365, zoho, custom.")
-@click.option("--timezone", "tz", metavar="TZ",
-              help="IANA zone for day boundaries (default: the provider's, else this machine's).")
-@click.option("--policy", default="default", show_default=True, metavar="NAME|FILE",
-              help="Policy preset name or TOML file.")
+@click.option(
+    "--provider",
+    required=True,
+    metavar="NAME",
+    help="Provider preset: exmail, netease, aliyun, gmail, m365, zoho, custom.",
+)
+@click.option(
+    "--timezone",
+    "tz",
+    metavar="TZ",
+    help="IANA zone for day boundaries (default: the provider's, else this machine's).",
+)
+@click.option(
+    "--policy",
+    default="default",
+    show_default=True,
+    metavar="NAME|FILE",
+    help="Policy preset name or TOML file.",
+)
 @click.option("--cap", type=int, help="Lower the daily ceiling (e.g. what the admin allows).")
-@click.option("--started", metavar="DATE",
-              help="Count warm-up history from this date only (e.g. a re-bound mailbox).")
+@click.option(
+    "--started",
+    metavar="DATE",
+    help="Count warm-up history from this date only (e.g. a re-bound mailbox).",
+)
 @endpoint_options
 @pass_ledger
-def add(ledger: Ledger, address: str, provider: str, tz: str | None, policy: str,
-        cap: int | None, started: str | None, **overrides: Any) -> None:
+def add(
+    ledger: Ledger,
+    address: str,
+    provider: str,
+    tz: str | None,
+    policy: str,
+    cap: int | None,
+    started: str | None,
+    **overrides: Any,
+) -> None:
     """Register ADDRESS with a provider preset.
 
     \b
@@ -56,11 +83,20 @@ def add(ledger: Ledger, address: str, provider: str, tz: str | None, policy: str
         warmup mailbox add me@lab.test --provider custom --smtp-host mail.lab.test \\
             --smtp-port 465 --imap-host mail.lab.test --imap-port 993
     """
-    box = api.add_mailbox(ledger, address, provider, timezone=tz, policy=policy, cap=cap,
-                          started=api.parse_date(started, "started") if started else None,
-                          **overrides)
-    click.echo(f"Added {box.address} ({providers()[box.provider].title}, {box.timezone}, "
-               f"policy {box.policy}). See 'warmup quota {box.address}'.")
+    box = api.add_mailbox(
+        ledger,
+        address,
+        provider,
+        timezone=tz,
+        policy=policy,
+        cap=cap,
+        started=api.parse_date(started, "started") if started else None,
+        **overrides,
+    )
+    click.echo(
+        f"Added {box.address} ({providers()[box.provider].title}, {box.timezone}, "
+        f"policy {box.policy}). See 'warmup quota {box.address}'."
+    )
 
 
 @mailbox.command("list")
@@ -80,8 +116,10 @@ def list_(ledger: Ledger, json_: bool) -> None:
     if not boxes:
         click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
         return
-    print_table(["MAILBOX", "PROVIDER", "TIMEZONE", "POLICY", "CAP"],
-                [[b.address, b.provider, b.timezone, b.policy, b.cap] for b in boxes])
+    print_table(
+        ["MAILBOX", "PROVIDER", "TIMEZONE", "POLICY", "CAP"],
+        [[b.address, b.provider, b.timezone, b.policy, b.cap] for b in boxes],
+    )
 
 
 @mailbox.command("show")
@@ -98,21 +136,26 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
     box = ledger.mailbox(address)
     ep = api.endpoints(box)
     allowance = api.quota_for(ledger, box, api.now_utc())
-    data = {**box.to_dict(), "smtp": {"hosts": list(ep.smtp_hosts), "port": ep.smtp_port,
-                                      "security": ep.smtp_security},
-            "imap": {"hosts": list(ep.imap_hosts), "port": ep.imap_port,
-                     "security": ep.imap_security},
-            "allowance": allowance.to_dict()}
+    data = {
+        **box.to_dict(),
+        "smtp": {"hosts": list(ep.smtp_hosts), "port": ep.smtp_port, "security": ep.smtp_security},
+        "imap": {"hosts": list(ep.imap_hosts), "port": ep.imap_port, "security": ep.imap_security},
+        "allowance": allowance.to_dict(),
+    }
     if json_:
         print_json(data)
         return
     click.echo(f"{box.address}  ({providers()[box.provider].title})")
-    click.echo(f"  time zone  {box.timezone}   policy {box.policy}   cap {box.cap or '-'}"
-               f"   started {box.started or '-'}")
+    click.echo(
+        f"  time zone  {box.timezone}   policy {box.policy}   cap {box.cap or '-'}"
+        f"   started {box.started or '-'}"
+    )
     click.echo(f"  SMTP       {' -> '.join(ep.smtp_hosts)}:{ep.smtp_port} ({ep.smtp_security})")
     click.echo(f"  IMAP       {' -> '.join(ep.imap_hosts)}:{ep.imap_port} ({ep.imap_security})")
-    click.echo(f"  today      {allowance.status}: {allowance.sent}/{allowance.quota} sent, "
-               f"stage {allowance.stage}, day {allowance.day}")
+    click.echo(
+        f"  today      {allowance.status}: {allowance.sent}/{allowance.quota} sent, "
+        f"stage {allowance.stage}, day {allowance.day}"
+    )
 
 
 @mailbox.command("set")
@@ -122,8 +165,14 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
 @click.option("--timezone", "tz", metavar="TZ", help="IANA time zone for day boundaries.")
 @endpoint_options
 @pass_ledger
-def set_(ledger: Ledger, address: str, cap: int | None, policy: str | None, tz: str | None,
-         **overrides: Any) -> None:
+def set_(
+    ledger: Ledger,
+    address: str,
+    cap: int | None,
+    policy: str | None,
+    tz: str | None,
+    **overrides: Any,
+) -> None:
     """Change a mailbox's cap, policy, time zone or endpoints.
 
     \b

@@ -26,5 +26,7 @@ def providers_(json_: bool) -> None:
         text = f"{host or '<--host>'}:{port or '<--port>'} {sec}"
         return text + (f" (backup {', '.join(backup)})" if backup else "")
 
-    print_table(["NAME", "SMTP", "IMAP", "TZ", "LIMIT/DAY"],
-                [[p.name, ep(p.smtp), ep(p.imap), p.timezone, p.daily_limit] for p in presets])
+    print_table(
+        ["NAME", "SMTP", "IMAP", "TZ", "LIMIT/DAY"],
+        [[p.name, ep(p.smtp), ep(p.imap), p.timezone, p.daily_limit] for p in presets],
+    )

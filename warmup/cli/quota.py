@@ -23,13 +23,18 @@ def _when(ts: dt.datetime | None, tz: str) -> str:
 
 @cli.command()
 @click.argument("addresses", nargs=-1)
-@click.option("--at", "at", metavar="DATETIME",
-              help="Evaluate as of this instant (ISO 8601); later history is ignored.")
+@click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="Evaluate as of this instant (ISO 8601); later history is ignored.",
+)
 @click.option("--check", is_flag=True, help="Exit 75 if a named mailbox cannot send now.")
 @json_option
 @pass_ledger
-def quota(ledger: Ledger, addresses: tuple[str, ...], at: str | None, check: bool,
-          json_: bool) -> int:
+def quota(
+    ledger: Ledger, addresses: tuple[str, ...], at: str | None, check: bool, json_: bool
+) -> int:
     """Today's quota, stage and status of mailboxes, with the reasons.
 
     \b
@@ -39,8 +44,7 @@ def quota(ledger: Ledger, addresses: tuple[str, ...], at: str | None, check: boo
         warmup quota sales@corp.example --check && ./send-batch.sh
     """
     when = api.parse_instant(at) if at is not None else api.now_utc()
-    boxes = ([ledger.mailbox(a) for a in addresses] if addresses
-             else ledger.mailboxes())
+    boxes = [ledger.mailbox(a) for a in addresses] if addresses else ledger.mailboxes()
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
     results = [(b, api.quota_for(ledger, b, when)) for b in boxes]
@@ -51,8 +55,21 @@ def quota(ledger: Ledger, addresses: tuple[str, ...], at: str | None, check: boo
     else:
         print_table(
             ["MAILBOX", "STAGE", "DAY", "QUOTA", "SENT", "LEFT", "STATUS", "NEXT SEND", "BOUNCES"],
-            [[a.mailbox, a.stage, a.day, a.quota, a.sent, a.remaining, a.status,
-              _when(a.next_send_at, b.timezone), percent(a.bounce_rate)] for b, a in results])
+            [
+                [
+                    a.mailbox,
+                    a.stage,
+                    a.day,
+                    a.quota,
+                    a.sent,
+                    a.remaining,
+                    a.status,
+                    _when(a.next_send_at, b.timezone),
+                    percent(a.bounce_rate),
+                ]
+                for b, a in results
+            ],
+        )
         for _, a in results:
             click.echo(f"\n{a.mailbox}:")
             for reason in a.reasons:
@@ -64,15 +81,30 @@ def quota(ledger: Ledger, addresses: tuple[str, ...], at: str | None, check: boo
 
 @cli.command()
 @click.argument("addresses", nargs=-1, required=True)
-@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 3650),
-              help="How many days ahead.")
-@click.option("--volume", type=click.IntRange(1), metavar="N",
-              help="On which day will N recipients have been sent across these mailboxes?")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="How many days ahead.",
+)
+@click.option(
+    "--volume",
+    type=click.IntRange(1),
+    metavar="N",
+    help="On which day will N recipients have been sent across these mailboxes?",
+)
 @click.option("--at", "at", metavar="DATETIME", help="Plan as of this instant (ISO 8601).")
 @json_option
 @pass_ledger
-def plan(ledger: Ledger, addresses: tuple[str, ...], days: int, volume: int | None,
-         at: str | None, json_: bool) -> None:
+def plan(
+    ledger: Ledger,
+    addresses: tuple[str, ...],
+    days: int,
+    volume: int | None,
+    at: str | None,
+    json_: bool,
+) -> None:
     """Project stage and quota day by day if the mailbox sends its full quota healthily.
 
     \b
@@ -84,11 +116,19 @@ def plan(ledger: Ledger, addresses: tuple[str, ...], days: int, volume: int | No
     if volume is not None:
         date, n = api.volume_date(ledger, list(addresses), volume, when)
         if json_:
-            print_json({"mailboxes": [a.lower() for a in addresses], "volume": volume,
-                        "date": date.isoformat() if date else None, "days": n if date else None})
+            print_json(
+                {
+                    "mailboxes": [a.lower() for a in addresses],
+                    "volume": volume,
+                    "date": date.isoformat() if date else None,
+                    "days": n if date else None,
+                }
+            )
         elif date:
-            click.echo(f"{volume} recipients reached on {date} (day {n} from today) "
-                       f"across {len(addresses)} mailbox(es).")
+            click.echo(
+                f"{volume} recipients reached on {date} (day {n} from today) "
+                f"across {len(addresses)} mailbox(es)."
+            )
         else:
             click.echo(f"{volume} recipients are not reached within {n} days.")
         return
@@ -96,8 +136,20 @@ def plan(ledger: Ledger, addresses: tuple[str, ...], days: int, volume: int | No
         raise UsageError("plan takes one ADDRESS (or several with --volume N)")
     rows = api.plan(ledger, addresses[0], days, when)
     if json_:
-        print_json([{"date": r.date.isoformat(), "day": r.day, "stage": r.stage,
-                     "quota": r.quota, "cumulative": r.cumulative} for r in rows])
+        print_json(
+            [
+                {
+                    "date": r.date.isoformat(),
+                    "day": r.day,
+                    "stage": r.stage,
+                    "quota": r.quota,
+                    "cumulative": r.cumulative,
+                }
+                for r in rows
+            ]
+        )
         return
-    print_table(["DATE", "DAY", "STAGE", "QUOTA", "CUMULATIVE"],
-                [[r.date, r.day, r.stage, r.quota, r.cumulative] for r in rows])
+    print_table(
+        ["DATE", "DAY", "STAGE", "QUOTA", "CUMULATIVE"],
+        [[r.date, r.day, r.stage, r.quota, r.cumulative] for r in rows],
+    )

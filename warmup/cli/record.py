@@ -23,35 +23,51 @@ def record() -> None:
 
 @record.command("send")
 @click.argument("address")
-@click.option("--to", "to", multiple=True, required=True, metavar="RCPT",
-              help="Recipient (repeatable); each counts one against the quota.")
+@click.option(
+    "--to",
+    "to",
+    multiple=True,
+    required=True,
+    metavar="RCPT",
+    help="Recipient (repeatable); each counts one against the quota.",
+)
 @click.option("--at", "at", metavar="DATETIME", help="When it was sent (ISO 8601; default now).")
 @click.option("--message-id", metavar="ID", help="Message-ID, for matching bounces later.")
 @pass_ledger
-def record_send(ledger: Ledger, address: str, to: tuple[str, ...], at: str | None,
-                message_id: str | None) -> None:
+def record_send(
+    ledger: Ledger, address: str, to: tuple[str, ...], at: str | None, message_id: str | None
+) -> None:
     """Record a message ADDRESS sent to one or more recipients.
 
     \b
     Example:
         warmup record send sales@corp.example --to lead@example.com
     """
-    n = api.record_send(ledger, address, list(to), api.parse_instant(at) if at is not None else None,
-                        message_id)
-    click.echo(f"Recorded {n} send(s) for {address.lower()}"
-               + ("" if n == len(to) else f" ({len(to) - n} already recorded)") + ".")
+    n = api.record_send(
+        ledger, address, list(to), api.parse_instant(at) if at is not None else None, message_id
+    )
+    click.echo(
+        f"Recorded {n} send(s) for {address.lower()}"
+        + ("" if n == len(to) else f" ({len(to) - n} already recorded)")
+        + "."
+    )
 
 
 @record.command("bounce")
 @click.argument("address")
 @click.option("--to", "to", required=True, metavar="RCPT", help="The recipient that bounced.")
-@click.option("--kind", default="hard", show_default=True,
-              type=click.Choice(["hard", "soft", "block", "complaint"]))
+@click.option(
+    "--kind",
+    default="hard",
+    show_default=True,
+    type=click.Choice(["hard", "soft", "block", "complaint"]),
+)
 @click.option("--status", metavar="X.Y.Z", help="Enhanced status code, e.g. 5.1.1.")
 @click.option("--at", "at", metavar="DATETIME", help="When it bounced (ISO 8601; default now).")
 @pass_ledger
-def record_bounce(ledger: Ledger, address: str, to: str, kind: str, status: str | None,
-                  at: str | None) -> None:
+def record_bounce(
+    ledger: Ledger, address: str, to: str, kind: str, status: str | None, at: str | None
+) -> None:
     """Record a bounce learnt elsewhere (hard bounces and complaints suppress the recipient).
 
     It counts in the mailbox's bounce rate only if it answers a send of the mailbox (the latest
@@ -62,15 +78,18 @@ def record_bounce(ledger: Ledger, address: str, to: str, kind: str, status: str 
     Example:
         warmup record bounce sales@corp.example --to gone@example.com --kind hard --status 5.1.1
     """
-    got = api.record_bounce(ledger, address, to, kind, status,
-                            api.parse_instant(at) if at is not None else None)
+    got = api.record_bounce(
+        ledger, address, to, kind, status, api.parse_instant(at) if at is not None else None
+    )
     if not got.bounces:
         click.echo("Already recorded.")
     elif got.counted:
         click.echo(f"Recorded a {kind} bounce for {to.lower()}.")
     else:
-        click.echo(f"Recorded a {kind} bounce for {to.lower()}; it matches no send of "
-                   f"{address.lower()}, so it does not count in its bounce rate.")
+        click.echo(
+            f"Recorded a {kind} bounce for {to.lower()}; it matches no send of "
+            f"{address.lower()}, so it does not count in its bounce rate."
+        )
 
 
 @cli.command("import")
@@ -93,6 +112,9 @@ def import_(ledger: Ledger, file: str) -> None:
         warmup import sent-log.csv
     """
     r = api.import_csv(ledger, file)
-    extra = (f" Registered {r.mailboxes} new mailbox(es) and {r.events} pause/resume event(s)."
-             if r.mailboxes or r.events else "")
+    extra = (
+        f" Registered {r.mailboxes} new mailbox(es) and {r.events} pause/resume event(s)."
+        if r.mailboxes or r.events
+        else ""
+    )
     click.echo(f"Imported {r.sends} new send(s) and {r.bounces} new bounce(s) from {file}.{extra}")

@@ -17,10 +17,15 @@ from warmup.cli.common import pass_ledger, percent, print_table
 from warmup.ledger import Ledger
 
 _ADDRESSES = click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
-_DAYS = click.option("--days", type=click.IntRange(1, 3660), metavar="N",
-                     help="Only the last N local days (default: since each mailbox's first send).")
-_AT = click.option("--at", "at", metavar="DATETIME",
-                   help="Report as of this instant (ISO 8601; default now).")
+_DAYS = click.option(
+    "--days",
+    type=click.IntRange(1, 3660),
+    metavar="N",
+    help="Only the last N local days (default: since each mailbox's first send).",
+)
+_AT = click.option(
+    "--at", "at", metavar="DATETIME", help="Report as of this instant (ISO 8601; default now)."
+)
 
 
 def _rate(value: Any) -> float | None:
@@ -32,11 +37,18 @@ def _rate(value: Any) -> float | None:
 @_ADDRESSES
 @_DAYS
 @_AT
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True, help="Output format (csv and json give exact rates).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format (csv and json give exact rates).",
+)
 @pass_ledger
-def report(ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str | None,
-           fmt: str) -> None:
+def report(
+    ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str | None, fmt: str
+) -> None:
     """Per mailbox and local day: sends, quota, bounces, trailing bounce rate, stage, status.
 
     Quota, stage and status are the policy's own verdict for each day (the walk 'warmup quota'
@@ -59,22 +71,55 @@ def report(ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str
         click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
         return
     print_table(
-        ["MAILBOX", "DATE", "DAY", "STAGE", "QUOTA", "SENT", "HARD", "SOFT", "BLOCK",
-         "COMPL", "RATE", "STATUS"],
-        [[r.mailbox, f"{r.date:%Y-%m-%d}", r.warmup_day, r.stage, r.quota, r.sent, r.hard,
-          r.soft, r.block, r.complaints, percent(_rate(r.bounce_rate)), r.status]
-         for r in frame.itertuples()])
+        [
+            "MAILBOX",
+            "DATE",
+            "DAY",
+            "STAGE",
+            "QUOTA",
+            "SENT",
+            "HARD",
+            "SOFT",
+            "BLOCK",
+            "COMPL",
+            "RATE",
+            "STATUS",
+        ],
+        [
+            [
+                r.mailbox,
+                f"{r.date:%Y-%m-%d}",
+                r.warmup_day,
+                r.stage,
+                r.quota,
+                r.sent,
+                r.hard,
+                r.soft,
+                r.block,
+                r.complaints,
+                percent(_rate(r.bounce_rate)),
+                r.status,
+            ]
+            for r in frame.itertuples()
+        ],
+    )
 
 
 @cli.command()
 @_ADDRESSES
 @_DAYS
 @_AT
-@click.option("--out", "out", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Where to write it: .png, .svg or .pdf (default: ./warmup-plot-DATE.png).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Where to write it: .png, .svg or .pdf (default: ./warmup-plot-DATE.png).",
+)
 @pass_ledger
-def plot(ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str | None,
-         out: str | None) -> None:
+def plot(
+    ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str | None, out: str | None
+) -> None:
     """Draw sends vs quota, bounce rate vs thresholds and stage bands per mailbox; print the path.
 
     Three panels per mailbox (several mailboxes side by side on one time axis): daily sends

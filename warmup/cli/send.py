@@ -24,8 +24,12 @@ EXIT_BY_OUTCOME = {"unknown": 69, "soft": 75, "released": 75, "hard": 65, "block
 
 
 def password_option(fn: F) -> F:
-    return click.option("--password-command", metavar="CMD", envvar="WARMUP_PASSWORD_COMMAND",
-                        help="Shell command printing the password (like msmtp's passwordeval).")(fn)
+    return click.option(
+        "--password-command",
+        metavar="CMD",
+        envvar="WARMUP_PASSWORD_COMMAND",
+        help="Shell command printing the password (like msmtp's passwordeval).",
+    )(fn)
 
 
 @cli.command()
@@ -35,20 +39,36 @@ def password_option(fn: F) -> F:
 @click.option("--subject", default="", help="Subject line.")
 @click.option("--body", help="Plain-text body.")
 @click.option("--body-file", type=click.Path(exists=True, dir_okay=False), help="Body from a file.")
-@click.option("--eml", type=click.Path(exists=True, dir_okay=False),
-              help="A complete RFC 5322 message (its Message-ID is kept).")
+@click.option(
+    "--eml",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A complete RFC 5322 message (its Message-ID is kept).",
+)
 @click.option("--wait", is_flag=True, help="Wait (today) for the next slot instead of exit 75.")
 @click.option("--refuse", is_flag=True, help="With a COMMAND: answer 451 instead of waiting.")
 @click.option("--dry-run", is_flag=True, help="Check the gate only: no reservation, no SMTP.")
-@click.option("--timeout", type=float, default=60.0, show_default=True,
-              help="SMTP timeout in seconds.")
+@click.option(
+    "--timeout", type=float, default=60.0, show_default=True, help="SMTP timeout in seconds."
+)
 @password_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @pass_ledger
-def send(ledger: Ledger, address: str, to: tuple[str, ...], cc: tuple[str, ...], subject: str,
-         body: str | None, body_file: str | None, eml: str | None, wait: bool, refuse: bool,
-         dry_run: bool, timeout: float, password_command: str | None,
-         command: tuple[str, ...]) -> int:
+def send(
+    ledger: Ledger,
+    address: str,
+    to: tuple[str, ...],
+    cc: tuple[str, ...],
+    subject: str,
+    body: str | None,
+    body_file: str | None,
+    eml: str | None,
+    wait: bool,
+    refuse: bool,
+    dry_run: bool,
+    timeout: float,
+    password_command: str | None,
+    command: tuple[str, ...],
+) -> int:
     """Send one message through the gate, or run COMMAND behind a gated loopback SMTP relay.
 
     One message: exit 75 with the reason and the next allowed time when the plan says no
@@ -66,26 +86,35 @@ def send(ledger: Ledger, address: str, to: tuple[str, ...], cc: tuple[str, ...],
 
     if command:
         if to or cc or body or body_file or eml or dry_run:
-            raise UsageError("with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
-                             "command's own messages are gated")
+            raise UsageError(
+                "with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
+                "command's own messages are gated"
+            )
         if wait and refuse:
             raise UsageError("--wait and --refuse exclude each other")
         from warmup.wrap import run_wrapped, shed_password
 
         shed_password(on_exec=ledger.close)  # may start this command over, without the secret
-        with Gate(address, ledger=ledger, password_command=password_command,
-                  timeout=timeout) as gate:
+        with Gate(
+            address, ledger=ledger, password_command=password_command, timeout=timeout
+        ) as gate:
             return run_wrapped(gate, list(command), wait=not refuse)
     if refuse:
         raise UsageError("--refuse applies to a wrapped COMMAND (warmup send ADDRESS -- CMD)")
     message = _build(address, to, cc, subject, body, body_file, eml)
-    with Gate(address, ledger=ledger, password_command=password_command,
-              timeout=timeout) as gate:
+    with Gate(address, ledger=ledger, password_command=password_command, timeout=timeout) as gate:
         return _send_one(gate, message, list(to) + list(cc), wait, dry_run)
 
 
-def _build(address: str, to: tuple[str, ...], cc: tuple[str, ...], subject: str,
-           body: str | None, body_file: str | None, eml: str | None) -> EmailMessage:
+def _build(
+    address: str,
+    to: tuple[str, ...],
+    cc: tuple[str, ...],
+    subject: str,
+    body: str | None,
+    body_file: str | None,
+    eml: str | None,
+) -> EmailMessage:
     given = [x for x in (body is not None, body_file, eml) if x]
     if len(given) != 1:
         raise UsageError("give exactly one of --body, --body-file, --eml")
@@ -120,8 +149,9 @@ def _check_header_values(to: tuple[str, ...], cc: tuple[str, ...], subject: str)
     api.text_field(subject, "subject", SUBJECT_LIMIT)
 
 
-def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
-              dry_run: bool) -> int:
+def _send_one(
+    gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool, dry_run: bool
+) -> int:
     from email.errors import MissingHeaderBodySeparatorDefect
 
     from warmup.gate import NotAllowed, prepare, recipients_of, refusal
@@ -129,9 +159,11 @@ def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in message.defects):
         # Python ends the headers there: the lines after it (a Bcc, a From) would go out as
         # body text that every recipient reads.
-        raise DataError("the message has a header line that is not 'Name: value' (white "
-                        "space before the colon?): fix its headers, with an empty line "
-                        "before the body")
+        raise DataError(
+            "the message has a header line that is not 'Name: value' (white "
+            "space before the colon?): fix its headers, with an empty line "
+            "before the body"
+        )
     msg = prepare(message, gate.box.address)
     rcpts = rcpts or recipients_of(msg)
     if dry_run:
@@ -141,8 +173,10 @@ def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
             raise DataError(f"would refuse: suppressed {', '.join(bad)}")
         if not a.can_send or a.remaining < len(rcpts):
             raise TempFail(f"would wait: {refusal(a, len(rcpts), gate.box.timezone)}")
-        click.echo(f"Would send to {len(rcpts)} recipient(s): allowed now "
-                   f"({a.remaining} of {a.quota} left today).")
+        click.echo(
+            f"Would send to {len(rcpts)} recipient(s): allowed now "
+            f"({a.remaining} of {a.quota} left today)."
+        )
         return 0
     while True:
         try:
@@ -159,12 +193,16 @@ def _send_one(gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool,
     for rcpt, result in results.items():
         if result.outcome != "sent":
             note = " (suppressed)" if result.outcome == "hard" else ""
-            click.echo(f"{rcpt}: {result.outcome} {result.code or ''} {result.text}{note}".rstrip(),
-                       err=True)
+            click.echo(
+                f"{rcpt}: {result.outcome} {result.code or ''} {result.text}{note}".rstrip(),
+                err=True,
+            )
     if report.throttle:
-        click.echo(f"The provider throttled the mailbox ({report.throttle[0]} "
-                   f"{report.throttle[1]}); it is paused for a while, see 'warmup quota'.",
-                   err=True)
+        click.echo(
+            f"The provider throttled the mailbox ({report.throttle[0]} "
+            f"{report.throttle[1]}); it is paused for a while, see 'warmup quota'.",
+            err=True,
+        )
     sent = report.sent
     if sent:
         click.echo(f"Sent {report.message_id} to {len(sent)} recipient(s) via {report.host}.")

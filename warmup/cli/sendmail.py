@@ -33,8 +33,15 @@ _EOL = re.compile(rb"\r\n|\n|\r")
 @click.option("-o", "options", multiple=True, hidden=True, help="-oi as -i; others ignored.")
 @click.argument("recipients", nargs=-1)
 @click.pass_context
-def sendmail(ctx: click.Context, from_headers: bool, ignore_dots: bool, sender: str | None,
-             full_name: str | None, options: tuple[str, ...], recipients: tuple[str, ...]) -> int:
+def sendmail(
+    ctx: click.Context,
+    from_headers: bool,
+    ignore_dots: bool,
+    sender: str | None,
+    full_name: str | None,
+    options: tuple[str, ...],
+    recipients: tuple[str, ...],
+) -> int:
     """sendmail-compatible: gate and send the message on standard input.
 
     The mailbox is -f, else the From header, else $WARMUP_MAILBOX. Recipients are the
@@ -70,8 +77,11 @@ def sendmail(ctx: click.Context, from_headers: bool, ignore_dots: bool, sender: 
     from warmup.cli.send import _send_one
     from warmup.gate import Gate
 
-    mailbox = (sender or email.utils.parseaddr(str(msg.get("From", "")))[1]
-               or os.environ.get("WARMUP_MAILBOX", ""))
+    mailbox = (
+        sender
+        or email.utils.parseaddr(str(msg.get("From", "")))[1]
+        or os.environ.get("WARMUP_MAILBOX", "")
+    )
     if not mailbox:
         raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
@@ -123,7 +133,7 @@ def _refused(what: str, code: int, reply: bytes | str) -> int:
 def _cut_at_lone_dot(raw: bytes) -> bytes:
     """Traditional sendmail input: a line holding only '.' ends the message (unless -i)."""
     match = re.search(rb"(?m)^\.\r?$", raw)
-    return raw[:match.start()] if match else raw
+    return raw[: match.start()] if match else raw
 
 
 def _without_bcc(raw: bytes) -> bytes:

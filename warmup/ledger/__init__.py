@@ -40,9 +40,22 @@ BACKENDS = {
 }
 
 __all__ = [
-    "BACKENDS", "BounceIn", "BounceResult", "DuplicateSend", "EventIn", "Ledger",
-    "MailboxNotFound", "MailboxRow", "Recorded", "SendIn", "Snapshot", "default_path",
-    "local_day", "open_ledger", "resolve_url", "utc",
+    "BACKENDS",
+    "BounceIn",
+    "BounceResult",
+    "DuplicateSend",
+    "EventIn",
+    "Ledger",
+    "MailboxNotFound",
+    "MailboxRow",
+    "Recorded",
+    "SendIn",
+    "Snapshot",
+    "default_path",
+    "local_day",
+    "open_ledger",
+    "resolve_url",
+    "utc",
 ]
 
 
@@ -74,20 +87,25 @@ def open_ledger(url: str | None = None, *, migrate: bool = True) -> Ledger:
     url = resolve_url(url)
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in BACKENDS:
-        raise ConfigError(f"ledger URL {_safe(url)!r}: unknown scheme {scheme!r}; use a SQLite "
-                          f"path or a postgresql+psycopg:// URL")
+        raise ConfigError(
+            f"ledger URL {_safe(url)!r}: unknown scheme {scheme!r}; use a SQLite "
+            f"path or a postgresql+psycopg:// URL"
+        )
     module, _, name = BACKENDS[scheme].partition(":")
     try:
         backend = getattr(importlib.import_module(module), name)
         ledger: Ledger = backend(url)
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"ledger URL {_safe(url)!r}: driver not installed ({exc}); "
-                          f"for PostgreSQL: pip install 'warmup[postgres]'") from None
+        raise ConfigError(
+            f"ledger URL {_safe(url)!r}: driver not installed ({exc}); "
+            f"for PostgreSQL: pip install 'warmup[postgres]'"
+        ) from None
     except ConfigError:
         raise
     except Exception as exc:  # a malformed URL, from SQLAlchemy
-        raise ConfigError(f"ledger URL {_safe(url)!r} is not valid: "
-                          f"{str(exc).splitlines()[0]}") from None
+        raise ConfigError(
+            f"ledger URL {_safe(url)!r} is not valid: {str(exc).splitlines()[0]}"
+        ) from None
     if migrate and ledger.pending_migrations():
         foreign = ledger.foreign_tables()
         if foreign:
@@ -95,6 +113,7 @@ def open_ledger(url: str | None = None, *, migrate: bool = True) -> Ledger:
             raise ConfigError(
                 f"ledger {ledger.where} holds another program's tables "
                 f"({', '.join(foreign[:3])}) and no warmup schema; point --db/WARMUP_DB at a "
-                f"new file (or an empty database) instead")
+                f"new file (or an empty database) instead"
+            )
         ledger.migrate()
     return ledger

@@ -74,8 +74,7 @@ def _ordered(table: sa.Table) -> sa.Select[Any]:
 
 
 def _rows(conn: Connection, table: sa.Table, batch: int) -> Iterable[Sequence[sa.Row[Any]]]:
-    result = conn.execution_options(stream_results=True, yield_per=batch).execute(
-        _ordered(table))
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(_ordered(table))
     yield from result.partitions(batch)
 
 
@@ -90,12 +89,19 @@ def checksum(conn: Connection, table: sa.Table, batch: int = BATCH) -> tuple[int
 
 
 def row_counts(conn: Connection) -> dict[str, int]:
-    return {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
-            for t in TABLES}
+    return {
+        t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in TABLES
+    }
 
 
-def copy_ledger(source: Ledger, target: Ledger, *, force: bool = False, batch: int = BATCH,
-                progress: Callable[[str, int], None] | None = None) -> list[TableCopy]:
+def copy_ledger(
+    source: Ledger,
+    target: Ledger,
+    *,
+    force: bool = False,
+    batch: int = BATCH,
+    progress: Callable[[str, int], None] | None = None,
+) -> list[TableCopy]:
     """Copy every row of ``source`` into ``target`` and verify it; one :class:`TableCopy` each.
 
     ``target`` must be empty (no mailbox, send, ... rows) unless ``force``, which deletes its rows
@@ -106,17 +112,25 @@ def copy_ledger(source: Ledger, target: Ledger, *, force: bool = False, batch: i
     if source.url == target.url:
         raise ConfigError("--to names the ledger being copied; give another ledger URL")
     with source.read() as conn:
-        unknown = set(sa.inspect(conn).get_table_names()) - {t.name for t in TABLES} - set(
-            DERIVED) - {"warmup_migrations"}
+        unknown = (
+            set(sa.inspect(conn).get_table_names())
+            - {t.name for t in TABLES}
+            - set(DERIVED)
+            - {"warmup_migrations"}
+        )
     if unknown:  # a migration added a table this module does not know: never drop it silently
-        raise ConfigError(f"ledger {source.where} has table(s) {', '.join(sorted(unknown))} "
-                          f"that 'warmup db copy' does not know; upgrade warmup")
+        raise ConfigError(
+            f"ledger {source.where} has table(s) {', '.join(sorted(unknown))} "
+            f"that 'warmup db copy' does not know; upgrade warmup"
+        )
     with target.read() as conn:
         present = {k: v for k, v in row_counts(conn).items() if v}
     if present and not force:
         listed = ", ".join(f"{n} {t}" for t, n in present.items())
-        raise ConfigError(f"ledger {target.where} is not empty ({listed}); copy into an empty "
-                          f"one, or add --force to replace its contents")
+        raise ConfigError(
+            f"ledger {target.where} is not empty ({listed}); copy into an empty "
+            f"one, or add --force to replace its contents"
+        )
     sums: dict[str, tuple[int, str]] = {}
     with source.read() as src, target.write() as dst:
         for derived in reversed(DERIVED_TABLES):
@@ -136,10 +150,14 @@ def copy_ledger(source: Ledger, target: Ledger, *, force: bool = False, batch: i
         target.after_copy(dst, TABLES)
     with target.read() as conn:
         after = {t.name: checksum(conn, t, batch) for t in TABLES}
-    report = [TableCopy(t.name, sums[t.name][0], after[t.name][0], sums[t.name][1],
-                        after[t.name][1]) for t in TABLES]
+    report = [
+        TableCopy(t.name, sums[t.name][0], after[t.name][0], sums[t.name][1], after[t.name][1])
+        for t in TABLES
+    ]
     bad = [c.table for c in report if not c.ok]
     if bad:
-        raise DataError(f"copy to {target.where} does not match the source in {', '.join(bad)}; "
-                        f"nothing was lost from the source: copy again with --force")
+        raise DataError(
+            f"copy to {target.where} does not match the source in {', '.join(bad)}; "
+            f"nothing was lost from the source: copy again with --force"
+        )
     return report

@@ -74,8 +74,10 @@ class MailboxNotFound(ConfigError):
     """No mailbox with this address (exit 78); :attr:`address` is the one asked for."""
 
     def __init__(self, address: str) -> None:
-        super().__init__(f"mailbox {address!r} not found; add it with "
-                         f"'warmup mailbox add {address} --provider exmail'")
+        super().__init__(
+            f"mailbox {address!r} not found; add it with "
+            f"'warmup mailbox add {address} --provider exmail'"
+        )
         self.address = address
 
 
@@ -84,10 +86,15 @@ class DuplicateSend(DataError):
     earlier slot's (``sent``, ``reserved`` still in flight, ``unknown``, ``block``, ``hard``)."""
 
     def __init__(self, recipient: str, message_id: str, outcome: str) -> None:
-        why = {"sent": "was already sent to", "reserved": "is being sent right now to",
-               "unknown": "may already have reached"}.get(outcome, f"was refused ({outcome}) by")
-        super().__init__(f"message {message_id} {why} {recipient}; warmup never sends it twice: "
-                         f"a resend needs a new Message-ID")
+        why = {
+            "sent": "was already sent to",
+            "reserved": "is being sent right now to",
+            "unknown": "may already have reached",
+        }.get(outcome, f"was refused ({outcome}) by")
+        super().__init__(
+            f"message {message_id} {why} {recipient}; warmup never sends it twice: "
+            f"a resend needs a new Message-ID"
+        )
         self.recipient, self.message_id, self.outcome = recipient, message_id, outcome
 
 
@@ -218,7 +225,11 @@ def day_start(day: dt.date, tz: str) -> dt.datetime:
 
 
 def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
-    return f"{message_id}|{recipient}" if message_id else f"@{utc(at):%Y-%m-%dT%H:%M:%S.%f}|{recipient}"
+    return (
+        f"{message_id}|{recipient}"
+        if message_id
+        else f"@{utc(at):%Y-%m-%dT%H:%M:%S.%f}|{recipient}"
+    )
 
 
 def _wall_clock() -> dt.datetime:
@@ -285,8 +296,12 @@ class Ledger(ReportQueries, TimelineMemos):
         """A context manager turning driver errors into warmup's (one line, an exit code)."""
         raise NotImplementedError
 
-    def gate(self, box: MailboxRow, policy: GatePolicy | None = None,
-             expiry: dt.timedelta = dt.timedelta(minutes=15)) -> GateSession:
+    def gate(
+        self,
+        box: MailboxRow,
+        policy: GatePolicy | None = None,
+        expiry: dt.timedelta = dt.timedelta(minutes=15),
+    ) -> GateSession:
         """The gate's per-message path for ``box`` (see :mod:`warmup.ledger.gatepath`)."""
         raise NotImplementedError
 
@@ -361,25 +376,44 @@ class Ledger(ReportQueries, TimelineMemos):
 
     # -- mailboxes ---------------------------------------------------------------------------
 
-    def add_mailbox(self, address: str, provider: str, timezone: str, policy: str = "default",
-                    *, created_at: dt.datetime | None = None, conn: Connection | None = None,
-                    **settings: Any) -> MailboxRow:
+    def add_mailbox(
+        self,
+        address: str,
+        provider: str,
+        timezone: str,
+        policy: str = "default",
+        *,
+        created_at: dt.datetime | None = None,
+        conn: Connection | None = None,
+        **settings: Any,
+    ) -> MailboxRow:
         """Register a mailbox (in ``conn``'s transaction when given, e.g. an import's)."""
         if conn is None:
             with self.write() as c:
-                return self.add_mailbox(address, provider, timezone, policy,
-                                        created_at=created_at, conn=c, **settings)
+                return self.add_mailbox(
+                    address, provider, timezone, policy, created_at=created_at, conn=c, **settings
+                )
         if conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.address == address)).first():
-            raise DataError(f"mailbox {address!r} exists already; change it with "
-                            f"'warmup mailbox set {address} ...'")
-        conn.execute(MAILBOX.insert().values(
-            address=address, provider=provider, timezone=timezone, policy=policy,
-            created_at=utc(created_at or dt.datetime.now(dt.UTC)), **settings))
+            raise DataError(
+                f"mailbox {address!r} exists already; change it with "
+                f"'warmup mailbox set {address} ...'"
+            )
+        conn.execute(
+            MAILBOX.insert().values(
+                address=address,
+                provider=provider,
+                timezone=timezone,
+                policy=policy,
+                created_at=utc(created_at or dt.datetime.now(dt.UTC)),
+                **settings,
+            )
+        )
         return self._mailbox(conn, address)
 
     def _mailbox(self, conn: Connection, address: str) -> MailboxRow:
-        r = conn.execute(sa.select(*_MAILBOX_COLUMNS).where(
-            MAILBOX.c.address == address.strip().lower())).first()
+        r = conn.execute(
+            sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.address == address.strip().lower())
+        ).first()
         if r is None:
             raise MailboxNotFound(address)
         return MailboxRow(*r)
@@ -392,8 +426,10 @@ class Ledger(ReportQueries, TimelineMemos):
     def mailboxes(self) -> list[MailboxRow]:
         """Every mailbox, by address."""
         with self.read() as conn:
-            return [MailboxRow(*r) for r in conn.execute(
-                sa.select(*_MAILBOX_COLUMNS).order_by(MAILBOX.c.address))]
+            return [
+                MailboxRow(*r)
+                for r in conn.execute(sa.select(*_MAILBOX_COLUMNS).order_by(MAILBOX.c.address))
+            ]
 
     def update_mailbox(self, address: str, **values: Any) -> MailboxRow:
         """Change settings; a new time zone re-derives the local days of the mailbox's history.
@@ -403,24 +439,36 @@ class Ledger(ReportQueries, TimelineMemos):
         with self.write() as conn:
             box = self._mailbox(conn, address)
             self._lock_mailboxes(conn, [box.id])
-            conn.execute(MAILBOX.update().where(MAILBOX.c.id == box.id).values(
-                rev=MAILBOX.c.rev + 1, **values))
+            conn.execute(
+                MAILBOX.update()
+                .where(MAILBOX.c.id == box.id)
+                .values(rev=MAILBOX.c.rev + 1, **values)
+            )
             if "timezone" in values and values["timezone"] != box.timezone:
                 for table in (SEND, BOUNCE):
-                    rows = conn.execute(sa.select(table.c.id, table.c.at).where(
-                        table.c.mailbox_id == box.id)).all()
+                    rows = conn.execute(
+                        sa.select(table.c.id, table.c.at).where(table.c.mailbox_id == box.id)
+                    ).all()
                     if rows:
-                        conn.execute(table.update().where(table.c.id == _B("rid")).values(
-                            day=_B("newday")), [{"rid": r.id, "newday": local_day(
-                                r.at, values["timezone"])} for r in rows])
+                        conn.execute(
+                            table.update().where(table.c.id == _B("rid")).values(day=_B("newday")),
+                            [
+                                {"rid": r.id, "newday": local_day(r.at, values["timezone"])}
+                                for r in rows
+                            ],
+                        )
                 self._rebuild_rollup(conn, [box.id])
             return self._mailbox(conn, address)
 
     def history_size(self, box: MailboxRow) -> int:
         """How many sends and bounces the mailbox's history holds."""
         with self.read() as conn:
-            return sum(conn.execute(sa.select(sa.func.count()).select_from(t).where(
-                t.c.mailbox_id == box.id)).scalar_one() for t in (SEND, BOUNCE))
+            return sum(
+                conn.execute(
+                    sa.select(sa.func.count()).select_from(t).where(t.c.mailbox_id == box.id)
+                ).scalar_one()
+                for t in (SEND, BOUNCE)
+            )
 
     def remove_mailbox(self, address: str) -> None:
         """Delete the mailbox and its history (suppressions stay: they protect every mailbox)."""
@@ -433,8 +481,13 @@ class Ledger(ReportQueries, TimelineMemos):
 
     # -- what happened -----------------------------------------------------------------------
 
-    def record(self, box: MailboxRow, sends: Sequence[SendIn] = (),
-               bounces: Sequence[BounceIn] = (), events: Sequence[EventIn] = ()) -> Recorded:
+    def record(
+        self,
+        box: MailboxRow,
+        sends: Sequence[SendIn] = (),
+        bounces: Sequence[BounceIn] = (),
+        events: Sequence[EventIn] = (),
+    ) -> Recorded:
         """Record sends made elsewhere, bounces and events of ``box`` in one transaction.
 
         Idempotent: a send is keyed on Message-ID + recipient (else instant + recipient), a
@@ -444,15 +497,27 @@ class Ledger(ReportQueries, TimelineMemos):
             self._lock_mailboxes(conn, [box.id])
             return self._record(conn, box, sends, bounces, events)
 
-    def add_event(self, box: MailboxRow, kind: str, at: dt.datetime, reason: str = "",
-                  until: dt.datetime | None = None) -> None:
+    def add_event(
+        self,
+        box: MailboxRow,
+        kind: str,
+        at: dt.datetime,
+        reason: str = "",
+        until: dt.datetime | None = None,
+    ) -> None:
         """A pause, resume or provider back-off of ``box`` at ``at``."""
         with self.write() as conn:
             self._lock_mailboxes(conn, [box.id])
             self._event(conn, box, EventIn(kind, at, reason, until), once=False)
 
-    def _record(self, conn: Connection, box: MailboxRow, sends: Sequence[SendIn],
-                bounces: Sequence[BounceIn], events: Sequence[EventIn]) -> Recorded:
+    def _record(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        sends: Sequence[SendIn],
+        bounces: Sequence[BounceIn],
+        events: Sequence[EventIn],
+    ) -> Recorded:
         out = Recorded()
         if sends:
             out.sends, ids = self._sends(conn, box, sends)
@@ -467,17 +532,27 @@ class Ledger(ReportQueries, TimelineMemos):
             out.events += self._event(conn, box, e, once=True)
         return out
 
-    def _sends(self, conn: Connection, box: MailboxRow,
-               sends: Sequence[SendIn]) -> tuple[int, dict[str, int]]:
+    def _sends(
+        self, conn: Connection, box: MailboxRow, sends: Sequence[SendIn]
+    ) -> tuple[int, dict[str, int]]:
         """Insert sends made elsewhere in one statement (idempotent on their keys) and count
         them in the rollup: how many were new, and their ids by key."""
         params = []
         for s in sends:
             at = utc(s.at)
-            params.append({"mid": box.id, "recipient": s.recipient, "message_id": s.message_id,
-                           "at": at, "day": local_day(at, box.timezone), "outcome": "sent",
-                           "source": s.source, "key": send_key(s.recipient, at, s.message_id),
-                           "settled_at": at})
+            params.append(
+                {
+                    "mid": box.id,
+                    "recipient": s.recipient,
+                    "message_id": s.message_id,
+                    "at": at,
+                    "day": local_day(at, box.timezone),
+                    "outcome": "sent",
+                    "source": s.source,
+                    "key": send_key(s.recipient, at, s.message_id),
+                    "settled_at": at,
+                }
+            )
         new = conn.execute(self._statement("sends"), params).all()
         per_day: dict[dt.date, int] = {}
         for _, _, day in new:
@@ -488,8 +563,12 @@ class Ledger(ReportQueries, TimelineMemos):
 
     @staticmethod
     def _bounce_result(r: BounceResult) -> Recorded:
-        return Recorded(bounces=int(r.new), matched=int(r.new and r.matched),
-                        counted=int(r.counted), results=[r])
+        return Recorded(
+            bounces=int(r.new),
+            matched=int(r.new and r.matched),
+            counted=int(r.counted),
+            results=[r],
+        )
 
     def _touch(self, conn: Connection, box: MailboxRow, day: dt.date) -> None:
         """A write landed on ``day``: if that is before today, memos of ``box`` may be stale.
@@ -503,11 +582,13 @@ class Ledger(ReportQueries, TimelineMemos):
             seen = conn.info["warmup.touched"] = (txn, set())
         if box.id not in seen[1]:
             seen[1].add(box.id)
-            conn.execute(MAILBOX.update().where(MAILBOX.c.id == box.id).values(
-                rev=MAILBOX.c.rev + 1))
+            conn.execute(
+                MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
+            )
 
-    def _bump(self, conn: Connection, box: MailboxRow, day: dt.date, column: str,
-              by: int = 1) -> None:
+    def _bump(
+        self, conn: Connection, box: MailboxRow, day: dt.date, column: str, by: int = 1
+    ) -> None:
         """Add ``by`` to one count of the day's rollup row (created if missing)."""
         conn.execute(self._statement("bump", column), {"mid": box.id, "day": day, "by": by})
         self._touch(conn, box, day)
@@ -523,54 +604,118 @@ class Ledger(ReportQueries, TimelineMemos):
 
     def _build_bump(self, column: str) -> Any:
         ins = self._insert(DAY_STAT).values(
-            mailbox_id=_B("mid"), day=_B("day"),
-            **{c: (_B("by") if c == column else 0) for c in COUNT_COLUMNS})
-        return ins.on_conflict_do_update(index_elements=["mailbox_id", "day"],
-                                         set_={column: DAY_STAT.c[column] + ins.excluded[column]})
+            mailbox_id=_B("mid"),
+            day=_B("day"),
+            **{c: (_B("by") if c == column else 0) for c in COUNT_COLUMNS},
+        )
+        return ins.on_conflict_do_update(
+            index_elements=["mailbox_id", "day"],
+            set_={column: DAY_STAT.c[column] + ins.excluded[column]},
+        )
 
     def _build_send(self, _: str) -> Any:
-        return self._insert(SEND).values(
-            mailbox_id=_B("mid"), recipient=_B("recipient"), message_id=_B("message_id"),
-            at=_B("at"), day=_B("day"), outcome=_B("outcome"), source=_B("source"),
-            key=_B("key"), settled_at=_B("settled_at"),
-        ).on_conflict_do_nothing(index_elements=["mailbox_id", "key"]).returning(SEND.c.id)
+        return (
+            self._insert(SEND)
+            .values(
+                mailbox_id=_B("mid"),
+                recipient=_B("recipient"),
+                message_id=_B("message_id"),
+                at=_B("at"),
+                day=_B("day"),
+                outcome=_B("outcome"),
+                source=_B("source"),
+                key=_B("key"),
+                settled_at=_B("settled_at"),
+            )
+            .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
+            .returning(SEND.c.id)
+        )
 
     def _build_sends(self, _: str) -> Any:
         # RETURNING with a list of parameters: SQLAlchemy's "insertmanyvalues" sends them as
         # multi-row INSERTs, a few statements for a whole batch of an import.
-        return self._insert(SEND).values(
-            mailbox_id=_B("mid"), recipient=_B("recipient"), message_id=_B("message_id"),
-            at=_B("at"), day=_B("day"), outcome=_B("outcome"), source=_B("source"),
-            key=_B("key"), settled_at=_B("settled_at"),
-        ).on_conflict_do_nothing(index_elements=["mailbox_id", "key"]).returning(
-            SEND.c.id, SEND.c.key, SEND.c.day)
+        return (
+            self._insert(SEND)
+            .values(
+                mailbox_id=_B("mid"),
+                recipient=_B("recipient"),
+                message_id=_B("message_id"),
+                at=_B("at"),
+                day=_B("day"),
+                outcome=_B("outcome"),
+                source=_B("source"),
+                key=_B("key"),
+                settled_at=_B("settled_at"),
+            )
+            .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
+            .returning(SEND.c.id, SEND.c.key, SEND.c.day)
+        )
 
     def _build_bounce(self, _: str) -> Any:
-        return self._insert(BOUNCE).values(
-            **{c: _B(c) for c in ("mailbox_id", "send_id", "recipient", "kind", "status", "reply",
-                                  "diagnostic", "message_id", "at", "day", "source", "key",
-                                  "counted")},
-        ).on_conflict_do_nothing(index_elements=["mailbox_id", "key"]).returning(BOUNCE.c.id)
+        return (
+            self._insert(BOUNCE)
+            .values(
+                **{
+                    c: _B(c)
+                    for c in (
+                        "mailbox_id",
+                        "send_id",
+                        "recipient",
+                        "kind",
+                        "status",
+                        "reply",
+                        "diagnostic",
+                        "message_id",
+                        "at",
+                        "day",
+                        "source",
+                        "key",
+                        "counted",
+                    )
+                },
+            )
+            .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
+            .returning(BOUNCE.c.id)
+        )
 
-    def _send(self, conn: Connection, box: MailboxRow, recipient: str, at: dt.datetime,
-              message_id: str | None, source: str, outcome: str = "sent") -> int | None:
+    def _send(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        recipient: str,
+        at: dt.datetime,
+        message_id: str | None,
+        source: str,
+        outcome: str = "sent",
+    ) -> int | None:
         """Insert one send (idempotent on its key); its id, or None if it was recorded before."""
         day = local_day(at, box.timezone)
-        new_id = conn.execute(self._statement("send"), {
-            "mid": box.id, "recipient": recipient, "message_id": message_id, "at": utc(at),
-            "day": day, "outcome": outcome, "source": source,
-            "key": send_key(recipient, at, message_id),
-            "settled_at": None if outcome == "reserved" else utc(at)}).scalar()
+        new_id = conn.execute(
+            self._statement("send"),
+            {
+                "mid": box.id,
+                "recipient": recipient,
+                "message_id": message_id,
+                "at": utc(at),
+                "day": day,
+                "outcome": outcome,
+                "source": source,
+                "key": send_key(recipient, at, message_id),
+                "settled_at": None if outcome == "reserved" else utc(at),
+            },
+        ).scalar()
         if new_id is not None and outcome != "released":
             self._bump(conn, box, day, "sent")
         return new_id
 
     def _send_id(self, conn: Connection, box: MailboxRow, key: str) -> int | None:
-        return conn.execute(sa.select(SEND.c.id).where(
-            SEND.c.mailbox_id == box.id, SEND.c.key == key)).scalar()
+        return conn.execute(
+            sa.select(SEND.c.id).where(SEND.c.mailbox_id == box.id, SEND.c.key == key)
+        ).scalar()
 
-    def _bounce(self, conn: Connection, box: MailboxRow, b: BounceIn,
-                send_id: int | None = None) -> BounceResult:
+    def _bounce(
+        self, conn: Connection, box: MailboxRow, b: BounceIn, send_id: int | None = None
+    ) -> BounceResult:
         """Insert one bounce (idempotent on its key); count it if it answers a send of ``box``
         no other counted bounce answers; suppress a hard bounce's or complaint's address."""
         if b.kind not in BOUNCE_KINDS:
@@ -582,27 +727,55 @@ class Ledger(ReportQueries, TimelineMemos):
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
 
-        same = BOUNCE.c.kind == "complaint" if b.kind == "complaint" else \
-            BOUNCE.c.kind != "complaint"
-        counted = sid is not None and conn.execute(sa.select(BOUNCE.c.id).where(
-            BOUNCE.c.send_id == sid, BOUNCE.c.counted, same).limit(1)).first() is None
+        same = (
+            BOUNCE.c.kind == "complaint" if b.kind == "complaint" else BOUNCE.c.kind != "complaint"
+        )
+        counted = (
+            sid is not None
+            and conn.execute(
+                sa.select(BOUNCE.c.id)
+                .where(BOUNCE.c.send_id == sid, BOUNCE.c.counted, same)
+                .limit(1)
+            ).first()
+            is None
+        )
         day = local_day(at, box.timezone)
-        new_id = conn.execute(self._statement("bounce"), {
-            "mailbox_id": box.id, "send_id": sid, "recipient": b.recipient, "kind": b.kind,
-            "status": b.status, "reply": b.reply, "diagnostic": b.diagnostic,
-            "message_id": b.message_id, "at": utc(at), "day": day, "source": b.source,
-            "key": b.key, "counted": counted}).scalar()
+        new_id = conn.execute(
+            self._statement("bounce"),
+            {
+                "mailbox_id": box.id,
+                "send_id": sid,
+                "recipient": b.recipient,
+                "kind": b.kind,
+                "status": b.status,
+                "reply": b.reply,
+                "diagnostic": b.diagnostic,
+                "message_id": b.message_id,
+                "at": utc(at),
+                "day": day,
+                "source": b.source,
+                "key": b.key,
+                "counted": counted,
+            },
+        ).scalar()
         if new_id is None:
             return BounceResult(False, sid is not None, False, b.recipient)
         if counted:
             self._bump(conn, box, day, b.kind)
         if b.kind in ("hard", "complaint") and b.recipient and (sid is not None or b.trusted):
-            self._suppress(conn, b.recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(),
-                           box.id, at)
+            self._suppress(
+                conn, b.recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
+            )
         return BounceResult(True, sid is not None, counted, b.recipient)
 
-    def _match(self, conn: Connection, box: MailboxRow, recipient: str,
-               message_id: str | None, at: dt.datetime) -> tuple[int | None, dt.datetime | None]:
+    def _match(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        recipient: str,
+        message_id: str | None,
+        at: dt.datetime,
+    ) -> tuple[int | None, dt.datetime | None]:
         """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
         recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
         ``at``; (None, None) if none. A released slot never left: nothing answers it. A bounce
@@ -612,30 +785,49 @@ class Ledger(ReportQueries, TimelineMemos):
             return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
         if message_id:
-            found = conn.execute(base.where(SEND.c.message_id == message_id,
-                                            SEND.c.recipient == recipient).limit(1)).first()
+            found = conn.execute(
+                base.where(SEND.c.message_id == message_id, SEND.c.recipient == recipient).limit(1)
+            ).first()
             if found is not None:
                 return found.id, found.at
-        row = conn.execute(base.where(
-            SEND.c.recipient == recipient, SEND.c.at <= utc(at),
-            SEND.c.at >= utc(at - MATCH_WINDOW)).order_by(SEND.c.at.desc()).limit(1)).first()
+        row = conn.execute(
+            base.where(
+                SEND.c.recipient == recipient,
+                SEND.c.at <= utc(at),
+                SEND.c.at >= utc(at - MATCH_WINDOW),
+            )
+            .order_by(SEND.c.at.desc())
+            .limit(1)
+        ).first()
         return (row.id, row.at) if row else (None, None)
 
     def _event(self, conn: Connection, box: MailboxRow, e: EventIn, once: bool) -> bool:
         """Insert an event (unless ``once`` and the mailbox has one of this kind at this
         instant: imports are idempotent)."""
-        if once and conn.execute(sa.select(EVENT.c.id).where(
-                EVENT.c.mailbox_id == box.id, EVENT.c.kind == e.kind,
-                EVENT.c.at == utc(e.at))).first():
+        if (
+            once
+            and conn.execute(
+                sa.select(EVENT.c.id).where(
+                    EVENT.c.mailbox_id == box.id, EVENT.c.kind == e.kind, EVENT.c.at == utc(e.at)
+                )
+            ).first()
+        ):
             return False
-        conn.execute(EVENT.insert().values(mailbox_id=box.id, kind=e.kind, at=utc(e.at),
-                                           reason=e.reason, until=utc(e.until) if e.until
-                                           else None))
+        conn.execute(
+            EVENT.insert().values(
+                mailbox_id=box.id,
+                kind=e.kind,
+                at=utc(e.at),
+                reason=e.reason,
+                until=utc(e.until) if e.until else None,
+            )
+        )
         self._touch(conn, box, local_day(e.at, box.timezone))
         return True
 
-    def import_batch(self, rows: Sequence[tuple[str, SendIn | EventIn]],
-                     register: dict[str, dict[str, Any]]) -> Recorded:
+    def import_batch(
+        self, rows: Sequence[tuple[str, SendIn | EventIn]], register: dict[str, dict[str, Any]]
+    ) -> Recorded:
         """One short transaction of an import: ``(mailbox address, send or event)`` rows, and
         the mailboxes to register first (address -> :meth:`add_mailbox` arguments) if the ledger
         does not know them yet."""
@@ -664,34 +856,59 @@ class Ledger(ReportQueries, TimelineMemos):
         """Recompute ``day_stat`` of these mailboxes from the raw rows."""
         conn.execute(DAY_STAT.delete().where(DAY_STAT.c.mailbox_id.in_(ids)))
         rows: dict[tuple[int, dt.date], dict[str, int]] = {}
-        for m, d, n in conn.execute(sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count())
-                                    .where(SEND.c.mailbox_id.in_(ids), COUNTED)
-                                    .group_by(SEND.c.mailbox_id, SEND.c.day)):
+        for m, d, n in conn.execute(
+            sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count())
+            .where(SEND.c.mailbox_id.in_(ids), COUNTED)
+            .group_by(SEND.c.mailbox_id, SEND.c.day)
+        ):
             rows[(m, d)] = {"sent": n}
         for m, d, kind, n in conn.execute(
-                sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
-                .where(BOUNCE.c.mailbox_id.in_(ids), BOUNCE.c.counted)
-                .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)):
+            sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
+            .where(BOUNCE.c.mailbox_id.in_(ids), BOUNCE.c.counted)
+            .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)
+        ):
             rows.setdefault((m, d), {})[kind] = n
         if rows:
-            conn.execute(DAY_STAT.insert(), [
-                {"mailbox_id": m, "day": d, **{c: v.get(c, 0) for c in COUNT_COLUMNS}}
-                for (m, d), v in rows.items()])
-        conn.execute(MAILBOX.update().where(MAILBOX.c.id.in_(ids)).values(
-            rev=MAILBOX.c.rev + 1))
+            conn.execute(
+                DAY_STAT.insert(),
+                [
+                    {"mailbox_id": m, "day": d, **{c: v.get(c, 0) for c in COUNT_COLUMNS}}
+                    for (m, d), v in rows.items()
+                ],
+            )
+        conn.execute(MAILBOX.update().where(MAILBOX.c.id.in_(ids)).values(rev=MAILBOX.c.rev + 1))
 
     # -- suppression -------------------------------------------------------------------------
 
-    def _suppress(self, conn: Connection, address: str, kind: str, reason: str,
-                  mailbox_id: int | None, at: dt.datetime) -> bool:
+    def _suppress(
+        self,
+        conn: Connection,
+        address: str,
+        kind: str,
+        reason: str,
+        mailbox_id: int | None,
+        at: dt.datetime,
+    ) -> bool:
         # Not rowcount: on PostgreSQL "ON CONFLICT DO NOTHING RETURNING" counts differently.
-        return conn.execute(self._insert(SUPPRESSION).values(
-            address=address, kind=kind, reason=reason, mailbox_id=mailbox_id, created_at=utc(at),
-        ).on_conflict_do_nothing(index_elements=["address"]).returning(
-            SUPPRESSION.c.id)).scalar() is not None
+        return (
+            conn.execute(
+                self._insert(SUPPRESSION)
+                .values(
+                    address=address,
+                    kind=kind,
+                    reason=reason,
+                    mailbox_id=mailbox_id,
+                    created_at=utc(at),
+                )
+                .on_conflict_do_nothing(index_elements=["address"])
+                .returning(SUPPRESSION.c.id)
+            ).scalar()
+            is not None
+        )
 
-    def suppress(self, addresses: Iterable[str], kind: str, reason: str,
-                 at: dt.datetime | None = None) -> int:
+    def suppress(
+        self, addresses: Iterable[str], kind: str, reason: str, at: dt.datetime | None = None
+    ) -> int:
         """Suppress addresses (never mailed again by any mailbox); how many were new."""
         when = at or dt.datetime.now(dt.UTC)
         with self.write() as conn:
@@ -703,27 +920,45 @@ class Ledger(ReportQueries, TimelineMemos):
         if not addrs:
             return {}
         with self.read() as conn:
-            rows = conn.execute(sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind,
-                                          SUPPRESSION.c.reason).where(
-                SUPPRESSION.c.address.in_(addrs)))
+            rows = conn.execute(
+                sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason).where(
+                    SUPPRESSION.c.address.in_(addrs)
+                )
+            )
             return {a: f"{k}: {r}" if r else k for a, k, r in rows}
 
     def suppressions(self) -> list[dict[str, Any]]:
         with self.read() as conn:
-            return [{**r._asdict(), "created_at": r.created_at.isoformat()} for r in conn.execute(
-                sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason,
-                          SUPPRESSION.c.created_at).order_by(SUPPRESSION.c.address))]
+            return [
+                {**r._asdict(), "created_at": r.created_at.isoformat()}
+                for r in conn.execute(
+                    sa.select(
+                        SUPPRESSION.c.address,
+                        SUPPRESSION.c.kind,
+                        SUPPRESSION.c.reason,
+                        SUPPRESSION.c.created_at,
+                    ).order_by(SUPPRESSION.c.address)
+                )
+            ]
 
     def unsuppress(self, address: str) -> bool:
         with self.write() as conn:
-            return bool(conn.execute(SUPPRESSION.delete().where(
-                SUPPRESSION.c.address == address)).rowcount)
+            return bool(
+                conn.execute(SUPPRESSION.delete().where(SUPPRESSION.c.address == address)).rowcount
+            )
 
     # -- the engine's inputs -----------------------------------------------------------------
 
-    def history(self, box: MailboxRow, as_of: dt.datetime, *,
-                provider_ceiling: int | None = None, provider_min_interval: float = 0.0,
-                domain_cap: bool = False, memo: tuple[str, int] | None = None) -> Snapshot:
+    def history(
+        self,
+        box: MailboxRow,
+        as_of: dt.datetime,
+        *,
+        provider_ceiling: int | None = None,
+        provider_min_interval: float = 0.0,
+        domain_cap: bool = False,
+        memo: tuple[str, int] | None = None,
+    ) -> Snapshot:
         """Everything the policy engine needs about ``box`` as of ``as_of`` (aware): history
         before ``as_of`` only, so ``--at`` can cut a day at any instant.
 
@@ -739,76 +974,126 @@ class Ledger(ReportQueries, TimelineMemos):
             if rev is None:
                 raise MailboxNotFound(box.address)
             state = self._valid_memo(conn, box.id, rev, today, memo)
-            since = None if state is None else state.upto - dt.timedelta(days=memo[1] if memo
-                                                                          else 0)
+            since = (
+                None if state is None else state.upto - dt.timedelta(days=memo[1] if memo else 0)
+            )
             d = DAY_STAT.c
-            stmt = sa.select(d.day, *(d[c] for c in COUNT_COLUMNS)).where(
-                d.mailbox_id == box.id, d.day < today).order_by(d.day)
+            stmt = (
+                sa.select(d.day, *(d[c] for c in COUNT_COLUMNS))
+                .where(d.mailbox_id == box.id, d.day < today)
+                .order_by(d.day)
+            )
             if since is not None:
                 stmt = stmt.where(d.day >= since)
             days = [DayCounts(*r) for r in conn.execute(stmt)]
-            sent_today, last = conn.execute(sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
-                SEND.c.mailbox_id == box.id, SEND.c.at >= start, SEND.c.at <= cut,
-                COUNTED)).one()
+            sent_today, last = conn.execute(
+                sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
+                    SEND.c.mailbox_id == box.id, SEND.c.at >= start, SEND.c.at <= cut, COUNTED
+                )
+            ).one()
             if not sent_today:  # the last send may be on an earlier day
-                last = conn.execute(sa.select(sa.func.max(SEND.c.at)).where(
-                    SEND.c.mailbox_id == box.id, SEND.c.at <= cut, COUNTED)).scalar()
-            kinds: dict[str, int] = dict(conn.execute(sa.select(BOUNCE.c.kind, sa.func.count()).where(
-                BOUNCE.c.mailbox_id == box.id, BOUNCE.c.day == today, BOUNCE.c.at <= cut,
-                BOUNCE.c.counted).group_by(BOUNCE.c.kind)).all())
+                last = conn.execute(
+                    sa.select(sa.func.max(SEND.c.at)).where(
+                        SEND.c.mailbox_id == box.id, SEND.c.at <= cut, COUNTED
+                    )
+                ).scalar()
+            kinds: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(BOUNCE.c.kind, sa.func.count())
+                    .where(
+                        BOUNCE.c.mailbox_id == box.id,
+                        BOUNCE.c.day == today,
+                        BOUNCE.c.at <= cut,
+                        BOUNCE.c.counted,
+                    )
+                    .group_by(BOUNCE.c.kind)
+                ).all()
+            )
             events = self._events(conn, box, state, cut, cut)
             domain_sent = self._domain_sent(conn, box, start, cut) if domain_cap else None
         if sent_today or kinds:
             days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
-        hist = History(mailbox=box.address, timezone=tz, days=tuple(days), events=events,
-                       last_send_at=last, cap=box.cap, provider_ceiling=provider_ceiling,
-                       provider_min_interval=provider_min_interval, started=box.started,
-                       domain_sent_today=domain_sent, memo=state)
+        hist = History(
+            mailbox=box.address,
+            timezone=tz,
+            days=tuple(days),
+            events=events,
+            last_send_at=last,
+            cap=box.cap,
+            provider_ceiling=provider_ceiling,
+            provider_min_interval=provider_min_interval,
+            started=box.started,
+            domain_sent_today=domain_sent,
+            memo=state,
+        )
         return Snapshot(hist, rev)
 
-    def _valid_memo(self, conn: Connection, mailbox_id: int, rev: int, today: dt.date,
-                    memo: tuple[str, int] | None) -> WalkState | None:
+    def _valid_memo(
+        self,
+        conn: Connection,
+        mailbox_id: int,
+        rev: int,
+        today: dt.date,
+        memo: tuple[str, int] | None,
+    ) -> WalkState | None:
         if memo is None:
             return None
-        row = conn.execute(sa.select(WALK_MEMO.c.upto, WALK_MEMO.c.rev, WALK_MEMO.c.inputs,
-                                     WALK_MEMO.c.state).where(
-            WALK_MEMO.c.mailbox_id == mailbox_id)).first()
+        row = conn.execute(
+            sa.select(
+                WALK_MEMO.c.upto, WALK_MEMO.c.rev, WALK_MEMO.c.inputs, WALK_MEMO.c.state
+            ).where(WALK_MEMO.c.mailbox_id == mailbox_id)
+        ).first()
         if row is None or row.rev != rev or row.inputs != memo[0] or row.upto > today:
             return None
         return WalkState.from_json(row.state)
 
-    def _events(self, conn: Connection, box: MailboxRow, memo: WalkState | None,
-                cut: dt.datetime, now: dt.datetime) -> tuple[MailboxEvent, ...]:
+    def _events(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        memo: WalkState | None,
+        cut: dt.datetime,
+        now: dt.datetime,
+    ) -> tuple[MailboxEvent, ...]:
         """Events up to ``cut``: all of them, or with a memo those the walk has not applied (after
         the start of the day before its day) and those still in force at ``now`` (the last pause
         or resume, back-offs not over)."""
         e = EVENT.c
-        stmt = sa.select(e.kind, e.at, e.until, e.reason).where(
-            e.mailbox_id == box.id, e.at <= cut)
+        stmt = sa.select(e.kind, e.at, e.until, e.reason).where(e.mailbox_id == box.id, e.at <= cut)
         if memo is not None:
             applied = day_start(memo.upto - dt.timedelta(days=1), box.timezone)
-            last_manual = (sa.select(e.id).where(e.mailbox_id == box.id,
-                                                 e.kind.in_(("pause", "resume")),
-                                                 e.at <= applied)
-                           .order_by(e.at.desc(), e.id.desc()).limit(1).scalar_subquery())
-            stmt = stmt.where(sa.or_(e.at > applied, sa.and_(e.kind == "throttle", e.until > now),
-                                     e.id == last_manual))
-        return tuple(MailboxEvent(k, a, u, r or "")
-                     for k, a, u, r in conn.execute(stmt.order_by(e.at, e.id)))
+            last_manual = (
+                sa.select(e.id)
+                .where(e.mailbox_id == box.id, e.kind.in_(("pause", "resume")), e.at <= applied)
+                .order_by(e.at.desc(), e.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            stmt = stmt.where(
+                sa.or_(
+                    e.at > applied,
+                    sa.and_(e.kind == "throttle", e.until > now),
+                    e.id == last_manual,
+                )
+            )
+        return tuple(
+            MailboxEvent(k, a, u, r or "") for k, a, u, r in conn.execute(stmt.order_by(e.at, e.id))
+        )
 
-    def _domain_sent(self, conn: Connection, box: MailboxRow, start: dt.datetime,
-                     cut: dt.datetime | None) -> int:
+    def _domain_sent(
+        self, conn: Connection, box: MailboxRow, start: dt.datetime, cut: dt.datetime | None
+    ) -> int:
         """Sends of every mailbox of ``box``'s domain since ``start`` (the policy's domain cap)."""
         domain = box.address.rsplit("@", 1)[1]
         ids = sa.select(MAILBOX.c.id).where(MAILBOX.c.address.like(f"%@{domain}"))
-        stmt = sa.select(sa.func.count()).where(SEND.c.mailbox_id.in_(ids), SEND.c.at >= start,
-                                                COUNTED)
+        stmt = sa.select(sa.func.count()).where(
+            SEND.c.mailbox_id.in_(ids), SEND.c.at >= start, COUNTED
+        )
         if cut is not None:
             stmt = stmt.where(SEND.c.at <= cut)
         return int(conn.execute(stmt).scalar_one())
 
-    def keep_memo(self, box: MailboxRow, state: WalkState | None, inputs: str,
-                  rev: int) -> bool:
+    def keep_memo(self, box: MailboxRow, state: WalkState | None, inputs: str, rev: int) -> bool:
         """Keep ``state`` (from :attr:`warmup.policy.Allowance.memo`, computed at revision
         ``rev`` for ``inputs``) as the mailbox's walk memo, if it may cover its days (before
         yesterday by this host's clock) and is newer than the one kept; True if stored."""
@@ -817,65 +1102,114 @@ class Ledger(ReportQueries, TimelineMemos):
         with self.write() as conn:
             return self._keep_memo(conn, box.id, state, inputs, rev)
 
-    def _keep_memo(self, conn: Connection, mailbox_id: int, state: WalkState, inputs: str,
-                   rev: int) -> bool:
+    def _keep_memo(
+        self, conn: Connection, mailbox_id: int, state: WalkState, inputs: str, rev: int
+    ) -> bool:
         m = WALK_MEMO
         current = sa.select(MAILBOX.c.rev).where(MAILBOX.c.id == mailbox_id).scalar_subquery()
         ins = self._insert(m).from_select(
             ["mailbox_id", "upto", "rev", "inputs", "state"],
-            sa.select(sa.literal(mailbox_id), sa.literal(state.upto, sa.Date),
-                      sa.literal(rev), sa.literal(inputs), sa.literal(state.to_json()))
-            .where(current == rev))
+            sa.select(
+                sa.literal(mailbox_id),
+                sa.literal(state.upto, sa.Date),
+                sa.literal(rev),
+                sa.literal(inputs),
+                sa.literal(state.to_json()),
+            ).where(current == rev),
+        )
         ins = ins.on_conflict_do_update(
             index_elements=["mailbox_id"],
             set_={c: ins.excluded[c] for c in ("upto", "rev", "inputs", "state")},
-            where=sa.or_(m.c.rev != ins.excluded.rev, m.c.inputs != ins.excluded.inputs,
-                         m.c.upto < ins.excluded.upto))
+            where=sa.or_(
+                m.c.rev != ins.excluded.rev,
+                m.c.inputs != ins.excluded.inputs,
+                m.c.upto < ins.excluded.upto,
+            ),
+        )
         return bool(conn.execute(ins).rowcount)
 
     # -- bounce sync -------------------------------------------------------------------------
 
     def first_send_at(self, box: MailboxRow) -> dt.datetime | None:
         with self.read() as conn:
-            return conn.execute(sa.select(sa.func.min(SEND.c.at)).where(
-                SEND.c.mailbox_id == box.id)).scalar()
+            return conn.execute(
+                sa.select(sa.func.min(SEND.c.at)).where(SEND.c.mailbox_id == box.id)
+            ).scalar()
 
     def sync_position(self, box: MailboxRow, folder: str) -> tuple[int, int] | None:
         """``(UIDVALIDITY, last UID)`` bounce sync stopped at in ``folder``, if it ever ran."""
         with self.read() as conn:
-            row = conn.execute(sa.select(SYNC_STATE.c.uidvalidity, SYNC_STATE.c.last_uid).where(
-                SYNC_STATE.c.mailbox_id == box.id, SYNC_STATE.c.folder == folder)).first()
+            row = conn.execute(
+                sa.select(SYNC_STATE.c.uidvalidity, SYNC_STATE.c.last_uid).where(
+                    SYNC_STATE.c.mailbox_id == box.id, SYNC_STATE.c.folder == folder
+                )
+            ).first()
         return (int(row.uidvalidity), int(row.last_uid)) if row else None
 
-    def record_synced(self, box: MailboxRow, folder: str, uidvalidity: int, last_uid: int,
-                      bounces: Sequence[BounceIn] = ()) -> Recorded:
+    def record_synced(
+        self,
+        box: MailboxRow,
+        folder: str,
+        uidvalidity: int,
+        last_uid: int,
+        bounces: Sequence[BounceIn] = (),
+    ) -> Recorded:
         """Record a batch of bounces read from ``folder`` and the position reached, in one short
         transaction (a resumed sync goes on from there and records nothing twice)."""
         with self.write() as conn:
             self._lock_mailboxes(conn, [box.id])
             out = self._record(conn, box, (), bounces, ())
             where = (SYNC_STATE.c.mailbox_id == box.id, SYNC_STATE.c.folder == folder)
-            if conn.execute(SYNC_STATE.update().where(*where).values(
-                    uidvalidity=uidvalidity, last_uid=last_uid)).rowcount == 0:
-                conn.execute(SYNC_STATE.insert().values(mailbox_id=box.id, folder=folder,
-                                                        uidvalidity=uidvalidity,
-                                                        last_uid=last_uid))
+            if (
+                conn.execute(
+                    SYNC_STATE.update()
+                    .where(*where)
+                    .values(uidvalidity=uidvalidity, last_uid=last_uid)
+                ).rowcount
+                == 0
+            ):
+                conn.execute(
+                    SYNC_STATE.insert().values(
+                        mailbox_id=box.id, folder=folder, uidvalidity=uidvalidity, last_uid=last_uid
+                    )
+                )
         return out
 
-    def bounces(self, mailbox: MailboxRow | None = None, kind: str | None = None,
-                limit: int = 1000) -> list[dict[str, Any]]:
+    def bounces(
+        self, mailbox: MailboxRow | None = None, kind: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
         """Recorded bounces, newest first: ``matched`` (answers a send of the mailbox) and
         ``counted`` (in its rates)."""
         b = BOUNCE.c
-        stmt = (sa.select(MAILBOX.c.address.label("mailbox"), b.recipient, b.kind, b.status,
-                          b.reply, b.at, b.source, b.message_id, b.send_id, b.diagnostic,
-                          b.counted)
-                .join(MAILBOX, MAILBOX.c.id == b.mailbox_id)
-                .order_by(b.at.desc(), b.id.desc()).limit(limit))
+        stmt = (
+            sa.select(
+                MAILBOX.c.address.label("mailbox"),
+                b.recipient,
+                b.kind,
+                b.status,
+                b.reply,
+                b.at,
+                b.source,
+                b.message_id,
+                b.send_id,
+                b.diagnostic,
+                b.counted,
+            )
+            .join(MAILBOX, MAILBOX.c.id == b.mailbox_id)
+            .order_by(b.at.desc(), b.id.desc())
+            .limit(limit)
+        )
         if mailbox is not None:
             stmt = stmt.where(b.mailbox_id == mailbox.id)
         if kind:
             stmt = stmt.where(b.kind == kind)
         with self.read() as conn:
-            return [{**r._asdict(), "counted": bool(r.counted), "at": r.at.isoformat(),
-                     "matched": r.send_id is not None} for r in conn.execute(stmt)]
+            return [
+                {
+                    **r._asdict(),
+                    "counted": bool(r.counted),
+                    "at": r.at.isoformat(),
+                    "matched": r.send_id is not None,
+                }
+                for r in conn.execute(stmt)
+            ]

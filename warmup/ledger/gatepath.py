@@ -106,8 +106,9 @@ class GateRows:
 class GateSession(ABC):
     """One mailbox's reservations and settlements. Open one per process and reuse it."""
 
-    def __init__(self, ledger: Ledger, box: MailboxRow, policy: GatePolicy,
-                 expiry: dt.timedelta) -> None:
+    def __init__(
+        self, ledger: Ledger, box: MailboxRow, policy: GatePolicy, expiry: dt.timedelta
+    ) -> None:
         self.ledger = ledger
         self.box = box
         self.policy = policy
@@ -116,9 +117,14 @@ class GateSession(ABC):
         self._expired_at: dt.datetime | None = None
 
     @abstractmethod
-    def reserve(self, recipients: Sequence[str], message_id: str, decide: Decide,
-                clock: Callable[[], dt.datetime], source: str = "gate",
-                ) -> tuple[list[int], dt.datetime]:
+    def reserve(
+        self,
+        recipients: Sequence[str],
+        message_id: str,
+        decide: Decide,
+        clock: Callable[[], dt.datetime],
+        source: str = "gate",
+    ) -> tuple[list[int], dt.datetime]:
         """Steps 1-7 of the module docstring: the new slots' ids in recipient order and the
         instant they were stamped; raises the decision's refusal or :class:`DuplicateSend`
         (after committing)."""
@@ -141,17 +147,25 @@ class GateSession(ABC):
         today = local_day(now, self.box.timezone)
         p = self.policy
         return History(
-            mailbox=self.box.address, timezone=self.box.timezone,
+            mailbox=self.box.address,
+            timezone=self.box.timezone,
             days=tuple(DayCounts(*r) for r in rows.days if r[0] <= today),
             events=tuple(MailboxEvent(k, a, u, why or "") for k, a, u, why in rows.events),
             last_send_at=rows.last,
-            cap=rows.cap, provider_ceiling=p.provider_ceiling,
-            provider_min_interval=p.provider_min_interval, started=rows.started,
-            domain_sent_today=rows.domain_sent, memo=rows.memo)
+            cap=rows.cap,
+            provider_ceiling=p.provider_ceiling,
+            provider_min_interval=p.provider_min_interval,
+            started=rows.started,
+            domain_sent_today=rows.domain_sent,
+            memo=rows.memo,
+        )
 
     @staticmethod
-    def _plan(recipients: Sequence[str], message_id: str, slots: dict[str, tuple[int, str]],
-              ) -> tuple[list[int], list[int]]:
+    def _plan(
+        recipients: Sequence[str],
+        message_id: str,
+        slots: dict[str, tuple[int, str]],
+    ) -> tuple[list[int], list[int]]:
         """(released slots to take again, soft slots to set aside) for these recipients, or
         :class:`DuplicateSend` for the first recipient whose earlier slot forbids a resend."""
         reuse, aside = [], []
@@ -185,8 +199,14 @@ class GateSession(ABC):
         if self._deferred:
             self.settle({}, {}, "", None, dt.datetime.now(dt.UTC))
 
-    def settle(self, ids: dict[str, int], outcomes: dict[str, Outcome], message_id: str,
-               throttle: EventIn | None, now: dt.datetime) -> None:
+    def settle(
+        self,
+        ids: dict[str, int],
+        outcomes: dict[str, Outcome],
+        message_id: str,
+        throttle: EventIn | None,
+        now: dt.datetime,
+    ) -> None:
         """Settle slots (``ids``: recipient -> slot) other than plainly sent, at once: bounces
         recorded (matched to their slot, counted, suppressing a hard bounce's address),
         ``released`` slots uncounted, a provider throttle's back-off recorded."""
@@ -195,28 +215,46 @@ class GateSession(ABC):
         with ledger.write() as conn:
             ledger._lock_mailboxes(conn, [box.id])
             if self._deferred:
-                conn.execute(_SETTLE, [{"sid": sid, "outcome": "sent", "settled": at}
-                                       for sid, at in self._deferred])
+                conn.execute(
+                    _SETTLE,
+                    [{"sid": sid, "outcome": "sent", "settled": at} for sid, at in self._deferred],
+                )
             for rcpt, sid in ids.items():
                 result = outcomes.get(rcpt, Outcome("unknown"))
-                if not conn.execute(_SETTLE, {"sid": sid, "outcome": result.outcome,
-                                              "settled": now}).rowcount:
+                if not conn.execute(
+                    _SETTLE, {"sid": sid, "outcome": result.outcome, "settled": now}
+                ).rowcount:
                     continue  # settled before (e.g. expired, then settled by its process)
                 if result.outcome == "released":
                     day = conn.execute(sa.select(SEND.c.day).where(SEND.c.id == sid)).scalar_one()
                     ledger._bump(conn, box, day, "sent", -1)
                 elif result.outcome in BOUNCE_KINDS:
-                    ledger._bounce(conn, box, BounceIn(
-                        rcpt, result.outcome, now, key=f"smtp:{sid}", status=result.status,
-                        reply=str(result.code) if result.code else None,
-                        diagnostic=result.text[:500] or None, message_id=message_id,
-                        source="smtp", send_id=sid))
+                    ledger._bounce(
+                        conn,
+                        box,
+                        BounceIn(
+                            rcpt,
+                            result.outcome,
+                            now,
+                            key=f"smtp:{sid}",
+                            status=result.status,
+                            reply=str(result.code) if result.code else None,
+                            diagnostic=result.text[:500] or None,
+                            message_id=message_id,
+                            source="smtp",
+                            send_id=sid,
+                        ),
+                    )
             if throttle is not None:
                 ledger._event(conn, box, throttle, once=False)
         del self._deferred[:pending]
 
 
-_SETTLE = SEND.update().where(  # no IN (...): it cannot run as an executemany
-    SEND.c.id == sa.bindparam("sid"),
-    sa.or_(SEND.c.outcome == "reserved", SEND.c.outcome == "unknown"),
-).values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))
+_SETTLE = (
+    SEND.update()
+    .where(  # no IN (...): it cannot run as an executemany
+        SEND.c.id == sa.bindparam("sid"),
+        sa.or_(SEND.c.outcome == "reserved", SEND.c.outcome == "unknown"),
+    )
+    .values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))
+)

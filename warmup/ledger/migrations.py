@@ -44,7 +44,8 @@ def m001_initial(conn: Connection) -> None:
     md = sa.MetaData()
     pk = _PrimaryKey(primary_key=True, autoincrement=True)
     sa.Table(
-        "mailbox", md,
+        "mailbox",
+        md,
         sa.Column("id", sa.Integer, **pk),
         sa.Column("address", sa.String, nullable=False, unique=True),
         sa.Column("provider", sa.String, nullable=False),
@@ -61,7 +62,8 @@ def m001_initial(conn: Connection) -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     sa.Table(
-        "send", md,
+        "send",
+        md,
         sa.Column("id", sa.Integer, **pk),
         sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
         sa.Column("recipient", sa.String, nullable=False),
@@ -79,7 +81,8 @@ def m001_initial(conn: Connection) -> None:
         sa.Index("ix_send_recipient", "recipient", "at"),
     )
     sa.Table(
-        "bounce", md,
+        "bounce",
+        md,
         sa.Column("id", sa.Integer, **pk),
         sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
         sa.Column("send_id", sa.Integer),
@@ -97,7 +100,8 @@ def m001_initial(conn: Connection) -> None:
         sa.Index("ix_bounce_mailbox_day", "mailbox_id", "day"),
     )
     sa.Table(
-        "suppression", md,
+        "suppression",
+        md,
         sa.Column("id", sa.Integer, **pk),
         sa.Column("address", sa.String, nullable=False, unique=True),
         sa.Column("kind", sa.String, nullable=False),
@@ -106,7 +110,8 @@ def m001_initial(conn: Connection) -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     sa.Table(
-        "event", md,
+        "event",
+        md,
         sa.Column("id", sa.Integer, **pk),
         sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
         sa.Column("kind", sa.String, nullable=False),
@@ -116,7 +121,8 @@ def m001_initial(conn: Connection) -> None:
         sa.Index("ix_event_mailbox_at", "mailbox_id", "at"),
     )
     sa.Table(
-        "day_stat", md,
+        "day_stat",
+        md,
         sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
         sa.Column("day", sa.Date, primary_key=True),
         sa.Column("sent", sa.Integer, nullable=False, default=0),
@@ -126,7 +132,8 @@ def m001_initial(conn: Connection) -> None:
         sa.Column("complaint", sa.Integer, nullable=False, default=0),
     )
     sa.Table(
-        "sync_state", md,
+        "sync_state",
+        md,
         sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
         sa.Column("folder", sa.String, primary_key=True),
         sa.Column("uidvalidity", sa.BigInteger, nullable=False),
@@ -139,7 +146,8 @@ def m001_initial(conn: Connection) -> None:
 def m002_timeline_cache(conn: Connection) -> None:
     """A memo of each mailbox's policy walk over its past days, for reports."""
     sa.Table(
-        "timeline_cache", sa.MetaData(),
+        "timeline_cache",
+        sa.MetaData(),
         sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("fingerprint", sa.String, nullable=False),
         sa.Column("upto", sa.Date, nullable=False),
@@ -166,20 +174,24 @@ def m003_counted_bounces_and_walk_memo(conn: Connection) -> None:
     run("CREATE INDEX ix_bounce_send ON bounce (send_id)")
     run("DROP INDEX ix_send_outcome")
     run("CREATE INDEX ix_send_reserved ON send (mailbox_id, at) WHERE outcome = 'reserved'")
-    run("UPDATE bounce SET counted = (send_id IS NOT NULL"
+    run(
+        "UPDATE bounce SET counted = (send_id IS NOT NULL"
         " AND EXISTS (SELECT 1 FROM send WHERE send.id = bounce.send_id"
         "             AND send.mailbox_id = bounce.mailbox_id)"
         " AND id = (SELECT min(b2.id) FROM bounce b2 WHERE b2.send_id = bounce.send_id"
-        "           AND (b2.kind = 'complaint') = (bounce.kind = 'complaint')))")
+        "           AND (b2.kind = 'complaint') = (bounce.kind = 'complaint')))"
+    )
     counts = ", ".join(
         f"{kind} = (SELECT count(*) FROM bounce b WHERE b.mailbox_id = day_stat.mailbox_id"
         f" AND b.day = day_stat.day AND b.kind = '{kind}' AND b.counted)"
-        for kind in ("hard", "soft", "block", "complaint"))
+        for kind in ("hard", "soft", "block", "complaint")
+    )
     run(f"UPDATE day_stat SET {counts}")
     md = sa.MetaData()
     sa.Table("mailbox", md, sa.Column("id", sa.Integer, primary_key=True))  # for the key only
     sa.Table(
-        "walk_memo", md,
+        "walk_memo",
+        md,
         sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("upto", sa.Date, nullable=False),
         sa.Column("rev", sa.Integer, nullable=False),
@@ -191,7 +203,8 @@ def m003_counted_bounces_and_walk_memo(conn: Connection) -> None:
 
 
 MIGRATIONS_TABLE = sa.Table(
-    "warmup_migrations", sa.MetaData(),
+    "warmup_migrations",
+    sa.MetaData(),
     sa.Column("name", sa.String, primary_key=True),
     sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
 )
@@ -205,8 +218,9 @@ def pending(conn: Connection, has_table: Callable[[Connection, str], bool]) -> l
     return [name for name in names() if name not in done]
 
 
-def migrate(conn: Connection, has_table: Callable[[Connection, str], bool],
-            upto: str | None = None) -> list[str]:
+def migrate(
+    conn: Connection, has_table: Callable[[Connection, str], bool], upto: str | None = None
+) -> list[str]:
     """Apply every pending migration in order (through ``upto`` when given: tests build old
     ledgers with it), inside the caller's transaction; return their names.
 
@@ -219,8 +233,9 @@ def migrate(conn: Connection, has_table: Callable[[Connection, str], bool],
     for name, fn in MIGRATIONS:
         if name in todo:
             fn(conn)
-            conn.execute(MIGRATIONS_TABLE.insert().values(
-                name=name, applied_at=dt.datetime.now(dt.UTC)))
+            conn.execute(
+                MIGRATIONS_TABLE.insert().values(name=name, applied_at=dt.datetime.now(dt.UTC))
+            )
             applied.append(name)
         if name == upto:
             break

@@ -22,8 +22,14 @@ from sqlmodel import Field, SQLModel
 
 from warmup.ledger import schema
 
-_PYTHON = {sa.Integer: int, sa.BigInteger: int, sa.String: str, sa.Text: str, sa.Date: dt.date,
-           sa.Boolean: bool}
+_PYTHON = {
+    sa.Integer: int,
+    sa.BigInteger: int,
+    sa.String: str,
+    sa.Text: str,
+    sa.Date: dt.date,
+    sa.Boolean: bool,
+}
 
 
 def _python_type(column: sa.Column[Any]) -> type:
@@ -35,8 +41,11 @@ def _python_type(column: sa.Column[Any]) -> type:
 
 def _model(name: str, table: sa.Table, doc: str) -> type[SQLModel]:
     annotations: dict[str, Any] = {}
-    namespace: dict[str, Any] = {"__tablename__": table.name, "__doc__": doc,
-                                 "__module__": __name__}
+    namespace: dict[str, Any] = {
+        "__tablename__": table.name,
+        "__doc__": doc,
+        "__module__": __name__,
+    }
     for column in table.columns:
         py = _python_type(column)
         optional = column.nullable or (column.primary_key and column.autoincrement is True)
@@ -47,20 +56,39 @@ def _model(name: str, table: sa.Table, doc: str) -> type[SQLModel]:
 
 
 Mailbox = _model("Mailbox", schema.MAILBOX, "A gated mailbox and its settings.")
-Send = _model("Send", schema.SEND, """One recipient of one message: the unit of quota.
+Send = _model(
+    "Send",
+    schema.SEND,
+    """One recipient of one message: the unit of quota.
 
 ``outcome`` is ``reserved`` while the SMTP conversation runs, then ``sent``, ``soft``, ``hard``,
 ``block`` or ``unknown``; ``released`` marks a reservation given back before anything left (it
-does not count). ``key`` makes recording idempotent (Message-ID + recipient).""")
-Bounce = _model("Bounce", schema.BOUNCE, """A bounce or complaint. ``send_id`` links it to the
-send it answers, when it was matched; ``counted`` says whether it is in the mailbox's rates.""")
-Suppression = _model("Suppression", schema.SUPPRESSION,
-                     "An address never to be mailed again by any mailbox of this ledger.")
-Event = _model("Event", schema.EVENT,
-               "Manual pauses, resumes and provider throttling back-offs (``until`` set).")
-DayStat = _model("DayStat", schema.DAY_STAT, """Per-mailbox, per-local-day counts, kept in the
-same transaction as every send and counted bounce.""")
-SyncState = _model("SyncState", schema.SYNC_STATE,
-                   "Where IMAP bounce sync stopped, per mailbox and folder.")
+does not count). ``key`` makes recording idempotent (Message-ID + recipient).""",
+)
+Bounce = _model(
+    "Bounce",
+    schema.BOUNCE,
+    """A bounce or complaint. ``send_id`` links it to the
+send it answers, when it was matched; ``counted`` says whether it is in the mailbox's rates.""",
+)
+Suppression = _model(
+    "Suppression",
+    schema.SUPPRESSION,
+    "An address never to be mailed again by any mailbox of this ledger.",
+)
+Event = _model(
+    "Event",
+    schema.EVENT,
+    "Manual pauses, resumes and provider throttling back-offs (``until`` set).",
+)
+DayStat = _model(
+    "DayStat",
+    schema.DAY_STAT,
+    """Per-mailbox, per-local-day counts, kept in the
+same transaction as every send and counted bounce.""",
+)
+SyncState = _model(
+    "SyncState", schema.SYNC_STATE, "Where IMAP bounce sync stopped, per mailbox and folder."
+)
 
 __all__ = ["Bounce", "DayStat", "Event", "Mailbox", "Send", "Suppression", "SyncState"]

@@ -66,8 +66,10 @@ class PostgresLedger(Ledger):
     def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None:
         ids = sorted(ids)
         if ids:
-            conn.execute(sa.text("SELECT id FROM mailbox WHERE id = ANY(:ids) ORDER BY id "
-                                 "FOR UPDATE"), {"ids": ids})
+            conn.execute(
+                sa.text("SELECT id FROM mailbox WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
+                {"ids": ids},
+            )
 
     def _migration_lock(self, conn: Connection) -> None:
         # Transaction-scoped: released at commit or when the client dies.
@@ -77,8 +79,9 @@ class PostgresLedger(Ledger):
         return pg_insert(table)
 
     def _has_table(self, conn: Connection, name: str) -> bool:
-        return bool(conn.execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"),
-                                 {"n": name}).scalar())
+        return bool(
+            conn.execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar()
+        )
 
     def _sql_day_number(self, column: Any) -> Any:
         return column - sa.literal_column("DATE '1970-01-01'")
@@ -104,8 +107,12 @@ class PostgresLedger(Ledger):
         except psycopg.OperationalError as exc:  # the gate's own psycopg transactions
             raise _storage_error(exc, self.where) from None
 
-    def gate(self, box: MailboxRow, policy: GatePolicy | None = None,
-             expiry: dt.timedelta = dt.timedelta(minutes=15)) -> PostgresGate:
+    def gate(
+        self,
+        box: MailboxRow,
+        policy: GatePolicy | None = None,
+        expiry: dt.timedelta = dt.timedelta(minutes=15),
+    ) -> PostgresGate:
         return PostgresGate(self, box, policy or GatePolicy("", 0, False), expiry)
 
     def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
@@ -116,7 +123,8 @@ class PostgresLedger(Ledger):
             # is_called=false on an empty table: the next id is 1, not 2.
             conn.exec_driver_sql(
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                f"COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {table.name}")
+                f"COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {table.name}"
+            )
 
 
 def _storage_error(exc: BaseException, where: str) -> WarmupError:
@@ -139,8 +147,10 @@ _LOCK = "SELECT rev, cap, started FROM mailbox WHERE id = %s FOR UPDATE"
 # connection may go back to a pool.
 _GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan"
 
-_SETTLE_SENT = ("UPDATE send SET outcome = 'sent', settled_at = %s WHERE id = %s "
-                "AND outcome IN ('reserved', 'unknown')")
+_SETTLE_SENT = (
+    "UPDATE send SET outcome = 'sent', settled_at = %s WHERE id = %s "
+    "AND outcome IN ('reserved', 'unknown')"
+)
 
 # Step 4 in one statement. Events: with a valid memo, those after midnight UTC two days before
 # its day (at or before the start of the day before it in any zone: a superset of what the walk
@@ -188,8 +198,10 @@ FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) A
         AND key IN (SELECT %(msgid)s::text || '|' || r FROM u)) k
 """
 
-_EXPIRE = ("UPDATE send SET outcome = 'unknown', settled_at = %s WHERE mailbox_id = %s "
-           "AND outcome = 'reserved' AND at < %s")
+_EXPIRE = (
+    "UPDATE send SET outcome = 'unknown', settled_at = %s WHERE mailbox_id = %s "
+    "AND outcome = 'reserved' AND at < %s"
+)
 
 _ASIDE = "UPDATE send SET key = key || '#' || id WHERE id = %s"
 
@@ -217,10 +229,12 @@ WITH u AS (
 SELECT id, recipient FROM ins
 """
 
-_KEEP_MEMO = ("INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) "
-              "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (mailbox_id) DO UPDATE SET "
-              "upto = EXCLUDED.upto, rev = EXCLUDED.rev, inputs = EXCLUDED.inputs, "
-              "state = EXCLUDED.state")
+_KEEP_MEMO = (
+    "INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (mailbox_id) DO UPDATE SET "
+    "upto = EXCLUDED.upto, rev = EXCLUDED.rev, inputs = EXCLUDED.inputs, "
+    "state = EXCLUDED.state"
+)
 
 _TOUCH = "UPDATE mailbox SET rev = rev + 1 WHERE id = %s"
 
@@ -230,15 +244,21 @@ class PostgresGate(GateSession):
 
     ledger: PostgresLedger
 
-    def __init__(self, ledger: PostgresLedger, box: MailboxRow, policy: GatePolicy,
-                 expiry: dt.timedelta) -> None:
+    def __init__(
+        self, ledger: PostgresLedger, box: MailboxRow, policy: GatePolicy, expiry: dt.timedelta
+    ) -> None:
         super().__init__(ledger, box, policy, expiry)
         self._conn: Connection | None = None
         self._pg: Any = None  # the psycopg connection under it
 
-    def reserve(self, recipients: Sequence[str], message_id: str, decide: Decide,
-                clock: Callable[[], dt.datetime], source: str = "gate",
-                ) -> tuple[list[int], dt.datetime]:
+    def reserve(
+        self,
+        recipients: Sequence[str],
+        message_id: str,
+        decide: Decide,
+        clock: Callable[[], dt.datetime],
+        source: str = "gate",
+    ) -> tuple[list[int], dt.datetime]:
         import psycopg
 
         if self._pg is None:
@@ -260,20 +280,33 @@ class PostgresGate(GateSession):
                         _, aside = self._plan(recipients, message_id, rows.slots)
                     except WarmupError as exc:  # DuplicateSend
                         refusal = exc
-                ids = self._write(pg, recipients, message_id, now, rows, source,
-                                  aside if refusal is None else None,
-                                  self._memo_to_keep(decision, rows))
+                ids = self._write(
+                    pg,
+                    recipients,
+                    message_id,
+                    now,
+                    rows,
+                    source,
+                    aside if refusal is None else None,
+                    self._memo_to_keep(decision, rows),
+                )
             except BaseException:
                 self._abort()
                 raise
         # Committed (deferred settlements included) even when the message is refused.
-        del self._deferred[:len(pending)]
+        del self._deferred[: len(pending)]
         if refusal is not None:
             raise refusal
         return ids, now
 
-    def _read(self, pg: Any, recipients: Sequence[str], message_id: str, est: dt.datetime,
-              pending: list[tuple[int, dt.datetime]]) -> GateRows:
+    def _read(
+        self,
+        pg: Any,
+        recipients: Sequence[str],
+        message_id: str,
+        est: dt.datetime,
+        pending: list[tuple[int, dt.datetime]],
+    ) -> GateRows:
         """Round trip 1: BEGIN, the lock, the deferred settlements, step 4's reads (``est``: the
         clock before the lock, for the few filters that need a time: a moment early at most)."""
         box, p = self.box, self.policy
@@ -284,31 +317,77 @@ class PostgresGate(GateSession):
             lock.execute(_LOCK, (box.id,))  # first: the next statements start once it is granted
             pg.cursor().execute(_GENERIC)
             if pending:
-                pg.cursor().executemany(_SETTLE_SENT, [(at.astimezone(dt.UTC), sid)
-                                                       for sid, at in pending])
-            cur.execute(_READ, {
-                "mid": box.id, "inputs": p.inputs, "today": today, "lookback": p.lookback,
-                "rcpts": ",".join(recipients), "msgid": message_id, "now": est,
-                "horizon": est + CLOCK_SKEW, "dcap": p.domain_cap,
-                "domain": f"%@{box.address.rsplit('@', 1)[1]}",
-                "start": day_start(today, tz)})
+                pg.cursor().executemany(
+                    _SETTLE_SENT, [(at.astimezone(dt.UTC), sid) for sid, at in pending]
+                )
+            cur.execute(
+                _READ,
+                {
+                    "mid": box.id,
+                    "inputs": p.inputs,
+                    "today": today,
+                    "lookback": p.lookback,
+                    "rcpts": ",".join(recipients),
+                    "msgid": message_id,
+                    "now": est,
+                    "horizon": est + CLOCK_SKEW,
+                    "dcap": p.domain_cap,
+                    "domain": f"%@{box.address.rsplit('@', 1)[1]}",
+                    "start": day_start(today, tz),
+                },
+            )
         rev, cap, started = lock.fetchone()
-        (upto, state, days, sent, hard, soft, block, complaint, last, kinds, ats, untils, reasons,
-         addrs, skinds, sreasons, rcpts, sids, outcomes, domain) = cur.fetchone()
+        (
+            upto,
+            state,
+            days,
+            sent,
+            hard,
+            soft,
+            block,
+            complaint,
+            last,
+            kinds,
+            ats,
+            untils,
+            reasons,
+            addrs,
+            skinds,
+            sreasons,
+            rcpts,
+            sids,
+            outcomes,
+            domain,
+        ) = cur.fetchone()
         memo = WalkState.from_json(state) if upto is not None else None
         return GateRows(
-            rev, cap, started, memo,
-            list(zip(days, sent, hard, soft, block, complaint)) if days else [], _utc(last),
+            rev,
+            cap,
+            started,
+            memo,
+            list(zip(days, sent, hard, soft, block, complaint)) if days else [],
+            _utc(last),
             [(k, _utc(a), _utc(u), why) for k, a, u, why in zip(kinds, ats, untils, reasons)]
-            if kinds else [],
+            if kinds
+            else [],
             {a: f"{k}: {why}" if why else k for a, k, why in zip(addrs, skinds, sreasons)}
-            if addrs else {},
+            if addrs
+            else {},
             {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {},
-            domain)
+            domain,
+        )
 
-    def _write(self, pg: Any, recipients: Sequence[str], message_id: str, now: dt.datetime,
-               rows: GateRows, source: str, aside: list[int] | None,
-               memo: WalkState | None) -> list[int]:
+    def _write(
+        self,
+        pg: Any,
+        recipients: Sequence[str],
+        message_id: str,
+        now: dt.datetime,
+        rows: GateRows,
+        source: str,
+        aside: list[int] | None,
+        memo: WalkState | None,
+    ) -> list[int]:
         """Round trip 2: the expiry, the reservation (``aside`` is None: refused), the memo, the
         COMMIT; the new slots' ids in recipient order."""
         box = self.box
@@ -321,15 +400,26 @@ class PostgresGate(GateSession):
             if aside is not None:
                 if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
                     pg.cursor().executemany(_ASIDE, [(sid,) for sid in aside])
-                cur.execute(_RESERVE, {"mid": box.id, "rcpts": ",".join(recipients),
-                                       "msgid": message_id, "at": now, "day": day,
-                                       "source": source})
+                cur.execute(
+                    _RESERVE,
+                    {
+                        "mid": box.id,
+                        "rcpts": ",".join(recipients),
+                        "msgid": message_id,
+                        "at": now,
+                        "day": day,
+                        "source": source,
+                    },
+                )
                 results = 1
-                if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
+                if day < self.ledger.real_today(
+                    box.timezone
+                ):  # a write on a past day (a test's clock)
                     pg.cursor().execute(_TOUCH, (box.id,))
             if memo is not None:
-                pg.cursor().execute(_KEEP_MEMO, (box.id, memo.upto, rows.rev, self.policy.inputs,
-                                                 memo.to_json()))
+                pg.cursor().execute(
+                    _KEEP_MEMO, (box.id, memo.upto, rows.rev, self.policy.inputs, memo.to_json())
+                )
             pg.commit()
         if not results:
             return []

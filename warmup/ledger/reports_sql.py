@@ -45,12 +45,14 @@ class ReportQueries:
     """Report aggregates over the ledger (see the module docstring)."""
 
     if TYPE_CHECKING:
+
         def read(self) -> AbstractContextManager[Connection]: ...
         def _sql_domain(self, column: Any) -> Any: ...
         def _sql_utc_day(self, column: Any) -> Any: ...
 
-    def day_stats(self, mailbox_ids: Sequence[int] | None = None,
-                  until: dt.date | None = None) -> list[DayRow]:
+    def day_stats(
+        self, mailbox_ids: Sequence[int] | None = None, until: dt.date | None = None
+    ) -> list[DayRow]:
         """``(mailbox_id, day, sent, hard, soft, block, complaint)`` from the rollup, in order."""
         with self.read() as conn:
             return _day_stats(conn, mailbox_ids, until)
@@ -60,73 +62,107 @@ class ReportQueries:
         with self.read() as conn:
             return _raw_day_counts(conn, mailbox_ids)
 
-    def rollup_mismatches(self, mailbox_ids: Sequence[int] | None = None,
-                          ) -> list[tuple[Any, ...]]:
+    def rollup_mismatches(
+        self,
+        mailbox_ids: Sequence[int] | None = None,
+    ) -> list[tuple[Any, ...]]:
         """Rows where ``day_stat`` and the raw rows disagree: ``(key, rollup, raw)``; [] when
         sound."""
         with self.read() as conn:
             rolled = {(r[0], r[1]): r[2:] for r in _day_stats(conn, mailbox_ids, None)}
             raw = {(r[0], r[1]): r[2:] for r in _raw_day_counts(conn, mailbox_ids)}
         zero = (0,) * len(COUNT_COLUMNS)
-        return [(k, rolled.get(k), raw.get(k)) for k in sorted(set(rolled) | set(raw))
-                if rolled.get(k, zero) != raw.get(k, zero)]
+        return [
+            (k, rolled.get(k), raw.get(k))
+            for k in sorted(set(rolled) | set(raw))
+            if rolled.get(k, zero) != raw.get(k, zero)
+        ]
 
-    def events_by_mailbox(self, mailbox_ids: Sequence[int] | None = None,
-                          ) -> dict[int, tuple[MailboxEvent, ...]]:
+    def events_by_mailbox(
+        self,
+        mailbox_ids: Sequence[int] | None = None,
+    ) -> dict[int, tuple[MailboxEvent, ...]]:
         """Pauses, resumes and back-offs per mailbox, in time order."""
         with self.read() as conn:
             return _events(conn, mailbox_ids)
 
-    def domain_counts(self, mailbox_ids: Sequence[int], since: dt.date | None = None,
-                      ) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, str, int]]]:
+    def domain_counts(
+        self,
+        mailbox_ids: Sequence[int],
+        since: dt.date | None = None,
+    ) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, str, int]]]:
         """Per mailbox and recipient domain since a local day, from one snapshot:
         ``(mailbox_id, domain, sends)`` and ``(mailbox_id, domain, kind, counted bounces)``."""
         with self.read() as conn:
             domain = self._sql_domain(SEND.c.recipient).label("domain")
-            sends = conn.execute(sa.select(SEND.c.mailbox_id, domain, sa.func.count()).where(
-                SEND.c.outcome != "released", _ids(SEND.c.mailbox_id, mailbox_ids),
-                _since(SEND.c.day, since)).group_by(SEND.c.mailbox_id, domain))
+            sends = conn.execute(
+                sa.select(SEND.c.mailbox_id, domain, sa.func.count())
+                .where(
+                    SEND.c.outcome != "released",
+                    _ids(SEND.c.mailbox_id, mailbox_ids),
+                    _since(SEND.c.day, since),
+                )
+                .group_by(SEND.c.mailbox_id, domain)
+            )
             out_sends = [(m, d, n) for m, d, n in sends]
             bdomain = self._sql_domain(BOUNCE.c.recipient).label("domain")
-            bounces = conn.execute(sa.select(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind,
-                                             sa.func.count()).where(
-                BOUNCE.c.counted, _ids(BOUNCE.c.mailbox_id, mailbox_ids),
-                _since(BOUNCE.c.day, since)).group_by(BOUNCE.c.mailbox_id, bdomain,
-                                                      BOUNCE.c.kind))
+            bounces = conn.execute(
+                sa.select(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind, sa.func.count())
+                .where(
+                    BOUNCE.c.counted,
+                    _ids(BOUNCE.c.mailbox_id, mailbox_ids),
+                    _since(BOUNCE.c.day, since),
+                )
+                .group_by(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind)
+            )
             return out_sends, [(m, d, k, n) for m, d, k, n in bounces]
 
-    def bounces_by_kind(self, mailbox_ids: Sequence[int] | None = None,
-                        since: dt.date | None = None,
-                        ) -> list[tuple[int, dt.date, str, str, bool, int]]:
+    def bounces_by_kind(
+        self,
+        mailbox_ids: Sequence[int] | None = None,
+        since: dt.date | None = None,
+    ) -> list[tuple[int, dt.date, str, str, bool, int]]:
         """``(mailbox_id, local day, kind, status, counted, bounces)``; status '' when unknown."""
         status = sa.func.coalesce(BOUNCE.c.status, "").label("status")
         b = BOUNCE.c
-        stmt = sa.select(b.mailbox_id, b.day, b.kind, status, b.counted, sa.func.count()).where(
-            _ids(b.mailbox_id, mailbox_ids), _since(b.day, since),
-        ).group_by(b.mailbox_id, b.day, b.kind, status, b.counted).order_by(b.mailbox_id, b.day)
+        stmt = (
+            sa.select(b.mailbox_id, b.day, b.kind, status, b.counted, sa.func.count())
+            .where(
+                _ids(b.mailbox_id, mailbox_ids),
+                _since(b.day, since),
+            )
+            .group_by(b.mailbox_id, b.day, b.kind, status, b.counted)
+            .order_by(b.mailbox_id, b.day)
+        )
         with self.read() as conn:
             return [(m, _day(d), k, s, bool(c), n) for m, d, k, s, c, n in conn.execute(stmt)]
 
     def suppressions_by_day(self) -> list[tuple[dt.date, str, int]]:
         """``(UTC day, kind, new suppressions)``: how the do-not-mail list grew."""
         day = self._sql_utc_day(SUPPRESSION.c.created_at).label("day")
-        stmt = sa.select(day, SUPPRESSION.c.kind, sa.func.count()).group_by(
-            day, SUPPRESSION.c.kind).order_by(day)
+        stmt = (
+            sa.select(day, SUPPRESSION.c.kind, sa.func.count())
+            .group_by(day, SUPPRESSION.c.kind)
+            .order_by(day)
+        )
         with self.read() as conn:
             return [(_day(d), k, n) for d, k, n in conn.execute(stmt)]
 
 
-def _day_stats(conn: Connection, mailbox_ids: Sequence[int] | None,
-               until: dt.date | None) -> list[DayRow]:
+def _day_stats(
+    conn: Connection, mailbox_ids: Sequence[int] | None, until: dt.date | None
+) -> list[DayRow]:
     if mailbox_ids is not None and not mailbox_ids:
         return []
     d = DAY_STAT.c
     # A plain text statement: SQLAlchemy's per-row type processing would cost more than the
     # query over a year of a thousand mailboxes; days are parsed once each below.
-    stmt = sa.select(sa.text("mailbox_id, day, sent, hard, soft, block, complaint")).select_from(
-        DAY_STAT).where(_ids(d.mailbox_id, mailbox_ids),
-                        sa.true() if until is None else d.day <= until).order_by(
-        d.mailbox_id, d.day)
+    stmt = (
+        sa.select(sa.text("mailbox_id, day, sent, hard, soft, block, complaint"))
+        .select_from(DAY_STAT)
+        .where(_ids(d.mailbox_id, mailbox_ids), sa.true() if until is None else d.day <= until)
+        .order_by(d.mailbox_id, d.day)
+    )
     parse: dict[Any, dt.date] = {}  # a year of days repeats across mailboxes: parse each once
     out = []
     for m, day, *n in conn.execute(stmt):
@@ -139,26 +175,37 @@ def _day_stats(conn: Connection, mailbox_ids: Sequence[int] | None,
 
 def _raw_day_counts(conn: Connection, mailbox_ids: Sequence[int] | None) -> list[DayRow]:
     counts: dict[tuple[int, dt.date], dict[str, int]] = {}
-    sends = sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count()).where(
-        SEND.c.outcome != "released", _ids(SEND.c.mailbox_id, mailbox_ids)).group_by(
-        SEND.c.mailbox_id, SEND.c.day)
+    sends = (
+        sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count())
+        .where(SEND.c.outcome != "released", _ids(SEND.c.mailbox_id, mailbox_ids))
+        .group_by(SEND.c.mailbox_id, SEND.c.day)
+    )
     for m, d, n in conn.execute(sends):
         counts.setdefault((m, _day(d)), {})["sent"] = n
-    bounces = sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count()).where(
-        BOUNCE.c.counted, _ids(BOUNCE.c.mailbox_id, mailbox_ids)).group_by(
-        BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)
+    bounces = (
+        sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
+        .where(BOUNCE.c.counted, _ids(BOUNCE.c.mailbox_id, mailbox_ids))
+        .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)
+    )
     for m, d, kind, n in conn.execute(bounces):
         counts.setdefault((m, _day(d)), {})[kind] = n
-    return [(m, d, *(v.get(c, 0) for c in COUNT_COLUMNS))  # type: ignore[misc]
-            for (m, d), v in sorted(counts.items())]
+    return [
+        (m, d, *(v.get(c, 0) for c in COUNT_COLUMNS))  # type: ignore[misc]
+        for (m, d), v in sorted(counts.items())
+    ]
 
 
-def _events(conn: Connection, mailbox_ids: Sequence[int] | None,
-            ) -> dict[int, tuple[MailboxEvent, ...]]:
+def _events(
+    conn: Connection,
+    mailbox_ids: Sequence[int] | None,
+) -> dict[int, tuple[MailboxEvent, ...]]:
     out: dict[int, list[MailboxEvent]] = {}
     e = EVENT.c
-    stmt = sa.select(e.mailbox_id, e.kind, e.at, e.until, e.reason).where(
-        _ids(e.mailbox_id, mailbox_ids)).order_by(e.mailbox_id, e.at, e.id)
+    stmt = (
+        sa.select(e.mailbox_id, e.kind, e.at, e.until, e.reason)
+        .where(_ids(e.mailbox_id, mailbox_ids))
+        .order_by(e.mailbox_id, e.at, e.id)
+    )
     for m, kind, at, until, reason in conn.execute(stmt):
         out.setdefault(m, []).append(MailboxEvent(kind, at, until, reason or ""))
     return {k: tuple(v) for k, v in out.items()}

@@ -50,13 +50,13 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
             raise ValueError("naive datetime: pass an aware one")
         return value.astimezone(dt.UTC)
 
-    def process_result_value(self, value: dt.datetime | None,
-                             dialect: Any) -> dt.datetime | None:
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
         if value is None:
             return None
         if value.utcoffset() is None:  # SQLite keeps UTC text without an offset
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
+
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
 COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
@@ -71,7 +71,8 @@ def _id() -> sa.Column[int]:
 
 
 MAILBOX = sa.Table(
-    "mailbox", METADATA,
+    "mailbox",
+    METADATA,
     _id(),
     sa.Column("address", sa.String, nullable=False, unique=True),
     sa.Column("provider", sa.String, nullable=False),
@@ -93,7 +94,8 @@ MAILBOX = sa.Table(
 )
 
 SEND = sa.Table(
-    "send", METADATA,
+    "send",
+    METADATA,
     _id(),
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
     sa.Column("recipient", sa.String, nullable=False),
@@ -111,14 +113,20 @@ SEND = sa.Table(
     sa.Index("ix_send_mailbox_at", "mailbox_id", "at"),
     # Only the slots still reserved (a handful): what the gate's expiry looks for, without
     # walking the mailbox's whole history.
-    sa.Index("ix_send_reserved", "mailbox_id", "at", sqlite_where=sa.text("outcome = 'reserved'"),
-             postgresql_where=sa.text("outcome = 'reserved'")),
+    sa.Index(
+        "ix_send_reserved",
+        "mailbox_id",
+        "at",
+        sqlite_where=sa.text("outcome = 'reserved'"),
+        postgresql_where=sa.text("outcome = 'reserved'"),
+    ),
     sa.Index("ix_send_message_id", "message_id"),
     sa.Index("ix_send_recipient", "recipient", "at"),
 )
 
 BOUNCE = sa.Table(
-    "bounce", METADATA,
+    "bounce",
+    METADATA,
     _id(),
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
     sa.Column("send_id", sa.Integer),  # the send it answers, when matched
@@ -141,7 +149,8 @@ BOUNCE = sa.Table(
 )
 
 SUPPRESSION = sa.Table(
-    "suppression", METADATA,
+    "suppression",
+    METADATA,
     _id(),
     sa.Column("address", sa.String, nullable=False, unique=True),
     sa.Column("kind", sa.String, nullable=False),
@@ -151,7 +160,8 @@ SUPPRESSION = sa.Table(
 )
 
 EVENT = sa.Table(
-    "event", METADATA,
+    "event",
+    METADATA,
     _id(),
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
     sa.Column("kind", sa.String, nullable=False),  # pause | resume | throttle
@@ -164,14 +174,16 @@ EVENT = sa.Table(
 # Per mailbox and local day: sends (every outcome but released) and counted bounces by kind,
 # bumped in the same transaction as each send and bounce.
 DAY_STAT = sa.Table(
-    "day_stat", METADATA,
+    "day_stat",
+    METADATA,
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     *(sa.Column(c, sa.Integer, nullable=False) for c in COUNT_COLUMNS),
 )
 
 SYNC_STATE = sa.Table(
-    "sync_state", METADATA,
+    "sync_state",
+    METADATA,
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
     sa.Column("folder", sa.String, primary_key=True),
     # IMAP UIDVALIDITY and UIDs are unsigned 32-bit: above PostgreSQL's INTEGER.
@@ -183,9 +195,11 @@ SYNC_STATE = sa.Table(
 # The policy walk's state at the start of ``upto`` (warmup.policy.walk.WalkState, as JSON), valid
 # while the mailbox's ``rev`` and the walk's ``inputs`` digest are those it was computed at.
 WALK_MEMO = sa.Table(
-    "walk_memo", METADATA,
-    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True,
-              autoincrement=False),
+    "walk_memo",
+    METADATA,
+    sa.Column(
+        "mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True, autoincrement=False
+    ),
     sa.Column("upto", sa.Date, nullable=False),
     sa.Column("rev", sa.Integer, nullable=False),
     sa.Column("inputs", sa.String, nullable=False),
@@ -194,7 +208,8 @@ WALK_MEMO = sa.Table(
 
 # A report's memo of every past day of a mailbox's walk (warmup.ledger.timeline_cache).
 TIMELINE_CACHE = sa.Table(
-    "timeline_cache", METADATA,
+    "timeline_cache",
+    METADATA,
     sa.Column("mailbox_id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("fingerprint", sa.String, nullable=False),
     sa.Column("upto", sa.Date, nullable=False),
@@ -202,7 +217,8 @@ TIMELINE_CACHE = sa.Table(
 )
 
 MIGRATIONS = sa.Table(
-    "warmup_migrations", METADATA,
+    "warmup_migrations",
+    METADATA,
     sa.Column("name", sa.String, primary_key=True),
     _ts("applied_at"),
 )

@@ -57,9 +57,12 @@ class SQLiteLedger(Ledger):
         return sqlite_insert(table)
 
     def _has_table(self, conn: Connection, name: str) -> bool:
-        return conn.exec_driver_sql(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).first() is not None
+        return (
+            conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+            ).first()
+            is not None
+        )
 
     def _sql_day_number(self, column: Any) -> Any:
         return sa.cast(sa.func.julianday(column) - 2440587.5, sa.Integer)
@@ -75,8 +78,13 @@ class SQLiteLedger(Ledger):
         with self.read() as conn:
             if self._has_table(conn, "warmup_migrations"):
                 return []
-            return sorted(n for (n,) in conn.exec_driver_sql(
-                "SELECT name FROM sqlite_master WHERE type = 'table'") if not n.startswith("sqlite_"))
+            return sorted(
+                n
+                for (n,) in conn.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+                if not n.startswith("sqlite_")
+            )
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -86,14 +94,19 @@ class SQLiteLedger(Ledger):
             raise _storage_error(exc, self.where) from None
         except sa.exc.DatabaseError as exc:
             if isinstance(exc.orig, sqlite3.DatabaseError) and not isinstance(
-                    exc.orig, sqlite3.IntegrityError):
+                exc.orig, sqlite3.IntegrityError
+            ):
                 raise _storage_error(exc, self.where) from None
             raise
         except sqlite3.OperationalError as exc:  # the gate's raw cursor
             raise _storage_error(exc, self.where) from None
 
-    def gate(self, box: MailboxRow, policy: GatePolicy | None = None,
-             expiry: dt.timedelta = dt.timedelta(minutes=15)) -> SQLiteGate:
+    def gate(
+        self,
+        box: MailboxRow,
+        policy: GatePolicy | None = None,
+        expiry: dt.timedelta = dt.timedelta(minutes=15),
+    ) -> SQLiteGate:
         return SQLiteGate(self, box, policy or GatePolicy("", 0, False), expiry)
 
 
@@ -106,8 +119,7 @@ def _private(path: Path) -> list[str]:
             for folder in reversed(missing):  # each level private (mkdir(parents=True) is not)
                 folder.mkdir(mode=0o700)
         except OSError as exc:
-            raise ConfigError(f"ledger {path}: cannot create its folder "
-                              f"({exc.strerror})") from None
+            raise ConfigError(f"ledger {path}: cannot create its folder ({exc.strerror})") from None
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
         except FileExistsError:
@@ -120,8 +132,10 @@ def _private(path: Path) -> list[str]:
     except OSError:
         return []
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return [f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
-                f"make it private: chmod 600 {path}"]
+        return [
+            f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"make it private: chmod 600 {path}"
+        ]
     return []
 
 
@@ -131,8 +145,9 @@ def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
     cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     # WAL is a property of the file: set it on a new ledger (or ours), never on a file of another
     # program that was pointed at by mistake (open_ledger refuses it untouched).
-    ours = cur.execute("SELECT count(*) = 0 OR sum(name = 'warmup_migrations') > 0 "
-                       "FROM sqlite_master").fetchone()[0]
+    ours = cur.execute(
+        "SELECT count(*) = 0 OR sum(name = 'warmup_migrations') > 0 FROM sqlite_master"
+    ).fetchone()[0]
     if ours:
         _set_wal(cur)
     cur.execute("PRAGMA synchronous = NORMAL")
@@ -168,14 +183,17 @@ def _storage_error(exc: Exception, where: str) -> WarmupError:
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
     if "not a database" in text or "malformed" in text or "file is encrypted" in text:
-        return ConfigError(f"ledger {where} is not a warmup ledger or is corrupted ({text}); "
-                           f"point --db/WARMUP_DB at another file or restore a backup")
+        return ConfigError(
+            f"ledger {where} is not a warmup ledger or is corrupted ({text}); "
+            f"point --db/WARMUP_DB at another file or restore a backup"
+        )
     if "unable to open" in text or "readonly" in text or "disk" in text.lower():
         return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
 
 # -- the gate's path ---------------------------------------------------------------------------
+
 
 def ts(value: dt.datetime) -> str:
     """An aware instant as SQLAlchemy stores it on SQLite: naive UTC text."""
@@ -190,33 +208,52 @@ def _date(value: str | None) -> dt.date | None:
     return None if value is None else dt.date.fromisoformat(value)
 
 
-_MEMO = ("SELECT m.rev, m.cap, m.started, w.upto, w.rev, w.inputs, w.state FROM mailbox m "
-         "LEFT JOIN walk_memo w ON w.mailbox_id = m.id WHERE m.id = ?")
-_DAYS = ("SELECT day, sent, hard, soft, block, complaint FROM day_stat "
-         "WHERE mailbox_id = ? AND day >= ? ORDER BY day")
+_MEMO = (
+    "SELECT m.rev, m.cap, m.started, w.upto, w.rev, w.inputs, w.state FROM mailbox m "
+    "LEFT JOIN walk_memo w ON w.mailbox_id = m.id WHERE m.id = ?"
+)
+_DAYS = (
+    "SELECT day, sent, hard, soft, block, complaint FROM day_stat "
+    "WHERE mailbox_id = ? AND day >= ? ORDER BY day"
+)
 # ORDER BY ... LIMIT 1, not max(at): with the outcome filter, max() would read every row.
-_LAST = ("SELECT at FROM send WHERE mailbox_id = ? AND at <= ? AND outcome != 'released' "
-         "ORDER BY at DESC LIMIT 1")
+_LAST = (
+    "SELECT at FROM send WHERE mailbox_id = ? AND at <= ? AND outcome != 'released' "
+    "ORDER BY at DESC LIMIT 1"
+)
 _ALL_EVENTS = "SELECT kind, at, until, reason FROM event WHERE mailbox_id = ? ORDER BY at, id"
 _NEW_EVENTS = (
     "SELECT kind, at, until, reason FROM event WHERE mailbox_id = ? AND (at > ? "
     "OR (kind = 'throttle' AND until > ?) OR id = (SELECT id FROM event WHERE mailbox_id = ? "
     "AND kind IN ('pause', 'resume') AND at <= ? ORDER BY at DESC, id DESC LIMIT 1)) "
-    "ORDER BY at, id")
-_DOMAIN_SENT = ("SELECT count(*) FROM send WHERE mailbox_id IN (SELECT id FROM mailbox WHERE "
-                "address LIKE ?) AND at >= ? AND outcome != 'released'")
-_EXPIRE = ("UPDATE send SET outcome = 'unknown', settled_at = ? WHERE mailbox_id = ? "
-           "AND outcome = 'reserved' AND at < ?")
-_SETTLE_SENT = ("UPDATE send SET outcome = 'sent', settled_at = ? WHERE id = ? "
-                "AND outcome IN ('reserved', 'unknown')")
-_INSERT = ("INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, settled_at, "
-           "source, key) VALUES (?, ?, ?, ?, ?, 'reserved', NULL, ?, ?)")
-_BUMP_SENT = ("INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
-              "VALUES (?, ?, ?, 0, 0, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
-              "sent = sent + excluded.sent")
-_KEEP_MEMO = ("INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) VALUES (?, ?, ?, ?, ?) "
-              "ON CONFLICT (mailbox_id) DO UPDATE SET upto = excluded.upto, rev = excluded.rev, "
-              "inputs = excluded.inputs, state = excluded.state")
+    "ORDER BY at, id"
+)
+_DOMAIN_SENT = (
+    "SELECT count(*) FROM send WHERE mailbox_id IN (SELECT id FROM mailbox WHERE "
+    "address LIKE ?) AND at >= ? AND outcome != 'released'"
+)
+_EXPIRE = (
+    "UPDATE send SET outcome = 'unknown', settled_at = ? WHERE mailbox_id = ? "
+    "AND outcome = 'reserved' AND at < ?"
+)
+_SETTLE_SENT = (
+    "UPDATE send SET outcome = 'sent', settled_at = ? WHERE id = ? "
+    "AND outcome IN ('reserved', 'unknown')"
+)
+_INSERT = (
+    "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, settled_at, "
+    "source, key) VALUES (?, ?, ?, ?, ?, 'reserved', NULL, ?, ?)"
+)
+_BUMP_SENT = (
+    "INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
+    "VALUES (?, ?, ?, 0, 0, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
+    "sent = sent + excluded.sent"
+)
+_KEEP_MEMO = (
+    "INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (mailbox_id) DO UPDATE SET upto = excluded.upto, rev = excluded.rev, "
+    "inputs = excluded.inputs, state = excluded.state"
+)
 
 
 class SQLiteGate(GateSession):
@@ -224,14 +261,20 @@ class SQLiteGate(GateSession):
 
     ledger: SQLiteLedger
 
-    def __init__(self, ledger: SQLiteLedger, box: MailboxRow, policy: GatePolicy,
-                 expiry: dt.timedelta) -> None:
+    def __init__(
+        self, ledger: SQLiteLedger, box: MailboxRow, policy: GatePolicy, expiry: dt.timedelta
+    ) -> None:
         super().__init__(ledger, box, policy, expiry)
         self._conn: Connection | None = None  # one connection for this gate's transactions
 
-    def reserve(self, recipients: Sequence[str], message_id: str, decide: Decide,
-                clock: Callable[[], dt.datetime], source: str = "gate",
-                ) -> tuple[list[int], dt.datetime]:
+    def reserve(
+        self,
+        recipients: Sequence[str],
+        message_id: str,
+        decide: Decide,
+        clock: Callable[[], dt.datetime],
+        source: str = "gate",
+    ) -> tuple[list[int], dt.datetime]:
         if self._conn is None:
             self._conn = self.ledger.connect_for_writes()
         box = self.box
@@ -259,16 +302,19 @@ class SQLiteGate(GateSession):
                     refusal = exc
             memo = self._memo_to_keep(decision, rows)
             if memo is not None:
-                cur.execute(_KEEP_MEMO, (box.id, memo.upto.isoformat(), rows.rev,
-                                         self.policy.inputs, memo.to_json()))
+                cur.execute(
+                    _KEEP_MEMO,
+                    (box.id, memo.upto.isoformat(), rows.rev, self.policy.inputs, memo.to_json()),
+                )
         # Committed (deferred settlements included) even when the message is refused.
-        del self._deferred[:len(pending)]
+        del self._deferred[: len(pending)]
         if refusal is not None:
             raise refusal
         return ids, now
 
-    def _read(self, cur: sqlite3.Cursor, recipients: Sequence[str], message_id: str,
-              now: dt.datetime) -> GateRows:
+    def _read(
+        self, cur: sqlite3.Cursor, recipients: Sequence[str], message_id: str, now: dt.datetime
+    ) -> GateRows:
         box, p = self.box, self.policy
         tz = box.timezone
         today = local_day(now, tz)
@@ -286,38 +332,67 @@ class SQLiteGate(GateSession):
             ev = cur.execute(_NEW_EVENTS, (box.id, applied, ts(now), box.id, applied))
         events = [(k, parse_ts(a), parse_ts(u), r) for k, a, u, r in ev]
         marks = ",".join("?" * len(recipients))
-        bad = {a: f"{k}: {r}" if r else k for a, k, r in cur.execute(
-            f"SELECT address, kind, reason FROM suppression WHERE address IN ({marks})",
-            list(recipients))}
-        slots = {rcpt: (sid, outcome) for rcpt, sid, outcome in cur.execute(
-            f"SELECT recipient, id, outcome FROM send WHERE mailbox_id = ? AND key IN ({marks})",
-            (box.id, *(f"{message_id}|{r}" for r in recipients)))}
+        bad = {
+            a: f"{k}: {r}" if r else k
+            for a, k, r in cur.execute(
+                f"SELECT address, kind, reason FROM suppression WHERE address IN ({marks})",
+                list(recipients),
+            )
+        }
+        slots = {
+            rcpt: (sid, outcome)
+            for rcpt, sid, outcome in cur.execute(
+                f"SELECT recipient, id, outcome FROM send WHERE mailbox_id = ? AND key IN ({marks})",
+                (box.id, *(f"{message_id}|{r}" for r in recipients)),
+            )
+        }
         domain = None
         if p.domain_cap:
-            domain = cur.execute(_DOMAIN_SENT, (f"%@{box.address.rsplit('@', 1)[1]}",
-                                                ts(day_start(today, tz)))).fetchone()[0]
-        return GateRows(rev, cap, _date(started), memo, days, parse_ts(last[0]) if last else None,
-                        events, bad, slots, domain)
+            domain = cur.execute(
+                _DOMAIN_SENT, (f"%@{box.address.rsplit('@', 1)[1]}", ts(day_start(today, tz)))
+            ).fetchone()[0]
+        return GateRows(
+            rev,
+            cap,
+            _date(started),
+            memo,
+            days,
+            parse_ts(last[0]) if last else None,
+            events,
+            bad,
+            slots,
+            domain,
+        )
 
-    def _write(self, cur: sqlite3.Cursor, recipients: Sequence[str], message_id: str,
-               now: dt.datetime, rows: GateRows, source: str) -> list[int]:
+    def _write(
+        self,
+        cur: sqlite3.Cursor,
+        recipients: Sequence[str],
+        message_id: str,
+        now: dt.datetime,
+        rows: GateRows,
+        source: str,
+    ) -> list[int]:
         box = self.box
         _, aside = self._plan(recipients, message_id, rows.slots)
         at, day = ts(now), local_day(now, box.timezone)
         d = day.isoformat()
         if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
-            cur.executemany("UPDATE send SET key = key || '#' || id WHERE id = ?",
-                            [(sid,) for sid in aside])
+            cur.executemany(
+                "UPDATE send SET key = key || '#' || id WHERE id = ?", [(sid,) for sid in aside]
+            )
         ids = []
         for rcpt in recipients:
             sid, outcome = rows.slots.get(rcpt, (None, ""))
             if sid is not None and outcome == "released":
-                cur.execute("UPDATE send SET outcome = 'reserved', at = ?, day = ?, "
-                            "settled_at = NULL, source = ? WHERE id = ?", (at, d, source, sid))
+                cur.execute(
+                    "UPDATE send SET outcome = 'reserved', at = ?, day = ?, "
+                    "settled_at = NULL, source = ? WHERE id = ?",
+                    (at, d, source, sid),
+                )
                 ids.append(int(sid))
                 continue
-            cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source,
-                                  f"{message_id}|{rcpt}"))
+            cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source, f"{message_id}|{rcpt}"))
             ids.append(int(cur.lastrowid or 0))
         cur.execute(_BUMP_SENT, (box.id, d, len(ids)))
         if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)

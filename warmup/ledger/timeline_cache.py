@@ -63,8 +63,14 @@ HEALTH = ("ok", "unjudged", "hold", "step_back", "pause")
 
 # The payload's per-day columns, in blob order, with their (little-endian) types.
 COLUMNS: tuple[tuple[str, str], ...] = (
-    ("warmup_day", "<i4"), ("stage", "u1"), ("quota", "<i4"), ("health", "u1"),
-    ("rate", "<f8"), ("complaint_rate", "<f8"), ("paused", "u1"), ("resumed", "u1"),
+    ("warmup_day", "<i4"),
+    ("stage", "u1"),
+    ("quota", "<i4"),
+    ("health", "u1"),
+    ("rate", "<f8"),
+    ("complaint_rate", "<f8"),
+    ("paused", "u1"),
+    ("resumed", "u1"),
     *((c, "<i4") for c in COUNT_COLUMNS),
 )
 
@@ -86,19 +92,37 @@ class Memo:
     digest: tuple[int, int] = (0, 0)  # rows_digest of the rows before upto, as validated by get
 
 
-def inputs_digest(*, address: str, timezone: str, policy: PolicySpec | str, cap: int | None,
-                  started: dt.date | None, provider_ceiling: int | None,
-                  provider_min_interval: float, events: Sequence[MailboxEvent]) -> str:
+def inputs_digest(
+    *,
+    address: str,
+    timezone: str,
+    policy: PolicySpec | str,
+    cap: int | None,
+    started: dt.date | None,
+    provider_ceiling: int | None,
+    provider_min_interval: float,
+    events: Sequence[MailboxEvent],
+) -> str:
     """SHA-256 over every input of a mailbox's walk except its day counts.
 
     ``policy``: the parsed spec, or its ``repr`` (a caller digesting many mailboxes of one
     policy computes it once): the content the walk reads, not the file's or preset's name.
     """
     text = policy if isinstance(policy, str) else repr(policy)
-    parts = [CODE_VERSION, address, timezone, text, cap,
-             started.isoformat() if started else None, provider_ceiling, provider_min_interval,
-             [[e.kind, e.at.isoformat(), e.until.isoformat() if e.until else None, e.reason]
-              for e in events]]
+    parts = [
+        CODE_VERSION,
+        address,
+        timezone,
+        text,
+        cap,
+        started.isoformat() if started else None,
+        provider_ceiling,
+        provider_min_interval,
+        [
+            [e.kind, e.at.isoformat(), e.until.isoformat() if e.until else None, e.reason]
+            for e in events
+        ],
+    ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -142,17 +166,24 @@ class TimelineMemos:
     """The report's memo table (see the module docstring)."""
 
     if TYPE_CHECKING:
+
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self) -> AbstractContextManager[Connection]: ...
         def _sql_day_number(self, column: Any) -> Any: ...
         def _insert(self, table: sa.Table) -> Any: ...
-        def events_by_mailbox(self, mailbox_ids: Sequence[int] | None = None,
-                              ) -> dict[int, tuple[MailboxEvent, ...]]: ...
+        def events_by_mailbox(
+            self,
+            mailbox_ids: Sequence[int] | None = None,
+        ) -> dict[int, tuple[MailboxEvent, ...]]: ...
 
-    def timeline_inputs(self, ids: Sequence[int],
-                        digest: Callable[[int, tuple[MailboxEvent, ...]], str],
-                        todays: Mapping[int, dt.date], lookbacks: Mapping[int, int],
-                        cache: bool = True) -> TimelineInputs:
+    def timeline_inputs(
+        self,
+        ids: Sequence[int],
+        digest: Callable[[int, tuple[MailboxEvent, ...]], str],
+        todays: Mapping[int, dt.date],
+        lookbacks: Mapping[int, int],
+        cache: bool = True,
+    ) -> TimelineInputs:
         """Events, inputs digests (``digest(mailbox_id, events)``), valid memos and the rollup
         rows each mailbox's walk needs (from the memo's ``upto`` minus its lookback, or all)."""
         from warmup.ledger.reports_sql import _day_stats, _events
@@ -166,21 +197,27 @@ class TimelineMemos:
             rows: dict[int, list[tuple[Any, ...]]] = {m: [] for m in ids}
             for m, *row in _day_stats(conn, misses, None) if misses else []:
                 rows[m].append(tuple(row))
-            since = {m: memo.upto - dt.timedelta(days=lookbacks[m] + 1)
-                     for m, memo in memos.items()}
+            since = {
+                m: memo.upto - dt.timedelta(days=lookbacks[m] + 1) for m, memo in memos.items()
+            }
             if since:
                 d = DAY_STAT.c
-                stmt = (sa.select(d.mailbox_id, d.day, *(d[c] for c in COUNT_COLUMNS))
-                        .where(d.mailbox_id.in_(list(since)), d.day >= min(since.values()))
-                        .order_by(d.mailbox_id, d.day))
+                stmt = (
+                    sa.select(d.mailbox_id, d.day, *(d[c] for c in COUNT_COLUMNS))
+                    .where(d.mailbox_id.in_(list(since)), d.day >= min(since.values()))
+                    .order_by(d.mailbox_id, d.day)
+                )
                 for m, day, *counts in conn.execute(stmt):
                     if day >= since[m]:
                         rows[m].append((day, *counts))
             held: dict[int, dt.date] = {}
             if cache and misses:
                 c = TIMELINE_CACHE.c
-                held = dict(conn.execute(sa.select(c.mailbox_id, c.upto).where(
-                    c.mailbox_id.in_(misses))).all())
+                held = dict(
+                    conn.execute(
+                        sa.select(c.mailbox_id, c.upto).where(c.mailbox_id.in_(misses))
+                    ).all()
+                )
         return TimelineInputs(events, inputs, memos, rows, held)
 
     def _valid(self, conn: Connection, inputs: Mapping[int, str]) -> dict[int, Memo]:
@@ -195,24 +232,34 @@ class TimelineMemos:
         if not inputs:
             return {}
         c, d = TIMELINE_CACHE, DAY_STAT.c
-        held = conn.execute(sa.select(c.c.mailbox_id, c.c.fingerprint, c.c.upto).where(
-            c.c.mailbox_id.in_(list(inputs)))).all()
+        held = conn.execute(
+            sa.select(c.c.mailbox_id, c.c.fingerprint, c.c.upto).where(
+                c.c.mailbox_id.in_(list(inputs))
+            )
+        ).all()
         by_upto: dict[dt.date, list[int]] = {}
         for m, _, upto in held:
             by_upto.setdefault(upto, []).append(m)
         h = _row_hash_sql(self._sql_day_number(d.day))
         digests: dict[int, tuple[int, int]] = {}
         for upto, ids in by_upto.items():
-            stmt = (sa.select(d.mailbox_id, sa.func.count(), sa.func.sum(h))
-                    .where(d.mailbox_id.in_(ids), d.day < upto).group_by(d.mailbox_id))
+            stmt = (
+                sa.select(d.mailbox_id, sa.func.count(), sa.func.sum(h))
+                .where(d.mailbox_id.in_(ids), d.day < upto)
+                .group_by(d.mailbox_id)
+            )
             digests.update((m, (int(n), int(total))) for m, n, total in conn.execute(stmt))
-        valid = [m for m, stored, upto in held
-                 if fingerprint(inputs[m], upto, digests.get(m, (0, 0))) == stored]
+        valid = [
+            m
+            for m, stored, upto in held
+            if fingerprint(inputs[m], upto, digests.get(m, (0, 0))) == stored
+        ]
         if not valid:
             return {}
         out = {}
-        for m, payload in conn.execute(sa.select(c.c.mailbox_id, c.c.payload).where(
-                c.c.mailbox_id.in_(valid))):
+        for m, payload in conn.execute(
+            sa.select(c.c.mailbox_id, c.c.payload).where(c.c.mailbox_id.in_(valid))
+        ):
             out[m] = memo = decode(payload)
             memo.digest = digests.get(m, (0, 0))
         return out
@@ -229,13 +276,20 @@ class TimelineMemos:
         """
         if not entries:
             return
-        values = [{"mailbox_id": mailbox_id, "upto": memo.upto, "payload": encode(memo),
-                   "fingerprint": fingerprint(inputs, memo.upto, past)}
-                  for mailbox_id, inputs, past, memo in entries]
+        values = [
+            {
+                "mailbox_id": mailbox_id,
+                "upto": memo.upto,
+                "payload": encode(memo),
+                "fingerprint": fingerprint(inputs, memo.upto, past),
+            }
+            for mailbox_id, inputs, past, memo in entries
+        ]
         stmt = self._insert(TIMELINE_CACHE)
         stmt = stmt.on_conflict_do_update(
             index_elements=[TIMELINE_CACHE.c.mailbox_id],
-            set_={k: stmt.excluded[k] for k in ("fingerprint", "upto", "payload")})
+            set_={k: stmt.excluded[k] for k in ("fingerprint", "upto", "payload")},
+        )
         with self.write() as conn:
             conn.execute(stmt, values)
 
@@ -249,12 +303,21 @@ def encode(memo: Memo) -> str:
     """JSON text: the header, and the columns as one zlib-compressed, base64 blob."""
     import numpy as np  # reports only: never on the gate's or quota's path
 
-    blob = b"".join(np.ascontiguousarray(memo.columns[name], dtype=kind).tobytes()
-                    for name, kind in COLUMNS)
+    blob = b"".join(
+        np.ascontiguousarray(memo.columns[name], dtype=kind).tobytes() for name, kind in COLUMNS
+    )
     state = json.loads(memo.state.to_json())
-    return json.dumps({"version": CODE_VERSION, "upto": memo.upto.isoformat(), "first": memo.first,
-                       "days": len(memo.columns["quota"]), "stages": memo.stages, "state": state,
-                       "data": base64.b64encode(zlib.compress(blob, 1)).decode()})
+    return json.dumps(
+        {
+            "version": CODE_VERSION,
+            "upto": memo.upto.isoformat(),
+            "first": memo.first,
+            "days": len(memo.columns["quota"]),
+            "stages": memo.stages,
+            "state": state,
+            "data": base64.b64encode(zlib.compress(blob, 1)).decode(),
+        }
+    )
 
 
 def decode(text: str) -> Memo:
@@ -268,5 +331,4 @@ def decode(text: str) -> Memo:
         columns[name] = np.frombuffer(blob, dtype=kind, count=n, offset=at)
         at += size
     state = WalkState.from_json(json.dumps(head["state"]))
-    return Memo(dt.date.fromisoformat(head["upto"]), head["first"], head["stages"], state,
-                columns)
+    return Memo(dt.date.fromisoformat(head["upto"]), head["first"], head["stages"], state, columns)

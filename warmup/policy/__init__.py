@@ -15,7 +15,19 @@ from warmup.policy.spec import PolicySpec, Stage, load_policy, parse_duration
 from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
 
 __all__ = [
-    "Allowance", "DayCounts", "DayVerdict", "History", "MailboxEvent", "PlanDay", "PolicySpec",
-    "Stage", "WalkState", "evaluate", "load_policy", "parse_duration", "project", "timeline",
+    "Allowance",
+    "DayCounts",
+    "DayVerdict",
+    "History",
+    "MailboxEvent",
+    "PlanDay",
+    "PolicySpec",
+    "Stage",
+    "WalkState",
+    "evaluate",
+    "load_policy",
+    "parse_duration",
+    "project",
+    "timeline",
     "walk_timeline",
 ]

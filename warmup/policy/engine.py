@@ -53,11 +53,18 @@ class Allowance:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "mailbox": self.mailbox, "stage": self.stage, "day": self.day, "quota": self.quota,
-            "sent": self.sent, "remaining": self.remaining, "status": self.status,
+            "mailbox": self.mailbox,
+            "stage": self.stage,
+            "day": self.day,
+            "quota": self.quota,
+            "sent": self.sent,
+            "remaining": self.remaining,
+            "status": self.status,
             "next_send_at": self.next_send_at.isoformat() if self.next_send_at else None,
             "bounce_rate": None if self.bounce_rate is None else round(self.bounce_rate, 6),
-            "complaint_rate": None if self.complaint_rate is None else round(self.complaint_rate, 6),
+            "complaint_rate": None
+            if self.complaint_rate is None
+            else round(self.complaint_rate, 6),
             "reasons": list(self.reasons),
         }
 
@@ -76,8 +83,9 @@ def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str
     lo, hi = stage.interval_min, stage.interval_max
     if hist.last_send_at is None or hi <= 0 and hist.provider_min_interval <= 0:
         return max(lo, hist.provider_min_interval), ""
-    seed = hashlib.blake2b(f"{hist.mailbox}|{hist.last_send_at.isoformat()}".encode(),
-                           digest_size=8).digest()
+    seed = hashlib.blake2b(
+        f"{hist.mailbox}|{hist.last_send_at.isoformat()}".encode(), digest_size=8
+    ).digest()
     u = int.from_bytes(seed, "big") / 2**64
     gap = max(lo + (hi - lo) * u, hist.provider_min_interval)
     if lo == hi:
@@ -95,14 +103,19 @@ def _fmt_secs(s: float) -> str:
 
 def _window_open(window: Window, local: dt.datetime) -> dt.datetime | None:
     """None if ``local`` is inside the sending window, else the next opening (local time)."""
+
     def inside(t: dt.datetime) -> bool:
-        return (t.weekday() in window.weekdays and t.time() >= window.start
-                and (window.end is None or t.time() < window.end))
+        return (
+            t.weekday() in window.weekdays
+            and t.time() >= window.start
+            and (window.end is None or t.time() < window.end)
+        )
 
     if inside(local):
         return None
-    cand = local.replace(hour=window.start.hour, minute=window.start.minute, second=0,
-                         microsecond=0)
+    cand = local.replace(
+        hour=window.start.hour, minute=window.start.minute, second=0, microsecond=0
+    )
     if cand <= local:
         cand += dt.timedelta(days=1)
     while cand.weekday() not in window.weekdays:
@@ -130,25 +143,35 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     if pause is not None:
         quota, status = 0, "paused"
         next_at = pause.until
-        reasons.append(f"paused since {_fmt_local(pause.at, hist.timezone)}: {pause.reason}"
-                       + (f"; resumes at {_fmt_local(pause.until, hist.timezone)}"
-                          if pause.until else "; run 'warmup mailbox resume' to go on"))
+        reasons.append(
+            f"paused since {_fmt_local(pause.at, hist.timezone)}: {pause.reason}"
+            + (
+                f"; resumes at {_fmt_local(pause.until, hist.timezone)}"
+                if pause.until
+                else "; run 'warmup mailbox resume' to go on"
+            )
+        )
     elif walk.health_paused:
         quota, status = 0, "paused"
-        reasons.append(f"paused: {walk.health_paused}; run 'warmup mailbox resume "
-                       f"{hist.mailbox}' once the cause is fixed")
+        reasons.append(
+            f"paused: {walk.health_paused}; run 'warmup mailbox resume "
+            f"{hist.mailbox}' once the cause is fixed"
+        )
     remaining = max(quota - sent, 0)
     if status != "paused" and spec.domain_cap is not None and hist.domain_sent_today is not None:
         domain_left = max(spec.domain_cap - hist.domain_sent_today, 0)
         if domain_left < remaining:
             remaining = domain_left
-            reasons.append(f"domain cap {spec.domain_cap}/day shared by the domain's mailboxes: "
-                           f"{hist.domain_sent_today} sent today")
+            reasons.append(
+                f"domain cap {spec.domain_cap}/day shared by the domain's mailboxes: "
+                f"{hist.domain_sent_today} sent today"
+            )
     if status != "paused" and remaining == 0:
         status = "exhausted"
         next_at = _window_open(spec.window, tomorrow) or tomorrow
-        reasons.append(f"sent {sent} of {quota} today: next send from "
-                       f"{_fmt_local(next_at, hist.timezone)}")
+        reasons.append(
+            f"sent {sent} of {quota} today: next send from {_fmt_local(next_at, hist.timezone)}"
+        )
     elif status != "paused":
         opening = _window_open(spec.window, local_now)
         number = spec.stage_at(v.day)[0]
@@ -156,23 +179,33 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
         paced_until = hist.last_send_at + dt.timedelta(seconds=gap) if hist.last_send_at else None
         if opening is not None:
             status, next_at = "paced", opening
-            reasons.append(f"outside the sending window: opens {_fmt_local(opening, hist.timezone)}")
+            reasons.append(
+                f"outside the sending window: opens {_fmt_local(opening, hist.timezone)}"
+            )
         elif paced_until is not None and paced_until > now:
             status, next_at = "paced", paced_until
-            reasons.append(f"pacing ({span} between sends): next send at "
-                           f"{_fmt_local(paced_until, hist.timezone)}")
+            reasons.append(
+                f"pacing ({span} between sends): next send at "
+                f"{_fmt_local(paced_until, hist.timezone)}"
+            )
     return Allowance(
-        mailbox=hist.mailbox, stage=v.stage, day=v.day, quota=quota, sent=sent,
-        remaining=remaining if status != "paused" else 0, status=status,
+        mailbox=hist.mailbox,
+        stage=v.stage,
+        day=v.day,
+        quota=quota,
+        sent=sent,
+        remaining=remaining if status != "paused" else 0,
+        status=status,
         next_send_at=None if next_at is None else next_at.astimezone(dt.UTC),
-        bounce_rate=v.rate, complaint_rate=v.complaint_rate, reasons=tuple(reasons), memo=memo,
+        bounce_rate=v.rate,
+        complaint_rate=v.complaint_rate,
+        reasons=tuple(reasons),
+        memo=memo,
     )
 
 
 def _fmt_local(ts: dt.datetime, tz: str) -> str:
     return local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
 
 
 @dataclass(frozen=True)
@@ -200,8 +233,9 @@ class DayVerdict:
         return self.health if self.health in ("hold", "step_back") else "ok"
 
 
-def timeline(spec: PolicySpec, hist: History, now: dt.datetime, *,
-             explain: bool = True) -> list[DayVerdict]:
+def timeline(
+    spec: PolicySpec, hist: History, now: dt.datetime, *, explain: bool = True
+) -> list[DayVerdict]:
     """Every local day from the first active day to today, from the walk :func:`evaluate` replays.
 
     Each past day carries what :func:`evaluate` answered at the start of that day (history before
@@ -214,8 +248,13 @@ def timeline(spec: PolicySpec, hist: History, now: dt.datetime, *,
     return walk_timeline(spec, hist, now, explain=explain)[0]
 
 
-def walk_timeline(spec: PolicySpec, hist: History, now: dt.datetime, *, explain: bool = True,
-                  ) -> tuple[list[DayVerdict], WalkState]:
+def walk_timeline(
+    spec: PolicySpec,
+    hist: History,
+    now: dt.datetime,
+    *,
+    explain: bool = True,
+) -> tuple[list[DayVerdict], WalkState]:
     """:func:`timeline`'s days, and the walk's state at the start of today.
 
     With ``hist.memo`` (a state this function returned for the same inputs at an earlier day) the
@@ -242,8 +281,9 @@ def walk_timeline(spec: PolicySpec, hist: History, now: dt.datetime, *, explain:
         entry = _morning(walk, day, begin) if pending or not walk.sent_on(day) else None
         if entry is not None and entry.paused and pending:
             end = day_start(day + ONE_DAY, tz)
-            resumes = [e.at for e in walk.events[walk.events_done:]
-                       if e.kind == "resume" and e.at < end]
+            resumes = [
+                e.at for e in walk.events[walk.events_done :] if e.kind == "resume" and e.at < end
+            ]
             if resumes:
                 later = dataclasses.replace(walk)
                 later.apply_events(resumes[-1])
@@ -253,7 +293,8 @@ def walk_timeline(spec: PolicySpec, hist: History, now: dt.datetime, *, explain:
         v = walk.verdict(day, today=False)
         if entry is None:
             paused = bool(walk.health_paused) or (
-                begin is not None and current_pause(hist.events, begin) is not None)
+                begin is not None and current_pause(hist.events, begin) is not None
+            )
             entry = _day_verdict(day, v, paused, False)
         out.append(entry)
         walk.close_day(day, v)
@@ -273,13 +314,24 @@ def _morning(walk: SummedWalk, day: dt.date, at: dt.datetime | None) -> DayVerdi
     look = dataclasses.replace(walk, hidden=day)  # the day's own sends come after the morning
     v = look.verdict(day, today=True)
     paused = bool(look.health_paused) or (
-        at is not None and current_pause(walk.hist.events, at) is not None)
+        at is not None and current_pause(walk.hist.events, at) is not None
+    )
     return _day_verdict(day, v, paused, False)
 
 
 def _day_verdict(day: dt.date, v: Verdict, paused: bool, resumed: bool) -> DayVerdict:
-    return DayVerdict(day, v.day, v.stage, 0 if paused and not resumed else v.quota, v.health,
-                      v.rate, v.complaint_rate, paused, resumed, tuple(v.reasons))
+    return DayVerdict(
+        day,
+        v.day,
+        v.stage,
+        0 if paused and not resumed else v.quota,
+        v.health,
+        v.rate,
+        v.complaint_rate,
+        paused,
+        resumed,
+        tuple(v.reasons),
+    )
 
 
 def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> list[PlanDay]:
@@ -289,11 +341,11 @@ def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> lis
     counts = {c.day: c for c in hist.days}
     total = first.remaining
     plan = [PlanDay(today, first.day, first.stage, first.quota, total)]
-    counts[today] = dataclasses.replace(counts.get(today, DayCounts(today)),
-                                        sent=max(first.quota, first.sent))
+    counts[today] = dataclasses.replace(
+        counts.get(today, DayCounts(today)), sent=max(first.quota, first.sent)
+    )
     # Past days are fixed; each future day follows from the full-quota days before it.
-    walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today,
-                         now)
+    walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today, now)
     walk.close_day(today, v)
     for k in range(1, days):
         day = today + dt.timedelta(days=k)

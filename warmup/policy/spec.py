@@ -132,8 +132,16 @@ def _need(data: dict[str, Any], key: str, where: str, kind: type | tuple[type, .
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join({int: "an integer", float: "a number", str: "a string",
-                        list: "a list", dict: "a table"}.get(k, k.__name__) for k in kinds)
+    return " or ".join(
+        {
+            int: "an integer",
+            float: "a number",
+            str: "a string",
+            list: "a list",
+            dict: "a table",
+        }.get(k, k.__name__)
+        for k in kinds
+    )
 
 
 def _show(value: Any, limit: int = 60) -> str:
@@ -144,23 +152,26 @@ def _show(value: Any, limit: int = 60) -> str:
 
 def _count(value: Any, where: str, most: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
-        raise ConfigError(f"{where}: expected a whole number from 0 to {most:_}, "
-                          f"got {_show(value)}")
+        raise ConfigError(
+            f"{where}: expected a whole number from 0 to {most:_}, got {_show(value)}"
+        )
     return value
 
 
 def _text(value: Any, where: str, most: int = MAX_NAME) -> str:
     if not isinstance(value, str) or len(value) > most or not value.isprintable():
-        raise ConfigError(f"{where}: expected printable text of at most {most} characters, "
-                          f"got {_show(value)}")
+        raise ConfigError(
+            f"{where}: expected printable text of at most {most} characters, got {_show(value)}"
+        )
     return value
 
 
 def _rate(data: dict[str, Any], key: str, where: str, default: float) -> float:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(f"{where}{key}: expected a fraction between 0 and 1 (0.03 = 3%), "
-                          f"got {_show(value)}")
+        raise ConfigError(
+            f"{where}{key}: expected a fraction between 0 and 1 (0.03 = 3%), got {_show(value)}"
+        )
     return float(value)
 
 
@@ -175,23 +186,25 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
     daily = _need(raw, "daily", where, (int, list))
     if isinstance(daily, list):
         if len(daily) != 2:
-            raise ConfigError(f"{where}daily: expected a number or [from, to], "
-                              f"got {_show(daily)}")
+            raise ConfigError(f"{where}daily: expected a number or [from, to], got {_show(daily)}")
         lo, hi = (_count(v, where + "daily", MAX_VOLUME) for v in daily)
     else:
         lo = hi = _count(daily, where + "daily", MAX_VOLUME)
     interval = raw.get("interval", "0s")
     pair = interval if isinstance(interval, list) else [interval, interval]
     if len(pair) != 2:
-        raise ConfigError(f"{where}interval: expected a duration or [min, max], "
-                          f"got {_show(interval)}")
+        raise ConfigError(
+            f"{where}interval: expected a duration or [min, max], got {_show(interval)}"
+        )
     try:
         imin, imax = (parse_duration(v) for v in pair)
     except ValueError as exc:
         raise ConfigError(f"{where}interval: {exc}") from None
     if imax > MAX_INTERVAL:
-        raise ConfigError(f"{where}interval: {_show(pair[1])} is more than a day "
-                          f"(at most '24h' between two sends)")
+        raise ConfigError(
+            f"{where}interval: {_show(pair[1])} is more than a day "
+            f"(at most '24h' between two sends)"
+        )
     if imin > imax:
         raise ConfigError(f"{where}interval: min {pair[0]} is above max {pair[1]}")
     unknown = set(raw) - {"name", "days", "daily", "interval"}
@@ -207,8 +220,9 @@ def _clock(value: Any, where: str) -> dt.time:
             return dt.time(23, 59, 59, 999999)
         return dt.time(int(hh), int(mm))
     except ValueError:
-        raise ConfigError(f"{where}: expected a local time like '08:00', "
-                          f"got {_show(value)}") from None
+        raise ConfigError(
+            f"{where}: expected a local time like '08:00', got {_show(value)}"
+        ) from None
 
 
 def _window(raw: Any) -> Window:
@@ -221,12 +235,17 @@ def _window(raw: Any) -> Window:
     if end <= start:
         raise ConfigError("window.hours: the end must be after the start")
     days = raw.get("weekdays", list(_WEEKDAYS))
-    if not isinstance(days, list) or not days or any(str(d).lower()[:3] not in _WEEKDAYS
-                                                    for d in days):
-        raise ConfigError(f"window.weekdays: expected names like ['mon', 'tue'], "
-                          f"got {_show(days)}")
-    return Window(start, None if end.hour == 23 and end.minute == 59 else end,
-                  tuple(sorted({_WEEKDAYS.index(str(d).lower()[:3]) for d in days})))
+    if (
+        not isinstance(days, list)
+        or not days
+        or any(str(d).lower()[:3] not in _WEEKDAYS for d in days)
+    ):
+        raise ConfigError(f"window.weekdays: expected names like ['mon', 'tue'], got {_show(days)}")
+    return Window(
+        start,
+        None if end.hour == 23 and end.minute == 59 else end,
+        tuple(sorted({_WEEKDAYS.index(str(d).lower()[:3]) for d in days})),
+    )
 
 
 def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
@@ -236,20 +255,20 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         ceiling = _count(_need(data, "ceiling", "", int), "ceiling", MAX_VOLUME)
         growth = _need(data, "growth_factor", "", (int, float))
         if not 1 <= growth <= MAX_GROWTH:  # also refuses nan and inf
-            raise ConfigError(f"growth_factor: expected a number from 1 to {MAX_GROWTH:g}, "
-                              f"got {_show(growth)}")
+            raise ConfigError(
+                f"growth_factor: expected a number from 1 to {MAX_GROWTH:g}, got {_show(growth)}"
+            )
         raw_stages = _need(data, "stage", "", list)
         if not 1 <= len(raw_stages) <= MAX_STAGES:
-            raise ConfigError(f"stage: expected 1 to {MAX_STAGES} [[stage]] tables, "
-                              f"got {len(raw_stages)}")
-        stages = tuple(_stage(s, i + 1, i == len(raw_stages) - 1)
-                       for i, s in enumerate(raw_stages))
+            raise ConfigError(
+                f"stage: expected 1 to {MAX_STAGES} [[stage]] tables, got {len(raw_stages)}"
+            )
+        stages = tuple(_stage(s, i + 1, i == len(raw_stages) - 1) for i, s in enumerate(raw_stages))
         h = data.get("health", {})
         if not isinstance(h, dict):
             raise ConfigError("health: expected a [health] table")
         health = Health(
-            window_days=_count(h.get("window_days", 7), "health.window_days",
-                               MAX_WINDOW_DAYS) or 1,
+            window_days=_count(h.get("window_days", 7), "health.window_days", MAX_WINDOW_DAYS) or 1,
             min_sample=_count(h.get("min_sample", 20), "health.min_sample", MAX_SAMPLE),
             hold_above=_rate(h, "hold_above", "health.", 0.03),
             step_back_above=_rate(h, "step_back_above", "health.", 0.05),
@@ -263,10 +282,12 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         if not isinstance(i, dict):
             raise ConfigError("idle: expected an [idle] table")
         idle = Idle(
-            step_back_after_days=_count(i.get("step_back_after_days", 14),
-                                        "idle.step_back_after_days", MAX_DAYS),
-            restart_after_days=_count(i.get("restart_after_days", 30), "idle.restart_after_days",
-                                      MAX_DAYS),
+            step_back_after_days=_count(
+                i.get("step_back_after_days", 14), "idle.step_back_after_days", MAX_DAYS
+            ),
+            restart_after_days=_count(
+                i.get("restart_after_days", 30), "idle.restart_after_days", MAX_DAYS
+            ),
         )
         window = _window(data["window"]) if "window" in data else Window()
         domain_cap = data.get("domain_cap")
@@ -274,16 +295,27 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
             domain_cap = _count(domain_cap, "domain_cap", MAX_VOLUME)
         description = data.get("description", "")
         if not isinstance(description, str) or len(description) > 2000:
-            raise ConfigError(f"description: expected text of at most 2000 characters, "
-                              f"got {_show(description)}")
-        unknown = set(data) - {"name", "description", "ceiling", "growth_factor", "stage",
-                               "health", "idle", "window", "domain_cap"}
+            raise ConfigError(
+                f"description: expected text of at most 2000 characters, got {_show(description)}"
+            )
+        unknown = set(data) - {
+            "name",
+            "description",
+            "ceiling",
+            "growth_factor",
+            "stage",
+            "health",
+            "idle",
+            "window",
+            "domain_cap",
+        }
         if unknown:
             raise ConfigError(f"{sorted(unknown)[0]}: unknown key")
     except ConfigError as exc:
         raise ConfigError(f"policy {source}: {exc}") from None
-    return PolicySpec(name, ceiling, float(growth), stages, health, idle, window, domain_cap,
-                      description)
+    return PolicySpec(
+        name, ceiling, float(growth), stages, health, idle, window, domain_cap, description
+    )
 
 
 def preset_names() -> list[str]:
@@ -297,18 +329,24 @@ def load_policy(ref: str) -> PolicySpec:
         path = Path(ref).expanduser()
         try:
             if path.stat().st_size > MAX_FILE:
-                raise ConfigError(f"policy file {ref}: larger than {MAX_FILE:_} bytes; "
-                                  f"a policy is a few dozen lines")
+                raise ConfigError(
+                    f"policy file {ref}: larger than {MAX_FILE:_} bytes; "
+                    f"a policy is a few dozen lines"
+                )
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"policy file {ref}: cannot read it "
-                              f"({getattr(exc, 'strerror', None) or 'not UTF-8 text'})") from None
+            raise ConfigError(
+                f"policy file {ref}: cannot read it "
+                f"({getattr(exc, 'strerror', None) or 'not UTF-8 text'})"
+            ) from None
         source = str(path)
     else:
         res = resources.files("warmup.policy") / "presets" / f"{ref}.toml"
         if not res.is_file():
-            raise ConfigError(f"policy {ref!r}: no such preset (presets: "
-                              f"{', '.join(preset_names())}) and no such file")
+            raise ConfigError(
+                f"policy {ref!r}: no such preset (presets: "
+                f"{', '.join(preset_names())}) and no such file"
+            )
         text, source = res.read_text(encoding="utf-8"), ref
     try:
         data = tomllib.loads(text)

@@ -102,8 +102,14 @@ class WalkState:
         return cls(**data)
 
 
-_STATE_FIELDS = ("eff", "last_active", "last_healthy_quota", "stepped_back", "health_paused",
-                 "health_cut")
+_STATE_FIELDS = (
+    "eff",
+    "last_active",
+    "last_healthy_quota",
+    "stepped_back",
+    "health_paused",
+    "health_cut",
+)
 
 
 @dataclass(frozen=True)
@@ -142,9 +148,16 @@ def inputs_digest(spec: PolicySpec, hist: History) -> str:
     file or preset is called), the mailbox's zone, cap and start day, the provider's limits and
     :data:`CODE_VERSION`.
     """
-    parts = [CODE_VERSION, hist.mailbox, hist.timezone, repr(spec), hist.cap,
-             hist.started.isoformat() if hist.started else None, hist.provider_ceiling,
-             hist.provider_min_interval]
+    parts = [
+        CODE_VERSION,
+        hist.mailbox,
+        hist.timezone,
+        repr(spec),
+        hist.cap,
+        hist.started.isoformat() if hist.started else None,
+        hist.provider_ceiling,
+        hist.provider_min_interval,
+    ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -198,15 +211,24 @@ class Walk:
         h = self.spec.health
         sent, bounced, complaints = self.window_rates(first, last)
         if sent < max(h.min_sample, 1):
-            return ("unjudged", None, None,
-                    f"bounce rate not judged yet: {sent} sends in the last {h.window_days} days "
-                    f"(needs {h.min_sample})" if self.explain else "unjudged")
+            return (
+                "unjudged",
+                None,
+                None,
+                f"bounce rate not judged yet: {sent} sends in the last {h.window_days} days "
+                f"(needs {h.min_sample})"
+                if self.explain
+                else "unjudged",
+            )
         # Late bounces of sends before the window can outnumber the window's sends: a rate is a
         # share of sends, never above 100%.
         bounced, complaints = min(bounced, sent), min(complaints, sent)
         rate, crate = bounced / sent, complaints / sent
-        if self.health_cut is not None and first <= self.health_cut and (
-                rate > h.step_back_above or crate > h.complaint_pause_above):
+        if (
+            self.health_cut is not None
+            and first <= self.health_cut
+            and (rate > h.step_back_above or crate > h.complaint_pause_above)
+        ):
             # Resumed by hand: the days before the resume cannot pause or step back again,
             # but they hold the ramp until they leave the window.
             health, rule = "hold", "cut"
@@ -224,11 +246,13 @@ class Walk:
             health, rule = "ok", "ok"
         if not self.explain:
             return health, rate, crate, health
-        facts = (f"{h.window_days}-day bounce rate {rate:.1%} ({bounced}/{sent}), "
-                 f"complaint rate {crate:.2%} ({complaints}/{sent})")
+        facts = (
+            f"{h.window_days}-day bounce rate {rate:.1%} ({bounced}/{sent}), "
+            f"complaint rate {crate:.2%} ({complaints}/{sent})"
+        )
         why = {
             "cut": f"resumed on {self.health_cut}, the ramp is held until the days before it "
-                   f"leave the window",
+            f"leave the window",
             "pause": f"bounce rate above {h.pause_above:.0%} pauses",
             "complaint_pause": f"complaint rate above {h.complaint_pause_above:.1%} pauses",
             "step_back": f"bounce rate above {h.step_back_above:.0%} steps back a stage",
@@ -245,14 +269,17 @@ class Walk:
         rules = self.spec.idle
         if rules.restart_after_days and idle >= rules.restart_after_days and self.eff:
             if self.explain:
-                reasons.append(f"idle {idle} days (>= {rules.restart_after_days}): "
-                               f"warm-up starts over")
+                reasons.append(
+                    f"idle {idle} days (>= {rules.restart_after_days}): warm-up starts over"
+                )
             self.eff, self.stepped_back = 0, False
         elif rules.step_back_after_days and idle >= rules.step_back_after_days and self.eff:
             self.step_back()
             if self.explain:
-                reasons.append(f"idle {idle} days (>= {rules.step_back_after_days}): "
-                               f"stepped back to stage {self.stage_name()}")
+                reasons.append(
+                    f"idle {idle} days (>= {rules.step_back_after_days}): "
+                    f"stepped back to stage {self.stage_name()}"
+                )
         self.last_active = day  # one adjustment per idle gap
 
     def step_back(self) -> None:
@@ -273,8 +300,9 @@ class Walk:
         if today:
             # The prior window plus today: only today's bounces can make it worse.
             t_health, t_rate, t_crate, t_why = self.judge(day - dt.timedelta(days=w), day)
-            if SEVERITY[t_health] > SEVERITY[health] or (health == "unjudged"
-                                                          and t_health != "unjudged"):
+            if SEVERITY[t_health] > SEVERITY[health] or (
+                health == "unjudged" and t_health != "unjudged"
+            ):
                 health, rate, crate = t_health, t_rate, t_crate
                 why = t_why + " (including today)" if self.explain else t_why
         if health == "pause" and not self.health_paused:
@@ -288,8 +316,10 @@ class Walk:
         volume = stage.volume(index)
         explain = self.explain
         if explain:
-            reasons.append(f"warm-up day {self.eff + 1}, stage {stage.name} "
-                           f"({stage.describe_volume()}): {volume}")
+            reasons.append(
+                f"warm-up day {self.eff + 1}, stage {stage.name} "
+                f"({stage.describe_volume()}): {volume}"
+            )
             reasons.append(why)
         quota = volume
         floor = spec.stages[0].daily_from
@@ -298,10 +328,15 @@ class Walk:
         if growth < quota:
             quota = growth
             if explain:
-                reasons.append(f"growth limit: {spec.growth_factor:g}x the busiest of the last "
-                               f"{GROWTH_DAYS} days ({busiest}) = {growth}")
-        for limit, what in ((spec.ceiling, "policy"), (self.hist.provider_ceiling, "provider"),
-                            (self.hist.cap, "cap")):
+                reasons.append(
+                    f"growth limit: {spec.growth_factor:g}x the busiest of the last "
+                    f"{GROWTH_DAYS} days ({busiest}) = {growth}"
+                )
+        for limit, what in (
+            (spec.ceiling, "policy"),
+            (self.hist.provider_ceiling, "provider"),
+            (self.hist.cap, "cap"),
+        ):
             if limit is not None and limit < quota:
                 quota = limit
                 if explain:
@@ -318,8 +353,10 @@ class Walk:
 
     def busiest(self, day: dt.date) -> int:
         """The most sent on one of the :data:`GROWTH_DAYS` days before ``day``."""
-        return max((self.count(day - dt.timedelta(days=k)).sent
-                    for k in range(1, GROWTH_DAYS + 1)), default=0)
+        return max(
+            (self.count(day - dt.timedelta(days=k)).sent for k in range(1, GROWTH_DAYS + 1)),
+            default=0,
+        )
 
     def close_day(self, day: dt.date, v: Verdict) -> None:
         """After a past day: count it as progress if it was active and healthy."""
@@ -330,8 +367,15 @@ class Walk:
 
     def state(self, upto: dt.date) -> WalkState:
         """The walk's state, as the state at the start of ``upto`` (the caller's position)."""
-        return WalkState(upto, self.eff, self.last_active, self.last_healthy_quota,
-                         self.stepped_back, self.health_paused, self.health_cut)
+        return WalkState(
+            upto,
+            self.eff,
+            self.last_active,
+            self.last_healthy_quota,
+            self.stepped_back,
+            self.health_paused,
+            self.health_cut,
+        )
 
     def resume(self, state: WalkState) -> None:
         """Take up ``state`` (the walk at the start of ``state.upto``): the events before the
@@ -354,17 +398,20 @@ class Walk:
 
 
 SEVERITY = {"unjudged": 0, "ok": 0, "hold": 1, "step_back": 2, "pause": 3}
-_LIMITS = {"policy": "policy {} ceiling", "provider": "provider's daily limit",
-           "cap": "mailbox cap"}
+_LIMITS = {
+    "policy": "policy {} ceiling",
+    "provider": "provider's daily limit",
+    "cap": "mailbox cap",
+}
 
 
-def start(spec: PolicySpec, hist: History, today: dt.date, cls: type[Walk] = Walk,
-          explain: bool = True) -> tuple[Walk, dt.date]:
+def start(
+    spec: PolicySpec, hist: History, today: dt.date, cls: type[Walk] = Walk, explain: bool = True
+) -> tuple[Walk, dt.date]:
     """A walk for ``hist`` and the first day it has to walk: the day after the memo, if any, else
     the first active day before ``today`` (``today`` when there is none)."""
     counts = {c.day: c for c in hist.days if hist.started is None or c.day >= hist.started}
-    walk = cls(spec, hist, counts, events=sorted(hist.events, key=lambda e: e.at),
-               explain=explain)
+    walk = cls(spec, hist, counts, events=sorted(hist.events, key=lambda e: e.at), explain=explain)
     memo = hist.memo
     if memo is not None and memo.last_active is not None:
         if memo.upto > today:
@@ -375,8 +422,9 @@ def start(spec: PolicySpec, hist: History, today: dt.date, cls: type[Walk] = Wal
     return walk, first
 
 
-def replay(spec: PolicySpec, hist: History, today: dt.date,
-           checkpoint: dt.date | None = None) -> tuple[Walk, WalkState | None]:
+def replay(
+    spec: PolicySpec, hist: History, today: dt.date, checkpoint: dt.date | None = None
+) -> tuple[Walk, WalkState | None]:
     """The walk through every day before ``today``, each closed; and its state at the start of
     ``checkpoint`` if the walk went through that day and had an active day before it (a memo
     worth keeping), else None."""
@@ -394,8 +442,13 @@ def replay(spec: PolicySpec, hist: History, today: dt.date,
     return walk, memo
 
 
-def walk_to(spec: PolicySpec, hist: History, today: dt.date, end_of: dt.datetime,
-            checkpoint: dt.date | None = None) -> tuple[Walk, Verdict, WalkState | None]:
+def walk_to(
+    spec: PolicySpec,
+    hist: History,
+    today: dt.date,
+    end_of: dt.datetime,
+    checkpoint: dt.date | None = None,
+) -> tuple[Walk, Verdict, WalkState | None]:
     """The walk to ``today`` (events up to ``end_of`` applied) and today's verdict, with the
     state at ``checkpoint`` as :func:`replay` gives it."""
     walk, memo = replay(spec, hist, today, checkpoint)
@@ -464,8 +517,11 @@ class SummedWalk(Walk):
         for o in range(self.origin, max(by_ordinal) + 1):
             c = by_ordinal.get(o)
             if c is not None:
-                sent, bounced, complaints = (sent + c.sent, bounced + c.bounced,
-                                             complaints + c.complaint)
+                sent, bounced, complaints = (
+                    sent + c.sent,
+                    bounced + c.bounced,
+                    complaints + c.complaint,
+                )
             self.sent.append(0 if c is None else c.sent)
             self.sums.append((sent, bounced, complaints))
 
@@ -499,6 +555,9 @@ class SummedWalk(Walk):
         sent, bounced, complaints = s1 - s0, b1 - b0, c1 - c0
         if self.hidden is not None and first <= self.hidden <= last:
             h = super().count(self.hidden)
-            sent, bounced, complaints = (sent - h.sent, bounced - h.bounced,
-                                         complaints - h.complaint)
+            sent, bounced, complaints = (
+                sent - h.sent,
+                bounced - h.bounced,
+                complaints - h.complaint,
+            )
         return sent, bounced, complaints
