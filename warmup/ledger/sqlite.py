@@ -256,6 +256,21 @@ _KEEP_MEMO = (
 )
 
 
+@contextmanager
+def _transaction(raw: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
+    """``BEGIN IMMEDIATE`` (the write lock from the first statement) ... ``COMMIT``, or
+    ``ROLLBACK`` when the block raises."""
+    cur = raw.cursor()
+    cur.execute("BEGIN IMMEDIATE")
+    try:
+        yield cur
+    except BaseException:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+        raise
+    raw.execute("COMMIT")
+
+
 class SQLiteGate(GateSession):
     """The gate's transaction on the raw ``sqlite3`` cursor (see :mod:`warmup.ledger.gatepath`)."""
 
@@ -266,6 +281,7 @@ class SQLiteGate(GateSession):
     ) -> None:
         super().__init__(ledger, box, policy, expiry)
         self._conn: Connection | None = None  # one connection for this gate's transactions
+        self._raw: sqlite3.Connection | None = None  # the sqlite3 connection under it
 
     def reserve(
         self,
@@ -275,16 +291,18 @@ class SQLiteGate(GateSession):
         clock: Callable[[], dt.datetime],
         source: str = "gate",
     ) -> tuple[list[int], dt.datetime]:
-        if self._conn is None:
+        if self._raw is None:
             self._conn = self.ledger.connect_for_writes()
+            raw = self._conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            self._raw = raw
         box = self.box
         pending = list(self._deferred)
         refusal: Exception | None = None
         ids: list[int] = []
-        with self.ledger.write(self._conn) as conn:
-            raw = conn.connection.driver_connection
-            assert isinstance(raw, sqlite3.Connection)
-            cur = raw.cursor()
+        # The transaction runs on the sqlite3 connection itself, as the PostgreSQL path does on
+        # psycopg's: SQLAlchemy's transaction bookkeeping cost more than the statements.
+        with self.ledger._errors(), _transaction(self._raw) as cur:
             if pending:
                 cur.executemany(_SETTLE_SENT, [(ts(at), sid) for sid, at in pending])
             now = clock()  # under the lock: reservations are stamped in order
@@ -403,4 +421,4 @@ class SQLiteGate(GateSession):
         super().close()
         if self._conn is not None:
             self._conn.close()
-            self._conn = None
+            self._conn = self._raw = None

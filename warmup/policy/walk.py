@@ -196,12 +196,22 @@ class Walk:
     def count(self, day: dt.date) -> DayCounts:
         return self.counts.get(day) or DayCounts(day)
 
+    def sent_on(self, day: dt.date) -> int:
+        """What ``count(day).sent`` says, without building a :class:`DayCounts` (the gate asks
+        for a few dozen days per message)."""
+        c = self.counts.get(day)
+        return c.sent if c is not None else 0
+
     def window_rates(self, first: dt.date, last: dt.date) -> tuple[int, int, int]:
         sent = bounced = complaints = 0
+        get = self.counts.get
         d = first
         while d <= last:
-            c = self.count(d)
-            sent, bounced, complaints = sent + c.sent, bounced + c.bounced, complaints + c.complaint
+            c = get(d)
+            if c is not None:
+                sent += c.sent
+                bounced += c.hard + c.soft + c.block
+                complaints += c.complaint
             d += ONE_DAY
         return sent, bounced, complaints
 
@@ -293,7 +303,7 @@ class Walk:
     def verdict(self, day: dt.date, today: bool, active: bool | None = None) -> Verdict:
         spec = self.spec
         reasons: list[str] = []
-        if (self.count(day).sent if active is None else active) or today:
+        if (self.sent_on(day) if active is None else active) or today:
             self.idle_adjust(day, reasons)
         w = spec.health.window_days
         health, rate, crate, why = self.judge(day - dt.timedelta(days=w), day - ONE_DAY)
@@ -353,16 +363,14 @@ class Walk:
 
     def busiest(self, day: dt.date) -> int:
         """The most sent on one of the :data:`GROWTH_DAYS` days before ``day``."""
-        return max(
-            (self.count(day - dt.timedelta(days=k)).sent for k in range(1, GROWTH_DAYS + 1)),
-            default=0,
-        )
+        return max(self.sent_on(day - dt.timedelta(days=k)) for k in range(1, GROWTH_DAYS + 1))
 
     def close_day(self, day: dt.date, v: Verdict) -> None:
         """After a past day: count it as progress if it was active and healthy."""
-        if self.count(day).sent and v.health in ("ok", "unjudged") and not self.health_paused:
+        sent = self.sent_on(day)
+        if sent and v.health in ("ok", "unjudged") and not self.health_paused:
             self.eff += 1
-        if self.count(day).sent:
+        if sent:
             self.last_active = day
 
     def state(self, upto: dt.date) -> WalkState:
