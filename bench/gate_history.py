@@ -94,7 +94,7 @@ def main() -> None:
     import os
 
     os.environ["WARMUP_DB"] = args.db or str(tmp / "ledger.db")
-    flat = str(policy_file(tmp / "flat.toml", daily=10_000_000))
+    flat = str(policy_file(tmp / "flat.toml", daily=1_000_000))
     ledger = open_ledger()
     for address in (NEW, OLD):
         api.add_mailbox(ledger, address, "exmail", policy=flat)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from warmup.errors import WarmupError
 from warmup.ledger.core import CLOCK_SKEW, day_start, local_day
-from warmup.ledger.gatepath import Decide, GateRows, GateSession
+from warmup.ledger.gatepath import Decide, GateRows, GateSession, recipient_domains
 from warmup.ledger.schema import COUNT_COLUMNS, DAY_STAT, EVENT, MAILBOX, SEND, SUPPRESSION
 
 B = sa.bindparam
@@ -121,7 +121,21 @@ class ReferenceGate(GateSession):
         if self.policy.domain_cap:
             today = local_day(now, box.timezone)
             domain = self.ledger._domain_sent(conn, box, day_start(today, box.timezone), None)
-        return GateRows(rev, cap, started, None, days, last, events, bad, slots, domain)
+        per_domain = None
+        if self.policy.recipient_caps:
+            wanted = recipient_domains(recipients)
+            per_domain = {}
+            for (rcpt,) in conn.execute(
+                sa.select(SEND.c.recipient).where(
+                    SEND.c.mailbox_id == box.id,
+                    SEND.c.at >= day_start(local_day(now, box.timezone), box.timezone),
+                    SEND.c.outcome != "released",
+                )
+            ):
+                d = rcpt.rsplit("@", 1)[-1].lower()
+                if d in wanted:
+                    per_domain[d] = per_domain.get(d, 0) + 1
+        return GateRows(rev, cap, started, None, days, last, events, bad, slots, domain, per_domain)
 
     def _write(
         self,

@@ -29,6 +29,7 @@ from warmup.ledger import BounceIn, Ledger, SendIn, open_ledger
 from warmup.ledger.gatepath import Decision, GatePolicy, Outcome
 from warmup.ledger.schema import BOUNCE, DAY_STAT, EVENT, SEND, SUPPRESSION
 from warmup.policy import History, evaluate, load_policy
+from warmup.policy.engine import recipient_domain_refusal
 from warmup.policy.walk import inputs_digest, lookback
 
 BOX = "a@corp.example"
@@ -66,6 +67,7 @@ class Twin:
             self.spec.domain_cap is not None,
             1000,
             0.0,
+            bool(self.spec.recipient_domains),
         )
         expiry = dt.timedelta(minutes=15)
         self.gate = (
@@ -86,6 +88,10 @@ class Twin:
             self.memos_used += hist.memo is not None
             if not a.can_send or a.remaining < len(rcpts):
                 return Decision(NotAllowed(refusal(a, len(rcpts), TZ), a), a.memo)
+            capped = recipient_domain_refusal(self.spec, hist, rcpts)
+            if capped is not None:
+                self.seen.append(("capped", capped))
+                return Decision(NotAllowed(capped, a), a.memo)
             return Decision(None, a.memo)
 
         return decide
@@ -246,5 +252,8 @@ def test_fast_path_equals_reference(twins, seed):
 def test_fast_path_equals_reference_with_a_domain_cap(twins, tmp_path):
     policy = tmp_path / "capped.toml"
     text = (resources.files("warmup.policy") / "presets" / "default.toml").read_text()
-    policy.write_text(text.replace("growth_factor", "domain_cap = 120\ngrowth_factor"))
+    policy.write_text(
+        text.replace("growth_factor", "domain_cap = 120\ngrowth_factor")
+        + '\n[recipient_domains]\ndefault = 4\n"ex1.example" = 2\n'
+    )
     scenario(7, twins, str(policy))

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import pendulum
 
-from warmup import addresses
+from warmup import addresses, policies
 from warmup.errors import (
     ConfigError,
     DataError,
@@ -131,8 +131,9 @@ def add_mailbox(
     if started is not None:
         check_date(started, "started")
     prov = get_provider(provider)
-    _validate_settings(prov, policy, cap, overrides)
+    _validate_settings(prov, None, cap, overrides)
     tz = check_timezone(timezone or prov.timezone or _local_zone())
+    policy, _ = policies.adopt(ledger, policy)  # a file is stored in the ledger, by name
     return ledger.add_mailbox(
         address,
         provider,
@@ -163,7 +164,7 @@ def _validate_settings(
     if cap is not None and cap < 0:
         raise InvalidField("cap", "{field} {cap}: expected a whole number >= 0", cap=cap)
     if policy is not None:
-        load_policy(policy)
+        load_policy(policy)  # only a file or preset here: names are checked by policies.adopt
 
 
 def _local_zone() -> str:
@@ -185,9 +186,11 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
         )
     if "timezone" in values:
         check_timezone(values["timezone"])
+    if "policy" in values:
+        values["policy"], _ = policies.adopt(ledger, values["policy"])
     _validate_settings(
         get_provider(box.provider),
-        values.get("policy"),
+        None,
         values.get("cap"),
         {k: v for k, v in values.items() if k[:5] in ("smtp_", "imap_")},
     )
@@ -205,8 +208,9 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> None:
     ledger.remove_mailbox(address)
 
 
-def policy_for(box: MailboxRow) -> PolicySpec:
-    return load_policy(box.policy)
+def policy_for(ledger: Ledger, box: MailboxRow) -> PolicySpec:
+    """The policy ``box`` refers to (a preset, or one stored in the ledger), parsed."""
+    return policies.policy_for(ledger, box)
 
 
 def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowance:
@@ -220,7 +224,7 @@ def _snapshot(
     at: dt.datetime,
 ) -> tuple[PolicySpec, str, Any]:
     """The policy, its memo inputs, and the mailbox's history as of ``at`` (with its memo)."""
-    spec = policy_for(box)
+    spec = policy_for(ledger, box)
     prov = get_provider(box.provider)
     base = History(
         mailbox=box.address,
@@ -238,6 +242,7 @@ def _snapshot(
         provider_min_interval=prov.min_interval,
         domain_cap=spec.domain_cap is not None,
         memo=(inputs, lookback(spec)),
+        recipient_caps=bool(spec.recipient_domains),
     )
     return spec, inputs, snap
 

@@ -28,11 +28,12 @@ from email.message import EmailMessage
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from warmup import addresses
+from warmup import addresses, policies
 from warmup.errors import DataError, TempFail
 from warmup.ledger import DuplicateSend, EventIn, Ledger, open_ledger
 from warmup.ledger.gatepath import Decision, GatePolicy, Outcome
-from warmup.policy import Allowance, History, evaluate, load_policy
+from warmup.policy import Allowance, History, evaluate
+from warmup.policy.engine import recipient_domain_refusal
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
 
@@ -168,7 +169,7 @@ class Gate:
         self.ledger = ledger or open_ledger(db)
         self._own_ledger = ledger is None
         self.box = self.ledger.mailbox(address)
-        self.spec = load_policy(self.box.policy)
+        self.spec = policies.policy_for(self.ledger, self.box)
         self.provider = get_provider(self.box.provider)
         self.expiry = expiry
         self.timeout = timeout
@@ -191,6 +192,7 @@ class Gate:
             self.spec.domain_cap is not None,
             self.provider.daily_limit,
             self.provider.min_interval,
+            bool(self.spec.recipient_domains),
         )
         self._db = self.ledger.gate(self.box, self.policy, expiry)
 
@@ -244,6 +246,9 @@ class Gate:
             a = evaluate(self.spec, hist, at)
             if not a.can_send or a.remaining < len(rcpts):
                 return Decision(NotAllowed(refusal(a, len(rcpts), self.box.timezone), a), a.memo)
+            capped = recipient_domain_refusal(self.spec, hist, rcpts)
+            if capped is not None:
+                return Decision(NotAllowed(capped, a), a.memo)
             return Decision(None, a.memo)
 
         clock = (lambda: now) if now is not None else self.clock

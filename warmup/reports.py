@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from warmup import api
+from warmup import api, policies
 from warmup.errors import ConfigError, DataError, Unavailable, UsageError
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
@@ -30,7 +30,6 @@ from warmup.policy import (
     History,
     PolicySpec,
     WalkState,
-    load_policy,
     walk_timeline,
 )
 from warmup.policy.walk import lookback
@@ -102,7 +101,7 @@ def daily(
     at = at or api.now_utc()
     boxes = mailboxes(ledger, addresses)
     ids = [b.id for b in boxes]
-    specs = {ref: load_policy(ref) for ref in {b.policy for b in boxes}}
+    specs = {ref: policies.resolve(ledger, ref) for ref in {b.policy for b in boxes}}
     texts = {ref: repr(spec) for ref, spec in specs.items()}  # the policy's content, once each
     provs = {b.id: get_provider(b.provider) for b in boxes}
     todays = {b.id: local_day(at, b.timezone) for b in boxes}

@@ -24,6 +24,7 @@ COMMAND_MODULES = {
     "doctor": "doctor",
     "import": "record",
     "mailbox": "mailbox",
+    "policy": "policy",
     "plan": "quota",
     "plot": "report",
     "providers": "providers",

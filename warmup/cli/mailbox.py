@@ -25,6 +25,17 @@ def endpoint_options(fn: Any) -> Any:
     return fn
 
 
+def _adopt(ledger: Ledger, policy: str) -> str:
+    """A policy file is stored in the ledger (so it works from any directory and every host):
+    say so once."""
+    from warmup import policies
+
+    name, note = policies.adopt(ledger, policy)
+    if note:
+        click.echo(f"{note[0].upper()}{note[1:]}; the mailbox uses it by name.", err=True)
+    return name
+
+
 @cli.group()
 def mailbox() -> None:
     """Register and manage mailboxes.
@@ -55,7 +66,8 @@ def mailbox() -> None:
     default="default",
     show_default=True,
     metavar="NAME|FILE",
-    help="Policy preset name or TOML file.",
+    help="Policy: a preset, a policy stored with 'warmup policy add', or a TOML file (stored "
+    "in the ledger under its file name).",
 )
 @click.option("--cap", type=int, help="Lower the daily ceiling (e.g. what the admin allows).")
 @click.option(
@@ -83,6 +95,7 @@ def add(
         warmup mailbox add me@lab.test --provider custom --smtp-host mail.lab.test \\
             --smtp-port 465 --imap-host mail.lab.test --imap-port 993
     """
+    policy = _adopt(ledger, policy)
     box = api.add_mailbox(
         ledger,
         address,
@@ -161,7 +174,11 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
 @mailbox.command("set")
 @click.argument("address")
 @click.option("--cap", type=int, help="Lower the daily ceiling.")
-@click.option("--policy", metavar="NAME|FILE", help="Policy preset name or TOML file.")
+@click.option(
+    "--policy",
+    metavar="NAME|FILE",
+    help="Policy: a preset, a stored policy, or a TOML file (stored in the ledger).",
+)
 @click.option("--timezone", "tz", metavar="TZ", help="IANA time zone for day boundaries.")
 @endpoint_options
 @pass_ledger
@@ -179,6 +196,8 @@ def set_(
     Example:
         warmup mailbox set sales@corp.example --cap 80
     """
+    if policy is not None:
+        policy = _adopt(ledger, policy)
     box = api.set_mailbox(ledger, address, cap=cap, policy=policy, timezone=tz, **overrides)
     click.echo(f"Updated {box.address}.")
 

@@ -49,6 +49,7 @@ from warmup.ledger.schema import (
     DAY_STAT,
     EVENT,
     MAILBOX,
+    POLICY,
     SEND,
     SUPPRESSION,
     SYNC_STATE,
@@ -369,7 +370,10 @@ class Ledger(ReportQueries, TimelineMemos):
             return []
         with self.write() as conn:
             self._migration_lock(conn)
-            return migrations.migrate(conn, self._has_table, upto)
+            applied = migrations.migrate(conn, self._has_table, upto)
+        self.warnings.extend(migrations.NOTES)  # e.g. a policy file stored in the ledger
+        migrations.NOTES.clear()
+        return applied
 
     def _migration_lock(self, conn: Connection) -> None:
         """Serialise hosts migrating one ledger at once (SQLite: the write lock already does)."""
@@ -478,6 +482,96 @@ class Ledger(ReportQueries, TimelineMemos):
             for table in (BOUNCE, SEND, EVENT, DAY_STAT, SYNC_STATE, WALK_MEMO, TIMELINE_CACHE):
                 conn.execute(table.delete().where(table.c.mailbox_id == box.id))
             conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
+
+    # -- policies ----------------------------------------------------------------------------
+
+    def policies(self) -> list[dict[str, Any]]:
+        """Stored policies, newest version of each: name, version, source, created_at, and the
+        addresses of the mailboxes that use it."""
+        p, m = POLICY.c, MAILBOX.c
+        newest = sa.select(p.name, sa.func.max(p.version).label("v")).group_by(p.name).subquery()
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(p.name, p.version, p.source, p.created_at)
+                .join(newest, sa.and_(newest.c.name == p.name, newest.c.v == p.version))
+                .order_by(p.name)
+            ).all()
+            users: dict[str, list[str]] = {}
+            for name, address in conn.execute(sa.select(m.policy, m.address).order_by(m.address)):
+                users.setdefault(name, []).append(address)
+        return [
+            {
+                "name": r.name,
+                "version": r.version,
+                "source": r.source,
+                "created_at": r.created_at.isoformat(),
+                "mailboxes": users.get(r.name, []),
+            }
+            for r in rows
+        ]
+
+    def policy_text(self, name: str) -> tuple[int, str] | None:
+        """``(version, TOML text)`` of the newest version of a stored policy, or None."""
+        p = POLICY.c
+        with self.read() as conn:
+            row = conn.execute(
+                sa.select(p.version, p.text)
+                .where(p.name == name)
+                .order_by(p.version.desc())
+                .limit(1)
+            ).first()
+        return (row.version, row.text) if row else None
+
+    def store_policy(
+        self,
+        name: str,
+        text: str,
+        source: str | None,
+        *,
+        replace: bool,
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Store a policy's TOML text under ``name`` (checked by the caller); its version.
+
+        ``replace``: a new version of an existing policy (each mailbox using it gets a ``policy``
+        event at ``at``, so reports show when it changed); otherwise a new name, refused if taken.
+        """
+        when = utc(at or dt.datetime.now(dt.UTC))
+        with self.write() as conn:
+            users = [
+                MailboxRow(*r)
+                for r in conn.execute(sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.policy == name))
+            ]
+            self._lock_mailboxes(conn, [b.id for b in users])
+            current = conn.execute(
+                sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)
+            ).scalar()
+            if current is not None and not replace:
+                raise DataError(
+                    f"policy {name!r} exists already; change it with "
+                    f"'warmup policy set {name} FILE'"
+                )
+            if current is None and replace:
+                raise ConfigError(
+                    f"policy {name!r} not found; add it with 'warmup policy add {name} FILE'"
+                )
+            version = (current or 0) + 1
+            conn.execute(
+                POLICY.insert().values(
+                    name=name, version=version, text=text, source=source, created_at=when
+                )
+            )
+            for box in users:  # the walk's inputs changed: memos go, reports show the event
+                conn.execute(
+                    MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
+                )
+                self._event(
+                    conn,
+                    box,
+                    EventIn("policy", when, f"policy {name} version {version}"),
+                    once=False,
+                )
+        return version
 
     # -- what happened -----------------------------------------------------------------------
 
@@ -958,10 +1052,12 @@ class Ledger(ReportQueries, TimelineMemos):
         provider_min_interval: float = 0.0,
         domain_cap: bool = False,
         memo: tuple[str, int] | None = None,
+        recipient_caps: bool = False,
     ) -> Snapshot:
         """Everything the policy engine needs about ``box`` as of ``as_of`` (aware): history
         before ``as_of`` only, so ``--at`` can cut a day at any instant.
 
+        ``recipient_caps``: the policy caps recipient domains: count today's sends per domain.
         ``memo``: ``(inputs digest, lookback days)`` of the policy asking
         (:func:`warmup.policy.walk.inputs_digest`, :func:`~warmup.policy.walk.lookback`): a
         valid walk memo is then used and only the days and events after it are read.
@@ -1011,6 +1107,17 @@ class Ledger(ReportQueries, TimelineMemos):
             )
             events = self._events(conn, box, state, cut, cut)
             domain_sent = self._domain_sent(conn, box, start, cut) if domain_cap else None
+            domain = self._sql_domain(SEND.c.recipient)
+            per_domain = {
+                d: n
+                for d, n in conn.execute(
+                    sa.select(domain, sa.func.count())
+                    .where(
+                        SEND.c.mailbox_id == box.id, SEND.c.at >= start, SEND.c.at <= cut, COUNTED
+                    )
+                    .group_by(domain)
+                )
+            }
         if sent_today or kinds:
             days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
         hist = History(
@@ -1025,6 +1132,7 @@ class Ledger(ReportQueries, TimelineMemos):
             started=box.started,
             domain_sent_today=domain_sent,
             memo=state,
+            recipient_domains_today=per_domain,
         )
         return Snapshot(hist, rev)
 

@@ -62,6 +62,7 @@ class GatePolicy:
     domain_cap: bool  # the policy caps the domain: count today's sends of the whole domain
     provider_ceiling: int | None = None
     provider_min_interval: float = 0.0
+    recipient_caps: bool = False  # the policy caps recipient domains: count today's per domain
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class GateRows:
     suppressed: dict[str, str]
     slots: dict[str, tuple[int, str]]  # recipient -> (id, outcome) of a slot for this Message-ID
     domain_sent: int | None = None
+    recipient_domains: dict[str, int] | None = None  # today's sends per recipients' domain
 
 
 class GateSession(ABC):
@@ -158,6 +160,7 @@ class GateSession(ABC):
             started=rows.started,
             domain_sent_today=rows.domain_sent,
             memo=rows.memo,
+            recipient_domains_today=rows.recipient_domains or {},
         )
 
     @staticmethod
@@ -258,3 +261,8 @@ _SETTLE = (
     )
     .values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))
 )
+
+
+def recipient_domains(recipients: Sequence[str]) -> list[str]:
+    """The distinct (lower-case) domains of ``recipients``."""
+    return sorted({r.rsplit("@", 1)[-1].lower() for r in recipients})

@@ -202,6 +202,72 @@ def m003_counted_bounces_and_walk_memo(conn: Connection) -> None:
     run("DELETE FROM timeline_cache")
 
 
+# What a migration wants the user to know (e.g. a policy file it stored): open_ledger hands
+# these to the CLI, which prints them once.
+NOTES: list[str] = []
+_PRESETS = ("default", "gentle")  # the built-in presets when m004 was written (frozen)
+
+
+@migration
+def m004_policies_in_the_ledger(conn: Connection) -> None:
+    """Policies live in the ledger: a ``policy`` table, and mailboxes that named a policy *file*
+    refer to a stored copy of it by name instead.
+
+    A relative path worked only from the directory it was typed in, and a path on one host of a
+    team does not exist on another. Each file is read once, stored under its file name (without
+    ``.toml``; ``-2``, ``-3`` ... when taken) and the mailbox refers to that name; a file that
+    cannot be read is left as it was and said so.
+    """
+    import pathlib
+
+    md = sa.MetaData()
+    table = sa.Table(
+        "policy",
+        md,
+        sa.Column("name", sa.String, primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("source", sa.String),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    table.create(conn)
+    refs = conn.exec_driver_sql("SELECT DISTINCT policy FROM mailbox").scalars().all()
+    taken = set(_PRESETS)
+    now = dt.datetime.now(dt.UTC)
+    for ref in refs:
+        if ref in _PRESETS:
+            continue
+        path = pathlib.Path(ref).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            NOTES.append(
+                f"policy file {ref} of some mailboxes cannot be read ({exc}); store it "
+                f"with 'warmup policy add NAME FILE' and 'warmup mailbox set ADDRESS "
+                f"--policy NAME'"
+            )
+            continue
+        base = path.stem or "policy"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        conn.execute(
+            table.insert().values(
+                name=name, version=1, text=text, source=str(path.resolve()), created_at=now
+            )
+        )
+        conn.execute(
+            sa.text("UPDATE mailbox SET policy = :name, rev = rev + 1 WHERE policy = :ref"),
+            {"name": name, "ref": ref},
+        )
+        NOTES.append(
+            f"stored policy file {ref} in the ledger as policy {name!r}; its "
+            f"mailboxes now use it by name (change it with 'warmup policy set')"
+        )
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -174,7 +174,8 @@ SELECT (SELECT upto FROM w), (SELECT state FROM w),
        k.rcpts, k.ids, k.outcomes,
        CASE WHEN %(dcap)s THEN (SELECT count(*) FROM send WHERE mailbox_id IN
             (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
-            AND at >= %(start)s AND outcome <> 'released') END
+            AND at >= %(start)s AND outcome <> 'released') END,
+       r.rdomains, r.rcounts
 FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) AS sent,
              array_agg(hard ORDER BY day) AS hard, array_agg(soft ORDER BY day) AS soft,
              array_agg(block ORDER BY day) AS block,
@@ -195,7 +196,12 @@ FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) A
       FROM suppression WHERE address IN (SELECT r FROM u)) s,
      (SELECT array_agg(recipient) AS rcpts, array_agg(id) AS ids, array_agg(outcome) AS outcomes
       FROM send WHERE mailbox_id = %(mid)s
-        AND key IN (SELECT %(msgid)s::text || '|' || r FROM u)) k
+        AND key IN (SELECT %(msgid)s::text || '|' || r FROM u)) k,
+     (SELECT array_agg(d) AS rdomains, array_agg(n) AS rcounts
+      FROM (SELECT lower(substr(recipient, strpos(recipient, '@') + 1)) AS d, count(*) AS n
+            FROM send WHERE %(rcaps)s AND mailbox_id = %(mid)s AND at >= %(start)s
+              AND outcome <> 'released' GROUP BY 1) x
+      WHERE d IN (SELECT lower(substr(r, strpos(r, '@') + 1)) FROM u)) r
 """
 
 _EXPIRE = (
@@ -332,6 +338,7 @@ class PostgresGate(GateSession):
                     "now": est,
                     "horizon": est + CLOCK_SKEW,
                     "dcap": p.domain_cap,
+                    "rcaps": p.recipient_caps,
                     "domain": f"%@{box.address.rsplit('@', 1)[1]}",
                     "start": day_start(today, tz),
                 },
@@ -358,6 +365,8 @@ class PostgresGate(GateSession):
             sids,
             outcomes,
             domain,
+            rdomains,
+            rcounts,
         ) = cur.fetchone()
         memo = WalkState.from_json(state) if upto is not None else None
         return GateRows(
@@ -375,6 +384,9 @@ class PostgresGate(GateSession):
             else {},
             {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {},
             domain,
+            dict(zip(rdomains, rcounts))
+            if rdomains
+            else ({} if self.policy.recipient_caps else None),
         )
 
     def _write(

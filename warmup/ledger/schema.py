@@ -191,6 +191,20 @@ SYNC_STATE = sa.Table(
     sa.Column("last_uid", sa.BigInteger, nullable=False),
 )
 
+# Policies stored in the ledger (``warmup policy add/set``), referred to by name from
+# ``mailbox.policy`` (built-in presets are not stored). Every ``set`` adds a version; the newest
+# is in force. In the ledger rather than as file paths so that every host of a team and every
+# working directory read the same policy.
+POLICY = sa.Table(
+    "policy",
+    METADATA,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("source", sa.String),  # where the text was read from, for people
+    _ts("created_at"),
+)
+
 # Derived data, never a source of truth (DESIGN invariant 2); emptied rather than copied.
 # The policy walk's state at the start of ``upto`` (warmup.policy.walk.WalkState, as JSON), valid
 # while the mailbox's ``rev`` and the walk's ``inputs`` digest are those it was computed at.
@@ -225,5 +239,5 @@ MIGRATIONS = sa.Table(
 
 # Source tables in dependency order (each after the tables its foreign keys name), and the
 # derived ones: what ``warmup db copy`` copies, and what it empties.
-DATA_TABLES = (MAILBOX, SEND, BOUNCE, SUPPRESSION, EVENT, DAY_STAT, SYNC_STATE)
+DATA_TABLES = (POLICY, MAILBOX, SEND, BOUNCE, SUPPRESSION, EVENT, DAY_STAT, SYNC_STATE)
 DERIVED_TABLES = (WALK_MEMO, TIMELINE_CACHE)

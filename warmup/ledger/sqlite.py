@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, Unavailable, WarmupError
 from warmup.ledger.core import CLOCK_SKEW, Ledger, MailboxRow, local_day
-from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
+from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, recipient_domains
 from warmup.policy.walk import WalkState, day_start
 
 BUSY_TIMEOUT_S = 30.0
@@ -369,6 +369,18 @@ class SQLiteGate(GateSession):
             domain = cur.execute(
                 _DOMAIN_SENT, (f"%@{box.address.rsplit('@', 1)[1]}", ts(day_start(today, tz)))
             ).fetchone()[0]
+        per_domain = None
+        if p.recipient_caps:
+            domains = recipient_domains(recipients)
+            per_domain = dict(
+                cur.execute(
+                    f"SELECT d, count(*) FROM (SELECT lower(substr(recipient, "
+                    f"instr(recipient, '@') + 1)) AS d FROM send WHERE mailbox_id = ? "
+                    f"AND at >= ? AND outcome != 'released') WHERE d IN "
+                    f"({','.join('?' * len(domains))}) GROUP BY d",
+                    (box.id, ts(day_start(today, tz)), *domains),
+                ).fetchall()
+            )
         return GateRows(
             rev,
             cap,
@@ -380,6 +392,7 @@ class SQLiteGate(GateSession):
             bad,
             slots,
             domain,
+            per_domain,
         )
 
     def _write(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from warmup.policy.spec import PolicySpec, Window
@@ -188,6 +189,8 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
                 f"pacing ({span} between sends): next send at "
                 f"{_fmt_local(paced_until, hist.timezone)}"
             )
+    if spec.recipient_domains:
+        reasons.append(_recipient_domain_reason(spec, hist))
     return Allowance(
         mailbox=hist.mailbox,
         stage=v.stage,
@@ -206,6 +209,49 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
 
 def _fmt_local(ts: dt.datetime, tz: str) -> str:
     return local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def recipient_domain_refusal(
+    spec: PolicySpec, hist: History, recipients: Sequence[str]
+) -> str | None:
+    """Why a message to ``recipients`` would break a recipient-domain cap today, or None.
+
+    ``hist.recipient_domains_today`` must hold today's sends to the recipients' domains.
+    """
+    caps = spec.recipient_domains
+    if not caps:
+        return None
+    wanted: dict[str, int] = {}
+    for rcpt in recipients:
+        domain = rcpt.rsplit("@", 1)[-1].lower()
+        wanted[domain] = wanted.get(domain, 0) + 1
+    for domain, n in sorted(wanted.items()):
+        cap = caps.cap_for(domain)
+        sent = hist.recipient_domains_today.get(domain, 0)
+        if cap is not None and sent + n > cap:
+            return (
+                f"{hist.mailbox}: recipient-domain cap: at most {cap} a day to {domain} from this "
+                f"mailbox ({sent} sent today, {n} more wanted); send to {domain} tomorrow"
+            )
+    return None
+
+
+def _recipient_domain_reason(spec: PolicySpec, hist: History) -> str:
+    caps = spec.recipient_domains
+    named = ", ".join(
+        f"{d} {cap}/day ({hist.recipient_domains_today.get(d, 0)} sent)" for d, cap in caps.caps
+    )
+    parts = [named] if named else []
+    if caps.default is not None:
+        busiest = max(
+            ((n, d) for d, n in hist.recipient_domains_today.items() if d not in dict(caps.caps)),
+            default=None,
+        )
+        other = f"any other domain {caps.default}/day"
+        if busiest:
+            other += f" (most sent today: {busiest[1]} {busiest[0]})"
+        parts.append(other)
+    return "recipient-domain caps: " + "; ".join(parts)
 
 
 @dataclass(frozen=True)

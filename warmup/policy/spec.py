@@ -7,6 +7,7 @@ A bad file is refused with the key at fault (``stage[2].daily: ...``), raised as
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -95,6 +96,21 @@ class Window:
 
 
 @dataclass(frozen=True)
+class RecipientDomains:
+    """``[recipient_domains]``: how many recipients of one receiving domain a mailbox may mail a
+    day (``default`` for any domain not named), so one mailbox never floods one provider."""
+
+    default: int | None = None
+    caps: tuple[tuple[str, int], ...] = ()  # (lower-case domain, cap), sorted
+
+    def cap_for(self, domain: str) -> int | None:
+        return dict(self.caps).get(domain, self.default)
+
+    def __bool__(self) -> bool:
+        return self.default is not None or bool(self.caps)
+
+
+@dataclass(frozen=True)
 class PolicySpec:
     name: str
     ceiling: int
@@ -105,6 +121,7 @@ class PolicySpec:
     window: Window = field(default_factory=Window)
     domain_cap: int | None = None
     description: str = ""
+    recipient_domains: RecipientDomains = field(default_factory=RecipientDomains)
 
     def stage_at(self, day: int) -> tuple[int, Stage, int]:
         """(stage number, stage, 0-based index within it) for warm-up day ``day`` (1-based)."""
@@ -293,6 +310,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         domain_cap = data.get("domain_cap")
         if domain_cap is not None:
             domain_cap = _count(domain_cap, "domain_cap", MAX_VOLUME)
+        recipient_domains = _recipient_domains(data.get("recipient_domains", {}))
         description = data.get("description", "")
         if not isinstance(description, str) or len(description) > 2000:
             raise ConfigError(
@@ -308,14 +326,46 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
             "idle",
             "window",
             "domain_cap",
+            "recipient_domains",
         }
         if unknown:
             raise ConfigError(f"{sorted(unknown)[0]}: unknown key")
     except ConfigError as exc:
         raise ConfigError(f"policy {source}: {exc}") from None
     return PolicySpec(
-        name, ceiling, float(growth), stages, health, idle, window, domain_cap, description
+        name,
+        ceiling,
+        float(growth),
+        stages,
+        health,
+        idle,
+        window,
+        domain_cap,
+        description,
+        recipient_domains,
     )
+
+
+_DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
+
+
+def _recipient_domains(raw: Any) -> RecipientDomains:
+    if not isinstance(raw, dict):
+        raise ConfigError("recipient_domains: expected a [recipient_domains] table")
+    if len(raw) > 1000:
+        raise ConfigError(f"recipient_domains: {len(raw)} entries; at most 1000")
+    default, caps = None, []
+    for key, value in raw.items():
+        where = f"recipient_domains.{json.dumps(str(key))[:80]}"
+        cap = _count(value, where, MAX_VOLUME)
+        if key == "default":
+            default = cap
+            continue
+        domain = str(key).strip().lower()
+        if not _DOMAIN.match(domain):
+            raise ConfigError(f'{where}: expected a domain like "qq.com" (or default)')
+        caps.append((domain, cap))
+    return RecipientDomains(default, tuple(sorted(caps)))
 
 
 def preset_names() -> list[str]:

@@ -35,6 +35,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -134,6 +135,9 @@ class History:
     started: dt.date | None = None
     domain_sent_today: int | None = None
     memo: WalkState | None = None
+    # Sends of this mailbox today per recipient domain (lower-case): every domain for a question
+    # about the mailbox, the domains of the message's recipients for a reservation.
+    recipient_domains_today: Mapping[str, int] = field(default_factory=dict)
 
 
 def lookback(spec: PolicySpec) -> int:

@@ -1,0 +1,194 @@
+"""Policies live in the ledger (issue #12): a mailbox refers to its policy by name, so a policy
+reads the same from any directory and on every host of a team; old ledgers that named a file
+store it on first use and say so."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+import pytest
+
+from tests.conftest import at
+from warmup import api, open_ledger
+from warmup.ledger import migrations
+
+pytest_plugins = ["tests.pgkit"]  # fixtures: ledger_url (each backend), pg_url
+
+BOX = "a@corp.example"
+DAY = dt.date(2026, 11, 16)
+CAREFUL = """name = "careful"
+ceiling = 120
+growth_factor = 2.0
+
+[[stage]]
+name = "slow"
+days = 0
+daily = 40
+interval = "0s"
+"""
+
+
+def test_a_policy_file_given_by_a_relative_path_works_from_anywhere(
+    ledger_url,
+    run,
+    tmp_path,
+    monkeypatch,
+):
+    """Acceptance 3: `mailbox add ... --policy ./mine.toml`, then from `/`: quota and report
+    work; `policy list` shows it; a second host on the same PostgreSQL ledger sees it."""
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.toml").write_text(CAREFUL)
+    monkeypatch.chdir(work)
+    res = run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "./mine.toml")
+    assert res.exit_code == 0, res.output
+    assert "stored policy file ./mine.toml in the ledger as 'mine'" in res.stderr.lower()
+    (work / "mine.toml").unlink()  # the file is not needed any more
+    monkeypatch.chdir("/")
+    when = at(DAY, 10).isoformat()
+    quota = json.loads(run("quota", "--json", "--at", when).output)
+    assert [(q["mailbox"], q["quota"]) for q in quota] == [(BOX, 40)]
+    report = run("report", "--format", "json", "--at", when)
+    assert report.exit_code == 0, report.output
+    listed = json.loads(run("policy", "list", "--json").output)
+    mine = next(p for p in listed if p["name"] == "mine")
+    assert (mine["version"], mine["mailboxes"], mine["preset"]) == (1, [BOX], False)
+    assert {p["name"] for p in listed if p["preset"]} >= {"default", "gentle"}
+    # another host: another connection to the same ledger, its own process state
+    other = open_ledger(ledger_url)
+    assert api.quota(other, BOX, at(DAY, 10)).quota == 40
+    other.close()
+
+
+def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
+    path = tmp_path / "careful.toml"
+    path.write_text(CAREFUL)
+    assert run("policy", "add", "careful", str(path)).exit_code == 0
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    when = at(DAY, 10)
+    assert (
+        json.loads(run("quota", BOX, "--json", "--at", when.isoformat()).output)[0]["quota"] == 40
+    )
+    path.write_text(CAREFUL.replace("daily = 40", "daily = 25"))
+    res = run("policy", "set", "careful", str(path))
+    assert res.exit_code == 0 and "version 2" in res.output and "1 mailbox uses it" in res.output
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    assert (
+        json.loads(run("quota", BOX, "--json", "--at", later.isoformat()).output)[0]["quota"] == 25
+    )
+    shown = json.loads(run("policy", "show", "careful", "--json").output)
+    assert shown["version"] == 2 and "daily = 25" in shown["text"]
+    ledger = open_ledger()
+    with ledger.read() as conn:
+        kinds = conn.exec_driver_sql("SELECT kind, reason FROM event").fetchall()
+    assert kinds == [("policy", "policy careful version 2")]  # reports show the change
+    ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (("policy", "add", "default", "{file}"), 64, "built-in preset"),
+        (("policy", "add", "bad name", "{file}"), 64, "letters, digits"),
+        (("policy", "add", "careful", "{bad}"), 78, "stage[1].daily"),
+        (("policy", "set", "nobody", "{file}"), 78, "not found"),
+        (("policy", "set", "default", "{file}"), 64, "cannot change"),
+        (("policy", "show", "nobody"), 78, "not found"),
+        (
+            ("mailbox", "add", BOX, "--provider", "exmail", "--policy", "nobody"),
+            78,
+            "no such preset",
+        ),
+    ],
+)
+def test_bad_policy_commands_are_one_line_and_change_nothing(
+    run, tmp_path, ledger_path, args, code, words
+):
+    from tests.conftest import ledger_digest
+
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text(CAREFUL)
+    bad.write_text(CAREFUL.replace("daily = 40", 'daily = "forty"'))
+    open_ledger().close()
+    before = ledger_digest(ledger_path)
+    res = run(*(a.format(file=good, bad=bad) for a in args))
+    assert res.exit_code == code, res.output
+    assert words in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in res.output
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_file_policy_of_an_old_ledger_is_stored_on_first_use(tmp_path, run, monkeypatch):
+    """Issue #12: a ledger made before policies were stored named a file (relative to the
+    directory it was typed in); opening it stores the file's text and says so."""
+    path = tmp_path / "old.db"
+    ledger = open_ledger(str(path), migrate=False)
+    ledger.migrate(upto="m003_counted_bounces_and_walk_memo")
+    ledger.close()
+    (tmp_path / "careful.toml").write_text(CAREFUL)
+    con = sqlite3.connect(path)
+    with con:
+        con.execute(
+            "INSERT INTO mailbox (address, provider, timezone, policy, created_at, rev) "
+            "VALUES (?, 'exmail', 'Asia/Shanghai', ?, '2026-11-01 00:00:00.000000', 0)",
+            (BOX, str(tmp_path / "careful.toml")),
+        )
+        con.execute(
+            "INSERT INTO mailbox (address, provider, timezone, policy, created_at, rev) "
+            "VALUES ('b@corp.example', 'exmail', 'Asia/Shanghai', 'missing.toml', "
+            "'2026-11-01 00:00:00.000000', 0)"
+        )
+    con.close()
+    monkeypatch.setenv("WARMUP_DB", str(path))
+    res = run("mailbox", "list", "--json")
+    assert res.exit_code == 0
+    assert "stored policy file" in res.stderr and "as policy 'careful'" in res.stderr
+    assert "missing.toml of some mailboxes cannot be read" in res.stderr
+    boxes = {b["address"]: b["policy"] for b in json.loads(res.stdout)}
+    assert boxes == {BOX: "careful", "b@corp.example": "missing.toml"}
+    (tmp_path / "careful.toml").unlink()
+    monkeypatch.chdir("/")
+    q = json.loads(run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat()).output)[0]
+    assert q["quota"] == 40
+    assert migrations.NOTES == []  # told once
+    assert "stored policy file" not in run("mailbox", "list").stderr
+
+
+def test_the_same_file_twice_is_one_policy(tmp_path):
+    from warmup import policies
+
+    ledger = open_ledger()
+    (tmp_path / "mine.toml").write_text(CAREFUL)
+    first = policies.adopt(ledger, str(tmp_path / "mine.toml"))
+    again = policies.adopt(ledger, str(tmp_path / "mine.toml"))
+    assert first[0] == again[0] == "mine" and again[1] is None
+    (tmp_path / "mine.toml").write_text(CAREFUL.replace("40", "30"))
+    other = policies.adopt(ledger, str(tmp_path / "mine.toml"))
+    assert other[0] == "mine-2"
+    ledger.close()
+
+
+def test_policy_copy_keeps_policies(tmp_path, pg_url, run):
+    """A solo ledger's stored policies move with `warmup db copy` to the team's server."""
+    (tmp_path / "careful.toml").write_text(CAREFUL)
+    assert run("policy", "add", "careful", str(tmp_path / "careful.toml")).exit_code == 0
+    res = run("db", "copy", "--to", pg_url)
+    assert res.exit_code == 0, res.output
+    other = open_ledger(pg_url)
+    assert other.policy_text("careful") == (1, CAREFUL)
+    other.close()
+
+
+def test_a_missing_path_reference_still_names_the_file(tmp_path, run, ledger_path):
+    """A path the migration could not store is still tried as a file, with a clear error."""
+    ledger = open_ledger()
+    api.add_mailbox(ledger, BOX, "exmail")
+    ledger.close()
+    con = sqlite3.connect(ledger_path)
+    with con:
+        con.execute("UPDATE mailbox SET policy = '/nowhere/gone.toml'")
+    con.close()
+    res = run("quota", BOX)
+    assert res.exit_code == 78 and "/nowhere/gone.toml" in res.stderr

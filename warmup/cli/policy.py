@@ -1,0 +1,104 @@
+"""``warmup policy ...``: warm-up policies kept in the ledger, by name."""
+
+from __future__ import annotations
+
+import click
+
+from warmup import policies
+from warmup.cli import cli
+from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.ledger import Ledger
+
+
+@cli.group()
+def policy() -> None:
+    """Warm-up policies: the built-in presets and your own, stored in the ledger.
+
+    A mailbox refers to its policy by name, so a policy reads the same from any directory and on
+    every host sharing a team ledger. 'set' stores a new version: the mailboxes using it follow
+    it from then on, and reports show the day it changed.
+
+    \b
+    Example:
+        warmup policy add careful careful.toml
+        warmup mailbox set sales@corp.example --policy careful
+        warmup policy list
+    """
+
+
+@policy.command("add")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_ledger
+def add(ledger: Ledger, name: str, file: str) -> None:
+    """Store the policy FILE (TOML, checked) in the ledger as NAME.
+
+    \b
+    Example:
+        warmup policy add careful careful.toml
+    """
+    policies.add(ledger, name, file)
+    click.echo(
+        f"Stored policy {name} (version 1) from {file}. Use it with 'warmup mailbox set "
+        f"ADDRESS --policy {name}'."
+    )
+
+
+@policy.command("set")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@pass_ledger
+def set_(ledger: Ledger, name: str, file: str) -> None:
+    """Store a new version of the policy NAME from FILE; its mailboxes follow it from now on.
+
+    \b
+    Example:
+        warmup policy set careful careful.toml
+    """
+    version = policies.update(ledger, name, file)
+    users: list[str] = next((p["mailboxes"] for p in ledger.policies() if p["name"] == name), [])
+    click.echo(
+        f"Stored version {version} of policy {name}; {len(users)} mailbox"
+        f"{'' if len(users) == 1 else 'es'} use{'s' if len(users) == 1 else ''} it."
+    )
+
+
+@policy.command("list")
+@json_option
+@pass_ledger
+def list_(ledger: Ledger, json_: bool) -> None:
+    """List the presets and the stored policies, with the mailboxes using each.
+
+    \b
+    Example:
+        warmup policy list --json
+    """
+    rows = policies.listing(ledger)
+    if json_:
+        print_json(rows)
+        return
+    print_table(
+        ["NAME", "VERSION", "FROM", "MAILBOXES"],
+        [
+            [r["name"], r["version"] or "preset", r["source"], ", ".join(r["mailboxes"]) or "-"]
+            for r in rows
+        ],
+    )
+
+
+@policy.command("show")
+@click.argument("name")
+@json_option
+@pass_ledger
+def show(ledger: Ledger, name: str, json_: bool) -> None:
+    """Print a policy's TOML (a preset's, or the newest version of a stored one).
+
+    \b
+    Example:
+        warmup policy show default > mine.toml
+    """
+    found = policies.show(ledger, name)
+    if json_:
+        print_json(found.to_dict())
+        return
+    click.echo(found.text, nl=not found.text.endswith("\n"))

@@ -1,0 +1,191 @@
+"""Policies by name: the built-in presets, and the policies stored in the ledger.
+
+A mailbox refers to its policy by name. A name is a preset shipped with warmup (``default``,
+``gentle``, ...) or a policy stored in the ledger with ``warmup policy add NAME FILE`` (its TOML
+text, versioned: ``warmup policy set`` adds a version, the newest is in force). Stored in the
+ledger rather than referred to by file path, a policy reads the same from any working directory
+and on every host of a team sharing a PostgreSQL ledger. Giving ``--policy ./mine.toml`` where a
+name is expected stores the file under its name (``mine``) and says so.
+
+    spec = policy_for(ledger, box)        # the mailbox's policy, parsed (cached per version)
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from warmup.errors import ConfigError, InvalidField
+from warmup.ledger import Ledger, MailboxRow
+from warmup.policy.spec import PolicySpec, load_policy, parse_policy, preset_names
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class StoredPolicy:
+    """A policy as ``warmup policy show`` tells it."""
+
+    name: str
+    version: int | None  # None: a built-in preset
+    text: str
+    source: str | None
+    mailboxes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "preset": self.version is None,
+            "source": self.source,
+            "mailboxes": list(self.mailboxes),
+            "text": self.text,
+        }
+
+
+def policy_for(ledger: Ledger, box: MailboxRow) -> PolicySpec:
+    """The policy ``box`` refers to, parsed."""
+    return resolve(ledger, box.policy)
+
+
+def resolve(ledger: Ledger, ref: str) -> PolicySpec:
+    """A policy by name: a preset, else the newest version stored in the ledger; a file path
+    (a ledger from before policies were stored, whose file could not be read then) still
+    loads, from the file."""
+    if ref in preset_names():
+        return load_policy(ref)
+    stored = ledger.policy_text(ref)
+    if stored is not None:
+        return _parse(ref, stored[0], stored[1])
+    if _looks_like_file(ref):
+        return load_policy(ref)
+    raise ConfigError(
+        f"policy {ref!r}: no such preset ({', '.join(preset_names())}) nor policy "
+        f"stored in the ledger; add it with 'warmup policy add {ref} FILE'"
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _parse(name: str, version: int, text: str) -> PolicySpec:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # stored before a check existed: say where
+        raise ConfigError(f"policy {name} (version {version}): not valid TOML ({exc})") from None
+    return parse_policy(data, f"{name} (version {version})")
+
+
+def _looks_like_file(ref: str) -> bool:
+    return ref.endswith(".toml") or "/" in ref or Path(ref).expanduser().is_file()
+
+
+def _read(path: str | Path) -> tuple[str, str]:
+    """``(text, absolute path)`` of a policy file, checked: :class:`ConfigError` naming the key
+    at fault if it is not a valid policy."""
+    file = Path(path).expanduser()
+    load_policy(str(file))  # reads and validates it: one clear error naming the key
+    return file.read_text(encoding="utf-8"), str(file.resolve())
+
+
+def _check_name(name: str) -> str:
+    if not NAME.match(name):
+        raise InvalidField(
+            "name",
+            "{field} {value!r}: letters, digits, '.', '_' and '-', at most "
+            "64, starting with a letter or digit",
+            value=name,
+        )
+    if name in preset_names():
+        raise InvalidField(
+            "name",
+            "{field} {value!r} is a built-in preset; give your policy another name",
+            value=name,
+        )
+    return name
+
+
+def add(ledger: Ledger, name: str, path: str | Path) -> int:
+    """Store the policy file ``path`` as ``name`` (version 1)."""
+    text, source = _read(path)
+    return ledger.store_policy(_check_name(name), text, source, replace=False)
+
+
+def update(ledger: Ledger, name: str, path: str | Path) -> int:
+    """A new version of the stored policy ``name``; its mailboxes follow it from now on (an event
+    on each marks the change). The new version's number."""
+    if name in preset_names():
+        raise InvalidField(
+            "name",
+            "{field} {value!r} is a built-in preset and cannot change; "
+            "copy it ('warmup policy show {value} > mine.toml'), edit it, and "
+            "'warmup policy add mine mine.toml'",
+            value=name,
+        )
+    text, source = _read(path)
+    return ledger.store_policy(name, text, source, replace=True)
+
+
+def adopt(ledger: Ledger, ref: str) -> tuple[str, str | None]:
+    """The name a mailbox should refer to for ``ref``, and a note for the user.
+
+    A preset or stored name is checked and kept. A file path is stored in the ledger under its
+    file name (``mine.toml`` -> ``mine``; the same text already stored under that name is
+    reused; another text gets ``mine-2`` ...) so the mailbox never depends on the file again.
+    """
+    if ref in preset_names() or ledger.policy_text(ref) is not None:
+        resolve(ledger, ref)
+        return ref, None
+    if not _looks_like_file(ref):
+        resolve(ledger, ref)  # raises: no such preset nor stored policy
+    text, source = _read(ref)
+    base = Path(ref).stem
+    if not NAME.match(base) or base in preset_names():
+        base = "policy"
+    name, n = base, 1
+    while True:
+        held = ledger.policy_text(name)
+        if held is None:
+            ledger.store_policy(name, text, source, replace=False)
+            return name, f"stored policy file {ref} in the ledger as {name!r}"
+        if held[1] == text:
+            return name, None
+        n += 1
+        name = f"{base}-{n}"
+
+
+def listing(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every policy a mailbox can use: presets (built in) and stored ones, with their users."""
+    stored = ledger.policies()
+    users: dict[str, list[str]] = {}
+    for box in ledger.mailboxes():
+        users.setdefault(box.policy, []).append(box.address)
+    presets = [
+        {
+            "name": name,
+            "version": None,
+            "preset": True,
+            "source": "built in",
+            "created_at": None,
+            "mailboxes": users.get(name, []),
+        }
+        for name in preset_names()
+    ]
+    return presets + [{**p, "preset": False} for p in stored]
+
+
+def show(ledger: Ledger, name: str) -> StoredPolicy:
+    users = tuple(b.address for b in ledger.mailboxes() if b.policy == name)
+    if name in preset_names():
+        text = (resources.files("warmup.policy") / "presets" / f"{name}.toml").read_text(
+            encoding="utf-8"
+        )
+        return StoredPolicy(name, None, text, "built in", users)
+    stored = ledger.policy_text(name)
+    if stored is None:
+        raise ConfigError(f"policy {name!r} not found; 'warmup policy list' shows them")
+    source = next((p["source"] for p in ledger.policies() if p["name"] == name), None)
+    return StoredPolicy(name, stored[0], stored[1], source, users)
