@@ -163,8 +163,8 @@ def bench_gate(server: str, seconds: float, rounds: int) -> dict[str, float]:
     policy = HERE / ".cache" / "pg_flat.toml"
     policy.parent.mkdir(exist_ok=True)
     policy.write_text(
-        'name = "flat"\nceiling = 100000000\ngrowth_factor = 2.0\n\n[[stage]]\n'
-        'name = "flat"\ndays = 0\ndaily = 100000000\ninterval = "0s"\n'
+        'name = "flat"\nceiling = 1000000\ngrowth_factor = 2.0\n\n[[stage]]\n'
+        'name = "flat"\ndays = 0\ndaily = 1000000\ninterval = "0s"\n'
     )
     boxes = [f"client{i}@corp.example" for i in range(CLIENTS)]
     for b in boxes:

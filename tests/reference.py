@@ -15,9 +15,9 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from warmup.errors import WarmupError
-from warmup.ledger.core import CLOCK_SKEW, day_start, local_day
 from warmup.ledger.gatepath import Decide, GateRows, GateSession, recipient_domains
 from warmup.ledger.schema import COUNT_COLUMNS, DAY_STAT, EVENT, MAILBOX, SEND, SUPPRESSION
+from warmup.ledger.values import CLOCK_SKEW, day_start, local_day
 
 B = sa.bindparam
 

@@ -241,16 +241,20 @@ def test_policy_file_with_bad_key(run, seeded: Path, tmp_path: Path):
 
 
 def test_policy_file_broken_after_registration(run, seeded: Path, tmp_path: Path):
-    # A policy file edited into a bad state later: quota refuses with 78, it does not crash.
+    # The ledger keeps its own copy of a registered policy: a file edited into a bad state
+    # later changes nothing, and storing it as a new version is refused with 78.
     path = tmp_path / "mine.toml"
     from importlib import resources
 
     good = (resources.files("warmup.policy") / "presets" / "default.toml").read_text()
     path.write_text(good)
     assert run("mailbox", "set", BOX, "--policy", str(path)).exit_code == 0
+    quota_before = run("quota", BOX, "--json")
     path.write_text(good.replace("growth_factor = 2.0", "growth_factor = 0.5"))
     before = ledger_digest(seeded)
-    assert_error(run("quota", BOX), 78, "growth_factor")
+    after = run("quota", BOX, "--json")
+    assert after.exit_code == 0 and after.output == quota_before.output
+    assert_error(run("policy", "set", "mine", str(path)), 78, "growth_factor")
     assert ledger_digest(seeded) == before
 
 

@@ -36,8 +36,8 @@ from warmup.ledger import (
     SendIn,
     utc,
 )
-from warmup.ledger.core import send_key
 from warmup.ledger.schema import BOUNCE_KINDS
+from warmup.ledger.values import send_key
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import inputs_digest, lookback

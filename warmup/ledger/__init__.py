@@ -18,12 +18,12 @@ import os
 from pathlib import Path
 
 from warmup.errors import ConfigError
-from warmup.ledger.core import (
+from warmup.ledger.core import Ledger
+from warmup.ledger.values import (
     BounceIn,
     BounceResult,
     DuplicateSend,
     EventIn,
-    Ledger,
     MailboxNotFound,
     MailboxRow,
     Recorded,

@@ -36,14 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from warmup.ledger.core import (
+from warmup.ledger.schema import BOUNCE_KINDS, SEND
+from warmup.ledger.values import (
     BounceIn,
     DuplicateSend,
     EventIn,
     MailboxRow,
     local_day,
 )
-from warmup.ledger.schema import BOUNCE_KINDS, SEND
 from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
 
 if TYPE_CHECKING:

@@ -32,8 +32,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, Unavailable, WarmupError
-from warmup.ledger.core import CLOCK_SKEW, Ledger, MailboxRow, local_day
+from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
+from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
 MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"

@@ -124,6 +124,9 @@ SEND = sa.Table(
     sa.Index("ix_send_recipient", "recipient", "at"),
 )
 
+# The sends that count against a quota: every outcome but a slot given back before anything left.
+COUNTED = SEND.c.outcome != "released"
+
 BOUNCE = sa.Table(
     "bounce",
     METADATA,

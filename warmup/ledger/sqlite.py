@@ -30,8 +30,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, Unavailable, WarmupError
-from warmup.ledger.core import CLOCK_SKEW, Ledger, MailboxRow, local_day
+from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, recipient_domains
+from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
 BUSY_TIMEOUT_S = 30.0

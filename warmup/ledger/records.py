@@ -1,0 +1,560 @@
+"""What happened: recording sends, bounces and events, the rollup, suppression (a mixin of
+:class:`warmup.ledger.Ledger`, on SQLAlchemy Core statements both backends run).
+
+Every write here lands in one transaction with the rollup it changes (``day_stat``, bumped for
+each send and each *counted* bounce) and bumps the mailbox's ``rev`` when it lands on a day
+before today (:meth:`Records._touch`), so no walk memo outlives the past it summarised. A bounce
+counts only when it answers a send of its mailbox, and only the first of each send
+(DESIGN invariant 8); one that answers nothing is kept and listed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warmup.errors import DataError
+from warmup.ledger.schema import (
+    BOUNCE,
+    BOUNCE_KINDS,
+    COUNT_COLUMNS,
+    COUNTED,
+    DAY_STAT,
+    EVENT,
+    MAILBOX,
+    SEND,
+    SUPPRESSION,
+    SYNC_STATE,
+)
+from warmup.ledger.values import (
+    MATCH_WINDOW,
+    BounceIn,
+    BounceResult,
+    EventIn,
+    MailboxNotFound,
+    MailboxRow,
+    Recorded,
+    SendIn,
+    local_day,
+    send_key,
+    utc,
+)
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+_STATEMENTS: dict[tuple[type, str, str], Any] = {}
+_B = sa.bindparam
+
+
+class Records:
+    """The write side of the ledger (see the module docstring)."""
+
+    if TYPE_CHECKING:  # what it needs of the Ledger it is part of
+
+        def read(self) -> AbstractContextManager[Connection]: ...
+        def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def real_today(self, tz: str) -> dt.date: ...
+        def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
+        def _insert(self, table: sa.Table) -> Any: ...
+        def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
+        def add_mailbox(
+            self,
+            address: str,
+            provider: str,
+            timezone: str,
+            policy: str = ...,
+            *,
+            conn: Connection | None = None,
+            **settings: Any,
+        ) -> MailboxRow: ...
+
+    def record(
+        self,
+        box: MailboxRow,
+        sends: Sequence[SendIn] = (),
+        bounces: Sequence[BounceIn] = (),
+        events: Sequence[EventIn] = (),
+    ) -> Recorded:
+        """Record sends made elsewhere, bounces and events of ``box`` in one transaction.
+
+        Idempotent: a send is keyed on Message-ID + recipient (else instant + recipient), a
+        bounce on its ``key``, an event on (kind, instant); recording again adds nothing.
+        """
+        with self.write() as conn:
+            self._lock_mailboxes(conn, [box.id])
+            return self._record(conn, box, sends, bounces, events)
+
+    def add_event(
+        self,
+        box: MailboxRow,
+        kind: str,
+        at: dt.datetime,
+        reason: str = "",
+        until: dt.datetime | None = None,
+    ) -> None:
+        """A pause, resume or provider back-off of ``box`` at ``at``."""
+        with self.write() as conn:
+            self._lock_mailboxes(conn, [box.id])
+            self._event(conn, box, EventIn(kind, at, reason, until), once=False)
+
+    def _record(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        sends: Sequence[SendIn],
+        bounces: Sequence[BounceIn],
+        events: Sequence[EventIn],
+    ) -> Recorded:
+        out = Recorded()
+        if sends:
+            out.sends, ids = self._sends(conn, box, sends)
+            for s in sends:
+                if s.bounce is not None:
+                    key = send_key(s.recipient, s.at, s.message_id)
+                    sid = ids.get(key) or self._send_id(conn, box, key)
+                    out.add(self._bounce_result(self._bounce(conn, box, s.bounce, sid)))
+        for b in bounces:
+            out.add(self._bounce_result(self._bounce(conn, box, b)))
+        for e in events:
+            out.events += self._event(conn, box, e, once=True)
+        return out
+
+    def _sends(
+        self, conn: Connection, box: MailboxRow, sends: Sequence[SendIn]
+    ) -> tuple[int, dict[str, int]]:
+        """Insert sends made elsewhere in one statement (idempotent on their keys) and count
+        them in the rollup: how many were new, and their ids by key."""
+        params = []
+        for s in sends:
+            at = utc(s.at)
+            params.append(
+                {
+                    "mid": box.id,
+                    "recipient": s.recipient,
+                    "message_id": s.message_id,
+                    "at": at,
+                    "day": local_day(at, box.timezone),
+                    "outcome": "sent",
+                    "source": s.source,
+                    "key": send_key(s.recipient, at, s.message_id),
+                    "settled_at": at,
+                }
+            )
+        new = conn.execute(self._statement("sends"), params).all()
+        per_day: dict[dt.date, int] = {}
+        for _, _, day in new:
+            per_day[day] = per_day.get(day, 0) + 1
+        for day, n in per_day.items():
+            self._bump(conn, box, day, "sent", n)
+        return len(new), {key: sid for sid, key, _ in new}
+
+    @staticmethod
+    def _bounce_result(r: BounceResult) -> Recorded:
+        return Recorded(
+            bounces=int(r.new),
+            matched=int(r.new and r.matched),
+            counted=int(r.counted),
+            results=[r],
+        )
+
+    def _touch(self, conn: Connection, box: MailboxRow, day: dt.date) -> None:
+        """A write landed on ``day``: if that is before today, memos of ``box`` may be stale.
+
+        Once per mailbox and transaction (an import writes thousands of past rows)."""
+        if day >= self.real_today(box.timezone):
+            return
+        txn = conn.get_transaction()
+        seen: tuple[object, set[int]] | None = conn.info.get("warmup.touched")
+        if seen is None or seen[0] is not txn:
+            seen = conn.info["warmup.touched"] = (txn, set())
+        if box.id not in seen[1]:
+            seen[1].add(box.id)
+            conn.execute(
+                MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
+            )
+
+    def _bump(
+        self, conn: Connection, box: MailboxRow, day: dt.date, column: str, by: int = 1
+    ) -> None:
+        """Add ``by`` to one count of the day's rollup row (created if missing)."""
+        conn.execute(self._statement("bump", column), {"mid": box.id, "day": day, "by": by})
+        self._touch(conn, box, day)
+
+    def _statement(self, name: str, arg: str = "") -> Any:
+        """A write statement with bind parameters, built once per backend (building one costs
+        more than running it: an import runs them for every row)."""
+        key = (type(self), name, arg)
+        stmt = _STATEMENTS.get(key)
+        if stmt is None:
+            stmt = _STATEMENTS[key] = getattr(self, f"_build_{name}")(arg)
+        return stmt
+
+    def _build_bump(self, column: str) -> Any:
+        ins = self._insert(DAY_STAT).values(
+            mailbox_id=_B("mid"),
+            day=_B("day"),
+            **{c: (_B("by") if c == column else 0) for c in COUNT_COLUMNS},
+        )
+        return ins.on_conflict_do_update(
+            index_elements=["mailbox_id", "day"],
+            set_={column: DAY_STAT.c[column] + ins.excluded[column]},
+        )
+
+    def _send_insert(self) -> Any:
+        return (
+            self._insert(SEND)
+            .values(
+                mailbox_id=_B("mid"),
+                recipient=_B("recipient"),
+                message_id=_B("message_id"),
+                at=_B("at"),
+                day=_B("day"),
+                outcome=_B("outcome"),
+                source=_B("source"),
+                key=_B("key"),
+                settled_at=_B("settled_at"),
+            )
+            .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
+        )
+
+    def _build_send(self, _: str) -> Any:
+        return self._send_insert().returning(SEND.c.id)
+
+    def _build_sends(self, _: str) -> Any:
+        # RETURNING with a list of parameters: SQLAlchemy's "insertmanyvalues" sends them as
+        # multi-row INSERTs, a few statements for a whole batch of an import.
+        return self._send_insert().returning(SEND.c.id, SEND.c.key, SEND.c.day)
+
+    def _build_bounce(self, _: str) -> Any:
+        return (
+            self._insert(BOUNCE)
+            .values(
+                **{
+                    c: _B(c)
+                    for c in (
+                        "mailbox_id",
+                        "send_id",
+                        "recipient",
+                        "kind",
+                        "status",
+                        "reply",
+                        "diagnostic",
+                        "message_id",
+                        "at",
+                        "day",
+                        "source",
+                        "key",
+                        "counted",
+                    )
+                },
+            )
+            .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
+            .returning(BOUNCE.c.id)
+        )
+
+    def _send(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        recipient: str,
+        at: dt.datetime,
+        message_id: str | None,
+        source: str,
+        outcome: str = "sent",
+    ) -> int | None:
+        """Insert one send (idempotent on its key); its id, or None if it was recorded before."""
+        day = local_day(at, box.timezone)
+        new_id = conn.execute(
+            self._statement("send"),
+            {
+                "mid": box.id,
+                "recipient": recipient,
+                "message_id": message_id,
+                "at": utc(at),
+                "day": day,
+                "outcome": outcome,
+                "source": source,
+                "key": send_key(recipient, at, message_id),
+                "settled_at": None if outcome == "reserved" else utc(at),
+            },
+        ).scalar()
+        if new_id is not None and outcome != "released":
+            self._bump(conn, box, day, "sent")
+        return new_id
+
+    def _send_id(self, conn: Connection, box: MailboxRow, key: str) -> int | None:
+        return conn.execute(
+            sa.select(SEND.c.id).where(SEND.c.mailbox_id == box.id, SEND.c.key == key)
+        ).scalar()
+
+    def _bounce(
+        self, conn: Connection, box: MailboxRow, b: BounceIn, send_id: int | None = None
+    ) -> BounceResult:
+        """Insert one bounce (idempotent on its key); count it if it answers a send of ``box``
+        no other counted bounce answers; suppress a hard bounce's or complaint's address."""
+        if b.kind not in BOUNCE_KINDS:
+            raise DataError(f"bounce kind {b.kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
+        sid = send_id if send_id is not None else b.send_id
+        at = b.at
+        if sid is None:
+            sid, sent_at = self._match(conn, box, b.recipient, b.message_id, b.at)
+            if sent_at is not None and sent_at > at:
+                at = sent_at  # a bounce never comes before the send it answers
+
+        same = (
+            BOUNCE.c.kind == "complaint" if b.kind == "complaint" else BOUNCE.c.kind != "complaint"
+        )
+        counted = (
+            sid is not None
+            and conn.execute(
+                sa.select(BOUNCE.c.id)
+                .where(BOUNCE.c.send_id == sid, BOUNCE.c.counted, same)
+                .limit(1)
+            ).first()
+            is None
+        )
+        day = local_day(at, box.timezone)
+        new_id = conn.execute(
+            self._statement("bounce"),
+            {
+                "mailbox_id": box.id,
+                "send_id": sid,
+                "recipient": b.recipient,
+                "kind": b.kind,
+                "status": b.status,
+                "reply": b.reply,
+                "diagnostic": b.diagnostic,
+                "message_id": b.message_id,
+                "at": utc(at),
+                "day": day,
+                "source": b.source,
+                "key": b.key,
+                "counted": counted,
+            },
+        ).scalar()
+        if new_id is None:
+            return BounceResult(False, sid is not None, False, b.recipient)
+        if counted:
+            self._bump(conn, box, day, b.kind)
+        if b.kind in ("hard", "complaint") and b.recipient and (sid is not None or b.trusted):
+            self._suppress(
+                conn, b.recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
+            )
+        return BounceResult(True, sid is not None, counted, b.recipient)
+
+    def _match(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        recipient: str,
+        message_id: str | None,
+        at: dt.datetime,
+    ) -> tuple[int | None, dt.datetime | None]:
+        """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
+        recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
+        ``at``; (None, None) if none. A released slot never left: nothing answers it. A bounce
+        that names no recipient answers nothing, even when it quotes a send's Message-ID: it
+        says nothing about that send's recipient."""
+        if not recipient:
+            return None, None
+        base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
+        if message_id:
+            found = conn.execute(
+                base.where(SEND.c.message_id == message_id, SEND.c.recipient == recipient).limit(1)
+            ).first()
+            if found is not None:
+                return found.id, found.at
+        row = conn.execute(
+            base.where(
+                SEND.c.recipient == recipient,
+                SEND.c.at <= utc(at),
+                SEND.c.at >= utc(at - MATCH_WINDOW),
+            )
+            .order_by(SEND.c.at.desc())
+            .limit(1)
+        ).first()
+        return (row.id, row.at) if row else (None, None)
+
+    def _event(self, conn: Connection, box: MailboxRow, e: EventIn, once: bool) -> bool:
+        """Insert an event (unless ``once`` and the mailbox has one of this kind at this
+        instant: imports are idempotent)."""
+        if (
+            once
+            and conn.execute(
+                sa.select(EVENT.c.id).where(
+                    EVENT.c.mailbox_id == box.id, EVENT.c.kind == e.kind, EVENT.c.at == utc(e.at)
+                )
+            ).first()
+        ):
+            return False
+        conn.execute(
+            EVENT.insert().values(
+                mailbox_id=box.id,
+                kind=e.kind,
+                at=utc(e.at),
+                reason=e.reason,
+                until=utc(e.until) if e.until else None,
+            )
+        )
+        self._touch(conn, box, local_day(e.at, box.timezone))
+        return True
+
+    def import_batch(
+        self,
+        rows: Sequence[tuple[str, SendIn | EventIn]],
+        register: dict[str, dict[str, Any]],
+    ) -> Recorded:
+        """One short transaction of an import: ``(mailbox address, send or event)`` rows, and
+        the mailboxes to register first (address -> :meth:`add_mailbox` arguments) if the ledger
+        does not know them yet."""
+        out = Recorded()
+        with self.write() as conn:
+            boxes: dict[str, MailboxRow] = {}
+            for address in dict.fromkeys(a for a, _ in rows):
+                try:
+                    boxes[address] = self._mailbox(conn, address)
+                except MailboxNotFound:
+                    if address not in register:
+                        raise
+                    boxes[address] = self.add_mailbox(address, conn=conn, **register[address])
+                    out.mailboxes += 1
+            self._lock_mailboxes(conn, sorted(b.id for b in boxes.values()))
+            sends: dict[str, list[SendIn]] = {a: [] for a in boxes}
+            events: dict[str, list[EventIn]] = {a: [] for a in boxes}
+            for address, row in rows:
+                (events if isinstance(row, EventIn) else sends)[address].append(row)  # type: ignore[arg-type]
+            for address, box in boxes.items():
+                out.add(self._record(conn, box, sends[address], (), events[address]))
+        out.results.clear()
+        return out
+
+    def _rebuild_rollup(self, conn: Connection, ids: Sequence[int]) -> None:
+        """Recompute ``day_stat`` of these mailboxes from the raw rows."""
+        conn.execute(DAY_STAT.delete().where(DAY_STAT.c.mailbox_id.in_(ids)))
+        rows: dict[tuple[int, dt.date], dict[str, int]] = {}
+        for m, d, n in conn.execute(
+            sa.select(SEND.c.mailbox_id, SEND.c.day, sa.func.count())
+            .where(SEND.c.mailbox_id.in_(ids), COUNTED)
+            .group_by(SEND.c.mailbox_id, SEND.c.day)
+        ):
+            rows[(m, d)] = {"sent": n}
+        for m, d, kind, n in conn.execute(
+            sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind, sa.func.count())
+            .where(BOUNCE.c.mailbox_id.in_(ids), BOUNCE.c.counted)
+            .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.day, BOUNCE.c.kind)
+        ):
+            rows.setdefault((m, d), {})[kind] = n
+        if rows:
+            conn.execute(
+                DAY_STAT.insert(),
+                [
+                    {"mailbox_id": m, "day": d, **{c: v.get(c, 0) for c in COUNT_COLUMNS}}
+                    for (m, d), v in rows.items()
+                ],
+            )
+        conn.execute(MAILBOX.update().where(MAILBOX.c.id.in_(ids)).values(rev=MAILBOX.c.rev + 1))
+
+    def record_synced(
+        self,
+        box: MailboxRow,
+        folder: str,
+        uidvalidity: int,
+        last_uid: int,
+        bounces: Sequence[BounceIn] = (),
+    ) -> Recorded:
+        """Record a batch of bounces read from ``folder`` and the position reached, in one short
+        transaction (a resumed sync goes on from there and records nothing twice)."""
+        with self.write() as conn:
+            self._lock_mailboxes(conn, [box.id])
+            out = self._record(conn, box, (), bounces, ())
+            where = (SYNC_STATE.c.mailbox_id == box.id, SYNC_STATE.c.folder == folder)
+            if (
+                conn.execute(
+                    SYNC_STATE.update()
+                    .where(*where)
+                    .values(uidvalidity=uidvalidity, last_uid=last_uid)
+                ).rowcount
+                == 0
+            ):
+                conn.execute(
+                    SYNC_STATE.insert().values(
+                        mailbox_id=box.id, folder=folder, uidvalidity=uidvalidity, last_uid=last_uid
+                    )
+                )
+        return out
+
+    def _suppress(
+        self,
+        conn: Connection,
+        address: str,
+        kind: str,
+        reason: str,
+        mailbox_id: int | None,
+        at: dt.datetime,
+    ) -> bool:
+        # Not rowcount: on PostgreSQL "ON CONFLICT DO NOTHING RETURNING" counts differently.
+        return (
+            conn.execute(
+                self._insert(SUPPRESSION)
+                .values(
+                    address=address,
+                    kind=kind,
+                    reason=reason,
+                    mailbox_id=mailbox_id,
+                    created_at=utc(at),
+                )
+                .on_conflict_do_nothing(index_elements=["address"])
+                .returning(SUPPRESSION.c.id)
+            ).scalar()
+            is not None
+        )
+
+    def suppress(
+        self,
+        addresses: Iterable[str],
+        kind: str,
+        reason: str,
+        at: dt.datetime | None = None,
+    ) -> int:
+        """Suppress addresses (never mailed again by any mailbox); how many were new."""
+        when = at or dt.datetime.now(dt.UTC)
+        with self.write() as conn:
+            return sum(self._suppress(conn, a, kind, reason, None, when) for a in addresses)
+
+    def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
+        """Which of ``addresses`` are suppressed, with why."""
+        addrs = list(addresses)
+        if not addrs:
+            return {}
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(SUPPRESSION.c.address, SUPPRESSION.c.kind, SUPPRESSION.c.reason).where(
+                    SUPPRESSION.c.address.in_(addrs)
+                )
+            )
+            return {a: f"{k}: {r}" if r else k for a, k, r in rows}
+
+    def suppressions(self) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            return [
+                {**r._asdict(), "created_at": r.created_at.isoformat()}
+                for r in conn.execute(
+                    sa.select(
+                        SUPPRESSION.c.address,
+                        SUPPRESSION.c.kind,
+                        SUPPRESSION.c.reason,
+                        SUPPRESSION.c.created_at,
+                    ).order_by(SUPPRESSION.c.address)
+                )
+            ]
+
+    def unsuppress(self, address: str) -> bool:
+        with self.write() as conn:
+            return bool(
+                conn.execute(SUPPRESSION.delete().where(SUPPRESSION.c.address == address)).rowcount
+            )

@@ -1,0 +1,180 @@
+"""The ledger's value types: what goes in and comes out of :class:`warmup.ledger.Ledger`.
+
+Plain dataclasses and small helpers, no SQL: mailboxes as rows, records of what happened (sends,
+bounces, events), what recording them did, and the errors the ledger raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass, field, fields
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from warmup.errors import ConfigError, DataError
+from warmup.policy.walk import History
+
+MATCH_WINDOW = dt.timedelta(days=30)
+# A clock a little ahead on another host may stamp a send slightly in the future; a row further
+# ahead than this is never "the last send" (it would pace the mailbox until then).
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+class MailboxNotFound(ConfigError):
+    """No mailbox with this address (exit 78); :attr:`address` is the one asked for."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"mailbox {address!r} not found; add it with "
+            f"'warmup mailbox add {address} --provider exmail'"
+        )
+        self.address = address
+
+
+class DuplicateSend(DataError):
+    """This Message-ID already went (or may have gone) to this recipient: :attr:`outcome` is the
+    earlier slot's (``sent``, ``reserved`` still in flight, ``unknown``, ``block``, ``hard``)."""
+
+    def __init__(self, recipient: str, message_id: str, outcome: str) -> None:
+        why = {
+            "sent": "was already sent to",
+            "reserved": "is being sent right now to",
+            "unknown": "may already have reached",
+        }.get(outcome, f"was refused ({outcome}) by")
+        super().__init__(
+            f"message {message_id} {why} {recipient}; warmup never sends it twice: "
+            f"a resend needs a new Message-ID"
+        )
+        self.recipient, self.message_id, self.outcome = recipient, message_id, outcome
+
+
+@dataclass(frozen=True)
+class MailboxRow:
+    id: int
+    address: str
+    provider: str
+    timezone: str
+    policy: str
+    cap: int | None
+    started: dt.date | None
+    smtp_host: str | None
+    smtp_port: int | None
+    smtp_security: str | None
+    imap_host: str | None
+    imap_port: int | None
+    imap_security: str | None
+    created_at: dt.datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["started"] = self.started.isoformat() if self.started else None
+        out["created_at"] = self.created_at.isoformat()
+        del out["id"]
+        return out
+
+
+@dataclass(frozen=True)
+class BounceIn:
+    """A bounce (or complaint) to record: who, what, when, and the key that makes it idempotent.
+
+    ``send_id``: the send it answers when the caller knows it (an SMTP reply, an import row);
+    otherwise the ledger matches it by ``message_id`` (the original's), else by recipient and
+    time. ``trusted``: the caller vouches for it (a reply from our own SMTP session, a user's
+    record or import): it suppresses the address even unmatched. A bounce read from a mailbox is
+    not trusted: it suppresses only when it answers a send of this mailbox.
+    """
+
+    recipient: str
+    kind: str
+    at: dt.datetime
+    key: str
+    status: str | None = None
+    reply: str | None = None
+    diagnostic: str | None = None
+    message_id: str | None = None
+    source: str = "record"
+    send_id: int | None = None
+    trusted: bool = True
+
+
+@dataclass(frozen=True)
+class BounceResult:
+    new: bool  # False: recorded before (same key)
+    matched: bool
+    counted: bool
+    recipient: str = ""
+
+
+@dataclass(frozen=True)
+class SendIn:
+    """A send made outside the gate (a record, an import row), with its bounce if it had one."""
+
+    recipient: str
+    at: dt.datetime
+    message_id: str | None = None
+    source: str = "record"
+    bounce: BounceIn | None = None
+
+
+@dataclass(frozen=True)
+class EventIn:
+    kind: str  # pause | resume | throttle
+    at: dt.datetime
+    reason: str = ""
+    until: dt.datetime | None = None
+
+
+@dataclass
+class Recorded:
+    """What a batch added: new sends, bounces (and of those matched and counted), events."""
+
+    sends: int = 0
+    bounces: int = 0
+    matched: int = 0
+    counted: int = 0
+    events: int = 0
+    mailboxes: int = 0
+    results: list[BounceResult] = field(default_factory=list)
+
+    def add(self, other: Recorded) -> None:
+        for f in ("sends", "bounces", "matched", "counted", "events", "mailboxes"):
+            setattr(self, f, getattr(self, f) + getattr(other, f))
+        self.results.extend(other.results)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A :class:`History` and the mailbox revision it was read at (for :meth:`Ledger.keep_memo`)."""
+
+    history: History
+    rev: int
+
+
+def utc(ts: dt.datetime) -> dt.datetime:
+    """An aware instant in UTC, the storage form (naive datetimes are refused)."""
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime: pass an aware one")
+    return ts.astimezone(dt.UTC)
+
+
+@functools.cache
+def zone(tz: str) -> ZoneInfo:
+    return ZoneInfo(tz)
+
+
+def local_day(ts: dt.datetime, tz: str) -> dt.date:
+    """Local calendar day of an aware instant in zone ``tz``."""
+    return ts.astimezone(zone(tz)).date()
+
+
+def day_start(day: dt.date, tz: str) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), zone(tz)).astimezone(dt.UTC)
+
+
+def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
+    return (
+        f"{message_id}|{recipient}"
+        if message_id
+        else f"@{utc(at):%Y-%m-%dT%H:%M:%S.%f}|{recipient}"
+    )
