@@ -268,6 +268,15 @@ def m004_policies_in_the_ledger(conn: Connection) -> None:
         )
 
 
+@migration
+def m005_throttle_index(conn: Connection) -> None:
+    """An index of the back-offs (throttle events) by their end: a reservation looks for the ones
+    still in force, and without it read every event of the mailbox (its cost grew with history)."""
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_event_throttle ON event (mailbox_id, until) WHERE kind = 'throttle'"
+    )
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

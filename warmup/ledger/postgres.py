@@ -155,7 +155,8 @@ _SETTLE_SENT = (
 
 # Step 4 in one statement. Events: with a valid memo, those after midnight UTC two days before
 # its day (at or before the start of the day before it in any zone: a superset of what the walk
-# has not applied), plus the last pause/resume before that and back-offs still in force.
+# has not applied), plus the last pause/resume before that and back-offs still in force: three
+# index searches (an OR of them reads every event of the mailbox).
 # Recipients travel as one comma-separated string (psycopg's list dumper costs more client CPU
 # than the rest of the statement): a normalized address has no comma (warmup.addresses).
 _READ = """
@@ -186,12 +187,14 @@ FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) A
      (SELECT array_agg(kind ORDER BY at, id) AS kinds, array_agg(at ORDER BY at, id) AS ats,
              array_agg(until ORDER BY at, id) AS untils,
              array_agg(reason ORDER BY at, id) AS reasons
-      FROM event WHERE mailbox_id = %(mid)s AND (
-          NOT EXISTS (SELECT 1 FROM w) OR at > (SELECT applied FROM w)
-          OR (kind = 'throttle' AND until > %(now)s)
-          OR id = (SELECT id FROM event WHERE mailbox_id = %(mid)s
-                   AND kind IN ('pause', 'resume') AND at <= (SELECT applied FROM w)
-                   ORDER BY at DESC, id DESC LIMIT 1))) e,
+      FROM (SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = %(mid)s
+              AND at > coalesce((SELECT applied FROM w), '-infinity')
+            UNION SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = %(mid)s
+              AND kind = 'throttle' AND until > %(now)s
+            UNION SELECT id, kind, at, until, reason FROM event WHERE id = (
+              SELECT id FROM event WHERE mailbox_id = %(mid)s
+                AND kind IN ('pause', 'resume') AND at <= (SELECT applied FROM w)
+              ORDER BY at DESC, id DESC LIMIT 1)) ev) e,
      (SELECT array_agg(address) AS addrs, array_agg(kind) AS skinds,
              array_agg(reason) AS sreasons
       FROM suppression WHERE address IN (SELECT r FROM u)) s,

@@ -172,6 +172,14 @@ EVENT = sa.Table(
     _ts("until", nullable=True),
     sa.Column("reason", sa.String),
     sa.Index("ix_event_mailbox_at", "mailbox_id", "at"),
+    # The back-offs still in force, found without reading the mailbox's every event.
+    sa.Index(
+        "ix_event_throttle",
+        "mailbox_id",
+        "until",
+        sqlite_where=sa.text("kind = 'throttle'"),
+        postgresql_where=sa.text("kind = 'throttle'"),
+    ),
 )
 
 # Per mailbox and local day: sends (every outcome but released) and counted bounces by kind,

@@ -19,7 +19,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -205,6 +205,10 @@ def parse_ts(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
 
 
+def _day_rows(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [(dt.date.fromisoformat(r[0]), *r[1:]) for r in rows]
+
+
 def _date(value: str | None) -> dt.date | None:
     return None if value is None else dt.date.fromisoformat(value)
 
@@ -222,12 +226,16 @@ _LAST = (
     "SELECT at FROM send WHERE mailbox_id = ? AND at <= ? AND outcome != 'released' "
     "ORDER BY at DESC LIMIT 1"
 )
-_ALL_EVENTS = "SELECT kind, at, until, reason FROM event WHERE mailbox_id = ? ORDER BY at, id"
+_ALL_EVENTS = "SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = ? ORDER BY at, id"
+# Three index searches (an OR of them would read every event of the mailbox): the events after
+# the memo's day, the back-offs still in force, the last pause or resume before.
 _NEW_EVENTS = (
-    "SELECT kind, at, until, reason FROM event WHERE mailbox_id = ? AND (at > ? "
-    "OR (kind = 'throttle' AND until > ?) OR id = (SELECT id FROM event WHERE mailbox_id = ? "
-    "AND kind IN ('pause', 'resume') AND at <= ? ORDER BY at DESC, id DESC LIMIT 1)) "
-    "ORDER BY at, id"
+    "SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = ? AND at > ? "
+    "UNION SELECT id, kind, at, until, reason FROM event "
+    "WHERE mailbox_id = ? AND kind = 'throttle' AND until > ? "
+    "UNION SELECT id, kind, at, until, reason FROM event WHERE id = (SELECT id FROM event "
+    "WHERE mailbox_id = ? AND kind IN ('pause', 'resume') AND at <= ? ORDER BY at DESC, id DESC "
+    "LIMIT 1) ORDER BY at, id"
 )
 _DOMAIN_SENT = (
     "SELECT count(*) FROM send WHERE mailbox_id IN (SELECT id FROM mailbox WHERE "
@@ -283,6 +291,7 @@ class SQLiteGate(GateSession):
         super().__init__(ledger, box, policy, expiry)
         self._conn: Connection | None = None  # one connection for this gate's transactions
         self._raw: sqlite3.Connection | None = None  # the sqlite3 connection under it
+        self._fixed: tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None = None
 
     def reserve(
         self,
@@ -342,14 +351,23 @@ class SQLiteGate(GateSession):
         if upto is not None and mrev == rev and inputs == p.inputs and upto <= today.isoformat():
             memo = WalkState.from_json(state)
         since = (memo.upto - dt.timedelta(days=p.lookback)).isoformat() if memo else ""
-        days = [(dt.date.fromisoformat(r[0]), *r[1:]) for r in cur.execute(_DAYS, (box.id, since))]
+        # Days before yesterday are fixed while the mailbox's rev holds (any write on a day
+        # before the writer's today bumps it; yesterday may still take a write from a clock
+        # a little behind): kept from the last reservation, only the last two days are read.
+        fixed = (rev, since, today)
+        settled = (today - dt.timedelta(days=1)).isoformat()
+        if self._fixed is not None and self._fixed[0] == fixed:
+            days = [*self._fixed[1], *_day_rows(cur.execute(_DAYS, (box.id, max(since, settled))))]
+        else:
+            days = _day_rows(cur.execute(_DAYS, (box.id, since)))
+            self._fixed = (fixed, [d for d in days if d[0].isoformat() < settled])
         last = cur.execute(_LAST, (box.id, ts(now + CLOCK_SKEW))).fetchone()
         if memo is None:
             ev = cur.execute(_ALL_EVENTS, (box.id,))
         else:
             applied = ts(day_start(memo.upto - dt.timedelta(days=1), tz))
-            ev = cur.execute(_NEW_EVENTS, (box.id, applied, ts(now), box.id, applied))
-        events = [(k, parse_ts(a), parse_ts(u), r) for k, a, u, r in ev]
+            ev = cur.execute(_NEW_EVENTS, (box.id, applied, box.id, ts(now), box.id, applied))
+        events = [(k, parse_ts(a), parse_ts(u), r) for _, k, a, u, r in ev]
         marks = ",".join("?" * len(recipients))
         bad = {
             a: f"{k}: {r}" if r else k
