@@ -55,7 +55,7 @@ def ledger(ledger_url):  # noqa: F811  (pytest fixture argument)
 def _memos(led) -> dict[str, tc.Memo]:
     """The memos the ledger accepts as valid right now, by mailbox address (inputs digested like
     the report's; no day limit, so a memo of any day counts)."""
-    from warmup.policy import load_policy
+    from warmup.policies import resolve
     from warmup.providers import get_provider
 
     boxes = {b.id: b for b in led.mailboxes()}
@@ -65,7 +65,7 @@ def _memos(led) -> dict[str, tc.Memo]:
         return tc.inputs_digest(
             address=b.address,
             timezone=b.timezone,
-            policy=load_policy(b.policy),
+            policy=resolve(led, b.policy),
             cap=b.cap,
             started=b.started,
             provider_ceiling=get_provider(b.provider).daily_limit,
@@ -149,21 +149,27 @@ def _cap(led, box, tmp_path):
     api.set_mailbox(led, box, cap=25)
 
 
-def _policy_file(led, box, tmp_path):
-    """The mailbox's policy is a file; it is edited in place (same name, lower ceiling)."""
+def _policy_version(led, box, tmp_path):
+    """The mailbox's policy is stored in the ledger; a new version of it (same name, lower
+    ceiling) is stored with ``policy set``. Editing the file alone changes nothing: the ledger
+    keeps its own copy."""
+    from warmup import policies
+
     text = (Path(api.__file__).parent / "policy" / "presets" / "default.toml").read_text()
     path = tmp_path / "ours.toml"
     path.write_text(text)
     api.set_mailbox(led, box, policy=str(path))
-    reports.daily(led, at=AT)  # memo under the file's first content
+    reports.daily(led, at=AT)  # memo under the policy's first version
     assert box in _memos(led)
     path.write_text(text.replace("ceiling = 300", "ceiling = 40"))
+    assert box in _memos(led)  # the file is not the policy
+    policies.update(led, "ours", path)
 
 
 @pytest.mark.parametrize(
     "change",
-    [_late_bounce, _event, _cap, _policy_file],
-    ids=["late-bounce", "event", "cap", "policy-file-edit"],
+    [_late_bounce, _event, _cap, _policy_version],
+    ids=["late-bounce", "event", "cap", "policy-version"],
 )
 @pytest.mark.slow
 def test_any_change_of_an_input_misses(ledger, change, tmp_path, resumes):
