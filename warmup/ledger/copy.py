@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, DataError
 from warmup.ledger.core import Ledger
-from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES
+from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES, UTCDateTime
 
 # Dependency order: every table after the tables its foreign keys name.
 TABLES: tuple[sa.Table, ...] = DATA_TABLES
@@ -58,7 +58,7 @@ def canonical(value: Any) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return value.astimezone(dt.UTC).isoformat(timespec="microseconds")
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, bool):  # before int: bool is an int
@@ -67,6 +67,34 @@ def canonical(value: Any) -> str:
         return str(value)
     # Escape the separators so that ("a", "b|c") and ("a|b", "c") hash differently.
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+def _cell(column: sa.Column[Any]) -> Callable[[Any], str]:
+    """:func:`canonical` for one column's values, its type's branch chosen once (a checksum
+    renders every cell of the ledger twice)."""
+    kind = column.type
+    if isinstance(kind, sa.Integer) and not isinstance(kind, sa.Boolean):
+        return lambda v: "\\N" if v is None else str(v)
+    if isinstance(kind, sa.DateTime | UTCDateTime):
+        utc = dt.UTC
+        return lambda v: (
+            "\\N" if v is None else v.astimezone(utc).isoformat(timespec="microseconds")
+        )
+    if isinstance(kind, sa.String):
+        return _text
+    return canonical
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+    return canonical(value)
+
+
+def row_text(table: sa.Table) -> Callable[[Sequence[Any]], bytes]:
+    """A function rendering one row of ``table`` as its canonical line (what is hashed)."""
+    cells = [_cell(c) for c in table.columns]
+    return lambda row: ("\t".join([f(v) for f, v in zip(cells, row, strict=True)]) + "\n").encode()
 
 
 def _ordered(table: sa.Table) -> sa.Select[Any]:
@@ -80,10 +108,10 @@ def _rows(conn: Connection, table: sa.Table, batch: int) -> Iterable[Sequence[sa
 
 def checksum(conn: Connection, table: sa.Table, batch: int = BATCH) -> tuple[int, str]:
     """(rows, SHA-256 of the rows in primary-key order, one canonical line each)."""
-    digest, n = hashlib.sha256(), 0
+    digest, n, line = hashlib.sha256(), 0, row_text(table)
     for part in _rows(conn, table, batch):
         for row in part:
-            digest.update(("\t".join(canonical(v) for v in row) + "\n").encode())
+            digest.update(line(row))
         n += len(part)
     return n, digest.hexdigest()
 
@@ -138,11 +166,11 @@ def copy_ledger(
         for table in reversed(TABLES):
             dst.execute(table.delete())
         for table in TABLES:
-            digest, n = hashlib.sha256(), 0
+            digest, n, line = hashlib.sha256(), 0, row_text(table)
             for part in _rows(src, table, batch):
                 for row in part:
-                    digest.update(("\t".join(canonical(v) for v in row) + "\n").encode())
-                dst.execute(table.insert(), [r._asdict() for r in part])
+                    digest.update(line(row))
+                target.bulk_insert(dst, table, part)
                 n += len(part)
                 if progress:
                     progress(table.name, n)

@@ -145,6 +145,11 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos):
         """Tables of another program in a ledger without warmup's schema: it is refused."""
         return []
 
+    def bulk_insert(self, conn: Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert ``rows`` (every column of ``table``, in order, ids included): the copy's write."""
+        names = [c.name for c in table.columns]
+        conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in rows])
+
     def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
         """After :func:`warmup.ledger.copy.copy_ledger` wrote ``tables`` with their ids."""
 
