@@ -81,9 +81,10 @@ def _safe(url: str) -> str:
     return head + sep + tail
 
 
-def open_ledger(url: str | None = None, *, migrate: bool = True) -> Ledger:
+def open_ledger(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Ledger:
     """Open the ledger at ``url`` (see :func:`resolve_url`), creating and migrating it on first
-    use; a SQLite file of another program is refused untouched."""
+    use; a SQLite file of another program is refused untouched. With ``create=False`` a SQLite
+    ledger that does not exist is refused (:class:`ConfigError`) and nothing is created."""
     url = resolve_url(url)
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in BACKENDS:
@@ -94,7 +95,7 @@ def open_ledger(url: str | None = None, *, migrate: bool = True) -> Ledger:
     module, _, name = BACKENDS[scheme].partition(":")
     try:
         backend = getattr(importlib.import_module(module), name)
-        ledger: Ledger = backend(url)
+        ledger: Ledger = backend(url, create=create)
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"ledger URL {_safe(url)!r}: driver not installed ({exc}); "

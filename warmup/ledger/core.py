@@ -93,6 +93,7 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos):
     """
 
     scheme: ClassVar[str]
+    created = False  # this open made a new ledger (SQLite: the file); the CLI says so once
 
     def __init__(self, engine: Engine, url: str, where: str) -> None:
         self.engine = engine

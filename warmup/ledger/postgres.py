@@ -51,7 +51,9 @@ def safe_url(url: str) -> str:
 class PostgresLedger(Ledger):
     scheme = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        # ``create`` is moot: a server's database is made by its administrator (and a missing
+        # one fails to connect); the schema is created by migrations on first use.
         self.warnings: list[str] = []
         super().__init__(sa.create_engine(url, pool_pre_ping=False), url, safe_url(url))
 

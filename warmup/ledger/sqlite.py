@@ -41,11 +41,11 @@ BUSY_TIMEOUT_S = 30.0
 class SQLiteLedger(Ledger):
     scheme = "sqlite"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         path = sa.engine.make_url(url).database or ""
         self.warnings: list[str] = []
         if path and path != ":memory:":
-            self.warnings = _private(Path(path))
+            self.created, self.warnings = _private(Path(path), create)
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
@@ -111,10 +111,13 @@ class SQLiteLedger(Ledger):
         return SQLiteGate(self, box, policy or GatePolicy("", 0, False), expiry)
 
 
-def _private(path: Path) -> list[str]:
-    """Create the ledger's folder (0700) and file (0600) if missing; warn when an existing one is
-    readable by other users (it holds who was mailed when)."""
+def _private(path: Path, create: bool = True) -> tuple[bool, list[str]]:
+    """Create the ledger's folder (0700) and file (0600) if missing (else, without ``create``,
+    refuse: a mistyped path must not become an empty ledger); warn when an existing one is
+    readable by other users (it holds who was mailed when). Returns (created, warnings)."""
     if not path.exists():
+        if not create:
+            raise ConfigError(f"no ledger at {path}; run 'warmup mailbox add' to create one")
         missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
         try:
             for folder in reversed(missing):  # each level private (mkdir(parents=True) is not)
@@ -127,17 +130,17 @@ def _private(path: Path) -> list[str]:
             pass
         except OSError as exc:
             raise ConfigError(f"ledger {path}: cannot create it ({exc.strerror})") from None
-        return []
+        return True, []
     try:
         mode = path.stat().st_mode
     except OSError:
-        return []
+        return False, []
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return [
+        return False, [
             f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
             f"make it private: chmod 600 {path}"
         ]
-    return []
+    return False, []
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
