@@ -215,9 +215,20 @@ def test_keyring_login_then_send(smtp_ssl, ssl_cert_env, tmp_path):
 def test_dry_run_neither_reserves_nor_connects(smtp_ssl, ssl_cert_env, ledger_path):
     add_box(smtp_ssl.port)
     res = send("--dry-run")
-    assert res.returncode == 0 and "Would send to 1 recipient(s)" in res.stdout
+    assert res.returncode == 0 and "Would send to 1 recipient:" in res.stdout
     assert smtp_ssl.connections == 0
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
+def test_more_recipients_than_left_says_how_many_are_left(smtp_ssl, ssl_cert_env, tmp_path):
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=2)))
+    res = send("--to", "b@example.com", "--to", "c@example.com", "--dry-run")
+    assert res.returncode == 75, res.stderr
+    assert res.stderr == (
+        f"Error: would wait: {BOX}: only 2 of today's quota left (0 of 2 sent), 3 wanted; "
+        "send to at most 2 or try tomorrow\n"
+    )
+    assert smtp_ssl.connections == 0
 
 
 def test_python_api_reserve_settle(smtp_ssl, ssl_cert_env, tmp_path):

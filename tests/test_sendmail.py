@@ -132,7 +132,7 @@ def test_relay_mode_maps_replies_to_sysexits(box, run, smtp_ssl, tmp_path, ledge
     [msg] = smtp_ssl.messages
     assert msg.rcpt_tos == ("lead@example.com",)
     assert outcomes(ledger_path) == [("lead@example.com", "sent")]
-    assert "warmup: 1 sent, 1 deferred (451), 0 refused (5xx)" in res.stderr
+    assert "warmup: 1 sent, 1 deferred (4xx), 0 refused (5xx)" in res.stderr
 
 
 def test_relay_mode_with_a_dead_relay_exits_69(run, monkeypatch, tmp_path):

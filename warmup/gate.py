@@ -76,10 +76,15 @@ def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
     if a.status == "paused":
         why = next((r for r in a.reasons if r.startswith("paused")), "paused")
         return f"{a.mailbox} is {why}"
-    if a.status == "exhausted" or a.remaining < wanted:
+    if a.status == "exhausted" or a.remaining <= 0:
         return (
-            f"{a.mailbox}: today's quota is used ({a.sent} of {a.quota} sent, "
-            f"{a.remaining} left, {wanted} wanted){when or '; try tomorrow'}"
+            f"{a.mailbox}: today's quota is used ({a.sent} of {a.quota} sent)"
+            f"{when or '; try tomorrow'}"
+        )
+    if a.remaining < wanted:
+        return (
+            f"{a.mailbox}: only {a.remaining} of today's quota left ({a.sent} of {a.quota} "
+            f"sent), {wanted} wanted; send to at most {a.remaining} or try tomorrow"
         )
     if a.status == "paced":
         why = next((r for r in reversed(a.reasons) if r.startswith(("pacing", "outside"))), "paced")

@@ -49,6 +49,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed, new_message_id
+from warmup.words import plural
 
 DATA_SIZE_LIMIT = 25 * 1024 * 1024  # what the big providers accept per message
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
@@ -85,33 +86,53 @@ def check_loopback(host: str) -> str:
 
 @dataclass
 class Tally:
-    """What the relay answered, for the summary printed when the command exits."""
+    """What the relay answered, for the summary printed when the command exits: the messages
+    it sent (2xx at the end of DATA), and every temporary (4xx) or permanent (5xx) refusal it
+    answered, at whichever command (MAIL FROM, RCPT TO, DATA) it answered it."""
 
     sent: int = 0
-    deferred: int = 0
-    refused: int = 0
+    deferred: int = 0  # 4xx replies, at any command
+    refused: int = 0  # 5xx replies, at any command
+    early: dict[str, int] = field(default_factory=dict)  # refusals before DATA, by command
     rejected_upstream: int = 0
-    suppressed: int = 0
+    suppressed: int = 0  # of the refusals at RCPT TO
     errors: list[str] = field(default_factory=list)
 
-    def count(self, reply: str) -> None:
+    def count(self, reply: str, command: str = "DATA") -> None:
+        """Count the relay's ``reply`` to ``command`` (``MAIL FROM``, ``RCPT TO``, ``DATA``)."""
         if reply.startswith("2"):
-            self.sent += 1
-        elif reply.startswith("4"):
+            if command == "DATA":
+                self.sent += 1
+            return
+        if reply.startswith("4"):
             self.deferred += 1
         else:
             self.refused += 1
+        if command != "DATA":
+            self.early[command] = self.early.get(command, 0) + 1
 
     def note(self, error: str) -> None:
         self.errors += [error] if error not in self.errors else []
 
     def summary(self) -> str:
+        """``warmup: 0 sent, 0 deferred (4xx), 3 refused (5xx), 0 recipients rejected upstream;
+        3 refusals at MAIL FROM``: where the refusals were not answered to a message, says
+        where."""
         line = (
-            f"warmup: {self.sent} sent, {self.deferred} deferred (451), {self.refused} "
-            f"refused (5xx), {self.rejected_upstream} recipients rejected upstream"
+            f"warmup: {self.sent} sent, {self.deferred} deferred (4xx), {self.refused} refused "
+            f"(5xx), {plural(self.rejected_upstream, 'recipient')} rejected upstream"
         )
-        if self.suppressed:
-            line += f", {self.suppressed} suppressed recipients refused"
+        early = [
+            f"{plural(n, 'refusal')} at {command}"
+            + (
+                f" ({self.suppressed} suppressed)"
+                if command == "RCPT TO" and self.suppressed
+                else ""
+            )
+            for command, n in sorted(self.early.items(), key=lambda kv: kv[0] != "MAIL FROM")
+        ]
+        if early:
+            line += "; " + ", ".join(early)
         return "\n".join([line, *(f"warmup: {e}" for e in self.errors)])
 
 
@@ -245,6 +266,7 @@ class Relay:
         except DataError:
             sender = None
         if sender != self.user:
+            self.tally.count("553", "MAIL FROM")
             return f"553 5.7.1 this relay sends only as {self.user}, not <{_ascii(address)}>"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -253,6 +275,11 @@ class Relay:
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        reply = await self._rcpt(envelope, address, rcpt_options)
+        self.tally.count(reply, "RCPT TO")
+        return reply
+
+    async def _rcpt(self, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         try:
             rcpt = addresses.normalize(address, "recipient")
         except DataError:

@@ -15,6 +15,7 @@ from warmup.cli import cli
 from warmup.cli.common import F, pass_ledger
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
 from warmup.ledger import Ledger
+from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.gate import Gate
@@ -174,7 +175,7 @@ def _send_one(
         if not a.can_send or a.remaining < len(rcpts):
             raise TempFail(f"would wait: {refusal(a, len(rcpts), gate.box.timezone)}")
         click.echo(
-            f"Would send to {len(rcpts)} recipient(s): allowed now "
+            f"Would send to {plural(len(rcpts), 'recipient')}: allowed now "
             f"({a.remaining} of {a.quota} left today)."
         )
         return 0
@@ -205,7 +206,9 @@ def _send_one(
         )
     sent = report.sent
     if sent:
-        click.echo(f"Sent {report.message_id} to {len(sent)} recipient(s) via {report.host}.")
+        click.echo(
+            f"Sent {report.message_id} to {plural(len(sent), 'recipient')} via {report.host}."
+        )
     elif report.error:
         click.echo(f"Error: not sent: {report.error}", err=True)
     worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
