@@ -220,7 +220,7 @@ def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
     assert lines[0].split() == ["STEP", "TARGET", "STATUS", "MS", "DETAIL"]
     tls_smtp = next(line for line in lines if line.startswith("tls") and "SMTP" in line)
     assert "WARN" in tls_smtp and "plaintext" in tls_smtp
-    assert lines[-1] == f"{BOX}: all checks passed, 1 warning(s)."
+    assert lines[-1] == f"{BOX}: all checks passed, 1 warning."
     assert s.messages == []  # doctor never sends mail
 
 
@@ -262,6 +262,22 @@ def test_exmail_refusals_map_to_checklist_steps(reply, steps):
     checklist = get_provider("exmail").checklist
     assert fix.splitlines()[1:] == [f"  {i}. {checklist[i - 1]}" for i in steps]
     assert cause
+
+
+def test_exmail_fixes_name_the_menu_paths_of_the_setup_guide():
+    """Issue #12: the checklist names the menus an Exmail administrator and user really see."""
+    _, scope_fix, _ = _auth_advice("535 5.7.3 SMTP service is not enabled", get_provider("exmail"))
+    assert (
+        "WeCom admin console, Collaboration > Security Management > Client Access Restriction > "
+        "Modify Exchange/IMAP/SMTP Service Scope"
+    ) in scope_fix
+    _, fix, _ = _auth_advice("535 5.7.8 wrong password", get_provider("exmail"))
+    for words in (
+        "Settings > Send/Receive Settings, 'Enable IMAP/SMTP Service'",
+        "Settings > Mailbox Binding, 'Enable Secure Login'",
+        "(16 digits)",
+    ):
+        assert words in fix, words
 
 
 def test_generic_provider_without_admin_steps_lists_them_all():

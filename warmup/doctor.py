@@ -39,6 +39,7 @@ from warmup.errors import ConfigError, PermissionFailure, Unavailable
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
 from warmup.smtp import _why
+from warmup.words import plural
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG = (
@@ -365,7 +366,7 @@ def _describe(tls: ssl.SSLSocket) -> str:
     if "notAfter" in cert:
         left = (ssl.cert_time_to_seconds(cast(str, cert["notAfter"])) - time.time()) / 86400
         if left < 14:
-            return f"warning: {text}, but it expires in {max(left, 0):.0f} day(s)"
+            return f"warning: {text}, but it expires in {plural(max(round(left), 0), 'day')}"
         text += f", valid {left:.0f} more days"
     return text
 

@@ -9,6 +9,7 @@ from warmup.cli.common import json_option, pass_ledger, print_json, print_table
 from warmup.cli.send import password_option
 from warmup.errors import ConfigError
 from warmup.ledger import Ledger
+from warmup.words import plural
 
 MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 
@@ -75,7 +76,7 @@ def doctor(
     failed = sum(c.status == "fail" for c in checks)
     warned = sum(c.status == "warn" for c in checks)
     summary = (f"{failed} failed" if failed else "all checks passed") + (
-        f", {warned} warning(s)" if warned else ""
+        f", {plural(warned, 'warning')}" if warned else ""
     )
     click.echo(f"\n{box.address}: {summary}.", err=bool(failed))
     return code
