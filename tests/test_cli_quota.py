@@ -90,11 +90,11 @@ def test_week_of_fifty_gives_100(run, today, tmp_path):
         tmp_path / "log.csv", [(today - dt.timedelta(days=k), 50, 0) for k in range(7, 0, -1)]
     )
     res = run("import", str(log))
-    assert res.exit_code == 0 and "Imported 350 new send(s)" in res.output
+    assert res.exit_code == 0 and "Imported 350 new sends" in res.output
     q = quota_json(run, "--at", at(today).isoformat())
     assert (q["quota"], q["stage"], q["day"], q["status"]) == (100, "weeks 2-4", 8, "ok")
     again = run("import", str(log))
-    assert "Imported 0 new send(s) and 0 new bounce(s)" in again.output
+    assert "Imported 0 new sends and 0 new bounces" in again.output
     assert quota_json(run, "--at", at(today).isoformat())["quota"] == 100
 
 

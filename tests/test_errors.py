@@ -195,20 +195,6 @@ def test_csv_missing_header_column(run, seeded: Path, tmp_path: Path):
     assert ledger_digest(seeded) == before
 
 
-def test_csv_time_without_offset(run, seeded: Path, tmp_path: Path):
-    before = ledger_digest(seeded)
-    log = write_csv(
-        tmp_path / "log.csv",
-        [
-            ["mailbox", "recipient", "sent_at"],
-            [BOX, "r1@example.com", TS],
-            [BOX, "r2@example.com", "2026-11-10T09:00:00"],
-        ],
-    )
-    assert_error(run("import", str(log)), 65, "line 3", "2026-11-10T09:00:00", "offset")
-    assert ledger_digest(seeded) == before
-
-
 def test_unknown_policy_preset(run, seeded: Path):
     before = ledger_digest(seeded)
     line = assert_error(

@@ -30,10 +30,11 @@ def test_import_on_an_empty_ledger_registers_mailboxes_and_events(run, tmp_path)
     )
     res = run("import", str(log))
     assert res.exit_code == 0, res.output
-    assert res.output.strip() == (
-        f"Imported 3 new send(s) and 1 new bounce(s) from {log}. "
-        "Registered 2 new mailbox(es) and 2 pause/resume event(s)."
+    assert res.stdout.strip() == (
+        f"Imported 3 new sends and 1 new bounce from {log}. "
+        "Registered 2 new mailboxes and 2 pause/resume events."
     )
+    assert res.stderr == f"Created a new ledger at {tmp_path / 'ledger.db'}.\n"  # said once
     boxes = {b["address"]: b for b in json.loads(run("mailbox", "list", "--json").output)}
     assert (boxes["a@corp.example"]["provider"], boxes["a@corp.example"]["timezone"]) == (
         "gmail",
@@ -49,7 +50,7 @@ def test_import_on_an_empty_ledger_registers_mailboxes_and_events(run, tmp_path)
     )[0]
     assert resumed["status"] != "paused"
     again = run("import", str(log))
-    assert again.output.strip() == f"Imported 0 new send(s) and 0 new bounce(s) from {log}."
+    assert again.output.strip() == f"Imported 0 new sends and 0 new bounces from {log}."
 
 
 def test_unknown_mailbox_without_provider_rejects_the_file(run, tmp_path, ledger_path):
@@ -175,7 +176,7 @@ HOSTILE = [
 )
 def test_hostile_row_is_refused_naming_line_and_column(run, tmp_path, ledger_path, line, words):
     log = write(tmp_path / "bad.csv", OK_ROW, line)
-    assert run("mailbox", "list").exit_code == 0  # creates the empty ledger
+    assert run("db", "migrate").exit_code == 0  # creates the empty ledger
     before = ledger_digest(ledger_path)
     res = run("import", str(log))
     assert res.exit_code == 65, res.output
@@ -192,7 +193,7 @@ def test_a_duplicated_header_column_is_refused(run, tmp_path, ledger_path):
         "mailbox,recipient,sent_at,recipient\n"
         "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,s@example.com\n"
     )
-    assert run("mailbox", "list").exit_code == 0  # creates the empty ledger
+    assert run("db", "migrate").exit_code == 0  # creates the empty ledger
     before = ledger_digest(ledger_path)
     res = run("import", str(log))
     assert res.exit_code == 65, res.output

@@ -119,7 +119,7 @@ def test_blank_ledger_is_migrated_once(ledger_url, run):
 def test_db_migrate_applies_and_reports(ledger_url, run):
     res = run("db", "migrate", "--db", ledger_url, "--json")
     assert res.exit_code == 0, res.output
-    out = json.loads(res.output)
+    out = json.loads(res.stdout)
     assert out["applied"] == migrations.names() and out["applied"]
     again = json.loads(run("db", "migrate", "--db", ledger_url, "--json").output)
     assert again["applied"] == []
@@ -144,7 +144,7 @@ def test_instants_and_days_round_trip(ledger_url):
 
 def test_mailbox_quota_plan_through_the_cli(ledger_url, run):
     res = run("--db", ledger_url, "mailbox", "add", BOX, "--provider", "exmail")
-    assert res.exit_code == 0 and res.output.startswith(f"Added {BOX} (")
+    assert res.exit_code == 0 and res.stdout.startswith(f"Added {BOX} (")
     assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 65
     q = quota_json(run, ledger_url, at(DAY))
     assert (q["quota"], q["status"], q["stage"], q["day"], q["sent"]) == (50, "ok", "week 1", 1, 0)
@@ -167,17 +167,17 @@ def test_record_and_import_are_idempotent(ledger_url, run, tmp_path):
     assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 0
     when = at(DAY, 9).isoformat()
     args = ("record", "send", BOX, "--to", "x@example.com", "--at", when, "--message-id", "<1@x>")
-    assert "Recorded 1 send(s)" in run(*args, "--db", ledger_url).output
-    assert "Recorded 0 send(s)" in run(*args, "--db", ledger_url).output
+    assert "Recorded 1 send for" in run(*args, "--db", ledger_url).output
+    assert "Recorded 0 sends for" in run(*args, "--db", ledger_url).output
     bounce = ("record", "bounce", BOX, "--to", "x@example.com", "--kind", "hard", "--at", when)
     assert "Recorded a hard bounce" in run(*bounce, "--db", ledger_url).output
     assert "Already recorded." in run(*bounce, "--db", ledger_url).output
     log = write_log(tmp_path / "log.csv", days=5)
     first = run("import", str(log), "--db", ledger_url)
     assert first.exit_code == 0, first.output
-    assert "Registered 1 new mailbox(es) and 2 pause/resume event(s)" in first.output
+    assert "Registered 1 new mailbox and 2 pause/resume events" in first.output
     second = run("import", str(log), "--db", ledger_url)
-    assert "Imported 0 new send(s) and 0 new bounce(s)" in second.output
+    assert "Imported 0 new sends and 0 new bounces" in second.output
     ledger = open_ledger(ledger_url)
     with ledger.read() as conn:
         sends = conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar_one()

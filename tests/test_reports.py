@@ -223,6 +223,7 @@ def test_report_table(sample, run):
 
 
 def test_report_without_mailboxes_and_unknown_mailbox(run):
+    assert run("db", "migrate").exit_code == 0  # an empty ledger
     assert "No mailboxes yet" in run("report").output
     res = run("plot")
     assert res.exit_code == 65 and "nothing to plot" in res.output

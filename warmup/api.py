@@ -22,7 +22,8 @@ from warmup.errors import (
     Unavailable,
     UsageError,
 )
-from warmup.instants import check_date, check_event, check_query, out_of_range
+from warmup.instants import check_date, check_event, check_query
+from warmup.instants import machine_zone as _local_zone
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
 from warmup.instants import parse_date as parse_date
 from warmup.instants import parse_instant as parse_instant
@@ -165,13 +166,6 @@ def _validate_settings(
         raise InvalidField("cap", "{field} {cap}: expected a whole number >= 0", cap=cap)
     if policy is not None:
         load_policy(policy)  # only a file or preset here: names are checked by policies.adopt
-
-
-def _local_zone() -> str:
-    # The same function as pendulum.local_timezone, which a warm mypy cache mistakes for the
-    # submodule pendulum.tz.local_timezone ("Module not callable").
-    name = pendulum.tz.local_timezone().name
-    return name if name and "/" in name or name == "UTC" else "UTC"
 
 
 def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
@@ -429,11 +423,12 @@ def import_csv(
     ``progress(rows written so far)`` is called after each batch.
     """
     path = Path(path)
-    known = {b.address for b in ledger.mailboxes()}
+    zones = {b.address: b.timezone for b in ledger.mailboxes()}
+    known = set(zones)
     register: dict[str, dict[str, Any]] = {}
     rows = 0
     now = now_utc()
-    for line, r in _csv_rows(path, now):
+    for line, r in _csv_rows(path, now, zones):
         rows += 1
         if r["mailbox"] in known or r["mailbox"] in register:
             continue
@@ -450,7 +445,7 @@ def import_csv(
         }
     total = Recorded()
     batch: list[tuple[str, SendIn | EventIn]] = []
-    for _, r in _csv_rows(path, now):
+    for _, r in _csv_rows(path, now, zones):
         batch.append((r["mailbox"], _import_item(r, path)))
         if len(batch) >= IMPORT_BATCH:
             total.add(ledger.import_batch(batch, register))
@@ -480,9 +475,12 @@ def _import_item(r: dict[str, Any], path: Path) -> SendIn | EventIn:
     return SendIn(r["recipient"], r["sent_at"], r["message_id"], "import", bounce)
 
 
-def _csv_rows(path: Path, now: dt.datetime) -> Iterator[tuple[int, dict[str, Any]]]:
+def _csv_rows(
+    path: Path, now: dt.datetime, zones: dict[str, str]
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, validated row)`` for each line of the file, streamed; times are records
-    of what happened, so not after ``now`` (+ a few minutes)."""
+    of what happened, so not after ``now`` (+ a few minutes). ``zones`` (mailbox -> zone, for
+    times without an offset) gains each mailbox the file registers, at its first row."""
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
@@ -495,7 +493,7 @@ def _csv_rows(path: Path, now: dt.datetime) -> Iterator[tuple[int, dict[str, Any
             reader.fieldnames = header
             for row in reader:
                 try:
-                    yield reader.line_num, _import_row(row, now)
+                    yield reader.line_num, _import_row(row, now, zones)
                 except DataError as exc:
                     raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
         except csv.Error as exc:
@@ -531,10 +529,13 @@ def _check_header(path: Path, header: list[str]) -> None:
         )
 
 
-def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def _import_row(row: dict[str, Any], now: dt.datetime, zones: dict[str, str]) -> dict[str, Any]:
     """One CSV row checked and typed; :class:`DataError` names the column at fault.
 
     Times are records of what happened: after 2000 and not after ``now`` (+ a few minutes).
+    They are read as the CLI reads them: without an offset, in the mailbox's zone (the ledger's,
+    or for a mailbox this file registers, that of its first row: its ``timezone`` column, else
+    its provider's, else this machine's); a date alone is local midnight.
     """
     if None in row:
         raise DataError("more fields than the header has")
@@ -552,7 +553,7 @@ def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     out: dict[str, Any] = {
         "mailbox": addresses.normalize(get["mailbox"], "mailbox"),
         "recipient": None if event else addresses.normalize(get["recipient"], "recipient"),
-        "sent_at": _csv_instant(get["sent_at"], "sent_at", now),
+        "sent_at": None,
         "message_id": get.get("message_id") or None,
         "bounce_kind": get.get("bounce_kind") or None,
         "bounce_status": get.get("bounce_status") or None,
@@ -580,6 +581,13 @@ def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
             check_timezone(out["timezone"])
         except UsageError as exc:
             raise DataError(str(exc)) from None
+    tz = zones.get(out["mailbox"])
+    if tz is None:
+        provider = get_provider(out["provider"]) if out["provider"] else None
+        tz = out["timezone"] or (provider and provider.timezone) or _local_zone()
+        if provider:  # the zone the file registers the mailbox in: its later rows use it too
+            zones[out["mailbox"]] = tz
+    out["sent_at"] = _csv_instant(get["sent_at"], "sent_at", now, tz)
     if event:
         if get["recipient"] or out["bounce_kind"] or get.get("bounced_at"):
             raise DataError(
@@ -593,7 +601,7 @@ def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
                 f"bounce_kind {out['bounce_kind']!r}: expected one of {', '.join(BOUNCE_KINDS)}"
             )
         out["bounced_at"] = (
-            _csv_instant(get["bounced_at"], "bounced_at", now)
+            _csv_instant(get["bounced_at"], "bounced_at", now, tz)
             if get.get("bounced_at")
             else out["sent_at"]
         )
@@ -607,15 +615,10 @@ def _import_row(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     return out
 
 
-def _csv_instant(text: str, what: str, now: dt.datetime) -> dt.datetime:
+def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> dt.datetime:
+    """A time column read as ``--at`` is (without an offset: local time in ``tz``)."""
     try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise DataError(f"{what} {text!r} is not an ISO 8601 time") from None
-    if value.tzinfo is None:
-        raise DataError(f"{what} {text!r} has no UTC offset (write e.g. {text}+08:00)")
-    try:
-        value = value.astimezone(dt.UTC)
-    except OverflowError:
-        raise out_of_range(what, text) from None
+        value = parse_instant(text, what, tz)
+    except UsageError as exc:  # unreadable: in a file that is bad data, not a bad command line
+        raise DataError(str(exc)) from None
     return check_event(value, what, now)

@@ -13,6 +13,8 @@ bad data (exit 65). Both name the field (``at``, ``started``, ...), never a CLI 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import pendulum
 
@@ -30,14 +32,43 @@ def now_utc() -> dt.datetime:
 
 
 def parse_instant(text: str, field: str = "at", tz: str | None = None) -> dt.datetime:
-    """An ISO 8601 instant (a date alone means its local midnight in ``tz``) as aware UTC.
+    """An ISO 8601 instant as aware UTC. A time without a UTC offset is local time in ``tz``
+    (default UTC), a date alone its local midnight.
 
     Refused unless it lies in ``[EARLIEST, LATEST)``.
     """
+    return read_instant(text, (tz or "UTC",), field).at
+
+
+class Reading(NamedTuple):
+    """An instant a user typed, read: ``at`` (aware UTC); ``zone``, the zone a time without an
+    offset was read in (None: it had one); ``machine``, whether that zone is this machine's
+    for want of a single mailbox zone."""
+
+    at: dt.datetime
+    zone: str | None = None
+    machine: bool = False
+
+
+def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Reading:
+    """Read ``text`` as a user means it: with a UTC offset (``+08:00``, ``Z``) as given; without
+    one, in the mailboxes' local time — the one zone of ``zones`` (the mailboxes in scope), else,
+    with none or several, this machine's zone (:func:`machine_zone`). A date alone is local
+    midnight.
+
+    Refused unless it lies in ``[EARLIEST, LATEST)``: an unreadable text is
+    :class:`InvalidField` (exit 64), an instant out of bounds :class:`InvalidFieldData` (65).
+    """
+    distinct = set(zones)
+    zone, machine = None, False
     try:
-        value = pendulum.parse(text, tz=tz or "UTC", strict=False)
+        value = pendulum.parse(text, tz=None, strict=False)
         if not isinstance(value, pendulum.DateTime) and isinstance(value, pendulum.Date):
-            value = pendulum.datetime(value.year, value.month, value.day, tz=tz or "UTC")
+            value = pendulum.datetime(value.year, value.month, value.day, tz=None)
+        if isinstance(value, pendulum.DateTime) and value.tzinfo is None:
+            machine = len(distinct) != 1
+            zone = machine_zone() if machine else next(iter(distinct))
+            value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=zone)
         if isinstance(value, pendulum.DateTime):
             value = value.in_timezone("UTC")
     except OverflowError:
@@ -51,7 +82,21 @@ def parse_instant(text: str, field: str = "at", tz: str | None = None) -> dt.dat
         ) from None
     if not isinstance(value, pendulum.DateTime):
         raise InvalidField(field, "{field}: {text!r} is not a date or time", text=text)
-    return check_query(value, field, text)
+    return Reading(check_query(value, field, text), zone, machine)
+
+
+def machine_zone() -> str:
+    """This machine's IANA zone name (``UTC`` when it has none that pendulum can name)."""
+    # The same function as pendulum.local_timezone, which a warm mypy cache mistakes for the
+    # submodule pendulum.tz.local_timezone ("Module not callable").
+    name = pendulum.tz.local_timezone().name
+    return name if name and "/" in name or name == "UTC" else "UTC"
+
+
+def local_text(ts: dt.datetime, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
+    """``ts`` as local time in zone ``tz``, with the zone (``2026-11-16 10:00 CST``): every
+    time warmup prints carries its zone."""
+    return pendulum.instance(ts).in_timezone(tz).strftime(fmt)
 
 
 def parse_date(text: str, field: str) -> dt.date:

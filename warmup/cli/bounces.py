@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 
 import click
@@ -11,7 +12,9 @@ from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, print_table
 from warmup.cli.send import password_option
 from warmup.errors import UsageError
+from warmup.instants import local_text, machine_zone
 from warmup.ledger import Ledger
+from warmup.words import plural
 
 KINDS = ["hard", "soft", "block", "complaint"]
 
@@ -122,8 +125,8 @@ def sync(
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
     click.echo(
-        f"Scanned {report.scanned} message(s) on {report.host}: recorded "
-        f"{report.bounces} new bounce(s), {report.matched} matched to their sends."
+        f"Scanned {plural(report.scanned, 'message')} on {report.host}: recorded "
+        f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends."
     )
     if report.unmatched:
         click.echo(f"Unmatched (kept, not linked to a send): {', '.join(report.unmatched)}")
@@ -167,7 +170,7 @@ def parse(files: tuple[str, ...], json_: bool) -> None:
 @json_option
 @pass_ledger
 def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) -> None:
-    """List recorded bounces, newest first.
+    """List recorded bounces, newest first (times in each mailbox's zone; JSON: UTC).
 
     \b
     Example:
@@ -177,11 +180,12 @@ def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) ->
     if json_:
         print_json(rows)
         return
+    zones = {b.address: b.timezone for b in ledger.mailboxes()}
     print_table(
         ["WHEN", "MAILBOX", "RECIPIENT", "KIND", "STATUS", "SOURCE", "MATCHED"],
         [
             [
-                r["at"][:16],
+                local_text(dt.datetime.fromisoformat(r["at"]), zones.get(r["mailbox"], "UTC")),
                 r["mailbox"],
                 r["recipient"],
                 r["kind"],
@@ -208,7 +212,7 @@ def suppress() -> None:
 @suppress.command("add")
 @click.argument("addresses_", metavar="ADDRESS...", nargs=-1, required=True)
 @click.option("--reason", required=True, help="Why (e.g. 'asked to be removed').")
-@pass_ledger
+@pass_ledger(create=True)
 def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> None:
     """Suppress addresses by hand.
 
@@ -219,7 +223,7 @@ def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> No
     clean = [addresses.normalize(a) for a in addresses_]
     added = ledger.suppress(clean, "manual", reason)
     click.echo(
-        f"Suppressed {added} address(es)"
+        f"Suppressed {plural(added, 'address', 'addresses')}"
         + ("" if added == len(clean) else f" ({len(clean) - added} already were)")
         + "."
     )
@@ -241,7 +245,11 @@ def suppress_list(ledger: Ledger, json_: bool) -> None:
         return
     print_table(
         ["ADDRESS", "KIND", "REASON", "SINCE"],
-        [[r["address"], r["kind"], r["reason"], r["created_at"][:10]] for r in rows],
+        [
+            [r["address"], r["kind"], r["reason"], local_text(since, machine_zone())]
+            for r in rows
+            for since in [dt.datetime.fromisoformat(r["created_at"])]
+        ],
     )
 
 

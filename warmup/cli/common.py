@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 import click
 
-from warmup.ledger import Ledger, open_ledger
+from warmup.instants import read_instant
+from warmup.ledger import Ledger, MailboxRow, open_ledger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,24 +37,56 @@ def json_option(fn: F) -> F:
     return click.option("--json", "json_", is_flag=True, help="Print JSON.")(fn)
 
 
-def ledger_from(ctx: click.Context) -> Ledger:
-    """The ledger for this invocation, opened once."""
+def ledger_from(ctx: click.Context, create: bool = False) -> Ledger:
+    """The ledger for this invocation, opened once.
+
+    Only a command that writes something a new ledger can hold (``create``: adding a mailbox,
+    importing, ...) creates a missing one, and says so; any other refuses it (exit 78), so a
+    mistyped ``--db`` never becomes an empty ledger that answers "no mailboxes".
+    """
     obj = ctx.find_root().ensure_object(dict)
     if "ledger" not in obj:
-        obj["ledger"] = open_ledger(obj.get("db"))
+        obj["ledger"] = open_ledger(obj.get("db"), create=create)
         ctx.call_on_close(obj["ledger"].close)
+        if obj["ledger"].created:
+            click.echo(f"Created a new ledger at {obj['ledger'].where}.", err=True)
         for warning in obj["ledger"].warnings:
             click.echo(f"Warning: {warning}", err=True)
     return obj["ledger"]
 
 
-def pass_ledger(fn: F) -> F:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return fn(ledger_from(click.get_current_context()), *args, **kwargs)
+@overload
+def pass_ledger(fn: F) -> F: ...
+@overload
+def pass_ledger(*, create: bool) -> Callable[[F], F]: ...
+def pass_ledger(fn: F | None = None, *, create: bool = False) -> Any:
+    """Pass the ledger as the command's first argument (``create``: see :func:`ledger_from`)."""
 
-    # Typed as the command itself so that click's decorators stack; the wrapper supplies the ledger.
-    return cast(F, db_option(wrapper))
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return fn(ledger_from(click.get_current_context(), create), *args, **kwargs)
+
+        # Typed as the command itself so that click's decorators stack; the wrapper supplies
+        # the ledger.
+        return cast(F, db_option(wrapper))
+
+    return decorate if fn is None else decorate(fn)
+
+
+def typed_instant(text: str, boxes: Sequence[MailboxRow], option: str = "--at") -> dt.datetime:
+    """``--at`` as the user means it: a time without a UTC offset is the local time of the
+    mailboxes in scope (:func:`warmup.instants.read_instant`). When they have no single zone,
+    it is this machine's, and a note on stderr says so (stdout stays the answer, JSON too)."""
+    got = read_instant(text, [b.timezone for b in boxes], option.lstrip("-").replace("-", "_"))
+    if got.machine:
+        why = "the mailboxes are in several zones" if boxes else "no mailbox is in scope"
+        click.echo(
+            f"Note: {option} {text} has no UTC offset and {why}: read in this machine's zone, "
+            f"{got.zone} (= {got.at:%Y-%m-%dT%H:%M:%SZ}).",
+            err=True,
+        )
+    return got.at
 
 
 def print_json(data: Any) -> None:

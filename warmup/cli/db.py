@@ -11,6 +11,7 @@ from warmup.cli.common import db_option, json_option, ledger_from, print_json, p
 from warmup.ledger import copy as ledger_copy
 from warmup.ledger import open_ledger, resolve_url
 from warmup.ledger.migrations import names as migration_names
+from warmup.words import plural
 
 
 @cli.group()
@@ -43,6 +44,8 @@ def migrate(ctx: click.Context, json_: bool) -> None:
     ledger = open_ledger(obj.get("db"), migrate=False)
     obj["ledger"] = ledger
     ctx.call_on_close(ledger.close)
+    if ledger.created:
+        click.echo(f"Created a new ledger at {ledger.where}.", err=True)
     foreign = ledger.foreign_tables() if ledger.pending_migrations() else []
     if foreign:
         from warmup.errors import ConfigError
@@ -58,11 +61,13 @@ def migrate(ctx: click.Context, json_: bool) -> None:
     elif applied:
         for name in applied:
             click.echo(f"Applied {name}")
-        click.echo(f"Ledger {ledger.where} is up to date ({len(applied)} migration(s) applied).")
+        click.echo(
+            f"Ledger {ledger.where} is up to date ({plural(len(applied), 'migration')} applied)."
+        )
     else:
         click.echo(
             f"Ledger {ledger.where} is up to date; nothing to apply "
-            f"({len(migration_names())} migration(s) already applied)."
+            f"({plural(len(migration_names()), 'migration')} already applied)."
         )
 
 
@@ -103,6 +108,8 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
     source = ledger_from(ctx)
     target = open_ledger(resolve_url(to))
     ctx.call_on_close(target.close)
+    if target.created:
+        click.echo(f"Created a new ledger at {target.where}.", err=True)
     show = not quiet and not json_ and sys.stderr.isatty()
 
     def progress(table: str, n: int) -> None:

@@ -76,7 +76,7 @@ def mailbox() -> None:
     help="Count warm-up history from this date only (e.g. a re-bound mailbox).",
 )
 @endpoint_options
-@pass_ledger
+@pass_ledger(create=True)
 def add(
     ledger: Ledger,
     address: str,
@@ -227,8 +227,15 @@ def resume(ledger: Ledger, address: str) -> None:
     Example:
         warmup mailbox resume sales@corp.example
     """
-    api.resume(ledger, address)
-    click.echo(f"Resumed {address.lower()}. See 'warmup quota {address.lower()}'.")
+    box = ledger.mailbox(address)
+    if api.quota_for(ledger, box, api.now_utc()).status != "paused":
+        # A resume of a mailbox that is not paused would record an event that does nothing.
+        click.echo(
+            f"{box.address} is not paused; nothing to resume. See 'warmup quota {box.address}'."
+        )
+        return
+    api.resume(ledger, box.address)
+    click.echo(f"Resumed {box.address}. See 'warmup quota {box.address}'.")
 
 
 @mailbox.command("remove")

@@ -29,7 +29,7 @@ def policy() -> None:
 @policy.command("add")
 @click.argument("name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@pass_ledger
+@pass_ledger(create=True)
 def add(ledger: Ledger, name: str, file: str) -> None:
     """Store the policy FILE (TOML, checked) in the ledger as NAME.
 

@@ -8,17 +8,21 @@ import click
 
 from warmup import api
 from warmup.cli import cli
-from warmup.cli.common import json_option, pass_ledger, percent, print_json, print_table
+from warmup.cli.common import (
+    json_option,
+    pass_ledger,
+    percent,
+    print_json,
+    print_table,
+    typed_instant,
+)
 from warmup.errors import UsageError
+from warmup.instants import local_text
 from warmup.ledger import Ledger
 
 
 def _when(ts: dt.datetime | None, tz: str) -> str:
-    if ts is None:
-        return "-"
-    import pendulum
-
-    return pendulum.instance(ts).in_timezone(tz).strftime("%m-%d %H:%M")
+    return "-" if ts is None else local_text(ts, tz, "%m-%d %H:%M %Z")
 
 
 @cli.command()
@@ -27,7 +31,8 @@ def _when(ts: dt.datetime | None, tz: str) -> str:
     "--at",
     "at",
     metavar="DATETIME",
-    help="Evaluate as of this instant (ISO 8601); later history is ignored.",
+    help="Evaluate as of this instant (ISO 8601; without an offset, the mailbox's local time); "
+    "later history is ignored.",
 )
 @click.option("--check", is_flag=True, help="Exit 75 if a named mailbox cannot send now.")
 @json_option
@@ -43,8 +48,8 @@ def quota(
         warmup quota --json
         warmup quota sales@corp.example --check && ./send-batch.sh
     """
-    when = api.parse_instant(at) if at is not None else api.now_utc()
     boxes = [ledger.mailbox(a) for a in addresses] if addresses else ledger.mailboxes()
+    when = typed_instant(at, boxes) if at is not None else api.now_utc()
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
     results = [(b, api.quota_for(ledger, b, when)) for b in boxes]
@@ -94,7 +99,12 @@ def quota(
     metavar="N",
     help="On which day will N recipients have been sent across these mailboxes?",
 )
-@click.option("--at", "at", metavar="DATETIME", help="Plan as of this instant (ISO 8601).")
+@click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="Plan as of this instant (ISO 8601; without an offset, the mailbox's local time).",
+)
 @json_option
 @pass_ledger
 def plan(
@@ -112,7 +122,7 @@ def plan(
         warmup plan sales@corp.example --days 35
         warmup plan sales@corp.example ops@corp.example --volume 10000
     """
-    when = api.parse_instant(at) if at is not None else None
+    when = typed_instant(at, [ledger.mailbox(a) for a in addresses]) if at is not None else None
     if volume is not None:
         date, n = api.volume_date(ledger, list(addresses), volume, when)
         if json_:

@@ -6,8 +6,9 @@ import click
 
 from warmup import api
 from warmup.cli import cli
-from warmup.cli.common import pass_ledger
+from warmup.cli.common import pass_ledger, typed_instant
 from warmup.ledger import Ledger
+from warmup.words import plural
 
 
 @cli.group()
@@ -31,7 +32,12 @@ def record() -> None:
     metavar="RCPT",
     help="Recipient (repeatable); each counts one against the quota.",
 )
-@click.option("--at", "at", metavar="DATETIME", help="When it was sent (ISO 8601; default now).")
+@click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="When it was sent (ISO 8601; without an offset, the mailbox's local time; default now).",
+)
 @click.option("--message-id", metavar="ID", help="Message-ID, for matching bounces later.")
 @pass_ledger
 def record_send(
@@ -43,11 +49,10 @@ def record_send(
     Example:
         warmup record send sales@corp.example --to lead@example.com
     """
-    n = api.record_send(
-        ledger, address, list(to), api.parse_instant(at) if at is not None else None, message_id
-    )
+    when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
+    n = api.record_send(ledger, address, list(to), when, message_id)
     click.echo(
-        f"Recorded {n} send(s) for {address.lower()}"
+        f"Recorded {plural(n, 'send')} for {address.lower()}"
         + ("" if n == len(to) else f" ({len(to) - n} already recorded)")
         + "."
     )
@@ -63,7 +68,12 @@ def record_send(
     type=click.Choice(["hard", "soft", "block", "complaint"]),
 )
 @click.option("--status", metavar="X.Y.Z", help="Enhanced status code, e.g. 5.1.1.")
-@click.option("--at", "at", metavar="DATETIME", help="When it bounced (ISO 8601; default now).")
+@click.option(
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="When it bounced (ISO 8601; without an offset, the mailbox's local time; default now).",
+)
 @pass_ledger
 def record_bounce(
     ledger: Ledger, address: str, to: str, kind: str, status: str | None, at: str | None
@@ -78,9 +88,8 @@ def record_bounce(
     Example:
         warmup record bounce sales@corp.example --to gone@example.com --kind hard --status 5.1.1
     """
-    got = api.record_bounce(
-        ledger, address, to, kind, status, api.parse_instant(at) if at is not None else None
-    )
+    when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
+    got = api.record_bounce(ledger, address, to, kind, status, when)
     if not got.bounces:
         click.echo("Already recorded.")
     elif got.counted:
@@ -94,7 +103,7 @@ def record_bounce(
 
 @cli.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
-@pass_ledger
+@pass_ledger(create=True)
 def import_(ledger: Ledger, file: str) -> None:
     """Import sends (and bounces) from an earlier sending log (CSV).
 
@@ -113,8 +122,12 @@ def import_(ledger: Ledger, file: str) -> None:
     """
     r = api.import_csv(ledger, file)
     extra = (
-        f" Registered {r.mailboxes} new mailbox(es) and {r.events} pause/resume event(s)."
+        f" Registered {plural(r.mailboxes, 'new mailbox', 'new mailboxes')} and "
+        f"{plural(r.events, 'pause/resume event')}."
         if r.mailboxes or r.events
         else ""
     )
-    click.echo(f"Imported {r.sends} new send(s) and {r.bounces} new bounce(s) from {file}.{extra}")
+    click.echo(
+        f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
+        f"from {file}.{extra}"
+    )

@@ -13,7 +13,15 @@ import click
 
 from warmup import api
 from warmup.cli import cli
-from warmup.cli.common import pass_ledger, percent, print_table
+from warmup.cli.common import (
+    json_option,
+    pass_ledger,
+    percent,
+    print_json,
+    print_table,
+    typed_instant,
+)
+from warmup.errors import UsageError
 from warmup.ledger import Ledger
 
 _ADDRESSES = click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
@@ -24,7 +32,11 @@ _DAYS = click.option(
     help="Only the last N local days (default: since each mailbox's first send).",
 )
 _AT = click.option(
-    "--at", "at", metavar="DATETIME", help="Report as of this instant (ISO 8601; default now)."
+    "--at",
+    "at",
+    metavar="DATETIME",
+    help="Report as of this instant (ISO 8601; without an offset, the mailboxes' local time; "
+    "default now).",
 )
 
 
@@ -45,9 +57,15 @@ def _rate(value: Any) -> float | None:
     show_default=True,
     help="Output format (csv and json give exact rates).",
 )
+@click.option("--json", "json_", is_flag=True, help="Print JSON (the same as --format json).")
 @pass_ledger
 def report(
-    ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str | None, fmt: str
+    ledger: Ledger,
+    addresses: tuple[str, ...],
+    days: int | None,
+    at: str | None,
+    fmt: str,
+    json_: bool,
 ) -> None:
     """Per mailbox and local day: sends, quota, bounces, trailing bounce rate, stage, status.
 
@@ -60,10 +78,16 @@ def report(
         warmup report
         warmup report sales@corp.example --days 30
         warmup report --format csv > report.csv
+        warmup report sales@corp.example --json
     """
     from warmup import reports
 
-    frame = reports.daily(ledger, addresses, days, api.parse_instant(at) if at else None)
+    if json_:
+        if fmt not in ("table", "json"):
+            raise UsageError(f"--json and --format {fmt} disagree: give one of them")
+        fmt = "json"
+    when = typed_instant(at, reports.mailboxes(ledger, addresses)) if at else None
+    frame = reports.daily(ledger, addresses, days, when)
     if fmt != "table":
         click.echo(reports.to_text(frame, fmt), nl=False)
         return
@@ -116,9 +140,15 @@ def report(
     metavar="FILE",
     help="Where to write it: .png, .svg or .pdf (default: ./warmup-plot-DATE.png).",
 )
+@json_option
 @pass_ledger
 def plot(
-    ledger: Ledger, addresses: tuple[str, ...], days: int | None, at: str | None, out: str | None
+    ledger: Ledger,
+    addresses: tuple[str, ...],
+    days: int | None,
+    at: str | None,
+    out: str | None,
+    json_: bool,
 ) -> None:
     """Draw sends vs quota, bounce rate vs thresholds and stage bands per mailbox; print the path.
 
@@ -133,8 +163,17 @@ def plot(
     """
     from warmup import reports
 
-    when = api.parse_instant(at) if at else api.now_utc()
+    when = typed_instant(at, reports.mailboxes(ledger, addresses)) if at else api.now_utc()
     frame = reports.daily(ledger, addresses, days, when)
     path = Path(out) if out else Path.cwd() / f"warmup-plot-{when:%Y%m%d}.png"
-    written = reports.plot(frame, path)
-    click.echo(str(written.resolve()))
+    written = reports.plot(frame, path).resolve()
+    if json_:
+        print_json(
+            {
+                "path": str(written),
+                "mailboxes": sorted(set(frame["mailbox"])),
+                "days": len(set(frame["date"])),
+            }
+        )
+        return
+    click.echo(str(written))
