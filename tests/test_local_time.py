@@ -32,10 +32,11 @@ def test_quota_at_without_offset_is_the_mailboxs_local_time(run):
 
 def test_a_date_alone_is_local_midnight(run):
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
-    assert run("record", "send", BOX, "--to", "x@example.com", "--at", "2026-06-11T07:00:00")
-    # Local midnight (16:00 UTC the day before): the 07:00 send has not happened yet.
+    at = ("--at", "2026-06-11T07:00:00+08:00")
+    assert run("record", "send", BOX, "--to", "x@example.com", *at).exit_code == 0
+    # Local midnight (16:00 UTC the day before), not 08:00: the 07:00 send has not happened yet.
     assert quota(run, "--at", "2026-06-11")["sent"] == 0
-    assert quota(run, "--at", "2026-06-11T08:00:00")["sent"] == 1
+    assert quota(run, "--at", "2026-06-11T07:30:00")["sent"] == 1
 
 
 def test_record_at_without_offset_lands_on_that_local_day(run):
