@@ -132,7 +132,11 @@ def test_relay_mode_maps_replies_to_sysexits(box, run, smtp_ssl, tmp_path, ledge
     [msg] = smtp_ssl.messages
     assert msg.rcpt_tos == ("lead@example.com",)
     assert outcomes(ledger_path) == [("lead@example.com", "sent")]
-    assert "warmup: 1 sent, 1 deferred (4xx), 0 refused (5xx)" in res.stderr
+    # The three refusals answered before DATA count too (it said "0 refused" before issue #12).
+    assert (
+        "warmup: 1 sent, 1 deferred (4xx), 3 refused (5xx), 0 recipients rejected upstream; "
+        "1 refusal at MAIL FROM, 2 refusals at RCPT TO (2 suppressed)\n"
+    ) in res.stderr
 
 
 def test_relay_mode_with_a_dead_relay_exits_69(run, monkeypatch, tmp_path):
