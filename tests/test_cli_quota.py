@@ -117,7 +117,7 @@ def test_full_ramp_reaches_200_then_300_and_plan_agrees(run, today, tmp_path):
     # The plan made on day 1 predicts what the ramp will give.
     plan = json.loads(
         run("plan", BOX, "--days", "30", "--json", "--at", at(start, 8).isoformat()).output
-    )
+    )["days"]
     assert [p["quota"] for p in plan[:8]] == [50] * 7 + [100]
     assert (plan[27]["quota"], plan[28]["quota"]) == (200, 300)
     mornings = _full_quota_days(run, tmp_path, today - dt.timedelta(days=1), 27)
@@ -214,7 +214,19 @@ def test_plan_volume(run, today):
     )
     data = json.loads(res.output)
     # 2 mailboxes x 50/day = 100/day for 7 days (700), then 2 x 100 on day 8 (900), 2 x 105 on day 9.
-    assert data["days"] == 9 and data["date"] == (today + dt.timedelta(days=8)).isoformat()
+    reached = (today + dt.timedelta(days=8)).isoformat()
+    assert data["volume"] == {"recipients": 1000, "date": reached, "days": 9}
+    # One shape with or without --volume: the mailboxes and their days, cut at that day.
+    assert [m["mailbox"] for m in data["mailboxes"]] == [BOX, "b@corp.example"]
+    assert [(d["mailbox"], d["cumulative"]) for d in data["days"] if d["date"] == reached] == [
+        (BOX, 555),
+        ("b@corp.example", 555),
+    ]
+    plain = json.loads(
+        run("plan", BOX, "--days", "3", "--json", "--at", at(today).isoformat()).output
+    )
+    assert set(plain) == set(data) and plain["volume"] is None
+    assert [d["planned"] for d in plain["days"]] == [50, 50, 50]
 
 
 def test_mailbox_list_show_remove(run, today):
