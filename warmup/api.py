@@ -167,7 +167,7 @@ def _validate_settings(
                 refs={"port": f"{kind}_port"},
             )
     if cap is not None and cap < 1:
-        raise InvalidField(
+        raise InvalidFieldData(
             "cap",
             "{field} {cap}: expected a whole number >= 1 (or none to remove the cap); "
             "to stop sending, pause the mailbox: warmup mailbox pause ADDRESS --reason TEXT",

@@ -171,7 +171,8 @@ def fits(
     if gap <= 0:
         return None
     n = 0
-    carry = after
+    # a plain UTC datetime: a pendulum instant with a zoneinfo zone loses it in an addition
+    carry = None if after is None else dt.datetime.fromtimestamp(after.timestamp(), dt.UTC)
     for a, b in ranges_on(window, day, tz):
         t = a if carry is None or carry < a else carry
         if t >= b:

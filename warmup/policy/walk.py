@@ -410,8 +410,8 @@ class Walk:
         explain = self.explain
         if explain:
             reasons.append(
-                f"warm-up day {self.eff + 1}, stage {stage.name} "
-                f"({stage.describe_volume()}): {volume}"
+                f"warm-up day {self.eff + 1}: {self.eff} qualifying day{_s(self.eff)} so far, "
+                f"stage {stage.name} ({stage.describe_volume()}): {volume}"
             )
             short = self.short_reason(day)
             if short:
