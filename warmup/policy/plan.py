@@ -109,6 +109,17 @@ def _today_left(
     remaining = first.remaining
     if first.status in ("paused", "closed", "exhausted") or remaining <= 0:
         return 0, ()
+    notes: list[str] = []
+    if spec.domain_cap is not None and hist.domain_sent_today is None:
+        # evaluate() applies the cap to the domain's sends, when the ledger gives them; a
+        # history without them counts this mailbox's own
+        mine = max(spec.domain_cap - first.sent, 0)
+        if mine < remaining:
+            remaining = mine
+            notes.append(
+                f"domain cap {spec.domain_cap}/day, shared by the domain's mailboxes: at most "
+                f"{mine} more today"
+            )
     tz = zone(hist.timezone)
     local_now = now.astimezone(tz)
     number = spec.stage_at(first.day)[0]
@@ -116,11 +127,12 @@ def _today_left(
     after = nxt if nxt is not None and nxt > now else now
     fit = fits(spec.window, local_now.date(), tz, mean_gap(spec.stages[number], hist), after)
     if fit is None or fit >= remaining:
-        return remaining, ()
-    return fit, (
+        return remaining, tuple(notes)
+    notes.append(
         f"the rest of today's window ({spec.window.describe()}) fits about {fit} sends at "
-        f"{pacing_text(spec, hist, number)} between sends: {fit} of the {remaining} left",
+        f"{pacing_text(spec, hist, number)} between sends: {fit} of the {remaining} left"
     )
+    return fit, tuple(notes)
 
 
 def _day_planned(walk: Walk, day: dt.date, v: Verdict) -> tuple[int, tuple[str, ...]]:
