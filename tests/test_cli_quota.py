@@ -304,14 +304,14 @@ def test_28_days_at_the_seeds_volume_still_give_300_on_day_29(run, today, tmp_pa
 
 def test_cap_0_is_refused_with_the_hint_to_pause(run, today, ledger_path):
     res = run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "0")
-    assert res.exit_code == 65
+    assert res.exit_code == 64
     assert res.output.count("\n") == 1 and "Traceback" not in res.output
     assert "--cap 0: expected a whole number >= 1" in res.output
     assert "warmup mailbox pause" in res.output
     assert json.loads(run("mailbox", "list", "--json").output) == []
     run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "20")
     res = run("mailbox", "set", BOX, "--cap", "0")
-    assert res.exit_code == 65 and "warmup mailbox pause" in res.output
+    assert res.exit_code == 64 and "warmup mailbox pause" in res.output
     assert json.loads(run("mailbox", "show", BOX, "--json").output)["cap"] == 20
     assert run("mailbox", "set", BOX, "--cap", "lots").exit_code == 64
 

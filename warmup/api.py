@@ -167,10 +167,10 @@ def _validate_settings(
                 refs={"port": f"{kind}_port"},
             )
     if cap is not None and cap < 1:
-        raise InvalidFieldData(
+        raise InvalidField(
             "cap",
             "{field} {cap}: expected a whole number >= 1 (or none to remove the cap); "
-            "to stop sending, pause the mailbox: warmup mailbox pause ADDRESS --reason TEXT",
+            "to stop sending, pause the mailbox instead (warmup mailbox pause)",
             cap=cap,
         )
     if policy is not None:
