@@ -17,6 +17,61 @@ pytest_plugins = ["tests.peers.fixtures"]
 
 SH = "Asia/Shanghai"
 
+# A policy with every rule of the calendar at once, for the property tests' strategies: a CN
+# calendar whose working days (make-up days included) are the only sending days, two hour ranges
+# a day, a domain cap, and qualifying days at a third of what a day can deliver.
+WORKING_DAYS_POLICY = """
+name = "working-days"
+ceiling = 300
+growth_factor = 2.0
+qualify = 0.3
+domain_cap = 120
+
+[[stage]]
+name = "week 1"
+days = 7
+daily = 50
+interval = ["5m", "10m"]
+
+[[stage]]
+name = "ramp"
+days = 14
+daily = [80, 200]
+interval = ["1m", "3m"]
+
+[[stage]]
+name = "stable"
+days = 0
+daily = 300
+interval = ["30s", "1m"]
+
+[health]
+window_days = 7
+min_sample = 20
+hold_above = 0.03
+step_back_above = 0.05
+pause_above = 0.10
+
+[calendar]
+country = "CN"
+
+[window]
+hours = [["09:00", "12:00"], ["14:00", "18:00"]]
+working_days = true
+"""
+
+
+def property_specs() -> dict:
+    """The policies the property tests draw from: two presets without a calendar, the exmail
+    preset (CN public holidays off) and :data:`WORKING_DAYS_POLICY`."""
+    import tomllib
+
+    from warmup.policy.spec import load_policy, parse_policy
+
+    specs = {name: load_policy(name) for name in ("default", "gentle", "exmail")}
+    specs["working-days"] = parse_policy(tomllib.loads(WORKING_DAYS_POLICY), "working-days")
+    return specs
+
 
 @pytest.fixture(autouse=True)
 def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import at
+from warmup.policy import load_policy
 
 BOX = "a@corp.example"
 
@@ -117,7 +118,7 @@ def test_full_ramp_reaches_200_then_300_and_plan_agrees(run, today, tmp_path):
     # The plan made on day 1 predicts what the ramp will give.
     plan = json.loads(
         run("plan", BOX, "--days", "30", "--json", "--at", at(start, 8).isoformat()).output
-    )
+    )["days"]
     assert [p["quota"] for p in plan[:8]] == [50] * 7 + [100]
     assert (plan[27]["quota"], plan[28]["quota"]) == (200, 300)
     mornings = _full_quota_days(run, tmp_path, today - dt.timedelta(days=1), 27)
@@ -214,7 +215,19 @@ def test_plan_volume(run, today):
     )
     data = json.loads(res.output)
     # 2 mailboxes x 50/day = 100/day for 7 days (700), then 2 x 100 on day 8 (900), 2 x 105 on day 9.
-    assert data["days"] == 9 and data["date"] == (today + dt.timedelta(days=8)).isoformat()
+    reached = (today + dt.timedelta(days=8)).isoformat()
+    assert data["volume"] == {"recipients": 1000, "date": reached, "days": 9}
+    # One shape with or without --volume: the mailboxes and their days, cut at that day.
+    assert [m["mailbox"] for m in data["mailboxes"]] == [BOX, "b@corp.example"]
+    assert [(d["mailbox"], d["cumulative"]) for d in data["days"] if d["date"] == reached] == [
+        (BOX, 555),
+        ("b@corp.example", 555),
+    ]
+    plain = json.loads(
+        run("plan", BOX, "--days", "3", "--json", "--at", at(today).isoformat()).output
+    )
+    assert set(plain) == set(data) and plain["volume"] is None
+    assert [d["planned"] for d in plain["days"]] == [50, 50, 50]
 
 
 def test_mailbox_list_show_remove(run, today):
@@ -256,3 +269,59 @@ def test_providers_json():
     assert (data["m365"]["smtp"]["port"], data["m365"]["smtp"]["security"]) == (587, "starttls")
     assert data["m365"]["daily_limit"] == 10000 and data["m365"]["per_minute"] == 30
     assert data["gmail"]["daily_limit"] == 2000
+
+
+# -- qualifying days (issue #12) -------------------------------------------------------------------
+
+
+def test_a_trickle_of_one_send_a_day_stays_in_week_1(run, today, tmp_path):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    trickle = [(today - dt.timedelta(days=k), 1, 0) for k in range(29, 0, -1)]
+    assert run("import", str(write_log(tmp_path / "t.csv", trickle))).exit_code == 0
+    q = quota_json(run, "--at", at(today).isoformat())
+    assert (q["stage"], q["day"], q["quota"]) == ("week 1", 1, 50)
+    assert q["reasons"][0].startswith("warm-up day 1: 0 qualifying days so far, stage week 1")
+    short = next(r for r in q["reasons"] if r.startswith("too little sent"))
+    assert f"{today - dt.timedelta(days=1)} (1 of 50 sent)" in short
+    assert "at least 50% of what it could deliver" in short
+
+
+@pytest.mark.slow
+def test_28_days_at_the_seeds_volume_still_give_300_on_day_29(run, today, tmp_path):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    spec = load_policy("exmail")
+    volumes = [spec.stage_at(d)[1].volume(spec.stage_at(d)[2]) for d in range(1, 29)]
+    assert volumes[:8] == [50] * 7 + [100] and volumes[-1] == 200  # the seed's schedule
+    days = [(today - dt.timedelta(days=28 - k), v, 0) for k, v in enumerate(volumes)]
+    assert run("import", str(write_log(tmp_path / "full.csv", days))).exit_code == 0
+    q = quota_json(run, "--at", at(today).isoformat())
+    assert (q["day"], q["stage"], q["quota"]) == (29, "stable", 300)
+    assert q["reasons"][0].startswith("warm-up day 29: 28 qualifying days so far")
+
+
+# -- caps (issue #12) -------------------------------------------------------------------------------
+
+
+def test_cap_0_is_refused_with_the_hint_to_pause(run, today, ledger_path):
+    res = run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "0")
+    assert res.exit_code == 64
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+    assert "--cap 0: expected a whole number >= 1" in res.output
+    assert "warmup mailbox pause" in res.output
+    assert json.loads(run("mailbox", "list", "--json").output) == []
+    run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "20")
+    res = run("mailbox", "set", BOX, "--cap", "0")
+    assert res.exit_code == 64 and "warmup mailbox pause" in res.output
+    assert json.loads(run("mailbox", "show", BOX, "--json").output)["cap"] == 20
+    assert run("mailbox", "set", BOX, "--cap", "lots").exit_code == 64
+
+
+def test_cap_none_removes_the_cap_and_show_prints_it(run, today):
+    run("mailbox", "add", BOX, "--provider", "exmail", "--cap", "20")
+    assert "cap 20" in run("mailbox", "show", BOX).output
+    assert quota_json(run, "--at", at(today).isoformat())["quota"] == 20
+    assert run("mailbox", "set", BOX, "--cap", "none").exit_code == 0
+    assert "cap none" in run("mailbox", "show", BOX).output
+    assert json.loads(run("mailbox", "show", BOX, "--json").output)["cap"] is None
+    q = quota_json(run, "--at", at(today).isoformat())
+    assert q["quota"] == 50 and not any("cap" in r for r in q["reasons"])

@@ -149,7 +149,7 @@ def test_mailbox_quota_plan_through_the_cli(ledger_url, run):
     q = quota_json(run, ledger_url, at(DAY))
     assert (q["quota"], q["status"], q["stage"], q["day"], q["sent"]) == (50, "ok", "week 1", 1, 0)
     res = run("plan", BOX, "--days", "9", "--json", "--at", at(DAY).isoformat(), "--db", ledger_url)
-    plan = json.loads(res.output)
+    plan = json.loads(res.output)["days"]  # one shape: {"mailboxes", "days", "volume"}
     assert [p["quota"] for p in plan] == [50] * 7 + [100, 105]
     assert plan[-1]["cumulative"] == 50 * 7 + 205
     for cmd in (["mailbox", "set", BOX, "--cap", "40"], ["mailbox", "pause", BOX, "--reason", "x"]):

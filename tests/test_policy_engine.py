@@ -14,6 +14,8 @@ from warmup.policy.spec import PolicySpec, parse_policy
 BOX = "a@corp.example"
 TODAY = dt.date(2026, 11, 16)  # a Monday
 DEFAULT = load_policy("default")
+# Any send advances warm-up, as before qualifying days: for tests about other rules.
+ANY_SEND = dataclasses.replace(DEFAULT, qualify=0.0)
 
 
 def day(k: int) -> dt.date:
@@ -90,14 +92,18 @@ def test_growth_limit_twice_the_busiest_recent_day():
 
 def test_growth_limit_looks_at_the_busiest_of_seven_days_only():
     days = steady(28, 9, 60) + [DayCounts(day(8), 140)] + steady(7, 1, 60)
-    assert evaluate(DEFAULT, hist(days), at(TODAY)).quota == 120  # 140 is 8 days ago
+    assert evaluate(ANY_SEND, hist(days), at(TODAY)).quota == 120  # 140 is 8 days ago
     days = steady(28, 8, 60) + [DayCounts(day(7), 140)] + steady(6, 1, 60)
-    assert evaluate(DEFAULT, hist(days), at(TODAY)).quota == 280
+    assert evaluate(ANY_SEND, hist(days), at(TODAY)).quota == 280
 
 
 def test_growth_limit_never_below_first_stage_volume():
-    a = evaluate(DEFAULT, hist(steady(28, 1, 10)), at(TODAY))
+    a = evaluate(ANY_SEND, hist(steady(28, 1, 10)), at(TODAY))
     assert (a.day, a.quota) == (29, 50)
+    assert (
+        "growth limit: 2x the busiest of the last 7 days (10) = 20, raised to 50, the first "
+        "stage's daily volume, below which the limit never goes"
+    ) in a.reasons
 
 
 @pytest.mark.parametrize(
@@ -169,7 +175,7 @@ def test_complaint_rate_above_three_tenths_percent_pauses():
 def test_bounce_rate_between_step_back_and_pause_steps_back():
     # 6% of sends bounce hard over the last week.
     a = evaluate(DEFAULT, hist(_stable_week(hard=18)), at(TODAY))
-    assert a.status == "hold"
+    assert (a.status, a.can_send) == ("step_back", True)
     assert a.stage == "weeks 2-4"
 
 
@@ -326,7 +332,8 @@ def test_window_weekdays_skip_to_monday():
     )
     saturday = day(2)
     a = evaluate(spec, hist(), at(saturday, 10))
-    assert (a.status, a.next_send_at) == ("paced", at(TODAY, 9))
+    assert (a.status, a.quota, a.next_send_at) == ("closed", 0, at(TODAY, 9))
+    assert "closed: Saturday is not a sending day (window.weekdays): quota 0" in " ".join(a.reasons)
 
 
 # -- project -------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def test_a_good_file_loads(tmp_path: Path):
     assert (spec.stages[0].interval_min, spec.stages[0].interval_max) == (300, 600)
     assert (spec.stages[1].interval_min, spec.stages[1].interval_max) == (120, 120)
     assert spec.window.weekdays == (0, 1, 2, 3, 4)
-    assert (spec.window.start.hour, spec.window.end.hour) == (8, 20)
+    assert spec.window.ranges == ((dt.time(8), dt.time(20)),)  # the one-range form
     assert [spec.stage_at(d)[1].name for d in (1, 7, 8, 28, 29, 400)] == [
         "first",
         "first",

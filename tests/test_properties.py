@@ -18,11 +18,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warmup.policy import DayCounts, History, MailboxEvent, evaluate, load_policy
+from tests.conftest import property_specs
+from warmup.policy import DayCounts, History, MailboxEvent, evaluate
 
 TODAY = dt.date(2026, 11, 16)
 ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Europe/Paris")
-SPECS = {name: load_policy(name) for name in ("default", "gentle")}
+SPECS = property_specs()
 PROPS = settings(
     max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "150")),
     deadline=None,
@@ -74,7 +75,7 @@ def histories(draw) -> tuple[str, History, dt.datetime]:
         last_send_at=draw(
             st.none() | st.just(now - dt.timedelta(minutes=draw(st.integers(0, 600))))
         ),
-        cap=draw(st.none() | st.integers(0, 500)),
+        cap=draw(st.none() | st.integers(1, 500)),  # --cap 0 is refused
         provider_ceiling=draw(st.none() | st.integers(0, 3000)),
         provider_min_interval=draw(st.sampled_from([0.0, 2.0, 120.0])),
         started=started,
@@ -93,7 +94,8 @@ def test_quota_is_bounded_and_deterministic(case):
     assert 0 <= a.quota <= min(limits)
     assert 0 <= a.remaining <= a.quota
     assert a.day >= 1
-    assert a.status in ("ok", "paced", "exhausted", "hold", "paused")
+    assert a.status in ("ok", "paced", "exhausted", "hold", "step_back", "closed", "paused")
+    assert (a.status == "closed") <= (a.quota == 0 and a.remaining == 0)
     assert (a.status == "paused") <= (a.quota == 0 and a.remaining == 0)
     assert a.reasons
     assert evaluate(spec, hist, now) == a
@@ -260,7 +262,7 @@ def test_a_resumed_pause_does_not_beat_a_milder_hold():
 
     now = instant(TODAY, 9 * 60, tz)
     milder, worse = evaluate(spec, history(150), now), evaluate(spec, history(260), now)
-    assert milder.status == "hold"
+    assert milder.status == "step_back"
     assert worse.quota <= milder.quota, (milder.reasons, worse.reasons)
 
 
@@ -301,3 +303,4 @@ def test_each_timeline_day_is_evaluate_that_morning(case):
         a = evaluate(spec, before, morning)
         assert (v.quota, v.stage, v.day) == (a.quota, a.stage, a.day), v
         assert v.paused == (a.status == "paused"), v
+        assert (a.status == "closed") <= v.closed, v

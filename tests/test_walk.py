@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import property_specs
 from warmup.policy import (
     DayCounts,
     History,
     MailboxEvent,
     evaluate,
-    load_policy,
     project,
     walk_timeline,
 )
@@ -32,7 +32,7 @@ from warmup.policy.walk import day_start, lookback, replay
 
 TODAY = dt.date(2026, 11, 16)
 ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Pacific/Kiritimati")
-SPECS = {name: load_policy(name) for name in ("default", "gentle")}
+SPECS = property_specs()
 PROPS = settings(
     max_examples=int(os.environ.get("WARMUP_PROP_EXAMPLES", "100")),
     deadline=None,
@@ -85,7 +85,7 @@ def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-unty
         days=tuple(sorted(days, key=lambda c: c.day)),
         events=tuple(sorted(events, key=lambda e: e.at)),
         last_send_at=now - dt.timedelta(minutes=draw(st.integers(0, 600))) if days else None,
-        cap=draw(st.none() | st.integers(0, 400)),
+        cap=draw(st.none() | st.integers(1, 400)),  # --cap 0 is refused
         provider_ceiling=draw(st.none() | st.integers(50, 3000)),
         started=draw(st.none() | st.integers(0, span).map(lambda k: TODAY - dt.timedelta(days=k))),
     )

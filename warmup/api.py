@@ -40,6 +40,7 @@ from warmup.ledger import (
 from warmup.ledger.schema import BOUNCE_KINDS
 from warmup.ledger.values import send_key
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
+from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import SECURITIES, Provider, get_provider
@@ -122,19 +123,23 @@ def add_mailbox(
     provider: str,
     *,
     timezone: str | None = None,
-    policy: str = "default",
+    policy: str | None = None,
     cap: int | None = None,
     started: dt.date | None = None,
     **overrides: Any,
 ) -> MailboxRow:
-    """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``."""
+    """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``.
+
+    ``policy``: a preset or stored policy name, or a TOML file (stored in the ledger); default
+    the provider's own preset (``exmail`` for Tencent Exmail, ``gmail`` for Google Workspace,
+    ...: ``warmup providers``)."""
     address = addresses.normalize(address, "mailbox address")
     if started is not None:
         check_date(started, "started")
     prov = get_provider(provider)
     _validate_settings(prov, None, cap, overrides)
     tz = check_timezone(timezone or prov.timezone or _local_zone())
-    policy, _ = policies.adopt(ledger, policy)  # a file is stored in the ledger, by name
+    policy, _ = policies.adopt(ledger, policy or prov.policy)  # a file is stored, by name
     return ledger.add_mailbox(
         address,
         provider,
@@ -162,13 +167,22 @@ def _validate_settings(
                 "provider custom needs {field} and {port}",
                 refs={"port": f"{kind}_port"},
             )
-    if cap is not None and cap < 0:
-        raise InvalidField("cap", "{field} {cap}: expected a whole number >= 0", cap=cap)
+    if cap is not None and cap < 1:
+        raise InvalidField(
+            "cap",
+            "{field} {cap}: expected a whole number >= 1 (or none to remove the cap); "
+            "to stop sending, pause the mailbox instead (warmup mailbox pause)",
+            cap=cap,
+        )
     if policy is not None:
         load_policy(policy)  # only a file or preset here: names are checked by policies.adopt
 
 
+NO_CAP = "none"  # set_mailbox(cap=NO_CAP) removes the mailbox's cap
+
+
 def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
+    """Change a mailbox's settings (None: unchanged; ``cap=NO_CAP`` removes its cap)."""
     box = ledger.mailbox(address)
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
@@ -182,12 +196,15 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
         check_timezone(values["timezone"])
     if "policy" in values:
         values["policy"], _ = policies.adopt(ledger, values["policy"])
+    uncap = values.get("cap") == NO_CAP
     _validate_settings(
         get_provider(box.provider),
         None,
-        values.get("cap"),
+        None if uncap else values.get("cap"),
         {k: v for k, v in values.items() if k[:5] in ("smtp_", "imap_")},
     )
+    if uncap:
+        values["cap"] = None
     return ledger.update_mailbox(address, **values)
 
 
@@ -261,10 +278,36 @@ def _keep(ledger: Ledger, box: MailboxRow, allowance: Allowance, snap: Any, inpu
 
 
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:
-    box = ledger.mailbox(address)
-    at = check_query(at) if at else now_utc()
+    """The days ahead of ``address``: each day's quota and what the gate would let through
+    (:func:`warmup.policy.project`)."""
+    when = check_query(at) if at else now_utc()
+    return list(mailbox_plan(ledger, ledger.mailbox(address), days, when).days)
+
+
+def mailbox_plan(ledger: Ledger, box: MailboxRow, days: int, at: dt.datetime) -> MailboxPlan:
     spec, _, snap = _snapshot(ledger, box, at)
-    return project(spec, snap.history, at, days)
+    return MailboxPlan(
+        box.address, box.policy, tuple(project(spec, snap.history, at, days)), plan_notes(spec)
+    )
+
+
+VOLUME_HORIZON = 730  # days a --volume plan looks ahead
+
+
+def plan_for(
+    ledger: Ledger,
+    addresses: list[str],
+    days: int = 30,
+    at: dt.datetime | None = None,
+    volume: int | None = None,
+) -> Plan:
+    """``warmup plan``: the days ahead of each mailbox; with ``volume``, up to the first day on
+    which they will have sent that many recipients between them (looking up to
+    :data:`VOLUME_HORIZON` days ahead)."""
+    at = check_query(at) if at else now_utc()
+    boxes = [ledger.mailbox(a) for a in addresses]
+    horizon = VOLUME_HORIZON if volume is not None else days
+    return combine([mailbox_plan(ledger, b, horizon, at) for b in boxes], volume)
 
 
 def volume_date(
@@ -272,15 +315,15 @@ def volume_date(
     mailboxes: list[str],
     volume: int,
     at: dt.datetime | None = None,
-    horizon: int = 730,
+    horizon: int = VOLUME_HORIZON,
 ) -> tuple[dt.date | None, int]:
-    """The first day on which ``volume`` recipients will have been sent across ``mailboxes``."""
-    plans = [plan(ledger, m, horizon, at) for m in mailboxes]
-    for k in range(horizon):
-        total = sum(p[k].cumulative for p in plans)
-        if total >= volume:
-            return plans[0][k].date, k + 1
-    return None, horizon
+    """The first day on which ``volume`` recipients will have been sent across ``mailboxes``,
+    and its number (1 = today); ``(None, horizon)`` when not within ``horizon`` days."""
+    at = check_query(at) if at else now_utc()
+    result = combine(
+        [mailbox_plan(ledger, ledger.mailbox(m), horizon, at) for m in mailboxes], volume
+    )
+    return result.reached, result.reached_day or horizon
 
 
 def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = None) -> None:

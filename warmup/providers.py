@@ -43,6 +43,7 @@ class Provider:
     per_minute: int | None = None
     max_recipients: int | None = None
     checklist: tuple[str, ...] = field(default_factory=tuple)
+    policy: str = "default"  # the preset a mailbox of this provider gets unless told otherwise
 
     @property
     def min_interval(self) -> float:
@@ -60,6 +61,7 @@ class Provider:
             "per_minute": self.per_minute,
             "max_recipients": self.max_recipients,
             "checklist": list(self.checklist),
+            "policy": self.policy,
         }
 
 
@@ -85,6 +87,7 @@ def providers() -> dict[str, Provider]:
             per_minute=raw.get("per_minute"),
             max_recipients=raw.get("max_recipients"),
             checklist=tuple(raw.get("checklist", ())),
+            policy=raw.get("policy", "default"),
         )
     return out
 

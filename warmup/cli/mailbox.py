@@ -9,6 +9,7 @@ import click
 from warmup import api
 from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.errors import InvalidField
 from warmup.ledger import Ledger
 from warmup.providers import SECURITIES, providers
 
@@ -23,6 +24,25 @@ def endpoint_options(fn: Any) -> Any:
         fn = click.option(f"--{kind}-port", type=int, help=f"{kind.upper()} port.")(fn)
         fn = click.option(f"--{kind}-host", help=f"{kind.upper()} host (required for custom).")(fn)
     return fn
+
+
+def _no_cap(value: str | None) -> bool:
+    return value is not None and value.strip().lower() == "none"
+
+
+def _cap(value: str | None) -> int | None:
+    """``--cap N`` (N >= 1, checked by the library); ``--cap none`` and no ``--cap``: None."""
+    if value is None or _no_cap(value):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise InvalidField(
+            "cap", "{field} {value!r}: expected a whole number >= 1, or none", value=value
+        ) from None
+
+
+CAP_HELP = "Daily ceiling of this mailbox, N >= 1 (e.g. what the admin allows); none: no cap."
 
 
 def _adopt(ledger: Ledger, policy: str) -> str:
@@ -63,13 +83,11 @@ def mailbox() -> None:
 )
 @click.option(
     "--policy",
-    default="default",
-    show_default=True,
     metavar="NAME|FILE",
     help="Policy: a preset, a policy stored with 'warmup policy add', or a TOML file (stored "
-    "in the ledger under its file name).",
+    "in the ledger under its file name). Default: the provider's preset (warmup providers).",
 )
-@click.option("--cap", type=int, help="Lower the daily ceiling (e.g. what the admin allows).")
+@click.option("--cap", metavar="N|none", help=CAP_HELP)
 @click.option(
     "--started",
     metavar="DATE",
@@ -82,8 +100,8 @@ def add(
     address: str,
     provider: str,
     tz: str | None,
-    policy: str,
-    cap: int | None,
+    policy: str | None,
+    cap: str | None,
     started: str | None,
     **overrides: Any,
 ) -> None:
@@ -95,14 +113,15 @@ def add(
         warmup mailbox add me@lab.test --provider custom --smtp-host mail.lab.test \\
             --smtp-port 465 --imap-host mail.lab.test --imap-port 993
     """
-    policy = _adopt(ledger, policy)
+    if policy is not None:
+        policy = _adopt(ledger, policy)
     box = api.add_mailbox(
         ledger,
         address,
         provider,
         timezone=tz,
         policy=policy,
-        cap=cap,
+        cap=_cap(cap),
         started=api.parse_date(started, "started") if started else None,
         **overrides,
     )
@@ -160,7 +179,8 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
         return
     click.echo(f"{box.address}  ({providers()[box.provider].title})")
     click.echo(
-        f"  time zone  {box.timezone}   policy {box.policy}   cap {box.cap or '-'}"
+        f"  time zone  {box.timezone}   policy {box.policy}   "
+        f"cap {'none' if box.cap is None else box.cap}"
         f"   started {box.started or '-'}"
     )
     click.echo(f"  SMTP       {' -> '.join(ep.smtp_hosts)}:{ep.smtp_port} ({ep.smtp_security})")
@@ -173,7 +193,7 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
 
 @mailbox.command("set")
 @click.argument("address")
-@click.option("--cap", type=int, help="Lower the daily ceiling.")
+@click.option("--cap", metavar="N|none", help=CAP_HELP)
 @click.option(
     "--policy",
     metavar="NAME|FILE",
@@ -185,7 +205,7 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
 def set_(
     ledger: Ledger,
     address: str,
-    cap: int | None,
+    cap: str | None,
     policy: str | None,
     tz: str | None,
     **overrides: Any,
@@ -195,10 +215,12 @@ def set_(
     \b
     Example:
         warmup mailbox set sales@corp.example --cap 80
+        warmup mailbox set sales@corp.example --cap none
     """
+    limit = api.NO_CAP if _no_cap(cap) else _cap(cap)
     if policy is not None:
         policy = _adopt(ledger, policy)
-    box = api.set_mailbox(ledger, address, cap=cap, policy=policy, timezone=tz, **overrides)
+    box = api.set_mailbox(ledger, address, cap=limit, policy=policy, timezone=tz, **overrides)
     click.echo(f"Updated {box.address}.")
 
 

@@ -19,6 +19,7 @@ from warmup.cli.common import (
 from warmup.errors import UsageError
 from warmup.instants import local_text
 from warmup.ledger import Ledger
+from warmup.words import plural
 
 
 def _when(ts: dt.datetime | None, tz: str) -> str:
@@ -115,7 +116,12 @@ def plan(
     at: str | None,
     json_: bool,
 ) -> None:
-    """Project stage and quota day by day if the mailbox sends its full quota healthily.
+    """Project each day's quota, and what the gate would let through, if the mailbox sends all
+    it may, healthily.
+
+    PLANNED is what goes out: the quota within the day's sending window at the policy's mean
+    gap between sends, within the domain cap; 0 on public holidays and days the window does not
+    open. NOTE says why it is below QUOTA.
 
     \b
     Example:
@@ -123,43 +129,31 @@ def plan(
         warmup plan sales@corp.example ops@corp.example --volume 10000
     """
     when = typed_instant(at, [ledger.mailbox(a) for a in addresses]) if at is not None else None
-    if volume is not None:
-        date, n = api.volume_date(ledger, list(addresses), volume, when)
-        if json_:
-            print_json(
-                {
-                    "mailboxes": [a.lower() for a in addresses],
-                    "volume": volume,
-                    "date": date.isoformat() if date else None,
-                    "days": n if date else None,
-                }
-            )
-        elif date:
-            click.echo(
-                f"{volume} recipients reached on {date} (day {n} from today) "
-                f"across {len(addresses)} mailbox(es)."
-            )
-        else:
-            click.echo(f"{volume} recipients are not reached within {n} days.")
-        return
-    if len(addresses) != 1:
-        raise UsageError("plan takes one ADDRESS (or several with --volume N)")
-    rows = api.plan(ledger, addresses[0], days, when)
+    result = api.plan_for(ledger, list(addresses), days, when, volume)
     if json_:
-        print_json(
-            [
-                {
-                    "date": r.date.isoformat(),
-                    "day": r.day,
-                    "stage": r.stage,
-                    "quota": r.quota,
-                    "cumulative": r.cumulative,
-                }
-                for r in rows
-            ]
-        )
+        print_json(result.to_dict())
         return
+    several = len(result.mailboxes) > 1
+    head = ["DATE", "DAY", "STAGE", "STATUS", "QUOTA", "PLANNED", "CUMULATIVE", "NOTE"]
     print_table(
-        ["DATE", "DAY", "STAGE", "QUOTA", "CUMULATIVE"],
-        [[r.date, r.day, r.stage, r.quota, r.cumulative] for r in rows],
+        (["MAILBOX"] if several else []) + head,
+        [
+            ([m.mailbox] if several else [])
+            + [d.date, d.day, d.stage, d.status, d.quota, d.planned, d.cumulative]
+            + ["; ".join(d.notes) or "-"]
+            for m in result.mailboxes
+            for d in m.days
+        ],
     )
+    for m in result.mailboxes:
+        for note in m.notes:
+            click.echo(f"{m.mailbox}: {note}")
+    if volume is None:
+        return
+    if result.reached:
+        click.echo(
+            f"{volume} recipients reached on {result.reached} (day {result.reached_day} from "
+            f"today) across {plural(len(result.mailboxes), 'mailbox', 'mailboxes')}."
+        )
+    else:
+        click.echo(f"{volume} recipients are not reached within {api.VOLUME_HORIZON} days.")

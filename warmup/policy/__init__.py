@@ -1,16 +1,15 @@
-"""Warm-up policies: TOML specs (:mod:`.spec`), the day-by-day walk where the rules live
-(:mod:`.walk`), and the answers drawn from it (:mod:`.engine`: today's allowance, every past day,
-the days ahead)."""
+"""Warm-up policies: TOML specs (:mod:`.spec`), calendars and sending windows (:mod:`.calendar`),
+the day-by-day walk where the rules live (:mod:`.walk`), and the answers drawn from it
+(:mod:`.engine`: today's allowance and every past day; :mod:`.plan`: the days ahead)."""
 
 from warmup.policy.engine import (
     Allowance,
     DayVerdict,
-    PlanDay,
     evaluate,
-    project,
     timeline,
     walk_timeline,
 )
+from warmup.policy.plan import MailboxPlan, Plan, PlanDay, project
 from warmup.policy.spec import PolicySpec, Stage, load_policy, parse_duration
 from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
 
@@ -20,6 +19,8 @@ __all__ = [
     "DayVerdict",
     "History",
     "MailboxEvent",
+    "MailboxPlan",
+    "Plan",
     "PlanDay",
     "PolicySpec",
     "Stage",

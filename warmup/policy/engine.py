@@ -1,9 +1,16 @@
-"""The policy's answers: today's allowance, every past day, the days ahead. Pure, no I/O.
+"""The policy's answers: today's allowance and every past day. Pure, no I/O.
 
 :func:`evaluate` answers ``warmup quota`` and the gate; :func:`timeline` lists every past day as
-:func:`evaluate` saw it that morning (reports); :func:`project` continues the walk into the future
-(``warmup plan``). All three look at the one walk of :mod:`warmup.policy.walk`, where the rules
-live, so none of them can disagree with another.
+:func:`evaluate` saw it that morning (reports); :func:`warmup.policy.plan.project` continues the
+walk into the future (``warmup plan``). All three look at the one walk of
+:mod:`warmup.policy.walk`, where the rules live, so none of them can disagree with another.
+
+Statuses, one vocabulary for every answer (quota, report, plan, JSON): ``ok``; ``hold`` (the
+ramp is held: bounces or complaints above the hold line); ``step_back`` (above the step-back
+line: one stage back, and held); ``paced`` (wait for the next slot or the window to open);
+``exhausted`` (today's quota is used); ``closed`` (the window does not open today: a public
+holiday, a day not in the window's weekdays or working days); ``paused`` (a pause, by hand, by
+the health rules or by a provider back-off); and in reports, ``resumed``.
 """
 
 from __future__ import annotations
@@ -14,10 +21,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from warmup.policy.spec import PolicySpec, Window
+from warmup.policy.calendar import fits, next_opening
+from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import (
     ONE_DAY,
-    DayCounts,
     History,
     SummedWalk,
     Verdict,
@@ -25,6 +32,7 @@ from warmup.policy.walk import (
     current_pause,
     day_start,
     local,
+    mean_gap,
     start,
     walk_to,
     zone,
@@ -39,7 +47,7 @@ class Allowance:
     quota: int
     sent: int
     remaining: int
-    status: str  # ok | paced | exhausted | hold | paused
+    status: str  # ok | hold | step_back | paced | exhausted | closed | paused
     next_send_at: dt.datetime | None
     bounce_rate: float | None
     complaint_rate: float | None
@@ -50,7 +58,7 @@ class Allowance:
 
     @property
     def can_send(self) -> bool:
-        return self.status in ("ok", "hold")
+        return self.status in ("ok", "hold", "step_back")
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -70,15 +78,6 @@ class Allowance:
         }
 
 
-@dataclass(frozen=True)
-class PlanDay:
-    date: dt.date
-    day: int
-    stage: str
-    quota: int
-    cumulative: int
-
-
 def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str]:
     stage = spec.stages[stage_number]
     lo, hi = stage.interval_min, stage.interval_max
@@ -90,38 +89,34 @@ def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str
     u = int.from_bytes(seed, "big") / 2**64
     gap = max(lo + (hi - lo) * u, hist.provider_min_interval)
     if lo == hi:
-        span = _fmt_secs(lo)
+        span = fmt_secs(lo)
     elif lo % 60 == 0 and hi % 60 == 0:
         span = f"random {lo / 60:g}-{hi / 60:g} min"
     else:
-        span = f"random {_fmt_secs(lo)}-{_fmt_secs(hi)}"
+        span = f"random {fmt_secs(lo)}-{fmt_secs(hi)}"
     return gap, span
 
 
-def _fmt_secs(s: float) -> str:
-    return f"{s / 60:g} min" if s >= 60 and s % 60 == 0 else f"{s:g} s"
+def fmt_secs(s: float) -> str:
+    """``"7.5 min"``, ``"2 s"``."""
+    return f"{s / 60:g} min" if s >= 60 and (s / 60) * 10 % 1 == 0 else f"{s:g} s"
 
 
-def _window_open(window: Window, local: dt.datetime) -> dt.datetime | None:
-    """None if ``local`` is inside the sending window, else the next opening (local time)."""
-
-    def inside(t: dt.datetime) -> bool:
-        return (
-            t.weekday() in window.weekdays
-            and t.time() >= window.start
-            and (window.end is None or t.time() < window.end)
-        )
-
-    if inside(local):
-        return None
-    cand = local.replace(
-        hour=window.start.hour, minute=window.start.minute, second=0, microsecond=0
+def pacing_text(spec: PolicySpec, hist: History, number: int) -> str:
+    """``"7.5 min on average (random 5-10 min)"``: the gap plans count with."""
+    stage = spec.stages[number]
+    gap = mean_gap(stage, hist)
+    lo, hi = stage.interval_min, stage.interval_max
+    if gap > (lo + hi) / 2:
+        return f"{fmt_secs(gap)} (the provider's per-minute limit)"
+    if lo == hi:
+        return fmt_secs(gap)
+    span = (
+        f"random {lo / 60:g}-{hi / 60:g} min"
+        if lo % 60 == 0 and hi % 60 == 0
+        else f"random {fmt_secs(lo)}-{fmt_secs(hi)}"
     )
-    if cand <= local:
-        cand += dt.timedelta(days=1)
-    while cand.weekday() not in window.weekdays:
-        cand += dt.timedelta(days=1)
-    return cand
+    return f"{fmt_secs(gap)} on average ({span})"
 
 
 def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
@@ -137,8 +132,10 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     reasons = list(v.reasons)
     sent = walk.count(today).sent
     quota = v.quota
-    status, next_at = "hold" if v.health in ("hold", "step_back") else "ok", None
+    status = v.health if v.health in ("hold", "step_back") else "ok"
+    next_at: dt.datetime | None = None
     tomorrow = dt.datetime.combine(today + ONE_DAY, dt.time(), tz_zone)
+    window, calendar = spec.window, spec.calendar
 
     pause = current_pause(hist.events, now)
     if pause is not None:
@@ -152,14 +149,27 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
                 else "; run 'warmup mailbox resume' to go on"
             )
         )
+    elif hist.cap == 0:  # refused since; a ledger may still hold one
+        quota, status = 0, "paused"
+        reasons.append(
+            f"paused: the mailbox's cap is 0; raise it with 'warmup mailbox set {hist.mailbox} "
+            f"--cap N' (or --cap none)"
+        )
     elif walk.health_paused:
         quota, status = 0, "paused"
         reasons.append(
             f"paused: {walk.health_paused}; run 'warmup mailbox resume "
             f"{hist.mailbox}' once the cause is fixed"
         )
+    elif v.closed is not None:
+        status = "closed"
+        next_at = next_opening(window, calendar, tomorrow)
+        if next_at is not None:
+            reasons.append(f"next sending day opens {_fmt_local(next_at, hist.timezone)}")
     remaining = max(quota - sent, 0)
-    if status != "paused" and spec.domain_cap is not None and hist.domain_sent_today is not None:
+    if status not in ("paused", "closed") and (
+        spec.domain_cap is not None and hist.domain_sent_today is not None
+    ):
         domain_left = max(spec.domain_cap - hist.domain_sent_today, 0)
         if domain_left < remaining:
             remaining = domain_left
@@ -167,17 +177,32 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
                 f"domain cap {spec.domain_cap}/day shared by the domain's mailboxes: "
                 f"{hist.domain_sent_today} sent today"
             )
-    if status != "paused" and remaining == 0:
+    if status in ("paused", "closed"):
+        pass
+    elif remaining == 0:
         status = "exhausted"
-        next_at = _window_open(spec.window, tomorrow) or tomorrow
+        next_at = next_opening(window, calendar, tomorrow) or tomorrow
         reasons.append(
             f"sent {sent} of {quota} today: next send from {_fmt_local(next_at, hist.timezone)}"
         )
-    elif status != "paused":
-        opening = _window_open(spec.window, local_now)
-        number = spec.stage_at(v.day)[0]
+    else:
+        opening = next_opening(window, calendar, local_now)
+        number = v.number
         gap, span = _gap(spec, hist, number)
         paced_until = hist.last_send_at + dt.timedelta(seconds=gap) if hist.last_send_at else None
+        fit = fits(
+            window,
+            today,
+            tz_zone,
+            mean_gap(spec.stages[number], hist),
+            after=max(local_now, paced_until) if paced_until else local_now,
+        )
+        if fit is not None and fit < remaining:
+            reasons.append(
+                f"pacing: at {pacing_text(spec, hist, number)} between sends, what is left "
+                f"of today's window ({window.describe()}) fits about {fit} more send{_s(fit)} "
+                f"of the {remaining} left"
+            )
         if opening is not None:
             status, next_at = "paced", opening
             reasons.append(
@@ -197,7 +222,7 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
         day=v.day,
         quota=quota,
         sent=sent,
-        remaining=remaining if status != "paused" else 0,
+        remaining=remaining if status not in ("paused", "closed") else 0,
         status=status,
         next_send_at=None if next_at is None else next_at.astimezone(dt.UTC),
         bounce_rate=v.rate,
@@ -209,6 +234,10 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
 
 def _fmt_local(ts: dt.datetime, tz: str) -> str:
     return local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
 
 
 def recipient_domain_refusal(
@@ -268,14 +297,17 @@ class DayVerdict:
     paused: bool  # paused when the day began (health pause, manual pause or provider back-off)
     resumed: bool  # ... and resumed during the day: quota and stage are the post-resume ones
     reasons: tuple[str, ...]  # () when the walk did not explain
+    closed: bool = False  # the window did not open that day (quota 0): a holiday, a day off
 
     @property
     def status(self) -> str:
-        """paused | resumed | hold | step_back | ok, the policy's word for the day."""
+        """paused | resumed | closed | hold | step_back | ok, the policy's word for the day."""
         if self.resumed:
             return "resumed"
         if self.paused:
             return "paused"
+        if self.closed:
+            return "closed"
         return self.health if self.health in ("hold", "step_back") else "ok"
 
 
@@ -377,35 +409,5 @@ def _day_verdict(day: dt.date, v: Verdict, paused: bool, resumed: bool) -> DayVe
         paused,
         resumed,
         tuple(v.reasons),
+        v.closed is not None,
     )
-
-
-def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> list[PlanDay]:
-    """Day-by-day stage and quota ahead if the mailbox sends its full quota healthily."""
-    today = now.astimezone(zone(hist.timezone)).date()
-    first = evaluate(spec, hist, now)
-    counts = {c.day: c for c in hist.days}
-    total = first.remaining
-    plan = [PlanDay(today, first.day, first.stage, first.quota, total)]
-    counts[today] = dataclasses.replace(
-        counts.get(today, DayCounts(today)), sent=max(first.quota, first.sent)
-    )
-    # Past days are fixed; each future day follows from the full-quota days before it.
-    walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today, now)
-    walk.close_day(today, v)
-    for k in range(1, days):
-        day = today + dt.timedelta(days=k)
-        noon = _day_noon(day, hist.timezone)
-        walk.apply_events(day_start(day, hist.timezone))
-        v = walk.verdict(day, today=False, active=True)
-        closed = day.weekday() not in spec.window.weekdays
-        quota = 0 if walk.health_paused or closed or current_pause(hist.events, noon) else v.quota
-        walk.counts[day] = DayCounts(day, sent=quota)
-        walk.close_day(day, v)
-        total += quota
-        plan.append(PlanDay(day, v.day, v.stage, quota, total))
-    return plan
-
-
-def _day_noon(day: dt.date, tz: str) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(12), zone(tz)).astimezone(dt.UTC)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import ConfigError
+from warmup.policy.calendar import Calendar, CalendarError, Window, check
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -87,15 +88,6 @@ class Idle:
 
 
 @dataclass(frozen=True)
-class Window:
-    """Local sending hours ``[start, end)`` and weekdays (0 = Monday)."""
-
-    start: dt.time = dt.time(0, 0)
-    end: dt.time | None = None  # None = until midnight
-    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
-
-
-@dataclass(frozen=True)
 class RecipientDomains:
     """``[recipient_domains]``: how many recipients of one receiving domain a mailbox may mail a
     day (``default`` for any domain not named), so one mailbox never floods one provider."""
@@ -122,6 +114,9 @@ class PolicySpec:
     domain_cap: int | None = None
     description: str = ""
     recipient_domains: RecipientDomains = field(default_factory=RecipientDomains)
+    calendar: Calendar = field(default_factory=Calendar)
+    # A day advances warm-up only with at least this share of its quota sent (0: any send).
+    qualify: float = 0.5
 
     def stage_at(self, day: int) -> tuple[int, Stage, int]:
         """(stage number, stage, 0-based index within it) for warm-up day ``day`` (1-based)."""
@@ -230,11 +225,12 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
     return Stage(name, days, lo, hi, imin, imax)
 
 
-def _clock(value: Any, where: str) -> dt.time:
+def _clock(value: Any, where: str) -> dt.time | None:
+    """A local time ``"08:00"``; ``"24:00"`` is None (midnight at the end of the day)."""
     try:
         hh, mm = str(value).split(":")
         if hh == "24" and mm == "00":
-            return dt.time(23, 59, 59, 999999)
+            return None
         return dt.time(int(hh), int(mm))
     except ValueError:
         raise ConfigError(
@@ -242,15 +238,59 @@ def _clock(value: Any, where: str) -> dt.time:
         ) from None
 
 
-def _window(raw: Any) -> Window:
+def _ranges(hours: Any) -> tuple[tuple[dt.time, dt.time | None], ...]:
+    """``["08:00", "20:00"]`` or ``[["09:00", "12:00"], ["14:00", "18:00"]]``: sorted ranges that
+    do not overlap."""
+    example = "['08:00', '20:00'] or [['09:00', '12:00'], ['14:00', '18:00']]"
+    if isinstance(hours, list) and hours and all(isinstance(h, list) for h in hours):
+        pairs = hours
+    elif isinstance(hours, list) and len(hours) == 2 and all(isinstance(h, str) for h in hours):
+        pairs = [hours]
+    else:
+        raise ConfigError(f"window.hours: expected {example}, got {_show(hours)}")
+    if len(pairs) > 24:
+        raise ConfigError(f"window.hours: {len(pairs)} ranges; at most 24")
+    out: list[tuple[dt.time, dt.time | None]] = []
+    for n, pair in enumerate(pairs, 1):
+        where = "window.hours" if len(pairs) == 1 else f"window.hours[{n}]"
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ConfigError(
+                f"{where}: expected a range like ['09:00', '12:00'], got {_show(pair)}"
+            )
+        start, end = _clock(pair[0], where), _clock(pair[1], where)
+        if start is None:
+            raise ConfigError(f"{where}: a range cannot start at 24:00")
+        if end is not None and end <= start:
+            raise ConfigError(f"{where}: the end must be after the start")
+        if out and (out[-1][1] is None or start < out[-1][1]):
+            raise ConfigError(
+                f"{where}: ranges must be in order and not overlap "
+                f"({pair[0]} starts before the previous range ends)"
+            )
+        out.append((start, end))
+    return tuple(out)
+
+
+def _window(raw: Any, calendar: Calendar) -> Window:
     if not isinstance(raw, dict):
         raise ConfigError("window: expected a [window] table")
-    hours = raw.get("hours", ["00:00", "24:00"])
-    if not isinstance(hours, list) or len(hours) != 2:
-        raise ConfigError(f"window.hours: expected ['08:00', '20:00'], got {_show(hours)}")
-    start, end = _clock(hours[0], "window.hours"), _clock(hours[1], "window.hours")
-    if end <= start:
-        raise ConfigError("window.hours: the end must be after the start")
+    unknown = set(raw) - {"hours", "weekdays", "working_days"}
+    if unknown:
+        raise ConfigError(f"window.{sorted(unknown)[0]}: unknown key")
+    ranges = _ranges(raw.get("hours", ["00:00", "24:00"]))
+    working = raw.get("working_days", False)
+    if not isinstance(working, bool):
+        raise ConfigError(f"window.working_days: expected true or false, got {_show(working)}")
+    if working and not calendar:
+        raise ConfigError(
+            "window.working_days: needs a calendar to know the working days; "
+            'add [calendar] country = "CN" (or your country)'
+        )
+    if working and "weekdays" in raw:
+        raise ConfigError(
+            "window.weekdays: give weekdays or working_days = true, not both "
+            "(working days are the calendar's weekdays, make-up days included)"
+        )
     days = raw.get("weekdays", list(_WEEKDAYS))
     if (
         not isinstance(days, list)
@@ -259,10 +299,28 @@ def _window(raw: Any) -> Window:
     ):
         raise ConfigError(f"window.weekdays: expected names like ['mon', 'tue'], got {_show(days)}")
     return Window(
-        start,
-        None if end.hour == 23 and end.minute == 59 else end,
+        ranges,
         tuple(sorted({_WEEKDAYS.index(str(d).lower()[:3]) for d in days})),
+        working,
     )
+
+
+def _calendar(raw: Any) -> Calendar:
+    if not isinstance(raw, dict):
+        raise ConfigError("calendar: expected a [calendar] table")
+    unknown = set(raw) - {"country", "subdivision", "skip_holidays"}
+    if unknown:
+        raise ConfigError(f"calendar.{sorted(unknown)[0]}: unknown key")
+    if "country" not in raw:
+        raise ConfigError('calendar.country: missing (e.g. country = "CN")')
+    skip = raw.get("skip_holidays", True)
+    if not isinstance(skip, bool):
+        raise ConfigError(f"calendar.skip_holidays: expected true or false, got {_show(skip)}")
+    try:
+        country, sub = check(raw["country"], raw.get("subdivision"))
+    except CalendarError as exc:
+        raise ConfigError(f"calendar.{exc.key}: {exc}") from None
+    return Calendar(country, sub, skip)
 
 
 def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
@@ -306,7 +364,9 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
                 i.get("restart_after_days", 30), "idle.restart_after_days", MAX_DAYS
             ),
         )
-        window = _window(data["window"]) if "window" in data else Window()
+        calendar = _calendar(data["calendar"]) if "calendar" in data else Calendar()
+        window = _window(data["window"], calendar) if "window" in data else Window()
+        qualify = _rate(data, "qualify", "", 0.5)
         domain_cap = data.get("domain_cap")
         if domain_cap is not None:
             domain_cap = _count(domain_cap, "domain_cap", MAX_VOLUME)
@@ -327,6 +387,8 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
             "window",
             "domain_cap",
             "recipient_domains",
+            "calendar",
+            "qualify",
         }
         if unknown:
             raise ConfigError(f"{sorted(unknown)[0]}: unknown key")
@@ -343,6 +405,8 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         domain_cap,
         description,
         recipient_domains,
+        calendar,
+        qualify,
     )
 
 

@@ -8,8 +8,15 @@ the trailing window and the quota the policy allowed then. :func:`warmup.policy.
 plan cannot disagree with ``warmup quota``.
 
 Rules (see README "The policy"):
-- warm-up progress counts *active* days (at least one send); a held or paused day does not count;
+- warm-up progress counts *qualifying* days: at least ``qualify`` (default half) of the day's
+  quota sent, the quota being what the day could deliver (its window at the stage's mean gap, the
+  domain cap); a held or paused day does not count; an active day that does not qualify neither
+  advances nor counts as idle;
+- a day the window does not open on (a public holiday of the calendar, a weekday not in
+  ``window.weekdays``, a non-working day with ``window.working_days``) has quota 0;
 - idle for ``idle.step_back_after_days`` steps back a stage, ``restart_after_days`` starts over;
+  idle days are days the mailbox could have sent on and did not: closed days, and the
+  non-working days of a holiday break, do not count;
 - health is judged on the trailing ``health.window_days`` before a day once ``min_sample`` sends
   are in it: above ``hold_above`` the quota stays at the last healthy day's, above
   ``step_back_above`` the mailbox steps back a stage (once per episode), above ``pause_above`` it
@@ -35,18 +42,22 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from warmup.policy.calendar import closed, fits, off
+from warmup.words import plural
+
 if TYPE_CHECKING:
-    from warmup.policy.spec import PolicySpec
+    from warmup.policy.spec import PolicySpec, Stage
 
 GROWTH_DAYS = 7
 # Part of every memo's inputs: bump it whenever a rule of the walk or WalkState's layout changes,
 # so that no memo computed by older code is ever resumed.
-CODE_VERSION = "walk-2"
+CODE_VERSION = "walk-3"
 ONE_DAY = dt.timedelta(days=1)
 
 
@@ -88,6 +99,9 @@ class WalkState:
     stepped_back: bool
     health_paused: str | None
     health_cut: dt.date | None
+    # Active days of the last GROWTH_DAYS that sent too little to qualify: (ISO day, sent, what
+    # the day could deliver). Only for the reasons.
+    short_days: tuple[tuple[str, int, int], ...] = ()
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -100,6 +114,7 @@ class WalkState:
         data = json.loads(text)
         for k in ("upto", "last_active", "health_cut"):
             data[k] = dt.date.fromisoformat(data[k]) if data[k] is not None else None
+        data["short_days"] = tuple(tuple(d) for d in data.get("short_days", ()))
         return cls(**data)
 
 
@@ -110,6 +125,7 @@ _STATE_FIELDS = (
     "stepped_back",
     "health_paused",
     "health_cut",
+    "short_days",
 )
 
 
@@ -150,8 +166,15 @@ def inputs_digest(spec: PolicySpec, hist: History) -> str:
 
     The policy's content (``repr`` of the parsed spec: every number the walk reads, whatever its
     file or preset is called), the mailbox's zone, cap and start day, the provider's limits and
-    :data:`CODE_VERSION`.
+    :data:`CODE_VERSION` (and the holidays library's version when the policy has a calendar:
+    a new version may correct a past holiday).
     """
+    if spec.calendar:
+        from warmup.policy.calendar import data_version
+
+        calendar_data = data_version()
+    else:
+        calendar_data = None
     parts = [
         CODE_VERSION,
         hist.mailbox,
@@ -161,6 +184,7 @@ def inputs_digest(spec: PolicySpec, hist: History) -> str:
         hist.started.isoformat() if hist.started else None,
         hist.provider_ceiling,
         hist.provider_min_interval,
+        calendar_data,
     ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
@@ -176,6 +200,8 @@ class Verdict:
     rate: float | None
     complaint_rate: float | None
     reasons: list[str] = field(default_factory=list)
+    closed: str | None = None  # why the window stays shut all day (quota 0), or None
+    number: int = 0  # the stage's index
 
 
 @dataclass
@@ -191,6 +217,7 @@ class Walk:
     stepped_back: bool = False
     health_paused: str | None = None
     health_cut: dt.date | None = None  # days up to this one (a resume) can only hold
+    short_days: tuple[tuple[str, int, int], ...] = ()
     events: list[MailboxEvent] = field(default_factory=list)
     events_done: int = 0
     # False: no reason strings (a report's year of verdicts never shows them, and building them
@@ -229,7 +256,7 @@ class Walk:
                 "unjudged",
                 None,
                 None,
-                f"bounce rate not judged yet: {sent} sends in the last {h.window_days} days "
+                f"bounce rate not judged yet: {plural(sent, 'send')} in the last {h.window_days} days "
                 f"(needs {h.min_sample})"
                 if self.explain
                 else "unjudged",
@@ -260,40 +287,91 @@ class Walk:
             health, rule = "ok", "ok"
         if not self.explain:
             return health, rate, crate, health
+        lines = (h.hold_above, h.step_back_above, h.pause_above)
+        clines = (h.complaint_hold_above, h.complaint_pause_above)
         facts = (
-            f"{h.window_days}-day bounce rate {rate:.1%} ({bounced}/{sent}), "
-            f"complaint rate {crate:.2%} ({complaints}/{sent})"
+            f"{h.window_days}-day bounce rate {percent(rate, lines)} ({bounced}/{sent}), "
+            f"complaint rate {percent(crate, clines, 2)} ({complaints}/{sent})"
         )
         why = {
             "cut": f"resumed on {self.health_cut}, the ramp is held until the days before it "
             f"leave the window",
-            "pause": f"bounce rate above {h.pause_above:.0%} pauses",
-            "complaint_pause": f"complaint rate above {h.complaint_pause_above:.1%} pauses",
-            "step_back": f"bounce rate above {h.step_back_above:.0%} steps back a stage",
-            "hold": f"bounce rate above {h.hold_above:.0%} holds the ramp",
-            "complaint_hold": f"complaint rate above {h.complaint_hold_above:.1%} holds the ramp",
-            "ok": f"within {h.hold_above:.0%}, the ramp continues",
+            "pause": f"bounce rate above {line(h.pause_above)} pauses",
+            "complaint_pause": f"complaint rate above {line(h.complaint_pause_above)} pauses",
+            "step_back": f"bounce rate above {line(h.step_back_above)} steps back a stage",
+            "hold": f"bounce rate above {line(h.hold_above)} holds the ramp",
+            "complaint_hold": f"complaint rate above {line(h.complaint_hold_above)} holds the ramp",
+            "ok": f"within {line(h.hold_above)}, the ramp continues",
         }[rule]
         return health, rate, crate, f"{facts}: {why}"
+
+    def small_sample_warning(self, first: dt.date, last: dt.date) -> str | None:
+        """A warning when a window too small to judge already bounces (or draws complaints)
+        above the hold lines: the status stays ok, but the list looks bad."""
+        h = self.spec.health
+        sent, bounced, complaints = self.window_rates(first, last)
+        if not sent:
+            return None
+        bounced, complaints = min(bounced, sent), min(complaints, sent)
+        bad = []
+        if bounced / sent > h.hold_above:
+            bad.append(
+                f"{bounced} bounce{_s(bounced)} in {sent} send{_s(sent)} "
+                f"({percent(bounced / sent, (h.hold_above,))}, above {line(h.hold_above)})"
+            )
+        if complaints / sent > h.complaint_hold_above:
+            bad.append(
+                f"{complaints} complaint{_s(complaints)} in {sent} send{_s(sent)} "
+                f"({percent(complaints / sent, (h.complaint_hold_above,), 2)}, "
+                f"above {line(h.complaint_hold_above)})"
+            )
+        if not bad:
+            return None
+        return (
+            f"warning: {' and '.join(bad)} in the last {h.window_days} days; too few sends to "
+            f"judge yet (needs {h.min_sample}), so nothing is held, but check the list before "
+            f"sending more"
+        )
+
+    def idle_days(self, last: dt.date, day: dt.date) -> tuple[int, int]:
+        """``(idle, off)``: the days strictly between ``last`` and ``day`` the mailbox could have
+        sent on, and those it could not (closed, or in a holiday break)."""
+        gap = (day - last).days - 1
+        spec = self.spec
+        if gap <= 0:
+            return 0, 0
+        if not spec.calendar and len(spec.window.weekdays) == 7:
+            return gap, 0
+        days_off = sum(
+            off(spec.window, spec.calendar, last + dt.timedelta(days=k)) for k in range(1, gap + 1)
+        )
+        return gap - days_off, days_off
 
     def idle_adjust(self, day: dt.date, reasons: list[str]) -> None:
         if self.last_active is None:
             return
-        idle = (day - self.last_active).days - 1
+        idle, days_off = self.idle_days(self.last_active, day)
         rules = self.spec.idle
+        also = f", not counting {days_off} day{_s(days_off)} off" if days_off else ""
         if rules.restart_after_days and idle >= rules.restart_after_days and self.eff:
             if self.explain:
                 reasons.append(
-                    f"idle {idle} days (>= {rules.restart_after_days}): warm-up starts over"
+                    f"idle {idle} days{also} (>= {rules.restart_after_days}): warm-up starts over"
                 )
             self.eff, self.stepped_back = 0, False
         elif rules.step_back_after_days and idle >= rules.step_back_after_days and self.eff:
             self.step_back()
             if self.explain:
                 reasons.append(
-                    f"idle {idle} days (>= {rules.step_back_after_days}): "
+                    f"idle {idle} days{also} (>= {rules.step_back_after_days}): "
                     f"stepped back to stage {self.stage_name()}"
                 )
+        elif days_off and self.explain:
+            reasons.append(
+                f"last sent on {self.last_active}: idle {idle} day{_s(idle)}; the {days_off} "
+                f"day{_s(days_off)} off since (holidays, days the window does not open on) "
+                f"do not count as idle"
+            )
         self.last_active = day  # one adjustment per idle gap
 
     def step_back(self) -> None:
@@ -311,6 +389,7 @@ class Walk:
             self.idle_adjust(day, reasons)
         w = spec.health.window_days
         health, rate, crate, why = self.judge(day - dt.timedelta(days=w), day - ONE_DAY)
+        judged_to = day - ONE_DAY
         if today:
             # The prior window plus today: only today's bounces can make it worse.
             t_health, t_rate, t_crate, t_why = self.judge(day - dt.timedelta(days=w), day)
@@ -319,6 +398,7 @@ class Walk:
             ):
                 health, rate, crate = t_health, t_rate, t_crate
                 why = t_why + " (including today)" if self.explain else t_why
+                judged_to = day
         if health == "pause" and not self.health_paused:
             self.health_paused = why
         if health == "step_back" and not self.stepped_back:
@@ -331,20 +411,34 @@ class Walk:
         explain = self.explain
         if explain:
             reasons.append(
-                f"warm-up day {self.eff + 1}, stage {stage.name} "
-                f"({stage.describe_volume()}): {volume}"
+                f"warm-up day {self.eff + 1}: {self.eff} qualifying day{_s(self.eff)} so far, "
+                f"stage {stage.name} ({stage.describe_volume()}): {volume}"
             )
+            short = self.short_reason(day)
+            if short:
+                reasons.append(short)
             reasons.append(why)
+            if health == "unjudged":
+                warning = self.small_sample_warning(day - dt.timedelta(days=w), judged_to)
+                if warning:
+                    reasons.append(warning)
         quota = volume
         floor = spec.stages[0].daily_from
         busiest = self.busiest(day)
-        growth = max(floor, int(spec.growth_factor * busiest))
+        grown = int(spec.growth_factor * busiest)
+        growth = max(floor, grown)
         if growth < quota:
             quota = growth
-            if explain:
+            if explain and grown >= floor:
                 reasons.append(
                     f"growth limit: {spec.growth_factor:g}x the busiest of the last "
                     f"{GROWTH_DAYS} days ({busiest}) = {growth}"
+                )
+            elif explain:
+                reasons.append(
+                    f"growth limit: {spec.growth_factor:g}x the busiest of the last "
+                    f"{GROWTH_DAYS} days ({busiest}) = {grown}, raised to {floor}, the first "
+                    f"stage's daily volume, below which the limit never goes"
                 )
         for limit, what in (
             (spec.ceiling, "policy"),
@@ -363,19 +457,70 @@ class Walk:
                     reasons.append(f"held at the last healthy day's quota: {held}")
         elif health in ("ok", "unjudged"):
             self.last_healthy_quota = quota
-        return Verdict(quota, stage.name, self.eff + 1, health, rate, crate, reasons)
+        shut = closed(spec.window, spec.calendar, day)
+        if shut is not None:
+            quota = 0
+            if explain:
+                reasons.append(f"closed: {shut}: quota 0, and the day does not count as idle")
+        return Verdict(quota, stage.name, self.eff + 1, health, rate, crate, reasons, shut, number)
+
+    def short_reason(self, day: dt.date) -> str | None:
+        """Which recent active days sent too little to count toward warm-up."""
+        since = (day - dt.timedelta(days=GROWTH_DAYS)).isoformat()
+        short = [d for d in self.short_days if since <= d[0] < day.isoformat()]
+        if not short:
+            return None
+        listed = ", ".join(f"{d} ({sent} of {could} sent)" for d, sent, could in short)
+        return (
+            f"too little sent to count toward warm-up on {listed}: a day counts when at least "
+            f"{self.spec.qualify:.0%} of what it could deliver is sent"
+        )
+
+    def capacity(self, day: dt.date, stage: Stage) -> int | None:
+        """How many sends fit in ``day``'s window at ``stage``'s mean gap (None: no pacing)."""
+        return fits(self.spec.window, day, zone(self.hist.timezone), mean_gap(stage, self.hist))
+
+    def deliverable(self, day: dt.date, v: Verdict) -> int:
+        """What ``day`` could deliver: its quota, within its window at the mean gap and the
+        domain cap."""
+        most = v.quota
+        if self.spec.domain_cap is not None:
+            most = min(most, self.spec.domain_cap)
+        fit = self.capacity(day, self.spec.stages[v.number]) if most else None
+        return most if fit is None else min(most, fit)
+
+    def qualifies(self, day: dt.date, v: Verdict, sent: int) -> bool:
+        """Enough sent on ``day`` to count toward warm-up; a day that does not is remembered for
+        the reasons."""
+        if v.closed is None and v.quota and sent >= needed(self.spec.qualify, v.quota):
+            return True  # enough of the whole quota: enough of any part of it
+        could = 0 if v.closed is not None else self.deliverable(day, v)
+        if could and sent >= needed(self.spec.qualify, could):
+            return True
+        keep = (day - dt.timedelta(days=GROWTH_DAYS - 1)).isoformat()
+        self.short_days = (
+            *(d for d in self.short_days if d[0] >= keep),
+            (day.isoformat(), sent, could),
+        )
+        return False
 
     def busiest(self, day: dt.date) -> int:
         """The most sent on one of the :data:`GROWTH_DAYS` days before ``day``."""
         return max(self.sent_on(day - dt.timedelta(days=k)) for k in range(1, GROWTH_DAYS + 1))
 
     def close_day(self, day: dt.date, v: Verdict) -> None:
-        """After a past day: count it as progress if it was active and healthy."""
+        """After a past day: count it as progress if it qualified and was healthy."""
         sent = self.sent_on(day)
-        if sent and v.health in ("ok", "unjudged") and not self.health_paused:
+        if not sent:
+            return
+        # qualifies() first, always: it remembers a day that sent too little
+        if (
+            self.qualifies(day, v, sent)
+            and v.health in ("ok", "unjudged")
+            and not self.health_paused
+        ):
             self.eff += 1
-        if sent:
-            self.last_active = day
+        self.last_active = day
 
     def state(self, upto: dt.date) -> WalkState:
         """The walk's state, as the state at the start of ``upto`` (the caller's position)."""
@@ -387,6 +532,7 @@ class Walk:
             self.stepped_back,
             self.health_paused,
             self.health_cut,
+            self.short_days,
         )
 
     def resume(self, state: WalkState) -> None:
@@ -410,6 +556,39 @@ class Walk:
 
 
 SEVERITY = {"unjudged": 0, "ok": 0, "hold": 1, "step_back": 2, "pause": 3}
+
+
+def needed(qualify: float, could: int) -> int:
+    """Sends a day that could deliver ``could`` needs to qualify (at least one)."""
+    return max(1, math.ceil(qualify * could - 1e-9))
+
+
+def mean_gap(stage: Stage, hist: History) -> float:
+    """Seconds between two sends on average: the middle of the stage's random interval, never
+    under the provider's per-minute limit."""
+    return max((stage.interval_min + stage.interval_max) / 2, hist.provider_min_interval)
+
+
+def percent(rate: float, lines: tuple[float, ...], digits: int = 1) -> str:
+    """``rate`` as a percentage with enough digits that it sits on the same side of each of
+    ``lines`` as the rate itself: 5.05% is "5.05%", never "5.0%" next to "above 5%"."""
+    for d in range(digits, 7):
+        text = f"{rate * 100:.{d}f}"
+        shown = float(text)
+        if all((shown > round(t * 100, 9)) == (rate > t) for t in lines):
+            break
+    return f"{text}%"
+
+
+def line(threshold: float) -> str:
+    """A threshold as written: 0.03 is "3%", 0.035 "3.5%", 0.001 "0.1%"."""
+    return f"{round(threshold * 100, 9):g}%"
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
 _LIMITS = {
     "policy": "policy {} ceiling",
     "provider": "provider's daily limit",

@@ -1,0 +1,143 @@
+"""Calendars and sending windows (issue #12): public holidays have quota 0 and are not idle,
+windows with several ranges a day and on the calendar's working days only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SH, at
+from warmup.errors import ConfigError
+from warmup.policy import DayCounts, History, evaluate, load_policy
+from warmup.policy.spec import parse_policy
+
+BOX = "a@corp.example"
+DEFAULT_TOML = (Path(__file__).parents[1] / "warmup/policy/presets/default.toml").read_text()
+
+
+def policy(extra: str, idle: str = "") -> dict:
+    """The default preset with ``extra`` tables appended (and its [idle] replaced)."""
+    text = DEFAULT_TOML
+    if idle:
+        text = text.split("[idle]")[0] + f"[idle]\n{idle}\n"
+    return tomllib.loads(text + "\n" + extra)
+
+
+CN = '[calendar]\ncountry = "CN"\n'
+
+
+def quota(run, *args: str) -> dict:
+    res = run("quota", BOX, "--json", *args)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output)[0]
+
+
+def write_sends(path: Path, days: list[tuple[dt.date, int]]) -> Path:
+    lines = ["mailbox,recipient,sent_at,message_id"]
+    for day, n in days:
+        for i in range(n):
+            ts = at(day, 9, i).isoformat()
+            lines.append(f"{BOX},r{day:%m%d}-{i}@example.com,{ts},<{day}-{i}@x>")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_national_day_has_quota_0_and_the_holiday_week_is_not_idle(run, tmp_path):
+    # Idle 5 days starts warm-up over; the National Day break is 7 days (2026-10-01..07).
+    text = DEFAULT_TOML.split("[idle]")[0] + "[idle]\nrestart_after_days = 5\n\n" + CN
+    (tmp_path / "cn.toml").write_text(text)
+    assert (
+        run(
+            "mailbox", "add", BOX, "--provider", "exmail", "--policy", str(tmp_path / "cn.toml")
+        ).exit_code
+        == 0
+    )
+    sends = [(dt.date(2026, 9, d), 50) for d in (28, 29, 30)]
+    assert run("import", str(write_sends(tmp_path / "s.csv", sends))).exit_code == 0
+
+    q = quota(run, "--at", "2026-10-01T10:00:00+08:00")
+    assert (q["quota"], q["remaining"], q["status"]) == (0, 0, "closed")
+    assert "closed: public holiday in CN (National Day): quota 0" in " ".join(q["reasons"])
+    # Sunday 4 October is no public holiday, only part of the break: weekends are the user's call
+    assert q["next_send_at"] == "2026-10-03T16:00:00+00:00"
+    assert run("quota", BOX, "--check", "--at", "2026-10-01T10:00:00+08:00").exit_code == 75
+
+    after = quota(run, "--at", "2026-10-08T10:00:00+08:00")
+    assert (after["day"], after["quota"], after["status"]) == (4, 50, "ok")
+    assert any(
+        "last sent on 2026-09-30: idle 0 days; the 7 days off since" in r for r in after["reasons"]
+    )
+    # Without the calendar the same week is 7 idle days: warm-up starts over.
+    (tmp_path / "plain.toml").write_text(text.replace(CN, ""))
+    assert run("mailbox", "set", BOX, "--policy", str(tmp_path / "plain.toml")).exit_code == 0
+    plain = quota(run, "--at", "2026-10-08T10:00:00+08:00")
+    assert plain["day"] == 1 and any("idle 7 days" in r for r in plain["reasons"])
+
+
+def hist(days: tuple[DayCounts, ...] = ()) -> History:
+    return History(mailbox=BOX, timezone=SH, days=days)
+
+
+def test_working_days_open_on_make_up_saturdays_and_not_on_holidays():
+    spec = parse_policy(policy(CN + '[window]\nhours = ["09:00", "18:00"]\nworking_days = true\n'))
+    saturday_at_work = evaluate(spec, hist(), at(dt.date(2026, 10, 10), 10))  # 调休
+    assert (saturday_at_work.status, saturday_at_work.quota) == ("ok", 50)
+    sunday = evaluate(spec, hist(), at(dt.date(2026, 10, 11), 10))
+    assert (sunday.status, sunday.quota) == ("closed", 0)
+    assert "not a working day in CN (Sunday)" in " ".join(sunday.reasons)
+    assert sunday.next_send_at == at(dt.date(2026, 10, 12), 9)
+    holiday = evaluate(spec, hist(), at(dt.date(2026, 10, 5), 10))  # a Monday off
+    assert holiday.status == "closed" and "public holiday in CN" in " ".join(holiday.reasons)
+
+
+def test_two_ranges_a_day_pace_across_the_lunch_break():
+    spec = parse_policy(policy('[window]\nhours = [["09:00", "12:00"], ["14:00", "18:00"]]\n'))
+    monday = dt.date(2026, 11, 16)
+    assert evaluate(spec, hist(), at(monday, 11, 59)).status == "ok"
+    lunch = evaluate(spec, hist(), at(monday, 12, 30))
+    assert (lunch.status, lunch.next_send_at) == ("paced", at(monday, 14))
+    evening = evaluate(spec, hist(), at(monday, 18, 0))
+    assert (evening.status, evening.next_send_at) == ("paced", at(monday + dt.timedelta(1), 9))
+
+
+def test_skip_holidays_false_sends_on_holidays():
+    spec = parse_policy(policy(CN + "skip_holidays = false\n"))
+    a = evaluate(spec, hist(), at(dt.date(2026, 10, 1), 10))
+    assert (a.status, a.quota) == ("ok", 50)
+
+
+@pytest.mark.parametrize(
+    ("name", "country"),
+    [("exmail", "CN"), ("netease", "CN"), ("aliyun", "CN"), ("gmail", None), ("default", None)],
+)
+def test_chinese_presets_skip_cn_holidays_by_default(name, country):
+    spec = load_policy(name)
+    assert spec.calendar.country == country
+    assert spec.window.weekdays == tuple(range(7))  # weekends stay the user's choice
+    a = evaluate(spec, hist(), at(dt.date(2026, 10, 1), 10))
+    assert a.status == ("closed" if country else "ok")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[calendar]\ncountry = "XX"\n', "calendar.country: 'XX' is not a country the holidays"),
+        ("[calendar]\nskip_holidays = true\n", "calendar.country: missing"),
+        ('[calendar]\ncountry = "CN"\nskip_holidays = "yes"\n', "calendar.skip_holidays"),
+        ("[window]\nworking_days = true\n", "window.working_days: needs a calendar"),
+        (
+            '[window]\nhours = [["09:00", "12:00"], ["11:00", "18:00"]]\n',
+            "window.hours[2]: ranges must be in order and not overlap",
+        ),
+        ('[window]\nhours = [["12:00", "09:00"]]\n', "the end must be after the start"),
+        ('[window]\nhours = "9-5"\n', "window.hours: expected ['08:00', '20:00'] or"),
+    ],
+)
+def test_bad_calendars_and_windows_are_refused_naming_the_key(extra, message):
+    with pytest.raises(ConfigError) as err:
+        parse_policy(policy(extra), "mine")
+    assert message in str(err.value)

@@ -1,0 +1,96 @@
+"""Honest plans (issue #12): ``warmup plan`` plans what the gate lets through, and says why."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import tomllib
+from pathlib import Path
+
+from tests.conftest import SH, at
+from warmup.policy import DayCounts, History, evaluate, project
+from warmup.policy.spec import parse_policy
+
+BOX = "a@corp.example"
+TODAY = dt.date(2026, 11, 16)  # a Monday
+DEFAULT_TOML = (Path(__file__).parents[1] / "warmup/policy/presets/default.toml").read_text()
+MORNING = '[window]\nhours = ["09:00", "12:00"]\n'
+
+
+def test_a_three_hour_window_at_5_to_10_minutes_plans_at_most_36(run, tmp_path):
+    (tmp_path / "morning.toml").write_text(DEFAULT_TOML + "\n" + MORNING)
+    policy = str(tmp_path / "morning.toml")
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", policy).exit_code == 0
+    res = run("plan", BOX, "--days", "3", "--json", "--at", at(TODAY, 8).isoformat())
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    first = data["days"][0]
+    assert first["quota"] == 50 and first["planned"] <= 36
+    assert first["planned"] == 24  # 180 minutes at 7.5 minutes on average
+    assert first["notes"] == [
+        "the rest of today's window (09:00-12:00) fits about 24 sends at 7.5 min on average "
+        "(random 5-10 min) between sends: 24 of the 50 left"
+    ]
+    assert data["days"][1]["notes"][0].startswith("the window (09:00-12:00) fits about 24 sends")
+    text = run("plan", BOX, "--days", "2", "--at", at(TODAY, 8).isoformat()).output
+    assert "PLANNED" in text and "fits about 24 sends" in text
+
+
+def hist() -> History:
+    return History(mailbox=BOX, timezone=SH)
+
+
+def spec_with(extra: str, top: str = ""):
+    """The default preset with top-level keys ``top`` and tables ``extra``."""
+    return parse_policy(tomllib.loads(top + DEFAULT_TOML + "\n" + extra), "mine")
+
+
+def gate_day(spec, h: History, day: dt.date) -> int:
+    """What the gate lets through on ``day`` to a sender that sends the moment it may."""
+    t, sent = at(day, 0), 0
+    end = at(day + dt.timedelta(days=1), 0)
+    while t < end:
+        a = evaluate(spec, h, t)
+        if a.status in ("ok", "hold", "step_back") and a.remaining > 0:
+            counts = {c.day: c for c in h.days}
+            c = counts.get(day, DayCounts(day))
+            counts[day] = dataclasses.replace(c, sent=c.sent + 1)
+            h = dataclasses.replace(h, days=tuple(counts.values()), last_send_at=t)
+            sent += 1
+        elif a.status == "paced" and a.next_send_at is not None and a.next_send_at > t:
+            t = a.next_send_at
+        else:
+            break
+    return sent
+
+
+def test_the_plan_is_what_the_gate_lets_through_within_a_few():
+    spec = spec_with('[window]\nhours = [["09:00", "12:00"], ["14:00", "16:00"]]\n')
+    planned = project(spec, hist(), at(TODAY, 0), 1)[0].planned
+    real = gate_day(spec, hist(), TODAY)
+    assert planned == 40  # 300 minutes at 7.5
+    assert abs(real - planned) <= 4, (real, planned)  # the gaps are random, the plan their mean
+
+
+def test_the_domain_cap_and_closed_days_lower_the_plan():
+    spec = spec_with('[calendar]\ncountry = "CN"\n', top="domain_cap = 30\n")
+    plan = project(spec, hist(), at(dt.date(2026, 9, 30), 8), 3)
+    assert [(d.date.isoformat(), d.quota, d.planned, d.status) for d in plan] == [
+        ("2026-09-30", 50, 30, "ok"),
+        ("2026-10-01", 0, 0, "closed"),
+        ("2026-10-02", 0, 0, "closed"),
+    ]
+    assert plan[0].notes == (
+        "domain cap 30/day, shared by the domain's mailboxes: at most 30 more today",
+    )
+    assert plan[1].notes == ("closed: public holiday in CN (National Day)",)
+
+
+def test_plan_notes_say_recipient_domain_caps_may_lower_a_day(run, tmp_path):
+    extra = '[recipient_domains]\ndefault = 30\n"qq.com" = 2\n'
+    (tmp_path / "rd.toml").write_text(DEFAULT_TOML + "\n" + extra)
+    run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(tmp_path / "rd.toml"))
+    data = json.loads(run("plan", BOX, "--days", "1", "--json").output)
+    (notes,) = [m["notes"] for m in data["mailboxes"]]
+    assert any("may lower what a day delivers" in n and "qq.com 2/day" in n for n in notes)

@@ -1,0 +1,281 @@
+"""Days and hours a policy may send in: public holidays, working days, the sending window, and
+how many paced sends fit in it. Pure: the holidays are computed by the ``holidays`` library
+(vacanza/holidays on PyPI), never fetched.
+
+- :class:`Calendar` (``[calendar] country = "CN"``): a country's public holidays and working days.
+  China's working days are Monday to Friday plus the weekend days the State Council moves work
+  to (调休), minus the holidays: the library's ``weekend_workdays``.
+- :class:`Window` (``[window]``): local hour ranges, and the weekdays or the calendar's working
+  days it opens on.
+- :func:`closed` says why a local day is closed (a holiday, a day the window does not open on);
+  :func:`next_opening` is the first instant the window is open; :func:`fits` how many sends at a
+  given gap fit between two instants of a day's window.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib
+import importlib.util
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+_WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+ONE_DAY = dt.timedelta(days=1)
+MIDNIGHT = dt.time(0, 0)
+# How far a search for the next open day goes: a window that opens on no day within two years
+# is not a window (the spec refuses one with no weekday).
+SEARCH_DAYS = 800
+# A run of non-working days around a holiday (China's Spring Festival: 9 days) is at most this long.
+BREAK_SEARCH = 12
+
+
+@dataclass(frozen=True)
+class YearTable:
+    """One country's year: holiday names by date, and the weekend days that are working days."""
+
+    holidays: Mapping[dt.date, str]
+    workdays: frozenset[dt.date]
+    weekend: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """``[calendar]``: whose public holidays count. No ``country``: no holidays at all."""
+
+    country: str | None = None
+    subdivision: str | None = None
+    skip_holidays: bool = True  # a public holiday has quota 0 (and is not idle)
+
+    def __bool__(self) -> bool:
+        return self.country is not None
+
+    def holiday(self, day: dt.date) -> str | None:
+        """The public holiday's name on ``day``, or None."""
+        if self.country is None:
+            return None
+        return year_table(self.country, self.subdivision, day.year).holidays.get(day)
+
+    def working(self, day: dt.date) -> bool:
+        """A working day: not a holiday, and a weekday or a weekend day work was moved to."""
+        if self.country is None:
+            return day.weekday() < 5
+        table = year_table(self.country, self.subdivision, day.year)
+        if day.weekday() in table.weekend:
+            return day in table.workdays
+        return day not in table.holidays
+
+    def in_break(self, day: dt.date) -> bool:
+        """``day`` is a non-working day joined to a public holiday by non-working days: part of a
+        holiday break (China's National Day week includes its weekend days)."""
+        if self.country is None or self.working(day):
+            return False
+        for step in (ONE_DAY, -ONE_DAY):
+            d = day
+            for _ in range(BREAK_SEARCH):
+                if self.holiday(d) is not None:
+                    return True
+                d += step
+                if self.working(d):
+                    break
+        return False
+
+
+@dataclass(frozen=True)
+class Window:
+    """Local sending hours, as ``[start, end)`` ranges (end None = midnight), on the given weekdays
+    (0 = Monday) or, with ``working_days``, on the calendar's working days."""
+
+    ranges: tuple[tuple[dt.time, dt.time | None], ...] = ((MIDNIGHT, None),)
+    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    working_days: bool = False
+
+    @property
+    def all_day(self) -> bool:
+        return self.ranges == ((MIDNIGHT, None),)
+
+    def describe(self) -> str:
+        """``09:00-12:00 and 14:00-18:00``."""
+        return " and ".join(
+            f"{s:%H:%M}-{'24:00' if e is None else f'{e:%H:%M}'}" for s, e in self.ranges
+        )
+
+
+def closed(window: Window, calendar: Calendar, day: dt.date) -> str | None:
+    """Why the window stays shut all of local ``day``, or None when it opens that day."""
+    if calendar.skip_holidays:
+        name = calendar.holiday(day)
+        if name is not None:
+            return f"public holiday in {calendar.country} ({name})"
+    if window.working_days:
+        if not calendar.working(day):
+            return f"not a working day in {calendar.country} ({_WEEKDAY_NAMES[day.weekday()]})"
+    elif day.weekday() not in window.weekdays:
+        return f"{_WEEKDAY_NAMES[day.weekday()]} is not a sending day (window.weekdays)"
+    return None
+
+
+def off(window: Window, calendar: Calendar, day: dt.date) -> bool:
+    """A day that does not count as idle: closed, or part of a holiday break."""
+    if closed(window, calendar, day) is not None:
+        return True
+    return calendar.skip_holidays and calendar.in_break(day)
+
+
+def ranges_on(window: Window, day: dt.date, tz: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The window's ranges on local ``day`` as aware UTC instants (the day is assumed open)."""
+    out = []
+    for start, end in window.ranges:
+        a = dt.datetime.combine(day, start, tz)
+        b = dt.datetime.combine(day + ONE_DAY if end is None else day, end or MIDNIGHT, tz)
+        # in UTC: the length of a range on a day the clocks change is its real length
+        out.append((a.astimezone(dt.UTC), b.astimezone(dt.UTC)))
+    return out
+
+
+def next_opening(window: Window, calendar: Calendar, local: dt.datetime) -> dt.datetime | None:
+    """None if the window is open at ``local`` (aware, local time), else the next instant it
+    opens (aware UTC); None too if it opens on no day within :data:`SEARCH_DAYS`."""
+    tz = local.tzinfo
+    assert tz is not None
+    day = local.date()
+    for k in range(SEARCH_DAYS):
+        d = day + dt.timedelta(days=k)
+        if closed(window, calendar, d) is not None:
+            continue
+        for a, b in ranges_on(window, d, tz):
+            if k == 0 and a <= local < b:
+                return None
+            if a > local:
+                return a
+    return None
+
+
+def fits(
+    window: Window,
+    day: dt.date,
+    tz: dt.tzinfo,
+    gap: float,
+    after: dt.datetime | None = None,
+) -> int | None:
+    """How many sends fit in ``day``'s window (from ``after`` on, if given) one every ``gap``
+    seconds, starting as each range opens; None when nothing paces them (``gap`` 0).
+
+    Sends start when a range opens and go on every ``gap`` while the range is open; a gap that
+    runs past the range's end carries into the next range.
+    """
+    if gap <= 0:
+        return None
+    n = 0
+    # a plain UTC datetime: a pendulum instant with a zoneinfo zone loses it in an addition
+    carry = None if after is None else dt.datetime.fromtimestamp(after.timestamp(), dt.UTC)
+    for a, b in ranges_on(window, day, tz):
+        t = a if carry is None or carry < a else carry
+        if t >= b:
+            continue
+        k = math.ceil((b - t).total_seconds() / gap - 1e-9)
+        n += k
+        carry = t + dt.timedelta(seconds=k * gap)
+    return n
+
+
+# -- the holidays library --------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=512)
+def year_table(country: str, subdivision: str | None, year: int) -> YearTable:
+    """One year of ``country``'s calendar (cached per process: a few ms to compute)."""
+    cls = _country_class(country)
+    h = cls(years=year, subdiv=subdivision)
+    workdays = frozenset(d for d in getattr(h, "weekend_workdays", ()) if d.year == year)
+    return YearTable(
+        {d: name for d, name in h.items() if d.year == year},
+        workdays,
+        frozenset(getattr(h, "weekend", (5, 6))),
+    )
+
+
+class CalendarError(ValueError):
+    """A ``[calendar]`` value the holidays library cannot use; ``key`` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def check(country: Any, subdivision: Any) -> tuple[str, str | None]:
+    """``(country, subdivision)`` normalised, or :class:`CalendarError` saying what is wrong."""
+    if not isinstance(country, str) or not country.strip():
+        raise CalendarError("country", f"expected a country code like 'CN', got {country!r}")
+    code = country.strip().upper()
+    try:
+        cls = _country_class(code)
+    except LookupError:
+        raise CalendarError(
+            "country",
+            f"{country!r} is not a country the holidays library knows; use an ISO 3166 code "
+            f"like 'CN', 'US' or 'DE'",
+        ) from None
+    if subdivision is None:
+        return code, None
+    if not isinstance(subdivision, str):
+        raise CalendarError(
+            "subdivision", f"expected a subdivision code like 'CA', got {subdivision!r}"
+        )
+    aliases = getattr(cls, "subdivisions_aliases", {}) or {}
+    sub = aliases.get(subdivision, subdivision)
+    known = tuple(getattr(cls, "subdivisions", ()) or ())
+    if sub not in known:
+        listed = ", ".join(known[:12]) + (" ..." if len(known) > 12 else "")
+        raise CalendarError(
+            "subdivision",
+            f"{subdivision!r} is not a subdivision of {code} "
+            f"({'choose one of ' + listed if known else 'it has none'})",
+        )
+    return code, sub
+
+
+def data_version() -> str:
+    """The holidays library's version: part of a walk memo's inputs, since a new version may
+    correct a past holiday."""
+    import holidays
+
+    return str(holidays.__version__)
+
+
+@functools.cache
+def _country_class(code: str) -> Any:
+    """The library's class for ``code`` (ISO alpha-2 or alpha-3), or :class:`LookupError`."""
+    from holidays import registry
+
+    for module, (name, *codes) in registry.COUNTRIES.items():
+        if code in codes:
+            return getattr(_country_module(module), name)
+    raise LookupError(code)
+
+
+def _country_module(module: str) -> Any:
+    """``holidays.countries.<module>``, loaded on its own when possible: importing it the usual
+    way runs ``holidays.countries``' ``__init__``, which imports all ~250 countries (a tenth of
+    a second on every ``warmup send``). The countries use absolute imports only; if one ever
+    does not, the usual import is the fallback."""
+    full = f"holidays.countries.{module}"
+    if full in sys.modules or "holidays.countries" in sys.modules:
+        return importlib.import_module(full)
+    try:
+        import holidays
+
+        path = f"{holidays.__path__[0]}/countries/{module}.py"
+        spec = importlib.util.spec_from_file_location(full, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[full] = mod
+        spec.loader.exec_module(mod)
+        return mod
+    except Exception:
+        sys.modules.pop(full, None)
+        return importlib.import_module(full)

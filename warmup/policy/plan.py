@@ -1,0 +1,230 @@
+"""The days ahead (``warmup plan``): the policy's own walk continued into the future. Pure, no I/O.
+
+:func:`project` assumes the mailbox sends, each day, everything the gate would let through, with
+no bounces: the day's quota, within the day's sending window at the stage's mean gap between two
+sends (the middle of its random interval: what the gate lets through on an average day; the
+real gaps are random, so a day may deliver a few more or fewer), within the domain cap, and
+nothing on a closed or paused day. Each day's ``planned`` figure is that; ``quota`` is the
+policy's own number for the day (what ``warmup quota`` will say that morning), and ``notes`` say
+why the two differ. What the plan cannot know (the recipients' domains, the other mailboxes of
+a shared domain cap) is said once in :func:`plan_notes`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from warmup.policy.calendar import fits
+from warmup.policy.engine import Allowance, evaluate, pacing_text
+from warmup.policy.spec import PolicySpec
+from warmup.policy.walk import (
+    DayCounts,
+    History,
+    Verdict,
+    Walk,
+    current_pause,
+    day_start,
+    mean_gap,
+    walk_to,
+    zone,
+)
+
+
+@dataclass(frozen=True)
+class PlanDay:
+    """One day ahead: the policy's quota, what would go out (``planned``) and why they differ."""
+
+    date: dt.date
+    day: int  # warm-up day
+    stage: str
+    quota: int  # the policy's quota that day, as `warmup quota` will say it that morning
+    cumulative: int  # planned recipients from now on, this day included
+    planned: int = 0  # what the gate would let through that day (today: sent + what still fits)
+    status: str = "ok"  # ok | hold | step_back | closed | paused
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "day": self.day,
+            "stage": self.stage,
+            "status": self.status,
+            "quota": self.quota,
+            "planned": self.planned,
+            "cumulative": self.cumulative,
+            "notes": list(self.notes),
+        }
+
+
+def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> list[PlanDay]:
+    """Day by day from today: stage, quota and what the gate would let through, if the mailbox
+    sends all of it, healthily (see the module docstring)."""
+    tz = zone(hist.timezone)
+    today = now.astimezone(tz).date()
+    first = evaluate(spec, hist, now)
+    left, notes = _today_left(spec, hist, now, first)
+    counts = {c.day: c for c in hist.days}
+    counts[today] = dataclasses.replace(counts.get(today, DayCounts(today)), sent=first.sent + left)
+    # Past days are fixed; each future day follows from the full days before it.
+    walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today, now)
+    status = first.status if first.status in ("paused", "closed") else _word(v)
+    total = left
+    plan = [
+        PlanDay(today, first.day, first.stage, first.quota, total, first.sent + left, status, notes)
+    ]
+    walk.close_day(today, v)
+    for k in range(1, days):
+        day = today + dt.timedelta(days=k)
+        walk.apply_events(day_start(day, hist.timezone))
+        v = walk.verdict(day, today=False, active=True)
+        pause = current_pause(hist.events, _noon(day, tz))
+        if walk.health_paused or pause is not None:
+            why = walk.health_paused or (pause.reason if pause else "")
+            planned, status, notes = 0, "paused", (f"paused: {why}",)
+        elif v.closed is not None:
+            planned, status, notes = 0, "closed", (f"closed: {v.closed}",)
+        else:
+            planned, notes = _day_planned(walk, day, v)
+            status = _word(v)
+        walk.counts[day] = DayCounts(day, sent=planned)
+        walk.close_day(day, v)
+        total += planned
+        quota = 0 if status == "paused" else v.quota
+        plan.append(PlanDay(day, v.day, v.stage, quota, total, planned, status, notes))
+    return plan
+
+
+def _word(v: Verdict) -> str:
+    return v.health if v.health in ("hold", "step_back") else "ok"
+
+
+def _today_left(
+    spec: PolicySpec, hist: History, now: dt.datetime, first: Allowance
+) -> tuple[int, tuple[str, ...]]:
+    """What can still go out today, and why it is less than what is left of the quota."""
+    remaining = first.remaining
+    if first.status in ("paused", "closed", "exhausted") or remaining <= 0:
+        return 0, ()
+    notes: list[str] = []
+    if spec.domain_cap is not None and hist.domain_sent_today is None:
+        # evaluate() applies the cap to the domain's sends, when the ledger gives them; a
+        # history without them counts this mailbox's own
+        mine = max(spec.domain_cap - first.sent, 0)
+        if mine < remaining:
+            remaining = mine
+            notes.append(
+                f"domain cap {spec.domain_cap}/day, shared by the domain's mailboxes: at most "
+                f"{mine} more today"
+            )
+    tz = zone(hist.timezone)
+    local_now = now.astimezone(tz)
+    number = spec.stage_at(first.day)[0]
+    nxt = first.next_send_at
+    after = nxt if nxt is not None and nxt > now else now
+    fit = fits(spec.window, local_now.date(), tz, mean_gap(spec.stages[number], hist), after)
+    if fit is None or fit >= remaining:
+        return remaining, tuple(notes)
+    notes.append(
+        f"the rest of today's window ({spec.window.describe()}) fits about {fit} sends at "
+        f"{pacing_text(spec, hist, number)} between sends: {fit} of the {remaining} left"
+    )
+    return fit, tuple(notes)
+
+
+def _day_planned(walk: Walk, day: dt.date, v: Verdict) -> tuple[int, tuple[str, ...]]:
+    """What the gate would let through on an open future day, and why it is under the quota."""
+    spec = walk.spec
+    planned = walk.deliverable(day, v)
+    notes = []
+    if spec.domain_cap is not None and spec.domain_cap < v.quota:
+        notes.append(
+            f"domain cap {spec.domain_cap}/day, shared by the domain's mailboxes: at most "
+            f"{spec.domain_cap} of the {v.quota}"
+        )
+    fit = walk.capacity(day, spec.stages[v.number])
+    if fit is not None and fit < min(v.quota, spec.domain_cap or v.quota):
+        notes.append(
+            f"the window ({spec.window.describe()}) fits about {fit} sends at "
+            f"{pacing_text(spec, walk.hist, v.number)} between sends: {fit} of the {v.quota}"
+        )
+    return planned, tuple(notes)
+
+
+def plan_notes(spec: PolicySpec) -> tuple[str, ...]:
+    """What a plan of a mailbox under ``spec`` cannot know, said once."""
+    notes = []
+    caps = spec.recipient_domains
+    if caps:
+        named = [f"{d} {n}/day" for d, n in caps.caps]
+        if caps.default is not None:
+            named.append(f"any other domain {caps.default}/day")
+        notes.append(
+            f"recipient-domain caps ({', '.join(named)}) may lower what a day delivers: "
+            f"the plan cannot know the recipients"
+        )
+    if spec.domain_cap is not None:
+        notes.append(
+            f"the domain cap ({spec.domain_cap}/day) is shared by every mailbox of the domain: "
+            f"the plan counts this mailbox alone"
+        )
+    return tuple(notes)
+
+
+def _noon(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(12), tz).astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class MailboxPlan:
+    """One mailbox's days ahead, and what its plan cannot know."""
+
+    mailbox: str
+    policy: str
+    days: tuple[PlanDay, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``warmup plan``'s answer: the mailboxes' days, and with a ``volume`` the first day on
+    which they will have sent that many recipients between them (None: not within the days
+    planned)."""
+
+    mailboxes: tuple[MailboxPlan, ...]
+    volume: int | None = None
+    reached: dt.date | None = None
+    reached_day: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """One shape with or without a volume: ``{"mailboxes", "days", "volume"}``."""
+        return {
+            "mailboxes": [
+                {"mailbox": m.mailbox, "policy": m.policy, "notes": list(m.notes)}
+                for m in self.mailboxes
+            ],
+            "days": [{"mailbox": m.mailbox, **d.to_dict()} for m in self.mailboxes for d in m.days],
+            "volume": None
+            if self.volume is None
+            else {
+                "recipients": self.volume,
+                "date": self.reached.isoformat() if self.reached else None,
+                "days": self.reached_day,
+            },
+        }
+
+
+def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
+    """The mailboxes' plans together; with ``volume``, cut at the first day the mailboxes'
+    cumulative planned recipients reach it."""
+    if volume is None:
+        return Plan(tuple(plans))
+    horizon = min((len(p.days) for p in plans), default=0)
+    for k in range(horizon):
+        if sum(p.days[k].cumulative for p in plans) >= volume:
+            cut = tuple(dataclasses.replace(p, days=p.days[: k + 1]) for p in plans)
+            return Plan(cut, volume, plans[0].days[k].date, k + 1)
+    return Plan(tuple(plans), volume)
