@@ -50,3 +50,37 @@ def test_mailbox_add_creates_the_ledger_and_its_folder_and_says_so_once(run, tmp
     assert second.exit_code == 0 and second.stderr == ""
     listed = run("--db", str(db), "mailbox", "list")
     assert listed.exit_code == 0 and BOX in listed.stdout and listed.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("mailbox", "add", BOX, "--provider", "exmail", "--cap", "0"),
+        ("mailbox", "add", BOX, "--provider", "nosuch"),
+        ("mailbox", "add", BOX, "--provider", "exmail", "--timezone", "Mars/Olympus"),
+        ("policy", "add", "mine", "BROKEN"),
+        ("suppress", "add", "not-an-address", "--reason", "asked"),
+    ],
+    ids=lambda a: " ".join(a[:2]) + ":" + a[-1],
+)
+def test_a_writing_command_refused_for_bad_input_leaves_no_new_ledger(run, tmp_path, args):
+    """Bad input: the one-line error, and the ledger untouched, which for a ledger this very
+    command would have created means no file and no folder left behind."""
+    db = tmp_path / "new" / "x.db"
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[stages\n")
+    res = run("--db", str(db), *(str(broken) if a == "BROKEN" else a for a in args))
+    assert res.exit_code in (64, 65, 78), res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: "), res.output
+    assert not (tmp_path / "new").exists()
+
+
+def test_a_failed_command_never_removes_a_ledger_that_holds_rows(run, tmp_path):
+    db = tmp_path / "x.db"
+    assert run("--db", str(db), "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    bad = run(
+        "--db", str(db), "mailbox", "add", "b@corp.example", "--provider", "exmail", "--cap", "0"
+    )
+    assert bad.exit_code == 64
+    assert db.exists()
+    assert BOX in run("--db", str(db), "mailbox", "list").stdout

