@@ -141,3 +141,18 @@ def test_bad_calendars_and_windows_are_refused_naming_the_key(extra, message):
     with pytest.raises(ConfigError) as err:
         parse_policy(policy(extra), "mine")
     assert message in str(err.value)
+
+
+def test_a_send_on_a_holiday_is_refused_with_the_holiday_as_the_reason(run, ledger_path):
+    """The gate's refusal names the closed day and when sending opens, not a used-up quota
+    ("today's quota is used (0 of 0 sent)" was what it said)."""
+    from warmup import Gate
+    from warmup.gate import NotAllowed
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "exmail").exit_code == 0
+    with Gate(BOX) as gate, pytest.raises(NotAllowed) as exc:
+        gate.reserve(["lead@example.com"], now=at(dt.date(2026, 10, 1), 10))
+    assert exc.value.exit_code == 75 and exc.value.allowance.status == "closed"
+    text = str(exc.value)
+    assert text.startswith(f"{BOX}: closed: public holiday in CN (National Day)"), text
+    assert "next allowed at 2026-10-04 00:00:00 CST" in text and "quota is used" not in text

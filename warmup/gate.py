@@ -76,6 +76,9 @@ def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
     if a.status == "paused":
         why = next((r for r in a.reasons if r.startswith("paused")), "paused")
         return f"{a.mailbox} is {why}"
+    if a.status == "closed":
+        why = next((r for r in a.reasons if r.startswith("closed")), "closed today")
+        return f"{a.mailbox}: {why.split(': quota 0')[0]}{when}"
     if a.status == "exhausted" or a.remaining <= 0:
         return (
             f"{a.mailbox}: today's quota is used ({a.sent} of {a.quota} sent)"
