@@ -125,6 +125,18 @@ BAD = [
         "colour: unknown key",
     ),
     (
+        # A top-level key written after [idle] is part of [idle] in TOML: it was ignored.
+        "top-level key after a table",
+        GOOD + "\n[idle]\nrestart_after_days = 30\ndomain_cap = 120\n",
+        "idle.domain_cap: unknown key; domain_cap is a top-level key: TOML reads every key "
+        "after [idle] as part of that table",
+    ),
+    (
+        "unknown health key",
+        _edit("[health]\n", "[health]\npause_at = 0.2\n"),
+        "health.pause_at: unknown key",
+    ),
+    (
         "unknown stage key",
         _edit("daily = 50", "daily = 50\nvolume = 50"),
         "stage[1].volume: unknown key",

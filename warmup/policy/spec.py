@@ -6,6 +6,7 @@ A bad file is refused with the key at fault (``stage[2].daily: ...``), raised as
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -219,9 +220,7 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
         )
     if imin > imax:
         raise ConfigError(f"{where}interval: min {pair[0]} is above max {pair[1]}")
-    unknown = set(raw) - {"name", "days", "daily", "interval"}
-    if unknown:
-        raise ConfigError(f"{where}{sorted(unknown)[0]}: unknown key")
+    _only(raw, {"name", "days", "daily", "interval"}, where)
     return Stage(name, days, lo, hi, imin, imax)
 
 
@@ -274,9 +273,7 @@ def _ranges(hours: Any) -> tuple[tuple[dt.time, dt.time | None], ...]:
 def _window(raw: Any, calendar: Calendar) -> Window:
     if not isinstance(raw, dict):
         raise ConfigError("window: expected a [window] table")
-    unknown = set(raw) - {"hours", "weekdays", "working_days"}
-    if unknown:
-        raise ConfigError(f"window.{sorted(unknown)[0]}: unknown key")
+    _only(raw, {"hours", "weekdays", "working_days"}, "window.")
     ranges = _ranges(raw.get("hours", ["00:00", "24:00"]))
     working = raw.get("working_days", False)
     if not isinstance(working, bool):
@@ -308,9 +305,7 @@ def _window(raw: Any, calendar: Calendar) -> Window:
 def _calendar(raw: Any) -> Calendar:
     if not isinstance(raw, dict):
         raise ConfigError("calendar: expected a [calendar] table")
-    unknown = set(raw) - {"country", "subdivision", "skip_holidays"}
-    if unknown:
-        raise ConfigError(f"calendar.{sorted(unknown)[0]}: unknown key")
+    _only(raw, {"country", "subdivision", "skip_holidays"}, "calendar.")
     if "country" not in raw:
         raise ConfigError('calendar.country: missing (e.g. country = "CN")')
     skip = raw.get("skip_holidays", True)
@@ -351,6 +346,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
             complaint_hold_above=_rate(h, "complaint_hold_above", "health.", 0.001),
             complaint_pause_above=_rate(h, "complaint_pause_above", "health.", 0.003),
         )
+        _only(h, {f.name for f in dataclasses.fields(Health)}, "health.")
         if not health.hold_above <= health.step_back_above <= health.pause_above:
             raise ConfigError("health: expected hold_above <= step_back_above <= pause_above")
         i = data.get("idle", {})
@@ -364,6 +360,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
                 i.get("restart_after_days", 30), "idle.restart_after_days", MAX_DAYS
             ),
         )
+        _only(i, {f.name for f in dataclasses.fields(Idle)}, "idle.")
         calendar = _calendar(data["calendar"]) if "calendar" in data else Calendar()
         window = _window(data["window"], calendar) if "window" in data else Window()
         qualify = _rate(data, "qualify", "", 0.5)
@@ -376,22 +373,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
             raise ConfigError(
                 f"description: expected text of at most 2000 characters, got {_show(description)}"
             )
-        unknown = set(data) - {
-            "name",
-            "description",
-            "ceiling",
-            "growth_factor",
-            "stage",
-            "health",
-            "idle",
-            "window",
-            "domain_cap",
-            "recipient_domains",
-            "calendar",
-            "qualify",
-        }
-        if unknown:
-            raise ConfigError(f"{sorted(unknown)[0]}: unknown key")
+        _only(data, set(TOP_LEVEL), "")
     except ConfigError as exc:
         raise ConfigError(f"policy {source}: {exc}") from None
     return PolicySpec(
@@ -408,6 +390,42 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         calendar,
         qualify,
     )
+
+
+TOP_LEVEL = frozenset(
+    {
+        "name",
+        "description",
+        "ceiling",
+        "growth_factor",
+        "stage",
+        "health",
+        "idle",
+        "window",
+        "domain_cap",
+        "recipient_domains",
+        "calendar",
+        "qualify",
+    }
+)
+
+
+def _only(raw: dict[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse a key a table does not know. TOML puts every key written after ``[table]`` into
+    that table, so a top-level key placed there (``domain_cap`` after ``[idle]``) would
+    otherwise be ignored without a word: say where it belongs."""
+    unknown = sorted(set(raw) - allowed)
+    if not unknown:
+        return
+    key, table = unknown[0], where.split(".")[0].split("[")[0]
+    header = f"[[{table}]]" if table == "stage" else f"[{table}]"
+    hint = (
+        f"; {key} is a top-level key: TOML reads every key after {header} as part of that "
+        f"table, so move it above the first [table]"
+        if key in TOP_LEVEL and where
+        else ""
+    )
+    raise ConfigError(f"{where}{key}: unknown key{hint}")
 
 
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
