@@ -29,6 +29,11 @@ def test_a_third_send_to_a_capped_domain_waits_for_tomorrow(smtp_ssl, ssl_cert_e
     assert third.returncode == 75
     assert "recipient-domain cap" in third.stderr and "qq.com" in third.stderr
     assert len(third.stderr.strip().splitlines()) == 1
+    # --dry-run says the same without reserving or connecting (it said "allowed now")
+    dry = cli("send", BOX, "--to", "c@qq.com", "--subject", "hi", "--body", "x", "--dry-run")
+    assert dry.returncode == 75 and "recipient-domain cap" in dry.stderr, dry.stderr
+    other = cli("send", BOX, "--to", "d@example.com", "--subject", "hi", "--body", "x", "--dry-run")
+    assert other.returncode == 0, other.stderr
     assert send("d@example.com").returncode == 0
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [
         ("a@qq.com",),

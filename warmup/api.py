@@ -265,6 +265,23 @@ def quota_for(ledger: Ledger, box: MailboxRow, at: dt.datetime) -> Allowance:
     return allowance
 
 
+def send_refusal(
+    ledger: Ledger, box: MailboxRow, recipients: list[str], at: dt.datetime
+) -> tuple[Allowance, str | None]:
+    """What the gate would decide for a message to ``recipients`` at ``at``, reserving nothing:
+    the allowance, and why it would be refused (quota, pacing, window, recipient-domain caps)
+    or None. Suppressed recipients are the caller's to check (:meth:`Ledger.suppressed`)."""
+    from warmup.gate import refusal
+    from warmup.policy.engine import recipient_domain_refusal
+
+    spec, inputs, snap = _snapshot(ledger, box, at)
+    allowance = evaluate(spec, snap.history, at)
+    _keep(ledger, box, allowance, snap, inputs)
+    if not allowance.can_send or allowance.remaining < len(recipients):
+        return allowance, refusal(allowance, len(recipients), box.timezone)
+    return allowance, recipient_domain_refusal(spec, snap.history, recipients)
+
+
 def _keep(ledger: Ledger, box: MailboxRow, allowance: Allowance, snap: Any, inputs: str) -> None:
     """Keep the walk's newer memo, so the next question about ``box`` need not walk its past;
     a ledger this user may only read still gets its answer."""

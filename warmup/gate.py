@@ -212,6 +212,17 @@ class Gate:
 
         return api.quota_for(self.ledger, self.box, now or self.clock())
 
+    def preview(
+        self, recipients: list[str], now: dt.datetime | None = None
+    ) -> tuple[Allowance, str | None]:
+        """What :meth:`reserve` would decide for ``recipients`` now, reserving nothing: the
+        allowance and the refusal (None: it would reserve). Suppression is
+        :meth:`check_suppressed`'s."""
+        from warmup import api
+
+        rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        return api.send_refusal(self.ledger, self.box, rcpts, now or self.clock())
+
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
         return self.ledger.suppressed(recipients)
 

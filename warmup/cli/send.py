@@ -155,7 +155,7 @@ def _send_one(
 ) -> int:
     from email.errors import MissingHeaderBodySeparatorDefect
 
-    from warmup.gate import NotAllowed, prepare, recipients_of, refusal
+    from warmup.gate import NotAllowed, prepare, recipients_of
 
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in message.defects):
         # Python ends the headers there: the lines after it (a Bcc, a From) would go out as
@@ -169,11 +169,11 @@ def _send_one(
     rcpts = rcpts or recipients_of(msg)
     if dry_run:
         bad = gate.check_suppressed([r.lower() for r in rcpts])
-        a = gate.allowance()
         if bad:
             raise DataError(f"would refuse: suppressed {', '.join(bad)}")
-        if not a.can_send or a.remaining < len(rcpts):
-            raise TempFail(f"would wait: {refusal(a, len(rcpts), gate.box.timezone)}")
+        a, why = gate.preview(rcpts)
+        if why is not None:
+            raise TempFail(f"would wait: {why}")
         click.echo(
             f"Would send to {plural(len(rcpts), 'recipient')}: allowed now "
             f"({a.remaining} of {a.quota} left today)."
