@@ -265,20 +265,16 @@ def quota_for(ledger: Ledger, box: MailboxRow, at: dt.datetime) -> Allowance:
     return allowance
 
 
-def send_refusal(
+def recipient_check(
     ledger: Ledger, box: MailboxRow, recipients: list[str], at: dt.datetime
 ) -> tuple[Allowance, str | None]:
-    """What the gate would decide for a message to ``recipients`` at ``at``, reserving nothing:
-    the allowance, and why it would be refused (quota, pacing, window, recipient-domain caps)
-    or None. Suppressed recipients are the caller's to check (:meth:`Ledger.suppressed`)."""
-    from warmup.gate import refusal
+    """The allowance at ``at`` (as :func:`quota_for`), and why a message to ``recipients``
+    would break a recipient-domain cap today, or None. Reserves nothing."""
     from warmup.policy.engine import recipient_domain_refusal
 
     spec, inputs, snap = _snapshot(ledger, box, at)
     allowance = evaluate(spec, snap.history, at)
     _keep(ledger, box, allowance, snap, inputs)
-    if not allowance.can_send or allowance.remaining < len(recipients):
-        return allowance, refusal(allowance, len(recipients), box.timezone)
     return allowance, recipient_domain_refusal(spec, snap.history, recipients)
 
 

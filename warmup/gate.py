@@ -221,7 +221,10 @@ class Gate:
         from warmup import api
 
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
-        return api.send_refusal(self.ledger, self.box, rcpts, now or self.clock())
+        a, capped = api.recipient_check(self.ledger, self.box, rcpts, now or self.clock())
+        if not a.can_send or a.remaining < len(rcpts):
+            return a, refusal(a, len(rcpts), self.box.timezone)
+        return a, capped
 
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
         return self.ledger.suppressed(recipients)
