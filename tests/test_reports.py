@@ -309,10 +309,28 @@ def test_domain_kind_and_suppression_frames(sample):
 
 
 @pytest.mark.slow
-def test_demo_ends_with_the_path_of_its_plot(run, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_demo_ends_with_the_path_of_its_plot_and_leaves_nothing_in_the_working_directory(
+    run, tmp_path, monkeypatch
+):
+    import tempfile
+
+    work, scratch = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    scratch.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     res = run("demo", "--days", "20")
     assert res.exit_code == 0, res.output
     last = Path(res.output.rstrip("\n").splitlines()[-1])
-    assert last == tmp_path.resolve() / "warmup-demo.png"
+    assert last == scratch / "warmup-demo.png"
     assert last.read_bytes()[:4] == b"\x89PNG"
+    assert list(work.iterdir()) == []  # it wrote ./warmup-demo.png (issue #16)
+    chosen = tmp_path / "mine.png"
+    res = run("demo", "--days", "5", "--plot", str(chosen))
+    assert res.exit_code == 0 and res.output.rstrip().endswith(str(chosen))
+    assert chosen.read_bytes()[:4] == b"\x89PNG"
+    res = run("demo", "--days", "5", "--no-plot")
+    assert res.exit_code == 0 and "plotted to" not in res.output
+    assert sorted(p.name for p in scratch.iterdir() if not p.name.startswith("warmup-demo-")) == [
+        "warmup-demo.png"
+    ]

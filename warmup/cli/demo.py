@@ -21,15 +21,24 @@ from warmup.ledger import open_ledger
     type=click.IntRange(1, 365),
     help="How many days of history to simulate.",
 )
-def demo(days: int) -> None:
+@click.option(
+    "--plot",
+    "plot_to",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the plot here (default: warmup-demo.png in the system's temporary directory).",
+)
+@click.option("--no-plot", is_flag=True, help="Skip the plot (and pandas/matplotlib).")
+def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
     """Simulate an exmail mailbox's first weeks on a throw-away ledger; show today and the plan.
 
-    Nothing touches your own ledger. Ends with the path of a plot of the simulated mailbox
-    (./warmup-demo.png).
+    Nothing touches your own ledger, and nothing is written to the current directory: the
+    simulated ledger is deleted at the end, and the plot of the simulated mailbox goes to the
+    system's temporary directory (its path is printed last) unless --plot says where.
 
     \b
     Example:
         warmup demo
+        warmup demo --days 90 --plot ~/warmup-demo.png
     """
     from warmup.demo import simulate
 
@@ -62,11 +71,13 @@ def demo(days: int) -> None:
             ["DATE", "DAY", "STAGE", "QUOTA", "CUMULATIVE"],
             [[r.date, r.day, r.stage, r.quota, r.cumulative] for r in rows],
         )
+        if no_plot:
+            ledger.close()
+            return
         from warmup import reports  # pandas/matplotlib: only now, never on the quota path
 
-        path = reports.plot(
-            reports.daily(ledger, [box.address], at=now), Path.cwd() / "warmup-demo.png"
-        )
+        target = plot_to or Path(tempfile.gettempdir()) / "warmup-demo.png"
+        path = reports.plot(reports.daily(ledger, [box.address], at=now), target)
         ledger.close()
     click.echo("\nSends vs quota, bounce rate vs thresholds and stages, plotted to:")
     click.echo(str(path))
