@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import ipaddress
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -233,9 +233,11 @@ def _snapshot(
     ledger: Ledger,
     box: MailboxRow,
     at: dt.datetime,
+    spec: PolicySpec | None = None,
 ) -> tuple[PolicySpec, str, Any]:
-    """The policy, its memo inputs, and the mailbox's history as of ``at`` (with its memo)."""
-    spec = policy_for(ledger, box)
+    """The policy (``spec``, else resolved), its memo inputs, and the mailbox's history as of
+    ``at`` (with its memo)."""
+    spec = spec or policy_for(ledger, box)
     prov = get_provider(box.provider)
     base = History(
         mailbox=box.address,
@@ -258,8 +260,23 @@ def _snapshot(
     return spec, inputs, snap
 
 
-def quota_for(ledger: Ledger, box: MailboxRow, at: dt.datetime) -> Allowance:
-    spec, inputs, snap = _snapshot(ledger, box, at)
+def quotas(ledger: Ledger, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[Allowance]:
+    """:func:`quota_for` of each of ``boxes``, each policy resolved once."""
+    specs: dict[str, PolicySpec] = {}
+    out = []
+    for box in boxes:
+        if box.policy not in specs:
+            specs[box.policy] = policy_for(ledger, box)
+        out.append(quota_for(ledger, box, at, specs[box.policy]))
+    return out
+
+
+def quota_for(
+    ledger: Ledger, box: MailboxRow, at: dt.datetime, spec: PolicySpec | None = None
+) -> Allowance:
+    """What ``warmup quota`` answers for ``box`` at ``at`` (``spec``: its policy, if the caller
+    has resolved it already)."""
+    spec, inputs, snap = _snapshot(ledger, box, at, spec)
     allowance = evaluate(spec, snap.history, at)
     _keep(ledger, box, allowance, snap, inputs)
     return allowance

@@ -53,7 +53,7 @@ def quota(
     when = typed_instant(at, boxes) if at is not None else api.now_utc()
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
-    results = [(b, api.quota_for(ledger, b, when)) for b in boxes]
+    results = list(zip(boxes, api.quotas(ledger, boxes, when), strict=True))
     if json_:
         print_json([a.to_dict() for _, a in results])
     elif not results:

@@ -115,17 +115,22 @@ class Questions:
             )
             events = self._events(conn, box, state, cut, cut)
             domain_sent = self._domain_sent(conn, box, start, cut) if domain_cap else None
-            domain = self._sql_domain(SEND.c.recipient)
-            per_domain = {
-                d: n
-                for d, n in conn.execute(
-                    sa.select(domain, sa.func.count())
-                    .where(
-                        SEND.c.mailbox_id == box.id, SEND.c.at >= start, SEND.c.at <= cut, COUNTED
+            per_domain: dict[str, int] = {}
+            if recipient_caps:
+                domain = self._sql_domain(SEND.c.recipient)
+                per_domain = {
+                    d: n
+                    for d, n in conn.execute(
+                        sa.select(domain, sa.func.count())
+                        .where(
+                            SEND.c.mailbox_id == box.id,
+                            SEND.c.at >= start,
+                            SEND.c.at <= cut,
+                            COUNTED,
+                        )
+                        .group_by(domain)
                     )
-                    .group_by(domain)
-                )
-            }
+                }
         if sent_today or kinds:
             days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
         hist = History(

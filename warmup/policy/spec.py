@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import re
 import tomllib
@@ -451,8 +452,14 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
 
 
 def preset_names() -> list[str]:
+    """The built-in presets' names."""
+    return list(_preset_names())
+
+
+@functools.cache
+def _preset_names() -> tuple[str, ...]:
     folder = resources.files("warmup.policy") / "presets"
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return tuple(sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml")))
 
 
 def load_policy(ref: str) -> PolicySpec:
@@ -473,13 +480,24 @@ def load_policy(ref: str) -> PolicySpec:
             ) from None
         source = str(path)
     else:
-        res = resources.files("warmup.policy") / "presets" / f"{ref}.toml"
-        if not res.is_file():
-            raise ConfigError(
-                f"policy {ref!r}: no such preset (presets: "
-                f"{', '.join(preset_names())}) and no such file"
-            )
-        text, source = res.read_text(encoding="utf-8"), ref
+        return _preset(ref)
+    return _parse_text(text, source)
+
+
+@functools.cache
+def _preset(ref: str) -> PolicySpec:
+    """A built-in preset, parsed once per process (it ships with warmup and never changes; a
+    :class:`PolicySpec` is immutable, so every caller may share it)."""
+    if ref not in _preset_names():
+        raise ConfigError(
+            f"policy {ref!r}: no such preset (presets: "
+            f"{', '.join(preset_names())}) and no such file"
+        )
+    res = resources.files("warmup.policy") / "presets" / f"{ref}.toml"
+    return _parse_text(res.read_text(encoding="utf-8"), ref)
+
+
+def _parse_text(text: str, source: str) -> PolicySpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -1,0 +1,94 @@
+"""``warmup quota --json`` for every mailbox of a big ledger (issue #15: ≤ 1 s for 1,000 mailboxes
+with 60 days or a year of history each).
+
+    .venv/bin/python bench/quota_all.py [--mailboxes 1000] [--days 60] [--runs 5]
+
+The ledger is ``bench/report_scale.py``'s (generated inside SQLite, cached in ``bench/.cache/``;
+1,000 exmail mailboxes, 10–45 sends a day each, ~1.2% bounces, every 50th with a spike, a pause
+and a resume). The question is asked as of 10:00 Shanghai time on the day after the history ends.
+
+Timed, interleaved, whole commands (the venv's console script and interpreter):
+
+- cold: ``warmup quota --json`` with the ledger's walk memos emptied first (each mailbox walked
+  from its first day, as the first question after an upgrade);
+- warm: the same command again (memos kept by the previous run, as every later question);
+- baseline: ``python -c "import sqlmodel, click, pendulum"``, what any command pays to start.
+
+Prints the medians, warm ÷ baseline, and per-mailbox cost of the warm command above the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from report_scale import START, generate
+
+GOAL_S = 1.0
+
+
+def timed(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mailboxes", type=int, default=1000)
+    ap.add_argument("--days", type=int, default=60)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    path = HERE / ".cache" / f"report_scale_{args.mailboxes}x{args.days}.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        t0 = time.perf_counter()
+        generate(path, args.mailboxes, args.days)
+        print(f"generated {path} in {time.perf_counter() - t0:.0f} s")
+    at = dt.datetime.combine(START + dt.timedelta(days=args.days), dt.time(10)).isoformat()
+    env = dict(os.environ, WARMUP_DB=str(path))
+    bindir = Path(sys.executable).parent
+    quota = [str(bindir / "warmup"), "quota", "--json", "--at", f"{at}+08:00"]
+    base = [sys.executable, "-c", "import sqlmodel, click, pendulum"]
+
+    def forget() -> None:
+        con = sqlite3.connect(path)
+        with con:
+            con.execute("DELETE FROM walk_memo")
+        con.close()
+
+    cold, warm, bare = [], [], []
+    timed(base, env)
+    for _ in range(args.runs):
+        forget()
+        cold.append(timed(quota, env))
+        warm.append(timed(quota, env))
+        bare.append(timed(base, env))
+    c, w, b = (statistics.median(x) for x in (cold, warm, bare))
+    print(
+        f"{args.mailboxes} mailboxes x {args.days} days, as of {at} Asia/Shanghai, "
+        f"{args.runs} interleaved runs, load average {os.getloadavg()[0]:.2f}"
+    )
+    print(f"  cold  warmup quota --json     median {c:6.2f} s")
+    print(f"  warm  warmup quota --json     median {w:6.2f} s")
+    print(f"  base  import sqlmodel, click, pendulum  median {b:6.2f} s")
+    print(
+        f"  warm / base = {w / b:.2f}; warm above the base: {(w - b) / args.mailboxes * 1000:.2f}"
+        f" ms per mailbox; goal: whole command <= {GOAL_S:.0f} s "
+        f"({'met' if w <= GOAL_S and c <= GOAL_S else 'NOT met'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
