@@ -40,6 +40,66 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 
+# The statements history() runs, built once: building a Core statement costs more than SQLite
+# takes to run it (``warmup quota`` asks them for every mailbox).
+_P = sa.bindparam
+_REV = sa.select(MAILBOX.c.rev).where(MAILBOX.c.id == _P("box"))
+_MEMO = sa.select(WALK_MEMO.c.upto, WALK_MEMO.c.rev, WALK_MEMO.c.inputs, WALK_MEMO.c.state).where(
+    WALK_MEMO.c.mailbox_id == _P("box")
+)
+_DAYS = (
+    sa.select(DAY_STAT.c.day, *(DAY_STAT.c[c] for c in COUNT_COLUMNS))
+    .where(
+        DAY_STAT.c.mailbox_id == _P("box"),
+        DAY_STAT.c.day < _P("today"),
+        DAY_STAT.c.day >= _P("since"),
+    )
+    .order_by(DAY_STAT.c.day)
+)
+_TODAY = sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
+    SEND.c.mailbox_id == _P("box"), SEND.c.at >= _P("start"), SEND.c.at <= _P("cut"), COUNTED
+)
+_LAST = sa.select(sa.func.max(SEND.c.at)).where(
+    SEND.c.mailbox_id == _P("box"), SEND.c.at <= _P("cut"), COUNTED
+)
+_KINDS = (
+    sa.select(BOUNCE.c.kind, sa.func.count())
+    .where(
+        BOUNCE.c.mailbox_id == _P("box"),
+        BOUNCE.c.day == _P("today"),
+        BOUNCE.c.at <= _P("cut"),
+        BOUNCE.c.counted,
+    )
+    .group_by(BOUNCE.c.kind)
+)
+_E = EVENT.c
+_EVENTS = (
+    sa.select(_E.kind, _E.at, _E.until, _E.reason)
+    .where(_E.mailbox_id == _P("box"), _E.at <= _P("cut"))
+    .order_by(_E.at, _E.id)
+)
+# With a memo: the events the walk has not applied (after ``applied``), the back-offs still in
+# force at ``now``, and the last pause or resume before ``applied`` (the one in force).
+_LAST_MANUAL = (
+    sa.select(_E.id)
+    .where(
+        _E.mailbox_id == _P("box"),
+        _E.kind.in_(("pause", "resume")),
+        _E.at <= _P("applied"),
+    )
+    .order_by(_E.at.desc(), _E.id.desc())
+    .limit(1)
+    .scalar_subquery()
+)
+_EVENTS_AFTER = _EVENTS.where(
+    sa.or_(
+        _E.at > _P("applied"),
+        sa.and_(_E.kind == "throttle", _E.until > _P("now")),
+        _E.id == _LAST_MANUAL,
+    )
+)
+
+
 class Questions:
     """What the engine and the listings ask (see the module docstring)."""
 
@@ -74,45 +134,22 @@ class Questions:
         today = local_day(as_of, tz)
         start, cut = day_start(today, tz), utc(as_of)
         with self.read() as conn:
-            rev = conn.execute(sa.select(MAILBOX.c.rev).where(MAILBOX.c.id == box.id)).scalar()
+            rev = conn.execute(_REV, {"box": box.id}).scalar()
             if rev is None:
                 raise MailboxNotFound(box.address)
             state = self._valid_memo(conn, box.id, rev, today, memo)
             since = (
-                None if state is None else state.upto - dt.timedelta(days=memo[1] if memo else 0)
+                dt.date.min
+                if state is None
+                else state.upto - dt.timedelta(days=memo[1] if memo else 0)
             )
-            d = DAY_STAT.c
-            stmt = (
-                sa.select(d.day, *(d[c] for c in COUNT_COLUMNS))
-                .where(d.mailbox_id == box.id, d.day < today)
-                .order_by(d.day)
-            )
-            if since is not None:
-                stmt = stmt.where(d.day >= since)
-            days = [DayCounts(*r) for r in conn.execute(stmt)]
-            sent_today, last = conn.execute(
-                sa.select(sa.func.count(), sa.func.max(SEND.c.at)).where(
-                    SEND.c.mailbox_id == box.id, SEND.c.at >= start, SEND.c.at <= cut, COUNTED
-                )
-            ).one()
+            rows = conn.execute(_DAYS, {"box": box.id, "today": today, "since": since})
+            days = [DayCounts(*r) for r in rows]
+            params = {"box": box.id, "start": start, "cut": cut, "today": today}
+            sent_today, last = conn.execute(_TODAY, params).one()
             if not sent_today:  # the last send may be on an earlier day
-                last = conn.execute(
-                    sa.select(sa.func.max(SEND.c.at)).where(
-                        SEND.c.mailbox_id == box.id, SEND.c.at <= cut, COUNTED
-                    )
-                ).scalar()
-            kinds: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(BOUNCE.c.kind, sa.func.count())
-                    .where(
-                        BOUNCE.c.mailbox_id == box.id,
-                        BOUNCE.c.day == today,
-                        BOUNCE.c.at <= cut,
-                        BOUNCE.c.counted,
-                    )
-                    .group_by(BOUNCE.c.kind)
-                ).all()
-            )
+                last = conn.execute(_LAST, params).scalar()
+            kinds: dict[str, int] = dict(conn.execute(_KINDS, params).all())
             events = self._events(conn, box, state, cut, cut)
             domain_sent = self._domain_sent(conn, box, start, cut) if domain_cap else None
             per_domain: dict[str, int] = {}
@@ -159,11 +196,7 @@ class Questions:
     ) -> WalkState | None:
         if memo is None:
             return None
-        row = conn.execute(
-            sa.select(
-                WALK_MEMO.c.upto, WALK_MEMO.c.rev, WALK_MEMO.c.inputs, WALK_MEMO.c.state
-            ).where(WALK_MEMO.c.mailbox_id == mailbox_id)
-        ).first()
+        row = conn.execute(_MEMO, {"box": mailbox_id}).first()
         if row is None or row.rev != rev or row.inputs != memo[0] or row.upto > today:
             return None
         return WalkState.from_json(row.state)
@@ -179,27 +212,11 @@ class Questions:
         """Events up to ``cut``: all of them, or with a memo those the walk has not applied (after
         the start of the day before its day) and those still in force at ``now`` (the last pause
         or resume, back-offs not over)."""
-        e = EVENT.c
-        stmt = sa.select(e.kind, e.at, e.until, e.reason).where(e.mailbox_id == box.id, e.at <= cut)
+        stmt, params = _EVENTS, {"box": box.id, "cut": cut}
         if memo is not None:
             applied = day_start(memo.upto - dt.timedelta(days=1), box.timezone)
-            last_manual = (
-                sa.select(e.id)
-                .where(e.mailbox_id == box.id, e.kind.in_(("pause", "resume")), e.at <= applied)
-                .order_by(e.at.desc(), e.id.desc())
-                .limit(1)
-                .scalar_subquery()
-            )
-            stmt = stmt.where(
-                sa.or_(
-                    e.at > applied,
-                    sa.and_(e.kind == "throttle", e.until > now),
-                    e.id == last_manual,
-                )
-            )
-        return tuple(
-            MailboxEvent(k, a, u, r or "") for k, a, u, r in conn.execute(stmt.order_by(e.at, e.id))
-        )
+            stmt, params = _EVENTS_AFTER, {**params, "applied": applied, "now": now}
+        return tuple(MailboxEvent(k, a, u, r or "") for k, a, u, r in conn.execute(stmt, params))
 
     def _domain_sent(
         self, conn: Connection, box: MailboxRow, start: dt.datetime, cut: dt.datetime | None
