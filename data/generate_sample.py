@@ -26,9 +26,10 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from warmup import api
-from warmup.ledger import open_ledger, store
+from warmup.ledger import BounceIn, SendIn, open_ledger
 
 SEED = 20261129
+POLICY = "default"  # the stories below are told in the default policy's terms
 FIRST_DAY = dt.date(2026, 9, 30)
 DAYS = 60
 MAILBOXES = (  # address, provider, time zone, story
@@ -57,6 +58,7 @@ HEADER = (
     "timezone",
     "event",
     "reason",
+    "policy",
 )
 
 
@@ -79,7 +81,7 @@ def generate(out: Path) -> int:
     with tempfile.TemporaryDirectory(prefix="warmup-sample-") as tmp:
         ledger = open_ledger(str(Path(tmp) / "sample.db"))
         for address, provider, tz, story in MAILBOXES:
-            box = api.add_mailbox(ledger, address, provider, timezone=tz)
+            box = api.add_mailbox(ledger, address, provider, timezone=tz, policy=POLICY)
             zone, paused_mornings, first = ZoneInfo(tz), 0, True
             for k in range(1, DAYS + 1):
                 day = FIRST_DAY + dt.timedelta(days=k - 1)
@@ -105,44 +107,37 @@ def generate(out: Path) -> int:
                             "",
                             "resume",
                             "stale list removed",
+                            "",
                         )
                     )
                     allowance = api.quota_for(ledger, box, morning)
                 stale = story == "spike" and k in SPIKE_DAYS
                 n = int(allowance.remaining * rng.uniform(0.85, 1.0))
-                with ledger.write() as conn:
-                    for i in range(n):
-                        at = morning + dt.timedelta(seconds=i * 9 * 3600 // max(n, 1))
-                        on_stale = stale and rng.random() < 0.6
-                        domain = (
-                            STALE_DOMAIN
-                            if on_stale
-                            else rng.choices(
-                                [d for d, _ in DOMAINS], weights=[w for _, w in DOMAINS]
-                            )[0]
-                        )
-                        rcpt = f"{address.split('@')[0][:3]}{k:02d}{i:03d}@{domain}"
-                        sid = store.record_send(conn, box, rcpt, at, source="sample")
-                        bounce = _bounce(rng, 0.35 if on_stale else BOUNCE_RATE[story], on_stale)
-                        row = [address, rcpt, at.isoformat(), "", "", "", "", "", "", ""]
-                        if bounce:
-                            kind, status = bounce
-                            when = at + dt.timedelta(minutes=7)
-                            store.record_bounce(
-                                conn,
-                                box,
-                                rcpt,
-                                kind,
-                                when,
-                                f"sample:{rcpt}",
-                                status=status or None,
-                                source="sample",
-                                send_id=sid,
-                            )
-                            row[3:6] = [kind, status, when.isoformat()]
-                        if first:  # the first row registers the mailbox on import
-                            row[6:8], first = [provider, tz], False
-                        rows.append(tuple(row))
+                sends = []
+                for i in range(n):
+                    at = morning + dt.timedelta(seconds=i * 9 * 3600 // max(n, 1))
+                    on_stale = stale and rng.random() < 0.6
+                    domain = (
+                        STALE_DOMAIN
+                        if on_stale
+                        else rng.choices([d for d, _ in DOMAINS], weights=[w for _, w in DOMAINS])[
+                            0
+                        ]
+                    )
+                    rcpt = f"{address.split('@')[0][:3]}{k:02d}{i:03d}@{domain}"
+                    bounce = _bounce(rng, 0.35 if on_stale else BOUNCE_RATE[story], on_stale)
+                    row = [address, rcpt, at.isoformat(), "", "", "", "", "", "", "", ""]
+                    got = None
+                    if bounce:
+                        kind, status = bounce
+                        when = at + dt.timedelta(minutes=7)
+                        got = BounceIn(rcpt, kind, when, f"sample:{rcpt}", status=status or None)
+                        row[3:6] = [kind, status, when.isoformat()]
+                    if first:  # the first row registers the mailbox on import, with its policy
+                        row[6:8], row[10], first = [provider, tz], POLICY, False
+                    sends.append(SendIn(rcpt, at, source="sample", bounce=got))
+                    rows.append(tuple(row))
+                ledger.record(box, sends=sends)
         ledger.close()
     with out.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ledger_digest
+from warmup.policy.spec import preset_names
 
 HEADER = (
     "mailbox,recipient,sent_at,bounce_kind,bounce_status,bounced_at,provider,timezone,event,reason"
@@ -41,6 +42,11 @@ def test_import_on_an_empty_ledger_registers_mailboxes_and_events(run, tmp_path)
         "Europe/Berlin",
     )
     assert boxes["b@corp.example"]["timezone"] == "Asia/Shanghai"  # the provider's zone
+    # the provider's preset, as 'mailbox add' without --policy gives (it was always "default")
+    assert (boxes["a@corp.example"]["policy"], boxes["b@corp.example"]["policy"]) == (
+        "gmail",
+        "exmail",
+    )
     paused = json.loads(
         run("quota", "a@corp.example", "--json", "--at", "2026-11-03T15:00:00+01:00").output
     )[0]
@@ -207,3 +213,42 @@ def test_a_year_1_row_cannot_break_the_mailbox(run, tmp_path):
     for args in (("quota", "a@corp.example"), ("plan", "a@corp.example"), ("report",)):
         res = run(*args)
         assert res.exit_code == 0, (args, res.output)
+
+
+def test_a_policy_column_registers_the_mailbox_with_that_policy(run, tmp_path):
+    log = write(
+        tmp_path / "log.csv",
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,,",
+    )
+    text = log.read_text().splitlines()
+    rows = [text[0] + ",policy", text[1] + ",gentle"]
+    log.write_text("\n".join(rows) + "\n")
+    assert run("import", str(log)).exit_code == 0
+    (box,) = json.loads(run("mailbox", "list", "--json").output)
+    assert box["policy"] == "gentle"
+
+    other = tmp_path / "other.csv"
+    other.write_text(
+        text[0] + ",policy\n" + "b@corp.example,r@example.com,2026-11-02T09:00:00+08:00,"
+        ",,,exmail,,,,nosuch\n"
+    )
+    res = run("import", str(other))
+    assert res.exit_code == 65
+    assert res.output == (
+        f"Error: {other}: line 2: policy 'nosuch': no such preset ({', '.join(preset_names())}) "
+        "nor stored policy; store it first with 'warmup policy add nosuch FILE'\n"
+    )
+    assert [b["address"] for b in json.loads(run("mailbox", "list", "--json").output)] == [
+        "a@corp.example"
+    ]
+
+
+def test_the_sample_generator_writes_the_shipped_sample_byte_for_byte(tmp_path):
+    """data/generate_sample.py promises the same file every run (it had broken when the ledger's
+    store module went away)."""
+    import runpy
+
+    out = tmp_path / "sample.csv"
+    gen = runpy.run_path(str(Path(__file__).parents[1] / "data" / "generate_sample.py"))
+    gen["generate"](out)
+    assert out.read_bytes() == (Path(__file__).parents[1] / "data" / "sample.csv").read_bytes()

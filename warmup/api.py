@@ -41,7 +41,7 @@ from warmup.ledger.schema import BOUNCE_KINDS
 from warmup.ledger.values import send_key
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
-from warmup.policy.spec import PolicySpec
+from warmup.policy.spec import PolicySpec, preset_names
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import SECURITIES, Provider, get_provider
 
@@ -464,6 +464,7 @@ IMPORT_OPTIONAL = (
     "timezone",
     "event",
     "reason",
+    "policy",
 )
 IMPORT_EVENTS = ("pause", "resume")
 
@@ -490,8 +491,9 @@ def import_csv(
     rows, each a short transaction of its own, so that sends going on meanwhile never wait long;
     memory stays flat whatever the file's size (it is read twice, never held). Importing the same
     file again adds nothing, so an interrupted import is completed by running it again.
-    Optional columns: ``provider`` (and ``timezone``) register a mailbox the ledger does not know
-    yet (ignored for known ones); ``event`` = ``pause``/``resume`` makes the row a manual
+    Optional columns: ``provider`` (and ``timezone``, and ``policy``: a preset or stored policy,
+    else the provider's preset) register a mailbox the ledger does not know yet (ignored for
+    known ones); ``event`` = ``pause``/``resume`` makes the row a manual
     pause or resume of its mailbox at ``sent_at`` (recipient empty; ``reason`` optional).
     ``progress(rows written so far)`` is called after each batch.
     """
@@ -511,9 +513,19 @@ def import_csv(
                 f"provider in a provider column"
             )
         prov = get_provider(r["provider"])
+        if (
+            r["policy"]
+            and r["policy"] not in preset_names()
+            and not ledger.policy_text(r["policy"])
+        ):
+            raise DataError(
+                f"{path}: line {line}: policy {r['policy']!r}: no such preset "
+                f"({', '.join(preset_names())}) nor stored policy; store it first with "
+                f"'warmup policy add {r['policy']} FILE'"
+            )
         register[r["mailbox"]] = {
             "provider": prov.name,
-            "policy": "default",
+            "policy": r["policy"] or prov.policy,
             "timezone": r["timezone"] or prov.timezone or _local_zone(),
         }
     total = Recorded()
@@ -633,6 +645,7 @@ def _import_row(row: dict[str, Any], now: dt.datetime, zones: dict[str, str]) ->
         "bounced_at": None,
         "provider": get.get("provider", "").lower() or None,
         "timezone": get.get("timezone") or None,
+        "policy": get.get("policy") or None,
         "event": event,
         "reason": get.get("reason") or None,
     }
