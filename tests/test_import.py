@@ -243,6 +243,7 @@ def test_a_policy_column_registers_the_mailbox_with_that_policy(run, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_the_sample_generator_writes_the_shipped_sample_byte_for_byte(tmp_path):
     """data/generate_sample.py promises the same file every run (it had broken when the ledger's
     store module went away)."""
