@@ -68,8 +68,12 @@ def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> 
         return []
 
 
-def parse_report(paths: list[str]) -> list[dict]:
-    """Parse files for ``warmup bounces parse --json``: one object per file."""
+def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
+    """Parse files for ``warmup bounces parse --json``: one object per file.
+
+    Each bounce carries its ``reason`` and the ``rule`` that decided it; ``steps=True`` adds
+    the decision path (``--explain``).
+    """
     out: list[dict] = []
     for path in paths:
         try:
@@ -79,6 +83,7 @@ def parse_report(paths: list[str]) -> list[dict]:
         order = ("recipient", "kind", "reason", "rule", "status", "reply", "message_id")
         bounces = [
             {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
+            | ({"steps": list(b.steps)} if steps else {})
             for b in parse_bounces(raw)
         ]
         out.append({"file": path, "bounces": bounces})

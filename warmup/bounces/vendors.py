@@ -14,9 +14,13 @@ __all__ = ["directory_verdict", "masks_filters"]
 # notification themselves, or answer RCPT from the directory): Lotus Domino/Notes ("not listed
 # in Domino Directory"), Ipswitch IMail (X-Mailer "<SMTP32 ...>"), Trend Micro InterScan
 # MSS, Mail.ru and Yahoo ("This user doesn't have a yahoo.com account", documented by Yahoo as
-# its reply for a nonexistent account).
+# its reply for a nonexistent account); the Chinese providers, whose published reply tables give
+# "550 Mailbox not found or access denied" (Tencent QQ / Exmail), "550 User not found" (NetEase
+# 163 / 126 / Qiye) and "收件人不存在" (Alibaba Mail) for an address that does not exist.
 _DIRECTORY = re.compile(
     r"\bdomino\b|lotus notes|\bimail\b|ipswitch|<smtp32 v|interscan|\bmail\.ru\b|\byahoo(?:dns)?\."
+    r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
+    r"|aliyun|mxhichina|alibaba"
 )
 # Receiving providers documented to answer "550 Unknown user" to mail their users' filters
 # refused (Japanese mobile carriers' reception settings): there the words say nothing about the
@@ -30,7 +34,7 @@ _MASKS = re.compile(
 def directory_verdict(signature: str) -> str:
     """The mail system named in ``signature`` whose "unknown user" is a directory verdict, or ""."""
     m = _DIRECTORY.search(signature)
-    return m.group(0).strip("<. ") if m else ""
+    return m.group(0).strip("<.@ ") if m else ""
 
 
 def masks_filters(signature: str) -> str:
