@@ -113,6 +113,8 @@ class Summary:
 
     recipient: Figures = field(default_factory=Figures)
     hard: Figures = field(default_factory=Figures)
+    # hard/not-hard over the recipients found (a recipient miss counted once, as such)
+    hard_found: Figures = field(default_factory=Figures)
     reason: Figures = field(default_factory=Figures)
     special: Figures = field(default_factory=Figures)
 
@@ -127,5 +129,7 @@ class Summary:
                 if e.found is not None:
                     s.recipient.add(e.found, key, e.detail)
                 s.hard.add(e.hard_ok, key, e.detail)
+                if e.found is not False:
+                    s.hard_found.add(e.hard_ok, key, e.detail)
             s.reason.add(e.reason_ok, key, e.detail)
         return s
