@@ -18,7 +18,7 @@ from warmup.bounces import (
     parse_bounces,
     parse_report,
 )
-from warmup.bounces.classify import extract_status
+from warmup.bounces.classify import decide, extract_status
 from warmup.bounces.stage import smtp_stage
 
 CORPUS = Path(__file__).parent / "corpus" / "dsn" / "eml"
@@ -272,6 +272,8 @@ def test_rfc3464_failed_record() -> None:
             "550",
             "550 5.1.1 <rcpt@example.org>: User unknown",
             "<orig-1@example.com>",
+            "userunknown",
+            "words.user-unknown",
         )
     ]
 
@@ -343,6 +345,8 @@ def test_parse_report(tmp_path: Path) -> None:
         {
             "recipient": "rcpt@example.org",
             "kind": "soft",
+            "reason": "mailboxfull",
+            "rule": "words.mailbox-full",
             "status": "5.2.2",
             "reply": "552",
             "message_id": "<orig-1@example.com>",
@@ -447,26 +451,139 @@ def test_never_raises_on_mutated_corpus(data: st.DataObject) -> None:
     assert all(len(b.diagnostic) <= 500 for b in bounces)
 
 
-# Bounces (stage given): "user unknown" wording is hard only with an X.1.x status or RCPT evidence.
+# Bounces (stage given): "user unknown" words are a directory's verdict with an X.1.x status, at
+# RCPT, in a local delivery or from a mail system that states its own directory's verdict; after
+# DATA, behind a 5.7.x policy status, or relayed from an unknown MTA at an unknown stage, a
+# filter's mask. (reason, kind, rule)
 @pytest.mark.parametrize(
-    ("status", "diagnostic", "stage", "kind"),
+    ("status", "diagnostic", "stage", "mta", "reason", "kind", "rule"),
     [
-        ("5.1.1", "550 5.1.1 User unknown", "", "hard"),
-        ("5.0.0", "550 No such user", "RCPT", "hard"),
-        ("5.0.0", "550 No such user", "", "block"),
-        ("", "kijitora@example.org [User unknown]", "", "block"),
-        ("5.2.1", "550 5.2.1 <x@example.org>... User Unknown", "", "block"),
-        ("5.0.0", "550 Unknown user x@example.jp", "DATA", "block"),
-        ("5.0.0", "550 <x@example.org>: User unknown", "", "hard"),
-        ("5.0.0", "550 5.0.0 <x@example.org>: Recipient address rejected.", "", "hard"),
-        ("", "Invalid final delivery userid: x@example.org", "", "hard"),
-        ("", "Domain does not exist", "", "hard"),
+        ("5.1.1", "550 5.1.1 User unknown", "", "", "userunknown", "hard", "words.user-unknown"),
+        ("5.0.0", "550 No such user", "RCPT", "", "userunknown", "hard", "words.user-unknown"),
+        ("5.0.0", "550 No such user", "", "", "filtered", "block", "stage.unknown"),
+        (
+            "5.0.0",
+            "550 Unknown user x@example.jp",
+            "DATA",
+            "",
+            "filtered",
+            "block",
+            "stage.after-data",
+        ),
+        ("5.7.1", "550 5.7.1 User unknown", "", "", "filtered", "block", "status.policy-mask"),
+        (
+            "5.0.0",
+            "550 <x@example.org>: User unknown",
+            "",
+            "",
+            "userunknown",
+            "hard",
+            "words.user-unknown",
+        ),
+        (
+            "",
+            "Invalid final delivery userid: x@example.org",
+            "",
+            "",
+            "userunknown",
+            "hard",
+            "words.user-unknown",
+        ),
+        ("", "Domain does not exist", "", "", "hostunknown", "hard", "words.no-such-domain"),
+        # The reporting MTA decides where the stage is unknown.
+        (
+            "5.0.0",
+            "User not listed in Domino Directory",
+            "",
+            "lotus domino",
+            "userunknown",
+            "hard",
+            "mta.directory",
+        ),
+        (
+            "5.2.1",
+            "550 5.2.1 User Unknown",
+            "",
+            "x <smtp32 v8.22>",
+            "userunknown",
+            "hard",
+            "mta.directory",
+        ),
+        (
+            "",
+            "554 delivery error: dd This user doesn't have a yahoo.com account",
+            "",
+            "mta7.am0.yahoodns.net",
+            "userunknown",
+            "hard",
+            "mta.directory",
+        ),
+        (
+            "",
+            "550 Unknown user",
+            "",
+            "mailer-daemon@x.example @docomo.ne.jp",
+            "filtered",
+            "block",
+            "mta.masks-filters",
+        ),
+        # Refused at MAIL FROM: the sender was judged, not the address.
+        (
+            "5.1.8",
+            "550 Sender address rejected: Domain not found",
+            "MAIL",
+            "",
+            "rejected",
+            "block",
+            "words.sender-rejected",
+        ),
+        (
+            "",
+            "550 unknown user (after MAIL FROM)",
+            "MAIL",
+            "",
+            "rejected",
+            "block",
+            "stage.mail-from",
+        ),
+        # A 4xx is retried: the reason stays, the kind is never hard.
+        (
+            "4.1.1",
+            "450 4.1.1 <x@example.org>: User unknown",
+            "RCPT",
+            "",
+            "userunknown",
+            "soft",
+            "words.user-unknown",
+        ),
     ],
 )
-def test_bounce_user_unknown_needs_corroboration(
-    status: str, diagnostic: str, stage: str, kind: str
+def test_user_unknown_evidence(
+    status: str, diagnostic: str, stage: str, mta: str, reason: str, kind: str, rule: str
 ) -> None:
-    assert classify(status, "550", diagnostic, stage=stage) == kind
+    verdict = decide(status, "550", diagnostic, stage=stage, mta=mta)
+    assert (verdict.reason, verdict.kind, verdict.rule) == (reason, kind, rule), verdict.steps
+
+
+# The second family: a 5.1.x status under clearer words about something else is not hard.
+@pytest.mark.parametrize(
+    ("diagnostic", "reason", "kind"),
+    [
+        ("550 5.1.1 Mailbox full", "mailboxfull", "soft"),
+        ("550 5.1.1 Your IP is blocked (listed on a blacklist)", "blocked", "block"),
+        ("550 5.1.1 Rate limited: too many messages from your IP", "toomanyconn", "soft"),
+        ("550 5.1.1 Message refused by security policy", "securityerror", "block"),
+        ("550 5.1.0 Rejected", "blocked", "block"),
+        (
+            "550 5.1.1 <x@example.org>: Recipient address rejected: User unknown",
+            "userunknown",
+            "hard",
+        ),
+    ],
+)
+def test_clear_words_outweigh_an_address_status(diagnostic: str, reason: str, kind: str) -> None:
+    verdict = decide("", "", diagnostic, stage="")
+    assert (verdict.reason, verdict.kind) == (reason, kind), verdict.steps
 
 
 def test_live_reply_trusts_user_unknown_wording() -> None:

@@ -9,12 +9,12 @@ import email
 import email.parser
 import email.policy
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
 
 from . import formats, notifications
-from .classify import classify, extract_reply, extract_status, reason_of
+from .classify import decide, extract_reply, extract_status, reason_of
 from .stage import smtp_stage
 
 __all__ = ["Bounce", "parse_bounces", "parse_report"]
@@ -38,6 +38,10 @@ class Bounce:
     reply: str
     diagnostic: str
     message_id: str
+    reason: str = ""
+    rule: str = ""
+    # How the reason was decided, one line per step (``warmup bounces parse --explain``).
+    steps: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
 def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> list[Bounce]:
@@ -64,17 +68,25 @@ def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> 
         return []
 
 
-def parse_report(paths: list[str]) -> list[dict]:
-    """Parse files for ``warmup bounces parse --json``: one object per file."""
+def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
+    """Parse files for ``warmup bounces parse --json``: one object per file.
+
+    Each bounce carries its ``reason`` and the ``rule`` that decided it; ``steps=True`` adds
+    the decision path (``--explain``).
+    """
     out: list[dict] = []
     for path in paths:
         try:
             raw = Path(path).read_bytes()
         except OSError:
             raw = b""
-        bounces = [{k: v for k, v in asdict(b).items()} for b in parse_bounces(raw)]
-        order = ("recipient", "kind", "status", "reply", "message_id", "diagnostic")
-        out.append({"file": path, "bounces": [{k: b[k] for k in order} for b in bounces]})
+        order = ("recipient", "kind", "reason", "rule", "status", "reply", "message_id")
+        bounces = [
+            {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
+            | ({"steps": list(b.steps)} if steps else {})
+            for b in parse_bounces(raw)
+        ]
+        out.append({"file": path, "bounces": bounces})
     return out
 
 
@@ -274,22 +286,30 @@ def _make(
     kind: str = "",
     context: str = "",
     stage_text: str = "",
+    mta: str = "",
 ) -> Bounce:
     status = status if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status or "") else ""
     diag = _fold(diagnostic)
     status = status or extract_status(diag)
     reply = reply or extract_reply(diag)
-    if not kind:
-        text = " ".join((context or diagnostic).split())[:4000]
-        stage = smtp_stage(f"{text} {stage_text[:20_000]}")
-        kind = classify(status, reply, text, stage=stage)
+    text = " ".join((context or diagnostic).split())[:4000]
+    stage = smtp_stage(f"{text} {stage_text[:20_000]}")
+    if recipient:
+        mta = f"{mta} @{recipient.rpartition('@')[2]}".strip()
+    verdict = decide(status, reply, text, stage=stage, mta=mta)
+    steps = verdict.steps
+    if kind and kind != verdict.kind:
+        steps += (f"the report itself says {kind}: {kind}",)
     return Bounce(
         recipient=recipient,
-        kind=kind,
+        kind=kind or (verdict.kind if verdict.kind in ("hard", "block") else "soft"),
         status=status,
         reply=reply,
         diagnostic=diag,
         message_id=message_id,
+        reason=verdict.reason,
+        rule=verdict.rule if not kind or kind == verdict.kind else "report",
+        steps=steps,
     )
 
 
@@ -326,7 +346,9 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
     if unsubscribe:
         # A one-click "unsubscribe" sent by the recipient's mail client: an opt-out, handled
         # like a complaint (stop mailing this address), although it is no ARF report.
-        return [Bounce(unsubscribe, "complaint", "", "", _fold(f"unsubscribe: {body}"), "")]
+        why = ("a mail client's unsubscribe request -> feedback -> complaint",)
+        diag = _fold(f"unsubscribe: {body}")
+        return [Bounce(unsubscribe, "complaint", "", "", diag, "", "feedback", "unsubscribe", why)]
     if formats.is_autoreply(msg) and not msg.get("X-Failed-Recipients"):
         return []
     if not formats.looks_like_bounce(msg, body):
@@ -348,7 +370,8 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
         m = re.search(r"^To:\s*(.+)$", parts.original_text, re.MULTILINE | re.IGNORECASE)
         recipient = _clean_addr(m.group(1)) if m else ""
     text = " ".join(parts.texts)
-    diag = fields.get("feedback-type", "abuse") + (": " + text if text else "")
+    feedback_type = fields.get("feedback-type", "abuse")
+    diag = feedback_type + (": " + text if text else "")
     message_id = _message_id(parts, msg, fields, parts.original_text)
     return [
         Bounce(
@@ -358,6 +381,9 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
             reply="",
             diagnostic=_fold(diag),
             message_id=message_id,
+            reason="feedback",
+            rule="arf",
+            steps=(f"an ARF report, Feedback-Type {feedback_type} -> feedback -> complaint",),
         )
     ]
 
@@ -371,6 +397,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
     notification, returned = formats.split_returned(notice)
     message_id = _message_id(parts, msg, per_message, returned or parts.original_text)
     text_blocks: dict[str, str] | None = None
+    mta = _signature(msg, per_message.get("reporting-mta", "").split(";")[-1])
     recipients = [_clean_addr(r.get("final-recipient", "")) for r in records]
     out: list[Bounce] = []
     seen: set[str] = set()
@@ -422,7 +449,14 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         stage_text = f"{rec.get('status', '')} {extra}"
         out.append(
             _make(
-                recipient, status, reply, diag, message_id, context=context, stage_text=stage_text
+                recipient,
+                status,
+                reply,
+                diag,
+                message_id,
+                context=context,
+                stage_text=stage_text,
+                mta=mta,
             )
         )
     if not records and not out:
@@ -442,7 +476,12 @@ def _parse_ses(items: list[dict[str, str]]) -> list[Bounce]:
         msgid = item.get("message_id", "")
         message_id = f"<{msgid}>" if msgid else ""
         if item["kind"] == "complaint":
-            out.append(Bounce(recipient, "complaint", "", "", "complaint", message_id))
+            why = ("an Amazon SES complaint notification -> feedback -> complaint",)
+            out.append(
+                Bounce(
+                    recipient, "complaint", "", "", "complaint", message_id, "feedback", "ses", why
+                )
+            )
             continue
         diag = item.get("diagnostic", "")
         kind = ""
@@ -509,9 +548,17 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
                 _strip_recipient_line(diag, recipient),
                 message_id,
                 stage_text=diag,
+                mta=_signature(msg),
             )
         )
     return out
+
+
+def _signature(msg: Message, reporting_mta: str = "") -> str:
+    """Who reported the bounce, lower-cased: the Reporting-MTA, the notification's sender
+    and mailer (:mod:`warmup.bounces.vendors` reads it)."""
+    parts = (reporting_mta, msg.get("From", ""), msg.get("X-Mailer", ""))
+    return " ".join(" ".join(str(p).split())[:200] for p in parts if p).lower()
 
 
 def _diag_from_text(text: str) -> str:

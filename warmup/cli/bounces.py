@@ -139,18 +139,23 @@ def sync(
 
 @bounces.command("parse")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--explain", is_flag=True, help="Print each recipient's decision path.")
 @json_option
-def parse(files: tuple[str, ...], json_: bool) -> None:
+def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     """Show what the bounce parser finds in message files (.eml); records nothing.
+
+    Each failed recipient gets a kind (hard, soft, block, complaint), the reason behind it and
+    the rule that decided; --explain prints how, one line per step.
 
     \b
     Example:
         warmup bounces parse returned.eml
+        warmup bounces parse --explain returned.eml
         warmup bounces parse tests/corpus/dsn/eml/*.eml --json
     """
     from warmup.bounces import parse_report
 
-    results = parse_report(list(files))
+    results = parse_report(list(files), steps=explain)
     if json_:
         print_json(results)
         return
@@ -159,9 +164,12 @@ def parse(files: tuple[str, ...], json_: bool) -> None:
             click.echo(f"{item['file']}: not a bounce")
         for b in item["bounces"]:
             click.echo(
-                f"{item['file']}: {b['kind']:9} {b['recipient'] or '-':40} "
+                f"{item['file']}: {b['kind']:9} {b['reason']:15} {b['recipient'] or '-':40} "
                 f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
             )
+            if explain:
+                for step in [*b["steps"], f"rule: {b['rule']}"]:
+                    click.echo(f"    {step}")
 
 
 @bounces.command("list")

@@ -1,0 +1,69 @@
+"""Written fixtures (tests/corpus/written): Chinese providers' NDRs, out-of-office and
+challenge-response auto-replies in several languages, through the parser and the CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from warmup.bounces import parse_bounces
+
+WRITTEN = Path(__file__).parent / "corpus" / "written"
+DSN = Path(__file__).parent / "corpus" / "dsn" / "eml"
+
+# file -> (recipient, kind, reason)
+NDRS = {
+    "qq-userunknown.eml": ("nobody-here@qq.com", "hard", "userunknown"),
+    "exmail-full.eml": ("li.lei@client.example", "soft", "mailboxfull"),
+    "exmail-frequency.eml": ("han.mei@client.example", "soft", "toomanyconn"),
+    "netease-163-userunknown.eml": ("wang.fang@163.com", "hard", "userunknown"),
+    "netease-qiye-spam.eml": ("zhao.lei@client-qiye.example", "block", "spamdetected"),
+    "aliyun-userunknown.eml": ("chen.jing@client-ali.example", "hard", "userunknown"),
+    "aliyun-antispam.eml": ("sun.yu@client-ali.example", "soft", "toomanyconn"),
+}
+AUTO_REPLIES = sorted(p.name for p in WRITTEN.glob("*.eml") if p.name.startswith(("ooo-", "chal")))
+
+
+@pytest.mark.parametrize("name", sorted(NDRS))
+def test_chinese_provider_ndr(name: str) -> None:
+    (bounce,) = parse_bounces((WRITTEN / name).read_bytes())
+    assert (bounce.recipient, bounce.kind, bounce.reason) == NDRS[name], bounce.steps
+    assert bounce.rule and bounce.steps
+
+
+def test_every_written_file_is_expected() -> None:
+    assert sorted(p.name for p in WRITTEN.glob("*.eml")) == sorted([*NDRS, *AUTO_REPLIES])
+    assert len(AUTO_REPLIES) >= 9
+
+
+@pytest.mark.parametrize("name", AUTO_REPLIES)
+def test_auto_replies_are_not_bounces(name: str) -> None:
+    assert parse_bounces((WRITTEN / name).read_bytes()) == []
+
+
+def test_parse_json_has_reason_and_rule(run: Callable[..., Result]) -> None:
+    files = [str(WRITTEN / n) for n in sorted(NDRS)] + [str(DSN / "arf-01.eml")]
+    result = run("bounces", "parse", "--json", *files)
+    assert result.exit_code == 0, result.output
+    bounces = [b for item in json.loads(result.output) for b in item["bounces"]]
+    assert len(bounces) == len(files)
+    assert all(b["reason"] and b["rule"] for b in bounces)
+    assert "steps" not in bounces[0]
+    assert bounces[-1]["reason"] == "feedback" and bounces[-1]["rule"] == "arf"
+
+
+def test_parse_explain_prints_the_decision_path(run: Callable[..., Result]) -> None:
+    result = run("bounces", "parse", "--explain", str(WRITTEN / "qq-userunknown.eml"))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "hard" in lines[0] and "userunknown" in lines[0] and "nobody-here@qq.com" in lines[0]
+    assert lines[1:] == [
+        "    status none, reply 550; SMTP stage unknown; reported by mailer-daemon@qq.com @qq.com",
+        "    words: strong rule 'user-unknown' says userunknown",
+        "    qq.com states its own directory's verdict -> userunknown -> hard",
+        "    rule: mta.directory",
+    ]

@@ -1,0 +1,43 @@
+"""What the reporting MTA (or the receiving provider) tells about a bounce's words.
+
+Matched against a *signature*: the Reporting-MTA, the notification's sender and mailer headers
+and the recipient's domain, lower-cased (:func:`warmup.bounces.parse` builds it).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["directory_verdict", "masks_filters"]
+
+# Mail systems whose "user unknown" wording comes from their own directory (they write the
+# notification themselves, or answer RCPT from the directory): Lotus Domino/Notes ("not listed
+# in Domino Directory"), Ipswitch IMail (X-Mailer "<SMTP32 ...>"), Trend Micro InterScan
+# MSS, Mail.ru and Yahoo ("This user doesn't have a yahoo.com account", documented by Yahoo as
+# its reply for a nonexistent account); the Chinese providers, whose published reply tables give
+# "550 Mailbox not found or access denied" (Tencent QQ / Exmail), "550 User not found" (NetEase
+# 163 / 126 / Qiye) and "收件人不存在" (Alibaba Mail) for an address that does not exist.
+_DIRECTORY = re.compile(
+    r"\bdomino\b|lotus notes|\bimail\b|ipswitch|<smtp32 v|interscan|\bmail\.ru\b|\byahoo(?:dns)?\."
+    r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
+    r"|aliyun|mxhichina|alibaba"
+)
+# Receiving providers documented to answer "550 Unknown user" to mail their users' filters
+# refused (Japanese mobile carriers' reception settings): there the words say nothing about the
+# address.
+_MASKS = re.compile(
+    r"(?:^|[@.\s])(?:docomo\.ne\.jp|ezweb\.ne\.jp|au\.com|softbank\.ne\.jp|i\.softbank\.jp|"
+    r"[a-z]\.vodafone\.ne\.jp|disney\.ne\.jp|pdx\.ne\.jp|willcom\.com|emnet\.ne\.jp)\b"
+)
+
+
+def directory_verdict(signature: str) -> str:
+    """The mail system named in ``signature`` whose "unknown user" is a directory verdict, or ""."""
+    m = _DIRECTORY.search(signature)
+    return m.group(0).strip("<.@ ") if m else ""
+
+
+def masks_filters(signature: str) -> str:
+    """The provider in ``signature`` known to mask filter refusals as "unknown user", or ""."""
+    m = _MASKS.search(signature)
+    return m.group(0).strip("@. ") if m else ""

@@ -1,0 +1,315 @@
+"""What the words of a diagnostic say: named rules, each a reason and a strength.
+
+The first rule whose pattern matches the folded, lower-cased text names the reason. A *strong*
+rule is wording that says one thing whatever code it carries ("user unknown", "mailbox full",
+"blacklisted"): it decides over the status code. A *weak* rule is generic wording ("rejected",
+"policy", "timeout") that only decides where the status says nothing specific (or says the weak
+X.1.x/X.2.1/X.5.x things MTAs stretch): :func:`warmup.bounces.classify.decide`.
+
+Rules are general words and phrases of the trade, not copies of one sample's sentence: each
+covers a family of MTAs (see tests/test_bounce_folds.py for agreement on every fold of the
+corpus).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["WORD_RULES", "WordRule", "read_words"]
+
+
+@dataclass(frozen=True, slots=True)
+class WordRule:
+    """A named wording: the reason it names and whether it outweighs a status code."""
+
+    name: str
+    reason: str
+    strong: bool
+    pattern: re.Pattern[str]
+
+
+def _p(block: str) -> re.Pattern[str]:
+    """Compile alternatives written one group per line (lines are joined with "|")."""
+    return re.compile("|".join(ln.strip() for ln in block.strip().splitlines() if ln.strip()))
+
+
+def _rule(name: str, reason: str, strong: bool, block: str) -> WordRule:
+    return WordRule(name, reason, strong, _p(block))
+
+
+STRONG, WEAK = True, False
+
+# Checked in this order: e.g. "mailbox full" must win over a generic "rejected", and a sender
+# that is "rejected" over a recipient "not found".
+WORD_RULES: tuple[WordRule, ...] = (
+    _rule(
+        "mailbox-full",
+        "mailboxfull",
+        STRONG,
+        r"""
+        mailbox (?:is )?full|mailbox.{0,20}(?:exceeded|over) (?:its )?(?:storage|quota|size)
+        over ?quota|quota (?:exceeded|full)
+        exceeded (?:the |its |his |her )?(?:storage|quota)|disk quota
+        insufficient (?:system )?storage|out of storage|mail ?box size limit
+        user(?:'s)? quota|is over quota|mailfolder is full|account is full
+        storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
+        exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|邮箱已满|信箱已满
+        """,
+    ),
+    _rule(
+        "message-too-big",
+        "mesgtoobig",
+        STRONG,
+        r"""
+        message (?:is )?too (?:large|big)|message size exceeds|size limit
+        message exceeds (?:the )?(?:maximum|fixed)|message length exceeds
+        too large for this recipient|邮件(?:大小)?超过|邮件过大
+        """,
+    ),
+    _rule(
+        "mailbox-disabled",
+        "suspend",
+        STRONG,
+        r"""
+        account (?:has been |is )?(?:disabled|suspended|inactive|deactivated|locked|expired)
+        mailbox (?:has been |is )?(?:disabled|suspended|inactive|deactivated|locked)
+        (?:disabled|suspended|inactive|deactivated|locked|expired) (?:account|mailbox|user)
+        is a deactivated mailbox|account that you tried to reach is disabled
+        user (?:is )?(?:suspended|disabled|inactive)|recipient (?:is )?suspended
+        mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
+        has been (?:disabled|suspended)|is unavailable\b|currently suspended
+        temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
+        (?:帐号|账号|账户|邮箱)(?:已)?(?:被)?(?:冻结|停用|禁用|锁定)
+        """,
+    ),
+    _rule(
+        "moved",
+        "hasmoved",
+        STRONG,
+        r"""
+        \bhas moved\b|address has (?:been )?changed|user has moved|has been replaced by
+        """,
+    ),
+    _rule(
+        "no-relaying",
+        "norelaying",
+        STRONG,
+        r"""
+        relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)
+        not permitted to relay|unable to relay|no relaying|relay not permitted
+        we do not relay|not a gateway|relaying denied
+        """,
+    ),
+    _rule(
+        "sender-authentication",
+        "authfailure",
+        STRONG,
+        r"""
+        \bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|authentication (?:check )?fail
+        unauthenticated|fails? to pass authentication|must pass either spf or dkim
+        """,
+    ),
+    # Only the sender is refused ("Sender address rejected", "domain of sender"): before the
+    # recipient wordings, which share words ("address rejected", "not found") with it.
+    _rule(
+        "sender-rejected",
+        "rejected",
+        STRONG,
+        r"""
+        sender (?:address )?(?:rejected|denied|invalid|unknown|not allowed)|domain of sender
+        sender verify|sender domain|mail from.{0,30}rejected|envelope sender
+        """,
+    ),
+    _rule(
+        "no-such-domain",
+        "hostunknown",
+        STRONG,
+        r"""
+        \bdomain (?:name )?(?:does ?n[o']t exist|not found)|no such domain
+        """,
+    ),
+    _rule(
+        "user-unknown",
+        "userunknown",
+        STRONG,
+        r"""
+        user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local)
+        no such (?:user|mailbox|recipient|account|address|person|local user)
+        recipient (?:address )?(?:is )?unknown|recipient (?:was )?not found
+        recipient (?:address )?invalid|invalid (?:recipient|mailbox|user)
+        recipient address rejected\.?$|recipient address rejected\.? \(|address rejected\.
+        recipient address rejected: (?:access denied|invalid user|unknown user|user unknown)
+        invalid .{0,20}userid
+        address (?:couldn't|could not|cannot|can't) be found
+        (?:user|mailbox|account|recipient|addressee) (?:was )?not found
+        does ?n[o']t exist|no longer (?:exists|valid|in use)|not a valid (?:mailbox|user|recipient)
+        no mailbox here|unrouteable address|not (?:a )?known user
+        recipient (?:name )?(?:is )?not recognized|address (?:is )?unknown|recipnotfound
+        addressee unknown|unknown or illegal alias|no account by that name
+        doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
+        account (?:does not|doesn't) exist|unknown local part|not a valid address
+        该邮箱不存在|用户不存在|收件人不存在|邮箱不存在|帐号不存在|账号不存在|地址不存在|用户名不存在
+        收件人地址(?:无效|不存在|错误)|无此用户|不存在的用户
+        """,
+    ),
+    # Wordings that usually mean an unknown address but also cover other states: a specific
+    # status code outweighs them.
+    _rule(
+        "address-not-available",
+        "userunknown",
+        WEAK,
+        r"""
+        (?:is|was) not found|mailbox (?:is )?(?:unavailable|not available)|no longer available
+        check if (?:the )?address is correct|bad recipient|no (?:valid )?recipient
+        invalid address|not listed in|user account is unavailable
+        """,
+    ),
+    _rule(
+        "content-filtered",
+        "filtered",
+        STRONG,
+        r"""
+        content (?:filter|rejected|denied)|filtered|mail content denied
+        recipient preferences|message rejected due to content|header (?:error|is rejected)
+        """,
+    ),
+    _rule(
+        "reverse-dns",
+        "requireptr",
+        STRONG,
+        r"""
+        \bptr\b|reverse (?:dns|lookup|address)|\brdns\b|no reverse|cannot find your hostname
+        not have a reverse|hostname (?:does not|doesn't) resolve|unresolvable
+        forward-confirmed
+        """,
+    ),
+    _rule(
+        "not-rfc-compliant",
+        "notcompliantrfc",
+        STRONG,
+        r"""
+        rfc ?5322|rfc ?2822|not rfc compliant|duplicate header|multiple addresses in from
+        """,
+    ),
+    _rule("reputation", "badreputation", STRONG, r"reputation|sender ?score|low quality"),
+    _rule(
+        "host-unknown",
+        "hostunknown",
+        STRONG,
+        r"""
+        host (?:or domain name )?(?:not found|unknown)|unknown host
+        domain (?:not found|unknown|does ?n[o']t exist|is not valid|lookup failed)
+        no such domain|name or service not known|couldn't find (?:a mail exchanger|any host)
+        unrouteable mail domain|\bnxdomain\b|non-?existent (?:host|domain)|host not found
+        no mx (?:record|host)|mx lookup failed|host \S+ not found
+        domain (?:may|might) not exist|domain is not reachable|domain name not found
+        unknown domain|invalid domain|cannot resolve|no (?:dns|mail exchanger)|域名不存在
+        """,
+    ),
+    _rule(
+        "accepts-no-mail",
+        "notaccept",
+        STRONG,
+        r"""
+        does not accept (?:e-?)?mail|null mx|accepts no mail|no smtp service
+        not accepting (?:network )?(?:messages|mail)
+        """,
+    ),
+    _rule(
+        "spam", "spamdetected", STRONG, r"spam|junk|unsolicited|bulk mail|垃圾邮件|\bdt:spm\b|phish"
+    ),
+    _rule("virus", "virusdetected", STRONG, r"virus|malware|infected|病毒"),
+    _rule(
+        "too-many-connections",
+        "toomanyconn",
+        STRONG,
+        r"""
+        too many (?:connections|concurrent|sessions|smtp)|connection (?:frequency|rate)
+        frequency limited|concurrent connections|连接(?:数)?过多
+        """,
+    ),
+    _rule(
+        "sending-too-fast",
+        "speeding",
+        STRONG,
+        r"""
+        too (?:many|much) (?:mail|message|email)|too (?:fast|frequently)|rate limit|rate of
+        sending (?:rate|limit|quota)|receiving mail at a rate
+        exceeded (?:its |the )?(?:daily|hourly)\s|发送频率|发信频率|频率过[快高]
+        """,
+    ),
+    _rule(
+        "blacklisted",
+        "blocked",
+        STRONG,
+        r"""
+        blocked|blacklist|black list|denylist|\brbl\b|spamhaus|banned|黑名单|拦截
+        """,
+    ),
+    _rule(
+        "security-policy",
+        "securityerror",
+        STRONG,
+        r"security polic|secure connection|tls required|requires? (?:tls|encryption|starttls)",
+    ),
+    _rule(
+        "gave-up",
+        "expired",
+        WEAK,
+        r"""
+        expired|retry (?:time|timeout)|could not be delivered (?:with)?in|gave up|given up
+        too long|delivery time|has been delayed|unable to deliver in|queue|delayed|timeout
+        timed out|failed \d+ attempts|too many (?:delivery )?attempts
+        """,
+    ),
+    _rule(
+        "network",
+        "networkerror",
+        WEAK,
+        r"""
+        connection (?:refused|reset|timed out|lost|dropped|closed)|name service error
+        name server reply|network|routing loop|mail loop|loops back|too many hops|no route
+        unreachable|dns (?:failure|error|lookup)
+        """,
+    ),
+    _rule("security", "securityerror", WEAK, r"security|tls|certificate|starttls|encrypt"),
+    _rule(
+        "policy",
+        "policyviolation",
+        WEAK,
+        r"policy|prohibited|not allowed|not permitted|administrative",
+    ),
+    _rule(
+        "refused",
+        "blocked",
+        WEAK,
+        r"""
+        block|denied|refused|rejected|reject|forbidden|not authorized|access denied|suspicious
+        """,
+    ),
+    _rule(
+        "system",
+        "systemerror",
+        WEAK,
+        r"""
+        system error|local error|internal error|server error|temporar|try again|resources
+        service unavailable|configuration error|mail ?server (?:is )?(?:down|busy)
+        insufficient
+        """,
+    ),
+)
+
+
+_RCPT_PREFIX = re.compile(r"recipient address rejected:")
+
+
+def read_words(text: str) -> WordRule | None:
+    """The first rule whose wording ``text`` (folded, lower-cased) matches, or ``None``."""
+    # Postfix's "Recipient address rejected: ..." only says that RCPT was refused; what follows
+    # it says why, so the prefix itself is no weak evidence of a block.
+    bare = _RCPT_PREFIX.sub(" ", text) if "address rejected:" in text else text
+    for rule in WORD_RULES:
+        if rule.pattern.search(text if rule.strong else bare):
+            return rule
+    return None
