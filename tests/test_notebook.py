@@ -45,7 +45,7 @@ def test_notebook_executes_on_the_sample_and_renders_its_figures(tmp_path, monke
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "Sample ledger:" in text and "3 mailboxes" in text
     pngs = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(pngs) >= 5
+    assert len(pngs) >= 6
     html, _ = HTMLExporter().from_notebook_node(nb)
     images = re.findall(r'<img[^>]+src="data:image/png;base64,', html)
     assert len(images) == len(pngs)
@@ -54,10 +54,12 @@ def test_notebook_executes_on_the_sample_and_renders_its_figures(tmp_path, monke
         "Ramp against plan",
         "Bounce and complaint trends",
         "Bounces by recipient domain and by kind",
+        "Bounces by reason",
         "Suppression growth",
     ):
         assert heading in html
     assert "old-list.example" in html  # the by-domain table names the stale list
+    assert "userunknown" in html and "mailboxfull" in html  # the reasons table (issue #14)
 
 
 @pytest.mark.parametrize("name", ["python3"])

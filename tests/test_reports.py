@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import itertools
+import json
 import math
 import shutil
 from pathlib import Path
@@ -334,3 +335,41 @@ def test_demo_ends_with_the_path_of_its_plot_and_leaves_nothing_in_the_working_d
     assert sorted(p.name for p in scratch.iterdir() if not p.name.startswith("warmup-demo-")) == [
         "warmup-demo.png"
     ]
+
+
+def test_bounces_by_reason_agree_with_the_kinds_and_the_cli_shows_them(sample, run):
+    """Issue #14: the report shows bounces by reason (derived from the text each bounce was
+    recorded with; one reason per distinct text)."""
+    at = api.parse_instant(AT)
+    by_reason = reports.bounces_by_reason(sample, at=at)
+    by_kind = reports.bounces_by_kind(sample, at=at)
+    assert by_reason.groupby("kind")["bounces"].sum().to_dict() == (
+        by_kind.groupby("kind")["bounces"].sum().to_dict()
+    )
+    pairs = set(by_reason[["kind", "reason"]].itertuples(index=False, name=None))
+    assert pairs == {
+        ("hard", "userunknown"),  # 5.1.1
+        ("soft", "mailboxfull"),  # 4.2.2
+        ("block", "blocked"),  # 5.7.1
+        ("complaint", "feedback"),
+    }
+    res = run("report", "--by-reason", "--json", "--at", AT)
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.stdout)
+    assert {r["mailbox"] for r in rows} == set(BOXES)
+    assert sum(r["bounces"] for r in rows) == int(by_kind["bounces"].sum())
+    table = run("report", "--by-reason", "--at", AT).stdout.splitlines()
+    assert table[0].split() == ["MAILBOX", "REASON", "KIND", "BOUNCES", "COUNTED"]
+    listed = json.loads(run("bounces", "list", "--json").stdout)
+    assert {r["reason"] for r in listed} <= {"userunknown", "mailboxfull", "blocked", "feedback"}
+
+
+def test_a_recorded_reason_never_contradicts_the_recorded_kind():
+    from warmup.bounces.reasons import recorded_reason
+
+    assert recorded_reason("hard", "5.1.1", "550", "user unknown") == "userunknown"
+    assert recorded_reason("block", "5.7.1", "550", "listed at spamhaus, spam") == "spamdetected"
+    # the kept text says "full" (soft), the bounce was recorded hard: the text does not say why
+    assert recorded_reason("hard", "", "", "mailbox full") == "undefined"
+    assert recorded_reason("hard", "", "", "") == "undefined"
+    assert recorded_reason("complaint", "", "", "") == "feedback"

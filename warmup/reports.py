@@ -12,6 +12,7 @@ imports it (the CLI imports it inside the report commands).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -376,6 +377,42 @@ def bounces_by_kind(
     return frame
 
 
+def bounces_by_reason(
+    ledger: Ledger,
+    addresses: Sequence[str] = (),
+    days: int | None = None,
+    at: dt.datetime | None = None,
+) -> pd.DataFrame:
+    """Per mailbox, local day, kind and reason (:func:`warmup.bounces.reasons.recorded_reason`,
+    from the text each bounce was recorded with): how many bounces, ``counted`` or not."""
+    from warmup.bounces.reasons import recorded_reason
+
+    boxes = mailboxes(ledger, addresses)
+    names = {b.id: b.address for b in boxes}
+    reason = functools.lru_cache(maxsize=4096)(recorded_reason)
+    rows = [
+        (names[m], d, k, reason(k, s, r, g), c, n)
+        for m, d, k, s, r, g, c, n in ledger.bounce_texts(
+            list(names), _since(ledger, boxes, days, at)
+        )
+    ]
+    frame = pd.DataFrame(rows, columns=["mailbox", "date", "kind", "reason", "counted", "bounces"])
+    keys = ["mailbox", "date", "kind", "reason", "counted"]
+    out = frame.groupby(keys, as_index=False, sort=True).agg(bounces=("bounces", "sum"))
+    out["date"] = pd.to_datetime(out["date"])
+    return out
+
+
+def reasons_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`bounces_by_reason` over its whole period: per mailbox, reason, kind and whether
+    counted, most bounces first."""
+    keys = ["mailbox", "reason", "kind", "counted"]
+    out = frame.groupby(keys, as_index=False).agg(bounces=("bounces", "sum"))
+    return out.sort_values(
+        ["mailbox", "counted", "bounces", "reason"], ascending=[True, False, False, True]
+    ).reset_index(drop=True)
+
+
 def suppressions(ledger: Ledger) -> pd.DataFrame:
     """New suppressions per UTC day and kind, with the running total of the do-not-mail list."""
     rows = ledger.suppressions_by_day()
@@ -393,7 +430,8 @@ def rollup_mismatches(ledger: Ledger) -> list[tuple[Any, ...]]:
 def to_text(frame: pd.DataFrame, fmt: str) -> str:
     """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions)."""
     out = frame.copy()
-    out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+    if "date" in out:
+        out["date"] = out["date"].dt.strftime("%Y-%m-%d")
     if fmt == "csv":
         return str(out.to_csv(index=False))
     return str(out.to_json(orient="records", indent=2))

@@ -184,19 +184,26 @@ def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) ->
     Example:
         warmup bounces list sales@corp.example --kind hard
     """
+    from warmup.bounces.reasons import recorded_reason
+
     rows = ledger.bounces(ledger.mailbox(address) if address else None, kind)
+    for r in rows:
+        r["reason"] = recorded_reason(
+            r["kind"], r["status"] or "", r["reply"] or "", r["diagnostic"] or ""
+        )
     if json_:
         print_json(rows)
         return
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
     print_table(
-        ["WHEN", "MAILBOX", "RECIPIENT", "KIND", "STATUS", "SOURCE", "MATCHED"],
+        ["WHEN", "MAILBOX", "RECIPIENT", "KIND", "REASON", "STATUS", "SOURCE", "MATCHED"],
         [
             [
                 local_text(dt.datetime.fromisoformat(r["at"]), zones.get(r["mailbox"], "UTC")),
                 r["mailbox"],
                 r["recipient"],
                 r["kind"],
+                r["reason"],
                 r["status"],
                 r["source"],
                 "yes" if r["matched"] else "no",

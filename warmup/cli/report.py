@@ -58,6 +58,12 @@ def _rate(value: Any) -> float | None:
     help="Output format (csv and json give exact rates).",
 )
 @click.option("--json", "json_", is_flag=True, help="Print JSON (the same as --format json).")
+@click.option(
+    "--by-reason",
+    is_flag=True,
+    help="Instead of the days: the period's bounces per mailbox by reason (user unknown, "
+    "mailbox full, blocked, ...).",
+)
 @pass_ledger
 def report(
     ledger: Ledger,
@@ -66,6 +72,7 @@ def report(
     at: str | None,
     fmt: str,
     json_: bool,
+    by_reason: bool,
 ) -> None:
     """Per mailbox and local day: sends, quota, bounces, trailing bounce rate, stage, status.
 
@@ -79,6 +86,7 @@ def report(
         warmup report sales@corp.example --days 30
         warmup report --format csv > report.csv
         warmup report sales@corp.example --json
+        warmup report --by-reason --days 30
     """
     from warmup import reports
 
@@ -87,6 +95,9 @@ def report(
             raise UsageError(f"--json and --format {fmt} disagree: give one of them")
         fmt = "json"
     when = typed_instant(at, reports.mailboxes(ledger, addresses)) if at else None
+    if by_reason:
+        _by_reason(reports.bounces_by_reason(ledger, addresses, days, when), fmt)
+        return
     frame = reports.daily(ledger, addresses, days, when)
     if fmt != "table":
         click.echo(reports.to_text(frame, fmt), nl=False)
@@ -125,6 +136,25 @@ def report(
                 r.status,
             ]
             for r in frame.itertuples()
+        ],
+    )
+
+
+def _by_reason(frame: Any, fmt: str) -> None:
+    from warmup import reports
+
+    summary = reports.reasons_summary(frame)
+    if fmt != "table":
+        click.echo(reports.to_text(summary, fmt), nl=False)
+        return
+    if summary.empty:
+        click.echo("No bounces in this period.")
+        return
+    print_table(
+        ["MAILBOX", "REASON", "KIND", "BOUNCES", "COUNTED"],
+        [
+            [r.mailbox, r.reason, r.kind, r.bounces, "yes" if r.counted else "no (unmatched)"]
+            for r in summary.itertuples()
         ],
     )
 

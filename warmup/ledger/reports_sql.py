@@ -137,6 +137,28 @@ class ReportQueries:
         with self.read() as conn:
             return [(m, _day(d), k, s, bool(c), n) for m, d, k, s, c, n in conn.execute(stmt)]
 
+    def bounce_texts(
+        self,
+        mailbox_ids: Sequence[int] | None = None,
+        since: dt.date | None = None,
+    ) -> list[tuple[int, dt.date, str, str, str, str, bool, int]]:
+        """``(mailbox_id, local day, kind, status, reply, diagnostic, counted, bounces)``: bounces
+        grouped by the text they were recorded with ('' when none), so that each distinct text is
+        classified once (:func:`warmup.reports.bounces_by_reason`)."""
+        b = BOUNCE.c
+        texts = [sa.func.coalesce(c, "").label(c.name) for c in (b.status, b.reply, b.diagnostic)]
+        stmt = (
+            sa.select(b.mailbox_id, b.day, b.kind, *texts, b.counted, sa.func.count())
+            .where(_ids(b.mailbox_id, mailbox_ids), _since(b.day, since))
+            .group_by(b.mailbox_id, b.day, b.kind, *texts, b.counted)
+            .order_by(b.mailbox_id, b.day)
+        )
+        with self.read() as conn:
+            return [
+                (row[0], _day(row[1]), row[2], row[3], row[4], row[5], bool(row[6]), row[7])
+                for row in conn.execute(stmt)
+            ]
+
     def suppressions_by_day(self) -> list[tuple[dt.date, str, int]]:
         """``(UTC day, kind, new suppressions)``: how the do-not-mail list grew."""
         day = self._sql_utc_day(SUPPRESSION.c.created_at).label("day")
