@@ -147,7 +147,7 @@ class OutboxStore:
         ``force``, which cancels them (how many it returns); refused while one is being sent."""
         with self.write() as conn:
             pool = self._pool(conn, name)
-            counts = dict(
+            counts: dict[str, int] = dict(
                 conn.execute(
                     sa.select(OUTBOX.c.state, sa.func.count())
                     .where(OUTBOX.c.pool_id == pool.id, OUTBOX.c.state.in_(("queued", "sending")))
@@ -232,19 +232,25 @@ class OutboxStore:
                 ).rowcount
             )
 
-    def claim(self, worker: str, now: dt.datetime, pool_id: int | None = None) -> OutboxRow | None:
-        """Take the first due queued message (of ``pool_id``) for ``worker``: ``sending``,
-        stamped with the worker and ``now``; None when nothing is due."""
-        due = sa.and_(
+    def claim(
+        self,
+        worker: str,
+        now: dt.datetime,
+        pool_id: int | None = None,
+        due: dt.datetime | None = None,
+    ) -> OutboxRow | None:
+        """Take the first queued message (of ``pool_id``) due by ``due`` (default ``now``) for
+        ``worker``: ``sending``, stamped with the worker and ``now``; None when none is due."""
+        ready = sa.and_(
             OUTBOX.c.state == "queued",
-            OUTBOX.c.next_attempt_at <= utc(now),
+            OUTBOX.c.next_attempt_at <= utc(due or now),
             OUTBOX.c.expires_at > utc(now),
         )
         if pool_id is not None:
-            due = sa.and_(due, OUTBOX.c.pool_id == pool_id)
+            ready = sa.and_(ready, OUTBOX.c.pool_id == pool_id)
         pick = (
             sa.select(OUTBOX.c.id)
-            .where(due)
+            .where(ready)
             .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
