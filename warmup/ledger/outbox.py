@@ -339,9 +339,12 @@ class OutboxStore:
             out[rcpt] = (outcome, mailbox_id)
         return out
 
-    def recover(self, message: int, worker: str, now: dt.datetime) -> str | None:
+    def recover(
+        self, message: int, worker: str, now: dt.datetime, retry_at: dt.datetime | None = None
+    ) -> str | None:
         """A message ``worker`` claimed and will never settle (it is gone): its state from the
-        gate's slots (:func:`fate`), written at once; None if the claim changed meanwhile."""
+        gate's slots (:func:`fate`), written at once (queued again: due at ``retry_at``, default
+        ``now``); None if the claim changed meanwhile."""
         with self.write() as conn:
             row = conn.execute(
                 sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients).where(
@@ -372,6 +375,7 @@ class OutboxStore:
                 values["sent_by"] = by
             if again:
                 values["recipients"] = ",".join(again)
+                values["next_attempt_at"] = utc(retry_at or now)
             conn.execute(OUTBOX.update().where(OUTBOX.c.id == message).values(**values))
             return state
 

@@ -239,31 +239,37 @@ class Worker:
             else:
                 why = why or refusal
                 waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
-        if not choices:
+        report = None
+        for *_, gate in sorted(choices, key=lambda c: c[:3]):
+            box = gate.box
+            data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
+            try:
+                report = gate.send(data, rcpts, message_id=msg.message_id)
+                break
+            except NotAllowed as exc:  # another worker took the slot meanwhile: the next member
+                a = exc.allowance
+                why = str(exc)
+                waits.append(self._next_slot(a.status, a.next_send_at, box, now))
+                continue
+            except Suppressed as exc:
+                left = [r for r in rcpts if r not in exc.recipients]
+                self.log(f"{_stamp(now)} suppressed #{msg.id}: {', '.join(exc.recipients)}")
+                if left:
+                    return self._settle(
+                        msg, "queued", reply=str(exc), recipients=left, next_attempt_at=now
+                    )
+                return self._settle(msg, "cancelled", reply=str(exc))
+            except DuplicateSend:
+                return self._from_slots(msg)
+            except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
+                return self._retry(msg, box, str(exc), attempt=True)
+            except BaseException:
+                self._from_slots(msg)
+                raise
+        if report is None:
+            if not waits:  # a pool left without mailboxes
+                waits, why = [now + dt.timedelta(minutes=15)], "the pool has no mailbox"
             return self._wait(msg, min(waits), why)
-        gate = min(choices, key=lambda c: c[:3])[3]
-        box = gate.box
-        data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
-        try:
-            report = gate.send(data, rcpts, message_id=msg.message_id)
-        except NotAllowed as exc:  # another worker took the slot meanwhile
-            a = exc.allowance
-            return self._wait(msg, self._next_slot(a.status, a.next_send_at, box, now), str(exc))
-        except Suppressed as exc:
-            left = [r for r in rcpts if r not in exc.recipients]
-            self.log(f"{_stamp(now)} suppressed #{msg.id}: {', '.join(exc.recipients)}")
-            if left:
-                return self._settle(
-                    msg, "queued", reply=str(exc), recipients=left, next_attempt_at=now
-                )
-            return self._settle(msg, "cancelled", reply=str(exc))
-        except DuplicateSend:
-            return self._from_slots(msg)
-        except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
-            return self._retry(msg, box, str(exc), attempt=True)
-        except BaseException:
-            self._from_slots(msg)
-            raise
         gate.flush()  # the slots' "sent" now, so the outbox never says more than the ledger
         outcomes = {
             r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
@@ -281,7 +287,8 @@ class Worker:
 
     def _from_slots(self, msg: OutboxRow) -> str:
         """The message's state from the gate's slots (an exception interrupted it)."""
-        state = self.ledger.recover(msg.id, self.id, self.clock()) or "unknown"
+        now = self.clock()
+        state = self.ledger.recover(msg.id, self.id, now, now + MIN_WAIT) or "unknown"
         self.log(f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id}")
         return state
 
