@@ -13,6 +13,7 @@ from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import accounts, leads, pool_of, template
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
+from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup.ledger import local_day
 
 
@@ -250,3 +251,41 @@ def test_a_pool_with_queued_messages_is_removed_only_with_force(sink, tmp_path):
     assert states() == {"cancelled": 1}
     res = cli("pool", "show", "P")
     assert res.returncode == 78 and "pool 'P' not found" in res.stderr
+
+
+def test_db_copy_carries_the_outbox_and_pools_to_postgresql(
+    sink,
+    tmp_path,
+    ledger_path,
+    pg_url,  # noqa: F811
+):
+    """A solo user's queue moves to the team's server whole: message bytes, pools, states."""
+    pool_of(sink.port, tmp_path)
+    assert (
+        cli(
+            "queue",
+            "add",
+            "--pool",
+            "P",
+            "--campaign",
+            "c1",
+            "--csv",
+            str(leads(tmp_path / "l.csv", 3)),
+            "--template",
+            str(template(tmp_path / "t.toml")),
+        ).returncode
+        == 0
+    )
+    assert cli("queue", "cancel", "1").returncode == 0
+    res = cli("db", "copy", "--to", pg_url)
+    assert res.returncode == 0, res.stderr
+    assert "verified: row counts and per-table checksums match" in res.stdout
+    local = json.loads(cli("queue", "list", "--json").stdout)
+    team = json.loads(cli("--db", pg_url, "queue", "list", "--json").stdout)
+    assert team == local and [m["state"] for m in team] == ["cancelled", "queued", "queued"]
+    shown = json.loads(cli("--db", pg_url, "queue", "show", "2", "--json").stdout)
+    assert shown["headers"]["Subject"] == "Hello Lead 1"
+    assert json.loads(cli("--db", pg_url, "pool", "list", "--json").stdout)[0]["members"] == [
+        "a@corp.example",
+        "b@corp.example",
+    ]
