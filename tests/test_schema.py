@@ -36,6 +36,8 @@ def _kind(t: Any) -> str:
         "BOOLEAN": "BOOLEAN",
         "TEXT": "TEXT",
         "DATE": "DATE",
+        "BLOB": "LARGEBINARY",
+        "BYTEA": "LARGEBINARY",
     }
     name = aliases.get(name, name)
     if name == "DATETIME":
@@ -94,6 +96,9 @@ def test_models_are_derived_from_the_schema():
         models.Event,
         models.DayStat,
         models.SyncState,
+        models.Pool,
+        models.PoolMember,
+        models.OutboxMessage,
     ):
         orm = cls.__table__  # type: ignore[attr-defined]
         core = schema.METADATA.tables[orm.name]

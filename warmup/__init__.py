@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # explicit re-exports ("X as X"): what __getattr__ below prov
     from warmup.gate import NotAllowed as NotAllowed
     from warmup.gate import Suppressed as Suppressed
     from warmup.ledger import open_ledger as open_ledger
+    from warmup.outbox import Outbox as Outbox
     from warmup.policy import Allowance as Allowance
     from warmup.policy import evaluate as evaluate
     from warmup.policy import load_policy as load_policy
@@ -30,6 +31,7 @@ _LAZY = {
     "NotAllowed": "warmup.gate",
     "Suppressed": "warmup.gate",
     "open_ledger": "warmup.ledger",
+    "Outbox": "warmup.outbox",
     "Allowance": "warmup.policy",
     "evaluate": "warmup.policy",
     "load_policy": "warmup.policy",

@@ -1,6 +1,28 @@
 """The ledger's tables as SQLModel classes (see :mod:`warmup.ledger.models`), for scripts and
 notebooks: ``from warmup.models import Mailbox, Send``."""
 
-from warmup.ledger.models import Bounce, DayStat, Event, Mailbox, Send, Suppression, SyncState
+from warmup.ledger.models import (
+    Bounce,
+    DayStat,
+    Event,
+    Mailbox,
+    OutboxMessage,
+    Pool,
+    PoolMember,
+    Send,
+    Suppression,
+    SyncState,
+)
 
-__all__ = ["Bounce", "DayStat", "Event", "Mailbox", "Send", "Suppression", "SyncState"]
+__all__ = [
+    "Bounce",
+    "DayStat",
+    "Event",
+    "Mailbox",
+    "OutboxMessage",
+    "Pool",
+    "PoolMember",
+    "Send",
+    "Suppression",
+    "SyncState",
+]

@@ -162,6 +162,7 @@ class SmtpSink:
         replying to the end of DATA.
       - ``data_reply``: (code, text) reply to the end of DATA instead of 250.
       - ``delay_data_reply``: seconds to wait before replying to the end of DATA.
+      - ``accounts``: more logins than ``user`` (address -> password): a pool's mailboxes.
 
     ``messages`` lists what the server holds (2xx replies, and drops); ``refused`` lists
     messages whose DATA got a non-2xx ``data_reply``. Both return thread-safe snapshots.
@@ -181,6 +182,7 @@ class SmtpSink:
         data_reply: tuple[int, str] | None = None,
         delay_data_reply: float = 0.0,
         untrusted: bool = False,
+        accounts: dict[str, str] | None = None,
     ) -> None:
         if mode not in ("ssl", "starttls", "plain"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -189,6 +191,7 @@ class SmtpSink:
         self.password = password
         self.pki = pki if pki is not None or mode == "plain" else TestPKI()
         self.untrusted = untrusted
+        self.accounts = dict(accounts or {})  # more logins (address -> password), for pools
         self.reject_rcpt = dict(reject_rcpt or {})
         self.fail_after_mail = fail_after_mail
         self.fail_after_mail_count = fail_after_mail_count
@@ -236,10 +239,10 @@ class SmtpSink:
             self.mail_commands = 0
 
     def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        logins = {self.user: self.password, **self.accounts}
         ok = (
             isinstance(auth_data, LoginPassword)
-            and auth_data.login.decode() == self.user
-            and auth_data.password.decode() == self.password
+            and logins.get(auth_data.login.decode()) == auth_data.password.decode()
         )
         return AuthResult(success=ok, handled=False, auth_data=auth_data)
 

@@ -65,6 +65,8 @@ def canonical(value: Any) -> str:
         return "t" if value else "f"
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):  # a queued message
+        return bytes(value).hex()
     # Escape the separators so that ("a", "b|c") and ("a|b", "c") hash differently.
     return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from warmup.errors import ConfigError, DataError
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
+from warmup.ledger.outbox import OutboxStore
 from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
@@ -46,7 +47,9 @@ from warmup.ledger.schema import (
     DAY_STAT,
     EVENT,
     MAILBOX,
+    OUTBOX,
     POLICY,
+    POOL_MEMBER,
     SEND,
     SYNC_STATE,
     TIMELINE_CACHE,
@@ -72,7 +75,7 @@ def _wall_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Ledger(Records, Questions, ReportQueries, TimelineMemos):
+class Ledger(Records, Questions, ReportQueries, TimelineMemos, OutboxStore):
     """An open ledger. Use :func:`warmup.ledger.open_ledger`; never construct one directly.
 
     Operations, by topic (each documented where it is defined):
@@ -89,6 +92,7 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos):
     - bounce sync: :meth:`sync_position`, :meth:`record_synced`, :meth:`first_send_at`,
       :meth:`bounces`;
     - reports: :mod:`warmup.ledger.reports_sql`'s aggregates, :mod:`.timeline_cache`;
+    - pools and the outbox: :mod:`warmup.ledger.outbox` (queue, claim, settle, recover);
     - copy: :func:`warmup.ledger.copy.copy_ledger`.
     """
 
@@ -321,10 +325,21 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos):
             )
 
     def remove_mailbox(self, address: str) -> None:
-        """Delete the mailbox and its history (suppressions stay: they protect every mailbox)."""
+        """Delete the mailbox and its history (suppressions stay: they protect every mailbox),
+        and take it out of its pools; messages queued to it alone are cancelled."""
         with self.write() as conn:
             box = self._mailbox(conn, address)
             self._lock_mailboxes(conn, [box.id])
+            conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.mailbox_id == box.id))
+            conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.mailbox_id == box.id, OUTBOX.c.state == "queued")
+                .values(
+                    state="cancelled",
+                    last_reply=f"mailbox {box.address} removed",
+                    updated_at=dt.datetime.now(dt.UTC),
+                )
+            )
             for table in (BOUNCE, SEND, EVENT, DAY_STAT, SYNC_STATE, WALK_MEMO, TIMELINE_CACHE):
                 conn.execute(table.delete().where(table.c.mailbox_id == box.id))
             conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))

@@ -277,6 +277,54 @@ def m005_throttle_index(conn: Connection) -> None:
     )
 
 
+@migration
+def m006_outbox_and_pools(conn: Connection) -> None:
+    """The durable outbox (``warmup queue``, ``warmup run``) and mailbox pools."""
+    md = sa.MetaData()
+    pk = _PrimaryKey(primary_key=True, autoincrement=True)
+    sa.Table("mailbox", md, sa.Column("id", sa.Integer, primary_key=True))  # for the key only
+    sa.Table(
+        "pool",
+        md,
+        sa.Column("id", sa.Integer, **pk),
+        sa.Column("name", sa.String, nullable=False, unique=True),
+        sa.Column("reply_to", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    sa.Table(
+        "pool_member",
+        md,
+        sa.Column("pool_id", sa.Integer, sa.ForeignKey("pool.id"), primary_key=True),
+        sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
+    )
+    sa.Table(
+        "outbox",
+        md,
+        sa.Column("id", sa.Integer, **pk),
+        sa.Column("message_id", sa.String, nullable=False, unique=True),
+        sa.Column("mailbox_id", sa.Integer),
+        sa.Column("pool_id", sa.Integer),
+        sa.Column("sent_by", sa.Integer),
+        sa.Column("campaign", sa.String),
+        sa.Column("recipients", sa.Text, nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("state", sa.String, nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("not_before", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("last_reply", sa.String),
+        sa.Column("claimed_by", sa.String),
+        sa.Column("claimed_at", sa.DateTime(timezone=True)),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+        sa.Index("ix_outbox_campaign", "campaign", "state"),
+    )
+    for name in ("pool", "pool_member", "outbox"):
+        md.tables[name].create(conn)
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -29,6 +29,7 @@ _PYTHON = {
     sa.Text: str,
     sa.Date: dt.date,
     sa.Boolean: bool,
+    sa.LargeBinary: bytes,
 }
 
 
@@ -91,4 +92,25 @@ SyncState = _model(
     "SyncState", schema.SYNC_STATE, "Where IMAP bounce sync stopped, per mailbox and folder."
 )
 
-__all__ = ["Bounce", "DayStat", "Event", "Mailbox", "Send", "Suppression", "SyncState"]
+Pool = _model("Pool", schema.POOL, "A pool of mailboxes a queued message may go out from.")
+PoolMember = _model("PoolMember", schema.POOL_MEMBER, "A mailbox of a pool.")
+OutboxMessage = _model(
+    "OutboxMessage",
+    schema.OUTBOX,
+    """A queued message (``warmup queue add``): the whole message, its envelope
+recipients, where it goes out from and its ``state``: ``queued``, ``sending``, ``sent``, ``bounced``,
+``unknown`` (it may have left: never re-sent automatically), ``expired`` or ``cancelled``.""",
+)
+
+__all__ = [
+    "Bounce",
+    "DayStat",
+    "Event",
+    "Mailbox",
+    "OutboxMessage",
+    "Pool",
+    "PoolMember",
+    "Send",
+    "Suppression",
+    "SyncState",
+]

@@ -241,6 +241,58 @@ TIMELINE_CACHE = sa.Table(
     sa.Column("payload", sa.Text, nullable=False),
 )
 
+# Mailbox pools: a message queued to a pool goes out from whichever member the plan allows
+# soonest. ``reply_to``: the worker sets Reply-To to the sending member (as it does From).
+POOL = sa.Table(
+    "pool",
+    METADATA,
+    _id(),
+    sa.Column("name", sa.String, nullable=False, unique=True),
+    sa.Column("reply_to", sa.Boolean, nullable=False, server_default=sa.true()),
+    _ts("created_at"),
+)
+
+POOL_MEMBER = sa.Table(
+    "pool_member",
+    METADATA,
+    sa.Column("pool_id", sa.Integer, sa.ForeignKey("pool.id"), primary_key=True),
+    sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
+)
+
+OUTBOX_STATES = ("queued", "sending", "sent", "bounced", "unknown", "expired", "cancelled")
+
+# The durable outbox: one row per queued message, the whole RFC 5322 message and its envelope.
+# queued -> sending (claimed by one worker: ``claimed_by``/``claimed_at``) -> sent | bounced |
+# unknown (it may have left: never re-sent automatically) | queued again (4xx, not allowed yet);
+# queued -> expired | cancelled. A message goes to ``mailbox_id`` or to a member of ``pool_id``;
+# ``sent_by`` is the member that took it. No foreign keys on the mailbox columns: removing a
+# mailbox cancels its queued messages and keeps the record of the others.
+OUTBOX = sa.Table(
+    "outbox",
+    METADATA,
+    _id(),
+    sa.Column("message_id", sa.String, nullable=False, unique=True),
+    sa.Column("mailbox_id", sa.Integer),
+    sa.Column("pool_id", sa.Integer),
+    sa.Column("sent_by", sa.Integer),
+    sa.Column("campaign", sa.String),
+    # Envelope recipients still to deliver, normalized, comma-separated (an address has no comma).
+    sa.Column("recipients", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("state", sa.String, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    _ts("not_before"),
+    _ts("next_attempt_at"),
+    _ts("expires_at"),
+    sa.Column("last_reply", sa.String),
+    sa.Column("claimed_by", sa.String),
+    _ts("claimed_at", nullable=True),
+    _ts("created_at"),
+    _ts("updated_at"),
+    sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+    sa.Index("ix_outbox_campaign", "campaign", "state"),
+)
+
 MIGRATIONS = sa.Table(
     "warmup_migrations",
     METADATA,
@@ -250,5 +302,17 @@ MIGRATIONS = sa.Table(
 
 # Source tables in dependency order (each after the tables its foreign keys name), and the
 # derived ones: what ``warmup db copy`` copies, and what it empties.
-DATA_TABLES = (POLICY, MAILBOX, SEND, BOUNCE, SUPPRESSION, EVENT, DAY_STAT, SYNC_STATE)
+DATA_TABLES = (
+    POLICY,
+    MAILBOX,
+    SEND,
+    BOUNCE,
+    SUPPRESSION,
+    EVENT,
+    DAY_STAT,
+    SYNC_STATE,
+    POOL,
+    POOL_MEMBER,
+    OUTBOX,
+)
 DERIVED_TABLES = (WALK_MEMO, TIMELINE_CACHE)

@@ -178,3 +178,61 @@ def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
         if message_id
         else f"@{utc(at):%Y-%m-%dT%H:%M:%S.%f}|{recipient}"
     )
+
+
+class PoolNotFound(ConfigError):
+    """No pool with this name (exit 78)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"pool {name!r} not found; create it with 'warmup pool add {name} ADDRESS...'"
+        )
+        self.name = name
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    id: int
+    name: str
+    reply_to: bool  # the worker sets Reply-To to the sending member
+    created_at: dt.datetime
+    members: tuple[MailboxRow, ...]
+
+
+@dataclass(frozen=True)
+class OutboxIn:
+    """A message to queue: its Message-ID, envelope recipients (normalized), the bytes, and where
+    it goes out from (a mailbox or a pool)."""
+
+    message_id: str
+    recipients: tuple[str, ...]
+    data: bytes
+    not_before: dt.datetime
+    expires_at: dt.datetime
+    mailbox_id: int | None = None
+    pool_id: int | None = None
+    campaign: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A message of the outbox (``data`` is None when the listing did not load it)."""
+
+    id: int
+    message_id: str
+    mailbox_id: int | None
+    pool_id: int | None
+    sent_by: int | None
+    campaign: str | None
+    recipients: tuple[str, ...]
+    state: str
+    attempts: int
+    not_before: dt.datetime
+    next_attempt_at: dt.datetime
+    expires_at: dt.datetime
+    last_reply: str | None
+    claimed_by: str | None
+    claimed_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    data: bytes | None = None

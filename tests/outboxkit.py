@@ -1,0 +1,56 @@
+"""Helpers for outbox tests: a pool of mailboxes on the loopback sink, leads and a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.gatekit import cli, policy_file
+from tests.peers.fixtures import SMTP_PASSWORD
+
+BOXES = ("a@corp.example", "b@corp.example", "c@corp.example", "d@corp.example")
+TEMPLATE = '''subject = "Hello {{ name }}"
+text = """Dear {{ name }},
+a question for {{ company }}."""
+html = """<p>Dear {{ name }},</p><p>a question for {{ company }}.</p>"""
+'''
+
+
+def accounts(n: int) -> dict[str, str]:
+    """Sink logins for the first ``n`` mailboxes (the sink's own user is the first)."""
+    return {box: SMTP_PASSWORD for box in BOXES[1:n]}
+
+
+def pool_of(port: int, tmp: Path, n: int = 2, daily: int = 5, name: str = "P") -> list[str]:
+    """``n`` mailboxes on the sink at ``port``, each a flat ``daily`` quota with no gap, in pool
+    ``name``."""
+    policy = policy_file(tmp / "flat.toml", daily=daily)
+    boxes = list(BOXES[:n])
+    for box in boxes:
+        res = cli(
+            "mailbox",
+            "add",
+            box,
+            "--provider",
+            "exmail",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(port),
+            "--policy",
+            str(policy),
+        )
+        assert res.returncode == 0, res.stderr
+    res = cli("pool", "add", name, *boxes)
+    assert res.returncode == 0, res.stderr
+    return boxes
+
+
+def leads(path: Path, n: int, start: int = 0) -> Path:
+    rows = [f"lead{i}@example.com,Lead {i},Co {i}" for i in range(start, start + n)]
+    path.write_text("email,name,company\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def template(path: Path, text: str = TEMPLATE) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

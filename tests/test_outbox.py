@@ -1,0 +1,291 @@
+"""The outbox as a user meets it: pools, ``warmup queue``, ``warmup run`` against the loopback
+SMTP sink (issue #13)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from tests.conftest import ledger_digest
+from tests.gatekit import PASSWORD_ENV, cli
+from tests.outboxkit import accounts, leads, pool_of, template
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
+from tests.pgkit import pg_url  # noqa: F401  (the fixture)
+from warmup.ledger import local_day
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    """The sink, with logins for four mailboxes."""
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(4)
+    ) as s:
+        yield s
+
+
+def states(campaign: str | None = None) -> dict[str, int]:
+    got = json.loads(
+        cli("queue", "list", "--json", *(["--campaign", campaign] if campaign else [])).stdout
+    )
+    out: dict[str, int] = {}
+    for m in got:
+        out[m["state"]] = out.get(m["state"], 0) + 1
+    return out
+
+
+def test_a_pool_of_two_sends_its_quota_from_both_and_says_when_it_will_be_done(
+    sink, ssl_cert_env, tmp_path
+):
+    """Acceptance 1: 2 mailboxes at a flat 5 a day, 20 messages from a CSV and a template."""
+    boxes = pool_of(sink.port, tmp_path)
+    res = cli(
+        "queue",
+        "add",
+        "--pool",
+        "P",
+        "--campaign",
+        "c1",
+        "--csv",
+        str(leads(tmp_path / "leads.csv", 20)),
+        "--template",
+        str(template(tmp_path / "t.toml")),
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "Queued 20 messages to pool P (campaign c1).\n"
+
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    got = sink.messages
+    assert len(got) == 10
+    senders = sorted(str(m.message["From"]) for m in got)
+    assert senders == [boxes[0]] * 5 + [boxes[1]] * 5
+    assert all(str(m.message["Reply-To"]) == str(m.message["From"]) for m in got)
+    assert all(m.mail_from == str(m.message["From"]) for m in got)
+    assert {m.rcpt_tos[0] for m in got} == {f"lead{i}@example.com" for i in range(10)}
+    assert "Next message due at" in res.stdout
+
+    status = json.loads(cli("queue", "status", "--json").stdout)
+    tomorrow = local_day(dt.datetime.now(dt.UTC), "Asia/Shanghai") + dt.timedelta(days=1)
+    (c1,) = status["campaigns"]
+    assert (c1["campaign"], c1["sent"], c1["queued"], c1["failed"]) == ("c1", 10, 10, 0)
+    assert c1["finish"] == tomorrow.isoformat()
+    assert {m["mailbox"]: m["sent"] for m in status["mailboxes"]} == {boxes[0]: 5, boxes[1]: 5}
+
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert len(sink.messages) == 10
+    assert states("c1") == {"sent": 10, "queued": 10}
+
+
+def test_a_hard_bounce_ends_bounced_suppresses_and_is_skipped_at_queue_time(
+    sink, ssl_cert_env, tmp_path
+):
+    """Acceptance 5."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    sink.reject_rcpt = {"lead1@example.com": (550, "5.1.1 <lead1@example.com>: user unknown")}
+    tpl = template(tmp_path / "t.toml")
+    assert (
+        cli(
+            "queue",
+            "add",
+            "--pool",
+            "P",
+            "--csv",
+            str(leads(tmp_path / "a.csv", 3)),
+            "--template",
+            str(tpl),
+        ).returncode
+        == 0
+    )
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    rows = {m["recipients"][0]: m for m in json.loads(cli("queue", "list", "--json").stdout)}
+    assert rows["lead1@example.com"]["state"] == "bounced"
+    assert "5.1.1" in rows["lead1@example.com"]["last_reply"]
+    assert {rows[f"lead{i}@example.com"]["state"] for i in (0, 2)} == {"sent"}
+    assert "lead1@example.com" in cli("suppress", "list").stdout
+    assert {r for m in sink.messages for r in m.rcpt_tos} == {
+        "lead0@example.com",
+        "lead2@example.com",
+    }
+
+    again = leads(tmp_path / "b.csv", 3, start=1)  # lead1, lead2, lead3
+    res = cli(
+        "queue",
+        "add",
+        "--pool",
+        "P",
+        "--campaign",
+        "later",
+        "--csv",
+        str(again),
+        "--template",
+        str(tpl),
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "Queued 2 messages to pool P (campaign later).\n"
+    assert "Skipped 1 suppressed recipient: lead1@example.com" in res.stderr
+    later = json.loads(cli("queue", "list", "--campaign", "later", "--json").stdout)
+    assert sorted(m["recipients"][0] for m in later) == ["lead2@example.com", "lead3@example.com"]
+
+
+def test_a_missing_field_names_the_line_and_queues_nothing(sink, tmp_path, ledger_path):
+    pool_of(sink.port, tmp_path)
+    csv = tmp_path / "leads.csv"
+    csv.write_text("email,name\na@example.com,A\nb@example.com,B\n", encoding="utf-8")
+    before = ledger_digest(ledger_path)
+    res = cli(
+        "queue",
+        "add",
+        "--pool",
+        "P",
+        "--csv",
+        str(csv),
+        "--template",
+        str(template(tmp_path / "t.toml")),
+    )
+    assert res.returncode == 65
+    assert res.stderr.startswith(f"Error: {csv}: line 2: 'company' is undefined")
+    assert "Traceback" not in res.stderr and res.stderr.count("\n") == 1
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_bad_recipient_on_a_later_line_queues_nothing(sink, tmp_path, ledger_path):
+    pool_of(sink.port, tmp_path)
+    csv = leads(tmp_path / "leads.csv", 3)
+    csv.write_text(csv.read_text() + "not-an-address,X,Y\n", encoding="utf-8")
+    before = ledger_digest(ledger_path)
+    res = cli(
+        "queue",
+        "add",
+        "--pool",
+        "P",
+        "--csv",
+        str(csv),
+        "--template",
+        str(template(tmp_path / "t.toml")),
+    )
+    assert res.returncode == 65
+    assert f"{csv}: line 5: malformed recipient 'not-an-address'" in res.stderr
+    assert ledger_digest(ledger_path) == before
+
+
+def test_html_is_autoescaped_and_text_is_not(sink, ssl_cert_env, tmp_path):
+    pool_of(sink.port, tmp_path, n=1)
+    csv = tmp_path / "leads.csv"
+    csv.write_text('email,name,company\nx@example.com,<b>Bo</b>,"A & B"\n', encoding="utf-8")
+    assert (
+        cli(
+            "queue",
+            "add",
+            "--pool",
+            "P",
+            "--csv",
+            str(csv),
+            "--template",
+            str(template(tmp_path / "t.toml")),
+        ).returncode
+        == 0
+    )
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    (got,) = sink.messages
+    msg = got.message
+    assert str(msg["Subject"]) == "Hello <b>Bo</b>"
+    assert "Dear <b>Bo</b>," in msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "&lt;b&gt;Bo&lt;/b&gt;" in html and "A &amp; B" in html and "<b>" not in html
+
+
+def test_eml_to_a_mailbox_keeps_its_message_id_and_refuses_another_from(
+    sink, ssl_cert_env, tmp_path
+):
+    pool_of(sink.port, tmp_path, n=1)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(
+        b"To: x@example.com\r\nSubject: hi\r\nMessage-ID: <kept@corp.example>\r\n\r\nhello\r\n"
+    )
+    res = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.returncode == 0, res.stderr
+    again = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert again.returncode == 65 and "<kept@corp.example> is queued already" in again.stderr
+    other = tmp_path / "o.eml"
+    other.write_bytes(b"From: boss@corp.example\r\nTo: x@example.com\r\n\r\nhi\r\n")
+    res = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", str(other))
+    assert res.returncode == 65 and "From boss@corp.example is not the mailbox" in res.stderr
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    (got,) = sink.messages
+    assert str(got.message["Message-ID"]) == "<kept@corp.example>"
+    assert str(got.message["From"]) == "a@corp.example" and "Reply-To" not in got.message
+
+
+def test_not_before_is_read_in_the_mailboxes_local_time(sink, tmp_path):
+    pool_of(sink.port, tmp_path, n=1)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: x@example.com\r\n\r\nhello\r\n")
+    res = cli("queue", "add", "--pool", "P", "--eml", str(eml), "--not-before", "2030-01-02T09:00")
+    assert res.returncode == 0, res.stderr
+    (m,) = json.loads(cli("queue", "list", "--json").stdout)
+    assert m["not_before"] == "2030-01-02T01:00:00+00:00"  # 09:00 in Asia/Shanghai
+    assert m["next_attempt_at"] == m["not_before"]
+    assert m["expires_at"] == "2030-01-05T01:00:00+00:00"  # 72 h later by default
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0 and sink.messages == []
+    assert "Next message due at 2030-01-02T01:00:00Z." in res.stdout
+
+
+def test_a_pool_with_queued_messages_is_removed_only_with_force(sink, tmp_path):
+    pool_of(sink.port, tmp_path, n=1)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: x@example.com\r\n\r\nhello\r\n")
+    assert cli("queue", "add", "--pool", "P", "--eml", str(eml)).returncode == 0
+    res = cli("pool", "remove", "P")
+    assert res.returncode == 65
+    assert (
+        res.stderr
+        == "Error: pool 'P' has 1 queued messages; add --force to cancel them and remove the pool\n"
+    )
+    res = cli("pool", "remove", "P", "--force")
+    assert res.returncode == 0 and "cancelled 1 queued message" in res.stdout
+    assert states() == {"cancelled": 1}
+    res = cli("pool", "show", "P")
+    assert res.returncode == 78 and "pool 'P' not found" in res.stderr
+
+
+def test_db_copy_carries_the_outbox_and_pools_to_postgresql(
+    sink,
+    tmp_path,
+    ledger_path,
+    pg_url,  # noqa: F811
+):
+    """A solo user's queue moves to the team's server whole: message bytes, pools, states."""
+    pool_of(sink.port, tmp_path)
+    assert (
+        cli(
+            "queue",
+            "add",
+            "--pool",
+            "P",
+            "--campaign",
+            "c1",
+            "--csv",
+            str(leads(tmp_path / "l.csv", 3)),
+            "--template",
+            str(template(tmp_path / "t.toml")),
+        ).returncode
+        == 0
+    )
+    assert cli("queue", "cancel", "1").returncode == 0
+    res = cli("db", "copy", "--to", pg_url)
+    assert res.returncode == 0, res.stderr
+    assert "verified: row counts and per-table checksums match" in res.stdout
+    local = json.loads(cli("queue", "list", "--json").stdout)
+    team = json.loads(cli("--db", pg_url, "queue", "list", "--json").stdout)
+    assert team == local and [m["state"] for m in team] == ["cancelled", "queued", "queued"]
+    shown = json.loads(cli("--db", pg_url, "queue", "show", "2", "--json").stdout)
+    assert shown["headers"]["Subject"] == "Hello Lead 1"
+    assert json.loads(cli("--db", pg_url, "pool", "list", "--json").stdout)[0]["members"] == [
+        "a@corp.example",
+        "b@corp.example",
+    ]

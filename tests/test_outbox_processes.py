@@ -1,0 +1,162 @@
+"""The worker as real processes: killed with SIGKILL at random moments, stopped with SIGTERM,
+and (on PostgreSQL) four workers sharing one outbox. Nothing queued is lost, nothing is
+delivered twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from email.message import EmailMessage
+
+import pytest
+
+from tests.gatekit import PASSWORD_ENV, cli
+from tests.outboxkit import accounts, pool_of
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
+from tests.pgkit import pg_url  # noqa: F401  (the fixture)
+from warmup import Outbox
+from warmup.ledger import open_ledger
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(4)
+    ) as s:
+        yield s
+
+
+def queue(n: int, pool: str = "P") -> list[int]:
+    msgs = []
+    for i in range(n):
+        msg = EmailMessage()
+        msg["To"] = f"r{i}@example.com"
+        msg["Subject"] = f"m{i}"
+        msg.set_content("hello")
+        msgs.append((msg, None))
+    ledger = open_ledger()
+    try:
+        return Outbox(ledger).add_many(msgs, pool=pool).ids
+    finally:
+        ledger.close()
+
+
+def worker(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "warmup", "run", *args],
+        env={**os.environ, **PASSWORD_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def outbox_states() -> dict[str, str]:
+    """Message-ID -> state."""
+    return {m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)}
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_never_loses_nor_repeats_a_message(
+    sink, ssl_cert_env, ledger_path, tmp_path
+):
+    """Acceptance 2: 50 messages, 10 workers killed at random moments, then one that finishes."""
+    pool_of(sink.port, tmp_path, n=2, daily=500)
+    queue(50)
+    sink.delay_data_reply = 0.2  # a kill often lands while the server has the data
+    rng = random.Random(13)
+    for _ in range(10):
+        proc = worker()
+        time.sleep(rng.uniform(0.6, 2.0))  # a random point: start-up, a claim, a conversation
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    last = worker("--once")
+    out, err = last.communicate(timeout=120)
+    assert last.returncode == 0, err
+    time.sleep(sink.delay_data_reply + 0.5)  # let the sink finish what it received
+
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert [mid for mid, n in arrived.items() if n > 1] == []
+    states = outbox_states()
+    assert len(states) == 50
+    counts = Counter(states.values())
+    assert counts["sent"] + counts["unknown"] + counts["queued"] == 50, counts
+    assert counts["sending"] == 0
+    # Whatever reached the server is sent or unknown, never queued (it would go again); every
+    # message said sent is at the server.
+    assert {mid: states[mid] for mid in arrived if states[mid] not in ("sent", "unknown")} == {}
+    assert {mid for mid, s in states.items() if s == "sent"} <= set(arrived)
+    assert counts["sent"] >= 30, counts  # the kills cost a few messages, not the campaign
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_sigterm_finishes_the_message_in_flight_then_exits_0(sink, ssl_cert_env, tmp_path):
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    queue(3)
+    sink.delay_data_reply = 1.5
+    proc = worker()
+    deadline = time.monotonic() + 30
+    while sink.mail_commands < 1:  # the first message is in its SMTP conversation
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out.rstrip().endswith("Stopped.")
+    assert len(sink.messages) == 1
+    states = outbox_states()
+    assert states[str(sink.messages[0].message["Message-ID"])] == "sent"
+    assert sorted(states.values()) == ["queued", "queued", "sent"]
+
+
+@pytest.mark.slow
+def test_four_workers_on_two_hosts_share_one_postgresql_outbox(
+    sink,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """Acceptance 4: 2 "hosts" (application names) x 2 workers, 200 messages, 4 mailboxes at a
+    flat 30 a day: every slot used once, no Message-ID twice, no mailbox over its quota."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    boxes = pool_of(sink.port, tmp_path, n=4, daily=30)
+    queue(200)
+    procs = []
+    for host in ("host-a", "host-b"):
+        env = {"WARMUP_DB": f"{pg_url}&application_name={host}"}
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "warmup", "run", "--once"],
+                    env={**os.environ, **PASSWORD_ENV, **env},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outs]
+    assert all("Traceback" not in err for _, err in outs)
+    assert sum("sent" in out for out, _ in outs) >= 2  # the work was shared
+
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert [mid for mid, n in arrived.items() if n > 1] == []
+    per_box = Counter(str(m.message["From"]) for m in sink.messages)
+    assert per_box == {box: 30 for box in boxes}
+    states = outbox_states()
+    assert Counter(states.values()) == {"sent": 120, "queued": 80}
+    assert {mid for mid, s in states.items() if s == "sent"} == set(arrived)

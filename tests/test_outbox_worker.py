@@ -1,0 +1,168 @@
+"""The worker's rules with time passed in (never slept through): back-off, expiry, follow-ups
+staying with their mailbox, and recovery of a dead worker's claims."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from email.message import EmailMessage
+
+import pytest
+
+from tests.gatekit import PASSWORD_ENV, cli
+from tests.outboxkit import accounts, pool_of
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
+from warmup import Gate, Outbox
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import HOST, LEASE, Worker, backoff
+
+T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def password(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])
+
+
+class Clock:
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+
+def message(to: str, subject: str = "hi") -> EmailMessage:
+    msg = EmailMessage()
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg.set_content("hello")
+    return msg
+
+
+def test_a_4xx_backs_off_then_goes_and_a_message_past_its_expiry_expires(
+    sink, ssl_cert_env, password, tmp_path
+):
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    sink.reject_rcpt = {
+        "late@example.com": (450, "4.2.0 greylisted, try again later"),
+        "never@example.com": (450, "4.2.0 greylisted, try again later"),
+    }
+    ledger = open_ledger()
+    box = Outbox(ledger)
+    late = box.add(message("late@example.com"), pool="P", now=T0)
+    never = box.add(
+        message("never@example.com"), pool="P", expires=dt.timedelta(minutes=10), now=T0
+    )
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        done = worker.run_once()
+        assert done.outcomes == {"deferred": 2}
+        row = ledger.message(late)
+        assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 1, T0 + backoff(1))
+        assert "450" in (row.last_reply or "") and "greylisted" in (row.last_reply or "")
+        assert done.next_due == T0 + backoff(1)
+        assert worker.run_once().outcomes == {}  # nothing due yet: no attempt
+        assert sink.messages == []
+
+        clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
+        sink.reject_rcpt = {"never@example.com": (450, "4.2.0 greylisted, try again later")}
+        done = worker.run_once()
+    assert done.outcomes == {"sent": 1, "expired": 1}
+    assert [m.rcpt_tos for m in sink.messages] == [("late@example.com",)]
+    assert ledger.message(late).state == "sent"
+    gone = ledger.message(never)
+    assert (gone.state, gone.attempts) == ("expired", 2)  # the next try would be past its expiry
+    assert backoff(2) == 2 * backoff(1)
+
+
+def test_a_follow_up_stays_with_the_member_that_mailed_the_recipient(
+    sink, ssl_cert_env, password, tmp_path
+):
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    Outbox(ledger).add(message("y@example.com", "other"), pool="P")
+    Outbox(ledger).add(message("x@example.com", "first"), pool="P")
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"sent": 2}
+        Outbox(ledger).add(message("x@example.com", "follow-up"), pool="P")
+        Outbox(ledger).add(message("z@example.com", "new"), pool="P")
+        assert worker.run_once().outcomes == {"sent": 2}
+    sent = {str(m.message["Subject"]): str(m.message["From"]) for m in sink.messages}
+    # Both had as much left each time; ties go to the first address, except the follow-up: x
+    # was mailed from b.
+    assert sent == {"other": a, "first": b, "follow-up": b, "new": a}
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_dead_workers_claim_is_queued_again_unless_a_reservation_says_it_may_have_left(
+    sink, tmp_path
+):
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    box = Outbox(ledger)
+    ids = [box.add(message(f"r{i}@example.com"), pool="P", now=T0) for i in range(4)]
+    dead = f"{HOST}:{_dead_pid()}:dead"
+    alive = f"{HOST}:{os.getpid()}:other"
+    far = "elsewhere.example:1234:abcd"
+    claimed = [ledger.claim(w, T0) for w in (dead, dead, alive, far)]
+    assert [c.id for c in claimed if c] == ids
+    # The second reached the gate: its slot is reserved (the worker died in the conversation).
+    with Gate("a@corp.example", ledger=ledger) as gate:
+        assert claimed[1] is not None
+        gate.reserve(["r1@example.com"], claimed[1].message_id, now=T0)
+
+    worker = Worker(ledger, clock=Clock(T0 + dt.timedelta(minutes=1)))
+    assert sorted(worker.recover(T0 + dt.timedelta(minutes=1))) == ["queued", "unknown"]
+    got = {i: ledger.message(i) for i in ids}
+    assert got[ids[0]].state == "queued" and "before the message left" in (
+        got[ids[0]].last_reply or ""
+    )
+    assert got[ids[1]].state == "unknown" and "never re-sent" in (got[ids[1]].last_reply or "")
+    # A live worker on this host, and a claim from another host within its lease: left alone.
+    assert (got[ids[2]].state, got[ids[3]].state) == ("sending", "sending")
+    later = T0 + LEASE + dt.timedelta(minutes=1)
+    assert worker.recover(later) == ["queued", "queued"]  # both older than the lease now
+    worker.close()
+
+
+def test_an_unknown_message_is_retried_by_hand_under_a_new_message_id(
+    sink, ssl_cert_env, password, tmp_path
+):
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("r@example.com"), pool="P")
+    assert mid is not None
+    sink.drop_mid_data = True  # the server has it; the client never hears back
+    with Worker(ledger, timeout=2) as worker:
+        assert worker.run_once().outcomes == {"unknown": 1}
+    first = ledger.message(mid)
+    assert first.state == "unknown"
+    res = cli("queue", "retry", str(mid))
+    assert res.returncode == 0, res.stderr
+    again = ledger.message(mid)
+    assert again.state == "queued" and again.message_id != first.message_id
+    assert again.message_id in res.stdout
+    sink.drop_mid_data = False
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+    ids = [str(m.message["Message-ID"]) for m in sink.messages]
+    assert ids == [first.message_id, again.message_id]
+    res = cli("queue", "retry", str(mid))
+    assert res.returncode == 65 and "is sent: only an unknown or expired message" in res.stderr

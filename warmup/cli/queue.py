@@ -1,0 +1,314 @@
+"""``warmup queue ...``: queue messages in the ledger's outbox, and see what became of them."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import click
+
+from warmup.cli import cli
+from warmup.cli.common import json_option, pass_ledger, print_json, print_table, typed_instant
+from warmup.errors import UsageError
+from warmup.ledger import Ledger, OutboxRow
+from warmup.ledger.schema import OUTBOX_STATES
+from warmup.words import plural
+
+
+def row_dict(row: OutboxRow, names: dict[int, str], pools: dict[int, str]) -> dict[str, Any]:
+    def iso(ts: Any) -> str | None:
+        return ts.isoformat() if ts is not None else None
+
+    return {
+        "id": row.id,
+        "message_id": row.message_id,
+        "state": row.state,
+        "campaign": row.campaign,
+        "mailbox": names.get(row.mailbox_id) if row.mailbox_id is not None else None,
+        "pool": pools.get(row.pool_id) if row.pool_id is not None else None,
+        "sent_by": names.get(row.sent_by) if row.sent_by is not None else None,
+        "recipients": list(row.recipients),
+        "attempts": row.attempts,
+        "not_before": iso(row.not_before),
+        "next_attempt_at": iso(row.next_attempt_at),
+        "expires_at": iso(row.expires_at),
+        "last_reply": row.last_reply,
+        "claimed_by": row.claimed_by,
+        "claimed_at": iso(row.claimed_at),
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
+
+
+def _names(ledger: Ledger) -> tuple[dict[int, str], dict[int, str]]:
+    return ledger.mailbox_names(), {p.id: p.name for p in ledger.pools()}
+
+
+@cli.group()
+def queue() -> None:
+    """The outbox: messages queued in the ledger, sent by 'warmup run' when the plan allows.
+
+    \b
+    Example:
+        warmup queue add --pool outreach --campaign dec --csv leads.csv --template intro.toml
+        warmup queue status
+    """
+
+
+@queue.command("add")
+@click.option("--mailbox", metavar="ADDRESS", help="Send from this mailbox.")
+@click.option("--pool", metavar="NAME", help="Send from the pool's members.")
+@click.option("--campaign", metavar="NAME", help="Campaign name, for status and cancel.")
+@click.option(
+    "--not-before",
+    metavar="TIME",
+    help="Not before this time (without a UTC offset: the mailboxes' local time).",
+)
+@click.option(
+    "--expires",
+    metavar="DURATION",
+    default="72h",
+    show_default=True,
+    help="Give up on a message not sent within this (e.g. 72h, 3d).",
+)
+@click.option(
+    "--eml",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A complete RFC 5322 message (repeatable).",
+)
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Recipients (an 'email' column) and fields, one message per row.",
+)
+@click.option(
+    "--template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TOML file: subject, text and optional html (Jinja2).",
+)
+@pass_ledger
+def add(
+    ledger: Ledger,
+    mailbox: str | None,
+    pool: str | None,
+    campaign: str | None,
+    not_before: str | None,
+    expires: str,
+    eml: tuple[Path, ...],
+    csv_path: Path | None,
+    template: Path | None,
+) -> None:
+    """Queue messages: .eml files, or one message per CSV row from a template. Everything is
+    checked first; nothing of the input is queued if any of it is wrong. Suppressed recipients
+    are left out and counted.
+
+    \b
+    Example:
+        warmup queue add --pool outreach --campaign dec --csv leads.csv --template intro.toml
+        warmup queue add --mailbox sales@corp.example --eml offer.eml --not-before 09:00
+    """
+    from warmup.outbox import Outbox, parse_expiry
+
+    if (mailbox is None) == (pool is None):
+        raise UsageError("give exactly one of --mailbox ADDRESS and --pool NAME")
+    if bool(eml) == bool(csv_path or template):
+        raise UsageError("give --eml FILE... or --csv FILE --template FILE")
+    if bool(csv_path) != bool(template):
+        raise UsageError("--csv and --template go together")
+    expiry = parse_expiry(expires)
+    boxes = [ledger.mailbox(mailbox)] if mailbox else list(ledger.pool(str(pool)).members)
+    start = typed_instant(not_before, boxes, "--not-before") if not_before else None
+    if csv_path is not None and template is not None:
+        from warmup.outbox.template import load_template, render, rows
+
+        tpl = load_template(template)
+        messages: list[tuple[EmailMessage | bytes, None]] = []
+        where: list[str] = []
+        for line, fields in rows(csv_path):
+            label = f"{csv_path}: line {line}"
+            messages.append((render(tpl, fields, label), None))
+            where.append(label)
+    else:
+        messages = [(p.read_bytes(), None) for p in eml]
+        where = [str(p) for p in eml]
+    got = Outbox(ledger).add_many(
+        messages,
+        mailbox=mailbox,
+        pool=pool,
+        campaign=campaign,
+        not_before=start,
+        expires=expiry,
+        where=where,
+    )
+    to = f"pool {pool}" if pool else f"mailbox {ledger.mailbox(str(mailbox)).address}"
+    named = f" (campaign {campaign})" if campaign else ""
+    click.echo(f"Queued {plural(len(got.ids), 'message')} to {to}{named}.")
+    if got.suppressed:
+        dropped = f"; {plural(got.dropped, 'message')} left with none" if got.dropped else ""
+        click.echo(
+            f"Skipped {plural(len(got.suppressed), 'suppressed recipient')}: "
+            f"{', '.join(sorted(got.suppressed))}{dropped}.",
+            err=True,
+        )
+
+
+@queue.command("list")
+@click.option("--campaign", metavar="NAME", help="Only this campaign's messages.")
+@click.option("--state", type=click.Choice(OUTBOX_STATES), help="Only messages in this state.")
+@json_option
+@pass_ledger
+def list_(ledger: Ledger, campaign: str | None, state: str | None, json_: bool) -> None:
+    """List queued messages and what became of them.
+
+    \b
+    Example:
+        warmup queue list --campaign dec --state unknown
+    """
+    rows = ledger.messages(campaign, state)
+    names, pools = _names(ledger)
+    if json_:
+        print_json([row_dict(r, names, pools) for r in rows])
+        return
+    if not rows:
+        click.echo("No messages.")
+        return
+    print_table(
+        ["ID", "STATE", "CAMPAIGN", "FROM", "TO", "TRIES", "NEXT (UTC)", "LAST REPLY"],
+        [
+            [
+                r.id,
+                r.state,
+                r.campaign,
+                names.get(r.sent_by or 0)
+                or (f"pool {pools.get(r.pool_id)}" if r.pool_id else names.get(r.mailbox_id or 0)),
+                ", ".join(r.recipients),
+                r.attempts,
+                f"{r.next_attempt_at:%Y-%m-%d %H:%M}" if r.state == "queued" else None,
+                (r.last_reply or "")[:60] or None,
+            ]
+            for r in rows
+        ],
+    )
+
+
+@queue.command("show")
+@click.argument("message_id", metavar="ID", type=int)
+@json_option
+@pass_ledger
+def show(ledger: Ledger, message_id: int, json_: bool) -> None:
+    """Show one queued message: its state, envelope, tries and headers.
+
+    \b
+    Example:
+        warmup queue show 42
+    """
+    import email
+    import email.policy
+
+    row = ledger.message(message_id)
+    names, pools = _names(ledger)
+    msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
+    data = {
+        **row_dict(row, names, pools),
+        "headers": {k: str(v) for k, v in msg.items() if k.lower() in _SHOWN},
+    }
+    if json_:
+        print_json(data)
+        return
+    for key, value in data.items():
+        if key == "headers":
+            for h, v in value.items():
+                click.echo(f"{h}: {v}")
+        elif value not in (None, [], ""):
+            click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+
+
+_SHOWN = {"from", "to", "cc", "reply-to", "subject", "date", "message-id"}
+
+
+@queue.command("cancel")
+@click.argument("message_id", metavar="[ID]", type=int, required=False)
+@click.option("--campaign", metavar="NAME", help="Cancel every queued message of the campaign.")
+@pass_ledger
+def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None:
+    """Cancel a queued message, or every queued message of a campaign.
+
+    \b
+    Example:
+        warmup queue cancel 42
+        warmup queue cancel --campaign dec
+    """
+    from warmup.instants import now_utc
+
+    if (message_id is None) == (campaign is None):
+        raise UsageError("give a message ID or --campaign NAME")
+    n = ledger.cancel_messages(now_utc(), message_id, campaign)
+    click.echo(f"Cancelled {plural(n, 'message')}.")
+
+
+@queue.command("retry")
+@click.argument("message_id", metavar="ID", type=int)
+@click.option("--expires", metavar="DURATION", default="72h", show_default=True)
+@pass_ledger
+def retry(ledger: Ledger, message_id: int, expires: str) -> None:
+    """Queue an unknown or expired message again. An unknown one may have reached its
+    recipients: it goes again under a new Message-ID (the gate never sends one twice).
+
+    \b
+    Example:
+        warmup queue retry 42
+    """
+    from warmup import outbox
+
+    mid = outbox.retry(ledger, message_id, outbox.parse_expiry(expires))
+    click.echo(f"Queued message {message_id} again as {mid}.")
+
+
+@queue.command("status")
+@json_option
+@pass_ledger
+def status(ledger: Ledger, json_: bool) -> None:
+    """Per campaign and sending mailbox: sent, queued, failed, and the finish date the plan
+    gives at the current ramp.
+
+    \b
+    Example:
+        warmup queue status --json
+    """
+    from warmup.outbox.status import status as compute
+
+    data = compute(ledger)
+    if json_:
+        print_json(data)
+        return
+    if not data["campaigns"]:
+        click.echo("The outbox is empty; queue messages with 'warmup queue add'.")
+        return
+    print_table(
+        ["CAMPAIGN", "SENT", "QUEUED", "SENDING", "FAILED", "UNKNOWN", "CANCELLED", "DONE BY"],
+        [
+            [
+                c["campaign"] or "(none)",
+                c["sent"],
+                c["queued"],
+                c["sending"],
+                c["failed"],
+                c["unknown"],
+                c["cancelled"],
+                "done" if c["finished"] else c["finish"] or "not within 2 years",
+            ]
+            for c in data["campaigns"]
+        ],
+    )
+    if data["mailboxes"]:
+        click.echo("")
+        print_table(
+            ["MAILBOX", "SENT", "BOUNCED", "UNKNOWN", "EXPIRED"],
+            [
+                [m["mailbox"], m["sent"], m["bounced"], m["unknown"], m["expired"]]
+                for m in data["mailboxes"]
+            ],
+        )

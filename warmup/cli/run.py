@@ -1,0 +1,56 @@
+"""``warmup run``: the worker that sends queued messages when the plan allows."""
+
+from __future__ import annotations
+
+import signal
+
+import click
+
+from warmup.cli import cli
+from warmup.cli.common import pass_ledger
+from warmup.cli.send import password_option
+from warmup.ledger import Ledger
+
+
+@cli.command()
+@click.option("--pool", metavar="NAME", help="Only the messages queued to this pool.")
+@click.option("--once", is_flag=True, help="Send what is due now, say when the next is due, exit.")
+@click.option(
+    "--timeout", type=float, default=60.0, show_default=True, help="SMTP timeout in seconds."
+)
+@password_option
+@pass_ledger
+def run(
+    ledger: Ledger, pool: str | None, once: bool, timeout: float, password_command: str | None
+) -> None:
+    """Send queued messages through the gate, each from the mailbox the plan allows soonest,
+    for as long as there is work (SIGTERM or Ctrl-C: the message in flight is finished, then
+    exit 0). Prints one line per event. With --once (cron): what is due now, then exit 0.
+
+    \b
+    Example:
+        warmup run --pool outreach
+        warmup run --once
+    """
+    from warmup.outbox.worker import Worker
+
+    with Worker(
+        ledger,
+        pool=pool,
+        log=click.echo,
+        password_command=password_command,
+        timeout=timeout,
+    ) as worker:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: worker.stop())
+        if not once:
+            worker.run()
+            click.echo("Stopped.")
+            return
+        done = worker.run_once()
+    counts = ", ".join(f"{n} {what}" for what, n in sorted(done.outcomes.items()))
+    click.echo(f"Done: {counts or 'nothing was due'}.")
+    if done.next_due is None:
+        click.echo("Nothing is queued.")
+    else:
+        click.echo(f"Next message due at {done.next_due:%Y-%m-%dT%H:%M:%SZ}.")

@@ -1,0 +1,514 @@
+"""The outbox and mailbox pools (a mixin of :class:`warmup.ledger.Ledger`, on SQLAlchemy Core
+statements both backends run).
+
+A queued message is one ``outbox`` row holding the whole message. Its life:
+
+- ``queued`` -> ``sending``: :meth:`OutboxStore.claim`, one transaction that picks the first due
+  message and stamps it with the worker's id and the time (SQLite: under ``BEGIN IMMEDIATE``;
+  PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED``, so workers on several hosts never wait on
+  each other nor take the same message; the clause is not rendered on SQLite).
+- The worker then sends it through the gate, whose reservation (``send`` rows keyed on the
+  message's Message-ID) is committed before any SMTP traffic: the durable record that the message
+  may have been handed to SMTP.
+- ``sending`` -> the message's fate (:meth:`OutboxStore.settle_message`, only by the worker that
+  claimed it), or, when that worker is gone, :meth:`OutboxStore.recover`: the gate's slots for
+  the Message-ID decide (:func:`fate`). No slot, or only slots given back before anything left
+  (``released``) or deferred (``soft``): nothing reached the server, the message is ``queued``
+  again. A slot still ``reserved`` or ``unknown``: it may have left, the message is ``unknown``
+  and is never re-sent automatically (DESIGN invariant 9).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from warmup.errors import DataError, TempFail
+from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
+from warmup.ledger.values import (
+    MailboxRow,
+    OutboxIn,
+    OutboxRow,
+    PoolNotFound,
+    PoolRow,
+    utc,
+)
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+_ROW = [c for c in OUTBOX.c if c.name != "data"]
+_MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
+RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
+MAYBE_LEFT = ("reserved", "unknown")
+
+
+def fate(outcomes: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """A message's state from its recipients' last gate outcomes (missing: no slot taken), and
+    the recipients still to deliver when it goes back to the queue.
+
+    Any slot that may have left (``reserved``, ``unknown``) makes it ``unknown``; recipients
+    deferred or given back are retried (``queued``); otherwise ``sent`` when a recipient got it,
+    ``bounced`` when every one refused it.
+    """
+    values = list(outcomes.values())
+    if any(o in MAYBE_LEFT for o in values):
+        return "unknown", ()
+    again = tuple(r for r, o in outcomes.items() if o in (*RETRYABLE, "none"))
+    if again:
+        return "queued", again
+    if any(o == "sent" for o in values):
+        return "sent", ()
+    return "bounced", ()
+
+
+def _row(r: Any, with_data: bool = False) -> OutboxRow:
+    values = {c.name: r._mapping[c.name] for c in _ROW}
+    values["recipients"] = tuple(values["recipients"].split(","))
+    return OutboxRow(**values, data=bytes(r._mapping["data"]) if with_data else None)
+
+
+class OutboxStore:
+    """Pools and the outbox (see the module docstring)."""
+
+    if TYPE_CHECKING:  # what it needs of the Ledger it is part of
+
+        def read(self) -> AbstractContextManager[Connection]: ...
+        def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
+        def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
+
+    # -- pools -------------------------------------------------------------------------------
+
+    def add_pool(
+        self, name: str, addresses: Sequence[str], reply_to: bool | None, now: dt.datetime
+    ) -> tuple[PoolRow, int]:
+        """Create pool ``name`` (or extend it) with these mailboxes; the pool and how many
+        members were new. ``reply_to`` None keeps the pool's setting (new pool: True)."""
+        with self.write() as conn:
+            boxes = [self._mailbox(conn, a) for a in addresses]
+            pid = conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
+            if pid is None:
+                pid = conn.execute(
+                    POOL.insert()
+                    .values(name=name, reply_to=reply_to is not False, created_at=utc(now))
+                    .returning(POOL.c.id)
+                ).scalar_one()
+            elif reply_to is not None:
+                conn.execute(POOL.update().where(POOL.c.id == pid).values(reply_to=reply_to))
+            have = set(
+                conn.execute(
+                    sa.select(POOL_MEMBER.c.mailbox_id).where(POOL_MEMBER.c.pool_id == pid)
+                ).scalars()
+            )
+            new = [b.id for b in dict.fromkeys(boxes) if b.id not in have]
+            if new:
+                conn.execute(POOL_MEMBER.insert(), [{"pool_id": pid, "mailbox_id": m} for m in new])
+            return self._pool(conn, name), len(new)
+
+    def _pool(self, conn: Connection, name: str) -> PoolRow:
+        r = conn.execute(sa.select(POOL).where(POOL.c.name == name)).first()
+        if r is None:
+            raise PoolNotFound(name)
+        members = tuple(
+            MailboxRow(*m)
+            for m in conn.execute(
+                sa.select(*_MAILBOX_COLUMNS)
+                .join(POOL_MEMBER, POOL_MEMBER.c.mailbox_id == MAILBOX.c.id)
+                .where(POOL_MEMBER.c.pool_id == r.id)
+                .order_by(MAILBOX.c.address)
+            )
+        )
+        return PoolRow(r.id, r.name, bool(r.reply_to), r.created_at, members)
+
+    def pool(self, name: str) -> PoolRow:
+        """The pool and its members, or :class:`PoolNotFound` saying how to create it."""
+        with self.read() as conn:
+            return self._pool(conn, name)
+
+    def pool_by_id(self, pool_id: int) -> PoolRow:
+        with self.read() as conn:
+            name = conn.execute(sa.select(POOL.c.name).where(POOL.c.id == pool_id)).scalar()
+            if name is None:
+                raise PoolNotFound(f"#{pool_id}")
+            return self._pool(conn, name)
+
+    def pools(self) -> list[PoolRow]:
+        """Every pool, by name."""
+        with self.read() as conn:
+            names = conn.execute(sa.select(POOL.c.name).order_by(POOL.c.name)).scalars().all()
+            return [self._pool(conn, n) for n in names]
+
+    def remove_pool(self, name: str, force: bool, now: dt.datetime) -> int:
+        """Delete the pool (its mailboxes stay). Refused while messages are queued to it unless
+        ``force``, which cancels them (how many it returns); refused while one is being sent."""
+        with self.write() as conn:
+            pool = self._pool(conn, name)
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(OUTBOX.c.state, sa.func.count())
+                    .where(OUTBOX.c.pool_id == pool.id, OUTBOX.c.state.in_(("queued", "sending")))
+                    .group_by(OUTBOX.c.state)
+                ).all()
+            )
+            if counts.get("sending"):
+                raise TempFail(
+                    f"pool {name!r}: a worker is sending {counts['sending']} of its "
+                    f"messages; try again when 'warmup queue list --state sending' is empty"
+                )
+            queued = counts.get("queued", 0)
+            if queued and not force:
+                raise DataError(
+                    f"pool {name!r} has {queued} queued messages; add --force to cancel "
+                    f"them and remove the pool"
+                )
+            cancelled = conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.pool_id == pool.id, OUTBOX.c.state == "queued")
+                .values(state="cancelled", last_reply=f"pool {name} removed", updated_at=utc(now))
+            ).rowcount
+            conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.pool_id == pool.id))
+            conn.execute(POOL.delete().where(POOL.c.id == pool.id))
+            return int(cancelled)
+
+    # -- queueing ----------------------------------------------------------------------------
+
+    def enqueue(self, items: Sequence[OutboxIn], now: dt.datetime) -> list[int]:
+        """Queue messages in one transaction (all or none); their ids. A Message-ID queued
+        before is refused (:class:`DataError`): a message is queued once."""
+        if not items:
+            return []
+        mids = [i.message_id for i in items]
+        with self.write() as conn:
+            for start in range(0, len(mids), 500):
+                found = conn.execute(
+                    sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(
+                        OUTBOX.c.message_id.in_(mids[start : start + 500])
+                    )
+                ).first()
+                if found is not None:
+                    raise DataError(
+                        f"message {found.message_id} is queued already (outbox id "
+                        f"{found.id}); a message is queued once: give it a new Message-ID"
+                    )
+            stamp = utc(now)
+            rows = [
+                {
+                    "message_id": i.message_id,
+                    "mailbox_id": i.mailbox_id,
+                    "pool_id": i.pool_id,
+                    "sent_by": None,
+                    "campaign": i.campaign,
+                    "recipients": ",".join(i.recipients),
+                    "data": i.data,
+                    "state": "queued",
+                    "attempts": 0,
+                    "not_before": utc(i.not_before),
+                    "next_attempt_at": utc(i.not_before),
+                    "expires_at": utc(i.expires_at),
+                    "last_reply": None,
+                    "claimed_by": None,
+                    "claimed_at": None,
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+                for i in items
+            ]
+            return list(conn.execute(OUTBOX.insert().returning(OUTBOX.c.id), rows).scalars())
+
+    # -- the worker --------------------------------------------------------------------------
+
+    def expire_messages(self, now: dt.datetime) -> int:
+        """Queued messages past their expiry become ``expired``; how many."""
+        with self.write() as conn:
+            return int(
+                conn.execute(
+                    OUTBOX.update()
+                    .where(OUTBOX.c.state == "queued", OUTBOX.c.expires_at <= utc(now))
+                    .values(state="expired", updated_at=utc(now))
+                ).rowcount
+            )
+
+    def claim(
+        self,
+        worker: str,
+        now: dt.datetime,
+        pool_id: int | None = None,
+        due: dt.datetime | None = None,
+    ) -> OutboxRow | None:
+        """Take the first queued message (of ``pool_id``) due by ``due`` (default ``now``) for
+        ``worker``: ``sending``, stamped with the worker and ``now``; None when none is due."""
+        ready = sa.and_(
+            OUTBOX.c.state == "queued",
+            OUTBOX.c.next_attempt_at <= utc(due or now),
+            OUTBOX.c.expires_at > utc(now),
+        )
+        if pool_id is not None:
+            ready = sa.and_(ready, OUTBOX.c.pool_id == pool_id)
+        pick = (
+            sa.select(OUTBOX.c.id)
+            .where(ready)
+            .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        with self.write() as conn:
+            mid = conn.execute(pick).scalar()
+            if mid is None:
+                return None
+            conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == mid)
+                .values(
+                    state="sending", claimed_by=worker, claimed_at=utc(now), updated_at=utc(now)
+                )
+            )
+            return _row(conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == mid)).one(), True)
+
+    def settle_message(
+        self,
+        message: int,
+        worker: str,
+        state: str,
+        now: dt.datetime,
+        *,
+        reply: str | None = None,
+        sent_by: int | None = None,
+        next_attempt_at: dt.datetime | None = None,
+        attempt: bool = False,
+        recipients: Sequence[str] | None = None,
+    ) -> bool:
+        """The claimed message's outcome, written only if ``worker`` still holds the claim
+        (whether it did). ``queued`` puts it back for ``next_attempt_at`` (``attempt``: this
+        try counts towards the back-off), with the ``recipients`` still to deliver."""
+        values: dict[str, Any] = {
+            "state": state,
+            "claimed_by": None,
+            "claimed_at": None,
+            "updated_at": utc(now),
+        }
+        if reply is not None:
+            values["last_reply"] = reply[:500]
+        if sent_by is not None:
+            values["sent_by"] = sent_by
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = utc(next_attempt_at)
+        if attempt:
+            values["attempts"] = OUTBOX.c.attempts + 1
+        if recipients:
+            values["recipients"] = ",".join(recipients)
+        with self.write() as conn:
+            return bool(
+                conn.execute(
+                    OUTBOX.update()
+                    .where(
+                        OUTBOX.c.id == message,
+                        OUTBOX.c.state == "sending",
+                        OUTBOX.c.claimed_by == worker,
+                    )
+                    .values(**values)
+                ).rowcount
+            )
+
+    def claims(self) -> list[tuple[int, str, dt.datetime]]:
+        """(message id, worker, claimed at) of every message being sent."""
+        with self.read() as conn:
+            return [
+                (r.id, r.claimed_by or "", r.claimed_at)
+                for r in conn.execute(
+                    sa.select(OUTBOX.c.id, OUTBOX.c.claimed_by, OUTBOX.c.claimed_at).where(
+                        OUTBOX.c.state == "sending"
+                    )
+                )
+            ]
+
+    def gate_outcomes(self, message_id: str, conn: Connection | None = None) -> dict[str, Any]:
+        """Recipient -> (outcome of its latest gate slot for this Message-ID, mailbox id)."""
+        if conn is None:
+            with self.read() as c:
+                return self.gate_outcomes(message_id, c)
+        out: dict[str, Any] = {}
+        for rcpt, outcome, mailbox_id in conn.execute(
+            sa.select(SEND.c.recipient, SEND.c.outcome, SEND.c.mailbox_id)
+            .where(SEND.c.message_id == message_id)
+            .order_by(SEND.c.id)
+        ):
+            out[rcpt] = (outcome, mailbox_id)
+        return out
+
+    def recover(
+        self, message: int, worker: str, now: dt.datetime, retry_at: dt.datetime | None = None
+    ) -> str | None:
+        """A message ``worker`` claimed and will never settle (it is gone): its state from the
+        gate's slots (:func:`fate`), written at once (queued again: due at ``retry_at``, default
+        ``now``); None if the claim changed meanwhile."""
+        with self.write() as conn:
+            row = conn.execute(
+                sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients).where(
+                    OUTBOX.c.id == message,
+                    OUTBOX.c.state == "sending",
+                    OUTBOX.c.claimed_by == worker,
+                )
+            ).first()
+            if row is None:
+                return None
+            slots = self.gate_outcomes(row.message_id, conn)
+            rcpts = row.recipients.split(",")
+            state, again = fate({r: slots.get(r, ("none", None))[0] for r in rcpts})
+            by = next((m for _, m in slots.values()), None)
+            why = {
+                "unknown": f"worker {worker} stopped while sending: it may have left; "
+                f"never re-sent automatically ('warmup queue retry {message}' resends it)",
+                "queued": f"worker {worker} stopped before the message left: queued again",
+            }.get(state, f"worker {worker} stopped after the message was {state}")
+            values: dict[str, Any] = {
+                "state": state,
+                "claimed_by": None,
+                "claimed_at": None,
+                "updated_at": utc(now),
+                "last_reply": why,
+            }
+            if by is not None:
+                values["sent_by"] = by
+            if again:
+                values["recipients"] = ",".join(again)
+                values["next_attempt_at"] = utc(retry_at or now)
+            conn.execute(OUTBOX.update().where(OUTBOX.c.id == message).values(**values))
+            return state
+
+    def next_due(self, pool_id: int | None = None) -> dt.datetime | None:
+        """When the next queued message (of ``pool_id``) is due; None if none is queued."""
+        q = sa.select(sa.func.min(OUTBOX.c.next_attempt_at)).where(OUTBOX.c.state == "queued")
+        if pool_id is not None:
+            q = q.where(OUTBOX.c.pool_id == pool_id)
+        with self.read() as conn:
+            got = conn.execute(q).scalar()
+        return None if got is None else utc(got) if got.tzinfo else got.replace(tzinfo=dt.UTC)
+
+    def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
+        """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up
+        stays with it), or None."""
+        rcpts = list(recipients)
+        if not rcpts or not mailbox_ids:
+            return None
+        with self.read() as conn:
+            return conn.execute(
+                sa.select(SEND.c.mailbox_id)
+                .where(
+                    SEND.c.recipient.in_(rcpts),
+                    SEND.c.mailbox_id.in_(list(mailbox_ids)),
+                    SEND.c.outcome != "released",
+                )
+                .order_by(SEND.c.at.desc())
+                .limit(1)
+            ).scalar()
+
+    # -- seeing it ---------------------------------------------------------------------------
+
+    def messages(
+        self,
+        campaign: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
+    ) -> list[OutboxRow]:
+        """Outbox messages (without their bytes), oldest first."""
+        q = sa.select(*_ROW).order_by(OUTBOX.c.id)
+        if campaign is not None:
+            q = q.where(OUTBOX.c.campaign == campaign)
+        if state is not None:
+            q = q.where(OUTBOX.c.state == state)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.read() as conn:
+            return [_row(r) for r in conn.execute(q)]
+
+    def message(self, message: int) -> OutboxRow:
+        """One outbox message with its bytes, or :class:`DataError`."""
+        with self.read() as conn:
+            r = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == message)).first()
+        if r is None:
+            raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+        return _row(r, True)
+
+    def cancel_messages(
+        self, now: dt.datetime, message: int | None = None, campaign: str | None = None
+    ) -> int:
+        """Cancel queued messages: one (refused unless it is queued) or a campaign's."""
+        with self.write() as conn:
+            where = [OUTBOX.c.state == "queued"]
+            if message is not None:
+                state = conn.execute(
+                    sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)
+                ).scalar()
+                if state is None:
+                    raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+                if state != "queued":
+                    raise DataError(
+                        f"message {message} is {state}: only a queued message can be cancelled"
+                    )
+                where.append(OUTBOX.c.id == message)
+            if campaign is not None:
+                where.append(OUTBOX.c.campaign == campaign)
+            return int(
+                conn.execute(
+                    OUTBOX.update()
+                    .where(*where)
+                    .values(state="cancelled", last_reply="cancelled by hand", updated_at=utc(now))
+                ).rowcount
+            )
+
+    def requeue(
+        self,
+        message: int,
+        now: dt.datetime,
+        expires_at: dt.datetime,
+        new: tuple[str, bytes] | None = None,
+    ) -> None:
+        """Queue an ``unknown`` or ``expired`` message again, by hand, due now (``new``: a new
+        Message-ID and the bytes carrying it)."""
+        with self.write() as conn:
+            state = conn.execute(sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)).scalar()
+            if state is None:
+                raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+            if state not in ("unknown", "expired"):
+                raise DataError(
+                    f"message {message} is {state}: only an unknown or expired message "
+                    f"is retried by hand"
+                )
+            values: dict[str, Any] = {
+                "state": "queued",
+                "next_attempt_at": utc(now),
+                "expires_at": utc(expires_at),
+                "attempts": 0,
+                "last_reply": f"{state}: queued again by hand",
+                "updated_at": utc(now),
+            }
+            if new is not None:
+                values["message_id"], values["data"] = new
+            conn.execute(OUTBOX.update().where(OUTBOX.c.id == message).values(**values))
+
+    def outbox_counts(self) -> list[dict[str, Any]]:
+        """Messages and recipients per campaign, target (pool or mailbox), sender and state."""
+        o = OUTBOX.c
+        rcpts = sa.func.length(o.recipients) - sa.func.length(
+            sa.func.replace(o.recipients, ",", "")
+        )
+        q = sa.select(
+            o.campaign,
+            o.pool_id,
+            o.mailbox_id,
+            o.sent_by,
+            o.state,
+            sa.func.count().label("messages"),
+            sa.func.sum(rcpts + 1).label("recipients"),
+        ).group_by(o.campaign, o.pool_id, o.mailbox_id, o.sent_by, o.state)
+        with self.read() as conn:
+            return [dict(r._mapping) for r in conn.execute(q)]
+
+    def mailbox_names(self) -> dict[int, str]:
+        """Mailbox id -> address; pool id -> name is :meth:`pools`."""
+        with self.read() as conn:
+            return dict(conn.execute(sa.select(MAILBOX.c.id, MAILBOX.c.address)).all())

@@ -1,0 +1,268 @@
+"""The durable outbox: messages queued in the ledger, sent by ``warmup run`` when the plan allows.
+
+    from warmup import Outbox, open_ledger
+
+    outbox = Outbox(open_ledger())
+    outbox.add(message, pool="sales", campaign="december")   # an EmailMessage or bytes
+
+A message goes out from one mailbox (``mailbox=``) or from whichever member of a pool the plan
+allows soonest (``pool=``; :mod:`warmup.outbox.worker`). Queueing checks everything first and
+writes a batch in one transaction: all of it or nothing. Suppressed recipients are dropped (and
+counted); a message left with none is not queued. Every message gets a Message-ID here (kept if
+it has one), the key that makes its delivery at most once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import email.utils
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+
+from warmup import addresses
+from warmup.errors import DataError, InvalidField, InvalidFieldData
+from warmup.instants import check_query, now_utc
+from warmup.ledger import Ledger, OutboxIn, PoolRow
+from warmup.ledger.values import MailboxRow
+
+DEFAULT_EXPIRY = dt.timedelta(hours=72)
+MAX_EXPIRY = dt.timedelta(days=365)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+__all__ = ["DEFAULT_EXPIRY", "Outbox", "Queued", "parse_expiry"]
+
+
+def parse_expiry(text: str, field_name: str = "expires") -> dt.timedelta:
+    """A duration like ``72h``, ``3d``, ``90m`` (or ``1h30m``): how long a message may wait."""
+    from warmup.policy.spec import parse_duration
+
+    raw = text.strip().lower()
+    try:
+        m = re.fullmatch(r"(\d+)d", raw)
+        seconds = int(m.group(1)) * 86400 if m else parse_duration(raw)
+    except ValueError:
+        raise InvalidField(
+            field_name, "{field}: {text!r} is not a duration like 72h, 3d or 90m", text=text
+        ) from None
+    value = dt.timedelta(seconds=seconds)
+    if not dt.timedelta(minutes=1) <= value <= MAX_EXPIRY:
+        raise InvalidFieldData(
+            field_name, "{field}: {text!r}: expected between 1 minute and 365 days", text=text
+        )
+    return value
+
+
+def check_name(value: str, field_name: str) -> str:
+    """A pool or campaign name: letters, digits, ``.``, ``_``, ``-`` (at most 100)."""
+    if not NAME.match(value or ""):
+        raise InvalidFieldData(
+            field_name,
+            "{field}: {value!r} is not a name: use letters, digits, '.', '_' and '-' "
+            "(at most 100, starting with a letter or digit)",
+            value=value,
+        )
+    return value
+
+
+@dataclass
+class Queued:
+    """What a batch queued: the new outbox ids and the suppressed recipients left out
+    (recipient -> why), with the messages dropped for having no recipient left."""
+
+    ids: list[int] = field(default_factory=list)
+    suppressed: dict[str, str] = field(default_factory=dict)
+    dropped: int = 0
+
+
+@dataclass(frozen=True)
+class _Target:
+    mailbox: MailboxRow | None
+    pool: PoolRow | None
+
+    @property
+    def domain_of_ids(self) -> str:
+        box = self.mailbox or (self.pool.members[0] if self.pool else None)
+        return addresses.domain_of(box.address) if box else "localhost"
+
+
+class Outbox:
+    """Queue messages in the ledger's outbox (see the module docstring)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def _target(self, mailbox: str | None, pool: str | None) -> _Target:
+        if (mailbox is None) == (pool is None):
+            raise InvalidField(
+                "mailbox", "give exactly one of {field} and {pool}", refs={"pool": "pool"}
+            )
+        if mailbox is not None:
+            return _Target(self.ledger.mailbox(mailbox.strip().lower()), None)
+        found = self.ledger.pool(str(pool))
+        if not found.members:
+            raise DataError(
+                f"pool {found.name!r} has no mailbox; add one with "
+                f"'warmup pool add {found.name} ADDRESS'"
+            )
+        return _Target(None, found)
+
+    def add(
+        self,
+        message: EmailMessage | bytes,
+        *,
+        mailbox: str | None = None,
+        pool: str | None = None,
+        campaign: str | None = None,
+        not_before: dt.datetime | None = None,
+        expires: dt.timedelta = DEFAULT_EXPIRY,
+        recipients: Sequence[str] | None = None,
+        now: dt.datetime | None = None,
+    ) -> int | None:
+        """Queue one message; its outbox id, or None when every recipient is suppressed."""
+        got = self.add_many(
+            [(message, recipients)],
+            mailbox=mailbox,
+            pool=pool,
+            campaign=campaign,
+            not_before=not_before,
+            expires=expires,
+            now=now,
+        )
+        return got.ids[0] if got.ids else None
+
+    def add_many(
+        self,
+        messages: Iterable[tuple[EmailMessage | bytes, Sequence[str] | None]],
+        *,
+        mailbox: str | None = None,
+        pool: str | None = None,
+        campaign: str | None = None,
+        not_before: dt.datetime | None = None,
+        expires: dt.timedelta = DEFAULT_EXPIRY,
+        now: dt.datetime | None = None,
+        where: Sequence[str] | None = None,
+    ) -> Queued:
+        """Queue messages (each with its envelope recipients, default To/Cc/Bcc) in one
+        transaction, after checking every one (``where[i]`` names message i in errors)."""
+        now = now or now_utc()
+        target = self._target(mailbox, pool)
+        if campaign is not None:
+            check_name(campaign, "campaign")
+        start = check_query(not_before, "not_before") if not_before else now
+        items: list[OutboxIn] = []
+        envelopes: list[list[str]] = []
+        seen: dict[str, int] = {}
+        for i, (message, rcpts) in enumerate(messages):
+            label = where[i] if where else f"message {i + 1}"
+            msg, mid, envelope = _prepare(message, rcpts, target, label)
+            if mid in seen:
+                raise DataError(f"{label}: Message-ID {mid} is also message {seen[mid] + 1}'s")
+            seen[mid] = i
+            envelopes.append(envelope)
+            items.append(
+                OutboxIn(
+                    mid,
+                    tuple(envelope),
+                    msg.as_bytes(policy=email.policy.SMTP),
+                    start,
+                    start + expires,
+                    target.mailbox.id if target.mailbox else None,
+                    target.pool.id if target.pool else None,
+                    campaign,
+                )
+            )
+        out = Queued()
+        bad = self.ledger.suppressed(sorted({r for e in envelopes for r in e}))
+        out.suppressed = bad
+        if bad:
+            kept = []
+            for item in items:
+                left = tuple(r for r in item.recipients if r not in bad)
+                if left:
+                    kept.append(_replace(item, left))
+                else:
+                    out.dropped += 1
+            items = kept
+        out.ids = self.ledger.enqueue(items, now)
+        return out
+
+
+def _replace(item: OutboxIn, recipients: tuple[str, ...]) -> OutboxIn:
+    import dataclasses
+
+    return dataclasses.replace(item, recipients=recipients)
+
+
+def _prepare(
+    message: EmailMessage | bytes, rcpts: Sequence[str] | None, target: _Target, label: str
+) -> tuple[EmailMessage, str, list[str]]:
+    """The message checked and completed (From for a mailbox, Date, Message-ID), its
+    Message-ID and its envelope."""
+    from email.errors import MissingHeaderBodySeparatorDefect
+
+    if isinstance(message, bytes | bytearray):
+        msg = email.message_from_bytes(bytes(message), policy=email.policy.default)
+    else:
+        msg = message
+    assert isinstance(msg, EmailMessage)
+    if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects):
+        raise DataError(
+            f"{label}: a header line is not 'Name: value'; fix its headers, with an empty "
+            f"line before the body"
+        )
+    if target.mailbox is not None:
+        box = target.mailbox.address
+        sender = email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
+        if sender and sender != box:
+            raise DataError(
+                f"{label}: From {sender} is not the mailbox {box}; warmup sends only as the "
+                f"mailbox (queue it to a pool to have From set to the sending member)"
+            )
+        if not sender:
+            msg["From"] = box
+    if "Date" not in msg:
+        msg["Date"] = email.utils.formatdate(localtime=False)
+    if "Message-ID" not in msg:
+        msg["Message-ID"] = email.utils.make_msgid(domain=target.domain_of_ids)
+    mid = " ".join(str(msg["Message-ID"]).split())
+    if rcpts is None:
+        found = email.utils.getaddresses(
+            [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
+        )
+        rcpts = [a for _, a in found if a]
+    try:
+        envelope = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
+    except DataError as exc:
+        raise DataError(f"{label}: {exc}") from None
+    if not envelope:
+        raise DataError(f"{label}: no recipient (no To, Cc or Bcc)")
+    return msg, mid, envelope
+
+
+def retry(
+    ledger: Ledger,
+    message: int,
+    expires: dt.timedelta = DEFAULT_EXPIRY,
+    now: dt.datetime | None = None,
+) -> str:
+    """Queue an ``unknown`` or ``expired`` message again by hand; its Message-ID now.
+
+    An ``unknown`` message may have reached its recipients: the gate never sends a Message-ID
+    twice, so it goes again under a new Message-ID (the user chose to risk a duplicate). An
+    expired one never left and keeps its Message-ID.
+    """
+    now = now or now_utc()
+    row = ledger.message(message)
+    new = None
+    if row.state == "unknown":
+        msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
+        sender = email.utils.parseaddr(str(msg.get("From", "")))[1] or "localhost"
+        del msg["Message-ID"]
+        msg["Message-ID"] = email.utils.make_msgid(domain=addresses.domain_of(sender))
+        new = (" ".join(str(msg["Message-ID"]).split()), msg.as_bytes(policy=email.policy.SMTP))
+    ledger.requeue(message, now, now + expires, new)
+    return new[0] if new else row.message_id

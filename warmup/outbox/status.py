@@ -1,0 +1,91 @@
+"""``warmup queue status``: per campaign and per sending mailbox, what was sent, what waits, what
+failed, and when each campaign should be done by the plan.
+
+The finish date comes from the mailboxes' plans (:func:`warmup.api.volume_date`: what the gate
+will let through each day at the current ramp, summed over a pool's members): the first day by
+which the members will have sent every recipient still queued to that pool (or mailbox). A
+campaign's date is the latest of its targets'. The estimate assumes a target's queue drains in
+order, all campaigns together: a campaign queued behind another finishes after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any
+
+from warmup.instants import now_utc
+from warmup.ledger import Ledger
+from warmup.ledger.schema import OUTBOX_STATES
+
+WAITING = ("queued", "sending")
+FAILED = ("bounced", "expired")
+
+
+def status(ledger: Ledger, at: dt.datetime | None = None) -> dict[str, Any]:
+    """``{"campaigns": [...], "mailboxes": [...], "targets": [...]}`` (see the module
+    docstring); states counted in messages, ``recipients`` in envelope recipients."""
+    from warmup import api
+
+    at = at or now_utc()
+    names = ledger.mailbox_names()
+    pools = {p.id: p for p in ledger.pools()}
+    campaigns: dict[str | None, Counter[str]] = {}
+    senders: dict[int, Counter[str]] = {}
+    waiting: Counter[tuple[str, int]] = Counter()
+    targets_of: dict[str | None, set[tuple[str, int]]] = {}
+    for row in ledger.outbox_counts():
+        state, n = row["state"], int(row["messages"])
+        campaigns.setdefault(row["campaign"], Counter())[state] += n
+        if row["sent_by"] is not None and state not in WAITING:
+            senders.setdefault(row["sent_by"], Counter())[state] += n
+        target = (
+            ("pool", row["pool_id"])
+            if row["pool_id"] is not None
+            else ("mailbox", row["mailbox_id"])
+        )
+        if state in WAITING:
+            waiting[target] += int(row["recipients"] or 0)
+            targets_of.setdefault(row["campaign"], set()).add(target)
+    finish: dict[tuple[str, int], dt.date | None] = {}
+    targets = []
+    for target, recipients in sorted(waiting.items()):
+        kind, ident = target
+        if kind == "pool" and ident in pools:
+            label, members = f"pool {pools[ident].name}", [m.address for m in pools[ident].members]
+        else:
+            address = names.get(ident)
+            label, members = f"mailbox {address or '#' + str(ident)}", [address] if address else []
+        day = api.volume_date(ledger, members, recipients, at)[0] if members else None
+        finish[target] = day
+        targets.append(
+            {
+                "target": label,
+                "recipients": recipients,
+                "finish": day.isoformat() if day else None,
+            }
+        )
+    out_campaigns = []
+    for name in sorted(campaigns, key=lambda c: (c is None, c or "")):
+        c = campaigns[name]
+        days = [finish.get(t) for t in targets_of.get(name, ())]
+        done = None if not days or None in days else max(d for d in days if d is not None)
+        out_campaigns.append(
+            {
+                "campaign": name,
+                **{s: c[s] for s in OUTBOX_STATES},
+                "failed": sum(c[s] for s in FAILED),
+                "total": sum(c.values()),
+                "finish": done.isoformat() if done else None,
+                "finished": not days,
+            }
+        )
+    out_senders = [
+        {
+            "mailbox": names.get(m, f"#{m}"),
+            **{s: c[s] for s in OUTBOX_STATES if s not in WAITING},
+            "failed": sum(c[s] for s in FAILED),
+        }
+        for m, c in sorted(senders.items(), key=lambda kv: names.get(kv[0], ""))
+    ]
+    return {"campaigns": out_campaigns, "mailboxes": out_senders, "targets": targets}

@@ -1,0 +1,130 @@
+"""Messages from a CSV of recipients and a template (``warmup queue add --csv --template``).
+
+The template is a TOML file with Jinja2 templates as values::
+
+    subject = "A question for {{ company }}"
+    text = \"\"\"Hello {{ name }},
+    ...\"\"\"
+    html = \"\"\"<p>Hello {{ name }},</p> ...\"\"\"    # optional: a text + HTML message
+
+Each CSV row is one message to the address in its ``email`` column; every column is a field of
+the templates. The HTML part is autoescaped (a ``<`` in a field is shown, not interpreted); a field
+the templates use that the CSV lacks is an error naming the CSV line (StrictUndefined; an empty
+cell is a value). Every row is rendered and checked before anything is
+queued, so a bad row leaves nothing of the file queued.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from warmup.errors import DataError
+
+PARTS = ("subject", "text", "html")
+MAX_TEMPLATE = 1_000_000  # bytes
+
+
+@dataclass(frozen=True)
+class Template:
+    subject: Any
+    text: Any
+    html: Any | None
+    source: str
+
+
+def load_template(path: Path) -> Template:
+    """Read and compile a template file, or :class:`DataError` naming what is wrong in it."""
+    import jinja2
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"template {path}: cannot read it ({exc.strerror})") from None
+    if len(raw) > MAX_TEMPLATE:
+        raise DataError(f"template {path}: larger than {MAX_TEMPLATE} bytes")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise DataError(f"template {path}: not a TOML file ({exc})") from None
+    unknown = sorted(set(data) - set(PARTS))
+    if unknown:
+        raise DataError(
+            f"template {path}: unknown key {unknown[0]!r}; a template has subject, text and "
+            f"optionally html"
+        )
+    for part in ("subject", "text"):
+        if not isinstance(data.get(part), str):
+            raise DataError(f'template {path}: {part} = "..." is missing')
+    if "html" in data and not isinstance(data["html"], str):
+        raise DataError(f"template {path}: html must be a string")
+    plain = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    html = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True)
+    try:
+        return Template(
+            plain.from_string(data["subject"]),
+            plain.from_string(data["text"]),
+            html.from_string(data["html"]) if "html" in data else None,
+            str(path),
+        )
+    except jinja2.TemplateSyntaxError as exc:
+        raise DataError(f"template {path}: line {exc.lineno}: {exc.message}") from None
+
+
+def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """(line number, fields) of each data row of the CSV (UTF-8, header row first); the
+    recipient column is ``email``."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    if "email" not in header:
+        raise DataError(
+            f"{path}: line 1: no 'email' column (found {', '.join(header) or 'nothing'}); "
+            f"name the recipients' column email"
+        )
+    for record in reader:
+        if None in record:
+            raise DataError(f"{path}: line {reader.line_num}: more cells than the header has")
+        yield reader.line_num, {k: (v or "") for k, v in record.items()}
+
+
+def render(template: Template, fields: dict[str, str], where: str) -> EmailMessage:
+    """One message for one row (``where`` names the row in errors): To, Subject, text and
+    optional HTML parts."""
+    import jinja2
+
+    from warmup import addresses
+
+    try:
+        rcpt = addresses.normalize(fields["email"], "recipient")
+    except DataError as exc:
+        raise DataError(f"{where}: {exc}") from None
+    try:
+        subject = " ".join(template.subject.render(fields).split())
+        text = template.text.render(fields)
+        html = template.html.render(fields) if template.html is not None else None
+    except jinja2.UndefinedError as exc:
+        raise DataError(
+            f"{where}: {exc.message} in template {template.source}; add the column or fix "
+            f"the template (nothing of the file was queued)"
+        ) from None
+    except jinja2.TemplateError as exc:
+        raise DataError(f"{where}: template {template.source}: {exc}") from None
+    msg = EmailMessage()
+    msg["To"] = rcpt
+    msg["Subject"] = subject
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    return msg

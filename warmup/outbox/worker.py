@@ -1,0 +1,366 @@
+"""The worker behind ``warmup run``: sends queued messages when their mailbox may send them.
+
+Each message is claimed (:meth:`warmup.ledger.Ledger.claim`: one worker, whatever the number of
+workers and hosts), given to the member of its pool the plan allows soonest (a recipient already
+mailed from a member stays with that member), and sent through :class:`warmup.Gate` like any
+other message: quotas, pacing, windows, calendars, recipient-domain caps and suppression hold
+exactly as for ``warmup send``, and the gate's reservation, committed before the SMTP
+conversation, is the durable record that the message may have left.
+
+Outcomes: 2xx -> ``sent``; 4xx -> queued again after an exponential back-off, until the message
+expires; 5xx -> ``bounced`` (a hard bounce suppresses the recipient, as the gate does for every
+send); not allowed now (quota, pacing, window) -> queued again for the plan's next slot, which is
+not an attempt. A message the connection broke on during DATA is ``unknown``: never re-sent
+automatically.
+
+Crash safety: a worker that dies (``kill -9``) leaves its message ``sending``. The next worker
+finds it once the claimant is gone (on the same host: its process no longer exists; on another
+host: its claim is older than :data:`LEASE`) and decides from the gate's slots
+(:meth:`warmup.ledger.Ledger.recover`): no reservation was made, so nothing reached SMTP, and it is
+queued again; a reservation exists, so it may have left, and it is ``unknown``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import os
+import secrets
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from warmup.errors import WarmupError
+from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
+from warmup.instants import now_utc
+from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
+from warmup.ledger.outbox import fate
+from warmup.ledger.values import day_start, local_day
+
+LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
+POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
+MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at least this
+BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
+MAX_BACKOFF = dt.timedelta(hours=6)
+HOST = socket.gethostname()
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """How long a message waits after its ``attempts``-th deferred try."""
+    return min(BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+@dataclass
+class Pass:
+    """What one pass over the due messages did: messages per outcome, and when the next queued
+    message is due (None: nothing queued)."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    next_due: dt.datetime | None = None
+
+
+class Worker:
+    """Sends the outbox's due messages (all of them, or a pool's). One per process.
+
+    ``clock`` and ``sleep`` are injectable: tests pass time in instead of waiting for it.
+    ``log`` gets one line per event.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        pool: str | None = None,
+        clock: Callable[[], dt.datetime] = now_utc,
+        sleep: Callable[[float], object] | None = None,
+        log: Callable[[str], object] = lambda line: None,
+        password_command: str | None = None,
+        timeout: float | None = None,
+        lease: dt.timedelta = LEASE,
+    ) -> None:
+        self.ledger = ledger
+        self.pool: PoolRow | None = ledger.pool(pool) if pool is not None else None
+        self.clock = clock
+        self.log = log
+        self.lease = lease
+        self.id = f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._password_command = password_command
+        self._timeout = timeout
+        self._gates: dict[int, Gate] = {}
+        self._pools: dict[int, PoolRow] = {}
+
+    # -- control -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the message in flight, then stop (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self) -> None:
+        """Send what is due, sleep until the next message is due (or :data:`POLL`), again,
+        until :meth:`stop`."""
+        while not self.stopping:
+            done = self.run_once()
+            if self.stopping:
+                break
+            wait = POLL
+            if done.next_due is not None:
+                wait = min(max((done.next_due - self.clock()).total_seconds(), 0.05), POLL)
+            self._sleep(wait)
+
+    def close(self) -> None:
+        """Write what the gates deferred and close their SMTP sessions."""
+        for gate in self._gates.values():
+            gate.close()
+        self._gates.clear()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    def run_once(self) -> Pass:
+        """Recover abandoned claims, expire what is past its time, and send every message due
+        at the start of the pass (one at a time); then say when the next one is due."""
+        done = Pass()
+        start = self.clock()
+        pool_id = self.pool.id if self.pool else None
+        for state in self.recover(start):
+            done.outcomes[f"recovered {state}"] += 1
+        expired = self.ledger.expire_messages(start)
+        if expired:
+            done.outcomes["expired"] += expired
+            self.log(f"{_stamp(start)} expired {expired} message(s) past their expiry")
+        while not self.stopping:
+            msg = self.ledger.claim(self.id, self.clock(), pool_id, due=start)
+            if msg is None:
+                break
+            done.outcomes[self._deliver(msg)] += 1
+        done.next_due = self.ledger.next_due(pool_id)
+        return done
+
+    def recover(self, now: dt.datetime) -> list[str]:
+        """Settle the messages whose worker is gone (see the module docstring)."""
+        states = []
+        for message, worker, claimed_at in self.ledger.claims():
+            if worker == self.id or not self._gone(worker, claimed_at, now):
+                continue
+            state = self.ledger.recover(message, worker, now)
+            if state is not None:
+                states.append(state)
+                self.log(f"{_stamp(now)} {state} #{message}: its worker {worker} is gone")
+        return states
+
+    def _gone(self, worker: str, claimed_at: dt.datetime | None, now: dt.datetime) -> bool:
+        host, _, rest = worker.partition(":")
+        pid = rest.partition(":")[0]
+        if host == HOST and pid.isdigit() and not _alive(int(pid)):
+            return True
+        return claimed_at is None or now - claimed_at > self.lease
+
+    # -- one message ---------------------------------------------------------------------------
+
+    def _members(self, msg: OutboxRow) -> tuple[list[MailboxRow], PoolRow | None]:
+        if msg.pool_id is None:
+            assert msg.mailbox_id is not None
+            return [self._box(msg.mailbox_id)], None
+        pool = self._pools.get(msg.pool_id)
+        if pool is None:
+            pool = self._pools[msg.pool_id] = self.ledger.pool_by_id(msg.pool_id)
+        members = list(pool.members)
+        if len(members) > 1:
+            sticky = self.ledger.last_sender(msg.recipients, [m.id for m in members])
+            if sticky is not None:
+                members = [m for m in members if m.id == sticky]
+        return members, pool
+
+    def _box(self, mailbox_id: int) -> MailboxRow:
+        gate = self._gates.get(mailbox_id)
+        if gate is not None:
+            return gate.box
+        address = self.ledger.mailbox_names().get(mailbox_id)
+        if address is None:
+            raise WarmupError(f"mailbox #{mailbox_id} was removed")
+        return self.ledger.mailbox(address)
+
+    def _gate(self, box: MailboxRow) -> Gate:
+        gate = self._gates.get(box.id)
+        if gate is None:
+            gate = self._gates[box.id] = Gate(
+                box.address,
+                ledger=self.ledger,
+                clock=self.clock,
+                password_command=self._password_command,
+                timeout=self._timeout,
+            )
+        return gate
+
+    def _settle(self, msg: OutboxRow, state: str, **kw: object) -> str:
+        self.ledger.settle_message(msg.id, self.id, state, self.clock(), **kw)  # type: ignore[arg-type]
+        return state
+
+    def _deliver(self, msg: OutboxRow) -> str:
+        """Send one claimed message; the state it ends in (``waiting``: back in the queue for
+        the plan's next slot)."""
+        now = self.clock()
+        rcpts = list(msg.recipients)
+        try:
+            members, pool = self._members(msg)
+            gates = [self._gate(box) for box in members]
+        except WarmupError as exc:  # its mailbox or pool is gone, or its policy unreadable
+            self.log(f"{_stamp(now)} cancelled #{msg.id}: {exc}")
+            return self._settle(msg, "cancelled", reply=str(exc))
+        choices, waits, why = [], [], ""
+        for gate in gates:
+            a, refusal = gate.preview(rcpts)
+            if refusal is None:
+                choices.append((-a.remaining, a.sent, gate.box.address, gate))
+            else:
+                why = why or refusal
+                waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
+        report = None
+        for *_, gate in sorted(choices, key=lambda c: c[:3]):
+            box = gate.box
+            data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
+            try:
+                report = gate.send(data, rcpts, message_id=msg.message_id)
+                break
+            except NotAllowed as exc:  # another worker took the slot meanwhile: the next member
+                a = exc.allowance
+                why = str(exc)
+                waits.append(self._next_slot(a.status, a.next_send_at, box, now))
+                continue
+            except Suppressed as exc:
+                left = [r for r in rcpts if r not in exc.recipients]
+                self.log(f"{_stamp(now)} suppressed #{msg.id}: {', '.join(exc.recipients)}")
+                if left:
+                    return self._settle(
+                        msg, "queued", reply=str(exc), recipients=left, next_attempt_at=now
+                    )
+                return self._settle(msg, "cancelled", reply=str(exc))
+            except DuplicateSend:
+                return self._from_slots(msg)
+            except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
+                return self._retry(msg, box, str(exc), attempt=True)
+            except BaseException:
+                self._from_slots(msg)
+                raise
+        if report is None:
+            if not waits:  # a pool left without mailboxes
+                waits, why = [now + dt.timedelta(minutes=15)], "the pool has no mailbox"
+            return self._wait(msg, min(waits), why)
+        gate.flush()  # the slots' "sent" now, so the outbox never says more than the ledger
+        outcomes = {
+            r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
+        }
+        state, again = fate(outcomes)
+        reply = _reply(report)
+        if state == "queued":
+            soft = any(outcomes[r] == "soft" for r in again)
+            return self._retry(msg, box, reply, attempt=soft, recipients=list(again))
+        self.log(
+            f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} from {box.address} "
+            f"to {', '.join(rcpts)}: {reply}"
+        )
+        return self._settle(msg, state, reply=reply, sent_by=box.id)
+
+    def _from_slots(self, msg: OutboxRow) -> str:
+        """The message's state from the gate's slots (an exception interrupted it)."""
+        now = self.clock()
+        state = self.ledger.recover(msg.id, self.id, now, now + MIN_WAIT) or "unknown"
+        self.log(f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id}")
+        return state
+
+    def _wait(self, msg: OutboxRow, until: dt.datetime, why: str) -> str:
+        until = max(until, self.clock() + MIN_WAIT)
+        if until >= msg.expires_at:
+            self.log(f"{_stamp(self.clock())} expired #{msg.id}: {why}")
+            return self._settle(msg, "expired", reply=f"expired waiting: {why}")
+        self._settle(msg, "queued", reply=why, next_attempt_at=until)
+        return "waiting"
+
+    def _retry(
+        self,
+        msg: OutboxRow,
+        box: MailboxRow,
+        reply: str,
+        attempt: bool,
+        recipients: list[str] | None = None,
+    ) -> str:
+        now = self.clock()
+        until = now + (backoff(msg.attempts + 1) if attempt else MIN_WAIT)
+        if until >= msg.expires_at:
+            self.log(f"{_stamp(now)} expired #{msg.id} after {msg.attempts + 1} tries: {reply}")
+            return self._settle(msg, "expired", reply=reply, sent_by=box.id, attempt=attempt)
+        self.log(f"{_stamp(now)} deferred #{msg.id} until {_stamp(until)}: {reply}")
+        self._settle(
+            msg,
+            "queued",
+            reply=reply,
+            sent_by=box.id,
+            next_attempt_at=until,
+            attempt=attempt,
+            recipients=recipients,
+        )
+        return "deferred"
+
+    @staticmethod
+    def _next_slot(
+        status: str, next_send_at: dt.datetime | None, box: MailboxRow, now: dt.datetime
+    ) -> dt.datetime:
+        """When the plan may let ``box`` send again: its next slot, else (quota used) the next
+        local day, else (paused, ...) a look again later."""
+        if next_send_at is not None and next_send_at > now:
+            return next_send_at
+        if status == "exhausted" or next_send_at is None and status != "paused":
+            return day_start(local_day(now, box.timezone) + dt.timedelta(days=1), box.timezone)
+        return now + dt.timedelta(minutes=15)
+
+
+def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
+    """The queued bytes with From (and, for a pool that asks for it, Reply-To) set to the
+    sending mailbox."""
+    msg = email.message_from_bytes(data, policy=email.policy.SMTP)
+    if str(msg.get("From", "")).strip().lower() != sender:
+        del msg["From"]
+        msg["From"] = sender
+    if reply_to:
+        del msg["Reply-To"]
+        msg["Reply-To"] = sender
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def _reply(report: object) -> str:
+    results = getattr(report, "results", {})
+    parts = []
+    for rcpt, r in results.items():
+        parts.append(f"{rcpt}: {r.outcome} {r.code or ''} {r.text}".strip())
+    error = getattr(report, "error", None)
+    if error:
+        parts.append(error)
+    return "; ".join(parts)[:500]
+
+
+def _stamp(ts: dt.datetime) -> str:
+    return f"{ts.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
