@@ -365,7 +365,7 @@ def test_bounces_by_reason_agree_with_the_kinds_and_the_cli_shows_them(sample, r
 
 
 def test_a_recorded_reason_never_contradicts_the_recorded_kind():
-    from warmup.bounces.reasons import recorded_reason
+    from warmup.bounces.classify import recorded_reason
 
     assert recorded_reason("hard", "5.1.1", "550", "user unknown") == "userunknown"
     assert recorded_reason("block", "5.7.1", "550", "listed at spamhaus, spam") == "spamdetected"

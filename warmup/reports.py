@@ -385,7 +385,7 @@ def bounces_by_reason(
 ) -> pd.DataFrame:
     """Per mailbox, local day, kind and reason (:func:`warmup.bounces.reasons.recorded_reason`,
     from the text each bounce was recorded with): how many bounces, ``counted`` or not."""
-    from warmup.bounces.reasons import recorded_reason
+    from warmup.bounces.classify import recorded_reason
 
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}

@@ -264,6 +264,18 @@ def reason_of(status: str, reply: str, diagnostic: str, stage: str | None = None
     return decide(status, reply, diagnostic, stage).reason
 
 
+def recorded_reason(kind: str, status: str, reply: str, diagnostic: str) -> str:
+    """The reason of a bounce recorded earlier, from what the ledger kept of it (its kind, status,
+    reply and the first 500 characters of its diagnostic). A complaint is ``feedback``. When the
+    kept text points to a reason of another kind than the one recorded (the parser had the whole
+    report and its SMTP stage; the ledger keeps less), or to none, the reason is ``undefined``:
+    the text kept does not say."""
+    if kind == "complaint":
+        return "feedback"
+    verdict = decide(status, reply, diagnostic)
+    return verdict.reason if verdict.kind == kind else "undefined"
+
+
 def classify(status: str, reply: str, diagnostic: str, stage: str | None = None) -> str:
     """Classify a failed delivery as ``"hard"``, ``"soft"`` or ``"block"``.
 

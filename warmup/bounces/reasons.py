@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["REASON_KIND", "REASONS", "Verdict", "kind_of", "recorded_reason"]
+__all__ = ["REASON_KIND", "REASONS", "Verdict", "kind_of"]
 
 
 def _table(text: str) -> dict[str, str]:
@@ -57,17 +57,3 @@ class Verdict:
     kind: str
     rule: str
     steps: tuple[str, ...] = ()
-
-
-def recorded_reason(kind: str, status: str, reply: str, diagnostic: str) -> str:
-    """The reason of a bounce recorded earlier, from what the ledger kept of it (its kind, status,
-    reply and the first 500 characters of its diagnostic). A complaint is ``feedback``. When the
-    kept text points to a reason of another kind than the one recorded (the parser had the whole
-    report and its SMTP stage; the ledger keeps less), or to none, the reason is ``undefined``:
-    the text kept does not say."""
-    if kind == "complaint":
-        return "feedback"
-    from warmup.bounces.classify import decide
-
-    verdict = decide(status, reply, diagnostic)
-    return verdict.reason if verdict.kind == kind else "undefined"

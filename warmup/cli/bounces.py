@@ -184,7 +184,7 @@ def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) ->
     Example:
         warmup bounces list sales@corp.example --kind hard
     """
-    from warmup.bounces.reasons import recorded_reason
+    from warmup.bounces.classify import recorded_reason
 
     rows = ledger.bounces(ledger.mailbox(address) if address else None, kind)
     for r in rows:
