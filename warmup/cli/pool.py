@@ -9,6 +9,7 @@ import click
 from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, print_table
 from warmup.ledger import Ledger, PoolRow
+from warmup.words import plural
 
 
 def pool_dict(pool: PoolRow) -> dict[str, Any]:
@@ -54,7 +55,9 @@ def add(ledger: Ledger, name: str, addresses: tuple[str, ...], reply_to: bool | 
     check_name(name, "name")
     got, new = ledger.add_pool(name, [a.strip().lower() for a in addresses], reply_to, now_utc())
     members = ", ".join(m.address for m in got.members)
-    click.echo(f"Pool {got.name}: {len(got.members)} mailbox(es) ({new} new): {members}.")
+    click.echo(
+        f"Pool {got.name}: {plural(len(got.members), 'mailbox', 'mailboxes')} ({new} new): {members}."
+    )
 
 
 @pool.command("list")
@@ -124,5 +127,5 @@ def remove(ledger: Ledger, name: str, force: bool) -> None:
     from warmup.instants import now_utc
 
     cancelled = ledger.remove_pool(name, force, now_utc())
-    note = f"; cancelled {cancelled} queued message(s)" if cancelled else ""
+    note = f"; cancelled {plural(cancelled, 'queued message')}" if cancelled else ""
     click.echo(f"Removed pool {name}{note}.")

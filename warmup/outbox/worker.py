@@ -39,6 +39,7 @@ from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import fate
 from warmup.ledger.values import day_start, local_day
+from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
 POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
@@ -151,7 +152,7 @@ class Worker:
         expired = self.ledger.expire_messages(start)
         if expired:
             done.outcomes["expired"] += expired
-            self.log(f"{_stamp(start)} expired {expired} message(s) past their expiry")
+            self.log(f"{_stamp(start)} expired {plural(expired, 'message')} past their expiry")
         while not self.stopping:
             msg = self.ledger.claim(self.id, self.clock(), pool_id, due=start)
             if msg is None:
