@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.parser
 import email.policy
 import os
 import secrets
@@ -232,8 +233,11 @@ class Worker:
         except WarmupError as exc:  # its mailbox or pool is gone, or its policy unreadable
             self.log(f"{_stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
-        choices, waits, why = [], [], ""
-        for gate in gates:
+        choices: list[tuple[int, int, str, Gate]] = []
+        waits, why = [], ""
+        if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
+            choices.append((0, 0, gates[0].box.address, gates[0]))
+        for gate in gates if len(gates) > 1 else ():
             a, refusal = gate.preview(rcpts)
             if refusal is None:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
@@ -342,6 +346,9 @@ class Worker:
 def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
     """The queued bytes with From (and, for a pool that asks for it, Reply-To) set to the
     sending mailbox."""
+    head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
+    if not reply_to and str(head.get("From", "")).strip().lower() == sender:
+        return data  # already as it must go: no need to parse and flatten the whole message
     msg = email.message_from_bytes(data, policy=email.policy.SMTP)
     if str(msg.get("From", "")).strip().lower() != sender:
         del msg["From"]
