@@ -20,10 +20,12 @@ def accounts(n: int) -> dict[str, str]:
     return {box: SMTP_PASSWORD for box in BOXES[1:n]}
 
 
-def pool_of(port: int, tmp: Path, n: int = 2, daily: int = 5, name: str = "P") -> list[str]:
-    """``n`` mailboxes on the sink at ``port``, each a flat ``daily`` quota with no gap, in pool
-    ``name``."""
-    policy = policy_file(tmp / "flat.toml", daily=daily)
+def pool_of(
+    port: int, tmp: Path, n: int = 2, daily: int = 5, name: str = "P", interval: str = "0s"
+) -> list[str]:
+    """``n`` mailboxes on the sink at ``port``, each a flat ``daily`` quota with a gap of
+    ``interval`` (none by default), in pool ``name``."""
+    policy = policy_file(tmp / "flat.toml", daily=daily, interval=interval)
     boxes = list(BOXES[:n])
     for box in boxes:
         res = cli(

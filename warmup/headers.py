@@ -110,6 +110,21 @@ def check_sender(found: list[Field], mailbox: str) -> None:
                 raise DataError(problem)
 
 
+def check_sender_among(found: list[Field], mailboxes: list[str], pool: str) -> None:
+    """:func:`check_sender` for a pool: each sender field names one of ``mailboxes``."""
+    for f in found:
+        if f.name in SENDER_FIELDS:
+            check = _sender_problem if len(f.value) <= 998 else _sender_problem.__wrapped__
+            problems = [check(f.name, f.value, box) for box in mailboxes]
+            if all(problems):
+                label = "-".join(p.capitalize() for p in f.name.split("-"))
+                raise DataError(
+                    f"header {label} ({f.value[:80]!r}) does not name one member of pool "
+                    f"{pool} ({', '.join(mailboxes)}); write it as a member, or leave From out "
+                    f"(the sending member is set)"
+                )
+
+
 @functools.lru_cache(maxsize=64)
 def _sender_problem(name: str, value: str, mailbox: str) -> str | None:
     label = "-".join(p.capitalize() for p in name.split("-"))

@@ -122,6 +122,10 @@ class Tally:
             f"warmup: {self.sent} sent, {self.deferred} deferred (4xx), {self.refused} refused "
             f"(5xx), {plural(self.rejected_upstream, 'recipient')} rejected upstream"
         )
+        return self.with_refusals(line)
+
+    def with_refusals(self, line: str) -> str:
+        """``line``, then where the refusals were answered, then the errors noted."""
         early = [
             f"{plural(n, 'refusal')} at {command}"
             + (
@@ -193,16 +197,39 @@ class Relay:
         login_timeout: float = LOGIN_TIMEOUT,
         idle_timeout: float = IDLE_TIMEOUT,
     ) -> None:
-        self.host = check_loopback(host)  # first: nothing starts for a bad address
         self.gate = gate
         self.wait = wait
+        self._listen(
+            gate.box.address,
+            host=host,
+            max_hold=max_hold,
+            data_size_limit=data_size_limit,
+            max_sessions=max_sessions,
+            login_timeout=login_timeout,
+            idle_timeout=idle_timeout,
+        )
+
+    def _listen(
+        self,
+        user: str,
+        *,
+        host: str,
+        max_hold: float,
+        data_size_limit: int,
+        max_sessions: int,
+        login_timeout: float,
+        idle_timeout: float,
+    ) -> None:
+        """What every relay needs to listen: the address, the limits, one-time credentials."""
+        self.host = check_loopback(host)  # first: nothing starts for a bad address
         self.max_hold = max_hold
         self.data_size_limit = data_size_limit
         self.max_sessions = max_sessions
         self.login_timeout = login_timeout
         self.idle_timeout = idle_timeout
         self.sessions = 0  # open client connections (event loop thread only)
-        self.user = gate.box.address
+        self.user = user
+        self.senders = frozenset({user})  # MAIL FROM accepted
         self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
         self.port = 0
         self.tally = Tally()
@@ -228,6 +255,17 @@ class Relay:
 
     def _close_session(self) -> None:
         self.gate.disconnect()
+
+    def summary(self) -> str:
+        """What the relay did, printed when the command exits."""
+        return self.tally.summary()
+
+    def recipient_limit(self) -> tuple[int | None, str]:
+        """Recipients allowed per message, and who says so."""
+        return self.gate.provider.max_recipients, self.gate.provider.title
+
+    def _suppressed(self, rcpts: list[str]) -> dict[str, str]:
+        return self.gate.check_suppressed(rcpts)
 
     def child_env(self, shim_dir: str | None = None) -> dict[str, str]:
         """The command's environment: no mailbox secret, the relay's one-time credentials."""
@@ -265,12 +303,15 @@ class Relay:
             sender = addresses.normalize(address, "sender")
         except DataError:
             sender = None
-        if sender != self.user:
+        if sender not in self.senders:
             self.tally.count("553", "MAIL FROM")
-            return f"553 5.7.1 this relay sends only as {self.user}, not <{_ascii(address)}>"
+            return f"553 5.7.1 this relay sends only as {self._as_whom()}, not <{_ascii(address)}>"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
+
+    def _as_whom(self) -> str:
+        return self.user
 
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -286,13 +327,10 @@ class Relay:
             return f"501 5.1.3 malformed recipient <{_ascii(address)}>: expected name@domain.tld"
         if rcpt in envelope.rcpt_tos:
             return "250 2.1.5 OK (duplicate)"
-        limit = self.gate.provider.max_recipients
+        limit, who = self.recipient_limit()
         if limit and len(envelope.rcpt_tos) >= limit:
-            return (
-                f"452 4.5.3 too many recipients: {_ascii(self.gate.provider.title)} allows "
-                f"{limit} per message"
-            )
-        bad = await self._in_worker(self.gate.check_suppressed, [rcpt])
+            return f"452 4.5.3 too many recipients: {_ascii(who)} allows {limit} per message"
+        bad = await self._in_worker(self._suppressed, [rcpt])
         if bad:
             self.tally.suppressed += 1
             return reply_line(550, f"5.1.1 <{rcpt}> is suppressed ({bad[rcpt]}): not sent")
@@ -302,7 +340,7 @@ class Relay:
 
     async def handle_DATA(self, server: SMTP, session: Any, envelope: Any) -> str:
         try:
-            reply = await self._gate_message(envelope)
+            reply = await self._message(envelope)
         except Exception as exc:  # never leave the client with aiosmtpd's 500 and a traceback
             log.exception("relay: unexpected error")
             self.tally.note(f"internal error: {type(exc).__name__}")
@@ -310,7 +348,7 @@ class Relay:
         self.tally.count(reply)
         return reply
 
-    async def _gate_message(self, envelope: Any) -> str:
+    async def _message(self, envelope: Any) -> str:
         try:
             data, message_id = prepare_data(bytes(envelope.original_content), self.user)
         except headers.MalformedHeader as exc:

@@ -130,7 +130,12 @@ def run_wrapped(
     max_hold: float = MAX_HOLD,
 ) -> int:
     """Run ``command`` behind a relay for ``gate``; its exit code (128+N if killed by signal N)."""
-    relay = Relay(gate, wait=wait, host=host, max_hold=max_hold)
+    return run_relay(Relay(gate, wait=wait, host=host, max_hold=max_hold), command)
+
+
+def run_relay(relay: Relay, command: list[str]) -> int:
+    """Run ``command`` behind ``relay`` (not started yet), then print its summary; the
+    command's exit code."""
     clean_stale_shims()
     # The owner's PID in the name lets a later run tell a killed run's folder from a live one.
     with tempfile.TemporaryDirectory(prefix=f"{SHIM_PREFIX}{os.getpid()}-") as shim_dir:
@@ -140,7 +145,7 @@ def run_wrapped(
             code = _run_child(command, relay.child_env(shim_dir))
         finally:
             relay.stop()
-    print(relay.tally.summary(), file=sys.stderr, flush=True)
+    print(relay.summary(), file=sys.stderr, flush=True)
     return code
 
 

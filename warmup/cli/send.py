@@ -33,8 +33,28 @@ def password_option(fn: F) -> F:
     )(fn)
 
 
-@cli.command()
-@click.argument("address")
+class _SendCommand(click.Command):
+    """Everything after ``--`` is the COMMAND, so ``--pool NAME -- python x.py`` does not read
+    ``python`` as the ADDRESS."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = {
+            name
+            for p in self.params
+            if isinstance(p, click.Option) and not p.is_flag
+            for name in p.opts
+        }
+        i = 0
+        while i < len(args):
+            if args[i] == "--":
+                ctx.meta["warmup.send.command"] = tuple(args[i + 1 :])
+                return super().parse_args(ctx, args[:i])
+            i += 2 if args[i] in takes_value else 1
+        return super().parse_args(ctx, args)
+
+
+@cli.command(cls=_SendCommand)
+@click.argument("address", required=False)
 @click.option("--to", "to", multiple=True, metavar="RCPT", help="Recipient (repeatable).")
 @click.option("--cc", multiple=True, metavar="RCPT", help="Copy recipient (repeatable).")
 @click.option("--subject", default="", help="Subject line.")
@@ -47,6 +67,13 @@ def password_option(fn: F) -> F:
 )
 @click.option("--wait", is_flag=True, help="Wait (today) for the next slot instead of exit 75.")
 @click.option("--refuse", is_flag=True, help="With a COMMAND: answer 451 instead of waiting.")
+@click.option(
+    "--queue",
+    is_flag=True,
+    help="With a COMMAND: queue its messages in the outbox ('warmup run' sends them).",
+)
+@click.option("--pool", metavar="NAME", help="With --queue: send from the pool's members.")
+@click.option("--campaign", metavar="NAME", help="With --queue: the messages' campaign.")
 @click.option("--dry-run", is_flag=True, help="Check the gate only: no reservation, no SMTP.")
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="SMTP timeout in seconds."
@@ -56,7 +83,7 @@ def password_option(fn: F) -> F:
 @pass_ledger
 def send(
     ledger: Ledger,
-    address: str,
+    address: str | None,
     to: tuple[str, ...],
     cc: tuple[str, ...],
     subject: str,
@@ -65,6 +92,9 @@ def send(
     eml: str | None,
     wait: bool,
     refuse: bool,
+    queue: bool,
+    pool: str | None,
+    campaign: str | None,
     dry_run: bool,
     timeout: float,
     password_command: str | None,
@@ -75,22 +105,30 @@ def send(
     One message: exit 75 with the reason and the next allowed time when the plan says no
     (--wait sleeps until then, within today); suppressed recipients exit 65 before any quota
     is used. With `-- COMMAND`, the command gets WARMUP_SMTP_HOST/PORT/USER/PASSWORD (and
-    SMTP_*), a `sendmail` shim on its PATH, and every message it sends is gated.
+    SMTP_*), a `sendmail` shim on its PATH, and every message it sends is gated. With --queue
+    (ADDRESS or --pool NAME) every message is answered `250 queued as ID` at once and stored
+    in the outbox, to go out from the mailbox or the pool's members with 'warmup run'.
 
     \b
     Example:
         warmup send sales@corp.example --to lead@example.com --subject Hi --body "Hello"
         warmup send sales@corp.example --eml offer.eml --wait
         warmup send sales@corp.example --refuse -- python outreach.py
+        warmup send --pool outreach --queue --campaign dec -- python outreach.py
     """
     from warmup.gate import Gate
 
+    command = _command(command)
+    if command and (to or cc or body or body_file or eml or dry_run):
+        raise UsageError(
+            "with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
+            "command's own messages are gated"
+        )
+    if queue or pool or campaign:
+        return _queue(ledger, address, pool, campaign, queue, command, wait or refuse)
+    if address is None:
+        raise UsageError("give the mailbox ADDRESS (or --pool NAME with --queue)")
     if command:
-        if to or cc or body or body_file or eml or dry_run:
-            raise UsageError(
-                "with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
-                "command's own messages are gated"
-            )
         if wait and refuse:
             raise UsageError("--wait and --refuse exclude each other")
         from warmup.wrap import run_wrapped, shed_password
@@ -105,6 +143,42 @@ def send(
     message = _build(address, to, cc, subject, body, body_file, eml)
     with Gate(address, ledger=ledger, password_command=password_command, timeout=timeout) as gate:
         return _send_one(gate, message, list(to) + list(cc), wait, dry_run)
+
+
+def _command(positional: tuple[str, ...]) -> tuple[str, ...]:
+    """The COMMAND: what follows ``--`` (see :class:`_SendCommand`), else the positionals."""
+    return tuple(click.get_current_context().meta.get("warmup.send.command", positional))
+
+
+def _queue(
+    ledger: Ledger,
+    address: str | None,
+    pool: str | None,
+    campaign: str | None,
+    queue: bool,
+    command: tuple[str, ...],
+    pacing_flag: bool,
+) -> int:
+    """``warmup send (ADDRESS | --pool NAME) --queue -- COMMAND``."""
+    if not queue:
+        raise UsageError(
+            "--pool and --campaign go with --queue (warmup send --pool NAME --queue -- CMD)"
+        )
+    if not command:
+        raise UsageError(
+            "--queue needs a COMMAND (warmup send --pool NAME --queue -- CMD); to queue "
+            "files, use 'warmup queue add'"
+        )
+    if (address is None) == (pool is None):
+        raise UsageError("give the mailbox ADDRESS or --pool NAME (one of them) with --queue")
+    if pacing_flag:
+        raise UsageError("--queue answers at once: it takes no --wait or --refuse")
+    from warmup.outbox.relay import QueueRelay
+    from warmup.wrap import run_relay, shed_password
+
+    shed_password(on_exec=ledger.close)  # nothing goes upstream, but the command must not read it
+    relay = QueueRelay(ledger, mailbox=address, pool=pool, campaign=campaign)
+    return run_relay(relay, list(command))
 
 
 def _build(

@@ -110,6 +110,15 @@ class Outbox:
             )
         return _Target(None, found)
 
+    def senders(self, mailbox: str | None = None, pool: str | None = None) -> list[MailboxRow]:
+        """The mailboxes a message queued to ``mailbox`` or ``pool`` may go out from (the
+        mailbox, or the pool's members); the errors :meth:`add` would raise for them."""
+        target = self._target(mailbox, pool)
+        if target.mailbox is not None:
+            return [target.mailbox]
+        assert target.pool is not None
+        return list(target.pool.members)
+
     def add(
         self,
         message: EmailMessage | bytes,
