@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -125,14 +126,20 @@ def add(
         from warmup.outbox.template import load_template, render, rows
 
         tpl = load_template(template)
-        messages: list[tuple[EmailMessage | bytes, None]] = []
-        where: list[str] = []
-        for line, fields in rows(csv_path):
-            label = f"{csv_path}: line {line}"
-            messages.append((render(tpl, fields, label), None))
-            where.append(label)
+        lines: list[int] = []  # the CSV line of message i (a number each: flat enough)
+
+        def rendered() -> Iterator[tuple[EmailMessage | bytes, None]]:
+            for line, fields in rows(csv_path):
+                lines.append(line)
+                yield render(tpl, fields, f"{csv_path}: line {line}"), None
+
+        def line_of(i: int) -> str:
+            return f"{csv_path}: line {lines[i]}"
+
+        messages: Iterable[tuple[EmailMessage | bytes, None]] = rendered()
+        where: Sequence[str] | Callable[[int], str] = line_of
     else:
-        messages = [(p.read_bytes(), None) for p in eml]
+        messages = ((p.read_bytes(), None) for p in eml)
         where = [str(p) for p in eml]
     got = Outbox(ledger).add_many(
         messages,

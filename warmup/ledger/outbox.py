@@ -21,7 +21,7 @@ A queued message is one ``outbox`` row holding the whole message. Its life:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -176,48 +176,47 @@ class OutboxStore:
 
     # -- queueing ----------------------------------------------------------------------------
 
-    def enqueue(self, items: Sequence[OutboxIn], now: dt.datetime) -> list[int]:
-        """Queue messages in one transaction (all or none); their ids. A Message-ID queued
-        before is refused (:class:`DataError`): a message is queued once."""
-        if not items:
-            return []
-        mids = [i.message_id for i in items]
+    def enqueue(self, items: Iterable[OutboxIn], now: dt.datetime) -> list[int]:
+        """Queue messages in one transaction (all or none), a thousand rows per statement, so
+        an iterable of any length is written without being held; their ids. A Message-ID
+        queued before is refused (:class:`DataError`): a message is queued once."""
+        ids: list[int] = []
+        stamp = utc(now)
         with self.write() as conn:
-            for start in range(0, len(mids), 500):
+            for chunk in _chunks(items, 1000):
+                mids = [i.message_id for i in chunk]
                 found = conn.execute(
-                    sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(
-                        OUTBOX.c.message_id.in_(mids[start : start + 500])
-                    )
+                    sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(OUTBOX.c.message_id.in_(mids))
                 ).first()
                 if found is not None:
                     raise DataError(
                         f"message {found.message_id} is queued already (outbox id "
                         f"{found.id}); a message is queued once: give it a new Message-ID"
                     )
-            stamp = utc(now)
-            rows = [
-                {
-                    "message_id": i.message_id,
-                    "mailbox_id": i.mailbox_id,
-                    "pool_id": i.pool_id,
-                    "sent_by": None,
-                    "campaign": i.campaign,
-                    "recipients": ",".join(i.recipients),
-                    "data": i.data,
-                    "state": "queued",
-                    "attempts": 0,
-                    "not_before": utc(i.not_before),
-                    "next_attempt_at": utc(i.not_before),
-                    "expires_at": utc(i.expires_at),
-                    "last_reply": None,
-                    "claimed_by": None,
-                    "claimed_at": None,
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                }
-                for i in items
-            ]
-            return list(conn.execute(OUTBOX.insert().returning(OUTBOX.c.id), rows).scalars())
+                rows = [
+                    {
+                        "message_id": i.message_id,
+                        "mailbox_id": i.mailbox_id,
+                        "pool_id": i.pool_id,
+                        "sent_by": None,
+                        "campaign": i.campaign,
+                        "recipients": ",".join(i.recipients),
+                        "data": i.data,
+                        "state": "queued",
+                        "attempts": 0,
+                        "not_before": utc(i.not_before),
+                        "next_attempt_at": utc(i.not_before),
+                        "expires_at": utc(i.expires_at),
+                        "last_reply": None,
+                        "claimed_by": None,
+                        "claimed_at": None,
+                        "created_at": stamp,
+                        "updated_at": stamp,
+                    }
+                    for i in chunk
+                ]
+                ids.extend(conn.execute(OUTBOX.insert().returning(OUTBOX.c.id), rows).scalars())
+        return ids
 
     # -- the worker --------------------------------------------------------------------------
 
@@ -512,3 +511,14 @@ class OutboxStore:
         """Mailbox id -> address; pool id -> name is :meth:`pools`."""
         with self.read() as conn:
             return dict(conn.execute(sa.select(MAILBOX.c.id, MAILBOX.c.address)).all())
+
+
+def _chunks(items: Iterable[OutboxIn], size: int) -> Iterator[list[OutboxIn]]:
+    chunk: list[OutboxIn] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

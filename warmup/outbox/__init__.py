@@ -18,10 +18,13 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
+import pickle
 import re
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
+from typing import IO
 
 from warmup import addresses
 from warmup.errors import DataError, InvalidField, InvalidFieldData
@@ -68,6 +71,9 @@ def check_name(value: str, field_name: str) -> str:
     return value
 
 
+SPOOL_BATCH = 1000  # messages checked against the suppressions at a time
+
+
 @dataclass
 class Queued:
     """What a batch queued: the new outbox ids and the suppressed recipients left out
@@ -76,6 +82,7 @@ class Queued:
     ids: list[int] = field(default_factory=list)
     suppressed: dict[str, str] = field(default_factory=dict)
     dropped: int = 0
+    count: int = 0  # messages checked and kept, to be written
 
 
 @dataclass(frozen=True)
@@ -153,51 +160,66 @@ class Outbox:
         not_before: dt.datetime | None = None,
         expires: dt.timedelta = DEFAULT_EXPIRY,
         now: dt.datetime | None = None,
-        where: Sequence[str] | None = None,
+        where: Sequence[str] | Callable[[int], str] | None = None,
     ) -> Queued:
-        """Queue messages (each with its envelope recipients, default To/Cc/Bcc) in one
-        transaction, after checking every one (``where[i]`` names message i in errors)."""
+        """Queue messages (each with its envelope recipients, default To/Cc/Bcc): every one is
+        checked first, then all are written in one transaction (all or none). ``where``: the
+        name of message i in errors (a list, or a function of i).
+
+        ``messages`` may be a generator of any length: each message is flattened as it comes
+        and spooled to a temporary file, so memory stays flat in their number; the write lock
+        is taken only once all of them are checked, and held only to insert them."""
         now = now or now_utc()
         target = self._target(mailbox, pool)
         if campaign is not None:
             check_name(campaign, "campaign")
         start = check_query(not_before, "not_before") if not_before else now
-        items: list[OutboxIn] = []
-        envelopes: list[list[str]] = []
         seen: dict[str, int] = {}
-        for i, (message, rcpts) in enumerate(messages):
-            label = where[i] if where else f"message {i + 1}"
-            msg, mid, envelope = _prepare(message, rcpts, target, label)
-            if mid in seen:
-                raise DataError(f"{label}: Message-ID {mid} is also message {seen[mid] + 1}'s")
-            seen[mid] = i
-            envelopes.append(envelope)
-            items.append(
-                OutboxIn(
-                    mid,
-                    tuple(envelope),
-                    msg.as_bytes(policy=email.policy.SMTP),
-                    start,
-                    start + expires,
-                    target.mailbox.id if target.mailbox else None,
-                    target.pool.id if target.pool else None,
-                    campaign,
-                )
-            )
         out = Queued()
-        bad = self.ledger.suppressed(sorted({r for e in envelopes for r in e}))
-        out.suppressed = bad
-        if bad:
-            kept = []
-            for item in items:
-                left = tuple(r for r in item.recipients if r not in bad)
-                if left:
-                    kept.append(_replace(item, left))
-                else:
-                    out.dropped += 1
-            items = kept
-        out.ids = self.ledger.enqueue(items, now)
+        with tempfile.TemporaryFile(prefix="warmup-queue-") as spool:
+            pending: list[OutboxIn] = []
+
+            def spill() -> None:
+                bad = self.ledger.suppressed(sorted({r for i in pending for r in i.recipients}))
+                out.suppressed.update(bad)
+                for item in pending:
+                    left = tuple(r for r in item.recipients if r not in bad)
+                    if not left:
+                        out.dropped += 1
+                        continue
+                    pickle.dump(_replace(item, left) if bad else item, spool)
+                    out.count += 1
+                pending.clear()
+
+            for i, (message, rcpts) in enumerate(messages):
+                label = where(i) if callable(where) else where[i] if where else f"message {i + 1}"
+                msg, mid, envelope = _prepare(message, rcpts, target, label)
+                if mid in seen:
+                    raise DataError(f"{label}: Message-ID {mid} is also message {seen[mid] + 1}'s")
+                seen[mid] = i
+                pending.append(
+                    OutboxIn(
+                        mid,
+                        tuple(envelope),
+                        msg.as_bytes(policy=email.policy.SMTP),
+                        start,
+                        start + expires,
+                        target.mailbox.id if target.mailbox else None,
+                        target.pool.id if target.pool else None,
+                        campaign,
+                    )
+                )
+                if len(pending) >= SPOOL_BATCH:
+                    spill()
+            spill()
+            spool.seek(0)
+            out.ids = self.ledger.enqueue(_unspool(spool, out.count), now)
         return out
+
+
+def _unspool(spool: IO[bytes], count: int) -> Iterator[OutboxIn]:
+    for _ in range(count):
+        yield pickle.load(spool)
 
 
 def _replace(item: OutboxIn, recipients: tuple[str, ...]) -> OutboxIn:
