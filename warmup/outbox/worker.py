@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from warmup import notify
 from warmup.errors import WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.instants import now_utc
@@ -48,6 +49,7 @@ MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at l
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
 MAX_BACKOFF = dt.timedelta(hours=6)
 HOST = socket.gethostname()
+FINAL = ("sent", "bounced", "unknown", "expired", "cancelled")
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -92,6 +94,7 @@ class Worker:
         password_command: str | None = None,
         timeout: float | None = None,
         lease: dt.timedelta = LEASE,
+        notifier: notify.Notifier | None = None,
     ) -> None:
         self.ledger = ledger
         self.pool: PoolRow | None = ledger.pool(pool) if pool is not None else None
@@ -105,6 +108,8 @@ class Worker:
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
         self._pools: dict[int, PoolRow] = {}
+        self._own_notifier = notifier is None
+        self.notifier = notifier or notify.notifier_for(ledger, log=log)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -127,12 +132,40 @@ class Worker:
             if done.next_due is not None:
                 wait = min(max((done.next_due - self.clock()).total_seconds(), 0.05), POLL)
             self._sleep(wait)
+        self._stopped()
+
+    def _stopped(self) -> None:
+        """Tell the notification targets when the worker stops with messages still queued."""
+        if not self.notifier.active:
+            return
+        pool_id = self.pool.id if self.pool else None
+        left = sum(
+            int(c["messages"])
+            for c in self.ledger.outbox_counts()
+            if c["state"] in ("queued", "sending") and (pool_id is None or c["pool_id"] == pool_id)
+        )
+        if left:
+            why = f"the worker {self.id} stopped with {plural(left, 'message')} queued"
+            self.notifier.send(
+                notify.event(
+                    "worker_stopped",
+                    None,
+                    self.clock(),
+                    why,
+                    worker=self.id,
+                    pool=self.pool.name if self.pool else None,
+                    left=left,
+                )
+            )
 
     def close(self) -> None:
-        """Write what the gates deferred and close their SMTP sessions."""
+        """Write what the gates deferred, close their SMTP sessions and deliver the
+        notifications still queued (for a bounded time)."""
         for gate in self._gates.values():
             gate.close()
         self._gates.clear()
+        if self._own_notifier:
+            self.notifier.close()
 
     def __enter__(self) -> Worker:
         return self
@@ -158,9 +191,32 @@ class Worker:
             msg = self.ledger.claim(self.id, self.clock(), pool_id, due=start)
             if msg is None:
                 break
-            done.outcomes[self._deliver(msg)] += 1
+            state = self._deliver(msg)
+            done.outcomes[state] += 1
+            if msg.campaign is not None and state in FINAL and self.notifier.active:
+                self._campaign_done(msg.campaign)
         done.next_due = self.ledger.next_due(pool_id)
         return done
+
+    def _campaign_done(self, campaign: str) -> None:
+        for state in ("queued", "sending"):
+            if self.ledger.messages(campaign=campaign, state=state, limit=1):
+                return
+        counts: Counter[str] = Counter()
+        for c in self.ledger.outbox_counts():
+            if c["campaign"] == campaign:
+                counts[c["state"]] += int(c["messages"])
+        summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+        self.notifier.send(
+            notify.event(
+                "campaign_finished",
+                None,
+                self.clock(),
+                f"campaign {campaign} has no message left to send: {summary}",
+                campaign=campaign,
+                counts=dict(counts),
+            )
+        )
 
     def recover(self, now: dt.datetime) -> list[str]:
         """Settle the messages whose worker is gone (see the module docstring)."""
@@ -215,6 +271,7 @@ class Worker:
                 clock=self.clock,
                 password_command=self._password_command,
                 timeout=self._timeout,
+                notifier=self.notifier,
             )
         return gate
 
@@ -235,10 +292,12 @@ class Worker:
             return self._settle(msg, "cancelled", reply=str(exc))
         choices: list[tuple[int, int, str, Gate]] = []
         waits, why = [], ""
+        before: dict[int, str] = {}
         if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
             choices.append((0, 0, gates[0].box.address, gates[0]))
         for gate in gates if len(gates) > 1 else ():
             a, refusal = gate.preview(rcpts)
+            before[gate.box.id] = a.status
             if refusal is None:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
             else:
@@ -281,6 +340,8 @@ class Worker:
         }
         state, again = fate(outcomes)
         reply = _reply(report)
+        if report.throttle is None and set(outcomes.values()) != {"sent"}:
+            self._health_changed(gate, before.get(box.id, "ok"))
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
             return self._retry(msg, box, reply, attempt=soft, recipients=list(again))
@@ -289,6 +350,16 @@ class Worker:
             f"to {', '.join(rcpts)}: {reply}"
         )
         return self._settle(msg, state, reply=reply, sent_by=box.id)
+
+    def _health_changed(self, gate: Gate, before: str) -> None:
+        """After a bounce: tell the notification targets if the mailbox is now paused, held or
+        stepped back by its bounce rate (a throttle reply is the gate's to tell)."""
+        if not self.notifier.active:
+            return
+        now = self.clock()
+        body = notify.change(before, gate.allowance(now), now, cause="bounce_rate")
+        if body is not None:
+            self.notifier.send(body)
 
     def _from_slots(self, msg: OutboxRow) -> str:
         """The message's state from the gate's slots (an exception interrupted it)."""
