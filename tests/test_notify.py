@@ -4,6 +4,7 @@ fails sending, is retried, and its token never shows."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import http.server
 import json
@@ -19,7 +20,7 @@ from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import accounts, leads, pool_of, template
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
-from warmup import notify
+from warmup import api, notify
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import Worker
 
@@ -33,6 +34,7 @@ class Receiver:
     def __init__(self, fail_first: int = 0, hold: threading.Event | None = None) -> None:
         self.bodies: list[dict[str, object]] = []
         self.paths: list[str] = []
+        self.auth: list[str | None] = []
         self.fail_first = fail_first
         self.tries = 0
         self.hold = hold  # the first request waits for it
@@ -52,6 +54,7 @@ class Receiver:
                     return
                 outer.bodies.append(json.loads(data))
                 outer.paths.append(self.path)
+                outer.auth.append(self.headers.get("Authorization"))
                 self.send_response(204)
                 self.end_headers()
 
@@ -236,6 +239,14 @@ def test_a_failing_webhook_is_retried_with_back_off_until_it_answers(tmp_path):
     assert lines == []
 
 
+def test_userinfo_in_the_webhook_url_is_sent_as_basic_authentication(receiver):
+    url = receiver.url.replace("http://", "http://hook%40user:pa%3Ass@")
+    with notify.Notifier(url) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert receiver.auth == ["Basic " + base64.b64encode(b"hook@user:pa:ss").decode()]
+    assert receiver.paths == [f"/hook?token={TOKEN}"]
+
+
 def test_a_failing_command_is_logged_once_and_never_raised(tmp_path):
     lines: list[str] = []
     with notify.Notifier(
@@ -273,3 +284,51 @@ def test_notify_test_without_a_target_says_how_to_set_one():
     res = cli("notify", "test")
     assert res.returncode == 69
     assert "warmup notify set --webhook URL" in res.stderr
+
+
+def test_a_pause_by_bounce_rate_is_told_once_by_the_worker_that_finds_it(
+    sink, ssl_cert_env, tmp_path, receiver
+):
+    (box,) = pool_of(sink.port, tmp_path, n=1)
+    res = cli("policy", "add", "strict", str(strict_policy(tmp_path / "strict.toml")))
+    assert res.returncode == 0, res.stderr
+    assert cli("mailbox", "set", box, "--policy", "strict").returncode == 0
+    ledger = open_ledger()
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    rcpts = [f"old{i}@example.com" for i in range(4)]
+    api.record_send(ledger, box, rcpts, yesterday)
+    api.record_bounce(ledger, box, rcpts[0], "hard", "5.1.1", yesterday + dt.timedelta(minutes=1))
+    queue(tmp_path, 2)
+    assert cli("notify", "set", "--webhook", receiver.url).returncode == 0
+
+    for _ in range(2):  # two cron runs: the pause is told by the first only
+        res = cli("run", "--once", env=PASSWORD_ENV)
+        assert res.returncode == 0, res.stderr
+    assert sink.messages == []
+    (body,) = receiver.bodies
+    assert (body["event"], body["mailbox"], body["cause"]) == ("paused", box, "bounce_rate")
+    assert "bounce rate above 10% pauses" in str(body["reason"])
+
+
+def strict_policy(path: Path) -> Path:
+    """A flat 50 a day whose rates are judged from 4 sends: 1 bounce in 4 pauses."""
+    path.write_text(
+        """name = "strict"
+ceiling = 50
+growth_factor = 2.0
+
+[[stage]]
+name = "flat"
+days = 0
+daily = 50
+interval = "0s"
+
+[health]
+window_days = 7
+min_sample = 4
+hold_above = 0.03
+step_back_above = 0.05
+pause_above = 0.10
+"""
+    )
+    return path

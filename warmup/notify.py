@@ -277,18 +277,54 @@ class Notifier:
             raise OSError(f"exit {done.returncode}" + (f": {err[-1]}" if err else ""))
 
 
-def change(
-    before: str, after: Allowance, at: dt.datetime, **extra: object
-) -> dict[str, Any] | None:
-    """The event for a mailbox whose status went from ``before`` to ``after.status`` (paused,
-    hold or step back), or None."""
-    if after.status == before or after.status not in ("paused", "hold", "step_back"):
+HEALTH_KEY = "notify.health:"  # + address: the health last seen, so each change is told once
+_HEALTH_WORDS = (
+    ("paused", "paused: "),
+    ("step_back", "steps back a stage"),
+    ("hold", "holds the ramp"),
+)
+
+
+def health_of(a: Allowance) -> tuple[str, str] | None:
+    """The mailbox's health as its bounce (and complaint) rates make it, and the reason: ``ok``,
+    ``hold``, ``step_back`` or ``paused``; None while a pause by hand or a provider back-off
+    hides it (those are told where they are recorded)."""
+    if a.status == "paused" and any(r.startswith("paused since") for r in a.reasons):
         return None
-    if before == "paused" and after.status != "paused":
-        return None  # resumed: not one of the events
-    word = {"paused": "paused", "hold": "holds the ramp", "step_back": "steps back"}[after.status]
-    reason = next((r for r in after.reasons if word in r), after.status)
-    return event(after.status, after.mailbox, at, reason, **extra)
+    for health, words in _HEALTH_WORDS:
+        if health == "paused" and a.status != "paused":
+            continue
+        why = next((r for r in a.reasons if words in r), None)
+        if why is not None:
+            return health, why
+    return "ok", ""
+
+
+def observe(
+    ledger: Ledger,
+    notifier: Notifier,
+    a: Allowance,
+    at: dt.datetime,
+    seen: dict[str, str] | None = None,
+) -> None:
+    """Tell ``notifier`` when ``a`` shows the mailbox newly paused, held or stepped back by its
+    rates, compared with the health last seen (kept in the ledger, so a cron ``run --once`` or
+    ``bounces sync`` tells each change once). ``seen``: the stored values, already read."""
+    if not notifier.active:
+        return
+    found = health_of(a)
+    if found is None:
+        return
+    health, why = found
+    key = HEALTH_KEY + a.mailbox
+    if seen is None:
+        seen = ledger.settings(key)
+    if seen.get(key, "ok") == health:
+        return
+    ledger.set_settings({key: health}, at)
+    seen[key] = health
+    if health != "ok":
+        notifier.send(event(health, a.mailbox, at, why, cause="bounce_rate"))
 
 
 def notifier_for(ledger: Ledger, log: Callable[[str], object] | None = None) -> Notifier:

@@ -169,11 +169,6 @@ def sync(
 
     ``notifier``: told when the bounces recorded pause, hold or step back the mailbox."""
     report = SyncReport()
-    before = None
-    if notifier is not None and notifier.active:
-        from warmup import api
-
-        before = api.quota_for(ledger, box, now()).status
 
     def login() -> imaplib.IMAP4:
         imap, report.host = connect(
@@ -199,19 +194,12 @@ def sync(
                     imap = login()
     finally:
         _logout(imap)
-        if before is not None and notifier is not None:
-            _notify_change(ledger, box, before, now(), notifier)
+    if notifier is not None and notifier.active:
+        from warmup import api, notify
+
+        at = now()
+        notify.observe(ledger, notifier, api.quota_for(ledger, box, at), at)
     return report
-
-
-def _notify_change(
-    ledger: Ledger, box: MailboxRow, before: str, at: dt.datetime, notifier: Notifier
-) -> None:
-    from warmup import api, notify
-
-    body = notify.change(before, api.quota_for(ledger, box, at), at, cause="bounce_rate")
-    if body is not None:
-        notifier.send(body)
 
 
 def _sync_folder(

@@ -41,6 +41,7 @@ from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import fate
 from warmup.ledger.values import day_start, local_day
+from warmup.policy import Allowance
 from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
@@ -108,6 +109,8 @@ class Worker:
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
         self._pools: dict[int, PoolRow] = {}
+        self._seen: dict[str, str] | None = None
+        self._observed: set[int] = set()
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
 
@@ -180,6 +183,9 @@ class Worker:
         at the start of the pass (one at a time); then say when the next one is due."""
         done = Pass()
         start = self.clock()
+        # The health last told per mailbox, read once a pass (see warmup.notify.observe).
+        self._seen = self.ledger.settings(notify.HEALTH_KEY) if self.notifier.active else None
+        self._observed = set()
         pool_id = self.pool.id if self.pool else None
         for state in self.recover(start):
             done.outcomes[f"recovered {state}"] += 1
@@ -292,12 +298,12 @@ class Worker:
             return self._settle(msg, "cancelled", reply=str(exc))
         choices: list[tuple[int, int, str, Gate]] = []
         waits, why = [], ""
-        before: dict[int, str] = {}
         if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
             choices.append((0, 0, gates[0].box.address, gates[0]))
+            self._observe(gates[0], now)
         for gate in gates if len(gates) > 1 else ():
             a, refusal = gate.preview(rcpts)
-            before[gate.box.id] = a.status
+            self._observe(gate, now, a)
             if refusal is None:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
             else:
@@ -312,6 +318,7 @@ class Worker:
                 break
             except NotAllowed as exc:  # another worker took the slot meanwhile: the next member
                 a = exc.allowance
+                self._observe(gate, now, a)
                 why = str(exc)
                 waits.append(self._next_slot(a.status, a.next_send_at, box, now))
                 continue
@@ -340,8 +347,6 @@ class Worker:
         }
         state, again = fate(outcomes)
         reply = _reply(report)
-        if report.throttle is None and set(outcomes.values()) != {"sent"}:
-            self._health_changed(gate, before.get(box.id, "ok"))
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
             return self._retry(msg, box, reply, attempt=soft, recipients=list(again))
@@ -351,15 +356,18 @@ class Worker:
         )
         return self._settle(msg, state, reply=reply, sent_by=box.id)
 
-    def _health_changed(self, gate: Gate, before: str) -> None:
-        """After a bounce: tell the notification targets if the mailbox is now paused, held or
-        stepped back by its bounce rate (a throttle reply is the gate's to tell)."""
-        if not self.notifier.active:
+    def _observe(self, gate: Gate, now: dt.datetime, a: Allowance | None = None) -> None:
+        """Tell the notification targets of a change of ``gate``'s mailbox's health (see
+        :func:`warmup.notify.observe`): with ``a`` whenever one is at hand, else evaluated once
+        a pass (a single mailbox is not previewed)."""
+        if self._seen is None:
             return
-        now = self.clock()
-        body = notify.change(before, gate.allowance(now), now, cause="bounce_rate")
-        if body is not None:
-            self.notifier.send(body)
+        if a is None:
+            if gate.box.id in self._observed:
+                return
+            a = gate.allowance(now)
+        self._observed.add(gate.box.id)
+        notify.observe(self.ledger, self.notifier, a, now, self._seen)
 
     def _from_slots(self, msg: OutboxRow) -> str:
         """The message's state from the gate's slots (an exception interrupted it)."""
