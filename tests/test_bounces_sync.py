@@ -199,6 +199,25 @@ def test_bounces_above_ten_percent_pause(box, ledger_path):
     assert any("12.5%" in r and "10%" in r and "pauses" in r for r in q["reasons"])
 
 
+def test_a_pause_by_the_bounces_a_sync_records_is_told_to_the_notify_command_once(
+    box, ledger_path, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("WARMUP_NOTIFY_WEBHOOK", raising=False)
+    out = tmp_path / "events.jsonl"
+    hook = tmp_path / "hook.py"
+    hook.write_text(f"import sys\nopen({str(out)!r}, 'a').write(sys.stdin.read() + '\\n')\n")
+    assert cli("notify", "set", "--command", f"{sys.executable} {hook}").returncode == 0
+    ids = send_many(40)
+    for n, rcpt in enumerate(list(ids)[:5], 1):
+        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    assert cli("bounces", "sync", BOX).returncode == 0
+    assert cli("bounces", "sync", BOX).returncode == 0  # nothing new: nothing told again
+    (line,) = out.read_text().splitlines()
+    event = json.loads(line)
+    assert (event["event"], event["mailbox"], event["cause"]) == ("paused", BOX, "bounce_rate")
+    assert "12.5%" in event["reason"] and "pauses" in event["reason"]
+
+
 def test_unmatched_bounces_are_kept(box, ledger_path):
     box.append(
         "INBOX",

@@ -1,6 +1,6 @@
 """The everyday commands stay light: ``quota``, ``mailbox list`` and ``plan`` never import pandas or
-matplotlib (those are for reports and notebooks). Checked in a fresh process, since this test
-session may have imported them already."""
+matplotlib (those are for reports and notebooks), nor HTTP code (only a webhook needs it).
+Checked in a fresh process, since this test session may have imported them already."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ try:
 except SystemExit as exc:
     code = exc.code
 print("PROBE " + json.dumps({"code": code, "loaded": sorted(
-    m for m in sys.modules if m.split(".")[0] in ("pandas", "matplotlib"))}))
+    m for m in sys.modules
+    if m.split(".")[0] in ("pandas", "matplotlib") or m in ("urllib.request", "http.client"))}))
 """
 
 

@@ -357,10 +357,16 @@ def volume_date(
 
 
 def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = None) -> None:
-    """Pause ``address`` by hand (at ``at``, default now) until :func:`resume`."""
+    """Pause ``address`` by hand (at ``at``, default now) until :func:`resume`, and tell the
+    notification targets (:mod:`warmup.notify`)."""
+    from warmup import notify
+
     reason = text_field(reason, "reason", REASON_LIMIT)
     at = check_event(at) if at else now_utc()
-    ledger.add_event(ledger.mailbox(address), "pause", at, reason)
+    box = ledger.mailbox(address)
+    ledger.add_event(box, "pause", at, reason)
+    with notify.notifier_for(ledger) as notifier:
+        notifier.send(notify.event("paused", box.address, at, reason, cause="manual"))
 
 
 def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:

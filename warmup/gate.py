@@ -38,6 +38,7 @@ from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
 
 if TYPE_CHECKING:
+    from warmup.notify import Notifier
     from warmup.smtp import RcptResult, Session, Target
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
@@ -173,8 +174,11 @@ class Gate:
         expiry: dt.timedelta = DEFAULT_EXPIRY,
         timeout: float | None = None,
         clock: Callable[[], dt.datetime] = _now,
+        notifier: Notifier | None = None,
     ) -> None:
         self.ledger = ledger or open_ledger(db)
+        self._notifier = notifier
+        self._own_notifier = False
         self._own_ledger = ledger is None
         self.box = self.ledger.mailbox(address)
         self.spec = policies.policy_for(self.ledger, self.box)
@@ -302,6 +306,21 @@ class Gate:
                 until=self._backoff_until(text, now),
             )
         self._db.settle(res.ids, plain, res.message_id, event, now)
+        if event is not None:
+            self._notify_throttle(event)
+
+    def _notify_throttle(self, event: EventIn) -> None:
+        """Tell the notification targets that a throttle reply paused the mailbox (the ledger
+        is asked where they are only now: a gate that is never throttled never looks)."""
+        from warmup import notify
+
+        if self._notifier is None:
+            self._notifier = notify.notifier_for(self.ledger)
+            self._own_notifier = True
+        body = notify.event(
+            "paused", self.box.address, event.at, event.reason, cause="throttle", until=event.until
+        )
+        self._notifier.send(body)
 
     def flush(self) -> None:
         """Write deferred "sent" settlements now."""
@@ -413,6 +432,8 @@ class Gate:
     def close(self) -> None:
         self._db.close()
         self.disconnect()
+        if self._own_notifier and self._notifier is not None:
+            self._notifier.close()
         if self._own_ledger:
             self.ledger.close()
 

@@ -23,6 +23,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
@@ -30,6 +31,9 @@ from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
 from warmup.errors import PermissionFailure, Unavailable
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.neterr import describe
+
+if TYPE_CHECKING:
+    from warmup.notify import Notifier
 
 BATCH = 50  # messages per round of fetch, parse, record
 # Only the start of a message is read: everything a report says comes before the original it
@@ -159,8 +163,11 @@ def sync(
     timeout: float = 60.0,
     progress: Callable[[int, int], None] | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    notifier: Notifier | None = None,
 ) -> SyncReport:
-    """Record the bounces in ``folders`` of the mailbox; see the module docstring."""
+    """Record the bounces in ``folders`` of the mailbox; see the module docstring.
+
+    ``notifier``: told when the bounces recorded pause, hold or step back the mailbox."""
     report = SyncReport()
 
     def login() -> imaplib.IMAP4:
@@ -187,6 +194,11 @@ def sync(
                     imap = login()
     finally:
         _logout(imap)
+    if notifier is not None and notifier.active:
+        from warmup import api, notify
+
+        at = now()
+        notify.observe(ledger, notifier, api.quota_for(ledger, box, at), at)
     return report
 
 

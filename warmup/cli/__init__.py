@@ -24,6 +24,7 @@ COMMAND_MODULES = {
     "doctor": "doctor",
     "import": "record",
     "mailbox": "mailbox",
+    "notify": "notify",
     "policy": "policy",
     "pool": "pool",
     "plan": "quota",

@@ -70,7 +70,7 @@ def sync(
         warmup bounces sync sales@corp.example
         warmup bounces sync sales@corp.example --folder INBOX --folder Junk --since 2026-11-01
     """
-    from warmup import credentials
+    from warmup import credentials, notify
     from warmup.bounces.imap import READ_BYTES, LoginFailed
     from warmup.bounces.imap import sync as run_sync
     from warmup.providers import checklist_text, get_provider
@@ -90,6 +90,7 @@ def sync(
             bar.__enter__()
         bar.update(done - bar.pos)
 
+    notifier = notify.notifier_for(ledger, log=lambda line: click.echo(line, err=True))
     try:
         report = run_sync(
             ledger,
@@ -103,12 +104,14 @@ def sync(
             move_to=move_to,
             timeout=timeout,
             progress=progress,
+            notifier=notifier,
         )
     except LoginFailed as exc:
         raise LoginFailed(f"{exc}\n{checklist_text(get_provider(box.provider))}") from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+        notifier.close()
     data = {
         "mailbox": box.address,
         "host": report.host,

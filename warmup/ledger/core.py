@@ -51,6 +51,7 @@ from warmup.ledger.schema import (
     POLICY,
     POOL_MEMBER,
     SEND,
+    SETTING,
     SYNC_STATE,
     TIMELINE_CACHE,
     WALK_MEMO,
@@ -93,6 +94,7 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos, OutboxStore):
       :meth:`bounces`;
     - reports: :mod:`warmup.ledger.reports_sql`'s aggregates, :mod:`.timeline_cache`;
     - pools and the outbox: :mod:`warmup.ledger.outbox` (queue, claim, settle, recover);
+    - settings: :meth:`settings`, :meth:`set_settings` (``warmup notify``);
     - copy: :func:`warmup.ledger.copy.copy_ledger`.
     """
 
@@ -433,3 +435,25 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos, OutboxStore):
                     once=False,
                 )
         return version
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def settings(self, prefix: str = "") -> dict[str, str]:
+        """Stored settings whose key starts with ``prefix`` (``notify.``), key -> value."""
+        with self.read() as conn:
+            return dict(
+                conn.execute(
+                    sa.select(SETTING.c.key, SETTING.c.value).where(
+                        SETTING.c.key.startswith(prefix, autoescape=True)
+                    )
+                ).all()
+            )
+
+    def set_settings(self, values: dict[str, str | None], at: dt.datetime | None = None) -> None:
+        """Store each ``key -> value`` in one transaction (None: forget the key)."""
+        when = utc(at or dt.datetime.now(dt.UTC))
+        with self.write() as conn:
+            for key, value in values.items():
+                conn.execute(SETTING.delete().where(SETTING.c.key == key))
+                if value is not None:
+                    conn.execute(SETTING.insert().values(key=key, value=value, updated_at=when))

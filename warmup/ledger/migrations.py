@@ -325,6 +325,18 @@ def m006_outbox_and_pools(conn: Connection) -> None:
         md.tables[name].create(conn)
 
 
+@migration
+def m007_settings(conn: Connection) -> None:
+    """Settings kept in the ledger (``warmup notify set``: where notifications go)."""
+    sa.Table(
+        "setting",
+        sa.MetaData(),
+        sa.Column("key", sa.String, primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    ).create(conn)
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -101,6 +101,7 @@ OutboxMessage = _model(
 recipients, where it goes out from and its ``state``: ``queued``, ``sending``, ``sent``, ``bounced``,
 ``unknown`` (it may have left: never re-sent automatically), ``expired`` or ``cancelled``.""",
 )
+Setting = _model("Setting", schema.SETTING, "A setting of the ledger's users (``warmup notify``).")
 
 __all__ = [
     "Bounce",
@@ -111,6 +112,7 @@ __all__ = [
     "Pool",
     "PoolMember",
     "Send",
+    "Setting",
     "Suppression",
     "SyncState",
 ]

@@ -293,6 +293,16 @@ OUTBOX = sa.Table(
     sa.Index("ix_outbox_campaign", "campaign", "state"),
 )
 
+# Settings of the ledger's users, one value per key (``notify.webhook``, ``notify.command``:
+# ``warmup notify set``). A value is plain text; the CLI masks what may carry a token.
+SETTING = sa.Table(
+    "setting",
+    METADATA,
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    _ts("updated_at"),
+)
+
 MIGRATIONS = sa.Table(
     "warmup_migrations",
     METADATA,
@@ -314,5 +324,6 @@ DATA_TABLES = (
     POOL,
     POOL_MEMBER,
     OUTBOX,
+    SETTING,
 )
 DERIVED_TABLES = (WALK_MEMO, TIMELINE_CACHE)

@@ -34,12 +34,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from warmup import notify
 from warmup.errors import WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import fate
 from warmup.ledger.values import day_start, local_day
+from warmup.policy import Allowance
 from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
@@ -48,6 +50,7 @@ MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at l
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
 MAX_BACKOFF = dt.timedelta(hours=6)
 HOST = socket.gethostname()
+FINAL = ("sent", "bounced", "unknown", "expired", "cancelled")
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -92,6 +95,7 @@ class Worker:
         password_command: str | None = None,
         timeout: float | None = None,
         lease: dt.timedelta = LEASE,
+        notifier: notify.Notifier | None = None,
     ) -> None:
         self.ledger = ledger
         self.pool: PoolRow | None = ledger.pool(pool) if pool is not None else None
@@ -105,6 +109,10 @@ class Worker:
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
         self._pools: dict[int, PoolRow] = {}
+        self._seen: dict[str, str] | None = None
+        self._observed: set[int] = set()
+        self._own_notifier = notifier is None
+        self.notifier = notifier or notify.notifier_for(ledger, log=log)
 
     # -- control -------------------------------------------------------------------------------
 
@@ -127,12 +135,40 @@ class Worker:
             if done.next_due is not None:
                 wait = min(max((done.next_due - self.clock()).total_seconds(), 0.05), POLL)
             self._sleep(wait)
+        self._stopped()
+
+    def _stopped(self) -> None:
+        """Tell the notification targets when the worker stops with messages still queued."""
+        if not self.notifier.active:
+            return
+        pool_id = self.pool.id if self.pool else None
+        left = sum(
+            int(c["messages"])
+            for c in self.ledger.outbox_counts()
+            if c["state"] in ("queued", "sending") and (pool_id is None or c["pool_id"] == pool_id)
+        )
+        if left:
+            why = f"the worker {self.id} stopped with {plural(left, 'message')} queued"
+            self.notifier.send(
+                notify.event(
+                    "worker_stopped",
+                    None,
+                    self.clock(),
+                    why,
+                    worker=self.id,
+                    pool=self.pool.name if self.pool else None,
+                    left=left,
+                )
+            )
 
     def close(self) -> None:
-        """Write what the gates deferred and close their SMTP sessions."""
+        """Write what the gates deferred, close their SMTP sessions and deliver the
+        notifications still queued (for a bounded time)."""
         for gate in self._gates.values():
             gate.close()
         self._gates.clear()
+        if self._own_notifier:
+            self.notifier.close()
 
     def __enter__(self) -> Worker:
         return self
@@ -147,6 +183,9 @@ class Worker:
         at the start of the pass (one at a time); then say when the next one is due."""
         done = Pass()
         start = self.clock()
+        # The health last told per mailbox, read once a pass (see warmup.notify.observe).
+        self._seen = self.ledger.settings(notify.HEALTH_KEY) if self.notifier.active else None
+        self._observed = set()
         pool_id = self.pool.id if self.pool else None
         for state in self.recover(start):
             done.outcomes[f"recovered {state}"] += 1
@@ -158,9 +197,32 @@ class Worker:
             msg = self.ledger.claim(self.id, self.clock(), pool_id, due=start)
             if msg is None:
                 break
-            done.outcomes[self._deliver(msg)] += 1
+            state = self._deliver(msg)
+            done.outcomes[state] += 1
+            if msg.campaign is not None and state in FINAL and self.notifier.active:
+                self._campaign_done(msg.campaign)
         done.next_due = self.ledger.next_due(pool_id)
         return done
+
+    def _campaign_done(self, campaign: str) -> None:
+        for state in ("queued", "sending"):
+            if self.ledger.messages(campaign=campaign, state=state, limit=1):
+                return
+        counts: Counter[str] = Counter()
+        for c in self.ledger.outbox_counts():
+            if c["campaign"] == campaign:
+                counts[c["state"]] += int(c["messages"])
+        summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
+        self.notifier.send(
+            notify.event(
+                "campaign_finished",
+                None,
+                self.clock(),
+                f"campaign {campaign} has no message left to send: {summary}",
+                campaign=campaign,
+                counts=dict(counts),
+            )
+        )
 
     def recover(self, now: dt.datetime) -> list[str]:
         """Settle the messages whose worker is gone (see the module docstring)."""
@@ -215,6 +277,7 @@ class Worker:
                 clock=self.clock,
                 password_command=self._password_command,
                 timeout=self._timeout,
+                notifier=self.notifier,
             )
         return gate
 
@@ -237,8 +300,10 @@ class Worker:
         waits, why = [], ""
         if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
             choices.append((0, 0, gates[0].box.address, gates[0]))
+            self._observe(gates[0], now)
         for gate in gates if len(gates) > 1 else ():
             a, refusal = gate.preview(rcpts)
+            self._observe(gate, now, a)
             if refusal is None:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
             else:
@@ -253,6 +318,7 @@ class Worker:
                 break
             except NotAllowed as exc:  # another worker took the slot meanwhile: the next member
                 a = exc.allowance
+                self._observe(gate, now, a)
                 why = str(exc)
                 waits.append(self._next_slot(a.status, a.next_send_at, box, now))
                 continue
@@ -289,6 +355,19 @@ class Worker:
             f"to {', '.join(rcpts)}: {reply}"
         )
         return self._settle(msg, state, reply=reply, sent_by=box.id)
+
+    def _observe(self, gate: Gate, now: dt.datetime, a: Allowance | None = None) -> None:
+        """Tell the notification targets of a change of ``gate``'s mailbox's health (see
+        :func:`warmup.notify.observe`): with ``a`` whenever one is at hand, else evaluated once
+        a pass (a single mailbox is not previewed)."""
+        if self._seen is None:
+            return
+        if a is None:
+            if gate.box.id in self._observed:
+                return
+            a = gate.allowance(now)
+        self._observed.add(gate.box.id)
+        notify.observe(self.ledger, self.notifier, a, now, self._seen)
 
     def _from_slots(self, msg: OutboxRow) -> str:
         """The message's state from the gate's slots (an exception interrupted it)."""

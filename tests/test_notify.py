@@ -1,0 +1,334 @@
+"""Notifications as a user meets them (issue #13, acceptance 6): a webhook on loopback and a
+command told of pauses, finished campaigns and stopped workers; a broken target never slows nor
+fails sending, is retried, and its token never shows."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import http.server
+import json
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import PASSWORD_ENV, cli
+from tests.outboxkit import accounts, leads, pool_of, template
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
+from warmup import api, notify
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import Worker
+
+THROTTLE = (421, "4.7.0 Too many messages, try again later")
+TOKEN = "s3cret-token"
+
+
+class Receiver:
+    """A webhook receiver on loopback: keeps each JSON body; answers ``fail_first`` 500s first."""
+
+    def __init__(self, fail_first: int = 0, hold: threading.Event | None = None) -> None:
+        self.bodies: list[dict[str, object]] = []
+        self.paths: list[str] = []
+        self.auth: list[str | None] = []
+        self.fail_first = fail_first
+        self.tries = 0
+        self.hold = hold  # the first request waits for it
+        self.arrived = threading.Event()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                data = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.tries += 1
+                outer.arrived.set()
+                if outer.hold is not None and outer.tries == 1:
+                    outer.hold.wait(10)
+                if outer.tries <= outer.fail_first:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                outer.bodies.append(json.loads(data))
+                outer.paths.append(self.path)
+                outer.auth.append(self.headers.get("Authorization"))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook?token={TOKEN}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def no_env_targets(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("WARMUP_NOTIFY_WEBHOOK", raising=False)
+    monkeypatch.delenv("WARMUP_NOTIFY_COMMAND", raising=False)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
+    ) as s:
+        yield s
+
+
+def queue(tmp_path: Path, n: int, campaign: str = "c1") -> None:
+    res = cli(
+        "queue",
+        "add",
+        "--pool",
+        "P",
+        "--campaign",
+        campaign,
+        "--csv",
+        str(leads(tmp_path / "leads.csv", n)),
+        "--template",
+        str(template(tmp_path / "t.toml")),
+    )
+    assert res.returncode == 0, res.stderr
+
+
+def hook_script(tmp_path: Path) -> tuple[str, Path]:
+    """A notify command that appends each event (its stdin) to a file, one per line."""
+    out = tmp_path / "events.jsonl"
+    script = tmp_path / "hook.py"
+    script.write_text(
+        "import sys\n"
+        f"with open({str(out)!r}, 'a') as f:\n"
+        "    f.write(sys.stdin.read().strip() + '\\n')\n"
+    )
+    return f"{sys.executable} {script}", out
+
+
+def test_a_webhook_gets_a_json_event_when_a_throttle_reply_pauses_a_mailbox_during_run(
+    sink, ssl_cert_env, tmp_path, receiver
+):
+    """Acceptance 6."""
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    queue(tmp_path, 3)
+    res = cli("notify", "set", "--webhook", receiver.url)
+    assert res.returncode == 0, res.stderr
+    assert TOKEN not in res.stdout
+    sink.fail_after_mail = THROTTLE
+
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert TOKEN not in res.stdout + res.stderr
+    (body,) = receiver.bodies  # one pause, not one per message left waiting
+    assert receiver.paths == [f"/hook?token={TOKEN}"]
+    assert body["event"] == "paused"
+    assert body["mailbox"] == box
+    assert body["cause"] == "throttle"
+    assert "421" in str(body["reason"]) and "Too many" in str(body["reason"])
+    at = dt.datetime.fromisoformat(str(body["at"]))
+    assert at.utcoffset() == dt.timedelta(0)
+    assert abs(dt.datetime.now(dt.UTC) - at) < dt.timedelta(minutes=1)
+    assert dt.datetime.fromisoformat(str(body["until"])) > at
+    assert json.loads(cli("quota", box, "--json").stdout)[0]["status"] == "paused"
+
+
+def test_a_command_hook_gets_the_event_on_stdin_when_a_mailbox_is_paused_by_hand(sink, tmp_path):
+    (box,) = pool_of(sink.port, tmp_path, n=1)
+    command, out = hook_script(tmp_path)
+    assert cli("notify", "set", "--command", command).returncode == 0
+
+    res = cli("mailbox", "pause", box, "--reason", "moved to spam at Gmail")
+    assert res.returncode == 0, res.stderr
+    (line,) = out.read_text().splitlines()
+    body = json.loads(line)
+    assert (body["event"], body["mailbox"], body["cause"]) == ("paused", box, "manual")
+    assert body["reason"] == "moved to spam at Gmail"
+
+
+def test_a_finished_campaign_and_a_worker_stopped_with_work_left_are_told(
+    sink, ssl_cert_env, tmp_path, receiver, monkeypatch
+):
+    monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])
+    pool_of(sink.port, tmp_path, n=1, daily=2)
+    queue(tmp_path, 1, campaign="small")
+    queue(tmp_path, 3, campaign="big")
+    assert cli("notify", "set", "--webhook", receiver.url).returncode == 0
+
+    ledger = open_ledger()
+    with Worker(ledger) as worker:
+        worker._sleep = lambda _: worker.stop()  # one pass, then stopped (as by SIGTERM)
+        worker.run()
+    events = [b["event"] for b in receiver.bodies]
+    assert events == ["campaign_finished", "worker_stopped"]
+    finished, stopped = receiver.bodies
+    assert finished["campaign"] == "small" and finished["counts"] == {"sent": 1}
+    assert stopped["left"] == 2 and "2 messages queued" in str(stopped["reason"])
+
+
+def test_a_hanging_webhook_neither_slows_nor_fails_the_send_and_is_retried(
+    sink, ssl_cert_env, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    queue(tmp_path, 3)
+    sink.fail_after_mail, sink.fail_after_mail_count = THROTTLE, 1  # the 2nd message throttles
+    hook = Receiver(fail_first=1, hold=threading.Event())  # hangs, then answers 500, then 204
+    lines: list[str] = []
+    notifier = notify.Notifier(hook.url, log=lines.append, tries=3, backoff=0.01)
+    try:
+        ledger = open_ledger()
+        with Worker(ledger, notifier=notifier) as worker:
+            done = worker.run_once()
+            # The pass is over while the webhook still holds the event's first try.
+            assert hook.arrived.wait(5)
+            assert (hook.tries, hook.bodies) == (1, [])
+            assert done.outcomes["sent"] == 1 and len(sink.messages) == 1
+            assert done.outcomes == {"sent": 1, "deferred": 1, "waiting": 1}
+            hook.hold.set()
+        notifier.close()
+    finally:
+        hook.close()
+    assert hook.tries == 2  # retried after the 500
+    assert [(b["event"], b["cause"]) for b in hook.bodies] == [("paused", "throttle")]
+    assert lines == []
+
+
+def test_an_unreachable_webhook_is_given_up_after_its_tries_logged_once_with_its_token_masked():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there: connection refused
+    lines: list[str] = []
+    url = f"http://user:pw@127.0.0.1:{port}/hook?token={TOKEN}"
+    with notify.Notifier(url, log=lines.append, tries=2, backoff=0.01) as n:
+        n.send(notify.event("paused", "a@corp.example", dt.datetime.now(dt.UTC), "x"))
+    (line,) = lines
+    assert line.startswith(
+        f"notification paused for a@corp.example not delivered to webhook "
+        f"http://127.0.0.1:{port}/... after 2 tries: "
+    )
+    assert "refused" in line.lower()
+    assert TOKEN not in line and "pw" not in line
+
+
+def test_a_failing_webhook_is_retried_with_back_off_until_it_answers(tmp_path):
+    r = Receiver(fail_first=2)
+    lines: list[str] = []
+    try:
+        with notify.Notifier(r.url, log=lines.append, tries=3, backoff=0.01) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "hello"))
+    finally:
+        r.close()
+    assert r.tries == 3
+    assert [b["reason"] for b in r.bodies] == ["hello"]
+    assert lines == []
+
+
+def test_userinfo_in_the_webhook_url_is_sent_as_basic_authentication(receiver):
+    url = receiver.url.replace("http://", "http://hook%40user:pa%3Ass@")
+    with notify.Notifier(url) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert receiver.auth == ["Basic " + base64.b64encode(b"hook@user:pa:ss").decode()]
+    assert receiver.paths == [f"/hook?token={TOKEN}"]
+
+
+def test_a_failing_command_is_logged_once_and_never_raised(tmp_path):
+    lines: list[str] = []
+    with notify.Notifier(
+        command=f"{sys.executable} -c 'import sys; sys.exit(3)'",
+        log=lines.append,
+        tries=2,
+        backoff=0.01,
+    ) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert len(lines) == 1 and "notify command after 2 tries: exit 3" in lines[0]
+
+
+def test_notify_set_refuses_a_bad_url_and_show_masks_the_token(receiver, ledger_path):
+    res = cli("notify", "set", "--webhook", "ftp://hooks.example.com/x")
+    assert res.returncode == 64
+    assert res.stderr == (
+        "Error: --webhook 'ftp://hooks.example.com/...' is not an http:// or https:// URL with a "
+        "host; give one like https://hooks.example.com/warmup\n"
+    )
+    assert not ledger_path.exists()  # nothing stored, not even a new ledger
+
+    assert cli("notify", "set", "--webhook", receiver.url).returncode == 0
+    port = receiver.url.split(":")[2].split("/")[0]
+    res = cli("notify", "show")
+    assert res.stdout == f"Webhook: http://127.0.0.1:{port}/...\n"
+    res = cli("notify", "test")
+    assert (res.returncode, res.stdout) == (0, "Test event delivered.\n")
+    assert receiver.bodies[0]["event"] == "test"
+    res = cli("notify", "clear")
+    assert res.stdout.startswith("Notifications: none")
+
+
+def test_notify_test_without_a_target_says_how_to_set_one():
+    open_ledger().close()
+    res = cli("notify", "test")
+    assert res.returncode == 69
+    assert "warmup notify set --webhook URL" in res.stderr
+
+
+def test_a_pause_by_bounce_rate_is_told_once_by_the_worker_that_finds_it(
+    sink, ssl_cert_env, tmp_path, receiver
+):
+    (box,) = pool_of(sink.port, tmp_path, n=1)
+    res = cli("policy", "add", "strict", str(strict_policy(tmp_path / "strict.toml")))
+    assert res.returncode == 0, res.stderr
+    assert cli("mailbox", "set", box, "--policy", "strict").returncode == 0
+    ledger = open_ledger()
+    yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    rcpts = [f"old{i}@example.com" for i in range(4)]
+    api.record_send(ledger, box, rcpts, yesterday)
+    api.record_bounce(ledger, box, rcpts[0], "hard", "5.1.1", yesterday + dt.timedelta(minutes=1))
+    queue(tmp_path, 2)
+    assert cli("notify", "set", "--webhook", receiver.url).returncode == 0
+
+    for _ in range(2):  # two cron runs: the pause is told by the first only
+        res = cli("run", "--once", env=PASSWORD_ENV)
+        assert res.returncode == 0, res.stderr
+    assert sink.messages == []
+    (body,) = receiver.bodies
+    assert (body["event"], body["mailbox"], body["cause"]) == ("paused", box, "bounce_rate")
+    assert "bounce rate above 10% pauses" in str(body["reason"])
+
+
+def strict_policy(path: Path) -> Path:
+    """A flat 50 a day whose rates are judged from 4 sends: 1 bounce in 4 pauses."""
+    path.write_text(
+        """name = "strict"
+ceiling = 50
+growth_factor = 2.0
+
+[[stage]]
+name = "flat"
+days = 0
+daily = 50
+interval = "0s"
+
+[health]
+window_days = 7
+min_sample = 4
+hold_above = 0.03
+step_back_above = 0.05
+pause_above = 0.10
+"""
+    )
+    return path

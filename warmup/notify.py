@@ -1,0 +1,334 @@
+"""Notifications: a webhook and/or a command told when a mailbox is paused, held or stepped back,
+a campaign finishes, or a worker stops with work left.
+
+Where they go: ``warmup notify set --webhook URL --command CMD`` stores them in the ledger (so
+every host of a shared ledger notifies the same way); ``$WARMUP_NOTIFY_WEBHOOK`` and
+``$WARMUP_NOTIFY_COMMAND`` take precedence, for a URL whose token should not be stored.
+
+Each event is one JSON object (``{"event": "paused", "mailbox": ..., "at": ISO UTC,
+"reason": ..., ...}``), POSTed to the webhook and written to the command's standard input.
+Delivery never blocks nor fails sending: events go through a bounded queue to one background
+thread, each try has a timeout, a failed one is retried with back-off, and a delivery that
+still fails is logged once (the webhook's URL masked: it may carry a token), never raised.
+Nothing here imports HTTP code until an event is posted to a webhook.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import os
+import queue
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from warmup.errors import InvalidField
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
+    from warmup.policy import Allowance
+
+EVENTS = ("paused", "hold", "step_back", "campaign_finished", "worker_stopped", "test")
+KEYS = {"webhook": "notify.webhook", "command": "notify.command"}
+ENV = {"webhook": "WARMUP_NOTIFY_WEBHOOK", "command": "WARMUP_NOTIFY_COMMAND"}
+TIMEOUT = 5.0  # seconds per try
+TRIES = 4
+BACKOFF = 1.0  # seconds before the second try; doubles per try
+DRAIN = 10.0  # at most this long, at close, for the events still queued
+QUEUE_SIZE = 100
+
+_log = logging.getLogger("warmup.notify")
+
+
+def mask(url: str) -> str:
+    """The URL without what may carry a token: userinfo, path, query and fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    rest = "/..." if parts.path.strip("/") or parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{host}{rest}"
+
+
+def check_webhook(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host, else :class:`InvalidField` naming the fix."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidField(
+            "webhook",
+            "{field} {url!r} is not an http:// or https:// URL with a host; give one like "
+            "https://hooks.example.com/warmup",
+            url=_mask_loose(url),
+        )
+    return url
+
+
+def _mask_loose(url: str) -> str:
+    try:
+        return mask(url)
+    except ValueError:
+        return "(unreadable URL)"
+
+
+def configure(
+    ledger: Ledger,
+    webhook: str | None = None,
+    command: str | None = None,
+    *,
+    clear: bool = False,
+) -> None:
+    """Store where notifications go (``clear``: forget both first). An empty string forgets
+    that target."""
+    values: dict[str, str | None] = dict.fromkeys(KEYS.values()) if clear else {}
+    if webhook is not None:
+        values[KEYS["webhook"]] = check_webhook(webhook) if webhook else None
+    if command is not None:
+        if command and not shlex.split(command):
+            raise InvalidField("command", "{field} is blank; give the program to run")
+        values[KEYS["command"]] = command or None
+    if values:
+        ledger.set_settings(values)
+
+
+def shown(found: dict[str, str]) -> dict[str, str]:
+    """The targets as they may be printed: the webhook masked."""
+    return {k: mask(v) if k == "webhook" else v for k, v in found.items()}
+
+
+def targets(ledger: Ledger) -> dict[str, str]:
+    """Where notifications go: ``webhook`` and/or ``command`` (environment over ledger)."""
+    stored = ledger.settings("notify.")
+    found = {}
+    for name, key in KEYS.items():
+        value = os.environ.get(ENV[name]) or stored.get(key)
+        if value:
+            found[name] = value
+    return found
+
+
+def event(
+    name: str, mailbox: str | None, at: dt.datetime, reason: str, **extra: object
+) -> dict[str, Any]:
+    """One event's JSON object (``None`` extras left out)."""
+    body: dict[str, Any] = {
+        "event": name,
+        "mailbox": mailbox,
+        "at": at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "reason": reason,
+    }
+    for key, value in extra.items():
+        if isinstance(value, dt.datetime):
+            value = value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        if value is not None:
+            body[key] = value
+    return body
+
+
+class Notifier:
+    """Delivers events in the background to a webhook and/or a command; see the module doc.
+
+    ``send`` returns at once; ``close`` waits (at most ``drain`` seconds) for what is queued.
+    ``log`` gets one line per delivery that failed every try.
+    """
+
+    def __init__(
+        self,
+        webhook: str | None = None,
+        command: str | None = None,
+        *,
+        log: Callable[[str], object] | None = None,
+        timeout: float = TIMEOUT,
+        tries: int = TRIES,
+        backoff: float = BACKOFF,
+        drain: float = DRAIN,
+    ) -> None:
+        self.webhook = webhook
+        self.command = command
+        self.log = log or _log.warning
+        self.timeout = timeout
+        self.tries = tries
+        self.backoff = backoff
+        self.drain = drain
+        self.failed = 0
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(QUEUE_SIZE)
+        self._closing = threading.Event()
+        self._full_said = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.webhook or self.command)
+
+    def send(self, body: dict[str, Any]) -> None:
+        """Queue one event (see :func:`event`); never blocks, never raises."""
+        if not self.active or self._closing.is_set():
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="warmup-notify", daemon=True)
+            self._thread.start()
+        try:
+            self._queue.put_nowait(body)
+        except queue.Full:
+            if not self._full_said:
+                self._full_said = True
+                self.log(
+                    f"notification dropped: {QUEUE_SIZE} events wait already ({body['event']})"
+                )
+
+    def close(self) -> None:
+        """Deliver what is queued, waiting at most ``drain`` seconds, then stop."""
+        self._closing.set()
+        if self._thread is None:
+            return
+        try:
+            self._queue.put(None, timeout=self.drain)
+        except queue.Full:
+            pass
+        self._thread.join(self.drain)
+        if self._thread.is_alive():
+            self.log(f"notifications not delivered within {self.drain:g} s; given up")
+        self._thread = None
+
+    def __enter__(self) -> Notifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the background thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            body = self._queue.get()
+            if body is None:
+                return
+            data = json.dumps(body, sort_keys=True).encode()
+            if self.webhook:
+                self._deliver(body, f"webhook {mask(self.webhook)}", self._post, data)
+            if self.command:
+                self._deliver(body, "notify command", self._run_command, data)
+
+    def _deliver(
+        self, body: dict[str, Any], target: str, once: Callable[[bytes], None], data: bytes
+    ) -> None:
+        error = ""
+        for n in range(self.tries):
+            if n:
+                time.sleep(self.backoff * 2 ** (n - 1))
+            try:
+                once(data)
+                return
+            except Exception as exc:  # every failure is the target's; none reaches sending
+                error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                if self.webhook:
+                    error = error.replace(self.webhook, mask(self.webhook))
+        self.failed += 1
+        self.log(
+            f"notification {body['event']} for {body.get('mailbox') or 'the outbox'} not "
+            f"delivered to {target} after {self.tries} tries: {error}"
+        )
+
+    def _post(self, data: bytes) -> None:
+        import urllib.error
+        import urllib.request
+
+        assert self.webhook is not None
+        url, headers = self.webhook, {"Content-Type": "application/json", "User-Agent": "warmup"}
+        parts = urlsplit(url)
+        if parts.username is not None:  # user:password@ in the URL: HTTP basic authentication
+            login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+            url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        req = urllib.request.Request(url, data=data, method="POST", headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                resp.read()
+        except urllib.error.HTTPError as exc:
+            raise OSError(f"HTTP {exc.code} {exc.reason}") from None
+        except urllib.error.URLError as exc:
+            raise OSError(str(exc.reason)) from None
+
+    def _run_command(self, data: bytes) -> None:
+        assert self.command is not None
+        try:
+            done = subprocess.run(
+                shlex.split(self.command),
+                input=data,
+                capture_output=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise OSError(f"no exit within {self.timeout:g} s") from None
+        if done.returncode != 0:
+            err = done.stderr.decode(errors="replace").strip().splitlines()
+            raise OSError(f"exit {done.returncode}" + (f": {err[-1]}" if err else ""))
+
+
+HEALTH_KEY = "notify.health:"  # + address: the health last seen, so each change is told once
+_HEALTH_WORDS = (
+    ("paused", "paused: "),
+    ("step_back", "steps back a stage"),
+    ("hold", "holds the ramp"),
+)
+
+
+def health_of(a: Allowance) -> tuple[str, str] | None:
+    """The mailbox's health as its bounce (and complaint) rates make it, and the reason: ``ok``,
+    ``hold``, ``step_back`` or ``paused``; None while a pause by hand or a provider back-off
+    hides it (those are told where they are recorded)."""
+    if a.status == "paused" and any(r.startswith("paused since") for r in a.reasons):
+        return None
+    for health, words in _HEALTH_WORDS:
+        if health == "paused" and a.status != "paused":
+            continue
+        why = next((r for r in a.reasons if words in r), None)
+        if why is not None:
+            return health, why
+    return "ok", ""
+
+
+def observe(
+    ledger: Ledger,
+    notifier: Notifier,
+    a: Allowance,
+    at: dt.datetime,
+    seen: dict[str, str] | None = None,
+) -> None:
+    """Tell ``notifier`` when ``a`` shows the mailbox newly paused, held or stepped back by its
+    rates, compared with the health last seen (kept in the ledger, so a cron ``run --once`` or
+    ``bounces sync`` tells each change once). ``seen``: the stored values, already read."""
+    if not notifier.active:
+        return
+    found = health_of(a)
+    if found is None:
+        return
+    health, why = found
+    key = HEALTH_KEY + a.mailbox
+    if seen is None:
+        seen = ledger.settings(key)
+    if seen.get(key, "ok") == health:
+        return
+    ledger.set_settings({key: health}, at)
+    seen[key] = health
+    if health != "ok":
+        notifier.send(event(health, a.mailbox, at, why, cause="bounce_rate"))
+
+
+def notifier_for(ledger: Ledger, log: Callable[[str], object] | None = None) -> Notifier:
+    """A :class:`Notifier` to the ledger's (or the environment's) targets; an inactive one when
+    none is set, which costs nothing."""
+    found = targets(ledger)
+    return Notifier(found.get("webhook"), found.get("command"), log=log)
