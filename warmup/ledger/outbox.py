@@ -41,7 +41,7 @@ from warmup.ledger.values import (
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-_ROW = [c for c in OUTBOX.c if c.name != "data"]
+_ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count")]
 _MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
 MAYBE_LEFT = ("reserved", "unknown")
@@ -201,6 +201,7 @@ class OutboxStore:
                         "sent_by": None,
                         "campaign": i.campaign,
                         "recipients": ",".join(i.recipients),
+                        "rcpt_count": len(i.recipients),
                         "data": i.data,
                         "state": "queued",
                         "attempts": 0,
@@ -299,6 +300,7 @@ class OutboxStore:
             values["attempts"] = OUTBOX.c.attempts + 1
         if recipients:
             values["recipients"] = ",".join(recipients)
+            values["rcpt_count"] = len(recipients)
         with self.write() as conn:
             return bool(
                 conn.execute(
@@ -374,6 +376,7 @@ class OutboxStore:
                 values["sent_by"] = by
             if again:
                 values["recipients"] = ",".join(again)
+                values["rcpt_count"] = len(again)
                 values["next_attempt_at"] = utc(retry_at or now)
             conn.execute(OUTBOX.update().where(OUTBOX.c.id == message).values(**values))
             return state
@@ -492,9 +495,6 @@ class OutboxStore:
     def outbox_counts(self) -> list[dict[str, Any]]:
         """Messages and recipients per campaign, target (pool or mailbox), sender and state."""
         o = OUTBOX.c
-        rcpts = sa.func.length(o.recipients) - sa.func.length(
-            sa.func.replace(o.recipients, ",", "")
-        )
         q = sa.select(
             o.campaign,
             o.pool_id,
@@ -502,7 +502,7 @@ class OutboxStore:
             o.sent_by,
             o.state,
             sa.func.count().label("messages"),
-            sa.func.sum(rcpts + 1).label("recipients"),
+            sa.func.sum(o.rcpt_count).label("recipients"),
         ).group_by(o.campaign, o.pool_id, o.mailbox_id, o.sent_by, o.state)
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
