@@ -56,3 +56,8 @@ def leads(path: Path, n: int, start: int = 0) -> Path:
 def template(path: Path, text: str = TEMPLATE) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def queue_csv(csv: Path, tpl: Path, *extra: str, pool: str = "P"):  # type: ignore[no-untyped-def]
+    """``warmup queue add --pool POOL [EXTRA] --csv CSV --template TPL``, as a user runs it."""
+    return cli("queue", "add", "--pool", pool, *extra, "--csv", str(csv), "--template", str(tpl))

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ledger_digest
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import accounts, leads, pool_of, template
+from tests.outboxkit import accounts, leads, pool_of, queue_csv, template
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
@@ -41,17 +41,8 @@ def test_a_pool_of_two_sends_its_quota_from_both_and_says_when_it_will_be_done(
 ):
     """Acceptance 1: 2 mailboxes at a flat 5 a day, 20 messages from a CSV and a template."""
     boxes = pool_of(sink.port, tmp_path)
-    res = cli(
-        "queue",
-        "add",
-        "--pool",
-        "P",
-        "--campaign",
-        "c1",
-        "--csv",
-        str(leads(tmp_path / "leads.csv", 20)),
-        "--template",
-        str(template(tmp_path / "t.toml")),
+    res = queue_csv(
+        leads(tmp_path / "leads.csv", 20), template(tmp_path / "t.toml"), "--campaign", "c1"
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout == "Queued 20 messages to pool P (campaign c1).\n"
@@ -87,19 +78,7 @@ def test_a_hard_bounce_ends_bounced_suppresses_and_is_skipped_at_queue_time(
     pool_of(sink.port, tmp_path, n=1, daily=50)
     sink.reject_rcpt = {"lead1@example.com": (550, "5.1.1 <lead1@example.com>: user unknown")}
     tpl = template(tmp_path / "t.toml")
-    assert (
-        cli(
-            "queue",
-            "add",
-            "--pool",
-            "P",
-            "--csv",
-            str(leads(tmp_path / "a.csv", 3)),
-            "--template",
-            str(tpl),
-        ).returncode
-        == 0
-    )
+    assert queue_csv(leads(tmp_path / "a.csv", 3), tpl).returncode == 0
     assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
     rows = {m["recipients"][0]: m for m in json.loads(cli("queue", "list", "--json").stdout)}
     assert rows["lead1@example.com"]["state"] == "bounced"
@@ -112,18 +91,7 @@ def test_a_hard_bounce_ends_bounced_suppresses_and_is_skipped_at_queue_time(
     }
 
     again = leads(tmp_path / "b.csv", 3, start=1)  # lead1, lead2, lead3
-    res = cli(
-        "queue",
-        "add",
-        "--pool",
-        "P",
-        "--campaign",
-        "later",
-        "--csv",
-        str(again),
-        "--template",
-        str(tpl),
-    )
+    res = queue_csv(again, tpl, "--campaign", "later")
     assert res.returncode == 0, res.stderr
     assert res.stdout == "Queued 2 messages to pool P (campaign later).\n"
     assert "Skipped 1 suppressed recipient: lead1@example.com" in res.stderr
@@ -136,16 +104,7 @@ def test_a_missing_field_names_the_line_and_queues_nothing(sink, tmp_path, ledge
     csv = tmp_path / "leads.csv"
     csv.write_text("email,name\na@example.com,A\nb@example.com,B\n", encoding="utf-8")
     before = ledger_digest(ledger_path)
-    res = cli(
-        "queue",
-        "add",
-        "--pool",
-        "P",
-        "--csv",
-        str(csv),
-        "--template",
-        str(template(tmp_path / "t.toml")),
-    )
+    res = queue_csv(csv, template(tmp_path / "t.toml"))
     assert res.returncode == 65
     assert res.stderr.startswith(f"Error: {csv}: line 2: 'company' is undefined")
     assert "Traceback" not in res.stderr and res.stderr.count("\n") == 1
@@ -157,16 +116,7 @@ def test_a_bad_recipient_on_a_later_line_queues_nothing(sink, tmp_path, ledger_p
     csv = leads(tmp_path / "leads.csv", 3)
     csv.write_text(csv.read_text() + "not-an-address,X,Y\n", encoding="utf-8")
     before = ledger_digest(ledger_path)
-    res = cli(
-        "queue",
-        "add",
-        "--pool",
-        "P",
-        "--csv",
-        str(csv),
-        "--template",
-        str(template(tmp_path / "t.toml")),
-    )
+    res = queue_csv(csv, template(tmp_path / "t.toml"))
     assert res.returncode == 65
     assert f"{csv}: line 5: malformed recipient 'not-an-address'" in res.stderr
     assert ledger_digest(ledger_path) == before
@@ -176,19 +126,7 @@ def test_html_is_autoescaped_and_text_is_not(sink, ssl_cert_env, tmp_path):
     pool_of(sink.port, tmp_path, n=1)
     csv = tmp_path / "leads.csv"
     csv.write_text('email,name,company\nx@example.com,<b>Bo</b>,"A & B"\n', encoding="utf-8")
-    assert (
-        cli(
-            "queue",
-            "add",
-            "--pool",
-            "P",
-            "--csv",
-            str(csv),
-            "--template",
-            str(template(tmp_path / "t.toml")),
-        ).returncode
-        == 0
-    )
+    assert queue_csv(csv, template(tmp_path / "t.toml")).returncode == 0
     assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
     (got,) = sink.messages
     msg = got.message
@@ -262,17 +200,8 @@ def test_db_copy_carries_the_outbox_and_pools_to_postgresql(
     """A solo user's queue moves to the team's server whole: message bytes, pools, states."""
     pool_of(sink.port, tmp_path)
     assert (
-        cli(
-            "queue",
-            "add",
-            "--pool",
-            "P",
-            "--campaign",
-            "c1",
-            "--csv",
-            str(leads(tmp_path / "l.csv", 3)),
-            "--template",
-            str(template(tmp_path / "t.toml")),
+        queue_csv(
+            leads(tmp_path / "l.csv", 3), template(tmp_path / "t.toml"), "--campaign", "c1"
         ).returncode
         == 0
     )
