@@ -28,7 +28,7 @@ interval = "{interval}"
 
 
 def warmup(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60, stdin: str | None = None
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """``python -m warmup ARGS`` as a separate process (inherits WARMUP_DB, SSL_CERT_FILE)."""
     full = {**os.environ, **(env or {})}

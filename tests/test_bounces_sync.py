@@ -467,7 +467,7 @@ def test_sync_holds_the_write_lock_only_while_writing(box, ledger_path):
             time.sleep(0.01)  # a probe every 10 ms, not a clock to wait on
     finally:
         probe.close()
-        out, err = sync.communicate(timeout=60)
+        out, err = sync.communicate(timeout=180)
     assert sync.returncode == 0, err
     assert json.loads(out)["bounces"] == 12 + 500
     assert probes > 20 and longest < 1.0, f"a writer waited {longest:.1f} s for the sync's lock"

@@ -32,7 +32,7 @@ def warmup_proc(ledger: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         env=env,
         cwd=REPO,
-        timeout=60,
+        timeout=180,
     )
 
 
@@ -613,7 +613,7 @@ def test_login_refuses_a_keyring_that_does_not_encrypt(seeded: Path, tmp_path: P
         text=True,
         env=env,
         cwd=REPO,
-        timeout=60,
+        timeout=180,
         check=False,
     )
     assert_one_line_error(
@@ -640,7 +640,7 @@ def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
         text=True,
         env=env,
         cwd=REPO,
-        timeout=60,
+        timeout=180,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr

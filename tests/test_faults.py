@@ -127,7 +127,7 @@ def test_write_failure_file_size_limit_leaves_ledger_whole(ledger_path, tmp_path
         [sys.executable, "-m", "warmup", "import", str(log)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         stdin=subprocess.DEVNULL,
         env={**os.environ, **env},
         preexec_fn=_limit_file_size(limit),

@@ -641,7 +641,7 @@ def _warmup_quota(db: Path) -> tuple[int, str]:
         [sys.executable, "-m", "warmup", "quota"],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         env={**os.environ, "WARMUP_DB": str(db)},
         stdin=subprocess.DEVNULL,
     )

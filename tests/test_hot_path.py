@@ -66,7 +66,7 @@ def test_command_does_not_import_pandas_or_matplotlib(seeded: Path, args: list[s
         text=True,
         env=env,
         cwd=REPO,
-        timeout=60,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     probe = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]

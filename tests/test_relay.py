@@ -371,7 +371,7 @@ def test_upstream_connection_dropped_while_idle_is_reopened(box, client, smtp_ss
         smtp_ssl.start()
         proc.stdin.write("go\n")
         proc.stdin.flush()
-        assert proc.wait(timeout=60) == 0, proc.stderr.read()
+        assert proc.wait(timeout=180) == 0, proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -122,7 +122,7 @@ def test_relay_mode_maps_replies_to_sysexits(box, run, smtp_ssl, tmp_path, ledge
         [sys.executable, "-m", "warmup", "send", BOX, "--refuse", "--", "sh", "-c", script],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,
         stdin=subprocess.DEVNULL,
         check=False,
     )

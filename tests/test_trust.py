@@ -215,7 +215,7 @@ def test_the_relay_answers_a_retry_after_a_4xx_with_250(smtp_ssl, ssl_cert_env, 
         time.sleep(0.05)
     smtp_ssl.data_reply = None
     Path(str(out) + ".go").touch()
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=180)
     assert json.loads(out.read_text()) == [451, 250], err
     assert [m.message["Message-ID"] for m in smtp_ssl.messages] == ["<relay-retry@corp.example>"]
 
@@ -323,12 +323,14 @@ def test_a_bounce_never_answers_a_slot_that_never_left(tmp_path):
 @pytest.mark.slow
 def test_send_wait_takes_the_next_paced_slot_of_the_day(smtp_ssl, ssl_cert_env, tmp_path):
     """`warmup send --wait` and the relay share one wait-for-slot (Gate.wait_for): paced to
-    a couple of seconds later today, the second message waits for its slot and goes."""
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "paced.toml", interval="5s")))
+    a few seconds later today, the second message waits for its slot and goes. Both sends run
+    in this process: a new interpreter can take longer than the gap on a loaded machine, and
+    the second send then needs no wait at all."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "paced.toml", interval="8s")))
     args = ("send", BOX, "--to", "lead@example.com", "--subject", "hi", "--body", "hello")
-    assert warmup(*args, env=PASSWORD_ENV).returncode == 0
+    assert cli(*args, env=PASSWORD_ENV).returncode == 0
     start = time.monotonic()
-    waited = warmup(*args, "--wait", env=PASSWORD_ENV)
+    waited = cli(*args, "--wait", env=PASSWORD_ENV)
     assert waited.returncode == 0, waited.stderr
     assert "waiting" in waited.stderr and time.monotonic() - start < 30
     assert len(smtp_ssl.messages) == 2
