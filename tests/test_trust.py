@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import at
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
 from warmup import api, open_ledger
 from warmup.ledger import BounceIn
 
