@@ -19,6 +19,7 @@ from warmup.errors import FieldError, WarmupError
 # ``warmup quota`` does not load the relay, reports or doctor (see bench/quota_startup.py).
 COMMAND_MODULES = {
     "bounces": "bounces",
+    "completion": "completion",
     "db": "db",
     "demo": "demo",
     "doctor": "doctor",

@@ -9,7 +9,7 @@ import click
 
 from warmup import addresses, api
 from warmup.cli import cli
-from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.cli.common import complete_mailbox, json_option, pass_ledger, print_json, print_table
 from warmup.cli.send import password_option
 from warmup.errors import UsageError
 from warmup.instants import local_text, machine_zone
@@ -31,7 +31,7 @@ def bounces() -> None:
 
 
 @bounces.command("sync")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @click.option(
     "--since",
     metavar="DATE",
@@ -176,7 +176,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
 
 
 @bounces.command("list")
-@click.argument("address", required=False)
+@click.argument("address", required=False, shell_complete=complete_mailbox)
 @click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
 @json_option
 @pass_ledger

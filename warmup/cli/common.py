@@ -109,3 +109,65 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 def percent(x: float | None) -> str:
     return "-" if x is None else f"{x:.1%}"
+
+
+# -- shell completion (``warmup completion``): candidates from the ledger, never an error ----------
+
+
+def _ledger_for_completion(ctx: click.Context) -> Ledger | None:
+    """The ledger the command line names (``--db``, else $WARMUP_DB, else the default), if it
+    exists; completion must never create one, print, or fail."""
+    import os
+
+    db = None
+    c: click.Context | None = ctx
+    while c is not None and db is None:
+        db = (c.obj or {}).get("db") if isinstance(c.obj, dict) else None
+        db = db or c.params.get("db")
+        c = c.parent
+    try:
+        return open_ledger(db or os.environ.get("WARMUP_DB") or None, create=False)
+    except Exception:  # a missing or unreadable ledger: no candidates
+        return None
+
+
+def _candidates(
+    ctx: click.Context, incomplete: str, names: Callable[[Ledger], Sequence[str]]
+) -> list[str]:
+    ledger = _ledger_for_completion(ctx)
+    if ledger is None:
+        return []
+    try:
+        return [n for n in names(ledger) if n.startswith(incomplete.lower())]
+    except Exception:
+        return []
+    finally:
+        ledger.close()
+
+
+def complete_mailbox(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Mailbox addresses of the ledger that start with what is typed."""
+    return _candidates(ctx, incomplete, lambda led: [b.address for b in led.mailboxes()])
+
+
+def complete_pool(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Pool names of the ledger."""
+    return _candidates(ctx, incomplete, lambda led: [p.name for p in led.pools()])
+
+
+def complete_policy(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Preset names and the policies stored in the ledger; else a TOML file's path."""
+    from click.shell_completion import CompletionItem
+
+    from warmup.policy.spec import preset_names
+
+    presets = [n for n in preset_names() if n.startswith(incomplete)]
+    stored = _candidates(ctx, incomplete, lambda led: [p["name"] for p in led.policies()])
+    return sorted(set(presets) | set(stored)) or [CompletionItem(incomplete, type="file")]
+
+
+def complete_provider(_ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Provider preset names (warmup/providers.toml)."""
+    from warmup.providers import providers
+
+    return [n for n in providers() if n.startswith(incomplete.lower())]

@@ -8,7 +8,15 @@ import click
 
 from warmup import api
 from warmup.cli import cli
-from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.cli.common import (
+    complete_mailbox,
+    complete_policy,
+    complete_provider,
+    json_option,
+    pass_ledger,
+    print_json,
+    print_table,
+)
 from warmup.errors import InvalidField
 from warmup.ledger import Ledger
 from warmup.providers import SECURITIES, providers
@@ -73,6 +81,7 @@ def mailbox() -> None:
     "--provider",
     required=True,
     metavar="NAME",
+    shell_complete=complete_provider,
     help="Provider preset: exmail, netease, aliyun, gmail, m365, zoho, custom.",
 )
 @click.option(
@@ -84,6 +93,7 @@ def mailbox() -> None:
 @click.option(
     "--policy",
     metavar="NAME|FILE",
+    shell_complete=complete_policy,
     help="Policy: a preset, a policy stored with 'warmup policy add', or a TOML file (stored "
     "in the ledger under its file name). Default: the provider's preset (warmup providers).",
 )
@@ -155,7 +165,7 @@ def list_(ledger: Ledger, json_: bool) -> None:
 
 
 @mailbox.command("show")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @json_option
 @pass_ledger
 def show(ledger: Ledger, address: str, json_: bool) -> None:
@@ -192,11 +202,12 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
 
 
 @mailbox.command("set")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @click.option("--cap", metavar="N|none", help=CAP_HELP)
 @click.option(
     "--policy",
     metavar="NAME|FILE",
+    shell_complete=complete_policy,
     help="Policy: a preset, a stored policy, or a TOML file (stored in the ledger).",
 )
 @click.option("--timezone", "tz", metavar="TZ", help="IANA time zone for day boundaries.")
@@ -225,7 +236,7 @@ def set_(
 
 
 @mailbox.command("pause")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @click.option("--reason", required=True, help="Why (shown in 'warmup quota').")
 @pass_ledger
 def pause(ledger: Ledger, address: str, reason: str) -> None:
@@ -240,7 +251,7 @@ def pause(ledger: Ledger, address: str, reason: str) -> None:
 
 
 @mailbox.command("resume")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @pass_ledger
 def resume(ledger: Ledger, address: str) -> None:
     """Resume a paused mailbox (after a bounce-rate pause it continues one stage back).
@@ -261,7 +272,7 @@ def resume(ledger: Ledger, address: str) -> None:
 
 
 @mailbox.command("remove")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @click.option("--force", is_flag=True, help="Also delete its sends and bounces.")
 @pass_ledger
 def remove(ledger: Ledger, address: str, force: bool) -> None:
@@ -276,7 +287,7 @@ def remove(ledger: Ledger, address: str, force: bool) -> None:
 
 
 @mailbox.command("login")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @click.option("--forget", is_flag=True, help="Remove the stored password instead.")
 @pass_ledger
 def login(ledger: Ledger, address: str, forget: bool) -> None:

@@ -9,6 +9,7 @@ import click
 from warmup import api
 from warmup.cli import cli
 from warmup.cli.common import (
+    complete_mailbox,
     json_option,
     pass_ledger,
     percent,
@@ -27,7 +28,7 @@ def _when(ts: dt.datetime | None, tz: str) -> str:
 
 
 @cli.command()
-@click.argument("addresses", nargs=-1)
+@click.argument("addresses", nargs=-1, shell_complete=complete_mailbox)
 @click.option(
     "--at",
     "at",
@@ -86,7 +87,7 @@ def quota(
 
 
 @cli.command()
-@click.argument("addresses", nargs=-1, required=True)
+@click.argument("addresses", nargs=-1, required=True, shell_complete=complete_mailbox)
 @click.option(
     "--days",
     default=30,

@@ -6,7 +6,7 @@ import click
 
 from warmup import api
 from warmup.cli import cli
-from warmup.cli.common import pass_ledger, typed_instant
+from warmup.cli.common import complete_mailbox, pass_ledger, typed_instant
 from warmup.ledger import Ledger
 from warmup.words import plural
 
@@ -23,7 +23,7 @@ def record() -> None:
 
 
 @record.command("send")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @click.option(
     "--to",
     "to",
@@ -59,7 +59,7 @@ def record_send(
 
 
 @record.command("bounce")
-@click.argument("address")
+@click.argument("address", shell_complete=complete_mailbox)
 @click.option("--to", "to", required=True, metavar="RCPT", help="The recipient that bounced.")
 @click.option(
     "--kind",

@@ -14,6 +14,7 @@ import click
 from warmup import api
 from warmup.cli import cli
 from warmup.cli.common import (
+    complete_mailbox,
     json_option,
     pass_ledger,
     percent,
@@ -24,7 +25,9 @@ from warmup.cli.common import (
 from warmup.errors import UsageError
 from warmup.ledger import Ledger
 
-_ADDRESSES = click.argument("addresses", nargs=-1, metavar="[ADDRESS]...")
+_ADDRESSES = click.argument(
+    "addresses", nargs=-1, metavar="[ADDRESS]...", shell_complete=complete_mailbox
+)
 _DAYS = click.option(
     "--days",
     type=click.IntRange(1, 3660),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import F, pass_ledger
+from warmup.cli.common import F, complete_mailbox, complete_pool, pass_ledger
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
 from warmup.ledger import Ledger
 from warmup.words import plural
@@ -54,7 +54,7 @@ class _SendCommand(click.Command):
 
 
 @cli.command(cls=_SendCommand)
-@click.argument("address", required=False)
+@click.argument("address", required=False, shell_complete=complete_mailbox)
 @click.option("--to", "to", multiple=True, metavar="RCPT", help="Recipient (repeatable).")
 @click.option("--cc", multiple=True, metavar="RCPT", help="Copy recipient (repeatable).")
 @click.option("--subject", default="", help="Subject line.")
@@ -72,7 +72,12 @@ class _SendCommand(click.Command):
     is_flag=True,
     help="With a COMMAND: queue its messages in the outbox ('warmup run' sends them).",
 )
-@click.option("--pool", metavar="NAME", help="With --queue: send from the pool's members.")
+@click.option(
+    "--pool",
+    metavar="NAME",
+    shell_complete=complete_pool,
+    help="With --queue: send from the pool's members.",
+)
 @click.option("--campaign", metavar="NAME", help="With --queue: the messages' campaign.")
 @click.option("--dry-run", is_flag=True, help="Check the gate only: no reservation, no SMTP.")
 @click.option(

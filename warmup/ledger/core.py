@@ -271,7 +271,7 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos, OutboxStore):
             sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.address == address.strip().lower())
         ).first()
         if r is None:
-            raise MailboxNotFound(address)
+            raise MailboxNotFound(address, conn.execute(sa.select(MAILBOX.c.address)).scalars())
         return MailboxRow(*r)
 
     def mailbox(self, address: str) -> MailboxRow:

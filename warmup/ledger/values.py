@@ -7,7 +7,9 @@ bounces, events), what recording them did, and the errors the ledger raises.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,14 +24,20 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 class MailboxNotFound(ConfigError):
-    """No mailbox with this address (exit 78); :attr:`address` is the one asked for."""
+    """No mailbox with this address (exit 78); :attr:`address` is the one asked for.
 
-    def __init__(self, address: str) -> None:
-        super().__init__(
-            f"mailbox {address!r} not found; add it with "
-            f"'warmup mailbox add {address} --provider exmail'"
-        )
+    ``known``: the ledger's addresses; one close to ``address`` (a typo) is offered instead of
+    the hint to add a new mailbox."""
+
+    def __init__(self, address: str, known: Iterable[str] = ()) -> None:
+        close = difflib.get_close_matches(address.strip().lower(), list(known), n=1, cutoff=0.8)
+        if close:
+            hint = f"did you mean {close[0]!r}? ('warmup mailbox list' lists them)"
+        else:
+            hint = f"add it with 'warmup mailbox add {address} --provider exmail'"
+        super().__init__(f"mailbox {address!r} not found; {hint}")
         self.address = address
+        self.suggestion = close[0] if close else None
 
 
 class DuplicateSend(DataError):
