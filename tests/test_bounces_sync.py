@@ -231,7 +231,7 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
     )
     res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
     assert res.returncode == 0, res.stderr
-    assert "Unmatched (kept, not linked to a send): stranger@example.net" in res.stdout
+    assert "Unmatched (kept, not linked to a send): 1 address: stranger@example.net" in res.stdout
     assert bounce_rows(ledger_path)[0][:2] == ("stranger@example.net", "hard")
     # Issue #10 item 1: a bounce read over IMAP that answers no send of the mailbox is listed
     # (matched: False) but neither counted in its rates nor suppresses its address.
@@ -242,6 +242,30 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
         False,
     )
     assert json.loads(cli("suppress", "list", "--json").stdout) == []
+
+
+def test_many_unmatched_bounces_are_counted_not_all_named(box):
+    """Issue #16: 291 unmatched addresses printed on one line; ten are named, --verbose names
+    them all, --quiet none."""
+
+    def stray(batch: str, count: int) -> list[str]:
+        rcpts = [f"{batch}{n:02d}@example.net" for n in range(count)]
+        for n, rcpt in enumerate(rcpts):
+            box.append("INBOX", dsn(f"<never-{rcpt}>", rcpt, "5.1.1", "550 5.1.1 no", n))
+        return rcpts
+
+    since = ("--since", "2026-01-01")
+    stray("a", 12)
+    res = cli("bounces", "sync", BOX, *since)
+    assert res.returncode == 0, res.stderr
+    line = next(x for x in res.stdout.splitlines() if x.startswith("Unmatched"))
+    assert "12 addresses: a00@example.net" in line and line.count("@example.net") == 10
+    assert line.endswith("and 2 more (--verbose lists them all)")
+    every = stray("b", 12)
+    verbose = cli("--verbose", "bounces", "sync", BOX, *since).stdout
+    assert all(r in verbose for r in every) and "more" not in verbose
+    stray("c", 3)
+    assert cli("--quiet", "bounces", "sync", BOX, *since).stdout == ""
 
 
 def forged_ses(recipients: list[str]) -> bytes:

@@ -95,8 +95,10 @@ class WarmupGroup(click.Group):
     help="Ledger: a SQLite file path or SQLAlchemy URL (default: $WARMUP_DB or "
     "~/.local/share/warmup/ledger.db).",
 )
+@click.option("-q", "--quiet", is_flag=True, help="Print only answers, warnings and errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Print more (e.g. the table of quota --check).")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, quiet: bool, verbose: bool) -> None:
     """Plan and enforce the send-rate warm-up of business mailboxes.
 
     \b
@@ -107,6 +109,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj.setdefault("db", db)
+    ctx.obj["verbosity"] = -1 if quiet else int(verbose)
 
 
 def main() -> None:

@@ -9,7 +9,15 @@ import click
 
 from warmup import addresses, api
 from warmup.cli import cli
-from warmup.cli.common import complete_mailbox, json_option, pass_ledger, print_json, print_table
+from warmup.cli.common import (
+    complete_mailbox,
+    json_option,
+    pass_ledger,
+    print_json,
+    print_table,
+    say,
+    verbosity,
+)
 from warmup.cli.send import password_option
 from warmup.errors import UsageError
 from warmup.instants import local_text, machine_zone
@@ -17,6 +25,7 @@ from warmup.ledger import Ledger
 from warmup.words import plural
 
 KINDS = ["hard", "soft", "block", "complaint"]
+UNMATCHED_SHOWN = 10  # addresses named after a sync; --verbose names them all
 
 
 @cli.group()
@@ -127,12 +136,18 @@ def sync(
         return
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
-    click.echo(
+    say(
         f"Scanned {plural(report.scanned, 'message')} on {report.host}: recorded "
         f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends."
     )
     if report.unmatched:
-        click.echo(f"Unmatched (kept, not linked to a send): {', '.join(report.unmatched)}")
+        shown = report.unmatched if verbosity() > 0 else report.unmatched[:UNMATCHED_SHOWN]
+        more = len(report.unmatched) - len(shown)
+        say(
+            f"Unmatched (kept, not linked to a send): "
+            f"{plural(len(report.unmatched), 'address', 'addresses')}: {', '.join(shown)}"
+            + (f" and {more} more (--verbose lists them all)" if more else "")
+        )
     if report.partial:
         click.echo(
             f"Read only the first {READ_BYTES // 1_000_000} MB of these reports, and it "
@@ -240,7 +255,7 @@ def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> No
     """
     clean = [addresses.normalize(a) for a in addresses_]
     added = ledger.suppress(clean, "manual", reason)
-    click.echo(
+    say(
         f"Suppressed {plural(added, 'address', 'addresses')}"
         + ("" if added == len(clean) else f" ({len(clean) - added} already were)")
         + "."
@@ -284,4 +299,4 @@ def suppress_remove(ledger: Ledger, address: str) -> None:
     clean = addresses.normalize(address)
     if not ledger.unsuppress(clean):
         raise UsageError(f"{clean} is not suppressed (see 'warmup suppress list')")
-    click.echo(f"{clean} may be mailed again.")
+    say(f"{clean} may be mailed again.")

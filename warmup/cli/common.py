@@ -70,7 +70,7 @@ def pass_ledger(fn: F | None = None, *, create: bool = False) -> Any:
                 ledger.discard_if_unused()  # bad input leaves no new empty ledger behind
                 raise
             if ledger.created:
-                click.echo(f"Created a new ledger at {ledger.where}.", err=True)
+                say(f"Created a new ledger at {ledger.where}.", err=True)
             return result
 
         # Typed as the command itself so that click's decorators stack; the wrapper supplies
@@ -99,12 +99,64 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+# Statuses on a terminal: green may send now, yellow later today or tomorrow, red needs a person.
+STATUS_COLOURS = {
+    "ok": "green",
+    "hold": "yellow",
+    "step_back": "yellow",
+    "paced": "yellow",
+    "exhausted": "yellow",
+    "closed": "blue",
+    "paused": "red",
+}
+
+
+def verbosity() -> int:
+    """-1 with ``--quiet``, 1 with ``--verbose``, else 0."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return int(obj.get("verbosity", 0)) if isinstance(obj, dict) else 0
+
+
+def say(message: str, err: bool = False) -> None:
+    """A confirmation or progress line ("Sent ...", "Imported ..."): printed unless
+    ``--quiet``. Answers the user asked for (tables, JSON) and errors always print."""
+    if verbosity() >= 0:
+        click.echo(message, err=err)
+
+
+def colour(stream: Any = None) -> bool:
+    """Colour only on a terminal, never with ``NO_COLOR`` (https://no-color.org) or
+    ``TERM=dumb``."""
+    import os
+    import sys
+
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def paint_status(text: str, status: str | None = None) -> str:
+    """``text`` in its status's colour (``status`` defaults to the text itself)."""
+    fg = STATUS_COLOURS.get(status or text.strip())
+    return click.style(text, fg=fg, bold=fg == "red") if fg else text
+
+
+def print_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], status_column: str | None = None
+) -> None:
+    """Columns aligned; on a terminal, the ``status_column``'s values in their colours."""
     cells = [[("-" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    paint = status_column in headers and colour()
+    at = headers.index(status_column) if paint and status_column else -1
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
     for r in cells:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        padded = [c.ljust(w) for c, w in zip(r, widths)]
+        if at >= 0:
+            padded[at] = paint_status(padded[at], r[at])
+        click.echo("  ".join(padded).rstrip())
 
 
 def percent(x: float | None) -> str:

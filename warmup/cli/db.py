@@ -7,7 +7,7 @@ import sys
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import db_option, json_option, ledger_from, print_json, print_table
+from warmup.cli.common import db_option, json_option, ledger_from, print_json, print_table, say
 from warmup.ledger import copy as ledger_copy
 from warmup.ledger import open_ledger, resolve_url
 from warmup.ledger.migrations import names as migration_names
@@ -60,12 +60,10 @@ def migrate(ctx: click.Context, json_: bool) -> None:
         print_json({"ledger": ledger.where, "applied": applied, "current": migration_names()})
     elif applied:
         for name in applied:
-            click.echo(f"Applied {name}")
-        click.echo(
-            f"Ledger {ledger.where} is up to date ({plural(len(applied), 'migration')} applied)."
-        )
+            say(f"Applied {name}")
+        say(f"Ledger {ledger.where} is up to date ({plural(len(applied), 'migration')} applied).")
     else:
-        click.echo(
+        say(
             f"Ledger {ledger.where} is up to date; nothing to apply "
             f"({plural(len(migration_names()), 'migration')} already applied)."
         )
@@ -137,7 +135,7 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
         [[c.table, c.target_rows, c.target_sha256[:16]] for c in report],
     )
     total = sum(c.target_rows for c in report)
-    click.echo(
+    say(
         f"Copied {total} rows from {source.where} to {target.where}; verified: row counts "
         f"and per-table checksums match on both sides."
     )

@@ -56,6 +56,7 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
                 [d, a.day, a.stage, a.quota, a.remaining, b, percent(a.bounce_rate), a.status]
                 for d, a, b in log
             ],
+            status_column="STATUS",
         )
         now = api.now_utc()
         a = api.quota_for(ledger, box, now)

@@ -16,6 +16,7 @@ from warmup.cli.common import (
     pass_ledger,
     print_json,
     print_table,
+    say,
 )
 from warmup.errors import InvalidField
 from warmup.ledger import Ledger
@@ -135,7 +136,7 @@ def add(
         started=api.parse_date(started, "started") if started else None,
         **overrides,
     )
-    click.echo(
+    say(
         f"Added {box.address} ({providers()[box.provider].title}, {box.timezone}, "
         f"policy {box.policy}). See 'warmup quota {box.address}'."
     )
@@ -232,7 +233,7 @@ def set_(
     if policy is not None:
         policy = _adopt(ledger, policy)
     box = api.set_mailbox(ledger, address, cap=limit, policy=policy, timezone=tz, **overrides)
-    click.echo(f"Updated {box.address}.")
+    say(f"Updated {box.address}.")
 
 
 @mailbox.command("pause")
@@ -247,7 +248,7 @@ def pause(ledger: Ledger, address: str, reason: str) -> None:
         warmup mailbox pause sales@corp.example --reason "domain moved to spam at Gmail"
     """
     api.pause(ledger, address, reason)
-    click.echo(f"Paused {address.lower()}: {reason}")
+    say(f"Paused {address.lower()}: {reason}")
 
 
 @mailbox.command("resume")
@@ -268,7 +269,7 @@ def resume(ledger: Ledger, address: str) -> None:
         )
         return
     api.resume(ledger, box.address)
-    click.echo(f"Resumed {box.address}. See 'warmup quota {box.address}'.")
+    say(f"Resumed {box.address}. See 'warmup quota {box.address}'.")
 
 
 @mailbox.command("remove")
@@ -283,7 +284,7 @@ def remove(ledger: Ledger, address: str, force: bool) -> None:
         warmup mailbox remove old@corp.example --force
     """
     api.remove_mailbox(ledger, address, force)
-    click.echo(f"Removed {address.lower()}.")
+    say(f"Removed {address.lower()}.")
 
 
 @mailbox.command("login")
@@ -310,11 +311,11 @@ def login(ledger: Ledger, address: str, forget: bool) -> None:
     box = ledger.mailbox(address)
     if forget:
         credentials.forget_password(box.address)
-        click.echo(f"Forgot the stored password of {box.address}.")
+        say(f"Forgot the stored password of {box.address}.")
         return
     if sys.stdin.isatty():
         secret = click.prompt(f"Client-specific password for {box.address}", hide_input=True)
     else:
         secret = sys.stdin.readline().rstrip("\r\n")
     where = credentials.store_password(box.address, secret)
-    click.echo(f"Stored the password of {box.address} in the keyring {where}.")
+    say(f"Stored the password of {box.address} in the keyring {where}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import json_option, pass_ledger, print_json
+from warmup.cli.common import json_option, pass_ledger, print_json, say
 from warmup.errors import Unavailable
 from warmup.ledger import Ledger
 
@@ -93,7 +93,7 @@ def test(ledger: Ledger) -> None:
         notifier.send(lib.event("test", None, now_utc(), "a test from 'warmup notify test'"))
     if notifier.failed:
         raise Unavailable("the test event was not delivered (see above)")
-    click.echo("Test event delivered.")
+    say("Test event delivered.")
 
 
 def _show(found: dict[str, str], json_: bool) -> None:

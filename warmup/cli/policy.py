@@ -6,7 +6,7 @@ import click
 
 from warmup import policies
 from warmup.cli import cli
-from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.cli.common import json_option, pass_ledger, print_json, print_table, say
 from warmup.ledger import Ledger
 
 
@@ -38,7 +38,7 @@ def add(ledger: Ledger, name: str, file: str) -> None:
         warmup policy add careful careful.toml
     """
     policies.add(ledger, name, file)
-    click.echo(
+    say(
         f"Stored policy {name} (version 1) from {file}. Use it with 'warmup mailbox set "
         f"ADDRESS --policy {name}'."
     )
@@ -57,7 +57,7 @@ def set_(ledger: Ledger, name: str, file: str) -> None:
     """
     version = policies.update(ledger, name, file)
     users: list[str] = next((p["mailboxes"] for p in ledger.policies() if p["name"] == name), [])
-    click.echo(
+    say(
         f"Stored version {version} of policy {name}; {len(users)} mailbox"
         f"{'' if len(users) == 1 else 'es'} use{'s' if len(users) == 1 else ''} it."
     )

@@ -16,6 +16,7 @@ from warmup.cli.common import (
     print_json,
     print_table,
     typed_instant,
+    verbosity,
 )
 from warmup.errors import UsageError
 from warmup.instants import local_text
@@ -36,7 +37,11 @@ def _when(ts: dt.datetime | None, tz: str) -> str:
     help="Evaluate as of this instant (ISO 8601; without an offset, the mailbox's local time); "
     "later history is ignored.",
 )
-@click.option("--check", is_flag=True, help="Exit 75 if a named mailbox cannot send now.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Print nothing (the table with --verbose); exit 75 if a named mailbox cannot send now.",
+)
 @json_option
 @pass_ledger
 def quota(
@@ -55,7 +60,9 @@ def quota(
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
     results = list(zip(boxes, api.quotas(ledger, boxes, when), strict=True))
-    if json_:
+    if check and verbosity() <= 0:  # a script's test: the exit code is the answer
+        pass
+    elif json_:
         print_json([a.to_dict() for _, a in results])
     elif not results:
         click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
@@ -76,6 +83,7 @@ def quota(
                 ]
                 for b, a in results
             ],
+            status_column="STATUS",
         )
         for _, a in results:
             click.echo(f"\n{a.mailbox}:")

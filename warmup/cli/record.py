@@ -6,7 +6,7 @@ import click
 
 from warmup import api
 from warmup.cli import cli
-from warmup.cli.common import complete_mailbox, pass_ledger, typed_instant
+from warmup.cli.common import complete_mailbox, pass_ledger, say, typed_instant
 from warmup.ledger import Ledger
 from warmup.words import plural
 
@@ -51,7 +51,7 @@ def record_send(
     """
     when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
     n = api.record_send(ledger, address, list(to), when, message_id)
-    click.echo(
+    say(
         f"Recorded {plural(n, 'send')} for {address.lower()}"
         + ("" if n == len(to) else f" ({len(to) - n} already recorded)")
         + "."
@@ -91,11 +91,11 @@ def record_bounce(
     when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
     got = api.record_bounce(ledger, address, to, kind, status, when)
     if not got.bounces:
-        click.echo("Already recorded.")
+        say("Already recorded.")
     elif got.counted:
-        click.echo(f"Recorded a {kind} bounce for {to.lower()}.")
+        say(f"Recorded a {kind} bounce for {to.lower()}.")
     else:
-        click.echo(
+        say(
             f"Recorded a {kind} bounce for {to.lower()}; it matches no send of "
             f"{address.lower()}, so it does not count in its bounce rate."
         )
@@ -127,7 +127,7 @@ def import_(ledger: Ledger, file: str) -> None:
         if r.mailboxes or r.events
         else ""
     )
-    click.echo(
+    say(
         f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
         f"from {file}.{extra}"
     )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import F, complete_mailbox, complete_pool, pass_ledger
+from warmup.cli.common import F, complete_mailbox, complete_pool, pass_ledger, say
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
 from warmup.ledger import Ledger
 from warmup.words import plural
@@ -230,8 +230,15 @@ def _check_header_values(to: tuple[str, ...], cc: tuple[str, ...], subject: str)
 
 
 def _send_one(
-    gate: Gate, message: EmailMessage, rcpts: list[str], wait: bool, dry_run: bool
+    gate: Gate,
+    message: EmailMessage,
+    rcpts: list[str],
+    wait: bool,
+    dry_run: bool,
+    announce: bool = True,
 ) -> int:
+    """Gate and send one message; its exit code. ``announce``: say "Sent ..." on success
+    (``sendmail`` is silent then, as sendmail is: cron mails any output)."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
     from warmup.gate import NotAllowed, prepare, recipients_of
@@ -284,10 +291,8 @@ def _send_one(
             err=True,
         )
     sent = report.sent
-    if sent:
-        click.echo(
-            f"Sent {report.message_id} to {plural(len(sent), 'recipient')} via {report.host}."
-        )
+    if sent and announce:
+        say(f"Sent {report.message_id} to {plural(len(sent), 'recipient')} via {report.host}.")
     elif report.error:
         click.echo(f"Error: not sent: {report.error}", err=True)
     worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)

@@ -46,7 +46,7 @@ def sendmail(
 
     The mailbox is -f, else the From header, else $WARMUP_MAILBOX. Recipients are the
     arguments, plus To/Cc/Bcc with -t (or when none are given). Exit codes as sendmail
-    (sysexits): 0 sent, 75 when the plan says later, 65 when a recipient or the message is
+    (sysexits): 0 sent (silently, as sendmail), 75 when the plan says later, 65 when a recipient or the message is
     refused (suppressed recipients too), 77 on a login failure, 69 when unreachable.
 
     \b
@@ -85,7 +85,7 @@ def sendmail(
     if not mailbox:
         raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
-        return _send_one(gate, msg, rcpts, wait=False, dry_run=False)
+        return _send_one(gate, msg, rcpts, wait=False, dry_run=False, announce=False)
 
 
 def submit_to_relay(mailbox: str, rcpts: list[str], data: bytes) -> int:
