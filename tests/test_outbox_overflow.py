@@ -280,3 +280,33 @@ def test_bad_overflow_settings_are_one_line_and_leave_the_ledger_untouched(
     res = cli("pool", "overflow", *args)
     assert (res.returncode, res.stderr) == (code, error)
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_channel_without_a_user_sends_without_logging_in(sink, esp, ssl_cert_env, tmp_path):
+    """No --user: no password is looked for and no AUTH is tried (a relay that authorizes by
+    address); this sink wants a login, so it refuses MAIL and the message backs off."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    res = cli("pool", "overflow", "P", "--host", "127.0.0.1")
+    assert res.stdout == "Pool P: overflow channel 127.0.0.1:465 (ssl, no login).\n"
+    res = cli(
+        "pool",
+        "overflow",
+        "P",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(esp.port),
+        "--security",
+        "none",
+    )
+    assert res.stdout == f"Pool P: overflow channel 127.0.0.1:{esp.port} (none, no login).\n"
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    first = outbox.add(b"To: a@example.com\nSubject: s\n\nhi\n", pool="P", bulk=True)
+    second = outbox.add(b"To: b@example.com\nSubject: s\n\nhi\n", pool="P", bulk=True)
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    assert ledger.message(first).state == "sent"
+    row = ledger.message(second)
+    assert (row.state, row.attempts) == ("queued", 0)  # refused before any recipient: released
+    assert "530" in (row.last_reply or "") and "login" not in (row.last_reply or "")
+    assert esp.messages == []
