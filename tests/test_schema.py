@@ -397,3 +397,44 @@ def test_the_cli_warns_about_a_ledger_others_can_read(ledger_path: Path, run):
     assert "Warning: ledger" in res.stderr and "chmod 600" in res.stderr
     ledger_path.chmod(0o600)
     assert "Warning" not in run("mailbox", "list").stderr
+
+
+def test_an_outbox_ledger_upgrades_to_the_overflow_channel(ledger_url):  # noqa: F811
+    """m009 adds the pool's overflow channel and the outbox's bulk mark and channel: the
+    messages and pools of an older ledger read as not bulk, sent by a member, no channel."""
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m008_outbox_tally")
+    md = sa.MetaData()
+    when = at(DAY, 9)
+    with ledger.write() as conn:
+        md.reflect(conn)
+        conn.execute(md.tables["pool"].insert(), [{"id": 1, "name": "P", "created_at": when}])
+        conn.execute(
+            md.tables["outbox"].insert(),
+            [
+                {
+                    "id": 1,
+                    "message_id": "<m1@corp.example>",
+                    "pool_id": 1,
+                    "recipients": "x@example.com",
+                    "data": b"Subject: s\r\n\r\nhi\r\n",
+                    "state": "sent",
+                    "not_before": when,
+                    "next_attempt_at": when,
+                    "expires_at": when + dt.timedelta(days=3),
+                    "created_at": when,
+                    "updated_at": when,
+                }
+            ],
+        )
+        ledger.after_copy(conn, [md.tables["pool"], md.tables["outbox"]])
+    ledger.close()
+    ledger = open_ledger(ledger_url)
+    assert ledger.pending_migrations() == []
+    row = ledger.message(1)
+    assert (row.state, row.bulk, row.sent_via, row.pool_id) == ("sent", False, None, 1)
+    assert ledger.pool("P").overflow is None
+    assert [(c["state"], c["sent_via"], c["messages"]) for c in ledger.outbox_counts()] == [
+        ("sent", None, 1)
+    ]
+    ledger.close()

@@ -135,6 +135,8 @@ class Session:
 
     def _login_needed(self) -> bool:
         assert self.smtp is not None
+        if not self.target.username:  # a relay that takes mail without a login (by address)
+            return False
         return self.target.security != "none" or self.smtp.has_extn("auth")
 
     def send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:

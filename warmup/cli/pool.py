@@ -8,17 +8,32 @@ import click
 
 from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.errors import UsageError
 from warmup.ledger import Ledger, PoolRow
+from warmup.providers import SECURITIES
 from warmup.words import plural
 
 
 def pool_dict(pool: PoolRow) -> dict[str, Any]:
+    ov = pool.overflow
     return {
         "name": pool.name,
         "members": [m.address for m in pool.members],
         "reply_to": pool.reply_to,
         "created_at": pool.created_at.isoformat(),
+        "overflow": {"host": ov.host, "port": ov.port, "security": ov.security, "user": ov.user}
+        if ov
+        else None,
     }
+
+
+def overflow_text(pool: PoolRow) -> str:
+    """The pool's overflow channel in a few words (never its password)."""
+    ov = pool.overflow
+    if ov is None:
+        return "none"
+    user = f", user {ov.user}" if ov.user else ", no login"
+    return f"{ov.host}:{ov.port} ({ov.security}{user})"
 
 
 @cli.group()
@@ -78,9 +93,14 @@ def list_(ledger: Ledger, json_: bool) -> None:
         click.echo("No pools; create one with 'warmup pool add NAME ADDRESS...'.")
         return
     print_table(
-        ["POOL", "MAILBOXES", "REPLY-TO"],
+        ["POOL", "MAILBOXES", "REPLY-TO", "OVERFLOW"],
         [
-            [p.name, ", ".join(m.address for m in p.members), "yes" if p.reply_to else "no"]
+            [
+                p.name,
+                ", ".join(m.address for m in p.members),
+                "yes" if p.reply_to else "no",
+                overflow_text(p),
+            ]
             for p in pools
         ],
     )
@@ -106,10 +126,69 @@ def show(ledger: Ledger, name: str, json_: bool) -> None:
         print_json({**pool_dict(p), "quota": [a.to_dict() for a in quotas]})
         return
     click.echo(f"Pool {p.name} (Reply-To {'set to' if p.reply_to else 'not set to'} the member)")
+    click.echo(f"Overflow channel for bulk messages: {overflow_text(p)}")
     print_table(
         ["MAILBOX", "STATUS", "SENT", "QUOTA", "LEFT"],
         [[a.mailbox, a.status, a.sent, a.quota, a.remaining] for a in quotas],
     )
+
+
+@pool.command("overflow")
+@click.argument("name")
+@click.option("--host", help="The ESP relay's SMTP host.")
+@click.option("--port", type=int, help="Its port (default: 465 for ssl, 587 for starttls).")
+@click.option(
+    "--security",
+    type=click.Choice(SECURITIES),
+    help="ssl (default), starttls, or none (only for a loopback host).",
+)
+@click.option("--user", help="Login name; its password is then read like 'mailbox login' does.")
+@click.option("--off", is_flag=True, help="Remove the pool's overflow channel.")
+@pass_ledger
+def overflow(
+    ledger: Ledger,
+    name: str,
+    host: str | None,
+    port: int | None,
+    security: str | None,
+    user: str | None,
+    off: bool,
+) -> None:
+    """Give pool NAME an overflow SMTP channel (an ESP relay) for its bulk messages
+    ('queue add --bulk'): used only once every member's quota of the day is used; its sends
+    never count as warm-up volume. With --user, the password is read from the terminal without
+    echo (or one line of standard input) into the system keyring, never the ledger or argv.
+
+    \b
+    Example:
+        warmup pool overflow outreach --host smtp.esp.example --security starttls --user api
+        warmup pool overflow outreach --off
+    """
+    import sys
+
+    from warmup import credentials
+    from warmup.outbox import overflow as channel
+
+    if off:
+        if host or port is not None or security or user:
+            raise UsageError("--off takes no --host, --port, --security or --user")
+        got = channel.turn_off(ledger, name)
+        click.echo(f"Pool {got.name}: no overflow channel; its bulk messages wait for the members.")
+        return
+    if not host:
+        raise UsageError("give --host HOST (or --off to remove the overflow channel)")
+    found = ledger.pool(name)
+    channel.check(host, port, security, user)
+    if user:
+        prompt = f"Password of {user} on {host}"
+        if sys.stdin.isatty():
+            secret = click.prompt(prompt, hide_input=True)
+        else:
+            secret = sys.stdin.readline().rstrip("\r\n")
+        where = credentials.store_password(channel.keyring_user(found.name), secret)
+    got = channel.configure(ledger, found.name, host, port, security, user)
+    stored = f"; password stored in the keyring {where}" if user else ""
+    click.echo(f"Pool {got.name}: overflow channel {overflow_text(got)}{stored}.")
 
 
 @pool.command("remove")

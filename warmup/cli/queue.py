@@ -29,6 +29,8 @@ def row_dict(row: OutboxRow, names: dict[int, str], pools: dict[int, str]) -> di
         "mailbox": names.get(row.mailbox_id) if row.mailbox_id is not None else None,
         "pool": pools.get(row.pool_id) if row.pool_id is not None else None,
         "sent_by": names.get(row.sent_by) if row.sent_by is not None else None,
+        "bulk": row.bulk,
+        "via": row.sent_via,
         "recipients": list(row.recipients),
         "attempts": row.attempts,
         "not_before": iso(row.not_before),
@@ -80,6 +82,11 @@ def queue() -> None:
     help="A complete RFC 5322 message (repeatable).",
 )
 @click.option(
+    "--bulk",
+    is_flag=True,
+    help="Bulk: once the members' quota is used, send through the pool's overflow channel.",
+)
+@click.option(
     "--csv",
     "csv_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -101,6 +108,7 @@ def add(
     eml: tuple[Path, ...],
     csv_path: Path | None,
     template: Path | None,
+    bulk: bool,
 ) -> None:
     """Queue messages: .eml files, or one message per CSV row from a template. Everything is
     checked first; nothing of the input is queued if any of it is wrong. Suppressed recipients
@@ -149,6 +157,7 @@ def add(
         not_before=start,
         expires=expiry,
         where=where,
+        bulk=bulk,
     )
     to = f"pool {pool}" if pool else f"mailbox {ledger.mailbox(str(mailbox)).address}"
     named = f" (campaign {campaign})" if campaign else ""
@@ -189,7 +198,9 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, json_: bool) 
                 r.id,
                 r.state,
                 r.campaign,
-                names.get(r.sent_by or 0)
+                f"overflow of pool {pools.get(r.pool_id or 0)}"
+                if r.sent_via == "overflow"
+                else names.get(r.sent_by or 0)
                 or (f"pool {pools.get(r.pool_id)}" if r.pool_id else names.get(r.mailbox_id or 0)),
                 ", ".join(r.recipients),
                 r.attempts,
@@ -279,7 +290,7 @@ def retry(ledger: Ledger, message_id: int, expires: str) -> None:
 @pass_ledger
 def status(ledger: Ledger, json_: bool) -> None:
     """Per campaign and sending mailbox: sent, queued, failed, and the finish date the plan
-    gives at the current ramp.
+    gives at the current ramp; sends through a pool's overflow channel apart.
 
     \b
     Example:
@@ -318,4 +329,10 @@ def status(ledger: Ledger, json_: bool) -> None:
                 [m["mailbox"], m["sent"], m["bounced"], m["unknown"], m["expired"]]
                 for m in data["mailboxes"]
             ],
+        )
+    if data["overflow"]:
+        click.echo("")
+        print_table(
+            ["OVERFLOW OF POOL", "SENT", "BOUNCED", "UNKNOWN"],
+            [[o["pool"], o["sent"], o["bounced"], o["unknown"]] for o in data["overflow"]],
         )

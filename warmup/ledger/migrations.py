@@ -352,6 +352,27 @@ def m008_outbox_tally(conn: Connection) -> None:
     )
 
 
+@migration
+def m009_overflow_channel(conn: Connection) -> None:
+    """A pool's overflow channel (an ESP relay for bulk messages once the members' quota is
+    used), the outbox's bulk mark and the channel a message went by; ``queue status`` counts
+    overflow sends apart, so the tally index covers ``sent_via`` too."""
+    for column, kind in (
+        ("overflow_host", "VARCHAR"),
+        ("overflow_port", "INTEGER"),
+        ("overflow_security", "VARCHAR"),
+        ("overflow_user", "VARCHAR"),
+    ):
+        conn.exec_driver_sql(f"ALTER TABLE pool ADD COLUMN {column} {kind}")
+    conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN bulk BOOLEAN NOT NULL DEFAULT FALSE")
+    conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN sent_via VARCHAR")
+    conn.exec_driver_sql("DROP INDEX ix_outbox_tally")
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_outbox_tally ON outbox "
+        "(campaign, state, pool_id, mailbox_id, sent_by, sent_via, rcpt_count)"
+    )
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -33,6 +33,7 @@ from warmup.ledger.values import (
     MailboxRow,
     OutboxIn,
     OutboxRow,
+    Overflow,
     PoolNotFound,
     PoolRow,
     utc,
@@ -122,7 +123,39 @@ class OutboxStore:
                 .order_by(MAILBOX.c.address)
             )
         )
-        return PoolRow(r.id, r.name, bool(r.reply_to), r.created_at, members)
+        overflow = None
+        if r.overflow_host is not None:
+            overflow = Overflow(
+                r.overflow_host, r.overflow_port, r.overflow_security, r.overflow_user
+            )
+        return PoolRow(r.id, r.name, bool(r.reply_to), r.created_at, members, overflow)
+
+    def set_overflow(self, name: str, overflow: Overflow | None, now: dt.datetime) -> PoolRow:
+        """Give pool ``name`` this overflow channel (None: none); the pool as it is now. Its
+        queued bulk messages waiting for a later slot become due ``now``: the channel may
+        take them today."""
+        values = {
+            "overflow_host": overflow.host if overflow else None,
+            "overflow_port": overflow.port if overflow else None,
+            "overflow_security": overflow.security if overflow else None,
+            "overflow_user": overflow.user if overflow else None,
+        }
+        with self.write() as conn:
+            pool = self._pool(conn, name)
+            conn.execute(POOL.update().where(POOL.c.id == pool.id).values(**values))
+            if overflow is not None:
+                conn.execute(
+                    OUTBOX.update()
+                    .where(
+                        OUTBOX.c.pool_id == pool.id,
+                        OUTBOX.c.state == "queued",
+                        OUTBOX.c.bulk == sa.true(),
+                        OUTBOX.c.next_attempt_at > utc(now),
+                        OUTBOX.c.not_before <= utc(now),
+                    )
+                    .values(next_attempt_at=utc(now))
+                )
+            return self._pool(conn, name)
 
     def pool(self, name: str) -> PoolRow:
         """The pool and its members, or :class:`PoolNotFound` saying how to create it."""
@@ -202,6 +235,8 @@ class OutboxStore:
                         "campaign": i.campaign,
                         "recipients": ",".join(i.recipients),
                         "rcpt_count": len(i.recipients),
+                        "bulk": i.bulk,
+                        "sent_via": None,
                         "data": i.data,
                         "state": "queued",
                         "attempts": 0,
@@ -283,13 +318,16 @@ class OutboxStore:
     ) -> bool:
         """The claimed message's outcome, written only if ``worker`` still holds the claim
         (whether it did). ``queued`` puts it back for ``next_attempt_at`` (``attempt``: this
-        try counts towards the back-off), with the ``recipients`` still to deliver."""
+        try counts towards the back-off), with the ``recipients`` still to deliver, and clears
+        :meth:`via_overflow`'s mark (its next try may go from a member)."""
         values: dict[str, Any] = {
             "state": state,
             "claimed_by": None,
             "claimed_at": None,
             "updated_at": utc(now),
         }
+        if state == "queued":
+            values["sent_via"] = None
         if reply is not None:
             values["last_reply"] = reply[:500]
         if sent_by is not None:
@@ -311,6 +349,23 @@ class OutboxStore:
                         OUTBOX.c.claimed_by == worker,
                     )
                     .values(**values)
+                ).rowcount
+            )
+
+    def via_overflow(self, message: int, worker: str, now: dt.datetime) -> bool:
+        """Mark the claimed message as going through its pool's overflow channel, committed
+        before the SMTP conversation (as the gate's reservation is for a member): should the
+        worker die, :meth:`recover` knows it may have left. Whether ``worker`` holds the claim."""
+        with self.write() as conn:
+            return bool(
+                conn.execute(
+                    OUTBOX.update()
+                    .where(
+                        OUTBOX.c.id == message,
+                        OUTBOX.c.state == "sending",
+                        OUTBOX.c.claimed_by == worker,
+                    )
+                    .values(sent_via="overflow", updated_at=utc(now))
                 ).rowcount
             )
 
@@ -348,7 +403,7 @@ class OutboxStore:
         ``now``); None if the claim changed meanwhile."""
         with self.write() as conn:
             row = conn.execute(
-                sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients).where(
+                sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients, OUTBOX.c.sent_via).where(
                     OUTBOX.c.id == message,
                     OUTBOX.c.state == "sending",
                     OUTBOX.c.claimed_by == worker,
@@ -358,7 +413,11 @@ class OutboxStore:
                 return None
             slots = self.gate_outcomes(row.message_id, conn)
             rcpts = row.recipients.split(",")
-            state, again = fate({r: slots.get(r, ("none", None))[0] for r in rcpts})
+            again: tuple[str, ...] = ()
+            if row.sent_via == "overflow":  # no slot to ask: it may have left by the channel
+                state = "unknown"
+            else:
+                state, again = fate({r: slots.get(r, ("none", None))[0] for r in rcpts})
             by = next((m for _, m in slots.values()), None)
             why = {
                 "unknown": f"worker {worker} stopped while sending: it may have left; "
@@ -487,23 +546,26 @@ class OutboxStore:
                 "attempts": 0,
                 "last_reply": f"{state}: queued again by hand",
                 "updated_at": utc(now),
+                "sent_via": None,
             }
             if new is not None:
                 values["message_id"], values["data"] = new
             conn.execute(OUTBOX.update().where(OUTBOX.c.id == message).values(**values))
 
     def outbox_counts(self) -> list[dict[str, Any]]:
-        """Messages and recipients per campaign, target (pool or mailbox), sender and state."""
+        """Messages and recipients per campaign, target (pool or mailbox), sender, channel
+        (``sent_via``) and state."""
         o = OUTBOX.c
         q = sa.select(
             o.campaign,
             o.pool_id,
             o.mailbox_id,
             o.sent_by,
+            o.sent_via,
             o.state,
             sa.func.count().label("messages"),
             sa.func.sum(o.rcpt_count).label("recipients"),
-        ).group_by(o.campaign, o.pool_id, o.mailbox_id, o.sent_by, o.state)
+        ).group_by(o.campaign, o.pool_id, o.mailbox_id, o.sent_by, o.sent_via, o.state)
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 

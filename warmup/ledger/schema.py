@@ -250,6 +250,12 @@ POOL = sa.Table(
     sa.Column("name", sa.String, nullable=False, unique=True),
     sa.Column("reply_to", sa.Boolean, nullable=False, server_default=sa.true()),
     _ts("created_at"),
+    # The overflow channel (an ESP relay) for bulk messages once the members' quota is used;
+    # NULL host: none. Its password is in the keyring, never here.
+    sa.Column("overflow_host", sa.String),
+    sa.Column("overflow_port", sa.Integer),
+    sa.Column("overflow_security", sa.String),
+    sa.Column("overflow_user", sa.String),
 )
 
 POOL_MEMBER = sa.Table(
@@ -292,10 +298,21 @@ OUTBOX = sa.Table(
     # How many envelope recipients are left (the tally of ``recipients``), so that ``queue
     # status`` counts from the index below alone instead of reading every row.
     sa.Column("rcpt_count", sa.Integer, nullable=False, server_default="1"),
+    # A bulk message may go through its pool's overflow channel; ``sent_via`` says a message
+    # went (or is going) that way: 'overflow' (NULL: a member, through the gate).
+    sa.Column("bulk", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("sent_via", sa.String),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
     sa.Index("ix_outbox_campaign", "campaign", "state"),
     sa.Index(
-        "ix_outbox_tally", "campaign", "state", "pool_id", "mailbox_id", "sent_by", "rcpt_count"
+        "ix_outbox_tally",
+        "campaign",
+        "state",
+        "pool_id",
+        "mailbox_id",
+        "sent_by",
+        "sent_via",
+        "rcpt_count",
     ),
 )
 

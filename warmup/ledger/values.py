@@ -199,12 +199,24 @@ class PoolNotFound(ConfigError):
 
 
 @dataclass(frozen=True)
+class Overflow:
+    """A pool's overflow channel: an ESP relay for its bulk messages once the members' quota
+    is used (the password is in the keyring, never in the ledger)."""
+
+    host: str
+    port: int
+    security: str  # ssl | starttls | none (loopback only)
+    user: str | None = None
+
+
+@dataclass(frozen=True)
 class PoolRow:
     id: int
     name: str
     reply_to: bool  # the worker sets Reply-To to the sending member
     created_at: dt.datetime
     members: tuple[MailboxRow, ...]
+    overflow: Overflow | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +232,7 @@ class OutboxIn:
     mailbox_id: int | None = None
     pool_id: int | None = None
     campaign: str | None = None
+    bulk: bool = False  # may go through the pool's overflow channel
 
 
 @dataclass(frozen=True)
@@ -244,3 +257,5 @@ class OutboxRow:
     created_at: dt.datetime
     updated_at: dt.datetime
     data: bytes | None = None
+    bulk: bool = False
+    sent_via: str | None = None  # 'overflow': the pool's overflow channel (None: a member)

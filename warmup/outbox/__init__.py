@@ -137,8 +137,11 @@ class Outbox:
         expires: dt.timedelta = DEFAULT_EXPIRY,
         recipients: Sequence[str] | None = None,
         now: dt.datetime | None = None,
+        bulk: bool = False,
     ) -> int | None:
-        """Queue one message; its outbox id, or None when every recipient is suppressed."""
+        """Queue one message; its outbox id, or None when every recipient is suppressed.
+        ``bulk``: once the members' quota of the day is used, it may go through the pool's
+        overflow channel (:mod:`warmup.outbox.overflow`)."""
         got = self.add_many(
             [(message, recipients)],
             mailbox=mailbox,
@@ -147,6 +150,7 @@ class Outbox:
             not_before=not_before,
             expires=expires,
             now=now,
+            bulk=bulk,
         )
         return got.ids[0] if got.ids else None
 
@@ -161,10 +165,11 @@ class Outbox:
         expires: dt.timedelta = DEFAULT_EXPIRY,
         now: dt.datetime | None = None,
         where: Sequence[str] | Callable[[int], str] | None = None,
+        bulk: bool = False,
     ) -> Queued:
         """Queue messages (each with its envelope recipients, default To/Cc/Bcc): every one is
         checked first, then all are written in one transaction (all or none). ``where``: the
-        name of message i in errors (a list, or a function of i).
+        name of message i in errors (a list, or a function of i); ``bulk``: as for :meth:`add`.
 
         ``messages`` may be a generator of any length: each message is flattened as it comes
         and spooled to a temporary file, so memory stays flat in their number; the write lock
@@ -207,6 +212,7 @@ class Outbox:
                         target.mailbox.id if target.mailbox else None,
                         target.pool.id if target.pool else None,
                         campaign,
+                        bulk,
                     )
                 )
                 if len(pending) >= SPOOL_BATCH:

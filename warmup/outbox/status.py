@@ -23,8 +23,10 @@ FAILED = ("bounced", "expired")
 
 
 def status(ledger: Ledger, at: dt.datetime | None = None) -> dict[str, Any]:
-    """``{"campaigns": [...], "mailboxes": [...], "targets": [...]}`` (see the module
-    docstring); states counted in messages, ``recipients`` in envelope recipients."""
+    """``{"campaigns": [...], "mailboxes": [...], "overflow": [...], "targets": [...]}`` (see
+    the module docstring); states counted in messages, ``recipients`` in envelope recipients.
+    A campaign's ``sent`` counts every channel, ``sent_overflow`` the overflow channels' share;
+    ``overflow`` gives each pool's overflow channel's sends (``mailboxes``: the members')."""
     from warmup import api
 
     at = at or now_utc()
@@ -32,6 +34,7 @@ def status(ledger: Ledger, at: dt.datetime | None = None) -> dict[str, Any]:
     pools = {p.id: p for p in ledger.pools()}
     campaigns: dict[str | None, Counter[str]] = {}
     senders: dict[int, Counter[str]] = {}
+    overflow: dict[int, Counter[str]] = {}
     waiting: Counter[tuple[str, int]] = Counter()
     targets_of: dict[str | None, set[tuple[str, int]]] = {}
     for row in ledger.outbox_counts():
@@ -39,6 +42,9 @@ def status(ledger: Ledger, at: dt.datetime | None = None) -> dict[str, Any]:
         campaigns.setdefault(row["campaign"], Counter())[state] += n
         if row["sent_by"] is not None and state not in WAITING:
             senders.setdefault(row["sent_by"], Counter())[state] += n
+        if row["sent_via"] == "overflow" and state not in WAITING:
+            overflow.setdefault(row["pool_id"], Counter())[state] += n
+            campaigns[row["campaign"]]["sent_overflow"] += n if state == "sent" else 0
         target = (
             ("pool", row["pool_id"])
             if row["pool_id"] is not None
@@ -74,8 +80,9 @@ def status(ledger: Ledger, at: dt.datetime | None = None) -> dict[str, Any]:
             {
                 "campaign": name,
                 **{s: c[s] for s in OUTBOX_STATES},
+                "sent_overflow": c["sent_overflow"],
                 "failed": sum(c[s] for s in FAILED),
-                "total": sum(c.values()),
+                "total": sum(c[s] for s in OUTBOX_STATES),
                 "finish": done.isoformat() if done else None,
                 "finished": not days,
             }
@@ -88,4 +95,14 @@ def status(ledger: Ledger, at: dt.datetime | None = None) -> dict[str, Any]:
         }
         for m, c in sorted(senders.items(), key=lambda kv: names.get(kv[0], ""))
     ]
-    return {"campaigns": out_campaigns, "mailboxes": out_senders, "targets": targets}
+    pool_names = {p: pools[p].name if p in pools else f"#{p}" for p in overflow}
+    out_overflow = [
+        {"pool": pool_names[p], **{s: c[s] for s in ("sent", "bounced", "unknown", "expired")}}
+        for p, c in sorted(overflow.items(), key=lambda kv: pool_names[kv[0]])
+    ]
+    return {
+        "campaigns": out_campaigns,
+        "mailboxes": out_senders,
+        "overflow": out_overflow,
+        "targets": targets,
+    }

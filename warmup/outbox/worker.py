@@ -11,7 +11,8 @@ Outcomes: 2xx -> ``sent``; 4xx -> queued again after an exponential back-off, un
 expires; 5xx -> ``bounced`` (a hard bounce suppresses the recipient, as the gate does for every
 send); not allowed now (quota, pacing, window) -> queued again for the plan's next slot, which is
 not an attempt. A message the connection broke on during DATA is ``unknown``: never re-sent
-automatically.
+automatically. A bulk message that every member refuses because its quota is used goes through
+the pool's overflow channel instead (:mod:`warmup.outbox.overflow`), with the same outcomes.
 
 Crash safety: a worker that dies (``kill -9``) leaves its message ``sending``. The next worker
 finds it once the claimant is gone (on the same host: its process no longer exists; on another
@@ -298,6 +299,7 @@ class Worker:
             return self._settle(msg, "cancelled", reply=str(exc))
         choices: list[tuple[int, int, str, Gate]] = []
         waits, why = [], ""
+        refused: list[Allowance] = []
         if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
             choices.append((0, 0, gates[0].box.address, gates[0]))
             self._observe(gates[0], now)
@@ -308,6 +310,7 @@ class Worker:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
             else:
                 why = why or refusal
+                refused.append(a)
                 waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
         report = None
         for *_, gate in sorted(choices, key=lambda c: c[:3]):
@@ -320,6 +323,7 @@ class Worker:
                 a = exc.allowance
                 self._observe(gate, now, a)
                 why = str(exc)
+                refused.append(a)
                 waits.append(self._next_slot(a.status, a.next_send_at, box, now))
                 continue
             except Suppressed as exc:
@@ -338,6 +342,14 @@ class Worker:
                 self._from_slots(msg)
                 raise
         if report is None:
+            if (
+                msg.bulk
+                and pool is not None
+                and pool.overflow is not None
+                and refused
+                and all(_quota_used(a, len(rcpts)) for a in refused)
+            ):
+                return self._overflow(msg, pool, rcpts)
             if not waits:  # a pool left without mailboxes
                 waits, why = [now + dt.timedelta(minutes=15)], "the pool has no mailbox"
             return self._wait(msg, min(waits), why)
@@ -355,6 +367,47 @@ class Worker:
             f"to {', '.join(rcpts)}: {reply}"
         )
         return self._settle(msg, state, reply=reply, sent_by=box.id)
+
+    def _overflow(self, msg: OutboxRow, pool: PoolRow, rcpts: list[str]) -> str:
+        """Send a bulk message through the pool's overflow channel (every member's quota is
+        used); nothing goes to the gate's records, so the warm-up never counts it."""
+        from warmup.outbox import overflow
+
+        now = self.clock()
+        bad = self.ledger.suppressed(rcpts)
+        if bad:
+            self.log(f"{_stamp(now)} suppressed #{msg.id}: {', '.join(sorted(bad))}")
+            rcpts = [r for r in rcpts if r not in bad]
+            if not rcpts:
+                return self._settle(msg, "cancelled", reply="every recipient is suppressed")
+        # Committed before the SMTP conversation: a crash from here on leaves it "unknown".
+        if not self.ledger.via_overflow(msg.id, self.id, now):
+            return "lost"  # another worker settled our claim: it is no longer ours to send
+        data, sender = _overflow_sender(msg.data or b"", pool)
+        try:
+            report = overflow.send(pool, sender, rcpts, data, self._timeout)
+        except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
+            return self._retry(msg, None, str(exc), attempt=True, recipients=rcpts)
+        except BaseException:
+            self._settle(msg, "unknown", reply="the worker stopped while sending via overflow")
+            raise
+        outcomes = {
+            r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
+        }
+        reply = _reply(report)
+        hard = [r for r in rcpts if outcomes[r] == "hard"]
+        if hard:
+            why = f"hard bounce from the overflow channel of pool {pool.name}: {reply}"
+            self.ledger.suppress(hard, "hard", why[:500], now)
+        state, again = fate(outcomes)
+        if state == "queued":
+            soft = any(outcomes[r] == "soft" for r in again)
+            return self._retry(msg, None, reply, attempt=soft, recipients=list(again))
+        self.log(
+            f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
+            f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {reply}"
+        )
+        return self._settle(msg, state, reply=reply, recipients=rcpts if bad else None)
 
     def _observe(self, gate: Gate, now: dt.datetime, a: Allowance | None = None) -> None:
         """Tell the notification targets of a change of ``gate``'s mailbox's health (see
@@ -387,7 +440,7 @@ class Worker:
     def _retry(
         self,
         msg: OutboxRow,
-        box: MailboxRow,
+        box: MailboxRow | None,
         reply: str,
         attempt: bool,
         recipients: list[str] | None = None,
@@ -396,13 +449,15 @@ class Worker:
         until = now + (backoff(msg.attempts + 1) if attempt else MIN_WAIT)
         if until >= msg.expires_at:
             self.log(f"{_stamp(now)} expired #{msg.id} after {msg.attempts + 1} tries: {reply}")
-            return self._settle(msg, "expired", reply=reply, sent_by=box.id, attempt=attempt)
+            return self._settle(
+                msg, "expired", reply=reply, sent_by=box.id if box else None, attempt=attempt
+            )
         self.log(f"{_stamp(now)} deferred #{msg.id} until {_stamp(until)}: {reply}")
         self._settle(
             msg,
             "queued",
             reply=reply,
-            sent_by=box.id,
+            sent_by=box.id if box else None,
             next_attempt_at=until,
             attempt=attempt,
             recipients=recipients,
@@ -436,6 +491,25 @@ def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
         del msg["Reply-To"]
         msg["Reply-To"] = sender
     return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def _quota_used(a: Allowance, recipients: int) -> bool:
+    """Whether ``a`` refuses ``recipients`` because the day's quota is used (not a pause, a
+    hold, the window, pacing or a recipient-domain cap)."""
+    return a.status == "exhausted" or a.can_send and a.remaining < recipients
+
+
+def _overflow_sender(data: bytes, pool: PoolRow) -> tuple[bytes, str]:
+    """The message as the overflow channel sends it, and its sender: its own From, else the
+    pool's first member (set as From)."""
+    import email.utils
+
+    head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
+    sender = email.utils.parseaddr(str(head.get("From", "")))[1].lower()
+    if sender:
+        return data, sender
+    sender = pool.members[0].address if pool.members else "postmaster@localhost"
+    return _as_sent(data, sender, False), sender
 
 
 def _reply(report: object) -> str:

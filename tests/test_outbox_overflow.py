@@ -1,0 +1,312 @@
+"""A pool's overflow channel as a user meets it (issue #13): bulk messages go through an ESP relay
+once the members' quota of the day is used, never counted as warm-up volume. Two real SMTP sinks
+on loopback: the member's provider and the ESP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ledger_digest
+from tests.filekeyring import FileKeyring
+from tests.gatekit import PASSWORD_ENV, cli
+from tests.outboxkit import accounts, leads, pool_of, queue_csv, template
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from warmup import Outbox
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import HOST, LEASE, Worker
+
+ESP_USER = "esp-api"
+ESP_SECRET = "esp-Canary-7f3a9c"
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def esp() -> Iterator[SmtpSink]:
+    """The ESP relay: plain SMTP on loopback, its own login."""
+    with SmtpSink("plain", user=ESP_USER, password=ESP_SECRET) as s:
+        yield s
+
+
+@pytest.fixture
+def keyring_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A real keyring backend (a JSON file) for this process, as `mailbox login` tests use."""
+    import keyring
+
+    path = tmp_path / "keyring.json"
+    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(path))
+    before = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    yield path
+    keyring.set_keyring(before)
+
+
+def overflow_to(esp: SmtpSink, *extra: str) -> list[str]:
+    """``warmup pool overflow P`` pointing at the ESP sink, the password on standard input."""
+    args = ["pool", "overflow", "P", "--host", "127.0.0.1", "--port", str(esp.port)]
+    args += ["--security", "none", "--user", ESP_USER, *extra]
+    res = cli(*args, stdin=ESP_SECRET + "\n")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(
+        f"Pool P: overflow channel 127.0.0.1:{esp.port} (none, user {ESP_USER}); password "
+        f"stored in the keyring"
+    )
+    return args
+
+
+def sent_today(box: str) -> int:
+    res = cli("quota", box, "--json")
+    assert res.returncode == 0, res.stderr
+    (got,) = json.loads(res.stdout)
+    return int(got["sent"])
+
+
+def listed() -> dict[str, dict[str, object]]:
+    return {m["recipients"][0]: m for m in json.loads(cli("queue", "list", "--json").stdout)}
+
+
+@pytest.mark.slow
+def test_bulk_messages_past_the_quota_go_through_the_overflow_channel_and_never_count(
+    sink, esp, ssl_cert_env, keyring_file, tmp_path, ledger_path
+):
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2)
+    args = overflow_to(esp)
+    tpl = template(tmp_path / "t.toml")
+    res = queue_csv(leads(tmp_path / "bulk.csv", 5), tpl, "--campaign", "news", "--bulk")
+    assert res.returncode == 0, res.stderr
+    one = leads(tmp_path / "one.csv", 2, start=5)
+    assert queue_csv(one, tpl, "--campaign", "intro").returncode == 0
+
+    run = cli("run", "--once", env=PASSWORD_ENV)
+    assert run.returncode == 0, run.stderr
+    assert sorted(r for m in sink.messages for r in m.rcpt_tos) == [
+        "lead0@example.com",
+        "lead1@example.com",
+    ]
+    via_esp = esp.messages
+    assert sorted(r for m in via_esp for r in m.rcpt_tos) == [
+        f"lead{i}@example.com" for i in (2, 3, 4)
+    ]
+    # No From in the template: the pool's first member, in the header and the envelope.
+    assert {(m.auth_login, m.mail_from, str(m.message["From"])) for m in via_esp} == {
+        (ESP_USER, box, box)
+    }
+    rows = listed()
+    assert {r: (m["state"], m["via"]) for r, m in rows.items()} == {
+        "lead0@example.com": ("sent", None),
+        "lead1@example.com": ("sent", None),
+        "lead2@example.com": ("sent", "overflow"),
+        "lead3@example.com": ("sent", "overflow"),
+        "lead4@example.com": ("sent", "overflow"),
+        "lead5@example.com": ("queued", None),
+        "lead6@example.com": ("queued", None),
+    }
+    assert rows["lead2@example.com"]["sent_by"] is None and rows["lead2@example.com"]["bulk"]
+    assert "overflow of pool P" in cli("queue", "list").stdout
+    shown = cli("queue", "show", str(rows["lead3@example.com"]["id"])).stdout
+    assert "via: overflow" in shown and "bulk: True" in shown
+
+    assert sent_today(box) == 2  # the warm-up counts the member's two sends, nothing else
+    status = json.loads(cli("queue", "status", "--json").stdout)
+    news = next(c for c in status["campaigns"] if c["campaign"] == "news")
+    assert (news["sent"], news["sent_overflow"], news["queued"]) == (5, 3, 0)
+    assert status["mailboxes"][0]["mailbox"] == box and status["mailboxes"][0]["sent"] == 2
+    assert status["overflow"] == [
+        {"pool": "P", "sent": 3, "bounced": 0, "unknown": 0, "expired": 0}
+    ]
+    text = cli("queue", "status").stdout
+    assert "OVERFLOW OF POOL" in text
+
+    shows = [cli("pool", "show", "P"), cli("pool", "show", "P", "--json"), cli("pool", "list")]
+    assert f"127.0.0.1:{esp.port} (none, user {ESP_USER})" in shows[0].stdout
+    assert json.loads(shows[1].stdout)["overflow"] == {
+        "host": "127.0.0.1",
+        "port": esp.port,
+        "security": "none",
+        "user": ESP_USER,
+    }
+    # The password went to the keyring only: never argv, output, logs or the ledger.
+    assert ESP_SECRET in keyring_file.read_text()
+    assert ESP_SECRET not in " ".join(args)
+    for res in (run, *shows):
+        assert ESP_SECRET not in res.stdout + res.stderr
+    for path in ledger_path.parent.glob("ledger.db*"):
+        assert ESP_SECRET.encode() not in path.read_bytes()
+
+    again = cli("run", "--once", env=PASSWORD_ENV)  # quota used, nothing bulk left: no more
+    assert again.returncode == 0, again.stderr
+    assert (len(sink.messages), len(esp.messages)) == (2, 3)
+
+
+@pytest.mark.slow
+def test_without_an_overflow_channel_bulk_waits_as_before_until_one_is_given(
+    sink, esp, ssl_cert_env, keyring_file, tmp_path
+):
+    pool_of(sink.port, tmp_path, n=1, daily=2)
+    tpl = template(tmp_path / "t.toml")
+    assert queue_csv(leads(tmp_path / "a.csv", 4), tpl, "--bulk").returncode == 0
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    assert (len(sink.messages), esp.messages) == (2, [])  # as before: two sent, two wait
+    assert [m["state"] for m in listed().values()].count("queued") == 2
+
+    overflow_to(esp)  # the two waiting for tomorrow may go today now
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    assert sorted(r for m in esp.messages for r in m.rcpt_tos) == [
+        "lead2@example.com",
+        "lead3@example.com",
+    ]
+
+    res = cli("pool", "overflow", "P", "--off")
+    assert (res.returncode, res.stdout) == (
+        0,
+        "Pool P: no overflow channel; its bulk messages wait for the members.\n",
+    )
+    assert ESP_SECRET not in keyring_file.read_text()
+    assert json.loads(cli("pool", "show", "P", "--json").stdout)["overflow"] is None
+
+
+@pytest.mark.slow
+def test_a_paused_member_is_not_a_used_quota_its_bulk_messages_wait(
+    sink, esp, ssl_cert_env, keyring_file, tmp_path
+):
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2)
+    overflow_to(esp)
+    assert cli("mailbox", "pause", box, "--reason", "postmaster asked").returncode == 0
+    res = queue_csv(leads(tmp_path / "a.csv", 3), template(tmp_path / "t.toml"), "--bulk")
+    assert res.returncode == 0, res.stderr
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    assert (sink.messages, esp.messages) == ([], [])
+    assert {m["state"] for m in listed().values()} == {"queued"}
+
+
+def test_the_esp_s_replies_a_hard_bounce_suppresses_a_4xx_retries_later(
+    sink,
+    esp,
+    ssl_cert_env,
+    keyring_file,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    overflow_to(esp)
+    esp.reject_rcpt = {
+        "lead1@example.com": (550, "5.1.1 <lead1@example.com>: user unknown"),
+        "lead2@example.com": (451, "4.3.0 try again later"),
+    }
+    ledger = open_ledger(ledger_url)
+    outbox = Outbox(ledger)
+    ids = {}
+    for i in range(3):
+        msg = f"From: x@corp.example\nTo: lead{i}@example.com\nSubject: s\n\nhi\n".encode()
+        ids[i] = outbox.add(msg, pool="P", bulk=True)
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    assert len(sink.messages) == 1  # lead0 took the quota of 1
+    one, two = ledger.message(ids[1]), ledger.message(ids[2])
+    assert (one.state, one.sent_via) == ("bounced", "overflow")
+    assert "5.1.1" in (one.last_reply or "")
+    assert ledger.suppressed(["lead1@example.com"])  # as the gate does for a hard bounce
+    assert (two.state, two.attempts, two.sent_via) == ("queued", 1, None)
+    assert two.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4)
+    assert esp.messages == []  # both refused at RCPT: nothing left
+
+
+def test_a_worker_killed_while_sending_through_the_channel_leaves_it_unknown(
+    sink,
+    esp,
+    keyring_file,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    overflow_to(esp)
+    ledger = open_ledger(ledger_url)
+    t0 = dt.datetime.now(dt.UTC)
+    mid = Outbox(ledger).add(b"To: x@example.com\nSubject: s\n\nhi\n", pool="P", bulk=True, now=t0)
+    dead = f"{HOST}-elsewhere:1:gone"
+    claimed = ledger.claim(dead, t0)
+    assert claimed is not None and claimed.id == mid and claimed.bulk
+    assert ledger.via_overflow(mid, dead, t0)
+    with Worker(ledger, clock=lambda: t0 + LEASE + dt.timedelta(minutes=1)) as worker:
+        assert worker.recover(t0 + LEASE + dt.timedelta(minutes=1)) == ["unknown"]
+    assert ledger.message(mid).state == "unknown"  # no gate slot, but it may have left
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "error"),
+    [
+        (
+            ["P", "--host", "127.0.0.1", "--port", "0"],
+            64,
+            "Error: --port 0: expected 1-65535\n",
+        ),
+        (
+            ["P", "--host", "esp.example", "--security", "none"],
+            64,
+            "Error: --security none sends the password in clear text: allowed only with a "
+            "loopback --host (127.0.0.1, localhost)\n",
+        ),
+        (["P"], 64, "Error: give --host HOST (or --off to remove the overflow channel)\n"),
+        (
+            ["nope", "--host", "esp.example"],
+            78,
+            "Error: pool 'nope' not found; create it with 'warmup pool add nope ADDRESS...'\n",
+        ),
+        (
+            ["P", "--off"],
+            65,
+            "Error: pool 'P' has no overflow channel; give it one with 'warmup pool "
+            "overflow P --host HOST'\n",
+        ),
+    ],
+)
+def test_bad_overflow_settings_are_one_line_and_leave_the_ledger_untouched(
+    args, code, error, sink, tmp_path, ledger_path
+):
+    pool_of(sink.port, tmp_path, n=1)
+    before = ledger_digest(ledger_path)
+    res = cli("pool", "overflow", *args)
+    assert (res.returncode, res.stderr) == (code, error)
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_channel_without_a_user_sends_without_logging_in(sink, esp, ssl_cert_env, tmp_path):
+    """No --user: no password is looked for and no AUTH is tried (a relay that authorizes by
+    address); this sink wants a login, so it refuses MAIL and the message backs off."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    res = cli("pool", "overflow", "P", "--host", "127.0.0.1")
+    assert res.stdout == "Pool P: overflow channel 127.0.0.1:465 (ssl, no login).\n"
+    res = cli(
+        "pool",
+        "overflow",
+        "P",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(esp.port),
+        "--security",
+        "none",
+    )
+    assert res.stdout == f"Pool P: overflow channel 127.0.0.1:{esp.port} (none, no login).\n"
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    first = outbox.add(b"To: a@example.com\nSubject: s\n\nhi\n", pool="P", bulk=True)
+    second = outbox.add(b"To: b@example.com\nSubject: s\n\nhi\n", pool="P", bulk=True)
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    assert ledger.message(first).state == "sent"
+    row = ledger.message(second)
+    assert (row.state, row.attempts) == ("queued", 0)  # refused before any recipient: released
+    assert "530" in (row.last_reply or "") and "login" not in (row.last_reply or "")
+    assert esp.messages == []

@@ -1,0 +1,160 @@
+"""A pool's overflow channel: an ESP relay (host, port, credentials) for the pool's bulk messages
+once every member's quota of the day is used (the seed's "quality channel").
+
+    warmup pool overflow outreach --host smtp.esp.example --port 587 --security starttls --user api
+
+Only messages queued as bulk (``queue add --bulk``, ``Outbox.add(..., bulk=True)``) go this way,
+and only when each member refuses them because its quota is used (``exhausted``); a member paused,
+held, outside its window or pacing makes the message wait as any other. Overflow sends never go
+through the gate: nothing is written to the warm-up records, so quota, plan and reports do not
+see them; the outbox row says ``sent_via = 'overflow'``. Suppressed recipients are never mailed.
+
+The password is never in the ledger: ``$WARMUP_OVERFLOW_PASSWORD``, else the system keyring
+(service ``warmup``, user ``overflow:POOL``), filled by ``warmup pool overflow ... --user U``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from warmup import credentials
+from warmup.errors import ConfigError, DataError, InvalidField, Unavailable
+from warmup.instants import now_utc
+from warmup.ledger import Ledger, Overflow, PoolRow
+from warmup.providers import SECURITIES
+from warmup.smtp import DEFAULT_TIMEOUT, Outcome, Session, Target
+
+PASSWORD_ENV = "WARMUP_OVERFLOW_PASSWORD"
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+__all__ = ["PASSWORD_ENV", "check", "configure", "keyring_user", "password", "send", "turn_off"]
+
+
+def keyring_user(pool: str) -> str:
+    """The keyring entry (user, service ``warmup``) of pool ``pool``'s overflow password."""
+    return f"overflow:{pool}"
+
+
+def configure(
+    ledger: Ledger,
+    pool: str,
+    host: str,
+    port: int | None = None,
+    security: str | None = None,
+    user: str | None = None,
+    now: dt.datetime | None = None,
+) -> PoolRow:
+    """Give pool ``pool`` an overflow channel (replacing the one it had); the pool now.
+    ``security`` defaults to ssl, ``port`` to that security's usual port; ``none`` (no TLS)
+    only with a loopback host. The pool's bulk messages waiting for the members' next day
+    become due at once."""
+    channel = check(host, port, security, user)
+    return ledger.set_overflow(ledger.pool(pool).name, channel, now or now_utc())
+
+
+def check(
+    host: str, port: int | None = None, security: str | None = None, user: str | None = None
+) -> Overflow:
+    """The channel these settings describe, or :class:`InvalidField` naming the one at fault."""
+    from warmup.api import _is_loopback
+
+    security = security or "ssl"
+    if security not in SECURITIES:
+        raise InvalidField(
+            "security",
+            "{field} {security!r}: expected one of {choices}",
+            security=security,
+            choices=", ".join(SECURITIES),
+        )
+    host = (host or "").strip()
+    if not host or any(c.isspace() or not c.isprintable() or c == "," for c in host):
+        raise InvalidField(
+            "host", "{field} {host!r}: expected one host name or IP address", host=host
+        )
+    if security == "none" and not _is_loopback(host):
+        raise InvalidField(
+            "security",
+            "{field} none sends the password in clear text: allowed only with a loopback "
+            "{host} (127.0.0.1, localhost)",
+            refs={"host": "host"},
+        )
+    if port is not None and not 0 < port < 65536:
+        raise InvalidField("port", "{field} {port}: expected 1-65535", port=port)
+    if user is not None and (not user.strip() or not user.isprintable()):
+        raise InvalidField("user", "{field} {user!r}: expected a login name", user=user)
+    return Overflow(host, port or DEFAULT_PORTS[security], security, user and user.strip())
+
+
+def turn_off(ledger: Ledger, pool: str) -> PoolRow:
+    """Remove pool ``pool``'s overflow channel (and its stored password): its bulk messages
+    wait for the members again. :class:`DataError` if it has none."""
+    found = ledger.pool(pool)
+    if found.overflow is None:
+        raise DataError(
+            f"pool {found.name!r} has no overflow channel; give it one with "
+            f"'warmup pool overflow {found.name} --host HOST'"
+        )
+    if found.overflow.user is not None:
+        try:
+            credentials.forget_password(keyring_user(found.name))
+        except ConfigError:  # no keyring on this machine: nothing stored there
+            pass
+    return ledger.set_overflow(found.name, None, now_utc())
+
+
+def password(pool: str) -> str:
+    """The overflow channel's password: ``$WARMUP_OVERFLOW_PASSWORD``, else the keyring."""
+    secret = os.environ.get(PASSWORD_ENV)
+    if secret:
+        return secret
+    try:
+        secret = credentials._keyring().get_password(credentials.SERVICE, keyring_user(pool))
+    except ConfigError:
+        raise ConfigError(
+            f"no system keyring for the overflow password of pool {pool}; set {PASSWORD_ENV}"
+        ) from None
+    except Exception as exc:  # keyring backends raise their own types
+        raise ConfigError(
+            f"the system keyring failed ({type(exc).__name__}); set {PASSWORD_ENV}"
+        ) from None
+    if not secret:
+        raise ConfigError(
+            f"no password for the overflow channel of pool {pool}: store it with 'warmup pool "
+            f"overflow {pool} --host HOST --user USER' or set {PASSWORD_ENV}"
+        )
+    return secret
+
+
+def send(
+    pool: PoolRow,
+    mail_from: str,
+    recipients: list[str],
+    data: bytes,
+    timeout: float | None = None,
+) -> Outcome:
+    """One message through ``pool``'s overflow channel: the per-recipient results (never raises
+    for SMTP replies); :class:`Unavailable` and the login errors when it cannot be handed over."""
+    channel = pool.overflow
+    assert channel is not None
+    secret = password(pool.name) if channel.user else ""
+    target = Target(
+        (channel.host,),
+        channel.port,
+        channel.security,
+        channel.user or "",
+        secret,
+        timeout or DEFAULT_TIMEOUT,
+    )
+    try:
+        session = Session(target)
+    except Unavailable as exc:
+        why = str(exc).partition("; check")[0]  # without the mailbox's hint
+        raise Unavailable(
+            f"overflow channel of pool {pool.name}: {why}; check it with "
+            f"'warmup pool show {pool.name}'"
+        ) from None
+    try:
+        return session.send(mail_from, recipients, data)
+    finally:
+        session.close()
