@@ -35,13 +35,14 @@ def test_quota_check_is_silent_unless_verbose(run):
     assert (refused.exit_code, refused.output) == (75, "")
 
 
-def _on_a_terminal(*args: str, env: dict[str, str]) -> str:
-    """Run ``warmup ARGS`` with a pseudo-terminal as its stdout; what it printed."""
+def _on_a_terminal(*args: str, env: dict[str, str], stderr_too: bool = False) -> str:
+    """Run ``warmup ARGS`` with a pseudo-terminal as its stdout (and stderr); what it
+    printed there."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "warmup", *args],
         stdout=follower,
-        stderr=subprocess.PIPE,
+        stderr=follower if stderr_too else subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         env={**os.environ, **env},
     )
@@ -79,3 +80,41 @@ def test_statuses_are_coloured_on_a_terminal_only_and_never_with_no_color(run):
     assert "\x1b[" not in _on_a_terminal("quota", env={**env, "NO_COLOR": "1"})
     assert "\x1b[" not in _on_a_terminal("quota", env={**env, "TERM": "dumb"})
     assert "\x1b[" not in run("quota").stdout  # not a terminal
+
+
+def _log(path, rows: int) -> None:
+    lines = ["mailbox,recipient,sent_at,provider"]
+    lines += [
+        f"box{i % 3}@corp.example,lead{i}@example.com,2026-01-01T{i // 3600 % 24:02d}:"
+        f"{i // 60 % 60:02d}:{i % 60:02d}+08:00,exmail"
+        for i in range(rows)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.slow
+def test_import_draws_a_bar_with_total_and_eta_on_a_terminal_only(tmp_path, ledger_path):
+    """Issue #16 acceptance 3, with 5,000 rows: on a terminal a bar with the total and an ETA;
+    to a pipe no bar, one summary line."""
+    log = tmp_path / "log.csv"
+    _log(log, 5000)
+    shown = _on_a_terminal("import", str(log), env={"TERM": "xterm-256color"}, stderr_too=True)
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert "Checking log.csv" in plain and "Importing log.csv" in plain
+    assert "5000/5000 rows" in plain and "ETA" in plain
+    assert "Imported 5000 new sends" in plain
+    ledger_path.unlink()
+    piped = subprocess.run(
+        [sys.executable, "-m", "warmup", "import", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines() == [
+        "Imported 5000 new sends and 0 new bounces from "
+        f"{log}. Registered 3 new mailboxes and 0 pause/resume events."
+    ]
+    assert piped.stderr == f"Created a new ledger at {ledger_path}.\n"

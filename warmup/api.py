@@ -488,7 +488,9 @@ IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most on
 
 
 def import_csv(
-    ledger: Ledger, path: str | Path, progress: Callable[[int], None] | None = None
+    ledger: Ledger,
+    path: str | Path,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> Imported:
     """Import an earlier sending log.
 
@@ -501,7 +503,9 @@ def import_csv(
     else the provider's preset) register a mailbox the ledger does not know yet (ignored for
     known ones); ``event`` = ``pause``/``resume`` makes the row a manual
     pause or resume of its mailbox at ``sent_at`` (recipient empty; ``reason`` optional).
-    ``progress(rows written so far)`` is called after each batch.
+    ``progress(phase, rows so far, rows in all)`` is called every :data:`IMPORT_BATCH` rows:
+    phase ``"check"`` while the file is validated (the total not known yet: None), then
+    ``"write"`` after each batch written (the total known).
     """
     path = Path(path)
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
@@ -511,6 +515,8 @@ def import_csv(
     now = now_utc()
     for line, r in _csv_rows(path, now, zones):
         rows += 1
+        if progress and rows % IMPORT_BATCH == 0:
+            progress("check", rows, None)
         if r["mailbox"] in known or r["mailbox"] in register:
             continue
         if not r["provider"]:
@@ -534,17 +540,23 @@ def import_csv(
             "policy": r["policy"] or prov.policy,
             "timezone": r["timezone"] or prov.timezone or _local_zone(),
         }
+    if progress:
+        progress("check", rows, rows)
     total = Recorded()
+    written = 0
     batch: list[tuple[str, SendIn | EventIn]] = []
     for _, r in _csv_rows(path, now, zones):
         batch.append((r["mailbox"], _import_item(r, path)))
         if len(batch) >= IMPORT_BATCH:
             total.add(ledger.import_batch(batch, register))
+            written += len(batch)
             batch = []
             if progress:
-                progress(total.sends + total.events)
+                progress("write", written, rows)
     if batch:
         total.add(ledger.import_batch(batch, register))
+        if progress:
+            progress("write", rows, rows)
     return Imported(total.sends, total.bounces, total.mailboxes, total.events)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from warmup import api
@@ -120,7 +122,12 @@ def import_(ledger: Ledger, file: str) -> None:
     Example:
         warmup import sent-log.csv
     """
-    r = api.import_csv(ledger, file)
+    from warmup.cli.progress import bars
+
+    name = Path(file).name
+    phases = {"check": f"Checking {name}", "write": f"Importing {name}"}
+    with bars("rows") as update:
+        r = api.import_csv(ledger, file, lambda phase, n, of: update(phases[phase], n, of))
     extra = (
         f" Registered {plural(r.mailboxes, 'new mailbox', 'new mailboxes')} and "
         f"{plural(r.events, 'pause/resume event')}."
