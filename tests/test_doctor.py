@@ -162,7 +162,7 @@ def test_doctor_names_the_failing_step(name, pki, ssl_cert_env, dovecot, tmp_pat
             "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
         }
         start = time.monotonic()
-        res = warmup("doctor", BOX, "--json", "--timeout", case.timeout, env=env)
+        res = warmup("doctor", BOX, "--no-domain", "--json", "--timeout", case.timeout, env=env)
         elapsed = time.monotonic() - start
     assert "Traceback" not in res.stderr, res.stderr
     assert elapsed < 20  # no step hangs beyond its timeout
@@ -214,7 +214,7 @@ def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
             str(dovecot.port),
         )
         assert added.returncode == 0, added.stderr
-        res = warmup("doctor", BOX, env={"WARMUP_PASSWORD": IMAP_PASSWORD})
+        res = warmup("doctor", BOX, "--no-domain", env={"WARMUP_PASSWORD": IMAP_PASSWORD})
     assert res.returncode == 0, res.stdout + res.stderr
     lines = res.stdout.splitlines()
     assert lines[0].split() == ["STEP", "TARGET", "STATUS", "MS", "DETAIL"]
@@ -238,7 +238,7 @@ def test_dns_failure_does_not_hang_and_prints_the_fix(ssl_cert_env):
     )
     assert added.returncode == 0, added.stderr
     start = time.monotonic()
-    res = warmup("doctor", BOX, "--timeout", "3", env={"WARMUP_PASSWORD": "x"})
+    res = warmup("doctor", BOX, "--no-domain", "--timeout", "3", env={"WARMUP_PASSWORD": "x"})
     assert time.monotonic() - start < 15
     assert res.returncode == 69
     assert "dns failed for SMTP smtp.corp.invalid:465" in res.stderr

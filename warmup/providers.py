@@ -33,6 +33,16 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class DnsExpect:
+    """What the provider's customers publish in DNS (``warmup doctor``'s domain checks): the
+    SPF include, MX host suffixes and DKIM selectors, where the provider documents them."""
+
+    spf: str | None = None
+    mx: tuple[str, ...] = ()
+    dkim: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
     title: str
@@ -44,6 +54,7 @@ class Provider:
     max_recipients: int | None = None
     checklist: tuple[str, ...] = field(default_factory=tuple)
     policy: str = "default"  # the preset a mailbox of this provider gets unless told otherwise
+    dns: DnsExpect = field(default_factory=DnsExpect)
 
     @property
     def min_interval(self) -> float:
@@ -62,6 +73,7 @@ class Provider:
             "max_recipients": self.max_recipients,
             "checklist": list(self.checklist),
             "policy": self.policy,
+            "dns": {"spf": self.dns.spf, "mx": list(self.dns.mx), "dkim": list(self.dns.dkim)},
         }
 
 
@@ -88,6 +100,11 @@ def providers() -> dict[str, Provider]:
             max_recipients=raw.get("max_recipients"),
             checklist=tuple(raw.get("checklist", ())),
             policy=raw.get("policy", "default"),
+            dns=DnsExpect(
+                raw.get("dns", {}).get("spf"),
+                tuple(raw.get("dns", {}).get("mx", ())),
+                tuple(raw.get("dns", {}).get("dkim", ())),
+            ),
         )
     return out
 

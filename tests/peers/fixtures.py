@@ -6,6 +6,7 @@
 - ``dovecot`` (session): one Dovecot instance; ``dovecot_clean``: the same instance, running,
   with INBOX emptied and every other folder deleted before the test.
 - ``silent_server``: a listener that never greets; ``closed_port``: (host, port) refusing.
+- ``dns_server``: a DNS server on loopback serving the records the test writes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers.dns import DnsServer
 from tests.peers.dovecot import DOVECOT, Dovecot
 from tests.peers.smtp import HOST, SilentServer, SmtpSink, free_port
 from tests.peers.tls import TestPKI
@@ -87,3 +89,10 @@ def silent_server() -> Iterator[SilentServer]:
 @pytest.fixture
 def closed_port() -> tuple[str, int]:
     return HOST, free_port()
+
+
+@pytest.fixture
+def dns_server() -> Iterator[DnsServer]:
+    """A DNS server on loopback with an empty zone: the test writes its records."""
+    with DnsServer() as server:
+        yield server

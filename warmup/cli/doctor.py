@@ -19,24 +19,54 @@ MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 @click.option(
     "--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait at each step."
 )
+@click.option(
+    "--domain/--no-domain",
+    default=True,
+    show_default=True,
+    help="Also check the sending domain's DNS: MX, SPF, DKIM, DMARC.",
+)
+@click.option(
+    "--dkim-selector",
+    "selectors",
+    metavar="NAME",
+    multiple=True,
+    help="DKIM selector to look for (default: the provider's known ones).",
+)
+@click.option(
+    "--dns-server",
+    metavar="HOST[:PORT]",
+    envvar="WARMUP_DNS_SERVER",
+    help="Resolver for the domain checks (default: the system's).",
+)
 @password_option
 @json_option
 @pass_ledger
 def doctor(
-    ledger: Ledger, address: str, timeout: float, password_command: str | None, json_: bool
+    ledger: Ledger,
+    address: str,
+    timeout: float,
+    domain: bool,
+    selectors: tuple[str, ...],
+    dns_server: str | None,
+    password_command: str | None,
+    json_: bool,
 ) -> int:
     """Check a mailbox's set-up step by step and name the step that fails.
 
     In order: the SMTP and IMAP hosts (primary and backup) resolve, accept a TCP connection
     and a verified TLS handshake; then SMTP EHLO + AUTH (then QUIT: nothing is sent) and an
-    IMAP login. A failure says the likely cause and the fix, in the order of the provider's
+    IMAP login; then the sending domain's DNS (MX at the provider, one SPF record that
+    includes the provider and does not end in +all within 10 lookups, a DKIM key, a DMARC
+    policy). A failure says the likely cause and the fix, in the order of the provider's
     setup checklist. Exit 0 when nothing failed (warnings allowed), else the code of the first
-    failure: 69 unreachable (DNS, TCP, TLS), 77 login refused, 78 no password.
+    failure: 69 unreachable (DNS, TCP, TLS), 77 login refused, 78 no password or a domain
+    record to fix.
 
     \b
     Example:
         warmup doctor sales@corp.example
         warmup doctor sales@corp.example --password-command 'pass show mail/sales' --json
+        warmup doctor sales@corp.example --dkim-selector s2026
     """
     from warmup import credentials
     from warmup import doctor as lib
@@ -49,6 +79,17 @@ def doctor(
     except ConfigError as exc:
         password, reason = None, str(exc)
     checks = lib.run(box, password, timeout, no_password=reason or "no password available")
+    if domain:
+        from warmup import domaincheck
+        from warmup.providers import get_provider
+
+        checks += domaincheck.run(
+            box.address.rpartition("@")[2],
+            get_provider(box.provider),
+            selectors=selectors,
+            server=dns_server,
+            timeout=timeout,
+        )
     code = lib.exit_code(checks)
     if json_:
         print_json(

@@ -1,0 +1,56 @@
+"""A real DNS server on 127.0.0.1 (dnslib, UDP and TCP) serving zones a test writes.
+
+``DnsServer().records`` maps ``(name, type)`` to a list of record texts in zone-file syntax
+(``"10 mx1.corp.example."`` for MX, ``'"v=spf1 -all"'`` for TXT); a name with no record of
+any type answers NXDOMAIN, a name with records of other types an empty answer, as a real
+authoritative server does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib.server import BaseResolver, DNSLogger, DNSServer
+
+HOST = "127.0.0.1"
+
+
+class _Zone(BaseResolver):  # type: ignore[misc]
+    def __init__(self) -> None:
+        self.records: dict[tuple[str, str], list[str]] = {}
+        self.queries: list[tuple[str, str]] = []
+
+    def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
+        reply = request.reply()
+        name = str(request.q.qname).rstrip(".").lower()
+        rtype = QTYPE[request.q.qtype]
+        self.queries.append((name, rtype))
+        texts = self.records.get((name, rtype), [])
+        for text in texts:
+            reply.add_answer(*RR.fromZone(f"{name}. 60 IN {rtype} {text}"))
+        if not texts and not any(n == name for n, _ in self.records):
+            reply.header.rcode = RCODE.NXDOMAIN
+        return reply
+
+
+class DnsServer:
+    """Started on a free port (UDP and TCP on the same one); ``address`` is "HOST:PORT"."""
+
+    def __init__(self) -> None:
+        self.zone = _Zone()
+        self.records = self.zone.records
+        quiet = DNSLogger(logf=lambda _line: None)
+        self._udp = DNSServer(self.zone, port=0, address=HOST, logger=quiet)
+        self.port = self._udp.server.server_address[1]
+        self._tcp = DNSServer(self.zone, port=self.port, address=HOST, tcp=True, logger=quiet)
+        self.address = f"{HOST}:{self.port}"
+
+    def __enter__(self) -> DnsServer:
+        self._udp.start_thread()
+        self._tcp.start_thread()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._udp.stop()
+        self._tcp.stop()

@@ -1,0 +1,148 @@
+"""``warmup doctor``'s checks of the sending domain's DNS (issue #16): MX, SPF, DKIM, DMARC.
+
+Every test queries a real DNS server on 127.0.0.1 (tests/peers/dns.py) serving the zone it
+writes; the full-doctor test also logs in to a real SMTP sink and Dovecot.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.gatekit import cli, warmup
+from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
+from tests.peers.smtp import SmtpSink, free_port
+from warmup import domaincheck
+from warmup.providers import get_provider
+
+BOX = IMAP_USER  # bounces@corp.example: Dovecot's user
+DOMAIN = "corp.example"
+KEY = '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"'
+
+
+def good_zone(records: dict[tuple[str, str], list[str]]) -> None:
+    """What an exmail customer publishes: MX at Tencent, SPF with its include, a DKIM key
+    under selector s1, a DMARC policy."""
+    records[(DOMAIN, "MX")] = ["5 mxbiz1.qq.com.", "10 mxbiz2.qq.com."]
+    records[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.mail.qq.com ~all"', '"google-site-x"']
+    records[("spf.mail.qq.com", "TXT")] = ['"v=spf1 ip4:203.0.113.0/24 -all"']
+    records[(f"s1._domainkey.{DOMAIN}", "TXT")] = [KEY]
+    records[(f"_dmarc.{DOMAIN}", "TXT")] = ['"v=DMARC1; p=quarantine; rua=mailto:d@corp.example"']
+
+
+def checks(server, provider="exmail", selectors=("s1",)):  # type: ignore[no-untyped-def]
+    got = domaincheck.run(
+        DOMAIN, get_provider(provider), selectors=selectors, server=server.address, timeout=3
+    )
+    return {c.name: c for c in got}
+
+
+@pytest.mark.slow
+def test_doctor_fails_a_zone_with_spf_plus_all_and_no_dmarc_and_passes_a_good_one(
+    dns_server, pki, ssl_cert_env, dovecot
+):
+    """Acceptance 2: the whole doctor, against real SMTP and IMAP peers and the loopback DNS."""
+    if not dovecot.running:
+        dovecot.start()
+    with SmtpSink("ssl", user=BOX, password=IMAP_PASSWORD, pki=pki) as sink:
+        added = cli(
+            "mailbox",
+            "add",
+            BOX,
+            "--provider",
+            "exmail",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(sink.port),
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            str(dovecot.port),
+        )
+        assert added.returncode == 0, added.stderr
+        env = {"WARMUP_PASSWORD": IMAP_PASSWORD, "WARMUP_DNS_SERVER": dns_server.address}
+        good_zone(dns_server.records)
+        ok = warmup("doctor", BOX, "--dkim-selector", "s1", env=env)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        rows = {line.split()[0]: line for line in ok.stdout.splitlines()[1:] if line.strip()}
+        assert all(" ok " in rows[n] for n in ("mx", "spf", "dkim", "dmarc")), ok.stdout
+        assert ok.stdout.splitlines()[-1] == f"{BOX}: all checks passed."
+
+        dns_server.records[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.mail.qq.com +all"']
+        del dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")]
+        bad = warmup("doctor", BOX, "--dkim-selector", "s1", env=env)
+    assert bad.returncode == 78, bad.stdout + bad.stderr
+    assert "spf failed for DNS corp.example" in bad.stderr
+    assert "never +all" in bad.stderr  # the SPF fix
+    assert "dmarc failed for DNS corp.example" in bad.stderr
+    assert "v=DMARC1; p=none" in bad.stderr  # the DMARC fix
+    assert bad.stderr.splitlines()[-1] == f"{BOX}: 2 failed."
+    assert sink.messages == []
+
+
+def test_spf_problems_each_named_with_their_fix(dns_server):
+    good_zone(dns_server.records)
+    txt = dns_server.records
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.protection.outlook.com -all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and "add include:spf.mail.qq.com" in spf.fix
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 mx -all"', '"v=spf1 include:spf.mail.qq.com -all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and "2 SPF records" in spf.detail and "merge" in spf.fix
+    chain = [f"i{n}.corp.example" for n in range(11)]
+    for here, there in zip(chain, chain[1:], strict=False):
+        txt[(here, "TXT")] = [f'"v=spf1 include:{there} -all"']
+    txt[(chain[-1], "TXT")] = ['"v=spf1 a -all"']
+    txt[(DOMAIN, "TXT")] = [f'"v=spf1 include:spf.mail.qq.com include:{chain[0]} -all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and "12 DNS lookups (the limit is 10)" in spf.detail
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.mail.qq.com ?all"']
+    assert checks(dns_server)["spf"].status == "warn"
+    txt[(DOMAIN, "TXT")] = []
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and "include:spf.mail.qq.com ~all" in spf.fix
+
+
+def test_dkim_and_dmarc_and_mx(dns_server):
+    good_zone(dns_server.records)
+    found = checks(dns_server)
+    assert [found[n].status for n in ("mx", "spf", "dkim", "dmarc")] == ["ok"] * 4
+    assert checks(dns_server, selectors=("s9",))["dkim"].status == "fail"
+    assert checks(dns_server, selectors=())["dkim"].status == "warn"  # exmail: none known
+    dns_server.records[(f"selector2._domainkey.{DOMAIN}", "TXT")] = [KEY]
+    assert checks(dns_server, provider="m365", selectors=())["dkim"].status == "ok"
+    dns_server.records[(f"s1._domainkey.{DOMAIN}", "TXT")] = ['"v=DKIM1; p="']
+    assert "revoked" in checks(dns_server)["dkim"].detail
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = ['"v=DMARC1; p=none; aspf=s"']
+    dmarc = checks(dns_server)["dmarc"]
+    assert dmarc.status == "warn" and "aspf=s" in dmarc.detail and "quarantine" in dmarc.fix
+    dns_server.records[(DOMAIN, "MX")] = ["10 mx.elsewhere.example."]
+    mx = checks(dns_server)["mx"]
+    assert mx.status == "warn" and "bounces sync" in mx.fix
+    dns_server.records[(DOMAIN, "MX")] = []
+    assert checks(dns_server)["mx"].status == "fail"
+
+
+def test_an_unreachable_resolver_is_one_warning_not_failures(run, ledger_path):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    server = type("S", (), {"address": f"127.0.0.1:{free_port()}"})()
+    got = domaincheck.run(DOMAIN, get_provider("exmail"), server=server.address, timeout=1)
+    assert [(c.name, c.status) for c in got] == [("mx", "warn")]
+    assert "could not query DNS" in got[0].detail and "--dns-server" in got[0].fix
+
+
+def test_doctor_json_carries_the_domain_checks(dns_server, run):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    good_zone(dns_server.records)
+    res = run(
+        "doctor", BOX, "--json", "--timeout", "1", "--dns-server", dns_server.address,
+        "--dkim-selector", "s1",
+    )  # fmt: skip
+    report = json.loads(res.stdout)
+    names = [c["name"] for c in report["checks"]]
+    assert names[-4:] == ["mx", "spf", "dkim", "dmarc"]
+    assert {c["status"] for c in report["checks"][-4:]} == {"ok"}
+    without = json.loads(run("doctor", BOX, "--json", "--timeout", "1", "--no-domain").stdout)
+    assert "spf" not in [c["name"] for c in without["checks"]]

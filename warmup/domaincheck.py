@@ -1,0 +1,264 @@
+"""DNS checks of a mailbox's sending domain for ``warmup doctor``: MX, SPF, DKIM, DMARC.
+
+Sending from an enterprise mailbox lands in spam when the domain does not say the provider may
+send for it (SPF), does not sign (DKIM) or has no policy (DMARC); bounces and replies go nowhere
+useful without MX records at the provider. Each check says what to fix, with the provider's own
+values where they are known (``dns`` in ``providers.toml``).
+
+The resolver is the system's, or ``server`` ("HOST[:PORT]", ``--dns-server`` or
+``$WARMUP_DNS_SERVER``). A resolver that cannot be reached gives one warning, not failures:
+the records may well be right.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from warmup.doctor import EX_CONFIG, Check
+from warmup.providers import Provider
+
+SPF_LOOKUP_LIMIT = 10  # RFC 7208 section 4.6.4
+_LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
+
+
+class _Unreachable(Exception):
+    """The resolver did not answer (timeout, refused, no server)."""
+
+
+@dataclass
+class _Dns:
+    """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists."""
+
+    server: str | None
+    timeout: float
+
+    def __post_init__(self) -> None:
+        import dns.resolver
+
+        if self.server:
+            host, sep, port = self.server.rpartition(":")
+            self._res = dns.resolver.Resolver(configure=False)
+            self._res.nameservers = [host if sep else self.server]
+            self._res.port = int(port) if sep else 53
+        else:
+            self._res = dns.resolver.Resolver()
+        self._res.lifetime = self.timeout
+
+    def _query(self, name: str, rdtype: str) -> list[object]:
+        import dns.exception
+        import dns.resolver
+
+        try:
+            return list(self._res.resolve(name, rdtype, raise_on_no_answer=False))
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except (dns.resolver.NoNameservers, dns.exception.Timeout, OSError) as exc:
+            raise _Unreachable(str(exc) or type(exc).__name__) from None
+        except dns.exception.DNSException as exc:  # a malformed name or answer
+            raise _Unreachable(str(exc) or type(exc).__name__) from None
+
+    def txt(self, name: str) -> list[str]:
+        return [
+            b"".join(r.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
+            for r in self._query(name, "TXT")
+        ]
+
+    def mx(self, name: str) -> list[str]:
+        return sorted(
+            str(r.exchange).rstrip(".").lower()  # type: ignore[attr-defined]
+            for r in self._query(name, "MX")
+        )
+
+
+def run(
+    domain: str,
+    provider: Provider,
+    *,
+    selectors: tuple[str, ...] = (),
+    server: str | None = None,
+    timeout: float = 5.0,
+) -> list[Check]:
+    """The MX, SPF, DKIM and DMARC checks of ``domain`` (``selectors``: DKIM selectors to look
+    for, else the provider's known ones)."""
+    dns = _Dns(server, timeout)
+    target = f"DNS {domain}"
+    checks = []
+    for name, check in (("mx", _mx), ("spf", _spf), ("dkim", _dkim), ("dmarc", _dmarc)):
+        start = time.monotonic()
+        try:
+            status, detail, fix = check(dns, domain, provider, selectors)
+        except _Unreachable as exc:
+            ms = int((time.monotonic() - start) * 1000)
+            checks.append(
+                Check(
+                    name,
+                    target,
+                    "warn",
+                    ms,
+                    f"could not query DNS ({exc}); the domain's records were not checked",
+                    fix="run again where DNS answers, or name a resolver with --dns-server",
+                )
+            )
+            break
+        ms = int((time.monotonic() - start) * 1000)
+        checks.append(
+            Check(
+                name,
+                target,
+                status,
+                ms,
+                detail,
+                cause=_CAUSES[name] if status == "fail" else "",
+                fix=fix,
+                code=EX_CONFIG if status == "fail" else 0,
+            )
+        )
+    return checks
+
+
+_CAUSES = {
+    "mx": "the domain's mail (bounces, replies) has nowhere to go",
+    "spf": "receivers cannot tell that the provider may send for the domain: mail goes to spam",
+    "dkim": "the provider's signatures cannot be verified: mail goes to spam",
+    "dmarc": "without a DMARC policy large receivers (Gmail, Yahoo) refuse or junk bulk mail",
+}
+
+Result = tuple[str, str, str]  # status, detail, fix
+
+
+def _mx(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
+    hosts = dns.mx(domain)
+    want = provider.dns.mx
+    if not hosts:
+        where = f" ({', '.join(want)})" if want else ""
+        return "fail", "no MX record", f"add the provider's MX records{where} for {domain}"
+    if want and not any(h == w or h.endswith("." + w) for h in hosts for w in want):
+        return (
+            "warn",
+            f"MX is {', '.join(hosts)}, not {provider.title}'s ({', '.join(want)})",
+            "bounces and replies go to that server, not to this mailbox's IMAP: 'warmup "
+            "bounces sync' will not see them unless it forwards them",
+        )
+    return "ok", ", ".join(hosts), ""
+
+
+def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
+    records = [t for t in dns.txt(domain) if t.lower().startswith("v=spf1")]
+    include = provider.dns.spf
+    suggested = f'"v=spf1 include:{include} ~all"' if include else '"v=spf1 mx ~all"'
+    if not records:
+        return "fail", "no SPF record", f"add a TXT record to {domain}: {suggested}"
+    if len(records) > 1:
+        return (
+            "fail",
+            f"{len(records)} SPF records (receivers treat that as an error)",
+            f"merge them into one TXT record, e.g. {suggested}",
+        )
+    record = records[0]
+    problems, fixes = [], []
+    terms = record.split()[1:]
+    last = next((t for t in reversed(terms) if t.lower().lstrip("+-~?") == "all"), None)
+    if last is not None and last.lower() in ("all", "+all"):
+        problems.append(f"'{last}' lets anyone send as {domain}")
+        fixes.append("end it with ~all (or -all), never +all")
+    elif last is None and not any(t.lower().startswith("redirect=") for t in terms):
+        problems.append("no 'all' term: other senders are neither allowed nor refused")
+        fixes.append("end it with ~all")
+    tree, lookups = _spf_tree(dns, record, depth=0)
+    if include and not any(d == include or d.endswith("." + include) for d in tree):
+        problems.append(f"{provider.title}'s servers are not included")
+        fixes.append(f"add include:{include}")
+    if lookups > SPF_LOOKUP_LIMIT:
+        problems.append(f"{lookups} DNS lookups (the limit is {SPF_LOOKUP_LIMIT})")
+        fixes.append("remove includes nobody sends through, or flatten them into ip4:/ip6:")
+    if problems:
+        return "fail", f"{record!r}: " + "; ".join(problems), "; ".join(fixes)
+    status = "warn" if last is not None and last.startswith("?") else "ok"
+    return status, f"{record} ({lookups} lookups)", "end it with ~all" if status == "warn" else ""
+
+
+def _spf_tree(dns: _Dns, record: str, depth: int) -> tuple[list[str], int]:
+    """The domains included (recursively) and the DNS lookups the record costs a receiver."""
+    domains: list[str] = []
+    lookups = 0
+    for term in record.split()[1:]:
+        mech = re.split(r"[:=/]", term.lstrip("+-~?"), maxsplit=1)
+        name = mech[0].lower()
+        if name not in _LOOKUP_TERMS:
+            continue
+        lookups += 1
+        if name in ("include", "redirect") and len(mech) > 1 and depth < SPF_LOOKUP_LIMIT:
+            target = term.split(":" if name == "include" else "=", 1)[1].lower()
+            domains.append(target)
+            sub = [t for t in dns.txt(target) if t.lower().startswith("v=spf1")]
+            if sub:
+                more, n = _spf_tree(dns, sub[0], depth + 1)
+                domains += more
+                lookups += n
+    return domains, lookups
+
+
+def _dkim(dns: _Dns, domain: str, provider: Provider, selectors: tuple[str, ...]) -> Result:
+    wanted = selectors or provider.dns.dkim
+    if not wanted:
+        return (
+            "warn",
+            f"no DKIM selector known for {provider.title}",
+            "give the selector the provider's admin console shows: --dkim-selector NAME",
+        )
+    found, revoked = [], []
+    for sel in wanted:
+        for text in dns.txt(f"{sel}._domainkey.{domain}"):
+            tags = _tags(text)
+            if "p" in tags and tags["p"]:
+                found.append(sel)
+            elif "p" in tags:
+                revoked.append(sel)
+    if found:
+        return "ok", f"key published for selector {', '.join(found)}", ""
+    names = ", ".join(f"{s}._domainkey.{domain}" for s in wanted)
+    if revoked:
+        return "fail", f"the key at {names} is revoked (empty p=)", "publish the current key"
+    return (
+        "fail",
+        f"no DKIM key at {names}",
+        f"turn DKIM signing on in {provider.title}'s admin console and publish the TXT "
+        f"record it gives",
+    )
+
+
+def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
+    name = f"_dmarc.{domain}"
+    records = [t for t in dns.txt(name) if t.replace(" ", "").lower().startswith("v=dmarc1")]
+    start = f'"v=DMARC1; p=none; rua=mailto:dmarc@{domain}"'
+    if not records:
+        return (
+            "fail",
+            "no DMARC record",
+            f"add a TXT record at {name}: {start}, then p=quarantine once reports are clean",
+        )
+    if len(records) > 1:
+        return "fail", f"{len(records)} DMARC records at {name}", "keep exactly one"
+    tags = _tags(records[0])
+    policy = tags.get("p", "").lower()
+    if policy not in ("none", "quarantine", "reject"):
+        return "fail", f"{records[0]!r}: no valid p= policy", f"set p=none to start: {start}"
+    detail = (
+        f"p={policy}, adkim={tags.get('adkim', 'r')}, aspf={tags.get('aspf', 'r')} "
+        f"(alignment {'strict' if 's' in (tags.get('adkim'), tags.get('aspf')) else 'relaxed'})"
+    )
+    if policy == "none":
+        return "warn", detail + ": monitoring only", "move to p=quarantine once reports are clean"
+    return "ok", detail, ""
+
+
+def _tags(text: str) -> dict[str, str]:
+    """``k=v; k=v`` tags of a DKIM or DMARC record (keys lower-case)."""
+    out = {}
+    for part in text.split(";"):
+        key, eq, value = part.partition("=")
+        if eq:
+            out[key.strip().lower()] = "".join(value.split())
+    return out
