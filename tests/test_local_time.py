@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.conftest import ledger_digest
+
 BOX = "a@corp.example"  # exmail: Asia/Shanghai
 
 
@@ -98,3 +100,33 @@ def test_an_unreadable_import_time_is_bad_data_naming_line_and_column(run, tmp_p
     assert res.exit_code == 65, res.output
     assert res.output.startswith(f"Error: {log}: line 2: sent_at")
     assert "next tuesday" in res.output and len(res.output.splitlines()) == 1
+
+
+def test_bounces_list_since_and_limit(run, ledger_path):
+    """Issue #16: --since (local time, as --at) and --limit; bad values exit 64, nothing
+    written."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    for day in range(10, 16):
+        to = f"r{day}@example.com"
+        at = f"2026-06-{day}T09:00:00"
+        assert run("record", "send", BOX, "--to", to, "--at", at).exit_code == 0
+        assert run("record", "bounce", BOX, "--to", to, "--kind", "soft", "--at", at).exit_code == 0
+
+    def listed(*args: str) -> list[str]:
+        res = run("bounces", "list", "--json", *args)
+        assert res.exit_code == 0, res.output
+        return [b["recipient"] for b in json.loads(res.stdout)]
+
+    assert len(listed()) == 6
+    # 09:00 local on the 13th is 01:00 UTC: the 13th's bounce is in, the 12th's is not
+    assert listed("--since", "2026-06-13T09:00:00") == [f"r{d}@example.com" for d in (15, 14, 13)]
+    assert listed("--limit", "2") == ["r15@example.com", "r14@example.com"]
+    assert len(listed("--limit", "0")) == 6  # 0: all
+    assert listed("--since", "2026-06-14", "--limit", "1") == ["r15@example.com"]
+    before = ledger_digest(ledger_path)
+    for bad in (("--since", "last tuesday"), ("--limit", "-1")):
+        res = run("bounces", "list", *bad)
+        assert res.exit_code == 64, res.output
+        assert f"Error: Invalid value for '{bad[0]}'" in res.output or bad[0] in res.output
+        assert "Traceback" not in res.output
+    assert ledger_digest(ledger_path) == before

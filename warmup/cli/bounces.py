@@ -16,6 +16,7 @@ from warmup.cli.common import (
     print_json,
     print_table,
     say,
+    typed_instant,
     verbosity,
 )
 from warmup.cli.send import password_option
@@ -193,18 +194,41 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
 @bounces.command("list")
 @click.argument("address", required=False, shell_complete=complete_mailbox)
 @click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
+@click.option(
+    "--since",
+    metavar="DATETIME",
+    help="Only bounces at or after this time (ISO 8601; without an offset, local time).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="At most this many, newest first (0: all).",
+)
 @json_option
 @pass_ledger
-def list_(ledger: Ledger, address: str | None, kind: str | None, json_: bool) -> None:
+def list_(
+    ledger: Ledger,
+    address: str | None,
+    kind: str | None,
+    since: str | None,
+    limit: int,
+    json_: bool,
+) -> None:
     """List recorded bounces, newest first (times in each mailbox's zone; JSON: UTC).
 
     \b
     Example:
         warmup bounces list sales@corp.example --kind hard
+        warmup bounces list --since 2026-11-01 --limit 50
     """
     from warmup.bounces.classify import recorded_reason
 
-    rows = ledger.bounces(ledger.mailbox(address) if address else None, kind)
+    box = ledger.mailbox(address) if address else None
+    scope = [box] if box else ledger.mailboxes()
+    start = typed_instant(since, scope, "--since") if since is not None else None
+    rows = ledger.bounces(box, kind, limit or None, start)
     for r in rows:
         r["reason"] = recorded_reason(
             r["kind"], r["status"] or "", r["reply"] or "", r["diagnostic"] or ""

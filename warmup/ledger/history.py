@@ -283,10 +283,14 @@ class Questions:
         return (int(row.uidvalidity), int(row.last_uid)) if row else None
 
     def bounces(
-        self, mailbox: MailboxRow | None = None, kind: str | None = None, limit: int = 1000
+        self,
+        mailbox: MailboxRow | None = None,
+        kind: str | None = None,
+        limit: int | None = 1000,
+        since: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
-        """Recorded bounces, newest first: ``matched`` (answers a send of the mailbox) and
-        ``counted`` (in its rates)."""
+        """Recorded bounces, newest first, at most ``limit`` (None: all), at or after ``since``:
+        ``matched`` (answers a send of the mailbox) and ``counted`` (in its rates)."""
         b = BOUNCE.c
         stmt = (
             sa.select(
@@ -306,6 +310,8 @@ class Questions:
             .order_by(b.at.desc(), b.id.desc())
             .limit(limit)
         )
+        if since is not None:
+            stmt = stmt.where(b.at >= utc(since))
         if mailbox is not None:
             stmt = stmt.where(b.mailbox_id == mailbox.id)
         if kind:
