@@ -78,6 +78,8 @@ def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "ledger.db"
     monkeypatch.setenv("WARMUP_DB", str(path))
     monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    # Never the developer's own ~/.config/warmup/config.toml: a test that wants one writes it.
+    monkeypatch.setenv("WARMUP_CONFIG", str(tmp_path / "no-config.toml"))
     return path
 
 

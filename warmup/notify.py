@@ -108,11 +108,15 @@ def shown(found: dict[str, str]) -> dict[str, str]:
 
 
 def targets(ledger: Ledger) -> dict[str, str]:
-    """Where notifications go: ``webhook`` and/or ``command`` (environment over ledger)."""
+    """Where notifications go: ``webhook`` and/or ``command`` (the environment, then the
+    config file's ``[notify]``, then the ledger's settings)."""
+    from warmup import config
+
     stored = ledger.settings("notify.")
+    cfg = config.load()
     found = {}
     for name, key in KEYS.items():
-        value = os.environ.get(ENV[name]) or stored.get(key)
+        value = os.environ.get(ENV[name]) or cfg.get(f"notify.{name}") or stored.get(key)
         if value:
             found[name] = value
     return found

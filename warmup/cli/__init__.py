@@ -20,6 +20,7 @@ from warmup.errors import FieldError, WarmupError
 COMMAND_MODULES = {
     "bounces": "bounces",
     "completion": "completion",
+    "config": "config",
     "db": "db",
     "demo": "demo",
     "doctor": "doctor",
@@ -60,6 +61,20 @@ class WarmupGroup(click.Group):
         if name not in self.commands and name in COMMAND_MODULES:
             importlib.import_module(f"warmup.cli.{COMMAND_MODULES[name]}")
         return super().get_command(ctx, name)
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # The config file's values are click's default_map: below flags and the environment.
+        if parent is None and "default_map" not in extra:
+            from warmup import config
+
+            extra["default_map"] = config.load().default_map()
+        return super().make_context(info_name, args, parent, **extra)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -109,7 +124,11 @@ def cli(ctx: click.Context, db: str | None, quiet: bool, verbose: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj.setdefault("db", db)
+    sources = {name: ctx.get_parameter_source(name) for name in ("db", "quiet", "verbose")}
+    if quiet and verbose:  # one from the config file, the other given now: the one given wins
+        quiet = sources["quiet"] != click.core.ParameterSource.DEFAULT_MAP
     ctx.obj["verbosity"] = -1 if quiet else int(verbose)
+    ctx.obj["sources"] = sources
 
 
 def main() -> None:

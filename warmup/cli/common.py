@@ -131,8 +131,12 @@ def colour(stream: Any = None) -> bool:
     import os
     import sys
 
+    from warmup import config
+
     stream = stream or sys.stdout
     if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    if config.load().get("output.color") is False:
         return False
     return bool(getattr(stream, "isatty", lambda: False)())
 

@@ -1,0 +1,106 @@
+"""The config file (issue #16): defaults below flags and the environment; ``config show``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import ledger_digest
+from warmup import config
+
+BOX = "sales@corp.example"
+
+
+@pytest.fixture
+def cfg(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """Write the config file (``$WARMUP_CONFIG``) the next command reads."""
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv("WARMUP_CONFIG", str(path))
+    config._LOADED.clear()
+
+    def write(text: str) -> None:
+        path.write_text(text)
+        config._LOADED.clear()
+
+    yield write
+    config._LOADED.clear()
+
+
+def _show(run) -> dict[str, tuple[object, str]]:  # type: ignore[no-untyped-def]
+    res = run("config", "show", "--json")
+    assert res.exit_code == 0, res.output
+    return {r["key"]: (r["value"], r["source"]) for r in json.loads(res.stdout)["settings"]}
+
+
+def test_flag_then_environment_then_config_then_default(cfg, run, tmp_path, monkeypatch):
+    from_file, from_env, from_flag = (tmp_path / f"{n}.db" for n in ("file", "env", "flag"))
+    cfg(f'db = "{from_file}"\n')
+    monkeypatch.delenv("WARMUP_DB")
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert from_file.exists()
+    assert _show(run)["db"] == (str(from_file), "config file")
+    monkeypatch.setenv("WARMUP_DB", str(from_env))
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert from_env.exists() and _show(run)["db"] == (str(from_env), "environment")
+    assert run("--db", str(from_flag), "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert from_flag.exists()
+    assert _show(run)["output.quiet"] == (False, "default")
+
+
+def test_command_defaults_and_output_from_the_file(cfg, run):
+    cfg("[output]\nquiet = true\n\n[commands.plan]\ndays = 3\n")
+    assert run("mailbox", "add", BOX, "--provider", "exmail").output == ""  # quiet
+    assert run("--verbose", "mailbox", "add", "b@corp.example", "--provider", "exmail").stdout
+    plan = json.loads(run("plan", BOX, "--json").stdout)
+    assert len(plan[0]["days"] if isinstance(plan, list) else plan["days"]) == 3
+    longer = json.loads(run("plan", BOX, "--json", "--days", "5").stdout)
+    assert len(longer[0]["days"] if isinstance(longer, list) else longer["days"]) == 5
+    shown = _show(run)
+    assert shown["commands.plan.days"] == (3, "config file")
+    assert shown["output.quiet"] == (True, "config file")
+
+
+def test_notify_target_from_the_file_is_masked_and_below_the_environment(cfg, run, monkeypatch):
+    monkeypatch.delenv("WARMUP_NOTIFY_WEBHOOK", raising=False)
+    cfg('[notify]\nwebhook = "https://hooks.example/w?token=s3cr3t-tok"\n')
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    value, source = _show(run)["notify.webhook"]
+    assert source == "config file" and "s3cr3t-tok" not in str(value)
+    assert "s3cr3t-tok" not in run("notify", "show").output
+    assert "hooks.example" in run("notify", "show").output
+    monkeypatch.setenv("WARMUP_NOTIFY_WEBHOOK", "https://other.example/hook")
+    assert _show(run)["notify.webhook"][1] == "environment (WARMUP_NOTIFY_WEBHOOK)"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("dbb = 'x'\n", "dbb: unknown key"),
+        ("[output]\nqiet = true\n", "output.qiet: unknown key"),
+        ("[output]\nquiet = 'yes'\n", "output.quiet: expected a bool"),
+        ("db = \n", "config.toml: Invalid"),
+        ("[commands]\nplan = 3\n", "expected tables"),
+    ],
+)
+def test_a_bad_file_is_one_line_exit_78_and_nothing_written(cfg, run, ledger_path, text, words):
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    before = ledger_digest(ledger_path)
+    cfg(text)
+    res = run("quota", BOX)
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith("Error: config file ") and words in res.output, res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert ledger_digest(ledger_path) == before
+
+
+def test_config_show_names_an_option_no_command_has(cfg, run):
+    cfg("[commands.plan]\ndayz = 3\n")
+    res = run("config", "show")
+    assert res.exit_code == 78 and "[commands.plan] dayz" in res.output
+    cfg('[commands."queue add"]\ncampaign = "nov"\n')
+    assert _show(run)["commands.queue add.campaign"] == ("nov", "config file")
+
+
+def test_config_path_follows_the_environment(cfg, run, tmp_path):
+    assert run("config", "path").stdout.strip() == str(tmp_path / "config.toml")

@@ -1,0 +1,118 @@
+"""``warmup config``: the effective settings and where each came from."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from warmup.cli import cli, load_all
+from warmup.cli.common import json_option, print_json, print_table
+from warmup.errors import ConfigError
+
+SOURCES = {
+    ParameterSource.COMMANDLINE: "flag",
+    ParameterSource.ENVIRONMENT: "environment",
+    ParameterSource.DEFAULT_MAP: "config file",
+    ParameterSource.DEFAULT: "default",
+}
+
+
+@cli.group()
+def config() -> None:
+    """The config file (defaults below flags and the environment).
+
+    \b
+    Example:
+        warmup config path
+        warmup config show
+    """
+
+
+@config.command("path")
+def path_() -> None:
+    """Print where the config file is read from ($WARMUP_CONFIG, else the platform's folder)."""
+    from warmup import config as cfg
+
+    click.echo(cfg.path())
+
+
+@config.command("show")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, json_: bool) -> None:
+    """Print every setting in effect, its value and where it came from (flag, environment,
+    config file, ledger, default). Secrets in webhook URLs are masked."""
+    from warmup import config as cfg
+    from warmup import notify
+    from warmup.ledger import default_path
+
+    loaded = cfg.load()
+    root = ctx.find_root()
+    sources: dict[str, ParameterSource] = (
+        root.obj.get("sources", {}) if isinstance(root.obj, dict) else {}
+    )
+
+    def origin(name: str) -> str:
+        found = sources.get(name)
+        return SOURCES.get(found, "default") if found is not None else "default"
+
+    rows: list[dict[str, Any]] = []
+
+    def add(key: str, value: Any, source: str) -> None:
+        rows.append({"key": key, "value": value, "source": source})
+
+    db = root.obj.get("db") if isinstance(root.obj, dict) else None
+    add("db", db or str(default_path()), origin("db"))
+    for key in ("mailbox", "pool"):
+        add(key, loaded.get(key), "config file" if key in loaded.values else "unset")
+    for key in ("quiet", "verbose"):
+        add(f"output.{key}", bool(root.params.get(key)), origin(key))
+    if os.environ.get("NO_COLOR"):
+        add("output.color", False, "environment (NO_COLOR)")
+    elif "output.color" in loaded.values:
+        add("output.color", loaded.get("output.color"), "config file")
+    else:
+        add("output.color", "on a terminal", "default")
+    stored: dict[str, str] = {}
+    try:
+        from warmup.cli.common import ledger_from
+
+        stored = ledger_from(ctx).settings("notify.")
+    except ConfigError:  # no ledger yet: nothing stored in it
+        pass
+    for name, key in notify.KEYS.items():
+        if os.environ.get(notify.ENV[name]):
+            value, source = os.environ[notify.ENV[name]], f"environment ({notify.ENV[name]})"
+        elif loaded.get(key):
+            value, source = loaded.get(key), "config file"
+        elif stored.get(key):
+            value, source = stored[key], "ledger (warmup notify set)"
+        else:
+            value, source = None, "unset"
+        add(key, notify.mask(value) if value and name == "webhook" else value, source)
+    group = load_all()
+    for name, options in sorted(loaded.commands.items()):
+        command: Any = group
+        for part in name.split():
+            command = command.commands.get(part) if isinstance(command, click.Group) else None
+            if command is None:
+                raise ConfigError(f"config file {loaded.path}: [commands.{name}]: no such command")
+        known = {p.name for p in command.params}
+        for option, value in sorted(options.items()):
+            if option not in known:
+                raise ConfigError(
+                    f"config file {loaded.path}: [commands.{name}] {option}: the command has "
+                    f"no such option (see 'warmup {name} --help')"
+                )
+            add(f"commands.{name}.{option}", value, "config file")
+    if json_:
+        print_json({"file": str(loaded.path), "exists": loaded.exists, "settings": rows})
+        return
+    click.echo(f"Config file: {loaded.path}{'' if loaded.exists else ' (none)'}")
+    print_table(
+        ["KEY", "VALUE", "FROM"],
+        [[r["key"], "-" if r["value"] is None else r["value"], r["source"]] for r in rows],
+    )

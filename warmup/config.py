@@ -1,0 +1,140 @@
+"""The user's config file: defaults for the command line, below flags and the environment.
+
+``$WARMUP_CONFIG``, else ``config.toml`` in the platform's config folder
+(``~/.config/warmup/config.toml`` on Linux, via platformdirs). Every key is optional::
+
+    db = "postgresql+psycopg://warmup@db.corp.example/warmup"   # as --db / $WARMUP_DB
+    mailbox = "sales@corp.example"    # warmup send's mailbox when none is given
+    pool = "outreach"                 # warmup run --pool
+
+    [output]
+    quiet = false                     # as --quiet
+    verbose = false                   # as --verbose
+    color = true                      # false: never colour (as NO_COLOR)
+
+    [notify]                          # as $WARMUP_NOTIFY_WEBHOOK / $WARMUP_NOTIFY_COMMAND
+    webhook = "https://hooks.example/warmup"
+    command = "notify-send warmup"
+
+    [commands.plan]                   # any option of any command, by its name
+    days = 60
+    [commands."queue add"]
+    campaign = "november"
+
+Order: a flag, then the environment, then this file, then the built-in default. A file that
+cannot be read or holds an unknown key is a configuration error (exit 78) naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warmup.errors import ConfigError
+
+ENV = "WARMUP_CONFIG"
+TOP: dict[str, type] = {"db": str, "mailbox": str, "pool": str}
+TABLES: dict[str, dict[str, type]] = {
+    "output": {"quiet": bool, "verbose": bool, "color": bool},
+    "notify": {"webhook": str, "command": str},
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the file says (``values``: dotted keys, e.g. ``output.quiet``) and where it is."""
+
+    path: Path
+    exists: bool
+    values: dict[str, Any] = field(default_factory=dict)
+    commands: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def default_map(self) -> dict[str, Any]:
+        """click's ``default_map`` for the ``warmup`` group: options below flags and env."""
+        out: dict[str, Any] = {}
+        for name, options in self.commands.items():
+            node = out
+            for part in name.split():
+                node = node.setdefault(part, {})
+            node.update(options)
+        if "db" in self.values:
+            out["db"] = self.values["db"]
+        for key in ("quiet", "verbose"):
+            if f"output.{key}" in self.values:
+                out[key] = self.values[f"output.{key}"]
+        if "mailbox" in self.values:
+            out.setdefault("send", {}).setdefault("address", self.values["mailbox"])
+        if "pool" in self.values:
+            out.setdefault("run", {}).setdefault("pool", self.values["pool"])
+        return out
+
+
+def path() -> Path:
+    """Where the config file is (it need not exist)."""
+    given = os.environ.get(ENV)
+    if given:
+        return Path(given).expanduser()
+    import platformdirs
+
+    return platformdirs.user_config_path("warmup") / "config.toml"
+
+
+_LOADED: dict[Path, Config] = {}
+
+
+def load() -> Config:
+    """The config file, read once per process; a missing file is an empty config."""
+    where = path()
+    if where in _LOADED:
+        return _LOADED[where]
+    try:
+        raw = tomllib.loads(where.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        cfg = Config(where, False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {where}: cannot read it ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {where}: {exc}; fix it or move it away") from None
+    else:
+        cfg = _parse(where, raw)
+    _LOADED[where] = cfg
+    return cfg
+
+
+def _parse(where: Path, raw: dict[str, Any]) -> Config:
+    values: dict[str, Any] = {}
+    commands: dict[str, dict[str, Any]] = {}
+
+    def bad(key: str, why: str) -> ConfigError:
+        return ConfigError(f"config file {where}: {key}: {why}")
+
+    for key, value in raw.items():
+        if key in TOP:
+            if not isinstance(value, TOP[key]):
+                raise bad(key, f"expected a {TOP[key].__name__}")
+            values[key] = value
+        elif key in TABLES:
+            if not isinstance(value, dict):
+                raise bad(key, "expected a table")
+            for sub, v in value.items():
+                kind = TABLES[key].get(sub)
+                if kind is None:
+                    raise bad(f"{key}.{sub}", f"unknown key (known: {', '.join(TABLES[key])})")
+                if not isinstance(v, kind):
+                    raise bad(f"{key}.{sub}", f"expected a {kind.__name__}")
+                values[f"{key}.{sub}"] = v
+        elif key == "commands":
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise bad(key, 'expected tables such as [commands.plan] or [commands."queue add"]')
+            for name, options in value.items():
+                commands[name] = {o.replace("-", "_"): v for o, v in options.items()}
+        else:
+            known = [*TOP, *TABLES, "commands"]
+            raise bad(key, f"unknown key (known: {', '.join(known)})")
+    return Config(where, True, values, commands)
