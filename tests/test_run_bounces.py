@@ -13,10 +13,12 @@ from email.message import EmailMessage
 import pytest
 
 from tests.gatekit import cli, policy_file
+from tests.peers.dovecot import Dovecot
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
 from tests.test_bounces_sync import dsn
 from warmup import Outbox
+from warmup.bounces.idle import IdleWatcher
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import Worker
 
@@ -190,3 +192,92 @@ def test_a_bad_sync_interval_is_a_usage_error():
     res = cli("run", "--once", "--sync-every", "soon")
     assert res.returncode == 64, res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("Error: --sync-every: 'soon'")
+
+
+@pytest.fixture
+def no_idle(pki):  # type: ignore[no-untyped-def]
+    """A Dovecot that does not offer IDLE."""
+    with Dovecot(
+        pki,
+        user=IMAP_USER,
+        password=IMAP_PASSWORD,
+        extra_config="imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE\n",
+    ) as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_without_idle_the_worker_syncs_on_its_interval(
+    no_idle, sink, ssl_cert_env, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    add_pool(sink, no_idle.port, tmp_path)
+    ledger = open_ledger()
+    out = Outbox(ledger)
+    first = out.add(message(LEAD, "first"), pool="P", now=T0)
+    later = out.add(message(LEAD, "later"), pool="P", not_before=T0 + dt.timedelta(hours=1))
+    assert first is not None and later is not None
+    clock, lines = Clock(T0), []
+    every = dt.timedelta(minutes=10)
+    worker = Worker(open_ledger(), clock=clock, log=lines.append, sync_every=every)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: ledger.message(first).state == "sent")
+        assert worker.bounces is not None
+        (watcher,) = worker.bounces.watchers()
+        wait_for(lambda: watcher.supported is False and not watcher.is_alive())
+        no_idle.append("INBOX", bounce_of(ledger.message(first).message_id or ""))
+        other = out.add(message("other@example.com", "other"), pool="P", now=T0)
+        worker.wake()  # a pass before the interval is up: it sends, and syncs nothing
+        wait_for(lambda: ledger.message(other).state == "sent")
+        assert ledger.suppressions() == []
+        clock.at = T0 + every
+        worker.wake()
+        wait_for(lambda: [s["address"] for s in ledger.suppressions()] == [LEAD])
+        clock.at = T0 + dt.timedelta(hours=2)
+        worker.wake()
+        wait_for(lambda: ledger.message(later).state != "queued")
+    finally:
+        worker.stop()
+        thread.join(20)
+        worker.close()
+    assert ledger.message(later).state == "cancelled"
+    assert [str(m.message["Subject"]) for m in sink.messages] == ["first", "other"]
+    assert any("offers no IDLE; bounces are synced on the interval" in line for line in lines)
+
+
+@pytest.fixture
+def chatty(pki):  # type: ignore[no-untyped-def]
+    """A Dovecot that says "still here" to an idling client every second."""
+    with Dovecot(
+        pki,
+        user=IMAP_USER,
+        password=IMAP_PASSWORD,
+        extra_config="imap_idle_notify_interval = 1 secs\n",
+    ) as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_idle_is_issued_again_on_the_same_connection_and_still_sees_new_mail(chatty, ssl_cert_env):
+    woken = threading.Event()
+    watcher = IdleWatcher(
+        IMAP_USER,
+        hosts=(chatty.host,),
+        port=chatty.port,
+        security="ssl",
+        password=IMAP_PASSWORD,
+        wake=woken.set,
+        renew=0.2,  # RFC 2177: at most 29 minutes; here, at the server's next keep-alive
+    )
+    watcher.start()
+    try:
+        wait_for(lambda: watcher.renewals >= 2)
+        assert chatty.sessions() == 1 and not woken.is_set()
+        chatty.append("INBOX", bounce_of("<x@corp.example>"))
+        assert woken.wait(20)
+    finally:
+        watcher.close()
+    assert not watcher.is_alive()
+    assert watcher.supported is True

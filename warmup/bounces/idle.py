@@ -3,10 +3,11 @@
 It only watches; the sync itself (:func:`warmup.bounces.imap.sync`) runs where the ledger is,
 when told. The standard library's imaplib has no IDLE before Python 3.14, so the command is
 spoken here over imaplib's public ``send``/``readline``, under a tag of its own that imaplib never
-uses. IDLE is re-issued at least every :data:`RENEW` seconds on the same connection, as RFC 2177
-asks (a server may log out a client idle for 30 minutes); a connection silent for that long is
-dropped and opened again. :meth:`IdleWatcher.close` shuts the socket down, which ends the
-blocking read at once.
+uses. IDLE is ended and issued again on the same connection at the first line the server sends
+(its keep-alives come every few minutes) once :data:`RENEW` seconds have passed, so before the
+29 minutes of RFC 2177 (a server may log out a client idle for 30); a connection silent for
+RENEW + RETRY seconds is dropped and opened again. :meth:`IdleWatcher.close` shuts the socket
+down, which ends the blocking read at once.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class IdleWatcher(threading.Thread):
         self._imap: imaplib.IMAP4 | None = None
         self.supported: bool | None = None
         self.ready = threading.Event()  # set once IDLE was accepted the first time
+        self.renewals = 0  # IDLE commands ended because it was time to issue a new one
         self._failed = False  # the last attempt failed: the next failure is not logged
 
     def close(self, wait: float = 5.0) -> None:
@@ -102,7 +104,7 @@ class IdleWatcher(threading.Thread):
                 _logout(imap)
                 return
             except TimeoutError:
-                pass  # silent for a whole RENEW: a new connection, at once
+                pass  # silent for too long: a new connection, at once
             except (OSError, imaplib.IMAP4.error, ValueError) as exc:
                 if self._closed.is_set():
                     return
@@ -116,15 +118,22 @@ class IdleWatcher(threading.Thread):
                 _drop(imap)
 
     def _watch(self, imap: imaplib.IMAP4) -> None:
-        if "IDLE" not in imap.capabilities:
+        # Asked again after LOGIN: a server may offer more once logged in.
+        typ, data = imap.capability()
+        words = b" ".join(d for d in data if isinstance(d, bytes)).upper().split()
+        if typ != "OK" or b"IDLE" not in words:
             raise NoIdle
         typ, data = imap.select(_quote(self._folder), readonly=True)
         if typ != "OK":
             raise imaplib.IMAP4.error(f"cannot open {self._folder}: {data!r}")
-        imap.sock.settimeout(self._renew)
+        # Past the renewal, the next line (a server's keep-alive comes every few minutes) ends
+        # the IDLE; a connection silent for much longer than that is dead.
+        imap.sock.settimeout(self._renew + RETRY)
         while not self._closed.is_set():
             if self._idle(imap):
                 self._wake()
+            else:
+                self.renewals += 1
 
     def _idle(self, imap: imaplib.IMAP4) -> bool:
         """One IDLE command: True when new mail arrived, False when it was time to renew."""
@@ -137,14 +146,17 @@ class IdleWatcher(threading.Thread):
         started = time.monotonic()
         news = False
         while not news and time.monotonic() - started < self._renew:
-            line = _line(imap)  # the server's keep-alives ("* OK Still here") let the clock run
-            news = line.startswith(b"* ") and line.rstrip().upper().endswith(b" EXISTS")
+            news = _exists(_line(imap))  # keep-alives ("* OK Still here") let the clock run
         imap.send(b"DONE\r\n")
         while not (line := _line(imap)).startswith(TAG):
-            pass
+            news = news or _exists(line)  # mail that came as the IDLE ended
         if not line[len(TAG) :].lstrip().upper().startswith(b"OK"):
             raise imaplib.IMAP4.error(f"IDLE ended with {line.decode(errors='replace').strip()}")
         return news
+
+
+def _exists(line: bytes) -> bool:
+    return line.startswith(b"* ") and line.rstrip().upper().endswith(b" EXISTS")
 
 
 def _line(imap: imaplib.IMAP4) -> bytes:
