@@ -5,6 +5,10 @@ command."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -281,3 +285,24 @@ def test_idle_is_issued_again_on_the_same_connection_and_still_sees_new_mail(cha
         watcher.close()
     assert not watcher.is_alive()
     assert watcher.supported is True
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_idle_sessions_with_the_worker(pool, sink):
+    Outbox(open_ledger()).add(message(LEAD, "first"), pool="P")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warmup", "run"],
+        env={**os.environ, "WARMUP_PASSWORD": IMAP_PASSWORD},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(sink.messages) == 1 and pool.sessions() == 1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == "Stopped.", out
+    wait_for(lambda: pool.sessions() == 0, timeout=5)
