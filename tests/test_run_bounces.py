@@ -306,3 +306,31 @@ def test_sigterm_ends_the_idle_sessions_with_the_worker(pool, sink):
     assert proc.returncode == 0, err
     assert out.splitlines()[-1] == "Stopped.", out
     wait_for(lambda: pool.sessions() == 0, timeout=5)
+
+
+def test_imap_down_while_running_is_one_log_line_and_the_worker_still_sends_and_stops(
+    sink, closed_port, ssl_cert_env, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    add_pool(sink, closed_port[1], tmp_path)
+    ledger = open_ledger()
+    ids = [Outbox(ledger).add(message(f"lead{i}@example.com"), pool="P", now=T0) for i in range(3)]
+    lines: list[str] = []
+    worker = Worker(
+        open_ledger(), clock=Clock(T0), log=lines.append, sync_every=dt.timedelta(minutes=10)
+    )
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: all(ledger.message(i or 0).state == "sent" for i in ids))
+    finally:
+        worker.stop()
+        thread.join(20)
+        worker.close()
+    assert not thread.is_alive()  # the IDLE watcher waiting to retry ends with it
+    assert len(sink.messages) == 3
+    assert [line for line in lines if "IMAP" in line or "bounce sync" in line] == [
+        f"{T0:%Y-%m-%dT%H:%M:%SZ} bounce sync of {BOX} failed: cannot reach the IMAP server "
+        f"(127.0.0.1:{closed_port[1]}: connection refused); try again later, or check the "
+        f"mailbox's IMAP host and port; next try at {T0 + dt.timedelta(minutes=10):%Y-%m-%dT%H:%M:%SZ}"
+    ]

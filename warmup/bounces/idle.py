@@ -92,6 +92,9 @@ class IdleWatcher(threading.Thread):
                 self._closed.wait(RETRY)
                 continue
             with self._lock:
+                if self._closed.is_set():  # closed while connecting: close() did not see it
+                    _drop(imap)
+                    return
                 self._imap = imap
             try:
                 self._watch(imap)
@@ -99,7 +102,8 @@ class IdleWatcher(threading.Thread):
             except NoIdle:
                 self.supported = False
                 self._log(
-                    f"{self.address}: the IMAP server offers no IDLE; bounces are synced on the interval"
+                    f"{self.address}: the IMAP server offers no IDLE; "
+                    "bounces are synced on the interval"
                 )
                 _logout(imap)
                 return
