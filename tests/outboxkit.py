@@ -6,6 +6,7 @@ from pathlib import Path
 
 from tests.gatekit import cli, policy_file
 from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.smtp import free_port
 
 BOXES = ("a@corp.example", "b@corp.example", "c@corp.example", "d@corp.example")
 TEMPLATE = '''subject = "Hello {{ name }}"
@@ -38,6 +39,11 @@ def pool_of(
             "127.0.0.1",
             "--smtp-port",
             str(port),
+            # `warmup run` syncs bounces: on loopback, where nothing answers, never the preset's host
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            str(free_port()),
             "--policy",
             str(policy),
         )

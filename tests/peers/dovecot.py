@@ -126,11 +126,13 @@ class Dovecot:
         password: str = "b0unce-pass",
         *,
         untrusted: bool = False,
+        extra_config: str = "",
     ) -> None:
         self.pki = pki
         self.user = user
         self.password = password
         self.untrusted = untrusted
+        self.extra_config = extra_config  # appended to the generated dovecot.conf
         self.host = HOST
         self.port = 0
         self.directory = Path(tempfile.mkdtemp(prefix="warmup-dovecot-"))
@@ -160,7 +162,7 @@ class Dovecot:
         key = pki.untrusted_key_path if bad else pki.key_path
         params = {"host": self.host, "port": self.port, "dir": self.directory, **ids}
         params.update(cert=cert, key=key, instance=self.directory.name)
-        self.config_path.write_text(_CONFIG.format(**params))
+        self.config_path.write_text(_CONFIG.format(**params) + self.extra_config)
 
     def start(self, timeout: float = 10.0) -> Dovecot:
         if self.running:

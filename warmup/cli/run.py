@@ -18,28 +18,50 @@ from warmup.ledger import Ledger
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="SMTP timeout in seconds."
 )
+@click.option(
+    "--sync-every",
+    metavar="DURATION",
+    default="10m",
+    show_default=True,
+    help="Sync the mailboxes' bounces over IMAP this often (and at once on new mail, by IDLE).",
+)
+@click.option("--no-sync", is_flag=True, help="Do not sync bounces over IMAP.")
 @password_option
 @pass_ledger
 def run(
-    ledger: Ledger, pool: str | None, once: bool, timeout: float, password_command: str | None
+    ledger: Ledger,
+    pool: str | None,
+    once: bool,
+    timeout: float,
+    sync_every: str,
+    no_sync: bool,
+    password_command: str | None,
 ) -> None:
     """Send queued messages through the gate, each from the mailbox the plan allows soonest,
     for as long as there is work (SIGTERM or Ctrl-C: the message in flight is finished, then
     exit 0). Prints one line per event. With --once (cron): what is due now, then exit 0.
 
+    Bounces are synced over IMAP (INBOX, as 'warmup bounces sync') for the mailboxes it sends
+    for: first before sending, then every --sync-every, and at once when IMAP IDLE says mail
+    arrived. A failed sync is logged and sending goes on.
+
     \b
     Example:
         warmup run --pool outreach
         warmup run --once
+        warmup run --sync-every 5m
     """
+    from warmup.outbox import parse_expiry
     from warmup.outbox.worker import Worker
 
+    every = None if no_sync else parse_expiry(sync_every, "sync_every")
     with Worker(
         ledger,
         pool=pool,
         log=click.echo,
         password_command=password_command,
         timeout=timeout,
+        sync_every=every,
     ) as worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: worker.stop())

@@ -42,6 +42,7 @@ from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import fate
 from warmup.ledger.values import day_start, local_day
+from warmup.outbox.bounces import BounceSync
 from warmup.policy import Allowance
 from warmup.words import plural
 
@@ -82,7 +83,9 @@ class Worker:
     """Sends the outbox's due messages (all of them, or a pool's). One per process.
 
     ``clock`` and ``sleep`` are injectable: tests pass time in instead of waiting for it.
-    ``log`` gets one line per event.
+    ``log`` gets one line per event. ``sync_every``: sync the bounces of the worker's mailboxes
+    over IMAP this often, and by IMAP IDLE while :meth:`run` runs (:mod:`warmup.outbox.bounces`;
+    None, the default: no sync).
     """
 
     def __init__(
@@ -97,6 +100,7 @@ class Worker:
         timeout: float | None = None,
         lease: dt.timedelta = LEASE,
         notifier: notify.Notifier | None = None,
+        sync_every: dt.timedelta | None = None,
     ) -> None:
         self.ledger = ledger
         self.pool: PoolRow | None = ledger.pool(pool) if pool is not None else None
@@ -105,7 +109,8 @@ class Worker:
         self.lease = lease
         self.id = f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
         self._stop = threading.Event()
-        self._sleep = sleep or self._stop.wait
+        self._wake = threading.Event()  # set by stop() and wake(): ends the sleep between passes
+        self._sleep = sleep or self._wake.wait
         self._password_command = password_command
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
@@ -114,28 +119,55 @@ class Worker:
         self._observed: set[int] = set()
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
+        self.bounces: BounceSync | None = None
+        if sync_every is not None:
+            self.bounces = BounceSync(
+                ledger,
+                pool=self.pool,
+                every=sync_every,
+                clock=clock,
+                log=log,
+                password_command=password_command,
+                timeout=timeout,
+                notifier=self.notifier,
+            )
 
     # -- control -------------------------------------------------------------------------------
 
     def stop(self) -> None:
         """Finish the message in flight, then stop (safe from a signal handler)."""
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """End the sleep between passes now: something may be due (safe from any thread)."""
+        self._wake.set()
 
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
 
     def run(self) -> None:
-        """Send what is due, sleep until the next message is due (or :data:`POLL`), again,
-        until :meth:`stop`."""
-        while not self.stopping:
-            done = self.run_once()
-            if self.stopping:
-                break
-            wait = POLL
-            if done.next_due is not None:
-                wait = min(max((done.next_due - self.clock()).total_seconds(), 0.05), POLL)
-            self._sleep(wait)
+        """Send what is due, sleep until the next message is due (or :data:`POLL`, or the next
+        bounce sync, or :meth:`wake`), again, until :meth:`stop`. With a bounce sync, IMAP IDLE
+        wakes it when a mailbox gets mail."""
+        try:
+            if self.bounces is not None:
+                self.bounces.watch(self.wake)
+            while not self.stopping:
+                self._wake.clear()
+                done = self.run_once()
+                if self.stopping:
+                    break
+                wait = POLL
+                sync_due = self.bounces.next_at() if self.bounces is not None else None
+                for due in (done.next_due, sync_due):
+                    if due is not None:
+                        wait = min(max((due - self.clock()).total_seconds(), 0.05), wait)
+                self._sleep(wait)
+        finally:
+            if self.bounces is not None:
+                self.bounces.close()
         self._stopped()
 
     def _stopped(self) -> None:
@@ -165,6 +197,8 @@ class Worker:
     def close(self) -> None:
         """Write what the gates deferred, close their SMTP sessions and deliver the
         notifications still queued (for a bounded time)."""
+        if self.bounces is not None:
+            self.bounces.close()
         for gate in self._gates.values():
             gate.close()
         self._gates.clear()
@@ -180,9 +214,12 @@ class Worker:
     # -- one pass ------------------------------------------------------------------------------
 
     def run_once(self) -> Pass:
-        """Recover abandoned claims, expire what is past its time, and send every message due
-        at the start of the pass (one at a time); then say when the next one is due."""
+        """Sync the bounces that are due, recover abandoned claims, expire what is past its
+        time, and send every message due at the start of the pass (one at a time); then say
+        when the next one is due."""
         done = Pass()
+        if self.bounces is not None:
+            self.bounces.run_due(self.clock())
         start = self.clock()
         # The health last told per mailbox, read once a pass (see warmup.notify.observe).
         self._seen = self.ledger.settings(notify.HEALTH_KEY) if self.notifier.active else None

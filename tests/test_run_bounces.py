@@ -1,0 +1,336 @@
+"""``warmup run`` syncs bounces over IMAP (interval, IMAP IDLE), against a real Dovecot and the
+SMTP sink: a bounce in the inbox suppresses its recipient before the next send, with no other
+command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+
+import pytest
+
+from tests.gatekit import cli, policy_file
+from tests.peers.dovecot import Dovecot
+from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
+from tests.peers.smtp import SmtpSink
+from tests.test_bounces_sync import dsn
+from warmup import Outbox
+from warmup.bounces.idle import IdleWatcher
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import Worker
+
+BOX = IMAP_USER
+LEAD = "lead@example.com"
+T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+class Clock:
+    def __init__(self, at: dt.datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> dt.datetime:
+        return self.at
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink("ssl", user=BOX, password=IMAP_PASSWORD, pki=pki) as s:
+        yield s
+
+
+def add_pool(sink: SmtpSink, imap_port: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Pool P of one mailbox: SMTP on the sink, IMAP on ``imap_port``, a flat quota of 100."""
+    res = cli(
+        "mailbox",
+        "add",
+        BOX,
+        "--provider",
+        "exmail",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(sink.port),
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        str(imap_port),
+        "--policy",
+        str(policy_file(tmp_path / "p.toml", 100)),
+    )
+    assert res.returncode == 0, res.stderr
+    assert cli("pool", "add", "P", BOX).returncode == 0
+
+
+@pytest.fixture
+def pool(sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    add_pool(sink, dovecot_clean.port, tmp_path)
+    return dovecot_clean
+
+
+def message(to: str, subject: str = "hi") -> EmailMessage:
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = to, subject
+    msg.set_content("hello")
+    return msg
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def bounce_of(message_id: str) -> bytes:
+    return dsn(message_id, LEAD, "5.1.1", "550 5.1.1 <lead@example.com>: user unknown", 1)
+
+
+def logins(dovecot) -> int:  # type: ignore[no-untyped-def]
+    return dovecot.logs().count(f"Login: user=<{BOX}>")
+
+
+def test_a_running_worker_learns_a_bounce_by_idle_and_does_not_mail_the_recipient_again(pool, sink):
+    ledger = open_ledger()
+    out = Outbox(ledger)
+    first = out.add(message(LEAD, "first"), pool="P", now=T0)
+    later = out.add(message(LEAD, "later"), pool="P", not_before=T0 + dt.timedelta(hours=1))
+    assert first is not None and later is not None
+    clock, lines = Clock(T0), []  # the clock stands still: no interval sync after the first
+    worker = Worker(
+        open_ledger(), clock=clock, log=lines.append, sync_every=dt.timedelta(minutes=10)
+    )
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: ledger.message(first).state == "sent")
+        assert worker.bounces is not None
+        wait_for(lambda: [w.ready.is_set() for w in worker.bounces.watchers()] == [True])
+        (watcher,) = worker.bounces.watchers()
+        pool.append("INBOX", bounce_of(ledger.message(first).message_id or ""))
+        wait_for(lambda: [s["address"] for s in ledger.suppressions()] == [LEAD])
+        clock.at = T0 + dt.timedelta(hours=2)
+        worker.wake()
+        wait_for(lambda: ledger.message(later).state != "queued")
+    finally:
+        worker.stop()
+        thread.join(20)
+        worker.close()
+    assert not thread.is_alive()
+    assert ledger.message(later).state == "cancelled"
+    assert [str(m.message["Subject"]) for m in sink.messages] == ["first"]
+    assert [(b["recipient"], b["kind"], b["matched"]) for b in ledger.bounces(None, None)] == [
+        (LEAD, "hard", True)
+    ]
+    assert any(f"bounce sync of {BOX}: 1 new bounce, 1 matched" in line for line in lines)
+    assert not watcher.is_alive()  # the IDLE thread ended with the worker
+
+
+def test_run_once_syncs_before_it_sends(pool, sink):
+    ledger = open_ledger()
+    Outbox(ledger).add(message(LEAD, "first"), pool="P")
+    res = cli("run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert len(sink.messages) == 1
+    sent_id = str(sink.messages[0].message["Message-ID"])
+    pool.append("INBOX", bounce_of(sent_id))
+    later = Outbox(ledger).add(message(LEAD, "later"), pool="P")  # not suppressed yet
+    assert later is not None
+
+    res = cli("run", "--once")
+
+    assert res.returncode == 0, res.stderr
+    assert f"bounce sync of {BOX}: 1 new bounce, 1 matched to their sends" in res.stdout
+    assert ledger.message(later).state == "cancelled"
+    assert [str(m.message["Subject"]) for m in sink.messages] == ["first"]
+    assert [s["address"] for s in ledger.suppressions()] == [LEAD]
+
+
+def test_no_sync_does_not_touch_imap(pool, sink):
+    ledger = open_ledger()
+    Outbox(ledger).add(message(LEAD, "first"), pool="P")
+    assert cli("run", "--once", "--no-sync").returncode == 0
+    pool.append("INBOX", bounce_of(str(sink.messages[0].message["Message-ID"])))
+    Outbox(ledger).add(message(LEAD, "later"), pool="P")
+    before = logins(pool)
+
+    res = cli("run", "--once", "--no-sync")
+
+    assert res.returncode == 0, res.stderr
+    assert "bounce sync" not in res.stdout
+    assert [str(m.message["Subject"]) for m in sink.messages] == ["first", "later"]
+    assert ledger.bounces(None, None) == [] and ledger.suppressions() == []
+    assert logins(pool) == before
+
+
+def test_imap_down_is_one_log_line_and_the_messages_still_go(
+    sink, closed_port, ssl_cert_env, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    add_pool(sink, closed_port[1], tmp_path)
+    ledger = open_ledger()
+    for i in range(3):
+        Outbox(ledger).add(message(f"lead{i}@example.com"), pool="P")
+
+    res = cli("run", "--once")
+
+    assert res.returncode == 0, res.stderr
+    failed = [line for line in res.stdout.splitlines() if "bounce sync" in line]
+    assert len(failed) == 1, res.stdout
+    assert f"bounce sync of {BOX} failed: cannot reach the IMAP server" in failed[0]
+    assert "next try at" in failed[0]
+    assert IMAP_PASSWORD not in res.stdout + res.stderr
+    assert len(sink.messages) == 3
+    assert "Done: 3 sent." in res.stdout
+
+
+def test_a_bad_sync_interval_is_a_usage_error():
+    assert cli("suppress", "add", "x@example.com", "--reason", "test").returncode == 0
+    res = cli("run", "--once", "--sync-every", "soon")
+    assert res.returncode == 64, res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("Error: --sync-every: 'soon'")
+
+
+@pytest.fixture
+def no_idle(pki):  # type: ignore[no-untyped-def]
+    """A Dovecot that does not offer IDLE."""
+    with Dovecot(
+        pki,
+        user=IMAP_USER,
+        password=IMAP_PASSWORD,
+        extra_config="imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE\n",
+    ) as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_without_idle_the_worker_syncs_on_its_interval(
+    no_idle, sink, ssl_cert_env, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    add_pool(sink, no_idle.port, tmp_path)
+    ledger = open_ledger()
+    out = Outbox(ledger)
+    first = out.add(message(LEAD, "first"), pool="P", now=T0)
+    later = out.add(message(LEAD, "later"), pool="P", not_before=T0 + dt.timedelta(hours=1))
+    assert first is not None and later is not None
+    clock, lines = Clock(T0), []
+    every = dt.timedelta(minutes=10)
+    worker = Worker(open_ledger(), clock=clock, log=lines.append, sync_every=every)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: ledger.message(first).state == "sent")
+        assert worker.bounces is not None
+        (watcher,) = worker.bounces.watchers()
+        wait_for(lambda: watcher.supported is False and not watcher.is_alive())
+        no_idle.append("INBOX", bounce_of(ledger.message(first).message_id or ""))
+        other = out.add(message("other@example.com", "other"), pool="P", now=T0)
+        worker.wake()  # a pass before the interval is up: it sends, and syncs nothing
+        wait_for(lambda: ledger.message(other).state == "sent")
+        assert ledger.suppressions() == []
+        clock.at = T0 + every
+        worker.wake()
+        wait_for(lambda: [s["address"] for s in ledger.suppressions()] == [LEAD])
+        clock.at = T0 + dt.timedelta(hours=2)
+        worker.wake()
+        wait_for(lambda: ledger.message(later).state != "queued")
+    finally:
+        worker.stop()
+        thread.join(20)
+        worker.close()
+    assert ledger.message(later).state == "cancelled"
+    assert [str(m.message["Subject"]) for m in sink.messages] == ["first", "other"]
+    assert any("offers no IDLE; bounces are synced on the interval" in line for line in lines)
+
+
+@pytest.fixture
+def chatty(pki):  # type: ignore[no-untyped-def]
+    """A Dovecot that says "still here" to an idling client every second."""
+    with Dovecot(
+        pki,
+        user=IMAP_USER,
+        password=IMAP_PASSWORD,
+        extra_config="imap_idle_notify_interval = 1 secs\n",
+    ) as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_idle_is_issued_again_on_the_same_connection_and_still_sees_new_mail(chatty, ssl_cert_env):
+    woken = threading.Event()
+    watcher = IdleWatcher(
+        IMAP_USER,
+        hosts=(chatty.host,),
+        port=chatty.port,
+        security="ssl",
+        password=IMAP_PASSWORD,
+        wake=woken.set,
+        renew=0.2,  # RFC 2177: at most 29 minutes; here, at the server's next keep-alive
+    )
+    watcher.start()
+    try:
+        wait_for(lambda: watcher.renewals >= 2)
+        assert chatty.sessions() == 1 and not woken.is_set()
+        chatty.append("INBOX", bounce_of("<x@corp.example>"))
+        assert woken.wait(20)
+    finally:
+        watcher.close()
+    assert not watcher.is_alive()
+    assert watcher.supported is True
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_idle_sessions_with_the_worker(pool, sink):
+    Outbox(open_ledger()).add(message(LEAD, "first"), pool="P")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warmup", "run"],
+        env={**os.environ, "WARMUP_PASSWORD": IMAP_PASSWORD},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: len(sink.messages) == 1 and pool.sessions() == 1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == "Stopped.", out
+    wait_for(lambda: pool.sessions() == 0, timeout=5)
+
+
+def test_imap_down_while_running_is_one_log_line_and_the_worker_still_sends_and_stops(
+    sink, closed_port, ssl_cert_env, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    add_pool(sink, closed_port[1], tmp_path)
+    ledger = open_ledger()
+    ids = [Outbox(ledger).add(message(f"lead{i}@example.com"), pool="P", now=T0) for i in range(3)]
+    lines: list[str] = []
+    worker = Worker(
+        open_ledger(), clock=Clock(T0), log=lines.append, sync_every=dt.timedelta(minutes=10)
+    )
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: all(ledger.message(i or 0).state == "sent" for i in ids))
+    finally:
+        worker.stop()
+        thread.join(20)
+        worker.close()
+    assert not thread.is_alive()  # the IDLE watcher waiting to retry ends with it
+    assert len(sink.messages) == 3
+    assert [line for line in lines if "IMAP" in line or "bounce sync" in line] == [
+        f"{T0:%Y-%m-%dT%H:%M:%SZ} bounce sync of {BOX} failed: cannot reach the IMAP server "
+        f"(127.0.0.1:{closed_port[1]}: connection refused); try again later, or check the "
+        f"mailbox's IMAP host and port; next try at {T0 + dt.timedelta(minutes=10):%Y-%m-%dT%H:%M:%SZ}"
+    ]

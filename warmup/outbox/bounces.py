@@ -1,0 +1,173 @@
+"""Bounce sync inside ``warmup run``: the worker's mailboxes read over IMAP, so the holds,
+pauses and suppressions its sends meet see the bounces without another cron job.
+
+The sync is ``warmup bounces sync``'s (:func:`warmup.bounces.imap.sync`, INBOX), run in the
+worker's thread (the one that holds the ledger) at the start of a pass: for every mailbox once
+its interval has passed on the worker's clock, and at once for a mailbox whose
+:class:`~warmup.bounces.idle.IdleWatcher` saw new mail. A failed sync is one log line and the
+next try waits for the next interval: sending goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+
+from warmup import api, credentials
+from warmup.bounces.idle import IdleWatcher
+from warmup.bounces.imap import sync
+from warmup.ledger import Ledger, MailboxRow, PoolRow
+from warmup.notify import Notifier
+from warmup.words import plural
+
+EVERY = dt.timedelta(minutes=10)
+
+
+class BounceSync:
+    """Syncs the bounces of the mailboxes a worker sends for: a pool's members, or (no pool)
+    the members of every pool and the mailboxes messages are queued to, if they have an IMAP
+    host (their own or their provider's)."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        pool: PoolRow | None,
+        every: dt.timedelta = EVERY,
+        clock: Callable[[], dt.datetime],
+        log: Callable[[str], object],
+        password_command: str | None = None,
+        timeout: float | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.pool = pool
+        self.every = every
+        self.clock = clock
+        self.log = log
+        self._password_command = password_command
+        self._timeout = timeout or 60.0
+        self._notifier = notifier
+        self._round_at: dt.datetime | None = None  # when every mailbox is synced next
+        self._boxes: dict[int, MailboxRow] = {}  # the mailboxes of the last round, by id
+        self._woken: set[int] = set()
+        self._lock = threading.Lock()
+        self._watchers: dict[int, IdleWatcher] = {}
+        self._wake: Callable[[], object] | None = None  # set while watching
+
+    def mailboxes(self) -> list[MailboxRow]:
+        """The worker's mailboxes that have an IMAP host."""
+        if self.pool is not None:
+            boxes = list(self.ledger.pool(self.pool.name).members)
+        else:
+            boxes = [m for p in self.ledger.pools() for m in p.members]
+            queued = {
+                c["mailbox_id"]
+                for c in self.ledger.outbox_counts()
+                if c["mailbox_id"] is not None and c["state"] in ("queued", "sending")
+            }
+            names = self.ledger.mailbox_names()
+            boxes += [self.ledger.mailbox(names[i]) for i in sorted(queued) if i in names]
+        unique = {b.id: b for b in boxes}
+        return [b for b in unique.values() if api.endpoints(b).imap_hosts]
+
+    def next_at(self) -> dt.datetime | None:
+        """When the next round of syncs is due (None: none done yet, so due now)."""
+        return self._round_at
+
+    def run_due(self, now: dt.datetime) -> None:
+        """Sync every mailbox when a round is due (the first at once, then every ``every``),
+        and between rounds each mailbox that IDLE says has new mail."""
+        with self._lock:
+            woken, self._woken = self._woken, set()
+        if self._round_at is None or now >= self._round_at:
+            # The mailboxes are looked up once a round, not each pass: it reads the outbox.
+            self._round_at = now + self.every
+            self._boxes = {b.id: b for b in self.mailboxes()}
+            due = list(self._boxes.values())
+            if self._wake is not None:  # watching: a mailbox that joined meanwhile too
+                self._watch(due)
+        else:
+            due = [self._boxes[i] for i in sorted(woken) if i in self._boxes]
+        for box in due:
+            self._sync(box, now)
+
+    def _sync(self, box: MailboxRow, now: dt.datetime) -> None:
+        ep = api.endpoints(box)
+        try:
+            report = sync(
+                self.ledger,
+                box,
+                hosts=ep.imap_hosts,
+                port=ep.imap_port,
+                security=ep.imap_security,
+                password=credentials.get_password(box.address, self._password_command),
+                folders=["INBOX"],
+                timeout=self._timeout,
+                now=self.clock,
+                notifier=self._notifier,
+            )
+        except Exception as exc:  # whatever the sync met, sending goes on
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.log(
+                f"{_stamp(now)} bounce sync of {box.address} failed: {why}; next try at "
+                f"{_stamp(self._round_at or now)}"
+            )
+            return
+        if report.bounces:
+            self.log(
+                f"{_stamp(self.clock())} bounce sync of {box.address}: "
+                f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends"
+            )
+
+    def watch(self, wake: Callable[[], object]) -> None:
+        """Start an IMAP IDLE watcher for each mailbox (and, at each :meth:`run_due`, for a
+        mailbox that joined since); each marks its mailbox and calls ``wake()`` when new mail
+        arrives. A server without IDLE ends its watcher."""
+        self._wake = wake
+        self._watch(self.mailboxes())
+
+    def _watch(self, boxes: list[MailboxRow]) -> None:
+        wake = self._wake
+        assert wake is not None
+        for box in boxes:
+            if box.id in self._watchers:
+                continue
+            ep = api.endpoints(box)
+            try:
+                password = credentials.get_password(box.address, self._password_command)
+            except Exception:  # the interval sync says what is wrong
+                continue
+
+            def woken(box_id: int = box.id) -> None:
+                with self._lock:
+                    self._woken.add(box_id)
+                wake()
+
+            watcher = IdleWatcher(
+                box.address,
+                hosts=ep.imap_hosts,
+                port=ep.imap_port,
+                security=ep.imap_security,
+                password=password,
+                wake=woken,
+                log=lambda line: self.log(f"{_stamp(self.clock())} {line}"),
+                timeout=self._timeout,
+            )
+            self._watchers[box.id] = watcher
+            watcher.start()
+
+    def watchers(self) -> list[IdleWatcher]:
+        return list(self._watchers.values())
+
+    def close(self) -> None:
+        """Stop the IDLE watchers."""
+        self._wake = None
+        watchers, self._watchers = list(self._watchers.values()), {}
+        for w in watchers:
+            w.close()
+
+
+def _stamp(ts: dt.datetime) -> str:
+    return f"{ts.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
