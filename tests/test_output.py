@@ -118,3 +118,28 @@ def test_import_draws_a_bar_with_total_and_eta_on_a_terminal_only(tmp_path, ledg
         f"{log}. Registered 3 new mailboxes and 0 pause/resume events."
     ]
     assert piped.stderr == f"Created a new ledger at {ledger_path}.\n"
+
+
+@pytest.mark.slow
+def test_db_copy_draws_a_bar_per_table_with_its_total_on_a_terminal_only(run, tmp_path):
+    """Issue #16: 'db copy' printed "send: 5000 rows" without a total, only on a terminal."""
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    rcpts = [f"--to=r{i}@example.com" for i in range(30)]
+    assert run("record", "send", BOX, *rcpts, "--at", "2026-01-05T10:00:00").exit_code == 0
+    shown = _on_a_terminal(
+        "db", "copy", "--to", str(tmp_path / "a.db"), env={"TERM": "xterm"}, stderr_too=True
+    )
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert re.search(r"Copying send +\S+ 30/30 +rows", plain), plain
+    assert "verified" in plain
+    piped = run("db", "copy", "--to", str(tmp_path / "b.db"))
+    assert piped.exit_code == 0 and "Copying" not in piped.output
+
+
+@pytest.mark.slow
+def test_demo_shows_its_days_on_a_terminal(tmp_path):
+    shown = _on_a_terminal(
+        "demo", "--days", "3", "--no-plot", env={"TERM": "xterm"}, stderr_too=True
+    )
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
+    assert re.search(r"Simulating +\S+ 3/3 +days", plain), plain

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Callable
 
 from warmup import api
 from warmup.ledger import BounceIn, Ledger, MailboxRow, SendIn
@@ -20,13 +21,15 @@ def simulate(
     now: dt.datetime | None = None,
     address: str = DEMO_MAILBOX,
     seed: int = 7,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[MailboxRow, list[tuple[dt.date, Allowance, int]]]:
     """Register an exmail mailbox ``days`` days before ``now`` and send its full quota daily.
 
     Normal days bounce about 1%, the spike days about 20% (hard and block), which holds
     the ramp, steps it back a stage and then pauses it; after two paused mornings the simulated
     operator resumes it and it ramps again. Returns the mailbox and, per day,
-    (local date, the morning's allowance, bounces that day).
+    (local date, the morning's allowance, bounces that day). ``progress(days done, days)``
+    after each day.
     """
     import pendulum
 
@@ -68,4 +71,6 @@ def simulate(
             sends.append(SendIn(rcpt, at, f"<demo-{k}-{i}@corp.example>", "demo", bounce))
         ledger.record(box, sends=sends)
         log.append((morning.date(), allowance, bounced))
+        if progress:
+            progress(k + 1, days)
     return box, log

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 
 import click
 
@@ -89,16 +88,15 @@ def sync(
     since_date = api.parse_date(since, "since") if since else None
     ep = api.endpoints(box)
     password = credentials.get_password(box.address, password_command)
-    bar = None
+    from contextlib import ExitStack
+
+    from warmup.cli.progress import bars
+
+    stack = ExitStack()
+    update = stack.enter_context(bars("messages", show=not json_))
 
     def progress(total: int, done: int) -> None:
-        nonlocal bar
-        if not sys.stderr.isatty() or json_:
-            return
-        if bar is None:
-            bar = click.progressbar(length=total, label="Reading notifications", file=sys.stderr)
-            bar.__enter__()
-        bar.update(done - bar.pos)
+        update("Reading notifications", done, total)
 
     notifier = notify.notifier_for(ledger, log=lambda line: click.echo(line, err=True))
     try:
@@ -119,8 +117,7 @@ def sync(
     except LoginFailed as exc:
         raise LoginFailed(f"{exc}\n{checklist_text(get_provider(box.provider))}") from None
     finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+        stack.close()
         notifier.close()
     data = {
         "mailbox": box.address,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from warmup.cli import cli
@@ -108,15 +106,16 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
     ctx.call_on_close(target.close)
     if target.created:
         click.echo(f"Created a new ledger at {target.where}.", err=True)
-    show = not quiet and not json_ and sys.stderr.isatty()
+    from warmup.cli.progress import bars
 
-    def progress(table: str, n: int) -> None:
-        if show:
-            click.echo(f"\r  {table}: {n} rows", err=True, nl=False)
-
-    report = ledger_copy.copy_ledger(source, target, force=force, batch=batch, progress=progress)
-    if show:
-        click.echo("", err=True)
+    with bars("rows", show=not (quiet or json_)) as update:
+        report = ledger_copy.copy_ledger(
+            source,
+            target,
+            force=force,
+            batch=batch,
+            progress=lambda table, n, of: update(f"Copying {table}", n, of),
+        )
     if json_:
         print_json(
             {

@@ -49,7 +49,10 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
             f"(full quota daily, ~1% bounces, a 20% bounce spike on days 17-18,\n"
             "resumed by hand after two paused days)..."
         )
-        box, log = simulate(ledger, days)
+        from warmup.cli.progress import bars
+
+        with bars("days") as update:
+            box, log = simulate(ledger, days, progress=lambda k, of: update("Simulating", k, of))
         print_table(
             ["DATE", "DAY", "STAGE", "QUOTA", "SENT", "BOUNCED", "7-DAY RATE", "STATUS"],
             [

@@ -26,10 +26,11 @@ def _nothing(description: str, done: int, total: int | None = None) -> None:
 
 
 @contextmanager
-def bars(unit: str) -> Iterator[Update]:
+def bars(unit: str, show: bool = True) -> Iterator[Update]:
     """``update(description, done, total)`` draws one bar per description (``total`` None:
-    not known yet, a pulse and the count), with the count, ``unit``, elapsed time and ETA."""
-    if not _drawn():
+    not known yet, a pulse and the count), with the count, ``unit``, elapsed time and ETA.
+    ``show`` False: none (the command's own --quiet or --json)."""
+    if not (show and _drawn()):
         yield _nothing
         return
     from rich.console import Console

@@ -130,12 +130,13 @@ def copy_ledger(
     *,
     force: bool = False,
     batch: int = BATCH,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[TableCopy]:
     """Copy every row of ``source`` into ``target`` and verify it; one :class:`TableCopy` each.
 
     ``target`` must be empty (no mailbox, send, ... rows) unless ``force``, which deletes its rows
-    first, in the same transaction. ``progress(table, rows so far)`` is called after each batch.
+    first, in the same transaction. ``progress(table, rows so far, rows in all)`` is called after
+    each batch.
     Raises :class:`DataError` if the verification finds a difference (the target keeps the copy,
     so it can be inspected; copy again with ``force``).
     """
@@ -163,6 +164,7 @@ def copy_ledger(
         )
     sums: dict[str, tuple[int, str]] = {}
     with source.read() as src, target.write() as dst:
+        totals = row_counts(src) if progress else {}
         for derived in reversed(DERIVED_TABLES):
             dst.execute(derived.delete())
         for table in reversed(TABLES):
@@ -175,7 +177,7 @@ def copy_ledger(
                 target.bulk_insert(dst, table, part)
                 n += len(part)
                 if progress:
-                    progress(table.name, n)
+                    progress(table.name, n, totals.get(table.name, n))
             sums[table.name] = (n, digest.hexdigest())
         target.after_copy(dst, TABLES)
     with target.read() as conn:
