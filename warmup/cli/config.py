@@ -33,7 +33,12 @@ def config() -> None:
 
 @config.command("path")
 def path_() -> None:
-    """Print where the config file is read from ($WARMUP_CONFIG, else the platform's folder)."""
+    """Print where the config file is read from ($WARMUP_CONFIG, else the platform's folder).
+
+    \b
+    Example:
+        warmup config path
+    """
     from warmup import config as cfg
 
     click.echo(cfg.path())
@@ -44,7 +49,13 @@ def path_() -> None:
 @click.pass_context
 def show(ctx: click.Context, json_: bool) -> None:
     """Print every setting in effect, its value and where it came from (flag, environment,
-    config file, ledger, default). Secrets in webhook URLs are masked."""
+    config file, ledger, default). Secrets in webhook URLs are masked.
+
+    \b
+    Example:
+        warmup config show
+        warmup config show --json
+    """
     from warmup import config as cfg
     from warmup import notify
     from warmup.ledger import default_path

@@ -118,6 +118,28 @@ class PostgresLedger(Ledger):
     ) -> PostgresGate:
         return PostgresGate(self, box, policy or GatePolicy("", 0, False), expiry)
 
+    def _insert_sends(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        # psycopg's pipelined executemany on plain values (SQLAlchemy's bind processing per row
+        # was most of an import's time).
+        conn.exec_driver_sql(
+            "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, source, key, settled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (mailbox_id, key) DO NOTHING",
+            [
+                (
+                    r["mid"],
+                    r["recipient"],
+                    r["message_id"],
+                    r["at"],
+                    r["day"],
+                    r["outcome"],
+                    r["source"],
+                    r["key"],
+                    r["settled_at"],
+                )
+                for r in rows
+            ],
+        )
+
     def bulk_insert(self, conn: Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
         """``COPY ... FROM STDIN`` on the transaction's own psycopg connection: measured on a
         100k-send ledger, a fifth of the time of batched INSERTs."""

@@ -51,6 +51,12 @@ _STATEMENTS: dict[tuple[type, str, str], Any] = {}
 _B = sa.bindparam
 
 
+# Built once: an expression built per call (``SEND.c.key.in_(...)``) cost more than running it.
+_SEND_IDS = sa.text("SELECT key, id FROM send WHERE mailbox_id = :mid AND key IN :keys").bindparams(
+    sa.bindparam("keys", expanding=True)
+)
+
+
 class Records:
     """The write side of the ledger (see the module docstring)."""
 
@@ -129,7 +135,7 @@ class Records:
     ) -> tuple[int, dict[str, int]]:
         """Insert sends made elsewhere in one statement (idempotent on their keys) and count
         them in the rollup: how many were new, and their ids by key."""
-        params = []
+        params: list[dict[str, Any]] = []
         for s in sends:
             at = utc(s.at)
             params.append(
@@ -145,13 +151,38 @@ class Records:
                     "settled_at": at,
                 }
             )
-        new = conn.execute(self._statement("sends"), params).all()
-        per_day: dict[dt.date, int] = {}
-        for _, _, day in new:
-            per_day[day] = per_day.get(day, 0) + 1
-        for day, n in per_day.items():
-            self._bump(conn, box, day, "sent", n)
-        return len(new), {key: sid for sid, key, _ in new}
+        # Which keys are new, read in one query, then a plain executemany: RETURNING every row
+        # cost an import most of its time (SQLAlchemy's per-row "insertmanyvalues" work). The
+        # mailbox is locked by the caller, so nothing else inserts these keys meanwhile.
+        have = self._send_ids(conn, box, [p["key"] for p in params])
+        fresh: dict[str, dict[str, Any]] = {}
+        for p in params:
+            if p["key"] not in have:
+                fresh.setdefault(p["key"], p)
+        if fresh:
+            self._insert_sends(conn, list(fresh.values()))
+        per_day: dict[Any, int] = {}
+        for p in fresh.values():
+            per_day[p["day"]] = per_day.get(p["day"], 0) + 1
+        if per_day:
+            conn.execute(
+                self._statement("bump", "sent"),
+                [{"mid": box.id, "day": day, "by": n} for day, n in per_day.items()],
+            )
+            self._touch(conn, box, min(per_day))
+        linked = [send_key(s.recipient, s.at, s.message_id) for s in sends if s.bounce]
+        ids = self._send_ids(conn, box, linked) if linked else {}
+        return len(fresh), ids
+
+    def _send_ids(self, conn: Connection, box: MailboxRow, keys: list[str]) -> dict[str, int]:
+        """The ids of ``box``'s sends with these keys (those present)."""
+        found = conn.execute(_SEND_IDS, {"mid": box.id, "keys": keys})
+        return {row[0]: row[1] for row in found}
+
+    def _insert_sends(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert sends made elsewhere (``_sends``' parameters; a key already present is
+        skipped). The backends override it with their driver's own executemany."""
+        conn.execute(self._statement("sends"), rows)
 
     @staticmethod
     def _bounce_result(r: BounceResult) -> Recorded:
@@ -226,9 +257,7 @@ class Records:
         return self._send_insert().returning(SEND.c.id)
 
     def _build_sends(self, _: str) -> Any:
-        # RETURNING with a list of parameters: SQLAlchemy's "insertmanyvalues" sends them as
-        # multi-row INSERTs, a few statements for a whole batch of an import.
-        return self._send_insert().returning(SEND.c.id, SEND.c.key, SEND.c.day)
+        return self._send_insert()
 
     def _build_bounce(self, _: str) -> Any:
         return (

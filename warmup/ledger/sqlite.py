@@ -100,6 +100,27 @@ class SQLiteLedger(Ledger):
     def _sql_utc_day(self, column: Any) -> Any:
         return sa.func.substr(column, 1, 10)  # stored as 'YYYY-MM-DD HH:MM:SS...' UTC text
 
+    def _insert_sends(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        # sqlite3's executemany on plain values: SQLAlchemy's per-row bind processing was most
+        # of an import's time. Instants as SQLAlchemy stores them (ts).
+        conn.exec_driver_sql(
+            _IMPORT_SENDS,
+            [
+                (
+                    r["mid"],
+                    r["recipient"],
+                    r["message_id"],
+                    ts(r["at"]),
+                    r["day"].isoformat(),
+                    r["outcome"],
+                    r["source"],
+                    r["key"],
+                    ts(r["settled_at"]),
+                )
+                for r in rows
+            ],
+        )
+
     def foreign_tables(self) -> list[str]:
         """Tables of a file that is not (yet) a warmup ledger: never written into."""
         with self.read() as conn:
@@ -282,6 +303,10 @@ _SETTLE_SENT = (
 _INSERT = (
     "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, settled_at, "
     "source, key) VALUES (?, ?, ?, ?, ?, 'reserved', NULL, ?, ?)"
+)
+_IMPORT_SENDS = (
+    "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, source, key, settled_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox_id, key) DO NOTHING"
 )
 _BUMP_SENT = (
     "INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
