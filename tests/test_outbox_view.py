@@ -204,7 +204,7 @@ def test_sigterm_ends_the_views_wait_at_once(tmp_path):
     os.close(slave)
     out = b""
     try:
-        while b"Nothing queued." not in out:  # the view is drawn: the worker is waiting
+        while b"Nothing queued." not in out:  # drawn once the signal handlers are set
             out += os.read(master, 65536)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)

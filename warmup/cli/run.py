@@ -83,6 +83,8 @@ def run(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, stop)
+        if view is not None:
+            view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
         if not once:
             worker.run()
             if view is not None:
