@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pty
+import select
 import signal
 import subprocess
 import sys
@@ -125,8 +126,27 @@ def test_each_status_of_the_plan_has_its_state_in_the_view(status, next_at, stat
     assert state_of(_allowance(status, next_at), T) == state
 
 
-def _on_a_pty(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    """``warmup ARGS`` with its stdout on a pseudo-terminal: (exit code, what it wrote)."""
+def _read(master: int, until: bytes | None = None, times: int = 1) -> bytes:
+    """What the child writes on its terminal: until ``until`` shows (``times`` times), else
+    until it closes the terminal; a child silent for 180 s fails the test instead of hanging
+    it."""
+    out = b""
+    while until is None or out.count(until) < times:
+        ready, _, _ = select.select([master], [], [], 180)
+        assert ready, f"the child wrote nothing for 180 s after {out[-200:]!r}"
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def _spawn(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """``warmup ARGS`` with its stdout on a new pseudo-terminal: the process and the
+    terminal's master side."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "warmup", *args],
@@ -136,17 +156,17 @@ def _on_a_pty(*args: str, env: dict[str, str]) -> tuple[int, str]:
         env={**os.environ, **PASSWORD_ENV, **env},
     )
     os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    _, err = proc.communicate(timeout=60)
+    return proc, master
+
+
+def _on_a_pty(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """``warmup ARGS`` run to its end on a pseudo-terminal: (exit code, what it wrote)."""
+    proc, master = _spawn(*args, env=env)
+    try:
+        out = _read(master)
+    finally:
+        os.close(master)
+    _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
     return proc.returncode, out.decode().replace("\r\n", "\n")
 
@@ -193,33 +213,17 @@ def test_no_color_or_a_dumb_terminal_give_plain_lines(env, tmp_path):
 @pytest.mark.slow
 def test_sigterm_ends_the_views_wait_at_once(tmp_path):
     pool_of(2525, tmp_path, n=1)  # nothing queued: the worker waits a minute between looks
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "run"],
-        stdin=subprocess.DEVNULL,
-        stdout=slave,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "TERM": "xterm", "NO_COLOR": ""},
-    )
-    os.close(slave)
-    out = b""
+    proc, master = _spawn("run", env={"TERM": "xterm", "NO_COLOR": ""})
     try:
-        while b"Nothing queued." not in out:  # drawn once the signal handlers are set
-            out += os.read(master, 65536)
+        # Drawn again by the view's wait between two looks at the outbox: the worker sleeps.
+        out = _read(master, b"Nothing queued.", times=2)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
+        out += _read(master)
+        _, err = proc.communicate(timeout=180)
         waited = time.monotonic() - started
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
     finally:
         os.close(master)
     assert proc.returncode == 0, err
-    assert waited < 20  # not the minute the worker would otherwise wait
+    assert waited < 45  # not the minute (POLL) the worker would otherwise wait
     assert out.decode().replace("\r\n", "\n").endswith("Stopped.\n")
