@@ -470,8 +470,8 @@ class OutboxStore:
     def thread_sender(self, message_ids: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last sent one of ``message_ids`` (the
         Message-IDs a reply names in In-Reply-To/References: the thread stays with it), or None.
-        The gate's records cover every send path: the outbox's worker, ``warmup send``, the
-        relay and the Python API."""
+        The ``send`` rows cover every send path (the outbox's worker, ``warmup send``, the relay,
+        the Python API) and sends recorded with their Message-ID."""
         ids = list(message_ids)
         if not ids or not mailbox_ids:
             return None
