@@ -177,7 +177,7 @@ def test_run_once_on_a_terminal_draws_the_view_and_exits_0(sink, ssl_cert_env, t
     res = queue_csv(leads(tmp_path / "l.csv", 3), template(tmp_path / "t.toml"), "--campaign", "c1")
     assert res.returncode == 0, res.stderr
     env = {"TERM": "xterm", "NO_COLOR": "", "COLUMNS": "100", "LINES": "40"}
-    code, out = _on_a_pty("run", "--once", env=env)
+    code, out = _on_a_pty("run", "--once", "--no-sync", env=env)
     assert code == 0
     assert "\x1b[J" in out  # drawn in place
     last = out.rsplit("\x1b[J", 1)[1]  # the final view, then the summary
@@ -195,7 +195,7 @@ def test_no_view_gives_the_log_lines_on_a_terminal(sink, ssl_cert_env, tmp_path)
     pool_of(sink.port, tmp_path, n=1, daily=5)
     res = queue_csv(leads(tmp_path / "l.csv", 1), template(tmp_path / "t.toml"))
     assert res.returncode == 0, res.stderr
-    code, out = _on_a_pty("run", "--once", "--no-view", env={"TERM": "xterm"})
+    code, out = _on_a_pty("run", "--once", "--no-sync", "--no-view", env={"TERM": "xterm"})
     assert "\x1b" not in out
     lines = out.splitlines()
     assert " sent #1 " in lines[0] and len(lines) == 3
@@ -206,14 +206,14 @@ def test_no_view_gives_the_log_lines_on_a_terminal(sink, ssl_cert_env, tmp_path)
 @pytest.mark.parametrize("env", [{"TERM": "xterm", "NO_COLOR": "1"}, {"TERM": "dumb"}])
 def test_no_color_or_a_dumb_terminal_give_plain_lines(env, tmp_path):
     pool_of(2525, tmp_path, n=1)  # a ledger with a pool; nothing queued, nothing sent
-    code, out = _on_a_pty("run", "--once", env=env)
+    code, out = _on_a_pty("run", "--once", "--no-sync", env=env)
     assert out == "Done: nothing was due.\nNothing is queued.\n"
 
 
 @pytest.mark.slow
 def test_sigterm_ends_the_views_wait_at_once(tmp_path):
     pool_of(2525, tmp_path, n=1)  # nothing queued: the worker waits a minute between looks
-    proc, master = _spawn("run", env={"TERM": "xterm", "NO_COLOR": ""})
+    proc, master = _spawn("run", "--no-sync", env={"TERM": "xterm", "NO_COLOR": ""})
     try:
         # Drawn again by the view's wait between two looks at the outbox: the worker sleeps.
         out = _read(master, b"Nothing queued.", times=2)

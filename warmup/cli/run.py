@@ -70,19 +70,13 @@ def run(
         ledger,
         pool=pool,
         log=view.log if view else click.echo,
-        sleep=view.sleep if view else None,
+        sleep=(lambda s: view.sleep(s, worker.wait)) if view else None,
         password_command=password_command,
         timeout=timeout,
         sync_every=every,
     ) as worker:
-
-        def stop(*_: object) -> None:
-            worker.stop()
-            if view is not None:
-                view.wake()
-
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, stop)
+            signal.signal(sig, lambda *_: worker.stop())
         if view is not None:
             view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
         if not once:

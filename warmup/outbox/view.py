@@ -151,8 +151,8 @@ class LiveView:
     """Redraws :func:`render` of :func:`snapshot` on ``stream`` (a terminal) in place.
 
     :meth:`log` is the worker's ``log`` (an event: kept, and the view redrawn), :meth:`sleep` its
-    ``sleep`` (redraws every ``refresh`` seconds; :meth:`wake` ends it early), :meth:`close`
-    leaves the last view on screen. Only the thread that made the view reads the ledger; an
+    ``sleep`` (redraws every ``refresh`` seconds while the worker waits), :meth:`close` leaves
+    the last view on screen. Only the thread that made the view reads the ledger; an
     event logged from another thread (notifications) shows at the next redraw.
     """
 
@@ -173,7 +173,6 @@ class LiveView:
         self.events: deque[str] = deque(maxlen=EVENTS)
         self._owner = threading.get_ident()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._drawn = 0
         self._snap: dict[str, Any] | None = None
         self._read_at = 0.0
@@ -201,19 +200,14 @@ class LiveView:
         self.stream.flush()
         self._drawn = len(lines)
 
-    def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` (or until :meth:`wake`), redrawing every ``refresh`` seconds."""
+    def sleep(self, seconds: float, wait: Callable[[float], bool]) -> None:
+        """Wait ``seconds`` with ``wait`` (the worker's :meth:`~warmup.outbox.worker.Worker.wait`,
+        which returns True when woken: stop, new mail), redrawing every ``refresh`` seconds."""
         end = time.monotonic() + seconds
-        while not self._wake.is_set():
-            left = end - time.monotonic()
-            if left <= 0:
-                break
-            self._wake.wait(min(left, self.refresh))
+        while (left := end - time.monotonic()) > 0:
+            if wait(min(left, self.refresh)):
+                return
             self.draw(fresh=True)
-
-    def wake(self) -> None:
-        """End :meth:`sleep` now and from now on (the worker is stopping)."""
-        self._wake.set()
 
     def close(self) -> None:
         """Draw the final state and leave it on screen."""

@@ -146,6 +146,11 @@ class Worker:
         """End the sleep between passes now: something may be due (safe from any thread)."""
         self._wake.set()
 
+    def wait(self, seconds: float) -> bool:
+        """The sleep between passes: up to ``seconds``, True when :meth:`wake` or :meth:`stop`
+        ended it early (a ``sleep`` passed in calls it to keep both working)."""
+        return self._wake.wait(seconds)
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
