@@ -105,6 +105,60 @@ def test_a_follow_up_stays_with_the_member_that_mailed_the_recipient(
     assert sent == {"other": a, "first": b, "follow-up": b, "new": a}
 
 
+def test_a_reply_goes_from_the_member_that_sent_the_message_it_answers(
+    sink, ssl_cert_env, password, tmp_path
+):
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+
+    def send(to: str, subject: str, **headers: str) -> str:
+        msg = message(to, subject)
+        for name, value in headers.items():
+            msg[name.replace("_", "-")] = value
+        outbox.add(msg, pool="P")
+        with Worker(ledger) as worker:
+            assert worker.run_once().outcomes == {"sent": 1}
+        got = sink.messages[-1].message
+        assert str(got["Subject"]) == subject
+        return str(got["From"])
+
+    assert send("r1@example.com", "A") == a  # a tie: the first address
+    first = str(sink.messages[-1].message["Message-ID"])
+    # To another recipient, b having more room left: the thread stays with a.
+    assert send("r2@example.com", "re: A", In_Reply_To=first) == a
+    assert send("r3@example.com", "unknown", In_Reply_To="<nobody@nowhere.example>") == b
+    # Long enough to be folded over several lines.
+    several = f"<{'x' * 40}@nowhere.example> {first} <{'y' * 40}@nowhere.example>"
+    assert send("r4@example.com", "refs", References=several) == a
+    # A message that never was in the outbox (warmup send, the relay, the API): the same.
+    report = Gate(a, ledger=ledger).send(message("r5@example.com", "direct"))
+    direct = str(sink.messages[-1].message["Message-ID"])
+    assert report.results["r5@example.com"].outcome == "sent"
+    assert send("r6@example.com", "re: direct", In_Reply_To=direct) == a  # b: 1 sent, a: 4
+    assert send("r7@example.com", "plain") == b
+
+
+def test_a_reply_to_a_mailbox_that_left_the_pool_takes_the_usual_choice(
+    pki, ssl_cert_env, password, tmp_path
+):
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(3)
+    ) as sink:
+        a, b, c = pool_of(sink.port, tmp_path, n=3, daily=50)
+        assert cli("pool", "add", "Q", b, c).returncode == 0
+        ledger = open_ledger()
+        Gate(a, ledger=ledger).send(message("r1@example.com", "A"))
+        Gate(b, ledger=ledger).send(message("r2@example.com", "B"))
+        first = str(sink.messages[0].message["Message-ID"])
+        reply = message("r3@example.com", "re: A")
+        reply["In-Reply-To"] = first
+        Outbox(ledger).add(reply, pool="Q")
+        with Worker(ledger) as worker:
+            assert worker.run_once().outcomes == {"sent": 1}
+        assert str(sink.messages[-1].message["From"]) == c  # a is not in Q; c has more room
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()

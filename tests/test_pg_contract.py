@@ -438,3 +438,26 @@ def test_gate_fast_paths_agree_with_core_statements(ledger_url, run, tmp_path):
             == 0
         )
     ledger.close()
+
+
+def test_a_thread_goes_to_the_member_that_last_sent_one_of_its_message_ids(ledger_url):
+    ledger = open_ledger(ledger_url)
+    try:
+        a, b, c = (
+            api.add_mailbox(ledger, box, "exmail")
+            for box in ("a@corp.example", "b@corp.example", "c@corp.example")
+        )
+        day = dt.date(2026, 11, 10)
+        api.record_send(ledger, a.address, ["r1@example.com"], at(day, 9), "<one@corp.example>")
+        api.record_send(ledger, b.address, ["r2@example.com"], at(day, 10), "<two@corp.example>")
+        api.record_send(ledger, c.address, ["r3@example.com"], at(day, 11), "<three@corp.example>")
+        members = [a.id, b.id]
+        assert ledger.thread_sender(["<one@corp.example>"], members) == a.id
+        # Several named: the latest send among the members wins; c is not a member.
+        both = ["<one@corp.example>", "<two@corp.example>", "<three@corp.example>"]
+        assert ledger.thread_sender(both, members) == b.id
+        assert ledger.thread_sender(["<three@corp.example>"], members) is None
+        assert ledger.thread_sender(["<nobody@corp.example>"], members) is None
+        assert ledger.thread_sender([], members) is None
+    finally:
+        ledger.close()

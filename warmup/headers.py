@@ -28,6 +28,8 @@ _NAME = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 _ADDRESS_LIKE = re.compile(r"[^\s<>()\[\],;:\"'\\]+@[^\s<>()\[\],;:\"'\\]+")
 SENDER_FIELDS = ("from", "sender", "resent-from", "resent-sender")
 BLIND_FIELDS = ("bcc", "resent-bcc")
+THREAD_FIELDS = ("in-reply-to", "references")
+_MSG_ID = re.compile(r"<[^<>\s]+>")
 
 
 class MalformedHeader(DataError):
@@ -95,6 +97,21 @@ def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
         Field(name, b"".join(parts).decode("utf-8", "replace").strip(), start, end)
         for name, start, end, parts in found
     ]
+
+
+def thread_ids(raw: bytes) -> list[str]:
+    """The Message-IDs (``<...>``, as stored) that ``raw``'s In-Reply-To and References name,
+    In-Reply-To's first; only the header section is read, and a malformed one names none."""
+    try:
+        found, _ = fields(raw)
+    except MalformedHeader:
+        return []
+    ids: dict[str, None] = {}
+    for name in THREAD_FIELDS:
+        for f in found:
+            if f.name == name:
+                ids.update(dict.fromkeys(_MSG_ID.findall(f.value)))
+    return list(ids)
 
 
 def check_sender(found: list[Field], mailbox: str) -> None:

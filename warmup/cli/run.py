@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 
 import click
 
@@ -26,6 +28,7 @@ from warmup.ledger import Ledger
     help="Sync the mailboxes' bounces over IMAP this often (and at once on new mail, by IDLE).",
 )
 @click.option("--no-sync", is_flag=True, help="Do not sync bounces over IMAP.")
+@click.option("--no-view", is_flag=True, help="One log line per event, even on a terminal.")
 @password_option
 @pass_ledger
 def run(
@@ -35,11 +38,14 @@ def run(
     timeout: float,
     sync_every: str,
     no_sync: bool,
+    no_view: bool,
     password_command: str | None,
 ) -> None:
     """Send queued messages through the gate, each from the mailbox the plan allows soonest,
     for as long as there is work (SIGTERM or Ctrl-C: the message in flight is finished, then
-    exit 0). Prints one line per event. With --once (cron): what is due now, then exit 0.
+    exit 0). On a terminal, a live view shows each mailbox's state and sent/quota today, each
+    campaign's progress and the last events; otherwise (or with --no-view, NO_COLOR or
+    TERM=dumb) one line per event. With --once (cron): what is due now, then exit 0.
 
     Bounces are synced over IMAP (INBOX, as 'warmup bounces sync') for the mailboxes it sends
     for: first before sending, then every --sync-every, and at once when IMAP IDLE says mail
@@ -55,24 +61,45 @@ def run(
     from warmup.outbox.worker import Worker
 
     every = None if no_sync else parse_expiry(sync_every, "sync_every")
+    view = None
+    if not no_view and _terminal():
+        from warmup.outbox.view import LiveView
+
+        view = LiveView(ledger, sys.stdout, pool=pool)
     with Worker(
         ledger,
         pool=pool,
-        log=click.echo,
+        log=view.log if view else click.echo,
+        sleep=(lambda s: view.sleep(s, worker.wait)) if view else None,
         password_command=password_command,
         timeout=timeout,
         sync_every=every,
     ) as worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: worker.stop())
+        if view is not None:
+            view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
         if not once:
             worker.run()
+            if view is not None:
+                view.close()
             click.echo("Stopped.")
             return
         done = worker.run_once()
+        if view is not None:
+            view.close()
     counts = ", ".join(f"{n} {what}" for what, n in sorted(done.outcomes.items()))
     click.echo(f"Done: {counts or 'nothing was due'}.")
     if done.next_due is None:
         click.echo("Nothing is queued.")
     else:
         click.echo(f"Next message due at {done.next_due:%Y-%m-%dT%H:%M:%SZ}.")
+
+
+def _terminal() -> bool:
+    """Whether stdout is a terminal that may be drawn on (not TERM=dumb, no NO_COLOR)."""
+    return (
+        sys.stdout.isatty()
+        and os.environ.get("TERM", "") != "dumb"
+        and not os.environ.get("NO_COLOR")
+    )

@@ -467,6 +467,26 @@ class OutboxStore:
                 .limit(1)
             ).scalar()
 
+    def thread_sender(self, message_ids: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
+        """The mailbox among ``mailbox_ids`` that last sent one of ``message_ids`` (the
+        Message-IDs a reply names in In-Reply-To/References: the thread stays with it), or None.
+        The ``send`` rows cover every send path (the outbox's worker, ``warmup send``, the relay,
+        the Python API) and sends recorded with their Message-ID."""
+        ids = list(message_ids)
+        if not ids or not mailbox_ids:
+            return None
+        with self.read() as conn:
+            return conn.execute(
+                sa.select(SEND.c.mailbox_id)
+                .where(
+                    SEND.c.message_id.in_(ids),
+                    SEND.c.mailbox_id.in_(list(mailbox_ids)),
+                    SEND.c.outcome != "released",
+                )
+                .order_by(SEND.c.at.desc())
+                .limit(1)
+            ).scalar()
+
     # -- seeing it ---------------------------------------------------------------------------
 
     def messages(

@@ -1,8 +1,10 @@
 """The worker behind ``warmup run``: sends queued messages when their mailbox may send them.
 
 Each message is claimed (:meth:`warmup.ledger.Ledger.claim`: one worker, whatever the number of
-workers and hosts), given to the member of its pool the plan allows soonest (a recipient already
-mailed from a member stays with that member), and sent through :class:`warmup.Gate` like any
+workers and hosts), given to the member of its pool the plan allows soonest (a follow-up stays with
+the member that sent the message its In-Reply-To/References names, else with the member that
+last mailed one of its recipients; decided when it is sent, so mail sent after it was queued
+counts), and sent through :class:`warmup.Gate` like any
 other message: quotas, pacing, windows, calendars, recipient-domain caps and suppression hold
 exactly as for ``warmup send``, and the gate's reservation, committed before the SMTP
 conversation, is the durable record that the message may have left.
@@ -38,6 +40,7 @@ from dataclasses import dataclass, field
 from warmup import notify
 from warmup.errors import WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
+from warmup.headers import thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import fate
@@ -142,6 +145,11 @@ class Worker:
     def wake(self) -> None:
         """End the sleep between passes now: something may be due (safe from any thread)."""
         self._wake.set()
+
+    def wait(self, seconds: float) -> bool:
+        """The sleep between passes: up to ``seconds``, True when :meth:`wake` or :meth:`stop`
+        ended it early (a ``sleep`` passed in calls it to keep both working)."""
+        return self._wake.wait(seconds)
 
     @property
     def stopping(self) -> bool:
@@ -292,7 +300,11 @@ class Worker:
             pool = self._pools[msg.pool_id] = self.ledger.pool_by_id(msg.pool_id)
         members = list(pool.members)
         if len(members) > 1:
-            sticky = self.ledger.last_sender(msg.recipients, [m.id for m in members])
+            # Decided at send time, so a thread follows mail sent after this one was queued.
+            ids = [m.id for m in members]
+            sticky = self.ledger.thread_sender(thread_ids(msg.data or b""), ids)
+            if sticky is None:
+                sticky = self.ledger.last_sender(msg.recipients, ids)
             if sticky is not None:
                 members = [m for m in members if m.id == sticky]
         return members, pool

@@ -1,0 +1,229 @@
+"""The live view of ``warmup run``: its data (no terminal needed), and once through a real
+pseudo-terminal; without one (or with NO_COLOR, TERM=dumb, --no-view), the plain log lines."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from email.message import EmailMessage
+
+import pytest
+
+from tests.gatekit import PASSWORD_ENV
+from tests.outboxkit import accounts, leads, pool_of, queue_csv, template
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
+from warmup import Outbox, api
+from warmup.ledger import open_ledger
+from warmup.ledger.values import local_day
+from warmup.outbox.view import render, snapshot, state_of
+from warmup.outbox.worker import Worker
+from warmup.policy import Allowance
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def password(monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])
+
+
+@pytest.mark.slow
+def test_the_view_shows_quota_used_and_the_campaigns_progress_and_finish(
+    sink, ssl_cert_env, password, tmp_path
+):
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=2)
+    res = queue_csv(leads(tmp_path / "l.csv", 5), template(tmp_path / "t.toml"), "--campaign", "c1")
+    assert res.returncode == 0, res.stderr
+    ledger = open_ledger()
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"sent": 4, "waiting": 1}
+    now = api.now_utc()
+    snap = snapshot(ledger, now, pool="P", events=("one", "two"))
+    assert snap["mailboxes"] == [
+        {"mailbox": a, "state": "exhausted", "until": None, "sent": 2, "quota": 2, "remaining": 0},
+        {"mailbox": b, "state": "exhausted", "until": None, "sent": 2, "quota": 2, "remaining": 0},
+    ]
+    tomorrow = local_day(now, "Asia/Shanghai") + dt.timedelta(days=1)
+    assert snap["campaigns"] == [
+        {"campaign": "c1", "sent": 4, "queued": 1, "failed": 0, "finish": tomorrow.isoformat()}
+    ]
+    lines = render(snap, dt.UTC)
+    assert lines[0] == f"warmup run · pool P · {now:%Y-%m-%d %H:%M:%S}"
+    assert lines[2:5] == [
+        "MAILBOX         STATE      SENT/QUOTA",
+        f"{a}  exhausted  2/2",
+        f"{b}  exhausted  2/2",
+    ]
+    assert lines[6:8] == [
+        "CAMPAIGN  SENT  QUEUED  FAILED  FINISH",
+        f"c1        4     1       0       {tomorrow.isoformat()}",
+    ]
+    assert lines[-3:] == ["Last events:", "  one", "  two"]
+
+
+def test_a_paced_mailbox_waits_until_its_next_slot_and_a_paused_one_says_so(
+    sink, ssl_cert_env, password, tmp_path
+):
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50, interval="10m")
+    ledger = open_ledger()
+    msg = EmailMessage()
+    msg["To"] = "r1@example.com"
+    msg["Subject"] = "hi"
+    msg.set_content("hello")
+    Outbox(ledger).add(msg, pool="P")
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+    sent_at = api.now_utc()
+    api.pause(ledger, b, "by hand")
+    now = api.now_utc()
+    snap = snapshot(ledger, now)  # every pool's mailboxes
+    (pa, pb) = snap["mailboxes"]
+    assert (pa["mailbox"], pa["state"], pa["sent"], pa["quota"]) == (a, "waiting", 1, 50)
+    assert now < pa["until"] <= sent_at + dt.timedelta(minutes=10)
+    assert (pb["mailbox"], pb["state"], pb["until"], pb["sent"]) == (b, "paused", None, 0)
+    lines = render(snap, dt.UTC)
+    assert f"{a}  waiting until {pa['until']:%H:%M}  1/50" in lines
+    assert f"{b}  paused               0/0" in lines
+    assert "all pools and mailboxes" in lines[0]
+    assert lines[-1] == "-         1     0       0       done"  # a message without a campaign
+
+
+def _allowance(status: str, next_send_at: dt.datetime | None = None) -> Allowance:
+    return Allowance("a@corp.example", "s", 1, 50, 3, 47, status, next_send_at, None, None, ())
+
+
+T = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    "status, next_at, state",
+    [
+        ("ok", None, ("sending", None)),
+        ("ok", T, ("sending", None)),
+        ("hold", None, ("held", None)),
+        ("step_back", None, ("stepped back", None)),
+        ("paced", T + dt.timedelta(minutes=7), ("waiting", T + dt.timedelta(minutes=7))),
+        ("closed", T + dt.timedelta(hours=14), ("waiting", T + dt.timedelta(hours=14))),
+        ("closed", None, ("closed", None)),
+        ("exhausted", T + dt.timedelta(hours=15), ("exhausted", None)),
+        ("paused", None, ("paused", None)),
+    ],
+)
+def test_each_status_of_the_plan_has_its_state_in_the_view(status, next_at, state):
+    assert state_of(_allowance(status, next_at), T) == state
+
+
+def _read(master: int, until: bytes | None = None, times: int = 1) -> bytes:
+    """What the child writes on its terminal: until ``until`` shows (``times`` times), else
+    until it closes the terminal; a child silent for 180 s fails the test instead of hanging
+    it."""
+    out = b""
+    while until is None or out.count(until) < times:
+        ready, _, _ = select.select([master], [], [], 180)
+        assert ready, f"the child wrote nothing for 180 s after {out[-200:]!r}"
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def _spawn(*args: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    """``warmup ARGS`` with its stdout on a new pseudo-terminal: the process and the
+    terminal's master side."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warmup", *args],
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **PASSWORD_ENV, **env},
+    )
+    os.close(slave)
+    return proc, master
+
+
+def _on_a_pty(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """``warmup ARGS`` run to its end on a pseudo-terminal: (exit code, what it wrote)."""
+    proc, master = _spawn(*args, env=env)
+    try:
+        out = _read(master)
+    finally:
+        os.close(master)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    return proc.returncode, out.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.slow
+def test_run_once_on_a_terminal_draws_the_view_and_exits_0(sink, ssl_cert_env, tmp_path):
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=1)
+    res = queue_csv(leads(tmp_path / "l.csv", 3), template(tmp_path / "t.toml"), "--campaign", "c1")
+    assert res.returncode == 0, res.stderr
+    env = {"TERM": "xterm", "NO_COLOR": "", "COLUMNS": "100", "LINES": "40"}
+    code, out = _on_a_pty("run", "--once", "--no-sync", env=env)
+    assert code == 0
+    assert "\x1b[J" in out  # drawn in place
+    last = out.rsplit("\x1b[J", 1)[1]  # the final view, then the summary
+    assert "warmup run · all pools and mailboxes" in last
+    assert f"{a}  exhausted  1/1" in last and f"{b}  exhausted  1/1" in last
+    assert "c1        2     1       0" in last
+    assert "Last events:" in last and " sent #" in last
+    assert "Next message due at " in last
+    assert "Done: 2 sent, 1 waiting." in last
+    assert len(sink.messages) == 2
+
+
+@pytest.mark.slow
+def test_no_view_gives_the_log_lines_on_a_terminal(sink, ssl_cert_env, tmp_path):
+    pool_of(sink.port, tmp_path, n=1, daily=5)
+    res = queue_csv(leads(tmp_path / "l.csv", 1), template(tmp_path / "t.toml"))
+    assert res.returncode == 0, res.stderr
+    code, out = _on_a_pty("run", "--once", "--no-sync", "--no-view", env={"TERM": "xterm"})
+    assert "\x1b" not in out
+    lines = out.splitlines()
+    assert " sent #1 " in lines[0] and len(lines) == 3
+    assert lines[1:] == ["Done: 1 sent.", "Nothing is queued."]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env", [{"TERM": "xterm", "NO_COLOR": "1"}, {"TERM": "dumb"}])
+def test_no_color_or_a_dumb_terminal_give_plain_lines(env, tmp_path):
+    pool_of(2525, tmp_path, n=1)  # a ledger with a pool; nothing queued, nothing sent
+    code, out = _on_a_pty("run", "--once", "--no-sync", env=env)
+    assert out == "Done: nothing was due.\nNothing is queued.\n"
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_views_wait_at_once(tmp_path):
+    pool_of(2525, tmp_path, n=1)  # nothing queued: the worker waits a minute between looks
+    proc, master = _spawn("run", "--no-sync", env={"TERM": "xterm", "NO_COLOR": ""})
+    try:
+        # Drawn again by the view's wait between two looks at the outbox: the worker sleeps.
+        out = _read(master, b"Nothing queued.", times=2)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out += _read(master)
+        _, err = proc.communicate(timeout=180)
+        waited = time.monotonic() - started
+    finally:
+        os.close(master)
+    assert proc.returncode == 0, err
+    assert waited < 45  # not the minute (POLL) the worker would otherwise wait
+    assert out.decode().replace("\r\n", "\n").endswith("Stopped.\n")
