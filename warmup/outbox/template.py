@@ -99,9 +99,30 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         yield reader.line_num, {k: (v or "") for k, v in record.items()}
 
 
-def render(template: Template, fields: dict[str, str], where: str) -> EmailMessage:
-    """One message for one row (``where`` names the row in errors): To, Subject, text and
-    optional HTML parts."""
+@dataclass(frozen=True)
+class Rendered:
+    """One row's message before it is written: the recipient (normalized), the subject (one
+    line), the text and the optional HTML. The outbox writes its bytes directly
+    (:mod:`warmup.outbox.mime`); :meth:`message` is the same as an ``EmailMessage``."""
+
+    rcpt: str
+    subject: str
+    text: str
+    html: str | None
+
+    def message(self) -> EmailMessage:
+        """The message as an ``EmailMessage``: To, Subject, text and optional HTML parts."""
+        msg = EmailMessage()
+        msg["To"] = self.rcpt
+        msg["Subject"] = self.subject
+        msg.set_content(self.text)
+        if self.html is not None:
+            msg.add_alternative(self.html, subtype="html")
+        return msg
+
+
+def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
+    """The templates rendered for one row (``where`` names the row in errors)."""
     import jinja2
 
     from warmup import addresses
@@ -110,10 +131,13 @@ def render(template: Template, fields: dict[str, str], where: str) -> EmailMessa
         rcpt = addresses.normalize(fields["email"], "recipient")
     except DataError as exc:
         raise DataError(f"{where}: {exc}") from None
+    # The environment's globals merged in once per row, shared by the three parts:
+    # Template.render copies the globals' ChainMap twice per call (most of its time).
+    scope = {**template.subject.globals, **fields}
     try:
-        subject = " ".join(template.subject.render(fields).split())
-        text = template.text.render(fields)
-        html = template.html.render(fields) if template.html is not None else None
+        subject = " ".join(_render(template.subject, scope).split())
+        text = _render(template.text, scope)
+        html = _render(template.html, scope) if template.html is not None else None
     except jinja2.UndefinedError as exc:
         raise DataError(
             f"{where}: {exc.message} in template {template.source}; add the column or fix "
@@ -121,10 +145,20 @@ def render(template: Template, fields: dict[str, str], where: str) -> EmailMessa
         ) from None
     except jinja2.TemplateError as exc:
         raise DataError(f"{where}: template {template.source}: {exc}") from None
-    msg = EmailMessage()
-    msg["To"] = rcpt
-    msg["Subject"] = subject
-    msg.set_content(text)
-    if html is not None:
-        msg.add_alternative(html, subtype="html")
-    return msg
+    return Rendered(rcpt, subject, text, html)
+
+
+def _render(template: Any, scope: dict[str, Any]) -> str:
+    """What ``template.render(scope)`` returns, ``scope`` already holding the globals."""
+    from jinja2.runtime import new_context
+
+    env = template.environment
+    return "".join(
+        template.root_render_func(new_context(env, template.name, template.blocks, scope, True))
+    )
+
+
+def render(template: Template, fields: dict[str, str], where: str) -> EmailMessage:
+    """One message for one row (``where`` names the row in errors): To, Subject, text and
+    optional HTML parts."""
+    return fill(template, fields, where).message()
