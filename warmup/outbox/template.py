@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,10 @@ class Template:
     text: Any
     html: Any | None
     source: str
+    # The parts as one template, each in its own scope, the HTML in an autoescape block, joined
+    # by ``sep`` (random, with NUL bytes): one render a row instead of three, a third of the time.
+    together: Any | None = None
+    sep: str = ""
 
 
 def load_template(path: Path) -> Template:
@@ -67,14 +72,32 @@ def load_template(path: Path) -> Template:
     plain = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
     html = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=True)
     try:
-        return Template(
+        parts = (
             plain.from_string(data["subject"]),
             plain.from_string(data["text"]),
             html.from_string(data["html"]) if "html" in data else None,
-            str(path),
         )
     except jinja2.TemplateSyntaxError as exc:
         raise DataError(f"template {path}: line {exc.lineno}: {exc.message}") from None
+    sep = f"\x00{secrets.token_hex(8)}\x00"
+    scoped = [_scoped(data["subject"]), _scoped(data["text"])]
+    if "html" in data:
+        scoped.append(f"{{% autoescape true %}}{_scoped(data['html'])}{{% endautoescape %}}")
+    try:
+        together = plain.from_string(sep.join(scoped))
+    except jinja2.TemplateSyntaxError:
+        together = None  # e.g. a part closing a block of another: each part alone, then
+    return Template(*parts, str(path), together, sep)
+
+
+def _scoped(source: str) -> str:
+    """A part in a scope of its own (a ``set`` in one is not seen by another), without the
+    one trailing newline Jinja2 drops from a template (``keep_trailing_newline``)."""
+    for end in ("\r\n", "\n", "\r"):
+        if source.endswith(end):
+            source = source[: -len(end)]
+            break
+    return f"{{% with %}}{source}{{% endwith %}}"
 
 
 def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
@@ -135,9 +158,11 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
     # Template.render copies the globals' ChainMap twice per call (most of its time).
     scope = {**template.subject.globals, **fields}
     try:
-        subject = " ".join(_render(template.subject, scope).split())
-        text = _render(template.text, scope)
-        html = _render(template.html, scope) if template.html is not None else None
+        got = _render(template.together, scope).split(template.sep) if template.together else []
+        if len(got) != 2 + (template.html is not None):  # a field holding sep: each alone
+            got = [_render(t, scope) for t in (template.subject, template.text, template.html) if t]
+        subject, text = " ".join(got[0].split()), got[1]
+        html = got[2] if template.html is not None else None
     except jinja2.UndefinedError as exc:
         raise DataError(
             f"{where}: {exc.message} in template {template.source}; add the column or fix "
