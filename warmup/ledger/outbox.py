@@ -314,19 +314,18 @@ class OutboxStore:
             .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        # One statement (pick, stamp, read back): the worker claims once per message.
+        take = (
+            OUTBOX.update()
+            .where(OUTBOX.c.id == pick)
+            .values(state="sending", claimed_by=worker, claimed_at=utc(now), updated_at=utc(now))
+            .returning(*_ROW, OUTBOX.c.data)
         )
         with self.write() as conn:
-            mid = conn.execute(pick).scalar()
-            if mid is None:
-                return None
-            conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == mid)
-                .values(
-                    state="sending", claimed_by=worker, claimed_at=utc(now), updated_at=utc(now)
-                )
-            )
-            return _row(conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == mid)).one(), True)
+            row = conn.execute(take).first()
+            return None if row is None else _row(row, True)
 
     def settle_message(
         self,
