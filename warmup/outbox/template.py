@@ -21,7 +21,7 @@ import io
 import secrets
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ class Template:
     # by ``sep`` (random, with NUL bytes): one render a row instead of three, a third of the time.
     together: Any | None = None
     sep: str = ""
+    names: dict[str, Any] = field(default_factory=dict)  # the globals (range, ...), as one dict
 
 
 def load_template(path: Path) -> Template:
@@ -87,7 +88,7 @@ def load_template(path: Path) -> Template:
         together = plain.from_string(sep.join(scoped))
     except jinja2.TemplateSyntaxError:
         together = None  # e.g. a part closing a block of another: each part alone, then
-    return Template(*parts, str(path), together, sep)
+    return Template(*parts, str(path), together, sep, dict(parts[0].globals))
 
 
 def _scoped(source: str) -> str:
@@ -156,7 +157,7 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
         raise DataError(f"{where}: {exc}") from None
     # The environment's globals merged in once per row, shared by the three parts:
     # Template.render copies the globals' ChainMap twice per call (most of its time).
-    scope = {**template.subject.globals, **fields}
+    scope = {**template.names, **fields}
     try:
         got = _render(template.together, scope).split(template.sep) if template.together else []
         if len(got) != 2 + (template.html is not None):  # a field holding sep: each alone
