@@ -14,6 +14,7 @@ it has one), the key that makes its delivery at most once.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -203,16 +204,7 @@ class Outbox:
                         out.dropped += 1
                         continue
                     kept.append(
-                        (
-                            item.message_id,
-                            left,
-                            item.data,
-                            item.not_before,
-                            item.expires_at,
-                            item.mailbox_id,
-                            item.pool_id,
-                            item.campaign,
-                        )
+                        tuple(left if f == "recipients" else getattr(item, f) for f in _FIELDS)
                     )
                 pickle.dump(kept, spool, protocol=pickle.HIGHEST_PROTOCOL)
                 out.count += len(kept)
@@ -252,6 +244,9 @@ class Outbox:
             spool.seek(0)
             out.ids = self.ledger.enqueue(_unspool(spool, out.count), now)
         return out
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(OutboxIn))  # as spooled, in order
 
 
 def _message_ids(domain: str) -> Iterator[str]:
