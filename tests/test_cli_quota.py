@@ -230,6 +230,22 @@ def test_plan_volume(run, today):
     assert [d["planned"] for d in plain["days"]] == [50, 50, 50]
 
 
+def test_a_volume_plan_stops_where_the_volume_is_reached(run, today, ledger_path):
+    """`queue status` and `plan --volume` project a mailbox only until it alone reaches the
+    volume (not the 730-day horizon): the same days as the full projection, cut there."""
+    from warmup import api, open_ledger
+
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    ledger, now = open_ledger(), at(today)
+    box = ledger.mailbox(BOX)
+    full = api.mailbox_plan(ledger, box, api.VOLUME_HORIZON, now).days
+    cut = api.mailbox_plan(ledger, box, api.VOLUME_HORIZON, now, until=1000).days
+    reach = next(k for k, d in enumerate(full) if d.cumulative >= 1000)
+    assert len(full) == api.VOLUME_HORIZON and cut == full[: reach + 1]
+    assert api.volume_date(ledger, [BOX], 1000, now) == (full[reach].date, reach + 1)
+    assert api.mailbox_plan(ledger, box, 5, now, until=10**9).days == full[:5]
+
+
 def test_mailbox_list_show_remove(run, today):
     run("mailbox", "add", BOX, "--provider", "exmail")
     listing = json.loads(run("mailbox", "list", "--json").output)

@@ -316,11 +316,14 @@ def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None)
     return list(mailbox_plan(ledger, ledger.mailbox(address), days, when).days)
 
 
-def mailbox_plan(ledger: Ledger, box: MailboxRow, days: int, at: dt.datetime) -> MailboxPlan:
+def mailbox_plan(
+    ledger: Ledger, box: MailboxRow, days: int, at: dt.datetime, until: int | None = None
+) -> MailboxPlan:
+    """``box``'s days ahead (:func:`warmup.policy.project`; ``until``: stop once it alone
+    will have sent that many)."""
     spec, _, snap = _snapshot(ledger, box, at)
-    return MailboxPlan(
-        box.address, box.policy, tuple(project(spec, snap.history, at, days)), plan_notes(spec)
-    )
+    days_ahead = project(spec, snap.history, at, days, until)
+    return MailboxPlan(box.address, box.policy, tuple(days_ahead), plan_notes(spec))
 
 
 VOLUME_HORIZON = 730  # days a --volume plan looks ahead
@@ -339,7 +342,9 @@ def plan_for(
     at = check_query(at) if at else now_utc()
     boxes = [ledger.mailbox(a) for a in addresses]
     horizon = VOLUME_HORIZON if volume is not None else days
-    return combine([mailbox_plan(ledger, b, horizon, at) for b in boxes], volume)
+    # Each mailbox's plan may stop where it alone reaches the volume: together they reach it
+    # no later (and plans are cut at that day anyway).
+    return combine([mailbox_plan(ledger, b, horizon, at, volume) for b in boxes], volume)
 
 
 def volume_date(
@@ -353,7 +358,7 @@ def volume_date(
     and its number (1 = today); ``(None, horizon)`` when not within ``horizon`` days."""
     at = check_query(at) if at else now_utc()
     result = combine(
-        [mailbox_plan(ledger, ledger.mailbox(m), horizon, at) for m in mailboxes], volume
+        [mailbox_plan(ledger, ledger.mailbox(m), horizon, at, volume) for m in mailboxes], volume
     )
     return result.reached, result.reached_day or horizon
 

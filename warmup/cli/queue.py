@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -131,21 +131,13 @@ def add(
     boxes = [ledger.mailbox(mailbox)] if mailbox else list(ledger.pool(str(pool)).members)
     start = typed_instant(not_before, boxes, "--not-before") if not_before else None
     if csv_path is not None and template is not None:
-        from warmup.outbox.template import load_template, render, rows
+        from warmup.outbox.template import Rendered, fill, load_template, rows
 
         tpl = load_template(template)
-        lines: list[int] = []  # the CSV line of message i (a number each: flat enough)
-
-        def rendered() -> Iterator[tuple[EmailMessage | bytes, None]]:
-            for line, fields in rows(csv_path):
-                lines.append(line)
-                yield render(tpl, fields, f"{csv_path}: line {line}"), None
-
-        def line_of(i: int) -> str:
-            return f"{csv_path}: line {lines[i]}"
-
-        messages: Iterable[tuple[EmailMessage | bytes, None]] = rendered()
-        where: Sequence[str] | Callable[[int], str] = line_of
+        messages: Iterable[tuple[EmailMessage | bytes | Rendered, None]] = (
+            (fill(tpl, fields, f"{csv_path}: line {line}"), None) for line, fields in rows(csv_path)
+        )
+        where: Sequence[str] | None = None  # a row's errors name its line already
     else:
         messages = ((p.read_bytes(), None) for p in eml)
         where = [str(p) for p in eml]

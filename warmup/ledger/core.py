@@ -157,6 +157,17 @@ class Ledger(Records, Questions, ReportQueries, TimelineMemos, OutboxStore):
         names = [c.name for c in table.columns]
         conn.execute(table.insert(), [dict(zip(names, r, strict=True)) for r in rows])
 
+    def insert_rows(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        """Insert ``rows`` (values of ``columns``, in order) in one statement executed many
+        times, nothing returned: the outbox's bulk write."""
+        conn.execute(table.insert(), [dict(zip(columns, r, strict=True)) for r in rows])
+
     def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
         """After :func:`warmup.ledger.copy.copy_ledger` wrote ``tables`` with their ids."""
 

@@ -46,6 +46,25 @@ _ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count")]
 _MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
 MAYBE_LEFT = ("reserved", "unknown")
+# The columns enqueue writes: a message's own, then a fresh row's state, then the stamps.
+_QUEUED = (
+    "message_id",
+    "mailbox_id",
+    "pool_id",
+    "campaign",
+    "recipients",
+    "rcpt_count",
+    "data",
+    "bulk",
+    "not_before",
+    "next_attempt_at",
+    "expires_at",
+    "state",
+    "attempts",
+    "created_at",
+    "updated_at",
+)
+_FRESH = ("queued", 0)
 
 
 def fate(outcomes: dict[str, str]) -> tuple[str, tuple[str, ...]]:
@@ -81,6 +100,13 @@ class OutboxStore:
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
+        def insert_rows(
+            self,
+            conn: Connection,
+            table: sa.Table,
+            columns: Sequence[str],
+            rows: Sequence[Sequence[Any]],
+        ) -> None: ...
 
     # -- pools -------------------------------------------------------------------------------
 
@@ -227,31 +253,30 @@ class OutboxStore:
                         f"{found.id}); a message is queued once: give it a new Message-ID"
                     )
                 rows = [
-                    {
-                        "message_id": i.message_id,
-                        "mailbox_id": i.mailbox_id,
-                        "pool_id": i.pool_id,
-                        "sent_by": None,
-                        "campaign": i.campaign,
-                        "recipients": ",".join(i.recipients),
-                        "rcpt_count": len(i.recipients),
-                        "bulk": i.bulk,
-                        "sent_via": None,
-                        "data": i.data,
-                        "state": "queued",
-                        "attempts": 0,
-                        "not_before": utc(i.not_before),
-                        "next_attempt_at": utc(i.not_before),
-                        "expires_at": utc(i.expires_at),
-                        "last_reply": None,
-                        "claimed_by": None,
-                        "claimed_at": None,
-                        "created_at": stamp,
-                        "updated_at": stamp,
-                    }
+                    (
+                        i.message_id,
+                        i.mailbox_id,
+                        i.pool_id,
+                        i.campaign,
+                        ",".join(i.recipients),
+                        len(i.recipients),
+                        i.data,
+                        i.bulk,
+                        utc(i.not_before),
+                        utc(i.not_before),
+                        utc(i.expires_at),
+                    )
                     for i in chunk
                 ]
-                ids.extend(conn.execute(OUTBOX.insert().returning(OUTBOX.c.id), rows).scalars())
+                self.insert_rows(conn, OUTBOX, _QUEUED, [(*r, *_FRESH, stamp, stamp) for r in rows])
+                got = dict(
+                    conn.execute(
+                        sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(
+                            OUTBOX.c.message_id.in_(mids)
+                        )
+                    ).all()
+                )
+                ids.extend(got[m] for m in mids)
         return ids
 
     # -- the worker --------------------------------------------------------------------------
@@ -289,19 +314,18 @@ class OutboxStore:
             .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        # One statement (pick, stamp, read back): the worker claims once per message.
+        take = (
+            OUTBOX.update()
+            .where(OUTBOX.c.id == pick)
+            .values(state="sending", claimed_by=worker, claimed_at=utc(now), updated_at=utc(now))
+            .returning(*_ROW, OUTBOX.c.data)
         )
         with self.write() as conn:
-            mid = conn.execute(pick).scalar()
-            if mid is None:
-                return None
-            conn.execute(
-                OUTBOX.update()
-                .where(OUTBOX.c.id == mid)
-                .values(
-                    state="sending", claimed_by=worker, claimed_at=utc(now), updated_at=utc(now)
-                )
-            )
-            return _row(conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == mid)).one(), True)
+            row = conn.execute(take).first()
+            return None if row is None else _row(row, True)
 
     def settle_message(
         self,

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import ConfigError, Unavailable, WarmupError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, recipient_domains
-from warmup.ledger.schema import DATA_TABLES
+from warmup.ledger.schema import DATA_TABLES, UTCDateTime
 from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
@@ -82,6 +82,33 @@ class SQLiteLedger(Ledger):
 
     def _insert(self, table: sa.Table) -> Any:
         return sqlite_insert(table)
+
+    def insert_rows(
+        self,
+        conn: Connection,
+        table: sa.Table,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+    ) -> None:
+        """``executemany`` on the transaction's own ``sqlite3`` cursor, instants written as
+        SQLAlchemy writes them (:func:`ts`): SQLAlchemy's per-row parameter processing cost
+        more than the insert (``warmup queue add``, bench/RESULTS.md)."""
+        stamps = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
+        text: dict[dt.datetime, str] = {}  # a batch repeats the same few instants
+
+        def row(values: Sequence[Any]) -> Sequence[Any]:
+            out = list(values)
+            for i in stamps:
+                if out[i] is not None:
+                    out[i] = text.get(out[i]) or text.setdefault(out[i], ts(out[i]))
+            return out
+
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        marks = ", ".join("?" * len(columns))
+        raw.executemany(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})", map(row, rows)
+        )
 
     def _has_table(self, conn: Connection, name: str) -> bool:
         return (

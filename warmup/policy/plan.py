@@ -60,9 +60,12 @@ class PlanDay:
         }
 
 
-def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> list[PlanDay]:
+def project(
+    spec: PolicySpec, hist: History, now: dt.datetime, days: int, until: int | None = None
+) -> list[PlanDay]:
     """Day by day from today: stage, quota and what the gate would let through, if the mailbox
-    sends all of it, healthily (see the module docstring)."""
+    sends all of it, healthily (see the module docstring). With ``until``, it stops after the
+    first day by which it will have sent that many (the day a volume is reached)."""
     tz = zone(hist.timezone)
     today = now.astimezone(tz).date()
     first = evaluate(spec, hist, now)
@@ -77,7 +80,7 @@ def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> lis
         PlanDay(today, first.day, first.stage, first.quota, total, first.sent + left, status, notes)
     ]
     walk.close_day(today, v)
-    for k in range(1, days):
+    for k in range(1, days if until is None or total < until else 0):
         day = today + dt.timedelta(days=k)
         walk.apply_events(day_start(day, hist.timezone))
         v = walk.verdict(day, today=False, active=True)
@@ -95,6 +98,8 @@ def project(spec: PolicySpec, hist: History, now: dt.datetime, days: int) -> lis
         total += planned
         quota = 0 if status == "paused" else v.quota
         plan.append(PlanDay(day, v.day, v.stage, quota, total, planned, status, notes))
+        if until is not None and total >= until:
+            break
     return plan
 
 

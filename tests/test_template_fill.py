@@ -1,0 +1,80 @@
+"""A template's parts rendered together in one Jinja2 render (warmup/outbox/template.py, for
+speed) give what each part rendered alone by Jinja2 gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from warmup.errors import DataError
+from warmup.outbox.template import Template, fill, load_template
+
+TEMPLATES = {
+    "plain": ('subject = "Hi {{ name }}"\ntext = "Hello {{ name }},\\n"\n'),
+    "html": (
+        'subject = "A question for {{ company }}"\n'
+        'text = """Hello {{ name }},\n\nabout {{ company }}.\n"""\n'
+        'html = """<p>Hello {{ name }} {{ raw|safe }} {{ "<i>" ~ name }}</p>\n"""\n'
+    ),
+    "set in one part, not seen in another": (
+        "subject = \"{% set name = 'Boss' %}Hi {{ name }}\"\n"
+        'text = "Dear {{ name }}"\n'
+        "html = \"{% set company = 'X' %}<b>{{ company }}</b>\"\n"
+    ),
+    "trailing newlines": ('subject = "s\\n"\ntext = "two\\n\\n"\nhtml = "crlf\\r\\n"\n'),
+    "loops and filters": (
+        'subject = "{{ name|upper }}"\n'
+        'text = "{% for c in name %}{{ c }}-{% endfor %}\\n{{ range(3)|list }}"\n'
+        'html = "{% if name %}<{{ name|length }}>{% endif %}"\n'
+    ),
+    "whitespace control": (
+        'subject = "  {{- name -}}  "\ntext = "  {{- name }}\\n  "\nhtml = "{{ name -}}\\n "\n'
+    ),
+}
+ROWS = [
+    {"email": "a@example.com", "name": "Ann <&>", "company": "Acme & Co", "raw": "<br>"},
+    {"email": "b@example.com", "name": "王小明", "company": "公司", "raw": ""},
+    {"email": "c@example.com", "name": "", "company": "'quoted' \"too\"", "raw": "&amp;"},
+]
+
+
+def alone(template: Template, fields: dict[str, str]) -> tuple[str, str, str | None]:
+    html = template.html.render(fields) if template.html is not None else None
+    return (
+        " ".join(template.subject.render(fields).split()),
+        template.text.render(fields),
+        html,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_rendered_together_as_each_alone(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(TEMPLATES[name], encoding="utf-8")
+    template = load_template(path)
+    assert template.together is not None
+    for fields in ROWS:
+        got = fill(template, fields, "line 2")
+        assert (got.subject, got.text, got.html) == alone(template, fields)
+
+
+def test_a_field_holding_the_separator_is_rendered_part_by_part(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(TEMPLATES["html"], encoding="utf-8")
+    template = load_template(path)
+    fields = dict(ROWS[0], name=f"x{template.sep}y")
+    got = fill(template, fields, "line 2")
+    assert (got.subject, got.text, got.html) == alone(template, fields)
+    assert template.sep in got.text
+
+
+def test_a_missing_field_is_named_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(TEMPLATES["html"], encoding="utf-8")
+    with pytest.raises(DataError, match=r"^leads.csv: line 7: 'company' is undefined"):
+        fill(
+            load_template(path),
+            {"email": "a@example.com", "name": "A", "raw": ""},
+            "leads.csv: line 7",
+        )
