@@ -59,6 +59,11 @@ def test_bash_completes_mailbox_addresses_from_the_ledger(run, ledger_path):
         ["warmup", "mailbox", "set", "ops@corp.example", "--policy", "e"], env
     )
     assert {"quota", "queue"} <= set(_offers(["warmup", "qu"], env))
+    assert run("pool", "add", "outreach", "sales@corp.example").exit_code == 0
+    assert run("pool", "add", "ops-team", "ops@corp.example").exit_code == 0
+    assert _offers(["warmup", "run", "--pool", "ou"], env) == ["outreach"]
+    assert _offers(["warmup", "pool", "show", "op"], env) == ["ops-team"]
+    assert _offers(["warmup", "queue", "add", "--pool", "o"], env) == ["ops-team", "outreach"]
 
 
 @pytest.mark.skipif(BASH is None, reason="bash is not installed")

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import json_option, pass_ledger, print_json, print_table
+from warmup.cli.common import complete_pool, json_option, pass_ledger, print_json, print_table
 from warmup.errors import UsageError
 from warmup.ledger import Ledger, PoolRow
 from warmup.providers import SECURITIES
@@ -107,7 +107,7 @@ def list_(ledger: Ledger, json_: bool) -> None:
 
 
 @pool.command("show")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_pool)
 @json_option
 @pass_ledger
 def show(ledger: Ledger, name: str, json_: bool) -> None:
@@ -134,7 +134,7 @@ def show(ledger: Ledger, name: str, json_: bool) -> None:
 
 
 @pool.command("overflow")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_pool)
 @click.option("--host", help="The ESP relay's SMTP host.")
 @click.option("--port", type=int, help="Its port (default: 465 for ssl, 587 for starttls).")
 @click.option(
@@ -192,7 +192,7 @@ def overflow(
 
 
 @pool.command("remove")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_pool)
 @click.option("--force", is_flag=True, help="Also cancel the messages queued to it.")
 @pass_ledger
 def remove(ledger: Ledger, name: str, force: bool) -> None:

@@ -10,7 +10,14 @@ from typing import Any
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import json_option, pass_ledger, print_json, print_table, typed_instant
+from warmup.cli.common import (
+    complete_pool,
+    json_option,
+    pass_ledger,
+    print_json,
+    print_table,
+    typed_instant,
+)
 from warmup.errors import UsageError
 from warmup.ledger import Ledger, OutboxRow
 from warmup.ledger.schema import OUTBOX_STATES
@@ -61,7 +68,9 @@ def queue() -> None:
 
 @queue.command("add")
 @click.option("--mailbox", metavar="ADDRESS", help="Send from this mailbox.")
-@click.option("--pool", metavar="NAME", help="Send from the pool's members.")
+@click.option(
+    "--pool", metavar="NAME", shell_complete=complete_pool, help="Send from the pool's members."
+)
 @click.option("--campaign", metavar="NAME", help="Campaign name, for status and cancel.")
 @click.option(
     "--not-before",

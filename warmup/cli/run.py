@@ -9,13 +9,18 @@ import sys
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import pass_ledger
+from warmup.cli.common import complete_pool, pass_ledger
 from warmup.cli.send import password_option
 from warmup.ledger import Ledger
 
 
 @cli.command()
-@click.option("--pool", metavar="NAME", help="Only the messages queued to this pool.")
+@click.option(
+    "--pool",
+    metavar="NAME",
+    shell_complete=complete_pool,
+    help="Only the messages queued to this pool.",
+)
 @click.option("--once", is_flag=True, help="Send what is due now, say when the next is due, exit.")
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="SMTP timeout in seconds."
