@@ -127,12 +127,13 @@ def main() -> None:
                     [sys.executable, __file__, "_raw", str(log), str(tmp / f"r{size}-{r}.db")], env
                 )
             )
-        t_o, t_r = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in raw)
-        m_o, m_r = max(m for _, m in ours), max(m for _, m in raw)
+        t_o, t_r = statistics.median(t for t, _, _ in ours), statistics.median(t for t, _, _ in raw)
+        c_o, c_r = statistics.median(c for *_, c in ours), statistics.median(c for *_, c in raw)
+        m_o, m_r = max(m for _, m, _ in ours), max(m for _, m, _ in raw)
         print(
-            f"  {size:>7,} rows: warmup import {size / t_o:8,.0f} rows/s (peak {m_o:5.0f} MiB)"
-            f" | raw loop {size / t_r:8,.0f} rows/s (peak {m_r:5.0f} MiB)"
-            f" | ratio {t_r / t_o:.2f}"
+            f"  {size:>7,} rows: warmup import {size / t_o:8,.0f} rows/s (peak {m_o:5.0f} MiB,"
+            f" CPU {size / c_o:,.0f} rows/s) | raw loop {size / t_r:8,.0f} rows/s (peak"
+            f" {m_r:5.0f} MiB, CPU {size / c_r:,.0f} rows/s) | ratio {t_r / t_o:.2f}"
         )
     print(f"  goal: >= {GOAL:,} rows/s, memory flat in the row count")
     subprocess.run(["rm", "-rf", str(tmp)], check=False)
