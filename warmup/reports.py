@@ -15,16 +15,17 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from warmup import api, policies
-from warmup.errors import ConfigError, DataError, Unavailable, UsageError
+from warmup.errors import ConfigError, Unavailable, UsageError
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
 from warmup.ledger.schema import BOUNCE_KINDS
+from warmup.plots import figure
 from warmup.policy import (
     DayCounts,
     DayVerdict,
@@ -35,9 +36,6 @@ from warmup.policy import (
 )
 from warmup.policy.walk import lookback
 from warmup.providers import get_provider
-
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
 DAILY_COLUMNS = [
     "mailbox",
@@ -74,6 +72,8 @@ def _thresholds(spec: PolicySpec) -> dict[str, Any]:
         "hold_above": h.hold_above,
         "step_back_above": h.step_back_above,
         "pause_above": h.pause_above,
+        "complaint_hold_above": h.complaint_hold_above,
+        "complaint_pause_above": h.complaint_pause_above,
         "stages": [s.name for s in spec.stages],
     }
 
@@ -413,13 +413,33 @@ def reasons_summary(frame: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def suppressions(ledger: Ledger) -> pd.DataFrame:
-    """New suppressions per UTC day and kind, with the running total of the do-not-mail list."""
-    rows = ledger.suppressions_by_day()
-    frame = pd.DataFrame(rows, columns=["date", "kind", "added"])
+def suppressions(ledger: Ledger, timezone: str = "UTC") -> pd.DataFrame:
+    """New suppressions per local day and kind, with the running total of the do-not-mail list.
+
+    A suppression's day is the local day of the mailbox whose bounce or complaint caused it (as
+    every other report); one with no mailbox (added by hand) falls on its day in ``timezone``.
+    """
+    zones = {b.id: b.timezone for b in ledger.mailboxes()}
+    rows = [
+        (local_day(t, zones.get(m, timezone) if m is not None else timezone), k)
+        for t, k, m in ledger.suppression_times()
+    ]
+    frame = pd.DataFrame(rows, columns=["date", "kind"])
+    frame = frame.groupby(["date", "kind"], as_index=False, sort=True).size()
+    frame = frame.rename(columns={"size": "added"})
     frame["date"] = pd.to_datetime(frame["date"])
     frame["total"] = frame["added"].cumsum()
     return frame
+
+
+def weekly(frame: pd.DataFrame) -> pd.DataFrame:
+    """The daily frame summed per mailbox and local week (Monday to Sunday), with the week's
+    bounce rate; ``week`` is the week's last day, a date (no time of day)."""
+    cols = ["sent", "hard", "soft", "block", "complaints"]
+    out = frame.set_index("date").groupby("mailbox")[cols].resample("W-SUN").sum().reset_index()
+    out.insert(1, "week", out.pop("date").dt.date)
+    out["bounce_rate"] = (out.hard + out.soft + out.block) / out.sent.where(out.sent > 0)
+    return out
 
 
 def rollup_mismatches(ledger: Ledger) -> list[tuple[Any, ...]]:
@@ -437,177 +457,35 @@ def to_text(frame: pd.DataFrame, fmt: str) -> str:
     return str(out.to_json(orient="records", indent=2))
 
 
-STAGE_COLOURS = ["#fde9b6", "#cfe8c4", "#c9dcf0", "#e4d4ef", "#f6d0c4"]
-PAUSE_COLOUR = "#d62728"
+def ahead(
+    ledger: Ledger, addresses: Sequence[str] = (), days: int = 14, at: dt.datetime | None = None
+) -> pd.DataFrame:
+    """Each mailbox's plan for the next ``days`` local days (``warmup plan``): date, warm-up day,
+    stage, quota and the cumulative recipients, one row per mailbox and day."""
+    at = at or api.now_utc()
+    rows = [
+        {
+            "mailbox": box.address,
+            "date": p.date,
+            "warmup_day": p.day,
+            "stage": p.stage,
+            "quota": p.quota,
+            "cumulative": p.cumulative,
+        }
+        for box in mailboxes(ledger, addresses)
+        for p in api.plan(ledger, box.address, days, at)
+    ]
+    cols = ["mailbox", "date", "warmup_day", "stage", "quota", "cumulative"]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
 
 
-def figure(frame: pd.DataFrame, columns: int = 3) -> Figure:
-    """Small multiples with a shared time axis, three panels per mailbox.
-
-    Panel 1: daily sends (bars) against the policy's quota (step line). Panel 2: the trailing
-    bounce rate the policy judged (line) against its hold, step-back and pause thresholds, with
-    each day's own rate as dots. Panel 3: stage bands (shaded, labelled) and the warm-up day.
-    Paused days are hatched red in every panel. The figure is drawn without pyplot (no GUI, no
-    global state): save it with ``fig.savefig`` or display it in a notebook.
-    """
-    import matplotlib.dates as mdates
-    from matplotlib.figure import Figure
-
-    names = list(dict.fromkeys(frame["mailbox"]))
-    if not names:
-        raise DataError("nothing to plot: no mailbox has any history in this period")
-    thresholds = frame.attrs.get("thresholds", {})
-    ncols = max(1, min(columns, len(names)))
-    nblocks = -(-len(names) // ncols)
-    fig = Figure(figsize=(max(9.0, 6.4 * ncols), 7.6 * nblocks + 0.4), layout="constrained")
-    grid = fig.add_gridspec(3 * nblocks, ncols, height_ratios=[3.0, 2.0, 1.3] * nblocks)
-    first: Any = None
-    for k, name in enumerate(names):
-        rows = frame[frame["mailbox"] == name]
-        r0, col = 3 * (k // ncols), k % ncols
-        axes = [fig.add_subplot(grid[r0 + i, col], sharex=first) for i in range(3)]
-        first = first or axes[0]
-        _draw_mailbox(axes, name, rows, thresholds.get(name, {}))
-        for ax in axes:
-            ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=8))
-            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
-    dates = frame["date"]
-    fig.suptitle(
-        f"Mailbox warm-up, {dates.min():%Y-%m-%d} to {dates.max():%Y-%m-%d} "
-        f"(local days)\nas of {frame.attrs.get('at', '')[:16].replace('T', ' ')} UTC; "
-        f"quota, stage and bounce rate as the policy saw each day",
-        fontsize=12,
-        fontweight="bold",
-    )
-    return fig
-
-
-def _draw_mailbox(axes: list[Any], name: str, rows: pd.DataFrame, th: dict[str, Any]) -> None:
-    import matplotlib.dates as mdates
-
-    sends, rates, stages = axes
-    x = rows["date"]
-    paused = rows["status"] == "paused"
-    sends.bar(x, rows["sent"], width=0.8, color="#4c72b0", label="sent", gid="sent")
-    sends.step(
-        x, rows["quota"], where="mid", color="black", linewidth=1.6, label="quota", gid="quota"
-    )
-    sends.set_title(f"{name}: daily sends vs quota", loc="left", fontsize=11)
-    sends.set_ylabel("recipients / day")
-    sends.set_ylim(0, max(1, int(rows[["sent", "quota"]].max().max())) * 1.15)
-
-    window = th.get("window_days", 7)
-    pct = rows["bounce_rate"] * 100
-    rates.plot(
-        x,
-        pct,
-        color="#c44e52",
-        linewidth=1.8,
-        marker=".",
-        label=f"{window}-day bounce rate",
-        gid="bounce_rate",
-    )
-    rates.plot(
-        x,
-        rows["day_bounce_rate"] * 100,
-        linestyle="none",
-        marker="o",
-        markersize=3,
-        color="#c44e52",
-        alpha=0.35,
-        label="that day's rate",
-        gid="day_bounce_rate",
-    )
-    top = 0.0
-    for key, label, colour, style in (
-        ("hold_above", "hold", "#dd8452", "--"),
-        ("step_back_above", "step back", "#b35806", "-."),
-        ("pause_above", "pause", PAUSE_COLOUR, ":"),
-    ):
-        if key in th:
-            rates.axhline(
-                th[key] * 100,
-                color=colour,
-                linestyle=style,
-                linewidth=1.2,
-                label=f"{label} above {th[key]:.0%}",
-                gid=key,
-            )
-            top = max(top, th[key] * 100)
-    daily_pct = rows["day_bounce_rate"] * 100
-    peak = max(
-        float(pct.max()) if pct.notna().any() else 0.0,
-        min(float(daily_pct.max()) if daily_pct.notna().any() else 0.0, 100.0),
-    )
-    rates.set_ylim(0, max(top, peak) * 1.2 or 1)
-    rates.set_title(
-        f"bounce rate (trailing {window} days, as the policy judged it) vs thresholds",
-        loc="left",
-        fontsize=11,
-    )
-    rates.set_ylabel("bounces (% of sends)")
-
-    order = th.get("stages") or list(dict.fromkeys(rows["stage"]))
-    stage_colour = {s: STAGE_COLOURS[i % len(STAGE_COLOURS)] for i, s in enumerate(order)}
-    half = pd.Timedelta(hours=12)
-    run_start, prev = 0, None  # run_start is read only once a run (prev) has begun
-    dates, names = list(x), list(rows["stage"])
-    for i, stage in enumerate([*names, None]):
-        if stage != prev:
-            if prev is not None:
-                lo, hi = dates[run_start] - half, dates[i - 1] + half
-                stages.axvspan(lo, hi, color=stage_colour.get(prev, "#dddddd"), gid=f"stage:{prev}")
-                stages.text(
-                    lo + (hi - lo) / 2,
-                    0.93,
-                    prev,
-                    transform=stages.get_xaxis_transform(),
-                    ha="center",
-                    va="top",
-                    fontsize=9,
-                    clip_on=True,
-                )
-            run_start, prev = i, stage
-    stages.plot(
-        x, rows["warmup_day"], color="#333333", linewidth=1.4, label="warm-up day", gid="warmup_day"
-    )
-    stages.set_ylim(0, max(1, int(rows["warmup_day"].max())) * 1.45)
-    stages.set_ylabel("warm-up day")
-    stages.set_title("stage bands and warm-up day (active days)", loc="left", fontsize=11)
-
-    for ax in axes:
-        for day in x[paused]:
-            ax.axvspan(
-                day - half,
-                day + half,
-                facecolor="none",
-                edgecolor=PAUSE_COLOUR,
-                hatch="///",
-                linewidth=0,
-                gid="paused",
-            )
-        for day in x[rows["status"] == "resumed"]:
-            ax.axvline(day - half, color=PAUSE_COLOUR, linewidth=1, linestyle="--", gid="resumed")
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_xlim(x.min() - half, x.max() + half)
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator())
-    from matplotlib.patches import Patch
-
-    handles, labels = sends.get_legend_handles_labels()
-    if paused.any():
-        handles.append(Patch(facecolor="none", edgecolor=PAUSE_COLOUR, hatch="///"))
-        labels.append("paused")
-    sends.legend(handles, labels, loc="best", fontsize=8, framealpha=0.9)
-    rates.legend(loc="best", fontsize=8, framealpha=0.9, ncols=2)
-    stages.legend(loc="lower right", fontsize=8, framealpha=0.9)
-    for ax in axes[:-1]:
-        ax.tick_params(labelbottom=False)
-
-
-def plot(frame: pd.DataFrame, out: str | Path, columns: int = 3) -> Path:
-    """Draw :func:`figure` and write it (PNG, SVG or PDF by the suffix); the path written."""
+def plot(frame: pd.DataFrame, out: str | Path) -> Path:
+    """Draw :func:`warmup.plots.figure` and write it (PNG, SVG or PDF by the suffix); the path
+    written."""
     path = Path(out)
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--out {out}: expected a .png, .svg or .pdf file name")
-    figure(frame, columns).savefig(path, dpi=110)
+    figure(frame).savefig(path, dpi=110)
     return path

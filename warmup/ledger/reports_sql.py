@@ -159,16 +159,14 @@ class ReportQueries:
                 for row in conn.execute(stmt)
             ]
 
-    def suppressions_by_day(self) -> list[tuple[dt.date, str, int]]:
-        """``(UTC day, kind, new suppressions)``: how the do-not-mail list grew."""
-        day = self._sql_utc_day(SUPPRESSION.c.created_at).label("day")
-        stmt = (
-            sa.select(day, SUPPRESSION.c.kind, sa.func.count())
-            .group_by(day, SUPPRESSION.c.kind)
-            .order_by(day)
-        )
+    def suppression_times(self) -> list[tuple[dt.datetime, str, int | None]]:
+        """``(created at, kind, mailbox id)`` of every suppression, oldest first: the caller
+        groups them by the local day of the mailbox that caused each (the list is one row per
+        suppressed address, far smaller than the sends)."""
+        s = SUPPRESSION.c
+        stmt = sa.select(s.created_at, s.kind, s.mailbox_id).order_by(s.created_at, s.id)
         with self.read() as conn:
-            return [(_day(d), k, n) for d, k, n in conn.execute(stmt)]
+            return [(t, k, m) for t, k, m in conn.execute(stmt)]
 
 
 def _day_stats(

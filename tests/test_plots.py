@@ -1,0 +1,370 @@
+"""The figures as a reader meets them, checked through matplotlib's object model (never pixels):
+layout of 1 to 12 mailboxes, one bounce-rate scale, quota gaps, over-quota marks, thresholds,
+legends outside the data, no clipped text, one colour per bounce kind in every chart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgba
+
+from tests.conftest import SH, at
+from warmup import api, plots, reports
+from warmup.errors import UsageError
+from warmup.ledger import open_ledger
+
+DAYS = pd.date_range("2026-10-01", periods=20, freq="D")
+THRESHOLDS = {
+    "policy": "default",
+    "window_days": 7,
+    "hold_above": 0.03,
+    "step_back_above": 0.05,
+    "pause_above": 0.10,
+    "complaint_hold_above": 0.001,
+    "complaint_pause_above": 0.003,
+    "stages": ["week 1", "weeks 2-4", "stable"],
+}
+
+
+def box(i: int) -> str:
+    return f"box{i:02d}@corp.example"
+
+
+def mailbox_rows(name: str, rate: float = 0.01, idle=(), over=(), paused=()) -> pd.DataFrame:
+    """20 local days of one mailbox: idle days send nothing, ``over`` days send above quota."""
+    n = len(DAYS)
+    quota = np.array([50] * 7 + [100 + 10 * k for k in range(n - 7)])
+    sent = quota - 5
+    status = np.array(["ok"] * n, dtype=object)
+    for d in idle:
+        sent[d] = 0
+    for d in over:
+        sent[d] = quota[d] + 20
+    for d in paused:
+        sent[d], quota[d], status[d] = 0, 0, "paused"
+    rates = np.full(n, rate)
+    rates[0] = np.nan
+    return pd.DataFrame(
+        {
+            "mailbox": name,
+            "date": DAYS,
+            "warmup_day": np.arange(1, n + 1),
+            "stage": ["week 1"] * 7 + ["weeks 2-4"] * (n - 7),
+            "quota": quota,
+            "sent": sent,
+            "hard": 0,
+            "soft": 0,
+            "block": 0,
+            "complaints": 0,
+            "bounced": 0,
+            "bounce_rate": rates,
+            "complaint_rate": np.full(n, 0.002),
+            "day_bounce_rate": rates,
+            "health": "ok",
+            "status": status,
+        },
+        columns=reports.DAILY_COLUMNS,
+    )
+
+
+def frame_of(*parts: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.concat(parts, ignore_index=True)
+    frame.attrs["thresholds"] = {m: dict(THRESHOLDS) for m in frame["mailbox"].unique()}
+    frame.attrs["at"] = "2026-10-20T01:00:00+00:00"
+    return frame
+
+
+def rendered(fig):
+    """Lay the figure out and draw it (Agg, off screen): extents are then those of the PNG."""
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)
+        fig.canvas.draw()  # once: the checks only read it
+    return fig.canvas.get_renderer()
+
+
+def assert_no_clipped_text(fig) -> None:
+    """Every text drawn lies inside the figure (a clipped label would stick out of it): titles,
+    axis labels, the tick labels drawn (those within the view), legends and free texts."""
+    renderer = rendered(fig)
+    inside = fig.bbox.padded(1)
+
+    def check(ext, what) -> None:
+        assert inside.x0 <= ext.x0 and ext.x1 <= inside.x1, what
+        assert inside.y0 <= ext.y0 and ext.y1 <= inside.y1, what
+
+    for ax in fig.axes:
+        check(ax.get_tightbbox(renderer), ax.get_title(loc="left"))
+        for text in ax.texts:  # a label clipped by its axes ("eek 1") pokes out of them
+            check_in = ax.get_window_extent(renderer).padded(1)
+            ext = text.get_window_extent(renderer)
+            assert check_in.x0 <= ext.x0 and ext.x1 <= check_in.x1, text.get_text()
+        for text in [*ax.texts, ax.title, ax._left_title, ax.xaxis.label, ax.yaxis.label]:
+            if text.get_visible() and text.get_text().strip():
+                check(text.get_window_extent(renderer), text.get_text())
+    texts = [*fig.texts, *(t for leg in legends_of(fig) for t in leg.get_texts())]
+    if fig._suptitle is not None:
+        texts.append(fig._suptitle)
+    for text in texts:
+        check(text.get_window_extent(renderer), text.get_text())
+
+
+def legends_of(fig) -> list:
+    return [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+
+
+def assert_legends_outside_the_axes(fig) -> None:
+    renderer = rendered(fig)
+    legends = legends_of(fig)
+    assert legends
+    for legend in legends:
+        ext = legend.get_window_extent(renderer)
+        assert fig.bbox.x0 <= ext.x0 and ext.x1 <= fig.bbox.x1 + 1
+        for ax in fig.axes:
+            assert not ext.overlaps(ax.get_window_extent(renderer)), ax.get_title(loc="left")
+
+
+def panels(fig, name: str):
+    axes = fig.get_axes()
+    i = next(k for k, ax in enumerate(axes) if ax.get_title(loc="left").startswith(name))
+    return axes[i : i + 3]
+
+
+def line(ax, gid: str):
+    return next(ln for ln in ax.get_lines() if ln.get_gid() == gid)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [1, 5, 12])
+def test_mailboxes_are_rows_of_small_multiples_on_one_time_axis(n):
+    fig = reports.figure(frame_of(*(mailbox_rows(box(i)) for i in range(n))))
+    axes = fig.get_axes()
+    assert len(axes) == 3 * n
+    rendered(fig)
+    rows = [axes[3 * r : 3 * r + 3] for r in range(n)]
+    for r, row in enumerate(rows):
+        assert row[0].get_title(loc="left").startswith(box(r))
+        tops = {round(ax.get_position().y1, 4) for ax in row}
+        assert len(tops) == 1  # one row per mailbox
+        if r:
+            assert row[0].get_position().y1 < rows[r - 1][0].get_position().y1
+    for col in range(3):  # one column per panel, aligned
+        assert len({round(row[col].get_position().x0, 4) for row in rows}) == 1
+    for ax in axes:
+        assert ax.get_shared_x_axes().joined(ax, axes[0])
+        assert ax.get_xlim() == axes[0].get_xlim()
+    bottom = {ax for ax in rows[-1]}
+    for ax in axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        assert bool(labels) == (ax in bottom)
+    assert fig.get_size_inches()[1] < 2.5 * n + 2.5  # legible, not a page per mailbox
+    assert_no_clipped_text(fig)
+    assert_legends_outside_the_axes(fig)
+
+
+def test_more_than_twelve_mailboxes_is_a_usage_error():
+    with pytest.raises(UsageError, match="at most 12"):
+        reports.figure(frame_of(*(mailbox_rows(box(i)) for i in range(13))))
+
+
+def test_bounce_rates_share_one_scale_with_the_thresholds_at_their_level():
+    fig = reports.figure(frame_of(mailbox_rows(box(0), rate=0.16), mailbox_rows(box(1), 0.002)))
+    rates = [panels(fig, box(i))[1] for i in range(2)]
+    assert rates[0].get_ylim() == rates[1].get_ylim()
+    assert rates[0].get_ylim()[0] == 0 and rates[0].get_ylim()[1] >= 16
+    for ax in rates:
+        levels = {
+            g: line(ax, g).get_ydata()[0] for g in ("hold_above", "step_back_above", "pause_above")
+        }
+        assert levels == {"hold_above": 3.0, "step_back_above": 5.0, "pause_above": 10.0}
+        assert set(line(ax, "pause_above").get_xdata()) == {0, 1}  # across the whole panel
+
+
+def test_quota_line_breaks_over_idle_days():
+    idle = (9, 10, 11)
+    rows = mailbox_rows(box(0), idle=idle, paused=(4,))
+    fig = reports.figure(frame_of(rows))
+    quota = line(panels(fig, box(0))[0], "quota")
+    assert quota.get_drawstyle() == "steps-mid"
+    y = list(quota.get_ydata())
+    assert [i for i, v in enumerate(y) if math.isnan(v)] == list(idle)
+    assert [v for i, v in enumerate(y) if i not in idle] == [
+        q for i, q in enumerate(rows["quota"]) if i not in idle
+    ]  # the paused day (quota 0) is part of the warm-up: drawn
+    today_idle = mailbox_rows(box(1), idle=(19,))
+    last = line(panels(reports.figure(frame_of(today_idle)), box(1))[0], "quota")
+    assert not math.isnan(last.get_ydata()[-1])  # today is open, not idle
+
+
+def test_days_sent_over_quota_are_marked_and_in_the_legend():
+    over = (3, 12)
+    rows = mailbox_rows(box(0), over=over)
+    fig = reports.figure(frame_of(rows, mailbox_rows(box(1))))
+    marks = line(panels(fig, box(0))[0], "over_quota")
+    assert [pd.Timestamp(x) for x in marks.get_xdata()] == [DAYS[d] for d in over]
+    assert list(marks.get_ydata()) == [rows["sent"][d] for d in over]
+    assert marks.get_marker() == "v" and marks.get_linestyle() == "None"
+    assert len(line(panels(fig, box(1))[0], "over_quota").get_xdata()) == 0
+    texts = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "sent over quota" in texts
+    assert {"stage: week 1", "stage: weeks 2-4"} <= set(texts)  # stages named, never clipped
+    plain = reports.figure(frame_of(mailbox_rows(box(1))))
+    assert "sent over quota" not in [t.get_text() for t in plain.legends[0].get_texts()]
+
+
+def test_trends_draw_bounce_and_complaint_thresholds_outside_legends():
+    frame = frame_of(mailbox_rows(box(0), rate=0.04), mailbox_rows(box(1)))
+    fig = plots.trends_figure(frame)
+    bounce, complaint = fig.get_axes()
+    assert {
+        ln.get_gid(): ln.get_ydata()[0] for ln in complaint.get_lines() if "above" in ln.get_gid()
+    } == {
+        "complaint_hold_above": pytest.approx(0.1),
+        "complaint_pause_above": pytest.approx(0.3),
+    }
+    assert {
+        ln.get_gid(): ln.get_ydata()[0] for ln in bounce.get_lines() if "above" in ln.get_gid()
+    } == {
+        "hold_above": 3.0,
+        "step_back_above": 5.0,
+        "pause_above": 10.0,
+    }
+    assert complaint.get_ylim()[0] == 0 and complaint.get_ylim()[1] > 0.3  # the lines show
+    colours = {ln.get_gid(): ln.get_color() for ln in bounce.get_lines()}
+    assert colours[f"mailbox:{box(0)}"] != colours[f"mailbox:{box(1)}"]
+    assert all(ax.get_legend()._bbox_to_anchor is not None for ax in (bounce, complaint))
+
+
+def test_quota_ahead_is_one_row_per_mailbox_from_zero():
+    plan = pd.DataFrame(
+        {
+            "mailbox": [box(i) for i in range(3) for _ in range(5)],
+            "date": list(DAYS[:5]) * 3,
+            "quota": [300] * 15,
+        }
+    )
+    fig = plots.ahead_figure(plan)
+    axes = fig.get_axes()
+    assert len(axes) == 3
+    lines = [ax.get_lines()[0] for ax in axes]
+    assert [list(ln.get_ydata()) for ln in lines] == [[300] * 5] * 3
+    assert len({(ln.get_color(), ln.get_linestyle()) for ln in lines}) == 3
+    for ax in axes:
+        assert ax.get_ylim()[0] == 0 and ax.get_ylim() == axes[0].get_ylim()
+        assert ax.get_ylim()[1] > 300
+
+
+def _face(patch) -> tuple[float, ...]:
+    return tuple(patch.get_facecolor())
+
+
+def kind_frames():
+    """Small frames of each kind chart: by domain, by kind, reasons, suppressions."""
+    by_domain = pd.DataFrame(
+        {
+            "mailbox": box(0),
+            "domain": ["a.example", "b.example"],
+            "sends": [100, 100],
+            "hard": [3, 1],
+            "soft": [2, 2],
+            "block": [1, 0],
+            "complaint": [0, 1],
+            "bounce_rate": [0.06, 0.03],
+        }
+    )
+    by_kind = pd.DataFrame(
+        {
+            "mailbox": box(0),
+            "date": pd.to_datetime(["2026-10-01", "2026-10-02", "2026-10-09", "2026-10-09"]),
+            "kind": ["hard", "soft", "block", "complaint"],
+            "status": ["5.1.1", "4.2.2", "5.7.1", ""],
+            "counted": True,
+            "bounces": [4, 4, 1, 1],
+        }
+    )
+    summary = pd.DataFrame(
+        {
+            "mailbox": box(0),
+            "reason": ["userunknown", "mailboxfull", "blocked", "feedback"],
+            "kind": ["hard", "soft", "block", "complaint"],
+            "counted": True,
+            "bounces": [4, 4, 1, 1],
+        }
+    )
+    supp = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2026-10-01", "2026-10-02"]),
+            "kind": ["hard", "complaint"],
+            "added": [3, 1],
+        }
+    )
+    supp["total"] = supp["added"].cumsum()
+    return by_domain, by_kind, summary, supp
+
+
+def test_each_bounce_kind_has_one_colour_in_every_chart():
+    by_domain, by_kind, summary, supp = kind_frames()
+    kinds = plots.kinds_figure(by_domain, by_kind)
+    left, right = kinds.get_axes()
+    seen: dict[str, set[tuple[float, ...]]] = {k: set() for k in plots.KIND_COLOURS}
+    for ax in (left, right):
+        for p in ax.patches:
+            kind = p.get_gid().removeprefix("kind:")
+            seen[kind].add(_face(p))
+    for kind, colour in plots.KIND_COLOURS.items():
+        assert seen[kind] == {to_rgba(colour)}, kind
+    bars = plots.reasons_figure(summary).get_axes()[0]
+    labels = [t.get_text() for t in bars.get_yticklabels()]
+    for label, patch in zip(labels, bars.patches, strict=True):
+        kind = summary.set_index("reason").loc[label, "kind"]
+        assert _face(patch) == to_rgba(plots.KIND_COLOURS[kind]), label
+    grown = plots.suppressions_figure(supp).get_axes()[0]
+    for kind in ("hard", "complaint"):
+        assert to_rgba(line(grown, f"kind:{kind}").get_color()) == to_rgba(plots.KIND_COLOURS[kind])
+
+
+@pytest.mark.slow
+def test_notebook_charts_keep_their_text_inside_and_legends_off_the_data():
+    by_domain, by_kind, summary, supp = kind_frames()
+    frame = frame_of(mailbox_rows(box(0), rate=0.04), mailbox_rows(box(1)))
+    plan = frame[["mailbox", "date", "quota"]]
+    for fig in (
+        plots.kinds_figure(by_domain, by_kind),
+        plots.reasons_figure(summary),
+        plots.suppressions_figure(supp),
+        plots.trends_figure(frame),
+        plots.ahead_figure(plan),
+    ):
+        assert_no_clipped_text(fig)
+        if legends_of(fig):
+            assert_legends_outside_the_axes(fig)
+
+
+def test_weekly_table_prints_dates_as_dates():
+    weekly = reports.weekly(frame_of(mailbox_rows(box(0))))
+    assert all(type(w) is dt.date and w.weekday() == 6 for w in weekly["week"])
+    assert weekly["sent"].sum() == mailbox_rows(box(0))["sent"].sum()
+    text = weekly.to_string() + weekly.to_html()
+    assert "2026-10-04" in text and "00:00:00" not in text
+
+
+def test_suppressions_fall_on_the_local_day_of_their_mailbox(ledger_path):
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, "sales@corp.example", "exmail", timezone=SH)
+    day = dt.date(2026, 10, 4)
+    # 01:30 in Shanghai is the evening before in UTC: the suppression belongs to 4 October.
+    api.record_send(ledger, "sales@corp.example", ["gone@example.com"], at(day, 0, 30))
+    api.record_bounce(
+        ledger, "sales@corp.example", "gone@example.com", "hard", "5.1.1", at(day, 1, 30)
+    )
+    supp = reports.suppressions(ledger)
+    assert supp[["date", "kind", "added", "total"]].values.tolist() == [
+        [pd.Timestamp("2026-10-04"), "hard", 1, 1]
+    ]
+    fig = plots.suppressions_figure(supp)
+    assert "local day" in fig.get_axes()[0].get_title(loc="left")
+    ledger.close()
