@@ -13,7 +13,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgba
 
-from tests.conftest import SH, at
+from tests.conftest import SH, at, ledger_digest
 from warmup import api, plots, reports
 from warmup.errors import UsageError
 from warmup.ledger import open_ledger
@@ -368,3 +368,18 @@ def test_suppressions_fall_on_the_local_day_of_their_mailbox(ledger_path):
     fig = plots.suppressions_figure(supp)
     assert "local day" in fig.get_axes()[0].get_title(loc="left")
     ledger.close()
+
+
+def test_plot_of_more_than_twelve_mailboxes_says_to_name_them(run, ledger_path):
+    ledger = open_ledger(str(ledger_path))
+    for i in range(13):
+        api.add_mailbox(ledger, box(i), "exmail", timezone=SH)
+    ledger.close()
+    before = ledger_digest(ledger_path)
+    res = run("plot", "--out", str(ledger_path.parent / "all.png"))
+    assert res.exit_code == 64
+    assert res.output.strip().splitlines() == [
+        "Error: 13 mailboxes: a figure shows at most 12 legibly; "
+        "name up to 12 of them (warmup plot ADDRESS ...)"
+    ]
+    assert ledger_digest(ledger_path) == before and not (ledger_path.parent / "all.png").exists()

@@ -92,15 +92,21 @@ def _date_axis(ax: Axes, span: tuple[Any, Any] | None = None) -> None:
     ax.xaxis.set_major_formatter(formatter)
 
 
+def check_count(n: int) -> None:
+    """A figure has one row per mailbox: refuse more than :data:`MAX_MAILBOXES`, saying what
+    to do (callers check before computing a report they could not draw)."""
+    if n > MAX_MAILBOXES:
+        raise UsageError(
+            f"{n} mailboxes: a figure shows at most {MAX_MAILBOXES} legibly; "
+            f"name up to {MAX_MAILBOXES} of them (warmup plot ADDRESS ...)"
+        )
+
+
 def _mailbox_names(frame: pd.DataFrame) -> list[str]:
     names = list(dict.fromkeys(frame["mailbox"]))
     if not names:
         raise DataError("nothing to plot: no mailbox has any history in this period")
-    if len(names) > MAX_MAILBOXES:
-        raise UsageError(
-            f"{len(names)} mailboxes: a figure shows at most {MAX_MAILBOXES} legibly; "
-            "name the mailboxes to plot (or a pool of up to 12)"
-        )
+    check_count(len(names))
     return names
 
 

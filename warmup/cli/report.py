@@ -185,18 +185,21 @@ def plot(
 ) -> None:
     """Draw sends vs quota, bounce rate vs thresholds and stage bands per mailbox; print the path.
 
-    Three panels per mailbox (several mailboxes side by side on one time axis): daily sends
-    (bars) against the quota (step line); the trailing bounce rate against the policy's hold,
-    step-back and pause thresholds; stage bands with the warm-up day. Paused days are hatched.
+    One row of three panels per mailbox (1 to 12, on one time axis): daily sends (bars) against
+    the quota (step line; idle days leave a gap, days over quota are marked); the trailing bounce
+    rate against the policy's hold, step-back and pause thresholds, on one scale for all; stage
+    bands with the warm-up day. Paused days are hatched.
 
     \b
     Example:
         warmup plot
         warmup plot sales@corp.example --days 60 --out trend.png
     """
-    from warmup import reports
+    from warmup import plots, reports
 
-    when = typed_instant(at, reports.mailboxes(ledger, addresses)) if at else api.now_utc()
+    boxes = reports.mailboxes(ledger, addresses)
+    plots.check_count(len(boxes))
+    when = typed_instant(at, boxes) if at else api.now_utc()
     frame = reports.daily(ledger, addresses, days, when)
     path = Path(out) if out else Path.cwd() / f"warmup-plot-{when:%Y%m%d}.png"
     written = reports.plot(frame, path).resolve()
