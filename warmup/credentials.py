@@ -16,10 +16,17 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warmup.errors import ConfigError
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from warmup.ledger import MailboxRow
+    from warmup.oauth import Bearer
 
 SERVICE = "warmup"
 HANDOVER_VAR = "WARMUP_PASSWORD_FD"  # the number of the pipe, never the secret
@@ -67,6 +74,12 @@ def store_password(address: str, password: str) -> str:
     """
     if not password:
         raise ConfigError("empty password: nothing stored")
+    return store_secret(SERVICE, address, password)
+
+
+def store_secret(service: str, user: str, secret: str) -> str:
+    """Store ``secret`` under ``service``/``user`` in an encrypting system keyring; returns the
+    backend's name (:class:`ConfigError` if there is none, or it refuses)."""
     keyring = _keyring()
     target = _writer(keyring.get_keyring())
     if stores_plaintext(target):
@@ -77,7 +90,7 @@ def store_password(address: str, password: str) -> str:
             f"--password-command 'CMD'"
         )
     try:
-        keyring.set_password(SERVICE, address, password)
+        keyring.set_password(service, user, secret)
     except ConfigError:
         raise
     except Exception as exc:  # keyring backends raise their own types
@@ -88,13 +101,41 @@ def store_password(address: str, password: str) -> str:
     return backend_name(target)
 
 
-def forget_password(address: str) -> None:
+def read_secret(service: str, user: str) -> str | None:
+    """What the system keyring holds under ``service``/``user`` (None: nothing)."""
     try:
-        _keyring().delete_password(SERVICE, address)
+        return _keyring().get_password(service, user)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"the system keyring failed ({type(exc).__name__})") from None
+
+
+def forget_password(address: str, service: str = SERVICE) -> None:
+    try:
+        _keyring().delete_password(service, address)
     except ConfigError:
         raise
     except Exception:
         pass
+
+
+def login_secret(
+    box: MailboxRow,
+    command: str | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
+) -> str | Bearer:
+    """What ``box`` logs in with: a :class:`~warmup.oauth.Bearer` when its auth is oauth (see
+    :func:`warmup.api.auth_of`), else its password (:func:`get_password`)."""
+    from warmup.api import auth_of
+
+    if auth_of(box) == "oauth":
+        from warmup.oauth import Bearer
+        from warmup.providers import get_provider
+
+        provider = get_provider(box.provider)
+        return Bearer(box.address, provider, clock) if clock else Bearer(box.address, provider)
+    return get_password(box.address, command)
 
 
 def get_password(address: str, command: str | None = None) -> str:

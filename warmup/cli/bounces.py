@@ -87,7 +87,7 @@ def sync(
     box = ledger.mailbox(address)
     since_date = api.parse_date(since, "since") if since else None
     ep = api.endpoints(box)
-    password = credentials.get_password(box.address, password_command)
+    password = credentials.login_secret(box, password_command)
     from contextlib import ExitStack
 
     from warmup.cli.progress import bars
