@@ -87,12 +87,12 @@ MAILBOX = sa.Table(
     sa.Column("imap_port", sa.Integer),
     sa.Column("imap_security", sa.String),
     _ts("created_at"),
-    # How it logs in: password | oauth (NULL: its provider's default). Secrets live in the keyring.
-    sa.Column("auth", sa.String),
     # Bumped by every write that changes a day before the writer's today (a late bounce, an
     # import, a back-dated record, a settings change): a walk memo is valid only at the revision
     # it was computed at (see WALK_MEMO).
     sa.Column("rev", sa.Integer, nullable=False, server_default="0"),
+    # How it logs in: password | oauth (NULL: its provider's default). Secrets live in the keyring.
+    sa.Column("auth", sa.String),
 )
 
 SEND = sa.Table(
