@@ -223,3 +223,14 @@ def test_the_xoauth2_responses_for_smtp_and_imap(file_keyring, server):
     assert respond(b'{"status":"401"}') == b""  # the empty answer to an error challenge
     assert CANARY not in repr(bearer) and token not in repr(oauth.Tokens(token, dt.datetime.now()))
     assert os.environ["WARMUP_OAUTH_CLIENT_ID"] == CLIENT_ID
+
+
+def test_an_endpoint_off_loopback_must_be_https(file_keyring, monkeypatch):
+    monkeypatch.setenv("WARMUP_OAUTH_ENDPOINT", "http://login.example.com")
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 78
+    assert res.stderr.strip() == (
+        "Error: OAuth endpoint 'http://login.example.com/organizations/oauth2/v2.0/devicecode' "
+        "is not https; only loopback may use http"
+    )

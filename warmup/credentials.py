@@ -16,17 +16,10 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-from collections.abc import Callable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from warmup.errors import ConfigError
-
-if TYPE_CHECKING:
-    import datetime as dt
-
-    from warmup.ledger import MailboxRow
-    from warmup.oauth import Bearer
 
 SERVICE = "warmup"
 HANDOVER_VAR = "WARMUP_PASSWORD_FD"  # the number of the pipe, never the secret
@@ -118,24 +111,6 @@ def forget_password(address: str, service: str = SERVICE) -> None:
         raise
     except Exception:
         pass
-
-
-def login_secret(
-    box: MailboxRow,
-    command: str | None = None,
-    clock: Callable[[], dt.datetime] | None = None,
-) -> str | Bearer:
-    """What ``box`` logs in with: a :class:`~warmup.oauth.Bearer` when its auth is oauth (see
-    :func:`warmup.api.auth_of`), else its password (:func:`get_password`)."""
-    from warmup.api import auth_of
-
-    if auth_of(box) == "oauth":
-        from warmup.oauth import Bearer
-        from warmup.providers import get_provider
-
-        provider = get_provider(box.provider)
-        return Bearer(box.address, provider, clock) if clock else Bearer(box.address, provider)
-    return get_password(box.address, command)
 
 
 def get_password(address: str, command: str | None = None) -> str:

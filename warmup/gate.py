@@ -344,16 +344,14 @@ class Gate:
     # -- delivery -----------------------------------------------------------------------------
 
     def _target(self) -> Target:
-        from warmup import api, credentials, smtp
+        from warmup import api, logins, smtp
 
         ep = api.endpoints(self.box)
         if self._password:
             password: str | Bearer = self._password
         else:
             if self._secret is None:  # kept: an OAuth access token is cached in it
-                self._secret = credentials.login_secret(
-                    self.box, self._password_command, self.clock
-                )
+                self._secret = logins.secret_for(self.box, self._password_command, self.clock)
             password = self._secret
         return smtp.Target(
             ep.smtp_hosts,

@@ -113,11 +113,13 @@ def _redirected(url: str) -> str:
 
 
 def _check_url(url: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "https":
+    if url.startswith("https://"):
         return
+    parts = urllib.parse.urlsplit(url)
     try:
-        loopback = parts.scheme == "http" and ipaddress.ip_address(parts.hostname or "").is_loopback
+        loopback = (
+            url.startswith("http://") and ipaddress.ip_address(parts.hostname or "").is_loopback
+        )
     except ValueError:
         loopback = parts.hostname == "localhost"
     if not loopback:

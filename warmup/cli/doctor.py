@@ -73,14 +73,14 @@ def doctor(
         warmup doctor sales@corp.example --password-command 'pass show mail/sales' --json
         warmup doctor sales@corp.example --dkim-selector s2026
     """
-    from warmup import credentials
     from warmup import doctor as lib
+    from warmup import logins
 
     box = ledger.mailbox(address)
     password: str | Bearer | None
     reason = ""
     try:
-        password = credentials.login_secret(box, password_command)
+        password = logins.secret_for(box, password_command)
     except ConfigError as exc:
         password, reason = None, str(exc)
     checks = lib.run(box, password, timeout, no_password=reason or "no password available")
