@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -234,3 +235,29 @@ def test_an_endpoint_off_loopback_must_be_https(file_keyring, monkeypatch):
         "Error: OAuth endpoint 'http://login.example.com/organizations/oauth2/v2.0/devicecode' "
         "is not https; only loopback may use http"
     )
+
+
+def test_doctor_logs_in_with_the_token_and_names_the_login_command_once_revoked(
+    oauth_sink, server, file_keyring, ssl_cert_env, closed_port
+):
+    cli(
+        "mailbox", "add", BOX, "--provider", "m365", "--smtp-host", "127.0.0.1",
+        "--smtp-port", str(oauth_sink.port), "--imap-host", "127.0.0.1",
+        "--imap-port", str(closed_port[1]),
+    )  # fmt: skip
+    _device_login()
+
+    def smtp_auth() -> tuple[int, dict]:
+        res = cli("doctor", BOX, "--no-domain", "--json", "--timeout", "5")
+        report = json.loads(res.stdout)
+        return res.returncode, next(c for c in report["checks"] if c["name"] == "smtp-auth")
+
+    code, check = smtp_auth()
+    assert code == 69  # IMAP's port is closed; SMTP's login is what this test is about
+    assert check["status"] == "ok"
+    assert check["detail"].endswith(f"XOAUTH2: login accepted for {BOX}")
+    server.revoke()
+    code, check = smtp_auth()
+    assert (code, check["status"], check["code"]) == (69, "fail", 77)  # 69: the first failure
+    assert check["fix"] == f"log in again with {LOGIN_AGAIN}"
+    assert CANARY not in json.dumps(check)

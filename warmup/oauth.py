@@ -25,6 +25,7 @@ import datetime as dt
 import ipaddress
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -306,12 +307,17 @@ class Bearer:
         self.provider = provider
         self.clock = clock
         self._tokens: Tokens | None = None
+        self._lock = threading.Lock()  # a sync and its IDLE watcher share one
 
     def __repr__(self) -> str:
         return f"<Bearer {self.address}>"
 
     def token(self) -> str:
         """A current access token (refreshed a minute before it expires)."""
+        with self._lock:
+            return self._token()
+
+    def _token(self) -> str:
         now = self.clock()
         if self._tokens is not None and now < self._tokens.expires_at - REFRESH_AHEAD:
             return self._tokens.access_token
