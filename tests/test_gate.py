@@ -52,7 +52,7 @@ def test_send_over_implicit_tls_is_delivered_and_recorded(smtp_ssl, ssl_cert_env
 
 
 def test_starttls_preset(smtp_starttls, ssl_cert_env):
-    add_box(smtp_starttls.port, provider="m365")
+    add_box(smtp_starttls.port, "--auth", "password", provider="m365")  # m365's default: oauth
     res = send()
     assert res.returncode == 0, res.stderr
     assert len(smtp_starttls.messages) == 1

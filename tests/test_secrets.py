@@ -318,3 +318,54 @@ def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
     seen = dump.read_bytes()
     assert b"-m warmup send" in seen.replace(b"\0", b" ")  # the parent was read, really
     assert CANARY.encode() not in seen + res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_oauth_tokens_never_reach_a_wrapped_command_output_or_the_ledger(
+    pki, ssl_cert_env, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """The same for an OAuth mailbox: the refresh token (keyring) and the access token (memory)
+    are nowhere in the wrapped command's view, warmup's output or the ledger files."""
+    from tests.peers.oauth import CANARY as TOKEN_MARK
+    from tests.peers.oauth import CLIENT_ID, OAuthServer
+
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
+        "WARMUP_DB": str(tmp_path / "ledger.db"),
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
+        "WARMUP_OAUTH_CLIENT_ID": CLIENT_ID,
+        "PYTHONPATH": str(REPO),
+    }
+    script, dump = tmp_path / "snoop.py", tmp_path / "dump"
+    script.write_text(SNOOP)
+
+    def warmup(*args: str) -> subprocess.CompletedProcess[bytes]:
+        argv = [sys.executable, "-m", "warmup", *args]
+        COMMANDS.append(argv)
+        return subprocess.run(
+            argv, env=env, capture_output=True, timeout=90, stdin=subprocess.DEVNULL
+        )
+
+    with OAuthServer() as server, SmtpSink("ssl", user=BOX, pki=pki) as sink:
+        sink.oauth = server.valid
+        env["WARMUP_OAUTH_ENDPOINT"] = server.url
+        outputs = [
+            warmup(
+                "mailbox", "add", BOX, "--provider", "gmail",
+                "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port),
+            ),
+            warmup("mailbox", "login", BOX, "--oauth"),
+            warmup("send", BOX, "--", sys.executable, str(script), str(dump)),
+        ]  # fmt: skip
+        assert [r.returncode for r in outputs] == [0, 0, 0], outputs[-1].stderr
+        assert [m.auth_login for m in sink.messages] == [BOX]  # logged in with a token
+        tokens = server.secrets()
+    assert len(tokens) == 4  # device grant: access + refresh; the send's refresh: both again
+    mark = TOKEN_MARK.encode()
+    seen = dump.read_bytes()
+    assert b"-m warmup send" in seen.replace(b"\0", b" ")  # the parent was read, really
+    assert mark not in seen + b"".join(r.stdout + r.stderr for r in outputs)
+    assert mark not in b"".join(p.read_bytes() for p in tmp_path.glob("ledger.db*"))
+    assert mark in (tmp_path / "keyring.json").read_bytes()  # where the refresh token lives
+    assert not [argv for argv in COMMANDS if any(TOKEN_MARK in a for a in argv)]

@@ -45,7 +45,7 @@ from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, pr
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import PolicySpec, preset_names
 from warmup.policy.walk import inputs_digest, lookback
-from warmup.providers import SECURITIES, Provider, get_provider
+from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
 
 
 def check_timezone(tz: str, field: str = "timezone") -> str:
@@ -128,9 +128,12 @@ def add_mailbox(
     policy: str | None = None,
     cap: int | None = None,
     started: dt.date | None = None,
+    auth: str | None = None,
     **overrides: Any,
 ) -> MailboxRow:
     """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``.
+
+    ``auth``: ``password`` or ``oauth`` (default: the provider's, see :func:`auth_of`).
 
     ``policy``: a preset or stored policy name, or a TOML file (stored in the ledger); default
     the provider's own preset (``exmail`` for Tencent Exmail, ``gmail`` for Google Workspace,
@@ -140,6 +143,9 @@ def add_mailbox(
         check_date(started, "started")
     prov = get_provider(provider)
     _validate_settings(prov, None, cap, overrides)
+    if auth is not None:
+        check_auth(prov, auth)
+        overrides["auth"] = auth
     tz = check_timezone(timezone or prov.timezone or _local_zone())
     policy, _ = policies.adopt(ledger, policy or prov.policy)  # a file is stored, by name
     return ledger.add_mailbox(
@@ -190,12 +196,14 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
     if not values:
         raise InvalidField(
             "cap",
-            "nothing to change: give {field}, {policy}, {timezone} or a "
+            "nothing to change: give {field}, {policy}, {timezone}, {auth} or a "
             "host, port or security ({smtp_host}, {imap_port}, ...)",
-            refs={f: f for f in ("policy", "timezone", "smtp_host", "imap_port")},
+            refs={f: f for f in ("policy", "timezone", "auth", "smtp_host", "imap_port")},
         )
     if "timezone" in values:
         check_timezone(values["timezone"])
+    if "auth" in values:
+        check_auth(get_provider(box.provider), values["auth"])
     if "policy" in values:
         values["policy"], _ = policies.adopt(ledger, values["policy"])
     uncap = values.get("cap") == NO_CAP
@@ -208,6 +216,28 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
     if uncap:
         values["cap"] = None
     return ledger.update_mailbox(address, **values)
+
+
+def check_auth(prov: Provider, auth: str) -> None:
+    """``auth`` is a login method ``prov`` supports, or :class:`InvalidField` naming it."""
+    if auth not in AUTHS:
+        raise InvalidField(
+            "auth",
+            "{field} {auth!r}: expected one of {choices}",
+            auth=auth,
+            choices=", ".join(AUTHS),
+        )
+    if auth == "oauth" and prov.oauth is None:
+        raise InvalidField(
+            "auth",
+            "{field} oauth: {title} has no OAuth endpoints in warmup; use {field} password",
+            title=prov.title,
+        )
+
+
+def auth_of(box: MailboxRow) -> str:
+    """How ``box`` logs in: its own setting, else its provider's default."""
+    return box.auth or get_provider(box.provider).auth
 
 
 def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> None:

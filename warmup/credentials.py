@@ -67,6 +67,12 @@ def store_password(address: str, password: str) -> str:
     """
     if not password:
         raise ConfigError("empty password: nothing stored")
+    return store_secret(SERVICE, address, password)
+
+
+def store_secret(service: str, user: str, secret: str) -> str:
+    """Store ``secret`` under ``service``/``user`` in an encrypting system keyring; returns the
+    backend's name (:class:`ConfigError` if there is none, or it refuses)."""
     keyring = _keyring()
     target = _writer(keyring.get_keyring())
     if stores_plaintext(target):
@@ -77,7 +83,7 @@ def store_password(address: str, password: str) -> str:
             f"--password-command 'CMD'"
         )
     try:
-        keyring.set_password(SERVICE, address, password)
+        keyring.set_password(service, user, secret)
     except ConfigError:
         raise
     except Exception as exc:  # keyring backends raise their own types
@@ -88,9 +94,19 @@ def store_password(address: str, password: str) -> str:
     return backend_name(target)
 
 
-def forget_password(address: str) -> None:
+def read_secret(service: str, user: str) -> str | None:
+    """What the system keyring holds under ``service``/``user`` (None: nothing)."""
     try:
-        _keyring().delete_password(SERVICE, address)
+        return _keyring().get_password(service, user)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"the system keyring failed ({type(exc).__name__})") from None
+
+
+def forget_password(address: str, service: str = SERVICE) -> None:
+    try:
+        _keyring().delete_password(service, address)
     except ConfigError:
         raise
     except Exception:

@@ -31,15 +31,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from warmup.api import endpoints
 from warmup.bounces import imap as imapmod
-from warmup.errors import ConfigError, PermissionFailure, Unavailable
+from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
 from warmup.smtp import _why
 from warmup.words import plural
+
+if TYPE_CHECKING:
+    from warmup.oauth import Bearer
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG = (
@@ -112,13 +115,14 @@ def exit_code(checks: list[Check]) -> int:
 
 def run(
     box: MailboxRow,
-    password: str | None,
+    password: str | Bearer | None,
     timeout: float = DEFAULT_TIMEOUT,
     *,
     no_password: str = "no password available",
 ) -> list[Check]:
     """Every check for ``box``, in order. ``password`` None: the login checks fail (exit 78)
-    with ``no_password`` as the detail, the network checks still run."""
+    with ``no_password`` as the detail, the network checks still run. A :class:`Bearer`: the
+    logins use XOAUTH2 (a token that cannot be refreshed fails them with its own exit code)."""
     ep = endpoints(box)
     provider = get_provider(box.provider)
     services = (
@@ -155,7 +159,7 @@ def run(
         timeout,
         _imap_login,
     )
-    if smtp is not None and imap is not None:
+    if smtp is not None and imap is not None and isinstance(password, str):
         _cross_check(smtp, imap, provider)
     return checks
 
@@ -380,11 +384,11 @@ def _login(
     svc: _Service,
     hosts: list[str],
     box: MailboxRow,
-    password: str | None,
+    password: str | Bearer | None,
     no_password: str,
     provider: Provider,
     timeout: float,
-    attempt: Callable[[_Service, str, str, str, float], str],
+    attempt: Callable[[_Service, str, str, str | Bearer, float], str],
 ) -> Check | None:
     """One login on the first host that passed TLS (as a send's failover would pick)."""
     if not hosts:
@@ -419,6 +423,13 @@ def _login(
             failure = None
         except _Failed as exc:
             failure = exc
+        except WarmupError as exc:  # no OAuth access token: the refresh failed
+            failure = _Failed(str(exc), code=exc.exit_code)
+    if failure is not None and not isinstance(password, str):
+        failure.cause = failure.cause or "the OAuth login was refused or could not be refreshed"
+        failure.fix = f"log in again with 'warmup mailbox login {box.address} --oauth'"
+    elif failure is not None and failure.code == EX_NOPERM:
+        failure.cause, failure.fix, failure.steps = _auth_advice(failure.detail, provider)
     if failure is None:
         check = Check(
             name,
@@ -428,8 +439,6 @@ def _login(
             detail.removeprefix("warning: "),
         )
     else:
-        if failure.code == EX_NOPERM:
-            failure.cause, failure.fix, failure.steps = _auth_advice(failure.detail, provider)
         check = Check(
             name,
             svc.target(host),
@@ -445,7 +454,7 @@ def _login(
     return check
 
 
-def _smtp_login(svc: _Service, host: str, user: str, password: str, timeout: float) -> str:
+def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, timeout: float) -> str:
     ctx = ssl.create_default_context()
     try:
         if svc.security == "ssl":
@@ -468,7 +477,10 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str, timeout: flo
                     EX_CONFIG,
                 )
             try:
-                smtp.login(user, password)
+                if isinstance(password, str):
+                    smtp.login(user, password)
+                else:
+                    smtp.auth("XOAUTH2", password.smtp_response(), initial_response_ok=True)
             except smtplib.SMTPAuthenticationError as exc:
                 text = (
                     exc.smtp_error.decode("utf-8", "replace")
@@ -492,10 +504,10 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str, timeout: flo
         ) from None
 
 
-def _imap_login(svc: _Service, host: str, user: str, password: str, timeout: float) -> str:
+def _imap_login(svc: _Service, host: str, user: str, password: str | Bearer, timeout: float) -> str:
     try:
         imap, _ = imapmod.connect((host,), svc.port, svc.security, user, password, timeout)
-    except imapmod.LoginFailed as exc:
+    except PermissionFailure as exc:  # LoginFailed, or an OAuth token refused (LoginExpired)
         raise _Failed(str(exc), code=EX_NOPERM) from None
     except Unavailable as exc:
         raise _Failed(

@@ -39,6 +39,7 @@ from warmup.providers import checklist_text, get_provider
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
+    from warmup.oauth import Bearer
     from warmup.smtp import RcptResult, Session, Target
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
@@ -188,6 +189,7 @@ class Gate:
         self.clock = clock
         self._password = password
         self._password_command = password_command
+        self._secret: str | Bearer | None = None
         self._session: Session | None = None
         self.failed_hosts: list[tuple[str, str]] = []
         base = History(
@@ -342,12 +344,15 @@ class Gate:
     # -- delivery -----------------------------------------------------------------------------
 
     def _target(self) -> Target:
-        from warmup import api, credentials, smtp
+        from warmup import api, logins, smtp
 
         ep = api.endpoints(self.box)
-        password = self._password or credentials.get_password(
-            self.box.address, self._password_command
-        )
+        if self._password:
+            password: str | Bearer = self._password
+        else:
+            if self._secret is None:  # kept: an OAuth access token is cached in it
+                self._secret = logins.secret_for(self.box, self._password_command, self.clock)
+            password = self._secret
         return smtp.Target(
             ep.smtp_hosts,
             ep.smtp_port,

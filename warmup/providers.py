@@ -11,6 +11,17 @@ from typing import Any
 from warmup.errors import UsageError
 
 SECURITIES = ("ssl", "starttls", "none")
+AUTHS = ("password", "oauth")
+
+
+@dataclass(frozen=True)
+class OAuthEndpoints:
+    """Where a provider's OAuth 2.0 device authorization grant and token refresh happen."""
+
+    device_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    client_id: str = ""  # empty: the organisation's own, from WARMUP_OAUTH_CLIENT_ID
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,8 @@ class Provider:
     checklist: tuple[str, ...] = field(default_factory=tuple)
     policy: str = "default"  # the preset a mailbox of this provider gets unless told otherwise
     dns: DnsExpect = field(default_factory=DnsExpect)
+    auth: str = "password"  # how its mailboxes log in unless told otherwise (AUTHS)
+    oauth: OAuthEndpoints | None = None
 
     @property
     def min_interval(self) -> float:
@@ -74,12 +87,19 @@ class Provider:
             "checklist": list(self.checklist),
             "policy": self.policy,
             "dns": {"spf": self.dns.spf, "mx": list(self.dns.mx), "dkim": list(self.dns.dkim)},
+            "auth": self.auth,
         }
 
 
 def _endpoint(raw: dict[str, Any]) -> Endpoint:
     return Endpoint(
         raw.get("host"), raw.get("port"), raw.get("security", "ssl"), tuple(raw.get("backup", ()))
+    )
+
+
+def _oauth(raw: dict[str, Any]) -> OAuthEndpoints:
+    return OAuthEndpoints(
+        raw["device_url"], raw["token_url"], tuple(raw["scopes"]), raw.get("client_id", "")
     )
 
 
@@ -105,6 +125,8 @@ def providers() -> dict[str, Provider]:
                 tuple(raw.get("dns", {}).get("mx", ())),
                 tuple(raw.get("dns", {}).get("dkim", ())),
             ),
+            auth=raw.get("auth", "password"),
+            oauth=_oauth(raw["oauth"]) if "oauth" in raw else None,
         )
     return out
 

@@ -17,10 +17,14 @@ import re
 import smtplib
 import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from warmup import headers
 from warmup.errors import PermissionFailure, TempFail, Unavailable
 from warmup.neterr import describe
+
+if TYPE_CHECKING:
+    from warmup.oauth import Bearer
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -31,7 +35,7 @@ class Target:
     port: int
     security: str  # ssl | starttls | none
     username: str
-    password: str = field(repr=False)
+    password: str | Bearer = field(repr=False)  # a Bearer: AUTH XOAUTH2 with its token
     timeout: float = DEFAULT_TIMEOUT
 
 
@@ -96,10 +100,14 @@ class Session:
             )
         if self._login_needed():
             try:
-                self.smtp.login(target.username, target.password)
+                self._login()
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
                 reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                if not isinstance(target.password, str) and exc.smtp_code == 535:
+                    from warmup.oauth import LoginExpired
+
+                    raise LoginExpired(target.username, f"was refused by {self.host}") from None
                 # 454 and other 4xx: the server cannot check now; 432 asks for a new password.
                 if 400 <= exc.smtp_code < 500 and exc.smtp_code != 432:
                     raise AuthDeferred(
@@ -112,6 +120,14 @@ class Session:
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
                 raise Unavailable(f"{self.host}: login failed: {_why(exc)}") from None
+
+    def _login(self) -> None:
+        assert self.smtp is not None
+        secret = self.target.password
+        if isinstance(secret, str):
+            self.smtp.login(self.target.username, secret)
+            return
+        self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True)
 
     def _open(self, host: str) -> smtplib.SMTP:
         t = self.target

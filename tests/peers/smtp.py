@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email
 import email.policy
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any, Literal, Self
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 from tests.peers.tls import TestPKI
 
@@ -64,6 +67,27 @@ class _SMTP(SMTP):
         with self._sink._lock:
             self._sink.connections += 1
         super().connection_made(transport)
+
+    async def auth_XOAUTH2(self, _: Any, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2 as Gmail and Exchange Online take it: a refused token gets a 334 with
+        a JSON error, the client's empty line, then 535."""
+        check = self._sink.oauth
+        raw: Any = args[1] if len(args) > 1 else await self.challenge_auth("")
+        if raw is MISSING or check is None:
+            return AuthResult(success=False, handled=False)
+        try:
+            text = base64.b64decode(raw, validate=True).decode() if isinstance(raw, str) else raw
+            text = text.decode() if isinstance(text, bytes) else text
+            fields = dict(f.split("=", 1) for f in text.split("\x01") if f)
+            user, token = fields["user"], fields["auth"].removeprefix("Bearer ")
+        except (binascii.Error, UnicodeDecodeError, ValueError, KeyError):
+            return AuthResult(success=False, handled=False)
+        with self._sink._lock:
+            self._sink.oauth_tokens.append(token)
+        if user == self._sink.user and check(token):
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        await self.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
+        return AuthResult(success=False, handled=False)
 
 
 class _Controller(Controller):
@@ -163,6 +187,8 @@ class SmtpSink:
       - ``data_reply``: (code, text) reply to the end of DATA instead of 250.
       - ``delay_data_reply``: seconds to wait before replying to the end of DATA.
       - ``accounts``: more logins than ``user`` (address -> password): a pool's mailboxes.
+      - ``oauth``: AUTH XOAUTH2 for ``user`` is accepted when this says its token is valid
+        (``oauth_tokens`` lists every token offered).
 
     ``messages`` lists what the server holds (2xx replies, and drops); ``refused`` lists
     messages whose DATA got a non-2xx ``data_reply``. Both return thread-safe snapshots.
@@ -192,6 +218,8 @@ class SmtpSink:
         self.pki = pki if pki is not None or mode == "plain" else TestPKI()
         self.untrusted = untrusted
         self.accounts = dict(accounts or {})  # more logins (address -> password), for pools
+        self.oauth: Callable[[str], bool] | None = None
+        self.oauth_tokens: list[str] = []
         self.reject_rcpt = dict(reject_rcpt or {})
         self.fail_after_mail = fail_after_mail
         self.fail_after_mail_count = fail_after_mail_count

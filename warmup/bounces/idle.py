@@ -17,10 +17,14 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from warmup.bounces.imap import _drop, _logout, _quote, connect
 from warmup.errors import WarmupError
 from warmup.neterr import describe
+
+if TYPE_CHECKING:
+    from warmup.oauth import Bearer
 
 RENEW = 25 * 60.0  # seconds: under the 29 minutes of RFC 2177, with a margin
 RETRY = 60.0  # seconds before a lost or refused connection is tried again
@@ -46,7 +50,7 @@ class IdleWatcher(threading.Thread):
         hosts: tuple[str, ...],
         port: int,
         security: str,
-        password: str,
+        password: str | Bearer,
         wake: Callable[[], object],
         log: Callable[[str], object] = lambda line: None,
         folder: str = "INBOX",

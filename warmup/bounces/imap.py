@@ -34,6 +34,7 @@ from warmup.neterr import describe
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
+    from warmup.oauth import Bearer
 
 BATCH = 50  # messages per round of fetch, parse, record
 # Only the start of a message is read: everything a report says comes before the original it
@@ -77,11 +78,12 @@ def connect(
     port: int,
     security: str,
     user: str,
-    password: str,
+    password: str | Bearer,
     timeout: float = 60.0,
     failed: list[tuple[str, str]] | None = None,
 ) -> tuple[imaplib.IMAP4, str]:
-    """Log in on the first host that answers; ``(connection, host)``.
+    """Log in on the first host that answers; ``(connection, host)``. A :class:`Bearer` logs in
+    with ``AUTHENTICATE XOAUTH2`` (a refusal is :class:`~warmup.oauth.LoginExpired`).
 
     A host that cannot be reached, fails TLS, or cuts, stalls or garbles the session before
     LOGIN is answered is the network's fault, not the password's: it goes to ``failed`` and
@@ -103,7 +105,10 @@ def connect(
             failed.append((host, describe(exc)))
             continue
         try:
-            imap.login(user, password)
+            if isinstance(password, str):
+                imap.login(user, password)
+            else:
+                imap.authenticate("XOAUTH2", password.imap_response())
         except TimeoutError:
             _drop(imap)
             failed.append((host, f"no answer to LOGIN within {timeout:g} s"))
@@ -118,6 +123,10 @@ def connect(
             if text.startswith("LOGIN command error: BAD"):  # not an answer about the password
                 failed.append((host, f"LOGIN refused as a bad command ({text})"))
                 continue
+            if not isinstance(password, str):
+                from warmup.oauth import LoginExpired
+
+                raise LoginExpired(user, f"was refused by {host} ({text})") from None
             raise LoginFailed(f"{host} refused the IMAP login for {user}: {text}") from None
         return imap, host
     tried = "; ".join(f"{h}:{port}: {w}" for h, w in failed)
@@ -156,7 +165,7 @@ def sync(
     hosts: tuple[str, ...],
     port: int,
     security: str,
-    password: str,
+    password: str | Bearer,
     folders: list[str],
     since: dt.date | None = None,
     move_to: str | None = None,

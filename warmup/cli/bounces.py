@@ -79,7 +79,7 @@ def sync(
         warmup bounces sync sales@corp.example
         warmup bounces sync sales@corp.example --folder INBOX --folder Junk --since 2026-11-01
     """
-    from warmup import credentials, notify
+    from warmup import logins, notify
     from warmup.bounces.imap import READ_BYTES, LoginFailed
     from warmup.bounces.imap import sync as run_sync
     from warmup.providers import checklist_text, get_provider
@@ -87,7 +87,7 @@ def sync(
     box = ledger.mailbox(address)
     since_date = api.parse_date(since, "since") if since else None
     ep = api.endpoints(box)
-    password = credentials.get_password(box.address, password_command)
+    password = logins.secret_for(box, password_command)
     from contextlib import ExitStack
 
     from warmup.cli.progress import bars

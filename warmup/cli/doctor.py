@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from warmup.cli import cli
@@ -10,6 +12,9 @@ from warmup.cli.send import password_option
 from warmup.errors import ConfigError
 from warmup.ledger import Ledger
 from warmup.words import plural
+
+if TYPE_CHECKING:
+    from warmup.oauth import Bearer
 
 MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 
@@ -68,14 +73,14 @@ def doctor(
         warmup doctor sales@corp.example --password-command 'pass show mail/sales' --json
         warmup doctor sales@corp.example --dkim-selector s2026
     """
-    from warmup import credentials
     from warmup import doctor as lib
+    from warmup import logins
 
     box = ledger.mailbox(address)
-    password: str | None
+    password: str | Bearer | None
     reason = ""
     try:
-        password = credentials.get_password(box.address, password_command)
+        password = logins.secret_for(box, password_command)
     except ConfigError as exc:
         password, reason = None, str(exc)
     checks = lib.run(box, password, timeout, no_password=reason or "no password available")

@@ -20,10 +20,16 @@ from warmup.cli.common import (
 )
 from warmup.errors import InvalidField
 from warmup.ledger import Ledger
-from warmup.providers import SECURITIES, providers
+from warmup.providers import AUTHS, SECURITIES, providers
 
 
 def endpoint_options(fn: Any) -> Any:
+    fn = click.option(
+        "--auth",
+        type=click.Choice(AUTHS),
+        help="How it logs in: password (an app password) or oauth ('mailbox login --oauth'). "
+        "Default: the provider's (oauth for m365 and gmail).",
+    )(fn)
     for kind in ("imap", "smtp"):
         fn = click.option(
             f"--{kind}-security",
@@ -181,6 +187,7 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
     allowance = api.quota_for(ledger, box, api.now_utc())
     data = {
         **box.to_dict(),
+        "auth": api.auth_of(box),
         "smtp": {"hosts": list(ep.smtp_hosts), "port": ep.smtp_port, "security": ep.smtp_security},
         "imap": {"hosts": list(ep.imap_hosts), "port": ep.imap_port, "security": ep.imap_security},
         "allowance": allowance.to_dict(),
@@ -192,7 +199,7 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
     click.echo(
         f"  time zone  {box.timezone}   policy {box.policy}   "
         f"cap {'none' if box.cap is None else box.cap}"
-        f"   started {box.started or '-'}"
+        f"   started {box.started or '-'}   login {api.auth_of(box)}"
     )
     click.echo(f"  SMTP       {' -> '.join(ep.smtp_hosts)}:{ep.smtp_port} ({ep.smtp_security})")
     click.echo(f"  IMAP       {' -> '.join(ep.imap_hosts)}:{ep.imap_port} ({ep.imap_security})")
@@ -289,26 +296,40 @@ def remove(ledger: Ledger, address: str, force: bool) -> None:
 
 @mailbox.command("login")
 @click.argument("address", shell_complete=complete_mailbox)
-@click.option("--forget", is_flag=True, help="Remove the stored password instead.")
+@click.option("--forget", is_flag=True, help="Remove the stored password (or OAuth login) instead.")
+@click.option(
+    "--oauth",
+    is_flag=True,
+    help="Log in with OAuth (Microsoft 365, Gmail): approve a code in any browser.",
+)
 @pass_ledger
-def login(ledger: Ledger, address: str, forget: bool) -> None:
-    """Store the mailbox's client-specific (app) password in the system keyring.
+def login(ledger: Ledger, address: str, forget: bool, oauth: bool) -> None:
+    """Store the mailbox's client-specific (app) password, or its OAuth login, in the system
+    keyring.
 
     The password is read from the terminal without echo (or from standard input when piped);
     it never goes to the ledger, logs or command lines. Without a keyring, or with one that
     does not encrypt (keyrings.alt's PlaintextKeyring: refused), use WARMUP_PASSWORD or
     --password-command instead.
 
+    With --oauth, warmup prints a URL and a code: open the URL in a browser on any machine,
+    enter the code and approve; the refresh token goes to the keyring. The organisation's
+    OAuth application ID comes from WARMUP_OAUTH_CLIENT_ID.
+
     \b
     Example:
         warmup mailbox login sales@corp.example
         pass show mail/sales | warmup mailbox login sales@corp.example
+        warmup mailbox login sales@corp.onmicrosoft.com --oauth
     """
     import sys
 
     from warmup import credentials
 
     box = ledger.mailbox(address)
+    if oauth:
+        _oauth_login(box, forget)
+        return
     if forget:
         credentials.forget_password(box.address)
         say(f"Forgot the stored password of {box.address}.")
@@ -319,3 +340,28 @@ def login(ledger: Ledger, address: str, forget: bool) -> None:
         secret = sys.stdin.readline().rstrip("\r\n")
     where = credentials.store_password(box.address, secret)
     say(f"Stored the password of {box.address} in the keyring {where}.")
+
+
+def _oauth_login(box: Any, forget: bool) -> None:
+    from warmup import oauth
+    from warmup.providers import get_provider
+
+    if forget:
+        oauth.forget(box.address)
+        say(f"Forgot the OAuth login of {box.address}.")
+        return
+
+    def show(code: oauth.DeviceCode) -> None:
+        # Shown even with --quiet: the login cannot go on without the user reading it.
+        click.echo(
+            f"To sign in {box.address}, open {code.verification_uri} in a browser and enter "
+            f"the code {code.user_code} (valid {code.expires_in / 60:.0f} min). Waiting...",
+            err=True,
+        )
+
+    where = oauth.login(box.address, get_provider(box.provider), show, now=api.now_utc)
+    auth = api.auth_of(box)
+    hint = (
+        "" if auth == "oauth" else f"; use it with 'warmup mailbox set {box.address} --auth oauth'"
+    )
+    say(f"Stored the OAuth login of {box.address} in the keyring {where}{hint}.")

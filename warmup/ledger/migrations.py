@@ -373,6 +373,12 @@ def m009_overflow_channel(conn: Connection) -> None:
     )
 
 
+@migration
+def m011_mailbox_auth(conn: Connection) -> None:
+    """How a mailbox logs in (password or OAuth); NULL keeps its provider's default."""
+    conn.exec_driver_sql("ALTER TABLE mailbox ADD COLUMN auth VARCHAR")
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -91,6 +91,8 @@ MAILBOX = sa.Table(
     # import, a back-dated record, a settings change): a walk memo is valid only at the revision
     # it was computed at (see WALK_MEMO).
     sa.Column("rev", sa.Integer, nullable=False, server_default="0"),
+    # How it logs in: password | oauth (NULL: its provider's default). Secrets live in the keyring.
+    sa.Column("auth", sa.String),
 )
 
 SEND = sa.Table(

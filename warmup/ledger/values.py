@@ -73,6 +73,7 @@ class MailboxRow:
     imap_port: int | None
     imap_security: str | None
     created_at: dt.datetime
+    auth: str | None = None  # password | oauth; None: the provider's default
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -13,13 +13,17 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from warmup import api, credentials
+from warmup import api, logins
 from warmup.bounces.idle import IdleWatcher
 from warmup.bounces.imap import sync
 from warmup.ledger import Ledger, MailboxRow, PoolRow
 from warmup.notify import Notifier
 from warmup.words import plural
+
+if TYPE_CHECKING:
+    from warmup.oauth import Bearer
 
 EVERY = dt.timedelta(minutes=10)
 
@@ -47,6 +51,7 @@ class BounceSync:
         self.clock = clock
         self.log = log
         self._password_command = password_command
+        self._bearers: dict[int, Bearer] = {}
         self._timeout = timeout or 60.0
         self._notifier = notifier
         self._round_at: dt.datetime | None = None  # when every mailbox is synced next
@@ -93,6 +98,16 @@ class BounceSync:
         for box in due:
             self._sync(box, now)
 
+    def _secret(self, box: MailboxRow) -> str | Bearer:
+        """Its password (read afresh: it may have changed), or its one OAuth Bearer, shared
+        with its IDLE watcher so the access token is refreshed once for both."""
+        if box.id in self._bearers:
+            return self._bearers[box.id]
+        secret = logins.secret_for(box, self._password_command, self.clock)
+        if not isinstance(secret, str):
+            self._bearers[box.id] = secret
+        return secret
+
     def _sync(self, box: MailboxRow, now: dt.datetime) -> None:
         ep = api.endpoints(box)
         try:
@@ -102,7 +117,7 @@ class BounceSync:
                 hosts=ep.imap_hosts,
                 port=ep.imap_port,
                 security=ep.imap_security,
-                password=credentials.get_password(box.address, self._password_command),
+                password=self._secret(box),
                 folders=["INBOX"],
                 timeout=self._timeout,
                 now=self.clock,
@@ -136,7 +151,7 @@ class BounceSync:
                 continue
             ep = api.endpoints(box)
             try:
-                password = credentials.get_password(box.address, self._password_command)
+                password = self._secret(box)
             except Exception:  # the interval sync says what is wrong
                 continue
 

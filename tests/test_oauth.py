@@ -1,0 +1,263 @@
+"""OAuth (XOAUTH2) logins against a real authorization server and SMTP server on loopback:
+the device flow, sends with transparently refreshed tokens, and a revoked login (exit 77)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import BOX, add_box, cli, policy_file, warmup
+from tests.peers.oauth import CANARY, CLIENT_ID, OAuthServer
+from tests.peers.smtp import SmtpSink
+from warmup import Gate, oauth
+from warmup.providers import get_provider
+
+LOGIN_AGAIN = f"'warmup mailbox login {BOX} --oauth'"
+
+
+@pytest.fixture
+def server() -> Iterator[OAuthServer]:
+    with OAuthServer() as s:
+        yield s
+
+
+@pytest.fixture
+def oauth_env(server: OAuthServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    env = {
+        "WARMUP_OAUTH_ENDPOINT": server.url,
+        "WARMUP_OAUTH_CLIENT_ID": CLIENT_ID,
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
+    }
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return env
+
+
+@pytest.fixture
+def file_keyring(oauth_env: dict) -> Iterator[Path]:
+    """The test keyring for this process too (keyring picks its backend once per process)."""
+    import keyring
+
+    from tests.filekeyring import FileKeyring
+
+    old = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    yield Path(oauth_env["WARMUP_TEST_KEYRING"])
+    keyring.set_keyring(old)
+
+
+@pytest.fixture
+def oauth_sink(smtp_starttls: SmtpSink, server: OAuthServer) -> SmtpSink:
+    smtp_starttls.oauth = server.valid
+    return smtp_starttls
+
+
+def _m365_box(sink: SmtpSink, tmp_path: Path) -> None:
+    add_box(sink.port, "--policy", str(policy_file(tmp_path / "flat.toml")), provider="m365")
+
+
+def _device_login(address: str = BOX) -> list[oauth.DeviceCode]:
+    shown: list[oauth.DeviceCode] = []
+    oauth.login(
+        address,
+        get_provider("m365"),
+        shown.append,
+        now=lambda: dt.datetime.now(dt.UTC),
+        sleep=lambda s: None,
+    )
+    return shown
+
+
+def _send(*, env: dict | None = None, process: bool = False):  # type: ignore[no-untyped-def]
+    run = warmup if process else cli
+    args = ("send", BOX, "--to", "lead@example.com", "--subject", "Hi", "--body", "Hello")
+    return run(*args, env=env)
+
+
+@pytest.mark.slow
+def test_login_send_refresh_and_revoke_as_a_user_would(
+    oauth_sink, server, oauth_env, ssl_cert_env, tmp_path, ledger_path
+):
+    _m365_box(oauth_sink, tmp_path)
+    outputs = []
+    login = warmup("mailbox", "login", BOX, "--oauth")
+    outputs.append(login)
+    assert login.returncode == 0, login.stderr
+    assert "open http://127.0.0.1/device in a browser and enter the code WDJB-MJHT" in login.stderr
+    assert "Stored the OAuth login of a@corp.example in the keyring" in login.stdout
+    assert server.grants.count("urn:ietf:params:oauth:grant-type:device_code") == 2  # pending, ok
+    assert server.scopes == [
+        "https://outlook.office.com/SMTP.Send https://outlook.office.com/IMAP.AccessAsUser.All "
+        "offline_access"
+    ]
+
+    first = _send(process=True)
+    outputs.append(first)
+    assert first.returncode == 0, first.stderr
+    assert [m.auth_login for m in oauth_sink.messages] == [BOX]
+
+    # The access token expires: the next send refreshes it without a prompt (stdin is closed).
+    server.expire_access_tokens()
+    second = _send(process=True)
+    outputs.append(second)
+    assert second.returncode == 0, second.stderr
+    assert len(oauth_sink.messages) == 2
+    assert server.grants.count("refresh_token") == 2
+    assert oauth_sink.oauth_tokens[0] != oauth_sink.oauth_tokens[-1]
+
+    server.revoke()
+    third = _send(process=True)
+    outputs.append(third)
+    assert third.returncode == 77
+    assert third.stderr.strip().splitlines() == [
+        f"Error: the OAuth login of {BOX} has expired or was revoked; log in again with "
+        f"{LOGIN_AGAIN}"
+    ]
+    assert len(oauth_sink.messages) == 2
+
+    # No access or refresh token in any output, argv or ledger file (the keyring holds one).
+    tokens = server.secrets()
+    assert tokens and all(t.startswith(CANARY) for t in tokens)
+    for res in outputs:
+        assert CANARY not in res.stdout + res.stderr + " ".join(res.args)
+    for path in ledger_path.parent.glob(ledger_path.name + "*"):
+        assert CANARY.encode() not in path.read_bytes(), path
+    assert CANARY in Path(oauth_env["WARMUP_TEST_KEYRING"]).read_text()
+
+
+def test_the_gate_caches_the_access_token_and_refreshes_it_a_minute_before_expiry(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path
+):
+    _m365_box(oauth_sink, tmp_path)
+    shown = _device_login()
+    assert [c.user_code for c in shown] == ["WDJB-MJHT"]
+    t = [dt.datetime.now(dt.UTC)]
+    with Gate(BOX, clock=lambda: t[0]) as gate:
+        gate.send(b"Subject: 1\r\n\r\nHi\r\n", ["one@example.com"])
+        gate.session().close()  # the next send logs in again
+        t[0] += dt.timedelta(minutes=58)
+        gate.send(b"Subject: 2\r\n\r\nHi\r\n", ["two@example.com"])
+        assert server.grants.count("refresh_token") == 1  # still cached
+        assert oauth_sink.oauth_tokens[0] == oauth_sink.oauth_tokens[1]
+        gate.session().close()
+        server.expire_access_tokens()
+        t[0] += dt.timedelta(seconds=61)  # within a minute of the hour the token lives
+        gate.send(b"Subject: 3\r\n\r\nHi\r\n", ["three@example.com"])
+    assert server.grants.count("refresh_token") == 2
+    assert len(oauth_sink.messages) == 3
+    assert oauth_sink.oauth_tokens[-1] != oauth_sink.oauth_tokens[0]
+
+
+def test_smtp_refusing_the_token_exits_77_naming_the_login_command(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path
+):
+    _m365_box(oauth_sink, tmp_path)
+    _device_login()
+    oauth_sink.oauth = lambda token: False
+    res = _send()
+    assert res.returncode == 77
+    assert res.stderr.strip().splitlines() == [
+        f"Error: the OAuth login of {BOX} was refused by 127.0.0.1; log in again with {LOGIN_AGAIN}"
+    ]
+    assert oauth_sink.messages == []
+
+
+def test_no_login_yet_says_how_to_log_in(oauth_sink, file_keyring, ssl_cert_env, tmp_path):
+    _m365_box(oauth_sink, tmp_path)
+    res = _send()
+    assert res.returncode == 78
+    assert res.stderr.strip() == (
+        f"Error: no OAuth login for {BOX}: log in with 'warmup mailbox login {BOX} --oauth'"
+    )
+
+
+def test_login_without_a_client_id_says_what_to_set(file_keyring, monkeypatch):
+    monkeypatch.delenv("WARMUP_OAUTH_CLIENT_ID")
+    cli("mailbox", "add", BOX, "--provider", "gmail")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 78
+    assert res.stderr.strip().splitlines() == [
+        "Error: no OAuth client ID for Google Workspace (Gmail): register a public client "
+        "application (device code flow) in your organisation and set WARMUP_OAUTH_CLIENT_ID "
+        "to its ID"
+    ]
+
+
+def test_presets_default_to_oauth_and_auth_is_a_mailbox_setting(run):
+    run("mailbox", "add", BOX, "--provider", "m365")
+    run("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    assert "login oauth" in run("mailbox", "show", BOX).output
+    assert "login password" in run("mailbox", "show", "b@corp.example").output
+    assert run("mailbox", "set", BOX, "--auth", "password").exit_code == 0
+    assert "login password" in run("mailbox", "show", BOX).output
+    res = run("mailbox", "set", "b@corp.example", "--auth", "oauth")
+    assert res.exit_code == 64
+    assert res.output.strip().splitlines() == [
+        "Error: --auth oauth: Tencent Enterprise Mail (exmail.qq.com) has no OAuth endpoints "
+        "in warmup; use --auth password"
+    ]
+
+
+def test_the_xoauth2_responses_for_smtp_and_imap(file_keyring, server):
+    """The SASL string both protocols send (RFC-less, as Google and Microsoft document it);
+    IMAP's side is checked here as a unit: Dovecot's oauth2 passdb needs an introspection
+    service, which this suite does not run."""
+    assert oauth.sasl("a@b.example", "tok") == "user=a@b.example\x01auth=Bearer tok\x01\x01"
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    _device_login()
+    bearer = oauth.Bearer(BOX, get_provider("m365"))
+    token = bearer.token()
+    respond = bearer.imap_response()
+    first = respond(b"")
+    assert first == f"user={BOX}\x01auth=Bearer {token}\x01\x01".encode()
+    assert (
+        base64.b64encode(first).decode()
+        == base64.b64encode(oauth.sasl(BOX, token).encode()).decode()
+    )
+    assert respond(b'{"status":"401"}') == b""  # the empty answer to an error challenge
+    assert CANARY not in repr(bearer) and token not in repr(oauth.Tokens(token, dt.datetime.now()))
+    assert os.environ["WARMUP_OAUTH_CLIENT_ID"] == CLIENT_ID
+
+
+def test_an_endpoint_off_loopback_must_be_https(file_keyring, monkeypatch):
+    monkeypatch.setenv("WARMUP_OAUTH_ENDPOINT", "http://login.example.com")
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 78
+    assert res.stderr.strip() == (
+        "Error: OAuth endpoint 'http://login.example.com/organizations/oauth2/v2.0/devicecode' "
+        "is not https; only loopback may use http"
+    )
+
+
+def test_doctor_logs_in_with_the_token_and_names_the_login_command_once_revoked(
+    oauth_sink, server, file_keyring, ssl_cert_env, closed_port
+):
+    cli(
+        "mailbox", "add", BOX, "--provider", "m365", "--smtp-host", "127.0.0.1",
+        "--smtp-port", str(oauth_sink.port), "--imap-host", "127.0.0.1",
+        "--imap-port", str(closed_port[1]),
+    )  # fmt: skip
+    _device_login()
+
+    def smtp_auth() -> tuple[int, dict]:
+        res = cli("doctor", BOX, "--no-domain", "--json", "--timeout", "5")
+        report = json.loads(res.stdout)
+        return res.returncode, next(c for c in report["checks"] if c["name"] == "smtp-auth")
+
+    code, check = smtp_auth()
+    assert code == 69  # IMAP's port is closed; SMTP's login is what this test is about
+    assert check["status"] == "ok"
+    assert check["detail"].endswith(f"XOAUTH2: login accepted for {BOX}")
+    server.revoke()
+    code, check = smtp_auth()
+    assert (code, check["status"], check["code"]) == (69, "fail", 77)  # 69: the first failure
+    assert check["fix"] == f"log in again with {LOGIN_AGAIN}"
+    assert CANARY not in json.dumps(check)

@@ -1,0 +1,360 @@
+"""OAuth 2.0 logins (XOAUTH2) for Microsoft 365 and Gmail: the device authorization grant
+(RFC 8628) once, then access tokens refreshed as they are needed.
+
+``warmup mailbox login ADDR --oauth`` runs :func:`login`: it asks the provider's device endpoint
+for a user code, shows the verification URL and the code (works over SSH: the browser can be on
+any machine), polls the token endpoint until the user approves, and keeps the refresh token —
+with the client ID it belongs to — in the system keyring (service ``warmup-oauth``), never in
+the ledger, logs, argv or exceptions. A :class:`Bearer` then hands out access tokens for SMTP
+``AUTH XOAUTH2`` and IMAP ``AUTHENTICATE XOAUTH2``: cached in memory with their expiry and
+refreshed a minute before it; a rotated refresh token replaces the stored one. A refresh token
+the provider refuses (``invalid_grant``: expired, revoked, password changed) is
+:class:`LoginExpired` (exit 77) naming the command that logs in again.
+
+One small client serves both providers (plain HTTP form posts and JSON, RFC 6749/8628): msal
+would cover Microsoft alone, and fetches instance discovery and OpenID metadata from its
+authority first, which a loopback test server would have to imitate; Google's libraries have no
+device flow at all. ``WARMUP_OAUTH_CLIENT_ID`` (and ``WARMUP_OAUTH_CLIENT_SECRET``, which
+Google's device clients need) name the organisation's registered application;
+``WARMUP_OAUTH_ENDPOINT`` (scheme://host:port) redirects both endpoints, for tests only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
+from warmup.providers import OAuthEndpoints, Provider
+
+SERVICE = "warmup-oauth"
+REFRESH_AHEAD = dt.timedelta(minutes=1)
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+TIMEOUT = 30.0
+
+
+class LoginExpired(PermissionFailure):
+    """The provider refused the OAuth login (exit 77): the user must log in again."""
+
+    def __init__(self, address: str, what: str = "has expired or was revoked") -> None:
+        super().__init__(
+            f"the OAuth login of {address} {what}; log in again with "
+            f"'warmup mailbox login {address} --oauth'"
+        )
+
+
+@dataclass(frozen=True)
+class App:
+    """The OAuth application a login uses: the provider's endpoints and scopes, and the client."""
+
+    device_url: str
+    token_url: str
+    scopes: tuple[str, ...]
+    client_id: str
+    client_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    """What the user needs to approve the login elsewhere (RFC 8628 section 3.2)."""
+
+    user_code: str
+    verification_uri: str
+    expires_in: float
+    interval: float
+    device_code: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str = field(repr=False)
+    expires_at: dt.datetime
+    refresh_token: str | None = field(default=None, repr=False)
+
+
+def app_for(provider: Provider, client_id: str | None = None) -> App:
+    """The OAuth application for ``provider``'s mailboxes: ``client_id``, else
+    ``WARMUP_OAUTH_CLIENT_ID``, else the preset's; :class:`ConfigError` if there is none."""
+    ep: OAuthEndpoints | None = provider.oauth
+    if ep is None:
+        raise ConfigError(
+            f"{provider.title} has no OAuth endpoints in warmup; log in with a password "
+            f"('warmup mailbox set ADDR --auth password')"
+        )
+    client = client_id or os.environ.get("WARMUP_OAUTH_CLIENT_ID") or ep.client_id
+    if not client:
+        raise ConfigError(
+            f"no OAuth client ID for {provider.title}: register a public client application "
+            f"(device code flow) in your organisation and set WARMUP_OAUTH_CLIENT_ID to its ID"
+        )
+    return App(
+        _redirected(ep.device_url),
+        _redirected(ep.token_url),
+        ep.scopes,
+        client,
+        os.environ.get("WARMUP_OAUTH_CLIENT_SECRET") or None,
+    )
+
+
+def _redirected(url: str) -> str:
+    base = os.environ.get("WARMUP_OAUTH_ENDPOINT")
+    if not base:
+        return url
+    to, parts = urllib.parse.urlsplit(base), urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit((to.scheme, to.netloc, parts.path, parts.query, ""))
+
+
+def _check_url(url: str) -> None:
+    if url.startswith("https://"):
+        return
+    parts = urllib.parse.urlsplit(url)
+    try:
+        loopback = (
+            url.startswith("http://") and ipaddress.ip_address(parts.hostname or "").is_loopback
+        )
+    except ValueError:
+        loopback = parts.hostname == "localhost"
+    if not loopback:
+        raise ConfigError(f"OAuth endpoint {url!r} is not https; only loopback may use http")
+
+
+def _post(url: str, form: dict[str, str]) -> tuple[int, dict[str, object]]:
+    """POST a form; (HTTP status, JSON body). Network failures are :class:`Unavailable`."""
+    _check_url(url)
+    data = urllib.parse.urlencode(form).encode()
+    req = urllib.request.Request(url, data, {"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            status, body = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise Unavailable(
+            f"cannot reach the OAuth endpoint {urllib.parse.urlsplit(url).netloc} ({reason}); "
+            f"check the network and try again"
+        ) from None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise Unavailable(f"the OAuth endpoint {url} answered HTTP {status} without JSON")
+    return status, parsed
+
+
+def _error(body: dict[str, object]) -> str:
+    return str(body.get("error") or "unknown_error")
+
+
+def _tokens(body: dict[str, object], now: dt.datetime, url: str) -> Tokens:
+    access = body.get("access_token")
+    if not isinstance(access, str) or not access:
+        raise Unavailable(f"the OAuth endpoint {url} answered without an access token")
+    try:
+        lifetime = float(str(body.get("expires_in", 3600)))
+    except ValueError:
+        lifetime = 3600.0
+    refresh = body.get("refresh_token")
+    return Tokens(
+        access, now + dt.timedelta(seconds=lifetime), refresh if isinstance(refresh, str) else None
+    )
+
+
+def start(app: App) -> DeviceCode:
+    """Ask for a device code and the user code to show (RFC 8628 section 3.1)."""
+    status, body = _post(
+        app.device_url, {"client_id": app.client_id, "scope": " ".join(app.scopes)}
+    )
+    if status != 200:
+        raise ConfigError(
+            f"the OAuth device endpoint refused the login request ({_error(body)}); check "
+            f"WARMUP_OAUTH_CLIENT_ID and that the application allows the device code flow"
+        )
+    uri = body.get("verification_uri") or body.get("verification_url")  # Google says _url
+    return DeviceCode(
+        str(body["user_code"]),
+        str(uri),
+        float(str(body.get("expires_in", 900))),
+        float(str(body.get("interval", 5))),
+        str(body["device_code"]),
+    )
+
+
+def poll(
+    app: App,
+    code: DeviceCode,
+    address: str,
+    *,
+    now: Callable[[], dt.datetime],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Tokens:
+    """Poll the token endpoint until the user approves, refuses, or the code expires."""
+    interval, waited = code.interval, 0.0
+    form = {"grant_type": DEVICE_GRANT, "device_code": code.device_code, "client_id": app.client_id}
+    if app.client_secret:
+        form["client_secret"] = app.client_secret
+    while True:
+        sleep(interval)
+        waited += interval
+        status, body = _post(app.token_url, form)
+        if status == 200:
+            tokens = _tokens(body, now(), app.token_url)
+            if tokens.refresh_token is None:
+                raise ConfigError(
+                    "the provider issued no refresh token; the application must allow "
+                    "offline access"
+                )
+            return tokens
+        error = _error(body)
+        if error == "slow_down":
+            interval += 5
+        elif error == "authorization_pending":
+            pass
+        elif error == "access_denied":
+            raise PermissionFailure(f"the login of {address} was refused at the provider")
+        elif error == "expired_token":
+            waited = code.expires_in + 1
+        else:
+            raise ConfigError(f"the OAuth token endpoint refused the login ({error})")
+        if waited > code.expires_in:
+            raise TempFail(
+                f"the code was not approved within {code.expires_in:g} s; run "
+                f"'warmup mailbox login {address} --oauth' again"
+            )
+
+
+def refresh(app: App, refresh_token: str, address: str, now: dt.datetime) -> Tokens:
+    """New tokens from ``refresh_token``; :class:`LoginExpired` if the provider refuses it."""
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": refresh_token,
+        "client_id": app.client_id,
+        "scope": " ".join(app.scopes),
+    }
+    if app.client_secret:
+        form["client_secret"] = app.client_secret
+    status, body = _post(app.token_url, form)
+    if status == 200:
+        return _tokens(body, now, app.token_url)
+    error = _error(body)
+    if error == "invalid_grant":
+        raise LoginExpired(address)
+    if status >= 500 or error == "temporarily_unavailable":
+        raise TempFail(f"the OAuth token endpoint cannot refresh now ({error}); try again later")
+    raise ConfigError(f"the OAuth token endpoint refused the refresh ({error})")
+
+
+def save(address: str, client_id: str, refresh_token: str) -> str:
+    """Keep the refresh token (and its client) in the keyring; returns the backend's name."""
+    from warmup import credentials
+
+    entry = json.dumps({"client_id": client_id, "refresh_token": refresh_token})
+    return credentials.store_secret(SERVICE, address, entry)
+
+
+def forget(address: str) -> None:
+    from warmup import credentials
+
+    credentials.forget_password(address, SERVICE)
+
+
+def login(
+    address: str,
+    provider: Provider,
+    show: Callable[[DeviceCode], None],
+    *,
+    now: Callable[[], dt.datetime],
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """The device authorization grant for ``address``; stores its refresh token and returns
+    the keyring backend's name."""
+    app = app_for(provider)
+    code = start(app)
+    show(code)
+    tokens = poll(app, code, address, now=now, sleep=sleep)
+    assert tokens.refresh_token is not None
+    return save(address, app.client_id, tokens.refresh_token)
+
+
+def sasl(user: str, token: str) -> str:
+    """The XOAUTH2 initial client response, before base64 (SMTP and IMAP encode it)."""
+    return f"user={user}\x01auth=Bearer {token}\x01\x01"
+
+
+class Bearer:
+    """Access tokens for one mailbox, refreshed from the keyring's refresh token as needed.
+
+    Keep one per process (a gate, a sync): the access token lives only in its memory.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        provider: Provider,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.address = address
+        self.provider = provider
+        self.clock = clock
+        self._tokens: Tokens | None = None
+        self._lock = threading.Lock()  # a sync and its IDLE watcher share one
+
+    def __repr__(self) -> str:
+        return f"<Bearer {self.address}>"
+
+    def token(self) -> str:
+        """A current access token (refreshed a minute before it expires)."""
+        with self._lock:
+            return self._token()
+
+    def _token(self) -> str:
+        now = self.clock()
+        if self._tokens is not None and now < self._tokens.expires_at - REFRESH_AHEAD:
+            return self._tokens.access_token
+        from warmup import credentials
+
+        stored = credentials.read_secret(SERVICE, self.address)
+        if not stored:
+            raise ConfigError(
+                f"no OAuth login for {self.address}: log in with 'warmup mailbox login "
+                f"{self.address} --oauth'"
+            )
+        try:
+            entry = json.loads(stored)
+            client_id, old = str(entry["client_id"]), str(entry["refresh_token"])
+        except (ValueError, KeyError, TypeError):
+            raise LoginExpired(self.address, "in the keyring is unreadable") from None
+        tokens = refresh(app_for(self.provider, client_id), old, self.address, now)
+        if tokens.refresh_token and tokens.refresh_token != old:
+            save(self.address, client_id, tokens.refresh_token)  # the provider rotated it
+        self._tokens = tokens
+        return tokens.access_token
+
+    def sasl(self) -> str:
+        """The XOAUTH2 client response with a current token."""
+        return sasl(self.address, self.token())
+
+    def smtp_response(self) -> Callable[..., str]:
+        """The ``authobject`` for :meth:`smtplib.SMTP.auth`: the client response first, then an
+        empty line to the server's error challenge (which a 535 follows)."""
+        first = [self.sasl()]
+
+        def respond(challenge: bytes | None = None) -> str:
+            return first.pop() if first else ""
+
+        return respond
+
+    def imap_response(self) -> Callable[[bytes], bytes]:
+        """The same for :meth:`imaplib.IMAP4.authenticate`."""
+        respond = self.smtp_response()
+        return lambda challenge: respond(challenge).encode()
