@@ -138,6 +138,32 @@ def test_write_failure_file_size_limit_leaves_ledger_whole(ledger_path, tmp_path
     assert query(ledger_path, "SELECT count(*) FROM send")[0][0] == 3001
 
 
+@pytest.mark.slow
+def test_import_whose_temporary_file_cannot_be_written_is_one_line_and_imports_nothing(
+    ledger_path, tmp_path
+):
+    """The checked rows spill to a temporary file past SPOOL_MEMORY; a disk that refuses it
+    (here RLIMIT_FSIZE) is one line naming the folder, exit 78, nothing imported."""
+    env = {"WARMUP_DB": str(ledger_path)}
+    seeded(env)
+    before = ledger_digest(ledger_path)
+    log = big_csv(tmp_path / "bulk.csv", 60_000)  # ~5 MiB of checked rows: past the 4 MiB
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "import", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        preexec_fn=_limit_file_size(log.stat().st_size // 2),
+    )
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = (res.stdout + res.stderr).splitlines()
+    assert len(lines) == 1 and "cannot write its temporary file" in lines[0], lines
+    assert "TMPDIR" in lines[0] and res.returncode == 78
+    assert ledger_digest(ledger_path) == before
+
+
 @pytest.fixture
 def full_tmpfs(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A 16 MB tmpfs (needs root and mount rights; skipped without them)."""

@@ -522,6 +522,7 @@ class Imported(NamedTuple):
 
 
 IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
+SPOOL_MEMORY = 4 * 1024 * 1024  # checked rows kept in memory before they spill to a file
 
 
 def import_csv(
@@ -548,10 +549,18 @@ def import_csv(
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
     register: dict[str, dict[str, Any]] = {}
     total = Recorded()
-    # The rows checked are spooled to a temporary file in typed batches: the write pass reads
-    # them back instead of parsing the CSV a second time (a third of an import's time).
-    with tempfile.TemporaryFile() as spool:
-        rows = _check_into(spool, ledger, path, zones, register, progress)
+    # The rows checked are spooled in typed batches (in memory up to SPOOL_MEMORY, then in a
+    # temporary file): the write pass reads them back instead of parsing the CSV a second time
+    # (a third of an import's time).
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+        try:
+            rows = _check_into(spool, ledger, path, zones, register, progress)
+        except OSError as exc:  # the temporary file: the ledger is not touched yet
+            raise ConfigError(
+                f"import: cannot write its temporary file in {tempfile.gettempdir()} "
+                f"({exc.strerror or exc}); free disk space there or point TMPDIR at a disk "
+                f"with room (nothing was imported)"
+            ) from None
         spool.seek(0)
         written = 0
         while True:
@@ -567,7 +576,7 @@ def import_csv(
 
 
 def _check_into(
-    spool: IO[bytes],
+    spool: IO[bytes] | tempfile.SpooledTemporaryFile[bytes],
     ledger: Ledger,
     path: Path,
     zones: dict[str, str],
