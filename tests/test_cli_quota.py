@@ -341,3 +341,24 @@ def test_cap_none_removes_the_cap_and_show_prints_it(run, today):
     assert json.loads(run("mailbox", "show", BOX, "--json").output)["cap"] is None
     q = quota_json(run, "--at", at(today).isoformat())
     assert q["quota"] == 50 and not any("cap" in r for r in q["reasons"])
+
+
+def test_pacing_by_the_providers_per_minute_limit_names_that_limit(run, tmp_path):
+    """A flat policy without a gap on m365 (30 a minute): the refusal said "pacing (0 s
+    between sends)" while the provider's 2 s applied."""
+    policy = tmp_path / "flat.toml"
+    policy.write_text(
+        'name = "flat"\nceiling = 50\ngrowth_factor = 2.0\n\n[[stage]]\nname = "flat"\n'
+        'days = 0\ndaily = 50\ninterval = "0s"\n'
+    )
+    box = "ops@corp.example"
+    add = run(
+        "mailbox", "add", box, "--provider", "m365", "--policy", str(policy), "--auth", "password"
+    )
+    assert add.exit_code == 0, add.output
+    sent = run("record", "send", box, "--to", "a@example.com", "--at", "2026-11-02T10:00:00")
+    assert sent.exit_code == 0, sent.output
+    res = run("quota", box, "--json", "--at", "2026-11-02T10:00:01")
+    [a] = json.loads(res.stdout)
+    assert a["status"] == "paced"
+    assert any("pacing (the provider's 2 s between sends)" in r for r in a["reasons"]), a["reasons"]

@@ -88,7 +88,9 @@ def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str
     ).digest()
     u = int.from_bytes(seed, "big") / 2**64
     gap = max(lo + (hi - lo) * u, hist.provider_min_interval)
-    if lo == hi:
+    if hist.provider_min_interval > hi:  # the provider's limit, not the stage's gap, paces
+        span = f"the provider's {fmt_secs(hist.provider_min_interval)}"
+    elif lo == hi:
         span = fmt_secs(lo)
     elif lo % 60 == 0 and hi % 60 == 0:
         span = f"random {lo / 60:g}-{hi / 60:g} min"
