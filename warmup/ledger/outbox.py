@@ -476,34 +476,27 @@ class OutboxStore:
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up
         stays with it), or None."""
-        rcpts = list(recipients)
-        if not rcpts or not mailbox_ids:
-            return None
-        with self.read() as conn:
-            return conn.execute(
-                sa.select(SEND.c.mailbox_id)
-                .where(
-                    SEND.c.recipient.in_(rcpts),
-                    SEND.c.mailbox_id.in_(list(mailbox_ids)),
-                    SEND.c.outcome != "released",
-                )
-                .order_by(SEND.c.at.desc())
-                .limit(1)
-            ).scalar()
+        return self._last_of(SEND.c.recipient, list(recipients), mailbox_ids)
 
     def thread_sender(self, message_ids: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last sent one of ``message_ids`` (the
         Message-IDs a reply names in In-Reply-To/References: the thread stays with it), or None.
         The ``send`` rows cover every send path (the outbox's worker, ``warmup send``, the relay,
         the Python API) and sends recorded with their Message-ID."""
-        ids = list(message_ids)
-        if not ids or not mailbox_ids:
+        return self._last_of(SEND.c.message_id, list(message_ids), mailbox_ids)
+
+    def _last_of(
+        self, column: sa.Column[Any], values: list[str], mailbox_ids: Sequence[int]
+    ) -> int | None:
+        """The mailbox among ``mailbox_ids`` with the latest send whose ``column`` is one of
+        ``values`` (a released slot never left: it does not count)."""
+        if not values or not mailbox_ids:
             return None
         with self.read() as conn:
             return conn.execute(
                 sa.select(SEND.c.mailbox_id)
                 .where(
-                    SEND.c.message_id.in_(ids),
+                    column.in_(values),
                     SEND.c.mailbox_id.in_(list(mailbox_ids)),
                     SEND.c.outcome != "released",
                 )
