@@ -104,3 +104,16 @@ def test_config_show_names_an_option_no_command_has(cfg, run):
 
 def test_config_path_follows_the_environment(cfg, run, tmp_path):
     assert run("config", "path").stdout.strip() == str(tmp_path / "config.toml")
+
+
+@pytest.mark.parametrize("xdg", [None, "/srv/conf", "relative/dir"])
+def test_the_default_path_is_platformdirs_own(monkeypatch, xdg):
+    """On Linux the path is computed without importing platformdirs: it must be the same."""
+    import platformdirs
+
+    monkeypatch.delenv("WARMUP_CONFIG")
+    if xdg is None:
+        monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
+    assert config.path() == platformdirs.user_config_path("warmup") / "config.toml"

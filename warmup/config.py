@@ -28,6 +28,7 @@ cannot be read or holds an unknown key is a configuration error (exit 78) naming
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,10 @@ def path() -> Path:
     given = os.environ.get(ENV)
     if given:
         return Path(given).expanduser()
+    if sys.platform.startswith("linux"):  # platformdirs' XDG rule, without its 13 ms import
+        xdg = os.environ.get("XDG_CONFIG_HOME", "").strip()
+        base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+        return base / "warmup" / "config.toml"
     import platformdirs
 
     return platformdirs.user_config_path("warmup") / "config.toml"
