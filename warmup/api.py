@@ -563,12 +563,13 @@ def import_csv(
             ) from None
         spool.seek(0)
         written = 0
+        boxes: dict[str, MailboxRow] = {}  # looked up once per import, not per batch
         while True:
             try:
                 batch = pickle.load(spool)
             except EOFError:
                 break
-            total.add(ledger.import_batch(batch, register))
+            total.add(ledger.import_batch(batch, register, boxes))
             written += len(batch)
             if progress:
                 progress("write", written, rows)

@@ -39,6 +39,7 @@ from sqlalchemy.engine import Connection, Engine
 from warmup.errors import ConfigError, DataError
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
+from warmup.ledger.imports import Imports
 from warmup.ledger.outbox import OutboxStore
 from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
@@ -76,7 +77,7 @@ def _wall_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class Ledger(Records, Questions, ReportQueries, TimelineMemos, OutboxStore):
+class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore):
     """An open ledger. Use :func:`warmup.ledger.open_ledger`; never construct one directly.
 
     Operations, by topic (each documented where it is defined):

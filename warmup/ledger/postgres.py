@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import ConfigError, Unavailable, WarmupError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
+from warmup.ledger.imports import SendRow
 from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
@@ -118,27 +119,31 @@ class PostgresLedger(Ledger):
     ) -> PostgresGate:
         return PostgresGate(self, box, policy or GatePolicy("", 0, False), expiry)
 
-    def _insert_sends(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _insert_sends(self, conn: Connection, rows: list[SendRow]) -> None:
         # psycopg's pipelined executemany on plain values (SQLAlchemy's bind processing per row
         # was most of an import's time).
-        conn.exec_driver_sql(
-            "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, source, key, settled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (mailbox_id, key) DO NOTHING",
-            [
-                (
-                    r["mid"],
-                    r["recipient"],
-                    r["message_id"],
-                    r["at"],
-                    r["day"],
-                    r["outcome"],
-                    r["source"],
-                    r["key"],
-                    r["settled_at"],
-                )
-                for r in rows
-            ],
-        )
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.executemany(_IMPORT_SENDS, rows)
+
+    def _present_keys(
+        self, conn: Connection, table: str, pairs: list[tuple[int, str]]
+    ) -> dict[tuple[int, str], int]:
+        # One statement for every mailbox: the pairs as two arrays, joined on uq_*_key.
+        assert table in ("send", "bounce")
+        if not pairs:
+            return {}
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cur:
+            cur.execute(
+                f"SELECT t.mailbox_id, t.key, t.id FROM {table} t "
+                "JOIN unnest(%s::bigint[], %s::text[]) AS u(m, k) "
+                "ON t.mailbox_id = u.m AND t.key = u.k",
+                ([m for m, _ in pairs], [k for _, k in pairs]),
+            )
+            return {(m, k): i for m, k, i in cur}
 
     def bulk_insert(self, conn: Connection, table: sa.Table, rows: Sequence[Sequence[Any]]) -> None:
         """``COPY ... FROM STDIN`` on the transaction's own psycopg connection: measured on a
@@ -178,6 +183,10 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.astimezone(dt.UTC)
 
 
+_IMPORT_SENDS = (
+    "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, source, key, "
+    "settled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (mailbox_id, key) DO NOTHING"
+)
 _LOCK = "SELECT rev, cap, started FROM mailbox WHERE id = %s FOR UPDATE"
 
 # PostgreSQL plans a prepared statement afresh for every execution (it never finds the generic

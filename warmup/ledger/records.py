@@ -35,7 +35,6 @@ from warmup.ledger.values import (
     BounceIn,
     BounceResult,
     EventIn,
-    MailboxNotFound,
     MailboxRow,
     Recorded,
     SendIn,
@@ -46,6 +45,8 @@ from warmup.ledger.values import (
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
+
+    from warmup.ledger.imports import SendRow
 
 _STATEMENTS: dict[tuple[type, str, str], Any] = {}
 _B = sa.bindparam
@@ -68,16 +69,7 @@ class Records:
         def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
         def _insert(self, table: sa.Table) -> Any: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
-        def add_mailbox(
-            self,
-            address: str,
-            provider: str,
-            timezone: str,
-            policy: str = ...,
-            *,
-            conn: Connection | None = None,
-            **settings: Any,
-        ) -> MailboxRow: ...
+        def _insert_sends(self, conn: Connection, rows: list[SendRow]) -> None: ...
 
     def record(
         self,
@@ -135,35 +127,23 @@ class Records:
     ) -> tuple[int, dict[str, int]]:
         """Insert sends made elsewhere in one statement (idempotent on their keys) and count
         them in the rollup: how many were new, and their ids by key."""
-        params: list[dict[str, Any]] = []
+        rows: dict[str, SendRow] = {}
         for s in sends:
             at = utc(s.at)
-            params.append(
-                {
-                    "mid": box.id,
-                    "recipient": s.recipient,
-                    "message_id": s.message_id,
-                    "at": at,
-                    "day": local_day(at, box.timezone),
-                    "outcome": "sent",
-                    "source": s.source,
-                    "key": send_key(s.recipient, at, s.message_id),
-                    "settled_at": at,
-                }
-            )
+            key = send_key(s.recipient, at, s.message_id)
+            if key not in rows:
+                day = local_day(at, box.timezone)
+                rows[key] = (box.id, s.recipient, s.message_id, at, day, "sent", s.source, key, at)
         # Which keys are new, read in one query, then a plain executemany: RETURNING every row
         # cost an import most of its time (SQLAlchemy's per-row "insertmanyvalues" work). The
         # mailbox is locked by the caller, so nothing else inserts these keys meanwhile.
-        have = self._send_ids(conn, box, [p["key"] for p in params])
-        fresh: dict[str, dict[str, Any]] = {}
-        for p in params:
-            if p["key"] not in have:
-                fresh.setdefault(p["key"], p)
+        have = self._send_ids(conn, box, list(rows))
+        fresh = [r for key, r in rows.items() if key not in have]
         if fresh:
-            self._insert_sends(conn, list(fresh.values()))
+            self._insert_sends(conn, fresh)
         per_day: dict[Any, int] = {}
-        for p in fresh.values():
-            per_day[p["day"]] = per_day.get(p["day"], 0) + 1
+        for r in fresh:
+            per_day[r[4]] = per_day.get(r[4], 0) + 1
         if per_day:
             conn.execute(
                 self._statement("bump", "sent"),
@@ -178,11 +158,6 @@ class Records:
         """The ids of ``box``'s sends with these keys (those present)."""
         found = conn.execute(_SEND_IDS, {"mid": box.id, "keys": keys})
         return {row[0]: row[1] for row in found}
-
-    def _insert_sends(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        """Insert sends made elsewhere (``_sends``' parameters; a key already present is
-        skipped). The backends override it with their driver's own executemany."""
-        conn.execute(self._statement("sends"), rows)
 
     @staticmethod
     def _bounce_result(r: BounceResult) -> Recorded:
@@ -255,9 +230,6 @@ class Records:
 
     def _build_send(self, _: str) -> Any:
         return self._send_insert().returning(SEND.c.id)
-
-    def _build_sends(self, _: str) -> Any:
-        return self._send_insert()
 
     def _build_bounce(self, _: str) -> Any:
         return (
@@ -432,35 +404,6 @@ class Records:
         )
         self._touch(conn, box, local_day(e.at, box.timezone))
         return True
-
-    def import_batch(
-        self,
-        rows: Sequence[tuple[str, SendIn | EventIn]],
-        register: dict[str, dict[str, Any]],
-    ) -> Recorded:
-        """One short transaction of an import: ``(mailbox address, send or event)`` rows, and
-        the mailboxes to register first (address -> :meth:`add_mailbox` arguments) if the ledger
-        does not know them yet."""
-        out = Recorded()
-        with self.write() as conn:
-            boxes: dict[str, MailboxRow] = {}
-            for address in dict.fromkeys(a for a, _ in rows):
-                try:
-                    boxes[address] = self._mailbox(conn, address)
-                except MailboxNotFound:
-                    if address not in register:
-                        raise
-                    boxes[address] = self.add_mailbox(address, conn=conn, **register[address])
-                    out.mailboxes += 1
-            self._lock_mailboxes(conn, sorted(b.id for b in boxes.values()))
-            sends: dict[str, list[SendIn]] = {a: [] for a in boxes}
-            events: dict[str, list[EventIn]] = {a: [] for a in boxes}
-            for address, row in rows:
-                (events if isinstance(row, EventIn) else sends)[address].append(row)  # type: ignore[arg-type]
-            for address, box in boxes.items():
-                out.add(self._record(conn, box, sends[address], (), events[address]))
-        out.results.clear()
-        return out
 
     def _rebuild_rollup(self, conn: Connection, ids: Sequence[int]) -> None:
         """Recompute ``day_stat`` of these mailboxes from the raw rows."""

@@ -32,11 +32,13 @@ from sqlalchemy.engine import Connection
 from warmup.errors import ConfigError, Unavailable, WarmupError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, recipient_domains
+from warmup.ledger.imports import SendRow
 from warmup.ledger.schema import DATA_TABLES, UTCDateTime
 from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
 BUSY_TIMEOUT_S = 30.0
+_IN_CHUNK = 5000  # keys per IN list, well below SQLite's 32,766 variables
 
 
 class SQLiteLedger(Ledger):
@@ -127,26 +129,41 @@ class SQLiteLedger(Ledger):
     def _sql_utc_day(self, column: Any) -> Any:
         return sa.func.substr(column, 1, 10)  # stored as 'YYYY-MM-DD HH:MM:SS...' UTC text
 
-    def _insert_sends(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _insert_sends(self, conn: Connection, rows: list[SendRow]) -> None:
         # sqlite3's executemany on plain values: SQLAlchemy's per-row bind processing was most
         # of an import's time. Instants as SQLAlchemy stores them (ts).
-        conn.exec_driver_sql(
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.executemany(
             _IMPORT_SENDS,
             [
-                (
-                    r["mid"],
-                    r["recipient"],
-                    r["message_id"],
-                    ts(r["at"]),
-                    r["day"].isoformat(),
-                    r["outcome"],
-                    r["source"],
-                    r["key"],
-                    ts(r["settled_at"]),
-                )
-                for r in rows
+                (m, rcpt, mid, ts(at), day.isoformat(), outcome, source, key,
+                 None if settled is None else ts(settled))
+                for m, rcpt, mid, at, day, outcome, source, key, settled in rows
             ],
-        )
+        )  # fmt: skip
+
+    def _present_keys(
+        self, conn: Connection, table: str, pairs: list[tuple[int, str]]
+    ) -> dict[tuple[int, str], int]:
+        # One indexed IN list per mailbox (uq_*_key leads with mailbox_id), on the raw cursor.
+        assert table in ("send", "bounce")
+        keys: dict[int, list[str]] = {}
+        for m, k in pairs:
+            keys.setdefault(m, []).append(k)
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        found: dict[tuple[int, str], int] = {}
+        for m, ks in keys.items():
+            for i in range(0, len(ks), _IN_CHUNK):
+                part = ks[i : i + _IN_CHUNK]
+                sql = (
+                    f"SELECT key, id FROM {table} WHERE mailbox_id = ? "
+                    f"AND key IN ({', '.join('?' * len(part))})"
+                )
+                for k, id_ in raw.execute(sql, (m, *part)):
+                    found[(m, k)] = id_
+        return found
 
     def foreign_tables(self) -> list[str]:
         """Tables of a file that is not (yet) a warmup ledger: never written into."""
@@ -276,7 +293,8 @@ def _storage_error(exc: Exception, where: str) -> WarmupError:
 
 def ts(value: dt.datetime) -> str:
     """An aware instant as SQLAlchemy stores it on SQLite: naive UTC text."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    # isoformat: a third of strftime's time, the same text (SQLAlchemy pads the year too).
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def parse_ts(value: str | None) -> dt.datetime | None:
