@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import ledger_digest
+from warmup import api
+from warmup.ledger import BounceIn, Recorded, SendIn, open_ledger
+from warmup.ledger.schema import BOUNCE, BOUNCE_KINDS, DAY_STAT, MAILBOX, SEND, SUPPRESSION
+from warmup.ledger.values import send_key
 from warmup.policy.spec import preset_names
+
+pytest_plugins = ["tests.pgkit"]  # fixtures: ledger_url (each backend)
 
 HEADER = (
     "mailbox,recipient,sent_at,bounce_kind,bounce_status,bounced_at,provider,timezone,event,reason"
@@ -253,3 +262,156 @@ def test_the_sample_generator_writes_the_shipped_sample_byte_for_byte(tmp_path):
     gen = runpy.run_path(str(Path(__file__).parents[1] / "data" / "generate_sample.py"))
     gen["generate"](out)
     assert out.read_bytes() == (Path(__file__).parents[1] / "data" / "sample.csv").read_bytes()
+
+
+# -- batches: the same ledger as row by row ----------------------------------------------------
+
+
+def _log_rows(
+    start: dt.datetime,
+) -> list[tuple[str, str, dt.datetime, str, str, dt.datetime | None]]:
+    """4,500 rows (three write batches) over three mailboxes: a bounce every 23rd row (each
+    kind, some dated later than their send), rows repeated within a batch and across batches,
+    an address hard-bounced by two mailboxes (in two batches), sends the ledger holds already."""
+    rows = []
+    for i in range(4500):
+        box = ("a", "b", "c")[i % 3] + "@corp.example"
+        when = start + dt.timedelta(minutes=3 * i)
+        kind = BOUNCE_KINDS[(i // 23) % len(BOUNCE_KINDS)] if i % 23 == 0 else ""
+        later = when + dt.timedelta(hours=1) if kind and i % 2 else None
+        rows.append(
+            (box, f"r{i % 1700}@example{i % 7}.com", when, kind, "5.1.1" if kind else "", later)
+        )
+    rows[700] = rows[92]  # a repeat in the same batch, with its bounce
+    rows[3000] = rows[1196]  # and across batches
+    rows[30] = ("b@corp.example", "twice@example.com", start, "hard", "5.1.1", None)
+    rows[4002] = ("c@corp.example", "twice@example.com", start, "hard", "", None)
+    rows[46] = ("a@corp.example", "old1@example.com", start, "soft", "", None)  # hard before
+    rows[2300] = ("a@corp.example", "old2@example.com", start, "complaint", "", None)
+    return rows
+
+
+def _ledger_rows(ledger) -> dict[str, list[tuple[object, ...]]]:  # type: ignore[no-untyped-def]
+    """What an import leaves, keyed by addresses and keys (not ids), instants in UTC."""
+
+    def norm(row: tuple[object, ...]) -> tuple[object, ...]:
+        return tuple(v.astimezone(dt.UTC) if isinstance(v, dt.datetime) else v for v in row)
+
+    box = {m.id: m.address for m in ledger.mailboxes()}
+    with ledger.read() as conn:
+        keys = dict(conn.execute(sa.select(SEND.c.id, SEND.c.key)).all())
+        tables = {
+            "send": [
+                (box[r[0]], *r[1:])
+                for r in conn.execute(
+                    sa.select(
+                        SEND.c.mailbox_id,
+                        SEND.c.recipient,
+                        SEND.c.message_id,
+                        SEND.c.at,
+                        SEND.c.day,
+                        SEND.c.outcome,
+                        SEND.c.source,
+                        SEND.c.key,
+                        SEND.c.settled_at,
+                    )  # fmt: skip
+                )
+            ],
+            "bounce": [
+                (box[r[0]], keys.get(r[1]), *r[2:])
+                for r in conn.execute(
+                    sa.select(
+                        BOUNCE.c.mailbox_id,
+                        BOUNCE.c.send_id,
+                        BOUNCE.c.recipient,
+                        BOUNCE.c.kind,
+                        BOUNCE.c.status,
+                        BOUNCE.c.at,
+                        BOUNCE.c.day,
+                        BOUNCE.c.source,
+                        BOUNCE.c.key,
+                        BOUNCE.c.counted,
+                    )  # fmt: skip
+                )
+            ],
+            "suppression": [
+                (r[0], r[1], r[2], box[r[3]], r[4])
+                for r in conn.execute(
+                    sa.select(
+                        SUPPRESSION.c.address,
+                        SUPPRESSION.c.kind,
+                        SUPPRESSION.c.reason,
+                        SUPPRESSION.c.mailbox_id,
+                        SUPPRESSION.c.created_at,
+                    )  # fmt: skip
+                )
+            ],
+            "day_stat": [
+                (box[r[0]], *r[1:])
+                for r in conn.execute(sa.select(*DAY_STAT.c).where(DAY_STAT.c.sent > -1))
+            ],
+        }
+    return {t: sorted((norm(r) for r in rows), key=repr) for t, rows in tables.items()}
+
+
+def _rev(ledger) -> int:  # type: ignore[no-untyped-def]
+    with ledger.read() as conn:
+        return conn.execute(
+            sa.select(MAILBOX.c.rev).where(MAILBOX.c.address == "a@corp.example")
+        ).scalar_one()
+
+
+def _seed(ledger) -> None:  # type: ignore[no-untyped-def]
+    api.add_mailbox(ledger, "a@corp.example", "exmail")
+    box = ledger.mailbox("a@corp.example")
+    start = dt.datetime(2026, 11, 1, 8, tzinfo=dt.UTC)
+    old1 = BounceIn("old1@example.com", "hard", start, "seeded", source="record")
+    ledger.record(box, sends=[SendIn("old1@example.com", start, None, "record", old1)])
+    ledger.record(box, sends=[SendIn("old2@example.com", start, None, "record")])
+
+
+@pytest.mark.slow
+def test_an_import_in_batches_writes_what_row_by_row_records_write(ledger_url, run, tmp_path):
+    start = dt.datetime(2026, 11, 1, 8, tzinfo=dt.UTC)
+    rows = _log_rows(start)
+    log = tmp_path / "log.csv"
+    with log.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["mailbox", "recipient", "sent_at", "bounce_kind", "bounce_status",
+                      "bounced_at", "provider"])  # fmt: skip
+        for box, rcpt, when, kind, status, later in rows:
+            shown = when.astimezone(dt.timezone(dt.timedelta(hours=8))).isoformat()
+            out.writerow([box, rcpt, shown, kind, status, later.isoformat() if later else "",
+                          "exmail" if box != "a@corp.example" else ""])  # fmt: skip
+    ledger = open_ledger(ledger_url)
+    _seed(ledger)
+    rev = _rev(ledger)
+    res = run("import", str(log), "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+
+    reference = open_ledger(f"sqlite:///{tmp_path / 'reference.db'}")
+    _seed(reference)
+    for b in ("b@corp.example", "c@corp.example"):
+        api.add_mailbox(reference, b, "exmail")
+    got = Recorded()
+    boxes = {m.address: m for m in reference.mailboxes()}
+    with reference.write() as conn:  # row by row (record()'s path), one transaction: faster
+        for box, rcpt, when, kind, status, later in rows:
+            key = f"import:{send_key(rcpt, when, None)}"
+            bounce = (
+                BounceIn(rcpt, kind, later or when, key, status=status or None, source="import")
+                if kind
+                else None
+            )
+            send = SendIn(rcpt, when, None, "import", bounce)
+            got.add(reference._record(conn, boxes[box], [send], (), ()))
+    assert res.stdout.startswith(
+        f"Imported {got.sends} new sends and {got.bounces} new bounces from {log}."
+    )
+    assert got.counted < got.bounces  # some answered a send already answered
+    assert _ledger_rows(ledger) == _ledger_rows(reference)
+    assert _rev(ledger) > rev  # walk memos of its past are stale
+    again = run("import", str(log), "--db", ledger_url)
+    assert "Imported 0 new sends and 0 new bounces" in again.stdout
+    ledger.close()
+    reference.close()

@@ -134,14 +134,13 @@ class SQLiteLedger(Ledger):
         # of an import's time. Instants as SQLAlchemy stores them (ts).
         raw = conn.connection.driver_connection
         assert raw is not None
-        raw.executemany(
-            _IMPORT_SENDS,
-            [
-                (m, rcpt, mid, ts(at), day.isoformat(), outcome, source, key,
-                 None if settled is None else ts(settled))
-                for m, rcpt, mid, at, day, outcome, source, key, settled in rows
-            ],
-        )  # fmt: skip
+        def row(r: SendRow) -> tuple[Any, ...]:
+            m, rcpt, mid, at, day, outcome, source, key, settled = r
+            stamp = ts(at)
+            done = stamp if settled is at else None if settled is None else ts(settled)
+            return (m, rcpt, mid, stamp, day.isoformat(), outcome, source, key, done)
+
+        raw.executemany(_IMPORT_SENDS, map(row, rows))
 
     def _present_keys(
         self, conn: Connection, table: str, pairs: list[tuple[int, str]]
