@@ -1,7 +1,7 @@
 """``warmup import`` of a sending log: rows/s and peak memory, against a raw loop in the same run
 (issue #15: >= 30,000 rows/s, memory flat in the row count).
 
-    .venv/bin/python bench/import_speed.py [--rows 200000] [--rounds 2]
+    .venv/bin/python bench/import_speed.py [--rows 200000] [--rounds 2] [--before TREE]
 
 The log has ``data/sample.csv``'s columns: 20 exmail mailboxes (registered by the file's first
 rows), one send per row over the last 60 days, 1.2% of them with a bounce. Timed as whole commands
@@ -12,6 +12,11 @@ rows), one send per row over the last 60 days, 1.2% of them with a bounce. Timed
 - raw: what any import must at least do, like for like: read the CSV with the csv module, parse
   the times with ``datetime.fromisoformat``, and insert the sends (and bounces) with sqlite3
   ``executemany`` in 2,000-row transactions into tables of the same shape, WAL, synchronous=NORMAL.
+
+``--before TREE`` times a third contender in the same rounds: ``warmup import`` with another
+source tree first on ``PYTHONPATH`` (e.g. ``git worktree add /tmp/old main``: the code before a
+change). Each contender's modules are compiled first (these shells set
+``PYTHONDONTWRITEBYTECODE``: a timed run would otherwise recompile every module).
 
 Peak memory is the child's maximum RSS (``getrusage(RUSAGE_CHILDREN)`` in a wrapper process).
 """
@@ -111,14 +116,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--before", type=Path, help="another source tree to time in the same rounds")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="warmup-bench-"))
     warmup = str(Path(sys.executable).parent / "warmup")
+    for tree in [HERE.parent, *([args.before] if args.before else [])]:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "warmup")], check=True)
     print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} interleaved rounds")
     for size in (args.rows // 4, args.rows):
         log = tmp / f"log{size}.csv"
         write_log(log, size)
-        ours, raw = [], []
+        ours, raw, before = [], [], []
         for r in range(args.rounds):
             env = dict(os.environ, WARMUP_DB=str(tmp / f"w{size}-{r}.db"))
             ours.append(_child([warmup, "import", str(log)], env))
@@ -127,6 +135,10 @@ def main() -> None:
                     [sys.executable, __file__, "_raw", str(log), str(tmp / f"r{size}-{r}.db")], env
                 )
             )
+            if args.before:
+                env = dict(env, WARMUP_DB=str(tmp / f"b{size}-{r}.db"))
+                env["PYTHONPATH"] = str(args.before)
+                before.append(_child([warmup, "import", str(log)], env))
         t_o, t_r = statistics.median(t for t, _, _ in ours), statistics.median(t for t, _, _ in raw)
         c_o, c_r = statistics.median(c for *_, c in ours), statistics.median(c for *_, c in raw)
         m_o, m_r = max(m for _, m, _ in ours), max(m for _, m, _ in raw)
@@ -135,6 +147,14 @@ def main() -> None:
             f" CPU {size / c_o:,.0f} rows/s) | raw loop {size / t_r:8,.0f} rows/s (peak"
             f" {m_r:5.0f} MiB, CPU {size / c_r:,.0f} rows/s) | ratio {t_r / t_o:.2f}"
         )
+        if before:
+            t_b = statistics.median(t for t, _, _ in before)
+            c_b = statistics.median(c for *_, c in before)
+            print(
+                f"  {'':>7}       before: {size / t_b:8,.0f} rows/s (peak"
+                f" {max(m for _, m, _ in before):5.0f} MiB, CPU {size / c_b:,.0f} rows/s)"
+            )
+        print(f"  load average {os.getloadavg()[0]:.2f}")
     print(f"  goal: >= {GOAL:,} rows/s, memory flat in the row count")
     subprocess.run(["rm", "-rf", str(tmp)], check=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import ipaddress
 import pickle
 import tempfile
@@ -24,7 +25,7 @@ from warmup.errors import (
     Unavailable,
     UsageError,
 )
-from warmup.instants import check_date, check_event, check_query
+from warmup.instants import EARLIEST, FUTURE_SLACK, check_date, check_event, check_query
 from warmup.instants import machine_zone as _local_zone
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
 from warmup.instants import parse_date as parse_date
@@ -569,7 +570,8 @@ def import_csv(
                 batch = pickle.load(spool)
             except EOFError:
                 break
-            total.add(ledger.import_batch(batch, register, boxes))
+            typed = [_import_typed(item) for item in batch]
+            total.add(ledger.import_batch(typed, register, boxes))
             written += len(batch)
             if progress:
                 progress("write", written, rows)
@@ -590,10 +592,10 @@ def _check_into(
     known = set(zones)
     rows = 0
     now = now_utc()
-    checked: list[tuple[str, SendIn | EventIn]] = []
+    checked: list[_Spooled] = []
     for line, r in _csv_rows(path, now, zones):
         rows += 1
-        checked.append((r["mailbox"], _import_item(r, path)))
+        checked.append(_import_item(r, path))
         if len(checked) >= IMPORT_BATCH:
             pickle.dump(checked, spool, protocol=pickle.HIGHEST_PROTOCOL)
             checked = []
@@ -629,22 +631,32 @@ def _check_into(
     return rows
 
 
-def _import_item(r: dict[str, Any], path: Path) -> SendIn | EventIn:
+# A checked row as spooled: plain tuples pickle in a fraction of the time of SendIn/BounceIn.
+#   send:  (mailbox, recipient, sent_at, message_id, bounce_kind, bounce_status, bounced_at)
+#   event: (mailbox, None, at, kind, reason)
+_Spooled = tuple[Any, ...]
+
+
+def _import_item(r: dict[str, Any], path: Path) -> _Spooled:
     if r["event"]:
-        return EventIn(r["event"], r["sent_at"], r["reason"] or f"imported from {path.name}")
+        reason = r["reason"] or f"imported from {path.name}"
+        return (r["mailbox"], None, r["sent_at"], r["event"], reason)
+    return (r["mailbox"], r["recipient"], r["sent_at"], r["message_id"], r["bounce_kind"],
+            r["bounce_status"], r["bounced_at"])  # fmt: skip
+
+
+def _import_typed(item: _Spooled) -> tuple[str, SendIn | EventIn]:
+    """A spooled row as the ledger takes it: ``(mailbox, send or event)``."""
+    if item[1] is None:
+        return item[0], EventIn(item[3], item[2], item[4])
+    address, rcpt, at, message_id, kind, status, bounced_at = item
     bounce = None
-    if r["bounce_kind"]:
-        key = f"import:{send_key(r['recipient'], r['sent_at'], r['message_id'])}"
+    if kind:
+        key = f"import:{send_key(rcpt, at, message_id)}"
         bounce = BounceIn(
-            r["recipient"],
-            r["bounce_kind"],
-            r["bounced_at"],
-            key,
-            status=r["bounce_status"],
-            message_id=r["message_id"],
-            source="import",
+            rcpt, kind, bounced_at, key, status=status, message_id=message_id, source="import"
         )
-    return SendIn(r["recipient"], r["sent_at"], r["message_id"], "import", bounce)
+    return address, SendIn(rcpt, at, message_id, "import", bounce)
 
 
 def _csv_rows(
@@ -658,14 +670,22 @@ def _csv_rows(
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
     with handle:
-        reader = csv.DictReader(handle)
+        # csv.reader and a dict per row, as csv.DictReader does (blank lines skipped, missing
+        # fields empty), at less cost per row.
+        reader = csv.reader(handle)
         try:
-            header = [h.strip() for h in reader.fieldnames or []]
+            header = [h.strip() for h in next(reader, [])]
             _check_header(path, header)
-            reader.fieldnames = header
-            for row in reader:
+            width = len(header)
+            for fields in reader:
+                if not fields:
+                    continue
                 try:
-                    yield reader.line_num, _import_row(row, now, zones)
+                    if len(fields) > width:
+                        raise DataError("more fields than the header has")
+                    if len(fields) < width:
+                        fields += [""] * (width - len(fields))
+                    yield reader.line_num, _import_row(dict(zip(header, fields)), now, zones)
                 except DataError as exc:
                     raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
         except csv.Error as exc:
@@ -723,7 +743,7 @@ def _import_row(row: dict[str, Any], now: dt.datetime, zones: dict[str, str]) ->
     if event is not None and event not in IMPORT_EVENTS:
         raise DataError(f"event {event!r}: expected one of {', '.join(IMPORT_EVENTS)} (or empty)")
     out: dict[str, Any] = {
-        "mailbox": addresses.normalize(get["mailbox"], "mailbox"),
+        "mailbox": _mailbox_address(get["mailbox"]),
         "recipient": None if event else addresses.normalize(get["recipient"], "recipient"),
         "sent_at": None,
         "message_id": get.get("message_id") or None,
@@ -788,8 +808,25 @@ def _import_row(row: dict[str, Any], now: dt.datetime, zones: dict[str, str]) ->
     return out
 
 
+@functools.lru_cache(maxsize=4096)
+def _mailbox_address(text: str) -> str:
+    """A mailbox column normalized (a log repeats a few mailboxes on every row)."""
+    return addresses.normalize(text, "mailbox")
+
+
 def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> dt.datetime:
     """A time column read as ``--at`` is (without an offset: local time in ``tz``)."""
+    if len(text) >= 19 and text[10:11] in ("T", " "):
+        # Every row of a log export: a full time with its offset, in bounds. The same reading
+        # as below without its layers (a third of the check pass); anything else goes there.
+        try:
+            fast = dt.datetime.fromisoformat(text)
+            if fast.utcoffset() is not None:
+                value = fast.astimezone(dt.UTC)
+                if EARLIEST <= value <= now + FUTURE_SLACK:
+                    return value
+        except (ValueError, OverflowError):
+            pass
     try:
         value = parse_instant(text, what, tz)
     except UsageError as exc:  # unreadable: in a file that is bad data, not a bad command line
