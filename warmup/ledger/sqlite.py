@@ -134,6 +134,7 @@ class SQLiteLedger(Ledger):
         # of an import's time. Instants as SQLAlchemy stores them (ts).
         raw = conn.connection.driver_connection
         assert raw is not None
+
         def row(r: SendRow) -> tuple[Any, ...]:
             m, rcpt, mid, at, day, outcome, source, key, settled = r
             stamp = ts(at)
