@@ -39,6 +39,7 @@ from warmup.ledger.values import (
     local_day,
     send_key,
     utc,
+    zone,
 )
 
 if TYPE_CHECKING:
@@ -114,16 +115,17 @@ class Imports:
         sends: dict[tuple[int, str], SendRow] = {}
         bounced: dict[str, list[tuple[tuple[int, str], SendIn]]] = {a: [] for a in boxes}
         events: list[tuple[MailboxRow, EventIn]] = []
+        zones = {a: zone(b.timezone) for a, b in boxes.items()}
         for address, row in rows:
             box = boxes[address]
             if isinstance(row, EventIn):
                 events.append((box, row))
                 continue
-            at = utc(row.at)
+            at = row.at if row.at.tzinfo is dt.UTC else utc(row.at)
             key = send_key(row.recipient, at, row.message_id)
             pair = (box.id, key)
             if pair not in sends:
-                day = local_day(at, box.timezone)
+                day = at.astimezone(zones[address]).date()  # local_day, inlined (every row)
                 sends[pair] = (box.id, row.recipient, row.message_id, at, day, "sent",
                                row.source, key, at)  # fmt: skip
             if row.bounce is not None:

@@ -184,7 +184,7 @@ def day_start(day: dt.date, tz: str) -> dt.datetime:
 def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
     if message_id:
         return f"{message_id}|{recipient}"
-    when = utc(at)
+    when = at if at.tzinfo is dt.UTC else utc(at)
     if when.year < 1000:  # strftime's %Y does not pad: keys already stored say "999-..."
         return f"@{when:%Y-%m-%dT%H:%M:%S.%f}|{recipient}"
     # isoformat: the same text as that format, at a third of its cost (an import keys each row).
