@@ -3,7 +3,9 @@
 :meth:`Questions.history` reads what the policy engine needs about a mailbox as of an instant,
 with the mailbox's walk memo when it is still valid (its ``rev`` unchanged): then only the days
 the windows look back on and the events after the memo are read, so the cost does not grow with
-the history. :meth:`Questions.keep_memo` stores a newer memo.
+the history. :meth:`Questions.keep_memo` stores a newer memo. :meth:`Questions.histories` asks
+the same for many mailboxes with a handful of statements for all of them (``warmup quota`` for
+every mailbox), and :meth:`Questions.keep_memos` stores their memos in one transaction.
 """
 
 from __future__ import annotations
