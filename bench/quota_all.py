@@ -1,7 +1,7 @@
 """``warmup quota --json`` for every mailbox of a big ledger (issue #15: ≤ 1 s for 1,000 mailboxes
 with 60 days or a year of history each).
 
-    .venv/bin/python bench/quota_all.py [--mailboxes 1000] [--days 60] [--runs 5]
+    .venv/bin/python bench/quota_all.py [--mailboxes 1000] [--days 60] [--runs 5] [--against DIR]
 
 The ledger is ``bench/report_scale.py``'s (generated inside SQLite, cached in ``bench/.cache/``;
 1,000 exmail mailboxes, 10–45 sends a day each, ~1.2% bounces, every 50th with a spike, a pause
@@ -14,12 +14,20 @@ Timed, interleaved, whole commands (the venv's console script and interpreter):
 - warm: the same command again (memos kept by the previous run, as every later question);
 - baseline: ``python -c "import sqlmodel, click, pendulum"``, what any command pays to start.
 
+- with ``--against DIR`` (a checkout of the code before, e.g. ``git worktree add /tmp/old-quota
+  main``): the same cold and warm commands on that code (``PYTHONPATH=DIR``, same venv), in the
+  same rounds.
+
 Prints the medians, warm ÷ baseline, and per-mailbox cost of the warm command above the baseline.
+The walk memos of both codes are the same as long as ``CODE_VERSION`` is. Both packages are
+byte-compiled first, as an installed package is: with ``PYTHONDONTWRITEBYTECODE`` set (as on the
+shared machine) every start would otherwise compile warmup's own source (~0.2-0.3 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import datetime as dt
 import os
 import sqlite3
@@ -43,6 +51,7 @@ def main() -> None:
     ap.add_argument("--mailboxes", type=int, default=1000)
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--against", metavar="DIR", help="a checkout of the code before")
     args = ap.parse_args()
     path = HERE / ".cache" / f"report_scale_{args.mailboxes}x{args.days}.db"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,18 +71,31 @@ def main() -> None:
             con.execute("DELETE FROM walk_memo")
         con.close()
 
-    cold, warm, bare = [], [], []
+    for code in [HERE.parent, *([Path(args.against)] if args.against else [])]:
+        compileall.compile_dir(str(code / "warmup"), quiet=1)
+    old_env = dict(env, PYTHONPATH=str(Path(args.against).resolve())) if args.against else None
+    cold, warm, bare, old_cold, old_warm = [], [], [], [], []
+    loads = [os.getloadavg()[0]]
     timed(base, env)
     for _ in range(args.runs):
         forget()
         cold.append(timed(quota, env))
         warm.append(timed(quota, env))
         bare.append(timed(base, env))
+        if old_env is not None:
+            forget()
+            old_cold.append(timed(quota, old_env))
+            old_warm.append(timed(quota, old_env))
+        loads.append(os.getloadavg()[0])
     c, w, b = (statistics.median(x) for x in (cold, warm, bare))
     print(
         f"{args.mailboxes} mailboxes x {args.days} days, as of {at} Asia/Shanghai, "
-        f"{args.runs} interleaved runs, load average {os.getloadavg()[0]:.2f}"
+        f"{args.runs} interleaved runs, load average {min(loads):.2f}-{max(loads):.2f}"
     )
+    if old_env is not None:
+        oc, ow = statistics.median(old_cold), statistics.median(old_warm)
+        print(f"  cold  before ({args.against})  median {oc:6.2f} s")
+        print(f"  warm  before ({args.against})  median {ow:6.2f} s")
     print(f"  cold  warmup quota --json     median {c:6.2f} s")
     print(f"  warm  warmup quota --json     median {w:6.2f} s")
     print(f"  base  import sqlmodel, click, pendulum  median {b:6.2f} s")

@@ -130,6 +130,23 @@ def test_evaluate_from_a_memo_equals_the_full_walk(case, back):
 
 @pytest.mark.slow
 @PROPS
+@given(histories())
+def test_the_quiet_replay_reaches_the_explained_walks_state(case):
+    """evaluate() walks the past days without building their reasons (issue #15): the state it
+    offers to keep, a health pause's full sentence included, is the one a walk explaining every
+    day (the report's timeline with reasons) reaches at the start of yesterday."""
+    name, hist, now = case
+    spec = SPECS[name]
+    full = evaluate(spec, hist, now)
+    if full.memo is None:
+        return
+    yesterday = now.astimezone(ZoneInfo(hist.timezone)).date() - dt.timedelta(days=1)
+    _, state = walk_timeline(spec, hist, instant(yesterday, 0, hist.timezone), explain=True)
+    assert full.memo == state
+
+
+@pytest.mark.slow
+@PROPS
 @given(histories(), st.integers(1, 130), st.integers(1, 40))
 def test_plan_from_a_memo_equals_the_full_walk(case, back, ahead):
     name, hist, now = case

@@ -31,6 +31,7 @@ from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scrip
 from warmup.instants import parse_date as parse_date
 from warmup.instants import parse_instant as parse_instant
 from warmup.ledger import (
+    Ask,
     BounceIn,
     EventIn,
     Ledger,
@@ -262,15 +263,8 @@ def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowa
     return quota_for(ledger, ledger.mailbox(address), check_query(at) if at else now_utc())
 
 
-def _snapshot(
-    ledger: Ledger,
-    box: MailboxRow,
-    at: dt.datetime,
-    spec: PolicySpec | None = None,
-) -> tuple[PolicySpec, str, Any]:
-    """The policy (``spec``, else resolved), its memo inputs, and the mailbox's history as of
-    ``at`` (with its memo)."""
-    spec = spec or policy_for(ledger, box)
+def _ask(spec: PolicySpec, box: MailboxRow) -> tuple[str, Ask]:
+    """The memo inputs of ``box`` under ``spec``, and what its history must hold for it."""
     prov = get_provider(box.provider)
     base = History(
         mailbox=box.address,
@@ -281,26 +275,58 @@ def _snapshot(
         started=box.started,
     )
     inputs = inputs_digest(spec, base)
-    snap = ledger.history(
-        box,
-        at,
+    return inputs, Ask(
         provider_ceiling=prov.daily_limit,
         provider_min_interval=prov.min_interval,
         domain_cap=spec.domain_cap is not None,
         memo=(inputs, lookback(spec)),
         recipient_caps=bool(spec.recipient_domains),
     )
+
+
+def _snapshot(
+    ledger: Ledger,
+    box: MailboxRow,
+    at: dt.datetime,
+    spec: PolicySpec | None = None,
+) -> tuple[PolicySpec, str, Any]:
+    """The policy (``spec``, else resolved), its memo inputs, and the mailbox's history as of
+    ``at`` (with its memo)."""
+    spec = spec or policy_for(ledger, box)
+    inputs, ask = _ask(spec, box)
+    snap = ledger.history(
+        box,
+        at,
+        provider_ceiling=ask.provider_ceiling,
+        provider_min_interval=ask.provider_min_interval,
+        domain_cap=ask.domain_cap,
+        memo=ask.memo,
+        recipient_caps=ask.recipient_caps,
+    )
     return spec, inputs, snap
 
 
 def quotas(ledger: Ledger, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[Allowance]:
-    """:func:`quota_for` of each of ``boxes``, each policy resolved once."""
+    """:func:`quota_for` of each of ``boxes`` (the same answers), each policy resolved once and
+    every history read in a handful of statements for all of them; the newer walk memos are
+    kept in one transaction."""
     specs: dict[str, PolicySpec] = {}
-    out = []
     for box in boxes:
         if box.policy not in specs:
             specs[box.policy] = policy_for(ledger, box)
-        out.append(quota_for(ledger, box, at, specs[box.policy]))
+    asks = [_ask(specs[box.policy], box) for box in boxes]
+    snaps = ledger.histories([(box, ask) for box, (_, ask) in zip(boxes, asks, strict=True)], at)
+    out, newer = [], []
+    for box, (inputs, _), snap in zip(boxes, asks, snaps, strict=True):
+        allowance = evaluate(specs[box.policy], snap.history, at)
+        out.append(allowance)
+        memo, held = allowance.memo, snap.history.memo
+        if memo is not None and (held is None or held.upto < memo.upto):
+            newer.append((box, memo, inputs, snap.rev))
+    try:
+        ledger.keep_memos(newer)
+    except (ConfigError, Unavailable):  # a ledger this user may only read still answers
+        pass
     return out
 
 

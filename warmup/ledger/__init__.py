@@ -20,6 +20,7 @@ from pathlib import Path
 from warmup.errors import ConfigError
 from warmup.ledger.core import Ledger
 from warmup.ledger.values import (
+    Ask,
     BounceIn,
     BounceResult,
     DuplicateSend,
@@ -46,6 +47,7 @@ BACKENDS = {
 
 __all__ = [
     "BACKENDS",
+    "Ask",
     "BounceIn",
     "BounceResult",
     "DuplicateSend",

@@ -89,7 +89,8 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
       :meth:`import_batch` (several mailboxes, registering new ones), :meth:`add_event`;
     - suppression: :meth:`suppress`, :meth:`suppressed`, :meth:`suppressions`,
       :meth:`unsuppress`;
-    - the engine's inputs: :meth:`history`, :meth:`keep_memo`;
+    - the engine's inputs: :meth:`history`, :meth:`keep_memo` (and for many mailboxes at once
+      :meth:`histories`, :meth:`keep_memos`);
     - the gate: :meth:`gate` (reserve, settle, expire: one mailbox's per-message path);
     - bounce sync: :meth:`sync_position`, :meth:`record_synced`, :meth:`first_send_at`,
       :meth:`bounces`;

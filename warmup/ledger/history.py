@@ -3,12 +3,15 @@
 :meth:`Questions.history` reads what the policy engine needs about a mailbox as of an instant,
 with the mailbox's walk memo when it is still valid (its ``rev`` unchanged): then only the days
 the windows look back on and the events after the memo are read, so the cost does not grow with
-the history. :meth:`Questions.keep_memo` stores a newer memo.
+the history. :meth:`Questions.keep_memo` stores a newer memo. :meth:`Questions.histories` asks
+the same for many mailboxes with a handful of statements for all of them (``warmup quota`` for
+every mailbox), and :meth:`Questions.keep_memos` stores their memos in one transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -27,6 +30,7 @@ from warmup.ledger.schema import (
     WALK_MEMO,
 )
 from warmup.ledger.values import (
+    Ask,
     MailboxNotFound,
     MailboxRow,
     Snapshot,
@@ -99,6 +103,54 @@ _EVENTS_AFTER = _EVENTS.where(
     )
 )
 
+# The same questions for many mailboxes at once (:meth:`Questions.histories`): a handful of
+# statements for all of them instead of ~7 each (``warmup quota`` with no address).
+_IDS: sa.BindParameter[list[int]] = _P("ids", expanding=True)
+_M, _W = MAILBOX.c, WALK_MEMO.c
+_REVS_MEMOS = (
+    sa.select(_M.id, _M.rev, _W.upto, _W.rev, _W.inputs, _W.state)
+    .select_from(MAILBOX.outerjoin(WALK_MEMO, _W.mailbox_id == _M.id))
+    .where(_M.id.in_(_IDS))
+)
+_ALL_DAYS = (
+    sa.select(DAY_STAT.c.mailbox_id, DAY_STAT.c.day, *(DAY_STAT.c[c] for c in COUNT_COLUMNS))
+    .where(
+        DAY_STAT.c.mailbox_id.in_(_IDS),
+        DAY_STAT.c.day < _P("today"),
+        DAY_STAT.c.day >= _P("since"),
+    )
+    .order_by(DAY_STAT.c.mailbox_id, DAY_STAT.c.day)
+)
+_ALL_TODAY = (
+    sa.select(SEND.c.mailbox_id, sa.func.count(), sa.func.max(SEND.c.at))
+    .where(SEND.c.mailbox_id.in_(_IDS), SEND.c.at >= _P("start"), SEND.c.at <= _P("cut"), COUNTED)
+    .group_by(SEND.c.mailbox_id)
+)
+# A correlated subquery, so each mailbox's maximum is looked up on its index as _LAST does.
+_ALL_LAST = sa.select(
+    _M.id,
+    sa.select(sa.func.max(SEND.c.at))
+    .where(SEND.c.mailbox_id == _M.id, SEND.c.at <= _P("cut"), COUNTED)
+    .scalar_subquery(),
+).where(_M.id.in_(_IDS))
+_ALL_KINDS = (
+    sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.kind, sa.func.count())
+    .where(
+        BOUNCE.c.mailbox_id.in_(_IDS),
+        BOUNCE.c.day == _P("today"),
+        BOUNCE.c.at <= _P("cut"),
+        BOUNCE.c.counted,
+    )
+    .group_by(BOUNCE.c.mailbox_id, BOUNCE.c.kind)
+)
+_ALL_EVENTS = (
+    sa.select(_E.mailbox_id, _E.id, _E.kind, _E.at, _E.until, _E.reason)
+    .where(_E.mailbox_id.in_(_IDS), _E.at <= _P("cut"))
+    .order_by(_E.mailbox_id, _E.at, _E.id)
+)
+# Bound parameters per statement stay far below SQLite's limit (32,766; 999 before 3.32).
+_CHUNK = 500
+
 
 class Questions:
     """What the engine and the listings ask (see the module docstring)."""
@@ -152,39 +204,143 @@ class Questions:
             kinds: dict[str, int] = dict(conn.execute(_KINDS, params).all())
             events = self._events(conn, box, state, cut, cut)
             domain_sent = self._domain_sent(conn, box, start, cut) if domain_cap else None
-            per_domain: dict[str, int] = {}
-            if recipient_caps:
-                domain = self._sql_domain(SEND.c.recipient)
-                per_domain = {
-                    d: n
-                    for d, n in conn.execute(
-                        sa.select(domain, sa.func.count())
-                        .where(
-                            SEND.c.mailbox_id == box.id,
-                            SEND.c.at >= start,
-                            SEND.c.at <= cut,
-                            COUNTED,
-                        )
-                        .group_by(domain)
-                    )
-                }
-        if sent_today or kinds:
-            days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
-        hist = History(
-            mailbox=box.address,
-            timezone=tz,
-            days=tuple(days),
-            events=events,
-            last_send_at=last,
-            cap=box.cap,
-            provider_ceiling=provider_ceiling,
-            provider_min_interval=provider_min_interval,
-            started=box.started,
-            domain_sent_today=domain_sent,
-            memo=state,
-            recipient_domains_today=per_domain,
+            per_domain = self._per_domain(conn, box, start, cut) if recipient_caps else {}
+        ask = Ask(provider_ceiling, provider_min_interval, domain_cap, memo, recipient_caps)
+        return _snapshot(
+            box,
+            ask,
+            today,
+            rev,
+            state,
+            days,
+            (sent_today, last),
+            kinds,
+            events,
+            domain_sent,
+            per_domain,
         )
-        return Snapshot(hist, rev)
+
+    def histories(
+        self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+    ) -> list[Snapshot]:
+        """:meth:`history` of each mailbox of ``asks`` (with what its policy asks), read with a
+        handful of statements for all of them; the same answers, in the same order."""
+        out: list[Snapshot] = []
+        for k in range(0, len(asks), _CHUNK):
+            out.extend(self._histories(asks[k : k + _CHUNK], as_of))
+        return out
+
+    def _histories(
+        self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+    ) -> list[Snapshot]:
+        cut = utc(as_of)
+        today_of = {tz: local_day(as_of, tz) for tz in {b.timezone for b, _ in asks}}
+        zones: dict[str, list[int]] = {}
+        for b, _ in asks:
+            zones.setdefault(b.timezone, []).append(b.id)
+        ids = list({b.id: None for b, _ in asks})
+        with self.read() as conn:
+            found = {r[0]: r for r in conn.execute(_REVS_MEMOS, {"ids": ids})}
+            revs: dict[int, int] = {}
+            states: dict[int, WalkState | None] = {}
+            since: dict[int, dt.date] = {}
+            for b, ask in asks:
+                row = found.get(b.id)
+                if row is None:
+                    raise MailboxNotFound(b.address)
+                _, rev, upto, memo_rev, inputs, text = row
+                today = today_of[b.timezone]
+                valid = (
+                    ask.memo is not None
+                    and upto is not None
+                    and memo_rev == rev
+                    and inputs == ask.memo[0]
+                    and upto <= today
+                )
+                state = WalkState.from_json(text) if valid else None
+                revs[b.id], states[b.id] = rev, state
+                since[b.id] = (
+                    dt.date.min
+                    if state is None or ask.memo is None
+                    else state.upto - dt.timedelta(days=ask.memo[1])
+                )
+            days: dict[int, list[DayCounts]] = {i: [] for i in ids}
+            last_day = max(today_of.values())
+            for group in (
+                [i for i in ids if since[i] != dt.date.min],
+                [i for i in ids if since[i] == dt.date.min],
+            ):
+                if not group:
+                    continue
+                first = min(since[i] for i in group)
+                params = {"ids": group, "today": last_day, "since": first}
+                for mailbox_id, *counts in conn.execute(_ALL_DAYS, params):
+                    days[mailbox_id].append(DayCounts(*counts))
+            today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
+            kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
+            for tz, group in zones.items():
+                today = today_of[tz]
+                params = {"ids": group, "start": day_start(today, tz), "cut": cut, "today": today}
+                for mailbox_id, n, at in conn.execute(_ALL_TODAY, params):
+                    today_sent[mailbox_id] = (n, at)
+                for mailbox_id, kind, n in conn.execute(_ALL_KINDS, params):
+                    kinds[mailbox_id][kind] = n
+            idle = [i for i in ids if not today_sent.get(i, (0, None))[0]]
+            if idle:  # the last send may be on an earlier day
+                for mailbox_id, at in conn.execute(_ALL_LAST, {"ids": idle, "cut": cut}):
+                    today_sent[mailbox_id] = (0, at)
+            events: dict[int, list[Any]] = {i: [] for i in ids}
+            for row in conn.execute(_ALL_EVENTS, {"ids": ids, "cut": cut}):
+                events[row[0]].append(row)
+            domain_sent: dict[tuple[str, dt.datetime], int] = {}
+            out = []
+            for b, ask in asks:
+                tz, state = b.timezone, states[b.id]
+                today = today_of[tz]
+                start = day_start(today, tz)
+                dsent = None
+                if ask.domain_cap:
+                    key = (b.address.rsplit("@", 1)[1], start)
+                    if key not in domain_sent:
+                        domain_sent[key] = self._domain_sent(conn, b, start, cut)
+                    dsent = domain_sent[key]
+                per_domain = self._per_domain(conn, b, start, cut) if ask.recipient_caps else {}
+                box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]
+                out.append(
+                    _snapshot(
+                        b,
+                        ask,
+                        today,
+                        revs[b.id],
+                        state,
+                        box_days,
+                        today_sent.get(b.id, (0, None)),
+                        kinds[b.id],
+                        _events_of(events[b.id], state, tz, cut),
+                        dsent,
+                        per_domain,
+                    )
+                )
+        return out
+
+    def _per_domain(
+        self, conn: Connection, box: MailboxRow, start: dt.datetime, cut: dt.datetime
+    ) -> dict[str, int]:
+        """Today's sends of ``box`` per recipient domain (a policy capping recipient domains)."""
+        domain = self._sql_domain(SEND.c.recipient)
+        return {
+            d: n
+            for d, n in conn.execute(
+                sa.select(domain, sa.func.count())
+                .where(
+                    SEND.c.mailbox_id == box.id,
+                    SEND.c.at >= start,
+                    SEND.c.at <= cut,
+                    COUNTED,
+                )
+                .group_by(domain)
+            )
+        }
 
     def _valid_memo(
         self,
@@ -239,6 +395,22 @@ class Questions:
             return False
         with self.write() as conn:
             return self._keep_memo(conn, box.id, state, inputs, rev)
+
+    def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int:
+        """:meth:`keep_memo` of each ``(box, state, inputs, rev)``, in one transaction; how many
+        were stored."""
+        keep = [
+            (box, state, inputs, rev)
+            for box, state, inputs, rev in memos
+            if state is not None and state.upto < self.real_today(box.timezone)
+        ]
+        if not keep:
+            return 0
+        with self.write() as conn:
+            return sum(
+                self._keep_memo(conn, box.id, state, inputs, rev)
+                for box, state, inputs, rev in keep
+            )
 
     def _keep_memo(
         self, conn: Connection, mailbox_id: int, state: WalkState, inputs: str, rev: int
@@ -326,3 +498,56 @@ class Questions:
                 }
                 for r in conn.execute(stmt)
             ]
+
+
+def _snapshot(
+    box: MailboxRow,
+    ask: Ask,
+    today: dt.date,
+    rev: int,
+    state: WalkState | None,
+    days: list[DayCounts],
+    today_sent: tuple[int, dt.datetime | None],
+    kinds: dict[str, int],
+    events: tuple[MailboxEvent, ...],
+    domain_sent: int | None,
+    per_domain: dict[str, int],
+) -> Snapshot:
+    """The :class:`Snapshot` of what was read about ``box`` (today's counts joining the days)."""
+    sent_today, last = today_sent
+    if sent_today or kinds:
+        days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
+    hist = History(
+        mailbox=box.address,
+        timezone=box.timezone,
+        days=tuple(days),
+        events=events,
+        last_send_at=last,
+        cap=box.cap,
+        provider_ceiling=ask.provider_ceiling,
+        provider_min_interval=ask.provider_min_interval,
+        started=box.started,
+        domain_sent_today=domain_sent,
+        memo=state,
+        recipient_domains_today=per_domain,
+    )
+    return Snapshot(hist, rev)
+
+
+def _events_of(
+    rows: list[Any], memo: WalkState | None, tz: str, now: dt.datetime
+) -> tuple[MailboxEvent, ...]:
+    """What :meth:`Questions._events` selects, from all of a mailbox's ``rows`` up to the cut
+    (``(mailbox_id, id, kind, at, until, reason)`` in order of ``at``, ``id``)."""
+    if memo is not None:
+        applied = day_start(memo.upto - dt.timedelta(days=1), tz)
+        manual = [r[1] for r in rows if r[2] in ("pause", "resume") and r[3] <= applied]
+        last_manual = manual[-1] if manual else None
+        rows = [
+            r
+            for r in rows
+            if r[3] > applied
+            or (r[2] == "throttle" and r[4] is not None and r[4] > now)
+            or r[1] == last_manual
+        ]
+    return tuple(MailboxEvent(k, a, u, r or "") for _, _, k, a, u, r in rows)

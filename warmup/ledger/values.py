@@ -153,6 +153,18 @@ class Recorded:
 
 
 @dataclass(frozen=True)
+class Ask:
+    """What :meth:`Questions.histories` needs to know of one mailbox's policy: the keyword
+    arguments of :meth:`Questions.history`."""
+
+    provider_ceiling: int | None = None
+    provider_min_interval: float = 0.0
+    domain_cap: bool = False
+    memo: tuple[str, int] | None = None
+    recipient_caps: bool = False
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """A :class:`History` and the mailbox revision it was read at (for :meth:`Ledger.keep_memo`)."""
 

@@ -52,7 +52,7 @@ from warmup.policy.calendar import closed, fits, off
 from warmup.words import plural
 
 if TYPE_CHECKING:
-    from warmup.policy.spec import PolicySpec, Stage
+    from warmup.policy.spec import Health, PolicySpec, Stage
 
 GROWTH_DAYS = 7
 # Part of every memo's inputs: bump it whenever a rule of the walk or WalkState's layout changes,
@@ -179,7 +179,7 @@ def inputs_digest(spec: PolicySpec, hist: History) -> str:
         CODE_VERSION,
         hist.mailbox,
         hist.timezone,
-        repr(spec),
+        _spec_text(spec),
         hist.cap,
         hist.started.isoformat() if hist.started else None,
         hist.provider_ceiling,
@@ -187,6 +187,12 @@ def inputs_digest(spec: PolicySpec, hist: History) -> str:
         calendar_data,
     ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _spec_text(spec: PolicySpec) -> str:
+    """``repr(spec)``, once per policy: ``warmup quota`` asks for a thousand mailboxes of one."""
+    return repr(spec)
 
 
 @dataclass
@@ -246,9 +252,14 @@ class Walk:
             d += ONE_DAY
         return sent, bounced, complaints
 
-    def judge(self, first: dt.date, last: dt.date) -> tuple[str, float | None, float | None, str]:
+    def judge(
+        self, first: dt.date, last: dt.date, words: bool = True
+    ) -> tuple[str, float | None, float | None, str]:
         """``(health, rate, complaint rate, why)`` over ``first..last``; ``why`` is the health word
-        itself when the walk does not explain (still non-empty: ``health_paused`` stores it)."""
+        itself when the walk does not explain (still non-empty: ``health_paused`` stores it).
+
+        ``words=False``: the caller shows no reasons; ``why`` is still the sentence for a pause
+        (``health_paused`` keeps it), the health word otherwise."""
         h = self.spec.health
         sent, bounced, complaints = self.window_rates(first, last)
         if sent < max(h.min_sample, 1):
@@ -258,7 +269,7 @@ class Walk:
                 None,
                 f"bounce rate not judged yet: {plural(sent, 'send')} in the last {h.window_days} days "
                 f"(needs {h.min_sample})"
-                if self.explain
+                if self.explain and words
                 else "unjudged",
             )
         # Late bounces of sends before the window can outnumber the window's sends: a rate is a
@@ -285,7 +296,7 @@ class Walk:
             health, rule = "hold", "complaint_hold"
         else:
             health, rule = "ok", "ok"
-        if not self.explain:
+        if not self.explain or not (words or health == "pause"):
             return health, rate, crate, health
         lines = (h.hold_above, h.step_back_above, h.pause_above)
         clines = (h.complaint_hold_above, h.complaint_pause_above)
@@ -293,17 +304,7 @@ class Walk:
             f"{h.window_days}-day bounce rate {percent(rate, lines)} ({bounced}/{sent}), "
             f"complaint rate {percent(crate, clines, 2)} ({complaints}/{sent})"
         )
-        why = {
-            "cut": f"resumed on {self.health_cut}, the ramp is held until the days before it "
-            f"leave the window",
-            "pause": f"bounce rate above {line(h.pause_above)} pauses",
-            "complaint_pause": f"complaint rate above {line(h.complaint_pause_above)} pauses",
-            "step_back": f"bounce rate above {line(h.step_back_above)} steps back a stage",
-            "hold": f"bounce rate above {line(h.hold_above)} holds the ramp",
-            "complaint_hold": f"complaint rate above {line(h.complaint_hold_above)} holds the ramp",
-            "ok": f"within {line(h.hold_above)}, the ramp continues",
-        }[rule]
-        return health, rate, crate, f"{facts}: {why}"
+        return health, rate, crate, f"{facts}: {_why(rule, h, self.health_cut)}"
 
     def small_sample_warning(self, first: dt.date, last: dt.date) -> str | None:
         """A warning when a window too small to judge already bounces (or draws complaints)
@@ -382,22 +383,34 @@ class Walk:
     def stage_name(self) -> str:
         return self.spec.stage_at(self.eff + 1)[1].name
 
-    def verdict(self, day: dt.date, today: bool, active: bool | None = None) -> Verdict:
+    def verdict(
+        self, day: dt.date, today: bool, active: bool | None = None, quiet: bool = False
+    ) -> Verdict:
+        """``day``'s verdict, the walk's state moved past its start; ``quiet``: the caller
+        discards the reasons (a past day on the way to today), so they are not built."""
         spec = self.spec
         reasons: list[str] = []
         if (self.sent_on(day) if active is None else active) or today:
             self.idle_adjust(day, reasons)
         w = spec.health.window_days
-        health, rate, crate, why = self.judge(day - dt.timedelta(days=w), day - ONE_DAY)
+        explain = self.explain and not quiet
+        health, rate, crate, why = self.judge(
+            day - dt.timedelta(days=w), day - ONE_DAY, words=explain
+        )
         judged_to = day - ONE_DAY
         if today:
             # The prior window plus today: only today's bounces can make it worse.
-            t_health, t_rate, t_crate, t_why = self.judge(day - dt.timedelta(days=w), day)
+            # Its words only when it decides (the prior window's mostly do).
+            t_health, t_rate, t_crate, t_why = self.judge(
+                day - dt.timedelta(days=w), day, words=False
+            )
             if SEVERITY[t_health] > SEVERITY[health] or (
                 health == "unjudged" and t_health != "unjudged"
             ):
+                if explain:
+                    t_why = self.judge(day - dt.timedelta(days=w), day)[3]
                 health, rate, crate = t_health, t_rate, t_crate
-                why = t_why + " (including today)" if self.explain else t_why
+                why = t_why + " (including today)" if explain else t_why
                 judged_to = day
         if health == "pause" and not self.health_paused:
             self.health_paused = why
@@ -408,7 +421,6 @@ class Walk:
             self.stepped_back = False
         number, stage, index = spec.stage_at(self.eff + 1)
         volume = stage.volume(index)
-        explain = self.explain
         if explain:
             reasons.append(
                 f"warm-up day {self.eff + 1}: {self.eff} qualifying day{_s(self.eff)} so far, "
@@ -555,6 +567,23 @@ class Walk:
                 self.step_back()
 
 
+def _why(rule: str, h: Health, cut: dt.date | None) -> str:
+    """The health rule that decided, in words (only the one that did is written out)."""
+    if rule == "cut":
+        return f"resumed on {cut}, the ramp is held until the days before it leave the window"
+    if rule == "pause":
+        return f"bounce rate above {line(h.pause_above)} pauses"
+    if rule == "complaint_pause":
+        return f"complaint rate above {line(h.complaint_pause_above)} pauses"
+    if rule == "step_back":
+        return f"bounce rate above {line(h.step_back_above)} steps back a stage"
+    if rule == "hold":
+        return f"bounce rate above {line(h.hold_above)} holds the ramp"
+    if rule == "complaint_hold":
+        return f"complaint rate above {line(h.complaint_hold_above)} holds the ramp"
+    return f"within {line(h.hold_above)}, the ramp continues"
+
+
 SEVERITY = {"unjudged": 0, "ok": 0, "hold": 1, "step_back": 2, "pause": 3}
 
 
@@ -626,7 +655,7 @@ def replay(
         if day == checkpoint and walk.last_active is not None:
             memo = walk.state(day)
         walk.apply_events(day_start(day, tz))
-        walk.close_day(day, walk.verdict(day, today=False))
+        walk.close_day(day, walk.verdict(day, today=False, quiet=True))
         day += ONE_DAY
     if day == checkpoint and walk.last_active is not None:
         memo = walk.state(day)
@@ -646,7 +675,7 @@ def walk_to(
     tz = hist.timezone
     walk.apply_events(day_start(today, tz))
     w = spec.health.window_days
-    health, _, _, why = walk.judge(today - dt.timedelta(days=w), today - ONE_DAY)
+    health, _, _, why = walk.judge(today - dt.timedelta(days=w), today - ONE_DAY, words=False)
     if health == "pause" and not walk.health_paused:
         walk.health_paused = why  # the pause stands from the start of today: a resume can lift it
     walk.apply_events(end_of)

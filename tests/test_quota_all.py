@@ -1,0 +1,152 @@
+"""``warmup quota --json`` for every mailbox (issue #15) reads all histories at once
+(:meth:`Ledger.histories`): it must answer exactly what the per-mailbox path answers, and keep
+the same walk memos, on SQLite and PostgreSQL.
+
+The ledger mixes what changes the reads: four policies (presets, a stored one with a domain cap,
+one capping recipient domains), three time zones, a cap, a late start, a mailbox that never
+sent, bounce spikes that hold, step back and pause, a pause and resume by hand, a provider
+back-off still in force, today's sends on both sides of ``--at``, late bounces that bump a
+mailbox's revision, and walk memos present, stale and absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import random
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import WORKING_DAYS_POLICY
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from warmup import api
+from warmup.ledger import BounceIn, Ledger, SendIn, open_ledger
+from warmup.ledger.schema import WALK_MEMO
+
+START = dt.date(2026, 8, 4)  # the last question falls on a Saturday
+DAYS = 30
+CAPPED = WORKING_DAYS_POLICY.replace('name = "working-days"', 'name = "capped"').replace(
+    "domain_cap = 120\n", ""
+) + '\n[recipient_domains]\n"ex1.example" = 4\n'
+# address, provider, time zone, policy, cap, start day
+BOXES = [
+    ("a@corp.example", "exmail", "Asia/Shanghai", None, None, None),
+    ("b@corp.example", "exmail", "Asia/Shanghai", "working-days", None, None),
+    ("c@corp.example", "gmail", "UTC", "gentle", 40, None),
+    ("d@corp.example", "exmail", "America/Los_Angeles", "default", None, START + dt.timedelta(9)),
+    ("e@other.example", "exmail", "Asia/Shanghai", "capped", None, None),
+    ("f@other.example", "exmail", "UTC", "working-days", None, None),
+    ("g@corp.example", "exmail", "Asia/Shanghai", None, None, None),  # never sends
+    ("h@corp.example", "m365", "UTC", "default", None, None),
+]
+
+# (mailbox, day) -> bounce rate: spikes that pause, step back and hold
+SPIKES = {(1, 20): 0.4, (3, 22): 0.3, (3, 23): 0.3, (5, 27): 0.06, (7, 26): 0.045, (2, 28): 0.08}
+
+
+def instant(day: dt.date, hour: int, tz: str, minute: int = 0) -> dt.datetime:
+    from zoneinfo import ZoneInfo
+
+    local = dt.datetime.combine(day, dt.time(hour, minute), ZoneInfo(tz))
+    return local.astimezone(dt.UTC)
+
+
+def sends_of(rng: random.Random, n: int, box: int, day: dt.date, tz: str, rate: float) -> list:
+    out = []
+    for i in range(n):
+        at = instant(day, 9, tz, 0) + dt.timedelta(minutes=6 * i)
+        rcpt = f"r{box}-{day:%m%d}-{i}@ex{i % 3}.example"
+        bounce = None
+        if rng.random() < rate:
+            kind = rng.choice(["hard", "soft", "block"] + ["complaint"] * (rate > 0.1))
+            bounce = BounceIn(rcpt, kind, at + dt.timedelta(minutes=20), f"b:{box}:{day}:{i}")
+        out.append(SendIn(rcpt, at, f"<{box}.{day}.{i}@x>", "import", bounce))
+    return out
+
+
+def build(ledger: Ledger, rng: random.Random) -> list:
+    ledger.store_policy("working-days", WORKING_DAYS_POLICY, None, replace=False)
+    ledger.store_policy("capped", CAPPED, None, replace=False)
+    boxes = []
+    for k, (addr, prov, tz, policy, cap, started) in enumerate(BOXES):
+        box = api.add_mailbox(
+            ledger, addr, prov, timezone=tz, policy=policy, cap=cap, started=started
+        )
+        boxes.append(box)
+        if addr.startswith("g@"):
+            continue
+        sends = []
+        for d in range(DAYS):
+            if rng.random() < 0.15:
+                continue  # idle days, now and then
+            day = START + dt.timedelta(days=d)
+            rate = SPIKES.get((k, d), 0.005)
+            sends += sends_of(rng, rng.randint(5, 45), k, day, tz, rate)
+        ledger.record(box, sends)
+    a, e, h = boxes[0], boxes[4], boxes[7]
+    api.pause(ledger, a.address, "list check", instant(START + dt.timedelta(14), 11, a.timezone))
+    api.resume(ledger, a.address, instant(START + dt.timedelta(16), 8, a.timezone))
+    api.pause(ledger, e.address, "by hand", instant(START + dt.timedelta(DAYS - 2), 7, e.timezone))
+    until = instant(START + dt.timedelta(DAYS + 3), 0, h.timezone)
+    ledger.add_event(h, "throttle", instant(START + dt.timedelta(DAYS - 1), 12, "UTC"), "421", until)
+    return boxes
+
+
+def memo_rows(ledger: Ledger) -> list[tuple]:
+    m = WALK_MEMO.c
+    with ledger.read() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(m.mailbox_id, m.upto, m.rev, m.inputs, m.state).order_by(m.mailbox_id)
+            )
+        ]
+
+
+def forget(ledger: Ledger, boxes: list) -> None:
+    with ledger.write() as conn:
+        conn.execute(WALK_MEMO.delete().where(WALK_MEMO.c.mailbox_id.in_([b.id for b in boxes])))
+
+
+@pytest.mark.slow
+def test_quota_for_all_answers_what_each_mailbox_answers(ledger_url, run):  # noqa: F811
+    rng = random.Random(15)
+    ledger = open_ledger(ledger_url)
+    boxes = build(ledger, rng)
+    statuses: set[str] = set()
+    with_memo = without = 0
+    for step in range(6):
+        today = START + dt.timedelta(days=DAYS + step // 2)
+        at = instant(today, 10 if step % 2 == 0 else 23, "Asia/Shanghai", 30)
+        # Today's sends on both sides of the cut, and a late bounce bumping a revision.
+        for k in (0, 2, 4):
+            box = boxes[(k + step) % len(boxes)]
+            if not box.address.startswith("g@"):
+                rate = 0.5 if step == 3 else 0.0
+                ledger.record(box, sends_of(rng, 8, 100 + step, today, box.timezone, rate))
+        old = START + dt.timedelta(days=5 + step)
+        target = boxes[step % 3]
+        ledger.record(
+            target, bounces=[BounceIn(f"r{step % 3}-{old:%m%d}-0@ex0.example", "hard", at, f"l{step}")]
+        )
+        if step % 2:
+            forget(ledger, boxes[step % 4 :: 3])
+        expected = [api.quota_for(ledger, box, at).to_dict() for box in boxes]
+        kept = memo_rows(ledger)
+        forget(ledger, boxes[step % 3 :: 2])  # absent for the batched read; the others present
+
+        asks = [(b, api._ask(api.policy_for(ledger, b), b)[1]) for b in boxes]
+        one_by_one = [ledger.history(b, at, **dataclasses.asdict(ask)) for b, ask in asks]
+        assert ledger.histories(asks, at) == one_by_one
+        with_memo += sum(s.history.memo is not None for s in one_by_one)
+        without += sum(s.history.memo is None for s in one_by_one)
+
+        res = run("quota", "--json", "--at", at.isoformat())
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output) == expected
+        assert memo_rows(ledger) == kept  # the same memos kept again, in one transaction
+        statuses |= {q["status"] for q in expected}
+    assert {"paused", "ok", "hold", "closed"} <= statuses, statuses
+    assert with_memo > 10 and without > 10, (with_memo, without)
