@@ -199,7 +199,10 @@ class _Parts:
         self.dsn: list[str] = []
         self.feedback: list[str] = []
         self.original: Message | None = None
-        self.original_text = ""
+        self._original_text = ""
+        # An attached original is rendered to text only when a format asks for it: the
+        # generator's header folding costs about as much as parsing the whole report.
+        self._unrendered: Message | None = None
         count = 0
         stack: list[Message] = [msg]
         while stack and count < MAX_PARTS:
@@ -221,8 +224,8 @@ class _Parts:
                 self._set_original(part)
             elif ctype in ("text/rfc822-headers", "text/global-headers", "message/rfc822-headers"):
                 if self.original is None:
-                    self.original_text = _decode(part)
-                    self.original = _header_block(self.original_text)
+                    self._original_text = _decode(part)
+                    self.original = _header_block(self._original_text)
             elif ctype.startswith("text/"):
                 text = _decode(part)[:MAX_TEXT]
                 if ctype == "text/html":
@@ -250,14 +253,30 @@ class _Parts:
             return
         inner = part.get_payload()
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            self.original = inner[0]
-            self.original_text = _as_text(inner[0])[:200_000]
+            self.original = self._unrendered = inner[0]
         else:
-            self.original_text = _decode(part)
-            self.original = _header_block(self.original_text)
+            self._original_text = _decode(part)
+            self.original = _header_block(self._original_text)
+
+    @property
+    def original_text(self) -> str:
+        """The original message (or its headers) as text, "" if the report carries none."""
+        if self._unrendered is not None:
+            self._original_text = _as_text(self._unrendered)[:200_000]
+            self._unrendered = None
+        return self._original_text
+
+    def has_original_text(self) -> bool:
+        """``bool(self.original_text)``, without rendering an attached message that has headers
+        (its text then has at least those)."""
+        if self._unrendered is not None and len(self._unrendered):
+            return True
+        return bool(self.original_text)
 
 
 def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: str) -> str:
+    """The original's Message-ID: from its headers, the report's fields, else the first
+    Message-ID header in ``returned`` (the returned copy; "": the original's text)."""
     for source in (
         parts.original.get("Message-ID") if parts.original is not None else None,
         fields.get("x-original-message-id"),
@@ -272,6 +291,7 @@ def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: s
             value = str(source).strip()
             if value and " " not in value:
                 return f"<{value}>"
+    returned = returned or parts.original_text
     if returned:
         return formats.original_message_id(returned)
     return ""
@@ -372,7 +392,7 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     text = " ".join(parts.texts)
     feedback_type = fields.get("feedback-type", "abuse")
     diag = feedback_type + (": " + text if text else "")
-    message_id = _message_id(parts, msg, fields, parts.original_text)
+    message_id = _message_id(parts, msg, fields, "")
     return [
         Bounce(
             recipient=recipient,
@@ -395,7 +415,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
     per_message, records = formats.dsn_records(parts.dsn)
     notice = "\n".join(parts.texts)
     notification, returned = formats.split_returned(notice)
-    message_id = _message_id(parts, msg, per_message, returned or parts.original_text)
+    message_id = _message_id(parts, msg, per_message, returned)
     text_blocks: dict[str, str] | None = None
     mta = _signature(msg, per_message.get("reporting-mta", "").split(";")[-1])
     recipients = [_clean_addr(r.get("final-recipient", "")) for r in records]
@@ -494,8 +514,6 @@ def _parse_ses(items: list[dict[str, str]]) -> list[Bounce]:
 
 def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
     notification, returned = formats.split_returned(body)
-    if not returned and parts.original_text:
-        returned = parts.original_text
     fields: dict[str, str] = {}
     message_id = _message_id(parts, msg, fields, returned)
     exclude = formats.header_addresses(
@@ -513,10 +531,9 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         ),
     )
     original_sender: set[str] = set()
-    if returned:
-        orig = parts.original or _header_block(
-            returned.split("\n", 1)[-1] if returned[:1] in "-[" else returned
-        )
+    if returned or parts.has_original_text():
+        # ``parts.original`` can be falsy (no headers): then its text is what is read.
+        orig = parts.original or _header_block(_skip_marker(returned or parts.original_text))
         original_sender = formats.header_addresses(
             orig, ("From", "Return-Path", "Sender", "Reply-To")
         )
@@ -552,6 +569,10 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
             )
         )
     return out
+
+
+def _skip_marker(returned: str) -> str:
+    return returned.split("\n", 1)[-1] if returned[:1] in "-[" else returned
 
 
 def _signature(msg: Message, reporting_mta: str = "") -> str:
