@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from .reasons import REASON_KIND, Verdict, kind_of
+from .screen import Screened
 from .stage import AFTER_DATA, AT_RCPT, LOCAL_DELIVERY, smtp_stage
 from .vendors import directory_verdict, masks_filters
 from .wording import read_words
@@ -28,9 +29,11 @@ __all__ = [
 ]
 
 
-def _p(block: str) -> re.Pattern[str]:
+def _p(block: str) -> Screened:
     """Compile alternatives written one group per line (lines are joined with "|")."""
-    return re.compile("|".join(ln.strip() for ln in block.strip().splitlines() if ln.strip()))
+    return Screened(
+        re.compile("|".join(ln.strip() for ln in block.strip().splitlines() if ln.strip()))
+    )
 
 
 def _words(text: str) -> list[str]:
@@ -109,9 +112,11 @@ _THROTTLE_STATUS = frozenset(
 )
 _THROTTLE_REPLIES = frozenset(_words("421 450 451 452 454 550 553 554"))
 # Explicit wording about the sender's volume (what a permanent or per-recipient reply needs).
-_VOLUME = re.compile(
-    r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
-    r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc)|\bhl:ic"
+_VOLUME = Screened(
+    re.compile(
+        r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
+        r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc)|\bhl:ic"
+    )
 )
 _GREYLIST = re.compile(r"gr[ae]y-?list")
 

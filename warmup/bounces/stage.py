@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from .screen import Screened
+
 __all__ = ["AFTER_DATA", "AT_MAIL", "AT_RCPT", "LOCAL_DELIVERY", "smtp_stage"]
 
 
@@ -16,8 +18,10 @@ def _p(block: str) -> re.Pattern[str]:
 
 # The SMTP stage a remote reply answered. Sendmail's bare ">>> DATA" transcript line is not
 # evidence either way: with pipelining, RCPT errors are printed after it.
-AFTER_DATA = re.compile(
-    r"(?:in reply to|after) end of data|in reply to data command|failed after i sent the message"
+AFTER_DATA = Screened(
+    re.compile(
+        r"(?:in reply to|after) end of data|in reply to data command|failed after i sent the message"
+    )
 )
 # RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server, the
 # server answering DATA with "Need RCPT"/"no valid recipients" (every RCPT had failed), a reply
@@ -30,7 +34,7 @@ AT_RCPT = _p(r"""
     \(000c05a6\)
 """)
 # The sender was refused (MAIL FROM): whatever the words, the recipient's address was not judged.
-AT_MAIL = re.compile(r"(?:in reply to|after) mail from|mail from command")
+AT_MAIL = Screened(re.compile(r"(?:in reply to|after) mail from|mail from command"))
 # The reporting host did the final (local) delivery itself: no remote reply to mask a filter.
 LOCAL_DELIVERY = re.compile(r"\bfinal delivery\b")
 

@@ -1,0 +1,93 @@
+"""The literal screen in front of the bounce patterns (warmup/bounces/screen.py) never changes an
+answer: a text it screens out is one the pattern cannot match (issue #14, parse speed)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from warmup.bounces import stage
+from warmup.bounces.screen import Screened, required_literals
+from warmup.bounces.wording import WORD_RULES, read_words
+
+# The package exports a function of the same name as the module.
+classify_module = importlib.import_module("warmup.bounces.classify")
+SCREENED = {
+    "throttle": classify_module._THROTTLE_TEXT,
+    "not-throttle": classify_module._NOT_THROTTLE,
+    "volume": classify_module._VOLUME,
+    "after-data": stage.AFTER_DATA,
+    "at-mail": stage.AT_MAIL,
+} | {f"words.{r.name}": Screened(r.pattern) for r in WORD_RULES}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literals"),
+    [
+        (r"\bspf\b|dkim", {"spf", "dkim"}),
+        (r"user(?:name)? (?:is )?unknown", {"unknown"}),
+        (r"(?:disabled|locked) (?:account|user)", {"disabled", "locked"}),
+        (r"(?:in reply to|after) end of data|mail from", {" end of data", "mail from"}),
+        (r"ab(?=c)c(?<!x)d", {"abcd"}),
+        (r"x(?:yz)+w", {"yz"}),
+        # What is not known to be required is not used: an optional part, a class, any char.
+        (r"spam|(?:junk)?", None),
+        (r"[ab]c|d.e", {"c", "d"}),
+        (r"(?:a|)bcd", {"bcd"}),
+    ],
+)
+def test_required_literals(pattern: str, literals: set[str] | None) -> None:
+    found = required_literals(re.compile(pattern))
+    assert (set(found) if found is not None else None) == literals
+
+
+@pytest.mark.parametrize("pattern", [r"(?i)spam", r"(?i:spam)x", r"abc"])
+def test_case_insensitive_literals_are_no_evidence(pattern: str) -> None:
+    found = required_literals(re.compile(pattern, re.IGNORECASE if pattern == "abc" else 0))
+    assert not found or found == {"x"}
+
+
+def test_the_patterns_that_cost_most_are_screened() -> None:
+    assert all(s.literals for s in SCREENED.values() if s is not stage.AT_MAIL)
+    assert sum(r.literals is not None for r in WORD_RULES) == len(WORD_RULES)
+
+
+def _pieces() -> list[str]:
+    # Fragments of every literal and of the patterns' own text: texts built of them come close
+    # to matching (a literal cut in two, a prefix without its words).
+    out: set[str] = {" ", "\n", "-", ".", "550 5.1.1 ", "<a@b.example>: "}
+    for s in SCREENED.values():
+        for literal in s.literals:
+            out.update({literal, literal[: len(literal) // 2], literal[len(literal) // 2 :]})
+        out.update(re.findall(r"[a-z']{2,}", s.pattern.pattern))
+    return sorted(out)
+
+
+TEXTS = st.lists(st.sampled_from(_pieces()) | st.text(max_size=3), max_size=12).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(name=st.sampled_from(sorted(SCREENED)), text=TEXTS)
+def test_a_screened_pattern_answers_as_the_pattern(name: str, text: str) -> None:
+    screened = SCREENED[name]
+    got, want = screened.search(text), screened.pattern.search(text)
+    assert (got and got.span()) == (want and want.span())
+
+
+def _unscreened_read_words(text: str) -> object:
+    bare = re.sub("recipient address rejected:", " ", text) if "address rejected:" in text else text
+    for rule in WORD_RULES:
+        if rule.pattern.search(text if rule.strong else bare):
+            return rule
+    return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=TEXTS)
+def test_read_words_answers_as_without_the_screen(text: str) -> None:
+    text = " ".join(text.lower().split())
+    assert read_words(text) is _unscreened_read_words(text)
