@@ -7,7 +7,7 @@ import importlib
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from warmup.bounces import stage
@@ -91,3 +91,32 @@ def _unscreened_read_words(text: str) -> object:
 def test_read_words_answers_as_without_the_screen(text: str) -> None:
     text = " ".join(text.lower().split())
     assert read_words(text) is _unscreened_read_words(text)
+
+
+# The code patterns as first written (look-behind first); classify's and parse's forms put it
+# after the first digit, which lets the engine skip to the next candidate digit.
+_WRITTEN = {
+    "status": r"(?<![\d.])(?<![A-Za-z_]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])",
+    "reply-status": r"(?<![\d.])([245]\d\d)[\s-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.])",
+    "code": r"(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}",
+}
+_REWRITTEN = {
+    "status": classify_module._STATUS_RE,
+    "reply-status": classify_module._REPLY_STATUS_RE,
+    "code": importlib.import_module("warmup.bounces.parse")._CODE_RE,
+}
+CODE_TEXTS = st.lists(
+    st.sampled_from(["2", "4", "5", "0", "1", ".", "-", " ", "a", "x-", "#", "\n", "550", "5.1.1"]),
+    max_size=20,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(name=st.sampled_from(sorted(_WRITTEN)), text=CODE_TEXTS)
+@example(name="status", text="x-5.1.1 then 4.2.2")
+@example(name="status", text="1.5.1.1 5.1.10")
+@example(name="reply-status", text="1550 5.1.1 550-5.1.1")
+@example(name="code", text=".550 4.4.7")
+def test_code_patterns_match_as_written(name: str, text: str) -> None:
+    got, want = _REWRITTEN[name].search(text), re.search(_WRITTEN[name], text)
+    assert (got and (got.span(), got.groups())) == (want and (want.span(), want.groups()))

@@ -41,8 +41,15 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-_STATUS_RE = re.compile(r"(?<![\d.])(?<![A-Za-z_]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-_REPLY_STATUS_RE = re.compile(r"(?<![\d.])([245]\d\d)[\s-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+# The look-behind comes after the first digit, not before it: a pattern that starts with a class
+# lets the engine skip to the next 2, 4 or 5 (4x faster on a diagnostic); "(?<!X)[245]" and
+# "[245](?<!X[245])" match the same texts.
+_STATUS_RE = re.compile(
+    r"([245])(?<![\d.][245])(?<![A-Za-z_]-[245])\.(\d{1,3})\.(\d{1,3})(?![\d.])"
+)
+_REPLY_STATUS_RE = re.compile(
+    r"([245](?<![\d.][245])\d\d)[\s-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.])"
+)
 _REPLY_RE = re.compile(
     r"(?:^|said:|<<<|smtp;|\]:|\):|:)\s*([45]\d\d)(?=[\s-]|$)(?![\d.])", re.MULTILINE
 )
@@ -119,6 +126,8 @@ _VOLUME = Screened(
     )
 )
 _GREYLIST = re.compile(r"gr[ae]y-?list")
+_FREQUENT = re.compile(r"frequen|too many")
+_TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)")
 
 
 def extract_status(text: str) -> str:
@@ -190,9 +199,7 @@ def decide(
     if code_class == "2":
         return verdict("delivered", "status.success", "a 2xx code: not a failure")
     if _is_throttle(int(reply) if reply.isdigit() else 0, text, status):
-        if any(w in text for w in ("blocked", "spam", "blacklist")) and not re.search(
-            r"frequen|too many", text
-        ):
+        if any(w in text for w in ("blocked", "spam", "blacklist")) and not _FREQUENT.search(text):
             return verdict("blocked", "throttle.blocked", "volume wording with a block")
         return verdict("toomanyconn", "throttle", "wording or code about our sending volume")
     key = _code_key(status)
@@ -343,7 +350,7 @@ def _is_throttle(code: int, text: str, status: str) -> bool:
     reply = str(code) if code else extract_reply(low)
     if reply[:1] == "2" or status[:1] == "2":
         return False
-    if _NOT_THROTTLE.search(low) and not re.search(r"frequen|too many (?:conn|mess|mail)", low):
+    if _NOT_THROTTLE.search(low) and not _TOO_MANY.search(low):
         return False
     if status in _THROTTLE_STATUS or status.startswith("4.7.5"):
         return True

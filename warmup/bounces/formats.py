@@ -135,6 +135,15 @@ def is_daemon_sender(msg: Message) -> bool:
     return any(d in frm for d in _DAEMON_LOCALS) or "mail delivery" in frm
 
 
+_ML_ERROR_RE = re.compile(r"loop alert|error", re.IGNORECASE)
+_STRONG_BOUNCE_BODY_RE = re.compile(
+    r"qmail-send program|mail delivery software|did not reach the following|"
+    r"delivery to the following recipient|could not be delivered to|"
+    r"transcript of session follows|following address(?:es)? failed",
+    re.IGNORECASE,
+)
+
+
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
     subject = str(msg.get("Subject", ""))[:MAX_HEADER]
@@ -142,20 +151,13 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         return True
     if _BOUNCE_SUBJECT_RE.search(subject):
         return True
-    if msg.get("X-MLServer") and re.search(r"loop alert|error", subject, re.IGNORECASE):
+    if msg.get("X-MLServer") and _ML_ERROR_RE.search(subject):
         # A mailing-list manager (fml) refusing to distribute the message.
         return True
     if is_daemon_sender(msg) and _BOUNCE_BODY_RE.search(text[:20_000]):
         return True
     head = text[:6000]
-    strong = re.search(
-        r"qmail-send program|mail delivery software|did not reach the following|"
-        r"delivery to the following recipient|could not be delivered to|"
-        r"transcript of session follows|following address(?:es)? failed",
-        head,
-        re.IGNORECASE,
-    )
-    return bool(strong) and not is_autoreply(msg)
+    return bool(_STRONG_BOUNCE_BODY_RE.search(head)) and not is_autoreply(msg)
 
 
 def is_autoreply(msg: Message) -> bool:
@@ -290,16 +292,15 @@ def dsn_records(texts: list[str]) -> tuple[dict[str, str], list[dict[str, str]]]
     return per_message, out
 
 
+_INLINE_PART_RE = re.compile(
+    r"^Content-Type:\s*message/(?:delivery-status|rfc822)", re.MULTILINE | re.IGNORECASE
+)
 _BOUNDARY_RE = re.compile(r"^--([^\s-][^\s]{5,200})\s*$", re.MULTILINE)
 
 
 def reparse_inline_mime(msg: Message, body: str) -> Message | None:
     """Re-parse a single-part message whose body is really a multipart (missing MIME headers)."""
-    if not re.search(
-        r"^Content-Type:\s*message/(?:delivery-status|rfc822)",
-        body[:200_000],
-        re.MULTILINE | re.IGNORECASE,
-    ):
+    if not _INLINE_PART_RE.search(body[:200_000]):
         return None
     m = _BOUNDARY_RE.search(body)
     if not m:

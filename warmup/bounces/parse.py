@@ -189,6 +189,17 @@ _INLINE_DSN_RE = re.compile(
 
 # DSN fields pasted into the human-readable part ("Technical report:" in Amazon WorkMail).
 _TEXT_DSN_RE = re.compile(r"^(?:Reporting-MTA|Final-Recipient):", re.IGNORECASE | re.MULTILINE)
+_ACTION_RE = re.compile(r"^Action:", re.IGNORECASE | re.MULTILINE)
+# "[^<>]": on a run of "<" each try stops at the next one (linear).
+_HTML_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
+_NBSP_RE = re.compile(r"&nbsp;|&#160;")
+_ANGLE_ID_RE = re.compile(r"<[^<>\s]+>")
+_STATUS_CODE_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_GENERIC_STATUS_RE = re.compile(r"[245]\.0\.0$")
+_WORD_RE = re.compile(r"[A-Za-z]{3}")
+_TO_RE = re.compile(r"^To:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
+_DATA_STAGE_RE = re.compile(r"(?:in reply to|after) end of data", re.IGNORECASE)
+_END_OF_DATA_RE = re.compile(r"end of data", re.IGNORECASE)
 
 
 class _Parts:
@@ -229,9 +240,8 @@ class _Parts:
             elif ctype.startswith("text/"):
                 text = _decode(part)[:MAX_TEXT]
                 if ctype == "text/html":
-                    # "[^<>]": on a run of "<" each try stops at the next one (linear).
-                    text = re.sub(r"<[^<>]{0,2000}>", " ", text)
-                    text = re.sub(r"&nbsp;|&#160;", " ", text)
+                    text = _HTML_TAG_RE.sub(" ", text)
+                    text = _NBSP_RE.sub(" ", text)
                 if part is msg or part.get_filename() is None or not self.texts:
                     self.texts.append(text)
 
@@ -243,9 +253,7 @@ class _Parts:
                     self.dsn.append(m.group(1))
                     continue
                 m = _TEXT_DSN_RE.search(text[:200_000])
-                if m and re.search(
-                    r"^Action:", text[m.start() : 200_000], re.IGNORECASE | re.MULTILINE
-                ):
+                if m and _ACTION_RE.search(text[m.start() : 200_000]):
                     self.dsn.append(text[m.start() : 200_000])
 
     def _set_original(self, part: Message) -> None:
@@ -285,7 +293,7 @@ def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: s
         msg.get("Original-Message-ID"),
     ):
         if source:
-            m = re.search(r"<[^<>\s]+>", str(source))
+            m = _ANGLE_ID_RE.search(str(source))
             if m:
                 return m.group(0)
             value = str(source).strip()
@@ -308,7 +316,7 @@ def _make(
     stage_text: str = "",
     mta: str = "",
 ) -> Bounce:
-    status = status if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status or "") else ""
+    status = status if _STATUS_CODE_RE.fullmatch(status or "") else ""
     diag = _fold(diagnostic)
     status = status or extract_status(diag)
     reply = reply or extract_reply(diag)
@@ -387,7 +395,7 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     if not recipient and parts.original is not None:
         recipient = next(iter(sorted(formats.header_addresses(parts.original, ("To",)))), "")
     if not recipient and parts.original_text:
-        m = re.search(r"^To:\s*(.+)$", parts.original_text, re.MULTILINE | re.IGNORECASE)
+        m = _TO_RE.search(parts.original_text)
         recipient = _clean_addr(m.group(1)) if m else ""
     text = " ".join(parts.texts)
     feedback_type = fields.get("feedback-type", "abuse")
@@ -441,7 +449,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         if text_blocks is None:
             text_blocks = _text_blocks(msg, notification, {r for r in recipients if r})
         extra = text_blocks.get(recipient, "")
-        if not diag or (not extract_status(diag) and not re.search(r"[A-Za-z]{3}", diag)):
+        if not diag or (not extract_status(diag) and not _WORD_RE.search(diag)):
             diag = extra or diag
         elif extra and len(diag) < 40 and extra not in diag:
             # Some MTAs put only a code in Diagnostic-Code; the human text explains it.
@@ -449,7 +457,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         if not diag and action.startswith("delayed"):
             diag = "delayed"
         reply = extract_reply(diag)
-        if status and status[0] in "45" and re.match(r"[245]\.0\.0$", status):
+        if status and status[0] in "45" and _GENERIC_STATUS_RE.match(status):
             status = extract_status(diag) or status
         key = recipient or f"#{len(out)}"
         if key in seen:
@@ -457,8 +465,8 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         seen.add(key)
         # The human-readable part often says which SMTP stage failed; use it as context.
         context = diag
-        stage = re.search(r"(?:in reply to|after) end of data", extra, re.IGNORECASE)
-        if stage and not re.search(r"end of data", diag, re.IGNORECASE):
+        stage = _DATA_STAGE_RE.search(extra)
+        if stage and not _END_OF_DATA_RE.search(diag):
             context = f"{diag} ({stage.group(0)})"
         if len(records) == 1:
             # A mailbox state the notification states for its only recipient ("The user(s)
@@ -582,10 +590,15 @@ def _signature(msg: Message, reporting_mta: str = "") -> str:
     return " ".join(" ".join(str(p).split())[:200] for p in parts if p).lower()
 
 
+# A reply or status code: "(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}", the
+# look-behind after the first digit (see classify._STATUS_RE).
+_CODE_RE = re.compile(r"[45](?<![\d.][45])(?:\d\d[ -]|\.\d{1,3}\.\d{1,3})")
+
+
 def _diag_from_text(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for i, line in enumerate(lines):
-        if re.search(r"(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}", line):
+        if _CODE_RE.search(line):
             return " ".join(lines[i : i + 4])
     return " ".join(lines[:12])
 
