@@ -3,8 +3,11 @@ answer: a text it screens out is one the pattern cannot match (issue #14, parse 
 
 from __future__ import annotations
 
+import email
+import email.policy
 import importlib
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
@@ -120,3 +123,99 @@ CODE_TEXTS = st.lists(
 def test_code_patterns_match_as_written(name: str, text: str) -> None:
     got, want = _REWRITTEN[name].search(text), re.search(_WRITTEN[name], text)
     assert (got and (got.span(), got.groups())) == (want and (want.span(), want.groups()))
+
+
+_AT_RCPT_WRITTEN = re.compile(
+    r"in reply to rcpt to|after rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>\s*<<<|"
+    r"does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address|"
+    r"need rcpt|no valid recipients|recipient address rejected|"
+    r"(?:^|[\s:;])[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?<[^<>\s]+@[^<>\s]+>:|"
+    r"\(000c05a6\)"
+)
+RCPT_TEXTS = st.lists(
+    st.sampled_from(
+        [
+            "550",
+            "450",
+            "5.1.1",
+            " ",
+            ":",
+            ";",
+            "x",
+            "-",
+            "<a@b>",
+            "<a@b>:",
+            "<>",
+            "@",
+            ">>> ",
+            "<<<",
+        ]
+        + ["rcpt to:", "rcpt to command", "need rcpt", "smtp:rcpt", "(000c05a6)", "after "]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=RCPT_TEXTS)
+@example(text="550 <a@b>:")
+@example(text="x550 <a@b>: ;450 5.1.1 <a@b>:")
+@example(text="x550 <a@b>:")
+def test_at_rcpt_answers_as_written(text: str) -> None:
+    assert stage.at_rcpt(text) is bool(_AT_RCPT_WRITTEN.search(text))
+
+
+_formats = importlib.import_module("warmup.bounces.formats")
+# As written: at the start of any line ("^"), not after its newline.
+_RETURNED_WRITTEN = re.compile(
+    "^" + _formats._RETURNED_RE.pattern.removeprefix("\\n"), re.IGNORECASE | re.MULTILINE
+)
+
+
+def _split_returned_as_written(text: str) -> tuple[str, str]:
+    for m in _RETURNED_WRITTEN.finditer(text):
+        if _formats._TRANSCRIPT_RE.search(m.group(0)) or m.start() < 20:
+            continue
+        return text[: m.start()], text[m.start() :]
+    return text, ""
+
+
+SPLIT_TEXTS = st.lists(
+    st.sampled_from(
+        [
+            "\n",
+            "\n\n",
+            " ",
+            "\t",
+            "-",
+            "----- ",
+            "x" * 9,
+            "Original message follows",
+            "ORIGINAL MESSAGE -",
+        ]
+        + ["Transcript of session follows", "Content-Type: message/rfc822", "[returned message]"]
+    ),
+    max_size=14,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=SPLIT_TEXTS)
+@example(
+    text="Original message follows\n------ Transcript of session follows\nxx\n-- original message -"
+)
+def test_split_returned_answers_as_written(text: str) -> None:
+    assert _formats.split_returned(text) == _split_returned_as_written(text)
+
+
+def test_header_addresses_are_those_of_get_all() -> None:
+    names = ("From", "To", "Return-Path", "Reply-To", "Sender", "Delivered-To", "Cc")
+    corpus = sorted((Path(__file__).parent / "corpus").glob("*/**/*.eml"))
+    assert len(corpus) > 300
+    seen = 0
+    for path in corpus:
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.compat32)
+        want = {a for n in names for v in msg.get_all(n, []) for a in _formats.addresses(str(v))}
+        assert _formats.header_addresses(msg, names) == want, path.name
+        seen += bool(want)
+    assert seen > 250

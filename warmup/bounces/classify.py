@@ -13,7 +13,7 @@ import re
 
 from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
-from .stage import AFTER_DATA, AT_RCPT, LOCAL_DELIVERY, smtp_stage
+from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
 from .vendors import directory_verdict, masks_filters
 from .wording import read_words
 
@@ -257,7 +257,7 @@ def _unknown_user(
         return "filtered", "stage.after-data", "refused after DATA, not at RCPT: a filter's mask"
     if key is not None and key[0] == 7:
         return "filtered", "status.policy-mask", f"a 5.7.{key[1]} policy status: a filter refused"
-    if stage is None or stage == "RCPT" or AT_RCPT.search(text) or LOCAL_DELIVERY.search(text):
+    if stage is None or stage == "RCPT" or at_rcpt(text) or LOCAL_DELIVERY.search(text):
         return None
     directory = directory_verdict(mta)
     if directory:

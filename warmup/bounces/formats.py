@@ -18,11 +18,13 @@ MSGID_RE = re.compile(
     r"^(?:Message-I[Dd]|Message-Id)\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
 )
 
-# Markers that start the returned copy of the original message in text bounces. Bounded runs
-# of blanks and dashes: "^\s*" spans lines and "-+" overlaps "--+...", both quadratic on a
+# Markers that start the returned copy of the original message in text bounces, with the
+# newline before them: a pattern that starts with a literal lets the engine jump from line to
+# line ("^" tries every position); none starts at 0 (the notification comes first). Bounded
+# runs of blanks and dashes: "\s*" spans lines and "-+" overlaps "--+...", both quadratic on a
 # body of blank lines or dashes.
 _RETURNED_RE = re.compile(
-    r"^[ \t]*(?:-{1,80} ?)?(?:"
+    r"\n[ \t]*(?:-{1,80} ?)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
     r"original message (?:follows|headers? follows?)|original message ?-|"
     r"returned mail follows|original mail as follows|"
@@ -36,7 +38,7 @@ _RETURNED_RE = re.compile(
     r"--- the header of the original message is following|"
     r"-{2,80}[ \t]*original message|\[returned message\]|transcript of session follows"
     r")",
-    re.IGNORECASE | re.MULTILINE,
+    re.IGNORECASE,
 )
 # Transcript is part of the diagnostic; only the other markers end the notification.
 _TRANSCRIPT_RE = re.compile(r"transcript of session follows", re.IGNORECASE)
@@ -123,9 +125,12 @@ def header_addresses(msg: Message | None, names: tuple[str, ...]) -> set[str]:
     found: set[str] = set()
     if msg is None:
         return found
-    for name in names:
-        for value in msg.get_all(name, []) or []:
-            found.update(addresses(str(value)))
+    # One pass over the headers (get_all makes one per name, lower-casing every header each time).
+    wanted = {name.lower() for name in names}
+    fetch = msg.policy.header_fetch_parse
+    for name, value in msg.raw_items():
+        if name.lower() in wanted:
+            found.update(addresses(str(fetch(name, value))))
     return found
 
 
@@ -194,11 +199,12 @@ def unsubscribe_request(msg: Message) -> str:
 def split_returned(text: str) -> tuple[str, str]:
     """Split a text bounce into (notification, returned original message)."""
     for m in _RETURNED_RE.finditer(text):
+        start = m.start() + 1  # the line, after its newline
         if _TRANSCRIPT_RE.search(m.group(0)):
             continue
-        if m.start() < 20:
+        if start < 20:
             continue
-        return text[: m.start()], text[m.start() :]
+        return text[:start], text[start:]
     return text, ""
 
 
