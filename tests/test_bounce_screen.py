@@ -219,3 +219,24 @@ def test_header_addresses_are_those_of_get_all() -> None:
         assert _formats.header_addresses(msg, names) == want, path.name
         seen += bool(want)
     assert seen > 250
+
+
+_parse = importlib.import_module("warmup.bounces.parse")
+HEADER_TEXTS = st.lists(
+    st.sampled_from(
+        ["From: a@b.example\n", "To: <c@d.example>,\n", " e@f.example\n", "\tx\n", "\n", "\r\n"]
+        + ["\r", "Subject: hi\r\n", "not a header\n", ": no name\n", "Reply-To: g@h.example"]
+        + ["----- original message -----\n", "[x]\n", "body line\n", "From g@h Mon\n"]
+    ),
+    max_size=14,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=HEADER_TEXTS)
+@example(text="From: a@b.example\n\nTo: c@d.example\n")
+@example(text="From: a@b.example\r\rTo: c@d.example\n\n")
+def test_the_returned_headers_are_read_as_from_the_whole_copy(text: str) -> None:
+    whole = text.split("\n", 1)[-1] if text[:1] in "-[" else text
+    cut = _parse._header_block(_parse._skip_marker(text))
+    assert cut.items() == _parse._header_block(whole).items()

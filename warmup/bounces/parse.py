@@ -242,7 +242,7 @@ class _Parts:
                 if ctype == "text/html":
                     text = _HTML_TAG_RE.sub(" ", text)
                     text = _NBSP_RE.sub(" ", text)
-                if part is msg or part.get_filename() is None or not self.texts:
+                if part is msg or not self.texts or part.get_filename() is None:
                     self.texts.append(text)
 
         if not self.dsn:
@@ -580,7 +580,11 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
 
 
 def _skip_marker(returned: str) -> str:
-    return returned.split("\n", 1)[-1] if returned[:1] in "-[" else returned
+    """The returned copy's header lines: after the marker line, up to the first blank line (the
+    header parser stops there at the latest; the body would only cost it time)."""
+    text = returned.split("\n", 1)[-1] if returned[:1] in "-[" else returned
+    end = text.find("\n\n")
+    return text if end < 0 else text[: end + 2]
 
 
 def _signature(msg: Message, reporting_mta: str = "") -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .screen import contains_any, screen
+from .screen import screen
 
 __all__ = ["WORD_RULES", "WordRule", "read_words"]
 
@@ -318,7 +318,13 @@ def read_words(text: str) -> WordRule | None:
     bare = _RCPT_PREFIX.sub(" ", text) if "address rejected:" in text else text
     for rule in WORD_RULES:
         subject = text if rule.strong else bare
-        screened_out = rule.literals is not None and not contains_any(subject, rule.literals)
-        if not screened_out and rule.pattern.search(subject):
+        if rule.literals is not None:
+            # contains_any, inlined: this loop runs ~20 times per diagnostic.
+            for literal in rule.literals:
+                if literal in subject:
+                    break
+            else:
+                continue
+        if rule.pattern.search(subject):
             return rule
     return None
