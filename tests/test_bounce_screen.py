@@ -73,7 +73,7 @@ def _pieces() -> list[str]:
 TEXTS = st.lists(st.sampled_from(_pieces()) | st.text(max_size=3), max_size=12).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(name=st.sampled_from(sorted(SCREENED)), text=TEXTS)
 def test_a_screened_pattern_answers_as_the_pattern(name: str, text: str) -> None:
     screened = SCREENED[name]
@@ -89,7 +89,7 @@ def _unscreened_read_words(text: str) -> object:
     return None
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(text=TEXTS)
 def test_read_words_answers_as_without_the_screen(text: str) -> None:
     text = " ".join(text.lower().split())
@@ -114,7 +114,7 @@ CODE_TEXTS = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(name=st.sampled_from(sorted(_WRITTEN)), text=CODE_TEXTS)
 @example(name="status", text="x-5.1.1 then 4.2.2")
 @example(name="status", text="1.5.1.1 5.1.10")
@@ -156,7 +156,7 @@ RCPT_TEXTS = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(text=RCPT_TEXTS)
 @example(text="550 <a@b>:")
 @example(text="x550 <a@b>: ;450 5.1.1 <a@b>:")
@@ -199,7 +199,7 @@ SPLIT_TEXTS = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(text=SPLIT_TEXTS)
 @example(
     text="Original message follows\n------ Transcript of session follows\nxx\n-- original message -"
@@ -232,7 +232,7 @@ HEADER_TEXTS = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(text=HEADER_TEXTS)
 @example(text="From: a@b.example\n\nTo: c@d.example\n")
 @example(text="From: a@b.example\r\rTo: c@d.example\n\n")
