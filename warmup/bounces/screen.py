@@ -34,10 +34,11 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
     if pattern.flags & (re.IGNORECASE | re.LOCALE) or not isinstance(pattern.pattern, str):
         return None
     try:
-        parsed = _sre.parse(pattern.pattern, pattern.flags)
+        # re._parser is the standard library's own, but private: a Python whose parse tree
+        # differs gets no screen (every pattern searched), never a wrong one.
+        return _need(list(_sre.parse(pattern.pattern, pattern.flags)))
     except Exception:
         return None
-    return _need(list(parsed))
 
 
 def screen(pattern: re.Pattern[str]) -> frozenset[str] | None:
