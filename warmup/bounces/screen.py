@@ -34,8 +34,9 @@ def required_literals(pattern: re.Pattern[str]) -> frozenset[str] | None:
     if pattern.flags & (re.IGNORECASE | re.LOCALE) or not isinstance(pattern.pattern, str):
         return None
     try:
-        # re._parser is the standard library's own, but private: a Python whose parse tree
-        # differs gets no screen (every pattern searched), never a wrong one.
+        # re._parser is the standard library's own, but private: a tree this reading cannot
+        # walk means no screen (the pattern is searched everywhere), not a failed import.
+        # tests/test_bounce_screen.py holds the screens to the patterns on this Python.
         return _need(list(_sre.parse(pattern.pattern, pattern.flags)))
     except Exception:
         return None
