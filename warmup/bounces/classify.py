@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 
 from .reasons import REASON_KIND, Verdict, kind_of
-from .stage import AFTER_DATA, AT_RCPT, LOCAL_DELIVERY, smtp_stage
+from .screen import Screened
+from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
 from .vendors import directory_verdict, masks_filters
 from .wording import read_words
 
@@ -28,9 +29,11 @@ __all__ = [
 ]
 
 
-def _p(block: str) -> re.Pattern[str]:
+def _p(block: str) -> Screened:
     """Compile alternatives written one group per line (lines are joined with "|")."""
-    return re.compile("|".join(ln.strip() for ln in block.strip().splitlines() if ln.strip()))
+    return Screened(
+        re.compile("|".join(ln.strip() for ln in block.strip().splitlines() if ln.strip()))
+    )
 
 
 def _words(text: str) -> list[str]:
@@ -38,8 +41,15 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-_STATUS_RE = re.compile(r"(?<![\d.])(?<![A-Za-z_]-)([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-_REPLY_STATUS_RE = re.compile(r"(?<![\d.])([245]\d\d)[\s-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
+# The look-behind comes after the first digit, not before it: a pattern that starts with a class
+# lets the engine skip to the next 2, 4 or 5 (4x faster on a diagnostic); "(?<!X)[245]" and
+# "[245](?<!X[245])" match the same texts.
+_STATUS_RE = re.compile(
+    r"([245])(?<![\d.][245])(?<![A-Za-z_]-[245])\.(\d{1,3})\.(\d{1,3})(?![\d.])"
+)
+_REPLY_STATUS_RE = re.compile(
+    r"([245](?<![\d.][245])\d\d)[\s-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.])"
+)
 _REPLY_RE = re.compile(
     r"(?:^|said:|<<<|smtp;|\]:|\):|:)\s*([45]\d\d)(?=[\s-]|$)(?![\d.])", re.MULTILINE
 )
@@ -109,11 +119,15 @@ _THROTTLE_STATUS = frozenset(
 )
 _THROTTLE_REPLIES = frozenset(_words("421 450 451 452 454 550 553 554"))
 # Explicit wording about the sender's volume (what a permanent or per-recipient reply needs).
-_VOLUME = re.compile(
-    r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
-    r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc)|\bhl:ic"
+_VOLUME = Screened(
+    re.compile(
+        r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
+        r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc)|\bhl:ic"
+    )
 )
 _GREYLIST = re.compile(r"gr[ae]y-?list")
+_FREQUENT = re.compile(r"frequen|too many")
+_TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)")
 
 
 def extract_status(text: str) -> str:
@@ -185,9 +199,7 @@ def decide(
     if code_class == "2":
         return verdict("delivered", "status.success", "a 2xx code: not a failure")
     if _is_throttle(int(reply) if reply.isdigit() else 0, text, status):
-        if any(w in text for w in ("blocked", "spam", "blacklist")) and not re.search(
-            r"frequen|too many", text
-        ):
+        if any(w in text for w in ("blocked", "spam", "blacklist")) and not _FREQUENT.search(text):
             return verdict("blocked", "throttle.blocked", "volume wording with a block")
         return verdict("toomanyconn", "throttle", "wording or code about our sending volume")
     key = _code_key(status)
@@ -245,7 +257,7 @@ def _unknown_user(
         return "filtered", "stage.after-data", "refused after DATA, not at RCPT: a filter's mask"
     if key is not None and key[0] == 7:
         return "filtered", "status.policy-mask", f"a 5.7.{key[1]} policy status: a filter refused"
-    if stage is None or stage == "RCPT" or AT_RCPT.search(text) or LOCAL_DELIVERY.search(text):
+    if stage is None or stage == "RCPT" or at_rcpt(text) or LOCAL_DELIVERY.search(text):
         return None
     directory = directory_verdict(mta)
     if directory:
@@ -338,7 +350,7 @@ def _is_throttle(code: int, text: str, status: str) -> bool:
     reply = str(code) if code else extract_reply(low)
     if reply[:1] == "2" or status[:1] == "2":
         return False
-    if _NOT_THROTTLE.search(low) and not re.search(r"frequen|too many (?:conn|mess|mail)", low):
+    if _NOT_THROTTLE.search(low) and not _TOO_MANY.search(low):
         return False
     if status in _THROTTLE_STATUS or status.startswith("4.7.5"):
         return True

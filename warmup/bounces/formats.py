@@ -18,11 +18,13 @@ MSGID_RE = re.compile(
     r"^(?:Message-I[Dd]|Message-Id)\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
 )
 
-# Markers that start the returned copy of the original message in text bounces. Bounded runs
-# of blanks and dashes: "^\s*" spans lines and "-+" overlaps "--+...", both quadratic on a
+# Markers that start the returned copy of the original message in text bounces, with the
+# newline before them: a pattern that starts with a literal lets the engine jump from line to
+# line ("^" tries every position); none starts at 0 (the notification comes first). Bounded
+# runs of blanks and dashes: "\s*" spans lines and "-+" overlaps "--+...", both quadratic on a
 # body of blank lines or dashes.
 _RETURNED_RE = re.compile(
-    r"^[ \t]*(?:-{1,80} ?)?(?:"
+    r"\n[ \t]*(?:-{1,80} ?)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
     r"original message (?:follows|headers? follows?)|original message ?-|"
     r"returned mail follows|original mail as follows|"
@@ -36,7 +38,7 @@ _RETURNED_RE = re.compile(
     r"--- the header of the original message is following|"
     r"-{2,80}[ \t]*original message|\[returned message\]|transcript of session follows"
     r")",
-    re.IGNORECASE | re.MULTILINE,
+    re.IGNORECASE,
 )
 # Transcript is part of the diagnostic; only the other markers end the notification.
 _TRANSCRIPT_RE = re.compile(r"transcript of session follows", re.IGNORECASE)
@@ -123,9 +125,12 @@ def header_addresses(msg: Message | None, names: tuple[str, ...]) -> set[str]:
     found: set[str] = set()
     if msg is None:
         return found
-    for name in names:
-        for value in msg.get_all(name, []) or []:
-            found.update(addresses(str(value)))
+    # One pass over the headers (get_all makes one per name, lower-casing every header each time).
+    wanted = {name.lower() for name in names}
+    fetch = msg.policy.header_fetch_parse
+    for name, value in msg.raw_items():
+        if name.lower() in wanted:
+            found.update(addresses(str(fetch(name, value))))
     return found
 
 
@@ -135,6 +140,15 @@ def is_daemon_sender(msg: Message) -> bool:
     return any(d in frm for d in _DAEMON_LOCALS) or "mail delivery" in frm
 
 
+_ML_ERROR_RE = re.compile(r"loop alert|error", re.IGNORECASE)
+_STRONG_BOUNCE_BODY_RE = re.compile(
+    r"qmail-send program|mail delivery software|did not reach the following|"
+    r"delivery to the following recipient|could not be delivered to|"
+    r"transcript of session follows|following address(?:es)? failed",
+    re.IGNORECASE,
+)
+
+
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
     subject = str(msg.get("Subject", ""))[:MAX_HEADER]
@@ -142,20 +156,13 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
         return True
     if _BOUNCE_SUBJECT_RE.search(subject):
         return True
-    if msg.get("X-MLServer") and re.search(r"loop alert|error", subject, re.IGNORECASE):
+    if msg.get("X-MLServer") and _ML_ERROR_RE.search(subject):
         # A mailing-list manager (fml) refusing to distribute the message.
         return True
     if is_daemon_sender(msg) and _BOUNCE_BODY_RE.search(text[:20_000]):
         return True
     head = text[:6000]
-    strong = re.search(
-        r"qmail-send program|mail delivery software|did not reach the following|"
-        r"delivery to the following recipient|could not be delivered to|"
-        r"transcript of session follows|following address(?:es)? failed",
-        head,
-        re.IGNORECASE,
-    )
-    return bool(strong) and not is_autoreply(msg)
+    return bool(_STRONG_BOUNCE_BODY_RE.search(head)) and not is_autoreply(msg)
 
 
 def is_autoreply(msg: Message) -> bool:
@@ -192,11 +199,12 @@ def unsubscribe_request(msg: Message) -> str:
 def split_returned(text: str) -> tuple[str, str]:
     """Split a text bounce into (notification, returned original message)."""
     for m in _RETURNED_RE.finditer(text):
+        start = m.start() + 1  # the line, after its newline
         if _TRANSCRIPT_RE.search(m.group(0)):
             continue
-        if m.start() < 20:
+        if start < 20:
             continue
-        return text[: m.start()], text[m.start() :]
+        return text[:start], text[start:]
     return text, ""
 
 
@@ -290,16 +298,15 @@ def dsn_records(texts: list[str]) -> tuple[dict[str, str], list[dict[str, str]]]
     return per_message, out
 
 
+_INLINE_PART_RE = re.compile(
+    r"^Content-Type:\s*message/(?:delivery-status|rfc822)", re.MULTILINE | re.IGNORECASE
+)
 _BOUNDARY_RE = re.compile(r"^--([^\s-][^\s]{5,200})\s*$", re.MULTILINE)
 
 
 def reparse_inline_mime(msg: Message, body: str) -> Message | None:
     """Re-parse a single-part message whose body is really a multipart (missing MIME headers)."""
-    if not re.search(
-        r"^Content-Type:\s*message/(?:delivery-status|rfc822)",
-        body[:200_000],
-        re.MULTILINE | re.IGNORECASE,
-    ):
+    if not _INLINE_PART_RE.search(body[:200_000]):
         return None
     m = _BOUNDARY_RE.search(body)
     if not m:

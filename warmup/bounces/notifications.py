@@ -73,6 +73,9 @@ def about(notice: SesNotice, mailbox: str) -> bool:
     return mailbox.strip().lower() in notice.senders
 
 
+_WRAP_RE = re.compile(r"\r?\n ?")
+
+
 def ses_notice(text: str) -> SesNotice | None:
     """Decode an Amazon SES (SNS) JSON notification body; None if it is not one."""
     start = text.find("{")
@@ -81,7 +84,7 @@ def ses_notice(text: str) -> SesNotice | None:
     body = text[start : text.rfind("}") + 1]
     data = None
     # Notification bodies are often line-wrapped by mail gateways, even inside JSON strings.
-    for candidate in (body, re.sub(r"\r?\n ?", "", body)):
+    for candidate in (body, _WRAP_RE.sub("", body)):
         try:
             data = json.loads(candidate, strict=False)
             break

@@ -189,6 +189,17 @@ _INLINE_DSN_RE = re.compile(
 
 # DSN fields pasted into the human-readable part ("Technical report:" in Amazon WorkMail).
 _TEXT_DSN_RE = re.compile(r"^(?:Reporting-MTA|Final-Recipient):", re.IGNORECASE | re.MULTILINE)
+_ACTION_RE = re.compile(r"^Action:", re.IGNORECASE | re.MULTILINE)
+# "[^<>]": on a run of "<" each try stops at the next one (linear).
+_HTML_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
+_NBSP_RE = re.compile(r"&nbsp;|&#160;")
+_ANGLE_ID_RE = re.compile(r"<[^<>\s]+>")
+_STATUS_CODE_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+_GENERIC_STATUS_RE = re.compile(r"[245]\.0\.0$")
+_WORD_RE = re.compile(r"[A-Za-z]{3}")
+_TO_RE = re.compile(r"^To:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
+_DATA_STAGE_RE = re.compile(r"(?:in reply to|after) end of data", re.IGNORECASE)
+_END_OF_DATA_RE = re.compile(r"end of data", re.IGNORECASE)
 
 
 class _Parts:
@@ -199,7 +210,10 @@ class _Parts:
         self.dsn: list[str] = []
         self.feedback: list[str] = []
         self.original: Message | None = None
-        self.original_text = ""
+        self._original_text = ""
+        # An attached original is rendered to text only when a format asks for it: the
+        # generator's header folding costs about as much as parsing the whole report.
+        self._unrendered: Message | None = None
         count = 0
         stack: list[Message] = [msg]
         while stack and count < MAX_PARTS:
@@ -221,15 +235,14 @@ class _Parts:
                 self._set_original(part)
             elif ctype in ("text/rfc822-headers", "text/global-headers", "message/rfc822-headers"):
                 if self.original is None:
-                    self.original_text = _decode(part)
-                    self.original = _header_block(self.original_text)
+                    self._original_text = _decode(part)
+                    self.original = _header_block(self._original_text)
             elif ctype.startswith("text/"):
                 text = _decode(part)[:MAX_TEXT]
                 if ctype == "text/html":
-                    # "[^<>]": on a run of "<" each try stops at the next one (linear).
-                    text = re.sub(r"<[^<>]{0,2000}>", " ", text)
-                    text = re.sub(r"&nbsp;|&#160;", " ", text)
-                if part is msg or part.get_filename() is None or not self.texts:
+                    text = _HTML_TAG_RE.sub(" ", text)
+                    text = _NBSP_RE.sub(" ", text)
+                if part is msg or not self.texts or part.get_filename() is None:
                     self.texts.append(text)
 
         if not self.dsn:
@@ -240,9 +253,7 @@ class _Parts:
                     self.dsn.append(m.group(1))
                     continue
                 m = _TEXT_DSN_RE.search(text[:200_000])
-                if m and re.search(
-                    r"^Action:", text[m.start() : 200_000], re.IGNORECASE | re.MULTILINE
-                ):
+                if m and _ACTION_RE.search(text[m.start() : 200_000]):
                     self.dsn.append(text[m.start() : 200_000])
 
     def _set_original(self, part: Message) -> None:
@@ -250,14 +261,30 @@ class _Parts:
             return
         inner = part.get_payload()
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-            self.original = inner[0]
-            self.original_text = _as_text(inner[0])[:200_000]
+            self.original = self._unrendered = inner[0]
         else:
-            self.original_text = _decode(part)
-            self.original = _header_block(self.original_text)
+            self._original_text = _decode(part)
+            self.original = _header_block(self._original_text)
+
+    @property
+    def original_text(self) -> str:
+        """The original message (or its headers) as text, "" if the report carries none."""
+        if self._unrendered is not None:
+            self._original_text = _as_text(self._unrendered)[:200_000]
+            self._unrendered = None
+        return self._original_text
+
+    def has_original_text(self) -> bool:
+        """``bool(self.original_text)``, without rendering an attached message that has headers
+        (its text then has at least those)."""
+        if self._unrendered is not None and len(self._unrendered):
+            return True
+        return bool(self.original_text)
 
 
 def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: str) -> str:
+    """The original's Message-ID: from its headers, the report's fields, else the first
+    Message-ID header in ``returned`` (the returned copy; "": the original's text)."""
     for source in (
         parts.original.get("Message-ID") if parts.original is not None else None,
         fields.get("x-original-message-id"),
@@ -266,12 +293,13 @@ def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: s
         msg.get("Original-Message-ID"),
     ):
         if source:
-            m = re.search(r"<[^<>\s]+>", str(source))
+            m = _ANGLE_ID_RE.search(str(source))
             if m:
                 return m.group(0)
             value = str(source).strip()
             if value and " " not in value:
                 return f"<{value}>"
+    returned = returned or parts.original_text
     if returned:
         return formats.original_message_id(returned)
     return ""
@@ -288,7 +316,7 @@ def _make(
     stage_text: str = "",
     mta: str = "",
 ) -> Bounce:
-    status = status if re.fullmatch(r"[245]\.\d{1,3}\.\d{1,3}", status or "") else ""
+    status = status if _STATUS_CODE_RE.fullmatch(status or "") else ""
     diag = _fold(diagnostic)
     status = status or extract_status(diag)
     reply = reply or extract_reply(diag)
@@ -367,12 +395,12 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     if not recipient and parts.original is not None:
         recipient = next(iter(sorted(formats.header_addresses(parts.original, ("To",)))), "")
     if not recipient and parts.original_text:
-        m = re.search(r"^To:\s*(.+)$", parts.original_text, re.MULTILINE | re.IGNORECASE)
+        m = _TO_RE.search(parts.original_text)
         recipient = _clean_addr(m.group(1)) if m else ""
     text = " ".join(parts.texts)
     feedback_type = fields.get("feedback-type", "abuse")
     diag = feedback_type + (": " + text if text else "")
-    message_id = _message_id(parts, msg, fields, parts.original_text)
+    message_id = _message_id(parts, msg, fields, "")
     return [
         Bounce(
             recipient=recipient,
@@ -395,7 +423,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
     per_message, records = formats.dsn_records(parts.dsn)
     notice = "\n".join(parts.texts)
     notification, returned = formats.split_returned(notice)
-    message_id = _message_id(parts, msg, per_message, returned or parts.original_text)
+    message_id = _message_id(parts, msg, per_message, returned)
     text_blocks: dict[str, str] | None = None
     mta = _signature(msg, per_message.get("reporting-mta", "").split(";")[-1])
     recipients = [_clean_addr(r.get("final-recipient", "")) for r in records]
@@ -421,7 +449,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         if text_blocks is None:
             text_blocks = _text_blocks(msg, notification, {r for r in recipients if r})
         extra = text_blocks.get(recipient, "")
-        if not diag or (not extract_status(diag) and not re.search(r"[A-Za-z]{3}", diag)):
+        if not diag or (not extract_status(diag) and not _WORD_RE.search(diag)):
             diag = extra or diag
         elif extra and len(diag) < 40 and extra not in diag:
             # Some MTAs put only a code in Diagnostic-Code; the human text explains it.
@@ -429,7 +457,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         if not diag and action.startswith("delayed"):
             diag = "delayed"
         reply = extract_reply(diag)
-        if status and status[0] in "45" and re.match(r"[245]\.0\.0$", status):
+        if status and status[0] in "45" and _GENERIC_STATUS_RE.match(status):
             status = extract_status(diag) or status
         key = recipient or f"#{len(out)}"
         if key in seen:
@@ -437,8 +465,8 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         seen.add(key)
         # The human-readable part often says which SMTP stage failed; use it as context.
         context = diag
-        stage = re.search(r"(?:in reply to|after) end of data", extra, re.IGNORECASE)
-        if stage and not re.search(r"end of data", diag, re.IGNORECASE):
+        stage = _DATA_STAGE_RE.search(extra)
+        if stage and not _END_OF_DATA_RE.search(diag):
             context = f"{diag} ({stage.group(0)})"
         if len(records) == 1:
             # A mailbox state the notification states for its only recipient ("The user(s)
@@ -494,8 +522,6 @@ def _parse_ses(items: list[dict[str, str]]) -> list[Bounce]:
 
 def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
     notification, returned = formats.split_returned(body)
-    if not returned and parts.original_text:
-        returned = parts.original_text
     fields: dict[str, str] = {}
     message_id = _message_id(parts, msg, fields, returned)
     exclude = formats.header_addresses(
@@ -513,10 +539,9 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         ),
     )
     original_sender: set[str] = set()
-    if returned:
-        orig = parts.original or _header_block(
-            returned.split("\n", 1)[-1] if returned[:1] in "-[" else returned
-        )
+    if returned or parts.has_original_text():
+        # ``parts.original`` can be falsy (no headers): then its text is what is read.
+        orig = parts.original or _header_block(_skip_marker(returned or parts.original_text))
         original_sender = formats.header_addresses(
             orig, ("From", "Return-Path", "Sender", "Reply-To")
         )
@@ -554,6 +579,14 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
     return out
 
 
+def _skip_marker(returned: str) -> str:
+    """The returned copy's header lines: after the marker line, up to the first blank line (the
+    header parser stops there at the latest; the body would only cost it time)."""
+    text = returned.split("\n", 1)[-1] if returned[:1] in "-[" else returned
+    end = text.find("\n\n")
+    return text if end < 0 else text[: end + 2]
+
+
 def _signature(msg: Message, reporting_mta: str = "") -> str:
     """Who reported the bounce, lower-cased: the Reporting-MTA, the notification's sender
     and mailer (:mod:`warmup.bounces.vendors` reads it)."""
@@ -561,10 +594,15 @@ def _signature(msg: Message, reporting_mta: str = "") -> str:
     return " ".join(" ".join(str(p).split())[:200] for p in parts if p).lower()
 
 
+# A reply or status code: "(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}", the
+# look-behind after the first digit (see classify._STATUS_RE).
+_CODE_RE = re.compile(r"[45](?<![\d.][45])(?:\d\d[ -]|\.\d{1,3}\.\d{1,3})")
+
+
 def _diag_from_text(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     for i, line in enumerate(lines):
-        if re.search(r"(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}", line):
+        if _CODE_RE.search(line):
             return " ".join(lines[i : i + 4])
     return " ".join(lines[:12])
 

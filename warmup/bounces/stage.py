@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["AFTER_DATA", "AT_MAIL", "AT_RCPT", "LOCAL_DELIVERY", "smtp_stage"]
+from .screen import Screened
+
+__all__ = ["AFTER_DATA", "AT_MAIL", "LOCAL_DELIVERY", "at_rcpt", "smtp_stage"]
 
 
 def _p(block: str) -> re.Pattern[str]:
@@ -16,21 +18,30 @@ def _p(block: str) -> re.Pattern[str]:
 
 # The SMTP stage a remote reply answered. Sendmail's bare ">>> DATA" transcript line is not
 # evidence either way: with pipelining, RCPT errors are printed after it.
-AFTER_DATA = re.compile(
-    r"(?:in reply to|after) end of data|in reply to data command|failed after i sent the message"
+AFTER_DATA = Screened(
+    re.compile(
+        r"(?:in reply to|after) end of data|in reply to data command|failed after i sent the message"
+    )
 )
 # RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server, the
 # server answering DATA with "Need RCPT"/"no valid recipients" (every RCPT had failed), a reply
-# in Postfix's RCPT-restriction form ("550 5.1.1 <addr>: ..."), Exchange code 000C05A6.
-AT_RCPT = _p(r"""
+# in Postfix's RCPT-restriction form ("550 5.1.1 <addr>: ..."), Exchange code 000C05A6. The
+# reply form is apart, written to start with its digit (see classify._STATUS_RE): the words
+# are screened by their literals, the reply by the engine's skip to a 4 or 5.
+_AT_RCPT_WORDS = Screened(
+    _p(r"""
     in reply to rcpt to|after rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>\s*<<<
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
-    (?:^|[\s:;])[45]\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?<[^<>\s]+@[^<>\s]+>:
     \(000c05a6\)
 """)
+)
+# "(?:^|[\s:;])[45]\d\d[ -]...": at the start or after a blank, colon or semicolon.
+_AT_RCPT_REPLY = re.compile(
+    r"[45](?<![^\s:;][45])\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?<[^<>\s]+@[^<>\s]+>:"
+)
 # The sender was refused (MAIL FROM): whatever the words, the recipient's address was not judged.
-AT_MAIL = re.compile(r"(?:in reply to|after) mail from|mail from command")
+AT_MAIL = Screened(re.compile(r"(?:in reply to|after) mail from|mail from command"))
 # The reporting host did the final (local) delivery itself: no remote reply to mask a filter.
 LOCAL_DELIVERY = re.compile(r"\bfinal delivery\b")
 
@@ -43,4 +54,9 @@ def smtp_stage(text: str) -> str:
         return "DATA"
     if AT_MAIL.search(low):
         return "MAIL"
-    return "RCPT" if AT_RCPT.search(low) else ""
+    return "RCPT" if at_rcpt(low) else ""
+
+
+def at_rcpt(text: str) -> bool:
+    """Whether ``text`` (folded, lower-cased) states that a reply answered RCPT TO."""
+    return bool(_AT_RCPT_WORDS.search(text) or _AT_RCPT_REPLY.search(text))
