@@ -27,9 +27,12 @@ from warmup.ledger.schema import WALK_MEMO
 
 START = dt.date(2026, 8, 4)  # the last question falls on a Saturday
 DAYS = 30
-CAPPED = WORKING_DAYS_POLICY.replace('name = "working-days"', 'name = "capped"').replace(
-    "domain_cap = 120\n", ""
-) + '\n[recipient_domains]\n"ex1.example" = 4\n'
+CAPPED = (
+    WORKING_DAYS_POLICY.replace('name = "working-days"', 'name = "capped"').replace(
+        "domain_cap = 120\n", ""
+    )
+    + '\n[recipient_domains]\n"ex1.example" = 4\n'
+)
 # address, provider, time zone, policy, cap, start day
 BOXES = [
     ("a@corp.example", "exmail", "Asia/Shanghai", None, None, None),
@@ -90,7 +93,9 @@ def build(ledger: Ledger, rng: random.Random) -> list:
     api.resume(ledger, a.address, instant(START + dt.timedelta(16), 8, a.timezone))
     api.pause(ledger, e.address, "by hand", instant(START + dt.timedelta(DAYS - 2), 7, e.timezone))
     until = instant(START + dt.timedelta(DAYS + 3), 0, h.timezone)
-    ledger.add_event(h, "throttle", instant(START + dt.timedelta(DAYS - 1), 12, "UTC"), "421", until)
+    ledger.add_event(
+        h, "throttle", instant(START + dt.timedelta(DAYS - 1), 12, "UTC"), "421", until
+    )
     return boxes
 
 
@@ -129,7 +134,8 @@ def test_quota_for_all_answers_what_each_mailbox_answers(ledger_url, run):  # no
         old = START + dt.timedelta(days=5 + step)
         target = boxes[step % 3]
         ledger.record(
-            target, bounces=[BounceIn(f"r{step % 3}-{old:%m%d}-0@ex0.example", "hard", at, f"l{step}")]
+            target,
+            bounces=[BounceIn(f"r{step % 3}-{old:%m%d}-0@ex0.example", "hard", at, f"l{step}")],
         )
         if step % 2:
             forget(ledger, boxes[step % 4 :: 3])
