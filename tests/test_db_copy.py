@@ -1,4 +1,6 @@
-"""``warmup db copy``: a solo ledger of 100k sends moves to PostgreSQL and answers the same."""
+"""``warmup db copy``: a solo ledger of 25,000 sends (five of the copy's 5,000-row batches per
+table) moves to PostgreSQL and answers the same. The copy's speed at 100,000 sends is a bench
+figure (bench/RESULTS.md), not something this test needs to pay for."""
 
 from __future__ import annotations
 
@@ -20,8 +22,8 @@ BOXES = [f"box{i}@corp.example" for i in range(5)]
 DAY = dt.date(2026, 11, 16)
 
 
-def build(path: Path, days: int = 100, per_day: int = 200) -> int:
-    """A ledger of ``len(BOXES) * days * per_day`` sends (100k by default), with bounces,
+def build(path: Path, days: int = 25, per_day: int = 200) -> int:
+    """A ledger of ``len(BOXES) * days * per_day`` sends (25,000 by default), with bounces,
     suppressions, pauses and resumes; returns the number of sends.
 
     The sends go in through raw ``executemany`` in the formats the gate's fast path writes (a few
@@ -91,14 +93,14 @@ def quota_json(run, url: str, box: str, when: dt.datetime) -> list[dict]:  # typ
 
 
 @pytest.mark.slow
-def test_copy_100k_sends_to_postgresql(run, tmp_path, pg_url):
+def test_copy_of_25000_sends_to_postgresql_answers_the_same(run, tmp_path, pg_url):
     src = tmp_path / "solo.db"
-    assert build(src) == 100_000
+    assert build(src) == 25_000
     lite = f"sqlite:///{src}"
     res = run("--db", lite, "db", "copy", "--to", pg_url)
     assert res.exit_code == 0, res.output
     assert "verified: row counts and per-table checksums match" in res.output
-    assert any(line.split()[:2] == ["send", "100000"] for line in res.output.splitlines())
+    assert any(line.split()[:2] == ["send", "25000"] for line in res.output.splitlines())
     for when in (at(DAY, 12), at(DAY - dt.timedelta(days=1), 10), at(DAY, 7)):
         for box in BOXES:
             assert quota_json(run, lite, box, when) == quota_json(run, pg_url, box, when)
@@ -133,7 +135,7 @@ def test_copy_100k_sends_to_postgresql(run, tmp_path, pg_url):
     forced = run("--db", lite, "db", "copy", "--to", pg_url, "--force", "--json")
     assert forced.exit_code == 0, forced.output
     tables = {t["table"]: t["rows"] for t in json.loads(forced.output)["tables"]}
-    assert tables["send"] == 100_000 and tables["mailbox"] == len(BOXES)
+    assert tables["send"] == 25_000 and tables["mailbox"] == len(BOXES)
 
 
 def test_copy_between_sqlite_files_is_exact(run, tmp_path):
