@@ -13,24 +13,28 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import ledger_digest
 
 BASH = shutil.which("bash")
 
 
-def _offers(words: list[str], env: dict[str, str]) -> list[str]:
-    """What bash's TAB offers after ``words`` (the last one is being typed)."""
+def _bash_offers(queries: list[list[str]], env: dict[str, str]) -> list[list[str]]:
+    """What bash's TAB offers after each of ``queries`` (the last word is being typed): the
+    script ``warmup completion bash`` prints, sourced once into one real bash."""
     script = (
         'eval "$(warmup completion bash)"\n'
-        'COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1))\n'
-        "_warmup_completion warmup\n"
-        'printf "%s\\n" "${COMPREPLY[@]}"\n'
+        'for q in "$@"; do\n'
+        '  read -ra COMP_WORDS <<< "$q"; COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMPREPLY=()\n'
+        "  _warmup_completion warmup\n"
+        '  printf "%s\\n" "${COMPREPLY[@]}" "--"\n'
+        "done\n"
     )
     bindir = str(Path(sys.executable).parent)
     assert BASH is not None
     res = subprocess.run(
-        [BASH, "-c", script, "bash", *words],
+        [BASH, "-c", script, "bash", *(" ".join(words) for words in queries)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -38,7 +42,30 @@ def _offers(words: list[str], env: dict[str, str]) -> list[str]:
         check=False,
     )
     assert res.returncode == 0, res.stderr
-    return [line for line in res.stdout.splitlines() if line]
+    answers = [[w for w in part.split("\n") if w] for part in res.stdout.split("--\n")]
+    assert answers[-1] == [] and len(answers) == len(queries) + 1, res.stdout
+    return answers[:-1]
+
+
+def _offers(words: list[str], env: dict[str, str]) -> list[str]:
+    """What the completion bash calls answers after ``words``, asked in-process: the same click
+    machinery the script reaches through ``_WARMUP_COMPLETE=bash_complete``, without starting
+    two interpreters per question (the bash test below goes through the real shell)."""
+    from warmup.cli import cli
+
+    res = CliRunner().invoke(
+        cli,
+        [],
+        prog_name="warmup",
+        env={
+            **env,
+            "_WARMUP_COMPLETE": "bash_complete",
+            "COMP_WORDS": " ".join(words),
+            "COMP_CWORD": str(len(words) - 1),
+        },
+    )
+    assert res.exit_code == 0, res.output
+    return [line.split(",", 1)[1] for line in res.output.splitlines() if line]
 
 
 @pytest.mark.skipif(BASH is None, reason="bash is not installed")
@@ -46,15 +73,24 @@ def test_bash_completes_mailbox_addresses_from_the_ledger(run, ledger_path):
     for address in ("sales@corp.example", "sam@corp.example", "ops@corp.example"):
         assert run("mailbox", "add", address, "--provider", "exmail").exit_code == 0
     env = {"WARMUP_DB": str(ledger_path)}
-    assert sorted(_offers(["warmup", "quota", "sa"], env)) == [
-        "sales@corp.example",
-        "sam@corp.example",
-    ]
+    sa, provider = _bash_offers(
+        [
+            ["warmup", "quota", "sa"],
+            ["warmup", "mailbox", "add", "x@y.example", "--provider", "ne"],
+        ],
+        env,
+    )
+    assert sorted(sa) == ["sales@corp.example", "sam@corp.example"]
+    assert provider == ["netease"]
+    assert _offers(["warmup", "quota", "sa"], env) == sa  # in-process: what bash was given
+
+
+def test_completion_offers_mailboxes_pools_policies_and_commands(run, ledger_path):
+    for address in ("sales@corp.example", "sam@corp.example", "ops@corp.example"):
+        assert run("mailbox", "add", address, "--provider", "exmail").exit_code == 0
+    env = {"WARMUP_DB": str(ledger_path)}
     assert _offers(["warmup", "quota", "sal"], env) == ["sales@corp.example"]
     assert _offers(["warmup", "mailbox", "show", "o"], env) == ["ops@corp.example"]
-    assert _offers(["warmup", "mailbox", "add", "x@y.example", "--provider", "ne"], env) == [
-        "netease"
-    ]
     assert "exmail" in _offers(
         ["warmup", "mailbox", "set", "ops@corp.example", "--policy", "e"], env
     )
@@ -66,7 +102,6 @@ def test_bash_completes_mailbox_addresses_from_the_ledger(run, ledger_path):
     assert _offers(["warmup", "queue", "add", "--pool", "o"], env) == ["ops-team", "outreach"]
 
 
-@pytest.mark.skipif(BASH is None, reason="bash is not installed")
 def test_completion_never_creates_a_ledger(tmp_path):
     missing = tmp_path / "nowhere" / "ledger.db"
     assert _offers(["warmup", "quota", "s"], {"WARMUP_DB": str(missing)}) == []
