@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,6 +72,16 @@ def property_specs() -> dict:
     specs = {name: load_policy(name) for name in ("default", "gentle", "exmail")}
     specs["working-days"] = parse_policy(tomllib.loads(WORKING_DAYS_POLICY), "working-days")
     return specs
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Byte-compile warmup once before the run when Python is told not to write bytecode
+    (PYTHONDONTWRITEBYTECODE, set on some machines): otherwise each of the suite's hundreds of
+    ``python -m warmup`` processes compiles warmup's source again (~0.1-0.3 s of CPU each)."""
+    if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
+        import compileall
+
+        compileall.compile_dir(str(Path(__file__).parents[1] / "warmup"), quiet=1)
 
 
 @pytest.fixture(autouse=True)

@@ -139,7 +139,7 @@ def line(ax, gid: str):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n", [1, 5, 12])
+@pytest.mark.parametrize("n", [1, 12])  # one mailbox, and the most a figure takes
 def test_mailboxes_are_rows_of_small_multiples_on_one_time_axis(n):
     fig = reports.figure(frame_of(*(mailbox_rows(box(i)) for i in range(n))))
     axes = fig.get_axes()
