@@ -84,6 +84,12 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(str(Path(__file__).parents[1] / "warmup"), quiet=1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (stable otherwise): with several workers (``-n``), the long ones start
+    at once instead of becoming the run's tail while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "ledger.db"
