@@ -13,6 +13,7 @@ Goal: median ratio <= 1.25.
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -21,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-GOAL = 1.25
+GOAL = 1.25  # issue #2
+GOAL_15 = 1.15  # issue #15
 BOX = "sales@corp.example"
 
 
@@ -69,6 +71,9 @@ def main() -> int:
     if not os.access(script, os.X_OK):
         print(f"no warmup console script next to {python}; pip install -e . first", file=sys.stderr)
         return 2
+    # Bytecode as an installed package has it: where PYTHONDONTWRITEBYTECODE is set (this
+    # machine), every start would otherwise compile warmup's source again (~0.1-0.3 s).
+    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "warmup"), quiet=1)
     with tempfile.TemporaryDirectory(prefix="warmup-bench-") as tmp:
         ledger = Path(tmp) / "ledger.db"
         seed(ledger)
@@ -96,8 +101,8 @@ def main() -> int:
         f"min {min(base_t) * 1000:7.1f} ms"
     )
     print(
-        f"ratio of medians: {ratio:.2f}  (goal <= {GOAL})  "
-        f"{'OK' if ratio <= GOAL else 'ABOVE GOAL'}"
+        f"ratio of medians: {ratio:.2f}  (goal: #2 <= {GOAL}, #15 <= {GOAL_15})  "
+        f"{'OK' if ratio <= GOAL_15 else 'OK for #2' if ratio <= GOAL else 'ABOVE GOAL'}"
     )
     return 0
 
