@@ -220,6 +220,8 @@ def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
     assert lines[0].split() == ["STEP", "TARGET", "STATUS", "MS", "DETAIL"]
     tls_smtp = next(line for line in lines if line.startswith("tls") and "SMTP" in line)
     assert "WARN" in tls_smtp and "plaintext" in tls_smtp
+    login = next(line for line in lines if line.startswith("smtp-auth"))
+    assert "EHLO ok, AUTH LOGIN PLAIN XOAUTH2: login accepted" in login  # single-spaced
     assert lines[-1] == f"{BOX}: all checks passed, 1 warning."
     assert s.messages == []  # doctor never sends mail
 

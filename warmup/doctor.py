@@ -466,7 +466,8 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
             if svc.security == "starttls":
                 smtp.starttls(context=ctx)
                 smtp.ehlo()
-            mechanisms = (smtp.esmtp_features.get("auth") or "").upper()
+            # smtplib keeps the AUTH line with a leading space (" LOGIN PLAIN"): single-spaced
+            mechanisms = " ".join((smtp.esmtp_features.get("auth") or "").upper().split())
             if not smtp.has_extn("auth"):
                 if svc.security == "none":
                     return "warning: EHLO ok; the server asks for no AUTH (an open local relay?)"
