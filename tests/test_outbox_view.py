@@ -4,6 +4,7 @@ pseudo-terminal; without one (or with NO_COLOR, TERM=dumb, --no-view), the plain
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import pty
 import select
@@ -227,3 +228,32 @@ def test_sigterm_ends_the_views_wait_at_once(tmp_path):
     assert proc.returncode == 0, err
     assert waited < 45  # not the minute (POLL) the worker would otherwise wait
     assert out.decode().replace("\r\n", "\n").endswith("Stopped.\n")
+
+
+def test_the_view_of_one_pool_shows_only_that_pools_campaigns(run):
+    ledger = open_ledger()
+    now = api.now_utc()
+    for box, pool in (("a@corp.example", "P"), ("b@corp.example", "Q")):
+        api.add_mailbox(ledger, box, "exmail")
+        ledger.add_pool(pool, [box], None, now)
+    outbox = Outbox(ledger)
+    for pool, campaign, n in (("P", "p-camp", 2), ("Q", "q-camp", 3)):
+        for i in range(n):
+            msg = EmailMessage()
+            msg["To"] = f"{campaign}-{i}@example.com"
+            msg["Subject"] = "hi"
+            msg.set_content("hello")
+            assert outbox.add(msg, pool=pool, campaign=campaign, now=now) is not None
+    only_p = snapshot(ledger, now, pool="P")
+    assert [(c["campaign"], c["queued"]) for c in only_p["campaigns"]] == [("p-camp", 2)]
+    assert [m["mailbox"] for m in only_p["mailboxes"]] == ["a@corp.example"]
+    every = snapshot(ledger, now)
+    assert [(c["campaign"], c["queued"]) for c in every["campaigns"]] == [
+        ("p-camp", 2),
+        ("q-camp", 3),
+    ]
+    res = run("queue", "status", "--pool", "Q", "--json")  # the same filter on the command line
+    assert res.exit_code == 0, res.output
+    assert [c["campaign"] for c in json.loads(res.output)["campaigns"]] == ["q-camp"]
+    missing = run("queue", "status", "--pool", "nope")
+    assert missing.exit_code == 78 and "nope" in missing.output

@@ -287,19 +287,26 @@ def retry(ledger: Ledger, message_id: int, expires: str) -> None:
 
 
 @queue.command("status")
+@click.option(
+    "--pool",
+    metavar="NAME",
+    shell_complete=complete_pool,
+    help="Only the messages queued to this pool.",
+)
 @json_option
 @pass_ledger
-def status(ledger: Ledger, json_: bool) -> None:
+def status(ledger: Ledger, pool: str | None, json_: bool) -> None:
     """Per campaign and sending mailbox: sent, queued, failed, and the finish date the plan
     gives at the current ramp; sends through a pool's overflow channel apart.
 
     \b
     Example:
         warmup queue status --json
+        warmup queue status --pool outreach
     """
     from warmup.outbox.status import status as compute
 
-    data = compute(ledger)
+    data = compute(ledger, pool=pool)
     if json_:
         print_json(data)
         return

@@ -22,22 +22,28 @@ WAITING = ("queued", "sending")
 FAILED = ("bounced", "expired")
 
 
-def status(ledger: Ledger, at: dt.datetime | None = None) -> dict[str, Any]:
+def status(
+    ledger: Ledger, at: dt.datetime | None = None, pool: str | None = None
+) -> dict[str, Any]:
     """``{"campaigns": [...], "mailboxes": [...], "overflow": [...], "targets": [...]}`` (see
     the module docstring); states counted in messages, ``recipients`` in envelope recipients.
     A campaign's ``sent`` counts every channel, ``sent_overflow`` the overflow channels' share;
-    ``overflow`` gives each pool's overflow channel's sends (``mailboxes``: the members')."""
+    ``overflow`` gives each pool's overflow channel's sends (``mailboxes``: the members').
+    ``pool``: only the messages queued to that pool (as ``warmup run --pool`` sends)."""
     from warmup import api
 
     at = at or now_utc()
     names = ledger.mailbox_names()
     pools = {p.id: p for p in ledger.pools()}
+    only = ledger.pool(pool).id if pool is not None else None
     campaigns: dict[str | None, Counter[str]] = {}
     senders: dict[int, Counter[str]] = {}
     overflow: dict[int, Counter[str]] = {}
     waiting: Counter[tuple[str, int]] = Counter()
     targets_of: dict[str | None, set[tuple[str, int]]] = {}
     for row in ledger.outbox_counts():
+        if only is not None and row["pool_id"] != only:
+            continue
         state, n = row["state"], int(row["messages"])
         campaigns.setdefault(row["campaign"], Counter())[state] += n
         if row["sent_by"] is not None and state not in WAITING:

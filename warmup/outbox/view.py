@@ -88,7 +88,7 @@ def snapshot(
             "failed": c["failed"],
             "finish": c["finish"],
         }
-        for c in status(ledger, now)["campaigns"]
+        for c in status(ledger, now, pool)["campaigns"]
     ]
     return {
         "at": now,
