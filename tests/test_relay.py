@@ -753,3 +753,40 @@ def test_paths_with_parameters_comments_or_quotes_get_their_usual_replies(relay,
     assert code == 250
     [got] = smtp_ssl.messages
     assert list(got.rcpt_tos) == ["lead@example.com"]
+
+
+@pytest.mark.slow
+def test_the_gate_runs_on_the_sessions_thread_and_a_held_reply_blocks_no_one(relay, smtp_ssl):
+    """No thread hand-off on a message's path: the relay adds one thread, aiosmtpd's, which
+    reserves, delivers and settles; a reply held for the next paced slot holds no other session."""
+    import smtplib
+    import threading
+    import time
+
+    before = threading.active_count()
+    server = relay(daily=5, interval="2s", wait=True, max_hold=10.0)
+    assert threading.active_count() == before + 1
+    held: dict[str, float] = {}
+
+    def second_message() -> None:
+        with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+            s.login(server.user, server.password)
+            s.sendmail(BOX, ["lead@example.com"], b"Subject: 1\r\n\r\nhi\r\n")
+            held["done"] = time.monotonic()
+
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        s.sendmail(BOX, ["lead@example.com"], b"Subject: 0\r\n\r\nhi\r\n")
+        first = time.monotonic()
+        sender = threading.Thread(target=second_message)
+        sender.start()
+        waits = []  # our commands' replies while the other session's reply is held
+        while sender.is_alive():
+            start = time.monotonic()
+            assert s.noop()[0] == 250
+            waits.append(time.monotonic() - start)
+        assert threading.active_count() == before + 1  # the relay's thread: no worker added
+        sender.join()
+    assert held["done"] - first > 1.0  # paced 2 s after the first message
+    assert len(waits) > 10 and max(waits) < 1.0, waits
+    assert len(smtp_ssl.messages) == 2
