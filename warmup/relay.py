@@ -14,8 +14,8 @@ at ``RCPT`` (550 5.1.1, that recipient only), before they cost quota (invariant 
 At the end of ``DATA`` the message is gated: a reservation for every accepted recipient, the
 upstream delivery, the settlement — all on the event loop's thread, which runs one callback at a
 time: messages are serialised, the ledger and the one upstream :class:`warmup.smtp.Session` are
-only ever used by that thread, and no thread hand-off sits on a message's path (each cost more
-than the ledger's work on a loaded machine). Other sessions' commands wait meanwhile, as their
+only ever used by that thread, and no thread hand-off sits on a message's path (on a loaded
+machine each cost as much as a reservation). Other sessions' commands wait meanwhile, as their
 messages would wait for the one upstream session anyway. The reply to the client is the gate's
 answer: 250 when at least one recipient was accepted upstream, 451 when the plan says later, the
 upstream code when it refused.
