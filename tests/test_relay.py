@@ -680,3 +680,113 @@ def test_stale_shim_folders_of_killed_runs_are_removed(box, tmp_path, monkeypatc
     assert own.parent == tmp and not own.exists()  # its own, removed on the way out
     assert not killed.exists() and not dead.exists()
     assert live.is_dir() and legacy.is_dir() and other.exists()
+
+
+# -- the relay's own SMTP reading, and one thread for the sessions and the gate -----------------
+
+ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+
+
+def _path_arg():
+    """MAIL/RCPT arguments: mostly plain ``<local@domain> PARAMS``, with the forms around it
+    (quoted or over-long local parts, comments, no brackets, blanks, 8-bit) mixed in."""
+    from hypothesis import strategies as st
+
+    atom = st.text(ATEXT, min_size=1, max_size=70)
+    dotted = st.lists(atom, min_size=1, max_size=3).map(".".join)
+    odd = st.sampled_from(['"a b"', "a..b", ".a", "ü", "(c)", " ", "", "@", "<", ">", "\t"])
+    part = st.one_of(dotted, dotted, odd, st.tuples(dotted, odd, dotted).map("".join))
+    params = st.sampled_from(["", " SIZE=100", "  BODY=8BITMIME", " (c) SIZE=1", "x", " ", "\t"])
+    form = st.sampled_from(["<{}@{}>{}", "{}@{}{}", "<{}@{} >{}", "< {}@{}>{}"])
+    return st.tuples(form, part, part, params).map(lambda t: t[0].format(*t[1:]))
+
+
+@pytest.mark.slow
+def test_paths_are_read_as_aiosmtpd_reads_them():
+    """The relay's quick reading of ``<local@domain>`` gives aiosmtpd's own answer for every
+    argument, plain or not (the others are still read by aiosmtpd's parser)."""
+    from aiosmtpd.smtp import SMTP
+    from hypothesis import given, settings
+
+    from warmup.relay import _Session
+
+    def reader(limit: int):
+        session = _Session.__new__(_Session)  # _getaddr reads only the local-part limit
+        session.local_part_limit = limit
+        return session
+
+    checked = []
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(arg=_path_arg())
+    def agrees(arg: str) -> None:
+        for limit in (0, 64):
+            session = reader(limit)
+            assert session._getaddr(arg) == SMTP._getaddr(session, arg), (arg, limit)
+        checked.append(arg)
+
+    agrees()
+    for arg in ("<a@corp.example>", "<A.b@Corp.Example> SIZE=10", f"<{'x' * 65}@e.com>", ""):
+        for limit in (0, 64):
+            session = reader(limit)
+            assert session._getaddr(arg) == SMTP._getaddr(session, arg), (arg, limit)
+    assert len(checked) > 100
+
+
+def test_paths_with_parameters_comments_or_quotes_get_their_usual_replies(relay, smtp_ssl):
+    import smtplib
+
+    server = relay()
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        s.ehlo()
+        assert s.docmd("MAIL", "FROM:<A@Corp.Example> SIZE=100")[0] == 250
+        assert s.docmd("RCPT", "TO:<lead@example.com>")[0] == 250
+        assert s.docmd("RCPT", "TO:<lead2@example.com> (a comment)")[0] == 250
+        assert s.docmd("RCPT", 'TO:<"two words"@example.com>')[0] == 501  # not name@domain.tld
+        assert s.docmd("RCPT", "TO:<lead3@example.com> BOGUS=1")[0] == 555
+        assert s.docmd("RSET")[0] == 250
+        assert s.docmd("MAIL", "FROM:<other@corp.example>")[0] == 553  # only as the mailbox
+        assert s.docmd("MAIL", "FROM:a@corp.example")[0] == 250  # no brackets: aiosmtpd's parser
+        s.rcpt("lead@example.com")
+        code, _ = s.data(b"Subject: hi\r\n\r\nhello\r\n")
+    assert code == 250
+    [got] = smtp_ssl.messages
+    assert list(got.rcpt_tos) == ["lead@example.com"]
+
+
+@pytest.mark.slow
+def test_the_gate_runs_on_the_sessions_thread_and_a_held_reply_blocks_no_one(relay, smtp_ssl):
+    """No thread hand-off on a message's path: the relay adds one thread, aiosmtpd's, which
+    reserves, delivers and settles; a reply held for the next paced slot holds no other session."""
+    import smtplib
+    import threading
+    import time
+
+    before = threading.active_count()
+    server = relay(daily=5, interval="2s", wait=True, max_hold=10.0)
+    assert threading.active_count() == before + 1
+    held: dict[str, float] = {}
+
+    def second_message() -> None:
+        with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+            s.login(server.user, server.password)
+            s.sendmail(BOX, ["lead@example.com"], b"Subject: 1\r\n\r\nhi\r\n")
+            held["done"] = time.monotonic()
+
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        s.sendmail(BOX, ["lead@example.com"], b"Subject: 0\r\n\r\nhi\r\n")
+        first = time.monotonic()
+        sender = threading.Thread(target=second_message)
+        sender.start()
+        waits = []  # our commands' replies while the other session's reply is held
+        while sender.is_alive():
+            start = time.monotonic()
+            assert s.noop()[0] == 250
+            waits.append(time.monotonic() - start)
+        assert threading.active_count() == before + 1  # the relay's thread: no worker added
+        sender.join()
+    assert held["done"] - first > 1.0  # paced 2 s after the first message
+    assert len(waits) > 10 and max(waits) < 1.0, waits
+    assert len(smtp_ssl.messages) == 2

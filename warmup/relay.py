@@ -12,10 +12,13 @@ for the gated mailbox and a header ``From`` only naming it. Suppressed recipient
 at ``RCPT`` (550 5.1.1, that recipient only), before they cost quota (invariant 7).
 
 At the end of ``DATA`` the message is gated: a reservation for every accepted recipient, the
-upstream delivery, the settlement — all in one worker thread, so messages are serialised and the
-one upstream :class:`warmup.smtp.Session` is only ever used by that thread. The reply to the
-client is the gate's answer: 250 when at least one recipient was accepted upstream, 451 when the
-plan says later, the upstream code when it refused.
+upstream delivery, the settlement — all on the event loop's thread, which runs one callback at a
+time: messages are serialised, the ledger and the one upstream :class:`warmup.smtp.Session` are
+only ever used by that thread, and no thread hand-off sits on a message's path (on a loaded
+machine each cost as much as a reservation). Other sessions' commands wait meanwhile, as their
+messages would wait for the one upstream session anyway. The reply to the client is the gate's
+answer: 250 when at least one recipient was accepted upstream, 451 when the plan says later, the
+upstream code when it refused.
 
 Waiting (``wait=True``, the default of ``warmup send``): when the next slot is paced to later
 today, the relay holds its reply to the end of DATA and sends nothing until then. SMTP has no
@@ -38,8 +41,7 @@ import re
 import secrets
 import socket
 import warnings
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +60,10 @@ LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
 IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
 SECRET_VARS = ("WARMUP_PASSWORD", "WARMUP_PASSWORD_COMMAND", credentials.HANDOVER_VAR)
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+# ``<local@domain>`` with dot-atom parts, then nothing or blank-separated parameters that do not
+# open with a comment: what scripts send, and what the stdlib parser reads back unchanged.
+_PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*)>(?:[ \t]+([^\s(].*))?")
 _NOISE = ("auth_require_tls == False", "login_data is deprecated")
 log = logging.getLogger("warmup.relay")
 # aiosmtpd warns on every connection that AUTH without TLS is unsafe (on a loopback socket there
@@ -233,9 +239,6 @@ class Relay:
         self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
         self.port = 0
         self.tally = Tally()
-        # One worker: messages are gated one at a time and the upstream session is never
-        # shared between threads.
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="warmup-relay")
         self._controller: _Controller | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -248,10 +251,9 @@ class Relay:
     def stop(self) -> None:
         """Stop listening, let an upstream delivery in progress settle, close the session."""
         if self._controller is not None:
-            self._controller.stop()
+            self._controller.stop()  # waits for the loop's thread: the session is ours now
             self._controller = None
-        self._worker.submit(self._close_session).result()
-        self._worker.shutdown(wait=True)
+        self._close_session()
 
     def _close_session(self) -> None:
         self.gate.disconnect()
@@ -330,7 +332,7 @@ class Relay:
         limit, who = self.recipient_limit()
         if limit and len(envelope.rcpt_tos) >= limit:
             return f"452 4.5.3 too many recipients: {_ascii(who)} allows {limit} per message"
-        bad = await self._in_worker(self._suppressed, [rcpt])
+        bad = self._suppressed([rcpt])
         if bad:
             self.tally.suppressed += 1
             return reply_line(550, f"5.1.1 <{rcpt}> is suppressed ({bad[rcpt]}): not sent")
@@ -358,9 +360,7 @@ class Relay:
         held = 0.0
         while True:
             try:
-                done: Delivery = await self._in_worker(
-                    self._deliver, list(envelope.rcpt_tos), message_id, data
-                )
+                done = self._deliver(list(envelope.rcpt_tos), message_id, data)
             except NotAllowed as exc:
                 delay = self._hold_for(exc, held)
                 if delay is None:
@@ -384,10 +384,7 @@ class Relay:
             return f"451 4.7.1 paced: next send at {when}"
         return reply_line(451, f"4.7.1 {exc}")
 
-    async def _in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
-
-    # -- gating and delivery (worker thread) ----------------------------------------------
+    # -- gating and delivery (event loop thread, blocking it) ------------------------------
     def _deliver(self, rcpts: list[str], message_id: str, data: bytes) -> Delivery:
         """:meth:`Gate.send` (reserve, send upstream, settle) and the client's reply for what
         happened. Raises :class:`NotAllowed` for the caller to hold or refuse."""
@@ -538,6 +535,17 @@ class _Session(SMTP):
         self.relay.sessions -= 1
         self._counted = False
         super().connection_lost(error)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # aiosmtpd reads every MAIL/RCPT path with the stdlib's RFC 5322 header parser, the
+        # costliest step of a relayed message's commands; the plain form gets a strict regex.
+        m = _PLAIN_PATH.fullmatch(arg) if arg else None
+        if m is None:
+            return super()._getaddr(arg)
+        address = m.group(1)
+        if self.local_part_limit and address.rindex("@") > self.local_part_limit:
+            return None, None
+        return address, m.group(2) or ""
 
     @property
     def _authenticated(self) -> bool:

@@ -117,7 +117,7 @@ class QueueRelay(Relay):
         except DataError as exc:
             return reply_line(550, f"5.7.1 {exc}")
         try:
-            queued = await self._in_worker(self._queue, raw, list(envelope.rcpt_tos))
+            queued = self._queue(raw, list(envelope.rcpt_tos))
         except DataError as exc:  # e.g. its Message-ID is queued already
             return reply_line(550, f"5.6.0 {exc}")
         except (WarmupError, OSError) as exc:  # the ledger unavailable: later
