@@ -196,6 +196,13 @@ def test_any_member_or_no_from_is_queued_with_the_envelope(queue_relay):
     assert server.queued == [r.id for r in rows]
 
 
+def test_bulk_queues_every_message_as_bulk(queue_relay):
+    plain, bulk = queue_relay(campaign="plain"), queue_relay(campaign="news", bulk=True)
+    for server in (plain, bulk):
+        assert submit(server, b"Subject: x\r\n\r\nhi\r\n")[0] == 250
+    assert {r.campaign: r.bulk for r in queued()} == {"plain": False, "news": True}
+
+
 def test_the_reply_names_the_outbox_id(queue_relay):
     server = queue_relay()
     with smtplib.SMTP(server.host, server.port, timeout=30) as s:
@@ -240,6 +247,7 @@ def test_a_single_mailbox_queues_only_as_itself(queue_relay):
         ["--pool", "P", "--queue", "--refuse", "--", "true"],
         ["--pool", "P", "--queue", "--wait", "--", "true"],
         ["--pool", "P", "--", "true"],  # --pool without --queue
+        [A, "--bulk", "--", "true"],  # --bulk without --queue
         ["--pool", "P", "--queue"],  # no command
     ],
 )
@@ -263,3 +271,21 @@ def test_an_unknown_pool_or_a_bad_campaign_is_refused_before_the_command_runs(
     assert res.exit_code != 0 and "nope" in res.stderr and not marker.exists()
     res = run("send", "--pool", "P", "--queue", "--campaign", "a b", "--", "touch", str(marker))
     assert res.exit_code == 65 and "--campaign" in res.stderr and not marker.exists()
+
+
+ONE_MESSAGE = (
+    "import os, smtplib; e = os.environ\n"
+    "with smtplib.SMTP(e['WARMUP_SMTP_HOST'], int(e['WARMUP_SMTP_PORT']), timeout=60) as s:\n"
+    "    s.login(e['WARMUP_SMTP_USER'], e['WARMUP_SMTP_PASSWORD'])\n"
+    "    s.sendmail(e['WARMUP_MAILBOX'], ['lead@example.com'], b'Subject: x\\r\\n\\r\\nhi\\r\\n')\n"
+)
+
+
+def test_send_queue_bulk_queues_the_scripts_messages_as_bulk(sink, ssl_cert_env, tmp_path):
+    pool_of(sink.port, tmp_path, n=2)
+    res = warmup(
+        "send", "--pool", "P", "--queue", "--bulk", "--campaign", "news", "--",
+        sys.executable, "-c", ONE_MESSAGE,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert [(r.campaign, r.bulk) for r in queued()] == [("news", True)]

@@ -79,6 +79,12 @@ class _SendCommand(click.Command):
     help="With --queue: send from the pool's members.",
 )
 @click.option("--campaign", metavar="NAME", help="With --queue: the messages' campaign.")
+@click.option(
+    "--bulk",
+    is_flag=True,
+    help="With --queue: bulk messages; once the members' quota is used they go through the "
+    "pool's overflow channel.",
+)
 @click.option("--dry-run", is_flag=True, help="Check the gate only: no reservation, no SMTP.")
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="SMTP timeout in seconds."
@@ -100,6 +106,7 @@ def send(
     queue: bool,
     pool: str | None,
     campaign: str | None,
+    bulk: bool,
     dry_run: bool,
     timeout: float,
     password_command: str | None,
@@ -129,8 +136,8 @@ def send(
             "with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
             "command's own messages are gated"
         )
-    if queue or pool or campaign:
-        return _queue(ledger, address, pool, campaign, queue, command, wait or refuse)
+    if queue or pool or campaign or bulk:
+        return _queue(ledger, address, pool, campaign, bulk, queue, command, wait or refuse)
     if address is None:
         raise UsageError("give the mailbox ADDRESS (or --pool NAME with --queue)")
     if command:
@@ -160,14 +167,15 @@ def _queue(
     address: str | None,
     pool: str | None,
     campaign: str | None,
+    bulk: bool,
     queue: bool,
     command: tuple[str, ...],
     pacing_flag: bool,
 ) -> int:
-    """``warmup send (ADDRESS | --pool NAME) --queue -- COMMAND``."""
+    """``warmup send (ADDRESS | --pool NAME) --queue [--bulk] -- COMMAND``."""
     if not queue:
         raise UsageError(
-            "--pool and --campaign go with --queue (warmup send --pool NAME --queue -- CMD)"
+            "--pool, --campaign and --bulk go with --queue (warmup send --pool NAME --queue -- CMD)"
         )
     if not command:
         raise UsageError(
@@ -182,7 +190,7 @@ def _queue(
     from warmup.wrap import run_relay, shed_password
 
     shed_password(on_exec=ledger.close)  # nothing goes upstream, but the command must not read it
-    relay = QueueRelay(ledger, mailbox=address, pool=pool, campaign=campaign)
+    relay = QueueRelay(ledger, mailbox=address, pool=pool, campaign=campaign, bulk=bulk)
     return run_relay(relay, list(command))
 
 

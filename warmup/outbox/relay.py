@@ -38,7 +38,8 @@ from warmup.words import plural
 
 class QueueRelay(Relay):
     """A loopback relay that queues instead of sending; :meth:`start`, :meth:`child_env`,
-    :meth:`stop` as :class:`warmup.relay.Relay`. Give exactly one of ``mailbox`` and ``pool``."""
+    :meth:`stop` as :class:`warmup.relay.Relay`. Give exactly one of ``mailbox`` and ``pool``;
+    ``bulk`` queues every message as bulk (:meth:`warmup.Outbox.add`)."""
 
     def __init__(
         self,
@@ -47,6 +48,7 @@ class QueueRelay(Relay):
         mailbox: str | None = None,
         pool: str | None = None,
         campaign: str | None = None,
+        bulk: bool = False,
         host: str = "127.0.0.1",
         data_size_limit: int = DATA_SIZE_LIMIT,
         max_sessions: int = MAX_SESSIONS,
@@ -61,6 +63,7 @@ class QueueRelay(Relay):
         self.mailbox = members[0].address if mailbox is not None else None
         self.pool = pool
         self.campaign = campaign
+        self.bulk = bulk
         self.members = [m.address for m in members]
         # A pool's scripts log in and write From as its first member, or any member.
         self._listen(
@@ -136,6 +139,7 @@ class QueueRelay(Relay):
             campaign=self.campaign,
             expires=DEFAULT_EXPIRY,
             recipients=rcpts,
+            bulk=self.bulk,
         )
 
     def summary(self) -> str:
