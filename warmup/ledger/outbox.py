@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -298,9 +299,13 @@ class OutboxStore:
         now: dt.datetime,
         pool_id: int | None = None,
         due: dt.datetime | None = None,
+        settle: Settle | None = None,
     ) -> OutboxRow | None:
         """Take the first queued message (of ``pool_id``) due by ``due`` (default ``now``) for
-        ``worker``: ``sending``, stamped with the worker and ``now``; None when none is due."""
+        ``worker``: ``sending``, stamped with the worker and ``now``; None when none is due.
+        ``settle``: the outcome of ``worker``'s previous message (:meth:`settle_message`),
+        written in the same transaction (one commit a message fewer; kept whether or not a
+        message is claimed)."""
         ready = sa.and_(
             OUTBOX.c.state == "queued",
             OUTBOX.c.next_attempt_at <= utc(due or now),
@@ -324,6 +329,8 @@ class OutboxStore:
             .returning(*_ROW, OUTBOX.c.data)
         )
         with self.write() as conn:
+            if settle is not None:
+                conn.execute(_settle_statement(worker, settle))
             row = conn.execute(take).first()
             return None if row is None else _row(row, True)
 
@@ -344,37 +351,9 @@ class OutboxStore:
         (whether it did). ``queued`` puts it back for ``next_attempt_at`` (``attempt``: this
         try counts towards the back-off), with the ``recipients`` still to deliver, and clears
         :meth:`via_overflow`'s mark (its next try may go from a member)."""
-        values: dict[str, Any] = {
-            "state": state,
-            "claimed_by": None,
-            "claimed_at": None,
-            "updated_at": utc(now),
-        }
-        if state == "queued":
-            values["sent_via"] = None
-        if reply is not None:
-            values["last_reply"] = reply[:500]
-        if sent_by is not None:
-            values["sent_by"] = sent_by
-        if next_attempt_at is not None:
-            values["next_attempt_at"] = utc(next_attempt_at)
-        if attempt:
-            values["attempts"] = OUTBOX.c.attempts + 1
-        if recipients:
-            values["recipients"] = ",".join(recipients)
-            values["rcpt_count"] = len(recipients)
+        settle = Settle(message, state, now, reply, sent_by, next_attempt_at, attempt, recipients)
         with self.write() as conn:
-            return bool(
-                conn.execute(
-                    OUTBOX.update()
-                    .where(
-                        OUTBOX.c.id == message,
-                        OUTBOX.c.state == "sending",
-                        OUTBOX.c.claimed_by == worker,
-                    )
-                    .values(**values)
-                ).rowcount
-            )
+            return bool(conn.execute(_settle_statement(worker, settle)).rowcount)
 
     def via_overflow(self, message: int, worker: str, now: dt.datetime) -> bool:
         """Mark the claimed message as going through its pool's overflow channel, committed
@@ -610,6 +589,52 @@ class OutboxStore:
         """Mailbox id -> address; pool id -> name is :meth:`pools`."""
         with self.read() as conn:
             return dict(conn.execute(sa.select(MAILBOX.c.id, MAILBOX.c.address)).all())
+
+
+@dataclass(frozen=True)
+class Settle:
+    """A claimed message's outcome, as :meth:`OutboxStore.settle_message` takes it."""
+
+    message: int
+    state: str
+    now: dt.datetime
+    reply: str | None = None
+    sent_by: int | None = None
+    next_attempt_at: dt.datetime | None = None
+    attempt: bool = False
+    recipients: Sequence[str] | None = None
+
+
+def _settle_statement(worker: str, s: Settle) -> sa.Update:
+    """The UPDATE writing ``s``, only while ``worker`` still holds the claim."""
+    values: dict[str, Any] = {
+        "state": s.state,
+        "claimed_by": None,
+        "claimed_at": None,
+        "updated_at": utc(s.now),
+    }
+    if s.state == "queued":
+        values["sent_via"] = None
+    if s.reply is not None:
+        values["last_reply"] = s.reply[:500]
+    if s.sent_by is not None:
+        values["sent_by"] = s.sent_by
+    if s.next_attempt_at is not None:
+        values["next_attempt_at"] = utc(s.next_attempt_at)
+    if s.attempt:
+        values["attempts"] = OUTBOX.c.attempts + 1
+    if s.recipients:
+        values["recipients"] = ",".join(s.recipients)
+        values["rcpt_count"] = len(s.recipients)
+    return (
+        OUTBOX.update()
+        .where(
+            OUTBOX.c.id == s.message,
+            OUTBOX.c.state == "sending",
+            OUTBOX.c.claimed_by == worker,
+        )
+        .values(**values)
+    )
 
 
 def _chunks(items: Iterable[OutboxIn], size: int) -> Iterator[list[OutboxIn]]:

@@ -43,7 +43,7 @@ from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.headers import thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
-from warmup.ledger.outbox import fate
+from warmup.ledger.outbox import Settle, fate
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.bounces import BounceSync
 from warmup.policy import Allowance
@@ -120,6 +120,7 @@ class Worker:
         self._pools: dict[int, PoolRow] = {}
         self._seen: dict[str, str] | None = None
         self._observed: set[int] = set()
+        self._pending: Settle | None = None  # the last message's outcome, not yet written
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
         self.bounces: BounceSync | None = None
@@ -239,16 +240,37 @@ class Worker:
         if expired:
             done.outcomes["expired"] += expired
             self.log(f"{_stamp(start)} expired {plural(expired, 'message')} past their expiry")
-        while not self.stopping:
-            msg = self.ledger.claim(self.id, self.clock(), pool_id, due=start)
-            if msg is None:
-                break
-            state = self._deliver(msg)
-            done.outcomes[state] += 1
-            if msg.campaign is not None and state in FINAL and self.notifier.active:
-                self._campaign_done(msg.campaign)
+        try:
+            while not self.stopping:
+                settle, self._pending = self._pending, None
+                msg = self.ledger.claim(self.id, self.clock(), pool_id, due=start, settle=settle)
+                if msg is None:
+                    break
+                state = self._deliver(msg)
+                done.outcomes[state] += 1
+                if msg.campaign is not None and state in FINAL and self.notifier.active:
+                    self._flush()
+                    self._campaign_done(msg.campaign)
+        finally:
+            self._flush()
         done.next_due = self.ledger.next_due(pool_id)
         return done
+
+    def _flush(self) -> None:
+        """Write the last message's outcome if it is still waiting to ride on the next claim."""
+        if self._pending is not None:
+            settle, self._pending = self._pending, None
+            self.ledger.settle_message(
+                settle.message,
+                self.id,
+                settle.state,
+                settle.now,
+                reply=settle.reply,
+                sent_by=settle.sent_by,
+                next_attempt_at=settle.next_attempt_at,
+                attempt=settle.attempt,
+                recipients=settle.recipients,
+            )
 
     def _campaign_done(self, campaign: str) -> None:
         for state in ("queued", "sending"):
@@ -332,7 +354,10 @@ class Worker:
         return gate
 
     def _settle(self, msg: OutboxRow, state: str, **kw: object) -> str:
-        self.ledger.settle_message(msg.id, self.id, state, self.clock(), **kw)  # type: ignore[arg-type]
+        # Written with the next claim, in its transaction (or by _flush when the pass ends):
+        # a worker killed in between leaves the message "sending", and recovery decides it from
+        # the gate's slots, as for a kill just before this write.
+        self._pending = Settle(msg.id, state, self.clock(), **kw)  # type: ignore[arg-type]
         return state
 
     def _deliver(self, msg: OutboxRow) -> str:
