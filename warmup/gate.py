@@ -22,13 +22,14 @@ from __future__ import annotations
 import datetime as dt
 import email.policy
 import email.utils
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from warmup import addresses, policies
+from warmup import addresses, headers, policies
 from warmup.errors import DataError, TempFail
 from warmup.ledger import DuplicateSend, EventIn, Ledger, open_ledger
 from warmup.ledger.gatepath import Decision, GatePolicy, Outcome
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 THROTTLE_BACKOFF = dt.timedelta(minutes=30)
+# A Message-ID the header registry reads back unchanged (make_msgid's form among them).
+_PLAIN_ID = re.compile(r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+>")
 _DAILY_WORDS = ("daily", "per day", "24 hour", "5.4.5", "quota exceeded", "sending limit")
 
 __all__ = ["DuplicateSend", "Gate", "NotAllowed", "Reservation", "SendReport", "Suppressed"]
@@ -392,8 +395,8 @@ class Gate:
             msg = prepare(message, self.box.address)
             rcpts = recipients or recipients_of(msg)
             del msg["Bcc"]
-            message_id = str(msg["Message-ID"])
-            data = msg.as_bytes(policy=email.policy.SMTP)
+            message_id = message_id_of(msg)
+            data = msg.as_bytes(policy=headers.SMTP)
         else:
             data, rcpts = bytes(message), list(recipients or [])
         res = self.reserve(rcpts, message_id, now)
@@ -466,7 +469,10 @@ def new_message_id(address: str) -> str:
 
 
 def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
-    """Parse if needed; make sure it has From (the mailbox), Date and a Message-ID."""
+    """Parse if needed; make sure it has From (the mailbox), Date and a Message-ID.
+
+    Date and Message-ID are added as raw text (parsed only if read): through the header
+    registry they cost more than flattening the message."""
     if isinstance(message, bytes | bytearray):
         msg = email.message_from_bytes(bytes(message), policy=email.policy.default)
     else:
@@ -480,9 +486,9 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
             f"From {sender} is not the mailbox {mailbox}; warmup sends only as the mailbox it gates"
         )
     if "Date" not in msg:
-        msg["Date"] = email.utils.formatdate(localtime=False)
+        msg.set_raw("Date", email.utils.formatdate(localtime=False))
     if "Message-ID" not in msg:
-        msg["Message-ID"] = new_message_id(mailbox)
+        msg.set_raw("Message-ID", new_message_id(mailbox))
     return msg
 
 
@@ -491,3 +497,11 @@ def recipients_of(msg: EmailMessage) -> list[str]:
         [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
     )
     return [addr for _, addr in found if addr]
+
+
+def message_id_of(msg: EmailMessage) -> str:
+    """The Message-ID header's value as :meth:`EmailMessage.get` would give it."""
+    value = next((v for k, v in msg.raw_items() if k.lower() == "message-id"), None)
+    if value is None or hasattr(value, "name") or _PLAIN_ID.fullmatch(value):
+        return str(value)  # absent, parsed already, or what parsing would give back
+    return str(msg["Message-ID"])

@@ -21,6 +21,7 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,17 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, Unavailable, WarmupError
 from warmup.ledger.core import Ledger
-from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, recipient_domains
+from warmup.ledger.gatepath import (
+    Decide,
+    GatePolicy,
+    GateRows,
+    GateSession,
+    Outcome,
+    recipient_domains,
+)
 from warmup.ledger.imports import SendRow
 from warmup.ledger.schema import DATA_TABLES, UTCDateTime
-from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
+from warmup.ledger.values import CLOCK_SKEW, EventIn, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
 BUSY_TIMEOUT_S = 30.0
@@ -380,6 +388,41 @@ def _transaction(raw: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
     raw.execute("COMMIT")
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """The mailbox's rows as this gate's last committed reservation left them (its own slot
+    and rollup bump included): still true while no other connection has committed
+    (``PRAGMA data_version`` unchanged), so the next reservation need not read them again.
+    Only what does not depend on the instant is kept, for the same local day, the clock not
+    gone back, and no throttle back-off among the events (which one applies depends on the
+    instant)."""
+
+    version: int
+    now: dt.datetime
+    today: dt.date
+    rows: GateRows
+
+    def holds(self, version: int, now: dt.datetime) -> bool:
+        return version == self.version and now >= self.now
+
+    @classmethod
+    def after(
+        cls, version: int, now: dt.datetime, today: dt.date, rows: GateRows, taken: int
+    ) -> _Seen | None:
+        if any(kind == "throttle" for kind, *_ in rows.events):
+            return None
+        days = list(rows.days)
+        if taken:
+            i = next((i for i, d in enumerate(days) if d[0] >= today), len(days))
+            if i < len(days) and days[i][0] == today:
+                days[i] = (today, days[i][1] + taken, *days[i][2:])
+            else:
+                days.insert(i, (today, taken, 0, 0, 0, 0))
+        r = rows
+        kept = GateRows(r.rev, r.cap, r.started, r.memo, days, r.last, r.events, {}, {})
+        return cls(version, now, today, kept)
+
+
 class SQLiteGate(GateSession):
     """The gate's transaction on the raw ``sqlite3`` cursor (see :mod:`warmup.ledger.gatepath`)."""
 
@@ -392,6 +435,11 @@ class SQLiteGate(GateSession):
         self._conn: Connection | None = None  # one connection for this gate's transactions
         self._raw: sqlite3.Connection | None = None  # the sqlite3 connection under it
         self._fixed: tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None = None
+        self._seen: _Seen | None = None
+        self._bumped_rev = False
+        # Only when every other connection is another sqlite3 connection (data_version counts
+        # their commits; a shared in-memory connection would hide them).
+        self._can_keep = isinstance(ledger.engine.pool, sa.pool.QueuePool)
 
     def reserve(
         self,
@@ -412,13 +460,18 @@ class SQLiteGate(GateSession):
         ids: list[int] = []
         # The transaction runs on the sqlite3 connection itself, as the PostgreSQL path does on
         # psycopg's: SQLAlchemy's transaction bookkeeping cost more than the statements.
+        seen, self._seen = self._seen, None  # kept again only once this one commits
+        self._bumped_rev = False
         with self.ledger._errors(), _transaction(self._raw) as cur:
             if pending:
                 cur.executemany(_SETTLE_SENT, [(ts(at), sid) for sid, at in pending])
+            version = cur.execute("PRAGMA data_version").fetchone()[0]
             now = clock()  # under the lock: reservations are stamped in order
             if self._expire_due(now):
                 cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
-            rows = self._read(cur, recipients, message_id, now)
+            if seen is not None and not seen.holds(version, now):
+                seen = None
+            rows = self._read(cur, recipients, message_id, now, seen)
             decision = decide(self._history(rows, now), rows.suppressed, now)
             refusal = decision.refusal
             if refusal is None:
@@ -436,16 +489,37 @@ class SQLiteGate(GateSession):
                 )
         # Committed (deferred settlements included) even when the message is refused.
         del self._deferred[: len(pending)]
+        if memo is None and not self._bumped_rev and self._can_keep:
+            self._seen = _Seen.after(version, now, local_day(now, box.timezone), rows, len(ids))
         if refusal is not None:
             raise refusal
         return ids, now
 
     def _read(
-        self, cur: sqlite3.Cursor, recipients: Sequence[str], message_id: str, now: dt.datetime
+        self,
+        cur: sqlite3.Cursor,
+        recipients: Sequence[str],
+        message_id: str,
+        now: dt.datetime,
+        seen: _Seen | None = None,
     ) -> GateRows:
         box, p = self.box, self.policy
         tz = box.timezone
         today = local_day(now, tz)
+        if seen is not None and seen.today == today:
+            mine = self._per_message(cur, recipients, message_id, now, today)
+            last = cur.execute(_LAST, (box.id, ts(now + CLOCK_SKEW))).fetchone()
+            r = seen.rows
+            return GateRows(
+                r.rev,
+                r.cap,
+                r.started,
+                r.memo,
+                r.days,
+                parse_ts(last[0]) if last else None,
+                r.events,
+                *mine,
+            )
         rev, cap, started, upto, mrev, inputs, state = cur.execute(_MEMO, (box.id,)).fetchone()
         memo = None
         if upto is not None and mrev == rev and inputs == p.inputs and upto <= today.isoformat():
@@ -468,21 +542,41 @@ class SQLiteGate(GateSession):
             applied = ts(day_start(memo.upto - dt.timedelta(days=1), tz))
             ev = cur.execute(_NEW_EVENTS, (box.id, applied, box.id, ts(now), box.id, applied))
         events = [(k, parse_ts(a), parse_ts(u), r) for _, k, a, u, r in ev]
+        return GateRows(
+            rev,
+            cap,
+            _date(started),
+            memo,
+            days,
+            parse_ts(last[0]) if last else None,
+            events,
+            *self._per_message(cur, recipients, message_id, now, today),
+        )
+
+    def _per_message(
+        self,
+        cur: sqlite3.Cursor,
+        recipients: Sequence[str],
+        message_id: str,
+        now: dt.datetime,
+        today: dt.date,
+    ) -> tuple[dict[str, str], dict[str, tuple[int, str]], int | None, dict[str, int] | None]:
+        """What depends on this message: suppressed recipients and earlier slots for this
+        Message-ID (one statement), the domain counts the policy caps."""
+        box, p, tz = self.box, self.policy, self.box.timezone
         marks = ",".join("?" * len(recipients))
-        bad = {
-            a: f"{k}: {r}" if r else k
-            for a, k, r in cur.execute(
-                f"SELECT address, kind, reason FROM suppression WHERE address IN ({marks})",
-                list(recipients),
-            )
-        }
-        slots = {
-            rcpt: (sid, outcome)
-            for rcpt, sid, outcome in cur.execute(
-                f"SELECT recipient, id, outcome FROM send WHERE mailbox_id = ? AND key IN ({marks})",
-                (box.id, *(f"{message_id}|{r}" for r in recipients)),
-            )
-        }
+        bad: dict[str, str] = {}
+        slots: dict[str, tuple[int, str]] = {}
+        for which, rcpt, a, b in cur.execute(
+            f"SELECT 0, address, kind, reason FROM suppression WHERE address IN ({marks}) "
+            f"UNION ALL SELECT 1, recipient, id, outcome FROM send WHERE mailbox_id = ? "
+            f"AND key IN ({marks})",
+            (*recipients, box.id, *(f"{message_id}|{r}" for r in recipients)),
+        ):
+            if which:
+                slots[rcpt] = (a, b)
+            else:
+                bad[rcpt] = f"{a}: {b}" if b else a
         domain = None
         if p.domain_cap:
             domain = cur.execute(
@@ -500,19 +594,7 @@ class SQLiteGate(GateSession):
                     (box.id, ts(day_start(today, tz)), *domains),
                 ).fetchall()
             )
-        return GateRows(
-            rev,
-            cap,
-            _date(started),
-            memo,
-            days,
-            parse_ts(last[0]) if last else None,
-            events,
-            bad,
-            slots,
-            domain,
-            per_domain,
-        )
+        return bad, slots, domain, per_domain
 
     def _write(
         self,
@@ -545,9 +627,21 @@ class SQLiteGate(GateSession):
             cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source, f"{message_id}|{rcpt}"))
             ids.append(int(cur.lastrowid or 0))
         cur.execute(_BUMP_SENT, (box.id, d, len(ids)))
-        if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
+        self._bumped_rev = day < self.ledger.real_today(box.timezone)
+        if self._bumped_rev:  # a write on a past day (a test's clock)
             cur.execute("UPDATE mailbox SET rev = rev + 1 WHERE id = ?", (box.id,))
         return ids
+
+    def settle(
+        self,
+        ids: dict[str, int],
+        outcomes: dict[str, Outcome],
+        message_id: str,
+        throttle: EventIn | None,
+        now: dt.datetime,
+    ) -> None:
+        self._seen = None  # written on another connection, but drop the kept rows regardless
+        super().settle(ids, outcomes, message_id, throttle, now)
 
     def close(self) -> None:
         super().close()

@@ -1,0 +1,45 @@
+"""A SQLite gate keeps the rows its last reservation left and reads them again only when another
+connection has committed since (``PRAGMA data_version``): what others write must be seen."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.gatekit import BOX, add_box, cli, policy_file
+from warmup import Gate, NotAllowed, Suppressed
+
+NOW = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
+
+
+def test_two_gates_taking_turns_never_exceed_the_quota(ledger_path, tmp_path):
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=5)))
+    with Gate(BOX, password="x") as one, Gate(BOX, password="x") as two:
+        taken = []
+        for i in range(8):
+            gate = (one, two)[i % 2]
+            try:
+                gate.reserve([f"r{i}@example.com"], now=NOW + dt.timedelta(seconds=i))
+                taken.append(i)
+            except NotAllowed:
+                pass
+        assert taken == [0, 1, 2, 3, 4]
+        # The same gate twice in a row (its kept rows), after the other one's last write.
+        with pytest.raises(NotAllowed):
+            one.reserve(["again@example.com"], now=NOW + dt.timedelta(seconds=20))
+
+
+def test_a_pause_and_a_suppression_written_elsewhere_are_seen(ledger_path, tmp_path):
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    with Gate(BOX, password="x") as gate:
+        gate.reserve(["a@example.com"], now=NOW)
+        gate.reserve(["b@example.com"], now=NOW + dt.timedelta(seconds=1))
+        res = cli("suppress", "add", "c@example.com", "--reason", "asked")
+        assert res.returncode == 0, res.stderr
+        with pytest.raises(Suppressed):
+            gate.reserve(["c@example.com"], now=NOW + dt.timedelta(seconds=2))
+        res = cli("mailbox", "pause", BOX, "--reason", "checking")
+        assert res.returncode == 0, res.stderr
+        with pytest.raises(NotAllowed, match="paused"):
+            gate.reserve(["d@example.com"], now=dt.datetime.now(dt.UTC))
