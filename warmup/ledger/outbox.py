@@ -21,6 +21,7 @@ A queued message is one ``outbox`` row holding the whole message. Its life:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,41 @@ def fate(outcomes: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     if any(o == "sent" for o in values):
         return "sent", ()
     return "bounced", ()
+
+
+def _claim_statement(of_pool: bool) -> sa.Update:
+    """Pick, stamp and read back the first due message in one statement (the worker claims once
+    per message); built once, with the instants, worker and pool as parameters."""
+    ready = sa.and_(
+        OUTBOX.c.state == "queued",
+        OUTBOX.c.next_attempt_at <= sa.bindparam("due", type_=OUTBOX.c.next_attempt_at.type),
+        OUTBOX.c.expires_at > sa.bindparam("now", type_=OUTBOX.c.expires_at.type),
+    )
+    if of_pool:
+        ready = sa.and_(ready, OUTBOX.c.pool_id == sa.bindparam("pool"))
+    pick = (
+        sa.select(OUTBOX.c.id)
+        .where(ready)
+        .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    now = sa.bindparam("now", type_=OUTBOX.c.claimed_at.type)
+    return (
+        OUTBOX.update()
+        .where(OUTBOX.c.id == pick)
+        .values(
+            state="sending",
+            claimed_by=sa.bindparam("worker"),
+            claimed_at=now,
+            updated_at=now,
+        )
+        .returning(*_ROW, OUTBOX.c.data)
+    )
+
+
+_CLAIM, _CLAIM_FROM_POOL = _claim_statement(False), _claim_statement(True)
 
 
 def _row(r: Any, with_data: bool = False) -> OutboxRow:
@@ -306,32 +342,17 @@ class OutboxStore:
         ``settle``: the outcome of ``worker``'s previous message (:meth:`settle_message`),
         written in the same transaction (one commit a message fewer; kept whether or not a
         message is claimed)."""
-        ready = sa.and_(
-            OUTBOX.c.state == "queued",
-            OUTBOX.c.next_attempt_at <= utc(due or now),
-            OUTBOX.c.expires_at > utc(now),
-        )
-        if pool_id is not None:
-            ready = sa.and_(ready, OUTBOX.c.pool_id == pool_id)
-        pick = (
-            sa.select(OUTBOX.c.id)
-            .where(ready)
-            .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        # One statement (pick, stamp, read back): the worker claims once per message.
-        take = (
-            OUTBOX.update()
-            .where(OUTBOX.c.id == pick)
-            .values(state="sending", claimed_by=worker, claimed_at=utc(now), updated_at=utc(now))
-            .returning(*_ROW, OUTBOX.c.data)
-        )
+        params = {
+            "due": utc(due or now),
+            "now": utc(now),
+            "worker": worker,
+            "pool": pool_id,
+        }
         with self.write() as conn:
             if settle is not None:
-                conn.execute(_settle_statement(worker, settle))
-            row = conn.execute(take).first()
+                conn.execute(*_settle_statement(worker, settle))
+            take = _CLAIM_FROM_POOL if pool_id is not None else _CLAIM
+            row = conn.execute(take, params).first()
             return None if row is None else _row(row, True)
 
     def settle_message(
@@ -353,7 +374,7 @@ class OutboxStore:
         :meth:`via_overflow`'s mark (its next try may go from a member)."""
         settle = Settle(message, state, now, reply, sent_by, next_attempt_at, attempt, recipients)
         with self.write() as conn:
-            return bool(conn.execute(_settle_statement(worker, settle)).rowcount)
+            return bool(conn.execute(*_settle_statement(worker, settle)).rowcount)
 
     def via_overflow(self, message: int, worker: str, now: dt.datetime) -> bool:
         """Mark the claimed message as going through its pool's overflow channel, committed
@@ -605,33 +626,48 @@ class Settle:
     recipients: Sequence[str] | None = None
 
 
-def _settle_statement(worker: str, s: Settle) -> sa.Update:
-    """The UPDATE writing ``s``, only while ``worker`` still holds the claim."""
+def _settle_statement(worker: str, s: Settle) -> tuple[sa.Update, dict[str, Any]]:
+    """The UPDATE writing ``s``, only while ``worker`` still holds the claim, and its
+    parameters (the statement is built once per set of columns written)."""
+    params: dict[str, Any] = {"message": s.message, "worker": worker, "state": s.state}
+    params["now"] = utc(s.now)
+    if s.reply is not None:
+        params["last_reply"] = s.reply[:500]
+    if s.sent_by is not None:
+        params["sent_by"] = s.sent_by
+    if s.next_attempt_at is not None:
+        params["next_attempt_at"] = utc(s.next_attempt_at)
+    if s.recipients:
+        params["recipients"] = ",".join(s.recipients)
+        params["rcpt_count"] = len(s.recipients)
+    optional = tuple(k for k in _SETTLE_OPTIONAL if k in params)
+    return _settle_shape(optional, s.state == "queued", s.attempt), params
+
+
+_SETTLE_OPTIONAL = ("last_reply", "sent_by", "next_attempt_at", "recipients", "rcpt_count")
+
+
+@functools.cache
+def _settle_shape(optional: tuple[str, ...], queued: bool, attempt: bool) -> sa.Update:
+    now = sa.bindparam("now", type_=OUTBOX.c.updated_at.type)
     values: dict[str, Any] = {
-        "state": s.state,
+        "state": sa.bindparam("state"),
         "claimed_by": None,
         "claimed_at": None,
-        "updated_at": utc(s.now),
+        "updated_at": now,
     }
-    if s.state == "queued":
-        values["sent_via"] = None
-    if s.reply is not None:
-        values["last_reply"] = s.reply[:500]
-    if s.sent_by is not None:
-        values["sent_by"] = s.sent_by
-    if s.next_attempt_at is not None:
-        values["next_attempt_at"] = utc(s.next_attempt_at)
-    if s.attempt:
+    if queued:
+        values["sent_via"] = None  # its next try may go from a member
+    for name in optional:
+        values[name] = sa.bindparam(name, type_=OUTBOX.c[name].type)
+    if attempt:
         values["attempts"] = OUTBOX.c.attempts + 1
-    if s.recipients:
-        values["recipients"] = ",".join(s.recipients)
-        values["rcpt_count"] = len(s.recipients)
     return (
         OUTBOX.update()
         .where(
-            OUTBOX.c.id == s.message,
+            OUTBOX.c.id == sa.bindparam("message"),
             OUTBOX.c.state == "sending",
-            OUTBOX.c.claimed_by == worker,
+            OUTBOX.c.claimed_by == sa.bindparam("worker"),
         )
         .values(**values)
     )
