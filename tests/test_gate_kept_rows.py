@@ -9,6 +9,7 @@ import pytest
 
 from tests.gatekit import BOX, add_box, cli, policy_file
 from warmup import Gate, NotAllowed, Suppressed
+from warmup.ledger import open_ledger
 
 NOW = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
 
@@ -43,3 +44,19 @@ def test_a_pause_and_a_suppression_written_elsewhere_are_seen(ledger_path, tmp_p
         assert res.returncode == 0, res.stderr
         with pytest.raises(NotAllowed, match="paused"):
             gate.reserve(["d@example.com"], now=dt.datetime.now(dt.UTC))
+
+
+def test_a_gate_used_again_after_close_forgets_its_kept_rows(ledger_path, tmp_path):
+    """After close() the gate's next connection may be the one the ledger just wrote on, whose
+    own commits data_version does not count: the kept rows must not survive the close."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    ledger = open_ledger()
+    gate = Gate(BOX, ledger=ledger, password="x")
+    gate.reserve(["a@example.com"], now=NOW)
+    gate.reserve(["b@example.com"], now=NOW + dt.timedelta(seconds=1))
+    gate.close()
+    ledger.add_event(gate.box, "pause", NOW + dt.timedelta(seconds=2), "checking")
+    with pytest.raises(NotAllowed, match="paused"):
+        gate.reserve(["c@example.com"], now=NOW + dt.timedelta(seconds=3))
+    gate.close()
+    ledger.close()

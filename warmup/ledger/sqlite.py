@@ -645,6 +645,9 @@ class SQLiteGate(GateSession):
 
     def close(self) -> None:
         super().close()
+        # The next reservation may check out the very connection another write just committed
+        # on, and data_version does not count a connection's own commits: forget the kept rows.
+        self._seen = self._fixed = None
         if self._conn is not None:
             self._conn.close()
             self._conn = self._raw = None
