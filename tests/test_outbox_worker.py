@@ -16,6 +16,7 @@ from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from warmup import Gate, Outbox
+from warmup.errors import Unavailable
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import HOST, LEASE, Worker, backoff
 
@@ -220,3 +221,28 @@ def test_an_unknown_message_is_retried_by_hand_under_a_new_message_id(
     assert ids == [first.message_id, again.message_id]
     res = cli("queue", "retry", str(mid))
     assert res.returncode == 65 and "is sent: only an unknown or expired message" in res.stderr
+
+
+def test_an_outcome_riding_on_a_claim_that_fails_is_still_written(
+    sink, ssl_cert_env, password, tmp_path, monkeypatch
+):
+    """The outcome of a message is written in the next claim's transaction; when that claim
+    fails (the ledger busy or gone), the outcome must not go down with it."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    first = Outbox(ledger).add(message("one@example.com"), pool="P", now=T0)
+    Outbox(ledger).add(message("two@example.com"), pool="P", now=T0)
+    claims = []
+    real_claim = ledger.claim
+
+    def claim_then_fail(*args, **kwargs):  # type: ignore[no-untyped-def]
+        claims.append(kwargs.get("settle"))
+        if len(claims) == 2:  # the claim carrying the first message's outcome
+            raise Unavailable("the ledger went away")
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "claim", claim_then_fail)
+    with Worker(ledger, clock=Clock(T0)) as worker, pytest.raises(Unavailable):
+        worker.run_once()
+    assert claims[1] is not None and claims[1].message == first
+    assert ledger.message(first).state == "sent"  # written alone when the pass ended

@@ -242,8 +242,10 @@ class Worker:
             self.log(f"{_stamp(start)} expired {plural(expired, 'message')} past their expiry")
         try:
             while not self.stopping:
-                settle, self._pending = self._pending, None
-                msg = self.ledger.claim(self.id, self.clock(), pool_id, due=start, settle=settle)
+                msg = self.ledger.claim(
+                    self.id, self.clock(), pool_id, due=start, settle=self._pending
+                )
+                self._pending = None  # written: a claim that failed rolled it back with it
                 if msg is None:
                     break
                 state = self._deliver(msg)
