@@ -20,7 +20,9 @@ Crash safety: a worker that dies (``kill -9``) leaves its message ``sending``. T
 finds it once the claimant is gone (on the same host: its process no longer exists; on another
 host: its claim is older than :data:`LEASE`) and decides from the gate's slots
 (:meth:`warmup.ledger.Ledger.recover`): no reservation was made, so nothing reached SMTP, and it is
-queued again; a reservation exists, so it may have left, and it is ``unknown``.
+queued again; a reservation exists, so it may have left, and it is ``unknown``. A message's
+outcome is written in the transaction of the worker's next claim (or alone when the pass ends):
+a worker killed in between leaves it ``sending``, decided the same way.
 """
 
 from __future__ import annotations
