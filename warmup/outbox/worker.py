@@ -264,17 +264,7 @@ class Worker:
         """Write the last message's outcome if it is still waiting to ride on the next claim."""
         if self._pending is not None:
             settle, self._pending = self._pending, None
-            self.ledger.settle_message(
-                settle.message,
-                self.id,
-                settle.state,
-                settle.now,
-                reply=settle.reply,
-                sent_by=settle.sent_by,
-                next_attempt_at=settle.next_attempt_at,
-                attempt=settle.attempt,
-                recipients=settle.recipients,
-            )
+            self.ledger.settle_message(worker=self.id, **vars(settle))
 
     def _campaign_done(self, campaign: str) -> None:
         for state in ("queued", "sending"):
