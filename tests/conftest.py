@@ -14,7 +14,7 @@ import pendulum
 import pytest
 from click.testing import CliRunner, Result
 
-pytest_plugins = ["tests.peers.fixtures"]
+pytest_plugins = ["tests.peers.fixtures", "tests.outboxkit"]  # outboxkit: sink, password
 
 SH = "Asia/Shanghai"
 

@@ -56,17 +56,28 @@ def cli(
     return subprocess.CompletedProcess(["warmup", *args], res.exit_code, res.stdout, res.stderr)
 
 
-def add_box(port: int, *extra: str, hosts: str = "127.0.0.1", provider: str = "exmail") -> None:
+def add_box(
+    port: int,
+    *extra: str,
+    hosts: str = "127.0.0.1",
+    provider: str = "exmail",
+    box: str = BOX,
+    imap_port: int | None = None,
+) -> None:
+    """``warmup mailbox add BOX`` with SMTP at ``hosts``:``port`` (and IMAP on loopback at
+    ``imap_port``), then ``extra`` options; the command must succeed."""
+    imap = ("--imap-host", "127.0.0.1", "--imap-port", str(imap_port)) if imap_port else ()
     res = cli(
         "mailbox",
         "add",
-        BOX,
+        box,
         "--provider",
         provider,
         "--smtp-host",
         hosts,
         "--smtp-port",
         str(port),
+        *imap,
         *extra,
     )
     assert res.returncode == 0, res.stderr

@@ -1,12 +1,18 @@
-"""Helpers for outbox tests: a pool of mailboxes on the loopback sink, leads and a template."""
+"""Helpers for outbox tests: a pool of mailboxes on the loopback sink, leads and a template.
+Used as a pytest plugin (``pytest_plugins = ["tests.outboxkit"]``) for its fixtures: ``sink``
+(the TLS sink every pool member logs in to) and ``password`` (the members' password in the
+environment)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.gatekit import cli, policy_file
-from tests.peers.fixtures import SMTP_PASSWORD
-from tests.peers.smtp import free_port
+import pytest
+
+from tests.gatekit import PASSWORD_ENV, cli, policy_file
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink, free_port
 
 BOXES = ("a@corp.example", "b@corp.example", "c@corp.example", "d@corp.example")
 TEMPLATE = '''subject = "Hello {{ name }}"
@@ -19,6 +25,20 @@ html = """<p>Dear {{ name }},</p><p>a question for {{ company }}.</p>"""
 def accounts(n: int) -> dict[str, str]:
     """Sink logins for the first ``n`` mailboxes (the sink's own user is the first)."""
     return {box: SMTP_PASSWORD for box in BOXES[1:n]}
+
+
+@pytest.fixture
+def sink(pki) -> Iterator[SmtpSink]:  # type: ignore[no-untyped-def]
+    """The TLS sink the first two pool members log in to."""
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
+    ) as s:
+        yield s
+
+
+@pytest.fixture
+def password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])
 
 
 def pool_of(

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.gatekit import cli, policy_file
+from tests.gatekit import add_box, cli, policy_file
 from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
@@ -83,24 +83,8 @@ def sink(pki):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def box(sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
-    res = cli(
-        "mailbox",
-        "add",
-        BOX,
-        "--provider",
-        "exmail",
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-port",
-        str(sink.port),
-        "--imap-host",
-        "127.0.0.1",
-        "--imap-port",
-        str(dovecot_clean.port),
-        "--policy",
-        str(policy_file(tmp_path / "p.toml", 100)),
-    )
-    assert res.returncode == 0, res.stderr
+    policy = str(policy_file(tmp_path / "p.toml", 100))
+    add_box(sink.port, "--policy", policy, box=BOX, imap_port=dovecot_clean.port)
     return dovecot_clean
 
 

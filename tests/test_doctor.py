@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.gatekit import cli, warmup
+from tests.gatekit import add_box, cli, warmup
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SilentServer, SmtpSink, free_port
 from warmup.doctor import _auth_advice
@@ -196,24 +196,7 @@ def test_doctor_table_output_and_warnings(pki, ssl_cert_env, dovecot):
     if not dovecot.running:
         dovecot.start()
     with SmtpSink("plain", user=BOX, password=IMAP_PASSWORD, pki=pki) as s:
-        added = cli(
-            "mailbox",
-            "add",
-            BOX,
-            "--provider",
-            "exmail",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            str(s.port),
-            "--smtp-security",
-            "none",
-            "--imap-host",
-            "127.0.0.1",
-            "--imap-port",
-            str(dovecot.port),
-        )
-        assert added.returncode == 0, added.stderr
+        add_box(s.port, "--smtp-security", "none", box=BOX, imap_port=dovecot.port)
         res = warmup("doctor", BOX, "--no-domain", env={"WARMUP_PASSWORD": IMAP_PASSWORD})
     assert res.returncode == 0, res.stdout + res.stderr
     lines = res.stdout.splitlines()

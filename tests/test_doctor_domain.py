@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from tests.gatekit import cli, warmup
+from tests.gatekit import add_box, warmup
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink, free_port
 from warmup import domaincheck
@@ -46,22 +46,7 @@ def test_doctor_fails_a_zone_with_spf_plus_all_and_no_dmarc_and_passes_a_good_on
     if not dovecot.running:
         dovecot.start()
     with SmtpSink("ssl", user=BOX, password=IMAP_PASSWORD, pki=pki) as sink:
-        added = cli(
-            "mailbox",
-            "add",
-            BOX,
-            "--provider",
-            "exmail",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            str(sink.port),
-            "--imap-host",
-            "127.0.0.1",
-            "--imap-port",
-            str(dovecot.port),
-        )
-        assert added.returncode == 0, added.stderr
+        add_box(sink.port, box=BOX, imap_port=dovecot.port)
         env = {"WARMUP_PASSWORD": IMAP_PASSWORD, "WARMUP_DNS_SERVER": dns_server.address}
         good_zone(dns_server.records)
         ok = warmup("doctor", BOX, "--dkim-selector", "s1", env=env)

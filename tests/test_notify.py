@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import accounts, leads, pool_of, template
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SmtpSink
+from tests.outboxkit import leads, pool_of, template
 from warmup import api, notify
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import Worker
@@ -82,14 +80,6 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
-
-
-@pytest.fixture
-def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
-    ) as s:
-        yield s
 
 
 def queue(tmp_path: Path, n: int, campaign: str = "c1") -> None:

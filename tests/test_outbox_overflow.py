@@ -14,8 +14,7 @@ import pytest
 from tests.conftest import ledger_digest
 from tests.filekeyring import FileKeyring
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import accounts, leads, pool_of, queue_csv, template
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.outboxkit import leads, pool_of, queue_csv, template
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import Outbox
@@ -24,14 +23,6 @@ from warmup.outbox.worker import HOST, LEASE, Worker
 
 ESP_USER = "esp-api"
 ESP_SECRET = "esp-Canary-7f3a9c"
-
-
-@pytest.fixture
-def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
-    ) as s:
-        yield s
 
 
 @pytest.fixture

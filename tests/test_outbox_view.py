@@ -17,28 +17,13 @@ from email.message import EmailMessage
 import pytest
 
 from tests.gatekit import PASSWORD_ENV
-from tests.outboxkit import accounts, leads, pool_of, queue_csv, template
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SmtpSink
+from tests.outboxkit import leads, pool_of, queue_csv, template
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
 from warmup.ledger.values import local_day
 from warmup.outbox.view import render, snapshot, state_of
 from warmup.outbox.worker import Worker
 from warmup.policy import Allowance
-
-
-@pytest.fixture
-def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
-    ) as s:
-        yield s
-
-
-@pytest.fixture
-def password(monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.gatekit import PASSWORD_ENV, cli
+from tests.gatekit import cli
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
@@ -21,19 +21,6 @@ from warmup.ledger import open_ledger
 from warmup.outbox.worker import HOST, LEASE, Worker, backoff
 
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
-    ) as s:
-        yield s
-
-
-@pytest.fixture
-def password(monkeypatch):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])
 
 
 class Clock:

@@ -18,9 +18,8 @@ import pytest
 
 from tests.conftest import ledger_digest
 from tests.gatekit import cli
-from tests.outboxkit import BOXES, accounts, pool_of
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SmtpSink
+from tests.outboxkit import BOXES, pool_of
+from tests.peers.fixtures import SMTP_PASSWORD
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import Worker
 
@@ -55,14 +54,6 @@ SCRIPT = textwrap.dedent("""\
     with open(sys.argv[1], "w") as f:
         json.dump({"replies": seen, "took": time.monotonic() - start}, f)
 """)
-
-
-@pytest.fixture
-def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
-    ) as s:
-        yield s
 
 
 def warmup(*args: str) -> subprocess.CompletedProcess[str]:

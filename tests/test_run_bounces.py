@@ -16,7 +16,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.gatekit import cli, policy_file
+from tests.gatekit import add_box, cli, policy_file
 from tests.peers.dovecot import Dovecot
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
@@ -47,24 +47,8 @@ def sink(pki):  # type: ignore[no-untyped-def]
 
 def add_pool(sink: SmtpSink, imap_port: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Pool P of one mailbox: SMTP on the sink, IMAP on ``imap_port``, a flat quota of 100."""
-    res = cli(
-        "mailbox",
-        "add",
-        BOX,
-        "--provider",
-        "exmail",
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-port",
-        str(sink.port),
-        "--imap-host",
-        "127.0.0.1",
-        "--imap-port",
-        str(imap_port),
-        "--policy",
-        str(policy_file(tmp_path / "p.toml", 100)),
-    )
-    assert res.returncode == 0, res.stderr
+    policy = str(policy_file(tmp_path / "p.toml", 100))
+    add_box(sink.port, "--policy", policy, box=BOX, imap_port=imap_port)
     assert cli("pool", "add", "P", BOX).returncode == 0
 
 
