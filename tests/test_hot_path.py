@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,31 @@ def test_command_does_not_import_pandas_or_matplotlib(seeded: Path, args: list[s
     assert result["loaded"] == [], f"{' '.join(args)} imported {result['loaded'][:5]}"
     if args[-1] == "--json":
         json.loads(proc.stdout[: proc.stdout.index("PROBE ")])
+
+
+@pytest.mark.parametrize(
+    "args", [["quota", BOX, "--json"], ["quota", "--json"], ["quota"]], ids=lambda a: " ".join(a)
+)
+def test_quota_does_not_import_sqlalchemy(seeded: Path, args: list[str]):
+    """On a SQLite ledger whose schema is current, ``warmup quota`` answers on the driver alone
+    (issue #15: SQLAlchemy's import was ~0.4-0.6 s of the command); it still keeps memos."""
+    probe = PROBE.replace('("pandas", "matplotlib")', '("sqlalchemy", "sqlmodel", "psycopg")')
+    env = {**os.environ, "WARMUP_DB": str(seeded)}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, *args, "--at", "2026-11-20T10:00+08:00"],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    probe_line = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    result = json.loads(probe_line[0][len("PROBE ") :])
+    assert result["code"] in (0, None), proc.stdout + proc.stderr
+    assert result["loaded"] == [], f"{' '.join(args)} imported {result['loaded'][:5]}"
+    assert BOX in proc.stdout
+    con = sqlite3.connect(seeded)
+    assert con.execute("SELECT count(*) FROM walk_memo").fetchone()[0] == 1
+    con.close()

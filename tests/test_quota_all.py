@@ -23,6 +23,7 @@ from tests.conftest import WORKING_DAYS_POLICY
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import api
 from warmup.ledger import BounceIn, Ledger, SendIn, open_ledger
+from warmup.ledger.history import Questions
 from warmup.ledger.schema import WALK_MEMO
 
 START = dt.date(2026, 8, 4)  # the last question falls on a Saturday
@@ -146,6 +147,8 @@ def test_quota_for_all_answers_what_each_mailbox_answers(ledger_url, run):  # no
         asks = [(b, api._ask(api.policy_for(ledger, b), b)[1]) for b in boxes]
         one_by_one = [ledger.history(b, at, **dataclasses.asdict(ask)) for b, ask in asks]
         assert ledger.histories(asks, at) == one_by_one
+        # SQLite answers on the driver: Core's batched read (PostgreSQL's) must agree with it.
+        assert Questions.histories(ledger, asks, at) == one_by_one
         with_memo += sum(s.history.memo is not None for s in one_by_one)
         without += sum(s.history.memo is None for s in one_by_one)
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import pendulum
 
@@ -34,20 +34,23 @@ from warmup.ledger import (
     Ask,
     BounceIn,
     EventIn,
-    Ledger,
     MailboxNotFound,
     MailboxRow,
+    Reads,
     Recorded,
     SendIn,
     utc,
 )
-from warmup.ledger.schema import BOUNCE_KINDS
+from warmup.ledger.reads import BOUNCE_KINDS
 from warmup.ledger.values import send_key
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import PolicySpec, preset_names
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
+
+if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
+    from warmup.ledger import Ledger
 
 
 def check_timezone(tz: str, field: str = "timezone") -> str:
@@ -253,7 +256,7 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> None:
     ledger.remove_mailbox(address)
 
 
-def policy_for(ledger: Ledger, box: MailboxRow) -> PolicySpec:
+def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
     """The policy ``box`` refers to (a preset, or one stored in the ledger), parsed."""
     return policies.policy_for(ledger, box)
 
@@ -306,7 +309,7 @@ def _snapshot(
     return spec, inputs, snap
 
 
-def quotas(ledger: Ledger, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[Allowance]:
+def quotas(ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[Allowance]:
     """:func:`quota_for` of each of ``boxes`` (the same answers), each policy resolved once and
     every history read in a handful of statements for all of them; the newer walk memos are
     kept in one transaction."""

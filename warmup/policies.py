@@ -18,11 +18,14 @@ import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warmup.errors import ConfigError, InvalidField
-from warmup.ledger import Ledger, MailboxRow
+from warmup.ledger import MailboxRow, Reads
 from warmup.policy.spec import PolicySpec, load_policy, parse_policy, preset_names
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -48,12 +51,12 @@ class StoredPolicy:
         }
 
 
-def policy_for(ledger: Ledger, box: MailboxRow) -> PolicySpec:
+def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
     """The policy ``box`` refers to, parsed."""
     return resolve(ledger, box.policy)
 
 
-def resolve(ledger: Ledger, ref: str) -> PolicySpec:
+def resolve(ledger: Reads, ref: str) -> PolicySpec:
     """A policy by name: a preset, else the newest version stored in the ledger; a file path
     (a ledger from before policies were stored, whose file could not be read then) still
     loads, from the file."""

@@ -6,12 +6,15 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import click
 
 from warmup.instants import read_instant
-from warmup.ledger import Ledger, MailboxRow, open_ledger
+from warmup.ledger import MailboxRow, Reads, open_ledger, open_reads
+
+if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
+    from warmup.ledger import Ledger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,11 +49,30 @@ def ledger_from(ctx: click.Context, create: bool = False) -> Ledger:
     """
     obj = ctx.find_root().ensure_object(dict)
     if "ledger" not in obj:
-        obj["ledger"] = open_ledger(obj.get("db"), create=create)
-        ctx.call_on_close(obj["ledger"].close)
-        for warning in obj["ledger"].warnings:
-            click.echo(f"Warning: {warning}", err=True)
-    return obj["ledger"]
+        obj["ledger"] = _opened(ctx, open_ledger(obj.get("db"), create=create))
+    return cast("Ledger", obj["ledger"])
+
+
+def reads_from(ctx: click.Context) -> Reads:
+    """The ledger for a command that only asks what ``warmup quota`` asks (:class:`Reads`):
+    opened without SQLAlchemy where the backend can (:func:`warmup.ledger.open_reads`); the
+    invocation's full ledger if one is open already. A missing ledger is refused (exit 78)."""
+    obj = ctx.find_root().ensure_object(dict)
+    if "ledger" in obj:
+        return cast(Reads, obj["ledger"])
+    if "reads" not in obj:
+        obj["reads"] = _opened(ctx, open_reads(obj.get("db")))
+    return cast(Reads, obj["reads"])
+
+
+R = TypeVar("R", bound=Reads)
+
+
+def _opened(ctx: click.Context, ledger: R) -> R:
+    ctx.call_on_close(ledger.close)
+    for warning in ledger.warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    return ledger
 
 
 @overload
@@ -61,23 +83,32 @@ def pass_ledger(fn: F | None = None, *, create: bool = False) -> Any:
     """Pass the ledger as the command's first argument (``create``: see :func:`ledger_from`)."""
 
     def decorate(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            ledger = ledger_from(click.get_current_context(), create)
-            try:
-                result = fn(ledger, *args, **kwargs)
-            except BaseException:
-                ledger.discard_if_unused()  # bad input leaves no new empty ledger behind
-                raise
-            if ledger.created:
-                say(f"Created a new ledger at {ledger.where}.", err=True)
-            return result
-
-        # Typed as the command itself so that click's decorators stack; the wrapper supplies
-        # the ledger.
-        return cast(F, db_option(wrapper))
+        return _passing(fn, lambda ctx: ledger_from(ctx, create))
 
     return decorate if fn is None else decorate(fn)
+
+
+def pass_reads(fn: F) -> F:
+    """Pass the ledger as :func:`reads_from` opens it as the command's first argument."""
+    return _passing(fn, reads_from)
+
+
+def _passing(fn: F, opener: Callable[[click.Context], Reads]) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ledger = opener(click.get_current_context())
+        try:
+            result = fn(ledger, *args, **kwargs)
+        except BaseException:
+            ledger.discard_if_unused()  # bad input leaves no new empty ledger behind
+            raise
+        if ledger.created:
+            say(f"Created a new ledger at {ledger.where}.", err=True)
+        return result
+
+    # Typed as the command itself so that click's decorators stack; the wrapper supplies the
+    # ledger.
+    return cast(F, db_option(wrapper))
 
 
 def typed_instant(text: str, boxes: Sequence[MailboxRow], option: str = "--at") -> dt.datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,7 @@ from warmup.cli.common import (
     complete_mailbox,
     json_option,
     pass_ledger,
+    pass_reads,
     percent,
     print_json,
     print_table,
@@ -20,7 +22,10 @@ from warmup.cli.common import (
 )
 from warmup.errors import UsageError
 from warmup.instants import local_text
-from warmup.ledger import Ledger
+from warmup.ledger import Reads
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 from warmup.words import plural
 
 
@@ -43,9 +48,9 @@ def _when(ts: dt.datetime | None, tz: str) -> str:
     help="Print nothing (the table with --verbose); exit 75 if a named mailbox cannot send now.",
 )
 @json_option
-@pass_ledger
+@pass_reads
 def quota(
-    ledger: Ledger, addresses: tuple[str, ...], at: str | None, check: bool, json_: bool
+    ledger: Reads, addresses: tuple[str, ...], at: str | None, check: bool, json_: bool
 ) -> int:
     """Today's quota, stage and status of mailboxes, with the reasons.
 

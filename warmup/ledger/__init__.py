@@ -8,7 +8,9 @@ registers a ``Storage`` per scheme — and returns a :class:`Ledger`: domain que
 :class:`~warmup.ledger.postgres.PostgresLedger` (team mode: hosts sharing one ledger). The schema
 is defined once (:mod:`.schema`), evolved by frozen migrations (:mod:`.migrations`); the gate's
 per-message path is :mod:`.gatepath`; :mod:`.reports_sql` and :mod:`.timeline_cache` answer
-reports; :mod:`.copy` moves a ledger to another database.
+reports; :mod:`.copy` moves a ledger to another database. ``warmup quota`` opens it with
+:func:`open_reads`: on SQLite a driver-level reader (:mod:`.sqlite_reads`) that never imports
+SQLAlchemy, which is why :class:`Ledger` is imported only when asked for.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from warmup.errors import ConfigError
-from warmup.ledger.core import Ledger
+from warmup.ledger.reads import Reads
 from warmup.ledger.values import (
     Ask,
     BounceIn,
@@ -39,11 +42,32 @@ from warmup.ledger.values import (
     utc,
 )
 
+if TYPE_CHECKING:
+    from warmup.ledger.core import Ledger
+
 # URL scheme (the part before "+driver") -> "module:class" of its backend.
 BACKENDS = {
     "sqlite": "warmup.ledger.sqlite:SQLiteLedger",
     "postgresql": "warmup.ledger.postgres:PostgresLedger",
 }
+# URL scheme -> "module:class" of a driver-level reader for the quota path, opened without
+# SQLAlchemy (its ``open`` returns None when the full backend must open the ledger instead).
+# PostgreSQL has none: a server's ledger pays for SQLAlchemy either way (psycopg's own import).
+READERS = {
+    "sqlite": "warmup.ledger.sqlite_reads:SQLiteReads",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Ledger (and with it SQLAlchemy, ~0.4-0.6 s to import) only when something asks for it:
+    # ``warmup quota`` answers through a Reads without it.
+    if name == "Ledger":
+        from warmup.ledger.core import Ledger
+
+        globals()["Ledger"] = Ledger
+        return Ledger
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "BACKENDS",
@@ -60,12 +84,14 @@ __all__ = [
     "Overflow",
     "PoolNotFound",
     "PoolRow",
+    "Reads",
     "Recorded",
     "SendIn",
     "Snapshot",
     "default_path",
     "local_day",
     "open_ledger",
+    "open_reads",
     "resolve_url",
     "utc",
 ]
@@ -130,3 +156,17 @@ def open_ledger(url: str | None = None, *, migrate: bool = True, create: bool = 
             )
         ledger.migrate()
     return ledger
+
+
+def open_reads(url: str | None = None) -> Reads:
+    """The ledger at ``url`` for the quota path's questions (:class:`Reads`): the backend's
+    driver-level reader when it has one and can open this ledger as it is (SQLite, schema
+    current), else :func:`open_ledger` (``create=False``: a missing ledger is refused)."""
+    url = resolve_url(url)
+    scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme in READERS:
+        module, _, name = READERS[scheme].partition(":")
+        reads: Reads | None = getattr(importlib.import_module(module), name).open(url)
+        if reads is not None:
+            return reads
+    return open_ledger(url, create=False)

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from warmup.ledger.reads import events_of, memo_since, memo_valid, snapshot
 from warmup.ledger.schema import (
     BOUNCE,
-    BOUNCE_KINDS,
     COUNT_COLUMNS,
     COUNTED,
     DAY_STAT,
@@ -38,7 +38,7 @@ from warmup.ledger.values import (
     local_day,
     utc,
 )
-from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
+from warmup.policy.walk import DayCounts, MailboxEvent, WalkState
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -206,7 +206,7 @@ class Questions:
             domain_sent = self._domain_sent(conn, box, start, cut) if domain_cap else None
             per_domain = self._per_domain(conn, box, start, cut) if recipient_caps else {}
         ask = Ask(provider_ceiling, provider_min_interval, domain_cap, memo, recipient_caps)
-        return _snapshot(
+        return snapshot(
             box,
             ask,
             today,
@@ -249,21 +249,10 @@ class Questions:
                 if row is None:
                     raise MailboxNotFound(b.address)
                 _, rev, upto, memo_rev, inputs, text = row
-                today = today_of[b.timezone]
-                valid = (
-                    ask.memo is not None
-                    and upto is not None
-                    and memo_rev == rev
-                    and inputs == ask.memo[0]
-                    and upto <= today
-                )
+                valid = memo_valid(ask, upto, memo_rev, rev, inputs, today_of[b.timezone])
                 state = WalkState.from_json(text) if valid else None
                 revs[b.id], states[b.id] = rev, state
-                since[b.id] = (
-                    dt.date.min
-                    if state is None or ask.memo is None
-                    else state.upto - dt.timedelta(days=ask.memo[1])
-                )
+                since[b.id] = memo_since(state, ask)
             days: dict[int, list[DayCounts]] = {i: [] for i in ids}
             last_day = max(today_of.values())
             for group in (
@@ -307,7 +296,7 @@ class Questions:
                 per_domain = self._per_domain(conn, b, start, cut) if ask.recipient_caps else {}
                 box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]
                 out.append(
-                    _snapshot(
+                    snapshot(
                         b,
                         ask,
                         today,
@@ -316,7 +305,7 @@ class Questions:
                         box_days,
                         today_sent.get(b.id, (0, None)),
                         kinds[b.id],
-                        _events_of(events[b.id], state, tz, cut),
+                        events_of(events[b.id], state, tz, cut),
                         dsent,
                         per_domain,
                     )
@@ -498,56 +487,3 @@ class Questions:
                 }
                 for r in conn.execute(stmt)
             ]
-
-
-def _snapshot(
-    box: MailboxRow,
-    ask: Ask,
-    today: dt.date,
-    rev: int,
-    state: WalkState | None,
-    days: list[DayCounts],
-    today_sent: tuple[int, dt.datetime | None],
-    kinds: dict[str, int],
-    events: tuple[MailboxEvent, ...],
-    domain_sent: int | None,
-    per_domain: dict[str, int],
-) -> Snapshot:
-    """The :class:`Snapshot` of what was read about ``box`` (today's counts joining the days)."""
-    sent_today, last = today_sent
-    if sent_today or kinds:
-        days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
-    hist = History(
-        mailbox=box.address,
-        timezone=box.timezone,
-        days=tuple(days),
-        events=events,
-        last_send_at=last,
-        cap=box.cap,
-        provider_ceiling=ask.provider_ceiling,
-        provider_min_interval=ask.provider_min_interval,
-        started=box.started,
-        domain_sent_today=domain_sent,
-        memo=state,
-        recipient_domains_today=per_domain,
-    )
-    return Snapshot(hist, rev)
-
-
-def _events_of(
-    rows: list[Any], memo: WalkState | None, tz: str, now: dt.datetime
-) -> tuple[MailboxEvent, ...]:
-    """What :meth:`Questions._events` selects, from all of a mailbox's ``rows`` up to the cut
-    (``(mailbox_id, id, kind, at, until, reason)`` in order of ``at``, ``id``)."""
-    if memo is not None:
-        applied = day_start(memo.upto - dt.timedelta(days=1), tz)
-        manual = [r[1] for r in rows if r[2] in ("pause", "resume") and r[3] <= applied]
-        last_manual = manual[-1] if manual else None
-        rows = [
-            r
-            for r in rows
-            if r[3] > applied
-            or (r[2] == "throttle" and r[4] is not None and r[4] > now)
-            or r[1] == last_manual
-        ]
-    return tuple(MailboxEvent(k, a, u, r or "") for _, _, k, a, u, r in rows)

@@ -18,6 +18,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+# Defined where the quota path reads them without SQLAlchemy.
+from warmup.ledger.reads import BOUNCE_KINDS as BOUNCE_KINDS
+from warmup.ledger.reads import COUNT_COLUMNS as COUNT_COLUMNS
+
 METADATA = sa.MetaData()
 
 
@@ -56,10 +60,6 @@ class UTCDateTime(sa.TypeDecorator[dt.datetime]):
         if value.utcoffset() is None:  # SQLite keeps UTC text without an offset
             return value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
-
-
-BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
-COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
 
 
 def _ts(name: str, nullable: bool = False) -> sa.Column[object]:

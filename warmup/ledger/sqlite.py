@@ -15,10 +15,7 @@ HH:MM:SS.ffffff`` text, ISO dates), so rows are the same whichever path wrote th
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
-import stat
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from warmup.errors import ConfigError, Unavailable, WarmupError
+from warmup.errors import WarmupError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import (
     Decide,
@@ -42,10 +39,23 @@ from warmup.ledger.gatepath import (
 )
 from warmup.ledger.imports import SendRow
 from warmup.ledger.schema import DATA_TABLES, UTCDateTime
-from warmup.ledger.values import CLOCK_SKEW, EventIn, MailboxRow, local_day
+from warmup.ledger.sqlite_reads import (
+    BUSY_TIMEOUT_S,
+    due_memos,
+    keep_memos,
+    parse_ts,
+    private,
+    read_histories,
+    read_mailbox,
+    read_mailboxes,
+    read_policy_text,
+    setup_connection,
+    storage_error,
+    ts,
+)
+from warmup.ledger.values import CLOCK_SKEW, Ask, EventIn, MailboxRow, Snapshot, local_day
 from warmup.policy.walk import WalkState, day_start
 
-BUSY_TIMEOUT_S = 30.0
 _IN_CHUNK = 5000  # keys per IN list, well below SQLite's 32,766 variables
 
 
@@ -57,7 +67,7 @@ class SQLiteLedger(Ledger):
         self.warnings: list[str] = []
         self._made: list[Path] = []  # the file and folders this open created, in that order
         if path and path != ":memory:":
-            self._made, self.warnings = _private(Path(path), create)
+            self._made, self.warnings = private(Path(path), create)
             self.created = bool(self._made)
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _on_connect)
@@ -86,6 +96,46 @@ class SQLiteLedger(Ledger):
                 break  # something else was put there meanwhile: keep it
         self._made, self.created = [], False
         return True
+
+    # -- the quota path's reads, on the driver (:mod:`.sqlite_reads`, shared with SQLiteReads) --
+
+    @contextmanager
+    def _raw_read(self) -> Iterator[sqlite3.Cursor]:
+        with self.read() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            cur = raw.cursor()
+            try:
+                yield cur
+            finally:
+                cur.close()
+
+    def mailbox(self, address: str) -> MailboxRow:
+        with self._raw_read() as cur:
+            return read_mailbox(cur, address)
+
+    def mailboxes(self) -> list[MailboxRow]:
+        with self._raw_read() as cur:
+            return read_mailboxes(cur)
+
+    def policy_text(self, name: str) -> tuple[int, str] | None:
+        with self._raw_read() as cur:
+            return read_policy_text(cur, name)
+
+    def histories(
+        self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+    ) -> list[Snapshot]:
+        with self._raw_read() as cur:
+            return read_histories(cur, asks, as_of)
+
+    def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int:
+        keep = due_memos(memos, self.real_today)
+        if not keep:
+            return 0
+        with self.write() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            return keep_memos(raw.cursor(), keep)
 
     def _write_conn(self, conn: Connection) -> Connection:
         return conn.execution_options(warmup_begin="BEGIN IMMEDIATE")
@@ -191,15 +241,15 @@ class SQLiteLedger(Ledger):
         try:
             yield
         except sa.exc.OperationalError as exc:
-            raise _storage_error(exc, self.where) from None
+            raise storage_error(exc, self.where) from None
         except sa.exc.DatabaseError as exc:
             if isinstance(exc.orig, sqlite3.DatabaseError) and not isinstance(
                 exc.orig, sqlite3.IntegrityError
             ):
-                raise _storage_error(exc, self.where) from None
+                raise storage_error(exc, self.where) from None
             raise
         except sqlite3.OperationalError as exc:  # the gate's raw cursor
-            raise _storage_error(exc, self.where) from None
+            raise storage_error(exc, self.where) from None
 
     def gate(
         self,
@@ -210,103 +260,15 @@ class SQLiteLedger(Ledger):
         return SQLiteGate(self, box, policy or GatePolicy("", 0, False), expiry)
 
 
-def _private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
-    """Create the ledger's folder (0700) and file (0600) if missing (else, without ``create``,
-    refuse: a mistyped path must not become an empty ledger); warn when an existing one is
-    readable by other users (it holds who was mailed when). Returns (what was created: the file,
-    then its new folders from the innermost, and the warnings)."""
-    if not path.exists():
-        if not create:
-            raise ConfigError(f"no ledger at {path}; run 'warmup mailbox add' to create one")
-        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-        try:
-            for folder in reversed(missing):  # each level private (mkdir(parents=True) is not)
-                folder.mkdir(mode=0o700)
-        except OSError as exc:
-            raise ConfigError(f"ledger {path}: cannot create its folder ({exc.strerror})") from None
-        try:
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:  # another process made it meanwhile: theirs, not ours
-            return [], []
-        except OSError as exc:
-            raise ConfigError(f"ledger {path}: cannot create it ({exc.strerror})") from None
-        return [path, *missing], []
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return [], []
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return [], [
-            f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
-            f"make it private: chmod 600 {path}"
-        ]
-    return [], []
-
-
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
-    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (_on_begin)
-    cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    # WAL is a property of the file: set it on a new ledger (or ours), never on a file of another
-    # program that was pointed at by mistake (open_ledger refuses it untouched).
-    ours = cur.execute(
-        "SELECT count(*) = 0 OR sum(name = 'warmup_migrations') > 0 FROM sqlite_master"
-    ).fetchone()[0]
-    if ours:
-        _set_wal(cur)
-    cur.execute("PRAGMA synchronous = NORMAL")
-    cur.execute("PRAGMA foreign_keys = ON")
-    cur.close()
+    setup_connection(dbapi_conn)
 
 
 def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(conn.get_execution_options().get("warmup_begin", "BEGIN"))
 
 
-def _set_wal(cur: sqlite3.Cursor) -> None:
-    """Switch to WAL, waiting out a process that holds the file while it does the same.
-
-    Changing the journal mode needs the file to itself and SQLite does not call the busy handler
-    for it, so several processes opening a brand-new ledger at once could see "database is
-    locked" here. The mode is persistent: once any of them has set it, done.
-    """
-    deadline = time.monotonic() + BUSY_TIMEOUT_S
-    while True:
-        try:
-            if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                return
-            cur.execute("PRAGMA journal_mode = WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _storage_error(exc: Exception, where: str) -> WarmupError:
-    orig = getattr(exc, "orig", None) or exc
-    text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
-    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
-        return ConfigError(
-            f"ledger {where} is not a warmup ledger or is corrupted ({text}); "
-            f"point --db/WARMUP_DB at another file or restore a backup"
-        )
-    if "unable to open" in text or "readonly" in text or "disk" in text.lower():
-        return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
-    return Unavailable(f"ledger {where} is unavailable: {text}")
-
-
 # -- the gate's path ---------------------------------------------------------------------------
-
-
-def ts(value: dt.datetime) -> str:
-    """An aware instant as SQLAlchemy stores it on SQLite: naive UTC text."""
-    # isoformat: a third of strftime's time, the same text (SQLAlchemy pads the year too).
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def parse_ts(value: str | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
 
 
 def _day_rows(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

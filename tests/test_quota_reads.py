@@ -1,0 +1,95 @@
+"""``warmup quota`` opens a SQLite ledger on the driver alone (issue #15,
+:mod:`warmup.ledger.sqlite_reads`) only when its schema is current; anything else goes through
+the full backend as every other command does: creating, migrating, refusing, warning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from pathlib import Path
+
+from tests.conftest import SH, at
+from warmup import api, open_ledger
+from warmup.ledger import migrations, open_reads
+from warmup.ledger.core import Ledger
+from warmup.ledger.reads import MIGRATION_NAMES
+from warmup.ledger.sqlite_reads import SQLiteReads
+
+BOX = "a@corp.example"
+
+
+def test_the_driver_level_schema_check_knows_every_migration():
+    assert list(MIGRATION_NAMES) == migrations.names()
+
+
+def seed(n: int = 3) -> None:
+    ledger = open_ledger()
+    for k in range(n):
+        api.add_mailbox(ledger, f"b{k}@corp.example", "exmail", timezone=SH)
+        api.record_send(
+            ledger, f"b{k}@corp.example", ["r@example.com"], at(dt.date(2026, 11, 9), 9)
+        )
+    ledger.close()
+
+
+def test_the_reader_answers_what_the_full_backend_answers(ledger_path: Path):
+    seed()
+    reads, ledger = open_reads(), open_ledger()
+    assert isinstance(reads, SQLiteReads)
+    assert reads.mailboxes() == Ledger.mailboxes(ledger)
+    assert reads.mailbox(" B1@corp.example") == Ledger.mailbox(ledger, "b1@corp.example")
+    ledger.store_policy("mine", "[ramp]\n", None, replace=False)
+    assert reads.policy_text("mine") == Ledger.policy_text(ledger, "mine") == (1, "[ramp]\n")
+    assert reads.policy_text("nope") is None
+    reads.close()
+    ledger.close()
+
+
+def test_quota_migrates_a_ledger_from_before_and_answers(ledger_path: Path, run):
+    old = open_ledger(migrate=False)
+    old.migrate(upto="m009_overflow_channel")
+    old.close()
+    assert SQLiteReads.open(f"sqlite:///{ledger_path}") is None  # not current: not on the driver
+    res = run("quota", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout) == []
+    con = sqlite3.connect(ledger_path)
+    done = [n for (n,) in con.execute("SELECT name FROM warmup_migrations ORDER BY name")]
+    con.close()
+    assert done == sorted(MIGRATION_NAMES)
+
+
+def test_quota_warns_about_a_ledger_others_can_read(ledger_path: Path, run):
+    seed(1)
+    ledger_path.chmod(0o644)
+    res = run("quota", "--json", "--at", "2026-11-10T10:00+08:00")
+    assert res.exit_code == 0, res.output
+    assert "Warning: ledger" in res.stderr and "chmod 600" in res.stderr
+    assert json.loads(res.stdout)[0]["mailbox"] == "b0@corp.example"
+
+
+def test_quota_refuses_another_programs_file_untouched(ledger_path: Path, run):
+    con = sqlite3.connect(ledger_path)
+    con.execute("CREATE TABLE notes (body TEXT)")
+    con.commit()
+    con.close()
+    before = ledger_path.read_bytes()
+    res = run("quota", "--json")
+    assert res.exit_code == 78
+    assert "another program's tables (notes)" in res.stderr
+    assert ledger_path.read_bytes() == before
+
+
+def test_quota_refuses_a_missing_ledger(ledger_path: Path, run):
+    res = run("quota", "--json")
+    assert res.exit_code == 78
+    assert f"no ledger at {ledger_path}" in res.stderr
+    assert not ledger_path.exists()
+
+
+def test_quota_names_an_unknown_mailbox_with_the_close_one(ledger_path: Path, run):
+    seed(1)
+    res = run("quota", "b0@corp.exampel")
+    assert res.exit_code == 78
+    assert "did you mean 'b0@corp.example'?" in res.stderr

@@ -1,0 +1,134 @@
+"""What ``warmup quota`` asks of a ledger, and the pieces every backend's answer is built from.
+
+:class:`Reads` is the part of :class:`warmup.ledger.Ledger` the quota path uses (mailboxes, stored
+policies, histories, walk memos): a :class:`~warmup.ledger.Ledger` is one, and so is the SQLite
+backend's driver-level reader (:class:`warmup.ledger.sqlite_reads.SQLiteReads`), which answers
+without importing SQLAlchemy. :func:`snapshot` and :func:`events_of` turn rows into the engine's
+inputs, the same way on every path. No SQL and no driver here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start
+from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
+
+BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
+COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
+# Every migration of :mod:`warmup.ledger.migrations`, in order: a ledger that has them all needs
+# none (the driver-level "is the schema current?"; tests/test_schema.py checks the list).
+MIGRATION_NAMES = (
+    "m001_initial",
+    "m002_timeline_cache",
+    "m003_counted_bounces_and_walk_memo",
+    "m004_policies_in_the_ledger",
+    "m005_throttle_index",
+    "m006_outbox_and_pools",
+    "m007_settings",
+    "m008_outbox_tally",
+    "m009_overflow_channel",
+    "m011_mailbox_auth",
+)
+
+
+class Reads(Protocol):
+    """The ledger operations ``warmup quota`` needs (each documented on :class:`Ledger`)."""
+
+    warnings: list[str]
+    created: bool
+    where: str
+
+    def mailbox(self, address: str) -> MailboxRow: ...
+    def mailboxes(self) -> list[MailboxRow]: ...
+    def policy_text(self, name: str) -> tuple[int, str] | None: ...
+    def histories(
+        self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+    ) -> list[Snapshot]: ...
+    def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int: ...
+    def discard_if_unused(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+def snapshot(
+    box: MailboxRow,
+    ask: Ask,
+    today: dt.date,
+    rev: int,
+    state: WalkState | None,
+    days: list[DayCounts],
+    today_sent: tuple[int, dt.datetime | None],
+    kinds: dict[str, int],
+    events: tuple[MailboxEvent, ...],
+    domain_sent: int | None,
+    per_domain: dict[str, int],
+) -> Snapshot:
+    """The :class:`Snapshot` of what was read about ``box`` (today's counts joining the days)."""
+    sent_today, last = today_sent
+    if sent_today or kinds:
+        days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
+    hist = History(
+        mailbox=box.address,
+        timezone=box.timezone,
+        days=tuple(days),
+        events=events,
+        last_send_at=last,
+        cap=box.cap,
+        provider_ceiling=ask.provider_ceiling,
+        provider_min_interval=ask.provider_min_interval,
+        started=box.started,
+        domain_sent_today=domain_sent,
+        memo=state,
+        recipient_domains_today=per_domain,
+    )
+    return Snapshot(hist, rev)
+
+
+def events_of(
+    rows: list[Any], memo: WalkState | None, tz: str, now: dt.datetime
+) -> tuple[MailboxEvent, ...]:
+    """The events the walk needs from all of a mailbox's event ``rows`` up to the cut
+    (``(mailbox_id, id, kind, at, until, reason)`` in order of ``at``, ``id``): all of them, or
+    with a memo those it has not applied (after the start of the day before its day) and those
+    still in force at ``now`` (the last pause or resume, back-offs not over)."""
+    if memo is not None:
+        applied = day_start(memo.upto - dt.timedelta(days=1), tz)
+        manual = [r[1] for r in rows if r[2] in ("pause", "resume") and r[3] <= applied]
+        last_manual = manual[-1] if manual else None
+        rows = [
+            r
+            for r in rows
+            if r[3] > applied
+            or (r[2] == "throttle" and r[4] is not None and r[4] > now)
+            or r[1] == last_manual
+        ]
+    return tuple(MailboxEvent(k, a, u, r or "") for _, _, k, a, u, r in rows)
+
+
+def memo_since(state: WalkState | None, ask: Ask) -> dt.date:
+    """The first day a mailbox's history must hold: all of it without a memo, else the days the
+    policy's windows look back on from the memo's day."""
+    if state is None or ask.memo is None:
+        return dt.date.min
+    return state.upto - dt.timedelta(days=ask.memo[1])
+
+
+def memo_valid(
+    ask: Ask,
+    upto: dt.date | None,
+    memo_rev: int | None,
+    rev: int,
+    inputs: str | None,
+    today: dt.date,
+) -> bool:
+    """A stored walk memo may be used: computed at the mailbox's revision, for the inputs this
+    policy has, not after ``today``."""
+    return (
+        ask.memo is not None
+        and upto is not None
+        and memo_rev == rev
+        and inputs == ask.memo[0]
+        and upto <= today
+    )

@@ -1,0 +1,484 @@
+"""The SQLite backend's driver level: opening a connection, and the quota path's reads.
+
+Everything here talks to the ``sqlite3`` driver alone, so ``warmup quota`` can answer without
+importing SQLAlchemy (a third of a second or more of start-up, more than the answers themselves
+for 1,000 mailboxes): :class:`SQLiteReads` opens a ledger whose schema is current and answers
+:class:`~warmup.ledger.reads.Reads`; :func:`open_reads` falls back to the full
+:class:`~warmup.ledger.sqlite.SQLiteLedger` (which migrates) whenever it cannot. The full backend
+runs the same functions on its own connection (:func:`read_histories`, :func:`keep_memos`,
+:func:`read_mailboxes`), so each of these reads is written once.
+
+Instants are stored as SQLAlchemy stores them (naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff`` text, see
+:func:`ts`), dates as ISO text: compared as text, they order as the values do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from warmup.errors import ConfigError, Unavailable, WarmupError
+from warmup.ledger.reads import MIGRATION_NAMES, events_of, memo_since, memo_valid, snapshot
+from warmup.ledger.values import Ask, MailboxNotFound, MailboxRow, Snapshot, day_start, local_day
+from warmup.policy.walk import DayCounts, WalkState
+
+BUSY_TIMEOUT_S = 30.0
+# Bound parameters per statement stay far below SQLite's limit (32,766; 999 before 3.32).
+_CHUNK = 500
+
+
+# -- opening -----------------------------------------------------------------------------------
+
+
+def setup_connection(raw: sqlite3.Connection) -> None:
+    """Busy timeout, WAL (on a new ledger or ours, never on another program's file), ``synchronous
+    = NORMAL``, foreign keys; transactions are begun by us (``isolation_level = None``)."""
+    raw.isolation_level = None
+    cur = raw.cursor()
+    cur.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    ours = cur.execute(
+        "SELECT count(*) = 0 OR sum(name = 'warmup_migrations') > 0 FROM sqlite_master"
+    ).fetchone()[0]
+    if ours:
+        set_wal(cur)
+    cur.execute("PRAGMA synchronous = NORMAL")
+    cur.execute("PRAGMA foreign_keys = ON")
+    cur.close()
+
+
+def set_wal(cur: sqlite3.Cursor) -> None:
+    """Switch to WAL, waiting out a process that holds the file while it does the same.
+
+    Changing the journal mode needs the file to itself and SQLite does not call the busy handler
+    for it, so several processes opening a brand-new ledger at once could see "database is
+    locked" here. The mode is persistent: once any of them has set it, done.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            cur.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
+    """Create the ledger's folder (0700) and file (0600) if missing (else, without ``create``,
+    refuse: a mistyped path must not become an empty ledger); warn when an existing one is
+    readable by other users (it holds who was mailed when). Returns (what was created: the file,
+    then its new folders from the innermost, and the warnings)."""
+    if not path.exists():
+        if not create:
+            raise ConfigError(f"no ledger at {path}; run 'warmup mailbox add' to create one")
+        missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+        try:
+            for folder in reversed(missing):  # each level private (mkdir(parents=True) is not)
+                folder.mkdir(mode=0o700)
+        except OSError as exc:
+            raise ConfigError(f"ledger {path}: cannot create its folder ({exc.strerror})") from None
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:  # another process made it meanwhile: theirs, not ours
+            return [], []
+        except OSError as exc:
+            raise ConfigError(f"ledger {path}: cannot create it ({exc.strerror})") from None
+        return [path, *missing], []
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return [], []
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return [], [
+            f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
+            f"make it private: chmod 600 {path}"
+        ]
+    return [], []
+
+
+def storage_error(exc: Exception, where: str) -> WarmupError:
+    """A driver error as warmup's: one line, the exit code of what the user can do about it."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+    if "not a database" in text or "malformed" in text or "file is encrypted" in text:
+        return ConfigError(
+            f"ledger {where} is not a warmup ledger or is corrupted ({text}); "
+            f"point --db/WARMUP_DB at another file or restore a backup"
+        )
+    if "unable to open" in text or "readonly" in text or "disk" in text.lower():
+        return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
+    return Unavailable(f"ledger {where} is unavailable: {text}")
+
+
+def ts(value: dt.datetime) -> str:
+    """An aware instant as SQLAlchemy stores it on SQLite: naive UTC text."""
+    # isoformat: a third of strftime's time, the same text (SQLAlchemy pads the year too).
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def parse_ts(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def _date(value: str | None) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(value)
+
+
+# -- the quota path's reads --------------------------------------------------------------------
+
+_MAILBOX_COLUMNS = (
+    "id, address, provider, timezone, policy, cap, started, smtp_host, smtp_port, "
+    "smtp_security, imap_host, imap_port, imap_security, created_at, auth"
+)
+_COUNTED = "outcome != 'released'"
+
+
+def _mailbox_row(r: Sequence[Any]) -> MailboxRow:
+    created_at = parse_ts(r[13])
+    assert created_at is not None
+    return MailboxRow(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        _date(r[6]),
+        r[7],
+        r[8],
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        created_at,
+        r[14],
+    )
+
+
+def read_mailboxes(cur: sqlite3.Cursor) -> list[MailboxRow]:
+    """Every mailbox, by address."""
+    sql = f"SELECT {_MAILBOX_COLUMNS} FROM mailbox ORDER BY address"
+    return [_mailbox_row(r) for r in cur.execute(sql)]
+
+
+def read_mailbox(cur: sqlite3.Cursor, address: str) -> MailboxRow:
+    """The mailbox, or :class:`MailboxNotFound` saying how to add it."""
+    sql = f"SELECT {_MAILBOX_COLUMNS} FROM mailbox WHERE address = ?"
+    r = cur.execute(sql, (address.strip().lower(),)).fetchone()
+    if r is None:
+        raise MailboxNotFound(address, [a for (a,) in cur.execute("SELECT address FROM mailbox")])
+    return _mailbox_row(r)
+
+
+def read_policy_text(cur: sqlite3.Cursor, name: str) -> tuple[int, str] | None:
+    """``(version, TOML text)`` of the newest version of a stored policy, or None."""
+    row = cur.execute(
+        "SELECT version, text FROM policy WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+def read_histories(
+    cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+) -> list[Snapshot]:
+    """:meth:`warmup.ledger.Ledger.history` of each mailbox of ``asks`` (with what its policy
+    asks), a handful of statements per 500 mailboxes, in the transaction ``cur`` is in."""
+    out: list[Snapshot] = []
+    for k in range(0, len(asks), _CHUNK):
+        out.extend(_histories(cur, asks[k : k + _CHUNK], as_of))
+    return out
+
+
+def _histories(
+    cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+) -> list[Snapshot]:
+    cut = ts(as_of)
+    today_of = {tz: local_day(as_of, tz) for tz in {b.timezone for b, _ in asks}}
+    zones: dict[str, list[int]] = {}
+    for b, _ in asks:
+        zones.setdefault(b.timezone, []).append(b.id)
+    ids = list({b.id: None for b, _ in asks})
+    found = {
+        r[0]: r
+        for r in cur.execute(
+            "SELECT m.id, m.rev, w.upto, w.rev, w.inputs, w.state FROM mailbox m "
+            f"LEFT JOIN walk_memo w ON w.mailbox_id = m.id WHERE m.id IN ({_marks(len(ids))})",
+            ids,
+        )
+    }
+    revs: dict[int, int] = {}
+    states: dict[int, WalkState | None] = {}
+    since: dict[int, dt.date] = {}
+    for b, ask in asks:
+        row = found.get(b.id)
+        if row is None:
+            raise MailboxNotFound(b.address)
+        _, rev, upto, memo_rev, inputs, text = row
+        valid = memo_valid(ask, _date(upto), memo_rev, rev, inputs, today_of[b.timezone])
+        state = WalkState.from_json(text) if valid else None
+        revs[b.id], states[b.id] = rev, state
+        since[b.id] = memo_since(state, ask)
+    days: dict[int, list[DayCounts]] = {i: [] for i in ids}
+    last_day = max(today_of.values()).isoformat()
+    for group in (
+        [i for i in ids if since[i] != dt.date.min],
+        [i for i in ids if since[i] == dt.date.min],
+    ):
+        if not group:
+            continue
+        first = min(since[i] for i in group).isoformat()
+        for mailbox_id, day, *counts in cur.execute(
+            "SELECT mailbox_id, day, sent, hard, soft, block, complaint FROM day_stat "
+            f"WHERE mailbox_id IN ({_marks(len(group))}) AND day < ? AND day >= ? "
+            "ORDER BY mailbox_id, day",
+            (*group, last_day, first),
+        ):
+            days[mailbox_id].append(DayCounts(dt.date.fromisoformat(day), *counts))
+    today_sent: dict[int, tuple[int, dt.datetime | None]] = {}
+    kinds: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for tz, group in zones.items():
+        today = today_of[tz]
+        marks = _marks(len(group))
+        start = ts(day_start(today, tz))
+        for mailbox_id, n, at in cur.execute(
+            f"SELECT mailbox_id, count(*), max(at) FROM send WHERE mailbox_id IN ({marks}) "
+            f"AND at >= ? AND at <= ? AND {_COUNTED} GROUP BY mailbox_id",
+            (*group, start, cut),
+        ):
+            today_sent[mailbox_id] = (n, parse_ts(at))
+        for mailbox_id, kind, n in cur.execute(
+            f"SELECT mailbox_id, kind, count(*) FROM bounce WHERE mailbox_id IN ({marks}) "
+            "AND day = ? AND at <= ? AND counted = 1 GROUP BY mailbox_id, kind",
+            (*group, today.isoformat(), cut),
+        ):
+            kinds[mailbox_id][kind] = n
+    idle = [i for i in ids if not today_sent.get(i, (0, None))[0]]
+    if idle:  # the last send may be on an earlier day: each maximum looked up on its index
+        for mailbox_id, at in cur.execute(
+            f"SELECT m.id, (SELECT max(at) FROM send WHERE mailbox_id = m.id AND at <= ? "
+            f"AND {_COUNTED}) FROM mailbox m WHERE m.id IN ({_marks(len(idle))})",
+            (cut, *idle),
+        ):
+            today_sent[mailbox_id] = (0, parse_ts(at))
+    events: dict[int, list[Any]] = {i: [] for i in ids}
+    for mailbox_id, id_, kind, at, until, reason in cur.execute(
+        "SELECT mailbox_id, id, kind, at, until, reason FROM event "
+        f"WHERE mailbox_id IN ({_marks(len(ids))}) AND at <= ? ORDER BY mailbox_id, at, id",
+        (*ids, cut),
+    ):
+        events[mailbox_id].append((mailbox_id, id_, kind, parse_ts(at), parse_ts(until), reason))
+    domain_sent: dict[tuple[str, dt.datetime], int] = {}
+    out = []
+    cut_at = parse_ts(cut)
+    assert cut_at is not None
+    for b, ask in asks:
+        tz, state = b.timezone, states[b.id]
+        today = today_of[tz]
+        start_at = day_start(today, tz)
+        dsent = None
+        if ask.domain_cap:
+            key = (b.address.rsplit("@", 1)[1], start_at)
+            if key not in domain_sent:
+                domain_sent[key] = cur.execute(
+                    "SELECT count(*) FROM send WHERE mailbox_id IN (SELECT id FROM mailbox "
+                    f"WHERE address LIKE ?) AND at >= ? AND at <= ? AND {_COUNTED}",
+                    (f"%@{key[0]}", ts(start_at), cut),
+                ).fetchone()[0]
+            dsent = domain_sent[key]
+        per_domain: dict[str, int] = {}
+        if ask.recipient_caps:
+            per_domain = dict(
+                cur.execute(
+                    "SELECT lower(substr(recipient, instr(recipient, '@') + 1)) AS d, count(*) "
+                    f"FROM send WHERE mailbox_id = ? AND at >= ? AND at <= ? AND {_COUNTED} "
+                    "GROUP BY d",
+                    (b.id, ts(start_at), cut),
+                ).fetchall()
+            )
+        box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]
+        out.append(
+            snapshot(
+                b,
+                ask,
+                today,
+                revs[b.id],
+                state,
+                box_days,
+                today_sent.get(b.id, (0, None)),
+                kinds[b.id],
+                events_of(events[b.id], state, tz, cut_at),
+                dsent,
+                per_domain,
+            )
+        )
+    return out
+
+
+# Stored only while the mailbox is at the revision the memo was computed at, and only over an
+# older memo or one of other inputs or another revision.
+_KEEP_MEMO = (
+    "INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) "
+    "SELECT ?, ?, ?, ?, ? WHERE (SELECT rev FROM mailbox WHERE id = ?) = ? "
+    "ON CONFLICT (mailbox_id) DO UPDATE SET upto = excluded.upto, rev = excluded.rev, "
+    "inputs = excluded.inputs, state = excluded.state "
+    "WHERE walk_memo.rev != excluded.rev OR walk_memo.inputs != excluded.inputs "
+    "OR walk_memo.upto < excluded.upto"
+)
+
+
+def keep_memos(
+    cur: sqlite3.Cursor,
+    memos: Sequence[tuple[MailboxRow, WalkState, str, int]],
+) -> int:
+    """Store each ``(box, state, inputs, rev)`` as the mailbox's walk memo where it may be (see
+    :meth:`warmup.ledger.Ledger.keep_memos`), in the write transaction ``cur`` is in; how many
+    were stored."""
+    stored = 0
+    for box, state, inputs, rev in memos:
+        cur.execute(
+            _KEEP_MEMO,
+            (box.id, state.upto.isoformat(), rev, inputs, state.to_json(), box.id, rev),
+        )
+        stored += max(cur.rowcount, 0)
+    return stored
+
+
+def due_memos(
+    memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]],
+    real_today: Callable[[str], dt.date],
+) -> list[tuple[MailboxRow, WalkState, str, int]]:
+    """The memos that may be kept: those before yesterday by this host's clock."""
+    return [
+        (box, state, inputs, rev)
+        for box, state, inputs, rev in memos
+        if state is not None and state.upto < real_today(box.timezone)
+    ]
+
+
+# -- the reader --------------------------------------------------------------------------------
+
+
+def _path(url: str) -> Path | None:
+    """The file of a plain ``sqlite:///path`` URL; None for anything else (in memory, options)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("sqlite", "sqlite+pysqlite") or not rest.startswith("/"):
+        return None
+    path = rest[1:]
+    if not path or path == ":memory:" or "?" in path or "%" in path:
+        return None
+    return Path(path)
+
+
+class SQLiteReads:
+    """A SQLite ledger opened on the ``sqlite3`` driver alone, for the quota path
+    (:class:`~warmup.ledger.reads.Reads`). Use :meth:`open`."""
+
+    created = False
+
+    def __init__(self, raw: sqlite3.Connection, where: str, warnings: list[str]) -> None:
+        self._raw = raw
+        self.where = where
+        self.warnings = warnings
+        # The wall clock, for the memo bookkeeping only (as Ledger.clock).
+        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+
+    @classmethod
+    def open(cls, url: str) -> SQLiteReads | None:
+        """The ledger at ``url`` if it is an existing SQLite file whose schema is current; None
+        when the full backend must open it instead (to create, migrate, refuse or explain)."""
+        path = _path(url)
+        if path is None or not path.is_file():
+            return None
+        try:
+            raw = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+        except sqlite3.Error:
+            return None
+        try:
+            setup_connection(raw)
+            done = {n for (n,) in raw.execute("SELECT name FROM warmup_migrations")}
+        except sqlite3.Error:
+            raw.close()
+            return None
+        if not done.issuperset(MIGRATION_NAMES):
+            raw.close()
+            return None
+        return cls(raw, str(path), private(path, create=False)[1])
+
+    def real_today(self, tz: str) -> dt.date:
+        """Today in zone ``tz`` by the wall clock: memos never cover it or yesterday."""
+        return local_day(self.clock(), tz)
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Cursor]:
+        """One read transaction (one snapshot for the statements of a question)."""
+        try:
+            cur = self._raw.cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            finally:
+                if self._raw.in_transaction:
+                    self._raw.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(exc, self.where) from None
+
+    def mailbox(self, address: str) -> MailboxRow:
+        """The mailbox, or :class:`MailboxNotFound` saying how to add it."""
+        with self._read() as cur:
+            return read_mailbox(cur, address)
+
+    def mailboxes(self) -> list[MailboxRow]:
+        """Every mailbox, by address."""
+        with self._read() as cur:
+            return read_mailboxes(cur)
+
+    def policy_text(self, name: str) -> tuple[int, str] | None:
+        """``(version, TOML text)`` of the newest version of a stored policy, or None."""
+        with self._read() as cur:
+            return read_policy_text(cur, name)
+
+    def histories(
+        self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+    ) -> list[Snapshot]:
+        """See :meth:`warmup.ledger.Ledger.histories`."""
+        with self._read() as cur:
+            return read_histories(cur, asks, as_of)
+
+    def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int:
+        """See :meth:`warmup.ledger.Ledger.keep_memos`."""
+        keep = due_memos(memos, self.real_today)
+        if not keep:
+            return 0
+        try:
+            cur = self._raw.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                stored = keep_memos(cur, keep)
+            except BaseException:
+                self._raw.execute("ROLLBACK")
+                raise
+            self._raw.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(exc, self.where) from None
+        return stored
+
+    def discard_if_unused(self) -> bool:
+        """Never: this reader only opens a ledger that existed."""
+        return False
+
+    def close(self) -> None:
+        self._raw.close()
