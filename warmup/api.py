@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import functools
 import ipaddress
-import pickle
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -50,6 +47,8 @@ from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
+    import tempfile
+
     from warmup.ledger import Ledger
 
 
@@ -575,6 +574,9 @@ def import_csv(
     phase ``"check"`` while the file is validated (the total not known yet: None), then
     ``"write"`` after each batch written (the total known).
     """
+    import pickle
+    import tempfile  # with pickle and csv, only for an import: not on the quota path
+
     path = Path(path)
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
     register: dict[str, dict[str, Any]] = {}
@@ -618,6 +620,8 @@ def _check_into(
     """Check every row of the file, pickle them to ``spool`` in batches of
     :data:`IMPORT_BATCH`, fill ``register`` with the mailboxes the file registers; the number
     of rows. A bad row raises :class:`DataError` naming its line (nothing was written)."""
+    import pickle
+
     known = set(zones)
     rows = 0
     now = now_utc()
@@ -694,6 +698,8 @@ def _csv_rows(
     """``(line number, validated row)`` for each line of the file, streamed; times are records
     of what happened, so not after ``now`` (+ a few minutes). ``zones`` (mailbox -> zone, for
     times without an offset) gains each mailbox the file registers, at its first row."""
+    import csv
+
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
