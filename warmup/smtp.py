@@ -9,6 +9,9 @@ Each recipient ends as ``sent`` (2xx), ``hard``/``soft``/``block`` (classified f
 :mod:`warmup.bounces`), ``unknown`` (the connection broke after the message data began: it may
 have been delivered) or ``released`` (nothing left: the slot does not count).
 Provider throttling replies set :attr:`Outcome.throttle`; the message is not retried.
+
+When the server offers PIPELINING (RFC 2920) the commands before the data go in one write
+(:class:`_Exchange`); the outcomes are those of the one-command-at-a-time conversation.
 """
 
 from __future__ import annotations
