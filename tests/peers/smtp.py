@@ -68,6 +68,11 @@ class _SMTP(SMTP):
             self._sink.connections += 1
         super().connection_made(transport)
 
+    def data_received(self, data: bytes) -> None:
+        with self._sink._lock:
+            self._sink.reads.append(bytes(data))
+        super().data_received(data)
+
     async def auth_XOAUTH2(self, _: Any, args: list[str]) -> AuthResult:
         """SASL XOAUTH2 as Gmail and Exchange Online take it: a refused token gets a 334 with
         a JSON error, the client's empty line, then 535."""
@@ -124,6 +129,12 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname  # aiosmtpd leaves this to a handler that has the hook
+        if self.sink.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         sink = self.sink
         with sink._lock:
@@ -131,6 +142,8 @@ class _Handler:
             failing = (
                 sink.fail_after_mail is not None and sink.mail_commands > sink.fail_after_mail_count
             )
+        if sink.reject_mail is not None:
+            return f"{sink.reject_mail[0]} {sink.reject_mail[1]}"
         if failing:
             code, text = sink.fail_after_mail
             await server.push(f"{code} {text}")
@@ -180,6 +193,11 @@ class SmtpSink:
 
     Behaviours (constructor kwargs, or set the attributes at any time):
       - ``reject_rcpt``: address -> (code, text) reply to RCPT TO.
+      - ``reject_mail``: (code, text) reply to every MAIL FROM; the session goes on.
+      - ``pipelining``: EHLO offers PIPELINING (RFC 2920), as Gmail, Outlook and Exmail do.
+        aiosmtpd reads commands in order whether or not they were pipelined; ``reads`` lists
+        the bytes of each read the server got (after TLS), so a test can tell commands written
+        together from commands written one reply at a time.
       - ``fail_after_mail``: (code, text) replied to MAIL FROM once ``fail_after_mail_count``
         MAIL commands have succeeded; the server then closes the connection.
       - ``drop_mid_data``: read the whole message, store it, then close the connection without
@@ -202,6 +220,8 @@ class SmtpSink:
         pki: TestPKI | None = None,
         *,
         reject_rcpt: dict[str, tuple[int, str]] | None = None,
+        reject_mail: tuple[int, str] | None = None,
+        pipelining: bool = False,
         fail_after_mail: tuple[int, str] | None = None,
         fail_after_mail_count: int = 0,
         drop_mid_data: bool = False,
@@ -221,6 +241,9 @@ class SmtpSink:
         self.oauth: Callable[[str], bool] | None = None
         self.oauth_tokens: list[str] = []
         self.reject_rcpt = dict(reject_rcpt or {})
+        self.reject_mail = reject_mail
+        self.pipelining = pipelining
+        self.reads: list[bytes] = []
         self.fail_after_mail = fail_after_mail
         self.fail_after_mail_count = fail_after_mail_count
         self.drop_mid_data = drop_mid_data
@@ -263,6 +286,7 @@ class SmtpSink:
         with self._lock:
             self._messages.clear()
             self._refused.clear()
+            self.reads.clear()
             self.connections = 0
             self.mail_commands = 0
 
