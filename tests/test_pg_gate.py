@@ -67,6 +67,7 @@ def test_a_failure_inside_the_transaction_releases_the_lock(pg_url, tmp_path, mo
 
         with monkeypatch.context() as m:
             m.setattr(gate_module, "evaluate", boom)
+            m.setattr(gate_module.Morning, "allows", boom)  # the decision's quick path too
             with pytest.raises(RuntimeError):
                 gate.reserve(["b@example.com"], "<b@x>", now=NOW)
         assert len(gate._db._deferred) == 1  # rolled back: still to be written

@@ -35,6 +35,7 @@ from warmup.ledger import DuplicateSend, EventIn, Ledger, open_ledger
 from warmup.ledger.gatepath import Decision, GatePolicy, Outcome
 from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import recipient_domain_refusal
+from warmup.policy.morning import Morning, morning
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
 
@@ -212,6 +213,9 @@ class Gate:
             bool(self.spec.recipient_domains),
         )
         self._db = self.ledger.gate(self.box, self.policy, expiry)
+        # Today's verdict from the days before today, kept while its inputs hold: a reservation
+        # is answered from it and today's counters (warmup.policy.morning).
+        self._morning: Morning | None = None
 
     # -- policy -------------------------------------------------------------------------------
 
@@ -274,6 +278,14 @@ class Gate:
         def decide(hist: History, bad: dict[str, str], at: dt.datetime) -> Decision:
             if bad:
                 return Decision(suppressed_refusal(bad))
+            m = self._morning
+            if m is None or not m.holds(self.spec, hist, at):
+                m = self._morning = morning(self.spec, hist, at)
+            # A yes here is evaluate's yes; only a recipient-domain cap may still refuse.
+            if m.allows(hist, at, len(rcpts)) and not recipient_domain_refusal(
+                self.spec, hist, rcpts
+            ):
+                return Decision(None, m.memo)
             a = evaluate(self.spec, hist, at)
             if not a.can_send or a.remaining < len(rcpts):
                 return Decision(NotAllowed(refusal(a, len(rcpts), self.box.timezone), a), a.memo)

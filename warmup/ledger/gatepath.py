@@ -119,6 +119,8 @@ class GateSession(ABC):
         self.expiry = expiry
         self._deferred: list[tuple[int, dt.datetime]] = []
         self._expired_at: dt.datetime | None = None
+        self._past: tuple[tuple[Any, ...], tuple[DayCounts, ...]] = ((), ())
+        self._events: tuple[tuple[Any, ...], tuple[MailboxEvent, ...]] = ((), ())
 
     @abstractmethod
     def reserve(
@@ -146,15 +148,27 @@ class GateSession(ABC):
             return True
         return False
 
-    def _history(self, rows: GateRows, now: dt.datetime) -> History:
+    def _history(self, rows: GateRows, now: dt.datetime, today: dt.date | None = None) -> History:
         """The engine's view of step 4's rows (today's counts from the rollup)."""
-        today = local_day(now, self.box.timezone)
+        today = today or local_day(now, self.box.timezone)
         p = self.policy
+        # The days before today and the events rarely change between two reservations: the
+        # same rows give the same objects, so the engine's morning key compares by identity.
+        past_rows = tuple(r for r in rows.days if r[0] < today)
+        if past_rows != self._past[0]:
+            self._past = (past_rows, tuple(DayCounts(*r) for r in past_rows))
+        event_rows = tuple(rows.events)
+        if event_rows != self._events[0]:
+            self._events = (
+                event_rows,
+                tuple(MailboxEvent(k, a, u, why or "") for k, a, u, why in event_rows),
+            )
+        now_rows = [DayCounts(*r) for r in rows.days if r[0] == today]
         return History(
             mailbox=self.box.address,
             timezone=self.box.timezone,
-            days=tuple(DayCounts(*r) for r in rows.days if r[0] <= today),
-            events=tuple(MailboxEvent(k, a, u, why or "") for k, a, u, why in rows.events),
+            days=(*self._past[1], *now_rows) if now_rows else self._past[1],
+            events=self._events[1],
             last_send_at=rows.last,
             cap=rows.cap,
             provider_ceiling=p.provider_ceiling,

@@ -433,12 +433,13 @@ class SQLiteGate(GateSession):
                 cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
             if seen is not None and not seen.holds(version, now):
                 seen = None
-            rows = self._read(cur, recipients, message_id, now, seen)
-            decision = decide(self._history(rows, now), rows.suppressed, now)
+            today = local_day(now, box.timezone)
+            rows = self._read(cur, recipients, message_id, now, seen, today)
+            decision = decide(self._history(rows, now, today), rows.suppressed, now)
             refusal = decision.refusal
             if refusal is None:
                 try:
-                    ids = self._write(cur, recipients, message_id, now, rows, source)
+                    ids = self._write(cur, recipients, message_id, now, rows, source, today)
                 except Exception as exc:  # DuplicateSend: nothing was written
                     if not isinstance(exc, WarmupError):
                         raise
@@ -452,7 +453,7 @@ class SQLiteGate(GateSession):
         # Committed (deferred settlements included) even when the message is refused.
         del self._deferred[: len(pending)]
         if memo is None and not self._bumped_rev and self._can_keep:
-            self._seen = _Seen.after(version, now, local_day(now, box.timezone), rows, len(ids))
+            self._seen = _Seen.after(version, now, today, rows, len(ids))
         if refusal is not None:
             raise refusal
         return ids, now
@@ -464,10 +465,11 @@ class SQLiteGate(GateSession):
         message_id: str,
         now: dt.datetime,
         seen: _Seen | None = None,
+        today: dt.date | None = None,
     ) -> GateRows:
         box, p = self.box, self.policy
         tz = box.timezone
-        today = local_day(now, tz)
+        today = today or local_day(now, tz)
         if seen is not None and seen.today == today:
             mine = self._per_message(cur, recipients, message_id, now, today)
             last = cur.execute(_LAST, (box.id, ts(now + CLOCK_SKEW))).fetchone()
@@ -566,10 +568,11 @@ class SQLiteGate(GateSession):
         now: dt.datetime,
         rows: GateRows,
         source: str,
+        day: dt.date,
     ) -> list[int]:
         box = self.box
         _, aside = self._plan(recipients, message_id, rows.slots)
-        at, day = ts(now), local_day(now, box.timezone)
+        at = ts(now)
         d = day.isoformat()
         if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
             cur.executemany(

@@ -78,16 +78,26 @@ class Allowance:
         }
 
 
-def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str]:
+def gap_seconds(spec: PolicySpec, hist: History, stage_number: int) -> float:
+    """Seconds after the last send before the next one (random within the stage's interval,
+    seeded by the last send so every process draws the same)."""
     stage = spec.stages[stage_number]
     lo, hi = stage.interval_min, stage.interval_max
     if hist.last_send_at is None or hi <= 0 and hist.provider_min_interval <= 0:
-        return max(lo, hist.provider_min_interval), ""
+        return max(lo, hist.provider_min_interval)
     seed = hashlib.blake2b(
         f"{hist.mailbox}|{hist.last_send_at.isoformat()}".encode(), digest_size=8
     ).digest()
     u = int.from_bytes(seed, "big") / 2**64
-    gap = max(lo + (hi - lo) * u, hist.provider_min_interval)
+    return max(lo + (hi - lo) * u, hist.provider_min_interval)
+
+
+def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str]:
+    stage = spec.stages[stage_number]
+    lo, hi = stage.interval_min, stage.interval_max
+    gap = gap_seconds(spec, hist, stage_number)
+    if hist.last_send_at is None or hi <= 0 and hist.provider_min_interval <= 0:
+        return gap, ""
     if hist.provider_min_interval > hi:  # the provider's limit, not the stage's gap, paces
         span = f"the provider's {fmt_secs(hist.provider_min_interval)}"
     elif lo == hi:

@@ -1,0 +1,168 @@
+"""Today's verdict kept: a reservation answered from the morning's walk. Pure, no I/O.
+
+Within one local day, what :func:`~warmup.policy.engine.evaluate` derives from the days before
+today is fixed (DESIGN invariant 3): the stage, today's quota, the health judged on the days
+before, the walk memo. Only today's counters (sent, bounces, complaints), the last send, the
+domain counts and the clock change from one reservation to the next. :func:`morning` walks the
+past once; :meth:`Morning.allows` then answers a reservation with a few comparisons.
+
+It only ever says *yes* when :func:`evaluate` would: whenever today could change the answer
+beyond those counters (an event during the day, a pause, a closed day, today's bounces worsening
+the health, the window shut or the pacing gap not over, too few slots left), it says "ask
+:func:`evaluate`", which then gives the refusal and its reasons. ``tests/test_morning.py`` drives
+random sequences against a gate and checks every answer against a fresh :func:`evaluate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from warmup.policy.calendar import ranges_on
+from warmup.policy.engine import gap_seconds
+from warmup.policy.spec import PolicySpec
+from warmup.policy.walk import (
+    ONE_DAY,
+    SEVERITY,
+    DayCounts,
+    History,
+    Walk,
+    WalkState,
+    current_pause,
+    day_start,
+    walk_to,
+    zone,
+)
+
+
+def _key(spec: PolicySpec, hist: History, today: dt.date) -> tuple[Any, ...]:
+    """Every input of the morning's walk: the same key, the same morning."""
+    return (
+        id(spec),
+        today,
+        hist.mailbox,
+        hist.timezone,
+        tuple(c for c in hist.days if c.day < today),
+        hist.events,
+        hist.cap,
+        hist.started,
+        hist.provider_ceiling,
+        hist.provider_min_interval,
+        hist.memo,
+    )
+
+
+@dataclass
+class Morning:
+    """The walk at the start of one local day, for the inputs of :attr:`key`.
+
+    ``walk`` is None when no reservation today can be answered without :func:`evaluate` (paused,
+    closed, the mailbox's cap 0, events during the day)."""
+
+    spec: PolicySpec
+    key: tuple[Any, ...]
+    today: dt.date
+    zone: dt.tzinfo
+    memo: WalkState | None  # what evaluate's answer carries (the state at the start of yesterday)
+    walk: Walk | None = None
+    health: str = "ok"
+    quota: int = 0
+    number: int = 0
+    clean: bool = False  # the prior window holds no bounce nor complaint: sends alone keep it ok
+    ranges: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
+
+    def holds(self, spec: PolicySpec, hist: History, now: dt.datetime) -> bool:
+        """Whether this morning was walked from the same inputs as ``hist`` for ``now``'s day."""
+        if spec is not self.spec:
+            return False
+        local_now = now.astimezone(self.zone)
+        today = dt.date(local_now.year, local_now.month, local_now.day)
+        return today == self.today and _key(spec, hist, today) == self.key
+
+    def allows(self, hist: History, now: dt.datetime, wanted: int) -> bool:
+        """True when :func:`evaluate` at ``now`` would let ``wanted`` recipients go
+        (``can_send`` and ``remaining >= wanted``); False: ask :func:`evaluate`. ``hist`` must be
+        one this morning :meth:`holds` for."""
+        walk = self.walk
+        if walk is None:
+            return False
+        spec, today = self.spec, self.today
+        c = None
+        if hist.started is None or today >= hist.started:
+            for d in reversed(hist.days):
+                if d.day == today:
+                    c = d
+                    break
+        judge = c is not None and (c.bounced or c.complaint) or not self.clean
+        if judge and not self._same_health(walk, c):
+            return False
+        remaining = self.quota - (c.sent if c is not None else 0)
+        if spec.domain_cap is not None and hist.domain_sent_today is not None:
+            remaining = min(remaining, spec.domain_cap - hist.domain_sent_today)
+        if remaining < max(wanted, 1):
+            return False
+        local_now = now.astimezone(self.zone)
+        for a, b in self.ranges:  # as next_opening reads today's ranges
+            if a <= local_now < b:
+                break
+            if a > local_now:
+                return False
+        else:
+            return False
+        if hist.last_send_at is not None:
+            gap = gap_seconds(spec, hist, self.number)
+            if hist.last_send_at + dt.timedelta(seconds=gap) > now:
+                return False
+        return True
+
+    def _same_health(self, walk: Walk, c: DayCounts | None) -> bool:
+        """Today's counts leave the verdict's health word as the morning's (the including-today
+        window only replaces it when worse, or judged where the morning's was not)."""
+        today, w = self.today, self.spec.health.window_days
+        if c is None:
+            walk.counts.pop(today, None)
+        else:
+            walk.counts[today] = c
+        t_health = walk.judge(today - dt.timedelta(days=w), today, words=False)[0]
+        health = self.health
+        replaced = SEVERITY[t_health] > SEVERITY[health] or (
+            health == "unjudged" and t_health != "unjudged"
+        )
+        return not replaced or (health == "unjudged" and t_health == "ok")
+
+
+def morning(spec: PolicySpec, hist: History, now: dt.datetime) -> Morning:
+    """The walk to the start of ``now``'s local day, from ``hist``'s days before it (today's
+    counts are read per reservation by :meth:`Morning.allows`)."""
+    tz = zone(hist.timezone)
+    local_now = now.astimezone(tz)
+    today = dt.date(local_now.year, local_now.month, local_now.day)
+    key = _key(spec, hist, today)
+    past = dataclasses.replace(hist, days=key[4])
+    begin = day_start(today, hist.timezone)
+    walk, v, memo = walk_to(spec, past, today, begin, checkpoint=today - ONE_DAY)
+    m = Morning(spec, key, today, tz, memo)
+    if (
+        hist.cap == 0
+        or walk.health_paused
+        or v.closed is not None
+        or any(e.at > begin for e in hist.events)
+        or current_pause(hist.events, begin) is not None
+    ):
+        return m
+    h = spec.health
+    w = h.window_days
+    _, bounced, complaints = walk.window_rates(today - dt.timedelta(days=w), today - ONE_DAY)
+    lines = (
+        h.hold_above,
+        h.step_back_above,
+        h.pause_above,
+        h.complaint_hold_above,
+        h.complaint_pause_above,
+    )
+    m.walk, m.health, m.quota, m.number = walk, v.health, v.quota, v.number
+    m.clean = not bounced and not complaints and min(lines) >= 0
+    m.ranges = tuple(ranges_on(spec.window, today, tz))
+    return m
