@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from tests.gatekit import BOX, add_box
 from tests.peers.fixtures import SMTP_PASSWORD
 from warmup import Gate, headers
+from warmup.errors import DataError
 from warmup.gate import message_id_of, prepare, recipients_of
 
 
@@ -111,7 +112,12 @@ def test_new_path_gives_the_old_envelope_and_bytes(fields, subject, date, mid, p
     msg = _build(fields, subject, date, mid)
     if parsed:  # as `warmup send --eml` and sendmail read it: raw, possibly folded, strings
         msg = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
-    old_rcpts, old_mid, old_bytes = _old_path(copy.deepcopy(msg))
+    try:
+        old_rcpts, old_mid, old_bytes = _old_path(copy.deepcopy(msg))
+    except AttributeError:  # the stdlib cannot read a header its writer folded: bad data now
+        with pytest.raises(DataError, match="header cannot be read"):
+            _new_path(copy.deepcopy(msg))
+        return
     new_rcpts, new_mid, new_bytes = _new_path(copy.deepcopy(msg))
     assert new_rcpts == old_rcpts
     assert (new_mid == old_mid) if mid else re.fullmatch(r"<[^<>\s]+@corp\.example>", new_mid)

@@ -490,7 +490,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     else:
         msg = message
     assert isinstance(msg, EmailMessage)
-    sender = email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
+    sender = headers.sender_of(msg).lower()
     if not sender:
         msg["From"] = mailbox
     elif sender != mailbox:
@@ -505,10 +505,8 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
 
 
 def recipients_of(msg: EmailMessage) -> list[str]:
-    found = email.utils.getaddresses(
-        [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
-    )
-    return [addr for _, addr in found if addr]
+    """The addresses of To, Cc and Bcc (:class:`DataError` when one cannot be read)."""
+    return headers.addresses_of(msg)
 
 
 def message_id_of(msg: EmailMessage) -> str:

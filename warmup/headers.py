@@ -11,6 +11,7 @@ than guessed at. :func:`without` reads as leniently but never refuses: ``Bcc :``
 
 from __future__ import annotations
 
+import email.errors
 import email.policy
 import email.utils
 import functools
@@ -18,6 +19,7 @@ import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 from warmup.errors import DataError
 
@@ -141,6 +143,48 @@ def check_sender_among(found: list[Field], mailboxes: list[str], pool: str) -> N
                     f"{pool} ({', '.join(mailboxes)}); write it as a member, or leave From out "
                     f"(the sending member is set)"
                 )
+
+
+# What the header registry's parser raises on some headers its own writer folds (a group folded
+# after an encoded comma: AttributeError 'Group' object has no attribute 'local_part').
+_REGISTRY_FAILURES = (
+    AttributeError,
+    LookupError,
+    TypeError,
+    ValueError,
+    email.errors.HeaderParseError,
+)
+
+
+def _unreadable(name: str, exc: Exception) -> DataError:
+    return DataError(
+        f"the message's {name} header cannot be read by Python's email parser "
+        f"({type(exc).__name__}); rewrite it as plain addresses (Name <local@domain>, ...)"
+    )
+
+
+def addresses_of(msg: EmailMessage, names: tuple[str, ...] = ("To", "Cc", "Bcc")) -> list[str]:
+    """The addresses of ``msg``'s ``names`` headers, read by the header registry.
+
+    A header the registry cannot read is the message's fault, not ours: a :class:`DataError`
+    naming it (exit 65), before anything is reserved or sent."""
+    values: list[str] = []
+    for name in names:
+        try:
+            values += [str(v) for v in msg.get_all(name, [])]
+        except _REGISTRY_FAILURES as exc:
+            raise _unreadable(name, exc) from None
+    return [addr for _, addr in email.utils.getaddresses(values) if addr]
+
+
+def sender_of(msg: EmailMessage) -> str:
+    """The address of ``msg``'s (first) From header, ``""`` without one; :class:`DataError` when
+    the header registry cannot read it."""
+    try:
+        value = str(msg.get("From", ""))
+    except _REGISTRY_FAILURES as exc:
+        raise _unreadable("From", exc) from None
+    return email.utils.parseaddr(value)[1]
 
 
 @functools.lru_cache(maxsize=64)

@@ -72,16 +72,11 @@ def sendmail(
     if all(os.environ.get(v) for v in RELAY_VARS):
         mailbox = sender or os.environ.get("WARMUP_MAILBOX") or os.environ["WARMUP_SMTP_USER"]
         return submit_to_relay(mailbox, list(dict.fromkeys(rcpts)), _without_bcc(raw))
-    import email.utils
-
+    from warmup import headers
     from warmup.cli.send import _send_one
     from warmup.gate import Gate
 
-    mailbox = (
-        sender
-        or email.utils.parseaddr(str(msg.get("From", "")))[1]
-        or os.environ.get("WARMUP_MAILBOX", "")
-    )
+    mailbox = sender or headers.sender_of(msg) or os.environ.get("WARMUP_MAILBOX", "")
     if not mailbox:
         raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import IO, Any
 
-from warmup import addresses
+from warmup import addresses, headers
 from warmup.errors import DataError, InvalidField, InvalidFieldData
 from warmup.instants import check_query, now_utc
 from warmup.ledger import Ledger, OutboxIn, PoolRow
@@ -302,7 +302,7 @@ def _prepare(
         )
     if target.mailbox is not None:
         box = target.mailbox.address
-        sender = email.utils.parseaddr(str(msg.get("From", "")))[1].lower()
+        sender = _read(label, headers.sender_of, msg).lower()
         if sender and sender != box:
             raise DataError(
                 f"{label}: From {sender} is not the mailbox {box}; warmup sends only as the "
@@ -316,10 +316,7 @@ def _prepare(
         msg["Message-ID"] = email.utils.make_msgid(domain=target.domain_of_ids)
     mid = " ".join(str(msg["Message-ID"]).split())
     if rcpts is None:
-        found = email.utils.getaddresses(
-            [str(v) for h in ("To", "Cc", "Bcc") for v in msg.get_all(h, [])]
-        )
-        rcpts = [a for _, a in found if a]
+        rcpts = _read(label, headers.addresses_of, msg)
     try:
         envelope = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
     except DataError as exc:
@@ -327,6 +324,14 @@ def _prepare(
     if not envelope:
         raise DataError(f"{label}: no recipient (no To, Cc or Bcc)")
     return msg, mid, envelope
+
+
+def _read(label: str, read: Callable[[EmailMessage], Any], msg: EmailMessage) -> Any:
+    """``read(msg)``, its :class:`DataError` prefixed with the message's ``label``."""
+    try:
+        return read(msg)
+    except DataError as exc:
+        raise DataError(f"{label}: {exc}") from None
 
 
 def retry(
@@ -346,7 +351,7 @@ def retry(
     new = None
     if row.state == "unknown":
         msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
-        sender = email.utils.parseaddr(str(msg.get("From", "")))[1] or "localhost"
+        sender = headers.sender_of(msg) or "localhost"
         del msg["Message-ID"]
         msg["Message-ID"] = email.utils.make_msgid(domain=addresses.domain_of(sender))
         new = (" ".join(str(msg["Message-ID"]).split()), msg.as_bytes(policy=email.policy.SMTP))

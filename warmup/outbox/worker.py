@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from warmup import notify
 from warmup.errors import WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
-from warmup.headers import thread_ids
+from warmup.headers import sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import Settle, fate
@@ -570,10 +570,8 @@ def _quota_used(a: Allowance, recipients: int) -> bool:
 def _overflow_sender(data: bytes, pool: PoolRow) -> tuple[bytes, str]:
     """The message as the overflow channel sends it, and its sender: its own From, else the
     pool's first member (set as From)."""
-    import email.utils
-
     head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
-    sender = email.utils.parseaddr(str(head.get("From", "")))[1].lower()
+    sender = sender_of(head).lower()
     if sender:
         return data, sender
     sender = pool.members[0].address if pool.members else "postmaster@localhost"
