@@ -84,13 +84,13 @@ def resumes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The memo (``History.memo``) every walk the report runs resumes from (None: walked from
     the first day)."""
     seen: list[object] = []
-    real = reports.walk_timeline
+    real = reports.timeline_rows
 
     def spy(spec, hist, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(hist.memo)
         return real(spec, hist, *args, **kwargs)
 
-    monkeypatch.setattr(reports, "walk_timeline", spy)
+    monkeypatch.setattr(reports, "timeline_rows", spy)
     return seen
 
 
