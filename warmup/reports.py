@@ -139,10 +139,13 @@ def daily(
             memo=memo.state if memo else None,
         )
         line, state = timeline_rows(spec, hist, at)
-        fresh = _block(line, rows)
+        ordinals, counts = _counts(rows)
+        fresh = _block(line, ordinals, counts)
         parts = [fresh] if memo is None else [_memo_block(memo), fresh]
+        upto = state.upto.toordinal()
         if memo is not None and memo.upto < state.upto:  # walked on from the memo: keep those
-            n, total = tc.rows_digest(r for r in rows if memo.upto <= r[0] < state.upto)
+            new = (ordinals >= memo.upto.toordinal()) & (ordinals < upto)
+            n, total = tc.rows_digest_arrays(ordinals[new], counts[new])
             past = (memo.digest[0] + n, memo.digest[1] + total)
             writes.append((box.id, inputs[box.id], past, _memo_of(_join(parts), state)))
         elif (
@@ -152,7 +155,8 @@ def daily(
             and state.last_active is not None
             and (held.get(box.id) is None or held[box.id] <= state.upto)
         ):
-            past = tc.rows_digest(r for r in rows if r[0] < state.upto)
+            before = ordinals < upto
+            past = tc.rows_digest_arrays(ordinals[before], counts[before])
             writes.append((box.id, inputs[box.id], past, _memo_of(fresh, state)))
         if days is not None:
             parts = [{k: v[-days:] for k, v in _join(parts).items()}]
@@ -178,8 +182,17 @@ def _store_memos(ledger: Ledger, writes: list[Any]) -> None:
 _HEALTH = np.array(tc.HEALTH, dtype=object)
 
 
-def _block(line: DayRows, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """The walk's days as columns, with each day's counts from the rollup rows."""
+def _counts(rows: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rollup rows ``(day, *counts)`` as their days' ordinals and a matrix of their counts."""
+    ordinals = np.array([r[0].toordinal() for r in rows], dtype=np.int64)
+    counts = np.array([r[1:] for r in rows], dtype=np.int64).reshape(
+        len(rows), len(tc.COUNT_COLUMNS)
+    )
+    return ordinals, counts
+
+
+def _block(line: DayRows, ordinals: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
+    """The walk's days as columns, with each day's counts from the rollup rows (:func:`_counts`)."""
     col = line.columns()
     ordinal = np.array(col["ordinal"], dtype=np.int64)
     out: dict[str, Any] = {
@@ -195,19 +208,17 @@ def _block(line: DayRows, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
         "resumed": np.array(col["resumed"], dtype=bool),
     }
     n = len(ordinal)
-    counts = np.zeros((n, len(tc.COUNT_COLUMNS)), dtype=np.int64)
-    if n and rows:
+    days = np.zeros((n, len(tc.COUNT_COLUMNS)), dtype=np.int64)
+    if n and len(ordinals):
         # the walk lists every day from its first one: a day's row is at its distance from it
-        at = np.array([r[0].toordinal() for r in rows], dtype=np.int64) - ordinal[0]
+        at = ordinals - ordinal[0]
         inside = (at >= 0) & (at < n)
         at = at[inside]
         if not (ordinal[at] == ordinal[0] + at).all():
             raise AssertionError("the walk skipped a day")
-        counts[at] = np.array([r[1:] for r in rows], dtype=np.int64).reshape(
-            len(rows), len(tc.COUNT_COLUMNS)
-        )[inside]
+        days[at] = counts[inside]
     for i, c in enumerate(tc.COUNT_COLUMNS):
-        out[c] = counts[:, i]
+        out[c] = days[:, i]
     return out
 
 

@@ -185,7 +185,7 @@ def _day_stats(
     )
     parse: dict[Any, dt.date] = {}  # a year of days repeats across mailboxes: parse each once
     out = []
-    for m, day, *n in conn.execute(stmt):
+    for m, day, *n in conn.execute(stmt).all():  # one fetch: row by row costs more
         parsed = parse.get(day)
         if parsed is None:
             parsed = parse[day] = _day(day)

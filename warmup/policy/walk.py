@@ -902,7 +902,6 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
     domain_cap = spec.domain_cap
     rule = walk.rule
     sums, sent_of, origin = walk.sums, walk.sent, walk.origin
-    top = len(sums) - 1
     n_sent = len(sent_of)
     events, tz = hist.events, hist.timezone
     first_cut = walk.health_cut.toordinal() if walk.health_cut is not None else None
@@ -914,16 +913,14 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
         sent = sent_of[k] if 0 <= k < n_sent else 0
         if not sent or (last is not None and o - last > 1):
             break  # an idle day, or the first active one after idle days
-        i, j = min(max(k - w, 0), top), min(max(k, 0), top)
-        if j > i:
-            (s1, b1, c1), (s0, b0, c0) = sums[j], sums[i]
-            wsent, bounced, complaints = s1 - s0, b1 - b0, c1 - c0
-        else:
-            wsent = bounced = complaints = 0
+        # the window k - w .. k - 1 (0 <= k < n_sent: sums[k] is there)
+        (s1, b1, c1), (s0, b0, c0) = sums[k], sums[k - w if k > w else 0]
+        wsent, bounced, complaints = s1 - s0, b1 - b0, c1 - c0
         if wsent < sample:
             health, rate, crate = "unjudged", None, None
         else:
-            rate, crate = min(bounced, wsent) / wsent, min(complaints, wsent) / wsent
+            rate = (bounced if bounced < wsent else wsent) / wsent
+            crate = (complaints if complaints < wsent else wsent) / wsent
             health = rule(rate, crate, first_cut is not None and o - w <= first_cut)[0]
             if health != "ok" and health != "hold":
                 break  # a pause or a step back: the full step
