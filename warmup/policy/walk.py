@@ -856,7 +856,7 @@ class DayTables:
         got = self.fit.get((o, number), _MISSING)
         if got is _MISSING:
             got = walk.capacity(dt.date.fromordinal(o), self.spec.stages[number])
-            self.fit[(o, number)] = got  # type: ignore[assignment]
+            self.fit[(o, number)] = got
         return got  # type: ignore[return-value]
 
     def stage_of(self, eff: int) -> tuple[int, str, int]:
