@@ -285,6 +285,25 @@ def test_timeline_without_reasons_is_the_same_walk(case):
 @pytest.mark.slow
 @PROPS
 @given(histories())
+def test_the_reports_walk_is_the_timeline(case):
+    """The report's walk in runs (:func:`~warmup.policy.engine.timeline_rows`) lists the
+    timeline's days field for field, whatever the provider's gap (the pacing it caches)."""
+    from warmup.policy import timeline
+    from warmup.policy.engine import timeline_rows
+
+    name, hist, now = case
+    spec = SPECS[name]
+    rows, _ = timeline_rows(spec, hist, now)
+    assert list(rows) == [
+        (v.date.toordinal(), v.day, v.stage, v.quota, v.health, v.rate, v.complaint_rate)
+        + (v.paused, v.resumed, v.closed)
+        for v in timeline(spec, hist, now, explain=False)
+    ]
+
+
+@pytest.mark.slow
+@PROPS
+@given(histories())
 def test_each_timeline_day_is_evaluate_that_morning(case):
     """Every past day of the timeline is what :func:`evaluate` said at the start of that day,
     from the history before it (the report's promise; the walk skips re-judging the morning)."""

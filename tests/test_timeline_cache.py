@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
@@ -84,13 +85,13 @@ def resumes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The memo (``History.memo``) every walk the report runs resumes from (None: walked from
     the first day)."""
     seen: list[object] = []
-    real = reports.walk_timeline
+    real = reports.timeline_rows
 
     def spy(spec, hist, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(hist.memo)
         return real(spec, hist, *args, **kwargs)
 
-    monkeypatch.setattr(reports, "walk_timeline", spy)
+    monkeypatch.setattr(reports, "timeline_rows", spy)
     return seen
 
 
@@ -216,6 +217,11 @@ def test_python_and_sql_digests_agree(ledger):
         ).one()
     assert len(rows) == 42
     assert tc.rows_digest(rows) == (sql[0], int(sql[1]))
+    # the vectorised twin a cold report uses (issue #15): the same numbers
+    ordinals = np.array([r[0].toordinal() for r in rows], dtype=np.int64)
+    counts = np.array([r[1:] for r in rows], dtype=np.int64)
+    assert tc.rows_digest_arrays(ordinals, counts) == (sql[0], int(sql[1]))
+    assert tc.rows_digest_arrays(ordinals[:0], counts[:0]) == (0, 0)
     assert tc.rows_digest(rows[1:]) != tc.rows_digest(rows)
     bumped = [rows[0][:2] + (rows[0][2] + 1,) + tuple(rows[0][3:]), *rows[1:]]
     assert tc.rows_digest(bumped) != tc.rows_digest(rows)

@@ -28,7 +28,8 @@ from warmup.policy import (
     project,
     walk_timeline,
 )
-from warmup.policy.walk import day_start, lookback, replay
+from warmup.policy.engine import timeline_rows
+from warmup.policy.walk import DayRows, SummedWalk, day_start, lookback, replay, start
 
 TODAY = dt.date(2026, 11, 16)
 ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Pacific/Kiritimati")
@@ -49,9 +50,10 @@ def instant(day: dt.date, minute: int, tz: str) -> dt.datetime:
 def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-untyped-def]
     tz = draw(st.sampled_from(ZONES))
     span = draw(st.integers(1, 120))
+    idle = draw(st.sampled_from([0, 2, 2]))  # 0: steady weeks, walked in runs (SummedWalk.run)
     days = []
     for k in range(span, -1, -1):
-        if draw(st.integers(0, 9)) < 2:  # idle days, and now and then long idle gaps
+        if draw(st.integers(0, 9)) < idle:  # idle days, and now and then long idle gaps
             continue
         sent = draw(st.integers(1, 320))
         spike = draw(st.integers(0, 9)) == 0
@@ -173,6 +175,61 @@ def test_timeline_from_a_memo_is_the_tail_of_the_full_one(case, back):
     tail, tail_state = walk_timeline(spec, dataclasses.replace(hist, memo=memo), now, explain=False)
     assert tail == [d for d in full if d.date >= upto]
     assert tail_state == state
+
+
+def as_rows(line) -> list[tuple]:  # type: ignore[no-untyped-def]
+    """:func:`walk_timeline`'s days as :class:`DayRows` lists them."""
+    return [
+        (v.date.toordinal(), v.day, v.stage, v.quota, v.health, v.rate, v.complaint_rate)
+        + (v.paused, v.resumed, v.closed)
+        for v in line
+    ]
+
+
+@pytest.mark.slow
+@PROPS
+@given(histories(), st.integers(1, 130))
+def test_the_reports_walk_in_runs_is_the_day_by_day_walk(case, back):
+    """The report's walk (:func:`timeline_rows`: runs of ordinary days in one loop, issue #15)
+    lists every day as the day-by-day walk does, field for field, and reaches the same state;
+    from a memo too."""
+    name, hist, now = case
+    spec = SPECS[name]
+    full, state = walk_timeline(spec, hist, now, explain=False)
+    rows, rows_state = timeline_rows(spec, hist, now)
+    assert list(rows) == as_rows(full)
+    assert rows_state == state
+    upto = TODAY - dt.timedelta(days=back)
+    _, memo = walk_timeline(spec, hist, instant(upto, 0, hist.timezone), explain=False)
+    if memo.last_active is None:
+        return
+    view = dataclasses.replace(hist, memo=memo)
+    tail, tail_state = walk_timeline(spec, view, now, explain=False)
+    rows, rows_state = timeline_rows(spec, view, now)
+    assert list(rows) == as_rows(tail)
+    assert rows_state == tail_state
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+@pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/Los_Angeles"])
+def test_a_steady_year_is_walked_in_one_run(name, tz):
+    """Sending every day at a healthy rate, a mailbox's year is one run of
+    :meth:`SummedWalk.run` (no day takes the full step), and it is the day-by-day walk."""
+    spec = SPECS[name]
+    days = tuple(
+        DayCounts(TODAY - dt.timedelta(days=k), 20 + (k * 7) % 30, hard=int(k % 40 == 0))
+        for k in range(365, 0, -1)
+    )
+    hist = History("a@corp.example", tz, days=days)
+    walk, first = start(spec, hist, TODAY, cls=SummedWalk, explain=False)
+    assert isinstance(walk, SummedWalk)
+    walk.sum_up()
+    rows = DayRows()
+    assert walk.run(first, TODAY, rows) == TODAY
+    full, state = walk_timeline(spec, hist, instant(TODAY, 600, tz), explain=False)
+    assert list(rows) == as_rows(full)[:-1]
+    assert walk.state(TODAY) == state
+    assert {r[2] for r in rows} == {s.name for s in spec.stages}  # it went through every stage
 
 
 def test_a_memo_after_the_day_asked_is_refused():

@@ -28,13 +28,12 @@ from warmup.ledger.schema import BOUNCE_KINDS
 from warmup.plots import figure
 from warmup.policy import (
     DayCounts,
-    DayVerdict,
     History,
     PolicySpec,
     WalkState,
-    walk_timeline,
 )
-from warmup.policy.walk import lookback
+from warmup.policy.engine import timeline_rows
+from warmup.policy.walk import DayRows, lookback
 from warmup.providers import get_provider
 
 DAILY_COLUMNS = [
@@ -139,11 +138,14 @@ def daily(
             provider_ceiling=provs[box.id].daily_limit,
             memo=memo.state if memo else None,
         )
-        line, state = walk_timeline(spec, hist, at, explain=False)
-        fresh = _block(line, rows)
+        line, state = timeline_rows(spec, hist, at)
+        ordinals, counts = _counts(rows)
+        fresh = _block(line, ordinals, counts)
         parts = [fresh] if memo is None else [_memo_block(memo), fresh]
+        upto = state.upto.toordinal()
         if memo is not None and memo.upto < state.upto:  # walked on from the memo: keep those
-            n, total = tc.rows_digest(r for r in rows if memo.upto <= r[0] < state.upto)
+            new = (ordinals >= memo.upto.toordinal()) & (ordinals < upto)
+            n, total = tc.rows_digest_arrays(ordinals[new], counts[new])
             past = (memo.digest[0] + n, memo.digest[1] + total)
             writes.append((box.id, inputs[box.id], past, _memo_of(_join(parts), state)))
         elif (
@@ -153,7 +155,8 @@ def daily(
             and state.last_active is not None
             and (held.get(box.id) is None or held[box.id] <= state.upto)
         ):
-            past = tc.rows_digest(r for r in rows if r[0] < state.upto)
+            before = ordinals < upto
+            past = tc.rows_digest_arrays(ordinals[before], counts[before])
             writes.append((box.id, inputs[box.id], past, _memo_of(fresh, state)))
         if days is not None:
             parts = [{k: v[-days:] for k, v in _join(parts).items()}]
@@ -179,27 +182,43 @@ def _store_memos(ledger: Ledger, writes: list[Any]) -> None:
 _HEALTH = np.array(tc.HEALTH, dtype=object)
 
 
-def _block(line: list[DayVerdict], rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """The walk's days as columns, with each day's counts from the rollup rows."""
-    by_day = {r[0]: r for r in rows}
-    zero = (None, 0, 0, 0, 0, 0)
-    counts = [by_day.get(v.date, zero) for v in line]
-    nan = float("nan")
+def _counts(rows: list[tuple[Any, ...]]) -> tuple[np.ndarray, np.ndarray]:
+    """Rollup rows ``(day, *counts)`` as their days' ordinals and a matrix of their counts."""
+    ordinals = np.array([r[0].toordinal() for r in rows], dtype=np.int64)
+    counts = np.array([r[1:] for r in rows], dtype=np.int64).reshape(
+        len(rows), len(tc.COUNT_COLUMNS)
+    )
+    return ordinals, counts
+
+
+def _block(line: DayRows, ordinals: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
+    """The walk's days as columns, with each day's counts from the rollup rows (:func:`_counts`)."""
+    col = line.columns()
+    ordinal = np.array(col["ordinal"], dtype=np.int64)
     out: dict[str, Any] = {
-        "ordinal": np.array([v.date.toordinal() for v in line], dtype=np.int64),
-        "warmup_day": np.array([v.day for v in line], dtype=np.int64),
-        "stage": np.array([v.stage for v in line], dtype=object),
-        "quota": np.array([v.quota for v in line], dtype=np.int64),
-        "health": np.array([v.health for v in line], dtype=object),
-        "rate": np.array([nan if v.rate is None else v.rate for v in line], dtype=np.float64),
-        "complaint_rate": np.array(
-            [nan if v.complaint_rate is None else v.complaint_rate for v in line], dtype=np.float64
-        ),
-        "paused": np.array([v.paused for v in line], dtype=bool),
-        "resumed": np.array([v.resumed for v in line], dtype=bool),
+        "ordinal": ordinal,
+        "warmup_day": np.array(col["day"], dtype=np.int64),
+        "stage": np.array(col["stage"], dtype=object),
+        "quota": np.array(col["quota"], dtype=np.int64),
+        "health": np.array(col["health"], dtype=object),
+        # None (not judged) becomes NaN
+        "rate": np.array(col["rate"], dtype=np.float64),
+        "complaint_rate": np.array(col["complaint_rate"], dtype=np.float64),
+        "paused": np.array(col["paused"], dtype=bool),
+        "resumed": np.array(col["resumed"], dtype=bool),
     }
-    for i, c in enumerate(tc.COUNT_COLUMNS, start=1):
-        out[c] = np.array([r[i] for r in counts], dtype=np.int64)
+    n = len(ordinal)
+    days = np.zeros((n, len(tc.COUNT_COLUMNS)), dtype=np.int64)
+    if n and len(ordinals):
+        # the walk lists every day from its first one: a day's row is at its distance from it
+        at = ordinals - ordinal[0]
+        inside = (at >= 0) & (at < n)
+        at = at[inside]
+        if not (ordinal[at] == ordinal[0] + at).all():
+            raise AssertionError("the walk skipped a day")
+        days[at] = counts[inside]
+    for i, c in enumerate(tc.COUNT_COLUMNS):
+        out[c] = days[:, i]
     return out
 
 

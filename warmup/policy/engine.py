@@ -25,6 +25,7 @@ from warmup.policy.calendar import fits, next_opening
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import (
     ONE_DAY,
+    DayRows,
     History,
     SummedWalk,
     Verdict,
@@ -352,49 +353,106 @@ def walk_timeline(
     result is what a full walk gives from that day on; ``hist`` must still hold the counts of the
     days the windows look back on (:func:`~warmup.policy.walk.lookback`).
     """
-    tz = hist.timezone
-    local_now = now.astimezone(zone(tz))
+    walk, day, today = _begin(spec, hist, now, explain)
+    out: list[DayVerdict] = []
+    while day < today:
+        out.append(_step(walk, day))
+        day += ONE_DAY
+    state = walk.state(today)
+    out.append(_today(walk, today, now))
+    return out, state
+
+
+def timeline_rows(spec: PolicySpec, hist: History, now: dt.datetime) -> tuple[DayRows, WalkState]:
+    """:func:`walk_timeline` without reasons, as columns (what a report reads): the same days,
+    field for field, and the same state. Runs of ordinary days are walked by
+    :meth:`SummedWalk.run <warmup.policy.walk.SummedWalk.run>`, the others one by one as
+    :func:`walk_timeline` does."""
+    walk, day, today = _begin(spec, hist, now, False)
+    rows = DayRows()
+    while day < today:
+        if walk.events_done == len(walk.events):
+            after = walk.run(day, today, rows)
+            if after > day:
+                day = after
+                continue
+        _add(rows, _step(walk, day))
+        day += ONE_DAY
+    state = walk.state(today)
+    _add(rows, _today(walk, today, now))
+    return rows, state
+
+
+def _add(rows: DayRows, v: DayVerdict) -> None:
+    rows.append(
+        (
+            v.date.toordinal(),
+            v.day,
+            v.stage,
+            v.quota,
+            v.health,
+            v.rate,
+            v.complaint_rate,
+            v.paused,
+            v.resumed,
+            v.closed,
+        )
+    )
+
+
+def _begin(
+    spec: PolicySpec, hist: History, now: dt.datetime, explain: bool
+) -> tuple[SummedWalk, dt.date, dt.date]:
+    """The walk, the first day to walk and today (local to the mailbox at ``now``)."""
+    local_now = now.astimezone(zone(hist.timezone))
     today = dt.date(local_now.year, local_now.month, local_now.day)
     walk, day = start(spec, hist, today, cls=SummedWalk, explain=explain)
     assert isinstance(walk, SummedWalk)
     walk.sum_up()
-    out: list[DayVerdict] = []
-    while day < today:
-        begin = day_start(day, tz) if walk.events else None  # most mailboxes have no events
-        if begin is not None:
-            walk.apply_events(begin)
-        pending = walk.events_done < len(walk.events)  # a resume may come during the day
-        # On an active day the morning's verdict (today=True, the day's counts hidden) runs the
-        # same steps on the same window as the replay's (the hidden day is outside the prior
-        # window, and the window "including today" sums the same days), so one verdict serves
-        # both. An idle day adjusts for idleness only in the morning's: look at it separately.
-        entry = _morning(walk, day, begin) if pending or not walk.sent_on(day) else None
-        if entry is not None and entry.paused and pending:
-            end = day_start(day + ONE_DAY, tz)
-            resumes = [
-                e.at for e in walk.events[walk.events_done :] if e.kind == "resume" and e.at < end
-            ]
-            if resumes:
-                later = dataclasses.replace(walk)
-                later.apply_events(resumes[-1])
-                after = _morning(later, day, resumes[-1])
-                if not after.paused:
-                    entry = dataclasses.replace(after, paused=True, resumed=True)
-        v = walk.verdict(day, today=False)
-        if entry is None:
-            paused = bool(walk.health_paused) or (
-                begin is not None and current_pause(hist.events, begin) is not None
-            )
-            entry = _day_verdict(day, v, paused, False)
-        out.append(entry)
-        walk.close_day(day, v)
-        day += ONE_DAY
-    state = walk.state(today)
+    return walk, day, today
+
+
+def _step(walk: SummedWalk, day: dt.date) -> DayVerdict:
+    """One past day of :func:`walk_timeline`: its verdict as the morning saw it; the walk
+    moved past the day."""
+    hist = walk.hist
+    tz = hist.timezone
+    begin = day_start(day, tz) if walk.events else None  # most mailboxes have no events
+    if begin is not None:
+        walk.apply_events(begin)
+    pending = walk.events_done < len(walk.events)  # a resume may come during the day
+    # On an active day the morning's verdict (today=True, the day's counts hidden) runs the
+    # same steps on the same window as the replay's (the hidden day is outside the prior
+    # window, and the window "including today" sums the same days), so one verdict serves
+    # both. An idle day adjusts for idleness only in the morning's: look at it separately.
+    entry = _morning(walk, day, begin) if pending or not walk.sent_on(day) else None
+    if entry is not None and entry.paused and pending:
+        end = day_start(day + ONE_DAY, tz)
+        resumes = [
+            e.at for e in walk.events[walk.events_done :] if e.kind == "resume" and e.at < end
+        ]
+        if resumes:
+            later = dataclasses.replace(walk)
+            later.apply_events(resumes[-1])
+            after = _morning(later, day, resumes[-1])
+            if not after.paused:
+                entry = dataclasses.replace(after, paused=True, resumed=True)
+    v = walk.verdict(day, today=False)
+    if entry is None:
+        paused = bool(walk.health_paused) or (
+            begin is not None and current_pause(hist.events, begin) is not None
+        )
+        entry = _day_verdict(day, v, paused, False)
+    walk.close_day(day, v)
+    return entry
+
+
+def _today(walk: SummedWalk, today: dt.date, now: dt.datetime) -> DayVerdict:
+    """Today's verdict at ``now`` (events up to ``now`` applied)."""
     walk.apply_events(now)
     v = walk.verdict(today, today=True)
-    paused = bool(walk.health_paused) or current_pause(hist.events, now) is not None
-    out.append(_day_verdict(today, v, paused, False))
-    return out, state
+    paused = bool(walk.health_paused) or current_pause(walk.hist.events, now) is not None
+    return _day_verdict(today, v, paused, False)
 
 
 def _morning(walk: SummedWalk, day: dt.date, at: dt.datetime | None) -> DayVerdict:

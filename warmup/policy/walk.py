@@ -45,7 +45,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from warmup.policy.calendar import closed, fits, off
@@ -276,26 +276,9 @@ class Walk:
         # share of sends, never above 100%.
         bounced, complaints = min(bounced, sent), min(complaints, sent)
         rate, crate = bounced / sent, complaints / sent
-        if (
-            self.health_cut is not None
-            and first <= self.health_cut
-            and (rate > h.step_back_above or crate > h.complaint_pause_above)
-        ):
-            # Resumed by hand: the days before the resume cannot pause or step back again,
-            # but they hold the ramp until they leave the window.
-            health, rule = "hold", "cut"
-        elif rate > h.pause_above:
-            health, rule = "pause", "pause"
-        elif crate > h.complaint_pause_above:
-            health, rule = "pause", "complaint_pause"
-        elif rate > h.step_back_above:
-            health, rule = "step_back", "step_back"
-        elif rate > h.hold_above:
-            health, rule = "hold", "hold"
-        elif crate > h.complaint_hold_above:
-            health, rule = "hold", "complaint_hold"
-        else:
-            health, rule = "ok", "ok"
+        health, rule = self.rule(
+            rate, crate, self.health_cut is not None and first <= self.health_cut
+        )
         if not self.explain or not (words or health == "pause"):
             return health, rate, crate, health
         lines = (h.hold_above, h.step_back_above, h.pause_above)
@@ -305,6 +288,26 @@ class Walk:
             f"complaint rate {percent(crate, clines, 2)} ({complaints}/{sent})"
         )
         return health, rate, crate, f"{facts}: {_why(rule, h, self.health_cut)}"
+
+    def rule(self, rate: float, crate: float, cut: bool) -> tuple[str, str]:
+        """``(health, rule)`` for a judged window with these rates; ``cut``: the window reaches
+        back to the day of a resume (``health_cut``)."""
+        h = self.spec.health
+        if cut and (rate > h.step_back_above or crate > h.complaint_pause_above):
+            # Resumed by hand: the days before the resume cannot pause or step back again,
+            # but they hold the ramp until they leave the window.
+            return "hold", "cut"
+        if rate > h.pause_above:
+            return "pause", "pause"
+        if crate > h.complaint_pause_above:
+            return "pause", "complaint_pause"
+        if rate > h.step_back_above:
+            return "step_back", "step_back"
+        if rate > h.hold_above:
+            return "hold", "hold"
+        if crate > h.complaint_hold_above:
+            return "hold", "complaint_hold"
+        return "ok", "ok"
 
     def small_sample_warning(self, first: dt.date, last: dt.date) -> str | None:
         """A warning when a window too small to judge already bounces (or draws complaints)
@@ -745,6 +748,21 @@ class SummedWalk(Walk):
             self.sent.append(0 if c is None else c.sent)
             self.sums.append((sent, bounced, complaints))
 
+    def run(self, day: dt.date, today: dt.date, rows: DayRows) -> dt.date:
+        """Walk the past days from ``day`` on as :func:`~warmup.policy.engine.walk_timeline`
+        does, appending each to ``rows``, while they are ordinary: active, the day before
+        active too, judged ok, hold or unjudged. Returns the first day not walked (``today``
+        when none is left): an idle day, the first one after idle days, a pause or a step back,
+        which take the full step. Only when no event is left to apply and no day is hidden.
+
+        Every rule is the one the full step applies (:meth:`verdict` and :meth:`close_day`
+        with what they do on such a day), in one loop over day numbers, with the answers that
+        depend only on the policy and the day from :class:`DayTables`: a year of a thousand
+        mailboxes is 365,000 days, and a method call per rule per day was most of the time.
+        ``tests/test_walk.py`` compares it with the full step on random histories."""
+        assert self.hidden is None and self.events_done == len(self.events)
+        return _fast_days(self, day, today, rows)
+
     def count(self, day: dt.date) -> DayCounts:
         if day == self.hidden:
             return DayCounts(day)
@@ -781,3 +799,192 @@ class SummedWalk(Walk):
                 complaints - h.complaint,
             )
         return sent, bounced, complaints
+
+
+class DayRows(list[tuple[int, int, str, int, str, float | None, float | None, bool, bool, bool]]):
+    """Days of a walk, one tuple each: ``(ordinal, warm-up day, stage, quota, health, rate,
+    complaint rate, paused, resumed, closed)``, the fields of
+    :class:`~warmup.policy.engine.DayVerdict` but the reasons (what a report reads, without an
+    object per day); ``rate``/``complaint rate`` are None when the window was not judged."""
+
+    FIELDS = (
+        "ordinal",
+        "day",
+        "stage",
+        "quota",
+        "health",
+        "rate",
+        "complaint_rate",
+        "paused",
+        "resumed",
+        "closed",
+    )
+
+    def columns(self) -> dict[str, tuple[Any, ...]]:
+        """The days as one tuple per field, by the names of :attr:`FIELDS`."""
+        cols = list(zip(*self, strict=True)) if self else [()] * len(self.FIELDS)
+        return dict(zip(self.FIELDS, cols, strict=True))
+
+
+_MISSING = object()
+
+
+class DayTables:
+    """Per-day answers that depend only on the policy, the zone and the provider's gap, never
+    on a mailbox's history: whether the window opens (:func:`closed`), how many sends fit in it
+    at a stage's mean gap, the stage of a warm-up day. Filled as asked, shared by every
+    mailbox of one policy and zone (:func:`day_tables`): a year's report asks each of them
+    365,000 times for a few hundred distinct answers."""
+
+    def __init__(self, spec: PolicySpec) -> None:
+        self.spec = spec
+        self.shut: dict[int, str | None] = {}
+        self.fit: dict[tuple[int, int], int | None] = {}
+        self.stage: dict[int, tuple[int, str, int]] = {}
+        self.iso: dict[int, str] = {}
+        self.needed: dict[int, int] = {}
+
+    def shut_on(self, o: int) -> str | None:
+        got = self.shut.get(o, _MISSING)
+        if got is _MISSING:
+            spec = self.spec
+            got = self.shut[o] = closed(spec.window, spec.calendar, dt.date.fromordinal(o))
+        return got  # type: ignore[return-value]
+
+    def fit_on(self, o: int, number: int, walk: Walk) -> int | None:
+        """:meth:`Walk.capacity` (``walk`` of this zone and provider gap)."""
+        got = self.fit.get((o, number), _MISSING)
+        if got is _MISSING:
+            got = walk.capacity(dt.date.fromordinal(o), self.spec.stages[number])
+            self.fit[(o, number)] = got
+        return got  # type: ignore[return-value]
+
+    def stage_of(self, eff: int) -> tuple[int, str, int]:
+        """``(stage number, stage name, volume)`` on the day after ``eff`` qualifying days."""
+        got = self.stage.get(eff)
+        if got is None:
+            number, stage, index = self.spec.stage_at(eff + 1)
+            got = self.stage[eff] = (number, stage.name, stage.volume(index))
+        return got
+
+    def iso_of(self, o: int) -> str:
+        got = self.iso.get(o)
+        if got is None:
+            got = self.iso[o] = dt.date.fromordinal(o).isoformat()
+        return got
+
+    def needed_of(self, could: int) -> int:
+        got = self.needed.get(could)
+        if got is None:
+            got = self.needed[could] = needed(self.spec.qualify, could)
+        return got
+
+
+@functools.lru_cache(maxsize=32)
+def day_tables(spec: PolicySpec, tz: str, min_interval: float) -> DayTables:
+    """The :class:`DayTables` of a policy, zone and provider gap (one per report's group)."""
+    return DayTables(spec)
+
+
+def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) -> dt.date:
+    """:meth:`SummedWalk.run`'s loop (see there)."""
+    spec, hist = walk.spec, walk.hist
+    t = day_tables(spec, hist.timezone, hist.provider_min_interval)
+    shut_on, fit_on, stage_of, needed_of = t.shut_on, t.fit_on, t.stage_of, t.needed_of
+    shut_of, iso, needs = t.shut, t.iso, t.needed
+    h = spec.health
+    w = h.window_days
+    sample = max(h.min_sample, 1)
+    floor = spec.stages[0].daily_from
+    growth_factor = spec.growth_factor
+    limits = [x for x in (spec.ceiling, hist.provider_ceiling, hist.cap) if x is not None]
+    limit = min(limits) if limits else None
+    domain_cap = spec.domain_cap
+    rule = walk.rule
+    sums, sent_of, origin = walk.sums, walk.sent, walk.origin
+    n_sent = len(sent_of)
+    events, tz = hist.events, hist.timezone
+    first_cut = walk.health_cut.toordinal() if walk.health_cut is not None else None
+    o, stop = day.toordinal(), today.toordinal()
+    last = walk.last_active.toordinal() if walk.last_active is not None else None
+    add = rows.append
+    while o < stop:
+        k = o - origin
+        sent = sent_of[k] if 0 <= k < n_sent else 0
+        if not sent or (last is not None and o - last > 1):
+            break  # an idle day, or the first active one after idle days
+        # the window k - w .. k - 1 (0 <= k < n_sent: sums[k] is there)
+        (s1, b1, c1), (s0, b0, c0) = sums[k], sums[k - w if k > w else 0]
+        wsent, bounced, complaints = s1 - s0, b1 - b0, c1 - c0
+        if wsent < sample:
+            health, rate, crate = "unjudged", None, None
+        else:
+            rate = (bounced if bounced < wsent else wsent) / wsent
+            crate = (complaints if complaints < wsent else wsent) / wsent
+            health = rule(rate, crate, first_cut is not None and o - w <= first_cut)[0]
+            if health != "ok" and health != "hold":
+                break  # a pause or a step back: the full step
+        # the day is walked from here on: nothing above changed the walk
+        if health != "hold":
+            walk.stepped_back = False
+        eff = walk.eff
+        number, stage, quota = stage_of(eff)
+        lo = k - GROWTH_DAYS
+        week = sent_of[lo if lo > 0 else 0 : k]  # SummedWalk.busiest
+        busiest = max(week) if len(week) == GROWTH_DAYS else max(0, max(week, default=0))
+        grown = int(growth_factor * busiest)
+        growth = floor if grown < floor else grown
+        if growth < quota:
+            quota = growth
+        if limit is not None and limit < quota:
+            quota = limit
+        if health == "hold":
+            held = walk.last_healthy_quota if walk.last_healthy_quota is not None else floor
+            if held < quota:
+                quota = held
+        else:
+            walk.last_healthy_quota = quota
+        shut = shut_of[o] if o in shut_of else shut_on(o)
+        if shut is not None:
+            quota = 0
+        paused = bool(walk.health_paused) or (
+            bool(events)
+            and current_pause(events, day_start(dt.date.fromordinal(o), tz)) is not None
+        )
+        add(
+            (
+                o,
+                eff + 1,
+                stage,
+                0 if paused else quota,
+                health,
+                rate,
+                crate,
+                paused,
+                False,
+                shut is not None,
+            )
+        )
+        # close the day (Walk.close_day, Walk.qualifies)
+        if shut is None and quota and sent >= (needs.get(quota) or needed_of(quota)):
+            good = True
+        else:
+            could = 0
+            if shut is None:
+                most = quota if domain_cap is None else min(quota, domain_cap)
+                fit = fit_on(o, number, walk) if most else None
+                could = most if fit is None else min(most, fit)
+            good = bool(could) and sent >= (needs.get(could) or needed_of(could))
+            if not good:
+                keep = iso.get(o - (GROWTH_DAYS - 1)) or t.iso_of(o - (GROWTH_DAYS - 1))
+                short = walk.short_days
+                if short and short[0][0] < keep:  # oldest first: days are added as walked
+                    short = tuple(d for d in short if d[0] >= keep)
+                walk.short_days = (*short, (iso.get(o) or t.iso_of(o), sent, could))
+        if good and health != "hold" and not walk.health_paused:
+            walk.eff = eff + 1
+        last = o
+        o += 1
+    if last is not None:
+        walk.last_active = dt.date.fromordinal(last)
+    return dt.date.fromordinal(o)
