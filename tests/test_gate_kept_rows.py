@@ -60,3 +60,18 @@ def test_a_gate_used_again_after_close_forgets_its_kept_rows(ledger_path, tmp_pa
         gate.reserve(["c@example.com"], now=NOW + dt.timedelta(seconds=3))
     gate.close()
     ledger.close()
+
+
+def test_a_send_stamped_ahead_counts_once_the_clock_reaches_it(ledger_path, tmp_path):
+    """A send another clock stamped beyond CLOCK_SKEW ahead is not yet the last send; once the
+    window reaches it, it paces the next reservation even though nobody has written since."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50, interval="60s")))
+    with Gate(BOX, password="x") as ahead:
+        ahead.reserve(["ahead@example.com"], now=NOW + dt.timedelta(minutes=10))
+    with Gate(BOX, password="x") as gate:
+        gate.reserve(["a@example.com"], now=NOW)
+        gate.reserve(["b@example.com"], now=NOW + dt.timedelta(minutes=2))
+        gate.reserve(["c@example.com"], now=NOW + dt.timedelta(minutes=4))
+        # NOW + 5.5 min + 5 min of skew reaches the send at NOW + 10 min: 60 s after it.
+        with pytest.raises(NotAllowed, match="pacing"):
+            gate.reserve(["d@example.com"], now=NOW + dt.timedelta(minutes=5, seconds=30))

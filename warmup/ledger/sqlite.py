@@ -54,7 +54,7 @@ from warmup.ledger.sqlite_reads import (
     ts,
 )
 from warmup.ledger.values import CLOCK_SKEW, Ask, EventIn, MailboxRow, Snapshot, local_day
-from warmup.policy.walk import WalkState, day_start
+from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState, day_start
 
 _IN_CHUNK = 5000  # keys per IN list, well below SQLite's 32,766 variables
 
@@ -292,6 +292,11 @@ _LAST = (
     "SELECT at FROM send WHERE mailbox_id = ? AND at <= ? AND outcome != 'released' "
     "ORDER BY at DESC LIMIT 1"
 )
+# The last send and the first one stamped after the window (the kept last send holds until then).
+_LAST_AND_NEXT = (
+    f"SELECT ({_LAST}), (SELECT at FROM send WHERE mailbox_id = ? AND at > ? "
+    f"AND outcome != 'released' ORDER BY at LIMIT 1)"
+)
 _ALL_EVENTS = "SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = ? ORDER BY at, id"
 # Three index searches (an OR of them would read every event of the mailbox): the events after
 # the memo's day, the back-offs still in force, the last pause or resume before.
@@ -335,54 +340,70 @@ _KEEP_MEMO = (
 )
 
 
-@contextmanager
-def _transaction(raw: sqlite3.Connection) -> Iterator[sqlite3.Cursor]:
-    """``BEGIN IMMEDIATE`` (the write lock from the first statement) ... ``COMMIT``, or
-    ``ROLLBACK`` when the block raises."""
-    cur = raw.cursor()
-    cur.execute("BEGIN IMMEDIATE")
-    try:
-        yield cur
-    except BaseException:
-        if raw.in_transaction:
-            raw.execute("ROLLBACK")
-        raise
-    raw.execute("COMMIT")
-
-
-@dataclass(frozen=True)
+@dataclass
 class _Seen:
-    """The mailbox's rows as this gate's last committed reservation left them (its own slot
-    and rollup bump included): still true while no other connection has committed
-    (``PRAGMA data_version`` unchanged), so the next reservation need not read them again.
-    Only what does not depend on the instant is kept, for the same local day, the clock not
-    gone back, and no throttle back-off among the events (which one applies depends on the
-    instant)."""
+    """The mailbox's rows as this gate's last committed reservation left them (its own slot,
+    rollup bump and stamp included): still true while no other connection has committed
+    (``PRAGMA data_version`` unchanged), so the next reservation reads only what depends on its
+    message. Kept for the same local day, the clock not gone back, no throttle back-off among
+    the events (which one applies depends on the instant), and the last send only until the
+    window ``now`` + CLOCK_SKEW reaches a send stamped later (``horizon``). ``past`` and
+    ``events`` are the engine's objects for the days before today and the events. Updated in
+    place after each of our own commits, which data_version does not count."""
 
     version: int
     now: dt.datetime
     today: dt.date
     rows: GateRows
+    past: tuple[DayCounts, ...]
+    events: tuple[MailboxEvent, ...]
+    today_row: DayCounts | None
+    last: dt.datetime | None
+    horizon: dt.datetime | None
 
-    def holds(self, version: int, now: dt.datetime) -> bool:
-        return version == self.version and now >= self.now
+    def holds(self, version: int, now: dt.datetime, today: dt.date) -> bool:
+        return (
+            version == self.version
+            and now >= self.now
+            and today == self.today
+            and (self.horizon is None or now + CLOCK_SKEW < self.horizon)
+        )
+
+    def took(self, now: dt.datetime, taken: int) -> None:
+        """Our own reservation committed at ``now`` with ``taken`` slots."""
+        self.now = now
+        if taken:
+            if self.last is None or now > self.last:
+                self.last = now
+            c = self.today_row
+            if c is None:
+                self.today_row = DayCounts(self.today, taken)
+            else:
+                self.today_row = DayCounts(
+                    c.day, c.sent + taken, c.hard, c.soft, c.block, c.complaint
+                )
 
     @classmethod
     def after(
-        cls, version: int, now: dt.datetime, today: dt.date, rows: GateRows, taken: int
+        cls,
+        version: int,
+        now: dt.datetime,
+        today: dt.date,
+        rows: GateRows,
+        hist: History,
+        horizon: dt.datetime | None,
+        taken: int,
     ) -> _Seen | None:
         if any(kind == "throttle" for kind, *_ in rows.events):
             return None
-        days = list(rows.days)
-        if taken:
-            i = next((i for i, d in enumerate(days) if d[0] >= today), len(days))
-            if i < len(days) and days[i][0] == today:
-                days[i] = (today, days[i][1] + taken, *days[i][2:])
-            else:
-                days.insert(i, (today, taken, 0, 0, 0, 0))
+        today_row = next((c for c in hist.days if c.day == today), None)
+        past = tuple(c for c in hist.days if c.day < today)
         r = rows
-        kept = GateRows(r.rev, r.cap, r.started, r.memo, days, r.last, r.events, {}, {})
-        return cls(version, now, today, kept)
+        # The days live on as ``past`` and ``today_row``, the last send as ``last``.
+        kept = GateRows(r.rev, r.cap, r.started, r.memo, [], None, r.events, {}, {})
+        seen = cls(version, now, today, kept, past, hist.events, today_row, r.last, horizon)
+        seen.took(now, taken)
+        return seen
 
 
 class SQLiteGate(GateSession):
@@ -424,39 +445,93 @@ class SQLiteGate(GateSession):
         # psycopg's: SQLAlchemy's transaction bookkeeping cost more than the statements.
         seen, self._seen = self._seen, None  # kept again only once this one commits
         self._bumped_rev = False
-        with self.ledger._errors(), _transaction(self._raw) as cur:
-            if pending:
-                cur.executemany(_SETTLE_SENT, [(ts(at), sid) for sid, at in pending])
-            version = cur.execute("PRAGMA data_version").fetchone()[0]
-            now = clock()  # under the lock: reservations are stamped in order
-            if self._expire_due(now):
-                cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
-            if seen is not None and not seen.holds(version, now):
-                seen = None
-            today = local_day(now, box.timezone)
-            rows = self._read(cur, recipients, message_id, now, seen, today)
-            decision = decide(self._history(rows, now, today), rows.suppressed, now)
-            refusal = decision.refusal
-            if refusal is None:
-                try:
-                    ids = self._write(cur, recipients, message_id, now, rows, source, today)
-                except Exception as exc:  # DuplicateSend: nothing was written
-                    if not isinstance(exc, WarmupError):
-                        raise
-                    refusal = exc
-            memo = self._memo_to_keep(decision, rows)
-            if memo is not None:
-                cur.execute(
-                    _KEEP_MEMO,
-                    (box.id, memo.upto.isoformat(), rows.rev, self.policy.inputs, memo.to_json()),
-                )
+        raw = self._raw
+        with self.ledger._errors():
+            cur = raw.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                if pending:
+                    cur.executemany(_SETTLE_SENT, [(ts(at), sid) for sid, at in pending])
+                version = cur.execute("PRAGMA data_version").fetchone()[0]
+                now = clock()  # under the lock: reservations are stamped in order
+                if self._expire_due(now):
+                    cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
+                today = local_day(now, box.timezone)
+                if seen is not None and seen.holds(version, now, today):
+                    # Nobody else committed: the kept rows and this message's own.
+                    r = seen.rows
+                    rows = GateRows(
+                        r.rev,
+                        r.cap,
+                        r.started,
+                        r.memo,
+                        r.days,
+                        seen.last,
+                        r.events,
+                        *self._per_message(cur, recipients, message_id, now, today),
+                    )
+                    hist = self._kept_history(seen, rows)
+                else:
+                    seen = None
+                    rows, horizon = self._read(cur, recipients, message_id, now, today)
+                    hist = self._history(rows, now, today)
+                decision = decide(hist, rows.suppressed, now)
+                refusal = decision.refusal
+                if refusal is None:
+                    try:
+                        ids = self._write(cur, recipients, message_id, now, rows, source, today)
+                    except Exception as exc:  # DuplicateSend: nothing was written
+                        if not isinstance(exc, WarmupError):
+                            raise
+                        refusal = exc
+                memo = self._memo_to_keep(decision, rows)
+                if memo is not None:
+                    cur.execute(
+                        _KEEP_MEMO,
+                        (
+                            box.id,
+                            memo.upto.isoformat(),
+                            rows.rev,
+                            self.policy.inputs,
+                            memo.to_json(),
+                        ),
+                    )
+            except BaseException:
+                if raw.in_transaction:
+                    raw.execute("ROLLBACK")
+                raise
+            raw.execute("COMMIT")
         # Committed (deferred settlements included) even when the message is refused.
         del self._deferred[: len(pending)]
         if memo is None and not self._bumped_rev and self._can_keep:
-            self._seen = _Seen.after(version, now, today, rows, len(ids))
+            if seen is not None:
+                seen.took(now, len(ids))
+                self._seen = seen
+            else:
+                self._seen = _Seen.after(version, now, today, rows, hist, horizon, len(ids))
         if refusal is not None:
             raise refusal
         return ids, now
+
+    def _kept_history(self, seen: _Seen, rows: GateRows) -> History:
+        """The engine's view from the kept rows: the same objects for the days before today and
+        the events, today's counts as this gate's commits left them."""
+        p, box = self.policy, self.box
+        c = seen.today_row
+        return History(
+            box.address,
+            box.timezone,
+            (*seen.past, c) if c is not None else seen.past,
+            seen.events,
+            rows.last,
+            rows.cap,
+            p.provider_ceiling,
+            p.provider_min_interval,
+            rows.started,
+            rows.domain_sent,
+            rows.memo,
+            rows.recipient_domains or {},
+        )
 
     def _read(
         self,
@@ -464,26 +539,12 @@ class SQLiteGate(GateSession):
         recipients: Sequence[str],
         message_id: str,
         now: dt.datetime,
-        seen: _Seen | None = None,
         today: dt.date | None = None,
-    ) -> GateRows:
+    ) -> tuple[GateRows, dt.datetime | None]:
+        """Step 4's rows, and the first send stamped after ``now`` + CLOCK_SKEW (None: none)."""
         box, p = self.box, self.policy
         tz = box.timezone
         today = today or local_day(now, tz)
-        if seen is not None and seen.today == today:
-            mine = self._per_message(cur, recipients, message_id, now, today)
-            last = cur.execute(_LAST, (box.id, ts(now + CLOCK_SKEW))).fetchone()
-            r = seen.rows
-            return GateRows(
-                r.rev,
-                r.cap,
-                r.started,
-                r.memo,
-                r.days,
-                parse_ts(last[0]) if last else None,
-                r.events,
-                *mine,
-            )
         rev, cap, started, upto, mrev, inputs, state = cur.execute(_MEMO, (box.id,)).fetchone()
         memo = None
         if upto is not None and mrev == rev and inputs == p.inputs and upto <= today.isoformat():
@@ -499,23 +560,25 @@ class SQLiteGate(GateSession):
         else:
             days = _day_rows(cur.execute(_DAYS, (box.id, since)))
             self._fixed = (fixed, [d for d in days if d[0].isoformat() < settled])
-        last = cur.execute(_LAST, (box.id, ts(now + CLOCK_SKEW))).fetchone()
+        window = ts(now + CLOCK_SKEW)
+        last, horizon = cur.execute(_LAST_AND_NEXT, (box.id, window, box.id, window)).fetchone()
         if memo is None:
             ev = cur.execute(_ALL_EVENTS, (box.id,))
         else:
             applied = ts(day_start(memo.upto - dt.timedelta(days=1), tz))
             ev = cur.execute(_NEW_EVENTS, (box.id, applied, box.id, ts(now), box.id, applied))
         events = [(k, parse_ts(a), parse_ts(u), r) for _, k, a, u, r in ev]
-        return GateRows(
+        rows = GateRows(
             rev,
             cap,
             _date(started),
             memo,
             days,
-            parse_ts(last[0]) if last else None,
+            parse_ts(last),
             events,
             *self._per_message(cur, recipients, message_id, now, today),
         )
+        return rows, parse_ts(horizon)
 
     def _per_message(
         self,
@@ -527,7 +590,7 @@ class SQLiteGate(GateSession):
     ) -> tuple[dict[str, str], dict[str, tuple[int, str]], int | None, dict[str, int] | None]:
         """What depends on this message: suppressed recipients and earlier slots for this
         Message-ID (one statement), the domain counts the policy caps."""
-        box, p, tz = self.box, self.policy, self.box.timezone
+        box = self.box
         marks = ",".join("?" * len(recipients))
         bad: dict[str, str] = {}
         slots: dict[str, tuple[int, str]] = {}
@@ -541,6 +604,14 @@ class SQLiteGate(GateSession):
                 slots[rcpt] = (a, b)
             else:
                 bad[rcpt] = f"{a}: {b}" if b else a
+        return (bad, slots, *self._domains(cur, recipients, today))
+
+    def _domains(
+        self, cur: sqlite3.Cursor, recipients: Sequence[str], today: dt.date
+    ) -> tuple[int | None, dict[str, int] | None]:
+        """Today's sends of the mailbox's domain and per recipient domain, when the policy caps
+        them."""
+        box, p, tz = self.box, self.policy, self.box.timezone
         domain = None
         if p.domain_cap:
             domain = cur.execute(
@@ -558,7 +629,7 @@ class SQLiteGate(GateSession):
                     (box.id, ts(day_start(today, tz)), *domains),
                 ).fetchall()
             )
-        return bad, slots, domain, per_domain
+        return domain, per_domain
 
     def _write(
         self,
