@@ -967,10 +967,19 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
     n_sent = len(sent_of)
     stages, fits_of = t.stage, t.fit
     events, tz = hist.events, hist.timezone
-    first_cut = walk.health_cut.toordinal() if walk.health_cut is not None else None
+    # a window reaching back to the resume's day (health_cut) is cut up to this day
+    cut_until = walk.health_cut.toordinal() + w if walk.health_cut is not None else None
+    # rates at or below every line are ok whatever the cut (Walk.rule)
+    ok_rate = min(h.hold_above, h.step_back_above, h.pause_above)
+    ok_crate = min(h.complaint_hold_above, h.complaint_pause_above)
     o, stop = day.toordinal(), today.toordinal()
     last = walk.last_active.toordinal() if walk.last_active is not None else None
     add = rows.append
+    # The walk's fields the loop moves, held in locals and stored back after it: no rule
+    # reads them from the walk inside a run, and a pause (the only change to health_paused)
+    # ends the run before the day is walked.
+    eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
+    short_days, health_paused = walk.short_days, walk.health_paused
     while o < stop:
         k = o - origin
         sent = sent_of[k] if 0 <= k < n_sent else 0
@@ -983,13 +992,15 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
         else:
             rate = (bounced if bounced < wsent else wsent) / wsent
             crate = (complaints if complaints < wsent else wsent) / wsent
-            health = rule(rate, crate, first_cut is not None and o - w <= first_cut)[0]
-            if health != "ok" and health != "hold":
-                break  # a pause or a step back: the full step
+            if rate <= ok_rate and crate <= ok_crate:
+                health = "ok"
+            else:
+                health = rule(rate, crate, cut_until is not None and o <= cut_until)[0]
+                if health != "ok" and health != "hold":
+                    break  # a pause or a step back: the full step
         # the day is walked from here on: nothing above changed the walk
         if health != "hold":
-            walk.stepped_back = False
-        eff = walk.eff
+            stepped_back = False
         number, stage, quota = stages.get(eff) or stage_of(eff)
         grown = int(growth_factor * busiest)
         growth = floor if grown < floor else grown
@@ -998,15 +1009,15 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
         if limit is not None and limit < quota:
             quota = limit
         if health == "hold":
-            held = walk.last_healthy_quota if walk.last_healthy_quota is not None else floor
+            held = healthy if healthy is not None else floor
             if held < quota:
                 quota = held
         else:
-            walk.last_healthy_quota = quota
+            healthy = quota
         shut = shut_of[o] if o in shut_of else shut_on(o)
         if shut is not None:
             quota = 0
-        paused = bool(walk.health_paused) or (
+        paused = bool(health_paused) or (
             bool(events)
             and current_pause(events, day_start(dt.date.fromordinal(o), tz)) is not None
         )
@@ -1041,14 +1052,16 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
             good = bool(could) and sent >= (needs.get(could) or needed_of(could))
             if not good:
                 keep = iso.get(o - (GROWTH_DAYS - 1)) or t.iso_of(o - (GROWTH_DAYS - 1))
-                short = walk.short_days
+                short = short_days
                 if short and short[0][0] < keep:  # oldest first: days are added as walked
                     short = short[bisect.bisect_left(short, (keep,)) :]
-                walk.short_days = (*short, (iso.get(o) or t.iso_of(o), sent, could))
-        if good and health != "hold" and not walk.health_paused:
-            walk.eff = eff + 1
+                short_days = (*short, (iso.get(o) or t.iso_of(o), sent, could))
+        if good and health != "hold" and not health_paused:
+            eff += 1
         last = o
         o += 1
+    walk.eff, walk.last_healthy_quota, walk.stepped_back = eff, healthy, stepped_back
+    walk.short_days = short_days
     if last is not None:
         walk.last_active = dt.date.fromordinal(last)
     return dt.date.fromordinal(o)
