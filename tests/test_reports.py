@@ -379,3 +379,49 @@ def test_a_recorded_reason_never_contradicts_the_recorded_kind():
     assert recorded_reason("hard", "", "", "mailbox full") == "undefined"
     assert recorded_reason("hard", "", "", "") == "undefined"
     assert recorded_reason("complaint", "", "", "") == "feedback"
+
+
+def test_a_long_history_is_reported_as_the_walk_says(tmp_path: Path):
+    """More rollup rows than ``reports._FEW_DAYS`` take the report's numpy sums (issue #15):
+    every day's quota, stage, warm-up day, health and rate is the policy walk's, uncached, cold
+    and warm, with idle days, bounces and sends before the day the mailbox was marked started."""
+    from warmup import policies
+    from warmup.policy import walk_timeline
+    from warmup.providers import get_provider
+
+    ledger = open_ledger(str(tmp_path / "long.db"))
+    d0 = dt.date(2026, 6, 1)
+    days = reports._FEW_DAYS + 40
+    box = api.add_mailbox(
+        ledger, "long@corp.example", "exmail", timezone=SH, started=d0 + dt.timedelta(days=9)
+    )
+    for k in range(days):
+        if k % 17 == 16:
+            continue  # an idle day now and then
+        day = d0 + dt.timedelta(days=k)
+        sent = [f"r{k}-{i}@example.com" for i in range(12 + (k * 7) % 25)]
+        api.record_send(ledger, box.address, sent, at(day, 9))
+        if k % 5 == 0:
+            api.record_bounce(ledger, box.address, sent[0], "hard", at=at(day, 11))
+    now = at(d0 + dt.timedelta(days=days), 9)
+    box = ledger.mailbox(box.address)
+    prov = get_provider(box.provider)
+    hist = ledger.history(
+        box,
+        now,
+        provider_ceiling=prov.daily_limit,
+        provider_min_interval=prov.min_interval,
+    ).history
+    expected, _ = walk_timeline(policies.resolve(ledger, box.policy), hist, now, explain=False)
+    walked = [v for v in expected if v.date >= d0 + dt.timedelta(days=9)]
+    assert len(walked) > reports._FEW_DAYS
+    for cache in (False, True, True):  # uncached, cold (memos written), warm (from the memo)
+        frame = reports.daily(ledger, at=now, cache=cache)
+        got = frame[frame["date"] >= pd.Timestamp(walked[0].date)]
+        assert got["quota"].tolist() == [v.quota for v in walked]
+        assert got["stage"].tolist() == [v.stage for v in walked]
+        assert got["warmup_day"].tolist() == [v.day for v in walked]
+        assert got["health"].tolist() == [v.health for v in walked]
+        rates = [math.nan if v.rate is None else v.rate for v in walked]
+        assert got["bounce_rate"].tolist() == pytest.approx(rates, nan_ok=True)
+    ledger.close()

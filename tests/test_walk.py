@@ -199,6 +199,10 @@ def test_the_reports_walk_in_runs_is_the_day_by_day_walk(case, back):
     rows, rows_state = timeline_rows(spec, hist, now)
     assert list(rows) == as_rows(full)
     assert rows_state == state
+    # as a report walks it: the counts as arrays, their sums computed in numpy
+    rows, rows_state = timeline_rows(spec, *as_report_reads(spec, hist, now))
+    assert list(rows) == as_rows(full)
+    assert rows_state == state
     upto = TODAY - dt.timedelta(days=back)
     _, memo = walk_timeline(spec, hist, instant(upto, 0, hist.timezone), explain=False)
     if memo.last_active is None:
@@ -208,6 +212,25 @@ def test_the_reports_walk_in_runs_is_the_day_by_day_walk(case, back):
     rows, rows_state = timeline_rows(spec, view, now)
     assert list(rows) == as_rows(tail)
     assert rows_state == tail_state
+    rows, rows_state = timeline_rows(spec, *as_report_reads(spec, view, now))
+    assert list(rows) == as_rows(tail)
+    assert rows_state == tail_state
+
+
+def as_report_reads(spec, hist, now):
+    """``(hist without days, now, DaySums)`` as :func:`warmup.reports.daily` gives the walk: the
+    rollup rows as day ordinals and a count matrix (every row, before ``started`` too)."""
+    import numpy as np
+
+    from warmup.reports import _day_sums
+
+    ordinals = np.array([c.day.toordinal() for c in hist.days], dtype=np.int64)
+    counts = np.array(
+        [(c.sent, c.hard, c.soft, c.block, c.complaint) for c in hist.days], dtype=np.int64
+    ).reshape(len(hist.days), 5)
+    order = np.argsort(ordinals)
+    sums = _day_sums(ordinals[order], counts[order], hist.started, spec.health.window_days)
+    return dataclasses.replace(hist, days=()), now, sums
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

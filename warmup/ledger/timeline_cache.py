@@ -172,7 +172,9 @@ class TimelineInputs:
     events: dict[int, tuple[MailboxEvent, ...]]
     inputs: dict[int, str]  # inputs_digest per mailbox
     memos: dict[int, Memo]  # valid memos (upto on or before the mailbox's today)
-    rows: dict[int, list[tuple[Any, ...]]]  # rollup rows: all of them, or since the memo's window
+    # rollup rows (day ordinals, count matrix; see ``reports_sql._day_stat_arrays``): all of
+    # them, or since the memo's window; a mailbox without rows has no entry
+    rows: dict[int, tuple[np.ndarray, np.ndarray]]
     held: dict[int, dt.date]  # upto of memos held but not valid, for mailboxes without one
 
 
@@ -200,7 +202,7 @@ class TimelineMemos:
     ) -> TimelineInputs:
         """Events, inputs digests (``digest(mailbox_id, events)``), valid memos and the rollup
         rows each mailbox's walk needs (from the memo's ``upto`` minus its lookback, or all)."""
-        from warmup.ledger.reports_sql import _day_stats, _events
+        from warmup.ledger.reports_sql import _day_stat_arrays, _events
 
         with self.read() as conn:
             events = _events(conn, ids)
@@ -208,22 +210,16 @@ class TimelineMemos:
             memos = self._valid(conn, inputs) if cache else {}
             memos = {m: memo for m, memo in memos.items() if memo.upto <= todays[m]}
             misses = [m for m in ids if m not in memos]
-            rows: dict[int, list[tuple[Any, ...]]] = {m: [] for m in ids}
-            for m, *row in _day_stats(conn, misses, None) if misses else []:
-                rows[m].append(tuple(row))
+            day_number = self._sql_day_number
+            rows = _day_stat_arrays(conn, misses, day_number)
             since = {
                 m: memo.upto - dt.timedelta(days=lookbacks[m] + 1) for m, memo in memos.items()
             }
             if since:
-                d = DAY_STAT.c
-                stmt = (
-                    sa.select(d.mailbox_id, d.day, *(d[c] for c in COUNT_COLUMNS))
-                    .where(d.mailbox_id.in_(list(since)), d.day >= min(since.values()))
-                    .order_by(d.mailbox_id, d.day)
-                )
-                for m, day, *counts in conn.execute(stmt):
-                    if day >= since[m]:
-                        rows[m].append((day, *counts))
+                recent = _day_stat_arrays(conn, list(since), day_number, min(since.values()))
+                for m, (ordinals, counts) in recent.items():
+                    keep = ordinals >= since[m].toordinal()
+                    rows[m] = (ordinals[keep], counts[keep])
             held: dict[int, dt.date] = {}
             if cache and misses:
                 c = TIMELINE_CACHE.c

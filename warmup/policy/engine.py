@@ -26,6 +26,7 @@ from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import (
     ONE_DAY,
     DayRows,
+    DaySums,
     History,
     SummedWalk,
     Verdict,
@@ -363,12 +364,18 @@ def walk_timeline(
     return out, state
 
 
-def timeline_rows(spec: PolicySpec, hist: History, now: dt.datetime) -> tuple[DayRows, WalkState]:
+def timeline_rows(
+    spec: PolicySpec, hist: History, now: dt.datetime, days: DaySums | None = None
+) -> tuple[DayRows, WalkState]:
     """:func:`walk_timeline` without reasons, as columns (what a report reads): the same days,
     field for field, and the same state. Runs of ordinary days are walked by
     :meth:`SummedWalk.run <warmup.policy.walk.SummedWalk.run>`, the others one by one as
-    :func:`walk_timeline` does."""
-    walk, day, today = _begin(spec, hist, now, False)
+    :func:`walk_timeline` does.
+
+    ``days``: the counts as :class:`~warmup.policy.walk.DaySums` (days before ``hist.started``
+    left out) instead of ``hist.days``, which is then ignored: a report holds them as arrays and
+    builds no :class:`DayCounts` per day."""
+    walk, day, today = _begin(spec, hist, now, False, days)
     rows = DayRows()
     while day < today:
         if walk.events_done == len(walk.events):
@@ -401,14 +408,19 @@ def _add(rows: DayRows, v: DayVerdict) -> None:
 
 
 def _begin(
-    spec: PolicySpec, hist: History, now: dt.datetime, explain: bool
+    spec: PolicySpec, hist: History, now: dt.datetime, explain: bool, days: DaySums | None = None
 ) -> tuple[SummedWalk, dt.date, dt.date]:
     """The walk, the first day to walk and today (local to the mailbox at ``now``)."""
     local_now = now.astimezone(zone(hist.timezone))
     today = dt.date(local_now.year, local_now.month, local_now.day)
+    if days is not None:
+        hist = dataclasses.replace(hist, days=())
     walk, day = start(spec, hist, today, cls=SummedWalk, explain=explain)
     assert isinstance(walk, SummedWalk)
-    walk.sum_up()
+    walk.sum_up(days)
+    if days is not None and not (hist.memo is not None and hist.memo.last_active is not None):
+        first = days.first_active(today.toordinal())  # as start() finds it in hist.days
+        day = today if first is None else dt.date.fromordinal(first)
     return walk, day, today
 
 

@@ -38,12 +38,13 @@ it is the same (``tests/test_walk.py`` checks that on random histories).
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -716,37 +717,93 @@ def day_start(day: dt.date, tz: str) -> dt.datetime:
 
 
 @dataclass
+class DaySums:
+    """A mailbox's day counts as dense per-day lists from day ``origin`` (an ordinal) on, and the
+    sums a walk reads of them; what :meth:`SummedWalk.sum_up` derives from the counts, or what a
+    caller that holds the counts as arrays computes itself (a report, with numpy) so that no
+    :class:`DayCounts` is built for a day the walk does not look at.
+
+    ``rows[k]``: the counts of day ``origin + k`` in :class:`DayCounts` field order (``sent``,
+    ``hard``, ``soft``, ``block``, ``complaint``); ``sent[k]`` its sends; ``sums[k]``: (sent,
+    bounced, complaints) of the days before ``origin + k`` (one more entry than days);
+    ``window[k]``: (sent, bounced, complaints) of the health window before day ``origin + k``
+    (``window_days`` days, cut at ``origin``) and the busiest of the :data:`GROWTH_DAYS` days
+    before it. Days before ``hist.started`` are left out, as the walk leaves them out.
+
+    ``rows`` and ``sums`` are read only on the days the full step walks (a few per mailbox in a
+    report): any sequence of int tuples will do, e.g. one that converts a row when asked."""
+
+    origin: int = 0
+    rows: Sequence[tuple[int, ...]] = field(default_factory=list)
+    sent: list[int] = field(default_factory=list)
+    sums: Sequence[tuple[int, int, int]] = field(default_factory=lambda: [(0, 0, 0)])
+    window: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def first_active(self, before: int) -> int | None:
+        """The ordinal of the first day with sends before ordinal ``before``, if any."""
+        for k, n in enumerate(self.sent):
+            if self.origin + k >= before:
+                return None
+            if n:
+                return self.origin + k
+        return None
+
+
+def day_sums(counts: Mapping[dt.date, DayCounts], window_days: int) -> DaySums:
+    """:class:`DaySums` of a walk's counts (pure Python; a report computes them with numpy)."""
+    if not counts:
+        return DaySums()
+    by_ordinal = {d.toordinal(): c for d, c in counts.items()}
+    origin = min(by_ordinal)
+    rows: list[tuple[int, ...]] = []
+    sums = [(0, 0, 0)]
+    sent = bounced = complaints = 0
+    for o in range(origin, max(by_ordinal) + 1):
+        c = by_ordinal.get(o)
+        row = (0, 0, 0, 0, 0) if c is None else (c.sent, c.hard, c.soft, c.block, c.complaint)
+        sent, bounced, complaints = sent + row[0], bounced + sum(row[1:4]), complaints + row[4]
+        rows.append(row)
+        sums.append((sent, bounced, complaints))
+    days = [r[0] for r in rows]
+    window = []
+    for k in range(len(days)):
+        (s1, b1, c1), (s0, b0, c0) = sums[k], sums[k - window_days if k > window_days else 0]
+        busiest = max(days[max(k - GROWTH_DAYS, 0) : k] or [0])
+        window.append((s1 - s0, b1 - b0, c1 - c0, busiest))
+    return DaySums(origin, rows, days, sums, window)
+
+
+@dataclass
 class SummedWalk(Walk):
     """The same walk, with O(1) window sums from prefix sums over the (fixed) day counts.
 
     A year of a thousand mailboxes is 365,000 verdicts, each summing a trailing window and
     looking for the busiest of the last 7 days; doing either day by day was most of a report's
     time. ``hidden`` is a day whose counts the verdict must not see (its morning, before anything
-    was sent).
+    was sent). The counts are read from :attr:`days` (:class:`DaySums`), not from ``counts``.
     """
 
     hidden: dt.date | None = None
-    origin: int = 0  # ordinal of the first counted day
-    sums: list[tuple[int, int, int]] = field(default_factory=list)  # sums[k]: days before origin+k
-    sent: list[int] = field(default_factory=list)  # sent[k]: sent on day origin+k
+    days: DaySums = field(default_factory=DaySums)
 
-    def sum_up(self) -> None:
-        self.sums, self.sent = [(0, 0, 0)], []
-        if not self.counts:
-            return
-        self.origin = min(self.counts).toordinal()
-        sent = bounced = complaints = 0
-        by_ordinal = {d.toordinal(): c for d, c in self.counts.items()}
-        for o in range(self.origin, max(by_ordinal) + 1):
-            c = by_ordinal.get(o)
-            if c is not None:
-                sent, bounced, complaints = (
-                    sent + c.sent,
-                    bounced + c.bounced,
-                    complaints + c.complaint,
-                )
-            self.sent.append(0 if c is None else c.sent)
-            self.sums.append((sent, bounced, complaints))
+    def sum_up(self, given: DaySums | None = None) -> None:
+        """Take the day sums: ``given`` (computed by the caller from the same counts), or
+        computed here from ``counts``."""
+        self.days = (
+            given if given is not None else day_sums(self.counts, self.spec.health.window_days)
+        )
+
+    @property
+    def origin(self) -> int:
+        return self.days.origin
+
+    @property
+    def sums(self) -> Sequence[tuple[int, int, int]]:
+        return self.days.sums
+
+    @property
+    def sent(self) -> list[int]:
+        return self.days.sent
 
     def run(self, day: dt.date, today: dt.date, rows: DayRows) -> dt.date:
         """Walk the past days from ``day`` on as :func:`~warmup.policy.engine.walk_timeline`
@@ -766,7 +823,9 @@ class SummedWalk(Walk):
     def count(self, day: dt.date) -> DayCounts:
         if day == self.hidden:
             return DayCounts(day)
-        return self.counts.get(day) or DayCounts(day)
+        k = day.toordinal() - self.days.origin
+        rows = self.days.rows
+        return DayCounts(day, *rows[k]) if 0 <= k < len(rows) else DayCounts(day)
 
     def sent_on(self, day: dt.date) -> int:
         """What ``count(day).sent`` says, without building a :class:`DayCounts`."""
@@ -792,12 +851,14 @@ class SummedWalk(Walk):
         (s1, b1, c1), (s0, b0, c0) = self.sums[j], self.sums[i]
         sent, bounced, complaints = s1 - s0, b1 - b0, c1 - c0
         if self.hidden is not None and first <= self.hidden <= last:
-            h = super().count(self.hidden)
-            sent, bounced, complaints = (
-                sent - h.sent,
-                bounced - h.bounced,
-                complaints - h.complaint,
-            )
+            k = self.hidden.toordinal() - self.origin
+            if 0 <= k < len(self.days.rows):
+                n, hard, soft, block, complaint = self.days.rows[k]
+                sent, bounced, complaints = (
+                    sent - n,
+                    bounced - hard - soft - block,
+                    complaints - complaint,
+                )
         return sent, bounced, complaints
 
 
@@ -901,37 +962,46 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
     limit = min(limits) if limits else None
     domain_cap = spec.domain_cap
     rule = walk.rule
-    sums, sent_of, origin = walk.sums, walk.sent, walk.origin
+    sums = walk.days
+    window, sent_of, origin = sums.window, sums.sent, sums.origin
     n_sent = len(sent_of)
+    stages, fits_of = t.stage, t.fit
     events, tz = hist.events, hist.timezone
-    first_cut = walk.health_cut.toordinal() if walk.health_cut is not None else None
+    # a window reaching back to the resume's day (health_cut) is cut up to this day
+    cut_until = walk.health_cut.toordinal() + w if walk.health_cut is not None else None
+    # rates at or below every line are ok whatever the cut (Walk.rule)
+    ok_rate = min(h.hold_above, h.step_back_above, h.pause_above)
+    ok_crate = min(h.complaint_hold_above, h.complaint_pause_above)
     o, stop = day.toordinal(), today.toordinal()
     last = walk.last_active.toordinal() if walk.last_active is not None else None
     add = rows.append
+    # The walk's fields the loop moves, held in locals and stored back after it: no rule
+    # reads them from the walk inside a run, and a pause (the only change to health_paused)
+    # ends the run before the day is walked.
+    eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
+    short_days, health_paused = walk.short_days, walk.health_paused
     while o < stop:
         k = o - origin
         sent = sent_of[k] if 0 <= k < n_sent else 0
         if not sent or (last is not None and o - last > 1):
             break  # an idle day, or the first active one after idle days
-        # the window k - w .. k - 1 (0 <= k < n_sent: sums[k] is there)
-        (s1, b1, c1), (s0, b0, c0) = sums[k], sums[k - w if k > w else 0]
-        wsent, bounced, complaints = s1 - s0, b1 - b0, c1 - c0
+        # the window k - w .. k - 1 and the busiest of the 7 days before (0 <= k < n_sent)
+        wsent, bounced, complaints, busiest = window[k]
         if wsent < sample:
             health, rate, crate = "unjudged", None, None
         else:
             rate = (bounced if bounced < wsent else wsent) / wsent
             crate = (complaints if complaints < wsent else wsent) / wsent
-            health = rule(rate, crate, first_cut is not None and o - w <= first_cut)[0]
-            if health != "ok" and health != "hold":
-                break  # a pause or a step back: the full step
+            if rate <= ok_rate and crate <= ok_crate:
+                health = "ok"
+            else:
+                health = rule(rate, crate, cut_until is not None and o <= cut_until)[0]
+                if health != "ok" and health != "hold":
+                    break  # a pause or a step back: the full step
         # the day is walked from here on: nothing above changed the walk
         if health != "hold":
-            walk.stepped_back = False
-        eff = walk.eff
-        number, stage, quota = stage_of(eff)
-        lo = k - GROWTH_DAYS
-        week = sent_of[lo if lo > 0 else 0 : k]  # SummedWalk.busiest
-        busiest = max(week) if len(week) == GROWTH_DAYS else max(0, max(week, default=0))
+            stepped_back = False
+        number, stage, quota = stages.get(eff) or stage_of(eff)
         grown = int(growth_factor * busiest)
         growth = floor if grown < floor else grown
         if growth < quota:
@@ -939,15 +1009,15 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
         if limit is not None and limit < quota:
             quota = limit
         if health == "hold":
-            held = walk.last_healthy_quota if walk.last_healthy_quota is not None else floor
+            held = healthy if healthy is not None else floor
             if held < quota:
                 quota = held
         else:
-            walk.last_healthy_quota = quota
+            healthy = quota
         shut = shut_of[o] if o in shut_of else shut_on(o)
         if shut is not None:
             quota = 0
-        paused = bool(walk.health_paused) or (
+        paused = bool(health_paused) or (
             bool(events)
             and current_pause(events, day_start(dt.date.fromordinal(o), tz)) is not None
         )
@@ -972,19 +1042,26 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
             could = 0
             if shut is None:
                 most = quota if domain_cap is None else min(quota, domain_cap)
-                fit = fit_on(o, number, walk) if most else None
+                if not most:
+                    fit = None
+                elif (o, number) in fits_of:
+                    fit = fits_of[(o, number)]
+                else:
+                    fit = fit_on(o, number, walk)
                 could = most if fit is None else min(most, fit)
             good = bool(could) and sent >= (needs.get(could) or needed_of(could))
             if not good:
                 keep = iso.get(o - (GROWTH_DAYS - 1)) or t.iso_of(o - (GROWTH_DAYS - 1))
-                short = walk.short_days
+                short = short_days
                 if short and short[0][0] < keep:  # oldest first: days are added as walked
-                    short = tuple(d for d in short if d[0] >= keep)
-                walk.short_days = (*short, (iso.get(o) or t.iso_of(o), sent, could))
-        if good and health != "hold" and not walk.health_paused:
-            walk.eff = eff + 1
+                    short = short[bisect.bisect_left(short, (keep,)) :]
+                short_days = (*short, (iso.get(o) or t.iso_of(o), sent, could))
+        if good and health != "hold" and not health_paused:
+            eff += 1
         last = o
         o += 1
+    walk.eff, walk.last_healthy_quota, walk.stepped_back = eff, healthy, stepped_back
+    walk.short_days = short_days
     if last is not None:
         walk.last_active = dt.date.fromordinal(last)
     return dt.date.fromordinal(o)
