@@ -249,6 +249,20 @@ def test_python_api_reserve_settle(smtp_ssl, ssl_cert_env, tmp_path):
     assert got == [("a@example.com", "sent"), ("b@example.com", "unknown")]
 
 
+def test_a_cap_set_while_a_gate_is_open_is_what_its_preview_says(smtp_ssl, ssl_cert_env, tmp_path):
+    """A worker ranks a pool's members by preview: a cap lowered while it runs must count."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=4)))
+    now = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)
+    with Gate(BOX) as gate:
+        assert gate.preview(["a@example.com"], now)[0].quota == 4
+        open_ledger().update_mailbox(BOX, cap=1)  # 'warmup mailbox set --cap 1' meanwhile
+        allowance, refusal = gate.preview(["a@example.com", "b@example.com"], now)
+        assert allowance.quota == 1 and refusal is not None and "only 1" in refusal
+        assert gate.allowance(now).quota == 1
+        with pytest.raises(NotAllowed):  # what the reservation says, as before
+            gate.reserve(["a@example.com", "b@example.com"], now=now)
+
+
 def test_deferred_settlements_survive_a_refused_reservation(tmp_path, ssl_cert_env, smtp_ssl):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=1)))
     with Gate(BOX) as gate:

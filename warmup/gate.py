@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from warmup import addresses, headers, policies
 from warmup.errors import DataError, TempFail
-from warmup.ledger import DuplicateSend, EventIn, Ledger, open_ledger
+from warmup.ledger import DuplicateSend, EventIn, Ledger, MailboxRow, open_ledger
 from warmup.ledger.gatepath import Decision, GatePolicy, Outcome
 from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import recipient_domain_refusal
@@ -223,7 +223,13 @@ class Gate:
         """What ``warmup quota`` says for this mailbox now (nothing reserved)."""
         from warmup import api
 
-        return api.quota_for(self.ledger, self.box, now or self.clock())
+        return api.quota_for(self.ledger, self._current_box(), now or self.clock())
+
+    def _current_box(self) -> MailboxRow:
+        """The mailbox row as the ledger has it now: its cap and start day may have changed
+        since this gate opened (``warmup mailbox`` while a worker or relay runs), and a
+        reservation reads them from the ledger, so the previews must too."""
+        return self.ledger.mailbox(self.box.address)
 
     def preview(
         self, recipients: list[str], now: dt.datetime | None = None
@@ -234,7 +240,9 @@ class Gate:
         from warmup import api
 
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
-        a, capped = api.recipient_check(self.ledger, self.box, rcpts, now or self.clock())
+        a, capped = api.recipient_check(
+            self.ledger, self._current_box(), rcpts, now or self.clock()
+        )
         if not a.can_send or a.remaining < len(rcpts):
             return a, refusal(a, len(rcpts), self.box.timezone)
         return a, capped
