@@ -47,6 +47,28 @@ def seeded(ledger_path: Path) -> Path:
     return ledger_path
 
 
+def _probe(seeded: Path, probe: str, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ``warmup ARGS`` under ``probe`` on the seeded ledger; it must succeed and load none
+    of the probe's modules."""
+    env = {**os.environ, "WARMUP_DB": str(seeded)}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
+    assert len(lines) == 1, proc.stdout
+    result = json.loads(lines[0][len("PROBE ") :])
+    assert result["code"] in (0, None), proc.stdout + proc.stderr  # the command really ran
+    assert result["loaded"] == [], f"{' '.join(args)} imported {result['loaded'][:5]}"
+    return proc
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -59,22 +81,7 @@ def seeded(ledger_path: Path) -> Path:
     ids=lambda a: " ".join(a),
 )
 def test_command_does_not_import_pandas_or_matplotlib(seeded: Path, args: list[str]):
-    env = {**os.environ, "WARMUP_DB": str(seeded)}
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, *args],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr
-    probe = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    assert len(probe) == 1, proc.stdout
-    result = json.loads(probe[0][len("PROBE ") :])
-    assert result["code"] in (0, None), proc.stdout + proc.stderr  # the command really ran
-    assert result["loaded"] == [], f"{' '.join(args)} imported {result['loaded'][:5]}"
+    proc = _probe(seeded, PROBE, args)
     if args[-1] == "--json":
         json.loads(proc.stdout[: proc.stdout.index("PROBE ")])
 
@@ -86,21 +93,7 @@ def test_quota_does_not_import_sqlalchemy(seeded: Path, args: list[str]):
     """On a SQLite ledger whose schema is current, ``warmup quota`` answers on the driver alone
     (issue #15: SQLAlchemy's import was ~0.4-0.6 s of the command); it still keeps memos."""
     probe = PROBE.replace('("pandas", "matplotlib")', '("sqlalchemy", "sqlmodel", "psycopg")')
-    env = {**os.environ, "WARMUP_DB": str(seeded)}
-    proc = subprocess.run(
-        [sys.executable, "-c", probe, *args, "--at", "2026-11-20T10:00+08:00"],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr
-    probe_line = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
-    result = json.loads(probe_line[0][len("PROBE ") :])
-    assert result["code"] in (0, None), proc.stdout + proc.stderr
-    assert result["loaded"] == [], f"{' '.join(args)} imported {result['loaded'][:5]}"
+    proc = _probe(seeded, probe, [*args, "--at", "2026-11-20T10:00+08:00"])
     assert BOX in proc.stdout
     con = sqlite3.connect(seeded)
     assert con.execute("SELECT count(*) FROM walk_memo").fetchone()[0] == 1
