@@ -46,7 +46,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -109,7 +109,8 @@ class WalkState:
     short_days: tuple[tuple[str, int, int], ...] = ()
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # not asdict(): its deep copy was most of keeping a thousand memos
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for k in ("upto", "last_active", "health_cut"):
             data[k] = data[k].isoformat() if data[k] is not None else None
         return json.dumps(data, sort_keys=True)
@@ -792,20 +793,19 @@ def day_sums(counts: Mapping[dt.date, DayCounts], window_days: int) -> DaySums:
         return DaySums()
     by_ordinal = {d.toordinal(): c for d, c in counts.items()}
     origin = min(by_ordinal)
-    rows: list[tuple[int, ...]] = []
+    rows: list[tuple[int, ...]] = [(0, 0, 0, 0, 0)] * (max(by_ordinal) - origin + 1)
+    for o, c in by_ordinal.items():
+        rows[o - origin] = (c.sent, c.hard, c.soft, c.block, c.complaint)
     sums = [(0, 0, 0)]
     sent = bounced = complaints = 0
-    for o in range(origin, max(by_ordinal) + 1):
-        c = by_ordinal.get(o)
-        row = (0, 0, 0, 0, 0) if c is None else (c.sent, c.hard, c.soft, c.block, c.complaint)
-        sent, bounced, complaints = sent + row[0], bounced + sum(row[1:4]), complaints + row[4]
-        rows.append(row)
+    for n, hard, soft, block, complaint in rows:
+        sent, bounced, complaints = sent + n, bounced + hard + soft + block, complaints + complaint
         sums.append((sent, bounced, complaints))
     days = [r[0] for r in rows]
     window = []
     for k in range(len(days)):
         (s1, b1, c1), (s0, b0, c0) = sums[k], sums[k - window_days if k > window_days else 0]
-        busiest = max(days[max(k - GROWTH_DAYS, 0) : k] or [0])
+        busiest = max(days[k - GROWTH_DAYS : k]) if k >= GROWTH_DAYS else max(days[:k], default=0)
         window.append((s1 - s0, b1 - b0, c1 - c0, busiest))
     return DaySums(origin, rows, days, sums, window)
 
