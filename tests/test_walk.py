@@ -29,7 +29,15 @@ from warmup.policy import (
     walk_timeline,
 )
 from warmup.policy.engine import timeline_rows
-from warmup.policy.walk import DayRows, SummedWalk, day_start, lookback, replay, start
+from warmup.policy.walk import (
+    DayRows,
+    SummedWalk,
+    day_start,
+    lookback,
+    replay,
+    start,
+    walk_to,
+)
 
 TODAY = dt.date(2026, 11, 16)
 ZONES = ("Asia/Shanghai", "UTC", "America/Los_Angeles", "Pacific/Kiritimati")
@@ -207,6 +215,32 @@ def test_the_reports_walk_in_runs_is_the_day_by_day_walk(case, back):
             rows, rows_state = timeline_rows(spec, *reads)
             assert list(rows) == as_rows(full)
             assert rows_state == state
+
+
+@pytest.mark.slow
+@PROPS
+@given(histories(), st.integers(0, 130))
+def test_the_cold_replay_in_runs_is_the_day_by_day_walk(case, back):
+    """Without a memo, :func:`replay` walks ordinary days in runs (``warmup quota`` cold, issue
+    #15): at the checkpoint and at today it reaches the day-by-day walk's state exactly, and
+    today's verdict and the memo :func:`evaluate` keeps are the same."""
+    name, hist, now = case
+    spec = SPECS[name]
+    today = now.astimezone(ZoneInfo(hist.timezone)).date()
+    checkpoint = today - dt.timedelta(days=back)
+    by_runs, memo = replay(spec, hist, today, checkpoint)
+    by_day, day_memo = replay(spec, hist, today, checkpoint, runs=False)
+    assert memo == day_memo
+    assert by_runs.state(today) == by_day.state(today)
+    assert type(by_runs) is type(by_day)  # a plan extends its counts: a plain Walk
+    yesterday = today - dt.timedelta(days=1)
+    (walk, verdict, kept), (day_walk, day_verdict, day_kept) = (
+        walk_to(spec, hist, today, now, checkpoint=yesterday, runs=runs) for runs in (True, False)
+    )
+    assert verdict == day_verdict
+    assert verdict.reasons == day_verdict.reasons
+    assert kept == day_kept
+    assert walk.state(today) == day_walk.state(today)
 
 
 def as_report_reads(spec, hist, now):

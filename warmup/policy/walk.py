@@ -39,14 +39,15 @@ it is the same (``tests/test_walk.py`` checks that on random histories).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from warmup.policy.calendar import closed, fits, off
@@ -60,6 +61,9 @@ GROWTH_DAYS = 7
 # so that no memo computed by older code is ever resumed.
 CODE_VERSION = "walk-3"
 ONE_DAY = dt.timedelta(days=1)
+# Days to walk from which :func:`replay` takes the day sums and walks in runs: below it (a walk
+# resumed from yesterday's memo, the gate's every message) the sums cost more than they save.
+RUN_FROM = 8
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,8 @@ class WalkState:
     short_days: tuple[tuple[str, int, int], ...] = ()
 
     def to_json(self) -> str:
-        data = asdict(self)
+        # not asdict(): its deep copy was most of keeping a thousand memos
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for k in ("upto", "last_active", "health_cut"):
             data[k] = data[k].isoformat() if data[k] is not None else None
         return json.dumps(data, sort_keys=True)
@@ -647,23 +652,55 @@ def start(
 
 
 def replay(
-    spec: PolicySpec, hist: History, today: dt.date, checkpoint: dt.date | None = None
+    spec: PolicySpec,
+    hist: History,
+    today: dt.date,
+    checkpoint: dt.date | None = None,
+    runs: bool = True,
 ) -> tuple[Walk, WalkState | None]:
     """The walk through every day before ``today``, each closed; and its state at the start of
     ``checkpoint`` if the walk went through that day and had an active day before it (a memo
-    worth keeping), else None."""
+    worth keeping), else None.
+
+    A walk of :data:`RUN_FROM` days or more (a mailbox asked about without a memo) walks its
+    runs of ordinary days in one loop, as a report does (:meth:`SummedWalk.run`): the same
+    state, day for day; ``runs=False`` walks every day one by one (to compare)."""
     walk, day = start(spec, hist, today)
+    if runs and (today - day).days >= RUN_FROM:
+        walk = summed(walk)
     tz = hist.timezone
     memo = None
     while day < today:
         if day == checkpoint and walk.last_active is not None:
             memo = walk.state(day)
         walk.apply_events(day_start(day, tz))
+        if isinstance(walk, SummedWalk) and walk.events_done == len(walk.events):
+            stop = checkpoint if checkpoint is not None and day < checkpoint < today else today
+            after = walk.run(day, stop, None)
+            if after > day:
+                day = after
+                continue
         walk.close_day(day, walk.verdict(day, today=False, quiet=True))
         day += ONE_DAY
     if day == checkpoint and walk.last_active is not None:
         memo = walk.state(day)
-    return walk, memo
+    return _as(Walk, walk) if isinstance(walk, SummedWalk) else walk, memo
+
+
+_W = TypeVar("_W", bound="Walk")
+
+
+def summed(walk: Walk) -> SummedWalk:
+    """``walk`` as a :class:`SummedWalk` in the same state, its day sums taken."""
+    out = _as(SummedWalk, walk)
+    out.sum_up()
+    return out
+
+
+def _as(cls: type[_W], walk: Walk) -> _W:
+    """A ``cls`` walk in ``walk``'s state: a plain :class:`Walk` reads ``counts``, which a caller
+    may extend (a plan adds the days ahead); a :class:`SummedWalk` reads its fixed sums."""
+    return cls(**{f.name: getattr(walk, f.name) for f in dataclasses.fields(Walk)})
 
 
 def walk_to(
@@ -672,10 +709,11 @@ def walk_to(
     today: dt.date,
     end_of: dt.datetime,
     checkpoint: dt.date | None = None,
+    runs: bool = True,
 ) -> tuple[Walk, Verdict, WalkState | None]:
     """The walk to ``today`` (events up to ``end_of`` applied) and today's verdict, with the
-    state at ``checkpoint`` as :func:`replay` gives it."""
-    walk, memo = replay(spec, hist, today, checkpoint)
+    state at ``checkpoint`` as :func:`replay` gives it (``runs`` as there)."""
+    walk, memo = replay(spec, hist, today, checkpoint, runs)
     tz = hist.timezone
     walk.apply_events(day_start(today, tz))
     w = spec.health.window_days
@@ -755,20 +793,19 @@ def day_sums(counts: Mapping[dt.date, DayCounts], window_days: int) -> DaySums:
         return DaySums()
     by_ordinal = {d.toordinal(): c for d, c in counts.items()}
     origin = min(by_ordinal)
-    rows: list[tuple[int, ...]] = []
+    rows: list[tuple[int, ...]] = [(0, 0, 0, 0, 0)] * (max(by_ordinal) - origin + 1)
+    for o, c in by_ordinal.items():
+        rows[o - origin] = (c.sent, c.hard, c.soft, c.block, c.complaint)
     sums = [(0, 0, 0)]
     sent = bounced = complaints = 0
-    for o in range(origin, max(by_ordinal) + 1):
-        c = by_ordinal.get(o)
-        row = (0, 0, 0, 0, 0) if c is None else (c.sent, c.hard, c.soft, c.block, c.complaint)
-        sent, bounced, complaints = sent + row[0], bounced + sum(row[1:4]), complaints + row[4]
-        rows.append(row)
+    for n, hard, soft, block, complaint in rows:
+        sent, bounced, complaints = sent + n, bounced + hard + soft + block, complaints + complaint
         sums.append((sent, bounced, complaints))
     days = [r[0] for r in rows]
     window = []
     for k in range(len(days)):
         (s1, b1, c1), (s0, b0, c0) = sums[k], sums[k - window_days if k > window_days else 0]
-        busiest = max(days[max(k - GROWTH_DAYS, 0) : k] or [0])
+        busiest = max(days[k - GROWTH_DAYS : k]) if k >= GROWTH_DAYS else max(days[:k], default=0)
         window.append((s1 - s0, b1 - b0, c1 - c0, busiest))
     return DaySums(origin, rows, days, sums, window)
 
@@ -805,9 +842,9 @@ class SummedWalk(Walk):
     def sent(self) -> list[int]:
         return self.days.sent
 
-    def run(self, day: dt.date, today: dt.date, rows: DayRows) -> dt.date:
+    def run(self, day: dt.date, today: dt.date, rows: DayRows | None) -> dt.date:
         """Walk the past days from ``day`` on as :func:`~warmup.policy.engine.walk_timeline`
-        does, appending each to ``rows``, while they are ordinary: active, the day before
+        does, appending each to ``rows`` (None: only the state moves, as :func:`replay` asks), while they are ordinary: active, the day before
         active too, judged ok, hold or unjudged. Returns the first day not walked (``today``
         when none is left): an idle day, the first one after idle days, a pause or a step back,
         which take the full step. Only when no event is left to apply and no day is hidden.
@@ -947,7 +984,7 @@ def day_tables(spec: PolicySpec, tz: str, min_interval: float) -> DayTables:
     return DayTables(spec)
 
 
-def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) -> dt.date:
+def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | None) -> dt.date:
     """:meth:`SummedWalk.run`'s loop (see there)."""
     spec, hist = walk.spec, walk.hist
     t = day_tables(spec, hist.timezone, hist.provider_min_interval)
@@ -974,7 +1011,7 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
     ok_crate = min(h.complaint_hold_above, h.complaint_pause_above)
     o, stop = day.toordinal(), today.toordinal()
     last = walk.last_active.toordinal() if walk.last_active is not None else None
-    add = rows.append
+    add = rows.append if rows is not None else None
     # The walk's fields the loop moves, held in locals and stored back after it: no rule
     # reads them from the walk inside a run, and a pause (the only change to health_paused)
     # ends the run before the day is walked.
@@ -1017,24 +1054,25 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows) ->
         shut = shut_of[o] if o in shut_of else shut_on(o)
         if shut is not None:
             quota = 0
-        paused = bool(health_paused) or (
-            bool(events)
-            and current_pause(events, day_start(dt.date.fromordinal(o), tz)) is not None
-        )
-        add(
-            (
-                o,
-                eff + 1,
-                stage,
-                0 if paused else quota,
-                health,
-                rate,
-                crate,
-                paused,
-                False,
-                shut is not None,
+        if add is not None:
+            paused = bool(health_paused) or (
+                bool(events)
+                and current_pause(events, day_start(dt.date.fromordinal(o), tz)) is not None
             )
-        )
+            add(
+                (
+                    o,
+                    eff + 1,
+                    stage,
+                    0 if paused else quota,
+                    health,
+                    rate,
+                    crate,
+                    paused,
+                    False,
+                    shut is not None,
+                )
+            )
         # close the day (Walk.close_day, Walk.qualifies)
         if shut is None and quota and sent >= (needs.get(quota) or needed_of(quota)):
             good = True
