@@ -44,6 +44,7 @@ from warmup.ledger.values import (
 
 if TYPE_CHECKING:
     from warmup.ledger.core import Ledger
+    from warmup.ledger.gatepath import GateLedger
 
 # URL scheme (the part before "+driver") -> "module:class" of its backend.
 BACKENDS = {
@@ -55,6 +56,11 @@ BACKENDS = {
 # PostgreSQL has none: a server's ledger pays for SQLAlchemy either way (psycopg's own import).
 READERS = {
     "sqlite": "warmup.ledger.sqlite_reads:SQLiteReads",
+}
+# URL scheme -> "module:class" of a driver-level ledger for a gate's common path (``warmup
+# send``'s one message), opened as READERS are; it opens the full backend for the rare paths.
+GATES = {
+    "sqlite": "warmup.ledger.sqlite_gate:SQLiteGateLedger",
 }
 
 
@@ -90,6 +96,7 @@ __all__ = [
     "Snapshot",
     "default_path",
     "local_day",
+    "open_gate_ledger",
     "open_ledger",
     "open_reads",
     "resolve_url",
@@ -163,10 +170,24 @@ def open_reads(url: str | None = None) -> Reads:
     driver-level reader when it has one and can open this ledger as it is (SQLite, schema
     current), else :func:`open_ledger` (``create=False``: a missing ledger is refused)."""
     url = resolve_url(url)
+    reads: Reads | None = _driver_level(READERS, url)
+    return reads if reads is not None else open_ledger(url, create=False)
+
+
+def open_gate_ledger(url: str | None = None) -> GateLedger:
+    """The ledger at ``url`` for a gate (:class:`~warmup.ledger.gatepath.GateLedger`): the
+    backend's driver-level one when it has one and can open this ledger as it is (SQLite, schema
+    current), else :func:`open_ledger` (``create=False``: a missing ledger is refused)."""
+    url = resolve_url(url)
+    ledger: GateLedger | None = _driver_level(GATES, url)
+    return ledger if ledger is not None else open_ledger(url, create=False)
+
+
+def _driver_level(table: dict[str, str], url: str) -> Any:
+    """``table``'s class for the URL's scheme opened on ``url``, or None (no such class, or it
+    cannot open this ledger as it is)."""
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
-    if scheme in READERS:
-        module, _, name = READERS[scheme].partition(":")
-        reads: Reads | None = getattr(importlib.import_module(module), name).open(url)
-        if reads is not None:
-            return reads
-    return open_ledger(url, create=False)
+    if scheme not in table:
+        return None
+    module, _, name = table[scheme].partition(":")
+    return getattr(importlib.import_module(module), name).open(url)
