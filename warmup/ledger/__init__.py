@@ -10,7 +10,9 @@ is defined once (:mod:`.schema`), evolved by frozen migrations (:mod:`.migration
 per-message path is :mod:`.gatepath`; :mod:`.reports_sql` and :mod:`.timeline_cache` answer
 reports; :mod:`.copy` moves a ledger to another database. ``warmup quota`` opens it with
 :func:`open_reads`: on SQLite a driver-level reader (:mod:`.sqlite_reads`) that never imports
-SQLAlchemy, which is why :class:`Ledger` is imported only when asked for.
+SQLAlchemy, which is why :class:`Ledger` is imported only when asked for. ``warmup send`` opens it
+with :func:`open_gate_ledger`: on SQLite :mod:`.sqlite_gate`'s driver-level ledger, which opens
+the full backend only for a gate's rare paths.
 """
 
 from __future__ import annotations
