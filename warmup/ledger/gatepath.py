@@ -15,8 +15,8 @@ IMMEDIATE``; PostgreSQL the mailbox's row lock, taken first):
 6. on yes, one ``reserved`` row per recipient and the rollup's bump; a newer walk memo is kept;
 7. COMMIT — deferred settlements included when the message is refused.
 
-Each backend runs these steps on its driver (:class:`~warmup.ledger.sqlite.SQLiteGate`: a few
-statements on the raw ``sqlite3`` cursor, step 4's per-mailbox rows reused from its last
+Each backend runs these steps on its driver (:class:`~warmup.ledger.sqlite_gate.SQLiteGate`: a
+few statements on the raw ``sqlite3`` cursor, step 4's per-mailbox rows reused from its last
 reservation while no other connection has committed;
 :class:`~warmup.ledger.postgres.PostgresGate`: two pipelined round trips), the measured fast
 paths. Settling a bounce, an ``unknown`` outcome or a throttle is rare and runs here once, on
