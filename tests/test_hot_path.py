@@ -154,7 +154,8 @@ def test_rare_paths_of_a_lean_send_open_the_full_ledger(
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",)]
     con = sqlite3.connect(ledger_path)
     assert con.execute(
-        "SELECT b.kind, b.status, s.recipient, s.outcome FROM bounce b JOIN send s ON s.id = b.send_id"
+        "SELECT b.kind, b.status, s.recipient, s.outcome FROM bounce b "
+        "JOIN send s ON s.id = b.send_id"
     ).fetchall() == [("hard", "5.1.1", "dead@example.com", "hard")]
     assert con.execute("SELECT address, kind FROM suppression").fetchall() == [
         ("dead@example.com", "hard")
