@@ -47,10 +47,12 @@ def seeded(ledger_path: Path) -> Path:
     return ledger_path
 
 
-def _probe(seeded: Path, probe: str, args: list[str]) -> subprocess.CompletedProcess[str]:
-    """Run ``warmup ARGS`` under ``probe`` on the seeded ledger; it must succeed and load none
-    of the probe's modules."""
-    env = {**os.environ, "WARMUP_DB": str(seeded)}
+def _probe(
+    seeded: Path, probe: str, args: list[str], code: int = 0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``warmup ARGS`` under ``probe`` on the seeded ledger; it must exit ``code`` and load
+    none of the probe's modules."""
+    env = {**os.environ, "WARMUP_DB": str(seeded), **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-c", probe, *args],
         check=False,
@@ -64,7 +66,7 @@ def _probe(seeded: Path, probe: str, args: list[str]) -> subprocess.CompletedPro
     lines = [line for line in proc.stdout.splitlines() if line.startswith("PROBE ")]
     assert len(lines) == 1, proc.stdout
     result = json.loads(lines[0][len("PROBE ") :])
-    assert result["code"] in (0, None), proc.stdout + proc.stderr  # the command really ran
+    assert (result["code"] or 0) == code, proc.stdout + proc.stderr  # the command really ran
     assert result["loaded"] == [], f"{' '.join(args)} imported {result['loaded'][:5]}"
     return proc
 
@@ -98,3 +100,84 @@ def test_quota_does_not_import_sqlalchemy(seeded: Path, args: list[str]):
     con = sqlite3.connect(seeded)
     assert con.execute("SELECT count(*) FROM walk_memo").fetchone()[0] == 1
     con.close()
+
+
+LEAN = PROBE.replace(
+    '("pandas", "matplotlib")', '("sqlalchemy", "sqlmodel", "psycopg", "pandas", "matplotlib")'
+)
+
+
+def _send(*extra: str) -> list[str]:
+    return ["send", BOX, "--subject", "Hi", "--body", "Hello", *extra]
+
+
+def test_send_does_not_import_sqlalchemy(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
+    """On a SQLite ledger whose schema is current, one message through ``warmup send`` (a new
+    process per message in scripts) is gated, sent and settled on the driver alone: granted
+    (``--to``, ``--eml``), previewed (``--dry-run``), refused (quota used, with ``--wait``;
+    suppressed recipient)."""
+    from tests.gatekit import PASSWORD_ENV, add_box, cli, policy_file
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=2)))
+    assert cli("suppress", "add", "gone@example.com", "--reason", "asked").returncode == 0
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"From: {BOX}\nTo: two@example.com\nSubject: x\n\nbody\n")
+    dry = _probe(ledger_path, LEAN, _send("--to", "one@example.com", "--dry-run"), env=PASSWORD_ENV)
+    assert "Would send to 1 recipient" in dry.stdout and smtp_ssl.messages == []
+    sent = _probe(ledger_path, LEAN, _send("--to", "one@example.com"), env=PASSWORD_ENV)
+    assert sent.stdout.startswith("Sent <")
+    _probe(ledger_path, LEAN, ["send", BOX, "--eml", str(eml)], env=PASSWORD_ENV)
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("one@example.com",), ("two@example.com",)]
+    used = _probe(ledger_path, LEAN, _send("--to", "three@example.com", "--wait"), 75, PASSWORD_ENV)
+    assert "quota is used (2 of 2 sent)" in used.stderr
+    gone = _probe(ledger_path, LEAN, _send("--to", "gone@example.com"), 65, PASSWORD_ENV)
+    assert "suppressed" in gone.stderr and len(smtp_ssl.messages) == 2
+    con = sqlite3.connect(ledger_path)
+    rows = con.execute("SELECT recipient, outcome FROM send ORDER BY id").fetchall()
+    con.close()
+    assert rows == [("one@example.com", "sent"), ("two@example.com", "sent")]
+
+
+def test_rare_paths_of_a_lean_send_open_the_full_ledger(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """What the driver-level start leaves to the full backend still happens from it: a 5xx RCPT
+    refusal is recorded as a hard bounce and suppresses the address; a throttle reply pauses the
+    mailbox (and the next send is refused for it)."""
+    from tests.gatekit import PASSWORD_ENV, add_box, cli, policy_file
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.reject_rcpt = {"dead@example.com": (550, "5.1.1 <dead@example.com>: User unknown")}
+    args = _send("--to", "dead@example.com", "--to", "ok@example.com")
+    bounced = _probe(ledger_path, PROBE, args, 65, PASSWORD_ENV)
+    assert "dead@example.com: hard 550" in bounced.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",)]
+    con = sqlite3.connect(ledger_path)
+    assert con.execute(
+        "SELECT b.kind, b.status, s.recipient, s.outcome FROM bounce b "
+        "JOIN send s ON s.id = b.send_id"
+    ).fetchall() == [("hard", "5.1.1", "dead@example.com", "hard")]
+    assert con.execute("SELECT address, kind FROM suppression").fetchall() == [
+        ("dead@example.com", "hard")
+    ]
+    smtp_ssl.fail_after_mail = (421, "4.7.0 Too many messages, try again later")
+    throttled = _probe(ledger_path, PROBE, _send("--to", "x@example.com"), 75, PASSWORD_ENV)
+    assert "throttled" in throttled.stderr
+    assert con.execute("SELECT kind FROM event").fetchall() == [("throttle",)]
+    assert con.execute("SELECT outcome FROM send WHERE recipient = 'x@example.com'").fetchall() == [
+        ("released",)
+    ]
+    con.close()
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["status"] == "paused"
+    again = _probe(ledger_path, LEAN, _send("--to", "y@example.com"), 75, PASSWORD_ENV)
+    assert "paused" in again.stderr
+
+
+def test_send_to_a_missing_ledger_is_refused_and_creates_nothing(tmp_path: Path):
+    """The driver level opens only an existing ledger; the full backend refuses a missing one,
+    as before (exit 78), and nothing is created."""
+    missing = tmp_path / "nope" / "ledger.db"
+    proc = _probe(missing, PROBE, _send("--to", "one@example.com"), 78)
+    assert "no ledger at" in proc.stderr
+    assert not missing.parent.exists()

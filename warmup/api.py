@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without
     import tempfile
 
     from warmup.ledger import Ledger
+    from warmup.ledger.gatepath import GateLedger
 
 
 def check_timezone(tz: str, field: str = "timezone") -> str:
@@ -287,7 +288,7 @@ def _ask(spec: PolicySpec, box: MailboxRow) -> tuple[str, Ask]:
 
 
 def _snapshot(
-    ledger: Ledger,
+    ledger: GateLedger,
     box: MailboxRow,
     at: dt.datetime,
     spec: PolicySpec | None = None,
@@ -333,7 +334,7 @@ def quotas(ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[
 
 
 def quota_for(
-    ledger: Ledger, box: MailboxRow, at: dt.datetime, spec: PolicySpec | None = None
+    ledger: GateLedger, box: MailboxRow, at: dt.datetime, spec: PolicySpec | None = None
 ) -> Allowance:
     """What ``warmup quota`` answers for ``box`` at ``at`` (``spec``: its policy, if the caller
     has resolved it already)."""
@@ -344,7 +345,7 @@ def quota_for(
 
 
 def recipient_check(
-    ledger: Ledger, box: MailboxRow, recipients: list[str], at: dt.datetime
+    ledger: GateLedger, box: MailboxRow, recipients: list[str], at: dt.datetime
 ) -> tuple[Allowance, str | None]:
     """The allowance at ``at`` (as :func:`quota_for`), and why a message to ``recipients``
     would break a recipient-domain cap today, or None. Reserves nothing."""
@@ -356,7 +357,9 @@ def recipient_check(
     return allowance, recipient_domain_refusal(spec, snap.history, recipients)
 
 
-def _keep(ledger: Ledger, box: MailboxRow, allowance: Allowance, snap: Any, inputs: str) -> None:
+def _keep(
+    ledger: GateLedger, box: MailboxRow, allowance: Allowance, snap: Any, inputs: str
+) -> None:
     """Keep the walk's newer memo, so the next question about ``box`` need not walk its past;
     a ledger this user may only read still gets its answer."""
     memo, held = allowance.memo, snap.history.memo

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 
 from warmup import addresses, headers, policies
 from warmup.errors import DataError, TempFail
-from warmup.ledger import DuplicateSend, EventIn, Ledger, MailboxRow, open_ledger
-from warmup.ledger.gatepath import Decision, GatePolicy, Outcome
+from warmup.ledger import DuplicateSend, EventIn, MailboxRow, open_ledger
+from warmup.ledger.gatepath import Decision, GateLedger, GatePolicy, Outcome
 from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
@@ -166,13 +166,16 @@ class Reservation:
 
 
 class Gate:
-    """Gatekeeper for one mailbox; open one per process and reuse it for every message."""
+    """Gatekeeper for one mailbox; open one per process and reuse it for every message.
+
+    ``ledger``: a :class:`~warmup.ledger.Ledger`, or what :func:`warmup.ledger.open_gate_ledger`
+    opens (``warmup send``: without SQLAlchemy on SQLite); the default opens the full one."""
 
     def __init__(
         self,
         address: str,
         *,
-        ledger: Ledger | None = None,
+        ledger: GateLedger | None = None,
         db: str | None = None,
         password: str | None = None,
         password_command: str | None = None,
@@ -181,7 +184,7 @@ class Gate:
         clock: Callable[[], dt.datetime] = _now,
         notifier: Notifier | None = None,
     ) -> None:
-        self.ledger = ledger or open_ledger(db)
+        self.ledger: GateLedger = ledger or open_ledger(db)
         self._notifier = notifier
         self._own_notifier = False
         self._own_ledger = ledger is None
@@ -340,7 +343,7 @@ class Gate:
         from warmup import notify
 
         if self._notifier is None:
-            self._notifier = notify.notifier_for(self.ledger)
+            self._notifier = notify.notifier_for(self.ledger.full())
             self._own_notifier = True
         body = notify.event(
             "paused", self.box.address, event.at, event.reason, cause="throttle", until=event.until

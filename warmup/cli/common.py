@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 import click
 
 from warmup.instants import read_instant
-from warmup.ledger import MailboxRow, Reads, open_ledger, open_reads
+from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
     from warmup.ledger import Ledger
+    from warmup.ledger.gatepath import GateLedger
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,6 +66,19 @@ def reads_from(ctx: click.Context) -> Reads:
     return cast(Reads, obj["reads"])
 
 
+def gate_ledger_from(ctx: click.Context) -> GateLedger:
+    """The ledger for a command that sends through a gate (``warmup send``): opened without
+    SQLAlchemy where the backend can (:func:`warmup.ledger.open_gate_ledger`; its ``full()`` is
+    the full backend, opened on first use); the invocation's full ledger if one is open already.
+    A missing ledger is refused (exit 78)."""
+    obj = ctx.find_root().ensure_object(dict)
+    if "ledger" in obj:
+        return cast("GateLedger", obj["ledger"])
+    if "gate_ledger" not in obj:
+        obj["gate_ledger"] = _opened(ctx, open_gate_ledger(obj.get("db")))
+    return cast("GateLedger", obj["gate_ledger"])
+
+
 R = TypeVar("R", bound=Reads)
 
 
@@ -91,6 +105,11 @@ def pass_ledger(fn: F | None = None, *, create: bool = False) -> Any:
 def pass_reads(fn: F) -> F:
     """Pass the ledger as :func:`reads_from` opens it as the command's first argument."""
     return _passing(fn, reads_from)
+
+
+def pass_gate_ledger(fn: F) -> F:
+    """Pass the ledger as :func:`gate_ledger_from` opens it as the command's first argument."""
+    return _passing(fn, gate_ledger_from)
 
 
 def _passing(fn: F, opener: Callable[[click.Context], Reads]) -> F:

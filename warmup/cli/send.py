@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import F, complete_mailbox, complete_pool, pass_ledger, say
+from warmup.cli.common import F, complete_mailbox, complete_pool, pass_gate_ledger, say
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
-from warmup.ledger import Ledger
 from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.gate import Gate
+    from warmup.ledger import Ledger
+    from warmup.ledger.gatepath import GateLedger
 
 SUBJECT_LIMIT = 998  # one header line (RFC 5322)
 EXIT_BY_OUTCOME = {"unknown": 69, "soft": 75, "released": 75, "hard": 65, "block": 65}
@@ -91,9 +92,9 @@ class _SendCommand(click.Command):
 )
 @password_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@pass_ledger
+@pass_gate_ledger
 def send(
-    ledger: Ledger,
+    ledger: GateLedger,
     address: str | None,
     to: tuple[str, ...],
     cc: tuple[str, ...],
@@ -137,7 +138,7 @@ def send(
             "command's own messages are gated"
         )
     if queue or pool or campaign or bulk:
-        return _queue(ledger, address, pool, campaign, bulk, queue, command, wait or refuse)
+        return _queue(ledger.full(), address, pool, campaign, bulk, queue, command, wait or refuse)
     if address is None:
         raise UsageError("give the mailbox ADDRESS (or --pool NAME with --queue)")
     if command:
@@ -147,7 +148,7 @@ def send(
 
         shed_password(on_exec=ledger.close)  # may start this command over, without the secret
         with Gate(
-            address, ledger=ledger, password_command=password_command, timeout=timeout
+            address, ledger=ledger.full(), password_command=password_command, timeout=timeout
         ) as gate:
             return run_wrapped(gate, list(command), wait=not refuse)
     if refuse:

@@ -10,7 +10,9 @@ is defined once (:mod:`.schema`), evolved by frozen migrations (:mod:`.migration
 per-message path is :mod:`.gatepath`; :mod:`.reports_sql` and :mod:`.timeline_cache` answer
 reports; :mod:`.copy` moves a ledger to another database. ``warmup quota`` opens it with
 :func:`open_reads`: on SQLite a driver-level reader (:mod:`.sqlite_reads`) that never imports
-SQLAlchemy, which is why :class:`Ledger` is imported only when asked for.
+SQLAlchemy, which is why :class:`Ledger` is imported only when asked for. ``warmup send`` opens it
+with :func:`open_gate_ledger`: on SQLite :mod:`.sqlite_gate`'s driver-level ledger, which opens
+the full backend only for a gate's rare paths.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from warmup.ledger.values import (
 
 if TYPE_CHECKING:
     from warmup.ledger.core import Ledger
+    from warmup.ledger.gatepath import GateLedger
 
 # URL scheme (the part before "+driver") -> "module:class" of its backend.
 BACKENDS = {
@@ -55,6 +58,11 @@ BACKENDS = {
 # PostgreSQL has none: a server's ledger pays for SQLAlchemy either way (psycopg's own import).
 READERS = {
     "sqlite": "warmup.ledger.sqlite_reads:SQLiteReads",
+}
+# URL scheme -> "module:class" of a driver-level ledger for a gate's common path (``warmup
+# send``'s one message), opened as READERS are; it opens the full backend for the rare paths.
+GATES = {
+    "sqlite": "warmup.ledger.sqlite_gate:SQLiteGateLedger",
 }
 
 
@@ -90,6 +98,7 @@ __all__ = [
     "Snapshot",
     "default_path",
     "local_day",
+    "open_gate_ledger",
     "open_ledger",
     "open_reads",
     "resolve_url",
@@ -163,10 +172,24 @@ def open_reads(url: str | None = None) -> Reads:
     driver-level reader when it has one and can open this ledger as it is (SQLite, schema
     current), else :func:`open_ledger` (``create=False``: a missing ledger is refused)."""
     url = resolve_url(url)
+    reads: Reads | None = _driver_level(READERS, url)
+    return reads if reads is not None else open_ledger(url, create=False)
+
+
+def open_gate_ledger(url: str | None = None) -> GateLedger:
+    """The ledger at ``url`` for a gate (:class:`~warmup.ledger.gatepath.GateLedger`): the
+    backend's driver-level one when it has one and can open this ledger as it is (SQLite, schema
+    current), else :func:`open_ledger` (``create=False``: a missing ledger is refused)."""
+    url = resolve_url(url)
+    ledger: GateLedger | None = _driver_level(GATES, url)
+    return ledger if ledger is not None else open_ledger(url, create=False)
+
+
+def _driver_level(table: dict[str, str], url: str) -> Any:
+    """``table``'s class for the URL's scheme opened on ``url``, or None (no such class, or it
+    cannot open this ledger as it is)."""
     scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
-    if scheme in READERS:
-        module, _, name = READERS[scheme].partition(":")
-        reads: Reads | None = getattr(importlib.import_module(module), name).open(url)
-        if reads is not None:
-            return reads
-    return open_ledger(url, create=False)
+    if scheme not in table:
+        return None
+    module, _, name = table[scheme].partition(":")
+    return getattr(importlib.import_module(module), name).open(url)

@@ -114,6 +114,10 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         # an --at someone asked about); tests simulating weeks set it.
         self.clock: Callable[[], dt.datetime] = _wall_clock
 
+    def full(self) -> Ledger:
+        """This ledger (see :class:`~warmup.ledger.gatepath.GateLedger`: it is the full backend)."""
+        return self
+
     def real_today(self, tz: str) -> dt.date:
         """Today in zone ``tz`` by the wall clock: memos never cover it or yesterday."""
         return local_day(self.clock(), tz)

@@ -15,8 +15,8 @@ IMMEDIATE``; PostgreSQL the mailbox's row lock, taken first):
 6. on yes, one ``reserved`` row per recipient and the rollup's bump; a newer walk memo is kept;
 7. COMMIT — deferred settlements included when the message is refused.
 
-Each backend runs these steps on its driver (:class:`~warmup.ledger.sqlite.SQLiteGate`: a few
-statements on the raw ``sqlite3`` cursor, step 4's per-mailbox rows reused from its last
+Each backend runs these steps on its driver (:class:`~warmup.ledger.sqlite_gate.SQLiteGate`: a
+few statements on the raw ``sqlite3`` cursor, step 4's per-mailbox rows reused from its last
 reservation while no other connection has committed;
 :class:`~warmup.ledger.postgres.PostgresGate`: two pipelined round trips), the measured fast
 paths. Settling a bounce, an ``unknown`` outcome or a throttle is rare and runs here once, on
@@ -32,18 +32,17 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-import sqlalchemy as sa
-
-from warmup.ledger.schema import BOUNCE_KINDS, SEND
+from warmup.ledger.reads import BOUNCE_KINDS, Reads
 from warmup.ledger.values import (
     BounceIn,
     DuplicateSend,
     EventIn,
     MailboxRow,
+    Snapshot,
     local_day,
 )
 from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
@@ -107,11 +106,39 @@ class GateRows:
     recipient_domains: dict[str, int] | None = None  # today's sends per recipients' domain
 
 
+class GateLedger(Reads, Protocol):
+    """What a :class:`warmup.gate.Gate` asks of a ledger (each documented on :class:`Ledger`):
+    a :class:`Ledger` is one, and so is the SQLite backend's driver-level
+    :class:`~warmup.ledger.sqlite_gate.SQLiteGateLedger`, whose :meth:`full` opens the full
+    backend for everything else (a :class:`Ledger`'s is itself)."""
+
+    def history(
+        self,
+        box: MailboxRow,
+        as_of: dt.datetime,
+        *,
+        provider_ceiling: int | None = ...,
+        provider_min_interval: float = ...,
+        domain_cap: bool = ...,
+        memo: tuple[str, int] | None = ...,
+        recipient_caps: bool = ...,
+    ) -> Snapshot: ...
+    def keep_memo(
+        self, box: MailboxRow, state: WalkState | None, inputs: str, rev: int
+    ) -> bool: ...
+    def suppressed(self, addresses: Iterable[str]) -> dict[str, str]: ...
+    def gate(
+        self, box: MailboxRow, policy: GatePolicy | None = ..., expiry: dt.timedelta = ...
+    ) -> GateSession: ...
+    def real_today(self, tz: str) -> dt.date: ...
+    def full(self) -> Ledger: ...
+
+
 class GateSession(ABC):
     """One mailbox's reservations and settlements. Open one per process and reuse it."""
 
     def __init__(
-        self, ledger: Ledger, box: MailboxRow, policy: GatePolicy, expiry: dt.timedelta
+        self, ledger: GateLedger, box: MailboxRow, policy: GatePolicy, expiry: dt.timedelta
     ) -> None:
         self.ledger = ledger
         self.box = box
@@ -228,20 +255,26 @@ class GateSession(ABC):
     ) -> None:
         """Settle slots (``ids``: recipient -> slot) other than plainly sent, at once: bounces
         recorded (matched to their slot, counted, suppressing a hard bounce's address),
-        ``released`` slots uncounted, a provider throttle's back-off recorded."""
-        ledger, box = self.ledger, self.box
+        ``released`` slots uncounted, a provider throttle's back-off recorded (rare: on Core
+        statements, the full backend's, opened now if it was not)."""
+        import sqlalchemy as sa
+
+        from warmup.ledger.schema import SEND
+
+        ledger, box = self.ledger.full(), self.box
+        settle = _settle_statement()
         pending = len(self._deferred)
         with ledger.write() as conn:
             ledger._lock_mailboxes(conn, [box.id])
             if self._deferred:
                 conn.execute(
-                    _SETTLE,
+                    settle,
                     [{"sid": sid, "outcome": "sent", "settled": at} for sid, at in self._deferred],
                 )
             for rcpt, sid in ids.items():
                 result = outcomes.get(rcpt, Outcome("unknown"))
                 if not conn.execute(
-                    _SETTLE, {"sid": sid, "outcome": result.outcome, "settled": now}
+                    settle, {"sid": sid, "outcome": result.outcome, "settled": now}
                 ).rowcount:
                     continue  # settled before (e.g. expired, then settled by its process)
                 if result.outcome == "released":
@@ -269,14 +302,20 @@ class GateSession(ABC):
         del self._deferred[:pending]
 
 
-_SETTLE = (
-    SEND.update()
-    .where(  # no IN (...): it cannot run as an executemany
-        SEND.c.id == sa.bindparam("sid"),
-        sa.or_(SEND.c.outcome == "reserved", SEND.c.outcome == "unknown"),
+def _settle_statement() -> Any:
+    """UPDATE of one slot's outcome (built on first use: SQLAlchemy is imported only then)."""
+    import sqlalchemy as sa
+
+    from warmup.ledger.schema import SEND
+
+    return (
+        SEND.update()
+        .where(  # no IN (...): it cannot run as an executemany
+            SEND.c.id == sa.bindparam("sid"),
+            sa.or_(SEND.c.outcome == "reserved", SEND.c.outcome == "unknown"),
+        )
+        .values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))
     )
-    .values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))
-)
 
 
 def recipient_domains(recipients: Sequence[str]) -> list[str]:

@@ -1,0 +1,102 @@
+"""Whole-command cost of ``warmup send ADDRESS --to RCPT --subject S --body B`` (one message, a
+new process, as scripts call it) against the lean sink (bench/leansink.py), wall and CPU, as a
+ratio to ``python -c "import sqlmodel, click, pendulum"`` measured in the same rounds,
+interleaved. With ``--old TREE`` (e.g. ``git worktree add /tmp/old main``) the same command
+from that checkout joins each round, on a ledger of its own, for a before/after.
+
+    .venv/bin/python bench/send_startup.py [--runs 15] [--warmups 2] [--old /tmp/old]
+
+Each tree's ``warmup`` is byte-compiled first (this machine sets PYTHONDONTWRITEBYTECODE) and
+run as ``python -m warmup`` from the tree's root. The policy is flat (no pacing, a quota far
+above the runs), so every run is granted, sent and settled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+from leansink import LeanSink
+
+from tests.gatekit import policy_file
+from tests.peers.tls import TestPKI
+
+BOX = "sales@corp.example"
+PASSWORD = "bench-password"
+HERE = Path(__file__).resolve().parents[1]
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """(wall, CPU of the child) seconds of one run; it must succeed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--warmups", type=int, default=2)
+    parser.add_argument("--old", type=Path, help="another checkout to time in the same rounds")
+    args = parser.parse_args()
+    py = sys.executable
+    trees = {"new": HERE, **({"old": args.old.resolve()} if args.old else {})}
+    for tree in trees.values():
+        compileall.compile_dir(str(tree / "warmup"), quiet=1)
+    with tempfile.TemporaryDirectory(prefix="warmup-bench-") as tmp:
+        d = Path(tmp)
+        pki = TestPKI(d / "pki")
+        policy_file(d / "policy.toml", daily=1_000_000)
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "WARMUP_"))}
+        base.update(SSL_CERT_FILE=str(pki.ca_pem_path), WARMUP_PASSWORD=PASSWORD)
+        with LeanSink(pki, BOX, PASSWORD) as sink:
+            envs = {}
+            for name, tree in trees.items():
+                envs[name] = {**base, "WARMUP_DB": str(d / f"{name}.db")}
+                add = ["mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1"]
+                add += ["--smtp-port", str(sink.port), "--policy", str(d / "policy.toml")]
+                subprocess.run([py, "-m", "warmup", *add], env=envs[name], cwd=tree, check=True)
+            cmds = {
+                name: [py, "-m", "warmup", "send", BOX, "--to", "lead@example.com"]
+                + ["--subject", "Hello", "--body", "Hi there"]
+                for name in trees
+            }
+            cmds["base"] = [py, "-c", "import sqlmodel, click, pendulum"]
+            cwd = {**trees, "base": HERE}
+            env = {**envs, "base": base}
+            wall: dict[str, list[float]] = {k: [] for k in cmds}
+            cpu: dict[str, list[float]] = {k: [] for k in cmds}
+            for i in range(args.warmups + args.runs):
+                for name, cmd in cmds.items():
+                    w, c = timed(cmd, env[name], cwd[name])
+                    if i >= args.warmups:
+                        wall[name].append(w)
+                        cpu[name].append(c)
+    print(f"python: {py}; load: {os.getloadavg()[0]:.1f}")
+    print(f"runs: {args.runs} each, interleaved, after {args.warmups} warm-ups")
+    bw = statistics.median(wall["base"])
+    for name in cmds:
+        w, c = statistics.median(wall[name]), statistics.median(cpu[name])
+        print(
+            f"{name:5} wall median {w * 1000:7.1f} ms (min {min(wall[name]) * 1000:7.1f})  "
+            f"CPU median {c * 1000:7.1f} ms   ratio to base (wall) {w / bw:.2f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
