@@ -599,7 +599,9 @@ class _Session(SMTP):
         dot-unstuffed in one pass."""
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
-        if not self.envelope.rcpt_tos:
+        envelope = self.envelope
+        assert envelope is not None
+        if not envelope.rcpt_tos:
             await self.push("503 Error: need RCPT command")
             return
         if arg:
@@ -649,7 +651,7 @@ class _Session(SMTP):
         del lines
         if data[:1] == b"." or b"\r\n." in data:  # RFC 5321 §4.5.2: a leading dot is removed
             data = _STUFFED.sub(b"", data)
-        self.envelope.content = self.envelope.original_content = data
+        envelope.content = envelope.original_content = data
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)

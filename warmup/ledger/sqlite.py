@@ -268,8 +268,10 @@ class SQLiteLedger(Ledger):
         marks = ",".join("?" * len(addrs))
         pooled = self.engine.raw_connection()  # one statement: its own snapshot, no BEGIN
         try:
+            raw = pooled.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
             with self._errors():
-                rows = pooled.driver_connection.execute(
+                rows = raw.execute(
                     f"SELECT address, kind, reason FROM suppression WHERE address IN ({marks})",
                     addrs,
                 ).fetchall()
