@@ -220,12 +220,26 @@ def _sender_problem(name: str, value: str, mailbox: str) -> str | None:
     return None
 
 
+_MENTIONS: dict[tuple[str, ...], re.Pattern[bytes]] = {}
+
+
+def _mentions(raw: bytes, names: tuple[str, ...]) -> bool:
+    """Whether any of ``names`` occurs in ``raw`` at all, in any case (a field needs its name)."""
+    pattern = _MENTIONS.get(names)
+    if pattern is None:
+        pattern = re.compile(b"|".join(re.escape(n.encode()) for n in names), re.IGNORECASE)
+        _MENTIONS[names] = pattern
+    return pattern.search(raw) is not None
+
+
 def without(raw: bytes, names: tuple[str, ...] = BLIND_FIELDS) -> bytes:
     """``raw`` minus the header fields called ``names`` (with their continuation lines).
 
     Tolerant, for the last step before the wire: a malformed line is kept and reading goes on
     to the first empty line, so no server that reads further than Python could find them.
     """
+    if not _mentions(raw, names):  # the usual message: no Bcc anywhere, nothing to read
+        return raw
     out: list[bytes] = []
     skipping = False
     for start, stop, after in _lines(raw):

@@ -1,0 +1,236 @@
+"""The relay's own reading of a client's DATA and of its deadlines (warmup/relay.py ``_Session``),
+against the real relay on loopback and the TLS sink upstream; and the upstream path quoting."""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+import socket
+import sqlite3
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.gatekit import policy_file
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+
+BOX = SMTP_USER
+
+
+@pytest.fixture
+def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
+    """Returns start(**Relay options): a relay for BOX in this process, quota 50, no pacing."""
+    from warmup import api, open_ledger
+    from warmup.gate import Gate
+    from warmup.relay import Relay
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    started = []
+
+    def start(**options):
+        ledger = open_ledger()
+        api.add_mailbox(
+            ledger,
+            BOX,
+            "exmail",
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_ssl.port,
+            policy=str(policy_file(tmp_path / "policy.toml")),
+        )
+        ledger.close()
+        gate = Gate(BOX)
+        server = Relay(gate, wait=False, **options).start()
+        started.append((server, gate))
+        return server
+
+    yield start
+    for server, gate in started:
+        server.stop()
+        gate.close()
+
+
+class Raw:
+    """A client on a bare socket: it writes exactly the bytes it is given, pipelined or not."""
+
+    def __init__(self, server) -> None:
+        self.sock = socket.create_connection((server.host, server.port), timeout=30)
+        self.buf = b""
+        assert self.reply()[0] == 220
+        self.send(b"EHLO client.test\r\n")
+        assert self.reply()[0] == 250
+        login = base64.b64encode(f"\0{server.user}\0{server.password}".encode())
+        self.send(b"AUTH PLAIN " + login + b"\r\n")
+        assert self.reply()[0] == 235
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def reply(self) -> tuple[int, bytes]:
+        """The next reply (its last line's code, all its lines)."""
+        lines = []
+        while True:
+            while b"\r\n" not in self.buf:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError(f"closed after {self.buf!r}")
+                self.buf += chunk
+            line, self.buf = self.buf.split(b"\r\n", 1)
+            lines.append(line)
+            if line[3:4] != b"-":
+                return int(line[:3]), b"\r\n".join(lines)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def envelope(rcpt: str = "lead@example.com") -> bytes:
+    return f"MAIL FROM:<{BOX}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n".encode()
+
+
+def sends(ledger_path) -> list[tuple[str, str]]:
+    con = sqlite3.connect(ledger_path)
+    try:
+        return con.execute("SELECT recipient, outcome FROM send ORDER BY id").fetchall()
+    finally:
+        con.close()
+
+
+def test_dot_stuffed_lines_reach_the_server_as_the_client_meant_them(relay, smtp_ssl):
+    server = relay()
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    body = b"Subject: dots\r\n\r\n..one dot\r\n...two dots\r\n..\r\nmid.dle .\r\n. \r\n"
+    c.send(body + b".\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    got = smtp_ssl.messages[0].raw
+    assert got.endswith(b"\r\n\r\n.one dot\r\n..two dots\r\n.\r\nmid.dle .\r\n \r\n")
+    assert b"Subject: dots\r\n" in got
+
+
+def test_an_empty_message_and_a_message_of_one_header_line(relay, smtp_ssl):
+    server = relay()
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b".\r\n")  # nothing: the relay adds From, Date and Message-ID, as for any message
+    assert c.reply()[0] == 250
+    c.send(envelope("second@example.com"))
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: only\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    first, second = (m.message for m in smtp_ssl.messages)
+    assert first["From"] == BOX and first["Message-ID"] and first.get_payload() == ""
+    assert second["Subject"] == "only"
+
+
+def test_client_pipelining_envelope_data_and_quit_gets_every_reply_in_order(
+    relay, smtp_ssl, ledger_path
+):
+    server = relay()
+    c = Raw(server)
+    c.send(envelope() + b"Subject: 1\r\n\r\none\r\n.\r\n" + envelope("b@example.com"))
+    # The data was written before the 354: the relay reads it as the message all the same.
+    assert [c.reply()[0] for _ in range(7)] == [250, 250, 354, 250, 250, 250, 354]
+    c.send(b"Subject: 2\r\n\r\ntwo\r\n.\r\nQUIT\r\n")  # what follows the dot is a command
+    assert c.reply()[0] == 250
+    assert c.reply()[0] == 221
+    c.close()
+    assert [m.message["Subject"] for m in smtp_ssl.messages] == ["1", "2"]
+    server.stop()  # the last message is settled by the next one or when the gate closes
+    server.gate.close()
+    assert sends(ledger_path) == [("lead@example.com", "sent"), ("b@example.com", "sent")]
+
+
+@pytest.mark.parametrize(
+    ("line", "reply"),
+    [
+        (b"x" * 999, 250),  # 1,001 bytes with its CRLF: RFC 5321's limit of 1,000 + 1
+        (b"x" * 1000, 500),
+        (b"x" * 5000, 500),  # longer than the relay reads at once
+    ],
+)
+def test_line_length_limit_refuses_the_message_and_keeps_the_session(
+    relay, smtp_ssl, ledger_path, line, reply
+):
+    server = relay()
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: long\r\n\r\n" + line + b"\r\n.\r\n")
+    code, text = c.reply()
+    assert code == reply
+    if reply == 500:
+        assert text == b"500 Line too long (see RFC5321 4.5.3.1.6)"
+        assert smtp_ssl.messages == [] and sends(ledger_path) == []
+    c.send(envelope("next@example.com"))  # the session goes on
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: short\r\n\r\nok\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    assert smtp_ssl.messages[-1].rcpt_tos == ("next@example.com",)
+
+
+def test_size_limit_refuses_the_message_with_552_and_nothing_is_reserved(
+    relay, smtp_ssl, ledger_path
+):
+    server = relay(data_size_limit=2000)
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: big\r\n\r\n" + b"0123456789abcdef\r\n" * 200 + b".\r\n")
+    assert c.reply() == (552, b"552 Error: Too much mail data")
+    c.close()
+    assert smtp_ssl.messages == [] and sends(ledger_path) == []
+
+
+def test_a_client_gone_mid_data_sends_nothing_and_the_relay_serves_the_next(
+    relay, smtp_ssl, ledger_path
+):
+    server = relay()
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: cut\r\n\r\nhalf a mess")
+    c.close()
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        s.sendmail(BOX, ["whole@example.com"], b"Subject: whole\r\n\r\nall of it\r\n")
+    assert [m.message["Subject"] for m in smtp_ssl.messages] == ["whole"]
+    server.stop()
+    server.gate.close()
+    assert sends(ledger_path) == [("whole@example.com", "sent")]
+    assert server.tally.sent == 1
+
+
+_ATOM = st.text("abcXYZ019!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=6)
+_ODD = st.sampled_from(["", " ", "<", ">", '"', "(c)", "ü", "..", "@", "a b", "[1.2.3.4]"])
+
+
+@given(
+    st.lists(st.one_of(_ATOM, _ODD, st.just(".")), min_size=1, max_size=4).map("".join),
+    st.lists(st.one_of(_ATOM, _ODD, st.just(".")), min_size=1, max_size=4).map("".join),
+    st.sampled_from(["", "<>", "Name <{}>", "<{}>", " {} "]),
+)
+def test_paths_upstream_are_quoted_as_smtplib_quotes_them(local, domain, form):
+    from warmup.smtp import quote
+
+    address = f"{local}@{domain}"
+    address = form.format(address) if "{}" in form else form or address
+    assert quote(address) == smtplib.quoteaddr(address)
+
+
+def test_blind_fields_are_removed_in_any_case_and_a_message_without_them_is_kept_as_is():
+    from warmup.headers import without
+
+    plain = b"To: a@example.com\r\nSubject: hello\r\n\r\nhi\r\n"
+    assert without(plain) is plain  # not even copied
+    body = b"To: a@example.com\r\nSubject: about bcc\r\n\r\nBcc: in the body stays\r\n"
+    assert without(body) == body
+    raw = (
+        b"To: a@example.com\r\nbCC: x@example.com,\r\n y@example.com\r\nResent-BCC: z\r\n\r\nhi\r\n"
+    )
+    assert without(raw) == b"To: a@example.com\r\n\r\nhi\r\n"
