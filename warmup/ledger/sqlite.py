@@ -113,13 +113,6 @@ class SQLiteLedger(Ledger):
         with self._raw_read() as cur:
             return read_policy_text(cur, name)
 
-    def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
-        addrs = list(addresses)
-        if not addrs:
-            return {}
-        with self._raw_read() as cur:
-            return read_suppressed(cur, addrs)
-
     def histories(
         self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
     ) -> list[Snapshot]:
@@ -263,19 +256,14 @@ class SQLiteLedger(Ledger):
         addrs = list(addresses)
         if not addrs:
             return {}
-        marks = ",".join("?" * len(addrs))
-        pooled = self.engine.raw_connection()  # one statement: its own snapshot, no BEGIN
+        pooled = self.engine.raw_connection()  # no BEGIN: a statement is its own snapshot
         try:
             raw = pooled.driver_connection
             assert isinstance(raw, sqlite3.Connection)
             with self._errors():
-                rows = raw.execute(
-                    f"SELECT address, kind, reason FROM suppression WHERE address IN ({marks})",
-                    addrs,
-                ).fetchall()
+                return read_suppressed(raw.cursor(), addrs)
         finally:
             pooled.close()
-        return {a: f"{k}: {r}" if r else k for a, k, r in rows}
 
 
 def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
