@@ -233,3 +233,31 @@ def test_an_outcome_riding_on_a_claim_that_fails_is_still_written(
         worker.run_once()
     assert claims[1] is not None and claims[1].message == first
     assert ledger.message(first).state == "sent"  # written alone when the pass ended
+
+
+# A SIGTERM landing while the main thread is inside Event.wait/clear, holding that event's lock
+# (not reentrant): the handler ran Worker.stop on the same thread, which set the event and so
+# waited for the lock its own thread held. `warmup run` hung for good (seen in a CI run).
+_STOP_WHILE_LOCKED = """
+import os, signal, sys
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import Worker
+
+worker = Worker(open_ledger(sys.argv[1]))
+signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+with worker._wake._cond:  # where Event.wait and Event.clear hold it, at the signal's moment
+    os.kill(os.getpid(), signal.SIGTERM)
+assert worker.stopping
+assert worker.wait(30), "stop() did not end the sleep"
+print("stopped")
+"""
+
+
+def test_a_sigterm_while_the_worker_holds_its_wake_lock_still_stops_it(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-c", _STOP_WHILE_LOCKED, str(tmp_path / "l.db")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (proc.returncode, proc.stdout) == (0, "stopped\n"), proc.stderr

@@ -113,7 +113,7 @@ class Worker:
         self.log = log
         self.lease = lease
         self.id = f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._stop = threading.Event()
+        self._stop = False
         self._wake = threading.Event()  # set by stop() and wake(): ends the sleep between passes
         self._sleep = sleep or self._wake.wait
         self._password_command = password_command
@@ -141,9 +141,15 @@ class Worker:
     # -- control -------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Finish the message in flight, then stop (safe from a signal handler)."""
-        self._stop.set()
-        self._wake.set()
+        """Finish the message in flight, then stop (safe from a signal handler).
+
+        A handler runs on the main thread between two of its bytecodes, possibly while that
+        thread holds the lock inside ``Event.wait`` or ``Event.clear`` (not reentrant): setting
+        an event there would wait for itself forever. So the wake-up event is set from a thread
+        of its own, which takes the lock as soon as the main thread lets it go; the flag that
+        :attr:`stopping` reads is a plain attribute, set at once."""
+        self._stop = True
+        threading.Thread(target=self._wake.set, name="warmup-stop", daemon=True).start()
 
     def wake(self) -> None:
         """End the sleep between passes now: something may be due (safe from any thread)."""
@@ -156,7 +162,7 @@ class Worker:
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return self._stop
 
     def run(self) -> None:
         """Send what is due, sleep until the next message is due (or :data:`POLL`, or the next
