@@ -12,42 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.gatekit import policy_file
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests import test_relay
+from tests.peers.fixtures import SMTP_USER
 
 BOX = SMTP_USER
-
-
-@pytest.fixture
-def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
-    """Returns start(**Relay options): a relay for BOX in this process, quota 50, no pacing."""
-    from warmup import api, open_ledger
-    from warmup.gate import Gate
-    from warmup.relay import Relay
-
-    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
-    started = []
-
-    def start(**options):
-        ledger = open_ledger()
-        api.add_mailbox(
-            ledger,
-            BOX,
-            "exmail",
-            smtp_host="127.0.0.1",
-            smtp_port=smtp_ssl.port,
-            policy=str(policy_file(tmp_path / "policy.toml")),
-        )
-        ledger.close()
-        gate = Gate(BOX)
-        server = Relay(gate, wait=False, **options).start()
-        started.append((server, gate))
-        return server
-
-    yield start
-    for server, gate in started:
-        server.stop()
-        gate.close()
+relay = test_relay.relay  # the relay tests' fixture: start(daily, **Relay options)
 
 
 class Raw:
@@ -97,7 +66,7 @@ def sends(ledger_path) -> list[tuple[str, str]]:
 
 
 def test_dot_stuffed_lines_reach_the_server_as_the_client_meant_them(relay, smtp_ssl):
-    server = relay()
+    server = relay(50)
     c = Raw(server)
     c.send(envelope())
     assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
@@ -111,7 +80,7 @@ def test_dot_stuffed_lines_reach_the_server_as_the_client_meant_them(relay, smtp
 
 
 def test_an_empty_message_and_a_message_of_one_header_line(relay, smtp_ssl):
-    server = relay()
+    server = relay(50)
     c = Raw(server)
     c.send(envelope())
     assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
@@ -130,7 +99,7 @@ def test_an_empty_message_and_a_message_of_one_header_line(relay, smtp_ssl):
 def test_client_pipelining_envelope_data_and_quit_gets_every_reply_in_order(
     relay, smtp_ssl, ledger_path
 ):
-    server = relay()
+    server = relay(50)
     c = Raw(server)
     c.send(envelope() + b"Subject: 1\r\n\r\none\r\n.\r\n" + envelope("b@example.com"))
     # The data was written before the 354: the relay reads it as the message all the same.
@@ -156,7 +125,7 @@ def test_client_pipelining_envelope_data_and_quit_gets_every_reply_in_order(
 def test_line_length_limit_refuses_the_message_and_keeps_the_session(
     relay, smtp_ssl, ledger_path, line, reply
 ):
-    server = relay()
+    server = relay(50)
     c = Raw(server)
     c.send(envelope())
     assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
@@ -177,7 +146,7 @@ def test_line_length_limit_refuses_the_message_and_keeps_the_session(
 def test_size_limit_refuses_the_message_with_552_and_nothing_is_reserved(
     relay, smtp_ssl, ledger_path
 ):
-    server = relay(data_size_limit=2000)
+    server = relay(50, data_size_limit=2000)
     c = Raw(server)
     c.send(envelope())
     assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
@@ -190,7 +159,7 @@ def test_size_limit_refuses_the_message_with_552_and_nothing_is_reserved(
 def test_a_client_gone_mid_data_sends_nothing_and_the_relay_serves_the_next(
     relay, smtp_ssl, ledger_path
 ):
-    server = relay()
+    server = relay(50)
     c = Raw(server)
     c.send(envelope())
     assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
