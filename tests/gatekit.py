@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+from tests import forkcli
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 
 BOX = SMTP_USER
@@ -33,7 +33,7 @@ def warmup(
     """``python -m warmup ARGS`` as a separate process (inherits WARMUP_DB, SSL_CERT_FILE)."""
     full = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "warmup", *args],
+        [*forkcli.command(), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -14,6 +14,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from tests import forkcli
 from tests.gatekit import add_box, cli, policy_file
 from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
@@ -459,7 +460,7 @@ def test_sync_holds_the_write_lock_only_while_writing(box, ledger_path):
     box.append_many("INBOX", [slow_report(n) for n in range(30)] + [wide_report(500)])
     began = time.monotonic()
     sync = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "bounces", "sync", BOX, "--json"],
+        [*forkcli.command(), "bounces", "sync", BOX, "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,11 +10,11 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import forkcli
 from tests.conftest import ledger_digest
 
 BOX = "a@corp.example"
@@ -26,7 +26,7 @@ def warmup_proc(ledger: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m warmup ARGS`` in a fresh process on ``ledger``."""
     env = {**os.environ, "WARMUP_DB": str(ledger)}
     return subprocess.run(
-        [sys.executable, "-m", "warmup", *args],
+        [*forkcli.command(), *args],
         check=False,
         capture_output=True,
         text=True,
@@ -607,7 +607,7 @@ def test_login_refuses_a_keyring_that_does_not_encrypt(seeded: Path, tmp_path: P
         "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "warmup", "mailbox", "login", BOX],
+        [*forkcli.command(), "mailbox", "login", BOX],
         input=secret + "\n",
         capture_output=True,
         text=True,
@@ -634,7 +634,7 @@ def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
         "PYTHONPATH": str(REPO),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "warmup", "mailbox", "login", BOX],
+        [*forkcli.command(), "mailbox", "login", BOX],
         input="s3cret\n",
         capture_output=True,
         text=True,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkcli
 from tests.conftest import ledger_digest
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
 
@@ -284,7 +285,7 @@ def _start(kind: str, n: int, tmp_path: Path, env: dict[str, str]) -> subprocess
             )
         args = ["import", str(tmp_path / f"imp{n}.csv")]
     return subprocess.Popen(
-        [sys.executable, "-m", "warmup", *args],
+        [*forkcli.command(), *args],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

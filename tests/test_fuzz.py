@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import current_build_context, currently_in_test_context
 
+from tests import forkcli
 from tests.conftest import ledger_digest
 from tests.gatekit import BOX, policy_file
 from tests.peers.fixtures import SMTP_PASSWORD
@@ -635,10 +636,9 @@ def test_relay_refuses_an_oversized_message(relay, smtp_ssl) -> None:  # type: i
 
 def _warmup_quota(db: Path) -> tuple[int, str]:
     import subprocess
-    import sys
 
     res = subprocess.run(
-        [sys.executable, "-m", "warmup", "quota"],
+        [*forkcli.command(), "quota"],
         capture_output=True,
         text=True,
         timeout=180,

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests import forkcli
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, policy_file
 
 WORKER = r"""
@@ -88,9 +89,7 @@ def test_kill_9_mid_conversation_never_undercounts(smtp_ssl, ssl_cert_env, ledge
     for run in range(8):
         proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "warmup",
+                *forkcli.command(),
                 "send",
                 BOX,
                 "--to",

@@ -10,13 +10,13 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections import Counter
 from email.message import EmailMessage
 
 import pytest
 
+from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
@@ -51,7 +51,7 @@ def queue(n: int, pool: str = "P") -> list[int]:
 
 def worker(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "warmup", "run", *args],
+        [*forkcli.command(), "run", *args],
         env={**os.environ, **PASSWORD_ENV},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -141,7 +141,7 @@ def test_four_workers_on_two_hosts_share_one_postgresql_outbox(
         for _ in range(2):
             procs.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "warmup", "run", "--once"],
+                    [*forkcli.command(), "run", "--once"],
                     env={**os.environ, **PASSWORD_ENV, **env},
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,

@@ -7,9 +7,10 @@ import os
 import pty
 import re
 import subprocess
-import sys
 
 import pytest
+
+from tests import forkcli
 
 BOX = "sales@corp.example"
 
@@ -40,7 +41,7 @@ def _on_a_terminal(*args: str, env: dict[str, str], stderr_too: bool = False) ->
     printed there."""
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "warmup", *args],
+        [*forkcli.command(), *args],
         stdout=follower,
         stderr=follower if stderr_too else subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -105,7 +106,7 @@ def test_import_draws_a_bar_with_total_and_eta_on_a_terminal_only(tmp_path, ledg
     assert "Imported 5000 new sends" in plain
     ledger_path.unlink()
     piped = subprocess.run(
-        [sys.executable, "-m", "warmup", "import", str(log)],
+        [*forkcli.command(), "import", str(log)],
         capture_output=True,
         text=True,
         timeout=180,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkcli
 from tests.gatekit import cli, policy_file
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 
@@ -55,7 +56,7 @@ CLIENT = textwrap.dedent("""\
 def warmup(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess[str]:
     """``python -m warmup ARGS`` as its own process (inherits WARMUP_DB, SSL_CERT_FILE, ...)."""
     return subprocess.run(
-        [sys.executable, "-m", "warmup", *args],
+        [*forkcli.command(), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -325,7 +326,7 @@ def test_sigterm_is_forwarded_to_the_command(box, monkeypatch):
         "signal.pause()\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable, "-c", child],
+        [*forkcli.command(), "send", BOX, "--", sys.executable, "-c", child],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
@@ -359,7 +360,7 @@ def test_upstream_connection_dropped_while_idle_is_reopened(box, client, smtp_ss
     """)
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "send", BOX, "--", sys.executable, str(script)],
+        [*forkcli.command(), "send", BOX, "--", sys.executable, str(script)],
         stdout=subprocess.PIPE,
         stdin=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -641,9 +642,7 @@ def test_stale_shim_folders_of_killed_runs_are_removed(box, tmp_path, monkeypatc
     # A wrapped run killed with SIGKILL (with its command) leaves its shim folder behind.
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "warmup",
+            *forkcli.command(),
             "send",
             BOX,
             "--",

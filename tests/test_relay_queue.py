@@ -16,6 +16,7 @@ import textwrap
 
 import pytest
 
+from tests import forkcli
 from tests.conftest import ledger_digest
 from tests.gatekit import cli
 from tests.outboxkit import BOXES, pool_of
@@ -59,7 +60,7 @@ SCRIPT = textwrap.dedent("""\
 def warmup(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m warmup ARGS`` as its own process (inherits WARMUP_DB, SSL_CERT_FILE, ...)."""
     return subprocess.run(
-        [sys.executable, "-m", "warmup", *args],
+        [*forkcli.command(), *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from email.message import EmailMessage
 
 import pytest
 
+from tests import forkcli
 from tests.gatekit import add_box, cli, policy_file
 from tests.peers.dovecot import Dovecot
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
@@ -275,7 +275,7 @@ def test_idle_is_issued_again_on_the_same_connection_and_still_sees_new_mail(cha
 def test_sigterm_ends_the_idle_sessions_with_the_worker(pool, sink):
     Outbox(open_ledger()).add(message(LEAD, "first"), pool="P")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "run"],
+        [*forkcli.command(), "run"],
         env={**os.environ, "WARMUP_PASSWORD": IMAP_PASSWORD},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import forkcli
 from tests.gatekit import policy_file
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 
@@ -120,7 +120,7 @@ def test_relay_mode_maps_replies_to_sysexits(box, run, smtp_ssl, tmp_path, ledge
         ]
     )
     res = subprocess.run(
-        [sys.executable, "-m", "warmup", "send", BOX, "--refuse", "--", "sh", "-c", script],
+        [*forkcli.command(), "send", BOX, "--refuse", "--", "sh", "-c", script],
         capture_output=True,
         text=True,
         timeout=180,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkcli
 from tests.conftest import at
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
 from warmup import api, open_ledger
@@ -192,9 +193,7 @@ def test_the_relay_answers_a_retry_after_a_4xx_with_250(smtp_ssl, ssl_cert_env, 
     smtp_ssl.data_reply = (451, "4.3.0 local error in processing")
     proc = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "warmup",
+            *forkcli.command(),
             "send",
             BOX,
             "--refuse",
@@ -241,7 +240,7 @@ def test_sends_succeed_while_a_400000_row_import_runs(
                 ]
             )
     importer = subprocess.Popen(
-        [sys.executable, "-m", "warmup", "import", str(path)],
+        [*forkcli.command(), "import", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -265,9 +264,7 @@ def test_sends_succeed_while_a_400000_row_import_runs(
         senders = [
             subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "warmup",
+                    *forkcli.command(),
                     "send",
                     BOX,
                     "--to",

@@ -1,0 +1,266 @@
+"""``warmup`` as a real process for the price of a bare interpreter's start.
+
+A CLI test wants what a user gets: a process of its own, its exit status, its stdout and stderr,
+its signals. A fresh ``python -m warmup`` pays ~0.8-1.2 s of CPU importing SQLAlchemy, pydantic,
+click and pendulum before it does anything; the suite starts a few hundred, on two cores.
+
+So each test worker keeps one *zygote*: a process that imported every command module once and
+then only forks. ``WARMUP`` below is a command line like ``[python, "-m", "warmup"]``: a small
+client (``python -S``, no site packages, ~15 ms) that hands its own stdin, stdout and stderr, its
+environment, working directory and arguments to the zygote; the zygote forks a child that takes
+them over and runs ``warmup`` exactly as ``python -m warmup`` does (``__main__``, then atexit
+handlers, non-daemon threads joined, streams flushed). The client forwards the signals a test
+sends (SIGTERM, SIGINT, SIGHUP, SIGUSR1/2) and exits with the child's status, or dies of the
+child's signal; if the client itself is killed (SIGKILL included), the zygote kills the child.
+
+Not for tests about the interpreter's start itself (which modules a command imports: those
+run ``python -m warmup``), nor for ones that read other processes' command lines. Without a
+zygote (``WARMUP_TEST_FORKCLI`` unset, e.g. a test that passes a bare environment) the client
+simply ``exec``s ``python -m warmup``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+ENV = "WARMUP_TEST_FORKCLI"
+WARMUP = [sys.executable, "-S", os.path.abspath(__file__), "run"]
+_FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT")
+
+
+def _client(args: list[str]) -> None:
+    import json
+    import signal
+    import socket
+
+    path = os.environ.get(ENV)
+    if not path:
+        os.execv(sys.executable, [sys.executable, "-m", "warmup", *args])
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(path)
+    except OSError:
+        os.execv(sys.executable, [sys.executable, "-m", "warmup", *args])
+    env = {k: v for k, v in os.environ.items() if k != ENV}
+    req = json.dumps({"argv": args, "env": env, "cwd": os.getcwd()}).encode()
+    socket.send_fds(sock, [len(req).to_bytes(8, "big") + req], [0, 1, 2])
+    reader = sock.makefile("rb")
+    pid = int(reader.readline())
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for name in _FORWARDED:
+        signal.signal(getattr(signal, name), forward)
+    line = reader.readline()  # "exit N" or "signal N"; empty if the zygote died
+    kind, _, value = line.decode().partition(" ")
+    if kind == "signal":
+        signum = int(value)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    os._exit(int(value) if kind == "exit" else 70)
+
+
+def _stream(fd: int, write: bool, template):  # type: ignore[no-untyped-def]
+    import io
+
+    raw = io.FileIO(fd, "w" if write else "r", closefd=False)
+    tty = raw.isatty()
+    encoding = os.environ.get("PYTHONIOENCODING", "").split(":")[0] or template.encoding
+    if write:
+        buffered: io.BufferedIOBase = io.BufferedWriter(raw)
+        line = tty or fd == 2
+    else:
+        buffered, line = io.BufferedReader(raw), False
+    return io.TextIOWrapper(buffered, encoding, template.errors, line_buffering=line)
+
+
+def _child(conn, fds: list[int], req: dict) -> None:  # type: ignore[no-untyped-def]
+    import atexit
+    import runpy
+    import signal
+    import threading
+    import time
+    import traceback
+
+    for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as CPython sets it at start
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    conn.close()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(req["env"])
+    os.chdir(req["cwd"])
+    sys.path[0] = req["cwd"]  # as `python -m` puts the working directory first
+    time.tzset()
+    sys.stdin = _stream(0, False, sys.__stdin__)
+    sys.stdout = _stream(1, True, sys.__stdout__)
+    sys.stderr = _stream(2, True, sys.__stderr__)
+    sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+    import warmup
+
+    sys.argv = [os.path.join(os.path.dirname(warmup.__file__), "__main__.py"), *req["argv"]]
+    sys.orig_argv = [sys.executable, "-m", "warmup", *req["argv"]]
+    code = 0
+    interrupted = False
+    try:
+        runpy.run_module("warmup", run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        if exc.code is None:
+            code = 0
+        elif isinstance(exc.code, int):
+            code = exc.code
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        traceback.print_exc()
+        interrupted = True
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]  # join non-daemon threads
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 120
+    if interrupted:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    os._exit(code)
+
+
+def _serve(path: str) -> None:
+    import json
+    import selectors
+    import signal
+    import socket
+
+    import warmup.cli
+
+    warmup.cli.load_all()
+    for name in ("sqlalchemy", "sqlmodel", "sqlite3", "psycopg", "ssl", "smtplib", "email.policy"):
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(64)
+    sel = selectors.DefaultSelector()
+    sel.register(server, selectors.EVENT_READ, None)
+    sel.register(0, selectors.EVENT_READ, ("parent",))  # EOF: the test process is gone
+    print("ready", flush=True)
+    while True:
+        for key, _ in sel.select():
+            if key.data is None:
+                conn, _ = server.accept()
+                conn.setblocking(True)
+                head, fds, _, _ = socket.recv_fds(conn, 8, 3)
+                size = int.from_bytes(head, "big")
+                body = b""
+                while len(body) < size:
+                    chunk = conn.recv(size - len(body))
+                    if not chunk:
+                        break
+                    body += chunk
+                if len(fds) != 3 or len(body) != size:
+                    for fd in fds:
+                        os.close(fd)
+                    conn.close()
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    for other in list(sel.get_map().values()):
+                        obj = other.fileobj
+                        if obj is not server:
+                            obj.close() if hasattr(obj, "close") else os.close(other.fd)
+                    sel.close()
+                    server.close()
+                    _child(conn, fds, json.loads(body))
+                for fd in fds:
+                    os.close(fd)
+                conn.sendall(f"{pid}\n".encode())
+                pidfd = os.pidfd_open(pid)
+                sel.register(pidfd, selectors.EVENT_READ, ("done", pid, conn))
+                sel.register(conn, selectors.EVENT_READ, ("client", pid, pidfd))
+            elif key.data[0] == "parent":
+                os._exit(0)
+            elif key.data[0] == "done":
+                _, pid, conn = key.data
+                sel.unregister(key.fd)
+                os.close(key.fd)
+                _, status = os.waitpid(pid, 0)
+                if conn in [k.fileobj for k in sel.get_map().values()]:
+                    sel.unregister(conn)
+                if os.WIFSIGNALED(status):
+                    msg = f"signal {os.WTERMSIG(status)}\n"
+                else:
+                    msg = f"exit {os.waitstatus_to_exitcode(status)}\n"
+                try:
+                    conn.sendall(msg.encode())
+                except OSError:
+                    pass
+                conn.close()
+            else:  # the client hung up (killed) before its child ended: end the child too
+                _, pid, _ = key.data
+                sel.unregister(key.fileobj)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+
+_zygote: list = []
+
+
+def command() -> list[str]:
+    """``WARMUP``, with this process's zygote started first (once; it ends with this process)."""
+    if not _zygote:
+        import atexit
+        import shutil
+        import subprocess
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="warmup-zygote-")
+        path = os.path.join(directory, "sock")
+        proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), "serve", path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            proc.kill()
+            raise RuntimeError("the warmup zygote did not start")
+
+        def stop() -> None:
+            proc.kill()
+            proc.wait()
+            shutil.rmtree(directory, ignore_errors=True)
+
+        atexit.register(stop)
+        os.environ[ENV] = path
+        _zygote.append(proc)
+    return WARMUP
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        _serve(sys.argv[2])
+    else:
+        _client(sys.argv[2:])

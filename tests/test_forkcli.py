@@ -1,0 +1,100 @@
+"""The suite's forked ``warmup`` (tests/forkcli.py) answers as ``python -m warmup`` does: the same
+exit status, stdout and stderr, the same death by a signal, and no child left behind when its
+client is killed. Tests that rely on it would otherwise pass or fail for the wrong reason."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests import forkcli
+
+REAL = [sys.executable, "-m", "warmup"]
+
+
+def both(*args: str, stdin: str | None = None) -> list[tuple[int, str, str]]:
+    out = []
+    for cmd in (forkcli.command(), REAL):
+        res = subprocess.run(
+            [*cmd, *args], input=stdin, capture_output=True, text=True, timeout=120
+        )
+        out.append((res.returncode, res.stdout, res.stderr))
+    return out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--version",),
+        ("quota", "nobody@example.com"),  # no ledger: 78
+        ("no-such-command",),  # usage: 64
+        ("mailbox", "add", "x@corp.example", "--provider", "exmail", "--smtp-port", "0"),
+        ("import", "/dev/stdin"),  # a bad log read from stdin: 65
+    ],
+)
+def test_the_forked_command_answers_as_python_m_warmup(args, tmp_path):
+    forked, real = both(*args, stdin="not,a,log\n1,2,3\n")
+    assert forked == real
+    assert forked[0] != 0 or args == ("--version",)  # each case is one that can differ
+
+
+def test_a_signal_reaches_the_command_and_a_killed_client_takes_its_child(tmp_path):
+    got = []
+    for cmd in (forkcli.command(), REAL):
+        proc = subprocess.Popen(
+            [*cmd, "import", "/dev/stdin"],  # reads its stdin until told to stop
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        pid = proc.pid if cmd == REAL else None
+        _wait_until(lambda pid=pid: _reading_a_pipe(pid or _children_of_zygote()))
+        proc.send_signal(signal.SIGINT)  # click's Abort in the command; forwarded by the client
+        _, err = proc.communicate(timeout=60)
+        got.append((proc.returncode, err))
+    assert got[0] == got[1] == (130, "\nAborted.\n")
+    proc = subprocess.Popen([*forkcli.command(), "import", "/dev/stdin"], stdin=subprocess.PIPE)
+    _wait_until(lambda: _children_of_zygote())
+    proc.kill()
+    proc.wait()
+    _wait_until(lambda: not _children_of_zygote())
+
+
+def _wait_until(ready) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + 60
+    while not ready():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def _reading_a_pipe(pids: int | list[int]) -> bool:
+    """The process (or the zygote's one child) is blocked reading a pipe: its stdin."""
+    pids = pids if isinstance(pids, list) else [pids]
+    if len(pids) != 1:
+        return False
+    try:
+        with open(f"/proc/{pids[0]}/wchan") as f:
+            return "pipe_read" in f.read()
+    except OSError:
+        return False
+
+
+def _children_of_zygote() -> list[int]:
+    zygote = forkcli._zygote[0].pid
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == zygote:
+                found.append(int(entry))
+    return found
