@@ -82,6 +82,35 @@ def pytest_configure(config: pytest.Config) -> None:
         import compileall
 
         compileall.compile_dir(str(Path(__file__).parents[1] / "warmup"), quiet=1)
+        _rewrite_tests_once(config)
+
+
+def _rewrite_tests_once(config: pytest.Config) -> None:
+    """Under PYTHONDONTWRITEBYTECODE pytest rewrites the asserts of every test module in every
+    worker and caches nothing: ~6 s of CPU per worker. Rewritten once here, cached where pytest
+    looks (``__pycache__/*.pytest-*.pyc``, which it reads even when it may not write), the
+    workers load them. A pytest whose internals differ just skips this."""
+    try:
+        from _pytest.assertion import assertstate_key
+        from _pytest.assertion.rewrite import (
+            PYC_TAIL,
+            _read_pyc,
+            _rewrite_test,
+            _write_pyc,
+            get_cache_dir,
+        )
+
+        state = config.stash[assertstate_key]
+    except (ImportError, KeyError):
+        return
+    here = Path(__file__).parent
+    plugins = [here / "peers" / "fixtures.py", here / "outboxkit.py"]  # pytest_plugins above
+    for fn in [*sorted(here.glob("test_*.py")), here / "conftest.py", *plugins]:
+        pyc = get_cache_dir(fn) / (fn.name[:-3] + PYC_TAIL)
+        if _read_pyc(fn, pyc, state.trace) is None:
+            pyc.parent.mkdir(exist_ok=True)
+            source_hash, co = _rewrite_test(fn, config)
+            _write_pyc(state, co, source_hash, pyc)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
