@@ -629,36 +629,35 @@ def _check_into(
     rows = 0
     now = now_utc()
     checked: list[_Spooled] = []
-    for line, r in _csv_rows(path, now, zones):
+    for line, item, (provider, timezone, policy) in _csv_rows(path, now, zones):
         rows += 1
-        checked.append(_import_item(r, path))
+        if item[1] is None and item[4] is None:  # an event without a reason
+            item = (*item[:4], f"imported from {path.name}")
+        checked.append(item)
         if len(checked) >= IMPORT_BATCH:
             pickle.dump(checked, spool, protocol=pickle.HIGHEST_PROTOCOL)
             checked = []
             if progress:
                 progress("check", rows, None)
-        if r["mailbox"] in known or r["mailbox"] in register:
+        address = item[0]
+        if address in known or address in register:
             continue
-        if not r["provider"]:
+        if not provider:
             raise DataError(
-                f"{path}: line {line}: {MailboxNotFound(r['mailbox'])}, or give its "
+                f"{path}: line {line}: {MailboxNotFound(address)}, or give its "
                 f"provider in a provider column"
             )
-        prov = get_provider(r["provider"])
-        if (
-            r["policy"]
-            and r["policy"] not in preset_names()
-            and not ledger.policy_text(r["policy"])
-        ):
+        prov = get_provider(provider)
+        if policy and policy not in preset_names() and not ledger.policy_text(policy):
             raise DataError(
-                f"{path}: line {line}: policy {r['policy']!r}: no such preset "
+                f"{path}: line {line}: policy {policy!r}: no such preset "
                 f"({', '.join(preset_names())}) nor stored policy; store it first with "
-                f"'warmup policy add {r['policy']} FILE'"
+                f"'warmup policy add {policy} FILE'"
             )
-        register[r["mailbox"]] = {
+        register[address] = {
             "provider": prov.name,
-            "policy": r["policy"] or prov.policy,
-            "timezone": r["timezone"] or prov.timezone or _local_zone(),
+            "policy": policy or prov.policy,
+            "timezone": timezone or prov.timezone or _local_zone(),
         }
     if checked:
         pickle.dump(checked, spool, protocol=pickle.HIGHEST_PROTOCOL)
@@ -671,59 +670,58 @@ def _check_into(
 #   send:  (mailbox, recipient, sent_at, message_id, bounce_kind, bounce_status, bounced_at)
 #   event: (mailbox, None, at, kind, reason)
 _Spooled = tuple[Any, ...]
-
-
-def _import_item(r: dict[str, Any], path: Path) -> _Spooled:
-    if r["event"]:
-        reason = r["reason"] or f"imported from {path.name}"
-        return (r["mailbox"], None, r["sent_at"], r["event"], reason)
-    return (r["mailbox"], r["recipient"], r["sent_at"], r["message_id"], r["bounce_kind"],
-            r["bounce_status"], r["bounced_at"])  # fmt: skip
+# What a row registers its mailbox with, if the ledger does not know it: (provider, timezone,
+# policy), each None when its column is empty.
+_Registers = tuple[str | None, str | None, str | None]
 
 
 def _import_typed(item: _Spooled) -> tuple[str, SendIn | EventIn]:
     """A spooled row as the ledger takes it: ``(mailbox, send or event)``."""
     if item[1] is None:
         return item[0], EventIn(item[3], item[2], item[4])
+    if item[4] is None:  # no bounce: most rows
+        return item[0], SendIn(item[1], item[2], item[3], "import")
     address, rcpt, at, message_id, kind, status, bounced_at = item
-    bounce = None
-    if kind:
-        key = f"import:{send_key(rcpt, at, message_id)}"
-        bounce = BounceIn(
-            rcpt, kind, bounced_at, key, status=status, message_id=message_id, source="import"
-        )
+    key = f"import:{send_key(rcpt, at, message_id)}"
+    bounce = BounceIn(
+        rcpt, kind, bounced_at, key, status=status, message_id=message_id, source="import"
+    )
     return address, SendIn(rcpt, at, message_id, "import", bounce)
 
 
 def _csv_rows(
     path: Path, now: dt.datetime, zones: dict[str, str]
-) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, validated row)`` for each line of the file, streamed; times are records
-    of what happened, so not after ``now`` (+ a few minutes). ``zones`` (mailbox -> zone, for
-    times without an offset) gains each mailbox the file registers, at its first row."""
+) -> Iterator[tuple[int, _Spooled, _Registers]]:
+    """``(line number, checked row, what it registers)`` for each line of the file, streamed;
+    times are records of what happened, so not after ``now`` (+ a few minutes). ``zones``
+    (mailbox -> zone, for times without an offset) gains each mailbox the file registers, at its
+    first row."""
     import csv
+    from operator import itemgetter
 
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
     with handle:
-        # csv.reader and a dict per row, as csv.DictReader does (blank lines skipped, missing
-        # fields empty), at less cost per row.
+        # csv.reader and the columns picked by position (blank lines skipped, missing fields
+        # empty, as csv.DictReader does), not a dict per row: a third of the check pass.
         reader = csv.reader(handle)
         try:
             header = [h.strip() for h in next(reader, [])]
             _check_header(path, header)
             width = len(header)
+            # A column the header lacks reads the empty field appended to every row.
+            pick = itemgetter(*(header.index(c) if c in header else width for c in _COLUMNS))
+            pad = [""] * (width + 1)
             for fields in reader:
                 if not fields:
                     continue
                 try:
                     if len(fields) > width:
                         raise DataError("more fields than the header has")
-                    if len(fields) < width:
-                        fields += [""] * (width - len(fields))
-                    yield reader.line_num, _import_row(dict(zip(header, fields)), now, zones)
+                    fields += pad[len(fields) :]
+                    yield reader.line_num, *_import_row(pick(fields), now, zones)
                 except DataError as exc:
                     raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
         except csv.Error as exc:
@@ -759,91 +757,89 @@ def _check_header(path: Path, header: list[str]) -> None:
         )
 
 
-def _import_row(row: dict[str, Any], now: dt.datetime, zones: dict[str, str]) -> dict[str, Any]:
-    """One CSV row checked and typed; :class:`DataError` names the column at fault.
+_COLUMNS = IMPORT_REQUIRED + IMPORT_OPTIONAL  # the order _import_row unpacks them in
+_REGISTERS_NOTHING: _Registers = (None, None, None)
+
+
+def _import_row(
+    values: tuple[str, ...], now: dt.datetime, zones: dict[str, str]
+) -> tuple[_Spooled, _Registers]:
+    """One CSV row (its fields in :data:`_COLUMNS` order) checked and typed, and what it
+    registers its mailbox with; :class:`DataError` names the column at fault. An event's reason
+    is None when its column is empty.
 
     Times are records of what happened: after 2000 and not after ``now`` (+ a few minutes).
     They are read as the CLI reads them: without an offset, in the mailbox's zone (the ledger's,
     or for a mailbox this file registers, that of its first row: its ``timezone`` column, else
     its provider's, else this machine's); a date alone is local midnight.
     """
-    if None in row:
-        raise DataError("more fields than the header has")
-    get = {k: (v or "").strip() for k, v in row.items()}
-    for column, limit in (
-        ("message_id", MESSAGE_ID_LIMIT),
-        ("bounce_status", STATUS_LIMIT),
-        ("reason", REASON_LIMIT),
-    ):
-        if get.get(column):
-            text_field(get[column], column, limit)
-    event = get.get("event", "").lower() or None
-    if event is not None and event not in IMPORT_EVENTS:
-        raise DataError(f"event {event!r}: expected one of {', '.join(IMPORT_EVENTS)} (or empty)")
-    out: dict[str, Any] = {
-        "mailbox": _mailbox_address(get["mailbox"]),
-        "recipient": None if event else addresses.normalize(get["recipient"], "recipient"),
-        "sent_at": None,
-        "message_id": get.get("message_id") or None,
-        "bounce_kind": get.get("bounce_kind") or None,
-        "bounce_status": get.get("bounce_status") or None,
-        "bounced_at": None,
-        "provider": get.get("provider", "").lower() or None,
-        "timezone": get.get("timezone") or None,
-        "policy": get.get("policy") or None,
-        "event": event,
-        "reason": get.get("reason") or None,
-    }
-    if out["provider"]:
+    (mailbox, recipient, sent_at, message_id, kind, status, bounced_at, provider, timezone,
+     event, reason, policy) = map(str.strip, values)  # fmt: skip
+    if message_id:
+        text_field(message_id, "message_id", MESSAGE_ID_LIMIT)
+    if status:
+        text_field(status, "bounce_status", STATUS_LIMIT)
+    if reason:
+        text_field(reason, "reason", REASON_LIMIT)
+    if event:
+        event = event.lower()
+        if event not in IMPORT_EVENTS:
+            raise DataError(
+                f"event {event!r}: expected one of {', '.join(IMPORT_EVENTS)} (or empty)"
+            )
+    address = _mailbox_address(mailbox)
+    rcpt = None if event else addresses.normalize(recipient, "recipient")
+    registers = (
+        (provider.lower() or None, timezone or None, policy or None)
+        if provider or timezone or policy
+        else _REGISTERS_NOTHING
+    )
+    if provider:
+        provider = provider.lower()
         try:
-            prov = get_provider(out["provider"])
+            prov = get_provider(provider)
         except UsageError as exc:
             raise DataError(str(exc)) from None
         if not (prov.smtp.host and prov.imap.host):
             raise DataError(
                 f"provider {prov.name} has no SMTP/IMAP hosts to register "
-                f"{out['mailbox']} with; add it first with 'warmup mailbox add "
-                f"{out['mailbox']} --provider {prov.name} --smtp-host HOST "
+                f"{address} with; add it first with 'warmup mailbox add "
+                f"{address} --provider {prov.name} --smtp-host HOST "
                 f"--smtp-port PORT --imap-host HOST --imap-port PORT' and leave its "
                 f"provider column empty"
             )
-    if out["timezone"]:
+    if timezone:
         try:
-            check_timezone(out["timezone"])
+            check_timezone(timezone)
         except UsageError as exc:
             raise DataError(str(exc)) from None
-    tz = zones.get(out["mailbox"])
+    tz = zones.get(address)
     if tz is None:
-        provider = get_provider(out["provider"]) if out["provider"] else None
-        tz = out["timezone"] or (provider and provider.timezone) or _local_zone()
-        if provider:  # the zone the file registers the mailbox in: its later rows use it too
-            zones[out["mailbox"]] = tz
-    out["sent_at"] = _csv_instant(get["sent_at"], "sent_at", now, tz)
+        known = get_provider(provider) if provider else None
+        tz = timezone or (known and known.timezone) or _local_zone()
+        if known:  # the zone the file registers the mailbox in: its later rows use it too
+            zones[address] = tz
+    at = _csv_instant(sent_at, "sent_at", now, tz)
     if event:
-        if get["recipient"] or out["bounce_kind"] or get.get("bounced_at"):
+        if recipient or kind or bounced_at:
             raise DataError(
                 f"an {event} row takes only mailbox, sent_at (when) and reason: "
                 f"leave recipient and the bounce columns empty"
             )
-        return out
-    if out["bounce_kind"]:
-        if out["bounce_kind"] not in BOUNCE_KINDS:
+        return (address, None, at, event, reason or None), registers
+    if kind:
+        if kind not in BOUNCE_KINDS:
+            raise DataError(f"bounce_kind {kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
+        b_at = _csv_instant(bounced_at, "bounced_at", now, tz) if bounced_at else at
+        if b_at < at:
             raise DataError(
-                f"bounce_kind {out['bounce_kind']!r}: expected one of {', '.join(BOUNCE_KINDS)}"
+                f"bounced_at {bounced_at!r} is before sent_at "
+                f"{sent_at!r}: a message bounces after it is sent"
             )
-        out["bounced_at"] = (
-            _csv_instant(get["bounced_at"], "bounced_at", now, tz)
-            if get.get("bounced_at")
-            else out["sent_at"]
-        )
-        if out["bounced_at"] < out["sent_at"]:
-            raise DataError(
-                f"bounced_at {get['bounced_at']!r} is before sent_at "
-                f"{get['sent_at']!r}: a message bounces after it is sent"
-            )
-    elif get.get("bounce_status") or get.get("bounced_at"):
+        return (address, rcpt, at, message_id or None, kind, status or None, b_at), registers
+    if status or bounced_at:
         raise DataError("bounce_status/bounced_at given without bounce_kind")
-    return out
+    return (address, rcpt, at, message_id or None, None, None, None), registers
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,13 +8,17 @@ present, one ``executemany`` of the new sends, one lookup of the bounces present
 sends already answered, one insert of the new bounces, one of the suppressions, one rollup
 upsert per (mailbox, day), one ``rev`` bump. Row by row, 603 bounces of a 50,000-row log cost
 a quarter of its write time (bench/RESULTS.md). The two lookups and the sends' insert are the
-backends' own driver statements (:meth:`_present_keys`, :meth:`_insert_sends`).
+backends' own driver statements (:meth:`_present_keys`, :meth:`_insert_sends`); SQLite inserts
+the sends first and looks their keys up only when some were present already
+(:meth:`_insert_new_sends`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -88,7 +92,7 @@ class Imports:
         known = {} if boxes is None else boxes
         with self.write() as conn:
             mine: dict[str, MailboxRow] = {}
-            for address in dict.fromkeys(a for a, _ in rows):
+            for address in dict.fromkeys(map(itemgetter(0), rows)):
                 box = known.get(address)
                 if box is None:
                     try:
@@ -115,29 +119,27 @@ class Imports:
         sends: dict[tuple[int, str], SendRow] = {}
         bounced: dict[str, list[tuple[tuple[int, str], SendIn]]] = {a: [] for a in boxes}
         events: list[tuple[MailboxRow, EventIn]] = []
+        ids = {a: b.id for a, b in boxes.items()}
         zones = {a: zone(b.timezone) for a, b in boxes.items()}
         for address, row in rows:
-            box = boxes[address]
             if isinstance(row, EventIn):
-                events.append((box, row))
+                events.append((boxes[address], row))
                 continue
             at = row.at if row.at.tzinfo is dt.UTC else utc(row.at)
             key = send_key(row.recipient, at, row.message_id)
-            pair = (box.id, key)
+            pair = (ids[address], key)
             if pair not in sends:
                 day = at.astimezone(zones[address]).date()  # local_day, inlined (every row)
-                sends[pair] = (box.id, row.recipient, row.message_id, at, day, "sent",
+                sends[pair] = (pair[0], row.recipient, row.message_id, at, day, "sent",
                                row.source, key, at)  # fmt: skip
             if row.bounce is not None:
                 bounced[address].append((pair, row))
-        present = self._present_keys(conn, "send", list(sends))
-        fresh = [r for pair, r in sends.items() if pair not in present]
-        if fresh:
-            self._insert_sends(conn, fresh)
+        present, fresh = self._insert_new_sends(conn, sends)
         counts: dict[tuple[int, dt.date], dict[str, int]] = {}
-        for r in fresh:
-            per = counts.setdefault((r[0], r[4]), dict.fromkeys(COUNT_COLUMNS, 0))
-            per["sent"] += 1
+        # Counted per (mailbox, day) first, not through a dict of zeros built for every row.
+        for box_day, n in Counter((r[0], r[4]) for r in fresh).items():
+            per = counts[box_day] = dict.fromkeys(COUNT_COLUMNS, 0)
+            per["sent"] = n
         out.sends += len(fresh)
         if any(bounced.values()):
             self._import_bounces(conn, boxes, bounced, present, counts, out)
@@ -256,6 +258,17 @@ class Imports:
             )
 
     # -- statements ----------------------------------------------------------------------------
+
+    def _insert_new_sends(
+        self, conn: Connection, sends: dict[tuple[int, str], SendRow]
+    ) -> tuple[dict[tuple[int, str], int], list[SendRow]]:
+        """Insert those of ``sends`` (by (mailbox id, key)) whose keys are not present (their
+        mailboxes locked): the ids of those present, and the rows inserted, in order."""
+        present = self._present_keys(conn, "send", list(sends))
+        fresh = [r for pair, r in sends.items() if pair not in present]
+        if fresh:
+            self._insert_sends(conn, fresh)
+        return present, fresh
 
     def _present_keys(
         self, conn: Connection, table: str, pairs: list[tuple[int, str]]

@@ -180,17 +180,29 @@ class SQLiteLedger(Ledger):
 
     def _insert_sends(self, conn: Connection, rows: list[SendRow]) -> None:
         # sqlite3's executemany on plain values: SQLAlchemy's per-row bind processing was most
-        # of an import's time. Instants as SQLAlchemy stores them (ts).
+        # of an import's time.
         raw = conn.connection.driver_connection
         assert raw is not None
+        raw.executemany(_IMPORT_SENDS, map(_send_values, rows))
 
-        def row(r: SendRow) -> tuple[Any, ...]:
-            m, rcpt, mid, at, day, outcome, source, key, settled = r
-            stamp = ts(at)
-            done = stamp if settled is at else None if settled is None else ts(settled)
-            return (m, rcpt, mid, stamp, day.isoformat(), outcome, source, key, done)
-
-        raw.executemany(_IMPORT_SENDS, map(row, rows))
+    def _insert_new_sends(
+        self, conn: Connection, sends: dict[tuple[int, str], SendRow]
+    ) -> tuple[dict[tuple[int, str], int], list[SendRow]]:
+        # Insert them all, skipping keys present (ON CONFLICT DO NOTHING), and look up which
+        # were present only if some were (a file imported again): the lookup first cost an
+        # import of new rows a tenth of its write time. ids are max(id) + 1 (no AUTOINCREMENT),
+        # so a row inserted now has an id above every row present before.
+        if not sends:
+            return {}, []
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        last = raw.execute("SELECT max(id) FROM send").fetchone()[0] or 0
+        added = raw.executemany(_IMPORT_SENDS, map(_send_values, sends.values())).rowcount
+        if added == len(sends):
+            return {}, list(sends.values())
+        ids = self._present_keys(conn, "send", list(sends))
+        present = {pair: i for pair, i in ids.items() if i <= last}
+        return present, [r for pair, r in sends.items() if pair not in present]
 
     def _present_keys(
         self, conn: Connection, table: str, pairs: list[tuple[int, str]]
@@ -272,6 +284,14 @@ def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 
 def _on_begin(conn: Connection) -> None:
     conn.exec_driver_sql(conn.get_execution_options().get("warmup_begin", "BEGIN"))
+
+
+def _send_values(r: SendRow) -> tuple[Any, ...]:
+    """A send's row as :data:`_IMPORT_SENDS` takes it: instants as SQLAlchemy stores them."""
+    m, rcpt, mid, at, day, outcome, source, key, settled = r
+    stamp = ts(at)
+    done = stamp if settled is at else None if settled is None else ts(settled)
+    return (m, rcpt, mid, stamp, day.isoformat(), outcome, source, key, done)
 
 
 _IMPORT_SENDS = (

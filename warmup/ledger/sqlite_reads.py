@@ -122,8 +122,11 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
 
 def ts(value: dt.datetime) -> str:
     """An aware instant as SQLAlchemy stores it on SQLite: naive UTC text."""
-    # isoformat: a third of strftime's time, the same text (SQLAlchemy pads the year too).
-    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    # isoformat less its "+00:00": a fraction of strftime's time, the same text (SQLAlchemy pads
+    # the year too).
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat(" ", "microseconds")[:26]
 
 
 def parse_ts(value: str | None) -> dt.datetime | None:
