@@ -99,6 +99,8 @@ def _child(conn, fds: list[int], req: dict) -> None:  # type: ignore[no-untyped-
     os.environ.update(req["env"])
     os.chdir(req["cwd"])
     sys.path[0] = req["cwd"]  # as `python -m` puts the working directory first
+    extra = [p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[1:1] = [p for p in extra if p not in sys.path]  # then PYTHONPATH's entries
     time.tzset()
     sys.stdin = _stream(0, False, sys.__stdin__)
     sys.stdout = _stream(1, True, sys.__stdout__)
