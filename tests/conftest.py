@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import os
 import sqlite3
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -75,10 +74,11 @@ def property_specs() -> dict:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Byte-compile warmup once before the run when Python is told not to write bytecode
-    (PYTHONDONTWRITEBYTECODE, set on some machines): otherwise each of the suite's hundreds of
-    ``python -m warmup`` processes compiles warmup's source again (~0.1-0.3 s of CPU each)."""
-    if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
+    """Byte-compile warmup and rewrite the test modules once, before the workers start: where
+    Python is told not to write bytecode (PYTHONDONTWRITEBYTECODE, set on some machines) each of
+    the suite's processes would compile warmup's source again (~0.1-0.3 s of CPU each), and where
+    it may, four workers collecting at once would each rewrite every test module."""
+    if not hasattr(config, "workerinput"):
         import compileall
 
         compileall.compile_dir(str(Path(__file__).parents[1] / "warmup"), quiet=1)
@@ -86,8 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _rewrite_tests_once(config: pytest.Config) -> None:
-    """Under PYTHONDONTWRITEBYTECODE pytest rewrites the asserts of every test module in every
-    worker and caches nothing: ~6 s of CPU per worker. Rewritten once here, cached where pytest
+    """pytest rewrites the asserts of every test module in every worker (~6 s of CPU each), and
+    under PYTHONDONTWRITEBYTECODE caches nothing. Rewritten once here, cached where pytest
     looks (``__pycache__/*.pytest-*.pyc``, which it reads even when it may not write), the
     workers load them. A pytest whose internals differ just skips this."""
     try:
