@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import email.utils
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -15,11 +16,12 @@ from email.message import EmailMessage
 import pytest
 
 from tests import forkcli
-from tests.gatekit import add_box, cli, policy_file
+from tests.gatekit import cli, policy_file
 from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
-from warmup import Gate
+from warmup import Gate, api
+from warmup.ledger import open_ledger
 
 pytest_plugins = ["tests.pgkit"]  # ledger_url: a test that runs on SQLite and PostgreSQL
 
@@ -82,10 +84,28 @@ def sink(pki):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def box(sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def box(request, sink, dovecot_clean, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """The mailbox on the sink and Dovecot, registered through the library (issue #11: the
+    set-up is not what these tests are about), in a copy of a migrated SQLite ledger unless
+    the test's ledger is PostgreSQL (``ledger_url``)."""
     monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
+    if not os.environ["WARMUP_DB"].startswith("postgresql"):
+        request.getfixturevalue("migrated")
     policy = str(policy_file(tmp_path / "p.toml", 100))
-    add_box(sink.port, "--policy", policy, box=BOX, imap_port=dovecot_clean.port)
+    ledger = open_ledger()
+    try:
+        api.add_mailbox(
+            ledger,
+            BOX,
+            "exmail",
+            policy=policy,
+            smtp_host="127.0.0.1",
+            smtp_port=sink.port,
+            imap_host="127.0.0.1",
+            imap_port=dovecot_clean.port,
+        )
+    finally:
+        ledger.close()
     return dovecot_clean
 
 

@@ -467,7 +467,7 @@ def auth_plain(user: str, password: str) -> bytes:
 
 
 @pytest.fixture
-def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def relay(migrated, smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     from warmup.gate import Gate
     from warmup.relay import Relay
 
