@@ -123,15 +123,12 @@ def add_mailbox(db: Path, **settings: Any) -> None:
 def world(request, pki, ssl_cert_env, canary_imap, tmp_path) -> Iterator[World]:  # type: ignore[no-untyped-def]
     with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
         w = World(tmp_path, request.param, sink, canary_imap)
-        # Registering the mailbox never sees the canary: through the library, not a process of
-        # its own (~1 s of CPU; issue #11). Every command that uses the password stays a process.
-        add_mailbox(
-            w.db,
-            smtp_port=sink.port,
-            imap_host="127.0.0.1",
-            imap_port=canary_imap.port,
-            policy=str(policy_file(tmp_path / "p.toml", 100)),
-        )
+        w.run(
+            "mailbox", "add", BOX, "--provider", "exmail",
+            "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port),
+            "--imap-host", "127.0.0.1", "--imap-port", str(canary_imap.port),
+            "--policy", str(policy_file(tmp_path / "p.toml", 100)),
+        )  # fmt: skip
         if request.param == "keyring":
             w.run("mailbox", "login", BOX, stdin=CANARY + "\n")
             assert CANARY in (tmp_path / "keyring.json").read_text()  # it really is in use
