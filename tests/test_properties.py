@@ -261,9 +261,52 @@ def test_a_resumed_pause_does_not_beat_a_milder_hold():
         return History(mailbox="a@corp.example", timezone=tz, days=tuple(days), events=(resume,))
 
     now = instant(TODAY, 9 * 60, tz)
+    before = history(150)
+    before = dataclasses.replace(before, days=tuple(c for c in before.days if c.day < day(3)))
+    assert evaluate(spec, before, instant(day(3), 9 * 60, tz)).status == "step_back"
     milder, worse = evaluate(spec, history(150), now), evaluate(spec, history(260), now)
-    assert milder.status == "step_back"
+    assert milder.status == "hold"  # the resume forgave the bad day: it holds until it leaves
     assert worse.quota <= milder.quota, (milder.reasons, worse.reasons)
+
+
+def test_bounces_that_paused_do_not_earn_a_resume_a_grace_a_clean_history_lacks():
+    # Found by the property above: a resume at midnight, a complaint today. With a clean past the
+    # complaint pauses; with a past day bad enough to have paused, the resume forgave today too.
+    spec = SPECS["default"]
+    tz = "Asia/Shanghai"
+    now = instant(TODAY, 0, tz)
+
+    def history(hard: int) -> History:
+        days = (
+            DayCounts(TODAY - dt.timedelta(days=9), 20, hard=hard),
+            DayCounts(TODAY, 20, 0, 0, 0, 1),
+        )
+        resume = MailboxEvent("resume", now, reason="list cleaned")
+        return History(mailbox="a@corp.example", timezone=tz, days=days, events=(resume,))
+
+    clean, worse = evaluate(spec, history(0), now), evaluate(spec, history(3), now)
+    assert worse.quota <= clean.quota, (clean.reasons, worse.reasons)
+    assert (clean.status, worse.status) == ("hold", "hold")  # every resume forgives its day
+
+
+def test_a_resume_forgives_the_days_before_it_not_the_days_after():
+    # A complaint storm two days after a resume pauses at once; it used to hide behind the
+    # resume's grace until the resume's day left the window, a week of sending into complaints.
+    spec = SPECS["default"]
+    tz = "Asia/Shanghai"
+    first = TODAY - dt.timedelta(days=12)
+    days = [DayCounts(first + dt.timedelta(days=k), 40) for k in range(10)]
+    days[5] = DayCounts(first + dt.timedelta(days=5), 40, complaint=2)  # pauses
+    resume = MailboxEvent("resume", instant(first + dt.timedelta(days=7), 10 * 60, tz), "fixed")
+    hist = History("a@corp.example", tz, days=tuple(days), events=(resume,))
+    calm = evaluate(spec, hist, instant(TODAY, 12 * 60, tz))
+    assert calm.status == "hold"  # the forgiven days still hold the ramp
+    storm = dataclasses.replace(hist, days=(*days, DayCounts(TODAY, 40, complaint=10)))
+    got = evaluate(spec, storm, instant(TODAY, 12 * 60, tz))
+    assert (got.status, got.quota) == ("paused", 0)
+    assert any("since the resume on" in r and "complaint rate above" in r for r in got.reasons)
+    later = evaluate(spec, storm, instant(TODAY + dt.timedelta(days=1), 9 * 60, tz))
+    assert (later.status, later.quota) == ("paused", 0)  # and stays paused the next morning
 
 
 @pytest.mark.slow

@@ -20,7 +20,9 @@ Rules (see README "The policy"):
 - health is judged on the trailing ``health.window_days`` before a day once ``min_sample`` sends
   are in it: above ``hold_above`` the quota stays at the last healthy day's, above
   ``step_back_above`` the mailbox steps back a stage (once per episode), above ``pause_above`` it
-  is paused until a ``resume`` event; complaints have their own hold/pause thresholds;
+  is paused until a ``resume`` event; complaints have their own hold/pause thresholds; a resume
+  forgives the days up to it (they can only hold the ramp while in the window), not the days
+  after it, which also pause or step back on their own once they are a sample;
 - a bounce rate never exceeds 100%: more bounces than sends in a window count as one per send;
 - the quota never exceeds ``growth_factor`` x the busiest of the last 7 days (never below the first
   stage's volume), the policy ceiling, the provider's ceiling or the mailbox's cap;
@@ -59,7 +61,7 @@ if TYPE_CHECKING:
 GROWTH_DAYS = 7
 # Part of every memo's inputs: bump it whenever a rule of the walk or WalkState's layout changes,
 # so that no memo computed by older code is ever resumed.
-CODE_VERSION = "walk-3"
+CODE_VERSION = "walk-4"
 ONE_DAY = dt.timedelta(days=1)
 # Days to walk from which :func:`replay` takes the day sums and walks in runs: below it (a walk
 # resumed from yesterday's memo, the gate's every message) the sums cost more than they save.
@@ -282,18 +284,30 @@ class Walk:
         # share of sends, never above 100%.
         bounced, complaints = min(bounced, sent), min(complaints, sent)
         rate, crate = bounced / sent, complaints / sent
-        health, rule = self.rule(
-            rate, crate, self.health_cut is not None and first <= self.health_cut
-        )
+        cut = self.health_cut
+        health, rule = self.rule(rate, crate, cut is not None and first <= cut)
+        span = f"{h.window_days}-day"
+        if rule == "cut" and cut is not None and cut < last:
+            # A resume forgives the days up to it, not the days after: those alone, once they
+            # are a sample, pause or step back as any window would.
+            a_sent, a_bounced, a_complaints = self.window_rates(cut + ONE_DAY, last)
+            if a_sent >= max(h.min_sample, 1):
+                a_bounced, a_complaints = min(a_bounced, a_sent), min(a_complaints, a_sent)
+                a_health, a_rule = self.rule(a_bounced / a_sent, a_complaints / a_sent, False)
+                if SEVERITY[a_health] > SEVERITY[health]:
+                    health, rule, sent = a_health, a_rule, a_sent
+                    bounced, complaints = a_bounced, a_complaints
+                    rate, crate = bounced / sent, complaints / sent
+                    span = f"since the resume on {cut}:"
         if not self.explain or not (words or health == "pause"):
             return health, rate, crate, health
         lines = (h.hold_above, h.step_back_above, h.pause_above)
         clines = (h.complaint_hold_above, h.complaint_pause_above)
         facts = (
-            f"{h.window_days}-day bounce rate {percent(rate, lines)} ({bounced}/{sent}), "
+            f"{span} bounce rate {percent(rate, lines)} ({bounced}/{sent}), "
             f"complaint rate {percent(crate, clines, 2)} ({complaints}/{sent})"
         )
-        return health, rate, crate, f"{facts}: {_why(rule, h, self.health_cut)}"
+        return health, rate, crate, f"{facts}: {_why(rule, h, cut)}"
 
     def rule(self, rate: float, crate: float, cut: bool) -> tuple[str, str]:
         """``(health, rule)`` for a judged window with these rates; ``cut``: the window reaches
@@ -570,10 +584,14 @@ class Walk:
         while self.events_done < len(events) and events[self.events_done].at <= upto:
             ev = events[self.events_done]
             self.events_done += 1
-            if ev.kind == "resume" and self.health_paused:
-                self.health_paused = None
+            if ev.kind == "resume":
+                # Every resume forgives the days up to it (whether a health pause was on or
+                # not: otherwise bounces that had paused the mailbox would earn it that grace
+                # and a cleaner history would not, and more bounces could raise the quota).
                 self.health_cut = local(ev.at, self.hist.timezone).date()
-                self.step_back()
+                if self.health_paused:
+                    self.health_paused = None
+                    self.step_back()
 
 
 def _why(rule: str, h: Health, cut: dt.date | None) -> str:
@@ -1032,9 +1050,9 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | N
             if rate <= ok_rate and crate <= ok_crate:
                 health = "ok"
             else:
-                health = rule(rate, crate, cut_until is not None and o <= cut_until)[0]
-                if health != "ok" and health != "hold":
-                    break  # a pause or a step back: the full step
+                health, why = rule(rate, crate, cut_until is not None and o <= cut_until)
+                if (health != "ok" and health != "hold") or why == "cut":
+                    break  # a pause, a step back or the days after a resume: the full step
         # the day is walked from here on: nothing above changed the walk
         if health != "hold":
             stepped_back = False
