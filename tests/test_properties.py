@@ -70,7 +70,7 @@ def past_days(n: int, low: int, spread: int, clean: int, seed: int) -> list[DayC
 
 # (how many past days, fewest sent, spread above it, bounce-free kinds in ten, seed)
 PAST = st.tuples(
-    st.integers(0, 60),
+    st.integers(0, 8) | st.integers(0, 60),  # few days (idle gaps) as often as many
     st.integers(0, 400),
     st.sampled_from([0, 10, 100, 400]),
     st.sampled_from([0, 0, 4, 9]),

@@ -56,17 +56,21 @@ def instant(day: dt.date, minute: int, tz: str) -> dt.datetime:
 
 
 # What a run of days is like: (idle days in ten, spread of sent above the fewest, spike days in
-# ten). Idle 10 is a gap with no day at all (long enough to step back or start over); idle 0
-# without spikes is a run of ordinary days, which SummedWalk.run walks in one loop.
+# ten, bounces on other days). Idle 10 is a gap with no day at all (long enough to step back or
+# start over); idle 0 without spikes is a run of ordinary days, which SummedWalk.run walks in one
+# loop. Bounces on days without a spike are up to a 60th of the sends of each kind: near the
+# health lines.
 KINDS = [
-    (0, 0, 0),  # the same count every day
-    (0, 10, 0),  # steady, a little jitter
-    (0, 320, 0),  # every day, any count
-    (0, 100, 1),  # every day, now and then a bounce spike
-    (2, 100, 1),  # idle days between, now and then a spike
-    (2, 320, 3),
-    (0, 320, 10),  # spikes every day
-    (10, 0, 0),  # silence
+    (0, 0, 0, False),  # the same count every day, no bounce
+    (0, 10, 1, True),  # steady, a little jitter, now and then a bounce spike
+    (0, 320, 2, True),  # every day, any count (a tenth of days a handful), spikes
+    (0, 320, 1, True),  # every day, now and then a bounce spike
+    (2, 320, 1, True),  # idle days between, now and then a spike
+    (2, 100, 3, True),
+    (5, 320, 1, True),  # now and then
+    (0, 320, 10, True),  # spikes every day
+    (10, 0, 0, False),  # silence
+    (10, 0, 0, False),
 ]
 # The runs of a history, oldest first: (length, kind, fewest sent a day).
 RUNS = st.lists(
@@ -74,14 +78,11 @@ RUNS = st.lists(
     min_size=1,
     max_size=8,
 )
-# Events: (kind, minutes before now, a throttle's hours); the minutes fall within the span.
-EVENTS = st.lists(
-    st.tuples(
-        st.sampled_from(["pause", "resume", "resume", "throttle"]),
-        st.integers(0, 60 * 24 * 122),
-        st.integers(1, 72),
-    ),
-    max_size=6,
+# An event: (kind, minutes before now, a throttle's hours); the minutes fall within the span.
+EVENT = st.tuples(
+    st.sampled_from(["pause", "resume", "resume", "throttle"]),
+    st.integers(0, 60 * 24 * 122),
+    st.integers(1, 72),
 )
 CAPS = st.none() | st.integers(1, 400)  # --cap 0 is refused
 CEILINGS = st.none() | st.integers(50, 3000)
@@ -89,30 +90,26 @@ STARTED = st.none() | st.integers(0, 120)  # days before today, within the span 
 SPEC_NAMES = st.sampled_from(sorted(SPECS))
 
 
-def _share(rng: random.Random, top: int) -> int:
-    """Bounces of one kind on a day: none, the most, or any count up to ``top``."""
-    r = rng.random()
-    return 0 if r < 0.4 else top if r < 0.5 else rng.randint(0, top)
-
-
 def _days(
-    span: int, runs: list[tuple[int, tuple[int, int, int], int]], seed: int
+    span: int, runs: list[tuple[int, tuple[int, int, int, bool], int]], seed: int
 ) -> list[DayCounts]:
     """The days from ``span`` days ago to today, run after run (the last one goes on to today),
     each day's counts jittered by ``seed`` within its run's bounds."""
     rng = random.Random(seed)
     days = []
     first = span  # days before today
-    for i, (length, (idle, spread, spikes), low) in enumerate(runs):
+    for i, (length, (idle, spread, spikes, bounces), low) in enumerate(runs):
         end = -1 if i == len(runs) - 1 else max(first - length, -1)
         for k in range(first, end, -1):
             if rng.randrange(10) < idle:  # idle days, and whole idle gaps
                 continue
             sent = min(low + rng.randint(0, spread), 320)
+            if spread == 320 and rng.randrange(10) == 0:
+                sent = rng.randint(1, 5)  # a handful: too few to judge, or to qualify
             spike = rng.randrange(10) < spikes
-            top = max(sent // (3 if spike else 60), 1)
-            complaint = _share(rng, 2) if spike else 0
-            hard, soft, block = (_share(rng, top) for _ in range(3))
+            top = max(sent // (3 if spike else 60), 1) if spike or bounces else 0
+            hard, soft, block = (rng.randint(0, top) for _ in range(3))
+            complaint = rng.randint(0, 2) if spike else 0
             days.append(DayCounts(TODAY - dt.timedelta(days=k), sent, hard, soft, block, complaint))
         first = end
         if first < 0:
@@ -136,7 +133,8 @@ def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-unty
     now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
     name, started = draw(SPEC_NAMES), draw(STARTED)
     events = []
-    for kind, minutes, hours in draw(EVENTS):
+    n = draw(st.integers(0, 6))
+    for kind, minutes, hours in draw(st.lists(EVENT, min_size=n, max_size=n)):
         t = now - dt.timedelta(minutes=minutes % (60 * 24 * (span + 2) + 1))
         until = t + dt.timedelta(hours=hours) if kind == "throttle" else None
         events.append(MailboxEvent(kind, t, until, kind))
