@@ -51,26 +51,29 @@ def day_counts(day: int, sent: int, hard: int, soft: int, block: int, complaint:
     )
 
 
-def past_days(n: int, low: int, spread: int, clean: int, seed: int) -> list[DayCounts]:
-    """``n`` distinct days among the 60 before today, each sending ``low`` to ``low + spread``
-    (up to 400), a bounce count of each kind none ``clean`` times in ten, else any up to its
-    bound: the per-day numbers come from ``seed``, so a history is a few draws."""
+def past_days(most: int, n: int, low: int, spread: int, clean: int, seed: int) -> list[DayCounts]:
+    """``n`` (at most ``most``) distinct days among the 60 before today, each sending ``low`` to
+    ``low + spread`` (up to 400), a bounce count of each kind none ``clean`` times in ten, else
+    any up to its bound: the per-day numbers come from ``seed``, so a history is a few draws
+    (and shrinking still shrinks how many days, how much and how clean)."""
     rng = random.Random(seed)
 
     def count(top: int) -> int:
         return 0 if rng.randrange(10) < clean else rng.randint(0, top)
 
     days = []
-    for k in sorted(rng.sample(range(1, 61), n)):
+    for k in sorted(rng.sample(range(1, 61), n % (most + 1))):
         sent = min(low + rng.randint(0, spread), 400)
         small = max(sent // 5, 2)
         days.append(day_counts(k, sent, count(small), count(small), count(small), count(3)))
     return days
 
 
-# (how many past days, fewest sent, spread above it, bounce-free kinds in ten, seed)
+# (at most how many past days, how many, fewest sent, spread above it, bounce-free counts in
+# ten, seed)
 PAST = st.tuples(
-    st.integers(0, 8) | st.integers(0, 60),  # few days (idle gaps) as often as many
+    st.sampled_from([8, 8, 8, 60]),  # at most: mostly a few days (idle gaps), or many
+    st.integers(0, 60),
     st.integers(0, 400),
     st.sampled_from([0, 10, 100, 400]),
     st.sampled_from([0, 0, 4, 9]),
@@ -79,13 +82,10 @@ PAST = st.tuples(
 TODAYS = st.none() | st.builds(
     day_counts, st.just(0), st.integers(0, 400), *[st.integers(0, 80)] * 3, st.integers(0, 3)
 )
-EVENTS = st.lists(
-    st.tuples(
-        st.sampled_from(["pause", "resume", "throttle"]),
-        st.integers(0, 60 * 24 * 60),  # minutes before now
-        st.integers(1, 72),  # a throttle's hours
-    ),
-    max_size=4,
+EVENT = st.tuples(
+    st.sampled_from(["pause", "resume", "throttle"]),
+    st.integers(0, 60 * 24 * 60),  # minutes before now
+    st.integers(1, 72),  # a throttle's hours
 )
 STARTED = st.none() | st.integers(0, 60).map(lambda k: TODAY - dt.timedelta(days=k))
 
@@ -98,6 +98,7 @@ def histories(draw) -> tuple[str, History, dt.datetime]:
     past = past_days(*draw(PAST))
     today = draw(TODAYS)
     now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
+    n = draw(st.integers(0, 4))
     events = [
         MailboxEvent(
             kind,
@@ -107,7 +108,7 @@ def histories(draw) -> tuple[str, History, dt.datetime]:
             else None,
             "why",
         )
-        for kind, minutes, hours in draw(EVENTS)
+        for kind, minutes, hours in draw(st.lists(EVENT, min_size=n, max_size=n))
     ]
     started = draw(STARTED)
     hist = History(
