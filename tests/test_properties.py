@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import os
+import random
 import tempfile
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,37 +37,80 @@ def instant(day: dt.date, minute_of_day: int, tz: str) -> dt.datetime:
     return local.astimezone(dt.UTC)
 
 
-@st.composite
-def day_counts(draw, offsets: st.SearchStrategy[int]) -> DayCounts:
-    sent = draw(st.integers(0, 400))
-    small = st.integers(0, max(sent // 5, 2))
+def day_counts(day: int, sent: int, hard: int, soft: int, block: int, complaint: int) -> DayCounts:
+    """Counts of ``day`` days before today; the bounces of each kind up to a fifth of ``sent``
+    (at least 2) and complaints up to 3, whatever the numbers given."""
+    small = max(sent // 5, 2) + 1
     return DayCounts(
-        TODAY - dt.timedelta(days=draw(offsets)),
+        TODAY - dt.timedelta(days=day),
         sent,
-        draw(small),
-        draw(small),
-        draw(small),
-        draw(st.integers(0, 3)),
+        hard % small,
+        soft % small,
+        block % small,
+        complaint % 4,
     )
+
+
+def past_days(most: int, n: int, low: int, spread: int, clean: int, seed: int) -> list[DayCounts]:
+    """``n`` (at most ``most``) distinct days among the 60 before today, each sending ``low`` to
+    ``low + spread`` (up to 400), a bounce count of each kind none ``clean`` times in ten, else
+    any up to its bound: the per-day numbers come from ``seed``, so a history is a few draws
+    (and shrinking still shrinks how many days, how much and how clean)."""
+    rng = random.Random(seed)
+
+    def count(top: int) -> int:
+        return 0 if rng.randrange(10) < clean else rng.randint(0, top)
+
+    days = []
+    for k in sorted(rng.sample(range(1, 61), n % (most + 1))):
+        sent = min(low + rng.randint(0, spread), 400)
+        small = max(sent // 5, 2)
+        days.append(day_counts(k, sent, count(small), count(small), count(small), count(3)))
+    return days
+
+
+# (at most how many past days, how many, fewest sent, spread above it, bounce-free counts in
+# ten, seed)
+PAST = st.tuples(
+    st.sampled_from([8, 8, 8, 60]),  # at most: mostly a few days (idle gaps), or many
+    st.integers(0, 60),
+    st.integers(0, 400),
+    st.sampled_from([0, 10, 100, 400]),
+    st.sampled_from([0, 0, 4, 9]),
+    st.integers(0, 2**32 - 1),
+)
+TODAYS = st.none() | st.builds(
+    day_counts, st.just(0), st.integers(0, 400), *[st.integers(0, 80)] * 3, st.integers(0, 3)
+)
+EVENT = st.tuples(
+    st.sampled_from(["pause", "resume", "throttle"]),
+    st.integers(0, 60 * 24 * 60),  # minutes before now
+    st.integers(1, 72),  # a throttle's hours
+)
+STARTED = st.none() | st.integers(0, 60).map(lambda k: TODAY - dt.timedelta(days=k))
 
 
 @st.composite
 def histories(draw) -> tuple[str, History, dt.datetime]:
+    """Up to 60 past days (sending nothing to 400 a day, clean to bouncing hard) and today's
+    counts or none, events, the last send, caps and a start day, in any of four zones."""
     tz = draw(st.sampled_from(ZONES))
-    past = draw(st.lists(day_counts(st.integers(1, 60)), max_size=60, unique_by=lambda c: c.day))
-    today = draw(st.none() | day_counts(st.just(0)))
+    past = past_days(*draw(PAST))
+    today = draw(TODAYS)
     now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
-
-    def when() -> dt.datetime:
-        return now - dt.timedelta(minutes=draw(st.integers(0, 60 * 24 * 60)))
-
-    events = []
-    for _ in range(draw(st.integers(0, 4))):
-        kind = draw(st.sampled_from(["pause", "resume", "throttle"]))
-        t = when()
-        until = t + dt.timedelta(hours=draw(st.integers(1, 72))) if kind == "throttle" else None
-        events.append(MailboxEvent(kind, t, until, "why"))
-    started = draw(st.none() | st.integers(0, 60).map(lambda k: TODAY - dt.timedelta(days=k)))
+    n = draw(st.integers(0, 4))
+    events = [
+        MailboxEvent(
+            kind,
+            now - dt.timedelta(minutes=minutes),
+            now - dt.timedelta(minutes=minutes) + dt.timedelta(hours=hours)
+            if kind == "throttle"
+            else None,
+            "why",
+        )
+        for kind, minutes, hours in draw(st.lists(EVENT, min_size=n, max_size=n))
+    ]
+    started = draw(STARTED)
     hist = History(
         mailbox="a@corp.example",
         timezone=tz,

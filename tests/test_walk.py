@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import random
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -54,40 +55,88 @@ def instant(day: dt.date, minute: int, tz: str) -> dt.datetime:
     return local.astimezone(dt.UTC)
 
 
+# What a run of days is like: (idle days in ten, spread of sent above the fewest, spike days in
+# ten, bounces on other days). Idle 10 is a gap with no day at all (long enough to step back or
+# start over); idle 0 without spikes is a run of ordinary days, which SummedWalk.run walks in one
+# loop. Bounces on days without a spike are up to a 60th of the sends of each kind: near the
+# health lines.
+KINDS = [
+    (0, 0, 0, False),  # the same count every day, no bounce
+    (0, 10, 1, True),  # steady, a little jitter, now and then a bounce spike
+    (0, 320, 2, True),  # every day, any count (a tenth of days a handful), spikes
+    (0, 320, 1, True),  # every day, now and then a bounce spike
+    (2, 320, 1, True),  # idle days between, now and then a spike
+    (2, 100, 3, True),
+    (5, 320, 1, True),  # now and then
+    (0, 320, 10, True),  # spikes every day
+    (10, 0, 0, False),  # silence
+    (10, 0, 0, False),
+]
+# The runs of a history, oldest first: (length, kind, fewest sent a day).
+RUNS = st.lists(
+    st.tuples(st.integers(1, 60), st.sampled_from(KINDS), st.integers(1, 320)),
+    min_size=1,
+    max_size=8,
+)
+# An event: (kind, minutes before now, a throttle's hours); the minutes fall within the span.
+EVENT = st.tuples(
+    st.sampled_from(["pause", "resume", "resume", "throttle"]),
+    st.integers(0, 60 * 24 * 122),
+    st.integers(1, 72),
+)
+CAPS = st.none() | st.integers(1, 400)  # --cap 0 is refused
+CEILINGS = st.none() | st.integers(50, 3000)
+STARTED = st.none() | st.integers(0, 120)  # days before today, within the span (below)
+SPEC_NAMES = st.sampled_from(sorted(SPECS))
+
+
+def _days(
+    span: int, runs: list[tuple[int, tuple[int, int, int, bool], int]], seed: int
+) -> list[DayCounts]:
+    """The days from ``span`` days ago to today, run after run (the last one goes on to today),
+    each day's counts jittered by ``seed`` within its run's bounds."""
+    rng = random.Random(seed)
+    days = []
+    first = span  # days before today
+    for i, (length, (idle, spread, spikes, bounces), low) in enumerate(runs):
+        end = -1 if i == len(runs) - 1 else max(first - length, -1)
+        for k in range(first, end, -1):
+            if rng.randrange(10) < idle:  # idle days, and whole idle gaps
+                continue
+            sent = min(low + rng.randint(0, spread), 320)
+            if spread == 320 and rng.randrange(10) == 0:
+                sent = rng.randint(1, 5)  # a handful: too few to judge, or to qualify
+            spike = rng.randrange(10) < spikes
+            top = max(sent // (3 if spike else 60), 1) if spike or bounces else 0
+            hard, soft, block = (rng.randint(0, top) for _ in range(3))
+            complaint = rng.randint(0, 2) if spike else 0
+            days.append(DayCounts(TODAY - dt.timedelta(days=k), sent, hard, soft, block, complaint))
+        first = end
+        if first < 0:
+            break
+    return days
+
+
 @st.composite
 def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-untyped-def]
+    """A history drawn as a few runs of days (see :data:`RUNS`), expanded with per-day jitter
+    from one drawn seed: few draws per example, and shrinking still shrinks the runs."""
     tz = draw(st.sampled_from(ZONES))
     span = draw(st.integers(1, 120))
-    idle = draw(st.sampled_from([0, 2, 2]))  # 0: steady weeks, walked in runs (SummedWalk.run)
-    days = []
-    for k in range(span, -1, -1):
-        if draw(st.integers(0, 9)) < idle:  # idle days, and now and then long idle gaps
-            continue
-        sent = draw(st.integers(1, 320))
-        spike = draw(st.integers(0, 9)) == 0
-        share = st.integers(0, max(sent // (3 if spike else 60), 1))
-        days.append(
-            DayCounts(
-                TODAY - dt.timedelta(days=k),
-                sent,
-                draw(share),
-                draw(share),
-                draw(share),
-                draw(st.integers(0, 2 if spike else 0)),
-            )
-        )
+    days = _days(span, draw(RUNS), draw(st.integers(0, 2**32 - 1)))
     if days and draw(st.booleans()):  # a long silence before recent days
-        cut = draw(st.integers(0, len(days) - 1))
-        gap = dt.timedelta(days=draw(st.integers(0, 40)))
+        cut, gap = draw(st.tuples(st.integers(0, 120), st.integers(0, 40)))
+        cut, gap = cut % len(days), dt.timedelta(days=gap)
         days = [
             dataclasses.replace(c, day=c.day - gap) if i < cut else c for i, c in enumerate(days)
         ]
     now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
+    name, started = draw(SPEC_NAMES), draw(STARTED)
     events = []
-    for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.sampled_from(["pause", "resume", "resume", "throttle"]))
-        t = now - dt.timedelta(minutes=draw(st.integers(0, 60 * 24 * (span + 2))))
-        until = t + dt.timedelta(hours=draw(st.integers(1, 72))) if kind == "throttle" else None
+    n = draw(st.integers(0, 6))
+    for kind, minutes, hours in draw(st.lists(EVENT, min_size=n, max_size=n)):
+        t = now - dt.timedelta(minutes=minutes % (60 * 24 * (span + 2) + 1))
+        until = t + dt.timedelta(hours=hours) if kind == "throttle" else None
         events.append(MailboxEvent(kind, t, until, kind))
     hist = History(
         mailbox="a@corp.example",
@@ -95,11 +144,11 @@ def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-unty
         days=tuple(sorted(days, key=lambda c: c.day)),
         events=tuple(sorted(events, key=lambda e: e.at)),
         last_send_at=now - dt.timedelta(minutes=draw(st.integers(0, 600))) if days else None,
-        cap=draw(st.none() | st.integers(1, 400)),  # --cap 0 is refused
-        provider_ceiling=draw(st.none() | st.integers(50, 3000)),
-        started=draw(st.none() | st.integers(0, span).map(lambda k: TODAY - dt.timedelta(days=k))),
+        cap=draw(CAPS),
+        provider_ceiling=draw(CEILINGS),
+        started=None if started is None else TODAY - dt.timedelta(days=started % (span + 1)),
     )
-    return draw(st.sampled_from(sorted(SPECS))), hist, now
+    return name, hist, now
 
 
 def memo_view(spec, hist: History, upto: dt.date, now: dt.datetime) -> History | None:  # type: ignore[no-untyped-def]
