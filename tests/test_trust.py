@@ -7,7 +7,6 @@ Real peers: the loopback TLS sink for SMTP, real processes for the relay and the
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import os
@@ -226,19 +225,15 @@ def test_sends_succeed_while_a_400000_row_import_runs(
     """Acceptance 5: a 400,000-row import running, 3 concurrent `warmup send`s: all succeed."""
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "flat.toml", daily=1000)))
     path = tmp_path / "big.csv"
-    with path.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["mailbox", "recipient", "sent_at", "provider"])
-        start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
-        for i in range(400_000):
-            w.writerow(
-                [
-                    f"old{i % 40}@archive.example",
-                    f"r{i}@example.com",
-                    (start + dt.timedelta(seconds=60 * i)).isoformat(),
-                    "exmail",
-                ]
-            )
+    # One send a minute from 2025-01-01T00:00:00+00:00, written as csv.writer would write it
+    # (~0.5 s of CPU where a datetime and a writerow per row took ~3 s).
+    days = [(dt.date(2025, 1, 1) + dt.timedelta(days=d)).isoformat() for d in range(278)]
+    times = [f"T{m // 60:02d}:{m % 60:02d}:00+00:00" for m in range(1440)]
+    rows = (
+        f"old{i % 40}@archive.example,r{i}@example.com,{days[i // 1440]}{times[i % 1440]},exmail\r\n"
+        for i in range(400_000)
+    )
+    path.write_text("mailbox,recipient,sent_at,provider\r\n" + "".join(rows), newline="")
     importer = subprocess.Popen(
         [*forkcli.command(), "import", str(path)],
         stdout=subprocess.PIPE,
