@@ -353,6 +353,48 @@ def test_a_resume_forgives_the_days_before_it_not_the_days_after():
     assert (later.status, later.quota) == ("paused", 0)  # and stays paused the next morning
 
 
+def test_a_pause_resumed_on_its_own_day_steps_back_as_one_resumed_the_next():
+    # Today's bounces pause from today's window, after the events are applied: a resume the same
+    # day used to lift that pause without the step back a resume after a pause costs.
+    spec = SPECS["default"]
+    tz = "UTC"
+    quiet = [DayCounts(TODAY - dt.timedelta(days=k), 30) for k in range(16, 0, -1)]
+
+    def resumed(days: list[DayCounts], at: dt.datetime):  # type: ignore[no-untyped-def]
+        resume = MailboxEvent("resume", instant(TODAY, 11 * 60, tz), reason="by hand")
+        return evaluate(spec, History("a@corp.example", tz, tuple(days), (resume,)), at)
+
+    storm = DayCounts(TODAY, 60, hard=40)
+    paused = evaluate(
+        spec, History("a@corp.example", tz, (*quiet[1:], storm)), instant(TODAY, 600, tz)
+    )
+    assert (paused.status, paused.stage) == ("paused", "weeks 2-4")
+    same_day = resumed([*quiet[1:], storm], instant(TODAY, 12 * 60, tz))
+    yesterday = resumed(
+        [*quiet[:-1], DayCounts(TODAY - dt.timedelta(days=1), 60, hard=40)],
+        instant(TODAY, 12 * 60, tz),
+    )
+    assert same_day.stage == yesterday.stage == "week 1"  # stepped back, both
+    assert same_day.quota <= yesterday.quota + 10
+
+
+def test_the_rates_given_back_stay_the_windows_when_the_days_after_a_resume_decide():
+    spec = SPECS["default"]
+    tz = "UTC"
+    first = TODAY - dt.timedelta(days=12)
+    days = [DayCounts(first + dt.timedelta(days=k), 40) for k in range(10)]
+    days[5] = DayCounts(first + dt.timedelta(days=5), 40, complaint=2)
+    days.append(DayCounts(TODAY, 40, complaint=10))
+    resume = MailboxEvent("resume", instant(first + dt.timedelta(days=7), 10 * 60, tz), "fixed")
+    got = evaluate(
+        spec, History("a@corp.example", tz, tuple(days), (resume,)), instant(TODAY, 720, tz)
+    )
+    assert got.status == "paused" and any("since the resume on" in r for r in got.reasons)
+    window = [c for c in days if TODAY - dt.timedelta(days=7) <= c.day <= TODAY]
+    sent = sum(c.sent for c in window)
+    assert got.complaint_rate == pytest.approx(sum(c.complaint for c in window) / sent)
+
+
 @pytest.mark.slow
 @PROPS
 @given(histories())

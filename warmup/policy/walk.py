@@ -288,24 +288,24 @@ class Walk:
         health, rule = self.rule(rate, crate, cut is not None and first <= cut)
         span = f"{h.window_days}-day"
         if rule == "cut" and cut is not None and cut < last:
-            # A resume forgives the days up to it, not the days after: those alone, once they
-            # are a sample, pause or step back as any window would.
+            # The forgiven days (up to the resume) do not shield the days after it: those alone,
+            # once they are a sample, pause or step back as any window would. The rates given
+            # back stay the window's (reports plot the trailing window); the words say which.
             a_sent, a_bounced, a_complaints = self.window_rates(cut + ONE_DAY, last)
             if a_sent >= max(h.min_sample, 1):
                 a_bounced, a_complaints = min(a_bounced, a_sent), min(a_complaints, a_sent)
                 a_health, a_rule = self.rule(a_bounced / a_sent, a_complaints / a_sent, False)
                 if SEVERITY[a_health] > SEVERITY[health]:
-                    health, rule, sent = a_health, a_rule, a_sent
-                    bounced, complaints = a_bounced, a_complaints
-                    rate, crate = bounced / sent, complaints / sent
+                    health, rule = a_health, a_rule
+                    sent, bounced, complaints = a_sent, a_bounced, a_complaints
                     span = f"since the resume on {cut}:"
         if not self.explain or not (words or health == "pause"):
             return health, rate, crate, health
         lines = (h.hold_above, h.step_back_above, h.pause_above)
         clines = (h.complaint_hold_above, h.complaint_pause_above)
         facts = (
-            f"{span} bounce rate {percent(rate, lines)} ({bounced}/{sent}), "
-            f"complaint rate {percent(crate, clines, 2)} ({complaints}/{sent})"
+            f"{span} bounce rate {percent(bounced / sent, lines)} ({bounced}/{sent}), "
+            f"complaint rate {percent(complaints / sent, clines, 2)} ({complaints}/{sent})"
         )
         return health, rate, crate, f"{facts}: {_why(rule, h, cut)}"
 
@@ -314,7 +314,7 @@ class Walk:
         back to the day of a resume (``health_cut``)."""
         h = self.spec.health
         if cut and (rate > h.step_back_above or crate > h.complaint_pause_above):
-            # Resumed by hand: the days before the resume cannot pause or step back again,
+            # Resumed by hand: the days up to the resume cannot pause or step back again,
             # but they hold the ramp until they leave the window.
             return "hold", "cut"
         if rate > h.pause_above:
@@ -588,10 +588,26 @@ class Walk:
                 # Every resume forgives the days up to it (whether a health pause was on or
                 # not: otherwise bounces that had paused the mailbox would earn it that grace
                 # and a cleaner history would not, and more bounces could raise the quota).
-                self.health_cut = local(ev.at, self.hist.timezone).date()
-                if self.health_paused:
+                # What it forgives still costs what it would have cost: a pause (on, or due
+                # from the resume's own day) a stage, a step back not yet taken a stage.
+                day = local(ev.at, self.hist.timezone).date()
+                due = self.due_at_resume(day)
+                self.health_cut = day
+                if self.health_paused or due == "pause":
                     self.health_paused = None
                     self.step_back()
+                elif due == "step_back" and not self.stepped_back:
+                    self.step_back()
+                    self.stepped_back = True
+
+    def due_at_resume(self, day: dt.date) -> str:
+        """The health the window up to ``day`` (the resume's, included) would have without the
+        grace of a resume: what the resume forgives."""
+        h = self.spec.health
+        sent, bounced, complaints = self.window_rates(day - dt.timedelta(days=h.window_days), day)
+        if sent < max(h.min_sample, 1):
+            return "unjudged"
+        return self.rule(min(bounced, sent) / sent, min(complaints, sent) / sent, False)[0]
 
 
 def _why(rule: str, h: Health, cut: dt.date | None) -> str:
