@@ -17,11 +17,11 @@ from tests import forkcli
 REAL = [sys.executable, "-m", "warmup"]
 
 
-def both(*args: str, stdin: str | None = None) -> list[tuple[int, str, str]]:
+def both(*args: str, stdin: str | None = None, **kw) -> list[tuple[int, str, str]]:  # type: ignore[no-untyped-def]
     out = []
     for cmd in (forkcli.command(), REAL):
         res = subprocess.run(
-            [*cmd, *args], input=stdin, capture_output=True, text=True, timeout=120
+            [*cmd, *args], input=stdin, capture_output=True, text=True, timeout=120, **kw
         )
         out.append((res.returncode, res.stdout, res.stderr))
     return out
@@ -41,6 +41,40 @@ def test_the_forked_command_answers_as_python_m_warmup(args, tmp_path):
     forked, real = both(*args, stdin="not,a,log\n1,2,3\n")
     assert forked == real
     assert forked[0] != 0 or args == ("--version",)  # each case is one that can differ
+
+
+def test_modules_on_pythonpath_are_found_as_by_a_fresh_interpreter(tmp_path):
+    # A keyring backend named by PYTHON_KEYRING_BACKEND, in a directory only PYTHONPATH names.
+    lib, work = tmp_path / "lib", tmp_path / "work"
+    lib.mkdir()
+    work.mkdir()
+    (lib / "pathkeyring.py").write_text(
+        "import os\n"
+        "from keyring.backend import KeyringBackend\n"
+        "class Keyring(KeyringBackend):\n"
+        "    priority = 1\n"
+        "    def get_password(self, service, username):\n"
+        "        return None\n"
+        "    def set_password(self, service, username, password):\n"
+        "        with open(os.environ['STORED'], 'a') as f:\n"
+        "            f.write(username + '\\n')\n"
+        "    def delete_password(self, service, username):\n"
+        "        pass\n"
+    )
+    forkcli.command()  # the zygote up first: its socket is in the environment copied below
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(lib),
+        "PYTHON_KEYRING_BACKEND": "pathkeyring.Keyring",
+        "STORED": str(tmp_path / "stored"),
+        "WARMUP_DB": str(tmp_path / "l.db"),
+    }
+    box = "x@corp.example"
+    add = both("mailbox", "add", box, "--provider", "exmail", env=env, cwd=work)
+    assert [code for code, _, _ in add] == [0, 65]  # the second run finds it registered
+    forked, real = both("mailbox", "login", box, stdin="pw\n", env=env, cwd=work)
+    assert forked == real and forked[0] == 0, forked
+    assert (tmp_path / "stored").read_text() == f"{box}\n{box}\n"  # both stored it there
 
 
 def test_a_signal_reaches_the_command_and_a_killed_client_takes_its_child(tmp_path):
