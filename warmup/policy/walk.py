@@ -260,6 +260,13 @@ class Walk:
             d += ONE_DAY
         return sent, bounced, complaints
 
+    def capped_rates(self, first: dt.date, last: dt.date) -> tuple[int, int, int]:
+        """:meth:`window_rates` with bounces and complaints capped at the sends: late bounces of
+        sends before the window can outnumber the window's sends, and a rate is a share of
+        sends, never above 100%."""
+        sent, bounced, complaints = self.window_rates(first, last)
+        return sent, min(bounced, sent), min(complaints, sent)
+
     def judge(
         self, first: dt.date, last: dt.date, words: bool = True
     ) -> tuple[str, float | None, float | None, str]:
@@ -269,7 +276,7 @@ class Walk:
         ``words=False``: the caller shows no reasons; ``why`` is still the sentence for a pause
         (``health_paused`` keeps it), the health word otherwise."""
         h = self.spec.health
-        sent, bounced, complaints = self.window_rates(first, last)
+        sent, bounced, complaints = self.capped_rates(first, last)
         if sent < max(h.min_sample, 1):
             return (
                 "unjudged",
@@ -280,9 +287,6 @@ class Walk:
                 if self.explain and words
                 else "unjudged",
             )
-        # Late bounces of sends before the window can outnumber the window's sends: a rate is a
-        # share of sends, never above 100%.
-        bounced, complaints = min(bounced, sent), min(complaints, sent)
         rate, crate = bounced / sent, complaints / sent
         cut = self.health_cut
         health, rule = self.rule(rate, crate, cut is not None and first <= cut)
@@ -291,9 +295,8 @@ class Walk:
             # The forgiven days (up to the resume) do not shield the days after it: those alone,
             # once they are a sample, pause or step back as any window would. The rates given
             # back stay the window's (reports plot the trailing window); the words say which.
-            a_sent, a_bounced, a_complaints = self.window_rates(cut + ONE_DAY, last)
+            a_sent, a_bounced, a_complaints = self.capped_rates(cut + ONE_DAY, last)
             if a_sent >= max(h.min_sample, 1):
-                a_bounced, a_complaints = min(a_bounced, a_sent), min(a_complaints, a_sent)
                 a_health, a_rule = self.rule(a_bounced / a_sent, a_complaints / a_sent, False)
                 if SEVERITY[a_health] > SEVERITY[health]:
                     health, rule = a_health, a_rule
@@ -333,10 +336,9 @@ class Walk:
         """A warning when a window too small to judge already bounces (or draws complaints)
         above the hold lines: the status stays ok, but the list looks bad."""
         h = self.spec.health
-        sent, bounced, complaints = self.window_rates(first, last)
+        sent, bounced, complaints = self.capped_rates(first, last)
         if not sent:
             return None
-        bounced, complaints = min(bounced, sent), min(complaints, sent)
         bad = []
         if bounced / sent > h.hold_above:
             bad.append(
@@ -604,10 +606,10 @@ class Walk:
         """The health the window up to ``day`` (the resume's, included) would have without the
         grace of a resume: what the resume forgives."""
         h = self.spec.health
-        sent, bounced, complaints = self.window_rates(day - dt.timedelta(days=h.window_days), day)
+        sent, bounced, complaints = self.capped_rates(day - dt.timedelta(days=h.window_days), day)
         if sent < max(h.min_sample, 1):
             return "unjudged"
-        return self.rule(min(bounced, sent) / sent, min(complaints, sent) / sent, False)[0]
+        return self.rule(bounced / sent, complaints / sent, False)[0]
 
 
 def _why(rule: str, h: Health, cut: dt.date | None) -> str:
