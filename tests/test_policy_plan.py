@@ -55,7 +55,7 @@ def gate_day(spec, h: History, day: dt.date) -> int:
         if a.status in ("ok", "hold", "step_back") and a.remaining > 0:
             counts = {c.day: c for c in h.days}
             c = counts.get(day, DayCounts(day))
-            counts[day] = dataclasses.replace(c, sent=c.sent + 1)
+            counts[day] = c._replace(sent=c.sent + 1)
             h = dataclasses.replace(h, days=tuple(counts.values()), last_send_at=t)
             sent += 1
         elif a.status == "paced" and a.next_send_at is not None and a.next_send_at > t:

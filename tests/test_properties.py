@@ -157,7 +157,7 @@ def test_worse_bounce_history_never_raises_the_quota(case, data):
     target = data.draw(st.sampled_from(past))
     kind = data.draw(st.sampled_from(["hard", "soft", "block", "complaint"]))
     extra = data.draw(st.integers(1, 200))
-    worse = dataclasses.replace(target, **{kind: getattr(target, kind) + extra})
+    worse = target._replace(**{kind: getattr(target, kind) + extra})
     worse_hist = dataclasses.replace(
         hist, days=tuple(worse if c is target else c for c in hist.days)
     )
@@ -177,7 +177,7 @@ def test_bounces_today_never_raise_the_quota(case, kind, extra):
         today = days.pop()
     else:
         today = DayCounts(TODAY)
-    worse = dataclasses.replace(today, **{kind: getattr(today, kind) + extra})
+    worse = today._replace(**{kind: getattr(today, kind) + extra})
     worse_hist = dataclasses.replace(hist, days=(*days, worse))
     assert evaluate(spec, worse_hist, now).quota <= evaluate(spec, hist, now).quota
 

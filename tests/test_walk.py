@@ -127,9 +127,7 @@ def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-unty
     if days and draw(st.booleans()):  # a long silence before recent days
         cut, gap = draw(st.tuples(st.integers(0, 120), st.integers(0, 40)))
         cut, gap = cut % len(days), dt.timedelta(days=gap)
-        days = [
-            dataclasses.replace(c, day=c.day - gap) if i < cut else c for i, c in enumerate(days)
-        ]
+        days = [c._replace(day=c.day - gap) if i < cut else c for i, c in enumerate(days)]
     now = instant(TODAY, draw(st.integers(0, 24 * 60 - 1)), tz)
     name, started = draw(SPEC_NAMES), draw(STARTED)
     events = []

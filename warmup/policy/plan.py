@@ -71,7 +71,7 @@ def project(
     first = evaluate(spec, hist, now)
     left, notes = _today_left(spec, hist, now, first)
     counts = {c.day: c for c in hist.days}
-    counts[today] = dataclasses.replace(counts.get(today, DayCounts(today)), sent=first.sent + left)
+    counts[today] = counts.get(today, DayCounts(today))._replace(sent=first.sent + left)
     # Past days are fixed; each future day follows from the full days before it.
     walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today, now)
     status = first.status if first.status in ("paused", "closed") else _word(v)

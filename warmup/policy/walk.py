@@ -49,7 +49,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from warmup.policy.calendar import closed, fits, off
@@ -68,8 +68,13 @@ ONE_DAY = dt.timedelta(days=1)
 RUN_FROM = 8
 
 
-@dataclass(frozen=True)
-class DayCounts:
+class DayCounts(NamedTuple):
+    """One local day of a mailbox: its sends and the bounces counted on it, by kind.
+
+    A named tuple, not a dataclass: a mailbox asked about without a memo reads every day of its
+    history, a year of a thousand mailboxes is 365,000 of them, and a frozen dataclass costs
+    three times a tuple to build (~0.35 s of ``warmup quota``'s first answer)."""
+
     day: dt.date
     sent: int = 0
     hard: int = 0
