@@ -213,3 +213,27 @@ def test_silent_server_times_out(silent_server: SilentServer) -> None:
 def test_closed_port_refuses(closed_port: tuple[str, int]) -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(closed_port, timeout=1).close()
+
+
+def test_dns_server_moves_off_a_port_taken_for_tcp() -> None:
+    """The UDP port the kernel gives may be taken for TCP (a flake seen in a full run): the
+    server tries another pair instead of failing its test with "Address already in use"."""
+    from dnslib import DNSRecord
+
+    from tests.peers.dns import DnsServer
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        busy = taken.getsockname()[1]
+        with DnsServer(udp_ports=(busy,)) as dns:
+            assert dns.port != busy
+            dns.records[("corp.example", "MX")] = ["10 mx1.corp.example."]
+            ask = DNSRecord.question("corp.example", "MX")
+            over_udp = DNSRecord.parse(ask.send("127.0.0.1", dns.port, timeout=5))
+            over_tcp = DNSRecord.parse(ask.send("127.0.0.1", dns.port, tcp=True, timeout=5))
+            assert [str(r.rdata) for r in over_udp.rr] == ["10 mx1.corp.example."]
+            assert [str(r.rdata) for r in over_tcp.rr] == ["10 mx1.corp.example."]
+    finally:
+        taken.close()

@@ -35,15 +35,28 @@ class _Zone(BaseResolver):  # type: ignore[misc]
 
 
 class DnsServer:
-    """Started on a free port (UDP and TCP on the same one); ``address`` is "HOST:PORT"."""
+    """Started on a free port (UDP and TCP on the same one); ``address`` is "HOST:PORT".
 
-    def __init__(self) -> None:
+    The UDP port is the kernel's free one; the same number may be taken for TCP (another test's
+    listener or a client's ephemeral port), so a pair that cannot be had is let go and another
+    tried. ``udp_ports``: the UDP ports to try first (then 0, the kernel's choice)."""
+
+    def __init__(self, udp_ports: tuple[int, ...] = ()) -> None:
         self.zone = _Zone()
         self.records = self.zone.records
         quiet = DNSLogger(logf=lambda _line: None)
-        self._udp = DNSServer(self.zone, port=0, address=HOST, logger=quiet)
-        self.port = self._udp.server.server_address[1]
-        self._tcp = DNSServer(self.zone, port=self.port, address=HOST, tcp=True, logger=quiet)
+        for attempt in (*udp_ports, *[0] * 20):
+            self._udp = DNSServer(self.zone, port=attempt, address=HOST, logger=quiet)
+            self.port = self._udp.server.server_address[1]
+            try:
+                self._tcp = DNSServer(
+                    self.zone, port=self.port, address=HOST, tcp=True, logger=quiet
+                )
+                break
+            except OSError:  # the number is taken for TCP
+                self._udp.server.server_close()
+        else:
+            raise OSError("no port free for both UDP and TCP on 127.0.0.1")
         self.address = f"{HOST}:{self.port}"
 
     def __enter__(self) -> DnsServer:
