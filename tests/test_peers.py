@@ -13,7 +13,7 @@ import pytest
 
 from tests.peers.dovecot import Dovecot
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER, SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SilentServer, SmtpSink
+from tests.peers.smtp import SilentServer, SmtpSink, free_port
 from tests.peers.tls import TestPKI
 
 MESSAGE = (
@@ -235,5 +235,28 @@ def test_dns_server_moves_off_a_port_taken_for_tcp() -> None:
             over_tcp = DNSRecord.parse(ask.send("127.0.0.1", dns.port, tcp=True, timeout=5))
             assert [str(r.rdata) for r in over_udp.rr] == ["10 mx1.corp.example."]
             assert [str(r.rdata) for r in over_tcp.rr] == ["10 mx1.corp.example."]
+    finally:
+        taken.close()
+
+
+def test_dovecot_moves_off_a_port_taken_before_it_binds(
+    pki: TestPKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port found free may be taken before Dovecot binds it (another test's client): the
+    server starts on another instead of failing its test at start-up."""
+    from tests.peers import dovecot
+
+    taken = socket.socket()  # bound, not listening: as a client's port is
+    taken.bind(("127.0.0.1", 0))
+    busy = taken.getsockname()[1]
+    offered = iter([busy])
+    monkeypatch.setattr(dovecot, "free_port", lambda: next(offered, 0) or free_port())
+    try:
+        with Dovecot(pki, user=IMAP_USER, password=IMAP_PASSWORD) as server:
+            assert server.port != busy
+            with imaplib.IMAP4_SSL(
+                "127.0.0.1", server.port, ssl_context=pki.client_ssl_context(), timeout=10
+            ) as imap:
+                assert imap.login(IMAP_USER, IMAP_PASSWORD)[0] == "OK"
     finally:
         taken.close()

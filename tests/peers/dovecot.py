@@ -167,8 +167,20 @@ class Dovecot:
     def start(self, timeout: float = 10.0) -> Dovecot:
         if self.running:
             return self
-        if not self.port:
+        if self.port:
+            return self._start(timeout)
+        for _ in range(5):  # a port found free may be taken before dovecot binds it: another
             self.port = free_port()
+            for log in (self.directory / "stderr.log", self.log_path):
+                log.unlink(missing_ok=True)  # only this attempt's words are read below
+            try:
+                return self._start(timeout)
+            except RuntimeError as exc:
+                if "Address already in use" not in str(exc):
+                    raise
+        raise RuntimeError(f"dovecot found no free port:\n{self.logs()}")
+
+    def _start(self, timeout: float) -> Dovecot:
         self._prepare()
         with open(self.directory / "stderr.log", "ab") as err:
             command = [DOVECOT, "-F", "-c", str(self.config_path)]
