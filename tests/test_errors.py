@@ -600,6 +600,48 @@ def test_line_breaks_in_send_options_are_refused(run, seeded: Path, option: str,
     assert ledger_digest(seeded) == before
 
 
+# -- timeouts: the socket layer takes none of nan, inf, 0 or a negative number ------------------
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+LOOPBACK = "l@lab.test"
+TIMEOUT_COMMANDS = {
+    "send": ["send", LOOPBACK, "--to", "lead@example.com", "--subject", "s", "--body", "b"],
+    "bounces sync": ["bounces", "sync", LOOPBACK],
+    "doctor": ["doctor", LOOPBACK],
+    "run": ["run", "--once", "--no-sync"],
+}
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e400", "ten"])
+@pytest.mark.parametrize("command", sorted(TIMEOUT_COMMANDS))
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(
+    run, seeded: Path, monkeypatch, command: str, value: str
+):
+    # With type=float these reached socket.settimeout: a traceback for nan, inf and -1 (after
+    # 'send' had reserved and released a slot), an instant failure for 0.
+    port = str(closed_port())
+    res = run(
+        *["mailbox", "add", LOOPBACK, "--provider", "custom", "--smtp-host", "127.0.0.1"],
+        *["--smtp-port", port, "--imap-host", "127.0.0.1", "--imap-port", port],
+    )
+    assert res.exit_code == 0, res.output
+    monkeypatch.setenv("WARMUP_PASSWORD", "x")
+    before = ledger_digest(seeded)
+    res = run(*TIMEOUT_COMMANDS[command], "--timeout", value)  # an exception fails the test
+    assert res.exit_code == 64, res.output
+    assert "Error: Invalid value for '--timeout'" in res.output, res.output
+    assert ledger_digest(seeded) == before
+
+
 # -- keyring backends that do not encrypt (issue #10 item 16) ------------------------------------
 
 PLAINTEXT_BACKENDS = [
