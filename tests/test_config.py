@@ -117,3 +117,34 @@ def test_the_default_path_is_platformdirs_own(monkeypatch, xdg):
     else:
         monkeypatch.setenv("XDG_CONFIG_HOME", xdg)
     assert config.path() == platformdirs.user_config_path("warmup") / "config.toml"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[commands.plan]\ndays = "lots"\n', ["[commands.plan] days: 'lots'"]),
+        ("[commands.plan]\ndays = -5\n", ["[commands.plan] days: -5"]),
+        ("[commands.plan]\ndays = inf\n", ["[commands.plan] days: inf is not a finite number"]),
+        ("[commands.plan]\ndays = nan\n", ["[commands.plan] days: nan is not a finite number"]),
+        ('[commands."bounces list"]\nlimit = -1\n', ['[commands."bounces list"] limit: -1']),
+    ],
+)
+def test_a_bad_value_in_the_config_file_is_a_config_error_naming_it(cfg, run, text, words):
+    # It was "Invalid value for '--days'" with the usage text and exit 64, about a flag nobody
+    # typed, and an OverflowError traceback for inf.
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    cfg(text)
+    command = ["bounces", "list"] if "bounces" in text else ["plan", BOX]
+    res = run(*command)  # an exception fails the test
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
+    for w in words:
+        assert w in res.output, res.output
+    # The same value typed on the command line is still the usage error it always was.
+    cfg("")
+    res = (
+        run("plan", BOX, "--days", "-5")
+        if "plan" in text
+        else run("bounces", "list", "--limit", "-1")
+    )
+    assert res.exit_code == 64 and "Invalid value for" in res.output, res.output

@@ -8,6 +8,7 @@ checked on the real streams; the rest go through the in-process ``run`` fixture.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -598,6 +599,82 @@ def test_line_breaks_in_send_options_are_refused(run, seeded: Path, option: str,
     args = ["send", BOX, "--to", "lead@example.com", "--body", "hi", "--dry-run", option, value]
     assert_error(run(*args), 65, option)
     assert ledger_digest(seeded) == before
+
+
+# -- timeouts: the socket layer takes none of nan, inf, 0 or a negative number ------------------
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+LOOPBACK = "l@lab.test"
+TIMEOUT_COMMANDS = {
+    "send": ["send", LOOPBACK, "--to", "lead@example.com", "--subject", "s", "--body", "b"],
+    "bounces sync": ["bounces", "sync", LOOPBACK],
+    "doctor": ["doctor", LOOPBACK],
+    "run": ["run", "--once", "--no-sync"],
+}
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1", "0", "1e400", "ten"])
+@pytest.mark.parametrize("command", sorted(TIMEOUT_COMMANDS))
+def test_a_timeout_that_is_not_a_positive_number_is_a_usage_error(
+    run, seeded: Path, monkeypatch, command: str, value: str
+):
+    # With type=float these reached socket.settimeout: a traceback for nan, inf and -1 (after
+    # 'send' had reserved and released a slot), an instant failure for 0.
+    port = str(closed_port())
+    res = run(
+        *["mailbox", "add", LOOPBACK, "--provider", "custom", "--smtp-host", "127.0.0.1"],
+        *["--smtp-port", port, "--imap-host", "127.0.0.1", "--imap-port", port],
+    )
+    assert res.exit_code == 0, res.output
+    monkeypatch.setenv("WARMUP_PASSWORD", "x")
+    before = ledger_digest(seeded)
+    res = run(*TIMEOUT_COMMANDS[command], "--timeout", value)  # an exception fails the test
+    assert res.exit_code == 64, res.output
+    assert "Error: Invalid value for '--timeout'" in res.output, res.output
+    assert ledger_digest(seeded) == before
+
+
+# -- numbers past what the ledger's INTEGER or a timedelta holds --------------------------------
+
+HUGE = "9" * 23  # > 2**63: sqlite3 raised OverflowError binding it
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["queue", "show", HUGE], 65, [f"no message {HUGE}"]),
+        (["queue", "cancel", HUGE], 65, [f"no message {HUGE}"]),
+        (["queue", "retry", HUGE], 65, [f"no message {HUGE}"]),
+        (["mailbox", "set", BOX, "--cap", HUGE], 64, ["--cap", "from 1 to 1000000"]),
+        (
+            ["mailbox", "add", "b@corp.example", "--provider", "exmail", "--cap", HUGE],
+            64,
+            ["--cap"],
+        ),
+        (["queue", "retry", "1", "--expires", "99999999999d"], 65, ["--expires", "365 days"]),
+        (["run", "--once", "--sync-every", HUGE + "h"], 65, ["--sync-every"]),
+    ],
+)
+def test_a_huge_number_is_a_clear_error(run, seeded: Path, args: list[str], code: int, words):
+    before = ledger_digest(seeded)
+    assert_error(run(*args), code, *words)  # an OverflowError fails the test
+    assert ledger_digest(seeded) == before
+
+
+def test_a_huge_limit_lists_everything(run, seeded: Path):
+    assert run("record", "bounce", BOX, "--to", "r0@example.com").exit_code == 0
+    res = run("bounces", "list", "--limit", HUGE, "--json")
+    assert res.exit_code == 0, res.output
+    assert [b["recipient"] for b in json.loads(res.output)] == ["r0@example.com"]
 
 
 # -- keyring backends that do not encrypt (issue #10 item 16) ------------------------------------

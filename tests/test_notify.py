@@ -322,3 +322,39 @@ pause_above = 0.10
 """
     )
     return path
+
+
+# URLs that $WARMUP_NOTIFY_WEBHOOK or the config file may hold, which 'notify set' would refuse:
+# urlsplit cannot read the first two, and http.client refuses the others while quoting their
+# path and query, token and all.
+UNSENDABLE = [
+    f"http://user:pw@hooks.example.com:99999/hook?token={TOKEN}",  # port out of range
+    f"http://[hooks.example.com/hook?token={TOKEN}",  # a broken [IPv6] host
+    f"http://user:pw@hooks.example.com/hook?token={TOKEN} x",  # white space
+    f"http://hooks.example.com/hook?token={TOKEN}\rx",  # a control character
+]
+
+
+@pytest.mark.parametrize("url", UNSENDABLE)
+def test_an_unsendable_webhook_is_logged_as_a_failure_without_its_token(url):
+    lines: list[str] = []
+    with notify.Notifier(url, log=lines.append, tries=2, backoff=0.01) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert n.failed == 1  # not "delivered" because the thread died
+    (line,) = lines
+    assert line.startswith("notification test for the outbox not delivered to webhook ")
+    assert TOKEN not in line and "pw" not in line
+
+
+@pytest.mark.parametrize("url", UNSENDABLE)
+def test_an_unsendable_webhook_from_the_environment_is_shown_masked(url, ledger_path):
+    open_ledger().close()
+    env = {"WARMUP_NOTIFY_WEBHOOK": url}
+    for args in (("notify", "show"), ("config", "show")):
+        res = cli(*args, env=env)  # in-process: a traceback fails the test
+        assert res.returncode == 0, res.stderr
+        assert TOKEN not in res.stdout + res.stderr
+    res = cli("notify", "set", "--webhook", url)
+    assert res.returncode == 64
+    assert res.stderr.startswith("Error: --webhook ") and res.stderr.count("\n") == 1
+    assert TOKEN not in res.stderr

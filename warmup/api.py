@@ -42,7 +42,7 @@ from warmup.ledger.reads import BOUNCE_KINDS
 from warmup.ledger.values import send_key
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
-from warmup.policy.spec import PolicySpec, preset_names
+from warmup.policy.spec import MAX_VOLUME, PolicySpec, preset_names
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
 
@@ -186,6 +186,13 @@ def _validate_settings(
             "{field} {cap}: expected a whole number >= 1 (or none to remove the cap); "
             "to stop sending, pause the mailbox instead (warmup mailbox pause)",
             cap=cap,
+        )
+    if cap is not None and cap > MAX_VOLUME:  # also past what the ledger's INTEGER holds
+        raise InvalidField(
+            "cap",
+            "{field} {cap}: expected a whole number from 1 to {most} (or none to remove the cap)",
+            cap=cap,
+            most=MAX_VOLUME,
         )
     if policy is not None:
         load_policy(policy)  # only a file or preset here: names are checked by policies.adopt

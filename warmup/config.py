@@ -27,6 +27,7 @@ cannot be read or holds an unknown key is a configuration error (exit 78) naming
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tomllib
@@ -138,6 +139,9 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
                 raise bad(key, 'expected tables such as [commands.plan] or [commands."queue add"]')
             for name, options in value.items():
+                for option, v in options.items():
+                    if isinstance(v, float) and not math.isfinite(v):  # click's int() overflows
+                        raise bad(f"[commands.{name}] {option}", f"{v} is not a finite number")
                 commands[name] = {o.replace("-", "_"): v for o, v in options.items()}
         else:
             known = [*TOP, *TABLES, "commands"]

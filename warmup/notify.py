@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import queue
+import re
 import shlex
 import subprocess
 import threading
@@ -48,38 +49,51 @@ _log = logging.getLogger("warmup.notify")
 
 
 def mask(url: str) -> str:
-    """The URL without what may carry a token: userinfo, path, query and fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    """The URL without what may carry a token: userinfo, path, query and fragment.
+
+    Never raises: a URL that cannot be read (a bad port, a broken ``[IPv6]`` host), as
+    ``$WARMUP_NOTIFY_WEBHOOK`` or the config file may hold one, is ``(unreadable URL)``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return "(unreadable URL)"
     rest = "/..." if parts.path.strip("/") or parts.query or parts.fragment else ""
     return f"{parts.scheme}://{host}{rest}"
 
 
-def check_webhook(url: str) -> str:
-    """``url`` if it is an http(s) URL with a host, else :class:`InvalidField` naming the fix."""
+# What http.client refuses in a request's URL (white space and control characters): such a URL
+# could never be posted to, and its refusal would quote the path and query, token and all.
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def webhook_fault(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook (never quoting it), or None if it can."""
     try:
         parts = urlsplit(url)
-        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018  (raises on a port that is not a number)
+        parts.port  # noqa: B018  (raises on a port that is not a number or out of range)
     except ValueError:
-        ok = False
-    if not ok:
+        return "has a host or port that cannot be read"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http:// or https:// URL with a host"
+    if _UNSENDABLE.search(url):
+        return "contains white space or a control character"
+    return None
+
+
+def check_webhook(url: str) -> str:
+    """``url`` if it is an http(s) URL with a host, else :class:`InvalidField` naming the fix."""
+    fault = webhook_fault(url)
+    if fault:
         raise InvalidField(
             "webhook",
-            "{field} {url!r} is not an http:// or https:// URL with a host; give one like "
-            "https://hooks.example.com/warmup",
-            url=_mask_loose(url),
+            "{field} {url!r} {fault}; give one like https://hooks.example.com/warmup",
+            url=mask(url),
+            fault=fault,
         )
     return url
-
-
-def _mask_loose(url: str) -> str:
-    try:
-        return mask(url)
-    except ValueError:
-        return "(unreadable URL)"
 
 
 def configure(
@@ -249,6 +263,9 @@ class Notifier:
         import urllib.request
 
         assert self.webhook is not None
+        fault = webhook_fault(self.webhook)
+        if fault:  # from the environment or the config file, never checked by 'notify set'
+            raise OSError(f"the webhook URL {fault}")
         url, headers = self.webhook, {"Content-Type": "application/json", "User-Agent": "warmup"}
         parts = urlsplit(url)
         if parts.username is not None:  # user:password@ in the URL: HTTP basic authentication
@@ -263,6 +280,8 @@ class Notifier:
             raise OSError(f"HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
             raise OSError(str(exc.reason)) from None
+        except ValueError:  # http.client.InvalidURL and the like quote the URL: never its token
+            raise OSError("the webhook URL cannot be posted to") from None
 
     def _run_command(self, data: bytes) -> None:
         assert self.command is not None

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from warmup.errors import FieldError, WarmupError
+from warmup.errors import ConfigError, FieldError, WarmupError
 
 
 # Command name -> module defining it; a module is imported only when its command runs, so
@@ -83,6 +83,13 @@ class WarmupGroup(click.Group):
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
             sys.exit(130)
+        except click.BadParameter as exc:
+            fault = _config_fault(exc)
+            if fault is None:
+                exc.show()
+                sys.exit(64)
+            click.echo(f"Error: {fault}", err=True)
+            sys.exit(ConfigError.exit_code)
         except click.UsageError as exc:
             exc.show()
             sys.exit(64)
@@ -98,6 +105,22 @@ class WarmupGroup(click.Group):
         except BrokenPipeError:
             sys.exit(0)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _config_fault(exc: click.BadParameter) -> str | None:
+    """The message for a bad value that came from the config file's ``[commands.NAME]`` (not
+    typed: "Invalid value for '--days'" would send the user looking at a command line that has
+    no --days), or None for a value given on the command line or in the environment."""
+    ctx, param = exc.ctx, exc.param
+    if ctx is None or param is None or param.name is None:
+        return None
+    if ctx.get_parameter_source(param.name) != click.core.ParameterSource.DEFAULT_MAP:
+        return None
+    from warmup import config
+
+    name = " ".join(ctx.command_path.split()[1:])
+    table = f'[commands."{name}"]' if " " in name else f"[commands.{name}]"
+    return f"config file {config.path()}: {table} {param.name}: {exc.message}"
 
 
 @click.group(cls=WarmupGroup, context_settings={"help_option_names": ["-h", "--help"]})

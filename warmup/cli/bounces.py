@@ -9,6 +9,7 @@ import click
 from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import (
+    SECONDS,
     complete_mailbox,
     json_option,
     pass_ledger,
@@ -55,7 +56,7 @@ def bounces() -> None:
     help="IMAP folder to read (repeatable).",
 )
 @click.option("--move-to", metavar="FOLDER", help="Move notifications found to this folder.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="IMAP timeout (s).")
+@click.option("--timeout", type=SECONDS, default=60.0, show_default=True, help="IMAP timeout (s).")
 @password_option
 @json_option
 @pass_ledger

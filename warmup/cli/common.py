@@ -19,6 +19,36 @@ if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+MAX_TIMEOUT = 3600.0  # seconds: an hour for one network step is already more than any server takes
+
+
+class Seconds(click.ParamType):
+    """A timeout in seconds: a finite number above 0 and at most :data:`MAX_TIMEOUT`.
+
+    ``type=float`` took ``nan``, ``inf``, ``0`` and negative numbers, which the socket layer
+    refuses with a traceback (``nan``, ``inf``, below 0) or turns into a non-blocking socket
+    that fails at once (0)."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not 0 < seconds <= MAX_TIMEOUT:  # false for nan too
+            self.fail(
+                f"{value!r}: expected a number of seconds above 0 and at most {MAX_TIMEOUT:g}",
+                param,
+                ctx,
+            )
+        return seconds
+
+
+SECONDS = Seconds()
+
 
 def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     if value:

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import complete_mailbox, json_option, pass_ledger, print_json, print_table
+from warmup.cli.common import (
+    SECONDS,
+    complete_mailbox,
+    json_option,
+    pass_ledger,
+    print_json,
+    print_table,
+)
 from warmup.cli.send import password_option
 from warmup.errors import ConfigError
 from warmup.ledger import Ledger
@@ -22,7 +29,7 @@ MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 @cli.command()
 @click.argument("address", shell_complete=complete_mailbox)
 @click.option(
-    "--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait at each step."
+    "--timeout", type=SECONDS, default=10.0, show_default=True, help="Seconds to wait at each step."
 )
 @click.option(
     "--domain/--no-domain",

@@ -9,7 +9,7 @@ import sys
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import complete_pool, pass_ledger
+from warmup.cli.common import SECONDS, complete_pool, pass_ledger
 from warmup.cli.send import password_option
 from warmup.ledger import Ledger
 
@@ -23,7 +23,7 @@ from warmup.ledger import Ledger
 )
 @click.option("--once", is_flag=True, help="Send what is due now, say when the next is due, exit.")
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="SMTP timeout in seconds."
+    "--timeout", type=SECONDS, default=60.0, show_default=True, help="SMTP timeout in seconds."
 )
 @click.option(
     "--sync-every",

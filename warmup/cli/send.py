@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import F, complete_mailbox, complete_pool, pass_gate_ledger, say
+from warmup.cli.common import (
+    SECONDS,
+    F,
+    complete_mailbox,
+    complete_pool,
+    pass_gate_ledger,
+    say,
+)
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
 from warmup.words import plural
 
@@ -88,7 +95,7 @@ class _SendCommand(click.Command):
 )
 @click.option("--dry-run", is_flag=True, help="Check the gate only: no reservation, no SMTP.")
 @click.option(
-    "--timeout", type=float, default=60.0, show_default=True, help="SMTP timeout in seconds."
+    "--timeout", type=SECONDS, default=60.0, show_default=True, help="SMTP timeout in seconds."
 )
 @password_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)

@@ -36,6 +36,7 @@ from warmup.ledger.values import (
     Snapshot,
     day_start,
     local_day,
+    sql_limit,
     utc,
 )
 from warmup.policy.walk import DayCounts, MailboxEvent, WalkState
@@ -469,7 +470,7 @@ class Questions:
             )
             .join(MAILBOX, MAILBOX.c.id == b.mailbox_id)
             .order_by(b.at.desc(), b.id.desc())
-            .limit(limit)
+            .limit(sql_limit(limit))
         )
         if since is not None:
             stmt = stmt.where(b.at >= utc(since))

@@ -32,12 +32,14 @@ from sqlalchemy.engine import Connection
 from warmup.errors import DataError, TempFail
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
 from warmup.ledger.values import (
+    SQL_INT_MAX,
     MailboxRow,
     OutboxIn,
     OutboxRow,
     Overflow,
     PoolNotFound,
     PoolRow,
+    sql_limit,
     utc,
 )
 
@@ -46,6 +48,14 @@ if TYPE_CHECKING:
 
 _ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count")]
 _MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
+
+
+def _check_id(message: int) -> None:
+    """An id no row can have (the driver would overflow on it) is a message that is not there."""
+    if not 0 < message <= SQL_INT_MAX:
+        raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+
+
 RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
 MAYBE_LEFT = ("reserved", "unknown")
 # The columns enqueue writes: a message's own, then a fresh row's state, then the stamps.
@@ -519,12 +529,13 @@ class OutboxStore:
         if state is not None:
             q = q.where(OUTBOX.c.state == state)
         if limit is not None:
-            q = q.limit(limit)
+            q = q.limit(sql_limit(limit))
         with self.read() as conn:
             return [_row(r) for r in conn.execute(q)]
 
     def message(self, message: int) -> OutboxRow:
         """One outbox message with its bytes, or :class:`DataError`."""
+        _check_id(message)
         with self.read() as conn:
             r = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == message)).first()
         if r is None:
@@ -535,6 +546,8 @@ class OutboxStore:
         self, now: dt.datetime, message: int | None = None, campaign: str | None = None
     ) -> int:
         """Cancel queued messages: one (refused unless it is queued) or a campaign's."""
+        if message is not None:
+            _check_id(message)
         with self.write() as conn:
             where = [OUTBOX.c.state == "queued"]
             if message is not None:
@@ -567,6 +580,7 @@ class OutboxStore:
     ) -> None:
         """Queue an ``unknown`` or ``expired`` message again, by hand, due now (``new``: a new
         Message-ID and the bytes carrying it)."""
+        _check_id(message)
         with self.write() as conn:
             state = conn.execute(sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)).scalar()
             if state is None:

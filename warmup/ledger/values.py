@@ -21,6 +21,14 @@ MATCH_WINDOW = dt.timedelta(days=30)
 # A clock a little ahead on another host may stamp a send slightly in the future; a row further
 # ahead than this is never "the last send" (it would pace the mailbox until then).
 CLOCK_SKEW = dt.timedelta(minutes=5)
+# The widest integer SQLite (INTEGER) and PostgreSQL (bigint) store: a row id or a LIMIT beyond
+# it makes the driver raise OverflowError instead of finding nothing or everything.
+SQL_INT_MAX = 2**63 - 1
+
+
+def sql_limit(limit: int | None) -> int | None:
+    """``limit`` as a SQL LIMIT takes it: None (all), or at most :data:`SQL_INT_MAX`."""
+    return None if limit is None else min(limit, SQL_INT_MAX)
 
 
 class MailboxNotFound(ConfigError):

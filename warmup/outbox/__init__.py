@@ -58,12 +58,12 @@ def parse_expiry(text: str, field_name: str = "expires") -> dt.timedelta:
         raise InvalidField(
             field_name, "{field}: {text!r} is not a duration like 72h, 3d or 90m", text=text
         ) from None
-    value = dt.timedelta(seconds=seconds)
-    if not dt.timedelta(minutes=1) <= value <= MAX_EXPIRY:
+    # Compared as seconds: '99999999999d' is past what a timedelta holds (OverflowError).
+    if not 60 <= seconds <= MAX_EXPIRY.total_seconds():
         raise InvalidFieldData(
             field_name, "{field}: {text!r}: expected between 1 minute and 365 days", text=text
         )
-    return value
+    return dt.timedelta(seconds=seconds)
 
 
 def check_name(value: str, field_name: str) -> str:
