@@ -148,3 +148,36 @@ def test_a_bad_value_in_the_config_file_is_a_config_error_naming_it(cfg, run, te
         else run("bounces", "list", "--limit", "-1")
     )
     assert res.exit_code == 64 and "Invalid value for" in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("text", "command", "words"),
+    [
+        ("[commands.plna]\ndays = 3\n", ["quota", BOX], "[commands.plna]: no such command"),
+        ("[commands.plan]\ndayz = 3\n", ["plan", BOX], "[commands.plan] dayz: the command has no"),
+        ('[commands."queue ad"]\ncampaign = "x"\n', ["queue", "list"], 'queue ad"]: no such'),
+        ('[commands."queue add"]\ncampain = "x"\n', ["queue", "list"], "campain: the command"),
+    ],
+)
+def test_an_unknown_command_or_option_in_the_file_is_one_line_exit_78(
+    cfg, run, ledger_path, text, command, words
+):
+    # They were ignored by every command but `config show`: a typo left the default in force
+    # without a word, while README promised exit 78 for every command.
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg(text)
+    res = run(*command)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
+    assert words in res.output, res.output
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_table_for_another_group_s_subcommand_is_checked_when_that_group_runs(cfg, run):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    cfg('[commands."queue add"]\ncampaign = "nov"\n[commands."bounces lst"]\nlimit = 3\n')
+    res = run("plan", BOX)  # `bounces` is not imported for `plan`: `config show` checks it
+    assert res.exit_code == 0, res.output
+    res = run("bounces", "list")
+    assert res.exit_code == 78 and '[commands."bounces lst"]: no such command' in res.output

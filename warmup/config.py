@@ -113,6 +113,12 @@ def load() -> Config:
     return cfg
 
 
+def table_name(command: str) -> str:
+    """How the config file names ``command``'s table: ``[commands.plan]``,
+    ``[commands."queue add"]``."""
+    return f'[commands."{command}"]' if " " in command else f"[commands.{command}]"
+
+
 def _parse(where: Path, raw: dict[str, Any]) -> Config:
     values: dict[str, Any] = {}
     commands: dict[str, dict[str, Any]] = {}

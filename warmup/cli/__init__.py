@@ -62,6 +62,47 @@ class WarmupGroup(click.Group):
             importlib.import_module(f"warmup.cli.{COMMAND_MODULES[name]}")
         return super().get_command(ctx, name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if name is not None and cmd is not None and not ctx.resilient_parsing:
+            self._check_config_tables(ctx, name, cmd)
+        return name, cmd, rest
+
+    def _check_config_tables(self, ctx: click.Context, name: str, cmd: click.Command) -> None:
+        """A ``[commands.NAME]`` table of the config file that names no command, or an option
+        the command being run does not have, is a configuration error: silently ignored, a typo
+        (``dayz = 60``) would leave the user wondering why the default holds. Every table's
+        first word is checked against the commands, the run command's own tables in full (the
+        other groups' subcommands are not imported for it: ``warmup config show`` checks all)."""
+        from warmup import config
+
+        loaded = config.load()
+        if not loaded.commands:
+            return
+        commands = set(self.list_commands(ctx))
+        for table, options in loaded.commands.items():
+            top, *path = table.split()
+            where = f"config file {loaded.path}: {config.table_name(table)}"
+            if top not in commands:
+                raise ConfigError(f"{where}: no such command (see 'warmup --help')")
+            if top != name:
+                continue
+            target = cmd
+            for part in path:
+                sub = target.commands.get(part) if isinstance(target, click.Group) else None
+                if sub is None:
+                    raise ConfigError(f"{where}: no such command (see 'warmup {name} --help')")
+                target = sub
+            known = {p.name for p in target.params}
+            for option in options:
+                if option not in known:
+                    raise ConfigError(
+                        f"{where} {option}: the command has no such option "
+                        f"(see 'warmup {table} --help')"
+                    )
+
     def make_context(
         self,
         info_name: str | None,
@@ -119,8 +160,7 @@ def _config_fault(exc: click.BadParameter) -> str | None:
     from warmup import config
 
     name = " ".join(ctx.command_path.split()[1:])
-    table = f'[commands."{name}"]' if " " in name else f"[commands.{name}]"
-    return f"config file {config.path()}: {table} {param.name}: {exc.message}"
+    return f"config file {config.path()}: {config.table_name(name)} {param.name}: {exc.message}"
 
 
 @click.group(cls=WarmupGroup, context_settings={"help_option_names": ["-h", "--help"]})

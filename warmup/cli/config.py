@@ -110,12 +110,14 @@ def show(ctx: click.Context, json_: bool) -> None:
         for part in name.split():
             command = command.commands.get(part) if isinstance(command, click.Group) else None
             if command is None:
-                raise ConfigError(f"config file {loaded.path}: [commands.{name}]: no such command")
+                raise ConfigError(
+                    f"config file {loaded.path}: {cfg.table_name(name)}: no such command"
+                )
         known = {p.name for p in command.params}
         for option, value in sorted(options.items()):
             if option not in known:
                 raise ConfigError(
-                    f"config file {loaded.path}: [commands.{name}] {option}: the command has "
+                    f"config file {loaded.path}: {cfg.table_name(name)} {option}: the command has "
                     f"no such option (see 'warmup {name} --help')"
                 )
             add(f"commands.{name}.{option}", value, "config file")
