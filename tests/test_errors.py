@@ -564,6 +564,18 @@ def test_control_characters_in_stored_text_are_refused(run, seeded: Path, args):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    "status", ["9.9.9", "5.1", "550", "5.1.1 user unknown", "3.0.0", "5.1.1000"]
+)
+def test_a_status_that_is_not_an_enhanced_status_code_is_refused(run, seeded: Path, status: str):
+    # The help says X.Y.Z; "9.9.9" and "550" were stored as they came.
+    before = ledger_digest(seeded)
+    args = ("record", "bounce", BOX, "--to", "r0@example.com", "--kind", "hard")
+    assert_error(run(*args, "--status", status), 65, "--status", "enhanced status code")
+    assert ledger_digest(seeded) == before
+    assert run(*args, "--status", "5.1.1").exit_code == 0  # a real one still goes in
+
+
 # -- header injection through send's options (issue #10 item 10) ---------------------------------
 
 

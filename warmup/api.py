@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import ipaddress
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -453,6 +454,8 @@ def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
 
 # Bounds of free text kept in the ledger (a Message-ID line may be 998 octets, RFC 5322).
 REASON_LIMIT, MESSAGE_ID_LIMIT, STATUS_LIMIT = 500, 998, 32
+# An enhanced status code (RFC 3463): class 2, 4 or 5, then a subject and a detail of 1-3 digits.
+_ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
 def text_field(value: str, field: str, limit: int) -> str:
@@ -520,6 +523,13 @@ def record_bounce(
     at = check_event(at) if at else now_utc()
     if status is not None:
         status = text_field(status, "status", STATUS_LIMIT) or None
+        if status is not None and not _ENHANCED_STATUS.fullmatch(status):
+            raise InvalidFieldData(
+                "status",
+                "{field} {value!r}: expected an enhanced status code X.Y.Z, X being 2, 4 or 5 "
+                "(RFC 3463), e.g. 5.1.1",
+                value=_clip(status),
+            )
     if message_id is not None:
         message_id = text_field(message_id, "message_id", MESSAGE_ID_LIMIT) or None
     box = ledger.mailbox(address)
