@@ -213,6 +213,41 @@ def test_a_duplicated_header_column_is_refused(run, tmp_path, ledger_path):
     assert ledger_digest(ledger_path) == before
 
 
+@pytest.mark.parametrize(
+    ("column", "meant"),
+    [("bounce_knd", "bounce_kind"), ("Bounce_Kind", "bounce_kind"), ("bounced at", "bounced_at")],
+)
+def test_a_misspelt_column_is_refused_naming_the_one_meant(
+    run, tmp_path, ledger_path, column, meant
+):
+    # It was ignored, so every bounce in the file was lost without a word.
+    log = tmp_path / "typo.csv"
+    log.write_text(
+        f"mailbox,recipient,sent_at,{column}\n"
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard\n"
+    )
+    assert run("db", "migrate").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    assert res.output.count("\n") == 1 and "line 1" in res.output, res.output
+    assert f"{column!r}" in res.output and f"did you mean {meant!r}" in res.output, res.output
+    assert ledger_digest(ledger_path) == before
+
+
+def test_columns_warmup_does_not_read_are_named_in_the_summary(run, tmp_path):
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    log = tmp_path / "extra.csv"
+    log.write_text(
+        "mailbox,campaign,recipient,sent_at,subject\n"
+        "a@corp.example,nov,r@example.com,2026-11-02T09:00:00+08:00,Hello\n"
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert "Imported 1 new send" in res.output
+    assert "Ignored 2 columns warmup does not read: campaign, subject." in res.output
+
+
 def test_a_year_1_row_cannot_break_the_mailbox(run, tmp_path):
     assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
     log = write(

@@ -568,6 +568,7 @@ class Imported(NamedTuple):
     bounces: int
     mailboxes: int = 0
     events: int = 0
+    ignored: tuple[str, ...] = ()  # header columns warmup does not read
 
 
 IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
@@ -598,6 +599,7 @@ def import_csv(
     import tempfile  # with pickle and csv, only for an import: not on the quota path
 
     path = Path(path)
+    ignored = tuple(h for h in _read_header(path) if h and h not in _COLUMNS)
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
     register: dict[str, dict[str, Any]] = {}
     total = Recorded()
@@ -626,7 +628,7 @@ def import_csv(
             written += len(batch)
             if progress:
                 progress("write", written, rows)
-    return Imported(total.sends, total.bounces, total.mailboxes, total.events)
+    return Imported(total.sends, total.bounces, total.mailboxes, total.events, ignored)
 
 
 def _check_into(
@@ -759,7 +761,31 @@ def _bad_utf8_line(path: Path) -> int:
     return 1
 
 
+def _read_header(path: Path) -> list[str]:
+    """The file's header as :func:`_csv_rows` reads it, or nothing if it cannot be read (the
+    check pass then says why, naming the line)."""
+    import csv
+
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return [h.strip() for h in next(csv.reader(handle), [])]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
 def _check_header(path: Path, header: list[str]) -> None:
+    import difflib
+
+    for h in header:
+        if not h or h in _COLUMNS:
+            continue
+        near = difflib.get_close_matches(h.lower(), _COLUMNS, n=1, cutoff=0.85)
+        if near and near[0] not in header:
+            # A misspelt optional column would be ignored, and every bounce or event in it lost.
+            raise DataError(
+                f"{path}: line 1: column {h!r} is not one warmup reads; did you mean "
+                f"{near[0]!r}? Rename it (columns with other names are ignored)"
+            )
     missing = [c for c in IMPORT_REQUIRED if c not in header]
     if missing:
         raise DataError(

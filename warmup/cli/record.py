@@ -134,6 +134,9 @@ def import_(ledger: Ledger, file: str) -> None:
         if r.mailboxes or r.events
         else ""
     )
+    if r.ignored:
+        extra += f" Ignored {plural(len(r.ignored), 'column')} warmup does not read: "
+        extra += f"{', '.join(r.ignored)}."
     say(
         f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
         f"from {file}.{extra}"
