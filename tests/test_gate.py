@@ -391,3 +391,24 @@ def test_a_temporary_auth_failure_exits_75_without_the_password_checklist(
     assert "Client-specific password" not in res.stderr and "Traceback" not in res.stderr
     assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
     assert sink.messages == []
+
+
+@pytest.mark.parametrize("driver_level", [False, True], ids=["full-ledger", "gate-ledger"])
+def test_a_gate_that_has_reserved_sees_a_suppression_recorded_since(driver_level, ledger_path):
+    # Once a reservation has opened the gate's own connection, the relay's RCPT TO check reads
+    # on it: it must see what other connections committed since, as the ledger's own read does.
+    from warmup.ledger import open_gate_ledger
+
+    add_box(2525)  # nothing is sent: reserving needs no server
+    ledger = open_gate_ledger() if driver_level else open_ledger()
+    try:
+        with Gate(BOX, ledger=ledger) as gate:
+            gate.reserve(["lead@example.com"]).settle("sent")
+            assert gate.check_suppressed(["gone@example.com"]) == {}
+            res = cli("record", "bounce", BOX, "--to", "gone@example.com", "--kind", "hard")
+            assert res.returncode == 0, res.stderr
+            bad = gate.check_suppressed(["gone@example.com", "lead@example.com"])
+            assert list(bad) == ["gone@example.com"] and bad["gone@example.com"].startswith("hard")
+            assert bad == ledger.suppressed(["gone@example.com", "lead@example.com"])
+    finally:
+        ledger.close()

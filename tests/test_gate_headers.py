@@ -181,3 +181,21 @@ def test_gate_send_delivers_what_the_old_path_sent(smtp_ssl, ssl_cert_env, ledge
         assert str(got.message[name]) == str(old[name]), name
     assert got.message["To"].addresses == old["To"].addresses
     assert got.message.get_content() == old.get_content() == "Hello there,\r\nsee you.\r\n"
+
+
+_PIECES = [b"From: a@corp.example", b"To: x", b" cont", b"\tc", b"Bad", b"X : y", b":", b"\xff"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([*_PIECES, b"", b"\r\n", b"\n", b"\r", b"\r\n\r\n"]), max_size=14))
+def test_header_lines_split_at_once_are_the_walks_lines_to_the_empty_one(parts):  # type: ignore[no-untyped-def]
+    # headers.fields reads up to the first empty line: the one-split spans of a CRLF header
+    # section must be the regex walk's, up to and including that line.
+    raw = b"".join(parts)
+
+    def to_empty(spans):  # type: ignore[no-untyped-def]
+        spans = list(spans)
+        empty = next((k for k, (a, b, _) in enumerate(spans) if a == b), len(spans))
+        return spans[: empty + 1]
+
+    assert to_empty(headers._header_lines(raw)) == to_empty(headers._lines(raw)), raw

@@ -251,7 +251,7 @@ class Gate:
         return a, capped
 
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
-        return self.ledger.suppressed(recipients)
+        return self._db.suppressed(recipients)
 
     def wait_for(
         self, exc: NotAllowed, limit: float | None = None, now: dt.datetime | None = None

@@ -17,7 +17,7 @@ import email.utils
 import functools
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 
@@ -59,11 +59,30 @@ def _lines(raw: bytes) -> Iterator[tuple[int, int, int]]:
         pos = after
 
 
+def _header_lines(raw: bytes) -> Iterable[tuple[int, int, int]]:
+    """:func:`_lines` up to the first empty line (at least): in one split when every line
+    break before it is a CRLF, as they are in what an SMTP client writes."""
+    end = raw.find(b"\r\n\r\n") + 2
+    if end < 2 or raw[:2] == b"\r\n":
+        return _lines(raw)
+    head = raw[:end]
+    crlf = head.count(b"\r\n")
+    if head.count(b"\r") != crlf or head.count(b"\n") != crlf:
+        return _lines(raw)
+    out = []
+    start = 0
+    for line in head.split(b"\r\n"):  # the last is the empty line
+        stop = start + len(line)
+        out.append((start, stop, stop + 2))
+        start = stop + 2
+    return out
+
+
 def fields(raw: bytes) -> tuple[list[Field], int]:
     """The header fields of ``raw`` and the offset of the empty line that ends them (or its
     length); :class:`MalformedHeader` naming the first line that is not a header."""
     found: list[tuple[str, int, int, list[bytes]]] = []
-    for number, (start, stop, after) in enumerate(_lines(raw), 1):
+    for number, (start, stop, after) in enumerate(_header_lines(raw), 1):
         line = raw[start:stop]
         if not line:
             return _fields(found), start
@@ -78,8 +97,8 @@ def fields(raw: bytes) -> tuple[list[Field], int]:
             found[-1] = (name, first, after, [*parts, line])
             continue
         m = _NAME.match(line)
-        shown = line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
         if not m:
+            shown = _shown(line)
             raise MalformedHeader(
                 f"header line {number} is not 'Name: value' ({shown!r}); "
                 f"fix the message's headers (an empty line must separate "
@@ -89,10 +108,14 @@ def fields(raw: bytes) -> tuple[list[Field], int]:
             # Obsolete syntax: mail software disagrees on whether it is a header at all.
             raise MalformedHeader(
                 f"header line {number} has white space before its colon "
-                f"({shown!r}); write '{m.group(1).decode()}:'"
+                f"({_shown(line)!r}); write '{m.group(1).decode()}:'"
             )
         found.append((m.group(1).decode().lower(), start, after, [line[m.end() :]]))
     return _fields(found), len(raw)
+
+
+def _shown(line: bytes) -> str:
+    return line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
 
 
 def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:

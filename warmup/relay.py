@@ -250,7 +250,15 @@ class Relay:
         self._controller = _Controller(self)
         self._controller.start()
         self.port = self._controller.port
+        # On the loop's thread while the command starts (another process): what the first
+        # message would otherwise load while its client waits.
+        self._controller.loop.call_soon_threadsafe(self._warm)
         return self
+
+    def _warm(self) -> None:
+        """Import what gating a message needs (the upstream reply's classification, the
+        settlement's): nothing is read, connected or sent."""
+        from warmup import api, bounces, logins, smtp  # noqa: F401
 
     def stop(self) -> None:
         """Stop listening, let an upstream delivery in progress settle, close the session."""

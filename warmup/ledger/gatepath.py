@@ -162,6 +162,10 @@ class GateSession(ABC):
         instant they were stamped; raises the decision's refusal or :class:`DuplicateSend`
         (after committing)."""
 
+    def suppressed(self, addresses: Sequence[str]) -> dict[str, str]:
+        """Which of ``addresses`` are suppressed, with why (what the ledger says)."""
+        return self.ledger.suppressed(addresses)
+
     def close(self) -> None:
         """Write what is deferred and let go of the connection."""
         self.flush()

@@ -463,6 +463,15 @@ class SQLiteGate(GateSession):
             cur.execute("UPDATE mailbox SET rev = rev + 1 WHERE id = ?", (box.id,))
         return ids
 
+    def suppressed(self, addresses: Sequence[str]) -> dict[str, str]:
+        """On this gate's connection once a reservation has opened it: the relay asks for
+        every RCPT TO, and checking a connection out of the ledger's pool cost more than the
+        statement. Not in a transaction: the statement is its own snapshot."""
+        if self._raw is None or not addresses:
+            return super().suppressed(addresses)
+        with _errors(self.ledger.where):
+            return read_suppressed(self._raw.cursor(), addresses)
+
     def settle(
         self,
         ids: dict[str, int],
