@@ -373,7 +373,10 @@ class PostgresGate(GateSession):
         with pg.pipeline():
             lock.execute(_LOCK, (box.id,))  # first: the next statements start once it is granted
             pg.cursor().execute(_GENERIC)
-            if pending:
+            if len(pending) == 1:  # the common case: executemany would open a nested pipeline
+                ((sid, at),) = pending
+                pg.cursor().execute(_SETTLE_SENT, (at.astimezone(dt.UTC), sid))
+            elif pending:
                 pg.cursor().executemany(
                     _SETTLE_SENT, [(at.astimezone(dt.UTC), sid) for sid, at in pending]
                 )
