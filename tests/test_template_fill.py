@@ -78,3 +78,23 @@ def test_a_missing_field_is_named_with_its_line(tmp_path: Path) -> None:
             {"email": "a@example.com", "name": "A", "raw": ""},
             "leads.csv: line 7",
         )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{{ 1/0 }}",
+        '{{ "a" + 1 }}',
+        '{{ "%d" % name }}',
+        "{{ name|wordwrap(0) }}",
+        "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+    ],
+)
+def test_a_template_that_raises_is_a_data_error_naming_the_line(tmp_path: Path, text: str) -> None:
+    """An expression of the template that fails in Python (not a Jinja2 error) is bad input
+    like any other: one line naming the CSV line and the template, never a traceback."""
+    path = tmp_path / "t.toml"
+    path.write_text(f"subject = 'Hi'\ntext = '''{text}'''\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"^leads.csv: line 3: template .*t.toml: ") as err:
+        fill(load_template(path), {"email": "a@example.com", "name": "A"}, "leads.csv: line 3")
+    assert "\n" not in str(err.value)

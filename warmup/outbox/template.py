@@ -171,6 +171,16 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
         ) from None
     except jinja2.TemplateError as exc:
         raise DataError(f"{where}: template {template.source}: {exc}") from None
+    except RecursionError:
+        raise DataError(
+            f"{where}: template {template.source}: it recurses without end (nothing of the "
+            f"file was queued)"
+        ) from None
+    except Exception as exc:  # the template's own expression failed: 1/0, "a" + 1, "%d" % name
+        raise DataError(
+            f"{where}: template {template.source}: {type(exc).__name__}: {exc}; fix the "
+            f"template or the row (nothing of the file was queued)"
+        ) from None
     return Rendered(rcpt, subject, text, html)
 
 
