@@ -383,3 +383,18 @@ def test_plot_of_more_than_twelve_mailboxes_says_to_name_them(run, ledger_path):
         "name up to 12 of them (warmup plot ADDRESS ...)"
     ]
     assert ledger_digest(ledger_path) == before and not (ledger_path.parent / "all.png").exists()
+
+
+def test_plot_to_a_folder_that_does_not_exist_is_one_line(run, ledger_path):
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    ledger.close()
+    before = ledger_digest(ledger_path)
+    out = ledger_path.parent / "no" / "such" / "folder" / "trend.png"
+    res = run("plot", "--out", str(out))
+    assert res.exit_code == 64
+    assert res.output.strip().splitlines() == [
+        f"Error: --out {out}: cannot write it (No such file or directory); give a file in a "
+        f"folder that exists and you may write to"
+    ]
+    assert ledger_digest(ledger_path) == before

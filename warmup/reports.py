@@ -567,5 +567,12 @@ def plot(frame: pd.DataFrame, out: str | Path) -> Path:
     path = Path(out)
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise UsageError(f"--out {out}: expected a .png, .svg or .pdf file name")
-    figure(frame).savefig(path, dpi=110)
+    fig = figure(frame)
+    try:
+        fig.savefig(path, dpi=110)
+    except OSError as exc:
+        raise UsageError(
+            f"--out {out}: cannot write it ({exc.strerror or exc}); give a file in a folder "
+            f"that exists and you may write to"
+        ) from None
     return path
