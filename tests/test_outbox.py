@@ -191,6 +191,25 @@ def test_a_pool_with_queued_messages_is_removed_only_with_force(sink, tmp_path):
     assert res.returncode == 78 and "pool 'P' not found" in res.stderr
 
 
+def test_a_mailbox_with_queued_messages_is_removed_only_with_force(sink, tmp_path, ledger_path):
+    """As a pool: removing a mailbox does not silently cancel the mail queued to it."""
+    (box,) = pool_of(sink.port, tmp_path, n=1)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: x@example.com\r\n\r\nhello\r\n")
+    assert cli("queue", "add", "--mailbox", box, "--eml", str(eml)).returncode == 0
+    before = ledger_digest(ledger_path)
+    res = cli("mailbox", "remove", box)
+    assert res.returncode == 65
+    assert res.stderr == (
+        f"Error: mailbox {box} has 1 queued messages; add --force to cancel them and "
+        f"remove the mailbox\n"
+    )
+    assert ledger_digest(ledger_path) == before and states() == {"queued": 1}
+    res = cli("mailbox", "remove", box, "--force")
+    assert res.returncode == 0 and "cancelled 1 queued message" in res.stdout
+    assert states() == {"cancelled": 1}
+
+
 def test_db_copy_carries_the_outbox_and_pools_to_postgresql(
     sink,
     tmp_path,

@@ -253,7 +253,9 @@ def auth_of(box: MailboxRow) -> str:
     return box.auth or get_provider(box.provider).auth
 
 
-def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> None:
+def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> int:
+    """Delete a mailbox; refused while it has history or queued messages, unless ``force``
+    (which cancels those messages: how many it returns)."""
     box = ledger.mailbox(address)
     n = ledger.history_size(box)
     if n and not force:
@@ -261,7 +263,7 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> None:
             f"mailbox {box.address} has {n} sends and bounces in its history; "
             f"add --force to delete them too"
         )
-    ledger.remove_mailbox(address)
+    return ledger.remove_mailbox(address, force)
 
 
 def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:

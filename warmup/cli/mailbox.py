@@ -21,6 +21,7 @@ from warmup.cli.common import (
 from warmup.errors import InvalidField
 from warmup.ledger import Ledger
 from warmup.providers import AUTHS, SECURITIES, providers
+from warmup.words import plural
 
 
 def endpoint_options(fn: Any) -> Any:
@@ -284,14 +285,16 @@ def resume(ledger: Ledger, address: str) -> None:
 @click.option("--force", is_flag=True, help="Also delete its sends and bounces.")
 @pass_ledger
 def remove(ledger: Ledger, address: str, force: bool) -> None:
-    """Remove a mailbox (refused if it has history, unless --force).
+    """Remove a mailbox (refused if it has history or queued messages, unless --force, which
+    cancels them).
 
     \b
     Example:
         warmup mailbox remove old@corp.example --force
     """
-    api.remove_mailbox(ledger, address, force)
-    say(f"Removed {address.lower()}.")
+    cancelled = api.remove_mailbox(ledger, address, force)
+    note = f"; cancelled {plural(cancelled, 'queued message')}" if cancelled else ""
+    say(f"Removed {address.lower()}{note}.")
 
 
 @mailbox.command("login")

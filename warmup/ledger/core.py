@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import ConfigError, DataError
+from warmup.errors import ConfigError, DataError, TempFail
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
@@ -343,14 +343,34 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 for t in (SEND, BOUNCE)
             )
 
-    def remove_mailbox(self, address: str) -> None:
+    def remove_mailbox(self, address: str, force: bool = False) -> int:
         """Delete the mailbox and its history (suppressions stay: they protect every mailbox),
-        and take it out of its pools; messages queued to it alone are cancelled."""
+        and take it out of its pools. Refused while messages queued to it alone wait, unless
+        ``force``, which cancels them (how many it returns), as :meth:`remove_pool` does;
+        refused while one of them is being sent."""
         with self.write() as conn:
             box = self._mailbox(conn, address)
             self._lock_mailboxes(conn, [box.id])
+            counts: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(OUTBOX.c.state, sa.func.count())
+                    .where(OUTBOX.c.mailbox_id == box.id, OUTBOX.c.state.in_(("queued", "sending")))
+                    .group_by(OUTBOX.c.state)
+                ).all()
+            )
+            if counts.get("sending"):
+                raise TempFail(
+                    f"mailbox {box.address}: a worker is sending {counts['sending']} of its "
+                    f"messages; try again when 'warmup queue list --state sending' is empty"
+                )
+            queued = counts.get("queued", 0)
+            if queued and not force:
+                raise DataError(
+                    f"mailbox {box.address} has {queued} queued messages; add --force to "
+                    f"cancel them and remove the mailbox"
+                )
             conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.mailbox_id == box.id))
-            conn.execute(
+            cancelled = conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.mailbox_id == box.id, OUTBOX.c.state == "queued")
                 .values(
@@ -358,10 +378,11 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                     last_reply=f"mailbox {box.address} removed",
                     updated_at=dt.datetime.now(dt.UTC),
                 )
-            )
+            ).rowcount
             for table in (BOUNCE, SEND, EVENT, DAY_STAT, SYNC_STATE, WALK_MEMO, TIMELINE_CACHE):
                 conn.execute(table.delete().where(table.c.mailbox_id == box.id))
             conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
+            return int(cancelled)
 
     # -- policies ----------------------------------------------------------------------------
 
