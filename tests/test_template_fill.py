@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from warmup.errors import DataError
-from warmup.outbox.template import Template, fill, load_template
+from warmup.outbox.template import Template, fill, load_template, rows
 
 TEMPLATES = {
     "plain": ('subject = "Hi {{ name }}"\ntext = "Hello {{ name }},\\n"\n'),
@@ -98,3 +98,18 @@ def test_a_template_that_raises_is_a_data_error_naming_the_line(tmp_path: Path, 
     with pytest.raises(DataError, match=r"^leads.csv: line 3: template .*t.toml: ") as err:
         fill(load_template(path), {"email": "a@example.com", "name": "A"}, "leads.csv: line 3")
     assert "\n" not in str(err.value)
+
+
+def test_a_short_row_is_refused_not_filled_with_empty_fields(tmp_path: Path) -> None:
+    """A row with fewer cells than the header (a truncated line, a lost comma) would mail
+    "Dear ," to its recipient: its missing fields are not empty cells."""
+    path = tmp_path / "leads.csv"
+    path.write_text("email,name,company\na@example.com,Ann,\nb@example.com\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == (
+        f"{path}: line 3: fewer cells than the header has (no name, company); an empty "
+        f"field is an empty cell: add the commas"
+    )
+    path.write_text("email,name,company\na@example.com,Ann,\n", encoding="utf-8")
+    assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann", "company": ""})]

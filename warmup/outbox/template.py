@@ -120,7 +120,13 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     for record in reader:
         if None in record:
             raise DataError(f"{path}: line {reader.line_num}: more cells than the header has")
-        yield reader.line_num, {k: (v or "") for k, v in record.items()}
+        if None in record.values():  # a short row: its last fields are missing, not empty
+            missing = [k for k, v in record.items() if v is None]
+            raise DataError(
+                f"{path}: line {reader.line_num}: fewer cells than the header has "
+                f"(no {', '.join(missing)}); an empty field is an empty cell: add the commas"
+            )
+        yield reader.line_num, dict(record)
 
 
 @dataclass(frozen=True)
