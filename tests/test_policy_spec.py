@@ -189,6 +189,11 @@ BAD = [
         "idle.restart_after_days:",
     ),
     ("name with a line break", _edit('name = "mine"', 'name = "mine\\nStatus: ok"'), "name:"),
+    (
+        "one recipient domain twice, in two cases",
+        GOOD + '[recipient_domains]\n"qq.com" = 0\n"QQ.com" = 500\n',
+        'recipient_domains."QQ.com": qq.com is given twice',
+    ),
 ]
 
 

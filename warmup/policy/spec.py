@@ -447,6 +447,8 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
         domain = str(key).strip().lower()
         if not _DOMAIN.match(domain):
             raise ConfigError(f'{where}: expected a domain like "qq.com" (or default)')
+        if any(domain == d for d, _ in caps):  # "qq.com" and "QQ.com": which cap was meant?
+            raise ConfigError(f"{where}: {domain} is given twice (domains are case-insensitive)")
         caps.append((domain, cap))
     return RecipientDomains(default, tuple(sorted(caps)))
 
