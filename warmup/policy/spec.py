@@ -437,7 +437,8 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
         raise ConfigError("recipient_domains: expected a [recipient_domains] table")
     if len(raw) > 1000:
         raise ConfigError(f"recipient_domains: {len(raw)} entries; at most 1000")
-    default, caps = None, []
+    default: int | None = None
+    caps: list[tuple[str, int]] = []
     for key, value in raw.items():
         where = f"recipient_domains.{json.dumps(str(key))[:80]}"
         cap = _count(value, where, MAX_VOLUME)
