@@ -189,6 +189,12 @@ BAD = [
         "idle.restart_after_days:",
     ),
     ("name with a line break", _edit('name = "mine"', 'name = "mine\\nStatus: ok"'), "name:"),
+    # Lenient parsing took "Tuesdayyy" as Tuesday and "8:5" as 08:05 (or was it 08:50?).
+    ("a weekday with extra letters", _edit('"tue"', '"Tuesdayyy"'), "window.weekdays:"),
+    ("a two-letter weekday", _edit('"tue"', '"tu"'), "window.weekdays:"),
+    ("a one-digit minute", _edit('"08:00", "20:00"', '"8:5", "20:00"'), "window.hours"),
+    ("an hour with a sign", _edit('"08:00", "20:00"', '"+8:00", "20:00"'), "window.hours"),
+    ("a time with seconds", _edit('"08:00", "20:00"', '"08:00:00", "20:00"'), "window.hours"),
     (
         "one recipient domain twice, in two cases",
         GOOD + '[recipient_domains]\n"qq.com" = 0\n"QQ.com" = 500\n',
@@ -210,6 +216,25 @@ def test_bad_file_is_refused_naming_the_key(tmp_path: Path, text: str, key: str)
     assert str(path) in message
     assert "\n" not in message and len(message) < 300 + len(str(path))
     assert err.value.exit_code == 78
+
+
+@pytest.mark.parametrize(
+    ("weekdays", "hours", "days", "start"),
+    [
+        ('["Mon", "tues", "Thursday"]', '["8:00", "20:00"]', (0, 1, 3), dt.time(8)),
+        ('["FRI", "saturday"]', '["09:30", "24:00"]', (4, 5), dt.time(9, 30)),
+    ],
+)
+def test_weekday_names_and_hours_that_are_read(tmp_path: Path, weekdays, hours, days, start):
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        GOOD.replace('["mon", "tue", "wed", "thu", "fri"]', weekdays).replace(
+            '["08:00", "20:00"]', hours
+        )
+    )
+    spec = load_policy(str(path))
+    assert spec.window.weekdays == days
+    assert spec.window.ranges[0][0] == start
 
 
 def test_thresholds_message_names_the_three_keys(tmp_path: Path):

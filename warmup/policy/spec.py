@@ -225,11 +225,18 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
     return Stage(name, days, lo, hi, imin, imax)
 
 
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+
+
 def _clock(value: Any, where: str) -> dt.time | None:
-    """A local time ``"08:00"``; ``"24:00"`` is None (midnight at the end of the day)."""
+    """A local time ``"08:00"`` (or ``"8:00"``); ``"24:00"`` is None (midnight at the end of
+    the day). Minutes take two digits: ``"8:5"`` could be 08:05 or 08:50."""
     try:
-        hh, mm = str(value).split(":")
-        if hh == "24" and mm == "00":
+        m = _CLOCK.fullmatch(value) if isinstance(value, str) else None
+        if m is None:
+            raise ValueError(value)
+        hh, mm = m.groups()
+        if int(hh) == 24 and mm == "00":
             return None
         return dt.time(int(hh), int(mm))
     except ValueError:
@@ -290,17 +297,22 @@ def _window(raw: Any, calendar: Calendar) -> Window:
             "(working days are the calendar's weekdays, make-up days included)"
         )
     days = raw.get("weekdays", list(_WEEKDAYS))
-    if (
-        not isinstance(days, list)
-        or not days
-        or any(str(d).lower()[:3] not in _WEEKDAYS for d in days)
-    ):
+    numbers = [_weekday(d) for d in days] if isinstance(days, list) else []
+    if not numbers or None in numbers:
         raise ConfigError(f"window.weekdays: expected names like ['mon', 'tue'], got {_show(days)}")
-    return Window(
-        ranges,
-        tuple(sorted({_WEEKDAYS.index(str(d).lower()[:3]) for d in days})),
-        working,
-    )
+    return Window(ranges, tuple(sorted({n for n in numbers if n is not None})), working)
+
+
+_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _weekday(name: Any) -> int | None:
+    """Monday = 0 for ``"mon"``, ``"Tues"``, ``"thursday"`` (three letters or more of the English
+    name), else None: ``"Tuesdayyy"`` and ``"mo"`` are not weekdays."""
+    if not isinstance(name, str) or len(name.strip()) < 3:
+        return None
+    low = name.strip().lower()
+    return next((i for i, full in enumerate(_WEEKDAY_NAMES) if full.startswith(low)), None)
 
 
 def _calendar(raw: Any) -> Calendar:
