@@ -210,6 +210,22 @@ def test_a_mailbox_with_queued_messages_is_removed_only_with_force(sink, tmp_pat
     assert states() == {"cancelled": 1}
 
 
+def test_cancelling_a_campaign_the_outbox_never_had_is_an_error(sink, tmp_path, ledger_path):
+    # "Cancelled 0 messages." and exit 0 hid a typo in the campaign's name.
+    pool_of(sink.port, tmp_path)
+    add = queue_csv(leads(tmp_path / "l.csv", 2), template(tmp_path / "t.toml"), "--campaign", "c1")
+    assert add.returncode == 0, add.stderr
+    before = ledger_digest(ledger_path)
+    res = cli("queue", "cancel", "--campaign", "c2")
+    assert res.returncode == 65
+    assert res.stderr == "Error: no campaign 'c2' in the outbox; see 'warmup queue status'\n"
+    assert ledger_digest(ledger_path) == before and states() == {"queued": 2}
+    res = cli("queue", "cancel", "--campaign", "c1")
+    assert res.returncode == 0 and "Cancelled 2 messages." in res.stdout
+    res = cli("queue", "cancel", "--campaign", "c1")  # known, nothing left queued: not an error
+    assert res.returncode == 0 and "Cancelled 0 messages." in res.stdout
+
+
 def test_db_copy_carries_the_outbox_and_pools_to_postgresql(
     sink,
     tmp_path,

@@ -562,6 +562,13 @@ class OutboxStore:
                     )
                 where.append(OUTBOX.c.id == message)
             if campaign is not None:
+                known = conn.execute(
+                    sa.select(OUTBOX.c.id).where(OUTBOX.c.campaign == campaign).limit(1)
+                ).first()
+                if known is None:  # a typo would read "Cancelled 0 messages." and exit 0
+                    raise DataError(
+                        f"no campaign {campaign!r} in the outbox; see 'warmup queue status'"
+                    )
                 where.append(OUTBOX.c.campaign == campaign)
             return int(
                 conn.execute(
