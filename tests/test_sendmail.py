@@ -168,3 +168,23 @@ def test_direct_refuses_a_header_line_python_would_take_for_the_body(
         and res.output.count("\n") == 1
     )
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "From: a@corp.example\nFrom: ceo@corp.example\n",
+        'From: "ceo@corp.example" <a@corp.example>\n',
+        "From: a@corp.example\nSender: ceo@corp.example\n",
+        "From:\n",
+    ],
+)
+def test_direct_refuses_a_sender_field_naming_anyone_but_the_mailbox(
+    head, box, run, smtp_ssl, ledger_path
+):
+    # Only the first From's first address was checked: the rest went out as written.
+    box()
+    res = run("sendmail", "-f", BOX, "-t", "-i", input=head + "To: lead@example.com\n\nhi\n")
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: header ") and res.output.count("\n") == 1, res.output
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
