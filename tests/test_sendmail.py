@@ -188,3 +188,14 @@ def test_direct_refuses_a_sender_field_naming_anyone_but_the_mailbox(
     assert res.exit_code == 65, res.output
     assert res.output.startswith("Error: header ") and res.output.count("\n") == 1, res.output
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+def test_direct_takes_r_as_f_and_no_flag_value_as_a_recipient(box, run, smtp_ssl, ledger_path):
+    # `-r ADDR` was ignored and ADDR read as a recipient ("no mailbox", or, with
+    # $WARMUP_MAILBOX set, a copy to the mailbox itself); "-N never" made "never" one.
+    box()
+    res = run("sendmail", "-r", BOX, "-N", "never", "-V", "e1", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert (msg.mail_from, msg.rcpt_tos) == (BOX, ("lead@example.com",))
+    assert outcomes(ledger_path) == [("lead@example.com", "sent")]
