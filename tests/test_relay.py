@@ -800,6 +800,30 @@ def _shim_env(server, monkeypatch) -> None:
         monkeypatch.setenv(name, env[name])
 
 
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("-f", BOX, "lé@example.com"), "malformed recipient 'lé@example.com'"),
+        (("-f", "bøss@corp.example", "lead@example.com"), "malformed sender 'bøss@corp.example'"),
+        (
+            ("-f", BOX, "lead@example.com\r\nDATA"),
+            "malformed recipient 'lead@example.com\\r\\nDATA'",
+        ),
+    ],
+)
+def test_sendmail_shim_refuses_an_address_smtp_cannot_carry(
+    args, shown, relay, run, smtp_ssl, monkeypatch, ledger_path
+):
+    # smtplib raised UnicodeEncodeError on a non-ASCII address (a traceback, exit 1) and
+    # rewrote one with a line break into whatever its parser found in it.
+    server = relay()
+    _shim_env(server, monkeypatch)
+    res = run("sendmail", *args, input="Subject: hi\n\nhello\n")
+    assert res.exit_code == 65, res.output
+    assert res.output == f"Error: {shown}: expected name@domain.tld\n"
+    assert smtp_ssl.messages == [] and ledger_sends(ledger_path) == []
+
+
 def test_sendmail_shim_takes_r_as_the_sender_and_no_flag_value_as_a_recipient(
     relay, run, smtp_ssl, monkeypatch
 ):

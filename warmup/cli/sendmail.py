@@ -77,7 +77,13 @@ def sendmail(
     if not rcpts:
         raise UsageError("no recipients: give them as arguments or use -t")
     if all(os.environ.get(v) for v in RELAY_VARS):
+        from warmup import addresses
+
         mailbox = sender or os.environ.get("WARMUP_MAILBOX") or os.environ["WARMUP_SMTP_USER"]
+        # As the gate reads them in direct mode: smtplib would raise on a non-ASCII address
+        # (a traceback) and quietly rewrite one with a line break in it.
+        mailbox = addresses.normalize(mailbox, "sender")
+        rcpts = [addresses.normalize(r, "recipient") for r in rcpts]
         return submit_to_relay(mailbox, list(dict.fromkeys(rcpts)), _without_bcc(raw))
     from warmup import headers
     from warmup.cli.send import _send_one
