@@ -227,9 +227,21 @@ def _build(
     if cc:
         msg["Cc"] = ", ".join(cc)
     msg["Subject"] = subject
-    text = body if body is not None else Path(body_file or "").read_text(encoding="utf-8")
+    text = body if body is not None else _body_text(Path(body_file or ""))
     msg.set_content(text)
     return msg
+
+
+def _body_text(path: Path) -> str:
+    """The --body-file's text: UTF-8, or :class:`DataError` (a binary or Latin-1 file raised
+    UnicodeDecodeError: a traceback)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"--body-file {path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
+            f"convert it (iconv -t UTF-8), or send a prepared message with --eml"
+        ) from None
 
 
 def _check_header_values(to: tuple[str, ...], cc: tuple[str, ...], subject: str) -> None:
