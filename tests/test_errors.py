@@ -611,6 +611,24 @@ def test_a_body_file_that_is_not_utf8_is_one_line_and_65_process(
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["send", f"{BOX}\nBcc: victim@example.com", "--to", "lead@example.com", "--body", "hi"],
+        ["send", f"{BOX}\r\nX: y", "--", "true"],
+    ],
+)
+def test_a_line_break_in_the_mailbox_address_is_one_line_and_65_process(
+    seeded: Path, args: list[str]
+):
+    # The ADDRESS went into the From header as given (ValueError from the email package: a
+    # traceback), or into the "not found" error, broken over two lines.
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, *args)
+    assert_one_line_error(proc, 65, "malformed mailbox address")
+    assert ledger_digest(seeded) == before
+
+
 def test_an_eml_with_an_empty_from_is_one_line_and_65_process(seeded: Path, tmp_path: Path):
     # prepare() took "From:" for no From and added one: ValueError, a traceback.
     eml = tmp_path / "m.eml"

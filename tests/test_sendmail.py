@@ -199,3 +199,13 @@ def test_direct_takes_r_as_f_and_no_flag_value_as_a_recipient(box, run, smtp_ssl
     [msg] = smtp_ssl.messages
     assert (msg.mail_from, msg.rcpt_tos) == (BOX, ("lead@example.com",))
     assert outcomes(ledger_path) == [("lead@example.com", "sent")]
+
+
+def test_direct_a_line_break_in_f_is_one_line_and_65(box, run, smtp_ssl, ledger_path):
+    # The ledger's "mailbox ... not found; add it with 'warmup mailbox add ...'" quoted it
+    # raw: an error broken over two lines, exit 78.
+    box()
+    res = run("sendmail", "-f", f"{BOX}\nX: y", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: malformed sender") and res.output.count("\n") == 1
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []

@@ -144,6 +144,12 @@ def send(
             "with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
             "command's own messages are gated"
         )
+    if address is not None:
+        from warmup import addresses
+
+        # A line break in it broke out of the From header (ValueError: a traceback) or the
+        # one-line error that names an unknown mailbox.
+        address = addresses.normalize(address, "mailbox address")
     if queue or pool or campaign or bulk:
         return _queue(ledger.full(), address, pool, campaign, bulk, queue, command, wait or refuse)
     if address is None:

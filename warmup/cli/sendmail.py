@@ -92,6 +92,9 @@ def sendmail(
     mailbox = sender or headers.sender_of(msg) or os.environ.get("WARMUP_MAILBOX", "")
     if not mailbox:
         raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
+    from warmup import addresses
+
+    mailbox = addresses.normalize(mailbox, "sender")  # one line: the ledger's error quotes it
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         return _send_one(gate, msg, rcpts, wait=False, dry_run=False, announce=False)
 
