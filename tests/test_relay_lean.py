@@ -203,3 +203,27 @@ def test_blind_fields_are_removed_in_any_case_and_a_message_without_them_is_kept
         b"To: a@example.com\r\nbCC: x@example.com,\r\n y@example.com\r\nResent-BCC: z\r\n\r\nhi\r\n"
     )
     assert without(raw) == b"To: a@example.com\r\n\r\nhi\r\n"
+
+
+@pytest.mark.parametrize(
+    ("options", "body", "reply"),
+    [
+        ({}, b"x" * 1200 + b"\r\n", 500),
+        ({}, b"x" * 70000 + b"\r\n", 500),  # longer than the reader's buffer
+        ({"data_size_limit": 2000}, b"0123456789abcdef\r\n" * 200, 552),
+    ],
+)
+def test_a_message_refused_while_reading_data_counts_in_the_summary(
+    relay, smtp_ssl, options, body, reply
+):
+    # The summary said "0 sent, ... 0 refused (5xx)" for a run whose only message was refused
+    # for a long line or its size: the script's author read it as nothing having gone wrong.
+    server = relay(50, **options)
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: refused\r\n\r\n" + body + b".\r\n")
+    assert c.reply()[0] == reply
+    c.close()
+    assert (server.tally.sent, server.tally.refused) == (0, 1)
+    assert server.summary().startswith("warmup: 0 sent, 0 deferred (4xx), 1 refused (5xx)")

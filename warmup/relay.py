@@ -654,6 +654,7 @@ class _Session(SMTP):
         else:  # the connection closed without the final dot: nothing to deliver
             return
         if failed:
+            self.relay.tally.count(failed)  # a refused message: the summary must say so
             await self.push(failed)
             self._set_post_data_state()
             return
