@@ -227,3 +227,25 @@ def test_a_message_refused_while_reading_data_counts_in_the_summary(
     c.close()
     assert (server.tally.sent, server.tally.refused) == (0, 1)
     assert server.summary().startswith("warmup: 0 sent, 0 deferred (4xx), 1 refused (5xx)")
+
+
+def test_refusals_aiosmtpd_answers_before_data_count_in_the_summary(relay, smtp_ssl):
+    # smtplib declares SIZE: a message over the limit is refused at MAIL FROM by aiosmtpd, not
+    # the relay's hook, and the summary said "0 refused"; so for unknown parameters.
+    server = relay(50, data_size_limit=2000)
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        with pytest.raises(smtplib.SMTPSenderRefused) as big:
+            s.sendmail(BOX, ["lead@example.com"], b"Subject: big\r\n\r\n" + b"x" * 3000)
+        s.rset()
+        with pytest.raises(smtplib.SMTPSenderRefused) as odd:
+            s.sendmail(BOX, ["lead@example.com"], b"Subject: s\r\n\r\nb\r\n", ["FOO=bar"])
+        s.rset()
+        assert s.mail(BOX)[0] == 250
+        assert s.rcpt("lead@example.com", ["FOO=bar"])[0] == 555
+    assert (big.value.smtp_code, odd.value.smtp_code) == (552, 555)
+    assert server.summary() == (
+        "warmup: 0 sent, 0 deferred (4xx), 3 refused (5xx), 0 recipients rejected upstream; "
+        "2 refusals at MAIL FROM, 1 refusal at RCPT TO"
+    )
+    assert smtp_ssl.messages == []

@@ -45,7 +45,7 @@ import socket
 import warnings
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
@@ -527,6 +527,8 @@ class _Session(SMTP):
         self.relay = relay
         self._counted = False
         self._deadline = 0.0  # loop time at which an idle connection is closed
+        self._reply = ""  # the last reply pushed
+        self._hooked = False  # the relay's hook answered the current command
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._counted:
@@ -586,6 +588,30 @@ class _Session(SMTP):
             self._timeout_handle = self.loop.call_at(self._deadline, self._timeout_cb)
             return
         super()._timeout_cb()
+
+    async def smtp_MAIL(self, arg: str) -> None:
+        await self._tallied("MAIL FROM", super().smtp_MAIL(arg))
+
+    async def smtp_RCPT(self, arg: str) -> None:
+        await self._tallied("RCPT TO", super().smtp_RCPT(arg))
+
+    async def _tallied(self, command: str, answer: Awaitable[None]) -> None:
+        """Run ``command``'s answer, counting a refusal aiosmtpd answers itself to a logged-in
+        client (a SIZE over the limit, unknown parameters, a bad path): the relay's hooks count
+        their own; a client that never logged in is not the command's, as AUTH's 535 is not."""
+        self._reply = ""
+        self._hooked = False
+        await answer
+        if self._reply[:1] in ("4", "5") and not self._hooked and self._authenticated:
+            self.relay.tally.count(self._reply, command)
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        self._hooked = True
+        return await super()._call_handler_hook(command, *args)
+
+    async def push(self, status: AnyStr) -> None:
+        self._reply = status if isinstance(status, str) else status.decode("ascii", "replace")
+        await super().push(status)
 
     async def smtp_AUTH(self, arg: str) -> None:
         await super().smtp_AUTH(arg)
