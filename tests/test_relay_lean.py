@@ -249,3 +249,18 @@ def test_refusals_aiosmtpd_answers_before_data_count_in_the_summary(relay, smtp_
         "2 refusals at MAIL FROM, 1 refusal at RCPT TO"
     )
     assert smtp_ssl.messages == []
+
+
+@pytest.mark.parametrize("head", [b"Date:\r\n", b"Message-ID: \r\n", b"Date: \r\n \r\n"])
+def test_an_empty_date_or_message_id_is_refused_not_doubled(relay, smtp_ssl, ledger_path, head):
+    # The relay took an empty header for a missing one and prepended its own: the message went
+    # upstream with two Date (or Message-ID) headers, which RFC 5322 allows once.
+    server = relay(50)
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: s\r\n" + head + b"\r\nhello\r\n.\r\n")
+    code, text = c.reply()
+    c.close()
+    assert code == 550 and text.startswith(b"550 5.6.0 header ") and b"is empty" in text
+    assert smtp_ssl.messages == [] and sends(ledger_path) == []
