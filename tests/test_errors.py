@@ -597,6 +597,48 @@ def test_crlf_in_subject_is_one_line_and_a_sysexits_code_process(seeded: Path):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize("content", [b"caf\xe9 au lait\n", bytes(range(256))])
+def test_a_body_file_that_is_not_utf8_is_one_line_and_65_process(
+    seeded: Path, tmp_path: Path, content: bytes
+):
+    # Latin-1 text or a binary file raised UnicodeDecodeError: a traceback, exit 1.
+    body = tmp_path / "body.txt"
+    body.write_bytes(content)
+    before = ledger_digest(seeded)
+    args = ["--to", "lead@example.com", "--body-file", str(body), "--dry-run"]
+    proc = warmup_proc(seeded, "send", BOX, *args)
+    assert_one_line_error(proc, 65, "--body-file", "not UTF-8")
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["send", f"{BOX}\nBcc: victim@example.com", "--to", "lead@example.com", "--body", "hi"],
+        ["send", f"{BOX}\r\nX: y", "--", "true"],
+    ],
+)
+def test_a_line_break_in_the_mailbox_address_is_one_line_and_65_process(
+    seeded: Path, args: list[str]
+):
+    # The ADDRESS went into the From header as given (ValueError from the email package: a
+    # traceback), or into the "not found" error, broken over two lines.
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, *args)
+    assert_one_line_error(proc, 65, "malformed mailbox address")
+    assert ledger_digest(seeded) == before
+
+
+def test_an_eml_with_an_empty_from_is_one_line_and_65_process(seeded: Path, tmp_path: Path):
+    # prepare() took "From:" for no From and added one: ValueError, a traceback.
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"From:\r\nTo: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, "send", BOX, "--eml", str(eml), "--dry-run")
+    assert_one_line_error(proc, 65, "header From names no address")
+    assert ledger_digest(seeded) == before
+
+
 @pytest.mark.parametrize(
     "option,value",
     [

@@ -199,3 +199,42 @@ def test_header_lines_split_at_once_are_the_walks_lines_to_the_empty_one(parts):
         return spans[: empty + 1]
 
     assert to_empty(headers._header_lines(raw)) == to_empty(headers._lines(raw)), raw
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"From: a@corp.example\r\nFrom: ceo@corp.example\r\n",  # a second From
+        b"From: a@corp.example\r\nfrom: ceo@corp.example\r\n",
+        b'From: "ceo@corp.example" <a@corp.example>\r\n',  # the name recipients read
+        b"From: =?utf-8?q?ceo=40corp.example?= <a@corp.example>\r\n",
+        b"From: a@corp.example, ceo@corp.example\r\n",  # two authors, the first one checked
+        b"From: <a@corp.example> ceo@corp.example\r\n",
+        b"From: a@corp.example\r\n (ceo@corp.example)\r\n",
+        b"From: a@corp.example\r\nSender: ceo@corp.example\r\n",
+        b"From: a@corp.example\r\nResent-From: ceo@corp.example\r\n",
+        b"Resent-Sender: ceo@corp.example\r\n",
+        b"From:\r\n",  # no address: refused, not a second From added (it raised ValueError)
+    ],
+)
+def test_prepare_refuses_any_sender_field_but_the_mailbox(head):
+    # `warmup send --eml`, direct `sendmail` and Gate.send checked only the first From's first
+    # address: every other sender field went out as written. They are read as the relay reads
+    # them now.
+    raw = head + b"To: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+    with pytest.raises(DataError) as info:
+        prepare(raw, BOX)
+    assert "\n" not in str(info.value)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    with pytest.raises(DataError):
+        prepare(parsed, BOX)
+
+
+def test_prepare_takes_sender_fields_naming_only_the_mailbox():
+    msg = EmailMessage()
+    msg["From"] = Address("Sales, Team", *BOX.upper().split("@"))
+    msg["Sender"] = BOX
+    msg["To"] = "lead@example.com"
+    assert prepare(msg, BOX)["From"].addresses[0].addr_spec.lower() == BOX
+    raw = b"To: lead@example.com\r\nFrom: =?utf-8?b?6ZSA5ZSu?=\r\n <a@corp.example>\r\n\r\nhi\r\n"
+    assert str(prepare(raw, BOX)["From"]) == "销售 <a@corp.example>"

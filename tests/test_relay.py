@@ -789,3 +789,50 @@ def test_the_gate_runs_on_the_sessions_thread_and_a_held_reply_blocks_no_one(rel
     assert held["done"] - first > 1.0  # paced 2 s after the first message
     assert len(waits) > 10 and max(waits) < 1.0, waits
     assert len(smtp_ssl.messages) == 2
+
+
+def _shim_env(server, monkeypatch) -> None:
+    """The environment `warmup sendmail` gets as the wrapped command's shim."""
+    from warmup.cli.sendmail import RELAY_VARS
+
+    env = server.child_env()
+    for name in (*RELAY_VARS, "WARMUP_MAILBOX"):
+        monkeypatch.setenv(name, env[name])
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("-f", BOX, "lé@example.com"), "malformed recipient 'lé@example.com'"),
+        (("-f", "bøss@corp.example", "lead@example.com"), "malformed sender 'bøss@corp.example'"),
+        (
+            ("-f", BOX, "lead@example.com\r\nDATA"),
+            "malformed recipient 'lead@example.com\\r\\nDATA'",
+        ),
+    ],
+)
+def test_sendmail_shim_refuses_an_address_smtp_cannot_carry(
+    args, shown, relay, run, smtp_ssl, monkeypatch, ledger_path
+):
+    # smtplib raised UnicodeEncodeError on a non-ASCII address (a traceback, exit 1) and
+    # rewrote one with a line break into whatever its parser found in it.
+    server = relay()
+    _shim_env(server, monkeypatch)
+    res = run("sendmail", *args, input="Subject: hi\n\nhello\n")
+    assert res.exit_code == 65, res.output
+    assert res.output == f"Error: {shown}: expected name@domain.tld\n"
+    assert smtp_ssl.messages == [] and ledger_sends(ledger_path) == []
+
+
+def test_sendmail_shim_takes_r_as_the_sender_and_no_flag_value_as_a_recipient(
+    relay, run, smtp_ssl, monkeypatch
+):
+    # `-r ADDR` (mailx, Postfix) and the values of -N/-V/-R/-X were read as recipients: the
+    # message also went to the mailbox itself (and to "never"), using their slots.
+    server = relay()
+    _shim_env(server, monkeypatch)
+    args = ("-r", BOX, "-N", "never", "-V", "env1", "-R", "hdrs", "-X", "/dev/null")
+    res = run("sendmail", *args, "lead@example.com", input="Subject: hi\n\nhello\n")
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert (msg.mail_from, msg.rcpt_tos) == (BOX, ("lead@example.com",))

@@ -168,3 +168,44 @@ def test_direct_refuses_a_header_line_python_would_take_for_the_body(
         and res.output.count("\n") == 1
     )
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "From: a@corp.example\nFrom: ceo@corp.example\n",
+        'From: "ceo@corp.example" <a@corp.example>\n',
+        "From: a@corp.example\nSender: ceo@corp.example\n",
+        "From:\n",
+    ],
+)
+def test_direct_refuses_a_sender_field_naming_anyone_but_the_mailbox(
+    head, box, run, smtp_ssl, ledger_path
+):
+    # Only the first From's first address was checked: the rest went out as written.
+    box()
+    res = run("sendmail", "-f", BOX, "-t", "-i", input=head + "To: lead@example.com\n\nhi\n")
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: header ") and res.output.count("\n") == 1, res.output
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+def test_direct_takes_r_as_f_and_no_flag_value_as_a_recipient(box, run, smtp_ssl, ledger_path):
+    # `-r ADDR` was ignored and ADDR read as a recipient ("no mailbox", or, with
+    # $WARMUP_MAILBOX set, a copy to the mailbox itself); "-N never" made "never" one.
+    box()
+    res = run("sendmail", "-r", BOX, "-N", "never", "-V", "e1", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert (msg.mail_from, msg.rcpt_tos) == (BOX, ("lead@example.com",))
+    assert outcomes(ledger_path) == [("lead@example.com", "sent")]
+
+
+def test_direct_a_line_break_in_f_is_one_line_and_65(box, run, smtp_ssl, ledger_path):
+    # The ledger's "mailbox ... not found; add it with 'warmup mailbox add ...'" quoted it
+    # raw: an error broken over two lines, exit 78.
+    box()
+    res = run("sendmail", "-f", f"{BOX}\nX: y", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: malformed sender") and res.output.count("\n") == 1
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []

@@ -226,13 +226,13 @@ def _sender_problem(name: str, value: str, mailbox: str) -> str | None:
     if not named:
         return (
             f"header {label} names no address; give {mailbox} or leave the header out "
-            f"(the relay adds From: {mailbox})"
+            f"(warmup adds From: {mailbox})"
         )
     others = sorted(named - {mailbox})
     if others:
         listed = ", ".join(o[:80] for o in others[:3]) + (", ..." if len(others) > 3 else "")
         return (
-            f"header {label} names {listed}, not the mailbox {mailbox}; this relay sends "
+            f"header {label} names {listed}, not the mailbox {mailbox}; warmup sends "
             f"only as {mailbox}"
         )
     if parsed.defects:

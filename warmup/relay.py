@@ -45,7 +45,7 @@ import socket
 import warnings
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
@@ -170,6 +170,12 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     found, _ = headers.fields(raw)
     headers.check_sender(found, mailbox)
     have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
+    for name, label in (("date", "Date"), ("message-id", "Message-ID")):
+        if name in have and not have[name].strip():
+            # Adding one would leave the message with two (RFC 5322 allows one).
+            raise headers.MalformedHeader(
+                f"header {label} is empty; give it a value or leave it out (the relay adds one)"
+            )
     added: list[tuple[str, str]] = []
     if "from" not in have:
         added.append(("From", mailbox))
@@ -527,6 +533,8 @@ class _Session(SMTP):
         self.relay = relay
         self._counted = False
         self._deadline = 0.0  # loop time at which an idle connection is closed
+        self._reply = ""  # the last reply pushed
+        self._hooked = False  # the relay's hook answered the current command
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._counted:
@@ -586,6 +594,30 @@ class _Session(SMTP):
             self._timeout_handle = self.loop.call_at(self._deadline, self._timeout_cb)
             return
         super()._timeout_cb()
+
+    async def smtp_MAIL(self, arg: str) -> None:
+        await self._tallied("MAIL FROM", super().smtp_MAIL(arg))
+
+    async def smtp_RCPT(self, arg: str) -> None:
+        await self._tallied("RCPT TO", super().smtp_RCPT(arg))
+
+    async def _tallied(self, command: str, answer: Awaitable[None]) -> None:
+        """Run ``command``'s answer, counting a refusal aiosmtpd answers itself to a logged-in
+        client (a SIZE over the limit, unknown parameters, a bad path): the relay's hooks count
+        their own; a client that never logged in is not the command's, as AUTH's 535 is not."""
+        self._reply = ""
+        self._hooked = False
+        await answer
+        if self._reply[:1] in ("4", "5") and not self._hooked and self._authenticated:
+            self.relay.tally.count(self._reply, command)
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        self._hooked = True
+        return await super()._call_handler_hook(command, *args)
+
+    async def push(self, status: AnyStr) -> None:
+        self._reply = status if isinstance(status, str) else status.decode("ascii", "replace")
+        await super().push(status)
 
     async def smtp_AUTH(self, arg: str) -> None:
         await super().smtp_AUTH(arg)
@@ -654,6 +686,7 @@ class _Session(SMTP):
         else:  # the connection closed without the final dot: nothing to deliver
             return
         if failed:
+            self.relay.tally.count(failed)  # a refused message: the summary must say so
             await self.push(failed)
             self._set_post_data_state()
             return

@@ -144,6 +144,12 @@ def send(
             "with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
             "command's own messages are gated"
         )
+    if address is not None:
+        from warmup import addresses
+
+        # A line break in it broke out of the From header (ValueError: a traceback) or the
+        # one-line error that names an unknown mailbox.
+        address = addresses.normalize(address, "mailbox address")
     if queue or pool or campaign or bulk:
         return _queue(ledger.full(), address, pool, campaign, bulk, queue, command, wait or refuse)
     if address is None:
@@ -227,9 +233,21 @@ def _build(
     if cc:
         msg["Cc"] = ", ".join(cc)
     msg["Subject"] = subject
-    text = body if body is not None else Path(body_file or "").read_text(encoding="utf-8")
+    text = body if body is not None else _body_text(Path(body_file or ""))
     msg.set_content(text)
     return msg
+
+
+def _body_text(path: Path) -> str:
+    """The --body-file's text: UTF-8, or :class:`DataError` (a binary or Latin-1 file raised
+    UnicodeDecodeError: a traceback)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"--body-file {path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
+            f"convert it (iconv -t UTF-8), or send a prepared message with --eml"
+        ) from None
 
 
 def _check_header_values(to: tuple[str, ...], cc: tuple[str, ...], subject: str) -> None:

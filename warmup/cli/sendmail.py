@@ -23,14 +23,20 @@ from warmup.errors import UsageError
 RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
 RELAY_TIMEOUT = 660.0
 _EOL = re.compile(rb"\r\n|\n|\r")
+# Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument (-h, the
+# hop count, is left out: it is warmup's help).
+VALUE_FLAGS = ("-A", "-B", "-C", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
 
 
 @cli.command("sendmail", context_settings={"ignore_unknown_options": True})
 @click.option("-t", "from_headers", is_flag=True, help="Read recipients from To/Cc/Bcc.")
 @click.option("-i", "ignore_dots", is_flag=True, help="A lone '.' line does not end the message.")
-@click.option("-f", "sender", metavar="FROM", help="Envelope sender: the mailbox.")
+@click.option("-f", "-r", "sender", metavar="FROM", help="Envelope sender: the mailbox.")
 @click.option("-F", "full_name", metavar="NAME", hidden=True, help="Ignored.")
 @click.option("-o", "options", multiple=True, hidden=True, help="-oi as -i; others ignored.")
+# sendmail's other options that take a value ("-N never", "-V envid", "-X logfile"): ignored, and
+# their value is never read as a recipient.
+@click.option(*VALUE_FLAGS, "ignored", multiple=True, hidden=True, help="Ignored.")
 @click.argument("recipients", nargs=-1)
 @click.pass_context
 def sendmail(
@@ -40,11 +46,12 @@ def sendmail(
     sender: str | None,
     full_name: str | None,
     options: tuple[str, ...],
+    ignored: tuple[str, ...],
     recipients: tuple[str, ...],
 ) -> int:
     """sendmail-compatible: gate and send the message on standard input.
 
-    The mailbox is -f, else the From header, else $WARMUP_MAILBOX. Recipients are the
+    The mailbox is -f (or -r), else the From header, else $WARMUP_MAILBOX. Recipients are the
     arguments, plus To/Cc/Bcc with -t (or when none are given). Exit codes as sendmail
     (sysexits): 0 sent (silently, as sendmail), 75 when the plan says later, 65 when a recipient or the message is
     refused (suppressed recipients too), 77 on a login failure, 69 when unreachable.
@@ -70,7 +77,13 @@ def sendmail(
     if not rcpts:
         raise UsageError("no recipients: give them as arguments or use -t")
     if all(os.environ.get(v) for v in RELAY_VARS):
+        from warmup import addresses
+
         mailbox = sender or os.environ.get("WARMUP_MAILBOX") or os.environ["WARMUP_SMTP_USER"]
+        # As the gate reads them in direct mode: smtplib would raise on a non-ASCII address
+        # (a traceback) and quietly rewrite one with a line break in it.
+        mailbox = addresses.normalize(mailbox, "sender")
+        rcpts = [addresses.normalize(r, "recipient") for r in rcpts]
         return submit_to_relay(mailbox, list(dict.fromkeys(rcpts)), _without_bcc(raw))
     from warmup import headers
     from warmup.cli.send import _send_one
@@ -79,6 +92,9 @@ def sendmail(
     mailbox = sender or headers.sender_of(msg) or os.environ.get("WARMUP_MAILBOX", "")
     if not mailbox:
         raise UsageError("no mailbox: give -f ADDRESS, a From header, or $WARMUP_MAILBOX")
+    from warmup import addresses
+
+    mailbox = addresses.normalize(mailbox, "sender")  # one line: the ledger's error quotes it
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         return _send_one(gate, msg, rcpts, wait=False, dry_run=False, announce=False)
 
