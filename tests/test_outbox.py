@@ -158,6 +158,49 @@ def test_eml_to_a_mailbox_keeps_its_message_id_and_refuses_another_from(
     assert str(got.message["From"]) == "a@corp.example" and "Reply-To" not in got.message
 
 
+@pytest.mark.parametrize(
+    "header",
+    [b"Sender: boss@other.example", b"From: a@corp.example\r\nFrom: boss@other.example"],
+)
+def test_a_mailbox_eml_naming_another_sender_is_refused_when_queued(
+    sink, tmp_path, ledger_path, header
+):
+    # Only the first From's address was checked when queued, and the worker sends the queued
+    # bytes as they were prepared: a Sender or second From naming another address went out.
+    pool_of(sink.port, tmp_path, n=1)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(header + b"\r\nTo: x@example.com\r\n\r\nhello\r\n")
+    before = ledger_digest(ledger_path)
+    res = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.returncode == 65 and "boss@other.example" in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_pool_message_s_sender_fields_name_the_member_that_sends_it(sink, ssl_cert_env, tmp_path):
+    """The worker writes the sending member in From and in any Sender, Resent-From or
+    Resent-Sender: a pool's message names a member it may not be sent by, or anyone (From is the
+    member's on the gated path; the overflow channel sends a message as it is)."""
+    boxes = pool_of(sink.port, tmp_path, n=2)
+    names = [*reversed(boxes), "boss@other.example"]  # the member that will not send it, a stranger
+    for i, who in enumerate(names):
+        eml = tmp_path / f"m{i}.eml"
+        eml.write_bytes(
+            f"From: {boxes[0]}\r\nSender: {who}\r\nResent-From: {who}\r\n"
+            f"To: x{i}@example.com\r\n\r\nhi\r\n".encode()
+        )
+        res = cli("queue", "add", "--pool", "P", "--eml", str(eml))
+        assert res.returncode == 0, res.stderr
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert states() == {"sent": 3}
+    for got in sink.messages:
+        sender = str(got.message["From"])
+        assert sender in boxes and got.mail_from == sender
+        assert got.message.get_all("Sender") == [sender]
+        assert got.message.get_all("Resent-From") == [sender]
+
+
 def test_not_before_is_read_in_the_mailboxes_local_time(sink, tmp_path):
     pool_of(sink.port, tmp_path, n=1)
     eml = tmp_path / "m.eml"

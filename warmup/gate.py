@@ -48,7 +48,6 @@ DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 THROTTLE_BACKOFF = dt.timedelta(minutes=30)
 # A Message-ID the header registry reads back unchanged (make_msgid's form among them).
 _PLAIN_ID = re.compile(r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+>")
-_UNFOLD = re.compile(r"\r\n|\n|\r")
 _DAILY_WORDS = ("daily", "per day", "24 hour", "5.4.5", "quota exceeded", "sending limit")
 
 __all__ = ["DuplicateSend", "Gate", "NotAllowed", "Reservation", "SendReport", "Suppressed"]
@@ -510,7 +509,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     # The first From's address is not all a recipient reads: a second From, another address in
     # the display name, a Sender or Resent-From go out too. Every one must name only the mailbox,
     # as the relay demands (an empty From is refused here, not doubled below).
-    headers.check_sender(_sender_fields(msg), mailbox)
+    headers.check_sender(headers.sender_fields(msg), mailbox)
     if "From" not in msg:
         msg["From"] = mailbox
     if "Date" not in msg:
@@ -518,16 +517,6 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     if "Message-ID" not in msg:
         msg.set_raw("Message-ID", new_message_id(mailbox))
     return msg
-
-
-def _sender_fields(msg: EmailMessage) -> list[headers.Field]:
-    """``msg``'s From/Sender/Resent-From/Resent-Sender fields, unfolded, as
-    :func:`headers.check_sender` reads them."""
-    return [
-        headers.Field(name.lower(), _UNFOLD.sub("", str(value)).strip(), 0, 0)
-        for name, value in msg.raw_items()
-        if name.lower() in headers.SENDER_FIELDS
-    ]
 
 
 def recipients_of(msg: EmailMessage) -> list[str]:

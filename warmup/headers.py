@@ -140,6 +140,19 @@ def thread_ids(raw: bytes) -> list[str]:
     return list(ids)
 
 
+_UNFOLD = re.compile(r"\r\n|\n|\r")
+
+
+def sender_fields(msg: EmailMessage) -> list[Field]:
+    """``msg``'s From/Sender/Resent-From/Resent-Sender fields, unfolded, as :func:`check_sender`
+    reads them."""
+    return [
+        Field(name.lower(), _UNFOLD.sub("", str(value)).strip(), 0, 0)
+        for name, value in msg.raw_items()
+        if name.lower() in SENDER_FIELDS
+    ]
+
+
 def check_sender(found: list[Field], mailbox: str) -> None:
     """:class:`DataError` unless every From/Sender/Resent-From/Resent-Sender names only
     ``mailbox``: one parseable address, and no other address anywhere in the field (a

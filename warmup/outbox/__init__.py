@@ -308,6 +308,9 @@ def _prepare(
                 f"{label}: From {sender} is not the mailbox {box}; warmup sends only as the "
                 f"mailbox (queue it to a pool to have From set to the sending member)"
             )
+        # A second From, a Sender or a Resent-From naming anyone else would go out too (the
+        # gate refuses them at send time: refused here, the message never waits in vain).
+        _read(label, lambda m: headers.check_sender(headers.sender_fields(m), box), msg)
         if not sender:
             msg["From"] = box
     if "Date" not in msg:

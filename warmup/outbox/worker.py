@@ -553,14 +553,23 @@ class Worker:
 
 def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
     """The queued bytes with From (and, for a pool that asks for it, Reply-To) set to the
-    sending mailbox."""
+    sending mailbox, and so is any Sender, Resent-From or Resent-Sender (a pool's message may
+    name any member in them when queued; the gate lets go only what names the sender)."""
     head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
-    if not reply_to and str(head.get("From", "")).strip().lower() == sender:
+    present = [n for n in ("Sender", "Resent-From", "Resent-Sender") if n in head]
+    if (
+        not reply_to
+        and str(head.get("From", "")).strip().lower() == sender
+        and all([str(v).strip().lower() for v in head.get_all(n, [])] == [sender] for n in present)
+    ):
         return data  # already as it must go: no need to parse and flatten the whole message
     msg = email.message_from_bytes(data, policy=email.policy.SMTP)
     if str(msg.get("From", "")).strip().lower() != sender:
         del msg["From"]
         msg["From"] = sender
+    for name in present:
+        del msg[name]
+        msg[name] = sender
     if reply_to:
         del msg["Reply-To"]
         msg["Reply-To"] = sender
