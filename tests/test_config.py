@@ -181,3 +181,18 @@ def test_a_table_for_another_group_s_subcommand_is_checked_when_that_group_runs(
     assert res.exit_code == 0, res.output
     res = run("bounces", "list")
     assert res.exit_code == 78 and '[commands."bounces lst"]: no such command' in res.output
+
+
+def test_config_show_masks_the_password_of_the_ledger_url(cfg, run, monkeypatch):
+    """``db`` was printed as given: a team ledger's password from $WARMUP_DB in plain text.
+    The server being down (port 1) must not stop ``config show`` either: that is when one
+    looks at where the ledger is."""
+    cfg("")
+    secret = "s3cret/Pw:x"  # '/' and ':' are a password's own (SQLAlchemy reads them so)
+    monkeypatch.setenv("WARMUP_DB", f"postgresql+psycopg://warmup:{secret}@127.0.0.1:1/x")
+    res = run("config", "show", "--json")
+    assert res.exit_code == 0, res.output
+    assert secret not in res.output and "s3cret" not in res.output
+    db = next(row for row in json.loads(res.stdout)["settings"] if row["key"] == "db")
+    assert db["value"] == "postgresql+psycopg://warmup:***@127.0.0.1:1/x"
+    assert res.stderr.startswith("warning: ledger postgresql+psycopg://warmup:***@127.0.0.1:1/x")

@@ -84,3 +84,31 @@ def test_a_failed_command_never_removes_a_ledger_that_holds_rows(run, tmp_path):
     assert bad.exit_code == 64
     assert db.exists()
     assert BOX in run("--db", str(db), "mailbox", "list").stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # '/' and ':' are part of a password to SQLAlchemy: the mask stopped at the first '/'.
+        ("postgresql+psycopg://u:top/se:cret@h:abc/d", "postgresql+psycopg://u:***@h:abc/d"),
+        ("mysql://u:top/secret@h/d", "mysql://u:***@h/d"),
+    ],
+)
+def test_a_refused_ledger_url_never_prints_its_password(run, tmp_path, url, shown):
+    res = run("--db", url, "quota")
+    assert res.exit_code == 78, res.output
+    assert "secret" not in res.output and "se:cret" not in res.output
+    assert f"'{shown}'" in res.output and len(res.output.splitlines()) == 1
+
+
+def test_an_unescaped_at_sign_in_the_password_is_refused_before_connecting(run):
+    """SQLAlchemy ends the password at its first '@': the rest of it went to DNS as the host
+    name and came back in the error ("failed to resolve host 'cretPW@127.0.0.1'")."""
+    res = run("--db", "postgresql+psycopg://warmup:se@cretPW@127.0.0.1:1/x", "quota")
+    assert res.exit_code == 78, res.output
+    assert "cretPW" not in res.output
+    assert res.output == (
+        "Error: ledger URL 'postgresql+psycopg://warmup:***@127.0.0.1:1/x': its user name or "
+        "password holds an '@'; write it as %40 in the URL\n"
+    )
+

@@ -10,7 +10,7 @@ from click.core import ParameterSource
 
 from warmup.cli import cli, load_all
 from warmup.cli.common import json_option, print_json, print_table
-from warmup.errors import ConfigError
+from warmup.errors import ConfigError, Unavailable
 
 SOURCES = {
     ParameterSource.COMMANDLINE: "flag",
@@ -58,7 +58,7 @@ def show(ctx: click.Context, json_: bool) -> None:
     """
     from warmup import config as cfg
     from warmup import notify
-    from warmup.ledger import default_path
+    from warmup.ledger import default_path, mask_url
 
     loaded = cfg.load()
     root = ctx.find_root()
@@ -76,7 +76,7 @@ def show(ctx: click.Context, json_: bool) -> None:
         rows.append({"key": key, "value": value, "source": source})
 
     db = root.obj.get("db") if isinstance(root.obj, dict) else None
-    add("db", db or str(default_path()), origin("db"))
+    add("db", mask_url(db) if db else str(default_path()), origin("db"))
     for key in ("mailbox", "pool"):
         add(key, loaded.get(key), "config file" if key in loaded.values else "unset")
     for key in ("quiet", "verbose"):
@@ -94,6 +94,8 @@ def show(ctx: click.Context, json_: bool) -> None:
         stored = ledger_from(ctx).settings("notify.")
     except ConfigError:  # no ledger yet: nothing stored in it
         pass
+    except Unavailable as exc:  # a ledger server that is down: the rest is still worth showing
+        click.echo(f"warning: {exc}; the ledger's settings are not shown", err=True)
     for name, key in notify.KEYS.items():
         if os.environ.get(notify.ENV[name]):
             value, source = os.environ[notify.ENV[name]], f"environment ({notify.ENV[name]})"

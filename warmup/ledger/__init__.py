@@ -98,6 +98,7 @@ __all__ = [
     "Snapshot",
     "default_path",
     "local_day",
+    "mask_url",
     "open_gate_ledger",
     "open_ledger",
     "open_reads",
@@ -120,12 +121,24 @@ def resolve_url(url: str | None = None) -> str:
     return f"sqlite:///{Path(raw).expanduser().resolve()}"
 
 
-def _safe(url: str) -> str:
+def mask_url(url: str) -> str:
+    """``url`` as it may be printed: any password replaced by ``***``.
+
+    The password runs from the first ``:`` of the user info to the *last* ``@`` before the
+    query: SQLAlchemy reads ``/`` and ``:`` as part of a password, and a password holding an
+    unescaped ``@`` (refused when connecting) must not show its tail either. A URL without an
+    authority (``sqlite:///path``) has no password and is returned as it is."""
     head, sep, tail = url.partition("://")
-    if "@" in tail.split("/", 1)[0]:
-        cred, _, host = tail.partition("@")
-        tail = f"{cred.split(':', 1)[0]}:***@{host}" if ":" in cred else tail
-    return head + sep + tail
+    if not sep or tail.startswith("/"):
+        return url
+    at = tail.split("?", 1)[0].rfind("@")
+    if at < 0:
+        return url
+    user, colon, _ = tail[:at].partition(":")
+    return f"{head}://{user}:***@{tail[at + 1 :]}" if colon else url
+
+
+_safe = mask_url
 
 
 def open_ledger(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Ledger:

@@ -56,6 +56,16 @@ class PostgresLedger(Ledger):
         # ``create`` is moot: a server's database is made by its administrator (and a missing
         # one fails to connect); the schema is created by migrations on first use.
         self.warnings: list[str] = []
+        host = sa.engine.make_url(url).host or ""
+        if "@" in host:
+            # SQLAlchemy ends the password at its first "@": the rest would be sent to DNS (and
+            # printed in the error) as part of the host name.
+            from warmup.ledger import mask_url
+
+            raise ConfigError(
+                f"ledger URL {mask_url(url)!r}: its user name or password holds an '@'; "
+                f"write it as %40 in the URL"
+            )
         super().__init__(sa.create_engine(url, pool_pre_ping=False), url, safe_url(url))
 
     def _read_conn(self, conn: Connection) -> None:
