@@ -112,3 +112,17 @@ def test_an_unescaped_at_sign_in_the_password_is_refused_before_connecting(run):
         "password holds an '@'; write it as %40 in the URL\n"
     )
 
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_a_ledger_in_memory_is_refused_rather_than_forgotten(run, ledger_path, url):
+    """``--db sqlite://`` opened an in-memory database: "Added a@corp.example", and the mailbox
+    was gone when the command exited; ``db copy --to sqlite://`` "verified" a copy to nowhere."""
+    add = run("--db", url, "mailbox", "add", BOX, "--provider", "exmail")
+    assert add.exit_code == 78, add.output
+    assert add.output == (
+        f"Error: ledger URL '{url}' names no file (a ledger in memory would be lost when the "
+        f"command exits); give a path, e.g. --db ~/warmup.db or sqlite:////abs/path.db\n"
+    )
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    copy = run("db", "copy", "--to", url)
+    assert copy.exit_code == 78 and "names no file" in copy.output and "Copied" not in copy.output

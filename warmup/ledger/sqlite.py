@@ -26,6 +26,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from warmup.errors import ConfigError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
@@ -55,11 +56,17 @@ class SQLiteLedger(Ledger):
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         path = sa.engine.make_url(url).database or ""
+        if not path or path == ":memory:" or "mode=memory" in url:
+            # A ledger in memory is gone when the command exits: "Added ...", "Copied ...
+            # verified" for rows nobody will ever see again.
+            raise ConfigError(
+                f"ledger URL {url!r} names no file (a ledger in memory would be lost when the "
+                f"command exits); give a path, e.g. --db ~/warmup.db or sqlite:////abs/path.db"
+            )
         self.warnings: list[str] = []
         self._made: list[Path] = []  # the file and folders this open created, in that order
-        if path and path != ":memory:":
-            self._made, self.warnings = private(Path(path), create)
-            self.created = bool(self._made)
+        self._made, self.warnings = private(Path(path), create)
+        self.created = bool(self._made)
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
