@@ -32,3 +32,25 @@ class FileKeyring(KeyringBackend):
         data = self._load()
         data.pop(f"{service}/{username}", None)
         self._path().write_text(json.dumps(data))
+
+
+class BrokenKeyring(KeyringBackend):
+    """A keyring whose every call fails (a locked or crashed Secret Service, D-Bus gone)."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise RuntimeError("the keyring daemon went away")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise RuntimeError("the keyring daemon went away")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise RuntimeError("the keyring daemon went away")
+
+
+class UnloadableKeyring(BrokenKeyring):
+    """A keyring backend that fails as it is made."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("cannot connect to the keyring daemon")

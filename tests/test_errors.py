@@ -796,3 +796,46 @@ def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
         proc.stdout.strip() == f"Stored the password of {BOX} in the keyring "
         f"tests.filekeyring.FileKeyring."
     )
+
+
+# -- a keyring that cannot be loaded, or fails ---------------------------------------------------
+
+
+def _login(seeded: Path, backend: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(seeded),
+        "PYTHON_KEYRING_BACKEND": backend,
+        "PYTHONPATH": str(REPO),
+    }
+    return subprocess.run(
+        [*forkcli.command(), "mailbox", "login", BOX, *args],
+        input="s3cret\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "backend", ["no.such.Backend", "tests.filekeyring.UnloadableKeyring"], ids=["typo", "raises"]
+)
+@pytest.mark.parametrize("args", [(), ("--forget",)], ids=["login", "forget"])
+def test_a_keyring_that_cannot_be_loaded_is_one_line_exit_78(seeded: Path, backend, args):
+    """``keyring.get_keyring()`` raised (a PYTHON_KEYRING_BACKEND naming nothing, a backend
+    failing as it is made): a traceback, exit 1, for login, send, doctor alike; ``--forget``
+    even said it had forgotten."""
+    proc = _login(seeded, backend, *args)
+    assert_one_line_error(
+        proc, 78, "keyring cannot be loaded", "PYTHON_KEYRING_BACKEND", "WARMUP_PASSWORD"
+    )
+
+
+def test_forget_never_says_forgotten_when_the_keyring_failed(seeded: Path):
+    """Every failure of ``delete_password`` was swallowed as "nothing stored": "Forgot the
+    stored password" while the keyring still held it."""
+    proc = _login(seeded, "tests.filekeyring.BrokenKeyring", "--forget")
+    assert_one_line_error(proc, 78, "keyring failed (RuntimeError)", "nothing was forgotten")

@@ -28,10 +28,17 @@ _handed_over: str | None = None
 
 
 def _keyring() -> ModuleType:
-    import keyring
-    from keyring.backends import fail
+    try:
+        import keyring
+        from keyring.backends import fail
 
-    backend = keyring.get_keyring()
+        backend = keyring.get_keyring()
+    except Exception as exc:  # PYTHON_KEYRING_BACKEND naming nothing, a backend failing to load
+        raise ConfigError(
+            f"the system keyring cannot be loaded ({type(exc).__name__}; check "
+            f"PYTHON_KEYRING_BACKEND); set WARMUP_PASSWORD in the environment or use "
+            f"--password-command 'CMD'"
+        ) from None
     if isinstance(backend, fail.Keyring):
         raise ConfigError(
             "no system keyring is available on this machine; set WARMUP_PASSWORD in the "
@@ -105,12 +112,19 @@ def read_secret(service: str, user: str) -> str | None:
 
 
 def forget_password(address: str, service: str = SERVICE) -> None:
+    """Delete what the keyring holds for ``address`` (nothing stored is fine); a keyring that
+    fails is :class:`ConfigError`: the secret may still be there, so never say it is gone."""
+    keyring = _keyring()
+    from keyring.errors import PasswordDeleteError
+
     try:
-        _keyring().delete_password(service, address)
-    except ConfigError:
-        raise
-    except Exception:
-        pass
+        keyring.delete_password(service, address)
+    except PasswordDeleteError:
+        pass  # nothing was stored
+    except Exception as exc:
+        raise ConfigError(
+            f"the system keyring failed ({type(exc).__name__}); nothing was forgotten"
+        ) from None
 
 
 def get_password(address: str, command: str | None = None) -> str:
