@@ -264,3 +264,57 @@ def test_doctor_logs_in_with_the_token_and_names_the_login_command_once_revoked(
     assert (code, check["status"], check["code"]) == (69, "fail", 77)  # 69: the first failure
     assert check["fix"] == f"log in again with {LOGIN_AGAIN}"
     assert CANARY not in json.dumps(check)
+
+
+def _answering(server: OAuthServer, change) -> None:  # type: ignore[no-untyped-def]
+    """Make ``server`` answer what ``change(path, status, body)`` returns instead."""
+    handle = server.handle
+
+    def changed(path: str, form: dict[str, str]):  # type: ignore[no-untyped-def]
+        status, body = handle(path, form)
+        return change(path, status, body)
+
+    server.handle = changed  # type: ignore[method-assign]
+
+
+def test_a_device_answer_without_its_codes_is_one_line_exit_69(file_keyring, server):
+    """``body["user_code"]`` on an answer without one: a KeyError traceback, exit 1."""
+    _answering(server, lambda p, s, b: (s, {k: v for k, v in b.items() if k != "user_code"}))
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 69, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"Error: the OAuth device endpoint {server.url}/organizations/oauth2/v2.0/devicecode "
+        f"answered without a user code, device code or verification URL; try again later"
+    ]
+    assert not file_keyring.exists()
+
+
+def test_numbers_an_endpoint_gets_wrong_never_crash_the_login_or_a_refresh(file_keyring, server):
+    """A device code's ``expires_in: "abc"`` (ValueError), ``interval: -5`` (sleep() refused it)
+    and a token's ``expires_in: 1e300`` (OverflowError in the timedelta) or ``"nan"`` were
+    tracebacks; they now fall back to the default or to a bound."""
+
+    def garbage(path: str, status: int, body: dict):  # type: ignore[no-untyped-def]
+        if "device_code" in body:
+            return status, {**body, "expires_in": "abc", "interval": -5}
+        if "access_token" in body:
+            lifetime = 1e300 if len(server.grants) == 1 else "nan"
+            return status, {**body, "expires_in": lifetime}
+        return status, body
+
+    _answering(server, garbage)
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    slept: list[float] = []
+    shown: list[oauth.DeviceCode] = []
+    oauth.login(
+        BOX,
+        get_provider("m365"),
+        shown.append,
+        now=lambda: dt.datetime.now(dt.UTC),
+        sleep=slept.append,
+    )
+    assert (shown[0].expires_in, shown[0].interval) == (900.0, 0.0)
+    assert slept and all(s >= 0 for s in slept)
+    bearer = oauth.Bearer(BOX, get_provider("m365"))
+    assert bearer.token().startswith(CANARY)  # expires_in "nan": the default hour

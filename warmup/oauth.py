@@ -156,14 +156,25 @@ def _error(body: dict[str, object]) -> str:
     return str(body.get("error") or "unknown_error")
 
 
+def _seconds(body: dict[str, object], key: str, default: float, most: float) -> float:
+    """``body[key]`` as seconds within [0, ``most``]; ``default`` if absent or not a finite
+    number. What an endpoint says is not trusted with a sleep or a timedelta: a negative,
+    NaN or 1e300 there was a traceback."""
+    try:
+        value = float(str(body.get(key, default)))
+    except ValueError:
+        return default
+    if value != value:  # NaN
+        return default
+    return min(max(value, 0.0), most)
+
+
 def _tokens(body: dict[str, object], now: dt.datetime, url: str) -> Tokens:
     access = body.get("access_token")
     if not isinstance(access, str) or not access:
         raise Unavailable(f"the OAuth endpoint {url} answered without an access token")
-    try:
-        lifetime = float(str(body.get("expires_in", 3600)))
-    except ValueError:
-        lifetime = 3600.0
+    # At most a day: a longer lifetime claimed only means refreshing sooner than needed.
+    lifetime = _seconds(body, "expires_in", 3600.0, 86400.0)
     refresh = body.get("refresh_token")
     return Tokens(
         access, now + dt.timedelta(seconds=lifetime), refresh if isinstance(refresh, str) else None
@@ -181,12 +192,18 @@ def start(app: App) -> DeviceCode:
             f"WARMUP_OAUTH_CLIENT_ID and that the application allows the device code flow"
         )
     uri = body.get("verification_uri") or body.get("verification_url")  # Google says _url
+    user_code, device_code = body.get("user_code"), body.get("device_code")
+    if not all(isinstance(v, str) and v for v in (uri, user_code, device_code)):
+        raise Unavailable(
+            f"the OAuth device endpoint {app.device_url} answered without a user code, device "
+            f"code or verification URL; try again later"
+        )
     return DeviceCode(
-        str(body["user_code"]),
+        str(user_code),
         str(uri),
-        float(str(body.get("expires_in", 900))),
-        float(str(body.get("interval", 5))),
-        str(body["device_code"]),
+        _seconds(body, "expires_in", 900.0, 3600.0),
+        _seconds(body, "interval", 5.0, 60.0),
+        str(device_code),
     )
 
 
