@@ -11,9 +11,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
-from tests.conftest import at
+from tests.conftest import at, ledger_digest
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import api, models
 from warmup.ledger import migrations, open_ledger, schema
@@ -438,3 +439,23 @@ def test_an_outbox_ledger_upgrades_to_the_overflow_channel(ledger_url):  # noqa:
         ("sent", None, 1)
     ]
     ledger.close()
+
+
+@pytest.mark.parametrize("args", [("quota", "--json"), ("db", "migrate"), ("mailbox", "list")])
+def test_a_ledger_upgraded_by_a_newer_warmup_is_refused(ledger_path: Path, run, args):
+    # It was read and written as if current ('db migrate': "up to date"): an older warmup would
+    # write rows a newer schema may not expect, without a word.
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    con = sqlite3.connect(ledger_path)
+    with con:
+        con.execute(
+            "INSERT INTO warmup_migrations (name, applied_at) VALUES ('m099_future', ?)",
+            ("2027-01-01 00:00:00",),
+        )
+    con.close()
+    before = ledger_digest(ledger_path)
+    res = run(*args)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and "m099_future" in res.output, res.output
+    assert "upgrade warmup" in res.output
+    assert ledger_digest(ledger_path) == before

@@ -392,6 +392,14 @@ def pending(conn: Connection, has_table: Callable[[Connection, str], bool]) -> l
     if not has_table(conn, "warmup_migrations"):
         return names()
     done = set(conn.execute(sa.select(MIGRATIONS_TABLE.c.name)).scalars())
+    newer = sorted(done - set(names()))
+    if newer:  # this version would read and write a schema it does not know
+        from warmup.errors import ConfigError
+
+        raise ConfigError(
+            f"this ledger was upgraded by a newer warmup (migration {newer[0]}, which this "
+            f"version does not know); upgrade warmup to use it"
+        )
     return [name for name in names() if name not in done]
 
 

@@ -418,7 +418,7 @@ class SQLiteReads:
         except sqlite3.Error:
             raw.close()
             return None
-        if not done.issuperset(MIGRATION_NAMES):
+        if done != set(MIGRATION_NAMES):  # behind (to migrate) or ahead (refused): not here
             raw.close()
             return None
         return cls(raw, str(path), private(path, create=False)[1])
