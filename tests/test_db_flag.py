@@ -126,3 +126,20 @@ def test_a_ledger_in_memory_is_refused_rather_than_forgotten(run, ledger_path, u
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     copy = run("db", "copy", "--to", url)
     assert copy.exit_code == 78 and "names no file" in copy.output and "Copied" not in copy.output
+
+
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        ("sslmode=bogus", 'invalid sslmode value: "bogus"'),
+        ("bogusopt=1", 'invalid connection option "bogusopt"'),
+        ("connect_timeout=abc", "bad value for connect_timeout"),
+    ],
+)
+def test_an_option_libpq_cannot_take_is_a_config_error_not_a_traceback(run, option, words):
+    # An unknown option and a bad connect_timeout were tracebacks (psycopg's ProgrammingError),
+    # a bad sslmode "unavailable" (69): the URL is what is wrong, and nothing is reached.
+    res = run("--db", f"postgresql+psycopg://u:secret@127.0.0.1:1/x?{option}", "mailbox", "list")
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: ledger "), res.output
+    assert words in res.output and "secret" not in res.output and "Traceback" not in res.output

@@ -23,6 +23,7 @@ rollup's bump (one statement: data-modifying CTEs), the memo, ``COMMIT``.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -120,6 +121,12 @@ class PostgresLedger(Ledger):
             raise _storage_error(exc.orig or exc, self.where) from None
         except psycopg.OperationalError as exc:  # the gate's own psycopg transactions
             raise _storage_error(exc, self.where) from None
+        except sa.exc.ProgrammingError as exc:
+            # libpq's refusal of the URL's own options (?bogus=1, ?connect_timeout=abc) comes as a
+            # ProgrammingError before any statement; any other is a bug, raised as it is
+            if _BAD_OPTION.search(str(exc.orig or "")):
+                raise _storage_error(exc.orig or exc, self.where) from None
+            raise
 
     def gate(
         self,
@@ -181,9 +188,20 @@ class PostgresLedger(Ledger):
             )
 
 
+# What libpq and psycopg say of a URL's options they cannot take: the URL is wrong (exit 78), not
+# the server unavailable (69).
+_BAD_OPTION = re.compile(
+    r"invalid connection option|invalid URI query parameter|bad value for|invalid \w+ value"
+)
+
+
 def _storage_error(exc: BaseException, where: str) -> WarmupError:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if "password authentication failed" in text or "does not exist" in text:
+    if (
+        "password authentication failed" in text
+        or "does not exist" in text
+        or _BAD_OPTION.search(text)
+    ):
         return ConfigError(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
