@@ -604,3 +604,22 @@ def test_imap_login_failure_and_unreachable(box, tmp_path):
     assert cli("mailbox", "set", BOX, "--imap-host", "127.0.0.2,127.0.0.3").returncode == 0
     down = cli("bounces", "sync", BOX)
     assert down.returncode == 69 and "cannot reach the IMAP server" in down.stderr
+
+
+def test_a_report_about_a_message_never_sent_counts_for_nothing(box, ledger_path):
+    # A report that names a recipient this mailbox did mail, but quotes an original Message-ID
+    # that no send of this mailbox carries (another mailbox's message, or a forgery by anyone
+    # who knows whom the mailbox writes to, the recipient first), answers none of its sends:
+    # matched by recipient and time alone, one such report per lead counted 5/40 and paused
+    # the mailbox, and suppressed the leads.
+    ids = send_many(40)
+    for n, rcpt in enumerate(list(ids)[:5], 1):
+        box.append("INBOX", dsn(f"<other-{n}@elsewhere.example>", rcpt, "5.1.1", "550 5.1.1 no", n))
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["bounces"], report["matched"]) == (5, 0)
+    assert [r[3] for r in bounce_rows(ledger_path)] == [None] * 5
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
+    quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert quota["status"] != "paused" and quota["bounce_rate"] in (None, 0.0)
