@@ -623,3 +623,25 @@ def test_a_report_about_a_message_never_sent_counts_for_nothing(box, ledger_path
     assert json.loads(cli("suppress", "list", "--json").stdout) == []
     quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert quota["status"] != "paused" and quota["bounce_rate"] in (None, 0.0)
+
+
+def test_move_to_a_folder_that_does_not_exist_is_refused_not_reported_done(box, ledger_path):
+    # `--move-to Nowhere` printed "moved": 1 and exited 0 while the server refused every MOVE
+    # (NO [TRYCREATE]): the reports stayed in INBOX, the sync said they had gone.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    before = bounce_rows(ledger_path)
+    res = cli("bounces", "sync", BOX, "--move-to", "Nowhere", "--json")
+    assert res.returncode == 69, res.stdout
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "'Nowhere'" in err and "--move-to" in err
+    assert bounce_rows(ledger_path) == before  # refused before anything was read
+    assert len(box.flags("INBOX")) == 1
+    # With the folder there, the report is recorded and moved.
+    box.append("Bounces", plain("seed", 1))
+    res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["moved"], len(box.flags("INBOX"))) == (1, 0)
+    assert len(box.flags("Bounces")) == 2

@@ -187,6 +187,8 @@ def sync(
 
     imap = login()
     try:
+        if move_to is not None:
+            _check_move_to(imap, move_to)
         for folder in folders:
             for attempt in range(RETRIES + 1):
                 try:
@@ -258,12 +260,36 @@ def _sync_folder(
         done += len(batch)
         to_move = [item.uid for item in found if item.bounces]
         if to_move and move_to:
-            imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to))
+            typ, data = imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to))
+            if typ != "OK":
+                raise Unavailable(
+                    f"IMAP refused to move {len(to_move)} report(s) from {folder!r} to "
+                    f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
+                    f"stay where they were"
+                )
             report.moved += len(to_move)
         if progress:
             progress(len(uids), done)
     if not uids:
         record_batch(ledger, box, folder, uidvalidity, last, [], now())
+
+
+def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
+    """Refuse a ``--move-to`` folder the server does not have before anything is read: MOVE
+    to it would be refused after the bounces were recorded (and was once reported as done)."""
+    typ, data = imap.status(_quote(folder), "(MESSAGES)")
+    if typ != "OK":
+        raise Unavailable(
+            f"IMAP folder {folder!r} does not exist or cannot be written ({_text(data)}); "
+            f"create it, or check --move-to"
+        )
+
+
+def _text(data: object) -> str:
+    """The server's words from an imaplib response (one line, bounded)."""
+    items = data if isinstance(data, list) else [data]
+    words = b" ".join(x for x in items if isinstance(x, bytes)).decode("utf-8", "replace")
+    return " ".join(words.split())[:200] or "no reason given"
 
 
 @dataclass(frozen=True)
