@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -645,3 +646,25 @@ def test_move_to_a_folder_that_does_not_exist_is_refused_not_reported_done(box, 
     assert res.returncode == 0, res.stderr
     assert (json.loads(res.stdout)["moved"], len(box.flags("INBOX"))) == (1, 0)
     assert len(box.flags("Bounces")) == 2
+
+
+def test_a_report_dated_past_the_calendar_does_not_stop_the_sync(box, ledger_path):
+    # "Date: Fri, 31 Dec 9999 23:59:00 -0100" is 10000-01-01 in UTC: converting it raised
+    # OverflowError out of the sync, and since the folder's position never passed the message,
+    # every later sync of the folder died on it: one stranger's message stopped bounce learning.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    raw = dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1)
+    raw = re.sub(rb"^Date: [^\r]*", b"Date: Fri, 31 Dec 9999 23:59:00 -0100", raw, flags=re.M)
+    assert b"9999" in raw
+    box.append("INBOX", raw)
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    assert [r[0] for r in bounce_rows(ledger_path)] == [rcpt]
+    # and one dated before 2000 (no time the ledger holds) is taken as read now, not in 1900
+    old = raw.replace(b"9999 23:59:00 -0100", b"1900 00:00:00 +0000")
+    box.append("INBOX", old.replace(b"<dsn-1@", b"<dsn-2@"))
+    assert cli("bounces", "sync", BOX).returncode == 0
+    listed = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert len(listed) == 2 and all(b["at"] >= "2000" for b in listed), listed

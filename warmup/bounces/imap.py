@@ -29,6 +29,7 @@ from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
 from warmup.errors import PermissionFailure, Unavailable
+from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.neterr import describe
 
@@ -348,10 +349,12 @@ def _read(uid: int, size: int, raw: bytes, mailbox: str, now: dt.datetime) -> Fo
     bounces = parse_bounces(raw, mailbox=mailbox) if raw else []
     facts = read_report(raw)
     partial = size > len(raw) and not any(b.recipient for b in bounces) and _looks_like_report(raw)
+    # A date before the ledger's first possible instant says nothing: taken as when it is read.
+    at = facts.date if facts.date is not None and facts.date >= EARLIEST else now
     return Found(
         uid,
         size,
-        min(facts.date or now, now),
+        min(at, now),
         [(bounce_key(facts, b, i), b) for i, b in enumerate(bounces)],
         partial,
     )
