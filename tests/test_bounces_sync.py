@@ -668,3 +668,23 @@ def test_a_report_dated_past_the_calendar_does_not_stop_the_sync(box, ledger_pat
     assert cli("bounces", "sync", BOX).returncode == 0
     listed = json.loads(cli("bounces", "list", BOX, "--json").stdout)
     assert len(listed) == 2 and all(b["at"] >= "2000" for b in listed), listed
+
+
+def test_folders_are_named_in_modified_utf7_and_control_characters_refused(box, ledger_path):
+    # `--folder 退信` (how Exmail users file bounces) died with a UnicodeEncodeError traceback:
+    # imaplib sends ASCII only, and IMAP names such folders in modified UTF-7 (RFC 3501 5.1.3).
+    ids = send_many(3)
+    rcpt = "lead1@example.com"
+    box.append("&kABP4Q-", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    res = cli("bounces", "sync", BOX, "--folder", "退信", "--move-to", "Échecs", "--json")
+    assert res.returncode == 69 and "'Échecs'" in res.stderr  # not there yet: refused
+    box.append("&AMk-checs", plain("seed", 1))
+    res = cli("bounces", "sync", BOX, "--folder", "退信", "--move-to", "Échecs", "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["matched"], json.loads(res.stdout)["moved"]) == (1, 1)
+    assert len(box.flags("&AMk-checs")) == 2 and box.flags("&kABP4Q-") == {}
+    # A CR LF in a name would end the IMAP command and start another: a usage error.
+    for option in ("--folder", "--move-to"):
+        res = cli("bounces", "sync", BOX, option, "INBOX\r\nA1 DELETE INBOX")
+        err = res.stderr.strip()
+        assert res.returncode == 64 and len(err.splitlines()) == 1 and option in err, err

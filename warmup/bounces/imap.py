@@ -14,6 +14,7 @@ without recording anything twice.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.parser
 import email.policy
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
-from warmup.errors import PermissionFailure, Unavailable
+from warmup.errors import PermissionFailure, Unavailable, UsageError
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.neterr import describe
@@ -71,7 +72,43 @@ class LoginFailed(PermissionFailure):
 
 
 def _quote(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``folder`` as an IMAP quoted string, in modified UTF-7 (RFC 3501 5.1.3): imaplib sends
+    ASCII only, and a name like "退信" is how Exmail users file their bounces."""
+    name = _utf7(folder)
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def check_folder(folder: str, option: str = "--folder") -> None:
+    """Refuse a folder name no IMAP command can carry (:class:`UsageError`, exit 64): empty,
+    or with a control character (a CR LF would end the command and start another)."""
+    if not folder or any(ord(c) < 0x20 or ord(c) == 0x7F for c in folder):
+        raise UsageError(
+            f"{option} {folder!r}: not an IMAP folder name (empty or control characters)"
+        )
+
+
+def _utf7(text: str) -> str:
+    """IMAP's modified UTF-7: printable ASCII as itself ("&" as "&-"), runs of anything else
+    as "&" + base64 of their UTF-16BE with "," for "/" and no padding + "-"."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            data = "".join(run).encode("utf-16-be")
+            out.append(
+                "&" + base64.b64encode(data).decode("ascii").rstrip("=").replace("/", ",") + "-"
+            )
+            run.clear()
+
+    for ch in text:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            run.append(ch)
+    flush()
+    return "".join(out)
 
 
 def connect(
@@ -179,6 +216,10 @@ def sync(
 
     ``notifier``: told when the bounces recorded pause, hold or step back the mailbox."""
     report = SyncReport()
+    for folder in folders:
+        check_folder(folder)
+    if move_to is not None:
+        check_folder(move_to, "--move-to")
 
     def login() -> imaplib.IMAP4:
         imap, report.host = connect(
