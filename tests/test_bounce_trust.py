@@ -85,6 +85,20 @@ def test_real_ses_notification_is_checked_against_its_sender() -> None:
     assert parse_bounces(raw, mailbox=BOX) == []
 
 
+def test_ses_notification_names_the_original_by_its_header_not_by_the_ses_id() -> None:
+    # mail.messageId is SES's own id, which no send carries: taken for the original's
+    # Message-ID, it would tie the bounce to nothing once a bounce that names a Message-ID
+    # matches only that message. commonHeaders.messageId is the original's header.
+    raw = ses_message(SNS, SES_RETURN, BOX, 1)
+    assert [b.message_id for b in parse_bounces(raw, mailbox=BOX)] == [""]
+    with_header = raw.replace(
+        b'\\"commonHeaders\\": {',
+        b'\\"commonHeaders\\": {\\"messageId\\": \\"<m1@corp.example>\\", ',
+    )
+    assert with_header != raw
+    assert [b.message_id for b in parse_bounces(with_header, mailbox=BOX)] == ["<m1@corp.example>"]
+
+
 # Identity (issue #10 item 13): from what the report says, never from where it was found.
 def _report(rcpt: str, date: str = "Mon, 30 Nov 2026 10:00:00 +0800", own: str = "") -> bytes:
     own_id = f"Message-ID: {own}\n" if own else ""

@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -604,3 +605,86 @@ def test_imap_login_failure_and_unreachable(box, tmp_path):
     assert cli("mailbox", "set", BOX, "--imap-host", "127.0.0.2,127.0.0.3").returncode == 0
     down = cli("bounces", "sync", BOX)
     assert down.returncode == 69 and "cannot reach the IMAP server" in down.stderr
+
+
+def test_a_report_about_a_message_never_sent_counts_for_nothing(box, ledger_path):
+    # A report that names a recipient this mailbox did mail, but quotes an original Message-ID
+    # that no send of this mailbox carries (another mailbox's message, or a forgery by anyone
+    # who knows whom the mailbox writes to, the recipient first), answers none of its sends:
+    # matched by recipient and time alone, one such report per lead counted 5/40 and paused
+    # the mailbox, and suppressed the leads.
+    ids = send_many(40)
+    for n, rcpt in enumerate(list(ids)[:5], 1):
+        box.append("INBOX", dsn(f"<other-{n}@elsewhere.example>", rcpt, "5.1.1", "550 5.1.1 no", n))
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["bounces"], report["matched"]) == (5, 0)
+    assert [r[3] for r in bounce_rows(ledger_path)] == [None] * 5
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
+    quota = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert quota["status"] != "paused" and quota["bounce_rate"] in (None, 0.0)
+
+
+def test_move_to_a_folder_that_does_not_exist_is_refused_not_reported_done(box, ledger_path):
+    # `--move-to Nowhere` printed "moved": 1 and exited 0 while the server refused every MOVE
+    # (NO [TRYCREATE]): the reports stayed in INBOX, the sync said they had gone.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    before = bounce_rows(ledger_path)
+    res = cli("bounces", "sync", BOX, "--move-to", "Nowhere", "--json")
+    assert res.returncode == 69, res.stdout
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "'Nowhere'" in err and "--move-to" in err
+    assert bounce_rows(ledger_path) == before  # refused before anything was read
+    assert len(box.flags("INBOX")) == 1
+    # With the folder there, the report is recorded and moved.
+    box.append("Bounces", plain("seed", 1))
+    res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["moved"], len(box.flags("INBOX"))) == (1, 0)
+    assert len(box.flags("Bounces")) == 2
+
+
+def test_a_report_dated_past_the_calendar_does_not_stop_the_sync(box, ledger_path):
+    # "Date: Fri, 31 Dec 9999 23:59:00 -0100" is 10000-01-01 in UTC: converting it raised
+    # OverflowError out of the sync, and since the folder's position never passed the message,
+    # every later sync of the folder died on it: one stranger's message stopped bounce learning.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    raw = dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1)
+    raw = re.sub(rb"^Date: [^\r]*", b"Date: Fri, 31 Dec 9999 23:59:00 -0100", raw, flags=re.M)
+    assert b"9999" in raw
+    box.append("INBOX", raw)
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    assert [r[0] for r in bounce_rows(ledger_path)] == [rcpt]
+    # and one dated before 2000 (no time the ledger holds) is taken as read now, not in 1900
+    old = raw.replace(b"9999 23:59:00 -0100", b"1900 00:00:00 +0000")
+    box.append("INBOX", old.replace(b"<dsn-1@", b"<dsn-2@"))
+    assert cli("bounces", "sync", BOX).returncode == 0
+    listed = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert len(listed) == 2 and all(b["at"] >= "2000" for b in listed), listed
+
+
+def test_folders_are_named_in_modified_utf7_and_control_characters_refused(box, ledger_path):
+    # `--folder 退信` (how Exmail users file bounces) died with a UnicodeEncodeError traceback:
+    # imaplib sends ASCII only, and IMAP names such folders in modified UTF-7 (RFC 3501 5.1.3).
+    ids = send_many(3)
+    rcpt = "lead1@example.com"
+    box.append("&kABP4Q-", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    res = cli("bounces", "sync", BOX, "--folder", "退信", "--move-to", "Échecs", "--json")
+    assert res.returncode == 69 and "'Échecs'" in res.stderr  # not there yet: refused
+    box.append("&AMk-checs", plain("seed", 1))
+    res = cli("bounces", "sync", BOX, "--folder", "退信", "--move-to", "Échecs", "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["matched"], json.loads(res.stdout)["moved"]) == (1, 1)
+    assert len(box.flags("&AMk-checs")) == 2 and box.flags("&kABP4Q-") == {}
+    # A CR LF in a name would end the IMAP command and start another: a usage error.
+    for option in ("--folder", "--move-to"):
+        res = cli("bounces", "sync", BOX, option, "INBOX\r\nA1 DELETE INBOX")
+        err = res.stderr.strip()
+        assert res.returncode == 64 and len(err.splitlines()) == 1 and option in err, err

@@ -81,6 +81,11 @@ def bounce_key(report: Report, bounce: Bounce, index: int) -> str:
 def _utc(text: str) -> dt.datetime | None:
     try:
         when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return when.astimezone(dt.UTC) if when.tzinfo is not None else None
+    if when.tzinfo is None:
+        return None
+    try:
+        return when.astimezone(dt.UTC)
+    except OverflowError:  # "31 Dec 9999 23:59 -0100" is past datetime's last year in UTC
+        return None

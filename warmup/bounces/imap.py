@@ -14,6 +14,7 @@ without recording anything twice.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.parser
 import email.policy
@@ -28,7 +29,8 @@ from typing import TYPE_CHECKING
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
-from warmup.errors import PermissionFailure, Unavailable
+from warmup.errors import PermissionFailure, Unavailable, UsageError
+from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.neterr import describe
 
@@ -70,7 +72,43 @@ class LoginFailed(PermissionFailure):
 
 
 def _quote(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """``folder`` as an IMAP quoted string, in modified UTF-7 (RFC 3501 5.1.3): imaplib sends
+    ASCII only, and a name like "退信" is how Exmail users file their bounces."""
+    name = _utf7(folder)
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def check_folder(folder: str, option: str = "--folder") -> None:
+    """Refuse a folder name no IMAP command can carry (:class:`UsageError`, exit 64): empty,
+    or with a control character (a CR LF would end the command and start another)."""
+    if not folder or any(ord(c) < 0x20 or ord(c) == 0x7F for c in folder):
+        raise UsageError(
+            f"{option} {folder!r}: not an IMAP folder name (empty or control characters)"
+        )
+
+
+def _utf7(text: str) -> str:
+    """IMAP's modified UTF-7: printable ASCII as itself ("&" as "&-"), runs of anything else
+    as "&" + base64 of their UTF-16BE with "," for "/" and no padding + "-"."""
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if run:
+            data = "".join(run).encode("utf-16-be")
+            out.append(
+                "&" + base64.b64encode(data).decode("ascii").rstrip("=").replace("/", ",") + "-"
+            )
+            run.clear()
+
+    for ch in text:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            run.append(ch)
+    flush()
+    return "".join(out)
 
 
 def connect(
@@ -178,6 +216,10 @@ def sync(
 
     ``notifier``: told when the bounces recorded pause, hold or step back the mailbox."""
     report = SyncReport()
+    for folder in folders:
+        check_folder(folder)
+    if move_to is not None:
+        check_folder(move_to, "--move-to")
 
     def login() -> imaplib.IMAP4:
         imap, report.host = connect(
@@ -187,6 +229,8 @@ def sync(
 
     imap = login()
     try:
+        if move_to is not None:
+            _check_move_to(imap, move_to)
         for folder in folders:
             for attempt in range(RETRIES + 1):
                 try:
@@ -258,12 +302,36 @@ def _sync_folder(
         done += len(batch)
         to_move = [item.uid for item in found if item.bounces]
         if to_move and move_to:
-            imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to))
+            typ, data = imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to))
+            if typ != "OK":
+                raise Unavailable(
+                    f"IMAP refused to move {len(to_move)} report(s) from {folder!r} to "
+                    f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
+                    f"stay where they were"
+                )
             report.moved += len(to_move)
         if progress:
             progress(len(uids), done)
     if not uids:
         record_batch(ledger, box, folder, uidvalidity, last, [], now())
+
+
+def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
+    """Refuse a ``--move-to`` folder the server does not have before anything is read: MOVE
+    to it would be refused after the bounces were recorded (and was once reported as done)."""
+    typ, data = imap.status(_quote(folder), "(MESSAGES)")
+    if typ != "OK":
+        raise Unavailable(
+            f"IMAP folder {folder!r} does not exist or cannot be written ({_text(data)}); "
+            f"create it, or check --move-to"
+        )
+
+
+def _text(data: object) -> str:
+    """The server's words from an imaplib response (one line, bounded)."""
+    items = data if isinstance(data, list) else [data]
+    words = b" ".join(x for x in items if isinstance(x, bytes)).decode("utf-8", "replace")
+    return " ".join(words.split())[:200] or "no reason given"
 
 
 @dataclass(frozen=True)
@@ -322,10 +390,12 @@ def _read(uid: int, size: int, raw: bytes, mailbox: str, now: dt.datetime) -> Fo
     bounces = parse_bounces(raw, mailbox=mailbox) if raw else []
     facts = read_report(raw)
     partial = size > len(raw) and not any(b.recipient for b in bounces) and _looks_like_report(raw)
+    # A date before the ledger's first possible instant says nothing: taken as when it is read.
+    at = facts.date if facts.date is not None and facts.date >= EARLIEST else now
     return Found(
         uid,
         size,
-        min(facts.date or now, now),
+        min(at, now),
         [(bounce_key(facts, b, i), b) for i, b in enumerate(bounces)],
         partial,
     )

@@ -102,7 +102,12 @@ def ses_notice(text: str) -> SesNotice | None:
     ntype = str(data.get("notificationType") or data.get("eventType") or "")
     mail = data.get("mail")
     mail = mail if isinstance(mail, dict) else {}
-    msgid = str(mail.get("messageId", ""))
+    # mail.messageId is SES's own id, not the original's Message-ID header (which
+    # commonHeaders carries, when it does): a send is matched by that header, and without it
+    # by recipient and time, never by an id no send of the mailbox can carry.
+    common = mail.get("commonHeaders")
+    header_id = common.get("messageId") if isinstance(common, dict) else None
+    msgid = str(header_id).strip().strip("<>") if isinstance(header_id, str) else ""
     out: list[dict[str, str]] = []
     if ntype == "Bounce" and isinstance(data.get("bounce"), dict):
         bounce = data["bounce"]

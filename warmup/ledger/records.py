@@ -358,18 +358,29 @@ class Records:
     ) -> tuple[int | None, dt.datetime | None]:
         """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
         recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
-        ``at``; (None, None) if none. A released slot never left: nothing answers it. A bounce
+        ``at`` (when the bounce names a Message-ID, only a send recorded without one: a send
+        with another Message-ID is another message); (None, None) if none. A released slot never left: nothing answers it. A bounce
         that names no recipient answers nothing, even when it quotes a send's Message-ID: it
         says nothing about that send's recipient."""
         if not recipient:
             return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
         if message_id:
+            # A Message-ID recorded by hand may lack its angle brackets.
+            bare = message_id.strip().strip("<>")
             found = conn.execute(
-                base.where(SEND.c.message_id == message_id, SEND.c.recipient == recipient).limit(1)
+                base.where(
+                    SEND.c.message_id.in_(sorted({message_id, bare, f"<{bare}>"})),
+                    SEND.c.recipient == recipient,
+                ).limit(1)
             ).first()
             if found is not None:
                 return found.id, found.at
+            # The bounce names its message, and no send of ``box`` to the recipient is that
+            # message: it is about another (another mailbox's, or made up by whoever knows
+            # whom the mailbox writes to). Only a send recorded without a Message-ID may
+            # still be the one it answers.
+            base = base.where(SEND.c.message_id.is_(None))
         row = conn.execute(
             base.where(
                 SEND.c.recipient == recipient,
