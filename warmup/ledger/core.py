@@ -36,11 +36,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import ConfigError, DataError, TempFail
+from warmup.errors import ConfigError, DataError
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
-from warmup.ledger.outbox import OutboxStore
+from warmup.ledger.outbox import OutboxStore, refuse_while_queued
 from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
@@ -351,24 +351,9 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         with self.write() as conn:
             box = self._mailbox(conn, address)
             self._lock_mailboxes(conn, [box.id])
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(OUTBOX.c.state, sa.func.count())
-                    .where(OUTBOX.c.mailbox_id == box.id, OUTBOX.c.state.in_(("queued", "sending")))
-                    .group_by(OUTBOX.c.state)
-                ).all()
+            refuse_while_queued(
+                conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
             )
-            if counts.get("sending"):
-                raise TempFail(
-                    f"mailbox {box.address}: a worker is sending {counts['sending']} of its "
-                    f"messages; try again when 'warmup queue list --state sending' is empty"
-                )
-            queued = counts.get("queued", 0)
-            if queued and not force:
-                raise DataError(
-                    f"mailbox {box.address} has {queued} queued messages; add --force to "
-                    f"cancel them and remove the mailbox"
-                )
             conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.mailbox_id == box.id))
             cancelled = conn.execute(
                 OUTBOX.update()

@@ -50,6 +50,31 @@ _ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count")]
 _MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 
 
+def refuse_while_queued(
+    conn: Connection, whose: sa.ColumnElement[bool], label: str, what: str, force: bool
+) -> None:
+    """Before a pool or a mailbox is removed: :class:`TempFail` while a worker sends one of the
+    messages ``whose`` selects, :class:`DataError` while some are queued unless ``force``."""
+    counts: dict[str, int] = dict(
+        conn.execute(
+            sa.select(OUTBOX.c.state, sa.func.count())
+            .where(whose, OUTBOX.c.state.in_(("queued", "sending")))
+            .group_by(OUTBOX.c.state)
+        ).all()
+    )
+    if counts.get("sending"):
+        raise TempFail(
+            f"{label}: a worker is sending {counts['sending']} of its messages; try again "
+            f"when 'warmup queue list --state sending' is empty"
+        )
+    queued = counts.get("queued", 0)
+    if queued and not force:
+        raise DataError(
+            f"{label} has {queued} queued messages; add --force to cancel them and remove "
+            f"the {what}"
+        )
+
+
 def _check_id(message: int) -> None:
     """An id no row can have (the driver would overflow on it) is a message that is not there."""
     if not 0 < message <= SQL_INT_MAX:
@@ -253,24 +278,7 @@ class OutboxStore:
         ``force``, which cancels them (how many it returns); refused while one is being sent."""
         with self.write() as conn:
             pool = self._pool(conn, name)
-            counts: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(OUTBOX.c.state, sa.func.count())
-                    .where(OUTBOX.c.pool_id == pool.id, OUTBOX.c.state.in_(("queued", "sending")))
-                    .group_by(OUTBOX.c.state)
-                ).all()
-            )
-            if counts.get("sending"):
-                raise TempFail(
-                    f"pool {name!r}: a worker is sending {counts['sending']} of its "
-                    f"messages; try again when 'warmup queue list --state sending' is empty"
-                )
-            queued = counts.get("queued", 0)
-            if queued and not force:
-                raise DataError(
-                    f"pool {name!r} has {queued} queued messages; add --force to cancel "
-                    f"them and remove the pool"
-                )
+            refuse_while_queued(conn, OUTBOX.c.pool_id == pool.id, f"pool {name!r}", "pool", force)
             cancelled = conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.pool_id == pool.id, OUTBOX.c.state == "queued")
