@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from keyring.backend import KeyringBackend
+from keyring.compat import properties
 
 
 class FileKeyring(KeyringBackend):
@@ -35,9 +36,13 @@ class FileKeyring(KeyringBackend):
 
 
 class BrokenKeyring(KeyringBackend):
-    """A keyring whose every call fails (a locked or crashed Secret Service, D-Bus gone)."""
+    """A keyring whose every call fails (a locked or crashed Secret Service, D-Bus gone).
 
-    priority = 1  # type: ignore[assignment]
+    Named by ``PYTHON_KEYRING_BACKEND`` only: its priority is below the fail keyring's (0), so
+    keyring's detection, which makes every backend class a process has imported, never picks
+    it for another test."""
+
+    priority = -1  # type: ignore[assignment]
 
     def get_password(self, service: str, username: str) -> str | None:
         raise RuntimeError("the keyring daemon went away")
@@ -50,7 +55,10 @@ class BrokenKeyring(KeyringBackend):
 
 
 class UnloadableKeyring(BrokenKeyring):
-    """A keyring backend that fails as it is made."""
+    """A keyring backend that fails as it is loaded (keyring reads a backend's priority to
+    load it). Not viable, so keyring's detection in a test process skips it: a backend that
+    raised as it was made broke every later test of the worker that asked for the keyring."""
 
-    def __init__(self) -> None:
+    @properties.classproperty
+    def priority(cls) -> float:  # type: ignore[override]
         raise RuntimeError("cannot connect to the keyring daemon")

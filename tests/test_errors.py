@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -839,3 +840,30 @@ def test_forget_never_says_forgotten_when_the_keyring_failed(seeded: Path):
     stored password" while the keyring still held it."""
     proc = _login(seeded, "tests.filekeyring.BrokenKeyring", "--forget")
     assert_one_line_error(proc, 78, "keyring failed (RuntimeError)", "nothing was forgotten")
+
+
+def test_the_test_keyrings_never_break_keyring_s_own_detection():
+    """keyring's detection makes an instance of every backend class its process has imported:
+    the failing test keyrings broke every later test of an xdist worker that asked for the
+    keyring (a clean-clone run: 7 errors, "cannot connect to the keyring daemon"), and an equal
+    priority could have made the broken one the process's keyring."""
+    probe = (
+        "import tests.filekeyring, keyring.backend as b, keyring.core as c\n"
+        "rings = b.get_all_keyring()\n"
+        "chosen = max(rings, key=b.by_priority)\n"
+        "print(type(chosen).__name__, sorted(type(r).__name__ for r in rings))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON_KEYRING_BACKEND"}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    chosen, _, found = proc.stdout.partition(" ")
+    assert chosen not in ("BrokenKeyring", "UnloadableKeyring"), proc.stdout
+    assert "UnloadableKeyring" not in found
