@@ -848,7 +848,7 @@ def test_the_test_keyrings_never_break_keyring_s_own_detection():
     keyring (a clean-clone run: 7 errors, "cannot connect to the keyring daemon"), and an equal
     priority could have made the broken one the process's keyring."""
     probe = (
-        "import tests.filekeyring, keyring.backend as b, keyring.core as c\n"
+        "import tests.filekeyring, keyring.backend as b\n"
         "rings = b.get_all_keyring()\n"
         "chosen = max(rings, key=b.by_priority)\n"
         "print(type(chosen).__name__, sorted(type(r).__name__ for r in rings))\n"
