@@ -117,13 +117,27 @@ def _days(
     return days
 
 
+SPANS = st.integers(1, 120)  # days of history
+# Long histories, mostly steady: the warm-up done within months, then a stretch in the last
+# stage with now and then a spike, a hold, an idle gap (what a report walks in numpy).
+LONG_RUNS = st.lists(
+    st.tuples(
+        st.integers(20, 240),
+        st.sampled_from([KINDS[0], KINDS[1], KINDS[1], KINDS[3], KINDS[4], KINDS[8]]),
+        st.integers(1, 320),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
 @st.composite
-def histories(draw) -> tuple[str, History, dt.datetime]:  # type: ignore[no-untyped-def]
+def histories(draw, spans=SPANS, runs=RUNS) -> tuple[str, History, dt.datetime]:  # type: ignore[no-untyped-def]
     """A history drawn as a few runs of days (see :data:`RUNS`), expanded with per-day jitter
     from one drawn seed: few draws per example, and shrinking still shrinks the runs."""
     tz = draw(st.sampled_from(ZONES))
-    span = draw(st.integers(1, 120))
-    days = _days(span, draw(RUNS), draw(st.integers(0, 2**32 - 1)))
+    span = draw(spans)
+    days = _days(span, draw(runs), draw(st.integers(0, 2**32 - 1)))
     if days and draw(st.booleans()):  # a long silence before recent days
         cut, gap = draw(st.tuples(st.integers(0, 120), st.integers(0, 40)))
         cut, gap = cut % len(days), dt.timedelta(days=gap)
@@ -288,6 +302,53 @@ def test_the_cold_replay_in_runs_is_the_day_by_day_walk(case, back):
     assert verdict.reasons == day_verdict.reasons
     assert kept == day_kept
     assert walk.state(today) == day_walk.state(today)
+
+
+@pytest.mark.slow
+@PROPS
+@given(histories(st.integers(100, 700), LONG_RUNS))
+def test_the_reports_stretches_are_the_day_by_day_walk(case):
+    """Long histories, most of them in the last stage: the report's walk, which takes the
+    stretches whose quota does not depend on the warm-up day in numpy
+    (:mod:`warmup.policy.steady`), lists every day as the day-by-day walk does and reaches
+    the same state."""
+    name, hist, now = case
+    spec = SPECS[name]
+    full, state = walk_timeline(spec, hist, now, explain=False)
+    rows, rows_state = timeline_rows(spec, *as_report_reads(spec, hist, now))
+    assert list(rows) == as_rows(full)
+    assert rows_state == state
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_a_year_in_the_last_stage_is_walked_in_stretches(name):
+    """A report's walk of a steady year, with a spike that holds the ramp for a week: most days
+    are walked as arrays (blocks of columns, not a tuple per day), and the rows are the
+    day-by-day walk's."""
+    spec = SPECS[name]
+    h = spec.health
+    # bounces on day 90 before today: between the hold and the step-back lines of the window
+    spike = int(
+        (2 * h.hold_above + min(h.step_back_above, h.pause_above)) / 3 * 150 * h.window_days
+    )
+    days = tuple(
+        DayCounts(
+            TODAY - dt.timedelta(days=k),
+            150 + (k * 7) % 30,
+            hard=spike if k == 90 else int(k % 40 == 0),
+        )
+        for k in range(365, 0, -1)
+    )
+    tz = "Asia/Shanghai"
+    hist = History("a@corp.example", tz, days=days)
+    now = instant(TODAY, 600, tz)
+    full, state = walk_timeline(spec, hist, now, explain=False)
+    rows, rows_state = timeline_rows(spec, *as_report_reads(spec, hist, now))
+    assert list(rows) == as_rows(full)
+    assert rows_state == state
+    in_blocks = sum(len(p["ordinal"]) for p in rows.parts if isinstance(p, dict))
+    assert in_blocks >= 250, in_blocks
+    assert "hold" in {r[4] for r in rows}
 
 
 def as_report_reads(spec, hist, now):

@@ -230,15 +230,31 @@ def _day_sums(
     return DaySums(
         origin,
         rows=_Tuples(dense),
-        sent=sent.tolist(),
+        sent=_Ints(sent),  # type: ignore[arg-type]
         sums=_Tuples(sums),
-        window=list(zip(*window.T.tolist(), busiest.tolist(), strict=True)),
+        window=_Tuples(np.column_stack([window, busiest])),  # type: ignore[arg-type]
+        arrays=(sent, window[:, 0], window[:, 1], window[:, 2], busiest),
     )
+
+
+class _Ints(Sequence[int]):
+    """An integer array's items as ints, each converted when read (the walk reads a few days
+    of a year one by one, the others a stretch at a time as arrays)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, k: Any) -> Any:
+        return self.array[k].tolist()
 
 
 class _Tuples(Sequence[Any]):
     """The rows of an integer matrix as tuples of ints, each converted when read (the walk
-    reads a few of a year's rows: building all of them was a tenth of a cold report)."""
+    reads a few of a year's rows one by one: building all of them was a tenth of a cold
+    report)."""
 
     def __init__(self, matrix: np.ndarray) -> None:
         self.matrix = matrix
@@ -252,22 +268,39 @@ class _Tuples(Sequence[Any]):
         return tuple(self.matrix[k].tolist())
 
 
+# The walk's fields as the report's columns (dtype; name where it differs)
+_DTYPES = {
+    "ordinal": np.int64,
+    "day": np.int64,
+    "stage": object,
+    "quota": np.int64,
+    "health": object,
+    "rate": np.float64,
+    "complaint_rate": np.float64,
+    "paused": bool,
+    "resumed": bool,
+    "closed": bool,
+}
+_NAMES = {"day": "warmup_day"}
+
+
 def _block(line: DayRows, ordinals: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
     """The walk's days as columns, with each day's counts from the rollup rows (:func:`_counts`)."""
-    col = line.columns()
-    ordinal = np.array(col["ordinal"], dtype=np.int64)
+    blocks = []
+    for part in line.parts:
+        if isinstance(part, list):  # days walked one by one: tuples
+            col = dict(zip(DayRows.FIELDS, zip(*part, strict=True), strict=True))
+            # None (not judged) becomes NaN
+            part = {f: np.array(col[f], dtype=_DTYPES[f]) for f in DayRows.FIELDS}
+        blocks.append(part)
     out: dict[str, Any] = {
-        "ordinal": ordinal,
-        "warmup_day": np.array(col["day"], dtype=np.int64),
-        "stage": np.array(col["stage"], dtype=object),
-        "quota": np.array(col["quota"], dtype=np.int64),
-        "health": np.array(col["health"], dtype=object),
-        # None (not judged) becomes NaN
-        "rate": np.array(col["rate"], dtype=np.float64),
-        "complaint_rate": np.array(col["complaint_rate"], dtype=np.float64),
-        "paused": np.array(col["paused"], dtype=bool),
-        "resumed": np.array(col["resumed"], dtype=bool),
+        _NAMES.get(f, f): np.concatenate([b[f] for b in blocks])
+        if blocks
+        else np.zeros(0, dtype=_DTYPES[f])
+        for f in DayRows.FIELDS
+        if f != "closed"
     }
+    ordinal = out["ordinal"]
     n = len(ordinal)
     days = np.zeros((n, len(tc.COUNT_COLUMNS)), dtype=np.int64)
     if n and len(ordinals):

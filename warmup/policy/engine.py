@@ -378,11 +378,10 @@ def timeline_rows(
     walk, day, today = _begin(spec, hist, now, False, days)
     rows = DayRows()
     while day < today:
-        if walk.events_done == len(walk.events):
-            after = walk.run(day, today, rows)
-            if after > day:
-                day = after
-                continue
+        after = walk.run(day, today, rows)
+        if after > day:
+            day = after
+            continue
         _add(rows, _step(walk, day))
         day += ONE_DAY
     state = walk.state(today)

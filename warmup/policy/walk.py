@@ -47,7 +47,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -66,6 +66,9 @@ ONE_DAY = dt.timedelta(days=1)
 # Days to walk from which :func:`replay` takes the day sums and walks in runs: below it (a walk
 # resumed from yesterday's memo, the gate's every message) the sums cost more than they save.
 RUN_FROM = 8
+# Days left from which a walk in its last stage, with the day sums as arrays, walks them a
+# stretch at a time in numpy (warmup.policy.steady): below it numpy's cost per call is more.
+STEADY_FROM = 32
 
 
 class DayCounts(NamedTuple):
@@ -715,7 +718,7 @@ def replay(
         if day == checkpoint and walk.last_active is not None:
             memo = walk.state(day)
         walk.apply_events(day_start(day, tz))
-        if isinstance(walk, SummedWalk) and walk.events_done == len(walk.events):
+        if isinstance(walk, SummedWalk):
             stop = checkpoint if checkpoint is not None and day < checkpoint < today else today
             after = walk.run(day, stop, None)
             if after > day:
@@ -817,9 +820,16 @@ class DaySums:
     sent: list[int] = field(default_factory=list)
     sums: Sequence[tuple[int, int, int]] = field(default_factory=lambda: [(0, 0, 0)])
     window: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # The same as numpy arrays, when the caller computed them so (a report): ``sent`` and the
+    # window's sent, bounced, complaints and busiest as five int64 arrays by day. With them the
+    # last stage is walked a stretch at a time (:mod:`warmup.policy.steady`).
+    arrays: tuple[Any, ...] | None = None
 
     def first_active(self, before: int) -> int | None:
         """The ordinal of the first day with sends before ordinal ``before``, if any."""
+        if self.arrays is not None:
+            active = self.arrays[0][: max(before - self.origin, 0)].nonzero()[0]
+            return self.origin + int(active[0]) if len(active) else None
         for k, n in enumerate(self.sent):
             if self.origin + k >= before:
                 return None
@@ -886,16 +896,24 @@ class SummedWalk(Walk):
     def run(self, day: dt.date, today: dt.date, rows: DayRows | None) -> dt.date:
         """Walk the past days from ``day`` on as :func:`~warmup.policy.engine.walk_timeline`
         does, appending each to ``rows`` (None: only the state moves, as :func:`replay` asks), while they are ordinary: active, the day before
-        active too, judged ok, hold or unjudged. Returns the first day not walked (``today``
-        when none is left): an idle day, the first one after idle days, a pause or a step back,
-        which take the full step. Only when no event is left to apply and no day is hidden.
+        active too, judged ok, hold or unjudged, and before the day of the next event not yet
+        applied. Returns the first day not walked (``today`` when none is left): an
+        idle day, the first one after idle days, a pause or a step back, an event's day, which
+        take the full step. Only when no day is hidden.
 
         Every rule is the one the full step applies (:meth:`verdict` and :meth:`close_day`
         with what they do on such a day), in one loop over day numbers, with the answers that
         depend only on the policy and the day from :class:`DayTables`: a year of a thousand
         mailboxes is 365,000 days, and a method call per rule per day was most of the time.
         ``tests/test_walk.py`` compares it with the full step on random histories."""
-        assert self.hidden is None and self.events_done == len(self.events)
+        assert self.hidden is None
+        if self.events_done < len(self.events):
+            # the day of the next event: its row shows the event, the next day's full step
+            # applies it
+            due = local(self.events[self.events_done].at, self.hist.timezone).date()
+            if due <= day:
+                return day
+            today = min(today, due)
         return _fast_days(self, day, today, rows)
 
     def count(self, day: dt.date) -> DayCounts:
@@ -940,11 +958,19 @@ class SummedWalk(Walk):
         return sent, bounced, complaints
 
 
-class DayRows(list[tuple[int, int, str, int, str, float | None, float | None, bool, bool, bool]]):
-    """Days of a walk, one tuple each: ``(ordinal, warm-up day, stage, quota, health, rate,
-    complaint rate, paused, resumed, closed)``, the fields of
-    :class:`~warmup.policy.engine.DayVerdict` but the reasons (what a report reads, without an
-    object per day); ``rate``/``complaint rate`` are None when the window was not judged."""
+DayRow = tuple[int, int, str, int, str, float | None, float | None, bool, bool, bool]
+
+
+class DayRows:
+    """Days of a walk, in order: ``(ordinal, warm-up day, stage, quota, health, rate, complaint
+    rate, paused, resumed, closed)`` each, the fields of :class:`~warmup.policy.engine.DayVerdict`
+    but the reasons (what a report reads, without an object per day); ``rate``/``complaint
+    rate`` are None when the window was not judged.
+
+    Held as :attr:`parts`: lists of such tuples (days walked one by one) and blocks of columns
+    (a stretch walked at once by :mod:`warmup.policy.steady`: one numpy array per field, NaN
+    for a rate not judged), which a report concatenates without a tuple per day; iterating
+    gives every day as a tuple of plain Python values either way."""
 
     FIELDS = (
         "ordinal",
@@ -959,10 +985,33 @@ class DayRows(list[tuple[int, int, str, int, str, float | None, float | None, bo
         "closed",
     )
 
-    def columns(self) -> dict[str, tuple[Any, ...]]:
-        """The days as one tuple per field, by the names of :attr:`FIELDS`."""
-        cols = list(zip(*self, strict=True)) if self else [()] * len(self.FIELDS)
-        return dict(zip(self.FIELDS, cols, strict=True))
+    def __init__(self) -> None:
+        self.parts: list[list[DayRow] | dict[str, Any]] = []
+        self._rows: list[DayRow] | None = None  # the last part, when it is a list
+
+    def append(self, row: DayRow) -> None:
+        if self._rows is None:
+            self._rows = []
+            self.parts.append(self._rows)
+        self._rows.append(row)
+
+    def add_columns(self, columns: dict[str, Any]) -> None:
+        """A stretch of days as one array per field of :attr:`FIELDS`."""
+        self.parts.append(columns)
+        self._rows = None
+
+    def __len__(self) -> int:
+        return sum(len(p) if isinstance(p, list) else len(p["ordinal"]) for p in self.parts)
+
+    def __iter__(self) -> Iterator[DayRow]:
+        for part in self.parts:
+            if isinstance(part, list):
+                yield from part
+                continue
+            cols = [part[f].tolist() for f in self.FIELDS]
+            for k in (5, 6):  # rates: NaN is "not judged"
+                cols[k] = [None if r != r else r for r in cols[k]]
+            yield from zip(*cols, strict=True)
 
 
 _MISSING = object()
@@ -982,6 +1031,9 @@ class DayTables:
         self.stage: dict[int, tuple[int, str, int]] = {}
         self.iso: dict[int, str] = {}
         self.needed: dict[int, int] = {}
+        # per-day answers as arrays over a range of ordinals (warmup.policy.steady)
+        self.vectors: dict[Any, tuple[int, Any]] = {}
+        self.spans: dict[int, tuple[int, str, int, int | None, bool]] = {}
 
     def shut_on(self, o: int) -> str | None:
         got = self.shut.get(o, _MISSING)
@@ -1058,7 +1110,29 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | N
     # ends the run before the day is walked.
     eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
     short_days, health_paused = walk.short_days, walk.health_paused
+    # Stretches whose quota does not depend on the warm-up day, walked a stretch at a time
+    # when the sums are arrays (warmup.policy.steady): only while no health pause is on and no
+    # provider back-off runs out on the way (a manual pause in force all along, or none, flags
+    # every row alike).
+    stretches = None
+    if sums.arrays is not None and stop - o >= STEADY_FROM and not health_paused:
+        pause = current_pause(events, day_start(day, tz)) if events else None
+        if pause is None or pause.kind == "pause":
+            from warmup.policy.steady import Stretches
+
+            stretches = Stretches(walk, t, o, stop, pause is not None)
     while o < stop:
+        if (
+            stretches is not None
+            and (cut_until is None or o > cut_until)
+            and stretches.worth(o, eff, last)
+        ):
+            walk.eff, walk.last_healthy_quota, walk.stepped_back = eff, healthy, stepped_back
+            walk.short_days = short_days
+            o = stretches.run(o, last, rows)
+            eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
+            short_days, last = walk.short_days, o - 1
+            continue
         k = o - origin
         sent = sent_of[k] if 0 <= k < n_sent else 0
         if not sent or (last is not None and o - last > 1):

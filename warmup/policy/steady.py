@@ -1,0 +1,245 @@
+"""The walk's ordinary days a stretch at a time, in numpy, where the quota does not depend on
+the warm-up day. Pure, no I/O.
+
+A day's quota is its stage's volume under the growth limit and the ceilings (then the last
+healthy day's on a held day, 0 on a closed one). The volume depends on the warm-up day, which
+counts the qualifying days before: a sequential walk. But on most days it does not matter: in
+a stage of one volume (week 1's 50 a day, the open-ended last stage), or when the growth limit
+and the ceilings already keep the quota at or below every volume the stage has left. On such
+days every rule of :func:`warmup.policy.walk._fast_days` reads only the day's own numbers (its
+health window, the busiest of the 7 days before it, its sends, whether the window opens) and
+two running values that prefix operations carry (the warm-up day: a cumulative sum; the last
+healthy quota: a forward fill). A year of a thousand mailboxes is 365,000 days, and a Python
+loop over them was most of a first report's time.
+
+:class:`Stretches` finds those stretches in the days a run of ordinary days can cover and walks
+them as that loop does: the same rows, the same state and the same day to stop at
+(``tests/test_walk.py`` compares the two on random histories). Only
+:func:`~warmup.policy.walk._fast_days` uses it, and only with the day sums as arrays
+(:attr:`~warmup.policy.walk.DaySums.arrays`, which a report computes with numpy); the ``quota``
+command's walk never imports numpy.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from warmup.policy.walk import GROWTH_DAYS, STEADY_FROM
+
+if TYPE_CHECKING:
+    from warmup.policy.walk import DayRows, DayTables, SummedWalk
+
+# Health words by code, in the order the codes below are given.
+_HEALTH = np.array(["ok", "unjudged", "hold"], dtype=object)
+_OK, _UNJUDGED, _HOLD = 0, 1, 2
+
+
+def _vector(tables: DayTables, key: Any, lo: int, hi: int, fill: Any, dtype: Any) -> np.ndarray:
+    """``fill(o)`` for the ordinals ``lo..hi - 1`` as an array, kept on ``tables`` (shared by
+    every mailbox of the policy and zone) over the widest range asked for so far."""
+    have = tables.vectors.get(key)
+    if have is not None:
+        base, arr = have
+        if base <= lo and hi <= base + len(arr):
+            return arr[lo - base : hi - base]
+        first, end = min(lo, base), max(hi, base + len(arr))
+    else:
+        first, end = lo, hi
+    arr = np.fromiter((fill(d) for d in range(first, end)), dtype=dtype, count=end - first)
+    tables.vectors[key] = (first, arr)
+    return arr[lo - first : hi - first]
+
+
+def _needed(qualify: float, could: np.ndarray) -> np.ndarray:
+    """:func:`~warmup.policy.walk.needed` of each value, by the same float operations."""
+    return np.maximum(np.ceil(qualify * could - 1e-9), 1).astype(np.int64)
+
+
+def stage_span(tables: DayTables, eff: int) -> tuple[int, str, int, int | None, bool]:
+    """After ``eff`` qualifying days: the stage's number and name, the smallest daily volume it
+    has from there on, the qualifying days at which the stage next changes (None: never) and
+    whether its volume stays the same until then. Kept on ``tables``."""
+    got = tables.spans.get(eff)
+    if got is None:
+        spec = tables.spec
+        number, name, volume = tables.stage_of(eff)
+        start = 0
+        for st in spec.stages:
+            if st.days == 0:
+                break
+            start += st.days
+        else:
+            start = max(start - 1, 0)  # the last day of the last stage repeats for ever
+        if eff >= start:  # the stage the mailbox stays in: one volume for ever
+            got = (number, name, volume, None, True)
+        else:
+            end = spec.stage_start(number) + spec.stages[number].days
+            if number == len(spec.stages) - 1:
+                end = start  # its last day's volume is the one it keeps: no change there
+            volumes = [tables.stage_of(e)[2] for e in range(eff, end)]
+            got = (number, name, min(volumes), end, min(volumes) == max(volumes))
+        tables.spans[eff] = got
+    return got
+
+
+class Stretches:
+    """The days ``o..stop - 1`` of a walk's run (the walk in its state at ``o``: no health pause,
+    every event applied, past any resume's cut), as arrays, and the stretches of them whose
+    quota does not depend on the warm-up day; ``paused``: the rows' pause flag (a manual pause
+    in force all along, or none)."""
+
+    def __init__(self, walk: SummedWalk, tables: DayTables, o: int, stop: int, paused: bool):
+        self.walk, self.tables, self.paused = walk, tables, paused
+        spec, hist = walk.spec, walk.hist
+        arrays = walk.days.arrays
+        assert arrays is not None
+        a_sent, a_wsent, a_wbounced, a_wcomplaints, a_busiest = arrays
+        k0 = max(o - walk.days.origin, 0)
+        k1 = max(min(stop - walk.days.origin, len(a_sent)), k0)
+        self.first = walk.days.origin + k0
+        self.sent = sent = a_sent[k0:k1]
+        wsent = a_wsent[k0:k1]
+        h = spec.health
+        self.judged = judged = wsent >= max(h.min_sample, 1)
+        over = np.where(judged, wsent, 1)
+        self.rate = rate = np.minimum(a_wbounced[k0:k1], wsent) / over
+        self.crate = crate = np.minimum(a_wcomplaints[k0:k1], wsent) / over
+        # Walk.rule without a cut: pause, then step back, then hold, else ok
+        pause = judged & ((rate > h.pause_above) | (crate > h.complaint_pause_above))
+        step_back = judged & (rate > h.step_back_above)
+        self.hold = judged & ((rate > h.hold_above) | (crate > h.complaint_hold_above))
+        # the days a run stops at (before walking them): no sends, a pause or a step back
+        self.ends = np.flatnonzero((sent == 0) | pause | step_back).tolist()
+        floor = spec.stages[0].daily_from
+        grown = (spec.growth_factor * a_busiest[k0:k1]).astype(np.int64)
+        # the quota but the stage's volume: the growth limit (never below the first stage's
+        # volume) and the ceilings
+        self.cap = np.maximum(grown, floor)
+        limits = [x for x in (spec.ceiling, hist.provider_ceiling, hist.cap) if x is not None]
+        if limits:
+            self.cap = np.minimum(self.cap, min(limits))
+        self.above: dict[int, list[int]] = {}  # volume -> days whose cap is above it
+
+    def sensitive(self, eff: int) -> list[int]:
+        """The days (indices) whose quota would depend on the warm-up day after ``eff``
+        qualifying days: those whose cap is above the smallest volume the stage has left."""
+        _, _, vmin, _, constant = stage_span(self.tables, eff)
+        if constant:
+            return []
+        above = self.above.get(vmin)
+        if above is None:
+            above = self.above[vmin] = np.flatnonzero(self.cap > vmin).tolist()
+        return above
+
+    def worth(self, o: int, eff: int, last: int | None) -> bool:
+        """Whether a stretch of at least ``STEADY_FROM`` days starts at ``o`` after ``eff``
+        qualifying days, ``last`` the last active day before it."""
+        i = o - self.first
+        if i < 0 or last is None or o - last > 1:
+            return False
+        change = stage_span(self.tables, eff)[3]
+        if change is not None and change - eff <= GROWTH_DAYS:
+            # a stage about to end (week 1) ends a stretch within days: numpy's cost per call
+            # is more than the loop's for them
+            return False
+        above = self.sensitive(eff)
+        end = len(self.sent)
+        for marks in (self.ends, above):
+            j = bisect.bisect_left(marks, i)
+            if j < len(marks) and marks[j] < end:
+                end = marks[j]
+        return end - i >= STEADY_FROM
+
+    def run(self, o: int, last: int | None, rows: DayRows | None) -> int:
+        """Walk the stretch from ``o`` (which :meth:`worth` accepted, the walk in its state at
+        ``o``) up to the first day that stops a run, whose cap is above the stage's volumes, or
+        after which the stage changes; move the walk past it and return the first day not
+        walked."""
+        walk, tables = self.walk, self.tables
+        spec = walk.spec
+        number, stage, vmin, change, _ = stage_span(tables, walk.eff)
+        i = o - self.first
+        n = len(self.sent) - i
+        for marks in (self.ends, self.sensitive(walk.eff)):
+            j = bisect.bisect_left(marks, i)
+            if j < len(marks):
+                n = min(n, marks[j] - i)
+        sl = slice(i, i + n)
+        sent, judged, hold = self.sent[sl], self.judged[sl], self.hold[sl]
+        base = np.minimum(self.cap[sl], vmin)
+        index = np.arange(n)
+        healthy = walk.last_healthy_quota
+        floor = spec.stages[0].daily_from
+        # a held day keeps the quota of the last day that was not held (before the stretch:
+        # the walk's last healthy quota, the first stage's volume if none)
+        prior = np.maximum.accumulate(np.where(hold, -1, index))
+        held = np.where(
+            prior >= 0, base[np.maximum(prior, 0)], floor if healthy is None else healthy
+        )
+        quota = np.where(hold, np.minimum(base, held), base)
+        shut = _vector(tables, "shut", o, o + n, lambda d: tables.shut_on(d) is not None, bool)
+        quota[shut] = 0
+        # Walk.qualifies: enough of the whole quota, or of what the day could deliver
+        good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
+        most = quota if spec.domain_cap is None else np.minimum(quota, spec.domain_cap)
+        fit = _vector(
+            tables,
+            ("fit", number),
+            o,
+            o + n,
+            lambda d: -1 if (f := tables.fit_on(d, number, walk)) is None else f,
+            np.int64,
+        )
+        could = np.where(shut | (most == 0), 0, np.where(fit < 0, most, np.minimum(most, fit)))
+        good |= (could > 0) & (sent >= _needed(spec.qualify, could))
+        counts = good & ~hold
+        done = np.cumsum(counts)
+        if change is not None:
+            # the day the stage changes after is the stretch's last: the next is another stage
+            at = np.flatnonzero(walk.eff + done >= change)
+            if len(at):
+                n = int(at[0]) + 1
+                sent, judged, hold, quota = sent[:n], judged[:n], hold[:n], quota[:n]
+                base, shut, good, could, counts = (
+                    base[:n],
+                    shut[:n],
+                    good[:n],
+                    could[:n],
+                    counts[:n],
+                )
+                done = done[:n]
+        if rows is not None:
+            judged, rate, crate = judged[:n], self.rate[i : i + n], self.crate[i : i + n]
+            paused = self.paused
+            rows.add_columns(
+                {
+                    "ordinal": np.arange(o, o + n, dtype=np.int64),
+                    # the warm-up day: one past the qualifying days before
+                    "day": walk.eff + 1 + done - counts,
+                    "stage": np.full(n, stage, dtype=object),
+                    "quota": np.zeros(n, dtype=np.int64) if paused else quota,
+                    "health": _HEALTH[np.where(hold, _HOLD, np.where(judged, _OK, _UNJUDGED))],
+                    "rate": np.where(judged, rate, np.nan),
+                    "complaint_rate": np.where(judged, crate, np.nan),
+                    "paused": np.full(n, paused),
+                    "resumed": np.zeros(n, dtype=bool),
+                    "closed": shut,
+                }
+            )
+        walk.eff += int(done[-1])
+        if not hold.all():
+            walk.last_healthy_quota = int(base[~hold][-1])
+            walk.stepped_back = False
+        short = np.flatnonzero(~good)
+        if len(short):
+            keep = o + int(short[-1]) - (GROWTH_DAYS - 1)  # as the last one added trims them
+            kept = [s for s in walk.short_days if s[0] >= tables.iso_of(keep)]
+            for k in short[short >= keep - o].tolist():
+                kept.append((tables.iso_of(o + k), int(sent[k]), int(could[k])))
+            walk.short_days = tuple(kept)
+        walk.last_active = dt.date.fromordinal(o + n - 1)
+        return o + n
