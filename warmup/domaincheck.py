@@ -166,12 +166,14 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     elif last is None and not any(t.lower().startswith("redirect=") for t in terms):
         problems.append("no 'all' term: other senders are neither allowed nor refused")
         fixes.append("end it with ~all")
-    tree, lookups = _spf_tree(dns, record, depth=0)
+    tree, lookups = _spf_tree(dns, record)
     if include and not any(d == include or d.endswith("." + include) for d in tree):
         problems.append(f"{provider.title}'s servers are not included")
         fixes.append(f"add include:{include}")
     if lookups > SPF_LOOKUP_LIMIT:
-        problems.append(f"{lookups} DNS lookups (the limit is {SPF_LOOKUP_LIMIT})")
+        problems.append(
+            f"more than {SPF_LOOKUP_LIMIT} DNS lookups (receivers stop at {SPF_LOOKUP_LIMIT})"
+        )
         fixes.append("remove includes nobody sends through, or flatten them into ip4:/ip6:")
     if problems:
         return "fail", f"{record!r}: " + "; ".join(problems), "; ".join(fixes)
@@ -179,24 +181,32 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     return status, f"{record} ({lookups} lookups)", "end it with ~all" if status == "warn" else ""
 
 
-def _spf_tree(dns: _Dns, record: str, depth: int) -> tuple[list[str], int]:
-    """The domains included (recursively) and the DNS lookups the record costs a receiver."""
+def _spf_tree(dns: _Dns, record: str) -> tuple[list[str], int]:
+    """The domains included (recursively) and the DNS lookups the record costs a receiver.
+
+    The walk stops querying once the lookups pass the limit, where a receiver gives up too
+    (permerror): records that include themselves or each other would otherwise cost an
+    exponential number of queries. Past the limit the count is only a lower bound."""
     domains: list[str] = []
     lookups = 0
-    for term in record.split()[1:]:
-        mech = re.split(r"[:=/]", term.lstrip("+-~?"), maxsplit=1)
-        name = mech[0].lower()
-        if name not in _LOOKUP_TERMS:
-            continue
-        lookups += 1
-        if name in ("include", "redirect") and len(mech) > 1 and depth < SPF_LOOKUP_LIMIT:
-            target = term.split(":" if name == "include" else "=", 1)[1].lower()
-            domains.append(target)
-            sub = [t for t in dns.txt(target) if t.lower().startswith("v=spf1")]
-            if sub:
-                more, n = _spf_tree(dns, sub[0], depth + 1)
-                domains += more
-                lookups += n
+
+    def walk(record: str) -> None:
+        nonlocal lookups
+        for term in record.split()[1:]:
+            mech = re.split(r"[:=/]", term.lstrip("+-~?"), maxsplit=1)
+            name = mech[0].lower()
+            if name not in _LOOKUP_TERMS:
+                continue
+            lookups += 1
+            if name in ("include", "redirect") and len(mech) > 1:
+                target = term.split(":" if name == "include" else "=", 1)[1].lower()
+                domains.append(target)
+                if lookups <= SPF_LOOKUP_LIMIT:
+                    sub = [t for t in dns.txt(target) if t.lower().startswith("v=spf1")]
+                    if sub:
+                        walk(sub[0])
+
+    walk(record)
     return domains, lookups
 
 
