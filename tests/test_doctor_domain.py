@@ -145,3 +145,34 @@ def test_spf_includes_that_loop_cost_a_bounded_number_of_queries(dns_server):
     assert len(dns_server.zone.queries) - before <= 20
     assert spf.status == "fail" and "more than 10 DNS lookups" in spf.detail
     assert "not included" not in spf.detail
+
+
+@pytest.mark.parametrize(
+    "server", ["127.0.0.1:abc", "127.0.0.1:", "127.0.0.1:99999", "dns.example", "[::1]x"]
+)
+def test_a_dns_server_that_cannot_be_read_is_refused_in_one_line_before_any_check(
+    run, ledger_path, server
+):
+    """It went to dnspython as it was: a ValueError traceback (exit 1), after the network
+    checks had taken their time; an IPv6 address (its colons) could never be given."""
+    closed = str(free_port())
+    added = run(
+        "mailbox", "add", BOX, "--provider", "custom", "--smtp-host", "127.0.0.1",
+        "--smtp-port", closed, "--imap-host", "127.0.0.1", "--imap-port", closed,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    res = run("doctor", BOX, "--timeout", "1", "--dns-server", server)
+    assert res.exit_code == 64
+    assert res.stdout == ""
+    assert res.stderr == (
+        f"Error: --dns-server {server!r}: expected a resolver's IP address, optionally with "
+        ":PORT (1.1.1.1, 1.1.1.1:53, ::1, [::1]:53)\n"
+    )
+
+
+def test_a_dns_server_is_an_ipv4_or_ipv6_address_with_an_optional_port():
+    assert domaincheck.nameserver("1.1.1.1") == ("1.1.1.1", 53)
+    assert domaincheck.nameserver("127.0.0.1:5353") == ("127.0.0.1", 5353)
+    assert domaincheck.nameserver("::1") == ("::1", 53)
+    assert domaincheck.nameserver("[::1]:5353") == ("::1", 5353)
+    assert domaincheck.nameserver("[::1]") == ("::1", 53)

@@ -5,22 +5,50 @@ send for it (SPF), does not sign (DKIM) or has no policy (DMARC); bounces and re
 useful without MX records at the provider. Each check says what to fix, with the provider's own
 values where they are known (``dns`` in ``providers.toml``).
 
-The resolver is the system's, or ``server`` ("HOST[:PORT]", ``--dns-server`` or
-``$WARMUP_DNS_SERVER``). A resolver that cannot be reached gives one warning, not failures:
+The resolver is the system's, or ``server`` ("IP[:PORT]", "[IPv6]:PORT", ``--dns-server`` or
+``$WARMUP_DNS_SERVER``; :func:`nameserver` reads it). A resolver that cannot be reached gives one warning, not failures:
 the records may well be right.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from dataclasses import dataclass
 
 from warmup.doctor import EX_CONFIG, Check
+from warmup.errors import InvalidField
 from warmup.providers import Provider
 
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 section 4.6.4
 _LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
+
+
+def nameserver(server: str) -> tuple[str, int]:
+    """``(ip, port)`` of a resolver given as "IP", "IP:PORT", "IPv6" or "[IPv6]:PORT"; a host
+    name or a bad port is :class:`InvalidField` (the resolver library takes addresses only)."""
+    text = server.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port = rest.removeprefix(":") if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    number = int(port) if port.isascii() and port.isdigit() else 0
+    if ip is None or not 0 < number < 65536:
+        raise InvalidField(
+            "dns_server",
+            "{field} {server!r}: expected a resolver's IP address, optionally with :PORT "
+            "(1.1.1.1, 1.1.1.1:53, ::1, [::1]:53)",
+            server=server,
+        )
+    return str(ip), number
 
 
 class _Unreachable(Exception):
@@ -38,10 +66,10 @@ class _Dns:
         import dns.resolver
 
         if self.server:
-            host, sep, port = self.server.rpartition(":")
+            host, port = nameserver(self.server)
             self._res = dns.resolver.Resolver(configure=False)
-            self._res.nameservers = [host if sep else self.server]
-            self._res.port = int(port) if sep else 53
+            self._res.nameservers = [host]
+            self._res.port = port
         else:
             self._res = dns.resolver.Resolver()
         self._res.lifetime = self.timeout

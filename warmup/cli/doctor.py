@@ -46,7 +46,7 @@ MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 )
 @click.option(
     "--dns-server",
-    metavar="HOST[:PORT]",
+    metavar="IP[:PORT]",
     envvar="WARMUP_DNS_SERVER",
     help="Resolver for the domain checks (default: the system's).",
 )
@@ -84,6 +84,10 @@ def doctor(
     from warmup import logins
 
     box = ledger.mailbox(address)
+    if domain and dns_server:
+        from warmup import domaincheck
+
+        domaincheck.nameserver(dns_server)  # a bad one is refused before minutes of checks
     password: str | Bearer | None
     reason = ""
     try:
