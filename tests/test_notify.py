@@ -358,3 +358,67 @@ def test_an_unsendable_webhook_from_the_environment_is_shown_masked(url, ledger_
     assert res.returncode == 64
     assert res.stderr.startswith("Error: --webhook ") and res.stderr.count("\n") == 1
     assert TOKEN not in res.stderr
+
+
+class Redirecting:
+    """A webhook answering ``code`` with a Location on another loopback host (127.0.0.2),
+    which records every request it gets."""
+
+    def __init__(self, code: int) -> None:
+        self.elsewhere: list[tuple[str, str | None]] = []
+        outer = self
+
+        class Elsewhere(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.elsewhere.append(("GET", self.headers.get("Authorization")))
+                self.send_response(200)
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(code)
+                self.send_header("Location", f"{outer.other_url}/collect")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.servers = [
+            http.server.ThreadingHTTPServer(("127.0.0.2", 0), Elsewhere),
+            http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook),
+        ]
+        self.other_url = f"http://127.0.0.2:{self.servers[0].server_address[1]}"
+        self.url = f"http://u:pw@127.0.0.1:{self.servers[1].server_address[1]}/h?token={TOKEN}"
+        for server in self.servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307])
+def test_a_redirecting_webhook_is_a_failure_and_its_credentials_stay_with_its_host(code):
+    """urllib followed a 301/302/303 to any host with the Authorization header, as a GET
+    without the event, and the delivery counted as done ('notify test' said delivered)."""
+    hook = Redirecting(code)
+    lines: list[str] = []
+    try:
+        with notify.Notifier(hook.url, log=lines.append, tries=1) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        hook.close()
+    assert hook.elsewhere == []
+    assert n.failed == 1
+    (line,) = lines
+    assert f" after 1 tries: HTTP {code} " in line
+    assert line.endswith(": a redirect, not followed; set the webhook to the URL it points to")
+    assert TOKEN not in line and "pw" not in line

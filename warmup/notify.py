@@ -274,9 +274,14 @@ class Notifier:
             url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         req = urllib.request.Request(url, data=data, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with _opener().open(req, timeout=self.timeout) as resp:
                 resp.read()
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise OSError(
+                    f"HTTP {exc.code} {exc.reason}: a redirect, not followed; set the webhook "
+                    f"to the URL it points to"
+                ) from None
             raise OSError(f"HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
             raise OSError(str(exc.reason)) from None
@@ -298,6 +303,19 @@ class Notifier:
         if done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip().splitlines()
             raise OSError(f"exit {done.returncode}" + (f": {err[-1]}" if err else ""))
+
+
+def _opener() -> Any:
+    """urllib's opener without redirects: urllib re-sent the Authorization header to wherever
+    a 301/302/303 pointed (any host, http:// too) as a GET without the event, and called that
+    delivered."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the 3xx becomes an HTTPError
+
+    return urllib.request.build_opener(NoRedirect)
 
 
 HEALTH_KEY = "notify.health:"  # + address: the health last seen, so each change is told once
