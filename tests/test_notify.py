@@ -422,3 +422,37 @@ def test_a_redirecting_webhook_is_a_failure_and_its_credentials_stay_with_its_ho
     assert f" after 1 tries: HTTP {code} " in line
     assert line.endswith(": a redirect, not followed; set the webhook to the URL it points to")
     assert TOKEN not in line and "pw" not in line
+
+
+def test_a_webhook_answering_an_endless_body_is_delivered_without_reading_it():
+    """The status is the answer; reading the body to its end took all memory (a huge body)
+    or for ever (one that never ends, each read within the timeout), and the events queued
+    behind it waited."""
+    stop = threading.Event()
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while not stop.wait(0.01):
+                    self.wfile.write(b"x" * 65536)
+            except OSError:  # the client hung up
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    lines: list[str] = []
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        with notify.Notifier(url, log=lines.append, tries=1, drain=3) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    assert lines == [] and n.failed == 0

@@ -274,8 +274,8 @@ class Notifier:
             url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         req = urllib.request.Request(url, data=data, method="POST", headers=headers)
         try:
-            with _opener().open(req, timeout=self.timeout) as resp:
-                resp.read()
+            # The status is the answer: the body, unread, can be neither huge nor endless.
+            _opener().open(req, timeout=self.timeout).close()
         except urllib.error.HTTPError as exc:
             if 300 <= exc.code < 400:
                 raise OSError(
