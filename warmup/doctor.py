@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from warmup.api import endpoints
@@ -51,6 +52,9 @@ EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG = (
     ConfigError.exit_code,
 )
 DEFAULT_TIMEOUT = 10.0
+# A check may wait ``timeout`` for each answer, and this many times it in all: the socket
+# timeout bounds one wait, not a server that keeps talking without ever finishing an answer.
+CHECK_TIMEOUTS = 3
 # A server that names the service as switched off for the account: the administrator's scope.
 _SCOPE_WORDS = re.compile(
     r"not (?:enabled|allowed|open|permitted|authori[sz]ed)|disabled|"
@@ -192,7 +196,7 @@ def _stage(
     for host in hosts:
         with _timer() as ms:
             try:
-                detail = probe(svc, host, timeout)
+                detail = _bounded(partial(probe, svc, host, timeout), timeout)
                 failure = None
             except _Failed as exc:
                 failure = exc
@@ -223,6 +227,36 @@ def _stage(
                 c.detail += f" (failover uses {passed[0]})"
     checks.extend(results)
     return passed
+
+
+def _bounded(step: Callable[[], str], timeout: float) -> str:
+    """``step()``, given at most :data:`CHECK_TIMEOUTS` times ``timeout`` in all.
+
+    An endless multi-line greeting or a reply trickled in keeps every read within the socket
+    timeout; the step runs in a daemon thread that is left behind when its time is up, as
+    :func:`_resolve` leaves getaddrinfo (its socket goes when the process exits)."""
+    limit = CHECK_TIMEOUTS * timeout
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["ok"] = step()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["err"] = exc
+
+    worker = threading.Thread(target=run, name="warmup-doctor-check", daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise _Failed(
+            f"no complete answer within {limit:g} s",
+            "the server keeps sending without finishing its answer: not a mail server on this "
+            "port, or a broken one",
+            "check the host and port (a wrong one may be another service), or try again later",
+        )
+    if "err" in box:
+        raise box["err"]
+    return cast(str, box["ok"])
 
 
 @contextmanager
@@ -419,7 +453,7 @@ def _login(
         return None
     with _timer() as ms:
         try:
-            detail = attempt(svc, host, box.address, password, timeout)
+            detail = _bounded(partial(attempt, svc, host, box.address, password, timeout), timeout)
             failure = None
         except _Failed as exc:
             failure = exc

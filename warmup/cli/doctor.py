@@ -29,7 +29,11 @@ MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 @cli.command()
 @click.argument("address", shell_complete=complete_mailbox)
 @click.option(
-    "--timeout", type=SECONDS, default=10.0, show_default=True, help="Seconds to wait at each step."
+    "--timeout",
+    type=SECONDS,
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each answer (a whole check: at most 3 times this).",
 )
 @click.option(
     "--domain/--no-domain",
