@@ -176,3 +176,22 @@ def test_a_dns_server_is_an_ipv4_or_ipv6_address_with_an_optional_port():
     assert domaincheck.nameserver("::1") == ("::1", 53)
     assert domaincheck.nameserver("[::1]:5353") == ("::1", 5353)
     assert domaincheck.nameserver("[::1]") == ("::1", 53)
+
+
+def test_a_record_is_quoted_without_its_control_characters_and_cut_short(dns_server):
+    """A TXT record's bytes went into the detail as they were: an ESC sequence printed by
+    doctor's table reached the terminal (here: retitle the window, clear the screen), and a
+    record of kilobytes made a detail of kilobytes."""
+    good_zone(dns_server.records)
+    txt = dns_server.records
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.mail.qq.com \\033]0;owned\\007\\033[2J ~all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "ok"
+    assert spf.detail == (
+        "v=spf1 include:spf.mail.qq.com \\x1b]0;owned\\x07\\x1b[2J ~all (1 lookups)"
+    )
+    ips = " ".join(f'" ip4:10.0.{n // 250}.{n % 250}"' for n in range(400))
+    txt[(DOMAIN, "TXT")] = [f'"v=spf1 include:spf.mail.qq.com" {ips} " +all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and len(spf.detail) < 250, len(spf.detail)
+    assert spf.detail.endswith("...': '+all' lets anyone send as corp.example")

@@ -62,6 +62,7 @@ _SCOPE_WORDS = re.compile(
     re.I,
 )
 _ADMIN_STEP = re.compile(r"\badmin", re.I)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls, DEL
 
 
 @dataclass
@@ -77,6 +78,10 @@ class Check:
     fix: str = ""
     code: int = 0  # sysexits code of a failure
     steps: tuple[int, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # The detail quotes what a server or a DNS record said: never a terminal's escapes.
+        self.detail = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}", self.detail)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "steps": list(self.steps)}

@@ -204,9 +204,10 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
         )
         fixes.append("remove includes nobody sends through, or flatten them into ip4:/ip6:")
     if problems:
-        return "fail", f"{record!r}: " + "; ".join(problems), "; ".join(fixes)
+        return "fail", f"{_short(record)!r}: " + "; ".join(problems), "; ".join(fixes)
     status = "warn" if last is not None and last.startswith("?") else "ok"
-    return status, f"{record} ({lookups} lookups)", "end it with ~all" if status == "warn" else ""
+    detail = f"{_short(record)} ({lookups} lookups)"
+    return status, detail, "end it with ~all" if status == "warn" else ""
 
 
 def _spf_tree(dns: _Dns, record: str) -> tuple[list[str], int]:
@@ -282,7 +283,11 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
     tags = _tags(records[0])
     policy = tags.get("p", "").lower()
     if policy not in ("none", "quarantine", "reject"):
-        return "fail", f"{records[0]!r}: no valid p= policy", f"set p=none to start: {start}"
+        return (
+            "fail",
+            f"{_short(records[0])!r}: no valid p= policy",
+            f"set p=none to start: {start}",
+        )
     detail = (
         f"p={policy}, adkim={tags.get('adkim', 'r')}, aspf={tags.get('aspf', 'r')} "
         f"(alignment {'strict' if 's' in (tags.get('adkim'), tags.get('aspf')) else 'relaxed'})"
@@ -290,6 +295,11 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
     if policy == "none":
         return "warn", detail + ": monitoring only", "move to p=quarantine once reports are clean"
     return "ok", detail, ""
+
+
+def _short(record: str, most: int = 120) -> str:
+    """A record as a detail quotes it: a TXT record may be kilobytes long."""
+    return record if len(record) <= most else record[: most - 3] + "..."
 
 
 def _tags(text: str) -> dict[str, str]:
