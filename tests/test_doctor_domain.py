@@ -195,3 +195,16 @@ def test_a_record_is_quoted_without_its_control_characters_and_cut_short(dns_ser
     spf = checks(dns_server)["spf"]
     assert spf.status == "fail" and len(spf.detail) < 250, len(spf.detail)
     assert spf.detail.endswith("...': '+all' lets anyone send as corp.example")
+
+
+@pytest.mark.parametrize("conf", ["missing", "empty"])
+def test_a_machine_without_a_system_resolver_is_one_warning_not_a_traceback(tmp_path, conf):
+    """dnspython's NoResolverConfiguration (no /etc/resolv.conf, or no nameserver in it, as
+    in a minimal container) escaped doctor as a traceback after every mail check had run."""
+    path = tmp_path / "resolv.conf"
+    if conf == "empty":
+        path.write_text("search corp.example\n")
+    got = domaincheck.run(DOMAIN, get_provider("exmail"), timeout=1, resolv_conf=str(path))
+    assert [(c.name, c.status) for c in got] == [("mx", "warn")]
+    assert got[0].detail.startswith("could not query DNS (no system resolver: ")
+    assert "--dns-server" in got[0].fix

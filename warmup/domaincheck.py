@@ -57,27 +57,42 @@ class _Unreachable(Exception):
 
 @dataclass
 class _Dns:
-    """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists."""
+    """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists.
+
+    ``resolv_conf``: the system resolver's configuration file (None: the platform's own)."""
 
     server: str | None
     timeout: float
+    resolv_conf: str | None = None
 
     def __post_init__(self) -> None:
+        import dns.exception
         import dns.resolver
 
+        self._broken = ""
         if self.server:
             host, port = nameserver(self.server)
             self._res = dns.resolver.Resolver(configure=False)
             self._res.nameservers = [host]
             self._res.port = port
         else:
-            self._res = dns.resolver.Resolver()
+            try:
+                self._res = (
+                    dns.resolver.Resolver()
+                    if self.resolv_conf is None
+                    else dns.resolver.Resolver(filename=self.resolv_conf)
+                )
+            except dns.exception.DNSException as exc:  # no resolv.conf, or no nameserver in it
+                self._broken = f"no system resolver: {exc}"
+                self._res = dns.resolver.Resolver(configure=False)
         self._res.lifetime = self.timeout
 
     def _query(self, name: str, rdtype: str) -> list[object]:
         import dns.exception
         import dns.resolver
 
+        if self._broken:
+            raise _Unreachable(self._broken)
         try:
             return list(self._res.resolve(name, rdtype, raise_on_no_answer=False))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -107,10 +122,11 @@ def run(
     selectors: tuple[str, ...] = (),
     server: str | None = None,
     timeout: float = 5.0,
+    resolv_conf: str | None = None,
 ) -> list[Check]:
     """The MX, SPF, DKIM and DMARC checks of ``domain`` (``selectors``: DKIM selectors to look
-    for, else the provider's known ones)."""
-    dns = _Dns(server, timeout)
+    for, else the provider's known ones; ``resolv_conf``: see :class:`_Dns`)."""
+    dns = _Dns(server, timeout, resolv_conf)
     target = f"DNS {domain}"
     checks = []
     for name, check in (("mx", _mx), ("spf", _spf), ("dkim", _dkim), ("dmarc", _dmarc)):
