@@ -11,6 +11,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -456,3 +457,25 @@ def test_a_webhook_answering_an_endless_body_is_delivered_without_reading_it():
         server.shutdown()
         server.server_close()
     assert lines == [] and n.failed == 0
+
+
+def test_close_waits_at_most_drain_seconds_in_all_even_with_the_queue_full():
+    """close() waited ``drain`` to queue its stop mark into a full queue, then ``drain`` again
+    for the thread: twice what it promised (and logged)."""
+    hook = Receiver(hold=threading.Event())  # holds the first event's try
+    lines: list[str] = []
+    n = notify.Notifier(hook.url, log=lines.append, tries=1, drain=1)
+    try:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "first"))
+        assert hook.arrived.wait(5)  # the thread is busy with it: the queue fills up
+        for _ in range(notify.QUEUE_SIZE):
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "more"))
+        start = time.monotonic()
+        n.close()
+        elapsed = time.monotonic() - start
+    finally:
+        assert hook.hold is not None
+        hook.hold.set()
+        hook.close()
+    assert elapsed < 1.5, elapsed
+    assert lines == ["notifications not delivered within 1 s; given up"]

@@ -210,11 +210,12 @@ class Notifier:
         self._closing.set()
         if self._thread is None:
             return
+        deadline = time.monotonic() + self.drain  # for the stop mark and the thread together
         try:
             self._queue.put(None, timeout=self.drain)
         except queue.Full:
             pass
-        self._thread.join(self.drain)
+        self._thread.join(max(deadline - time.monotonic(), 0.0))
         if self._thread.is_alive():
             self.log(f"notifications not delivered within {self.drain:g} s; given up")
         self._thread = None
