@@ -39,7 +39,7 @@ from warmup.bounces import imap as imapmod
 from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
-from warmup.smtp import _why
+from warmup.smtp import _text, _why
 from warmup.words import plural
 
 if TYPE_CHECKING:
@@ -377,6 +377,8 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
             "use the provider's own host name; for a private CA put it in the system "
             "store or point SSL_CERT_FILE at it (verification is never turned off)",
         ) from None
+    except smtplib.SMTPConnectError as exc:
+        raise _greeting(exc, svc) from None
     except (ssl.SSLError, smtplib.SMTPServerDisconnected) as exc:
         raise _Failed(
             _why(exc),
@@ -398,6 +400,22 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
             cause,
             f"check {svc.option}-port and {svc.option}-security ({_usual(svc.kind)})",
         ) from None
+
+
+def _greeting(exc: smtplib.SMTPConnectError, svc: _Service) -> _Failed:
+    """The server's first line was not SMTP's 220 greeting."""
+    said = _text(exc.smtp_error)
+    if exc.smtp_code == -1:  # no reply code: smtplib kept the line from its fifth character
+        return _Failed(
+            f"no SMTP greeting (the server said '...{said}')",
+            f"port {svc.port} is another service's (HTTP, IMAP, ...), not SMTP",
+            f"check {svc.option}-port ({_usual(svc.kind)})",
+        )
+    return _Failed(
+        f"the server refused the connection: {exc.smtp_code} {said}",
+        "the server turns this client away (its address, or too many connections)",
+        "run 'warmup doctor' again later; if it persists, ask the provider why",
+    )
 
 
 def _describe(tls: ssl.SSLSocket) -> str:
@@ -536,6 +554,8 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 smtp.close()
+    except smtplib.SMTPConnectError as exc:
+        raise _greeting(exc, svc) from None
     except (OSError, smtplib.SMTPException) as exc:
         raise _Failed(
             f"SMTP conversation failed: {_why(exc)}",

@@ -429,3 +429,37 @@ class BabblingServer:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._sock.close()
+
+
+class GreetingServer:
+    """A TCP server on 127.0.0.1 that answers each connection with ``line`` (another
+    service's banner, an SMTP refusal) and then waits for the client to hang up."""
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
+        self._sock = socket.create_server((HOST, 0))
+        self.port = self._sock.getsockname()[1]
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._greet, args=(conn,), daemon=True).start()
+
+    def _greet(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.sendall(self.line)
+                while conn.recv(4096):
+                    pass
+            except OSError:
+                pass
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()
