@@ -479,3 +479,21 @@ def test_close_waits_at_most_drain_seconds_in_all_even_with_the_queue_full():
         hook.close()
     assert elapsed < 1.5, elapsed
     assert lines == ["notifications not delivered within 1 s; given up"]
+
+
+def test_an_event_still_in_flight_at_close_is_not_counted_as_delivered():
+    """A webhook that never answers outlasts close()'s drain: nothing had failed *yet*, so
+    'warmup notify test' printed 'not delivered within 10 s; given up' and then 'Test event
+    delivered.', exit 0."""
+    hook = Receiver(hold=threading.Event())  # holds the event's first try past the drain
+    lines: list[str] = []
+    try:
+        with notify.Notifier(hook.url, log=lines.append, tries=1, drain=0.5) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+            assert hook.arrived.wait(5)
+    finally:
+        assert hook.hold is not None
+        hook.hold.set()
+        hook.close()
+    assert lines == ["notifications not delivered within 0.5 s; given up"]
+    assert n.given_up and n.failed == 0

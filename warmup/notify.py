@@ -158,7 +158,8 @@ class Notifier:
     """Delivers events in the background to a webhook and/or a command; see the module doc.
 
     ``send`` returns at once; ``close`` waits (at most ``drain`` seconds) for what is queued.
-    ``log`` gets one line per delivery that failed every try.
+    ``log`` gets one line per delivery that failed every try; ``failed`` counts them, and
+    ``given_up`` says ``close`` left events undelivered (still being tried, or queued).
     """
 
     def __init__(
@@ -180,6 +181,7 @@ class Notifier:
         self.backoff = backoff
         self.drain = drain
         self.failed = 0
+        self.given_up = False
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(QUEUE_SIZE)
         self._closing = threading.Event()
         self._full_said = False
@@ -217,6 +219,7 @@ class Notifier:
             pass
         self._thread.join(max(deadline - time.monotonic(), 0.0))
         if self._thread.is_alive():
+            self.given_up = True
             self.log(f"notifications not delivered within {self.drain:g} s; given up")
         self._thread = None
 
