@@ -18,7 +18,13 @@ import pytest
 
 from tests.gatekit import add_box, cli, warmup
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
-from tests.peers.smtp import SilentServer, SmtpSink, free_port
+from tests.peers.smtp import (
+    BabblingServer,
+    GreetingServer,
+    SilentServer,
+    SmtpSink,
+    free_port,
+)
 from warmup.doctor import _auth_advice
 from warmup.providers import get_provider
 
@@ -230,6 +236,77 @@ def test_dns_failure_does_not_hang_and_prints_the_fix(ssl_cert_env):
     assert "dns failed for SMTP backup.corp.invalid:465" in res.stderr
     assert res.stderr.count("likely cause: network/DNS") == 2  # once per service, not per host
     assert "not run" in res.stdout and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("security", ["starttls", "none"])
+def test_a_server_that_never_finishes_its_greeting_fails_within_three_timeouts(security):
+    """Each line of an endless 220- greeting came within the socket timeout: doctor waited
+    for as long as the server kept talking (for ever, for a server that never stops)."""
+    with BabblingServer(seconds=10) as server:
+        added = cli(
+            "mailbox", "add", BOX, "--provider", "custom",
+            "--smtp-host", "127.0.0.1", "--smtp-port", str(server.port),
+            "--smtp-security", security,
+            "--imap-host", "127.0.0.1", "--imap-port", str(free_port()),
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        res = warmup(
+            "doctor", BOX, "--no-domain", "--json", "--timeout", "1",
+            env={"WARMUP_PASSWORD": "x"},
+        )  # fmt: skip
+    assert res.returncode == 69 and "Traceback" not in res.stderr, res.stderr
+    step = "tls" if security == "starttls" else "smtp-auth"
+    target = f"SMTP 127.0.0.1:{server.port}"
+    (check,) = (
+        c for c in json.loads(res.stdout)["checks"] if (c["name"], c["target"]) == (step, target)
+    )
+    assert check["status"] == "fail"
+    assert 3000 <= check["ms"] < 5000, check  # the server babbles for 10 s
+    assert check["detail"] == "no complete answer within 3 s"
+    assert "keeps sending" in check["cause"]
+
+
+@pytest.mark.parametrize(
+    ("security", "line", "detail", "cause"),
+    [
+        (
+            "starttls",
+            b"HTTP/1.1 400 Bad Request\r\n",
+            "no SMTP greeting (the server said '.../1.1 400 Bad Request')",
+            "is another service's (HTTP, IMAP, ...), not SMTP",
+        ),
+        (
+            "none",
+            b"554 5.7.1 Client host rejected\r\n",
+            "the server refused the connection: 554 5.7.1 Client host rejected",
+            "turns this client away",
+        ),
+    ],
+    ids=["http-on-smtp-port", "greeting-554"],
+)
+def test_a_greeting_that_is_not_220_is_named_as_such(security, line, detail, cause):
+    """smtplib's SMTPConnectError fell to the catch-all: 'TLS handshake failed: -1 /1.1 400
+    Bad Request', likely cause 'the server broke off the TLS handshake'."""
+    with GreetingServer(line) as server:
+        added = cli(
+            "mailbox", "add", BOX, "--provider", "custom",
+            "--smtp-host", "127.0.0.1", "--smtp-port", str(server.port),
+            "--smtp-security", security,
+            "--imap-host", "127.0.0.1", "--imap-port", str(free_port()),
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        res = warmup(
+            "doctor", BOX, "--no-domain", "--json", "--timeout", "2",
+            env={"WARMUP_PASSWORD": "x"},
+        )  # fmt: skip
+    assert res.returncode == 69 and "Traceback" not in res.stderr, res.stderr
+    step = "tls" if security == "starttls" else "smtp-auth"
+    target = f"SMTP 127.0.0.1:{server.port}"
+    (check,) = (
+        c for c in json.loads(res.stdout)["checks"] if (c["name"], c["target"]) == (step, target)
+    )
+    assert (check["status"], check["detail"]) == ("fail", detail)
+    assert cause in check["cause"]
 
 
 @pytest.mark.parametrize(

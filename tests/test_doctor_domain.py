@@ -82,7 +82,7 @@ def test_spf_problems_each_named_with_their_fix(dns_server):
     txt[(chain[-1], "TXT")] = ['"v=spf1 a -all"']
     txt[(DOMAIN, "TXT")] = [f'"v=spf1 include:spf.mail.qq.com include:{chain[0]} -all"']
     spf = checks(dns_server)["spf"]
-    assert spf.status == "fail" and "12 DNS lookups (the limit is 10)" in spf.detail
+    assert spf.status == "fail" and "more than 10 DNS lookups (receivers stop at 10)" in spf.detail
     txt[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.mail.qq.com ?all"']
     assert checks(dns_server)["spf"].status == "warn"
     txt[(DOMAIN, "TXT")] = []
@@ -131,3 +131,80 @@ def test_doctor_json_carries_the_domain_checks(dns_server, run):
     assert {c["status"] for c in report["checks"][-4:]} == {"ok"}
     without = json.loads(run("doctor", BOX, "--json", "--timeout", "1", "--no-domain").stdout)
     assert "spf" not in [c["name"] for c in without["checks"]]
+
+
+def test_spf_includes_that_loop_cost_a_bounded_number_of_queries(dns_server):
+    """A record including itself twice made the walk query 2**11 times (10**11 with ten
+    includes: doctor never finished); a receiver stops at the 11th lookup, and so does it."""
+    good_zone(dns_server.records)
+    loop = "loop.corp.example"
+    dns_server.records[(loop, "TXT")] = [f'"v=spf1 include:{loop} include:{loop} -all"']
+    dns_server.records[(DOMAIN, "TXT")] = [f'"v=spf1 include:spf.mail.qq.com include:{loop} ~all"']
+    before = len(dns_server.zone.queries)
+    spf = checks(dns_server)["spf"]
+    assert len(dns_server.zone.queries) - before <= 20
+    assert spf.status == "fail" and "more than 10 DNS lookups" in spf.detail
+    assert "not included" not in spf.detail
+
+
+@pytest.mark.parametrize(
+    "server", ["127.0.0.1:abc", "127.0.0.1:", "127.0.0.1:99999", "dns.example", "[::1]x"]
+)
+def test_a_dns_server_that_cannot_be_read_is_refused_in_one_line_before_any_check(
+    run, ledger_path, server
+):
+    """It went to dnspython as it was: a ValueError traceback (exit 1), after the network
+    checks had taken their time; an IPv6 address (its colons) could never be given."""
+    closed = str(free_port())
+    added = run(
+        "mailbox", "add", BOX, "--provider", "custom", "--smtp-host", "127.0.0.1",
+        "--smtp-port", closed, "--imap-host", "127.0.0.1", "--imap-port", closed,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    res = run("doctor", BOX, "--timeout", "1", "--dns-server", server)
+    assert res.exit_code == 64
+    assert res.stdout == ""
+    assert res.stderr == (
+        f"Error: --dns-server {server!r}: expected a resolver's IP address, optionally with "
+        ":PORT (1.1.1.1, 1.1.1.1:53, ::1, [::1]:53)\n"
+    )
+
+
+def test_a_dns_server_is_an_ipv4_or_ipv6_address_with_an_optional_port():
+    assert domaincheck.nameserver("1.1.1.1") == ("1.1.1.1", 53)
+    assert domaincheck.nameserver("127.0.0.1:5353") == ("127.0.0.1", 5353)
+    assert domaincheck.nameserver("::1") == ("::1", 53)
+    assert domaincheck.nameserver("[::1]:5353") == ("::1", 5353)
+    assert domaincheck.nameserver("[::1]") == ("::1", 53)
+
+
+def test_a_record_is_quoted_without_its_control_characters_and_cut_short(dns_server):
+    """A TXT record's bytes went into the detail as they were: an ESC sequence printed by
+    doctor's table reached the terminal (here: retitle the window, clear the screen), and a
+    record of kilobytes made a detail of kilobytes."""
+    good_zone(dns_server.records)
+    txt = dns_server.records
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.mail.qq.com \\033]0;owned\\007\\033[2J ~all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "ok"
+    assert spf.detail == (
+        "v=spf1 include:spf.mail.qq.com \\x1b]0;owned\\x07\\x1b[2J ~all (1 lookups)"
+    )
+    ips = " ".join(f'" ip4:10.0.{n // 250}.{n % 250}"' for n in range(400))
+    txt[(DOMAIN, "TXT")] = [f'"v=spf1 include:spf.mail.qq.com" {ips} " +all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and len(spf.detail) < 250, len(spf.detail)
+    assert spf.detail.endswith("...': '+all' lets anyone send as corp.example")
+
+
+@pytest.mark.parametrize("conf", ["missing", "empty"])
+def test_a_machine_without_a_system_resolver_is_one_warning_not_a_traceback(tmp_path, conf):
+    """dnspython's NoResolverConfiguration (no /etc/resolv.conf, or no nameserver in it, as
+    in a minimal container) escaped doctor as a traceback after every mail check had run."""
+    path = tmp_path / "resolv.conf"
+    if conf == "empty":
+        path.write_text("search corp.example\n")
+    got = domaincheck.run(DOMAIN, get_provider("exmail"), timeout=1, resolv_conf=str(path))
+    assert [(c.name, c.status) for c in got] == [("mx", "warn")]
+    assert got[0].detail.startswith("could not query DNS (no system resolver: ")
+    assert "--dns-server" in got[0].fix

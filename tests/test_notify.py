@@ -11,6 +11,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -358,3 +359,141 @@ def test_an_unsendable_webhook_from_the_environment_is_shown_masked(url, ledger_
     assert res.returncode == 64
     assert res.stderr.startswith("Error: --webhook ") and res.stderr.count("\n") == 1
     assert TOKEN not in res.stderr
+
+
+class Redirecting:
+    """A webhook answering ``code`` with a Location on another loopback host (127.0.0.2),
+    which records every request it gets."""
+
+    def __init__(self, code: int) -> None:
+        self.elsewhere: list[tuple[str, str | None]] = []
+        outer = self
+
+        class Elsewhere(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                outer.elsewhere.append(("GET", self.headers.get("Authorization")))
+                self.send_response(200)
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        class Hook(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(code)
+                self.send_header("Location", f"{outer.other_url}/collect")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.servers = [
+            http.server.ThreadingHTTPServer(("127.0.0.2", 0), Elsewhere),
+            http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook),
+        ]
+        self.other_url = f"http://127.0.0.2:{self.servers[0].server_address[1]}"
+        self.url = f"http://u:pw@127.0.0.1:{self.servers[1].server_address[1]}/h?token={TOKEN}"
+        for server in self.servers:
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+            server.server_close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307])
+def test_a_redirecting_webhook_is_a_failure_and_its_credentials_stay_with_its_host(code):
+    """urllib followed a 301/302/303 to any host with the Authorization header, as a GET
+    without the event, and the delivery counted as done ('notify test' said delivered)."""
+    hook = Redirecting(code)
+    lines: list[str] = []
+    try:
+        with notify.Notifier(hook.url, log=lines.append, tries=1) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        hook.close()
+    assert hook.elsewhere == []
+    assert n.failed == 1
+    (line,) = lines
+    assert f" after 1 tries: HTTP {code} " in line
+    assert line.endswith(": a redirect, not followed; set the webhook to the URL it points to")
+    assert TOKEN not in line and "pw" not in line
+
+
+def test_a_webhook_answering_an_endless_body_is_delivered_without_reading_it():
+    """The status is the answer; reading the body to its end took all memory (a huge body)
+    or for ever (one that never ends, each read within the timeout), and the events queued
+    behind it waited."""
+    stop = threading.Event()
+
+    class Endless(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.end_headers()
+            try:
+                while not stop.wait(0.01):
+                    self.wfile.write(b"x" * 65536)
+            except OSError:  # the client hung up
+                pass
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    lines: list[str] = []
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        with notify.Notifier(url, log=lines.append, tries=1, drain=3) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    assert lines == [] and n.failed == 0
+
+
+def test_close_waits_at_most_drain_seconds_in_all_even_with_the_queue_full():
+    """close() waited ``drain`` to queue its stop mark into a full queue, then ``drain`` again
+    for the thread: twice what it promised (and logged)."""
+    hook = Receiver(hold=threading.Event())  # holds the first event's try
+    lines: list[str] = []
+    n = notify.Notifier(hook.url, log=lines.append, tries=1, drain=1)
+    try:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "first"))
+        assert hook.arrived.wait(5)  # the thread is busy with it: the queue fills up
+        for _ in range(notify.QUEUE_SIZE):
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "more"))
+        start = time.monotonic()
+        n.close()
+        elapsed = time.monotonic() - start
+    finally:
+        assert hook.hold is not None
+        hook.hold.set()
+        hook.close()
+    assert elapsed < 1.5, elapsed
+    assert lines == ["notifications not delivered within 1 s; given up"]
+
+
+def test_an_event_still_in_flight_at_close_is_not_counted_as_delivered():
+    """A webhook that never answers outlasts close()'s drain: nothing had failed *yet*, so
+    'warmup notify test' printed 'not delivered within 10 s; given up' and then 'Test event
+    delivered.', exit 0."""
+    hook = Receiver(hold=threading.Event())  # holds the event's first try past the drain
+    lines: list[str] = []
+    try:
+        with notify.Notifier(hook.url, log=lines.append, tries=1, drain=0.5) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+            assert hook.arrived.wait(5)
+    finally:
+        assert hook.hold is not None
+        hook.hold.set()
+        hook.close()
+    assert lines == ["notifications not delivered within 0.5 s; given up"]
+    assert n.given_up and n.failed == 0

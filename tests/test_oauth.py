@@ -7,6 +7,8 @@ import base64
 import datetime as dt
 import json
 import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -318,3 +320,59 @@ def test_numbers_an_endpoint_gets_wrong_never_crash_the_login_or_a_refresh(file_
     assert slept and all(s >= 0 for s in slept)
     bearer = oauth.Bearer(BOX, get_provider("m365"))
     assert bearer.token().startswith(CANARY)  # expires_in "nan": the default hour
+
+
+class RawEndpoint:
+    """A loopback HTTP endpoint that answers every request with ``answer``, raw bytes (a
+    broken status line, a body shorter than its Content-Length), then closes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/token"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(self.answer)
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(65536):  # until the client hangs up: no reset
+                    pass
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _http(status: str, body: bytes, length: int | None = None) -> bytes:
+    size = len(body) if length is None else length
+    return f"HTTP/1.1 {status}\r\nContent-Length: {size}\r\n\r\n".encode() + body
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _http("200 OK", b'{"access_token": "x', length=1000),  # IncompleteRead
+        _http("400 Bad Request", b'{"error": "inv', length=1000),  # IncompleteRead
+        b"garbage\r\n\r\n",  # BadStatusLine
+        _http("200 OK", b"[" * 100_000 + b"]" * 100_000),  # RecursionError in json
+    ],
+    ids=["short-200", "short-400", "bad-status-line", "deep-json"],
+)
+def test_a_broken_token_endpoint_answer_is_unavailable_not_a_traceback(answer):
+    """http.client's IncompleteRead and BadStatusLine are not OSErrors, and json's
+    RecursionError is not a ValueError: each escaped _post as a traceback of any command
+    that refreshes a token (send, run, bounces sync, doctor)."""
+    endpoint = RawEndpoint(answer)
+    app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
+    try:
+        with pytest.raises(oauth.Unavailable) as err:
+            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC))
+    finally:
+        endpoint.close()
+    assert "127.0.0.1" in str(err.value) and "refresh-token" not in str(err.value)

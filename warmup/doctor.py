@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 from warmup.api import endpoints
@@ -38,7 +39,7 @@ from warmup.bounces import imap as imapmod
 from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
-from warmup.smtp import _why
+from warmup.smtp import _text, _why
 from warmup.words import plural
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG = (
     ConfigError.exit_code,
 )
 DEFAULT_TIMEOUT = 10.0
+# A check may wait ``timeout`` for each answer, and this many times it in all: the socket
+# timeout bounds one wait, not a server that keeps talking without ever finishing an answer.
+CHECK_TIMEOUTS = 3
 # A server that names the service as switched off for the account: the administrator's scope.
 _SCOPE_WORDS = re.compile(
     r"not (?:enabled|allowed|open|permitted|authori[sz]ed)|disabled|"
@@ -58,6 +62,7 @@ _SCOPE_WORDS = re.compile(
     re.I,
 )
 _ADMIN_STEP = re.compile(r"\badmin", re.I)
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls, DEL
 
 
 @dataclass
@@ -73,6 +78,10 @@ class Check:
     fix: str = ""
     code: int = 0  # sysexits code of a failure
     steps: tuple[int, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # The detail quotes what a server or a DNS record said: never a terminal's escapes.
+        self.detail = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}", self.detail)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "steps": list(self.steps)}
@@ -192,7 +201,7 @@ def _stage(
     for host in hosts:
         with _timer() as ms:
             try:
-                detail = probe(svc, host, timeout)
+                detail = _bounded(partial(probe, svc, host, timeout), timeout)
                 failure = None
             except _Failed as exc:
                 failure = exc
@@ -223,6 +232,36 @@ def _stage(
                 c.detail += f" (failover uses {passed[0]})"
     checks.extend(results)
     return passed
+
+
+def _bounded(step: Callable[[], str], timeout: float) -> str:
+    """``step()``, given at most :data:`CHECK_TIMEOUTS` times ``timeout`` in all.
+
+    An endless multi-line greeting or a reply trickled in keeps every read within the socket
+    timeout; the step runs in a daemon thread that is left behind when its time is up, as
+    :func:`_resolve` leaves getaddrinfo (its socket goes when the process exits)."""
+    limit = CHECK_TIMEOUTS * timeout
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["ok"] = step()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["err"] = exc
+
+    worker = threading.Thread(target=run, name="warmup-doctor-check", daemon=True)
+    worker.start()
+    worker.join(limit)
+    if worker.is_alive():
+        raise _Failed(
+            f"no complete answer within {limit:g} s",
+            "the server keeps sending without finishing its answer: not a mail server on this "
+            "port, or a broken one",
+            "check the host and port (a wrong one may be another service), or try again later",
+        )
+    if "err" in box:
+        raise box["err"]
+    return cast(str, box["ok"])
 
 
 @contextmanager
@@ -338,6 +377,8 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
             "use the provider's own host name; for a private CA put it in the system "
             "store or point SSL_CERT_FILE at it (verification is never turned off)",
         ) from None
+    except smtplib.SMTPConnectError as exc:
+        raise _greeting(exc, svc) from None
     except (ssl.SSLError, smtplib.SMTPServerDisconnected) as exc:
         raise _Failed(
             _why(exc),
@@ -359,6 +400,22 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
             cause,
             f"check {svc.option}-port and {svc.option}-security ({_usual(svc.kind)})",
         ) from None
+
+
+def _greeting(exc: smtplib.SMTPConnectError, svc: _Service) -> _Failed:
+    """The server's first line was not SMTP's 220 greeting."""
+    said = _text(exc.smtp_error)
+    if exc.smtp_code == -1:  # no reply code: smtplib kept the line from its fifth character
+        return _Failed(
+            f"no SMTP greeting (the server said '...{said}')",
+            f"port {svc.port} is another service's (HTTP, IMAP, ...), not SMTP",
+            f"check {svc.option}-port ({_usual(svc.kind)})",
+        )
+    return _Failed(
+        f"the server refused the connection: {exc.smtp_code} {said}",
+        "the server turns this client away (its address, or too many connections)",
+        "run 'warmup doctor' again later; if it persists, ask the provider why",
+    )
 
 
 def _describe(tls: ssl.SSLSocket) -> str:
@@ -419,7 +476,7 @@ def _login(
         return None
     with _timer() as ms:
         try:
-            detail = attempt(svc, host, box.address, password, timeout)
+            detail = _bounded(partial(attempt, svc, host, box.address, password, timeout), timeout)
             failure = None
         except _Failed as exc:
             failure = exc
@@ -497,6 +554,8 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 smtp.close()
+    except smtplib.SMTPConnectError as exc:
+        raise _greeting(exc, svc) from None
     except (OSError, smtplib.SMTPException) as exc:
         raise _Failed(
             f"SMTP conversation failed: {_why(exc)}",

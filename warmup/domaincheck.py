@@ -5,22 +5,50 @@ send for it (SPF), does not sign (DKIM) or has no policy (DMARC); bounces and re
 useful without MX records at the provider. Each check says what to fix, with the provider's own
 values where they are known (``dns`` in ``providers.toml``).
 
-The resolver is the system's, or ``server`` ("HOST[:PORT]", ``--dns-server`` or
-``$WARMUP_DNS_SERVER``). A resolver that cannot be reached gives one warning, not failures:
+The resolver is the system's, or ``server`` ("IP[:PORT]", "[IPv6]:PORT", ``--dns-server`` or
+``$WARMUP_DNS_SERVER``; :func:`nameserver` reads it). A resolver that cannot be reached gives one warning, not failures:
 the records may well be right.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from dataclasses import dataclass
 
 from warmup.doctor import EX_CONFIG, Check
+from warmup.errors import InvalidField
 from warmup.providers import Provider
 
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 section 4.6.4
 _LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
+
+
+def nameserver(server: str) -> tuple[str, int]:
+    """``(ip, port)`` of a resolver given as "IP", "IP:PORT", "IPv6" or "[IPv6]:PORT"; a host
+    name or a bad port is :class:`InvalidField` (the resolver library takes addresses only)."""
+    text = server.strip()
+    host, port = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest:
+            port = rest.removeprefix(":") if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    try:
+        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    number = int(port) if port.isascii() and port.isdigit() else 0
+    if ip is None or not 0 < number < 65536:
+        raise InvalidField(
+            "dns_server",
+            "{field} {server!r}: expected a resolver's IP address, optionally with :PORT "
+            "(1.1.1.1, 1.1.1.1:53, ::1, [::1]:53)",
+            server=server,
+        )
+    return str(ip), number
 
 
 class _Unreachable(Exception):
@@ -29,27 +57,42 @@ class _Unreachable(Exception):
 
 @dataclass
 class _Dns:
-    """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists."""
+    """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists.
+
+    ``resolv_conf``: the system resolver's configuration file (None: the platform's own)."""
 
     server: str | None
     timeout: float
+    resolv_conf: str | None = None
 
     def __post_init__(self) -> None:
+        import dns.exception
         import dns.resolver
 
+        self._broken = ""
         if self.server:
-            host, sep, port = self.server.rpartition(":")
+            host, port = nameserver(self.server)
             self._res = dns.resolver.Resolver(configure=False)
-            self._res.nameservers = [host if sep else self.server]
-            self._res.port = int(port) if sep else 53
+            self._res.nameservers = [host]
+            self._res.port = port
         else:
-            self._res = dns.resolver.Resolver()
+            try:
+                self._res = (
+                    dns.resolver.Resolver()
+                    if self.resolv_conf is None
+                    else dns.resolver.Resolver(filename=self.resolv_conf)
+                )
+            except dns.exception.DNSException as exc:  # no resolv.conf, or no nameserver in it
+                self._broken = f"no system resolver: {exc}"
+                self._res = dns.resolver.Resolver(configure=False)
         self._res.lifetime = self.timeout
 
     def _query(self, name: str, rdtype: str) -> list[object]:
         import dns.exception
         import dns.resolver
 
+        if self._broken:
+            raise _Unreachable(self._broken)
         try:
             return list(self._res.resolve(name, rdtype, raise_on_no_answer=False))
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -79,10 +122,11 @@ def run(
     selectors: tuple[str, ...] = (),
     server: str | None = None,
     timeout: float = 5.0,
+    resolv_conf: str | None = None,
 ) -> list[Check]:
     """The MX, SPF, DKIM and DMARC checks of ``domain`` (``selectors``: DKIM selectors to look
-    for, else the provider's known ones)."""
-    dns = _Dns(server, timeout)
+    for, else the provider's known ones; ``resolv_conf``: see :class:`_Dns`)."""
+    dns = _Dns(server, timeout, resolv_conf)
     target = f"DNS {domain}"
     checks = []
     for name, check in (("mx", _mx), ("spf", _spf), ("dkim", _dkim), ("dmarc", _dmarc)):
@@ -166,37 +210,48 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     elif last is None and not any(t.lower().startswith("redirect=") for t in terms):
         problems.append("no 'all' term: other senders are neither allowed nor refused")
         fixes.append("end it with ~all")
-    tree, lookups = _spf_tree(dns, record, depth=0)
+    tree, lookups = _spf_tree(dns, record)
     if include and not any(d == include or d.endswith("." + include) for d in tree):
         problems.append(f"{provider.title}'s servers are not included")
         fixes.append(f"add include:{include}")
     if lookups > SPF_LOOKUP_LIMIT:
-        problems.append(f"{lookups} DNS lookups (the limit is {SPF_LOOKUP_LIMIT})")
+        problems.append(
+            f"more than {SPF_LOOKUP_LIMIT} DNS lookups (receivers stop at {SPF_LOOKUP_LIMIT})"
+        )
         fixes.append("remove includes nobody sends through, or flatten them into ip4:/ip6:")
     if problems:
-        return "fail", f"{record!r}: " + "; ".join(problems), "; ".join(fixes)
+        return "fail", f"{_short(record)!r}: " + "; ".join(problems), "; ".join(fixes)
     status = "warn" if last is not None and last.startswith("?") else "ok"
-    return status, f"{record} ({lookups} lookups)", "end it with ~all" if status == "warn" else ""
+    detail = f"{_short(record)} ({lookups} lookups)"
+    return status, detail, "end it with ~all" if status == "warn" else ""
 
 
-def _spf_tree(dns: _Dns, record: str, depth: int) -> tuple[list[str], int]:
-    """The domains included (recursively) and the DNS lookups the record costs a receiver."""
+def _spf_tree(dns: _Dns, record: str) -> tuple[list[str], int]:
+    """The domains included (recursively) and the DNS lookups the record costs a receiver.
+
+    The walk stops querying once the lookups pass the limit, where a receiver gives up too
+    (permerror): records that include themselves or each other would otherwise cost an
+    exponential number of queries. Past the limit the count is only a lower bound."""
     domains: list[str] = []
     lookups = 0
-    for term in record.split()[1:]:
-        mech = re.split(r"[:=/]", term.lstrip("+-~?"), maxsplit=1)
-        name = mech[0].lower()
-        if name not in _LOOKUP_TERMS:
-            continue
-        lookups += 1
-        if name in ("include", "redirect") and len(mech) > 1 and depth < SPF_LOOKUP_LIMIT:
-            target = term.split(":" if name == "include" else "=", 1)[1].lower()
-            domains.append(target)
-            sub = [t for t in dns.txt(target) if t.lower().startswith("v=spf1")]
-            if sub:
-                more, n = _spf_tree(dns, sub[0], depth + 1)
-                domains += more
-                lookups += n
+
+    def walk(record: str) -> None:
+        nonlocal lookups
+        for term in record.split()[1:]:
+            mech = re.split(r"[:=/]", term.lstrip("+-~?"), maxsplit=1)
+            name = mech[0].lower()
+            if name not in _LOOKUP_TERMS:
+                continue
+            lookups += 1
+            if name in ("include", "redirect") and len(mech) > 1:
+                target = term.split(":" if name == "include" else "=", 1)[1].lower()
+                domains.append(target)
+                if lookups <= SPF_LOOKUP_LIMIT:
+                    sub = [t for t in dns.txt(target) if t.lower().startswith("v=spf1")]
+                    if sub:
+                        walk(sub[0])
+
+    walk(record)
     return domains, lookups
 
 
@@ -244,7 +299,11 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
     tags = _tags(records[0])
     policy = tags.get("p", "").lower()
     if policy not in ("none", "quarantine", "reject"):
-        return "fail", f"{records[0]!r}: no valid p= policy", f"set p=none to start: {start}"
+        return (
+            "fail",
+            f"{_short(records[0])!r}: no valid p= policy",
+            f"set p=none to start: {start}",
+        )
     detail = (
         f"p={policy}, adkim={tags.get('adkim', 'r')}, aspf={tags.get('aspf', 'r')} "
         f"(alignment {'strict' if 's' in (tags.get('adkim'), tags.get('aspf')) else 'relaxed'})"
@@ -252,6 +311,11 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
     if policy == "none":
         return "warn", detail + ": monitoring only", "move to p=quarantine once reports are clean"
     return "ok", detail, ""
+
+
+def _short(record: str, most: int = 120) -> str:
+    """A record as a detail quotes it: a TXT record may be kilobytes long."""
+    return record if len(record) <= most else record[: most - 3] + "..."
 
 
 def _tags(text: str) -> dict[str, str]:

@@ -158,7 +158,8 @@ class Notifier:
     """Delivers events in the background to a webhook and/or a command; see the module doc.
 
     ``send`` returns at once; ``close`` waits (at most ``drain`` seconds) for what is queued.
-    ``log`` gets one line per delivery that failed every try.
+    ``log`` gets one line per delivery that failed every try; ``failed`` counts them, and
+    ``given_up`` says ``close`` left events undelivered (still being tried, or queued).
     """
 
     def __init__(
@@ -180,6 +181,7 @@ class Notifier:
         self.backoff = backoff
         self.drain = drain
         self.failed = 0
+        self.given_up = False
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(QUEUE_SIZE)
         self._closing = threading.Event()
         self._full_said = False
@@ -210,12 +212,14 @@ class Notifier:
         self._closing.set()
         if self._thread is None:
             return
+        deadline = time.monotonic() + self.drain  # for the stop mark and the thread together
         try:
             self._queue.put(None, timeout=self.drain)
         except queue.Full:
             pass
-        self._thread.join(self.drain)
+        self._thread.join(max(deadline - time.monotonic(), 0.0))
         if self._thread.is_alive():
+            self.given_up = True
             self.log(f"notifications not delivered within {self.drain:g} s; given up")
         self._thread = None
 
@@ -274,9 +278,14 @@ class Notifier:
             url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
         req = urllib.request.Request(url, data=data, method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                resp.read()
+            # The status is the answer: the body, unread, can be neither huge nor endless.
+            _opener().open(req, timeout=self.timeout).close()
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise OSError(
+                    f"HTTP {exc.code} {exc.reason}: a redirect, not followed; set the webhook "
+                    f"to the URL it points to"
+                ) from None
             raise OSError(f"HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
             raise OSError(str(exc.reason)) from None
@@ -298,6 +307,19 @@ class Notifier:
         if done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip().splitlines()
             raise OSError(f"exit {done.returncode}" + (f": {err[-1]}" if err else ""))
+
+
+def _opener() -> Any:
+    """urllib's opener without redirects: urllib re-sent the Authorization header to wherever
+    a 301/302/303 pointed (any host, http:// too) as a GET without the event, and called that
+    delivered."""
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None  # the 3xx becomes an HTTPError
+
+    return urllib.request.build_opener(NoRedirect)
 
 
 HEALTH_KEY = "notify.health:"  # + address: the health last seen, so each change is told once

@@ -22,6 +22,7 @@ Google's device clients need) name the organisation's registered application;
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import ipaddress
 import json
 import os
@@ -40,6 +41,7 @@ SERVICE = "warmup-oauth"
 REFRESH_AHEAD = dt.timedelta(minutes=1)
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 TIMEOUT = 30.0
+MAX_BODY = 1 << 20  # bytes of an answer read: a token answer is a few kilobytes
 
 
 class LoginExpired(PermissionFailure):
@@ -133,19 +135,25 @@ def _post(url: str, form: dict[str, str]) -> tuple[int, dict[str, object]]:
     data = urllib.parse.urlencode(form).encode()
     req = urllib.request.Request(url, data, {"Accept": "application/json"})
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
-            status, body = resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        status, body = exc.code, exc.read()
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
+        try:
+            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+                status, body = resp.status, resp.read(MAX_BODY)
+        except urllib.error.HTTPError as exc:  # its body is read like any other
+            status, body = exc.code, exc.read(MAX_BODY)
+    # http.client's own errors (a broken status line, a body cut short) are no OSErrors
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        reason = (
+            f"a broken HTTP answer: {type(exc).__name__}"
+            if isinstance(exc, http.client.HTTPException)
+            else getattr(exc, "reason", exc)
+        )
         raise Unavailable(
             f"cannot reach the OAuth endpoint {urllib.parse.urlsplit(url).netloc} ({reason}); "
             f"check the network and try again"
         ) from None
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         parsed = None
     if not isinstance(parsed, dict):
         raise Unavailable(f"the OAuth endpoint {url} answered HTTP {status} without JSON")

@@ -389,3 +389,77 @@ class SilentServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class BabblingServer:
+    """A TCP server on 127.0.0.1 that greets with an endless multi-line reply: ``220-`` lines,
+    one every ``every`` seconds, for ``seconds``, then ``220 done``. Each line comes well within
+    any socket timeout, so only a bound on the whole answer stops a client waiting."""
+
+    def __init__(self, seconds: float = 10.0, every: float = 0.05) -> None:
+        self.seconds, self.every = seconds, every
+        self._sock = socket.create_server((HOST, 0))
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._babble, args=(conn,), daemon=True).start()
+
+    def _babble(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                for _ in range(int(self.seconds / self.every)):
+                    if self._stop.wait(self.every):
+                        return
+                    conn.sendall(b"220-still greeting\r\n")
+                conn.sendall(b"220 done\r\n")
+                self._stop.wait()
+            except OSError:  # the client hung up
+                pass
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sock.close()
+
+
+class GreetingServer:
+    """A TCP server on 127.0.0.1 that answers each connection with ``line`` (another
+    service's banner, an SMTP refusal) and then waits for the client to hang up."""
+
+    def __init__(self, line: bytes) -> None:
+        self.line = line
+        self._sock = socket.create_server((HOST, 0))
+        self.port = self._sock.getsockname()[1]
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._greet, args=(conn,), daemon=True).start()
+
+    def _greet(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.sendall(self.line)
+                while conn.recv(4096):
+                    pass
+            except OSError:
+                pass
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._sock.close()

@@ -29,7 +29,11 @@ MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 @cli.command()
 @click.argument("address", shell_complete=complete_mailbox)
 @click.option(
-    "--timeout", type=SECONDS, default=10.0, show_default=True, help="Seconds to wait at each step."
+    "--timeout",
+    type=SECONDS,
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for each answer (a whole check: at most 3 times this).",
 )
 @click.option(
     "--domain/--no-domain",
@@ -46,7 +50,7 @@ MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
 )
 @click.option(
     "--dns-server",
-    metavar="HOST[:PORT]",
+    metavar="IP[:PORT]",
     envvar="WARMUP_DNS_SERVER",
     help="Resolver for the domain checks (default: the system's).",
 )
@@ -84,6 +88,10 @@ def doctor(
     from warmup import logins
 
     box = ledger.mailbox(address)
+    if domain and dns_server:
+        from warmup import domaincheck
+
+        domaincheck.nameserver(dns_server)  # a bad one is refused before minutes of checks
     password: str | Bearer | None
     reason = ""
     try:

@@ -91,7 +91,7 @@ def test(ledger: Ledger) -> None:
         raise Unavailable("no notification target; set one with 'warmup notify set --webhook URL'")
     with notifier:
         notifier.send(lib.event("test", None, now_utc(), "a test from 'warmup notify test'"))
-    if notifier.failed:
+    if notifier.failed or notifier.given_up:
         raise Unavailable("the test event was not delivered (see above)")
     say("Test event delivered.")
 
