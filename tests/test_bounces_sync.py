@@ -688,3 +688,33 @@ def test_folders_are_named_in_modified_utf7_and_control_characters_refused(box, 
         res = cli("bounces", "sync", BOX, option, "INBOX\r\nA1 DELETE INBOX")
         err = res.stderr.strip()
         assert res.returncode == 64 and len(err.splitlines()) == 1 and option in err, err
+
+
+def test_a_report_read_before_its_send_was_recorded_counts_once_the_send_is(box, ledger_path):
+    # A send recorded after the sync that read its report (`warmup record send` or `import` of
+    # a script's log, a late settlement) never got its bounce: the report was kept unmatched,
+    # the folder's position moved past it, and recording it again is a no-op on its key. The
+    # hard bounce stayed out of the rates and the dead address was mailed again and again.
+    rcpt = "late@example.com"
+    box.append("INBOX", dsn("<late-1@corp.example>", rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    stranger = "lead0@example.com"  # mailed below, but the report is about another message
+    box.append("INBOX", dsn("<other@elsewhere.example>", stranger, "5.1.1", "550 5.1.1 no", 2))
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01", "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (2, 0)
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(timespec="seconds")
+    for to, mid in ((rcpt, "<late-1@corp.example>"), (stranger, "<mine@corp.example>")):
+        done = cli("record", "send", BOX, "--to", to, "--message-id", mid, "--at", at)
+        assert done.returncode == 0, done.stderr
+    for _ in range(2):  # the next sync links it, once
+        res = cli("bounces", "sync", BOX, "--json")
+        assert res.returncode == 0, res.stderr
+    listed = {b["recipient"]: b for b in json.loads(cli("bounces", "list", BOX, "--json").stdout)}
+    assert (listed[rcpt]["matched"], listed[rcpt]["counted"]) == (True, True)
+    assert (listed[stranger]["matched"], listed[stranger]["counted"]) == (False, False)
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]
+    con = sqlite3.connect(ledger_path)  # in the rollup the rates are read from, once
+    try:
+        assert con.execute("SELECT sum(sent), sum(hard) FROM day_stat").fetchone() == (2, 1)
+    finally:
+        con.close()

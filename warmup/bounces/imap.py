@@ -60,6 +60,8 @@ class SyncReport:
     matched: int = 0
     unmatched: list[str] = field(default_factory=list)
     moved: int = 0
+    # Bounces read by an earlier sync, linked now to the sends recorded since.
+    linked: int = 0
     host: str | None = None
     failed_hosts: list[tuple[str, str]] = field(default_factory=list)
     reconnects: int = 0
@@ -220,6 +222,7 @@ def sync(
         check_folder(folder)
     if move_to is not None:
         check_folder(move_to, "--move-to")
+    report.linked = ledger.match_late(box)
 
     def login() -> imaplib.IMAP4:
         imap, report.host = connect(

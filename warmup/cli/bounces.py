@@ -128,6 +128,7 @@ def sync(
         "matched": report.matched,
         "unmatched": report.unmatched,
         "moved": report.moved,
+        "linked": report.linked,
         "partial": report.partial,
     }
     if json_:
@@ -139,6 +140,8 @@ def sync(
         f"Scanned {plural(report.scanned, 'message')} on {report.host}: recorded "
         f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends."
     )
+    if report.linked:
+        say(f"Linked {plural(report.linked, 'bounce')} read earlier to the sends recorded since.")
     if report.unmatched:
         shown = report.unmatched if verbosity() > 0 else report.unmatched[:UNMATCHED_SHOWN]
         more = len(report.unmatched) - len(shown)
