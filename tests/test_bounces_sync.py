@@ -718,3 +718,24 @@ def test_a_report_read_before_its_send_was_recorded_counts_once_the_send_is(box,
         assert con.execute("SELECT sum(sent), sum(hard) FROM day_stat").fetchone() == (2, 1)
     finally:
         con.close()
+
+
+def test_move_to_a_folder_being_synced_is_refused(box, ledger_path):
+    # `--move-to INBOX` (or a folder also given to --folder) moved each report onto itself:
+    # under a new UID past the folder's position, so every sync read, recorded nothing and
+    # moved the same reports again, for ever, and said "moved" each time.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    box.append("Bounces", plain("seed", 1))
+    before = box.flags("INBOX")
+    for args in (
+        ("--move-to", "INBOX"),
+        ("--move-to", "inbox"),  # INBOX is the one case-insensitive name (RFC 3501 5.1)
+        ("--folder", "INBOX", "--folder", "Bounces", "--move-to", "Bounces"),
+    ):
+        res = cli("bounces", "sync", BOX, *args, "--json")
+        err = res.stderr.strip()
+        assert res.returncode == 64, (args, res.stdout, err)
+        assert len(err.splitlines()) == 1 and "--move-to" in err and "Traceback" not in err
+        assert bounce_rows(ledger_path) == [] and box.flags("INBOX") == before

@@ -89,6 +89,12 @@ def check_folder(folder: str, option: str = "--folder") -> None:
         )
 
 
+def _same_folder(folder: str) -> str:
+    """``folder`` as the server tells folders apart: INBOX is the one name in any case
+    (RFC 3501 5.1)."""
+    return "INBOX" if folder.upper() == "INBOX" else folder
+
+
 def _utf7(text: str) -> str:
     """IMAP's modified UTF-7: printable ASCII as itself ("&" as "&-"), runs of anything else
     as "&" + base64 of their UTF-16BE with "," for "/" and no padding + "-"."""
@@ -222,6 +228,13 @@ def sync(
         check_folder(folder)
     if move_to is not None:
         check_folder(move_to, "--move-to")
+        if _same_folder(move_to) in {_same_folder(f) for f in folders}:
+            # A report moved onto a folder being synced comes back under a new UID past the
+            # folder's position: read and moved again by every sync, for ever.
+            raise UsageError(
+                f"--move-to {move_to!r} is a folder being synced; move the reports to "
+                f"another folder"
+            )
     report.linked = ledger.match_late(box)
 
     def login() -> imaplib.IMAP4:
