@@ -739,3 +739,27 @@ def test_move_to_a_folder_being_synced_is_refused(box, ledger_path):
         assert res.returncode == 64, (args, res.stdout, err)
         assert len(err.splitlines()) == 1 and "--move-to" in err and "Traceback" not in err
         assert bounce_rows(ledger_path) == [] and box.flags("INBOX") == before
+
+
+def test_move_to_on_a_server_without_move(box, ledger_path):
+    # MOVE is an extension (RFC 6851): `--move-to` sent UID MOVE anyway, a server's BAD
+    # came out as an imaplib traceback (exit 1) after the bounces and the folder's position
+    # were saved, so the reports stayed in INBOX and no later sync tried again.
+    ids = send_many(3)
+    box.append("Bounces", plain("seed", 1))
+    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
+        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    box.append("INBOX", plain("hello", 2))
+    with LoginFaultProxy(box, ["pass"], hide=["MOVE", "UIDPLUS"]) as proxy:
+        imap_via(proxy)  # no way to move only these reports: refused before reading
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "MOVE" in err and "--move-to" in err
+    assert bounce_rows(ledger_path) == [] and len(box.flags("INBOX")) == 3
+    with LoginFaultProxy(box, ["pass"], hide=["MOVE"]) as proxy:
+        imap_via(proxy)  # COPY, then \Deleted and UID EXPUNGE of just these
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["matched"], json.loads(res.stdout)["moved"]) == (2, 2)
+    assert len(box.flags("INBOX")) == 1 and len(box.flags("Bounces")) == 3

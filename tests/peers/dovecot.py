@@ -366,11 +366,16 @@ class LoginFaultProxy:
     ``"cut"`` closes the connection instead of passing it on; ``"stall"`` passes it on but
     never passes the reply back (the client waits until its timeout); ``"pass"`` forwards
     everything. ``logins`` records the fault applied at each LOGIN seen, in order.
+
+    ``hide``: capabilities the server is made not to have, as servers without them answer
+    (MOVE is RFC 6851, an extension many servers lack): left out of every CAPABILITY it
+    states, and their commands (``MOVE``, ``UID EXPUNGE``) answered BAD, never passed on.
     """
 
-    def __init__(self, server: Dovecot, faults: Sequence[Fault]) -> None:
+    def __init__(self, server: Dovecot, faults: Sequence[Fault], hide: Sequence[str] = ()) -> None:
         self.server = server
         self.faults = list(faults)
+        self.hide = {c.upper().encode() for c in hide}
         self.logins: list[Fault] = []
         self.host = HOST
         self.port = 0
@@ -412,11 +417,16 @@ class LoginFaultProxy:
             self.server.port,
             ssl=self.server.pki.client_ssl_context(),
             server_hostname=self.server.host,
+            limit=2**24,  # read by line when hiding capabilities: a message's lines too
         )
         stalled = False
 
         async def downstream() -> None:
-            while data := await up_reader.read(65536):
+            read = up_reader.readline if self.hide else lambda: up_reader.read(65536)
+            while data := await read():
+                if self.hide and b"CAPABILITY" in data.upper():
+                    words = data.rstrip(b"\r\n").split(b" ")
+                    data = b" ".join(w for w in words if w.upper() not in self.hide) + b"\r\n"
                 if not stalled:
                     writer.write(data)
                     await writer.drain()
@@ -424,6 +434,12 @@ class LoginFaultProxy:
         async def upstream() -> None:
             nonlocal stalled
             while line := await reader.readline():
+                words = line.upper().split()
+                hidden = {cmd for c in self.hide for cmd in _HIDDEN.get(c, (c,))}
+                if {b" ".join(words[1:2]), b" ".join(words[1:3])} & hidden:
+                    writer.write(words[0] + b" BAD Unknown command\r\n")
+                    await writer.drain()
+                    continue
                 if b" LOGIN " in line.upper():
                     self.logins.append(fault)
                     if fault == "cut":
@@ -444,6 +460,10 @@ class LoginFaultProxy:
             for w in (writer, up_writer):
                 w.transport.abort()
             self._tasks.discard(task)
+
+
+# The commands a capability brings, where they are not the capability's own name.
+_HIDDEN = {b"MOVE": (b"MOVE", b"UID MOVE"), b"UIDPLUS": (b"UID EXPUNGE",)}
 
 
 def _quote(name: str) -> str:

@@ -318,13 +318,7 @@ def _sync_folder(
         done += len(batch)
         to_move = [item.uid for item in found if item.bounces]
         if to_move and move_to:
-            typ, data = imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to))
-            if typ != "OK":
-                raise Unavailable(
-                    f"IMAP refused to move {len(to_move)} report(s) from {folder!r} to "
-                    f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
-                    f"stay where they were"
-                )
+            _move(imap, to_move, folder, move_to)
             report.moved += len(to_move)
         if progress:
             progress(len(uids), done)
@@ -332,9 +326,54 @@ def _sync_folder(
         record_batch(ledger, box, folder, uidvalidity, last, [], now())
 
 
+def _move_command(imap: imaplib.IMAP4) -> str | None:
+    """How this server moves messages: ``"MOVE"`` (RFC 6851), else ``"UIDPLUS"`` (COPY, then
+    \\Deleted and UID EXPUNGE of just those: RFC 4315), else None (a plain EXPUNGE would also
+    remove whatever else the user marked deleted). Asked after login: Dovecot, for one, names
+    MOVE only then."""
+    typ, data = imap.capability()
+    words = set(_text(data).upper().split()) if typ == "OK" else set()
+    return next((c for c in ("MOVE", "UIDPLUS") if c in words), None)
+
+
+def _move(imap: imaplib.IMAP4, uids: list[int], folder: str, move_to: str) -> None:
+    """Move the reports ``uids`` of the selected ``folder`` to ``move_to``
+    (:class:`Unavailable` if the server refuses: their bounces are recorded already)."""
+    which = ",".join(map(str, uids))
+    how = _move_command(imap)
+    steps: list[tuple[str, tuple[str, ...]]]
+    if how == "MOVE":
+        steps = [("MOVE", (which, _quote(move_to)))]
+    else:
+        steps = [
+            ("COPY", (which, _quote(move_to))),
+            ("STORE", (which, "+FLAGS.SILENT", r"(\Deleted)")),
+            ("EXPUNGE", (which,)),
+        ]
+    for command, args in steps:
+        try:
+            typ, data = imap.uid(command, *args)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:  # a BAD: imaplib raises it
+            typ, data = "BAD", [_reason(exc).encode()]
+        if typ != "OK":
+            raise Unavailable(
+                f"IMAP refused to move {len(uids)} report(s) from {folder!r} to "
+                f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
+                f"stay where they were"
+            )
+
+
 def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
-    """Refuse a ``--move-to`` folder the server does not have before anything is read: MOVE
-    to it would be refused after the bounces were recorded (and was once reported as done)."""
+    """Refuse a ``--move-to`` folder the server does not have, or a server that cannot move
+    messages, before anything is read: MOVE to it would be refused after the bounces were
+    recorded (and was once reported as done)."""
+    if _move_command(imap) is None:
+        raise Unavailable(
+            f"the IMAP server cannot move messages (it offers neither MOVE nor UIDPLUS); "
+            f"sync without --move-to and file the reports in {folder!r} by hand"
+        )
     typ, data = imap.status(_quote(folder), "(MESSAGES)")
     if typ != "OK":
         raise Unavailable(
