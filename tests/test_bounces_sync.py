@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
+import imaplib
 import json
 import os
 import re
@@ -763,3 +764,36 @@ def test_move_to_on_a_server_without_move(box, ledger_path):
     assert res.returncode == 0, res.stderr
     assert (json.loads(res.stdout)["matched"], json.loads(res.stdout)["moved"]) == (2, 2)
     assert len(box.flags("INBOX")) == 1 and len(box.flags("Bounces")) == 3
+
+
+def test_an_earlier_since_reads_the_older_reports_a_first_sync_skipped(box, ledger_path):
+    # A sync goes on from the folder's saved position, and --since only narrowed that search:
+    # once a first sync had run (by default from the day before the first send), `--since` an
+    # earlier date read nothing, silently, so the reports about a history imported later
+    # (`record send --at`, `import`) could never be read.
+    now = dt.datetime.now(dt.UTC)
+    old, new = "old@example.com", "new@example.com"
+    client = box.connect()
+    try:  # the older report first, with the date it arrived
+        for n, (rcpt, when) in enumerate(((old, now - dt.timedelta(days=20)), (new, now)), 1):
+            raw = dsn(f"<{n}@corp.example>", rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+            assert client.append("INBOX", None, imaplib.Time2Internaldate(when), raw)[0] == "OK"
+    finally:
+        client.logout()
+
+    def record(rcpt: str, n: int, at: dt.datetime) -> None:
+        done = cli("record", "send", BOX, "--to", rcpt, "--message-id", f"<{n}@corp.example>",
+                   "--at", at.isoformat(timespec="seconds"))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    record(new, 2, now - dt.timedelta(hours=1))
+    first = json.loads(cli("bounces", "sync", BOX, "--json").stdout)
+    assert (first["scanned"], first["matched"]) == (1, 1)  # from the day before the first send
+    record(old, 1, now - dt.timedelta(days=20, hours=1))  # the older history, imported
+    since = (now - dt.timedelta(days=21)).date().isoformat()
+    res = cli("bounces", "sync", BOX, "--since", since, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    assert sorted(r[0] for r in bounce_rows(ledger_path)) == [new, old]
+    again = json.loads(cli("bounces", "sync", BOX, "--json").stdout)
+    assert (again["scanned"], again["bounces"]) == (0, 0)  # the position did not go back

@@ -286,7 +286,7 @@ def _sync_folder(
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
     uidvalidity = int(imap.response("UIDVALIDITY")[1][0])
-    last, since = _position(ledger, box, folder, uidvalidity, since)
+    last, saved, since = _position(ledger, box, folder, uidvalidity, since)
     criteria = f"UID {last + 1}:*"
     if since is not None:
         criteria += f" SINCE {since.strftime('%d-%b-%Y')}"
@@ -307,7 +307,7 @@ def _sync_folder(
             if n:
                 time.sleep(WRITE_PAUSE)
             for rcpt, matched in record_batch(
-                ledger, box, folder, uidvalidity, position, rows, now()
+                ledger, box, folder, uidvalidity, max(position, saved), rows, now()
             ):
                 report.bounces += 1
                 report.matched += matched
@@ -323,7 +323,7 @@ def _sync_folder(
         if progress:
             progress(len(uids), done)
     if not uids:
-        record_batch(ledger, box, folder, uidvalidity, last, [], now())
+        record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
 
 
 def _move_command(imap: imaplib.IMAP4) -> str | None:
@@ -485,13 +485,19 @@ def _chunks(found: list[Found], position: int) -> Iterator[tuple[list[Row], int]
 
 def _position(
     ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int, since: dt.date | None
-) -> tuple[int, dt.date | None]:
-    """(last UID read in ``folder`` under this UIDVALIDITY, else 0; the SINCE date to use)."""
+) -> tuple[int, int, dt.date | None]:
+    """(the UID to read after, the last UID read in ``folder`` under this UIDVALIDITY else 0,
+    the SINCE date to use). A ``since`` asked for reads the folder again from that date,
+    whatever was read before (a history imported later has older reports; their keys make
+    reading one again record nothing); the saved position never goes back."""
     state = ledger.sync_position(box, folder)
-    if since is None and state is None:
+    saved = state[1] if state and state[0] == uidvalidity else 0
+    if since is not None:
+        return 0, saved, since
+    if state is None:
         first = ledger.first_send_at(box)
         since = (first - dt.timedelta(days=1)).date() if first else None
-    return (state[1] if state and state[0] == uidvalidity else 0), since
+    return saved, saved, since
 
 
 def record_batch(

@@ -45,7 +45,10 @@ def bounces() -> None:
 @click.option(
     "--since",
     metavar="DATE",
-    help="Only messages since DATE (default: the day before the first send).",
+    help=(
+        "Read the messages since DATE, again if read before (default: the new ones; on a "
+        "first sync, since the day before the first send)."
+    ),
 )
 @click.option(
     "--folder",
