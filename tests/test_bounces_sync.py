@@ -797,3 +797,21 @@ def test_an_earlier_since_reads_the_older_reports_a_first_sync_skipped(box, ledg
     assert sorted(r[0] for r in bounce_rows(ledger_path)) == [new, old]
     again = json.loads(cli("bounces", "sync", BOX, "--json").stdout)
     assert (again["scanned"], again["bounces"]) == (0, 0)  # the position did not go back
+
+
+def test_a_folder_the_server_lacks_is_refused_before_any_is_read(box, ledger_path):
+    # `--folder Bounces --folder Bonces` (a typo) recorded Bounces' reports and saved its
+    # position, then failed on the second: bad input, and the ledger written all the same.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("Bounces", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    res = cli("bounces", "sync", BOX, "--folder", "Bounces", "--folder", "Bonces")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "'Bonces'" in err and "--folder" in err
+    assert bounce_rows(ledger_path) == []
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT count(*) FROM sync_state").fetchone() == (0,)
+    finally:
+        con.close()

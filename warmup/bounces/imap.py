@@ -235,7 +235,6 @@ def sync(
                 f"--move-to {move_to!r} is a folder being synced; move the reports to "
                 f"another folder"
             )
-    report.linked = ledger.match_late(box)
 
     def login() -> imaplib.IMAP4:
         imap, report.host = connect(
@@ -247,6 +246,9 @@ def sync(
     try:
         if move_to is not None:
             _check_move_to(imap, move_to)
+        for folder in folders:  # a typo in the last is refused before the first is recorded
+            _check_folder(imap, folder)
+        report.linked = ledger.match_late(box)
         for folder in folders:
             for attempt in range(RETRIES + 1):
                 try:
@@ -363,6 +365,16 @@ def _move(imap: imaplib.IMAP4, uids: list[int], folder: str, move_to: str) -> No
                 f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
                 f"stay where they were"
             )
+
+
+def _check_folder(imap: imaplib.IMAP4, folder: str) -> None:
+    """Refuse a ``--folder`` the server does not have before anything is read or recorded."""
+    typ, data = imap.status(_quote(folder), "(UIDVALIDITY)")
+    if typ != "OK":
+        raise Unavailable(
+            f"IMAP folder {folder!r} does not exist or cannot be read ({_text(data)}); "
+            f"check --folder"
+        )
 
 
 def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
