@@ -815,3 +815,17 @@ def test_a_folder_the_server_lacks_is_refused_before_any_is_read(box, ledger_pat
         assert con.execute("SELECT count(*) FROM sync_state").fetchone() == (0,)
     finally:
         con.close()
+
+
+def test_a_report_naming_no_possible_address_names_no_recipient(box, ledger_path):
+    # A stranger's report whose Final-Recipient was 100,000 characters (or whose original
+    # Message-ID was) had them recorded as they were, listed in `unmatched` and printed in full
+    # on the sync's one summary line. No send can have gone to an address over RFC 5321's 254
+    # octets (every input refuses one), nor carried a Message-ID over a line's 998.
+    huge = "a" * 100_000 + "@example.com"
+    raw = dsn(f"<{'b' * 5000}@corp.example>", huge, "5.1.1", "550 5.1.1 user unknown", 1)
+    box.append("INBOX", raw)
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["unmatched"] == ["(no recipient)"]
+    assert [(r[0], r[5]) for r in bounce_rows(ledger_path)] == [("", None)]
