@@ -829,3 +829,19 @@ def test_a_report_naming_no_possible_address_names_no_recipient(box, ledger_path
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["unmatched"] == ["(no recipient)"]
     assert [(r[0], r[5]) for r in bounce_rows(ledger_path)] == [("", None)]
+
+
+def test_move_to_uses_move_where_the_server_offers_it(box, ledger_path):
+    # The capabilities were read through the one-line error formatter, cut at 200 characters:
+    # Dovecot names MOVE after that, so MOVE was never used, and a server offering MOVE but
+    # not UIDPLUS had --move-to refused as if it could not move at all.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("Bounces", plain("seed", 1))
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    with LoginFaultProxy(box, ["pass"], hide=["UIDPLUS"]) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["moved"] == 1
+    assert len(box.flags("INBOX")) == 0 and len(box.flags("Bounces")) == 2

@@ -334,7 +334,8 @@ def _move_command(imap: imaplib.IMAP4) -> str | None:
     remove whatever else the user marked deleted). Asked after login: Dovecot, for one, names
     MOVE only then."""
     typ, data = imap.capability()
-    words = set(_text(data).upper().split()) if typ == "OK" else set()
+    said = b" ".join(x for x in data if isinstance(x, bytes)) if typ == "OK" else b""
+    words = set(said.decode("ascii", "replace").upper().split())
     return next((c for c in ("MOVE", "UIDPLUS") if c in words), None)
 
 
