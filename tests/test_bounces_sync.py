@@ -845,3 +845,22 @@ def test_move_to_uses_move_where_the_server_offers_it(box, ledger_path):
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["moved"] == 1
     assert len(box.flags("INBOX")) == 0 and len(box.flags("Bounces")) == 2
+
+
+def test_a_connection_cut_at_move_moves_the_reports_on_the_next_connection(box, ledger_path):
+    # The folder's position was saved with the bounces, before the MOVE: a connection lost at
+    # the MOVE reconnected after the reports, so they stayed in INBOX, "moved" left them out,
+    # and no later sync moved them (exit 0, nothing said).
+    ids = send_many(3)
+    box.append("Bounces", plain("seed", 1))
+    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
+        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    with LoginFaultProxy(box, ["pass"], cut_on="UID MOVE") as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+        assert proxy.cut_on is None, (res.stdout, res.stderr)  # the cut happened
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["bounces"], report["matched"], report["moved"]) == (2, 2, 2)
+    assert len(box.flags("INBOX")) == 0 and len(box.flags("Bounces")) == 3
+    assert len(bounce_rows(ledger_path)) == 2

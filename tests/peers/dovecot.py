@@ -370,12 +370,21 @@ class LoginFaultProxy:
     ``hide``: capabilities the server is made not to have, as servers without them answer
     (MOVE is RFC 6851, an extension many servers lack): left out of every CAPABILITY it
     states, and their commands (``MOVE``, ``UID EXPUNGE``) answered BAD, never passed on.
+    ``cut_on``: the first command of this name (``"UID MOVE"``) cuts its connection instead of
+    being passed on, once.
     """
 
-    def __init__(self, server: Dovecot, faults: Sequence[Fault], hide: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        server: Dovecot,
+        faults: Sequence[Fault],
+        hide: Sequence[str] = (),
+        cut_on: str | None = None,
+    ) -> None:
         self.server = server
         self.faults = list(faults)
         self.hide = {c.upper().encode() for c in hide}
+        self.cut_on = cut_on.upper().encode() if cut_on else None
         self.logins: list[Fault] = []
         self.host = HOST
         self.port = 0
@@ -436,7 +445,12 @@ class LoginFaultProxy:
             while line := await reader.readline():
                 words = line.upper().split()
                 hidden = {cmd for c in self.hide for cmd in _HIDDEN.get(c, (c,))}
-                if {b" ".join(words[1:2]), b" ".join(words[1:3])} & hidden:
+                names = {b" ".join(words[1:2]), b" ".join(words[1:3])}
+                if self.cut_on in names:
+                    self.cut_on = None
+                    writer.transport.abort()
+                    return
+                if names & hidden:
                     writer.write(words[0] + b" BAD Unknown command\r\n")
                     await writer.drain()
                     continue

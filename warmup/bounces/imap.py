@@ -305,11 +305,15 @@ def _sync_folder(
         for item in found:
             if item.partial:
                 report.partial.append(f"{folder} UID {item.uid} ({item.size / 1e6:.1f} MB)")
+        to_move = [item.uid for item in found if item.bounces] if move_to else []
         for n, (rows, position) in enumerate(_chunks(found, last)):
             if n:
                 time.sleep(WRITE_PAUSE)
+            # Reports to move: the position passes them once they are moved, so a connection
+            # lost at the MOVE reads them again (recording nothing twice) and moves them.
+            at = last if to_move else position
             for rcpt, matched in record_batch(
-                ledger, box, folder, uidvalidity, max(position, saved), rows, now()
+                ledger, box, folder, uidvalidity, max(at, saved), rows, now()
             ):
                 report.bounces += 1
                 report.matched += matched
@@ -318,10 +322,10 @@ def _sync_folder(
         last = batch[-1]
         report.scanned += len(batch)
         done += len(batch)
-        to_move = [item.uid for item in found if item.bounces]
         if to_move and move_to:
             _move(imap, to_move, folder, move_to)
             report.moved += len(to_move)
+            record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
         if progress:
             progress(len(uids), done)
     if not uids:
@@ -364,7 +368,7 @@ def _move(imap: imaplib.IMAP4, uids: list[int], folder: str, move_to: str) -> No
             raise Unavailable(
                 f"IMAP refused to move {len(uids)} report(s) from {folder!r} to "
                 f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
-                f"stay where they were"
+                f"stay where they were until a sync moves them"
             )
 
 
