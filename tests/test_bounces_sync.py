@@ -864,3 +864,47 @@ def test_a_connection_cut_at_move_moves_the_reports_on_the_next_connection(box, 
     assert (report["bounces"], report["matched"], report["moved"]) == (2, 2, 2)
     assert len(box.flags("INBOX")) == 0 and len(box.flags("Bounces")) == 3
     assert len(bounce_rows(ledger_path)) == 2
+
+
+def test_a_script_in_another_locale_can_sync_since_a_date(box, tmp_path, monkeypatch):
+    # SINCE was written with strftime's %b, the month in the process's locale: a script that
+    # had called setlocale (German here) sent "SINCE 01-Mär-2026", which imaplib cannot even
+    # encode (a UnicodeEncodeError out of sync); "01-Dez-2026" would be a BAD. IMAP's months
+    # are English whatever the locale (RFC 3501 date-month).
+    import locale
+    import shutil
+
+    from warmup.bounces.imap import sync
+
+    if shutil.which("localedef") is None:
+        pytest.skip("localedef (glibc) is needed to build a German locale")
+    built = subprocess.run(
+        ["localedef", "-i", "de_DE", "-f", "UTF-8", str(tmp_path / "de_DE.UTF-8")],
+        capture_output=True,
+    )
+    if built.returncode not in (0, 1):  # 1: built, with warnings
+        pytest.skip(f"cannot build de_DE.UTF-8: {built.stderr.decode()[:200]}")
+    ids = send_many(1)
+    rcpt = "lead0@example.com"
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    monkeypatch.setenv("LOCPATH", str(tmp_path))
+    before = locale.setlocale(locale.LC_TIME)
+    ledger = open_ledger()
+    try:
+        locale.setlocale(locale.LC_TIME, "de_DE.UTF-8")
+        row = ledger.mailbox(BOX)
+        ep = api.endpoints(row)
+        report = sync(
+            ledger,
+            row,
+            hosts=ep.imap_hosts,
+            port=ep.imap_port,
+            security=ep.imap_security,
+            password=IMAP_PASSWORD,
+            folders=["INBOX"],
+            since=dt.date(2026, 3, 1),
+        )
+    finally:
+        locale.setlocale(locale.LC_TIME, before)
+        ledger.close()
+    assert (report.bounces, report.matched) == (1, 1)

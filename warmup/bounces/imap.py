@@ -49,6 +49,8 @@ WRITE_BOUNCES = 50  # bounces per write transaction (~0.15 s on SQLite): the loc
 # listing 500 recipients kept a writer out for 1.1 s). The pause lets it in.
 WRITE_PAUSE = 0.15
 RETRIES = 3
+# IMAP's date-month (RFC 3501): English whatever the locale (strftime's %b is the locale's).
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
@@ -291,7 +293,7 @@ def _sync_folder(
     last, saved, since = _position(ledger, box, folder, uidvalidity, since)
     criteria = f"UID {last + 1}:*"
     if since is not None:
-        criteria += f" SINCE {since.strftime('%d-%b-%Y')}"
+        criteria += f" SINCE {since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}"
     # No charset: imaplib drops a None argument, but typeshed types them all as str.
     typ, data = imap.uid("SEARCH", None, criteria)  # type: ignore[arg-type]
     uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
