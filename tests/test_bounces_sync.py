@@ -908,3 +908,18 @@ def test_a_script_in_another_locale_can_sync_since_a_date(box, tmp_path, monkeyp
         locale.setlocale(locale.LC_TIME, before)
         ledger.close()
     assert (report.bounces, report.matched) == (1, 1)
+
+
+def test_a_server_naming_the_uid_after_the_message_loses_no_report(box, ledger_path):
+    # The UID of a FETCH answer was looked for only before the message's literal; a server
+    # that names it after (RFC 3501 sets no order) had every report read as an empty message:
+    # nothing recorded, the folder's position moved past them, lost for good.
+    ids = send_many(3)
+    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
+        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    with LoginFaultProxy(box, ["pass"], uid_last=True) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"], report["matched"]) == (2, 2, 2)

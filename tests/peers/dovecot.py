@@ -371,7 +371,8 @@ class LoginFaultProxy:
     (MOVE is RFC 6851, an extension many servers lack): left out of every CAPABILITY it
     states, and their commands (``MOVE``, ``UID EXPUNGE``) answered BAD, never passed on.
     ``cut_on``: the first command of this name (``"UID MOVE"``) cuts its connection instead of
-    being passed on, once.
+    being passed on, once. ``uid_last``: a FETCH answer that carries a literal names its UID
+    after it (``* 1 FETCH (BODY[]<0> {n}...literal... UID 5)``), as RFC 3501 allows.
     """
 
     def __init__(
@@ -380,7 +381,9 @@ class LoginFaultProxy:
         faults: Sequence[Fault],
         hide: Sequence[str] = (),
         cut_on: str | None = None,
+        uid_last: bool = False,
     ) -> None:
+        self.uid_last = uid_last
         self.server = server
         self.faults = list(faults)
         self.hide = {c.upper().encode() for c in hide}
@@ -431,8 +434,14 @@ class LoginFaultProxy:
         stalled = False
 
         async def downstream() -> None:
-            read = up_reader.readline if self.hide else lambda: up_reader.read(65536)
+            lines = self.hide or self.uid_last
+            read = up_reader.readline if lines else lambda: up_reader.read(65536)
             while data := await read():
+                m = _FETCH_LITERAL.match(data) if self.uid_last else None
+                if m:  # the UID moves after the literal
+                    literal = await up_reader.readexactly(int(m.group(4)))
+                    rest = await up_reader.readline()
+                    data = m.group(1) + m.group(3) + literal + b" UID " + m.group(2) + rest
                 if self.hide and b"CAPABILITY" in data.upper():
                     words = data.rstrip(b"\r\n").split(b" ")
                     data = b" ".join(w for w in words if w.upper() not in self.hide) + b"\r\n"
@@ -476,6 +485,7 @@ class LoginFaultProxy:
             self._tasks.discard(task)
 
 
+_FETCH_LITERAL = re.compile(rb"(\* \d+ FETCH \()UID (\d+) (.*\{(\d+)\}\r\n)$", re.S)
 # The commands a capability brings, where they are not the capability's own name.
 _HIDDEN = {b"MOVE": (b"MOVE", b"UID MOVE"), b"UIDPLUS": (b"UID EXPUNGE",)}
 

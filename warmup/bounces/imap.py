@@ -434,14 +434,23 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, byt
         typ, data = imap.uid("FETCH", ",".join(map(str, group)), f"(BODY.PEEK[]<0.{READ_BYTES}>)")
         if typ != "OK":
             raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
-        got = {
-            int(m.group(1)): part[1]
-            for part in data
-            if isinstance(part, tuple) and (m := _UID.search(part[0]))
-        }
+        got = dict(_bodies(data))
         del data
         for uid in group:
             yield uid, sizes.get(uid, 0), got.pop(uid, b"")
+
+
+def _bodies(data: list[object]) -> Iterator[tuple[int, bytes]]:
+    """``(uid, body)`` of each message of a FETCH answer. RFC 3501 sets no order for the UID:
+    before the literal (``(b'1 (UID 5 BODY[]<0> {n}', body)``) or after it, in the line that
+    follows (``b' UID 5)'``)."""
+    for i, part in enumerate(data):
+        if not isinstance(part, tuple):
+            continue
+        after = data[i + 1] if i + 1 < len(data) else b""
+        m = _UID.search(part[0]) or (_UID.search(after) if isinstance(after, bytes) else None)
+        if m:
+            yield int(m.group(1)), part[1]
 
 
 def _groups(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
