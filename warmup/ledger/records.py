@@ -379,13 +379,21 @@ class Records:
             )
             .order_by(BOUNCE.c.id)
         )
+        # Matched first in a read transaction: the reports that answer nothing (strangers'
+        # mail about a recipient the mailbox wrote to) are tried again by every sync, and must
+        # not hold the write lock a send waits for.
         with self.read() as conn:
-            if conn.execute(unmatched.limit(1)).first() is None:
-                return 0  # the usual case: no write transaction
+            ids = [
+                r.id
+                for r in conn.execute(unmatched).all()
+                if self._match(conn, box, r.recipient, r.message_id, r.at)[0] is not None
+            ]
+        if not ids:
+            return 0  # the usual case: no write transaction
         linked = 0
         with self.write() as conn:
             self._lock_mailboxes(conn, [box.id])
-            for r in conn.execute(unmatched).all():
+            for r in conn.execute(unmatched.where(BOUNCE.c.id.in_(ids))).all():
                 sid, sent_at = self._match(conn, box, r.recipient, r.message_id, r.at)
                 if sid is None:
                     continue
