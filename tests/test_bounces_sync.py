@@ -923,3 +923,18 @@ def test_a_server_naming_the_uid_after_the_message_loses_no_report(box, ledger_p
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
     assert (report["scanned"], report["bounces"], report["matched"]) == (2, 2, 2)
+
+
+def test_a_connection_cut_while_checking_the_folders_reconnects(box, ledger_path):
+    # The checks before reading (the --move-to folder, the server's capabilities) ran outside
+    # the reconnecting loop: a connection lost there came out as an imaplib traceback.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("Bounces", plain("seed", 1))
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    with LoginFaultProxy(box, ["pass"], cut_on="STATUS") as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+        assert proxy.cut_on is None  # the cut happened
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["matched"], json.loads(res.stdout)["moved"]) == (1, 1)

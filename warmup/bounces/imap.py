@@ -18,6 +18,7 @@ import base64
 import datetime as dt
 import email.parser
 import email.policy
+import functools
 import imaplib
 import re
 import ssl
@@ -244,27 +245,41 @@ def sync(
         )
         return imap
 
-    imap = login()
-    try:
+    def check(imap: imaplib.IMAP4) -> None:
         if move_to is not None:
             _check_move_to(imap, move_to)
         for folder in folders:  # a typo in the last is refused before the first is recorded
             _check_folder(imap, folder)
+
+    imap = login()
+
+    def retrying(step: Callable[[imaplib.IMAP4], None]) -> None:
+        """Run ``step`` on the connection, reconnecting when it drops (progress is saved)."""
+        nonlocal imap
+        for attempt in range(RETRIES + 1):
+            try:
+                step(imap)
+                return
+            except (OSError, imaplib.IMAP4.abort) as exc:
+                if attempt == RETRIES:
+                    raise Unavailable(
+                        f"IMAP connection kept dropping ({describe(exc)}); "
+                        f"progress is saved, run the sync again"
+                    ) from None
+                report.reconnects += 1
+                _logout(imap)
+                imap = login()
+
+    try:
+        retrying(check)
         report.linked = ledger.match_late(box)
         for folder in folders:
-            for attempt in range(RETRIES + 1):
-                try:
-                    _sync_folder(ledger, box, imap, folder, since, move_to, report, progress, now)
-                    break
-                except (OSError, imaplib.IMAP4.abort) as exc:
-                    if attempt == RETRIES:
-                        raise Unavailable(
-                            f"IMAP connection kept dropping ({describe(exc)}); "
-                            f"progress is saved, run the sync again"
-                        ) from None
-                    report.reconnects += 1
-                    _logout(imap)
-                    imap = login()
+            retrying(
+                functools.partial(
+                    _sync_folder, ledger, box, folder=folder, since=since, move_to=move_to,
+                    report=report, progress=progress, now=now,
+                )
+            )  # fmt: skip
     finally:
         _logout(imap)
     if notifier is not None and notifier.active:
