@@ -9,7 +9,10 @@ UIDVALIDITY and last UID, saved in the same transaction as the bounces it covers
 also carries a key made from what its report says (see :mod:`warmup.bounces.identity`), never
 from where it was found, which the ledger refuses twice. A dropped connection reconnects and
 goes on from the saved UID, and a folder recreated (new UIDVALIDITY) or copied is read again
-without recording anything twice.
+without recording anything twice. With ``move_to`` the position passes a batch's reports only
+once they are moved (MOVE, else COPY and UID EXPUNGE of just those). An explicit ``since``
+reads a folder again from that date (the saved position never goes back), and every sync first
+links the bounces read before their send was recorded (:meth:`Ledger.match_late`).
 """
 
 from __future__ import annotations
