@@ -938,3 +938,15 @@ def test_a_connection_cut_while_checking_the_folders_reconnects(box, ledger_path
         assert proxy.cut_on is None  # the cut happened
     assert res.returncode == 0, res.stderr
     assert (json.loads(res.stdout)["matched"], json.loads(res.stdout)["moved"]) == (1, 1)
+
+
+def test_a_search_the_server_refuses_is_one_line(box, ledger_path):
+    # A NO to UID SEARCH was read as a list of UIDs: int(b"[SERVERBUG]") raised ValueError, a
+    # traceback.
+    box.append("INBOX", plain("hello", 1))
+    with LoginFaultProxy(box, ["pass"], refuse="UID SEARCH") as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--json")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "'INBOX'" in err and "Internal error" in err

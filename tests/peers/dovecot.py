@@ -373,6 +373,7 @@ class LoginFaultProxy:
     ``cut_on``: the first command of this name (``"UID MOVE"``) cuts its connection instead of
     being passed on, once. ``uid_last``: a FETCH answer that carries a literal names its UID
     after it (``* 1 FETCH (BODY[]<0> {n}...literal... UID 5)``), as RFC 3501 allows.
+    ``refuse``: every command of this name is answered NO, never passed on.
     """
 
     def __init__(
@@ -382,8 +383,10 @@ class LoginFaultProxy:
         hide: Sequence[str] = (),
         cut_on: str | None = None,
         uid_last: bool = False,
+        refuse: str | None = None,
     ) -> None:
         self.uid_last = uid_last
+        self.refuse = refuse.upper().encode() if refuse else None
         self.server = server
         self.faults = list(faults)
         self.hide = {c.upper().encode() for c in hide}
@@ -459,6 +462,10 @@ class LoginFaultProxy:
                     self.cut_on = None
                     writer.transport.abort()
                     return
+                if self.refuse in names:
+                    writer.write(words[0] + b" NO [SERVERBUG] Internal error\r\n")
+                    await writer.drain()
+                    continue
                 if names & hidden:
                     writer.write(words[0] + b" BAD Unknown command\r\n")
                     await writer.drain()

@@ -314,6 +314,11 @@ def _sync_folder(
         criteria += f" SINCE {since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}"
     # No charset: imaplib drops a None argument, but typeshed types them all as str.
     typ, data = imap.uid("SEARCH", None, criteria)  # type: ignore[arg-type]
+    if typ != "OK":
+        raise Unavailable(
+            f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run the "
+            f"sync again later"
+        )
     uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
     done = 0
     for i in range(0, len(uids), BATCH):
