@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email.utils
+import imaplib
 import json
 import os
 import re
@@ -688,3 +689,264 @@ def test_folders_are_named_in_modified_utf7_and_control_characters_refused(box, 
         res = cli("bounces", "sync", BOX, option, "INBOX\r\nA1 DELETE INBOX")
         err = res.stderr.strip()
         assert res.returncode == 64 and len(err.splitlines()) == 1 and option in err, err
+
+
+def test_a_report_read_before_its_send_was_recorded_counts_once_the_send_is(box, ledger_path):
+    # A send recorded after the sync that read its report (`warmup record send` or `import` of
+    # a script's log, a late settlement) never got its bounce: the report was kept unmatched,
+    # the folder's position moved past it, and recording it again is a no-op on its key. The
+    # hard bounce stayed out of the rates and the dead address was mailed again and again.
+    rcpt = "late@example.com"
+    box.append("INBOX", dsn("<late-1@corp.example>", rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    stranger = "lead0@example.com"  # mailed below, but the report is about another message
+    box.append("INBOX", dsn("<other@elsewhere.example>", stranger, "5.1.1", "550 5.1.1 no", 2))
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01", "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (2, 0)
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat(timespec="seconds")
+    for to, mid in ((rcpt, "<late-1@corp.example>"), (stranger, "<mine@corp.example>")):
+        done = cli("record", "send", BOX, "--to", to, "--message-id", mid, "--at", at)
+        assert done.returncode == 0, done.stderr
+    for _ in range(2):  # the next sync links it, once
+        res = cli("bounces", "sync", BOX, "--json")
+        assert res.returncode == 0, res.stderr
+    listed = {b["recipient"]: b for b in json.loads(cli("bounces", "list", BOX, "--json").stdout)}
+    assert (listed[rcpt]["matched"], listed[rcpt]["counted"]) == (True, True)
+    assert (listed[stranger]["matched"], listed[stranger]["counted"]) == (False, False)
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]
+    con = sqlite3.connect(ledger_path)  # in the rollup the rates are read from, once
+    try:
+        assert con.execute("SELECT sum(sent), sum(hard) FROM day_stat").fetchone() == (2, 1)
+    finally:
+        con.close()
+
+
+def test_move_to_a_folder_being_synced_is_refused(box, ledger_path):
+    # `--move-to INBOX` (or a folder also given to --folder) moved each report onto itself:
+    # under a new UID past the folder's position, so every sync read, recorded nothing and
+    # moved the same reports again, for ever, and said "moved" each time.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    box.append("Bounces", plain("seed", 1))
+    before = box.flags("INBOX")
+    for args in (
+        ("--move-to", "INBOX"),
+        ("--move-to", "inbox"),  # INBOX is the one case-insensitive name (RFC 3501 5.1)
+        ("--folder", "INBOX", "--folder", "Bounces", "--move-to", "Bounces"),
+    ):
+        res = cli("bounces", "sync", BOX, *args, "--json")
+        err = res.stderr.strip()
+        assert res.returncode == 64, (args, res.stdout, err)
+        assert len(err.splitlines()) == 1 and "--move-to" in err and "Traceback" not in err
+        assert bounce_rows(ledger_path) == [] and box.flags("INBOX") == before
+
+
+def test_move_to_on_a_server_without_move(box, ledger_path):
+    # MOVE is an extension (RFC 6851): `--move-to` sent UID MOVE anyway, a server's BAD
+    # came out as an imaplib traceback (exit 1) after the bounces and the folder's position
+    # were saved, so the reports stayed in INBOX and no later sync tried again.
+    ids = send_many(3)
+    box.append("Bounces", plain("seed", 1))
+    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
+        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    box.append("INBOX", plain("hello", 2))
+    with LoginFaultProxy(box, ["pass"], hide=["MOVE", "UIDPLUS"]) as proxy:
+        imap_via(proxy)  # no way to move only these reports: refused before reading
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "MOVE" in err and "--move-to" in err
+    assert bounce_rows(ledger_path) == [] and len(box.flags("INBOX")) == 3
+    with LoginFaultProxy(box, ["pass"], hide=["MOVE"]) as proxy:
+        imap_via(proxy)  # COPY, then \Deleted and UID EXPUNGE of just these
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["matched"], json.loads(res.stdout)["moved"]) == (2, 2)
+    assert len(box.flags("INBOX")) == 1 and len(box.flags("Bounces")) == 3
+
+
+def test_an_earlier_since_reads_the_older_reports_a_first_sync_skipped(box, ledger_path):
+    # A sync goes on from the folder's saved position, and --since only narrowed that search:
+    # once a first sync had run (by default from the day before the first send), `--since` an
+    # earlier date read nothing, silently, so the reports about a history imported later
+    # (`record send --at`, `import`) could never be read.
+    now = dt.datetime.now(dt.UTC)
+    old, new = "old@example.com", "new@example.com"
+    client = box.connect()
+    try:  # the older report first, with the date it arrived
+        for n, (rcpt, when) in enumerate(((old, now - dt.timedelta(days=20)), (new, now)), 1):
+            raw = dsn(f"<{n}@corp.example>", rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+            assert client.append("INBOX", None, imaplib.Time2Internaldate(when), raw)[0] == "OK"
+    finally:
+        client.logout()
+
+    def record(rcpt: str, n: int, at: dt.datetime) -> None:
+        done = cli("record", "send", BOX, "--to", rcpt, "--message-id", f"<{n}@corp.example>",
+                   "--at", at.isoformat(timespec="seconds"))  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    record(new, 2, now - dt.timedelta(hours=1))
+    first = json.loads(cli("bounces", "sync", BOX, "--json").stdout)
+    assert (first["scanned"], first["matched"]) == (1, 1)  # from the day before the first send
+    record(old, 1, now - dt.timedelta(days=20, hours=1))  # the older history, imported
+    since = (now - dt.timedelta(days=21)).date().isoformat()
+    res = cli("bounces", "sync", BOX, "--since", since, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    assert sorted(r[0] for r in bounce_rows(ledger_path)) == [new, old]
+    again = json.loads(cli("bounces", "sync", BOX, "--json").stdout)
+    assert (again["scanned"], again["bounces"]) == (0, 0)  # the position did not go back
+
+
+def test_a_folder_the_server_lacks_is_refused_before_any_is_read(box, ledger_path):
+    # `--folder Bounces --folder Bonces` (a typo) recorded Bounces' reports and saved its
+    # position, then failed on the second: bad input, and the ledger written all the same.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("Bounces", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    res = cli("bounces", "sync", BOX, "--folder", "Bounces", "--folder", "Bonces")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "'Bonces'" in err and "--folder" in err
+    assert bounce_rows(ledger_path) == []
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT count(*) FROM sync_state").fetchone() == (0,)
+    finally:
+        con.close()
+
+
+def test_a_report_naming_no_possible_address_names_no_recipient(box, ledger_path):
+    # A stranger's report whose Final-Recipient was 100,000 characters (or whose original
+    # Message-ID was) had them recorded as they were, listed in `unmatched` and printed in full
+    # on the sync's one summary line. No send can have gone to an address over RFC 5321's 254
+    # octets (every input refuses one), nor carried a Message-ID over a line's 998.
+    huge = "a" * 100_000 + "@example.com"
+    raw = dsn(f"<{'b' * 5000}@corp.example>", huge, "5.1.1", "550 5.1.1 user unknown", 1)
+    box.append("INBOX", raw)
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["unmatched"] == ["(no recipient)"]
+    assert [(r[0], r[5]) for r in bounce_rows(ledger_path)] == [("", None)]
+
+
+def test_move_to_uses_move_where_the_server_offers_it(box, ledger_path):
+    # The capabilities were read through the one-line error formatter, cut at 200 characters:
+    # Dovecot names MOVE after that, so MOVE was never used, and a server offering MOVE but
+    # not UIDPLUS had --move-to refused as if it could not move at all.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("Bounces", plain("seed", 1))
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    with LoginFaultProxy(box, ["pass"], hide=["UIDPLUS"]) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["moved"] == 1
+    assert len(box.flags("INBOX")) == 0 and len(box.flags("Bounces")) == 2
+
+
+def test_a_connection_cut_at_move_moves_the_reports_on_the_next_connection(box, ledger_path):
+    # The folder's position was saved with the bounces, before the MOVE: a connection lost at
+    # the MOVE reconnected after the reports, so they stayed in INBOX, "moved" left them out,
+    # and no later sync moved them (exit 0, nothing said).
+    ids = send_many(3)
+    box.append("Bounces", plain("seed", 1))
+    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
+        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    with LoginFaultProxy(box, ["pass"], cut_on="UID MOVE") as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+        assert proxy.cut_on is None, (res.stdout, res.stderr)  # the cut happened
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["bounces"], report["matched"], report["moved"]) == (2, 2, 2)
+    assert len(box.flags("INBOX")) == 0 and len(box.flags("Bounces")) == 3
+    assert len(bounce_rows(ledger_path)) == 2
+
+
+def test_a_script_in_another_locale_can_sync_since_a_date(box, tmp_path, monkeypatch):
+    # SINCE was written with strftime's %b, the month in the process's locale: a script that
+    # had called setlocale (German here) sent "SINCE 01-Mär-2026", which imaplib cannot even
+    # encode (a UnicodeEncodeError out of sync); "01-Dez-2026" would be a BAD. IMAP's months
+    # are English whatever the locale (RFC 3501 date-month).
+    import locale
+    import shutil
+
+    from warmup.bounces.imap import sync
+
+    if shutil.which("localedef") is None:
+        pytest.skip("localedef (glibc) is needed to build a German locale")
+    built = subprocess.run(
+        ["localedef", "-i", "de_DE", "-f", "UTF-8", str(tmp_path / "de_DE.UTF-8")],
+        capture_output=True,
+    )
+    if built.returncode not in (0, 1):  # 1: built, with warnings
+        pytest.skip(f"cannot build de_DE.UTF-8: {built.stderr.decode()[:200]}")
+    ids = send_many(1)
+    rcpt = "lead0@example.com"
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    monkeypatch.setenv("LOCPATH", str(tmp_path))
+    before = locale.setlocale(locale.LC_TIME)
+    ledger = open_ledger()
+    try:
+        locale.setlocale(locale.LC_TIME, "de_DE.UTF-8")
+        row = ledger.mailbox(BOX)
+        ep = api.endpoints(row)
+        report = sync(
+            ledger,
+            row,
+            hosts=ep.imap_hosts,
+            port=ep.imap_port,
+            security=ep.imap_security,
+            password=IMAP_PASSWORD,
+            folders=["INBOX"],
+            since=dt.date(2026, 3, 1),
+        )
+    finally:
+        locale.setlocale(locale.LC_TIME, before)
+        ledger.close()
+    assert (report.bounces, report.matched) == (1, 1)
+
+
+def test_a_server_naming_the_uid_after_the_message_loses_no_report(box, ledger_path):
+    # The UID of a FETCH answer was looked for only before the message's literal; a server
+    # that names it after (RFC 3501 sets no order) had every report read as an empty message:
+    # nothing recorded, the folder's position moved past them, lost for good.
+    ids = send_many(3)
+    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
+        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    with LoginFaultProxy(box, ["pass"], uid_last=True) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"], report["matched"]) == (2, 2, 2)
+
+
+def test_a_connection_cut_while_checking_the_folders_reconnects(box, ledger_path):
+    # The checks before reading (the --move-to folder, the server's capabilities) ran outside
+    # the reconnecting loop: a connection lost there came out as an imaplib traceback.
+    ids = send_many(3)
+    rcpt = "lead0@example.com"
+    box.append("Bounces", plain("seed", 1))
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    with LoginFaultProxy(box, ["pass"], cut_on="STATUS") as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
+        assert proxy.cut_on is None  # the cut happened
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["matched"], json.loads(res.stdout)["moved"]) == (1, 1)
+
+
+def test_a_search_the_server_refuses_is_one_line(box, ledger_path):
+    # A NO to UID SEARCH was read as a list of UIDs: int(b"[SERVERBUG]") raised ValueError, a
+    # traceback.
+    box.append("INBOX", plain("hello", 1))
+    with LoginFaultProxy(box, ["pass"], refuse="UID SEARCH") as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--json")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "'INBOX'" in err and "Internal error" in err

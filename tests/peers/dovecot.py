@@ -366,11 +366,31 @@ class LoginFaultProxy:
     ``"cut"`` closes the connection instead of passing it on; ``"stall"`` passes it on but
     never passes the reply back (the client waits until its timeout); ``"pass"`` forwards
     everything. ``logins`` records the fault applied at each LOGIN seen, in order.
+
+    ``hide``: capabilities the server is made not to have, as servers without them answer
+    (MOVE is RFC 6851, an extension many servers lack): left out of every CAPABILITY it
+    states, and their commands (``MOVE``, ``UID EXPUNGE``) answered BAD, never passed on.
+    ``cut_on``: the first command of this name (``"UID MOVE"``) cuts its connection instead of
+    being passed on, once. ``uid_last``: a FETCH answer that carries a literal names its UID
+    after it (``* 1 FETCH (BODY[]<0> {n}...literal... UID 5)``), as RFC 3501 allows.
+    ``refuse``: every command of this name is answered NO, never passed on.
     """
 
-    def __init__(self, server: Dovecot, faults: Sequence[Fault]) -> None:
+    def __init__(
+        self,
+        server: Dovecot,
+        faults: Sequence[Fault],
+        hide: Sequence[str] = (),
+        cut_on: str | None = None,
+        uid_last: bool = False,
+        refuse: str | None = None,
+    ) -> None:
+        self.uid_last = uid_last
+        self.refuse = refuse.upper().encode() if refuse else None
         self.server = server
         self.faults = list(faults)
+        self.hide = {c.upper().encode() for c in hide}
+        self.cut_on = cut_on.upper().encode() if cut_on else None
         self.logins: list[Fault] = []
         self.host = HOST
         self.port = 0
@@ -412,11 +432,22 @@ class LoginFaultProxy:
             self.server.port,
             ssl=self.server.pki.client_ssl_context(),
             server_hostname=self.server.host,
+            limit=2**24,  # read by line when hiding capabilities: a message's lines too
         )
         stalled = False
 
         async def downstream() -> None:
-            while data := await up_reader.read(65536):
+            lines = self.hide or self.uid_last
+            read = up_reader.readline if lines else lambda: up_reader.read(65536)
+            while data := await read():
+                m = _FETCH_LITERAL.match(data) if self.uid_last else None
+                if m:  # the UID moves after the literal
+                    literal = await up_reader.readexactly(int(m.group(4)))
+                    rest = await up_reader.readline()
+                    data = m.group(1) + m.group(3) + literal + b" UID " + m.group(2) + rest
+                if self.hide and b"CAPABILITY" in data.upper():
+                    words = data.rstrip(b"\r\n").split(b" ")
+                    data = b" ".join(w for w in words if w.upper() not in self.hide) + b"\r\n"
                 if not stalled:
                     writer.write(data)
                     await writer.drain()
@@ -424,6 +455,21 @@ class LoginFaultProxy:
         async def upstream() -> None:
             nonlocal stalled
             while line := await reader.readline():
+                words = line.upper().split()
+                hidden = {cmd for c in self.hide for cmd in _HIDDEN.get(c, (c,))}
+                names = {b" ".join(words[1:2]), b" ".join(words[1:3])}
+                if self.cut_on in names:
+                    self.cut_on = None
+                    writer.transport.abort()
+                    return
+                if self.refuse in names:
+                    writer.write(words[0] + b" NO [SERVERBUG] Internal error\r\n")
+                    await writer.drain()
+                    continue
+                if names & hidden:
+                    writer.write(words[0] + b" BAD Unknown command\r\n")
+                    await writer.drain()
+                    continue
                 if b" LOGIN " in line.upper():
                     self.logins.append(fault)
                     if fault == "cut":
@@ -444,6 +490,11 @@ class LoginFaultProxy:
             for w in (writer, up_writer):
                 w.transport.abort()
             self._tasks.discard(task)
+
+
+_FETCH_LITERAL = re.compile(rb"(\* \d+ FETCH \()UID (\d+) (.*\{(\d+)\}\r\n)$", re.S)
+# The commands a capability brings, where they are not the capability's own name.
+_HIDDEN = {b"MOVE": (b"MOVE", b"UID MOVE"), b"UIDPLUS": (b"UID EXPUNGE",)}
 
 
 def _quote(name: str) -> str:

@@ -9,7 +9,10 @@ UIDVALIDITY and last UID, saved in the same transaction as the bounces it covers
 also carries a key made from what its report says (see :mod:`warmup.bounces.identity`), never
 from where it was found, which the ledger refuses twice. A dropped connection reconnects and
 goes on from the saved UID, and a folder recreated (new UIDVALIDITY) or copied is read again
-without recording anything twice.
+without recording anything twice. With ``move_to`` the position passes a batch's reports only
+once they are moved (MOVE, else COPY and UID EXPUNGE of just those). An explicit ``since``
+reads a folder again from that date (the saved position never goes back), and every sync first
+links the bounces read before their send was recorded (:meth:`Ledger.match_late`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import base64
 import datetime as dt
 import email.parser
 import email.policy
+import functools
 import imaplib
 import re
 import ssl
@@ -49,6 +53,8 @@ WRITE_BOUNCES = 50  # bounces per write transaction (~0.15 s on SQLite): the loc
 # listing 500 recipients kept a writer out for 1.1 s). The pause lets it in.
 WRITE_PAUSE = 0.15
 RETRIES = 3
+# IMAP's date-month (RFC 3501): English whatever the locale (strftime's %b is the locale's).
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
@@ -60,6 +66,8 @@ class SyncReport:
     matched: int = 0
     unmatched: list[str] = field(default_factory=list)
     moved: int = 0
+    # Bounces read by an earlier sync, linked now to the sends recorded since.
+    linked: int = 0
     host: str | None = None
     failed_hosts: list[tuple[str, str]] = field(default_factory=list)
     reconnects: int = 0
@@ -85,6 +93,12 @@ def check_folder(folder: str, option: str = "--folder") -> None:
         raise UsageError(
             f"{option} {folder!r}: not an IMAP folder name (empty or control characters)"
         )
+
+
+def _same_folder(folder: str) -> str:
+    """``folder`` as the server tells folders apart: INBOX is the one name in any case
+    (RFC 3501 5.1)."""
+    return "INBOX" if folder.upper() == "INBOX" else folder
 
 
 def _utf7(text: str) -> str:
@@ -220,6 +234,13 @@ def sync(
         check_folder(folder)
     if move_to is not None:
         check_folder(move_to, "--move-to")
+        if _same_folder(move_to) in {_same_folder(f) for f in folders}:
+            # A report moved onto a folder being synced comes back under a new UID past the
+            # folder's position: read and moved again by every sync, for ever.
+            raise UsageError(
+                f"--move-to {move_to!r} is a folder being synced; move the reports to "
+                f"another folder"
+            )
 
     def login() -> imaplib.IMAP4:
         imap, report.host = connect(
@@ -227,24 +248,41 @@ def sync(
         )
         return imap
 
-    imap = login()
-    try:
+    def check(imap: imaplib.IMAP4) -> None:
         if move_to is not None:
             _check_move_to(imap, move_to)
+        for folder in folders:  # a typo in the last is refused before the first is recorded
+            _check_folder(imap, folder)
+
+    imap = login()
+
+    def retrying(step: Callable[[imaplib.IMAP4], None]) -> None:
+        """Run ``step`` on the connection, reconnecting when it drops (progress is saved)."""
+        nonlocal imap
+        for attempt in range(RETRIES + 1):
+            try:
+                step(imap)
+                return
+            except (OSError, imaplib.IMAP4.abort) as exc:
+                if attempt == RETRIES:
+                    raise Unavailable(
+                        f"IMAP connection kept dropping ({describe(exc)}); "
+                        f"progress is saved, run the sync again"
+                    ) from None
+                report.reconnects += 1
+                _logout(imap)
+                imap = login()
+
+    try:
+        retrying(check)
+        report.linked = ledger.match_late(box)
         for folder in folders:
-            for attempt in range(RETRIES + 1):
-                try:
-                    _sync_folder(ledger, box, imap, folder, since, move_to, report, progress, now)
-                    break
-                except (OSError, imaplib.IMAP4.abort) as exc:
-                    if attempt == RETRIES:
-                        raise Unavailable(
-                            f"IMAP connection kept dropping ({describe(exc)}); "
-                            f"progress is saved, run the sync again"
-                        ) from None
-                    report.reconnects += 1
-                    _logout(imap)
-                    imap = login()
+            retrying(
+                functools.partial(
+                    _sync_folder, ledger, box, folder=folder, since=since, move_to=move_to,
+                    report=report, progress=progress, now=now,
+                )
+            )  # fmt: skip
     finally:
         _logout(imap)
     if notifier is not None and notifier.active:
@@ -270,12 +308,17 @@ def _sync_folder(
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
     uidvalidity = int(imap.response("UIDVALIDITY")[1][0])
-    last, since = _position(ledger, box, folder, uidvalidity, since)
+    last, saved, since = _position(ledger, box, folder, uidvalidity, since)
     criteria = f"UID {last + 1}:*"
     if since is not None:
-        criteria += f" SINCE {since.strftime('%d-%b-%Y')}"
+        criteria += f" SINCE {since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}"
     # No charset: imaplib drops a None argument, but typeshed types them all as str.
     typ, data = imap.uid("SEARCH", None, criteria)  # type: ignore[arg-type]
+    if typ != "OK":
+        raise Unavailable(
+            f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run the "
+            f"sync again later"
+        )
     uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
     done = 0
     for i in range(0, len(uids), BATCH):
@@ -287,11 +330,15 @@ def _sync_folder(
         for item in found:
             if item.partial:
                 report.partial.append(f"{folder} UID {item.uid} ({item.size / 1e6:.1f} MB)")
+        to_move = [item.uid for item in found if item.bounces] if move_to else []
         for n, (rows, position) in enumerate(_chunks(found, last)):
             if n:
                 time.sleep(WRITE_PAUSE)
+            # Reports to move: the position passes them once they are moved, so a connection
+            # lost at the MOVE reads them again (recording nothing twice) and moves them.
+            at = last if to_move else position
             for rcpt, matched in record_batch(
-                ledger, box, folder, uidvalidity, position, rows, now()
+                ledger, box, folder, uidvalidity, max(at, saved), rows, now()
             ):
                 report.bounces += 1
                 report.matched += matched
@@ -300,25 +347,75 @@ def _sync_folder(
         last = batch[-1]
         report.scanned += len(batch)
         done += len(batch)
-        to_move = [item.uid for item in found if item.bounces]
         if to_move and move_to:
-            typ, data = imap.uid("MOVE", ",".join(map(str, to_move)), _quote(move_to))
-            if typ != "OK":
-                raise Unavailable(
-                    f"IMAP refused to move {len(to_move)} report(s) from {folder!r} to "
-                    f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
-                    f"stay where they were"
-                )
+            _move(imap, to_move, folder, move_to)
             report.moved += len(to_move)
+            record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
         if progress:
             progress(len(uids), done)
     if not uids:
-        record_batch(ledger, box, folder, uidvalidity, last, [], now())
+        record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
+
+
+def _move_command(imap: imaplib.IMAP4) -> str | None:
+    """How this server moves messages: ``"MOVE"`` (RFC 6851), else ``"UIDPLUS"`` (COPY, then
+    \\Deleted and UID EXPUNGE of just those: RFC 4315), else None (a plain EXPUNGE would also
+    remove whatever else the user marked deleted). Asked after login: Dovecot, for one, names
+    MOVE only then."""
+    typ, data = imap.capability()
+    said = b" ".join(x for x in data if isinstance(x, bytes)) if typ == "OK" else b""
+    words = set(said.decode("ascii", "replace").upper().split())
+    return next((c for c in ("MOVE", "UIDPLUS") if c in words), None)
+
+
+def _move(imap: imaplib.IMAP4, uids: list[int], folder: str, move_to: str) -> None:
+    """Move the reports ``uids`` of the selected ``folder`` to ``move_to``
+    (:class:`Unavailable` if the server refuses: their bounces are recorded already)."""
+    which = ",".join(map(str, uids))
+    how = _move_command(imap)
+    steps: list[tuple[str, tuple[str, ...]]]
+    if how == "MOVE":
+        steps = [("MOVE", (which, _quote(move_to)))]
+    else:
+        steps = [
+            ("COPY", (which, _quote(move_to))),
+            ("STORE", (which, "+FLAGS.SILENT", r"(\Deleted)")),
+            ("EXPUNGE", (which,)),
+        ]
+    for command, args in steps:
+        try:
+            typ, data = imap.uid(command, *args)
+        except imaplib.IMAP4.abort:
+            raise
+        except imaplib.IMAP4.error as exc:  # a BAD: imaplib raises it
+            typ, data = "BAD", [_reason(exc).encode()]
+        if typ != "OK":
+            raise Unavailable(
+                f"IMAP refused to move {len(uids)} report(s) from {folder!r} to "
+                f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
+                f"stay where they were until a sync moves them"
+            )
+
+
+def _check_folder(imap: imaplib.IMAP4, folder: str) -> None:
+    """Refuse a ``--folder`` the server does not have before anything is read or recorded."""
+    typ, data = imap.status(_quote(folder), "(UIDVALIDITY)")
+    if typ != "OK":
+        raise Unavailable(
+            f"IMAP folder {folder!r} does not exist or cannot be read ({_text(data)}); "
+            f"check --folder"
+        )
 
 
 def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
-    """Refuse a ``--move-to`` folder the server does not have before anything is read: MOVE
-    to it would be refused after the bounces were recorded (and was once reported as done)."""
+    """Refuse a ``--move-to`` folder the server does not have, or a server that cannot move
+    messages, before anything is read: MOVE to it would be refused after the bounces were
+    recorded (and was once reported as done)."""
+    if _move_command(imap) is None:
+        raise Unavailable(
+            f"the IMAP server cannot move messages (it offers neither MOVE nor UIDPLUS); "
+            f"sync without --move-to and file the reports in {folder!r} by hand"
+        )
     typ, data = imap.status(_quote(folder), "(MESSAGES)")
     if typ != "OK":
         raise Unavailable(
@@ -360,14 +457,23 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, byt
         typ, data = imap.uid("FETCH", ",".join(map(str, group)), f"(BODY.PEEK[]<0.{READ_BYTES}>)")
         if typ != "OK":
             raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
-        got = {
-            int(m.group(1)): part[1]
-            for part in data
-            if isinstance(part, tuple) and (m := _UID.search(part[0]))
-        }
+        got = dict(_bodies(data))
         del data
         for uid in group:
             yield uid, sizes.get(uid, 0), got.pop(uid, b"")
+
+
+def _bodies(data: list[object]) -> Iterator[tuple[int, bytes]]:
+    """``(uid, body)`` of each message of a FETCH answer. RFC 3501 sets no order for the UID:
+    before the literal (``(b'1 (UID 5 BODY[]<0> {n}', body)``) or after it, in the line that
+    follows (``b' UID 5)'``)."""
+    for i, part in enumerate(data):
+        if not isinstance(part, tuple):
+            continue
+        after = data[i + 1] if i + 1 < len(data) else b""
+        m = _UID.search(part[0]) or (_UID.search(after) if isinstance(after, bytes) else None)
+        if m:
+            yield int(m.group(1)), part[1]
 
 
 def _groups(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
@@ -430,13 +536,19 @@ def _chunks(found: list[Found], position: int) -> Iterator[tuple[list[Row], int]
 
 def _position(
     ledger: Ledger, box: MailboxRow, folder: str, uidvalidity: int, since: dt.date | None
-) -> tuple[int, dt.date | None]:
-    """(last UID read in ``folder`` under this UIDVALIDITY, else 0; the SINCE date to use)."""
+) -> tuple[int, int, dt.date | None]:
+    """(the UID to read after, the last UID read in ``folder`` under this UIDVALIDITY else 0,
+    the SINCE date to use). A ``since`` asked for reads the folder again from that date,
+    whatever was read before (a history imported later has older reports; their keys make
+    reading one again record nothing); the saved position never goes back."""
     state = ledger.sync_position(box, folder)
-    if since is None and state is None:
+    saved = state[1] if state and state[0] == uidvalidity else 0
+    if since is not None:
+        return 0, saved, since
+    if state is None:
         first = ledger.first_send_at(box)
         since = (first - dt.timedelta(days=1)).date() if first else None
-    return (state[1] if state and state[0] == uidvalidity else 0), since
+    return saved, saved, since
 
 
 def record_batch(

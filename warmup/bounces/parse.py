@@ -9,7 +9,7 @@ import email
 import email.parser
 import email.policy
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from pathlib import Path
 
@@ -26,6 +26,10 @@ MAX_LINES = 20_000
 MAX_PARTS = 200
 MAX_TEXT = 200_000
 MAX_DIAG = 500
+# Longer is no address (RFC 5321 4.5.3.1.3; every input of a send refuses one) and no
+# Message-ID (a header line's 998 octets, RFC 5322 2.1.1): nothing a send of ours can carry.
+MAX_ADDRESS = 254
+MAX_MESSAGE_ID = 998
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +67,21 @@ def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> 
         msg = _to_message(raw)
         if msg is None:
             return []
-        return _parse(msg, mailbox=mailbox)
+        return [_bounded(b) for b in _parse(msg, mailbox=mailbox)]
     except Exception:
         return []
+
+
+def _bounded(b: Bounce) -> Bounce:
+    """``b`` without a recipient or original Message-ID no send can have had (a stranger's
+    100,000-character "address" would be recorded and listed as it came)."""
+    if len(b.recipient) <= MAX_ADDRESS and len(b.message_id) <= MAX_MESSAGE_ID:
+        return b
+    return replace(
+        b,
+        recipient=b.recipient if len(b.recipient) <= MAX_ADDRESS else "",
+        message_id=b.message_id if len(b.message_id) <= MAX_MESSAGE_ID else "",
+    )
 
 
 def parse_report(paths: list[str], steps: bool = False) -> list[dict]:

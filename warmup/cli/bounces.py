@@ -45,7 +45,10 @@ def bounces() -> None:
 @click.option(
     "--since",
     metavar="DATE",
-    help="Only messages since DATE (default: the day before the first send).",
+    help=(
+        "Read the messages since DATE, again if read before (default: the new ones; on a "
+        "first sync, since the day before the first send)."
+    ),
 )
 @click.option(
     "--folder",
@@ -128,6 +131,7 @@ def sync(
         "matched": report.matched,
         "unmatched": report.unmatched,
         "moved": report.moved,
+        "linked": report.linked,
         "partial": report.partial,
     }
     if json_:
@@ -139,6 +143,8 @@ def sync(
         f"Scanned {plural(report.scanned, 'message')} on {report.host}: recorded "
         f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends."
     )
+    if report.linked:
+        say(f"Linked {plural(report.linked, 'bounce')} read earlier to the sends recorded since.")
     if report.unmatched:
         shown = report.unmatched if verbosity() > 0 else report.unmatched[:UNMATCHED_SHOWN]
         more = len(report.unmatched) - len(shown)

@@ -93,7 +93,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
       :meth:`histories`, :meth:`keep_memos`);
     - the gate: :meth:`gate` (reserve, settle, expire: one mailbox's per-message path);
     - bounce sync: :meth:`sync_position`, :meth:`record_synced`, :meth:`first_send_at`,
-      :meth:`bounces`;
+      :meth:`match_late`, :meth:`bounces`;
     - reports: :mod:`warmup.ledger.reports_sql`'s aggregates, :mod:`.timeline_cache`;
     - pools and the outbox: :mod:`warmup.ledger.outbox` (queue, claim, settle, recover);
     - settings: :meth:`settings`, :meth:`set_settings` (``warmup notify``);

@@ -307,18 +307,7 @@ class Records:
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
 
-        same = (
-            BOUNCE.c.kind == "complaint" if b.kind == "complaint" else BOUNCE.c.kind != "complaint"
-        )
-        counted = (
-            sid is not None
-            and conn.execute(
-                sa.select(BOUNCE.c.id)
-                .where(BOUNCE.c.send_id == sid, BOUNCE.c.counted, same)
-                .limit(1)
-            ).first()
-            is None
-        )
+        counted = sid is not None and self._first_of_send(conn, sid, b.kind)
         day = local_day(at, box.timezone)
         new_id = conn.execute(
             self._statement("bounce"),
@@ -347,6 +336,82 @@ class Records:
                 conn, b.recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
             )
         return BounceResult(True, sid is not None, counted, b.recipient)
+
+    @staticmethod
+    def _first_of_send(conn: Connection, sid: int, kind: str) -> bool:
+        """Whether no counted bounce (or, for a complaint, no counted complaint) answers send
+        ``sid`` yet: only the first of each counts."""
+        same = BOUNCE.c.kind == "complaint" if kind == "complaint" else BOUNCE.c.kind != "complaint"
+        return (
+            conn.execute(
+                sa.select(BOUNCE.c.id)
+                .where(BOUNCE.c.send_id == sid, BOUNCE.c.counted, same)
+                .limit(1)
+            ).first()
+            is None
+        )
+
+    def match_late(self, box: MailboxRow) -> int:
+        """Link the unmatched bounces of ``box`` that answer a send recorded after them (a
+        report read before `record send`, an import or a late settlement wrote its send),
+        count the first of each send and suppress a hard bounce's or complaint's address, as
+        :meth:`_bounce` would have; how many were linked.
+
+        Only bounces whose recipient the mailbox has mailed are tried, under :meth:`_match`'s
+        rules (a report naming another Message-ID stays unmatched, however often it is tried).
+        """
+        unmatched = (
+            sa.select(
+                BOUNCE.c.id,
+                BOUNCE.c.recipient,
+                BOUNCE.c.kind,
+                BOUNCE.c.status,
+                BOUNCE.c.message_id,
+                BOUNCE.c.at,
+            )
+            .where(
+                BOUNCE.c.mailbox_id == box.id,
+                BOUNCE.c.send_id.is_(None),
+                BOUNCE.c.recipient != "",
+                sa.exists().where(
+                    SEND.c.mailbox_id == box.id, SEND.c.recipient == BOUNCE.c.recipient, COUNTED
+                ),
+            )
+            .order_by(BOUNCE.c.id)
+        )
+        # Matched first in a read transaction: the reports that answer nothing (strangers'
+        # mail about a recipient the mailbox wrote to) are tried again by every sync, and must
+        # not hold the write lock a send waits for.
+        with self.read() as conn:
+            ids = [
+                r.id
+                for r in conn.execute(unmatched).all()
+                if self._match(conn, box, r.recipient, r.message_id, r.at)[0] is not None
+            ]
+        if not ids:
+            return 0  # the usual case: no write transaction
+        linked = 0
+        with self.write() as conn:
+            self._lock_mailboxes(conn, [box.id])
+            for r in conn.execute(unmatched.where(BOUNCE.c.id.in_(ids))).all():
+                sid, sent_at = self._match(conn, box, r.recipient, r.message_id, r.at)
+                if sid is None:
+                    continue
+                at = max(r.at, sent_at) if sent_at is not None else r.at
+                day = local_day(at, box.timezone)
+                counted = self._first_of_send(conn, sid, r.kind)
+                conn.execute(
+                    BOUNCE.update()
+                    .where(BOUNCE.c.id == r.id)
+                    .values(send_id=sid, counted=counted, at=utc(at), day=day)
+                )
+                linked += 1
+                if counted:
+                    self._bump(conn, box, day, r.kind)
+                if r.kind in ("hard", "complaint"):
+                    reason = f"{r.kind} bounce {r.status or ''}".strip()
+                    self._suppress(conn, r.recipient, r.kind, reason, box.id, at)
+        return linked
 
     def _match(
         self,
