@@ -12,7 +12,9 @@ conversation, is the durable record that the message may have left.
 Outcomes: 2xx -> ``sent``; 4xx -> queued again after an exponential back-off, until the message
 expires; 5xx -> ``bounced`` (a hard bounce suppresses the recipient, as the gate does for every
 send); not allowed now (quota, pacing, window) -> queued again for the plan's next slot, which is
-not an attempt. A message the connection broke on during DATA is ``unknown``: never re-sent
+not an attempt. A member that cannot send at all (unreachable, login refused, no password) passes
+the message to the next member, as a refusal does; when none can, it is retried after the
+back-off. A message the connection broke on during DATA is ``unknown``: never re-sent
 automatically. A bulk message that every member refuses because its quota is used goes through
 the pool's overflow channel instead (:mod:`warmup.outbox.overflow`), with the same outcomes.
 
@@ -387,7 +389,9 @@ class Worker:
                 refused.append(a)
                 waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
         report = None
-        for *_, gate in sorted(choices, key=lambda c: c[:3]):
+        failed: tuple[MailboxRow, str] | None = None  # the last member that could not send
+        ordered = [gate for *_, gate in sorted(choices, key=lambda c: c[:3])]
+        for gate in ordered:
             box = gate.box
             data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
             try:
@@ -410,11 +414,16 @@ class Worker:
                 return self._settle(msg, "cancelled", reply=str(exc))
             except DuplicateSend:
                 return self._from_slots(msg)
-            except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
-                return self._retry(msg, box, str(exc), attempt=True)
+            except WarmupError as exc:  # unreachable, login refused or deferred: nothing left,
+                failed = (box, str(exc))  # so the next member may send it
+                if gate is not ordered[-1]:
+                    self.log(f"{_stamp(now)} {box.address} could not send #{msg.id}: {exc}")
+                continue
             except BaseException:
                 self._from_slots(msg)
                 raise
+        if report is None and failed is not None:
+            return self._retry(msg, failed[0], failed[1], attempt=True)
         if report is None:
             if (
                 msg.bulk
