@@ -79,10 +79,12 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class Pass:
-    """What one pass over the due messages did: messages per outcome, and when the next queued
-    message is due (None: nothing queued)."""
+    """What one pass over the due messages did: messages per outcome, why the ``waiting`` ones
+    could not go (messages per reason), and when the next queued message is due (None: nothing
+    queued)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    waiting: Counter[str] = field(default_factory=Counter)
     next_due: dt.datetime | None = None
 
 
@@ -125,6 +127,7 @@ class Worker:
         self._seen: dict[str, str] | None = None
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
+        self._why = ""  # why the last message waits (state "waiting")
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
         self.bounces: BounceSync | None = None
@@ -260,6 +263,8 @@ class Worker:
                     break
                 state = self._deliver(msg)
                 done.outcomes[state] += 1
+                if state == "waiting":
+                    done.waiting[self._why] += 1
                 if msg.campaign is not None and state in FINAL and self.notifier.active:
                     self._flush()
                     self._campaign_done(msg.campaign)
@@ -374,7 +379,7 @@ class Worker:
             self.log(f"{_stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
         choices: list[tuple[int, int, str, Gate]] = []
-        waits, why = [], ""
+        waits, whys = [], []
         refused: list[Allowance] = []
         if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
             choices.append((0, 0, gates[0].box.address, gates[0]))
@@ -385,7 +390,7 @@ class Worker:
             if refusal is None:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
             else:
-                why = why or refusal
+                whys.append(refusal)
                 refused.append(a)
                 waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
         report = None
@@ -400,7 +405,7 @@ class Worker:
             except NotAllowed as exc:  # another worker took the slot meanwhile: the next member
                 a = exc.allowance
                 self._observe(gate, now, a)
-                why = str(exc)
+                whys.append(str(exc))
                 refused.append(a)
                 waits.append(self._next_slot(a.status, a.next_send_at, box, now))
                 continue
@@ -434,8 +439,8 @@ class Worker:
             ):
                 return self._overflow(msg, pool, rcpts)
             if not waits:  # a pool left without mailboxes
-                waits, why = [now + dt.timedelta(minutes=15)], "the pool has no mailbox"
-            return self._wait(msg, min(waits), why)
+                waits, whys = [now + dt.timedelta(minutes=15)], ["the pool has no mailbox"]
+            return self._wait(msg, min(waits), "; ".join(whys)[:500])
         gate.flush()  # the slots' "sent" now, so the outbox never says more than the ledger
         outcomes = {
             r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
@@ -518,6 +523,7 @@ class Worker:
             self.log(f"{_stamp(self.clock())} expired #{msg.id}: {why}")
             return self._settle(msg, "expired", reply=f"expired waiting: {why}")
         self._settle(msg, "queued", reply=why, next_attempt_at=until)
+        self._why = why
         return "waiting"
 
     def _retry(
