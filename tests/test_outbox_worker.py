@@ -283,3 +283,22 @@ def test_a_member_that_cannot_be_reached_does_not_stall_its_pool(
     assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
     quota = json.loads(cli("quota", a, b, "--json").stdout)
     assert {q["mailbox"]: q["sent"] for q in quota} == {a: 0, b: 3}  # a is charged nothing
+
+
+def test_a_member_whose_server_never_answers_is_waited_for_once_a_pass(
+    sink, ssl_cert_env, password, tmp_path, silent_server
+):
+    """a's server accepts the connection and never greets: each try costs the whole SMTP
+    timeout (60 s by default). The pass learns it once and sends the rest from b at once,
+    instead of waiting the timeout again for every message."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    assert cli("mailbox", "set", a, "--smtp-port", str(silent_server.port)).returncode == 0
+    ledger = open_ledger()
+    for i in range(3):
+        Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P")
+    lines: list[str] = []
+    with Worker(ledger, timeout=1.0, log=lines.append) as worker:
+        assert worker.run_once().outcomes == {"sent": 3}
+    assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
+    tried = [line for line in lines if f"{a} could not send" in line]
+    assert len(tried) == 1, lines

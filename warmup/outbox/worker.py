@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from warmup import notify
-from warmup.errors import WarmupError
+from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.headers import sender_of, thread_ids
 from warmup.instants import now_utc
@@ -128,6 +128,7 @@ class Worker:
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
         self._why = ""  # why the last message waits (state "waiting")
+        self._broken: dict[int, str] = {}  # this pass: mailboxes that could not send at all
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
         self.bounces: BounceSync | None = None
@@ -240,6 +241,7 @@ class Worker:
         time, and send every message due at the start of the pass (one at a time); then say
         when the next one is due."""
         done = Pass()
+        self._broken = {}
         if self.bounces is not None:
             self.bounces.run_due(self.clock())
         start = self.clock()
@@ -398,6 +400,9 @@ class Worker:
         ordered = [gate for *_, gate in sorted(choices, key=lambda c: c[:3])]
         for gate in ordered:
             box = gate.box
+            if box.id in self._broken:  # one wait for a dead server a pass, not one a message
+                failed = (box, self._broken[box.id])
+                continue
             data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
             try:
                 report = gate.send(data, rcpts, message_id=msg.message_id)
@@ -421,6 +426,8 @@ class Worker:
                 return self._from_slots(msg)
             except WarmupError as exc:  # unreachable, login refused or deferred: nothing left,
                 failed = (box, str(exc))  # so the next member may send it
+                if isinstance(exc, Unavailable | PermissionFailure | ConfigError):
+                    self._broken[box.id] = str(exc)
                 if gate is not ordered[-1]:
                     self.log(f"{_stamp(now)} {box.address} could not send #{msg.id}: {exc}")
                 continue
