@@ -190,3 +190,18 @@ def test_copy_knows_every_table_the_migrations_create(tmp_path):
     ledger.close()
     known = {t.name for t in ledger_copy.TABLES} | set(ledger_copy.DERIVED)
     assert names == known | {"warmup_migrations"}
+
+
+def test_copy_of_an_older_schema_leaves_the_source_as_it_was(run, tmp_path):
+    """'The source is only read': a source at an older schema (a team server that other hosts'
+    older warmup still use) is refused with the way forward, not upgraded in place by a copy."""
+    from tests.test_schema import _first_release
+
+    src, dst = tmp_path / "old.db", tmp_path / "new.db"
+    _first_release(f"sqlite:///{src}")
+    before = src.read_bytes()
+    res = run("--db", str(src), "db", "copy", "--to", str(dst))
+    assert res.exit_code == 78, res.output
+    assert "older schema" in res.output and "warmup db migrate" in res.output
+    assert src.read_bytes() == before
+    assert not dst.exists()

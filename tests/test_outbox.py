@@ -361,3 +361,21 @@ def test_queue_add_memory_does_not_grow_with_the_rows(sink, tmp_path, ledger_pat
         peaks.append(int(out.stdout) / 1024)  # MiB
     assert states() == {"queued": 3300}
     assert peaks[1] - peaks[0] < 40, peaks
+
+
+def test_run_once_says_why_nothing_went_when_every_member_is_paused(sink, ssl_cert_env, tmp_path):
+    """The messages wait (nothing lost, nothing sent) and run --once says why: each member's
+    refusal, not only the first one's, and when it looks again."""
+    a, b = pool_of(sink.port, tmp_path)
+    for box, why in ((a, "complaint review"), (b, "new domain check")):
+        assert cli("mailbox", "pause", box, "--reason", why).returncode == 0
+    queue_csv(leads(tmp_path / "leads.csv", 3), template(tmp_path / "t.toml"))
+    res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0] == "Done: 3 waiting."
+    assert lines[1].startswith(f"Waiting (3): {a} is paused since ")
+    assert "complaint review" in lines[1] and f"; {b} is paused since " in lines[1]
+    assert "new domain check" in lines[1]
+    assert lines[2].startswith("Next message due at ")
+    assert sink.messages == [] and states() == {"queued": 3}

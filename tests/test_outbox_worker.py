@@ -4,6 +4,7 @@ staying with their mailbox, and recovery of a dead worker's claims."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -261,3 +262,43 @@ def test_a_sigterm_while_the_worker_holds_its_wake_lock_still_stops_it(tmp_path)
         timeout=30,
     )
     assert (proc.returncode, proc.stdout) == (0, "stopped\n"), proc.stderr
+
+
+def test_a_member_that_cannot_be_reached_does_not_stall_its_pool(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """a's SMTP server is down. a has as much left as b and the first address, so it is every
+    message's first choice: a failure that says nothing left (unreachable, login refused) must
+    pass the message on to b, as a refusal of the plan does, instead of deferring it and every
+    other message behind a mailbox that cannot send at all."""
+    from tests.peers.smtp import free_port
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
+    ledger = open_ledger()
+    for i in range(3):
+        Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P")
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"sent": 3}
+    assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
+    quota = json.loads(cli("quota", a, b, "--json").stdout)
+    assert {q["mailbox"]: q["sent"] for q in quota} == {a: 0, b: 3}  # a is charged nothing
+
+
+def test_a_member_whose_server_never_answers_is_waited_for_once_a_pass(
+    sink, ssl_cert_env, password, tmp_path, silent_server
+):
+    """a's server accepts the connection and never greets: each try costs the whole SMTP
+    timeout (60 s by default). The pass learns it once and sends the rest from b at once,
+    instead of waiting the timeout again for every message."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    assert cli("mailbox", "set", a, "--smtp-port", str(silent_server.port)).returncode == 0
+    ledger = open_ledger()
+    for i in range(3):
+        Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P")
+    lines: list[str] = []
+    with Worker(ledger, timeout=1.0, log=lines.append) as worker:
+        assert worker.run_once().outcomes == {"sent": 3}
+    assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
+    tried = [line for line in lines if f"{a} could not send" in line]
+    assert len(tried) == 1, lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import db_option, json_option, ledger_from, print_json, print_table, say
+from warmup.cli.common import db_option, json_option, print_json, print_table, say
 from warmup.ledger import copy as ledger_copy
 from warmup.ledger import open_ledger, resolve_url
 from warmup.ledger.migrations import names as migration_names
@@ -101,7 +101,17 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
         warmup db copy --to postgresql+psycopg://warmup@db.corp.example/warmup
         warmup --db old.db db copy --to new.db --force
     """
-    source = ledger_from(ctx)
+    obj = ctx.find_root().ensure_object(dict)
+    source = open_ledger(obj.get("db"), migrate=False, create=False)  # only read, never upgraded
+    ctx.call_on_close(source.close)
+    if source.pending_migrations():
+        from warmup.errors import ConfigError
+
+        raise ConfigError(
+            f"ledger {source.where} has an older schema ({len(source.pending_migrations())} "
+            f"migration(s) behind) and a copy only reads it; upgrade it first with "
+            f"'warmup db migrate --db {source.where}', then copy"
+        )
     target = open_ledger(resolve_url(to))
     ctx.call_on_close(target.close)
     if target.created:

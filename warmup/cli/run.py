@@ -95,6 +95,8 @@ def run(
             view.close()
     counts = ", ".join(f"{n} {what}" for what, n in sorted(done.outcomes.items()))
     click.echo(f"Done: {counts or 'nothing was due'}.")
+    for why, n in done.waiting.most_common(3):  # why nothing went, say, every member paused
+        click.echo(f"Waiting ({n}): {why}")
     if done.next_due is None:
         click.echo("Nothing is queued.")
     else:

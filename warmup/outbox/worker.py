@@ -12,7 +12,9 @@ conversation, is the durable record that the message may have left.
 Outcomes: 2xx -> ``sent``; 4xx -> queued again after an exponential back-off, until the message
 expires; 5xx -> ``bounced`` (a hard bounce suppresses the recipient, as the gate does for every
 send); not allowed now (quota, pacing, window) -> queued again for the plan's next slot, which is
-not an attempt. A message the connection broke on during DATA is ``unknown``: never re-sent
+not an attempt. A member that cannot send at all (unreachable, login refused, no password) passes
+the message to the next member, as a refusal does; when none can, it is retried after the
+back-off. A message the connection broke on during DATA is ``unknown``: never re-sent
 automatically. A bulk message that every member refuses because its quota is used goes through
 the pool's overflow channel instead (:mod:`warmup.outbox.overflow`), with the same outcomes.
 
@@ -40,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from warmup import notify
-from warmup.errors import WarmupError
+from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.headers import sender_of, thread_ids
 from warmup.instants import now_utc
@@ -77,10 +79,12 @@ def _alive(pid: int) -> bool:
 
 @dataclass
 class Pass:
-    """What one pass over the due messages did: messages per outcome, and when the next queued
-    message is due (None: nothing queued)."""
+    """What one pass over the due messages did: messages per outcome, why the ``waiting`` ones
+    could not go (messages per reason), and when the next queued message is due (None: nothing
+    queued)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
+    waiting: Counter[str] = field(default_factory=Counter)
     next_due: dt.datetime | None = None
 
 
@@ -123,6 +127,8 @@ class Worker:
         self._seen: dict[str, str] | None = None
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
+        self._why = ""  # why the last message waits (state "waiting")
+        self._broken: dict[int, str] = {}  # this pass: mailboxes that could not send at all
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
         self.bounces: BounceSync | None = None
@@ -235,6 +241,7 @@ class Worker:
         time, and send every message due at the start of the pass (one at a time); then say
         when the next one is due."""
         done = Pass()
+        self._broken = {}
         if self.bounces is not None:
             self.bounces.run_due(self.clock())
         start = self.clock()
@@ -258,6 +265,8 @@ class Worker:
                     break
                 state = self._deliver(msg)
                 done.outcomes[state] += 1
+                if state == "waiting":
+                    done.waiting[self._why] += 1
                 if msg.campaign is not None and state in FINAL and self.notifier.active:
                     self._flush()
                     self._campaign_done(msg.campaign)
@@ -372,7 +381,7 @@ class Worker:
             self.log(f"{_stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
         choices: list[tuple[int, int, str, Gate]] = []
-        waits, why = [], ""
+        waits, whys = [], []
         refused: list[Allowance] = []
         if len(gates) == 1:  # no choice to make: the reservation itself says yes or when
             choices.append((0, 0, gates[0].box.address, gates[0]))
@@ -383,12 +392,17 @@ class Worker:
             if refusal is None:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
             else:
-                why = why or refusal
+                whys.append(refusal)
                 refused.append(a)
                 waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
         report = None
-        for *_, gate in sorted(choices, key=lambda c: c[:3]):
+        failed: tuple[MailboxRow, str] | None = None  # the last member that could not send
+        ordered = [gate for *_, gate in sorted(choices, key=lambda c: c[:3])]
+        for gate in ordered:
             box = gate.box
+            if box.id in self._broken:  # one wait for a dead server a pass, not one a message
+                failed = (box, self._broken[box.id])
+                continue
             data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
             try:
                 report = gate.send(data, rcpts, message_id=msg.message_id)
@@ -396,7 +410,7 @@ class Worker:
             except NotAllowed as exc:  # another worker took the slot meanwhile: the next member
                 a = exc.allowance
                 self._observe(gate, now, a)
-                why = str(exc)
+                whys.append(str(exc))
                 refused.append(a)
                 waits.append(self._next_slot(a.status, a.next_send_at, box, now))
                 continue
@@ -410,11 +424,18 @@ class Worker:
                 return self._settle(msg, "cancelled", reply=str(exc))
             except DuplicateSend:
                 return self._from_slots(msg)
-            except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
-                return self._retry(msg, box, str(exc), attempt=True)
+            except WarmupError as exc:  # unreachable, login refused or deferred: nothing left,
+                failed = (box, str(exc))  # so the next member may send it
+                if isinstance(exc, Unavailable | PermissionFailure | ConfigError):
+                    self._broken[box.id] = str(exc)
+                if gate is not ordered[-1]:
+                    self.log(f"{_stamp(now)} {box.address} could not send #{msg.id}: {exc}")
+                continue
             except BaseException:
                 self._from_slots(msg)
                 raise
+        if report is None and failed is not None:
+            return self._retry(msg, failed[0], failed[1], attempt=True)
         if report is None:
             if (
                 msg.bulk
@@ -425,8 +446,8 @@ class Worker:
             ):
                 return self._overflow(msg, pool, rcpts)
             if not waits:  # a pool left without mailboxes
-                waits, why = [now + dt.timedelta(minutes=15)], "the pool has no mailbox"
-            return self._wait(msg, min(waits), why)
+                waits, whys = [now + dt.timedelta(minutes=15)], ["the pool has no mailbox"]
+            return self._wait(msg, min(waits), "; ".join(whys)[:500])
         gate.flush()  # the slots' "sent" now, so the outbox never says more than the ledger
         outcomes = {
             r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
@@ -509,6 +530,7 @@ class Worker:
             self.log(f"{_stamp(self.clock())} expired #{msg.id}: {why}")
             return self._settle(msg, "expired", reply=f"expired waiting: {why}")
         self._settle(msg, "queued", reply=why, next_attempt_at=until)
+        self._why = why
         return "waiting"
 
     def _retry(
