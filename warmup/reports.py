@@ -33,6 +33,7 @@ from warmup.policy import (
     WalkState,
 )
 from warmup.policy.engine import timeline_rows
+from warmup.policy.steady import Stretches
 from warmup.policy.walk import GROWTH_DAYS, DayRows, DaySums, lookback
 from warmup.providers import get_provider
 
@@ -234,6 +235,7 @@ def _day_sums(
         sums=_Tuples(sums),
         window=_Tuples(np.column_stack([window, busiest])),  # type: ignore[arg-type]
         arrays=(sent, window[:, 0], window[:, 1], window[:, 2], busiest),
+        stretches=Stretches,
     )
 
 

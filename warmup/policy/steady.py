@@ -14,9 +14,9 @@ loop over them was most of a first report's time.
 
 :class:`Stretches` finds those stretches in the days a run of ordinary days can cover and walks
 them as that loop does: the same rows, the same state and the same day to stop at
-(``tests/test_walk.py`` compares the two on random histories). Only
-:func:`~warmup.policy.walk._fast_days` uses it, and only with the day sums as arrays
-(:attr:`~warmup.policy.walk.DaySums.arrays`, which a report computes with numpy); the ``quota``
+(``tests/test_walk.py`` compares the two on random histories). A caller that computes the day
+sums as arrays (a report, with numpy) hands it to the walk with them
+(:attr:`~warmup.policy.walk.DaySums.stretches`); the walk never imports it, and the ``quota``
 command's walk never imports numpy.
 """
 

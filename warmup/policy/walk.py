@@ -824,6 +824,9 @@ class DaySums:
     # window's sent, bounced, complaints and busiest as five int64 arrays by day. With them the
     # last stage is walked a stretch at a time (:mod:`warmup.policy.steady`).
     arrays: tuple[Any, ...] | None = None
+    # What walks those stretches (warmup.policy.steady.Stretches), given with the arrays by
+    # the caller that computed them: the walk itself never imports numpy.
+    stretches: Any = None
 
     def first_active(self, before: int) -> int | None:
         """The ordinal of the first day with sends before ordinal ``before``, if any."""
@@ -1115,12 +1118,10 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | N
     # provider back-off runs out on the way (a manual pause in force all along, or none, flags
     # every row alike).
     stretches = None
-    if sums.arrays is not None and stop - o >= STEADY_FROM and not health_paused:
+    if sums.stretches is not None and stop - o >= STEADY_FROM and not health_paused:
         pause = current_pause(events, day_start(day, tz)) if events else None
         if pause is None or pause.kind == "pause":
-            from warmup.policy.steady import Stretches
-
-            stretches = Stretches(walk, t, o, stop, pause is not None)
+            stretches = sums.stretches(walk, t, o, stop, pause is not None)
     while o < stop:
         if (
             stretches is not None
