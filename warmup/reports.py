@@ -227,7 +227,9 @@ def _day_sums(
     window = sums[k] - sums[np.maximum(k - window_days, 0)]
     # days before origin sent nothing: pad with zeros, and sends are never negative
     padded = np.concatenate([np.zeros(GROWTH_DAYS, dtype=np.int64), sent])
-    busiest = np.lib.stride_tricks.sliding_window_view(padded, GROWTH_DAYS)[:n].max(axis=1)
+    busiest = padded[:n].copy()  # the most of the 7 days before each day (a sliding maximum)
+    for k in range(1, GROWTH_DAYS):
+        np.maximum(busiest, padded[k : k + n], out=busiest)
     return DaySums(
         origin,
         rows=_Tuples(dense),
@@ -321,13 +323,14 @@ def _block(line: DayRows, ordinals: np.ndarray, counts: np.ndarray) -> dict[str,
 def _memo_of(block: dict[str, Any], state: WalkState) -> tc.Memo:
     """The past days of a fresh block (all but today) as a memo for the ledger."""
     n = len(block["quota"]) - 1
-    stages = list(dict.fromkeys(block["stage"][:n]))
-    code = {s: i for i, s in enumerate(stages)}
-    health = {h: i for i, h in enumerate(tc.HEALTH)}
     cols = {name: block[name][:n] for name, _ in tc.COLUMNS}
-    cols["stage"] = np.array([code[s] for s in block["stage"][:n]], dtype=np.uint8)
-    cols["health"] = np.array([health[h] for h in block["health"][:n]], dtype=np.uint8)
-    return tc.Memo(state.upto, int(block["ordinal"][0]), stages, state, cols)
+    # stages coded in the order they first appear, health by its place in tc.HEALTH
+    codes, stages = pd.factorize(block["stage"][:n])
+    cols["stage"] = codes.astype(np.uint8)
+    codes, words = pd.factorize(block["health"][:n])
+    places = np.array([tc.HEALTH.index(h) for h in words], dtype=np.uint8)
+    cols["health"] = places[codes]
+    return tc.Memo(state.upto, int(block["ordinal"][0]), list(stages), state, cols)
 
 
 def _memo_block(memo: tc.Memo) -> dict[str, Any]:

@@ -171,18 +171,21 @@ class Stretches:
         sl = slice(i, i + n)
         sent, judged, hold = self.sent[sl], self.judged[sl], self.hold[sl]
         base = np.minimum(self.cap[sl], vmin)
-        index = np.arange(n)
-        healthy = walk.last_healthy_quota
-        floor = spec.stages[0].daily_from
-        # a held day keeps the quota of the last day that was not held (before the stretch:
-        # the walk's last healthy quota, the first stage's volume if none)
-        prior = np.maximum.accumulate(np.where(hold, -1, index))
-        held = np.where(
-            prior >= 0, base[np.maximum(prior, 0)], floor if healthy is None else healthy
-        )
-        quota = np.where(hold, np.minimum(base, held), base)
+        if hold.any():
+            healthy = walk.last_healthy_quota
+            floor = spec.stages[0].daily_from
+            # a held day keeps the quota of the last day that was not held (before the
+            # stretch: the walk's last healthy quota, the first stage's volume if none)
+            prior = np.maximum.accumulate(np.where(hold, -1, np.arange(n)))
+            held = np.where(
+                prior >= 0, base[np.maximum(prior, 0)], floor if healthy is None else healthy
+            )
+            quota = np.where(hold, np.minimum(base, held), base)
+        else:
+            quota = base.copy()
         shut = _vector(tables, "shut", o, o + n, lambda d: tables.shut_on(d) is not None, bool)
-        quota[shut] = 0
+        if shut.any():
+            quota[shut] = 0
         # Walk.qualifies: enough of the whole quota, or of what the day could deliver
         good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
         most = quota if spec.domain_cap is None else np.minimum(quota, spec.domain_cap)
