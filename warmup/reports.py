@@ -228,8 +228,8 @@ def _day_sums(
     # days before origin sent nothing: pad with zeros, and sends are never negative
     padded = np.concatenate([np.zeros(GROWTH_DAYS, dtype=np.int64), sent])
     busiest = padded[:n].copy()  # the most of the 7 days before each day (a sliding maximum)
-    for k in range(1, GROWTH_DAYS):
-        np.maximum(busiest, padded[k : k + n], out=busiest)
+    for back in range(1, GROWTH_DAYS):
+        np.maximum(busiest, padded[back : back + n], out=busiest)
     return DaySums(
         origin,
         rows=_Tuples(dense),
