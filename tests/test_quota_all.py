@@ -159,3 +159,96 @@ def test_quota_for_all_answers_what_each_mailbox_answers(ledger_url, run):  # no
         statuses |= {q["status"] for q in expected}
     assert {"paused", "ok", "hold", "closed"} <= statuses, statuses
     assert with_memo > 10 and without > 10, (with_memo, without)
+
+
+SMALL = """
+name = "small"
+ceiling = 40
+growth_factor = 2.0
+qualify = 0.5
+
+[[stage]]
+name = "first"
+days = 3
+daily = 6
+interval = ["1m", "2m"]
+
+[[stage]]
+name = "ramp"
+days = 6
+daily = [8, 16]
+interval = ["1m", "2m"]
+
+[[stage]]
+name = "stable"
+days = 0
+daily = 20
+interval = ["30s", "1m"]
+
+[health]
+window_days = 5
+min_sample = 10
+hold_above = 0.05
+step_back_above = 0.08
+pause_above = 0.15
+complaint_hold_above = 0.001
+complaint_pause_above = 0.003
+"""
+
+
+def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_path, run):
+    """Enough mailboxes without a memo (the first ``warmup quota`` after an upgrade) read their
+    days as arrays and walk the stretches of their last stage in numpy (``History.sums``): the
+    answers and the memos kept are those of the per-mailbox path, day for day, through holds,
+    step-backs, idle gaps, a pause and resume by hand, caps, late starts and two policies with
+    health windows of different lengths."""
+    from warmup.ledger import sqlite_reads
+
+    rng = random.Random(1115)
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    ledger.store_policy("small", SMALL, None, replace=False)
+    start, days = dt.date(2026, 5, 1), 150
+    boxes = []
+    for k in range(sqlite_reads.ARRAYS_FROM + 4):
+        tz = ("Asia/Shanghai", "UTC", "America/Los_Angeles")[k % 3]
+        box = api.add_mailbox(
+            ledger,
+            f"m{k}@corp{k % 5}.example",
+            "exmail",
+            timezone=tz,
+            policy="small" if k % 4 else None,
+            cap=15 if k % 7 == 3 else None,
+            started=start + dt.timedelta(days=40) if k % 9 == 4 else None,
+        )
+        boxes.append(box)
+        sends = []
+        for d in range(days):
+            if rng.random() < (0.5 if 60 <= d < 80 and k % 6 == 1 else 0.05):
+                continue  # idle days; a long gap for some
+            rate = 0.3 if rng.random() < 0.02 else 0.01
+            n = rng.randint(6, 22) if k % 4 else rng.randint(20, 60)
+            sends += sends_of(rng, n, k, start + dt.timedelta(days=d), tz, rate)
+        ledger.record(box, sends)
+    p = boxes[5]
+    api.pause(ledger, p.address, "list check", instant(start + dt.timedelta(100), 11, p.timezone))
+    api.resume(ledger, p.address, instant(start + dt.timedelta(103), 8, p.timezone))
+    at = instant(start + dt.timedelta(days=days), 15, "Asia/Shanghai")
+
+    forget(ledger, boxes)
+    one_by_one = []
+    for box in boxes:
+        one_by_one.append(api.quota_for(ledger, box, at).to_dict())
+    kept = memo_rows(ledger)
+    forget(ledger, boxes)
+    asks = [(b, api._ask(api.policy_for(ledger, b), b)[1]) for b in boxes]
+    snaps = ledger.histories(asks, at)
+    assert all(s.history.sums is not None for s in snaps)  # the arrays path, for every one
+    assert max(len(s.history.days) for s in snaps) < days // 4  # only the last days as objects
+
+    res = run("--db", str(tmp_path / "l.db"), "quota", "--json", "--at", at.isoformat())
+    assert res.exit_code == 0, res.output
+    by_box = {q["mailbox"]: q for q in json.loads(res.output)}
+    assert by_box == {q["mailbox"]: q for q in one_by_one}
+    assert memo_rows(ledger) == kept
+    assert {q["stage"] for q in one_by_one} >= {"stable"}
+    assert {q["status"] for q in one_by_one} & {"hold", "paused", "exhausted"}, one_by_one

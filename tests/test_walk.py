@@ -356,14 +356,14 @@ def as_report_reads(spec, hist, now):
     rollup rows as day ordinals and a count matrix (every row, before ``started`` too)."""
     import numpy as np
 
-    from warmup.reports import _day_sums
+    from warmup.policy.steady import array_sums
 
     ordinals = np.array([c.day.toordinal() for c in hist.days], dtype=np.int64)
     counts = np.array(
         [(c.sent, c.hard, c.soft, c.block, c.complaint) for c in hist.days], dtype=np.int64
     ).reshape(len(hist.days), 5)
     order = np.argsort(ordinals)
-    sums = _day_sums(ordinals[order], counts[order], hist.started, spec.health.window_days)
+    sums = array_sums(ordinals[order], counts[order], hist.started, spec.health.window_days)
     return dataclasses.replace(hist, days=()), now, sums
 
 

@@ -33,8 +33,8 @@ from warmup.policy import (
     WalkState,
 )
 from warmup.policy.engine import timeline_rows
-from warmup.policy.steady import Stretches
-from warmup.policy.walk import GROWTH_DAYS, DayRows, DaySums, lookback
+from warmup.policy.steady import array_sums
+from warmup.policy.walk import DayRows, lookback
 from warmup.providers import get_provider
 
 DAILY_COLUMNS = [
@@ -141,7 +141,7 @@ def daily(
             provider_ceiling=provs[box.id].daily_limit,
             memo=memo.state if memo else None,
         )
-        sums = None if few else _day_sums(ordinals, counts, box.started, spec.health.window_days)
+        sums = None if few else array_sums(ordinals, counts, box.started, spec.health.window_days)
         line, state = timeline_rows(spec, hist, at, sums)
         fresh = _block(line, ordinals, counts)
         parts = [fresh] if memo is None else [_memo_block(memo), fresh]
@@ -200,76 +200,6 @@ def _day_counts(ordinals: np.ndarray, counts: np.ndarray) -> tuple[DayCounts, ..
 
 
 _NO_ROWS = (np.zeros(0, dtype=np.int64), np.zeros((0, len(tc.COUNT_COLUMNS)), dtype=np.int64))
-
-
-def _day_sums(
-    ordinals: np.ndarray, counts: np.ndarray, started: dt.date | None, window_days: int
-) -> DaySums:
-    """:func:`warmup.policy.walk.day_sums` of a mailbox's rollup rows (day ordinals, count
-    matrix), in numpy: dense days, prefix sums, each day's health window and busiest of the
-    :data:`GROWTH_DAYS` days before it (a sliding maximum). Days before ``started`` are left
-    out, as the walk leaves them out."""
-    if started is not None:
-        keep = ordinals >= started.toordinal()
-        ordinals, counts = ordinals[keep], counts[keep]
-    if not len(ordinals):
-        return DaySums()
-    origin = int(ordinals[0])
-    n = int(ordinals[-1]) - origin + 1
-    dense = np.zeros((n, counts.shape[1]), dtype=np.int64)
-    dense[ordinals - origin] = counts
-    sent = dense[:, 0]
-    # (sent, bounced, complaints) summed over the days before each day, from 0 before origin
-    per_day = np.column_stack([sent, dense[:, 1:4].sum(axis=1), dense[:, 4]])
-    sums = np.zeros((n + 1, 3), dtype=np.int64)
-    np.cumsum(per_day, axis=0, out=sums[1:])
-    k = np.arange(n)
-    window = sums[k] - sums[np.maximum(k - window_days, 0)]
-    # days before origin sent nothing: pad with zeros, and sends are never negative
-    padded = np.concatenate([np.zeros(GROWTH_DAYS, dtype=np.int64), sent])
-    busiest = padded[:n].copy()  # the most of the 7 days before each day (a sliding maximum)
-    for back in range(1, GROWTH_DAYS):
-        np.maximum(busiest, padded[back : back + n], out=busiest)
-    return DaySums(
-        origin,
-        rows=_Tuples(dense),
-        sent=_Ints(sent),  # type: ignore[arg-type]
-        sums=_Tuples(sums),
-        window=_Tuples(np.column_stack([window, busiest])),  # type: ignore[arg-type]
-        arrays=(sent, window[:, 0], window[:, 1], window[:, 2], busiest),
-        stretches=Stretches,
-    )
-
-
-class _Ints(Sequence[int]):
-    """An integer array's items as ints, each converted when read (the walk reads a few days
-    of a year one by one, the others a stretch at a time as arrays)."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.array = array
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def __getitem__(self, k: Any) -> Any:
-        return self.array[k].tolist()
-
-
-class _Tuples(Sequence[Any]):
-    """The rows of an integer matrix as tuples of ints, each converted when read (the walk
-    reads a few of a year's rows one by one: building all of them was a tenth of a cold
-    report)."""
-
-    def __init__(self, matrix: np.ndarray) -> None:
-        self.matrix = matrix
-
-    def __len__(self) -> int:
-        return len(self.matrix)
-
-    def __getitem__(self, k: Any) -> Any:
-        if isinstance(k, slice):
-            return [tuple(r) for r in self.matrix[k].tolist()]
-        return tuple(self.matrix[k].tolist())
 
 
 # The walk's fields as the report's columns (dtype; name where it differs)

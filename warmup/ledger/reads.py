@@ -10,11 +10,11 @@ inputs, the same way on every path. No SQL and no driver here.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start
-from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState
+from warmup.policy.walk import DayCounts, DaySums, History, MailboxEvent, WalkState
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
 COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
@@ -64,8 +64,10 @@ def snapshot(
     events: tuple[MailboxEvent, ...],
     domain_sent: int | None,
     per_domain: dict[str, int],
+    sums: Callable[[int], DaySums] | None = None,
 ) -> Snapshot:
-    """The :class:`Snapshot` of what was read about ``box`` (today's counts joining the days)."""
+    """The :class:`Snapshot` of what was read about ``box`` (today's counts joining the days;
+    ``sums``: :attr:`History.sums`)."""
     sent_today, last = today_sent
     if sent_today or kinds:
         days.append(DayCounts(today, sent_today, **{k: kinds.get(k, 0) for k in BOUNCE_KINDS}))
@@ -82,6 +84,7 @@ def snapshot(
         domain_sent_today=domain_sent,
         memo=state,
         recipient_domains_today=per_domain,
+        sums=sums,
     )
     return Snapshot(hist, rev)
 

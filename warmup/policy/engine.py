@@ -416,7 +416,8 @@ def _begin(
         hist = dataclasses.replace(hist, days=())
     walk, day = start(spec, hist, today, cls=SummedWalk, explain=explain)
     assert isinstance(walk, SummedWalk)
-    walk.sum_up(days)
+    if hist.sums is None:  # else start() took the history's own
+        walk.sum_up(days)
     if days is not None and not (hist.memo is not None and hist.memo.last_active is not None):
         first = days.first_active(today.toordinal())  # as start() finds it in hist.days
         day = today if first is None else dt.date.fromordinal(first)

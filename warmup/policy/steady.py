@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warmup.policy.walk import GROWTH_DAYS, STEADY_FROM
+from warmup.policy.walk import GROWTH_DAYS, STEADY_FROM, DaySums
 
 if TYPE_CHECKING:
     from warmup.policy.walk import DayRows, DayTables, SummedWalk
@@ -246,3 +247,73 @@ class Stretches:
             walk.short_days = tuple(kept)
         walk.last_active = dt.date.fromordinal(o + n - 1)
         return o + n
+
+
+def array_sums(
+    ordinals: np.ndarray, counts: np.ndarray, started: dt.date | None, window_days: int
+) -> DaySums:
+    """:func:`warmup.policy.walk.day_sums` of a mailbox's rollup rows (day ordinals, count
+    matrix, in day order), in numpy: dense days, prefix sums, each day's health window and busiest of the
+    :data:`GROWTH_DAYS` days before it (a sliding maximum). Days before ``started`` are left
+    out, as the walk leaves them out."""
+    if started is not None:
+        keep = ordinals >= started.toordinal()
+        ordinals, counts = ordinals[keep], counts[keep]
+    if not len(ordinals):
+        return DaySums()
+    origin = int(ordinals[0])
+    n = int(ordinals[-1]) - origin + 1
+    dense = np.zeros((n, counts.shape[1]), dtype=np.int64)
+    dense[ordinals - origin] = counts
+    sent = dense[:, 0]
+    # (sent, bounced, complaints) summed over the days before each day, from 0 before origin
+    per_day = np.column_stack([sent, dense[:, 1:4].sum(axis=1), dense[:, 4]])
+    sums = np.zeros((n + 1, 3), dtype=np.int64)
+    np.cumsum(per_day, axis=0, out=sums[1:])
+    k = np.arange(n)
+    window = sums[k] - sums[np.maximum(k - window_days, 0)]
+    # days before origin sent nothing: pad with zeros, and sends are never negative
+    padded = np.concatenate([np.zeros(GROWTH_DAYS, dtype=np.int64), sent])
+    busiest = padded[:n].copy()  # the most of the 7 days before each day (a sliding maximum)
+    for back in range(1, GROWTH_DAYS):
+        np.maximum(busiest, padded[back : back + n], out=busiest)
+    return DaySums(
+        origin,
+        rows=_Tuples(dense),
+        sent=_Ints(sent),  # type: ignore[arg-type]
+        sums=_Tuples(sums),
+        window=_Tuples(np.column_stack([window, busiest])),  # type: ignore[arg-type]
+        arrays=(sent, window[:, 0], window[:, 1], window[:, 2], busiest),
+        stretches=Stretches,
+    )
+
+
+class _Ints(Sequence[int]):
+    """An integer array's items as ints, each converted when read (the walk reads a few days
+    of a year one by one, the others a stretch at a time as arrays)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, k: Any) -> Any:
+        return self.array[k].tolist()
+
+
+class _Tuples(Sequence[Any]):
+    """The rows of an integer matrix as tuples of ints, each converted when read (the walk
+    reads a few of a year's rows one by one: building all of them was a tenth of a cold
+    report)."""
+
+    def __init__(self, matrix: np.ndarray) -> None:
+        self.matrix = matrix
+
+    def __len__(self) -> int:
+        return len(self.matrix)
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, slice):
+            return [tuple(r) for r in self.matrix[k].tolist()]
+        return tuple(self.matrix[k].tolist())

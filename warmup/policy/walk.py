@@ -47,7 +47,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -170,6 +170,11 @@ class History:
     # Sends of this mailbox today per recipient domain (lower-case): every domain for a question
     # about the mailbox, the domains of the message's recipients for a reservation.
     recipient_domains_today: Mapping[str, int] = field(default_factory=dict)
+    # Without a memo: every day before today as day sums, given the health window's length
+    # (the ledger read the days as arrays for a batch of mailboxes asked about at once:
+    # warmup.policy.steady.array_sums); ``days`` then holds only the days today's verdict reads
+    # (its windows, today). The walk before today reads the sums, never ``days``.
+    sums: Callable[[int], DaySums] | None = field(default=None, compare=False, repr=False)
 
 
 def lookback(spec: PolicySpec) -> int:
@@ -691,6 +696,12 @@ def start(
             raise ValueError(f"memo of {memo.upto} is after the day asked for ({today})")
         walk.resume(memo)
         return walk, memo.upto
+    if hist.sums is not None:
+        sums = hist.sums(spec.health.window_days)
+        walk = _as(SummedWalk, walk)
+        walk.sum_up(sums)
+        found = sums.first_active(today.toordinal())
+        return walk, today if found is None else dt.date.fromordinal(found)
     first = min((d for d, c in counts.items() if c.sent and d < today), default=today)
     return walk, first
 
@@ -710,7 +721,7 @@ def replay(
     runs of ordinary days in one loop, as a report does (:meth:`SummedWalk.run`): the same
     state, day for day; ``runs=False`` walks every day one by one (to compare)."""
     walk, day = start(spec, hist, today)
-    if runs and (today - day).days >= RUN_FROM:
+    if not isinstance(walk, SummedWalk) and runs and (today - day).days >= RUN_FROM:
         walk = summed(walk)
     tz = hist.timezone
     memo = None
