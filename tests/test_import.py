@@ -450,3 +450,40 @@ def test_an_import_in_batches_writes_what_row_by_row_records_write(ledger_url, r
     assert "Imported 0 new sends and 0 new bounces" in again.stdout
     ledger.close()
     reference.close()
+
+
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="needs /dev/fd (process substitution)")
+def test_a_log_from_a_pipe_is_read_once(run, tmp_path):
+    """``warmup import <(zcat log.csv.gz)``: the file is a pipe, which reads once. A first pass
+    for the header alone left the rows' pass an empty (or half-read) file."""
+    import os
+
+    fds: list[int] = []
+
+    def piped(data: bytes) -> str:
+        r, w = os.pipe()
+        os.write(w, data)
+        os.close(w)
+        fds.append(r)
+        return f"/dev/fd/{r}"
+
+    log = "\n".join(
+        (
+            "mailbox,recipient,sent_at,provider,campaign",
+            "a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,exmail,nov",
+            "a@corp.example,r2@example.com,2026-11-02T09:05:00+08:00,,nov",
+        )
+    )
+    path = piped(f"{log}\n".encode())
+    res = run("import", path)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == (
+        f"Imported 2 new sends and 0 new bounces from {path}. Registered 1 new mailbox and "
+        "0 pause/resume events. Ignored 1 column warmup does not read: campaign."
+    )
+    path = piped(f"{log}\n".encode().replace(b"r2@", b"r\xff@"))
+    res = run("import", path)
+    assert res.exit_code == 65
+    assert res.output == f"Error: {path}: line 3: not UTF-8 text; save the file as UTF-8\n"
+    for fd in fds:
+        os.close(fd)
