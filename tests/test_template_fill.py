@@ -113,3 +113,34 @@ def test_a_short_row_is_refused_not_filled_with_empty_fields(tmp_path: Path) -> 
     )
     path.write_text("email,name,company\na@example.com,Ann,\n", encoding="utf-8")
     assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann", "company": ""})]
+
+
+def test_a_csv_the_csv_module_refuses_is_a_data_error_naming_the_line(tmp_path: Path) -> None:
+    """A cell over the csv module's field limit (a pasted page, an unclosed quote swallowing
+    the rest of a big file) raised csv.Error: a traceback out of 'warmup queue add'."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        'email,name\na@example.com,Ann\nb@example.com,"' + "x" * 200_000 + '"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == (
+        f"{path}: line 3: field larger than field limit (131072); shorten the cell, or close "
+        f"the quote it opens"
+    )
+
+
+def test_a_row_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
+    """A quoted cell holding a newline (an address block from Excel) spans lines: the row is
+    where it starts, as an editor shows it, and blank lines count."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        'email,name\n\na@example.com,"Ann\nSmith"\n\nb@example.com,Bob\nc@example.com\n',
+        encoding="utf-8",
+    )
+    got = rows(path)
+    assert next(got) == (3, {"email": "a@example.com", "name": "Ann\nSmith"})
+    assert next(got) == (6, {"email": "b@example.com", "name": "Bob"})
+    with pytest.raises(DataError, match=rf"^{path}: line 7: fewer cells"):
+        next(got)

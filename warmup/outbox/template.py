@@ -110,23 +110,41 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
-    if "email" not in header:
-        raise DataError(
-            f"{path}: line 1: no 'email' column (found {', '.join(header) or 'nothing'}); "
-            f"name the recipients' column email"
-        )
-    for record in reader:
-        if None in record:
-            raise DataError(f"{path}: line {reader.line_num}: more cells than the header has")
-        if None in record.values():  # a short row: its last fields are missing, not empty
-            missing = [k for k, v in record.items() if v is None]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] = []
+    while True:
+        line = reader.line_num + 1  # where the row starts (a quoted cell may hold newlines)
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:  # a cell over the field limit: an unclosed quote, often
             raise DataError(
-                f"{path}: line {reader.line_num}: fewer cells than the header has "
-                f"(no {', '.join(missing)}); an empty field is an empty cell: add the commas"
+                f"{path}: line {line}: {exc}; shorten the cell, or close the quote it opens"
+            ) from None
+        if fields is None:
+            break
+        if not fields:  # a blank line
+            continue
+        if not header:
+            header = fields
+            if "email" not in header:
+                raise DataError(
+                    f"{path}: line {line}: no 'email' column (found {', '.join(header)}); "
+                    f"name the recipients' column email"
+                )
+            continue
+        if len(fields) > len(header):
+            raise DataError(f"{path}: line {line}: more cells than the header has")
+        if len(fields) < len(header):  # a short row: its last fields are missing, not empty
+            raise DataError(
+                f"{path}: line {line}: fewer cells than the header has "
+                f"(no {', '.join(header[len(fields) :])}); an empty field is an empty cell: "
+                f"add the commas"
             )
-        yield reader.line_num, dict(record)
+        yield line, dict(zip(header, fields, strict=True))
+    if not header:
+        raise DataError(
+            f"{path}: line 1: no 'email' column (found nothing); name the recipients' column email"
+        )
 
 
 @dataclass(frozen=True)
