@@ -178,6 +178,16 @@ HOSTILE = [
         "c@lab.example,r@example.com,2026-11-02T09:00:00+08:00,,,,custom,,,",
         ["custom", "warmup mailbox add", "--smtp-host"],
     ),
+    (
+        "recipient across lines",  # a row is named by the line it starts on
+        'a@corp.example,"r@example.com\r\nBcc: x@example.com",2026-11-02T09:00:00+08:00,,,,,,,',
+        ["line 3:", "recipient"],
+    ),
+    (
+        "unclosed quote",  # swallows lines until the csv module's field limit
+        'a@corp.example,"r@example.com,2026-11-02T09:00:00+08:00,,,,,,,\n' + "x,y\n" * 40_000,
+        ["line 3:", "field limit", "quote"],
+    ),
 ]
 
 

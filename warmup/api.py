@@ -732,6 +732,7 @@ def _csv_rows(
         # csv.reader and the columns picked by position (blank lines skipped, missing fields
         # empty, as csv.DictReader does), not a dict per row: a third of the check pass.
         reader = csv.reader(handle)
+        start = 1  # the line the row being read starts on (a quoted field may hold newlines)
         try:
             header[:] = [h.strip() for h in next(reader, [])]
             _check_header(path, header)
@@ -739,18 +740,23 @@ def _csv_rows(
             # A column the header lacks reads the empty field appended to every row.
             pick = itemgetter(*(header.index(c) if c in header else width for c in _COLUMNS))
             pad = [""] * (width + 1)
+            start = reader.line_num + 1
             for fields in reader:
+                line, start = start, reader.line_num + 1
                 if not fields:
                     continue
                 try:
                     if len(fields) > width:
                         raise DataError("more fields than the header has")
                     fields += pad[len(fields) :]
-                    yield reader.line_num, *_import_row(pick(fields), now, zones)
+                    yield line, *_import_row(pick(fields), now, zones)
                 except DataError as exc:
-                    raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
-        except csv.Error as exc:
-            raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
+                    raise DataError(f"{path}: line {line}: {exc}") from None
+        except csv.Error as exc:  # a field over the csv module's limit: an unclosed quote, often
+            raise DataError(
+                f"{path}: line {start}: {exc}; close the quote that line opens, or shorten "
+                f"the field"
+            ) from None
         except UnicodeDecodeError as exc:
             # The lines read so far, and those of the chunk that failed before its bad byte
             # (the reader asks for a chunk only once it has returned every line before it).
