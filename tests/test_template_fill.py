@@ -144,3 +144,23 @@ def test_a_row_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
     assert next(got) == (6, {"email": "b@example.com", "name": "Bob"})
     with pytest.raises(DataError, match=rf"^{path}: line 7: fewer cells"):
         next(got)
+
+
+@pytest.mark.parametrize(("name", "char"), [("Ann\x00", "U+0000"), ("Ann\x1b[2J", "U+001B")])
+def test_a_control_character_in_the_subject_is_refused_naming_the_line(
+    tmp_path: Path, name: str, char: str
+) -> None:
+    """A NUL or ESC from a cell was written raw into the Subject header (only whitespace is
+    folded there): RFC 5322 forbids it, and servers refuse or mangle such mail. In the body,
+    where the stdlib writes it too, it is left as it is."""
+    path = tmp_path / "t.toml"
+    path.write_text('subject = "Hi {{ name }}"\ntext = "{{ name }}"\n', encoding="utf-8")
+    template = load_template(path)
+    with pytest.raises(DataError) as err:
+        fill(template, {"email": "a@example.com", "name": name}, "leads.csv: line 4")
+    assert str(err.value) == (
+        f"leads.csv: line 4: the subject holds the control character {char} (from a field of "
+        f"the row); remove it from the CSV (nothing of the file was queued)"
+    )
+    got = fill(template, {"email": "a@example.com", "name": "Ann\tLee\r\n"}, "line 2")
+    assert got.subject == "Hi Ann Lee"

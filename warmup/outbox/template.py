@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import secrets
 import tomllib
 from collections.abc import Iterator
@@ -205,7 +206,19 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
             f"{where}: template {template.source}: {type(exc).__name__}: {exc}; fix the "
             f"template or the row (nothing of the file was queued)"
         ) from None
+    found = _HEADER_CONTROL.search(subject)  # its whitespace is folded to spaces already
+    if found:
+        raise DataError(
+            f"{where}: the subject holds the control character U+{ord(found[0]):04X} (from a "
+            f"field of the row); remove it from the CSV (nothing of the file was queued)"
+        )
     return Rendered(rcpt, subject, text, html)
+
+
+# What a message cannot carry raw: a control character in the Subject header (its whitespace
+# is folded to spaces already), a NUL anywhere (RFC 5322 text, 8BITMIME).
+_HEADER_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_NUL = re.compile("\x00")
 
 
 def _render(template: Any, scope: dict[str, Any]) -> str:
