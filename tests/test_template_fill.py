@@ -164,3 +164,12 @@ def test_a_control_character_in_the_subject_is_refused_naming_the_line(
     )
     got = fill(template, {"email": "a@example.com", "name": "Ann\tLee\r\n"}, "line 2")
     assert got.subject == "Hi Ann Lee"
+
+
+def test_a_template_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    """Windows editors start a UTF-8 file with a BOM: tomllib refused it as 'Invalid
+    statement (at line 1, column 1)', though the CSV beside it is read with its BOM."""
+    path = tmp_path / "t.toml"
+    path.write_text(TEMPLATES["html"], encoding="utf-8-sig")
+    got = fill(load_template(path), ROWS[1], "line 2")
+    assert got.subject == "A question for 公司"

@@ -57,7 +57,7 @@ def load_template(path: Path) -> Template:
     if len(raw) > MAX_TEMPLATE:
         raise DataError(f"template {path}: larger than {MAX_TEMPLATE} bytes")
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise DataError(f"template {path}: not a TOML file ({exc})") from None
     unknown = sorted(set(data) - set(PARTS))
