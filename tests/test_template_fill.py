@@ -173,3 +173,16 @@ def test_a_template_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
     path.write_text(TEMPLATES["html"], encoding="utf-8-sig")
     got = fill(load_template(path), ROWS[1], "line 2")
     assert got.subject == "A question for 公司"
+
+
+def test_a_column_named_twice_is_refused(tmp_path: Path) -> None:
+    """Two 'name' (or 'email') columns: every row's first value was dropped without a word and
+    the message went out with the other; import refuses such a header, so does queue add.
+    Excel's trailing empty columns (no name) are not columns named twice."""
+    path = tmp_path / "leads.csv"
+    path.write_text("email,name,company,name\na@example.com,Ann,Acme,Bob\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == f"{path}: line 1: column 'name' appears twice in the header; keep one"
+    path.write_text("email,name,,\na@example.com,Ann,,\n", encoding="utf-8")
+    assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann", "": ""})]

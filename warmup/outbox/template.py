@@ -132,6 +132,11 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                     f"{path}: line {line}: no 'email' column (found {', '.join(header)}); "
                     f"name the recipients' column email"
                 )
+            twice = next((h for h in header if h and header.count(h) > 1), None)
+            if twice is not None:  # a row's dict would keep the last and drop the other
+                raise DataError(
+                    f"{path}: line {line}: column {twice!r} appears twice in the header; keep one"
+                )
             continue
         if len(fields) > len(header):
             raise DataError(f"{path}: line {line}: more cells than the header has")
