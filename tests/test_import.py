@@ -497,3 +497,40 @@ def test_a_log_from_a_pipe_is_read_once(run, tmp_path):
     assert res.output == f"Error: {path}: line 3: not UTF-8 text; save the file as UTF-8\n"
     for fd in fds:
         os.close(fd)
+
+
+def test_a_message_id_with_or_without_its_angle_brackets_is_one_send(ledger_url, run, tmp_path):
+    """The gate records Message-IDs as the header has them (``<id@host>``), logs and exports
+    often write them bare. The same message imported the other way was a second send:
+    every message counted twice in the day's sends (and in the bounce rates' denominators)."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    res = run(
+        "record", "send", box, "--to", "r1@example.com", "--at", "2026-11-20T09:00:00+08:00",
+        "--message-id", "<m1@corp.example>", "--db", ledger_url,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,message_id,bounce_kind,bounce_status\n"
+        f"{box},r1@example.com,2026-11-20T09:00:00+08:00,m1@corp.example,hard,5.1.1\n"
+        f"{box},r2@example.com,2026-11-20T09:05:00+08:00,<m2@corp.example>,,\n"
+    )
+    res = run("import", str(log), "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert "Imported 1 new send and 1 new bounce" in res.stdout
+    flipped = tmp_path / "flipped.csv"  # the same log, brackets the other way round
+    flipped.write_text(
+        log.read_text()
+        .replace(",m1@corp.example,", ",<m1@corp.example>,")
+        .replace(",<m2@corp.example>,", ",m2@corp.example,")
+    )
+    res = run("import", str(flipped), "--db", ledger_url)
+    assert "Imported 0 new sends and 0 new bounces" in res.stdout, res.output
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar() == 2
+        stats = conn.execute(sa.select(DAY_STAT.c.sent, DAY_STAT.c.hard)).all()
+        assert conn.execute(sa.select(BOUNCE.c.counted)).scalars().all() == [True]
+    assert [tuple(s) for s in stats] == [(2, 1)]
+    ledger.close()
