@@ -534,3 +534,21 @@ def test_a_message_id_with_or_without_its_angle_brackets_is_one_send(ledger_url,
         assert conn.execute(sa.select(BOUNCE.c.counted)).scalars().all() == [True]
     assert [tuple(s) for s in stats] == [(2, 1)]
     ledger.close()
+
+
+def test_record_send_knows_a_message_id_written_the_other_way(ledger_url, run):
+    """``record send --message-id id`` of a message the gate (or a log) recorded as ``<id>``
+    was a second send, as an import of it was."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    when = "2026-11-20T09:00:00+08:00"
+    for mid, said in (("<m1@corp.example>", "Recorded 1 send"), ("m1@corp.example", "0 sends")):
+        res = run(
+            "record", "send", box, "--to", "r1@example.com", "--at", when,
+            "--message-id", mid, "--db", ledger_url,
+        )  # fmt: skip
+        assert res.exit_code == 0 and said in res.output, res.output
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(DAY_STAT.c.sent)).scalars().all() == [1]
+    ledger.close()
