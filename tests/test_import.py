@@ -494,7 +494,9 @@ def test_a_log_from_a_pipe_is_read_once(run, tmp_path):
     path = piped(f"{log}\n".encode().replace(b"r2@", b"r\xff@"))
     res = run("import", path)
     assert res.exit_code == 65
-    assert res.output == f"Error: {path}: line 3: not UTF-8 text; save the file as UTF-8\n"
+    assert res.output == (
+        f"Error: {path}: line 3: not UTF-8 text; save it as 'CSV UTF-8 (comma delimited)'\n"
+    )
     for fd in fds:
         os.close(fd)
 
@@ -552,3 +554,38 @@ def test_record_send_knows_a_message_id_written_the_other_way(ledger_url, run):
     with ledger.read() as conn:
         assert conn.execute(sa.select(DAY_STAT.c.sent)).scalars().all() == [1]
     ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sep", "said"),
+    [
+        ("gbk", ",", "line 3: not UTF-8 text (it looks like GBK/GB18030, as Excel's 'CSV' saves "
+                     "on Chinese Windows); save it as 'CSV UTF-8 (comma delimited)'"),
+        ("gb18030", ",", "line 3: not UTF-8 text (it looks like GBK/GB18030"),
+        ("utf-16", "\t", "line 1: not UTF-8 text (it is UTF-16, as Excel's 'Unicode Text' "
+                         "saves); save it as 'CSV UTF-8 (comma delimited)'"),
+        ("utf-8", ";", "line 1: its columns are separated by ';', not commas; save it as "
+                       "'CSV UTF-8 (comma delimited)'"),
+        ("utf-8", "\t", "line 1: its columns are separated by '\\t', not commas"),
+    ],
+)  # fmt: skip
+def test_what_excel_saves_is_refused_saying_what_it_is(
+    run, tmp_path, ledger_path, encoding, sep, said
+):
+    """Chinese Windows' Excel saves 'CSV' in GBK, 'Unicode Text' in UTF-16 with tabs, and a
+    European one separates by semicolons: 'not UTF-8 text' or 'header lacks mailbox, ...'
+    (over a header that has it) left the user guessing which of Excel's formats to pick."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    rows = [
+        ["mailbox", "recipient", "sent_at", "event", "reason"],
+        ["a@corp.example", "r1@example.com", "2026-11-02T09:00:00+08:00", "", ""],
+        ["a@corp.example", "", "2026-11-03T09:00:00+08:00", "pause", "名单清理 张三"],
+    ]
+    log.write_bytes("\r\n".join(sep.join(r) for r in rows).encode(encoding))
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output.startswith(f"Error: {log}: {said}"), res.output
+    assert res.output.count("\n") == 1
+    assert ledger_digest(ledger_path) == before

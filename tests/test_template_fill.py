@@ -186,3 +186,16 @@ def test_a_column_named_twice_is_refused(tmp_path: Path) -> None:
     assert str(err.value) == f"{path}: line 1: column 'name' appears twice in the header; keep one"
     path.write_text("email,name,,\na@example.com,Ann,,\n", encoding="utf-8")
     assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann", "": ""})]
+
+
+def test_a_gbk_csv_is_refused_saying_what_it_looks_like(tmp_path: Path) -> None:
+    """Excel's 'CSV' on Chinese Windows is GBK: the error names the line and the format to
+    save it in, not just 'not UTF-8'."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes("email,name\na@example.com,Ann\nb@example.com,王小明\n".encode("gbk"))
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == (
+        f"{path}: line 3: not UTF-8 text (it looks like GBK/GB18030, as Excel's 'CSV' saves on "
+        f"Chinese Windows); save it as 'CSV UTF-8 (comma delimited)'"
+    )

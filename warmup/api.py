@@ -761,9 +761,10 @@ def _csv_rows(
             # The lines read so far, and those of the chunk that failed before its bad byte
             # (the reader asks for a chunk only once it has returned every line before it).
             line = reader.line_num + exc.object[: exc.start].count(b"\n") + 1
-            raise DataError(
-                f"{path}: line {line}: not UTF-8 text; save the file as UTF-8"
-            ) from None
+            from warmup.words import not_utf8
+
+            bad = exc.object[exc.object.rfind(b"\n", 0, exc.start) + 1 :]
+            raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -780,6 +781,12 @@ def _check_header(path: Path, header: list[str]) -> None:
                 f"{near[0]!r}? Rename it (columns with other names are ignored)"
             )
     missing = [c for c in IMPORT_REQUIRED if c not in header]
+    sep = next((c for c in (";", "\t") if len(header) == 1 and c in header[0]), None)
+    if missing and sep:  # European Excel's CSV, or its 'Unicode Text'
+        raise DataError(
+            f"{path}: line 1: its columns are separated by {sep!r}, not commas; save it as "
+            f"'CSV UTF-8 (comma delimited)'"
+        )
     if missing:
         raise DataError(
             f"{path}: line 1: header lacks {', '.join(missing)} "

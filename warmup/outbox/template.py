@@ -106,11 +106,18 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, fields) of each data row of the CSV (UTF-8, header row first); the
     recipient column is ``email``."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        from warmup.words import not_utf8
+
+        bad = exc.object  # without its BOM, if it has one: exc.start is a place in it
+        start = bad.rfind(b"\n", 0, exc.start) + 1
+        line = bad.count(b"\n", 0, start) + 1
+        raise DataError(f"{path}: line {line}: {not_utf8(bad[start:])}") from None
     reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] = []
     while True:
