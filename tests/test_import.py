@@ -179,6 +179,16 @@ HOSTILE = [
         ["custom", "warmup mailbox add", "--smtp-host"],
     ),
     (
+        "sent_at day/month/year",  # 3 November in Europe: was read as March 11, silently
+        "a@corp.example,r@example.com,3/11/2026,,,,,,,",
+        ["line 3:", "sent_at", "'3/11/2026'", "day/month or month/day", "year first"],
+    ),
+    (
+        "bounced_at month/day/year",
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,11/3/2026 9:00,,,,",
+        ["line 3:", "bounced_at", "year first"],
+    ),
+    (
         "recipient across lines",  # a row is named by the line it starts on
         'a@corp.example,"r@example.com\r\nBcc: x@example.com",2026-11-02T09:00:00+08:00,,,,,,,',
         ["line 3:", "recipient"],
