@@ -199,3 +199,14 @@ def test_a_gbk_csv_is_refused_saying_what_it_looks_like(tmp_path: Path) -> None:
         f"{path}: line 3: not UTF-8 text (it looks like GBK/GB18030, as Excel's 'CSV' saves on "
         f"Chinese Windows); save it as 'CSV UTF-8 (comma delimited)'"
     )
+
+
+def test_header_names_are_read_without_their_surrounding_spaces(tmp_path: Path) -> None:
+    """'email, name' (a space after the comma, as people type a CSV): the column was ' name',
+    and a template's {{ name }} 'undefined; add the column', over a header that has it.
+    import strips its header's names; so does queue add (the cells are kept as they are)."""
+    path = tmp_path / "leads.csv"
+    path.write_text("email, name ,company\na@example.com, Ann,Acme\n", encoding="utf-8")
+    assert list(rows(path)) == [(2, {"email": "a@example.com", "name": " Ann", "company": "Acme"})]
+    path.write_text(" email ,name\na@example.com,Ann\n", encoding="utf-8")
+    assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann"})]

@@ -133,7 +133,7 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         if not fields:  # a blank line
             continue
         if not header:
-            header = fields
+            header = [h.strip() for h in fields]  # 'email, name': the column is 'name'
             if "email" not in header:
                 raise DataError(
                     f"{path}: line {line}: no 'email' column (found {', '.join(header)}); "
