@@ -867,3 +867,14 @@ def test_the_test_keyrings_never_break_keyring_s_own_detection():
     chosen, _, found = proc.stdout.partition(" ")
     assert chosen not in ("BrokenKeyring", "UnloadableKeyring"), proc.stdout
     assert "UnloadableKeyring" not in found
+
+
+def test_an_eml_saved_with_a_byte_order_mark_is_sent(run, tmp_path: Path):
+    """A Windows editor's .eml starts with a UTF-8 BOM: its first header read as '\ufeffTo' and
+    'send --eml' refused it as 'a header line that is not Name: value' (queue add skips it)."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"\xef\xbb\xbfTo: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+    res = run("send", "a@corp.example", "--eml", str(eml), "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith("Would send to 1 recipient: allowed now"), res.output

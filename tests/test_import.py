@@ -178,6 +178,26 @@ HOSTILE = [
         "c@lab.example,r@example.com,2026-11-02T09:00:00+08:00,,,,custom,,,",
         ["custom", "warmup mailbox add", "--smtp-host"],
     ),
+    (
+        "sent_at day/month/year",  # 3 November in Europe: was read as March 11, silently
+        "a@corp.example,r@example.com,3/11/2026,,,,,,,",
+        ["line 3:", "sent_at", "'3/11/2026'", "day/month or month/day", "year first"],
+    ),
+    (
+        "bounced_at month/day/year",
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,5.1.1,11/3/2026 9:00,,,,",
+        ["line 3:", "bounced_at", "year first"],
+    ),
+    (
+        "recipient across lines",  # a row is named by the line it starts on
+        'a@corp.example,"r@example.com\r\nBcc: x@example.com",2026-11-02T09:00:00+08:00,,,,,,,',
+        ["line 3:", "recipient"],
+    ),
+    (
+        "unclosed quote",  # swallows lines until the csv module's field limit
+        'a@corp.example,"r@example.com,2026-11-02T09:00:00+08:00,,,,,,,\n' + "x,y\n" * 40_000,
+        ["line 3:", "field limit", "quote"],
+    ),
 ]
 
 
@@ -450,3 +470,132 @@ def test_an_import_in_batches_writes_what_row_by_row_records_write(ledger_url, r
     assert "Imported 0 new sends and 0 new bounces" in again.stdout
     ledger.close()
     reference.close()
+
+
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="needs /dev/fd (process substitution)")
+def test_a_log_from_a_pipe_is_read_once(run, tmp_path):
+    """``warmup import <(zcat log.csv.gz)``: the file is a pipe, which reads once. A first pass
+    for the header alone left the rows' pass an empty (or half-read) file."""
+    import os
+
+    fds: list[int] = []
+
+    def piped(data: bytes) -> str:
+        r, w = os.pipe()
+        os.write(w, data)
+        os.close(w)
+        fds.append(r)
+        return f"/dev/fd/{r}"
+
+    log = "\n".join(
+        (
+            "mailbox,recipient,sent_at,provider,campaign",
+            "a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,exmail,nov",
+            "a@corp.example,r2@example.com,2026-11-02T09:05:00+08:00,,nov",
+        )
+    )
+    path = piped(f"{log}\n".encode())
+    res = run("import", path)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == (
+        f"Imported 2 new sends and 0 new bounces from {path}. Registered 1 new mailbox and "
+        "0 pause/resume events. Ignored 1 column warmup does not read: campaign."
+    )
+    path = piped(f"{log}\n".encode().replace(b"r2@", b"r\xff@"))
+    res = run("import", path)
+    assert res.exit_code == 65
+    assert res.output == (
+        f"Error: {path}: line 3: not UTF-8 text; save it as 'CSV UTF-8 (comma delimited)'\n"
+    )
+    for fd in fds:
+        os.close(fd)
+
+
+def test_a_message_id_with_or_without_its_angle_brackets_is_one_send(ledger_url, run, tmp_path):
+    """The gate records Message-IDs as the header has them (``<id@host>``), logs and exports
+    often write them bare. The same message imported the other way was a second send:
+    every message counted twice in the day's sends (and in the bounce rates' denominators)."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    res = run(
+        "record", "send", box, "--to", "r1@example.com", "--at", "2026-11-20T09:00:00+08:00",
+        "--message-id", "<m1@corp.example>", "--db", ledger_url,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,message_id,bounce_kind,bounce_status\n"
+        f"{box},r1@example.com,2026-11-20T09:00:00+08:00,m1@corp.example,hard,5.1.1\n"
+        f"{box},r2@example.com,2026-11-20T09:05:00+08:00,<m2@corp.example>,,\n"
+    )
+    res = run("import", str(log), "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert "Imported 1 new send and 1 new bounce" in res.stdout
+    flipped = tmp_path / "flipped.csv"  # the same log, brackets the other way round
+    flipped.write_text(
+        log.read_text()
+        .replace(",m1@corp.example,", ",<m1@corp.example>,")
+        .replace(",<m2@corp.example>,", ",m2@corp.example,")
+    )
+    res = run("import", str(flipped), "--db", ledger_url)
+    assert "Imported 0 new sends and 0 new bounces" in res.stdout, res.output
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar() == 2
+        stats = conn.execute(sa.select(DAY_STAT.c.sent, DAY_STAT.c.hard)).all()
+        assert conn.execute(sa.select(BOUNCE.c.counted)).scalars().all() == [True]
+    assert [tuple(s) for s in stats] == [(2, 1)]
+    ledger.close()
+
+
+def test_record_send_knows_a_message_id_written_the_other_way(ledger_url, run):
+    """``record send --message-id id`` of a message the gate (or a log) recorded as ``<id>``
+    was a second send, as an import of it was."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    when = "2026-11-20T09:00:00+08:00"
+    for mid, said in (("<m1@corp.example>", "Recorded 1 send"), ("m1@corp.example", "0 sends")):
+        res = run(
+            "record", "send", box, "--to", "r1@example.com", "--at", when,
+            "--message-id", mid, "--db", ledger_url,
+        )  # fmt: skip
+        assert res.exit_code == 0 and said in res.output, res.output
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(DAY_STAT.c.sent)).scalars().all() == [1]
+    ledger.close()
+
+
+@pytest.mark.parametrize(
+    ("encoding", "sep", "said"),
+    [
+        ("gbk", ",", "line 3: not UTF-8 text (it looks like GBK/GB18030, as Excel's 'CSV' saves "
+                     "on Chinese Windows); save it as 'CSV UTF-8 (comma delimited)'"),
+        ("gb18030", ",", "line 3: not UTF-8 text (it looks like GBK/GB18030"),
+        ("utf-16", "\t", "line 1: not UTF-8 text (it is UTF-16, as Excel's 'Unicode Text' "
+                         "saves); save it as 'CSV UTF-8 (comma delimited)'"),
+        ("utf-8", ";", "line 1: its columns are separated by ';', not commas; save it as "
+                       "'CSV UTF-8 (comma delimited)'"),
+        ("utf-8", "\t", "line 1: its columns are separated by '\\t', not commas"),
+    ],
+)  # fmt: skip
+def test_what_excel_saves_is_refused_saying_what_it_is(
+    run, tmp_path, ledger_path, encoding, sep, said
+):
+    """Chinese Windows' Excel saves 'CSV' in GBK, 'Unicode Text' in UTF-16 with tabs, and a
+    European one separates by semicolons: 'not UTF-8 text' or 'header lacks mailbox, ...'
+    (over a header that has it) left the user guessing which of Excel's formats to pick."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    rows = [
+        ["mailbox", "recipient", "sent_at", "event", "reason"],
+        ["a@corp.example", "r1@example.com", "2026-11-02T09:00:00+08:00", "", ""],
+        ["a@corp.example", "", "2026-11-03T09:00:00+08:00", "pause", "名单清理 张三"],
+    ]
+    log.write_bytes("\r\n".join(sep.join(r) for r in rows).encode(encoding))
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output.startswith(f"Error: {log}: {said}"), res.output
+    assert res.output.count("\n") == 1
+    assert ledger_digest(ledger_path) == before

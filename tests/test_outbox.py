@@ -379,3 +379,16 @@ def test_run_once_says_why_nothing_went_when_every_member_is_paused(sink, ssl_ce
     assert "new domain check" in lines[1]
     assert lines[2].startswith("Next message due at ")
     assert sink.messages == [] and states() == {"queued": 3}
+
+
+def test_an_eml_saved_with_a_byte_order_mark_is_queued(run, tmp_path):
+    """An .eml written by a Windows editor starts with a UTF-8 BOM: its first header line read
+    as '\ufeffTo' and the file was refused as 'a header line is not Name: value' over headers
+    that look right."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"\xef\xbb\xbfTo: x@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+    res = run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.exit_code == 0, res.output
+    (queued,) = json.loads(run("queue", "list", "--json").output)
+    assert queued["recipients"] == ["x@example.com"]

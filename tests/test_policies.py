@@ -192,3 +192,18 @@ def test_a_missing_path_reference_still_names_the_file(tmp_path, run, ledger_pat
     con.close()
     res = run("quota", BOX)
     assert res.exit_code == 78 and "/nowhere/gone.toml" in res.stderr
+
+
+def test_a_policy_file_saved_with_a_byte_order_mark_is_stored(run, tmp_path):
+    """Windows editors (Notepad before 2019, Excel's 'UTF-8' exports) start a UTF-8 file with a
+    BOM: tomllib refused it as 'Invalid statement (at line 1, column 1)', an error that points
+    at nothing the user can see. The CSV readers skip it; so do the policy files."""
+    path = tmp_path / "careful.toml"
+    path.write_text(CAREFUL, encoding="utf-8-sig")
+    res = run("policy", "add", "careful", str(path))
+    assert res.exit_code == 0, res.output
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    quota = json.loads(run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat()).output)
+    assert quota[0]["quota"] == 40
+    shown = json.loads(run("policy", "show", "careful", "--json").output)
+    assert shown["text"] == CAREFUL  # stored without the mark

@@ -113,3 +113,100 @@ def test_a_short_row_is_refused_not_filled_with_empty_fields(tmp_path: Path) -> 
     )
     path.write_text("email,name,company\na@example.com,Ann,\n", encoding="utf-8")
     assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann", "company": ""})]
+
+
+def test_a_csv_the_csv_module_refuses_is_a_data_error_naming_the_line(tmp_path: Path) -> None:
+    """A cell over the csv module's field limit (a pasted page, an unclosed quote swallowing
+    the rest of a big file) raised csv.Error: a traceback out of 'warmup queue add'."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        'email,name\na@example.com,Ann\nb@example.com,"' + "x" * 200_000 + '"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == (
+        f"{path}: line 3: field larger than field limit (131072); shorten the cell, or close "
+        f"the quote it opens"
+    )
+
+
+def test_a_row_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
+    """A quoted cell holding a newline (an address block from Excel) spans lines: the row is
+    where it starts, as an editor shows it, and blank lines count."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        'email,name\n\na@example.com,"Ann\nSmith"\n\nb@example.com,Bob\nc@example.com\n',
+        encoding="utf-8",
+    )
+    got = rows(path)
+    assert next(got) == (3, {"email": "a@example.com", "name": "Ann\nSmith"})
+    assert next(got) == (6, {"email": "b@example.com", "name": "Bob"})
+    with pytest.raises(DataError, match=rf"^{path}: line 7: fewer cells"):
+        next(got)
+
+
+@pytest.mark.parametrize(("name", "char"), [("Ann\x00", "U+0000"), ("Ann\x1b[2J", "U+001B")])
+def test_a_control_character_in_the_subject_is_refused_naming_the_line(
+    tmp_path: Path, name: str, char: str
+) -> None:
+    """A NUL or ESC from a cell was written raw into the Subject header (only whitespace is
+    folded there): RFC 5322 forbids it, and servers refuse or mangle such mail. In the body,
+    where the stdlib writes it too, it is left as it is."""
+    path = tmp_path / "t.toml"
+    path.write_text('subject = "Hi {{ name }}"\ntext = "{{ name }}"\n', encoding="utf-8")
+    template = load_template(path)
+    with pytest.raises(DataError) as err:
+        fill(template, {"email": "a@example.com", "name": name}, "leads.csv: line 4")
+    assert str(err.value) == (
+        f"leads.csv: line 4: the subject holds the control character {char} (from a field of "
+        f"the row); remove it from the CSV (nothing of the file was queued)"
+    )
+    got = fill(template, {"email": "a@example.com", "name": "Ann\tLee\r\n"}, "line 2")
+    assert got.subject == "Hi Ann Lee"
+
+
+def test_a_template_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    """Windows editors start a UTF-8 file with a BOM: tomllib refused it as 'Invalid
+    statement (at line 1, column 1)', though the CSV beside it is read with its BOM."""
+    path = tmp_path / "t.toml"
+    path.write_text(TEMPLATES["html"], encoding="utf-8-sig")
+    got = fill(load_template(path), ROWS[1], "line 2")
+    assert got.subject == "A question for 公司"
+
+
+def test_a_column_named_twice_is_refused(tmp_path: Path) -> None:
+    """Two 'name' (or 'email') columns: every row's first value was dropped without a word and
+    the message went out with the other; import refuses such a header, so does queue add.
+    Excel's trailing empty columns (no name) are not columns named twice."""
+    path = tmp_path / "leads.csv"
+    path.write_text("email,name,company,name\na@example.com,Ann,Acme,Bob\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == f"{path}: line 1: column 'name' appears twice in the header; keep one"
+    path.write_text("email,name,,\na@example.com,Ann,,\n", encoding="utf-8")
+    assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann", "": ""})]
+
+
+def test_a_gbk_csv_is_refused_saying_what_it_looks_like(tmp_path: Path) -> None:
+    """Excel's 'CSV' on Chinese Windows is GBK: the error names the line and the format to
+    save it in, not just 'not UTF-8'."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes("email,name\na@example.com,Ann\nb@example.com,王小明\n".encode("gbk"))
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == (
+        f"{path}: line 3: not UTF-8 text (it looks like GBK/GB18030, as Excel's 'CSV' saves on "
+        f"Chinese Windows); save it as 'CSV UTF-8 (comma delimited)'"
+    )
+
+
+def test_header_names_are_read_without_their_surrounding_spaces(tmp_path: Path) -> None:
+    """'email, name' (a space after the comma, as people type a CSV): the column was ' name',
+    and a template's {{ name }} 'undefined; add the column', over a header that has it.
+    import strips its header's names; so does queue add (the cells are kept as they are)."""
+    path = tmp_path / "leads.csv"
+    path.write_text("email, name ,company\na@example.com, Ann,Acme\n", encoding="utf-8")
+    assert list(rows(path)) == [(2, {"email": "a@example.com", "name": " Ann", "company": "Acme"})]
+    path.write_text(" email ,name\na@example.com,Ann\n", encoding="utf-8")
+    assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann"})]

@@ -601,7 +601,7 @@ def import_csv(
     import tempfile  # with pickle and csv, only for an import: not on the quota path
 
     path = Path(path)
-    ignored = tuple(h for h in _read_header(path) if h and h not in _COLUMNS)
+    header: list[str] = []  # filled as the file is checked: it is read once (it may be a pipe)
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
     register: dict[str, dict[str, Any]] = {}
     total = Recorded()
@@ -610,7 +610,7 @@ def import_csv(
     # (a third of an import's time).
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
         try:
-            rows = _check_into(spool, ledger, path, zones, register, progress)
+            rows = _check_into(spool, ledger, path, zones, register, progress, header)
         except OSError as exc:  # the temporary file: the ledger is not touched yet
             raise ConfigError(
                 f"import: cannot write its temporary file in {tempfile.gettempdir()} "
@@ -630,6 +630,7 @@ def import_csv(
             written += len(batch)
             if progress:
                 progress("write", written, rows)
+    ignored = tuple(h for h in header if h and h not in _COLUMNS)
     return Imported(total.sends, total.bounces, total.mailboxes, total.events, ignored)
 
 
@@ -640,17 +641,19 @@ def _check_into(
     zones: dict[str, str],
     register: dict[str, dict[str, Any]],
     progress: Callable[[str, int, int | None], None] | None,
+    header: list[str],
 ) -> int:
     """Check every row of the file, pickle them to ``spool`` in batches of
-    :data:`IMPORT_BATCH`, fill ``register`` with the mailboxes the file registers; the number
-    of rows. A bad row raises :class:`DataError` naming its line (nothing was written)."""
+    :data:`IMPORT_BATCH`, fill ``register`` with the mailboxes the file registers and
+    ``header`` with its header; the number of rows. A bad row raises :class:`DataError` naming
+    its line (nothing was written)."""
     import pickle
 
     known = set(zones)
     rows = 0
     now = now_utc()
     checked: list[_Spooled] = []
-    for line, item, (provider, timezone, policy) in _csv_rows(path, now, zones):
+    for line, item, (provider, timezone, policy) in _csv_rows(path, now, zones, header):
         rows += 1
         if item[1] is None and item[4] is None:  # an event without a reason
             item = (*item[:4], f"imported from {path.name}")
@@ -711,12 +714,13 @@ def _import_typed(item: _Spooled) -> tuple[str, SendIn | EventIn]:
 
 
 def _csv_rows(
-    path: Path, now: dt.datetime, zones: dict[str, str]
+    path: Path, now: dt.datetime, zones: dict[str, str], header: list[str]
 ) -> Iterator[tuple[int, _Spooled, _Registers]]:
     """``(line number, checked row, what it registers)`` for each line of the file, streamed;
     times are records of what happened, so not after ``now`` (+ a few minutes). ``zones``
     (mailbox -> zone, for times without an offset) gains each mailbox the file registers, at its
-    first row."""
+    first row; ``header`` gets the file's header. The file is opened and read once: it may be a
+    pipe (``warmup import <(zcat log.csv.gz)``), which a second reading would find empty."""
     import csv
     from operator import itemgetter
 
@@ -728,51 +732,39 @@ def _csv_rows(
         # csv.reader and the columns picked by position (blank lines skipped, missing fields
         # empty, as csv.DictReader does), not a dict per row: a third of the check pass.
         reader = csv.reader(handle)
+        start = 1  # the line the row being read starts on (a quoted field may hold newlines)
         try:
-            header = [h.strip() for h in next(reader, [])]
+            header[:] = [h.strip() for h in next(reader, [])]
             _check_header(path, header)
             width = len(header)
             # A column the header lacks reads the empty field appended to every row.
             pick = itemgetter(*(header.index(c) if c in header else width for c in _COLUMNS))
             pad = [""] * (width + 1)
+            start = reader.line_num + 1
             for fields in reader:
+                line, start = start, reader.line_num + 1
                 if not fields:
                     continue
                 try:
                     if len(fields) > width:
                         raise DataError("more fields than the header has")
                     fields += pad[len(fields) :]
-                    yield reader.line_num, *_import_row(pick(fields), now, zones)
+                    yield line, *_import_row(pick(fields), now, zones)
                 except DataError as exc:
-                    raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
-        except csv.Error as exc:
-            raise DataError(f"{path}: line {reader.line_num}: {exc}") from None
-        except UnicodeDecodeError:
+                    raise DataError(f"{path}: line {line}: {exc}") from None
+        except csv.Error as exc:  # a field over the csv module's limit: an unclosed quote, often
             raise DataError(
-                f"{path}: line {_bad_utf8_line(path)}: not UTF-8 text; save the file as UTF-8"
+                f"{path}: line {start}: {exc}; close the quote that line opens, or shorten "
+                f"the field"
             ) from None
+        except UnicodeDecodeError as exc:
+            # The lines read so far, and those of the chunk that failed before its bad byte
+            # (the reader asks for a chunk only once it has returned every line before it).
+            line = reader.line_num + exc.object[: exc.start].count(b"\n") + 1
+            from warmup.words import not_utf8
 
-
-def _bad_utf8_line(path: Path) -> int:
-    """The line of the first byte that is not UTF-8 (the error path only: reads the file)."""
-    raw = path.read_bytes()
-    try:
-        raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return raw[: exc.start].count(b"\n") + 1
-    return 1
-
-
-def _read_header(path: Path) -> list[str]:
-    """The file's header as :func:`_csv_rows` reads it, or nothing if it cannot be read (the
-    check pass then says why, naming the line)."""
-    import csv
-
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return [h.strip() for h in next(csv.reader(handle), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
+            bad = exc.object[exc.object.rfind(b"\n", 0, exc.start) + 1 :]
+            raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -789,6 +781,12 @@ def _check_header(path: Path, header: list[str]) -> None:
                 f"{near[0]!r}? Rename it (columns with other names are ignored)"
             )
     missing = [c for c in IMPORT_REQUIRED if c not in header]
+    sep = next((c for c in (";", "\t") if len(header) == 1 and c in header[0]), None)
+    if missing and sep:  # European Excel's CSV, or its 'Unicode Text'
+        raise DataError(
+            f"{path}: line 1: its columns are separated by {sep!r}, not commas; save it as "
+            f"'CSV UTF-8 (comma delimited)'"
+        )
     if missing:
         raise DataError(
             f"{path}: line 1: header lacks {', '.join(missing)} "

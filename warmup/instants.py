@@ -13,6 +13,7 @@ bad data (exit 65). Both name the field (``at``, ``started``, ...), never a CLI 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -71,6 +72,15 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
                 return Reading(check_query(fast.astimezone(dt.UTC), field, text))
             except OverflowError:
                 raise out_of_range(field, text) from None
+    if _DAY_MONTH.match(text):
+        # pendulum's lenient parser reads 3/11/2026 as March 11: a European's 3 November
+        # would land silently on another day (Y/M/D, 2026/11/3, is Excel's Chinese default).
+        raise InvalidField(
+            field,
+            "{field}: {text!r} could be day/month or month/day; write the year first "
+            "(2026-11-03, 2026/11/3)",
+            text=text,
+        )
     distinct = set(zones)
     zone, machine = None, False
     try:
@@ -95,6 +105,9 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
     if not isinstance(value, pendulum.DateTime):
         raise InvalidField(field, "{field}: {text!r} is not a date or time", text=text)
     return Reading(check_query(value, field, text), zone, machine)
+
+
+_DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
 
 
 def machine_zone() -> str:

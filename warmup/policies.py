@@ -91,7 +91,7 @@ def _read(path: str | Path) -> tuple[str, str]:
     at fault if it is not a valid policy."""
     file = Path(path).expanduser()
     load_policy(str(file))  # reads and validates it: one clear error naming the key
-    return file.read_text(encoding="utf-8"), str(file.resolve())
+    return file.read_text(encoding="utf-8-sig"), str(file.resolve())
 
 
 def _check_name(name: str) -> str:

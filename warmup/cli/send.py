@@ -223,7 +223,10 @@ def _build(
     if eml:
         from warmup.gate import prepare
 
-        return prepare(Path(eml).read_bytes(), address.strip().lower())
+        data = Path(eml).read_bytes()
+        if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
+            data = data[3:]
+        return prepare(data, address.strip().lower())
     if not to:
         raise UsageError("--to is required (or give --eml with its own To/Cc)")
     _check_header_values(to, cc, subject)

@@ -41,6 +41,7 @@ from warmup.ledger.values import (
     Recorded,
     SendIn,
     local_day,
+    other_message_id,
     send_key,
     utc,
     zone,
@@ -129,12 +130,19 @@ class Imports:
             key = send_key(row.recipient, at, row.message_id)
             pair = (ids[address], key)
             if pair not in sends:
-                day = at.astimezone(zones[address]).date()  # local_day, inlined (every row)
-                sends[pair] = (pair[0], row.recipient, row.message_id, at, day, "sent",
-                               row.source, key, at)  # fmt: skip
+                mid = row.message_id
+                other = (pair[0], f"{other_message_id(mid)}|{row.recipient}") if mid else None
+                if other and other in sends:  # the same message, its id written the other way
+                    pair = other
+                else:
+                    day = at.astimezone(zones[address]).date()  # local_day, inlined (every row)
+                    sends[pair] = (pair[0], row.recipient, row.message_id, at, day, "sent",
+                                   row.source, key, at)  # fmt: skip
             if row.bounce is not None:
                 bounced[address].append((pair, row))
+        elsewhere = self._present_otherwise(conn, sends)
         present, fresh = self._insert_new_sends(conn, sends)
+        present.update(elsewhere)
         counts: dict[tuple[int, dt.date], dict[str, int]] = {}
         # Counted per (mailbox, day) first, not through a dict of zeros built for every row.
         for box_day, n in Counter((r[0], r[4]) for r in fresh).items():
@@ -147,6 +155,23 @@ class Imports:
         self._touch_days(conn, boxes, counts)
         for box, e in events:
             out.events += self._event(conn, box, e, once=True)
+
+    def _present_otherwise(
+        self, conn: Connection, sends: dict[tuple[int, str], SendRow]
+    ) -> dict[tuple[int, str], int]:
+        """The sends of the batch present under their Message-ID written the other way (with
+        or without its angle brackets: the gate stores ``<id>``, logs often say ``id``), taken
+        out of ``sends``: their ids, by the batch's pair. A lookup only if some have an id."""
+        other = {
+            pair: (pair[0], f"{other_message_id(r[2])}|{r[1]}") for pair, r in sends.items() if r[2]
+        }
+        if not other:
+            return {}
+        found = self._present_keys(conn, "send", list(other.values()))
+        got = {pair: found[alt] for pair, alt in other.items() if alt in found}
+        for pair in got:
+            del sends[pair]
+        return got
 
     def _import_bounces(
         self,
@@ -165,11 +190,15 @@ class Imports:
             **present,
             **self._present_keys(conn, "send", [p for p in linked if p not in present]),
         }
-        done = self._present_keys(
-            conn,
-            "bounce",
-            [(p[0], s.bounce.key) for items in bounced.values() for p, s in items if s.bounce],
-        )
+        keys = {  # each bounce's key, and the same with its Message-ID written the other way
+            (p[0], s.bounce.key): (p[0], f"import:{other_message_id(s.message_id)}|{s.recipient}")
+            if s.message_id and s.bounce.key.startswith("import:")
+            else None
+            for items in bounced.values()
+            for p, s in items
+            if s.bounce
+        }
+        done = self._present_keys(conn, "bounce", [*keys, *filter(None, keys.values())])
         answered = {
             (sid, kind == "complaint")
             for sid, kind in conn.execute(
@@ -189,9 +218,12 @@ class Imports:
                     raise DataError(
                         f"bounce kind {b.kind!r}: expected one of {', '.join(BOUNCE_KINDS)}"
                     )
-                if (box.id, b.key) in done:
+                other = keys[(box.id, b.key)]
+                if (box.id, b.key) in done or other in done:
                     continue
                 done[(box.id, b.key)] = 0
+                if other:
+                    done[other] = 0
                 sid = ids[pair]
                 counted = (sid, b.kind == "complaint") not in answered
                 at = utc(b.at)

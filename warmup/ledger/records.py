@@ -39,6 +39,7 @@ from warmup.ledger.values import (
     Recorded,
     SendIn,
     local_day,
+    other_message_id,
     send_key,
     utc,
 )
@@ -137,8 +138,10 @@ class Records:
         # Which keys are new, read in one query, then a plain executemany: RETURNING every row
         # cost an import most of its time (SQLAlchemy's per-row "insertmanyvalues" work). The
         # mailbox is locked by the caller, so nothing else inserts these keys meanwhile.
-        have = self._send_ids(conn, box, list(rows))
-        fresh = [r for key, r in rows.items() if key not in have]
+        # A Message-ID written the other way (``<id>`` / ``id``) is the same message.
+        other = {key: f"{other_message_id(r[2])}|{r[1]}" for key, r in rows.items() if r[2]}
+        have = self._send_ids(conn, box, [*rows, *other.values()])
+        fresh = [r for key, r in rows.items() if key not in have and other.get(key) not in have]
         if fresh:
             self._insert_sends(conn, fresh)
         per_day: dict[Any, int] = {}

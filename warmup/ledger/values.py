@@ -201,6 +201,13 @@ def day_start(day: dt.date, tz: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), zone(tz)).astimezone(dt.UTC)
 
 
+def other_message_id(message_id: str) -> str:
+    """The same Message-ID written the other way: bare if it has its angle brackets (as the
+    header and the gate write it), with them if not (as logs and exports often write it)."""
+    bare = message_id.strip().strip("<>")
+    return bare if message_id.startswith("<") else f"<{bare}>"
+
+
 def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
     if message_id:
         return f"{message_id}|{recipient}"

@@ -291,7 +291,10 @@ def _prepare(
     from email.errors import MissingHeaderBodySeparatorDefect
 
     if isinstance(message, bytes | bytearray):
-        msg = email.message_from_bytes(bytes(message), policy=email.policy.default)
+        data = bytes(message)
+        if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
+            data = data[3:]
+        msg = email.message_from_bytes(data, policy=email.policy.default)
     else:
         msg = message
     assert isinstance(msg, EmailMessage)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import secrets
 import tomllib
 from collections.abc import Iterator
@@ -56,7 +57,7 @@ def load_template(path: Path) -> Template:
     if len(raw) > MAX_TEMPLATE:
         raise DataError(f"template {path}: larger than {MAX_TEMPLATE} bytes")
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise DataError(f"template {path}: not a TOML file ({exc})") from None
     unknown = sorted(set(data) - set(PARTS))
@@ -105,28 +106,58 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, fields) of each data row of the CSV (UTF-8, header row first); the
     recipient column is ``email``."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = reader.fieldnames or []
-    if "email" not in header:
-        raise DataError(
-            f"{path}: line 1: no 'email' column (found {', '.join(header) or 'nothing'}); "
-            f"name the recipients' column email"
-        )
-    for record in reader:
-        if None in record:
-            raise DataError(f"{path}: line {reader.line_num}: more cells than the header has")
-        if None in record.values():  # a short row: its last fields are missing, not empty
-            missing = [k for k, v in record.items() if v is None]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        from warmup.words import not_utf8
+
+        bad = exc.object  # without its BOM, if it has one: exc.start is a place in it
+        start = bad.rfind(b"\n", 0, exc.start) + 1
+        line = bad.count(b"\n", 0, start) + 1
+        raise DataError(f"{path}: line {line}: {not_utf8(bad[start:])}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] = []
+    while True:
+        line = reader.line_num + 1  # where the row starts (a quoted cell may hold newlines)
+        try:
+            fields = next(reader, None)
+        except csv.Error as exc:  # a cell over the field limit: an unclosed quote, often
             raise DataError(
-                f"{path}: line {reader.line_num}: fewer cells than the header has "
-                f"(no {', '.join(missing)}); an empty field is an empty cell: add the commas"
+                f"{path}: line {line}: {exc}; shorten the cell, or close the quote it opens"
+            ) from None
+        if fields is None:
+            break
+        if not fields:  # a blank line
+            continue
+        if not header:
+            header = [h.strip() for h in fields]  # 'email, name': the column is 'name'
+            if "email" not in header:
+                raise DataError(
+                    f"{path}: line {line}: no 'email' column (found {', '.join(header)}); "
+                    f"name the recipients' column email"
+                )
+            twice = next((h for h in header if h and header.count(h) > 1), None)
+            if twice is not None:  # a row's dict would keep the last and drop the other
+                raise DataError(
+                    f"{path}: line {line}: column {twice!r} appears twice in the header; keep one"
+                )
+            continue
+        if len(fields) > len(header):
+            raise DataError(f"{path}: line {line}: more cells than the header has")
+        if len(fields) < len(header):  # a short row: its last fields are missing, not empty
+            raise DataError(
+                f"{path}: line {line}: fewer cells than the header has "
+                f"(no {', '.join(header[len(fields) :])}); an empty field is an empty cell: "
+                f"add the commas"
             )
-        yield reader.line_num, dict(record)
+        yield line, dict(zip(header, fields, strict=True))
+    if not header:
+        raise DataError(
+            f"{path}: line 1: no 'email' column (found nothing); name the recipients' column email"
+        )
 
 
 @dataclass(frozen=True)
@@ -187,7 +218,19 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
             f"{where}: template {template.source}: {type(exc).__name__}: {exc}; fix the "
             f"template or the row (nothing of the file was queued)"
         ) from None
+    found = _HEADER_CONTROL.search(subject)  # its whitespace is folded to spaces already
+    if found:
+        raise DataError(
+            f"{where}: the subject holds the control character U+{ord(found[0]):04X} (from a "
+            f"field of the row); remove it from the CSV (nothing of the file was queued)"
+        )
     return Rendered(rcpt, subject, text, html)
+
+
+# What a message cannot carry raw: a control character in the Subject header (its whitespace
+# is folded to spaces already), a NUL anywhere (RFC 5322 text, 8BITMIME).
+_HEADER_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_NUL = re.compile("\x00")
 
 
 def _render(template: Any, scope: dict[str, Any]) -> str:

@@ -487,7 +487,7 @@ def load_policy(ref: str) -> PolicySpec:
                     f"policy file {ref}: larger than {MAX_FILE:_} bytes; "
                     f"a policy is a few dozen lines"
                 )
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor: skipped
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(
                 f"policy file {ref}: cannot read it "
