@@ -867,3 +867,43 @@ def test_the_test_keyrings_never_break_keyring_s_own_detection():
     chosen, _, found = proc.stdout.partition(" ")
     assert chosen not in ("BrokenKeyring", "UnloadableKeyring"), proc.stdout
     assert "UnloadableKeyring" not in found
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "error"),
+    [
+        (
+            ("pool", "add", "a b", BOX),
+            65,
+            "Error: NAME: 'a b' is not a name: use letters, digits, '.', '_' and '-' "
+            "(at most 100, starting with a letter or digit)",
+        ),
+        (
+            ("policy", "add", "bad name", "{file}"),
+            64,
+            "Error: NAME 'bad name': letters, digits, '.', '_' and '-', at most 64, "
+            "starting with a letter or digit",
+        ),
+        (
+            ("queue", "add", "--mailbox", BOX, "--campaign", "a b", "--eml", "{eml}"),
+            65,
+            "Error: --campaign: 'a b' is not a name",
+        ),
+    ],
+    ids=["pool-add-name", "policy-add-name", "queue-add-campaign-option"],
+)
+def test_a_bad_positional_argument_is_named_as_typed_not_as_a_flag(
+    run, seeded: Path, tmp_path: Path, args, code: int, error: str
+):
+    """A field given as an argument is called by its usage name (NAME), one given as an option
+    by its flag: ``--name`` would send the user looking for an option the command lacks."""
+    files = {"{file}": tmp_path / "p.toml", "{eml}": tmp_path / "m.eml"}
+    files["{file}"].write_text(
+        'name = "x"\nceiling = 120\ngrowth_factor = 2.0\n[[stage]]\nname = "s"\ndays = 0\ndaily = 40\ninterval = "0s"\n'
+    )
+    files["{eml}"].write_text(f"From: {BOX}\nTo: x@example.com\nSubject: s\n\nhi\n")
+    before = ledger_digest(seeded)
+    res = run(*(str(files.get(a, a)) for a in args))
+    line = assert_error(res, code)
+    assert line.startswith(error), line
+    assert ledger_digest(seeded) == before
