@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -907,3 +908,32 @@ def test_a_bad_positional_argument_is_named_as_typed_not_as_a_flag(
     line = assert_error(res, code)
     assert line.startswith(error), line
     assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "suggested"),
+    [
+        (("pool", "show", "a b"), 78, ["warmup", "pool", "add", "a b", "ADDRESS..."]),
+        (
+            ("mailbox", "show", "a b"),
+            78,
+            ["warmup", "mailbox", "add", "a b", "--provider", "exmail"],
+        ),
+        (
+            ("mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", "my pol"),
+            78,
+            ["warmup", "policy", "add", "my pol", "FILE"],
+        ),
+    ],
+    ids=["pool", "mailbox", "policy"],
+)
+def test_a_suggested_command_with_a_user_value_is_shell_quoted(
+    run, seeded: Path, args, code: int, suggested: list[str]
+):
+    """The command an error suggests can be pasted into a shell as it is printed: ``'warmup pool
+    add a b ADDRESS...'`` would create pool ``a`` with mailbox ``b``."""
+    line = assert_error(run(*args), code)
+    start = line.index("'warmup ")
+    assert shlex.split(line[start + 1 : line.index(suggested[-1], start) + len(suggested[-1])]) == (
+        suggested
+    ), line

@@ -26,6 +26,7 @@ import http.client
 import ipaddress
 import json
 import os
+import shlex
 import threading
 import time
 import urllib.error
@@ -50,7 +51,7 @@ class LoginExpired(PermissionFailure):
     def __init__(self, address: str, what: str = "has expired or was revoked") -> None:
         super().__init__(
             f"the OAuth login of {address} {what}; log in again with "
-            f"'warmup mailbox login {address} --oauth'"
+            f"'warmup mailbox login {shlex.quote(address)} --oauth'"
         )
 
 
@@ -254,7 +255,7 @@ def poll(
         if waited > code.expires_in:
             raise TempFail(
                 f"the code was not approved within {code.expires_in:g} s; run "
-                f"'warmup mailbox login {address} --oauth' again"
+                f"'warmup mailbox login {shlex.quote(address)} --oauth' again"
             )
 
 
@@ -352,7 +353,7 @@ class Bearer:
         if not stored:
             raise ConfigError(
                 f"no OAuth login for {self.address}: log in with 'warmup mailbox login "
-                f"{self.address} --oauth'"
+                f"{shlex.quote(self.address)} --oauth'"
             )
         try:
             entry = json.loads(stored)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from warmup.cli import cli
@@ -110,7 +112,7 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
         raise ConfigError(
             f"ledger {source.where} has an older schema ({len(source.pending_migrations())} "
             f"migration(s) behind) and a copy only reads it; upgrade it first with "
-            f"'warmup db migrate --db {source.where}', then copy"
+            f"'warmup db migrate --db {shlex.quote(source.where)}', then copy"
         )
     target = open_ledger(resolve_url(to))
     ctx.call_on_close(target.close)
