@@ -302,3 +302,37 @@ def test_a_member_whose_server_never_answers_is_waited_for_once_a_pass(
     assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
     tried = [line for line in lines if f"{a} could not send" in line]
     assert len(tried) == 1, lines
+
+
+def test_a_member_with_no_password_holds_its_messages_without_trying_until_it_has_one(
+    sink, ssl_cert_env, tmp_path, monkeypatch
+):
+    """A configuration fault (no password stored, no OAuth login, no preset) is not a try that
+    failed: waiting does not fix it and counting it would expire the message for nothing. The
+    message is held, says what to fix, and goes by itself once it is fixed."""
+    from warmup.outbox.worker import HOLD
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    queued = Outbox(ledger).add(message("x@example.com"), pool="P", now=T0)
+    clock = Clock(T0)
+    lines: list[str] = []
+    with Worker(ledger, clock=clock, log=lines.append) as worker:
+        done = worker.run_once()
+        assert done.outcomes == {"waiting": 1}
+        ((why, n),) = done.waiting.items()
+        assert n == 1 and f"store it with 'warmup mailbox login {a}'" in why, why
+        row = ledger.message(queued)
+        assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 0, T0 + HOLD)
+        assert f"no password for {a}" in (row.last_reply or "")
+        assert any(f"held #{queued}" in line for line in lines), lines
+
+        clock.at = T0 + dt.timedelta(hours=71)  # long past any back-off: still no try
+        assert worker.run_once().outcomes == {"waiting": 1}
+        assert ledger.message(queued).attempts == 0
+
+        monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # the fix
+        clock.at += HOLD
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert [m.rcpt_tos for m in sink.messages] == [("x@example.com",)]
