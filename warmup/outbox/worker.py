@@ -15,10 +15,11 @@ send); not allowed now (quota, pacing, window) -> queued again for the plan's ne
 not an attempt. A member that cannot send at all (unreachable, login refused, no password) passes
 the message to the next member, as a refusal does; when none can, it is retried after the
 back-off, unless each of them failed for a fault of its configuration (:class:`ConfigError`: no
-password or OAuth login stored, a provider without the preset it needs), which no wait fixes:
-then the message is held, not tried, and looked at again every :data:`HOLD` (it goes by itself
-once the fault is fixed, and expires at its expiry as a waiting message does). A message the connection broke on during DATA is ``unknown``: never re-sent
-automatically. A bulk message that every member refuses because its quota is used goes through
+password or OAuth login stored, a provider without the preset it needs; or a policy or provider
+preset this warmup cannot read, as a ledger shared with a newer one may name), which no wait
+fixes: then the message is held, not tried, and looked at again every :data:`HOLD` (it goes by
+itself once the fault is fixed, and expires at its expiry as a waiting message does). A message
+the connection broke on during DATA is ``unknown``: never re-sent automatically. A bulk message that every member refuses because its quota is used goes through
 the pool's overflow channel instead (:mod:`warmup.outbox.overflow`), with the same outcomes.
 
 Crash safety: a worker that dies (``kill -9``) leaves its message ``sending``. The next worker
@@ -380,10 +381,16 @@ class Worker:
         rcpts = list(msg.recipients)
         try:
             members, pool = self._members(msg)
-            gates = [self._gate(box) for box in members]
-        except WarmupError as exc:  # its mailbox or pool is gone, or its policy unreadable
+        except WarmupError as exc:  # its mailbox or pool is gone
             self.log(f"{_stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
+        faults: list[str] = []  # configuration faults of the members that cannot send
+        gates = []
+        for box in members:
+            try:
+                gates.append(self._gate(box))
+            except WarmupError as exc:  # its policy or provider preset is unknown here
+                faults.append(f"{box.address}: {exc}")
         choices: list[tuple[int, int, str, Gate]] = []
         waits, whys = [], []
         refused: list[Allowance] = []
@@ -401,7 +408,6 @@ class Worker:
                 waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
         report = None
         failed: tuple[MailboxRow, WarmupError] | None = None  # the last member that could not send
-        faults: list[str] = []  # configuration faults of the members that could not send
         temporary = False  # a member failed for something a wait may fix
         ordered = [gate for *_, gate in sorted(choices, key=lambda c: c[:3])]
         for gate in ordered:
