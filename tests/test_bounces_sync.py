@@ -950,3 +950,21 @@ def test_a_search_the_server_refuses_is_one_line(box, ledger_path):
     err = res.stderr.strip()
     assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert "'INBOX'" in err and "Internal error" in err
+
+
+def test_a_select_answer_without_uidvalidity_is_one_line_and_69(box, ledger_path):
+    """RFC 3501 makes SELECT state the folder's UIDVALIDITY; without it a sync cannot tell a
+    recreated folder from the one it read, so it refuses (no ``int(None)`` traceback) and
+    records nothing."""
+    box.append("INBOX", dsn("<x@corp.example>", "lead0@example.com", "5.1.1", "550 5.1.1 no", 1))
+    with LoginFaultProxy(box, ["pass"], drop=b"* OK [UIDVALIDITY") as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX)
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err == (
+        "Error: the IMAP server did not state the UIDVALIDITY of folder 'INBOX' when it was "
+        "opened; a sync cannot tell which of its messages it has read without it (ask the "
+        "server's administrator)"
+    )
+    assert bounce_rows(ledger_path) == []

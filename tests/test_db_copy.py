@@ -205,3 +205,37 @@ def test_copy_of_an_older_schema_leaves_the_source_as_it_was(run, tmp_path):
     assert "older schema" in res.output and "warmup db migrate" in res.output
     assert src.read_bytes() == before
     assert not dst.exists()
+
+
+def test_copy_from_another_programs_sqlite_file_says_so(run, tmp_path):
+    """A source that is no warmup ledger at all is not 'an older schema' to migrate (migrate
+    would refuse it too): the refusal names the file's tables and asks for the right ledger."""
+    src, dst = tmp_path / "other.db", tmp_path / "new.db"
+    with sqlite3.connect(src) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    before = src.read_bytes()
+    res = run("--db", str(src), "db", "copy", "--to", str(dst))
+    assert res.exit_code == 78, res.output
+    assert res.output == (
+        f"Error: {src} holds another program's tables (notes) and no warmup schema: it is not "
+        "a ledger to copy; point --db/WARMUP_DB at the warmup ledger to copy\n"
+    )
+    assert src.read_bytes() == before
+    assert not dst.exists()
+
+
+def test_copy_to_another_programs_sqlite_file_names_the_target_not_the_db_option(run, tmp_path):
+    """The target is --to: 'point --db/WARMUP_DB at a new file' sent the user to the source."""
+    build(tmp_path / "a.db", days=1, per_day=1)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    conn.close()
+    before = other.read_bytes()
+    res = run("--db", str(tmp_path / "a.db"), "db", "copy", "--to", str(other))
+    assert res.exit_code == 78, res.output
+    assert res.output == (
+        f"Error: ledger {other} holds another program's tables (notes) and no warmup schema; "
+        "give warmup a new file (or an empty database) for its ledger instead\n"
+    )
+    assert other.read_bytes() == before

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -878,3 +879,72 @@ def test_an_eml_saved_with_a_byte_order_mark_is_sent(run, tmp_path: Path):
     res = run("send", "a@corp.example", "--eml", str(eml), "--dry-run")
     assert res.exit_code == 0, res.output
     assert res.output.startswith("Would send to 1 recipient: allowed now"), res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "error"),
+    [
+        (
+            ("pool", "add", "a b", BOX),
+            65,
+            "Error: NAME: 'a b' is not a name: use letters, digits, '.', '_' and '-' "
+            "(at most 100, starting with a letter or digit)",
+        ),
+        (
+            ("policy", "add", "bad name", "{file}"),
+            64,
+            "Error: NAME 'bad name': letters, digits, '.', '_' and '-', at most 64, "
+            "starting with a letter or digit",
+        ),
+        (
+            ("queue", "add", "--mailbox", BOX, "--campaign", "a b", "--eml", "{eml}"),
+            65,
+            "Error: --campaign: 'a b' is not a name",
+        ),
+    ],
+    ids=["pool-add-name", "policy-add-name", "queue-add-campaign-option"],
+)
+def test_a_bad_positional_argument_is_named_as_typed_not_as_a_flag(
+    run, seeded: Path, tmp_path: Path, args, code: int, error: str
+):
+    """A field given as an argument is called by its usage name (NAME), one given as an option
+    by its flag: ``--name`` would send the user looking for an option the command lacks."""
+    files = {"{file}": tmp_path / "p.toml", "{eml}": tmp_path / "m.eml"}
+    files["{file}"].write_text(
+        'name = "x"\nceiling = 120\ngrowth_factor = 2.0\n[[stage]]\nname = "s"\ndays = 0\ndaily = 40\ninterval = "0s"\n'
+    )
+    files["{eml}"].write_text(f"From: {BOX}\nTo: x@example.com\nSubject: s\n\nhi\n")
+    before = ledger_digest(seeded)
+    res = run(*(str(files.get(a, a)) for a in args))
+    line = assert_error(res, code)
+    assert line.startswith(error), line
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "suggested"),
+    [
+        (("pool", "show", "a b"), 78, ["warmup", "pool", "add", "a b", "ADDRESS..."]),
+        (
+            ("mailbox", "show", "a b"),
+            78,
+            ["warmup", "mailbox", "add", "a b", "--provider", "exmail"],
+        ),
+        (
+            ("mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", "my pol"),
+            78,
+            ["warmup", "policy", "add", "my pol", "FILE"],
+        ),
+    ],
+    ids=["pool", "mailbox", "policy"],
+)
+def test_a_suggested_command_with_a_user_value_is_shell_quoted(
+    run, seeded: Path, args, code: int, suggested: list[str]
+):
+    """The command an error suggests can be pasted into a shell as it is printed: ``'warmup pool
+    add a b ADDRESS...'`` would create pool ``a`` with mailbox ``b``."""
+    line = assert_error(run(*args), code)
+    start = line.index("'warmup ")
+    assert shlex.split(line[start + 1 : line.index(suggested[-1], start) + len(suggested[-1])]) == (
+        suggested
+    ), line

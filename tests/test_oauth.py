@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -324,10 +325,12 @@ def test_numbers_an_endpoint_gets_wrong_never_crash_the_login_or_a_refresh(file_
 
 class RawEndpoint:
     """A loopback HTTP endpoint that answers every request with ``answer``, raw bytes (a
-    broken status line, a body shorter than its Content-Length), then closes."""
+    broken status line, a body shorter than its Content-Length), then closes. ``trickle``: one
+    byte of it every this many seconds, as an endpoint that keeps each read short of a timeout."""
 
-    def __init__(self, answer: bytes) -> None:
+    def __init__(self, answer: bytes, trickle: float | None = None) -> None:
         self.answer = answer
+        self.trickle = trickle
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/token"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -339,10 +342,17 @@ class RawEndpoint:
             except OSError:  # closed
                 return
             with conn:
-                conn.recv(65536)
-                conn.sendall(self.answer)
-                conn.shutdown(socket.SHUT_WR)
-                while conn.recv(65536):  # until the client hangs up: no reset
+                try:
+                    conn.recv(65536)
+                    if self.trickle is None:
+                        conn.sendall(self.answer)
+                    for i in range(len(self.answer) if self.trickle else 0):
+                        conn.sendall(self.answer[i : i + 1])
+                        time.sleep(self.trickle)  # the peer's pace, not the test's clock
+                    conn.shutdown(socket.SHUT_WR)
+                    while conn.recv(65536):  # until the client hangs up: no reset
+                        pass
+                except OSError:  # the client gave up first
                     pass
 
     def close(self) -> None:
@@ -376,3 +386,23 @@ def test_a_broken_token_endpoint_answer_is_unavailable_not_a_traceback(answer):
     finally:
         endpoint.close()
     assert "127.0.0.1" in str(err.value) and "refresh-token" not in str(err.value)
+
+
+def test_a_token_endpoint_that_trickles_its_answer_is_given_up_at_the_deadline():
+    """The socket's timeout bounds each read, not the request: an endpoint sending a byte a
+    little faster than that held a refresh (and the send, run or sync behind it) for as long as
+    its answer lasted. The whole request, headers and body, has one deadline."""
+    answer = _http("200 OK", b'{"access_token": "t", "expires_in": 3600}')
+    endpoint = RawEndpoint(answer, trickle=0.05)  # all of it: ~4 s, each byte well within 0.5
+    app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
+    start = time.monotonic()
+    try:
+        with pytest.raises(oauth.Unavailable) as err:
+            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC), timeout=0.5)
+    finally:
+        endpoint.close()
+    assert time.monotonic() - start < 2.0
+    assert str(err.value) == (
+        "cannot reach the OAuth endpoint 127.0.0.1:{} (no complete answer within 0.5 s); "
+        "check the network and try again".format(endpoint.url.split(":")[2].split("/")[0])
+    )

@@ -302,3 +302,79 @@ def test_a_member_whose_server_never_answers_is_waited_for_once_a_pass(
     assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
     tried = [line for line in lines if f"{a} could not send" in line]
     assert len(tried) == 1, lines
+
+
+@pytest.fixture
+def empty_keyring(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """A real keyring backend (a JSON file) for this process, with nothing in it, and no
+    WARMUP_PASSWORD: a mailbox has no password until 'warmup mailbox login' stores one."""
+    import keyring
+
+    from tests.filekeyring import FileKeyring
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(tmp_path / "keyring.json"))
+    before = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    yield
+    keyring.set_keyring(before)
+
+
+def test_a_member_with_no_password_holds_its_messages_without_trying_until_it_has_one(
+    sink, ssl_cert_env, tmp_path, empty_keyring
+):
+    """A configuration fault (no password stored, no OAuth login, no preset) is not a try that
+    failed: waiting does not fix it and counting it would expire the message for nothing. The
+    message is held, says what to fix, and goes by itself once it is fixed."""
+    from warmup.outbox.worker import HOLD
+
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    queued = Outbox(ledger).add(message("x@example.com"), pool="P", now=T0)
+    clock = Clock(T0)
+    lines: list[str] = []
+    with Worker(ledger, clock=clock, log=lines.append) as worker:
+        done = worker.run_once()
+        assert done.outcomes == {"waiting": 1}
+        ((why, n),) = done.waiting.items()
+        assert n == 1 and f"store it with 'warmup mailbox login {a}'" in why, why
+        row = ledger.message(queued)
+        assert (row.state, row.attempts, row.next_attempt_at) == ("queued", 0, T0 + HOLD)
+        assert f"no password for {a}" in (row.last_reply or "")
+        assert any(f"held #{queued}" in line for line in lines), lines
+
+        clock.at = T0 + dt.timedelta(hours=71)  # long past any back-off: still no try
+        assert worker.run_once().outcomes == {"waiting": 1}
+        assert ledger.message(queued).attempts == 0
+
+        assert cli("mailbox", "login", a, stdin=SMTP_PASSWORD + "\n").returncode == 0  # the fix
+        clock.at += HOLD
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert [m.rcpt_tos for m in sink.messages] == [("x@example.com",)]
+
+
+def test_a_member_whose_provider_preset_is_missing_is_a_fault_of_its_own_not_a_cancel(
+    sink, ssl_cert_env, password, tmp_path, ledger_path
+):
+    """A ledger shared with a newer warmup may name a provider this one does not ship. That is
+    a configuration fault of that member: the pool's other member sends, and a message only it
+    could send is held (not cancelled, not tried) until the preset is there."""
+    import sqlite3
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    assert cli("pool", "add", "Q", a).returncode == 0
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute("UPDATE mailbox SET provider = 'newer' WHERE address = ?", (a,))
+    conn.close()
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    pooled = outbox.add(message("x@example.com"), pool="P", now=T0)
+    alone = outbox.add(message("y@example.com"), pool="Q", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    assert done.outcomes == {"sent": 1, "waiting": 1}, done
+    assert [str(m.message["From"]) for m in sink.messages] == [b]
+    assert ledger.message(pooled).state == "sent"
+    held = ledger.message(alone)
+    assert (held.state, held.attempts) == ("queued", 0)
+    assert f"{a}: unknown provider 'newer'" in (held.last_reply or "")

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import ipaddress
 import re
+import shlex
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -676,7 +677,7 @@ def _check_into(
             raise DataError(
                 f"{path}: line {line}: policy {policy!r}: no such preset "
                 f"({', '.join(preset_names())}) nor stored policy; store it first with "
-                f"'warmup policy add {policy} FILE'"
+                f"'warmup policy add {shlex.quote(policy)} FILE'"
             )
         register[address] = {
             "provider": prov.name,
@@ -847,7 +848,7 @@ def _import_row(
             raise DataError(
                 f"provider {prov.name} has no SMTP/IMAP hosts to register "
                 f"{address} with; add it first with 'warmup mailbox add "
-                f"{address} --provider {prov.name} --smtp-host HOST "
+                f"{shlex.quote(address)} --provider {prov.name} --smtp-host HOST "
                 f"--smtp-port PORT --imap-host HOST --imap-port PORT' and leave its "
                 f"provider column empty"
             )

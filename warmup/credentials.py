@@ -14,6 +14,7 @@ file the user protects is as safe and says what it is.
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 from types import ModuleType
@@ -147,7 +148,7 @@ def get_password(address: str, command: str | None = None) -> str:
     if not secret:
         raise ConfigError(
             f"no password for {address}: store it with 'warmup mailbox login "
-            f"{address}', or set WARMUP_PASSWORD, or use --password-command 'CMD'"
+            f"{shlex.quote(address)}', or set WARMUP_PASSWORD, or use --password-command 'CMD'"
         )
     return secret
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import imaplib
 import re
+import shlex
 import smtplib
 import socket
 import ssl
@@ -468,7 +469,7 @@ def _login(
             0,
             no_password,
             "no password is available",
-            f"store it with 'warmup mailbox login {box.address}', or set "
+            f"store it with 'warmup mailbox login {shlex.quote(box.address)}', or set "
             f"WARMUP_PASSWORD, or use --password-command 'CMD'",
             EX_CONFIG,
         )
@@ -484,7 +485,7 @@ def _login(
             failure = _Failed(str(exc), code=exc.exit_code)
     if failure is not None and not isinstance(password, str):
         failure.cause = failure.cause or "the OAuth login was refused or could not be refreshed"
-        failure.fix = f"log in again with 'warmup mailbox login {box.address} --oauth'"
+        failure.fix = f"log in again with 'warmup mailbox login {shlex.quote(box.address)} --oauth'"
     elif failure is not None and failure.code == EX_NOPERM:
         failure.cause, failure.fix, failure.steps = _auth_advice(failure.detail, provider)
     if failure is None:

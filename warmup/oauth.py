@@ -26,6 +26,8 @@ import http.client
 import ipaddress
 import json
 import os
+import shlex
+import socket
 import threading
 import time
 import urllib.error
@@ -33,6 +35,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
 from warmup.providers import OAuthEndpoints, Provider
@@ -40,7 +43,7 @@ from warmup.providers import OAuthEndpoints, Provider
 SERVICE = "warmup-oauth"
 REFRESH_AHEAD = dt.timedelta(minutes=1)
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-TIMEOUT = 30.0
+TIMEOUT = 30.0  # seconds for a whole request to an endpoint (not per read)
 MAX_BODY = 1 << 20  # bytes of an answer read: a token answer is a few kilobytes
 
 
@@ -50,7 +53,7 @@ class LoginExpired(PermissionFailure):
     def __init__(self, address: str, what: str = "has expired or was revoked") -> None:
         super().__init__(
             f"the OAuth login of {address} {what}; log in again with "
-            f"'warmup mailbox login {address} --oauth'"
+            f"'warmup mailbox login {shlex.quote(address)} --oauth'"
         )
 
 
@@ -129,28 +132,117 @@ def _check_url(url: str) -> None:
         raise ConfigError(f"OAuth endpoint {url!r} is not https; only loopback may use http")
 
 
-def _post(url: str, form: dict[str, str]) -> tuple[int, dict[str, object]]:
-    """POST a form; (HTTP status, JSON body). Network failures are :class:`Unavailable`."""
+class _Deadline:
+    """One deadline for a whole request (connection, headers, body). A socket's timeout bounds
+    each read: an endpoint sending a byte a little faster would hold a command for as long as
+    its answer lasts. At the deadline a timer shuts the connection down, which ends the read in
+    progress (the request then fails as a connection lost)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.passed = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            if self.passed:
+                _shut(sock)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            for sock in self._socks:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def opener(self) -> urllib.request.OpenerDirector:
+        """urllib's opener (proxies and all) with connections this deadline watches."""
+        return urllib.request.build_opener(_HTTPHandler(self), _HTTPSHandler(self))
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed
+        pass
+
+
+class _WatchedHTTP(http.client.HTTPConnection):
+    def __init__(self, *args: Any, deadline: _Deadline | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        super().connect()
+        if self._deadline is not None:
+            self._deadline.watch(self.sock)
+
+
+class _WatchedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, deadline: _Deadline | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline = deadline
+
+    def connect(self) -> None:
+        super().connect()
+        if self._deadline is not None:
+            self._deadline.watch(self.sock)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_WatchedHTTP, req, deadline=self._deadline)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_WatchedHTTPS, req, deadline=self._deadline)
+
+
+def _post(
+    url: str, form: dict[str, str], timeout: float = TIMEOUT
+) -> tuple[int, dict[str, object]]:
+    """POST a form; (HTTP status, JSON body) within ``timeout`` seconds in all. Network
+    failures, and an answer not complete in time, are :class:`Unavailable`."""
     _check_url(url)
     data = urllib.parse.urlencode(form).encode()
     req = urllib.request.Request(url, data, {"Accept": "application/json"})
+    deadline = _Deadline(timeout)
     try:
         try:
-            with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:
+            with deadline.opener().open(req, timeout=timeout) as resp:
                 status, body = resp.status, resp.read(MAX_BODY)
         except urllib.error.HTTPError as exc:  # its body is read like any other
             status, body = exc.code, exc.read(MAX_BODY)
     # http.client's own errors (a broken status line, a body cut short) are no OSErrors
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        reason = (
-            f"a broken HTTP answer: {type(exc).__name__}"
-            if isinstance(exc, http.client.HTTPException)
-            else getattr(exc, "reason", exc)
-        )
+        if deadline.passed:
+            reason: object = f"no complete answer within {timeout:g} s"
+        elif isinstance(exc, http.client.HTTPException):
+            reason = f"a broken HTTP answer: {type(exc).__name__}"
+        else:
+            reason = getattr(exc, "reason", exc)
         raise Unavailable(
             f"cannot reach the OAuth endpoint {urllib.parse.urlsplit(url).netloc} ({reason}); "
             f"check the network and try again"
         ) from None
+    finally:
+        deadline.cancel()
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
@@ -254,12 +346,15 @@ def poll(
         if waited > code.expires_in:
             raise TempFail(
                 f"the code was not approved within {code.expires_in:g} s; run "
-                f"'warmup mailbox login {address} --oauth' again"
+                f"'warmup mailbox login {shlex.quote(address)} --oauth' again"
             )
 
 
-def refresh(app: App, refresh_token: str, address: str, now: dt.datetime) -> Tokens:
-    """New tokens from ``refresh_token``; :class:`LoginExpired` if the provider refuses it."""
+def refresh(
+    app: App, refresh_token: str, address: str, now: dt.datetime, timeout: float = TIMEOUT
+) -> Tokens:
+    """New tokens from ``refresh_token``; :class:`LoginExpired` if the provider refuses it.
+    ``timeout``: seconds for the whole request."""
     form = {
         "grant_type": "refresh_token",
         "refresh_token": refresh_token,
@@ -268,7 +363,7 @@ def refresh(app: App, refresh_token: str, address: str, now: dt.datetime) -> Tok
     }
     if app.client_secret:
         form["client_secret"] = app.client_secret
-    status, body = _post(app.token_url, form)
+    status, body = _post(app.token_url, form, timeout)
     if status == 200:
         return _tokens(body, now, app.token_url)
     error = _error(body)
@@ -352,7 +447,7 @@ class Bearer:
         if not stored:
             raise ConfigError(
                 f"no OAuth login for {self.address}: log in with 'warmup mailbox login "
-                f"{self.address} --oauth'"
+                f"{shlex.quote(self.address)} --oauth'"
             )
         try:
             entry = json.loads(stored)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -69,7 +70,7 @@ def resolve(ledger: Reads, ref: str) -> PolicySpec:
         return load_policy(ref)
     raise ConfigError(
         f"policy {ref!r}: no such preset ({', '.join(preset_names())}) nor policy "
-        f"stored in the ledger; add it with 'warmup policy add {ref} FILE'"
+        f"stored in the ledger; add it with 'warmup policy add {shlex.quote(ref)} FILE'"
     )
 
 

@@ -17,6 +17,7 @@ When the server offers PIPELINING (RFC 2920) the commands before the data go in 
 from __future__ import annotations
 
 import re
+import shlex
 import smtplib
 import ssl
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ class Session:
             tried = "; ".join(f"{h}:{target.port}: {w}" for h, w in self.failed)
             raise Unavailable(
                 f"cannot reach the SMTP server ({tried}); check the network and "
-                f"'warmup mailbox show {target.username}'"
+                f"'warmup mailbox show {shlex.quote(target.username)}'"
             )
         if self._login_needed():
             try:

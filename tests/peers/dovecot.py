@@ -374,6 +374,8 @@ class LoginFaultProxy:
     being passed on, once. ``uid_last``: a FETCH answer that carries a literal names its UID
     after it (``* 1 FETCH (BODY[]<0> {n}...literal... UID 5)``), as RFC 3501 allows.
     ``refuse``: every command of this name is answered NO, never passed on.
+    ``drop``: the server's lines that start with these bytes (``b"* OK [UIDVALIDITY"``) are
+    left out of what the client gets, as from a server that does not send them.
     """
 
     def __init__(
@@ -384,8 +386,10 @@ class LoginFaultProxy:
         cut_on: str | None = None,
         uid_last: bool = False,
         refuse: str | None = None,
+        drop: bytes | None = None,
     ) -> None:
         self.uid_last = uid_last
+        self.drop = drop
         self.refuse = refuse.upper().encode() if refuse else None
         self.server = server
         self.faults = list(faults)
@@ -437,7 +441,7 @@ class LoginFaultProxy:
         stalled = False
 
         async def downstream() -> None:
-            lines = self.hide or self.uid_last
+            lines = self.hide or self.uid_last or self.drop
             read = up_reader.readline if lines else lambda: up_reader.read(65536)
             while data := await read():
                 m = _FETCH_LITERAL.match(data) if self.uid_last else None
@@ -445,6 +449,8 @@ class LoginFaultProxy:
                     literal = await up_reader.readexactly(int(m.group(4)))
                     rest = await up_reader.readline()
                     data = m.group(1) + m.group(3) + literal + b" UID " + m.group(2) + rest
+                if self.drop and data.startswith(self.drop):
+                    continue
                 if self.hide and b"CAPABILITY" in data.upper():
                     words = data.rstrip(b"\r\n").split(b" ")
                     data = b" ".join(w for w in words if w.upper() not in self.hide) + b"\r\n"

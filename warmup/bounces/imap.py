@@ -307,7 +307,14 @@ def _sync_folder(
     typ, _ = imap.select(_quote(folder), readonly=move_to is None)
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
-    uidvalidity = int(imap.response("UIDVALIDITY")[1][0])
+    stated = imap.response("UIDVALIDITY")[1][0]
+    if not isinstance(stated, bytes) or not stated.strip().isdigit():
+        raise Unavailable(
+            f"the IMAP server did not state the UIDVALIDITY of folder {folder!r} when it was "
+            f"opened; a sync cannot tell which of its messages it has read without it (ask the "
+            f"server's administrator)"
+        )
+    uidvalidity = int(stated)
     last, saved, since = _position(ledger, box, folder, uidvalidity, since)
     criteria = f"UID {last + 1}:*"
     if since is not None:

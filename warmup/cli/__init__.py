@@ -51,8 +51,53 @@ def flag(field: str) -> str:
     return "--" + field.replace("_", "-")
 
 
-class WarmupGroup(click.Group):
+def param_name(command: click.Command, field: str) -> str:
+    """What the user typed for ``field`` on ``command``: an argument by its usage name
+    (``NAME``), an option by its long flag; a field the command does not take by :func:`flag`."""
+    for param in command.params:
+        if param.name != field:
+            continue
+        if isinstance(param, click.Argument):
+            return param.human_readable_name
+        return next((o for o in param.opts if o.startswith("--")), flag(field))
+    return flag(field)
+
+
+class NamedFields:
+    """Mixed into every command: a :class:`FieldError` it raises is rendered here, where the
+    command's parameters are known, so a field given as an argument is not called ``--field``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)  # type: ignore[misc]
+        except FieldError as exc:
+            raise _Rendered(
+                exc.render(lambda f: param_name(ctx.command, f)), exc.exit_code
+            ) from exc
+
+
+class _Rendered(WarmupError):
+    """A :class:`FieldError` with its fields named for the command that raised it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class WarmupCommand(NamedFields, click.Command):
+    pass
+
+
+class WarmupSubgroup(NamedFields, click.Group):
+    command_class = WarmupCommand
+    group_class = type
+
+
+class WarmupGroup(NamedFields, click.Group):
     """Maps library errors and click usage errors to one line and a sysexits code."""
+
+    command_class = WarmupCommand
+    group_class = WarmupSubgroup
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))

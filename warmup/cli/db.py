@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from warmup.cli import cli
@@ -107,10 +109,17 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
     if source.pending_migrations():
         from warmup.errors import ConfigError
 
+        foreign = source.foreign_tables()
+        if foreign:  # not a warmup ledger at all: 'db migrate' would refuse it too
+            raise ConfigError(
+                f"{source.where} holds another program's tables ({', '.join(foreign[:3])}) and "
+                f"no warmup schema: it is not a ledger to copy; point --db/WARMUP_DB at the "
+                f"warmup ledger to copy"
+            )
         raise ConfigError(
             f"ledger {source.where} has an older schema ({len(source.pending_migrations())} "
             f"migration(s) behind) and a copy only reads it; upgrade it first with "
-            f"'warmup db migrate --db {source.where}', then copy"
+            f"'warmup db migrate --db {shlex.quote(source.where)}', then copy"
         )
     target = open_ledger(resolve_url(to))
     ctx.call_on_close(target.close)

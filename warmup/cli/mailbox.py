@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import click
@@ -145,7 +146,7 @@ def add(
     )
     say(
         f"Added {box.address} ({providers()[box.provider].title}, {box.timezone}, "
-        f"policy {box.policy}). See 'warmup quota {box.address}'."
+        f"policy {box.policy}). See 'warmup quota {shlex.quote(box.address)}'."
     )
 
 
@@ -273,11 +274,12 @@ def resume(ledger: Ledger, address: str) -> None:
     if api.quota_for(ledger, box, api.now_utc()).status != "paused":
         # A resume of a mailbox that is not paused would record an event that does nothing.
         click.echo(
-            f"{box.address} is not paused; nothing to resume. See 'warmup quota {box.address}'."
+            f"{box.address} is not paused; nothing to resume. "
+            f"See 'warmup quota {shlex.quote(box.address)}'."
         )
         return
     api.resume(ledger, box.address)
-    say(f"Resumed {box.address}. See 'warmup quota {box.address}'.")
+    say(f"Resumed {box.address}. See 'warmup quota {shlex.quote(box.address)}'.")
 
 
 @mailbox.command("remove")
@@ -365,6 +367,8 @@ def _oauth_login(box: Any, forget: bool) -> None:
     where = oauth.login(box.address, get_provider(box.provider), show, now=api.now_utc)
     auth = api.auth_of(box)
     hint = (
-        "" if auth == "oauth" else f"; use it with 'warmup mailbox set {box.address} --auth oauth'"
+        ""
+        if auth == "oauth"
+        else f"; use it with 'warmup mailbox set {shlex.quote(box.address)} --auth oauth'"
     )
     say(f"Stored the OAuth login of {box.address} in the keyring {where}{hint}.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from warmup import policies
@@ -40,7 +42,7 @@ def add(ledger: Ledger, name: str, file: str) -> None:
     policies.add(ledger, name, file)
     say(
         f"Stored policy {name} (version 1) from {file}. Use it with 'warmup mailbox set "
-        f"ADDRESS --policy {name}'."
+        f"ADDRESS --policy {shlex.quote(name)}'."
     )
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from warmup.cli import cli
+from warmup.cli import WarmupCommand, cli
 from warmup.cli.common import (
     SECONDS,
     F,
@@ -41,7 +41,7 @@ def password_option(fn: F) -> F:
     )(fn)
 
 
-class _SendCommand(click.Command):
+class _SendCommand(WarmupCommand):
     """Everything after ``--`` is the COMMAND, so ``--pool NAME -- python x.py`` does not read
     ``python`` as the ADDRESS."""
 

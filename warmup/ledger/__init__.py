@@ -173,8 +173,8 @@ def open_ledger(url: str | None = None, *, migrate: bool = True, create: bool = 
             ledger.close()
             raise ConfigError(
                 f"ledger {ledger.where} holds another program's tables "
-                f"({', '.join(foreign[:3])}) and no warmup schema; point --db/WARMUP_DB at a "
-                f"new file (or an empty database) instead"
+                f"({', '.join(foreign[:3])}) and no warmup schema; give warmup a new file (or "
+                f"an empty database) for its ledger instead"
             )
         ledger.migrate()
     return ledger

@@ -29,6 +29,7 @@ Design:
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -269,7 +270,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         if conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.address == address)).first():
             raise DataError(
                 f"mailbox {address!r} exists already; change it with "
-                f"'warmup mailbox set {address} ...'"
+                f"'warmup mailbox set {shlex.quote(address)} ...'"
             )
         conn.execute(
             MAILBOX.insert().values(
@@ -435,11 +436,12 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             if current is not None and not replace:
                 raise DataError(
                     f"policy {name!r} exists already; change it with "
-                    f"'warmup policy set {name} FILE'"
+                    f"'warmup policy set {shlex.quote(name)} FILE'"
                 )
             if current is None and replace:
                 raise ConfigError(
-                    f"policy {name!r} not found; add it with 'warmup policy add {name} FILE'"
+                    f"policy {name!r} not found; add it with "
+                    f"'warmup policy add {shlex.quote(name)} FILE'"
                 )
             version = (current or 0) + 1
             conn.execute(

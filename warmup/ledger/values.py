@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -42,7 +43,7 @@ class MailboxNotFound(ConfigError):
         if close:
             hint = f"did you mean {close[0]!r}? ('warmup mailbox list' lists them)"
         else:
-            hint = f"add it with 'warmup mailbox add {address} --provider exmail'"
+            hint = f"add it with 'warmup mailbox add {shlex.quote(address)} --provider exmail'"
         super().__init__(f"mailbox {address!r} not found; {hint}")
         self.address = address
         self.suggestion = close[0] if close else None
@@ -224,7 +225,8 @@ class PoolNotFound(ConfigError):
 
     def __init__(self, name: str) -> None:
         super().__init__(
-            f"pool {name!r} not found; create it with 'warmup pool add {name} ADDRESS...'"
+            f"pool {name!r} not found; create it with "
+            f"'warmup pool add {shlex.quote(name)} ADDRESS...'"
         )
         self.name = name
 

@@ -25,6 +25,7 @@ import os
 import pickle
 import re
 import secrets
+import shlex
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -120,7 +121,7 @@ class Outbox:
         if not found.members:
             raise DataError(
                 f"pool {found.name!r} has no mailbox; add one with "
-                f"'warmup pool add {found.name} ADDRESS'"
+                f"'warmup pool add {shlex.quote(found.name)} ADDRESS'"
             )
         return _Target(None, found)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 
 from warmup import credentials
 from warmup.errors import ConfigError, DataError, InvalidField, Unavailable
@@ -93,7 +94,7 @@ def turn_off(ledger: Ledger, pool: str) -> PoolRow:
     if found.overflow is None:
         raise DataError(
             f"pool {found.name!r} has no overflow channel; give it one with "
-            f"'warmup pool overflow {found.name} --host HOST'"
+            f"'warmup pool overflow {shlex.quote(found.name)} --host HOST'"
         )
     if found.overflow.user is not None:
         try:
@@ -121,7 +122,7 @@ def password(pool: str) -> str:
     if not secret:
         raise ConfigError(
             f"no password for the overflow channel of pool {pool}: store it with 'warmup pool "
-            f"overflow {pool} --host HOST --user USER' or set {PASSWORD_ENV}"
+            f"overflow {shlex.quote(pool)} --host HOST --user USER' or set {PASSWORD_ENV}"
         )
     return secret
 
@@ -152,7 +153,7 @@ def send(
         why = str(exc).partition("; check")[0]  # without the mailbox's hint
         raise Unavailable(
             f"overflow channel of pool {pool.name}: {why}; check it with "
-            f"'warmup pool show {pool.name}'"
+            f"'warmup pool show {shlex.quote(pool.name)}'"
         ) from None
     try:
         return session.send(mail_from, recipients, data)

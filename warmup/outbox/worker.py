@@ -14,8 +14,12 @@ expires; 5xx -> ``bounced`` (a hard bounce suppresses the recipient, as the gate
 send); not allowed now (quota, pacing, window) -> queued again for the plan's next slot, which is
 not an attempt. A member that cannot send at all (unreachable, login refused, no password) passes
 the message to the next member, as a refusal does; when none can, it is retried after the
-back-off. A message the connection broke on during DATA is ``unknown``: never re-sent
-automatically. A bulk message that every member refuses because its quota is used goes through
+back-off, unless each of them failed for a fault of its configuration (:class:`ConfigError`: no
+password or OAuth login stored, a provider without the preset it needs; or a policy or provider
+preset this warmup cannot read, as a ledger shared with a newer one may name), which no wait
+fixes: then the message is held, not tried, and looked at again every :data:`HOLD` (it goes by
+itself once the fault is fixed, and expires at its expiry as a waiting message does). A message
+the connection broke on during DATA is ``unknown``: never re-sent automatically. A bulk message that every member refuses because its quota is used goes through
 the pool's overflow channel instead (:mod:`warmup.outbox.overflow`), with the same outcomes.
 
 Crash safety: a worker that dies (``kill -9``) leaves its message ``sending``. The next worker
@@ -58,6 +62,7 @@ POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
 MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at least this
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
 MAX_BACKOFF = dt.timedelta(hours=6)
+HOLD = dt.timedelta(minutes=5)  # a message held by a configuration fault is looked at this often
 HOST = socket.gethostname()
 FINAL = ("sent", "bounced", "unknown", "expired", "cancelled")
 
@@ -128,7 +133,7 @@ class Worker:
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
         self._why = ""  # why the last message waits (state "waiting")
-        self._broken: dict[int, str] = {}  # this pass: mailboxes that could not send at all
+        self._broken: dict[int, WarmupError] = {}  # this pass: mailboxes that could not send
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
         self.bounces: BounceSync | None = None
@@ -376,10 +381,16 @@ class Worker:
         rcpts = list(msg.recipients)
         try:
             members, pool = self._members(msg)
-            gates = [self._gate(box) for box in members]
-        except WarmupError as exc:  # its mailbox or pool is gone, or its policy unreadable
+        except WarmupError as exc:  # its mailbox or pool is gone
             self.log(f"{_stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
+        faults: list[str] = []  # configuration faults of the members that cannot send
+        gates = []
+        for box in members:
+            try:
+                gates.append(self._gate(box))
+            except WarmupError as exc:  # its policy or provider preset is unknown here
+                faults.append(f"{box.address}: {exc}")
         choices: list[tuple[int, int, str, Gate]] = []
         waits, whys = [], []
         refused: list[Allowance] = []
@@ -396,12 +407,17 @@ class Worker:
                 refused.append(a)
                 waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
         report = None
-        failed: tuple[MailboxRow, str] | None = None  # the last member that could not send
+        failed: tuple[MailboxRow, WarmupError] | None = None  # the last member that could not send
+        temporary = False  # a member failed for something a wait may fix
         ordered = [gate for *_, gate in sorted(choices, key=lambda c: c[:3])]
         for gate in ordered:
             box = gate.box
             if box.id in self._broken:  # one wait for a dead server a pass, not one a message
                 failed = (box, self._broken[box.id])
+                if isinstance(failed[1], ConfigError):
+                    faults.append(str(failed[1]))
+                else:
+                    temporary = True
                 continue
             data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
             try:
@@ -425,17 +441,24 @@ class Worker:
             except DuplicateSend:
                 return self._from_slots(msg)
             except WarmupError as exc:  # unreachable, login refused or deferred: nothing left,
-                failed = (box, str(exc))  # so the next member may send it
+                failed = (box, exc)  # so the next member may send it
+                if isinstance(exc, ConfigError):
+                    faults.append(str(exc))
+                else:
+                    temporary = True
                 if isinstance(exc, Unavailable | PermissionFailure | ConfigError):
-                    self._broken[box.id] = str(exc)
+                    self._broken[box.id] = exc
                 if gate is not ordered[-1]:
                     self.log(f"{_stamp(now)} {box.address} could not send #{msg.id}: {exc}")
                 continue
             except BaseException:
                 self._from_slots(msg)
                 raise
-        if report is None and failed is not None:
-            return self._retry(msg, failed[0], failed[1], attempt=True)
+        if report is None and failed is not None and temporary:
+            return self._retry(msg, failed[0], str(failed[1]), attempt=True)
+        if report is None and faults:  # held until fixed: not a try, and no back-off
+            self.log(f"{_stamp(now)} held #{msg.id}: {'; '.join(faults)}")
+            return self._wait(msg, min([*waits, now + HOLD]), "; ".join([*whys, *faults])[:500])
         if report is None:
             if (
                 msg.bulk

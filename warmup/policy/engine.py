@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -166,14 +167,14 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     elif hist.cap == 0:  # refused since; a ledger may still hold one
         quota, status = 0, "paused"
         reasons.append(
-            f"paused: the mailbox's cap is 0; raise it with 'warmup mailbox set {hist.mailbox} "
-            f"--cap N' (or --cap none)"
+            f"paused: the mailbox's cap is 0; raise it with "
+            f"'warmup mailbox set {shlex.quote(hist.mailbox)} --cap N' (or --cap none)"
         )
     elif walk.health_paused:
         quota, status = 0, "paused"
         reasons.append(
             f"paused: {walk.health_paused}; run 'warmup mailbox resume "
-            f"{hist.mailbox}' once the cause is fixed"
+            f"{shlex.quote(hist.mailbox)}' once the cause is fixed"
         )
     elif v.closed is not None:
         status = "closed"
