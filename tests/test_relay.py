@@ -314,6 +314,24 @@ def test_exit_code_of_the_command_is_returned(box, monkeypatch):
     assert wrapped("no-such-command-here").returncode == 127
 
 
+def test_a_command_that_cannot_be_executed_exits_as_a_shell_would(box, run, tmp_path):
+    # Only a missing file and EACCES were caught: a file in no executable format (ENOEXEC) or a
+    # path through a plain file (ENOTDIR) ended warmup in a traceback, exit 1.
+    box()
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x7fELF not really")
+    garbage.chmod(0o755)
+    for command, code, why in [
+        (str(garbage), 126, "exec format error"),
+        (str(garbage / "x"), 126, "not a directory"),
+        (str(tmp_path), 126, "permission denied"),
+        ("no-such-command-here", 127, "command not found"),
+    ]:
+        res = run("send", BOX, "--", command)
+        assert res.exit_code == code, res.output
+        assert res.output.startswith(f"warmup: {command}: {why}\n"), res.output
+
+
 @pytest.mark.slow
 def test_sigterm_is_forwarded_to_the_command(box, monkeypatch):
     box()
