@@ -531,6 +531,22 @@ def test_a_header_naming_another_sender_or_malformed_is_refused(path, relay, smt
     assert server.tally.refused == 1
 
 
+def test_a_message_of_unknown_fate_is_refused_for_good_so_no_retry_sends_it_twice(
+    relay, smtp_ssl, ledger_path
+):
+    # The connection broke after the data went up: it may have been delivered. The relay
+    # answered 451, inviting the client to retry; a message without a Message-ID (the relay
+    # adds one, new each time) then went out again, as a new message.
+    server = relay(daily=5)
+    smtp_ssl.drop_mid_data = True
+    raw = b"Subject: no Message-ID\r\nTo: lead@example.com\r\n\r\nhi\r\n"
+    code, text = submit(server, raw)
+    assert code == 554, text
+    assert text.startswith("5.4.2 upstream connection lost during DATA: the message may have"), text
+    assert [o for _, _, o in ledger_sends(ledger_path)] == ["unknown"]
+    assert server.tally.refused == 1 and server.tally.deferred == 0
+
+
 @pytest.mark.parametrize(
     "head",
     [

@@ -472,8 +472,11 @@ def _answer(outcome: Any, message_id: str) -> Delivery:
             f"throttled: {code} {text}",
         )
     if any(r.outcome == "unknown" for r in results):
+        # Permanent: a client retries a 4xx, and a retry of a message whose Message-ID the relay
+        # added (new each time) would go out again (DESIGN invariant 9: a person decides).
         return Delivery(
-            "451 4.4.2 upstream connection lost during DATA: the message may have been delivered",
+            "554 5.4.2 upstream connection lost during DATA: the message may have been "
+            "delivered; a person decides whether to send it again",
             len(rejected),
             outcome.error,
         )
