@@ -170,12 +170,7 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     found, _ = headers.fields(raw)
     headers.check_sender(found, mailbox)
     have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
-    for name, label in (("date", "Date"), ("message-id", "Message-ID")):
-        if name in have and not have[name].strip():
-            # Adding one would leave the message with two (RFC 5322 allows one).
-            raise headers.MalformedHeader(
-                f"header {label} is empty; give it a value or leave it out (the relay adds one)"
-            )
+    headers.check_stamps(have)
     added: list[tuple[str, str]] = []
     if "from" not in have:
         added.append(("From", mailbox))
