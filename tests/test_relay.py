@@ -870,3 +870,34 @@ def test_sendmail_shim_takes_r_as_the_sender_and_no_flag_value_as_a_recipient(
     assert res.exit_code == 0, res.output
     [msg] = smtp_ssl.messages
     assert (msg.mail_from, msg.rcpt_tos) == (BOX, ("lead@example.com",))
+
+
+def test_sendmail_shim_exits_as_direct_mode_when_the_server_refuses_a_recipient(
+    relay, run, smtp_ssl, monkeypatch, ledger_path
+):
+    # Through the relay the shim exited 0, silently, though the server refused a recipient:
+    # the relay answers 250 when any recipient was accepted, naming the others in its text.
+    # Direct mode (`warmup sendmail` with no relay) says so and exits 65 (75 for a 4xx).
+    server = relay(daily=10)
+    smtp_ssl.reject_rcpt = {
+        "gone@example.com": (550, "5.1.1 no such user"),
+        "later@example.com": (450, "4.2.1 mailbox busy"),
+    }
+    _shim_env(server, monkeypatch)
+    res = run(
+        "sendmail", "-f", BOX, "lead@example.com", "gone@example.com", input="Subject: a\n\nb\n"
+    )
+    assert res.exit_code == 65, res.output
+    assert res.output == "sendmail: gone@example.com: rejected upstream (550)\n"
+    smtp_ssl.reject_rcpt["gone2@example.com"] = (550, "5.1.1 no such user")
+    res = run(
+        "sendmail",
+        *("-f", BOX, "lead@example.com", "gone2@example.com", "later@example.com"),
+        input="Subject: c\n\nd\n",
+    )
+    assert res.exit_code == 75, res.output
+    assert res.output == (
+        "sendmail: gone2@example.com: rejected upstream (550)\n"
+        "sendmail: later@example.com: rejected upstream (450)\n"
+    )
+    assert run("sendmail", "-f", BOX, "lead@example.com", input="Subject: e\n\nf\n").exit_code == 0
