@@ -901,3 +901,15 @@ def test_sendmail_shim_exits_as_direct_mode_when_the_server_refuses_a_recipient(
         "sendmail: later@example.com: rejected upstream (450)\n"
     )
     assert run("sendmail", "-f", BOX, "lead@example.com", input="Subject: e\n\nf\n").exit_code == 0
+
+
+def test_sendmail_takes_h_as_sendmails_hop_count_not_as_help(relay, run, smtp_ssl, monkeypatch):
+    # `sendmail -h 5` (sendmail(8)'s hop count) printed warmup's help and exited 0: a script
+    # was told the message was sent, and nothing was.
+    server = relay()
+    _shim_env(server, monkeypatch)
+    res = run("sendmail", "-h", "5", "-f", BOX, "lead@example.com", input="Subject: hi\n\nhello\n")
+    assert (res.exit_code, res.output) == (0, "")
+    [msg] = smtp_ssl.messages
+    assert msg.rcpt_tos == ("lead@example.com",)
+    assert "Usage:" in run("sendmail", "--help").output

@@ -26,12 +26,14 @@ _EOL = re.compile(rb"\r\n|\n|\r")
 # The relay's 250 when the server refused some recipients (warmup.relay._answer).
 _SENT = re.compile(r" sent to (\d+) of (\d+)")
 _REJECTED = re.compile(r"; rejected upstream: (\S+) \((\d{3})\)")
-# Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument (-h, the
-# hop count, is left out: it is warmup's help).
-VALUE_FLAGS = ("-A", "-B", "-C", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
+# Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument. -h is the
+# hop count here, not help (only --help is): as help it printed usage and exited 0, unsent.
+VALUE_FLAGS = ("-A", "-B", "-C", "-h", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
 
 
-@cli.command("sendmail", context_settings={"ignore_unknown_options": True})
+@cli.command(
+    "sendmail", context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]}
+)
 @click.option("-t", "from_headers", is_flag=True, help="Read recipients from To/Cc/Bcc.")
 @click.option("-i", "ignore_dots", is_flag=True, help="A lone '.' line does not end the message.")
 @click.option("-f", "-r", "sender", metavar="FROM", help="Envelope sender: the mailbox.")
