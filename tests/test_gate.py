@@ -412,3 +412,34 @@ def test_a_gate_that_has_reserved_sees_a_suppression_recorded_since(driver_level
             assert bad == ledger.suppressed(["gone@example.com", "lead@example.com"])
     finally:
         ledger.close()
+
+
+def test_a_hard_refusal_before_a_throttle_at_rcpt_is_still_recorded(
+    smtp_ssl, ssl_cert_env, ledger_path, monkeypatch
+):
+    # A recipient refused 550 5.1.1, then the next one's RCPT throttled: the whole message was
+    # settled "released", so the server's hard refusal (a bounce it counts against the mailbox)
+    # never reached the ledger and the dead address stayed unsuppressed.
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    smtp_ssl.reject_rcpt = {
+        "dead@example.com": (550, "5.1.1 no such user"),
+        "lead@example.com": (421, "4.7.0 too many messages from you, slow down"),
+    }
+    with Gate(BOX) as gate:
+        report = gate.send(
+            b"Subject: hi\r\n\r\nhello\r\n",
+            ["dead@example.com", "lead@example.com"],
+            message_id="<t1@corp.example>",
+        )
+    assert report.throttle is not None
+    assert {r: v.outcome for r, v in report.results.items()} == {
+        "dead@example.com": "hard",
+        "lead@example.com": "released",
+    }
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send ORDER BY recipient") == [
+        ("dead@example.com", "hard"),
+        ("lead@example.com", "released"),
+    ]
+    assert rows(ledger_path, "SELECT address FROM suppression") == [("dead@example.com",)]
+    assert smtp_ssl.messages == []

@@ -238,3 +238,25 @@ def test_prepare_takes_sender_fields_naming_only_the_mailbox():
     assert prepare(msg, BOX)["From"].addresses[0].addr_spec.lower() == BOX
     raw = b"To: lead@example.com\r\nFrom: =?utf-8?b?6ZSA5ZSu?=\r\n <a@corp.example>\r\n\r\nhi\r\n"
     assert str(prepare(raw, BOX)["From"]) == "销售 <a@corp.example>"
+
+
+@pytest.mark.parametrize("head", [b"Message-ID:\r\n", b"Message-ID:  \r\n", b"Date:\r\n"])
+def test_an_empty_date_or_message_id_is_refused_on_the_gate_path_as_by_the_relay(
+    head, run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    # `warmup send --eml` (and direct sendmail, Gate.send) kept the empty header and recorded a
+    # Message-ID of its own: the message left with an empty one, and the ledger named an ID no
+    # bounce or retry of it would carry. The relay refuses such a message; so does the gate.
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(head + b"To: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    label = head.split(b":")[0].decode()
+    assert res.output == (
+        f"Error: header {label} is empty; give it a value or leave it out (warmup adds one)\n"
+    )
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    with pytest.raises(DataError, match=f"header {label} is empty"):
+        prepare(email.message_from_bytes(eml.read_bytes(), policy=email.policy.default), BOX)

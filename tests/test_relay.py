@@ -314,6 +314,24 @@ def test_exit_code_of_the_command_is_returned(box, monkeypatch):
     assert wrapped("no-such-command-here").returncode == 127
 
 
+def test_a_command_that_cannot_be_executed_exits_as_a_shell_would(box, run, tmp_path):
+    # Only a missing file and EACCES were caught: a file in no executable format (ENOEXEC) or a
+    # path through a plain file (ENOTDIR) ended warmup in a traceback, exit 1.
+    box()
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x7fELF not really")
+    garbage.chmod(0o755)
+    for command, code, why in [
+        (str(garbage), 126, "exec format error"),
+        (str(garbage / "x"), 126, "not a directory"),
+        (str(tmp_path), 126, "permission denied"),
+        ("no-such-command-here", 127, "command not found"),
+    ]:
+        res = run("send", BOX, "--", command)
+        assert res.exit_code == code, res.output
+        assert res.output.startswith(f"warmup: {command}: {why}\n"), res.output
+
+
 @pytest.mark.slow
 def test_sigterm_is_forwarded_to_the_command(box, monkeypatch):
     box()
@@ -511,6 +529,22 @@ def test_a_header_naming_another_sender_or_malformed_is_refused(path, relay, smt
     assert smtp_ssl.messages == [] and smtp_ssl.connections == 0  # nothing went upstream
     assert ledger_sends(ledger_path) == []  # nothing reserved
     assert server.tally.refused == 1
+
+
+def test_a_message_of_unknown_fate_is_refused_for_good_so_no_retry_sends_it_twice(
+    relay, smtp_ssl, ledger_path
+):
+    # The connection broke after the data went up: it may have been delivered. The relay
+    # answered 451, inviting the client to retry; a message without a Message-ID (the relay
+    # adds one, new each time) then went out again, as a new message.
+    server = relay(daily=5)
+    smtp_ssl.drop_mid_data = True
+    raw = b"Subject: no Message-ID\r\nTo: lead@example.com\r\n\r\nhi\r\n"
+    code, text = submit(server, raw)
+    assert code == 554, text
+    assert text.startswith("5.4.2 upstream connection lost during DATA: the message may have"), text
+    assert [o for _, _, o in ledger_sends(ledger_path)] == ["unknown"]
+    assert server.tally.refused == 1 and server.tally.deferred == 0
 
 
 @pytest.mark.parametrize(
@@ -836,3 +870,46 @@ def test_sendmail_shim_takes_r_as_the_sender_and_no_flag_value_as_a_recipient(
     assert res.exit_code == 0, res.output
     [msg] = smtp_ssl.messages
     assert (msg.mail_from, msg.rcpt_tos) == (BOX, ("lead@example.com",))
+
+
+def test_sendmail_shim_exits_as_direct_mode_when_the_server_refuses_a_recipient(
+    relay, run, smtp_ssl, monkeypatch, ledger_path
+):
+    # Through the relay the shim exited 0, silently, though the server refused a recipient:
+    # the relay answers 250 when any recipient was accepted, naming the others in its text.
+    # Direct mode (`warmup sendmail` with no relay) says so and exits 65 (75 for a 4xx).
+    server = relay(daily=10)
+    smtp_ssl.reject_rcpt = {
+        "gone@example.com": (550, "5.1.1 no such user"),
+        "later@example.com": (450, "4.2.1 mailbox busy"),
+    }
+    _shim_env(server, monkeypatch)
+    res = run(
+        "sendmail", "-f", BOX, "lead@example.com", "gone@example.com", input="Subject: a\n\nb\n"
+    )
+    assert res.exit_code == 65, res.output
+    assert res.output == "sendmail: gone@example.com: rejected upstream (550)\n"
+    smtp_ssl.reject_rcpt["gone2@example.com"] = (550, "5.1.1 no such user")
+    res = run(
+        "sendmail",
+        *("-f", BOX, "lead@example.com", "gone2@example.com", "later@example.com"),
+        input="Subject: c\n\nd\n",
+    )
+    assert res.exit_code == 75, res.output
+    assert res.output == (
+        "sendmail: gone2@example.com: rejected upstream (550)\n"
+        "sendmail: later@example.com: rejected upstream (450)\n"
+    )
+    assert run("sendmail", "-f", BOX, "lead@example.com", input="Subject: e\n\nf\n").exit_code == 0
+
+
+def test_sendmail_takes_h_as_sendmails_hop_count_not_as_help(relay, run, smtp_ssl, monkeypatch):
+    # `sendmail -h 5` (sendmail(8)'s hop count) printed warmup's help and exited 0: a script
+    # was told the message was sent, and nothing was.
+    server = relay()
+    _shim_env(server, monkeypatch)
+    res = run("sendmail", "-h", "5", "-f", BOX, "lead@example.com", input="Subject: hi\n\nhello\n")
+    assert (res.exit_code, res.output) == (0, "")
+    [msg] = smtp_ssl.messages
+    assert msg.rcpt_tos == ("lead@example.com",)
+    assert "Usage:" in run("sendmail", "--help").output

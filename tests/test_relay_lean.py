@@ -264,3 +264,48 @@ def test_an_empty_date_or_message_id_is_refused_not_doubled(relay, smtp_ssl, led
     c.close()
     assert code == 550 and text.startswith(b"550 5.6.0 header ") and b"is empty" in text
     assert smtp_ssl.messages == [] and sends(ledger_path) == []
+
+
+def test_a_message_with_bare_lf_lines_from_smtplib_is_taken_as_its_lines(relay, smtp_ssl):
+    # `smtp.sendmail(a, b, msg.as_bytes())` writes the message's LF lines as they are (only a
+    # str is given CRLFs) and doubles a dot that starts one. The relay read up to CRLF only: a
+    # message over 1,001 bytes was one "line", refused as too long, and a shorter one kept the
+    # doubled dot (delivered as "..sig"). LF ends a line as for the upstream server.
+    import smtplib
+
+    server = relay(50)
+    lines = [f"line {i} of the body" for i in range(80)]
+    raw = "Subject: lf\n\n" + "\n".join([*lines, ".sig", "..two", "end"]) + "\n"
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        assert s.sendmail(BOX, ["lead@example.com"], raw.encode()) == {}
+        short = "Subject: lf2\n\n.sig\nend\n"
+        assert s.sendmail(BOX, ["b@example.com"], short.encode()) == {}
+    first, second = (m.raw.split(b"\r\n\r\n", 1)[1] for m in smtp_ssl.messages)
+    # "end\n", then the CRLF smtplib adds to a message that does not end with one
+    assert first == "\r\n".join([*lines, ".sig", "..two", "end", "", ""]).encode()
+    assert second == b".sig\r\nend\r\n\r\n"
+
+
+def test_a_bare_lf_line_over_the_limit_is_refused(relay, smtp_ssl, ledger_path):
+    server = relay(50)
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: long\n\n" + b"x" * 999 + b"\n" + b"y" * 1000 + b"\nend\r\n.\r\n")
+    assert c.reply() == (500, b"500 Line too long (see RFC5321 4.5.3.1.6)")
+    c.send(b"QUIT\r\n")
+    assert smtp_ssl.messages == [] and sends(ledger_path) == []
+
+
+def test_only_a_dot_after_crlf_ends_the_data_never_one_after_a_bare_lf(relay, smtp_ssl):
+    # SMTP smuggling: "\n.\r\n" or "\n.\n" must not end the message here, nor upstream.
+    server = relay(50)
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(b"Subject: s\r\n\r\nbody\n.\r\nRSET\n.\nMAIL FROM:<x@evil.example>\r\n.\r\n")
+    assert c.reply()[0] == 250
+    c.close()
+    [got] = smtp_ssl.messages
+    assert got.raw.endswith(b"\r\n\r\nbody\r\n\r\nRSET\r\n\r\nMAIL FROM:<x@evil.example>\r\n")

@@ -176,6 +176,20 @@ def test_a_from_naming_no_member_is_refused_and_nothing_is_queued(queue_relay, s
     assert "2 refused (5xx)" in server.summary()
 
 
+@pytest.mark.parametrize("head", [b"Message-ID:\r\n", b"Date: \r\n"])
+def test_an_empty_date_or_message_id_is_refused_as_the_gating_relay_refuses_it(head, queue_relay):
+    # Queued as it was: an empty Message-ID stored as '', and the next message with one was
+    # refused as "queued already (outbox id 1)"; an empty Date went to the worker as it was.
+    server = queue_relay()
+    code, text = submit(server, head + b"Subject: x\r\n\r\nhi\r\n")
+    label = head.split(b":")[0].decode()
+    assert (code, text) == (
+        550,
+        f"5.6.0 header {label} is empty; give it a value or leave it out (warmup adds one)",
+    )
+    assert queued() == []
+
+
 def test_any_member_or_no_from_is_queued_with_the_envelope(queue_relay):
     server = queue_relay()
     for head in (b"From: Bea <B@corp.example>\r\n", b"", f"From: {A}\r\n".encode()):

@@ -125,6 +125,18 @@ def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
     ]
 
 
+def check_stamps(first: dict[str, str]) -> None:
+    """:class:`MalformedHeader` when a Date or Message-ID field is there but empty (``first``:
+    the first value of each field by lower-case name). Adding one would leave the message with
+    two (RFC 5322 allows one); keeping it sends an empty one, and the ledger would record an ID
+    the message does not carry."""
+    for name, label in (("date", "Date"), ("message-id", "Message-ID")):
+        if name in first and not first[name].strip():
+            raise MalformedHeader(
+                f"header {label} is empty; give it a value or leave it out (warmup adds one)"
+            )
+
+
 def thread_ids(raw: bytes) -> list[str]:
     """The Message-IDs (``<...>``, as stored) that ``raw``'s In-Reply-To and References name,
     In-Reply-To's first; only the header section is read, and a malformed one names none."""

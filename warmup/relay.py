@@ -66,8 +66,9 @@ _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # ``<local@domain>`` with dot-atom parts, then nothing or blank-separated parameters that do not
 # open with a comment: what scripts send, and what the stdlib parser reads back unchanged.
 _PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*)>(?:[ \t]+([^\s(].*))?")
-# The dot RFC 5321 §4.5.2 puts before a line starting with one: every CRLF read is a line's end.
-_STUFFED = re.compile(rb"(?:^|(?<=\r\n))\.")
+# The dot RFC 5321 §4.5.2 puts before a line starting with one. A bare LF ends a line too: the
+# upstream server gets it as CRLF (smtp.dot_stuff), and smtplib doubles a dot after one.
+_STUFFED = re.compile(rb"(?:^|(?<=\n))\.")
 _NOISE = ("auth_require_tls == False", "login_data is deprecated")
 log = logging.getLogger("warmup.relay")
 # aiosmtpd warns on every connection that AUTH without TLS is unsafe (on a loopback socket there
@@ -170,12 +171,7 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     found, _ = headers.fields(raw)
     headers.check_sender(found, mailbox)
     have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
-    for name, label in (("date", "Date"), ("message-id", "Message-ID")):
-        if name in have and not have[name].strip():
-            # Adding one would leave the message with two (RFC 5322 allows one).
-            raise headers.MalformedHeader(
-                f"header {label} is empty; give it a value or leave it out (the relay adds one)"
-            )
+    headers.check_stamps(have)
     added: list[tuple[str, str]] = []
     if "from" not in have:
         added.append(("From", mailbox))
@@ -472,8 +468,11 @@ def _answer(outcome: Any, message_id: str) -> Delivery:
             f"throttled: {code} {text}",
         )
     if any(r.outcome == "unknown" for r in results):
+        # Permanent: a client retries a 4xx, and a retry of a message whose Message-ID the relay
+        # added (new each time) would go out again (DESIGN invariant 9: a person decides).
         return Delivery(
-            "451 4.4.2 upstream connection lost during DATA: the message may have been delivered",
+            "554 5.4.2 upstream connection lost during DATA: the message may have been "
+            "delivered; a person decides whether to send it again",
             len(rejected),
             outcome.error,
         )
@@ -655,10 +654,11 @@ class _Session(SMTP):
         lines: list[bytes] = []
         size = 0
         failed = ""  # the first limit broken; the rest of the message is read and dropped
-        partial = False  # the start of a line too long for the reader has been read
+        partial = False  # not at the start of a CRLF line: only there does a lone dot end
+        cr = False  # the last piece read ended with CR (a CRLF split by a line too long)
         while self.transport is not None:
             try:
-                line = await reader.readuntil(b"\r\n")
+                line = await reader.readuntil(b"\n")
             except asyncio.CancelledError:  # the client went away mid-DATA
                 self._writer.close()
                 raise
@@ -667,18 +667,19 @@ class _Session(SMTP):
                 failed = failed or "500 Line too long (see RFC5321 4.5.3.1.6)"
                 lines.clear()
                 size += len(line)
-                partial = True
+                partial, cr = True, line[-1:] == b"\r"
                 continue
             if line == b".\r\n" and not partial:
                 break
             size += len(line)
-            partial = False
+            crlf = line[-2:] == b"\r\n" or (cr and line == b"\n")
+            partial, cr = not crlf, False
             if failed:
                 continue
             if limit and size > limit:
                 failed = "552 Error: Too much mail data"
                 lines.clear()
-            elif len(line) > self.line_length_limit:
+            elif len(line) + (not crlf) > self.line_length_limit:  # a bare LF: as its CRLF
                 failed = "500 Line too long (see RFC5321 4.5.3.1.6)"
                 lines.clear()
             else:
@@ -692,7 +693,7 @@ class _Session(SMTP):
             return
         data = b"".join(lines)
         del lines
-        if data[:1] == b"." or b"\r\n." in data:  # RFC 5321 §4.5.2: a leading dot is removed
+        if data[:1] == b"." or b"\n." in data:  # RFC 5321 §4.5.2: a leading dot is removed
             data = _STUFFED.sub(b"", data)
         envelope.content = envelope.original_content = data
         status = await self._call_handler_hook("DATA")

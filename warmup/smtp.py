@@ -191,7 +191,10 @@ class Session:
                     accepted.append(rcpt)
                 elif is_throttle(code, text, stage="rcpt"):
                     self._reset(talk, code)
-                    return Outcome(released, (code, text), f"throttled: {code} {text}")
+                    # The refusals already read stand (a hard one suppresses its recipient).
+                    return Outcome(
+                        {**released, **results}, (code, text), f"throttled: {code} {text}"
+                    )
                 else:
                     results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
             if not accepted:

@@ -155,8 +155,9 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
     except FileNotFoundError:
         print(f"warmup: {command[0]}: command not found", file=sys.stderr)
         return 127
-    except PermissionError:
-        print(f"warmup: {command[0]}: permission denied", file=sys.stderr)
+    except OSError as exc:  # EACCES, ENOEXEC, ENOTDIR, E2BIG, ...: found but not run, as sh says
+        why = (exc.strerror or type(exc).__name__).lower()
+        print(f"warmup: {command[0]}: {why}", file=sys.stderr)
         return 126
 
     def forward(signum: int, _frame: object) -> None:

@@ -23,12 +23,17 @@ from warmup.errors import UsageError
 RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
 RELAY_TIMEOUT = 660.0
 _EOL = re.compile(rb"\r\n|\n|\r")
-# Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument (-h, the
-# hop count, is left out: it is warmup's help).
-VALUE_FLAGS = ("-A", "-B", "-C", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
+# The relay's 250 when the server refused some recipients (warmup.relay._answer).
+_SENT = re.compile(r" sent to (\d+) of (\d+)")
+_REJECTED = re.compile(r"; rejected upstream: (\S+) \((\d{3})\)")
+# Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument. -h is the
+# hop count here, not help (only --help is): as help it printed usage and exited 0, unsent.
+VALUE_FLAGS = ("-A", "-B", "-C", "-h", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
 
 
-@cli.command("sendmail", context_settings={"ignore_unknown_options": True})
+@cli.command(
+    "sendmail", context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]}
+)
 @click.option("-t", "from_headers", is_flag=True, help="Read recipients from To/Cc/Bcc.")
 @click.option("-i", "ignore_dots", is_flag=True, help="A lone '.' line does not end the message.")
 @click.option("-f", "-r", "sender", metavar="FROM", help="Envelope sender: the mailbox.")
@@ -123,6 +128,7 @@ def submit_to_relay(mailbox: str, rcpts: list[str], data: bytes) -> int:
             code, reply = smtp.data(data)  # raises only when DATA itself is refused
             if code != 250:
                 return _refused("message", code, reply)
+            return _rejected_upstream(reply)
     except smtplib.SMTPAuthenticationError as exc:
         return _refused("relay login", exc.smtp_code, exc.smtp_error)
     except smtplib.SMTPResponseException as exc:
@@ -139,6 +145,20 @@ def _refused(what: str, code: int, reply: bytes | str) -> int:
     if code in (530, 534, 535, 454):
         return 77  # EX_NOPERM
     return 75 if 400 <= code < 500 else 65  # EX_TEMPFAIL / EX_DATAERR
+
+
+def _rejected_upstream(reply: bytes) -> int:
+    """0, or as direct mode exits when the server refused some recipients (75 when one of
+    them may be retried, else 65): the relay's 250 names them, ``; rejected upstream: ADDR
+    (CODE)`` each (:func:`warmup.relay._answer`)."""
+    text = reply.decode("ascii", "replace")
+    rejected = _REJECTED.findall(text)
+    for rcpt, code in rejected:
+        click.echo(f"sendmail: {rcpt}: rejected upstream ({code})", err=True)
+    sent = _SENT.search(text)
+    if not rejected and (sent is None or sent[1] == sent[2]):
+        return 0
+    return 75 if any(code.startswith("4") for _, code in rejected) else 65
 
 
 def _cut_at_lone_dot(raw: bytes) -> bytes:
