@@ -392,3 +392,17 @@ def test_an_eml_saved_with_a_byte_order_mark_is_queued(run, tmp_path):
     assert res.exit_code == 0, res.output
     (queued,) = json.loads(run("queue", "list", "--json").output)
     assert queued["recipients"] == ["x@example.com"]
+
+
+@pytest.mark.parametrize("field", ["Message-ID", "Date"])
+def test_an_empty_date_or_message_id_is_refused_when_queued(run, tmp_path, field):
+    """An empty Message-ID was queued under '' (the next such message then refused as 'queued
+    already'), an empty Date went out as it was: refused as the gate and the relay refuse them,
+    nothing queued."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(f"To: x@example.com\r\n{field}:\r\nSubject: hi\r\n\r\nhello\r\n".encode())
+    res = run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert f"header {field} is empty" in res.output, res.output
+    assert json.loads(run("queue", "list", "--json").output) == []
