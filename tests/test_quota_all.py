@@ -197,8 +197,8 @@ complaint_pause_above = 0.003
 
 
 def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_path, run):
-    """Enough mailboxes without a memo (the first ``warmup quota`` after an upgrade) read their
-    days as arrays and walk the stretches of their last stage in numpy (``History.sums``): the
+    """Enough mailboxes without a memo (the first ``warmup quota`` after an upgrade), with long
+    enough histories, read their days as arrays and walk the stretches of their last stage in numpy (``History.sums``): the
     answers and the memos kept are those of the per-mailbox path, day for day, through holds,
     step-backs, idle gaps, a pause and resume by hand, caps, late starts and two policies with
     health windows of different lengths."""
@@ -207,7 +207,7 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     rng = random.Random(1115)
     ledger = open_ledger(str(tmp_path / "l.db"))
     ledger.store_policy("small", SMALL, None, replace=False)
-    start, days = dt.date(2026, 5, 1), 150
+    start, days = dt.date(2026, 4, 1), 200
     boxes = []
     for k in range(sqlite_reads.ARRAYS_FROM + 4):
         tz = ("Asia/Shanghai", "UTC", "America/Los_Angeles")[k % 3]
