@@ -842,6 +842,40 @@ def test_forget_never_says_forgotten_when_the_keyring_failed(seeded: Path):
     assert_one_line_error(proc, 78, "keyring failed (RuntimeError)", "nothing was forgotten")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("mailbox", "login", BOX),
+        ("pool", "overflow", "outreach", "--host", "h.example", "--user", "u"),
+    ],
+    ids=["mailbox-login", "pool-overflow"],
+)
+def test_a_password_prompt_with_stdin_closed_is_one_line_exit_78(seeded: Path, tmp_path, args):
+    """A CI job started with its standard input closed (``<&-``, not /dev/null): Python sets
+    ``sys.stdin`` to None, and asking it ``isatty()`` was a traceback, exit 1."""
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(seeded),
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
+        "PYTHONPATH": str(REPO),
+    }
+    if args[0] == "pool":
+        assert warmup_proc(seeded, "pool", "add", "outreach", BOX).returncode == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+        check=False,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert_one_line_error(proc, 78, "no standard input", "WARMUP_PASSWORD")
+    assert not (tmp_path / "keyring.json").exists()
+
+
 def test_the_test_keyrings_never_break_keyring_s_own_detection():
     """keyring's detection makes an instance of every backend class its process has imported:
     the failing test keyrings broke every later test of an xdist worker that asked for the

@@ -205,6 +205,26 @@ def say(message: str, err: bool = False) -> None:
         click.echo(message, err=err)
 
 
+def read_password(prompt: str) -> str:
+    """A password typed at the terminal without echo, or the first line of piped standard input.
+
+    With standard input closed (``<&-`` in a CI job) Python has no ``sys.stdin`` at all: say
+    where else a password can come from instead of failing on ``None``."""
+    import sys
+
+    from warmup.errors import ConfigError
+
+    if sys.stdin is None:
+        raise ConfigError(
+            "no standard input to read the password from; pipe it in "
+            "('pass show mail/sales | warmup ...'), or set WARMUP_PASSWORD or use "
+            "--password-command 'CMD' instead of storing it"
+        )
+    if sys.stdin.isatty():
+        return str(click.prompt(prompt, hide_input=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def colour(stream: Any = None) -> bool:
     """Colour only on a terminal, never with ``NO_COLOR`` (https://no-color.org) or
     ``TERM=dumb``."""
