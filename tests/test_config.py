@@ -127,11 +127,16 @@ def test_the_default_path_is_platformdirs_own(monkeypatch, xdg):
         ("[commands.plan]\ndays = inf\n", ["[commands.plan] days: inf is not a finite number"]),
         ("[commands.plan]\ndays = nan\n", ["[commands.plan] days: nan is not a finite number"]),
         ('[commands."bounces list"]\nlimit = -1\n', ['[commands."bounces list"] limit: -1']),
+        ("[commands.plan]\ndays = [30, 60]\n", ["[commands.plan] days: expected one value"]),
+        ("[commands.plan]\ndays = {n = 30}\n", ["[commands.plan] days: expected a value, not"]),
+        ("[commands.plan]\ndays = 2026-12-01\n", ["[commands.plan] days: '2026-12-01' is not"]),
+        ("[commands.plan]\ndays = 10:00:00\n", ["[commands.plan] days: '10:00:00' is not"]),
     ],
 )
 def test_a_bad_value_in_the_config_file_is_a_config_error_naming_it(cfg, run, text, words):
     # It was "Invalid value for '--days'" with the usage text and exit 64, about a flag nobody
-    # typed, and an OverflowError traceback for inf.
+    # typed, and an OverflowError traceback for inf; a TypeError traceback, exit 1, for a TOML
+    # list, table, date or time where click expects one value it can convert.
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     cfg(text)
     command = ["bounces", "list"] if "bounces" in text else ["plan", BOX]
@@ -172,6 +177,23 @@ def test_an_unknown_command_or_option_in_the_file_is_one_line_exit_78(
     assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
     assert words in res.output, res.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_repeatable_option_in_the_file_takes_a_list_and_a_date_reads_as_its_text(cfg, run):
+    """A TOML date is handed to the command as the text the user wrote (``--since 2026-11-01``),
+    and a repeatable option (``--eml``, ``--folder``) wants a list."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    cfg('[commands."bounces sync"]\nfolders = "Junk"\n')
+    res = run("bounces", "sync", BOX)
+    assert res.exit_code == 78, res.output
+    assert '[commands."bounces sync"] folders: expected a list such as' in res.output, res.output
+    assert res.output.count("\n") == 1, res.output
+    cfg('[commands."mailbox add"]\nstarted = 2026-11-01\n')
+    assert _show(run)["commands.mailbox add.started"] == ("2026-11-01", "config file")
+    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    assert json.loads(run("mailbox", "show", "b@corp.example", "--json").stdout)["started"] == (
+        "2026-11-01"
+    )
 
 
 def test_a_table_for_another_group_s_subcommand_is_checked_when_that_group_runs(cfg, run):

@@ -27,10 +27,12 @@ cannot be read or holds an unknown key is a configuration error (exit 78) naming
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,11 +147,28 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
                 raise bad(key, 'expected tables such as [commands.plan] or [commands."queue add"]')
             for name, options in value.items():
+                commands[name] = {}
                 for option, v in options.items():
-                    if isinstance(v, float) and not math.isfinite(v):  # click's int() overflows
-                        raise bad(f"[commands.{name}] {option}", f"{v} is not a finite number")
-                commands[name] = {o.replace("-", "_"): v for o, v in options.items()}
+                    at = f"{table_name(name)} {option}"
+                    commands[name][option.replace("-", "_")] = _option(v, at, bad)
         else:
             known = [*TOP, *TABLES, "commands"]
             raise bad(key, f"unknown key (known: {', '.join(known)})")
     return Config(where, True, values, commands)
+
+
+def _option(value: Any, key: str, bad: Callable[[str, str], ConfigError]) -> Any:
+    """A ``[commands.NAME]`` value as click can convert it: one value, or a list of values for a
+    repeatable option. A TOML date or time becomes the text the user wrote: click's ``int()``
+    raises TypeError on anything but text and numbers (a traceback, exit 1)."""
+    if isinstance(value, list):
+        if any(isinstance(v, (list, dict)) for v in value):
+            raise bad(key, "expected a list of values, not of lists or tables")
+        return [_option(v, key, bad) for v in value]
+    if isinstance(value, dict):
+        raise bad(key, "expected a value, not a table")
+    if isinstance(value, (dt.date, dt.time)):  # a dt.datetime is a dt.date
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):  # click's int() overflows
+        raise bad(key, f"{value} is not a finite number")
+    return value

@@ -95,13 +95,19 @@ class WarmupGroup(click.Group):
                 if sub is None:
                     raise ConfigError(f"{where}: no such command (see 'warmup {name} --help')")
                 target = sub
-            known = {p.name for p in target.params}
-            for option in options:
-                if option not in known:
+            known = {p.name: p for p in target.params}
+            for option, value in options.items():
+                param = known.get(option)
+                if param is None:
                     raise ConfigError(
                         f"{where} {option}: the command has no such option "
                         f"(see 'warmup {table} --help')"
                     )
+                many = getattr(param, "multiple", False) or param.nargs != 1
+                if many and not isinstance(value, list):
+                    raise ConfigError(f'{where} {option}: expected a list such as ["a", "b"]')
+                if isinstance(value, list) and not many:
+                    raise ConfigError(f"{where} {option}: expected one value, not a list")
 
     def make_context(
         self,
