@@ -192,3 +192,44 @@ def test_a_missing_path_reference_still_names_the_file(tmp_path, run, ledger_pat
     con.close()
     res = run("quota", BOX)
     assert res.exit_code == 78 and "/nowhere/gone.toml" in res.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("command", ["policy add", "mailbox add"])
+def test_a_policy_path_that_is_not_a_regular_file_is_refused_at_once(
+    tmp_path, ledger_path, kind, command
+):
+    """``--policy /dev/zero`` read without end (memory without bound) and a named pipe blocked
+    until a writer came: the command hung instead of saying what was wrong."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ledger_digest
+
+    if kind == "fifo":
+        target = tmp_path / "pipe.toml"
+        os.mkfifo(target)
+    else:
+        target = Path("/dev/zero")
+    open_ledger().close()
+    before = ledger_digest(ledger_path)
+    args = (
+        ["policy", "add", "mine", str(target)]
+        if command == "policy add"
+        else ["mailbox", "add", BOX, "--provider", "exmail", "--policy", str(target)]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "WARMUP_DB": str(ledger_path)},
+        check=False,
+    )
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith(f"Error: policy file {target}: not a regular file"), proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert ledger_digest(ledger_path) == before
