@@ -113,6 +113,28 @@ def test_an_unescaped_at_sign_in_the_password_is_refused_before_connecting(run):
     )
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://warmup:se@cr:etPW@127.0.0.1:5432/x",
+        "postgresql+psycopg://warmup:se:cr@etPW:x@127.0.0.1:5432/x",
+        "postgresql+psycopg://warmup:secretPW@127.0.0.1:5432x/x",
+    ],
+)
+def test_a_ledger_url_whose_port_is_not_a_number_never_prints_the_password(run, url):
+    """SQLAlchemy reads the port after the first '@' and its first ':', and its error quoted
+    that text: with an unescaped '@' and ':' in the password, its tail ("invalid literal for
+    int() with base 10: 'etPW@127.0.0.1:5432'")."""
+    res = run("--db", url, "quota")
+    assert res.exit_code == 78, res.output
+    assert "etPW" not in res.output and "cr" not in res.output.replace("psycopg", ""), res.output
+    assert res.output == (
+        f"Error: ledger URL 'postgresql+psycopg://warmup:***@{url.rsplit('@', 1)[1]}' is not "
+        "valid: its port is not a number (write '@', ':' and '/' in the user name or password "
+        "as %40, %3A and %2F)\n"
+    )
+
+
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
 def test_a_ledger_in_memory_is_refused_rather_than_forgotten(run, ledger_path, url):
     """``--db sqlite://`` opened an in-memory database: "Added a@corp.example", and the mailbox

@@ -164,9 +164,15 @@ def open_ledger(url: str | None = None, *, migrate: bool = True, create: bool = 
     except ConfigError:
         raise
     except Exception as exc:  # a malformed URL, from SQLAlchemy
-        raise ConfigError(
-            f"ledger URL {_safe(url)!r} is not valid: {str(exc).splitlines()[0]}"
-        ) from None
+        why = str(exc).splitlines()[0]
+        if isinstance(exc, ValueError) and why.startswith("invalid literal for int()"):
+            # SQLAlchemy's int() of the port quotes the text it read as one: the password's tail
+            # when the password holds an unescaped '@' and ':'.
+            why = (
+                "its port is not a number (write '@', ':' and '/' in the user name or password "
+                "as %40, %3A and %2F)"
+            )
+        raise ConfigError(f"ledger URL {_safe(url)!r} is not valid: {why}") from None
     if migrate and ledger.pending_migrations():
         foreign = ledger.foreign_tables()
         if foreign:
