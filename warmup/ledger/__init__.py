@@ -124,14 +124,13 @@ def resolve_url(url: str | None = None) -> str:
 def mask_url(url: str) -> str:
     """``url`` as it may be printed: any password replaced by ``***``.
 
-    The password runs from the first ``:`` of the user info to the *last* ``@`` before the
-    query: SQLAlchemy reads ``/`` and ``:`` as part of a password, and a password holding an
+    The password runs from the first ``:`` of the user info to the *last* ``@``: SQLAlchemy reads ``/`` and ``:`` as part of a password, and a password holding an
     unescaped ``@`` (refused when connecting) must not show its tail either. A URL without an
     authority (``sqlite:///path``) has no password and is returned as it is."""
     head, sep, tail = url.partition("://")
     if not sep or tail.startswith("/"):
         return url
-    at = tail.split("?", 1)[0].rfind("@")
+    at = tail.rfind("@")  # a '?' or '#' may be the password's own: mask too much, never less
     if at < 0:
         return url
     user, colon, _ = tail[:at].partition(":")

@@ -57,10 +57,9 @@ class PostgresLedger(Ledger):
         # ``create`` is moot: a server's database is made by its administrator (and a missing
         # one fails to connect); the schema is created by migrations on first use.
         self.warnings: list[str] = []
-        host = sa.engine.make_url(url).host or ""
-        if "@" in host:
-            # SQLAlchemy ends the password at its first "@": the rest would be sent to DNS (and
-            # printed in the error) as part of the host name.
+        if url.count("@") > 1:
+            # SQLAlchemy ends the password at its first "@": the rest up to a ":", "/" or "?"
+            # would be sent to DNS (and printed in the error) as the host name.
             from warmup.ledger import mask_url
 
             raise ConfigError(
