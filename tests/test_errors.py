@@ -317,6 +317,33 @@ def test_smtp_security_none_on_loopback_is_allowed(run, seeded: Path):
     assert res.exit_code == 0, res.output
 
 
+def test_mailbox_set_checks_the_settings_it_leaves_not_only_those_it_is_given(run, seeded: Path):
+    """``mailbox set`` checked its options against the provider's preset, not the mailbox: a
+    custom mailbox could change nothing at all ("provider custom needs --smtp-host"), a stored
+    loopback host did not allow --smtp-security none, and a new host for a mailbox already on
+    security none moved its clear-text password to any host on the network."""
+    loopback = ("--smtp-host", "127.0.0.1", "--smtp-port", "2525", "--smtp-security", "none")
+    add = ("mailbox", "add", "b@lab.test", "--provider", "custom", *loopback)
+    assert run(*add, "--imap-host", "127.0.0.1", "--imap-port", "1143").exit_code == 0
+    for change in (("--cap", "50"), ("--smtp-port", "2526"), ("--imap-host", "localhost")):
+        res = run("mailbox", "set", "b@lab.test", *change)
+        assert res.exit_code == 0, (change, res.output)
+    assert run("mailbox", "set", BOX, "--smtp-host", "127.0.0.1").exit_code == 0
+    assert run("mailbox", "set", BOX, "--smtp-security", "none").exit_code == 0
+    before = ledger_digest(seeded)
+    for box in (BOX, "b@lab.test"):
+        assert_error(
+            run("mailbox", "set", box, "--smtp-host", "smtp.corp.example"),
+            64,
+            "--smtp-security none",
+            "loopback",
+        )
+    assert ledger_digest(seeded) == before
+    shown = json.loads(run("mailbox", "show", "b@lab.test", "--json").stdout)
+    assert shown["smtp"] == {"hosts": ["127.0.0.1"], "port": 2526, "security": "none"}
+    assert shown["imap"]["hosts"] == ["localhost"] and shown["cap"] == 50
+
+
 def test_custom_provider_without_hosts(run, seeded: Path):
     before = ledger_digest(seeded)
     assert_error(

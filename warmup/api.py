@@ -220,11 +220,17 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
     if "policy" in values:
         values["policy"], _ = policies.adopt(ledger, values["policy"])
     uncap = values.get("cap") == NO_CAP
+    # The endpoints the mailbox will have: its own overrides, then the ones given now (checked
+    # against the preset alone, a custom mailbox could change nothing, and a new host kept a
+    # stored security none: a clear-text password to any host).
+    endpoint = {
+        f"{kind}_{part}": getattr(box, f"{kind}_{part}")
+        for kind in ("smtp", "imap")
+        for part in ("host", "port", "security")
+    }
+    endpoint.update({k: v for k, v in values.items() if k in endpoint})
     _validate_settings(
-        get_provider(box.provider),
-        None,
-        None if uncap else values.get("cap"),
-        {k: v for k, v in values.items() if k[:5] in ("smtp_", "imap_")},
+        get_provider(box.provider), None, None if uncap else values.get("cap"), endpoint
     )
     if uncap:
         values["cap"] = None
