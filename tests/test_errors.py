@@ -344,6 +344,23 @@ def test_mailbox_set_checks_the_settings_it_leaves_not_only_those_it_is_given(ru
     assert shown["imap"]["hosts"] == ["localhost"] and shown["cap"] == 50
 
 
+@pytest.mark.parametrize("host", [",", " ", "smtp corp.example", "smtp.corp.example\nOK", "a_b@c"])
+@pytest.mark.parametrize("command", ["add", "set"])
+def test_a_host_that_is_no_host_name_is_refused(run, seeded: Path, host: str, command: str):
+    """``--smtp-host ','`` was stored as no host at all (every send: "cannot reach the SMTP
+    server ()"), and a space or a line break was stored as it was and printed so by
+    ``mailbox list/show``."""
+    before = ledger_digest(seeded)
+    args = (
+        ("mailbox", "add", "b@corp.example", "--provider", "exmail")
+        if command == "add"
+        else ("mailbox", "set", BOX)
+    )
+    line = assert_error(run(*args, "--smtp-host", host), 64, "--smtp-host", "host name or IP")
+    assert "\n" not in line
+    assert ledger_digest(seeded) == before
+
+
 def test_custom_provider_without_hosts(run, seeded: Path):
     before = ledger_digest(seeded)
     assert_error(
