@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,25 @@ def test_an_at_sign_before_a_slash_or_question_mark_in_the_password_never_reache
         "Error: ledger URL 'postgresql+psycopg://warmup:***@127.0.0.1:1/x': its user name or "
         "password holds an '@'; write it as %40 in the URL\n"
     )
+
+
+def test_a_password_given_as_a_query_parameter_is_masked_too(run, monkeypatch):
+    """libpq takes ``?password=...`` (and ``sslpassword``) as well as ``user:password@``, and
+    such a URL connects; its password was printed in full by ``config show`` and by every
+    error naming the ledger (a wrong password: "ledger ...?password=WR0NG: connection
+    failed")."""
+    query = "?password={}&sslmode=disable&sslpassword={}"
+    url = "postgresql+psycopg://warmup@127.0.0.1:1/x" + query.format("s3cretPW", "k3yPW")
+    shown = "postgresql+psycopg://warmup@127.0.0.1:1/x" + query.format("***", "***")
+    res = run("--db", url, "quota")
+    assert res.exit_code == 69, res.output
+    assert "s3cretPW" not in res.output and "k3yPW" not in res.output, res.output
+    assert shown in res.output, res.output
+    monkeypatch.setenv("WARMUP_DB", url)
+    res = run("config", "show", "--json")
+    assert "s3cretPW" not in res.output and "k3yPW" not in res.output, res.output
+    db = next(row for row in json.loads(res.stdout)["settings"] if row["key"] == "db")
+    assert db["value"] == shown
 
 
 def test_an_unescaped_at_sign_in_the_password_is_refused_before_connecting(run):

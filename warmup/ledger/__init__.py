@@ -124,17 +124,26 @@ def resolve_url(url: str | None = None) -> str:
 def mask_url(url: str) -> str:
     """``url`` as it may be printed: any password replaced by ``***``.
 
-    The password runs from the first ``:`` of the user info to the *last* ``@``: SQLAlchemy reads ``/`` and ``:`` as part of a password, and a password holding an
-    unescaped ``@`` (refused when connecting) must not show its tail either. A URL without an
-    authority (``sqlite:///path``) has no password and is returned as it is."""
+    The password runs from the first ``:`` of the user info to the *last* ``@``: SQLAlchemy
+    reads ``/`` and ``:`` as part of a password, and a password holding an unescaped ``@``
+    (refused when connecting) must not show its tail either. libpq also takes one as a query
+    parameter (``?password=...``, ``sslpassword=...``): masked too. A URL without an authority
+    (``sqlite:///path``) has no password in its user info."""
     head, sep, tail = url.partition("://")
-    if not sep or tail.startswith("/"):
+    if not sep:
         return url
-    at = tail.rfind("@")  # a '?' or '#' may be the password's own: mask too much, never less
-    if at < 0:
-        return url
-    user, colon, _ = tail[:at].partition(":")
-    return f"{head}://{user}:***@{tail[at + 1 :]}" if colon else url
+    at = -1 if tail.startswith("/") else tail.rfind("@")
+    if at >= 0:  # a '?' or '#' may be the password's own: mask too much, never less
+        user, colon, _ = tail[:at].partition(":")
+        if colon:
+            tail = f"{user}:***@{tail[at + 1 :]}"
+    path, question, query = tail.partition("?")
+    if question:
+        pairs = (p.partition("=") for p in query.split("&"))
+        query = "&".join(
+            f"{k}{eq}***" if eq and "password" in k.lower() else f"{k}{eq}{v}" for k, eq, v in pairs
+        )
+    return f"{head}://{path}{question}{query}"
 
 
 _safe = mask_url

@@ -44,8 +44,10 @@ MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
 
 def safe_url(url: str) -> str:
     """The URL with any password masked, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    from warmup.ledger import mask_url
+
+    try:  # SQLAlchemy hides the user info's password; a query's ?password= is masked too
+        return mask_url(sa.engine.make_url(url).render_as_string(hide_password=True))
     except sa.exc.ArgumentError:
         return "<invalid URL>"
 
