@@ -843,6 +843,31 @@ def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
     )
 
 
+def test_login_refuses_a_password_the_logins_cannot_send(seeded: Path, tmp_path: Path):
+    """Stored, a password with a character outside ASCII failed later, at every send, with a
+    UnicodeEncodeError traceback from smtplib."""
+    keyring = tmp_path / "keyring.json"
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(seeded),
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(keyring),
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.run(
+        [*forkcli.command(), "mailbox", "login", BOX],
+        input="p\u00e4sswort\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+        check=False,
+    )
+    assert_one_line_error(proc, 78, "other than ASCII", "app")
+    assert "sswort" not in proc.stderr and not keyring.exists()
+
+
 # -- a keyring that cannot be loaded, or fails ---------------------------------------------------
 
 
