@@ -209,3 +209,35 @@ def test_an_option_libpq_cannot_take_is_a_config_error_not_a_traceback(run, opti
     assert res.exit_code == 78, res.output
     assert res.output.count("\n") == 1 and res.output.startswith("Error: ledger "), res.output
     assert words in res.output and "secret" not in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("where", ["before", "after", "config"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_db_is_refused_not_read_as_the_default_ledger(
+    run, ledger_path: Path, tmp_path: Path, monkeypatch, where, value
+):
+    """``warmup --db "$TEAM_DB" ...`` with the variable unset gave ``--db ''``, which fell back
+    to $WARMUP_DB or the personal default ledger without a word: the command read and wrote
+    another ledger than the one meant (a blank one was taken as a path: "no ledger at ./ ")."""
+    from tests.conftest import ledger_digest
+    from warmup import config
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    add = ("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    if where == "config":
+        path = tmp_path / "config.toml"
+        path.write_text(f'db = "{value}"\n')
+        monkeypatch.setenv("WARMUP_CONFIG", str(path))
+        monkeypatch.delenv("WARMUP_DB")
+        config._LOADED.clear()
+        res = run(*add)
+        config._LOADED.clear()
+        assert res.exit_code == 78, res.output
+        assert "db: expected a SQLite path or a ledger URL, not blank" in res.output, res.output
+    else:
+        args = ("--db", value, *add) if where == "before" else (*add, "--db", value)
+        res = run(*args)
+        assert res.exit_code == 64, res.output
+        assert "--db" in res.output and "blank" in res.output, res.output
+    assert ledger_digest(ledger_path) == before

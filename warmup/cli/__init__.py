@@ -169,6 +169,14 @@ def _config_fault(exc: click.BadParameter) -> str | None:
     return f"config file {config.path()}: {config.table_name(name)} {param.name}: {exc.message}"
 
 
+def check_db(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--db``'s value; blank is refused: ``--db "$TEAM_DB"`` with the variable unset would
+    otherwise fall back to $WARMUP_DB or the default ledger, another ledger than the one meant."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("blank; give a SQLite path or a ledger URL")
+    return value
+
+
 @click.group(cls=WarmupGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="warmup")
 @click.option(
@@ -176,6 +184,7 @@ def _config_fault(exc: click.BadParameter) -> str | None:
     "db",
     metavar="URL|PATH",
     envvar="WARMUP_DB",
+    callback=check_db,
     help="Ledger: a SQLite file path or SQLAlchemy URL (default: $WARMUP_DB or "
     "~/.local/share/warmup/ledger.db).",
 )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import click
 
+from warmup.cli import check_db
 from warmup.instants import read_instant
 from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
 
@@ -50,8 +51,8 @@ class Seconds(click.ParamType):
 SECONDS = Seconds()
 
 
-def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
+def _store_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if check_db(ctx, param, value):
         ctx.ensure_object(dict)["db"] = value
 
 
