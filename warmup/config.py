@@ -132,7 +132,7 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
         if key in TOP:
             if not isinstance(value, TOP[key]):
                 raise bad(key, f"expected a {TOP[key].__name__}")
-            if key == "db" and not value.strip():  # else the default ledger, without a word
+            if key == "db" and not str(value).strip():  # else the default ledger, silently
                 raise bad(key, "expected a SQLite path or a ledger URL, not blank")
             values[key] = value
         elif key in TABLES:
