@@ -218,3 +218,30 @@ def test_config_show_masks_the_password_of_the_ledger_url(cfg, run, monkeypatch)
     db = next(row for row in json.loads(res.stdout)["settings"] if row["key"] == "db")
     assert db["value"] == "postgresql+psycopg://warmup:***@127.0.0.1:1/x"
     assert res.stderr.startswith("warning: ledger postgresql+psycopg://warmup:***@127.0.0.1:1/x")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
+    """Every command reads the config file: ``WARMUP_CONFIG`` naming a named pipe blocked every
+    command until a writer came, and /dev/zero read without end (memory without bound)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    target = {"fifo": tmp_path / "pipe.toml", "device": Path("/dev/zero"), "directory": tmp_path}
+    if kind == "fifo":
+        os.mkfifo(target[kind])
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", "mailbox", "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "WARMUP_CONFIG": str(target[kind])},
+        check=False,
+    )
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith(f"Error: config file {target[kind]}: "), proc.stderr
+    assert "not a regular file" in proc.stderr or "Is a directory" in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr

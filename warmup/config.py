@@ -30,6 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import stat
 import sys
 import tomllib
 from collections.abc import Callable
@@ -102,7 +103,7 @@ def load() -> Config:
     if where in _LOADED:
         return _LOADED[where]
     try:
-        raw = tomllib.loads(where.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_read(where))
     except FileNotFoundError:
         cfg = Config(where, False)
     except (OSError, UnicodeDecodeError) as exc:
@@ -113,6 +114,22 @@ def load() -> Config:
         cfg = _parse(where, raw)
     _LOADED[where] = cfg
     return cfg
+
+
+MAX_FILE = 1_000_000  # bytes: a config file is a few lines
+
+
+def _read(where: Path) -> str:
+    """The file's text. Only a regular file is read (a named pipe is opened non-blocking: every
+    command would wait for a writer), and at most :data:`MAX_FILE` bytes of it (/dev/zero)."""
+    fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"config file {where}: not a regular file; point {ENV} at one")
+        data = f.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise ConfigError(f"config file {where}: larger than {MAX_FILE:_} bytes")
+    return data.decode("utf-8")
 
 
 def table_name(command: str) -> str:
