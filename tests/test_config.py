@@ -245,3 +245,14 @@ def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, k
     assert proc.stderr.startswith(f"Error: config file {target[kind]}: "), proc.stderr
     assert "not a regular file" in proc.stderr or "Is a directory" in proc.stderr, proc.stderr
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+def test_an_option_is_named_in_the_file_as_on_the_command_line(cfg, run):
+    """``mailbox add --timezone`` is the parameter ``tz`` in the code: ``timezone = ...`` (what
+    --help shows) was "the command has no such option (see 'warmup mailbox add --help')", and
+    only the undocumented ``tz`` worked."""
+    cfg('[commands."mailbox add"]\ntimezone = "Europe/Berlin"\n')
+    assert _show(run)["commands.mailbox add.timezone"] == ("Europe/Berlin", "config file")
+    res = run("mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0, res.output
+    assert json.loads(run("mailbox", "show", BOX, "--json").stdout)["timezone"] == "Europe/Berlin"

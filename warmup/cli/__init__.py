@@ -95,9 +95,13 @@ class WarmupGroup(click.Group):
                 if sub is None:
                     raise ConfigError(f"{where}: no such command (see 'warmup {name} --help')")
                 target = sub
-            known = {p.name: p for p in target.params}
+            node: Any = ctx.default_map or {}
+            for part in (top, *path):
+                node = node.get(part, {}) if isinstance(node, dict) else {}
             for option, value in options.items():
-                param = known.get(option)
+                param = param_named(target, option)
+                if param is not None and param.name != option and option in node:
+                    node[param.name] = node.pop(option)  # click's default_map: by param name
                 if param is None:
                     raise ConfigError(
                         f"{where} {option}: the command has no such option "
@@ -167,6 +171,15 @@ def _config_fault(exc: click.BadParameter) -> str | None:
 
     name = " ".join(ctx.command_path.split()[1:])
     return f"config file {config.path()}: {config.table_name(name)} {param.name}: {exc.message}"
+
+
+def param_named(command: click.Command, option: str) -> click.Parameter | None:
+    """``command``'s parameter that a config file's ``option`` names: by its name in the code,
+    or as on the command line (``timezone`` for ``--timezone``, whose parameter is ``tz``)."""
+    flag = "--" + option.replace("_", "-")
+    return next((p for p in command.params if p.name == option), None) or next(
+        (p for p in command.params if flag in getattr(p, "opts", ())), None
+    )
 
 
 def check_db(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
