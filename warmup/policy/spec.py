@@ -454,6 +454,15 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
     default: int | None = None
     caps: list[tuple[str, int]] = []
     for key, value in raw.items():
+        if isinstance(value, dict) and value:  # qq.com = 50: TOML's dotted key, table qq
+            dotted, inner = str(key), value
+            while isinstance(inner, dict) and len(inner) == 1:
+                sub, inner = next(iter(inner.items()))
+                dotted += f".{sub}"
+            raise ConfigError(
+                f"recipient_domains.{dotted[:80]}: put a domain in quotes "
+                f'("{dotted[:80]}" = {_show(inner, 20)}); unquoted, TOML reads its dots as tables'
+            )
         where = f"recipient_domains.{json.dumps(str(key))[:80]}"
         cap = _count(value, where, MAX_VOLUME)
         if key == "default":
