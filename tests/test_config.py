@@ -119,6 +119,22 @@ def test_the_default_path_is_platformdirs_own(monkeypatch, xdg):
     assert config.path() == platformdirs.user_config_path("warmup") / "config.toml"
 
 
+@pytest.mark.parametrize("xdg", [None, "/srv/data", "relative/dir", " "])
+def test_the_default_ledger_path_follows_the_xdg_rule_like_platformdirs(monkeypatch, xdg):
+    """A relative XDG_DATA_HOME is to be ignored (XDG base directory spec; platformdirs and
+    config.path() do): it was used, so the default ledger was a different file in every
+    working directory, each with its own history and its own quota."""
+    import platformdirs
+
+    from warmup.ledger import default_path
+
+    if xdg is None:
+        monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_DATA_HOME", xdg)
+    assert default_path() == platformdirs.user_data_path("warmup") / "ledger.db"
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
