@@ -163,8 +163,14 @@ def get_password(address: str, command: str | None = None) -> str:
     return _ascii(secret, "the keyring")
 
 
+def child_env() -> dict[str, str]:
+    """This process's environment without the password, for a command warmup starts (a
+    password command, a notify command): a child's environment is readable in /proc."""
+    return {k: v for k, v in os.environ.items() if k not in ("WARMUP_PASSWORD", HANDOVER_VAR)}
+
+
 def _from_command(command: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "WARMUP_PASSWORD"}
+    env = child_env()
     try:
         out = subprocess.run(
             command,
