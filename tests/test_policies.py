@@ -233,3 +233,19 @@ def test_a_policy_path_that_is_not_a_regular_file_is_refused_at_once(
     assert proc.stderr.startswith(f"Error: policy file {target}: not a regular file"), proc.stderr
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("text", ["garbage\n", CAREFUL])
+def test_a_file_named_like_a_preset_in_the_working_directory_is_not_the_preset(
+    run, tmp_path, monkeypatch, text
+):
+    """load_policy looked for a file before the presets: a file called ``exmail`` (or
+    ``default``) in the directory a command ran in replaced the preset of every mailbox using
+    it: an error for a file that is no policy, another plan (quota 40) for one that is."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    expected = json.loads(run("quota", BOX, "--json").stdout)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exmail").write_text(text)
+    res = run("quota", BOX, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)[0]["quota"] == expected[0]["quota"] == 50

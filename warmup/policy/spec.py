@@ -489,7 +489,12 @@ def _preset_names() -> tuple[str, ...]:
 
 
 def load_policy(ref: str) -> PolicySpec:
-    """A preset by name (``default``, ``gentle``) or a TOML file by path."""
+    """A preset by name (``default``, ``gentle``) or a TOML file by path.
+
+    A preset's name is the preset even when the working directory holds a file of that name
+    (``./exmail`` names the file): else a stray file would replace it, by directory."""
+    if ref in _preset_names():
+        return _preset(ref)
     if ref.endswith(".toml") or "/" in ref or Path(ref).is_file():
         path = Path(ref).expanduser()
         return parse_policy_text(read_policy_file(ref), str(path))
