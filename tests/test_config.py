@@ -119,6 +119,22 @@ def test_the_default_path_is_platformdirs_own(monkeypatch, xdg):
     assert config.path() == platformdirs.user_config_path("warmup") / "config.toml"
 
 
+@pytest.mark.parametrize("xdg", [None, "/srv/data", "relative/dir", " "])
+def test_the_default_ledger_path_follows_the_xdg_rule_like_platformdirs(monkeypatch, xdg):
+    """A relative XDG_DATA_HOME is to be ignored (XDG base directory spec; platformdirs and
+    config.path() do): it was used, so the default ledger was a different file in every
+    working directory, each with its own history and its own quota."""
+    import platformdirs
+
+    from warmup.ledger import default_path
+
+    if xdg is None:
+        monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    else:
+        monkeypatch.setenv("XDG_DATA_HOME", xdg)
+    assert default_path() == platformdirs.user_data_path("warmup") / "ledger.db"
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
@@ -127,11 +143,16 @@ def test_the_default_path_is_platformdirs_own(monkeypatch, xdg):
         ("[commands.plan]\ndays = inf\n", ["[commands.plan] days: inf is not a finite number"]),
         ("[commands.plan]\ndays = nan\n", ["[commands.plan] days: nan is not a finite number"]),
         ('[commands."bounces list"]\nlimit = -1\n', ['[commands."bounces list"] limit: -1']),
+        ("[commands.plan]\ndays = [30, 60]\n", ["[commands.plan] days: expected one value"]),
+        ("[commands.plan]\ndays = {n = 30}\n", ["[commands.plan] days: expected a value, not"]),
+        ("[commands.plan]\ndays = 2026-12-01\n", ["[commands.plan] days: '2026-12-01' is not"]),
+        ("[commands.plan]\ndays = 10:00:00\n", ["[commands.plan] days: '10:00:00' is not"]),
     ],
 )
 def test_a_bad_value_in_the_config_file_is_a_config_error_naming_it(cfg, run, text, words):
     # It was "Invalid value for '--days'" with the usage text and exit 64, about a flag nobody
-    # typed, and an OverflowError traceback for inf.
+    # typed, and an OverflowError traceback for inf; a TypeError traceback, exit 1, for a TOML
+    # list, table, date or time where click expects one value it can convert.
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     cfg(text)
     command = ["bounces", "list"] if "bounces" in text else ["plan", BOX]
@@ -174,6 +195,23 @@ def test_an_unknown_command_or_option_in_the_file_is_one_line_exit_78(
     assert ledger_digest(ledger_path) == before
 
 
+def test_a_repeatable_option_in_the_file_takes_a_list_and_a_date_reads_as_its_text(cfg, run):
+    """A TOML date is handed to the command as the text the user wrote (``--since 2026-11-01``),
+    and a repeatable option (``--eml``, ``--folder``) wants a list."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    cfg('[commands."bounces sync"]\nfolders = "Junk"\n')
+    res = run("bounces", "sync", BOX)
+    assert res.exit_code == 78, res.output
+    assert '[commands."bounces sync"] folders: expected a list such as' in res.output, res.output
+    assert res.output.count("\n") == 1, res.output
+    cfg('[commands."mailbox add"]\nstarted = 2026-11-01\n')
+    assert _show(run)["commands.mailbox add.started"] == ("2026-11-01", "config file")
+    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    assert json.loads(run("mailbox", "show", "b@corp.example", "--json").stdout)["started"] == (
+        "2026-11-01"
+    )
+
+
 def test_a_table_for_another_group_s_subcommand_is_checked_when_that_group_runs(cfg, run):
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     cfg('[commands."queue add"]\ncampaign = "nov"\n[commands."bounces lst"]\nlimit = 3\n')
@@ -196,3 +234,41 @@ def test_config_show_masks_the_password_of_the_ledger_url(cfg, run, monkeypatch)
     db = next(row for row in json.loads(res.stdout)["settings"] if row["key"] == "db")
     assert db["value"] == "postgresql+psycopg://warmup:***@127.0.0.1:1/x"
     assert res.stderr.startswith("warning: ledger postgresql+psycopg://warmup:***@127.0.0.1:1/x")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "directory"])
+def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, kind):
+    """Every command reads the config file: ``WARMUP_CONFIG`` naming a named pipe blocked every
+    command until a writer came, and /dev/zero read without end (memory without bound)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    target = {"fifo": tmp_path / "pipe.toml", "device": Path("/dev/zero"), "directory": tmp_path}
+    if kind == "fifo":
+        os.mkfifo(target[kind])
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", "mailbox", "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "WARMUP_CONFIG": str(target[kind])},
+        check=False,
+    )
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith(f"Error: config file {target[kind]}: "), proc.stderr
+    assert "not a regular file" in proc.stderr or "Is a directory" in proc.stderr, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+def test_an_option_is_named_in_the_file_as_on_the_command_line(cfg, run):
+    """``mailbox add --timezone`` is the parameter ``tz`` in the code: ``timezone = ...`` (what
+    --help shows) was "the command has no such option (see 'warmup mailbox add --help')", and
+    only the undocumented ``tz`` worked."""
+    cfg('[commands."mailbox add"]\ntimezone = "Europe/Berlin"\n')
+    assert _show(run)["commands.mailbox add.timezone"] == ("Europe/Berlin", "config file")
+    res = run("mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0, res.output
+    assert json.loads(run("mailbox", "show", BOX, "--json").stdout)["timezone"] == "Europe/Berlin"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,45 @@ def test_a_refused_ledger_url_never_prints_its_password(run, tmp_path, url, show
     assert f"'{shown}'" in res.output and len(res.output.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://warmup:se@cretPW/x@127.0.0.1:1/x",
+        "postgresql+psycopg://warmup:se@cretPW?x@127.0.0.1:1/x",
+    ],
+)
+def test_an_at_sign_before_a_slash_or_question_mark_in_the_password_never_reaches_dns(run, url):
+    """The host SQLAlchemy reads then ends at the '/' or '?': it held no '@', so the check
+    above let it through, the password's tail was looked up in DNS as the host name and came
+    back in the error ("failed to resolve host 'cretPW'")."""
+    res = run("--db", url, "quota")
+    assert res.exit_code == 78, res.output
+    assert "cretPW" not in res.output, res.output
+    assert res.output == (
+        "Error: ledger URL 'postgresql+psycopg://warmup:***@127.0.0.1:1/x': its user name or "
+        "password holds an '@'; write it as %40 in the URL\n"
+    )
+
+
+def test_a_password_given_as_a_query_parameter_is_masked_too(run, monkeypatch):
+    """libpq takes ``?password=...`` (and ``sslpassword``) as well as ``user:password@``, and
+    such a URL connects; its password was printed in full by ``config show`` and by every
+    error naming the ledger (a wrong password: "ledger ...?password=WR0NG: connection
+    failed")."""
+    query = "?password={}&sslmode=disable&sslpassword={}"
+    url = "postgresql+psycopg://warmup@127.0.0.1:1/x" + query.format("s3cretPW", "k3yPW")
+    shown = "postgresql+psycopg://warmup@127.0.0.1:1/x" + query.format("***", "***")
+    res = run("--db", url, "quota")
+    assert res.exit_code == 69, res.output
+    assert "s3cretPW" not in res.output and "k3yPW" not in res.output, res.output
+    assert shown in res.output, res.output
+    monkeypatch.setenv("WARMUP_DB", url)
+    res = run("config", "show", "--json")
+    assert "s3cretPW" not in res.output and "k3yPW" not in res.output, res.output
+    db = next(row for row in json.loads(res.stdout)["settings"] if row["key"] == "db")
+    assert db["value"] == shown
+
+
 def test_an_unescaped_at_sign_in_the_password_is_refused_before_connecting(run):
     """SQLAlchemy ends the password at its first '@': the rest of it went to DNS as the host
     name and came back in the error ("failed to resolve host 'cretPW@127.0.0.1'")."""
@@ -111,6 +151,32 @@ def test_an_unescaped_at_sign_in_the_password_is_refused_before_connecting(run):
         "Error: ledger URL 'postgresql+psycopg://warmup:***@127.0.0.1:1/x': its user name or "
         "password holds an '@'; write it as %40 in the URL\n"
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://warmup:se@cr:etPW@127.0.0.1:5432/x",
+        "postgresql+psycopg://warmup:se:cr@etPW:x@127.0.0.1:5432/x",
+        "postgresql+psycopg://warmup:secretPW@127.0.0.1:5432x/x",
+    ],
+)
+def test_a_ledger_url_whose_port_is_not_a_number_never_prints_the_password(run, url):
+    """SQLAlchemy reads the port after the first '@' and its first ':', and its error quoted
+    that text: with an unescaped '@' and ':' in the password, its tail ("invalid literal for
+    int() with base 10: 'etPW@127.0.0.1:5432'")."""
+    res = run("--db", url, "quota")
+    assert res.exit_code == 78, res.output
+    assert "etPW" not in res.output and "cr" not in res.output.replace("psycopg", ""), res.output
+    assert res.output.startswith(
+        f"Error: ledger URL 'postgresql+psycopg://warmup:***@{url.rsplit('@', 1)[1]}'"
+    )
+    assert len(res.output.splitlines()) == 1
+    if url.count("@") == 1:
+        assert res.output.endswith(
+            "is not valid: its port is not a number (write '@', ':' and '/' in the user name "
+            "or password as %40, %3A and %2F)\n"
+        )
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
@@ -143,3 +209,35 @@ def test_an_option_libpq_cannot_take_is_a_config_error_not_a_traceback(run, opti
     assert res.exit_code == 78, res.output
     assert res.output.count("\n") == 1 and res.output.startswith("Error: ledger "), res.output
     assert words in res.output and "secret" not in res.output and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("where", ["before", "after", "config"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_db_is_refused_not_read_as_the_default_ledger(
+    run, ledger_path: Path, tmp_path: Path, monkeypatch, where, value
+):
+    """``warmup --db "$TEAM_DB" ...`` with the variable unset gave ``--db ''``, which fell back
+    to $WARMUP_DB or the personal default ledger without a word: the command read and wrote
+    another ledger than the one meant (a blank one was taken as a path: "no ledger at ./ ")."""
+    from tests.conftest import ledger_digest
+    from warmup import config
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    add = ("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    if where == "config":
+        path = tmp_path / "config.toml"
+        path.write_text(f'db = "{value}"\n')
+        monkeypatch.setenv("WARMUP_CONFIG", str(path))
+        monkeypatch.delenv("WARMUP_DB")
+        config._LOADED.clear()
+        res = run(*add)
+        config._LOADED.clear()
+        assert res.exit_code == 78, res.output
+        assert "db: expected a SQLite path or a ledger URL, not blank" in res.output, res.output
+    else:
+        args = ("--db", value, *add) if where == "before" else (*add, "--db", value)
+        res = run(*args)
+        assert res.exit_code == 64, res.output
+        assert "--db" in res.output and "blank" in res.output, res.output
+    assert ledger_digest(ledger_path) == before

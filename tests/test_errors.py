@@ -318,6 +318,50 @@ def test_smtp_security_none_on_loopback_is_allowed(run, seeded: Path):
     assert res.exit_code == 0, res.output
 
 
+def test_mailbox_set_checks_the_settings_it_leaves_not_only_those_it_is_given(run, seeded: Path):
+    """``mailbox set`` checked its options against the provider's preset, not the mailbox: a
+    custom mailbox could change nothing at all ("provider custom needs --smtp-host"), a stored
+    loopback host did not allow --smtp-security none, and a new host for a mailbox already on
+    security none moved its clear-text password to any host on the network."""
+    loopback = ("--smtp-host", "127.0.0.1", "--smtp-port", "2525", "--smtp-security", "none")
+    add = ("mailbox", "add", "b@lab.test", "--provider", "custom", *loopback)
+    assert run(*add, "--imap-host", "127.0.0.1", "--imap-port", "1143").exit_code == 0
+    for change in (("--cap", "50"), ("--smtp-port", "2526"), ("--imap-host", "localhost")):
+        res = run("mailbox", "set", "b@lab.test", *change)
+        assert res.exit_code == 0, (change, res.output)
+    assert run("mailbox", "set", BOX, "--smtp-host", "127.0.0.1").exit_code == 0
+    assert run("mailbox", "set", BOX, "--smtp-security", "none").exit_code == 0
+    before = ledger_digest(seeded)
+    for box in (BOX, "b@lab.test"):
+        assert_error(
+            run("mailbox", "set", box, "--smtp-host", "smtp.corp.example"),
+            64,
+            "--smtp-security none",
+            "loopback",
+        )
+    assert ledger_digest(seeded) == before
+    shown = json.loads(run("mailbox", "show", "b@lab.test", "--json").stdout)
+    assert shown["smtp"] == {"hosts": ["127.0.0.1"], "port": 2526, "security": "none"}
+    assert shown["imap"]["hosts"] == ["localhost"] and shown["cap"] == 50
+
+
+@pytest.mark.parametrize("host", [",", " ", "smtp corp.example", "smtp.corp.example\nOK", "a_b@c"])
+@pytest.mark.parametrize("command", ["add", "set"])
+def test_a_host_that_is_no_host_name_is_refused(run, seeded: Path, host: str, command: str):
+    """``--smtp-host ','`` was stored as no host at all (every send: "cannot reach the SMTP
+    server ()"), and a space or a line break was stored as it was and printed so by
+    ``mailbox list/show``."""
+    before = ledger_digest(seeded)
+    args = (
+        ("mailbox", "add", "b@corp.example", "--provider", "exmail")
+        if command == "add"
+        else ("mailbox", "set", BOX)
+    )
+    line = assert_error(run(*args, "--smtp-host", host), 64, "--smtp-host", "host name or IP")
+    assert "\n" not in line
+    assert ledger_digest(seeded) == before
+
+
 def test_custom_provider_without_hosts(run, seeded: Path):
     before = ledger_digest(seeded)
     assert_error(
@@ -800,6 +844,31 @@ def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
     )
 
 
+def test_login_refuses_a_password_the_logins_cannot_send(seeded: Path, tmp_path: Path):
+    """Stored, a password with a character outside ASCII failed later, at every send, with a
+    UnicodeEncodeError traceback from smtplib."""
+    keyring = tmp_path / "keyring.json"
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(seeded),
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(keyring),
+        "PYTHONPATH": str(REPO),
+    }
+    proc = subprocess.run(
+        [*forkcli.command(), "mailbox", "login", BOX],
+        input="p\u00e4sswort\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+        check=False,
+    )
+    assert_one_line_error(proc, 78, "other than ASCII", "app")
+    assert "sswort" not in proc.stderr and not keyring.exists()
+
+
 # -- a keyring that cannot be loaded, or fails ---------------------------------------------------
 
 
@@ -841,6 +910,40 @@ def test_forget_never_says_forgotten_when_the_keyring_failed(seeded: Path):
     stored password" while the keyring still held it."""
     proc = _login(seeded, "tests.filekeyring.BrokenKeyring", "--forget")
     assert_one_line_error(proc, 78, "keyring failed (RuntimeError)", "nothing was forgotten")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("mailbox", "login", BOX),
+        ("pool", "overflow", "outreach", "--host", "h.example", "--user", "u"),
+    ],
+    ids=["mailbox-login", "pool-overflow"],
+)
+def test_a_password_prompt_with_stdin_closed_is_one_line_exit_78(seeded: Path, tmp_path, args):
+    """A CI job started with its standard input closed (``<&-``, not /dev/null): Python sets
+    ``sys.stdin`` to None, and asking it ``isatty()`` was a traceback, exit 1."""
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(seeded),
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
+        "PYTHONPATH": str(REPO),
+    }
+    if args[0] == "pool":
+        assert warmup_proc(seeded, "pool", "add", "outreach", BOX).returncode == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+        check=False,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert_one_line_error(proc, 78, "no standard input", "WARMUP_PASSWORD")
+    assert not (tmp_path / "keyring.json").exists()
 
 
 def test_the_test_keyrings_never_break_keyring_s_own_detection():

@@ -190,6 +190,31 @@ def test_password_command_and_its_failure(smtp_ssl, ssl_cert_env, tmp_path):
     assert SMTP_PASSWORD not in bad.stderr + bad.stdout
 
 
+@pytest.mark.parametrize(
+    ("how", "words"),
+    [
+        (("--password-command", r"printf 'ab\377cd\n'"), "not UTF-8 text"),
+        (("--password-command", "printf 'p\303\244sswort\n'"), "other than ASCII"),
+        ((), "other than ASCII"),
+    ],
+    ids=["command-not-utf8", "command-not-ascii", "env-not-ascii"],
+)
+def test_a_password_smtp_cannot_carry_is_one_line_exit_78(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path, how, words
+):
+    """A password command printing bytes that are not UTF-8 was a UnicodeDecodeError traceback;
+    a password with a character outside ASCII ('pässwort'), which smtplib's and imaplib's
+    logins encode as ASCII, a UnicodeEncodeError traceback after connecting."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    res = send(*how, env={} if how else {"WARMUP_PASSWORD": "p\u00e4sswort"})
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == 78, res.stderr
+    assert res.stderr.startswith("Error: ") and words in res.stderr, res.stderr
+    assert len(res.stderr.splitlines()) == 1 and "sswort" not in res.stderr, res.stderr
+    assert smtp_ssl.messages == []
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]  # costs no quota
+
+
 @pytest.mark.slow
 def test_no_keyring_backend_names_the_alternatives(smtp_ssl, ssl_cert_env):
     add_box(smtp_ssl.port)

@@ -250,6 +250,18 @@ def test_a_failing_command_is_logged_once_and_never_raised(tmp_path):
     assert len(lines) == 1 and "notify command after 2 tries: exit 3" in lines[0]
 
 
+def test_a_command_hook_never_inherits_the_mailbox_password(tmp_path, monkeypatch):
+    """``warmup run`` with WARMUP_PASSWORD set started the notify command with it in its
+    environment (readable in /proc/PID/environ); the password command was already spared."""
+    canary = "canary-N0tify-pw"
+    monkeypatch.setenv("WARMUP_PASSWORD", canary)
+    seen = tmp_path / "env.txt"
+    script = f"import os; open({str(seen)!r}, 'w').write(repr(sorted(os.environ.items())))"
+    with notify.Notifier(command=f"{sys.executable} -c {script!r}", log=print) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert seen.exists() and canary not in seen.read_text()
+
+
 def test_notify_set_refuses_a_bad_url_and_show_masks_the_token(receiver, ledger_path):
     res = cli("notify", "set", "--webhook", "ftp://hooks.example.com/x")
     assert res.returncode == 64

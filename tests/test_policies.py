@@ -207,3 +207,60 @@ def test_a_policy_file_saved_with_a_byte_order_mark_is_stored(run, tmp_path):
     assert quota[0]["quota"] == 40
     shown = json.loads(run("policy", "show", "careful", "--json").output)
     assert shown["text"] == CAREFUL  # stored without the mark
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize("command", ["policy add", "mailbox add"])
+def test_a_policy_path_that_is_not_a_regular_file_is_refused_at_once(
+    tmp_path, ledger_path, kind, command
+):
+    """``--policy /dev/zero`` read without end (memory without bound) and a named pipe blocked
+    until a writer came: the command hung instead of saying what was wrong."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import ledger_digest
+
+    if kind == "fifo":
+        target = tmp_path / "pipe.toml"
+        os.mkfifo(target)
+    else:
+        target = Path("/dev/zero")
+    open_ledger().close()
+    before = ledger_digest(ledger_path)
+    args = (
+        ["policy", "add", "mine", str(target)]
+        if command == "policy add"
+        else ["mailbox", "add", BOX, "--provider", "exmail", "--policy", str(target)]
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "WARMUP_DB": str(ledger_path)},
+        check=False,
+    )
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith(f"Error: policy file {target}: not a regular file"), proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("text", ["garbage\n", CAREFUL])
+def test_a_file_named_like_a_preset_in_the_working_directory_is_not_the_preset(
+    run, tmp_path, monkeypatch, text
+):
+    """load_policy looked for a file before the presets: a file called ``exmail`` (or
+    ``default``) in the directory a command ran in replaced the preset of every mailbox using
+    it: an error for a file that is no policy, another plan (quota 40) for one that is."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    expected = json.loads(run("quota", BOX, "--json").stdout)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exmail").write_text(text)
+    res = run("quota", BOX, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)[0]["quota"] == expected[0]["quota"] == 50

@@ -200,6 +200,12 @@ BAD = [
         GOOD + '[recipient_domains]\n"qq.com" = 0\n"QQ.com" = 500\n',
         'recipient_domains."QQ.com": qq.com is given twice',
     ),
+    (
+        # Unquoted, TOML reads qq.com as a table qq holding com: the error showed {'com': 50}.
+        "a recipient domain without quotes",
+        GOOD + "[recipient_domains]\nqq.com = 50\n",
+        'recipient_domains.qq.com: put a domain in quotes ("qq.com" = 50)',
+    ),
 ]
 
 

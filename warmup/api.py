@@ -66,6 +66,19 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
     return tz
 
 
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+
+
+def _is_host(host: str) -> bool:
+    """A host name (``smtp.corp.example``) or an IP address (``127.0.0.1``, ``::1``)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -114,6 +127,13 @@ def _check_endpoint(kind: str, host: str | None, port: int | None, security: str
             "{field} {security!r}: expected one of {choices}",
             security=security,
             choices=", ".join(SECURITIES),
+        )
+    if host is not None and not (_hosts(host) and all(_is_host(h) for h in _hosts(host))):
+        raise InvalidField(
+            hst,
+            "{field} {host!r}: expected a host name or IP address (several, tried in turn: "
+            "primary,backup)",
+            host=host,
         )
     if security == "none" and not (host and all(_is_loopback(h) for h in _hosts(host))):
         raise InvalidField(
@@ -221,11 +241,17 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
     if "policy" in values:
         values["policy"], _ = policies.adopt(ledger, values["policy"])
     uncap = values.get("cap") == NO_CAP
+    # The endpoints the mailbox will have: its own overrides, then the ones given now (checked
+    # against the preset alone, a custom mailbox could change nothing, and a new host kept a
+    # stored security none: a clear-text password to any host).
+    endpoint = {
+        f"{kind}_{part}": getattr(box, f"{kind}_{part}")
+        for kind in ("smtp", "imap")
+        for part in ("host", "port", "security")
+    }
+    endpoint.update({k: v for k, v in values.items() if k in endpoint})
     _validate_settings(
-        get_provider(box.provider),
-        None,
-        None if uncap else values.get("cap"),
-        {k: v for k, v in values.items() if k[:5] in ("smtp_", "imap_")},
+        get_provider(box.provider), None, None if uncap else values.get("cap"), endpoint
     )
     if uncap:
         values["cap"] = None

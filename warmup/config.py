@@ -27,10 +27,13 @@ cannot be read or holds an unknown key is a configuration error (exit 78) naming
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
+import stat
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +103,7 @@ def load() -> Config:
     if where in _LOADED:
         return _LOADED[where]
     try:
-        raw = tomllib.loads(where.read_text(encoding="utf-8"))
+        raw = tomllib.loads(_read(where))
     except FileNotFoundError:
         cfg = Config(where, False)
     except (OSError, UnicodeDecodeError) as exc:
@@ -111,6 +114,22 @@ def load() -> Config:
         cfg = _parse(where, raw)
     _LOADED[where] = cfg
     return cfg
+
+
+MAX_FILE = 1_000_000  # bytes: a config file is a few lines
+
+
+def _read(where: Path) -> str:
+    """The file's text. Only a regular file is read (a named pipe is opened non-blocking: every
+    command would wait for a writer), and at most :data:`MAX_FILE` bytes of it (/dev/zero)."""
+    fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"config file {where}: not a regular file; point {ENV} at one")
+        data = f.read(MAX_FILE + 1)
+    if len(data) > MAX_FILE:
+        raise ConfigError(f"config file {where}: larger than {MAX_FILE:_} bytes")
+    return data.decode("utf-8")
 
 
 def table_name(command: str) -> str:
@@ -130,6 +149,8 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
         if key in TOP:
             if not isinstance(value, TOP[key]):
                 raise bad(key, f"expected a {TOP[key].__name__}")
+            if key == "db" and not str(value).strip():  # else the default ledger, silently
+                raise bad(key, "expected a SQLite path or a ledger URL, not blank")
             values[key] = value
         elif key in TABLES:
             if not isinstance(value, dict):
@@ -145,11 +166,28 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
                 raise bad(key, 'expected tables such as [commands.plan] or [commands."queue add"]')
             for name, options in value.items():
+                commands[name] = {}
                 for option, v in options.items():
-                    if isinstance(v, float) and not math.isfinite(v):  # click's int() overflows
-                        raise bad(f"[commands.{name}] {option}", f"{v} is not a finite number")
-                commands[name] = {o.replace("-", "_"): v for o, v in options.items()}
+                    at = f"{table_name(name)} {option}"
+                    commands[name][option.replace("-", "_")] = _option(v, at, bad)
         else:
             known = [*TOP, *TABLES, "commands"]
             raise bad(key, f"unknown key (known: {', '.join(known)})")
     return Config(where, True, values, commands)
+
+
+def _option(value: Any, key: str, bad: Callable[[str, str], ConfigError]) -> Any:
+    """A ``[commands.NAME]`` value as click can convert it: one value, or a list of values for a
+    repeatable option. A TOML date or time becomes the text the user wrote: click's ``int()``
+    raises TypeError on anything but text and numbers (a traceback, exit 1)."""
+    if isinstance(value, list):
+        if any(isinstance(v, (list, dict)) for v in value):
+            raise bad(key, "expected a list of values, not of lists or tables")
+        return [_option(v, key, bad) for v in value]
+    if isinstance(value, dict):
+        raise bad(key, "expected a value, not a table")
+    if isinstance(value, (dt.date, dt.time)):  # a dt.datetime is a dt.date
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):  # click's int() overflows
+        raise bad(key, f"{value} is not a finite number")
+    return value

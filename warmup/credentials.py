@@ -75,7 +75,7 @@ def store_password(address: str, password: str) -> str:
     """
     if not password:
         raise ConfigError("empty password: nothing stored")
-    return store_secret(SERVICE, address, password)
+    return store_secret(SERVICE, address, _ascii(password, "standard input"))
 
 
 def store_secret(service: str, user: str, secret: str) -> str:
@@ -128,14 +128,25 @@ def forget_password(address: str, service: str = SERVICE) -> None:
         ) from None
 
 
+def _ascii(secret: str, source: str) -> str:
+    """``secret`` if SMTP and IMAP can log in with it: smtplib and imaplib encode a password as
+    ASCII (a UnicodeEncodeError, after connecting, for any other character)."""
+    if not secret.isascii():
+        raise ConfigError(
+            f"the password from {source} holds characters other than ASCII, which the SMTP "
+            f"and IMAP logins cannot send; use the provider's client-specific (app) password"
+        )
+    return secret
+
+
 def get_password(address: str, command: str | None = None) -> str:
     """The password for ``address``, or :class:`ConfigError` saying how to provide one."""
     env = os.environ.get("WARMUP_PASSWORD") or take_handed_over()
     if env:
-        return env
+        return _ascii(env, "WARMUP_PASSWORD")
     command = command or os.environ.get("WARMUP_PASSWORD_COMMAND")
     if command:
-        return _from_command(command)
+        return _ascii(_from_command(command), "the password command")
     try:
         secret = _keyring().get_password(SERVICE, address)
     except ConfigError:
@@ -150,17 +161,22 @@ def get_password(address: str, command: str | None = None) -> str:
             f"no password for {address}: store it with 'warmup mailbox login "
             f"{shlex.quote(address)}', or set WARMUP_PASSWORD, or use --password-command 'CMD'"
         )
-    return secret
+    return _ascii(secret, "the keyring")
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment without the password, for a command warmup starts (a
+    password command, a notify command): a child's environment is readable in /proc."""
+    return {k: v for k, v in os.environ.items() if k not in ("WARMUP_PASSWORD", HANDOVER_VAR)}
 
 
 def _from_command(command: str) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "WARMUP_PASSWORD"}
+    env = child_env()
     try:
         out = subprocess.run(
             command,
             shell=True,
             capture_output=True,
-            text=True,
             timeout=60,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -170,7 +186,11 @@ def _from_command(command: str) -> str:
     if out.returncode != 0:
         # The command's output may hold the secret: never echo it.
         raise ConfigError(f"the password command failed with exit code {out.returncode}")
-    secret = out.stdout.split("\n", 1)[0].rstrip("\r")
+    try:
+        text = out.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("the password command printed bytes that are not UTF-8 text") from None
+    secret = text.split("\n", 1)[0].rstrip("\r")
     if not secret:
         raise ConfigError("the password command printed nothing")
     return secret

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
+from warmup import credentials
 from warmup.errors import InvalidField
 
 if TYPE_CHECKING:
@@ -297,6 +298,7 @@ class Notifier:
         try:
             done = subprocess.run(
                 shlex.split(self.command),
+                env=credentials.child_env(),
                 input=data,
                 capture_output=True,
                 timeout=self.timeout,

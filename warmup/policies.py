@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from warmup.errors import ConfigError, InvalidField
 from warmup.ledger import MailboxRow, Reads
-from warmup.policy.spec import PolicySpec, load_policy, parse_policy, preset_names
+from warmup.policy.spec import (
+    PolicySpec,
+    load_policy,
+    parse_policy,
+    parse_policy_text,
+    preset_names,
+    read_policy_file,
+)
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -91,8 +98,9 @@ def _read(path: str | Path) -> tuple[str, str]:
     """``(text, absolute path)`` of a policy file, checked: :class:`ConfigError` naming the key
     at fault if it is not a valid policy."""
     file = Path(path).expanduser()
-    load_policy(str(file))  # reads and validates it: one clear error naming the key
-    return file.read_text(encoding="utf-8-sig"), str(file.resolve())
+    text = read_policy_file(str(path))
+    parse_policy_text(text, str(file))  # one clear error naming the key
+    return text, str(file.resolve())
 
 
 def _check_name(name: str) -> str:

@@ -140,13 +140,23 @@ class WarmupGroup(NamedFields, click.Group):
                 if sub is None:
                     raise ConfigError(f"{where}: no such command (see 'warmup {name} --help')")
                 target = sub
-            known = {p.name for p in target.params}
-            for option in options:
-                if option not in known:
+            node: Any = ctx.default_map or {}
+            for part in (top, *path):
+                node = node.get(part, {}) if isinstance(node, dict) else {}
+            for option, value in options.items():
+                param = param_named(target, option)
+                if param is not None and param.name != option and option in node:
+                    node[param.name] = node.pop(option)  # click's default_map: by param name
+                if param is None:
                     raise ConfigError(
                         f"{where} {option}: the command has no such option "
                         f"(see 'warmup {table} --help')"
                     )
+                many = getattr(param, "multiple", False) or param.nargs != 1
+                if many and not isinstance(value, list):
+                    raise ConfigError(f'{where} {option}: expected a list such as ["a", "b"]')
+                if isinstance(value, list) and not many:
+                    raise ConfigError(f"{where} {option}: expected one value, not a list")
 
     def make_context(
         self,
@@ -208,6 +218,23 @@ def _config_fault(exc: click.BadParameter) -> str | None:
     return f"config file {config.path()}: {config.table_name(name)} {param.name}: {exc.message}"
 
 
+def param_named(command: click.Command, option: str) -> click.Parameter | None:
+    """``command``'s parameter that a config file's ``option`` names: by its name in the code,
+    or as on the command line (``timezone`` for ``--timezone``, whose parameter is ``tz``)."""
+    flag = "--" + option.replace("_", "-")
+    return next((p for p in command.params if p.name == option), None) or next(
+        (p for p in command.params if flag in getattr(p, "opts", ())), None
+    )
+
+
+def check_db(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--db``'s value; blank is refused: ``--db "$TEAM_DB"`` with the variable unset would
+    otherwise fall back to $WARMUP_DB or the default ledger, another ledger than the one meant."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("blank; give a SQLite path or a ledger URL")
+    return value
+
+
 @click.group(cls=WarmupGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="warmup")
 @click.option(
@@ -215,6 +242,7 @@ def _config_fault(exc: click.BadParameter) -> str | None:
     "db",
     metavar="URL|PATH",
     envvar="WARMUP_DB",
+    callback=check_db,
     help="Ledger: a SQLite file path or SQLAlchemy URL (default: $WARMUP_DB or "
     "~/.local/share/warmup/ledger.db).",
 )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import click
 
+from warmup.cli import check_db
 from warmup.instants import read_instant
 from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
 
@@ -50,8 +51,8 @@ class Seconds(click.ParamType):
 SECONDS = Seconds()
 
 
-def _store_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
-    if value:
+def _store_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if check_db(ctx, param, value):
         ctx.ensure_object(dict)["db"] = value
 
 
@@ -203,6 +204,26 @@ def say(message: str, err: bool = False) -> None:
     ``--quiet``. Answers the user asked for (tables, JSON) and errors always print."""
     if verbosity() >= 0:
         click.echo(message, err=err)
+
+
+def read_password(prompt: str) -> str:
+    """A password typed at the terminal without echo, or the first line of piped standard input.
+
+    With standard input closed (``<&-`` in a CI job) Python has no ``sys.stdin`` at all: say
+    where else a password can come from instead of failing on ``None``."""
+    import sys
+
+    from warmup.errors import ConfigError
+
+    if sys.stdin is None:
+        raise ConfigError(
+            "no standard input to read the password from; pipe it in "
+            "('pass show mail/sales | warmup ...'), or set WARMUP_PASSWORD or use "
+            "--password-command 'CMD' instead of storing it"
+        )
+    if sys.stdin.isatty():
+        return str(click.prompt(prompt, hide_input=True))
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def colour(stream: Any = None) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from warmup.cli import cli, load_all
+from warmup.cli import cli, load_all, param_named
 from warmup.cli.common import json_option, print_json, print_table
 from warmup.errors import ConfigError, Unavailable
 
@@ -115,9 +115,8 @@ def show(ctx: click.Context, json_: bool) -> None:
                 raise ConfigError(
                     f"config file {loaded.path}: {cfg.table_name(name)}: no such command"
                 )
-        known = {p.name for p in command.params}
         for option, value in sorted(options.items()):
-            if option not in known:
+            if param_named(command, option) is None:
                 raise ConfigError(
                     f"config file {loaded.path}: {cfg.table_name(name)} {option}: the command has "
                     f"no such option (see 'warmup {name} --help')"

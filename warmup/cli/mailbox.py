@@ -17,6 +17,7 @@ from warmup.cli.common import (
     pass_ledger,
     print_json,
     print_table,
+    read_password,
     say,
 )
 from warmup.errors import InvalidField
@@ -327,8 +328,6 @@ def login(ledger: Ledger, address: str, forget: bool, oauth: bool) -> None:
         pass show mail/sales | warmup mailbox login sales@corp.example
         warmup mailbox login sales@corp.onmicrosoft.com --oauth
     """
-    import sys
-
     from warmup import credentials
 
     box = ledger.mailbox(address)
@@ -339,10 +338,7 @@ def login(ledger: Ledger, address: str, forget: bool, oauth: bool) -> None:
         credentials.forget_password(box.address)
         say(f"Forgot the stored password of {box.address}.")
         return
-    if sys.stdin.isatty():
-        secret = click.prompt(f"Client-specific password for {box.address}", hide_input=True)
-    else:
-        secret = sys.stdin.readline().rstrip("\r\n")
+    secret = read_password(f"Client-specific password for {box.address}")
     where = credentials.store_password(box.address, secret)
     say(f"Stored the password of {box.address} in the keyring {where}.")
 

@@ -7,7 +7,14 @@ from typing import Any
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import complete_pool, json_option, pass_ledger, print_json, print_table
+from warmup.cli.common import (
+    complete_pool,
+    json_option,
+    pass_ledger,
+    print_json,
+    print_table,
+    read_password,
+)
 from warmup.errors import UsageError
 from warmup.ledger import Ledger, PoolRow
 from warmup.providers import SECURITIES
@@ -164,8 +171,6 @@ def overflow(
         warmup pool overflow outreach --host smtp.esp.example --security starttls --user api
         warmup pool overflow outreach --off
     """
-    import sys
-
     from warmup import credentials
     from warmup.outbox import overflow as channel
 
@@ -181,10 +186,7 @@ def overflow(
     channel.check(host, port, security, user)
     if user:
         prompt = f"Password of {user} on {host}"
-        if sys.stdin.isatty():
-            secret = click.prompt(prompt, hide_input=True)
-        else:
-            secret = sys.stdin.readline().rstrip("\r\n")
+        secret = read_password(prompt)
         where = credentials.store_password(channel.keyring_user(found.name), secret)
     got = channel.configure(ledger, found.name, host, port, security, user)
     stored = f"; password stored in the keyring {where}" if user else ""

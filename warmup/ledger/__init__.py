@@ -108,9 +108,13 @@ __all__ = [
 
 
 def default_path() -> Path:
-    """``$XDG_DATA_HOME/warmup/ledger.db`` (``~/.local/share/warmup/ledger.db``)."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "warmup" / "ledger.db"
+    """``$XDG_DATA_HOME/warmup/ledger.db`` (``~/.local/share/warmup/ledger.db``).
+
+    A relative ``$XDG_DATA_HOME`` is ignored, as the XDG spec and platformdirs say: it would make
+    the default ledger another file in every working directory."""
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "warmup" / "ledger.db"
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -124,18 +128,26 @@ def resolve_url(url: str | None = None) -> str:
 def mask_url(url: str) -> str:
     """``url`` as it may be printed: any password replaced by ``***``.
 
-    The password runs from the first ``:`` of the user info to the *last* ``@`` before the
-    query: SQLAlchemy reads ``/`` and ``:`` as part of a password, and a password holding an
-    unescaped ``@`` (refused when connecting) must not show its tail either. A URL without an
-    authority (``sqlite:///path``) has no password and is returned as it is."""
+    The password runs from the first ``:`` of the user info to the *last* ``@``: SQLAlchemy
+    reads ``/`` and ``:`` as part of a password, and a password holding an unescaped ``@``
+    (refused when connecting) must not show its tail either. libpq also takes one as a query
+    parameter (``?password=...``, ``sslpassword=...``): masked too. A URL without an authority
+    (``sqlite:///path``) has no password in its user info."""
     head, sep, tail = url.partition("://")
-    if not sep or tail.startswith("/"):
+    if not sep:
         return url
-    at = tail.split("?", 1)[0].rfind("@")
-    if at < 0:
-        return url
-    user, colon, _ = tail[:at].partition(":")
-    return f"{head}://{user}:***@{tail[at + 1 :]}" if colon else url
+    at = -1 if tail.startswith("/") else tail.rfind("@")
+    if at >= 0:  # a '?' or '#' may be the password's own: mask too much, never less
+        user, colon, _ = tail[:at].partition(":")
+        if colon:
+            tail = f"{user}:***@{tail[at + 1 :]}"
+    path, question, query = tail.partition("?")
+    if question:
+        pairs = (p.partition("=") for p in query.split("&"))
+        query = "&".join(
+            f"{k}{eq}***" if eq and "password" in k.lower() else f"{k}{eq}{v}" for k, eq, v in pairs
+        )
+    return f"{head}://{path}{question}{query}"
 
 
 _safe = mask_url
@@ -164,9 +176,15 @@ def open_ledger(url: str | None = None, *, migrate: bool = True, create: bool = 
     except ConfigError:
         raise
     except Exception as exc:  # a malformed URL, from SQLAlchemy
-        raise ConfigError(
-            f"ledger URL {_safe(url)!r} is not valid: {str(exc).splitlines()[0]}"
-        ) from None
+        why = str(exc).splitlines()[0]
+        if isinstance(exc, ValueError) and why.startswith("invalid literal for int()"):
+            # SQLAlchemy's int() of the port quotes the text it read as one: the password's tail
+            # when the password holds an unescaped '@' and ':'.
+            why = (
+                "its port is not a number (write '@', ':' and '/' in the user name or password "
+                "as %40, %3A and %2F)"
+            )
+        raise ConfigError(f"ledger URL {_safe(url)!r} is not valid: {why}") from None
     if migrate and ledger.pending_migrations():
         foreign = ledger.foreign_tables()
         if foreign:

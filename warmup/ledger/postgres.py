@@ -44,8 +44,10 @@ MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
 
 def safe_url(url: str) -> str:
     """The URL with any password masked, for messages."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    from warmup.ledger import mask_url
+
+    try:  # SQLAlchemy hides the user info's password; a query's ?password= is masked too
+        return mask_url(sa.engine.make_url(url).render_as_string(hide_password=True))
     except sa.exc.ArgumentError:
         return "<invalid URL>"
 
@@ -57,10 +59,9 @@ class PostgresLedger(Ledger):
         # ``create`` is moot: a server's database is made by its administrator (and a missing
         # one fails to connect); the schema is created by migrations on first use.
         self.warnings: list[str] = []
-        host = sa.engine.make_url(url).host or ""
-        if "@" in host:
-            # SQLAlchemy ends the password at its first "@": the rest would be sent to DNS (and
-            # printed in the error) as part of the host name.
+        if url.count("@") > 1:
+            # SQLAlchemy ends the password at its first "@": the rest up to a ":", "/" or "?"
+            # would be sent to DNS (and printed in the error) as the host name.
             from warmup.ledger import mask_url
 
             raise ConfigError(

@@ -10,7 +10,9 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -452,6 +454,15 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
     default: int | None = None
     caps: list[tuple[str, int]] = []
     for key, value in raw.items():
+        if isinstance(value, dict) and value:  # qq.com = 50: TOML's dotted key, table qq
+            dotted, inner = str(key), value
+            while isinstance(inner, dict) and len(inner) == 1:
+                sub, inner = next(iter(inner.items()))
+                dotted += f".{sub}"
+            raise ConfigError(
+                f"recipient_domains.{dotted[:80]}: put a domain in quotes "
+                f'("{dotted[:80]}" = {_show(inner, 20)}); unquoted, TOML reads its dots as tables'
+            )
         where = f"recipient_domains.{json.dumps(str(key))[:80]}"
         cap = _count(value, where, MAX_VOLUME)
         if key == "default":
@@ -478,25 +489,40 @@ def _preset_names() -> tuple[str, ...]:
 
 
 def load_policy(ref: str) -> PolicySpec:
-    """A preset by name (``default``, ``gentle``) or a TOML file by path."""
+    """A preset by name (``default``, ``gentle``) or a TOML file by path.
+
+    A preset's name is the preset even when the working directory holds a file of that name
+    (``./exmail`` names the file): else a stray file would replace it, by directory."""
+    if ref in _preset_names():
+        return _preset(ref)
     if ref.endswith(".toml") or "/" in ref or Path(ref).is_file():
         path = Path(ref).expanduser()
-        try:
-            if path.stat().st_size > MAX_FILE:
-                raise ConfigError(
-                    f"policy file {ref}: larger than {MAX_FILE:_} bytes; "
-                    f"a policy is a few dozen lines"
-                )
-            text = path.read_text(encoding="utf-8-sig")  # a BOM from a Windows editor: skipped
-        except (OSError, UnicodeDecodeError) as exc:
+        return parse_policy_text(read_policy_file(ref), str(path))
+    return _preset(ref)
+
+
+def read_policy_file(ref: str) -> str:
+    """The text of the policy file ``ref`` (unchecked), or :class:`ConfigError` saying why not.
+
+    Only a regular file is read, and at most :data:`MAX_FILE` bytes of it: ``/dev/zero`` read
+    without end, and a named pipe blocked until a writer came (it is opened non-blocking)."""
+    path = Path(ref).expanduser()
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"policy file {ref}: not a regular file; give a TOML file")
+            data = f.read(MAX_FILE + 1)
+        if len(data) > MAX_FILE:
             raise ConfigError(
-                f"policy file {ref}: cannot read it "
-                f"({getattr(exc, 'strerror', None) or 'not UTF-8 text'})"
-            ) from None
-        source = str(path)
-    else:
-        return _preset(ref)
-    return _parse_text(text, source)
+                f"policy file {ref}: larger than {MAX_FILE:_} bytes; a policy is a few dozen lines"
+            )
+        return data.decode("utf-8-sig")  # a BOM from a Windows editor: skipped
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"policy file {ref}: cannot read it "
+            f"({getattr(exc, 'strerror', None) or 'not UTF-8 text'})"
+        ) from None
 
 
 @functools.cache
@@ -509,10 +535,11 @@ def _preset(ref: str) -> PolicySpec:
             f"{', '.join(preset_names())}) and no such file"
         )
     res = resources.files("warmup.policy") / "presets" / f"{ref}.toml"
-    return _parse_text(res.read_text(encoding="utf-8"), ref)
+    return parse_policy_text(res.read_text(encoding="utf-8"), ref)
 
 
-def _parse_text(text: str, source: str) -> PolicySpec:
+def parse_policy_text(text: str, source: str) -> PolicySpec:
+    """Parse and validate the TOML text of a policy (``source`` names it in errors)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
