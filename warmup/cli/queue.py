@@ -121,7 +121,7 @@ def add(
 ) -> None:
     """Queue messages: .eml files, or one message per CSV row from a template. Everything is
     checked first; nothing of the input is queued if any of it is wrong. Suppressed recipients
-    are left out and counted.
+    are left out and counted, and so is a CSV row whose recipient an earlier row names.
 
     \b
     Example:
@@ -170,6 +170,19 @@ def add(
             f"{', '.join(sorted(got.suppressed))}{dropped}.",
             err=True,
         )
+    if got.duplicates:
+        named = [f"{rcpt} ({where})" for rcpt, where in got.duplicates]
+        click.echo(
+            f"Skipped {plural(len(named), 'duplicate recipient')}: {_some(named)}; "
+            f"each recipient is queued once, from its first row.",
+            err=True,
+        )
+
+
+def _some(items: Sequence[str], shown: int = 10) -> str:
+    """The first ``shown`` of ``items``, and how many more (a file may repeat thousands)."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
 
 
 @queue.command("list")

@@ -8,7 +8,8 @@
 A message goes out from one mailbox (``mailbox=``) or from whichever member of a pool the plan
 allows soonest (``pool=``; :mod:`warmup.outbox.worker`). Queueing checks everything first and
 writes a batch in one transaction: all of it or nothing. Suppressed recipients are dropped (and
-counted); a message left with none is not queued. Every message gets a Message-ID here (kept if
+counted); a message left with none is not queued. A template's row whose recipient an earlier
+row names is skipped (and counted): a batch of rows mails each recipient once. Every message gets a Message-ID here (kept if
 it has one), the key that makes its delivery at most once.
 """
 
@@ -85,11 +86,13 @@ SPOOL_BATCH = 1000  # messages checked against the suppressions at a time
 @dataclass
 class Queued:
     """What a batch queued: the new outbox ids and the suppressed recipients left out
-    (recipient -> why), with the messages dropped for having no recipient left."""
+    (recipient -> why), with the messages dropped for having no recipient left, and the
+    template rows skipped for naming a recipient an earlier row names ((recipient, where))."""
 
     ids: list[int] = field(default_factory=list)
     suppressed: dict[str, str] = field(default_factory=dict)
     dropped: int = 0
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
     count: int = 0  # messages checked and kept, to be written
 
 
@@ -184,13 +187,18 @@ class Outbox:
 
         ``messages`` may be a generator of any length: each message is flattened as it comes
         and spooled to a temporary file, so memory stays flat in their number; the write lock
-        is taken only once all of them are checked, and held only to insert them."""
+        is taken only once all of them are checked, and held only to insert them.
+
+        A row whose recipient an earlier row of the batch names is checked, then skipped (in
+        :attr:`Queued.duplicates`): a list of leads names someone twice by mistake, and mailing
+        them twice in one campaign costs the sender's reputation."""
         now = now or now_utc()
         target = self._target(mailbox, pool)
         if campaign is not None:
             check_name(campaign, "campaign")
         start = check_query(not_before, "not_before") if not_before else now
         seen: dict[str, int] = {}
+        rows_to: set[str] = set()  # the template rows' recipients so far
         out = Queued()
         with tempfile.TemporaryFile(prefix="warmup-queue-") as spool:
             pending: list[OutboxIn] = []
@@ -214,6 +222,10 @@ class Outbox:
             ids = _message_ids(target.domain_of_ids)
             for i, (message, rcpts) in enumerate(messages):
                 if isinstance(message, Rendered):
+                    if message.rcpt in rows_to:
+                        out.duplicates.append((message.rcpt, message.where or f"message {i + 1}"))
+                        continue
+                    rows_to.add(message.rcpt)
                     mid, envelope, data = _compose(message, target, next(ids))
                 else:
                     label = (

@@ -163,13 +163,15 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 @dataclass(frozen=True)
 class Rendered:
     """One row's message before it is written: the recipient (normalized), the subject (one
-    line), the text and the optional HTML. The outbox writes its bytes directly
-    (:mod:`warmup.outbox.mime`); :meth:`message` is the same as an ``EmailMessage``."""
+    line), the text and the optional HTML, and ``where`` its row is (in messages). The outbox
+    writes its bytes directly (:mod:`warmup.outbox.mime`); :meth:`message` is the same as an
+    ``EmailMessage``."""
 
     rcpt: str
     subject: str
     text: str
     html: str | None
+    where: str = ""
 
     def message(self) -> EmailMessage:
         """The message as an ``EmailMessage``: To, Subject, text and optional HTML parts."""
@@ -224,7 +226,7 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
             f"{where}: the subject holds the control character U+{ord(found[0]):04X} (from a "
             f"field of the row); remove it from the CSV (nothing of the file was queued)"
         )
-    return Rendered(rcpt, subject, text, html)
+    return Rendered(rcpt, subject, text, html, where)
 
 
 # What a message cannot carry raw: a control character in the Subject header (its whitespace
