@@ -121,7 +121,8 @@ def add(
 ) -> None:
     """Queue messages: .eml files, or one message per CSV row from a template. Everything is
     checked first; nothing of the input is queued if any of it is wrong. Suppressed recipients
-    are left out and counted, and so is a CSV row whose recipient an earlier row names.
+    are left out and counted, and so is a CSV row whose recipient an earlier row names or the
+    campaign has queued or mailed already (queueing a file again completes its campaign).
 
     \b
     Example:
@@ -171,10 +172,17 @@ def add(
             err=True,
         )
     if got.duplicates:
-        named = [f"{rcpt} ({where})" for rcpt, where in got.duplicates]
+        twice = [f"{rcpt} ({where})" for rcpt, where in got.duplicates]
         click.echo(
-            f"Skipped {plural(len(named), 'duplicate recipient')}: {_some(named)}; "
+            f"Skipped {plural(len(twice), 'duplicate recipient')}: {_some(twice)}; "
             f"each recipient is queued once, from its first row.",
+            err=True,
+        )
+    if got.in_campaign:
+        click.echo(
+            f"Skipped {plural(len(got.in_campaign), 'recipient')} already in campaign "
+            f"{campaign}: {_some(got.in_campaign)}; a recipient is mailed once per campaign "
+            f"(another --campaign name queues it again).",
             err=True,
         )
 

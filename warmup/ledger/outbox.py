@@ -83,6 +83,9 @@ def _check_id(message: int) -> None:
 
 RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
 MAYBE_LEFT = ("reserved", "unknown")
+# A message in one of these states counts as its campaign's for its recipient: queued, on its
+# way, or done (cancelled and expired ones never left).
+IN_CAMPAIGN = ("queued", "sending", "sent", "bounced", "unknown")
 # The columns enqueue writes: a message's own, then a fresh row's state, then the stamps.
 _QUEUED = (
     "message_id",
@@ -333,6 +336,35 @@ class OutboxStore:
                 )
                 ids.extend(got[m] for m in mids)
         return ids
+
+    def in_campaign(
+        self,
+        campaign: str,
+        mailbox_id: int | None,
+        pool_id: int | None,
+        recipients: Sequence[str],
+    ) -> set[str]:
+        """Which of ``recipients`` campaign ``campaign`` of this mailbox or pool has a message
+        to alone that is queued, being sent or done (sent, bounced, unknown: it may have left);
+        one cancelled or expired never left. One query on the campaign's index per call."""
+        if not recipients:
+            return set()
+        target = (
+            OUTBOX.c.pool_id == pool_id
+            if pool_id is not None
+            else sa.and_(OUTBOX.c.mailbox_id == mailbox_id, OUTBOX.c.pool_id.is_(None))
+        )
+        with self.read() as conn:
+            return set(
+                conn.execute(
+                    sa.select(OUTBOX.c.recipients).where(
+                        OUTBOX.c.campaign == campaign,
+                        OUTBOX.c.state.in_(IN_CAMPAIGN),
+                        target,
+                        OUTBOX.c.recipients.in_(list(recipients)),
+                    )
+                ).scalars()
+            )
 
     # -- the worker --------------------------------------------------------------------------
 

@@ -9,7 +9,9 @@ A message goes out from one mailbox (``mailbox=``) or from whichever member of a
 allows soonest (``pool=``; :mod:`warmup.outbox.worker`). Queueing checks everything first and
 writes a batch in one transaction: all of it or nothing. Suppressed recipients are dropped (and
 counted); a message left with none is not queued. A template's row whose recipient an earlier
-row names is skipped (and counted): a batch of rows mails each recipient once. Every message gets a Message-ID here (kept if
+row names is skipped (and counted): a batch of rows mails each recipient once; so is one whose
+recipient the campaign has queued or mailed already (a campaign queued again is completed, not
+doubled). Every message gets a Message-ID here (kept if
 it has one), the key that makes its delivery at most once.
 """
 
@@ -87,12 +89,14 @@ SPOOL_BATCH = 1000  # messages checked against the suppressions at a time
 class Queued:
     """What a batch queued: the new outbox ids and the suppressed recipients left out
     (recipient -> why), with the messages dropped for having no recipient left, and the
-    template rows skipped for naming a recipient an earlier row names ((recipient, where))."""
+    template rows skipped for naming a recipient an earlier row names ((recipient, where)) or
+    one the campaign has queued or mailed already."""
 
     ids: list[int] = field(default_factory=list)
     suppressed: dict[str, str] = field(default_factory=dict)
     dropped: int = 0
     duplicates: list[tuple[str, str]] = field(default_factory=list)
+    in_campaign: list[str] = field(default_factory=list)  # rows' recipients it had already
     count: int = 0  # messages checked and kept, to be written
 
 
@@ -191,7 +195,10 @@ class Outbox:
 
         A row whose recipient an earlier row of the batch names is checked, then skipped (in
         :attr:`Queued.duplicates`): a list of leads names someone twice by mistake, and mailing
-        them twice in one campaign costs the sender's reputation."""
+        them twice in one campaign costs the sender's reputation. So is one whose recipient
+        ``campaign`` (of the same mailbox or pool) has a message to (:meth:`Ledger.in_campaign`,
+        one query a batch; in :attr:`Queued.in_campaign`): queueing a file again, after an
+        interruption or by mistake, completes the campaign instead of doubling it."""
         now = now or now_utc()
         target = self._target(mailbox, pool)
         if campaign is not None:
@@ -202,12 +209,24 @@ class Outbox:
         out = Queued()
         with tempfile.TemporaryFile(prefix="warmup-queue-") as spool:
             pending: list[OutboxIn] = []
+            rows_at: set[int] = set()  # which of pending are template rows
 
             def spill() -> None:
                 kept: list[tuple[Any, ...]] = []
                 bad = self.ledger.suppressed(sorted({r for i in pending for r in i.recipients}))
                 out.suppressed.update(bad)
-                for item in pending:
+                had: set[str] = set()
+                if campaign is not None and rows_at:
+                    had = self.ledger.in_campaign(
+                        campaign,
+                        target.mailbox.id if target.mailbox else None,
+                        target.pool.id if target.pool else None,
+                        sorted({pending[n].recipients[0] for n in rows_at}),
+                    )
+                for n, item in enumerate(pending):
+                    if n in rows_at and item.recipients[0] in had:
+                        out.in_campaign.append(item.recipients[0])
+                        continue
                     left = tuple(r for r in item.recipients if r not in bad)
                     if not left:
                         out.dropped += 1
@@ -218,6 +237,7 @@ class Outbox:
                 pickle.dump(kept, spool, protocol=pickle.HIGHEST_PROTOCOL)
                 out.count += len(kept)
                 pending.clear()
+                rows_at.clear()
 
             ids = _message_ids(target.domain_of_ids)
             for i, (message, rcpts) in enumerate(messages):
@@ -226,6 +246,7 @@ class Outbox:
                         out.duplicates.append((message.rcpt, message.where or f"message {i + 1}"))
                         continue
                     rows_to.add(message.rcpt)
+                    rows_at.add(len(pending))
                     mid, envelope, data = _compose(message, target, next(ids))
                 else:
                     label = (
