@@ -128,6 +128,28 @@ def forget_password(address: str, service: str = SERVICE) -> None:
         ) from None
 
 
+def forget_all(address: str) -> tuple[str, ...]:
+    """Delete every secret the keyring holds for ``address`` (its password, its OAuth login);
+    returns what it held. A machine with no keyring holds none. A keyring that cannot be loaded
+    or fails is :class:`ConfigError`: what it held may still be there."""
+    from warmup import oauth
+
+    forgotten = []
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        if isinstance(keyring.get_keyring(), fail.Keyring):
+            return ()
+        for service, what in ((SERVICE, "password"), (oauth.SERVICE, "OAuth login")):
+            if keyring.get_password(service, address) is not None:
+                keyring.delete_password(service, address)
+                forgotten.append(what)
+    except Exception as exc:  # keyring backends raise their own types
+        raise ConfigError(f"the system keyring failed ({type(exc).__name__})") from None
+    return tuple(forgotten)
+
+
 def _ascii(secret: str, source: str) -> str:
     """``secret`` if SMTP and IMAP can log in with it: smtplib and imaplib encode a password as
     ASCII (a UnicodeEncodeError, after connecting, for any other character)."""

@@ -289,15 +289,27 @@ def resume(ledger: Ledger, address: str) -> None:
 @pass_ledger
 def remove(ledger: Ledger, address: str, force: bool) -> None:
     """Remove a mailbox (refused if it has history or queued messages, unless --force, which
-    cancels them).
+    cancels them), and forget its password and OAuth login in the keyring.
 
     \b
     Example:
         warmup mailbox remove old@corp.example --force
     """
-    cancelled = api.remove_mailbox(ledger, address, force)
-    note = f"; cancelled {plural(cancelled, 'queued message')}" if cancelled else ""
-    say(f"Removed {address.lower()}{note}.")
+    box = ledger.mailbox(address)
+    done = api.remove_mailbox(ledger, box.address, force)
+    note = f"; cancelled {plural(done.cancelled, 'queued message')}" if done.cancelled else ""
+    if done.forgotten:
+        note += f"; forgot its {' and '.join(done.forgotten)} in the keyring"
+    if done.kept:
+        # Shown even with --quiet: a secret left behind is what the user must act on.
+        name = shlex.quote(box.address)
+        click.echo(
+            f"Removed {box.address}{note}, but {done.kept}: any password or OAuth login stored "
+            f"for it is still there; delete them with 'keyring del warmup {name}' and "
+            f"'keyring del warmup-oauth {name}'."
+        )
+        return
+    say(f"Removed {box.address}{note}.")
 
 
 @mailbox.command("login")
