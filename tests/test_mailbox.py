@@ -80,3 +80,25 @@ def test_remove_still_removes_when_the_keyring_fails(run, broken_keyring, monkey
         f"'keyring del warmup-oauth {BOX}'.\n"
     )
     assert json.loads(run("mailbox", "list", "--json").output) == []
+
+
+def test_commands_echo_the_normalised_address(run, file_keyring):
+    """An address typed with spaces or capitals was echoed as
+    ``address.lower()`` ('Paused  a@corp.example : x'), not as the ledger knows it."""
+    typed = " A@Corp.Example "
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    lines = [
+        run("mailbox", "pause", typed, "--reason", "x").output,
+        run("record", "send", typed, "--to", " <Lead@Example.com> ").output,
+        run("record", "bounce", typed, "--to", " <Lead@Example.com> ").output,
+        run("record", "bounce", typed, "--to", " <Other@Example.com> ").output,
+        run("mailbox", "remove", typed, "--force").output,
+    ]
+    assert lines == [
+        f"Paused {BOX}: x\n",
+        f"Recorded 1 send for {BOX}.\n",
+        "Recorded a hard bounce for lead@example.com.\n",
+        f"Recorded a hard bounce for other@example.com; it matches no send of {BOX}, so it "
+        f"does not count in its bounce rate.\n",
+        f"Removed {BOX}.\n",
+    ]

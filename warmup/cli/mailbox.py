@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from warmup import api
+from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import (
     complete_mailbox,
@@ -258,7 +258,7 @@ def pause(ledger: Ledger, address: str, reason: str) -> None:
         warmup mailbox pause sales@corp.example --reason "domain moved to spam at Gmail"
     """
     api.pause(ledger, address, reason)
-    say(f"Paused {address.lower()}: {reason}")
+    say(f"Paused {addresses.normalize(address)}: {reason}")
 
 
 @mailbox.command("resume")
