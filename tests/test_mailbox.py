@@ -102,3 +102,19 @@ def test_commands_echo_the_normalised_address(run, file_keyring):
         f"does not count in its bounce rate.\n",
         f"Removed {BOX}.\n",
     ]
+
+
+@pytest.mark.parametrize("reason", ["", "   "], ids=["empty", "spaces"])
+def test_pause_refuses_an_empty_reason(run, tmp_path: Path, reason):
+    """``--reason ''`` was accepted and printed 'Paused a@corp.example: ', with nothing for
+    'warmup quota' to show. Refused (exit 64, ledger untouched) rather than replaced by a default:
+    the option is required because a pause needs a why, and an empty one is almost always a
+    script's unset variable (``--reason "$WHY"``), which a default would hide."""
+    from tests.conftest import ledger_digest
+    from tests.test_errors import assert_error
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(tmp_path / "ledger.db")
+    res = run("mailbox", "pause", BOX, "--reason", reason)
+    assert_error(res, 64, "--reason", "empty", "why")
+    assert ledger_digest(tmp_path / "ledger.db") == before

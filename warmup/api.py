@@ -485,6 +485,8 @@ def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = No
     from warmup import notify
 
     reason = text_field(reason, "reason", REASON_LIMIT)
+    if not reason:
+        raise InvalidField("reason", "{field} is empty: say why the mailbox is paused")
     at = check_event(at) if at else now_utc()
     box = ledger.mailbox(address)
     ledger.add_event(box, "pause", at, reason)
