@@ -111,7 +111,8 @@ def mailbox() -> None:
 @click.option(
     "--started",
     metavar="DATE",
-    help="Count warm-up history from this date only (e.g. a re-bound mailbox).",
+    help="Count warm-up history from this date only (e.g. a re-bound mailbox); a date "
+    "ahead: no sending until then.",
 )
 @endpoint_options
 @pass_ledger(create=True)
