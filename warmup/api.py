@@ -294,7 +294,7 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> Removal
 
     A keyring that fails does not keep the mailbox: :attr:`Removal.kept` says why its secrets
     may still be stored (re-adding the address would otherwise log in with them)."""
-    from warmup import credentials
+    from warmup import credentials, oauth
 
     box = ledger.mailbox(address)
     n = ledger.history_size(box)
@@ -305,7 +305,8 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> Removal
         )
     cancelled = ledger.remove_mailbox(box.address, force)
     try:
-        return Removal(cancelled, credentials.forget_all(box.address), None)
+        secrets = {credentials.SERVICE: "password", oauth.SERVICE: "OAuth login"}
+        return Removal(cancelled, credentials.forget_all(box.address, secrets), None)
     except ConfigError as exc:
         return Removal(cancelled, (), str(exc))
 

@@ -128,12 +128,10 @@ def forget_password(address: str, service: str = SERVICE) -> None:
         ) from None
 
 
-def forget_all(address: str) -> tuple[str, ...]:
-    """Delete every secret the keyring holds for ``address`` (its password, its OAuth login);
-    returns what it held. A machine with no keyring holds none. A keyring that cannot be loaded
-    or fails is :class:`ConfigError`: what it held may still be there."""
-    from warmup import oauth
-
+def forget_all(address: str, secrets: dict[str, str]) -> tuple[str, ...]:
+    """Delete what the keyring holds for ``address`` under each service of ``secrets`` (service
+    -> what it is: "password", ...); returns what it held. A machine with no keyring holds none.
+    A keyring that cannot be loaded or fails is :class:`ConfigError`: it may still hold them."""
     forgotten = []
     try:
         import keyring
@@ -141,7 +139,7 @@ def forget_all(address: str) -> tuple[str, ...]:
 
         if isinstance(keyring.get_keyring(), fail.Keyring):
             return ()
-        for service, what in ((SERVICE, "password"), (oauth.SERVICE, "OAuth login")):
+        for service, what in secrets.items():
             if keyring.get_password(service, address) is not None:
                 keyring.delete_password(service, address)
                 forgotten.append(what)
