@@ -94,3 +94,26 @@ def test_plan_notes_say_recipient_domain_caps_may_lower_a_day(run, tmp_path):
     data = json.loads(run("plan", BOX, "--days", "1", "--json").output)
     (notes,) = [m["notes"] for m in data["mailboxes"]]
     assert any("may lower what a day delivers" in n and "qq.com 2/day" in n for n in notes)
+
+
+def test_a_mailbox_started_ahead_sends_nothing_until_then_and_its_plan_counts_day_1_once():
+    """``mailbox add --started`` a future day (a mailbox planned ahead): it was allowed day 1's
+    quota every day before, and the plan showed day 1 twice (today's planned sends, before
+    the start, did not count). Before the start the mailbox is closed (quota 0, saying so,
+    next send on the start day); the plan starts on that day, with day 1 once."""
+    spec = spec_with("")
+    start = TODAY + dt.timedelta(days=2)
+    h = dataclasses.replace(hist(), started=start)
+    a = evaluate(spec, h, at(TODAY, 10))
+    assert (a.status, a.quota, a.remaining) == ("closed", 0, 0)
+    assert f"not started until {start}" in " ".join(a.reasons)
+    assert a.next_send_at == at(start, 0)
+    plan = project(spec, h, at(TODAY, 10), 5)
+    assert [(d.date, d.day, d.quota, d.planned, d.status) for d in plan] == [
+        (TODAY, 1, 0, 0, "closed"),
+        (TODAY + dt.timedelta(days=1), 1, 0, 0, "closed"),
+        (start, 1, 50, 50, "ok"),
+        (start + dt.timedelta(days=1), 2, 50, 50, "ok"),
+        (start + dt.timedelta(days=2), 3, 50, 50, "ok"),
+    ]
+    assert plan[1].notes == (f"closed: not started until {start}",)

@@ -160,6 +160,12 @@ BAD = [
         _edit("[health]\n", "[health]\nwindow_days = 1000000\n"),
         "health.window_days:",
     ),
+    # A window of 0 days was read as 1, silently: the file said something else than it did.
+    (
+        "window of 0 days",
+        _edit("[health]\n", "[health]\nwindow_days = 0\n"),
+        "health.window_days: expected a whole number from 1 to",
+    ),
     (
         "interval of a trillion hours",
         _edit('interval = "2m"', 'interval = "1000000000000h"'),

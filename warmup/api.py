@@ -280,9 +280,22 @@ def auth_of(box: MailboxRow) -> str:
     return box.auth or get_provider(box.provider).auth
 
 
-def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> int:
-    """Delete a mailbox; refused while it has history or queued messages, unless ``force``
-    (which cancels those messages: how many it returns)."""
+class Removal(NamedTuple):
+    """What :func:`remove_mailbox` did besides deleting the mailbox."""
+
+    cancelled: int  # queued messages cancelled
+    forgotten: tuple[str, ...]  # the secrets the keyring held for it ("password", ...)
+    kept: str | None  # why its secrets may still be in the keyring (None: they are not)
+
+
+def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> Removal:
+    """Delete a mailbox and forget its secrets in the keyring; refused while it has history or
+    queued messages, unless ``force`` (which cancels those messages).
+
+    A keyring that fails does not keep the mailbox: :attr:`Removal.kept` says why its secrets
+    may still be stored (re-adding the address would otherwise log in with them)."""
+    from warmup import credentials, oauth
+
     box = ledger.mailbox(address)
     n = ledger.history_size(box)
     if n and not force:
@@ -290,7 +303,12 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> int:
             f"mailbox {box.address} has {n} sends and bounces in its history; "
             f"add --force to delete them too"
         )
-    return ledger.remove_mailbox(address, force)
+    cancelled = ledger.remove_mailbox(box.address, force)
+    try:
+        secrets = {credentials.SERVICE: "password", oauth.SERVICE: "OAuth login"}
+        return Removal(cancelled, credentials.forget_all(box.address, secrets), None)
+    except ConfigError as exc:
+        return Removal(cancelled, (), str(exc))
 
 
 def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
@@ -468,6 +486,8 @@ def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = No
     from warmup import notify
 
     reason = text_field(reason, "reason", REASON_LIMIT)
+    if not reason:
+        raise InvalidField("reason", "{field} is empty: say why the mailbox is paused")
     at = check_event(at) if at else now_utc()
     box = ledger.mailbox(address)
     ledger.add_event(box, "pause", at, reason)

@@ -128,6 +128,26 @@ def forget_password(address: str, service: str = SERVICE) -> None:
         ) from None
 
 
+def forget_all(address: str, secrets: dict[str, str]) -> tuple[str, ...]:
+    """Delete what the keyring holds for ``address`` under each service of ``secrets`` (service
+    -> what it is: "password", ...); returns what it held. A machine with no keyring holds none.
+    A keyring that cannot be loaded or fails is :class:`ConfigError`: it may still hold them."""
+    forgotten = []
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        if isinstance(keyring.get_keyring(), fail.Keyring):
+            return ()
+        for service, what in secrets.items():
+            if keyring.get_password(service, address) is not None:
+                keyring.delete_password(service, address)
+                forgotten.append(what)
+    except Exception as exc:  # keyring backends raise their own types
+        raise ConfigError(f"the system keyring failed ({type(exc).__name__})") from None
+    return tuple(forgotten)
+
+
 def _ascii(secret: str, source: str) -> str:
     """``secret`` if SMTP and IMAP can log in with it: smtplib and imaplib encode a password as
     ASCII (a UnicodeEncodeError, after connecting, for any other character)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from warmup import api
+from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import (
     complete_mailbox,
@@ -111,7 +111,8 @@ def mailbox() -> None:
 @click.option(
     "--started",
     metavar="DATE",
-    help="Count warm-up history from this date only (e.g. a re-bound mailbox).",
+    help="Count warm-up history from this date only (e.g. a re-bound mailbox); a date "
+    "ahead: no sending until then.",
 )
 @endpoint_options
 @pass_ledger(create=True)
@@ -258,7 +259,7 @@ def pause(ledger: Ledger, address: str, reason: str) -> None:
         warmup mailbox pause sales@corp.example --reason "domain moved to spam at Gmail"
     """
     api.pause(ledger, address, reason)
-    say(f"Paused {address.lower()}: {reason}")
+    say(f"Paused {addresses.normalize(address)}: {reason.strip()}")
 
 
 @mailbox.command("resume")
@@ -289,15 +290,27 @@ def resume(ledger: Ledger, address: str) -> None:
 @pass_ledger
 def remove(ledger: Ledger, address: str, force: bool) -> None:
     """Remove a mailbox (refused if it has history or queued messages, unless --force, which
-    cancels them).
+    cancels them), and forget its password and OAuth login in the keyring.
 
     \b
     Example:
         warmup mailbox remove old@corp.example --force
     """
-    cancelled = api.remove_mailbox(ledger, address, force)
-    note = f"; cancelled {plural(cancelled, 'queued message')}" if cancelled else ""
-    say(f"Removed {address.lower()}{note}.")
+    box = ledger.mailbox(address)
+    done = api.remove_mailbox(ledger, box.address, force)
+    note = f"; cancelled {plural(done.cancelled, 'queued message')}" if done.cancelled else ""
+    if done.forgotten:
+        note += f"; forgot its {' and '.join(done.forgotten)} in the keyring"
+    if done.kept:
+        # Shown even with --quiet: a secret left behind is what the user must act on.
+        name = shlex.quote(box.address)
+        click.echo(
+            f"Removed {box.address}{note}, but {done.kept}: any password or OAuth login stored "
+            f"for it is still there; delete them with 'keyring del warmup {name}' and "
+            f"'keyring del warmup-oauth {name}'."
+        )
+        return
+    say(f"Removed {box.address}{note}.")
 
 
 @mailbox.command("login")

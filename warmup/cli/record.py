@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from warmup import api
+from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import complete_mailbox, pass_ledger, say, typed_instant
 from warmup.ledger import Ledger
@@ -54,7 +54,7 @@ def record_send(
     when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
     n = api.record_send(ledger, address, list(to), when, message_id)
     say(
-        f"Recorded {plural(n, 'send')} for {address.lower()}"
+        f"Recorded {plural(n, 'send')} for {addresses.normalize(address)}"
         + ("" if n == len(to) else f" ({len(to) - n} already recorded)")
         + "."
     )
@@ -92,14 +92,15 @@ def record_bounce(
     """
     when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
     got = api.record_bounce(ledger, address, to, kind, status, when)
+    rcpt = addresses.normalize(to)  # both checked by record_bounce
     if not got.bounces:
         say("Already recorded.")
     elif got.counted:
-        say(f"Recorded a {kind} bounce for {to.lower()}.")
+        say(f"Recorded a {kind} bounce for {rcpt}.")
     else:
         say(
-            f"Recorded a {kind} bounce for {to.lower()}; it matches no send of "
-            f"{address.lower()}, so it does not count in its bounce rate."
+            f"Recorded a {kind} bounce for {rcpt}; it matches no send of "
+            f"{addresses.normalize(address)}, so it does not count in its bounce rate."
         )
 
 

@@ -178,7 +178,11 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
         )
     elif v.closed is not None:
         status = "closed"
-        next_at = next_opening(window, calendar, tomorrow)
+        if hist.started is not None and hist.started > today:  # a mailbox planned ahead
+            start = dt.datetime.combine(hist.started, dt.time(), tz_zone)
+            next_at = next_opening(window, calendar, start) or start
+        else:
+            next_at = next_opening(window, calendar, tomorrow)
         if next_at is not None:
             reasons.append(f"next sending day opens {_fmt_local(next_at, hist.timezone)}")
     remaining = max(quota - sent, 0)

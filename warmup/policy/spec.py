@@ -166,10 +166,10 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _count(value: Any, where: str, most: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+def _count(value: Any, where: str, most: int, least: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not least <= value <= most:
         raise ConfigError(
-            f"{where}: expected a whole number from 0 to {most:_}, got {_show(value)}"
+            f"{where}: expected a whole number from {least} to {most:_}, got {_show(value)}"
         )
     return value
 
@@ -353,7 +353,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         if not isinstance(h, dict):
             raise ConfigError("health: expected a [health] table")
         health = Health(
-            window_days=_count(h.get("window_days", 7), "health.window_days", MAX_WINDOW_DAYS) or 1,
+            window_days=_count(h.get("window_days", 7), "health.window_days", MAX_WINDOW_DAYS, 1),
             min_sample=_count(h.get("min_sample", 20), "health.min_sample", MAX_SAMPLE),
             hold_above=_rate(h, "hold_above", "health.", 0.03),
             step_back_above=_rate(h, "step_back_above", "health.", 0.05),

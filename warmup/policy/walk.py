@@ -508,6 +508,8 @@ class Walk:
         elif health in ("ok", "unjudged"):
             self.last_healthy_quota = quota
         shut = closed(spec.window, spec.calendar, day)
+        if self.hist.started is not None and day < self.hist.started:
+            shut = f"not started until {self.hist.started}"  # a mailbox planned ahead
         if shut is not None:
             quota = 0
             if explain:

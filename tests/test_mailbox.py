@@ -1,0 +1,120 @@
+"""``warmup mailbox ...``: what removing, pausing and echoing a mailbox does to the ledger and
+the keyring, through the CLI as a user types it (a file keyring stands in for the system's)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.filekeyring import BrokenKeyring, FileKeyring
+
+BOX = "a@corp.example"
+
+
+@pytest.fixture
+def file_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A real keyring backend (a JSON file) for this process; yields the file."""
+    import keyring
+
+    path = tmp_path / "keyring.json"
+    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(path))
+    before = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    yield path
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def broken_keyring():  # type: ignore[no-untyped-def]
+    """A keyring whose every call fails (a locked Secret Service, D-Bus gone)."""
+    import keyring
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(BrokenKeyring())
+    yield
+    keyring.set_keyring(before)
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["no-history", "force"])
+def test_remove_forgets_the_stored_password_and_oauth_login(run, file_keyring: Path, force):
+    """Removing a mailbox left its password (and OAuth refresh token) in the keyring, and adding
+    the address again silently logged in with the old one."""
+    from warmup import oauth
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "login", BOX, input="s3cret\n").exit_code == 0
+    oauth.save(BOX, "client-1", "refresh-1")
+    if force:
+        assert run("record", "send", BOX, "--to", "x@example.com").exit_code == 0
+    res = run("mailbox", "remove", BOX, *(["--force"] if force else []))
+    assert res.exit_code == 0, res.output
+    assert res.output == f"Removed {BOX}; forgot its password and OAuth login in the keyring.\n"
+    assert json.loads(file_keyring.read_text()) == {}
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    from warmup import credentials
+    from warmup.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no password"):
+        credentials.get_password(BOX)
+
+
+def test_remove_with_nothing_stored_says_nothing_of_the_keyring(run, file_keyring: Path):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("mailbox", "remove", BOX)
+    assert (res.exit_code, res.output) == (0, f"Removed {BOX}.\n")
+
+
+def test_remove_still_removes_when_the_keyring_fails(run, broken_keyring, monkeypatch):
+    """A keyring that cannot be reached must not keep a mailbox the user removed; the line says
+    its secrets may still be stored and how to delete them (the mailbox is gone, so 'mailbox
+    login --forget' no longer can)."""
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("mailbox", "remove", BOX)
+    assert res.exit_code == 0, res.output
+    assert res.output == (
+        f"Removed {BOX}, but the system keyring failed (RuntimeError): any password or OAuth "
+        f"login stored for it is still there; delete them with 'keyring del warmup {BOX}' and "
+        f"'keyring del warmup-oauth {BOX}'.\n"
+    )
+    assert json.loads(run("mailbox", "list", "--json").output) == []
+
+
+def test_commands_echo_the_normalised_address(run, file_keyring):
+    """An address typed with spaces or capitals was echoed as
+    ``address.lower()`` ('Paused  a@corp.example : x'), not as the ledger knows it."""
+    typed = " A@Corp.Example "
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    lines = [
+        run("mailbox", "pause", typed, "--reason", "x").output,
+        run("record", "send", typed, "--to", " <Lead@Example.com> ").output,
+        run("record", "bounce", typed, "--to", " <Lead@Example.com> ").output,
+        run("record", "bounce", typed, "--to", " <Other@Example.com> ").output,
+        run("mailbox", "remove", typed, "--force").output,
+    ]
+    assert lines == [
+        f"Paused {BOX}: x\n",
+        f"Recorded 1 send for {BOX}.\n",
+        "Recorded a hard bounce for lead@example.com.\n",
+        f"Recorded a hard bounce for other@example.com; it matches no send of {BOX}, so it "
+        f"does not count in its bounce rate.\n",
+        f"Removed {BOX}.\n",
+    ]
+
+
+@pytest.mark.parametrize("reason", ["", "   "], ids=["empty", "spaces"])
+def test_pause_refuses_an_empty_reason(run, tmp_path: Path, reason):
+    """``--reason ''`` was accepted and printed 'Paused a@corp.example: ', with nothing for
+    'warmup quota' to show. Refused (exit 64, ledger untouched) rather than replaced by a default:
+    the option is required because a pause needs a why, and an empty one is almost always a
+    script's unset variable (``--reason "$WHY"``), which a default would hide."""
+    from tests.conftest import ledger_digest
+    from tests.test_errors import assert_error
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(tmp_path / "ledger.db")
+    res = run("mailbox", "pause", BOX, "--reason", reason)
+    assert_error(res, 64, "--reason", "empty", "why")
+    assert ledger_digest(tmp_path / "ledger.db") == before
