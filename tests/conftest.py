@@ -16,6 +16,11 @@ from click.testing import CliRunner, Result
 
 pytest_plugins = ["tests.peers.fixtures", "tests.outboxkit"]  # outboxkit: sink, password
 
+# No test reads or writes the keyring of the machine it runs on (``mailbox remove`` forgets a
+# mailbox's stored password): a test that needs one names its own backend, in its process or
+# in the environment of the processes it starts (tests/filekeyring.py).
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+
 SH = "Asia/Shanghai"
 
 # A policy with every rule of the calendar at once, for the property tests' strategies: a CN

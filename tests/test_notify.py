@@ -485,12 +485,15 @@ def test_close_waits_at_most_drain_seconds_in_all_even_with_the_queue_full():
         start = time.monotonic()
         n.close()
         elapsed = time.monotonic() - start
+        # what close() said; the thread it gave up on goes on with the queue once the hook
+        # lets go below, and logs those tries' failures after it
+        said = list(lines)
     finally:
         assert hook.hold is not None
         hook.hold.set()
         hook.close()
     assert elapsed < 1.5, elapsed
-    assert lines == ["notifications not delivered within 1 s; given up"]
+    assert said == ["notifications not delivered within 1 s; given up"]
 
 
 def test_an_event_still_in_flight_at_close_is_not_counted_as_delivered():
@@ -503,9 +506,11 @@ def test_an_event_still_in_flight_at_close_is_not_counted_as_delivered():
         with notify.Notifier(hook.url, log=lines.append, tries=1, drain=0.5) as n:
             n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
             assert hook.arrived.wait(5)
+        # what close() said (the try it gave up on may fail once let go)
+        said, failed = list(lines), n.failed
     finally:
         assert hook.hold is not None
         hook.hold.set()
         hook.close()
-    assert lines == ["notifications not delivered within 0.5 s; given up"]
-    assert n.given_up and n.failed == 0
+    assert said == ["notifications not delivered within 0.5 s; given up"]
+    assert n.given_up and failed == 0
