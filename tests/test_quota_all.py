@@ -207,7 +207,7 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     rng = random.Random(1115)
     ledger = open_ledger(str(tmp_path / "l.db"))
     ledger.store_policy("small", SMALL, None, replace=False)
-    start, days = dt.date(2026, 4, 1), 200
+    start, days = dt.date(2026, 5, 1), 170
     boxes = []
     for k in range(sqlite_reads.ARRAYS_FROM + 4):
         tz = ("Asia/Shanghai", "UTC", "America/Los_Angeles")[k % 3]
@@ -226,7 +226,7 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
             if rng.random() < (0.5 if 60 <= d < 80 and k % 6 == 1 else 0.05):
                 continue  # idle days; a long gap for some
             rate = 0.3 if rng.random() < 0.02 else 0.01
-            n = rng.randint(6, 22) if k % 4 else rng.randint(20, 60)
+            n = rng.randint(6, 18) if k % 4 else rng.randint(20, 40)
             sends += sends_of(rng, n, k, start + dt.timedelta(days=d), tz, rate)
         ledger.record(box, sends)
     p = boxes[5]
