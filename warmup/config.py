@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
-import stat
 import sys
 import tomllib
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import ConfigError
+from warmup.files import read_regular
 
 ENV = "WARMUP_CONFIG"
 TOP: dict[str, type] = {"db": str, "mailbox": str, "pool": str}
@@ -120,16 +120,11 @@ MAX_FILE = 1_000_000  # bytes: a config file is a few lines
 
 
 def _read(where: Path) -> str:
-    """The file's text. Only a regular file is read (a named pipe is opened non-blocking: every
-    command would wait for a writer), and at most :data:`MAX_FILE` bytes of it (/dev/zero)."""
-    fd = os.open(where, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"config file {where}: not a regular file; point {ENV} at one")
-        data = f.read(MAX_FILE + 1)
-    if len(data) > MAX_FILE:
-        raise ConfigError(f"config file {where}: larger than {MAX_FILE:_} bytes")
-    return data.decode("utf-8")
+    """The file's text: a regular file of at most :data:`MAX_FILE` bytes (a named pipe would
+    make every command wait for a writer, /dev/zero read without end)."""
+    return read_regular(where, f"config file {where}", MAX_FILE, f"point {ENV} at one").decode(
+        "utf-8"
+    )
 
 
 def table_name(command: str) -> str:

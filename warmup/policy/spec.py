@@ -10,9 +10,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
-import os
 import re
-import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import ConfigError
+from warmup.files import read_regular
 from warmup.policy.calendar import Calendar, CalendarError, Window, check
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
@@ -508,15 +507,13 @@ def read_policy_file(ref: str) -> str:
     without end, and a named pipe blocked until a writer came (it is opened non-blocking)."""
     path = Path(ref).expanduser()
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ConfigError(f"policy file {ref}: not a regular file; give a TOML file")
-            data = f.read(MAX_FILE + 1)
-        if len(data) > MAX_FILE:
-            raise ConfigError(
-                f"policy file {ref}: larger than {MAX_FILE:_} bytes; a policy is a few dozen lines"
-            )
+        data = read_regular(
+            path,
+            f"policy file {ref}",
+            MAX_FILE,
+            "give a TOML file",
+            "; a policy is a few dozen lines",
+        )
         return data.decode("utf-8-sig")  # a BOM from a Windows editor: skipped
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(

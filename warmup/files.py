@@ -1,0 +1,26 @@
+"""Reading a user's small file (the config file, a policy) without hanging or reading without end."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from warmup.errors import ConfigError
+
+
+def read_regular(path: str | Path, label: str, limit: int, hint: str, large: str = "") -> bytes:
+    """The bytes of ``path``, a regular file of at most ``limit`` bytes; else :class:`ConfigError`
+    ``"{label}: not a regular file; {hint}"`` or ``"{label}: larger than {limit} bytes{large}"``.
+
+    A named pipe is opened non-blocking (opening it would wait for a writer) and refused, and
+    at most ``limit + 1`` bytes are read (``/dev/zero`` reads without end). An :class:`OSError`
+    (missing, unreadable) is the caller's to word."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{label}: not a regular file; {hint}")
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError(f"{label}: larger than {limit:_} bytes{large}")
+    return data
