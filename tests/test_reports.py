@@ -425,3 +425,57 @@ def test_a_long_history_is_reported_as_the_walk_says(tmp_path: Path):
         rates = [math.nan if v.rate is None else v.rate for v in walked]
         assert got["bounce_rate"].tolist() == pytest.approx(rates, nan_ok=True)
     ledger.close()
+
+
+def test_many_mailboxes_in_one_report_are_each_as_alone(tmp_path: Path):
+    """A report of several mailboxes walks and assembles them together (their day sums in one
+    numpy pass, their days joined once, their memos cut from the joined columns; issue #15):
+    each mailbox's rows are what a report of it alone gives, with policies of different health
+    windows, a start day, a pause, idle days, short and empty histories; uncached, cold, warm
+    a day later, and cut to the last days."""
+    from tests.conftest import WORKING_DAYS_POLICY
+    from tests.test_timeline_cache import _memos
+
+    policy = tmp_path / "three.toml"
+    policy.write_text(WORKING_DAYS_POLICY.replace("window_days = 7", "window_days = 3"))
+    ledger = open_ledger(str(tmp_path / "many.db"))
+    d0 = dt.date(2026, 6, 1)
+    last = d0 + dt.timedelta(days=reports._FEW_DAYS + 50)
+    plans = {  # address: (policy, first day, days, started)
+        "long@corp.example": ("exmail", 0, reports._FEW_DAYS + 50, d0 + dt.timedelta(days=9)),
+        "three@corp.example": (str(policy), 3, reports._FEW_DAYS + 40, None),
+        "short@corp.example": ("default", 90, 20, None),
+        "empty@corp.example": ("gentle", 0, 0, None),
+    }
+    for k, (address, (pol, first, n, started)) in enumerate(plans.items()):
+        api.add_mailbox(ledger, address, "exmail", timezone=SH, policy=pol, started=started)
+        for j in range(first, first + n):
+            if (j + k) % 13 == 12:
+                continue  # idle now and then
+            day = d0 + dt.timedelta(days=j)
+            sent = [f"r{j}-{i}@example.com" for i in range(5 + (j * (k + 3)) % 30)]
+            api.record_send(ledger, address, sent, at(day, 9))
+            if (j + k) % 4 == 0:
+                api.record_bounce(ledger, address, sent[0], "soft", at=at(day, 11))
+    api.pause(ledger, "three@corp.example", "list review", at=at(d0 + dt.timedelta(days=50), 18))
+    api.resume(ledger, "three@corp.example", at=at(d0 + dt.timedelta(days=54), 10))
+
+    def alone(now: dt.datetime, days: int | None = None) -> pd.DataFrame:
+        each = [reports.daily(ledger, [a], days, now, cache=False) for a in sorted(plans)]
+        return pd.concat(each, ignore_index=True)
+
+    now = at(last, 9)
+    expected = alone(now)
+    assert set(expected["mailbox"]) == set(plans)
+    assert (expected["quota"] > 0).any() and (expected["status"] == "paused").any()
+    for cache in (False, True):  # uncached; cold (every memo written)
+        pd.testing.assert_frame_equal(reports.daily(ledger, at=now, cache=cache), expected)
+    walked = {a for a, p in plans.items() if p[2]}
+    assert set(_memos(ledger)) == walked  # each memo's digest is its own rows'
+    later = at(last + dt.timedelta(days=1), 9)
+    for address in plans:
+        api.record_send(ledger, address, ["late@example.com"], at(last, 15))
+    pd.testing.assert_frame_equal(reports.daily(ledger, at=later), alone(later))  # warm
+    assert {a: m.upto for a, m in _memos(ledger).items()} == dict.fromkeys(plans, later.date())
+    pd.testing.assert_frame_equal(reports.daily(ledger, at=later, days=30), alone(later, 30))
+    ledger.close()

@@ -33,7 +33,7 @@ from warmup.policy import (
     WalkState,
 )
 from warmup.policy.engine import timeline_rows
-from warmup.policy.steady import array_sums
+from warmup.policy.steady import batch_sums
 from warmup.policy.walk import DayRows, lookback
 from warmup.providers import get_provider
 
@@ -125,53 +125,131 @@ def daily(
         ids, digest, todays, {m: lookback(specs[by_id[m].policy]) for m in ids}, cache=cache
     )
     evs, inputs, memos, per_box, held = got.events, got.inputs, got.memos, got.rows, got.held
-    blocks: list[dict[str, Any]] = []
-    writes = []
-    for box in boxes:
+    rows_of = [per_box.get(b.id, _NO_ROWS) for b in boxes]
+    # Mailboxes with more rollup rows than a few take their day sums as arrays, all in one pass
+    many = [k for k, rows in enumerate(rows_of) if len(rows[0]) > _FEW_DAYS]
+    sums = dict(
+        zip(
+            many,
+            batch_sums(
+                [rows_of[k] for k in many],
+                [boxes[k].started for k in many],
+                [specs[boxes[k].policy].health.window_days for k in many],
+            ),
+            strict=True,
+        )
+    )
+    out = _Columns()
+    walked = []
+    for k, box in enumerate(boxes):
         spec, memo = specs[box.policy], memos.get(box.id)
-        ordinals, counts = per_box.get(box.id, _NO_ROWS)
-        few = len(ordinals) <= _FEW_DAYS
         hist = History(
             mailbox=box.address,
             timezone=box.timezone,
-            days=_day_counts(ordinals, counts) if few else (),
+            days=() if k in sums else _day_counts(*rows_of[k]),
             events=evs.get(box.id, ()),
             cap=box.cap,
             started=box.started,
             provider_ceiling=provs[box.id].daily_limit,
             memo=memo.state if memo else None,
         )
-        sums = None if few else array_sums(ordinals, counts, box.started, spec.health.window_days)
-        line, state = timeline_rows(spec, hist, at, sums)
-        fresh = _block(line, ordinals, counts)
-        parts = [fresh] if memo is None else [_memo_block(memo), fresh]
-        upto = state.upto.toordinal()
-        if memo is not None and memo.upto < state.upto:  # walked on from the memo: keep those
-            new = (ordinals >= memo.upto.toordinal()) & (ordinals < upto)
-            n, total = tc.rows_digest_arrays(ordinals[new], counts[new])
-            past = (memo.digest[0] + n, memo.digest[1] + total)
-            writes.append((box.id, inputs[box.id], past, _memo_of(_join(parts), state)))
-        elif (
-            memo is None
-            and cache
-            and len(line) > 1
-            and state.last_active is not None
-            and (held.get(box.id) is None or held[box.id] <= state.upto)
-        ):
-            before = ordinals < upto
-            past = tc.rows_digest_arrays(ordinals[before], counts[before])
-            writes.append((box.id, inputs[box.id], past, _memo_of(fresh, state)))
-        if days is not None:
-            parts = [{k: v[-days:] for k, v in _join(parts).items()}]
-        for part in parts:
-            part["mailbox"] = np.full(len(part["quota"]), box.address, dtype=object)
-        blocks.extend(parts)
+        line, state = timeline_rows(spec, hist, at, sums.get(k))
+        first = out.size
+        if memo is not None:
+            out.add_memo(memo)
+        for part in line.parts:
+            out.add(part)
+        walked.append((first, out.size, len(line), state))
+    col = out.columns([(a, z) for a, z, _, _ in walked], rows_of)
+    writes = []
+    if cache:
+        writes = _new_memos(boxes, memos, held, inputs, walked, col, rows_of)
     if writes:
         _store_memos(ledger, writes)
-    frame = _frame(blocks)
+    if days is not None:  # each mailbox's last days only
+        ends = np.array([z for _, z, _, _ in walked], dtype=np.int64)
+        keep = ends[col["box"]] - np.arange(len(col["box"])) <= days
+        col = {name: v[keep] for name, v in col.items()}
+    frame = _frame(col, [b.address for b in boxes])
     frame.attrs["thresholds"] = {b.address: _thresholds(specs[b.policy]) for b in boxes}
     frame.attrs["at"] = at.isoformat()
     return frame
+
+
+def _new_memos(
+    boxes: list[MailboxRow],
+    memos: dict[int, tc.Memo],
+    held: dict[int, dt.date],
+    inputs: dict[int, str],
+    walked: list[tuple[int, int, int, WalkState]],
+    col: dict[str, np.ndarray],
+    rows_of: list[tuple[np.ndarray, np.ndarray]],
+) -> list[tuple[int, str, tuple[int, int], tc.Memo]]:
+    """The memos to store: a mailbox walked on from its memo keeps the days it added; one
+    walked from its first day keeps them all (unless a newer memo is held); each with the
+    digest of the rollup rows before its ``upto`` (:func:`warmup.ledger.timeline_cache.rows_digest`),
+    summed from one hash per rollup row."""
+    # (k, digest the rows from this ordinal on (None: all), the memo's digest so far)
+    todo: list[tuple[int, int | None, tuple[int, int]]] = []
+    for k, (box, (_, _, n, state)) in enumerate(zip(boxes, walked, strict=True)):
+        memo = memos.get(box.id)
+        if memo is not None and memo.upto < state.upto:  # walked on from the memo
+            todo.append((k, memo.upto.toordinal(), memo.digest))
+        elif (
+            memo is None
+            and n > 1
+            and state.last_active is not None
+            and (held.get(box.id) is None or held[box.id] <= state.upto)
+        ):
+            todo.append((k, None, (0, 0)))
+    if not todo:
+        return []
+    # each rollup row's hash; a mailbox's digest sums those of its rows in [from, upto)
+    lengths = [len(rows_of[k][0]) for k, _, _ in todo]
+    ordinals = np.concatenate([rows_of[k][0] for k, _, _ in todo])
+    hashes = tc.row_hashes(ordinals, np.concatenate([rows_of[k][1] for k, _, _ in todo]))
+    bounds = np.zeros(len(todo) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    cuts = []
+    for (k, lo, _), a, z in zip(todo, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        mine = ordinals[a:z]
+        upto = walked[k][3].upto.toordinal()
+        cuts.append(a + (0 if lo is None else int(np.searchsorted(mine, lo))))
+        cuts.append(a + int(np.searchsorted(mine, upto)))
+    edges = np.array(cuts, dtype=np.int64)
+    # segment sums (reduceat gives the first item of an empty segment: counted as 0)
+    totals = np.add.reduceat(np.append(hashes, 0), edges)[::2]
+    counts = edges[1::2] - edges[::2]
+    totals[counts == 0] = 0
+    typed = _memo_columns(col)
+    writes = []
+    for (k, _, (n0, t0)), n, total in zip(todo, counts.tolist(), totals.tolist(), strict=True):
+        a, z, _, state = walked[k]
+        box = boxes[k]
+        cols = {name: v[a : z - 1] for name, v in typed.items() if name != "stage"}
+        codes, stage = np.unique(typed["stage"][a : z - 1], return_inverse=True)
+        cols["stage"] = stage.astype(np.uint8)
+        stages = [typed["stage names"][c] for c in codes.tolist()]
+        memo = tc.Memo(state.upto, int(col["ordinal"][a]), stages, state, cols)
+        writes.append((box.id, inputs[box.id], (n0 + n, t0 + total), memo))
+    return writes
+
+
+def _memo_columns(col: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The report's columns as a memo's (:data:`warmup.ledger.timeline_cache.COLUMNS`), for
+    every mailbox at once: a memo's are slices of them. Stages coded by their place in
+    ``"stage names"``; health by its place in ``tc.HEALTH``."""
+    out: dict[str, Any] = {
+        name: np.ascontiguousarray(col[name], dtype=kind)
+        for name, kind in tc.COLUMNS
+        if name not in ("stage", "health")
+    }
+    out["stage"], names = pd.factorize(col["stage"])
+    out["stage names"] = list(names)
+    codes, words = pd.factorize(col["health"])
+    places = np.array([tc.HEALTH.index(h) for h in words], dtype=np.uint8)
+    out["health"] = places[codes]
+    return out
 
 
 def _store_memos(ledger: Ledger, writes: list[Any]) -> None:
@@ -218,54 +296,81 @@ _DTYPES = {
 _NAMES = {"day": "warmup_day"}
 
 
-def _block(line: DayRows, ordinals: np.ndarray, counts: np.ndarray) -> dict[str, Any]:
-    """The walk's days as columns, with each day's counts from the rollup rows (:func:`_counts`)."""
-    blocks = []
-    for part in line.parts:
-        if isinstance(part, list):  # days walked one by one: tuples
-            col = dict(zip(DayRows.FIELDS, zip(*part, strict=True), strict=True))
-            # None (not judged) becomes NaN
-            part = {f: np.array(col[f], dtype=_DTYPES[f]) for f in DayRows.FIELDS}
-        blocks.append(part)
-    out: dict[str, Any] = {
-        _NAMES.get(f, f): np.concatenate([b[f] for b in blocks])
-        if blocks
-        else np.zeros(0, dtype=_DTYPES[f])
-        for f in DayRows.FIELDS
-        if f != "closed"
-    }
-    ordinal = out["ordinal"]
-    n = len(ordinal)
-    days = np.zeros((n, len(tc.COUNT_COLUMNS)), dtype=np.int64)
-    if n and len(ordinals):
-        # the walk lists every day from its first one: a day's row is at its distance from it
-        at = ordinals - ordinal[0]
-        inside = (at >= 0) & (at < n)
-        at = at[inside]
-        if not (ordinal[at] == ordinal[0] + at).all():
+class _Columns:
+    """The report's days, every mailbox's in turn, gathered as the walk gives them (memos'
+    columns, stretches' arrays, lists of day tuples) and joined once per column."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[int, Any]] = []  # (where it starts, its columns or tuples)
+        self.tuples: list[Any] = []  # the days walked one by one, of every mailbox
+        self.size = 0
+
+    def add_memo(self, memo: tc.Memo) -> None:
+        self._add(_memo_block(memo), len(memo.columns["quota"]))
+
+    def add(self, part: list[Any] | dict[str, Any]) -> None:
+        if isinstance(part, list):
+            self._add((len(self.tuples), len(self.tuples) + len(part)), len(part))
+            self.tuples.extend(part)
+        else:
+            self._add({_NAMES.get(f, f): v for f, v in part.items()}, len(part["ordinal"]))
+
+    def _add(self, part: Any, n: int) -> None:
+        self.parts.append((self.size, part))
+        self.size += n
+
+    def columns(
+        self, ranges: list[tuple[int, int]], rows_of: list[tuple[np.ndarray, np.ndarray]]
+    ) -> dict[str, np.ndarray]:
+        """One array per column, and ``box``: each day's mailbox, by its place in ``ranges``
+        (where each mailbox's days are). The counts of days walked here come from the
+        mailbox's rollup rows (``rows_of``: day ordinals, count matrix), a memo's from it."""
+        by_field = list(zip(*self.tuples, strict=True)) or [()] * len(DayRows.FIELDS)
+        listed = {  # None (a rate not judged) becomes NaN
+            f: np.array(v, dtype=_DTYPES[f]) for f, v in zip(DayRows.FIELDS, by_field, strict=True)
+        }
+        out = {}
+        for f in DayRows.FIELDS[:-1]:  # all but "closed"
+            name = _NAMES.get(f, f)
+            pieces = [
+                listed[f][p[0] : p[1]] if isinstance(p, tuple) else p[name] for _, p in self.parts
+            ]
+            out[name] = np.concatenate([np.zeros(0, dtype=_DTYPES[f]), *pieces], dtype=_DTYPES[f])
+        n = self.size
+        counts = np.zeros((n, len(tc.COUNT_COLUMNS)), dtype=np.int64)
+        fresh = np.ones(n, dtype=bool)  # days not from a memo
+        for at, p in self.parts:
+            if isinstance(p, dict) and "sent" in p:  # a memo's days, with their counts
+                m = len(p["sent"])
+                for i, c in enumerate(tc.COUNT_COLUMNS):
+                    counts[at : at + m, i] = p[c]
+                fresh[at : at + m] = False
+        sizes = np.array([z - a for a, z in ranges], dtype=np.int64)
+        box = out["box"] = np.repeat(np.arange(len(ranges)), sizes)
+        ordinal = out["ordinal"]
+        same = box[1:] == box[:-1]
+        if not (ordinal[1:][same] - ordinal[:-1][same] == 1).all():
             raise AssertionError("the walk skipped a day")
-        days[at] = counts[inside]
-    for i, c in enumerate(tc.COUNT_COLUMNS):
-        out[c] = days[:, i]
-    return out
+        # each rollup row goes to its mailbox's day, if the walk has that day
+        lengths = [len(o) for o, _ in rows_of]
+        if sum(lengths) and n:
+            key = box * _KEY + ordinal  # increasing: mailboxes in turn, days in order
+            rows = np.concatenate([o for o, _ in rows_of])
+            wanted = np.repeat(np.arange(len(rows_of)), lengths) * _KEY + rows
+            at = np.minimum(np.searchsorted(key, wanted), n - 1)
+            hit = (key[at] == wanted) & fresh[at]
+            counts[at[hit]] = np.concatenate([c for _, c in rows_of])[hit]
+        for i, c in enumerate(tc.COUNT_COLUMNS):
+            out[c] = counts[:, i]
+        return out
 
 
-def _memo_of(block: dict[str, Any], state: WalkState) -> tc.Memo:
-    """The past days of a fresh block (all but today) as a memo for the ledger."""
-    n = len(block["quota"]) - 1
-    cols = {name: block[name][:n] for name, _ in tc.COLUMNS}
-    # stages coded in the order they first appear, health by its place in tc.HEALTH
-    codes, stages = pd.factorize(block["stage"][:n])
-    cols["stage"] = codes.astype(np.uint8)
-    codes, words = pd.factorize(block["health"][:n])
-    places = np.array([tc.HEALTH.index(h) for h in words], dtype=np.uint8)
-    cols["health"] = places[codes]
-    return tc.Memo(state.upto, int(block["ordinal"][0]), list(stages), state, cols)
+_KEY = 1 << 23  # above every day ordinal (year 9999: 3,652,059)
 
 
 def _memo_block(memo: tc.Memo) -> dict[str, Any]:
-    """A memo's days as columns (narrower integer types than :func:`_block`'s: concatenating
-    them with int64 columns gives int64)."""
+    """A memo's days as columns (narrower integer types than the walk's: :class:`_Columns`
+    joins them as int64)."""
     cols = memo.columns
     n = len(cols["quota"])
     out: dict[str, Any] = dict(cols)
@@ -277,18 +382,10 @@ def _memo_block(memo: tc.Memo) -> dict[str, Any]:
     return out
 
 
-def _join(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    return (
-        parts[0]
-        if len(parts) == 1
-        else {k: np.concatenate([p[k] for p in parts]) for k in parts[-1]}
-    )
-
-
-def _frame(blocks: list[dict[str, Any]]) -> pd.DataFrame:
-    """The report frame from per-mailbox column blocks (vectorised: a year of a thousand
-    mailboxes is 365,000 rows)."""
-    if not blocks:
+def _frame(col: dict[str, Any], addresses: list[str]) -> pd.DataFrame:
+    """The report frame from the columns of every mailbox's days (vectorised: a year of a
+    thousand mailboxes is 365,000 rows); ``addresses`` by the place ``col["box"]`` gives."""
+    if not len(col["box"]):
         return pd.DataFrame({c: [] for c in DAILY_COLUMNS}, columns=DAILY_COLUMNS).astype(
             {
                 "date": "datetime64[ns]",
@@ -297,7 +394,6 @@ def _frame(blocks: list[dict[str, Any]]) -> pd.DataFrame:
                 "day_bounce_rate": "float64",
             }
         )
-    col = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
     bounced = col["hard"] + col["soft"] + col["block"]
     sent = col["sent"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -309,7 +405,7 @@ def _frame(blocks: list[dict[str, Any]]) -> pd.DataFrame:
     dates = (col["ordinal"] - _EPOCH).astype("datetime64[D]").astype("datetime64[ns]")
     return pd.DataFrame(
         {
-            "mailbox": col["mailbox"],
+            "mailbox": np.array(addresses, dtype=object)[col["box"]],
             "date": dates,
             "warmup_day": col["warmup_day"],
             "stage": col["stage"],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -215,24 +216,37 @@ def _day_stat_arrays(
     if not mailbox_ids:
         return {}
     d = DAY_STAT.c
+    where = (_ids(d.mailbox_id, mailbox_ids), _since(d.day, since))
+    # how many rows each mailbox has, then the rows without the mailbox's id, in the same
+    # order, in the same transaction (one snapshot): a column fewer for the driver to convert
+    sizes = conn.execute(
+        sa.select(d.mailbox_id, sa.func.count())
+        .where(*where)
+        .group_by(d.mailbox_id)
+        .order_by(d.mailbox_id)
+    ).all()
+    if not sizes:
+        return {}
     stmt = (
-        sa.select(d.mailbox_id, day_number(d.day), *(d[c] for c in COUNT_COLUMNS))
-        .where(_ids(d.mailbox_id, mailbox_ids), _since(d.day, since))
+        sa.select(day_number(d.day), *(d[c] for c in COUNT_COLUMNS))
+        .where(*where)
         .order_by(d.mailbox_id, d.day)
     )
     result = conn.execute(stmt)
     # The driver's own rows, in one fetch: SQLAlchemy's rows cost more than the query itself.
     raw = result.cursor.fetchall() if result.cursor is not None else result.all()
     result.close()
-    if not raw:
-        return {}
-    table = np.array(raw, dtype=np.int64)
-    box, ordinals, matrix = table[:, 0], table[:, 1] + _EPOCH, table[:, 2:]
-    cuts = (np.flatnonzero(box[1:] != box[:-1]) + 1).tolist()
-    return {
-        int(box[a]): (ordinals[a:b], matrix[a:b])
-        for a, b in zip([0, *cuts], [*cuts, len(box)], strict=True)
-    }
+    width = 1 + len(COUNT_COLUMNS)
+    if len(raw) != sum(n for _, n in sizes):
+        raise AssertionError("the rollup changed between two statements of one snapshot")
+    # numpy reads the ints one after the other twice as fast as it takes a list of tuples
+    table = np.fromiter(chain.from_iterable(raw), np.int64, len(raw) * width).reshape(-1, width)
+    ordinals, matrix = table[:, 0] + _EPOCH, table[:, 1:]
+    out, at = {}, 0
+    for m, n in sizes:
+        out[int(m)] = (ordinals[at : at + n], matrix[at : at + n])
+        at += n
+    return out
 
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()

@@ -140,16 +140,22 @@ def rows_digest(rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
 
 def rows_digest_arrays(ordinals: np.ndarray, counts: np.ndarray) -> tuple[int, int]:
     """:func:`rows_digest` of rows given as day ordinals and a matrix of their counts (one
-    column per :data:`COUNT_COLUMNS` entry), vectorised: a cold report digests every rollup row.
-    ``h * BASE + count`` stays below 2^63 as in SQL, so int64 holds it."""
+    column per :data:`COUNT_COLUMNS` entry), vectorised: a cold report digests every rollup row."""
+    h = row_hashes(ordinals, counts)
+    # each hash is below 2^40: sums of 2^20 of them stay below 2^63
+    chunk = 1 << 20
+    return len(h), sum(int(h[i : i + chunk].sum()) for i in range(0, len(h), chunk))
+
+
+def row_hashes(ordinals: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each row's hash of :func:`rows_digest` (int64, below 2^40), rows as in
+    :func:`rows_digest_arrays`. ``h * BASE + count`` stays below 2^63 as in SQL."""
     import numpy as np
 
     h = ordinals.astype(np.int64) - EPOCH
     for i in range(counts.shape[1]):
         h = (h * BASE + counts[:, i]) % PRIME
-    # each hash is below 2^40: sums of 2^20 of them stay below 2^63
-    chunk = 1 << 20
-    return len(h), sum(int(h[i : i + chunk].sum()) for i in range(0, len(h), chunk))
+    return h
 
 
 def fingerprint(inputs: str, upto: dt.date, rows: tuple[int, int]) -> str:
@@ -316,18 +322,19 @@ def encode(memo: Memo) -> str:
     blob = b"".join(
         np.ascontiguousarray(memo.columns[name], dtype=kind).tobytes() for name, kind in COLUMNS
     )
-    state = json.loads(memo.state.to_json())
-    return json.dumps(
+    head = json.dumps(
         {
             "version": CODE_VERSION,
             "upto": memo.upto.isoformat(),
             "first": memo.first,
             "days": len(memo.columns["quota"]),
             "stages": memo.stages,
-            "state": state,
-            "data": base64.b64encode(zlib.compress(blob, 1)).decode(),
         }
     )
+    # the state's own JSON text and the base64 blob (no character JSON escapes) spliced in: a
+    # cold report encodes a thousand memos
+    data = base64.b64encode(zlib.compress(blob, 1)).decode()
+    return f'{head[:-1]}, "state": {memo.state.to_json()}, "data": "{data}"}}'
 
 
 def decode(text: str) -> Memo:
@@ -340,5 +347,5 @@ def decode(text: str) -> Memo:
         size = np.dtype(kind).itemsize * n
         columns[name] = np.frombuffer(blob, dtype=kind, count=n, offset=at)
         at += size
-    state = WalkState.from_json(json.dumps(head["state"]))
+    state = WalkState.from_dict(head["state"])
     return Memo(dt.date.fromisoformat(head["upto"]), head["first"], head["stages"], state, columns)

@@ -256,36 +256,71 @@ def array_sums(
     matrix, in day order), in numpy: dense days, prefix sums, each day's health window and busiest of the
     :data:`GROWTH_DAYS` days before it (a sliding maximum). Days before ``started`` are left
     out, as the walk leaves them out."""
-    if started is not None:
-        keep = ordinals >= started.toordinal()
-        ordinals, counts = ordinals[keep], counts[keep]
-    if not len(ordinals):
-        return DaySums()
-    origin = int(ordinals[0])
-    n = int(ordinals[-1]) - origin + 1
-    dense = np.zeros((n, counts.shape[1]), dtype=np.int64)
-    dense[ordinals - origin] = counts
+    return batch_sums([(ordinals, counts)], [started], [window_days])[0]
+
+
+def batch_sums(
+    rows: Sequence[tuple[np.ndarray, np.ndarray]],
+    starts: Sequence[dt.date | None],
+    windows: Sequence[int],
+) -> list[DaySums]:
+    """:func:`array_sums` of many mailboxes at once (the rollup rows, start day and health
+    window's length of each): one numpy pass over all their days, each mailbox's
+    :class:`DaySums` a view of it. A cold report of a thousand mailboxes paid numpy's cost per
+    call a dozen times per mailbox in :func:`array_sums`."""
+    kept = []
+    for (ordinals, counts), started in zip(rows, starts, strict=True):
+        if started is not None and len(ordinals) and ordinals[0] < started.toordinal():
+            keep = ordinals >= started.toordinal()
+            ordinals, counts = ordinals[keep], counts[keep]
+        kept.append((ordinals, counts))
+    full = [k for k, (o, _) in enumerate(kept) if len(o)]
+    out = [DaySums() for _ in kept]
+    if not full:
+        return out
+    firsts = np.array([kept[k][0][0] for k in full], dtype=np.int64)
+    lasts = np.array([kept[k][0][-1] for k in full], dtype=np.int64)
+    sizes = lasts - firsts + 1  # dense days per mailbox
+    base = np.zeros(len(full) + 1, dtype=np.int64)  # where each mailbox's days begin
+    np.cumsum(sizes, out=base[1:])
+    total = int(base[-1])
+    lengths = np.array([len(kept[k][0]) for k in full], dtype=np.int64)
+    box = np.repeat(np.arange(len(full)), lengths)
+    ordinals = np.concatenate([kept[k][0] for k in full])
+    dense = np.zeros((total, kept[full[0]][1].shape[1]), dtype=np.int64)
+    dense[base[box] + ordinals - firsts[box]] = np.concatenate([kept[k][1] for k in full])
     sent = dense[:, 0]
-    # (sent, bounced, complaints) summed over the days before each day, from 0 before origin
     per_day = np.column_stack([sent, dense[:, 1:4].sum(axis=1), dense[:, 4]])
-    sums = np.zeros((n + 1, 3), dtype=np.int64)
+    # prefix sums over every mailbox's days in turn: a mailbox's sums are these minus the
+    # value at its first day
+    sums = np.zeros((total + 1, 3), dtype=np.int64)
     np.cumsum(per_day, axis=0, out=sums[1:])
-    k = np.arange(n)
-    window = sums[k] - sums[np.maximum(k - window_days, 0)]
-    # days before origin sent nothing: pad with zeros, and sends are never negative
-    padded = np.concatenate([np.zeros(GROWTH_DAYS, dtype=np.int64), sent])
-    busiest = padded[:n].copy()  # the most of the 7 days before each day (a sliding maximum)
-    for back in range(1, GROWTH_DAYS):
-        np.maximum(busiest, padded[back : back + n], out=busiest)
-    return DaySums(
-        origin,
-        rows=_Tuples(dense),
-        sent=_Ints(sent),  # type: ignore[arg-type]
-        sums=_Tuples(sums),
-        window=_Tuples(np.column_stack([window, busiest])),  # type: ignore[arg-type]
-        arrays=(sent, window[:, 0], window[:, 1], window[:, 2], busiest),
-        stretches=Stretches,
-    )
+    owner = np.repeat(np.arange(len(full)), sizes)  # the mailbox of each dense day
+    begin = base[:-1][owner]
+    j = np.arange(total)
+    width = np.array([windows[k] for k in full], dtype=np.int64)[owner]
+    window = sums[j] - sums[np.maximum(j - width, begin)]
+    busiest = np.zeros(total, dtype=np.int64)  # the most of the 7 days before each day
+    for back in range(1, GROWTH_DAYS + 1):
+        np.maximum(
+            busiest[back:],
+            np.where(j[back:] - back >= begin[back:], sent[:-back], 0),
+            out=busiest[back:],
+        )
+    pairs = np.column_stack([window, busiest])
+    w_sent, w_bounced, w_complaints = window[:, 0], window[:, 1], window[:, 2]
+    for i, k in enumerate(full):
+        a, z = int(base[i]), int(base[i + 1])
+        out[k] = DaySums(
+            int(firsts[i]),
+            rows=_Tuples(dense[a:z]),
+            sent=_Ints(sent[a:z]),  # type: ignore[arg-type]
+            sums=_Tuples(sums[a : z + 1], minus=sums[a]),
+            window=_Tuples(pairs[a:z]),  # type: ignore[arg-type]
+            arrays=(sent[a:z], w_sent[a:z], w_bounced[a:z], w_complaints[a:z], busiest[a:z]),
+            stretches=Stretches,
+        )
+    return out
 
 
 class _Ints(Sequence[int]):
@@ -307,13 +342,14 @@ class _Tuples(Sequence[Any]):
     reads a few of a year's rows one by one: building all of them was a tenth of a cold
     report)."""
 
-    def __init__(self, matrix: np.ndarray) -> None:
-        self.matrix = matrix
+    def __init__(self, matrix: np.ndarray, minus: np.ndarray | None = None) -> None:
+        self.matrix, self.minus = matrix, minus  # minus: subtracted from every row read
 
     def __len__(self) -> int:
         return len(self.matrix)
 
     def __getitem__(self, k: Any) -> Any:
+        rows = self.matrix[k] if self.minus is None else self.matrix[k] - self.minus
         if isinstance(k, slice):
-            return [tuple(r) for r in self.matrix[k].tolist()]
-        return tuple(self.matrix[k].tolist())
+            return [tuple(r) for r in rows.tolist()]
+        return tuple(rows.tolist())

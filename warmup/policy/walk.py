@@ -127,7 +127,11 @@ class WalkState:
 
     @classmethod
     def from_json(cls, text: str) -> WalkState:
-        data = json.loads(text)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WalkState:
+        """From :meth:`to_json`'s object, parsed (``data`` is changed)."""
         for k in ("upto", "last_active", "health_cut"):
             data[k] = dt.date.fromisoformat(data[k]) if data[k] is not None else None
         data["short_days"] = tuple(tuple(d) for d in data.get("short_days", ()))
