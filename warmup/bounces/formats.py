@@ -8,6 +8,7 @@ import email.policy
 import re
 from collections.abc import Set
 from email.message import Message
+from typing import AnyStr
 
 ADDR_RE = re.compile(
     r"(?<![\w.%+=/'!#$&*?^`{|}~-])"
@@ -103,6 +104,10 @@ _SKIP_LOCALS = {
 }
 
 MAX_TEXT = 200_000
+# Multipart parts a message may declare (a "boundary" parameter each). The stdlib parser matches
+# every line against the boundary of every enclosing multipart: a message nested 900 deep in
+# 19,000 lines took 3 s. Real reports declare at most 8 (the corpus).
+MAX_CONTAINERS = 16
 MAX_HEADER = 2_000  # of a header value matched against the subject/sender patterns
 MAX_HITS = 2_000
 _NOT_RECIPIENT_CONTEXT = re.compile(
@@ -194,6 +199,23 @@ def unsubscribe_request(msg: Message) -> str:
         return ""
     found = addresses(str(msg.get("From", "")))
     return found[0] if found else ""
+
+
+_BOUNDARY_WORD = re.compile("boundary", re.IGNORECASE)
+_BOUNDARY_WORD_BYTES = re.compile(b"boundary", re.IGNORECASE)
+
+
+def first_containers(raw: AnyStr) -> AnyStr:
+    """``raw`` cut before the line of its ``MAX_CONTAINERS + 1``-th "boundary": no multipart
+    declares one without that word, so the parser nests at most ``MAX_CONTAINERS`` deep."""
+    if isinstance(raw, bytes):
+        hits, newline = _BOUNDARY_WORD_BYTES.finditer(raw), b"\n"
+    else:
+        hits, newline = _BOUNDARY_WORD.finditer(raw), "\n"
+    for n, m in enumerate(hits):
+        if n == MAX_CONTAINERS:
+            return raw[: raw.rfind(newline, 0, m.start()) + 1]
+    return raw
 
 
 def split_returned(text: str) -> tuple[str, str]:
@@ -320,7 +342,7 @@ def reparse_inline_mime(msg: Message, body: str) -> Message | None:
         f"{head}MIME-Version: 1.0\nContent-Type: multipart/report; "
         f'report-type=delivery-status; boundary="{m.group(1)}"\n\n{body}'
     )
-    return email.message_from_string(text, policy=email.policy.compat32)
+    return email.message_from_string(first_containers(text), policy=email.policy.compat32)
 
 
 _MAILBOX_STATE_RE = re.compile(

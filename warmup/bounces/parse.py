@@ -116,7 +116,7 @@ def _to_message(raw: bytes | str | Message) -> Message | None:
         raw = raw.encode("utf-8", "surrogateescape")
     if not isinstance(raw, (bytes, bytearray)):
         return None
-    raw = _head(bytes(raw[:MAX_INPUT]))
+    raw = formats.first_containers(_head(bytes(raw[:MAX_INPUT])))
     if b"\n" in raw and b"\r\n" in raw[:4096]:
         raw = raw.replace(b"\r\n", b"\n")
     return email.message_from_bytes(raw, policy=email.policy.compat32)
