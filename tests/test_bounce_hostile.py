@@ -3,11 +3,18 @@ terminal, or to make ``warmup bounces parse`` hang or read without end."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from email.message import Message
+from pathlib import Path
 
+from click.testing import Result
+
+from warmup import api
 from warmup.bounces import parse_bounces
 from warmup.bounces.formats import MAX_CONTAINERS, reparse_inline_mime
 from warmup.bounces.parse import _to_message
+from warmup.ledger import BounceIn, open_ledger
 
 HEAD = (
     "From: MAILER-DAEMON@mx.example.com\nTo: sales@corp.example\n"
@@ -60,3 +67,61 @@ def test_deep_nesting_in_an_inline_reparse_is_cut_too() -> None:
     reparsed = reparse_inline_mime(msg, body)
     assert reparsed is not None
     assert _multiparts(reparsed) <= MAX_CONTAINERS
+
+
+# -- terminal escapes: a stranger's words are printed defused ------------------------------------
+
+ESCAPES = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def _escaping_dsn(recipient: str, diagnostic: str, mailer: str = "") -> bytes:
+    return (
+        HEAD + f"X-Mailer: {mailer}\n" * bool(mailer) + "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\n\n'
+        "--R\nContent-Type: text/plain\n\nfailed.\n\n--R\n"
+        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+        f"Final-Recipient: rfc822; {recipient}\nAction: failed\nStatus: 5.1.1\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\n\n--R--\n"
+    ).encode()
+
+
+def _clean(text: str) -> bool:
+    return not any(e in text for e in ESCAPES)
+
+
+def test_escapes_in_a_report_are_not_returned() -> None:
+    raw = _escaping_dsn(
+        "\x1b]0;pwned\x07@x\x1b[2J",
+        "550 5.1.1 \x1b]0;pwned\x07\x1b[2J user \u202eunknown\x9b31m",
+        mailer="\x1b[31mX",
+    )
+    [bounce] = parse_bounces(raw)
+    # An "address" with control characters is no address a send can have had.
+    assert bounce.recipient == ""
+    assert _clean(bounce.diagnostic) and "user" in bounce.diagnostic
+    assert bounce.steps and all(_clean(step) for step in bounce.steps)
+    assert bounce.kind == "hard"
+
+
+def test_parse_prints_no_escape(run: Callable[..., Result], tmp_path: Path) -> None:
+    path = tmp_path / "r\x1b[2J.eml"
+    path.write_bytes(_escaping_dsn("gone@example.net", "550 5.1.1 \x1b]0;pwned\x07 unknown"))
+    result = run("bounces", "parse", "--explain", str(path))
+    assert result.exit_code == 0, result.output
+    assert "gone@example.net" in result.output and "hard" in result.output
+    assert _clean(result.output), result.output
+
+
+def test_list_prints_no_escape_recorded_before(run: Callable[..., Result]) -> None:
+    """A recipient recorded before the parser refused escapes (or by hand) is listed defused."""
+    ledger = open_ledger(create=True)
+    try:
+        box = api.add_mailbox(ledger, "sales@corp.example", "exmail")
+        at = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+        stray = "pwned\x07@x\x1b[2j"
+        ledger.record(box, bounces=[BounceIn(stray, "hard", at, "k1", trusted=False)])
+    finally:
+        ledger.close()
+    result = run("bounces", "list")
+    assert result.exit_code == 0, result.output
+    assert "pwned" in result.output and _clean(result.output), result.output

@@ -251,6 +251,27 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
     assert json.loads(cli("suppress", "list", "--json").stdout) == []
 
 
+def test_escapes_in_a_report_never_reach_the_terminal(box, ledger_path):
+    """A stranger's report whose "address" and diagnostic carry terminal escapes (set the
+    window title, clear the screen): recorded without them, so neither the sync's list of
+    unmatched addresses nor ``bounces list`` prints them."""
+    box.append(
+        "INBOX",
+        dsn("<x@corp.example>", "pwned\x07@x\x1b[2J", "5.1.1", "550 \x1b]0;pwned\x07 unknown", 1),
+    )
+    box.append("INBOX", dsn("<y@corp.example>", "stranger@example.net", "5.1.1", "550 x", 2))
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert res.returncode == 0, res.stderr
+    assert "Unmatched (kept, not linked to a send): 2 addresses" in res.stdout
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout, res.stdout
+    listed = cli("bounces", "list", BOX)
+    assert listed.returncode == 0 and "stranger@example.net" in listed.stdout
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout, listed.stdout
+    rows = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert sorted(r["recipient"] for r in rows) == ["", "stranger@example.net"]
+    assert all(r["diagnostic"] is None or r["diagnostic"].isprintable() for r in rows)
+
+
 def test_many_unmatched_bounces_are_counted_not_all_named(box):
     """Issue #16: 291 unmatched addresses printed on one line; ten are named, --verbose names
     them all, --quiet none."""

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from email.message import Message
 from pathlib import Path
 
+from warmup.words import printable
+
 from . import formats, notifications
 from .classify import decide, extract_reply, extract_status, reason_of
 from .stage import smtp_stage
@@ -74,14 +76,29 @@ def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> 
 
 def _bounded(b: Bounce) -> Bounce:
     """``b`` without a recipient or original Message-ID no send can have had (a stranger's
-    100,000-character "address" would be recorded and listed as it came)."""
-    if len(b.recipient) <= MAX_ADDRESS and len(b.message_id) <= MAX_MESSAGE_ID:
+    100,000-character "address" would be recorded and listed as it came), and without control
+    characters in what is printed: the recipient, diagnostic and steps are a stranger's words,
+    shown by ``bounces parse`` and ``bounces list`` and the sync's list of unmatched addresses
+    (an escape sequence there would set the operator's terminal title, or clear the screen)."""
+    recipient_ok = len(b.recipient) <= MAX_ADDRESS and _address_like(b.recipient)
+    if (
+        recipient_ok
+        and len(b.message_id) <= MAX_MESSAGE_ID
+        and b.diagnostic.isprintable()
+        and all(step.isprintable() for step in b.steps)
+    ):
         return b
     return replace(
         b,
-        recipient=b.recipient if len(b.recipient) <= MAX_ADDRESS else "",
+        recipient=b.recipient if recipient_ok else "",
         message_id=b.message_id if len(b.message_id) <= MAX_MESSAGE_ID else "",
+        diagnostic=printable(b.diagnostic),
+        steps=tuple(printable(step) for step in b.steps),
     )
+
+
+def _address_like(recipient: str) -> bool:
+    return recipient.isprintable() and not any(c.isspace() for c in recipient)
 
 
 def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
