@@ -4,12 +4,18 @@ terminal, or to make ``warmup bounces parse`` hang or read without end."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
 from collections.abc import Callable
 from email.message import Message
 from pathlib import Path
 
 from click.testing import Result
 
+from tests import forkcli
 from warmup import api
 from warmup.bounces import parse_bounces
 from warmup.bounces.formats import MAX_CONTAINERS, reparse_inline_mime
@@ -125,3 +131,50 @@ def test_list_prints_no_escape_recorded_before(run: Callable[..., Result]) -> No
     result = run("bounces", "list")
     assert result.exit_code == 0, result.output
     assert "pwned" in result.output and _clean(result.output), result.output
+
+
+# -- files that are no message: never waited on, never read without end --------------------------
+
+
+def test_parse_refuses_a_named_pipe_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "inbox.eml"
+    os.mkfifo(fifo)
+    good = tmp_path / "r.eml"
+    good.write_bytes(_escaping_dsn("gone@example.net", "550 5.1.1 user unknown"))
+    # A real process: opening a pipe that no one writes to blocked for ever (the limit only
+    # turns that hang into a failure; the answer takes milliseconds).
+    res = subprocess.run(
+        [*forkcli.command(), "bounces", "parse", str(good), str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 64, res.stderr
+    assert "gone@example.net" in res.stdout  # the other file is still read
+    assert (
+        res.stderr == f"Error: not read: {fifo} (not a regular file); give message files (.eml)\n"
+    )
+    assert "Traceback" not in res.stderr
+
+
+def test_parse_refuses_a_device_without_reading_it() -> None:
+    """``/dev/zero`` was read whole (without end) before the parser cut it: under a 1 GiB
+    address-space limit that was a MemoryError traceback."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "bounces", "parse", "--json", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=limit,
+    )
+    assert res.returncode == 64, res.stderr
+    assert json.loads(res.stdout) == [
+        {"file": "/dev/zero", "bounces": [], "error": "not a regular file"}
+    ]
+    assert res.stderr.count("\n") == 1 and "not a regular file" in res.stderr

@@ -8,10 +8,11 @@ from __future__ import annotations
 import email
 import email.parser
 import email.policy
+import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from email.message import Message
-from pathlib import Path
 
 from warmup.words import printable
 
@@ -106,21 +107,38 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
 
     Each bounce carries its ``reason`` and the ``rule`` that decided it; ``steps=True`` adds
     the decision path (``--explain``).
+
+    A file that cannot be read, or is no regular file (a named pipe would wait for a writer
+    for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
+    regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read.
     """
     out: list[dict] = []
     for path in paths:
-        try:
-            raw = Path(path).read_bytes()
-        except OSError:
-            raw = b""
+        raw, error = _read_file(path)
         order = ("recipient", "kind", "reason", "rule", "status", "reply", "message_id")
         bounces = [
             {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
             | ({"steps": list(b.steps)} if steps else {})
             for b in parse_bounces(raw)
         ]
-        out.append({"file": path, "bounces": bounces})
+        out.append({"file": path, "bounces": bounces} | ({"error": error} if error else {}))
     return out
+
+
+def _read_file(path: str) -> tuple[bytes, str]:
+    """(the first :data:`MAX_INPUT` bytes of the regular file ``path``, "") or (b"", why not)."""
+    try:
+        # Non-blocking: opening a named pipe would wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return b"", exc.strerror or "cannot be read"
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b"", "not a regular file"
+        try:
+            return f.read(MAX_INPUT), ""
+        except OSError as exc:
+            return b"", exc.strerror or "cannot be read"
 
 
 # --------------------------------------------------------------------------- helpers

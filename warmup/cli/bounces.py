@@ -180,10 +180,12 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     from warmup.bounces import parse_report
 
     results = parse_report(list(files), steps=explain)
+    unread = [f"{printable(r['file'])} ({r['error']})" for r in results if r.get("error")]
     if json_:
         print_json(results)
-        return
-    for item in results:
+    for item in [] if json_ else results:
+        if item.get("error"):
+            continue
         # A message's words, and a file name, may carry terminal escapes: printed defused.
         name = printable(item["file"])
         if not item["bounces"]:
@@ -198,6 +200,8 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
             if explain:
                 for step in [*b["steps"], f"rule: {b['rule']}"]:
                     click.echo(f"    {printable(step)}")
+    if unread:
+        raise UsageError(f"not read: {', '.join(unread)}; give message files (.eml)")
 
 
 @bounces.command("list")
