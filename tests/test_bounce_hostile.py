@@ -18,7 +18,7 @@ from click.testing import Result
 from tests import forkcli
 from warmup import api
 from warmup.bounces import parse_bounces
-from warmup.bounces.formats import MAX_CONTAINERS, reparse_inline_mime
+from warmup.bounces.formats import MAX_BOUNDARY, MAX_CONTAINERS, reparse_inline_mime
 from warmup.bounces.parse import _to_message
 from warmup.ledger import BounceIn, open_ledger
 
@@ -178,3 +178,48 @@ def test_parse_refuses_a_device_without_reading_it() -> None:
         {"file": "/dev/zero", "bounces": [], "error": "not a regular file"}
     ]
     assert res.stderr.count("\n") == 1 and "not a regular file" in res.stderr
+
+
+# -- charsets and boundaries the stdlib would spend seconds on ------------------------------------
+
+TEXT_NDR = b"The following address failed:\n\n  gone@example.net\n    550 5.1.1 user unknown\n"
+
+
+def _text_ndr(charset: str) -> bytes:
+    head = HEAD + f"MIME-Version: 1.0\nContent-Type: text/plain; charset={charset}\n\n"
+    return head.encode() + TEXT_NDR
+
+
+def test_python_codecs_that_are_no_mail_charset_are_not_used() -> None:
+    """punycode decodes in time quadratic in its input (240 KB: 18 s), "undefined" raised a
+    UnicodeError that lost the whole report: both are read as what they are, ASCII."""
+    for charset in ("punycode", "idna", "undefined", "unicode_escape"):
+        [bounce] = parse_bounces(_text_ndr(charset))
+        assert (bounce.recipient, bounce.kind) == ("gone@example.net", "hard"), charset
+    assert [parse_bounces(_text_ndr(cs))[0].recipient for cs in ("utf-8", "latin-1")] == [
+        "gone@example.net",
+        "gone@example.net",
+    ]
+
+
+def test_rfc2231_boundary_in_a_python_codec_is_read_as_ascii() -> None:
+    raw = _report("").replace('boundary="R"', "boundary*=punycode''R-x").replace("--R", "--R-x")
+    msg = _to_message(raw.encode())
+    assert msg is not None and msg.get_boundary() == "R-x" and msg.is_multipart()
+    [bounce] = parse_bounces(raw.encode())
+    assert (bounce.recipient, bounce.status) == ("gone@example.net", "5.1.1")
+
+
+def test_a_boundary_longer_than_any_mime_allows_is_none() -> None:
+    """A boundary is compiled into a pattern (~10 us a character): one of 240 KB took 2.4 s.
+    RFC 2046 allows 70 characters; one above MAX_BOUNDARY leaves the multipart as text."""
+    long = "b" * (MAX_BOUNDARY + 1)
+    raw = (
+        HEAD + f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="{long}"\n\n'
+        f"--{long}\nContent-Type: text/plain\n\nhello\n--{long}--\n"
+    ).encode()
+    msg = _to_message(raw)
+    assert msg is not None and msg.get_boundary() is None and not msg.is_multipart()
+    ok = "b" * 70
+    msg = _to_message(raw.replace(long.encode(), ok.encode()))
+    assert msg is not None and msg.get_boundary() == ok and msg.is_multipart()

@@ -154,7 +154,7 @@ def _to_message(raw: bytes | str | Message) -> Message | None:
     raw = formats.first_containers(_head(bytes(raw[:MAX_INPUT])))
     if b"\n" in raw and b"\r\n" in raw[:4096]:
         raw = raw.replace(b"\r\n", b"\n")
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+    return formats.message_from(raw)
 
 
 def _head(raw: bytes) -> bytes:
@@ -189,11 +189,11 @@ def _decode(part: Message) -> str:
         if isinstance(inner, list):
             return "\n".join(_block_text(p) for p in inner if isinstance(p, Message))
         return inner if isinstance(inner, str) else ""
-    charset = part.get_content_charset() or "utf-8"
-    for cs in (charset, "utf-8", "latin-1"):
+    declared = formats.mail_codec(part.get_content_charset())
+    for cs in (declared or "utf-8", "utf-8", "latin-1"):
         try:
             return payload.decode(cs)
-        except (LookupError, UnicodeDecodeError):
+        except UnicodeError:
             continue
     return payload.decode("latin-1", "replace")
 
