@@ -223,3 +223,32 @@ def test_a_boundary_longer_than_any_mime_allows_is_none() -> None:
     ok = "b" * 70
     msg = _to_message(raw.replace(long.encode(), ok.encode()))
     assert msg is not None and msg.get_boundary() == ok and msg.is_multipart()
+
+
+# -- trust: a complaint counts only against the recipient it is about ----------------------------
+
+
+def _arf(feedback: str, to: str) -> bytes:
+    return (
+        "From: fbl@isp.example\nTo: abuse@corp.example\nSubject: complaint\n"
+        "Message-ID: <fbl-1@isp.example>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="F"\n\n'
+        "--F\nContent-Type: text/plain\n\nA user complained.\n\n"
+        f"--F\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n{feedback}\n"
+        "--F\nContent-Type: text/rfc822-headers\n\n"
+        f"From: sales@corp.example\nTo: {to}\nMessage-ID: <o1@corp.example>\n\n--F--\n"
+    ).encode()
+
+
+def test_a_complaint_about_a_message_to_several_names_no_one() -> None:
+    """The original went to two people and the report does not say which complained: it was
+    put on the alphabetically first, whose address was suppressed for the other's complaint."""
+    [both] = parse_bounces(_arf("", "zoe@example.net, amy@example.net"))
+    assert (both.kind, both.recipient, both.message_id) == ("complaint", "", "<o1@corp.example>")
+    # The report's own field says who; an original to one person says it too.
+    [named] = parse_bounces(
+        _arf("Original-Rcpt-To: zoe@example.net\n", "zoe@example.net, amy@example.net")
+    )
+    assert named.recipient == "zoe@example.net"
+    [one] = parse_bounces(_arf("", "Zoe <zoe@example.net>"))
+    assert one.recipient == "zoe@example.net"

@@ -272,6 +272,34 @@ def test_escapes_in_a_report_never_reach_the_terminal(box, ledger_path):
     assert all(r["diagnostic"] is None or r["diagnostic"].isprintable() for r in rows)
 
 
+def test_a_complaint_about_a_message_to_two_suppresses_neither(box, sink, ledger_path):
+    """One message to two recipients, a feedback report that does not say which complained:
+    the first address alphabetically was suppressed and charged with the complaint."""
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = "zoe@example.net, amy@example.net", "Hello"
+    msg.set_content("Hi")
+    with Gate(BOX) as gate:
+        sent = gate.send(msg)
+    assert sorted(sent.sent) == ["amy@example.net", "zoe@example.net"]
+    arf = (
+        f"From: fbl@isp.example\r\nTo: {BOX}\r\nSubject: complaint\r\n"
+        f"Date: {email.utils.formatdate()}\r\nMessage-ID: <fbl-1@isp.example>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; "
+        'boundary="F"\r\n\r\n--F\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n\r\n'
+        "--F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n\r\n"
+        f"--F\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: {BOX}\r\n"
+        f"To: zoe@example.net, amy@example.net\r\nMessage-ID: {sent.message_id}\r\n\r\n--F--\r\n"
+    )
+    box.append("INBOX", arf.encode())
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["bounces"], report["matched"], report["unmatched"]) == (1, 0, ["(no recipient)"])
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
+    [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert (listed["kind"], listed["recipient"], listed["counted"]) == ("complaint", "", False)
+
+
 def test_many_unmatched_bounces_are_counted_not_all_named(box):
     """Issue #16: 291 unmatched addresses printed on one line; ten are named, --verbose names
     them all, --quiet none."""

@@ -443,11 +443,16 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
             recipient = _clean_addr(fields[key])
             if recipient:
                 break
-    if not recipient and parts.original is not None:
-        recipient = next(iter(sorted(formats.header_addresses(parts.original, ("To",)))), "")
-    if not recipient and parts.original_text:
+    # Else the original's only recipient. Of a message to several, which one complained is
+    # unknown: the first of them (alphabetically) was taken, suppressing an address that never
+    # complained while the one that did was mailed on. No recipient: kept, never counted.
+    named = formats.header_addresses(parts.original, ("To",)) if not recipient else set()
+    if len(named) == 1:
+        recipient = next(iter(named))
+    if not recipient and not named and parts.original_text:
         m = _TO_RE.search(parts.original_text)
-        recipient = _clean_addr(m.group(1)) if m else ""
+        if m and len(formats.addresses(m.group(1))) <= 1:
+            recipient = _clean_addr(m.group(1))
     text = " ".join(parts.texts)
     feedback_type = fields.get("feedback-type", "abuse")
     diag = feedback_type + (": " + text if text else "")
