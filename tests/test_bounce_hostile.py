@@ -252,3 +252,20 @@ def test_a_complaint_about_a_message_to_several_names_no_one() -> None:
     assert named.recipient == "zoe@example.net"
     [one] = parse_bounces(_arf("", "Zoe <zoe@example.net>"))
     assert one.recipient == "zoe@example.net"
+
+
+def _vague_ndr(to: str) -> bytes:
+    """A notice that names no failed address, with the original attached, whose To does."""
+    return (
+        HEAD + 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="M"\n\n--M\n'
+        "Content-Type: text/plain\n\nYour message could not be delivered. 550 5.1.1 mailbox "
+        "unavailable\n\n--M\nContent-Type: message/rfc822\n\nFrom: sales@corp.example\n"
+        f"To: {to}\nMessage-ID: <o2@corp.example>\nSubject: Hi\n\nHello\n\n--M--\n"
+    ).encode()
+
+
+def test_a_notice_naming_no_address_is_put_on_the_original_only_if_it_had_one() -> None:
+    [one] = parse_bounces(_vague_ndr("zoe@example.net"))
+    assert (one.recipient, one.message_id) == ("zoe@example.net", "<o2@corp.example>")
+    [several] = parse_bounces(_vague_ndr("zoe@example.net, amy@example.net"))
+    assert (several.recipient, several.message_id) == ("", "<o2@corp.example>")

@@ -608,12 +608,13 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
     recipients = [a for a in blocks if a in failed] or list(blocks) or failed
     if not recipients:
         diag = _fold(notification)
-        m = (
-            formats.ADDR_RE.search(str(parts.original.get("To", "")))
-            if parts.original is not None
-            else None
+        # The original's recipient, if it had only one (of several, which failed is unknown).
+        named = (
+            formats.addresses(str(parts.original.get("To", ""))[:MAX_TEXT])
+            if parts.original
+            else []
         )
-        recipient = m.group(1).lower() if m else ""
+        recipient = named[0] if len(named) == 1 else ""
         return [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
     out: list[Bounce] = []
     for recipient in recipients[:100]:
