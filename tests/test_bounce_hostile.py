@@ -19,8 +19,12 @@ from tests import forkcli
 from warmup import api
 from warmup.bounces import parse_bounces
 from warmup.bounces.formats import MAX_BOUNDARY, MAX_CONTAINERS, reparse_inline_mime
+from warmup.bounces.identity import bounce_key, read_report
+from warmup.bounces.imap import record_batch
 from warmup.bounces.parse import _to_message
 from warmup.ledger import BounceIn, open_ledger
+
+pytest_plugins = ["tests.pgkit"]  # ledger_url: a test that runs on SQLite and PostgreSQL
 
 HEAD = (
     "From: MAILER-DAEMON@mx.example.com\nTo: sales@corp.example\n"
@@ -269,3 +273,31 @@ def test_a_notice_naming_no_address_is_put_on_the_original_only_if_it_had_one() 
     assert (one.recipient, one.message_id) == ("zoe@example.net", "<o2@corp.example>")
     [several] = parse_bounces(_vague_ndr("zoe@example.net, amy@example.net"))
     assert (several.recipient, several.message_id) == ("", "<o2@corp.example>")
+
+
+# -- what a report writes to the ledger: nothing PostgreSQL refuses -------------------------------
+
+
+def test_a_report_with_nul_bytes_is_recorded(ledger_url: str) -> None:
+    """PostgreSQL stores no NUL in text: a report with one in its own Message-ID, the
+    original's or its diagnostic failed the sync's write at that message, on every sync."""
+    raw = (
+        _report("")
+        .replace("<r1@mx.example.com>", "<r\x001@mx.example.com>")
+        .replace("<o1@corp.example>", "<o\x001@corp.example>")
+        .replace("user unknown", "user\x00unknown")
+        .encode()
+    )
+    now = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+    ledger = open_ledger(ledger_url, create=True)
+    try:
+        box = api.add_mailbox(ledger, "sales@corp.example", "exmail")
+        facts = read_report(raw)
+        found = parse_bounces(raw, mailbox=box.address)
+        assert [b.recipient for b in found] == ["gone@example.net"]
+        rows = [(bounce_key(facts, b, i), b, now) for i, b in enumerate(found)]
+        assert record_batch(ledger, box, "INBOX", 1, 1, rows, now) == [("gone@example.net", False)]
+        [listed] = ledger.bounces(box, None, None, None)
+    finally:
+        ledger.close()
+    assert listed["kind"] == "hard" and "\x00" not in str(listed)

@@ -77,14 +77,17 @@ def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> 
 
 def _bounded(b: Bounce) -> Bounce:
     """``b`` without a recipient or original Message-ID no send can have had (a stranger's
-    100,000-character "address" would be recorded and listed as it came), and without control
+    100,000-character "address" would be recorded and listed as it came, one with a NUL or
+    another control character is no send's either), and without control
     characters in what is printed: the recipient, diagnostic and steps are a stranger's words,
     shown by ``bounces parse`` and ``bounces list`` and the sync's list of unmatched addresses
     (an escape sequence there would set the operator's terminal title, or clear the screen)."""
     recipient_ok = len(b.recipient) <= MAX_ADDRESS and _address_like(b.recipient)
+    # A NUL in any of them also stopped every sync on PostgreSQL (no NUL in its text).
+    message_id_ok = len(b.message_id) <= MAX_MESSAGE_ID and _address_like(b.message_id)
     if (
         recipient_ok
-        and len(b.message_id) <= MAX_MESSAGE_ID
+        and message_id_ok
         and b.diagnostic.isprintable()
         and all(step.isprintable() for step in b.steps)
     ):
@@ -92,7 +95,7 @@ def _bounded(b: Bounce) -> Bounce:
     return replace(
         b,
         recipient=b.recipient if recipient_ok else "",
-        message_id=b.message_id if len(b.message_id) <= MAX_MESSAGE_ID else "",
+        message_id=b.message_id if message_id_ok else "",
         diagnostic=printable(b.diagnostic),
         steps=tuple(printable(step) for step in b.steps),
     )
