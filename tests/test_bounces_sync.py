@@ -251,6 +251,55 @@ def test_unmatched_bounces_are_kept(box, ledger_path):
     assert json.loads(cli("suppress", "list", "--json").stdout) == []
 
 
+def test_escapes_in_a_report_never_reach_the_terminal(box, ledger_path):
+    """A stranger's report whose "address" and diagnostic carry terminal escapes (set the
+    window title, clear the screen): recorded without them, so neither the sync's list of
+    unmatched addresses nor ``bounces list`` prints them."""
+    box.append(
+        "INBOX",
+        dsn("<x@corp.example>", "pwned\x07@x\x1b[2J", "5.1.1", "550 \x1b]0;pwned\x07 unknown", 1),
+    )
+    box.append("INBOX", dsn("<y@corp.example>", "stranger@example.net", "5.1.1", "550 x", 2))
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01")
+    assert res.returncode == 0, res.stderr
+    assert "Unmatched (kept, not linked to a send): 2 addresses" in res.stdout
+    assert "\x1b" not in res.stdout and "\x07" not in res.stdout, res.stdout
+    listed = cli("bounces", "list", BOX)
+    assert listed.returncode == 0 and "stranger@example.net" in listed.stdout
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout, listed.stdout
+    rows = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert sorted(r["recipient"] for r in rows) == ["", "stranger@example.net"]
+    assert all(r["diagnostic"] is None or r["diagnostic"].isprintable() for r in rows)
+
+
+def test_a_complaint_about_a_message_to_two_suppresses_neither(box, sink, ledger_path):
+    """One message to two recipients, a feedback report that does not say which complained:
+    the first address alphabetically was suppressed and charged with the complaint."""
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = "zoe@example.net, amy@example.net", "Hello"
+    msg.set_content("Hi")
+    with Gate(BOX) as gate:
+        sent = gate.send(msg)
+    assert sorted(sent.sent) == ["amy@example.net", "zoe@example.net"]
+    arf = (
+        f"From: fbl@isp.example\r\nTo: {BOX}\r\nSubject: complaint\r\n"
+        f"Date: {email.utils.formatdate()}\r\nMessage-ID: <fbl-1@isp.example>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report; "
+        'boundary="F"\r\n\r\n--F\r\nContent-Type: text/plain\r\n\r\nA complaint.\r\n\r\n'
+        "--F\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n\r\n"
+        f"--F\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: {BOX}\r\n"
+        f"To: zoe@example.net, amy@example.net\r\nMessage-ID: {sent.message_id}\r\n\r\n--F--\r\n"
+    )
+    box.append("INBOX", arf.encode())
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["bounces"], report["matched"], report["unmatched"]) == (1, 0, ["(no recipient)"])
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
+    [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert (listed["kind"], listed["recipient"], listed["counted"]) == ("complaint", "", False)
+
+
 def test_many_unmatched_bounces_are_counted_not_all_named(box):
     """Issue #16: 291 unmatched addresses printed on one line; ten are named, --verbose names
     them all, --quiet none."""

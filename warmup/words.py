@@ -9,6 +9,14 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
     return f"{n} {noun if n == 1 else nouns or noun + 's'}"
 
 
+def printable(text: str) -> str:
+    """``text`` with each character that is not printable (controls, escapes, bidirectional
+    overrides, line breaks) shown as U+FFFD."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
 def not_utf8(sample: bytes) -> str:
     """Why a file is refused as not UTF-8, and what to do, guessing what it is from ``sample``
     (its bytes from the start of the line that failed): Excel saves a CSV in the system's code

@@ -24,6 +24,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from warmup.words import printable
+
 from .formats import addresses
 from .parse import Bounce
 
@@ -48,7 +50,8 @@ def read_report(raw: bytes) -> Report:
     """The identifying facts of a report (its headers and delivery-status fields)."""
     head = raw[:_HEADER_BYTES].split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
     msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
-    own = " ".join(str(msg.get("Message-ID", "")).split())[:300]
+    # Printable: the key is stored, and PostgreSQL takes no NUL in text.
+    own = printable(" ".join(str(msg.get("Message-ID", "")).split())[:300])
     mta = _REPORTING_MTA.search(raw)
     if mta:
         reporter = mta.group(1).decode("latin-1").strip().lower()

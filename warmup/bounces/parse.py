@@ -8,10 +8,13 @@ from __future__ import annotations
 import email
 import email.parser
 import email.policy
+import os
 import re
+import stat
 from dataclasses import dataclass, field, replace
 from email.message import Message
-from pathlib import Path
+
+from warmup.words import printable
 
 from . import formats, notifications
 from .classify import decide, extract_reply, extract_status, reason_of
@@ -74,14 +77,32 @@ def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> 
 
 def _bounded(b: Bounce) -> Bounce:
     """``b`` without a recipient or original Message-ID no send can have had (a stranger's
-    100,000-character "address" would be recorded and listed as it came)."""
-    if len(b.recipient) <= MAX_ADDRESS and len(b.message_id) <= MAX_MESSAGE_ID:
+    100,000-character "address" would be recorded and listed as it came, one with a NUL or
+    another control character is no send's either), and without control
+    characters in what is printed: the recipient, diagnostic and steps are a stranger's words,
+    shown by ``bounces parse`` and ``bounces list`` and the sync's list of unmatched addresses
+    (an escape sequence there would set the operator's terminal title, or clear the screen)."""
+    recipient_ok = len(b.recipient) <= MAX_ADDRESS and _address_like(b.recipient)
+    # A NUL in any of them also stopped every sync on PostgreSQL (no NUL in its text).
+    message_id_ok = len(b.message_id) <= MAX_MESSAGE_ID and _address_like(b.message_id)
+    if (
+        recipient_ok
+        and message_id_ok
+        and b.diagnostic.isprintable()
+        and all(step.isprintable() for step in b.steps)
+    ):
         return b
     return replace(
         b,
-        recipient=b.recipient if len(b.recipient) <= MAX_ADDRESS else "",
-        message_id=b.message_id if len(b.message_id) <= MAX_MESSAGE_ID else "",
+        recipient=b.recipient if recipient_ok else "",
+        message_id=b.message_id if message_id_ok else "",
+        diagnostic=printable(b.diagnostic),
+        steps=tuple(printable(step) for step in b.steps),
     )
+
+
+def _address_like(recipient: str) -> bool:
+    return recipient.isprintable() and not any(c.isspace() for c in recipient)
 
 
 def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
@@ -89,21 +110,38 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
 
     Each bounce carries its ``reason`` and the ``rule`` that decided it; ``steps=True`` adds
     the decision path (``--explain``).
+
+    A file that cannot be read, or is no regular file (a named pipe would wait for a writer
+    for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
+    regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read.
     """
     out: list[dict] = []
     for path in paths:
-        try:
-            raw = Path(path).read_bytes()
-        except OSError:
-            raw = b""
+        raw, error = _read_file(path)
         order = ("recipient", "kind", "reason", "rule", "status", "reply", "message_id")
         bounces = [
             {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
             | ({"steps": list(b.steps)} if steps else {})
             for b in parse_bounces(raw)
         ]
-        out.append({"file": path, "bounces": bounces})
+        out.append({"file": path, "bounces": bounces} | ({"error": error} if error else {}))
     return out
+
+
+def _read_file(path: str) -> tuple[bytes, str]:
+    """(the first :data:`MAX_INPUT` bytes of the regular file ``path``, "") or (b"", why not)."""
+    try:
+        # Non-blocking: opening a named pipe would wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return b"", exc.strerror or "cannot be read"
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b"", "not a regular file"
+        try:
+            return f.read(MAX_INPUT), ""
+        except OSError as exc:
+            return b"", exc.strerror or "cannot be read"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -116,10 +154,10 @@ def _to_message(raw: bytes | str | Message) -> Message | None:
         raw = raw.encode("utf-8", "surrogateescape")
     if not isinstance(raw, (bytes, bytearray)):
         return None
-    raw = _head(bytes(raw[:MAX_INPUT]))
+    raw = formats.first_containers(_head(bytes(raw[:MAX_INPUT])))
     if b"\n" in raw and b"\r\n" in raw[:4096]:
         raw = raw.replace(b"\r\n", b"\n")
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+    return formats.message_from(raw)
 
 
 def _head(raw: bytes) -> bytes:
@@ -154,11 +192,11 @@ def _decode(part: Message) -> str:
         if isinstance(inner, list):
             return "\n".join(_block_text(p) for p in inner if isinstance(p, Message))
         return inner if isinstance(inner, str) else ""
-    charset = part.get_content_charset() or "utf-8"
-    for cs in (charset, "utf-8", "latin-1"):
+    declared = formats.mail_codec(part.get_content_charset())
+    for cs in (declared or "utf-8", "utf-8", "latin-1"):
         try:
             return payload.decode(cs)
-        except (LookupError, UnicodeDecodeError):
+        except UnicodeError:
             continue
     return payload.decode("latin-1", "replace")
 
@@ -408,11 +446,16 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
             recipient = _clean_addr(fields[key])
             if recipient:
                 break
-    if not recipient and parts.original is not None:
-        recipient = next(iter(sorted(formats.header_addresses(parts.original, ("To",)))), "")
-    if not recipient and parts.original_text:
+    # Else the original's only recipient. Of a message to several, which one complained is
+    # unknown: the first of them (alphabetically) was taken, suppressing an address that never
+    # complained while the one that did was mailed on. No recipient: kept, never counted.
+    named = formats.header_addresses(parts.original, ("To",)) if not recipient else set()
+    if len(named) == 1:
+        recipient = next(iter(named))
+    if not recipient and not named and parts.original_text:
         m = _TO_RE.search(parts.original_text)
-        recipient = _clean_addr(m.group(1)) if m else ""
+        if m and len(formats.addresses(m.group(1))) <= 1:
+            recipient = _clean_addr(m.group(1))
     text = " ".join(parts.texts)
     feedback_type = fields.get("feedback-type", "abuse")
     diag = feedback_type + (": " + text if text else "")
@@ -568,12 +611,13 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
     recipients = [a for a in blocks if a in failed] or list(blocks) or failed
     if not recipients:
         diag = _fold(notification)
-        m = (
-            formats.ADDR_RE.search(str(parts.original.get("To", "")))
-            if parts.original is not None
-            else None
+        # The original's recipient, if it had only one (of several, which failed is unknown).
+        named = (
+            formats.addresses(str(parts.original.get("To", ""))[:MAX_TEXT])
+            if parts.original
+            else []
         )
-        recipient = m.group(1).lower() if m else ""
+        recipient = named[0] if len(named) == 1 else ""
         return [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
     out: list[Bounce] = []
     for recipient in recipients[:100]:

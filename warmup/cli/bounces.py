@@ -23,7 +23,7 @@ from warmup.cli.send import password_option
 from warmup.errors import UsageError
 from warmup.instants import local_text, machine_zone
 from warmup.ledger import Ledger
-from warmup.words import plural
+from warmup.words import plural, printable
 
 KINDS = ["hard", "soft", "block", "complaint"]
 UNMATCHED_SHOWN = 10  # addresses named after a sync; --verbose names them all
@@ -150,7 +150,8 @@ def sync(
         more = len(report.unmatched) - len(shown)
         say(
             f"Unmatched (kept, not linked to a send): "
-            f"{plural(len(report.unmatched), 'address', 'addresses')}: {', '.join(shown)}"
+            f"{plural(len(report.unmatched), 'address', 'addresses')}: "
+            f"{printable(', '.join(shown))}"
             + (f" and {more} more (--verbose lists them all)" if more else "")
         )
     if report.partial:
@@ -179,20 +180,28 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     from warmup.bounces import parse_report
 
     results = parse_report(list(files), steps=explain)
+    unread = [f"{printable(r['file'])} ({r['error']})" for r in results if r.get("error")]
     if json_:
         print_json(results)
-        return
-    for item in results:
+    for item in [] if json_ else results:
+        if item.get("error"):
+            continue
+        # A message's words, and a file name, may carry terminal escapes: printed defused.
+        name = printable(item["file"])
         if not item["bounces"]:
-            click.echo(f"{item['file']}: not a bounce")
+            click.echo(f"{name}: not a bounce")
         for b in item["bounces"]:
             click.echo(
-                f"{item['file']}: {b['kind']:9} {b['reason']:15} {b['recipient'] or '-':40} "
-                f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
+                printable(
+                    f"{name}: {b['kind']:9} {b['reason']:15} {b['recipient'] or '-':40} "
+                    f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
+                )
             )
             if explain:
                 for step in [*b["steps"], f"rule: {b['rule']}"]:
-                    click.echo(f"    {step}")
+                    click.echo(f"    {printable(step)}")
+    if unread:
+        raise UsageError(f"not read: {', '.join(unread)}; give message files (.eml)")
 
 
 @bounces.command("list")

@@ -1,0 +1,303 @@
+"""Hostile mail for the bounce intake: inputs shaped to cost the parser time, to reach the
+terminal, or to make ``warmup bounces parse`` hang or read without end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+from collections.abc import Callable
+from email.message import Message
+from pathlib import Path
+
+from click.testing import Result
+
+from tests import forkcli
+from warmup import api
+from warmup.bounces import parse_bounces
+from warmup.bounces.formats import MAX_BOUNDARY, MAX_CONTAINERS, reparse_inline_mime
+from warmup.bounces.identity import bounce_key, read_report
+from warmup.bounces.imap import record_batch
+from warmup.bounces.parse import _to_message
+from warmup.ledger import BounceIn, open_ledger
+
+pytest_plugins = ["tests.pgkit"]  # ledger_url: a test that runs on SQLite and PostgreSQL
+
+HEAD = (
+    "From: MAILER-DAEMON@mx.example.com\nTo: sales@corp.example\n"
+    "Subject: Undelivered Mail Returned to Sender\nMessage-ID: <r1@mx.example.com>\n"
+)
+
+
+def _nested(depth: int, lines: int = 2000) -> str:
+    """A message/rfc822 part nested ``depth`` multiparts deep around ``lines`` lines: the
+    stdlib parser matches each line against every enclosing boundary (depth x lines)."""
+    inner = "\n" + "hello\n" * lines
+    for i in range(depth):
+        inner = f'Content-Type: multipart/mixed; boundary="n{i}"\n\n--n{i}\n{inner}\n--n{i}--\n'
+    return inner
+
+
+def _report(original: str) -> str:
+    return (
+        HEAD + "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+        'boundary="R"\n\n--R\nContent-Type: text/plain\n\nYour message could not be delivered.\n'
+        "\n--R\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+        "Final-Recipient: rfc822; gone@example.net\nAction: failed\nStatus: 5.1.1\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 user unknown\n\n--R\nContent-Type: message/rfc822\n\n"
+        f"From: sales@corp.example\nTo: gone@example.net\nMessage-ID: <o1@corp.example>\n{original}"
+        "\n--R--\n"
+    )
+
+
+def _multiparts(msg: Message) -> int:
+    return sum(1 for part in msg.walk() if part.get_content_maintype() == "multipart")
+
+
+def test_deep_nesting_is_cut_to_a_bounded_number_of_multiparts() -> None:
+    raw = _report(_nested(500)).encode()
+    msg = _to_message(raw)
+    assert msg is not None
+    assert _multiparts(msg) <= MAX_CONTAINERS
+    # What comes before the nesting is read as ever.
+    [bounce] = parse_bounces(raw)
+    assert (bounce.recipient, bounce.kind, bounce.status) == ("gone@example.net", "hard", "5.1.1")
+
+
+def test_deep_nesting_in_an_inline_reparse_is_cut_too() -> None:
+    body = (
+        "--report1\nContent-Type: message/delivery-status\n\nStatus: 5.1.1\n\n--report1\n"
+        + _nested(300)
+    )
+    msg = _to_message((HEAD + "\n" + body).encode())
+    assert msg is not None and not msg.is_multipart()
+    reparsed = reparse_inline_mime(msg, body)
+    assert reparsed is not None
+    assert _multiparts(reparsed) <= MAX_CONTAINERS
+
+
+# -- terminal escapes: a stranger's words are printed defused ------------------------------------
+
+ESCAPES = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+def _escaping_dsn(recipient: str, diagnostic: str, mailer: str = "") -> bytes:
+    return (
+        HEAD + f"X-Mailer: {mailer}\n" * bool(mailer) + "MIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="R"\n\n'
+        "--R\nContent-Type: text/plain\n\nfailed.\n\n--R\n"
+        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.com\n\n"
+        f"Final-Recipient: rfc822; {recipient}\nAction: failed\nStatus: 5.1.1\n"
+        f"Diagnostic-Code: smtp; {diagnostic}\n\n--R--\n"
+    ).encode()
+
+
+def _clean(text: str) -> bool:
+    return not any(e in text for e in ESCAPES)
+
+
+def test_escapes_in_a_report_are_not_returned() -> None:
+    raw = _escaping_dsn(
+        "\x1b]0;pwned\x07@x\x1b[2J",
+        "550 5.1.1 \x1b]0;pwned\x07\x1b[2J user \u202eunknown\x9b31m",
+        mailer="\x1b[31mX",
+    )
+    [bounce] = parse_bounces(raw)
+    # An "address" with control characters is no address a send can have had.
+    assert bounce.recipient == ""
+    assert _clean(bounce.diagnostic) and "user" in bounce.diagnostic
+    assert bounce.steps and all(_clean(step) for step in bounce.steps)
+    assert bounce.kind == "hard"
+
+
+def test_parse_prints_no_escape(run: Callable[..., Result], tmp_path: Path) -> None:
+    path = tmp_path / "r\x1b[2J.eml"
+    path.write_bytes(_escaping_dsn("gone@example.net", "550 5.1.1 \x1b]0;pwned\x07 unknown"))
+    result = run("bounces", "parse", "--explain", str(path))
+    assert result.exit_code == 0, result.output
+    assert "gone@example.net" in result.output and "hard" in result.output
+    assert _clean(result.output), result.output
+
+
+def test_list_prints_no_escape_recorded_before(run: Callable[..., Result]) -> None:
+    """A recipient recorded before the parser refused escapes (or by hand) is listed defused."""
+    ledger = open_ledger(create=True)
+    try:
+        box = api.add_mailbox(ledger, "sales@corp.example", "exmail")
+        at = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+        stray = "pwned\x07@x\x1b[2j"
+        ledger.record(box, bounces=[BounceIn(stray, "hard", at, "k1", trusted=False)])
+    finally:
+        ledger.close()
+    result = run("bounces", "list")
+    assert result.exit_code == 0, result.output
+    assert "pwned" in result.output and _clean(result.output), result.output
+
+
+# -- files that are no message: never waited on, never read without end --------------------------
+
+
+def test_parse_refuses_a_named_pipe_without_waiting(tmp_path: Path) -> None:
+    fifo = tmp_path / "inbox.eml"
+    os.mkfifo(fifo)
+    good = tmp_path / "r.eml"
+    good.write_bytes(_escaping_dsn("gone@example.net", "550 5.1.1 user unknown"))
+    # A real process: opening a pipe that no one writes to blocked for ever (the limit only
+    # turns that hang into a failure; the answer takes milliseconds).
+    res = subprocess.run(
+        [*forkcli.command(), "bounces", "parse", str(good), str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 64, res.stderr
+    assert "gone@example.net" in res.stdout  # the other file is still read
+    assert (
+        res.stderr == f"Error: not read: {fifo} (not a regular file); give message files (.eml)\n"
+    )
+    assert "Traceback" not in res.stderr
+
+
+def test_parse_refuses_a_device_without_reading_it() -> None:
+    """``/dev/zero`` was read whole (without end) before the parser cut it: under a 1 GiB
+    address-space limit that was a MemoryError traceback."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "bounces", "parse", "--json", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=limit,
+    )
+    assert res.returncode == 64, res.stderr
+    assert json.loads(res.stdout) == [
+        {"file": "/dev/zero", "bounces": [], "error": "not a regular file"}
+    ]
+    assert res.stderr.count("\n") == 1 and "not a regular file" in res.stderr
+
+
+# -- charsets and boundaries the stdlib would spend seconds on ------------------------------------
+
+TEXT_NDR = b"The following address failed:\n\n  gone@example.net\n    550 5.1.1 user unknown\n"
+
+
+def _text_ndr(charset: str) -> bytes:
+    head = HEAD + f"MIME-Version: 1.0\nContent-Type: text/plain; charset={charset}\n\n"
+    return head.encode() + TEXT_NDR
+
+
+def test_python_codecs_that_are_no_mail_charset_are_not_used() -> None:
+    """punycode decodes in time quadratic in its input (240 KB: 18 s), "undefined" raised a
+    UnicodeError that lost the whole report: both are read as what they are, ASCII."""
+    for charset in ("punycode", "idna", "undefined", "unicode_escape"):
+        [bounce] = parse_bounces(_text_ndr(charset))
+        assert (bounce.recipient, bounce.kind) == ("gone@example.net", "hard"), charset
+    assert [parse_bounces(_text_ndr(cs))[0].recipient for cs in ("utf-8", "latin-1")] == [
+        "gone@example.net",
+        "gone@example.net",
+    ]
+
+
+def test_rfc2231_boundary_in_a_python_codec_is_read_as_ascii() -> None:
+    raw = _report("").replace('boundary="R"', "boundary*=punycode''R-x").replace("--R", "--R-x")
+    msg = _to_message(raw.encode())
+    assert msg is not None and msg.get_boundary() == "R-x" and msg.is_multipart()
+    [bounce] = parse_bounces(raw.encode())
+    assert (bounce.recipient, bounce.status) == ("gone@example.net", "5.1.1")
+
+
+def test_a_boundary_longer_than_any_mime_allows_is_none() -> None:
+    """A boundary is compiled into a pattern (~10 us a character): one of 240 KB took 2.4 s.
+    RFC 2046 allows 70 characters; one above MAX_BOUNDARY leaves the multipart as text."""
+    long = "b" * (MAX_BOUNDARY + 1)
+    raw = (
+        HEAD + f'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="{long}"\n\n'
+        f"--{long}\nContent-Type: text/plain\n\nhello\n--{long}--\n"
+    ).encode()
+    msg = _to_message(raw)
+    assert msg is not None and msg.get_boundary() is None and not msg.is_multipart()
+    ok = "b" * 70
+    msg = _to_message(raw.replace(long.encode(), ok.encode()))
+    assert msg is not None and msg.get_boundary() == ok and msg.is_multipart()
+
+
+# -- trust: a complaint counts only against the recipient it is about ----------------------------
+
+
+def _arf(feedback: str, to: str) -> bytes:
+    return (
+        "From: fbl@isp.example\nTo: abuse@corp.example\nSubject: complaint\n"
+        "Message-ID: <fbl-1@isp.example>\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="F"\n\n'
+        "--F\nContent-Type: text/plain\n\nA user complained.\n\n"
+        f"--F\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n{feedback}\n"
+        "--F\nContent-Type: text/rfc822-headers\n\n"
+        f"From: sales@corp.example\nTo: {to}\nMessage-ID: <o1@corp.example>\n\n--F--\n"
+    ).encode()
+
+
+def test_a_complaint_about_a_message_to_several_names_no_one() -> None:
+    """The original went to two people and the report does not say which complained: it was
+    put on the alphabetically first, whose address was suppressed for the other's complaint."""
+    [both] = parse_bounces(_arf("", "zoe@example.net, amy@example.net"))
+    assert (both.kind, both.recipient, both.message_id) == ("complaint", "", "<o1@corp.example>")
+    # The report's own field says who; an original to one person says it too.
+    [named] = parse_bounces(
+        _arf("Original-Rcpt-To: zoe@example.net\n", "zoe@example.net, amy@example.net")
+    )
+    assert named.recipient == "zoe@example.net"
+    [one] = parse_bounces(_arf("", "Zoe <zoe@example.net>"))
+    assert one.recipient == "zoe@example.net"
+
+
+def _vague_ndr(to: str) -> bytes:
+    """A notice that names no failed address, with the original attached, whose To does."""
+    return (
+        HEAD + 'MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="M"\n\n--M\n'
+        "Content-Type: text/plain\n\nYour message could not be delivered. 550 5.1.1 mailbox "
+        "unavailable\n\n--M\nContent-Type: message/rfc822\n\nFrom: sales@corp.example\n"
+        f"To: {to}\nMessage-ID: <o2@corp.example>\nSubject: Hi\n\nHello\n\n--M--\n"
+    ).encode()
+
+
+def test_a_notice_naming_no_address_is_put_on_the_original_only_if_it_had_one() -> None:
+    [one] = parse_bounces(_vague_ndr("zoe@example.net"))
+    assert (one.recipient, one.message_id) == ("zoe@example.net", "<o2@corp.example>")
+    [several] = parse_bounces(_vague_ndr("zoe@example.net, amy@example.net"))
+    assert (several.recipient, several.message_id) == ("", "<o2@corp.example>")
+
+
+# -- what a report writes to the ledger: nothing PostgreSQL refuses -------------------------------
+
+
+def test_a_report_with_nul_bytes_is_recorded(ledger_url: str) -> None:
+    """PostgreSQL stores no NUL in text: a report with one in its own Message-ID, the
+    original's or its diagnostic failed the sync's write at that message, on every sync."""
+    raw = (
+        _report("")
+        .replace("<r1@mx.example.com>", "<r\x001@mx.example.com>")
+        .replace("<o1@corp.example>", "<o\x001@corp.example>")
+        .replace("user unknown", "user\x00unknown")
+        .encode()
+    )
+    now = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
+    ledger = open_ledger(ledger_url, create=True)
+    try:
+        box = api.add_mailbox(ledger, "sales@corp.example", "exmail")
+        facts = read_report(raw)
+        found = parse_bounces(raw, mailbox=box.address)
+        assert [b.recipient for b in found] == ["gone@example.net"]
+        rows = [(bounce_key(facts, b, i), b, now) for i, b in enumerate(found)]
+        assert record_batch(ledger, box, "INBOX", 1, 1, rows, now) == [("gone@example.net", False)]
+        [listed] = ledger.bounces(box, None, None, None)
+    finally:
+        ledger.close()
+    assert listed["kind"] == "hard" and "\x00" not in str(listed)
