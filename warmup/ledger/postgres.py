@@ -23,6 +23,7 @@ rollup's bump (one statement: data-modifying CTEs), the memo, ``COMMIT``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +41,9 @@ from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
 MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
+# pg_advisory_xact_lock(int4, int4)'s first key for :meth:`PostgresLedger._lock_name` (the second
+# is a hash of the name); PostgreSQL keeps the two-key locks apart from the one-key ones.
+NAME_LOCKS = 7261002
 
 
 def safe_url(url: str) -> str:
@@ -86,6 +90,15 @@ class PostgresLedger(Ledger):
                 sa.text("SELECT id FROM mailbox WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
                 {"ids": ids},
             )
+
+    def _lock_name(self, conn: Connection, name: str) -> None:
+        # Transaction-scoped, like the migrations' lock; two names sharing a 32-bit hash merely
+        # take turns.
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big")
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+            {"ns": NAME_LOCKS, "key": key - 2**31},
+        )
 
     def _migration_lock(self, conn: Connection) -> None:
         # Transaction-scoped: released at commit or when the client dies.
