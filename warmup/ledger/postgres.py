@@ -33,7 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
-from warmup.errors import ConfigError, Unavailable, WarmupError
+from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
 from warmup.ledger.imports import SendRow
@@ -131,15 +131,18 @@ class PostgresLedger(Ledger):
 
         try:
             yield
-        except sa.exc.OperationalError as exc:
-            raise _storage_error(exc.orig or exc, self.where) from None
-        except psycopg.OperationalError as exc:  # the gate's own psycopg transactions
-            raise _storage_error(exc, self.where) from None
-        except sa.exc.ProgrammingError as exc:
+        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+            orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig else exc
+            refused = _refusal(orig, self.where)
+            if refused is not None:
+                raise refused from None
+            if isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError):
+                # psycopg's own: the gate's transactions
+                raise _storage_error(orig, self.where) from None
             # libpq's refusal of the URL's own options (?bogus=1, ?connect_timeout=abc) comes as a
-            # ProgrammingError before any statement; any other is a bug, raised as it is
-            if _BAD_OPTION.search(str(exc.orig or "")):
-                raise _storage_error(exc.orig or exc, self.where) from None
+            # ProgrammingError before any statement; any other error is a bug, raised as it is
+            if isinstance(exc, sa.exc.ProgrammingError) and _BAD_OPTION.search(str(orig)):
+                raise _storage_error(orig, self.where) from None
             raise
 
     def gate(
@@ -218,6 +221,26 @@ def _storage_error(exc: BaseException, where: str) -> WarmupError:
     ):
         return ConfigError(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
     return Unavailable(f"ledger {where} is unavailable: {text}")
+
+
+def _refusal(exc: BaseException, where: str) -> WarmupError | None:
+    """The server's refusal to let this role do what warmup asked (no right to create the
+    ledger's tables or to write them; a read-only server or session), as one line; None for any
+    other error."""
+    state = getattr(exc, "sqlstate", None)
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if state == "42501":  # insufficient_privilege
+        return PermissionFailure(
+            f"ledger {where}: the server refused: {text}; the ledger's role needs CREATE on its "
+            f"schema to create the ledger, and SELECT, INSERT, UPDATE and DELETE on warmup's "
+            f"tables (USAGE on their sequences) to use it"
+        )
+    if state == "25006":  # read_only_sql_transaction
+        return ConfigError(
+            f"ledger {where} is read-only: {text}; warmup writes to its ledger: use the primary "
+            f"server, with a role whose transactions may write"
+        )
+    return None
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
