@@ -107,3 +107,28 @@ def test_a_read_only_session_exits_78_naming_the_primary(run, schema):
     line = _one_line(res.output)
     assert " is read-only: cannot execute INSERT in a read-only transaction; " in line
     assert "use the primary server" in line
+
+
+def test_another_programs_table_named_like_warmups_is_refused_untouched(run, schema):
+    """A team database's schema holding another application's ``send`` table (and no warmup
+    schema): the migrations skipped creating ``send``, then failed on it half-way with a
+    traceback. It is refused like SQLite's foreign file (78, nothing created); tables of other
+    names never stand in the way."""
+    _sql(
+        schema,
+        f'CREATE TABLE "{schema.name}".send (x int)',
+        f'CREATE TABLE "{schema.name}".notes (x int)',
+    )
+    for args in (("mailbox", "add", BOX, "--provider", "exmail"), ("db", "migrate")):
+        res = run("--db", schema.url, *args)
+        assert res.exit_code == 78, res.output
+        line = _one_line(res.output)
+        assert "holds another program's tables (send) and no warmup schema; " in line
+    url = sa.engine.make_url(schema.server).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema.name,)
+        ).fetchall()
+    assert tables == [("notes",), ("send",)]
+    _sql(schema, f'DROP TABLE "{schema.name}".send')
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0

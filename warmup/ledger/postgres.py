@@ -37,6 +37,7 @@ from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupErr
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
 from warmup.ledger.imports import SendRow
+from warmup.ledger.schema import METADATA
 from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
@@ -122,8 +123,21 @@ class PostgresLedger(Ledger):
         return sa.cast(sa.func.timezone("UTC", column), sa.Date)
 
     def foreign_tables(self) -> list[str]:
-        """A team database may well hold other applications' tables: never refused."""
-        return []
+        """A team database may well hold other applications' tables: refused only when, with no
+        warmup schema there, one in the schema the ledger would be created in bears the name of
+        one of warmup's (the migrations would skip creating it, then fail on it half-way)."""
+        with self.read() as conn:
+            if self._has_table(conn, "warmup_migrations"):
+                return []
+            return list(
+                conn.execute(
+                    sa.text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                        "AND tablename = ANY(:ours) ORDER BY tablename"
+                    ),
+                    {"ours": sorted(METADATA.tables)},
+                ).scalars()
+            )
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
