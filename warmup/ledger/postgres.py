@@ -5,8 +5,10 @@
   mailbox queue on that lock across connections and hosts, other mailboxes proceed in parallel. A
   row lock rather than an advisory lock or SERIALIZABLE: it is released with the transaction
   whatever happens to the client, it names exactly what it protects, and nothing has to be
-  retried. Writes run at READ COMMITTED so that the statements after the lock see what the
-  previous holder committed; one lock order (the mailbox first), so no deadlocks.
+  retried. A mailbox whose policy caps its whole domain locks every mailbox of the domain (in id
+  order): the domain's count it reads is then the count it adds to. Writes run at READ COMMITTED
+  so that the statements after the lock see what the previous holder committed; one lock order
+  (mailboxes first, by id), so no deadlocks.
 - **Consistent reads.** Questions run at REPEATABLE READ: one snapshot for their statements.
 - **Migrations** run under a transaction-scoped advisory lock: hosts upgrading at once apply
   each migration once.
@@ -267,6 +269,10 @@ _IMPORT_SENDS = (
     "settled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (mailbox_id, key) DO NOTHING"
 )
 _LOCK = "SELECT rev, cap, started FROM mailbox WHERE id = %s FOR UPDATE"
+# Under a domain cap, every reservation of the domain counts against every other: each locks all
+# the domain's mailboxes, in id order (the one lock order: no deadlock with a single-row lock or
+# another domain-wide one), before its own (already held, then).
+_LOCK_DOMAIN = "SELECT id FROM mailbox WHERE address LIKE %s ORDER BY id FOR UPDATE"
 
 # PostgreSQL plans a prepared statement afresh for every execution (it never finds the generic
 # plan cheaper than a custom one), ~0.3 ms of server CPU while the mailbox's lock is held; the
@@ -449,7 +455,10 @@ class PostgresGate(GateSession):
         tz = box.timezone
         today = local_day(est, tz)
         cur, lock = pg.cursor(), pg.cursor()
+        of_domain = f"%@{box.address.rsplit('@', 1)[1]}"  # LIKE: its mailboxes
         with pg.pipeline():
+            if p.domain_cap:  # the domain's count is read under its every mailbox's lock
+                pg.cursor().execute(_LOCK_DOMAIN, (of_domain,))
             lock.execute(_LOCK, (box.id,))  # first: the next statements start once it is granted
             pg.cursor().execute(_GENERIC)
             if len(pending) == 1:  # the common case: executemany would open a nested pipeline
@@ -472,7 +481,7 @@ class PostgresGate(GateSession):
                     "horizon": est + CLOCK_SKEW,
                     "dcap": p.domain_cap,
                     "rcaps": p.recipient_caps,
-                    "domain": f"%@{box.address.rsplit('@', 1)[1]}",
+                    "domain": of_domain,
                     "start": day_start(today, tz),
                 },
             )
