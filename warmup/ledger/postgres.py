@@ -75,7 +75,12 @@ class PostgresLedger(Ledger):
                 f"ledger URL {mask_url(url)!r}: its user name or password holds an '@'; "
                 f"write it as %40 in the URL"
             )
-        super().__init__(sa.create_engine(url, pool_pre_ping=False), url, safe_url(url))
+        # pool_pre_ping: a pooled connection is tested (one round trip) before a transaction
+        # reuses it, so a long-lived process (``warmup run``) whose connections the server
+        # dropped while it idled (a restart, a fail-over) reconnects instead of failing. The
+        # gate's reservations keep their own connection and pay nothing for it.
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        super().__init__(engine, url, safe_url(url))
 
     def _read_conn(self, conn: Connection) -> None:
         conn.execution_options(isolation_level="REPEATABLE READ")
@@ -403,17 +408,22 @@ class PostgresGate(GateSession):
     ) -> tuple[list[int], dt.datetime]:
         import psycopg
 
-        if self._pg is None:
-            self._conn = self.ledger.connect_for_writes()
-            self._pg = self._conn.connection.driver_connection
-        pg, pending = self._pg, list(self._deferred)
+        reused = self._pg is not None
+        pg, pending = self._connected(), list(self._deferred)
         refusal: Exception | None = None
         ids: list[int] = []
         with self.ledger._errors():
             try:
-                if pg.isolation_level != psycopg.IsolationLevel.READ_COMMITTED:
-                    pg.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-                rows = self._read(pg, recipients, message_id, clock(), pending)
+                try:
+                    rows = self._read(pg, recipients, message_id, clock(), pending)
+                except psycopg.OperationalError:
+                    if not (reused and pg.broken):
+                        raise
+                    # The server dropped the connection while it idled (a restart, a fail-over):
+                    # nothing of this transaction happened; once more on a new connection.
+                    self._abort()
+                    pg = self._connected()
+                    rows = self._read(pg, recipients, message_id, clock(), pending)
                 now = clock()  # under the lock: reservations are stamped in order
                 decision = decide(self._history(rows, now), rows.suppressed, now)
                 refusal = decision.refusal
@@ -440,6 +450,17 @@ class PostgresGate(GateSession):
         if refusal is not None:
             raise refusal
         return ids, now
+
+    def _connected(self) -> Any:
+        """The gate's psycopg connection (opened on first use), at READ COMMITTED."""
+        import psycopg
+
+        if self._pg is None:
+            self._conn = self.ledger.connect_for_writes()
+            self._pg = self._conn.connection.driver_connection
+        if self._pg.isolation_level != psycopg.IsolationLevel.READ_COMMITTED:
+            self._pg.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        return self._pg
 
     def _read(
         self,
