@@ -40,7 +40,7 @@ from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
 from warmup.ledger.imports import SendRow
 from warmup.ledger.schema import METADATA
-from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
+from warmup.ledger.values import CLOCK_SKEW, MailboxNotFound, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
 MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
@@ -506,7 +506,10 @@ class PostgresGate(GateSession):
                     "start": day_start(today, tz),
                 },
             )
-        rev, cap, started = lock.fetchone()
+        locked = lock.fetchone()
+        if locked is None:  # removed (by another process or host) since this gate opened
+            raise MailboxNotFound(box.address)
+        rev, cap, started = locked
         (
             upto,
             state,
