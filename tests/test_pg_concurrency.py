@@ -2,7 +2,8 @@
 
 Two "hosts" (process groups connecting with different ``application_name``) of 8 workers each
 race ``Gate.reserve`` on one mailbox whose flat quota is 100: exactly 100 slots are reserved,
-every run, and no worker sees a deadlock or a serialization failure. Processes racing to create
+every run, and no worker sees a deadlock or a serialization failure; so do workers of two mailboxes
+sharing a domain cap. Processes racing to create
 a new team ledger migrate it once.
 """
 
@@ -150,3 +151,91 @@ def test_processes_racing_on_a_new_team_ledger_migrate_it_once():
         assert outcomes == {n: None for n in range(4)}, outcomes
         assert applied == sorted(migrations.names())  # each once: the name is the key
         assert boxes == 4
+
+
+DOMAIN_BOXES = ("a@corp.example", "b@corp.example")
+DOMAIN_CAP = 30
+
+
+def _domain_worker(url: str, box: str, name: str, ready, go, results) -> None:  # type: ignore[no-untyped-def]
+    """As :func:`_worker`, for ``box`` (one of a domain's mailboxes)."""
+    try:
+        from warmup import Gate, NotAllowed
+
+        gate = Gate(box, db=url)
+        gate.ledger.mailbox(box)  # connected before "go"
+        ready.put(name)
+        go.wait(timeout=120)
+        got = 0
+        while True:
+            try:
+                gate.reserve([f"{name}-{got}@example.com"]).settle("sent")
+            except NotAllowed:
+                break
+            got += 1
+        gate.close()
+        results.put((name, got, ""))
+    except BaseException:  # any failure must reach the parent, with its traceback
+        results.put((name, 0, traceback.format_exc()))
+
+
+@pytest.mark.slow
+def test_two_mailboxes_of_one_domain_racing_never_exceed_the_domain_cap(tmp_path):
+    """A policy's domain_cap is shared by every mailbox of the domain, but a reservation locked
+    only its own mailbox's row: workers of two mailboxes of one domain, on two "hosts", each
+    read the domain's count before the other's insert and together sent past the cap. A
+    reservation under a domain cap locks every mailbox of the domain (in id order, so no
+    deadlock): exactly the cap is reserved, every run."""
+    policy = tmp_path / "capped.toml"
+    policy.write_text(
+        policy_file(tmp_path / "flat.toml", daily=QUOTA)
+        .read_text()
+        .replace(f"ceiling = {QUOTA}\n", f"ceiling = {QUOTA}\ndomain_cap = {DOMAIN_CAP}\n")
+    )
+    ctx = multiprocessing.get_context("fork")
+    for _ in range(3):
+        schema = PgSchema("dcap")
+        try:
+            ledger = open_ledger(schema.url)
+            for box in DOMAIN_BOXES:
+                api.add_mailbox(ledger, box, "exmail", policy=str(policy))
+            ledger.close()
+            ready, results, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+            procs = [
+                ctx.Process(
+                    target=_domain_worker,
+                    args=(
+                        _with_app(schema.url, host),
+                        box,
+                        f"{host}-{box[0]}-{n}",
+                        ready,
+                        go,
+                        results,
+                    ),
+                )
+                for host in HOSTS
+                for box in DOMAIN_BOXES
+                for n in range(3)
+            ]
+            for p in procs:
+                p.start()
+            try:
+                for _ in procs:
+                    ready.get(timeout=120)
+                go.set()
+                outs = [results.get(timeout=240) for _ in procs]
+            finally:
+                for p in procs:
+                    p.join(timeout=60)
+                    if p.is_alive():
+                        p.kill()
+            ledger = open_ledger(schema.url)
+            with ledger.read() as conn:
+                sent = conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar_one()
+            ledger.close()
+        finally:
+            schema.drop()
+        errors = "".join(err for _, _, err in outs)
+        assert errors == ""
+        assert sum(got for _, got, _ in outs) == DOMAIN_CAP, outs
+        assert sent == DOMAIN_CAP

@@ -19,7 +19,7 @@ from tests.conftest import at
 from tests.gatekit import policy_file
 from warmup import Gate, NotAllowed, api
 from warmup.gate import Suppressed
-from warmup.ledger import BounceIn, migrations, open_ledger
+from warmup.ledger import BounceIn, MailboxNotFound, migrations, open_ledger
 from warmup.ledger.gatepath import Decision, GatePolicy
 from warmup.ledger.schema import BOUNCE, BOUNCE_KINDS, DAY_STAT, MIGRATIONS, SEND
 
@@ -215,6 +215,26 @@ def test_reserve_settle_release(ledger_url, tmp_path):
     }
     assert [k for k, _ in kinds] == ["hard"] and kinds[0][1] is not None
     ledger.close()
+
+
+def test_a_gate_whose_mailbox_was_removed_meanwhile_refuses_in_one_line(ledger_url, run):
+    """A long-lived gate (a relay, a worker, a script) whose mailbox another process removed:
+    its next reservation crashed with "TypeError: cannot unpack non-iterable NoneType" (the
+    mailbox's row was gone). It is refused as a mailbox not found (78), in a transaction rolled
+    back: the ledger takes writes at once."""
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail")
+    ledger.close()
+    now = at(DAY, 10)
+    with Gate(BOX, db=ledger_url) as gate:
+        gate.reserve(["one@example.com"], "<m1@x>", now=now).settle("sent", now=now)
+        assert run("mailbox", "remove", BOX, "--force", "--db", ledger_url).exit_code == 0
+        with pytest.raises(MailboxNotFound) as gone:
+            gate.reserve(["two@example.com"], "<m2@x>", now=now)
+        assert gone.value.exit_code == 78
+        assert str(gone.value).startswith(f"mailbox {BOX!r} not found; ")
+        res = run("mailbox", "add", "b@corp.example", "--provider", "exmail", "--db", ledger_url)
+        assert res.exit_code == 0, res.output
 
 
 def test_released_slot_retried_and_duplicate_refused(ledger_url, tmp_path):

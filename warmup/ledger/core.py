@@ -135,6 +135,11 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
     def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None:
         """Lock these mailboxes' rows until the transaction ends (SQLite: already locked)."""
 
+    def _lock_name(self, conn: Connection, name: str) -> None:
+        """Hold a lock on ``name`` until the transaction ends: writers of one name (a campaign's
+        recipients) take turns, so each sees what the previous one committed (SQLite: the write
+        lock already serialises every write)."""
+
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, with ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
         raise NotImplementedError

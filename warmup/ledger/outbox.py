@@ -33,6 +33,7 @@ from warmup.errors import DataError, TempFail
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
 from warmup.ledger.values import (
     SQL_INT_MAX,
+    Enqueued,
     MailboxRow,
     OutboxIn,
     OutboxRow,
@@ -175,6 +176,7 @@ class OutboxStore:
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
+        def _lock_name(self, conn: Connection, name: str) -> None: ...
         def insert_rows(
             self,
             conn: Connection,
@@ -293,14 +295,43 @@ class OutboxStore:
 
     # -- queueing ----------------------------------------------------------------------------
 
-    def enqueue(self, items: Iterable[OutboxIn], now: dt.datetime) -> list[int]:
+    def enqueue(self, items: Iterable[OutboxIn], now: dt.datetime) -> Enqueued:
         """Queue messages in one transaction (all or none), a thousand rows per statement, so
         an iterable of any length is written without being held; their ids. A Message-ID
-        queued before is refused (:class:`DataError`): a message is queued once."""
-        ids: list[int] = []
+        queued before is refused (:class:`DataError`): a message is queued once.
+
+        A ``once`` message (a template's row) whose campaign, of the same mailbox or pool, has
+        a message to its recipient (:meth:`_in_campaign`) is left out (in
+        :attr:`Enqueued.in_campaign`). The check is made in this transaction, after taking the
+        campaign's lock (:meth:`_lock_name`): two runs queueing one campaign at once take
+        turns, and the second sees what the first queued instead of mailing everyone twice."""
+        out = Enqueued()
         stamp = utc(now)
+        locked: set[tuple[str, int | None, int | None]] = set()
         with self.write() as conn:
             for chunk in _chunks(items, 1000):
+                once: dict[tuple[str, int | None, int | None], list[str]] = {}
+                for i in chunk:
+                    if i.once and i.campaign is not None:
+                        once.setdefault((i.campaign, i.mailbox_id, i.pool_id), []).append(
+                            i.recipients[0]
+                        )
+                had: set[tuple[str, int | None, int | None, str]] = set()
+                for key in sorted(once, key=repr):
+                    if key not in locked:
+                        self._lock_name(conn, f"campaign {key!r}")
+                        locked.add(key)
+                    had.update((*key, r) for r in self._in_campaign(conn, *key, once[key]))
+                if had:
+                    kept = []
+                    for i in chunk:
+                        if i.once and (i.campaign, i.mailbox_id, i.pool_id, i.recipients[0]) in had:
+                            out.in_campaign.append(i.recipients[0])
+                        else:
+                            kept.append(i)
+                    chunk = kept
+                    if not chunk:
+                        continue
                 mids = [i.message_id for i in chunk]
                 found = conn.execute(
                     sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(OUTBOX.c.message_id.in_(mids))
@@ -334,11 +365,12 @@ class OutboxStore:
                         )
                     ).all()
                 )
-                ids.extend(got[m] for m in mids)
-        return ids
+                out.ids.extend(got[m] for m in mids)
+        return out
 
-    def in_campaign(
+    def _in_campaign(
         self,
+        conn: Connection,
         campaign: str,
         mailbox_id: int | None,
         pool_id: int | None,
@@ -346,7 +378,7 @@ class OutboxStore:
     ) -> set[str]:
         """Which of ``recipients`` campaign ``campaign`` of this mailbox or pool has a message
         to alone that is queued, being sent or done (sent, bounced, unknown: it may have left);
-        one cancelled or expired never left. One query on the campaign's index per call."""
+        one cancelled or expired never left. One query on the campaign's index."""
         if not recipients:
             return set()
         target = (
@@ -354,17 +386,16 @@ class OutboxStore:
             if pool_id is not None
             else sa.and_(OUTBOX.c.mailbox_id == mailbox_id, OUTBOX.c.pool_id.is_(None))
         )
-        with self.read() as conn:
-            return set(
-                conn.execute(
-                    sa.select(OUTBOX.c.recipients).where(
-                        OUTBOX.c.campaign == campaign,
-                        OUTBOX.c.state.in_(IN_CAMPAIGN),
-                        target,
-                        OUTBOX.c.recipients.in_(list(recipients)),
-                    )
-                ).scalars()
-            )
+        return set(
+            conn.execute(
+                sa.select(OUTBOX.c.recipients).where(
+                    OUTBOX.c.campaign == campaign,
+                    OUTBOX.c.state.in_(IN_CAMPAIGN),
+                    target,
+                    OUTBOX.c.recipients.in_(sorted(set(recipients))),
+                )
+            ).scalars()
+        )
 
     # -- the worker --------------------------------------------------------------------------
 

@@ -5,8 +5,10 @@
   mailbox queue on that lock across connections and hosts, other mailboxes proceed in parallel. A
   row lock rather than an advisory lock or SERIALIZABLE: it is released with the transaction
   whatever happens to the client, it names exactly what it protects, and nothing has to be
-  retried. Writes run at READ COMMITTED so that the statements after the lock see what the
-  previous holder committed; one lock order (the mailbox first), so no deadlocks.
+  retried. A mailbox whose policy caps its whole domain locks every mailbox of the domain (in id
+  order): the domain's count it reads is then the count it adds to. Writes run at READ COMMITTED
+  so that the statements after the lock see what the previous holder committed; one lock order
+  (mailboxes first, by id), so no deadlocks.
 - **Consistent reads.** Questions run at REPEATABLE READ: one snapshot for their statements.
 - **Migrations** run under a transaction-scoped advisory lock: hosts upgrading at once apply
   each migration once.
@@ -23,6 +25,7 @@ rollup's bump (one statement: data-modifying CTEs), the memo, ``COMMIT``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -32,14 +35,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
-from warmup.errors import ConfigError, Unavailable, WarmupError
+from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
 from warmup.ledger.imports import SendRow
-from warmup.ledger.values import CLOCK_SKEW, MailboxRow, local_day
+from warmup.ledger.schema import METADATA
+from warmup.ledger.values import CLOCK_SKEW, MailboxNotFound, MailboxRow, local_day
 from warmup.policy.walk import WalkState, day_start
 
 MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
+# pg_advisory_xact_lock(int4, int4)'s first key for :meth:`PostgresLedger._lock_name` (the second
+# is a hash of the name); PostgreSQL keeps the two-key locks apart from the one-key ones.
+NAME_LOCKS = 7261002
 
 
 def safe_url(url: str) -> str:
@@ -68,7 +75,12 @@ class PostgresLedger(Ledger):
                 f"ledger URL {mask_url(url)!r}: its user name or password holds an '@'; "
                 f"write it as %40 in the URL"
             )
-        super().__init__(sa.create_engine(url, pool_pre_ping=False), url, safe_url(url))
+        # pool_pre_ping: a pooled connection is tested (one round trip) before a transaction
+        # reuses it, so a long-lived process (``warmup run``) whose connections the server
+        # dropped while it idled (a restart, a fail-over) reconnects instead of failing. The
+        # gate's reservations keep their own connection and pay nothing for it.
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        super().__init__(engine, url, safe_url(url))
 
     def _read_conn(self, conn: Connection) -> None:
         conn.execution_options(isolation_level="REPEATABLE READ")
@@ -86,6 +98,15 @@ class PostgresLedger(Ledger):
                 sa.text("SELECT id FROM mailbox WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
                 {"ids": ids},
             )
+
+    def _lock_name(self, conn: Connection, name: str) -> None:
+        # Transaction-scoped, like the migrations' lock; two names sharing a 32-bit hash merely
+        # take turns.
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big")
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+            {"ns": NAME_LOCKS, "key": key - 2**31},
+        )
 
     def _migration_lock(self, conn: Connection) -> None:
         # Transaction-scoped: released at commit or when the client dies.
@@ -109,8 +130,21 @@ class PostgresLedger(Ledger):
         return sa.cast(sa.func.timezone("UTC", column), sa.Date)
 
     def foreign_tables(self) -> list[str]:
-        """A team database may well hold other applications' tables: never refused."""
-        return []
+        """A team database may well hold other applications' tables: refused only when, with no
+        warmup schema there, one in the schema the ledger would be created in bears the name of
+        one of warmup's (the migrations would skip creating it, then fail on it half-way)."""
+        with self.read() as conn:
+            if self._has_table(conn, "warmup_migrations"):
+                return []
+            return list(
+                conn.execute(
+                    sa.text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                        "AND tablename = ANY(:ours) ORDER BY tablename"
+                    ),
+                    {"ours": sorted(METADATA.tables)},
+                ).scalars()
+            )
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -118,15 +152,18 @@ class PostgresLedger(Ledger):
 
         try:
             yield
-        except sa.exc.OperationalError as exc:
-            raise _storage_error(exc.orig or exc, self.where) from None
-        except psycopg.OperationalError as exc:  # the gate's own psycopg transactions
-            raise _storage_error(exc, self.where) from None
-        except sa.exc.ProgrammingError as exc:
+        except (sa.exc.DBAPIError, psycopg.Error) as exc:
+            orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig else exc
+            refused = _refusal(orig, self.where)
+            if refused is not None:
+                raise refused from None
+            if isinstance(exc, sa.exc.OperationalError | psycopg.OperationalError):
+                # psycopg's own: the gate's transactions
+                raise _storage_error(orig, self.where) from None
             # libpq's refusal of the URL's own options (?bogus=1, ?connect_timeout=abc) comes as a
-            # ProgrammingError before any statement; any other is a bug, raised as it is
-            if _BAD_OPTION.search(str(exc.orig or "")):
-                raise _storage_error(exc.orig or exc, self.where) from None
+            # ProgrammingError before any statement; any other error is a bug, raised as it is
+            if isinstance(exc, sa.exc.ProgrammingError) and _BAD_OPTION.search(str(orig)):
+                raise _storage_error(orig, self.where) from None
             raise
 
     def gate(
@@ -207,6 +244,26 @@ def _storage_error(exc: BaseException, where: str) -> WarmupError:
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
 
+def _refusal(exc: BaseException, where: str) -> WarmupError | None:
+    """The server's refusal to let this role do what warmup asked (no right to create the
+    ledger's tables or to write them; a read-only server or session), as one line; None for any
+    other error."""
+    state = getattr(exc, "sqlstate", None)
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if state == "42501":  # insufficient_privilege
+        return PermissionFailure(
+            f"ledger {where}: the server refused: {text}; the ledger's role needs CREATE on its "
+            f"schema to create the ledger, and SELECT, INSERT, UPDATE and DELETE on warmup's "
+            f"tables (USAGE on their sequences) to use it"
+        )
+    if state == "25006":  # read_only_sql_transaction
+        return ConfigError(
+            f"ledger {where} is read-only: {text}; warmup writes to its ledger: use the primary "
+            f"server, with a role whose transactions may write"
+        )
+    return None
+
+
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
     # psycopg returns timestamptz in the session's TimeZone: the ledger speaks UTC.
     return None if value is None else value.astimezone(dt.UTC)
@@ -217,6 +274,10 @@ _IMPORT_SENDS = (
     "settled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (mailbox_id, key) DO NOTHING"
 )
 _LOCK = "SELECT rev, cap, started FROM mailbox WHERE id = %s FOR UPDATE"
+# Under a domain cap, every reservation of the domain counts against every other: each locks all
+# the domain's mailboxes, in id order (the one lock order: no deadlock with a single-row lock or
+# another domain-wide one), before its own (already held, then).
+_LOCK_DOMAIN = "SELECT id FROM mailbox WHERE address LIKE %s ORDER BY id FOR UPDATE"
 
 # PostgreSQL plans a prepared statement afresh for every execution (it never finds the generic
 # plan cheaper than a custom one), ~0.3 ms of server CPU while the mailbox's lock is held; the
@@ -347,17 +408,22 @@ class PostgresGate(GateSession):
     ) -> tuple[list[int], dt.datetime]:
         import psycopg
 
-        if self._pg is None:
-            self._conn = self.ledger.connect_for_writes()
-            self._pg = self._conn.connection.driver_connection
-        pg, pending = self._pg, list(self._deferred)
+        reused = self._pg is not None
+        pg, pending = self._connected(), list(self._deferred)
         refusal: Exception | None = None
         ids: list[int] = []
         with self.ledger._errors():
             try:
-                if pg.isolation_level != psycopg.IsolationLevel.READ_COMMITTED:
-                    pg.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-                rows = self._read(pg, recipients, message_id, clock(), pending)
+                try:
+                    rows = self._read(pg, recipients, message_id, clock(), pending)
+                except psycopg.OperationalError:
+                    if not (reused and pg.broken):
+                        raise
+                    # The server dropped the connection while it idled (a restart, a fail-over):
+                    # nothing of this transaction happened; once more on a new connection.
+                    self._abort()
+                    pg = self._connected()
+                    rows = self._read(pg, recipients, message_id, clock(), pending)
                 now = clock()  # under the lock: reservations are stamped in order
                 decision = decide(self._history(rows, now), rows.suppressed, now)
                 refusal = decision.refusal
@@ -385,6 +451,17 @@ class PostgresGate(GateSession):
             raise refusal
         return ids, now
 
+    def _connected(self) -> Any:
+        """The gate's psycopg connection (opened on first use), at READ COMMITTED."""
+        import psycopg
+
+        if self._pg is None:
+            self._conn = self.ledger.connect_for_writes()
+            self._pg = self._conn.connection.driver_connection
+        if self._pg.isolation_level != psycopg.IsolationLevel.READ_COMMITTED:
+            self._pg.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
+        return self._pg
+
     def _read(
         self,
         pg: Any,
@@ -399,7 +476,10 @@ class PostgresGate(GateSession):
         tz = box.timezone
         today = local_day(est, tz)
         cur, lock = pg.cursor(), pg.cursor()
+        of_domain = f"%@{box.address.rsplit('@', 1)[1]}"  # LIKE: its mailboxes
         with pg.pipeline():
+            if p.domain_cap:  # the domain's count is read under its every mailbox's lock
+                pg.cursor().execute(_LOCK_DOMAIN, (of_domain,))
             lock.execute(_LOCK, (box.id,))  # first: the next statements start once it is granted
             pg.cursor().execute(_GENERIC)
             if len(pending) == 1:  # the common case: executemany would open a nested pipeline
@@ -422,11 +502,14 @@ class PostgresGate(GateSession):
                     "horizon": est + CLOCK_SKEW,
                     "dcap": p.domain_cap,
                     "rcaps": p.recipient_caps,
-                    "domain": f"%@{box.address.rsplit('@', 1)[1]}",
+                    "domain": of_domain,
                     "start": day_start(today, tz),
                 },
             )
-        rev, cap, started = lock.fetchone()
+        locked = lock.fetchone()
+        if locked is None:  # removed (by another process or host) since this gate opened
+            raise MailboxNotFound(box.address)
+        rev, cap, started = locked
         (
             upto,
             state,

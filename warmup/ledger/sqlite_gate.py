@@ -39,7 +39,15 @@ from warmup.ledger.sqlite_reads import (
     storage_error,
     ts,
 )
-from warmup.ledger.values import CLOCK_SKEW, Ask, EventIn, MailboxRow, Snapshot, local_day
+from warmup.ledger.values import (
+    CLOCK_SKEW,
+    Ask,
+    EventIn,
+    MailboxNotFound,
+    MailboxRow,
+    Snapshot,
+    local_day,
+)
 from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState, day_start
 
 if TYPE_CHECKING:
@@ -340,7 +348,10 @@ class SQLiteGate(GateSession):
         box, p = self.box, self.policy
         tz = box.timezone
         today = today or local_day(now, tz)
-        rev, cap, started, upto, mrev, inputs, state = cur.execute(_MEMO, (box.id,)).fetchone()
+        row = cur.execute(_MEMO, (box.id,)).fetchone()
+        if row is None:  # removed (by another process) since this gate opened
+            raise MailboxNotFound(box.address)
+        rev, cap, started, upto, mrev, inputs, state = row
         memo = None
         if upto is not None and mrev == rev and inputs == p.inputs and upto <= today.isoformat():
             memo = WalkState.from_json(state)

@@ -266,6 +266,18 @@ class OutboxIn:
     pool_id: int | None = None
     campaign: str | None = None
     bulk: bool = False  # may go through the pool's overflow channel
+    # A template's row: its one recipient is queued once per campaign (skipped when the campaign
+    # of this mailbox or pool has a message to it: see ``Ledger.enqueue``).
+    once: bool = False
+
+
+@dataclass
+class Enqueued:
+    """What ``Ledger.enqueue`` wrote: the new outbox ids, and the recipients of ``once`` messages
+    left out because their campaign had a message to them already (in the order given)."""
+
+    ids: list[int] = field(default_factory=list)
+    in_campaign: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -196,8 +196,9 @@ class Outbox:
         A row whose recipient an earlier row of the batch names is checked, then skipped (in
         :attr:`Queued.duplicates`): a list of leads names someone twice by mistake, and mailing
         them twice in one campaign costs the sender's reputation. So is one whose recipient
-        ``campaign`` (of the same mailbox or pool) has a message to (:meth:`Ledger.in_campaign`,
-        one query a batch; in :attr:`Queued.in_campaign`): queueing a file again, after an
+        ``campaign`` (of the same mailbox or pool) has a message to (checked by
+        :meth:`Ledger.enqueue` under the campaign's lock, one query a batch; in
+        :attr:`Queued.in_campaign`): queueing a file again, after an
         interruption or by mistake, completes the campaign instead of doubling it."""
         now = now or now_utc()
         target = self._target(mailbox, pool)
@@ -209,24 +210,12 @@ class Outbox:
         out = Queued()
         with tempfile.TemporaryFile(prefix="warmup-queue-") as spool:
             pending: list[OutboxIn] = []
-            rows_at: set[int] = set()  # which of pending are template rows
 
             def spill() -> None:
                 kept: list[tuple[Any, ...]] = []
                 bad = self.ledger.suppressed(sorted({r for i in pending for r in i.recipients}))
                 out.suppressed.update(bad)
-                had: set[str] = set()
-                if campaign is not None and rows_at:
-                    had = self.ledger.in_campaign(
-                        campaign,
-                        target.mailbox.id if target.mailbox else None,
-                        target.pool.id if target.pool else None,
-                        sorted({pending[n].recipients[0] for n in rows_at}),
-                    )
-                for n, item in enumerate(pending):
-                    if n in rows_at and item.recipients[0] in had:
-                        out.in_campaign.append(item.recipients[0])
-                        continue
+                for item in pending:
                     left = tuple(r for r in item.recipients if r not in bad)
                     if not left:
                         out.dropped += 1
@@ -237,7 +226,6 @@ class Outbox:
                 pickle.dump(kept, spool, protocol=pickle.HIGHEST_PROTOCOL)
                 out.count += len(kept)
                 pending.clear()
-                rows_at.clear()
 
             ids = _message_ids(target.domain_of_ids)
             for i, (message, rcpts) in enumerate(messages):
@@ -246,7 +234,6 @@ class Outbox:
                         out.duplicates.append((message.rcpt, message.where or f"message {i + 1}"))
                         continue
                     rows_to.add(message.rcpt)
-                    rows_at.add(len(pending))
                     mid, envelope, data = _compose(message, target, next(ids))
                 else:
                     label = (
@@ -270,13 +257,15 @@ class Outbox:
                         target.pool.id if target.pool else None,
                         campaign,
                         bulk,
+                        once=isinstance(message, Rendered),
                     )
                 )
                 if len(pending) >= SPOOL_BATCH:
                     spill()
             spill()
             spool.seek(0)
-            out.ids = self.ledger.enqueue(_unspool(spool, out.count), now)
+            written = self.ledger.enqueue(_unspool(spool, out.count), now)
+            out.ids, out.in_campaign = written.ids, written.in_campaign
         return out
 
 

@@ -1,0 +1,51 @@
+"""A team ledger's server that drops its connections (a restart, a fail-over, an idle timeout
+of a pooler, an administrator's pg_terminate_backend) while a long-lived warmup idles: the next
+use reconnects instead of failing. A ``warmup run`` worker otherwise exited 69 on its next pass,
+though the server was back."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import sqlalchemy as sa
+
+from tests.gatekit import policy_file
+from tests.pgkit import pg_server
+from warmup import api
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import Worker
+
+pytest_plugins = ["tests.pgkit"]  # fixture: pg_url
+
+BOX = "a@corp.example"
+NOW = dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC)
+
+
+def _drop_connections(app: str) -> int:
+    """Terminate the server's sessions named ``app`` (what a restart does to them); how many."""
+    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (app,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_worker_whose_connections_the_server_dropped_reconnects(pg_url, tmp_path):
+    url = f"{pg_url}&application_name=reconnect-worker"
+    ledger = open_ledger(url)
+    try:
+        api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "f.toml")))
+        clock = [NOW]
+        worker = Worker(ledger, clock=lambda: clock[0], sleep=lambda s: None)
+        assert worker.run_once().next_due is None
+        assert _drop_connections("reconnect-worker") >= 1
+        clock[0] += dt.timedelta(minutes=1)  # the worker's poll: its pooled connection is idle
+        assert worker.run_once().next_due is None
+        assert [b.address for b in ledger.mailboxes()] == [BOX]
+    finally:
+        ledger.close()

@@ -1,0 +1,134 @@
+"""A team ledger whose server refuses what warmup asks: a role without the right to create the
+ledger's tables or to write them, a read-only session. One line naming the ledger (its password
+masked) and what the role needs, the sysexits code (77 for a right the role lacks, 78 for a
+read-only server), no traceback, nothing written."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from tests.pgkit import PgSchema, pg_server, with_schema
+from warmup import Gate
+from warmup.errors import PermissionFailure
+
+BOX = "a@corp.example"
+
+
+@pytest.fixture
+def schema():  # type: ignore[no-untyped-def]
+    s = PgSchema("refused")
+    try:
+        yield s
+    finally:
+        s.drop()
+
+
+def _sql(schema: PgSchema, *statements: str) -> None:
+    url = sa.engine.make_url(schema.server).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _one_line(output: str) -> str:
+    assert output.count("\n") == 1, output
+    assert "Traceback" not in output
+    password = sa.engine.make_url(pg_server()).password
+    assert password and password not in output, output
+    return output
+
+
+def test_a_role_that_may_not_create_tables_exits_77_in_one_line(run, schema):
+    """A schema the role may not create tables in: every command (a read too: the ledger would
+    be created) printed psycopg's InsufficientPrivilege with a traceback and exited 1."""
+    _sql(schema, f'REVOKE CREATE ON SCHEMA "{schema.name}" FROM CURRENT_USER')
+    for args in (
+        ("mailbox", "add", BOX, "--provider", "exmail"),
+        ("quota",),
+        ("db", "migrate"),
+    ):
+        res = run("--db", schema.url, *args)
+        assert res.exit_code == 77, res.output
+        line = _one_line(res.output)
+        assert line.startswith("Error: ledger postgresql+psycopg://warmup:***@"), line
+        assert f"the server refused: permission denied for schema {schema.name}; " in line
+        assert "needs CREATE on its schema" in line
+    with psycopg.connect(
+        sa.engine.make_url(schema.server)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+    ) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = %s", (schema.name,)
+        ).fetchone()
+    assert tables == (0,)
+
+
+def test_a_role_that_may_only_read_the_ledger_reads_it_and_is_refused_writes(run, schema):
+    """A ledger whose role may read but not write (a reporting role): reads answer, each write
+    (the CLI's, the gate's own psycopg path) is refused with exit 77 and leaves no row."""
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    _sql(
+        schema,
+        f'REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{schema.name}" FROM CURRENT_USER',
+    )
+    try:
+        assert run("--db", schema.url, "quota", BOX).exit_code == 0
+        res = run("--db", schema.url, "mailbox", "add", "b@corp.example", "--provider", "exmail")
+        assert res.exit_code == 77, res.output
+        assert "permission denied for table mailbox; " in _one_line(res.output)
+        res = run("--db", schema.url, "record", "send", BOX, "--to", "lead@example.com")
+        assert res.exit_code == 77, res.output
+        assert "the server refused: permission denied for table " in _one_line(res.output)
+        gate = Gate(BOX, db=schema.url)
+        try:
+            with pytest.raises(PermissionFailure, match="permission denied for table "):
+                gate.reserve(["lead@example.com"], now=dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC))
+        finally:
+            gate.close()
+    finally:
+        _sql(schema, f'GRANT ALL ON ALL TABLES IN SCHEMA "{schema.name}" TO CURRENT_USER')
+    res = run("--db", schema.url, "mailbox", "list", "--json")
+    assert '"b@corp.example"' not in res.output
+    assert run("--db", schema.url, "report", "--json").exit_code == 0
+
+
+def test_a_read_only_session_exits_78_naming_the_primary(run, schema):
+    """A read-only server (a hot standby) or session: a write printed a traceback."""
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    url = with_schema(schema.server, schema.name) + "%20-cdefault_transaction_read_only%3Don"
+    assert run("--db", url, "quota", BOX).exit_code == 0
+    res = run("--db", url, "mailbox", "add", "b@corp.example", "--provider", "exmail")
+    assert res.exit_code == 78, res.output
+    line = _one_line(res.output)
+    assert " is read-only: cannot execute INSERT in a read-only transaction; " in line
+    assert "use the primary server" in line
+
+
+def test_another_programs_table_named_like_warmups_is_refused_untouched(run, schema):
+    """A team database's schema holding another application's ``send`` table (and no warmup
+    schema): the migrations skipped creating ``send``, then failed on it half-way with a
+    traceback. It is refused like SQLite's foreign file (78, nothing created); tables of other
+    names never stand in the way."""
+    _sql(
+        schema,
+        f'CREATE TABLE "{schema.name}".send (x int)',
+        f'CREATE TABLE "{schema.name}".notes (x int)',
+    )
+    for args in (("mailbox", "add", BOX, "--provider", "exmail"), ("db", "migrate")):
+        res = run("--db", schema.url, *args)
+        assert res.exit_code == 78, res.output
+        line = _one_line(res.output)
+        assert "holds another program's tables (send) and no warmup schema; " in line
+    url = sa.engine.make_url(schema.server).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY 1", (schema.name,)
+        ).fetchall()
+    assert tables == [("notes",), ("send",)]
+    _sql(schema, f'DROP TABLE "{schema.name}".send')
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
