@@ -425,3 +425,56 @@ def test_a_long_history_is_reported_as_the_walk_says(tmp_path: Path):
         rates = [math.nan if v.rate is None else v.rate for v in walked]
         assert got["bounce_rate"].tolist() == pytest.approx(rates, nan_ok=True)
     ledger.close()
+
+
+@pytest.mark.parametrize("days", [20, reports._FEW_DAYS + 30])
+def test_a_closed_day_is_reported_closed_as_quota_and_plan_say(tmp_path: Path, days: int):
+    """A day the window does not open (a CN public holiday on exmail's policy, a day before the
+    mailbox's start) is ``closed`` in the report as in ``warmup quota`` and ``warmup plan``
+    (README: one status vocabulary), uncached, cold and warm, on the one-by-one walk and on the
+    numpy sums; the report said ``ok`` with quota 0."""
+    from warmup import policies
+    from warmup.policy import walk_timeline
+    from warmup.providers import get_provider
+
+    ledger = open_ledger(str(tmp_path / "closed.db"))
+    end = dt.date(2026, 10, 12)  # after National Day (October 1-7 2026)
+    d0 = end - dt.timedelta(days=days)
+    box = api.add_mailbox(
+        ledger, "hol@corp.example", "exmail", timezone=SH, started=d0 + dt.timedelta(days=2)
+    )
+    spec = policies.resolve(ledger, box.policy)
+    for k in range(days):
+        day = d0 + dt.timedelta(days=k)
+        if k >= 2 and not (dt.date(2026, 10, 1) <= day <= dt.date(2026, 10, 7)):
+            api.record_send(
+                ledger, box.address, [f"r{k}-{i}@example.com" for i in range(40)], at(day, 9)
+            )
+    now = at(end, 9)
+    box = ledger.mailbox(box.address)
+    prov = get_provider(box.provider)
+    hist = ledger.history(
+        box, now, provider_ceiling=prov.daily_limit, provider_min_interval=prov.min_interval
+    ).history
+    walked, _ = walk_timeline(spec, hist, now, explain=False)
+    expected = {v.date: v.status for v in walked}
+    assert expected[dt.date(2026, 10, 1)] == "closed"
+    for cache in (False, True, True):  # uncached, cold (memos written), warm (from the memo)
+        frame = reports.daily(ledger, at=now, cache=cache)
+        got = dict(zip(frame["date"].dt.date, frame["status"], strict=True))
+        assert got == {d: s for d, s in expected.items() if d in got}
+        assert [got[dt.date(2026, 10, d)] for d in range(1, 4)] == ["closed"] * 3
+    ledger.close()
+
+
+def test_report_says_closed_before_a_mailbox_starts(run):
+    assert (
+        run("mailbox", "add", BOXES[2], "--provider", "exmail", "--started", "2026-12-05").exit_code
+        == 0
+    )
+    res = run("report", BOXES[2], "--json", "--at", "2026-12-01T10:00:00+08:00")
+    assert res.exit_code == 0, res.output
+    [row] = json.loads(res.output)
+    assert (row["date"], row["quota"], row["status"]) == ("2026-12-01", 0, "closed")
+    quota = json.loads(run("quota", BOXES[2], "--json", "--at", "2026-12-01T10:00:00+08:00").output)
+    assert quota[0]["status"] == "closed"

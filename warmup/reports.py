@@ -232,7 +232,6 @@ def _block(line: DayRows, ordinals: np.ndarray, counts: np.ndarray) -> dict[str,
         if blocks
         else np.zeros(0, dtype=_DTYPES[f])
         for f in DayRows.FIELDS
-        if f != "closed"
     }
     ordinal = out["ordinal"]
     n = len(ordinal)
@@ -274,6 +273,7 @@ def _memo_block(memo: tc.Memo) -> dict[str, Any]:
     out["health"] = _HEALTH[cols["health"]]
     out["paused"] = cols["paused"].view(bool)
     out["resumed"] = cols["resumed"].view(bool)
+    out["closed"] = cols["closed"].view(bool)
     return out
 
 
@@ -304,6 +304,7 @@ def _frame(blocks: list[dict[str, Any]]) -> pd.DataFrame:
         day_rate = np.where(sent > 0, bounced / np.where(sent > 0, sent, 1), np.nan)
     health = col["health"]
     status = np.where((health == "hold") | (health == "step_back"), health, "ok").astype(object)
+    status[col["closed"]] = "closed"  # DayVerdict.status's order: resumed, paused, closed, health
     status[col["paused"]] = "paused"
     status[col["resumed"]] = "resumed"
     dates = (col["ordinal"] - _EPOCH).astype("datetime64[D]").astype("datetime64[ns]")
