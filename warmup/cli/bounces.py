@@ -23,7 +23,7 @@ from warmup.cli.send import password_option
 from warmup.errors import UsageError
 from warmup.instants import local_text, machine_zone
 from warmup.ledger import Ledger
-from warmup.words import plural
+from warmup.words import plural, shown
 
 KINDS = ["hard", "soft", "block", "complaint"]
 UNMATCHED_SHOWN = 10  # addresses named after a sync; --verbose names them all
@@ -146,11 +146,12 @@ def sync(
     if report.linked:
         say(f"Linked {plural(report.linked, 'bounce')} read earlier to the sends recorded since.")
     if report.unmatched:
-        shown = report.unmatched if verbosity() > 0 else report.unmatched[:UNMATCHED_SHOWN]
-        more = len(report.unmatched) - len(shown)
+        listed = report.unmatched if verbosity() > 0 else report.unmatched[:UNMATCHED_SHOWN]
+        more = len(report.unmatched) - len(listed)
         say(
             f"Unmatched (kept, not linked to a send): "
-            f"{plural(len(report.unmatched), 'address', 'addresses')}: {', '.join(shown)}"
+            f"{plural(len(report.unmatched), 'address', 'addresses')}: "
+            f"{', '.join(shown(a) for a in listed)}"
             + (f" and {more} more (--verbose lists them all)" if more else "")
         )
     if report.partial:
@@ -187,8 +188,9 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
             click.echo(f"{item['file']}: not a bounce")
         for b in item["bounces"]:
             click.echo(
-                f"{item['file']}: {b['kind']:9} {b['reason']:15} {b['recipient'] or '-':40} "
-                f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
+                f"{item['file']}: {b['kind']:9} {b['reason']:15} "
+                f"{shown(b['recipient']) or '-':40} {b['status'] or '-':7} {b['reply'] or '-':4} "
+                f"{shown(b['diagnostic'][:60])}"
             )
             if explain:
                 for step in [*b["steps"], f"rule: {b['rule']}"]:

@@ -1,0 +1,72 @@
+"""Text that came from elsewhere (a bounce's recipient and diagnostic, a reason kept in the
+ledger) reaches the terminal as text: its control characters shown as escapes, never acted on
+(an OSC sequence retitles the window, a CR overwrites the line, U+202E reverses what follows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from warmup import api
+from warmup.ledger import BounceIn, open_ledger
+from warmup.words import shown
+
+BOX = "sales@corp.example"
+HOSTILE = "\x1b]0;PWNED\x07\x1b[2Jgone\rOVER\u202etxt.exe"
+# What a terminal would act on: ESC, BEL, CR and the right-to-left override.
+ACTED_ON = ("\x1b", "\x07", "\r", "\u202e")
+
+
+def dsn(recipient: str, diagnostic: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.example\r\n"
+        f"To: {BOX}\r\n"
+        "Subject: Delivery Status Notification (Failure)\r\n"
+        "Message-ID: <dsn1@mx.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n--B\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        "Action: failed\r\nStatus: 5.1.1\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 user unknown {diagnostic}\r\n"
+        "\r\n--B--\r\n"
+    ).encode()
+
+
+def test_shown_escapes_only_what_a_terminal_acts_on():
+    assert shown(HOSTILE) == "\\x1b]0;PWNED\\x07\\x1b[2Jgone\\x0dOVER\\u202etxt.exe"
+    assert shown("用户@例子.中国 café\u200d") == "用户@例子.中国 café\u200d"
+
+
+def test_bounces_parse_shows_a_hostile_diagnostic_as_text(run, tmp_path: Path):
+    eml = tmp_path / "hostile.eml"
+    eml.write_bytes(dsn("gone@example.com", "\x1b]0;PWNED\x07\x1b[2J"))
+    res = run("bounces", "parse", str(eml))
+    assert res.exit_code == 0, res.output
+    assert not [c for c in ACTED_ON if c in res.output]
+    assert "gone@example.com" in res.output and "\\x1b]0;PWNED\\x07" in res.output
+    # JSON is for programs: the text as it was (JSON escapes it)
+    [item] = json.loads(run("bounces", "parse", "--json", str(eml)).output)
+    assert "\x1b]0;PWNED\x07" in item["bounces"][0]["diagnostic"]
+
+
+def test_bounces_list_and_suppress_list_show_ledger_text_as_text(run, ledger_path: Path):
+    """Rows a ledger may hold from before recipients and reasons were checked (or written by
+    any client of the ledger): the listings show them, escaped."""
+    ledger = open_ledger(str(ledger_path))
+    box = api.add_mailbox(ledger, BOX, "exmail")
+    when = dt.datetime(2026, 11, 30, 2, tzinfo=dt.UTC)
+    ledger.record_synced(box, "INBOX", 1, 1, [BounceIn(HOSTILE, "hard", when, "k1", trusted=False)])
+    ledger.suppress(["x@example.com"], "manual", HOSTILE)
+    ledger.close()
+    for args in (("bounces", "list"), ("suppress", "list")):
+        res = run(*args)
+        assert res.exit_code == 0, res.output
+        assert not [c for c in ACTED_ON if c in res.output], args
+        assert shown(HOSTILE) in res.output
+        assert len(res.output.splitlines()) == 2  # the header and one row: no CR inside it
+    [row] = json.loads(run("bounces", "list", "--json").output)
+    assert row["recipient"] == HOSTILE
