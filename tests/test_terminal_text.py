@@ -70,3 +70,33 @@ def test_bounces_list_and_suppress_list_show_ledger_text_as_text(run, ledger_pat
         assert len(res.output.splitlines()) == 2  # the header and one row: no CR inside it
     [row] = json.loads(run("bounces", "list", "--json").output)
     assert row["recipient"] == HOSTILE
+
+
+def test_suppress_add_refuses_a_reason_a_listing_could_not_show(run, migrated: Path):
+    """A manual suppression's reason is one line of text, as a pause's is (exit 65 for control
+    characters or more than 500 characters, 64 for none), and nothing is kept; it was stored
+    as given and printed raw by 'suppress list'."""
+    from tests.conftest import ledger_digest
+
+    before = ledger_digest(migrated)
+    for reason, code in (
+        ("asked\x1b]0;PWNED\x07", 65),
+        ("asked\rOVER", 65),
+        ("x" * 501, 65),
+        ("  ", 64),
+    ):
+        res = run("suppress", "add", "a@example.com", "b@example.com", "--reason", reason)
+        assert res.exit_code == code, (reason, res.output)
+        assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+        assert "--reason" in res.output
+        assert ledger_digest(migrated) == before
+    res = run("suppress", "add", "A@Example.com", "b@example.com", "--reason", " asked ")
+    assert (res.exit_code, res.output) == (0, "Suppressed 2 addresses.\n")
+    assert [
+        (s["address"], s["reason"]) for s in json.loads(run("suppress", "list", "--json").output)
+    ] == [
+        ("a@example.com", "asked"),
+        ("b@example.com", "asked"),
+    ]
+    res = run("suppress", "add", "not-an-address", "--reason", "asked")
+    assert res.exit_code == 65 and "malformed address" in res.output

@@ -283,11 +283,10 @@ def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> No
     Example:
         warmup suppress add someone@example.com --reason "asked to be removed"
     """
-    clean = [addresses.normalize(a) for a in addresses_]
-    added = ledger.suppress(clean, "manual", reason)
+    added = api.suppress(ledger, addresses_, reason)
     say(
         f"Suppressed {plural(added, 'address', 'addresses')}"
-        + ("" if added == len(clean) else f" ({len(clean) - added} already were)")
+        + ("" if added == len(addresses_) else f" ({len(addresses_) - added} already were)")
         + "."
     )
 
