@@ -100,3 +100,26 @@ def test_suppress_add_refuses_a_reason_a_listing_could_not_show(run, migrated: P
     ]
     res = run("suppress", "add", "not-an-address", "--reason", "asked")
     assert res.exit_code == 65 and "malformed address" in res.output
+
+
+def test_a_recipient_with_control_characters_is_no_recipient(tmp_path: Path):
+    """A Final-Recipient the address pattern does not match is kept as written when it could be
+    an address (one without a dot in its domain); one with control characters or blanks is no recipient (kept,
+    listed, tied to no send) rather than text for the ledger and every listing."""
+    from warmup.bounces import parse_report
+
+    cases = {
+        "\x1b]0;PWN@x\x07": "",
+        "a b@example": "",
+        "gone@localhost": "gone@localhost",
+        "gone@example.com": "gone@example.com",
+    }
+    for n, (written, expected) in enumerate(cases.items()):
+        eml = tmp_path / f"{n}.eml"
+        eml.write_bytes(
+            dsn("", "").replace(
+                b"Final-Recipient: rfc822; ", b"Final-Recipient: rfc822; " + written.encode()
+            )
+        )
+        [item] = parse_report([str(eml)])
+        assert [b["recipient"] for b in item["bounces"]] == [expected], written
