@@ -478,3 +478,26 @@ def test_report_says_closed_before_a_mailbox_starts(run):
     assert (row["date"], row["quota"], row["status"]) == ("2026-12-01", 0, "closed")
     quota = json.loads(run("quota", BOXES[2], "--json", "--at", "2026-12-01T10:00:00+08:00").output)
     assert quota[0]["status"] == "closed"
+
+
+def test_frames_of_a_mailbox_without_bounces_or_judged_days_filter_and_draw_cleanly(ledger_path):
+    """A new mailbox: the by-kind frame is typed when empty (selecting by ``counted`` kept no
+    column, and the notebook's grouping by kind failed with KeyError), and the trends figure of
+    rates never judged warns nothing ('All-NaN slice encountered')."""
+    import warnings
+
+    from warmup import plots
+
+    ledger = open_ledger()
+    api.add_mailbox(ledger, "new@corp.example", "exmail", timezone=SH)
+    when = api.parse_instant(AT)
+    by_kind = reports.bounces_by_kind(ledger, at=when)
+    assert by_kind.empty and by_kind["counted"].dtype == bool
+    counted = by_kind[by_kind["counted"]]
+    assert list(counted.columns) == list(by_kind.columns)
+    assert counted.groupby(["kind", "status"])["bounces"].sum().empty
+    daily = reports.daily(ledger, at=when)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.trends_figure(daily)
+    ledger.close()

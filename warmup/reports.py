@@ -420,7 +420,7 @@ def bounces_by_kind(
     rows = ledger.bounces_by_kind(list(names), _since(ledger, boxes, days, at))
     frame = pd.DataFrame(
         rows, columns=["mailbox_id", "date", "kind", "status", "counted", "bounces"]
-    )
+    ).astype({"counted": bool, "bounces": np.int64})  # typed even when empty: frame[counted]
     frame.insert(0, "mailbox", frame.pop("mailbox_id").map(names))
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
