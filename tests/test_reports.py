@@ -501,3 +501,21 @@ def test_frames_of_a_mailbox_without_bounces_or_judged_days_filter_and_draw_clea
         warnings.simplefilter("error")
         plots.trends_figure(daily)
     ledger.close()
+
+
+@pytest.mark.parametrize("days", [0, -3, 2.5, True, "7"])
+def test_a_number_of_days_that_is_not_one_or_more_is_refused(ledger_path, days):
+    """A notebook passes ``days`` as given: 0 made the daily frame the whole history while the
+    bounce tables were empty, -3 silently dropped the first three days."""
+    from warmup.errors import InvalidField
+
+    ledger = open_ledger()
+    box = api.add_mailbox(ledger, "d@corp.example", "exmail", timezone=SH)
+    for k in range(5):
+        api.record_send(ledger, box.address, [f"r{k}@example.com"], at(dt.date(2026, 11, 20 + k)))
+    when = api.parse_instant(AT)
+    for report in (reports.daily, reports.bounces_by_domain, reports.bounces_by_kind):
+        with pytest.raises(InvalidField, match=r"^days .*: expected a whole number of local days"):
+            report(ledger, days=days, at=when)
+    assert len(reports.daily(ledger, days=3, at=when)) == 3
+    ledger.close()

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from warmup import api, policies
-from warmup.errors import ConfigError, Unavailable, UsageError
+from warmup.errors import ConfigError, InvalidField, Unavailable, UsageError
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
 from warmup.ledger.schema import BOUNCE_KINDS
@@ -99,6 +99,7 @@ def daily(
     unchanged, so the frame is the same with or without it; a repeated report then walks only
     the days since the last one.
     """
+    _check_days(days)
     at = at or api.now_utc()
     boxes = mailboxes(ledger, addresses)
     ids = [b.id for b in boxes]
@@ -371,9 +372,24 @@ def standing(
     )
 
 
+def _check_days(days: int | None) -> int | None:
+    """``days`` as the reports read it: None (the whole history) or a whole number from 1. A
+    notebook passes it as given (papermill ``-p days 0``): 0 took the whole history in
+    :func:`daily` and none in the bounce tables, a negative number dropped the first days."""
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        raise InvalidField(
+            "days",
+            "{field} {value!r}: expected a whole number of local days, 1 or more "
+            "(None: the whole history)",
+            value=days,
+        )
+    return days
+
+
 def _since(
     ledger: Ledger, boxes: list[MailboxRow], days: int | None, at: dt.datetime | None
 ) -> dt.date | None:
+    days = _check_days(days)
     if days is None:
         return None
     today = local_day(at or api.now_utc(), boxes[0].timezone if boxes else "UTC")
