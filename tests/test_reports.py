@@ -519,3 +519,43 @@ def test_a_number_of_days_that_is_not_one_or_more_is_refused(ledger_path, days):
             report(ledger, days=days, at=when)
     assert len(reports.daily(ledger, days=3, at=when)) == 3
     ledger.close()
+
+
+def test_bounce_tables_cover_each_mailboxs_own_days_up_to_at(run, ledger_path):
+    """The bounce tables read each mailbox's last N local days in its own zone, as the daily
+    rows do, and nothing after the day of --at. They took the first mailbox's zone for all (a
+    mailbox 25 hours behind lost its today: 'No bounces in this period' under a daily row
+    showing the bounce) and had no end (a report as of November 1 counted November 30's)."""
+    ledger = open_ledger()
+    api.add_mailbox(ledger, "a@corp.example", "gmail", timezone="Pacific/Kiritimati")  # UTC+14
+    api.add_mailbox(ledger, "b@corp.example", "gmail", timezone="Pacific/Pago_Pago")  # UTC-11
+    sent = dt.datetime(2026, 11, 30, 11, tzinfo=dt.UTC)  # b's November 30, 00:00
+    api.record_send(ledger, "b@corp.example", ["x@gone.example"], sent)
+    api.record_bounce(
+        ledger, "b@corp.example", "x@gone.example", "hard", "5.1.1", sent + dt.timedelta(minutes=30)
+    )
+    ledger.close()
+    now = "2026-11-30T12:00:00Z"  # a's December 1, b's November 30
+    daily = json.loads(run("report", "--days", "1", "--at", now, "--json").output)
+    assert [(r["mailbox"], r["date"], r["hard"]) for r in daily] == [
+        ("a@corp.example", "2026-12-01", 0),
+        ("b@corp.example", "2026-11-30", 1),
+    ]
+    res = run("report", "--by-reason", "--days", "1", "--at", now, "--json")
+    assert [(r["mailbox"], r["reason"], r["bounces"]) for r in json.loads(res.output)] == [
+        ("b@corp.example", "userunknown", 1)
+    ]
+    when = api.parse_instant(now)
+    ledger = open_ledger()
+    assert reports.bounces_by_domain(ledger, days=1, at=when)[
+        ["mailbox", "sends", "hard"]
+    ].values.tolist() == [["b@corp.example", 1, 1]]
+    assert reports.bounces_by_kind(ledger, days=1, at=when)["bounces"].tolist() == [1]
+    before = api.parse_instant("2026-11-01T12:00:00Z")
+    for days in (None, 3):
+        assert reports.bounces_by_reason(ledger, days=days, at=before).empty
+        assert reports.bounces_by_kind(ledger, days=days, at=before).empty
+        assert reports.bounces_by_domain(ledger, days=days, at=before).empty
+    ledger.close()
+    res = run("report", "--by-reason", "--at", "2026-11-01T12:00:00Z")
+    assert res.exit_code == 0 and res.output == "No bounces in this period.\n"

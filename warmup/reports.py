@@ -386,14 +386,20 @@ def _check_days(days: int | None) -> int | None:
     return days
 
 
-def _since(
-    ledger: Ledger, boxes: list[MailboxRow], days: int | None, at: dt.datetime | None
-) -> dt.date | None:
+def _windows(
+    boxes: list[MailboxRow], days: int | None, at: dt.datetime | None
+) -> list[tuple[list[int], dt.date | None, dt.date]]:
+    """The mailboxes grouped by their window of local days, each in its own zone as
+    :func:`daily`'s rows are: from the first of the last ``days`` (None: from the start) to the
+    day of ``at`` (default now). One group when they share a zone, as they mostly do."""
     days = _check_days(days)
-    if days is None:
-        return None
-    today = local_day(at or api.now_utc(), boxes[0].timezone if boxes else "UTC")
-    return today - dt.timedelta(days=days - 1)
+    at = at or api.now_utc()
+    groups: dict[tuple[dt.date | None, dt.date], list[int]] = {}
+    for b in boxes:
+        today = local_day(at, b.timezone)
+        since = None if days is None else today - dt.timedelta(days=days - 1)
+        groups.setdefault((since, today), []).append(b.id)
+    return [(ids, since, until) for (since, until), ids in groups.items()]
 
 
 def bounces_by_domain(
@@ -405,8 +411,12 @@ def bounces_by_domain(
     """Per mailbox and recipient domain: sends, bounces by kind and the bounce rate, worst first."""
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
-    since = _since(ledger, boxes, days, at)
-    sends, bounces = ledger.domain_counts(list(names), since)
+    sends: list[tuple[int, str, int]] = []
+    bounces: list[tuple[int, str, str, int]] = []
+    for ids, since, until in _windows(boxes, days, at):
+        got = ledger.domain_counts(ids, since, until)
+        sends += got[0]
+        bounces += got[1]
     frame = pd.DataFrame(sends, columns=["mailbox_id", "domain", "sends"])
     kinds = pd.DataFrame(bounces, columns=["mailbox_id", "domain", "kind", "n"]).pivot_table(
         index=["mailbox_id", "domain"], columns="kind", values="n", aggfunc="sum", fill_value=0
@@ -433,7 +443,11 @@ def bounces_by_kind(
     """Per mailbox, local day, bounce kind and enhanced status: how many bounces."""
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
-    rows = ledger.bounces_by_kind(list(names), _since(ledger, boxes, days, at))
+    rows = [
+        row
+        for ids, since, until in _windows(boxes, days, at)
+        for row in ledger.bounces_by_kind(ids, since, until)
+    ]
     frame = pd.DataFrame(
         rows, columns=["mailbox_id", "date", "kind", "status", "counted", "bounces"]
     ).astype({"counted": bool, "bounces": np.int64})  # typed even when empty: frame[counted]
@@ -457,9 +471,8 @@ def bounces_by_reason(
     reason = functools.lru_cache(maxsize=4096)(recorded_reason)
     rows = [
         (names[m], d, k, reason(k, s, r, g), c, n)
-        for m, d, k, s, r, g, c, n in ledger.bounce_texts(
-            list(names), _since(ledger, boxes, days, at)
-        )
+        for ids, since, until in _windows(boxes, days, at)
+        for m, d, k, s, r, g, c, n in ledger.bounce_texts(ids, since, until)
     ]
     frame = pd.DataFrame(rows, columns=["mailbox", "date", "kind", "reason", "counted", "bounces"])
     keys = ["mailbox", "date", "kind", "reason", "counted"]
