@@ -559,3 +559,20 @@ def test_bounce_tables_cover_each_mailboxs_own_days_up_to_at(run, ledger_path):
     ledger.close()
     res = run("report", "--by-reason", "--at", "2026-11-01T12:00:00Z")
     assert res.exit_code == 0 and res.output == "No bounces in this period.\n"
+
+
+def test_report_json_is_a_line_of_text_with_the_policys_words_as_written(run, tmp_path):
+    """'report --json' ended without a newline (the prompt followed the closing bracket) and
+    wrote a stage named '第一周' as \\u7b2c\\u4e00\\u5468, unlike every other --json."""
+    toml = (REPO / "warmup/policy/presets/default.toml").read_text()
+    (tmp_path / "cn.toml").write_text(toml.replace('name = "week 1"', 'name = "第一周"', 1))
+    add = run(
+        "mailbox", "add", BOXES[2], "--provider", "exmail", "--policy", str(tmp_path / "cn.toml")
+    )
+    assert add.exit_code == 0, add.output
+    for args in (("--json",), ("--by-reason", "--json"), ("--format", "csv")):
+        res = run("report", *args, "--at", AT)
+        assert res.exit_code == 0 and res.output.endswith("\n"), args
+    res = run("report", "--json", "--at", AT)
+    assert '"stage":"第一周"' in res.output
+    assert json.loads(res.output)[0]["stage"] == "第一周"

@@ -526,13 +526,16 @@ def rollup_mismatches(ledger: Ledger) -> list[tuple[Any, ...]]:
 
 
 def to_text(frame: pd.DataFrame, fmt: str) -> str:
-    """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions)."""
+    """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions), ending
+    in a newline."""
     out = frame.copy()
     if "date" in out:
         out["date"] = out["date"].dt.strftime("%Y-%m-%d")
     if fmt == "csv":
         return str(out.to_csv(index=False))
-    return str(out.to_json(orient="records", indent=2))
+    # A line of text like every other output (the shell's prompt does not follow a bare "]"),
+    # with text as written, as print_json writes it (pandas escapes every non-ASCII character).
+    return str(out.to_json(orient="records", indent=2, force_ascii=False)) + "\n"
 
 
 def ahead(
