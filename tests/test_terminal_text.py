@@ -123,3 +123,21 @@ def test_a_recipient_with_control_characters_is_no_recipient(tmp_path: Path):
         )
         [item] = parse_report([str(eml)])
         assert [b["recipient"] for b in item["bounces"]] == [expected], written
+
+
+def test_empty_listings_say_so_and_name_the_filter(run, migrated: Path):
+    """'bounces list' and 'suppress list' printed a bare header when there was nothing, unlike
+    'mailbox list', 'pool list' and 'queue list'; a filtered list did not say the filter left
+    nothing."""
+    ledger = open_ledger(str(migrated))
+    api.add_mailbox(ledger, BOX, "exmail")
+    ledger.close()
+    assert run("bounces", "list").output == "No bounces.\n"
+    res = run("bounces", "list", BOX, "--kind", "hard", "--since", "2026-11-01")
+    assert (res.exit_code, res.output) == (
+        0,
+        f"No bounces of {BOX} --kind hard --since 2026-11-01.\n",
+    )
+    assert run("suppress", "list").output == "No suppressed addresses.\n"
+    assert json.loads(run("bounces", "list", "--json").output) == []
+    assert json.loads(run("suppress", "list", "--json").output) == []

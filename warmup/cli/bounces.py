@@ -242,6 +242,11 @@ def list_(
     if json_:
         print_json(rows)
         return
+    if not rows:
+        asked = [f"of {box.address}" if box else "", f"--kind {kind}" if kind else ""]
+        asked.append(f"--since {since}" if since is not None else "")
+        click.echo(" ".join(["No bounces", *filter(None, asked)]) + ".")
+        return
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
     print_table(
         ["WHEN", "MAILBOX", "RECIPIENT", "KIND", "REASON", "STATUS", "SOURCE", "MATCHED"],
@@ -304,6 +309,9 @@ def suppress_list(ledger: Ledger, json_: bool) -> None:
     rows = ledger.suppressions()
     if json_:
         print_json(rows)
+        return
+    if not rows:
+        click.echo("No suppressed addresses.")
         return
     print_table(
         ["ADDRESS", "KIND", "REASON", "SINCE"],
