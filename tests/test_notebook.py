@@ -145,9 +145,14 @@ def test_notebook_on_odd_ledgers_says_what_it_has_without_errors_or_warnings(
     ledger = open_ledger(str(migrated))
     api.add_mailbox(ledger, "new@corp.example", "exmail", timezone="Asia/Shanghai")
     ledger.close()
-    nb, text = _execute(tmp_path, monkeypatch, params)
+    # an `at` without an offset is the mailbox's local time, as `warmup report --at` reads it
+    # (it was read as UTC: 09:00 in Shanghai became 17:00)
+    nb, text = _execute(
+        tmp_path, monkeypatch, f'ledger_url = "{migrated}"\nat = "2026-11-29T09:00"'
+    )
     assert _errors(nb) == []
-    assert "on 1 mailbox(es)" in text and "no mailboxes yet" not in text
+    assert "Reporting as of 2026-11-29 01:00 UTC on 1 mailbox(es)" in text
+    assert "no mailboxes yet" not in text
     assert "Warning" not in text
     pngs = [
         o
