@@ -92,3 +92,86 @@ def test_kernel_is_this_venv(name, tmp_path, monkeypatch):
         exe in ("python", "python3", sys.executable)
         or Path(exe).resolve() == Path(sys.executable).resolve()
     )
+
+
+def _execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: str) -> tuple[object, str]:
+    """The notebook run headless with ``params`` injected as papermill would; its notebook
+    and the text of its stream outputs (stdout and stderr)."""
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    injected = nbformat.v4.new_code_cell(params)
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(at + 1, injected)
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    try:
+        client.execute()
+    finally:
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    return nb, text
+
+
+def _errors(nb: object) -> list[str]:
+    return [
+        f"{o.ename}: {o.evalue}"
+        for c in nb.cells  # type: ignore[attr-defined]
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
+
+
+@pytest.mark.slow
+def test_notebook_on_odd_ledgers_says_what_it_has_without_errors_or_warnings(
+    tmp_path, monkeypatch, migrated
+):
+    """An empty ledger, and a mailbox that never sent: every section runs; the first says
+    there is nothing yet instead of failing on 'nothing to plot' (the figures), KeyError 'kind'
+    (an empty by-kind table selected by an untyped 'counted') or warning 'All-NaN slice'."""
+    from warmup import api
+    from warmup.ledger import open_ledger
+
+    params = f'ledger_url = "{migrated}"\nat = "2026-11-29T09:00:00+08:00"'
+    nb, text = _execute(tmp_path, monkeypatch, params)
+    assert _errors(nb) == []
+    assert "on 0 mailbox(es)" in text and "no mailboxes yet" in text
+    assert "0 suppressed addresses in all" in text
+    ledger = open_ledger(str(migrated))
+    api.add_mailbox(ledger, "new@corp.example", "exmail", timezone="Asia/Shanghai")
+    ledger.close()
+    # an `at` without an offset is the mailbox's local time, as `warmup report --at` reads it
+    # (it was read as UTC: 09:00 in Shanghai became 17:00)
+    nb, text = _execute(
+        tmp_path, monkeypatch, f'ledger_url = "{migrated}"\nat = "2026-11-29T09:00"'
+    )
+    assert _errors(nb) == []
+    assert "Reporting as of 2026-11-29 01:00 UTC on 1 mailbox(es)" in text
+    assert "no mailboxes yet" not in text
+    assert "Warning" not in text
+    pngs = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if "image/png" in o.get("data", {})
+    ]
+    assert len(pngs) == 5  # ramp, quota ahead, trends, domains and kinds, suppressions
+
+
+@pytest.mark.slow
+def test_notebook_refuses_a_ledger_that_does_not_exist(tmp_path, monkeypatch):
+    """A mistyped ledger_url is an error naming it, as 'warmup --db' is, not a new empty ledger
+    that reports 'no mailboxes'."""
+    from nbclient.exceptions import CellExecutionError
+
+    missing = tmp_path / "typo.db"
+    with pytest.raises(CellExecutionError) as err:
+        _execute(tmp_path, monkeypatch, f'ledger_url = "{missing}"')
+    assert f"no ledger at {missing}" in str(err.value)
+    assert not missing.exists()

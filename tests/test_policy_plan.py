@@ -117,3 +117,41 @@ def test_a_mailbox_started_ahead_sends_nothing_until_then_and_its_plan_counts_da
         (start + dt.timedelta(days=2), 3, 50, 50, "ok"),
     ]
     assert plan[1].notes == (f"closed: not started until {start}",)
+
+
+def test_todays_row_says_why_it_is_paused_or_closed_as_the_days_after_do():
+    """Today's row of a paused or closed mailbox carried no note while every later day said
+    'paused: ...' or 'closed: ...': the first row, the one a user reads, did not say why."""
+    from warmup.policy import load_policy
+    from warmup.policy.walk import MailboxEvent
+
+    exmail = load_policy("exmail")
+    national_day = project(exmail, hist(), at(dt.date(2026, 10, 1), 10), 2)
+    assert [(d.status, d.notes) for d in national_day] == [
+        ("closed", ("closed: public holiday in CN (National Day)",)),
+    ] * 2
+    paused = dataclasses.replace(
+        hist(), events=(MailboxEvent("pause", at(TODAY, 8), reason="list review"),)
+    )
+    assert [(d.status, d.notes) for d in project(exmail, paused, at(TODAY, 10), 2)] == [
+        ("paused", ("paused: list review",)),
+    ] * 2
+    # a bounce-rate pause (12% over the last week): its reason, today as tomorrow
+    days = tuple(DayCounts(TODAY - dt.timedelta(days=k), sent=50, hard=6) for k in range(1, 8))
+    health = project(exmail, dataclasses.replace(hist(), days=days), at(TODAY, 10), 2)
+    assert [d.status for d in health] == ["paused", "paused"]
+    assert health[0].notes == health[1].notes and health[0].notes[0].startswith("paused: ")
+    assert "bounce rate" in health[0].notes[0]
+
+
+def test_plan_table_of_a_mailbox_started_ahead_says_why_today_is_closed(run):
+    assert (
+        run("mailbox", "add", BOX, "--provider", "exmail", "--started", "2026-11-18").exit_code == 0
+    )
+    res = run("plan", BOX, "--days", "3", "--at", at(TODAY, 10).isoformat())
+    assert res.exit_code == 0, res.output
+    rows = res.output.splitlines()[1:]
+    assert rows[0].startswith("2026-11-16") and rows[0].endswith(
+        "closed: not started until 2026-11-18"
+    )
+    assert rows[2].startswith("2026-11-18") and " ok " in rows[2]

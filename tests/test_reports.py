@@ -479,3 +479,154 @@ def test_many_mailboxes_in_one_report_are_each_as_alone(tmp_path: Path):
     assert {a: m.upto for a, m in _memos(ledger).items()} == dict.fromkeys(plans, later.date())
     pd.testing.assert_frame_equal(reports.daily(ledger, at=later, days=30), alone(later, 30))
     ledger.close()
+
+
+@pytest.mark.parametrize("days", [20, reports._FEW_DAYS + 30])
+def test_a_closed_day_is_reported_closed_as_quota_and_plan_say(tmp_path: Path, days: int):
+    """A day the window does not open (a CN public holiday on exmail's policy, a day before the
+    mailbox's start) is ``closed`` in the report as in ``warmup quota`` and ``warmup plan``
+    (README: one status vocabulary), uncached, cold and warm, on the one-by-one walk and on the
+    numpy sums; the report said ``ok`` with quota 0."""
+    from warmup import policies
+    from warmup.policy import walk_timeline
+    from warmup.providers import get_provider
+
+    ledger = open_ledger(str(tmp_path / "closed.db"))
+    end = dt.date(2026, 10, 12)  # after National Day (October 1-7 2026)
+    d0 = end - dt.timedelta(days=days)
+    box = api.add_mailbox(
+        ledger, "hol@corp.example", "exmail", timezone=SH, started=d0 + dt.timedelta(days=2)
+    )
+    spec = policies.resolve(ledger, box.policy)
+    for k in range(days):
+        day = d0 + dt.timedelta(days=k)
+        if k >= 2 and not (dt.date(2026, 10, 1) <= day <= dt.date(2026, 10, 7)):
+            api.record_send(
+                ledger, box.address, [f"r{k}-{i}@example.com" for i in range(40)], at(day, 9)
+            )
+    now = at(end, 9)
+    box = ledger.mailbox(box.address)
+    prov = get_provider(box.provider)
+    hist = ledger.history(
+        box, now, provider_ceiling=prov.daily_limit, provider_min_interval=prov.min_interval
+    ).history
+    walked, _ = walk_timeline(spec, hist, now, explain=False)
+    expected = {v.date: v.status for v in walked}
+    assert expected[dt.date(2026, 10, 1)] == "closed"
+    for cache in (False, True, True):  # uncached, cold (memos written), warm (from the memo)
+        frame = reports.daily(ledger, at=now, cache=cache)
+        got = dict(zip(frame["date"].dt.date, frame["status"], strict=True))
+        assert got == {d: s for d, s in expected.items() if d in got}
+        assert [got[dt.date(2026, 10, d)] for d in range(1, 4)] == ["closed"] * 3
+    ledger.close()
+
+
+def test_report_says_closed_before_a_mailbox_starts(run):
+    assert (
+        run("mailbox", "add", BOXES[2], "--provider", "exmail", "--started", "2026-12-05").exit_code
+        == 0
+    )
+    res = run("report", BOXES[2], "--json", "--at", "2026-12-01T10:00:00+08:00")
+    assert res.exit_code == 0, res.output
+    [row] = json.loads(res.output)
+    assert (row["date"], row["quota"], row["status"]) == ("2026-12-01", 0, "closed")
+    quota = json.loads(run("quota", BOXES[2], "--json", "--at", "2026-12-01T10:00:00+08:00").output)
+    assert quota[0]["status"] == "closed"
+
+
+def test_frames_of_a_mailbox_without_bounces_or_judged_days_filter_and_draw_cleanly(ledger_path):
+    """A new mailbox: the by-kind frame is typed when empty (selecting by ``counted`` kept no
+    column, and the notebook's grouping by kind failed with KeyError), and the trends figure of
+    rates never judged warns nothing ('All-NaN slice encountered')."""
+    import warnings
+
+    from warmup import plots
+
+    ledger = open_ledger()
+    api.add_mailbox(ledger, "new@corp.example", "exmail", timezone=SH)
+    when = api.parse_instant(AT)
+    by_kind = reports.bounces_by_kind(ledger, at=when)
+    assert by_kind.empty and by_kind["counted"].dtype == bool
+    counted = by_kind[by_kind["counted"]]
+    assert list(counted.columns) == list(by_kind.columns)
+    assert counted.groupby(["kind", "status"])["bounces"].sum().empty
+    daily = reports.daily(ledger, at=when)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.trends_figure(daily)
+    ledger.close()
+
+
+@pytest.mark.parametrize("days", [0, -3, 2.5, True, "7"])
+def test_a_number_of_days_that_is_not_one_or_more_is_refused(ledger_path, days):
+    """A notebook passes ``days`` as given: 0 made the daily frame the whole history while the
+    bounce tables were empty, -3 silently dropped the first three days."""
+    from warmup.errors import InvalidField
+
+    ledger = open_ledger()
+    box = api.add_mailbox(ledger, "d@corp.example", "exmail", timezone=SH)
+    for k in range(5):
+        api.record_send(ledger, box.address, [f"r{k}@example.com"], at(dt.date(2026, 11, 20 + k)))
+    when = api.parse_instant(AT)
+    for report in (reports.daily, reports.bounces_by_domain, reports.bounces_by_kind):
+        with pytest.raises(InvalidField, match=r"^days .*: expected a whole number of local days"):
+            report(ledger, days=days, at=when)
+    assert len(reports.daily(ledger, days=3, at=when)) == 3
+    ledger.close()
+
+
+def test_bounce_tables_cover_each_mailboxs_own_days_up_to_at(run, ledger_path):
+    """The bounce tables read each mailbox's last N local days in its own zone, as the daily
+    rows do, and nothing after the day of --at. They took the first mailbox's zone for all (a
+    mailbox 25 hours behind lost its today: 'No bounces in this period' under a daily row
+    showing the bounce) and had no end (a report as of November 1 counted November 30's)."""
+    ledger = open_ledger()
+    api.add_mailbox(ledger, "a@corp.example", "gmail", timezone="Pacific/Kiritimati")  # UTC+14
+    api.add_mailbox(ledger, "b@corp.example", "gmail", timezone="Pacific/Pago_Pago")  # UTC-11
+    sent = dt.datetime(2026, 11, 30, 11, tzinfo=dt.UTC)  # b's November 30, 00:00
+    api.record_send(ledger, "b@corp.example", ["x@gone.example"], sent)
+    api.record_bounce(
+        ledger, "b@corp.example", "x@gone.example", "hard", "5.1.1", sent + dt.timedelta(minutes=30)
+    )
+    ledger.close()
+    now = "2026-11-30T12:00:00Z"  # a's December 1, b's November 30
+    daily = json.loads(run("report", "--days", "1", "--at", now, "--json").output)
+    assert [(r["mailbox"], r["date"], r["hard"]) for r in daily] == [
+        ("a@corp.example", "2026-12-01", 0),
+        ("b@corp.example", "2026-11-30", 1),
+    ]
+    res = run("report", "--by-reason", "--days", "1", "--at", now, "--json")
+    assert [(r["mailbox"], r["reason"], r["bounces"]) for r in json.loads(res.output)] == [
+        ("b@corp.example", "userunknown", 1)
+    ]
+    when = api.parse_instant(now)
+    ledger = open_ledger()
+    assert reports.bounces_by_domain(ledger, days=1, at=when)[
+        ["mailbox", "sends", "hard"]
+    ].values.tolist() == [["b@corp.example", 1, 1]]
+    assert reports.bounces_by_kind(ledger, days=1, at=when)["bounces"].tolist() == [1]
+    before = api.parse_instant("2026-11-01T12:00:00Z")
+    for days in (None, 3):
+        assert reports.bounces_by_reason(ledger, days=days, at=before).empty
+        assert reports.bounces_by_kind(ledger, days=days, at=before).empty
+        assert reports.bounces_by_domain(ledger, days=days, at=before).empty
+    ledger.close()
+    res = run("report", "--by-reason", "--at", "2026-11-01T12:00:00Z")
+    assert res.exit_code == 0 and res.output == "No bounces in this period.\n"
+
+
+def test_report_json_is_a_line_of_text_with_the_policys_words_as_written(run, tmp_path):
+    """'report --json' ended without a newline (the prompt followed the closing bracket) and
+    wrote a stage named '第一周' as \\u7b2c\\u4e00\\u5468, unlike every other --json."""
+    toml = (REPO / "warmup/policy/presets/default.toml").read_text()
+    (tmp_path / "cn.toml").write_text(toml.replace('name = "week 1"', 'name = "第一周"', 1))
+    add = run(
+        "mailbox", "add", BOXES[2], "--provider", "exmail", "--policy", str(tmp_path / "cn.toml")
+    )
+    assert add.exit_code == 0, add.output
+    for args in (("--json",), ("--by-reason", "--json"), ("--format", "csv")):
+        res = run("report", *args, "--at", AT)
+        assert res.exit_code == 0 and res.output.endswith("\n"), args
+    res = run("report", "--json", "--at", AT)
+    assert '"stage":"第一周"' in res.output
+    assert json.loads(res.output)[0]["stage"] == "第一周"

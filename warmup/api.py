@@ -501,6 +501,16 @@ def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
     ledger.add_event(ledger.mailbox(address), "resume", at, "resumed by hand")
 
 
+def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
+    """Suppress ``recipients`` by hand, with ``reason`` (one line, as a pause's); returns how many
+    were not suppressed already. Every address and the reason are checked before any is kept."""
+    reason = text_field(reason, "reason", REASON_LIMIT)
+    if not reason:
+        raise InvalidField("reason", "{field} is empty: say why these addresses are suppressed")
+    clean = [addresses.normalize(a) for a in recipients]
+    return ledger.suppress(clean, "manual", reason)
+
+
 # Bounds of free text kept in the ledger (a Message-ID line may be 998 octets, RFC 5322).
 REASON_LIMIT, MESSAGE_ID_LIMIT, STATUS_LIMIT = 500, 998, 32
 # An enhanced status code (RFC 3463): class 2, 4 or 5, then a subject and a detail of 1-3 digits.

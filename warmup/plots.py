@@ -345,7 +345,9 @@ def trends_figure(frame: pd.DataFrame) -> Figure:
         (bounce, "Bounce rate, trailing window"),
         (complaint, "Complaint rate, trailing window"),
     ):
-        peak = float(np.nanmax([np.nanmax(ln.get_ydata()) for ln in ax.get_lines()] + [0.0]))
+        # a mailbox too new to be judged has only NaN: no peak (nanmax would warn)
+        lines = [np.asarray(ln.get_ydata(), dtype=float) for ln in ax.get_lines()]
+        peak = max([float(np.nanmax(y)) for y in lines if np.isfinite(y).any()] + [0.0])
         ax.set_ylim(0, max(peak, 1e-9) * 1.15)
         ax.set_title(title, loc="left", fontsize=10)
         ax.set_ylabel("% of sends")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from warmup import api, policies
-from warmup.errors import ConfigError, Unavailable, UsageError
+from warmup.errors import ConfigError, InvalidField, Unavailable, UsageError
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
 from warmup.ledger.schema import BOUNCE_KINDS
@@ -99,6 +99,7 @@ def daily(
     unchanged, so the frame is the same with or without it; a repeated report then walks only
     the days since the last one.
     """
+    _check_days(days)
     at = at or api.now_utc()
     boxes = mailboxes(ledger, addresses)
     ids = [b.id for b in boxes]
@@ -330,7 +331,7 @@ class _Columns:
             f: np.array(v, dtype=_DTYPES[f]) for f, v in zip(DayRows.FIELDS, by_field, strict=True)
         }
         out = {}
-        for f in DayRows.FIELDS[:-1]:  # all but "closed"
+        for f in DayRows.FIELDS:
             name = _NAMES.get(f, f)
             pieces = [
                 listed[f][p[0] : p[1]] if isinstance(p, tuple) else p[name] for _, p in self.parts
@@ -379,6 +380,7 @@ def _memo_block(memo: tc.Memo) -> dict[str, Any]:
     out["health"] = _HEALTH[cols["health"]]
     out["paused"] = cols["paused"].view(bool)
     out["resumed"] = cols["resumed"].view(bool)
+    out["closed"] = cols["closed"].view(bool)
     return out
 
 
@@ -400,6 +402,7 @@ def _frame(col: dict[str, Any], addresses: list[str]) -> pd.DataFrame:
         day_rate = np.where(sent > 0, bounced / np.where(sent > 0, sent, 1), np.nan)
     health = col["health"]
     status = np.where((health == "hold") | (health == "step_back"), health, "ok").astype(object)
+    status[col["closed"]] = "closed"  # DayVerdict.status's order: resumed, paused, closed, health
     status[col["paused"]] = "paused"
     status[col["resumed"]] = "resumed"
     dates = (col["ordinal"] - _EPOCH).astype("datetime64[D]").astype("datetime64[ns]")
@@ -466,13 +469,34 @@ def standing(
     )
 
 
-def _since(
-    ledger: Ledger, boxes: list[MailboxRow], days: int | None, at: dt.datetime | None
-) -> dt.date | None:
-    if days is None:
-        return None
-    today = local_day(at or api.now_utc(), boxes[0].timezone if boxes else "UTC")
-    return today - dt.timedelta(days=days - 1)
+def _check_days(days: int | None) -> int | None:
+    """``days`` as the reports read it: None (the whole history) or a whole number from 1. A
+    notebook passes it as given (papermill ``-p days 0``): 0 took the whole history in
+    :func:`daily` and none in the bounce tables, a negative number dropped the first days."""
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        raise InvalidField(
+            "days",
+            "{field} {value!r}: expected a whole number of local days, 1 or more "
+            "(None: the whole history)",
+            value=days,
+        )
+    return days
+
+
+def _windows(
+    boxes: list[MailboxRow], days: int | None, at: dt.datetime | None
+) -> list[tuple[list[int], dt.date | None, dt.date]]:
+    """The mailboxes grouped by their window of local days, each in its own zone as
+    :func:`daily`'s rows are: from the first of the last ``days`` (None: from the start) to the
+    day of ``at`` (default now). One group when they share a zone, as they mostly do."""
+    days = _check_days(days)
+    at = at or api.now_utc()
+    groups: dict[tuple[dt.date | None, dt.date], list[int]] = {}
+    for b in boxes:
+        today = local_day(at, b.timezone)
+        since = None if days is None else today - dt.timedelta(days=days - 1)
+        groups.setdefault((since, today), []).append(b.id)
+    return [(ids, since, until) for (since, until), ids in groups.items()]
 
 
 def bounces_by_domain(
@@ -484,8 +508,12 @@ def bounces_by_domain(
     """Per mailbox and recipient domain: sends, bounces by kind and the bounce rate, worst first."""
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
-    since = _since(ledger, boxes, days, at)
-    sends, bounces = ledger.domain_counts(list(names), since)
+    sends: list[tuple[int, str, int]] = []
+    bounces: list[tuple[int, str, str, int]] = []
+    for ids, since, until in _windows(boxes, days, at):
+        got = ledger.domain_counts(ids, since, until)
+        sends += got[0]
+        bounces += got[1]
     frame = pd.DataFrame(sends, columns=["mailbox_id", "domain", "sends"])
     kinds = pd.DataFrame(bounces, columns=["mailbox_id", "domain", "kind", "n"]).pivot_table(
         index=["mailbox_id", "domain"], columns="kind", values="n", aggfunc="sum", fill_value=0
@@ -512,10 +540,14 @@ def bounces_by_kind(
     """Per mailbox, local day, bounce kind and enhanced status: how many bounces."""
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
-    rows = ledger.bounces_by_kind(list(names), _since(ledger, boxes, days, at))
+    rows = [
+        row
+        for ids, since, until in _windows(boxes, days, at)
+        for row in ledger.bounces_by_kind(ids, since, until)
+    ]
     frame = pd.DataFrame(
         rows, columns=["mailbox_id", "date", "kind", "status", "counted", "bounces"]
-    )
+    ).astype({"counted": bool, "bounces": np.int64})  # typed even when empty: frame[counted]
     frame.insert(0, "mailbox", frame.pop("mailbox_id").map(names))
     frame["date"] = pd.to_datetime(frame["date"])
     return frame
@@ -536,9 +568,8 @@ def bounces_by_reason(
     reason = functools.lru_cache(maxsize=4096)(recorded_reason)
     rows = [
         (names[m], d, k, reason(k, s, r, g), c, n)
-        for m, d, k, s, r, g, c, n in ledger.bounce_texts(
-            list(names), _since(ledger, boxes, days, at)
-        )
+        for ids, since, until in _windows(boxes, days, at)
+        for m, d, k, s, r, g, c, n in ledger.bounce_texts(ids, since, until)
     ]
     frame = pd.DataFrame(rows, columns=["mailbox", "date", "kind", "reason", "counted", "bounces"])
     keys = ["mailbox", "date", "kind", "reason", "counted"]
@@ -592,13 +623,16 @@ def rollup_mismatches(ledger: Ledger) -> list[tuple[Any, ...]]:
 
 
 def to_text(frame: pd.DataFrame, fmt: str) -> str:
-    """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions)."""
+    """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions), ending
+    in a newline."""
     out = frame.copy()
     if "date" in out:
         out["date"] = out["date"].dt.strftime("%Y-%m-%d")
     if fmt == "csv":
         return str(out.to_csv(index=False))
-    return str(out.to_json(orient="records", indent=2))
+    # A line of text like every other output (the shell's prompt does not follow a bare "]"),
+    # with text as written, as print_json writes it (pandas escapes every non-ASCII character).
+    return str(out.to_json(orient="records", indent=2, force_ascii=False)) + "\n"
 
 
 def ahead(

@@ -181,7 +181,13 @@ def _clean_addr(value: str) -> str:
     m = formats.ADDR_RE.search(value)
     if m:
         return m.group(1).lower().strip(".")
-    return value.strip().strip("<>").strip().lower() if "@" in value else ""
+    value = value.strip().strip("<>").strip()
+    # Not an address the pattern knows (an IDN one, say): kept as written if it could be one.
+    # Control characters, bidi overrides or blanks in it are a hostile or broken report's, and
+    # would reach the ledger and every listing: no recipient then.
+    if "@" not in value or not value.isprintable() or any(c.isspace() for c in value):
+        return ""
+    return value.lower()
 
 
 def _decode(part: Message) -> str:

@@ -23,7 +23,7 @@ from warmup.cli.send import password_option
 from warmup.errors import UsageError
 from warmup.instants import local_text, machine_zone
 from warmup.ledger import Ledger
-from warmup.words import plural, printable
+from warmup.words import plural, shown
 
 KINDS = ["hard", "soft", "block", "complaint"]
 UNMATCHED_SHOWN = 10  # addresses named after a sync; --verbose names them all
@@ -146,12 +146,12 @@ def sync(
     if report.linked:
         say(f"Linked {plural(report.linked, 'bounce')} read earlier to the sends recorded since.")
     if report.unmatched:
-        shown = report.unmatched if verbosity() > 0 else report.unmatched[:UNMATCHED_SHOWN]
-        more = len(report.unmatched) - len(shown)
+        listed = report.unmatched if verbosity() > 0 else report.unmatched[:UNMATCHED_SHOWN]
+        more = len(report.unmatched) - len(listed)
         say(
             f"Unmatched (kept, not linked to a send): "
             f"{plural(len(report.unmatched), 'address', 'addresses')}: "
-            f"{printable(', '.join(shown))}"
+            f"{', '.join(shown(a) for a in listed)}"
             + (f" and {more} more (--verbose lists them all)" if more else "")
         )
     if report.partial:
@@ -180,26 +180,26 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     from warmup.bounces import parse_report
 
     results = parse_report(list(files), steps=explain)
-    unread = [f"{printable(r['file'])} ({r['error']})" for r in results if r.get("error")]
+    unread = [f"{shown(r['file'])} ({r['error']})" for r in results if r.get("error")]
     if json_:
         print_json(results)
     for item in [] if json_ else results:
         if item.get("error"):
             continue
         # A message's words, and a file name, may carry terminal escapes: printed defused.
-        name = printable(item["file"])
+        name = shown(item["file"])
         if not item["bounces"]:
             click.echo(f"{name}: not a bounce")
         for b in item["bounces"]:
             click.echo(
-                printable(
+                shown(
                     f"{name}: {b['kind']:9} {b['reason']:15} {b['recipient'] or '-':40} "
                     f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
                 )
             )
             if explain:
                 for step in [*b["steps"], f"rule: {b['rule']}"]:
-                    click.echo(f"    {printable(step)}")
+                    click.echo(f"    {shown(step)}")
     if unread:
         raise UsageError(f"not read: {', '.join(unread)}; give message files (.eml)")
 
@@ -249,6 +249,11 @@ def list_(
     if json_:
         print_json(rows)
         return
+    if not rows:
+        asked = [f"of {box.address}" if box else "", f"--kind {kind}" if kind else ""]
+        asked.append(f"--since {since}" if since is not None else "")
+        click.echo(" ".join(["No bounces", *filter(None, asked)]) + ".")
+        return
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
     print_table(
         ["WHEN", "MAILBOX", "RECIPIENT", "KIND", "REASON", "STATUS", "SOURCE", "MATCHED"],
@@ -290,11 +295,10 @@ def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> No
     Example:
         warmup suppress add someone@example.com --reason "asked to be removed"
     """
-    clean = [addresses.normalize(a) for a in addresses_]
-    added = ledger.suppress(clean, "manual", reason)
+    added = api.suppress(ledger, addresses_, reason)
     say(
         f"Suppressed {plural(added, 'address', 'addresses')}"
-        + ("" if added == len(clean) else f" ({len(clean) - added} already were)")
+        + ("" if added == len(addresses_) else f" ({len(addresses_) - added} already were)")
         + "."
     )
 
@@ -312,6 +316,9 @@ def suppress_list(ledger: Ledger, json_: bool) -> None:
     rows = ledger.suppressions()
     if json_:
         print_json(rows)
+        return
+    if not rows:
+        click.echo("No suppressed addresses.")
         return
     print_table(
         ["ADDRESS", "KIND", "REASON", "SINCE"],

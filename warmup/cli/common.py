@@ -13,7 +13,7 @@ import click
 from warmup.cli import check_db
 from warmup.instants import read_instant
 from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
-from warmup.words import printable
+from warmup.words import shown
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
     from warmup.ledger import Ledger
@@ -252,9 +252,9 @@ def paint_status(text: str, status: str | None = None) -> str:
 def print_table(
     headers: Sequence[str], rows: Sequence[Sequence[Any]], status_column: str | None = None
 ) -> None:
-    """Columns aligned; on a terminal, the ``status_column``'s values in their colours."""
-    # Cells hold what strangers wrote too (a bounce's recipient): no escape reaches the terminal.
-    cells = [[("-" if v is None else printable(str(v))) for v in row] for row in rows]
+    """Columns aligned; on a terminal, the ``status_column``'s values in their colours. A cell's
+    control characters are shown as escapes (cells hold what bounces and users wrote)."""
+    cells = [[("-" if v is None else shown(str(v))) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     paint = status_column in headers and colour()
     at = headers.index(status_column) if paint and status_column else -1

@@ -39,8 +39,12 @@ def _ids(column: Any, ids: Sequence[int] | None) -> Any:
     return sa.true() if ids is None else column.in_(list(ids))
 
 
-def _since(column: Any, since: dt.date | None) -> Any:
-    return sa.true() if since is None else column >= since
+def _since(column: Any, since: dt.date | None, until: dt.date | None = None) -> Any:
+    """The local days from ``since`` to ``until``, both included (None: no bound)."""
+    return sa.and_(
+        sa.true() if since is None else column >= since,
+        sa.true() if until is None else column <= until,
+    )
 
 
 class ReportQueries:
@@ -92,8 +96,9 @@ class ReportQueries:
         self,
         mailbox_ids: Sequence[int],
         since: dt.date | None = None,
+        until: dt.date | None = None,
     ) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, str, int]]]:
-        """Per mailbox and recipient domain since a local day, from one snapshot:
+        """Per mailbox and recipient domain from local day ``since`` to ``until``, from one snapshot:
         ``(mailbox_id, domain, sends)`` and ``(mailbox_id, domain, kind, counted bounces)``."""
         with self.read() as conn:
             domain = self._sql_domain(SEND.c.recipient).label("domain")
@@ -102,7 +107,7 @@ class ReportQueries:
                 .where(
                     SEND.c.outcome != "released",
                     _ids(SEND.c.mailbox_id, mailbox_ids),
-                    _since(SEND.c.day, since),
+                    _since(SEND.c.day, since, until),
                 )
                 .group_by(SEND.c.mailbox_id, domain)
             )
@@ -113,7 +118,7 @@ class ReportQueries:
                 .where(
                     BOUNCE.c.counted,
                     _ids(BOUNCE.c.mailbox_id, mailbox_ids),
-                    _since(BOUNCE.c.day, since),
+                    _since(BOUNCE.c.day, since, until),
                 )
                 .group_by(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind)
             )
@@ -123,6 +128,7 @@ class ReportQueries:
         self,
         mailbox_ids: Sequence[int] | None = None,
         since: dt.date | None = None,
+        until: dt.date | None = None,
     ) -> list[tuple[int, dt.date, str, str, bool, int]]:
         """``(mailbox_id, local day, kind, status, counted, bounces)``; status '' when unknown."""
         status = sa.func.coalesce(BOUNCE.c.status, "").label("status")
@@ -131,7 +137,7 @@ class ReportQueries:
             sa.select(b.mailbox_id, b.day, b.kind, status, b.counted, sa.func.count())
             .where(
                 _ids(b.mailbox_id, mailbox_ids),
-                _since(b.day, since),
+                _since(b.day, since, until),
             )
             .group_by(b.mailbox_id, b.day, b.kind, status, b.counted)
             .order_by(b.mailbox_id, b.day)
@@ -143,6 +149,7 @@ class ReportQueries:
         self,
         mailbox_ids: Sequence[int] | None = None,
         since: dt.date | None = None,
+        until: dt.date | None = None,
     ) -> list[tuple[int, dt.date, str, str, str, str, bool, int]]:
         """``(mailbox_id, local day, kind, status, reply, diagnostic, counted, bounces)``: bounces
         grouped by the text they were recorded with ('' when none), so that each distinct text is
@@ -151,7 +158,7 @@ class ReportQueries:
         texts = [sa.func.coalesce(c, "").label(c.name) for c in (b.status, b.reply, b.diagnostic)]
         stmt = (
             sa.select(b.mailbox_id, b.day, b.kind, *texts, b.counted, sa.func.count())
-            .where(_ids(b.mailbox_id, mailbox_ids), _since(b.day, since))
+            .where(_ids(b.mailbox_id, mailbox_ids), _since(b.day, since, until))
             .group_by(b.mailbox_id, b.day, b.kind, *texts, b.counted)
             .order_by(b.mailbox_id, b.day)
         )

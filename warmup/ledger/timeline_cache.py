@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 # bump when the payload layout changes (the walk's own rules are in WALK_VERSION)
-CODE_VERSION = f"timeline-cache-2/{WALK_VERSION}"
+CODE_VERSION = f"timeline-cache-3/{WALK_VERSION}"
 
 PRIME = 1_099_511_627_689  # 2^40 - 87: h * BASE + counts stays below 2^63 (a signed BIGINT)
 BASE = 4_194_301  # 2^22 - 3, prime
@@ -71,6 +71,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("complaint_rate", "<f8"),
     ("paused", "u1"),
     ("resumed", "u1"),
+    ("closed", "u1"),
     *((c, "<i4") for c in COUNT_COLUMNS),
 )
 

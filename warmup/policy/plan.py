@@ -75,6 +75,11 @@ def project(
     # Past days are fixed; each future day follows from the full days before it.
     walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today, now)
     status = first.status if first.status in ("paused", "closed") else _word(v)
+    if status == "paused":  # today's row says why, as every later day's does
+        pause = current_pause(hist.events, now)
+        notes = (f"paused: {walk.health_paused or (pause.reason if pause else '')}",)
+    elif status == "closed" and v.closed is not None:
+        notes = (f"closed: {v.closed}",)
     total = left
     plan = [
         PlanDay(today, first.day, first.stage, first.quota, total, first.sent + left, status, notes)

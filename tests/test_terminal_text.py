@@ -1,0 +1,145 @@
+"""Text that came from elsewhere (a bounce's recipient and diagnostic, a reason kept in the
+ledger) reaches the terminal as text: its control characters shown as escapes, never acted on
+(an OSC sequence retitles the window, a CR overwrites the line, U+202E reverses what follows)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from warmup import api
+from warmup.ledger import BounceIn, open_ledger
+from warmup.words import shown
+
+BOX = "sales@corp.example"
+HOSTILE = "\x1b]0;PWNED\x07\x1b[2Jgone\rOVER\u202etxt.exe"
+# What a terminal would act on: ESC, BEL, CR and the right-to-left override.
+ACTED_ON = ("\x1b", "\x07", "\r", "\u202e")
+
+
+def dsn(recipient: str, diagnostic: str) -> bytes:
+    return (
+        "From: MAILER-DAEMON@mx.example\r\n"
+        f"To: {BOX}\r\n"
+        "Subject: Delivery Status Notification (Failure)\r\n"
+        "Message-ID: <dsn1@mx.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n--B\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+        "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\n"
+        "Action: failed\r\nStatus: 5.1.1\r\n"
+        f"Diagnostic-Code: smtp; 550 5.1.1 user unknown {diagnostic}\r\n"
+        "\r\n--B--\r\n"
+    ).encode()
+
+
+def test_shown_escapes_only_what_a_terminal_acts_on():
+    assert shown(HOSTILE) == "\\x1b]0;PWNED\\x07\\x1b[2Jgone\\x0dOVER\\u202etxt.exe"
+    assert shown("用户@例子.中国 café\u200d") == "用户@例子.中国 café\u200d"
+
+
+def test_bounces_parse_shows_a_hostile_diagnostic_as_text(run, tmp_path: Path):
+    eml = tmp_path / "hostile.eml"
+    eml.write_bytes(dsn("gone@example.com", "\x1b]0;PWNED\x07\x1b[2J"))
+    res = run("bounces", "parse", str(eml))
+    assert res.exit_code == 0, res.output
+    assert not [c for c in ACTED_ON if c in res.output]
+    assert "gone@example.com" in res.output and "]0;PWNED" in res.output
+    # The parser keeps no control character of a stranger's words (U+FFFD instead), so the
+    # JSON for programs, and the ledger, hold none either
+    [item] = json.loads(run("bounces", "parse", "--json", str(eml)).output)
+    diagnostic = item["bounces"][0]["diagnostic"]
+    assert "]0;PWNED" in diagnostic and not [c for c in ACTED_ON if c in diagnostic]
+
+
+def test_bounces_list_and_suppress_list_show_ledger_text_as_text(run, ledger_path: Path):
+    """Rows a ledger may hold from before recipients and reasons were checked (or written by
+    any client of the ledger): the listings show them, escaped."""
+    ledger = open_ledger(str(ledger_path))
+    box = api.add_mailbox(ledger, BOX, "exmail")
+    when = dt.datetime(2026, 11, 30, 2, tzinfo=dt.UTC)
+    ledger.record_synced(box, "INBOX", 1, 1, [BounceIn(HOSTILE, "hard", when, "k1", trusted=False)])
+    ledger.suppress(["x@example.com"], "manual", HOSTILE)
+    ledger.close()
+    for args in (("bounces", "list"), ("suppress", "list")):
+        res = run(*args)
+        assert res.exit_code == 0, res.output
+        assert not [c for c in ACTED_ON if c in res.output], args
+        assert shown(HOSTILE) in res.output
+        assert len(res.output.splitlines()) == 2  # the header and one row: no CR inside it
+    [row] = json.loads(run("bounces", "list", "--json").output)
+    assert row["recipient"] == HOSTILE
+
+
+def test_suppress_add_refuses_a_reason_a_listing_could_not_show(run, migrated: Path):
+    """A manual suppression's reason is one line of text, as a pause's is (exit 65 for control
+    characters or more than 500 characters, 64 for none), and nothing is kept; it was stored
+    as given and printed raw by 'suppress list'."""
+    from tests.conftest import ledger_digest
+
+    before = ledger_digest(migrated)
+    for reason, code in (
+        ("asked\x1b]0;PWNED\x07", 65),
+        ("asked\rOVER", 65),
+        ("x" * 501, 65),
+        ("  ", 64),
+    ):
+        res = run("suppress", "add", "a@example.com", "b@example.com", "--reason", reason)
+        assert res.exit_code == code, (reason, res.output)
+        assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+        assert "--reason" in res.output
+        assert ledger_digest(migrated) == before
+    res = run("suppress", "add", "A@Example.com", "b@example.com", "--reason", " asked ")
+    assert (res.exit_code, res.output) == (0, "Suppressed 2 addresses.\n")
+    assert [
+        (s["address"], s["reason"]) for s in json.loads(run("suppress", "list", "--json").output)
+    ] == [
+        ("a@example.com", "asked"),
+        ("b@example.com", "asked"),
+    ]
+    res = run("suppress", "add", "not-an-address", "--reason", "asked")
+    assert res.exit_code == 65 and "malformed address" in res.output
+
+
+def test_a_recipient_with_control_characters_is_no_recipient(tmp_path: Path):
+    """A Final-Recipient the address pattern does not match is kept as written when it could be
+    an address (one without a dot in its domain); one with control characters or blanks is no recipient (kept,
+    listed, tied to no send) rather than text for the ledger and every listing."""
+    from warmup.bounces import parse_report
+
+    cases = {
+        "\x1b]0;PWN@x\x07": "",
+        "a b@example": "",
+        "gone@localhost": "gone@localhost",
+        "gone@example.com": "gone@example.com",
+    }
+    for n, (written, expected) in enumerate(cases.items()):
+        eml = tmp_path / f"{n}.eml"
+        eml.write_bytes(
+            dsn("", "").replace(
+                b"Final-Recipient: rfc822; ", b"Final-Recipient: rfc822; " + written.encode()
+            )
+        )
+        [item] = parse_report([str(eml)])
+        assert [b["recipient"] for b in item["bounces"]] == [expected], written
+
+
+def test_empty_listings_say_so_and_name_the_filter(run, migrated: Path):
+    """'bounces list' and 'suppress list' printed a bare header when there was nothing, unlike
+    'mailbox list', 'pool list' and 'queue list'; a filtered list did not say the filter left
+    nothing."""
+    ledger = open_ledger(str(migrated))
+    api.add_mailbox(ledger, BOX, "exmail")
+    ledger.close()
+    assert run("bounces", "list").output == "No bounces.\n"
+    res = run("bounces", "list", BOX, "--kind", "hard", "--since", "2026-11-01")
+    assert (res.exit_code, res.output) == (
+        0,
+        f"No bounces of {BOX} --kind hard --since 2026-11-01.\n",
+    )
+    assert run("suppress", "list").output == "No suppressed addresses.\n"
+    assert json.loads(run("bounces", "list", "--json").output) == []
+    assert json.loads(run("suppress", "list", "--json").output) == []
