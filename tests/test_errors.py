@@ -1029,9 +1029,9 @@ def test_a_bad_positional_argument_is_named_as_typed_not_as_a_flag(
     [
         (("pool", "show", "a b"), 78, ["warmup", "pool", "add", "a b", "ADDRESS..."]),
         (
-            ("mailbox", "show", "a b"),
+            ("mailbox", "show", "o'brien@corp.example"),  # "a b" is no address: malformed, 65
             78,
-            ["warmup", "mailbox", "add", "a b", "--provider", "exmail"],
+            ["warmup", "mailbox", "add", "o'brien@corp.example", "--provider", "exmail"],
         ),
         (
             ("mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", "my pol"),

@@ -245,6 +245,20 @@ def test_dry_run_neither_reserves_nor_connects(smtp_ssl, ssl_cert_env, ledger_pa
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
 
 
+def test_dry_run_reads_recipients_as_the_send_does(smtp_ssl, ssl_cert_env, ledger_path):
+    """``--dry-run`` checked suppression on the recipients merely lower-cased and counted them as
+    typed: ``--to '<Gone@example.com>'`` of a suppressed address 'would send' (the send refuses
+    it, 65), and ``--to b --cc B`` 'would send to 2 recipients' (the send costs 1)."""
+    add_box(smtp_ssl.port)
+    assert cli("suppress", "add", "gone@example.com", "--reason", "left").returncode == 0
+    res = send("--dry-run", to="<Gone@example.com>")
+    assert res.returncode == 65 and "would refuse: suppressed gone@example.com" in res.stderr
+    res = send("--cc", "Lead@Example.com", "--dry-run")
+    assert res.returncode == 0 and "Would send to 1 recipient:" in res.stdout, res.stdout
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
 def test_more_recipients_than_left_says_how_many_are_left(smtp_ssl, ssl_cert_env, tmp_path):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=2)))
     res = send("--to", "b@example.com", "--to", "c@example.com", "--dry-run")

@@ -599,3 +599,36 @@ def test_what_excel_saves_is_refused_saying_what_it_is(
     assert res.output.startswith(f"Error: {log}: {said}"), res.output
     assert res.output.count("\n") == 1
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_send_before_a_start_day_still_ahead_is_refused_by_record_and_import(
+    run, tmp_path, ledger_path
+):
+    """A mailbox added with ``--started`` a day ahead is closed until then (quota 0), yet
+    ``record send`` and ``import`` took sends dated before it, which the warm-up then ignored
+    silently. They are refused (exit 65, the ledger untouched); a start day already reached (a
+    re-bound mailbox) still takes its older history."""
+    ahead, rebound = "ahead@corp.example", "rebound@corp.example"
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    start = today + dt.timedelta(days=10)
+    for box, day in ((ahead, start), (rebound, today - dt.timedelta(days=3))):
+        res = run("mailbox", "add", box, "--provider", "exmail", "--started", str(day))
+        assert res.exit_code == 0, res.output
+    before = ledger_digest(ledger_path)
+    old = f"{today - dt.timedelta(days=20)}T09:00:00+08:00"
+    for when in ((), ("--at", old)):
+        res = run("record", "send", ahead, "--to", "r1@example.com", *when)
+        assert res.exit_code == 65, res.output
+        assert f"does not start until {start} (closed until then)" in res.output
+        assert "nothing was recorded" in res.output and "Traceback" not in res.output
+    log = write(
+        tmp_path / "log.csv",
+        f"{rebound},r1@example.com,{old},,,,,,,",
+        f"{ahead},r2@example.com,{old},,,,,,,",
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    assert "line 3" in res.output and f"{ahead!r} does not start until {start}" in res.output
+    assert ledger_digest(ledger_path) == before
+    res = run("record", "send", rebound, "--to", "r1@example.com", "--at", old)
+    assert res.exit_code == 0 and "Recorded 1 send" in res.output, res.output

@@ -118,3 +118,52 @@ def test_pause_refuses_an_empty_reason(run, tmp_path: Path, reason):
     res = run("mailbox", "pause", BOX, "--reason", reason)
     assert_error(res, 64, "--reason", "empty", "why")
     assert ledger_digest(tmp_path / "ledger.db") == before
+
+
+PASTED = [
+    "<a@corp.example>",
+    '"Sales" <a@corp.example>',
+    "Sales Team <A@CORP.Example>",
+    '"Sales, <EU>" <a@Corp.EXAMPLE>',
+    "a@CORP.EXAMPLE",
+]
+
+
+@pytest.mark.parametrize("typed", PASTED)
+def test_a_mailbox_pasted_from_a_mail_client_is_the_mailbox(run, tmp_path: Path, typed):
+    """An address pasted as a mail client shows it (in angle brackets, after a display name)
+    was 'mailbox not found' for every command, as it was refused by 'mailbox add'. Every lookup
+    of a mailbox reads it the one way: the address inside, lower-cased."""
+    assert run("mailbox", "add", typed, "--provider", "exmail").exit_code == 0
+    for args in (
+        ("quota", typed, "--json"),
+        ("record", "send", typed, "--to", "lead@example.com"),
+        ("mailbox", "show", typed),
+        ("plan", typed, "--days", "1", "--json"),
+        ("pool", "add", "p", typed),
+        ("mailbox", "pause", typed, "--reason", "x"),
+    ):
+        res = run(*args)
+        assert res.exit_code == 0 and BOX in res.output, (args, res.output)
+    assert [b["address"] for b in json.loads(run("mailbox", "list", "--json").output)] == [BOX]
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "a@@corp.example",
+        "Sales <a@corp.example",
+        '"Sales" a@corp.example',
+        "a@corp.example, b@x.com",
+    ],
+)
+def test_a_malformed_mailbox_is_refused_as_malformed_not_unknown(run, tmp_path: Path, typed):
+    """What is no address at all is said to be malformed (exit 65), not looked up in vain."""
+    from tests.conftest import ledger_digest
+    from tests.test_errors import assert_error
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(tmp_path / "ledger.db")
+    for args in (("quota", typed), ("record", "send", typed, "--to", "lead@example.com")):
+        assert_error(run(*args), 65, "malformed mailbox address", "name@domain.tld")
+    assert ledger_digest(tmp_path / "ledger.db") == before

@@ -362,6 +362,155 @@ def test_sigterm_is_forwarded_to_the_command(box, monkeypatch):
         proc.stderr.close()
 
 
+# The wrapped command: counts the SIGINTs it gets (saying "int" for each) and exits 40 + that
+# count on SIGTERM.
+COUNTS_SIGINT = (
+    "import signal, sys\n"
+    "seen = []\n"
+    "signal.signal(signal.SIGINT, lambda *a: (seen.append(1), print('int', flush=True)))\n"
+    "signal.signal(signal.SIGTERM, lambda *a: sys.exit(40 + len(seen)))\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    signal.pause()\n"
+)
+
+
+class _Terminal:
+    """``python -m warmup ARGS`` as the foreground job of a terminal of its own (a pty whose
+    controlling process it is), as a user runs it; ``expect`` reads the terminal's output up
+    to a word (with a deadline, nothing slept)."""
+
+    def __init__(self, *args: str) -> None:
+        import pty
+
+        self.master, slave = pty.openpty()
+        ctty = (
+            "import fcntl, os, sys, termios\n"
+            "fcntl.ioctl(0, termios.TIOCSCTTY, 0)\n"
+            "os.execv(sys.executable, [sys.executable, '-m', 'warmup', *sys.argv[1:]])\n"
+        )
+        env = {k: v for k, v in os.environ.items() if k != forkcli.ENV}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", ctty, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,  # its own session, so the pty can be its terminal
+            env=env,
+        )
+        os.close(slave)
+        self.seen = b""
+
+    def expect(self, word: str, timeout: float = 60) -> None:
+        import select
+        import time
+
+        deadline = time.monotonic() + timeout
+        while word.encode() not in self.seen:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([self.master], [], [], max(left, 0))
+            assert ready, f"no {word!r} within {timeout} s; the terminal showed {self.seen!r}"
+            try:
+                self.seen += os.read(self.master, 4096)
+            except OSError:  # EIO: every process of the terminal has exited
+                raise AssertionError(f"no {word!r}; the terminal showed {self.seen!r}") from None
+        self.seen = self.seen.split(word.encode(), 1)[1]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.master)
+
+
+@pytest.mark.slow
+def test_a_sigint_from_another_process_reaches_a_command_run_in_a_terminal(box):
+    """``kill -INT`` of a foreground ``warmup send ADDRESS -- COMMAND`` was swallowed: warmup
+    took any SIGINT for a terminal's ^C (which reaches the command by itself) whenever it ran in
+    the terminal's foreground process group. It is forwarded, as timeout(1) does; a ^C typed
+    at the terminal still reaches the command once, not twice."""
+    box()
+    term = _Terminal("send", BOX, "--", sys.executable, "-c", COUNTS_SIGINT)
+    try:
+        term.expect("ready")
+        os.kill(term.proc.pid, signal.SIGINT)  # another process's kill -INT
+        term.expect("int")
+        term.proc.send_signal(signal.SIGTERM)  # forwarded: the command says how many it got
+        assert term.proc.wait(timeout=30) == 41
+    finally:
+        term.close()
+    term = _Terminal("send", BOX, "--", sys.executable, "-c", COUNTS_SIGINT)
+    try:
+        term.expect("ready")
+        os.write(term.master, b"\x03")  # ^C at the terminal: its foreground group gets SIGINT
+        term.expect("int")
+        term.proc.send_signal(signal.SIGTERM)  # after warmup's SIGINT, were it forwarded
+        assert term.proc.wait(timeout=30) == 41
+    finally:
+        term.close()
+
+
+# A client that hands the relay one message and waits for its reply (the test kills it then);
+# it prints its parent's PID (warmup's) and its own first.
+HANDS_OVER = textwrap.dedent("""\
+    import os, smtplib, sys
+    env = os.environ
+    print(os.getppid(), os.getpid(), flush=True)
+    s = smtplib.SMTP(env["WARMUP_SMTP_HOST"], int(env["WARMUP_SMTP_PORT"]), timeout=60)
+    s.login(env["WARMUP_SMTP_USER"], env["WARMUP_SMTP_PASSWORD"])
+    s.sendmail(env["WARMUP_MAILBOX"], ["lead@example.com"], "Subject: s\\r\\n\\r\\nhi\\r\\n")
+""")
+
+
+@pytest.mark.slow
+def test_a_sigterm_once_the_command_ended_waits_for_the_delivery_it_started(
+    box, smtp_ssl, tmp_path, ledger_path
+):
+    """A SIGTERM reaching ``warmup send ADDRESS -- COMMAND`` after the command ended but while
+    the relay still delivered the command's last message killed warmup there (the forwarding
+    handlers were gone): the message left, the ledger kept it as a reservation, its outcome
+    lost. The forwarded signals are held from before the relay starts until it has stopped, so
+    the delivery is settled first; what arrives once the command ended is dropped."""
+    import threading
+    import time
+
+    box()
+    release = threading.Event()
+    smtp_ssl.hold_data_reply = release
+    script = tmp_path / "hand_over.py"
+    script.write_text(HANDS_OVER)
+    proc = subprocess.Popen(
+        [*forkcli.command(), "send", BOX, "--", sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        warmup_pid, child = map(int, proc.stdout.readline().split())
+        assert smtp_ssl.holding.wait(60)  # the relay is delivering; the sink holds the reply
+        os.kill(child, signal.SIGKILL)  # the command ends, its message in flight
+        deadline = time.monotonic() + 60
+        while os.path.exists(f"/proc/{child}"):  # until warmup has reaped it (no sleep)
+            assert time.monotonic() < deadline, "warmup never reaped its command"
+        # ... and waits for the relay's thread (a futex): past the command, in relay.stop().
+        wchan = Path(f"/proc/{warmup_pid}/task/{warmup_pid}/wchan")
+        while not wchan.read_text().startswith(("futex", "0")):  # "0": the kernel hides it
+            assert time.monotonic() < deadline, f"warmup is in {wchan.read_text()}"
+        os.kill(warmup_pid, signal.SIGTERM)  # pending on return, if warmup still lives
+        release.set()
+        assert proc.wait(timeout=60) == 128 + signal.SIGKILL, proc.stderr.read()
+        assert "warmup: 1 sent" in proc.stderr.read()
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert [outcome for _, _, outcome in ledger_sends(ledger_path)] == ["sent"]
+
+
 @pytest.mark.slow
 def test_upstream_connection_dropped_while_idle_is_reopened(box, client, smtp_ssl, tmp_path):
     box()

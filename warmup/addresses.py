@@ -13,9 +13,19 @@ _ADDRESS = re.compile(
 )
 
 
+# What a user pastes from a mail client: "Sales" <sales@corp.example>, Sales <...>, <...>.
+_NAMED = re.compile(r'^(?:"(?:[^"\\\r\n]|\\.)*"|[^"<>\r\n]*?)\s*<([^<>]*)>$')
+
+
 def normalize(address: str, what: str = "address") -> str:
-    """The address lower-cased and stripped, or :class:`DataError` naming it."""
-    text = (address or "").strip().strip("<>").strip()
+    """The address lower-cased and stripped, or :class:`DataError` naming it.
+
+    The forms a user pastes from a mail client are taken: in angle brackets, after a display
+    name (quoted or not), any case (addresses are stored lower-cased, so lookups agree).
+    """
+    text = (address or "").strip()
+    named = _NAMED.match(text)
+    text = (named.group(1) if named else text).strip()
     if len(text) > 254 or not _ADDRESS.match(text):
         raise DataError(f"malformed {what} {address!r}: expected name@domain.tld")
     return text.lower()

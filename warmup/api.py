@@ -41,7 +41,7 @@ from warmup.ledger import (
     utc,
 )
 from warmup.ledger.reads import BOUNCE_KINDS
-from warmup.ledger.values import send_key
+from warmup.ledger.values import local_day, send_key
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import MAX_VOLUME, PolicySpec, preset_names
@@ -556,7 +556,29 @@ def record_send(
     if message_id is not None:
         message_id = text_field(message_id, "message_id", MESSAGE_ID_LIMIT) or None
     box = ledger.mailbox(address)
+    refused = before_start(box.address, box.started, box.timezone, at, now_utc())
+    if refused is not None:
+        raise DataError(refused + "; nothing was recorded")
     return ledger.record(box, sends=[SendIn(r, at, message_id) for r in rcpts]).sends
+
+
+def before_start(
+    address: str, started: dt.date | None, tz: str, at: dt.datetime, now: dt.datetime
+) -> str | None:
+    """Why a send at ``at`` cannot be recorded for a mailbox whose start day is still ahead
+    (``mailbox add --started`` a future day), or None. Such a mailbox is closed until that day
+    (the policy gives it quota 0), so a send dated before it contradicts the plan: likely the
+    wrong mailbox or a mistyped start. A start day already reached is a re-bound mailbox's fresh
+    start, and sends before it are its old history: kept, as before."""
+    if started is None or started <= local_day(now, tz):
+        return None
+    day = local_day(at, tz)
+    if day >= started:
+        return None
+    return (
+        f"mailbox {address!r} does not start until {started} (closed until then): "
+        f"a send on {day} cannot be recorded for it"
+    )
 
 
 def record_bounce(
@@ -659,7 +681,9 @@ def import_csv(
 
     path = Path(path)
     header: list[str] = []  # filled as the file is checked: it is read once (it may be a pipe)
-    zones = {b.address: b.timezone for b in ledger.mailboxes()}
+    known = ledger.mailboxes()
+    zones = {b.address: b.timezone for b in known}
+    starts = {b.address: b.started for b in known if b.started is not None}
     register: dict[str, dict[str, Any]] = {}
     total = Recorded()
     # The rows checked are spooled in typed batches (in memory up to SPOOL_MEMORY, then in a
@@ -667,7 +691,7 @@ def import_csv(
     # (a third of an import's time).
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
         try:
-            rows = _check_into(spool, ledger, path, zones, register, progress, header)
+            rows = _check_into(spool, ledger, path, zones, starts, register, progress, header)
         except OSError as exc:  # the temporary file: the ledger is not touched yet
             raise ConfigError(
                 f"import: cannot write its temporary file in {tempfile.gettempdir()} "
@@ -696,6 +720,7 @@ def _check_into(
     ledger: Ledger,
     path: Path,
     zones: dict[str, str],
+    starts: dict[str, dt.date],
     register: dict[str, dict[str, Any]],
     progress: Callable[[str, int, int | None], None] | None,
     header: list[str],
@@ -714,6 +739,10 @@ def _check_into(
         rows += 1
         if item[1] is None and item[4] is None:  # an event without a reason
             item = (*item[:4], f"imported from {path.name}")
+        elif item[1] is not None and item[0] in starts:
+            refused = before_start(item[0], starts[item[0]], zones[item[0]], item[2], now)
+            if refused is not None:
+                raise DataError(f"{path}: line {line}: {refused}")
         checked.append(item)
         if len(checked) >= IMPORT_BATCH:
             pickle.dump(checked, spool, protocol=pickle.HIGHEST_PROTOCOL)

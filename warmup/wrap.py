@@ -4,26 +4,27 @@
 
 The command gets the relay's one-time credentials in its environment (never the mailbox's
 secret, see :meth:`warmup.relay.Relay.child_env`) and a ``sendmail`` shim first on its PATH;
-SIGINT, SIGTERM and SIGHUP are forwarded to it and its exit code is returned. Keeping this
+SIGINT (unless a terminal's ^C, which reached it already), SIGTERM and SIGHUP are forwarded to
+it and its exit code is returned; they never end this process while the relay runs. Keeping this
 process fit to run it lives here too: :func:`shed_password` (no WARMUP_PASSWORD in what the
 command can read of this process) and :func:`clean_stale_shims` (folders of killed runs).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from warmup import credentials
 from warmup.errors import ConfigError
@@ -137,21 +138,90 @@ def run_relay(relay: Relay, command: list[str]) -> int:
     """Run ``command`` behind ``relay`` (not started yet), then print its summary; the
     command's exit code."""
     clean_stale_shims()
-    # The owner's PID in the name lets a later run tell a killed run's folder from a live one.
-    with tempfile.TemporaryDirectory(prefix=f"{SHIM_PREFIX}{os.getpid()}-") as shim_dir:
-        write_shim(Path(shim_dir))
-        relay.start()
-        try:
-            code = _run_child(command, relay.child_env(shim_dir))
-        finally:
-            relay.stop()
+    # Held from before the relay's threads start (they inherit the mask) until the relay has
+    # stopped: a SIGTERM or SIGINT can neither end this process between starting the command
+    # and forwarding to it (leaving the command running against a vanished relay) nor while a
+    # delivery the command started is being settled.
+    with _held_signals() as held:
+        # The owner's PID in the name lets a later run tell a killed run's folder from a live
+        # one.
+        with tempfile.TemporaryDirectory(prefix=f"{SHIM_PREFIX}{os.getpid()}-") as shim_dir:
+            write_shim(Path(shim_dir))
+            relay.start()
+            try:
+                code = _run_child(command, relay.child_env(shim_dir), held)
+            finally:
+                relay.stop()
     print(relay.summary(), file=sys.stderr, flush=True)
     return code
 
 
-def _run_child(command: list[str], env: dict[str, str]) -> int:
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_CHILD_DONE = signal.SIGCHLD  # sent to the main thread by the thread that reaped the command
+_SI_KERNEL = 0x80  # si_code (Linux) of a signal the kernel raised: a terminal's ^C, ^\\, hangup
+
+
+@contextmanager
+def _held_signals() -> Iterator[bool]:
+    """Block the forwarded signals (and SIGCHLD) in this thread, and so in the threads it
+    starts, so that :func:`_run_child` takes each with its sender (``sigwaitinfo``): a
+    terminal's ^C, which reached the command already, from a ``kill -INT`` by another process,
+    which must be forwarded. Yields whether they are held (only the main thread, where
+    Python's handlers run, can; elsewhere the command is simply waited for). On the way out,
+    what arrived once the command had ended is dropped: its fate is decided."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "sigwaitinfo"
+    ):
+        yield False
+        return
+    held = {*_FORWARDED, _CHILD_DONE}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        proc = subprocess.Popen(command, env=env)
+        yield True
+    finally:
+        while signal.sigpending() & held:
+            signal.sigwaitinfo(signal.sigpending() & held)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _spawn(command: list[str], env: dict[str, str]) -> int:
+    """Start ``command`` (looked up on ``env``'s PATH, as subprocess does) with no signal
+    blocked, SIGPIPE and SIGXFSZ back to their defaults (Python ignores them) and no
+    inherited descriptor but the standard three; its PID."""
+    path = command[0]
+    if os.sep not in path:
+        found = shutil.which(path, path=os.pathsep.join(os.get_exec_path(env)))
+        if found is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        path = found
+    close = []
+    try:
+        close = [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
+    except OSError:  # no /proc: descriptors Python opened are not inherited anyway
+        pass
+    actions = []
+    for fd in close:
+        try:
+            if os.get_inheritable(fd):
+                actions.append((os.POSIX_SPAWN_CLOSE, fd))
+        except OSError:  # the listing's own descriptor, closed by now
+            continue
+    return os.posix_spawn(
+        path,
+        command,
+        env,
+        file_actions=actions,
+        setsigmask=(),
+        setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),
+    )
+
+
+def _run_child(command: list[str], env: dict[str, str], held: bool = False) -> int:
+    if held and signal.sigpending() & set(_FORWARDED):
+        # Interrupted or terminated before the command started: it is not started.
+        return 128 + min(signal.sigpending() & set(_FORWARDED))
+    try:
+        pid = _spawn(command, env)
     except FileNotFoundError:
         print(f"warmup: {command[0]}: command not found", file=sys.stderr)
         return 127
@@ -159,26 +229,50 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
         why = (exc.strerror or type(exc).__name__).lower()
         print(f"warmup: {command[0]}: {why}", file=sys.stderr)
         return 126
+    if not held:
+        return _exit_code(os.waitpid(pid, 0)[1])
+    status: list[int] = []
+    main = threading.get_ident()
+
+    def reap() -> None:
+        status.append(os.waitpid(pid, 0)[1])
+        signal.pthread_kill(main, _CHILD_DONE)
 
     def forward(signum: int, _frame: object) -> None:
-        # Ctrl-C at a terminal already reached the child (same foreground process group);
-        # sending it again would interrupt the child's own clean-up.
-        if signum == signal.SIGINT and _terminal_sent_it():
-            return
-        try:
-            proc.send_signal(signum)
-        except ProcessLookupError:
-            pass
+        # Only for a signal that reached a thread started before the mask (none holds it):
+        # no sender is known, so a terminal is guessed from the foreground process group.
+        if not (signum == signal.SIGINT and _terminal_sent_it()):
+            _kill(pid, signum)
 
-    handlers: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            handlers[sig] = signal.signal(sig, forward)
+    handlers = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
     try:
-        rc = proc.wait()
+        reaper = threading.Thread(target=reap, name="warmup-wrapped", daemon=True)
+        reaper.start()
+        while not status:
+            info = signal.sigwaitinfo({*_FORWARDED, _CHILD_DONE})
+            # A terminal's ^C went to its whole foreground process group, the command
+            # included; sending it again would interrupt the command's own clean-up.
+            if info.si_signo == signal.SIGINT and info.si_code == _SI_KERNEL:
+                continue
+            if info.si_signo != _CHILD_DONE:
+                _kill(pid, info.si_signo)
+        reaper.join()  # its signal to this thread is pending now: dropped with the mask
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
+    return _exit_code(status[0])
+
+
+def _kill(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _exit_code(status: int) -> int:
+    """A wait status as a shell reports it: the exit code, or 128+N if killed by signal N."""
+    rc = os.waitstatus_to_exitcode(status)
     return 128 - rc if rc < 0 else rc
 
 

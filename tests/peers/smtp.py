@@ -192,6 +192,9 @@ class _Handler:
             server.transport.abort()
             await asyncio.sleep(_HANG_LIMIT)  # cancelled as soon as the connection is gone
             return None
+        if sink.hold_data_reply is not None:
+            sink.holding.set()
+            await asyncio.get_running_loop().run_in_executor(None, sink.hold_data_reply.wait)
         if sink.delay_data_reply:
             await asyncio.sleep(sink.delay_data_reply)
         code, text = sink.data_reply or (250, "2.0.0 OK: queued")
@@ -219,6 +222,8 @@ class SmtpSink:
         replying to the end of DATA.
       - ``data_reply``: (code, text) reply to the end of DATA instead of 250.
       - ``delay_data_reply``: seconds to wait before replying to the end of DATA.
+      - ``hold_data_reply``: an Event the reply to the end of DATA waits for (``holding`` is
+        set once a message is held): a test decides when the delivery ends, no clock involved.
       - ``accounts``: more logins than ``user`` (address -> password): a pool's mailboxes.
       - ``oauth``: AUTH XOAUTH2 for ``user`` is accepted when this says its token is valid
         (``oauth_tokens`` lists every token offered).
@@ -264,6 +269,8 @@ class SmtpSink:
         self.drop_mid_data = drop_mid_data
         self.data_reply = data_reply
         self.delay_data_reply = delay_data_reply
+        self.hold_data_reply: threading.Event | None = None
+        self.holding = threading.Event()
         self.host = HOST
         self.port = 0
         self.connections = 0

@@ -291,7 +291,11 @@ def _send_one(
     msg = prepare(message, gate.box.address)
     rcpts = rcpts or recipients_of(msg)
     if dry_run:
-        bad = gate.check_suppressed([r.lower() for r in rcpts])
+        from warmup import addresses
+
+        # Read as reserve() reads them: '<X@y>' is x@y, a recipient named twice costs one slot.
+        rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
+        bad = gate.check_suppressed(rcpts)
         if bad:
             raise DataError(f"would refuse: suppressed {', '.join(bad)}")
         a, why = gate.preview(rcpts)

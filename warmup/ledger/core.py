@@ -64,6 +64,7 @@ from warmup.ledger.values import (
     MailboxNotFound,
     MailboxRow,
     local_day,
+    mailbox_key,
     utc,
 )
 
@@ -290,11 +291,10 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         return self._mailbox(conn, address)
 
     def _mailbox(self, conn: Connection, address: str) -> MailboxRow:
-        r = conn.execute(
-            sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.address == address.strip().lower())
-        ).first()
+        key = mailbox_key(address)
+        r = conn.execute(sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.address == key)).first()
         if r is None:
-            raise MailboxNotFound(address, conn.execute(sa.select(MAILBOX.c.address)).scalars())
+            raise MailboxNotFound(key, conn.execute(sa.select(MAILBOX.c.address)).scalars())
         return MailboxRow(*r)
 
     def mailbox(self, address: str) -> MailboxRow:

@@ -28,7 +28,15 @@ from typing import Any
 
 from warmup.errors import ConfigError, Unavailable, WarmupError
 from warmup.ledger.reads import MIGRATION_NAMES, events_of, memo_since, memo_valid, snapshot
-from warmup.ledger.values import Ask, MailboxNotFound, MailboxRow, Snapshot, day_start, local_day
+from warmup.ledger.values import (
+    Ask,
+    MailboxNotFound,
+    MailboxRow,
+    Snapshot,
+    day_start,
+    local_day,
+    mailbox_key,
+)
 from warmup.policy.walk import GROWTH_DAYS, DayCounts, WalkState
 
 BUSY_TIMEOUT_S = 30.0
@@ -179,9 +187,10 @@ def read_mailboxes(cur: sqlite3.Cursor) -> list[MailboxRow]:
 def read_mailbox(cur: sqlite3.Cursor, address: str) -> MailboxRow:
     """The mailbox, or :class:`MailboxNotFound` saying how to add it."""
     sql = f"SELECT {_MAILBOX_COLUMNS} FROM mailbox WHERE address = ?"
-    r = cur.execute(sql, (address.strip().lower(),)).fetchone()
+    key = mailbox_key(address)
+    r = cur.execute(sql, (key,)).fetchone()
     if r is None:
-        raise MailboxNotFound(address, [a for (a,) in cur.execute("SELECT address FROM mailbox")])
+        raise MailboxNotFound(key, [a for (a,) in cur.execute("SELECT address FROM mailbox")])
     return _mailbox_row(r)
 
 

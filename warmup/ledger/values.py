@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from warmup import addresses
 from warmup.errors import ConfigError, DataError
 from warmup.policy.walk import History
 
@@ -30,6 +31,13 @@ SQL_INT_MAX = 2**63 - 1
 def sql_limit(limit: int | None) -> int | None:
     """``limit`` as a SQL LIMIT takes it: None (all), or at most :data:`SQL_INT_MAX`."""
     return None if limit is None else min(limit, SQL_INT_MAX)
+
+
+def mailbox_key(address: str) -> str:
+    """The ledger's spelling of a mailbox address as a user gave it (pasted with a display
+    name, in angle brackets, any case), or :class:`DataError` if it is no address at all: every
+    lookup of a mailbox by address goes through here."""
+    return addresses.normalize(address, "mailbox address")
 
 
 class MailboxNotFound(ConfigError):
