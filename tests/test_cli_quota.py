@@ -230,6 +230,27 @@ def test_plan_volume(run, today):
     assert [d["planned"] for d in plain["days"]] == [50, 50, 50]
 
 
+def test_plan_volume_within_the_days_given(run, today):
+    """``--days`` given with ``--volume`` bounds the search: the plan has at most that many
+    days and says the volume is not reached within them; without ``--days`` it looks
+    :data:`api.VOLUME_HORIZON` days ahead (``--days`` was silently ignored, 730 rows printed)."""
+
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    when = ("--at", at(today).isoformat())
+    res = run("plan", BOX, "--volume", "100000", "--days", "20", *when)
+    assert res.exit_code == 0, res.output
+    assert "100000 recipients are not reached within 20 days." in res.output
+    data = json.loads(
+        run("plan", BOX, "--volume", "100000", "--days", "20", "--json", *when).output
+    )
+    assert len(data["days"]) == 20 and data["volume"]["date"] is None
+    near = json.loads(run("plan", BOX, "--volume", "600", "--days", "20", "--json", *when).output)
+    unbounded = json.loads(run("plan", BOX, "--volume", "600", "--json", *when).output)
+    assert near == unbounded and near["volume"]["days"] <= 20  # found within: the same answer
+    far = json.loads(run("plan", BOX, "--volume", "100000", "--json", *when).output)
+    assert len(far["days"]) > 20 and far["volume"]["date"] is not None
+
+
 def test_a_volume_plan_stops_where_the_volume_is_reached(run, today, ledger_path):
     """`queue status` and `plan --volume` project a mailbox only until it alone reaches the
     volume (not the 730-day horizon): the same days as the full projection, cut there."""

@@ -452,13 +452,14 @@ def plan_for(
     days: int = 30,
     at: dt.datetime | None = None,
     volume: int | None = None,
+    within: int | None = None,
 ) -> Plan:
     """``warmup plan``: the days ahead of each mailbox; with ``volume``, up to the first day on
-    which they will have sent that many recipients between them (looking up to
-    :data:`VOLUME_HORIZON` days ahead)."""
+    which they will have sent that many recipients between them, looking up to ``within`` days
+    ahead (default :data:`VOLUME_HORIZON`)."""
     at = check_query(at) if at else now_utc()
     boxes = [ledger.mailbox(a) for a in addresses]
-    horizon = VOLUME_HORIZON if volume is not None else days
+    horizon = days if volume is None else within or VOLUME_HORIZON
     # Each mailbox's plan may stop where it alone reaches the volume: together they reach it
     # no later (and plans are cut at that day anyway).
     return combine([mailbox_plan(ledger, b, horizon, at, volume) for b in boxes], volume)

@@ -106,7 +106,7 @@ def quota(
     default=30,
     show_default=True,
     type=click.IntRange(1, 3650),
-    help="How many days ahead.",
+    help=f"How many days ahead (with --volume: look this far, default {api.VOLUME_HORIZON}).",
 )
 @click.option(
     "--volume",
@@ -143,7 +143,10 @@ def plan(
         warmup plan sales@corp.example ops@corp.example --volume 10000
     """
     when = typed_instant(at, [ledger.mailbox(a) for a in addresses]) if at is not None else None
-    result = api.plan_for(ledger, list(addresses), days, when, volume)
+    # --days given with --volume bounds the search ("within 60 days?"); else it goes far
+    given = click.get_current_context().get_parameter_source("days")
+    within = days if given is not click.core.ParameterSource.DEFAULT else None
+    result = api.plan_for(ledger, list(addresses), days, when, volume, within)
     if json_:
         print_json(result.to_dict())
         return
@@ -170,4 +173,5 @@ def plan(
             f"today) across {plural(len(result.mailboxes), 'mailbox', 'mailboxes')}."
         )
     else:
-        click.echo(f"{volume} recipients are not reached within {api.VOLUME_HORIZON} days.")
+        horizon = within or api.VOLUME_HORIZON
+        click.echo(f"{volume} recipients are not reached within {plural(horizon, 'day')}.")
