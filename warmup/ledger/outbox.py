@@ -9,7 +9,10 @@ A queued message is one ``outbox`` row holding the whole message. Its life:
   each other nor take the same message; the clause is not rendered on SQLite).
 - The worker then sends it through the gate, whose reservation (``send`` rows keyed on the
   message's Message-ID) is committed before any SMTP traffic: the durable record that the message
-  may have been handed to SMTP.
+  may have been handed to SMTP. The reservation is fenced on the claim
+  (:class:`~warmup.ledger.values.Claim`): made only while the worker still holds it, checked in
+  the reservation's transaction, so a worker whose claim :meth:`OutboxStore.recover` took away
+  (its lease ran out while it lived) never sends the message from another pool member.
 - ``sending`` -> the message's fate (:meth:`OutboxStore.settle_message`, only by the worker that
   claimed it), or, when that worker is gone, :meth:`OutboxStore.recover`: the gate's slots for
   the Message-ID decide (:func:`fate`). No slot, or only slots given back before anything left
@@ -507,12 +510,16 @@ class OutboxStore:
         gate's slots (:func:`fate`), written at once (queued again: due at ``retry_at``, default
         ``now``); None if the claim changed meanwhile."""
         with self.write() as conn:
+            # Locked first (PostgreSQL): a reservation fenced on this claim either committed
+            # before (its slots are read below) or waits and then finds the claim gone.
             row = conn.execute(
-                sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients, OUTBOX.c.sent_via).where(
+                sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients, OUTBOX.c.sent_via)
+                .where(
                     OUTBOX.c.id == message,
                     OUTBOX.c.state == "sending",
                     OUTBOX.c.claimed_by == worker,
                 )
+                .with_for_update()
             ).first()
             if row is None:
                 return None

@@ -50,7 +50,7 @@ from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupErr
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.headers import sender_of, thread_ids
 from warmup.instants import now_utc
-from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
+from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import Settle, fate
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.bounces import BounceSync
@@ -421,8 +421,13 @@ class Worker:
                 continue
             data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
             try:
-                report = gate.send(data, rcpts, message_id=msg.message_id)
+                report = gate.send(
+                    data, rcpts, message_id=msg.message_id, claim=Claim(msg.id, self.id)
+                )
                 break
+            except ClaimLost as exc:  # recovered by another worker: no longer ours to send
+                self.log(f"{_stamp(now)} lost #{msg.id}: {exc}")
+                return "lost"
             except NotAllowed as exc:  # another worker took the slot meanwhile: the next member
                 a = exc.allowance
                 self._observe(gate, now, a)

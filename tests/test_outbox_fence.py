@@ -1,0 +1,177 @@
+"""Two workers as real processes on one ledger (SQLite and PostgreSQL), one of them still alive
+after its claim's lease ran out: the message never goes out twice.
+
+Worker A claims the message; its first pool member cannot log in, so it gives its slot back and
+A moves on to the second member. There A stops (its log line is the pause point) while worker
+B, whose clock is past A's lease (time is an input: no sleeping), recovers the message (nothing
+of it reached a server: queued again), claims it and sends it from the first member. Then A
+goes on: its reservation at the second member is fenced on its claim, which is no longer A's,
+so it sends nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import PASSWORD_ENV, cli
+from tests.outboxkit import accounts, pool_of
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from warmup import Outbox
+from warmup.ledger import open_ledger
+
+# A worker process: its clock is the wall clock moved by argv[1] minutes; with argv[2] "pause"
+# it prints PAUSED and waits for a line on stdin when a member could not send (between that
+# member's released slot and the next member's reservation).
+DRIVER = """
+import datetime as dt, sys
+from warmup.instants import now_utc
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import Worker
+
+offset = dt.timedelta(minutes=float(sys.argv[1]))
+pause = sys.argv[2] == "pause"
+
+
+def log(line):
+    print(line, flush=True)
+    if pause and " could not send #" in line:
+        print("PAUSED", flush=True)
+        sys.stdin.readline()
+
+
+ledger = open_ledger()
+with Worker(ledger, clock=lambda: now_utc() + offset, log=log) as w:
+    done = w.run_once()
+print("DONE " + ",".join(sorted(done.outcomes)), flush=True)
+ledger.close()
+"""
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
+    ) as s:
+        yield s
+
+
+def _driver(tmp: Path, minutes: int, mode: str) -> subprocess.Popen[str]:
+    script = tmp / "driver.py"
+    script.write_text(DRIVER, encoding="utf-8")
+    import os
+
+    return subprocess.Popen(
+        [sys.executable, str(script), str(minutes), mode],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_a_worker_past_its_lease_never_sends_a_message_another_worker_took_over(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    first, second = pool_of(sink.port, tmp_path, n=2, daily=50)
+    msg = EmailMessage()
+    msg["To"] = "lead@example.com"
+    msg["Subject"] = "once"
+    msg.set_content("hello")
+    ledger = open_ledger()
+    try:
+        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
+        message_id = ledger.message(mid).message_id
+    finally:
+        ledger.close()
+
+    sink.password = "not-the-password"  # A's first member (the sink's own user) cannot log in
+    a = _driver(tmp_path, 0, "pause")
+    seen = []
+    assert a.stdout is not None and a.stdin is not None
+    for line in a.stdout:
+        seen.append(line)
+        if line.strip() == "PAUSED":
+            break
+    else:
+        pytest.fail(f"worker A never paused: {''.join(seen)} {a.stderr.read() if a.stderr else ''}")
+    assert f"{first} could not send #{mid}" in "".join(seen)
+
+    sink.password = SMTP_PASSWORD  # the first member works again, for B
+    b = _driver(tmp_path, 20, "go")  # 20 minutes later by its clock: A's lease has run out
+    b_out, b_err = b.communicate(timeout=120)
+    assert b.returncode == 0, b_err
+    assert f"sent #{mid}" in b_out, b_out
+
+    a_out, a_err = a.communicate("\n", timeout=120)
+    assert a.returncode == 0, a_err
+    assert "Traceback" not in a_err
+    assert f"sent #{mid}" not in a_out, a_out
+    assert f"lost #{mid}" in a_out, a_out
+
+    sink.wait_for_messages(1)
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert arrived == {message_id: 1}
+    assert [str(m.message["From"]) for m in sink.messages] == [first]
+    (row,) = json.loads(cli("queue", "list", "--json").stdout)
+    assert row["state"] == "sent"
+    # The second member reserved nothing: no slot of it counts against its quota.
+    ledger = open_ledger()
+    try:
+        slots = ledger.gate_outcomes(message_id)
+        assert slots == {"lead@example.com": ("sent", ledger.mailbox(first).id)}
+        assert ledger.mailbox(second) is not None
+    finally:
+        ledger.close()
+
+
+def test_a_reservation_for_a_claim_no_longer_held_reserves_nothing(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """The fence itself, on each backend: the claim's worker, state or message must match."""
+    from tests.gatekit import policy_file
+    from warmup import Gate
+    from warmup.instants import now_utc
+    from warmup.ledger import Claim, ClaimLost
+
+    policy = policy_file(tmp_path / "flat.toml", daily=50, interval="0s")
+    res = cli("mailbox", "add", "a@corp.example", "--provider", "exmail", "--policy", str(policy))
+    assert res.returncode == 0, res.stderr
+    res = cli("pool", "add", "P", "a@corp.example")
+    assert res.returncode == 0, res.stderr
+    msg = EmailMessage()
+    msg["To"] = "lead@example.com"
+    msg.set_content("hello")
+    ledger = open_ledger()
+    try:
+        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
+        now = now_utc()
+        claimed = ledger.claim("w1", now)
+        assert claimed is not None and claimed.id == mid
+        with Gate("a@corp.example", ledger=ledger) as gate:
+            for claim in (Claim(mid, "w2"), Claim(mid + 1, "w1")):
+                with pytest.raises(ClaimLost):
+                    gate.reserve(["lead@example.com"], claimed.message_id, now, claim=claim)
+            assert ledger.gate_outcomes(claimed.message_id) == {}
+            ok = gate.reserve(["lead@example.com"], claimed.message_id, now, claim=Claim(mid, "w1"))
+            ok.settle("released", now=now)
+            assert ledger.recover(mid, "w1", now) == "queued"  # the claim is gone now
+            with pytest.raises(ClaimLost):
+                gate.reserve(["lead@example.com"], claimed.message_id, now, claim=Claim(mid, "w1"))
+            outcomes = ledger.gate_outcomes(claimed.message_id)
+            assert {r: o for r, (o, _) in outcomes.items()} == {"lead@example.com": "released"}
+    finally:
+        ledger.close()
