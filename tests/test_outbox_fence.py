@@ -175,3 +175,59 @@ def test_a_reservation_for_a_claim_no_longer_held_reserves_nothing(
             assert {r: o for r, (o, _) in outcomes.items()} == {"lead@example.com": "released"}
     finally:
         ledger.close()
+
+
+def test_a_claim_of_a_worker_elsewhere_with_the_same_host_name_waits_for_its_lease(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """Containers with host networking share a host name: a worker there, whose pid means
+    nothing here (no such process on this machine), still holds its claim until its lease
+    ends; `warmup run` here neither recovers nor sends the message."""
+    from tests import forkcli
+    from warmup.instants import now_utc
+    from warmup.outbox.worker import HOST, LEASE
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    msg = EmailMessage()
+    msg["To"] = "lead@example.com"
+    msg.set_content("hello")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid is no process here, as another machine's worker's would be
+    elsewhere = f"{HOST}:{dead.pid}:0123456789ab:5eed5eed5eed5eed"
+    ledger = open_ledger()
+    try:
+        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
+        claimed = ledger.claim(elsewhere, now_utc())
+        assert claimed is not None and claimed.id == mid
+    finally:
+        ledger.close()
+
+    import os
+
+    env = {**os.environ, **PASSWORD_ENV}
+    run = subprocess.run(
+        [*forkcli.command(), "run", "--once", "--no-sync"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "recovered" not in run.stdout, run.stdout
+    assert sink.messages == []
+    ledger = open_ledger()
+    try:
+        row = ledger.message(mid)
+        assert (row.state, row.claimed_by) == ("sending", elsewhere)
+        # Past its lease the claim is abandoned whoever holds it: recovered, then sent.
+        late = ledger.claims()
+        assert late == [(mid, elsewhere, late[0][2])]
+        from warmup.outbox.worker import Worker
+
+        with Worker(ledger, clock=lambda: now_utc() + LEASE + LEASE) as worker:
+            assert worker.recover(now_utc() + LEASE + LEASE) == ["queued"]
+    finally:
+        ledger.close()
