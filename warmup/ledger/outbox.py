@@ -79,6 +79,12 @@ def refuse_while_queued(
         )
 
 
+def target_lock(kind: str, target: int) -> str:
+    """The name of the lock a removal of a pool or mailbox (``kind``) takes, exclusive, and a
+    queueing to it shared, so they take turns (:meth:`OutboxStore.enqueue`)."""
+    return f"outbox target {kind} {target}"
+
+
 def _check_id(message: int) -> None:
     """An id no row can have (the driver would overflow on it) is a message that is not there."""
     if not 0 < message <= SQL_INT_MAX:
@@ -179,7 +185,7 @@ class OutboxStore:
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
-        def _lock_name(self, conn: Connection, name: str) -> None: ...
+        def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
         def insert_rows(
             self,
             conn: Connection,
@@ -215,6 +221,23 @@ class OutboxStore:
             if new:
                 conn.execute(POOL_MEMBER.insert(), [{"pool_id": pid, "mailbox_id": m} for m in new])
             return self._pool(conn, name), len(new)
+
+    def _targets_exist(
+        self, conn: Connection, chunk: Sequence[OutboxIn], checked: set[tuple[str, int]]
+    ) -> None:
+        """:class:`DataError` unless every mailbox and pool ``chunk`` is queued to still exists
+        (each looked up once a transaction, under its target lock: see :meth:`enqueue`)."""
+        wanted = {("pool", i.pool_id) for i in chunk if i.pool_id is not None}
+        wanted |= {("mailbox", i.mailbox_id) for i in chunk if i.mailbox_id is not None}
+        for kind, tid in sorted(wanted - checked):
+            self._lock_name(conn, target_lock(kind, tid), shared=True)
+            table = POOL if kind == "pool" else MAILBOX
+            if conn.execute(sa.select(table.c.id).where(table.c.id == tid)).first() is None:
+                raise DataError(
+                    f"the {kind} these messages are queued to was removed meanwhile; nothing "
+                    f"was queued: see 'warmup {kind} list'"
+                )
+            checked.add((kind, tid))
 
     def _pool(self, conn: Connection, name: str) -> PoolRow:
         r = conn.execute(sa.select(POOL).where(POOL.c.name == name)).first()
@@ -286,6 +309,7 @@ class OutboxStore:
         ``force``, which cancels them (how many it returns); refused while one is being sent."""
         with self.write() as conn:
             pool = self._pool(conn, name)
+            self._lock_name(conn, target_lock("pool", pool.id))  # see enqueue
             refuse_while_queued(conn, OUTBOX.c.pool_id == pool.id, f"pool {name!r}", "pool", force)
             cancelled = conn.execute(
                 OUTBOX.update()
@@ -307,10 +331,17 @@ class OutboxStore:
         a message to its recipient (:meth:`_in_campaign`) is left out (in
         :attr:`Enqueued.in_campaign`). The check is made in this transaction, after taking the
         campaign's lock (:meth:`_lock_name`): two runs queueing one campaign at once take
-        turns, and the second sees what the first queued instead of mailing everyone twice."""
+        turns, and the second sees what the first queued instead of mailing everyone twice.
+
+        Each message's mailbox or pool is looked up in this transaction too, under the
+        target's lock that :meth:`remove_pool` and ``remove_mailbox`` take (shared here:
+        queueings of one target do not wait on each other): a removal either sees these
+        messages (and refuses, or cancels them) or makes this queueing fail, never leaving
+        messages pointing at nothing."""
         out = Enqueued()
         stamp = utc(now)
         locked: set[tuple[str, int | None, int | None]] = set()
+        checked: set[tuple[str, int]] = set()
         with self.write() as conn:
             for chunk in _chunks(items, 1000):
                 once: dict[tuple[str, int | None, int | None], list[str]] = {}
@@ -335,6 +366,7 @@ class OutboxStore:
                     chunk = kept
                     if not chunk:
                         continue
+                self._targets_exist(conn, chunk, checked)
                 mids = [i.message_id for i in chunk]
                 found = conn.execute(
                     sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(OUTBOX.c.message_id.in_(mids))

@@ -106,12 +106,13 @@ class PostgresLedger(Ledger):
                 {"ids": ids},
             )
 
-    def _lock_name(self, conn: Connection, name: str) -> None:
+    def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None:
         # Transaction-scoped, like the migrations' lock; two names sharing a 32-bit hash merely
         # take turns.
         key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big")
+        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+            sa.text(f"SELECT {lock}(:ns, :key)"),
             {"ns": NAME_LOCKS, "key": key - 2**31},
         )
 

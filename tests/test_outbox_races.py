@@ -1,29 +1,34 @@
-"""Two workers as real processes on one ledger (SQLite and PostgreSQL), one of them still alive
-after its claim's lease ran out: the message never goes out twice.
+"""Races between processes on one outbox (SQLite and PostgreSQL).
 
-Worker A claims the message; its first pool member cannot log in, so it gives its slot back and
-A moves on to the second member. There A stops (its log line is the pause point) while worker
-B, whose clock is past A's lease (time is an input: no sleeping), recovers the message (nothing
-of it reached a server: queued again), claims it and sends it from the first member. Then A
-goes on: its reservation at the second member is fenced on its claim, which is no longer A's,
-so it sends nothing."""
+A worker still alive after its claim's lease ran out never sends the message twice. Worker A
+claims the message; its first pool member cannot log in, so it gives its slot back and A moves
+on to the second member. There A stops (its log line is the pause point) while worker B, whose
+clock is past A's lease (time is an input: no sleeping), recovers the message (nothing of it
+reached a server: queued again), claims it and sends it from the first member. Then A goes on:
+its reservation at the second member is fenced on its claim, which is no longer A's, so it
+sends nothing.
+
+Workers sharing a host name on different machines never take each other's live claims; a pool
+removed while messages are queued to it never leaves them pointing at nothing."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
-from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Outbox
 from warmup.ledger import open_ledger
 
@@ -229,5 +234,97 @@ def test_a_claim_of_a_worker_elsewhere_with_the_same_host_name_waits_for_its_lea
 
         with Worker(ledger, clock=lambda: now_utc() + LEASE + LEASE) as worker:
             assert worker.recover(now_utc() + LEASE + LEASE) == ["queued"]
+    finally:
+        ledger.close()
+
+
+def _campaign_pool(tmp_path):  # type: ignore[no-untyped-def]
+    from tests.gatekit import policy_file
+
+    policy = policy_file(tmp_path / "flat.toml", daily=50, interval="0s")
+    res = cli("mailbox", "add", "a@corp.example", "--provider", "exmail", "--policy", str(policy))
+    assert res.returncode == 0, res.stderr
+    res = cli("pool", "add", "P", "a@corp.example")
+    assert res.returncode == 0, res.stderr
+
+
+def test_queueing_to_a_pool_or_mailbox_removed_after_it_was_looked_up_queues_nothing(
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """What a queueing finds when a removal committed between its look-up of the target and
+    its write: the check is made in the writing transaction."""
+    from warmup.errors import DataError
+    from warmup.instants import now_utc
+    from warmup.ledger import OutboxIn
+
+    _campaign_pool(tmp_path)
+    ledger = open_ledger()
+    try:
+        pool = ledger.pool("P")
+        box = ledger.mailbox("a@corp.example")
+        now = now_utc()
+        assert ledger.remove_pool("P", force=False, now=now) == 0
+        item = OutboxIn("<1@corp.example>", ("x@example.com",), b"hi", now, now, pool_id=pool.id)
+        with pytest.raises(DataError, match="the pool these messages are queued to was removed"):
+            ledger.enqueue([item], now)
+        assert ledger.remove_mailbox("a@corp.example") == 0
+        item = OutboxIn("<2@corp.example>", ("x@example.com",), b"hi", now, now, mailbox_id=box.id)
+        with pytest.raises(DataError, match="the mailbox these messages are queued to was"):
+            ledger.enqueue([item], now)
+        assert ledger.messages() == []
+    finally:
+        ledger.close()
+
+
+def test_pool_remove_while_queue_add_to_it_waits_leaves_no_message_pointing_at_nothing(
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """Real processes on PostgreSQL: `queue add` has looked its pool up and waits in its
+    writing transaction (on the campaign's lock, which this test holds) while `pool remove`
+    runs; then it goes on, and must find the pool gone."""
+    import os
+
+    from tests import forkcli
+    from tests.outboxkit import leads, template
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    _campaign_pool(tmp_path)
+    csv, tpl = leads(tmp_path / "leads.csv", 3), template(tmp_path / "t.toml")
+    ledger = open_ledger()
+    try:
+        pid = ledger.pool("P").id
+        with ledger.write() as conn:  # the campaign's lock, as another queueing would hold it
+            ledger._lock_name(conn, f"campaign {('dec', None, pid)!r}")
+            add = subprocess.Popen(
+                [*forkcli.command(), "queue", "add", "--pool", "P", "--campaign", "dec"]
+                + ["--csv", str(csv), "--template", str(tpl)],
+                env=dict(os.environ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            waiting = 0
+            for _ in range(6000):  # until queue add waits on the lock (or gives up)
+                with ledger.read() as watch:
+                    waiting = watch.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                            "AND NOT granted"
+                        )
+                    ).scalar_one()
+                if waiting or add.poll() is not None:
+                    break
+                time.sleep(0.01)  # polling another process's state, not letting time pass
+            assert waiting == 1, add.communicate()
+            removed = cli("pool", "remove", "P")
+            assert removed.returncode == 0, removed.stderr
+        out, err = add.communicate(timeout=60)
+        assert add.returncode == 65, (out, err)
+        assert "the pool these messages are queued to was removed meanwhile" in err
+        assert "Traceback" not in err
+        assert ledger.messages() == []
     finally:
         ledger.close()
