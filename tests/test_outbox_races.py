@@ -328,3 +328,165 @@ def test_pool_remove_while_queue_add_to_it_waits_leaves_no_message_pointing_at_n
         assert ledger.messages() == []
     finally:
         ledger.close()
+
+
+RESERVE = """
+import sys
+from warmup import Gate
+from warmup.ledger import Claim, ClaimLost, open_ledger
+
+ledger = open_ledger()
+mid, worker, message_id = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+with Gate("a@corp.example", ledger=ledger) as gate:
+    try:
+        res = gate.reserve(["lead@example.com"], message_id, claim=Claim(mid, worker))
+    except ClaimLost:
+        print("LOST", flush=True)
+    else:
+        res.settle("released")
+        print("RESERVED", flush=True)
+ledger.close()
+"""
+
+
+def test_a_fenced_reservation_waits_for_a_recovery_in_progress_and_then_finds_its_claim_gone(
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """PostgreSQL, two processes: a recovery holds the message's row (as Ledger.recover does,
+    FOR UPDATE) and has written it back to the queue, not yet committed; a reservation fenced on
+    the old claim must wait for it, not read the claim as it was, and then reserve nothing."""
+    import os
+
+    from warmup.instants import now_utc
+    from warmup.ledger.schema import OUTBOX
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    _campaign_pool(tmp_path)
+    msg = EmailMessage()
+    msg["To"] = "lead@example.com"
+    msg.set_content("hello")
+    ledger = open_ledger()
+    try:
+        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
+        claimed = ledger.claim("w-a", now_utc())
+        assert claimed is not None and claimed.id == mid
+        script = tmp_path / "reserve.py"
+        script.write_text(RESERVE, encoding="utf-8")
+        with ledger.write() as conn:
+            conn.execute(sa.select(OUTBOX.c.id).where(OUTBOX.c.id == mid).with_for_update())
+            conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == mid)
+                .values(state="queued", claimed_by=None, claimed_at=None)
+            )
+            proc = subprocess.Popen(
+                [sys.executable, str(script), str(mid), "w-a", claimed.message_id],
+                env=dict(os.environ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            waiting = 0
+            for _ in range(6000):  # until it waits on the row (or is done without waiting)
+                with ledger.read() as watch:
+                    waiting = watch.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                            "AND locktype IN ('transactionid', 'tuple')"
+                        )
+                    ).scalar_one()
+                if waiting or proc.poll() is not None:
+                    break
+                time.sleep(0.01)  # polling another process's state, not letting time pass
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert waiting >= 1, out
+        assert out.strip() == "LOST"
+        assert ledger.gate_outcomes(claimed.message_id) == {}
+    finally:
+        ledger.close()
+
+
+RECOVER = """
+import sys
+from warmup.instants import now_utc
+from warmup.ledger import open_ledger
+
+ledger = open_ledger()
+print(ledger.recover(int(sys.argv[1]), sys.argv[2], now_utc()), flush=True)
+ledger.close()
+"""
+
+
+def test_a_recovery_waits_for_a_fenced_reservation_in_progress_and_then_sees_its_slot(
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """PostgreSQL, two processes, the other order: a reservation fenced on the claim holds the
+    message's row (FOR SHARE) with its slot written, not yet committed; a recovery must wait
+    for it and then find the slot (the message may leave: ``unknown``), never queue it again."""
+    import datetime as dt
+    import os
+
+    from warmup.instants import now_utc
+    from warmup.ledger.schema import OUTBOX, SEND
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    _campaign_pool(tmp_path)
+    msg = EmailMessage()
+    msg["To"] = "lead@example.com"
+    msg.set_content("hello")
+    ledger = open_ledger()
+    try:
+        (mid,) = Outbox(ledger).add_many([(msg, None)], pool="P").ids
+        now = now_utc()
+        claimed = ledger.claim("w-a", now)
+        assert claimed is not None and claimed.id == mid
+        box = ledger.mailbox("a@corp.example")
+        script = tmp_path / "recover.py"
+        script.write_text(RECOVER, encoding="utf-8")
+        with ledger.write() as conn:  # what the gate's reservation holds until its COMMIT
+            conn.execute(
+                sa.select(OUTBOX.c.id).where(OUTBOX.c.id == mid).with_for_update(read=True)
+            )
+            conn.execute(
+                SEND.insert().values(
+                    mailbox_id=box.id,
+                    recipient="lead@example.com",
+                    message_id=claimed.message_id,
+                    at=now,
+                    day=dt.date.today(),
+                    outcome="reserved",
+                    source="gate",
+                    key=f"{claimed.message_id}|lead@example.com",
+                )
+            )
+            proc = subprocess.Popen(
+                [sys.executable, str(script), str(mid), "w-a"],
+                env=dict(os.environ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            waiting = 0
+            for _ in range(6000):  # until it waits on the row (or is done without waiting)
+                with ledger.read() as watch:
+                    waiting = watch.execute(
+                        sa.text(
+                            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                            "AND locktype IN ('transactionid', 'tuple')"
+                        )
+                    ).scalar_one()
+                if waiting or proc.poll() is not None:
+                    break
+                time.sleep(0.01)  # polling another process's state, not letting time pass
+            assert waiting >= 1, proc.communicate()
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert out.strip() == "unknown"
+        assert ledger.message(mid).state == "unknown"
+    finally:
+        ledger.close()
