@@ -19,7 +19,7 @@ from tests.peers.smtp import SmtpSink
 from warmup import Gate, Outbox
 from warmup.errors import Unavailable
 from warmup.ledger import open_ledger
-from warmup.outbox.worker import HOST, LEASE, Worker, backoff
+from warmup.outbox.worker import HOST, LEASE, PLACE, Worker, backoff
 
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -161,8 +161,8 @@ def test_a_dead_workers_claim_is_queued_again_unless_a_reservation_says_it_may_h
     ledger = open_ledger()
     box = Outbox(ledger)
     ids = [box.add(message(f"r{i}@example.com"), pool="P", now=T0) for i in range(4)]
-    dead = f"{HOST}:{_dead_pid()}:dead"
-    alive = f"{HOST}:{os.getpid()}:other"
+    dead = f"{HOST}:{_dead_pid()}:{PLACE}:dead"
+    alive = f"{HOST}:{os.getpid()}:{PLACE}:other"
     far = "elsewhere.example:1234:abcd"
     claimed = [ledger.claim(w, T0) for w in (dead, dead, alive, far)]
     assert [c.id for c in claimed if c] == ids

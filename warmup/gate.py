@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from warmup import addresses, headers, policies
 from warmup.errors import DataError, TempFail
-from warmup.ledger import DuplicateSend, EventIn, MailboxRow, open_ledger
+from warmup.ledger import Claim, DuplicateSend, EventIn, MailboxRow, open_ledger
 from warmup.ledger.gatepath import Decision, GateLedger, GatePolicy, Outcome
 from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import recipient_domain_refusal
@@ -272,10 +272,19 @@ class Gate:
         return delay if limit is None or delay <= limit else None
 
     def reserve(
-        self, recipients: list[str], message_id: str | None = None, now: dt.datetime | None = None
+        self,
+        recipients: list[str],
+        message_id: str | None = None,
+        now: dt.datetime | None = None,
+        *,
+        claim: Claim | None = None,
     ) -> Reservation:
         """Reserve one slot per recipient, or raise :class:`Suppressed` / :class:`NotAllowed` /
-        :class:`DuplicateSend` (a retry of a 4xx-deferred or released slot is fine)."""
+        :class:`DuplicateSend` (a retry of a 4xx-deferred or released slot is fine).
+
+        ``claim``: the outbox claim this send is for; unless it still holds (checked in the
+        reservation's transaction), nothing is reserved and
+        :class:`~warmup.ledger.ClaimLost` is raised."""
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         if not rcpts:
             raise DataError("no recipients")
@@ -306,7 +315,7 @@ class Gate:
             return Decision(None, a.memo)
 
         clock = (lambda: now) if now is not None else self.clock
-        ids, at = self._db.reserve(rcpts, message_id, decide, clock)
+        ids, at = self._db.reserve(rcpts, message_id, decide, clock, claim=claim)
         return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), at)
 
     def _settle(
@@ -407,12 +416,14 @@ class Gate:
         now: dt.datetime | None = None,
         *,
         message_id: str | None = None,
+        claim: Claim | None = None,
     ) -> SendReport:
         """Gate and deliver one message: reserve, send over SMTP, settle.
 
         ``message``: an :class:`EmailMessage` (From checked, Date and Message-ID added, Bcc
         removed) or bytes already prepared by the caller with their ``message_id`` (the relay,
         which forwards the client's bytes unchanged). Recipients default to To/Cc/Bcc.
+        ``claim``: the outbox claim it is sent for (see :meth:`reserve`).
         """
         if isinstance(message, EmailMessage) or message_id is None:
             msg = prepare(message, self.box.address)
@@ -422,7 +433,7 @@ class Gate:
             data = msg.as_bytes(policy=headers.SMTP)
         else:
             data, rcpts = bytes(message), list(recipients or [])
-        res = self.reserve(rcpts, message_id, now)
+        res = self.reserve(rcpts, message_id, now, claim=claim)
         for attempt in (1, 2):
             try:
                 session = self.session()

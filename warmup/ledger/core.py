@@ -41,7 +41,7 @@ from warmup.errors import ConfigError, DataError
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
-from warmup.ledger.outbox import OutboxStore, refuse_while_queued
+from warmup.ledger.outbox import OutboxStore, refuse_while_queued, target_lock
 from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
@@ -136,10 +136,11 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
     def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None:
         """Lock these mailboxes' rows until the transaction ends (SQLite: already locked)."""
 
-    def _lock_name(self, conn: Connection, name: str) -> None:
+    def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None:
         """Hold a lock on ``name`` until the transaction ends: writers of one name (a campaign's
         recipients) take turns, so each sees what the previous one committed (SQLite: the write
-        lock already serialises every write)."""
+        lock already serialises every write). ``shared``: only against holders of the
+        exclusive lock."""
 
     def _insert(self, table: sa.Table) -> Any:
         """The dialect's INSERT, with ``on_conflict_do_nothing`` / ``on_conflict_do_update``."""
@@ -357,6 +358,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         with self.write() as conn:
             box = self._mailbox(conn, address)
             self._lock_mailboxes(conn, [box.id])
+            self._lock_name(conn, target_lock("mailbox", box.id))  # see enqueue
             refuse_while_queued(
                 conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
             )

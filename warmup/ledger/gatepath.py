@@ -11,7 +11,12 @@ IMMEDIATE``; PostgreSQL the mailbox's row lock, taken first):
    (when valid), the rollup's days from the memo's window to today, the last send (never one
    stamped after now + :data:`~warmup.ledger.core.CLOCK_SKEW`), the events not in the
    memo, which recipients are suppressed, which already have a slot for this Message-ID;
-5. the caller's ``decide`` (the policy engine, pure) says yes or why not;
+5. the caller's ``decide`` (the policy engine, pure) says yes or why not; a send for an outbox
+   message (a :class:`~warmup.ledger.values.Claim`) is refused unless its worker still holds
+   the message's claim (PostgreSQL: the outbox row is locked ``FOR SHARE`` until COMMIT, so a
+   recovery waits for this reservation and then sees its slots; SQLite: the write lock already
+   serialises them), the fence that keeps a worker whose lease ran out from sending a message
+   another worker took over;
 6. on yes, one ``reserved`` row per recipient and the rollup's bump; a newer walk memo is kept;
 7. COMMIT — deferred settlements included when the message is refused.
 
@@ -39,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from warmup.ledger.reads import BOUNCE_KINDS, Reads
 from warmup.ledger.values import (
     BounceIn,
+    Claim,
     DuplicateSend,
     EventIn,
     MailboxRow,
@@ -157,10 +163,12 @@ class GateSession(ABC):
         decide: Decide,
         clock: Callable[[], dt.datetime],
         source: str = "gate",
+        claim: Claim | None = None,
     ) -> tuple[list[int], dt.datetime]:
         """Steps 1-7 of the module docstring: the new slots' ids in recipient order and the
-        instant they were stamped; raises the decision's refusal or :class:`DuplicateSend`
-        (after committing)."""
+        instant they were stamped; raises the decision's refusal, :class:`DuplicateSend` or,
+        when ``claim`` no longer holds, :class:`~warmup.ledger.values.ClaimLost` (after
+        committing)."""
 
     def suppressed(self, addresses: Sequence[str]) -> dict[str, str]:
         """Which of ``addresses`` are suppressed, with why (what the ledger says)."""

@@ -9,7 +9,10 @@ A queued message is one ``outbox`` row holding the whole message. Its life:
   each other nor take the same message; the clause is not rendered on SQLite).
 - The worker then sends it through the gate, whose reservation (``send`` rows keyed on the
   message's Message-ID) is committed before any SMTP traffic: the durable record that the message
-  may have been handed to SMTP.
+  may have been handed to SMTP. The reservation is fenced on the claim
+  (:class:`~warmup.ledger.values.Claim`): made only while the worker still holds it, checked in
+  the reservation's transaction, so a worker whose claim :meth:`OutboxStore.recover` took away
+  (its lease ran out while it lived) never sends the message from another pool member.
 - ``sending`` -> the message's fate (:meth:`OutboxStore.settle_message`, only by the worker that
   claimed it), or, when that worker is gone, :meth:`OutboxStore.recover`: the gate's slots for
   the Message-ID decide (:func:`fate`). No slot, or only slots given back before anything left
@@ -74,6 +77,12 @@ def refuse_while_queued(
             f"{label} has {queued} queued messages; add --force to cancel them and remove "
             f"the {what}"
         )
+
+
+def target_lock(kind: str, target: int) -> str:
+    """The name of the lock a removal of a pool or mailbox (``kind``) takes, exclusive, and a
+    queueing to it shared, so they take turns (:meth:`OutboxStore.enqueue`)."""
+    return f"outbox target {kind} {target}"
 
 
 def _check_id(message: int) -> None:
@@ -176,7 +185,7 @@ class OutboxStore:
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
-        def _lock_name(self, conn: Connection, name: str) -> None: ...
+        def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
         def insert_rows(
             self,
             conn: Connection,
@@ -212,6 +221,23 @@ class OutboxStore:
             if new:
                 conn.execute(POOL_MEMBER.insert(), [{"pool_id": pid, "mailbox_id": m} for m in new])
             return self._pool(conn, name), len(new)
+
+    def _targets_exist(
+        self, conn: Connection, chunk: Sequence[OutboxIn], checked: set[tuple[str, int]]
+    ) -> None:
+        """:class:`DataError` unless every mailbox and pool ``chunk`` is queued to still exists
+        (each looked up once a transaction, under its target lock: see :meth:`enqueue`)."""
+        wanted = {("pool", i.pool_id) for i in chunk if i.pool_id is not None}
+        wanted |= {("mailbox", i.mailbox_id) for i in chunk if i.mailbox_id is not None}
+        for kind, tid in sorted(wanted - checked):
+            self._lock_name(conn, target_lock(kind, tid), shared=True)
+            table = POOL if kind == "pool" else MAILBOX
+            if conn.execute(sa.select(table.c.id).where(table.c.id == tid)).first() is None:
+                raise DataError(
+                    f"the {kind} these messages are queued to was removed meanwhile; nothing "
+                    f"was queued: see 'warmup {kind} list'"
+                )
+            checked.add((kind, tid))
 
     def _pool(self, conn: Connection, name: str) -> PoolRow:
         r = conn.execute(sa.select(POOL).where(POOL.c.name == name)).first()
@@ -283,6 +309,7 @@ class OutboxStore:
         ``force``, which cancels them (how many it returns); refused while one is being sent."""
         with self.write() as conn:
             pool = self._pool(conn, name)
+            self._lock_name(conn, target_lock("pool", pool.id))  # see enqueue
             refuse_while_queued(conn, OUTBOX.c.pool_id == pool.id, f"pool {name!r}", "pool", force)
             cancelled = conn.execute(
                 OUTBOX.update()
@@ -304,10 +331,17 @@ class OutboxStore:
         a message to its recipient (:meth:`_in_campaign`) is left out (in
         :attr:`Enqueued.in_campaign`). The check is made in this transaction, after taking the
         campaign's lock (:meth:`_lock_name`): two runs queueing one campaign at once take
-        turns, and the second sees what the first queued instead of mailing everyone twice."""
+        turns, and the second sees what the first queued instead of mailing everyone twice.
+
+        Each message's mailbox or pool is looked up in this transaction too, under the
+        target's lock that :meth:`remove_pool` and ``remove_mailbox`` take (shared here:
+        queueings of one target do not wait on each other): a removal either sees these
+        messages (and refuses, or cancels them) or makes this queueing fail, never leaving
+        messages pointing at nothing."""
         out = Enqueued()
         stamp = utc(now)
         locked: set[tuple[str, int | None, int | None]] = set()
+        checked: set[tuple[str, int]] = set()
         with self.write() as conn:
             for chunk in _chunks(items, 1000):
                 once: dict[tuple[str, int | None, int | None], list[str]] = {}
@@ -332,6 +366,7 @@ class OutboxStore:
                     chunk = kept
                     if not chunk:
                         continue
+                self._targets_exist(conn, chunk, checked)
                 mids = [i.message_id for i in chunk]
                 found = conn.execute(
                     sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(OUTBOX.c.message_id.in_(mids))
@@ -507,12 +542,16 @@ class OutboxStore:
         gate's slots (:func:`fate`), written at once (queued again: due at ``retry_at``, default
         ``now``); None if the claim changed meanwhile."""
         with self.write() as conn:
+            # Locked first (PostgreSQL): a reservation fenced on this claim either committed
+            # before (its slots are read below) or waits and then finds the claim gone.
             row = conn.execute(
-                sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients, OUTBOX.c.sent_via).where(
+                sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients, OUTBOX.c.sent_via)
+                .where(
                     OUTBOX.c.id == message,
                     OUTBOX.c.state == "sending",
                     OUTBOX.c.claimed_by == worker,
                 )
+                .with_for_update()
             ).first()
             if row is None:
                 return None

@@ -40,7 +40,14 @@ from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
 from warmup.ledger.imports import SendRow
 from warmup.ledger.schema import METADATA
-from warmup.ledger.values import CLOCK_SKEW, MailboxNotFound, MailboxRow, local_day
+from warmup.ledger.values import (
+    CLOCK_SKEW,
+    Claim,
+    ClaimLost,
+    MailboxNotFound,
+    MailboxRow,
+    local_day,
+)
 from warmup.policy.walk import WalkState, day_start
 
 MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
@@ -99,12 +106,13 @@ class PostgresLedger(Ledger):
                 {"ids": ids},
             )
 
-    def _lock_name(self, conn: Connection, name: str) -> None:
+    def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None:
         # Transaction-scoped, like the migrations' lock; two names sharing a 32-bit hash merely
         # take turns.
         key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big")
+        lock = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
         conn.execute(
-            sa.text("SELECT pg_advisory_xact_lock(:ns, :key)"),
+            sa.text(f"SELECT {lock}(:ns, :key)"),
             {"ns": NAME_LOCKS, "key": key - 2**31},
         )
 
@@ -383,6 +391,10 @@ _KEEP_MEMO = (
     "state = EXCLUDED.state"
 )
 
+# The fence of a send for an outbox message: its worker still holds the claim. FOR SHARE keeps
+# the row so until COMMIT: a recovery (which locks it FOR UPDATE) waits, then sees the slots.
+_CLAIMED = "SELECT 1 FROM outbox WHERE id = %s AND state = 'sending' AND claimed_by = %s FOR SHARE"
+
 _TOUCH = "UPDATE mailbox SET rev = rev + 1 WHERE id = %s"
 
 
@@ -405,6 +417,7 @@ class PostgresGate(GateSession):
         decide: Decide,
         clock: Callable[[], dt.datetime],
         source: str = "gate",
+        claim: Claim | None = None,
     ) -> tuple[list[int], dt.datetime]:
         import psycopg
 
@@ -415,7 +428,7 @@ class PostgresGate(GateSession):
         with self.ledger._errors():
             try:
                 try:
-                    rows = self._read(pg, recipients, message_id, clock(), pending)
+                    rows, held = self._read(pg, recipients, message_id, clock(), pending, claim)
                 except psycopg.OperationalError:
                     if not (reused and pg.broken):
                         raise
@@ -423,10 +436,12 @@ class PostgresGate(GateSession):
                     # nothing of this transaction happened; once more on a new connection.
                     self._abort()
                     pg = self._connected()
-                    rows = self._read(pg, recipients, message_id, clock(), pending)
+                    rows, held = self._read(pg, recipients, message_id, clock(), pending, claim)
                 now = clock()  # under the lock: reservations are stamped in order
                 decision = decide(self._history(rows, now), rows.suppressed, now)
                 refusal = decision.refusal
+                if refusal is None and claim is not None and not held:
+                    refusal = ClaimLost(claim)
                 if refusal is None:
                     try:
                         _, aside = self._plan(recipients, message_id, rows.slots)
@@ -469,19 +484,24 @@ class PostgresGate(GateSession):
         message_id: str,
         est: dt.datetime,
         pending: list[tuple[int, dt.datetime]],
-    ) -> GateRows:
+        claim: Claim | None = None,
+    ) -> tuple[GateRows, bool]:
         """Round trip 1: BEGIN, the lock, the deferred settlements, step 4's reads (``est``: the
-        clock before the lock, for the few filters that need a time: a moment early at most)."""
+        clock before the lock, for the few filters that need a time: a moment early at most),
+        and whether ``claim`` still holds (its outbox row then locked until COMMIT; True
+        without one)."""
         box, p = self.box, self.policy
         tz = box.timezone
         today = local_day(est, tz)
-        cur, lock = pg.cursor(), pg.cursor()
+        cur, lock, fence = pg.cursor(), pg.cursor(), pg.cursor()
         of_domain = f"%@{box.address.rsplit('@', 1)[1]}"  # LIKE: its mailboxes
         with pg.pipeline():
             if p.domain_cap:  # the domain's count is read under its every mailbox's lock
                 pg.cursor().execute(_LOCK_DOMAIN, (of_domain,))
             lock.execute(_LOCK, (box.id,))  # first: the next statements start once it is granted
             pg.cursor().execute(_GENERIC)
+            if claim is not None:
+                fence.execute(_CLAIMED, (claim.message, claim.worker))
             if len(pending) == 1:  # the common case: executemany would open a nested pipeline
                 ((sid, at),) = pending
                 pg.cursor().execute(_SETTLE_SENT, (at.astimezone(dt.UTC), sid))
@@ -510,6 +530,7 @@ class PostgresGate(GateSession):
         if locked is None:  # removed (by another process or host) since this gate opened
             raise MailboxNotFound(box.address)
         rev, cap, started = locked
+        held = claim is None or fence.fetchone() is not None
         (
             upto,
             state,
@@ -535,7 +556,7 @@ class PostgresGate(GateSession):
             rcounts,
         ) = cur.fetchone()
         memo = WalkState.from_json(state) if upto is not None else None
-        return GateRows(
+        rows = GateRows(
             rev,
             cap,
             started,
@@ -554,6 +575,7 @@ class PostgresGate(GateSession):
             if rdomains
             else ({} if self.policy.recipient_caps else None),
         )
+        return rows, held
 
     def _write(
         self,

@@ -42,6 +42,8 @@ from warmup.ledger.sqlite_reads import (
 from warmup.ledger.values import (
     CLOCK_SKEW,
     Ask,
+    Claim,
+    ClaimLost,
     EventIn,
     MailboxNotFound,
     MailboxRow,
@@ -125,6 +127,7 @@ _SETTLE_SENT = (
     "UPDATE send SET outcome = 'sent', settled_at = ? WHERE id = ? "
     "AND outcome IN ('reserved', 'unknown')"
 )
+_CLAIMED = "SELECT 1 FROM outbox WHERE id = ? AND state = 'sending' AND claimed_by = ?"
 _INSERT = (
     "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, settled_at, "
     "source, key) VALUES (?, ?, ?, ?, ?, 'reserved', NULL, ?, ?)"
@@ -237,6 +240,7 @@ class SQLiteGate(GateSession):
         decide: Decide,
         clock: Callable[[], dt.datetime],
         source: str = "gate",
+        claim: Claim | None = None,
     ) -> tuple[list[int], dt.datetime]:
         if self._raw is None:
             self._raw = self._connect()
@@ -280,6 +284,10 @@ class SQLiteGate(GateSession):
                     hist = self._history(rows, now, today)
                 decision = decide(hist, rows.suppressed, now)
                 refusal = decision.refusal
+                if refusal is None and claim is not None:
+                    held = cur.execute(_CLAIMED, (claim.message, claim.worker)).fetchone()
+                    if held is None:
+                        refusal = ClaimLost(claim)
                 if refusal is None:
                     try:
                         ids = self._write(cur, recipients, message_id, now, rows, source, today)

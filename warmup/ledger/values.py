@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from warmup import addresses
-from warmup.errors import ConfigError, DataError
+from warmup.errors import ConfigError, DataError, TempFail
 from warmup.policy.walk import History
 
 MATCH_WINDOW = dt.timedelta(days=30)
@@ -72,6 +72,30 @@ class DuplicateSend(DataError):
             f"a resend needs a new Message-ID"
         )
         self.recipient, self.message_id, self.outcome = recipient, message_id, outcome
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outbox claim a send is made for: message ``message`` as ``worker`` claimed it. A
+    reservation made with one (:meth:`warmup.Gate.send`) is written only while the claim
+    holds, checked in the reservation's own transaction: a worker whose claim was taken from
+    it (its lease ran out, another worker recovered the message) never sends it again."""
+
+    message: int
+    worker: str
+
+
+class ClaimLost(TempFail):
+    """The worker no longer holds the claim on the message it was about to send (another
+    worker recovered it): nothing was reserved, and the message is not this worker's to
+    send."""
+
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(
+            f"outbox message {claim.message} is no longer claimed by worker {claim.worker} "
+            f"(its claim expired and another worker took it over): not sent by this one"
+        )
+        self.claim = claim
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ the connection broke on during DATA is ``unknown``: never re-sent automatically.
 the pool's overflow channel instead (:mod:`warmup.outbox.overflow`), with the same outcomes.
 
 Crash safety: a worker that dies (``kill -9``) leaves its message ``sending``. The next worker
-finds it once the claimant is gone (on the same host: its process no longer exists; on another
-host: its claim is older than :data:`LEASE`) and decides from the gate's slots
+finds it once the claimant is gone (in the same place, :data:`PLACE`: its process no longer
+exists; elsewhere: its claim is older than :data:`LEASE`) and decides from the gate's slots
 (:meth:`warmup.ledger.Ledger.recover`): no reservation was made, so nothing reached SMTP, and it is
 queued again; a reservation exists, so it may have left, and it is ``unknown``. A message's
 outcome is written in the transaction of the worker's next claim (or alone when the pass ends):
@@ -37,6 +37,7 @@ import datetime as dt
 import email
 import email.parser
 import email.policy
+import hashlib
 import os
 import secrets
 import socket
@@ -50,7 +51,7 @@ from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupErr
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.headers import sender_of, thread_ids
 from warmup.instants import now_utc
-from warmup.ledger import Ledger, MailboxRow, OutboxRow, PoolRow
+from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import Settle, fate
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.bounces import BounceSync
@@ -63,7 +64,28 @@ MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at l
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
 MAX_BACKOFF = dt.timedelta(hours=6)
 HOLD = dt.timedelta(minutes=5)  # a message held by a configuration fault is looked at this often
-HOST = socket.gethostname()
+HOST = socket.gethostname()  # shown to people; never trusted to tell two machines apart
+
+
+def _place() -> str:
+    """Where process ids mean the same thing as here: this boot of this kernel (its random
+    boot id) and this PID namespace (a container's own). Hostnames do not tell machines apart
+    (containers with host networking share the host's), nor pids containers. A short digest;
+    without a boot id (not Linux), the host name stands in for it."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            machine = f.read().strip()
+    except OSError:
+        machine = f"host {HOST}"
+    try:
+        ns = os.stat("/proc/self/ns/pid")
+        space = f"{ns.st_dev}:{ns.st_ino}"
+    except OSError:
+        space = ""
+    return hashlib.blake2b(f"{machine}|{space}".encode(), digest_size=6).hexdigest()
+
+
+PLACE = _place()
 FINAL = ("sent", "bounced", "unknown", "expired", "cancelled")
 
 
@@ -121,7 +143,9 @@ class Worker:
         self.clock = clock
         self.log = log
         self.lease = lease
-        self.id = f"{HOST}:{os.getpid()}:{secrets.token_hex(4)}"
+        # Stored with each claim: unique per worker (the random token decides whose a claim
+        # is); host and pid for people, and, with the place, a quick look at a crashed one.
+        self.id = f"{HOST}:{os.getpid()}:{PLACE}:{secrets.token_hex(8)}"
         self._stop = False
         self._wake = threading.Event()  # set by stop() and wake(): ends the sleep between passes
         self._sleep = sleep or self._wake.wait
@@ -319,9 +343,12 @@ class Worker:
         return states
 
     def _gone(self, worker: str, claimed_at: dt.datetime | None, now: dt.datetime) -> bool:
-        host, _, rest = worker.partition(":")
-        pid = rest.partition(":")[0]
-        if host == HOST and pid.isdigit() and not _alive(int(pid)):
+        """Whether ``worker`` (a :attr:`id`) will never settle its claim: its process is gone
+        (asked only of a worker in this :data:`PLACE`: another machine's or container's pid
+        says nothing here, whatever its host name), or its claim is older than the lease."""
+        parts = worker.split(":")
+        here = len(parts) == 4 and parts[2] == PLACE and parts[1].isdigit()
+        if here and not _alive(int(parts[1])):
             return True
         return claimed_at is None or now - claimed_at > self.lease
 
@@ -421,8 +448,13 @@ class Worker:
                 continue
             data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
             try:
-                report = gate.send(data, rcpts, message_id=msg.message_id)
+                report = gate.send(
+                    data, rcpts, message_id=msg.message_id, claim=Claim(msg.id, self.id)
+                )
                 break
+            except ClaimLost as exc:  # recovered by another worker: no longer ours to send
+                self.log(f"{_stamp(now)} lost #{msg.id}: {exc}")
+                return "lost"
             except NotAllowed as exc:  # another worker took the slot meanwhile: the next member
                 a = exc.allowance
                 self._observe(gate, now, a)
