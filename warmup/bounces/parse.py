@@ -49,6 +49,10 @@ class Bounce:
     rule: str = ""
     # How the reason was decided, one line per step (``warmup bounces parse --explain``).
     steps: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # A delay warning (RFC 3464 ``Action: delayed``): the MTA is still trying, the message may
+    # yet arrive. Kept apart from the kind (the reference's reading of the words) because it
+    # is no failure: it never counts in a rate nor suppresses the address.
+    delayed: bool = False
 
 
 def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> list[Bounce]:
@@ -108,8 +112,9 @@ def _address_like(recipient: str) -> bool:
 def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
     """Parse files for ``warmup bounces parse --json``: one object per file.
 
-    Each bounce carries its ``reason`` and the ``rule`` that decided it; ``steps=True`` adds
-    the decision path (``--explain``).
+    Each bounce carries its ``reason`` and the ``rule`` that decided it and ``delayed`` (a delay
+    warning: not a failure, recorded but never counted); ``steps=True`` adds the decision path
+    (``--explain``).
 
     A file that cannot be read, or is no regular file (a named pipe would wait for a writer
     for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
@@ -118,7 +123,16 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
     out: list[dict] = []
     for path in paths:
         raw, error = _read_file(path)
-        order = ("recipient", "kind", "reason", "rule", "status", "reply", "message_id")
+        order = (
+            "recipient",
+            "kind",
+            "reason",
+            "rule",
+            "status",
+            "reply",
+            "message_id",
+            "delayed",
+        )
         bounces = [
             {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
             | ({"steps": list(b.steps)} if steps else {})
@@ -534,18 +548,20 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             if state and state not in context:
                 context = f"{state} {context}"
         stage_text = f"{rec.get('status', '')} {extra}"
-        out.append(
-            _make(
-                recipient,
-                status,
-                reply,
-                diag,
-                message_id,
-                context=context,
-                stage_text=stage_text,
-                mta=mta,
-            )
+        made = _make(
+            recipient,
+            status,
+            reply,
+            diag,
+            message_id,
+            context=context,
+            stage_text=stage_text,
+            mta=mta,
         )
+        if action.startswith("delayed"):
+            step = "Action: delayed: a delay warning, the MTA still tries: counts for nothing"
+            made = replace(made, delayed=True, steps=(*made.steps, step))
+        out.append(made)
     if not records and not out:
         return _parse_text(msg, parts, notice)
     return out
