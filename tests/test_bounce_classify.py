@@ -351,6 +351,7 @@ def test_parse_report(tmp_path: Path) -> None:
             "reply": "552",
             "message_id": "<orig-1@example.com>",
             "delayed": False,
+            "original_recipient": "",
             "diagnostic": "552 5.2.2 Mailbox full",
         }
     ]

@@ -158,21 +158,125 @@ def test_a_delay_warning_read_before_its_send_was_recorded_is_linked_not_counted
     assert (row["matched"], row["counted"]) == (True, False)
 
 
-def test_parse_json_says_delayed(run: Callable[..., Result], tmp_path: Path) -> None:
+def test_a_report_about_a_forwarded_message_matches_the_address_mailed(ledger_url, box):
+    # lead3 is an alias forwarding to an address the mailbox never mailed: the report names
+    # that one as Final-Recipient and lead3 as Original-Recipient. It stayed unmatched: lead3
+    # was mailed again and again, and the bounce never counted.
+    ids = send_many(40)
+    fwd = "lead3.private@forward.example"
+    box.append(
+        "INBOX",
+        rfc3464(
+            ids["lead3@example.com"],
+            fwd,
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            1,
+            original="lead3@example.com",
+        ),
+    )
+    # Naming an address the mailbox mailed as the original proves nothing about another
+    # message: matched as ever only by the original's Message-ID (or time, without one).
+    box.append(
+        "INBOX",
+        rfc3464(
+            "<someone-else@elsewhere.example>",
+            "x@forward.example",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            2,
+            original="lead5@example.com",
+        ),
+    )
+    # Neither address ever mailed: kept unmatched, as before.
+    box.append(
+        "INBOX",
+        rfc3464(
+            "<stranger@elsewhere.example>",
+            "y@forward.example",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            3,
+            original="never-mailed@example.com",
+        ),
+    )
+    got = sync()
+    assert (got["bounces"], got["matched"]) == (3, 1)
+    rows = listed()
+    mine = rows[("lead3@example.com", "hard")]
+    assert (mine["matched"], mine["counted"]) == (True, True)
+    assert not rows[("lead5@example.com", "hard")]["matched"]
+    assert not rows[("y@forward.example", "hard")]["matched"]
+    sup = json.loads(cli("suppress", "list", "--json").stdout)
+    assert [s["address"] for s in sup] == ["lead3@example.com"]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["bounce_rate"] == 1 / 40, q
+    refused = cli("send", BOX, "--to", "lead3@example.com", "--subject", "x", "--body", "y")
+    assert refused.returncode == 65 and "suppressed" in refused.stderr
+
+
+def test_a_final_recipient_the_mailbox_mailed_wins_over_the_original(ledger_url, box):
+    # Both named, both mailed: the report is about the Final-Recipient, as before.
+    ids = send_many(3)
+    box.append(
+        "INBOX",
+        rfc3464(
+            ids["lead1@example.com"],
+            "lead1@example.com",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            1,
+            original="lead2@example.com",
+        ),
+    )
+    assert sync()["matched"] == 1
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [
+        "lead1@example.com"
+    ]
+
+
+def test_parse_json_says_delayed_and_names_the_original_recipient(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
     late = tmp_path / "late.eml"
     late.write_bytes(delayed("<m1@corp.example>", "slow@example.org", 1))
-    result = run("bounces", "parse", "--json", str(late))
+    fwd = tmp_path / "fwd.eml"
+    fwd.write_bytes(
+        rfc3464(
+            "<m2@corp.example>",
+            "private@forward.example",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            2,
+            original="alias@example.org",
+        )
+    )
+    result = run("bounces", "parse", "--json", str(late), str(fwd))
     assert result.exit_code == 0, result.output
-    [a] = json.loads(result.output)[0]["bounces"]
+    [a], [b] = (item["bounces"] for item in json.loads(result.output))
     assert (a["recipient"], a["kind"], a["reason"], a["delayed"]) == (
         "slow@example.org",
         "soft",
         "expired",
         True,
     )
-    text = run("bounces", "parse", str(late))
+    assert a["original_recipient"] == ""
+    # The failed recipient stays the Final-Recipient (what the corpus figures follow).
+    assert (b["recipient"], b["original_recipient"], b["kind"], b["delayed"]) == (
+        "private@forward.example",
+        "alias@example.org",
+        "hard",
+        False,
+    )
+    text = run("bounces", "parse", str(late), str(fwd))
     assert text.exit_code == 0, text.output
-    assert text.output.split()[1] == "delayed"
+    first, second = text.output.splitlines()
+    assert first.split()[1] == "delayed" and "(sent to alias@example.org)" in second
     # The library says so too.
     [bounce] = parse_bounces(late.read_bytes())
     assert bounce.delayed and bounce.kind == "soft"

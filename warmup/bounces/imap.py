@@ -579,7 +579,9 @@ def record_batch(
     listed but neither counts nor suppresses, and one that names no recipient is tied to no
     send, even when it quotes a send's Message-ID (DESIGN invariant 8). A delay warning is
     recorded as kind ``delayed``: matched and listed, never counted nor suppressing (the message
-    may yet arrive; the failure reported later counts).
+    may yet arrive; the failure reported later counts). A report about a forwarded message
+    carries the address mailed (its Original-Recipient), which the ledger matches on when the
+    mailbox never mailed the forwarded-to one.
     """
     bounces = [
         BounceIn(
@@ -593,6 +595,7 @@ def record_batch(
             message_id=b.message_id or None,
             source="imap",
             trusted=False,
+            original_recipient=b.original_recipient or None,
         )
         for key, b, reported in rows
     ]

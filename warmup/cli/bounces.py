@@ -179,7 +179,8 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     Each failed recipient gets a kind (hard, soft, block, complaint), the reason behind it and
     the rule that decided; --explain prints how, one line per step. A delay warning (the
     server still tries) shows as delayed (JSON: "delayed": true, its kind the words' reading):
-    a sync records it but never counts it.
+    a sync records it but never counts it. A report about a forwarded message names the address
+    mailed as "original_recipient".
 
     \b
     Example:
@@ -206,6 +207,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
                     f"{name}: {'delayed' if b['delayed'] else b['kind']:9} {b['reason']:15} "
                     f"{b['recipient'] or '-':40} "
                     f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
+                    + (f" (sent to {b['original_recipient']})" if b["original_recipient"] else "")
                 )
             )
             if explain:

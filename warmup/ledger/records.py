@@ -304,13 +304,22 @@ class Records:
         no other counted bounce answers; suppress a hard bounce's or complaint's address.
 
         A delay warning (kind ``delayed``) is matched and kept but never counted: a failure
-        reported later for the same send is its first counted bounce."""
+        reported later for the same send is its first counted bounce. A report whose failed
+        recipient the mailbox never mailed, but whose original recipient it did (an alias
+        forwarded the message), is recorded and matched under the address mailed."""
         if b.kind not in RECORDED_KINDS:
             raise DataError(f"bounce kind {b.kind!r}: expected one of {', '.join(RECORDED_KINDS)}")
         sid = send_id if send_id is not None else b.send_id
         at = b.at
         recipient = b.recipient
         if sid is None:
+            if (
+                b.original_recipient
+                and b.original_recipient != recipient
+                and not self._mailed(conn, box, recipient)
+                and self._mailed(conn, box, b.original_recipient)
+            ):
+                recipient = b.original_recipient
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
@@ -344,6 +353,18 @@ class Records:
                 conn, recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
             )
         return BounceResult(True, sid is not None, counted, recipient)
+
+    @staticmethod
+    def _mailed(conn: Connection, box: MailboxRow, recipient: str) -> bool:
+        """Whether ``box`` has ever mailed ``recipient`` (a send that may have left)."""
+        if not recipient:
+            return False
+        found = conn.execute(
+            sa.select(SEND.c.id)
+            .where(SEND.c.mailbox_id == box.id, SEND.c.recipient == recipient, COUNTED)
+            .limit(1)
+        ).first()
+        return found is not None
 
     @staticmethod
     def _first_of_send(conn: Connection, sid: int, kind: str) -> bool:
