@@ -350,6 +350,8 @@ def test_parse_report(tmp_path: Path) -> None:
             "status": "5.2.2",
             "reply": "552",
             "message_id": "<orig-1@example.com>",
+            "delayed": False,
+            "original_recipient": "",
             "diagnostic": "552 5.2.2 Mailbox full",
         }
     ]

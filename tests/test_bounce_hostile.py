@@ -296,7 +296,9 @@ def test_a_report_with_nul_bytes_is_recorded(ledger_url: str) -> None:
         found = parse_bounces(raw, mailbox=box.address)
         assert [b.recipient for b in found] == ["gone@example.net"]
         rows = [(bounce_key(facts, b, i), b, now) for i, b in enumerate(found)]
-        assert record_batch(ledger, box, "INBOX", 1, 1, rows, now) == [("gone@example.net", False)]
+        assert record_batch(ledger, box, "INBOX", 1, 1, rows, now) == [
+            ("gone@example.net", False, False)
+        ]
         [listed] = ledger.bounces(box, None, None, None)
     finally:
         ledger.close()

@@ -285,6 +285,8 @@ def recorded_reason(kind: str, status: str, reply: str, diagnostic: str) -> str:
     if kind == "complaint":
         return "feedback"
     verdict = decide(status, reply, diagnostic)
+    if kind == "delayed":  # a delay warning: of no kind, the words' reason is all there is
+        return verdict.reason
     return verdict.reason if verdict.kind == kind else "undefined"
 
 

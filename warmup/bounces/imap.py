@@ -36,6 +36,7 @@ from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
 from warmup.errors import PermissionFailure, Unavailable, UsageError
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
+from warmup.ledger.reads import DELAYED
 from warmup.neterr import describe
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ class SyncReport:
     bounces: int = 0
     matched: int = 0
     unmatched: list[str] = field(default_factory=list)
+    # Of the new bounces, the delay warnings (RFC 3464 Action: delayed): kept, never counted.
+    delayed: int = 0
     moved: int = 0
     # Bounces read by an earlier sync, linked now to the sends recorded since.
     linked: int = 0
@@ -344,11 +347,12 @@ def _sync_folder(
             # Reports to move: the position passes them once they are moved, so a connection
             # lost at the MOVE reads them again (recording nothing twice) and moves them.
             at = last if to_move else position
-            for rcpt, matched in record_batch(
+            for rcpt, matched, delayed in record_batch(
                 ledger, box, folder, uidvalidity, max(at, saved), rows, now()
             ):
                 report.bounces += 1
                 report.matched += matched
+                report.delayed += delayed
                 if not matched:
                     report.unmatched.append(rcpt or "(no recipient)")
         last = batch[-1]
@@ -566,34 +570,39 @@ def record_batch(
     last_uid: int,
     rows: list[Row],
     now: dt.datetime,
-) -> list[tuple[str, bool]]:
+) -> list[tuple[str, bool, bool]]:
     """Record parsed bounces and the folder's new position in one short write transaction.
 
-    Returns ``(recipient, matched to a send)`` for each bounce that was new. Mail in a mailbox is
-    from strangers: the bounces are untrusted (:class:`warmup.ledger.BounceIn`), so one that
-    answers no send of the mailbox is kept and listed but neither counts nor suppresses, and one
-    that names no recipient is tied to no send, even when it quotes a send's Message-ID
-    (DESIGN invariant 8).
+    Returns ``(recipient, matched to a send, a delay warning)`` for each bounce that was new.
+    Mail in a mailbox is from strangers: the bounces are untrusted
+    (:class:`warmup.ledger.BounceIn`), so one that answers no send of the mailbox is kept and
+    listed but neither counts nor suppresses, and one that names no recipient is tied to no
+    send, even when it quotes a send's Message-ID (DESIGN invariant 8). A delay warning is
+    recorded as kind ``delayed``: matched and listed, never counted nor suppressing (the message
+    may yet arrive; the failure reported later counts). A report about a forwarded message
+    carries the address mailed (its Original-Recipient), which the ledger matches on when the
+    mailbox never mailed the forwarded-to one.
     """
-    got = ledger.record_synced(
-        box,
-        folder,
-        uidvalidity,
-        last_uid,
-        [
-            BounceIn(
-                b.recipient or "",
-                b.kind,
-                reported,
-                key,
-                status=b.status or None,
-                reply=b.reply or None,
-                diagnostic=b.diagnostic or None,
-                message_id=b.message_id or None,
-                source="imap",
-                trusted=False,
-            )
-            for key, b, reported in rows
-        ],
-    )
-    return [(r.recipient, r.matched) for r in got.results if r.new]
+    bounces = [
+        BounceIn(
+            b.recipient or "",
+            DELAYED if b.delayed else b.kind,
+            reported,
+            key,
+            status=b.status or None,
+            reply=b.reply or None,
+            diagnostic=b.diagnostic or None,
+            message_id=b.message_id or None,
+            source="imap",
+            trusted=False,
+            original_recipient=b.original_recipient or None,
+        )
+        for key, b, reported in rows
+    ]
+    got = ledger.record_synced(box, folder, uidvalidity, last_uid, bounces)
+    # ``results`` follows ``bounces`` one for one.
+    return [
+        (r.recipient, r.matched, b.kind == DELAYED)
+        for r, b in zip(got.results, bounces, strict=True)
+        if r.new
+    ]

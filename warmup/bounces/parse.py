@@ -49,6 +49,13 @@ class Bounce:
     rule: str = ""
     # How the reason was decided, one line per step (``warmup bounces parse --explain``).
     steps: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    # A delay warning (RFC 3464 ``Action: delayed``): the MTA is still trying, the message may
+    # yet arrive. Kept apart from the kind (the reference's reading of the words) because it
+    # is no failure: it never counts in a rate nor suppresses the address.
+    delayed: bool = False
+    # The address the original was sent to when the report names another as the failed one
+    # (``Original-Recipient`` vs ``Final-Recipient``: an alias forwarded it); "" otherwise.
+    original_recipient: str = ""
 
 
 def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> list[Bounce]:
@@ -83,10 +90,12 @@ def _bounded(b: Bounce) -> Bounce:
     shown by ``bounces parse`` and ``bounces list`` and the sync's list of unmatched addresses
     (an escape sequence there would set the operator's terminal title, or clear the screen)."""
     recipient_ok = len(b.recipient) <= MAX_ADDRESS and _address_like(b.recipient)
+    original_ok = len(b.original_recipient) <= MAX_ADDRESS and _address_like(b.original_recipient)
     # A NUL in any of them also stopped every sync on PostgreSQL (no NUL in its text).
     message_id_ok = len(b.message_id) <= MAX_MESSAGE_ID and _address_like(b.message_id)
     if (
         recipient_ok
+        and original_ok
         and message_id_ok
         and b.diagnostic.isprintable()
         and all(step.isprintable() for step in b.steps)
@@ -95,6 +104,7 @@ def _bounded(b: Bounce) -> Bounce:
     return replace(
         b,
         recipient=b.recipient if recipient_ok else "",
+        original_recipient=b.original_recipient if original_ok else "",
         message_id=b.message_id if message_id_ok else "",
         diagnostic=printable(b.diagnostic),
         steps=tuple(printable(step) for step in b.steps),
@@ -108,8 +118,10 @@ def _address_like(recipient: str) -> bool:
 def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
     """Parse files for ``warmup bounces parse --json``: one object per file.
 
-    Each bounce carries its ``reason`` and the ``rule`` that decided it; ``steps=True`` adds
-    the decision path (``--explain``).
+    Each bounce carries its ``reason`` and the ``rule`` that decided it, ``delayed`` (a delay
+    warning: not a failure, recorded but never counted) and ``original_recipient`` (the address
+    mailed, when the report names a forwarded-to one); ``steps=True`` adds the decision path
+    (``--explain``).
 
     A file that cannot be read, or is no regular file (a named pipe would wait for a writer
     for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
@@ -118,7 +130,17 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
     out: list[dict] = []
     for path in paths:
         raw, error = _read_file(path)
-        order = ("recipient", "kind", "reason", "rule", "status", "reply", "message_id")
+        order = (
+            "recipient",
+            "kind",
+            "reason",
+            "rule",
+            "status",
+            "reply",
+            "message_id",
+            "delayed",
+            "original_recipient",
+        )
         bounces = [
             {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
             | ({"steps": list(b.steps)} if steps else {})
@@ -500,10 +522,9 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         if any(action.startswith(a) for a in _SKIP_ACTIONS) or status.startswith("2"):
             continue
         recipient = _clean_addr(rec.get("final-recipient", ""))
+        original = _clean_addr(rec.get("original-recipient", ""))
         if not recipient:
-            recipient = _clean_addr(rec.get("original-recipient", "")) or _clean_addr(
-                rec.get("x-actual-recipient", "")
-            )
+            recipient = original or _clean_addr(rec.get("x-actual-recipient", ""))
         if not recipient and len(records) == 1:
             text_blocks = text_blocks or _text_blocks(msg, notification)
             recipient = next(iter(text_blocks), "")
@@ -540,18 +561,24 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             if state and state not in context:
                 context = f"{state} {context}"
         stage_text = f"{rec.get('status', '')} {extra}"
-        out.append(
-            _make(
-                recipient,
-                status,
-                reply,
-                diag,
-                message_id,
-                context=context,
-                stage_text=stage_text,
-                mta=mta,
-            )
+        made = _make(
+            recipient,
+            status,
+            reply,
+            diag,
+            message_id,
+            context=context,
+            stage_text=stage_text,
+            mta=mta,
         )
+        if action.startswith("delayed"):
+            step = "Action: delayed: a delay warning, the MTA still tries: counts for nothing"
+            made = replace(made, delayed=True, steps=(*made.steps, step))
+        # An alias forwarded it: the address mailed is the Original-Recipient. (A quoted local
+        # part written once with its quotes, once without, is one address.)
+        if original and original.replace('"', "") != recipient.replace('"', ""):
+            made = replace(made, original_recipient=original)
+        out.append(made)
     if not records and not out:
         return _parse_text(msg, parts, notice)
     return out

@@ -25,7 +25,8 @@ from warmup.instants import local_text, machine_zone
 from warmup.ledger import Ledger
 from warmup.words import plural, shown
 
-KINDS = ["hard", "soft", "block", "complaint"]
+# "delayed": delay warnings (RFC 3464 Action: delayed), recorded and listed, never counted.
+KINDS = ["hard", "soft", "block", "complaint", "delayed"]
 UNMATCHED_SHOWN = 10  # addresses named after a sync; --verbose names them all
 
 
@@ -76,7 +77,8 @@ def sync(
     """Read bounce notifications from the mailbox over IMAP and record them.
 
     Read-only (messages stay unseen), incremental and idempotent: a second run records nothing
-    new. Hard bounces and complaints suppress the recipient.
+    new. Hard bounces and complaints suppress the recipient; delay warnings (the server still
+    tries) are kept as kind delayed, never counted.
 
     \b
     Example:
@@ -129,6 +131,7 @@ def sync(
         "scanned": report.scanned,
         "bounces": report.bounces,
         "matched": report.matched,
+        "delayed": report.delayed,
         "unmatched": report.unmatched,
         "moved": report.moved,
         "linked": report.linked,
@@ -143,6 +146,11 @@ def sync(
         f"Scanned {plural(report.scanned, 'message')} on {report.host}: recorded "
         f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends."
     )
+    if report.delayed:
+        say(
+            f"Of these, {plural(report.delayed, 'delay warning')} (the server still tries: "
+            "kept, not counted, nothing suppressed)."
+        )
     if report.linked:
         say(f"Linked {plural(report.linked, 'bounce')} read earlier to the sends recorded since.")
     if report.unmatched:
@@ -169,7 +177,10 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     """Show what the bounce parser finds in message files (.eml); records nothing.
 
     Each failed recipient gets a kind (hard, soft, block, complaint), the reason behind it and
-    the rule that decided; --explain prints how, one line per step.
+    the rule that decided; --explain prints how, one line per step. A delay warning (the
+    server still tries) shows as delayed (JSON: "delayed": true, its kind the words' reading):
+    a sync records it but never counts it. A report about a forwarded message names the address
+    mailed as "original_recipient".
 
     \b
     Example:
@@ -193,8 +204,10 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
         for b in item["bounces"]:
             click.echo(
                 shown(
-                    f"{name}: {b['kind']:9} {b['reason']:15} {b['recipient'] or '-':40} "
+                    f"{name}: {'delayed' if b['delayed'] else b['kind']:9} {b['reason']:15} "
+                    f"{b['recipient'] or '-':40} "
                     f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
+                    + (f" (sent to {b['original_recipient']})" if b["original_recipient"] else "")
                 )
             )
             if explain:

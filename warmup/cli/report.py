@@ -143,6 +143,12 @@ def report(
     )
 
 
+def _counted_text(counted: bool, kind: str) -> str:
+    if counted:
+        return "yes"
+    return "no (delay warning)" if kind == "delayed" else "no (unmatched)"
+
+
 def _by_reason(frame: Any, fmt: str) -> None:
     from warmup import reports
 
@@ -156,7 +162,7 @@ def _by_reason(frame: Any, fmt: str) -> None:
     print_table(
         ["MAILBOX", "REASON", "KIND", "BOUNCES", "COUNTED"],
         [
-            [r.mailbox, r.reason, r.kind, r.bounces, "yes" if r.counted else "no (unmatched)"]
+            [r.mailbox, r.reason, r.kind, r.bounces, _counted_text(bool(r.counted), str(r.kind))]
             for r in summary.itertuples()
         ],
     )

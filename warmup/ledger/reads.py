@@ -18,6 +18,10 @@ from warmup.policy.walk import DayCounts, DaySums, History, MailboxEvent, WalkSt
 
 BOUNCE_KINDS = ("hard", "soft", "block", "complaint")
 COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
+# A delay warning (RFC 3464 ``Action: delayed``): recorded and listed, linked to its send, but
+# never counted in a rate (no rollup column) and never suppressing: the message may yet arrive.
+DELAYED = "delayed"
+RECORDED_KINDS = (*BOUNCE_KINDS, DELAYED)
 # Every migration of :mod:`warmup.ledger.migrations`, in order: a ledger that has them all needs
 # none (the driver-level "is the schema current?"; tests/test_schema.py checks the list).
 MIGRATION_NAMES = (

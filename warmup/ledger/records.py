@@ -20,12 +20,13 @@ from sqlalchemy.engine import Connection
 from warmup.errors import DataError
 from warmup.ledger.schema import (
     BOUNCE,
-    BOUNCE_KINDS,
     COUNT_COLUMNS,
     COUNTED,
     DAY_STAT,
+    DELAYED,
     EVENT,
     MAILBOX,
+    RECORDED_KINDS,
     SEND,
     SUPPRESSION,
     SYNC_STATE,
@@ -300,24 +301,37 @@ class Records:
         self, conn: Connection, box: MailboxRow, b: BounceIn, send_id: int | None = None
     ) -> BounceResult:
         """Insert one bounce (idempotent on its key); count it if it answers a send of ``box``
-        no other counted bounce answers; suppress a hard bounce's or complaint's address."""
-        if b.kind not in BOUNCE_KINDS:
-            raise DataError(f"bounce kind {b.kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
+        no other counted bounce answers; suppress a hard bounce's or complaint's address.
+
+        A delay warning (kind ``delayed``) is matched and kept but never counted: a failure
+        reported later for the same send is its first counted bounce. A report whose failed
+        recipient the mailbox never mailed, but whose original recipient it did (an alias
+        forwarded the message), is recorded and matched under the address mailed."""
+        if b.kind not in RECORDED_KINDS:
+            raise DataError(f"bounce kind {b.kind!r}: expected one of {', '.join(RECORDED_KINDS)}")
         sid = send_id if send_id is not None else b.send_id
         at = b.at
+        recipient = b.recipient
         if sid is None:
-            sid, sent_at = self._match(conn, box, b.recipient, b.message_id, b.at)
+            if (
+                b.original_recipient
+                and b.original_recipient != recipient
+                and not self._mailed(conn, box, recipient)
+                and self._mailed(conn, box, b.original_recipient)
+            ):
+                recipient = b.original_recipient
+            sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
 
-        counted = sid is not None and self._first_of_send(conn, sid, b.kind)
+        counted = sid is not None and b.kind != DELAYED and self._first_of_send(conn, sid, b.kind)
         day = local_day(at, box.timezone)
         new_id = conn.execute(
             self._statement("bounce"),
             {
                 "mailbox_id": box.id,
                 "send_id": sid,
-                "recipient": b.recipient,
+                "recipient": recipient,
                 "kind": b.kind,
                 "status": b.status,
                 "reply": b.reply,
@@ -331,14 +345,26 @@ class Records:
             },
         ).scalar()
         if new_id is None:
-            return BounceResult(False, sid is not None, False, b.recipient)
+            return BounceResult(False, sid is not None, False, recipient)
         if counted:
             self._bump(conn, box, day, b.kind)
-        if b.kind in ("hard", "complaint") and b.recipient and (sid is not None or b.trusted):
+        if b.kind in ("hard", "complaint") and recipient and (sid is not None or b.trusted):
             self._suppress(
-                conn, b.recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
+                conn, recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
             )
-        return BounceResult(True, sid is not None, counted, b.recipient)
+        return BounceResult(True, sid is not None, counted, recipient)
+
+    @staticmethod
+    def _mailed(conn: Connection, box: MailboxRow, recipient: str) -> bool:
+        """Whether ``box`` has ever mailed ``recipient`` (a send that may have left)."""
+        if not recipient:
+            return False
+        found = conn.execute(
+            sa.select(SEND.c.id)
+            .where(SEND.c.mailbox_id == box.id, SEND.c.recipient == recipient, COUNTED)
+            .limit(1)
+        ).first()
+        return found is not None
 
     @staticmethod
     def _first_of_send(conn: Connection, sid: int, kind: str) -> bool:
@@ -402,7 +428,7 @@ class Records:
                     continue
                 at = max(r.at, sent_at) if sent_at is not None else r.at
                 day = local_day(at, box.timezone)
-                counted = self._first_of_send(conn, sid, r.kind)
+                counted = r.kind != DELAYED and self._first_of_send(conn, sid, r.kind)
                 conn.execute(
                     BOUNCE.update()
                     .where(BOUNCE.c.id == r.id)

@@ -21,6 +21,8 @@ import sqlalchemy as sa
 # Defined where the quota path reads them without SQLAlchemy.
 from warmup.ledger.reads import BOUNCE_KINDS as BOUNCE_KINDS
 from warmup.ledger.reads import COUNT_COLUMNS as COUNT_COLUMNS
+from warmup.ledger.reads import DELAYED as DELAYED
+from warmup.ledger.reads import RECORDED_KINDS as RECORDED_KINDS
 
 METADATA = sa.MetaData()
 
@@ -136,7 +138,7 @@ BOUNCE = sa.Table(
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
     sa.Column("send_id", sa.Integer),  # the send it answers, when matched
     sa.Column("recipient", sa.String, nullable=False),
-    sa.Column("kind", sa.String, nullable=False),  # BOUNCE_KINDS
+    sa.Column("kind", sa.String, nullable=False),  # RECORDED_KINDS (delayed: never counted)
     sa.Column("status", sa.String),
     sa.Column("reply", sa.String),
     sa.Column("diagnostic", sa.String),

@@ -146,6 +146,10 @@ class BounceIn:
     source: str = "record"
     send_id: int | None = None
     trusted: bool = True
+    # The address the original was sent to, when the report names a forwarded-to one as the
+    # failed recipient (RFC 3464 Original-Recipient): matched instead when the mailbox never
+    # mailed ``recipient`` but did mail this one.
+    original_recipient: str | None = None
 
 
 @dataclass(frozen=True)

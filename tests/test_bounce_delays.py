@@ -1,0 +1,282 @@
+"""Delay warnings and reports about forwarded mail, synced from a real Dovecot on loopback.
+
+The reports are written the way RFC 3464 documents them (section 2.3: per-recipient fields,
+``Action: delayed`` with ``Will-Retry-Until``; ``Original-Recipient`` as the sender gave the
+address, ``Final-Recipient`` as the reporting MTA met it, e.g. after an alias).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+
+from tests import test_bounces_sync as kit
+from tests.gatekit import cli
+from tests.test_bounces_sync import BOX, send_many
+from warmup.bounces import parse_bounces
+
+pytest_plugins = ["tests.pgkit"]  # ledger_url: a test that runs on SQLite and PostgreSQL
+# The sync tests' fixtures: the mailbox on the SMTP sink and Dovecot.
+sink = kit.sink
+box = kit.box
+
+
+def rfc3464(
+    original_id: str,
+    final: str,
+    action: str,
+    status: str,
+    diag: str,
+    n: int,
+    original: str | None = None,
+) -> bytes:
+    """A delivery status notification as RFC 3464 documents it (its section 2 and appendix)."""
+    boundary = f"rfc3464-{n}"
+    orig = f"Original-Recipient: rfc822;{original}\n" if original else ""
+    retry = f"Will-Retry-Until: {email.utils.formatdate()}\n" if action == "delayed" else ""
+    subject = "Delivery delayed" if action == "delayed" else "Returned mail: delivery failed"
+    return f"""From: MAILER-DAEMON@relay.example.net (Mail Delivery Subsystem)
+To: {BOX}
+Subject: {subject}
+Date: {email.utils.formatdate()}
+Message-ID: <report-{n}@relay.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"
+
+--{boundary}
+Content-Type: text/plain
+
+This report concerns your message to {original or final}.
+
+--{boundary}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example.net
+Arrival-Date: {email.utils.formatdate()}
+
+{orig}Final-Recipient: rfc822;{final}
+Action: {action}
+Status: {status}
+Remote-MTA: dns; mx.example.org
+Diagnostic-Code: smtp; {diag}
+Last-Attempt-Date: {email.utils.formatdate()}
+{retry}
+--{boundary}
+Content-Type: text/rfc822-headers
+
+From: {BOX}
+To: {original or final}
+Subject: Hello
+Message-ID: {original_id}
+
+--{boundary}--
+""".replace("\n", "\r\n").encode()
+
+
+def delayed(original_id: str, rcpt: str, n: int) -> bytes:
+    return rfc3464(
+        original_id, rcpt, "delayed", "4.4.7", "421 4.4.7 mx.example.org: connection timed out", n
+    )
+
+
+def listed() -> dict[tuple[str, str], dict]:
+    rows = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    return {(r["recipient"], r["kind"]): r for r in rows}
+
+
+def sync() -> dict:
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_a_delay_warning_counts_for_nothing_and_the_failure_after_it_counts_once(ledger_url, box):
+    # Five "still trying" warnings about 40 sends were five soft bounces: 12.5%, the mailbox
+    # paused although every message might yet arrive.
+    ids = send_many(40)
+    leads = list(ids)[:5]
+    for n, rcpt in enumerate(leads, 1):
+        box.append("INBOX", delayed(ids[rcpt], rcpt, n))
+    first = sync()
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["status"] != "paused" and q["bounce_rate"] in (None, 0.0), q
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
+    assert (first["bounces"], first["matched"], first["delayed"]) == (5, 5, 5)
+    rows = listed()
+    assert sorted(rows) == sorted((r, "delayed") for r in leads)
+    assert all(r["matched"] and not r["counted"] for r in rows.values())
+    assert {r["reason"] for r in rows.values()} == {"expired"}
+    only = json.loads(cli("bounces", "list", BOX, "--kind", "delayed", "--json").stdout)
+    assert len(only) == 5
+    by_reason = cli("report", BOX, "--by-reason")
+    assert by_reason.returncode == 0, by_reason.stderr
+    [line] = [ln for ln in by_reason.stdout.splitlines() if "expired" in ln]
+    assert line.split()[2:] == ["delayed", "5", "no", "(delay", "warning)"], line
+
+    # The MTA gives up on the first lead: that failure counts, once, and suppresses.
+    box.append(
+        "INBOX",
+        rfc3464(ids[leads[0]], leads[0], "failed", "5.1.1", "550 5.1.1 user unknown", 6),
+    )
+    res = cli("bounces", "sync", BOX)
+    assert res.returncode == 0, res.stderr
+    assert "recorded 1 new bounce, 1 matched" in res.stdout, res.stdout
+    assert "delay warning" not in res.stdout
+    box.append("INBOX", delayed(ids[leads[1]], leads[1], 7))  # a second warning: said so
+    res = cli("bounces", "sync", BOX)
+    assert "Of these, 1 delay warning (the server still tries:" in res.stdout, res.stdout
+    rows = listed()
+    assert rows[(leads[0], "hard")]["counted"] is True
+    assert rows[(leads[0], "delayed")]["counted"] is False
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["bounce_rate"] == 1 / 40, q
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [
+        leads[0]
+    ]
+
+
+def test_a_delay_warning_read_before_its_send_was_recorded_is_linked_not_counted(ledger_path, box):
+    # The late link (a send recorded after the sync that read its report) counted it too.
+    rcpt = "late@example.com"
+    box.append("INBOX", delayed("<late-1@corp.example>", rcpt, 1))
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01", "--json")
+    assert res.returncode == 0, res.stderr
+    done = cli("record", "send", BOX, "--to", rcpt, "--message-id", "<late-1@corp.example>")
+    assert done.returncode == 0, done.stderr
+    sync()
+    con = sqlite3.connect(ledger_path)  # the rollup the rates are read from
+    try:
+        assert con.execute("SELECT sum(sent), sum(soft) FROM day_stat").fetchone() == (1, 0)
+    finally:
+        con.close()
+    row = listed()[(rcpt, "delayed")]
+    assert (row["matched"], row["counted"]) == (True, False)
+
+
+def test_a_report_about_a_forwarded_message_matches_the_address_mailed(ledger_url, box):
+    # lead3 is an alias forwarding to an address the mailbox never mailed: the report names
+    # that one as Final-Recipient and lead3 as Original-Recipient. It stayed unmatched: lead3
+    # was mailed again and again, and the bounce never counted.
+    ids = send_many(40)
+    fwd = "lead3.private@forward.example"
+    box.append(
+        "INBOX",
+        rfc3464(
+            ids["lead3@example.com"],
+            fwd,
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            1,
+            original="lead3@example.com",
+        ),
+    )
+    # Naming an address the mailbox mailed as the original proves nothing about another
+    # message: matched as ever only by the original's Message-ID (or time, without one).
+    box.append(
+        "INBOX",
+        rfc3464(
+            "<someone-else@elsewhere.example>",
+            "x@forward.example",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            2,
+            original="lead5@example.com",
+        ),
+    )
+    # Neither address ever mailed: kept unmatched, as before.
+    box.append(
+        "INBOX",
+        rfc3464(
+            "<stranger@elsewhere.example>",
+            "y@forward.example",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            3,
+            original="never-mailed@example.com",
+        ),
+    )
+    got = sync()
+    assert (got["bounces"], got["matched"]) == (3, 1)
+    rows = listed()
+    mine = rows[("lead3@example.com", "hard")]
+    assert (mine["matched"], mine["counted"]) == (True, True)
+    assert not rows[("lead5@example.com", "hard")]["matched"]
+    assert not rows[("y@forward.example", "hard")]["matched"]
+    sup = json.loads(cli("suppress", "list", "--json").stdout)
+    assert [s["address"] for s in sup] == ["lead3@example.com"]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["bounce_rate"] == 1 / 40, q
+    refused = cli("send", BOX, "--to", "lead3@example.com", "--subject", "x", "--body", "y")
+    assert refused.returncode == 65 and "suppressed" in refused.stderr
+
+
+def test_a_final_recipient_the_mailbox_mailed_wins_over_the_original(ledger_url, box):
+    # Both named, both mailed: the report is about the Final-Recipient, as before.
+    ids = send_many(3)
+    box.append(
+        "INBOX",
+        rfc3464(
+            ids["lead1@example.com"],
+            "lead1@example.com",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            1,
+            original="lead2@example.com",
+        ),
+    )
+    assert sync()["matched"] == 1
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [
+        "lead1@example.com"
+    ]
+
+
+def test_parse_json_says_delayed_and_names_the_original_recipient(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
+    late = tmp_path / "late.eml"
+    late.write_bytes(delayed("<m1@corp.example>", "slow@example.org", 1))
+    fwd = tmp_path / "fwd.eml"
+    fwd.write_bytes(
+        rfc3464(
+            "<m2@corp.example>",
+            "private@forward.example",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            2,
+            original="alias@example.org",
+        )
+    )
+    result = run("bounces", "parse", "--json", str(late), str(fwd))
+    assert result.exit_code == 0, result.output
+    [a], [b] = (item["bounces"] for item in json.loads(result.output))
+    assert (a["recipient"], a["kind"], a["reason"], a["delayed"]) == (
+        "slow@example.org",
+        "soft",
+        "expired",
+        True,
+    )
+    assert a["original_recipient"] == ""
+    # The failed recipient stays the Final-Recipient (what the corpus figures follow).
+    assert (b["recipient"], b["original_recipient"], b["kind"], b["delayed"]) == (
+        "private@forward.example",
+        "alias@example.org",
+        "hard",
+        False,
+    )
+    text = run("bounces", "parse", str(late), str(fwd))
+    assert text.exit_code == 0, text.output
+    first, second = text.output.splitlines()
+    assert first.split()[1] == "delayed" and "(sent to alias@example.org)" in second
+    # The library says so too.
+    [bounce] = parse_bounces(late.read_bytes())
+    assert bounce.delayed and bounce.kind == "soft"
