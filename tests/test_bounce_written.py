@@ -25,6 +25,8 @@ NDRS = {
     "aliyun-userunknown.eml": ("chen.jing@client-ali.example", "hard", "userunknown"),
     "aliyun-antispam.eml": ("sun.yu@client-ali.example", "soft", "toomanyconn"),
 }
+# delay warnings in plain words (no DSN part): file -> (recipient, kind)
+DELAYS = {"exim-delay.eml": ("lead@client.example", "soft")}
 AUTO_REPLIES = sorted(p.name for p in WRITTEN.glob("*.eml") if p.name.startswith(("ooo-", "chal")))
 
 
@@ -36,8 +38,41 @@ def test_chinese_provider_ndr(name: str) -> None:
 
 
 def test_every_written_file_is_expected() -> None:
-    assert sorted(p.name for p in WRITTEN.glob("*.eml")) == sorted([*NDRS, *AUTO_REPLIES])
+    assert sorted(p.name for p in WRITTEN.glob("*.eml")) == sorted([*NDRS, *DELAYS, *AUTO_REPLIES])
     assert len(AUTO_REPLIES) >= 9
+
+
+@pytest.mark.parametrize("name", sorted(NDRS))
+def test_an_ndr_is_no_delay(name: str) -> None:
+    assert not any(b.delayed for b in parse_bounces((WRITTEN / name).read_bytes()))
+
+
+def test_a_delay_warning_in_words_is_a_delay() -> None:
+    """Exim's delay warning has no DSN part: its words say the message is still queued, so
+    it is marked delayed (recorded, never counted); it was counted as a soft bounce."""
+    (bounce,) = parse_bounces((WRITTEN / "exim-delay.eml").read_bytes())
+    assert (bounce.recipient, bounce.kind) == DELAYS["exim-delay.eml"]
+    assert bounce.delayed and "delay warning" in bounce.steps[-1]
+
+
+def test_a_delay_warning_taken_from_words_is_never_a_hard_failure_of_the_reference() -> None:
+    """Of the shared samples, those marked delayed without an ``Action: delayed`` field are
+    ones the reference does not call hard: a failure read as a delay would leave a dead
+    address unsuppressed. Gmail's text-only warning (lhost-gmail-08) is one of them."""
+    expected = {
+        json.loads(line)["file"]: json.loads(line)["expected"]
+        for line in (DSN.parent / "expected.jsonl").read_text().splitlines()
+    }
+    from_words = []
+    for name, cases in expected.items():
+        raw = (DSN.parent / name).read_bytes()
+        if b"Action: delayed" in raw or b"action: delayed" in raw.lower():
+            continue
+        for b in parse_bounces(raw):
+            if b.delayed:
+                from_words.append(name)
+                assert not any(c["hard"] for c in cases if c["recipient"] == b.recipient), name
+    assert "eml/lhost-gmail-08.eml" in from_words
 
 
 @pytest.mark.parametrize("name", AUTO_REPLIES)

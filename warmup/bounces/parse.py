@@ -653,6 +653,7 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         recipient = named[0] if len(named) == 1 else ""
         return [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
     out: list[Bounce] = []
+    delay = _DELAY_RE.search(notification) is not None and not _FINAL_RE.search(notification)
     for recipient in recipients[:100]:
         diag = blocks.get(recipient, "")
         if len(recipients) == 1 and reason_of("", "", diag) == "undefined":
@@ -669,6 +670,9 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
                 mta=_signature(msg),
             )
         )
+        if delay:
+            step = "a delay warning in its words, the MTA still tries: counts for nothing"
+            out[-1] = replace(out[-1], delayed=True, steps=(*out[-1].steps, step))
     return out
 
 
@@ -690,6 +694,25 @@ def _signature(msg: Message, reporting_mta: str = "") -> str:
 # A reply or status code: "(?<![\d.])[45]\d\d[ -]|(?<![\d.])[45]\.\d{1,3}\.\d{1,3}", the
 # look-behind after the first digit (see classify._STATUS_RE).
 _CODE_RE = re.compile(r"[45](?<![\d.][45])(?:\d\d[ -]|\.\d{1,3}\.\d{1,3})")
+
+# A notice without a DSN part that says it is a delay warning, in the words MTAs use for it:
+# sendmail, Postfix, Gmail and Exchange ("THIS IS A WARNING MESSAGE ONLY", "Gmail will retry for
+# 47 more hours", "Message will be retried for 2 more day(s)"), Exim's warn_message ("has not
+# yet been delivered ... Delivery attempts will continue"). Only such unambiguous wording: a
+# failure taken for a delay would leave a dead address unsuppressed.
+_DELAY_RE = re.compile(
+    r"this is a warning (?:message )?only|you do not need to resend your message|"
+    r"has not yet been delivered to one or more of its recipients|"
+    r"delivery attempts will continue|will (?:be )?retr(?:y|ied) for \d+ more|"
+    r"delivery is delayed to these recipients",
+    re.IGNORECASE,
+)
+# ... unless it also says delivery failed for good
+_FINAL_RE = re.compile(
+    r"permanent(?:ly)? (?:error|failure|fatal)|failed permanently|will not be retried|"
+    r"(?:has|have) (?:been )?given up|gave up|could not be delivered",
+    re.IGNORECASE,
+)
 
 
 def _diag_from_text(text: str) -> str:
