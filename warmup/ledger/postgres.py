@@ -11,13 +11,17 @@
 - **Migrations** run under a transaction-scoped advisory lock: hosts upgrading at once apply
   each migration once.
 
-The gate's path (:class:`PostgresGate`) runs on the psycopg connection in two pipelined round
-trips (statements sent together, run in order, answered together; on a loopback server the round
-trips are the cost): (1) ``BEGIN``, the mailbox's row lock, the deferred settlements, and one
-statement reading the walk memo, the rollup's days since the memo's window, the last send, the
-events not in the memo, the suppressed recipients and this Message-ID's slots; then the policy
-decides in Python while the lock is held; (2) the expiry (once a minute), the insert and the
-rollup's bump (one statement: data-modifying CTEs), the memo, ``COMMIT``.
+The gate's path (:class:`PostgresGate`) runs on the psycopg connection in two round trips, each
+one simple query of several statements (one send, one receive; on a loopback server the round
+trips and the client's work per statement are the cost), the big ones prepared once per
+connection and run by ``EXECUTE``: (1) ``BEGIN``, the mailbox's row lock, then one statement
+writing the deferred settlements and reading the walk memo, the rollup's days since the memo's
+window, the last send, the events not in the memo, the suppressed recipients and this
+Message-ID's slots; then the policy decides in Python while the lock is held; (2) the expiry
+(once a minute), the insert and the rollup's bump (one statement: data-modifying CTEs), the memo,
+``COMMIT``. The read is its own statement after the lock's, never a CTE of it: at READ COMMITTED
+a statement reads from a snapshot taken when it starts, so a read in the locking statement would
+miss what the lock's previous holder committed while it waited (an over-send).
 """
 
 from __future__ import annotations
@@ -216,17 +220,14 @@ _IMPORT_SENDS = (
     "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, source, key, "
     "settled_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (mailbox_id, key) DO NOTHING"
 )
-_LOCK = "SELECT rev, cap, started FROM mailbox WHERE id = %s FOR UPDATE"
-
-# PostgreSQL plans a prepared statement afresh for every execution (it never finds the generic
-# plan cheaper than a custom one), ~0.3 ms of server CPU while the mailbox's lock is held; the
-# generic plan (per-recipient index lookups) is as good. For this transaction only: the
-# connection may go back to a pool.
-_GENERIC = "SET LOCAL plan_cache_mode = force_generic_plan"
-
-_SETTLE_SENT = (
-    "UPDATE send SET outcome = 'sent', settled_at = %s WHERE id = %s "
-    "AND outcome IN ('reserved', 'unknown')"
+# The lock, and the plan cache mode for the statements after it. PostgreSQL plans a prepared
+# statement afresh for every execution (it never finds the generic plan cheaper than a custom
+# one), ~0.3 ms of server CPU while the mailbox's lock is held; the generic plan (per-recipient
+# index lookups) is as good. set_config(..., true): for this transaction only (the connection may
+# go back to a pool), and no statement of its own (each costs a cursor and a wait in the client).
+_LOCK = (
+    "SELECT rev, cap, started, set_config('plan_cache_mode', 'force_generic_plan', true) "
+    "FROM mailbox WHERE id = %(mid)s FOR UPDATE"
 )
 
 # Step 4 in one statement. Events: with a valid memo, those after midnight UTC two days before
@@ -235,8 +236,17 @@ _SETTLE_SENT = (
 # index searches (an OR of them reads every event of the mailbox).
 # Recipients travel as one comma-separated string (psycopg's list dumper costs more client CPU
 # than the rest of the statement): a normalized address has no comma (warmup.addresses).
+# The deferred "sent" settlements ride on it as a data-modifying CTE (ids and instants as
+# comma-separated text, like the recipients): the statement's reads see those slots as they were
+# before (``reserved``/``unknown``), which only :meth:`PostgresGate._read` corrects, for a retry of
+# the same Message-ID; every other read treats reserved and sent alike.
 _READ = """
-WITH w AS (
+WITH st AS (
+    UPDATE send SET outcome = 'sent', settled_at = p.at
+    FROM unnest(string_to_array(%(sids)s::text, ',')::bigint[],
+                string_to_array(%(sats)s::text, ',')::timestamptz[]) AS p(id, at)
+    WHERE send.id = p.id AND send.outcome IN ('reserved', 'unknown')
+), w AS (
     SELECT w.upto, w.state, ((w.upto - 2)::timestamp AT TIME ZONE 'UTC') AS applied
     FROM walk_memo w JOIN mailbox m ON m.id = w.mailbox_id
     WHERE w.mailbox_id = %(mid)s AND w.rev = m.rev AND w.inputs = %(inputs)s
@@ -285,11 +295,11 @@ FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) A
 """
 
 _EXPIRE = (
-    "UPDATE send SET outcome = 'unknown', settled_at = %s WHERE mailbox_id = %s "
-    "AND outcome = 'reserved' AND at < %s"
+    "UPDATE send SET outcome = 'unknown', settled_at = %(now)s WHERE mailbox_id = %(mid)s "
+    "AND outcome = 'reserved' AND at < %(before)s"
 )
 
-_ASIDE = "UPDATE send SET key = key || '#' || id WHERE id = %s"
+_ASIDE = "UPDATE send SET key = key || '#' || id WHERE id = %(sid)s"
 
 # The insert (or the re-reservation of a released slot) and the rollup's bump, in one statement;
 # the caller checked under the lock that no recipient has a live slot for this Message-ID.
@@ -317,16 +327,85 @@ SELECT id, recipient FROM ins
 
 _KEEP_MEMO = (
     "INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) "
-    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (mailbox_id) DO UPDATE SET "
+    "VALUES (%(mid)s, %(upto)s, %(rev)s, %(inputs)s, %(state)s) ON CONFLICT (mailbox_id) DO UPDATE SET "
     "upto = EXCLUDED.upto, rev = EXCLUDED.rev, inputs = EXCLUDED.inputs, "
     "state = EXCLUDED.state"
 )
 
-_TOUCH = "UPDATE mailbox SET rev = rev + 1 WHERE id = %s"
+_TOUCH = "UPDATE mailbox SET rev = rev + 1 WHERE id = %(mid)s"
+
+
+def _prepared(name: str, params: dict[str, str], sql: str) -> tuple[str, str]:
+    """(the ``PREPARE`` of ``sql`` as ``name``, its ``EXECUTE`` with ``%(param)s`` placeholders
+    for the client to fill in): ``params`` maps each placeholder of ``sql`` to its SQL type."""
+    body = sql
+    for i, param in enumerate(params, 1):
+        body = body.replace(f"%({param})s", f"${i}")
+    assert "%(" not in body, name
+    return (
+        f"PREPARE {name} ({', '.join(params.values())}) AS {body}",
+        f"EXECUTE {name} ({', '.join(f'%({param})s' for param in params)})",
+    )
+
+
+# The gate's statements, prepared once per connection (named for the server's
+# pg_prepared_statements; the names are this module's) and run by EXECUTE in a simple query of
+# several statements: one send and one receive per round trip. psycopg's pipeline mode sent each
+# statement on its own (12 sendto and 22 poll calls a reservation, measured with strace; each
+# cursor and execute a few dozen microseconds of client CPU).
+_PREPARED = {
+    name: _prepared(name, params, sql)
+    for name, params, sql in (
+        ("warmup_gate_lock", {"mid": "bigint"}, _LOCK),
+        (
+            "warmup_gate_read",
+            {
+                "sids": "text",
+                "sats": "text",
+                "mid": "bigint",
+                "inputs": "text",
+                "today": "date",
+                "lookback": "int",
+                "rcpts": "text",
+                "msgid": "text",
+                "now": "timestamptz",
+                "horizon": "timestamptz",
+                "dcap": "boolean",
+                "rcaps": "boolean",
+                "domain": "text",
+                "start": "timestamptz",
+            },
+            _READ,
+        ),
+        (
+            "warmup_gate_reserve",
+            {
+                "mid": "bigint",
+                "rcpts": "text",
+                "msgid": "text",
+                "at": "timestamptz",
+                "day": "date",
+                "source": "text",
+            },
+            _RESERVE,
+        ),
+        (
+            "warmup_gate_expire",
+            {"now": "timestamptz", "mid": "bigint", "before": "timestamptz"},
+            _EXPIRE,
+        ),
+    )
+}
+# Round trip 1: the read is a statement after the lock's, so its snapshot is taken once the lock
+# is granted (READ COMMITTED: it sees what the previous holder committed).
+_BEGIN_READ = (
+    "BEGIN ISOLATION LEVEL READ COMMITTED; "
+    f"{_PREPARED['warmup_gate_lock'][1]}; {_PREPARED['warmup_gate_read'][1]}"
+)
 
 
 class PostgresGate(GateSession):
-    """The gate's transaction in two pipelined round trips (see the module docstring)."""
+    """The gate's transaction in two round trips (see the module docstring)."""
 
     ledger: PostgresLedger
 
@@ -336,6 +415,8 @@ class PostgresGate(GateSession):
         super().__init__(ledger, box, policy, expiry)
         self._conn: Connection | None = None
         self._pg: Any = None  # the psycopg connection under it
+        self._cur: Any = None  # its client-side binding cursor
+        self._prepared = False  # the server has the gate's statements for this connection
 
     def reserve(
         self,
@@ -345,19 +426,15 @@ class PostgresGate(GateSession):
         clock: Callable[[], dt.datetime],
         source: str = "gate",
     ) -> tuple[list[int], dt.datetime]:
-        import psycopg
-
-        if self._pg is None:
-            self._conn = self.ledger.connect_for_writes()
-            self._pg = self._conn.connection.driver_connection
-        pg, pending = self._pg, list(self._deferred)
+        pending = list(self._deferred)
         refusal: Exception | None = None
         ids: list[int] = []
         with self.ledger._errors():
+            cur = self._cur or self._connect()
             try:
-                if pg.isolation_level != psycopg.IsolationLevel.READ_COMMITTED:
-                    pg.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-                rows = self._read(pg, recipients, message_id, clock(), pending)
+                if not self._prepared:
+                    self._prepare(cur)
+                rows = self._read(cur, recipients, message_id, clock(), pending)
                 now = clock()  # under the lock: reservations are stamped in order
                 decision = decide(self._history(rows, now), rows.suppressed, now)
                 refusal = decision.refusal
@@ -367,7 +444,7 @@ class PostgresGate(GateSession):
                     except WarmupError as exc:  # DuplicateSend
                         refusal = exc
                 ids = self._write(
-                    pg,
+                    cur,
                     recipients,
                     message_id,
                     now,
@@ -385,48 +462,72 @@ class PostgresGate(GateSession):
             raise refusal
         return ids, now
 
+    def _connect(self) -> Any:
+        """Check a connection out for this gate: in autocommit mode (the gate's statements say
+        BEGIN and COMMIT themselves), its statements prepared."""
+        import psycopg
+
+        self._conn = self.ledger.connect_for_writes()
+        try:
+            pg: Any = self._conn.connection.driver_connection
+            if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                pg.rollback()
+            pg.autocommit = True
+            cur = psycopg.ClientCursor(pg)
+            self._prepare(cur)
+        except BaseException:
+            self._abort()
+            raise
+        self._pg, self._cur = pg, cur
+        return cur
+
+    def _prepare(self, cur: Any) -> None:
+        """Prepare the gate's statements the server does not have for this connection: a pooled
+        connection another gate of this process used has them, and psycopg's ROLLBACK sends
+        DEALLOCATE ALL when it prepared statements of its own on the connection."""
+        cur.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'warmup_gate_%'")
+        have = {name for (name,) in cur.fetchall()}
+        for name, (prepare, _) in _PREPARED.items():
+            if name not in have:
+                cur.execute(prepare)
+        self._prepared = True
+
     def _read(
         self,
-        pg: Any,
+        cur: Any,
         recipients: Sequence[str],
         message_id: str,
         est: dt.datetime,
         pending: list[tuple[int, dt.datetime]],
     ) -> GateRows:
-        """Round trip 1: BEGIN, the lock, the deferred settlements, step 4's reads (``est``: the
-        clock before the lock, for the few filters that need a time: a moment early at most)."""
+        """Round trip 1: BEGIN, the lock, then in one statement the deferred settlements and step
+        4's reads (``est``: the clock before the lock, for the few filters that need a time: a
+        moment early at most)."""
         box, p = self.box, self.policy
         tz = box.timezone
         today = local_day(est, tz)
-        cur, lock = pg.cursor(), pg.cursor()
-        with pg.pipeline():
-            lock.execute(_LOCK, (box.id,))  # first: the next statements start once it is granted
-            pg.cursor().execute(_GENERIC)
-            if len(pending) == 1:  # the common case: executemany would open a nested pipeline
-                ((sid, at),) = pending
-                pg.cursor().execute(_SETTLE_SENT, (at.astimezone(dt.UTC), sid))
-            elif pending:
-                pg.cursor().executemany(
-                    _SETTLE_SENT, [(at.astimezone(dt.UTC), sid) for sid, at in pending]
-                )
-            cur.execute(
-                _READ,
-                {
-                    "mid": box.id,
-                    "inputs": p.inputs,
-                    "today": today,
-                    "lookback": p.lookback,
-                    "rcpts": ",".join(recipients),
-                    "msgid": message_id,
-                    "now": est,
-                    "horizon": est + CLOCK_SKEW,
-                    "dcap": p.domain_cap,
-                    "rcaps": p.recipient_caps,
-                    "domain": f"%@{box.address.rsplit('@', 1)[1]}",
-                    "start": day_start(today, tz),
-                },
-            )
-        rev, cap, started = lock.fetchone()
+        cur.execute(
+            _BEGIN_READ,
+            {
+                "sids": ",".join(str(sid) for sid, _ in pending),
+                "sats": ",".join(at.astimezone(dt.UTC).isoformat() for _, at in pending),
+                "mid": box.id,
+                "inputs": p.inputs,
+                "today": today,
+                "lookback": p.lookback,
+                "rcpts": ",".join(recipients),
+                "msgid": message_id,
+                "now": est,
+                "horizon": est + CLOCK_SKEW,
+                "dcap": p.domain_cap,
+                "rcaps": p.recipient_caps,
+                "domain": f"%@{box.address.rsplit('@', 1)[1]}",
+                "start": day_start(today, tz),
+            },
+        )
+        cur.nextset()
+        rev, cap, started, _ = cur.fetchone()
+        cur.nextset()
         (
             upto,
             state,
@@ -452,6 +553,12 @@ class PostgresGate(GateSession):
             rcounts,
         ) = cur.fetchone()
         memo = WalkState.from_json(state) if upto is not None else None
+        slots = {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {}
+        if slots and pending:  # settled by this very statement, after its snapshot
+            settled = {sid for sid, _ in pending}
+            for r, (i, o) in slots.items():
+                if i in settled and o in ("reserved", "unknown"):
+                    slots[r] = (i, "sent")
         return GateRows(
             rev,
             cap,
@@ -465,7 +572,7 @@ class PostgresGate(GateSession):
             {a: f"{k}: {why}" if why else k for a, k, why in zip(addrs, skinds, sreasons)}
             if addrs
             else {},
-            {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {},
+            slots,
             domain,
             dict(zip(rdomains, rcounts))
             if rdomains
@@ -474,7 +581,7 @@ class PostgresGate(GateSession):
 
     def _write(
         self,
-        pg: Any,
+        cur: Any,
         recipients: Sequence[str],
         message_id: str,
         now: dt.datetime,
@@ -487,16 +594,22 @@ class PostgresGate(GateSession):
         COMMIT; the new slots' ids in recipient order."""
         box = self.box
         day = local_day(now, box.timezone)
-        cur = pg.cursor()
-        results = 0
-        with pg.pipeline():
-            if self._expire_due(now):
-                pg.cursor().execute(_EXPIRE, (now, box.id, now - self.expiry))
-            if aside is not None:
-                if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
-                    pg.cursor().executemany(_ASIDE, [(sid,) for sid in aside])
-                cur.execute(
-                    _RESERVE,
+        statements: list[str] = []
+        if self._expire_due(now):
+            statements.append(
+                cur.mogrify(
+                    _PREPARED["warmup_gate_expire"][1],
+                    {"now": now, "mid": box.id, "before": now - self.expiry},
+                )
+            )
+        reserve = None
+        if aside is not None:
+            # a deferred (4xx) slot stays counted; the retry takes a new one
+            statements.extend(cur.mogrify(_ASIDE, {"sid": sid}) for sid in aside)
+            reserve = len(statements)
+            statements.append(
+                cur.mogrify(
+                    _PREPARED["warmup_gate_reserve"][1],
                     {
                         "mid": box.id,
                         "rcpts": ",".join(recipients),
@@ -506,18 +619,28 @@ class PostgresGate(GateSession):
                         "source": source,
                     },
                 )
-                results = 1
-                if day < self.ledger.real_today(
-                    box.timezone
-                ):  # a write on a past day (a test's clock)
-                    pg.cursor().execute(_TOUCH, (box.id,))
-            if memo is not None:
-                pg.cursor().execute(
-                    _KEEP_MEMO, (box.id, memo.upto, rows.rev, self.policy.inputs, memo.to_json())
+            )
+            if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
+                statements.append(cur.mogrify(_TOUCH, {"mid": box.id}))
+        if memo is not None:
+            statements.append(
+                cur.mogrify(
+                    _KEEP_MEMO,
+                    {
+                        "mid": box.id,
+                        "upto": memo.upto,
+                        "rev": rows.rev,
+                        "inputs": self.policy.inputs,
+                        "state": memo.to_json(),
+                    },
                 )
-            pg.commit()
-        if not results:
+            )
+        statements.append("COMMIT")
+        cur.execute("; ".join(statements))
+        if reserve is None:
             return []
+        for _ in range(reserve):
+            cur.nextset()
         got = {r: sid for sid, r in cur.fetchall()}
         return [got[r] for r in recipients]
 
@@ -527,11 +650,13 @@ class PostgresGate(GateSession):
         pg, conn = self._pg, self._conn
         try:
             if pg is not None and not pg.broken and not pg.closed:
+                self._prepared = False
                 pg.rollback()
                 return
         except Exception:
             pass
-        self._conn = self._pg = None
+        self._conn = self._pg = self._cur = None
+        self._prepared = False
         if conn is not None:
             try:
                 conn.invalidate()
@@ -541,6 +666,13 @@ class PostgresGate(GateSession):
 
     def close(self) -> None:
         super().close()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = self._pg = None
+        pg, conn = self._pg, self._conn
+        self._conn = self._pg = self._cur = None
+        if conn is None:
+            return
+        try:
+            if not pg.broken and not pg.closed:
+                pg.rollback()  # nothing is open between reservations: a no-op
+                pg.autocommit = False  # as the pool gave it
+        finally:
+            conn.close()
