@@ -1,4 +1,4 @@
-"""The PostgreSQL gate path (warmup/ledger/postgres.py, PostgresGate): deferred settlements ride on
+"""The PostgreSQL gate path (warmup/ledger/postgres_gate.py, PostgresGate): deferred settlements ride on
 the next reservation, a failure inside the transaction releases the mailbox's lock, a dropped
 connection is one clean error and then replaced, the domain cap counts every mailbox of the
 domain. (Its answers and rows against the reference: tests/test_gate_paths.py.)"""
