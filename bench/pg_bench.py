@@ -269,7 +269,7 @@ def explain(big: str) -> None:
         "mid": box.id,
         "rcpts": "new@example.com",
         "msgid": "<explain@x>",
-        "at": as_of,
+        "now": as_of,
         "day": today,
         "source": "gate",
     }

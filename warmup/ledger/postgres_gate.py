@@ -115,7 +115,10 @@ _EXPIRE = (
     "AND outcome = 'reserved' AND at < %(before)s"
 )
 
-_ASIDE = "UPDATE send SET key = key || '#' || id WHERE id = %(sid)s"
+_ASIDE = (
+    "UPDATE send SET key = key || '#' || id "
+    "WHERE id = ANY(string_to_array(%(aside)s::text, ',')::bigint[])"
+)
 
 # The insert (or the re-reservation of a released slot) and the rollup's bump, in one statement;
 # the caller checked under the lock that no recipient has a live slot for this Message-ID.
@@ -126,7 +129,7 @@ WITH u AS (
 ), ins AS (
     INSERT INTO send AS s (mailbox_id, recipient, message_id, at, day, outcome, settled_at,
                            source, key)
-    SELECT %(mid)s, u.r, %(msgid)s, %(at)s, %(day)s, 'reserved', NULL, %(source)s, u.k
+    SELECT %(mid)s, u.r, %(msgid)s, %(now)s, %(day)s, 'reserved', NULL, %(source)s, u.k
     FROM u ORDER BY u.n
     ON CONFLICT (mailbox_id, key) DO UPDATE
         SET outcome = 'reserved', at = EXCLUDED.at, day = EXCLUDED.day, settled_at = NULL,
@@ -199,7 +202,7 @@ _PREPARED = {
                 "mid": "bigint",
                 "rcpts": "text",
                 "msgid": "text",
-                "at": "timestamptz",
+                "now": "timestamptz",
                 "day": "date",
                 "source": "text",
             },
@@ -410,49 +413,30 @@ class PostgresGate(GateSession):
         COMMIT; the new slots' ids in recipient order."""
         box = self.box
         day = local_day(now, box.timezone)
+        # One query text, its values bound together (the placeholders of the statements share
+        # names only where they share values).
         statements: list[str] = []
+        params: dict[str, Any] = {"mid": box.id, "now": now}
         if self._expire_due(now):
-            statements.append(
-                cur.mogrify(
-                    _PREPARED["warmup_gate_expire"][1],
-                    {"now": now, "mid": box.id, "before": now - self.expiry},
-                )
-            )
+            statements.append(_PREPARED["warmup_gate_expire"][1])
+            params["before"] = now - self.expiry
         reserve = None
         if aside is not None:
-            # a deferred (4xx) slot stays counted; the retry takes a new one
-            statements.extend(cur.mogrify(_ASIDE, {"sid": sid}) for sid in aside)
+            if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
+                statements.append(_ASIDE)
+                params["aside"] = ",".join(str(sid) for sid in aside)
             reserve = len(statements)
-            statements.append(
-                cur.mogrify(
-                    _PREPARED["warmup_gate_reserve"][1],
-                    {
-                        "mid": box.id,
-                        "rcpts": ",".join(recipients),
-                        "msgid": message_id,
-                        "at": now,
-                        "day": day,
-                        "source": source,
-                    },
-                )
-            )
+            statements.append(_PREPARED["warmup_gate_reserve"][1])
+            params.update(rcpts=",".join(recipients), msgid=message_id, day=day, source=source)
             if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
-                statements.append(cur.mogrify(_TOUCH, {"mid": box.id}))
+                statements.append(_TOUCH)
         if memo is not None:
-            statements.append(
-                cur.mogrify(
-                    _KEEP_MEMO,
-                    {
-                        "mid": box.id,
-                        "upto": memo.upto,
-                        "rev": rows.rev,
-                        "inputs": self.policy.inputs,
-                        "state": memo.to_json(),
-                    },
-                )
+            statements.append(_KEEP_MEMO)
+            params.update(
+                upto=memo.upto, rev=rows.rev, inputs=self.policy.inputs, state=memo.to_json()
             )
         statements.append("COMMIT")
-        cur.execute("; ".join(statements))
+        cur.execute("; ".join(statements), params)
         if reserve is None:
             return []
         for _ in range(reserve):
