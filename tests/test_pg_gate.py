@@ -225,3 +225,25 @@ def test_quotes_and_percent_signs_in_a_message_id_are_data(pg_url, tmp_path):  #
         got = conn.execute(sa.select(SEND.c.message_id, SEND.c.recipient, SEND.c.outcome)).all()
     assert sorted(got) == [(mid, rcpt, "sent"), ("<other@x>", rcpt, "reserved")]
     ledger.close()
+
+
+def test_a_reservation_prepares_again_what_the_connection_lost(pg_url, tmp_path):  # noqa: F811
+    # A DEALLOCATE ALL (or DISCARD ALL) on the gate's connection between two reservations: the
+    # next one prepares the gate's statements again instead of failing.
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
+        pg = gate._db._pg
+        pg.execute("DEALLOCATE ALL")
+        gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+        assert gate._db._pg is pg and gate._db._deferred == []
+    with ledger.read() as conn:
+        got = dict(
+            conn.execute(
+                sa.select(SEND.c.recipient, SEND.c.outcome).where(
+                    SEND.c.message_id.in_(["<a@x>", "<b@x>"])
+                )
+            ).all()
+        )
+    assert got == {"a@example.com": "sent", "b@example.com": "reserved"}
+    ledger.close()

@@ -245,6 +245,8 @@ class PostgresGate(GateSession):
         clock: Callable[[], dt.datetime],
         source: str = "gate",
     ) -> tuple[list[int], dt.datetime]:
+        import psycopg
+
         pending = list(self._deferred)
         refusal: Exception | None = None
         ids: list[int] = []
@@ -253,7 +255,14 @@ class PostgresGate(GateSession):
             try:
                 if not self._prepared:
                     self._prepare(cur)
-                rows = self._read(cur, recipients, message_id, clock(), pending)
+                try:
+                    rows = self._read(cur, recipients, message_id, clock(), pending)
+                except psycopg.errors.InvalidSqlStatementName:
+                    # Something on the connection dropped them (DEALLOCATE ALL, DISCARD ALL):
+                    # nothing ran, prepare them again and start over once.
+                    cur.connection.rollback()
+                    self._prepare(cur)
+                    rows = self._read(cur, recipients, message_id, clock(), pending)
                 now = clock()  # under the lock: reservations are stamped in order
                 decision = decide(self._history(rows, now), rows.suppressed, now)
                 refusal = decision.refusal
