@@ -240,8 +240,8 @@ def bench_report(big: str, n: int) -> float:
 
 def explain(big: str) -> None:
     """The plans of what ``Gate.reserve`` asks for BOX on the 10M ledger (its two statements,
-    warmup/ledger/postgres.py), after the row lock."""
-    from warmup.ledger import local_day, postgres
+    warmup/ledger/postgres_gate.py), after the row lock."""
+    from warmup.ledger import local_day, postgres_gate
     from warmup.policy import load_policy
     from warmup.policy.walk import lookback
 
@@ -250,6 +250,8 @@ def explain(big: str) -> None:
     as_of = api.parse_instant(AT)
     today = local_day(as_of, box.timezone)
     read = {
+        "sids": "",
+        "sats": "",
         "mid": box.id,
         "inputs": "",
         "today": today,
@@ -259,6 +261,7 @@ def explain(big: str) -> None:
         "now": as_of,
         "horizon": as_of,
         "dcap": False,
+        "rcaps": False,
         "domain": "%@corp1.example",
         "start": as_of,
     }
@@ -266,14 +269,14 @@ def explain(big: str) -> None:
         "mid": box.id,
         "rcpts": "new@example.com",
         "msgid": "<explain@x>",
-        "at": as_of,
+        "now": as_of,
         "day": today,
         "source": "gate",
     }
     with psycopg.connect(libpq(big)) as conn:
         for title, sql, params in (
-            ("gate: step 4's reads in one statement", postgres._READ, read),
-            ("gate: insert and rollup bump", postgres._RESERVE, reserve),
+            ("gate: step 4's reads in one statement", postgres_gate._READ, read),
+            ("gate: insert and rollup bump", postgres_gate._RESERVE, reserve),
         ):
             plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             print(f"-- {title}\n{sql.strip()}\n")

@@ -4,7 +4,7 @@
 the whole history (every rollup day, every event: no walk memo), the last send and the slots with
 SQLAlchemy Core, and writes with Core. Settling is the sessions' shared code. The backends' own
 paths (:class:`~warmup.ledger.sqlite_gate.SQLiteGate`,
-:class:`~warmup.ledger.postgres.PostgresGate`) must give the same decisions and leave the same rows: ``tests/test_gate_paths.py``.
+:class:`~warmup.ledger.postgres_gate.PostgresGate`) must give the same decisions and leave the same rows: ``tests/test_gate_paths.py``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The PostgreSQL gate path (warmup/ledger/postgres.py, PostgresGate): deferred settlements ride on
+"""The PostgreSQL gate path (warmup/ledger/postgres_gate.py, PostgresGate): deferred settlements ride on
 the next reservation, a failure inside the transaction releases the mailbox's lock, a dropped
 connection is one clean error and then replaced, the domain cap counts every mailbox of the
 domain. (Its answers and rows against the reference: tests/test_gate_paths.py.)"""
@@ -14,7 +14,7 @@ from tests.gatekit import policy_file
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup import Gate, NotAllowed, api, open_ledger
 from warmup import gate as gate_module
-from warmup.ledger import SendIn
+from warmup.ledger import DuplicateSend, SendIn
 from warmup.ledger.schema import SEND
 
 BOX = "a@corp.example"
@@ -134,4 +134,121 @@ def test_domain_cap_counts_every_mailbox_of_the_domain(pg_url, tmp_path):  # noq
         gate.reserve(["y@example.com"], "<y@x>", now=now)  # the fifth of the domain
         with pytest.raises(NotAllowed):
             gate.reserve(["z@example.com"], "<z@x>", now=now)
+    ledger.close()
+
+
+def test_a_resend_of_a_message_just_settled_sent_says_it_was_sent(pg_url, tmp_path):  # noqa: F811
+    # The deferred "sent" is written by the same statement that reads this Message-ID's slots
+    # (whose snapshot still shows "reserved"): the refusal must name what the ledger now holds.
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
+        assert len(gate._db._deferred) == 1
+        with pytest.raises(DuplicateSend) as caught:
+            gate.reserve(["a@example.com"], "<a@x>", now=NOW)
+        assert "was already sent to a@example.com" in str(caught.value)
+        assert gate._db._deferred == []  # written with the refused reservation
+    with ledger.read() as conn:
+        assert conn.execute(
+            sa.select(SEND.c.outcome).where(SEND.c.message_id == "<a@x>")
+        ).scalars().all() == ["sent"]
+    ledger.close()
+
+
+def test_the_gate_statements_survive_psycopgs_deallocate_all(pg_url, tmp_path, monkeypatch):  # noqa: F811
+    # psycopg answers a ROLLBACK with DEALLOCATE ALL once it prepared statements of its own on
+    # the connection: the gate's prepared statements go too, and the next reservation prepares
+    # them again instead of failing.
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
+        pg = gate._db._pg
+        for _ in range(6):  # past psycopg's prepare threshold (5)
+            pg.execute("SELECT %s::int", (1,))
+        assert pg._prepared._names
+
+        def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+            raise RuntimeError("policy failed")
+
+        with monkeypatch.context() as m:
+            m.setattr(gate_module, "evaluate", boom)
+            m.setattr(gate_module.Morning, "allows", boom)
+            with pytest.raises(RuntimeError):
+                gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+        assert gate._db._pg is pg  # rolled back, the connection kept
+        gate.reserve(["c@example.com"], "<c@x>", now=NOW)
+        assert gate._db._pg is pg
+    with ledger.read() as conn:
+        got = sorted(
+            conn.execute(
+                sa.select(SEND.c.recipient).where(
+                    SEND.c.message_id.in_(["<a@x>", "<b@x>", "<c@x>"])
+                )
+            ).scalars()
+        )
+    assert got == ["a@example.com", "c@example.com"]
+    ledger.close()
+
+
+def test_a_closed_gate_gives_its_connection_back_as_the_pool_lent_it(pg_url, tmp_path):  # noqa: F811
+    # The gate runs its connection in autocommit (its statements say BEGIN and COMMIT): the
+    # ledger's next transaction on the same pooled connection must be a transaction again.
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW)
+        pg = gate._db._pg
+        assert pg.autocommit
+    conn = ledger.connect_for_writes()
+    try:
+        assert conn.connection.driver_connection is pg  # the same connection, from the pool
+        assert pg.autocommit is False
+        with pytest.raises(RuntimeError), conn.begin():
+            conn.execute(sa.delete(SEND).where(SEND.c.message_id == "<a@x>"))
+            raise RuntimeError("abandon")
+    finally:
+        conn.close()
+    with ledger.read() as conn:  # the delete was rolled back with its transaction
+        assert conn.execute(
+            sa.select(SEND.c.recipient).where(SEND.c.message_id == "<a@x>")
+        ).scalars().all() == ["a@example.com"]
+    ledger.close()
+
+
+def test_quotes_and_percent_signs_in_a_message_id_are_data(pg_url, tmp_path):  # noqa: F811
+    # The gate's statements carry their values as literals (client-side binding): quotes,
+    # backslashes, percent signs and semicolons in a Message-ID or an address stay data.
+    ledger = flat(pg_url, tmp_path)
+    mid = "<o'k%s\\'; DELETE FROM send; --%(x)s@x>"
+    rcpt = "o'brien%x@example.com"
+    with Gate(BOX, ledger=ledger) as gate:
+        slot = gate.reserve([rcpt], mid, now=NOW)
+        slot.settle("sent", now=NOW)
+        with pytest.raises(DuplicateSend):
+            gate.reserve([rcpt], mid, now=NOW)
+        slot = gate.reserve([rcpt], "<other@x>", now=NOW)
+    with ledger.read() as conn:
+        got = conn.execute(sa.select(SEND.c.message_id, SEND.c.recipient, SEND.c.outcome)).all()
+    assert sorted(got) == [(mid, rcpt, "sent"), ("<other@x>", rcpt, "reserved")]
+    ledger.close()
+
+
+def test_a_reservation_prepares_again_what_the_connection_lost(pg_url, tmp_path):  # noqa: F811
+    # A DEALLOCATE ALL (or DISCARD ALL) on the gate's connection between two reservations: the
+    # next one prepares the gate's statements again instead of failing.
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
+        pg = gate._db._pg
+        pg.execute("DEALLOCATE ALL")
+        gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+        assert gate._db._pg is pg and gate._db._deferred == []
+    with ledger.read() as conn:
+        got = dict(
+            conn.execute(
+                sa.select(SEND.c.recipient, SEND.c.outcome).where(
+                    SEND.c.message_id.in_(["<a@x>", "<b@x>"])
+                )
+            ).all()
+        )
+    assert got == {"a@example.com": "sent", "b@example.com": "reserved"}
     ledger.close()

@@ -23,8 +23,8 @@ IMMEDIATE``; PostgreSQL the mailbox's row lock, taken first):
 Each backend runs these steps on its driver (:class:`~warmup.ledger.sqlite_gate.SQLiteGate`: a
 few statements on the raw ``sqlite3`` cursor, step 4's per-mailbox rows reused from its last
 reservation while no other connection has committed;
-:class:`~warmup.ledger.postgres.PostgresGate`: two pipelined round trips), the measured fast
-paths. Settling a bounce, an ``unknown`` outcome or a throttle is rare and runs here once, on
+:class:`~warmup.ledger.postgres_gate.PostgresGate`: two round trips of prepared statements), the
+measured fast paths. Settling a bounce, an ``unknown`` outcome or a throttle is rare and runs here once, on
 Core statements, for both.
 
 Retries (DESIGN invariant 9): a recipient whose slot for this Message-ID was ``released``

@@ -1,0 +1,538 @@
+"""The PostgreSQL backend's gate path (:class:`PostgresGate`, :meth:`PostgresLedger.gate
+<warmup.ledger.postgres.PostgresLedger.gate>`): one reservation's transaction.
+
+The gate's path (:class:`PostgresGate`) runs on the psycopg connection in two round trips, each
+one simple query of several statements (one send, one receive; on a loopback server the round
+trips and the client's work per statement are the cost), the big ones prepared once per
+connection and run by ``EXECUTE``: (1) ``BEGIN``, the mailbox's row lock, then one statement
+writing the deferred settlements and reading the walk memo, the rollup's days since the memo's
+window, the last send, the events not in the memo, the suppressed recipients and this
+Message-ID's slots; then the policy decides in Python while the lock is held; (2) the expiry
+(once a minute), the insert and the rollup's bump (one statement: data-modifying CTEs), the memo,
+``COMMIT``. The read is its own statement after the lock's, never a CTE of it: at READ COMMITTED
+a statement reads from a snapshot taken when it starts, so a read in the locking statement would
+miss what the lock's previous holder committed while it waited (an over-send).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from warmup.errors import WarmupError
+from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
+from warmup.ledger.values import (
+    CLOCK_SKEW,
+    Claim,
+    ClaimLost,
+    MailboxNotFound,
+    MailboxRow,
+    local_day,
+)
+from warmup.policy.walk import WalkState, day_start
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from warmup.ledger.postgres import PostgresLedger
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # psycopg returns timestamptz in the session's TimeZone: the ledger speaks UTC.
+    return None if value is None else value.astimezone(dt.UTC)
+
+
+# The lock, and the plan cache mode for the statements after it. PostgreSQL plans a prepared
+# statement afresh for every execution (it never finds the generic plan cheaper than a custom
+# one), ~0.3 ms of server CPU while the mailbox's lock is held; the generic plan (per-recipient
+# index lookups) is as good. set_config(..., true): for this transaction only (the connection may
+# go back to a pool), and no statement of its own (each costs a cursor and a wait in the client).
+_LOCK = (
+    "SELECT rev, cap, started, set_config('plan_cache_mode', 'force_generic_plan', true) "
+    "FROM mailbox WHERE id = %(mid)s FOR UPDATE"
+)
+
+# Under a domain cap, every reservation of the domain counts against every other: each locks all
+# the domain's mailboxes, in id order (the one lock order: no deadlock with a single-row lock or
+# another domain-wide one), before its own (already held, then).
+_LOCK_DOMAIN = "SELECT id FROM mailbox WHERE address LIKE %(domain)s ORDER BY id FOR UPDATE"
+
+# The fence of a send for an outbox message: its worker still holds the claim. FOR SHARE keeps
+# the row so until COMMIT: a recovery (which locks it FOR UPDATE) waits, then sees the slots.
+_CLAIMED = (
+    "SELECT 1 FROM outbox WHERE id = %(claim_id)s AND state = 'sending' "
+    "AND claimed_by = %(claim_worker)s FOR SHARE"
+)
+
+# Step 4 in one statement. Events: with a valid memo, those after midnight UTC two days before
+# its day (at or before the start of the day before it in any zone: a superset of what the walk
+# has not applied), plus the last pause/resume before that and back-offs still in force: three
+# index searches (an OR of them reads every event of the mailbox).
+# Recipients travel as one comma-separated string (psycopg's list dumper costs more client CPU
+# than the rest of the statement): a normalized address has no comma (warmup.addresses).
+# The deferred "sent" settlements ride on it as a data-modifying CTE (ids and instants as
+# comma-separated text, like the recipients): the statement's reads see those slots as they were
+# before (``reserved``/``unknown``), which only :meth:`PostgresGate._read` corrects, for a retry of
+# the same Message-ID; every other read treats reserved and sent alike.
+_READ = """
+WITH st AS (
+    UPDATE send SET outcome = 'sent', settled_at = p.at
+    FROM unnest(string_to_array(%(sids)s::text, ',')::bigint[],
+                string_to_array(%(sats)s::text, ',')::timestamptz[]) AS p(id, at)
+    WHERE send.id = p.id AND send.outcome IN ('reserved', 'unknown')
+), w AS (
+    SELECT w.upto, w.state, ((w.upto - 2)::timestamp AT TIME ZONE 'UTC') AS applied
+    FROM walk_memo w JOIN mailbox m ON m.id = w.mailbox_id
+    WHERE w.mailbox_id = %(mid)s AND w.rev = m.rev AND w.inputs = %(inputs)s
+      AND w.upto <= %(today)s
+), u AS (
+    SELECT r FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r
+)
+SELECT (SELECT upto FROM w), (SELECT state FROM w),
+       d.days, d.sent, d.hard, d.soft, d.block, d.complaint,
+       (SELECT at FROM send WHERE mailbox_id = %(mid)s AND at <= %(horizon)s
+          AND outcome <> 'released' ORDER BY at DESC LIMIT 1),
+       e.kinds, e.ats, e.untils, e.reasons, s.addrs, s.skinds, s.sreasons,
+       k.rcpts, k.ids, k.outcomes,
+       CASE WHEN %(dcap)s THEN (SELECT count(*) FROM send WHERE mailbox_id IN
+            (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
+            AND at >= %(start)s AND outcome <> 'released') END,
+       r.rdomains, r.rcounts
+FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) AS sent,
+             array_agg(hard ORDER BY day) AS hard, array_agg(soft ORDER BY day) AS soft,
+             array_agg(block ORDER BY day) AS block,
+             array_agg(complaint ORDER BY day) AS complaint
+      FROM day_stat WHERE mailbox_id = %(mid)s
+        AND day >= coalesce((SELECT upto FROM w) - %(lookback)s::int, DATE '0001-01-01')) d,
+     (SELECT array_agg(kind ORDER BY at, id) AS kinds, array_agg(at ORDER BY at, id) AS ats,
+             array_agg(until ORDER BY at, id) AS untils,
+             array_agg(reason ORDER BY at, id) AS reasons
+      FROM (SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = %(mid)s
+              AND at > coalesce((SELECT applied FROM w), '-infinity')
+            UNION SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = %(mid)s
+              AND kind = 'throttle' AND until > %(now)s
+            UNION SELECT id, kind, at, until, reason FROM event WHERE id = (
+              SELECT id FROM event WHERE mailbox_id = %(mid)s
+                AND kind IN ('pause', 'resume') AND at <= (SELECT applied FROM w)
+              ORDER BY at DESC, id DESC LIMIT 1)) ev) e,
+     (SELECT array_agg(address) AS addrs, array_agg(kind) AS skinds,
+             array_agg(reason) AS sreasons
+      FROM suppression WHERE address IN (SELECT r FROM u)) s,
+     (SELECT array_agg(recipient) AS rcpts, array_agg(id) AS ids, array_agg(outcome) AS outcomes
+      FROM send WHERE mailbox_id = %(mid)s
+        AND key IN (SELECT %(msgid)s::text || '|' || r FROM u)) k,
+     (SELECT array_agg(d) AS rdomains, array_agg(n) AS rcounts
+      FROM (SELECT lower(substr(recipient, strpos(recipient, '@') + 1)) AS d, count(*) AS n
+            FROM send WHERE %(rcaps)s AND mailbox_id = %(mid)s AND at >= %(start)s
+              AND outcome <> 'released' GROUP BY 1) x
+      WHERE d IN (SELECT lower(substr(r, strpos(r, '@') + 1)) FROM u)) r
+"""
+
+_EXPIRE = (
+    "UPDATE send SET outcome = 'unknown', settled_at = %(now)s WHERE mailbox_id = %(mid)s "
+    "AND outcome = 'reserved' AND at < %(before)s"
+)
+
+_ASIDE = (
+    "UPDATE send SET key = key || '#' || id "
+    "WHERE id = ANY(string_to_array(%(aside)s::text, ',')::bigint[])"
+)
+
+# The insert (or the re-reservation of a released slot) and the rollup's bump, in one statement;
+# the caller checked under the lock that no recipient has a live slot for this Message-ID.
+_RESERVE = """
+WITH u AS (
+    SELECT t.r, %(msgid)s::text || '|' || t.r AS k, t.n
+    FROM unnest(string_to_array(%(rcpts)s::text, ',')) WITH ORDINALITY AS t(r, n)
+), ins AS (
+    INSERT INTO send AS s (mailbox_id, recipient, message_id, at, day, outcome, settled_at,
+                           source, key)
+    SELECT %(mid)s, u.r, %(msgid)s, %(now)s, %(day)s, 'reserved', NULL, %(source)s, u.k
+    FROM u ORDER BY u.n
+    ON CONFLICT (mailbox_id, key) DO UPDATE
+        SET outcome = 'reserved', at = EXCLUDED.at, day = EXCLUDED.day, settled_at = NULL,
+            source = EXCLUDED.source
+        WHERE s.outcome = 'released'
+    RETURNING s.id, s.recipient
+), bump AS (
+    INSERT INTO day_stat AS d (mailbox_id, day, sent, hard, soft, block, complaint)
+    SELECT %(mid)s, %(day)s, count(*), 0, 0, 0, 0 FROM ins HAVING count(*) > 0
+    ON CONFLICT (mailbox_id, day) DO UPDATE SET sent = d.sent + EXCLUDED.sent
+)
+SELECT id, recipient FROM ins
+"""
+
+_KEEP_MEMO = (
+    "INSERT INTO walk_memo (mailbox_id, upto, rev, inputs, state) "
+    "VALUES (%(mid)s, %(upto)s, %(rev)s, %(inputs)s, %(state)s) ON CONFLICT (mailbox_id) DO UPDATE SET "
+    "upto = EXCLUDED.upto, rev = EXCLUDED.rev, inputs = EXCLUDED.inputs, "
+    "state = EXCLUDED.state"
+)
+
+_TOUCH = "UPDATE mailbox SET rev = rev + 1 WHERE id = %(mid)s"
+
+
+def _prepared(name: str, params: dict[str, str], sql: str) -> tuple[str, str]:
+    """(the ``PREPARE`` of ``sql`` as ``name``, its ``EXECUTE`` with ``%(param)s`` placeholders
+    for the client to fill in): ``params`` maps each placeholder of ``sql`` to its SQL type."""
+    body = sql
+    for i, param in enumerate(params, 1):
+        body = body.replace(f"%({param})s", f"${i}")
+    assert "%(" not in body, name
+    return (
+        f"PREPARE {name} ({', '.join(params.values())}) AS {body}",
+        f"EXECUTE {name} ({', '.join(f'%({param})s' for param in params)})",
+    )
+
+
+# The gate's statements, prepared once per connection (named for the server's
+# pg_prepared_statements; the names are this module's) and run by EXECUTE in a simple query of
+# several statements: one send and one receive per round trip. psycopg's pipeline mode sent each
+# statement on its own (12 sendto and 22 poll calls a reservation, measured with strace; each
+# cursor and execute a few dozen microseconds of client CPU).
+_PREPARED = {
+    name: _prepared(name, params, sql)
+    for name, params, sql in (
+        ("warmup_gate_lock", {"mid": "bigint"}, _LOCK),
+        (
+            "warmup_gate_read",
+            {
+                "sids": "text",
+                "sats": "text",
+                "mid": "bigint",
+                "inputs": "text",
+                "today": "date",
+                "lookback": "int",
+                "rcpts": "text",
+                "msgid": "text",
+                "now": "timestamptz",
+                "horizon": "timestamptz",
+                "dcap": "boolean",
+                "rcaps": "boolean",
+                "domain": "text",
+                "start": "timestamptz",
+            },
+            _READ,
+        ),
+        (
+            "warmup_gate_reserve",
+            {
+                "mid": "bigint",
+                "rcpts": "text",
+                "msgid": "text",
+                "now": "timestamptz",
+                "day": "date",
+                "source": "text",
+            },
+            _RESERVE,
+        ),
+        (
+            "warmup_gate_expire",
+            {"now": "timestamptz", "mid": "bigint", "before": "timestamptz"},
+            _EXPIRE,
+        ),
+    )
+}
+# Round trip 1: the read is a statement after the lock's, so its snapshot is taken once the lock
+# is granted (READ COMMITTED: it sees what the previous holder committed); under a domain cap the
+# domain's mailboxes are locked first, and an outbox message's claim is checked (and kept) after.
+_BEGIN = "BEGIN ISOLATION LEVEL READ COMMITTED"
+
+
+class PostgresGate(GateSession):
+    """The gate's transaction in two round trips (see the module docstring)."""
+
+    ledger: PostgresLedger
+
+    def __init__(
+        self, ledger: PostgresLedger, box: MailboxRow, policy: GatePolicy, expiry: dt.timedelta
+    ) -> None:
+        super().__init__(ledger, box, policy, expiry)
+        self._conn: Connection | None = None
+        self._pg: Any = None  # the psycopg connection under it
+        self._cur: Any = None  # its client-side binding cursor
+        self._prepared = False  # the server has the gate's statements for this connection
+
+    def reserve(
+        self,
+        recipients: Sequence[str],
+        message_id: str,
+        decide: Decide,
+        clock: Callable[[], dt.datetime],
+        source: str = "gate",
+        claim: Claim | None = None,
+    ) -> tuple[list[int], dt.datetime]:
+        import psycopg
+
+        pending = list(self._deferred)
+        refusal: Exception | None = None
+        ids: list[int] = []
+        with self.ledger._errors():
+            reused = self._cur is not None
+            cur = self._cur or self._connect()
+            try:
+                try:
+                    if not self._prepared:
+                        self._prepare(cur)
+                    rows, held = self._read(cur, recipients, message_id, clock(), pending, claim)
+                except psycopg.errors.InvalidSqlStatementName:
+                    # Something on the connection dropped them (DEALLOCATE ALL, DISCARD ALL):
+                    # nothing ran, prepare them again and start over once.
+                    cur.connection.rollback()
+                    self._prepare(cur)
+                    rows, held = self._read(cur, recipients, message_id, clock(), pending, claim)
+                except psycopg.OperationalError:
+                    if not (reused and cur.connection.broken):
+                        raise
+                    # The server dropped the connection while it idled (a restart, a fail-over):
+                    # nothing of this transaction happened; once more on a new connection.
+                    self._abort()
+                    cur = self._connect()
+                    rows, held = self._read(cur, recipients, message_id, clock(), pending, claim)
+                now = clock()  # under the lock: reservations are stamped in order
+                decision = decide(self._history(rows, now), rows.suppressed, now)
+                refusal = decision.refusal
+                if refusal is None and claim is not None and not held:
+                    refusal = ClaimLost(claim)
+                if refusal is None:
+                    try:
+                        _, aside = self._plan(recipients, message_id, rows.slots)
+                    except WarmupError as exc:  # DuplicateSend
+                        refusal = exc
+                ids = self._write(
+                    cur,
+                    recipients,
+                    message_id,
+                    now,
+                    rows,
+                    source,
+                    aside if refusal is None else None,
+                    self._memo_to_keep(decision, rows),
+                )
+            except BaseException:
+                self._abort()
+                raise
+        # Committed (deferred settlements included) even when the message is refused.
+        del self._deferred[: len(pending)]
+        if refusal is not None:
+            raise refusal
+        return ids, now
+
+    def _connect(self) -> Any:
+        """Check a connection out for this gate: in autocommit mode (the gate's statements say
+        BEGIN and COMMIT themselves), its statements prepared."""
+        import psycopg
+
+        self._conn = self.ledger.connect_for_writes()
+        try:
+            pg: Any = self._conn.connection.driver_connection
+            if pg.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                pg.rollback()
+            pg.autocommit = True
+            cur = psycopg.ClientCursor(pg)
+            self._prepare(cur)
+        except BaseException:
+            self._abort()
+            raise
+        self._pg, self._cur = pg, cur
+        return cur
+
+    def _prepare(self, cur: Any) -> None:
+        """Prepare the gate's statements the server does not have for this connection: a pooled
+        connection another gate of this process used has them, and psycopg's ROLLBACK sends
+        DEALLOCATE ALL when it prepared statements of its own on the connection."""
+        cur.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'warmup_gate_%'")
+        have = {name for (name,) in cur.fetchall()}
+        for name, (prepare, _) in _PREPARED.items():
+            if name not in have:
+                cur.execute(prepare)
+        self._prepared = True
+
+    def _read(
+        self,
+        cur: Any,
+        recipients: Sequence[str],
+        message_id: str,
+        est: dt.datetime,
+        pending: list[tuple[int, dt.datetime]],
+        claim: Claim | None = None,
+    ) -> tuple[GateRows, bool]:
+        """Round trip 1: BEGIN, the lock (under a domain cap, the domain's mailboxes' first),
+        then in one statement the deferred settlements and step 4's reads (``est``: the clock
+        before the lock, for the few filters that need a time: a moment early at most); and
+        whether ``claim`` still holds (its outbox row then locked until COMMIT; True without
+        one)."""
+        box, p = self.box, self.policy
+        tz = box.timezone
+        today = local_day(est, tz)
+        statements = [_BEGIN]
+        if p.domain_cap:  # the domain's count is read under its every mailbox's lock
+            statements.append(_LOCK_DOMAIN)
+        statements.append(_PREPARED["warmup_gate_lock"][1])
+        if claim is not None:
+            statements.append(_CLAIMED)
+        statements.append(_PREPARED["warmup_gate_read"][1])
+        cur.execute(
+            "; ".join(statements),
+            {
+                "claim_id": claim.message if claim is not None else None,
+                "claim_worker": claim.worker if claim is not None else None,
+                "sids": ",".join(str(sid) for sid, _ in pending),
+                "sats": ",".join(at.astimezone(dt.UTC).isoformat() for _, at in pending),
+                "mid": box.id,
+                "inputs": p.inputs,
+                "today": today,
+                "lookback": p.lookback,
+                "rcpts": ",".join(recipients),
+                "msgid": message_id,
+                "now": est,
+                "horizon": est + CLOCK_SKEW,
+                "dcap": p.domain_cap,
+                "rcaps": p.recipient_caps,
+                "domain": f"%@{box.address.rsplit('@', 1)[1]}",
+                "start": day_start(today, tz),
+            },
+        )
+        cur.nextset()  # past BEGIN
+        if p.domain_cap:
+            cur.nextset()
+        locked = cur.fetchone()
+        if locked is None:  # removed (by another process or host) since this gate opened
+            raise MailboxNotFound(box.address)
+        rev, cap, started, _ = locked
+        held = True
+        if claim is not None:
+            cur.nextset()
+            held = cur.fetchone() is not None
+        cur.nextset()
+        (
+            upto,
+            state,
+            days,
+            sent,
+            hard,
+            soft,
+            block,
+            complaint,
+            last,
+            kinds,
+            ats,
+            untils,
+            reasons,
+            addrs,
+            skinds,
+            sreasons,
+            rcpts,
+            sids,
+            outcomes,
+            domain,
+            rdomains,
+            rcounts,
+        ) = cur.fetchone()
+        memo = WalkState.from_json(state) if upto is not None else None
+        slots = {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {}
+        if slots and pending:  # settled by this very statement, after its snapshot
+            settled = {sid for sid, _ in pending}
+            for r, (i, o) in slots.items():
+                if i in settled and o in ("reserved", "unknown"):
+                    slots[r] = (i, "sent")
+        rows = GateRows(
+            rev,
+            cap,
+            started,
+            memo,
+            list(zip(days, sent, hard, soft, block, complaint)) if days else [],
+            _utc(last),
+            [(k, _utc(a), _utc(u), why) for k, a, u, why in zip(kinds, ats, untils, reasons)]
+            if kinds
+            else [],
+            {a: f"{k}: {why}" if why else k for a, k, why in zip(addrs, skinds, sreasons)}
+            if addrs
+            else {},
+            slots,
+            domain,
+            dict(zip(rdomains, rcounts))
+            if rdomains
+            else ({} if self.policy.recipient_caps else None),
+        )
+        return rows, held
+
+    def _write(
+        self,
+        cur: Any,
+        recipients: Sequence[str],
+        message_id: str,
+        now: dt.datetime,
+        rows: GateRows,
+        source: str,
+        aside: list[int] | None,
+        memo: WalkState | None,
+    ) -> list[int]:
+        """Round trip 2: the expiry, the reservation (``aside`` is None: refused), the memo, the
+        COMMIT; the new slots' ids in recipient order."""
+        box = self.box
+        day = local_day(now, box.timezone)
+        # One query text, its values bound together (the placeholders of the statements share
+        # names only where they share values).
+        statements: list[str] = []
+        params: dict[str, Any] = {"mid": box.id, "now": now}
+        if self._expire_due(now):
+            statements.append(_PREPARED["warmup_gate_expire"][1])
+            params["before"] = now - self.expiry
+        reserve = None
+        if aside is not None:
+            if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
+                statements.append(_ASIDE)
+                params["aside"] = ",".join(str(sid) for sid in aside)
+            reserve = len(statements)
+            statements.append(_PREPARED["warmup_gate_reserve"][1])
+            params.update(rcpts=",".join(recipients), msgid=message_id, day=day, source=source)
+            if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
+                statements.append(_TOUCH)
+        if memo is not None:
+            statements.append(_KEEP_MEMO)
+            params.update(
+                upto=memo.upto, rev=rows.rev, inputs=self.policy.inputs, state=memo.to_json()
+            )
+        statements.append("COMMIT")
+        cur.execute("; ".join(statements), params)
+        if reserve is None:
+            return []
+        for _ in range(reserve):
+            cur.nextset()
+        got = {r: sid for sid, r in cur.fetchall()}
+        return [got[r] for r in recipients]
+
+    def _abort(self) -> None:
+        """After a failure: roll back (releasing the lock), or drop a broken connection (the next
+        reservation opens another)."""
+        pg, conn = self._pg, self._conn
+        try:
+            if pg is not None and not pg.broken and not pg.closed:
+                self._prepared = False
+                pg.rollback()
+                return
+        except Exception:
+            pass
+        self._conn = self._pg = self._cur = None
+        self._prepared = False
+        if conn is not None:
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        super().close()
+        pg, conn = self._pg, self._conn
+        self._conn = self._pg = self._cur = None
+        if conn is None:
+            return
+        try:
+            if not pg.broken and not pg.closed:
+                pg.rollback()  # nothing is open between reservations: a no-op
+                pg.autocommit = False  # as the pool gave it
+        finally:
+            conn.close()
