@@ -512,6 +512,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     else:
         msg = message
     assert isinstance(msg, EmailMessage)
+    headers.decode_utf8_fields(msg)
     sender = headers.sender_of(msg).lower()
     if sender and sender != mailbox:
         raise DataError(

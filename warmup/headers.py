@@ -153,6 +153,38 @@ def thread_ids(raw: bytes) -> list[str]:
 
 
 _UNFOLD = re.compile(r"\r\n|\n|\r")
+_RAW_8BIT = re.compile("[\udc80-\udcff]")  # a byte >= 0x80 as Python's parser keeps it
+
+
+def decode_utf8_fields(msg: EmailMessage) -> None:
+    """Re-set as text, in place and in order, the header fields that hold raw UTF-8 (a script
+    writing ``Subject: 中文`` to sendmail), so that writing the message folds them as RFC 2047
+    ``=?utf-8?...?=`` words.
+
+    Python's parser keeps such bytes as surrogates; a field it refolds on the way out (one
+    over 78 characters, e.g. a subject of 24 Chinese characters) was written as
+    ``=?unknown-8bit?b?...?=``, which mail clients do not decode, and a From display name in
+    raw UTF-8 was refused as no plain address. A field that is not UTF-8 is left as it is."""
+    items = list(msg.raw_items())
+    fixed: list[tuple[str, object]] = []
+    changed = False
+    for name, value in items:
+        if isinstance(value, str) and not hasattr(value, "name") and _RAW_8BIT.search(value):
+            try:
+                text = value.encode("ascii", "surrogateescape").decode("utf-8")
+                field = msg.policy.header_factory(name, _UNFOLD.sub("", text))  # type: ignore[attr-defined]
+            except (UnicodeError, *_REGISTRY_FAILURES):
+                field = value  # not UTF-8 (GBK?): as it came
+            changed = changed or field is not value
+            fixed.append((name, field))
+        else:
+            fixed.append((name, value))
+    if not changed:
+        return
+    for name in dict.fromkeys(n.lower() for n, _ in items):
+        del msg[name]
+    for name, value in fixed:
+        msg.set_raw(name, value)
 
 
 def sender_fields(msg: EmailMessage) -> list[Field]:

@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.headerregistry
 import email.parser
 import email.policy
+import email.utils
 import hashlib
 import os
 import secrets
@@ -49,7 +51,7 @@ from dataclasses import dataclass, field
 from warmup import notify
 from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
-from warmup.headers import sender_of, thread_ids
+from warmup.headers import decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import Settle, fate
@@ -631,26 +633,37 @@ class Worker:
 def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
     """The queued bytes with From (and, for a pool that asks for it, Reply-To) set to the
     sending mailbox, and so is any Sender, Resent-From or Resent-Sender (a pool's message may
-    name any member in them when queued; the gate lets go only what names the sender)."""
+    name any member in them when queued; the gate lets go only what names the sender).
+
+    A field is compared by its address: ``From: Sales <sender>`` is already right, and kept
+    with its display name (comparing the whole value replaced it with the bare address, so
+    every queued message lost the name its author gave). One naming another member keeps
+    its display name too."""
     head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
     present = [n for n in ("Sender", "Resent-From", "Resent-Sender") if n in head]
     if (
         not reply_to
-        and str(head.get("From", "")).strip().lower() == sender
-        and all([str(v).strip().lower() for v in head.get_all(n, [])] == [sender] for n in present)
+        and _names_only(head.get_all("From", []), sender)
+        and all(_names_only(head.get_all(n, []), sender) for n in present)
     ):
         return data  # already as it must go: no need to parse and flatten the whole message
     msg = email.message_from_bytes(data, policy=email.policy.SMTP)
-    if str(msg.get("From", "")).strip().lower() != sender:
-        del msg["From"]
-        msg["From"] = sender
-    for name in present:
-        del msg[name]
-        msg[name] = sender
+    decode_utf8_fields(msg)  # refolded below: raw UTF-8 would become unknown-8bit
+    for name in ("From", *present):
+        values = msg.get_all(name, [])
+        if not _names_only(values, sender):
+            shown = email.utils.parseaddr(str(values[0]))[0] if values else ""
+            del msg[name]
+            msg[name] = email.headerregistry.Address(shown, addr_spec=sender) if shown else sender
     if reply_to:
         del msg["Reply-To"]
         msg["Reply-To"] = sender
     return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def _names_only(values: list[object], sender: str) -> bool:
+    """Whether the header ``values`` are one field naming ``sender`` (with any display name)."""
+    return len(values) == 1 and email.utils.parseaddr(str(values[0]))[1].lower() == sender
 
 
 def _quota_used(a: Allowance, recipients: int) -> bool:

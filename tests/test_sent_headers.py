@@ -1,0 +1,120 @@
+"""The headers a recipient's client shows, as the message's author wrote them.
+
+Header fields a script writes in raw UTF-8 (``Subject: 中文`` piped to sendmail, an .eml saved
+by a Chinese mail tool) reach the recipient as the script wrote them, not as charset
+``unknown-8bit``.
+
+Python's parser keeps the bytes as surrogates; the gate (and the outbox) write the message with
+the SMTP policy, which refolds a field over 78 characters (a subject of 24 Chinese characters),
+and wrote those as ``=?unknown-8bit?b?...?=``: a charset no mail client knows. A From display
+name in raw UTF-8 was refused as "not a plain address", quoting surrogates.
+
+A queued message's From display name is kept when it goes out (the worker compared the whole
+field with the mailbox's address and replaced ``Sales <a@corp.example>`` with the bare address).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.smtp import free_port
+
+SUBJECT = "关于贵公司外联业务合作的一个问题想请教一下您的看法"  # 24 characters, 72 octets
+NAME = "销售部"
+MESSAGE = f"From: {NAME} <{BOX}>\nTo: 王先生 <lead@example.cn>\nSubject: {SUBJECT}\n\n正文\n"
+
+
+def check_received(raw: bytes) -> None:
+    """What a recipient's client shows: the subject and names as written, in RFC 2047 UTF-8."""
+    head = raw.split(b"\r\n\r\n")[0]
+    assert head.isascii(), head
+    assert b"unknown-8bit" not in head
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(msg["Subject"]) == SUBJECT
+    assert msg["From"].addresses[0].display_name == NAME
+    assert msg["From"].addresses[0].addr_spec == BOX
+    assert msg["To"].addresses[0].display_name == "王先生"
+    assert b"=?utf-8?" in head
+    assert [k for k, _ in msg.items()][:3] == ["From", "To", "Subject"]  # the order kept
+
+
+@pytest.fixture
+def box(smtp_ssl, ssl_cert_env, monkeypatch):
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    add_box(smtp_ssl.port, imap_port=free_port())
+
+
+def test_sendmail_direct(box, run, smtp_ssl):
+    res = run("sendmail", "-t", "-i", input=MESSAGE)
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert got.rcpt_tos == ("lead@example.cn",)
+    check_received(got.raw)
+
+
+def test_send_eml(box, run, smtp_ssl, tmp_path):
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes(MESSAGE.encode())
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    check_received(got.raw)
+
+
+def test_queue_add_eml_then_run(box, smtp_ssl, tmp_path):
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes(MESSAGE.encode())
+    res = cli("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert res.returncode == 0, res.stderr
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    [got] = smtp_ssl.messages
+    check_received(got.raw)
+
+
+def test_a_field_that_is_not_utf8_is_left_as_it_came(box, run, smtp_ssl):
+    gbk = "Subject: 你好\n".encode("gbk")
+    data = b"To: lead@example.cn\n" + gbk + b"\nbody\n"
+    from warmup.gate import prepare
+
+    msg = prepare(data, BOX)
+    assert msg.get_all("Subject") and "\udcc4" in str(list(msg.raw_items())[1][1])
+
+
+def test_a_queued_from_keeps_its_display_name(box, smtp_ssl, tmp_path):
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes(
+        f'From: "Sales, Corp" <{BOX}>\nTo: lead@example.com\nSubject: hi\n\nx\n'.encode()
+    )
+    res = cli("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert res.returncode == 0, res.stderr
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    [got] = smtp_ssl.messages
+    assert f'From: "Sales, Corp" <{BOX}>\r\n'.encode() in got.raw
+    assert got.message["From"].addresses[0].display_name == "Sales, Corp"
+
+
+def test_a_pool_member_sending_keeps_the_display_name_given_for_another():
+    from warmup.outbox.worker import _as_sent
+
+    data = b"From: =?utf-8?b?6ZSA5ZSu6YOo?= <a@corp.example>\r\nTo: x@example.com\r\n\r\nx\r\n"
+    msg = email.message_from_bytes(
+        _as_sent(data, "b@corp.example", False), policy=email.policy.default
+    )
+    assert str(msg["From"]) == "销售部 <b@corp.example>"
+    assert _as_sent(data, "a@corp.example", False) == data  # already right: the bytes as they are
+
+
+def test_sendmail_a_long_raw_utf8_subject_alone(box, run, smtp_ssl):
+    res = run("sendmail", "-f", BOX, "lead@example.cn", input=f"Subject: {SUBJECT}\n\nx\n")
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert b"unknown-8bit" not in got.raw
+    assert str(got.message["Subject"]) == SUBJECT
+    assert got.raw.split(b"\r\n\r\n")[0].isascii()
