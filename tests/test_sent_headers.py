@@ -20,9 +20,11 @@ import email.policy
 
 import pytest
 
+from tests.conftest import ledger_digest
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import free_port
+from warmup.errors import DataError
 
 SUBJECT = "关于贵公司外联业务合作的一个问题想请教一下您的看法"  # 24 characters, 72 octets
 NAME = "销售部"
@@ -118,3 +120,41 @@ def test_sendmail_a_long_raw_utf8_subject_alone(box, run, smtp_ssl):
     assert b"unknown-8bit" not in got.raw
     assert str(got.message["Subject"]) == SUBJECT
     assert got.raw.split(b"\r\n\r\n")[0].isascii()
+
+
+LONG = "To: lead@example.cn\nSubject: s\n\nshort\n" + "y" * 1500 + "\n"
+
+
+def test_sendmail_a_body_line_over_998_octets_is_refused_before_anything_is_reserved(
+    box, run, smtp_ssl, ledger_path
+):
+    # It went out; the server answered '500 Line too long', read as a soft bounce: exit 75,
+    # "try later", for a message that can never go.
+    before = ledger_digest(ledger_path)
+    res = run("sendmail", "-t", "-i", "-f", BOX, input=LONG)
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        "Error: a line of the message is 1500 octets long ('yyyyyyyyyyyyyyyyyyyy...'); mail allows at most 998 (RFC 5321): "
+        "encode the body quoted-printable or base64 (as EmailMessage.set_content does) or "
+        "break the line\n"
+    )
+    assert smtp_ssl.messages == [] and smtp_ssl.mail_commands == 0
+    assert ledger_digest(ledger_path) == before
+
+
+def test_queue_add_of_an_eml_with_a_line_over_998_octets_names_the_file(box, run, tmp_path):
+    eml = tmp_path / "long.eml"
+    eml.write_bytes(LONG.encode())
+    res = run("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {eml}: a line of the message is 1500 octets long")
+
+
+def test_a_line_of_998_octets_goes():
+    from warmup.headers import check_line_length
+
+    check_line_length(b"a: b\r\n\r\n" + b"x" * 998 + b"\r\n")
+    with pytest.raises(DataError, match="^a line of the message is 999 octets long \\('xxxx"):
+        check_line_length(b"a: b\r\n\r\n" + b"x" * 999)
+    with pytest.raises(DataError, match="^a line of the message is 1000 octets"):
+        check_line_length(b"a: b\r" + b"x" * 1000 + b"\n")

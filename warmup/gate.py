@@ -431,6 +431,7 @@ class Gate:
             del msg["Bcc"]
             message_id = message_id_of(msg)
             data = msg.as_bytes(policy=headers.SMTP)
+            headers.check_line_length(data)  # before anything is reserved: it cannot go
         else:
             data, rcpts = bytes(message), list(recipients or [])
         res = self.reserve(rcpts, message_id, now, claim=claim)

@@ -137,6 +137,27 @@ def check_stamps(first: dict[str, str]) -> None:
             )
 
 
+LINE_LIMIT = 998  # octets of a line without its CRLF (RFC 5321 4.5.3.1.6, RFC 5322 2.1.1)
+
+
+def check_line_length(raw: bytes) -> None:
+    """:class:`DataError` naming the first line of ``raw`` over 998 octets: servers refuse the
+    message at the end of DATA ('500 Line too long'), which reads as a retryable failure, and
+    the relay refuses such a line from its client."""
+    if len(raw) <= LINE_LIMIT:
+        return
+    lines = raw.splitlines()  # CRLF, LF or CR, as dot_stuff sends them; in C, ~2 us a KB
+    if max(map(len, lines)) <= LINE_LIMIT:
+        return
+    line = next(x for x in lines if len(x) > LINE_LIMIT)
+    shown = _shown(line[:20])  # not its number: From, Date, ... may have been added
+    raise DataError(
+        f"a line of the message is {len(line)} octets long ('{shown}...'); mail allows at most "
+        f"{LINE_LIMIT} (RFC 5321): encode the body quoted-printable or base64 (as "
+        f"EmailMessage.set_content does) or break the line"
+    )
+
+
 def thread_ids(raw: bytes) -> list[str]:
     """The Message-IDs (``<...>``, as stored) that ``raw``'s In-Reply-To and References name,
     In-Reply-To's first; only the header section is read, and a malformed one names none."""

@@ -246,6 +246,10 @@ class Outbox:
                         )
                     seen[mid] = i
                     data = msg.as_bytes(policy=email.policy.SMTP)
+                    try:  # the gate would refuse it: refused now, it never waits in vain
+                        headers.check_line_length(data)
+                    except DataError as exc:
+                        raise DataError(f"{label}: {exc}") from None
                 pending.append(
                     OutboxIn(
                         mid,
