@@ -523,7 +523,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     # the display name, a Sender or Resent-From go out too. Every one must name only the mailbox,
     # as the relay demands (an empty From is refused here, not doubled below).
     headers.check_sender(headers.sender_fields(msg), mailbox)
-    headers.check_stamps({k.lower(): str(v) for k, v in reversed(list(msg.raw_items()))})
+    headers.check_stamps((k.lower(), str(v)) for k, v in msg.raw_items())
     if "From" not in msg:
         msg["From"] = mailbox
     if "Date" not in msg:

@@ -125,13 +125,25 @@ def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
     ]
 
 
-def check_stamps(first: dict[str, str]) -> None:
-    """:class:`MalformedHeader` when a Date or Message-ID field is there but empty (``first``:
-    the first value of each field by lower-case name). Adding one would leave the message with
-    two (RFC 5322 allows one); keeping it sends an empty one, and the ledger would record an ID
-    the message does not carry."""
-    for name, label in (("date", "Date"), ("message-id", "Message-ID")):
-        if name in first and not first[name].strip():
+def check_stamps(found: Iterable[tuple[str, str]]) -> None:
+    """:class:`MalformedHeader` when a Date or Message-ID field is there but empty, or there
+    twice (``found``: each field's lower-case name and value, in order). Adding one to an
+    empty one would leave the message with two (RFC 5322 allows one); keeping it sends an
+    empty one, and the ledger would record an ID the message does not carry. Two went out as
+    they came: the ledger kept the first ID, a recipient's client may thread by the other, and
+    a bounce quoting it matched no send."""
+    seen: set[str] = set()
+    for name, value in found:
+        if name not in ("date", "message-id"):
+            continue
+        label = "Date" if name == "date" else "Message-ID"
+        if name in seen:
+            raise MalformedHeader(
+                f"header {label} appears twice; a message has one: keep one, or leave it out "
+                f"(warmup adds one)"
+            )
+        seen.add(name)
+        if not value.strip():
             raise MalformedHeader(
                 f"header {label} is empty; give it a value or leave it out (warmup adds one)"
             )

@@ -344,15 +344,9 @@ def _prepare(
         _read(label, lambda m: headers.check_sender(headers.sender_fields(m), box), msg)
         if not sender:
             msg["From"] = box
-    # An empty Date or Message-ID: refused as the gate and the relay refuse it (an empty
-    # Message-ID would be queued under '').
-    _read(
-        label,
-        lambda m: headers.check_stamps(
-            {k.lower(): str(v) for k, v in reversed(list(m.raw_items()))}
-        ),
-        msg,
-    )
+    # An empty or doubled Date or Message-ID: refused as the gate and the relay refuse it (an
+    # empty Message-ID would be queued under '').
+    _read(label, lambda m: headers.check_stamps((k.lower(), str(v)) for k, v in m.raw_items()), msg)
     if "Date" not in msg:
         msg["Date"] = email.utils.formatdate(localtime=False)
     if "Message-ID" not in msg:
