@@ -158,3 +158,15 @@ def test_a_line_of_998_octets_goes():
         check_line_length(b"a: b\r\n\r\n" + b"x" * 999)
     with pytest.raises(DataError, match="^a line of the message is 1000 octets"):
         check_line_length(b"a: b\r" + b"x" * 1000 + b"\n")
+
+
+def test_a_pool_message_queued_raw_by_a_script_is_rewritten_without_unknown_8bit():
+    # The queue relay stores a script's bytes as they came; the worker rewrites From for the
+    # sending member and refolded the raw UTF-8 subject as '=?unknown-8bit?...'.
+    from warmup.outbox.worker import _as_sent
+
+    data = f"From: a@corp.example\r\nSubject: {SUBJECT}\r\n\r\nx\r\n".encode()
+    out = _as_sent(data, "b@corp.example", True)
+    assert b"unknown-8bit" not in out and out.split(b"\r\n\r\n")[0].isascii()
+    msg = email.message_from_bytes(out, policy=email.policy.default)
+    assert (str(msg["Subject"]), str(msg["From"])) == (SUBJECT, "b@corp.example")
