@@ -440,6 +440,33 @@ def test_malformed_recipient(run, seeded: Path, rcpt: str):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    ("rcpt", "ascii_form"),
+    [("lead@例子.中国", "lead@xn--fsqu00a.xn--fiqs8s"), ("王 <Li@公司.cn>", "li@xn--55qx5d.cn")],
+)
+def test_an_international_domain_is_refused_naming_its_ascii_form(
+    run, seeded: Path, tmp_path: Path, rcpt: str, ascii_form: str
+):
+    # "malformed recipient ...: expected name@domain.tld" for an address that is well formed:
+    # the user could not tell what to write instead (the envelope needs the xn-- form without
+    # SMTPUTF8, which warmup does not use).
+    before = ledger_digest(seeded)
+    said = (
+        f"{rcpt!r} has an international domain name; warmup sends without SMTPUTF8: write it "
+        f"as {ascii_form}"
+    )
+    res = run("send", BOX, "--to", rcpt, "--body", "hi", "--dry-run")
+    assert_error(res, 65, f"--to: recipient {said}")
+    leads = tmp_path / "leads.csv"
+    leads.write_text(f'email\n"{rcpt}"\n', encoding="utf-8")
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "s"\ntext = "t"\n', encoding="utf-8")
+    res = run("queue", "add", "--mailbox", BOX, "--csv", str(leads), "--template", str(tpl))
+    assert_error(res, 65, f"{leads}: line 2: recipient {said}")
+    assert ledger_digest(seeded) == before
+    assert run("send", BOX, "--to", ascii_form, "--body", "hi", "--dry-run").exit_code == 0
+
+
 # -- instants out of range (issue #10 items 5 and 10) -------------------------------------------
 
 

@@ -27,8 +27,26 @@ def normalize(address: str, what: str = "address") -> str:
     named = _NAMED.match(text)
     text = (named.group(1) if named else text).strip()
     if len(text) > 254 or not _ADDRESS.match(text):
+        ascii_form = _idna(text)
+        if ascii_form:
+            raise DataError(
+                f"{what} {address!r} has an international domain name; warmup sends without "
+                f"SMTPUTF8: write it as {ascii_form}"
+            )
         raise DataError(f"malformed {what} {address!r}: expected name@domain.tld")
     return text.lower()
+
+
+def _idna(text: str) -> str | None:
+    """``local@xn--...``: the ASCII form of an address whose domain only is not ASCII."""
+    local, _, domain = text.rpartition("@")
+    if not local or not local.isascii() or domain.isascii():
+        return None
+    try:
+        ascii_form = f"{local}@{domain.encode('idna').decode('ascii')}".lower()
+    except UnicodeError:
+        return None
+    return ascii_form if len(ascii_form) <= 254 and _ADDRESS.match(ascii_form) else None
 
 
 def domain_of(address: str) -> str:
