@@ -170,3 +170,30 @@ def test_a_pool_message_queued_raw_by_a_script_is_rewritten_without_unknown_8bit
     assert b"unknown-8bit" not in out and out.split(b"\r\n\r\n")[0].isascii()
     msg = email.message_from_bytes(out, policy=email.policy.default)
     assert (str(msg["Subject"]), str(msg["From"])) == (SUBJECT, "b@corp.example")
+
+
+FILE_NAME = "关于贵公司外联业务合作的报价单.pdf"
+
+
+def test_an_attachments_raw_utf8_file_name_goes_out_as_rfc2231_utf8(box, run, smtp_ssl, tmp_path):
+    # A part's fields were left raw: one refolded on the way out (over 78 characters) went as
+    # "filename*0*=unknown-8bit''%E5...", a charset no client decodes.
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes(
+        (
+            "To: lead@example.cn\r\nSubject: offer\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            '--b\r\nContent-Type: text/plain; charset="utf-8"\r\n\r\n见附件\r\n'
+            f'--b\r\nContent-Type: application/pdf; name="{FILE_NAME}"\r\n'
+            f'Content-Disposition: attachment; filename="{FILE_NAME}"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ=\r\n--b--\r\n"
+        ).encode()
+    )
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert b"unknown-8bit" not in got.raw
+    [part] = got.message.iter_attachments()
+    assert part.get_filename() == FILE_NAME
+    assert part.get_content() == b"%PDF-1.4"
+    assert b"filename*0*=utf-8''" in got.raw

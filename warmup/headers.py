@@ -19,7 +19,8 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from typing import Any
 
 from warmup.errors import DataError
 
@@ -197,12 +198,20 @@ def decode_utf8_fields(msg: EmailMessage) -> None:
     Python's parser keeps such bytes as surrogates; a field it refolds on the way out (one
     over 78 characters, e.g. a subject of 24 Chinese characters) was written as
     ``=?unknown-8bit?b?...?=``, which mail clients do not decode, and a From display name in
-    raw UTF-8 was refused as no plain address. A field that is not UTF-8 is left as it is."""
+    raw UTF-8 was refused as no plain address. A field that is not UTF-8 is left as it is.
+    Every part's fields too: an attachment's raw UTF-8 file name went out as
+    ``filename*0*=unknown-8bit''...``."""
+    for part in msg.walk():
+        _decode_utf8_fields(part)
+
+
+def _decode_utf8_fields(msg: Message) -> None:
     items = list(msg.raw_items())
-    fixed: list[tuple[str, object]] = []
+    fixed: list[tuple[str, Any]] = []
     changed = False
     for name, value in items:
         if isinstance(value, str) and not hasattr(value, "name") and _RAW_8BIT.search(value):
+            field: Any
             try:
                 text = value.encode("ascii", "surrogateescape").decode("utf-8")
                 field = msg.policy.header_factory(name, _UNFOLD.sub("", text))  # type: ignore[attr-defined]
