@@ -448,7 +448,7 @@ class Worker:
                 else:
                     temporary = True
                 continue
-            data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
+            data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to, now)
             try:
                 report = gate.send(
                     data, rcpts, message_id=msg.message_id, claim=Claim(msg.id, self.id)
@@ -535,7 +535,7 @@ class Worker:
         # Committed before the SMTP conversation: a crash from here on leaves it "unknown".
         if not self.ledger.via_overflow(msg.id, self.id, now):
             return "lost"  # another worker settled our claim: it is no longer ours to send
-        data, sender = _overflow_sender(msg.data or b"", pool)
+        data, sender = _overflow_sender(msg.data or b"", pool, now)
         try:
             report = overflow.send(pool, sender, rcpts, data, self._timeout)
         except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
@@ -630,10 +630,12 @@ class Worker:
         return now + dt.timedelta(minutes=15)
 
 
-def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
+def _as_sent(data: bytes, sender: str, reply_to: bool, now: dt.datetime) -> bytes:
     """The queued bytes with From (and, for a pool that asks for it, Reply-To) set to the
     sending mailbox, and so is any Sender, Resent-From or Resent-Sender (a pool's message may
-    name any member in them when queued; the gate lets go only what names the sender).
+    name any member in them when queued; the gate lets go only what names the sender), and
+    dated ``now`` unless its author dated it (the outbox stores no Date of its own: one of
+    the day it was queued showed days back in the recipient's inbox).
 
     A field is compared by its address: ``From: Sales <sender>`` is already right, and kept
     with its display name (comparing the whole value replaced it with the bare address, so
@@ -646,8 +648,12 @@ def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
         and _names_only(head.get_all("From", []), sender)
         and all(_names_only(head.get_all(n, []), sender) for n in present)
     ):
+        if "Date" not in head:
+            data = f"Date: {_date_of(now)}\r\n".encode() + data
         return data  # already as it must go: no need to parse and flatten the whole message
     msg = email.message_from_bytes(data, policy=email.policy.SMTP)
+    if "Date" not in msg:
+        msg.set_raw("Date", _date_of(now))
     decode_utf8_fields(msg)  # refolded below: raw UTF-8 would become unknown-8bit
     for name in ("From", *present):
         values = msg.get_all(name, [])
@@ -661,6 +667,10 @@ def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
+def _date_of(now: dt.datetime) -> str:
+    return email.utils.formatdate(now.timestamp(), localtime=False)
+
+
 def _names_only(values: list[object], sender: str) -> bool:
     """Whether the header ``values`` are one field naming ``sender`` (with any display name)."""
     return len(values) == 1 and email.utils.parseaddr(str(values[0]))[1].lower() == sender
@@ -672,15 +682,14 @@ def _quota_used(a: Allowance, recipients: int) -> bool:
     return a.status == "exhausted" or a.can_send and a.remaining < recipients
 
 
-def _overflow_sender(data: bytes, pool: PoolRow) -> tuple[bytes, str]:
-    """The message as the overflow channel sends it, and its sender: its own From, else the
-    pool's first member (set as From)."""
+def _overflow_sender(data: bytes, pool: PoolRow, now: dt.datetime) -> tuple[bytes, str]:
+    """The message as the overflow channel sends it (dated ``now`` unless it is), and its
+    sender: its own From, else the pool's first member (set as From)."""
     head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
-    sender = sender_of(head).lower()
-    if sender:
-        return data, sender
-    sender = pool.members[0].address if pool.members else "postmaster@localhost"
-    return _as_sent(data, sender, False), sender
+    sender = sender_of(head).lower() or (
+        pool.members[0].address if pool.members else "postmaster@localhost"
+    )
+    return _as_sent(data, sender, False, now), sender
 
 
 def _reply(report: object) -> str:
