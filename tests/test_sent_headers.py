@@ -238,3 +238,16 @@ def test_a_queued_message_is_dated_when_it_is_sent_not_when_it_was_queued(
     else:
         assert dates == sorted(["Mon, 30 Nov 2026 09:00:00 +0800", stamped])
     assert all(len(m.message.get_all("Date")) == 1 for m in sink.messages)
+
+
+@pytest.mark.parametrize(("body", "declared"), [("王先生您好", True), ("Hello", False)])
+def test_an_8bit_body_is_declared_body_8bitmime(box, run, smtp_ssl, body, declared):
+    # set_content writes Chinese text under 'Content-Transfer-Encoding: 8bit'; RFC 6152 asks
+    # the client to say so in MAIL FROM when the server offers 8BITMIME. It never did.
+    res = run("send", BOX, "--to", "lead@example.cn", "--subject", "s", "--body", body)
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert (b"8bit" in got.raw) == declared
+    [mail] = [line for r in smtp_ssl.reads for line in r.split(b"\r\n") if line.startswith(b"mail")]
+    assert mail.endswith(b" BODY=8BITMIME") == declared
+    assert got.message.get_content() == body + "\r\n"
