@@ -251,3 +251,13 @@ def test_an_8bit_body_is_declared_body_8bitmime(box, run, smtp_ssl, body, declar
     [mail] = [line for r in smtp_ssl.reads for line in r.split(b"\r\n") if line.startswith(b"mail")]
     assert mail.endswith(b" BODY=8BITMIME") == declared
     assert got.message.get_content() == body + "\r\n"
+
+
+def test_a_body_files_byte_order_mark_is_not_sent(box, run, smtp_ssl, tmp_path):
+    body = tmp_path / "body.txt"
+    body.write_bytes(b"\xef\xbb\xbfHello,\r\nsee you.\r\n")  # Notepad's "UTF-8"
+    res = run("send", BOX, "--to", "lead@example.cn", "--subject", "s", "--body-file", str(body))
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert got.message.get_content() == "Hello,\r\nsee you.\r\n"
+    assert got.message["Content-Transfer-Encoding"] == "7bit" and got.raw.isascii()

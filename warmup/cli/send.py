@@ -244,9 +244,10 @@ def _build(
 
 def _body_text(path: Path) -> str:
     """The --body-file's text: UTF-8, or :class:`DataError` (a binary or Latin-1 file raised
-    UnicodeDecodeError: a traceback)."""
+    UnicodeDecodeError: a traceback). A byte order mark (Notepad's 'UTF-8') is not text: it
+    went out as the body's first character, and made an ASCII body 8-bit."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"--body-file {path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
