@@ -261,3 +261,35 @@ def test_a_body_files_byte_order_mark_is_not_sent(box, run, smtp_ssl, tmp_path):
     [got] = smtp_ssl.messages
     assert got.message.get_content() == "Hello,\r\nsee you.\r\n"
     assert got.message["Content-Transfer-Encoding"] == "7bit" and got.raw.isascii()
+
+
+def test_send_writes_each_to_and_cc_as_one_address(box, run, smtp_ssl):
+    # Outlook shows (and users paste) 'Li, Wei <li@example.cn>'. The envelope was right, but the
+    # values were joined as text into To: the header read as two recipients, "Li" (no domain)
+    # and "Wei <li@example.cn>": a client showed a bogus recipient, and reply-all failed on it.
+    res = run(
+        "send",
+        BOX,
+        "--to",
+        "Li, Wei <li@example.cn>",
+        "--to",
+        "lead@example.cn",
+        "--cc",
+        '"王, \\"老\\" 先生" <wang@example.cn>',
+        "--subject",
+        "s",
+        "--body",
+        "x",
+    )
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert got.rcpt_tos == ("li@example.cn", "lead@example.cn", "wang@example.cn")
+    to, cc = got.message["To"], got.message["Cc"]
+    assert not to.defects and not cc.defects
+    assert [(a.display_name, a.addr_spec) for a in to.addresses] == [
+        ("Li, Wei", "li@example.cn"),
+        ("", "lead@example.cn"),
+    ]
+    assert [(a.display_name, a.addr_spec) for a in cc.addresses] == [
+        ('王, "老" 先生', "wang@example.cn")
+    ]

@@ -37,6 +37,21 @@ def normalize(address: str, what: str = "address") -> str:
     return text.lower()
 
 
+def named(address: str, what: str = "address") -> tuple[str, str]:
+    """(display name, address as given) of what a user pastes, checked as :func:`normalize`
+    checks it: ``Li, Wei <li@example.cn>`` is one address named "Li, Wei" (joined into a To
+    header as it is, it read as two: "Li" and "Wei <li@example.cn>")."""
+    normalize(address, what)
+    text = (address or "").strip()
+    found = _NAMED.match(text)
+    if not found:
+        return "", text
+    name = text[: text.rindex("<")].strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = re.sub(r"\\(.)", r"\1", name[1:-1])
+    return name, found.group(1).strip()
+
+
 def _idna(text: str) -> str | None:
     """``local@xn--...``: the ASCII form of an address whose domain only is not ASCII."""
     local, _, domain = text.rpartition("@")

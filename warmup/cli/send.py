@@ -230,11 +230,17 @@ def _build(
     if not to:
         raise UsageError("--to is required (or give --eml with its own To/Cc)")
     _check_header_values(to, cc, subject)
+    from email.headerregistry import Address
+
+    from warmup import addresses
+
     msg = EmailMessage()
     msg["From"] = address.strip().lower()
-    msg["To"] = ", ".join(to)
-    if cc:
-        msg["Cc"] = ", ".join(cc)
+    # Each as one address: joined as text, 'Li, Wei <li@x.cn>' read as "Li" and "Wei <...>".
+    for name, values in (("To", to), ("Cc", cc)):
+        if values:
+            pairs = [addresses.named(v, "recipient") for v in values]
+            msg[name] = [Address(shown, addr_spec=addr) for shown, addr in pairs]
     msg["Subject"] = subject
     text = body if body is not None else _body_text(Path(body_file or ""))
     _check_body(text, "--body" if body is not None else f"--body-file {body_file}")
