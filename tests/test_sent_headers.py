@@ -293,3 +293,19 @@ def test_send_writes_each_to_and_cc_as_one_address(box, run, smtp_ssl):
     assert [(a.display_name, a.addr_spec) for a in cc.addresses] == [
         ('王, "老" 先生', "wang@example.cn")
     ]
+
+
+def test_the_overflow_channel_dates_a_message_and_leaves_its_own_sender_fields():
+    from types import SimpleNamespace
+
+    from warmup.outbox.worker import _overflow_sender
+
+    data = b"From: Sales <news@corp.example>\r\nSender: ops@corp.example\r\nTo: x@example.com\r\n\r\nx\r\n"
+    pool = SimpleNamespace(members=[])
+    out, sender = _overflow_sender(data, pool, NOW)  # type: ignore[arg-type]
+    assert (out, sender) == (
+        b"Date: Tue, 01 Dec 2026 09:00:00 -0000\r\n" + data,
+        "news@corp.example",
+    )
+    dated = b"Date: Mon, 30 Nov 2026 09:00:00 +0800\r\n" + data
+    assert _overflow_sender(dated, pool, NOW) == (dated, "news@corp.example")  # type: ignore[arg-type]

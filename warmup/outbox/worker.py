@@ -648,9 +648,8 @@ def _as_sent(data: bytes, sender: str, reply_to: bool, now: dt.datetime) -> byte
         and _names_only(head.get_all("From", []), sender)
         and all(_names_only(head.get_all(n, []), sender) for n in present)
     ):
-        if "Date" not in head:
-            data = f"Date: {_date_of(now)}\r\n".encode() + data
-        return data  # already as it must go: no need to parse and flatten the whole message
+        # already as it must go: no need to parse and flatten the whole message
+        return data if "Date" in head else _dated(data, now)
     msg = email.message_from_bytes(data, policy=email.policy.SMTP)
     if "Date" not in msg:
         msg.set_raw("Date", _date_of(now))
@@ -671,6 +670,11 @@ def _date_of(now: dt.datetime) -> str:
     return email.utils.formatdate(now.timestamp(), localtime=False)
 
 
+def _dated(data: bytes, now: dt.datetime) -> bytes:
+    """``data`` with a Date header of ``now`` put first (its bytes otherwise as they are)."""
+    return f"Date: {_date_of(now)}\r\n".encode() + data
+
+
 def _names_only(values: list[object], sender: str) -> bool:
     """Whether the header ``values`` are one field naming ``sender`` (with any display name)."""
     return len(values) == 1 and email.utils.parseaddr(str(values[0]))[1].lower() == sender
@@ -686,9 +690,10 @@ def _overflow_sender(data: bytes, pool: PoolRow, now: dt.datetime) -> tuple[byte
     """The message as the overflow channel sends it (dated ``now`` unless it is), and its
     sender: its own From, else the pool's first member (set as From)."""
     head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
-    sender = sender_of(head).lower() or (
-        pool.members[0].address if pool.members else "postmaster@localhost"
-    )
+    sender = sender_of(head).lower()
+    if sender:  # its own sender fields go as they are: only dated
+        return (data if "Date" in head else _dated(data, now)), sender
+    sender = pool.members[0].address if pool.members else "postmaster@localhost"
     return _as_sent(data, sender, False, now), sender
 
 
