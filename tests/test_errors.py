@@ -440,6 +440,33 @@ def test_malformed_recipient(run, seeded: Path, rcpt: str):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    ("rcpt", "ascii_form"),
+    [("lead@例子.中国", "lead@xn--fsqu00a.xn--fiqs8s"), ("王 <Li@公司.cn>", "li@xn--55qx5d.cn")],
+)
+def test_an_international_domain_is_refused_naming_its_ascii_form(
+    run, seeded: Path, tmp_path: Path, rcpt: str, ascii_form: str
+):
+    # "malformed recipient ...: expected name@domain.tld" for an address that is well formed:
+    # the user could not tell what to write instead (the envelope needs the xn-- form without
+    # SMTPUTF8, which warmup does not use).
+    before = ledger_digest(seeded)
+    said = (
+        f"{rcpt!r} has an international domain name; warmup sends without SMTPUTF8: write it "
+        f"as {ascii_form}"
+    )
+    res = run("send", BOX, "--to", rcpt, "--body", "hi", "--dry-run")
+    assert_error(res, 65, f"--to: recipient {said}")
+    leads = tmp_path / "leads.csv"
+    leads.write_text(f'email\n"{rcpt}"\n', encoding="utf-8")
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "s"\ntext = "t"\n', encoding="utf-8")
+    res = run("queue", "add", "--mailbox", BOX, "--csv", str(leads), "--template", str(tpl))
+    assert_error(res, 65, f"{leads}: line 2: recipient {said}")
+    assert ledger_digest(seeded) == before
+    assert run("send", BOX, "--to", ascii_form, "--body", "hi", "--dry-run").exit_code == 0
+
+
 # -- instants out of range (issue #10 items 5 and 10) -------------------------------------------
 
 
@@ -657,6 +684,39 @@ def test_a_body_file_that_is_not_utf8_is_one_line_and_65_process(
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize("option", ["--subject", "--body"])
+def test_gbk_bytes_in_send_options_are_one_line_and_65_process(seeded: Path, option: str):
+    # A GBK terminal or script hands "关于" as b"\xb9\xd8\xd3\xda": Python reads argv as UTF-8
+    # with surrogates. As --body it raised UnicodeEncodeError (a traceback, exit 1); as
+    # --subject it went out as '=?unknown-8bit?q?=B9=D8=D3=DA?=', which no client shows.
+    before = ledger_digest(seeded)
+    args = {"--subject": "s", "--body": "b", option: b"\xb9\xd8\xd3\xda"}
+    env = {**os.environ, "WARMUP_DB": str(seeded), "LC_ALL": "C.UTF-8"}
+    proc = subprocess.run(
+        [*forkcli.command(), "send", BOX, "--to", "lead@example.com", "--dry-run"]
+        + [x for pair in args.items() for x in pair],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=180,
+    )
+    assert_one_line_error(proc, 65, option, "not UTF-8 text (byte 0xb9", "iconv -f GBK")
+    assert ledger_digest(seeded) == before
+
+
+def test_a_nul_in_the_body_file_is_refused(run, seeded: Path, tmp_path: Path):
+    # UTF-8 all right, but it went out raw under 'Content-Transfer-Encoding: 7bit' (RFC 2045
+    # and RFC 5322 forbid a NUL in mail).
+    body = tmp_path / "body.txt"
+    body.write_bytes(b"hello\x00world\n")
+    before = ledger_digest(seeded)
+    args = ["send", BOX, "--to", "lead@example.com", "--body-file", str(body), "--dry-run"]
+    assert_error(run(*args), 65, f"--body-file {body}", "NUL")
+    assert ledger_digest(seeded) == before
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -692,6 +752,10 @@ def test_an_eml_with_an_empty_from_is_one_line_and_65_process(seeded: Path, tmp_
         ("--cc", "lead@example.com\nBcc: victim@example.com"),
         ("--subject", "Hello\nBcc: victim@example.com"),
         ("--subject", "Hello\x00"),
+        # A line separator: Python's email package splits header values there too (ValueError
+        # from EmailMessage: a traceback, exit 1).
+        ("--subject", "Hello\u2028Bcc: victim@example.com"),
+        ("--subject", "你好\u2029再见"),
     ],
 )
 def test_line_breaks_in_send_options_are_refused(run, seeded: Path, option: str, value: str):

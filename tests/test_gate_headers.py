@@ -260,3 +260,35 @@ def test_an_empty_date_or_message_id_is_refused_on_the_gate_path_as_by_the_relay
     assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
     with pytest.raises(DataError, match=f"header {label} is empty"):
         prepare(email.message_from_bytes(eml.read_bytes(), policy=email.policy.default), BOX)
+
+
+TWICE = {
+    "Message-ID": b"Message-ID: <a@corp.example>\r\nMessage-ID: <b@corp.example>\r\n",
+    "Date": b"Date: Mon, 30 Nov 2026 09:00:00 -0000\r\nDate: Tue, 01 Dec 2026 09:00:00 -0000\r\n",
+}
+
+
+@pytest.mark.parametrize("label", sorted(TWICE))
+def test_a_date_or_message_id_given_twice_is_refused_everywhere(
+    label, run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    # Both went out as they came (RFC 5322 allows one): the ledger recorded the first ID, a
+    # client may thread by the other, and a bounce quoting the second matched no send.
+    from warmup.relay import prepare_data
+
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    raw = TWICE[label] + b"To: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n"
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(raw)
+    said = f"header {label} appears twice; a message has one: keep one, or leave it out"
+    res = run("send", BOX, "--eml", str(eml))
+    assert (res.exit_code, res.output) == (65, f"Error: {said} (warmup adds one)\n")
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    res = run("sendmail", "-t", "-i", "-f", BOX, input=raw.decode())
+    assert res.exit_code == 65, res.output
+    res = run("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert (res.exit_code, res.output) == (65, f"Error: {eml}: {said} (warmup adds one)\n")
+    with pytest.raises(DataError, match=said):
+        prepare_data(raw, BOX)  # the relay's reading: a 550 to its client
+    assert smtp_ssl.messages == []

@@ -64,9 +64,12 @@ def test_a_field_holding_the_separator_is_rendered_part_by_part(tmp_path: Path) 
     path.write_text(TEMPLATES["html"], encoding="utf-8")
     template = load_template(path)
     fields = dict(ROWS[0], name=f"x{template.sep}y")
-    got = fill(template, fields, "line 2")
-    assert (got.subject, got.text, got.html) == alone(template, fields)
-    assert template.sep in got.text
+    # Rendered part by part, the separator's NULs are found in the part that holds them (a
+    # NUL is refused in a body: test_a_nul_in_the_body_is_refused_naming_the_line).
+    with pytest.raises(DataError, match="^line 2: the text part holds a NUL character"):
+        fill(template, fields, "line 2")
+    got = template.text.render(fields)
+    assert template.sep in got
 
 
 def test_a_missing_field_is_named_with_its_line(tmp_path: Path) -> None:
@@ -152,7 +155,7 @@ def test_a_control_character_in_the_subject_is_refused_naming_the_line(
 ) -> None:
     """A NUL or ESC from a cell was written raw into the Subject header (only whitespace is
     folded there): RFC 5322 forbids it, and servers refuse or mangle such mail. In the body,
-    where the stdlib writes it too, it is left as it is."""
+    where the stdlib writes it too, an ESC is left as it is (a NUL is not: see below)."""
     path = tmp_path / "t.toml"
     path.write_text('subject = "Hi {{ name }}"\ntext = "{{ name }}"\n', encoding="utf-8")
     template = load_template(path)
@@ -164,6 +167,22 @@ def test_a_control_character_in_the_subject_is_refused_naming_the_line(
     )
     got = fill(template, {"email": "a@example.com", "name": "Ann\tLee\r\n"}, "line 2")
     assert got.subject == "Hi Ann Lee"
+
+
+@pytest.mark.parametrize("part", ["text", "html"])
+def test_a_nul_in_the_body_is_refused_naming_the_line(tmp_path: Path, part: str) -> None:
+    """A NUL from a cell went out raw in the body, under 'Content-Transfer-Encoding: 7bit'
+    (RFC 2045 and RFC 5322 forbid a NUL in mail; servers refuse or truncate it)."""
+    path = tmp_path / "t.toml"
+    parts = {"subject": "Hi", "text": "x", part: "Dear {{ name }}"}
+    path.write_text("".join(f'{k} = "{v}"\n' for k, v in parts.items()), "utf-8")
+    template = load_template(path)
+    with pytest.raises(DataError) as err:
+        fill(template, {"email": "a@example.com", "name": "Ann\x00"}, "leads.csv: line 4")
+    assert str(err.value) == (
+        f"leads.csv: line 4: the {part} part holds a NUL character (from a field of the row); "
+        f"remove it from the CSV (nothing of the file was queued)"
+    )
 
 
 def test_a_template_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:

@@ -27,8 +27,41 @@ def normalize(address: str, what: str = "address") -> str:
     named = _NAMED.match(text)
     text = (named.group(1) if named else text).strip()
     if len(text) > 254 or not _ADDRESS.match(text):
+        ascii_form = _idna(text)
+        if ascii_form:
+            raise DataError(
+                f"{what} {address!r} has an international domain name; warmup sends without "
+                f"SMTPUTF8: write it as {ascii_form}"
+            )
         raise DataError(f"malformed {what} {address!r}: expected name@domain.tld")
     return text.lower()
+
+
+def named(address: str, what: str = "address") -> tuple[str, str]:
+    """(display name, address as given) of what a user pastes, checked as :func:`normalize`
+    checks it: ``Li, Wei <li@example.cn>`` is one address named "Li, Wei" (joined into a To
+    header as it is, it read as two: "Li" and "Wei <li@example.cn>")."""
+    normalize(address, what)
+    text = (address or "").strip()
+    found = _NAMED.match(text)
+    if not found:
+        return "", text
+    name = text[: text.rindex("<")].strip()
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        name = re.sub(r"\\(.)", r"\1", name[1:-1])
+    return name, found.group(1).strip()
+
+
+def _idna(text: str) -> str | None:
+    """``local@xn--...``: the ASCII form of an address whose domain only is not ASCII."""
+    local, _, domain = text.rpartition("@")
+    if not local or not local.isascii() or domain.isascii():
+        return None
+    try:
+        ascii_form = f"{local}@{domain.encode('idna').decode('ascii')}".lower()
+    except UnicodeError:
+        return None
+    return ascii_form if len(ascii_form) <= 254 and _ADDRESS.match(ascii_form) else None
 
 
 def domain_of(address: str) -> str:

@@ -525,7 +525,17 @@ def text_field(value: str, field: str, limit: int) -> str:
     any header they are copied into.
     """
     value = value.strip()
-    bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    undecoded = next((c for c in value if "\udc80" <= c <= "\udcff"), None)
+    if undecoded is not None:  # a byte of argv that is not UTF-8 (Python's surrogateescape)
+        raise InvalidFieldData(
+            field,
+            "{field}: {value!r} is not UTF-8 text (byte 0x{byte:02x}); give it in UTF-8 (a GBK "
+            "terminal or script: convert it, e.g. with iconv -f GBK -t UTF-8)",
+            value=_clip(value),
+            byte=ord(undecoded) - 0xDC00,
+        )
+    # U+2028/U+2029 end a line too, for Python's email headers (str.splitlines) and for viewers.
+    bad = next((c for c in value if ord(c) < 32 or 127 <= ord(c) < 160 or c in _SEPARATORS), None)
     if bad is not None:
         raise InvalidFieldData(
             field,
@@ -538,6 +548,9 @@ def text_field(value: str, field: str, limit: int) -> str:
             field, "{field}: {n} characters; at most {limit} are kept", n=len(value), limit=limit
         )
     return value
+
+
+_SEPARATORS = "\u2028\u2029"
 
 
 def _clip(value: str, n: int = 60) -> str:

@@ -431,6 +431,7 @@ class Gate:
             del msg["Bcc"]
             message_id = message_id_of(msg)
             data = msg.as_bytes(policy=headers.SMTP)
+            headers.check_line_length(data)  # before anything is reserved: it cannot go
         else:
             data, rcpts = bytes(message), list(recipients or [])
         res = self.reserve(rcpts, message_id, now, claim=claim)
@@ -512,6 +513,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     else:
         msg = message
     assert isinstance(msg, EmailMessage)
+    headers.decode_utf8_fields(msg)
     sender = headers.sender_of(msg).lower()
     if sender and sender != mailbox:
         raise DataError(
@@ -521,7 +523,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     # the display name, a Sender or Resent-From go out too. Every one must name only the mailbox,
     # as the relay demands (an empty From is refused here, not doubled below).
     headers.check_sender(headers.sender_fields(msg), mailbox)
-    headers.check_stamps({k.lower(): str(v) for k, v in reversed(list(msg.raw_items()))})
+    headers.check_stamps((k.lower(), str(v)) for k, v in msg.raw_items())
     if "From" not in msg:
         msg["From"] = mailbox
     if "Date" not in msg:

@@ -19,7 +19,8 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from typing import Any
 
 from warmup.errors import DataError
 
@@ -125,16 +126,49 @@ def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
     ]
 
 
-def check_stamps(first: dict[str, str]) -> None:
-    """:class:`MalformedHeader` when a Date or Message-ID field is there but empty (``first``:
-    the first value of each field by lower-case name). Adding one would leave the message with
-    two (RFC 5322 allows one); keeping it sends an empty one, and the ledger would record an ID
-    the message does not carry."""
-    for name, label in (("date", "Date"), ("message-id", "Message-ID")):
-        if name in first and not first[name].strip():
+def check_stamps(found: Iterable[tuple[str, str]]) -> None:
+    """:class:`MalformedHeader` when a Date or Message-ID field is there but empty, or there
+    twice (``found``: each field's lower-case name and value, in order). Adding one to an
+    empty one would leave the message with two (RFC 5322 allows one); keeping it sends an
+    empty one, and the ledger would record an ID the message does not carry. Two went out as
+    they came: the ledger kept the first ID, a recipient's client may thread by the other, and
+    a bounce quoting it matched no send."""
+    seen: set[str] = set()
+    for name, value in found:
+        if name not in ("date", "message-id"):
+            continue
+        label = "Date" if name == "date" else "Message-ID"
+        if name in seen:
+            raise MalformedHeader(
+                f"header {label} appears twice; a message has one: keep one, or leave it out "
+                f"(warmup adds one)"
+            )
+        seen.add(name)
+        if not value.strip():
             raise MalformedHeader(
                 f"header {label} is empty; give it a value or leave it out (warmup adds one)"
             )
+
+
+LINE_LIMIT = 998  # octets of a line without its CRLF (RFC 5321 4.5.3.1.6, RFC 5322 2.1.1)
+
+
+def check_line_length(raw: bytes) -> None:
+    """:class:`DataError` naming the first line of ``raw`` over 998 octets: servers refuse the
+    message at the end of DATA ('500 Line too long'), which reads as a retryable failure, and
+    the relay refuses such a line from its client."""
+    if len(raw) <= LINE_LIMIT:
+        return
+    lines = raw.splitlines()  # CRLF, LF or CR, as dot_stuff sends them; in C, ~2 us a KB
+    if max(map(len, lines)) <= LINE_LIMIT:
+        return
+    line = next(x for x in lines if len(x) > LINE_LIMIT)
+    shown = _shown(line[:20])  # not its number: From, Date, ... may have been added
+    raise DataError(
+        f"a line of the message is {len(line)} octets long ('{shown}...'); mail allows at most "
+        f"{LINE_LIMIT} (RFC 5321): encode the body quoted-printable or base64 (as "
+        f"EmailMessage.set_content does) or break the line"
+    )
 
 
 def thread_ids(raw: bytes) -> list[str]:
@@ -153,6 +187,46 @@ def thread_ids(raw: bytes) -> list[str]:
 
 
 _UNFOLD = re.compile(r"\r\n|\n|\r")
+_RAW_8BIT = re.compile("[\udc80-\udcff]")  # a byte >= 0x80 as Python's parser keeps it
+
+
+def decode_utf8_fields(msg: EmailMessage) -> None:
+    """Re-set as text, in place and in order, the header fields that hold raw UTF-8 (a script
+    writing ``Subject: 中文`` to sendmail), so that writing the message folds them as RFC 2047
+    ``=?utf-8?...?=`` words.
+
+    Python's parser keeps such bytes as surrogates; a field it refolds on the way out (one
+    over 78 characters, e.g. a subject of 24 Chinese characters) was written as
+    ``=?unknown-8bit?b?...?=``, which mail clients do not decode, and a From display name in
+    raw UTF-8 was refused as no plain address. A field that is not UTF-8 is left as it is.
+    Every part's fields too: an attachment's raw UTF-8 file name went out as
+    ``filename*0*=unknown-8bit''...``."""
+    for part in msg.walk():
+        _decode_utf8_fields(part)
+
+
+def _decode_utf8_fields(msg: Message) -> None:
+    items = list(msg.raw_items())
+    fixed: list[tuple[str, Any]] = []
+    changed = False
+    for name, value in items:
+        if isinstance(value, str) and not hasattr(value, "name") and _RAW_8BIT.search(value):
+            field: Any
+            try:
+                text = value.encode("ascii", "surrogateescape").decode("utf-8")
+                field = msg.policy.header_factory(name, _UNFOLD.sub("", text))  # type: ignore[attr-defined]
+            except (UnicodeError, *_REGISTRY_FAILURES):
+                field = value  # not UTF-8 (GBK?): as it came
+            changed = changed or field is not value
+            fixed.append((name, field))
+        else:
+            fixed.append((name, value))
+    if not changed:
+        return
+    for name in dict.fromkeys(n.lower() for n, _ in items):
+        del msg[name]
+    for name, value in fixed:
+        msg.set_raw(name, value)
 
 
 def sender_fields(msg: EmailMessage) -> list[Field]:

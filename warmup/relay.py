@@ -171,7 +171,7 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     found, _ = headers.fields(raw)
     headers.check_sender(found, mailbox)
     have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
-    headers.check_stamps(have)
+    headers.check_stamps((f.name, f.value) for f in found)
     added: list[tuple[str, str]] = []
     if "from" not in have:
         added.append(("From", mailbox))

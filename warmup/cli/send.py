@@ -230,27 +230,56 @@ def _build(
     if not to:
         raise UsageError("--to is required (or give --eml with its own To/Cc)")
     _check_header_values(to, cc, subject)
+    from email.headerregistry import Address
+
+    from warmup import addresses
+
     msg = EmailMessage()
     msg["From"] = address.strip().lower()
-    msg["To"] = ", ".join(to)
-    if cc:
-        msg["Cc"] = ", ".join(cc)
+    # Each as one address: joined as text, 'Li, Wei <li@x.cn>' read as "Li" and "Wei <...>".
+    for name, values in (("To", to), ("Cc", cc)):
+        if values:
+            pairs = [addresses.named(v, "recipient") for v in values]
+            msg[name] = [Address(shown, addr_spec=addr) for shown, addr in pairs]
     msg["Subject"] = subject
     text = body if body is not None else _body_text(Path(body_file or ""))
+    _check_body(text, "--body" if body is not None else f"--body-file {body_file}")
     msg.set_content(text)
     return msg
 
 
 def _body_text(path: Path) -> str:
     """The --body-file's text: UTF-8, or :class:`DataError` (a binary or Latin-1 file raised
-    UnicodeDecodeError: a traceback)."""
+    UnicodeDecodeError: a traceback). A byte order mark (Notepad's 'UTF-8') is not text: it
+    went out as the body's first character, and made an ASCII body 8-bit."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"--body-file {path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
             f"convert it (iconv -t UTF-8), or send a prepared message with --eml"
         ) from None
+
+
+def _check_body(text: str, where: str) -> None:
+    """Refuse a body that cannot be sent as UTF-8 text: a byte of argv that is not UTF-8 (a
+    surrogate, which set_content could not encode: a traceback), or a NUL (RFC 5322 forbids it;
+    it went out raw under 'Content-Transfer-Encoding: 7bit')."""
+    import re
+
+    found = re.search("[\x00\udc80-\udcff]", text)
+    if found is None:
+        return
+    c, i = found[0], found.start()
+    if c == "\x00":
+        raise DataError(
+            f"{where}: holds a NUL character (at character {i}), which no mail may carry; is "
+            f"it UTF-16 or binary? Save it as UTF-8 text"
+        )
+    raise DataError(
+        f"{where}: not UTF-8 text (byte 0x{ord(c) - 0xDC00:02x} at character {i}); give it in "
+        f"UTF-8 (a GBK terminal or script: convert it, e.g. iconv -f GBK -t UTF-8)"
+    )
 
 
 def _check_header_values(to: tuple[str, ...], cc: tuple[str, ...], subject: str) -> None:

@@ -22,7 +22,6 @@ import datetime as dt
 import email
 import email.policy
 import email.utils
-import functools
 import itertools
 import os
 import pickle
@@ -246,6 +245,10 @@ class Outbox:
                         )
                     seen[mid] = i
                     data = msg.as_bytes(policy=email.policy.SMTP)
+                    try:  # the gate would refuse it: refused now, it never waits in vain
+                        headers.check_line_length(data)
+                    except DataError as exc:
+                        raise DataError(f"{label}: {exc}") from None
                 pending.append(
                     OutboxIn(
                         mid,
@@ -279,20 +282,16 @@ def _message_ids(domain: str) -> Iterator[str]:
     return (f"<{stem}.{n}@{domain}>" for n in itertools.count(1))
 
 
-@functools.lru_cache(maxsize=2)
-def _date(second: int) -> str:
-    return email.utils.formatdate(second, localtime=False)
-
-
 def _compose(item: Rendered, target: _Target, mid: str) -> tuple[str, list[str], bytes]:
     """A template's message completed as :func:`_prepare` completes one (From for a
-    mailbox, Date, Message-ID) and written directly: its Message-ID, envelope and bytes."""
+    mailbox, Message-ID; the worker dates it as it sends it) and written directly: its
+    Message-ID, envelope and bytes."""
     from warmup.outbox.mime import compose
 
     head = [("To", item.rcpt), ("Subject", item.subject)]
     if target.mailbox is not None:
         head.append(("From", target.mailbox.address))
-    head += [("Date", _date(int(time.time()))), ("Message-ID", mid)]
+    head.append(("Message-ID", mid))
     return mid, [item.rcpt], compose(head, item.text, item.html)
 
 
@@ -309,7 +308,7 @@ def _unspool(spool: IO[bytes], count: int) -> Iterator[OutboxIn]:
 def _prepare(
     message: EmailMessage | bytes, rcpts: Sequence[str] | None, target: _Target, label: str
 ) -> tuple[EmailMessage, str, list[str]]:
-    """The message checked and completed (From for a mailbox, Date, Message-ID), its
+    """The message checked and completed (From for a mailbox, Message-ID), its
     Message-ID and its envelope."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
@@ -321,6 +320,7 @@ def _prepare(
     else:
         msg = message
     assert isinstance(msg, EmailMessage)
+    headers.decode_utf8_fields(msg)  # raw UTF-8 headers: RFC 2047 words, never unknown-8bit
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects):
         raise DataError(
             f"{label}: a header line is not 'Name: value'; fix its headers, with an empty "
@@ -339,17 +339,11 @@ def _prepare(
         _read(label, lambda m: headers.check_sender(headers.sender_fields(m), box), msg)
         if not sender:
             msg["From"] = box
-    # An empty Date or Message-ID: refused as the gate and the relay refuse it (an empty
-    # Message-ID would be queued under '').
-    _read(
-        label,
-        lambda m: headers.check_stamps(
-            {k.lower(): str(v) for k, v in reversed(list(m.raw_items()))}
-        ),
-        msg,
-    )
-    if "Date" not in msg:
-        msg["Date"] = email.utils.formatdate(localtime=False)
+    # An empty or doubled Date or Message-ID: refused as the gate and the relay refuse it (an
+    # empty Message-ID would be queued under '').
+    _read(label, lambda m: headers.check_stamps((k.lower(), str(v)) for k, v in m.raw_items()), msg)
+    # No Date is added: a warm-up sends a campaign over days or weeks, and a Date of the day
+    # it was queued showed days back in the recipient's inbox. The worker dates it when sent.
     if "Message-ID" not in msg:
         msg["Message-ID"] = email.utils.make_msgid(domain=target.domain_of_ids)
     mid = " ".join(str(msg["Message-ID"]).split())

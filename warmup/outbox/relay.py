@@ -111,7 +111,7 @@ class QueueRelay(Relay):
         raw = bytes(envelope.original_content)
         try:
             found, _ = headers.fields(raw)
-            headers.check_stamps({f.name: f.value for f in reversed(found)})
+            headers.check_stamps((f.name, f.value) for f in found)
             if self.pool is None:
                 headers.check_sender(found, self.user)
             else:

@@ -226,6 +226,12 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
             f"{where}: the subject holds the control character U+{ord(found[0]):04X} (from a "
             f"field of the row); remove it from the CSV (nothing of the file was queued)"
         )
+    for part, body in (("text", text), ("html", html or "")):
+        if _NUL.search(body):  # it went out raw, under 'Content-Transfer-Encoding: 7bit'
+            raise DataError(
+                f"{where}: the {part} part holds a NUL character (from a field of the row); "
+                f"remove it from the CSV (nothing of the file was queued)"
+            )
     return Rendered(rcpt, subject, text, html, where)
 
 

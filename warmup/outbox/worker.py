@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.headerregistry
 import email.parser
 import email.policy
+import email.utils
 import hashlib
 import os
 import secrets
@@ -49,7 +51,7 @@ from dataclasses import dataclass, field
 from warmup import notify
 from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
-from warmup.headers import sender_of, thread_ids
+from warmup.headers import decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import Settle, fate
@@ -446,7 +448,7 @@ class Worker:
                 else:
                     temporary = True
                 continue
-            data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to)
+            data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to, now)
             try:
                 report = gate.send(
                     data, rcpts, message_id=msg.message_id, claim=Claim(msg.id, self.id)
@@ -533,7 +535,7 @@ class Worker:
         # Committed before the SMTP conversation: a crash from here on leaves it "unknown".
         if not self.ledger.via_overflow(msg.id, self.id, now):
             return "lost"  # another worker settled our claim: it is no longer ours to send
-        data, sender = _overflow_sender(msg.data or b"", pool)
+        data, sender = _overflow_sender(msg.data or b"", pool, now)
         try:
             report = overflow.send(pool, sender, rcpts, data, self._timeout)
         except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
@@ -628,29 +630,54 @@ class Worker:
         return now + dt.timedelta(minutes=15)
 
 
-def _as_sent(data: bytes, sender: str, reply_to: bool) -> bytes:
+def _as_sent(data: bytes, sender: str, reply_to: bool, now: dt.datetime) -> bytes:
     """The queued bytes with From (and, for a pool that asks for it, Reply-To) set to the
     sending mailbox, and so is any Sender, Resent-From or Resent-Sender (a pool's message may
-    name any member in them when queued; the gate lets go only what names the sender)."""
+    name any member in them when queued; the gate lets go only what names the sender), and
+    dated ``now`` unless its author dated it (the outbox stores no Date of its own: one of
+    the day it was queued showed days back in the recipient's inbox).
+
+    A field is compared by its address: ``From: Sales <sender>`` is already right, and kept
+    with its display name (comparing the whole value replaced it with the bare address, so
+    every queued message lost the name its author gave). One naming another member keeps
+    its display name too."""
     head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
     present = [n for n in ("Sender", "Resent-From", "Resent-Sender") if n in head]
     if (
         not reply_to
-        and str(head.get("From", "")).strip().lower() == sender
-        and all([str(v).strip().lower() for v in head.get_all(n, [])] == [sender] for n in present)
+        and _names_only(head.get_all("From", []), sender)
+        and all(_names_only(head.get_all(n, []), sender) for n in present)
     ):
-        return data  # already as it must go: no need to parse and flatten the whole message
+        # already as it must go: no need to parse and flatten the whole message
+        return data if "Date" in head else _dated(data, now)
     msg = email.message_from_bytes(data, policy=email.policy.SMTP)
-    if str(msg.get("From", "")).strip().lower() != sender:
-        del msg["From"]
-        msg["From"] = sender
-    for name in present:
-        del msg[name]
-        msg[name] = sender
+    if "Date" not in msg:
+        msg.set_raw("Date", _date_of(now))
+    decode_utf8_fields(msg)  # refolded below: raw UTF-8 would become unknown-8bit
+    for name in ("From", *present):
+        values = msg.get_all(name, [])
+        if not _names_only(values, sender):
+            shown = email.utils.parseaddr(str(values[0]))[0] if values else ""
+            del msg[name]
+            msg[name] = email.headerregistry.Address(shown, addr_spec=sender) if shown else sender
     if reply_to:
         del msg["Reply-To"]
         msg["Reply-To"] = sender
     return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def _date_of(now: dt.datetime) -> str:
+    return email.utils.formatdate(now.timestamp(), localtime=False)
+
+
+def _dated(data: bytes, now: dt.datetime) -> bytes:
+    """``data`` with a Date header of ``now`` put first (its bytes otherwise as they are)."""
+    return f"Date: {_date_of(now)}\r\n".encode() + data
+
+
+def _names_only(values: list[object], sender: str) -> bool:
+    """Whether the header ``values`` are one field naming ``sender`` (with any display name)."""
+    return len(values) == 1 and email.utils.parseaddr(str(values[0]))[1].lower() == sender
 
 
 def _quota_used(a: Allowance, recipients: int) -> bool:
@@ -659,15 +686,15 @@ def _quota_used(a: Allowance, recipients: int) -> bool:
     return a.status == "exhausted" or a.can_send and a.remaining < recipients
 
 
-def _overflow_sender(data: bytes, pool: PoolRow) -> tuple[bytes, str]:
-    """The message as the overflow channel sends it, and its sender: its own From, else the
-    pool's first member (set as From)."""
+def _overflow_sender(data: bytes, pool: PoolRow, now: dt.datetime) -> tuple[bytes, str]:
+    """The message as the overflow channel sends it (dated ``now`` unless it is), and its
+    sender: its own From, else the pool's first member (set as From)."""
     head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
     sender = sender_of(head).lower()
-    if sender:
-        return data, sender
+    if sender:  # its own sender fields go as they are: only dated
+        return (data if "Date" in head else _dated(data, now)), sender
     sender = pool.members[0].address if pool.members else "postmaster@localhost"
-    return _as_sent(data, sender, False), sender
+    return _as_sent(data, sender, False, now), sender
 
 
 def _reply(report: object) -> str:
