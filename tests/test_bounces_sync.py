@@ -158,10 +158,10 @@ def test_sync_records_exactly_the_three_dsns(box, sink, ledger_path):
             3,
         ),
     ]
-    for raw in notes:
-        box.append("INBOX", raw)
-    box.append("INBOX", plain("Lunch?", 1))
-    box.append("INBOX", plain("Out of office", 2, "Auto-Submitted: auto-replied\r\n"))
+    box.append_many(
+        "INBOX",
+        [*notes, plain("Lunch?", 1), plain("Out of office", 2, "Auto-Submitted: auto-replied\r\n")],
+    )
 
     res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
@@ -198,8 +198,13 @@ def test_sync_records_exactly_the_three_dsns(box, sink, ledger_path):
 
 def test_bounces_above_ten_percent_pause(box, ledger_path):
     ids = send_many(40)
-    for n, rcpt in enumerate(list(ids)[:5], 1):
-        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    box.append_many(
+        "INBOX",
+        [
+            dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+            for n, rcpt in enumerate(list(ids)[:5], 1)
+        ],
+    )
     assert cli("bounces", "sync", BOX).returncode == 0
     q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert (q["status"], q["quota"]) == ("paused", 0)
@@ -215,8 +220,13 @@ def test_a_pause_by_the_bounces_a_sync_records_is_told_to_the_notify_command_onc
     hook.write_text(f"import sys\nopen({str(out)!r}, 'a').write(sys.stdin.read() + '\\n')\n")
     assert cli("notify", "set", "--command", f"{sys.executable} {hook}").returncode == 0
     ids = send_many(40)
-    for n, rcpt in enumerate(list(ids)[:5], 1):
-        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    box.append_many(
+        "INBOX",
+        [
+            dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+            for n, rcpt in enumerate(list(ids)[:5], 1)
+        ],
+    )
     assert cli("bounces", "sync", BOX).returncode == 0
     assert cli("bounces", "sync", BOX).returncode == 0  # nothing new: nothing told again
     (line,) = out.read_text().splitlines()
@@ -306,8 +316,13 @@ def test_many_unmatched_bounces_are_counted_not_all_named(box):
 
     def stray(batch: str, count: int) -> list[str]:
         rcpts = [f"{batch}{n:02d}@example.net" for n in range(count)]
-        for n, rcpt in enumerate(rcpts):
-            box.append("INBOX", dsn(f"<never-{rcpt}>", rcpt, "5.1.1", "550 5.1.1 no", n))
+        box.append_many(
+            "INBOX",
+            [
+                dsn(f"<never-{rcpt}>", rcpt, "5.1.1", "550 5.1.1 no", n)
+                for n, rcpt in enumerate(rcpts)
+            ],
+        )
         return rcpts
 
     since = ("--since", "2026-01-01")
@@ -361,9 +376,13 @@ def test_forged_and_recipientless_reports_count_for_nothing(box, ledger_path):
     # Issue #10: a forged SES notification listing 300 addresses (25 of them real sends) and
     # four bounce-looking messages naming no recipient once paused the mailbox.
     ids = send_many(25)
-    box.append("INBOX", forged_ses([f"lead{i}@example.com" for i in range(300)]))
-    for n in range(4):
-        box.append("INBOX", recipientless(n, ids["lead0@example.com"]))
+    box.append_many(
+        "INBOX",
+        [
+            forged_ses([f"lead{i}@example.com" for i in range(300)]),
+            *(recipientless(n, ids["lead0@example.com"]) for n in range(4)),
+        ],
+    )
     res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
@@ -565,17 +584,19 @@ def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     from warmup.bounces.imap import sync
     from warmup.ledger import open_ledger
 
-    for n in range(120):
-        box.append(
-            "INBOX",
+    box.append_many(  # over one IMAP session, as the 120 reports would arrive
+        "INBOX",
+        [
             dsn(
                 f"<orig-{n}@corp.example>",
                 f"gone{n}@example.net",
                 "5.1.1",
                 "550 5.1.1 user unknown",
                 n,
-            ),
-        )
+            )
+            for n in range(120)
+        ],
+    )
     ledger = open_ledger()
     mb = ledger.mailbox(BOX)
     ep = endpoints(mb)
@@ -664,8 +685,13 @@ def test_a_report_about_a_message_never_sent_counts_for_nothing(box, ledger_path
     # matched by recipient and time alone, one such report per lead counted 5/40 and paused
     # the mailbox, and suppressed the leads.
     ids = send_many(40)
-    for n, rcpt in enumerate(list(ids)[:5], 1):
-        box.append("INBOX", dsn(f"<other-{n}@elsewhere.example>", rcpt, "5.1.1", "550 5.1.1 no", n))
+    box.append_many(
+        "INBOX",
+        [
+            dsn(f"<other-{n}@elsewhere.example>", rcpt, "5.1.1", "550 5.1.1 no", n)
+            for n, rcpt in enumerate(list(ids)[:5], 1)
+        ],
+    )
     res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
     report = json.loads(res.stdout)
@@ -797,9 +823,16 @@ def test_move_to_on_a_server_without_move(box, ledger_path):
     # were saved, so the reports stayed in INBOX and no later sync tried again.
     ids = send_many(3)
     box.append("Bounces", plain("seed", 1))
-    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
-        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
-    box.append("INBOX", plain("hello", 2))
+    box.append_many(
+        "INBOX",
+        [
+            *(
+                dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+                for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1)
+            ),
+            plain("hello", 2),
+        ],
+    )
     with LoginFaultProxy(box, ["pass"], hide=["MOVE", "UIDPLUS"]) as proxy:
         imap_via(proxy)  # no way to move only these reports: refused before reading
         res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
@@ -902,8 +935,13 @@ def test_a_connection_cut_at_move_moves_the_reports_on_the_next_connection(box, 
     # and no later sync moved them (exit 0, nothing said).
     ids = send_many(3)
     box.append("Bounces", plain("seed", 1))
-    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
-        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    box.append_many(
+        "INBOX",
+        [
+            dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+            for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1)
+        ],
+    )
     with LoginFaultProxy(box, ["pass"], cut_on="UID MOVE") as proxy:
         imap_via(proxy)
         res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json")
@@ -964,8 +1002,13 @@ def test_a_server_naming_the_uid_after_the_message_loses_no_report(box, ledger_p
     # that names it after (RFC 3501 sets no order) had every report read as an empty message:
     # nothing recorded, the folder's position moved past them, lost for good.
     ids = send_many(3)
-    for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1):
-        box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n))
+    box.append_many(
+        "INBOX",
+        [
+            dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+            for n, rcpt in enumerate(("lead0@example.com", "lead1@example.com"), 1)
+        ],
+    )
     with LoginFaultProxy(box, ["pass"], uid_last=True) as proxy:
         imap_via(proxy)
         res = cli("bounces", "sync", BOX, "--json")

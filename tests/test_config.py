@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tests import forkcli
 from tests.conftest import ledger_digest
 from warmup import config
 
@@ -242,14 +243,13 @@ def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, k
     command until a writer came, and /dev/zero read without end (memory without bound)."""
     import os
     import subprocess
-    import sys
     from pathlib import Path
 
     target = {"fifo": tmp_path / "pipe.toml", "device": Path("/dev/zero"), "directory": tmp_path}
     if kind == "fifo":
         os.mkfifo(target[kind])
     proc = subprocess.run(
-        [sys.executable, "-m", "warmup", "mailbox", "list"],
+        [*forkcli.command(), "mailbox", "list"],
         capture_output=True,
         text=True,
         timeout=30,

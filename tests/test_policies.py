@@ -10,6 +10,7 @@ import sqlite3
 
 import pytest
 
+from tests import forkcli
 from tests.conftest import at
 from warmup import api, open_ledger
 from warmup.ledger import migrations
@@ -218,7 +219,6 @@ def test_a_policy_path_that_is_not_a_regular_file_is_refused_at_once(
     until a writer came: the command hung instead of saying what was wrong."""
     import os
     import subprocess
-    import sys
     from pathlib import Path
 
     from tests.conftest import ledger_digest
@@ -236,7 +236,7 @@ def test_a_policy_path_that_is_not_a_regular_file_is_refused_at_once(
         else ["mailbox", "add", BOX, "--provider", "exmail", "--policy", str(target)]
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "warmup", *args],
+        [*forkcli.command(), *args],
         capture_output=True,
         text=True,
         timeout=30,
