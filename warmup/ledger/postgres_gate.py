@@ -4,12 +4,13 @@
 The gate's path (:class:`PostgresGate`) runs on the psycopg connection in two round trips, each
 one simple query of several statements (one send, one receive; on a loopback server the round
 trips and the client's work per statement are the cost), the big ones prepared once per
-connection and run by ``EXECUTE``: (1) ``BEGIN``, the mailbox's row lock, then one statement
-writing the deferred settlements and reading the walk memo, the rollup's days since the memo's
-window, the last send, the events not in the memo, the suppressed recipients and this
-Message-ID's slots; then the policy decides in Python while the lock is held; (2) the expiry
-(once a minute), the insert and the rollup's bump (one statement: data-modifying CTEs), the memo,
-``COMMIT``. The read is its own statement after the lock's, never a CTE of it: at READ COMMITTED
+connection and run by ``EXECUTE``: (1) ``BEGIN``, the mailbox's row lock (under a domain cap
+the domain's mailboxes' first; an outbox message's claim after), the expiry of reservations
+left unsettled (once a minute), then one statement writing the deferred settlements and reading
+the walk memo, the rollup's days since the memo's window, the last send, the events not in the
+memo, the suppressed recipients and this Message-ID's slots; then the policy decides in Python
+while the lock is held; (2) the insert and the rollup's bump (one statement: data-modifying
+CTEs), the memo, ``COMMIT``. The read is its own statement after the lock's, never a CTE of it: at READ COMMITTED
 a statement reads from a snapshot taken when it starts, so a read in the locking statement would
 miss what the lock's previous holder committed while it waited (an over-send).
 """
@@ -372,10 +373,17 @@ class PostgresGate(GateSession):
         statements.append(_PREPARED["warmup_gate_lock"][1])
         if claim is not None:
             statements.append(_CLAIMED)
+        # reservations left unsettled past the expiry are "unknown" before this one's read, as
+        # on SQLite and the reference: a resend then hears "may already have reached", not
+        # "is being sent right now"
+        expire = self._expire_due(est)
+        if expire:
+            statements.append(_PREPARED["warmup_gate_expire"][1])
         statements.append(_PREPARED["warmup_gate_read"][1])
         cur.execute(
             "; ".join(statements),
             {
+                "before": est - self.expiry,
                 "claim_id": claim.message if claim is not None else None,
                 "claim_worker": claim.worker if claim is not None else None,
                 "sids": ",".join(str(sid) for sid, _ in pending),
@@ -405,6 +413,8 @@ class PostgresGate(GateSession):
         if claim is not None:
             cur.nextset()
             held = cur.fetchone() is not None
+        if expire:
+            cur.nextset()
         cur.nextset()
         (
             upto,
@@ -469,17 +479,14 @@ class PostgresGate(GateSession):
         aside: list[int] | None,
         memo: WalkState | None,
     ) -> list[int]:
-        """Round trip 2: the expiry, the reservation (``aside`` is None: refused), the memo, the
-        COMMIT; the new slots' ids in recipient order."""
+        """Round trip 2: the reservation (``aside`` is None: refused), the memo, the COMMIT;
+        the new slots' ids in recipient order."""
         box = self.box
         day = local_day(now, box.timezone)
         # One query text, its values bound together (the placeholders of the statements share
         # names only where they share values).
         statements: list[str] = []
         params: dict[str, Any] = {"mid": box.id, "now": now}
-        if self._expire_due(now):
-            statements.append(_PREPARED["warmup_gate_expire"][1])
-            params["before"] = now - self.expiry
         reserve = None
         if aside is not None:
             if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one

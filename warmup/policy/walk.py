@@ -182,8 +182,9 @@ class History:
 
 
 def lookback(spec: PolicySpec) -> int:
-    """How many days before a day its verdict reads: the health window or the growth limit's."""
-    return max(spec.health.window_days, GROWTH_DAYS)
+    """How many days before a memo's day a walk resumed from it reads: the health window or the
+    growth limit's, and the day before those."""
+    return max(spec.health.window_days, GROWTH_DAYS) + 1
 
 
 def inputs_digest(spec: PolicySpec, hist: History) -> str:
