@@ -14,6 +14,7 @@ removed while messages are queued to it never leaves them pointing at nothing.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Outbox
-from warmup.ledger import open_ledger
+from warmup.ledger import Ledger, open_ledger
 
 # A worker process: its clock is the wall clock moved by argv[1] minutes; with argv[2] "pause"
 # it prints PAUSED and waits for a line on stdin when a member could not send (between that
@@ -38,7 +39,7 @@ from warmup.ledger import open_ledger
 DRIVER = """
 import datetime as dt, sys
 from warmup.instants import now_utc
-from warmup.ledger import open_ledger
+from warmup.ledger import Ledger, open_ledger
 from warmup.outbox.worker import Worker
 
 offset = dt.timedelta(minutes=float(sys.argv[1]))
@@ -306,21 +307,7 @@ def test_pool_remove_while_queue_add_to_it_waits_leaves_no_message_pointing_at_n
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            waiting = 0
-            for _ in range(6000):  # until queue add waits on the lock (or gives up)
-                with ledger.read() as watch:
-                    waiting = watch.execute(
-                        # this test's own queue add (other tests share the server)
-                        sa.text(
-                            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
-                            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND NOT l.granted "
-                            "AND a.application_name = :app"
-                        ),
-                        {"app": f"race-{os.getpid()}"},
-                    ).scalar_one()
-                if waiting or add.poll() is not None:
-                    break
-                time.sleep(0.01)  # polling another process's state, not letting time pass
+            waiting = _waiting(ledger, add, "'advisory'")  # until queue add waits on the lock
             assert waiting == 1, add.communicate()
             removed = cli("pool", "remove", "P")
             assert removed.returncode == 0, removed.stderr
@@ -391,22 +378,9 @@ def test_a_fenced_reservation_waits_for_a_recovery_in_progress_and_then_finds_it
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            waiting = 0
-            for _ in range(6000):  # until it waits on the row (or is done without waiting)
-                with ledger.read() as watch:
-                    waiting = watch.execute(
-                        # this test's own process (other tests share the server)
-                        sa.text(
-                            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
-                            "ON a.pid = l.pid WHERE NOT l.granted "
-                            "AND l.locktype IN ('transactionid', 'tuple') "
-                            "AND a.application_name = :app"
-                        ),
-                        {"app": f"race-{os.getpid()}"},
-                    ).scalar_one()
-                if waiting or proc.poll() is not None:
-                    break
-                time.sleep(0.01)  # polling another process's state, not letting time pass
+            waiting = _waiting(
+                ledger, proc, "'transactionid', 'tuple'"
+            )  # until it waits on the row
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert waiting >= 1, out
@@ -419,7 +393,7 @@ def test_a_fenced_reservation_waits_for_a_recovery_in_progress_and_then_finds_it
 RECOVER = """
 import sys
 from warmup.instants import now_utc
-from warmup.ledger import open_ledger
+from warmup.ledger import Ledger, open_ledger
 
 ledger = open_ledger()
 print(ledger.recover(int(sys.argv[1]), sys.argv[2], now_utc()), flush=True)
@@ -478,22 +452,9 @@ def test_a_recovery_waits_for_a_fenced_reservation_in_progress_and_then_sees_its
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            waiting = 0
-            for _ in range(6000):  # until it waits on the row (or is done without waiting)
-                with ledger.read() as watch:
-                    waiting = watch.execute(
-                        # this test's own process (other tests share the server)
-                        sa.text(
-                            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a "
-                            "ON a.pid = l.pid WHERE NOT l.granted "
-                            "AND l.locktype IN ('transactionid', 'tuple') "
-                            "AND a.application_name = :app"
-                        ),
-                        {"app": f"race-{os.getpid()}"},
-                    ).scalar_one()
-                if waiting or proc.poll() is not None:
-                    break
-                time.sleep(0.01)  # polling another process's state, not letting time pass
+            waiting = _waiting(
+                ledger, proc, "'transactionid', 'tuple'"
+            )  # until it waits on the row
             assert waiting >= 1, proc.communicate()
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -501,3 +462,23 @@ def test_a_recovery_waits_for_a_fenced_reservation_in_progress_and_then_sees_its
         assert ledger.message(mid).state == "unknown"
     finally:
         ledger.close()
+
+
+def _waiting(ledger: Ledger, proc: subprocess.Popen[str], locktypes: str) -> int:
+    """How many locks of these types the test's own process (``PGAPPNAME`` ``race-<pid>``:
+    other tests share the server) waits on, polled until it waits or has ended."""
+    waiting = 0
+    for _ in range(6000):
+        with ledger.read() as watch:
+            waiting = watch.execute(
+                sa.text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    f"WHERE NOT l.granted AND l.locktype IN ({locktypes}) "
+                    "AND a.application_name = :app"
+                ),
+                {"app": f"race-{os.getpid()}"},
+            ).scalar_one()
+        if waiting or proc.poll() is not None:
+            break
+        time.sleep(0.01)  # polling another process's state, not letting time pass
+    return int(waiting)
