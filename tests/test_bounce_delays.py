@@ -280,3 +280,66 @@ def test_parse_json_says_delayed_and_names_the_original_recipient(
     # The library says so too.
     [bounce] = parse_bounces(late.read_bytes())
     assert bounce.delayed and bounce.kind == "soft"
+
+
+def test_a_forwarded_report_read_before_its_send_counts_once_the_send_is_recorded(ledger_url, box):
+    # The report about a forwarded message was read by a sync before its send was recorded
+    # (`record send` afterwards, or another host's gate): the late link tried only the
+    # Final-Recipient, an address the mailbox never mailed, so it never counted.
+    send_many(20)
+    mailed = "late@example.com"
+    report = rfc3464(
+        "<fwd-late-1@corp.example>",
+        "late.private@forward.example",
+        "failed",
+        "5.1.1",
+        "550 5.1.1 user unknown",
+        1,
+        original=mailed,
+    )
+    box.append("INBOX", report)
+    # A stranger's report naming as its original an address the mailbox never mails.
+    box.append(
+        "INBOX",
+        rfc3464(
+            "<fwd-late-2@corp.example>",
+            "z@forward.example",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            2,
+            original="never-mailed@example.com",
+        ),
+    )
+    # One naming an address the mailbox mails later, but about another message.
+    box.append(
+        "INBOX",
+        rfc3464(
+            "<someone-else@elsewhere.example>",
+            "w@forward.example",
+            "failed",
+            "5.1.1",
+            "550 5.1.1 user unknown",
+            3,
+            original="late2@example.com",
+        ),
+    )
+    first = sync()
+    assert (first["bounces"], first["matched"]) == (3, 0)
+    for rcpt, mid in ((mailed, "<fwd-late-1@corp.example>"), ("late2@example.com", "<l2@x>")):
+        done = cli("record", "send", BOX, "--to", rcpt, "--message-id", mid)
+        assert done.returncode == 0, done.stderr
+    second = sync()
+    assert second["linked"] == 1, second
+    for _ in range(2):  # linked once: a later sync links nothing more and counts it once
+        rows = listed()
+        mine = rows[(mailed, "hard")]
+        assert (mine["matched"], mine["counted"]) == (True, True)
+        assert sum(r["counted"] for r in rows.values()) == 1
+        assert not rows[("z@forward.example", "hard")]["matched"]
+        assert not rows[("w@forward.example", "hard")]["matched"]
+        q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+        assert q["bounce_rate"] == round(1 / 22, 6), q
+        sup = json.loads(cli("suppress", "list", "--json").stdout)
+        assert [s["address"] for s in sup] == [mailed]
+        assert sync()["linked"] == 0

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from tests.conftest import at, ledger_digest
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import api, models
-from warmup.ledger import migrations, open_ledger, schema
+from warmup.ledger import BounceIn, migrations, open_ledger, schema
 
 RACERS = 4
 DAY = dt.date(2026, 11, 10)
@@ -459,3 +459,68 @@ def test_a_ledger_upgraded_by_a_newer_warmup_is_refused(ledger_path: Path, run, 
     assert res.output.count("\n") == 1 and "m099_future" in res.output, res.output
     assert "upgrade warmup" in res.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_ledger_before_original_recipients_upgrades_and_links_forwarded_reports(
+    ledger_url,  # noqa: F811
+):
+    """m012 adds ``bounce.original_recipient``: an older ledger's bounces are kept, with no
+    original recipient (it was never stored), and a forwarded report recorded after the upgrade
+    is linked late under the address mailed."""
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m011_mailbox_auth")
+    md = sa.MetaData()
+    with ledger.write() as conn:
+        md.reflect(conn)
+        for name in ("mailbox", "send", "bounce"):
+            conn.execute(md.tables[name].insert(), FIRST_RELEASE_ROWS[name])
+        # The rollup as m003 left it: only the first bounce (and complaint) of a send counts.
+        conn.execute(
+            md.tables["bounce"].update().where(md.tables["bounce"].c.id.in_([1, 3])),
+            {"counted": True},
+        )
+        conn.execute(
+            md.tables["day_stat"].insert(),
+            [
+                {
+                    "mailbox_id": 1,
+                    "day": DAY,
+                    "sent": 3,
+                    "hard": 1,
+                    "soft": 0,
+                    "block": 0,
+                    "complaint": 1,
+                }
+            ],
+        )
+        ledger.after_copy(conn, [md.tables[n] for n in ("mailbox", "send", "bounce")])
+    ledger.close()
+    ledger = open_ledger(ledger_url)
+    assert ledger.pending_migrations() == []
+    old = FIRST_RELEASE_ROWS["bounce"]
+    with ledger.read() as conn:
+        cols = [schema.BOUNCE.c[c] for c in old[0]]
+        got = [dict(zip(old[0], r)) for r in conn.execute(sa.select(*cols).order_by(cols[0]))]
+        originals = conn.execute(sa.select(schema.BOUNCE.c.original_recipient)).scalars().all()
+    assert got == old
+    assert originals == [None] * len(old)
+    box = ledger.mailbox("a@corp.example")
+    later = at(DAY + dt.timedelta(days=1), 9)
+    forwarded = BounceIn(
+        "lead.private@forward.example",
+        "hard",
+        later,
+        "dsn:<fwd@mta>|lead",
+        message_id="<fwd@corp.example>",
+        source="imap",
+        trusted=False,
+        original_recipient="lead@example.com",
+    )
+    ledger.record_synced(box, "INBOX", 4_000_000_000, 4, [forwarded])
+    api.record_send(ledger, box.address, ["lead@example.com"], later, "<fwd@corp.example>")
+    assert ledger.match_late(box) == 1
+    [row] = [b for b in ledger.bounces(box) if b["message_id"] == "<fwd@corp.example>"]
+    assert (row["recipient"], row["matched"], row["counted"]) == ("lead@example.com", True, True)
+    assert ledger.match_late(box) == 0
+    assert ledger.rollup_mismatches() == []
+    ledger.close()

@@ -379,6 +379,15 @@ def m011_mailbox_auth(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE mailbox ADD COLUMN auth VARCHAR")
 
 
+@migration
+def m012_bounce_original_recipient(conn: Connection) -> None:
+    """A bounce's original recipient (RFC 3464 Original-Recipient, when an alias forwarded the
+    message): a report read before its send was recorded could be linked later only under its
+    final recipient, an address the mailbox never mailed. NULL for the bounces recorded before:
+    their reports' original recipients were not kept."""
+    conn.exec_driver_sql("ALTER TABLE bounce ADD COLUMN original_recipient VARCHAR")
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -35,6 +35,7 @@ MIGRATION_NAMES = (
     "m008_outbox_tally",
     "m009_overflow_channel",
     "m011_mailbox_auth",
+    "m012_bounce_original_recipient",
 )
 
 

@@ -255,6 +255,7 @@ class Records:
                         "source",
                         "key",
                         "counted",
+                        "original_recipient",
                     )
                 },
             )
@@ -313,13 +314,7 @@ class Records:
         at = b.at
         recipient = b.recipient
         if sid is None:
-            if (
-                b.original_recipient
-                and b.original_recipient != recipient
-                and not self._mailed(conn, box, recipient)
-                and self._mailed(conn, box, b.original_recipient)
-            ):
-                recipient = b.original_recipient
+            recipient = self._addressed(conn, box, recipient, b.original_recipient)
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
@@ -342,6 +337,7 @@ class Records:
                 "source": b.source,
                 "key": b.key,
                 "counted": counted,
+                "original_recipient": b.original_recipient or None,
             },
         ).scalar()
         if new_id is None:
@@ -353,6 +349,22 @@ class Records:
                 conn, recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
             )
         return BounceResult(True, sid is not None, counted, recipient)
+
+    @classmethod
+    def _addressed(
+        cls, conn: Connection, box: MailboxRow, recipient: str, original: str | None
+    ) -> str:
+        """The address a bounce is matched under: its failed recipient, or its original
+        recipient when an alias forwarded the message (``box`` never mailed the one but did
+        mail the other). The same rule now and at a late link."""
+        if (
+            original
+            and original != recipient
+            and not cls._mailed(conn, box, recipient)
+            and cls._mailed(conn, box, original)
+        ):
+            return original
+        return recipient
 
     @staticmethod
     def _mailed(conn: Connection, box: MailboxRow, recipient: str) -> bool:
@@ -386,13 +398,23 @@ class Records:
         count the first of each send and suppress a hard bounce's or complaint's address, as
         :meth:`_bounce` would have; how many were linked.
 
-        Only bounces whose recipient the mailbox has mailed are tried, under :meth:`_match`'s
-        rules (a report naming another Message-ID stays unmatched, however often it is tried).
+        Only bounces whose recipient (or original recipient, for a forwarded message) the
+        mailbox has mailed are tried, under :meth:`_addressed`'s and :meth:`_match`'s rules (a
+        report naming another Message-ID stays unmatched, however often it is tried); one
+        linked under its original recipient is then recorded under it, as :meth:`_bounce`
+        records it.
         """
+
+        def mailed(address: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+            return sa.exists().where(
+                SEND.c.mailbox_id == box.id, SEND.c.recipient == address, COUNTED
+            )
+
         unmatched = (
             sa.select(
                 BOUNCE.c.id,
                 BOUNCE.c.recipient,
+                BOUNCE.c.original_recipient,
                 BOUNCE.c.kind,
                 BOUNCE.c.status,
                 BOUNCE.c.message_id,
@@ -401,29 +423,30 @@ class Records:
             .where(
                 BOUNCE.c.mailbox_id == box.id,
                 BOUNCE.c.send_id.is_(None),
-                BOUNCE.c.recipient != "",
-                sa.exists().where(
-                    SEND.c.mailbox_id == box.id, SEND.c.recipient == BOUNCE.c.recipient, COUNTED
+                sa.or_(
+                    sa.and_(BOUNCE.c.recipient != "", mailed(BOUNCE.c.recipient)),
+                    mailed(BOUNCE.c.original_recipient),  # NULL: mailed by no send
                 ),
             )
             .order_by(BOUNCE.c.id)
         )
+
+        def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
+            rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
+            return (rcpt, *self._match(conn, box, rcpt, r.message_id, r.at))
+
         # Matched first in a read transaction: the reports that answer nothing (strangers'
         # mail about a recipient the mailbox wrote to) are tried again by every sync, and must
         # not hold the write lock a send waits for.
         with self.read() as conn:
-            ids = [
-                r.id
-                for r in conn.execute(unmatched).all()
-                if self._match(conn, box, r.recipient, r.message_id, r.at)[0] is not None
-            ]
+            ids = [r.id for r in conn.execute(unmatched).all() if answered(conn, r)[1] is not None]
         if not ids:
             return 0  # the usual case: no write transaction
         linked = 0
         with self.write() as conn:
             self._lock_mailboxes(conn, [box.id])
             for r in conn.execute(unmatched.where(BOUNCE.c.id.in_(ids))).all():
-                sid, sent_at = self._match(conn, box, r.recipient, r.message_id, r.at)
+                rcpt, sid, sent_at = answered(conn, r)
                 if sid is None:
                     continue
                 at = max(r.at, sent_at) if sent_at is not None else r.at
@@ -432,14 +455,14 @@ class Records:
                 conn.execute(
                     BOUNCE.update()
                     .where(BOUNCE.c.id == r.id)
-                    .values(send_id=sid, counted=counted, at=utc(at), day=day)
+                    .values(send_id=sid, recipient=rcpt, counted=counted, at=utc(at), day=day)
                 )
                 linked += 1
                 if counted:
                     self._bump(conn, box, day, r.kind)
                 if r.kind in ("hard", "complaint"):
                     reason = f"{r.kind} bounce {r.status or ''}".strip()
-                    self._suppress(conn, r.recipient, r.kind, reason, box.id, at)
+                    self._suppress(conn, rcpt, r.kind, reason, box.id, at)
         return linked
 
     def _match(

@@ -150,6 +150,10 @@ BOUNCE = sa.Table(
     # In the rates (and the day_stat rollup) only when it answers a send of this mailbox, and
     # only the first bounce (or complaint) of that send: see DESIGN invariant 8.
     sa.Column("counted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The address the original was sent to when the report names a forwarded-to one as the
+    # failed recipient (RFC 3464 Original-Recipient), as the report said it: a report read
+    # before its send was recorded is linked later under it (``Ledger.match_late``).
+    sa.Column("original_recipient", sa.String),
     sa.UniqueConstraint("mailbox_id", "key", name="uq_bounce_key"),
     sa.Index("ix_bounce_mailbox_day", "mailbox_id", "day"),
     sa.Index("ix_bounce_send", "send_id"),
