@@ -246,6 +246,43 @@ def test_timeline_from_a_memo_is_the_tail_of_the_full_one(case, back):
     assert tail_state == state
 
 
+def test_a_resume_on_the_eve_of_the_memo_judges_the_window_the_memo_reads():
+    """A memo holds the walk at the start of its day with the events of the day before not yet
+    applied: a resume on that eve is applied by the walk resumed from the memo, and what it
+    forgives is judged on the window before the resume's day plus that day, which begins
+    ``window_days + 1`` days before the memo's day. Read one day less and the resume here forgives
+    a step back (6 bounces in 70 sends, 8.6%) where the whole window holds only (6 in 170, 3.5%),
+    and the mailbox drops a stage it never dropped (seen by test_gate_paths on seed 79)."""
+    spec, tz = SPECS["default"], "Asia/Shanghai"
+    memo_day = TODAY - dt.timedelta(days=1)
+    eve = memo_day - dt.timedelta(days=1)
+    w = spec.health.window_days
+    first = eve - dt.timedelta(days=w)  # the resume's window's first day
+    days = [
+        DayCounts(TODAY - dt.timedelta(days=k), 40) for k in range(40, (TODAY - first).days, -1)
+    ]
+    days.append(DayCounts(first, 100))
+    days += [DayCounts(first + dt.timedelta(days=k), 10) for k in range(1, w)]
+    days.append(DayCounts(eve, 10, hard=6))
+    now = instant(TODAY, 9 * 60, tz)
+    hist = History(
+        mailbox="a@corp.example",
+        timezone=tz,
+        days=tuple(days),
+        events=(MailboxEvent("resume", instant(eve, 12 * 60, tz), None, "resume"),),
+        last_send_at=instant(eve, 11 * 60, tz),
+    )
+    assert lookback(spec) == w + 1
+    view = memo_view(spec, hist, memo_day, now)
+    assert view is not None and view.days[0].day == first
+    full, resumed = evaluate(spec, hist, now), evaluate(spec, view, now)
+    assert resumed == full and resumed.reasons == full.reasons
+    assert resumed.memo == full.memo
+    # the day that decides: without it the resume forgives a step back and costs a stage
+    short = evaluate(spec, dataclasses.replace(view, days=view.days[1:]), now)
+    assert (short.day, short.stage) != (full.day, full.stage)
+
+
 def as_rows(line) -> list[tuple]:  # type: ignore[no-untyped-def]
     """:func:`walk_timeline`'s days as :class:`DayRows` lists them."""
     return [

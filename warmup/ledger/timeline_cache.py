@@ -219,9 +219,7 @@ class TimelineMemos:
             misses = [m for m in ids if m not in memos]
             day_number = self._sql_day_number
             rows = _day_stat_arrays(conn, misses, day_number)
-            since = {
-                m: memo.upto - dt.timedelta(days=lookbacks[m] + 1) for m, memo in memos.items()
-            }
+            since = {m: memo.upto - dt.timedelta(days=lookbacks[m]) for m, memo in memos.items()}
             if since:
                 recent = _day_stat_arrays(conn, list(since), day_number, min(since.values()))
                 for m, (ordinals, counts) in recent.items():

@@ -182,9 +182,12 @@ class History:
 
 
 def lookback(spec: PolicySpec) -> int:
-    """How many days before a memo's day a walk resumed from it reads: the health window or the
-    growth limit's, and the day before those."""
-    return max(spec.health.window_days, GROWTH_DAYS) + 1
+    """How many days before a memo's day a walk resumed from it reads: the growth limit's
+    :data:`GROWTH_DAYS`, or the health window and one day more. A memo's state has not applied
+    the events of the day before it (:meth:`Walk.resume`); a resume on that day is applied by the
+    resumed walk and judges what it forgives on the window before its day plus that day
+    (:meth:`Walk.due_at_resume`), which begins ``window_days + 1`` days before the memo's day."""
+    return max(spec.health.window_days + 1, GROWTH_DAYS)
 
 
 def inputs_digest(spec: PolicySpec, hist: History) -> str:
