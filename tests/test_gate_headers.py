@@ -12,6 +12,7 @@ import email
 import email.policy
 import email.utils
 import re
+import sqlite3
 import string
 from email.headerregistry import Address, Group
 from email.message import EmailMessage
@@ -297,3 +298,18 @@ def test_a_date_or_message_id_given_twice_is_refused_everywhere(
     with pytest.raises(DataError, match=said):
         prepare_data(raw, BOX)  # the relay's reading: a 550 to its client
     assert smtp_ssl.messages == []
+
+
+def test_a_header_in_another_8bit_charset_is_refused_not_kept(smtp_ssl, ssl_cert_env, ledger_path):
+    # GBK bytes in a Subject were kept as they came (neither UTF-8 nor RFC 2047): mojibake.
+    add_box(smtp_ssl.port)
+    raw = "Subject: 季度报告\r\nTo: lead@example.com\r\n\r\nhello\r\n".encode("gbk")
+    with Gate(BOX, password=SMTP_PASSWORD) as gate, pytest.raises(DataError) as caught:
+        gate.send(raw)
+    assert str(caught.value).startswith("header Subject is not UTF-8")
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT count(*) FROM send").fetchone() == (0,)  # nothing reserved
+    finally:
+        con.close()

@@ -1062,3 +1062,20 @@ def test_sendmail_takes_h_as_sendmails_hop_count_not_as_help(relay, run, smtp_ss
     [msg] = smtp_ssl.messages
     assert msg.rcpt_tos == ("lead@example.com",)
     assert "Usage:" in run("sendmail", "--help").output
+
+
+# -- 8-bit headers and bodies for what the upstream server offers ------------------------------
+
+UTF8_HEAD = "Subject: 季度报告 — 请查收\r\nTo: lead@example.com\r\n".encode()
+
+
+def test_a_header_in_gbk_is_refused_before_anything_is_reserved(relay, smtp_ssl, ledger_path):
+    # Kept as it came: neither RFC 2047 nor UTF-8, recipients' clients show mojibake.
+    server = relay()
+    raw = "Subject: 季度报告\r\nTo: lead@example.com\r\n\r\nhello\r\n".encode("gbk")
+    code, text = submit(server, raw)
+    assert code == 550, text
+    assert text.startswith("5.6.0 header Subject is not UTF-8"), text
+    assert "RFC 2047" in text
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    assert ledger_sends(ledger_path) == []

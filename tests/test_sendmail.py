@@ -209,3 +209,21 @@ def test_direct_a_line_break_in_f_is_one_line_and_65(box, run, smtp_ssl, ledger_
     assert res.exit_code == 65, res.output
     assert res.output.startswith("Error: malformed sender") and res.output.count("\n") == 1
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+def test_direct_a_gbk_header_is_refused_in_one_line_and_nothing_reserved(
+    box, run, smtp_ssl, ledger_path
+):
+    box()
+    given = "Subject: 季度报告\n\nhello\n".encode("gbk").decode("latin-1")
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    res = CliRunner().invoke(
+        cli, ["sendmail", "-f", BOX, "lead@example.com"], input=given.encode("latin-1")
+    )
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: header Subject is not UTF-8"), res.output
+    assert len(res.output.splitlines()) == 1
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
