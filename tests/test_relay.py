@@ -1121,3 +1121,16 @@ def test_an_8bit_body_goes_up_quoted_printable_to_a_server_without_8bitmime(rela
     assert got.raw.isascii()
     assert got.message["Content-Transfer-Encoding"] == "quoted-printable"
     assert got.message.get_content() == text
+
+
+def test_sendmail_shim_puts_f_full_name_in_the_from_it_adds(relay, run, smtp_ssl, monkeypatch):
+    server = relay()
+    _shim_env(server, monkeypatch)
+    res = run("sendmail", "-F", "销售部 Sales", "lead@example.com", input="Subject: hi\n\nhello\n")
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    head = got.raw.partition(b"\r\n\r\n")[0]
+    assert head.isascii(), head
+    [sender] = got.message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("销售部 Sales", BOX)
+    assert len(got.message.get_all("From")) == 1
