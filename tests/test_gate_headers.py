@@ -12,6 +12,7 @@ import email
 import email.policy
 import email.utils
 import re
+import sqlite3
 import string
 from email.headerregistry import Address, Group
 from email.message import EmailMessage
@@ -297,3 +298,64 @@ def test_a_date_or_message_id_given_twice_is_refused_everywhere(
     with pytest.raises(DataError, match=said):
         prepare_data(raw, BOX)  # the relay's reading: a 550 to its client
     assert smtp_ssl.messages == []
+
+
+def test_a_header_in_another_8bit_charset_is_refused_not_kept(smtp_ssl, ssl_cert_env, ledger_path):
+    # GBK bytes in a Subject were kept as they came (neither UTF-8 nor RFC 2047): mojibake.
+    add_box(smtp_ssl.port)
+    raw = "Subject: 季度报告\r\nTo: lead@example.com\r\n\r\nhello\r\n".encode("gbk")
+    with Gate(BOX, password=SMTP_PASSWORD) as gate, pytest.raises(DataError) as caught:
+        gate.send(raw)
+    assert str(caught.value).startswith("header Subject is not UTF-8")
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT count(*) FROM send").fetchone() == (0,)  # nothing reserved
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("content", ["您好，\n这是本季度的报告。\n", "Grüße, Zoë\n" * 3])
+def test_an_8bit_body_goes_7bit_to_a_server_without_8bitmime(
+    content, smtp_ssl, ssl_cert_env, ledger_path
+):
+    # RFC 6152: a client must not send 8-bit data to a server that did not offer 8BITMIME;
+    # set_content writes Chinese text as 8bit, and it went out so.
+    add_box(smtp_ssl.port)
+    smtp_ssl.eightbitmime = False
+    msg = EmailMessage()
+    msg["To"] = "lead@example.com"
+    msg["Subject"] = "报告"
+    msg.set_content(content, cte="8bit")
+    with Gate(BOX, password=SMTP_PASSWORD) as gate:
+        report = gate.send(msg)
+    assert report.results["lead@example.com"].outcome == "sent"
+    [got] = smtp_ssl.messages
+    assert got.raw.isascii()
+    assert got.message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert got.message.get_content().replace("\r\n", "\n") == content
+    assert not any(o.upper().startswith("BODY=") for o in got.mail_options)
+
+
+def test_an_8bit_attachment_goes_base64_to_a_server_without_8bitmime(
+    smtp_ssl, ssl_cert_env, ledger_path
+):
+    add_box(smtp_ssl.port)
+    smtp_ssl.eightbitmime = False
+    blob = bytes(b for b in range(256) if b not in b"\r\n") * 3  # lines: SMTP carries no bare LF
+    raw = (
+        b"To: lead@example.com\r\nSubject: data\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+        b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        + "见附件\r\n".encode()
+        + b"--b1\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: binary\r\n\r\n" + blob + b"\r\n--b1--\r\n"
+    )
+    with Gate(BOX, password=SMTP_PASSWORD) as gate:
+        gate.send(raw)
+    [got] = smtp_ssl.messages
+    assert got.raw.isascii()
+    text, data = got.message.iter_parts()
+    assert text.get_content() == "见附件"  # the line break before a boundary is the boundary's
+    assert data["Content-Transfer-Encoding"] == "base64"
+    assert data.get_content() == blob

@@ -378,3 +378,22 @@ def test_a_member_whose_provider_preset_is_missing_is_a_fault_of_its_own_not_a_c
     held = ledger.message(alone)
     assert (held.state, held.attempts) == ("queued", 0)
     assert f"{a}: unknown provider 'newer'" in (held.last_reply or "")
+
+
+def test_an_8bit_body_goes_quoted_printable_to_a_server_without_8bitmime(
+    sink, ssl_cert_env, password, tmp_path
+):
+    # RFC 6152: no 8-bit data to a server that did not offer 8BITMIME (it went as it was queued).
+    pool_of(sink.port, tmp_path, n=1, daily=5)
+    sink.eightbitmime = False
+    ledger = open_ledger()
+    msg = message("lead@example.com", subject="季度报告")
+    msg.set_content("您好，\n这是本季度的报告。\n")
+    Outbox(ledger).add(msg, pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+    [got] = sink.messages
+    assert got.raw.isascii()
+    assert got.message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert got.message.get_content() == "您好，\r\n这是本季度的报告。\r\n"
+    assert got.message["Subject"] == "季度报告"

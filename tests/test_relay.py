@@ -1062,3 +1062,75 @@ def test_sendmail_takes_h_as_sendmails_hop_count_not_as_help(relay, run, smtp_ss
     [msg] = smtp_ssl.messages
     assert msg.rcpt_tos == ("lead@example.com",)
     assert "Usage:" in run("sendmail", "--help").output
+
+
+# -- 8-bit headers and bodies for what the upstream server offers ------------------------------
+
+UTF8_HEAD = "Subject: 季度报告 — 请查收\r\nTo: lead@example.com\r\n".encode()
+
+
+def test_raw_utf8_headers_go_up_as_rfc2047_words_to_a_server_without_smtputf8(relay, smtp_ssl):
+    # They went out raw: a server without SMTPUTF8 may refuse or mangle them, and `warmup send
+    # FILE` writes the same message with RFC 2047 words.
+    server = relay()
+    smtp_ssl.smtputf8 = False
+    assert submit(server, UTF8_HEAD + b"\r\nhello\r\n")[0] == 250
+    [got] = smtp_ssl.messages
+    head, _, body = got.raw.partition(b"\r\n\r\n")
+    assert head.isascii(), head
+    assert b"=?utf-8?" in head
+    assert got.message["Subject"] == "季度报告 — 请查收"
+    assert body == b"hello\r\n"
+    assert "SMTPUTF8" not in got.mail_options
+
+
+def test_raw_utf8_headers_pass_unchanged_with_smtputf8_to_a_server_that_offers_it(relay, smtp_ssl):
+    server = relay()
+    smtp_ssl.smtputf8 = True
+    raw = b"From: a@corp.example\r\n" + UTF8_HEAD + b"\r\nhello\r\n"
+    assert submit(server, raw)[0] == 250
+    [got] = smtp_ssl.messages
+    assert got.raw.endswith(raw)  # the client's bytes (and any signature over them)
+    assert "SMTPUTF8" in got.mail_options and "BODY=8BITMIME" in got.mail_options
+
+
+def test_a_header_in_gbk_is_refused_before_anything_is_reserved(relay, smtp_ssl, ledger_path):
+    # Kept as it came: neither RFC 2047 nor UTF-8, recipients' clients show mojibake.
+    server = relay()
+    raw = "Subject: 季度报告\r\nTo: lead@example.com\r\n\r\nhello\r\n".encode("gbk")
+    code, text = submit(server, raw)
+    assert code == 550, text
+    assert text.startswith("5.6.0 header Subject is not UTF-8"), text
+    assert "RFC 2047" in text
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    assert ledger_sends(ledger_path) == []
+
+
+def test_an_8bit_body_goes_up_quoted_printable_to_a_server_without_8bitmime(relay, smtp_ssl):
+    # RFC 6152: a client must not send 8-bit data to a server that did not offer 8BITMIME.
+    server = relay()
+    smtp_ssl.eightbitmime = False
+    text = "您好，\r\n这是本季度的报告。\r\n"
+    raw = (
+        b"Subject: report\r\nTo: lead@example.com\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n'
+        + text.encode()
+    )
+    assert submit(server, raw)[0] == 250
+    [got] = smtp_ssl.messages
+    assert got.raw.isascii()
+    assert got.message["Content-Transfer-Encoding"] == "quoted-printable"
+    assert got.message.get_content() == text
+
+
+def test_sendmail_shim_puts_f_full_name_in_the_from_it_adds(relay, run, smtp_ssl, monkeypatch):
+    server = relay()
+    _shim_env(server, monkeypatch)
+    res = run("sendmail", "-F", "销售部 Sales", "lead@example.com", input="Subject: hi\n\nhello\n")
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    head = got.raw.partition(b"\r\n\r\n")[0]
+    assert head.isascii(), head
+    [sender] = got.message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("销售部 Sales", BOX)
+    assert len(got.message.get_all("From")) == 1

@@ -209,3 +209,44 @@ def test_direct_a_line_break_in_f_is_one_line_and_65(box, run, smtp_ssl, ledger_
     assert res.exit_code == 65, res.output
     assert res.output.startswith("Error: malformed sender") and res.output.count("\n") == 1
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+# -- -F: the sender's full name, in the From header added when the message has none ------------
+
+
+def test_direct_f_full_name_goes_in_the_from_it_adds_encoded(box, run, smtp_ssl):
+    # -F was taken and ignored: the message went out From the bare address.
+    box()
+    res = run("sendmail", "-f", BOX, "-F", "Zoë 销售", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert got.raw.partition(b"\r\n\r\n")[0].isascii()
+    [sender] = got.message["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ("Zoë 销售", BOX)
+
+
+def test_direct_f_full_name_leaves_a_from_the_message_has(box, run, smtp_ssl):
+    box()
+    given = f"From: Sales <{BOX}>\nSubject: hi\n\nhello\n"
+    res = run("sendmail", "-F", "Somebody Else", "lead@example.com", input=given)
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert [str(v) for v in got.message.get_all("From")] == [f"Sales <{BOX}>"]
+
+
+def test_direct_a_gbk_header_is_refused_in_one_line_and_nothing_reserved(
+    box, run, smtp_ssl, ledger_path
+):
+    box()
+    given = "Subject: 季度报告\n\nhello\n".encode("gbk").decode("latin-1")
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    res = CliRunner().invoke(
+        cli, ["sendmail", "-f", BOX, "lead@example.com"], input=given.encode("latin-1")
+    )
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: header Subject is not UTF-8"), res.output
+    assert len(res.output.splitlines()) == 1
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []

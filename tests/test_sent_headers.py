@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import json
 
 import pytest
 
@@ -82,13 +83,15 @@ def test_queue_add_eml_then_run(box, smtp_ssl, tmp_path):
     check_received(got.raw)
 
 
-def test_a_field_that_is_not_utf8_is_left_as_it_came(box, run, smtp_ssl):
+def test_a_field_that_is_not_utf8_is_refused_not_guessed(box, run, smtp_ssl):
+    # It was left as it came: neither UTF-8 nor RFC 2047, so recipients read mojibake.
     gbk = "Subject: 你好\n".encode("gbk")
     data = b"To: lead@example.cn\n" + gbk + b"\nbody\n"
+    from warmup.errors import DataError
     from warmup.gate import prepare
 
-    msg = prepare(data, BOX)
-    assert msg.get_all("Subject") and "\udcc4" in str(list(msg.raw_items())[1][1])
+    with pytest.raises(DataError, match=r"^header Subject is not UTF-8 .*RFC 2047"):
+        prepare(data, BOX)
 
 
 def test_a_queued_from_keeps_its_display_name(box, smtp_ssl, tmp_path):
@@ -309,3 +312,15 @@ def test_the_overflow_channel_dates_a_message_and_leaves_its_own_sender_fields()
     )
     dated = b"Date: Mon, 30 Nov 2026 09:00:00 +0800\r\n" + data
     assert _overflow_sender(dated, pool, NOW) == (dated, "news@corp.example")  # type: ignore[arg-type]
+
+
+def test_queue_add_refuses_an_eml_whose_header_is_not_utf8_and_queues_nothing(
+    box, smtp_ssl, tmp_path
+):
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes("To: lead@example.com\nSubject: 你好\n\nbody\n".encode("gbk"))
+    res = cli("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert res.returncode == 65, res.stderr
+    assert res.stderr.startswith(f"Error: {eml}: header Subject is not UTF-8"), res.stderr
+    assert len(res.stderr.splitlines()) == 1
+    assert json.loads(cli("queue", "list", "--json").stdout) == []

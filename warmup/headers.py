@@ -190,7 +190,7 @@ _UNFOLD = re.compile(r"\r\n|\n|\r")
 _RAW_8BIT = re.compile("[\udc80-\udcff]")  # a byte >= 0x80 as Python's parser keeps it
 
 
-def decode_utf8_fields(msg: EmailMessage) -> None:
+def decode_utf8_fields(msg: EmailMessage, *, strict: bool = True) -> None:
     """Re-set as text, in place and in order, the header fields that hold raw UTF-8 (a script
     writing ``Subject: 中文`` to sendmail), so that writing the message folds them as RFC 2047
     ``=?utf-8?...?=`` words.
@@ -198,25 +198,34 @@ def decode_utf8_fields(msg: EmailMessage) -> None:
     Python's parser keeps such bytes as surrogates; a field it refolds on the way out (one
     over 78 characters, e.g. a subject of 24 Chinese characters) was written as
     ``=?unknown-8bit?b?...?=``, which mail clients do not decode, and a From display name in
-    raw UTF-8 was refused as no plain address. A field that is not UTF-8 is left as it is.
-    Every part's fields too: an attachment's raw UTF-8 file name went out as
-    ``filename*0*=unknown-8bit''...``."""
+    raw UTF-8 was refused as no plain address. Every part's fields too: an attachment's raw
+    UTF-8 file name went out as ``filename*0*=unknown-8bit''...``.
+
+    A field in another 8-bit charset (GBK from a Chinese Windows script) is
+    :class:`MalformedHeader`: which charset it is cannot be told from the bytes, and kept as
+    it came every recipient read mojibake. ``strict=False`` keeps it as it came (for messages
+    queued before it was refused)."""
     for part in msg.walk():
-        _decode_utf8_fields(part)
+        _decode_utf8_fields(part, part is msg, strict)
 
 
-def _decode_utf8_fields(msg: Message) -> None:
+def _decode_utf8_fields(msg: Message, top: bool, strict: bool) -> None:
     items = list(msg.raw_items())
     fixed: list[tuple[str, Any]] = []
     changed = False
     for name, value in items:
         if isinstance(value, str) and not hasattr(value, "name") and _RAW_8BIT.search(value):
-            field: Any
+            field: Any = value
             try:
                 text = value.encode("ascii", "surrogateescape").decode("utf-8")
-                field = msg.policy.header_factory(name, _UNFOLD.sub("", text))  # type: ignore[attr-defined]
-            except (UnicodeError, *_REGISTRY_FAILURES):
-                field = value  # not UTF-8 (GBK?): as it came
+            except UnicodeDecodeError:
+                if strict:
+                    raise _not_utf8(name, top) from None
+            else:
+                try:
+                    field = msg.policy.header_factory(name, _UNFOLD.sub("", text))  # type: ignore[attr-defined]
+                except _REGISTRY_FAILURES:
+                    pass  # kept as it came
             changed = changed or field is not value
             fixed.append((name, field))
         else:
@@ -227,6 +236,27 @@ def _decode_utf8_fields(msg: Message) -> None:
         del msg[name]
     for name, value in fixed:
         msg.set_raw(name, value)
+
+
+def check_utf8(raw: bytes, found: list[Field]) -> None:
+    """:class:`MalformedHeader` for the first of ``found`` (:func:`fields` of ``raw``) whose
+    bytes are 8-bit but not UTF-8, as :func:`decode_utf8_fields` refuses it."""
+    for f in found:
+        line = raw[f.start : f.end]
+        if not line.isascii():
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                label = "-".join(p.capitalize() for p in f.name.split("-"))
+                raise _not_utf8(label, True) from None
+
+
+def _not_utf8(name: str, top: bool) -> MalformedHeader:
+    where = "" if top else " of a MIME part"
+    return MalformedHeader(
+        f"header {name}{where} is not UTF-8 (8-bit bytes in another charset, e.g. GBK); "
+        f"write it in UTF-8 or encode it as RFC 2047 (=?gbk?b?...?=, as mail libraries do)"
+    )
 
 
 def sender_fields(msg: EmailMessage) -> list[Field]:

@@ -166,9 +166,12 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     so the bytes the client wrote (and any signature over them) go out unchanged. Headers are
     read leniently (:mod:`warmup.headers`), as an upstream server may read them: a From,
     Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
-    ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox.
+    ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox. So is a
+    header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`).
     """
-    found, _ = headers.fields(raw)
+    found, end = headers.fields(raw)
+    if not raw[:end].isascii():
+        headers.check_utf8(raw, found)
     headers.check_sender(found, mailbox)
     have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
     headers.check_stamps((f.name, f.value) for f in found)

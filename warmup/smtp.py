@@ -173,8 +173,16 @@ class Session:
         results: dict[str, RcptResult] = {}
         released = {r: RcptResult(r, "released") for r in recipients}
         # RFC 6152: 8-bit data (a UTF-8 body under 'Content-Transfer-Encoding: 8bit', as
-        # EmailMessage.set_content writes Chinese text) is declared when the server takes it.
-        body = " BODY=8BITMIME" if not data.isascii() and smtp.has_extn("8bitmime") else ""
+        # EmailMessage.set_content writes Chinese text) is declared when the server takes it,
+        # and made 7-bit when it does not; raw UTF-8 headers likewise with SMTPUTF8 (RFC 6531).
+        if not data.isascii():
+            from warmup import downgrade
+
+            data, body = downgrade.for_server(
+                data, eightbitmime=smtp.has_extn("8bitmime"), smtputf8=smtp.has_extn("smtputf8")
+            )
+        else:
+            body = ""
         talk = _Exchange(
             smtp, mail_from, recipients, pipelined=smtp.has_extn("pipelining"), body=body
         )

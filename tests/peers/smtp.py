@@ -46,6 +46,7 @@ class Received:
     raw: bytes
     message: EmailMessage = field(repr=False)
     auth_login: str | None = None
+    mail_options: tuple[str, ...] = ()  # MAIL FROM parameters (BODY=8BITMIME, SMTPUTF8)
 
 
 class _SMTP(SMTP):
@@ -148,6 +149,13 @@ class _Handler:
         session.host_name = hostname  # aiosmtpd leaves this to a handler that has the hook
         if self.sink.pipelining:
             responses.insert(1, "250-PIPELINING")
+        if not self.sink.eightbitmime:
+            responses.remove("250-8BITMIME")
+        server.enable_SMTPUTF8 = self.sink.smtputf8  # MAIL FROM ... SMTPUTF8: 501 without
+        if not self.sink.smtputf8 and "250-SMTPUTF8" in responses:
+            responses.remove("250-SMTPUTF8")
+        elif self.sink.smtputf8 and "250-SMTPUTF8" not in responses:
+            responses.insert(1, "250-SMTPUTF8")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -165,6 +173,8 @@ class _Handler:
             server.transport.close()
             await asyncio.sleep(_HANG_LIMIT)  # cancelled as soon as the connection is gone
             return None
+        if not sink.eightbitmime and any(o.upper().startswith("BODY=8") for o in mail_options):
+            return "555 5.5.4 BODY=8BITMIME was not offered"  # RFC 6152: not to be sent
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -186,6 +196,7 @@ class _Handler:
             raw=raw,
             message=email.message_from_bytes(raw, policy=email.policy.default),
             auth_login=_login_of(session),
+            mail_options=tuple(envelope.mail_options),
         )
         if sink.drop_mid_data:
             sink._record(received, accepted=True)  # the server has it; the client won't know
@@ -224,6 +235,11 @@ class SmtpSink:
       - ``delay_data_reply``: seconds to wait before replying to the end of DATA.
       - ``hold_data_reply``: an Event the reply to the end of DATA waits for (``holding`` is
         set once a message is held): a test decides when the delivery ends, no clock involved.
+      - ``eightbitmime``: EHLO offers 8BITMIME (RFC 6152; aiosmtpd's default). Without it a
+        MAIL FROM with BODY=8BITMIME is refused, and ``Received.raw`` shows whether 8-bit
+        data came anyway.
+      - ``smtputf8``: EHLO offers SMTPUTF8 (RFC 6531; aiosmtpd's Controller default) and MAIL
+        FROM takes it; without it, EHLO does not offer it and MAIL FROM ... SMTPUTF8 gets 501.
       - ``accounts``: more logins than ``user`` (address -> password): a pool's mailboxes.
       - ``oauth``: AUTH XOAUTH2 for ``user`` is accepted when this says its token is valid
         (``oauth_tokens`` lists every token offered).
@@ -249,6 +265,8 @@ class SmtpSink:
         delay_data_reply: float = 0.0,
         untrusted: bool = False,
         accounts: dict[str, str] | None = None,
+        eightbitmime: bool = True,
+        smtputf8: bool = True,
     ) -> None:
         if mode not in ("ssl", "starttls", "plain"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -263,6 +281,8 @@ class SmtpSink:
         self.reject_rcpt = dict(reject_rcpt or {})
         self.reject_mail = reject_mail
         self.pipelining = pipelining
+        self.eightbitmime = eightbitmime
+        self.smtputf8 = smtputf8
         self.reads: list[bytes] = []
         self.fail_after_mail = fail_after_mail
         self.fail_after_mail_count = fail_after_mail_count

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
 import click
 
@@ -37,7 +38,9 @@ VALUE_FLAGS = ("-A", "-B", "-C", "-h", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
 @click.option("-t", "from_headers", is_flag=True, help="Read recipients from To/Cc/Bcc.")
 @click.option("-i", "ignore_dots", is_flag=True, help="A lone '.' line does not end the message.")
 @click.option("-f", "-r", "sender", metavar="FROM", help="Envelope sender: the mailbox.")
-@click.option("-F", "full_name", metavar="NAME", hidden=True, help="Ignored.")
+@click.option(
+    "-F", "full_name", metavar="NAME", help="Sender's full name, in the From added when none."
+)
 @click.option("-o", "options", multiple=True, hidden=True, help="-oi as -i; others ignored.")
 # sendmail's other options that take a value ("-N never", "-V envid", "-X logfile"): ignored, and
 # their value is never read as a recipient.
@@ -56,7 +59,8 @@ def sendmail(
 ) -> int:
     """sendmail-compatible: gate and send the message on standard input.
 
-    The mailbox is -f (or -r), else the From header, else $WARMUP_MAILBOX. Recipients are the
+    The mailbox is -f (or -r), else the From header, else $WARMUP_MAILBOX; a message without
+    a From gets one naming it, with -F's full name if given. Recipients are the
     arguments, plus To/Cc/Bcc with -t (or when none are given). Exit codes as sendmail
     (sysexits): 0 sent (silently, as sendmail), 75 when the plan says later, 65 when a recipient or the message is
     refused (suppressed recipients too), 77 on a login failure, 69 when unreachable.
@@ -89,7 +93,10 @@ def sendmail(
         # (a traceback) and quietly rewrite one with a line break in it.
         mailbox = addresses.normalize(mailbox, "sender")
         rcpts = [addresses.normalize(r, "recipient") for r in rcpts]
-        return submit_to_relay(mailbox, list(dict.fromkeys(rcpts)), _without_bcc(raw))
+        data = _without_bcc(raw)
+        if full_name and "From" not in msg:
+            data = _from_header(full_name, mailbox) + data
+        return submit_to_relay(mailbox, list(dict.fromkeys(rcpts)), data)
     from warmup import headers
     from warmup.cli.send import _send_one
     from warmup.gate import Gate
@@ -100,8 +107,25 @@ def sendmail(
     from warmup import addresses
 
     mailbox = addresses.normalize(mailbox, "sender")  # one line: the ledger's error quotes it
+    if full_name and "From" not in msg:
+        msg["From"] = _sender(full_name, mailbox)
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         return _send_one(gate, msg, rcpts, wait=False, dry_run=False, announce=False)
+
+
+def _from_header(full_name: str, mailbox: str) -> bytes:
+    """``From: NAME <mailbox>`` as sendmail -F adds it, RFC 2047 encoded when not ASCII."""
+    import email.policy
+
+    value = _sender(full_name, mailbox)
+    return email.policy.SMTP.header_factory("From", value).fold(policy=email.policy.SMTP).encode()
+
+
+def _sender(full_name: str, mailbox: str) -> Any:
+    import email.headerregistry
+
+    name = " ".join(full_name.split())  # one line: a line break would start another header
+    return email.headerregistry.Address(name, addr_spec=mailbox) if name else mailbox
 
 
 def submit_to_relay(mailbox: str, rcpts: list[str], data: bytes) -> int:

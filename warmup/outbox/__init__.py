@@ -320,7 +320,8 @@ def _prepare(
     else:
         msg = message
     assert isinstance(msg, EmailMessage)
-    headers.decode_utf8_fields(msg)  # raw UTF-8 headers: RFC 2047 words, never unknown-8bit
+    # Raw UTF-8 headers: RFC 2047 words, never unknown-8bit; one in GBK is refused.
+    _read(label, headers.decode_utf8_fields, msg)
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects):
         raise DataError(
             f"{label}: a header line is not 'Name: value'; fix its headers, with an empty "

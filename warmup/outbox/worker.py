@@ -653,7 +653,9 @@ def _as_sent(data: bytes, sender: str, reply_to: bool, now: dt.datetime) -> byte
     msg = email.message_from_bytes(data, policy=email.policy.SMTP)
     if "Date" not in msg:
         msg.set_raw("Date", _date_of(now))
-    decode_utf8_fields(msg)  # refolded below: raw UTF-8 would become unknown-8bit
+    # Refolded below: raw UTF-8 would become unknown-8bit. Not strict: queue add refuses a
+    # header in another charset, and one queued before it did goes as it did then.
+    decode_utf8_fields(msg, strict=False)
     for name in ("From", *present):
         values = msg.get_all(name, [])
         if not _names_only(values, sender):

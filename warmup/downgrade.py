@@ -1,0 +1,86 @@
+"""A message as the upstream server can take it: 8-bit data only where the server said so.
+
+Most messages are ASCII and go as they are (one ``isascii`` a message, which deciding on
+``BODY=8BITMIME`` took already). Of the others:
+
+- a header section in raw UTF-8 goes as it is with ``SMTPUTF8`` (RFC 6531) when the server
+  offers it, so the bytes a client wrote (and any signature over them) are kept; otherwise its
+  fields become RFC 2047 words, as :func:`warmup.gate.prepare` writes the same message given
+  to ``warmup send`` (:func:`warmup.headers.decode_utf8_fields`);
+- an 8-bit body goes as it is with ``BODY=8BITMIME`` when the server offers 8BITMIME (RFC 6152);
+  otherwise each 8-bit part is re-encoded, quoted-printable for text and base64 for anything
+  else (or text holding NUL), since a client must not send 8-bit data to such a server.
+
+Only a message that needs it is parsed and written again; its Message-ID does not change.
+"""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+import re
+from email import quoprimime
+from email.message import Message
+
+from warmup import headers
+
+# The empty line after the header section, with line ends as warmup.smtp.dot_stuff reads them.
+_EOL = rb"(?:\r\n|\n|\r(?!\n))"
+_BLANK = re.compile(_EOL + _EOL)
+_SEVEN_BIT = ("7bit", "quoted-printable", "base64")
+
+
+def for_server(data: bytes, *, eightbitmime: bool, smtputf8: bool) -> tuple[bytes, str]:
+    """``data`` as a server offering (or not) 8BITMIME and SMTPUTF8 may take it, and the
+    MAIL FROM parameters that declare it (``""``, or `` BODY=8BITMIME`` and/or `` SMTPUTF8``)."""
+    if data.isascii():
+        return data, ""
+    blank = _BLANK.search(data)
+    end = blank.start() if blank else len(data)
+    raw_head = not data[:end].isascii()
+    fix_head = raw_head and not smtputf8
+    fix_body = not eightbitmime and not data[end:].isascii()
+    if fix_head or fix_body:
+        data = _rewritten(data, fix_head, fix_body)
+        raw_head = raw_head and not fix_head
+    params = " BODY=8BITMIME" if eightbitmime and not data.isascii() else ""
+    return data, params + (" SMTPUTF8" if raw_head else "")
+
+
+def _rewritten(data: bytes, fix_head: bool, fix_body: bool) -> bytes:
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    if fix_head:
+        # Not strict: a header the gate or relay let through is sent, never refused after
+        # its slot was reserved (one in another charset was refused before, or queued so).
+        headers.decode_utf8_fields(msg, strict=False)
+    if fix_body:
+        for part in msg.walk():
+            _seven_bit(part)
+    return msg.as_bytes(policy=headers.SMTP)
+
+
+def _seven_bit(part: Message) -> None:
+    """Re-encode ``part``'s 8-bit payload quoted-printable (text) or base64 (anything else)."""
+    cte = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower()
+    if part.is_multipart():  # its parts are re-encoded: the container is 7-bit now
+        if cte not in _SEVEN_BIT:
+            part.replace_header("Content-Transfer-Encoding", "7bit")
+        return
+    if cte in ("quoted-printable", "base64"):
+        return
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes) or payload.isascii():
+        return
+    if part.get_content_maintype() == "text" and b"\0" not in payload:
+        encoded, cte = (
+            quoprimime.body_encode(payload.decode("latin-1"), eol="\n"),
+            "quoted-printable",
+        )
+    else:
+        encoded, cte = base64.encodebytes(payload).decode("ascii"), "base64"
+    part.set_payload(encoded)
+    if "Content-Transfer-Encoding" in part:
+        part.replace_header("Content-Transfer-Encoding", cte)
+    else:
+        part["Content-Transfer-Encoding"] = cte
