@@ -632,3 +632,37 @@ def test_a_send_before_a_start_day_still_ahead_is_refused_by_record_and_import(
     assert ledger_digest(ledger_path) == before
     res = run("record", "send", rebound, "--to", "r1@example.com", "--at", old)
     assert res.exit_code == 0 and "Recorded 1 send" in res.output, res.output
+
+
+def test_an_import_leaves_every_walk_memo_current(run, tmp_path, ledger_path):
+    """An import writes past days, so every walk memo it overtakes is stale, and the first
+    question after it (``warmup quota``, a send, the worker) walked each mailbox's whole history:
+    for a year of a thousand mailboxes, seconds. The import ends by walking each mailbox once
+    and keeping its memo; what ``quota`` answers from it is what a walk from the first day
+    answers."""
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    lines = [
+        f"{box}@corp.example,r{k}-{i}@example.com,"
+        f"{today - dt.timedelta(days=k)}T09:{i:02d}:00+08:00,"
+        f"{'hard' if i == 7 and k % 3 == 0 else ''},,,exmail,,,"
+        for box in ("a", "b")
+        for k in range(60, 0, -1)
+        for i in range(30)
+    ]
+    res = run("import", str(write(tmp_path / "log.csv", *lines)))
+    assert res.exit_code == 0, res.output
+    engine = sa.create_engine(f"sqlite:///{ledger_path}")
+    memos = sa.text(
+        "SELECT m.address, w.upto FROM walk_memo w JOIN mailbox m ON m.id = w.mailbox_id "
+        "WHERE w.rev = m.rev ORDER BY m.address"
+    )
+    with engine.connect() as conn:
+        kept = [tuple(r) for r in conn.execute(memos)]
+    assert [a for a, _ in kept] == ["a@corp.example", "b@corp.example"]
+    assert all(dt.date.fromisoformat(str(u)) >= today - dt.timedelta(days=1) for _, u in kept)
+    warm = json.loads(run("quota", "--json").output)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM walk_memo"))
+    engine.dispose()
+    assert json.loads(run("quota", "--json").output) == warm
+    assert warm[0]["day"] > 1 and warm[0]["bounce_rate"] is not None

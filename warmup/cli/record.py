@@ -129,6 +129,8 @@ def import_(ledger: Ledger, file: str) -> None:
     phases = {"check": f"Checking {name}", "write": f"Importing {name}"}
     with bars("rows") as update:
         r = api.import_csv(ledger, file, lambda phase, n, of: update(phases[phase], n, of))
+    if r.sends or r.bounces or r.events:
+        api.keep_walks(ledger)
     extra = (
         f" Registered {plural(r.mailboxes, 'new mailbox', 'new mailboxes')} and "
         f"{plural(r.events, 'pause/resume event')}."
