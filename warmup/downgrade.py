@@ -42,10 +42,19 @@ def for_server(data: bytes, *, eightbitmime: bool, smtputf8: bool) -> tuple[byte
     fix_head = raw_head and not smtputf8
     fix_body = not eightbitmime and not data[end:].isascii()
     if fix_head or fix_body:
-        data = _rewritten(data, fix_head, fix_body)
-        raw_head = raw_head and not fix_head
+        try:
+            data = _rewritten(data, fix_head, fix_body)
+        except Exception:
+            # The email package cannot write every message it parses (a multipart without
+            # its boundary under a raw UTF-8 Subject raised UnicodeEncodeError). The slots
+            # are reserved by now: an exception here settled them 'unknown' though nothing
+            # left, and the relay's client, told 451, paid a slot per retry. Sent as it came.
+            pass
+        blank = _BLANK.search(data)
+        raw_head = not data[: blank.start() if blank else len(data)].isascii()
     params = " BODY=8BITMIME" if eightbitmime and not data.isascii() else ""
-    return data, params + (" SMTPUTF8" if raw_head else "")
+    # SMTPUTF8 only where offered: a header left raw (not UTF-8) is no reason to name it.
+    return data, params + (" SMTPUTF8" if raw_head and smtputf8 else "")
 
 
 def _rewritten(data: bytes, fix_head: bool, fix_body: bool) -> bytes:
@@ -56,6 +65,10 @@ def _rewritten(data: bytes, fix_head: bool, fix_body: bool) -> bytes:
         headers.decode_utf8_fields(msg, strict=False)
     if fix_body:
         for part in msg.walk():
+            if part is not msg and not fix_head:
+                # A MIME part's header (an attachment's raw UTF-8 file name, an attached
+                # message's Subject) is body data: 8-bit there needs 8BITMIME as much.
+                headers._decode_utf8_fields(part, False, False)
             _seven_bit(part)
     return msg.as_bytes(policy=headers.SMTP)
 
