@@ -395,8 +395,26 @@ def keep_walks(ledger: Reads, at: dt.datetime | None = None) -> None:
     worker resumes each mailbox's walk from yesterday instead of walking its whole history.
     Only a speed-up: a mailbox that cannot be walked now (its policy gone) is left for the next
     question to explain."""
+    specs: dict[str, PolicySpec | None] = {}
+    boxes = []
+    for box in ledger.mailboxes():
+        # One mailbox that cannot be asked (its provider preset unknown to this version, its
+        # policy unreadable) failed quotas() for all of them: no memo was kept for any.
+        if box.policy not in specs:
+            try:
+                specs[box.policy] = policy_for(ledger, box)
+            except WarmupError:
+                specs[box.policy] = None
+        spec = specs[box.policy]
+        if spec is None:
+            continue
+        try:
+            _ask(spec, box)
+        except WarmupError:
+            continue
+        boxes.append(box)
     try:
-        quotas(ledger, ledger.mailboxes(), at or now_utc())
+        quotas(ledger, boxes, at or now_utc())
     except WarmupError:
         pass
 
