@@ -3,6 +3,7 @@
 import dataclasses
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ def _spec(name, w):
     return dataclasses.replace(spec, health=dataclasses.replace(spec.health, window_days=w))
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories(), st.integers(1, 130), WINDOWS)
 def test_evaluate_from_a_memo_any_window(case, back, w):
@@ -36,6 +38,7 @@ def test_evaluate_from_a_memo_any_window(case, back, w):
 WINDOWS_7 = st.sampled_from([1, 2, 3, 5, 6, 7, 7, 7, 8, 10, 14])
 
 
+@pytest.mark.slow
 @PROPS
 @given(histories(), st.integers(1, 130), WINDOWS_7)
 def test_timeline_from_a_memo_with_lookback_days_any_window(case, back, w):
