@@ -79,9 +79,21 @@ def _seven_bit(part: Message) -> None:
     if part.is_multipart():  # its parts are re-encoded: the container is 7-bit now
         if cte not in _SEVEN_BIT:
             part.replace_header("Content-Transfer-Encoding", "7bit")
+        # A preamble or epilogue is for readers without MIME, which every MIME reader ignores
+        # (RFC 2046 5.1.1): an 8-bit one is dropped rather than sent 8-bit.
+        if part.preamble and not part.preamble.isascii():
+            part.preamble = None
+        if part.epilogue and not part.epilogue.isascii():
+            part.epilogue = ""
         return
-    if cte in ("quoted-printable", "base64"):
+    if cte == "base64":
         return
+    if cte == "quoted-printable":
+        raw = part.get_payload()
+        if not isinstance(raw, str) or raw.isascii():
+            return
+        # declared quoted-printable but holding raw 8-bit bytes (a script that named the
+        # encoding without applying it): encoded now, its escapes kept as they decode
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes) or payload.isascii():
         return

@@ -1,4 +1,4 @@
-"""Review: the memo's lookback on policies whose health window is not 7 days."""
+"""The memo's lookback on policies whose health window is not 7 days."""
 
 import dataclasses
 import datetime as dt

@@ -1,4 +1,4 @@
-"""Review of 13ed52c: an import ends by keeping every mailbox's walk memo."""
+"""An import ends by keeping every mailbox's walk memo."""
 
 from __future__ import annotations
 

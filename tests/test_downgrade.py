@@ -1,4 +1,4 @@
-"""Review of warmup.downgrade: what a server without 8BITMIME / SMTPUTF8 is sent."""
+"""warmup.downgrade: what a server without 8BITMIME / SMTPUTF8 is sent."""
 
 from __future__ import annotations
 
@@ -24,6 +24,13 @@ UTF8_PREAMBLE = (
     + "本邮件为 MIME 格式\r\n".encode()
     + b"--b1\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b1--\r\n"
 )
+# A part that declares quoted-printable and holds raw UTF-8 (the encoding named, not applied).
+UTF8_QP = (
+    HEAD
+    + b"Subject: report\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    + b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    + "您好 =E2=9C=93\r\n".encode()
+)
 # A script's broken multipart (no boundary parameter) with a raw UTF-8 Subject.
 NO_BOUNDARY = HEAD + "Subject: 季度报告\r\nContent-Type: multipart/mixed\r\n\r\n您好\r\n".encode()
 
@@ -32,14 +39,10 @@ NO_BOUNDARY = HEAD + "Subject: 季度报告\r\nContent-Type: multipart/mixed\r\n
     "raw",
     [
         UTF8_FILENAME,
-        pytest.param(
-            UTF8_PREAMBLE,
-            marks=pytest.mark.xfail(
-                reason="a multipart's 8-bit preamble/epilogue is kept", strict=True
-            ),
-        ),
+        UTF8_PREAMBLE,
+        UTF8_QP,
     ],
-    ids=["filename", "preamble"],
+    ids=["filename", "preamble", "declared-qp"],
 )
 def test_no_8bit_byte_goes_to_a_server_without_8bitmime(raw):
     # RFC 6152: a client must not send 8-bit data to a server that did not offer 8BITMIME.
