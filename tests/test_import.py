@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -632,3 +633,70 @@ def test_a_send_before_a_start_day_still_ahead_is_refused_by_record_and_import(
     assert ledger_digest(ledger_path) == before
     res = run("record", "send", rebound, "--to", "r1@example.com", "--at", old)
     assert res.exit_code == 0 and "Recorded 1 send" in res.output, res.output
+
+
+def test_a_recipient_with_a_display_name_is_recorded_as_its_address(run, tmp_path, ledger_path):
+    """A log exported from a mail client names recipients as it shows them: ``"Li, Wei"
+    <li.wei@example.com>`` (quoted: the comma is the name's) or ``Li Wei <li.wei@example.com>``.
+    The send counts for the address alone: a hard bounce suppresses that address, and the
+    same send written bare is the same send."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,bounce_kind,bounce_status\n"
+        f'{box},"""Li, Wei"" <Li.Wei@example.com>",2026-11-02T09:00:00+08:00,hard,5.1.1\n'
+        f"{box},Li Wei <li.wei@example.com>,2026-11-02T10:00:00+08:00,,\n"
+        f'{box},"Bo, Z <bo@example.com>",2026-11-02T11:00:00+08:00,,\n'
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert "Imported 3 new sends and 1 new bounce" in res.stdout, res.output
+    with sqlite3.connect(ledger_path) as con:
+        assert sorted(r for (r,) in con.execute("SELECT recipient FROM send")) == [
+            "bo@example.com",
+            "li.wei@example.com",
+            "li.wei@example.com",
+        ]
+        assert con.execute("SELECT address FROM suppression").fetchall() == [
+            ("li.wei@example.com",)
+        ]
+    bare = tmp_path / "bare.csv"  # the same log with the bare addresses: nothing new
+    bare.write_text(
+        "mailbox,recipient,sent_at\n"
+        f"{box},li.wei@example.com,2026-11-02T09:00:00+08:00\n"
+        f"{box},li.wei@example.com,2026-11-02T10:00:00+08:00\n"
+    )
+    assert "Imported 0 new sends" in run("import", str(bare)).stdout
+
+
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [
+        ('"li.wei@example.com, bo@example.com"', ["holds 2 addresses", "one recipient per row"]),
+        ('"Li Wei <li.wei@example.com>; Bo <bo@example.com>"', ["holds 2 addresses", "a row"]),
+        ("li.wei@example.com bo@example.com", ["holds 2 addresses", "one recipient per row"]),
+        ("Li Wei", ["malformed recipient 'Li Wei'", "name@domain.tld"]),
+        ("Li Wei <>", ["malformed recipient", "name@domain.tld"]),
+    ],
+)
+def test_a_recipient_cell_that_is_not_one_address_is_refused(
+    run, tmp_path, ledger_path, cell, words
+):
+    """A cell holding a list of recipients (as a mail client copies a To line) was refused as
+    'malformed', which did not say what to do with it: one send per recipient, one row each."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at\n"
+        f"{box},ok@example.com,2026-11-02T09:00:00+08:00\n"
+        f"{box},{cell},2026-11-02T10:00:00+08:00\n"
+    )
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith(f"Error: {log}: line 3: ")
+    for w in words:
+        assert w in res.output, (w, res.output)
+    assert ledger_digest(ledger_path) == before
