@@ -700,3 +700,78 @@ def test_a_recipient_cell_that_is_not_one_address_is_refused(
     for w in words:
         assert w in res.output, (w, res.output)
     assert ledger_digest(ledger_path) == before
+
+
+def _sent(ledger_url: str) -> tuple[int, int, int]:
+    """(send rows, sends in the rollup, bounce rows) of the ledger."""
+    ledger = open_ledger(ledger_url)
+    try:
+        with ledger.read() as conn:
+            sends = conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar()
+            rolled = conn.execute(sa.select(sa.func.sum(DAY_STAT.c.sent))).scalar()
+            bounces = conn.execute(sa.select(sa.func.count()).select_from(BOUNCE)).scalar()
+    finally:
+        ledger.close()
+    return int(sends or 0), int(rolled or 0), int(bounces or 0)
+
+
+EXCEL_BOX = "a@corp.example"
+# The log as written: offsets dropped (the mailbox's zone, Asia/Shanghai), milliseconds kept.
+EXCEL_FINE = [
+    ("r1@example.com", "2026-11-03 09:14:27.318", ""),
+    ("r2@example.com", "2026-11-03 09:14:59.902", "hard"),  # rounds up to 09:15:00
+    ("r1@example.com", "2026-11-03 09:20:05.000", ""),  # the same recipient again, later
+    ("r3@example.com", "2026-11-03 09:59:59.999", ""),  # rounds into the next hour
+]
+
+
+def _excel_log(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text(
+        "mailbox,recipient,sent_at,bounce_kind\n"
+        + "".join(f"{EXCEL_BOX},{r},{at},{kind}\n" for r, at, kind in rows)
+    )
+    return path
+
+
+def _excel_saved(at: str, shown: str) -> str:
+    """``at`` as Excel writes it back in a format showing ``shown`` (minutes or seconds):
+    rounded to it, as Excel's display rounds."""
+    t = dt.datetime.fromisoformat(at)
+    unit = dt.timedelta(minutes=1) if shown == "minutes" else dt.timedelta(seconds=1)
+    t = dt.datetime.min + round((t - dt.datetime.min) / unit) * unit
+    return t.strftime("%Y-%m-%d %H:%M" if shown == "minutes" else "%Y-%m-%d %H:%M:%S")
+
+
+@pytest.mark.parametrize("shown", ["minutes", "seconds"])
+@pytest.mark.parametrize("order", ["fine first", "excel first"])
+def test_a_log_saved_by_excel_is_the_same_sends(ledger_url, run, tmp_path, shown, order):
+    """A log opened and saved in Excel comes back with its times cut to the minute or the
+    second. Rows without a Message-ID are keyed on their time, so each came back as a new send
+    (and a new bounce): the mailbox's history counted twice, its rates halved."""
+    assert (
+        run("mailbox", "add", EXCEL_BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    )
+    fine = _excel_log(tmp_path / "fine.csv", EXCEL_FINE)
+    coarse = _excel_log(
+        tmp_path / "excel.csv", [(r, _excel_saved(at, shown), k) for r, at, k in EXCEL_FINE]
+    )
+    first, second = (fine, coarse) if order == "fine first" else (coarse, fine)
+    res = run("import", str(first), "--db", ledger_url)
+    assert res.exit_code == 0 and "Imported 4 new sends and 1 new bounce" in res.stdout, res.output
+    assert _sent(ledger_url) == (4, 4, 1)
+    res = run("import", str(second), "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert "Imported 0 new sends and 0 new bounces" in res.stdout, res.output
+    assert _sent(ledger_url) == (4, 4, 1)
+    # A send to the same recipient two minutes after one imported is a send of its own.
+    later = _excel_log(tmp_path / "later.csv", [("r1@example.com", "2026-11-03 09:16:27", "")])
+    res = run("import", str(later), "--db", ledger_url)
+    assert "Imported 1 new send" in res.stdout, res.output
+    assert _sent(ledger_url) == (5, 5, 1)
+    # Two rows of one file are two sends, however close (a whole minute is no coarser log).
+    pair = [
+        ("r9@example.com", "2026-11-03 09:30:00", ""),
+        ("r9@example.com", "2026-11-03 09:30:30", ""),
+    ]
+    res = run("import", str(_excel_log(tmp_path / "pair.csv", pair)), "--db", ledger_url)
+    assert "Imported 2 new sends" in res.stdout, res.output

@@ -715,13 +715,14 @@ def import_csv(
         spool.seek(0)
         written = 0
         boxes: dict[str, MailboxRow] = {}  # looked up once per import, not per batch
+        before: dict[int, int] = {}  # each mailbox's last send id before the import
         while True:
             try:
                 batch = pickle.load(spool)
             except EOFError:
                 break
             typed = [_import_typed(item) for item in batch]
-            total.add(ledger.import_batch(typed, register, boxes))
+            total.add(ledger.import_batch(typed, register, boxes, before))
             written += len(batch)
             if progress:
                 progress("write", written, rows)
