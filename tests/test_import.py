@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -666,3 +667,145 @@ def test_an_import_leaves_every_walk_memo_current(run, tmp_path, ledger_path):
     engine.dispose()
     assert json.loads(run("quota", "--json").output) == warm
     assert warm[0]["day"] > 1 and warm[0]["bounce_rate"] is not None
+
+
+def test_a_recipient_with_a_display_name_is_recorded_as_its_address(run, tmp_path, ledger_path):
+    """A log exported from a mail client names recipients as it shows them: ``"Li, Wei"
+    <li.wei@example.com>`` (quoted: the comma is the name's) or ``Li Wei <li.wei@example.com>``.
+    The send counts for the address alone: a hard bounce suppresses that address, and the
+    same send written bare is the same send."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,bounce_kind,bounce_status\n"
+        f'{box},"""Li, Wei"" <Li.Wei@example.com>",2026-11-02T09:00:00+08:00,hard,5.1.1\n'
+        f"{box},Li Wei <li.wei@example.com>,2026-11-02T10:00:00+08:00,,\n"
+        f'{box},"Bo, Z <bo@example.com>",2026-11-02T11:00:00+08:00,,\n'
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert "Imported 3 new sends and 1 new bounce" in res.stdout, res.output
+    with sqlite3.connect(ledger_path) as con:
+        assert sorted(r for (r,) in con.execute("SELECT recipient FROM send")) == [
+            "bo@example.com",
+            "li.wei@example.com",
+            "li.wei@example.com",
+        ]
+        assert con.execute("SELECT address FROM suppression").fetchall() == [
+            ("li.wei@example.com",)
+        ]
+    bare = tmp_path / "bare.csv"  # the same log with the bare addresses: nothing new
+    bare.write_text(
+        "mailbox,recipient,sent_at\n"
+        f"{box},li.wei@example.com,2026-11-02T09:00:00+08:00\n"
+        f"{box},li.wei@example.com,2026-11-02T10:00:00+08:00\n"
+    )
+    assert "Imported 0 new sends" in run("import", str(bare)).stdout
+
+
+@pytest.mark.parametrize(
+    ("cell", "words"),
+    [
+        ('"li.wei@example.com, bo@example.com"', ["holds 2 addresses", "one recipient per row"]),
+        ('"Li Wei <li.wei@example.com>; Bo <bo@example.com>"', ["holds 2 addresses", "a row"]),
+        ("li.wei@example.com bo@example.com", ["holds 2 addresses", "one recipient per row"]),
+        ("Li Wei", ["malformed recipient 'Li Wei'", "name@domain.tld"]),
+        ("Li Wei <>", ["malformed recipient", "name@domain.tld"]),
+    ],
+)
+def test_a_recipient_cell_that_is_not_one_address_is_refused(
+    run, tmp_path, ledger_path, cell, words
+):
+    """A cell holding a list of recipients (as a mail client copies a To line) was refused as
+    'malformed', which did not say what to do with it: one send per recipient, one row each."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at\n"
+        f"{box},ok@example.com,2026-11-02T09:00:00+08:00\n"
+        f"{box},{cell},2026-11-02T10:00:00+08:00\n"
+    )
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith(f"Error: {log}: line 3: ")
+    for w in words:
+        assert w in res.output, (w, res.output)
+    assert ledger_digest(ledger_path) == before
+
+
+def _sent(ledger_url: str) -> tuple[int, int, int]:
+    """(send rows, sends in the rollup, bounce rows) of the ledger."""
+    ledger = open_ledger(ledger_url)
+    try:
+        with ledger.read() as conn:
+            sends = conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar()
+            rolled = conn.execute(sa.select(sa.func.sum(DAY_STAT.c.sent))).scalar()
+            bounces = conn.execute(sa.select(sa.func.count()).select_from(BOUNCE)).scalar()
+    finally:
+        ledger.close()
+    return int(sends or 0), int(rolled or 0), int(bounces or 0)
+
+
+EXCEL_BOX = "a@corp.example"
+# The log as written: offsets dropped (the mailbox's zone, Asia/Shanghai), milliseconds kept.
+EXCEL_FINE = [
+    ("r1@example.com", "2026-11-03 09:14:27.318", ""),
+    ("r2@example.com", "2026-11-03 09:14:59.902", "hard"),  # rounds up to 09:15:00
+    ("r1@example.com", "2026-11-03 09:20:05.000", ""),  # the same recipient again, later
+    ("r3@example.com", "2026-11-03 09:59:59.999", ""),  # rounds into the next hour
+]
+
+
+def _excel_log(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    path.write_text(
+        "mailbox,recipient,sent_at,bounce_kind\n"
+        + "".join(f"{EXCEL_BOX},{r},{at},{kind}\n" for r, at, kind in rows)
+    )
+    return path
+
+
+def _excel_saved(at: str, shown: str) -> str:
+    """``at`` as Excel writes it back in a format showing ``shown`` (minutes or seconds):
+    rounded to it, as Excel's display rounds."""
+    t = dt.datetime.fromisoformat(at)
+    unit = dt.timedelta(minutes=1) if shown == "minutes" else dt.timedelta(seconds=1)
+    t = dt.datetime.min + round((t - dt.datetime.min) / unit) * unit
+    return t.strftime("%Y-%m-%d %H:%M" if shown == "minutes" else "%Y-%m-%d %H:%M:%S")
+
+
+@pytest.mark.parametrize("shown", ["minutes", "seconds"])
+@pytest.mark.parametrize("order", ["fine first", "excel first"])
+def test_a_log_saved_by_excel_is_the_same_sends(ledger_url, run, tmp_path, shown, order):
+    """A log opened and saved in Excel comes back with its times cut to the minute or the
+    second. Rows without a Message-ID are keyed on their time, so each came back as a new send
+    (and a new bounce): the mailbox's history counted twice, its rates halved."""
+    assert (
+        run("mailbox", "add", EXCEL_BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    )
+    fine = _excel_log(tmp_path / "fine.csv", EXCEL_FINE)
+    coarse = _excel_log(
+        tmp_path / "excel.csv", [(r, _excel_saved(at, shown), k) for r, at, k in EXCEL_FINE]
+    )
+    first, second = (fine, coarse) if order == "fine first" else (coarse, fine)
+    res = run("import", str(first), "--db", ledger_url)
+    assert res.exit_code == 0 and "Imported 4 new sends and 1 new bounce" in res.stdout, res.output
+    assert _sent(ledger_url) == (4, 4, 1)
+    res = run("import", str(second), "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert "Imported 0 new sends and 0 new bounces" in res.stdout, res.output
+    assert _sent(ledger_url) == (4, 4, 1)
+    # A send to the same recipient two minutes after one imported is a send of its own.
+    later = _excel_log(tmp_path / "later.csv", [("r1@example.com", "2026-11-03 09:16:27", "")])
+    res = run("import", str(later), "--db", ledger_url)
+    assert "Imported 1 new send" in res.stdout, res.output
+    assert _sent(ledger_url) == (5, 5, 1)
+    # Two rows of one file are two sends, however close (a whole minute is no coarser log).
+    pair = [
+        ("r9@example.com", "2026-11-03 09:30:00", ""),
+        ("r9@example.com", "2026-11-03 09:30:30", ""),
+    ]
+    res = run("import", str(_excel_log(tmp_path / "pair.csv", pair)), "--db", ledger_url)
+    assert "Imported 2 new sends" in res.stdout, res.output

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from tests.pgkit import PgSchema, pg_server, with_schema
 from warmup import Gate
-from warmup.errors import PermissionFailure
+from warmup.errors import PermissionFailure, TempFail
 
 BOX = "a@corp.example"
 
@@ -132,3 +132,41 @@ def test_another_programs_table_named_like_warmups_is_refused_untouched(run, sch
     assert tables == [("notes",), ("send",)]
     _sql(schema, f'DROP TABLE "{schema.name}".send')
     assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "said"),
+    [
+        ("statement_timeout", "canceling statement due to statement timeout"),
+        ("lock_timeout", "canceling statement due to lock timeout"),
+    ],
+)
+def test_a_statement_the_server_times_out_exits_75_in_one_line(run, schema, setting, said):
+    """A statement the server cancels after the role's statement_timeout (SQLSTATE 57014) or
+    lock_timeout (55P03), here waiting for the mailbox's row that another session holds
+    locked: it exited 69, 'unavailable', as if the server were down. A retry may well pass
+    (the lock released, the load gone): 75, a temporary failure, naming the timeout."""
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    url = with_schema(schema.server, schema.name) + f"%20-c{setting}%3D300"
+    assert run("--db", url, "quota", BOX).exit_code == 0  # reads take no lock: unaffected
+    holder = sa.engine.make_url(schema.server).set(drivername="postgresql")
+    with psycopg.connect(holder.render_as_string(hide_password=False)) as conn:
+        conn.execute(f'SELECT id FROM "{schema.name}".mailbox FOR UPDATE')  # held until exit
+        res = run("--db", url, "record", "send", BOX, "--to", "lead@example.com")
+        assert res.exit_code == 75, res.output
+        line = _one_line(res.output)
+        assert line.startswith("Error: ledger postgresql+psycopg://warmup:***@"), line
+        assert f"timed out: {said}; " in line, line
+        assert "try again" in line and setting in line, line
+        gate = Gate(BOX, db=url)  # the gate's own psycopg path
+        try:
+            with pytest.raises(TempFail, match=said):
+                gate.reserve(["lead@example.com"], now=dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC))
+        finally:
+            gate.close()
+        conn.rollback()
+    res = run("--db", schema.url, "report", "--json")
+    assert res.exit_code == 0 and "lead@example.com" not in res.output
+    with psycopg.connect(holder.render_as_string(hide_password=False)) as conn:
+        sends = conn.execute(f'SELECT count(*) FROM "{schema.name}".send').fetchone()
+    assert sends == (0,)

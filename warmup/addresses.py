@@ -37,6 +37,16 @@ def normalize(address: str, what: str = "address") -> str:
     return text.lower()
 
 
+# Something shaped like an address, without the separators a list of them is written with.
+_ADDRESS_LIKE = re.compile(r'[^\s<>,;"]+@[^\s<>,;"]+')
+
+
+def count_addresses(text: str) -> int:
+    """How many addresses ``text`` seems to name (a list of them, as a To line holds), for a
+    refusal to say what is wrong: not a check of any of them."""
+    return len(_ADDRESS_LIKE.findall(text or ""))
+
+
 def named(address: str, what: str = "address") -> tuple[str, str]:
     """(display name, address as given) of what a user pastes, checked as :func:`normalize`
     checks it: ``Li, Wei <li@example.cn>`` is one address named "Li, Wei" (joined into a To

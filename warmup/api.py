@@ -746,13 +746,14 @@ def import_csv(
         spool.seek(0)
         written = 0
         boxes: dict[str, MailboxRow] = {}  # looked up once per import, not per batch
+        before: dict[int, int] = {}  # each mailbox's last send id before the import
         while True:
             try:
                 batch = pickle.load(spool)
             except EOFError:
                 break
             typed = [_import_typed(item) for item in batch]
-            total.add(ledger.import_batch(typed, register, boxes))
+            total.add(ledger.import_batch(typed, register, boxes, before))
             written += len(batch)
             if progress:
                 progress("write", written, rows)
@@ -962,7 +963,7 @@ def _import_row(
                 f"event {event!r}: expected one of {', '.join(IMPORT_EVENTS)} (or empty)"
             )
     address = _mailbox_address(mailbox)
-    rcpt = None if event else addresses.normalize(recipient, "recipient")
+    rcpt = None if event else _recipient(recipient)
     registers = (
         (provider.lower() or None, timezone or None, policy or None)
         if provider or timezone or policy
@@ -1014,6 +1015,22 @@ def _import_row(
     if status or bounced_at:
         raise DataError("bounce_status/bounced_at given without bounce_kind")
     return (address, rcpt, at, message_id or None, None, None, None), registers
+
+
+def _recipient(cell: str) -> str:
+    """A recipient column's address (a display name aside, as :func:`addresses.normalize`
+    reads it); a cell holding a list of them (a To line copied from a mail client) is refused
+    saying that each recipient is a row of its own."""
+    try:
+        return addresses.normalize(cell, "recipient")
+    except DataError:
+        found = addresses.count_addresses(cell)
+        if found > 1:
+            raise DataError(
+                f"recipient {cell!r} holds {found} addresses; put one recipient per row "
+                f"(a row for each, each its own send)"
+            ) from None
+        raise
 
 
 @functools.lru_cache(maxsize=4096)

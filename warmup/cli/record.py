@@ -117,7 +117,8 @@ def import_(ledger: Ledger, file: str) -> None:
     message_id,bounce_kind,bounce_status,bounced_at (times ISO 8601 with an offset),
     provider,timezone (register a mailbox the ledger does not know yet) and
     event,reason (event=pause|resume: a pause or resume at sent_at; recipient empty).
-    Importing the same file again adds nothing.
+    Importing the same file again adds nothing, even saved by Excel with its times cut to
+    the minute or second (a row without message_id matches the send within that precision).
 
     \b
     Example:

@@ -51,6 +51,9 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
 _B = sa.bindparam
+_MINUTE = dt.timedelta(minutes=1)
+_SECOND = dt.timedelta(seconds=1)
+_MICROSECOND = dt.timedelta(microseconds=1)
 _IMPORT_STATEMENTS: dict[tuple[type, str], Any] = {}
 # (mailbox id, recipient, message id, at, day, outcome, source, key, settled_at): what
 # _insert_sends takes, instants aware UTC.
@@ -84,11 +87,15 @@ class Imports:
         rows: Sequence[tuple[str, SendIn | EventIn]],
         register: dict[str, dict[str, Any]],
         boxes: dict[str, MailboxRow] | None = None,
+        before: dict[int, int] | None = None,
     ) -> Recorded:
         """One short transaction of an import: ``(mailbox address, send or event)`` rows, and
         the mailboxes to register first (address -> :meth:`add_mailbox` arguments) if the ledger
         does not know them yet. ``boxes``: the mailboxes an earlier batch of the same import
-        found or registered (filled here), so each is looked up once per import."""
+        found or registered (filled here), so each is looked up once per import. ``before``:
+        mailbox id -> the highest send id it had before the import's first batch of it (filled
+        here): a row without a Message-ID is matched by a time of another precision only with
+        the sends present before the import (:meth:`_present_coarsely`)."""
         out = Recorded()
         known = {} if boxes is None else boxes
         with self.write() as conn:
@@ -105,7 +112,7 @@ class Imports:
                         out.mailboxes += 1
                 mine[address] = box
             self._lock_mailboxes(conn, sorted(b.id for b in mine.values()))
-            self._import_rows(conn, mine, rows, out)
+            self._import_rows(conn, mine, rows, out, {} if before is None else before)
         known.update(mine)  # only once committed: a batch rolled back registered nothing
         return out
 
@@ -115,6 +122,7 @@ class Imports:
         boxes: dict[str, MailboxRow],
         rows: Sequence[tuple[str, SendIn | EventIn]],
         out: Recorded,
+        before: dict[int, int],
     ) -> None:
         """Write a batch's rows (``boxes`` locked): see the module docstring."""
         sends: dict[tuple[int, str], SendRow] = {}
@@ -141,8 +149,11 @@ class Imports:
             if row.bounce is not None:
                 bounced[address].append((pair, row))
         elsewhere = self._present_otherwise(conn, sends)
+        exact, coarse = self._present_coarsely(conn, sends, before, ids.values())
         present, fresh = self._insert_new_sends(conn, sends)
         present.update(elsewhere)
+        present.update(exact)
+        present.update((pair, id_) for pair, (id_, _) in coarse.items())
         counts: dict[tuple[int, dt.date], dict[str, int]] = {}
         # Counted per (mailbox, day) first, not through a dict of zeros built for every row.
         for box_day, n in Counter((r[0], r[4]) for r in fresh).items():
@@ -150,7 +161,7 @@ class Imports:
             per["sent"] = n
         out.sends += len(fresh)
         if any(bounced.values()):
-            self._import_bounces(conn, boxes, bounced, present, counts, out)
+            self._import_bounces(conn, boxes, bounced, present, counts, out, coarse)
         self._bump_days(conn, counts)
         self._touch_days(conn, boxes, counts)
         for box, e in events:
@@ -173,6 +184,104 @@ class Imports:
             del sends[pair]
         return got
 
+    def _present_coarsely(
+        self,
+        conn: Connection,
+        sends: dict[tuple[int, str], SendRow],
+        before: dict[int, int],
+        mailboxes: Iterable[int],
+    ) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], tuple[int, str]]]:
+        """The sends of the batch without a Message-ID present under a time of another
+        precision, taken out of ``sends``: their ids and keys, by the batch's pair; and, found
+        first, those of its mailboxes present already under their own keys (a file imported
+        again), taken out too: their ids.
+
+        Such a send is keyed on its time, and a log opened and saved in Excel comes back with
+        its times cut or rounded to the minute or the second (``09:14:27.318`` as ``09:14`` or
+        ``09:14:27``): each row was a new send, the mailbox's history counted twice. A row
+        matches a send present before the import (``before``) of its mailbox and recipient,
+        without a Message-ID either, less than one unit of the coarser of their two precisions
+        apart, each present send matched once, the nearest first. A time's precision is read
+        off its digits: a fraction of a second, else seconds, else minutes. A send of the
+        import itself is never matched so (two rows of one file are the same send only with
+        the same key, as before). The keys' lookup, then one range query per mailbox of the
+        batch for the rows it did not find, on ``ix_send_mailbox_at``; neither for a mailbox
+        without sends before the import (its first import: the rows are not even looked at),
+        no range query when every row was found (a file imported again)."""
+        for m in mailboxes:
+            if m not in before:
+                before[m] = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(SEND.c.id), 0)).where(
+                        SEND.c.mailbox_id == m
+                    )
+                ).scalar_one()
+        if not any(before.values()):
+            return {}, {}
+        spans: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+        for r in sends.values():
+            if r[2] is None and before[r[0]]:
+                lo, hi = spans.get(r[0], (r[3], r[3]))
+                spans[r[0]] = (min(lo, r[3]), max(hi, r[3]))
+        # Only mailboxes with a send of before the import within a minute of the batch's times:
+        # a log of another stretch of time costs one look per mailbox, not a lookup per row.
+        overlap = {
+            m
+            for m, (lo, hi) in spans.items()
+            if conn.execute(
+                sa.select(SEND.c.id)
+                .where(
+                    SEND.c.mailbox_id == m,
+                    SEND.c.at > _plain(lo) - _MINUTE,
+                    SEND.c.at < _plain(hi) + _MINUTE,
+                    SEND.c.id <= before[m],
+                )
+                .limit(1)
+            ).first()
+        }
+        if not overlap:
+            return {}, {}
+        timed = [pair for pair, r in sends.items() if r[2] is None and pair[0] in overlap]
+        exact = self._present_keys(conn, "send", timed)
+        by_box: dict[int, list[tuple[tuple[int, str], SendRow]]] = {}
+        for pair in timed:
+            if pair in exact:
+                del sends[pair]
+            else:
+                by_box.setdefault(pair[0], []).append((pair, sends[pair]))
+        taken = set(exact.values())  # a send present under a row's key is that row's
+        got: dict[tuple[int, str], tuple[int, str]] = {}
+        for m, items in by_box.items():
+            upto = before[m]
+            # pendulum's instants (times read without an offset) lose their zone in arithmetic
+            ats = [_plain(r[3]) for _, r in items]
+            stored: dict[str, list[tuple[dt.datetime, int, str]]] = {}
+            for id_, rcpt, at, key in conn.execute(
+                sa.select(SEND.c.id, SEND.c.recipient, SEND.c.at, SEND.c.key).where(
+                    SEND.c.mailbox_id == m,
+                    SEND.c.at > min(ats) - _MINUTE,
+                    SEND.c.at < max(ats) + _MINUTE,
+                    SEND.c.message_id.is_(None),
+                    SEND.c.id <= upto,
+                )
+            ):
+                stored.setdefault(rcpt, []).append((at, id_, key))
+            if not stored:
+                continue
+            near = []
+            for (pair, r), mine in zip(items, ats, strict=True):
+                for at, id_, key in stored.get(r[1], ()):
+                    apart = abs(at - mine)
+                    if apart and apart < max(_precision(at), _precision(mine)):
+                        near.append((apart, id_, key, pair))
+            near.sort()
+            for _, id_, key, pair in near:
+                if id_ not in taken and pair not in got:
+                    taken.add(id_)
+                    got[pair] = (id_, key)
+        for pair in got:
+            del sends[pair]
+        return exact, got
+
     def _import_bounces(
         self,
         conn: Connection,
@@ -181,18 +290,24 @@ class Imports:
         present: dict[tuple[int, str], int],
         counts: dict[tuple[int, dt.date], dict[str, int]],
         out: Recorded,
+        coarse: dict[tuple[int, str], tuple[int, str]],
     ) -> None:
         """The batch's bounces, each answering its row's send, in the order the row-by-row path
         takes them (mailbox by mailbox, then the file's order): the first suppression of an
-        address names its mailbox and reason."""
+        address names its mailbox and reason. The bounce of a row matched to its send by a time
+        of another precision (``coarse``) is also looked for under the key the send's own time
+        gives it: the same bounce, imported before from the other log."""
         linked = [pair for items in bounced.values() for pair, _ in items]
         ids = {
             **present,
             **self._present_keys(conn, "send", [p for p in linked if p not in present]),
         }
         keys = {  # each bounce's key, and the same with its Message-ID written the other way
+            # (or, matched by another precision, the key of the send's own time)
             (p[0], s.bounce.key): (p[0], f"import:{other_message_id(s.message_id)}|{s.recipient}")
             if s.message_id and s.bounce.key.startswith("import:")
+            else (p[0], f"import:{coarse[p][1]}")
+            if p in coarse and s.bounce.key.startswith("import:")
             else None
             for items in bounced.values()
             for p, s in items
@@ -378,3 +493,19 @@ class Imports:
             index_elements=["mailbox_id", "day"],
             set_={c: DAY_STAT.c[c] + ins.excluded[c] for c in COUNT_COLUMNS},
         )
+
+
+def _precision(at: dt.datetime) -> dt.timedelta:
+    """The unit a time was written to, as its digits tell: a time on a whole minute may have
+    been cut to it (Excel's ``yyyy-mm-dd hh:mm``), one on a whole second to the second."""
+    if at.microsecond:
+        return _MICROSECOND
+    return _SECOND if at.second else _MINUTE
+
+
+def _plain(at: dt.datetime) -> dt.datetime:
+    """An aware UTC instant as a plain :class:`datetime.datetime` (not a subclass's)."""
+    if type(at) is dt.datetime:
+        return at
+    return dt.datetime(at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond,
+                       tzinfo=dt.UTC)  # fmt: skip

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
-from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
+from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
 from warmup.ledger.core import Ledger
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
@@ -241,8 +241,8 @@ def _storage_error(exc: BaseException, where: str) -> WarmupError:
 
 def _refusal(exc: BaseException, where: str) -> WarmupError | None:
     """The server's refusal to let this role do what warmup asked (no right to create the
-    ledger's tables or to write them; a read-only server or session), as one line; None for any
-    other error."""
+    ledger's tables or to write them; a read-only server or session; a statement it timed out),
+    as one line; None for any other error."""
     state = getattr(exc, "sqlstate", None)
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if state == "42501":  # insufficient_privilege
@@ -256,7 +256,20 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
             f"ledger {where} is read-only: {text}; warmup writes to its ledger: use the primary "
             f"server, with a role whose transactions may write"
         )
+    if state in _TIMEOUTS:
+        # The server is up and answered: a retry may pass once the lock is released or the
+        # load gone (75, like a quota spent), not 'unavailable' (69: the server unreachable).
+        return TempFail(
+            f"ledger {where}: a statement timed out: {text}; its transaction was rolled back: "
+            f"try again later; if it keeps timing out, look for a long transaction holding "
+            f"warmup's rows (pg_stat_activity) or raise the {_TIMEOUTS[state]} of warmup's role"
+        )
     return None
+
+
+# SQLSTATEs of a statement the server gave up on, and the setting that bounds it: query_canceled
+# (statement_timeout; a pg_cancel_backend too) and lock_not_available (lock_timeout, NOWAIT).
+_TIMEOUTS = {"57014": "statement_timeout", "55P03": "lock_timeout"}
 
 
 _IMPORT_SENDS = (
