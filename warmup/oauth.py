@@ -163,8 +163,15 @@ class _Deadline:
         self._timer.cancel()
 
     def opener(self) -> urllib.request.OpenerDirector:
-        """urllib's opener (proxies and all) with connections this deadline watches."""
-        return urllib.request.build_opener(_HTTPHandler(self), _HTTPSHandler(self))
+        """urllib's opener (proxies and all) with connections this deadline watches, and no
+        redirects: urllib followed a 301/302/303 to any host, http:// too (past
+        :func:`_check_url`), and took what that host answered for the tokens."""
+        return urllib.request.build_opener(_HTTPHandler(self), _HTTPSHandler(self), _NoRedirect)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 3xx becomes an HTTPError, its status the answer
 
 
 def _shut(sock: socket.socket) -> None:
@@ -242,6 +249,11 @@ def _post(
         ) from None
     finally:
         deadline.cancel()
+    if 300 <= status < 400:
+        raise Unavailable(
+            f"the OAuth endpoint {url} answered HTTP {status}, a redirect (not followed); "
+            f"check WARMUP_OAUTH_ENDPOINT and the network's proxy"
+        )
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
@@ -252,7 +264,12 @@ def _post(
 
 
 def _error(body: dict[str, object]) -> str:
-    return str(body.get("error") or "unknown_error")
+    """The answer's ``error`` code as a message may quote it: an endpoint's text, so its
+    control characters shown as escapes (a terminal acts on them) and at most 64 of them."""
+    from warmup.words import shown
+
+    text = shown(str(body.get("error") or "unknown_error"))
+    return text if len(text) <= 64 else text[:61] + "..."
 
 
 def _seconds(body: dict[str, object], key: str, default: float, most: float) -> float:
