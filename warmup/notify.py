@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from warmup import credentials
 from warmup.errors import InvalidField
+from warmup.words import shown as escaped
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -110,7 +111,16 @@ def configure(
     if webhook is not None:
         values[KEYS["webhook"]] = check_webhook(webhook) if webhook else None
     if command is not None:
-        if command and not shlex.split(command):
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:  # "No closing quotation", "No escaped character"
+            raise InvalidField(
+                "command",
+                "{field} {command!r} cannot be split into words ({why}); quote it as a shell would",
+                command=command,
+                why=exc,
+            ) from None
+        if command and not words:
             raise InvalidField("command", "{field} is blank; give the program to run")
         values[KEYS["command"]] = command or None
     if values:
@@ -257,6 +267,8 @@ class Notifier:
                 error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if self.webhook:
                     error = error.replace(self.webhook, mask(self.webhook))
+                # A server's reason phrase, a command's stderr: never a terminal's escapes.
+                error = escaped(error)
         self.failed += 1
         self.log(
             f"notification {body['event']} for {body.get('mailbox') or 'the outbox'} not "
