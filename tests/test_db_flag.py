@@ -241,3 +241,14 @@ def test_an_empty_db_is_refused_not_read_as_the_default_ledger(
         assert res.exit_code == 64, res.output
         assert "--db" in res.output and "blank" in res.output, res.output
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("args", [("quota", BOX), ("send", BOX, "--to", "x@example.com")])
+def test_a_ledger_path_the_system_cannot_take_is_one_line_exit_78(run, tmp_path, args):
+    """The quota and send paths' fast SQLite open asked ``Path.is_file()``, which raises for a
+    name longer than the file system takes (ENAMETOOLONG): an OSError traceback, exit 1."""
+    path = tmp_path / ("a" * 300)
+    res = run("--db", str(path), *args)
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
+    assert "File name too long" in res.output
