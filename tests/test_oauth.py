@@ -448,3 +448,25 @@ def test_an_endpoint_error_code_is_shown_short_on_one_line_without_escapes(statu
     assert "\x1b" not in text and "\x07" not in text and "\n" not in text
     assert len(text) < 200, text
     assert "\\x1b]0;PWNED\\x07bad\\x0aline" in text
+
+
+def test_the_device_codes_an_endpoint_sends_are_shown_without_a_terminals_escapes(
+    file_keyring, server
+):
+    """The verification URL and user code went to the terminal as the endpoint sent them."""
+
+    def hostile(path: str, status: int, body: dict):  # type: ignore[no-untyped-def]
+        if "user_code" in body:
+            return status, {
+                **body,
+                "verification_uri": "https://x\x1b]0;PWNED\x07",
+                "user_code": "A\rB",
+            }
+        return status, body
+
+    _answering(server, hostile)
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 0, res.stderr
+    assert "open https://x\\x1b]0;PWNED\\x07 in a browser and enter the code A\\x0dB " in res.stderr
+    assert "\x1b" not in res.stderr and "\r" not in res.stderr
