@@ -512,3 +512,18 @@ def test_a_password_command_that_outlives_its_answer_is_given_up_at_its_timeout(
     with pytest.raises(ConfigError) as err:
         credentials.get_password(BOX, "echo pw; exec sleep 30 >&-")
     assert str(err.value) == "the password command did not finish within 0.5 s"
+
+
+def test_a_password_with_a_nul_is_refused_before_any_login(monkeypatch):
+    """AUTH PLAIN separates the user and the password with NULs: a password holding one was
+    sent, and the server read another user name and password out of it."""
+    from warmup import credentials
+    from warmup.errors import ConfigError
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    with pytest.raises(ConfigError) as err:
+        credentials.get_password(BOX, "printf 'pass\\000word\\n'")
+    assert str(err.value) == (
+        "the password from the password command holds a NUL character, which the SMTP and "
+        "IMAP logins cannot send; check what the command prints"
+    )

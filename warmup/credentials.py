@@ -157,6 +157,12 @@ def _ascii(secret: str, source: str) -> str:
             f"the password from {source} holds characters other than ASCII, which the SMTP "
             f"and IMAP logins cannot send; use the provider's client-specific (app) password"
         )
+    if "\x00" in secret:  # AUTH PLAIN's separator: the server would read another login
+        what = "the command prints" if "command" in source else "is stored"
+        raise ConfigError(
+            f"the password from {source} holds a NUL character, which the SMTP and IMAP "
+            f"logins cannot send; check what {what}"
+        )
     return secret
 
 
