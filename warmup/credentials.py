@@ -158,7 +158,9 @@ def _ascii(secret: str, source: str) -> str:
             f"and IMAP logins cannot send; use the provider's client-specific (app) password"
         )
     if "\x00" in secret:  # AUTH PLAIN's separator: the server would read another login
-        what = "the command prints" if "command" in source else "is stored"
+        what = {"the password command": "the command prints", "the keyring": "is stored"}.get(
+            source, "was given"
+        )
         raise ConfigError(
             f"the password from {source} holds a NUL character, which the SMTP and IMAP "
             f"logins cannot send; check what {what}"
