@@ -549,3 +549,38 @@ def test_a_webhook_status_reason_is_logged_without_a_terminals_escapes():
         sock.close()
     (line,) = lines
     assert line.endswith(" after 1 tries: HTTP 500 \\x1b]0;PWNED\\x07\\x1b[2J"), line
+
+
+def test_a_webhook_trickling_its_answer_is_given_up_at_the_timeout():
+    """The timeout bounded each read, not the answer: a webhook sending its status line and
+    headers a byte at a time, each within the timeout, held the notify thread for as long as
+    it liked (the queue behind it filling up), then counted as delivered."""
+    answer = b"HTTP/1.1 204 No Content\r\n" + b"X-Pad: " + b"p" * 80 + b"\r\n\r\n"
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            try:
+                conn.recv(65536)
+                for i in range(len(answer)):  # ~11 s in all, each byte well within 0.5 s
+                    conn.sendall(answer[i : i + 1])
+                    time.sleep(0.1)  # the peer's pace, not the test's clock
+            except OSError:  # the client gave up first
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    lines: list[str] = []
+    start = time.monotonic()
+    try:
+        with notify.Notifier(
+            f"http://127.0.0.1:{port}/h", log=lines.append, tries=1, timeout=0.5, drain=20
+        ) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        sock.close()
+    assert time.monotonic() - start < 3.0
+    assert n.failed == 1
+    (line,) = lines
+    assert line.endswith(" after 1 tries: no complete answer within 0.5 s"), line
