@@ -470,3 +470,17 @@ def test_the_device_codes_an_endpoint_sends_are_shown_without_a_terminals_escape
     assert res.returncode == 0, res.stderr
     assert "open https://x\\x1b]0;PWNED\\x07 in a browser and enter the code A\\x0dB " in res.stderr
     assert "\x1b" not in res.stderr and "\r" not in res.stderr
+
+
+@pytest.mark.parametrize("base", ["http://[::1", "http://127.0.0.1:port"])
+def test_an_unreadable_oauth_endpoint_override_is_one_line_exit_78(file_keyring, monkeypatch, base):
+    """urlsplit's ValueError ("Invalid IPv6 URL") was a traceback of 'mailbox login --oauth',
+    and of every send of an OAuth mailbox."""
+    monkeypatch.setenv("WARMUP_OAUTH_ENDPOINT", base)
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 78, res.stderr
+    assert res.stderr == (
+        f"Error: WARMUP_OAUTH_ENDPOINT {base!r} is not a URL like http://127.0.0.1:8080; "
+        f"unset it (it is for tests)\n"
+    )

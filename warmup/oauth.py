@@ -113,7 +113,14 @@ def _redirected(url: str) -> str:
     base = os.environ.get("WARMUP_OAUTH_ENDPOINT")
     if not base:
         return url
-    to, parts = urllib.parse.urlsplit(base), urllib.parse.urlsplit(url)
+    try:
+        to, parts = urllib.parse.urlsplit(base), urllib.parse.urlsplit(url)
+        to.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:  # "Invalid IPv6 URL", a port that is not a number
+        raise ConfigError(
+            f"WARMUP_OAUTH_ENDPOINT {base!r} is not a URL like http://127.0.0.1:8080; unset it "
+            f"(it is for tests)"
+        ) from None
     return urllib.parse.urlunsplit((to.scheme, to.netloc, parts.path, parts.query, ""))
 
 
