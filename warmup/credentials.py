@@ -3,7 +3,7 @@
 Order: ``WARMUP_PASSWORD`` (or the same handed over through a pipe, see :func:`hand_over`); a
 password command (``--password-command`` or
 ``WARMUP_PASSWORD_COMMAND``, run through the shell, its first output line is the password, like
-msmtp's ``passwordeval``); the system keyring (service ``warmup``, user = the address), filled by
+msmtp's ``passwordeval``; at most 64 KiB of output and a minute; no NUL in the password); the system keyring (service ``warmup``, user = the address), filled by
 ``warmup mailbox login``. The keyring module is imported only when it is needed.
 
 ``warmup mailbox login`` refuses a keyring backend that keeps passwords unencrypted (keyrings.alt's
