@@ -259,7 +259,8 @@ def test_a_config_path_that_is_not_a_regular_file_is_refused_at_once(tmp_path, k
     )
     assert proc.returncode == 78, proc.stderr
     assert proc.stderr.startswith(f"Error: config file {target[kind]}: "), proc.stderr
-    assert "not a regular file" in proc.stderr or "Is a directory" in proc.stderr, proc.stderr
+    # A folder was "cannot read it ([Errno 21] Is a directory: 3)": the 3 a file descriptor.
+    assert proc.stderr.endswith(": not a regular file; point WARMUP_CONFIG at one\n"), proc.stderr
     assert len(proc.stderr.splitlines()) == 1, proc.stderr
 
 
@@ -272,3 +273,27 @@ def test_an_option_is_named_in_the_file_as_on_the_command_line(cfg, run):
     res = run("mailbox", "add", BOX, "--provider", "exmail")
     assert res.exit_code == 0, res.output
     assert json.loads(run("mailbox", "show", BOX, "--json").stdout)["timezone"] == "Europe/Berlin"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "[commands.plan]\ndays = true\n",
+            "[commands.plan] days: expected a whole number, not true",
+        ),
+        ("[commands.plan]\ndays = 1.5\n", "[commands.plan] days: expected a whole number, not 1.5"),
+        ('[commands."queue add"]\ncampaign = false\n', "campaign: expected text, not false"),
+    ],
+)
+def test_a_value_click_would_silently_bend_is_refused(cfg, run, ledger_path, text, words):
+    """click converts with int() and str(): ``days = true`` planned 1 day, ``days = 1.5`` 1 day,
+    ``campaign = false`` the campaign "False", each without a word."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg(text)
+    res = run("queue", "list") if "queue" in text else run("plan", BOX)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
+    assert words in res.output, res.output
+    assert ledger_digest(ledger_path) == before

@@ -241,3 +241,34 @@ def test_an_empty_db_is_refused_not_read_as_the_default_ledger(
         assert res.exit_code == 64, res.output
         assert "--db" in res.output and "blank" in res.output, res.output
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("args", [("quota", BOX), ("send", BOX, "--to", "x@example.com")])
+def test_a_ledger_path_the_system_cannot_take_is_one_line_exit_78(run, tmp_path, args):
+    """The quota and send paths' fast SQLite open asked ``Path.is_file()``, which raises for a
+    name longer than the file system takes (ENAMETOOLONG): an OSError traceback, exit 1."""
+    path = tmp_path / ("a" * 300)
+    res = run("--db", str(path), *args)
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
+    assert "File name too long" in res.output
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://warmup:se%00cretPW@127.0.0.1:1/x",
+        "postgresql+psycopg://warmup@127.0.0.1:1/x?password=se%00cretPW",
+    ],
+)
+def test_a_nul_in_a_postgresql_url_is_refused_before_connecting(run, url):
+    """libpq reads its connection string as C text: a %00 in the password ended it there, so
+    the options after it (port=1) were dropped and the start of the password went to the
+    default server (127.0.0.1:5432, 'password authentication failed')."""
+    res = run("--db", url, "quota")
+    assert res.exit_code == 78, res.output
+    assert "cretPW" not in res.output and "5432" not in res.output, res.output
+    assert res.output.endswith(
+        ": it holds a NUL character (%00), which PostgreSQL cannot take; remove it\n"
+    ), res.output
+    assert len(res.output.splitlines()) == 1

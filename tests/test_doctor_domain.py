@@ -208,3 +208,14 @@ def test_a_machine_without_a_system_resolver_is_one_warning_not_a_traceback(tmp_
     assert [(c.name, c.status) for c in got] == [("mx", "warn")]
     assert got[0].detail.startswith("could not query DNS (no system resolver: ")
     assert "--dns-server" in got[0].fix
+
+
+def test_a_null_mx_is_a_failure_saying_the_domain_takes_no_mail(dns_server):
+    """``MX 0 .`` (RFC 7505: the domain accepts no mail) read as a host with no name: a warning
+    "MX is , not Tencent Enterprise Mail's (qq.com)"."""
+    good_zone(dns_server.records)
+    dns_server.records[(DOMAIN, "MX")] = ["0 ."]
+    mx = checks(dns_server)["mx"]
+    assert (mx.status, mx.code) == ("fail", 78)
+    assert mx.detail == "a null MX (0 .): the domain says it accepts no mail"
+    assert mx.fix == "replace it with the provider's MX records (qq.com) for corp.example"

@@ -482,3 +482,48 @@ def test_a_hard_refusal_before_a_throttle_at_rcpt_is_still_recorded(
     ]
     assert rows(ledger_path, "SELECT address FROM suppression") == [("dead@example.com",)]
     assert smtp_ssl.messages == []
+
+
+def test_a_password_command_printing_without_end_is_refused_at_a_bound(monkeypatch):
+    """Its whole output was kept in memory until it exited or the minute ran out: 'cat' of the
+    wrong (large) file, or a command printing without end, filled the memory (GB/s for a
+    minute), and 50 MB without a line break came back as the password."""
+    from warmup import credentials
+    from warmup.errors import ConfigError
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    with pytest.raises(ConfigError) as err:
+        credentials.get_password(BOX, "head -c 50000000 /dev/zero | tr '\\0' x")
+    assert str(err.value) == (
+        "the password command printed more than 65,536 bytes; it should print the password "
+        "on its first line"
+    )
+    with pytest.raises(ConfigError) as err:
+        credentials.get_password(BOX, "yes")  # never ends: refused at the bound, not in a minute
+    assert "more than 65,536 bytes" in str(err.value)
+
+
+def test_a_password_command_that_outlives_its_answer_is_given_up_at_its_timeout(monkeypatch):
+    from warmup import credentials
+    from warmup.errors import ConfigError
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    monkeypatch.setattr(credentials, "COMMAND_TIMEOUT", 0.5)
+    with pytest.raises(ConfigError) as err:
+        credentials.get_password(BOX, "echo pw; exec sleep 30 >&-")
+    assert str(err.value) == "the password command did not finish within 0.5 s"
+
+
+def test_a_password_with_a_nul_is_refused_before_any_login(monkeypatch):
+    """AUTH PLAIN separates the user and the password with NULs: a password holding one was
+    sent, and the server read another user name and password out of it."""
+    from warmup import credentials
+    from warmup.errors import ConfigError
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    with pytest.raises(ConfigError) as err:
+        credentials.get_password(BOX, "printf 'pass\\000word\\n'")
+    assert str(err.value) == (
+        "the password from the password command holds a NUL character, which the SMTP and "
+        "IMAP logins cannot send; check what the command prints"
+    )

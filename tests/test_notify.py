@@ -514,3 +514,73 @@ def test_an_event_still_in_flight_at_close_is_not_counted_as_delivered():
         hook.close()
     assert said == ["notifications not delivered within 0.5 s; given up"]
     assert n.given_up and failed == 0
+
+
+def test_notify_set_refuses_a_command_with_an_unbalanced_quote_in_one_line(ledger_path):
+    """shlex's ValueError ("No closing quotation") escaped 'notify set' as a traceback, exit 1."""
+    open_ledger().close()
+    res = cli("notify", "set", "--command", "notify-send 'warmup")
+    assert res.returncode == 64, res.stderr
+    assert res.stderr == (
+        'Error: --command "notify-send \'warmup" cannot be split into words (No closing '
+        "quotation); quote it as a shell would\n"
+    )
+    assert notify.targets(open_ledger()) == {}
+
+
+def test_a_webhook_status_reason_is_logged_without_a_terminals_escapes():
+    """The reason phrase of a webhook's status line is the server's text: its escape sequences
+    reached the terminal through the log line ('notify test' prints it)."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 500 \x1b]0;PWNED\x07\x1b[2J\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    lines: list[str] = []
+    try:
+        with notify.Notifier(f"http://127.0.0.1:{port}/h", log=lines.append, tries=1) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        sock.close()
+    (line,) = lines
+    assert line.endswith(" after 1 tries: HTTP 500 \\x1b]0;PWNED\\x07\\x1b[2J"), line
+
+
+def test_a_webhook_trickling_its_answer_is_given_up_at_the_timeout():
+    """The timeout bounded each read, not the answer: a webhook sending its status line and
+    headers a byte at a time, each within the timeout, held the notify thread for as long as
+    it liked (the queue behind it filling up), then counted as delivered."""
+    answer = b"HTTP/1.1 204 No Content\r\n" + b"X-Pad: " + b"p" * 80 + b"\r\n\r\n"
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            try:
+                conn.recv(65536)
+                for i in range(len(answer)):  # ~11 s in all, each byte well within 0.5 s
+                    conn.sendall(answer[i : i + 1])
+                    time.sleep(0.1)  # the peer's pace, not the test's clock
+            except OSError:  # the client gave up first
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    lines: list[str] = []
+    start = time.monotonic()
+    try:
+        with notify.Notifier(
+            f"http://127.0.0.1:{port}/h", log=lines.append, tries=1, timeout=0.5, drain=20
+        ) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        sock.close()
+    assert time.monotonic() - start < 3.0
+    assert n.failed == 1
+    (line,) = lines
+    assert line.endswith(" after 1 tries: no complete answer within 0.5 s"), line

@@ -19,6 +19,7 @@ from tests.gatekit import BOX, add_box, cli, policy_file, warmup
 from tests.peers.oauth import CANARY, CLIENT_ID, OAuthServer
 from tests.peers.smtp import SmtpSink
 from warmup import Gate, oauth
+from warmup.errors import WarmupError
 from warmup.providers import get_provider
 
 LOGIN_AGAIN = f"'warmup mailbox login {BOX} --oauth'"
@@ -405,4 +406,81 @@ def test_a_token_endpoint_that_trickles_its_answer_is_given_up_at_the_deadline()
     assert str(err.value) == (
         "cannot reach the OAuth endpoint 127.0.0.1:{} (no complete answer within 0.5 s); "
         "check the network and try again".format(endpoint.url.split(":")[2].split("/")[0])
+    )
+
+
+def test_a_token_endpoint_redirecting_elsewhere_is_not_followed():
+    """urllib followed a 301/302/303 to any host, http:// included (the https-only rule checked
+    the first URL alone), as a GET, and took whatever that host answered for the tokens."""
+    elsewhere = RawEndpoint(_http("200 OK", b'{"access_token": "planted", "expires_in": 3600}'))
+    endpoint = RawEndpoint(
+        f"HTTP/1.1 302 Found\r\nLocation: {elsewhere.url}\r\nContent-Length: 0\r\n\r\n".encode()
+    )
+    app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
+    try:
+        with pytest.raises(oauth.Unavailable) as err:
+            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC))
+    finally:
+        endpoint.close()
+        elsewhere.close()
+    assert str(err.value) == (
+        f"the OAuth endpoint {endpoint.url} answered HTTP 302, a redirect (not followed); "
+        f"check WARMUP_OAUTH_ENDPOINT and the network's proxy"
+    )
+
+
+HOSTILE_ERROR = "\x1b]0;PWNED\x07" + "bad\nline " * 10_000
+
+
+@pytest.mark.parametrize("status", [400, 503])
+def test_an_endpoint_error_code_is_shown_short_on_one_line_without_escapes(status):
+    """The ``error`` of an endpoint's JSON went into the message as given: a terminal's escape
+    sequences, line breaks and a hundred kilobytes printed after 'Error:'."""
+    body = json.dumps({"error": HOSTILE_ERROR}).encode()
+    endpoint = RawEndpoint(_http(f"{status} Oops", body))
+    app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
+    try:
+        with pytest.raises(WarmupError) as err:
+            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC))
+    finally:
+        endpoint.close()
+    text = str(err.value)
+    assert "\x1b" not in text and "\x07" not in text and "\n" not in text
+    assert len(text) < 200, text
+    assert "\\x1b]0;PWNED\\x07bad\\x0aline" in text
+
+
+def test_the_device_codes_an_endpoint_sends_are_shown_without_a_terminals_escapes(
+    file_keyring, server
+):
+    """The verification URL and user code went to the terminal as the endpoint sent them."""
+
+    def hostile(path: str, status: int, body: dict):  # type: ignore[no-untyped-def]
+        if "user_code" in body:
+            return status, {
+                **body,
+                "verification_uri": "https://x\x1b]0;PWNED\x07",
+                "user_code": "A\rB",
+            }
+        return status, body
+
+    _answering(server, hostile)
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 0, res.stderr
+    assert "open https://x\\x1b]0;PWNED\\x07 in a browser and enter the code A\\x0dB " in res.stderr
+    assert "\x1b" not in res.stderr and "\r" not in res.stderr
+
+
+@pytest.mark.parametrize("base", ["http://[::1", "http://127.0.0.1:port"])
+def test_an_unreadable_oauth_endpoint_override_is_one_line_exit_78(file_keyring, monkeypatch, base):
+    """urlsplit's ValueError ("Invalid IPv6 URL") was a traceback of 'mailbox login --oauth',
+    and of every send of an OAuth mailbox."""
+    monkeypatch.setenv("WARMUP_OAUTH_ENDPOINT", base)
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 78, res.stderr
+    assert res.stderr == (
+        f"Error: WARMUP_OAUTH_ENDPOINT {base!r} is not a URL like http://127.0.0.1:8080; "
+        f"unset it (it is for tests)\n"
     )

@@ -3,7 +3,7 @@
 Order: ``WARMUP_PASSWORD`` (or the same handed over through a pipe, see :func:`hand_over`); a
 password command (``--password-command`` or
 ``WARMUP_PASSWORD_COMMAND``, run through the shell, its first output line is the password, like
-msmtp's ``passwordeval``); the system keyring (service ``warmup``, user = the address), filled by
+msmtp's ``passwordeval``; at most 64 KiB of output and a minute; no NUL in the password); the system keyring (service ``warmup``, user = the address), filled by
 ``warmup mailbox login``. The keyring module is imported only when it is needed.
 
 ``warmup mailbox login`` refuses a keyring backend that keeps passwords unencrypted (keyrings.alt's
@@ -17,6 +17,7 @@ import os
 import shlex
 import stat
 import subprocess
+import time
 from types import ModuleType
 from typing import Any
 
@@ -156,6 +157,14 @@ def _ascii(secret: str, source: str) -> str:
             f"the password from {source} holds characters other than ASCII, which the SMTP "
             f"and IMAP logins cannot send; use the provider's client-specific (app) password"
         )
+    if "\x00" in secret:  # AUTH PLAIN's separator: the server would read another login
+        what = {"the password command": "the command prints", "the keyring": "is stored"}.get(
+            source, "was given"
+        )
+        raise ConfigError(
+            f"the password from {source} holds a NUL character, which the SMTP and IMAP "
+            f"logins cannot send; check what {what}"
+        )
     return secret
 
 
@@ -190,24 +199,66 @@ def child_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in ("WARMUP_PASSWORD", HANDOVER_VAR)}
 
 
+COMMAND_TIMEOUT = 60.0  # seconds for a password command, output and exit
+MAX_COMMAND_OUTPUT = 65_536  # bytes: a password is one short line
+
+
 def _from_command(command: str) -> str:
-    env = child_env()
+    """The first line a password command prints. Its output is read up to
+    :data:`MAX_COMMAND_OUTPUT` bytes, never more: kept whole until the command ended, the
+    output of 'cat' of a wrong, large file, or of a command printing without end, filled the
+    memory. Its standard error is the command's own (never echoed: it may hold the secret)."""
+    import selectors
+
     try:
-        out = subprocess.run(
+        proc = subprocess.Popen(
             command,
             shell=True,
-            capture_output=True,
-            timeout=60,
-            env=env,
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=child_env(),
         )
-    except subprocess.TimeoutExpired:
-        raise ConfigError("the password command did not finish within 60 s") from None
-    if out.returncode != 0:
-        # The command's output may hold the secret: never echo it.
-        raise ConfigError(f"the password command failed with exit code {out.returncode}")
+    except OSError as exc:  # no shell, no process left for this user
+        raise ConfigError(
+            f"the password command cannot be started ({exc.strerror or type(exc).__name__})"
+        ) from None
+    deadline = time.monotonic() + COMMAND_TIMEOUT
+    late = ConfigError(f"the password command did not finish within {COMMAND_TIMEOUT:g} s")
+    out = bytearray()
+    assert proc.stdout is not None
     try:
-        text = out.stdout.decode("utf-8")
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise late
+                if not sel.select(left):
+                    continue
+                chunk = os.read(proc.stdout.fileno(), 65_536)
+                if not chunk:
+                    break
+                out += chunk
+                if len(out) > MAX_COMMAND_OUTPUT:
+                    raise ConfigError(
+                        f"the password command printed more than {MAX_COMMAND_OUTPUT:,} bytes; "
+                        f"it should print the password on its first line"
+                    )
+        try:
+            returncode = proc.wait(max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            raise late from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    if returncode != 0:
+        # The command's output may hold the secret: never echo it.
+        raise ConfigError(f"the password command failed with exit code {returncode}")
+    try:
+        text = out.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError("the password command printed bytes that are not UTF-8 text") from None
     secret = text.split("\n", 1)[0].rstrip("\r")

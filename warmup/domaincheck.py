@@ -175,9 +175,15 @@ Result = tuple[str, str, str]  # status, detail, fix
 def _mx(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
     hosts = dns.mx(domain)
     want = provider.dns.mx
+    where = f" ({', '.join(want)})" if want else ""
     if not hosts:
-        where = f" ({', '.join(want)})" if want else ""
         return "fail", "no MX record", f"add the provider's MX records{where} for {domain}"
+    if "" in hosts:  # "MX 0 ." (RFC 7505): the root, whose name rstrip(".") left empty
+        return (
+            "fail",
+            "a null MX (0 .): the domain says it accepts no mail",
+            f"replace it with the provider's MX records{where} for {domain}",
+        )
     if want and not any(h == w or h.endswith("." + w) for h in hosts for w in want):
         return (
             "warn",

@@ -17,9 +17,15 @@ def read_regular(path: str | Path, label: str, limit: int, hint: str, large: str
     at most ``limit + 1`` bytes are read (``/dev/zero`` reads without end). An :class:`OSError`
     (missing, unreadable) is the caller's to word."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:  # before fdopen, which refuses a folder's fd with "[Errno 21] Is a directory: 3"
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        os.close(fd)
+        raise
+    if not regular:
+        os.close(fd)
+        raise ConfigError(f"{label}: not a regular file; {hint}")
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{label}: not a regular file; {hint}")
         data = f.read(limit + 1)
     if len(data) > limit:
         raise ConfigError(f"{label}: larger than {limit:_} bytes{large}")

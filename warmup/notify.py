@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlsplit
 
 from warmup import credentials
 from warmup.errors import InvalidField
+from warmup.words import shown as escaped
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -110,7 +111,16 @@ def configure(
     if webhook is not None:
         values[KEYS["webhook"]] = check_webhook(webhook) if webhook else None
     if command is not None:
-        if command and not shlex.split(command):
+        try:
+            words = shlex.split(command)
+        except ValueError as exc:  # "No closing quotation", "No escaped character"
+            raise InvalidField(
+                "command",
+                "{field} {command!r} cannot be split into words ({why}); quote it as a shell would",
+                command=command,
+                why=exc,
+            ) from None
+        if command and not words:
             raise InvalidField("command", "{field} is blank; give the program to run")
         values[KEYS["command"]] = command or None
     if values:
@@ -257,6 +267,8 @@ class Notifier:
                 error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if self.webhook:
                     error = error.replace(self.webhook, mask(self.webhook))
+                # A server's reason phrase, a command's stderr: never a terminal's escapes.
+                error = escaped(error)
         self.failed += 1
         self.log(
             f"notification {body['event']} for {body.get('mailbox') or 'the outbox'} not "
@@ -264,8 +276,11 @@ class Notifier:
         )
 
     def _post(self, data: bytes) -> None:
+        import http.client
         import urllib.error
         import urllib.request
+
+        from warmup.httpdeadline import Deadline
 
         assert self.webhook is not None
         fault = webhook_fault(self.webhook)
@@ -280,7 +295,16 @@ class Notifier:
         req = urllib.request.Request(url, data=data, method="POST", headers=headers)
         try:
             # The status is the answer: the body, unread, can be neither huge nor endless.
-            _opener().open(req, timeout=self.timeout).close()
+            with Deadline(self.timeout) as deadline:
+                try:
+                    deadline.opener().open(req, timeout=self.timeout).close()
+                except (OSError, http.client.HTTPException) as exc:
+                    # Cut short at the deadline: the connection lost, or its answer broken.
+                    if deadline.passed:
+                        raise OSError(f"no complete answer within {self.timeout:g} s") from None
+                    if isinstance(exc, http.client.HTTPException):
+                        raise OSError(f"a broken HTTP answer: {type(exc).__name__}") from None
+                    raise
         except urllib.error.HTTPError as exc:
             if 300 <= exc.code < 400:
                 raise OSError(
@@ -309,19 +333,6 @@ class Notifier:
         if done.returncode != 0:
             err = done.stderr.decode(errors="replace").strip().splitlines()
             raise OSError(f"exit {done.returncode}" + (f": {err[-1]}" if err else ""))
-
-
-def _opener() -> Any:
-    """urllib's opener without redirects: urllib re-sent the Authorization header to wherever
-    a 301/302/303 pointed (any host, http:// too) as a GET without the event, and called that
-    delivered."""
-    import urllib.request
-
-    class NoRedirect(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-            return None  # the 3xx becomes an HTTPError
-
-    return urllib.request.build_opener(NoRedirect)
 
 
 HEALTH_KEY = "notify.health:"  # + address: the health last seen, so each change is told once

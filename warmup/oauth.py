@@ -27,7 +27,6 @@ import ipaddress
 import json
 import os
 import shlex
-import socket
 import threading
 import time
 import urllib.error
@@ -35,9 +34,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
+from warmup.httpdeadline import Deadline
 from warmup.providers import OAuthEndpoints, Provider
 
 SERVICE = "warmup-oauth"
@@ -114,7 +113,14 @@ def _redirected(url: str) -> str:
     base = os.environ.get("WARMUP_OAUTH_ENDPOINT")
     if not base:
         return url
-    to, parts = urllib.parse.urlsplit(base), urllib.parse.urlsplit(url)
+    try:
+        to, parts = urllib.parse.urlsplit(base), urllib.parse.urlsplit(url)
+        to.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:  # "Invalid IPv6 URL", a port that is not a number
+        raise ConfigError(
+            f"WARMUP_OAUTH_ENDPOINT {base!r} is not a URL like http://127.0.0.1:8080; unset it "
+            f"(it is for tests)"
+        ) from None
     return urllib.parse.urlunsplit((to.scheme, to.netloc, parts.path, parts.query, ""))
 
 
@@ -132,87 +138,6 @@ def _check_url(url: str) -> None:
         raise ConfigError(f"OAuth endpoint {url!r} is not https; only loopback may use http")
 
 
-class _Deadline:
-    """One deadline for a whole request (connection, headers, body). A socket's timeout bounds
-    each read: an endpoint sending a byte a little faster would hold a command for as long as
-    its answer lasts. At the deadline a timer shuts the connection down, which ends the read in
-    progress (the request then fails as a connection lost)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.passed = False
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._socks.append(sock)
-            if self.passed:
-                _shut(sock)
-
-    def _cut(self) -> None:
-        with self._lock:
-            self.passed = True
-            for sock in self._socks:
-                _shut(sock)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
-
-    def opener(self) -> urllib.request.OpenerDirector:
-        """urllib's opener (proxies and all) with connections this deadline watches."""
-        return urllib.request.build_opener(_HTTPHandler(self), _HTTPSHandler(self))
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already closed
-        pass
-
-
-class _Watched(http.client.HTTPConnection):
-    """A connection whose socket the request's deadline shuts when it passes."""
-
-    def __init__(self, *args: Any, deadline: _Deadline | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._deadline = deadline
-
-    def connect(self) -> None:
-        super().connect()
-        if self._deadline is not None:
-            self._deadline.watch(self.sock)
-
-
-class _WatchedHTTP(_Watched):
-    pass
-
-
-class _WatchedHTTPS(_Watched, http.client.HTTPSConnection):
-    pass
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self._deadline = deadline
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_WatchedHTTP, req, deadline=self._deadline)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: _Deadline) -> None:
-        super().__init__()
-        self._deadline = deadline
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_WatchedHTTPS, req, deadline=self._deadline)
-
-
 def _post(
     url: str, form: dict[str, str], timeout: float = TIMEOUT
 ) -> tuple[int, dict[str, object]]:
@@ -221,7 +146,7 @@ def _post(
     _check_url(url)
     data = urllib.parse.urlencode(form).encode()
     req = urllib.request.Request(url, data, {"Accept": "application/json"})
-    deadline = _Deadline(timeout)
+    deadline = Deadline(timeout)
     try:
         try:
             with deadline.opener().open(req, timeout=timeout) as resp:
@@ -242,6 +167,11 @@ def _post(
         ) from None
     finally:
         deadline.cancel()
+    if 300 <= status < 400:
+        raise Unavailable(
+            f"the OAuth endpoint {url} answered HTTP {status}, a redirect (not followed); "
+            f"check WARMUP_OAUTH_ENDPOINT and the network's proxy"
+        )
     try:
         parsed = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
@@ -252,7 +182,12 @@ def _post(
 
 
 def _error(body: dict[str, object]) -> str:
-    return str(body.get("error") or "unknown_error")
+    """The answer's ``error`` code as a message may quote it: an endpoint's text, so its
+    control characters shown as escapes (a terminal acts on them) and at most 64 of them."""
+    from warmup.words import shown
+
+    text = shown(str(body.get("error") or "unknown_error"))
+    return text if len(text) <= 64 else text[:61] + "..."
 
 
 def _seconds(body: dict[str, object], key: str, default: float, most: float) -> float:

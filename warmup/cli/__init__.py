@@ -157,6 +157,10 @@ class WarmupGroup(NamedFields, click.Group):
                     raise ConfigError(f'{where} {option}: expected a list such as ["a", "b"]')
                 if isinstance(value, list) and not many:
                     raise ConfigError(f"{where} {option}: expected one value, not a list")
+                for one in value if isinstance(value, list) else [value]:
+                    fault = _bent(param, one)
+                    if fault:
+                        raise ConfigError(f"{where} {option}: {fault}")
 
     def make_context(
         self,
@@ -216,6 +220,25 @@ def _config_fault(exc: click.BadParameter) -> str | None:
 
     name = " ".join(ctx.command_path.split()[1:])
     return f"config file {config.path()}: {config.table_name(name)} {param.name}: {exc.message}"
+
+
+def _bent(param: click.Parameter, value: Any) -> str | None:
+    """Why click would bend the config file's ``value`` for ``param`` without a word, or None:
+    it converts with int() and str(), so ``days = true`` was 1 day, ``days = 1.5`` 1 day and
+    ``campaign = false`` the campaign "False"."""
+    kind = param.type
+    if getattr(param, "is_flag", False) or isinstance(kind, click.types.BoolParamType):
+        return None
+    toml = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    if isinstance(kind, click.types.IntParamType):
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            return f"expected a whole number, not {toml}"
+    elif isinstance(kind, click.types.FloatParamType):
+        if isinstance(value, bool):
+            return f"expected a number, not {toml}"
+    elif isinstance(kind, click.types.StringParamType) and isinstance(value, bool):
+        return f'expected text, not {toml} (write "{toml}" if that is meant)'
+    return None
 
 
 def param_named(command: click.Command, option: str) -> click.Parameter | None:

@@ -366,10 +366,14 @@ def _oauth_login(box: Any, forget: bool) -> None:
         return
 
     def show(code: oauth.DeviceCode) -> None:
-        # Shown even with --quiet: the login cannot go on without the user reading it.
+        from warmup.words import shown
+
+        # Shown even with --quiet: the login cannot go on without the user reading it. The
+        # URL and code are the endpoint's text: never a terminal's escapes.
         click.echo(
-            f"To sign in {box.address}, open {code.verification_uri} in a browser and enter "
-            f"the code {code.user_code} (valid {code.expires_in / 60:.0f} min). Waiting...",
+            f"To sign in {box.address}, open {shown(code.verification_uri)} in a browser and "
+            f"enter the code {shown(code.user_code)} (valid {code.expires_in / 60:.0f} min). "
+            f"Waiting...",
             err=True,
         )
 

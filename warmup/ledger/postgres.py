@@ -69,6 +69,16 @@ class PostgresLedger(Ledger):
                 f"ledger URL {mask_url(url)!r}: its user name or password holds an '@'; "
                 f"write it as %40 in the URL"
             )
+        if "%00" in url or "\x00" in url:
+            # libpq reads its connection string as C text: a NUL in the password ended it
+            # there, dropping the options after it (the port), so the password's start went
+            # to the default server.
+            from warmup.ledger import mask_url
+
+            raise ConfigError(
+                f"ledger URL {mask_url(url)!r}: it holds a NUL character (%00), which "
+                f"PostgreSQL cannot take; remove it"
+            )
         # pool_pre_ping: a pooled connection is tested (one round trip) before a transaction
         # reuses it, so a long-lived process (``warmup run``) whose connections the server
         # dropped while it idled (a restart, a fail-over) reconnects instead of failing. The

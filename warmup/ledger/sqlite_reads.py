@@ -515,8 +515,11 @@ class SQLiteReads:
         """The ledger at ``url`` if it is an existing SQLite file whose schema is current; None
         when the full backend must open it instead (to create, migrate, refuse or explain)."""
         path = _path(url)
-        if path is None or not path.is_file():
-            return None
+        try:  # is_file() raises for a name too long (ENAMETOOLONG), EACCES on a folder
+            if path is None or not path.is_file():
+                return None
+        except OSError:
+            return None  # the full backend words it
         try:
             raw = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
         except sqlite3.Error:
