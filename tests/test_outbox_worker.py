@@ -397,3 +397,39 @@ def test_an_8bit_body_goes_quoted_printable_to_a_server_without_8bitmime(
     assert got.message["Content-Transfer-Encoding"] == "quoted-printable"
     assert got.message.get_content() == "您好，\r\n这是本季度的报告。\r\n"
     assert got.message["Subject"] == "季度报告"
+
+
+def test_a_member_removed_while_the_worker_runs_is_no_longer_chosen_and_stops_nothing(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """`mailbox remove` of a pool member while `warmup run` runs: the worker kept the pool's
+    members of its first look for good, asked the removed mailbox's quota and died with a
+    traceback (MailboxNotFound), leaving its claim `sending`."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    Outbox(ledger).add(message("r0@example.com"), pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+        res = cli("mailbox", "remove", b, "--force")
+        assert res.returncode == 0, res.stderr
+        for i in range(1, 4):
+            Outbox(ledger).add(message(f"r{i}@example.com"), pool="P", now=T0)
+        assert worker.run_once().outcomes == {"sent": 3}
+    assert [str(m.message["From"]) for m in sink.messages] == [a] * 4
+    assert {m.state for m in ledger.messages()} == {"sent"}
+
+
+def test_a_member_added_while_the_worker_runs_takes_its_share(
+    sink, ssl_cert_env, password, tmp_path
+):
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=1, name="Q")
+    assert cli("pool", "add", "P", a).returncode == 0
+    ledger = open_ledger()
+    Outbox(ledger).add(message("r0@example.com"), pool="P", now=T0)
+    with Worker(ledger, pool="P", clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}  # a's quota for today is used
+        res = cli("pool", "add", "P", b)
+        assert res.returncode == 0, res.stderr
+        Outbox(ledger).add(message("r1@example.com"), pool="P", now=T0)
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert [str(m.message["From"]) for m in sink.messages] == [a, b]

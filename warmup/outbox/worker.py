@@ -154,7 +154,6 @@ class Worker:
         self._password_command = password_command
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
-        self._pools: dict[int, PoolRow] = {}
         self._seen: dict[str, str] | None = None
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
@@ -360,9 +359,10 @@ class Worker:
         if msg.pool_id is None:
             assert msg.mailbox_id is not None
             return [self._box(msg.mailbox_id)], None
-        pool = self._pools.get(msg.pool_id)
-        if pool is None:
-            pool = self._pools[msg.pool_id] = self.ledger.pool_by_id(msg.pool_id)
+        # Read for each message (one small query), never kept: a member added while the worker
+        # runs takes its share, and one removed (``mailbox remove``) is not asked for a quota it
+        # no longer has (the worker kept its first look at the pool, and died on that question).
+        pool = self.ledger.pool_by_id(msg.pool_id)
         members = list(pool.members)
         if len(members) > 1:
             # Decided at send time, so a thread follows mail sent after this one was queued.
