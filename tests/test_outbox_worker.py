@@ -433,3 +433,39 @@ def test_a_member_added_while_the_worker_runs_takes_its_share(
         Outbox(ledger).add(message("r1@example.com"), pool="P", now=T0)
         assert worker.run_once().outcomes == {"sent": 1}
     assert [str(m.message["From"]) for m in sink.messages] == [a, b]
+
+
+def test_a_message_that_left_is_not_sent_again_from_another_member_when_its_settle_fails(
+    sink, ssl_cert_env, password, tmp_path, monkeypatch
+):
+    """The server took the message from a; writing the outcome then failed (the ledger busy
+    past its timeout: Unavailable). The worker took that for "a could not send" and gave the
+    message to b, which sent it again: the gate's one-send-per-Message-ID is per mailbox."""
+    from warmup.ledger.sqlite_gate import SQLiteGate
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    sink.reject_rcpt = {"gone@example.com": (550, "5.1.1 user unknown")}  # settled at once
+    ledger = open_ledger()
+    msg = message("ok@example.com")
+    msg["Cc"] = "gone@example.com"
+    mid = Outbox(ledger).add(msg, pool="P", now=T0)
+    real_settle = SQLiteGate.settle
+    failed = []
+
+    def settle_once_busy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not failed:
+            failed.append(self.box.address)
+            raise Unavailable("ledger l.db is unavailable: database is locked")
+        return real_settle(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteGate, "settle", settle_once_busy)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    assert failed == [a]
+    assert [m.rcpt_tos for m in sink.messages] == [("ok@example.com",)]  # once, from a
+    assert done.outcomes == {"unknown": 1}
+    row = ledger.message(mid)
+    assert row.state == "unknown"  # it may have left: a person decides (queue retry)
+    with Worker(ledger, clock=Clock(T0 + dt.timedelta(hours=1))) as worker:
+        worker.run_once()
+    assert len(sink.messages) == 1

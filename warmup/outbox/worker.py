@@ -54,7 +54,7 @@ from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.headers import decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
-from warmup.ledger.outbox import Settle, fate
+from warmup.ledger.outbox import RETRYABLE, Settle, fate
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.bounces import BounceSync
 from warmup.policy import Allowance
@@ -475,6 +475,10 @@ class Worker:
             except DuplicateSend:
                 return self._from_slots(msg)
             except WarmupError as exc:  # unreachable, login refused or deferred: nothing left,
+                if self._may_have_left(msg):  # unless a slot says otherwise (the ledger failed
+                    # after the server took it): then never from another member
+                    self.log(f"{_stamp(now)} {box.address} failed after sending #{msg.id}: {exc}")
+                    return self._from_slots(msg)
                 failed = (box, exc)  # so the next member may send it
                 if isinstance(exc, ConfigError):
                     faults.append(str(exc))
@@ -573,6 +577,21 @@ class Worker:
             a = gate.allowance(now)
         self._observed.add(gate.box.id)
         notify.observe(self.ledger, self.notifier, a, now, self._seen)
+
+    def _may_have_left(self, msg: OutboxRow) -> bool:
+        """Whether a gate slot of ``msg`` (any member's) says it may have reached a server.
+
+        The gate refuses a second send of a Message-ID only from the same mailbox, so when its
+        send raised after the SMTP conversation (writing the outcome failed: the ledger busy or
+        gone), another member would send the message again. Read on a fresh look at the
+        ledger: should that fail too, the error stops the worker with the message ``sending``,
+        and recovery decides it from the same slots."""
+        outcomes = self.ledger.gate_outcomes(msg.message_id)
+        return any(
+            outcome not in RETRYABLE
+            for rcpt, (outcome, _) in outcomes.items()
+            if rcpt in msg.recipients
+        )
 
     def _from_slots(self, msg: OutboxRow) -> str:
         """The message's state from the gate's slots (an exception interrupted it)."""
