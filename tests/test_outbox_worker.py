@@ -469,3 +469,34 @@ def test_a_message_that_left_is_not_sent_again_from_another_member_when_its_sett
     with Worker(ledger, clock=Clock(T0 + dt.timedelta(hours=1))) as worker:
         worker.run_once()
     assert len(sink.messages) == 1
+
+
+def test_an_expired_message_retried_by_hand_goes_only_to_whom_it_has_not_reached(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """r1 took the message, r2 deferred it past its expiry at once. The expired row still
+    named both, and 'queue retry' (an expired message keeps its Message-ID) queued it to both
+    again: from a member other than the one that mailed r1 (b mailed r1 since), the gate,
+    which refuses a Message-ID twice only per mailbox, let r1 have it a second time."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    sink.reject_rcpt = {"r2@example.com": (450, "4.2.0 greylisted, try again later")}
+    ledger = open_ledger()
+    msg = message("r1@example.com", "offer")
+    msg["Cc"] = "r2@example.com"
+    mid = Outbox(ledger).add(msg, pool="P", expires=dt.timedelta(minutes=3), now=T0)
+    assert mid is not None
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        # r1 has it; r2's next try (after 5 min) is past its expiry
+        assert worker.run_once().outcomes == {"expired": 1}
+    row = ledger.message(mid)
+    assert (row.state, row.recipients) == ("expired", ("r2@example.com",))
+    Gate(b, ledger=ledger).send(message("r1@example.com", "other"))  # b mailed r1 last
+
+    sink.reject_rcpt = {}
+    res = cli("queue", "retry", str(mid))
+    assert res.returncode == 0, res.stderr
+    lines: list[str] = []
+    with Worker(ledger, log=lines.append) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}, lines
+    offers = [m.rcpt_tos for m in sink.messages if str(m.message["Subject"]) == "offer"]
+    assert offers == [("r1@example.com",), ("r2@example.com",)]

@@ -621,8 +621,13 @@ class Worker:
         until = now + (backoff(msg.attempts + 1) if attempt else MIN_WAIT)
         if until >= msg.expires_at:
             self.log(f"{_stamp(now)} expired #{msg.id} after {msg.attempts + 1} tries: {reply}")
-            return self._settle(
-                msg, "expired", reply=reply, sent_by=box.id if box else None, attempt=attempt
+            return self._settle(  # with whom it never reached: a retry by hand mails only them
+                msg,
+                "expired",
+                reply=reply,
+                sent_by=box.id if box else None,
+                attempt=attempt,
+                recipients=recipients,
             )
         self.log(f"{_stamp(now)} deferred #{msg.id} until {_stamp(until)}: {reply}")
         self._settle(
