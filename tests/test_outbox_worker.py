@@ -500,3 +500,28 @@ def test_an_expired_message_retried_by_hand_goes_only_to_whom_it_has_not_reached
         assert worker.run_once().outcomes == {"sent": 1}, lines
     offers = [m.rcpt_tos for m in sink.messages if str(m.message["Subject"]) == "offer"]
     assert offers == [("r1@example.com",), ("r2@example.com",)]
+
+
+def test_a_message_some_member_has_sent_already_is_not_sent_again_from_another(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """A script sent a message through 'warmup send' from a, then (after a timeout, say)
+    queued the same message, Message-ID and all, to the pool. b was chosen (it mailed the
+    recipient last) and sent it again: the gate refuses a Message-ID twice per mailbox only."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    offer = message("r@example.com", "offer")
+    offer["From"] = a
+    offer["Message-ID"] = "<offer-1@corp.example>"
+    with Gate(a, ledger=ledger) as gate:
+        gate.send(offer)
+    with Gate(b, ledger=ledger) as gate:
+        gate.send(message("r@example.com", "other"))  # b mailed r last
+    del offer["From"]
+    mid = Outbox(ledger).add(offer, pool="P")
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+    offers = [str(m.message["From"]) for m in sink.messages if str(m.message["Subject"]) == "offer"]
+    assert offers == [a]
+    row = ledger.message(mid)
+    assert (row.state, row.sent_by) == ("sent", ledger.mailbox(a).id)

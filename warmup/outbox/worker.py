@@ -408,6 +408,8 @@ class Worker:
         the plan's next slot)."""
         now = self.clock()
         rcpts = list(msg.recipients)
+        if self._may_have_left(msg):  # a member's slot (any send path) says it reached one
+            return self._from_slots(msg)  # of them: the slots decide, no member sends it again
         try:
             members, pool = self._members(msg)
         except WarmupError as exc:  # its mailbox or pool is gone
@@ -579,13 +581,15 @@ class Worker:
         notify.observe(self.ledger, self.notifier, a, now, self._seen)
 
     def _may_have_left(self, msg: OutboxRow) -> bool:
-        """Whether a gate slot of ``msg`` (any member's) says it may have reached a server.
+        """Whether a gate slot of ``msg``'s Message-ID for one of its recipients (any
+        mailbox's, any send path's) says it may have reached a server.
 
-        The gate refuses a second send of a Message-ID only from the same mailbox, so when its
-        send raised after the SMTP conversation (writing the outcome failed: the ledger busy or
-        gone), another member would send the message again. Read on a fresh look at the
-        ledger: should that fail too, the error stops the worker with the message ``sending``,
-        and recovery decides it from the same slots."""
+        The gate refuses a second send of a Message-ID only from the same mailbox, so another
+        member would send the message again: asked before a message is given to a member (it
+        went out through 'warmup send' before it was queued, say) and when a member's send
+        raised after the SMTP conversation (writing the outcome failed: the ledger busy or
+        gone). Should this read fail too, the error stops the worker with the message
+        ``sending``, and recovery decides it from the same slots."""
         outcomes = self.ledger.gate_outcomes(msg.message_id)
         return any(
             outcome not in RETRYABLE
