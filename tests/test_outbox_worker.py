@@ -525,3 +525,22 @@ def test_a_message_some_member_has_sent_already_is_not_sent_again_from_another(
     assert offers == [a]
     row = ledger.message(mid)
     assert (row.state, row.sent_by) == ("sent", ledger.mailbox(a).id)
+
+
+def test_run_with_its_standard_output_closed_still_sends(sink, ssl_cert_env, password, tmp_path):
+    """A supervisor or a cron line ('>&-') may start the worker without a standard output:
+    asking whether it was a terminal raised AttributeError on None, and nothing was sent."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("r@example.com"), pool="P")
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m warmup run --once --no-sync >&-', sys.executable],
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ledger.message(mid).state == "sent"
+    assert [m.rcpt_tos for m in sink.messages] == [("r@example.com",)]
