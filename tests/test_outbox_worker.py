@@ -544,3 +544,23 @@ def test_run_with_its_standard_output_closed_still_sends(sink, ssl_cert_env, pas
     assert "Traceback" not in proc.stderr
     assert ledger.message(mid).state == "sent"
     assert [m.rcpt_tos for m in sink.messages] == [("r@example.com",)]
+
+
+def test_a_member_whose_password_was_fixed_while_the_worker_runs_sends_again(
+    sink, ssl_cert_env, tmp_path, monkeypatch
+):
+    """The server refused the member's password (535); the user stored the right one. The
+    running worker kept the refused password for good and every later try failed the same
+    way until it was restarted."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    monkeypatch.setenv("WARMUP_PASSWORD", "not-the-password")
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("r@example.com"), pool="P", now=T0)
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"deferred": 1}
+        assert "535" in (ledger.message(mid).last_reply or "")
+        monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # the fix
+        clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert [m.rcpt_tos for m in sink.messages] == [("r@example.com",)]
