@@ -564,3 +564,26 @@ def test_a_member_whose_password_was_fixed_while_the_worker_runs_sends_again(
         clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
         assert worker.run_once().outcomes == {"sent": 1}
     assert [m.rcpt_tos for m in sink.messages] == [("r@example.com",)]
+
+
+def test_a_policy_lowered_while_the_worker_runs_holds_its_next_message(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """'mailbox set --policy' while 'warmup run' runs: the worker's gate kept the policy it
+    read when it opened, and its reservations sent past the new, lower quota (its previews,
+    which read the mailbox again, agreed with the new one)."""
+    from tests.gatekit import policy_file
+
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=5)
+    ledger = open_ledger()
+    Outbox(ledger).add(message("r0@example.com"), pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+        lower = policy_file(tmp_path / "lower.toml", daily=1)
+        res = cli("mailbox", "set", a, "--policy", str(lower))
+        assert res.returncode == 0, res.stderr
+        later = Outbox(ledger).add(message("r1@example.com"), pool="P", now=T0)
+        assert later is not None
+        assert worker.run_once().outcomes == {"waiting": 1}  # today's 1 is used
+    assert [m.rcpt_tos for m in sink.messages] == [("r0@example.com",)]
+    assert ledger.message(later).state == "queued"

@@ -57,6 +57,7 @@ from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolR
 from warmup.ledger.outbox import RETRYABLE, Settle, fate
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.bounces import BounceSync
+from warmup.policies import policy_for
 from warmup.policy import Allowance
 from warmup.words import plural
 
@@ -375,16 +376,21 @@ class Worker:
         return members, pool
 
     def _box(self, mailbox_id: int) -> MailboxRow:
-        gate = self._gates.get(mailbox_id)
-        if gate is not None:
-            return gate.box
         address = self.ledger.mailbox_names().get(mailbox_id)
         if address is None:
             raise WarmupError(f"mailbox #{mailbox_id} was removed")
         return self.ledger.mailbox(address)
 
     def _gate(self, box: MailboxRow) -> Gate:
+        """The gate of ``box`` (as the ledger has it now). A gate reads the mailbox's policy,
+        zone and endpoints once, when it opens: one opened before they changed ('mailbox set'
+        while the worker runs) is replaced, or its reservations would follow the old policy
+        past the new quota, the old day boundary, the old server."""
         gate = self._gates.get(box.id)
+        if gate is not None and (gate.box != box or gate.spec != policy_for(self.ledger, box)):
+            del self._gates[box.id]
+            gate.close()
+            gate = None
         if gate is None:
             gate = self._gates[box.id] = Gate(
                 box.address,
