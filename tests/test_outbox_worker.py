@@ -587,3 +587,18 @@ def test_a_policy_lowered_while_the_worker_runs_holds_its_next_message(
         assert worker.run_once().outcomes == {"waiting": 1}  # today's 1 is used
     assert [m.rcpt_tos for m in sink.messages] == [("r0@example.com",)]
     assert ledger.message(later).state == "queued"
+
+
+def test_a_fault_every_member_shares_is_said_once(sink, ssl_cert_env, tmp_path, monkeypatch):
+    """No keyring on the machine and no WARMUP_PASSWORD: each member fails with the same
+    words, and 'run --once' said them once per member, joined by '; '."""
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("r@example.com"), pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    ((why, n),) = done.waiting.items()
+    assert n == 1 and "WARMUP_PASSWORD" in why
+    assert why.count("WARMUP_PASSWORD") == 1, why
+    assert ledger.message(mid).last_reply == why

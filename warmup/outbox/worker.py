@@ -503,8 +503,10 @@ class Worker:
         if report is None and failed is not None and temporary:
             return self._retry(msg, failed[0], str(failed[1]), attempt=True)
         if report is None and faults:  # held until fixed: not a try, and no back-off
-            self.log(f"{_stamp(now)} held #{msg.id}: {'; '.join(faults)}")
-            return self._wait(msg, min([*waits, now + HOLD]), "; ".join([*whys, *faults])[:500])
+            # Each fault once: members without a keyring fail in the same words.
+            why = "; ".join(dict.fromkeys([*whys, *faults]))[:500]
+            self.log(f"{_stamp(now)} held #{msg.id}: {why}")
+            return self._wait(msg, min([*waits, now + HOLD]), why)
         if report is None:
             if (
                 msg.bulk
