@@ -16,6 +16,7 @@ from tests.gatekit import cli
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Gate, Outbox
 from warmup.errors import Unavailable
 from warmup.ledger import open_ledger
@@ -602,3 +603,28 @@ def test_a_fault_every_member_shares_is_said_once(sink, ssl_cert_env, tmp_path, 
     assert n == 1 and "WARMUP_PASSWORD" in why
     assert why.count("WARMUP_PASSWORD") == 1, why
     assert ledger.message(mid).last_reply == why
+
+
+def test_the_worker_keeps_its_gate_and_session_while_nothing_changed(
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    ledger_url,  # noqa: F811
+    monkeypatch,
+):
+    """The gate is replaced only when the mailbox or its policy changed: the pool's row of a
+    member and the gate's must compare equal on both backends, or every message would open a
+    new gate and a new SMTP session."""
+    monkeypatch.setenv("WARMUP_DB", ledger_url)
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    try:
+        assert ledger.pool("P").members == (ledger.mailbox(a),)
+        for i in range(3):
+            Outbox(ledger).add(message(f"r{i}@example.com"), pool="P", now=T0)
+        with Worker(ledger, clock=Clock(T0)) as worker:
+            assert worker.run_once().outcomes == {"sent": 3}
+        assert sink.connections == 1
+    finally:
+        ledger.close()
