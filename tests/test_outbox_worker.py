@@ -16,6 +16,7 @@ from tests.gatekit import cli
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Gate, Outbox
 from warmup.errors import Unavailable
 from warmup.ledger import open_ledger
@@ -397,3 +398,233 @@ def test_an_8bit_body_goes_quoted_printable_to_a_server_without_8bitmime(
     assert got.message["Content-Transfer-Encoding"] == "quoted-printable"
     assert got.message.get_content() == "您好，\r\n这是本季度的报告。\r\n"
     assert got.message["Subject"] == "季度报告"
+
+
+def test_a_member_removed_while_the_worker_runs_is_no_longer_chosen_and_stops_nothing(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """`mailbox remove` of a pool member while `warmup run` runs: the worker kept the pool's
+    members of its first look for good, asked the removed mailbox's quota and died with a
+    traceback (MailboxNotFound), leaving its claim `sending`."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    Outbox(ledger).add(message("r0@example.com"), pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+        res = cli("mailbox", "remove", b, "--force")
+        assert res.returncode == 0, res.stderr
+        for i in range(1, 4):
+            Outbox(ledger).add(message(f"r{i}@example.com"), pool="P", now=T0)
+        assert worker.run_once().outcomes == {"sent": 3}
+    assert [str(m.message["From"]) for m in sink.messages] == [a] * 4
+    assert {m.state for m in ledger.messages()} == {"sent"}
+
+
+def test_a_member_added_while_the_worker_runs_takes_its_share(
+    sink, ssl_cert_env, password, tmp_path
+):
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=1, name="Q")
+    assert cli("pool", "add", "P", a).returncode == 0
+    ledger = open_ledger()
+    Outbox(ledger).add(message("r0@example.com"), pool="P", now=T0)
+    with Worker(ledger, pool="P", clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}  # a's quota for today is used
+        res = cli("pool", "add", "P", b)
+        assert res.returncode == 0, res.stderr
+        Outbox(ledger).add(message("r1@example.com"), pool="P", now=T0)
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert [str(m.message["From"]) for m in sink.messages] == [a, b]
+
+
+def test_a_message_that_left_is_not_sent_again_from_another_member_when_its_settle_fails(
+    sink, ssl_cert_env, password, tmp_path, monkeypatch
+):
+    """The server took the message from a; writing the outcome then failed (the ledger busy
+    past its timeout: Unavailable). The worker took that for "a could not send" and gave the
+    message to b, which sent it again: the gate's one-send-per-Message-ID is per mailbox."""
+    from warmup.ledger.sqlite_gate import SQLiteGate
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    sink.reject_rcpt = {"gone@example.com": (550, "5.1.1 user unknown")}  # settled at once
+    ledger = open_ledger()
+    msg = message("ok@example.com")
+    msg["Cc"] = "gone@example.com"
+    mid = Outbox(ledger).add(msg, pool="P", now=T0)
+    real_settle = SQLiteGate.settle
+    failed = []
+
+    def settle_once_busy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not failed:
+            failed.append(self.box.address)
+            raise Unavailable("ledger l.db is unavailable: database is locked")
+        return real_settle(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLiteGate, "settle", settle_once_busy)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    assert failed == [a]
+    assert [m.rcpt_tos for m in sink.messages] == [("ok@example.com",)]  # once, from a
+    assert done.outcomes == {"unknown": 1}
+    row = ledger.message(mid)
+    assert row.state == "unknown"  # it may have left: a person decides (queue retry)
+    with Worker(ledger, clock=Clock(T0 + dt.timedelta(hours=1))) as worker:
+        worker.run_once()
+    assert len(sink.messages) == 1
+
+
+def test_an_expired_message_retried_by_hand_goes_only_to_whom_it_has_not_reached(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """r1 took the message, r2 deferred it past its expiry at once. The expired row still
+    named both, and 'queue retry' (an expired message keeps its Message-ID) queued it to both
+    again: from a member other than the one that mailed r1 (b mailed r1 since), the gate,
+    which refuses a Message-ID twice only per mailbox, let r1 have it a second time."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    sink.reject_rcpt = {"r2@example.com": (450, "4.2.0 greylisted, try again later")}
+    ledger = open_ledger()
+    msg = message("r1@example.com", "offer")
+    msg["Cc"] = "r2@example.com"
+    mid = Outbox(ledger).add(msg, pool="P", expires=dt.timedelta(minutes=3), now=T0)
+    assert mid is not None
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        # r1 has it; r2's next try (after 5 min) is past its expiry
+        assert worker.run_once().outcomes == {"expired": 1}
+    row = ledger.message(mid)
+    assert (row.state, row.recipients) == ("expired", ("r2@example.com",))
+    Gate(b, ledger=ledger).send(message("r1@example.com", "other"))  # b mailed r1 last
+
+    sink.reject_rcpt = {}
+    res = cli("queue", "retry", str(mid))
+    assert res.returncode == 0, res.stderr
+    lines: list[str] = []
+    with Worker(ledger, log=lines.append) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}, lines
+    offers = [m.rcpt_tos for m in sink.messages if str(m.message["Subject"]) == "offer"]
+    assert offers == [("r1@example.com",), ("r2@example.com",)]
+
+
+def test_a_message_some_member_has_sent_already_is_not_sent_again_from_another(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """A script sent a message through 'warmup send' from a, then (after a timeout, say)
+    queued the same message, Message-ID and all, to the pool. b was chosen (it mailed the
+    recipient last) and sent it again: the gate refuses a Message-ID twice per mailbox only."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    offer = message("r@example.com", "offer")
+    offer["From"] = a
+    offer["Message-ID"] = "<offer-1@corp.example>"
+    with Gate(a, ledger=ledger) as gate:
+        gate.send(offer)
+    with Gate(b, ledger=ledger) as gate:
+        gate.send(message("r@example.com", "other"))  # b mailed r last
+    del offer["From"]
+    mid = Outbox(ledger).add(offer, pool="P")
+    with Worker(ledger) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+    offers = [str(m.message["From"]) for m in sink.messages if str(m.message["Subject"]) == "offer"]
+    assert offers == [a]
+    row = ledger.message(mid)
+    assert (row.state, row.sent_by) == ("sent", ledger.mailbox(a).id)
+
+
+def test_run_with_its_standard_output_closed_still_sends(sink, ssl_cert_env, password, tmp_path):
+    """A supervisor or a cron line ('>&-') may start the worker without a standard output:
+    asking whether it was a terminal raised AttributeError on None, and nothing was sent."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("r@example.com"), pool="P")
+    proc = subprocess.run(
+        ["sh", "-c", 'exec "$0" -m warmup run --once --no-sync >&-', sys.executable],
+        capture_output=False,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ledger.message(mid).state == "sent"
+    assert [m.rcpt_tos for m in sink.messages] == [("r@example.com",)]
+
+
+def test_a_member_whose_password_was_fixed_while_the_worker_runs_sends_again(
+    sink, ssl_cert_env, tmp_path, monkeypatch
+):
+    """The server refused the member's password (535); the user stored the right one. The
+    running worker kept the refused password for good and every later try failed the same
+    way until it was restarted."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    monkeypatch.setenv("WARMUP_PASSWORD", "not-the-password")
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("r@example.com"), pool="P", now=T0)
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"deferred": 1}
+        assert "535" in (ledger.message(mid).last_reply or "")
+        monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # the fix
+        clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert [m.rcpt_tos for m in sink.messages] == [("r@example.com",)]
+
+
+def test_a_policy_lowered_while_the_worker_runs_holds_its_next_message(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """'mailbox set --policy' while 'warmup run' runs: the worker's gate kept the policy it
+    read when it opened, and its reservations sent past the new, lower quota (its previews,
+    which read the mailbox again, agreed with the new one)."""
+    from tests.gatekit import policy_file
+
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=5)
+    ledger = open_ledger()
+    Outbox(ledger).add(message("r0@example.com"), pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+        lower = policy_file(tmp_path / "lower.toml", daily=1)
+        res = cli("mailbox", "set", a, "--policy", str(lower))
+        assert res.returncode == 0, res.stderr
+        later = Outbox(ledger).add(message("r1@example.com"), pool="P", now=T0)
+        assert later is not None
+        assert worker.run_once().outcomes == {"waiting": 1}  # today's 1 is used
+    assert [m.rcpt_tos for m in sink.messages] == [("r0@example.com",)]
+    assert ledger.message(later).state == "queued"
+
+
+def test_a_fault_every_member_shares_is_said_once(sink, ssl_cert_env, tmp_path, monkeypatch):
+    """No keyring on the machine and no WARMUP_PASSWORD: each member fails with the same
+    words, and 'run --once' said them once per member, joined by '; '."""
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("r@example.com"), pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    ((why, n),) = done.waiting.items()
+    assert n == 1 and "WARMUP_PASSWORD" in why
+    assert why.count("WARMUP_PASSWORD") == 1, why
+    assert ledger.message(mid).last_reply == why
+
+
+def test_the_worker_keeps_its_gate_and_session_while_nothing_changed(
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    ledger_url,  # noqa: F811
+    monkeypatch,
+):
+    """The gate is replaced only when the mailbox or its policy changed: the pool's row of a
+    member and the gate's must compare equal on both backends, or every message would open a
+    new gate and a new SMTP session."""
+    monkeypatch.setenv("WARMUP_DB", ledger_url)
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    try:
+        assert ledger.pool("P").members == (ledger.mailbox(a),)
+        for i in range(3):
+            Outbox(ledger).add(message(f"r{i}@example.com"), pool="P", now=T0)
+        with Worker(ledger, clock=Clock(T0)) as worker:
+            assert worker.run_once().outcomes == {"sent": 3}
+        assert sink.connections == 1
+    finally:
+        ledger.close()

@@ -405,6 +405,9 @@ class Gate:
             try:
                 self._session = smtp.Session(self._target())
             except smtp.AuthFailed as exc:
+                # Read again next time: the user may store the right one meanwhile (a worker
+                # or relay that kept a refused password failed until it was restarted).
+                self._secret = None
                 raise smtp.AuthFailed(f"{exc}\n{checklist_text(self.provider)}") from None
             self.failed_hosts = list(self._session.failed)
         return self._session

@@ -106,7 +106,8 @@ def run(
 def _terminal() -> bool:
     """Whether stdout is a terminal that may be drawn on (not TERM=dumb, no NO_COLOR)."""
     return (
-        sys.stdout.isatty()
+        sys.stdout is not None  # started with it closed ('>&-'): lines go nowhere, sends go on
+        and sys.stdout.isatty()
         and os.environ.get("TERM", "") != "dumb"
         and not os.environ.get("NO_COLOR")
     )

@@ -54,9 +54,10 @@ from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.headers import decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
-from warmup.ledger.outbox import Settle, fate
+from warmup.ledger.outbox import RETRYABLE, Settle, fate
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.bounces import BounceSync
+from warmup.policies import policy_for
 from warmup.policy import Allowance
 from warmup.words import plural
 
@@ -154,7 +155,6 @@ class Worker:
         self._password_command = password_command
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
-        self._pools: dict[int, PoolRow] = {}
         self._seen: dict[str, str] | None = None
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
@@ -360,9 +360,10 @@ class Worker:
         if msg.pool_id is None:
             assert msg.mailbox_id is not None
             return [self._box(msg.mailbox_id)], None
-        pool = self._pools.get(msg.pool_id)
-        if pool is None:
-            pool = self._pools[msg.pool_id] = self.ledger.pool_by_id(msg.pool_id)
+        # Read for each message (one small query), never kept: a member added while the worker
+        # runs takes its share, and one removed (``mailbox remove``) is not asked for a quota it
+        # no longer has (the worker kept its first look at the pool, and died on that question).
+        pool = self.ledger.pool_by_id(msg.pool_id)
         members = list(pool.members)
         if len(members) > 1:
             # Decided at send time, so a thread follows mail sent after this one was queued.
@@ -375,16 +376,21 @@ class Worker:
         return members, pool
 
     def _box(self, mailbox_id: int) -> MailboxRow:
-        gate = self._gates.get(mailbox_id)
-        if gate is not None:
-            return gate.box
         address = self.ledger.mailbox_names().get(mailbox_id)
         if address is None:
             raise WarmupError(f"mailbox #{mailbox_id} was removed")
         return self.ledger.mailbox(address)
 
     def _gate(self, box: MailboxRow) -> Gate:
+        """The gate of ``box`` (as the ledger has it now). A gate reads the mailbox's policy,
+        zone and endpoints once, when it opens: one opened before they changed ('mailbox set'
+        while the worker runs) is replaced, or its reservations would follow the old policy
+        past the new quota, the old day boundary, the old server."""
         gate = self._gates.get(box.id)
+        if gate is not None and (gate.box != box or gate.spec != policy_for(self.ledger, box)):
+            del self._gates[box.id]
+            gate.close()
+            gate = None
         if gate is None:
             gate = self._gates[box.id] = Gate(
                 box.address,
@@ -408,6 +414,8 @@ class Worker:
         the plan's next slot)."""
         now = self.clock()
         rcpts = list(msg.recipients)
+        if self._may_have_left(msg):  # a member's slot (any send path) says it reached one
+            return self._from_slots(msg)  # of them: the slots decide, no member sends it again
         try:
             members, pool = self._members(msg)
         except WarmupError as exc:  # its mailbox or pool is gone
@@ -475,6 +483,10 @@ class Worker:
             except DuplicateSend:
                 return self._from_slots(msg)
             except WarmupError as exc:  # unreachable, login refused or deferred: nothing left,
+                if self._may_have_left(msg):  # unless a slot says otherwise (the ledger failed
+                    # after the server took it): then never from another member
+                    self.log(f"{_stamp(now)} {box.address} failed after sending #{msg.id}: {exc}")
+                    return self._from_slots(msg)
                 failed = (box, exc)  # so the next member may send it
                 if isinstance(exc, ConfigError):
                     faults.append(str(exc))
@@ -491,8 +503,10 @@ class Worker:
         if report is None and failed is not None and temporary:
             return self._retry(msg, failed[0], str(failed[1]), attempt=True)
         if report is None and faults:  # held until fixed: not a try, and no back-off
-            self.log(f"{_stamp(now)} held #{msg.id}: {'; '.join(faults)}")
-            return self._wait(msg, min([*waits, now + HOLD]), "; ".join([*whys, *faults])[:500])
+            # Each fault once: members without a keyring fail in the same words.
+            why = "; ".join(dict.fromkeys([*whys, *faults]))[:500]
+            self.log(f"{_stamp(now)} held #{msg.id}: {why}")
+            return self._wait(msg, min([*waits, now + HOLD]), why)
         if report is None:
             if (
                 msg.bulk
@@ -574,6 +588,23 @@ class Worker:
         self._observed.add(gate.box.id)
         notify.observe(self.ledger, self.notifier, a, now, self._seen)
 
+    def _may_have_left(self, msg: OutboxRow) -> bool:
+        """Whether a gate slot of ``msg``'s Message-ID for one of its recipients (any
+        mailbox's, any send path's) says it may have reached a server.
+
+        The gate refuses a second send of a Message-ID only from the same mailbox, so another
+        member would send the message again: asked before a message is given to a member (it
+        went out through 'warmup send' before it was queued, say) and when a member's send
+        raised after the SMTP conversation (writing the outcome failed: the ledger busy or
+        gone). Should this read fail too, the error stops the worker with the message
+        ``sending``, and recovery decides it from the same slots."""
+        outcomes = self.ledger.gate_outcomes(msg.message_id)
+        return any(
+            outcome not in RETRYABLE
+            for rcpt, (outcome, _) in outcomes.items()
+            if rcpt in msg.recipients
+        )
+
     def _from_slots(self, msg: OutboxRow) -> str:
         """The message's state from the gate's slots (an exception interrupted it)."""
         now = self.clock()
@@ -602,8 +633,13 @@ class Worker:
         until = now + (backoff(msg.attempts + 1) if attempt else MIN_WAIT)
         if until >= msg.expires_at:
             self.log(f"{_stamp(now)} expired #{msg.id} after {msg.attempts + 1} tries: {reply}")
-            return self._settle(
-                msg, "expired", reply=reply, sent_by=box.id if box else None, attempt=attempt
+            return self._settle(  # with whom it never reached: a retry by hand mails only them
+                msg,
+                "expired",
+                reply=reply,
+                sent_by=box.id if box else None,
+                attempt=attempt,
+                recipients=recipients,
             )
         self.log(f"{_stamp(now)} deferred #{msg.id} until {_stamp(until)}: {reply}")
         self._settle(
