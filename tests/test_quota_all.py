@@ -59,9 +59,10 @@ def instant(day: dt.date, hour: int, tz: str, minute: int = 0) -> dt.datetime:
 
 def sends_of(rng: random.Random, n: int, box: int, day: dt.date, tz: str, rate: float) -> list:
     out = []
+    nine, mmdd = instant(day, 9, tz, 0), f"{day:%m%d}"  # once a day, not once a send
     for i in range(n):
-        at = instant(day, 9, tz, 0) + dt.timedelta(minutes=6 * i)
-        rcpt = f"r{box}-{day:%m%d}-{i}@ex{i % 3}.example"
+        at = nine + dt.timedelta(minutes=6 * i)
+        rcpt = f"r{box}-{mmdd}-{i}@ex{i % 3}.example"
         bounce = None
         if rng.random() < rate:
             kind = rng.choice(["hard", "soft", "block"] + ["complaint"] * (rate > 0.1))
