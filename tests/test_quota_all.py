@@ -197,6 +197,7 @@ complaint_pause_above = 0.003
 """
 
 
+@pytest.mark.slow
 def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_path, run):
     """Enough mailboxes without a memo (the first ``warmup quota`` after an upgrade), with long
     enough histories, read their days as arrays and walk the stretches of their last stage in numpy (``History.sums``): the
