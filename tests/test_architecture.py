@@ -7,6 +7,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "warmup"
 DRIVERS = re.compile(r"^\s*(import|from) (sqlite3|psycopg|sqlalchemy|sqlmodel)\b", re.M)
 BACKENDS = {"warmup/ledger/sqlite.py", "warmup/ledger/postgres.py"}
@@ -72,6 +74,7 @@ def _imports(name: str, path: Path, known: set[str]) -> set[str]:
     return found
 
 
+@pytest.mark.slow
 def test_no_import_cycle():
     mods = modules()
     known = set(mods)

@@ -953,6 +953,7 @@ def test_a_connection_cut_at_move_moves_the_reports_on_the_next_connection(box, 
     assert len(bounce_rows(ledger_path)) == 2
 
 
+@pytest.mark.slow
 def test_a_script_in_another_locale_can_sync_since_a_date(box, tmp_path, monkeypatch):
     # SINCE was written with strftime's %b, the month in the process's locale: a script that
     # had called setlocale (German here) sent "SINCE 01-Mär-2026", which imaplib cannot even

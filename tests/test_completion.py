@@ -69,6 +69,7 @@ def _offers(words: list[str], env: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.skipif(BASH is None, reason="bash is not installed")
+@pytest.mark.slow
 def test_bash_completes_mailbox_addresses_from_the_ledger(run, ledger_path):
     for address in ("sales@corp.example", "sam@corp.example", "ops@corp.example"):
         assert run("mailbox", "add", address, "--provider", "exmail").exit_code == 0

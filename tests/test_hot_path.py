@@ -111,6 +111,7 @@ def _send(*extra: str) -> list[str]:
     return ["send", BOX, "--subject", "Hi", "--body", "Hello", *extra]
 
 
+@pytest.mark.slow
 def test_send_does_not_import_sqlalchemy(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     """On a SQLite ledger whose schema is current, one message through ``warmup send`` (a new
     process per message in scripts) is gated, sent and settled on the driver alone: granted
@@ -138,6 +139,7 @@ def test_send_does_not_import_sqlalchemy(smtp_ssl, ssl_cert_env, ledger_path, tm
     assert rows == [("one@example.com", "sent"), ("two@example.com", "sent")]
 
 
+@pytest.mark.slow
 def test_rare_paths_of_a_lean_send_open_the_full_ledger(
     smtp_ssl, ssl_cert_env, ledger_path, tmp_path
 ):

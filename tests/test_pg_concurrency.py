@@ -126,6 +126,7 @@ def _open(url: str, n: int, barrier, results) -> None:  # type: ignore[no-untype
         results.put((n, traceback.format_exc()))
 
 
+@pytest.mark.slow
 def test_processes_racing_on_a_new_team_ledger_migrate_it_once():
     pg_server()
     ctx = multiprocessing.get_context("fork")

@@ -146,6 +146,7 @@ def _write_lock(url: str) -> Iterator[None]:
         pg.rollback()
 
 
+@pytest.mark.slow
 def test_two_runs_queueing_one_campaign_at_once_queue_each_recipient_once(
     sink, tmp_path, ledger_url
 ):

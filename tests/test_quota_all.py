@@ -59,9 +59,10 @@ def instant(day: dt.date, hour: int, tz: str, minute: int = 0) -> dt.datetime:
 
 def sends_of(rng: random.Random, n: int, box: int, day: dt.date, tz: str, rate: float) -> list:
     out = []
+    nine, mmdd = instant(day, 9, tz, 0), f"{day:%m%d}"  # once a day, not once a send
     for i in range(n):
-        at = instant(day, 9, tz, 0) + dt.timedelta(minutes=6 * i)
-        rcpt = f"r{box}-{day:%m%d}-{i}@ex{i % 3}.example"
+        at = nine + dt.timedelta(minutes=6 * i)
+        rcpt = f"r{box}-{mmdd}-{i}@ex{i % 3}.example"
         bounce = None
         if rng.random() < rate:
             kind = rng.choice(["hard", "soft", "block"] + ["complaint"] * (rate > 0.1))
@@ -196,6 +197,7 @@ complaint_pause_above = 0.003
 """
 
 
+@pytest.mark.slow
 def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_path, run):
     """Enough mailboxes without a memo (the first ``warmup quota`` after an upgrade), with long
     enough histories, read their days as arrays and walk the stretches of their last stage in numpy (``History.sums``): the

@@ -427,6 +427,7 @@ def test_a_long_history_is_reported_as_the_walk_says(tmp_path: Path):
     ledger.close()
 
 
+@pytest.mark.slow
 def test_many_mailboxes_in_one_report_are_each_as_alone(tmp_path: Path):
     """A report of several mailboxes walks and assembles them together (their day sums in one
     numpy pass, their days joined once, their memos cut from the joined columns; issue #15):
