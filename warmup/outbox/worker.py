@@ -414,13 +414,16 @@ class Worker:
         the plan's next slot)."""
         now = self.clock()
         rcpts = list(msg.recipients)
-        if self._may_have_left(msg):  # a member's slot (any send path) says it reached one
-            return self._from_slots(msg)  # of them: the slots decide, no member sends it again
         try:
             members, pool = self._members(msg)
         except WarmupError as exc:  # its mailbox or pool is gone
             self.log(f"{_stamp(now)} cancelled #{msg.id}: {exc}")
             return self._settle(msg, "cancelled", reply=str(exc))
+        # In a pool of several, a slot of another member (any send path) that says the message
+        # reached one of its recipients decides: no member sends it again. A message of one
+        # mailbox needs no look: its gate refuses a Message-ID it has sent (DuplicateSend).
+        if pool is not None and len(pool.members) > 1 and self._may_have_left(msg):
+            return self._from_slots(msg)
         faults: list[str] = []  # configuration faults of the members that cannot send
         gates = []
         for box in members:
