@@ -297,3 +297,25 @@ def test_a_value_click_would_silently_bend_is_refused(cfg, run, ledger_path, tex
     assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
     assert words in res.output, res.output
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "[commands.plan]\ndays = true\n",
+            "[commands.plan] days: expected a whole number, not true",
+        ),
+        ('[commands."queue add"]\ncampaign = false\n', "campaign: expected text, not false"),
+        ('[commands."queue add"]\ncampaign = ["a", "b"]\n', "campaign: expected one value"),
+    ],
+)
+def test_config_show_refuses_a_value_the_commands_refuse(cfg, run, text, words):
+    """``config show`` listed ``days = true`` as a setting in force while every other command
+    refused it: the command a user runs to check the file said it was fine."""
+    cfg(text)
+    for args in (("config", "show"), ("config", "show", "--json")):
+        res = run(*args)
+        assert res.exit_code == 78, res.output
+        assert res.output.count("\n") == 1, res.output
+        assert res.output.startswith("Error: config file ") and words in res.output, res.output
