@@ -297,3 +297,65 @@ def test_a_value_click_would_silently_bend_is_refused(cfg, run, ledger_path, tex
     assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
     assert words in res.output, res.output
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        (
+            "[commands.plan]\ndays = true\n",
+            "[commands.plan] days: expected a whole number, not true",
+        ),
+        ('[commands."queue add"]\ncampaign = false\n', "campaign: expected text, not false"),
+        ('[commands."queue add"]\ncampaign = ["a", "b"]\n', "campaign: expected one value"),
+    ],
+)
+def test_config_show_refuses_a_value_the_commands_refuse(cfg, run, text, words):
+    """``config show`` listed ``days = true`` as a setting in force while every other command
+    refused it: the command a user runs to check the file said it was fine."""
+    cfg(text)
+    for args in (("config", "show"), ("config", "show", "--json")):
+        res = run(*args)
+        assert res.exit_code == 78, res.output
+        assert res.output.count("\n") == 1, res.output
+        assert res.output.startswith("Error: config file ") and words in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("text", "keys"),
+    [
+        ('db = "postgresql+psycopg://warmup:s3cretPW@127.0.0.1:1/x"\n', "db"),
+        ('db = "postgresql+psycopg://warmup@127.0.0.1:1/x?password=s3cretPW"\n', "db"),
+        ('[notify]\nwebhook = "https://hooks.example/T0/s3cretPW"\n', "notify.webhook"),
+        ('[notify]\nwebhook = "https://u:s3cretPW@hooks.example"\n', "notify.webhook"),
+    ],
+)
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_config_file_with_a_secret_readable_by_others_is_warned_of_once(
+    cfg, run, tmp_path, text, keys, mode
+):
+    """Like ssh with a private key, but without refusing: a ledger password or a webhook token
+    in a file the group or everyone may read was kept without a word."""
+    cfg(text)
+    where = tmp_path / "config.toml"
+    where.chmod(mode)
+    res = run("config", "path")
+    assert res.exit_code == 0 and res.stdout == f"{where}\n", res.output
+    assert res.stderr == (
+        f"warning: config file {where} holds a secret ({keys}) and others can read it (mode "
+        f"{mode:04o}); make it private with 'chmod 600 {where}'\n"
+    )
+    assert "s3cretPW" not in res.output
+    where.chmod(0o600)
+    config._LOADED.clear()
+    assert run("config", "path").stderr == ""
+
+
+def test_a_config_file_without_a_secret_is_not_warned_of(cfg, run, tmp_path):
+    cfg(
+        'db = "postgresql+psycopg://warmup@127.0.0.1:1/x"\nmailbox = "a@corp.example"\n'
+        '[notify]\nwebhook = "https://hooks.example"\ncommand = "notify-send warmup"\n'
+    )
+    (tmp_path / "config.toml").chmod(0o644)
+    res = run("config", "path")
+    assert res.exit_code == 0 and res.stderr == "", res.stderr

@@ -272,3 +272,15 @@ def test_a_nul_in_a_postgresql_url_is_refused_before_connecting(run, url):
         ": it holds a NUL character (%00), which PostgreSQL cannot take; remove it\n"
     ), res.output
     assert len(res.output.splitlines()) == 1
+
+
+@pytest.mark.parametrize("port", ["99999", "70000", "0", "-5"])
+def test_a_ledger_url_whose_port_is_out_of_range_is_a_config_error(run, port):
+    """A port libpq refuses ("invalid port number: 99999") came out as "unavailable" (69), as if
+    the server were down: the URL is what is wrong (78). Port 0 reached the default port."""
+    res = run("--db", f"postgresql+psycopg://warmup:secretPW@127.0.0.1:{port}/x", "quota")
+    assert res.exit_code == 78, res.output
+    assert res.output == (
+        f"Error: ledger URL 'postgresql+psycopg://warmup:***@127.0.0.1:{port}/x': its port "
+        f"{port} is invalid; give one from 1 to 65535 (PostgreSQL's is 5432)\n"
+    )

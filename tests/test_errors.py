@@ -1115,3 +1115,32 @@ def test_a_suggested_command_with_a_user_value_is_shell_quoted(
     assert shlex.split(line[start + 1 : line.index(suggested[-1], start) + len(suggested[-1])]) == (
         suggested
     ), line
+
+
+@pytest.mark.parametrize("source", ["long-line", "dev-zero"])
+def test_login_refuses_a_password_piped_without_end_at_a_bound(seeded: Path, tmp_path, source):
+    """The first line of standard input was read whole: ``< /dev/zero`` never ended (and filled
+    the memory), and a file without a line break was stored whole as the password."""
+    keyring = tmp_path / "keyring.json"
+    piped = tmp_path / "piped"
+    piped.write_text("x" * 1_000_000)
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(seeded),
+        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
+        "WARMUP_TEST_KEYRING": str(keyring),
+        "PYTHONPATH": str(REPO),
+    }
+    with open(piped if source == "long-line" else "/dev/zero", "rb") as stdin:
+        proc = subprocess.run(
+            [*forkcli.command(), "mailbox", "login", BOX],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=REPO,
+            timeout=60,
+            check=False,
+        )
+    assert_one_line_error(proc, 78, "longer than 65,536 characters", "first line")
+    assert not keyring.exists()

@@ -527,3 +527,14 @@ def test_a_password_with_a_nul_is_refused_before_any_login(monkeypatch):
         "the password from the password command holds a NUL character, which the SMTP and "
         "IMAP logins cannot send; check what the command prints"
     )
+
+
+def test_a_password_command_killed_by_a_signal_names_the_signal(monkeypatch):
+    """subprocess's return code -9 was printed as "exit code -9", which no shell shows."""
+    from warmup import credentials
+    from warmup.errors import ConfigError
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    with pytest.raises(ConfigError) as err:
+        credentials.get_password(BOX, "echo pw-leak; kill -9 $$")
+    assert str(err.value) == "the password command was killed by signal 9 (SIGKILL)"

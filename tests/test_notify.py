@@ -584,3 +584,31 @@ def test_a_webhook_trickling_its_answer_is_given_up_at_the_timeout():
     assert n.failed == 1
     (line,) = lines
     assert line.endswith(" after 1 tries: no complete answer within 0.5 s"), line
+
+
+def test_a_notify_command_printing_without_end_is_killed_at_a_bound():
+    """Its output was kept whole (capture_output) until it exited or its timeout ran out: a
+    command printing without end filled the memory. Now at most 64 KiB is read, then it is
+    killed, as a password command is."""
+    script = "import sys, time; sys.stderr.write('x' * 300_000); sys.stderr.flush(); time.sleep(60)"
+    lines: list[str] = []
+    began = time.monotonic()
+    with notify.Notifier(
+        command=f"{sys.executable} -c {script!r}", log=lines.append, tries=1, timeout=8
+    ) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert time.monotonic() - began < 6  # killed at the bound, not at the timeout
+    assert len(lines) == 1 and lines[0].endswith(
+        "not delivered to notify command after 1 tries: printed more than 65,536 bytes"
+    ), lines
+
+
+def test_a_notify_command_killed_by_a_signal_names_the_signal():
+    lines: list[str] = []
+    with notify.Notifier(
+        command="sh -c 'kill -9 $$'", log=lines.append, tries=1, backoff=0.01
+    ) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert len(lines) == 1 and lines[0].endswith(
+        "notify command after 1 tries: killed by signal 9 (SIGKILL)"
+    ), lines

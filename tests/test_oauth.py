@@ -484,3 +484,41 @@ def test_an_unreadable_oauth_endpoint_override_is_one_line_exit_78(file_keyring,
         f"Error: WARMUP_OAUTH_ENDPOINT {base!r} is not a URL like http://127.0.0.1:8080; "
         f"unset it (it is for tests)\n"
     )
+
+
+def test_doctor_names_a_hanging_oauth_token_endpoint_not_the_mail_server(
+    oauth_sink, server, file_keyring, ssl_cert_env, closed_port
+):
+    """A token endpoint that never answered held the login check until its 3 x --timeout ran
+    out, and the report blamed the mail server ("keeps sending without finishing its answer:
+    not a mail server on this port"), which had not been asked anything."""
+    cli(
+        "mailbox", "add", BOX, "--provider", "m365", "--smtp-host", "127.0.0.1",
+        "--smtp-port", str(oauth_sink.port), "--imap-host", "127.0.0.1",
+        "--imap-port", str(closed_port[1]),
+    )  # fmt: skip
+    _device_login()
+    release = threading.Event()
+
+    def hang(path, status, body):  # type: ignore[no-untyped-def]
+        release.wait(60)  # never set before the check has given up
+        return status, body
+
+    _answering(server, hang)
+    try:
+        began = time.monotonic()
+        res = cli("doctor", BOX, "--no-domain", "--json", "--timeout", "1")
+        elapsed = time.monotonic() - began
+    finally:
+        release.set()
+    check = next(c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth")
+    assert elapsed < 10
+    host = server.url.removeprefix("http://")
+    assert (check["status"], check["code"]) == ("fail", 69), check
+    assert check["detail"] == (
+        f"cannot reach the OAuth endpoint {host} (no complete answer within 1 s); check the "
+        f"network and try again"
+    ), check
+    assert "not a mail server" not in json.dumps(check) and "log in again" not in check["fix"]
+    assert "OAuth token endpoint" in check["cause"], check
+    assert oauth_sink.messages == [] and CANARY not in res.stdout + res.stderr

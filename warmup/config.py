@@ -22,7 +22,9 @@
     campaign = "november"
 
 Order: a flag, then the environment, then this file, then the built-in default. A file that
-cannot be read or holds an unknown key is a configuration error (exit 78) naming the key.
+cannot be read or holds an unknown key is a configuration error (exit 78) naming the key. A file
+holding a secret (:func:`secret_keys`) that the group or others can read is warned of, once per
+process, and still used.
 """
 
 from __future__ import annotations
@@ -112,8 +114,56 @@ def load() -> Config:
         raise ConfigError(f"config file {where}: {exc}; fix it or move it away") from None
     else:
         cfg = _parse(where, raw)
+        _warn_if_exposed(cfg)
     _LOADED[where] = cfg
     return cfg
+
+
+def secret_keys(values: dict[str, Any]) -> list[str]:
+    """The keys of ``values`` that hold a secret: a ledger URL with a password, a webhook URL
+    with user info, a path or a query (where services put the token, as notify.mask hides)."""
+    from urllib.parse import urlsplit
+
+    from warmup.ledger import mask_url
+
+    found = []
+    db = values.get("db")
+    if isinstance(db, str) and mask_url(db) != db:
+        found.append("db")
+    hook = values.get("notify.webhook")
+    if isinstance(hook, str):
+        try:
+            parts = urlsplit(hook)
+            exposed = bool(
+                "@" in parts.netloc or parts.path.strip("/") or parts.query or parts.fragment
+            )
+        except ValueError:  # unreadable: it may hold anything
+            exposed = True
+        if exposed:
+            found.append("notify.webhook")
+    return found
+
+
+def _warn_if_exposed(cfg: Config) -> None:
+    """One line on standard error when the file holds a secret and the group or others may
+    read it (as ssh says of a private key), without refusing: the user decides."""
+    if os.name != "posix":
+        return
+    keys = secret_keys(cfg.values)
+    if not keys:
+        return
+    try:
+        mode = os.stat(cfg.path).st_mode & 0o777
+    except OSError:
+        return
+    if mode & 0o044:
+        import shlex
+
+        sys.stderr.write(
+            f"warning: config file {cfg.path} holds a secret ({', '.join(keys)}) and others can "
+            f"read it (mode {mode:04o}); make it private with "
+            f"'chmod 600 {shlex.quote(str(cfg.path))}'\n"
+        )
 
 
 MAX_FILE = 1_000_000  # bytes: a config file is a few lines

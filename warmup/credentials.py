@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import shlex
 import stat
-import subprocess
-import time
 from types import ModuleType
 from typing import Any
 
@@ -205,58 +203,28 @@ MAX_COMMAND_OUTPUT = 65_536  # bytes: a password is one short line
 
 def _from_command(command: str) -> str:
     """The first line a password command prints. Its output is read up to
-    :data:`MAX_COMMAND_OUTPUT` bytes, never more: kept whole until the command ended, the
-    output of 'cat' of a wrong, large file, or of a command printing without end, filled the
-    memory. Its standard error is the command's own (never echoed: it may hold the secret)."""
-    import selectors
+    :data:`MAX_COMMAND_OUTPUT` bytes, never more (see :mod:`warmup.childcmd`). Its standard error
+    is the command's own (never echoed: it may hold the secret)."""
+    from warmup import childcmd
 
     try:
-        proc = subprocess.Popen(
-            command,
-            shell=True,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=child_env(),
+        returncode, out = childcmd.run(
+            command, timeout=COMMAND_TIMEOUT, env=child_env(), limit=MAX_COMMAND_OUTPUT
         )
-    except OSError as exc:  # no shell, no process left for this user
+    except childcmd.TooMuch as exc:
         raise ConfigError(
-            f"the password command cannot be started ({exc.strerror or type(exc).__name__})"
+            f"the password command {exc}; it should print the password on its first line"
         ) from None
-    deadline = time.monotonic() + COMMAND_TIMEOUT
-    late = ConfigError(f"the password command did not finish within {COMMAND_TIMEOUT:g} s")
-    out = bytearray()
-    assert proc.stdout is not None
-    try:
-        with selectors.DefaultSelector() as sel:
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise late
-                if not sel.select(left):
-                    continue
-                chunk = os.read(proc.stdout.fileno(), 65_536)
-                if not chunk:
-                    break
-                out += chunk
-                if len(out) > MAX_COMMAND_OUTPUT:
-                    raise ConfigError(
-                        f"the password command printed more than {MAX_COMMAND_OUTPUT:,} bytes; "
-                        f"it should print the password on its first line"
-                    )
-        try:
-            returncode = proc.wait(max(deadline - time.monotonic(), 0.0))
-        except subprocess.TimeoutExpired:
-            raise late from None
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+    except childcmd.CommandFault as exc:
+        raise ConfigError(f"the password command {exc}") from None
     if returncode != 0:
         # The command's output may hold the secret: never echo it.
-        raise ConfigError(f"the password command failed with exit code {returncode}")
+        how = childcmd.exit_words(returncode)
+        raise ConfigError(
+            f"the password command failed with {how}"
+            if returncode > 0
+            else f"the password command was {how}"
+        )
     try:
         text = out.decode("utf-8")
     except UnicodeDecodeError:

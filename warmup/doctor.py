@@ -235,8 +235,9 @@ def _stage(
     return passed
 
 
-def _bounded(step: Callable[[], str], timeout: float) -> str:
-    """``step()``, given at most :data:`CHECK_TIMEOUTS` times ``timeout`` in all.
+def _bounded(step: Callable[[], str], timeout: float, late: _Failed | None = None) -> str:
+    """``step()``, given at most :data:`CHECK_TIMEOUTS` times ``timeout`` in all (past it:
+    ``late``, by default a mail server's endless answer).
 
     An endless multi-line greeting or a reply trickled in keeps every read within the socket
     timeout; the step runs in a daemon thread that is left behind when its time is up, as
@@ -254,7 +255,7 @@ def _bounded(step: Callable[[], str], timeout: float) -> str:
     worker.start()
     worker.join(limit)
     if worker.is_alive():
-        raise _Failed(
+        raise late or _Failed(
             f"no complete answer within {limit:g} s",
             "the server keeps sending without finishing its answer: not a mail server on this "
             "port, or a broken one",
@@ -477,13 +478,16 @@ def _login(
         return None
     with _timer() as ms:
         try:
+            if not isinstance(password, str):
+                _access_token(password, timeout)
             detail = _bounded(partial(attempt, svc, host, box.address, password, timeout), timeout)
             failure = None
         except _Failed as exc:
             failure = exc
         except WarmupError as exc:  # no OAuth access token: the refresh failed
             failure = _Failed(str(exc), code=exc.exit_code)
-    if failure is not None and not isinstance(password, str):
+    if failure is not None and not isinstance(password, str) and failure.code != EX_UNAVAILABLE:
+        # (an endpoint or server that did not answer: logging in again would not help)
         failure.cause = failure.cause or "the OAuth login was refused or could not be refreshed"
         failure.fix = f"log in again with 'warmup mailbox login {shlex.quote(box.address)} --oauth'"
     elif failure is not None and failure.code == EX_NOPERM:
@@ -510,6 +514,19 @@ def _login(
         )
     checks.append(check)
     return check
+
+
+def _access_token(bearer: Bearer, timeout: float) -> None:
+    """Fetch ``bearer``'s access token before a login needs it, its refresh given ``timeout``
+    (the login then uses it as cached): a token endpoint that does not answer is named as such,
+    never taken for a mail server that does not finish its answer."""
+    cause = "the OAuth token endpoint gave no access token (the mail server was not asked)"
+    fix = "check the network (and WARMUP_OAUTH_ENDPOINT if set), then run doctor again"
+    late = f"no access token from the OAuth token endpoint within {CHECK_TIMEOUTS * timeout:g} s"
+    try:
+        _bounded(partial(bearer.token, timeout), timeout, _Failed(late, cause, fix))
+    except Unavailable as exc:  # its refresh request failed, or took longer than ``timeout``
+        raise _Failed(str(exc), cause, fix, exc.exit_code) from None
 
 
 def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, timeout: float) -> str:

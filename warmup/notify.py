@@ -23,7 +23,6 @@ import os
 import queue
 import re
 import shlex
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -318,21 +317,24 @@ class Notifier:
             raise OSError("the webhook URL cannot be posted to") from None
 
     def _run_command(self, data: bytes) -> None:
+        from warmup import childcmd
+
         assert self.command is not None
         try:
-            done = subprocess.run(
+            # Its standard error, at most 64 KiB of it, says why it failed; its output is unused.
+            returncode, err = childcmd.run(
                 shlex.split(self.command),
-                env=credentials.child_env(),
-                input=data,
-                capture_output=True,
                 timeout=self.timeout,
-                check=False,
+                env=credentials.child_env(),
+                keep="stderr",
+                data=data,
             )
-        except subprocess.TimeoutExpired:
-            raise OSError(f"no exit within {self.timeout:g} s") from None
-        if done.returncode != 0:
-            err = done.stderr.decode(errors="replace").strip().splitlines()
-            raise OSError(f"exit {done.returncode}" + (f": {err[-1]}" if err else ""))
+        except childcmd.CommandFault as exc:
+            raise OSError(str(exc)) from None
+        if returncode != 0:
+            last = err.decode(errors="replace").strip().splitlines()
+            how = f"exit {returncode}" if returncode > 0 else childcmd.exit_words(returncode)
+            raise OSError(how + (f": {last[-1]}" if last else ""))
 
 
 HEALTH_KEY = "notify.health:"  # + address: the health last seen, so each change is told once

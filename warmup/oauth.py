@@ -366,12 +366,13 @@ class Bearer:
     def __repr__(self) -> str:
         return f"<Bearer {self.address}>"
 
-    def token(self) -> str:
-        """A current access token (refreshed a minute before it expires)."""
+    def token(self, timeout: float = TIMEOUT) -> str:
+        """A current access token (refreshed a minute before it expires; ``timeout``: seconds
+        for the refresh's request)."""
         with self._lock:
-            return self._token()
+            return self._token(timeout)
 
-    def _token(self) -> str:
+    def _token(self, timeout: float = TIMEOUT) -> str:
         now = self.clock()
         if self._tokens is not None and now < self._tokens.expires_at - REFRESH_AHEAD:
             return self._tokens.access_token
@@ -388,7 +389,7 @@ class Bearer:
             client_id, old = str(entry["client_id"]), str(entry["refresh_token"])
         except (ValueError, KeyError, TypeError):
             raise LoginExpired(self.address, "in the keyring is unreadable") from None
-        tokens = refresh(app_for(self.provider, client_id), old, self.address, now)
+        tokens = refresh(app_for(self.provider, client_id), old, self.address, now, timeout)
         if tokens.refresh_token and tokens.refresh_token != old:
             save(self.address, client_id, tokens.refresh_token)  # the provider rotated it
         self._tokens = tokens

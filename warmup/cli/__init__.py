@@ -147,20 +147,7 @@ class WarmupGroup(NamedFields, click.Group):
                 param = param_named(target, option)
                 if param is not None and param.name != option and option in node:
                     node[param.name] = node.pop(option)  # click's default_map: by param name
-                if param is None:
-                    raise ConfigError(
-                        f"{where} {option}: the command has no such option "
-                        f"(see 'warmup {table} --help')"
-                    )
-                many = getattr(param, "multiple", False) or param.nargs != 1
-                if many and not isinstance(value, list):
-                    raise ConfigError(f'{where} {option}: expected a list such as ["a", "b"]')
-                if isinstance(value, list) and not many:
-                    raise ConfigError(f"{where} {option}: expected one value, not a list")
-                for one in value if isinstance(value, list) else [value]:
-                    fault = _bent(param, one)
-                    if fault:
-                        raise ConfigError(f"{where} {option}: {fault}")
+                check_config_value(param, where, option, table, value)
 
     def make_context(
         self,
@@ -220,6 +207,27 @@ def _config_fault(exc: click.BadParameter) -> str | None:
 
     name = " ".join(ctx.command_path.split()[1:])
     return f"config file {config.path()}: {config.table_name(name)} {param.name}: {exc.message}"
+
+
+def check_config_value(
+    param: click.Parameter | None, where: str, option: str, command: str, value: Any
+) -> None:
+    """:class:`ConfigError` if the config file's ``value`` for ``option`` of ``command`` (its
+    ``param``, None: it has none) is not one the command would take as it is written. ``where``:
+    the file and table, as messages name them."""
+    if param is None:
+        raise ConfigError(
+            f"{where} {option}: the command has no such option (see 'warmup {command} --help')"
+        )
+    many = getattr(param, "multiple", False) or param.nargs != 1
+    if many and not isinstance(value, list):
+        raise ConfigError(f'{where} {option}: expected a list such as ["a", "b"]')
+    if isinstance(value, list) and not many:
+        raise ConfigError(f"{where} {option}: expected one value, not a list")
+    for one in value if isinstance(value, list) else [value]:
+        fault = _bent(param, one)
+        if fault:
+            raise ConfigError(f"{where} {option}: {fault}")
 
 
 def _bent(param: click.Parameter, value: Any) -> str | None:

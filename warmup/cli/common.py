@@ -224,7 +224,18 @@ def read_password(prompt: str) -> str:
         )
     if sys.stdin.isatty():
         return str(click.prompt(prompt, hide_input=True))
-    return sys.stdin.readline().rstrip("\r\n")
+    # At most MAX_PIPED characters: read whole, '< /dev/zero' never ended, and a file without
+    # a line break became the password.
+    line = sys.stdin.readline(MAX_PIPED + 1)
+    if len(line.rstrip("\r\n")) > MAX_PIPED:
+        raise ConfigError(
+            f"the password on standard input is longer than {MAX_PIPED:,} characters; pipe "
+            f"only the password, on the first line"
+        )
+    return line.rstrip("\r\n")
+
+
+MAX_PIPED = 65_536  # characters of a piped password: one short line
 
 
 def colour(stream: Any = None) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from warmup.cli import cli, load_all, param_named
+from warmup.cli import check_config_value, cli, load_all, param_named
 from warmup.cli.common import json_option, print_json, print_table
 from warmup.errors import ConfigError, Unavailable
 
@@ -116,11 +116,10 @@ def show(ctx: click.Context, json_: bool) -> None:
                     f"config file {loaded.path}: {cfg.table_name(name)}: no such command"
                 )
         for option, value in sorted(options.items()):
-            if param_named(command, option) is None:
-                raise ConfigError(
-                    f"config file {loaded.path}: {cfg.table_name(name)} {option}: the command has "
-                    f"no such option (see 'warmup {name} --help')"
-                )
+            # As every other command checks its own tables: a value it would refuse (or click
+            # would bend, days = true) is refused here too, never listed as if in force.
+            where = f"config file {loaded.path}: {cfg.table_name(name)}"
+            check_config_value(param_named(command, option), where, option, name, value)
             add(f"commands.{name}.{option}", value, "config file")
     if json_:
         print_json({"file": str(loaded.path), "exists": loaded.exists, "settings": rows})

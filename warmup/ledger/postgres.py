@@ -79,6 +79,16 @@ class PostgresLedger(Ledger):
                 f"ledger URL {mask_url(url)!r}: it holds a NUL character (%00), which "
                 f"PostgreSQL cannot take; remove it"
             )
+        port = sa.engine.make_url(url).port  # a port that is not a number: open_ledger's
+        if port is not None and not 0 < port < 65536:
+            # libpq's "invalid port number" surfaced when connecting, as "unavailable" (69); port
+            # 0 went to the default port. The URL is wrong, and no server was asked.
+            from warmup.ledger import mask_url
+
+            raise ConfigError(
+                f"ledger URL {mask_url(url)!r}: its port {port} is invalid; give one from 1 to "
+                f"65535 (PostgreSQL's is 5432)"
+            )
         # pool_pre_ping: a pooled connection is tested (one round trip) before a transaction
         # reuses it, so a long-lived process (``warmup run``) whose connections the server
         # dropped while it idled (a restart, a fail-over) reconnects instead of failing. The

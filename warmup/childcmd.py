@@ -1,0 +1,121 @@
+"""A command warmup starts for the user (a password command, a notify command), held to bounds.
+
+One deadline for the whole run (writing its input, reading its output, its exit) and at most
+:data:`LIMIT` bytes of the one stream read; past either it is killed. Kept whole until the
+command ended (``subprocess.run(capture_output=True)``), the output of a command printing without
+end filled the memory. The other output stream goes nowhere (never kept, never echoed: it may
+hold a secret).
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import time
+from typing import Literal
+
+LIMIT = 65_536  # bytes
+
+
+class CommandFault(Exception):
+    """The command could not be run to its end; the text completes "the ... command ..."."""
+
+
+class NotStarted(CommandFault):
+    pass
+
+
+class TooLate(CommandFault):
+    pass
+
+
+class TooMuch(CommandFault):
+    pass
+
+
+def exit_words(returncode: int) -> str:
+    """How a command ended, as a person reads it: ``exit code 3``, ``killed by signal 9
+    (SIGKILL)`` (subprocess's -9 is no exit code any shell or man page shows)."""
+    if returncode >= 0:
+        return f"exit code {returncode}"
+    number = -returncode
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        return f"killed by signal {number}"
+    return f"killed by signal {number} ({name})"
+
+
+def run(
+    args: str | list[str],
+    *,
+    timeout: float,
+    env: dict[str, str],
+    keep: Literal["stdout", "stderr"] = "stdout",
+    data: bytes = b"",
+    limit: int = LIMIT,
+) -> tuple[int, bytes]:
+    """Run ``args`` (a string: through the shell) with ``data`` on its standard input; returns its
+    return code and what it wrote on ``keep`` (at most ``limit`` bytes). :class:`NotStarted`,
+    :class:`TooLate` past ``timeout`` seconds, :class:`TooMuch` past ``limit`` bytes."""
+    piped = subprocess.PIPE
+    try:
+        proc = subprocess.Popen(
+            args,
+            shell=isinstance(args, str),
+            stdin=piped if data else subprocess.DEVNULL,
+            stdout=piped if keep == "stdout" else subprocess.DEVNULL,
+            stderr=piped if keep == "stderr" else subprocess.DEVNULL,
+            env=env,
+        )
+    except OSError as exc:  # no shell, no such program, no process left for this user
+        raise NotStarted(f"cannot be started ({exc.strerror or type(exc).__name__})") from None
+    deadline = time.monotonic() + timeout
+    late = TooLate(f"did not finish within {timeout:g} s")
+    out = bytearray()
+    reader = proc.stdout if keep == "stdout" else proc.stderr
+    assert reader is not None
+    try:
+        with selectors.DefaultSelector() as sel:
+            sel.register(reader, selectors.EVENT_READ)
+            if proc.stdin is not None:
+                os.set_blocking(proc.stdin.fileno(), False)
+                sel.register(proc.stdin, selectors.EVENT_WRITE)
+            left_to_write = memoryview(data)
+            while sel.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise late
+                for key, _ in sel.select(left):
+                    if key.fileobj is reader:
+                        chunk = os.read(key.fd, 65_536)
+                        if not chunk:
+                            sel.unregister(reader)
+                        out += chunk
+                        if len(out) > limit:
+                            raise TooMuch(f"printed more than {limit:,} bytes")
+                        continue
+                    try:
+                        left_to_write = left_to_write[os.write(key.fd, left_to_write) :]
+                    except BlockingIOError:
+                        continue
+                    except BrokenPipeError:  # it reads no (more) input: its choice
+                        left_to_write = left_to_write[:0]
+                    if not left_to_write:
+                        sel.unregister(key.fileobj)
+                        assert proc.stdin is not None
+                        proc.stdin.close()
+        try:
+            returncode = proc.wait(max(deadline - time.monotonic(), 0.0))
+        except subprocess.TimeoutExpired:
+            raise late from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+    return returncode, bytes(out)
