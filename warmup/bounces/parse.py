@@ -639,7 +639,15 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         )
     exclude |= original_sender
     failed = formats.addresses(str(msg.get("X-Failed-Recipients", "")))
-    blocks = formats.recipient_blocks(notification, exclude)
+    blocks = formats.listed_blocks(notification, exclude) or formats.recipient_blocks(
+        notification, exclude
+    )
+    if not blocks:
+        blocks = formats.aol_screen_names(msg, notification)
+    if not blocks:
+        undisclosed, block = formats.undisclosed_block(notification)
+        if undisclosed and undisclosed not in exclude:
+            blocks = {undisclosed: block}
     # X-Failed-Recipients filters junk from the body scan; the body wins when they disagree.
     recipients = [a for a in blocks if a in failed] or list(blocks) or failed
     if not recipients:
