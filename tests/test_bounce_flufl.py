@@ -304,3 +304,16 @@ def test_screen_names_believed_only_from_aol() -> None:
 
 def _recipients_of(raw: bytes) -> list[str]:
     return [b.recipient for b in parse_bounces(raw)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "simple_21.txt",  # "This is just a warning ... We will continue to attempt delivery"
+        "simple_22.txt",  # "could not be delivered ... Delivery attempts will continue"
+        "simple_35.txt",  # "postponed ... We will continue to try to deliver your message"
+    ],
+)
+def test_delay_warnings_in_words(name: str) -> None:
+    got = parse_bounces((CORPUS / "data" / name).read_bytes())
+    assert got and all(b.delayed for b in got), got

@@ -661,7 +661,7 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         recipient = named[0] if len(named) == 1 else ""
         return [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
     out: list[Bounce] = []
-    delay = _DELAY_RE.search(notification) is not None and not _FINAL_RE.search(notification)
+    delay = _is_delay(notification)
     for recipient in recipients[:100]:
         diag = blocks.get(recipient, "")
         if len(recipients) == 1 and reason_of("", "", diag) == "undefined":
@@ -721,6 +721,27 @@ _FINAL_RE = re.compile(
     r"(?:has|have) (?:been )?given up|gave up|could not be delivered",
     re.IGNORECASE,
 )
+# A promise of further attempts ("We will continue to attempt delivery of this message for 5
+# days", "Delivery attempts will continue to be made for 5 day(s)"): a delay even where the
+# notice says the message "could not be delivered" (so far), which _FINAL_RE reads as final ...
+_RETRYING_RE = re.compile(
+    r"(?:we|it) will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
+    r"delivery attempts will continue",
+    re.IGNORECASE,
+)
+# ... unless it says it stopped trying
+_GAVE_UP_RE = re.compile(
+    r"permanent(?:ly)? (?:error|failure|fatal)|failed permanently|will not be retried|"
+    r"(?:has|have) (?:been )?given up|gave up",
+    re.IGNORECASE,
+)
+
+
+def _is_delay(notification: str) -> bool:
+    """True if a notice without a DSN part says the MTA still tries (see :data:`_DELAY_RE`)."""
+    if _DELAY_RE.search(notification) and not _FINAL_RE.search(notification):
+        return True
+    return bool(_RETRYING_RE.search(notification)) and not _GAVE_UP_RE.search(notification)
 
 
 def _diag_from_text(text: str) -> str:
