@@ -60,14 +60,13 @@ def message_from(raw: bytes | str) -> Message:
     return email.message_from_string(raw, SafeMessage, policy=email.policy.compat32)
 
 
-# An address starts where no local-part character precedes it, or after an opening quote
-# ("addressed to 'user@host'": a quote after a blank or bracket, not o'brien's), or after
-# an X.400 "SMTP=" attribute (Exchange: "dda:SMTP=user@host"), which is none of its own.
-# Every domain label has a character: "user@host.net...User" (a Sendmail-style result with no
-# blank) is user@host.net.
+# An address starts where no local-part character precedes it. An opening quote ("addressed to
+# 'user@host'") or an X.400 "SMTP=" attribute after ":" or ";" (Exchange: "dda:SMTP=user@host")
+# before it is matched but not part of it: as prefixes, not look-behind alternatives (twice as
+# slow, on every position of every text). Every domain label has a character:
+# "user@host.net...User" (a Sendmail-style result with no blank) is user@host.net.
 ADDR_RE = re.compile(
-    r"(?:(?<![\w.%+=/'!#$&*?^`{|}~-])|(?<=')(?<![^\s(<\[:,;]')|(?<=[:;][Ss][Mm][Tt][Pp]=))"
-    r"(?!(?<=[:;])[Ss][Mm][Tt][Pp]=)"
+    r"(?<![\w.%+=/'!#$&*?^`{|}~-])(?:'|[Ss](?<=[:;][Ss])[Mm][Tt][Pp]=)?"
     r"([A-Za-z0-9][\w.%+=/'!#$&*?^`{|}~-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)"
     r"(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}\.)*[A-Za-z]{2,24})(?![\w-])"
 )
@@ -385,6 +384,8 @@ _SCREEN_NAMES_RE = re.compile(
 
 def aol_screen_names(msg: Message, text: str) -> dict[str, str]:
     """{screen name at aol.com: its line} of an AOL notice listing failed screen names."""
+    if "aol.com" not in str(msg.get("From", ""))[:MAX_HEADER].lower():
+        return {}
     senders = header_addresses(msg, ("From",))
     if not senders or not all(a.endswith("@aol.com") for a in senders):
         return {}

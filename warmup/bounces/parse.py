@@ -712,6 +712,7 @@ _DELAY_RE = re.compile(
     r"this is a warning (?:message )?only|you do not need to resend your message|"
     r"has not yet been delivered to one or more of its recipients|"
     r"delivery attempts will continue|will (?:be )?retr(?:y|ied) for \d+ more|"
+    r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
     r"delivery is delayed to these recipients",
     re.IGNORECASE,
 )
@@ -722,10 +723,11 @@ _FINAL_RE = re.compile(
     re.IGNORECASE,
 )
 # A promise of further attempts ("We will continue to attempt delivery of this message for 5
-# days", "Delivery attempts will continue to be made for 5 day(s)"): a delay even where the
-# notice says the message "could not be delivered" (so far), which _FINAL_RE reads as final ...
+# days", "Delivery attempts will continue to be made for 5 day(s)"; both words of _DELAY_RE): a
+# delay even where the notice says the message "could not be delivered" (so far), which
+# _FINAL_RE reads as final ...
 _RETRYING_RE = re.compile(
-    r"(?:we|it) will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
+    r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
     r"delivery attempts will continue",
     re.IGNORECASE,
 )
@@ -739,7 +741,11 @@ _GAVE_UP_RE = re.compile(
 
 def _is_delay(notification: str) -> bool:
     """True if a notice without a DSN part says the MTA still tries (see :data:`_DELAY_RE`)."""
-    if _DELAY_RE.search(notification) and not _FINAL_RE.search(notification):
+    # One scan of the notice in the common case (no delay wording at all): every
+    # _RETRYING_RE match is a _DELAY_RE match.
+    if not _DELAY_RE.search(notification):
+        return False
+    if not _FINAL_RE.search(notification):
         return True
     return bool(_RETRYING_RE.search(notification)) and not _GAVE_UP_RE.search(notification)
 
