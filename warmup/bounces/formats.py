@@ -60,10 +60,15 @@ def message_from(raw: bytes | str) -> Message:
     return email.message_from_string(raw, SafeMessage, policy=email.policy.compat32)
 
 
+# An address starts where no local-part character precedes it. An opening quote ("addressed to
+# 'user@host'") or an X.400 "SMTP=" attribute after ":" or ";" (Exchange: "dda:SMTP=user@host")
+# before it is matched but not part of it: as prefixes, not look-behind alternatives (twice as
+# slow, on every position of every text). Every domain label has a character:
+# "user@host.net...User" (a Sendmail-style result with no blank) is user@host.net.
 ADDR_RE = re.compile(
-    r"(?<![\w.%+=/'!#$&*?^`{|}~-])"
-    r"([A-Za-z0-9][\w.%+=/'!#$&*?^`{|}~-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+"
-    r"[A-Za-z]{2,24})(?![\w-])"
+    r"(?<![\w.%+=/'!#$&*?^`{|}~-])(?:'|[Ss](?<=[:;][Ss])[Mm][Tt][Pp]=)?"
+    r"([A-Za-z0-9][\w.%+=/'!#$&*?^`{|}~-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)"
+    r"(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}\.)*[A-Za-z]{2,24})(?![\w-])"
 )
 MSGID_RE = re.compile(
     r"^(?:Message-I[Dd]|Message-Id)\s*:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE
@@ -77,7 +82,8 @@ MSGID_RE = re.compile(
 _RETURNED_RE = re.compile(
     r"\n[ \t]*(?:-{1,80} ?)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
-    r"original message (?:follows|headers? follows?)|original message ?-|"
+    r"original message (?:follows|headers? follows?|details|as received)|original message ?-|"
+    r"-{2,80} ?returned mail ?-|start of returned message|"
     r"returned mail follows|original mail as follows|"
     r"(?:unsent|undelivered|original) message (?:follows|headers? follow)|"
     r"message headers follow|headers of (?:the )?(?:original|returned) message|"
@@ -114,7 +120,8 @@ _BOUNCE_BODY_RE = re.compile(
     r"delivery (?:status notification|report)|was undeliverable|undelivered|"
     r"无法投递|未能送达|退信|发送失败|投递失败|配信できません|届きませんでした|"
     r"user unknown|mailbox unavailable|no such user|host unknown|"
-    r"rejected|smtp error|remote server returned|delivery (?:to|of) .{0,40}failed",
+    r"rejected|smtp error|remote server returned|delivery (?:to|of) .{0,40}failed|"
+    r"(?:mail|message) has been returned|failed addresses follow|无法发送|无法送达",
     re.IGNORECASE,
 )
 _DAEMON_LOCALS = (
@@ -329,6 +336,64 @@ def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset())
         chunk = text[line_start : min(max(stop, end), start + 3000)]
         parts.append("\n".join(chunk.splitlines()[:20]))
     return {addr: "\n".join(parts) for addr, parts in blocks.items()}
+
+
+# The line that introduces a notice's list of failed recipients: Exchange's "did not reach the
+# following recipient(s):", Exim's "The following address(es) failed:", Gmail's "Delivery to the
+# following recipient failed permanently:". What precedes it is the original's description (an
+# echo of its "To:" and "Cc:", a mailing list's address): no failed recipient.
+_LIST_MARKER_RE = re.compile(
+    r"\bthe following (?:recipient|address|user)(?:s|es|\(s\)|\(es\))?\b[^\n]{0,200}\n",
+    re.IGNORECASE,
+)
+
+
+def listed_blocks(text: str, exclude: Set[str]) -> dict[str, str]:
+    """:func:`recipient_blocks` of what follows the notice's "the following recipient(s)" line,
+    or {} if it has no such line or no address after it."""
+    m = _LIST_MARKER_RE.search(text[:MAX_TEXT])
+    return recipient_blocks(text[m.end() :], exclude) if m else {}
+
+
+# Exim, when the failed address is hidden (a redirection it may not disclose): "an undisclosed
+# address / (generated from user@host)", the address mailed.
+_UNDISCLOSED_RE = re.compile(
+    r"^[ \t]*an undisclosed address[ \t]*\n[ \t]*\(generated from <?([^()<>\s]{1,300})>?\)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def undisclosed_block(text: str) -> tuple[str, str]:
+    """(the address an undisclosed one was generated from, its block of text), or ("", "")."""
+    m = _UNDISCLOSED_RE.search(text[:MAX_TEXT])
+    found = addresses(m.group(1)) if m else []
+    if not m or len(found) != 1:
+        return "", ""
+    return found[0], "\n".join(text[m.start() : m.start() + 3000].splitlines()[:20])
+
+
+# AOL's own notice names its failed recipients by screen name, one per indented line after
+# "Your mail to the following recipients could not be delivered ...:": a screen name is the
+# address at aol.com. Believed only from AOL itself.
+_SCREEN_NAMES_RE = re.compile(
+    r"mail to the following recipients could not be delivered[^\n]{0,300}\n"
+    r"((?:[ \t]+[A-Za-z0-9][\w.-]{0,63}[ \t]*\n)+)",
+    re.IGNORECASE,
+)
+
+
+def aol_screen_names(msg: Message, text: str) -> dict[str, str]:
+    """{screen name at aol.com: its line} of an AOL notice listing failed screen names."""
+    if "aol.com" not in str(msg.get("From", ""))[:MAX_HEADER].lower():
+        return {}
+    senders = header_addresses(msg, ("From",))
+    if not senders or not all(a.endswith("@aol.com") for a in senders):
+        return {}
+    m = _SCREEN_NAMES_RE.search(text[:MAX_TEXT])
+    if not m:
+        return {}
+    names = [line.strip() for line in m.group(1).splitlines()[:100]]
+    return {f"{name.lower()}@aol.com": m.group(0) for name in names if name}
 
 
 _RECORD_KEYS = ("final-recipient", "original-recipient", "action", "status")

@@ -639,7 +639,15 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         )
     exclude |= original_sender
     failed = formats.addresses(str(msg.get("X-Failed-Recipients", "")))
-    blocks = formats.recipient_blocks(notification, exclude)
+    blocks = formats.listed_blocks(notification, exclude) or formats.recipient_blocks(
+        notification, exclude
+    )
+    if not blocks:
+        blocks = formats.aol_screen_names(msg, notification)
+    if not blocks:
+        undisclosed, block = formats.undisclosed_block(notification)
+        if undisclosed and undisclosed not in exclude:
+            blocks = {undisclosed: block}
     # X-Failed-Recipients filters junk from the body scan; the body wins when they disagree.
     recipients = [a for a in blocks if a in failed] or list(blocks) or failed
     if not recipients:
@@ -653,7 +661,7 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         recipient = named[0] if len(named) == 1 else ""
         return [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
     out: list[Bounce] = []
-    delay = _DELAY_RE.search(notification) is not None and not _FINAL_RE.search(notification)
+    delay = _is_delay(notification)
     for recipient in recipients[:100]:
         diag = blocks.get(recipient, "")
         if len(recipients) == 1 and reason_of("", "", diag) == "undefined":
@@ -704,6 +712,7 @@ _DELAY_RE = re.compile(
     r"this is a warning (?:message )?only|you do not need to resend your message|"
     r"has not yet been delivered to one or more of its recipients|"
     r"delivery attempts will continue|will (?:be )?retr(?:y|ied) for \d+ more|"
+    r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
     r"delivery is delayed to these recipients",
     re.IGNORECASE,
 )
@@ -713,6 +722,32 @@ _FINAL_RE = re.compile(
     r"(?:has|have) (?:been )?given up|gave up|could not be delivered",
     re.IGNORECASE,
 )
+# A promise of further attempts ("We will continue to attempt delivery of this message for 5
+# days", "Delivery attempts will continue to be made for 5 day(s)"; both words of _DELAY_RE): a
+# delay even where the notice says the message "could not be delivered" (so far), which
+# _FINAL_RE reads as final ...
+_RETRYING_RE = re.compile(
+    r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
+    r"delivery attempts will continue",
+    re.IGNORECASE,
+)
+# ... unless it says it stopped trying
+_GAVE_UP_RE = re.compile(
+    r"permanent(?:ly)? (?:error|failure|fatal)|failed permanently|will not be retried|"
+    r"(?:has|have) (?:been )?given up|gave up",
+    re.IGNORECASE,
+)
+
+
+def _is_delay(notification: str) -> bool:
+    """True if a notice without a DSN part says the MTA still tries (see :data:`_DELAY_RE`)."""
+    # One scan of the notice in the common case (no delay wording at all): every
+    # _RETRYING_RE match is a _DELAY_RE match.
+    if not _DELAY_RE.search(notification):
+        return False
+    if not _FINAL_RE.search(notification):
+        return True
+    return bool(_RETRYING_RE.search(notification)) and not _GAVE_UP_RE.search(notification)
 
 
 def _diag_from_text(text: str) -> str:
