@@ -25,6 +25,12 @@ CORPUS = Path(__file__).parent / "corpus" / "dsn" / "eml"
 
 # (code, reply text as received live, expected kind, expected is_throttle)
 LIVE_REPLIES = [
+    # A recipient's full mailbox (X.2.2) in words that also fit a sending quota: that
+    # mailbox's quota, not ours; a back-off would stop the whole mailbox for one recipient
+    (452, "4.2.2 Quota exceeded", "soft", False),
+    (552, "5.2.2 Quota exceeded", "soft", False),
+    # ... unless the words say it is the sender's
+    (452, "4.2.2 Daily quota exceeded for this sender", "soft", True),
     # Gmail
     (
         550,

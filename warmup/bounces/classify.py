@@ -126,6 +126,8 @@ _VOLUME = Screened(
     )
 )
 _GREYLIST = re.compile(r"gr[ae]y-?list")
+# "quota" with nothing saying it is the sender's (sending, daily, hourly, too many)
+_OWN_QUOTA = re.compile(r"^(?!.*(?:sending|daily|hourly|too many|frequen|rate)).*quota")
 _FREQUENT = re.compile(r"frequen|too many")
 _TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)")
 
@@ -356,6 +358,11 @@ def _is_throttle(code: int, text: str, status: str) -> bool:
         return False
     if status in _THROTTLE_STATUS or status.startswith("4.7.5"):
         return True
+    if status[1:3] == ".2" and status[3:4] == "." and _OWN_QUOTA.search(low):
+        # X.2.Y is the recipient's mailbox's status (RFC 3463: 4.2.2 mailbox full): "452 4.2.2
+        # Quota exceeded" is that mailbox's quota, not ours (a back-off would stop the whole
+        # mailbox for one full recipient)
+        return False
     if status.startswith("4.7.6") and "rate" in low:
         return True
     if not _THROTTLE_TEXT.search(low):
