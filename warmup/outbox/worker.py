@@ -57,7 +57,6 @@ from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolR
 from warmup.ledger.outbox import RETRYABLE, Settle, fate
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.bounces import BounceSync
-from warmup.policies import policy_for
 from warmup.policy import Allowance
 from warmup.words import plural
 
@@ -387,7 +386,7 @@ class Worker:
         while the worker runs) is replaced, or its reservations would follow the old policy
         past the new quota, the old day boundary, the old server."""
         gate = self._gates.get(box.id)
-        if gate is not None and (gate.box != box or gate.spec != policy_for(self.ledger, box)):
+        if gate is not None and gate.stale(box):
             del self._gates[box.id]
             gate.close()
             gate = None
