@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from warmup import notify
 from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
+from warmup.gate import refusal as refusal_text
 from warmup.headers import decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
@@ -285,6 +286,8 @@ class Worker:
         if expired:
             done.outcomes["expired"] += expired
             self.log(f"{_stamp(start)} expired {plural(expired, 'message')} past their expiry")
+        if not self.stopping:
+            self._hold_backlog(start, pool_id, done)
         try:
             while not self.stopping:
                 msg = self.ledger.claim(
@@ -304,6 +307,62 @@ class Worker:
             self._flush()
         done.next_due = self.ledger.next_due(pool_id)
         return done
+
+    def _hold_backlog(self, start: dt.datetime, pool_id: int | None, done: Pass) -> None:
+        """Put back at once the due messages of each pool (or mailbox) none of whose mailboxes
+        can send now, until the first of their next slots: one by one, a backlog of thousands
+        cost a claim, every member's preview and a write each, every pass (a paced pool: after
+        every slot). A member that can send (any message may then go), one that cannot be
+        asked (its policy unknown, the pool gone) or a pool whose bulk messages may take its
+        overflow channel leaves them (the bulk ones) to the one-by-one path, which says why.
+        ``can_send`` False refuses any message, whatever its recipients, as the preview and
+        the reservation would."""
+        targets = {
+            (pid, None if pid is not None else mid)
+            for pid, mid in self.ledger.due_targets(start, start, pool_id)
+        }
+        for pid, mid in sorted(targets, key=lambda t: (t[0] or 0, t[1] or 0)):
+            try:
+                if pid is not None:
+                    pool: PoolRow | None = self.ledger.pool_by_id(pid)
+                    assert pool is not None
+                    members = list(pool.members)
+                elif mid is not None:
+                    pool, members = None, [self._box(mid)]
+                else:
+                    continue
+                gates = [self._gate(box) for box in members]
+            except WarmupError:
+                continue
+            waits, whys = [], []
+            for gate in gates:
+                a = gate.allowance(start)
+                self._observe(gate, start, a)
+                if a.can_send:
+                    break
+                waits.append(self._next_slot(a.status, a.next_send_at, gate.box, start))
+                whys.append(refusal_text(a, 1, gate.box.timezone))
+            else:
+                if not gates:
+                    continue
+                until = max(min(waits), start + MIN_WAIT)
+                why = "; ".join(whys)[:500]
+                waiting, expired = self.ledger.hold_messages(
+                    start,
+                    start,
+                    until,
+                    why,
+                    pool_id=pid,
+                    mailbox_id=mid,
+                    keep_bulk=pool is not None and pool.overflow is not None,
+                )
+                if expired:
+                    done.outcomes["expired"] += expired
+                    self.log(f"{_stamp(start)} expired {plural(expired, 'message')} waiting: {why}")
+                if waiting:
+                    done.outcomes["waiting"] += waiting
+                    done.waiting[why] += waiting
+                    self._why = why
 
     def _flush(self) -> None:
         """Write the last message's outcome if it is still waiting to ride on the next claim."""
