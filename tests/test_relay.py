@@ -1159,3 +1159,19 @@ def test_a_change_to_the_mailbox_while_the_relay_runs_holds_its_next_message(
     code, text = submit(server, raw)
     assert code // 100 == 4, (code, text)
     assert len(smtp_ssl.messages) == 1
+
+
+def test_a_password_fixed_while_the_relay_runs_lets_its_next_message_go(
+    relay, smtp_ssl, monkeypatch
+):
+    """The server refused the mailbox's password; the user stored the right one. The relay's
+    gate reads it again after a refusal, so the command's next message goes without a new
+    relay."""
+    server = relay(daily=5)
+    raw = b"From: %s\r\nTo: lead@example.com\r\nSubject: hi\r\n\r\nHello.\r\n" % BOX.encode()
+    monkeypatch.setenv("WARMUP_PASSWORD", "not-the-password")
+    code, text = submit(server, raw)
+    assert code // 100 in (4, 5) and smtp_ssl.messages == [], (code, text)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # the fix
+    assert submit(server, raw) == (250, "")
+    assert len(smtp_ssl.messages) == 1
