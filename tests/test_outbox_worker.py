@@ -703,3 +703,30 @@ def test_a_backlog_goes_from_the_member_that_can_send_when_another_has_used_its_
     with Worker(ledger, clock=Clock(T0)) as worker:
         assert worker.run_once().outcomes == {"sent": 3}
     assert {str(m.message["From"]) for m in sink.messages} == {b}
+
+
+def test_a_paced_pool_sends_at_its_slots_and_puts_the_rest_back_at_once(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """The pass after a paced pool's slot: each member sends one message and the pool cannot
+    send again for an hour; the rest of the backlog went back one claim at a time. Now the
+    first message that has to wait puts the others back with it."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=1000, interval="1h")
+    ledger = open_ledger()
+    ids = [Outbox(ledger).add(message(f"r{i}@example.com"), pool="P", now=T0) for i in range(30)]
+    claims = []
+    claim = ledger.claim
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        got = claim(*args, **kwargs)
+        claims.append(got)
+        return got
+
+    ledger.claim = counted  # type: ignore[method-assign]
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    assert done.outcomes == {"sent": 2, "waiting": 28}
+    assert sum(c is not None for c in claims) == 3  # two sent, the first to wait
+    assert sorted(str(m.message["From"]) for m in sink.messages) == sorted([a, b])
+    rows = [ledger.message(i) for i in ids if i is not None]
+    assert {r.next_attempt_at for r in rows if r.state == "queued"} == {T0 + dt.timedelta(hours=1)}
