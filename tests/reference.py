@@ -57,7 +57,7 @@ class ReferenceGate(GateSession):
                     .values(outcome="unknown", settled_at=now)
                 )
             rows = self._read(conn, recipients, message_id, now)
-            decision = decide(self._history(rows, now), rows.suppressed, now)
+            decision = decide(self._history(rows, now), rows.suppressed, now, rows.rev)
             refusal = decision.refusal
             if refusal is None:
                 try:

@@ -79,7 +79,7 @@ class Twin:
         self.memos_used = 0
 
     def decide(self, rcpts: list[str]):  # type: ignore[no-untyped-def]
-        def decide(hist: History, bad: dict[str, str], now: dt.datetime) -> Decision:
+        def decide(hist: History, bad: dict[str, str], now: dt.datetime, rev: int) -> Decision:
             if bad:
                 self.seen.append(("suppressed", sorted(bad)))
                 return Decision(suppressed_refusal(bad))

@@ -406,3 +406,43 @@ def test_an_empty_date_or_message_id_is_refused_when_queued(run, tmp_path, field
     assert res.exit_code == 65, res.output
     assert f"header {field} is empty" in res.output, res.output
     assert json.loads(run("queue", "list", "--json").output) == []
+
+
+@pytest.mark.parametrize(
+    "args", [["run", "--once", "--no-sync"], ["queue", "list"], ["quota"]], ids=" ".join
+)
+def test_output_to_a_full_disk_is_one_line_and_exit_74(args, sink, ssl_cert_env, tmp_path):
+    """'warmup run > /dev/full': writing stdout fails with ENOSPC (not EPIPE, which click's
+    reader going away gives). One line on stderr and EX_IOERR, not a traceback; the message
+    the worker claimed is sent and settled, or left 'sending' for recovery to decide."""
+    import os
+    import subprocess
+
+    from tests import forkcli
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    assert queue_csv(leads(tmp_path / "a.csv", 1), template(tmp_path / "t.toml")).returncode == 0
+    with open("/dev/full", "w") as full:
+        res = subprocess.run(
+            [*forkcli.command(), *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **PASSWORD_ENV},
+            timeout=60,
+            check=False,
+        )
+    assert res.returncode == 74, res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "No space left on device" in res.stderr
+    (row,) = json.loads(cli("queue", "list", "--json").stdout)
+    if args[0] == "run":
+        # It went; the line saying so failed before the outbox row was settled: the next run
+        # recovers it from the gate's slots as sent, without sending it again.
+        assert (row["state"], len(sink.messages)) == ("sending", 1)
+        assert cli("run", "--once", "--no-sync", env=PASSWORD_ENV).returncode == 0
+        (row,) = json.loads(cli("queue", "list", "--json").stdout)
+        assert (row["state"], len(sink.messages)) == ("sent", 1)
+    else:
+        assert row["state"] == "queued" and sink.messages == []

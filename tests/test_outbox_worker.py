@@ -20,6 +20,7 @@ from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Gate, Outbox
 from warmup.errors import Unavailable
 from warmup.ledger import open_ledger
+from warmup.ledger.values import day_start, local_day
 from warmup.outbox.worker import HOST, LEASE, PLACE, Worker, backoff
 
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -243,6 +244,7 @@ def test_an_outcome_riding_on_a_claim_that_fails_is_still_written(
 _STOP_WHILE_LOCKED = """
 import os, signal, sys
 from warmup.ledger import open_ledger
+from warmup.ledger.values import day_start, local_day
 from warmup.outbox.worker import Worker
 
 worker = Worker(open_ledger(sys.argv[1]))
@@ -628,3 +630,103 @@ def test_the_worker_keeps_its_gate_and_session_while_nothing_changed(
         assert sink.connections == 1
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize("paced", [False, True], ids=["quota used", "paced"])
+def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by_message(
+    paced,
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """Thousands queued to a pool whose members have used today's quota (or wait for their
+    next slot): each pass claimed every due message, asked every member and put it back, one
+    by one (~10 ms a message: bench/outbox_backlog.py). Now the pass puts them all back to the
+    members' first next slot in one statement, as the one-by-one path would have, and one whose
+    expiry comes first expires, as it would have."""
+    from warmup.ledger import SendIn
+
+    boxes = pool_of(sink.port, tmp_path, n=2, daily=1000 if paced else 2, interval="1h")
+    ledger = open_ledger(ledger_url)
+    for k, address in enumerate(boxes):  # b sent a little later: a's slot is the first
+        ledger.record(
+            ledger.mailbox(address),
+            sends=[
+                SendIn(f"old{k}-{i}@example.com", T0 - dt.timedelta(minutes=3 - k - i))
+                for i in range(1 if paced else 2)
+            ],
+        )
+    outbox = Outbox(ledger)
+    ids = [outbox.add(message(f"r{i}@example.com"), pool="P", now=T0) for i in range(30)]
+    short = outbox.add(
+        message("short@example.com"), pool="P", now=T0, expires=dt.timedelta(minutes=30)
+    )
+    claims = []
+    claim = ledger.claim
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        got = claim(*args, **kwargs)
+        claims.append(got)
+        return got
+
+    ledger.claim = counted  # type: ignore[method-assign]
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    assert done.outcomes == {"waiting": 30, "expired": 1}
+    assert sum(c is not None for c in claims) == 0  # not one message claimed
+    a = ledger.mailbox(boxes[0])
+    if paced:  # a's next slot: an hour after its last send
+        until = T0 - dt.timedelta(minutes=3) + dt.timedelta(hours=1)
+    else:  # tomorrow, local
+        until = day_start(local_day(T0, a.timezone) + dt.timedelta(days=1), a.timezone)
+    rows = [ledger.message(i) for i in ids if i is not None]
+    assert {(r.state, r.next_attempt_at, r.attempts) for r in rows} == {("queued", until, 0)}
+    assert all("quota is used" in (r.last_reply or "") or paced for r in rows)
+    assert short is not None and ledger.message(short).state == "expired"
+    assert sink.messages == []
+
+
+def test_a_backlog_goes_from_the_member_that_can_send_when_another_has_used_its_quota(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """The pass puts a pool's backlog back at once only when no member can send: with one
+    member's quota used and the other's not, every message still goes, from the other."""
+    from warmup.ledger import SendIn
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=3)
+    ledger = open_ledger()
+    ledger.record(ledger.mailbox(a), sends=[SendIn(f"old{i}@example.com", T0) for i in range(3)])
+    for i in range(3):
+        Outbox(ledger).add(message(f"r{i}@example.com"), pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"sent": 3}
+    assert {str(m.message["From"]) for m in sink.messages} == {b}
+
+
+def test_a_paced_pool_sends_at_its_slots_and_puts_the_rest_back_at_once(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """The pass after a paced pool's slot: each member sends one message and the pool cannot
+    send again for an hour; the rest of the backlog went back one claim at a time. Now the
+    first message that has to wait puts the others back with it."""
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=1000, interval="1h")
+    ledger = open_ledger()
+    ids = [Outbox(ledger).add(message(f"r{i}@example.com"), pool="P", now=T0) for i in range(30)]
+    claims = []
+    claim = ledger.claim
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        got = claim(*args, **kwargs)
+        claims.append(got)
+        return got
+
+    ledger.claim = counted  # type: ignore[method-assign]
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    assert done.outcomes == {"sent": 2, "waiting": 28}
+    assert sum(c is not None for c in claims) == 3  # two sent, the first to wait
+    assert sorted(str(m.message["From"]) for m in sink.messages) == sorted([a, b])
+    rows = [ledger.message(i) for i in ids if i is not None]
+    assert {r.next_attempt_at for r in rows if r.state == "queued"} == {T0 + dt.timedelta(hours=1)}

@@ -427,7 +427,7 @@ def test_gate_fast_paths_agree_with_core_statements(ledger_url, run, tmp_path):
     def seen(session, when: dt.datetime):  # type: ignore[no-untyped-def]
         got = []
 
-        def decide(hist, bad, now):  # type: ignore[no-untyped-def]
+        def decide(hist, bad, now, rev):  # type: ignore[no-untyped-def]
             got.append((hist, bad, now))
             return Decision(_Look())
 

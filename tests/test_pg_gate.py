@@ -252,3 +252,16 @@ def test_a_reservation_prepares_again_what_the_connection_lost(pg_url, tmp_path)
         )
     assert got == {"a@example.com": "sent", "b@example.com": "reserved"}
     ledger.close()
+
+
+def test_a_policy_lowered_while_a_gate_is_open_holds_its_next_reservation(pg_url, tmp_path):  # noqa: F811
+    """A gate kept open (the relay's, the worker's) read the policy when it opened: the next
+    reservation after 'mailbox set --policy' follows the new one, which it learns from the rev
+    its reservation reads under the mailbox's lock."""
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["r0@example.com"], "<r0@x>", now=NOW).settle("sent", now=NOW)
+        api.set_mailbox(ledger, BOX, policy=str(policy_file(tmp_path / "one.toml", 1)))
+        with pytest.raises(NotAllowed, match="quota is used"):
+            gate.reserve(["r1@example.com"], "<r1@x>", now=NOW)
+    ledger.close()

@@ -1134,3 +1134,44 @@ def test_sendmail_shim_puts_f_full_name_in_the_from_it_adds(relay, run, smtp_ssl
     [sender] = got.message["From"].addresses
     assert (sender.display_name, sender.addr_spec) == ("销售部 Sales", BOX)
     assert len(got.message.get_all("From")) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(("set", "--policy", "LOWER"), id="policy"),
+        pytest.param(("set", "--cap", "1"), id="cap"),
+        pytest.param(("pause", "--reason", "list under review"), id="pause"),
+    ],
+)
+def test_a_change_to_the_mailbox_while_the_relay_runs_holds_its_next_message(
+    change, relay, smtp_ssl, tmp_path
+):
+    """A relay keeps one gate for the life of its command (hours, days): a policy lowered, a cap
+    lowered or a pause while it runs must hold its next message, not only a new relay's."""
+    server = relay(daily=5)
+    raw = b"From: %s\r\nTo: lead@example.com\r\nSubject: hi\r\n\r\nHello.\r\n" % BOX.encode()
+    assert submit(server, raw)[0] == 250
+    lower = policy_file(tmp_path / "lower.toml", 1, "0s")
+    args = [str(lower) if a == "LOWER" else a for a in change]
+    res = cli("mailbox", args[0], BOX, *args[1:])
+    assert res.returncode == 0, res.stderr
+    code, text = submit(server, raw)
+    assert code // 100 == 4, (code, text)
+    assert len(smtp_ssl.messages) == 1
+
+
+def test_a_password_fixed_while_the_relay_runs_lets_its_next_message_go(
+    relay, smtp_ssl, monkeypatch
+):
+    """The server refused the mailbox's password; the user stored the right one. The relay's
+    gate reads it again after a refusal, so the command's next message goes without a new
+    relay."""
+    server = relay(daily=5)
+    raw = b"From: %s\r\nTo: lead@example.com\r\nSubject: hi\r\n\r\nHello.\r\n" % BOX.encode()
+    monkeypatch.setenv("WARMUP_PASSWORD", "not-the-password")
+    code, text = submit(server, raw)
+    assert code // 100 in (4, 5) and smtp_ssl.messages == [], (code, text)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # the fix
+    assert submit(server, raw) == (250, "")
+    assert len(smtp_ssl.messages) == 1

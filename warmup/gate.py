@@ -61,6 +61,18 @@ class NotAllowed(TempFail):
         self.allowance = allowance
 
 
+class _Changed(Exception):
+    """A reservation found the mailbox's rev moved since the gate read it (nothing reserved)."""
+
+    def __init__(self, rev: int) -> None:
+        super().__init__(f"mailbox rev {rev}")
+        self.rev = rev
+
+
+# Reservations tried in a row while the mailbox keeps changing under them.
+_REOPENS = 4
+
+
 class Suppressed(DataError):
     """Some recipients are suppressed (exit 65); nothing was reserved."""
 
@@ -188,9 +200,6 @@ class Gate:
         self._notifier = notifier
         self._own_notifier = False
         self._own_ledger = ledger is None
-        self.box = self.ledger.mailbox(address)
-        self.spec = policies.policy_for(self.ledger, self.box)
-        self.provider = get_provider(self.box.provider)
         self.expiry = expiry
         self.timeout = timeout
         self.clock = clock
@@ -199,6 +208,15 @@ class Gate:
         self._secret: str | Bearer | None = None
         self._session: Session | None = None
         self.failed_hosts: list[tuple[str, str]] = []
+        self._open(address)
+
+    def _open(self, address: str) -> None:
+        """Read the mailbox, its policy and provider, and open the reservation path on them.
+        Held until they change: see :meth:`stale`."""
+        # rev with the row, before the policy: a change after this read bumps it past _rev
+        self.box, self._rev = self.ledger.mailbox_rev(address)
+        self.spec = policies.policy_for(self.ledger, self.box)
+        self.provider = get_provider(self.box.provider)
         base = History(
             mailbox=self.box.address,
             timezone=self.box.timezone,
@@ -215,10 +233,28 @@ class Gate:
             self.provider.min_interval,
             bool(self.spec.recipient_domains),
         )
-        self._db = self.ledger.gate(self.box, self.policy, expiry)
+        self._db = self.ledger.gate(self.box, self.policy, self.expiry)
         # Today's verdict from the days before today, kept while its inputs hold: a reservation
         # is answered from it and today's counters (warmup.policy.morning).
         self._morning: Morning | None = None
+
+    def stale(self, box: MailboxRow | None = None) -> bool:
+        """Whether the mailbox (``box``: as the caller just read it; default: read now) or the
+        policy it names differ from what this gate opened with. A gate holds the policy, zone,
+        provider and endpoints it read when it opened ('mailbox set' or 'policy set' while a
+        worker or relay runs); its reservations would follow the old ones."""
+        if box is None:
+            box = self._current_box()
+        return box != self.box or policies.policy_for(self.ledger, box) != self.spec
+
+    def _reopen(self) -> None:
+        """Open again on the mailbox and policy as the ledger has them now (deferred "sent"
+        settlements written first; a new SMTP session and secret: the endpoints or the way in
+        may be what changed)."""
+        self._db.close()
+        self.disconnect()
+        self._secret = None
+        self._open(self.box.address)
 
     # -- policy -------------------------------------------------------------------------------
 
@@ -295,7 +331,9 @@ class Gate:
             )
         message_id = message_id or new_message_id(self.box.address)
 
-        def decide(hist: History, bad: dict[str, str], at: dt.datetime) -> Decision:
+        def decide(hist: History, bad: dict[str, str], at: dt.datetime, rev: int) -> Decision:
+            if rev != self._rev:  # the mailbox or its policy may have changed: look first
+                return Decision(_Changed(rev))
             if bad:
                 return Decision(suppressed_refusal(bad))
             m = self._morning
@@ -315,8 +353,23 @@ class Gate:
             return Decision(None, a.memo)
 
         clock = (lambda: now) if now is not None else self.clock
-        ids, at = self._db.reserve(rcpts, message_id, decide, clock, claim=claim)
-        return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), at)
+        for _ in range(_REOPENS):
+            try:
+                ids, at = self._db.reserve(rcpts, message_id, decide, clock, claim=claim)
+            except _Changed as changed:
+                # The reservation read another rev under its lock than this gate opened at
+                # (nothing was reserved): open again if the mailbox or its policy changed, else
+                # (a write that only bumps the rev) take the rev as it was read, and once more.
+                if self.stale():
+                    self._reopen()
+                else:
+                    self._rev = changed.rev
+                continue
+            return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), at)
+        raise TempFail(
+            f"{self.box.address}: its settings or policy kept changing while a message "
+            f"was being reserved; try again"
+        )
 
     def _settle(
         self,

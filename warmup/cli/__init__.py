@@ -191,7 +191,49 @@ class WarmupGroup(NamedFields, click.Group):
             sys.exit(exc.exit_code)
         except BrokenPipeError:
             sys.exit(0)
+        except OSError as exc:
+            if not _output_lost(exc):
+                raise
+            # What was sent or settled before stays so; a claimed message is settled or left
+            # 'sending' for recovery, as after any error.
+            click.echo(f"Error: cannot write the output: {exc.strerror or exc}", err=True)
+            sys.exit(74)  # EX_IOERR
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _output_lost(exc: OSError) -> bool:
+    """Whether ``exc`` is stdout failing (a full disk, ``> /dev/full``, a device error), not
+    another file: raised writing it, or stdout cannot take its buffered lines even now. If so,
+    what is left goes to /dev/null: the interpreter's flush at exit would fail again, with an
+    "Exception ignored" report and exit 120."""
+    out = sys.stdout
+    if out is None:
+        return False
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    streams = (out, getattr(out, "buffer", None))
+    raised_here = tb is not None and any(
+        v is s for v in tb.tb_frame.f_locals.values() for s in streams if s is not None
+    )
+    if not raised_here:
+        try:
+            out.flush()
+        except OSError:
+            pass
+        else:
+            return False
+    import os
+
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, out.fileno())
+        finally:
+            os.close(null)
+    except (OSError, ValueError):  # no file descriptor (a test's stream): nothing to redirect
+        pass
+    return True
 
 
 def _config_fault(exc: click.BadParameter) -> str | None:

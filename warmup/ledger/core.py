@@ -303,6 +303,19 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         with self.read() as conn:
             return self._mailbox(conn, address)
 
+    def mailbox_rev(self, address: str) -> tuple[MailboxRow, int]:
+        """The mailbox and its ``rev``, read together: ``rev`` goes up with every change to the
+        mailbox or to the stored policy it names (and with other writes a walk memo depends
+        on), so a gate that finds another rev in its reservation knows to look again."""
+        key = mailbox_key(address)
+        with self.read() as conn:
+            r = conn.execute(
+                sa.select(*_MAILBOX_COLUMNS, MAILBOX.c.rev).where(MAILBOX.c.address == key)
+            ).first()
+            if r is None:
+                raise MailboxNotFound(key, conn.execute(sa.select(MAILBOX.c.address)).scalars())
+            return MailboxRow(*r[:-1]), int(r[-1])
+
     def mailboxes(self) -> list[MailboxRow]:
         """Every mailbox, by address."""
         with self.read() as conn:

@@ -81,7 +81,8 @@ class Decision:
     memo: WalkState | None = None
 
 
-Decide = Callable[[History, dict[str, str], dt.datetime], Decision]
+# (history, suppressed recipients, now, the mailbox's rev as the reservation read it under its lock)
+Decide = Callable[[History, dict[str, str], dt.datetime, int], Decision]
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,7 @@ class GateLedger(Reads, Protocol):
     def gate(
         self, box: MailboxRow, policy: GatePolicy | None = ..., expiry: dt.timedelta = ...
     ) -> GateSession: ...
+    def mailbox_rev(self, address: str) -> tuple[MailboxRow, int]: ...
     def real_today(self, tz: str) -> dt.date: ...
     def full(self) -> Ledger: ...
 

@@ -584,6 +584,74 @@ class OutboxStore:
             conn.execute(OUTBOX.update().where(OUTBOX.c.id == message).values(**values))
             return state
 
+    def due_targets(
+        self, due: dt.datetime, now: dt.datetime, pool_id: int | None = None
+    ) -> list[tuple[int | None, int | None]]:
+        """The ``(pool_id, mailbox_id)`` of the queued messages :meth:`claim` would take by
+        ``due`` (of ``pool_id``), each once."""
+        q = (
+            sa.select(OUTBOX.c.pool_id, OUTBOX.c.mailbox_id)
+            .where(
+                OUTBOX.c.state == "queued",
+                OUTBOX.c.next_attempt_at <= utc(due),
+                OUTBOX.c.expires_at > utc(now),
+            )
+            .distinct()
+        )
+        if pool_id is not None:
+            q = q.where(OUTBOX.c.pool_id == pool_id)
+        with self.read() as conn:
+            return [(r[0], r[1]) for r in conn.execute(q)]
+
+    def hold_messages(
+        self,
+        due: dt.datetime,
+        now: dt.datetime,
+        until: dt.datetime,
+        why: str,
+        *,
+        pool_id: int | None = None,
+        mailbox_id: int | None = None,
+        keep_bulk: bool = False,
+    ) -> tuple[int, int]:
+        """Put back every queued message of pool ``pool_id`` (or of mailbox ``mailbox_id``) due
+        by ``due`` until ``until``, saying ``why``, as the worker does one by one with a message
+        none of the mailboxes can send now; one whose expiry comes first expires. ``keep_bulk``:
+        leave the bulk messages alone (the pool's overflow channel may take them). How many
+        wait and how many expired."""
+        target = (
+            OUTBOX.c.pool_id == pool_id
+            if pool_id is not None
+            else sa.and_(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id == mailbox_id)
+        )
+        ready = sa.and_(
+            target,
+            OUTBOX.c.state == "queued",
+            OUTBOX.c.next_attempt_at <= utc(due),
+            OUTBOX.c.expires_at > utc(now),
+        )
+        if keep_bulk:
+            ready = sa.and_(ready, OUTBOX.c.bulk.is_(False))
+        with self.write() as conn:
+            expired = conn.execute(
+                OUTBOX.update()
+                .where(ready, OUTBOX.c.expires_at <= utc(until))
+                .values(
+                    state="expired", last_reply=f"expired waiting: {why}"[:500], updated_at=utc(now)
+                )
+            ).rowcount
+            waiting = conn.execute(
+                OUTBOX.update()
+                .where(ready, OUTBOX.c.expires_at > utc(until))
+                .values(
+                    next_attempt_at=utc(until),
+                    last_reply=why[:500],
+                    sent_via=None,
+                    updated_at=utc(now),
+                )
+            ).rowcount
+        return int(waiting), int(expired)
+
     def next_due(self, pool_id: int | None = None) -> dt.datetime | None:
         """When the next queued message (of ``pool_id``) is due; None if none is queued."""
         q = sa.select(sa.func.min(OUTBOX.c.next_attempt_at)).where(OUTBOX.c.state == "queued")

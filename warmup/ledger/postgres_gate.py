@@ -292,7 +292,7 @@ class PostgresGate(GateSession):
                     cur = self._connect()
                     rows, held = self._read(cur, recipients, message_id, clock(), pending, claim)
                 now = clock()  # under the lock: reservations are stamped in order
-                decision = decide(self._history(rows, now), rows.suppressed, now)
+                decision = decide(self._history(rows, now), rows.suppressed, now, rows.rev)
                 refusal = decision.refusal
                 if refusal is None and claim is not None and not held:
                     refusal = ClaimLost(claim)

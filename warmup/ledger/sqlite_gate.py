@@ -282,7 +282,7 @@ class SQLiteGate(GateSession):
                     seen = None
                     rows, horizon = self._read(cur, recipients, message_id, now, today)
                     hist = self._history(rows, now, today)
-                decision = decide(hist, rows.suppressed, now)
+                decision = decide(hist, rows.suppressed, now, rows.rev)
                 refusal = decision.refusal
                 if refusal is None and claim is not None:
                     held = cur.execute(_CLAIMED, (claim.message, claim.worker)).fetchone()

@@ -194,6 +194,17 @@ def read_mailbox(cur: sqlite3.Cursor, address: str) -> MailboxRow:
     return _mailbox_row(r)
 
 
+def read_mailbox_rev(cur: sqlite3.Cursor, address: str) -> tuple[MailboxRow, int]:
+    """The mailbox and its ``rev`` (bumped by every change to it or to its stored policy), read
+    together; :class:`MailboxNotFound` saying how to add it."""
+    sql = f"SELECT {_MAILBOX_COLUMNS}, rev FROM mailbox WHERE address = ?"
+    key = mailbox_key(address)
+    r = cur.execute(sql, (key,)).fetchone()
+    if r is None:
+        raise MailboxNotFound(key, [a for (a,) in cur.execute("SELECT address FROM mailbox")])
+    return _mailbox_row(r), int(r[-1])
+
+
 def read_policy_text(cur: sqlite3.Cursor, name: str) -> tuple[int, str] | None:
     """``(version, TOML text)`` of the newest version of a stored policy, or None."""
     row = cur.execute(
@@ -557,6 +568,11 @@ class SQLiteReads:
         """The mailbox, or :class:`MailboxNotFound` saying how to add it."""
         with self._read() as cur:
             return read_mailbox(cur, address)
+
+    def mailbox_rev(self, address: str) -> tuple[MailboxRow, int]:
+        """The mailbox and its ``rev``, read together (see :meth:`Ledger.mailbox_rev`)."""
+        with self._read() as cur:
+            return read_mailbox_rev(cur, address)
 
     def mailboxes(self) -> list[MailboxRow]:
         """Every mailbox, by address."""

@@ -51,13 +51,13 @@ from dataclasses import dataclass, field
 from warmup import notify
 from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
+from warmup.gate import refusal as refusal_text
 from warmup.headers import decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import RETRYABLE, Settle, fate
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.bounces import BounceSync
-from warmup.policies import policy_for
 from warmup.policy import Allowance
 from warmup.words import plural
 
@@ -286,6 +286,10 @@ class Worker:
         if expired:
             done.outcomes["expired"] += expired
             self.log(f"{_stamp(start)} expired {plural(expired, 'message')} past their expiry")
+        if not self.stopping:
+            self._hold_backlog(start, pool_id, done)
+        # The pools (mailboxes) held or found able to send since their last message went.
+        looked: set[tuple[int | None, int | None]] = set()
         try:
             while not self.stopping:
                 msg = self.ledger.claim(
@@ -296,8 +300,14 @@ class Worker:
                     break
                 state = self._deliver(msg)
                 done.outcomes[state] += 1
+                target = (msg.pool_id, None if msg.pool_id is not None else msg.mailbox_id)
                 if state == "waiting":
                     done.waiting[self._why] += 1
+                    if target not in looked:  # once since its last send: it may be the last
+                        looked.add(target)
+                        self._hold(target, start, self.clock(), done)
+                elif state == "sent":
+                    looked.discard(target)
                 if msg.campaign is not None and state in FINAL and self.notifier.active:
                     self._flush()
                     self._campaign_done(msg.campaign)
@@ -305,6 +315,69 @@ class Worker:
             self._flush()
         done.next_due = self.ledger.next_due(pool_id)
         return done
+
+    def _hold_backlog(self, start: dt.datetime, pool_id: int | None, done: Pass) -> None:
+        """At the start of a pass: :meth:`_hold` each pool (or mailbox) with due messages."""
+        targets = {
+            (pid, None if pid is not None else mid)
+            for pid, mid in self.ledger.due_targets(start, start, pool_id)
+        }
+        for target in sorted(targets, key=lambda t: (t[0] or 0, t[1] or 0)):
+            self._hold(target, start, self.clock(), done)
+
+    def _hold(
+        self, target: tuple[int | None, int | None], due: dt.datetime, now: dt.datetime, done: Pass
+    ) -> None:
+        """Put back at once the messages due by ``due`` of pool ``target[0]`` (or mailbox
+        ``target[1]``) when none of its mailboxes can send ``now``, until the first of their
+        next slots: one by one, a backlog of thousands cost a claim, every member's preview and
+        a write each, every pass (a paced pool: after every slot, once its one message went).
+        A member that can send (any message may then go), one that cannot be asked (its policy
+        unknown, the pool gone) or a pool whose bulk messages may take its overflow channel
+        leaves them (the bulk ones) to the one-by-one path, which says why. ``can_send`` False
+        refuses any message, whatever its recipients, as the preview and the reservation
+        would."""
+        pid, mid = target
+        try:
+            if pid is not None:
+                pool: PoolRow | None = self.ledger.pool_by_id(pid)
+                assert pool is not None
+                members = list(pool.members)
+            elif mid is not None:
+                pool, members = None, [self._box(mid)]
+            else:
+                return
+            gates = [self._gate(box) for box in members]
+        except WarmupError:
+            return
+        if not gates:
+            return
+        waits, whys = [], []
+        for gate in gates:
+            a = gate.allowance(now)
+            self._observe(gate, now, a)
+            if a.can_send:
+                return
+            waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
+            whys.append(refusal_text(a, 1, gate.box.timezone))
+        until = max(min(waits), now + MIN_WAIT)
+        why = "; ".join(whys)[:500]
+        waiting, expired = self.ledger.hold_messages(
+            due,
+            now,
+            until,
+            why,
+            pool_id=pid,
+            mailbox_id=mid,
+            keep_bulk=pool is not None and pool.overflow is not None,
+        )
+        if expired:
+            done.outcomes["expired"] += expired
+            self.log(f"{_stamp(now)} expired {plural(expired, 'message')} waiting: {why}")
+        if waiting:
+            done.outcomes["waiting"] += waiting
+            done.waiting[why] += waiting
+            self._why = why
 
     def _flush(self) -> None:
         """Write the last message's outcome if it is still waiting to ride on the next claim."""
@@ -387,7 +460,7 @@ class Worker:
         while the worker runs) is replaced, or its reservations would follow the old policy
         past the new quota, the old day boundary, the old server."""
         gate = self._gates.get(box.id)
-        if gate is not None and (gate.box != box or gate.spec != policy_for(self.ledger, box)):
+        if gate is not None and gate.stale(box):
             del self._gates[box.id]
             gate.close()
             gate = None
