@@ -56,7 +56,7 @@ from warmup.headers import decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import RETRYABLE, Settle, fate
-from warmup.ledger.values import day_start, local_day
+from warmup.ledger.values import MailboxNotFound, day_start, local_day
 from warmup.outbox.bounces import BounceSync
 from warmup.policy import Allowance
 from warmup.words import plural
@@ -449,21 +449,22 @@ class Worker:
         return members, pool
 
     def _box(self, mailbox_id: int) -> MailboxRow:
+        gate = self._gates.get(mailbox_id)
+        if gate is not None:  # kept current by its reservations (see _gate)
+            return gate.box
         address = self.ledger.mailbox_names().get(mailbox_id)
         if address is None:
             raise WarmupError(f"mailbox #{mailbox_id} was removed")
         return self.ledger.mailbox(address)
 
     def _gate(self, box: MailboxRow) -> Gate:
-        """The gate of ``box`` (as the ledger has it now). A gate reads the mailbox's policy,
-        zone and endpoints once, when it opens: one opened before they changed ('mailbox set'
-        while the worker runs) is replaced, or its reservations would follow the old policy
-        past the new quota, the old day boundary, the old server."""
+        """The gate of ``box``, kept for the worker's life. A gate reads the mailbox's policy,
+        zone and endpoints when it opens, and each reservation reads the mailbox's rev under
+        its lock: when a change ('mailbox set', a new version of its policy) moved it, the
+        gate opens again on the ledger's settings before it decides (:meth:`Gate.reserve`), so
+        the next message follows them at no cost to the messages before (a look here for
+        every message halved the worker's rate). Previews read the mailbox afresh."""
         gate = self._gates.get(box.id)
-        if gate is not None and gate.stale(box):
-            del self._gates[box.id]
-            gate.close()
-            gate = None
         if gate is None:
             gate = self._gates[box.id] = Gate(
                 box.address,
@@ -564,6 +565,8 @@ class Worker:
                     self.log(f"{_stamp(now)} {box.address} failed after sending #{msg.id}: {exc}")
                     return self._from_slots(msg)
                 failed = (box, exc)  # so the next member may send it
+                if isinstance(exc, MailboxNotFound):  # removed: looked up afresh next time
+                    self._gates.pop(box.id, None)
                 if isinstance(exc, ConfigError):
                     faults.append(str(exc))
                 else:
