@@ -212,6 +212,26 @@ BAD = [
         GOOD + "[recipient_domains]\nqq.com = 50\n",
         'recipient_domains.qq.com: put a domain in quotes ("qq.com" = 50)',
     ),
+    # A day counts toward warm-up only when it sends, so a day of quota 0 never does: these
+    # policies loaded and then held every mailbox on warm-up day 1 forever, at quota 0.
+    ("a stage of 0 a day", _edit("daily = 50", "daily = 0"), "stage[1].daily: 0 a day"),
+    ("a ramp from 0", _edit("daily = [100, 200]", "daily = [0, 200]"), "stage[2].daily: 0 a day"),
+    (
+        "a ceiling of 0",
+        _edit("ceiling = 300", "ceiling = 0"),
+        "ceiling: expected a whole number from 1",
+    ),
+    (
+        "a domain cap of 0",
+        _edit("growth_factor = 2.0", "growth_factor = 2.0\ndomain_cap = 0"),
+        "domain_cap: expected a whole number from 1",
+    ),
+    # The ramp's end was never reached: an open-ended (or one-day) stage sent its start forever.
+    (
+        "a ramp in the open-ended stage",
+        _edit("daily = 300", "daily = [300, 500]"),
+        "stage[3].daily: a ramp needs a stage of 2 days or more",
+    ),
 ]
 
 

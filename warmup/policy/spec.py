@@ -205,6 +205,18 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
         lo, hi = (_count(v, where + "daily", MAX_VOLUME) for v in daily)
     else:
         lo = hi = _count(daily, where + "daily", MAX_VOLUME)
+    if not lo or not hi:
+        # A day counts toward warm-up only when it sends: a day of quota 0 never does, so the
+        # mailbox would stay on that day, at quota 0, for good.
+        raise ConfigError(
+            f"{where}daily: 0 a day never ends the stage (a day counts toward warm-up only "
+            f"when it sends); give at least 1, and pause a mailbox to stop it"
+        )
+    if lo != hi and days < 2:
+        raise ConfigError(
+            f"{where}daily: a ramp needs a stage of 2 days or more (days = {days} would send "
+            f"{lo} a day throughout); give one number, or the days the ramp takes"
+        )
     interval = raw.get("interval", "0s")
     pair = interval if isinstance(interval, list) else [interval, interval]
     if len(pair) != 2:
@@ -336,7 +348,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
     """Validate a decoded TOML document into a :class:`PolicySpec`."""
     try:
         name = _text(_need(data, "name", "", str), "name")
-        ceiling = _count(_need(data, "ceiling", "", int), "ceiling", MAX_VOLUME)
+        ceiling = _count(_need(data, "ceiling", "", int), "ceiling", MAX_VOLUME, 1)
         growth = _need(data, "growth_factor", "", (int, float))
         if not 1 <= growth <= MAX_GROWTH:  # also refuses nan and inf
             raise ConfigError(
@@ -380,7 +392,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         qualify = _rate(data, "qualify", "", 0.5)
         domain_cap = data.get("domain_cap")
         if domain_cap is not None:
-            domain_cap = _count(domain_cap, "domain_cap", MAX_VOLUME)
+            domain_cap = _count(domain_cap, "domain_cap", MAX_VOLUME, 1)
         recipient_domains = _recipient_domains(data.get("recipient_domains", {}))
         description = data.get("description", "")
         if not isinstance(description, str) or len(description) > 2000:
