@@ -232,6 +232,19 @@ BAD = [
         _edit("daily = 300", "daily = [300, 500]"),
         "stage[3].daily: a ramp needs a stage of 2 days or more",
     ),
+    # The quota never exceeds growth_factor x the busiest of the last 7 days, rounded down, and a
+    # mailbox never sends more than its quota: 1 x 50 (or 1.01 x 50 = 50.5) kept every mailbox
+    # at 50 a day for good, whatever the stages said.
+    (
+        "a growth factor of 1 under a ramp",
+        _edit("growth_factor = 2.0", "growth_factor = 1"),
+        "growth_factor: 1 x 50 (the first stage's daily volume) rounds down to 50",
+    ),
+    (
+        "a growth factor that rounds down to no growth",
+        _edit("growth_factor = 2.0", "growth_factor = 1.01"),
+        "give at least 1.02",
+    ),
 ]
 
 
@@ -267,6 +280,15 @@ def test_weekday_names_and_hours_that_are_read(tmp_path: Path, weekdays, hours, 
     spec = load_policy(str(path))
     assert spec.window.weekdays == days
     assert spec.window.ranges[0][0] == start
+
+
+def test_a_growth_factor_of_1_is_fine_for_a_flat_policy(tmp_path: Path):
+    path = tmp_path / "flat.toml"
+    path.write_text(
+        'name = "flat"\nceiling = 80\ngrowth_factor = 1\n'
+        '[[stage]]\nname = "flat"\ndays = 0\ndaily = 80\n'
+    )
+    assert load_policy(str(path)).growth_factor == 1.0
 
 
 def test_thresholds_message_names_the_three_keys(tmp_path: Path):

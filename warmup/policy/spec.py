@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -360,6 +361,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
                 f"stage: expected 1 to {MAX_STAGES} [[stage]] tables, got {len(raw_stages)}"
             )
         stages = tuple(_stage(s, i + 1, i == len(raw_stages) - 1) for i, s in enumerate(raw_stages))
+        _check_growth(float(growth), stages, ceiling)
         h = data.get("health", {})
         if not isinstance(h, dict):
             raise ConfigError("health: expected a [health] table")
@@ -415,6 +417,24 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         recipient_domains,
         calendar,
         qualify,
+    )
+
+
+def _check_growth(growth: float, stages: tuple[Stage, ...], ceiling: int) -> None:
+    """Refuse a growth factor under which the quota can never rise.
+
+    The quota never exceeds ``int(growth_factor x the busiest of the last days)`` (nor goes
+    below the first stage's volume), and a mailbox never sends more than its quota: unless
+    that product rounds down above the first stage's volume, every mailbox stays there."""
+    floor = stages[0].daily_from
+    top = min(ceiling, max(max(st.daily_from, st.daily_to) for st in stages))
+    if top <= floor or int(growth * floor) > floor:
+        return
+    least = math.ceil((floor + 1) / floor * 100) / 100
+    raise ConfigError(
+        f"growth_factor: {growth:g} x {floor} (the first stage's daily volume) rounds down to "
+        f"{int(growth * floor)}, so the quota could never rise above it to reach the later "
+        f"stages; give at least {least:g}"
     )
 
 
