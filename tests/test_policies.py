@@ -264,3 +264,23 @@ def test_a_file_named_like_a_preset_in_the_working_directory_is_not_the_preset(
     res = run("quota", BOX, "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)[0]["quota"] == expected[0]["quota"] == 50
+
+
+def test_a_stored_policy_that_no_longer_validates_says_how_to_replace_it(run, tmp_path):
+    """A version stored before a stricter check (a stage of 0 a day held its mailboxes at day 1
+    for good) is refused on use, exit 78, naming the key and the command that replaces it."""
+    good = tmp_path / "careful.toml"
+    good.write_text(CAREFUL)
+    assert run("policy", "add", "careful", str(good)).exit_code == 0
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    ledger = open_ledger()  # as an older warmup stored it, unchecked by today's rules
+    ledger.store_policy("careful", CAREFUL.replace("daily = 40", "daily = 0"), None, replace=True)
+    ledger.close()
+    res = run("quota", BOX)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+    assert "policy careful (version 2): stage[1].daily: 0 a day" in res.output
+    assert "'warmup policy set careful FILE'" in res.output
+    good.write_text(CAREFUL)
+    assert run("policy", "set", "careful", str(good)).exit_code == 0
+    assert run("quota", BOX).exit_code == 0

@@ -86,8 +86,16 @@ def _parse(name: str, version: int, text: str) -> PolicySpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # stored before a check existed: say where
-        raise ConfigError(f"policy {name} (version {version}): not valid TOML ({exc})") from None
-    return parse_policy(data, f"{name} (version {version})")
+        raise ConfigError(
+            f"policy {name} (version {version}): not valid TOML ({exc}); store a corrected "
+            f"version with 'warmup policy set {shlex.quote(name)} FILE'"
+        ) from None
+    try:
+        return parse_policy(data, f"{name} (version {version})")
+    except ConfigError as exc:  # stored before a check existed, or by a newer warmup
+        raise ConfigError(
+            f"{exc}; store a corrected version with 'warmup policy set {shlex.quote(name)} FILE'"
+        ) from None
 
 
 def _looks_like_file(ref: str) -> bool:
