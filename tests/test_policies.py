@@ -284,3 +284,42 @@ def test_a_stored_policy_that_no_longer_validates_says_how_to_replace_it(run, tm
     good.write_text(CAREFUL)
     assert run("policy", "set", "careful", str(good)).exit_code == 0
     assert run("quota", BOX).exit_code == 0
+
+
+@pytest.mark.parametrize("change", ["policy set", "mailbox set --policy"])
+def test_a_running_gate_follows_a_policy_change(ledger_url, tmp_path, change):
+    """A Gate (the worker's per-mailbox gate, the relay's, a script's) read its policy once,
+    when it opened: after 'policy set' lowered the quota from 40 to 5, it went on granting up
+    to 40 (13 of 5 sent) while 'warmup quota' said 5. Every reservation follows the change."""
+    from warmup import policies
+    from warmup.errors import WarmupError
+    from warmup.gate import Gate
+
+    careful, tight = tmp_path / "careful.toml", tmp_path / "tight.toml"
+    careful.write_text(CAREFUL)
+    tight.write_text(CAREFUL.replace("40", "5"))
+    ledger = open_ledger(ledger_url)
+    policies.add(ledger, "careful", careful)
+    api.add_mailbox(ledger, BOX, "exmail", policy="careful")
+    gate = Gate(BOX, ledger=open_ledger(ledger_url))
+    try:
+        for n in range(3):
+            gate.reserve([f"before{n}@example.com"])
+        if change == "policy set":
+            policies.update(ledger, "careful", tight)
+        else:
+            policies.add(ledger, "tight", tight)
+            api.set_mailbox(ledger, BOX, policy="tight")
+        assert api.quota(ledger, BOX).quota == 5
+        granted = 0
+        for n in range(10):
+            try:
+                gate.reserve([f"after{n}@example.com"])
+            except WarmupError as exc:
+                assert "quota is used (5 of 5 sent)" in str(exc), exc
+                break
+            granted += 1
+        assert granted == 2  # 3 + 2 = the new quota of 5, not the old 40
+    finally:
+        gate.close()
+        ledger.close()

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING
 from warmup import addresses, headers, policies
 from warmup.errors import DataError, TempFail
 from warmup.ledger import Claim, DuplicateSend, EventIn, MailboxRow, open_ledger
-from warmup.ledger.gatepath import Decision, GateLedger, GatePolicy, Outcome
-from warmup.policy import Allowance, History, evaluate
+from warmup.ledger.gatepath import Decision, GateLedger, GatePolicy, GateSession, Outcome
+from warmup.policy import Allowance, History, MailboxEvent, evaluate
 from warmup.policy.engine import recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
 from warmup.policy.walk import inputs_digest, lookback
@@ -189,7 +189,6 @@ class Gate:
         self._own_notifier = False
         self._own_ledger = ledger is None
         self.box = self.ledger.mailbox(address)
-        self.spec = policies.policy_for(self.ledger, self.box)
         self.provider = get_provider(self.box.provider)
         self.expiry = expiry
         self.timeout = timeout
@@ -199,6 +198,20 @@ class Gate:
         self._secret: str | Bearer | None = None
         self._session: Session | None = None
         self.failed_hosts: list[tuple[str, str]] = []
+        self._load_policy(None)
+
+    # -- policy -------------------------------------------------------------------------------
+
+    def _load_policy(self, known: MailboxEvent | None) -> None:
+        """Read the mailbox's policy and open the reservation session for it. Again when a
+        reservation finds a ``policy`` event naming another policy or version than the one
+        loaded ('warmup policy set', 'mailbox set --policy' while this gate runs): ``known``
+        is that event, not a reason to load again."""
+        old: GateSession | None = getattr(self, "_db", None)
+        if old is not None:
+            self.box = self.ledger.mailbox(self.box.address)
+        self.spec, self._policy_reason = policies.policy_and_reason(self.ledger, self.box)
+        self._known_event = known
         base = History(
             mailbox=self.box.address,
             timezone=self.box.timezone,
@@ -215,12 +228,22 @@ class Gate:
             self.provider.min_interval,
             bool(self.spec.recipient_domains),
         )
-        self._db = self.ledger.gate(self.box, self.policy, expiry)
+        if old is not None:
+            old.close()  # writes what it deferred
+        self._db = self.ledger.gate(self.box, self.policy, self.expiry)
         # Today's verdict from the days before today, kept while its inputs hold: a reservation
         # is answered from it and today's counters (warmup.policy.morning).
         self._morning: Morning | None = None
 
-    # -- policy -------------------------------------------------------------------------------
+    def _policy_event(self, hist: History) -> MailboxEvent | None:
+        """The newest ``policy`` event of ``hist`` if it names another policy than the one
+        loaded (and is not one already loaded after), else None."""
+        for ev in reversed(hist.events):
+            if ev.kind == "policy":
+                if ev.reason == self._policy_reason or ev == self._known_event:
+                    return None
+                return ev
+        return None
 
     def allowance(self, now: dt.datetime | None = None) -> Allowance:
         """What ``warmup quota`` says for this mailbox now (nothing reserved)."""
@@ -296,6 +319,9 @@ class Gate:
         message_id = message_id or new_message_id(self.box.address)
 
         def decide(hist: History, bad: dict[str, str], at: dt.datetime) -> Decision:
+            changed = self._policy_event(hist)
+            if changed is not None:
+                raise _PolicyChanged(changed)  # rolls the transaction back: nothing written
             if bad:
                 return Decision(suppressed_refusal(bad))
             m = self._morning
@@ -315,7 +341,12 @@ class Gate:
             return Decision(None, a.memo)
 
         clock = (lambda: now) if now is not None else self.clock
-        ids, at = self._db.reserve(rcpts, message_id, decide, clock, claim=claim)
+        while True:
+            try:
+                ids, at = self._db.reserve(rcpts, message_id, decide, clock, claim=claim)
+                break
+            except _PolicyChanged as exc:  # decided under the policy in force, never an old one
+                self._load_policy(exc.event)
         return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), at)
 
     def _settle(
@@ -488,6 +519,14 @@ class Gate:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _PolicyChanged(Exception):
+    """A reservation found that the mailbox's policy changed since the gate loaded it."""
+
+    def __init__(self, event: MailboxEvent) -> None:
+        super().__init__(event.reason)
+        self.event = event
 
 
 def _outcome(result: object, extract_status: Callable[[str], str]) -> Outcome:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from warmup.errors import ConfigError, InvalidField
 from warmup.ledger import MailboxRow, Reads
+from warmup.ledger.values import policy_reason
 from warmup.policy.spec import (
     PolicySpec,
     load_policy,
@@ -64,17 +65,30 @@ def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
     return resolve(ledger, box.policy)
 
 
+def policy_and_reason(ledger: Reads, box: MailboxRow) -> tuple[PolicySpec, str]:
+    """The policy ``box`` refers to, and the reason of the ``policy`` event that puts that
+    version in force (:func:`warmup.ledger.values.policy_reason`): a gate that sees a newer
+    event than its own loads the policy again."""
+    spec, version = _resolve(ledger, box.policy)
+    return spec, policy_reason(box.policy, version)
+
+
 def resolve(ledger: Reads, ref: str) -> PolicySpec:
     """A policy by name: a preset, else the newest version stored in the ledger; a file path
     (a ledger from before policies were stored, whose file could not be read then) still
     loads, from the file."""
+    return _resolve(ledger, ref)[0]
+
+
+def _resolve(ledger: Reads, ref: str) -> tuple[PolicySpec, int | None]:
+    """:func:`resolve`, and the stored version (None: a preset or a file)."""
     if ref in preset_names():
-        return load_policy(ref)
+        return load_policy(ref), None
     stored = ledger.policy_text(ref)
     if stored is not None:
-        return _parse(ref, stored[0], stored[1])
+        return _parse(ref, stored[0], stored[1]), stored[0]
     if _looks_like_file(ref):
-        return load_policy(ref)
+        return load_policy(ref), None
     raise ConfigError(
         f"policy {ref!r}: no such preset ({', '.join(preset_names())}) nor policy "
         f"stored in the ledger; add it with 'warmup policy add {shlex.quote(ref)} FILE'"
