@@ -245,6 +245,25 @@ BAD = [
         _edit("growth_factor = 2.0", "growth_factor = 1.01"),
         "give at least 1.02",
     ),
+    # hold_above > pause_above was refused, the same for complaints was not: the hold line
+    # above the pause line never held anything, the mailbox paused first.
+    (
+        "complaint thresholds out of order",
+        _edit("[health]\n", "[health]\ncomplaint_hold_above = 0.5\ncomplaint_pause_above = 0.1\n"),
+        "health: expected complaint_hold_above <= complaint_pause_above",
+    ),
+    # The errors said what was wrong, not what to write instead.
+    (
+        "window hours across midnight",
+        _edit('hours = ["08:00", "20:00"]', 'hours = ["22:00", "06:00"]'),
+        "window.hours: 22:00-06:00: the end must be after the start; across midnight, "
+        "write two ranges: [['00:00', '06:00'], ['22:00', '24:00']]",
+    ),
+    (
+        "an international recipient domain",
+        GOOD + '[recipient_domains]\n"b\u00fccher.de" = 5\n',
+        "write it as xn--bcher-kva.de",
+    ),
 ]
 
 

@@ -281,8 +281,16 @@ def _ranges(hours: Any) -> tuple[tuple[dt.time, dt.time | None], ...]:
         start, end = _clock(pair[0], where), _clock(pair[1], where)
         if start is None:
             raise ConfigError(f"{where}: a range cannot start at 24:00")
-        if end is not None and end <= start:
-            raise ConfigError(f"{where}: the end must be after the start")
+        if end is not None and end < start:
+            a, b = f"{start:%H:%M}", f"{end:%H:%M}"
+            raise ConfigError(
+                f"{where}: {a}-{b}: the end must be after the start; across midnight, "
+                f"write two ranges: [['00:00', '{b}'], ['{a}', '24:00']]"
+            )
+        if end is not None and end == start:
+            raise ConfigError(
+                f"{where}: {pair[0]}-{pair[1]} is empty; the end must be after the start"
+            )
         if out and (out[-1][1] is None or start < out[-1][1]):
             raise ConfigError(
                 f"{where}: ranges must be in order and not overlap "
@@ -377,6 +385,8 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         _only(h, {f.name for f in dataclasses.fields(Health)}, "health.")
         if not health.hold_above <= health.step_back_above <= health.pause_above:
             raise ConfigError("health: expected hold_above <= step_back_above <= pause_above")
+        if health.complaint_hold_above > health.complaint_pause_above:
+            raise ConfigError("health: expected complaint_hold_above <= complaint_pause_above")
         i = data.get("idle", {})
         if not isinstance(i, dict):
             raise ConfigError("idle: expected an [idle] table")
@@ -501,11 +511,25 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
             continue
         domain = str(key).strip().lower()
         if not _DOMAIN.match(domain):
-            raise ConfigError(f'{where}: expected a domain like "qq.com" (or default)')
+            raise ConfigError(
+                f'{where}: expected a domain like "qq.com" (or default){_ace(domain)}'
+            )
         if any(domain == d for d, _ in caps):  # "qq.com" and "QQ.com": which cap was meant?
             raise ConfigError(f"{where}: {domain} is given twice (domains are case-insensitive)")
         caps.append((domain, cap))
     return RecipientDomains(default, tuple(sorted(caps)))
+
+
+def _ace(domain: str) -> str:
+    """For an international domain name, how to write it: recipients are stored in their ASCII
+    form (warmup sends without SMTPUTF8), so a cap must name that form to apply."""
+    if domain.isascii():
+        return ""
+    try:
+        ascii_form = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+    return f"; write it as {ascii_form}" if _DOMAIN.match(ascii_form) else ""
 
 
 def preset_names() -> list[str]:
