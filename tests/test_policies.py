@@ -323,3 +323,17 @@ def test_a_running_gate_follows_a_policy_change(ledger_url, tmp_path, change):
     finally:
         gate.close()
         ledger.close()
+
+
+def test_reasons_name_the_policy_the_mailbox_refers_to(run, tmp_path):
+    """The TOML's own name = "..." was printed: a file copied from 'warmup policy show default'
+    and stored as 'mine' said 'policy default ceiling: 30', as if the preset were in force."""
+    copied = tmp_path / "mine.toml"
+    copied.write_text(CAREFUL.replace('name = "careful"', 'name = "default"').replace("120", "30"))
+    assert run("policy", "add", "mine", str(copied)).exit_code == 0
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "mine").exit_code == 0
+    res = run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat())
+    assert res.exit_code == 0, res.output
+    (answer,) = json.loads(res.output)
+    assert "policy mine ceiling: 30" in answer["reasons"], answer["reasons"]
+    assert not any("default" in r for r in answer["reasons"])

@@ -12,6 +12,7 @@ name is expected stores the file under its name (``mine``) and says so.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import shlex
@@ -105,7 +106,9 @@ def _parse(name: str, version: int, text: str) -> PolicySpec:
             f"version with 'warmup policy set {shlex.quote(name)} FILE'"
         ) from None
     try:
-        return parse_policy(data, f"{name} (version {version})")
+        # Named as the mailboxes refer to it, not as the file called itself (a copy of a
+        # preset keeps the preset's name = "..." line).
+        return dataclasses.replace(parse_policy(data, f"{name} (version {version})"), name=name)
     except ConfigError as exc:  # stored before a check existed, or by a newer warmup
         raise ConfigError(
             f"{exc}; store a corrected version with 'warmup policy set {shlex.quote(name)} FILE'"
