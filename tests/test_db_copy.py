@@ -239,3 +239,24 @@ def test_copy_to_another_programs_sqlite_file_names_the_target_not_the_db_option
         "give warmup a new file (or an empty database) for its ledger instead\n"
     )
     assert other.read_bytes() == before
+
+
+@pytest.mark.parametrize("blank", ["", "  "])
+def test_a_blank_target_is_refused_not_read_as_the_default_ledger(
+    run, tmp_path, ledger_path, blank
+):
+    """``db copy --to "$TEAM_DB"`` with the variable unset gave ``--to ''``, which fell back to
+    $WARMUP_DB (or the personal default ledger) and copied the source into it when it was
+    empty: 'Copied ... to <another ledger>', exit 0."""
+    from tests.conftest import ledger_digest
+
+    src = tmp_path / "a.db"
+    build(src, days=1, per_day=3)
+    assert run("db", "migrate").exit_code == 0  # WARMUP_DB: an empty ledger, a valid target
+    before = ledger_digest(ledger_path)
+    res = run("--db", str(src), "db", "copy", "--to", blank)
+    assert res.exit_code == 64, res.output
+    assert "--to" in res.output and "blank" in res.output, res.output
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in res.output
+    assert ledger_digest(ledger_path) == before

@@ -303,6 +303,18 @@ def test_a_policy_column_registers_the_mailbox_with_that_policy(run, tmp_path):
         f"Error: {other}: line 2: policy 'nosuch': no such preset ({', '.join(preset_names())}) "
         "nor stored policy; store it first with 'warmup policy add nosuch FILE'\n"
     )
+    # A file's path in the column: the hint named the path as the policy's name, which
+    # 'policy add' refuses; it now names the file's stem and says to write that in the column.
+    other.write_text(
+        text[0] + ",policy\n" + "b@corp.example,r@example.com,2026-11-02T09:00:00+08:00,"
+        ",,,exmail,,,,policies/careful.toml\n"
+    )
+    res = run("import", str(other))
+    assert res.exit_code == 65
+    assert res.output.endswith(
+        "store the file first with 'warmup policy add careful policies/careful.toml' and "
+        "write careful in the policy column\n"
+    ), res.output
     assert [b["address"] for b in json.loads(run("mailbox", "list", "--json").output)] == [
         "a@corp.example"
     ]

@@ -264,3 +264,76 @@ def test_a_file_named_like_a_preset_in_the_working_directory_is_not_the_preset(
     res = run("quota", BOX, "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)[0]["quota"] == expected[0]["quota"] == 50
+
+
+def test_a_stored_policy_that_no_longer_validates_says_how_to_replace_it(run, tmp_path):
+    """A version stored before a stricter check (a stage of 0 a day held its mailboxes at day 1
+    for good) is refused on use, exit 78, naming the key and the command that replaces it."""
+    good = tmp_path / "careful.toml"
+    good.write_text(CAREFUL)
+    assert run("policy", "add", "careful", str(good)).exit_code == 0
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    ledger = open_ledger()  # as an older warmup stored it, unchecked by today's rules
+    ledger.store_policy("careful", CAREFUL.replace("daily = 40", "daily = 0"), None, replace=True)
+    ledger.close()
+    res = run("quota", BOX)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+    assert "policy careful (version 2): stage[1].daily: 0 a day" in res.output
+    assert "'warmup policy set careful FILE'" in res.output
+    good.write_text(CAREFUL)
+    assert run("policy", "set", "careful", str(good)).exit_code == 0
+    assert run("quota", BOX).exit_code == 0
+
+
+@pytest.mark.parametrize("change", ["policy set", "mailbox set --policy"])
+def test_a_running_gate_follows_a_policy_change(ledger_url, tmp_path, change):
+    """A Gate (the worker's per-mailbox gate, the relay's, a script's) read its policy once,
+    when it opened: after 'policy set' lowered the quota from 40 to 5, it went on granting up
+    to 40 (13 of 5 sent) while 'warmup quota' said 5. Every reservation follows the change."""
+    from warmup import policies
+    from warmup.errors import WarmupError
+    from warmup.gate import Gate
+
+    careful, tight = tmp_path / "careful.toml", tmp_path / "tight.toml"
+    careful.write_text(CAREFUL)
+    tight.write_text(CAREFUL.replace("40", "5"))
+    ledger = open_ledger(ledger_url)
+    policies.add(ledger, "careful", careful)
+    api.add_mailbox(ledger, BOX, "exmail", policy="careful")
+    gate = Gate(BOX, ledger=open_ledger(ledger_url))
+    try:
+        for n in range(3):
+            gate.reserve([f"before{n}@example.com"])
+        if change == "policy set":
+            policies.update(ledger, "careful", tight)
+        else:
+            policies.add(ledger, "tight", tight)
+            api.set_mailbox(ledger, BOX, policy="tight")
+        assert api.quota(ledger, BOX).quota == 5
+        granted = 0
+        for n in range(10):
+            try:
+                gate.reserve([f"after{n}@example.com"])
+            except WarmupError as exc:
+                assert "quota is used (5 of 5 sent)" in str(exc), exc
+                break
+            granted += 1
+        assert granted == 2  # 3 + 2 = the new quota of 5, not the old 40
+    finally:
+        gate.close()
+        ledger.close()
+
+
+def test_reasons_name_the_policy_the_mailbox_refers_to(run, tmp_path):
+    """The TOML's own name = "..." was printed: a file copied from 'warmup policy show default'
+    and stored as 'mine' said 'policy default ceiling: 30', as if the preset were in force."""
+    copied = tmp_path / "mine.toml"
+    copied.write_text(CAREFUL.replace('name = "careful"', 'name = "default"').replace("120", "30"))
+    assert run("policy", "add", "mine", str(copied)).exit_code == 0
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "mine").exit_code == 0
+    res = run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat())
+    assert res.exit_code == 0, res.output
+    (answer,) = json.loads(res.output)
+    assert "policy mine ceiling: 30" in answer["reasons"], answer["reasons"]
+    assert not any("default" in r for r in answer["reasons"])

@@ -212,6 +212,58 @@ BAD = [
         GOOD + "[recipient_domains]\nqq.com = 50\n",
         'recipient_domains.qq.com: put a domain in quotes ("qq.com" = 50)',
     ),
+    # A day counts toward warm-up only when it sends, so a day of quota 0 never does: these
+    # policies loaded and then held every mailbox on warm-up day 1 forever, at quota 0.
+    ("a stage of 0 a day", _edit("daily = 50", "daily = 0"), "stage[1].daily: 0 a day"),
+    ("a ramp from 0", _edit("daily = [100, 200]", "daily = [0, 200]"), "stage[2].daily: 0 a day"),
+    (
+        "a ceiling of 0",
+        _edit("ceiling = 300", "ceiling = 0"),
+        "ceiling: expected a whole number from 1",
+    ),
+    (
+        "a domain cap of 0",
+        _edit("growth_factor = 2.0", "growth_factor = 2.0\ndomain_cap = 0"),
+        "domain_cap: expected a whole number from 1",
+    ),
+    # The ramp's end was never reached: an open-ended (or one-day) stage sent its start forever.
+    (
+        "a ramp in the open-ended stage",
+        _edit("daily = 300", "daily = [300, 500]"),
+        "stage[3].daily: a ramp needs a stage of 2 days or more",
+    ),
+    # The quota never exceeds growth_factor x the busiest of the last 7 days, rounded down, and a
+    # mailbox never sends more than its quota: 1 x 50 (or 1.01 x 50 = 50.5) kept every mailbox
+    # at 50 a day for good, whatever the stages said.
+    (
+        "a growth factor of 1 under a ramp",
+        _edit("growth_factor = 2.0", "growth_factor = 1"),
+        "growth_factor: 1 x 50 (the first stage's daily volume) rounds down to 50",
+    ),
+    (
+        "a growth factor that rounds down to no growth",
+        _edit("growth_factor = 2.0", "growth_factor = 1.01"),
+        "give at least 1.02",
+    ),
+    # hold_above > pause_above was refused, the same for complaints was not: the hold line
+    # above the pause line never held anything, the mailbox paused first.
+    (
+        "complaint thresholds out of order",
+        _edit("[health]\n", "[health]\ncomplaint_hold_above = 0.5\ncomplaint_pause_above = 0.1\n"),
+        "health: expected complaint_hold_above <= complaint_pause_above",
+    ),
+    # The errors said what was wrong, not what to write instead.
+    (
+        "window hours across midnight",
+        _edit('hours = ["08:00", "20:00"]', 'hours = ["22:00", "06:00"]'),
+        "window.hours: 22:00-06:00: the end must be after the start; across midnight, "
+        "write two ranges: [['00:00', '06:00'], ['22:00', '24:00']]",
+    ),
+    (
+        "an international recipient domain",
+        GOOD + '[recipient_domains]\n"b\u00fccher.de" = 5\n',
+        "write it as xn--bcher-kva.de",
+    ),
 ]
 
 
@@ -247,6 +299,15 @@ def test_weekday_names_and_hours_that_are_read(tmp_path: Path, weekdays, hours, 
     spec = load_policy(str(path))
     assert spec.window.weekdays == days
     assert spec.window.ranges[0][0] == start
+
+
+def test_a_growth_factor_of_1_is_fine_for_a_flat_policy(tmp_path: Path):
+    path = tmp_path / "flat.toml"
+    path.write_text(
+        'name = "flat"\nceiling = 80\ngrowth_factor = 1\n'
+        '[[stage]]\nname = "flat"\ndays = 0\ndaily = 80\n'
+    )
+    assert load_policy(str(path)).growth_factor == 1.0
 
 
 def test_thresholds_message_names_the_three_keys(tmp_path: Path):

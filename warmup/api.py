@@ -805,10 +805,16 @@ def _check_into(
             )
         prov = get_provider(provider)
         if policy and policy not in preset_names() and not ledger.policy_text(policy):
+            stem = Path(policy).stem
+            fix = (
+                f"store it first with 'warmup policy add {shlex.quote(policy)} FILE'"
+                if policies.NAME.match(policy) or not policies.NAME.match(stem)
+                else f"store the file first with 'warmup policy add {stem} "
+                f"{shlex.quote(policy)}' and write {stem} in the policy column"
+            )
             raise DataError(
                 f"{path}: line {line}: policy {policy!r}: no such preset "
-                f"({', '.join(preset_names())}) nor stored policy; store it first with "
-                f"'warmup policy add {shlex.quote(policy)} FILE'"
+                f"({', '.join(preset_names())}) nor stored policy; {fix}"
             )
         register[address] = {
             "provider": prov.name,

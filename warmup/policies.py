@@ -12,6 +12,7 @@ name is expected stores the file under its name (``mine``) and says so.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import shlex
@@ -68,13 +69,18 @@ def resolve(ledger: Reads, ref: str) -> PolicySpec:
     """A policy by name: a preset, else the newest version stored in the ledger; a file path
     (a ledger from before policies were stored, whose file could not be read then) still
     loads, from the file."""
+    return _resolve(ledger, ref)[0]
+
+
+def _resolve(ledger: Reads, ref: str) -> tuple[PolicySpec, int | None]:
+    """:func:`resolve`, and the stored version (None: a preset or a file)."""
     if ref in preset_names():
-        return load_policy(ref)
+        return load_policy(ref), None
     stored = ledger.policy_text(ref)
     if stored is not None:
-        return _parse(ref, stored[0], stored[1])
+        return _parse(ref, stored[0], stored[1]), stored[0]
     if _looks_like_file(ref):
-        return load_policy(ref)
+        return load_policy(ref), None
     raise ConfigError(
         f"policy {ref!r}: no such preset ({', '.join(preset_names())}) nor policy "
         f"stored in the ledger; add it with 'warmup policy add {shlex.quote(ref)} FILE'"
@@ -86,8 +92,18 @@ def _parse(name: str, version: int, text: str) -> PolicySpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:  # stored before a check existed: say where
-        raise ConfigError(f"policy {name} (version {version}): not valid TOML ({exc})") from None
-    return parse_policy(data, f"{name} (version {version})")
+        raise ConfigError(
+            f"policy {name} (version {version}): not valid TOML ({exc}); store a corrected "
+            f"version with 'warmup policy set {shlex.quote(name)} FILE'"
+        ) from None
+    try:
+        # Named as the mailboxes refer to it, not as the file called itself (a copy of a
+        # preset keeps the preset's name = "..." line).
+        return dataclasses.replace(parse_policy(data, f"{name} (version {version})"), name=name)
+    except ConfigError as exc:  # stored before a check existed, or by a newer warmup
+        raise ConfigError(
+            f"{exc}; store a corrected version with 'warmup policy set {shlex.quote(name)} FILE'"
+        ) from None
 
 
 def _looks_like_file(ref: str) -> bool:

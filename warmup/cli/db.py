@@ -6,7 +6,7 @@ import shlex
 
 import click
 
-from warmup.cli import cli
+from warmup.cli import check_db, cli
 from warmup.cli.common import db_option, json_option, print_json, print_table, say
 from warmup.ledger import copy as ledger_copy
 from warmup.ledger import open_ledger, resolve_url
@@ -75,6 +75,7 @@ def migrate(ctx: click.Context, json_: bool) -> None:
     "to",
     required=True,
     metavar="URL|PATH",
+    callback=check_db,  # blank ("$TEAM_DB" unset) is refused, never the default ledger
     help="The target ledger (e.g. postgresql+psycopg://user@host/db); created and "
     "migrated if new, and it must be empty.",
 )

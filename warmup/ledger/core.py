@@ -65,6 +65,7 @@ from warmup.ledger.values import (
     MailboxRow,
     local_day,
     mailbox_key,
+    policy_reason,
     utc,
 )
 
@@ -337,6 +338,14 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 .where(MAILBOX.c.id == box.id)
                 .values(rev=MAILBOX.c.rev + 1, **values)
             )
+            if values.get("policy", box.policy) != box.policy:
+                # As 'policy set' does: reports show the day, running gates load the new one.
+                name = values["policy"]
+                version = conn.execute(
+                    sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)
+                ).scalar()
+                when = dt.datetime.now(dt.UTC)
+                self._event(conn, box, EventIn("policy", when, policy_reason(name, version)), False)
             if "timezone" in values and values["timezone"] != box.timezone:
                 for table in (SEND, BOUNCE):
                     rows = conn.execute(
@@ -476,7 +485,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 self._event(
                     conn,
                     box,
-                    EventIn("policy", when, f"policy {name} version {version}"),
+                    EventIn("policy", when, policy_reason(name, version)),
                     once=False,
                 )
         return version

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -205,6 +206,18 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
         lo, hi = (_count(v, where + "daily", MAX_VOLUME) for v in daily)
     else:
         lo = hi = _count(daily, where + "daily", MAX_VOLUME)
+    if not lo or not hi:
+        # A day counts toward warm-up only when it sends: a day of quota 0 never does, so the
+        # mailbox would stay on that day, at quota 0, for good.
+        raise ConfigError(
+            f"{where}daily: 0 a day never ends the stage (a day counts toward warm-up only "
+            f"when it sends); give at least 1, and pause a mailbox to stop it"
+        )
+    if lo != hi and days < 2:
+        raise ConfigError(
+            f"{where}daily: a ramp needs a stage of 2 days or more (days = {days} would send "
+            f"{lo} a day throughout); give one number, or the days the ramp takes"
+        )
     interval = raw.get("interval", "0s")
     pair = interval if isinstance(interval, list) else [interval, interval]
     if len(pair) != 2:
@@ -268,8 +281,16 @@ def _ranges(hours: Any) -> tuple[tuple[dt.time, dt.time | None], ...]:
         start, end = _clock(pair[0], where), _clock(pair[1], where)
         if start is None:
             raise ConfigError(f"{where}: a range cannot start at 24:00")
-        if end is not None and end <= start:
-            raise ConfigError(f"{where}: the end must be after the start")
+        if end is not None and end < start:
+            a, b = f"{start:%H:%M}", f"{end:%H:%M}"
+            raise ConfigError(
+                f"{where}: {a}-{b}: the end must be after the start; across midnight, "
+                f"write two ranges: [['00:00', '{b}'], ['{a}', '24:00']]"
+            )
+        if end is not None and end == start:
+            raise ConfigError(
+                f"{where}: {pair[0]}-{pair[1]} is empty; the end must be after the start"
+            )
         if out and (out[-1][1] is None or start < out[-1][1]):
             raise ConfigError(
                 f"{where}: ranges must be in order and not overlap "
@@ -336,7 +357,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
     """Validate a decoded TOML document into a :class:`PolicySpec`."""
     try:
         name = _text(_need(data, "name", "", str), "name")
-        ceiling = _count(_need(data, "ceiling", "", int), "ceiling", MAX_VOLUME)
+        ceiling = _count(_need(data, "ceiling", "", int), "ceiling", MAX_VOLUME, 1)
         growth = _need(data, "growth_factor", "", (int, float))
         if not 1 <= growth <= MAX_GROWTH:  # also refuses nan and inf
             raise ConfigError(
@@ -348,6 +369,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
                 f"stage: expected 1 to {MAX_STAGES} [[stage]] tables, got {len(raw_stages)}"
             )
         stages = tuple(_stage(s, i + 1, i == len(raw_stages) - 1) for i, s in enumerate(raw_stages))
+        _check_growth(float(growth), stages, ceiling)
         h = data.get("health", {})
         if not isinstance(h, dict):
             raise ConfigError("health: expected a [health] table")
@@ -363,6 +385,8 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         _only(h, {f.name for f in dataclasses.fields(Health)}, "health.")
         if not health.hold_above <= health.step_back_above <= health.pause_above:
             raise ConfigError("health: expected hold_above <= step_back_above <= pause_above")
+        if health.complaint_hold_above > health.complaint_pause_above:
+            raise ConfigError("health: expected complaint_hold_above <= complaint_pause_above")
         i = data.get("idle", {})
         if not isinstance(i, dict):
             raise ConfigError("idle: expected an [idle] table")
@@ -380,7 +404,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         qualify = _rate(data, "qualify", "", 0.5)
         domain_cap = data.get("domain_cap")
         if domain_cap is not None:
-            domain_cap = _count(domain_cap, "domain_cap", MAX_VOLUME)
+            domain_cap = _count(domain_cap, "domain_cap", MAX_VOLUME, 1)
         recipient_domains = _recipient_domains(data.get("recipient_domains", {}))
         description = data.get("description", "")
         if not isinstance(description, str) or len(description) > 2000:
@@ -403,6 +427,24 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         recipient_domains,
         calendar,
         qualify,
+    )
+
+
+def _check_growth(growth: float, stages: tuple[Stage, ...], ceiling: int) -> None:
+    """Refuse a growth factor under which the quota can never rise.
+
+    The quota never exceeds ``int(growth_factor x the busiest of the last days)`` (nor goes
+    below the first stage's volume), and a mailbox never sends more than its quota: unless
+    that product rounds down above the first stage's volume, every mailbox stays there."""
+    floor = stages[0].daily_from
+    top = min(ceiling, max(max(st.daily_from, st.daily_to) for st in stages))
+    if top <= floor or int(growth * floor) > floor:
+        return
+    least = math.ceil((floor + 1) / floor * 100) / 100
+    raise ConfigError(
+        f"growth_factor: {growth:g} x {floor} (the first stage's daily volume) rounds down to "
+        f"{int(growth * floor)}, so the quota could never rise above it to reach the later "
+        f"stages; give at least {least:g}"
     )
 
 
@@ -469,11 +511,25 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
             continue
         domain = str(key).strip().lower()
         if not _DOMAIN.match(domain):
-            raise ConfigError(f'{where}: expected a domain like "qq.com" (or default)')
+            raise ConfigError(
+                f'{where}: expected a domain like "qq.com" (or default){_ace(domain)}'
+            )
         if any(domain == d for d, _ in caps):  # "qq.com" and "QQ.com": which cap was meant?
             raise ConfigError(f"{where}: {domain} is given twice (domains are case-insensitive)")
         caps.append((domain, cap))
     return RecipientDomains(default, tuple(sorted(caps)))
+
+
+def _ace(domain: str) -> str:
+    """For an international domain name, how to write it: recipients are stored in their ASCII
+    form (warmup sends without SMTPUTF8), so a cap must name that form to apply."""
+    if domain.isascii():
+        return ""
+    try:
+        ascii_form = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return ""
+    return f"; write it as {ascii_form}" if _DOMAIN.match(ascii_form) else ""
 
 
 def preset_names() -> list[str]:
