@@ -182,12 +182,23 @@ def memo_view(spec, hist: History, upto: dt.date, now: dt.datetime) -> History |
     )
 
 
+# Health windows other than the presets' 7 days (None: the policy's own): the memo's lookback
+# is the window and one day, or the growth limit's 7 days, whichever is longer.
+WINDOWS = st.sampled_from([None, None, 1, 2, 3, 5, 6, 8, 10, 14])
+
+
+def with_window(spec, w: int | None):  # type: ignore[no-untyped-def]
+    if w is None:
+        return spec
+    return dataclasses.replace(spec, health=dataclasses.replace(spec.health, window_days=w))
+
+
 @pytest.mark.slow
 @PROPS
-@given(histories(), st.integers(1, 130))
-def test_evaluate_from_a_memo_equals_the_full_walk(case, back):
+@given(histories(), st.integers(1, 130), WINDOWS)
+def test_evaluate_from_a_memo_equals_the_full_walk(case, back, w):
     name, hist, now = case
-    spec = SPECS[name]
+    spec = with_window(SPECS[name], w)
     full = evaluate(spec, hist, now)
     view = memo_view(spec, hist, TODAY - dt.timedelta(days=back), now)
     if view is None:
@@ -242,6 +253,26 @@ def test_timeline_from_a_memo_is_the_tail_of_the_full_one(case, back):
         return
     # Reports pass every event: the memo says which the walk has applied.
     tail, tail_state = walk_timeline(spec, dataclasses.replace(hist, memo=memo), now, explain=False)
+    assert tail == [d for d in full if d.date >= upto]
+    assert tail_state == state
+
+
+@pytest.mark.slow
+@PROPS
+@given(histories(), st.integers(1, 130), WINDOWS)
+def test_timeline_from_a_memo_with_lookback_days_any_window(case, back, w):
+    """As the report reads it (timeline_cache): the memo, every event, and only the days from
+    lookback days before the memo's day."""
+    name, hist, now = case
+    spec = with_window(SPECS[name], w)
+    upto = TODAY - dt.timedelta(days=back)
+    full, state = walk_timeline(spec, hist, now, explain=False)
+    _, memo = walk_timeline(spec, hist, instant(upto, 0, hist.timezone), explain=False)
+    if memo.last_active is None:
+        return
+    since = upto - dt.timedelta(days=lookback(spec))
+    view = dataclasses.replace(hist, memo=memo, days=tuple(c for c in hist.days if c.day >= since))
+    tail, tail_state = walk_timeline(spec, view, now, explain=False)
     assert tail == [d for d in full if d.date >= upto]
     assert tail_state == state
 
