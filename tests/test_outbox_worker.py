@@ -632,6 +632,20 @@ def test_the_worker_keeps_its_gate_and_session_while_nothing_changed(
         ledger.close()
 
 
+def count_claims(ledger) -> list:  # type: ignore[no-untyped-def]
+    """Every claim's result from now on (None: nothing was due), as the worker asks them."""
+    claims = []
+    claim = ledger.claim
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        got = claim(*args, **kwargs)
+        claims.append(got)
+        return got
+
+    ledger.claim = counted
+    return claims
+
+
 @pytest.mark.parametrize("paced", [False, True], ids=["quota used", "paced"])
 def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by_message(
     paced,
@@ -663,15 +677,7 @@ def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by
     short = outbox.add(
         message("short@example.com"), pool="P", now=T0, expires=dt.timedelta(minutes=30)
     )
-    claims = []
-    claim = ledger.claim
-
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        got = claim(*args, **kwargs)
-        claims.append(got)
-        return got
-
-    ledger.claim = counted  # type: ignore[method-assign]
+    claims = count_claims(ledger)
     with Worker(ledger, clock=Clock(T0)) as worker:
         done = worker.run_once()
     assert done.outcomes == {"waiting": 30, "expired": 1}
@@ -714,15 +720,7 @@ def test_a_paced_pool_sends_at_its_slots_and_puts_the_rest_back_at_once(
     a, b = pool_of(sink.port, tmp_path, n=2, daily=1000, interval="1h")
     ledger = open_ledger()
     ids = [Outbox(ledger).add(message(f"r{i}@example.com"), pool="P", now=T0) for i in range(30)]
-    claims = []
-    claim = ledger.claim
-
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        got = claim(*args, **kwargs)
-        claims.append(got)
-        return got
-
-    ledger.claim = counted  # type: ignore[method-assign]
+    claims = count_claims(ledger)
     with Worker(ledger, clock=Clock(T0)) as worker:
         done = worker.run_once()
     assert done.outcomes == {"sent": 2, "waiting": 28}

@@ -238,13 +238,12 @@ class Gate:
         # is answered from it and today's counters (warmup.policy.morning).
         self._morning: Morning | None = None
 
-    def stale(self, box: MailboxRow | None = None) -> bool:
-        """Whether the mailbox (``box``: as the caller just read it; default: read now) or the
-        policy it names differ from what this gate opened with. A gate holds the policy, zone,
-        provider and endpoints it read when it opened ('mailbox set' or 'policy set' while a
-        worker or relay runs); its reservations would follow the old ones."""
-        if box is None:
-            box = self._current_box()
+    def stale(self) -> bool:
+        """Whether the mailbox as the ledger has it now, or the policy it names, differ from what
+        this gate opened with. A gate holds the policy, zone, provider and endpoints it read
+        when it opened ('mailbox set' or 'policy set' while a worker or relay runs); its
+        reservations would follow the old ones."""
+        box = self._current_box()
         return box != self.box or policies.policy_for(self.ledger, box) != self.spec
 
     def _reopen(self) -> None:

@@ -69,18 +69,13 @@ def resolve(ledger: Reads, ref: str) -> PolicySpec:
     """A policy by name: a preset, else the newest version stored in the ledger; a file path
     (a ledger from before policies were stored, whose file could not be read then) still
     loads, from the file."""
-    return _resolve(ledger, ref)[0]
-
-
-def _resolve(ledger: Reads, ref: str) -> tuple[PolicySpec, int | None]:
-    """:func:`resolve`, and the stored version (None: a preset or a file)."""
     if ref in preset_names():
-        return load_policy(ref), None
+        return load_policy(ref)
     stored = ledger.policy_text(ref)
     if stored is not None:
-        return _parse(ref, stored[0], stored[1]), stored[0]
+        return _parse(ref, stored[0], stored[1])
     if _looks_like_file(ref):
-        return load_policy(ref), None
+        return load_policy(ref)
     raise ConfigError(
         f"policy {ref!r}: no such preset ({', '.join(preset_names())}) nor policy "
         f"stored in the ledger; add it with 'warmup policy add {shlex.quote(ref)} FILE'"
