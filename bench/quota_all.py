@@ -14,6 +14,12 @@ Timed, interleaved, whole commands (the venv's console script and interpreter):
 - warm: the same command again (memos kept by the previous run, as every later question);
 - baseline: ``python -c "import sqlmodel, click, pendulum"``, what any command pays to start.
 
+- synced (with ``--synced``): the same command again after a morning's bounce sync: a child
+  process of the same code records, through the ledger's write path, one hard bounce of a send
+  of the history's last day (yesterday, as asked) for every third mailbox. A write on a past day
+  moves the mailbox's revision; a memo of that day or an earlier one never read it, and is kept
+  (the sync itself is not timed; it writes into a copy of the cached ledger, removed after).
+
 - with ``--against DIR`` (a checkout of the code before, e.g. ``git worktree add /tmp/old-quota
   main``): the same cold and warm commands on that code (``PYTHONPATH=DIR``, same venv), in the
   same rounds.
@@ -30,8 +36,10 @@ import argparse
 import compileall
 import datetime as dt
 import os
+import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,6 +60,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=60)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--against", metavar="DIR", help="a checkout of the code before")
+    ap.add_argument("--synced", action="store_true", help="also time it after a bounce sync")
     args = ap.parse_args()
     path = HERE / ".cache" / f"report_scale_{args.mailboxes}x{args.days}.db"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,6 +68,10 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(path, args.mailboxes, args.days)
         print(f"generated {path} in {time.perf_counter() - t0:.0f} s")
+    if args.synced:  # the sync writes bounces: into a copy, the cached ledger stays as made
+        copy = path.with_name(f"synced_{path.name}")
+        shutil.copyfile(path, copy)
+        path = copy
     at = dt.datetime.combine(START + dt.timedelta(days=args.days), dt.time(10)).isoformat()
     env = dict(os.environ, WARMUP_DB=str(path))
     bindir = Path(sys.executable).parent
@@ -75,18 +88,29 @@ def main() -> None:
         compileall.compile_dir(str(code / "warmup"), quiet=1)
     old_env = dict(env, PYTHONPATH=str(Path(args.against).resolve())) if args.against else None
     cold, warm, bare, old_cold, old_warm = [], [], [], [], []
+    synced: list[float] = []
+    old_synced: list[float] = []
+    last_day = (START + dt.timedelta(days=args.days - 1)).isoformat()
     loads = [os.getloadavg()[0]]
     timed(base, env)
-    for _ in range(args.runs):
+    for r in range(args.runs):
         forget()
         cold.append(timed(quota, env))
         warm.append(timed(quota, env))
+        if args.synced:
+            sync(path, last_day, 2 * r, env)
+            synced.append(timed(quota, env))
         bare.append(timed(base, env))
         if old_env is not None:
             forget()
             old_cold.append(timed(quota, old_env))
             old_warm.append(timed(quota, old_env))
+            if args.synced:
+                sync(path, last_day, 2 * r + 1, old_env)
+                old_synced.append(timed(quota, old_env))
         loads.append(os.getloadavg()[0])
+    if args.synced:
+        path.unlink()
     c, w, b = (statistics.median(x) for x in (cold, warm, bare))
     print(
         f"{args.mailboxes} mailboxes x {args.days} days, as of {at} Asia/Shanghai, "
@@ -96,14 +120,47 @@ def main() -> None:
         oc, ow = statistics.median(old_cold), statistics.median(old_warm)
         print(f"  cold  before ({args.against})  median {oc:6.2f} s")
         print(f"  warm  before ({args.against})  median {ow:6.2f} s")
+        if old_synced:
+            print(f"  synced before ({args.against}) median {statistics.median(old_synced):6.2f} s")
     print(f"  cold  warmup quota --json     median {c:6.2f} s")
     print(f"  warm  warmup quota --json     median {w:6.2f} s")
+    if synced:
+        print(f"  synced (after a bounce sync)  median {statistics.median(synced):6.2f} s")
     print(f"  base  import sqlmodel, click, pendulum  median {b:6.2f} s")
     print(
         f"  warm / base = {w / b:.2f}; warm above the base: {(w - b) / args.mailboxes * 1000:.2f}"
         f" ms per mailbox; goal: whole command <= {GOAL_S:.0f} s "
         f"({'met' if w <= GOAL_S and c <= GOAL_S else 'NOT met'})"
     )
+
+
+# One hard bounce of the ``k``-th send of ``day`` of every third mailbox, recorded as a bounce
+# sync records them (a transaction per mailbox), by the code on the child's path.
+SYNC = """
+import datetime as dt, sqlite3, sys
+from warmup.ledger import BounceIn, open_ledger
+path, day, k = sys.argv[1], sys.argv[2], int(sys.argv[3])
+con = sqlite3.connect(path)
+picked = {}
+for m, sid, rcpt, at in con.execute(
+    "SELECT mailbox_id, id, recipient, at FROM send WHERE day = ? AND mailbox_id % 3 = 0 "
+    "ORDER BY mailbox_id, id", (day,)
+):
+    picked.setdefault(m, []).append((sid, rcpt, at))
+con.close()
+ledger = open_ledger(f"sqlite:///{path}")
+boxes = {b.id: b for b in ledger.mailboxes()}
+for m, sends in picked.items():
+    sid, rcpt, at = sends[k % len(sends)]
+    when = dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC) + dt.timedelta(minutes=5)
+    ledger.record(boxes[m], bounces=[BounceIn(
+        rcpt, "hard", when, f"bench-sync-{k}-{sid}", status="5.1.1", send_id=sid)])
+ledger.close()
+"""
+
+
+def sync(path: Path, day: str, k: int, env: dict[str, str]) -> None:
+    subprocess.run([sys.executable, "-c", SYNC, str(path), day, str(k)], env=env, check=True)
 
 
 if __name__ == "__main__":

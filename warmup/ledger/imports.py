@@ -390,16 +390,18 @@ class Imports:
             if m not in first or d < first[m]:
                 first[m] = d
         txn = conn.get_transaction()
-        seen: tuple[object, set[int]] | None = conn.info.get("warmup.touched")
+        seen: tuple[object, dict[int, dt.date]] | None = conn.info.get("warmup.touched")
         if seen is None or seen[0] is not txn:
-            seen = conn.info["warmup.touched"] = (txn, set())
+            seen = conn.info["warmup.touched"] = (txn, {})
         ids = sorted(
             b.id
             for b in boxes.values()
             if b.id in first and b.id not in seen[1] and first[b.id] < self.real_today(b.timezone)
         )
         if ids:
-            seen[1].update(ids)
+            # their memos are not carried (an import ends by keeping new ones): nothing left
+            # for a later write of this transaction to drop
+            seen[1].update(dict.fromkeys(ids, dt.date.min))
             conn.execute(
                 MAILBOX.update().where(MAILBOX.c.id.in_(ids)).values(rev=MAILBOX.c.rev + 1)
             )

@@ -3,7 +3,8 @@
 
 Every write here lands in one transaction with the rollup it changes (``day_stat``, bumped for
 each send and each *counted* bounce) and bumps the mailbox's ``rev`` when it lands on a day
-before today (:meth:`Records._touch`), so no walk memo outlives the past it summarised. A bounce
+before today (:meth:`Records._touch`), so no walk memo outlives the past it summarised (a memo
+of an earlier day, which never read the day written, is carried to the new ``rev``). A bounce
 counts only when it answers a send of its mailbox, and only the first of each send
 (DESIGN invariant 8); one that answers nothing is kept and listed.
 """
@@ -30,6 +31,7 @@ from warmup.ledger.schema import (
     SEND,
     SUPPRESSION,
     SYNC_STATE,
+    WALK_MEMO,
 )
 from warmup.ledger.values import (
     MATCH_WINDOW,
@@ -175,17 +177,36 @@ class Records:
     def _touch(self, conn: Connection, box: MailboxRow, day: dt.date) -> None:
         """A write landed on ``day``: if that is before today, memos of ``box`` may be stale.
 
-        Once per mailbox and transaction (an import writes thousands of past rows)."""
+        The mailbox's ``rev`` moves (a gate reopens on it), once per mailbox and transaction (an
+        import writes thousands of past rows). Its walk memo holds the walk at the start of its
+        ``upto``, from the days before: one of ``day`` or earlier did not read this write and
+        stays valid, carried to the new ``rev``. Without that, a bounce synced this morning for
+        a send of yesterday (every day, for most mailboxes) made the next question walk the
+        mailbox's whole history again. A later write of the same transaction on an earlier day
+        drops the memo it no longer matches."""
         if day >= self.real_today(box.timezone):
             return
         txn = conn.get_transaction()
-        seen: tuple[object, set[int]] | None = conn.info.get("warmup.touched")
+        seen: tuple[object, dict[int, dt.date]] | None = conn.info.get("warmup.touched")
         if seen is None or seen[0] is not txn:
-            seen = conn.info["warmup.touched"] = (txn, set())
-        if box.id not in seen[1]:
-            seen[1].add(box.id)
+            seen = conn.info["warmup.touched"] = (txn, {})
+        earliest = seen[1].get(box.id)
+        if earliest is None:
+            seen[1][box.id] = day
             conn.execute(
                 MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
+            )
+            w = WALK_MEMO.c
+            rev_now = sa.select(MAILBOX.c.rev).where(MAILBOX.c.id == box.id).scalar_subquery()
+            conn.execute(
+                WALK_MEMO.update()
+                .where(w.mailbox_id == box.id, w.upto <= day, w.rev == rev_now - 1)
+                .values(rev=w.rev + 1)
+            )
+        elif day < earliest:
+            seen[1][box.id] = day
+            conn.execute(
+                WALK_MEMO.delete().where(WALK_MEMO.c.mailbox_id == box.id, WALK_MEMO.c.upto > day)
             )
 
     def _bump(

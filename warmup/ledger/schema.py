@@ -226,7 +226,8 @@ POLICY = sa.Table(
 
 # Derived data, never a source of truth (DESIGN invariant 2); emptied rather than copied.
 # The policy walk's state at the start of ``upto`` (warmup.policy.walk.WalkState, as JSON), valid
-# while the mailbox's ``rev`` and the walk's ``inputs`` digest are those it was computed at.
+# while the mailbox's ``rev`` and the walk's ``inputs`` digest are those it was computed at. A
+# write on ``upto`` or later (never read by it) carries it to the new ``rev`` (Records._touch).
 WALK_MEMO = sa.Table(
     "walk_memo",
     METADATA,
