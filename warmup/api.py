@@ -373,6 +373,49 @@ def quotas(ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[
     for box in boxes:
         if box.policy not in specs:
             specs[box.policy] = policy_for(ledger, box)
+    return _quotas(ledger, boxes, specs, at)
+
+
+class Refusal(NamedTuple):
+    """A mailbox :func:`quotas_each` could not answer for, and why (its policy or provider
+    preset cannot be used: a :class:`ConfigError` naming the mailbox and the fix)."""
+
+    box: MailboxRow
+    error: WarmupError
+
+
+def quotas_each(
+    ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime
+) -> tuple[list[tuple[MailboxRow, Allowance]], list[Refusal]]:
+    """:func:`quotas` of every mailbox of ``boxes`` that can be asked, and the others with the
+    reason: one mailbox whose stored policy a stricter warmup refuses (written by an older
+    one) must not hide where every other mailbox stands."""
+    specs: dict[str, PolicySpec] = {}
+    faults: dict[str, ConfigError] = {}
+    good: list[MailboxRow] = []
+    refusals: list[Refusal] = []
+    for box in boxes:
+        if box.policy not in specs and box.policy not in faults:
+            try:
+                specs[box.policy] = policies.resolve(ledger, box.policy)
+            except ConfigError as exc:
+                faults[box.policy] = exc
+        if box.policy in faults:
+            refusals.append(Refusal(box, policies.refused(box, faults[box.policy])))
+            continue
+        try:
+            _ask(specs[box.policy], box)  # its provider preset known here
+        except WarmupError as exc:
+            refusals.append(Refusal(box, exc))
+            continue
+        good.append(box)
+    answers = _quotas(ledger, good, specs, at)
+    return list(zip(good, answers, strict=True)), refusals
+
+
+def _quotas(
+    ledger: Reads, boxes: Sequence[MailboxRow], specs: dict[str, PolicySpec], at: dt.datetime
+) -> list[Allowance]:
     asks = [_ask(specs[box.policy], box) for box in boxes]
     snaps = ledger.histories([(box, ask) for box, (_, ask) in zip(boxes, asks, strict=True)], at)
     out, newer = [], []
