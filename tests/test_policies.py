@@ -415,6 +415,19 @@ def test_a_refused_stored_policy_stops_only_its_own_mailboxes(run, tmp_path, fau
     assert answers == {"b@corp.example": 50, "d@corp.example": 40}
     refused_lines(res.stderr)
 
+    # 'warmup report' (all) the same way: every other mailbox's days, a line per refused one
+    res = run("report", "--days", "3", "--json", "--at", when)
+    assert res.exit_code == 78, res.output
+    assert {r["mailbox"] for r in json.loads(res.stdout)} == {"b@corp.example", "d@corp.example"}
+    refused_lines(res.stderr)
+    res = run("report", "--days", "3", "--at", when)
+    assert res.exit_code == 78, res.output
+    assert {line.split()[0] for line in res.stdout.splitlines()[1:]} == {
+        "b@corp.example",
+        "d@corp.example",
+    }
+    refused_lines(res.stderr)
+
     for args in (
         ("quota", BOX),
         ("quota", BOX, "--check"),

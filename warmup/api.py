@@ -384,12 +384,31 @@ class Refusal(NamedTuple):
     error: WarmupError
 
 
+def refusals_code(refusals: Sequence[Refusal]) -> int:
+    """The exit code for mailboxes left out: a policy this warmup refuses (78) before any other
+    fault; 0 for none."""
+    if not refusals:
+        return 0
+    configs = [r for r in refusals if isinstance(r.error, ConfigError)]
+    return (configs or list(refusals))[0].error.exit_code
+
+
 def quotas_each(
     ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime
 ) -> tuple[list[tuple[MailboxRow, Allowance]], list[Refusal]]:
     """:func:`quotas` of every mailbox of ``boxes`` that can be asked, and the others with the
     reason: one mailbox whose stored policy a stricter warmup refuses (written by an older
     one) must not hide where every other mailbox stands."""
+    specs, good, refusals = askable(ledger, boxes)
+    answers = _quotas(ledger, good, specs, at)
+    return list(zip(good, answers, strict=True)), refusals
+
+
+def askable(
+    ledger: Reads, boxes: Sequence[MailboxRow]
+) -> tuple[dict[str, PolicySpec], list[MailboxRow], list[Refusal]]:
+    """The policies of ``boxes`` by name, the mailboxes whose policy (and provider preset) can
+    be used, in order, and a :class:`Refusal` for each of the others."""
     specs: dict[str, PolicySpec] = {}
     faults: dict[str, ConfigError] = {}
     good: list[MailboxRow] = []
@@ -409,8 +428,7 @@ def quotas_each(
             refusals.append(Refusal(box, exc))
             continue
         good.append(box)
-    answers = _quotas(ledger, good, specs, at)
-    return list(zip(good, answers, strict=True)), refusals
+    return specs, good, refusals
 
 
 def _quotas(

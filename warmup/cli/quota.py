@@ -20,7 +20,7 @@ from warmup.cli.common import (
     typed_instant,
     verbosity,
 )
-from warmup.errors import ConfigError, UsageError
+from warmup.errors import UsageError
 from warmup.instants import local_text
 from warmup.ledger import Reads
 
@@ -101,8 +101,7 @@ def quota(
     for refusal in refusals:
         click.echo(f"Error: {refusal.error}", err=True)
     if refusals:
-        configs = [r for r in refusals if isinstance(r.error, ConfigError)]
-        return (configs or refusals)[0].error.exit_code
+        return api.refusals_code(refusals)
     if check and any(not a.can_send for _, a in results):
         return 75
     return 0
