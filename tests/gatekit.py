@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from tests import forkcli
@@ -84,3 +85,34 @@ def add_box(
 
 
 PASSWORD_ENV = {"WARMUP_PASSWORD": SMTP_PASSWORD}
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (a killed orphan is one until its new
+    parent reaps it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def gone_within(pid: int, seconds: float) -> bool:
+    """Poll (bounded) for the kill to take effect: not sleeping time away, only waiting for
+    the kernel to finish what was already done."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not running(pid):
+            return True
+        time.sleep(0.01)
+    return not running(pid)
+
+
+def spawning(pidfile, then: str) -> str:
+    """A shell command that starts a grandchild (it writes its pid to ``pidfile``, then sleeps a
+    long time), waits until the pid is written, then runs ``then``."""
+    return (
+        f"sh -c 'echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}; exec sleep 300' & "
+        f"until [ -s {pidfile} ]; do sleep 0.01; done; {then}"
+    )

@@ -86,3 +86,78 @@ def test_the_relay_sends_no_8bit_file_name_to_a_server_without_8bitmime(
     assert got.raw.isascii(), got.raw
     [_, pdf] = got.message.iter_parts()
     assert pdf.get_filename() == "季度报告.pdf"
+
+
+# An attachment's file name a Windows script wrote in GBK (its MIME part's header: body data).
+GBK_FILENAME = (
+    HEAD
+    + b'Subject: report\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+    + b"Content-Type: text/plain\r\n\r\nsee the attachment\r\n--b1\r\n"
+    + b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+    + 'Content-Disposition: attachment; filename="季度报告.pdf"\r\n\r\nJVBERi0=\r\n'.encode("gbk")
+    + b"--b1--\r\n"
+)
+# A part that declares base64 and holds the raw bytes (the encoding named, never applied).
+RAW_BASE64 = (
+    HEAD
+    + b'Subject: report\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+    + b"Content-Type: text/plain\r\n\r\nsee the attachment\r\n--b1\r\n"
+    + b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+    + b'Content-Disposition: attachment; filename="logo.png"\r\n\r\n'
+    + b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe\r\n--b1--\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (GBK_FILENAME, "5.6.0 header Content-Disposition of a MIME part is not UTF-8"),
+        (RAW_BASE64, "5.6.0 a MIME part declared Content-Transfer-Encoding: base64 holds raw"),
+    ],
+    ids=["gbk-part-header", "raw-base64"],
+)
+@pytest.mark.parametrize("eightbitmime", [False, True])
+def test_8bit_part_data_no_encoding_can_fix_is_refused_before_anything_is_reserved(
+    relay,  # noqa: F811 (the fixture imported above)
+    smtp_ssl,
+    ledger_path,
+    raw,
+    words,
+    eightbitmime,
+):
+    """Both went to a server without 8BITMIME as raw 8-bit bytes (RFC 6152: a client must
+    not), and to any server as data no reader decodes (GBK read as UTF-8; base64 decoders drop
+    every byte outside its alphabet, RFC 2045 6.8). Neither can be made 7-bit faithfully (the
+    charset cannot be told; what the raw bytes were meant to be cannot either), so the relay
+    refuses it, as it refuses a GBK Subject: a 550 to its client, nothing reserved or sent."""
+    server = relay()
+    smtp_ssl.eightbitmime = eightbitmime
+    smtp_ssl.smtputf8 = False
+    code, text = submit(server, raw)
+    assert code == 550, (code, text)
+    assert text.startswith(words), text
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    assert ledger_sends(ledger_path) == []
+
+
+def test_a_raw_base64_part_is_refused_by_send_and_queue_too(
+    run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    from tests.conftest import ledger_digest
+    from tests.gatekit import BOX, add_box
+    from tests.peers.fixtures import SMTP_PASSWORD
+
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(RAW_BASE64)
+    before = ledger_digest(ledger_path)
+    said = "a MIME part declared Content-Transfer-Encoding: base64 holds raw 8-bit bytes"
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {said}") and res.output.count("\n") == 1, res.output
+    res = run("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {eml}: {said}") and res.output.count("\n") == 1
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    assert ledger_digest(ledger_path) == before

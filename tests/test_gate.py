@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
 import sqlite3
 
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, warmup
+from tests.gatekit import (
+    BOX,
+    PASSWORD_ENV,
+    add_box,
+    cli,
+    gone_within,
+    policy_file,
+    running,
+    spawning,
+    warmup,
+)
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from warmup import Gate, NotAllowed, open_ledger
@@ -538,3 +550,33 @@ def test_a_password_command_killed_by_a_signal_names_the_signal(monkeypatch):
     with pytest.raises(ConfigError) as err:
         credentials.get_password(BOX, "echo pw-leak; kill -9 $$")
     assert str(err.value) == "the password command was killed by signal 9 (SIGKILL)"
+
+
+@pytest.mark.parametrize(
+    ("then", "words"),
+    [
+        ("exec sleep 300", "did not finish within 3 s"),
+        ("exec yes", "printed more than 65,536 bytes"),
+    ],
+)
+def test_a_password_command_killed_at_its_bound_leaves_no_childrunning(
+    monkeypatch, tmp_path, then, words
+):
+    """Only the shell was killed at the timeout (or past the output bound): what it had started
+    ('sh -c \"helper & sleep 100\"') went on running, orphaned. The command now runs in a
+    session of its own and its whole process group is killed."""
+    from warmup import credentials
+    from warmup.errors import ConfigError
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    monkeypatch.setattr(credentials, "COMMAND_TIMEOUT", 3.0)
+    pidfile = tmp_path / "grandchild.pid"
+    with pytest.raises(ConfigError) as err:
+        credentials.get_password(BOX, spawning(pidfile, then))
+    assert words in str(err.value)
+    pid = int(pidfile.read_text())
+    try:
+        assert gone_within(pid, 5.0), f"the grandchild {pid} still runs"
+    finally:
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)

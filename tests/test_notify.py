@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gatekit import PASSWORD_ENV, cli
+from tests.gatekit import PASSWORD_ENV, cli, gone_within, running, spawning
 from tests.outboxkit import leads, pool_of, template
 from warmup import api, notify
 from warmup.ledger import open_ledger
@@ -612,3 +612,24 @@ def test_a_notify_command_killed_by_a_signal_names_the_signal():
     assert len(lines) == 1 and lines[0].endswith(
         "notify command after 1 tries: killed by signal 9 (SIGKILL)"
     ), lines
+
+
+def test_a_notify_command_killed_at_its_timeout_leaves_no_childrunning(tmp_path):
+    """Only the command itself was killed at its timeout: a 'sh -c \"helper & sleep 100\"' left
+    the helper running, orphaned, after every event. Its whole process group goes now."""
+    import os
+    import shlex
+    import signal
+
+    pidfile = tmp_path / "grandchild.pid"
+    lines: list[str] = []
+    command = "sh -c " + shlex.quote(spawning(pidfile, "exec sleep 300"))
+    with notify.Notifier(command=command, log=lines.append, tries=1, timeout=2) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert len(lines) == 1 and lines[0].endswith("did not finish within 2 s"), lines
+    pid = int(pidfile.read_text())
+    try:
+        assert gone_within(pid, 5.0), f"the grandchild {pid} still runs"
+    finally:
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)

@@ -12,7 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.gatekit import cli
+from tests.gatekit import cli, policy_file
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
@@ -381,6 +381,38 @@ def test_a_member_whose_provider_preset_is_missing_is_a_fault_of_its_own_not_a_c
     held = ledger.message(alone)
     assert (held.state, held.attempts) == ("queued", 0)
     assert f"{a}: unknown provider 'newer'" in (held.last_reply or "")
+
+
+def test_a_member_on_a_stored_policy_refused_today_is_skipped_with_its_reason(
+    sink, ssl_cert_env, password, tmp_path, ledger_path
+):
+    """A policy an older warmup stored (a day of 0) that today's checks refuse is a fault of
+    its members only: the pool's other member sends, a message only that member could send is
+    held with the reason (mailbox, policy, fault, fix), and the worker goes on."""
+    import sqlite3
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    assert cli("pool", "add", "Q", a).returncode == 0
+    ledger = open_ledger()
+    old = (
+        policy_file(tmp_path / "old.toml", daily=50).read_text().replace("daily = 50", "daily = 0")
+    )
+    ledger.store_policy("old", old, None, replace=False)  # unchecked, as an older warmup did
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute("UPDATE mailbox SET policy = 'old' WHERE address = ?", (a,))
+    conn.close()
+    outbox = Outbox(ledger)
+    pooled = outbox.add(message("x@example.com"), pool="P", now=T0)
+    alone = outbox.add(message("y@example.com"), pool="Q", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        done = worker.run_once()
+    assert done.outcomes == {"sent": 1, "waiting": 1}, done
+    assert [str(m.message["From"]) for m in sink.messages] == [b]
+    assert ledger.message(pooled).state == "sent"
+    held = ledger.message(alone)
+    assert (held.state, held.attempts) == ("queued", 0)
+    assert f"{a}: mailbox {a}: policy old (version 1): " in (held.last_reply or ""), held
+    assert "'warmup policy set old FILE'" in (held.last_reply or "")
 
 
 def test_an_8bit_body_goes_quoted_printable_to_a_server_without_8bitmime(

@@ -337,3 +337,123 @@ def test_reasons_name_the_policy_the_mailbox_refers_to(run, tmp_path):
     (answer,) = json.loads(res.output)
     assert "policy mine ceiling: 30" in answer["reasons"], answer["reasons"]
     assert not any("default" in r for r in answer["reasons"])
+
+
+# Policies an older warmup stored without a word, that today's checks refuse.
+OLD_BUT_REFUSED = {
+    "a day of 0": ("daily = 40", "daily = 0", "stage[1].daily: 0 a day"),
+    "a ramp that never runs": (
+        "days = 0\ndaily = 40",
+        "days = 1\ndaily = [10, 40]",
+        "stage[1].daily: a ramp needs a stage of 2 days",
+    ),
+    "a growth factor that never lets the quota rise": (
+        'growth_factor = 2.0\n\n[[stage]]\nname = "slow"\ndays = 0\ndaily = 40',
+        'growth_factor = 1.01\n\n[[stage]]\nname = "slow"\ndays = 5\ndaily = 40\n'
+        '\n[[stage]]\nname = "more"\ndays = 0\ndaily = 80',
+        "growth_factor: 1.01 x 40",
+    ),
+    "complaint thresholds out of order": (
+        'interval = "0s"\n',
+        'interval = "0s"\n\n[health]\ncomplaint_hold_above = 0.01\ncomplaint_pause_above = 0.002\n',
+        "health: expected complaint_hold_above <= complaint_pause_above",
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", OLD_BUT_REFUSED)
+def test_a_refused_stored_policy_stops_only_its_own_mailboxes(run, tmp_path, fault):
+    """One stored policy that today's checks refuse (written by an older warmup) stopped
+    'warmup quota' for every mailbox, those on other policies too. Every other mailbox is
+    answered; each one on the refused policy gets one line on stderr (mailbox, policy, what is
+    wrong, both fixes); the exit code is 78 at the end."""
+    old, new, words = OLD_BUT_REFUSED[fault]
+    assert old in CAREFUL
+    good = tmp_path / "careful.toml"
+    good.write_text(CAREFUL)
+    assert run("policy", "add", "careful", str(good)).exit_code == 0
+    assert run("policy", "add", "fine", str(good)).exit_code == 0
+    on_bad = [BOX, "c@corp.example"]
+    for box in on_bad:
+        assert (
+            run("mailbox", "add", box, "--provider", "exmail", "--policy", "careful").exit_code == 0
+        )
+    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    assert (
+        run(
+            "mailbox", "add", "d@corp.example", "--provider", "exmail", "--policy", "fine"
+        ).exit_code
+        == 0
+    )
+    ledger = open_ledger()  # the row an older warmup stored, unchecked by today's rules
+    ledger.store_policy("careful", CAREFUL.replace(old, new), None, replace=True)
+    ledger.close()
+    when = at(DAY, 10).isoformat()
+
+    def refused_lines(stderr: str) -> list[str]:
+        lines = stderr.strip().splitlines()
+        assert len(lines) == len(on_bad), stderr
+        for box, line in zip(on_bad, lines, strict=True):
+            assert line.startswith(f"Error: mailbox {box}: policy careful (version 2): ")
+            assert words in line, line
+            assert "'warmup policy set careful FILE'" in line
+            assert f"'warmup mailbox set {box} --policy NAME'" in line
+        return lines
+
+    res = run("quota", "--at", when)
+    assert res.exit_code == 78, res.output
+    assert "Traceback" not in res.output
+    assert res.stdout.splitlines()[0].split()[0] == "MAILBOX"
+    listed = [line.split()[0] for line in res.stdout.splitlines()[1:3]]
+    assert listed == ["b@corp.example", "d@corp.example"], res.stdout
+    assert BOX not in res.stdout
+    refused_lines(res.stderr)
+
+    res = run("quota", "--json", "--at", when)
+    assert res.exit_code == 78, res.output
+    answers = {q["mailbox"]: q["quota"] for q in json.loads(res.stdout)}
+    assert answers == {"b@corp.example": 50, "d@corp.example": 40}
+    refused_lines(res.stderr)
+
+    # 'warmup report' (all) the same way: every other mailbox's days, a line per refused one
+    res = run("report", "--days", "3", "--json", "--at", when)
+    assert res.exit_code == 78, res.output
+    assert {r["mailbox"] for r in json.loads(res.stdout)} == {"b@corp.example", "d@corp.example"}
+    refused_lines(res.stderr)
+    res = run("report", "--days", "3", "--at", when)
+    assert res.exit_code == 78, res.output
+    assert {line.split()[0] for line in res.stdout.splitlines()[1:]} == {
+        "b@corp.example",
+        "d@corp.example",
+    }
+    refused_lines(res.stderr)
+
+    for args in (
+        ("quota", BOX),
+        ("quota", BOX, "--check"),
+        ("plan", BOX),
+        ("report", BOX),
+        ("send", BOX, "--to", "x@example.com", "--subject", "Hi", "--body", "Hello"),
+    ):
+        res = run(*args)
+        assert res.exit_code == 78, (args, res.output)
+        assert res.stdout == "", args
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith(f"Error: mailbox {BOX}: policy careful (version 2): "), line
+        assert words in line and "'warmup policy set careful FILE'" in line, line
+    for args in (("quota", "d@corp.example"), ("plan", "d@corp.example")):
+        assert run(*args).exit_code == 0, args
+    # the second fix named: the mailbox moves to another policy, and is answered again
+    assert run("mailbox", "set", BOX, "--policy", "fine").exit_code == 0
+    res = run("quota", "--json", "--at", when)
+    assert res.exit_code == 78
+    assert {q["mailbox"] for q in json.loads(res.stdout)} == {
+        BOX,
+        "b@corp.example",
+        "d@corp.example",
+    }
+    assert len(res.stderr.strip().splitlines()) == 1
+    # the first: a corrected version of the policy
+    assert run("policy", "set", "careful", str(good)).exit_code == 0
+    res = run("quota", "--at", when)
+    assert res.exit_code == 0 and res.stderr == "", res.output

@@ -373,6 +373,67 @@ def quotas(ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime) -> list[
     for box in boxes:
         if box.policy not in specs:
             specs[box.policy] = policy_for(ledger, box)
+    return _quotas(ledger, boxes, specs, at)
+
+
+class Refusal(NamedTuple):
+    """A mailbox :func:`quotas_each` could not answer for, and why (its policy or provider
+    preset cannot be used: a :class:`ConfigError` naming the mailbox and the fix)."""
+
+    box: MailboxRow
+    error: WarmupError
+
+
+def refusals_code(refusals: Sequence[Refusal]) -> int:
+    """The exit code for mailboxes left out: a policy this warmup refuses (78) before any other
+    fault; 0 for none."""
+    if not refusals:
+        return 0
+    configs = [r for r in refusals if isinstance(r.error, ConfigError)]
+    return (configs or list(refusals))[0].error.exit_code
+
+
+def quotas_each(
+    ledger: Reads, boxes: Sequence[MailboxRow], at: dt.datetime
+) -> tuple[list[tuple[MailboxRow, Allowance]], list[Refusal]]:
+    """:func:`quotas` of every mailbox of ``boxes`` that can be asked, and the others with the
+    reason: one mailbox whose stored policy a stricter warmup refuses (written by an older
+    one) must not hide where every other mailbox stands."""
+    specs, good, refusals = askable(ledger, boxes)
+    answers = _quotas(ledger, good, specs, at)
+    return list(zip(good, answers, strict=True)), refusals
+
+
+def askable(
+    ledger: Reads, boxes: Sequence[MailboxRow]
+) -> tuple[dict[str, PolicySpec], list[MailboxRow], list[Refusal]]:
+    """The policies of ``boxes`` by name, the mailboxes whose policy (and provider preset) can
+    be used, in order, and a :class:`Refusal` for each of the others."""
+    specs: dict[str, PolicySpec] = {}
+    faults: dict[str, ConfigError] = {}
+    good: list[MailboxRow] = []
+    refusals: list[Refusal] = []
+    for box in boxes:
+        if box.policy not in specs and box.policy not in faults:
+            try:
+                specs[box.policy] = policies.resolve(ledger, box.policy)
+            except ConfigError as exc:
+                faults[box.policy] = exc
+        if box.policy in faults:
+            refusals.append(Refusal(box, policies.refused(box, faults[box.policy])))
+            continue
+        try:
+            _ask(specs[box.policy], box)  # its provider preset known here
+        except WarmupError as exc:
+            refusals.append(Refusal(box, exc))
+            continue
+        good.append(box)
+    return specs, good, refusals
+
+
+def _quotas(
+    ledger: Reads, boxes: Sequence[MailboxRow], specs: dict[str, PolicySpec], at: dt.datetime
+) -> list[Allowance]:
     asks = [_ask(specs[box.policy], box) for box in boxes]
     snaps = ledger.histories([(box, ask) for box, (_, ask) in zip(boxes, asks, strict=True)], at)
     out, newer = [], []

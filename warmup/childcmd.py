@@ -1,9 +1,12 @@
 """A command warmup starts for the user (a password command, a notify command), held to bounds.
 
 One deadline for the whole run (writing its input, reading its output, its exit) and at most
-:data:`LIMIT` bytes of the one stream read; past either it is killed. Kept whole until the
-command ended (``subprocess.run(capture_output=True)``), the output of a command printing without
-end filled the memory. The other output stream goes nowhere (never kept, never echoed: it may
+:data:`LIMIT` bytes of the one stream read; past either it is killed, and with it every process
+it started: it runs in a session (process group) of its own, and the whole group goes, so a
+``sh -c 'helper & sleep 100'`` leaves nothing running. (In its own session it has no controlling
+terminal: a command that prompts on ``/dev/tty`` fails at once instead of stopping, unseen, until
+the deadline.) Kept whole until the command ended (``subprocess.run(capture_output=True)``), the
+output of a command printing without end filled the memory. The other output stream goes nowhere (never kept, never echoed: it may
 hold a secret).
 """
 
@@ -69,12 +72,16 @@ def run(
             stdout=piped if keep == "stdout" else subprocess.DEVNULL,
             stderr=piped if keep == "stderr" else subprocess.DEVNULL,
             env=env,
+            # Its own process group: on a fault the whole group is killed, so what it started
+            # (``sh -c 'helper & sleep 100'``) does not outlive it, holding the pipe or a secret.
+            start_new_session=True,
         )
     except OSError as exc:  # no shell, no such program, no process left for this user
         raise NotStarted(f"cannot be started ({exc.strerror or type(exc).__name__})") from None
     deadline = time.monotonic() + timeout
     late = TooLate(f"did not finish within {timeout:g} s")
     out = bytearray()
+    ended = False
     reader = proc.stdout if keep == "stdout" else proc.stderr
     assert reader is not None
     try:
@@ -111,7 +118,10 @@ def run(
             returncode = proc.wait(max(deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:
             raise late from None
+        ended = True
     finally:
+        if not ended:  # late, too much, interrupted: its children too, even if it has exited
+            _kill_group(proc.pid)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -119,3 +129,12 @@ def run(
             if stream is not None and not stream.closed:
                 stream.close()
     return returncode, bytes(out)
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL every process of the group ``pgid`` (the command's session: what it started and
+    left running, holding its output pipe open past its exit)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # none left (or not ours: never the case)
+        pass

@@ -569,6 +569,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
         msg = message
     assert isinstance(msg, EmailMessage)
     headers.decode_utf8_fields(msg)
+    headers.check_base64(msg)  # a base64 part of raw 8-bit bytes: no server may take it
     sender = headers.sender_of(msg).lower()
     if sender and sender != mailbox:
         raise DataError(

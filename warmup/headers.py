@@ -251,6 +251,42 @@ def check_utf8(raw: bytes, found: list[Field]) -> None:
                 raise _not_utf8(label, True) from None
 
 
+class MalformedBody(DataError):
+    """A message body no server may be sent as it is (RFC 2045 / 6152)."""
+
+
+def check_parts(raw: bytes) -> None:
+    """Refuse the 8-bit data of ``raw``'s MIME parts that cannot be made 7-bit for a server
+    without 8BITMIME (RFC 6152), before any slot is reserved: a part's header field in an
+    8-bit charset other than UTF-8 (:class:`MalformedHeader`, as :func:`decode_utf8_fields`
+    refuses it: which charset it is cannot be told, so it cannot be RFC 2047 encoded), and a
+    base64 part holding 8-bit bytes (:func:`check_base64`). The top-level header section is
+    :func:`check_utf8`'s."""
+    if raw.isascii():
+        return
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    for part in msg.walk():
+        if part is not msg:
+            _decode_utf8_fields(part, False, True)  # a throwaway parse: only its error counts
+    check_base64(msg)
+
+
+def check_base64(msg: Message) -> None:
+    """:class:`MalformedBody` for a part of ``msg`` declared base64 that holds raw 8-bit bytes:
+    base64 data is the 65 characters of RFC 2045 6.8 and decoders drop any other byte, so its
+    data was never encoded, and no re-encoding can tell what it was meant to be."""
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        payload = part.get_payload()
+        if cte == "base64" and isinstance(payload, str) and not payload.isascii():
+            raise MalformedBody(
+                "a MIME part declared Content-Transfer-Encoding: base64 holds raw 8-bit bytes "
+                "(its data was never encoded); encode it as base64, as mail libraries do"
+            )
+
+
 def _not_utf8(name: str, top: bool) -> MalformedHeader:
     where = "" if top else " of a MIME part"
     return MalformedHeader(

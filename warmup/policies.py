@@ -61,8 +61,23 @@ class StoredPolicy:
 
 
 def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
-    """The policy ``box`` refers to, parsed."""
-    return resolve(ledger, box.policy)
+    """The policy ``box`` refers to, parsed; :class:`ConfigError` naming the mailbox when it
+    cannot be used."""
+    try:
+        return resolve(ledger, box.policy)
+    except ConfigError as exc:
+        raise refused(box, exc) from None
+
+
+def refused(box: MailboxRow, exc: ConfigError) -> ConfigError:
+    """``exc`` (its policy cannot be used) said of mailbox ``box``: which mailbox, and the
+    other way out, moving it to another policy."""
+    if str(exc).startswith(f"mailbox {box.address}:"):
+        return exc
+    return ConfigError(
+        f"mailbox {box.address}: {exc}; or put the mailbox on another policy with "
+        f"'warmup mailbox set {shlex.quote(box.address)} --policy NAME'"
+    )
 
 
 def resolve(ledger: Reads, ref: str) -> PolicySpec:

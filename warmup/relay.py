@@ -167,11 +167,15 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     read leniently (:mod:`warmup.headers`), as an upstream server may read them: a From,
     Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
     ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox. So is a
-    header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`).
+    header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`), in a
+    MIME part's header too, and a base64 part holding raw 8-bit bytes
+    (:func:`warmup.headers.check_parts`).
     """
     found, end = headers.fields(raw)
     if not raw[:end].isascii():
         headers.check_utf8(raw, found)
+    if not raw[end:].isascii():  # what no server without 8BITMIME could be sent
+        headers.check_parts(raw)
     headers.check_sender(found, mailbox)
     have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
     headers.check_stamps((f.name, f.value) for f in found)
@@ -370,7 +374,7 @@ class Relay:
     async def _message(self, envelope: Any) -> str:
         try:
             data, message_id = prepare_data(bytes(envelope.original_content), self.user)
-        except headers.MalformedHeader as exc:
+        except (headers.MalformedHeader, headers.MalformedBody) as exc:
             return reply_line(550, f"5.6.0 {exc}")
         except DataError as exc:
             return reply_line(550, f"5.7.1 {exc}")

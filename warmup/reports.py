@@ -103,7 +103,10 @@ def daily(
     at = at or api.now_utc()
     boxes = mailboxes(ledger, addresses)
     ids = [b.id for b in boxes]
-    specs = {ref: policies.resolve(ledger, ref) for ref in {b.policy for b in boxes}}
+    specs: dict[str, PolicySpec] = {}
+    for b in boxes:  # a policy that cannot be used: the error names the mailbox and the fix
+        if b.policy not in specs:
+            specs[b.policy] = policies.policy_for(ledger, b)
     texts = {ref: repr(spec) for ref, spec in specs.items()}  # the policy's content, once each
     provs = {b.id: get_provider(b.provider) for b in boxes}
     todays = {b.id: local_day(at, b.timezone) for b in boxes}

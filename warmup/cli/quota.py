@@ -64,11 +64,13 @@ def quota(
     when = typed_instant(at, boxes) if at is not None else api.now_utc()
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
-    results = list(zip(boxes, api.quotas(ledger, boxes, when), strict=True))
+    results, refusals = api.quotas_each(ledger, boxes, when)
     if check and verbosity() <= 0:  # a script's test: the exit code is the answer
         pass
     elif json_:
         print_json([a.to_dict() for _, a in results])
+    elif not results and refusals:
+        pass
     elif not results:
         click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
     else:
@@ -94,6 +96,12 @@ def quota(
             click.echo(f"\n{a.mailbox}:")
             for reason in a.reasons:
                 click.echo(f"  - {reason}")
+    # Every mailbox that can be answered is; each one that cannot says why, then the exit code
+    # tells a script that something needs fixing (78 for a policy this warmup refuses).
+    for refusal in refusals:
+        click.echo(f"Error: {refusal.error}", err=True)
+    if refusals:
+        return api.refusals_code(refusals)
     if check and any(not a.can_send for _, a in results):
         return 75
     return 0

@@ -76,7 +76,7 @@ def report(
     fmt: str,
     json_: bool,
     by_reason: bool,
-) -> None:
+) -> int:
     """Per mailbox and local day: sends, quota, bounces, trailing bounce rate, stage, status.
 
     Quota, stage and status are the policy's own verdict for each day (the walk 'warmup quota'
@@ -100,14 +100,20 @@ def report(
     when = typed_instant(at, reports.mailboxes(ledger, addresses)) if at else None
     if by_reason:
         _by_reason(reports.bounces_by_reason(ledger, addresses, days, when), fmt)
-        return
+        return 0
+    refusals: list[api.Refusal] = []
+    if not addresses:  # all: one mailbox on a policy this warmup refuses hides no other
+        _, good, refusals = api.askable(ledger, reports.mailboxes(ledger))
+        addresses = tuple(b.address for b in good)
+    if refusals and not addresses:
+        return _refused(refusals)
     frame = reports.daily(ledger, addresses, days, when)
     if fmt != "table":
         click.echo(reports.to_text(frame, fmt), nl=False)
-        return
+        return _refused(refusals)
     if frame.empty:
         click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
-        return
+        return 0
     print_table(
         [
             "MAILBOX",
@@ -141,6 +147,14 @@ def report(
             for r in frame.itertuples()
         ],
     )
+    return _refused(refusals)
+
+
+def _refused(refusals: list[api.Refusal]) -> int:
+    """One line on stderr per mailbox left out; the exit code (0 when none was)."""
+    for refusal in refusals:
+        click.echo(f"Error: {refusal.error}", err=True)
+    return api.refusals_code(refusals)
 
 
 def _counted_text(counted: bool, kind: str) -> str:

@@ -322,6 +322,7 @@ def _prepare(
     assert isinstance(msg, EmailMessage)
     # Raw UTF-8 headers: RFC 2047 words, never unknown-8bit; one in GBK is refused.
     _read(label, headers.decode_utf8_fields, msg)
+    _read(label, headers.check_base64, msg)  # a base64 part of raw 8-bit bytes
     if any(isinstance(d, MissingHeaderBodySeparatorDefect) for d in msg.defects):
         raise DataError(
             f"{label}: a header line is not 'Name: value'; fix its headers, with an empty "
