@@ -41,11 +41,12 @@ import email.policy
 import email.utils
 import hashlib
 import os
+import re
 import secrets
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from warmup import notify
@@ -756,6 +757,21 @@ def _as_sent(data: bytes, sender: str, reply_to: bool, now: dt.datetime) -> byte
     with its display name (comparing the whole value replaced it with the bare address, so
     every queued message lost the name its author gave). One naming another member keeps
     its display name too."""
+    # Most messages already name only the sender (one mailbox's queue): told from the raw
+    # fields, without the header registry, whose parse of them cost the worker a fifth of its
+    # rate. Anything less plain is decided by the full parse below, as before.
+    head = _RAW_HEADERS.parsebytes(data, headersonly=True)
+    if not reply_to and all(
+        _plainly_names(head.get_all(n, []), sender)
+        for n in ("From", "Sender", "Resent-From", "Resent-Sender")
+        if n == "From" or n in head
+    ):
+        return data if "Date" in head else _dated(data, now)
+    return _as_sent_parsed(data, sender, reply_to, now)
+
+
+def _as_sent_parsed(data: bytes, sender: str, reply_to: bool, now: dt.datetime) -> bytes:
+    """:func:`_as_sent` through the header registry: every field read as a reader would."""
     head = email.parser.BytesParser(policy=email.policy.SMTP).parsebytes(data, headersonly=True)
     present = [n for n in ("Sender", "Resent-From", "Resent-Sender") if n in head]
     if (
@@ -790,6 +806,25 @@ def _date_of(now: dt.datetime) -> str:
 def _dated(data: bytes, now: dt.datetime) -> bytes:
     """``data`` with a Date header of ``now`` put first (its bytes otherwise as they are)."""
     return f"Date: {_date_of(now)}\r\n".encode() + data
+
+
+# The raw fields (compat32: no header registry); the same field names as the full parse finds.
+_RAW_HEADERS = email.parser.BytesParser(policy=email.policy.compat32)
+# A raw field value that can only name the address it shows: the address alone, or in angle
+# brackets after a display name of plain words (no quotes, comments, encoded words, lists).
+_PLAIN_FIELD = re.compile(
+    r"[ \t]*(?:(?:[A-Za-z0-9!#$%&'*+/^_`{|}~-]+[ \t]+)*[A-Za-z0-9!#$%&'*+/^_`{|}~-]*[ \t]*"
+    r"<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]+)>|([A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]+))[ \t]*"
+)
+
+
+def _plainly_names(values: Sequence[object], sender: str) -> bool:
+    """Whether the raw header ``values`` are one field plainly naming ``sender``: when so,
+    :func:`_names_only` of their parsed form says so too (when not, it may still)."""
+    if len(values) != 1 or not isinstance(values[0], str):  # not str: raw 8-bit bytes in it
+        return False
+    m = _PLAIN_FIELD.fullmatch(values[0])
+    return m is not None and (m.group(1) or m.group(2)).lower() == sender
 
 
 def _names_only(values: list[object], sender: str) -> bool:
