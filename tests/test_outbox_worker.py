@@ -24,6 +24,7 @@ from warmup.ledger.values import day_start, local_day
 from warmup.outbox.worker import HOST, LEASE, PLACE, Worker, backoff
 
 T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
+SHANGHAI = "Asia/Shanghai"  # the pools' mailboxes' zone (exmail)
 
 
 class Clock:
@@ -700,15 +701,18 @@ def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by
         ledger.record(
             ledger.mailbox(address),
             sends=[
-                SendIn(f"old{k}-{i}@example.com", T0 - dt.timedelta(minutes=3 - k - i))
+                SendIn(f"old{k}-{i}@example.com", T0 - dt.timedelta(seconds=3 - k - i))
                 for i in range(1 if paced else 2)
             ],
         )
     outbox = Outbox(ledger)
     ids = [outbox.add(message(f"r{i}@example.com"), pool="P", now=T0) for i in range(30)]
-    short = outbox.add(
-        message("short@example.com"), pool="P", now=T0, expires=dt.timedelta(minutes=30)
-    )
+    # It expires before the members' next slot: half an hour on, or half the time left to
+    # local midnight when that comes first (T0 is the wall clock: near midnight the quota's
+    # next slot is minutes away)
+    midnight = day_start(local_day(T0, SHANGHAI) + dt.timedelta(days=1), SHANGHAI)
+    expires = min(dt.timedelta(minutes=30), (midnight - T0) / 2)
+    short = outbox.add(message("short@example.com"), pool="P", now=T0, expires=expires)
     claims = count_claims(ledger)
     with Worker(ledger, clock=Clock(T0)) as worker:
         done = worker.run_once()
@@ -716,7 +720,7 @@ def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by
     assert sum(c is not None for c in claims) == 0  # not one message claimed
     a = ledger.mailbox(boxes[0])
     if paced:  # a's next slot: an hour after its last send
-        until = T0 - dt.timedelta(minutes=3) + dt.timedelta(hours=1)
+        until = T0 - dt.timedelta(seconds=3) + dt.timedelta(hours=1)
     else:  # tomorrow, local
         until = day_start(local_day(T0, a.timezone) + dt.timedelta(days=1), a.timezone)
     rows = [ledger.message(i) for i in ids if i is not None]
