@@ -24,7 +24,7 @@ def normalize(address: str, what: str = "address") -> str:
     name (quoted or not), any case (addresses are stored lower-cased, so lookups agree).
     """
     text = (address or "").strip()
-    named = _NAMED.match(text)
+    named = _NAMED.match(text) if "<" in text else None  # its pattern needs a "<"
     text = (named.group(1) if named else text).strip()
     if len(text) > 254 or not _ADDRESS.match(text):
         ascii_form = _idna(text)

@@ -296,7 +296,12 @@ def _on_begin(conn: Connection) -> None:
 def _send_values(r: SendRow) -> tuple[Any, ...]:
     """A send's row as :data:`_IMPORT_SENDS` takes it: instants as SQLAlchemy stores them."""
     m, rcpt, mid, at, day, outcome, source, key, settled = r
-    stamp = ts(at)
+    # A key without a Message-ID holds the same instant's text (send_key: "@<ISO UTC>|rcpt",
+    # "T" for the space, a four-digit year): cut out of it, not formatted a second time.
+    if mid is None and key[5:6] == "-" and key[27:28] == "|":
+        stamp = f"{key[1:11]} {key[12:27]}"
+    else:
+        stamp = ts(at)
     done = stamp if settled is at else None if settled is None else ts(settled)
     return (m, rcpt, mid, stamp, day.isoformat(), outcome, source, key, done)
 
