@@ -160,7 +160,11 @@ ledger.close()
 
 
 def sync(path: Path, day: str, k: int, env: dict[str, str]) -> None:
-    subprocess.run([sys.executable, "-c", SYNC, str(path), day, str(k)], env=env, check=True)
+    # run from the ledger's directory: ``-c`` puts the working directory first on the path,
+    # and from a checkout it would import that checkout's warmup instead of PYTHONPATH's
+    subprocess.run(
+        [sys.executable, "-c", SYNC, str(path), day, str(k)], env=env, check=True, cwd=path.parent
+    )
 
 
 if __name__ == "__main__":
