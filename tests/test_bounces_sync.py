@@ -1061,3 +1061,31 @@ def test_a_select_answer_without_uidvalidity_is_one_line_and_69(box, ledger_path
         "server's administrator)"
     )
     assert bounce_rows(ledger_path) == []
+
+
+def test_a_report_dated_in_the_second_of_its_send_is_matched(box, ledger_path):
+    """A report that quotes no original Message-ID is matched by recipient and time, to a send
+    at or before its Date. A Date has whole seconds, and the reporting server's clock is not
+    ours: a report written the second the message was handed over (a recipient the provider
+    refuses at once), or by a server a few seconds behind, came "before" its send by a
+    fraction of a second, matched nothing, and its hard bounce neither counted nor
+    suppressed the dead address (matching it again later changed nothing)."""
+    ids = send_many(1)
+    (rcpt,) = ids
+    con = sqlite3.connect(ledger_path)
+    try:
+        (sent_at,) = con.execute("SELECT at FROM send").fetchone()
+    finally:
+        con.close()
+    sent = dt.datetime.fromisoformat(str(sent_at)).replace(tzinfo=dt.UTC)
+    written = email.utils.format_datetime(sent - dt.timedelta(seconds=2))
+    report = dsn("", rcpt, "5.1.1", "550 5.1.1 user unknown", 1).decode()
+    report = re.sub(r"Date: [^\r]*", f"Date: {written}", report).replace("Message-ID: \r\n", "")
+    assert "Message-ID: <dsn-1@" in report and report.count("Message-ID") == 1
+    box.append("INBOX", report.encode())
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    (listed,) = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert (listed["matched"], listed["counted"]) == (True, True)
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]
