@@ -1089,3 +1089,33 @@ def test_a_report_dated_in_the_second_of_its_send_is_matched(box, ledger_path):
     (listed,) = json.loads(cli("bounces", "list", BOX, "--json").stdout)
     assert (listed["matched"], listed["counted"]) == (True, True)
     assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]
+
+
+def test_a_folder_whose_uids_fill_more_than_a_line_is_read_in_parts(
+    box, ledger_path, run, monkeypatch
+):
+    """A folder read from its start (a first sync before any send, a --since, a folder
+    recreated under a new UIDVALIDITY) was searched in one command, answered in one line of
+    every UID, and imaplib refuses a line over 1 MB: a folder of ~100,000 messages made every
+    such sync end in a traceback ("got more than 1000000 bytes"), for ever. Here the limit is
+    made small instead of the folder large: 700 messages fill a line of ~2.7 KB."""
+    import imaplib
+
+    monkeypatch.setattr(imaplib, "_MAXLINE", 2000)
+    ids = {f"lead{n}@example.com": f"<m{n}@corp.example>" for n in range(3)}
+    box.append_many(
+        "INBOX",
+        [plain("Hello", n) for n in range(697)]
+        + [
+            dsn(mid, rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+            for n, (rcpt, mid) in enumerate(ids.items())
+        ],
+    )
+    res = run("bounces", "sync", BOX, "--json")
+    assert "Traceback" not in res.output
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"]) == (700, 3)
+    assert sorted(report["unmatched"]) == sorted(ids)
+    again = json.loads(run("bounces", "sync", BOX, "--json").stdout)
+    assert (again["scanned"], again["bounces"]) == (0, 0)

@@ -307,7 +307,7 @@ def _sync_folder(
     progress: Callable[[int, int], None] | None,
     now: Callable[[], dt.datetime],
 ) -> None:
-    typ, _ = imap.select(_quote(folder), readonly=move_to is None)
+    typ, selected = imap.select(_quote(folder), readonly=move_to is None)
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
     stated = imap.response("UIDVALIDITY")[1][0]
@@ -319,17 +319,7 @@ def _sync_folder(
         )
     uidvalidity = int(stated)
     last, saved, since = _position(ledger, box, folder, uidvalidity, since)
-    criteria = f"UID {last + 1}:*"
-    if since is not None:
-        criteria += f" SINCE {since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}"
-    # No charset: imaplib drops a None argument, but typeshed types them all as str.
-    typ, data = imap.uid("SEARCH", None, criteria)  # type: ignore[arg-type]
-    if typ != "OK":
-        raise Unavailable(
-            f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run the "
-            f"sync again later"
-        )
-    uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
+    uids = _search(imap, folder, last, since, _number(selected), _number(imap.response("UIDNEXT")))
     done = 0
     for i in range(0, len(uids), BATCH):
         batch = uids[i : i + BATCH]
@@ -366,6 +356,51 @@ def _sync_folder(
             progress(len(uids), done)
     if not uids:
         record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
+
+
+def _number(data: object) -> int | None:
+    """The number an imaplib answer states (``[b'42']``, ``('UIDNEXT', [b'42'])``), if any."""
+    if isinstance(data, tuple):
+        data = data[1]
+    first = data[0] if isinstance(data, list) and data else None
+    return int(first) if isinstance(first, bytes) and first.strip().isdigit() else None
+
+
+def _search(
+    imap: imaplib.IMAP4,
+    folder: str,
+    last: int,
+    since: dt.date | None,
+    exists: int | None,
+    uidnext: int | None,
+) -> list[int]:
+    """The UIDs past ``last`` (and since ``since``) in the selected ``folder``, in order.
+
+    The answer to a search is one line of every UID found, and imaplib refuses a line over its
+    limit (1 MB), which one search of a folder of ~100,000 messages passes: a folder that
+    large (``exists`` messages) is searched in windows of UIDs up to its UIDNEXT, the last
+    one open-ended (for mail that came since)."""
+    date = f" SINCE {since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}" if since else ""
+    # A UID has at most 10 digits: a window's answer stays under imaplib's line limit.
+    span = max(1, getattr(imaplib, "_MAXLINE", 1_000_000) // 12 - 1)
+    if exists is not None and exists <= span:
+        uidnext = None  # one search answers in one line short enough
+    found: set[int] = set()
+    low = last + 1
+    while True:
+        final = uidnext is None or low + span >= uidnext
+        window = f"{low}:*" if final else f"{low}:{low + span - 1}"
+        # No charset: imaplib drops a None argument, but typeshed types them all as str.
+        typ, data = imap.uid("SEARCH", None, f"UID {window}{date}")  # type: ignore[arg-type]
+        if typ != "OK":
+            raise Unavailable(
+                f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run "
+                f"the sync again later"
+            )
+        found.update(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
+        if final:
+            return sorted(found)
+        low += span
 
 
 def _move_command(imap: imaplib.IMAP4) -> str | None:
