@@ -1119,3 +1119,25 @@ def test_a_folder_whose_uids_fill_more_than_a_line_is_read_in_parts(
     assert sorted(report["unmatched"]) == sorted(ids)
     again = json.loads(run("bounces", "sync", BOX, "--json").stdout)
     assert (again["scanned"], again["bounces"]) == (0, 0)
+
+
+@pytest.mark.parametrize("size", [10**12, 50_000_000])
+def test_a_message_announced_larger_than_asked_is_refused_in_one_line(box, ledger_path, size):
+    """The sync asks for the first READ_BYTES of each message; a server announcing far more
+    (a literal of {1000000000000} bytes) had imaplib allocate it: a MemoryError traceback, or
+    memory the size of what the server chose to send. The sync refuses it in one line (69),
+    records nothing of that batch, and the next sync from a sane server reads it."""
+    ids = send_many(1)
+    (rcpt,) = ids
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    with LoginFaultProxy(box, ["pass"], literal=size) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--json", "--timeout", "5")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"{size}" in err, err
+    assert bounce_rows(ledger_path) == []
+    assert cli("mailbox", "set", BOX, "--imap-host", "127.0.0.1", "--imap-port", str(box.port))
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)

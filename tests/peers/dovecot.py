@@ -376,6 +376,8 @@ class LoginFaultProxy:
     ``refuse``: every command of this name is answered NO, never passed on.
     ``drop``: the server's lines that start with these bytes (``b"* OK [UIDVALIDITY"``) are
     left out of what the client gets, as from a server that does not send them.
+    ``literal``: a FETCH answer's literal is announced as this many bytes (``{n}``), whatever
+    it holds, as a broken or hostile server might.
     """
 
     def __init__(
@@ -387,7 +389,9 @@ class LoginFaultProxy:
         uid_last: bool = False,
         refuse: str | None = None,
         drop: bytes | None = None,
+        literal: int | None = None,
     ) -> None:
+        self.literal = literal
         self.uid_last = uid_last
         self.drop = drop
         self.refuse = refuse.upper().encode() if refuse else None
@@ -441,9 +445,11 @@ class LoginFaultProxy:
         stalled = False
 
         async def downstream() -> None:
-            lines = self.hide or self.uid_last or self.drop
+            lines = self.hide or self.uid_last or self.drop or self.literal
             read = up_reader.readline if lines else lambda: up_reader.read(65536)
             while data := await read():
+                if self.literal is not None and _FETCH_ANY_LITERAL.match(data):
+                    data = re.sub(rb"\{\d+\}\r\n$", b"{%d}\r\n" % self.literal, data)
                 m = _FETCH_LITERAL.match(data) if self.uid_last else None
                 if m:  # the UID moves after the literal
                     literal = await up_reader.readexactly(int(m.group(4)))
@@ -498,6 +504,7 @@ class LoginFaultProxy:
             self._tasks.discard(task)
 
 
+_FETCH_ANY_LITERAL = re.compile(rb"\* \d+ FETCH \(.*\{\d+\}\r\n$", re.S)
 _FETCH_LITERAL = re.compile(rb"(\* \d+ FETCH \()UID (\d+) (.*\{(\d+)\}\r\n)$", re.S)
 # The commands a capability brings, where they are not the capability's own name.
 _HIDDEN = {b"MOVE": (b"MOVE", b"UID MOVE"), b"UIDPLUS": (b"UID EXPUNGE",)}

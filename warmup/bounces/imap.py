@@ -82,6 +82,35 @@ class LoginFailed(PermissionFailure):
     """The IMAP server refused the credentials (exit 77)."""
 
 
+# The largest literal a server may announce: a message's first READ_BYTES, with room for the
+# rest (a folder name). imaplib reads whatever size it is told into memory at once: from a
+# broken or hostile server, {1000000000000} was a MemoryError and 2 GB was 2 GB.
+MAX_LITERAL = READ_BYTES + 65_536
+
+
+def _literal(imap: imaplib.IMAP4, size: int) -> int:
+    """``size`` if a literal that large may be read, else the connection is dropped and the
+    sync stopped (:class:`Unavailable`, exit 69)."""
+    if size > MAX_LITERAL:
+        _drop(imap)
+        raise Unavailable(
+            f"the IMAP server announced {size} bytes where at most {READ_BYTES} were asked "
+            f"for; nothing of it was recorded (progress is saved: run the sync again, or ask "
+            f"the server's administrator)"
+        )
+    return size
+
+
+class _IMAP4(imaplib.IMAP4):
+    def read(self, size: int) -> bytes:
+        return super().read(_literal(self, size))
+
+
+class _IMAP4_SSL(imaplib.IMAP4_SSL):
+    def read(self, size: int) -> bytes:
+        return super().read(_literal(self, size))
+
+
 def _quote(folder: str) -> str:
     """``folder`` as an IMAP quoted string, in modified UTF-7 (RFC 3501 5.1.3): imaplib sends
     ASCII only, and a name like "退信" is how Exmail users file their bounces."""
@@ -149,11 +178,11 @@ def connect(
     for host in hosts:
         try:
             if security == "ssl":
-                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                imap: imaplib.IMAP4 = _IMAP4_SSL(
                     host, port, ssl_context=ssl.create_default_context(), timeout=timeout
                 )
             else:
-                imap = imaplib.IMAP4(host, port, timeout=timeout)
+                imap = _IMAP4(host, port, timeout=timeout)
                 if security == "starttls":
                     imap.starttls(ssl_context=ssl.create_default_context())
         except (OSError, imaplib.IMAP4.error) as exc:
