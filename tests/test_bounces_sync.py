@@ -1141,3 +1141,18 @@ def test_a_message_announced_larger_than_asked_is_refused_in_one_line(box, ledge
     res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
     assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+
+
+def test_terminal_escapes_in_the_servers_words_never_reach_the_terminal(box, ledger_path):
+    """An error quotes the IMAP server's words (why it refused a SEARCH, a STATUS, a MOVE, a
+    LOGIN): escape sequences in them went to the terminal as they came (setting its title,
+    clearing the screen, hiding the rest of the line)."""
+    box.append("INBOX", plain("hello", 1))
+    evil = b"Internal \x1b]0;owned\x07error\x1b[2J \xe2\x80\xae"
+    with LoginFaultProxy(box, ["pass"], refuse="UID SEARCH", refuse_text=evil) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX)
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1, err
+    assert "Internal" in err and "error" in err, err
+    assert all(c.isprintable() for c in err), repr(err)

@@ -38,6 +38,7 @@ from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
 from warmup.neterr import describe
+from warmup.words import printable
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
@@ -500,10 +501,11 @@ def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
 
 
 def _text(data: object) -> str:
-    """The server's words from an imaplib response (one line, bounded)."""
+    """The server's words from an imaplib response (one line, bounded, printable: they end up
+    on the user's terminal, where an escape sequence would set its title or clear it)."""
     items = data if isinstance(data, list) else [data]
     words = b" ".join(x for x in items if isinstance(x, bytes)).decode("utf-8", "replace")
-    return " ".join(words.split())[:200] or "no reason given"
+    return printable(" ".join(words.split())[:200]) or "no reason given"
 
 
 @dataclass(frozen=True)
