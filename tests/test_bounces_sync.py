@@ -1156,3 +1156,19 @@ def test_terminal_escapes_in_the_servers_words_never_reach_the_terminal(box, led
     assert res.returncode == 69 and len(err.splitlines()) == 1, err
     assert "Internal" in err and "error" in err, err
     assert all(c.isprintable() for c in err), repr(err)
+
+
+@pytest.mark.parametrize("command", ["UID FETCH", "UID SEARCH", "EXAMINE", "STATUS"])
+def test_a_command_the_server_calls_bad_is_one_line(box, ledger_path, command):
+    """A server that answers BAD (it does not understand the command: a partial FETCH an old
+    server lacks, say) made imaplib raise an error no step caught: a traceback, exit 1."""
+    box.append("INBOX", dsn("<x@corp.example>", "lead0@example.com", "5.1.1", "550 5.1.1 no", 1))
+    with LoginFaultProxy(
+        box, ["pass"], refuse=command, refuse_with=b"BAD", refuse_text=b"Error in IMAP command"
+    ) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX)
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "Error in IMAP command" in err, err
+    assert bounce_rows(ledger_path) == []

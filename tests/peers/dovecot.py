@@ -373,8 +373,8 @@ class LoginFaultProxy:
     ``cut_on``: the first command of this name (``"UID MOVE"``) cuts its connection instead of
     being passed on, once. ``uid_last``: a FETCH answer that carries a literal names its UID
     after it (``* 1 FETCH (BODY[]<0> {n}...literal... UID 5)``), as RFC 3501 allows.
-    ``refuse``: every command of this name is answered NO (with ``refuse_text``), never
-    passed on.
+    ``refuse``: every command of this name is answered NO (``refuse_with``, with
+    ``refuse_text``), never passed on.
     ``drop``: the server's lines that start with these bytes (``b"* OK [UIDVALIDITY"``) are
     left out of what the client gets, as from a server that does not send them.
     ``literal``: a FETCH answer's literal is announced as this many bytes (``{n}``), whatever
@@ -392,7 +392,9 @@ class LoginFaultProxy:
         drop: bytes | None = None,
         literal: int | None = None,
         refuse_text: bytes = b"[SERVERBUG] Internal error",
+        refuse_with: bytes = b"NO",
     ) -> None:
+        self.refuse_with = refuse_with
         self.refuse_text = refuse_text
         self.literal = literal
         self.uid_last = uid_last
@@ -478,7 +480,7 @@ class LoginFaultProxy:
                     writer.transport.abort()
                     return
                 if self.refuse in names:
-                    writer.write(words[0] + b" NO " + self.refuse_text + b"\r\n")
+                    writer.write(words[0] + b" %s %s\r\n" % (self.refuse_with, self.refuse_text))
                     await writer.drain()
                     continue
                 if names & hidden:

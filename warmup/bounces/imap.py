@@ -305,6 +305,12 @@ def sync(
                 report.reconnects += 1
                 _logout(imap)
                 imap = login()
+            except imaplib.IMAP4.error as exc:  # a BAD, or an answer imaplib cannot read
+                raise Unavailable(
+                    f"the IMAP server refused a command of the sync "
+                    f"({printable(_reason(exc))[:200]}); progress is saved, run the sync again "
+                    f"later (or ask the server's administrator)"
+                ) from None
 
     try:
         retrying(check)
