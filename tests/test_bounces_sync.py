@@ -1061,3 +1061,114 @@ def test_a_select_answer_without_uidvalidity_is_one_line_and_69(box, ledger_path
         "server's administrator)"
     )
     assert bounce_rows(ledger_path) == []
+
+
+def test_a_report_dated_in_the_second_of_its_send_is_matched(box, ledger_path):
+    """A report that quotes no original Message-ID is matched by recipient and time, to a send
+    at or before its Date. A Date has whole seconds, and the reporting server's clock is not
+    ours: a report written the second the message was handed over (a recipient the provider
+    refuses at once), or by a server a few seconds behind, came "before" its send by a
+    fraction of a second, matched nothing, and its hard bounce neither counted nor
+    suppressed the dead address (matching it again later changed nothing)."""
+    ids = send_many(1)
+    (rcpt,) = ids
+    con = sqlite3.connect(ledger_path)
+    try:
+        (sent_at,) = con.execute("SELECT at FROM send").fetchone()
+    finally:
+        con.close()
+    sent = dt.datetime.fromisoformat(str(sent_at)).replace(tzinfo=dt.UTC)
+    written = email.utils.format_datetime(sent - dt.timedelta(seconds=2))
+    report = dsn("", rcpt, "5.1.1", "550 5.1.1 user unknown", 1).decode()
+    report = re.sub(r"Date: [^\r]*", f"Date: {written}", report).replace("Message-ID: \r\n", "")
+    assert "Message-ID: <dsn-1@" in report and report.count("Message-ID") == 1
+    box.append("INBOX", report.encode())
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    (listed,) = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert (listed["matched"], listed["counted"]) == (True, True)
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]
+
+
+def test_a_folder_whose_uids_fill_more_than_a_line_is_read_in_parts(
+    box, ledger_path, run, monkeypatch
+):
+    """A folder read from its start (a first sync before any send, a --since, a folder
+    recreated under a new UIDVALIDITY) was searched in one command, answered in one line of
+    every UID, and imaplib refuses a line over 1 MB: a folder of ~100,000 messages made every
+    such sync end in a traceback ("got more than 1000000 bytes"), for ever. Here the limit is
+    made small instead of the folder large: 700 messages fill a line of ~2.7 KB."""
+    import imaplib
+
+    monkeypatch.setattr(imaplib, "_MAXLINE", 2000)
+    ids = {f"lead{n}@example.com": f"<m{n}@corp.example>" for n in range(3)}
+    box.append_many(
+        "INBOX",
+        [plain("Hello", n) for n in range(697)]
+        + [
+            dsn(mid, rcpt, "5.1.1", "550 5.1.1 user unknown", n)
+            for n, (rcpt, mid) in enumerate(ids.items())
+        ],
+    )
+    res = run("bounces", "sync", BOX, "--json")
+    assert "Traceback" not in res.output
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"]) == (700, 3)
+    assert sorted(report["unmatched"]) == sorted(ids)
+    again = json.loads(run("bounces", "sync", BOX, "--json").stdout)
+    assert (again["scanned"], again["bounces"]) == (0, 0)
+
+
+@pytest.mark.parametrize("size", [10**12, 50_000_000])
+def test_a_message_announced_larger_than_asked_is_refused_in_one_line(box, ledger_path, size):
+    """The sync asks for the first READ_BYTES of each message; a server announcing far more
+    (a literal of {1000000000000} bytes) had imaplib allocate it: a MemoryError traceback, or
+    memory the size of what the server chose to send. The sync refuses it in one line (69),
+    records nothing of that batch, and the next sync from a sane server reads it."""
+    ids = send_many(1)
+    (rcpt,) = ids
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    with LoginFaultProxy(box, ["pass"], literal=size) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--json", "--timeout", "5")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert f"{size}" in err, err
+    assert bounce_rows(ledger_path) == []
+    assert cli("mailbox", "set", BOX, "--imap-host", "127.0.0.1", "--imap-port", str(box.port))
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+
+
+def test_terminal_escapes_in_the_servers_words_never_reach_the_terminal(box, ledger_path):
+    """An error quotes the IMAP server's words (why it refused a SEARCH, a STATUS, a MOVE, a
+    LOGIN): escape sequences in them went to the terminal as they came (setting its title,
+    clearing the screen, hiding the rest of the line)."""
+    box.append("INBOX", plain("hello", 1))
+    evil = b"Internal \x1b]0;owned\x07error\x1b[2J \xe2\x80\xae"
+    with LoginFaultProxy(box, ["pass"], refuse="UID SEARCH", refuse_text=evil) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX)
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1, err
+    assert "Internal" in err and "error" in err, err
+    assert all(c.isprintable() for c in err), repr(err)
+
+
+@pytest.mark.parametrize("command", ["UID FETCH", "UID SEARCH", "EXAMINE", "STATUS"])
+def test_a_command_the_server_calls_bad_is_one_line(box, ledger_path, command):
+    """A server that answers BAD (it does not understand the command: a partial FETCH an old
+    server lacks, say) made imaplib raise an error no step caught: a traceback, exit 1."""
+    box.append("INBOX", dsn("<x@corp.example>", "lead0@example.com", "5.1.1", "550 5.1.1 no", 1))
+    with LoginFaultProxy(
+        box, ["pass"], refuse=command, refuse_with=b"BAD", refuse_text=b"Error in IMAP command"
+    ) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX)
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "Error in IMAP command" in err, err
+    assert bounce_rows(ledger_path) == []

@@ -457,3 +457,36 @@ def test_a_refused_stored_policy_stops_only_its_own_mailboxes(run, tmp_path, fau
     assert run("policy", "set", "careful", str(good)).exit_code == 0
     res = run("quota", "--at", when)
     assert res.exit_code == 0 and res.stderr == "", res.output
+
+
+def test_plot_of_all_mailboxes_plots_the_others_past_a_refused_policy(run, tmp_path):
+    """'warmup plot' (all mailboxes) stopped at the first mailbox whose stored policy today's
+    checks refuse, plotting none: like quota and report, it now plots every other mailbox,
+    says one line on stderr per refused one (naming it) and exits 78."""
+    old, new, words = OLD_BUT_REFUSED["a day of 0"]
+    good = tmp_path / "careful.toml"
+    good.write_text(CAREFUL)
+    assert run("policy", "add", "careful", str(good)).exit_code == 0
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    ledger = open_ledger()
+    ledger.store_policy("careful", CAREFUL.replace(old, new), None, replace=True)
+    ledger.close()
+    out = tmp_path / "trend.png"
+    when = at(DAY, 10).isoformat()
+    res = run("plot", "--days", "3", "--at", when, "--out", str(out), "--json")
+    assert "Traceback" not in res.output
+    assert res.exit_code == 78, res.output
+    assert json.loads(res.stdout)["mailboxes"] == ["b@corp.example"]
+    assert out.stat().st_size > 0
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"Error: mailbox {BOX}: policy careful (version 2): "), line
+    assert words in line, line
+    # only refused mailboxes: nothing to plot, the lines and 78 all the same
+    assert run("mailbox", "remove", "b@corp.example", "--force").exit_code == 0
+    out.unlink()
+    res = run("plot", "--days", "3", "--at", when, "--out", str(out))
+    assert res.exit_code == 78, res.output
+    assert res.stdout == "" and not out.exists()
+    (line,) = res.stderr.strip().splitlines()
+    assert line.startswith(f"Error: mailbox {BOX}: "), line

@@ -373,9 +373,12 @@ class LoginFaultProxy:
     ``cut_on``: the first command of this name (``"UID MOVE"``) cuts its connection instead of
     being passed on, once. ``uid_last``: a FETCH answer that carries a literal names its UID
     after it (``* 1 FETCH (BODY[]<0> {n}...literal... UID 5)``), as RFC 3501 allows.
-    ``refuse``: every command of this name is answered NO, never passed on.
+    ``refuse``: every command of this name is answered NO (``refuse_with``, with
+    ``refuse_text``), never passed on.
     ``drop``: the server's lines that start with these bytes (``b"* OK [UIDVALIDITY"``) are
     left out of what the client gets, as from a server that does not send them.
+    ``literal``: a FETCH answer's literal is announced as this many bytes (``{n}``), whatever
+    it holds, as a broken or hostile server might.
     """
 
     def __init__(
@@ -387,7 +390,13 @@ class LoginFaultProxy:
         uid_last: bool = False,
         refuse: str | None = None,
         drop: bytes | None = None,
+        literal: int | None = None,
+        refuse_text: bytes = b"[SERVERBUG] Internal error",
+        refuse_with: bytes = b"NO",
     ) -> None:
+        self.refuse_with = refuse_with
+        self.refuse_text = refuse_text
+        self.literal = literal
         self.uid_last = uid_last
         self.drop = drop
         self.refuse = refuse.upper().encode() if refuse else None
@@ -441,9 +450,11 @@ class LoginFaultProxy:
         stalled = False
 
         async def downstream() -> None:
-            lines = self.hide or self.uid_last or self.drop
+            lines = self.hide or self.uid_last or self.drop or self.literal
             read = up_reader.readline if lines else lambda: up_reader.read(65536)
             while data := await read():
+                if self.literal is not None and _FETCH_ANY_LITERAL.match(data):
+                    data = re.sub(rb"\{\d+\}\r\n$", b"{%d}\r\n" % self.literal, data)
                 m = _FETCH_LITERAL.match(data) if self.uid_last else None
                 if m:  # the UID moves after the literal
                     literal = await up_reader.readexactly(int(m.group(4)))
@@ -469,7 +480,7 @@ class LoginFaultProxy:
                     writer.transport.abort()
                     return
                 if self.refuse in names:
-                    writer.write(words[0] + b" NO [SERVERBUG] Internal error\r\n")
+                    writer.write(words[0] + b" %s %s\r\n" % (self.refuse_with, self.refuse_text))
                     await writer.drain()
                     continue
                 if names & hidden:
@@ -498,6 +509,7 @@ class LoginFaultProxy:
             self._tasks.discard(task)
 
 
+_FETCH_ANY_LITERAL = re.compile(rb"\* \d+ FETCH \(.*\{\d+\}\r\n$", re.S)
 _FETCH_LITERAL = re.compile(rb"(\* \d+ FETCH \()UID (\d+) (.*\{(\d+)\}\r\n)$", re.S)
 # The commands a capability brings, where they are not the capability's own name.
 _HIDDEN = {b"MOVE": (b"MOVE", b"UID MOVE"), b"UIDPLUS": (b"UID EXPUNGE",)}

@@ -38,6 +38,7 @@ from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
 from warmup.neterr import describe
+from warmup.words import printable
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
@@ -80,6 +81,35 @@ class SyncReport:
 
 class LoginFailed(PermissionFailure):
     """The IMAP server refused the credentials (exit 77)."""
+
+
+# The largest literal a server may announce: a message's first READ_BYTES, with room for the
+# rest (a folder name). imaplib reads whatever size it is told into memory at once: from a
+# broken or hostile server, {1000000000000} was a MemoryError and 2 GB was 2 GB.
+MAX_LITERAL = READ_BYTES + 65_536
+
+
+def _literal(imap: imaplib.IMAP4, size: int) -> int:
+    """``size`` if a literal that large may be read, else the connection is dropped and the
+    sync stopped (:class:`Unavailable`, exit 69)."""
+    if size > MAX_LITERAL:
+        _drop(imap)
+        raise Unavailable(
+            f"the IMAP server announced {size} bytes where at most {READ_BYTES} were asked "
+            f"for; nothing of it was recorded (progress is saved: run the sync again, or ask "
+            f"the server's administrator)"
+        )
+    return size
+
+
+class _IMAP4(imaplib.IMAP4):
+    def read(self, size: int) -> bytes:
+        return super().read(_literal(self, size))
+
+
+class _IMAP4_SSL(imaplib.IMAP4_SSL):
+    def read(self, size: int) -> bytes:
+        return super().read(_literal(self, size))
 
 
 def _quote(folder: str) -> str:
@@ -149,11 +179,11 @@ def connect(
     for host in hosts:
         try:
             if security == "ssl":
-                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                imap: imaplib.IMAP4 = _IMAP4_SSL(
                     host, port, ssl_context=ssl.create_default_context(), timeout=timeout
                 )
             else:
-                imap = imaplib.IMAP4(host, port, timeout=timeout)
+                imap = _IMAP4(host, port, timeout=timeout)
                 if security == "starttls":
                     imap.starttls(ssl_context=ssl.create_default_context())
         except (OSError, imaplib.IMAP4.error) as exc:
@@ -275,6 +305,12 @@ def sync(
                 report.reconnects += 1
                 _logout(imap)
                 imap = login()
+            except imaplib.IMAP4.error as exc:  # a BAD, or an answer imaplib cannot read
+                raise Unavailable(
+                    f"the IMAP server refused a command of the sync "
+                    f"({printable(_reason(exc))[:200]}); progress is saved, run the sync again "
+                    f"later (or ask the server's administrator)"
+                ) from None
 
     try:
         retrying(check)
@@ -307,7 +343,7 @@ def _sync_folder(
     progress: Callable[[int, int], None] | None,
     now: Callable[[], dt.datetime],
 ) -> None:
-    typ, _ = imap.select(_quote(folder), readonly=move_to is None)
+    typ, selected = imap.select(_quote(folder), readonly=move_to is None)
     if typ != "OK":
         raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
     stated = imap.response("UIDVALIDITY")[1][0]
@@ -319,17 +355,7 @@ def _sync_folder(
         )
     uidvalidity = int(stated)
     last, saved, since = _position(ledger, box, folder, uidvalidity, since)
-    criteria = f"UID {last + 1}:*"
-    if since is not None:
-        criteria += f" SINCE {since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}"
-    # No charset: imaplib drops a None argument, but typeshed types them all as str.
-    typ, data = imap.uid("SEARCH", None, criteria)  # type: ignore[arg-type]
-    if typ != "OK":
-        raise Unavailable(
-            f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run the "
-            f"sync again later"
-        )
-    uids = sorted(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
+    uids = _search(imap, folder, last, since, _number(selected), _number(imap.response("UIDNEXT")))
     done = 0
     for i in range(0, len(uids), BATCH):
         batch = uids[i : i + BATCH]
@@ -366,6 +392,51 @@ def _sync_folder(
             progress(len(uids), done)
     if not uids:
         record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
+
+
+def _number(data: object) -> int | None:
+    """The number an imaplib answer states (``[b'42']``, ``('UIDNEXT', [b'42'])``), if any."""
+    if isinstance(data, tuple):
+        data = data[1]
+    first = data[0] if isinstance(data, list) and data else None
+    return int(first) if isinstance(first, bytes) and first.strip().isdigit() else None
+
+
+def _search(
+    imap: imaplib.IMAP4,
+    folder: str,
+    last: int,
+    since: dt.date | None,
+    exists: int | None,
+    uidnext: int | None,
+) -> list[int]:
+    """The UIDs past ``last`` (and since ``since``) in the selected ``folder``, in order.
+
+    The answer to a search is one line of every UID found, and imaplib refuses a line over its
+    limit (1 MB), which one search of a folder of ~100,000 messages passes: a folder that
+    large (``exists`` messages) is searched in windows of UIDs up to its UIDNEXT, the last
+    one open-ended (for mail that came since)."""
+    date = f" SINCE {since.day:02d}-{_MONTHS[since.month - 1]}-{since.year}" if since else ""
+    # A UID has at most 10 digits: a window's answer stays under imaplib's line limit.
+    span = max(1, getattr(imaplib, "_MAXLINE", 1_000_000) // 12 - 1)
+    if exists is not None and exists <= span:
+        uidnext = None  # one search answers in one line short enough
+    found: set[int] = set()
+    low = last + 1
+    while True:
+        final = uidnext is None or low + span >= uidnext
+        window = f"{low}:*" if final else f"{low}:{low + span - 1}"
+        # No charset: imaplib drops a None argument, but typeshed types them all as str.
+        typ, data = imap.uid("SEARCH", None, f"UID {window}{date}")  # type: ignore[arg-type]
+        if typ != "OK":
+            raise Unavailable(
+                f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run "
+                f"the sync again later"
+            )
+        found.update(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
+        if final:
+            return sorted(found)
+        low += span
 
 
 def _move_command(imap: imaplib.IMAP4) -> str | None:
@@ -436,10 +507,11 @@ def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
 
 
 def _text(data: object) -> str:
-    """The server's words from an imaplib response (one line, bounded)."""
+    """The server's words from an imaplib response (one line, bounded, printable: they end up
+    on the user's terminal, where an escape sequence would set its title or clear it)."""
     items = data if isinstance(data, list) else [data]
     words = b" ".join(x for x in items if isinstance(x, bytes)).decode("utf-8", "replace")
-    return " ".join(words.split())[:200] or "no reason given"
+    return printable(" ".join(words.split())[:200]) or "no reason given"
 
 
 @dataclass(frozen=True)

@@ -202,7 +202,7 @@ def plot(
     at: str | None,
     out: str | None,
     json_: bool,
-) -> None:
+) -> int:
     """Draw sends vs quota, bounce rate vs thresholds and stage bands per mailbox; print the path.
 
     One row of three panels per mailbox (1 to 12, on one time axis): daily sends (bars) against
@@ -218,6 +218,12 @@ def plot(
     from warmup import plots, reports
 
     boxes = reports.mailboxes(ledger, addresses)
+    refusals: list[api.Refusal] = []
+    if not addresses:  # all: one mailbox on a policy this warmup refuses hides no other
+        _, boxes, refusals = api.askable(ledger, boxes)
+        if refusals and not boxes:
+            return _refused(refusals)
+        addresses = tuple(b.address for b in boxes)
     plots.check_count(len(boxes))
     when = typed_instant(at, boxes) if at else api.now_utc()
     frame = reports.daily(ledger, addresses, days, when)
@@ -231,5 +237,6 @@ def plot(
                 "days": len(set(frame["date"])),
             }
         )
-        return
-    click.echo(str(written))
+    else:
+        click.echo(str(written))
+    return _refused(refusals)

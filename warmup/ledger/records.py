@@ -34,6 +34,7 @@ from warmup.ledger.schema import (
     WALK_MEMO,
 )
 from warmup.ledger.values import (
+    CLOCK_SKEW,
     MATCH_WINDOW,
     BounceIn,
     BounceResult,
@@ -496,10 +497,11 @@ class Records:
     ) -> tuple[int | None, dt.datetime | None]:
         """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
         recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
-        ``at`` (when the bounce names a Message-ID, only a send recorded without one: a send
-        with another Message-ID is another message); (None, None) if none. A released slot never left: nothing answers it. A bounce
-        that names no recipient answers nothing, even when it quotes a send's Message-ID: it
-        says nothing about that send's recipient."""
+        ``at``, give or take :data:`CLOCK_SKEW` (when the bounce names a Message-ID, only a
+        send recorded without one: a send with another Message-ID is another message); (None,
+        None) if none. A released slot never left: nothing answers it. A bounce that names no
+        recipient answers nothing, even when it quotes a send's Message-ID: it says nothing
+        about that send's recipient."""
         if not recipient:
             return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
@@ -519,10 +521,13 @@ class Records:
             # whom the mailbox writes to). Only a send recorded without a Message-ID may
             # still be the one it answers.
             base = base.where(SEND.c.message_id.is_(None))
+        # A report's Date has whole seconds and the reporting server's clock: one written the
+        # second its message was handed over, or on a clock a little behind, is dated a moment
+        # "before" its send.
         row = conn.execute(
             base.where(
                 SEND.c.recipient == recipient,
-                SEND.c.at <= utc(at),
+                SEND.c.at <= utc(at + CLOCK_SKEW),
                 SEND.c.at >= utc(at - MATCH_WINDOW),
             )
             .order_by(SEND.c.at.desc())
