@@ -58,9 +58,10 @@ DAILY_COLUMNS = [
 
 
 def mailboxes(ledger: Ledger, addresses: Sequence[str] = ()) -> list[MailboxRow]:
-    """The named mailboxes (an unknown one is an error saying how to add it), or all of them."""
+    """The named mailboxes, each once (an unknown one is an error saying how to add it), or all
+    of them."""
     if addresses:
-        return [ledger.mailbox(a) for a in addresses]
+        return api.named_mailboxes(ledger, addresses)
     return ledger.mailboxes()
 
 
