@@ -38,3 +38,51 @@ def test_a_mailbox_named_twice_is_reported_and_counted_once(run, today):
     assert [r["mailbox"] for r in report] == [BOX]
     quota = json.loads(run("quota", BOX, BOX, "--json", *when).output)
     assert [q["mailbox"] for q in quota] == [BOX]
+
+
+FORMULA = '=HYPERLINK("http://evil.example","x")'
+
+
+def test_report_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(run, today, tmp_path):
+    """A mailbox address or a stage name starting with ``=``, ``+``, ``-`` or ``@`` is a formula
+    to Excel and LibreOffice once the CSV is opened (CSV injection, OWASP): such a text cell is
+    written with a leading apostrophe, which a spreadsheet shows as text and does not run.
+    Numbers and dates are left as they are; JSON keeps the text exactly."""
+    policy = tmp_path / "odd.toml"
+    assert run("db", "migrate").exit_code == 0
+    preset = run("policy", "show", "default").output
+    assert 'name = "week 1"' in preset
+    policy.write_text(preset.replace('name = "week 1"', f"name = '{FORMULA}'"))
+    assert run("policy", "add", "odd", str(policy)).exit_code == 0
+    for box in ("=cmd|calc@corp.example", "-x@corp.example", "+y@corp.example", BOX):
+        res = run("mailbox", "add", "--provider", "exmail", "--policy", "odd", "--", box)
+        assert res.exit_code == 0, res.output
+    when = ("--at", at(today).isoformat())
+    res = run("report", "--format", "csv", *when)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert [r["mailbox"] for r in rows] == [
+        "'+y@corp.example",
+        "'-x@corp.example",
+        "'=cmd|calc@corp.example",
+        BOX,
+    ]
+    assert {r["stage"] for r in rows} == {"'" + FORMULA}  # day 1: the first stage
+    assert {r["quota"] for r in rows} == {"50"} and {r["date"] for r in rows} == {"2026-11-16"}
+    data = json.loads(run("report", "--json", *when).output)
+    assert {d["stage"] for d in data} == {FORMULA}
+    assert "=cmd|calc@corp.example" in {d["mailbox"] for d in data}
+
+
+def test_report_by_reason_csv_quotes_formula_cells_too(run, today):
+    box = "=sum@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    sent = at(today.replace(day=today.day - 1)).isoformat()
+    assert run("record", "send", box, "--to", "lead@example.com", "--at", sent).exit_code == 0
+    res = run(
+        "record", "bounce", box, "--to", "lead@example.com", "--kind", "hard", "--status", "5.1.1"
+    )
+    assert res.exit_code == 0, res.output
+    out = run("report", "--by-reason", "--format", "csv").output
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["mailbox"] for r in rows] == ["'" + box]

@@ -626,13 +626,30 @@ def rollup_mismatches(ledger: Ledger) -> list[tuple[Any, ...]]:
     return ledger.rollup_mismatches()
 
 
+# What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a CSV cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_text(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (a mailbox ``=cmd|...@x.example``,
+    a stored policy's stage name), with an apostrophe before it, as OWASP advises against CSV
+    injection: the spreadsheet shows the text; anything else as it is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_text(frame: pd.DataFrame, fmt: str) -> str:
     """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions), ending
-    in a newline."""
+    in a newline. In CSV, a text cell starting with ``=``, ``+``, ``-`` or ``@`` gets a leading
+    apostrophe (a spreadsheet would run it as a formula); JSON keeps the text as it is."""
     out = frame.copy()
     if "date" in out:
         out["date"] = out["date"].dt.strftime("%Y-%m-%d")
     if fmt == "csv":
+        for column in out.columns:
+            if not pd.api.types.is_numeric_dtype(out[column]):
+                out[column] = out[column].map(_spreadsheet_text)
         return str(out.to_csv(index=False))
     # A line of text like every other output (the shell's prompt does not follow a bare "]"),
     # with text as written, as print_json writes it (pandas escapes every non-ASCII character).
