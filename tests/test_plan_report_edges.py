@@ -86,3 +86,43 @@ def test_report_by_reason_csv_quotes_formula_cells_too(run, today):
     out = run("report", "--by-reason", "--format", "csv").output
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["mailbox"] for r in rows] == ["'" + box]
+
+
+def _full_disk(tmp_path: Path) -> Path:
+    """A plot path that takes no bytes: a link to /dev/full, as a full disk answers."""
+    full = Path("/dev/full")
+    if not full.exists():
+        pytest.fail("/dev/full is needed to stand for a full disk")
+    link = tmp_path / "trend.png"
+    link.symlink_to(full)
+    return link
+
+
+def test_a_plot_the_disk_cannot_take_is_one_line_and_exit_74(run, ledger_path, tmp_path):
+    """README: 74 (EX_IOERR) when the output itself cannot be written. A full disk under
+    ``--out`` was exit 64 saying to pick 'a folder that exists'."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    out = _full_disk(tmp_path)
+    res = run("plot", "--out", str(out))
+    assert res.exit_code == 74
+    assert res.output.strip().splitlines() == [
+        f"Error: --out {out}: cannot write it (No space left on device)"
+    ]
+    assert ledger_digest(ledger_path) == before
+
+
+def test_demo_refuses_a_bad_plot_path_by_its_own_flag_before_simulating(run, tmp_path):
+    """``demo --plot x.jpg`` simulated and printed the whole demo, then failed naming
+    ``--out``, a flag demo does not have."""
+    for bad, why in (
+        (tmp_path / "demo.jpg", "expected a .png, .svg or .pdf file name"),
+        (
+            tmp_path / "no" / "such" / "demo.png",
+            "cannot write it (No such file or directory); give a file in a folder that "
+            "exists and you may write to",
+        ),
+    ):
+        res = run("demo", "--days", "2", "--plot", str(bad))
+        assert res.exit_code == 64
+        assert res.output.strip().splitlines() == [f"Error: --plot {bad}: {why}"]

@@ -12,7 +12,9 @@ imports it (the CLI imports it inside the report commands).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from warmup import api, policies
-from warmup.errors import ConfigError, InvalidField, Unavailable, UsageError
+from warmup.errors import ConfigError, InvalidField, Unavailable, UnwritableField
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
 from warmup.ledger.schema import BOUNCE_KINDS
@@ -680,18 +682,44 @@ def ahead(
     return frame
 
 
-def plot(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Draw :func:`warmup.plots.figure` and write it (PNG, SVG or PDF by the suffix); the path
-    written."""
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+_WHERE = "give a file in a folder that exists and you may write to"
+# A file that cannot take the bytes, wherever it is: no folder would help (exit 74, not 64).
+_WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+
+
+def check_plot_path(out: str | Path, field: str = "out") -> Path:
+    """``out`` as a path :func:`plot` can write, checked before any work: a ``.png``, ``.svg``
+    or ``.pdf`` name in a folder that exists (else :class:`InvalidField` naming ``field``)."""
     path = Path(out)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"--out {out}: expected a .png, .svg or .pdf file name")
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise InvalidField(field, "{field} {out}: expected a .png, .svg or .pdf file name", out=out)
+    folder = path.parent
+    if not folder.is_dir():
+        code = errno.ENOTDIR if folder.exists() else errno.ENOENT
+        raise InvalidField(
+            field,
+            "{field} {out}: cannot write it ({why}); " + _WHERE,
+            out=out,
+            why=os.strerror(code),
+        )
+    return path
+
+
+def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
+    """Draw :func:`warmup.plots.figure` and write it (PNG, SVG or PDF by the suffix); the path
+    written. ``field`` names ``out`` in errors (the option it came from)."""
+    path = check_plot_path(out, field)
     fig = figure(frame)
     try:
         fig.savefig(path, dpi=110)
     except OSError as exc:
-        raise UsageError(
-            f"--out {out}: cannot write it ({exc.strerror or exc}); give a file in a folder "
-            f"that exists and you may write to"
+        why = exc.strerror or str(exc)
+        if exc.errno in _WRITE_FAILED:
+            raise UnwritableField(
+                field, "{field} {out}: cannot write it ({why})", out=out, why=why
+            ) from None
+        raise InvalidField(
+            field, "{field} {out}: cannot write it ({why}); " + _WHERE, out=out, why=why
         ) from None
     return path
