@@ -126,3 +126,32 @@ def test_demo_refuses_a_bad_plot_path_by_its_own_flag_before_simulating(run, tmp
         res = run("demo", "--days", "2", "--plot", str(bad))
         assert res.exit_code == 64
         assert res.output.strip().splitlines() == [f"Error: --plot {bad}: {why}"]
+
+
+def test_copy_to_a_corrupt_file_names_the_target_option_not_the_db_option(run, tmp_path):
+    """A --to that is no database said 'point --db/WARMUP_DB at another file': the source's
+    option, the one ledger the user had right."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database, just notes\n" * 100)
+    res = run("db", "copy", "--to", str(bad))
+    assert res.exit_code == 78
+    assert res.output == (
+        f"Error: ledger {bad} is not a warmup ledger or is corrupted (file is not a database); "
+        "point --to at another file or restore a backup\n"
+    )
+    assert bad.read_text() == "not a database, just notes\n" * 100
+
+
+def test_copy_to_a_server_refusing_the_password_names_the_target_option(run):
+    from tests.pgkit import pg_server
+
+    server = pg_server()
+    head, _, tail = server.partition("@")
+    wrong = head.rsplit(":", 1)[0] + ":not-the-password@" + tail
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("db", "copy", "--to", wrong)
+    assert res.exit_code == 78, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "password authentication failed" in lines[0]
+    assert lines[0].endswith("; check the URL in --to") and "not-the-password" not in lines[0]
