@@ -518,6 +518,17 @@ def _keep(
         pass
 
 
+def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]:
+    """The mailboxes ``addresses`` name, each once, in the order first named: an address given
+    twice (or in another case) is one mailbox, so a plan's volume or a report never counts it
+    twice. An unknown address is :class:`MailboxNotFound`."""
+    boxes: dict[int, MailboxRow] = {}
+    for address in addresses:
+        box = ledger.mailbox(address)
+        boxes.setdefault(box.id, box)
+    return list(boxes.values())
+
+
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:
     """The days ahead of ``address``: each day's quota and what the gate would let through
     (:func:`warmup.policy.project`)."""
@@ -550,7 +561,7 @@ def plan_for(
     which they will have sent that many recipients between them, looking up to ``within`` days
     ahead (default :data:`VOLUME_HORIZON`)."""
     at = check_query(at) if at else now_utc()
-    boxes = [ledger.mailbox(a) for a in addresses]
+    boxes = named_mailboxes(ledger, addresses)
     horizon = days if volume is None else within or VOLUME_HORIZON
     # Each mailbox's plan may stop where it alone reaches the volume: together they reach it
     # no later (and plans are cut at that day anyway).
@@ -567,9 +578,8 @@ def volume_date(
     """The first day on which ``volume`` recipients will have been sent across ``mailboxes``,
     and its number (1 = today); ``(None, horizon)`` when not within ``horizon`` days."""
     at = check_query(at) if at else now_utc()
-    result = combine(
-        [mailbox_plan(ledger, ledger.mailbox(m), horizon, at, volume) for m in mailboxes], volume
-    )
+    boxes = named_mailboxes(ledger, mailboxes)
+    result = combine([mailbox_plan(ledger, b, horizon, at, volume) for b in boxes], volume)
     return result.reached, result.reached_day or horizon
 
 

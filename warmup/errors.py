@@ -36,6 +36,10 @@ class ConfigError(WarmupError):
     exit_code = 78  # EX_CONFIG
 
 
+class OutputFailure(WarmupError):
+    exit_code = 74  # EX_IOERR: the output itself could not be written (a full disk)
+
+
 class FieldError(WarmupError):
     """A bad value of a named input field (``at``, ``cap``, ``smtp_security``, ...).
 
@@ -77,3 +81,8 @@ class InvalidField(FieldError, UsageError):
 
 class InvalidFieldData(FieldError, DataError):
     """A field read fine whose value is out of bounds or inconsistent (exit 65)."""
+
+
+class UnwritableField(FieldError, OutputFailure):
+    """A file a field names (a plot's path) that could not be written: a full disk, a device
+    error (exit 74)."""

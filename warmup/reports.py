@@ -12,7 +12,9 @@ imports it (the CLI imports it inside the report commands).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from warmup import api, policies
-from warmup.errors import ConfigError, InvalidField, Unavailable, UsageError
+from warmup.errors import ConfigError, InvalidField, Unavailable, UnwritableField
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
 from warmup.ledger.schema import BOUNCE_KINDS
@@ -58,9 +60,10 @@ DAILY_COLUMNS = [
 
 
 def mailboxes(ledger: Ledger, addresses: Sequence[str] = ()) -> list[MailboxRow]:
-    """The named mailboxes (an unknown one is an error saying how to add it), or all of them."""
+    """The named mailboxes, each once (an unknown one is an error saying how to add it), or all
+    of them."""
     if addresses:
-        return [ledger.mailbox(a) for a in addresses]
+        return api.named_mailboxes(ledger, addresses)
     return ledger.mailboxes()
 
 
@@ -625,13 +628,30 @@ def rollup_mismatches(ledger: Ledger) -> list[tuple[Any, ...]]:
     return ledger.rollup_mismatches()
 
 
+# What makes a spreadsheet (Excel, LibreOffice, Google Sheets) read a CSV cell as a formula.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_text(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (a mailbox ``=cmd|...@x.example``,
+    a stored policy's stage name), with an apostrophe before it, as OWASP advises against CSV
+    injection: the spreadsheet shows the text; anything else as it is."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_text(frame: pd.DataFrame, fmt: str) -> str:
     """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions), ending
-    in a newline."""
+    in a newline. In CSV, a text cell starting with ``=``, ``+``, ``-`` or ``@`` gets a leading
+    apostrophe (a spreadsheet would run it as a formula); JSON keeps the text as it is."""
     out = frame.copy()
     if "date" in out:
         out["date"] = out["date"].dt.strftime("%Y-%m-%d")
     if fmt == "csv":
+        for column in out.columns:
+            if not pd.api.types.is_numeric_dtype(out[column]):
+                out[column] = out[column].map(_spreadsheet_text)
         return str(out.to_csv(index=False))
     # A line of text like every other output (the shell's prompt does not follow a bare "]"),
     # with text as written, as print_json writes it (pandas escapes every non-ASCII character).
@@ -662,18 +682,44 @@ def ahead(
     return frame
 
 
-def plot(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Draw :func:`warmup.plots.figure` and write it (PNG, SVG or PDF by the suffix); the path
-    written."""
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+_WHERE = "give a file in a folder that exists and you may write to"
+# A file that cannot take the bytes, wherever it is: no folder would help (exit 74, not 64).
+_WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
+
+
+def check_plot_path(out: str | Path, field: str = "out") -> Path:
+    """``out`` as a path :func:`plot` can write, checked before any work: a ``.png``, ``.svg``
+    or ``.pdf`` name in a folder that exists (else :class:`InvalidField` naming ``field``)."""
     path = Path(out)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise UsageError(f"--out {out}: expected a .png, .svg or .pdf file name")
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise InvalidField(field, "{field} {out}: expected a .png, .svg or .pdf file name", out=out)
+    folder = path.parent
+    if not folder.is_dir():
+        code = errno.ENOTDIR if folder.exists() else errno.ENOENT
+        raise InvalidField(
+            field,
+            "{field} {out}: cannot write it ({why}); " + _WHERE,
+            out=out,
+            why=os.strerror(code),
+        )
+    return path
+
+
+def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
+    """Draw :func:`warmup.plots.figure` and write it (PNG, SVG or PDF by the suffix); the path
+    written. ``field`` names ``out`` in errors (the option it came from)."""
+    path = check_plot_path(out, field)
     fig = figure(frame)
     try:
         fig.savefig(path, dpi=110)
     except OSError as exc:
-        raise UsageError(
-            f"--out {out}: cannot write it ({exc.strerror or exc}); give a file in a folder "
-            f"that exists and you may write to"
+        why = exc.strerror or str(exc)
+        if exc.errno in _WRITE_FAILED:
+            raise UnwritableField(
+                field, "{field} {out}: cannot write it ({why})", out=out, why=why
+            ) from None
+        raise InvalidField(
+            field, "{field} {out}: cannot write it ({why}); " + _WHERE, out=out, why=why
         ) from None
     return path

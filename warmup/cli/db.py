@@ -8,6 +8,7 @@ import click
 
 from warmup.cli import check_db, cli
 from warmup.cli.common import db_option, json_option, print_json, print_table, say
+from warmup.errors import WarmupError
 from warmup.ledger import copy as ledger_copy
 from warmup.ledger import open_ledger, resolve_url
 from warmup.ledger.migrations import names as migration_names
@@ -122,7 +123,10 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
             f"migration(s) behind) and a copy only reads it; upgrade it first with "
             f"'warmup db migrate --db {shlex.quote(source.where)}', then copy"
         )
-    target = open_ledger(resolve_url(to))
+    try:
+        target = open_ledger(resolve_url(to))
+    except WarmupError as exc:  # the ledger layer names --db, the source's option: here it is --to
+        raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None
     ctx.call_on_close(target.close)
     if target.created:
         click.echo(f"Created a new ledger at {target.where}.", err=True)
@@ -158,3 +162,11 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
         f"Copied {total} rows from {source.where} to {target.where}; verified: row counts "
         f"and per-table checksums match on both sides."
     )
+
+
+class _Retold(WarmupError):
+    """A ledger error about the target, told with the option that named it."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

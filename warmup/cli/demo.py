@@ -42,6 +42,11 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
     """
     from warmup.demo import simulate
 
+    target = plot_to or Path(tempfile.gettempdir()) / "warmup-demo.png"
+    if not no_plot:  # a path the plot cannot go to is refused before the simulation, not after
+        from warmup import reports  # pandas/matplotlib: only when plotting, never on quota's path
+
+        reports.check_plot_path(target, "plot_to")
     with tempfile.TemporaryDirectory(prefix="warmup-demo-") as tmp:
         ledger = open_ledger(str(Path(tmp) / "demo.db"))
         click.echo(
@@ -78,10 +83,7 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
         if no_plot:
             ledger.close()
             return
-        from warmup import reports  # pandas/matplotlib: only now, never on the quota path
-
-        target = plot_to or Path(tempfile.gettempdir()) / "warmup-demo.png"
-        path = reports.plot(reports.daily(ledger, [box.address], at=now), target)
+        path = reports.plot(reports.daily(ledger, [box.address], at=now), target, "plot_to")
         ledger.close()
     click.echo("\nSends vs quota, bounce rate vs thresholds and stages, plotted to:")
     click.echo(str(path))

@@ -60,7 +60,7 @@ def quota(
         warmup quota --json
         warmup quota sales@corp.example --check && ./send-batch.sh
     """
-    boxes = [ledger.mailbox(a) for a in addresses] if addresses else ledger.mailboxes()
+    boxes = api.named_mailboxes(ledger, addresses) if addresses else ledger.mailboxes()
     when = typed_instant(at, boxes) if at is not None else api.now_utc()
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
@@ -150,7 +150,7 @@ def plan(
         warmup plan sales@corp.example --days 35
         warmup plan sales@corp.example ops@corp.example --volume 10000
     """
-    when = typed_instant(at, [ledger.mailbox(a) for a in addresses]) if at is not None else None
+    when = typed_instant(at, api.named_mailboxes(ledger, addresses)) if at is not None else None
     # --days given with --volume bounds the search ("within 60 days?"); else it goes far
     given = click.get_current_context().get_parameter_source("days")
     within = days if given is not click.core.ParameterSource.DEFAULT else None

@@ -1,0 +1,157 @@
+"""Edges a demanding user meets in the planning and reporting commands: a mailbox named twice,
+a report opened in a spreadsheet, a plot that cannot be written, a demo given a bad --plot."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import at, ledger_digest
+
+BOX = "a@corp.example"
+
+
+def test_a_mailbox_named_twice_is_planned_once_and_its_volume_counted_once(run, today):
+    """``plan A A --volume N`` summed A's ramp twice: the volume was "reached" days early
+    "across 2 mailboxes"; a different case of the same address did the same."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    when = ("--at", at(today).isoformat())
+    once = json.loads(run("plan", BOX, "--volume", "1000", "--json", *when).output)
+    for twice in ([BOX, BOX], [BOX, BOX.upper()]):
+        res = run("plan", *twice, "--volume", "1000", "--json", *when)
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.output) == once
+        text = run("plan", *twice, "--volume", "1000", *when).output
+        assert "across 1 mailbox." in text and "MAILBOX" not in text
+    # 50/day for 7 days (350), then 100, 105, ...: 1000 on day 13, alone.
+    assert once["volume"]["days"] == 13 and len(once["mailboxes"]) == 1
+
+
+def test_a_mailbox_named_twice_is_reported_and_counted_once(run, today):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    when = ("--at", at(today).isoformat())
+    report = json.loads(run("report", BOX, BOX.upper(), "--json", *when).output)
+    assert [r["mailbox"] for r in report] == [BOX]
+    quota = json.loads(run("quota", BOX, BOX, "--json", *when).output)
+    assert [q["mailbox"] for q in quota] == [BOX]
+
+
+FORMULA = '=HYPERLINK("http://evil.example","x")'
+
+
+def test_report_csv_cells_a_spreadsheet_would_run_as_formulas_are_quoted(run, today, tmp_path):
+    """A mailbox address or a stage name starting with ``=``, ``+``, ``-`` or ``@`` is a formula
+    to Excel and LibreOffice once the CSV is opened (CSV injection, OWASP): such a text cell is
+    written with a leading apostrophe, which a spreadsheet shows as text and does not run.
+    Numbers and dates are left as they are; JSON keeps the text exactly."""
+    policy = tmp_path / "odd.toml"
+    assert run("db", "migrate").exit_code == 0
+    preset = run("policy", "show", "default").output
+    assert 'name = "week 1"' in preset
+    policy.write_text(preset.replace('name = "week 1"', f"name = '{FORMULA}'"))
+    assert run("policy", "add", "odd", str(policy)).exit_code == 0
+    for box in ("=cmd|calc@corp.example", "-x@corp.example", "+y@corp.example", BOX):
+        res = run("mailbox", "add", "--provider", "exmail", "--policy", "odd", "--", box)
+        assert res.exit_code == 0, res.output
+    when = ("--at", at(today).isoformat())
+    res = run("report", "--format", "csv", *when)
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert [r["mailbox"] for r in rows] == [
+        "'+y@corp.example",
+        "'-x@corp.example",
+        "'=cmd|calc@corp.example",
+        BOX,
+    ]
+    assert {r["stage"] for r in rows} == {"'" + FORMULA}  # day 1: the first stage
+    assert {r["quota"] for r in rows} == {"50"} and {r["date"] for r in rows} == {"2026-11-16"}
+    data = json.loads(run("report", "--json", *when).output)
+    assert {d["stage"] for d in data} == {FORMULA}
+    assert "=cmd|calc@corp.example" in {d["mailbox"] for d in data}
+
+
+def test_report_by_reason_csv_quotes_formula_cells_too(run, today):
+    box = "=sum@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    sent = at(today.replace(day=today.day - 1)).isoformat()
+    assert run("record", "send", box, "--to", "lead@example.com", "--at", sent).exit_code == 0
+    res = run(
+        "record", "bounce", box, "--to", "lead@example.com", "--kind", "hard", "--status", "5.1.1"
+    )
+    assert res.exit_code == 0, res.output
+    out = run("report", "--by-reason", "--format", "csv").output
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["mailbox"] for r in rows] == ["'" + box]
+
+
+def _full_disk(tmp_path: Path) -> Path:
+    """A plot path that takes no bytes: a link to /dev/full, as a full disk answers."""
+    full = Path("/dev/full")
+    if not full.exists():
+        pytest.fail("/dev/full is needed to stand for a full disk")
+    link = tmp_path / "trend.png"
+    link.symlink_to(full)
+    return link
+
+
+def test_a_plot_the_disk_cannot_take_is_one_line_and_exit_74(run, ledger_path, tmp_path):
+    """README: 74 (EX_IOERR) when the output itself cannot be written. A full disk under
+    ``--out`` was exit 64 saying to pick 'a folder that exists'."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    out = _full_disk(tmp_path)
+    res = run("plot", "--out", str(out))
+    assert res.exit_code == 74
+    assert res.output.strip().splitlines() == [
+        f"Error: --out {out}: cannot write it (No space left on device)"
+    ]
+    assert ledger_digest(ledger_path) == before
+
+
+def test_demo_refuses_a_bad_plot_path_by_its_own_flag_before_simulating(run, tmp_path):
+    """``demo --plot x.jpg`` simulated and printed the whole demo, then failed naming
+    ``--out``, a flag demo does not have."""
+    for bad, why in (
+        (tmp_path / "demo.jpg", "expected a .png, .svg or .pdf file name"),
+        (
+            tmp_path / "no" / "such" / "demo.png",
+            "cannot write it (No such file or directory); give a file in a folder that "
+            "exists and you may write to",
+        ),
+    ):
+        res = run("demo", "--days", "2", "--plot", str(bad))
+        assert res.exit_code == 64
+        assert res.output.strip().splitlines() == [f"Error: --plot {bad}: {why}"]
+
+
+def test_copy_to_a_corrupt_file_names_the_target_option_not_the_db_option(run, tmp_path):
+    """A --to that is no database said 'point --db/WARMUP_DB at another file': the source's
+    option, the one ledger the user had right."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    bad = tmp_path / "notes.db"
+    bad.write_text("not a database, just notes\n" * 100)
+    res = run("db", "copy", "--to", str(bad))
+    assert res.exit_code == 78
+    assert res.output == (
+        f"Error: ledger {bad} is not a warmup ledger or is corrupted (file is not a database); "
+        "point --to at another file or restore a backup\n"
+    )
+    assert bad.read_text() == "not a database, just notes\n" * 100
+
+
+def test_copy_to_a_server_refusing_the_password_names_the_target_option(run):
+    from tests.pgkit import pg_server
+
+    server = pg_server()
+    head, _, tail = server.partition("@")
+    wrong = head.rsplit(":", 1)[0] + ":not-the-password@" + tail
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("db", "copy", "--to", wrong)
+    assert res.exit_code == 78, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "password authentication failed" in lines[0]
+    assert lines[0].endswith("; check the URL in --to") and "not-the-password" not in lines[0]
