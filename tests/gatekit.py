@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -107,6 +108,15 @@ def gone_within(pid: int, seconds: float) -> bool:
             return True
         time.sleep(0.01)
     return not running(pid)
+
+
+def assert_reaped(pid: int) -> None:
+    """The grandchild ``pid`` is gone (within 5 s of its group's kill); killed here if not."""
+    try:
+        assert gone_within(pid, 5.0), f"the grandchild {pid} still runs"
+    finally:
+        if running(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def spawning(pidfile, then: str) -> str:
