@@ -34,8 +34,8 @@ from warmup.ledger.schema import (
     WALK_MEMO,
 )
 from warmup.ledger.values import (
-    CLOCK_SKEW,
     MATCH_WINDOW,
+    REPORT_SKEW,
     BounceIn,
     BounceResult,
     EventIn,
@@ -497,9 +497,9 @@ class Records:
     ) -> tuple[int | None, dt.datetime | None]:
         """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
         recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
-        ``at``, give or take :data:`CLOCK_SKEW` (when the bounce names a Message-ID, only a
-        send recorded without one: a send with another Message-ID is another message); (None,
-        None) if none. A released slot never left: nothing answers it. A bounce that names no
+        ``at``, or failing one the first within :data:`REPORT_SKEW` after it (when the bounce
+        names a Message-ID, only a send recorded without one: a send with another Message-ID is
+        another message); (None, None) if none. A released slot never left: nothing answers it. A bounce that names no
         recipient answers nothing, even when it quotes a send's Message-ID: it says nothing
         about that send's recipient."""
         if not recipient:
@@ -521,18 +521,18 @@ class Records:
             # whom the mailbox writes to). Only a send recorded without a Message-ID may
             # still be the one it answers.
             base = base.where(SEND.c.message_id.is_(None))
-        # A report's Date has whole seconds and the reporting server's clock: one written the
-        # second its message was handed over, or on a clock a little behind, is dated a moment
-        # "before" its send.
+        to = base.where(SEND.c.recipient == recipient)
         row = conn.execute(
-            base.where(
-                SEND.c.recipient == recipient,
-                SEND.c.at <= utc(at + CLOCK_SKEW),
-                SEND.c.at >= utc(at - MATCH_WINDOW),
-            )
+            to.where(SEND.c.at <= utc(at), SEND.c.at >= utc(at - MATCH_WINDOW))
             .order_by(SEND.c.at.desc())
             .limit(1)
         ).first()
+        if row is None:  # dated a moment before its send (REPORT_SKEW): the first one after
+            row = conn.execute(
+                to.where(SEND.c.at > utc(at), SEND.c.at <= utc(at + REPORT_SKEW))
+                .order_by(SEND.c.at)
+                .limit(1)
+            ).first()
         return (row.id, row.at) if row else (None, None)
 
     def _event(self, conn: Connection, box: MailboxRow, e: EventIn, once: bool) -> bool:

@@ -23,6 +23,10 @@ MATCH_WINDOW = dt.timedelta(days=30)
 # A clock a little ahead on another host may stamp a send slightly in the future; a row further
 # ahead than this is never "the last send" (it would pace the mailbox until then).
 CLOCK_SKEW = dt.timedelta(minutes=5)
+# A delivery report's Date has whole seconds and the reporting server's clock: one written the
+# second its message was handed over, or by a server a little behind, is dated a moment "before"
+# the send it answers. Matched by time, it may answer a send this much after its Date.
+REPORT_SKEW = dt.timedelta(minutes=2)
 # The widest integer SQLite (INTEGER) and PostgreSQL (bigint) store: a row id or a LIMIT beyond
 # it makes the driver raise OverflowError instead of finding nothing or everything.
 SQL_INT_MAX = 2**63 - 1

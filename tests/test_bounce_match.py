@@ -1,0 +1,63 @@
+"""A report without the original's Message-ID answers the send to its recipient it follows.
+
+Matched by recipient and time (``Records._match``): the latest send at or before the report's
+Date, and only when there is none a send at most ``REPORT_SKEW`` after it (a Date in whole
+seconds, by a server's clock a little behind). A mailbox that mails one recipient twice within a
+minute or two must not have the first report taken for the second send's: the second send's
+own report would then be "a second bounce of one send" and not count.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from warmup import api
+from warmup.ledger import BounceIn, SendIn, open_ledger
+from warmup.ledger.schema import DAY_STAT
+
+RCPT = "r@example.com"
+
+
+def _setup(url: str):  # type: ignore[no-untyped-def]
+    ledger = open_ledger(url)
+    box = api.add_mailbox(ledger, "a@corp.example", "exmail")
+    t = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
+    return ledger, box, t
+
+
+def _hard(t: dt.datetime, key: str) -> BounceIn:
+    return BounceIn(RCPT, "hard", t, key, status="5.1.1", trusted=False)
+
+
+def _hard_count(ledger) -> int:  # type: ignore[no-untyped-def]
+    with ledger.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.sum(DAY_STAT.c.hard))).scalar() or 0)
+
+
+def test_two_sends_to_one_recipient_a_minute_apart_each_have_their_report(
+    ledger_url,  # noqa: F811
+):
+    ledger, box, t = _setup(ledger_url)
+    ledger.record(box, sends=[SendIn(RCPT, t), SendIn(RCPT, t + dt.timedelta(seconds=90))])
+    first = ledger.record(box, bounces=[_hard(t + dt.timedelta(seconds=30), "dsn-1")])
+    second = ledger.record(box, bounces=[_hard(t + dt.timedelta(seconds=120), "dsn-2")])
+    assert (first.counted, second.counted) == (1, 1)
+    assert _hard_count(ledger) == 2
+
+
+def test_a_report_dated_just_before_its_send_answers_it(ledger_url):  # noqa: F811
+    ledger, box, t = _setup(ledger_url)
+    ledger.record(box, sends=[SendIn(RCPT, t)])
+    got = ledger.record(box, bounces=[_hard(t - dt.timedelta(seconds=2), "dsn-1")])
+    assert (got.matched, got.counted) == (1, 1)
+
+
+def test_a_report_dated_well_before_any_send_answers_nothing(ledger_url):  # noqa: F811
+    ledger, box, t = _setup(ledger_url)
+    ledger.record(box, sends=[SendIn(RCPT, t)])
+    got = ledger.record(box, bounces=[_hard(t - dt.timedelta(minutes=3), "dsn-1")])
+    assert (got.matched, got.counted) == (0, 0)
+    assert _hard_count(ledger) == 0
