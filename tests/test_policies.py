@@ -443,6 +443,18 @@ def test_a_refused_stored_policy_stops_only_its_own_mailboxes(run, tmp_path, fau
         assert words in line and "'warmup policy set careful FILE'" in line, line
     for args in (("quota", "d@corp.example"), ("plan", "d@corp.example")):
         assert run(*args).exit_code == 0, args
+    # named with another mailbox: the other is answered, as quota answers it
+    for command in ("quota", "report"):
+        res = run(command, BOX, "d@corp.example", "--json", "--at", when)
+        assert res.exit_code == 78, (command, res.output)
+        assert {r["mailbox"] for r in json.loads(res.stdout)} == {"d@corp.example"}, command
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith(f"Error: mailbox {BOX}: policy careful (version 2): "), line
+    out = str(tmp_path / "named.png")
+    res = run("plot", BOX, "d@corp.example", "--json", "--at", when, "--out", out)
+    assert res.exit_code == 78, res.output
+    assert json.loads(res.stdout)["mailboxes"] == ["d@corp.example"]
+    assert res.stderr.strip().startswith(f"Error: mailbox {BOX}: policy careful"), res.stderr
     # the second fix named: the mailbox moves to another policy, and is answered again
     assert run("mailbox", "set", BOX, "--policy", "fine").exit_code == 0
     res = run("quota", "--json", "--at", when)

@@ -88,6 +88,7 @@ def daily(
     at: dt.datetime | None = None,
     *,
     cache: bool = True,
+    boxes: Sequence[MailboxRow] | None = None,
 ) -> pd.DataFrame:
     """One row per mailbox and local day, from its first active day (or the last ``days``) to today.
 
@@ -101,10 +102,12 @@ def daily(
     (:mod:`warmup.ledger.timeline_cache`), valid only while every input of those days is
     unchanged, so the frame is the same with or without it; a repeated report then walks only
     the days since the last one.
+
+    ``boxes``: the mailboxes' rows, when the caller has them (``addresses`` is then unused).
     """
     _check_days(days)
     at = at or api.now_utc()
-    boxes = mailboxes(ledger, addresses)
+    boxes = mailboxes(ledger, addresses) if boxes is None else list(boxes)
     ids = [b.id for b in boxes]
     specs: dict[str, PolicySpec] = {}
     for b in boxes:  # a policy that cannot be used: the error names the mailbox and the fix

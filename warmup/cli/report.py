@@ -101,13 +101,11 @@ def report(
     if by_reason:
         _by_reason(reports.bounces_by_reason(ledger, addresses, days, when), fmt)
         return 0
-    refusals: list[api.Refusal] = []
-    if not addresses:  # all: one mailbox on a policy this warmup refuses hides no other
-        _, good, refusals = api.askable(ledger, reports.mailboxes(ledger))
-        addresses = tuple(b.address for b in good)
-    if refusals and not addresses:
+    # one mailbox on a policy this warmup refuses hides no other
+    _, good, refusals = api.askable(ledger, reports.mailboxes(ledger, addresses))
+    if refusals and not good:
         return _refused(refusals)
-    frame = reports.daily(ledger, addresses, days, when)
+    frame = reports.daily(ledger, days=days, at=when, boxes=good)
     if fmt != "table":
         click.echo(reports.to_text(frame, fmt), nl=False)
         return _refused(refusals)
@@ -217,16 +215,13 @@ def plot(
     """
     from warmup import plots, reports
 
-    boxes = reports.mailboxes(ledger, addresses)
-    refusals: list[api.Refusal] = []
-    if not addresses:  # all: one mailbox on a policy this warmup refuses hides no other
-        _, boxes, refusals = api.askable(ledger, boxes)
-        if refusals and not boxes:
-            return _refused(refusals)
-        addresses = tuple(b.address for b in boxes)
+    # one mailbox on a policy this warmup refuses hides no other
+    _, boxes, refusals = api.askable(ledger, reports.mailboxes(ledger, addresses))
+    if refusals and not boxes:
+        return _refused(refusals)
     plots.check_count(len(boxes))
     when = typed_instant(at, boxes) if at else api.now_utc()
-    frame = reports.daily(ledger, addresses, days, when)
+    frame = reports.daily(ledger, days=days, at=when, boxes=boxes)
     path = Path(out) if out else Path.cwd() / f"warmup-plot-{when:%Y%m%d}.png"
     written = reports.plot(frame, path).resolve()
     if json_:
