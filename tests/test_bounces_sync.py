@@ -1143,6 +1143,24 @@ def test_a_message_announced_larger_than_asked_is_refused_in_one_line(box, ledge
     assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
 
 
+def test_a_server_sending_whole_messages_for_first_parts_is_read(box, ledger_path):
+    """A server that ignores the partial FETCH sends each message whole: a report carrying its
+    2 MB original is a literal the size the server gave for it (RFC822.SIZE), read with all
+    but its first part dropped as it comes. Refused as "larger than asked", the sync stopped at
+    that message at every run, for ever."""
+    ids = send_many(1)
+    (rcpt,) = ids
+    report = dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1)
+    padding = b"\n".join([b"X" * 76] * 27_000)  # ~2 MB of a quoted original, after the report
+    box.append("INBOX", report.rstrip(b"\n") + b"\n\n" + padding + b"\n")
+    with LoginFaultProxy(box, ["pass"], whole=True) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--json", "--timeout", "20")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    assert len(bounce_rows(ledger_path)) == 1
+
+
 def test_terminal_escapes_in_the_servers_words_never_reach_the_terminal(box, ledger_path):
     """An error quotes the IMAP server's words (why it refused a SEARCH, a STATUS, a MOVE, a
     LOGIN): escape sequences in them went to the terminal as they came (setting its title,

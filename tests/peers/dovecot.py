@@ -379,6 +379,8 @@ class LoginFaultProxy:
     left out of what the client gets, as from a server that does not send them.
     ``literal``: a FETCH answer's literal is announced as this many bytes (``{n}``), whatever
     it holds, as a broken or hostile server might.
+    ``whole``: a partial FETCH (``BODY.PEEK[]<0.n>``) is asked of the server as a whole one,
+    as from a server that ignores the partial and sends each message whole.
     """
 
     def __init__(
@@ -393,7 +395,9 @@ class LoginFaultProxy:
         literal: int | None = None,
         refuse_text: bytes = b"[SERVERBUG] Internal error",
         refuse_with: bytes = b"NO",
+        whole: bool = False,
     ) -> None:
+        self.whole = whole
         self.refuse_with = refuse_with
         self.refuse_text = refuse_text
         self.literal = literal
@@ -493,6 +497,8 @@ class LoginFaultProxy:
                         writer.transport.abort()
                         return
                     stalled = fault == "stall"
+                if self.whole:
+                    line = re.sub(rb"BODY\.PEEK\[\]<0\.\d+>", b"BODY.PEEK[]", line)
                 up_writer.write(line)
                 await up_writer.drain()
 

@@ -83,33 +83,48 @@ class LoginFailed(PermissionFailure):
     """The IMAP server refused the credentials (exit 77)."""
 
 
-# The largest literal a server may announce: a message's first READ_BYTES, with room for the
-# rest (a folder name). imaplib reads whatever size it is told into memory at once: from a
+# The largest literal kept in memory: a message's first READ_BYTES, with room for the rest of
+# an answer (a folder name). imaplib reads whatever size it is told into memory at once: from a
 # broken or hostile server, {1000000000000} was a MemoryError and 2 GB was 2 GB.
 MAX_LITERAL = READ_BYTES + 65_536
+# The most a FETCH of first parts may announce for one message: its RFC822.SIZE (a server that
+# ignores the partial FETCH sends it whole: read, and all but the first MAX_LITERAL bytes
+# dropped as they come), never more than this.
+MAX_WHOLE = 256 * 1024 * 1024
+_DRAIN = 1 << 20
 
 
-def _literal(imap: imaplib.IMAP4, size: int) -> int:
-    """``size`` if a literal that large may be read, else the connection is dropped and the
-    sync stopped (:class:`Unavailable`, exit 69)."""
-    if size > MAX_LITERAL:
-        _drop(imap)
-        raise Unavailable(
-            f"the IMAP server announced {size} bytes where at most {READ_BYTES} were asked "
-            f"for; nothing of it was recorded (progress is saved: run the sync again, or ask "
-            f"the server's administrator)"
-        )
-    return size
+class _Bounded:
+    """imaplib's literal reads, bounded: at most MAX_LITERAL bytes kept; a larger literal only
+    up to ``whole`` (set around a FETCH of first parts to what its messages hold), else the
+    connection is dropped and the sync stopped (:class:`Unavailable`, exit 69)."""
 
+    whole = MAX_LITERAL
 
-class _IMAP4(imaplib.IMAP4):
     def read(self, size: int) -> bytes:
-        return super().read(_literal(self, size))
+        if size > max(self.whole, MAX_LITERAL):
+            _drop(self)  # type: ignore[arg-type]
+            raise Unavailable(
+                f"the IMAP server announced {size} bytes where at most {READ_BYTES} were asked "
+                f"for; nothing of it was recorded (progress is saved: run the sync again, or "
+                f"ask the server's administrator)"
+            )
+        kept: bytes = super().read(min(size, MAX_LITERAL))  # type: ignore[misc]
+        left = size - len(kept)
+        while left > 0 and len(kept) == MAX_LITERAL:  # a whole message: the rest dropped
+            chunk = super().read(min(left, _DRAIN))  # type: ignore[misc]
+            if not chunk:
+                break
+            left -= len(chunk)
+        return kept
 
 
-class _IMAP4_SSL(imaplib.IMAP4_SSL):
-    def read(self, size: int) -> bytes:
-        return super().read(_literal(self, size))
+class _IMAP4(_Bounded, imaplib.IMAP4):
+    pass
+
+
+class _IMAP4_SSL(_Bounded, imaplib.IMAP4_SSL):
+    pass
 
 
 def _quote(folder: str) -> str:
@@ -537,7 +552,16 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, byt
         if m_uid and m_size:
             sizes[int(m_uid.group(1))] = int(m_size.group(1))
     for group in _groups(uids, sizes):
-        typ, data = imap.uid("FETCH", ",".join(map(str, group)), f"(BODY.PEEK[]<0.{READ_BYTES}>)")
+        largest = max((sizes.get(uid, 0) for uid in group), default=0)
+        if isinstance(imap, _Bounded):
+            imap.whole = min(largest + 65_536, MAX_WHOLE)
+        try:
+            typ, data = imap.uid(
+                "FETCH", ",".join(map(str, group)), f"(BODY.PEEK[]<0.{READ_BYTES}>)"
+            )
+        finally:
+            if isinstance(imap, _Bounded):
+                imap.whole = MAX_LITERAL
         if typ != "OK":
             raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
         got = dict(_bodies(data))
