@@ -155,3 +155,15 @@ def test_copy_to_a_server_refusing_the_password_names_the_target_option(run):
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and "password authentication failed" in lines[0]
     assert lines[0].endswith("; check the URL in --to") and "not-the-password" not in lines[0]
+
+
+def test_plot_checks_its_out_path_before_reading_the_ledger(run, tmp_path):
+    """``plot --out x.jpg`` built the whole report (seconds for a year of many mailboxes), then
+    said the name was wrong: the path is checked first, as ``demo --plot`` checks it."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    bad = tmp_path / "trend.jpg"
+    res = run("plot", "nobody@corp.example", "--out", str(bad))
+    assert res.exit_code == 64, res.output
+    assert res.output.strip().splitlines() == [
+        f"Error: --out {bad}: expected a .png, .svg or .pdf file name"
+    ]

@@ -215,6 +215,8 @@ def plot(
     """
     from warmup import plots, reports
 
+    if out:  # a name it cannot write is told before the report is built (seconds, for a year)
+        reports.check_plot_path(out)
     # one mailbox on a policy this warmup refuses hides no other
     _, boxes, refusals = api.askable(ledger, reports.mailboxes(ledger, addresses))
     if refusals and not boxes:
