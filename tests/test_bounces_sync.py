@@ -1121,6 +1121,25 @@ def test_a_folder_whose_uids_fill_more_than_a_line_is_read_in_parts(
     assert (again["scanned"], again["bounces"]) == (0, 0)
 
 
+def test_a_large_folder_on_a_server_without_uidnext_says_what_to_do(
+    box, ledger_path, run, monkeypatch
+):
+    """Without the UIDNEXT it must state (RFC 3501), a folder too large for one search answer
+    cannot be read in windows: the line limit was reported as "the IMAP server refused a
+    command", which it had not. One line saying what happened and what to do."""
+    import imaplib
+
+    monkeypatch.setattr(imaplib, "_MAXLINE", 2000)
+    box.append_many("INBOX", [plain("Hello", n) for n in range(700)])
+    with LoginFaultProxy(box, ["pass"], drop=b"* OK [UIDNEXT") as proxy:
+        imap_via(proxy)
+        res = run("bounces", "sync", BOX, "--json")
+    assert res.exit_code == 69, res.output
+    (line,) = res.output.strip().splitlines()
+    assert "refused" not in line and "longer than a line may be" in line, line
+    assert "UIDNEXT" in line and "another folder" in line, line
+
+
 @pytest.mark.parametrize("size", [10**12, 50_000_000])
 def test_a_message_announced_larger_than_asked_is_refused_in_one_line(box, ledger_path, size):
     """The sync asks for the first READ_BYTES of each message; a server announcing far more

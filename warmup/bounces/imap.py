@@ -321,9 +321,17 @@ def sync(
                 _logout(imap)
                 imap = login()
             except imaplib.IMAP4.error as exc:  # a BAD, or an answer imaplib cannot read
+                why = printable(_reason(exc))[:200]
+                if why.startswith("got more than"):  # imaplib's line limit, not the server's no
+                    raise Unavailable(
+                        f"an answer of the IMAP server was longer than a line may be ({why}): "
+                        f"a folder this large is read in parts only from a server that states "
+                        f"its UIDNEXT, and this one does not; move its older mail to another "
+                        f"folder, or sync with --since; progress is saved"
+                    ) from None
                 raise Unavailable(
                     f"the IMAP server refused a command of the sync "
-                    f"({printable(_reason(exc))[:200]}); progress is saved, run the sync again "
+                    f"({why}); progress is saved, run the sync again "
                     f"later (or ask the server's administrator)"
                 ) from None
 
