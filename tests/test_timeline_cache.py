@@ -137,13 +137,13 @@ def resumes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The memo (``History.memo``) every walk the report runs resumes from (None: walked from
     the first day)."""
     seen: list[object] = []
-    real = reports.timeline_rows
+    real = reports.timeline_checkpoint
 
     def spy(spec, hist, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(hist.memo)
         return real(spec, hist, *args, **kwargs)
 
-    monkeypatch.setattr(reports, "timeline_rows", spy)
+    monkeypatch.setattr(reports, "timeline_checkpoint", spy)
     return seen
 
 
@@ -154,9 +154,8 @@ def test_hit_is_the_fresh_walk(ledger, resumes):
     first = reports.daily(ledger, at=AT)  # walks everything, stores the memos
     memos = _memos(ledger)
     assert set(memos) == {"a@corp.example", "b@corp.example"}
-    assert all(
-        m.upto == AT.astimezone(dt.timezone(dt.timedelta(hours=8))).date() for m in memos.values()
-    )
+    today = AT.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    assert all(m.upto == today - dt.timedelta(days=1) for m in memos.values())  # of yesterday
     resumes.clear()
     again = reports.daily(ledger, at=AT)
     assert len(resumes) == 2 and all(r is not None for r in resumes)  # served from the memo
@@ -186,7 +185,27 @@ def test_memo_goes_on_from_its_day(ledger, resumes):
     pd.testing.assert_frame_equal(
         reports.daily(ledger, at=early), reports.daily(ledger, at=early, cache=False)
     )
-    assert min(m.upto for m in _memos(ledger).values()) >= later.date()
+    assert min(m.upto for m in _memos(ledger).values()) >= later.date() - dt.timedelta(days=1)
+
+
+@pytest.mark.slow
+def test_a_late_bounce_of_yesterday_keeps_the_memo(ledger, resumes):
+    """The memo is of yesterday (the walk at its start, the days before it): a bounce recorded
+    after the report for a send of yesterday (synced this morning) lands on a day the memo
+    never read. With a memo of today's start, that bounce sent the mailbox's next report back
+    to its first day, every day a sync found one."""
+    box = "a@corp.example"
+    yesterday = AT.astimezone(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=1)
+    api.record_send(ledger, box, ["y@example.com"], at(yesterday, 9))
+    before = reports.daily(ledger, at=AT)
+    api.record_bounce(ledger, box, "y@example.com", "hard", at=at(yesterday, 9, 30))
+    assert box in _memos(ledger)
+    resumes.clear()
+    after = reports.daily(ledger, at=AT)
+    assert len(resumes) == 2 and all(r is not None for r in resumes)  # both from their memo
+    pd.testing.assert_frame_equal(after, reports.daily(ledger, at=AT, cache=False))
+    mine = after[after["mailbox"] == box].reset_index(drop=True)
+    assert not mine.equals(before[before["mailbox"] == box].reset_index(drop=True))
 
 
 def _late_bounce(led, box, tmp_path):

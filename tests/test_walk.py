@@ -29,7 +29,7 @@ from warmup.policy import (
     project,
     walk_timeline,
 )
-from warmup.policy.engine import timeline_rows
+from warmup.policy.engine import timeline_checkpoint, timeline_rows
 from warmup.policy.walk import (
     DayRows,
     SummedWalk,
@@ -342,6 +342,33 @@ def test_the_reports_walk_in_runs_is_the_day_by_day_walk(case, back):
         # as quota/plan read it, then as a report does: the counts as arrays, sums in numpy
         for reads in ((view, now), as_report_reads(spec, view, now)):
             rows, rows_state = timeline_rows(spec, *reads)
+            assert list(rows) == as_rows(full)
+            assert rows_state == state
+
+
+@pytest.mark.slow
+@PROPS
+@given(histories(), st.integers(0, 130), st.integers(0, 40))
+def test_the_reports_walk_keeps_the_replays_state_at_its_checkpoint(case, back, since):
+    """The report's walk takes the state at the start of a past day (its memo of yesterday,
+    :func:`timeline_checkpoint`): the state the report's walk to that day ends in (None when
+    there was no active day before it); from a memo too; its rows and final state unchanged."""
+    name, hist, now = case
+    spec = SPECS[name]
+    today = now.astimezone(ZoneInfo(hist.timezone)).date()
+    checkpoint = today - dt.timedelta(days=since)
+    views = [hist]
+    upto = TODAY - dt.timedelta(days=back)
+    _, memo = walk_timeline(spec, hist, instant(upto, 0, hist.timezone), explain=False)
+    if memo.last_active is not None and memo.upto <= checkpoint:
+        views.append(dataclasses.replace(hist, memo=memo))
+    for view in views:
+        _, there = walk_timeline(spec, view, instant(checkpoint, 0, hist.timezone), explain=False)
+        want = there if there.last_active is not None else None
+        full, state = walk_timeline(spec, view, now, explain=False)
+        for reads in ((view, now), as_report_reads(spec, view, now)):
+            rows, rows_state, got = timeline_checkpoint(spec, *reads, checkpoint=checkpoint)
+            assert got == want
             assert list(rows) == as_rows(full)
             assert rows_state == state
 

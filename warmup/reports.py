@@ -34,7 +34,7 @@ from warmup.policy import (
     PolicySpec,
     WalkState,
 )
-from warmup.policy.engine import timeline_rows
+from warmup.policy.engine import timeline_checkpoint
 from warmup.policy.steady import batch_sums
 from warmup.policy.walk import DayRows, lookback
 from warmup.providers import get_provider
@@ -163,7 +163,10 @@ def daily(
             provider_ceiling=provs[box.id].daily_limit,
             memo=memo.state if memo else None,
         )
-        line, state = timeline_rows(spec, hist, at, sums.get(k))
+        # the memo kept is of yesterday: a write on yesterday (a bounce synced this morning)
+        # leaves it valid, where one of today's start was dropped by it
+        yesterday = todays[box.id] - dt.timedelta(days=1)
+        line, _, state = timeline_checkpoint(spec, hist, at, sums.get(k), checkpoint=yesterday)
         first = out.size
         if memo is not None:
             out.add_memo(memo)
@@ -191,18 +194,21 @@ def _new_memos(
     memos: dict[int, tc.Memo],
     held: dict[int, dt.date],
     inputs: dict[int, str],
-    walked: list[tuple[int, int, int, WalkState]],
+    walked: list[tuple[int, int, int, WalkState | None]],
     col: dict[str, np.ndarray],
     rows_of: list[tuple[np.ndarray, np.ndarray]],
 ) -> list[tuple[int, str, tuple[int, int], tc.Memo]]:
-    """The memos to store: a mailbox walked on from its memo keeps the days it added; one
-    walked from its first day keeps them all (unless a newer memo is held); each with the
+    """The memos to store, each of yesterday (the walk's state at its start, the days before
+    it): a mailbox walked on from its memo keeps the days it added; one walked from its first
+    day keeps them all (unless a newer memo is held); each with the
     digest of the rollup rows before its ``upto`` (:func:`warmup.ledger.timeline_cache.rows_digest`),
     summed from one hash per rollup row."""
     # (k, digest the rows from this ordinal on (None: all), the memo's digest so far)
     todo: list[tuple[int, int | None, tuple[int, int]]] = []
     for k, (box, (_, _, n, state)) in enumerate(zip(boxes, walked, strict=True)):
         memo = memos.get(box.id)
+        if state is None:  # no active day before yesterday: nothing worth keeping
+            continue
         if memo is not None and memo.upto < state.upto:  # walked on from the memo
             todo.append((k, memo.upto.toordinal(), memo.digest))
         elif (
@@ -223,7 +229,9 @@ def _new_memos(
     cuts = []
     for (k, lo, _), a, z in zip(todo, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
         mine = ordinals[a:z]
-        upto = walked[k][3].upto.toordinal()
+        back = walked[k][3]
+        assert back is not None
+        upto = back.upto.toordinal()
         cuts.append(a + (0 if lo is None else int(np.searchsorted(mine, lo))))
         cuts.append(a + int(np.searchsorted(mine, upto)))
     edges = np.array(cuts, dtype=np.int64)
@@ -235,9 +243,11 @@ def _new_memos(
     writes = []
     for (k, _, (n0, t0)), n, total in zip(todo, counts.tolist(), totals.tolist(), strict=True):
         a, z, _, state = walked[k]
+        assert state is not None
         box = boxes[k]
-        cols = {name: v[a : z - 1] for name, v in typed.items() if name != "stage"}
-        codes, stage = np.unique(typed["stage"][a : z - 1], return_inverse=True)
+        z = a + int(np.searchsorted(col["ordinal"][a:z], state.upto.toordinal()))  # before it
+        cols = {name: v[a:z] for name, v in typed.items() if name != "stage"}
+        codes, stage = np.unique(typed["stage"][a:z], return_inverse=True)
         cols["stage"] = stage.astype(np.uint8)
         stages = [typed["stage names"][c] for c in codes.tolist()]
         memo = tc.Memo(state.upto, int(col["ordinal"][a]), stages, state, cols)

@@ -2,7 +2,8 @@
 
 A year's report walks every mailbox through every day of the year (:mod:`warmup.policy.timeline`),
 which costs far more than reading the rollup. Past days do not change unless their inputs do, so
-the report keeps, per mailbox, the walk's days before ``upto`` (today when it was computed) and
+the report keeps, per mailbox, the walk's days before ``upto`` (yesterday when it was computed:
+a bounce synced this morning for a send of yesterday lands on a day the memo never read) and
 the walk's state at ``upto``; the next report goes on from there.
 
 This is memoization, not stored state (DESIGN invariant 2): a row is used only while its

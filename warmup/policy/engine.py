@@ -380,18 +380,40 @@ def timeline_rows(
     ``days``: the counts as :class:`~warmup.policy.walk.DaySums` (days before ``hist.started``
     left out) instead of ``hist.days``, which is then ignored: a report holds them as arrays and
     builds no :class:`DayCounts` per day."""
+    rows, state, _ = timeline_checkpoint(spec, hist, now, days, checkpoint=None)
+    return rows, state
+
+
+def timeline_checkpoint(
+    spec: PolicySpec,
+    hist: History,
+    now: dt.datetime,
+    days: DaySums | None = None,
+    *,
+    checkpoint: dt.date | None,
+) -> tuple[DayRows, WalkState, WalkState | None]:
+    """:func:`timeline_rows`, and the walk's state at the start of ``checkpoint`` as
+    :func:`~warmup.policy.walk.replay` takes it (None unless the walk went through that day
+    with an active day before it): a report keeps its memo of yesterday, which a write on
+    yesterday (a bounce synced this morning) leaves valid."""
     walk, day, today = _begin(spec, hist, now, False, days)
     rows = DayRows()
+    back = None
     while day < today:
-        after = walk.run(day, today, rows)
+        if day == checkpoint and walk.last_active is not None:
+            back = walk.state(day)
+        stop = checkpoint if checkpoint is not None and day < checkpoint < today else today
+        after = walk.run(day, stop, rows)
         if after > day:
             day = after
             continue
         _add(rows, _step(walk, day))
         day += ONE_DAY
     state = walk.state(today)
+    if today == checkpoint and walk.last_active is not None:
+        back = state
     _add(rows, _today(walk, today, now))
-    return rows, state
+    return rows, state, back
 
 
 def _add(rows: DayRows, v: DayVerdict) -> None:
