@@ -349,7 +349,7 @@ def test_the_reports_walk_in_runs_is_the_day_by_day_walk(case, back):
 @pytest.mark.slow
 @PROPS
 @given(histories(), st.integers(0, 130), st.integers(0, 40))
-def test_the_reports_walk_keeps_the_replays_state_at_its_checkpoint(case, back, since):
+def test_the_reports_walk_keeps_its_state_at_the_checkpoint(case, back, since):
     """The report's walk takes the state at the start of a past day (its memo of yesterday,
     :func:`timeline_checkpoint`): the state the report's walk to that day ends in (None when
     there was no active day before it); from a memo too; its rows and final state unchanged."""
