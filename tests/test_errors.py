@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -24,6 +25,7 @@ from tests.conftest import ledger_digest
 BOX = "a@corp.example"
 TS = "2026-11-10T09:00:00+08:00"
 REPO = Path(__file__).resolve().parent.parent
+FILE_KEYRING = "tests.filekeyring.FileKeyring"  # a keyring in a file (WARMUP_TEST_KEYRING)
 
 
 def warmup_proc(ledger: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -857,23 +859,8 @@ def test_login_refuses_a_keyring_that_does_not_encrypt(seeded: Path, tmp_path: P
     pytest.importorskip("keyrings.alt")
     data = tmp_path / "xdg-data"
     secret = "canary-Pl41n-" + os.urandom(6).hex()
-    env = {
-        **os.environ,
-        "WARMUP_DB": str(seeded),
-        "PYTHON_KEYRING_BACKEND": backend,
-        "XDG_DATA_HOME": str(data),
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg-config"),
-    }
-    proc = subprocess.run(
-        [*forkcli.command(), "mailbox", "login", BOX],
-        input=secret + "\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=180,
-        check=False,
-    )
+    xdg = {"XDG_DATA_HOME": str(data), "XDG_CONFIG_HOME": str(tmp_path / "xdg-config")}
+    proc = _login(seeded, backend, input=secret + "\n", env=xdg)
     assert_one_line_error(
         proc, 78, "PlaintextKeyring", "unencrypted", "WARMUP_PASSWORD", "--password-command"
     )
@@ -884,23 +871,7 @@ def test_login_refuses_a_keyring_that_does_not_encrypt(seeded: Path, tmp_path: P
 
 
 def test_login_names_the_keyring_it_stored_in(seeded: Path, tmp_path: Path):
-    env = {
-        **os.environ,
-        "WARMUP_DB": str(seeded),
-        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
-        "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
-        "PYTHONPATH": str(REPO),
-    }
-    proc = subprocess.run(
-        [*forkcli.command(), "mailbox", "login", BOX],
-        input="s3cret\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=180,
-        check=False,
-    )
+    proc = _login(seeded, FILE_KEYRING, keyring=tmp_path / "keyring.json")
     assert proc.returncode == 0, proc.stderr
     assert (
         proc.stdout.strip() == f"Stored the password of {BOX} in the keyring "
@@ -912,23 +883,7 @@ def test_login_refuses_a_password_the_logins_cannot_send(seeded: Path, tmp_path:
     """Stored, a password with a character outside ASCII failed later, at every send, with a
     UnicodeEncodeError traceback from smtplib."""
     keyring = tmp_path / "keyring.json"
-    env = {
-        **os.environ,
-        "WARMUP_DB": str(seeded),
-        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
-        "WARMUP_TEST_KEYRING": str(keyring),
-        "PYTHONPATH": str(REPO),
-    }
-    proc = subprocess.run(
-        [*forkcli.command(), "mailbox", "login", BOX],
-        input="p\u00e4sswort\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=180,
-        check=False,
-    )
+    proc = _login(seeded, FILE_KEYRING, input="p\u00e4sswort\n", keyring=keyring)
     assert_one_line_error(proc, 78, "other than ASCII", "app")
     assert "sswort" not in proc.stderr and not keyring.exists()
 
@@ -936,16 +891,28 @@ def test_login_refuses_a_password_the_logins_cannot_send(seeded: Path, tmp_path:
 # -- a keyring that cannot be loaded, or fails ---------------------------------------------------
 
 
-def _login(seeded: Path, backend: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _login(
+    seeded: Path,
+    backend: str,
+    *args: str,
+    input: str = "s3cret\n",
+    stdin: IO[bytes] | None = None,
+    keyring: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``warmup mailbox login BOX *args`` in a child on ``seeded``, with ``backend`` as its
+    keyring (``keyring``: the file of tests.filekeyring's), reading ``input`` (or ``stdin``)."""
     env = {
         **os.environ,
         "WARMUP_DB": str(seeded),
         "PYTHON_KEYRING_BACKEND": backend,
         "PYTHONPATH": str(REPO),
+        **({"WARMUP_TEST_KEYRING": str(keyring)} if keyring is not None else {}),
+        **(env or {}),
     }
     return subprocess.run(
         [*forkcli.command(), "mailbox", "login", BOX, *args],
-        input="s3cret\n",
+        **({"stdin": stdin} if stdin is not None else {"input": input}),
         capture_output=True,
         text=True,
         env=env,
@@ -1124,23 +1091,7 @@ def test_login_refuses_a_password_piped_without_end_at_a_bound(seeded: Path, tmp
     keyring = tmp_path / "keyring.json"
     piped = tmp_path / "piped"
     piped.write_text("x" * 1_000_000)
-    env = {
-        **os.environ,
-        "WARMUP_DB": str(seeded),
-        "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
-        "WARMUP_TEST_KEYRING": str(keyring),
-        "PYTHONPATH": str(REPO),
-    }
     with open(piped if source == "long-line" else "/dev/zero", "rb") as stdin:
-        proc = subprocess.run(
-            [*forkcli.command(), "mailbox", "login", BOX],
-            stdin=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=60,
-            check=False,
-        )
+        proc = _login(seeded, FILE_KEYRING, stdin=stdin, keyring=keyring)
     assert_one_line_error(proc, 78, "longer than 65,536 characters", "first line")
     assert not keyring.exists()

@@ -379,14 +379,20 @@ def test_a_broken_token_endpoint_answer_is_unavailable_not_a_traceback(answer):
     """http.client's IncompleteRead and BadStatusLine are not OSErrors, and json's
     RecursionError is not a ValueError: each escaped _post as a traceback of any command
     that refreshes a token (send, run, bounces sync, doctor)."""
-    endpoint = RawEndpoint(answer)
+    why = str(_refresh_refused(RawEndpoint(answer)))
+    assert "127.0.0.1" in why and "refresh-token" not in why
+
+
+def _refresh_refused(endpoint: RawEndpoint, **kwargs: float) -> oauth.Unavailable:
+    """What a token refresh against ``endpoint`` raises (it must be Unavailable); the endpoint
+    is closed after."""
     app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
     try:
         with pytest.raises(oauth.Unavailable) as err:
-            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC))
+            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC), **kwargs)
     finally:
         endpoint.close()
-    assert "127.0.0.1" in str(err.value) and "refresh-token" not in str(err.value)
+    return err.value
 
 
 def test_a_token_endpoint_that_trickles_its_answer_is_given_up_at_the_deadline():
@@ -395,15 +401,10 @@ def test_a_token_endpoint_that_trickles_its_answer_is_given_up_at_the_deadline()
     its answer lasted. The whole request, headers and body, has one deadline."""
     answer = _http("200 OK", b'{"access_token": "t", "expires_in": 3600}')
     endpoint = RawEndpoint(answer, trickle=0.05)  # all of it: ~4 s, each byte well within 0.5
-    app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
     start = time.monotonic()
-    try:
-        with pytest.raises(oauth.Unavailable) as err:
-            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC), timeout=0.5)
-    finally:
-        endpoint.close()
+    why = _refresh_refused(endpoint, timeout=0.5)
     assert time.monotonic() - start < 2.0
-    assert str(err.value) == (
+    assert str(why) == (
         "cannot reach the OAuth endpoint 127.0.0.1:{} (no complete answer within 0.5 s); "
         "check the network and try again".format(endpoint.url.split(":")[2].split("/")[0])
     )
@@ -416,14 +417,11 @@ def test_a_token_endpoint_redirecting_elsewhere_is_not_followed():
     endpoint = RawEndpoint(
         f"HTTP/1.1 302 Found\r\nLocation: {elsewhere.url}\r\nContent-Length: 0\r\n\r\n".encode()
     )
-    app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
     try:
-        with pytest.raises(oauth.Unavailable) as err:
-            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC))
+        why = _refresh_refused(endpoint)
     finally:
-        endpoint.close()
         elsewhere.close()
-    assert str(err.value) == (
+    assert str(why) == (
         f"the OAuth endpoint {endpoint.url} answered HTTP 302, a redirect (not followed); "
         f"check WARMUP_OAUTH_ENDPOINT and the network's proxy"
     )

@@ -357,20 +357,18 @@ def test_a_member_with_no_password_holds_its_messages_without_trying_until_it_ha
     assert [m.rcpt_tos for m in sink.messages] == [("x@example.com",)]
 
 
-def test_a_member_whose_provider_preset_is_missing_is_a_fault_of_its_own_not_a_cancel(
-    sink, ssl_cert_env, password, tmp_path, ledger_path
-):
-    """A ledger shared with a newer warmup may name a provider this one does not ship. That is
-    a configuration fault of that member: the pool's other member sends, and a message only it
-    could send is held (not cancelled, not tried) until the preset is there."""
+def _one_member_broken(sink, tmp_path, ledger_path, break_it) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """Pool P of members a and b, pool Q of a alone; ``break_it(ledger, conn, a)`` makes a's
+    configuration unusable. One message to each pool, one pass: b sends P's, Q's is held (not
+    cancelled, not tried). ``(a, Q's message's last reply)``."""
     import sqlite3
 
     a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
     assert cli("pool", "add", "Q", a).returncode == 0
-    with sqlite3.connect(ledger_path) as conn:
-        conn.execute("UPDATE mailbox SET provider = 'newer' WHERE address = ?", (a,))
-    conn.close()
     ledger = open_ledger()
+    with sqlite3.connect(ledger_path) as conn:
+        break_it(ledger, conn, a)
+    conn.close()
     outbox = Outbox(ledger)
     pooled = outbox.add(message("x@example.com"), pool="P", now=T0)
     alone = outbox.add(message("y@example.com"), pool="Q", now=T0)
@@ -381,7 +379,21 @@ def test_a_member_whose_provider_preset_is_missing_is_a_fault_of_its_own_not_a_c
     assert ledger.message(pooled).state == "sent"
     held = ledger.message(alone)
     assert (held.state, held.attempts) == ("queued", 0)
-    assert f"{a}: unknown provider 'newer'" in (held.last_reply or "")
+    return a, held.last_reply or ""
+
+
+def test_a_member_whose_provider_preset_is_missing_is_a_fault_of_its_own_not_a_cancel(
+    sink, ssl_cert_env, password, tmp_path, ledger_path
+):
+    """A ledger shared with a newer warmup may name a provider this one does not ship. That is
+    a configuration fault of that member: the pool's other member sends, and a message only it
+    could send is held (not cancelled, not tried) until the preset is there."""
+
+    def newer(ledger, conn, a):  # type: ignore[no-untyped-def]
+        conn.execute("UPDATE mailbox SET provider = 'newer' WHERE address = ?", (a,))
+
+    a, reply = _one_member_broken(sink, tmp_path, ledger_path, newer)
+    assert f"{a}: unknown provider 'newer'" in reply
 
 
 def test_a_member_on_a_stored_policy_refused_today_is_skipped_with_its_reason(
@@ -390,30 +402,16 @@ def test_a_member_on_a_stored_policy_refused_today_is_skipped_with_its_reason(
     """A policy an older warmup stored (a day of 0) that today's checks refuse is a fault of
     its members only: the pool's other member sends, a message only that member could send is
     held with the reason (mailbox, policy, fault, fix), and the worker goes on."""
-    import sqlite3
 
-    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
-    assert cli("pool", "add", "Q", a).returncode == 0
-    ledger = open_ledger()
-    old = (
-        policy_file(tmp_path / "old.toml", daily=50).read_text().replace("daily = 50", "daily = 0")
-    )
-    ledger.store_policy("old", old, None, replace=False)  # unchecked, as an older warmup did
-    with sqlite3.connect(ledger_path) as conn:
+    def refused(ledger, conn, a):  # type: ignore[no-untyped-def]
+        old = policy_file(tmp_path / "old.toml", daily=50).read_text()
+        # unchecked, as an older warmup stored it
+        ledger.store_policy("old", old.replace("daily = 50", "daily = 0"), None, replace=False)
         conn.execute("UPDATE mailbox SET policy = 'old' WHERE address = ?", (a,))
-    conn.close()
-    outbox = Outbox(ledger)
-    pooled = outbox.add(message("x@example.com"), pool="P", now=T0)
-    alone = outbox.add(message("y@example.com"), pool="Q", now=T0)
-    with Worker(ledger, clock=Clock(T0)) as worker:
-        done = worker.run_once()
-    assert done.outcomes == {"sent": 1, "waiting": 1}, done
-    assert [str(m.message["From"]) for m in sink.messages] == [b]
-    assert ledger.message(pooled).state == "sent"
-    held = ledger.message(alone)
-    assert (held.state, held.attempts) == ("queued", 0)
-    assert f"{a}: mailbox {a}: policy old (version 1): " in (held.last_reply or ""), held
-    assert "'warmup policy set old FILE'" in (held.last_reply or "")
+
+    a, reply = _one_member_broken(sink, tmp_path, ledger_path, refused)
+    assert f"{a}: mailbox {a}: policy old (version 1): " in reply, reply
+    assert "'warmup policy set old FILE'" in reply
 
 
 def test_an_8bit_body_goes_quoted_printable_to_a_server_without_8bitmime(

@@ -399,8 +399,8 @@ def quotas_each(
     """:func:`quotas` of every mailbox of ``boxes`` that can be asked, and the others with the
     reason: one mailbox whose stored policy a stricter warmup refuses (written by an older
     one) must not hide where every other mailbox stands."""
-    specs, good, refusals = askable(ledger, boxes)
-    answers = _quotas(ledger, good, specs, at)
+    specs, good, asks, refusals = _askable(ledger, boxes)
+    answers = _quotas(ledger, good, specs, at, asks)
     return list(zip(good, answers, strict=True)), refusals
 
 
@@ -409,9 +409,18 @@ def askable(
 ) -> tuple[dict[str, PolicySpec], list[MailboxRow], list[Refusal]]:
     """The policies of ``boxes`` by name, the mailboxes whose policy (and provider preset) can
     be used, in order, and a :class:`Refusal` for each of the others."""
+    specs, good, _, refusals = _askable(ledger, boxes)
+    return specs, good, refusals
+
+
+def _askable(
+    ledger: Reads, boxes: Sequence[MailboxRow]
+) -> tuple[dict[str, PolicySpec], list[MailboxRow], list[tuple[str, Ask]], list[Refusal]]:
+    """:func:`askable`, with what :func:`_ask` gave for each mailbox that can be used."""
     specs: dict[str, PolicySpec] = {}
     faults: dict[str, ConfigError] = {}
     good: list[MailboxRow] = []
+    asks: list[tuple[str, Ask]] = []
     refusals: list[Refusal] = []
     for box in boxes:
         if box.policy not in specs and box.policy not in faults:
@@ -423,18 +432,23 @@ def askable(
             refusals.append(Refusal(box, policies.refused(box, faults[box.policy])))
             continue
         try:
-            _ask(specs[box.policy], box)  # its provider preset known here
+            asks.append(_ask(specs[box.policy], box))  # its provider preset known here
         except WarmupError as exc:
             refusals.append(Refusal(box, exc))
             continue
         good.append(box)
-    return specs, good, refusals
+    return specs, good, asks, refusals
 
 
 def _quotas(
-    ledger: Reads, boxes: Sequence[MailboxRow], specs: dict[str, PolicySpec], at: dt.datetime
+    ledger: Reads,
+    boxes: Sequence[MailboxRow],
+    specs: dict[str, PolicySpec],
+    at: dt.datetime,
+    asks: Sequence[tuple[str, Ask]] | None = None,
 ) -> list[Allowance]:
-    asks = [_ask(specs[box.policy], box) for box in boxes]
+    if asks is None:
+        asks = [_ask(specs[box.policy], box) for box in boxes]
     snaps = ledger.histories([(box, ask) for box, (_, ask) in zip(boxes, asks, strict=True)], at)
     out, newer = [], []
     for box, (inputs, _), snap in zip(boxes, asks, snaps, strict=True):
@@ -456,26 +470,11 @@ def keep_walks(ledger: Reads, at: dt.datetime | None = None) -> None:
     worker resumes each mailbox's walk from yesterday instead of walking its whole history.
     Only a speed-up: a mailbox that cannot be walked now (its policy gone) is left for the next
     question to explain."""
-    specs: dict[str, PolicySpec | None] = {}
-    boxes = []
-    for box in ledger.mailboxes():
-        # One mailbox that cannot be asked (its provider preset unknown to this version, its
-        # policy unreadable) failed quotas() for all of them: no memo was kept for any.
-        if box.policy not in specs:
-            try:
-                specs[box.policy] = policy_for(ledger, box)
-            except WarmupError:
-                specs[box.policy] = None
-        spec = specs[box.policy]
-        if spec is None:
-            continue
-        try:
-            _ask(spec, box)
-        except WarmupError:
-            continue
-        boxes.append(box)
+    # One mailbox that cannot be asked (its provider preset unknown to this version, its
+    # policy unreadable) failed quotas() for all of them: no memo was kept for any.
+    specs, good, asks, _ = _askable(ledger, ledger.mailboxes())
     try:
-        quotas(ledger, boxes, at or now_utc())
+        _quotas(ledger, good, specs, at or now_utc(), asks)
     except WarmupError:
         pass
 
