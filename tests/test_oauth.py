@@ -410,6 +410,23 @@ def test_a_token_endpoint_that_trickles_its_answer_is_given_up_at_the_deadline()
     )
 
 
+def test_a_socket_timeout_firing_before_the_deadline_is_named_as_the_deadline(monkeypatch):
+    """The socket's timeout and the request's deadline are the same length and race: when the
+    socket's fired first (seen in a CI run of doctor), the error said "(timed out)" instead of
+    "no complete answer within 1 s". Here the deadline's timer is made late, so the socket's
+    timeout always comes first."""
+    from warmup import httpdeadline
+
+    class Late(httpdeadline.Deadline):
+        def __init__(self, seconds: float) -> None:
+            super().__init__(seconds * 20)
+
+    monkeypatch.setattr(oauth, "Deadline", Late)
+    endpoint = RawEndpoint(_http("200 OK", b'{"access_token": "t"}'), trickle=3.0)
+    why = _refresh_refused(endpoint, timeout=0.5)
+    assert "(no complete answer within 0.5 s)" in str(why), why
+
+
 def test_a_token_endpoint_redirecting_elsewhere_is_not_followed():
     """urllib followed a 301/302/303 to any host, http:// included (the https-only rule checked
     the first URL alone), as a GET, and took whatever that host answered for the tokens."""

@@ -40,6 +40,16 @@ class Deadline:
     def cancel(self) -> None:
         self._timer.cancel()
 
+    def ran_out(self, exc: BaseException) -> bool:
+        """Whether the request failed for want of time: the deadline cut it, or the socket's own
+        timeout (the same length, given to urllib) fired a moment before the deadline's timer.
+        The two race; either way the answer did not come in time."""
+        return (
+            self.passed
+            or isinstance(exc, TimeoutError)
+            or isinstance(getattr(exc, "reason", None), TimeoutError)
+        )
+
     def __enter__(self) -> Deadline:
         return self
 

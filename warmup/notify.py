@@ -299,7 +299,7 @@ class Notifier:
                     deadline.opener().open(req, timeout=self.timeout).close()
                 except (OSError, http.client.HTTPException) as exc:
                     # Cut short at the deadline: the connection lost, or its answer broken.
-                    if deadline.passed:
+                    if deadline.ran_out(exc):
                         raise OSError(f"no complete answer within {self.timeout:g} s") from None
                     if isinstance(exc, http.client.HTTPException):
                         raise OSError(f"a broken HTTP answer: {type(exc).__name__}") from None

@@ -155,7 +155,7 @@ def _post(
             status, body = exc.code, exc.read(MAX_BODY)
     # http.client's own errors (a broken status line, a body cut short) are no OSErrors
     except (OSError, ValueError, http.client.HTTPException) as exc:
-        if deadline.passed:
+        if deadline.ran_out(exc):
             reason: object = f"no complete answer within {timeout:g} s"
         elif isinstance(exc, http.client.HTTPException):
             reason = f"a broken HTTP answer: {type(exc).__name__}"
