@@ -261,7 +261,7 @@ def _unknown_user(
         return "filtered", "status.policy-mask", f"a 5.7.{key[1]} policy status: a filter refused"
     if stage is None or stage == "RCPT" or at_rcpt(text) or LOCAL_DELIVERY.search(text):
         return None
-    directory = directory_verdict(mta)
+    directory = directory_verdict(mta, text)
     if directory:
         return "userunknown", "mta.directory", f"{directory} states its own directory's verdict"
     masking = masks_filters(mta)

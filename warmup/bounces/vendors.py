@@ -12,13 +12,14 @@ __all__ = ["directory_verdict", "masks_filters"]
 
 # Mail systems whose "user unknown" wording comes from their own directory (they write the
 # notification themselves, or answer RCPT from the directory): Lotus Domino/Notes ("not listed
-# in Domino Directory"), Ipswitch IMail (X-Mailer "<SMTP32 ...>"), Trend Micro InterScan
+# in Domino Directory"), Novell GroupWise (its Internet Agent writes "undeliverable to the
+# following: addr (user not found)" from its own directory), Ipswitch IMail (X-Mailer "<SMTP32 ...>"), Trend Micro InterScan
 # MSS, Mail.ru and Yahoo ("This user doesn't have a yahoo.com account", documented by Yahoo as
 # its reply for a nonexistent account); the Chinese providers, whose published reply tables give
 # "550 Mailbox not found or access denied" (Tencent QQ / Exmail), "550 User not found" (NetEase
 # 163 / 126 / Qiye) and "收件人不存在" (Alibaba Mail) for an address that does not exist.
 _DIRECTORY = re.compile(
-    r"\bdomino\b|lotus notes|\bimail\b|ipswitch|<smtp32 v|interscan|\bmail\.ru\b|\byahoo(?:dns)?\."
+    r"\bdomino\b|lotus notes|groupwise|\bimail\b|ipswitch|<smtp32 v|interscan|\bmail\.ru\b|\byahoo(?:dns)?\."
     r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
     r"|aliyun|mxhichina|alibaba"
 )
@@ -31,10 +32,21 @@ _MASKS = re.compile(
 )
 
 
-def directory_verdict(signature: str) -> str:
-    """The mail system named in ``signature`` whose "unknown user" is a directory verdict, or ""."""
+# A directory's verdict in its own words, whoever relays it: Lotus Domino names its directory
+# ("User x (addr) not listed in Domino Directory"; before R5, "... in public Name & Address
+# Book"). Domino's notices rarely name it in a header (its X-MIMETrack says "SMTP Server").
+_DIRECTORY_WORDS = re.compile(
+    r"not listed in (?:the )?(?:domino directory|public name (?:&|and) address book)"
+)
+
+
+def directory_verdict(signature: str, text: str = "") -> str:
+    """The mail system named in ``signature`` whose "unknown user" is a directory verdict, or
+    whose verdict ``text`` (the folded, lower-cased diagnostic) quotes in its own words; or ""."""
     m = _DIRECTORY.search(signature)
-    return m.group(0).strip("<.@ ") if m else ""
+    if m:
+        return m.group(0).strip("<.@ ")
+    return "lotus domino" if "not listed in" in text and _DIRECTORY_WORDS.search(text) else ""
 
 
 def masks_filters(signature: str) -> str:

@@ -69,7 +69,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "mesgtoobig",
         STRONG,
         r"""
-        message (?:is )?too (?:large|big)|message size exceeds|size limit
+        message (?:is )?too (?:large|big)|message size exceed(?:s|ed)|size limit
         message exceeds (?:the )?(?:maximum|fixed)|message length exceeds
         too large for this recipient|邮件(?:大小)?超过|邮件过大
         """,
@@ -156,6 +156,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         addressee unknown|unknown or illegal alias|no account by that name
         doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
         account (?:does not|doesn't) exist|unknown local part|not a valid address
+        no mail ?box (?:available|found)|mail-box not found
         该邮箱不存在|用户不存在|收件人不存在|邮箱不存在|帐号不存在|账号不存在|地址不存在|用户名不存在
         收件人地址(?:无效|不存在|错误)|无此用户|不存在的用户
         """,
@@ -168,7 +169,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         WEAK,
         r"""
         (?:is|was) not found|mailbox (?:is )?(?:unavailable|not available)|no longer available
-        check if (?:the )?address is correct|bad recipient|no (?:valid )?recipient
+        check if (?:the )?address is correct|bad[ _]recipient|no (?:valid )?recipient
         invalid address|not listed in|user account is unavailable
         """,
     ),
@@ -226,7 +227,14 @@ WORD_RULES: tuple[WordRule, ...] = (
     _rule(
         "spam", "spamdetected", STRONG, r"spam|junk|unsolicited|bulk mail|垃圾邮件|\bdt:spm\b|phish"
     ),
-    _rule("virus", "virusdetected", STRONG, r"virus|malware|infected|病毒"),
+    # Not a relay's disclaimer footer folded into the text ("This email has been scanned for all
+    # viruses by ..."): that says nothing was found.
+    _rule(
+        "virus",
+        "virusdetected",
+        STRONG,
+        r"(?<!scanned for )(?<!scanned for all )virus(?!-?free|checked)|malware|infected|病毒",
+    ),
     _rule(
         "too-many-connections",
         "toomanyconn",
