@@ -355,6 +355,9 @@ class Dovecot:
 
 
 Fault = Literal["cut", "stall", "pass"]
+SessionFault = Literal["literal", "garbled", "pass"]
+IdleFault = Literal["cut", "push", "bad", "pass"]
+HUGE = 10**12  # the literal a hostile session announces: far past any bound of the client
 
 
 class LoginFaultProxy:
@@ -381,6 +384,17 @@ class LoginFaultProxy:
     it holds, as a broken or hostile server might.
     ``whole``: a partial FETCH (``BODY.PEEK[]<0.n>``) is asked of the server as a whole one,
     as from a server that ignores the partial and sends each message whole.
+    ``sessions``: connection by connection (the last one repeats), a hostile session:
+    ``"literal"`` answers the first command after LOGIN with a line announcing a literal of
+    :data:`HUGE` bytes (and nothing more); ``"garbled"`` answers the CAPABILITY before LOGIN
+    with bytes that are not ASCII; ``"pass"`` does neither.
+    ``idle``: IDLE command by IDLE command over the proxy's life (the last one repeats):
+    ``"cut"`` cuts the connection once the server has accepted the IDLE (its ``+`` passed on);
+    ``"push"`` cuts it right after passing on the first new mail (``* n EXISTS``) the server
+    pushes during the IDLE; ``"bad"`` answers the IDLE BAD, never passed on, from a server that
+    states IDLE;
+    ``"pass"`` forwards it. ``idles`` records the fault applied to each IDLE seen, in order.
+    Both lists, and ``faults`` and ``literal``, may be changed while the proxy runs.
     """
 
     def __init__(
@@ -396,8 +410,13 @@ class LoginFaultProxy:
         refuse_text: bytes = b"[SERVERBUG] Internal error",
         refuse_with: bytes = b"NO",
         whole: bool = False,
+        sessions: Sequence[SessionFault] = ("pass",),
+        idle: Sequence[IdleFault] = ("pass",),
     ) -> None:
         self.whole = whole
+        self.sessions = list(sessions)
+        self.idle = list(idle)
+        self.idles: list[IdleFault] = []
         self.refuse_with = refuse_with
         self.refuse_text = refuse_text
         self.literal = literal
@@ -442,7 +461,8 @@ class LoginFaultProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        fault = self.faults[min(self._connections, len(self.faults) - 1)]
+        fault: Fault = self.faults[min(self._connections, len(self.faults) - 1)]
+        hostile: SessionFault = self.sessions[min(self._connections, len(self.sessions) - 1)]
         self._connections += 1
         up_reader, up_writer = await asyncio.open_connection(
             self.server.host,
@@ -452,9 +472,11 @@ class LoginFaultProxy:
             limit=2**24,  # read by line when hiding capabilities: a message's lines too
         )
         stalled = False
+        cut_at_plus = False  # an IDLE to cut once the server accepts it
+        cut_at_push = False  # ... once the server pushes new mail
 
         async def downstream() -> None:
-            lines = self.hide or self.uid_last or self.drop or self.literal
+            lines = self.hide or self.uid_last or self.drop or self.literal or self.idle != ["pass"]
             read = up_reader.readline if lines else lambda: up_reader.read(65536)
             while data := await read():
                 if self.literal is not None and _FETCH_ANY_LITERAL.match(data):
@@ -472,11 +494,35 @@ class LoginFaultProxy:
                 if not stalled:
                     writer.write(data)
                     await writer.drain()
+                pushed = data.startswith(b"* ") and data.rstrip().upper().endswith(b" EXISTS")
+                if (cut_at_plus and data.startswith(b"+")) or (cut_at_push and pushed):
+                    writer.transport.abort()
+                    return
 
         async def upstream() -> None:
-            nonlocal stalled
+            nonlocal stalled, cut_at_plus, cut_at_push, hostile
+            logged_in = False
             while line := await reader.readline():
                 words = line.upper().split()
+                if hostile == "garbled" and not logged_in and words[1:2] == [b"CAPABILITY"]:
+                    writer.write(
+                        b"* CAPABILITY IMAP4rev1 IDLE \xff\xfe\r\n%s OK done\r\n" % words[0]
+                    )
+                    await writer.drain()
+                    continue
+                if hostile == "literal" and logged_in:
+                    hostile = "pass"
+                    writer.write(b"* OK [ALERT] {%d}\r\n" % HUGE)
+                    await writer.drain()
+                    continue
+                if words[1:2] == [b"IDLE"]:
+                    how = self.idle[min(len(self.idles), len(self.idle) - 1)]
+                    self.idles.append(how)
+                    if how == "bad":
+                        writer.write(words[0] + b" BAD Hostile: no IDLE today\r\n")
+                        await writer.drain()
+                        continue
+                    cut_at_plus, cut_at_push = how == "cut", how == "push"
                 hidden = {cmd for c in self.hide for cmd in _HIDDEN.get(c, (c,))}
                 names = {b" ".join(words[1:2]), b" ".join(words[1:3])}
                 if self.cut_on in names:
@@ -492,6 +538,7 @@ class LoginFaultProxy:
                     await writer.drain()
                     continue
                 if b" LOGIN " in line.upper():
+                    logged_in = True
                     self.logins.append(fault)
                     if fault == "cut":
                         writer.transport.abort()
