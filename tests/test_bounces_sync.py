@@ -1209,3 +1209,18 @@ def test_a_command_the_server_calls_bad_is_one_line(box, ledger_path, command):
     assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert "Error in IMAP command" in err, err
     assert bounce_rows(ledger_path) == []
+
+
+def test_a_greeting_that_is_not_ascii_is_unavailable_in_one_line(box):
+    """imaplib reads the CAPABILITY it asks for on connecting as ASCII: bytes that are not
+    escaped connect() as a UnicodeDecodeError, a traceback (exit 1) here and the death of the
+    IMAP IDLE watcher in ``warmup run``. It is a server garbling the session before LOGIN: the
+    backup host is tried, then one line, exit 69."""
+    with LoginFaultProxy(box, ["pass"], sessions=["garbled"]) as proxy:
+        imap_via(proxy)
+        res = cli("bounces", "sync", BOX, "--timeout", "5")
+    err = res.stderr.strip()
+    assert res.returncode == 69 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("Error: cannot reach the IMAP server (127.0.0.1:"), err
+    assert "its answer before LOGIN is not ASCII" in err and "localhost:" in err, err
+    assert proxy.logins == []  # refused before LOGIN: the password never went out

@@ -204,6 +204,9 @@ def connect(
         except (OSError, imaplib.IMAP4.error) as exc:
             failed.append((host, describe(exc)))
             continue
+        except UnicodeError:  # imaplib reads the greeting's CAPABILITY as ASCII
+            failed.append((host, "its answer before LOGIN is not ASCII"))
+            continue
         try:
             if isinstance(password, str):
                 imap.login(user, password)
