@@ -366,6 +366,11 @@ class Bearer:
     def __repr__(self) -> str:
         return f"<Bearer {self.address}>"
 
+    def held(self) -> str | None:
+        """The access token in memory, if any, with no refresh: to scrub it from text."""
+        tokens = self._tokens
+        return tokens.access_token if tokens is not None else None
+
     def token(self, timeout: float = TIMEOUT) -> str:
         """A current access token (refreshed a minute before it expires; ``timeout``: seconds
         for the refresh's request)."""

@@ -6,8 +6,14 @@ spoken here over imaplib's public ``send``/``readline``, under a tag of its own 
 uses. IDLE is ended and issued again on the same connection at the first line the server sends
 (its keep-alives come every few minutes) once :data:`RENEW` seconds have passed, so before the
 29 minutes of RFC 2177 (a server may log out a client idle for 30); a connection silent for
-RENEW + RETRY seconds is dropped and opened again. :meth:`IdleWatcher.close` shuts the socket
+RENEW + SILENCE seconds is dropped and opened again. :meth:`IdleWatcher.close` shuts the socket
 down, which ends the blocking read at once.
+
+Whatever the server does (cuts, answers BAD, garbles, announces a literal larger than any
+answer), the watcher outlives it: one line says what the server did, and the watcher connects
+again after a delay that doubles with each failure in a row (:func:`backoff`, injectable), the
+wait ended at once by :meth:`IdleWatcher.close`. Meanwhile the caller's interval sync goes on.
+Only a server that will not IDLE at all ends the watcher, with a line saying so.
 """
 
 from __future__ import annotations
@@ -22,25 +28,34 @@ from typing import TYPE_CHECKING
 from warmup.bounces.imap import _drop, _logout, _quote, connect
 from warmup.errors import WarmupError
 from warmup.neterr import describe
+from warmup.words import printable
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
 
 RENEW = 25 * 60.0  # seconds: under the 29 minutes of RFC 2177, with a margin
-RETRY = 60.0  # seconds before a lost or refused connection is tried again
+SILENCE = 60.0  # seconds past RENEW after which a connection that said nothing is dead
+RETRY = 2.0  # seconds before a lost or refused connection is tried again, the first time
+MAX_RETRY = 600.0  # ... and at most, however many failures in a row
 TAG = b"WIDLE"
 
 
+def backoff(failures: int) -> float:
+    """Seconds to wait before connecting again after ``failures`` failures in a row."""
+    return min(RETRY * 2.0 ** min(failures - 1, 30), MAX_RETRY)
+
+
 class NoIdle(Exception):
-    """The server does not offer IDLE."""
+    """The server does not offer IDLE (the message says how it showed it)."""
 
 
 class IdleWatcher(threading.Thread):
     """Holds IDLE on ``folder`` of one mailbox and calls ``wake()`` when new mail arrives.
 
     ``supported`` is None until the server has answered, then whether it offers IDLE (if not,
-    the thread ends and the caller's interval is all there is). ``log`` gets one line per
-    failure in a row, never a password.
+    the thread ends and the caller's interval is all there is). ``log`` gets one line for each
+    run of failures in a row, never a password or token. ``retry(n)``: the seconds to wait
+    after the n-th failure in a row (:func:`backoff`); tests pass time in.
     """
 
     def __init__(
@@ -56,6 +71,7 @@ class IdleWatcher(threading.Thread):
         folder: str = "INBOX",
         timeout: float = 60.0,
         renew: float = RENEW,
+        retry: Callable[[int], float] = backoff,
     ) -> None:
         super().__init__(name=f"imap-idle {address}", daemon=True)
         self.address = address
@@ -64,13 +80,15 @@ class IdleWatcher(threading.Thread):
         self._log = log
         self._folder = folder
         self._renew = renew
+        self._retry = retry
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._imap: imaplib.IMAP4 | None = None
         self.supported: bool | None = None
-        self.ready = threading.Event()  # set once IDLE was accepted the first time
+        self.ready = threading.Event()  # set while IDLE is held on a live connection
         self.renewals = 0  # IDLE commands ended because it was time to issue a new one
-        self._failed = False  # the last attempt failed: the next failure is not logged
+        self.failures = 0  # connections lost or refused, in all
+        self._ended_well = False  # an IDLE ended with OK since the last failure
 
     def close(self, wait: float = 5.0) -> None:
         """End the IDLE and the thread (safe from any thread; returns within ``wait``)."""
@@ -86,57 +104,83 @@ class IdleWatcher(threading.Thread):
             self.join(wait)
 
     def run(self) -> None:
-        self._failed = False
+        streak, told = 0, False  # failures in a row; whether the run of them was logged
         while not self._closed.is_set():
-            hosts, port, security, password, timeout = self._login
             try:
-                imap, _ = connect(hosts, port, security, self.address, password, timeout)
-            except WarmupError:  # not logged: the interval's sync meets it too, and says so
-                self._failed = True
-                self._closed.wait(RETRY)
-                continue
-            with self._lock:
-                if self._closed.is_set():  # closed while connecting: close() did not see it
-                    _drop(imap)
-                    return
-                self._imap = imap
-            try:
-                self._watch(imap)
-                return  # closed
-            except NoIdle:
+                failed = self._session()
+            except NoIdle as exc:
                 self.supported = False
                 self._log(
-                    f"{self.address}: the IMAP server offers no IDLE; "
-                    "bounces are synced on the interval"
+                    f"{self.address}: {self._scrub(str(exc))}; bounces are synced on the interval"
                 )
-                _logout(imap)
                 return
-            except TimeoutError:
-                pass  # silent for too long: a new connection, at once
-            except (OSError, imaplib.IMAP4.error, ValueError) as exc:
-                if self._closed.is_set():
-                    return
-                if not self._failed:
-                    self._log(f"IMAP IDLE for {self.address} lost ({_why(exc)}); reconnecting")
-                self._failed = True
-                self._closed.wait(RETRY)
-            finally:
-                with self._lock:
-                    self._imap = None
+            if self._closed.is_set():
+                return
+            if self._ended_well:
+                self._ended_well, streak, told = False, 0, False
+            if failed is None:  # silent for too long: a new connection, at once
+                continue
+            why, quiet = failed
+            streak += 1
+            self.failures += 1
+            delay = max(0.0, self._retry(streak))
+            if not quiet and not told:
+                told = True
+                self._log(
+                    f"IMAP IDLE for {self.address} failed: {self._scrub(why)}; trying again in "
+                    f"{delay:g} s (bounces are synced on the interval meanwhile)"
+                )
+            self._closed.wait(delay)
+
+    def _session(self) -> tuple[str, bool] | None:
+        """One connection: None when closed (or silent for too long), else ``(what went wrong,
+        whether the interval's sync says it already)``; :class:`NoIdle` ends the watcher."""
+        hosts, port, security, password, timeout = self._login
+        try:
+            imap, _ = connect(hosts, port, security, self.address, password, timeout)
+        except WarmupError as exc:  # the interval's sync meets it too, and says so
+            return _why(exc), True
+        except Exception as exc:  # whatever the server said, the watcher outlives it
+            return _why(exc), False
+        with self._lock:
+            if self._closed.is_set():  # closed while connecting: close() did not see it
                 _drop(imap)
+                return None
+            self._imap = imap
+        try:
+            self._watch(imap)
+            return None  # closed
+        except NoIdle:
+            _logout(imap)
+            raise
+        except TimeoutError:
+            return None
+        except Exception as exc:  # whatever the server did, the watcher outlives it
+            return None if self._closed.is_set() else (_why(exc), False)
+        finally:
+            self.ready.clear()
+            with self._lock:
+                self._imap = None
+            _drop(imap)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the password or access token, should a server have echoed it."""
+        password = self._login[3]
+        secret = password if isinstance(password, str) else password.held()
+        return text.replace(secret, "***") if secret else text
 
     def _watch(self, imap: imaplib.IMAP4) -> None:
         # Asked again after LOGIN: a server may offer more once logged in.
         typ, data = imap.capability()
         words = b" ".join(d for d in data if isinstance(d, bytes)).upper().split()
         if typ != "OK" or b"IDLE" not in words:
-            raise NoIdle
+            raise NoIdle("the IMAP server offers no IDLE")
         typ, data = imap.select(_quote(self._folder), readonly=True)
         if typ != "OK":
             raise imaplib.IMAP4.error(f"cannot open {self._folder}: {data!r}")
         # Past the renewal, the next line (a server's keep-alive comes every few minutes) ends
         # the IDLE; a connection silent for much longer than that is dead.
-        imap.sock.settimeout(self._renew + RETRY)
+        imap.sock.settimeout(self._renew + SILENCE)
         while not self._closed.is_set():
             if self._idle(imap):
                 self._wake()
@@ -147,19 +191,27 @@ class IdleWatcher(threading.Thread):
         """One IDLE command: True when new mail arrived, False when it was time to renew."""
         imap.send(TAG + b" IDLE\r\n")
         while not (line := _line(imap)).startswith(b"+"):
-            if line.startswith(TAG):
-                raise NoIdle
-        self.supported, self._failed = True, False
+            if line.startswith(TAG):  # it said IDLE, then refused it: it will again
+                raise NoIdle(f"the IMAP server refused IDLE, which it offers ({_said(line)})")
+        self.supported = True
         self.ready.set()
         started = time.monotonic()
         news = False
-        while not news and time.monotonic() - started < self._renew:
-            news = _exists(_line(imap))  # keep-alives ("* OK Still here") let the clock run
-        imap.send(b"DONE\r\n")
-        while not (line := _line(imap)).startswith(TAG):
-            news = news or _exists(line)  # mail that came as the IDLE ended
+        try:
+            while not news and time.monotonic() - started < self._renew:
+                news = _exists(_line(imap))  # keep-alives ("* OK Still here") let the clock run
+            imap.send(b"DONE\r\n")
+            while not (line := _line(imap)).startswith(TAG):
+                news = news or _exists(line)  # mail that came as the IDLE ended
+        except Exception:
+            if news:  # the mail came: the sync reads it, whatever became of this connection
+                self._wake()
+            raise
         if not line[len(TAG) :].lstrip().upper().startswith(b"OK"):
-            raise imaplib.IMAP4.error(f"IDLE ended with {line.decode(errors='replace').strip()}")
+            if news:
+                self._wake()
+            raise imaplib.IMAP4.error(f"IDLE ended with {_said(line)}")
+        self._ended_well = True
         return news
 
 
@@ -174,5 +226,21 @@ def _line(imap: imaplib.IMAP4) -> bytes:
     return line
 
 
+def _said(line: bytes) -> str:
+    return printable(line.decode("utf-8", "replace").strip())[:200]
+
+
 def _why(exc: BaseException) -> str:
-    return describe(exc) if isinstance(exc, OSError) else str(exc) or type(exc).__name__
+    """What the server did, in one printable line: the first clause of a WarmupError (the
+    rest advises a sync run by hand), imaplib's words, or a connection-level phrase."""
+    if isinstance(exc, OSError):
+        why = describe(exc)
+    elif isinstance(exc, UnicodeError):
+        why = "it answered with bytes that are not ASCII"
+    elif isinstance(exc, WarmupError):
+        why = str(exc).split(";")[0]
+    elif isinstance(exc, imaplib.IMAP4.error):
+        why = str(exc) or "an answer imaplib cannot read"
+    else:
+        why = f"{type(exc).__name__}: {exc}"
+    return printable(" ".join(why.split()))[:200] or type(exc).__name__

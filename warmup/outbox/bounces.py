@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from warmup import api, logins
-from warmup.bounces.idle import IdleWatcher
+from warmup.bounces.idle import IdleWatcher, backoff
 from warmup.bounces.imap import sync
 from warmup.ledger import Ledger, MailboxRow, PoolRow
 from warmup.notify import Notifier
@@ -44,8 +45,10 @@ class BounceSync:
         password_command: str | None = None,
         timeout: float | None = None,
         notifier: Notifier | None = None,
+        idle_retry: Callable[[int], float] | None = None,
     ) -> None:
         self.ledger = ledger
+        self._idle_retry = idle_retry or backoff
         self.pool = pool
         self.every = every
         self.clock = clock
@@ -169,6 +172,7 @@ class BounceSync:
                 wake=woken,
                 log=lambda line: self.log(f"{_stamp(self.clock())} {line}"),
                 timeout=self._timeout,
+                retry=self._idle_retry,
             )
             self._watchers[box.id] = watcher
             watcher.start()
@@ -176,12 +180,17 @@ class BounceSync:
     def watchers(self) -> list[IdleWatcher]:
         return list(self._watchers.values())
 
-    def close(self) -> None:
-        """Stop the IDLE watchers."""
+    def close(self, wait: float = 5.0) -> None:
+        """Stop the IDLE watchers, all at once, waiting at most ``wait`` seconds in all (one
+        still connecting, which nothing interrupts, is a daemon thread: it ends with the
+        process)."""
         self._wake = None
         watchers, self._watchers = list(self._watchers.values()), {}
         for w in watchers:
-            w.close()
+            w.close(wait=0)
+        deadline = time.monotonic() + wait
+        for w in watchers:
+            w.join(max(0.0, deadline - time.monotonic()))
 
 
 def _stamp(ts: dt.datetime) -> str:

@@ -125,7 +125,8 @@ class Worker:
     ``clock`` and ``sleep`` are injectable: tests pass time in instead of waiting for it.
     ``log`` gets one line per event. ``sync_every``: sync the bounces of the worker's mailboxes
     over IMAP this often, and by IMAP IDLE while :meth:`run` runs (:mod:`warmup.outbox.bounces`;
-    None, the default: no sync).
+    None, the default: no sync); ``idle_retry(n)``: the seconds an IDLE watcher waits after its
+    n-th failure in a row (:func:`warmup.bounces.idle.backoff`).
     """
 
     def __init__(
@@ -141,6 +142,7 @@ class Worker:
         lease: dt.timedelta = LEASE,
         notifier: notify.Notifier | None = None,
         sync_every: dt.timedelta | None = None,
+        idle_retry: Callable[[int], float] | None = None,
     ) -> None:
         self.ledger = ledger
         self.pool: PoolRow | None = ledger.pool(pool) if pool is not None else None
@@ -174,6 +176,7 @@ class Worker:
                 password_command=password_command,
                 timeout=timeout,
                 notifier=self.notifier,
+                idle_retry=idle_retry,
             )
 
     # -- control -------------------------------------------------------------------------------
