@@ -93,3 +93,56 @@ def test_quota_names_an_unknown_mailbox_with_the_close_one(ledger_path: Path, ru
     res = run("quota", "b0@corp.exampel")
     assert res.exit_code == 78
     assert "did you mean 'b0@corp.example'?" in res.stderr
+
+
+DAY_STAT = (
+    "CREATE TABLE day_stat (mailbox_id INTEGER NOT NULL, day DATE NOT NULL, "
+    "sent INTEGER NOT NULL, hard INTEGER NOT NULL, soft INTEGER NOT NULL, "
+    "block INTEGER NOT NULL, complaint INTEGER NOT NULL{})"
+)
+
+
+def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
+    """A memo-less batch's rollup is read a column of numbers per mailbox
+    (``sqlite_reads._day_table``): it is the row-at-a-time read's matrix exactly, by mailbox and
+    day, whether or not an index hands the rows over in order, with days before 1970, counts
+    past 32 bits, mailboxes without rows, and a count SQLite stored as a real (read as the
+    driver reads it)."""
+    import random
+
+    import numpy as np
+
+    from warmup.ledger import sqlite_reads
+
+    rng = random.Random(515)
+    rows = []
+    for box in (3, 7, 8, 12, 40):
+        for d in rng.sample(range(-30, 400), 60):
+            day = (dt.date(1970, 1, 1) + dt.timedelta(days=d)).isoformat()
+            big = rng.random() < 0.1
+            rows.append(
+                (
+                    box,
+                    day,
+                    rng.randint(0, 5_000_000_000 if big else 50),
+                    *rng.choices(range(9), k=4),
+                )
+            )
+    rows.append((3, "1971-02-01", 5, 0, 0, 0, 0))  # after the day asked before: left out
+    rng.shuffle(rows)
+    group, before = [3, 7, 8, 12, 40, 99], "1971-01-01"
+    for key in (", PRIMARY KEY (mailbox_id, day)", ""):  # index order, and a sorter's order
+        con = sqlite3.connect(":memory:")
+        con.execute(DAY_STAT.format(key))
+        con.executemany("INSERT INTO day_stat VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        cur = con.cursor()
+        want = sqlite_reads._day_rows(cur, group, before)
+        assert len(want) == sum(1 for r in rows if r[1] < before) > 200
+        got = sqlite_reads._day_table(cur, group, before)
+        assert got.dtype == np.int64 and np.array_equal(got, want)
+        assert got[:, 1].min() < 0 and got[:, 2].max() > 2**31
+        con.execute("UPDATE day_stat SET soft = 2.5 WHERE rowid = 9")
+        assert np.array_equal(
+            sqlite_reads._day_table(cur, group, before), sqlite_reads._day_rows(cur, group, before)
+        )
+        con.close()
