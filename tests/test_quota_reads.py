@@ -104,7 +104,7 @@ DAY_STAT = (
 
 def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
     """A memo-less batch's rollup is read a column of numbers per mailbox
-    (``sqlite_reads._day_table``): it is the row-at-a-time read's matrix exactly, by mailbox and
+    (``sqlite_reads.day_table``): it is the row-at-a-time read's matrix exactly, by mailbox and
     day, whether or not an index hands the rows over in order, with days before 1970, counts
     past 32 bits, mailboxes without rows, and a count SQLite stored as a real (read as the
     driver reads it)."""
@@ -136,13 +136,13 @@ def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
         con.execute(DAY_STAT.format(key))
         con.executemany("INSERT INTO day_stat VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         cur = con.cursor()
-        want = sqlite_reads._day_rows(cur, group, before)
+        want = sqlite_reads.day_rows(cur, group, before)
         assert len(want) == sum(1 for r in rows if r[1] < before) > 200
-        got = sqlite_reads._day_table(cur, group, before)
+        got = sqlite_reads.day_table(cur, group, before)
         assert got.dtype == np.int64 and np.array_equal(got, want)
         assert got[:, 1].min() < 0 and got[:, 2].max() > 2**31
         con.execute("UPDATE day_stat SET soft = 2.5 WHERE rowid = 9")
         assert np.array_equal(
-            sqlite_reads._day_table(cur, group, before), sqlite_reads._day_rows(cur, group, before)
+            sqlite_reads.day_table(cur, group, before), sqlite_reads.day_rows(cur, group, before)
         )
         con.close()

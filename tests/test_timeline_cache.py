@@ -341,3 +341,48 @@ def test_resume_ignores_a_state_before_any_activity():
     again, _ = walk_timeline(spec, dataclasses.replace(hist, memo=dataclasses.replace(empty)), now)
     assert again == walk_timeline(spec, hist, now)[0]
     assert again[0].date == dt.date(2026, 11, 10)
+
+
+def test_sqlite_reads_the_rollup_arrays_as_any_backend_does(tmp_path):
+    """On SQLite a report's rollup arrays come from a text of numbers per mailbox column
+    (``reports_sql._sqlite_day_arrays``): the same arrays, by mailbox and day, as the row at a
+    time read every backend has, all of them or from a day on, with mailboxes without rows and
+    rows written out of day order."""
+    import random
+
+    from warmup.ledger import reports_sql
+
+    rng = random.Random(77)
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    ids = []
+    for k in range(5):
+        ids.append(api.add_mailbox(ledger, f"m{k}@corp.example", "exmail").id)
+    rows = [
+        {
+            "mailbox_id": m,
+            "day": dt.date(2026, 1, 1) + dt.timedelta(days=d),
+            "sent": rng.randint(0, 60),
+            "hard": rng.randint(0, 3),
+            "soft": rng.randint(0, 3),
+            "block": rng.randint(0, 2),
+            "complaint": rng.randint(0, 1),
+        }
+        for m in ids[:4]
+        for d in rng.sample(range(300), 90)
+    ]
+    with ledger.write() as conn:
+        conn.execute(sa.insert(DAY_STAT), rows)
+    day_number = ledger._sql_day_number
+    for since in (None, dt.date(2026, 6, 1)):
+        with ledger.read() as conn:
+            assert conn.dialect.name == "sqlite"
+            got = reports_sql._day_stat_arrays(conn, [*ids, 999], day_number, since)
+            want = reports_sql._row_day_arrays(conn, [*ids, 999], day_number, since)
+        assert got.keys() == want.keys() == set(ids[:4])
+        for m in want:
+            assert np.array_equal(got[m][0], want[m][0]) and np.array_equal(got[m][1], want[m][1])
+            assert got[m][0].dtype == got[m][1].dtype == np.int64
+        assert sum(len(o) for o, _ in got.values()) == sum(
+            1 for r in rows if since is None or r["day"] >= since
+        )
+    ledger.close()

@@ -241,7 +241,7 @@ def _array_days(
     limit's week)."""
     import numpy as np
 
-    table = _day_table(cur, group, max(today_of.values()).isoformat())
+    table = day_table(cur, group, max(today_of.values()).isoformat())
     box, ordinals, matrix = table[:, 0], table[:, 1] + _EPOCH, table[:, 2:]
     cuts = np.flatnonzero(box[1:] != box[:-1]) + 1
     where = {int(box[a]): (a, b) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(box)])}
@@ -270,10 +270,12 @@ def _array_days(
 _DAY = "CAST(julianday(day) - 2440587.5 AS INTEGER)"  # days since 1970-01-01
 
 
-def _day_table(cur: sqlite3.Cursor, group: list[int], before: str) -> Any:
-    """The rollup rows of the mailboxes ``group`` before the day ``before`` as an int64 matrix
-    of (mailbox id, days since 1970-01-01, sent, hard, soft, block, complaint), by mailbox and
-    day.
+def day_table(
+    cur: sqlite3.Cursor, group: Sequence[int], before: str | None = None, since: str | None = None
+) -> Any:
+    """The rollup rows of the mailboxes ``group`` (days from ``since`` and before ``before``,
+    ISO text, each if given) as an int64 matrix of (mailbox id, days since 1970-01-01, sent,
+    hard, soft, block, complaint), by mailbox and day.
 
     A row per mailbox, each column of its days one text of numbers that numpy parses: the
     driver's cost per value (a Python int, a tuple per row) was most of a cold year's read
@@ -282,12 +284,12 @@ def _day_table(cur: sqlite3.Cursor, group: list[int], before: str) -> Any:
     in."""
     import numpy as np
 
+    where, args = _day_where(group, before, since)
     groups = cur.execute(
         f"SELECT mailbox_id, count(*), group_concat({_DAY}), group_concat(sent), "
         "group_concat(hard), group_concat(soft), group_concat(block), group_concat(complaint) "
-        f"FROM day_stat WHERE mailbox_id IN ({_marks(len(group))}) AND day < ? "
-        "GROUP BY mailbox_id ORDER BY mailbox_id",
-        (*group, before),
+        f"FROM day_stat WHERE {where} GROUP BY mailbox_id ORDER BY mailbox_id",
+        args,
     ).fetchall()
     lengths = [g[1] for g in groups]
     n = sum(lengths)
@@ -300,7 +302,7 @@ def _day_table(cur: sqlite3.Cursor, group: list[int], before: str) -> Any:
             column = None
         if column is None or len(column) != n:
             # not all integers (SQLite types values, not columns): as the driver gives them
-            return _day_rows(cur, group, before)
+            return day_rows(cur, group, before, since)
         table[:, 1 + c] = column
     # within a mailbox, its days in order (as the index gives them; sorted if not)
     key = table[:, 0:2]
@@ -314,17 +316,32 @@ def _day_table(cur: sqlite3.Cursor, group: list[int], before: str) -> Any:
     return table
 
 
-def _day_rows(cur: sqlite3.Cursor, group: list[int], before: str) -> Any:
-    """:func:`_day_table` a row at a time."""
+def day_rows(
+    cur: sqlite3.Cursor, group: Sequence[int], before: str | None = None, since: str | None = None
+) -> Any:
+    """:func:`day_table` a row at a time."""
     import numpy as np
 
+    where, args = _day_where(group, before, since)
     raw = cur.execute(
         f"SELECT mailbox_id, {_DAY}, sent, hard, soft, block, complaint FROM day_stat "
-        f"WHERE mailbox_id IN ({_marks(len(group))}) AND day < ? ORDER BY mailbox_id, day",
-        (*group, before),
+        f"WHERE {where} ORDER BY mailbox_id, day",
+        args,
     ).fetchall()
     # numpy reads the ints one after the other twice as fast as it takes a list of tuples
     return np.fromiter(chain.from_iterable(raw), np.int64, len(raw) * 7).reshape(len(raw), 7)
+
+
+def _day_where(
+    group: Sequence[int], before: str | None, since: str | None
+) -> tuple[str, tuple[Any, ...]]:
+    where = [f"mailbox_id IN ({_marks(len(group))})"]
+    args: list[Any] = [*group]
+    for test, value in (("day < ?", before), ("day >= ?", since)):
+        if value is not None:
+            where.append(test)
+            args.append(value)
+    return " AND ".join(where), tuple(args)
 
 
 class _Batch:
