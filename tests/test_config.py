@@ -82,6 +82,9 @@ def test_notify_target_from_the_file_is_masked_and_below_the_environment(cfg, ru
         ("[output]\nquiet = 'yes'\n", "output.quiet: expected a bool"),
         ("db = \n", "config.toml: Invalid"),
         ("[commands]\nplan = 3\n", "expected tables"),
+        # A blank table name crashed every command with a traceback (ValueError, exit 1).
+        ('[commands.""]\ndays = 3\n', '[commands.""]: expected a command name'),
+        ('[commands."  "]\ndays = 3\n', '[commands."  "]: expected a command name'),
     ],
 )
 def test_a_bad_file_is_one_line_exit_78_and_nothing_written(cfg, run, ledger_path, text, words):

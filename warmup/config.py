@@ -180,7 +180,8 @@ def _read(where: Path) -> str:
 def table_name(command: str) -> str:
     """How the config file names ``command``'s table: ``[commands.plan]``,
     ``[commands."queue add"]``."""
-    return f'[commands."{command}"]' if " " in command else f"[commands.{command}]"
+    bare = command and all(c.isascii() and (c.isalnum() or c in "-_") for c in command)
+    return f"[commands.{command}]" if bare else f'[commands."{command}"]'
 
 
 def _parse(where: Path, raw: dict[str, Any]) -> Config:
@@ -211,6 +212,8 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
                 raise bad(key, 'expected tables such as [commands.plan] or [commands."queue add"]')
             for name, options in value.items():
+                if not name.split():  # no command to give the options to
+                    raise bad(table_name(name), "expected a command name, such as [commands.plan]")
                 commands[name] = {}
                 for option, v in options.items():
                     at = f"{table_name(name)} {option}"
