@@ -446,3 +446,39 @@ def test_output_to_a_full_disk_is_one_line_and_exit_74(args, sink, ssl_cert_env,
         assert (row["state"], len(sink.messages)) == ("sent", 1)
     else:
         assert row["state"] == "queued" and sink.messages == []
+
+
+def test_a_message_larger_than_providers_accept_is_refused_when_queued(run, tmp_path):
+    """A 1.2 GB .eml was read whole (10 GB of memory) and ended in a traceback, 'sqlite3.DataError:
+    string or blob too big', exit 1; one of 30 MB was queued only to be refused by the provider
+    at the end of DATA. Both are one line, exit 65, nothing queued."""
+    from warmup.headers import MESSAGE_LIMIT
+
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    eml = tmp_path / "big.eml"
+    line = b"x" * 76 + b"\r\n"
+    eml.write_bytes(b"To: x@example.com\r\nSubject: hi\r\n\r\n" + line * (MESSAGE_LIMIT // 78 + 1))
+    res = run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        f"Error: {eml}: the message is over the 26_214_400 bytes (25 MiB) providers accept; "
+        f"link large files instead of attaching them\n"
+    )
+    assert json.loads(run("queue", "list", "--json").output) == []
+
+
+def test_a_template_row_rendering_past_what_providers_accept_is_refused(run, tmp_path):
+    """A template whose loop (or field) renders 30 MB a row was queued; a gigabyte ended in
+    'sqlite3.DataError: string or blob too big' and a traceback."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "hi"\ntext = "{% for i in range(400000) %}{{ pad }}{% endfor %}"\n')
+    rows = tmp_path / "leads.csv"
+    rows.write_text("email,pad\nx@example.com,short\ny@example.com," + "p" * 80 + "\n")
+    res = run(
+        "queue", "add", "--mailbox", "a@corp.example", "--csv", str(rows), "--template", str(tpl)
+    )
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {rows}: line 3: the message is 32_000_002 bytes, over ")
+    assert res.output.endswith("(nothing of the file was queued)\n") and res.output.count("\n") == 1
+    assert json.loads(run("queue", "list", "--json").output) == []

@@ -151,6 +151,24 @@ def check_stamps(found: Iterable[tuple[str, str]]) -> None:
 
 
 LINE_LIMIT = 998  # octets of a line without its CRLF (RFC 5321 4.5.3.1.6, RFC 5322 2.1.1)
+MESSAGE_LIMIT = 25 * 1024 * 1024  # octets of a message: what the big providers accept
+
+
+def size_error(size: int | None = None) -> DataError:
+    """:class:`DataError` for a message of ``size`` octets (None: not read to its end) over
+    :data:`MESSAGE_LIMIT`."""
+    what = f"is {size:_} bytes, over" if size is not None else "is over"
+    return DataError(
+        f"the message {what} the {MESSAGE_LIMIT:_} bytes (25 MiB) providers accept; link large "
+        f"files instead of attaching them"
+    )
+
+
+def check_size(raw: bytes) -> None:
+    """:class:`DataError` when ``raw`` is larger than a provider takes: it would wait in the
+    outbox only to be refused at the end of DATA (or, at a gigabyte, not fit in a ledger row)."""
+    if len(raw) > MESSAGE_LIMIT:
+        raise size_error(len(raw))
 
 
 def check_line_length(raw: bytes) -> None:

@@ -55,7 +55,7 @@ from warmup.errors import ConfigError, DataError, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed, new_message_id
 from warmup.words import plural
 
-DATA_SIZE_LIMIT = 25 * 1024 * 1024  # what the big providers accept per message
+DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH

@@ -18,7 +18,7 @@ from warmup.cli.common import (
     print_table,
     typed_instant,
 )
-from warmup.errors import UsageError
+from warmup.errors import DataError, UsageError
 from warmup.ledger import Ledger, OutboxRow
 from warmup.ledger.schema import OUTBOX_STATES
 from warmup.words import plural
@@ -149,7 +149,7 @@ def add(
         )
         where: Sequence[str] | None = None  # a row's errors name its line already
     else:
-        messages = ((p.read_bytes(), None) for p in eml)
+        messages = ((_read_eml(p), None) for p in eml)
         where = [str(p) for p in eml]
     got = Outbox(ledger).add_many(
         messages,
@@ -185,6 +185,21 @@ def add(
             f"(another --campaign name queues it again).",
             err=True,
         )
+
+
+def _read_eml(path: Path) -> bytes:
+    """The bytes of an .eml file, read no further than a provider would take of it (a
+    gigabyte file filled memory, then failed to fit in a ledger row with a traceback)."""
+    from warmup.headers import MESSAGE_LIMIT, size_error
+
+    try:
+        with path.open("rb") as f:
+            data = f.read(MESSAGE_LIMIT + 1)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > MESSAGE_LIMIT:
+        raise DataError(f"{path}: {size_error()}")
+    return data
 
 
 def _some(items: Sequence[str], shown: int = 10) -> str:

@@ -234,6 +234,10 @@ class Outbox:
                         continue
                     rows_to.add(message.rcpt)
                     mid, envelope, data = _compose(message, target, next(ids))
+                    try:
+                        headers.check_size(data)
+                    except DataError as exc:
+                        raise DataError(f"{message.where or f'message {i + 1}'}: {exc}") from None
                 else:
                     label = (
                         where(i) if callable(where) else where[i] if where else f"message {i + 1}"
@@ -246,6 +250,7 @@ class Outbox:
                     seen[mid] = i
                     data = msg.as_bytes(policy=email.policy.SMTP)
                     try:  # the gate would refuse it: refused now, it never waits in vain
+                        headers.check_size(data)
                         headers.check_line_length(data)
                     except DataError as exc:
                         raise DataError(f"{label}: {exc}") from None

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import DataError
+from warmup.headers import MESSAGE_LIMIT, size_error
 
 PARTS = ("subject", "text", "html")
 MAX_TEMPLATE = 1_000_000  # bytes
@@ -220,6 +221,9 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
             f"{where}: template {template.source}: {type(exc).__name__}: {exc}; fix the "
             f"template or the row (nothing of the file was queued)"
         ) from None
+    size = len(subject) + len(text) + len(html or "")
+    if size > MESSAGE_LIMIT:  # before it is encoded: a loop in the template, a huge field
+        raise DataError(f"{where}: {size_error(size)} (nothing of the file was queued)")
     found = _HEADER_CONTROL.search(subject)  # its whitespace is folded to spaces already
     if found:
         raise DataError(
