@@ -362,3 +362,15 @@ def test_a_config_file_without_a_secret_is_not_warned_of(cfg, run, tmp_path):
     (tmp_path / "config.toml").chmod(0o644)
     res = run("config", "path")
     assert res.exit_code == 0 and res.stderr == "", res.stderr
+
+
+def test_a_config_path_under_a_user_that_does_not_exist_is_one_line(run, monkeypatch):
+    """WARMUP_CONFIG=~bob/c.toml for a bob this machine lacks: a RuntimeError traceback, exit 1."""
+    monkeypatch.setenv("WARMUP_CONFIG", "~no-such-user-of-warmup/c.toml")
+    config._LOADED.clear()
+    res = run("quota")
+    assert res.exit_code == 78, res.output
+    assert res.output == (
+        "Error: $WARMUP_CONFIG '~no-such-user-of-warmup/c.toml': '~no-such-user-of-warmup' "
+        "names no user of this machine; write the path without it (e.g. ~/... or /home/...)\n"
+    )

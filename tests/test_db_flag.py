@@ -284,3 +284,38 @@ def test_a_ledger_url_whose_port_is_out_of_range_is_a_config_error(run, port):
         f"Error: ledger URL 'postgresql+psycopg://warmup:***@127.0.0.1:{port}/x': its port "
         f"{port} is invalid; give one from 1 to 65535 (PostgreSQL's is 5432)\n"
     )
+
+
+NO_USER = "~no-such-user-of-warmup"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--db", f"{NO_USER}/x.db", "quota"),
+        (
+            "mailbox",
+            "add",
+            "b@corp.example",
+            "--provider",
+            "exmail",
+            "--policy",
+            f"{NO_USER}/p.toml",
+        ),
+    ],
+    ids=["--db", "--policy"],
+)
+def test_a_path_under_a_user_that_does_not_exist_is_one_line_not_a_traceback(
+    run, ledger_path: Path, args
+):
+    """'~bob/x.db' for a bob this machine lacks: Path.expanduser raised RuntimeError, a
+    traceback and exit 1 (and a ledger created first, for mailbox add)."""
+    from tests.conftest import ledger_digest
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run(*args)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1, res.output
+    assert f"'{NO_USER}' names no user of this machine; write the path without it" in res.output
+    assert ledger_digest(ledger_path) == before

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import ConfigError
-from warmup.files import read_regular
+from warmup.files import home, read_regular
 
 ENV = "WARMUP_CONFIG"
 TOP: dict[str, type] = {"db": str, "mailbox": str, "pool": str}
@@ -86,7 +86,7 @@ def path() -> Path:
     """Where the config file is (it need not exist)."""
     given = os.environ.get(ENV)
     if given:
-        return Path(given).expanduser()
+        return home(given, f"${ENV}")
     if sys.platform.startswith("linux"):  # platformdirs' XDG rule, without its 13 ms import
         xdg = os.environ.get("XDG_CONFIG_HOME", "").strip()
         base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".config"

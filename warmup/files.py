@@ -9,6 +9,19 @@ from pathlib import Path
 from warmup.errors import ConfigError
 
 
+def home(path: str | Path, label: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; :class:`ConfigError` naming ``label``
+    when there is no such user (``Path.expanduser`` raises RuntimeError: a traceback)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        user = str(path).split("/", 1)[0]
+        raise ConfigError(
+            f"{label} {str(path)!r}: {user!r} names no user of this machine; write the path "
+            f"without it (e.g. ~/... or /home/...)"
+        ) from None
+
+
 def read_regular(path: str | Path, label: str, limit: int, hint: str, large: str = "") -> bytes:
     """The bytes of ``path``, a regular file of at most ``limit`` bytes; else :class:`ConfigError`
     ``"{label}: not a regular file; {hint}"`` or ``"{label}: larger than {limit} bytes{large}"``.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warmup.errors import ConfigError, InvalidField
+from warmup.files import home
 from warmup.ledger import MailboxRow, Reads
 from warmup.policy.spec import (
     PolicySpec,
@@ -117,13 +118,13 @@ def _parse(name: str, version: int, text: str) -> PolicySpec:
 
 
 def _looks_like_file(ref: str) -> bool:
-    return ref.endswith(".toml") or "/" in ref or Path(ref).expanduser().is_file()
+    return ref.endswith(".toml") or "/" in ref or home(ref, "policy file").is_file()
 
 
 def _read(path: str | Path) -> tuple[str, str]:
     """``(text, absolute path)`` of a policy file, checked: :class:`ConfigError` naming the key
     at fault if it is not a valid policy."""
-    file = Path(path).expanduser()
+    file = home(path, "policy file")
     text = read_policy_file(str(path))
     parse_policy_text(text, str(file))  # one clear error naming the key
     return text, str(file.resolve())

@@ -126,7 +126,9 @@ def resolve_url(url: str | None = None) -> str:
     raw = url or os.environ.get("WARMUP_DB") or str(default_path())
     if "://" in raw:
         return raw
-    return f"sqlite:///{Path(raw).expanduser().resolve()}"
+    from warmup.files import home
+
+    return f"sqlite:///{home(raw, 'ledger path').resolve()}"
 
 
 def mask_url(url: str) -> str:

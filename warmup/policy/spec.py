@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import ConfigError
-from warmup.files import read_regular
+from warmup.files import home, read_regular
 from warmup.policy.calendar import Calendar, CalendarError, Window, check
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
@@ -551,7 +551,7 @@ def load_policy(ref: str) -> PolicySpec:
     if ref in _preset_names():
         return _preset(ref)
     if ref.endswith(".toml") or "/" in ref or Path(ref).is_file():
-        path = Path(ref).expanduser()
+        path = home(ref, "policy file")
         return parse_policy_text(read_policy_file(ref), str(path))
     return _preset(ref)
 
@@ -561,7 +561,7 @@ def read_policy_file(ref: str) -> str:
 
     Only a regular file is read, and at most :data:`MAX_FILE` bytes of it: ``/dev/zero`` read
     without end, and a named pipe blocked until a writer came (it is opened non-blocking)."""
-    path = Path(ref).expanduser()
+    path = home(ref, "policy file")
     try:
         data = read_regular(
             path,
