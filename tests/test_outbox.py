@@ -13,7 +13,7 @@ from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import accounts, leads, pool_of, queue_csv, template
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
-from tests.pgkit import pg_url  # noqa: F401  (the fixture)
+from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup.ledger import local_day
 
 
@@ -482,3 +482,20 @@ def test_a_template_row_rendering_past_what_providers_accept_is_refused(run, tmp
     assert res.output.startswith(f"Error: {rows}: line 3: the message is 32_000_002 bytes, over ")
     assert res.output.endswith("(nothing of the file was queued)\n") and res.output.count("\n") == 1
     assert json.loads(run("queue", "list", "--json").output) == []
+
+
+@pytest.mark.parametrize("verb", ["show", "cancel", "retry"])
+@pytest.mark.parametrize("message", ["2147483648", "9223372036854775807"])
+def test_an_id_past_what_the_id_column_holds_is_a_message_that_is_not_there(
+    run,
+    ledger_url,
+    verb,
+    message,  # noqa: F811
+):
+    """The outbox id column is an INTEGER: PostgreSQL's 4 bytes. 'queue show 2147483648' on a
+    team ledger ended in 'NumericValueOutOfRange: integer out of range', a traceback, exit 1
+    (ids were checked only against SQLite's 8-byte range)."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    res = run("queue", verb, message)
+    assert res.exit_code == 65, res.output
+    assert res.output == f"Error: no message {message} in the outbox; see 'warmup queue list'\n"

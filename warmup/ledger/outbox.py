@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection
 from warmup.errors import DataError, TempFail
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
 from warmup.ledger.values import (
-    SQL_INT_MAX,
+    ID_MAX,
     Enqueued,
     MailboxRow,
     OutboxIn,
@@ -87,7 +87,7 @@ def target_lock(kind: str, target: int) -> str:
 
 def _check_id(message: int) -> None:
     """An id no row can have (the driver would overflow on it) is a message that is not there."""
-    if not 0 < message <= SQL_INT_MAX:
+    if not 0 < message <= ID_MAX:
         raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
 
 

@@ -30,6 +30,9 @@ REPORT_SKEW = dt.timedelta(minutes=2)
 # The widest integer SQLite (INTEGER) and PostgreSQL (bigint) store: a row id or a LIMIT beyond
 # it makes the driver raise OverflowError instead of finding nothing or everything.
 SQL_INT_MAX = 2**63 - 1
+# The widest row id: the id columns are INTEGER, 4 bytes in PostgreSQL (SQLite's would be 8),
+# which refuses a wider value in a comparison ('integer out of range') instead of finding nothing.
+ID_MAX = 2**31 - 1
 
 
 def policy_reason(name: str, version: int | None) -> str:
