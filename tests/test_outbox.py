@@ -488,9 +488,9 @@ def test_a_template_row_rendering_past_what_providers_accept_is_refused(run, tmp
 @pytest.mark.parametrize("message", ["2147483648", "9223372036854775807"])
 def test_an_id_past_what_the_id_column_holds_is_a_message_that_is_not_there(
     run,
-    ledger_url,
+    ledger_url,  # noqa: F811
     verb,
-    message,  # noqa: F811
+    message,
 ):
     """The outbox id column is an INTEGER: PostgreSQL's 4 bytes. 'queue show 2147483648' on a
     team ledger ended in 'NumericValueOutOfRange: integer out of range', a traceback, exit 1
