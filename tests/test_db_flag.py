@@ -319,3 +319,24 @@ def test_a_path_under_a_user_that_does_not_exist_is_one_line_not_a_traceback(
     assert res.output.count("\n") == 1, res.output
     assert f"'{NO_USER}' names no user of this machine; write the path without it" in res.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_team_ledger_url_without_its_password_is_a_config_error_not_try_later(
+    run, monkeypatch, tmp_path: Path
+):
+    """'fe_sendauth: no password supplied' (a URL that lost its password) exited 69,
+    'unavailable', which a script retries for ever; a refused password exits 78 already."""
+    import sqlalchemy as sa
+
+    from tests.pgkit import pg_server
+
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    given = sa.engine.make_url(pg_server())
+    url = (
+        f"{given.drivername}://{given.username}@{given.host}:{given.port or 5432}/{given.database}"
+    )
+    res = run("--db", url, "quota")
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and "no password supplied" in res.output, res.output
+    assert res.output.endswith("; check the URL in --db/WARMUP_DB\n"), res.output

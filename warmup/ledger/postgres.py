@@ -248,10 +248,17 @@ _BAD_OPTION = re.compile(
 )
 
 
+# The server's (or libpq's) refusal of the login: a wrong or missing password, peer or ident
+# authentication of another OS user, no pg_hba.conf line for this host, user or database.
+_NO_LOGIN = re.compile(
+    r"authentication failed|no password supplied|no pg_hba\.conf entry", re.IGNORECASE
+)
+
+
 def _storage_error(exc: BaseException, where: str) -> WarmupError:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     if (
-        "password authentication failed" in text
+        _NO_LOGIN.search(text)  # no wait fixes a login the server refuses: not 'try later'
         or "does not exist" in text
         or _BAD_OPTION.search(text)
     ):
