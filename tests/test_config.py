@@ -374,3 +374,31 @@ def test_a_config_path_under_a_user_that_does_not_exist_is_one_line(run, monkeyp
         "Error: $WARMUP_CONFIG '~no-such-user-of-warmup/c.toml': '~no-such-user-of-warmup' "
         "names no user of this machine; write the path without it (e.g. ~/... or /home/...)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "command", "words"),
+    [
+        ('[commands.quota]\nat = "garbage"\n', ["quota"], "[commands.quota] at: 'garbage' is not"),
+        (
+            '[commands."queue add"]\nexpires = "bogus"\n',
+            ["queue", "add", "--mailbox", BOX, "--eml", "m.eml"],
+            "[commands.\"queue add\"] expires: 'bogus' is not a duration",
+        ),
+    ],
+)
+def test_a_value_the_command_itself_refuses_names_the_config_key_and_exits_78(
+    cfg, run, ledger_path, tmp_path, monkeypatch, text, command, words
+):
+    """A value click accepts but the command refuses (a time, a duration) was reported as the
+    flag ('--at: ...', exit 64) though the user typed no flag: README promises the key and 78."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.eml").write_text("To: x@example.com\nSubject: hi\n\nhello\n")
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg(text)
+    res = run(*command)
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith("Error: config file ") and res.output.count("\n") == 1
+    assert words in res.output, res.output
+    assert ledger_digest(ledger_path) == before

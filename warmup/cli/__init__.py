@@ -71,9 +71,32 @@ class NamedFields:
         try:
             return super().invoke(ctx)  # type: ignore[misc]
         except FieldError as exc:
+            if _from_config_file(ctx, exc.field):
+                # The value came from a [commands.NAME] table: name that key, not a flag the
+                # user never typed, and exit 78 as for any other value the file holds wrong.
+                from warmup import config
+
+                table = config.table_name(ctx.command_path.split(" ", 1)[-1])
+                where = f"config file {config.load().path}: {table}"
+                field = exc.field
+                raise _Rendered(
+                    exc.render(
+                        lambda f: f"{where} {f}" if f == field else param_name(ctx.command, f)
+                    ),
+                    ConfigError.exit_code,
+                ) from exc
             raise _Rendered(
                 exc.render(lambda f: param_name(ctx.command, f)), exc.exit_code
             ) from exc
+
+
+def _from_config_file(ctx: click.Context, field: str) -> bool:
+    """Whether the command's parameter ``field`` took its value from the config file."""
+    from click.core import ParameterSource
+
+    if not any(p.name == field for p in ctx.command.params):
+        return False
+    return ctx.get_parameter_source(field) is ParameterSource.DEFAULT_MAP
 
 
 class _Rendered(WarmupError):
