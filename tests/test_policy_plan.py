@@ -155,3 +155,17 @@ def test_plan_table_of_a_mailbox_started_ahead_says_why_today_is_closed(run):
         "closed: not started until 2026-11-18"
     )
     assert rows[2].startswith("2026-11-18") and " ok " in rows[2]
+
+
+def test_a_window_that_fits_one_send_says_send_not_sends(run, tmp_path):
+    (tmp_path / "short.toml").write_text(DEFAULT_TOML + '\n[window]\nhours = ["09:00", "09:05"]\n')
+    policy = str(tmp_path / "short.toml")
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", policy).exit_code == 0
+    res = run("plan", BOX, "--days", "2", "--json", "--at", at(TODAY, 8).isoformat())
+    assert res.exit_code == 0, res.output
+    days = json.loads(res.output)["days"]
+    assert days[0]["planned"] == 1
+    assert days[0]["notes"][0].startswith(
+        "the rest of today's window (09:00-09:05) fits about 1 send at"
+    )
+    assert days[1]["notes"][0].startswith("the window (09:00-09:05) fits about 1 send at")

@@ -26,6 +26,7 @@ from warmup.policy.walk import (
     History,
     Verdict,
     Walk,
+    _s,
     current_pause,
     day_start,
     mean_gap,
@@ -139,7 +140,7 @@ def _today_left(
     if fit is None or fit >= remaining:
         return remaining, tuple(notes)
     notes.append(
-        f"the rest of today's window ({spec.window.describe()}) fits about {fit} sends at "
+        f"the rest of today's window ({spec.window.describe()}) fits about {fit} send{_s(fit)} at "
         f"{pacing_text(spec, hist, number)} between sends: {fit} of the {remaining} left"
     )
     return fit, tuple(notes)
@@ -158,7 +159,7 @@ def _day_planned(walk: Walk, day: dt.date, v: Verdict) -> tuple[int, tuple[str, 
     fit = walk.capacity(day, spec.stages[v.number])
     if fit is not None and fit < min(v.quota, spec.domain_cap or v.quota):
         notes.append(
-            f"the window ({spec.window.describe()}) fits about {fit} sends at "
+            f"the window ({spec.window.describe()}) fits about {fit} send{_s(fit)} at "
             f"{pacing_text(spec, walk.hist, v.number)} between sends: {fit} of the {v.quota}"
         )
     return planned, tuple(notes)
