@@ -15,7 +15,7 @@ from tests.conftest import ledger_digest
 from warmup import api
 from warmup.ledger import BounceIn, Recorded, SendIn, open_ledger
 from warmup.ledger.schema import BOUNCE, BOUNCE_KINDS, DAY_STAT, MAILBOX, SEND, SUPPRESSION
-from warmup.ledger.values import send_key
+from warmup.ledger.values import from_utc_text, send_key, utc_text
 from warmup.policy.spec import preset_names
 
 pytest_plugins = ["tests.pgkit"]  # fixtures: ledger_url (each backend)
@@ -821,3 +821,56 @@ def test_a_log_saved_by_excel_is_the_same_sends(ledger_url, run, tmp_path, shown
     ]
     res = run("import", str(_excel_log(tmp_path / "pair.csv", pair)), "--db", ledger_url)
     assert "Imported 2 new sends" in res.stdout, res.output
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-10-02T17:23:37.488000+00:00",
+        "2026-10-02 17:23:37.488000+00:00",
+        "2026-10-02T17:23:37+00:00",
+        "2026-10-02 17:23:37+00:00",
+        "2026-10-02T17:23:37.488+00:00",
+        "2026-10-02T17:23:37.488000Z",
+        "2026-10-03T01:23:37.488000+08:00",
+        "2026-10-03T01:23:37+08:00",
+        "2026-10-02T17:23:37.000000+00:00",
+    ],
+)
+def test_a_time_column_gives_the_text_its_instant_is_keyed_by(text):
+    """The ledger keys an import's sends on the UTC text the check pass gives it, cut out of
+    the column when it is written in UTC already: it must be the text the instant formats to
+    (else a log written with another offset, or recorded by hand, is the same sends twice)."""
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    at, text_ = api._csv_instant(text, "sent_at", now, "Asia/Shanghai")
+    assert text_ == utc_text(at)
+    assert from_utc_text(text_) == at
+
+
+def test_a_log_in_utc_and_the_same_in_another_offset_are_the_same_sends(run, tmp_path):
+    start = dt.datetime(2026, 11, 1, 8, 0, 0, 250000, tzinfo=dt.UTC)
+    whens = [start + dt.timedelta(seconds=s) for s in (0, 0.75, 60)]
+    whens.append(whens[-1].replace(microsecond=0))
+
+    def write(name: str, offset: dt.timezone, sep: str) -> Path:
+        log = tmp_path / name
+        with log.open("w", newline="", encoding="utf-8") as f:
+            out = csv.writer(f)
+            out.writerow(["mailbox", "recipient", "sent_at", "bounce_kind", "bounced_at",
+                          "provider"])  # fmt: skip
+            for i, w in enumerate(whens):
+                bounce = ["hard", (w + dt.timedelta(minutes=1)).astimezone(offset).isoformat(sep)]
+                out.writerow(["a@corp.example", f"r{i}@example.com",
+                              w.astimezone(offset).isoformat(sep), *(bounce if i == 1 else ["", ""]),
+                              "exmail"])  # fmt: skip
+        return log
+
+    first = run("import", str(write("utc.csv", dt.UTC, "T")))
+    assert first.exit_code == 0, first.output
+    assert "Imported 4 new sends and 1 new bounce" in first.stdout
+    for name, offset, sep in (
+        ("utc-space.csv", dt.UTC, " "),
+        ("east.csv", dt.timezone(dt.timedelta(hours=8)), "T"),
+    ):
+        again = run("import", str(write(name, offset, sep)))
+        assert "Imported 0 new sends and 0 new bounces" in again.stdout, again.output

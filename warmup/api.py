@@ -33,7 +33,6 @@ from warmup.instants import parse_instant as parse_instant
 from warmup.ledger import (
     Ask,
     BounceIn,
-    EventIn,
     MailboxNotFound,
     MailboxRow,
     Reads,
@@ -42,7 +41,7 @@ from warmup.ledger import (
     utc,
 )
 from warmup.ledger.reads import BOUNCE_KINDS
-from warmup.ledger.values import local_day, send_key
+from warmup.ledger.values import from_utc_text, local_day, utc_text
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import MAX_VOLUME, PolicySpec, preset_names
@@ -54,6 +53,7 @@ if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without
 
     from warmup.ledger import Ledger
     from warmup.ledger.gatepath import GateLedger
+    from warmup.ledger.imports import ImportRow
 
 
 def check_timezone(tz: str, field: str = "timezone") -> str:
@@ -822,8 +822,7 @@ def import_csv(
                 batch = pickle.load(spool)
             except EOFError:
                 break
-            typed = [_import_typed(item) for item in batch]
-            total.add(ledger.import_batch(typed, register, boxes, before))
+            total.add(ledger.import_batch(batch, register, boxes, before))
             written += len(batch)
             if progress:
                 progress("write", written, rows)
@@ -850,13 +849,14 @@ def _check_into(
     known = set(zones)
     rows = 0
     now = now_utc()
-    checked: list[_Spooled] = []
+    checked: list[ImportRow] = []
     for line, item, (provider, timezone, policy) in _csv_rows(path, now, zones, header):
         rows += 1
         if item[1] is None and item[4] is None:  # an event without a reason
             item = (*item[:4], f"imported from {path.name}")
         elif item[1] is not None and item[0] in starts:
-            refused = before_start(item[0], starts[item[0]], zones[item[0]], item[2], now)
+            at = from_utc_text(item[2])
+            refused = before_start(item[0], starts[item[0]], zones[item[0]], at, now)
             if refused is not None:
                 raise DataError(f"{path}: line {line}: {refused}")
         checked.append(item)
@@ -898,32 +898,14 @@ def _check_into(
     return rows
 
 
-# A checked row as spooled: plain tuples pickle in a fraction of the time of SendIn/BounceIn.
-#   send:  (mailbox, recipient, sent_at, message_id, bounce_kind, bounce_status, bounced_at)
-#   event: (mailbox, None, at, kind, reason)
-_Spooled = tuple[Any, ...]
 # What a row registers its mailbox with, if the ledger does not know it: (provider, timezone,
 # policy), each None when its column is empty.
 _Registers = tuple[str | None, str | None, str | None]
 
 
-def _import_typed(item: _Spooled) -> tuple[str, SendIn | EventIn]:
-    """A spooled row as the ledger takes it: ``(mailbox, send or event)``."""
-    if item[1] is None:
-        return item[0], EventIn(item[3], item[2], item[4])
-    if item[4] is None:  # no bounce: most rows
-        return item[0], SendIn(item[1], item[2], item[3], "import")
-    address, rcpt, at, message_id, kind, status, bounced_at = item
-    key = f"import:{send_key(rcpt, at, message_id)}"
-    bounce = BounceIn(
-        rcpt, kind, bounced_at, key, status=status, message_id=message_id, source="import"
-    )
-    return address, SendIn(rcpt, at, message_id, "import", bounce)
-
-
 def _csv_rows(
     path: Path, now: dt.datetime, zones: dict[str, str], header: list[str]
-) -> Iterator[tuple[int, _Spooled, _Registers]]:
+) -> Iterator[tuple[int, ImportRow, _Registers]]:
     """``(line number, checked row, what it registers)`` for each line of the file, streamed;
     times are records of what happened, so not after ``now`` (+ a few minutes). ``zones``
     (mailbox -> zone, for times without an offset) gains each mailbox the file registers, at its
@@ -1014,10 +996,11 @@ _REGISTERS_NOTHING: _Registers = (None, None, None)
 
 def _import_row(
     values: tuple[str, ...], now: dt.datetime, zones: dict[str, str]
-) -> tuple[_Spooled, _Registers]:
-    """One CSV row (its fields in :data:`_COLUMNS` order) checked and typed, and what it
-    registers its mailbox with; :class:`DataError` names the column at fault. An event's reason
-    is None when its column is empty.
+) -> tuple[ImportRow, _Registers]:
+    """One CSV row (its fields in :data:`_COLUMNS` order) checked, as the ledger's
+    :meth:`~warmup.ledger.Ledger.import_batch` takes it, and what it registers its mailbox with;
+    :class:`DataError` names the column at fault. An event's reason is None when its column is
+    empty.
 
     Times are records of what happened: after 2000 and not after ``now`` (+ a few minutes).
     They are read as the CLI reads them: without an offset, in the mailbox's zone (the ledger's,
@@ -1070,27 +1053,29 @@ def _import_row(
         tz = timezone or (known and known.timezone) or _local_zone()
         if known:  # the zone the file registers the mailbox in: its later rows use it too
             zones[address] = tz
-    at = _csv_instant(sent_at, "sent_at", now, tz)
+    at, at_text = _csv_instant(sent_at, "sent_at", now, tz)
     if event:
         if recipient or kind or bounced_at:
             raise DataError(
                 f"an {event} row takes only mailbox, sent_at (when) and reason: "
                 f"leave recipient and the bounce columns empty"
             )
-        return (address, None, at, event, reason or None), registers
+        return (address, None, at_text, event, reason or None), registers
     if kind:
         if kind not in BOUNCE_KINDS:
             raise DataError(f"bounce_kind {kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
-        b_at = _csv_instant(bounced_at, "bounced_at", now, tz) if bounced_at else at
+        b_at, b_text = (
+            _csv_instant(bounced_at, "bounced_at", now, tz) if bounced_at else (at, at_text)
+        )
         if b_at < at:
             raise DataError(
                 f"bounced_at {bounced_at!r} is before sent_at "
                 f"{sent_at!r}: a message bounces after it is sent"
             )
-        return (address, rcpt, at, message_id or None, kind, status or None, b_at), registers
+        return (address, rcpt, at_text, message_id or None, kind, status or None, b_text), registers
     if status or bounced_at:
         raise DataError("bounce_status/bounced_at given without bounce_kind")
-    return (address, rcpt, at, message_id or None, None, None, None), registers
+    return (address, rcpt, at_text, message_id or None, None, None, None), registers
 
 
 def _recipient(cell: str) -> str:
@@ -1115,9 +1100,11 @@ def _mailbox_address(text: str) -> str:
     return addresses.normalize(text, "mailbox")
 
 
-def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> dt.datetime:
-    """A time column read as ``--at`` is (without an offset: local time in ``tz``)."""
-    if len(text) >= 19 and text[10:11] in ("T", " "):
+def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> tuple[dt.datetime, str]:
+    """A time column read as ``--at`` is (without an offset: local time in ``tz``), and its
+    :func:`~warmup.ledger.values.utc_text`."""
+    n = len(text)
+    if n >= 19 and text[10:11] in ("T", " "):
         # Every row of a log export: a full time with its offset, in bounds. The same reading
         # as below without its layers (a third of the check pass); anything else goes there.
         try:
@@ -1125,11 +1112,23 @@ def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> dt.datetime
             if fast.tzinfo is not None:  # fromisoformat's zones are fixed offsets, never None
                 value = fast.astimezone(dt.UTC)
                 if EARLIEST <= value <= now + FUTURE_SLACK:
-                    return value
+                    if (
+                        text.endswith("+00:00")
+                        and text[4] == text[7] == "-"
+                        and text[13] == text[16] == ":"
+                    ):
+                        # UTC written in isoformat's form (as most logs write it): the ledger's
+                        # text cut out of it (formatting a datetime costs several parsings)
+                        if n == 32 and text[19] == ".":
+                            return value, f"{text[:10]}T{text[11:26]}"
+                        if n == 25:
+                            return value, f"{text[:10]}T{text[11:19]}.000000"
+                    return value, utc_text(value)
         except (ValueError, OverflowError):
             pass
     try:
         value = parse_instant(text, what, tz)
     except UsageError as exc:  # unreadable: in a file that is bad data, not a bad command line
         raise DataError(str(exc)) from None
-    return check_event(value, what, now)
+    value = check_event(value, what, now)
+    return value, utc_text(value)

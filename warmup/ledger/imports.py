@@ -35,14 +35,15 @@ from warmup.ledger.schema import (
     SUPPRESSION,
 )
 from warmup.ledger.values import (
+    BounceIn,
     EventIn,
     MailboxNotFound,
     MailboxRow,
     Recorded,
     SendIn,
+    from_utc_text,
     local_day,
     other_message_id,
-    send_key,
     utc,
     zone,
 )
@@ -58,6 +59,13 @@ _IMPORT_STATEMENTS: dict[tuple[type, str], Any] = {}
 # (mailbox id, recipient, message id, at, day, outcome, source, key, settled_at): what
 # _insert_sends takes, instants aware UTC.
 SendRow = tuple[int, str, str | None, dt.datetime, dt.date, str, str, str, dt.datetime | None]
+# A row of an import, as import_batch takes it (checked already; plain tuples of text: they
+# are built, and spooled between an import's two passes, in a fraction of the time of
+# SendIn/BounceIn and datetimes), instants as utc_text writes them:
+#   send:  (mailbox, recipient, sent_at, message_id, bounce_kind, bounce_status, bounced_at),
+#          the three bounce fields None without a bounce;
+#   event: (mailbox, None, at, kind, reason)
+ImportRow = tuple[Any, ...]
 
 
 class Imports:
@@ -84,13 +92,12 @@ class Imports:
 
     def import_batch(
         self,
-        rows: Sequence[tuple[str, SendIn | EventIn]],
+        rows: Sequence[ImportRow],
         register: dict[str, dict[str, Any]],
         boxes: dict[str, MailboxRow] | None = None,
         before: dict[int, int] | None = None,
     ) -> Recorded:
-        """One short transaction of an import: ``(mailbox address, send or event)`` rows, and
-        the mailboxes to register first (address -> :meth:`add_mailbox` arguments) if the ledger
+        """One short transaction of an import: its rows (:data:`ImportRow`), and the mailboxes to register first (address -> :meth:`add_mailbox` arguments) if the ledger
         does not know them yet. ``boxes``: the mailboxes an earlier batch of the same import
         found or registered (filled here), so each is looked up once per import. ``before``:
         mailbox id -> the highest send id it had before the import's first batch of it (filled
@@ -120,7 +127,7 @@ class Imports:
         self,
         conn: Connection,
         boxes: dict[str, MailboxRow],
-        rows: Sequence[tuple[str, SendIn | EventIn]],
+        rows: Sequence[ImportRow],
         out: Recorded,
         before: dict[int, int],
     ) -> None:
@@ -130,24 +137,23 @@ class Imports:
         events: list[tuple[MailboxRow, EventIn]] = []
         ids = {a: b.id for a, b in boxes.items()}
         zones = {a: zone(b.timezone) for a, b in boxes.items()}
-        for address, row in rows:
-            if isinstance(row, EventIn):
-                events.append((boxes[address], row))
+        for row in rows:
+            address, rcpt, text, mid = row[0], row[1], row[2], row[3]
+            if rcpt is None:
+                events.append((boxes[address], EventIn(mid, from_utc_text(text), row[4])))
                 continue
-            at = row.at if row.at.tzinfo is dt.UTC else utc(row.at)
-            key = send_key(row.recipient, at, row.message_id)
+            key = f"{mid}|{rcpt}" if mid else f"@{text}|{rcpt}"  # send_key, inlined (every row)
             pair = (ids[address], key)
             if pair not in sends:
-                mid = row.message_id
-                other = (pair[0], f"{other_message_id(mid)}|{row.recipient}") if mid else None
+                other = (pair[0], f"{other_message_id(mid)}|{rcpt}") if mid else None
                 if other and other in sends:  # the same message, its id written the other way
                     pair = other
                 else:
+                    at = from_utc_text(text)
                     day = at.astimezone(zones[address]).date()  # local_day, inlined (every row)
-                    sends[pair] = (pair[0], row.recipient, row.message_id, at, day, "sent",
-                                   row.source, key, at)  # fmt: skip
-            if row.bounce is not None:
-                bounced[address].append((pair, row))
+                    sends[pair] = (pair[0], rcpt, mid, at, day, "sent", "import", key, at)
+            if row[4] is not None:
+                bounced[address].append((pair, _bounced(row, key)))
         elsewhere = self._present_otherwise(conn, sends)
         exact, coarse = self._present_coarsely(conn, sends, before, ids.values())
         present, fresh = self._insert_new_sends(conn, sends)
@@ -495,6 +501,21 @@ class Imports:
             index_elements=["mailbox_id", "day"],
             set_={c: DAY_STAT.c[c] + ins.excluded[c] for c in COUNT_COLUMNS},
         )
+
+
+def _bounced(row: ImportRow, key: str) -> SendIn:
+    """An import row with a bounce (its send's key ``key``) as :meth:`_import_bounces` takes it."""
+    _, rcpt, text, mid, kind, status, bounced_at = row
+    bounce = BounceIn(
+        rcpt,
+        kind,
+        from_utc_text(bounced_at),
+        f"import:{key}",
+        status=status,
+        message_id=mid,
+        source="import",
+    )
+    return SendIn(rcpt, from_utc_text(text), mid, "import", bounce)
 
 
 def _precision(at: dt.datetime) -> dt.timedelta:

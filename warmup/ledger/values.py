@@ -262,12 +262,22 @@ def other_message_id(message_id: str) -> str:
 def send_key(recipient: str, at: dt.datetime, message_id: str | None) -> str:
     if message_id:
         return f"{message_id}|{recipient}"
+    return f"@{utc_text(at)}|{recipient}"
+
+
+def utc_text(at: dt.datetime) -> str:
+    """An aware instant as a send's key holds it: UTC ``YYYY-MM-DDTHH:MM:SS.ffffff``."""
     when = at if at.tzinfo is dt.UTC else utc(at)
     if when.year < 1000:  # strftime's %Y does not pad: keys already stored say "999-..."
-        return f"@{when:%Y-%m-%dT%H:%M:%S.%f}|{recipient}"
+        return f"{when:%Y-%m-%dT%H:%M:%S.%f}"
     # isoformat less its "+00:00": the same text as that format, at a fraction of its cost (an
     # import keys each row; its arguments by position: keywords cost a fifth more).
-    return f"@{when.isoformat('T', 'microseconds')[:26]}|{recipient}"
+    return when.isoformat("T", "microseconds")[:26]
+
+
+def from_utc_text(text: str) -> dt.datetime:
+    """The aware UTC instant of :func:`utc_text`'s text (a year of four digits)."""
+    return dt.datetime.fromisoformat(f"{text}+00:00")  # tzinfo: dt.UTC itself
 
 
 class PoolNotFound(ConfigError):
