@@ -524,3 +524,54 @@ def test_a_ledger_before_original_recipients_upgrades_and_links_forwarded_report
     assert ledger.match_late(box) == 0
     assert ledger.rollup_mismatches() == []
     ledger.close()
+
+
+def _message_id_index(conn: sa.Connection, postgres: bool) -> str:
+    if postgres:
+        sql = (
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_send_message_id'"
+            " AND schemaname = current_schema()"
+        )
+    else:
+        sql = "SELECT sql FROM sqlite_master WHERE name = 'ix_send_message_id'"
+    return str(conn.exec_driver_sql(sql).scalar_one())
+
+
+def test_the_message_id_index_holds_only_sends_with_one_and_serves_every_lookup(
+    ledger_url,  # noqa: F811
+):
+    """m013: ``ix_send_message_id`` leaves out the sends without a Message-ID (an imported
+    log's, each an entry for nothing), upgraded from a ledger before it with its rows kept, and
+    the lookups on a Message-ID still go through it."""
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m012_bounce_original_recipient")
+    postgres = ledger.scheme == "postgresql"
+    md = sa.MetaData()
+    with ledger.write() as conn:
+        assert "WHERE" not in _message_id_index(conn, postgres).upper()
+        md.reflect(conn)
+        for name in ("mailbox", "send"):
+            conn.execute(md.tables[name].insert(), FIRST_RELEASE_ROWS[name])
+        ledger.after_copy(conn, [md.tables[n] for n in ("mailbox", "send")])
+    ledger.close()
+    ledger = open_ledger(ledger_url)
+    assert ledger.pending_migrations() == []
+    with ledger.read() as conn:
+        assert "message_id is not null" in _message_id_index(conn, postgres).lower()
+        count = conn.execute(sa.select(sa.func.count()).select_from(schema.SEND)).scalar_one()
+        assert count == len(FIRST_RELEASE_ROWS["send"])
+        send = schema.SEND.c
+        # gate_outcomes' lookup, and the IN list of a Message-ID written either way (a bounce's
+        # match names its recipient too, and goes through ix_send_recipient, as before m013)
+        queries = [
+            sa.select(send.recipient, send.outcome).where(send.message_id == "<m@x>"),
+            sa.select(send.id).where(send.message_id.in_(["<m@x>", "m@x"])),
+        ]
+        if postgres:
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # a few rows: scan otherwise
+        for q in queries:
+            sql = str(q.compile(conn, compile_kwargs={"literal_binds": True}))
+            prefix = "EXPLAIN" if postgres else "EXPLAIN QUERY PLAN"
+            plan = " ".join(str(r) for r in conn.exec_driver_sql(f"{prefix} {sql}"))
+            assert "ix_send_message_id" in plan, (sql, plan)
+    ledger.close()

@@ -388,6 +388,17 @@ def m012_bounce_original_recipient(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE bounce ADD COLUMN original_recipient VARCHAR")
 
 
+@migration
+def m013_send_message_id_partial(conn: Connection) -> None:
+    """``ix_send_message_id`` indexes only the sends with a Message-ID: every lookup on it
+    names one (``message_id = ...`` / ``IN (...)``, which both backends know to exclude NULL),
+    and the sends recorded or imported without one (most rows of a sending log) each cost an
+    entry in it for nothing, about a tenth of an import's SQLite time."""
+    run = conn.exec_driver_sql
+    run("DROP INDEX ix_send_message_id")
+    run("CREATE INDEX ix_send_message_id ON send (message_id) WHERE message_id IS NOT NULL")
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

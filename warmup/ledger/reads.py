@@ -36,6 +36,7 @@ MIGRATION_NAMES = (
     "m009_overflow_channel",
     "m011_mailbox_auth",
     "m012_bounce_original_recipient",
+    "m013_send_message_id_partial",
 )
 
 

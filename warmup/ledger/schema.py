@@ -124,7 +124,14 @@ SEND = sa.Table(
         sqlite_where=sa.text("outcome = 'reserved'"),
         postgresql_where=sa.text("outcome = 'reserved'"),
     ),
-    sa.Index("ix_send_message_id", "message_id"),
+    # Only the sends with a Message-ID (every lookup names one): a log imported without them
+    # would fill it with NULLs.
+    sa.Index(
+        "ix_send_message_id",
+        "message_id",
+        sqlite_where=sa.text("message_id IS NOT NULL"),
+        postgresql_where=sa.text("message_id IS NOT NULL"),
+    ),
     sa.Index("ix_send_recipient", "recipient", "at"),
 )
 
