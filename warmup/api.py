@@ -1110,7 +1110,7 @@ def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> tuple[dt.da
         try:
             fast = dt.datetime.fromisoformat(text)
             if fast.tzinfo is not None:  # fromisoformat's zones are fixed offsets, never None
-                value = fast.astimezone(dt.UTC)
+                value = fast if fast.tzinfo is dt.UTC else fast.astimezone(dt.UTC)
                 if EARLIEST <= value <= now + FUTURE_SLACK:
                     if (
                         text.endswith("+00:00")

@@ -15,6 +15,7 @@ HH:MM:SS.ffffff`` text, ISO dates), so rows are the same whichever path wrote th
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -303,7 +304,13 @@ def _send_values(r: SendRow) -> tuple[Any, ...]:
     else:
         stamp = ts(at)
     done = stamp if settled is at else None if settled is None else ts(settled)
-    return (m, rcpt, mid, stamp, day.isoformat(), outcome, source, key, done)
+    return (m, rcpt, mid, stamp, _day_text(day), outcome, source, key, done)
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_text(day: dt.date) -> str:
+    """A day as SQLAlchemy stores it (a log's rows share a few hundred days)."""
+    return day.isoformat()
 
 
 _IMPORT_SENDS = (
