@@ -1116,6 +1116,7 @@ def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> tuple[dt.da
                         text.endswith("+00:00")
                         and text[4] == text[7] == "-"
                         and text[13] == text[16] == ":"
+                        and text[11:13] != "24"  # newer Pythons read 24:00 as the next day's
                     ):
                         # UTC written in isoformat's form (as most logs write it): the ledger's
                         # text cut out of it (formatting a datetime costs several parsings)
