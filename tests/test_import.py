@@ -614,6 +614,27 @@ def test_what_excel_saves_is_refused_saying_what_it_is(
     assert ledger_digest(ledger_path) == before
 
 
+def test_a_latin1_log_is_not_said_to_look_like_gbk(run, tmp_path, ledger_path):
+    """Western European Windows' Excel saves 'CSV' in Windows-1252: a pause reason 'Jörg'
+    ('J\\xf6rg') was said to 'look like GBK/GB18030', sending the user after a Chinese code
+    page. It is named for what its bytes show, and the advice stays."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_bytes(
+        b"mailbox,recipient,sent_at,event,reason\r\n"
+        b"a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,,\r\n"
+        b"a@corp.example,,2026-11-03T09:00:00+08:00,pause,J\xf6rg asked\r\n"
+    )
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output == (
+        f"Error: {log}: line 3: not UTF-8 text (it looks like Windows-1252/Latin-1, as Excel's "
+        f"'CSV' saves on Western European Windows); save it as 'CSV UTF-8 (comma delimited)'\n"
+    ), res.output
+    assert ledger_digest(ledger_path) == before
+
+
 def test_a_send_before_a_start_day_still_ahead_is_refused_by_record_and_import(
     run, tmp_path, ledger_path
 ):

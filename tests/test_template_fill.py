@@ -220,6 +220,39 @@ def test_a_gbk_csv_is_refused_saying_what_it_looks_like(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "encoding", "said"),
+    [
+        ("Jörg", "latin-1", " (it looks like Windows-1252/Latin-1, as Excel's 'CSV' saves on "
+                            "Western European Windows)"),
+        ("Müßig “Renée”", "cp1252", " (it looks like Windows-1252/Latin-1"),
+        ("张三", "gbk", " (it looks like GBK/GB18030"),
+    ],
+)  # fmt: skip
+def test_a_code_page_csv_is_named_by_its_evidence(
+    tmp_path: Path, name: str, encoding: str, said: str
+) -> None:
+    """A Latin-1 'Jörg' was said to look like GBK ('\\xf6r' decodes as one GBK character):
+    a Chinese code page named for a European file. What is named must fit the bytes."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes(f"email,name\na@example.com,{name}\n".encode(encoding))
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value).startswith(f"{path}: line 2: not UTF-8 text{said}"), err.value
+    assert str(err.value).endswith("; save it as 'CSV UTF-8 (comma delimited)'")
+
+
+def test_bytes_that_fit_no_code_page_name_none(tmp_path: Path) -> None:
+    """Bytes that are neither GBK's Chinese nor Western letters name no encoding."""
+    path = tmp_path / "leads.csv"
+    path.write_bytes(b"email,name\na@example.com,\x81\x8d\x81\n")
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == (
+        f"{path}: line 2: not UTF-8 text; save it as 'CSV UTF-8 (comma delimited)'"
+    )
+
+
 def test_header_names_are_read_without_their_surrounding_spaces(tmp_path: Path) -> None:
     """'email, name' (a space after the comma, as people type a CSV): the column was ' name',
     and a template's {{ name }} 'undefined; add the column', over a header that has it.

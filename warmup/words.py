@@ -21,20 +21,68 @@ def printable(text: str) -> str:
 
 
 def not_utf8(sample: bytes) -> str:
-    """Why a file is refused as not UTF-8, and what to do, guessing what it is from ``sample``
-    (its bytes from the start of the line that failed): Excel saves a CSV in the system's code
-    page (GBK on Chinese Windows) unless told 'CSV UTF-8', and 'Unicode Text' in UTF-16."""
+    """Why a file is refused as not UTF-8, and what to do, naming what it may be only where
+    ``sample`` (its bytes from the start of the line that failed) gives evidence: Excel saves a
+    CSV in the system's code page unless told 'CSV UTF-8' (GBK on Chinese Windows, Windows-1252
+    on Western European Windows), and 'Unicode Text' in UTF-16."""
     import codecs
 
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         what = " (it is UTF-16, as Excel's 'Unicode Text' saves)"
+    elif _looks_gbk(sample[:4096]):
+        what = " (it looks like GBK/GB18030, as Excel's 'CSV' saves on Chinese Windows)"
+    elif _looks_western(sample[:4096]):
+        what = (
+            " (it looks like Windows-1252/Latin-1, as Excel's 'CSV' saves on Western European "
+            "Windows)"
+        )
     else:
-        try:
-            codecs.getincrementaldecoder("gb18030")().decode(sample[:4096], final=False)
-            what = " (it looks like GBK/GB18030, as Excel's 'CSV' saves on Chinese Windows)"
-        except UnicodeDecodeError:
-            what = ""
+        what = ""
     return f"not UTF-8 text{what}; save it as 'CSV UTF-8 (comma delimited)'"
+
+
+_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
+_IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
+
+
+def _looks_gbk(sample: bytes) -> bool:
+    """Chinese text in GBK is pairs of high bytes (a lead and a trail of 0x81..0xfe) that
+    decode to CJK ideographs. A lone high byte between ASCII ones (Latin-1's ``J\\xf6rg``) also
+    decodes, taking the next ASCII letter as its trail, but that is no evidence of Chinese."""
+    import codecs
+
+    # A run cut by the end of the sample (a 4 KiB cut, a read chunk) may lose half a pair.
+    runs = [m for m in _HIGH_RUN.finditer(sample) if m.end() < len(sample)]
+    if any(len(m[0]) % 2 for m in runs):
+        return False
+    try:
+        text = codecs.getincrementaldecoder("gb18030")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return _IDEOGRAPH.search(text) is not None
+
+
+# The letters of Western European languages in Windows-1252 (À..þ but × and ÷, and Š, Œ, Ž),
+# and typographic quotes and dashes, the euro, a no-break space, guillemets, degree, pound,
+# section and acute accent: what Western text holds besides ASCII. Not ÿ: a lone 0xff is more
+# often stray bytes than a word.
+_WESTERN_LETTERS = frozenset(
+    [chr(c) for c in range(0xC0, 0xFF) if c not in (0xD7, 0xF7)] + list("ŠšŒœŽž")
+)
+_WESTERN_SIGNS = frozenset(
+    "\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u20ac\xa0\xab\xbb\xb0\xa3\xa7\xb4"
+)
+
+
+def _looks_western(sample: bytes) -> bool:
+    """Western European text in Windows-1252 (a superset of Latin-1's letters) is mostly
+    ASCII whose few high bytes are accented letters (ö, é, ß) or typographic punctuation."""
+    try:
+        text = sample.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    high = {c for c in text if c >= "\x80"}
+    return bool(high & _WESTERN_LETTERS) and high <= _WESTERN_LETTERS | _WESTERN_SIGNS
 
 
 # What a terminal acts on instead of showing: C0 and C1 controls and DEL (an escape sequence
