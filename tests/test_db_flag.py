@@ -286,6 +286,32 @@ def test_a_ledger_url_whose_port_is_out_of_range_is_a_config_error(run, port):
     )
 
 
+@pytest.mark.parametrize("host", ["[bad", "bad..host", "a b", "-db.corp.example"])
+def test_a_ledger_url_whose_host_is_malformed_is_a_config_error(run, monkeypatch, host):
+    """psycopg resolves the host before connecting: '[bad' (an IPv6 address's bracket left
+    open) came out as "failed to resolve host" and "unavailable" (69: try later), 'bad..host' as
+    a traceback from the idna codec. No server answers to such a name: the URL is wrong (78)."""
+    url = f"postgresql+psycopg://warmup:secretPW@{host}/x"
+    said = (
+        f"Error: ledger URL 'postgresql+psycopg://warmup:***@{host}/x': its host {host!r} is "
+        f"not a host name or an IP address; fix the URL in --db/WARMUP_DB\n"
+    )
+    res = run("--db", url, "quota")
+    assert (res.exit_code, res.output) == (78, said)
+    monkeypatch.setenv("WARMUP_DB", url)
+    res = run("quota")
+    assert (res.exit_code, res.output) == (78, said)
+    assert "secretPW" not in res.output
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:1", "[::1]:1", "localhost,127.0.0.1:1"])
+def test_a_well_formed_host_whose_server_is_down_stays_unavailable(run, host):
+    """Only a malformed host is the URL's fault: a server not listening is 'try later' (69)."""
+    res = run("--db", f"postgresql+psycopg://warmup:secretPW@{host}/x", "quota")
+    assert res.exit_code == 69, res.output
+    assert "is unavailable" in res.output and "secretPW" not in res.output, res.output
+
+
 NO_USER = "~no-such-user-of-warmup"
 
 

@@ -89,6 +89,17 @@ class PostgresLedger(Ledger):
                 f"ledger URL {mask_url(url)!r}: its port {port} is invalid; give one from 1 to "
                 f"65535 (PostgreSQL's is 5432)"
             )
+        bad = _malformed_host(sa.engine.make_url(url).host)
+        if bad is not None:
+            # psycopg resolved it before connecting: '[bad' came out as "failed to resolve host",
+            # "unavailable" (69, try later), and 'a..b' as a traceback from the idna codec. No
+            # server can answer to such a name: the URL is what is wrong.
+            from warmup.ledger import mask_url
+
+            raise ConfigError(
+                f"ledger URL {mask_url(url)!r}: its host {bad!r} is not a host name or an IP "
+                f"address; fix the URL in --db/WARMUP_DB"
+            )
         # pool_pre_ping: a pooled connection is tested (one round trip) before a transaction
         # reuses it, so a long-lived process (``warmup run``) whose connections the server
         # dropped while it idled (a restart, a fail-over) reconnects instead of failing. The
@@ -239,6 +250,34 @@ class PostgresLedger(Ledger):
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                 f"COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {table.name}"
             )
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def _malformed_host(hosts: str | None) -> str | None:
+    """The first of the URL's hosts (libpq takes ``h1,h2``) that is neither a socket directory,
+    an IP address nor a host name DNS could hold (labels of letters, digits, '-' and '_', an
+    IDN's in its ASCII form); None when every one is."""
+    import ipaddress
+
+    for host in (hosts or "").split(","):
+        if host.startswith(("/", "@")) or not host:  # a Unix socket's directory (or none)
+            continue
+        try:
+            ipaddress.ip_address(host.split("%", 1)[0])  # an IPv6 zone: fe80::1%eth0
+            continue
+        except ValueError:
+            pass
+        try:
+            ascii_host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return host
+        if len(ascii_host) > 253 or not all(
+            _HOST_LABEL.fullmatch(label) for label in ascii_host.removesuffix(".").split(".")
+        ):
+            return host
+    return None
 
 
 # What libpq and psycopg say of a URL's options they cannot take: the URL is wrong (exit 78), not
