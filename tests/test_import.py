@@ -769,6 +769,27 @@ def test_a_recipient_cell_that_is_not_one_address_is_refused(
     assert ledger_digest(ledger_path) == before
 
 
+def test_a_recipient_over_smtps_limits_is_refused_by_import(run, tmp_path, ledger_path):
+    """A recipient of 65 octets before the '@' (RFC 5321: 64) was imported as a send."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    long = "l" * 65 + "@example.com"
+    log.write_text(
+        "mailbox,recipient,sent_at\n"
+        f"{box},{'l' * 64}@example.com,2026-11-02T09:00:00+08:00\n"
+        f"{box},{long},2026-11-02T10:00:00+08:00\n"
+    )
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        f"Error: {log}: line 3: recipient {long!r} is too long: its part before the '@' has 65 "
+        f"characters, and SMTP allows at most 64\n"
+    )
+    assert ledger_digest(ledger_path) == before
+
+
 def _sent(ledger_url: str) -> tuple[int, int, int]:
     """(send rows, sends in the rollup, bounce rows) of the ledger."""
     ledger = open_ledger(ledger_url)

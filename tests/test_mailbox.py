@@ -167,3 +167,49 @@ def test_a_malformed_mailbox_is_refused_as_malformed_not_unknown(run, tmp_path: 
     for args in (("quota", typed), ("record", "send", typed, "--to", "lead@example.com")):
         assert_error(run(*args), 65, "malformed mailbox address", "name@domain.tld")
     assert ledger_digest(tmp_path / "ledger.db") == before
+
+
+LONG_LOCAL = "l" * 65 + "@corp.example"  # RFC 5321: at most 64 octets before the '@'
+LONG_WHOLE = "l" * 64 + "@" + ".".join(["d" * 60] * 3) + ".example"  # 255 octets
+
+
+def test_a_mailbox_address_over_smtps_limits_is_refused_at_add(run, tmp_path: Path):
+    """A local part of 65 octets (or an address of 255) was taken by ``mailbox add``: no
+    server lets a mailbox have it, and every send from it would be refused. 64 and 254 are."""
+    from tests.conftest import ledger_digest
+    from tests.test_errors import assert_error
+
+    assert len(LONG_WHOLE) == 255
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(tmp_path / "ledger.db")
+    assert_error(
+        run("mailbox", "add", LONG_LOCAL, "--provider", "exmail"),
+        65,
+        f"mailbox address {LONG_LOCAL!r} is too long: its part before the '@' has 65 "
+        "characters, and SMTP allows at most 64",
+    )
+    assert_error(
+        run("mailbox", "add", LONG_WHOLE, "--provider", "exmail"),
+        65,
+        "is too long: 255 characters, and SMTP allows at most 254",
+    )
+    assert ledger_digest(tmp_path / "ledger.db") == before
+    for fits in ("l" * 64 + "@corp.example", LONG_WHOLE[1:]):
+        res = run("mailbox", "add", fits, "--provider", "exmail")
+        assert res.exit_code == 0, res.output
+
+
+def test_a_long_local_part_with_an_idn_domain_is_not_told_to_write_it_in_ascii(run):
+    """The IDN hint ('write it as ...@xn--...') is given only for an address that would then be
+    taken; the length is said otherwise. A short one keeps its hint."""
+    from tests.test_errors import assert_error
+
+    assert_error(
+        run("mailbox", "add", "a@bücher.example", "--provider", "exmail"),
+        65,
+        "write it as a@xn--bcher-kva.example",
+    )
+    line = assert_error(
+        run("mailbox", "add", "l" * 65 + "@bücher.example", "--provider", "exmail"), 65
+    )
+    assert "malformed mailbox address" in line and "xn--" not in line, line

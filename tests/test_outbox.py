@@ -122,6 +122,23 @@ def test_a_bad_recipient_on_a_later_line_queues_nothing(sink, tmp_path, ledger_p
     assert ledger_digest(ledger_path) == before
 
 
+def test_a_recipient_over_smtps_limits_is_refused_like_a_malformed_one(sink, tmp_path, ledger_path):
+    """A recipient whose local part has 65 octets (RFC 5321 allows 64) was queued, to be
+    refused by every server: it is refused naming its line, as a malformed one is."""
+    pool_of(sink.port, tmp_path)
+    csv = leads(tmp_path / "leads.csv", 3)
+    long = "l" * 65 + "@example.com"
+    csv.write_text(csv.read_text() + f"{long},X,Y\n", encoding="utf-8")
+    before = ledger_digest(ledger_path)
+    res = queue_csv(csv, template(tmp_path / "t.toml"))
+    assert res.returncode == 65
+    assert res.stderr == (
+        f"Error: {csv}: line 5: recipient {long!r} is too long: its part before the '@' has 65 "
+        f"characters, and SMTP allows at most 64\n"
+    )
+    assert ledger_digest(ledger_path) == before
+
+
 def test_html_is_autoescaped_and_text_is_not(sink, ssl_cert_env, tmp_path):
     pool_of(sink.port, tmp_path, n=1)
     csv = tmp_path / "leads.csv"

@@ -26,7 +26,21 @@ def normalize(address: str, what: str = "address") -> str:
     text = (address or "").strip()
     named = _NAMED.match(text) if "<" in text else None  # its pattern needs a "<"
     text = (named.group(1) if named else text).strip()
-    if len(text) > 254 or not _ADDRESS.match(text):
+    # RFC 5321's limits (4.5.3.1.1, 4.5.3.1.3): a server may refuse longer, so no mailbox has
+    # such an address. What the pattern takes is ASCII: its characters are octets.
+    if len(text) > 254:
+        raise DataError(
+            f"{what} {address[:80]!r}... is too long: {len(text)} characters, and SMTP allows "
+            f"at most 254"
+        )
+    if _ADDRESS.match(text):
+        local = text.rpartition("@")[0]
+        if len(local) > 64:
+            raise DataError(
+                f"{what} {address!r} is too long: its part before the '@' has {len(local)} "
+                f"characters, and SMTP allows at most 64"
+            )
+    else:
         ascii_form = _idna(text)
         if ascii_form:
             raise DataError(
@@ -71,7 +85,8 @@ def _idna(text: str) -> str | None:
         ascii_form = f"{local}@{domain.encode('idna').decode('ascii')}".lower()
     except UnicodeError:
         return None
-    return ascii_form if len(ascii_form) <= 254 and _ADDRESS.match(ascii_form) else None
+    fits = len(ascii_form) <= 254 and len(local) <= 64  # as normalize would take it
+    return ascii_form if fits and _ADDRESS.match(ascii_form) else None
 
 
 def domain_of(address: str) -> str:
