@@ -262,3 +262,37 @@ def test_header_names_are_read_without_their_surrounding_spaces(tmp_path: Path) 
     assert list(rows(path)) == [(2, {"email": "a@example.com", "name": " Ann", "company": "Acme"})]
     path.write_text(" email ,name\na@example.com,Ann\n", encoding="utf-8")
     assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann"})]
+
+
+@pytest.mark.parametrize(
+    ("expr", "said"),
+    [
+        ('"a" * 30_000_000', "a repetition of 30_000_000 items, more than a message of "),
+        ('"ab" * 10**9', "a repetition of 2_000_000_000 items"),
+        ("[name] * 10**9", "a repetition of 1_000_000_000 items"),
+        ("10**9 * name", "a repetition of 9_000_000_000 items"),
+        ("9 ** 1_000_000_000", "9 ** 1000000000 has more digits than a message of "),
+    ],
+)
+def test_a_template_repeating_past_any_message_is_refused_before_it_is_built(
+    tmp_path: Path, expr: str, said: str
+) -> None:
+    """``{{ "a" * 10**9 }}`` built a gigabyte string (``9 ** 1_000_000_000`` a number taking minutes)
+    before the size check after rendering refused it: refused as the operator runs."""
+    path = tmp_path / "t.toml"
+    path.write_text(f"subject = 's'\ntext = '{{{{ {expr} }}}}'\n", encoding="utf-8")
+    template = load_template(path)
+    with pytest.raises(DataError) as err:
+        fill(template, {"email": "a@example.com", "name": "Ann Lee A"}, "line 2")
+    assert str(err.value).startswith(f"line 2: template {path}: {said}"), err.value
+
+
+def test_repetition_a_message_can_hold_still_renders(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(
+        'subject = "{{ 3 * 4 }} {{ 2 ** 10 }} {{ 1.5 * 2 }}"\n'
+        "text = \"{{ '-' * 20 }}{{ [name] * 2 }}{{ 2 * name }}{{ (-2) ** 3 }}{{ 2 ** -1 }}\"\n",
+        encoding="utf-8",
+    )
+    got = fill(load_template(path), {"email": "a@example.com", "name": "Ann"}, "line 2")
+    assert (got.subject, got.text) == ("12 1024 3.0", "-" * 20 + "['Ann', 'Ann']AnnAnn-80.5")
