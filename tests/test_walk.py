@@ -519,10 +519,10 @@ def test_rates_never_exceed_one_even_with_late_bounces():
 # rule fails too).
 
 
-def report_and_day_walk(spec, days):  # type: ignore[no-untyped-def]
+def report_and_day_walk(spec, days, **more):  # type: ignore[no-untyped-def]
     """The report's walk of ``days`` (sums as arrays, stretches in numpy) and the day-by-day
     walk, asserted equal; returns the rows, the final state and the days walked in stretches."""
-    hist = History("a@corp.example", "UTC", days=tuple(days))
+    hist = History("a@corp.example", "UTC", days=tuple(days), **more)
     now = instant(TODAY, 600, "UTC")
     full, state = walk_timeline(spec, hist, now, explain=False)
     rows, rows_state = timeline_rows(spec, *as_report_reads(spec, hist, now))
@@ -571,6 +571,23 @@ def test_a_stretch_qualifies_a_day_on_what_the_domain_cap_lets_it_deliver():
     assert len(state.short_days) == 3
 
 
+def test_a_stretch_qualifies_a_day_on_what_its_window_fits():
+    """A provider allowing one send in 10 minutes: a day fits 144 of its quota of 300, and
+    qualifies with 72 sent; 100 counts, 60 does not (kills, in ``Stretches.run``: the window's
+    fit dropped from what a day could deliver, or taken for the quota)."""
+    spec = SPECS["default"]
+    cycle = [150, 100, 60]
+    sends = [150] * 40 + [cycle[k % len(cycle)] for k in range(60)]
+    rows, state, in_blocks = report_and_day_walk(spec, daily(sends), provider_min_interval=600)
+    assert in_blocks >= 50, in_blocks
+    n = len(sends)
+    for k in range(40, n - 1):
+        row, after = rows[ordinal(k, n)], rows[ordinal(k + 1, n)]
+        assert (row[2], row[3]) == ("stable", 300)
+        assert after[1] - row[1] == (sends[k] >= 72), (k, sends[k])
+    assert [s[1:] for s in state.short_days] == [(60, 144)] * 3
+
+
 def test_a_stretch_keeps_the_short_days_of_its_last_seven():
     """Days that sent too little are remembered for 7 days: the one 7 days before the last is
     dropped, the one 6 days before kept (kills ``keep`` one day early in ``Stretches.run``)."""
@@ -581,10 +598,10 @@ def test_a_stretch_keeps_the_short_days_of_its_last_seven():
     rows, state, in_blocks = report_and_day_walk(spec, daily(sends))
     assert in_blocks >= 25, in_blocks
     yesterday = TODAY - dt.timedelta(days=1)
-    assert [d for d, _, _ in state.short_days] == [
-        (yesterday - dt.timedelta(days=6)).isoformat(),
-        yesterday.isoformat(),
-    ]
+    assert state.short_days == (
+        ((yesterday - dt.timedelta(days=6)).isoformat(), 10, 300),
+        (yesterday.isoformat(), 10, 300),
+    )
 
 
 def test_a_stretch_takes_the_busiest_of_the_seven_days_before():
