@@ -187,19 +187,28 @@ class Stretches:
         shut = _vector(tables, "shut", o, o + n, lambda d: tables.shut_on(d) is not None, bool)
         if shut.any():
             quota[shut] = 0
-        # Walk.qualifies: enough of the whole quota, or of what the day could deliver
+        # Walk.qualifies: enough of the whole quota, or of what the day could deliver. What a
+        # day could deliver is read for the days that fall short of both (none: every day
+        # sent enough of its quota), and is the quota when no domain cap is below it and every
+        # day's window fits it: numpy's cost per call saved where the answer is the same.
         good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
-        most = quota if spec.domain_cap is None else np.minimum(quota, spec.domain_cap)
-        fit = _vector(
-            tables,
-            ("fit", number),
-            o,
-            o + n,
-            lambda d: -1 if (f := tables.fit_on(d, number, walk)) is None else f,
-            np.int64,
-        )
-        could = np.where(shut | (most == 0), 0, np.where(fit < 0, most, np.minimum(most, fit)))
-        good |= (could > 0) & (sent >= _needed(spec.qualify, could))
+        could = quota
+        if not good.all():
+            fit = _vector(
+                tables,
+                ("fit", number),
+                o,
+                o + n,
+                lambda d: -1 if (f := tables.fit_on(d, number, walk)) is None else f,
+                np.int64,
+            )
+            top = int(quota.max())
+            if (spec.domain_cap is not None and spec.domain_cap < top) or fit.min() < top:
+                most = quota if spec.domain_cap is None else np.minimum(quota, spec.domain_cap)
+                could = np.where(
+                    shut | (most == 0), 0, np.where(fit < 0, most, np.minimum(most, fit))
+                )
+                good |= (could > 0) & (sent >= _needed(spec.qualify, could))
         counts = good & ~hold
         done = np.cumsum(counts)
         if change is not None:
@@ -208,13 +217,7 @@ class Stretches:
             if len(at):
                 n = int(at[0]) + 1
                 sent, judged, hold, quota = sent[:n], judged[:n], hold[:n], quota[:n]
-                base, shut, good, could, counts = (
-                    base[:n],
-                    shut[:n],
-                    good[:n],
-                    could[:n],
-                    counts[:n],
-                )
+                base, shut, good, counts = base[:n], shut[:n], good[:n], counts[:n]
                 done = done[:n]
         if rows is not None:
             judged, rate, crate = judged[:n], self.rate[i : i + n], self.crate[i : i + n]
