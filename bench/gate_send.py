@@ -14,6 +14,7 @@ Run: .venv/bin/python bench/gate_send.py [N]
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 import smtplib
@@ -107,7 +108,9 @@ def gate_reservations(n: int, run: int) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 300
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n", nargs="?", type=int, default=300, help="messages per round (default 300)")
+    n = ap.parse_args().n
     tmp = Path(tempfile.mkdtemp(prefix="warmup-bench-"))
     pki = TestPKI(tmp / "pki")
     os.environ["SSL_CERT_FILE"] = str(pki.ca_pem_path)
