@@ -213,3 +213,35 @@ def test_a_long_local_part_with_an_idn_domain_is_not_told_to_write_it_in_ascii(r
         run("mailbox", "add", "l" * 65 + "@bücher.example", "--provider", "exmail"), 65
     )
     assert "malformed mailbox address" in line and "xn--" not in line, line
+
+
+def test_a_ledger_holding_an_address_over_the_local_part_limit_can_still_reach_it(
+    run, tmp_path: Path
+):
+    """A ledger written before the 64-octet limit may hold a mailbox, or a suppressed recipient
+    (a parsed DSN's, which no limit checks), with a longer local part: the limit refuses new
+    ones, and must not lock the user out of those (quota, record bounce, suppress remove)."""
+    import sqlite3
+
+    long_box = "m" * 65 + "@corp.example"
+    long_rcpt = "r" * 70 + "@example.com"
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    db = sqlite3.connect(tmp_path / "ledger.db")
+    with db:  # as an older warmup stored it
+        db.execute("UPDATE mailbox SET address = ? WHERE address = ?", (long_box, BOX))
+    db.close()
+
+    res = run("quota", long_box)
+    assert res.exit_code == 0, res.output
+    res = run("record", "bounce", long_box, "--to", long_rcpt, "--kind", "hard")
+    assert res.exit_code == 0, res.output
+    assert "Recorded a hard bounce for " + long_rcpt in res.output
+    res = run("suppress", "remove", long_rcpt)
+    assert res.exit_code == 0, res.output
+    assert f"{long_rcpt} may be mailed again." in res.output
+    res = run("record", "send", long_box, "--to", "lead@example.com")
+    assert res.exit_code == 0 and f"for {long_box}" in res.output, res.output
+    res = run("mailbox", "pause", long_box, "--reason", "holiday")
+    assert res.exit_code == 0 and f"Paused {long_box}" in res.output, res.output
+    # a new mailbox still may not have such an address
+    assert run("mailbox", "add", "n" * 65 + "@corp.example", "--provider", "exmail").exit_code == 65

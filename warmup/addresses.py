@@ -17,11 +17,13 @@ _ADDRESS = re.compile(
 _NAMED = re.compile(r'^(?:"(?:[^"\\\r\n]|\\.)*"|[^"<>\r\n]*?)\s*<([^<>]*)>$')
 
 
-def normalize(address: str, what: str = "address") -> str:
+def normalize(address: str, what: str = "address", *, limits: bool = True) -> str:
     """The address lower-cased and stripped, or :class:`DataError` naming it.
 
     The forms a user pastes from a mail client are taken: in angle brackets, after a display
     name (quoted or not), any case (addresses are stored lower-cased, so lookups agree).
+    ``limits=False``: a lookup of an address the ledger may hold already (written before the
+    64-octet limit below, or from a parsed DSN): only the 254 in all are checked.
     """
     text = (address or "").strip()
     named = _NAMED.match(text) if "<" in text else None  # its pattern needs a "<"
@@ -35,7 +37,7 @@ def normalize(address: str, what: str = "address") -> str:
         )
     if _ADDRESS.match(text):
         local = text.rpartition("@")[0]
-        if len(local) > 64:
+        if limits and len(local) > 64:
             raise DataError(
                 f"{what} {address!r} is too long: its part before the '@' has {len(local)} "
                 f"characters, and SMTP allows at most 64"

@@ -708,7 +708,7 @@ def record_bounce(
     """Record a bounce learnt elsewhere. It counts in the mailbox's rates only if it answers a
     send of the mailbox (by ``message_id``, else the latest send to the recipient in the 30 days
     before); a hard bounce suppresses the address either way (the user vouches for it)."""
-    rcpt = addresses.normalize(recipient, "recipient")
+    rcpt = addresses.normalize(recipient, "recipient", limits=False)  # one it mailed, maybe
     if kind not in BOUNCE_KINDS:
         raise InvalidField(
             "kind",

@@ -353,7 +353,7 @@ def suppress_remove(ledger: Ledger, address: str) -> None:
     Example:
         warmup suppress remove someone@example.com
     """
-    clean = addresses.normalize(address)
+    clean = addresses.normalize(address, limits=False)  # a DSN's suppression is of any length
     if not ledger.unsuppress(clean):
         raise UsageError(f"{clean} is not suppressed (see 'warmup suppress list')")
     say(f"{clean} may be mailed again.")

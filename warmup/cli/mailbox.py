@@ -259,7 +259,7 @@ def pause(ledger: Ledger, address: str, reason: str) -> None:
         warmup mailbox pause sales@corp.example --reason "domain moved to spam at Gmail"
     """
     api.pause(ledger, address, reason)
-    say(f"Paused {addresses.normalize(address)}: {reason.strip()}")
+    say(f"Paused {addresses.normalize(address, limits=False)}: {reason.strip()}")
 
 
 @mailbox.command("resume")

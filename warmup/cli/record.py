@@ -54,7 +54,7 @@ def record_send(
     when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
     n = api.record_send(ledger, address, list(to), when, message_id)
     say(
-        f"Recorded {plural(n, 'send')} for {addresses.normalize(address)}"
+        f"Recorded {plural(n, 'send')} for {addresses.normalize(address, limits=False)}"
         + ("" if n == len(to) else f" ({len(to) - n} already recorded)")
         + "."
     )
@@ -92,7 +92,7 @@ def record_bounce(
     """
     when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
     got = api.record_bounce(ledger, address, to, kind, status, when)
-    rcpt = addresses.normalize(to)  # both checked by record_bounce
+    rcpt = addresses.normalize(to, limits=False)  # both checked by record_bounce
     if not got.bounces:
         say("Already recorded.")
     elif got.counted:
@@ -100,7 +100,7 @@ def record_bounce(
     else:
         say(
             f"Recorded a {kind} bounce for {rcpt}; it matches no send of "
-            f"{addresses.normalize(address)}, so it does not count in its bounce rate."
+            f"{addresses.normalize(address, limits=False)}, so it does not count in its bounce rate."
         )
 
 

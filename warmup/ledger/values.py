@@ -50,8 +50,9 @@ def sql_limit(limit: int | None) -> int | None:
 def mailbox_key(address: str) -> str:
     """The ledger's spelling of a mailbox address as a user gave it (pasted with a display
     name, in angle brackets, any case), or :class:`DataError` if it is no address at all: every
-    lookup of a mailbox by address goes through here."""
-    return addresses.normalize(address, "mailbox address")
+    lookup of a mailbox by address goes through here. Not the 64 octets before the '@': a
+    ledger may hold a longer one (registering one is refused by :func:`warmup.api.add_mailbox`)."""
+    return addresses.normalize(address, "mailbox address", limits=False)
 
 
 class MailboxNotFound(ConfigError):
