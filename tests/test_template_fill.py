@@ -227,6 +227,11 @@ def test_a_gbk_csv_is_refused_saying_what_it_looks_like(tmp_path: Path) -> None:
                             "Western European Windows)"),
         ("Müßig “Renée”", "cp1252", " (it looks like Windows-1252/Latin-1"),
         ("张三", "gbk", " (it looks like GBK/GB18030"),
+        # GBK's second byte may be ASCII (0x40-0x7e): 镕 is e9 46 ('F'), 珺 ac 42, 昇 95 4e
+        ("朱镕基", "gbk", " (it looks like GBK/GB18030"),
+        ("张珺", "gbk", " (it looks like GBK/GB18030"),
+        ("李昇", "gbk", " (it looks like GBK/GB18030"),
+        ("Jörg Conceição", "cp1252", " (it looks like Windows-1252/Latin-1"),
     ],
 )  # fmt: skip
 def test_a_code_page_csv_is_named_by_its_evidence(

@@ -41,25 +41,40 @@ def not_utf8(sample: bytes) -> str:
     return f"not UTF-8 text{what}; save it as 'CSV UTF-8 (comma delimited)'"
 
 
-_HIGH_RUN = re.compile(rb"[\x80-\xff]+")
 _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
 
 
 def _looks_gbk(sample: bytes) -> bool:
-    """Chinese text in GBK is pairs of high bytes (a lead and a trail of 0x81..0xfe) that
-    decode to CJK ideographs. A lone high byte between ASCII ones (Latin-1's ``J\\xf6rg``) also
-    decodes, taking the next ASCII letter as its trail, but that is no evidence of Chinese."""
+    """Chinese text in GBK is characters of two bytes, a lead of 0x81..0xfe and a trail of
+    0x40..0xfe, that decode to CJK ideographs. Its common characters (GB2312's) have a high
+    trail; some (镕 is e9 46: 'F') an ASCII one. A lone high byte between ASCII ones (Latin-1's
+    ``J\\xf6rg``) also decodes, taking the next ASCII letter as its trail, but that is no
+    evidence of Chinese: the ideographs of two high bytes must outnumber those with an ASCII
+    trail, or match them where the text is no Western European one."""
     import codecs
 
-    # A run cut by the end of the sample (a 4 KiB cut, a read chunk) may lose half a pair.
-    runs = [m for m in _HIGH_RUN.finditer(sample) if m.end() < len(sample)]
-    if any(len(m[0]) % 2 for m in runs):
-        return False
     try:
-        text = codecs.getincrementaldecoder("gb18030")().decode(sample, final=False)
+        codecs.getincrementaldecoder("gb18030")().decode(sample, final=False)
     except UnicodeDecodeError:
         return False
-    return _IDEOGRAPH.search(text) is not None
+    high = low = 0  # ideographs with a high trail byte, with an ASCII one
+    i, n = 0, len(sample) - 1  # a lead byte cut by the end of the sample has no trail
+    while i < n:
+        lead = sample[i]
+        if lead < 0x81 or lead == 0xFF:
+            i += 1
+            continue
+        trail = sample[i + 1]
+        if 0x30 <= trail <= 0x39:  # GB18030's four bytes: not GBK's ideographs
+            i += 4
+            continue
+        if _IDEOGRAPH.match(sample[i : i + 2].decode("gb18030", "replace")):
+            if trail >= 0x80:
+                high += 1
+            else:
+                low += 1
+        i += 2
+    return high > low or (high > 0 and high == low and not _looks_western(sample))
 
 
 # The letters of Western European languages in Windows-1252 (À..þ but × and ÷, and Š, Œ, Ž),
