@@ -1081,9 +1081,10 @@ def _import_row(
 def _recipient(cell: str) -> str:
     """A recipient column's address (a display name aside, as :func:`addresses.normalize`
     reads it); a cell holding a list of them (a To line copied from a mail client) is refused
-    saying that each recipient is a row of its own."""
+    saying that each recipient is a row of its own. RFC 5321's length limits are not applied:
+    a log records sends that happened, and some servers take longer local parts."""
     try:
-        return addresses.normalize(cell, "recipient")
+        return addresses.normalize(cell, "recipient", limits=False)
     except DataError:
         found = addresses.count_addresses(cell)
         if found > 1:
