@@ -190,7 +190,8 @@ class Stretches:
         # Walk.qualifies: enough of the whole quota, or of what the day could deliver. What a
         # day could deliver is read for the days that fall short of both (none: every day
         # sent enough of its quota), and is the quota when no domain cap is below it and every
-        # day's window fits it: numpy's cost per call saved where the answer is the same.
+        # day's window fits it or sets no limit (-1): numpy's cost per call saved where the
+        # answer is the same.
         good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
         could = quota
         if not good.all():
@@ -203,7 +204,8 @@ class Stretches:
                 np.int64,
             )
             top = int(quota.max())
-            if (spec.domain_cap is not None and spec.domain_cap < top) or fit.min() < top:
+            binding = (fit >= 0) & (fit < top)  # -1: the window sets no limit that day
+            if (spec.domain_cap is not None and spec.domain_cap < top) or bool(binding.any()):
                 most = quota if spec.domain_cap is None else np.minimum(quota, spec.domain_cap)
                 could = np.where(
                     shut | (most == 0), 0, np.where(fit < 0, most, np.minimum(most, fit))
