@@ -46,6 +46,15 @@ def _kind(t: Any) -> str:
     return name
 
 
+def _condition(where: Any) -> str | None:
+    """A partial index's condition as comparable text (PostgreSQL reflects it with casts and
+    parentheses, SQLite as a text clause)."""
+    if where is None:
+        return None
+    text = str(where).replace("::text", "").replace("(", "").replace(")", "")
+    return " ".join(text.split()).lower()
+
+
 def test_migrated_ledger_is_exactly_the_schema(ledger_url):  # noqa: F811
     ledger = open_ledger(ledger_url)
     insp = sa.inspect(ledger.engine)
@@ -80,6 +89,13 @@ def test_migrated_ledger_is_exactly_the_schema(ledger_url):  # noqa: F811
         assert {
             k: v for k, v in indexes.items() if k in declared or k.startswith("ix_")
         } == declared, name
+        # partial indexes: the condition each was created with is the one declared
+        wheres = {
+            i["name"]: _condition(i["dialect_options"].get(f"{ledger.scheme}_where"))
+            for i in insp.get_indexes(name)
+            if i["name"] in declared
+        }
+        assert wheres == {i.name: _condition(i.info.get("where")) for i in table.indexes}, name
         uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints(name)}
         for u in table.constraints:
             if isinstance(u, sa.UniqueConstraint):
