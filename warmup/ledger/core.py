@@ -76,6 +76,39 @@ _MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 _B = sa.bindparam
 
 
+@contextmanager
+def _dropped_if_interrupted(conn: Connection) -> Iterator[None]:
+    """Close ``conn`` without a rollback when its transaction is interrupted (Ctrl-C, a
+    ``SystemExit``), and let the interrupt through. It may land while the driver is half way
+    through a conversation (psycopg's pipelined ``executemany``): psycopg then raises its own
+    error instead ("cannot exit pipeline mode while busy"), a rollback fails the same way and
+    replaces the interrupt, and the pool's reset prints a traceback: "ledger unavailable" (exit
+    69) and pages of traceback instead of "Aborted." (exit 130). The server rolls back the
+    transaction of a connection that closes, and SQLite one closed without a commit."""
+    try:
+        yield
+    except BaseException as exc:
+        interrupt = _interrupt_in(exc)
+        if interrupt is None:
+            raise
+        conn.invalidate()
+        if interrupt is exc:
+            raise
+        raise interrupt from None
+
+
+def _interrupt_in(exc: BaseException) -> BaseException | None:
+    """The Ctrl-C or exit that ``exc`` is, or was raised while handling, if any."""
+    seen: set[int] = set()
+    at: BaseException | None = exc
+    while at is not None and id(at) not in seen:
+        if isinstance(at, KeyboardInterrupt | SystemExit):
+            return at
+        seen.add(id(at))
+        at = at.__cause__ or at.__context__
+    return None
+
+
 def _wall_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -205,7 +238,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         """A consistent read transaction (one snapshot for the several statements of a question)."""
         with self._errors(), self.engine.connect() as conn:
             self._read_conn(conn)
-            with conn.begin():
+            with conn.begin(), _dropped_if_interrupted(conn):
                 yield conn
 
     @contextmanager
@@ -221,7 +254,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             return
         with self._errors(), self.engine.connect() as new:
             self._write_conn(new)
-            with new.begin():
+            with new.begin(), _dropped_if_interrupted(new):
                 yield new
 
     def connect_for_writes(self) -> Connection:

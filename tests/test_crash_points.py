@@ -1,0 +1,179 @@
+"""Kills and interrupts of the commands that write a lot at once — ``import`` of a long log,
+``db copy``, ``queue add`` of a long CSV — at a point chosen by polling the ledger or by a hook
+in the process itself, never by waiting for time to pass. After each: the ledger consistent (the
+rollup recomputed from its rows, suppressions for its hard bounces), and running the same
+command again finishes the work without counting anything twice.
+
+A hook is a profile function (:data:`AT_CALL`) run in a real ``warmup`` process (:data:`HOOKED`)
+that sends the process a real signal when a named function is called for the ``n``-th time:
+the same signal a user's Ctrl-C or an OOM killer would send, at a point a test can name.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests import forkcli
+from tests.gatekit import cli
+from tests.pgkit import pg_url  # noqa: F401  (the fixture)
+from warmup.api import IMPORT_BATCH
+from warmup.ledger import open_ledger
+
+# ``python -c HOOKED SIGNAL FUNCTION N warmup-args...``: warmup, signalled by itself when
+# FUNCTION (a code object's name) is entered for the N-th time.
+HOOKED = r"""
+import os, signal, sys
+sig, name, n = getattr(signal, sys.argv[1]), sys.argv[2], int(sys.argv[3])
+calls = [0]
+def hook(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == name:
+        calls[0] += 1
+        if calls[0] == n:
+            sys.setprofile(None)
+            os.kill(os.getpid(), sig)
+sys.setprofile(hook)
+from warmup.cli import cli
+cli(sys.argv[4:], prog_name="warmup")
+"""
+
+BOXES = ("a@corp.example", "b@corp.example")
+
+
+def long_log(path: Path, rows: int) -> Path:
+    """A sending log of two new mailboxes over a few weeks: half the rows with a Message-ID,
+    one in 25 bounced (hard or soft), one recipient in ten mailed twice."""
+    start = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["mailbox", "recipient", "sent_at", "message_id", "bounce_kind",
+                    "bounce_status", "provider", "timezone"])  # fmt: skip
+        for i in range(rows):
+            kind = (
+                ("hard", "5.1.1") if i % 50 == 7 else ("soft", "4.2.2") if i % 50 == 9 else ("", "")
+            )
+            w.writerow([
+                BOXES[i % 2],
+                f"r{i % (rows - rows // 10)}@example.com",
+                (start + dt.timedelta(minutes=5 * i)).isoformat(),
+                f"<m{i}@corp.example>" if i % 2 else "",
+                *kind,
+                "exmail",
+                "Asia/Shanghai",
+            ])  # fmt: skip
+    return path
+
+
+def consistent(url: str) -> dict[str, int]:
+    """Check the ledger's derived rows against its base rows; its row counts."""
+    ledger = open_ledger(url)
+    try:
+        assert ledger.rollup_mismatches() == []
+        with ledger.read() as conn:
+
+            def one(sql: str) -> int:
+                return int(conn.execute(sa.text(sql)).scalar_one())
+
+            # every hard bounce's address suppressed (a suppression names its first bounce)
+            assert (
+                one(
+                    "SELECT count(*) FROM bounce WHERE kind = 'hard' AND recipient NOT IN "
+                    "(SELECT address FROM suppression)"
+                )
+                == 0
+            )
+            # a walk memo is absent or of its mailbox's current revision
+            assert (
+                one(
+                    "SELECT count(*) FROM walk_memo w JOIN mailbox m ON m.id = w.mailbox_id "
+                    "WHERE w.rev > m.rev"
+                )
+                == 0
+            )
+            return {
+                t: one(f"SELECT count(*) FROM {t}")
+                for t in ("mailbox", "send", "bounce", "suppression", "day_stat")
+            } | {"counted": one("SELECT coalesce(sum(sent + hard + soft), 0) FROM day_stat")}
+    finally:
+        ledger.close()
+
+
+def count(db: Path, table: str) -> int:
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:  # not migrated yet
+        return 0
+    finally:
+        con.close()
+
+
+def test_kill_9_between_batches_of_an_import_then_again_counts_each_row_once(ledger_path, tmp_path):
+    rows = 3 * IMPORT_BATCH
+    log = long_log(tmp_path / "log.csv", rows)
+    whole = tmp_path / "whole.db"  # the same log imported without a kill
+    assert cli("import", str(log), env={"WARMUP_DB": str(whole)}).returncode == 0
+    expected = consistent(str(whole))
+    assert expected["send"] == rows and expected["bounce"] > 0
+
+    proc = subprocess.Popen(
+        [*forkcli.command(), "import", str(log)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while count(ledger_path, "send") < IMPORT_BATCH:  # the first batch is committed
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.005)  # a poll's pace, not a wait for time to pass
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL  # it died mid-import, not after
+    part = consistent(str(ledger_path))
+    assert part["send"] % IMPORT_BATCH == 0 and IMPORT_BATCH <= part["send"] < rows
+
+    again = cli("import", str(log))
+    assert again.returncode == 0, again.stderr
+    assert f"Imported {rows - part['send']} new sends" in again.stdout
+    assert consistent(str(ledger_path)) == expected
+
+
+def test_ctrl_c_in_a_postgresql_import_mid_statement_is_aborted_not_unavailable(
+    pg_url,  # noqa: F811
+    tmp_path,
+):
+    """Ctrl-C landing while psycopg's pipelined executemany (the import's insert of its sends)
+    reads its results: psycopg raised "cannot exit pipeline mode while busy", the rollback
+    failed the same way and replaced the interrupt, the pool printed its traceback: 80 lines
+    and exit 69 "ledger unavailable". It is one "Aborted." and exit 130, nothing of the batch
+    written, and the import runs again."""
+    rows = IMPORT_BATCH // 4
+    log = long_log(tmp_path / "log.csv", rows)
+    env = {**os.environ, "WARMUP_DB": pg_url}
+    res = subprocess.run(
+        [sys.executable, "-c", HOOKED, "SIGINT", "_fetch_gen", "1", "import", str(log)],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip() == "Aborted.", res.stderr
+    assert res.returncode == 130
+    assert consistent(pg_url)["send"] == 0
+    again = cli("import", str(log), env={"WARMUP_DB": pg_url})
+    assert again.returncode == 0, again.stderr
+    assert consistent(pg_url)["send"] == rows
