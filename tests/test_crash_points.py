@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from tests import forkcli
@@ -177,3 +178,60 @@ def test_ctrl_c_in_a_postgresql_import_mid_statement_is_aborted_not_unavailable(
     again = cli("import", str(log), env={"WARMUP_DB": pg_url})
     assert again.returncode == 0, again.stderr
     assert consistent(pg_url)["send"] == rows
+
+
+def hooked(sig: str, name: str, n: int, *args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """``warmup ARGS`` in a process of its own, signalled by itself (:data:`HOOKED`)."""
+    return subprocess.run(
+        [sys.executable, "-c", HOOKED, sig, name, str(n), *args],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+def test_copy_killed_half_way_leaves_an_empty_target_the_next_copy_fills(
+    sig, ledger_path, tmp_path
+):
+    log = long_log(tmp_path / "log.csv", IMPORT_BATCH)
+    assert cli("import", str(log)).returncode == 0
+    source = consistent(str(ledger_path))
+    target = tmp_path / "team.db"
+    # the second batch of 300 rows of the copy's one transaction
+    res = hooked(sig, "bulk_insert", 2, "db", "copy", "--to", str(target), "--batch", "300")
+    if sig == "SIGKILL":
+        assert res.returncode == -signal.SIGKILL
+    else:
+        assert "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.splitlines()[-1] == "Aborted." and res.returncode == 130
+    # The target was created and migrated, and holds nothing: neither refused as "not empty"
+    # by the next copy nor taken for a ledger with history.
+    assert consistent(str(target)) == dict.fromkeys(source, 0)
+    again = cli("db", "copy", "--to", str(target), "-q")
+    assert again.returncode == 0, again.stderr
+    assert consistent(str(target)) == source
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+def test_queue_add_killed_half_way_queues_nothing_and_again_queues_each_once(sig, sink, tmp_path):
+    from tests.outboxkit import leads, pool_of, template
+
+    pool_of(sink.port, tmp_path)
+    csv, tpl = leads(tmp_path / "leads.csv", 2500), template(tmp_path / "t.toml")
+    args = ["queue", "add", "--pool", "P", "--campaign", "dec", "--csv", str(csv)]
+    args += ["--template", str(tpl)]
+    res = hooked(sig, "insert_rows", 2, *args)  # its second 1,000 rows, in one transaction
+    assert res.returncode == (-signal.SIGKILL if sig == "SIGKILL" else 130), res.stderr
+    assert "Traceback" not in res.stderr
+    assert cli("queue", "list", "--json").stdout.strip() == "[]"
+    first = cli(*args)
+    assert (first.returncode, first.stdout) == (
+        0,
+        "Queued 2500 messages to pool P (campaign dec).\n",
+    )
+    second = cli(*args)
+    assert second.stdout == "Queued 0 messages to pool P (campaign dec).\n"
+    assert "Skipped 2500 recipients already in campaign dec" in second.stderr
