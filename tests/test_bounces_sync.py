@@ -9,6 +9,7 @@ import imaplib
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from email.message import EmailMessage
 import pytest
 
 from tests import forkcli
+from tests import test_crash_points as crash
 from tests.gatekit import cli, policy_file
 from tests.peers.dovecot import LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
@@ -1224,3 +1226,44 @@ def test_a_greeting_that_is_not_ascii_is_unavailable_in_one_line(box):
     assert err.startswith("Error: cannot reach the IMAP server (127.0.0.1:"), err
     assert "its answer before LOGIN is not ASCII" in err and "localhost:" in err, err
     assert proxy.logins == []  # refused before LOGIN: the password never went out
+
+
+def test_bounce_sync_killed_mid_batch_keeps_the_position_with_the_bounces_it_covers(
+    box, sink, ledger_path
+):
+    """120 reports, read 50 to a batch (each batch's bounces and the folder position reached
+    written in one transaction), the sync killed inside its second batch's transaction: the
+    first batch is recorded with the position after it, nothing of the second; the next sync
+    records the other 70 and nothing twice."""
+    ids = send_many(60)
+    reports = [
+        dsn(ids[f"lead{n}@example.com"], f"lead{n}@example.com", "5.1.1", "550 5.1.1 unknown", n)
+        for n in range(60)
+    ] + [
+        dsn(f"<x{n}@corp.example>", f"stranger{n}@example.net", "5.1.1", "550 5.1.1 no", 100 + n)
+        for n in range(60)
+    ]
+    box.append_many("INBOX", reports)
+    uids = sorted(box.fetch("INBOX"))
+    # the 55th suppression: the fifth hard bounce of the second batch, its transaction open
+    res = crash.hooked("SIGKILL", "_suppress", 55, "bounces", "sync", BOX)
+    assert res.returncode == -signal.SIGKILL, res.stderr
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT last_uid FROM sync_state").fetchall() == [(uids[49],)]
+    finally:
+        con.close()
+    after_kill = crash.consistent(str(ledger_path))
+    assert (after_kill["bounce"], after_kill["suppression"]) == (50, 50)
+
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["bounces"] == 70
+    done = crash.consistent(str(ledger_path))
+    assert (done["bounce"], done["suppression"], done["counted"]) == (120, 60, 60 + 60)
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT last_uid FROM sync_state").fetchall() == [(uids[-1],)]
+        assert con.execute("SELECT sum(hard) FROM day_stat").fetchone() == (60,)
+    finally:
+        con.close()

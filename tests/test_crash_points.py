@@ -84,10 +84,12 @@ def consistent(url: str) -> dict[str, int]:
             def one(sql: str) -> int:
                 return int(conn.execute(sa.text(sql)).scalar_one())
 
-            # every hard bounce's address suppressed (a suppression names its first bounce)
+            # every counted hard bounce's address suppressed (one that answers no send of
+            # the mailbox neither counts nor suppresses)
             assert (
                 one(
-                    "SELECT count(*) FROM bounce WHERE kind = 'hard' AND recipient NOT IN "
+                    "SELECT count(*) FROM bounce WHERE kind = 'hard' AND counted AND recipient "
+                    "NOT IN "
                     "(SELECT address FROM suppression)"
                 )
                 == 0
