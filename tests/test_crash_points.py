@@ -30,14 +30,20 @@ from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup.api import IMPORT_BATCH
 from warmup.ledger import open_ledger
 
-# ``python -c HOOKED SIGNAL FUNCTION N warmup-args...``: warmup, signalled by itself when
-# FUNCTION (a code object's name) is entered for the N-th time.
+# ``python -c HOOKED SIGNAL [OUTER>]FUNCTION N warmup-args...``: warmup, signalled by itself
+# when FUNCTION (a code object's name) is entered for the N-th time (counting only its calls
+# made while OUTER runs, if given).
 HOOKED = r"""
 import os, signal, sys
 sig, name, n = getattr(signal, sys.argv[1]), sys.argv[2], int(sys.argv[3])
+within, _, name = name.rpartition(">")
 calls = [0]
+def under(frame):
+    while frame is not None and frame.f_code.co_name != within:
+        frame = frame.f_back
+    return frame is not None
 def hook(frame, event, arg):
-    if event == "call" and frame.f_code.co_name == name:
+    if event == "call" and frame.f_code.co_name == name and (not within or under(frame)):
         calls[0] += 1
         if calls[0] == n:
             sys.setprofile(None)
@@ -237,3 +243,21 @@ def test_queue_add_killed_half_way_queues_nothing_and_again_queues_each_once(sig
     second = cli(*args)
     assert second.stdout == "Queued 0 messages to pool P (campaign dec).\n"
     assert "Skipped 2500 recipients already in campaign dec" in second.stderr
+
+
+def test_ctrl_c_in_the_pools_ping_of_a_postgresql_connection_is_aborted(
+    pg_url,  # noqa: F811
+    tmp_path,
+):
+    """Ctrl-C landing in SQLAlchemy's ping of a pooled connection (every checkout after the
+    first), its query sent: psycopg's connection stayed busy, the ping's restoring of
+    ``autocommit`` raised "can't change 'autocommit' now" instead of the interrupt, and warmup
+    ended in a traceback, exit 1. It is one "Aborted.", exit 130."""
+    log = long_log(tmp_path / "log.csv", 100)
+    res = hooked("SIGINT", "do_ping>_maybe_prepare_gen", 2, "import", str(log),
+                 env={"WARMUP_DB": pg_url})  # fmt: skip
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip() == "Aborted." and res.returncode == 130
+    again = cli("import", str(log), env={"WARMUP_DB": pg_url})
+    assert again.returncode == 0, again.stderr
+    assert consistent(pg_url)["send"] == 100

@@ -97,6 +97,21 @@ def _dropped_if_interrupted(conn: Connection) -> Iterator[None]:
         raise interrupt from None
 
 
+@contextmanager
+def _interrupt_first() -> Iterator[None]:
+    """Let a Ctrl-C or exit through whatever error it caused on its way out: one landing in
+    the pool's ping of a connection it hands out (SQLAlchemy's ``pre_ping``) left psycopg's
+    connection busy, and the ping's restoring of ``autocommit`` raised "can't change
+    'autocommit' now" instead: a traceback and exit 1, not "Aborted." (exit 130)."""
+    try:
+        yield
+    except BaseException as exc:
+        interrupt = _interrupt_in(exc)
+        if interrupt is None or interrupt is exc:
+            raise
+        raise interrupt from None
+
+
 def _interrupt_in(exc: BaseException) -> BaseException | None:
     """The Ctrl-C or exit that ``exc`` is, or was raised while handling, if any."""
     seen: set[int] = set()
@@ -236,7 +251,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A consistent read transaction (one snapshot for the several statements of a question)."""
-        with self._errors(), self.engine.connect() as conn:
+        with _interrupt_first(), self._errors(), self.engine.connect() as conn:
             self._read_conn(conn)
             with conn.begin(), _dropped_if_interrupted(conn):
                 yield conn
@@ -252,7 +267,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             with self._errors(), conn.begin():
                 yield conn
             return
-        with self._errors(), self.engine.connect() as new:
+        with _interrupt_first(), self._errors(), self.engine.connect() as new:
             self._write_conn(new)
             with new.begin(), _dropped_if_interrupted(new):
                 yield new
