@@ -250,3 +250,36 @@ def test_direct_a_gbk_header_is_refused_in_one_line_and_nothing_reserved(
     assert res.output.startswith("Error: header Subject is not UTF-8"), res.output
     assert len(res.output.splitlines()) == 1
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+def _over_the_size_limit(eol: bytes) -> bytes:
+    """A message one line past the 25 MiB the relay and 'queue add' refuse."""
+    from warmup.headers import MESSAGE_LIMIT
+
+    head = b"To: lead@example.com" + eol + b"Subject: big" + eol + eol
+    line = b"z" * 76 + eol
+    return head + line * ((MESSAGE_LIMIT - len(head)) // len(line) + 1)
+
+
+def test_direct_a_message_over_25_mib_is_refused_before_anything_is_reserved(
+    box, run, smtp_ssl, ledger_path, tmp_path
+):
+    # The relay answers 552 and 'queue add' refuses such a message; sendmail and
+    # 'send --eml' reserved a slot and sent it upstream, where a provider refuses it at the end
+    # of DATA (a soft bounce on the mailbox's record, and its quota spent).
+    box(daily=20)
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    res = CliRunner().invoke(cli, ["sendmail", "-f", BOX, "-t"], input=_over_the_size_limit(b"\n"))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: the message is "), res.output
+    assert "25 MiB" in res.output and len(res.output.splitlines()) == 1
+    eml = tmp_path / "big.eml"
+    eml.write_bytes(_over_the_size_limit(b"\r\n"))
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert "25 MiB" in res.output and len(res.output.splitlines()) == 1
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    assert outcomes(ledger_path) == []

@@ -486,7 +486,9 @@ class Gate:
             del msg["Bcc"]
             message_id = message_id_of(msg)
             data = msg.as_bytes(policy=headers.SMTP)
-            headers.check_line_length(data)  # before anything is reserved: it cannot go
+            # Before anything is reserved: it cannot go (the relay and the outbox refuse both).
+            headers.check_size(data)
+            headers.check_line_length(data)
         else:
             data, rcpts = bytes(message), list(recipients or [])
         res = self.reserve(rcpts, message_id, now, claim=claim)
