@@ -309,3 +309,17 @@ def test_only_a_dot_after_crlf_ends_the_data_never_one_after_a_bare_lf(relay, sm
     c.close()
     [got] = smtp_ssl.messages
     assert got.raw.endswith(b"\r\n\r\nbody\r\n\r\nRSET\r\n\r\nMAIL FROM:<x@evil.example>\r\n")
+
+
+def test_a_message_of_body_text_only_goes_out_with_that_body(relay, smtp_ssl, ledger_path):
+    # smtplib's sendmail(FROM, TO, "text"), as naive scripts call it: no header at all is all
+    # body, as servers read it. The relay refused it: "550 5.6.0 header line 1 is not 'Name:
+    # value'" (and prepending From/Date/Message-ID would have made the text header lines).
+    server = relay(50)
+    assert test_relay.submit(server, b"backup done\r\nall fine\r\n")[0] == 250
+    [got] = smtp_ssl.messages
+    assert got.message["From"] == BOX and got.message["Message-ID"]
+    assert got.message.get_content().splitlines() == ["backup done", "all fine"]
+    code, text = test_relay.submit(server, b"Hello team\r\nBcc: hidden@example.com\r\n\r\nhi\r\n")
+    assert (code, text[:6]) == (550, "5.6.0 "), text
+    assert len(smtp_ssl.messages) == 1

@@ -283,3 +283,36 @@ def test_direct_a_message_over_25_mib_is_refused_before_anything_is_reserved(
     assert "25 MiB" in res.output and len(res.output.splitlines()) == 1
     assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
     assert outcomes(ledger_path) == []
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_direct_a_message_of_body_text_only_goes_out_with_that_body(
+    box, run, smtp_ssl, ledger_path, eol
+):
+    # `echo "backup done" | sendmail admin@...`, as cron jobs write it: no header at all, as
+    # sendmail and Postfix read it, is all body. It exited 65 "a header line that is not
+    # 'Name: value' (white space before the colon?)".
+    box()
+    text = eol.join(["backup done", "all 3 volumes fine", "", "-- cron", ""])
+    res = run("sendmail", "-f", BOX, "lead@example.com", input=text)
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert msg.message["From"] == BOX and msg.message["Message-ID"]
+    assert msg.message.get_content().splitlines() == [
+        "backup done",
+        "all 3 volumes fine",
+        "",
+        "-- cron",
+    ]
+    assert outcomes(ledger_path) == [("lead@example.com", "sent")]
+
+
+def test_direct_body_text_with_a_header_like_line_before_the_empty_line_is_still_refused(
+    box, run, smtp_ssl, ledger_path
+):
+    # Headers written after a stray first line: sent as body, every recipient would read Bcc.
+    box()
+    text = "Hello team\nBcc: hidden@example.com\n\nhello\n"
+    res = run("sendmail", "-f", BOX, "lead@example.com", input=text)
+    assert res.exit_code == 65, res.output
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []

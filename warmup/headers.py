@@ -115,6 +115,21 @@ def fields(raw: bytes) -> tuple[list[Field], int]:
     return _fields(found), len(raw)
 
 
+def body_only(raw: bytes) -> bool:
+    """Whether ``raw`` is body text with no header section, as sendmail and Postfix read a
+    message whose first line is not a header (``echo done | sendmail admin@...``): it starts
+    with text, and no line before its first empty line looks like a header (``Name:``, white
+    space before the colon too). A header-like line after a stray first line is not body: it
+    stays :class:`MalformedHeader` (a ``Bcc:`` there would reach every recipient)."""
+    for start, stop, _ in _lines(raw):
+        line = raw[start:stop]
+        if not line:
+            return start > 0
+        if _NAME.match(line):
+            return False
+    return bool(raw)
+
+
 def _shown(line: bytes) -> str:
     return line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
 

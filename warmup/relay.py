@@ -171,7 +171,13 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     MIME part's header too, and a base64 part holding raw 8-bit bytes
     (:func:`warmup.headers.check_parts`).
     """
-    found, end = headers.fields(raw)
+    try:
+        found, end = headers.fields(raw)
+    except headers.MalformedHeader:
+        if not headers.body_only(raw):
+            raise
+        raw = b"\r\n" + raw  # an empty header section: what is added goes above it
+        found, end = [], 0
     if not raw[:end].isascii():
         headers.check_utf8(raw, found)
     if not raw[end:].isascii():  # what no server without 8BITMIME could be sent

@@ -77,6 +77,11 @@ def sendmail(
     raw = sys.stdin.buffer.read()
     if not (ignore_dots or "i" in options):
         raw = _cut_at_lone_dot(raw)
+    from warmup import headers
+
+    if headers.body_only(raw):  # no header at all: an empty header section, then the text
+        eol = _EOL.search(raw)
+        raw = (eol[0] if eol else b"\n") + raw
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     rcpts = [r for r in recipients if not r.startswith("-")]  # other sendmail flags: ignored
     if from_headers or not rcpts:
