@@ -303,3 +303,22 @@ def test_send_queue_bulk_queues_the_scripts_messages_as_bulk(sink, ssl_cert_env,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert [(r.campaign, r.bulk) for r in queued()] == [("news", True)]
+
+
+def test_a_message_of_body_text_only_is_queued_with_that_body(queue_relay):
+    # As the gating relay takes it (smtplib's sendmail(FROM, TO, "text")): no header at all is
+    # all body. It was refused "550 5.6.0 header line 1 is not 'Name: value'".
+    import email
+    import email.policy
+
+    server = queue_relay(pool=None, mailbox=A)
+    assert submit(server, b"backup done\r\nall fine\r\n") == (250, "")
+    [row] = queued()
+    ledger = open_ledger()
+    try:
+        data = ledger.message(row.id).data or b""
+    finally:
+        ledger.close()
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg.get_content().splitlines() == ["backup done", "all fine"]
+    assert msg["From"] == A and row.recipients == ("lead@example.com",)

@@ -109,6 +109,8 @@ class QueueRelay(Relay):
 
     async def _message(self, envelope: Any) -> str:
         raw = bytes(envelope.original_content)
+        if headers.body_only(raw):  # no header at all, as the gating relay reads it
+            raw = b"\r\n" + raw
         try:
             found, _ = headers.fields(raw)
             headers.check_stamps((f.name, f.value) for f in found)
