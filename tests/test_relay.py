@@ -1175,3 +1175,52 @@ def test_a_password_fixed_while_the_relay_runs_lets_its_next_message_go(
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # the fix
     assert submit(server, raw) == (250, "")
     assert len(smtp_ssl.messages) == 1
+
+
+def test_sendmail_shim_exits_65_as_direct_mode_for_more_recipients_than_the_provider_allows(
+    smtp_ssl, ssl_cert_env, run, tmp_path, monkeypatch, ledger_path
+):
+    # The relay answers a Microsoft 365 mailbox's 501st RCPT "452 4.5.3 too many recipients"
+    # (an SMTP client sends the rest in another transaction); the shim, all or nothing, exited
+    # 75 "try later", and every retry of the same command line got the same answer. Direct mode
+    # exits 65 for it.
+    from warmup import api, open_ledger
+    from warmup.gate import Gate
+    from warmup.relay import Relay
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    ledger = open_ledger()
+    api.add_mailbox(
+        ledger,
+        BOX,
+        "m365",
+        auth="password",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_ssl.port,
+        smtp_security="ssl",
+        policy=str(policy_file(tmp_path / "policy.toml", 1000, "0s")),
+    )
+    ledger.close()
+    with Gate(BOX) as gate:
+        server = Relay(gate, wait=False).start()
+        try:
+            _shim_env(server, monkeypatch)
+            rcpts = [f"lead{i}@example.com" for i in range(501)]
+            res = run("sendmail", "-f", BOX, *rcpts, input="Subject: a\n\nb\n")
+        finally:
+            server.stop()
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        "sendmail: lead500@example.com: 452 4.5.3 too many recipients: Microsoft 365 "
+        "(Exchange Online) allows 500 per message\n"
+    )
+    assert smtp_ssl.messages == [] and ledger_sends(ledger_path) == []
+    for name in (
+        "WARMUP_SMTP_HOST",
+        "WARMUP_SMTP_PORT",
+        "WARMUP_SMTP_USER",
+        "WARMUP_SMTP_PASSWORD",
+    ):
+        monkeypatch.delenv(name)
+    direct = run("sendmail", "-f", BOX, *rcpts, input="Subject: a\n\nb\n")
+    assert direct.exit_code == 65, direct.output

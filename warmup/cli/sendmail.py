@@ -173,6 +173,10 @@ def _refused(what: str, code: int, reply: bytes | str) -> int:
     click.echo(f"sendmail: {what}: {code} {' '.join(text.split())}", err=True)
     if code in (530, 534, 535, 454):
         return 77  # EX_NOPERM
+    if code == 452 and text.startswith("4.5.3"):
+        # Too many recipients: temporary for a client that sends the rest in another
+        # transaction, but this one is all or nothing and a retry names them all again.
+        return 65  # EX_DATAERR, as direct mode exits for it
     return 75 if 400 <= code < 500 else 65  # EX_TEMPFAIL / EX_DATAERR
 
 
