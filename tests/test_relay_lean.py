@@ -323,3 +323,20 @@ def test_a_message_of_body_text_only_goes_out_with_that_body(relay, smtp_ssl, le
     code, text = test_relay.submit(server, b"Hello team\r\nBcc: hidden@example.com\r\n\r\nhi\r\n")
     assert (code, text[:6]) == (550, "5.6.0 "), text
     assert len(smtp_ssl.messages) == 1
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"To: lead@example.com\r\nSubject: x\r\n\r\nhi\x00there\r\n",
+        b"To: lead@example.com\r\nSubject: x\x00y\r\n\r\nhi\r\n",
+    ],
+)
+def test_a_nul_byte_is_refused_before_anything_is_reserved(relay, smtp_ssl, ledger_path, raw):
+    # No mail may carry a NUL (RFC 5322 text, RFC 2045 8bit data); it went upstream as it came,
+    # where a server refusing it at the end of DATA spent the slot on a soft bounce.
+    server = relay(50)
+    code, text = test_relay.submit(server, raw)
+    assert code == 550 and text.startswith("5.6.0 the message holds a NUL byte"), text
+    assert smtp_ssl.connections == 0 and sends(ledger_path) == []
+    assert server.tally.refused == 1

@@ -316,3 +316,20 @@ def test_direct_body_text_with_a_header_like_line_before_the_empty_line_is_still
     res = run("sendmail", "-f", BOX, "lead@example.com", input=text)
     assert res.exit_code == 65, res.output
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+def test_direct_a_nul_byte_is_refused_before_anything_is_reserved(
+    box, run, smtp_ssl, ledger_path, tmp_path
+):
+    # '--body' refused a NUL ("no mail may carry one"); sendmail and '--eml' sent it.
+    box()
+    res = run("sendmail", "-f", BOX, "lead@example.com", input="Subject: a\n\nx\x00y\n")
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: the message holds a NUL byte"), res.output
+    assert len(res.output.splitlines()) == 1
+    eml = tmp_path / "nul.eml"
+    eml.write_bytes(b"To: lead@example.com\r\nSubject: a\r\n\r\nx\x00y\r\n")
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: the message holds a NUL byte"), res.output
+    assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []

@@ -488,6 +488,7 @@ class Gate:
             data = msg.as_bytes(policy=headers.SMTP)
             # Before anything is reserved: it cannot go (the relay and the outbox refuse both).
             headers.check_size(data)
+            headers.check_nul(data)
             headers.check_line_length(data)
         else:
             data, rcpts = bytes(message), list(recipients or [])

@@ -288,6 +288,17 @@ class MalformedBody(DataError):
     """A message body no server may be sent as it is (RFC 2045 / 6152)."""
 
 
+def check_nul(raw: bytes) -> None:
+    """:class:`MalformedBody` when ``raw`` holds a NUL byte: no mail may carry one (RFC 5322
+    text; RFC 2045 8bit data), and a server refusing it at the end of DATA spends the slot."""
+    at = raw.find(b"\0")
+    if at >= 0:
+        raise MalformedBody(
+            f"the message holds a NUL byte (octet {at}), which no mail may carry: is it UTF-16 "
+            f"or binary? Send text as UTF-8, attach binary data base64-encoded"
+        )
+
+
 def check_parts(raw: bytes) -> None:
     """Refuse the 8-bit data of ``raw``'s MIME parts that cannot be made 7-bit for a server
     without 8BITMIME (RFC 6152), before any slot is reserved: a part's header field in an

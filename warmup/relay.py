@@ -168,8 +168,8 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     Sender or Resent-From/-Sender naming anyone but the mailbox, or a header line that is not
     ``Name: value``, is :class:`DataError`: the relay sends only as the mailbox. So is a
     header in an 8-bit charset other than UTF-8 (:func:`warmup.headers.check_utf8`), in a
-    MIME part's header too, and a base64 part holding raw 8-bit bytes
-    (:func:`warmup.headers.check_parts`).
+    MIME part's header too, a base64 part holding raw 8-bit bytes
+    (:func:`warmup.headers.check_parts`), and a NUL byte anywhere.
     """
     try:
         found, end = headers.fields(raw)
@@ -182,6 +182,7 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
         headers.check_utf8(raw, found)
     if not raw[end:].isascii():  # what no server without 8BITMIME could be sent
         headers.check_parts(raw)
+    headers.check_nul(raw)  # after check_parts, which names a raw base64 part's NUL better
     headers.check_sender(found, mailbox)
     have = {f.name: f.value for f in reversed(found)}  # the first of each name wins
     headers.check_stamps((f.name, f.value) for f in found)

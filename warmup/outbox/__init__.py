@@ -236,6 +236,7 @@ class Outbox:
                     mid, envelope, data = _compose(message, target, next(ids))
                     try:
                         headers.check_size(data)
+                        headers.check_nul(data)
                     except DataError as exc:
                         raise DataError(f"{message.where or f'message {i + 1}'}: {exc}") from None
                 else:
@@ -251,6 +252,7 @@ class Outbox:
                     data = msg.as_bytes(policy=email.policy.SMTP)
                     try:  # the gate would refuse it: refused now, it never waits in vain
                         headers.check_size(data)
+                        headers.check_nul(data)
                         headers.check_line_length(data)
                     except DataError as exc:
                         raise DataError(f"{label}: {exc}") from None
