@@ -333,3 +333,33 @@ def test_direct_a_nul_byte_is_refused_before_anything_is_reserved(
     assert res.exit_code == 65, res.output
     assert res.output.startswith("Error: the message holds a NUL byte"), res.output
     assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
+
+
+def test_endless_input_is_refused_at_the_size_limit_not_read_to_exhaustion(
+    box, smtp_ssl, ledger_path
+):
+    # `yes | sendmail ...` (a script's runaway pipe): the whole of standard input was read into
+    # memory before any limit applied, until the machine ran out of it. Here, in 2 GiB.
+    import resource
+    import sys
+
+    box()
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    with subprocess.Popen(["yes", "all work and no play"], stdout=subprocess.PIPE) as endless:
+        res = subprocess.run(
+            [sys.executable, "-m", "warmup", "sendmail", "-f", BOX, "-i", "lead@example.com"],
+            stdin=endless.stdout,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=cap,
+            check=False,
+        )
+        endless.kill()
+    assert res.returncode == 65, res.stderr
+    assert res.stderr.startswith("Error: the message is over the 26_214_400 bytes"), res.stderr
+    assert len(res.stderr.splitlines()) == 1
+    assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []

@@ -74,11 +74,15 @@ def sendmail(
     import email.policy
     import os
 
-    raw = sys.stdin.buffer.read()
-    if not (ignore_dots or "i" in options):
-        raw = _cut_at_lone_dot(raw)
     from warmup import headers
 
+    # No more than a message can hold: an endless pipe (`yes | sendmail ...`) was read into
+    # memory until there was none left.
+    raw = sys.stdin.buffer.read(headers.MESSAGE_LIMIT + 1)
+    if not (ignore_dots or "i" in options):
+        raw = _cut_at_lone_dot(raw)
+    if len(raw) > headers.MESSAGE_LIMIT:
+        raise headers.size_error()
     if headers.body_only(raw):  # no header at all: an empty header section, then the text
         eol = _EOL.search(raw)
         raw = (eol[0] if eol else b"\n") + raw
