@@ -363,3 +363,31 @@ def test_endless_input_is_refused_at_the_size_limit_not_read_to_exhaustion(
     assert res.stderr.startswith("Error: the message is over the 26_214_400 bytes"), res.stderr
     assert len(res.stderr.splitlines()) == 1
     assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
+
+
+@pytest.mark.parametrize("flag", ["--eml", "--body-file"])
+def test_send_reads_no_file_past_the_size_limit(box, smtp_ssl, ledger_path, flag):
+    # `warmup send ADDR --eml /dev/zero` (or a file of gigabytes) was read whole into memory:
+    # a MemoryError traceback, or the machine out of it. 'queue add --eml' reads 25 MiB + 1.
+    import resource
+    import sys
+
+    box()
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    extra = () if flag == "--eml" else ("--to", "lead@example.com", "--subject", "s")
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "send", BOX, flag, "/dev/zero", *extra],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap,
+        check=False,
+    )
+    assert res.returncode == 65, res.stderr
+    assert res.stderr.startswith(f"Error: {flag} /dev/zero: the message is over"), res.stderr
+    assert len(res.stderr.splitlines()) == 1
+    assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []

@@ -223,7 +223,7 @@ def _build(
     if eml:
         from warmup.gate import prepare
 
-        data = Path(eml).read_bytes()
+        data = _read_limited(Path(eml), "--eml")
         if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
             data = data[3:]
         return prepare(data, address.strip().lower())
@@ -248,12 +248,24 @@ def _build(
     return msg
 
 
+def _read_limited(path: Path, flag: str) -> bytes:
+    """The bytes of ``path``, read no further than a message can hold: ``/dev/zero`` or a file
+    of gigabytes was read whole into memory (a MemoryError traceback, or none left)."""
+    from warmup.headers import MESSAGE_LIMIT, size_error
+
+    with path.open("rb") as f:
+        data = f.read(MESSAGE_LIMIT + 1)
+    if len(data) > MESSAGE_LIMIT:
+        raise DataError(f"{flag} {path}: {size_error()}")
+    return data
+
+
 def _body_text(path: Path) -> str:
     """The --body-file's text: UTF-8, or :class:`DataError` (a binary or Latin-1 file raised
     UnicodeDecodeError: a traceback). A byte order mark (Notepad's 'UTF-8') is not text: it
     went out as the body's first character, and made an ASCII body 8-bit."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return _read_limited(path, "--body-file").decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"--body-file {path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
