@@ -167,3 +167,30 @@ def test_plot_checks_its_out_path_before_reading_the_ledger(run, tmp_path):
     assert res.output.strip().splitlines() == [
         f"Error: --out {bad}: expected a .png, .svg or .pdf file name"
     ]
+
+
+def test_report_at_an_instant_counts_that_day_only_up_to_it_as_quota_does(run, today):
+    """``report --at`` of a morning showed the whole day's sends and bounces on its last row,
+    those made after the instant too (a mailbox paused at 08:00 "sent 47" at 08:00), while
+    ``quota --at`` the same instant counted those made by then: the two disagreed."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    for hour in (9, 15, 16):
+        sent = at(today, hour).isoformat()
+        res = run("record", "send", BOX, "--to", f"lead{hour}@example.com", "--at", sent)
+        assert res.exit_code == 0, res.output
+    res = run(
+        "record", "bounce", BOX, "--to", "lead15@example.com", "--kind", "hard",
+        "--status", "5.1.1", "--at", at(today, 17).isoformat(),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    for hour, sent, hard in ((8, 0, 0), (12, 1, 0), (16, 3, 0), (20, 3, 1)):
+        when = ("--at", at(today, hour).isoformat())
+        rows = json.loads(run("report", BOX, "--json", *when).output)
+        quota = json.loads(run("quota", BOX, "--json", *when).output)[0]
+        assert rows[-1]["date"] == today.isoformat()
+        assert (rows[-1]["sent"], rows[-1]["hard"]) == (quota["sent"], hard) == (sent, hard)
+    # a later day's rows are not shown as of an earlier instant either
+    later = ("--at", at(today, 12).isoformat())
+    assert [r["date"] for r in json.loads(run("report", BOX, "--json", *later).output)] == [
+        today.isoformat()
+    ]

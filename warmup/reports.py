@@ -27,6 +27,7 @@ from warmup.errors import ConfigError, InvalidField, Unavailable, UnwritableFiel
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
 from warmup.ledger.schema import BOUNCE_KINDS
+from warmup.ledger.values import day_start, utc
 from warmup.plots import figure
 from warmup.policy import (
     DayCounts,
@@ -131,8 +132,15 @@ def daily(
             events=events,
         )
 
+    # today counts only what happened by ``at``, as ``warmup quota`` at it does
+    starts = {b.id: day_start(todays[b.id], b.timezone) for b in boxes}
     got = ledger.timeline_inputs(
-        ids, digest, todays, {m: lookback(specs[by_id[m].policy]) for m in ids}, cache=cache
+        ids,
+        digest,
+        todays,
+        {m: lookback(specs[by_id[m].policy]) for m in ids},
+        cache=cache,
+        cut=(utc(at), starts),
     )
     evs, inputs, memos, per_box, held = got.events, got.inputs, got.memos, got.rows, got.held
     rows_of = [per_box.get(b.id, _NO_ROWS) for b in boxes]

@@ -186,6 +186,48 @@ class TimelineInputs:
     held: dict[int, dt.date]  # upto of memos held but not valid, for mailboxes without one
 
 
+def _cut_rows(
+    conn: Connection,
+    rows: dict[int, tuple[np.ndarray, np.ndarray]],
+    todays: Mapping[int, dt.date],
+    instant: dt.datetime,
+    starts: Mapping[int, dt.datetime],
+) -> None:
+    """Replace each mailbox's rollup row of its today in ``rows`` by its counts up to
+    ``instant`` (the statements ``warmup quota`` counts today with), and drop later days."""
+    import numpy as np
+
+    from warmup.ledger.history import _ALL_KINDS, _ALL_TODAY, _CHUNK
+    from warmup.ledger.reads import COUNT_COLUMNS
+
+    by_start: dict[tuple[dt.datetime, dt.date], list[int]] = {}
+    for m, start in starts.items():
+        by_start.setdefault((start, todays[m]), []).append(m)
+    counts: dict[int, list[int]] = {m: [0] * len(COUNT_COLUMNS) for m in starts}
+    for (start, today), group in by_start.items():
+        for k in range(0, len(group), _CHUNK):  # within the driver's limit of parameters
+            ids = group[k : k + _CHUNK]
+            params = {"ids": ids, "start": start, "cut": instant, "today": today}
+            for m, n, _ in conn.execute(_ALL_TODAY, params):
+                counts[m][0] = int(n)
+            for m, kind, n in conn.execute(_ALL_KINDS, params):
+                counts[m][COUNT_COLUMNS.index(kind)] = int(n)
+    for m, day_counts in counts.items():
+        day = todays[m].toordinal()
+        ordinals, matrix = rows.get(
+            m, (np.zeros(0, np.int64), np.zeros((0, len(COUNT_COLUMNS)), np.int64))
+        )
+        keep = ordinals < day
+        ordinals, matrix = ordinals[keep], matrix[keep]
+        if any(day_counts):
+            ordinals = np.append(ordinals, np.int64(day))
+            matrix = np.vstack([matrix, np.array([day_counts], dtype=np.int64)])
+        if len(ordinals):
+            rows[m] = (ordinals, matrix)
+        else:
+            rows.pop(m, None)
+
+
 class TimelineMemos:
     """The report's memo table (see the module docstring)."""
 
@@ -207,9 +249,15 @@ class TimelineMemos:
         todays: Mapping[int, dt.date],
         lookbacks: Mapping[int, int],
         cache: bool = True,
+        cut: tuple[dt.datetime, Mapping[int, dt.datetime]] | None = None,
     ) -> TimelineInputs:
         """Events, inputs digests (``digest(mailbox_id, events)``), valid memos and the rollup
-        rows each mailbox's walk needs (from the memo's ``upto`` minus its lookback, or all)."""
+        rows each mailbox's walk needs (from the memo's ``upto`` minus its lookback, or all).
+
+        ``cut``: ``(instant, {mailbox_id: UTC start of its today})``: each mailbox's row of its
+        today counts only what happened by the instant (as ``warmup quota`` at it counts), and
+        no later day is kept, so a report as of an instant in the past does not show the sends
+        and bounces that came after it."""
         from warmup.ledger.reports_sql import _day_stat_arrays, _events
 
         with self.read() as conn:
@@ -226,6 +274,8 @@ class TimelineMemos:
                 for m, (ordinals, counts) in recent.items():
                     keep = ordinals >= since[m].toordinal()
                     rows[m] = (ordinals[keep], counts[keep])
+            if cut is not None:
+                _cut_rows(conn, rows, todays, *cut)
             held: dict[int, dt.date] = {}
             if cache and misses:
                 c = TIMELINE_CACHE.c
