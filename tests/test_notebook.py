@@ -175,3 +175,20 @@ def test_notebook_refuses_a_ledger_that_does_not_exist(tmp_path, monkeypatch):
         _execute(tmp_path, monkeypatch, f'ledger_url = "{missing}"')
     assert f"no ledger at {missing}" in str(err.value)
     assert not missing.exists()
+
+
+@pytest.mark.slow
+def test_notebook_takes_mailboxes_as_papermill_p_passes_them(tmp_path, monkeypatch, migrated):
+    """``papermill ... -p mailboxes sales@corp.example`` injects a string, and the notebook
+    took each of its characters for a mailbox: DataError "malformed mailbox address 's'"."""
+    from warmup import api
+    from warmup.ledger import open_ledger
+
+    ledger = open_ledger(str(migrated))
+    for box in ("a@corp.example", "b@corp.example", "c@corp.example"):
+        api.add_mailbox(ledger, box, "exmail", timezone="Asia/Shanghai")
+    ledger.close()
+    params = f'ledger_url = "{migrated}"\nmailboxes = "b@corp.example"\ndays = 7'
+    nb, text = _execute(tmp_path, monkeypatch, params)
+    assert _errors(nb) == []
+    assert "on 1 mailbox(es)" in text
