@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,35 @@ def test_report_at_an_instant_counts_that_day_only_up_to_it_as_quota_does(run, t
     assert [r["date"] for r in json.loads(run("report", BOX, "--json", *later).output)] == [
         today.isoformat()
     ]
+
+
+def test_bounce_tables_at_an_instant_count_only_the_bounces_made_by_it(run, today):
+    """``report --by-reason --at`` (and the notebook's by-kind and by-domain tables) counted
+    the whole local day of the instant, bounces that came after it too, where ``report --at``
+    counts that day up to the instant."""
+    from warmup import reports
+    from warmup.ledger import open_ledger
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    for hour, kind, status in ((9, "hard", "5.1.1"), (15, "soft", "4.2.2")):
+        to = f"lead{hour}@example.com"
+        res = run("record", "send", BOX, "--to", to, "--at", at(today, hour).isoformat())
+        assert res.exit_code == 0, res.output
+        res = run(
+            "record", "bounce", BOX, "--to", to, "--kind", kind, "--status", status,
+            "--at", at(today, hour, 30).isoformat(),
+        )  # fmt: skip
+        assert res.exit_code == 0, res.output
+    noon = at(today, 12)
+    out = run("report", "--by-reason", "--json", "--at", noon.isoformat()).output
+    assert [(r["kind"], r["bounces"]) for r in json.loads(out)] == [("hard", 1)]
+    day = json.loads(run("report", "--json", "--at", noon.isoformat()).output)[-1]
+    assert (day["sent"], day["hard"], day["soft"]) == (1, 1, 0)
+    ledger = open_ledger(os.environ["WARMUP_DB"])
+    try:
+        kinds = reports.bounces_by_kind(ledger, [BOX], at=noon)
+        assert list(kinds["kind"]) == ["hard"]
+        domains = reports.bounces_by_domain(ledger, [BOX], at=noon)
+        assert domains[["sends", "hard", "soft"]].sum().tolist() == [1, 1, 0]
+    finally:
+        ledger.close()

@@ -538,7 +538,7 @@ def bounces_by_domain(
     sends: list[tuple[int, str, int]] = []
     bounces: list[tuple[int, str, str, int]] = []
     for ids, since, until in _windows(boxes, days, at):
-        got = ledger.domain_counts(ids, since, until)
+        got = ledger.domain_counts(ids, since, until, at)
         sends += got[0]
         bounces += got[1]
     frame = pd.DataFrame(sends, columns=["mailbox_id", "domain", "sends"])
@@ -570,7 +570,7 @@ def bounces_by_kind(
     rows = [
         row
         for ids, since, until in _windows(boxes, days, at)
-        for row in ledger.bounces_by_kind(ids, since, until)
+        for row in ledger.bounces_by_kind(ids, since, until, at)
     ]
     frame = pd.DataFrame(
         rows, columns=["mailbox_id", "date", "kind", "status", "counted", "bounces"]
@@ -596,7 +596,7 @@ def bounces_by_reason(
     rows = [
         (names[m], d, k, reason(k, s, r, g), c, n)
         for ids, since, until in _windows(boxes, days, at)
-        for m, d, k, s, r, g, c, n in ledger.bounce_texts(ids, since, until)
+        for m, d, k, s, r, g, c, n in ledger.bounce_texts(ids, since, until, at)
     ]
     frame = pd.DataFrame(rows, columns=["mailbox", "date", "kind", "reason", "counted", "bounces"])
     keys = ["mailbox", "date", "kind", "reason", "counted"]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from warmup.ledger.schema import BOUNCE, COUNT_COLUMNS, DAY_STAT, EVENT, SEND, SUPPRESSION
+from warmup.ledger.values import utc
 from warmup.policy.walk import MailboxEvent
 
 if TYPE_CHECKING:
@@ -45,6 +46,11 @@ def _since(column: Any, since: dt.date | None, until: dt.date | None = None) -> 
         sa.true() if since is None else column >= since,
         sa.true() if until is None else column <= until,
     )
+
+
+def _upto(column: Any, cut: dt.datetime | None) -> Any:
+    """Up to the instant ``cut`` (a report as of an instant: None, no bound)."""
+    return sa.true() if cut is None else column <= utc(cut)
 
 
 class ReportQueries:
@@ -97,9 +103,11 @@ class ReportQueries:
         mailbox_ids: Sequence[int],
         since: dt.date | None = None,
         until: dt.date | None = None,
+        cut: dt.datetime | None = None,
     ) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, str, int]]]:
-        """Per mailbox and recipient domain from local day ``since`` to ``until``, from one snapshot:
-        ``(mailbox_id, domain, sends)`` and ``(mailbox_id, domain, kind, counted bounces)``."""
+        """Per mailbox and recipient domain from local day ``since`` to ``until`` (and up to the
+        instant ``cut``, if given), from one snapshot: ``(mailbox_id, domain, sends)`` and
+        ``(mailbox_id, domain, kind, counted bounces)``."""
         with self.read() as conn:
             domain = self._sql_domain(SEND.c.recipient).label("domain")
             sends = conn.execute(
@@ -108,6 +116,7 @@ class ReportQueries:
                     SEND.c.outcome != "released",
                     _ids(SEND.c.mailbox_id, mailbox_ids),
                     _since(SEND.c.day, since, until),
+                    _upto(SEND.c.at, cut),
                 )
                 .group_by(SEND.c.mailbox_id, domain)
             )
@@ -119,6 +128,7 @@ class ReportQueries:
                     BOUNCE.c.counted,
                     _ids(BOUNCE.c.mailbox_id, mailbox_ids),
                     _since(BOUNCE.c.day, since, until),
+                    _upto(BOUNCE.c.at, cut),
                 )
                 .group_by(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind)
             )
@@ -129,8 +139,10 @@ class ReportQueries:
         mailbox_ids: Sequence[int] | None = None,
         since: dt.date | None = None,
         until: dt.date | None = None,
+        cut: dt.datetime | None = None,
     ) -> list[tuple[int, dt.date, str, str, bool, int]]:
-        """``(mailbox_id, local day, kind, status, counted, bounces)``; status '' when unknown."""
+        """``(mailbox_id, local day, kind, status, counted, bounces)``; status '' when unknown
+        (up to the instant ``cut``, if given)."""
         status = sa.func.coalesce(BOUNCE.c.status, "").label("status")
         b = BOUNCE.c
         stmt = (
@@ -138,6 +150,7 @@ class ReportQueries:
             .where(
                 _ids(b.mailbox_id, mailbox_ids),
                 _since(b.day, since, until),
+                _upto(b.at, cut),
             )
             .group_by(b.mailbox_id, b.day, b.kind, status, b.counted)
             .order_by(b.mailbox_id, b.day)
@@ -150,6 +163,7 @@ class ReportQueries:
         mailbox_ids: Sequence[int] | None = None,
         since: dt.date | None = None,
         until: dt.date | None = None,
+        cut: dt.datetime | None = None,
     ) -> list[tuple[int, dt.date, str, str, str, str, bool, int]]:
         """``(mailbox_id, local day, kind, status, reply, diagnostic, counted, bounces)``: bounces
         grouped by the text they were recorded with ('' when none), so that each distinct text is
@@ -158,7 +172,7 @@ class ReportQueries:
         texts = [sa.func.coalesce(c, "").label(c.name) for c in (b.status, b.reply, b.diagnostic)]
         stmt = (
             sa.select(b.mailbox_id, b.day, b.kind, *texts, b.counted, sa.func.count())
-            .where(_ids(b.mailbox_id, mailbox_ids), _since(b.day, since, until))
+            .where(_ids(b.mailbox_id, mailbox_ids), _since(b.day, since, until), _upto(b.at, cut))
             .group_by(b.mailbox_id, b.day, b.kind, *texts, b.counted)
             .order_by(b.mailbox_id, b.day)
         )
