@@ -633,3 +633,14 @@ def test_report_json_is_a_line_of_text_with_the_policys_words_as_written(run, tm
     res = run("report", "--json", "--at", AT)
     assert '"stage":"第一周"' in res.output
     assert json.loads(res.output)[0]["stage"] == "第一周"
+
+
+def test_suppressions_as_of_an_instant_leave_out_the_later_ones(sample):
+    """The notebook's "Suppression growth" ran to the ledger's last suppression whatever its
+    ``at``: a report as of October showed November's do-not-mail list."""
+    when = dt.datetime(2026, 10, 20, tzinfo=dt.UTC)
+    early = reports.suppressions(sample, at=when)
+    times = [t for t, _, _ in sample.suppression_times()]
+    assert 0 < int(early["total"].iloc[-1]) == sum(t <= when for t in times) < len(times)
+    assert early["date"].max() <= pd.Timestamp("2026-10-20")
+    assert int(reports.suppressions(sample)["total"].iloc[-1]) == len(times)

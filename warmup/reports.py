@@ -615,16 +615,20 @@ def reasons_summary(frame: pd.DataFrame) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def suppressions(ledger: Ledger, timezone: str = "UTC") -> pd.DataFrame:
+def suppressions(
+    ledger: Ledger, timezone: str = "UTC", at: dt.datetime | None = None
+) -> pd.DataFrame:
     """New suppressions per local day and kind, with the running total of the do-not-mail list.
 
     A suppression's day is the local day of the mailbox whose bounce or complaint caused it (as
     every other report); one with no mailbox (added by hand) falls on its day in ``timezone``.
+    ``at``: as of this instant (those added after it are left out; default: all).
     """
     zones = {b.id: b.timezone for b in ledger.mailboxes()}
     rows = [
         (local_day(t, zones.get(m, timezone) if m is not None else timezone), k)
         for t, k, m in ledger.suppression_times()
+        if at is None or t <= at
     ]
     frame = pd.DataFrame(rows, columns=["date", "kind"])
     frame = frame.groupby(["date", "kind"], as_index=False, sort=True).size()
