@@ -169,3 +169,20 @@ def test_a_window_that_fits_one_send_says_send_not_sends(run, tmp_path):
         "the rest of today's window (09:00-09:05) fits about 1 send at"
     )
     assert days[1]["notes"][0].startswith("the window (09:00-09:05) fits about 1 send at")
+
+
+def test_todays_status_in_the_plan_is_the_one_quota_gives_now():
+    """Five sends, all bounced, on a new mailbox: too few to judge (``warmup quota``: ok), but
+    the plan judged today with the sends it still planned (5 bounces in 50: 10%) and said
+    "step_back" for today at the same instant. The next day, after those sends, it may."""
+    spec = spec_with("")
+    yesterday = TODAY - dt.timedelta(days=1)
+    bounced = (DayCounts(yesterday, sent=5, hard=5),)
+    for now in (at(yesterday, 23), at(TODAY, 12)):  # the day of the bounces, the day after
+        h = dataclasses.replace(hist(), days=bounced, last_send_at=at(yesterday, 10))
+        allowance = evaluate(spec, h, now)
+        days = project(spec, h, now, 2)
+        assert allowance.status == days[0].status == "ok"
+        assert (days[0].quota, days[0].day) == (allowance.quota, allowance.day)
+    # once the 50 planned for today have gone: 5 bounces in 55 sends (9.1%) steps back
+    assert days[1].status == "step_back"

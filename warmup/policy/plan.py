@@ -75,7 +75,14 @@ def project(
     counts[today] = counts.get(today, DayCounts(today))._replace(sent=first.sent + left)
     # Past days are fixed; each future day follows from the full days before it.
     walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today, now)
-    status = first.status if first.status in ("paused", "closed") else _word(v)
+    # Today's status is the one ``warmup quota`` gives now: judged on what was sent so far, not
+    # on the sends still planned (which can bring a small sample over ``min_sample`` and have
+    # today's bounces judged early: "step_back" where quota says "ok").
+    status = (
+        first.status
+        if first.status in ("paused", "closed")
+        else _word(_now_verdict(spec, hist, today, now))
+    )
     if status == "paused":  # today's row says why, as every later day's does
         pause = current_pause(hist.events, now)
         notes = (f"paused: {walk.health_paused or (pause.reason if pause else '')}",)
@@ -107,6 +114,11 @@ def project(
         if until is not None and total >= until:
             break
     return plan
+
+
+def _now_verdict(spec: PolicySpec, hist: History, today: dt.date, now: dt.datetime) -> Verdict:
+    """Today's verdict on the history as it is (as :func:`evaluate` judges it)."""
+    return walk_to(spec, hist, today, now)[1]
 
 
 def _word(v: Verdict) -> str:
