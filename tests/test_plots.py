@@ -398,3 +398,31 @@ def test_plot_to_a_folder_that_does_not_exist_is_one_line(run, ledger_path):
         f"folder that exists and you may write to"
     ]
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_single_day_draws_a_point_without_a_date_locator_warning():
+    """``days = 1`` in the notebook (or a ledger whose suppressions all fell on one day):
+    the trends and suppressions figures drew a line of one point, which shows nothing, and
+    matplotlib warned "AutoDateLocator was unable to pick an appropriate interval" into the
+    reader's report."""
+    import warnings
+
+    one = frame_of(mailbox_rows(box(1)).iloc[[5]])
+    supp = pd.DataFrame(
+        {"date": [pd.Timestamp("2026-10-04")], "kind": ["hard"], "added": [3], "total": [3]}
+    )
+    for fig in (plots.trends_figure(one), plots.suppressions_figure(supp)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            FigureCanvasAgg(fig).draw()
+        data = ("mailbox:", "kind:", "total")
+        lines = [
+            ln
+            for ax in fig.get_axes()
+            for ln in ax.get_lines()
+            if (ln.get_gid() or "").startswith(data)
+        ]
+        assert lines and all(ln.get_marker() == "o" for ln in lines)
+        for ax in fig.get_axes():
+            lo, hi = ax.get_xlim()
+            assert hi - lo == pytest.approx(1.0)  # the day, half a day either side

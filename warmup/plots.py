@@ -329,6 +329,7 @@ def trends_figure(frame: pd.DataFrame) -> Figure:
     for i, name in enumerate(names):
         rows = frame[frame["mailbox"] == name]
         style = _mailbox_style(i)
+        style |= _lone(len(rows))
         bounce.plot(
             rows["date"], rows["bounce_rate"] * 100, label=name, gid=f"mailbox:{name}", **style
         )
@@ -352,9 +353,23 @@ def trends_figure(frame: pd.DataFrame) -> Figure:
         ax.set_title(title, loc="left", fontsize=10)
         ax.set_ylabel("% of sends")
         ax.grid(axis="y", alpha=0.3)
+        _day_span(ax, frame["date"])
         _date_axis(ax)
         _legend_outside(ax)
     return fig
+
+
+def _lone(points: int) -> dict[str, Any]:
+    """A marker for a line of one point (one day), which a line alone does not show."""
+    return {"marker": "o", "markersize": 4} if points == 1 else {}
+
+
+def _day_span(ax: Axes, dates: pd.Series) -> None:
+    """Half a day either side of the days drawn: a single day is a range the date ticks can
+    divide (alone, matplotlib warned "AutoDateLocator was unable to pick an appropriate
+    interval" into the notebook's report)."""
+    if not dates.empty:
+        ax.set_xlim(dates.min() - _HALF, dates.max() + _HALF)
 
 
 def _mailbox_style(i: int) -> dict[str, Any]:
@@ -485,6 +500,7 @@ def suppressions_figure(supp: pd.DataFrame) -> Figure:
                 color=kind_colour(str(kind)),
                 label=str(kind),
                 gid=f"kind:{kind}",
+                **_lone(len(g)),
             )
         total = supp.groupby("date")["added"].sum().cumsum()
         # Wide and light, under the kinds: where one kind is all of it, both stay visible.
@@ -498,8 +514,10 @@ def suppressions_figure(supp: pd.DataFrame) -> Figure:
             zorder=1,
             label="total",
             gid="total",
+            **_lone(len(total)),
         )
         _legend_outside(ax)
+        _day_span(ax, supp["date"])
     _date_axis(ax)
     ax.set_ylim(bottom=0)
     ax.set_title("Suppressed recipients (cumulative, by local day)", loc="left", fontsize=10)
