@@ -238,6 +238,15 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         """A DATE column as days since 1970-01-01, in the backend's SQL."""
         raise NotImplementedError
 
+    def _rollup_arrays(
+        self, conn: Connection, mailbox_ids: Sequence[int], since: dt.date | None = None
+    ) -> dict[int, tuple[Any, Any]]:
+        """:func:`warmup.ledger.reports_sql._day_stat_arrays` of these mailboxes, read in the
+        way that suits the backend (reports only: numpy)."""
+        from warmup.ledger.reports_sql import _day_stat_arrays
+
+        return _day_stat_arrays(conn, mailbox_ids, self._sql_day_number, since)
+
     def _sql_domain(self, column: Any) -> Any:
         """The part of an address after '@', lower-cased, in the backend's SQL."""
         raise NotImplementedError

@@ -232,19 +232,10 @@ def _day_stat_arrays(
     A cold report reads every row of the rollup: the days come as integers (no date parsed in
     Python) and numpy takes the driver's rows of integers in one call, without a Python object
     per row (reports only)."""
-    if not mailbox_ids:
-        return {}
-    if conn.dialect.name == "sqlite" and tuple(COUNT_COLUMNS) == _SQLITE_COLUMNS:
-        return _sqlite_day_arrays(conn, mailbox_ids, since)
-    return _row_day_arrays(conn, mailbox_ids, day_number, since)
-
-
-def _row_day_arrays(
-    conn: Connection, mailbox_ids: Sequence[int], day_number: Any, since: dt.date | None
-) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """:func:`_day_stat_arrays` a row at a time, on any backend."""
     import numpy as np
 
+    if not mailbox_ids:
+        return {}
     d = DAY_STAT.c
     where = (_ids(d.mailbox_id, mailbox_ids), _since(d.day, since))
     # how many rows each mailbox has, then the rows without the mailbox's id, in the same
@@ -295,6 +286,9 @@ def _sqlite_day_arrays(
 
     from warmup.ledger.sqlite_reads import _CHUNK, day_table
 
+    if not mailbox_ids:
+        return {}
+    assert tuple(COUNT_COLUMNS) == _SQLITE_COLUMNS  # the order day_table gives them in
     ids = sorted(set(mailbox_ids))
     cur: Any = conn.connection.cursor()  # the sqlite3 driver's
     try:

@@ -180,6 +180,15 @@ class SQLiteLedger(Ledger):
     def _sql_day_number(self, column: Any) -> Any:
         return sa.cast(sa.func.julianday(column) - 2440587.5, sa.Integer)
 
+    def _rollup_arrays(
+        self, conn: Connection, mailbox_ids: Sequence[int], since: dt.date | None = None
+    ) -> dict[int, tuple[Any, Any]]:
+        # each mailbox's columns as texts of numbers numpy parses: a Python int per value and
+        # a tuple per row were most of a cold year's read (reports_sql._sqlite_day_arrays)
+        from warmup.ledger.reports_sql import _sqlite_day_arrays
+
+        return _sqlite_day_arrays(conn, mailbox_ids, since)
+
     def _sql_domain(self, column: Any) -> Any:
         return sa.func.lower(sa.func.substr(column, sa.func.instr(column, "@") + 1))
 

@@ -236,6 +236,9 @@ class TimelineMemos:
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self) -> AbstractContextManager[Connection]: ...
         def _sql_day_number(self, column: Any) -> Any: ...
+        def _rollup_arrays(
+            self, conn: Connection, mailbox_ids: Sequence[int], since: dt.date | None = None
+        ) -> dict[int, tuple[Any, Any]]: ...
         def _insert(self, table: sa.Table) -> Any: ...
         def events_by_mailbox(
             self,
@@ -258,7 +261,7 @@ class TimelineMemos:
         today counts only what happened by the instant (as ``warmup quota`` at it counts), and
         no later day is kept, so a report as of an instant in the past does not show the sends
         and bounces that came after it."""
-        from warmup.ledger.reports_sql import _day_stat_arrays, _events
+        from warmup.ledger.reports_sql import _events
 
         with self.read() as conn:
             events = _events(conn, ids)
@@ -266,11 +269,10 @@ class TimelineMemos:
             memos = self._valid(conn, inputs) if cache else {}
             memos = {m: memo for m, memo in memos.items() if memo.upto <= todays[m]}
             misses = [m for m in ids if m not in memos]
-            day_number = self._sql_day_number
-            rows = _day_stat_arrays(conn, misses, day_number)
+            rows = self._rollup_arrays(conn, misses)
             since = {m: memo.upto - dt.timedelta(days=lookbacks[m]) for m, memo in memos.items()}
             if since:
-                recent = _day_stat_arrays(conn, list(since), day_number, min(since.values()))
+                recent = self._rollup_arrays(conn, list(since), min(since.values()))
                 for m, (ordinals, counts) in recent.items():
                     keep = ordinals >= since[m].toordinal()
                     rows[m] = (ordinals[keep], counts[keep])
