@@ -1,7 +1,7 @@
 """A lean SMTP sink in its own process, for benches: the peer does no more work than a real server.
 
     with LeanSink(pki, user, password) as sink:   # implicit TLS on 127.0.0.1:sink.port
-        ...
+        ...                                        # user: one login, or several: "a,b,c"
     sink.received                                  # messages accepted (read after the block)
 
 aiosmtpd (implicit TLS with the test CA, AUTH required) runs in a child process, so its CPU is
@@ -76,10 +76,13 @@ def _serve(cert: str, key: str, user: str, password: str, count_file: str) -> No
             count += 1
             return "250 2.0.0 OK queued"
 
+    logins = {u.encode() for u in user.split(",")}  # several mailboxes (a pool's) may log in
+
     def auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
-            user.encode(),
-            password.encode(),
+        ok = (
+            isinstance(data, LoginPassword)
+            and data.login in logins
+            and data.password == password.encode()
         )
         return AuthResult(success=ok)
 

@@ -1,12 +1,16 @@
 """The planner's sending half (issue #13), each figure against a baseline measured in the same run.
 
     .venv/bin/python bench/outbox_bench.py [worker|queue|status|all] [--n 300] [--rows 100000]
-        [--queued 1000000]
+        [--queued 1000000] [--pool M] [--profile]
 
 worker  messages/s of ``Worker.run_once`` draining N queued messages of one mailbox ÷ messages/s
         of ``Gate.send`` in a loop over the same N messages, both to the same lean TLS sink in its
         own process (bench/leansink.py), flat policy (no pacing, a quota no run reaches), rounds
-        interleaved. Goal >= 0.8: the scheduler must not cost more than the gate.
+        interleaved. Goal >= 0.8: the scheduler must not cost more than the gate. ``--pool M``:
+        the messages are queued to a pool of M mailboxes (the Gate.send loop sends from each
+        member in turn), and the CPU of the worker's look at the pool (``pool_by_id``) alone is
+        shown against the worker's per message; ``--profile``: one more worker round under
+        cProfile, the ledger and worker functions by their share of it.
 queue   ``warmup queue add --mailbox ... --csv F --template T`` (the whole command) of R rows,
         and of R/4 rows: rows/s and the command's peak memory (flat in R?) ÷ a raw loop doing what
         any queueing must at least do, like for like: read the CSV, render the same Jinja2
@@ -66,33 +70,53 @@ def setup(tmp: Path) -> tuple[TestPKI, Path]:
     return pki, policy_file(tmp / "flat.toml", daily=FLAT)
 
 
-def bench_worker(n: int, rounds: int) -> None:
+def bench_worker(n: int, rounds: int, members: int = 0, profile: bool = False) -> None:
+    """``members`` 0: the messages are queued to one mailbox; else to a pool of that many
+    mailboxes (the Gate.send loop then sends each message from the members in turn)."""
     tmp = Path(tempfile.mkdtemp(prefix="warmup-bench-"))
     pki, flat = setup(tmp)
     from warmup import Gate, Outbox, api, open_ledger
+    from warmup.instants import now_utc
     from warmup.outbox.worker import Worker
 
     ledger = open_ledger()
-    with LeanSink(pki, USER, PASSWORD) as sink:
-        api.add_mailbox(
-            ledger, USER, "exmail", policy=str(flat), smtp_host="127.0.0.1", smtp_port=sink.port
-        )
+    users = [USER] + [f"m{k}@corp.example" for k in range(1, members)]
+    with LeanSink(pki, ",".join(users), PASSWORD) as sink:
+        for user in users:
+            api.add_mailbox(
+                ledger, user, "exmail", policy=str(flat), smtp_host="127.0.0.1", smtp_port=sink.port
+            )
+        pool = ledger.add_pool("bench", users, None, now_utc())[0] if members else None
         os.environ["WARMUP_PASSWORD"] = PASSWORD
 
         def gated(offset: int) -> tuple[float, float]:
             start, cpu = time.perf_counter(), time.process_time()
-            with Gate(USER, password=PASSWORD) as gate:
+            gates = [Gate(user, password=PASSWORD) for user in users]
+            try:
                 for i in range(n):
-                    gate.send(message(offset + i))
+                    gate = gates[i % len(gates)]
+                    msg = message(offset + i)
+                    msg.replace_header("From", gate.box.address)
+                    gate.send(msg)
+            finally:
+                for gate in gates:
+                    gate.close()
             return time.perf_counter() - start, time.process_time() - cpu
 
-        def worked(offset: int) -> tuple[float, float]:
+        def worked(offset: int, prof: object = None) -> tuple[float, float]:
             out = Outbox(ledger)
             for i in range(n):
-                out.add(message(offset + i), mailbox=USER)
+                if pool is None:
+                    out.add(message(offset + i), mailbox=USER)
+                else:
+                    out.add(message(offset + i), pool=pool.name)
             start, cpu = time.perf_counter(), time.process_time()
             with Worker(ledger) as worker:
+                if prof is not None:
+                    prof.enable()  # type: ignore[attr-defined]
                 done = worker.run_once()
+                if prof is not None:
+                    prof.disable()  # type: ignore[attr-defined]
             elapsed = time.perf_counter() - start, time.process_time() - cpu
             assert done.outcomes.get("sent") == n, done.outcomes
             return elapsed
@@ -106,8 +130,33 @@ def bench_worker(n: int, rounds: int) -> None:
             ):
                 times.append(got[0])
                 cpus.append(got[1])
+        if pool is not None:
+            # What the worker's look at the pool costs, alone: the same call, warm, in a loop.
+            calls = 2000
+            t0 = time.process_time()
+            for _ in range(calls):
+                ledger.pool_by_id(pool.id)
+            lookup = (time.process_time() - t0) / calls
+        if profile:
+            import cProfile
+            import pstats
+
+            prof = cProfile.Profile()
+            worked(90 * n, prof)
+            stats = pstats.Stats(prof)
+            total = stats.total_tt  # type: ignore[attr-defined]
+            print(f"profile of one worker round ({n} messages, {total:.2f} s profiled):")
+            rows = stats.stats  # type: ignore[attr-defined]
+            for (file, _, fn), (_, calls_, _, cum, _) in sorted(
+                rows.items(), key=lambda kv: -kv[1][3]
+            ):
+                ours = "warmup/" in file and ("ledger" in file or "worker" in file)
+                if ours and cum / total >= 0.02:
+                    where = file.split("warmup/")[-1]
+                    print(f"  {cum / total:6.1%}  {calls_:6d} calls  {where}:{fn}")
     gm, wm = statistics.median(g), statistics.median(w)
-    print(f"worker: {n} messages, one mailbox, loopback TLS sink, {rounds} interleaved rounds")
+    what = f"a pool of {members} mailboxes" if members else "one mailbox"
+    print(f"worker: {n} messages, {what}, loopback TLS sink, {rounds} interleaved rounds")
     print(
         f"  Gate.send loop       {n / gm:8.1f} msg/s  (rounds {', '.join(f'{n / x:.0f}' for x in g)})"
     )
@@ -125,6 +174,15 @@ def bench_worker(n: int, rounds: int) -> None:
         f"  CPU of this process: Gate.send loop {n / cg:.0f} msg per CPU-second, worker "
         f"{n / cw:.0f}: ratio {cg / cw:.2f} (load {os.getloadavg()[0]:.1f})"
     )
+    print(
+        f"  CPU per message: worker {cw / n * 1e3:.3f} ms (rounds "
+        f"{', '.join(f'{x / n * 1e3:.3f}' for x in wc)}), Gate.send loop {cg / n * 1e3:.3f} ms"
+    )
+    if pool is not None:
+        print(
+            f"  the pool lookup alone (pool_by_id, warm): {lookup * 1e3:.3f} ms CPU, "
+            f"{lookup / (cw / n):.1%} of the worker's CPU per message"
+        )
 
 
 def _write_csv(path: Path, rows: int) -> None:
@@ -324,13 +382,15 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--queued", type=int, default=1_000_000)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--pool", type=int, default=0, metavar="M", help="worker: to a pool of M")
+    ap.add_argument("--profile", action="store_true", help="worker: profile one more round")
     args = ap.parse_args()
     # An installed warmup has its bytecode (pip compiles it); a checkout run with
     # PYTHONDONTWRITEBYTECODE would compile every module of warmup in every timed command.
     compileall.compile_dir(HERE.parent / "warmup", quiet=1)
     print(f"load average {os.getloadavg()[0]:.2f}, python {sys.executable}")
     if args.what in ("worker", "all"):
-        bench_worker(args.n, args.rounds)
+        bench_worker(args.n, args.rounds, args.pool, args.profile)
     if args.what in ("queue", "all"):
         bench_queue(args.rows, args.rounds)
     if args.what in ("status", "all"):
