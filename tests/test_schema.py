@@ -457,6 +457,27 @@ def test_an_outbox_ledger_upgrades_to_the_overflow_channel(ledger_url):  # noqa:
     ledger.close()
 
 
+def test_a_pool_of_an_older_ledger_gets_a_tag_its_next_change_moves(ledger_url):  # noqa: F811
+    """m014 adds the pool's revision tag (the worker keeps its copy of a pool while claims
+    read the same tag): an older ledger's pools read 0, and their first change moves it."""
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m013_send_message_id_partial")
+    md = sa.MetaData()
+    with ledger.write() as conn:
+        md.reflect(conn)
+        conn.execute(md.tables["pool"].insert(), [{"id": 1, "name": "P", "created_at": at(DAY)}])
+        ledger.after_copy(conn, [md.tables["pool"]])
+    ledger.close()
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        assert ledger.pool("P").rev == 0
+        ledger.add_pool("P", [], False, at(DAY))
+        assert ledger.pool("P").rev != 0
+    finally:
+        ledger.close()
+
+
 @pytest.mark.parametrize("args", [("quota", "--json"), ("db", "migrate"), ("mailbox", "list")])
 def test_a_ledger_upgraded_by_a_newer_warmup_is_refused(ledger_path: Path, run, args):
     # It was read and written as if current ('db migrate': "up to date"): an older warmup would

@@ -41,7 +41,7 @@ from warmup.errors import ConfigError, DataError
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
-from warmup.ledger.outbox import OutboxStore, refuse_while_queued, target_lock
+from warmup.ledger.outbox import OutboxStore, bump_pools, refuse_while_queued, target_lock
 from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
@@ -51,6 +51,7 @@ from warmup.ledger.schema import (
     MAILBOX,
     OUTBOX,
     POLICY,
+    POOL,
     POOL_MEMBER,
     SEND,
     SETTING,
@@ -440,6 +441,13 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             self._lock_name(conn, target_lock("mailbox", box.id))  # see enqueue
             refuse_while_queued(
                 conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
+            )
+            # Its pools change: a worker's copy of one must not offer it the next message.
+            bump_pools(
+                conn,
+                POOL.c.id.in_(
+                    sa.select(POOL_MEMBER.c.pool_id).where(POOL_MEMBER.c.mailbox_id == box.id)
+                ),
             )
             conn.execute(POOL_MEMBER.delete().where(POOL_MEMBER.c.mailbox_id == box.id))
             cancelled = conn.execute(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -136,6 +137,18 @@ def fate(outcomes: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     return "bounced", ()
 
 
+def new_rev() -> int:
+    """A fresh revision tag for a pool (see ``schema.POOL``): random, never 0 (a pool of a
+    ledger older than the tags), within a signed 64-bit integer."""
+    return secrets.randbits(62) + 1
+
+
+def bump_pools(conn: Connection, where: sa.ColumnElement[bool]) -> None:
+    """Move the revision tag of the pools ``where`` selects, in the caller's transaction (that
+    of the change to them: a claim that sees the change sees the new tag)."""
+    conn.execute(POOL.update().where(where).values(rev=new_rev()))
+
+
 def _claim_statement(of_pool: bool) -> sa.Update:
     """Pick, stamp and read back the first due message in one statement (the worker claims once
     per message); built once, with the instants, worker and pool as parameters."""
@@ -164,8 +177,15 @@ def _claim_statement(of_pool: bool) -> sa.Update:
             claimed_at=now,
             updated_at=now,
         )
-        .returning(*_ROW, OUTBOX.c.data)
+        .returning(*_ROW, OUTBOX.c.data, _POOL_REV)
     )
+
+
+# The claimed message's pool's tag, read in the claim's statement (no query of its own): the
+# worker's copy of the pool is good while it is the same (NULL: no pool, or the pool is gone).
+_POOL_REV = (
+    sa.select(POOL.c.rev).where(POOL.c.id == OUTBOX.c.pool_id).scalar_subquery().label("pool_rev")
+)
 
 
 _CLAIM, _CLAIM_FROM_POOL = _claim_statement(False), _claim_statement(True)
@@ -174,7 +194,12 @@ _CLAIM, _CLAIM_FROM_POOL = _claim_statement(False), _claim_statement(True)
 def _row(r: Any, with_data: bool = False) -> OutboxRow:
     values = {c.name: r._mapping[c.name] for c in _ROW}
     values["recipients"] = tuple(values["recipients"].split(","))
-    return OutboxRow(**values, data=bytes(r._mapping["data"]) if with_data else None)
+    rev = r._mapping.get("pool_rev")
+    return OutboxRow(
+        **values,
+        data=bytes(r._mapping["data"]) if with_data else None,
+        pool_rev=None if rev is None else int(rev),
+    )
 
 
 class OutboxStore:
@@ -207,7 +232,12 @@ class OutboxStore:
             if pid is None:
                 pid = conn.execute(
                     POOL.insert()
-                    .values(name=name, reply_to=reply_to is not False, created_at=utc(now))
+                    .values(
+                        name=name,
+                        reply_to=reply_to is not False,
+                        created_at=utc(now),
+                        rev=new_rev(),
+                    )
                     .returning(POOL.c.id)
                 ).scalar_one()
             elif reply_to is not None:
@@ -220,6 +250,8 @@ class OutboxStore:
             new = [b.id for b in dict.fromkeys(boxes) if b.id not in have]
             if new:
                 conn.execute(POOL_MEMBER.insert(), [{"pool_id": pid, "mailbox_id": m} for m in new])
+            if new or reply_to is not None:
+                bump_pools(conn, POOL.c.id == pid)
             return self._pool(conn, name), len(new)
 
     def _targets_exist(
@@ -257,7 +289,9 @@ class OutboxStore:
             overflow = Overflow(
                 r.overflow_host, r.overflow_port, r.overflow_security, r.overflow_user
             )
-        return PoolRow(r.id, r.name, bool(r.reply_to), r.created_at, members, overflow)
+        # The tag is read before the members (PostgreSQL reads each statement at its own
+        # start): a copy may be newer than its tag says, never older.
+        return PoolRow(r.id, r.name, bool(r.reply_to), r.created_at, members, overflow, r.rev)
 
     def set_overflow(self, name: str, overflow: Overflow | None, now: dt.datetime) -> PoolRow:
         """Give pool ``name`` this overflow channel (None: none); the pool as it is now. Its
@@ -271,7 +305,7 @@ class OutboxStore:
         }
         with self.write() as conn:
             pool = self._pool(conn, name)
-            conn.execute(POOL.update().where(POOL.c.id == pool.id).values(**values))
+            conn.execute(POOL.update().where(POOL.c.id == pool.id).values(rev=new_rev(), **values))
             if overflow is not None:
                 conn.execute(
                     OUTBOX.update()

@@ -274,6 +274,11 @@ POOL = sa.Table(
     sa.Column("overflow_port", sa.Integer),
     sa.Column("overflow_security", sa.String),
     sa.Column("overflow_user", sa.String),
+    # A tag given a new random value by every change to the pool, its members (added, or taken
+    # out by 'mailbox remove') or its settings, in the change's transaction: a worker keeps its
+    # copy of the pool while the claim of each message reads the same tag. Random, not a
+    # count: SQLite gives a removed pool's id to the next pool, whose count would start again.
+    sa.Column("rev", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 POOL_MEMBER = sa.Table(

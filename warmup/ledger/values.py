@@ -311,6 +311,7 @@ class PoolRow:
     created_at: dt.datetime
     members: tuple[MailboxRow, ...]
     overflow: Overflow | None = None
+    rev: int = 0  # the pool's revision tag when this copy was read (see schema.POOL)
 
 
 @dataclass(frozen=True)
@@ -365,3 +366,4 @@ class OutboxRow:
     data: bytes | None = None
     bulk: bool = False
     sent_via: str | None = None  # 'overflow': the pool's overflow channel (None: a member)
+    pool_rev: int | None = None  # claimed: its pool's revision tag as the claim saw it

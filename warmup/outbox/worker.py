@@ -158,6 +158,7 @@ class Worker:
         self._password_command = password_command
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
+        self._pools: dict[int, PoolRow] = {}  # kept while a claim reads the same tag (_members)
         self._seen: dict[str, str] | None = None
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
@@ -346,6 +347,7 @@ class Worker:
             if pid is not None:
                 pool: PoolRow | None = self.ledger.pool_by_id(pid)
                 assert pool is not None
+                self._pools[pid] = pool  # tagged: good for the claims that read its tag
                 members = list(pool.members)
             elif mid is not None:
                 pool, members = None, [self._box(mid)]
@@ -437,10 +439,16 @@ class Worker:
         if msg.pool_id is None:
             assert msg.mailbox_id is not None
             return [self._box(msg.mailbox_id)], None
-        # Read for each message (one small query), never kept: a member added while the worker
-        # runs takes its share, and one removed (``mailbox remove``) is not asked for a quota it
-        # no longer has (the worker kept its first look at the pool, and died on that question).
-        pool = self.ledger.pool_by_id(msg.pool_id)
+        # Kept while the claim of each message reads the pool's tag unchanged (in the claim's
+        # statement: no query of its own); any change to the pool or its members moves the tag
+        # in its own transaction, so a message claimed after a member's removal committed is
+        # never offered to it (the worker that kept its first look at the pool for good died
+        # asking a removed member for its quota). Looked up afresh for every message, the pool
+        # cost about a twentieth of the worker's CPU per message.
+        pool = self._pools.get(msg.pool_id)
+        if pool is None or msg.pool_rev is None or pool.rev != msg.pool_rev:
+            self._pools.pop(msg.pool_id, None)
+            pool = self._pools[msg.pool_id] = self.ledger.pool_by_id(msg.pool_id)
         members = list(pool.members)
         if len(members) > 1:
             # Decided at send time, so a thread follows mail sent after this one was queued.
