@@ -37,6 +37,7 @@ MIGRATION_NAMES = (
     "m011_mailbox_auth",
     "m012_bounce_original_recipient",
     "m013_send_message_id_partial",
+    "m014_pool_rev",
 )
 
 
