@@ -359,3 +359,26 @@ def test_an_8bit_attachment_goes_base64_to_a_server_without_8bitmime(
     assert text.get_content() == "见附件"  # the line break before a boundary is the boundary's
     assert data["Content-Transfer-Encoding"] == "base64"
     assert data.get_content() == blob
+
+
+@pytest.mark.parametrize(
+    "part_cte, refused",
+    [("binary", False), ("8bit", True), ("7bit", True), ("base64", True)],
+)
+def test_a_nul_byte_is_refused_unless_its_part_says_it_is_binary(part_cte, refused):
+    # A part declared binary is re-encoded base64 for a server without 8BITMIME; a NUL
+    # anywhere else (text, a header, a part claiming 7bit/8bit) cannot go.
+    raw = (
+        b"To: lead@example.com\r\nSubject: data\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\n'
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nsee the file\r\n"
+        b"--b1\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: " + part_cte.encode() + b"\r\n\r\nab\0cd\r\n--b1--\r\n"
+    )
+    if refused:
+        with pytest.raises(headers.MalformedBody, match="NUL byte"):
+            headers.check_nul(raw)
+    else:
+        headers.check_nul(raw)
+    with pytest.raises(headers.MalformedBody, match="NUL byte"):  # never in a header
+        headers.check_nul(raw.replace(b"Subject: data", b"Subject: da\0ta"))

@@ -289,14 +289,37 @@ class MalformedBody(DataError):
 
 
 def check_nul(raw: bytes) -> None:
-    """:class:`MalformedBody` when ``raw`` holds a NUL byte: no mail may carry one (RFC 5322
-    text; RFC 2045 8bit data), and a server refusing it at the end of DATA spends the slot."""
+    """:class:`MalformedBody` when ``raw`` holds a NUL byte outside a MIME part declared
+    ``Content-Transfer-Encoding: binary``: no text may carry one (RFC 5322 text; RFC 2045 7bit
+    and 8bit data), and a server refusing it at the end of DATA spends the slot. A part that
+    says it is binary is re-encoded base64 for a server without 8BITMIME
+    (:mod:`warmup.downgrade`), as before."""
     at = raw.find(b"\0")
-    if at >= 0:
+    if at < 0:
+        return
+    if not _nul_only_in_binary_parts(raw):
         raise MalformedBody(
             f"the message holds a NUL byte (octet {at}), which no mail may carry: is it UTF-16 "
             f"or binary? Send text as UTF-8, attach binary data base64-encoded"
         )
+
+
+def _nul_only_in_binary_parts(raw: bytes) -> bool:
+    """Whether every NUL of ``raw`` (which holds one) lies in the payload of a leaf MIME part
+    declared ``binary``: none in a header section, a preamble or an epilogue."""
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    for part in msg.walk():
+        if any("\0" in str(v) for v in part.values()):
+            return False
+        if part.is_multipart():
+            if "\0" in (part.preamble or "") or "\0" in (part.epilogue or ""):
+                return False
+            continue
+        payload = part.get_payload()
+        cte = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if isinstance(payload, str) and "\0" in payload and cte != "binary":
+            return False
+    return True
 
 
 def check_parts(raw: bytes) -> None:
