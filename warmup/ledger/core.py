@@ -29,6 +29,7 @@ Design:
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -127,6 +128,17 @@ def _interrupt_in(exc: BaseException) -> BaseException | None:
 
 def _wall_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def new_mailbox_rev() -> int:
+    """The ``rev`` a new mailbox starts at: random, not 0. SQLite gives the id of a removed
+    mailbox (the newest) to the next one, and what is kept by mailbox id and ``rev`` (a running
+    worker's gates, a gate's kept rows, walk memos) would take the new mailbox for the removed
+    one if both counted from 0. Drawn above the small counts of the mailboxes of older ledgers
+    (which start at 0) and below 2**30 + 2**24, so the +1 of each change stays within
+    PostgreSQL's INTEGER for a billion changes: the chance that a new mailbox meets a removed
+    one's rev is about one in a billion per id reused (the pools' tags, BIGINT, are 62 bits)."""
+    return (1 << 24) + secrets.randbelow(1 << 30)
 
 
 class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore):
@@ -345,6 +357,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 timezone=timezone,
                 policy=policy,
                 created_at=utc(created_at or dt.datetime.now(dt.UTC)),
+                rev=new_mailbox_rev(),
                 **settings,
             )
         )

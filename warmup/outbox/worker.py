@@ -360,7 +360,11 @@ class Worker:
             return
         waits, whys = [], []
         for gate in gates:
-            a = gate.allowance(now)
+            try:
+                a = gate.allowance(now)
+            except MailboxNotFound:  # a kept gate of a removed mailbox: see _deliver
+                self._drop(gate)
+                return
             self._observe(gate, now, a)
             if a.can_send:
                 return
@@ -477,6 +481,11 @@ class Worker:
         the next message follows them at no cost to the messages before (a look here for
         every message halved the worker's rate). Previews read the mailbox afresh."""
         gate = self._gates.get(box.id)
+        if gate is not None and gate.box.address != box.address:
+            # A removed mailbox's id given to a new one (SQLite reuses the newest id): the
+            # pool's fresh look names the new mailbox; the kept gate is the removed one's.
+            self._drop(gate)
+            gate = None
         if gate is None:
             gate = self._gates[box.id] = Gate(
                 box.address,
@@ -488,6 +497,12 @@ class Worker:
             )
         return gate
 
+    def _drop(self, gate: Gate) -> None:
+        """Let go of a kept gate whose mailbox is gone (the next look opens a new one)."""
+        if self._gates.get(gate.box.id) is gate:
+            del self._gates[gate.box.id]
+        gate.close()
+
     def _settle(self, msg: OutboxRow, state: str, **kw: object) -> str:
         # Written with the next claim, in its transaction (or by _flush when the pass ends):
         # a worker killed in between leaves the message "sending", and recovery decides it from
@@ -495,9 +510,14 @@ class Worker:
         self._pending = Settle(msg.id, state, self.clock(), **kw)  # type: ignore[arg-type]
         return state
 
-    def _deliver(self, msg: OutboxRow) -> str:
+    def _deliver(self, msg: OutboxRow, fresh: bool = False) -> str:
         """Send one claimed message; the state it ends in (``waiting``: back in the queue for
-        the plan's next slot)."""
+        the plan's next slot).
+
+        A message of one mailbox goes through the gate kept for its mailbox id (no look at the
+        mailbox per message); when that gate finds its mailbox gone (removed, and its id given
+        to a new mailbox: a new mailbox's rev is never the removed one's, so the reservation
+        sees the change), the message is delivered once more (``fresh``) after a new look."""
         now = self.clock()
         rcpts = list(msg.recipients)
         try:
@@ -578,7 +598,9 @@ class Worker:
                     return self._from_slots(msg)
                 failed = (box, exc)  # so the next member may send it
                 if isinstance(exc, MailboxNotFound):  # removed: looked up afresh next time
-                    self._gates.pop(box.id, None)
+                    self._drop(gate)
+                    if pool is None and not fresh:  # its id may be a new mailbox's now
+                        return self._deliver(msg, fresh=True)
                 if isinstance(exc, ConfigError):
                     faults.append(str(exc))
                 else:
@@ -675,7 +697,10 @@ class Worker:
         if a is None:
             if gate.box.id in self._observed:
                 return
-            a = gate.allowance(now)
+            try:
+                a = gate.allowance(now)
+            except MailboxNotFound:  # a kept gate of a removed mailbox: its send says so
+                return
         self._observed.add(gate.box.id)
         notify.observe(self.ledger, self.notifier, a, now, self._seen)
 
