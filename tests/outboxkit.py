@@ -27,12 +27,15 @@ def accounts(n: int) -> dict[str, str]:
     return {box: SMTP_PASSWORD for box in BOXES[1:n]}
 
 
+def members_sink(pki, n: int) -> SmtpSink:  # type: ignore[no-untyped-def]
+    """The TLS sink the first ``n`` pool members log in to (a context manager)."""
+    return SmtpSink("ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(n))
+
+
 @pytest.fixture
 def sink(pki) -> Iterator[SmtpSink]:  # type: ignore[no-untyped-def]
     """The TLS sink the first two pool members log in to."""
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
-    ) as s:
+    with members_sink(pki, 2) as s:
         yield s
 
 
@@ -49,28 +52,33 @@ def pool_of(
     policy = policy_file(tmp / "flat.toml", daily=daily, interval=interval)
     boxes = list(BOXES[:n])
     for box in boxes:
-        res = cli(
-            "mailbox",
-            "add",
-            box,
-            "--provider",
-            "exmail",
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            str(port),
-            # `warmup run` syncs bounces: on loopback, where nothing answers, never the preset's host
-            "--imap-host",
-            "127.0.0.1",
-            "--imap-port",
-            str(free_port()),
-            "--policy",
-            str(policy),
-        )
-        assert res.returncode == 0, res.stderr
+        add_box(box, port, str(policy))
     res = cli("pool", "add", name, *boxes)
     assert res.returncode == 0, res.stderr
     return boxes
+
+
+def add_box(address: str, port: int, policy: str = "default") -> None:
+    """``warmup mailbox add ADDRESS`` on the sink at ``port``, as a user adds it."""
+    res = cli(
+        "mailbox",
+        "add",
+        address,
+        "--provider",
+        "exmail",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(port),
+        # `warmup run` syncs bounces: on loopback, where nothing answers, never the preset's host
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        str(free_port()),
+        "--policy",
+        policy,
+    )
+    assert res.returncode == 0, res.stderr
 
 
 def leads(path: Path, n: int, start: int = 0) -> Path:

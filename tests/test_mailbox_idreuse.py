@@ -15,9 +15,9 @@ from email.message import EmailMessage
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import BOXES, accounts, pool_of
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SmtpSink, free_port
+from tests.outboxkit import BOXES, add_box, pool_of
+from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Gate, Outbox, api
 from warmup.ledger import open_ledger
@@ -38,14 +38,6 @@ with Worker(ledger, log=lambda line: print("LOG " + line, flush=True)) as w:
         print("DONE " + ",".join(f"{k}={v}" for k, v in sorted(done.outcomes.items())), flush=True)
 ledger.close()
 """
-
-
-@pytest.fixture
-def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
-    ) as s:
-        yield s
 
 
 @pytest.fixture
@@ -73,27 +65,6 @@ def queue(to: str, pool: str | None = None, mailbox: str | None = None, late: in
         return Outbox(ledger).add(message(to), pool=pool, mailbox=mailbox, now=now)
     finally:
         ledger.close()
-
-
-def add_box(address: str, port: int, policy: str = "default") -> None:
-    res = cli(
-        "mailbox",
-        "add",
-        address,
-        "--provider",
-        "exmail",
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-port",
-        str(port),
-        "--imap-host",
-        "127.0.0.1",
-        "--imap-port",
-        str(free_port()),
-        "--policy",
-        policy,
-    )
-    assert res.returncode == 0, res.stderr
 
 
 def _pass(proc: subprocess.Popen[str]) -> list[str]:

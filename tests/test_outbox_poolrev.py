@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import BOXES, accounts, pool_of
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SmtpSink
+from tests.outboxkit import BOXES, members_sink, pool_of
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
@@ -52,9 +50,7 @@ ledger.close()
 
 @pytest.fixture
 def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(3)
-    ) as s:
+    with members_sink(pki, 3) as s:
         yield s
 
 

@@ -26,9 +26,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import accounts, pool_of
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SmtpSink
+from tests.outboxkit import pool_of
+from tests.peers.fixtures import SMTP_PASSWORD
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Outbox
 from warmup.ledger import Ledger, open_ledger
@@ -59,14 +58,6 @@ with Worker(ledger, clock=lambda: now_utc() + offset, log=log) as w:
 print("DONE " + ",".join(sorted(done.outcomes)), flush=True)
 ledger.close()
 """
-
-
-@pytest.fixture
-def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(2)
-    ) as s:
-        yield s
 
 
 def _driver(tmp: Path, minutes: int, mode: str) -> subprocess.Popen[str]:
