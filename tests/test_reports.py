@@ -644,3 +644,10 @@ def test_suppressions_as_of_an_instant_leave_out_the_later_ones(sample):
     assert 0 < int(early["total"].iloc[-1]) == sum(t <= when for t in times) < len(times)
     assert early["date"].max() <= pd.Timestamp("2026-10-20")
     assert int(reports.suppressions(sample)["total"].iloc[-1]) == len(times)
+
+
+def test_no_bounces_by_reason_in_json_is_an_empty_list_on_one_line(run):
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    res = run("report", "--by-reason", "--json")
+    assert res.exit_code == 0, res.output
+    assert res.output == "[]\n" and json.loads(res.output) == []

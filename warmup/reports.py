@@ -679,7 +679,10 @@ def to_text(frame: pd.DataFrame, fmt: str) -> str:
                 out[column] = out[column].map(_spreadsheet_text)
         return str(out.to_csv(index=False))
     # A line of text like every other output (the shell's prompt does not follow a bare "]"),
-    # with text as written, as print_json writes it (pandas escapes every non-ASCII character).
+    # with text as written, as print_json writes it (pandas escapes every non-ASCII character);
+    # no rows is "[]" (pandas writes "[", an empty line and "]").
+    if out.empty:
+        return "[]\n"
     return str(out.to_json(orient="records", indent=2, force_ascii=False)) + "\n"
 
 
