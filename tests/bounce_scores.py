@@ -20,6 +20,32 @@ CORPUS = Path(__file__).parent / "corpus" / "dsn"
 SPECIAL = {"feedback", "vacation", "delivered"}
 
 
+def counted(b: Bounce) -> bool:
+    """A bounce that would count against a mailbox: a recipient, and no delay warning."""
+    return bool(b.recipient) and not b.delayed
+
+
+def by_address(got: Iterable[Bounce]) -> dict[str, Bounce]:
+    """The first bounce naming each address, as its failed recipient or as the
+    Original-Recipient beside it (an outside corpus may expect either: both name the failure)."""
+    found: dict[str, Bounce] = {}
+    for b in got:
+        found.setdefault(b.recipient, b)
+        if b.original_recipient:
+            found.setdefault(b.original_recipient, b)
+    return found
+
+
+def invented(name: str, got: Iterable[Bounce], expected: Iterable[str]) -> set[tuple[str, str]]:
+    """``(file, address)`` of each recipient reported that the corpus does not expect."""
+    want = set(expected)
+    return {
+        (name, b.recipient)
+        for b in got
+        if b.recipient and b.recipient not in want and b.original_recipient not in want
+    }
+
+
 @dataclass(frozen=True)
 class Entry:
     """One expected answer and how the parser fared on it."""

@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from bounce_scores import by_address, counted, invented
 
-from warmup.bounces import Bounce, parse_bounces
+from warmup.bounces import parse_bounces
 
 CORPUS = Path(__file__).parent / "corpus" / "bounceparser"
 # The figures met (see the README); a regression fails. Far below issue #14's goals (98% / 97%)
@@ -159,11 +160,6 @@ class Results:
     split: dict[str, dict[str, int]] = field(default_factory=dict)  # reason -> warmup kind
 
 
-def _counted(b: Bounce) -> bool:
-    """A bounce that would count against a mailbox: a recipient, and no delay warning."""
-    return bool(b.recipient) and not b.delayed
-
-
 def _tally(table: dict[str, Tally], source: str, good: bool) -> None:
     for key in ("all", source):
         table.setdefault(key, Tally()).add(good)
@@ -180,22 +176,18 @@ def _evaluate() -> Results:
             res.errors.append(f"{name}: {type(exc).__name__}: {exc}")
             continue
         if exp["kind"] == "not a bounce":
-            counted = [b.recipient for b in got if _counted(b)]
-            res.non_bounce.add(not counted)
-            if counted:
-                res.counted_non_bounces[name] = counted
+            counting = [b.recipient for b in got if counted(b)]
+            res.non_bounce.add(not counting)
+            if counting:
+                res.counted_non_bounces[name] = counting
             continue
         expected = [a.lower() for a in exp["recipients"]]
         if not expected:
             res.no_address[name] = [f"{b.recipient} {b.kind}/{b.reason}" for b in got]
             continue
-        by_address: dict[str, Bounce] = {}
-        for b in got:
-            by_address.setdefault(b.recipient, b)
-            if b.original_recipient:
-                by_address.setdefault(b.original_recipient, b)
+        found = by_address(got)
         for address in expected:
-            bounce = by_address.get(address)
+            bounce = found.get(address)
             _tally(res.recipient, exp["recipients_from"], bounce is not None)
             if bounce is None:
                 res.missed.add((name, address))
@@ -213,9 +205,7 @@ def _evaluate() -> Results:
                     f"{bounce.reason} delayed={bounce.delayed} by {bounce.rule} "
                     f"[{bounce.diagnostic[:100]}]"
                 )
-        for b in got:
-            if b.recipient and b.recipient not in expected and b.original_recipient not in expected:
-                res.invented.add((name, b.recipient))
+        res.invented |= invented(name, got, expected)
     return res
 
 

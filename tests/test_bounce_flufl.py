@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from bounce_scores import by_address, counted, invented
 
 from warmup.bounces import Bounce, parse_bounces
 
@@ -104,11 +105,6 @@ class Results:
         return self.temporary_ok / self.temporary_total if self.temporary_total else 0.0
 
 
-def _counted(b: Bounce) -> bool:
-    """A bounce that would count against a mailbox: a recipient, and no delay warning."""
-    return bool(b.recipient) and not b.delayed
-
-
 def _evaluate() -> Results:
     res = Results()
     for row in _rows():
@@ -126,14 +122,10 @@ def _evaluate() -> Results:
             res.no_address[name] = got
             continue
         expected = [a.lower() for a in row["recipients"]]
-        by_address: dict[str, Bounce] = {}
-        for b in got:
-            by_address.setdefault(b.recipient, b)
-            if b.original_recipient:
-                by_address.setdefault(b.original_recipient, b)
+        found = by_address(got)
         for address in expected:
             res.expected += 1
-            bounce = by_address.get(address)
+            bounce = found.get(address)
             if bounce is None:
                 res.missed.add((name, address))
                 continue
@@ -154,9 +146,7 @@ def _evaluate() -> Results:
                     f"{name} {address}: flufl temporary={row['temporary']}, warmup "
                     f"{bounce.kind}/{bounce.reason} delayed={bounce.delayed}"
                 )
-        for b in got:
-            if b.recipient and b.recipient not in expected and b.original_recipient not in expected:
-                res.invented.add((name, b.recipient))
+        res.invented |= invented(name, got, expected)
     return res
 
 
@@ -233,7 +223,7 @@ def test_temporary_agrees(results: Results) -> None:
 def test_non_bounces_count_nothing(results: Results) -> None:
     assert sorted(results.non_bounces) == ["data/groupwise_03.txt", "data/qmail_08.txt"]
     for name, got in results.non_bounces.items():
-        assert not any(_counted(b) for b in got), f"{name}: {got}"
+        assert not any(counted(b) for b in got), f"{name}: {got}"
 
 
 # --------------------------------------------------------------------------- one per fix
