@@ -19,7 +19,16 @@ from tests import forkcli
 from tests.peers.dovecot import HUGE, LoginFaultProxy
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import SmtpSink
-from tests.test_run_bounces import LEAD, T0, Clock, add_pool, bounce_of, message, wait_for
+from tests.test_run_bounces import (
+    LEAD,
+    T0,
+    Clock,
+    add_pool,
+    bounce_of,
+    first_and_later,
+    message,
+    wait_for,
+)
 from warmup import Outbox
 from warmup.bounces.idle import IdleWatcher, backoff
 from warmup.ledger import open_ledger
@@ -174,10 +183,7 @@ def test_a_hostile_idle_and_fetch_leave_the_run_going_and_the_bounce_counted_onc
     with LoginFaultProxy(dovecot_clean, ["pass"], idle=["cut", "pass"]) as proxy:
         add_pool(sink, proxy.port, tmp_path)
         ledger = open_ledger()
-        out = Outbox(ledger)
-        first = out.add(message(LEAD, "first"), pool="P", now=T0)
-        later = out.add(message(LEAD, "later"), pool="P", not_before=T0 + dt.timedelta(hours=1))
-        assert first is not None and later is not None
+        first, later = first_and_later(ledger)
         clock, lines = Clock(T0), []
         every = dt.timedelta(minutes=10)
         worker = Worker(

@@ -23,7 +23,7 @@ from tests.peers.smtp import SmtpSink
 from tests.test_bounces_sync import dsn
 from warmup import Outbox
 from warmup.bounces.idle import IdleWatcher
-from warmup.ledger import open_ledger
+from warmup.ledger import Ledger, open_ledger
 from warmup.outbox.worker import Worker
 
 BOX = IMAP_USER
@@ -66,6 +66,15 @@ def message(to: str, subject: str = "hi") -> EmailMessage:
     return msg
 
 
+def first_and_later(ledger: Ledger) -> tuple[int, int]:
+    """Two messages to LEAD in pool P: one due at T0, one an hour later (after the bounce)."""
+    out = Outbox(ledger)
+    first = out.add(message(LEAD, "first"), pool="P", now=T0)
+    later = out.add(message(LEAD, "later"), pool="P", not_before=T0 + dt.timedelta(hours=1))
+    assert first is not None and later is not None
+    return first, later
+
+
 def wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -83,10 +92,7 @@ def logins(dovecot) -> int:  # type: ignore[no-untyped-def]
 
 def test_a_running_worker_learns_a_bounce_by_idle_and_does_not_mail_the_recipient_again(pool, sink):
     ledger = open_ledger()
-    out = Outbox(ledger)
-    first = out.add(message(LEAD, "first"), pool="P", now=T0)
-    later = out.add(message(LEAD, "later"), pool="P", not_before=T0 + dt.timedelta(hours=1))
-    assert first is not None and later is not None
+    first, later = first_and_later(ledger)
     clock, lines = Clock(T0), []  # the clock stands still: no interval sync after the first
     worker = Worker(
         open_ledger(), clock=clock, log=lines.append, sync_every=dt.timedelta(minutes=10)
@@ -201,10 +207,7 @@ def test_without_idle_the_worker_syncs_on_its_interval(
     monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)
     add_pool(sink, no_idle.port, tmp_path)
     ledger = open_ledger()
-    out = Outbox(ledger)
-    first = out.add(message(LEAD, "first"), pool="P", now=T0)
-    later = out.add(message(LEAD, "later"), pool="P", not_before=T0 + dt.timedelta(hours=1))
-    assert first is not None and later is not None
+    first, later = first_and_later(ledger)
     clock, lines = Clock(T0), []
     every = dt.timedelta(minutes=10)
     worker = Worker(open_ledger(), clock=clock, log=lines.append, sync_every=every)
@@ -216,7 +219,7 @@ def test_without_idle_the_worker_syncs_on_its_interval(
         (watcher,) = worker.bounces.watchers()
         wait_for(lambda: watcher.supported is False and not watcher.is_alive())
         no_idle.append("INBOX", bounce_of(ledger.message(first).message_id or ""))
-        other = out.add(message("other@example.com", "other"), pool="P", now=T0)
+        other = Outbox(ledger).add(message("other@example.com", "other"), pool="P", now=T0)
         worker.wake()  # a pass before the interval is up: it sends, and syncs nothing
         wait_for(lambda: ledger.message(other).state == "sent")
         assert ledger.suppressions() == []
