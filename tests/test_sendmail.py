@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -335,29 +336,34 @@ def test_direct_a_nul_byte_is_refused_before_anything_is_reserved(
     assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
 
 
+def _within_2_gib(args: list[str], stdin: Any) -> subprocess.CompletedProcess[str]:
+    """``python -m warmup ARGS`` with at most 2 GiB of address space: one reading without end
+    fails here instead of taking the machine's memory."""
+    import resource
+    import sys
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=cap,
+        check=False,
+    )
+
+
 def test_endless_input_is_refused_at_the_size_limit_not_read_to_exhaustion(
     box, smtp_ssl, ledger_path
 ):
     # `yes | sendmail ...` (a script's runaway pipe): the whole of standard input was read into
     # memory before any limit applied, until the machine ran out of it. Here, in 2 GiB.
-    import resource
-    import sys
-
     box()
-
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
     with subprocess.Popen(["yes", "all work and no play"], stdout=subprocess.PIPE) as endless:
-        res = subprocess.run(
-            [sys.executable, "-m", "warmup", "sendmail", "-f", BOX, "-i", "lead@example.com"],
-            stdin=endless.stdout,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            preexec_fn=cap,
-            check=False,
-        )
+        res = _within_2_gib(["sendmail", "-f", BOX, "-i", "lead@example.com"], endless.stdout)
         endless.kill()
     assert res.returncode == 65, res.stderr
     assert res.stderr.startswith("Error: the message is over the 26_214_400 bytes"), res.stderr
@@ -369,24 +375,9 @@ def test_endless_input_is_refused_at_the_size_limit_not_read_to_exhaustion(
 def test_send_reads_no_file_past_the_size_limit(box, smtp_ssl, ledger_path, flag):
     # `warmup send ADDR --eml /dev/zero` (or a file of gigabytes) was read whole into memory:
     # a MemoryError traceback, or the machine out of it. 'queue add --eml' reads 25 MiB + 1.
-    import resource
-    import sys
-
     box()
-
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
-
     extra = () if flag == "--eml" else ("--to", "lead@example.com", "--subject", "s")
-    res = subprocess.run(
-        [sys.executable, "-m", "warmup", "send", BOX, flag, "/dev/zero", *extra],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=cap,
-        check=False,
-    )
+    res = _within_2_gib(["send", BOX, flag, "/dev/zero", *extra], subprocess.DEVNULL)
     assert res.returncode == 65, res.stderr
     assert res.stderr.startswith(f"Error: {flag} /dev/zero: the message is over"), res.stderr
     assert len(res.stderr.splitlines()) == 1
