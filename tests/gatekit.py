@@ -7,9 +7,14 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests import forkcli
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+
+if TYPE_CHECKING:
+    from tests.peers.smtp import SmtpSink
+    from warmup.smtp import Session
 
 BOX = SMTP_USER
 
@@ -126,3 +131,15 @@ def spawning(pidfile, then: str) -> str:
         f"sh -c 'echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}; exec sleep 300' & "
         f"until [ -s {pidfile} ]; do sleep 0.01; done; {then}"
     )
+
+
+def smtp_session(sink: SmtpSink) -> Session:
+    """A logged-in :class:`warmup.smtp.Session` of ``BOX`` to ``sink`` (implicit TLS)."""
+    from warmup.smtp import Session, Target
+
+    return Session(Target(("127.0.0.1",), sink.port, "ssl", BOX, SMTP_PASSWORD, timeout=10))
+
+
+def envelope_reads(sink: SmtpSink) -> list[bytes]:
+    """The server's reads that carry a MAIL FROM, with whatever arrived with it."""
+    return [r for r in sink.reads if b"mail from:" in r.lower()]

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, envelope_reads, policy_file
+from tests.gatekit import smtp_session as session
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
-from warmup.smtp import PIPELINE_WINDOW, Session, Target
+from warmup.smtp import PIPELINE_WINDOW
 
 MESSAGE = b"From: a@corp.example\r\nSubject: hi\r\n\r\nA pipelined hello.\r\n"
 
@@ -21,15 +22,6 @@ MESSAGE = b"From: a@corp.example\r\nSubject: hi\r\n\r\nA pipelined hello.\r\n"
 def piped(pki, ssl_cert_env) -> Iterator[SmtpSink]:
     with SmtpSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, pipelining=True) as sink:
         yield sink
-
-
-def session(sink: SmtpSink) -> Session:
-    return Session(Target(("127.0.0.1",), sink.port, "ssl", BOX, SMTP_PASSWORD, timeout=10))
-
-
-def envelope_reads(sink: SmtpSink) -> list[bytes]:
-    """The server's reads that carry a MAIL FROM, with whatever arrived with it."""
-    return [r for r in sink.reads if b"mail from:" in r.lower()]
 
 
 def after_envelope(sink: SmtpSink) -> bytes:

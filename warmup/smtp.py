@@ -11,7 +11,10 @@ have been delivered) or ``released`` (nothing left: the slot does not count).
 Provider throttling replies set :attr:`Outcome.throttle`; the message is not retried.
 
 When the server offers PIPELINING (RFC 2920) the commands before the data go in one write
-(:class:`_Exchange`); the outcomes are those of the one-command-at-a-time conversation.
+(:class:`_Exchange`); the outcomes are those of the one-command-at-a-time conversation. When it
+also offers CHUNKING (RFC 3030), as Gmail and Exchange Online do, a message of up to
+:data:`CHUNKED_MAX` octets goes with them: MAIL, RCPT and ``BDAT <size> LAST`` with the data in
+one write, one round trip a message instead of two (:meth:`Session._send_chunked`).
 """
 
 from __future__ import annotations
@@ -183,9 +186,10 @@ class Session:
             )
         else:
             body = ""
-        talk = _Exchange(
-            smtp, mail_from, recipients, pipelined=smtp.has_extn("pipelining"), body=body
-        )
+        pipelined = smtp.has_extn("pipelining")
+        if pipelined and len(data) <= CHUNKED_MAX and smtp.has_extn("chunking"):
+            return self._send_chunked(mail_from, recipients, data, body)
+        talk = _Exchange(smtp, mail_from, recipients, pipelined=pipelined, body=body)
         try:
             code, reply = talk.reply()
             if code != 250:
@@ -239,14 +243,85 @@ class Session:
             return Outcome(results, error=f"connection lost during DATA: {_why(exc)}")
         text = _text(reply)
         throttle = (code, text) if is_throttle(code, text) else None
-        for r in accepted:
-            outcome = (
-                "sent"
-                if 200 <= code < 300
-                else ("released" if throttle else classify_smtp_reply(code, text))
-            )
-            results[r] = RcptResult(r, outcome, code, text)
+        results.update(_delivered(accepted, code, text, throttle is not None))
         return Outcome(results, throttle)
+
+    def _send_chunked(
+        self, mail_from: str, recipients: list[str], data: bytes, body: str
+    ) -> Outcome:
+        """:meth:`send` of a message whose envelope and data go in one write (RFC 3030 BDAT
+        pipelined behind MAIL and RCPT, RFC 2920): every reply is read, since the data is on
+        its way whatever they say; a recipient ends as the BDAT reply says when its RCPT was
+        taken. A server that refused MAIL, or a recipient, discards the chunk (RFC 3030 4.2).
+
+        A connection lost before any reply is read releases every recipient, as one lost before
+        DATA does: a server that answers nothing has not taken the group (the usual case is an
+        idle connection the server or a middlebox had closed, which :meth:`Gate.send` then
+        reopens once). Lost after a reply, a recipient not refused may have got the message:
+        ``unknown``. A 421 ends the session: nothing after it is delivered."""
+        from warmup.bounces import classify_smtp_reply, is_throttle
+
+        smtp = self.smtp
+        assert smtp is not None
+        chunk = _EOL.sub(b"\r\n", data)
+        if not chunk.endswith(b"\r\n"):
+            chunk += b"\r\n"  # as DATA carries it: the same bytes reach the mailbox
+        talk = _Exchange(smtp, mail_from, recipients, pipelined=True, body=body, chunk=chunk)
+        replies: list[tuple[int, str]] = []
+        lost: str | None = None
+        try:
+            while talk.answered < len(talk.lines):
+                code, reply = talk.reply()
+                replies.append((code, _text(reply)))
+                if code == 421:  # the server is closing: no more replies come
+                    break
+        except (OSError, smtplib.SMTPException) as exc:
+            lost = _why(exc)
+        closed = lost is not None or replies[-1][0] == 421
+        if closed:
+            self.close()
+        released = {r: RcptResult(r, "released") for r in recipients}
+        if not replies:
+            return Outcome(released, error=f"connection lost before DATA: {lost}")
+        code, text = replies[0]
+        if code != 250:
+            self._end(closed)
+            throttle = (code, text) if is_throttle(code, text) else None
+            return Outcome(released, throttle, f"MAIL FROM refused: {code} {text}")
+        results: dict[str, RcptResult] = {}
+        accepted: list[str] = []
+        throttle = None
+        for rcpt, (code, text) in zip(recipients, replies[1:]):
+            if code in (250, 251):
+                accepted.append(rcpt)
+            elif is_throttle(code, text, stage="rcpt"):
+                throttle = throttle or (code, text)
+            else:
+                results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
+        if len(replies) < len(talk.lines):  # a 421 or a lost connection before BDAT's reply
+            if lost is None:  # 421: the transaction is abandoned, nothing delivered
+                return Outcome({**released, **results}, throttle)
+            unanswered = recipients[len(replies) - 1 :]
+            for r in accepted + unanswered:
+                results[r] = RcptResult(r, "unknown", None, f"connection lost in DATA: {lost}")
+            return Outcome(
+                {**released, **results}, throttle, f"connection lost during DATA: {lost}"
+            )
+        code, text = replies[-1]  # BDAT's: the message's, as DATA's final reply
+        held = not 200 <= code < 300 and is_throttle(code, text)
+        if not 200 <= code < 300:
+            self._end(closed)
+        results.update(_delivered(accepted, code, text, held))
+        return Outcome({**released, **results}, throttle or ((code, text) if held else None))
+
+    def _end(self, closed: bool) -> None:
+        """Abandon a chunked message the server refused: every reply is read, so RSET."""
+        if closed or self.smtp is None:
+            return
+        try:
+            self.smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
 
     def _reset(self, talk: _Exchange, last_code: int) -> None:
         """Abandon the current message; a 421 means the server is closing the session.
@@ -281,6 +356,10 @@ class Session:
 
 
 PIPELINE_WINDOW = 100  # commands per write: their replies fit the socket buffers unread
+# Largest message sent in the envelope's write (BDAT) when the server offers CHUNKING: a refused
+# MAIL costs its upload for nothing, which is fine for a letter, not for a brochure; larger
+# messages wait for DATA's 354 as before.
+CHUNKED_MAX = 256 * 1024
 
 
 class _Exchange:
@@ -302,14 +381,16 @@ class _Exchange:
         *,
         pipelined: bool,
         body: str = "",
+        chunk: bytes | None = None,
     ) -> None:
         lines = [f"mail from:{quote(mail_from)}{body}"]
         lines += [f"rcpt to:{quote(r)}" for r in recipients]
         for line in lines:
             if "\r" in line or "\n" in line:
                 raise ValueError(f"command contains prohibited newline characters: {line!r}")
-        lines.append("DATA")
+        lines.append("DATA" if chunk is None else f"BDAT {len(chunk)} LAST")
         self.smtp = smtp
+        self.chunk = chunk  # written right after the last command (BDAT's data)
         self.lines = [f"{line}\r\n" for line in lines]
         self.window = PIPELINE_WINDOW if pipelined else 1
         self.sent = 0
@@ -319,7 +400,11 @@ class _Exchange:
         """The next command's reply, writing the next commands first when all sent are answered."""
         if self.answered == self.sent:
             batch = self.lines[self.sent : self.sent + self.window]
-            self.smtp.send("".join(batch))
+            text = "".join(batch)
+            if self.chunk is not None and self.sent + len(batch) == len(self.lines):
+                self.smtp.send(text.encode(self.smtp.command_encoding) + self.chunk)
+            else:
+                self.smtp.send(text)
             self.sent += len(batch)
         self.answered += 1
         return self.smtp.getreply()
@@ -363,6 +448,19 @@ def dot_stuff(data: bytes) -> bytes:
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return body + b".\r\n"
+
+
+def _delivered(accepted: list[str], code: int, text: str, throttled: bool) -> dict[str, RcptResult]:
+    """Each accepted recipient as the message's final reply (the end of DATA, or BDAT LAST)
+    says: sent on 2xx, released when it throttles, else the bounce it is."""
+    from warmup.bounces import classify_smtp_reply
+
+    outcome = (
+        "sent"
+        if 200 <= code < 300
+        else ("released" if throttled else classify_smtp_reply(code, text))
+    )
+    return {r: RcptResult(r, outcome, code, text) for r in accepted}
 
 
 def _quietly_close(smtp: smtplib.SMTP) -> None:

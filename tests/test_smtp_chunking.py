@@ -1,0 +1,279 @@
+"""CHUNKING upstream (RFC 3030): MAIL, RCPT and ``BDAT <size> LAST`` with the message in one
+write when the server offers CHUNKING and PIPELINING (Gmail, Exchange Online): one round trip a
+message. Every reply is read (the data is on its way whatever they say), and each recipient
+ends as the server said, as in the DATA conversation of ``test_smtp_pipelining``."""
+
+from __future__ import annotations
+
+import json
+import smtplib
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, envelope_reads, policy_file
+from tests.gatekit import smtp_session as session
+from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.smtp import SmtpSink
+from warmup.smtp import CHUNKED_MAX, PIPELINE_WINDOW
+
+# Leading dots, a bare LF and no final newline: what DATA would stuff and fix, BDAT carries as
+# they are (CRLF lines).
+MESSAGE = b"From: a@corp.example\r\nSubject: hi\r\n\r\n.A chunked hello.\n..two dots\r\nend"
+AS_RECEIVED = (
+    b"From: a@corp.example\r\nSubject: hi\r\n\r\n.A chunked hello.\r\n..two dots\r\nend\r\n"
+)
+
+
+@pytest.fixture
+def chunked(pki, ssl_cert_env) -> Iterator[SmtpSink]:
+    with SmtpSink(
+        "ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, pipelining=True, chunking=True
+    ) as sink:
+        yield sink
+
+
+def outcomes(out) -> dict[str, tuple[str, int | None]]:
+    return {r: (v.outcome, v.code) for r, v in out.results.items()}
+
+
+def test_envelope_and_data_go_in_one_write_and_arrive_as_data_would_bring_them(
+    chunked, pki, ssl_cert_env
+):
+    rcpts = ["a@example.com", "b@example.com"]
+    with SmtpSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, pipelining=True) as plain:
+        for sink, bdat in ((chunked, True), (plain, False)):
+            s = session(sink)
+            try:
+                assert s.smtp is not None and s.smtp.has_extn("chunking") is bdat
+                out = s.send(BOX, rcpts, MESSAGE)
+            finally:
+                s.close()
+            assert out.sent == rcpts and out.error is None
+            [got] = sink.messages
+            assert got.rcpt_tos == tuple(rcpts) and got.raw == AS_RECEIVED
+            [first] = envelope_reads(sink)
+            assert (f"BDAT {len(AS_RECEIVED)} LAST\r\n".encode() in first) is bdat, first
+            assert first.endswith(AS_RECEIVED) is bdat  # the data in the envelope's write
+            assert sink.bdat_commands == (1 if bdat else 0)
+
+
+def test_without_pipelining_or_over_the_size_it_waits_for_data(pki, ssl_cert_env, chunked):
+    big = b"From: a@corp.example\r\nSubject: big\r\n\r\n" + b"y" * 76 + b"\r\n"
+    big += (b"y" * 76 + b"\r\n") * (CHUNKED_MAX // 78)
+    assert len(big) > CHUNKED_MAX
+    with SmtpSink(
+        "ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, pipelining=False, chunking=True
+    ) as lone:
+        for sink, message in ((lone, MESSAGE), (chunked, big)):
+            s = session(sink)
+            try:
+                assert s.send(BOX, ["a@example.com"], message).sent == ["a@example.com"]
+            finally:
+                s.close()
+            assert sink.bdat_commands == 0 and len(sink.messages) == 1
+            assert b"BDAT" not in b"".join(sink.reads)
+
+
+def test_partial_refusals_per_recipient_the_others_get_it_and_the_session_goes_on(chunked):
+    chunked.reject_rcpt = {
+        "dead@example.com": (550, "5.1.1 <dead@example.com>: User unknown"),
+        "busy@example.com": (450, "4.2.1 mailbox busy"),
+    }
+    s = session(chunked)
+    out = s.send(BOX, ["ok@example.com", "dead@example.com", "busy@example.com"], MESSAGE)
+    assert out.throttle is None and out.error is None
+    assert outcomes(out) == {
+        "ok@example.com": ("sent", 250),
+        "dead@example.com": ("hard", 550),
+        "busy@example.com": ("soft", 450),
+    }
+    assert [m.rcpt_tos for m in chunked.messages] == [("ok@example.com",)]
+    again = s.send(BOX, ["ok2@example.com"], MESSAGE)
+    s.close()
+    assert again.sent == ["ok2@example.com"] and chunked.connections == 1
+    assert chunked.bdat_commands == 2
+
+
+def test_every_recipient_refused_reads_bdats_refusal_resets_and_keeps_the_session(chunked):
+    chunked.reject_rcpt = {"x@example.com": (550, "5.1.1 no such user")}
+    s = session(chunked)
+    out = s.send(BOX, ["x@example.com"], MESSAGE)
+    assert outcomes(out) == {"x@example.com": ("hard", 550)} and out.error is None
+    stream = b"".join(chunked.reads)
+    assert stream.endswith(AS_RECEIVED + b"rset\r\n")  # BDAT's 554 read, then RSET
+    # the server read the chunk as data, not as commands: the next message goes through
+    assert s.send(BOX, ["z@example.com"], MESSAGE).sent == ["z@example.com"]
+    s.close()
+    assert chunked.connections == 1
+    assert [m.rcpt_tos for m in chunked.messages] == [("z@example.com",)]
+
+
+def test_a_refused_mail_from_releases_every_slot_and_keeps_the_session(chunked):
+    chunked.reject_mail = (550, "5.7.1 sender blocked")
+    s = session(chunked)
+    out = s.send(BOX, ["a@example.com", "b@example.com"], MESSAGE)
+    assert out.error == "MAIL FROM refused: 550 5.7.1 sender blocked"
+    assert {v.outcome for v in out.results.values()} == {"released"}
+    assert chunked.messages == chunked.refused == []
+    assert b"".join(chunked.reads).endswith(b"rset\r\n")
+    chunked.reject_mail = None
+    assert s.send(BOX, ["a@example.com"], MESSAGE).sent == ["a@example.com"]
+    s.close()
+    assert chunked.connections == 1 and len(chunked.messages) == 1
+
+
+def test_a_throttled_recipient_is_released_and_the_accepted_one_still_gets_it(chunked):
+    """DATA's path abandons the whole message at a throttled RCPT (it has not written the
+    data yet); here the data went with the envelope, so the server's word on each recipient
+    stands: the accepted one is sent, the throttled one's slot is not used."""
+    chunked.reject_rcpt = {"t@example.com": (451, "4.7.500 Server busy. Please try again later")}
+    s = session(chunked)
+    out = s.send(BOX, ["ok@example.com", "t@example.com"], MESSAGE)
+    s.close()
+    assert out.throttle == (451, "4.7.500 Server busy. Please try again later")
+    assert outcomes(out) == {"ok@example.com": ("sent", 250), "t@example.com": ("released", None)}
+    assert [m.rcpt_tos for m in chunked.messages] == [("ok@example.com",)]
+
+
+def test_after_a_throttled_recipient_a_refused_message_is_still_the_bounce_it_is(chunked):
+    chunked.reject_rcpt = {"t@example.com": (451, "4.7.500 Server busy. Please try again later")}
+    chunked.data_reply = (550, "5.7.1 message content rejected")
+    s = session(chunked)
+    out = s.send(BOX, ["ok@example.com", "t@example.com"], MESSAGE)
+    s.close()
+    assert out.throttle == (451, "4.7.500 Server busy. Please try again later")
+    assert outcomes(out) == {"ok@example.com": ("block", 550), "t@example.com": ("released", None)}
+
+
+@pytest.mark.parametrize(
+    ("reply", "outcome", "throttled"),
+    [
+        ((550, "5.7.1 message content rejected"), "block", False),
+        ((451, "4.3.0 temporary failure"), "soft", False),
+        ((451, "4.7.500 Server busy. Please try again later"), "released", True),
+    ],
+)
+def test_the_bdat_reply_is_the_messages_as_datas_final_reply(chunked, reply, outcome, throttled):
+    chunked.data_reply = reply
+    s = session(chunked)
+    out = s.send(BOX, ["a@example.com", "b@example.com"], MESSAGE)
+    assert outcomes(out) == {r: (outcome, reply[0]) for r in ("a@example.com", "b@example.com")}
+    assert out.throttle == (reply if throttled else None)
+    assert b"".join(chunked.reads).endswith(b"rset\r\n")
+    chunked.data_reply = None
+    assert s.send(BOX, ["c@example.com"], MESSAGE).sent == ["c@example.com"]
+    s.close()
+    assert chunked.connections == 1
+
+
+def test_a_connection_lost_after_the_data_left_makes_the_accepted_unknown(chunked):
+    chunked.drop_mid_data = True  # the server stores the message, then drops without a reply
+    chunked.reject_rcpt = {"dead@example.com": (550, "5.1.1 no such user")}
+    s = session(chunked)
+    out = s.send(BOX, ["a@example.com", "dead@example.com"], MESSAGE)
+    assert outcomes(out) == {"a@example.com": ("unknown", None), "dead@example.com": ("hard", 550)}
+    assert out.error is not None and out.error.startswith("connection lost during DATA")
+    assert s.smtp is None and len(chunked.messages) == 1  # it was delivered: unknown, not released
+
+
+def test_a_server_closing_at_mail_from_releases_every_slot(chunked):
+    chunked.fail_after_mail = (421, "4.7.0 Try again later, closing connection.")
+    s = session(chunked)
+    out = s.send(BOX, ["a@example.com", "b@example.com"], MESSAGE)
+    assert out.throttle == (421, "4.7.0 Try again later, closing connection.")
+    assert {v.outcome for v in out.results.values()} == {"released"} and s.smtp is None
+    assert chunked.messages == []
+
+
+def test_a_silently_closed_idle_connection_releases_and_the_gate_reopens_once(
+    chunked, ledger_path, monkeypatch, tmp_path
+):
+    """The server went away while the session sat idle (no reply at all to the group): nothing
+    was taken, so the slots are released and :meth:`Gate.send` reconnects once, as on the DATA
+    path; the message is delivered once."""
+    from email.message import EmailMessage
+
+    from warmup import Gate
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    add_box(chunked.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    with Gate(BOX) as gate:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = BOX, "a@example.com", "one"
+        msg.set_content("first")
+        assert gate.send(msg).results["a@example.com"].outcome == "sent"
+        session = gate.session()
+        assert session.smtp is not None
+        session.smtp.sock.shutdown(2)  # what a middlebox's idle timeout leaves behind
+        second = EmailMessage()
+        second["From"], second["To"], second["Subject"] = BOX, "b@example.com", "two"
+        second.set_content("second")
+        report = gate.send(second)
+    assert report.results["b@example.com"].outcome == "sent"
+    assert [m.rcpt_tos for m in chunked.messages] == [("a@example.com",), ("b@example.com",)]
+    assert chunked.connections == 2
+
+
+def test_more_recipients_than_one_write_holds_send_the_data_with_the_last_window(chunked):
+    rcpts = [f"r{i}@example.com" for i in range(PIPELINE_WINDOW + 20)]
+    chunked.reject_rcpt = {rcpts[-3]: (550, "5.1.1 no such user")}
+    s = session(chunked)
+    out = s.send(BOX, rcpts, MESSAGE)
+    s.close()
+    assert len(out.sent) == len(rcpts) - 1 and out.results[rcpts[-3]].outcome == "hard"
+    first, second = (r for r in chunked.reads if b"rcpt to:" in r)
+    assert first.count(b"rcpt to:") == PIPELINE_WINDOW - 1 and b"BDAT" not in first
+    assert second.count(b"rcpt to:") == 21 and second.endswith(AS_RECEIVED)
+    [got] = chunked.messages
+    assert len(got.rcpt_tos) == len(rcpts) - 1 and got.raw == AS_RECEIVED
+
+
+def test_warmup_send_records_each_recipient_as_the_server_said(chunked, ledger_path):
+    chunked.reject_rcpt = {"no@example.com": (550, "5.1.1 no such user")}
+    add_box(chunked.port)
+    res = cli(
+        "send",
+        BOX,
+        *("--to", "no@example.com", "--to", "yes@example.com"),
+        *("--subject", "Hello", "--body", "Hi there"),
+        env=PASSWORD_ENV,
+    )
+    assert res.returncode == 65, res.stderr
+    assert "no@example.com: hard 550" in res.stderr
+    assert [m.rcpt_tos for m in chunked.messages] == [("yes@example.com",)]
+    assert chunked.bdat_commands == 1
+    con = sqlite3.connect(ledger_path)
+    got = sorted(con.execute("SELECT recipient, outcome FROM send").fetchall())
+    con.close()
+    assert got == [("no@example.com", "hard"), ("yes@example.com", "sent")]
+    assert json.loads(cli("quota", BOX, "--json").stdout)[0]["sent"] == 2
+
+
+def test_through_the_relay_one_upstream_write_per_message(
+    chunked, ledger_path, monkeypatch, tmp_path
+):
+    from warmup import Gate
+    from warmup.relay import Relay
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    add_box(chunked.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    gate = Gate(BOX)
+    relay = Relay(gate, wait=False).start()
+    try:
+        with smtplib.SMTP(relay.host, relay.port, timeout=30) as c:
+            c.login(relay.user, relay.password)
+            replies = [
+                c.sendmail(BOX, ["ok@example.com"], MESSAGE.replace(b"hi", f"hi {i}".encode()))
+                for i in range(3)
+            ]
+    finally:
+        relay.stop()
+        gate.close()
+    assert replies == [{}] * 3
+    assert [m.message["Subject"] for m in chunked.messages] == [f"hi {i}" for i in range(3)]
+    assert chunked.connections == 1 and chunked.bdat_commands == 3
+    # each message's envelope, BDAT and data in one write
+    reads = envelope_reads(chunked)
+    assert [(r.count(b" LAST\r\n"), r.endswith(b"\r\nend\r\n")) for r in reads] == [(1, True)] * 3
