@@ -1,12 +1,15 @@
-"""A removed mailbox's id given to the next one: SQLite reuses the highest INTEGER PRIMARY KEY
-once its row is gone (``mailbox`` has no AUTOINCREMENT). What is kept by mailbox id and ``rev``
-(a worker's gates, a gate's kept rows, walk memos) must not take the new mailbox for the
-removed one: a new mailbox's ``rev`` starts where no earlier one's can stand, and the worker
-checks a kept gate is still its mailbox's."""
+"""A mailbox added after one was removed. SQLite gave the removed one's id (the newest) to the
+next one (before m015, ``mailbox`` and ``pool`` had no AUTOINCREMENT): what is kept by mailbox
+id and ``rev`` (a worker's gates, a gate's kept rows, walk memos) took the new mailbox for the
+removed one, and the outbox's record of the removed one's messages read as the new one's. Since
+m015 no mailbox or pool id is given twice (nor past ``db copy``); a new mailbox's ``rev`` still
+starts where no earlier one's can stand, and the worker still checks a kept gate is its
+mailbox's."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -15,10 +18,10 @@ from email.message import EmailMessage
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import BOXES, add_box, pool_of
+from tests.outboxkit import BOXES, add_box, leads, pool_of, template
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
-from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Gate, Outbox, api
 from warmup.ledger import open_ledger
 from warmup.ledger.values import MailboxNotFound
@@ -110,7 +113,7 @@ def test_a_running_worker_sends_as_the_new_mailbox_that_took_a_removed_ones_id(
         assert res.returncode == 0, res.stderr
         d = BOXES[3]
         add_box(d, other_sink.port, policy)
-        assert ledger.mailbox(d).id == old_id  # the case at hand (SQLite)
+        assert ledger.mailbox(d).id > old_id  # never b's id again (m015)
         res = cli("pool", "add", "P", d)
         assert res.returncode == 0, res.stderr
         queue("r3@example.com", mailbox=d)  # first: the worker's gate of id 2 is b's
@@ -161,7 +164,7 @@ def test_a_message_queued_mid_pass_to_the_new_mailbox_goes_from_it_not_the_remov
 
     with Worker(ledger, log=log) as worker:
         assert worker.run_once().outcomes == {"sent": 3}
-    assert ids == [old_id]  # the case at hand (SQLite)
+    assert len(ids) == 1 and ids[0] > old_id  # never b's id again (m015)
     assert [str(m.message["From"]) for m in sink.messages] == [b, a]
     assert [(m.rcpt_tos[0], str(m.message["From"])) for m in other_sink.messages] == [
         ("r1@example.com", d)
@@ -181,7 +184,7 @@ def test_a_gate_of_a_removed_mailbox_does_not_reserve_for_the_one_with_its_id(
     assert ledger.remove_mailbox(b, force=True) == 0
     add_box(BOXES[3], sink.port)
     d = ledger.mailbox(BOXES[3])
-    assert d.id == gate.box.id  # the case at hand (SQLite)
+    assert d.id > gate.box.id  # never b's id again (m015)
     with pytest.raises(MailboxNotFound):
         gate.reserve(["r1@example.com"])
     gate.close()
@@ -207,3 +210,112 @@ def test_a_new_mailbox_starts_at_a_rev_no_earlier_one_with_its_id_had_and_rev_st
         assert ledger.mailbox_rev(last)[1] not in revs
     finally:
         ledger.close()
+
+
+# -- what a removed mailbox or pool leaves behind: its outbox rows ---------------------------
+# `mailbox remove` and `pool remove` keep the record of their messages (sent, cancelled...) by
+# id. A mailbox or pool added later must never be given that id: it would be shown those
+# messages as its own and skip, in a campaign, the recipients the removed one mailed.
+
+
+def _queue_and_send(run, url: str, tmp_path, target: list[str], by: str) -> None:  # type: ignore[no-untyped-def]
+    """Queue two CSV rows (campaign c) to ``target`` and settle both as sent by ``by``."""
+    res = run(
+        "queue", "add", *target, "--campaign", "c", "--csv", str(leads(tmp_path / "l.csv", 2)),
+        "--template", str(template(tmp_path / "t.toml")),
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    ledger = open_ledger(url)
+    try:
+        now = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+        by_id = ledger.mailbox(by).id
+        for _ in range(2):
+            row = ledger.claim("w", now)
+            assert row is not None
+            ledger.settle_message(row.id, "w", "sent", now, sent_by=by_id)
+    finally:
+        ledger.close()
+
+
+def _requeue(run, tmp_path, target: list[str]):  # type: ignore[no-untyped-def]
+    return run(
+        "queue", "add", *target, "--campaign", "c", "--csv", str(tmp_path / "l.csv"),
+        "--template", str(tmp_path / "t.toml"),
+    )  # fmt: skip
+
+
+def test_a_mailbox_added_after_a_removal_is_not_shown_nor_denied_the_removed_ones_messages(
+    ledger_url,  # noqa: F811
+    run,
+    tmp_path,
+):
+    """b (the newest) sent campaign c to two leads; `mailbox remove b --force`; `mailbox add
+    d`: `queue list`/`queue status` must not call b's messages d's, and queueing campaign c to
+    d must queue both leads (d never mailed them)."""
+    for box in BOXES[:2]:
+        assert run("mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    b, d = BOXES[1], BOXES[3]
+    _queue_and_send(run, ledger_url, tmp_path, ["--mailbox", b], by=b)
+    assert run("mailbox", "remove", b, "--force").exit_code == 0
+    assert run("mailbox", "add", d, "--provider", "exmail").exit_code == 0
+
+    listed = json.loads(run("queue", "list", "--json").stdout)
+    assert [(m["mailbox"], m["sent_by"], m["state"]) for m in listed] == [(None, None, "sent")] * 2
+    status = json.loads(run("queue", "status", "--json").stdout)
+    assert d not in [m["mailbox"] for m in status["mailboxes"]], status
+    res = _requeue(run, tmp_path, ["--mailbox", d])
+    assert res.exit_code == 0, res.output
+    assert res.output == f"Queued 2 messages to mailbox {d} (campaign c).\n"
+
+
+def test_a_pool_added_after_a_removal_is_not_shown_nor_denied_the_removed_ones_messages(
+    ledger_url,  # noqa: F811
+    run,
+    tmp_path,
+):
+    """The same for pools: pool Q, added after `pool remove P --force` (the newest pool), is
+    neither shown P's messages nor refused the leads P mailed in campaign c."""
+    a = BOXES[0]
+    assert run("mailbox", "add", a, "--provider", "exmail").exit_code == 0
+    assert run("pool", "add", "O", a).exit_code == 0  # an older pool: P is not the only one
+    assert run("pool", "add", "P", a).exit_code == 0
+    _queue_and_send(run, ledger_url, tmp_path, ["--pool", "P"], by=a)
+    assert run("pool", "remove", "P", "--force").exit_code == 0
+    assert run("pool", "add", "Q", a).exit_code == 0
+
+    listed = json.loads(run("queue", "list", "--json").stdout)
+    assert [(m["pool"], m["sent_by"]) for m in listed] == [(None, a)] * 2
+    res = _requeue(run, tmp_path, ["--pool", "Q"])
+    assert res.exit_code == 0, res.output
+    assert res.output == "Queued 2 messages to pool Q (campaign c).\n"
+
+
+@pytest.mark.parametrize("direction", ["to-postgresql", "to-sqlite"])
+def test_a_copied_ledger_never_gives_a_new_mailbox_an_id_its_messages_name(
+    run,
+    tmp_path,
+    pg_url,  # noqa: F811
+    direction,
+):
+    """`db copy` of a ledger whose newest mailbox was removed (its messages kept): the copy's
+    next mailbox must not take the id those messages name (the id sequence was moved only past
+    the mailboxes copied)."""
+    lite = f"sqlite:///{tmp_path / 'copy.db'}"
+    src, dst = (lite, pg_url) if direction == "to-postgresql" else (pg_url, lite)
+    b, d = BOXES[1], BOXES[3]
+    for box in BOXES[:2]:
+        assert run("--db", src, "mailbox", "add", box, "--provider", "exmail").exit_code == 0
+    res = run("--db", src, "queue", "add", "--mailbox", b, "--eml", str(_eml(tmp_path)))
+    assert res.exit_code == 0, res.output
+    assert run("--db", src, "mailbox", "remove", b, "--force").exit_code == 0
+    res = run("--db", src, "db", "copy", "--to", dst)
+    assert res.exit_code == 0, res.output
+    assert run("--db", dst, "mailbox", "add", d, "--provider", "exmail").exit_code == 0
+    listed = json.loads(run("--db", dst, "queue", "list", "--json").stdout)
+    assert [(m["mailbox"], m["state"]) for m in listed] == [(None, "cancelled")]
+
+
+def _eml(tmp_path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "m.eml"
+    path.write_bytes(message("r@example.com").as_bytes())
+    return path

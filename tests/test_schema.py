@@ -612,3 +612,79 @@ def test_the_message_id_index_holds_only_sends_with_one_and_serves_every_lookup(
             plan = " ".join(str(r) for r in conn.exec_driver_sql(f"{prefix} {sql}"))
             assert "ix_send_message_id" in plan, (sql, plan)
     ledger.close()
+
+
+def test_an_older_ledger_never_gives_a_removed_mailboxs_or_pools_id_again(ledger_url):  # noqa: F811
+    """m015: a ledger whose newest mailboxes and pool were removed, their ids kept by outbox
+    rows and a suppression, upgrades with every row and foreign key kept; its next mailbox and
+    pool take ids that no row names (SQLite: AUTOINCREMENT, the sequence past those ids;
+    PostgreSQL: the sequences moved past them), and go on not reusing ids."""
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m014_pool_rev")
+    md = sa.MetaData()
+    when = at(DAY, 9)
+    with ledger.write() as conn:
+        md.reflect(conn)
+        t = md.tables
+        for address in ("a@corp.example", "b@corp.example"):  # ids 1, 2
+            conn.execute(
+                t["mailbox"].insert(),
+                [{"address": address, "provider": "exmail", "timezone": "UTC",
+                  "policy": "default", "created_at": when}],
+            )  # fmt: skip
+        conn.execute(t["pool"].insert(), [{"name": "P", "created_at": when}])  # id 1
+        conn.execute(t["pool_member"].insert(), [{"pool_id": 1, "mailbox_id": 2}])
+        conn.execute(
+            t["send"].insert(),
+            [{"mailbox_id": 2, "recipient": "r@example.com", "at": when, "day": DAY,
+              "outcome": "sent", "source": "gate", "key": "k"}],
+        )  # fmt: skip
+        kept = {"mailbox_id": 3, "pool_id": None, "sent_by": None}, {
+            "mailbox_id": None, "pool_id": 4, "sent_by": 5,
+        }  # fmt: skip
+        conn.execute(
+            t["outbox"].insert(),
+            [
+                {**ids, "message_id": f"<m{n}@corp.example>", "recipients": "x@example.com",
+                 "data": b"Subject: s\r\n\r\nhi\r\n", "state": "sent", "not_before": when,
+                 "next_attempt_at": when, "expires_at": when, "created_at": when,
+                 "updated_at": when}
+                for n, ids in enumerate(kept)
+            ],
+        )  # fmt: skip
+        conn.execute(
+            t["suppression"].insert(),
+            [{"address": "x@example.com", "kind": "hard", "mailbox_id": 6, "created_at": when}],
+        )
+    ledger.close()
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        assert [(m.id, m.address) for m in ledger.mailboxes()] == [
+            (1, "a@corp.example"),
+            (2, "b@corp.example"),
+        ]
+        assert [m.address for m in ledger.pool("P").members] == ["b@corp.example"]
+        assert ledger.history_size(ledger.mailbox("b@corp.example")) == 1
+        assert len(ledger.messages()) == 2
+        with ledger.read() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM suppression")).scalar() == 1
+        api.add_mailbox(ledger, "c@corp.example", "exmail")
+        assert ledger.mailbox("c@corp.example").id == 7  # past the suppression's 6
+        ledger.add_pool("Q", [], False, at(DAY))
+        assert ledger.pool("Q").id == 5  # past the outbox's pool 4 (sent_by 5 is a mailbox)
+        ledger.remove_mailbox("c@corp.example")
+        api.add_mailbox(ledger, "d@corp.example", "exmail")
+        assert ledger.mailbox("d@corp.example").id == 8
+        with pytest.raises(sa.exc.IntegrityError), ledger.write() as conn:  # keys still hold
+            conn.execute(schema.POOL_MEMBER.insert(), [{"pool_id": 1, "mailbox_id": 99}])
+        if ledger.scheme == "sqlite":
+            with ledger.read() as conn:
+                for name in schema.KEPT_IDS:
+                    sql = conn.exec_driver_sql(
+                        "SELECT sql FROM sqlite_master WHERE name = ?", (name,)
+                    ).scalar()
+                    assert "AUTOINCREMENT" in sql, name
+    finally:
+        ledger.close()

@@ -32,7 +32,7 @@ import datetime as dt
 import secrets
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -49,6 +49,7 @@ from warmup.ledger.schema import (
     BOUNCE,
     DAY_STAT,
     EVENT,
+    KEPT_IDS,
     MAILBOX,
     OUTBOX,
     POLICY,
@@ -130,11 +131,21 @@ def _wall_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def highest_id(conn: Connection, table: sa.Table, among: Sequence[sa.Table]) -> int:
+    """The highest id of ``table`` a row of ``among`` names: its own rows' and, for mailboxes
+    and pools, the ids the outbox and suppressions keep of removed ones (:data:`KEPT_IDS`); 0
+    if none. The next id must be above it."""
+    names = {t.name for t in among}
+    kept = [c for c in KEPT_IDS.get(table.name, ()) if c.table.name in names]
+    columns = [table.c.id, *kept]
+    return max(conn.execute(sa.select(sa.func.max(c))).scalar() or 0 for c in columns)
+
+
 def new_mailbox_rev() -> int:
-    """The ``rev`` a new mailbox starts at: random, not 0. SQLite gives the id of a removed
-    mailbox (the newest) to the next one, and what is kept by mailbox id and ``rev`` (a running
-    worker's gates, a gate's kept rows, walk memos) would take the new mailbox for the removed
-    one if both counted from 0. Drawn above the small counts of the mailboxes of older ledgers
+    """The ``rev`` a new mailbox starts at: random, not 0. Before m015 SQLite gave the id of a
+    removed mailbox (the newest) to the next one, and what is kept by mailbox id and ``rev`` (a
+    running worker's gates, a gate's kept rows, walk memos) would take the new mailbox for the
+    removed one if both counted from 0 (a second guard since ids are never reused). Drawn above the small counts of the mailboxes of older ledgers
     (which start at 0) and below 2**30 + 2**24, so the +1 of each change stays within
     PostgreSQL's INTEGER for a billion changes: the chance that a new mailbox meets a removed
     one's rev is about one in a billion per id reused (the pools' tags, BIGINT, are 62 bits)."""
@@ -316,12 +327,20 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         """Apply pending migrations (through ``upto``); the names applied ([] if up to date)."""
         if not self.pending_migrations():
             return []
-        with self.write() as conn:
+        with self._migrating() as conn:
             self._migration_lock(conn)
-            applied = migrations.migrate(conn, self._has_table, upto)
+            applied = migrations.migrate(conn, self._has_table, self, upto)
         self.warnings.extend(migrations.NOTES)  # e.g. a policy file stored in the ledger
         migrations.NOTES.clear()
         return applied
+
+    def _migrating(self) -> AbstractContextManager[Connection]:
+        """The write transaction migrations run in."""
+        return self.write()
+
+    def never_reuse_ids(self, conn: Connection, table: sa.Table, name: str, above: int) -> None:
+        """:meth:`warmup.ledger.migrations.Backend.never_reuse_ids` (m015)."""
+        raise NotImplementedError
 
     def _migration_lock(self, conn: Connection) -> None:
         """Serialise hosts migrating one ledger at once (SQLite: the write lock already does)."""

@@ -5,7 +5,9 @@ transaction; its name is recorded in ``warmup_migrations`` so it runs once per l
 never change once released: a schema change is a new function appended here, and
 :mod:`warmup.ledger.schema` is updated to the result. The table definitions below are frozen
 copies, deliberately not the current schema, so that an old ledger is upgraded through exactly the
-steps it missed. Every statement here is portable SQL that both SQLite and PostgreSQL run.
+steps it missed. Every statement here is portable SQL that both SQLite and PostgreSQL run; what
+has no common form (m015: SQLite's table rebuild, PostgreSQL's sequences) is a step of the
+backend's (:class:`Backend`), as frozen as the migration that calls it.
 ``tests/test_schema.py`` upgrades a ledger made by the first release, with rows in every table,
 and checks that the result is the current schema with every row kept.
 """
@@ -14,13 +16,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TypedDict
+from typing import Protocol, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 Migration = Callable[[Connection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+class Backend(Protocol):
+    """What a migration cannot say in SQL both databases run, said by the ledger's backend."""
+
+    def never_reuse_ids(self, conn: Connection, table: sa.Table, name: str, above: int) -> None:
+        """Make table ``name`` never give an id twice, its next one above ``above``; ``table``
+        restates its columns under another name (SQLite rebuilds it as that, with
+        AUTOINCREMENT, and gives it ``name``)."""
+
+
+BackendMigration = Callable[[Connection, Backend], None]
+MIGRATIONS: list[tuple[str, BackendMigration]] = []
 
 
 class _PrimaryKey(TypedDict):
@@ -31,6 +45,12 @@ class _PrimaryKey(TypedDict):
 
 
 def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, lambda conn, _backend: fn(conn)))
+    return fn
+
+
+def backend_migration(fn: BackendMigration) -> BackendMigration:
+    """A migration with a step of the backend's (:class:`Backend`)."""
     MIGRATIONS.append((fn.__name__, fn))
     return fn
 
@@ -407,6 +427,85 @@ def m014_pool_rev(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE pool ADD COLUMN rev BIGINT NOT NULL DEFAULT 0")
 
 
+# m015: where the ids of mailboxes and pools outlive their rows (frozen): no foreign key, so
+# that removing a mailbox or pool keeps the record of its messages.
+_M015_KEPT_IDS = {
+    "mailbox": ("outbox.mailbox_id", "outbox.sent_by", "suppression.mailbox_id"),
+    "pool": ("outbox.pool_id",),
+}
+
+
+def _m015_tables(md: sa.MetaData) -> list[sa.Table]:
+    """``mailbox`` and ``pool`` as m014 left them, with AUTOINCREMENT, named ``*_m015``."""
+    pk = _PrimaryKey(primary_key=True, autoincrement=True)
+    return [
+        sa.Table(
+            "mailbox_m015",
+            md,
+            sa.Column("id", sa.Integer, **pk),
+            sa.Column("address", sa.String, nullable=False, unique=True),
+            sa.Column("provider", sa.String, nullable=False),
+            sa.Column("timezone", sa.String, nullable=False),
+            sa.Column("policy", sa.String, nullable=False),
+            sa.Column("cap", sa.Integer),
+            sa.Column("started", sa.Date),
+            sa.Column("smtp_host", sa.String),
+            sa.Column("smtp_port", sa.Integer),
+            sa.Column("smtp_security", sa.String),
+            sa.Column("imap_host", sa.String),
+            sa.Column("imap_port", sa.Integer),
+            sa.Column("imap_security", sa.String),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("rev", sa.Integer, nullable=False, server_default="0"),
+            sa.Column("auth", sa.String),
+            sqlite_autoincrement=True,
+        ),
+        sa.Table(
+            "pool_m015",
+            md,
+            sa.Column("id", sa.Integer, **pk),
+            sa.Column("name", sa.String, nullable=False, unique=True),
+            sa.Column("reply_to", sa.Boolean, nullable=False, server_default=sa.true()),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("overflow_host", sa.String),
+            sa.Column("overflow_port", sa.Integer),
+            sa.Column("overflow_security", sa.String),
+            sa.Column("overflow_user", sa.String),
+            sa.Column("rev", sa.BigInteger, nullable=False, server_default="0"),
+            sqlite_autoincrement=True,
+        ),
+    ]
+
+
+def _m015_highest(conn: Connection, table: str) -> int:
+    """The highest id of ``table`` still named anywhere: its rows' and the kept ones'."""
+    parts = [f"SELECT max(id) AS i FROM {table}"] + [
+        f"SELECT max({col.split('.')[1]}) FROM {col.split('.')[0]}" for col in _M015_KEPT_IDS[table]
+    ]
+    union = " UNION ALL ".join(parts)
+    return int(
+        conn.exec_driver_sql(f"SELECT coalesce(max(i), 0) FROM ({union}) AS ids").scalar_one()
+    )
+
+
+@backend_migration
+def m015_ids_never_reused(conn: Connection, backend: Backend) -> None:
+    """A mailbox or pool id is never given twice. SQLite gave the id of a removed mailbox or
+    pool (the newest) to the next one, which was then shown the removed one's messages (the
+    outbox keeps them by id) as its own, and in a campaign skipped the recipients the removed
+    one had mailed; ``db copy`` to PostgreSQL moved the id sequence only past the copied rows.
+
+    SQLite: ``mailbox`` and ``pool`` (a row per mailbox or pool: small) are rebuilt with
+    AUTOINCREMENT, every row, key and constraint kept (the tables that refer to them do so by
+    name; foreign keys are off in the migrations' transaction and checked before it commits);
+    PostgreSQL: the serial sequences, which never go back, are moved past the kept ids. Either
+    way the next id is above every id a row of the ledger still names.
+    """
+    for table in _m015_tables(sa.MetaData()):
+        name = table.name.removesuffix("_m015")
+        backend.never_reuse_ids(conn, table, name, _m015_highest(conn, name))
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),
@@ -432,7 +531,10 @@ def pending(conn: Connection, has_table: Callable[[Connection, str], bool]) -> l
 
 
 def migrate(
-    conn: Connection, has_table: Callable[[Connection, str], bool], upto: str | None = None
+    conn: Connection,
+    has_table: Callable[[Connection, str], bool],
+    backend: Backend,
+    upto: str | None = None,
 ) -> list[str]:
     """Apply every pending migration in order (through ``upto`` when given: tests build old
     ledgers with it), inside the caller's transaction; return their names.
@@ -445,7 +547,7 @@ def migrate(
     applied = []
     for name, fn in MIGRATIONS:
         if name in todo:
-            fn(conn)
+            fn(conn, backend)
             conn.execute(
                 MIGRATIONS_TABLE.insert().values(name=name, applied_at=dt.datetime.now(dt.UTC))
             )

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
-from warmup.ledger.core import Ledger
+from warmup.ledger.core import Ledger, highest_id
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
 from warmup.ledger.postgres_gate import PostgresGate
@@ -240,15 +240,26 @@ class PostgresLedger(Ledger):
             for row in rows:
                 cp.write_row(row)
 
+    def never_reuse_ids(self, conn: Connection, table: sa.Table, name: str, above: int) -> None:
+        """A serial sequence never goes back: moved past ``above`` if it is not yet. Frozen:
+        m015's step."""
+        run = conn.exec_driver_sql
+        seq = run(f"SELECT pg_get_serial_sequence('{name}', 'id')").scalar_one()
+        last, called = run(f"SELECT last_value, is_called FROM {seq}").one()
+        if above > (last if called else last - 1):
+            run(f"SELECT setval('{seq}', {above}, true)")
+
     def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
         """Move each serial id's sequence past the copied ids (or the next insert collides)."""
         for table in tables:
             if "id" not in table.c or not table.c.id.primary_key:
                 continue
-            # is_called=false on an empty table: the next id is 1, not 2.
+            # Past the ids kept of removed mailboxes and pools too (highest_id); is_called=false
+            # when there is none: the next id is 1, not 2.
+            high = highest_id(conn, table, tables)
             conn.exec_driver_sql(
                 f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                f"COALESCE(max(id), 1), max(id) IS NOT NULL) FROM {table.name}"
+                f"{max(high, 1)}, {'true' if high else 'false'})"
             )
 
 

@@ -38,6 +38,7 @@ MIGRATION_NAMES = (
     "m012_bounce_original_recipient",
     "m013_send_message_id_partial",
     "m014_pool_rev",
+    "m015_ids_never_reused",
 )
 
 

@@ -339,6 +339,16 @@ OUTBOX = sa.Table(
     ),
 )
 
+# The ids of mailboxes and pools outlive their rows in these columns (no foreign key: removing a
+# mailbox or pool keeps the record of its messages), so neither table ever gives an id twice, or
+# the next mailbox or pool would be shown those messages as its own and skip, in a campaign, the
+# recipients they went to: AUTOINCREMENT on SQLite (m015), a serial sequence on PostgreSQL, both
+# moved past these ids by ``warmup db copy``.
+KEPT_IDS: dict[str, tuple[sa.Column[Any], ...]] = {
+    "mailbox": (OUTBOX.c.mailbox_id, OUTBOX.c.sent_by, SUPPRESSION.c.mailbox_id),
+    "pool": (OUTBOX.c.pool_id,),
+}
+
 # Settings of the ledger's users, one value per key (``notify.webhook``, ``notify.command``:
 # ``warmup notify set``). A value is plain text; the CLI masks what may carry a token.
 SETTING = sa.Table(

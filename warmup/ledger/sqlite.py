@@ -27,11 +27,11 @@ from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from warmup.errors import ConfigError
-from warmup.ledger.core import Ledger
+from warmup.errors import ConfigError, DataError
+from warmup.ledger.core import Ledger, highest_id
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
-from warmup.ledger.schema import DATA_TABLES, UTCDateTime
+from warmup.ledger.schema import DATA_TABLES, KEPT_IDS, UTCDateTime
 from warmup.ledger.sqlite_gate import SQLiteGate, read_suppressed
 from warmup.ledger.sqlite_reads import (
     BUSY_TIMEOUT_S,
@@ -138,6 +138,61 @@ class SQLiteLedger(Ledger):
 
     def _write_conn(self, conn: Connection) -> Connection:
         return conn.execution_options(warmup_begin="BEGIN IMMEDIATE")
+
+    @contextmanager
+    def _migrating(self) -> Iterator[Connection]:
+        """The migrations' transaction, foreign keys off (SQLite's way to rebuild a table
+        others refer to: dropping the old one would break their references, with nothing to
+        mend them once the new one takes its name) and checked before it commits."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            raw.execute("PRAGMA foreign_keys = OFF")  # ignored inside a transaction: before it
+            try:
+                with self.write(self._write_conn(conn)) as tx:
+                    yield tx
+                    broken = tx.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if broken is not None:
+                        raise DataError(
+                            f"ledger {self.where}: a row of {broken[0]} refers to a missing "
+                            f"{broken[2]} row; nothing was migrated"
+                        )
+            finally:
+                raw.execute("PRAGMA foreign_keys = ON")
+
+    def never_reuse_ids(self, conn: Connection, table: sa.Table, name: str, above: int) -> None:
+        """Rebuild table ``name`` as ``table`` (AUTOINCREMENT), every row kept, and give it
+        ``name``; its sequence at ``above``. Frozen: m015's step."""
+        run = conn.exec_driver_sql
+        table.create(conn)
+        cols = ", ".join(c.name for c in table.columns)
+        run(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM {name}")
+        run(f"DROP TABLE {name}")
+        run(f"ALTER TABLE {table.name} RENAME TO {name}")
+        run("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
+        run("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (name, above))
+
+    def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
+        """AUTOINCREMENT moved past the copied ids by itself; mailboxes and pools also past
+        the ids kept of removed ones (:func:`highest_id`)."""
+        if (
+            conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+            ).first()
+            is None
+        ):
+            return  # a ledger before m015 (tests build them): no AUTOINCREMENT yet
+        for table in tables:
+            if table.name not in KEPT_IDS:
+                continue
+            seq = conn.exec_driver_sql(
+                "SELECT seq FROM sqlite_sequence WHERE name = ?", (table.name,)
+            ).scalar()
+            conn.exec_driver_sql("DELETE FROM sqlite_sequence WHERE name = ?", (table.name,))
+            conn.exec_driver_sql(
+                "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)",
+                (table.name, max(seq or 0, highest_id(conn, table, tables))),
+            )
 
     def _insert(self, table: sa.Table) -> Any:
         return sqlite_insert(table)
