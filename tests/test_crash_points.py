@@ -261,3 +261,52 @@ def test_ctrl_c_in_the_pools_ping_of_a_postgresql_connection_is_aborted(
     again = cli("import", str(log), env={"WARMUP_DB": pg_url})
     assert again.returncode == 0, again.stderr
     assert consistent(pg_url)["send"] == 100
+
+
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])
+def test_the_id_migration_killed_after_its_table_swap_leaves_the_older_ledger_whole(
+    sig, ledger_path
+):
+    """m015 rebuilds ``mailbox`` then ``pool`` (foreign keys off): killed once the rebuilt
+    ``mailbox`` has taken the old one's name, before ``pool``'s turn, the ledger is the m014
+    one it was, every row and key in place; the next open finishes the migration, and the next
+    mailbox takes an id above the one the removed mailbox's message keeps."""
+    from warmup import Outbox, api
+
+    old = open_ledger(migrate=False)  # an m014 ledger, written as that release wrote it
+    old.migrate(upto="m014_pool_rev")
+    for box in BOXES:
+        api.add_mailbox(old, box, "exmail")
+    Outbox(old).add(b"To: r@example.com\r\nSubject: s\r\n\r\nhi\r\n", mailbox=BOXES[1])
+    assert old.remove_mailbox(BOXES[1], force=True) == 1
+    old.close()
+    schema_before = _schema(ledger_path)
+
+    res = hooked(sig, "never_reuse_ids", 2, "db", "migrate")
+    if sig == "SIGKILL":
+        assert res.returncode == -signal.SIGKILL
+    else:
+        assert "Traceback" not in res.stderr, res.stderr
+        assert res.returncode == 130, res.stderr
+    assert _schema(ledger_path) == schema_before
+    assert count(ledger_path, "mailbox") == 1 and count(ledger_path, "outbox") == 1
+
+    assert cli("mailbox", "add", "d@corp.example", "--provider", "exmail").returncode == 0
+    con = sqlite3.connect(ledger_path)
+    try:
+        got = con.execute("SELECT id FROM mailbox WHERE address = 'd@corp.example'").fetchone()
+        kept = con.execute("SELECT mailbox_id FROM outbox").fetchone()
+        assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    finally:
+        con.close()
+    assert got[0] > kept[0] == 2
+
+
+def _schema(db: Path) -> list[tuple[str, str]]:
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE name != 'warmup_migrations' ORDER BY name"
+        ).fetchall()
+    finally:
+        con.close()
