@@ -16,8 +16,9 @@ import sys
 from email.message import EmailMessage
 
 import pytest
+import sqlalchemy as sa
 
-from tests.gatekit import PASSWORD_ENV, cli
+from tests.gatekit import PASSWORD_ENV, cli, policy_file
 from tests.outboxkit import BOXES, add_box, leads, pool_of, template
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
@@ -319,3 +320,41 @@ def _eml(tmp_path):  # type: ignore[no-untyped-def]
     path = tmp_path / "m.eml"
     path.write_bytes(message("r@example.com").as_bytes())
     return path
+
+
+def test_a_gate_of_a_removed_mailbox_never_settles_another_mailboxs_slot(
+    ledger_url,  # noqa: F811
+    run,
+    tmp_path,
+):
+    """b's gate holds a slot (r3) and a "sent" written with its next transaction (r1) when
+    `mailbox remove b` deletes both; a's gate then reserves r2 and r4. SQLite gave them the
+    send ids b's slots had: b's settlements (r3 released, r1 sent at close) landed on a's
+    slots, a's own hard bounces were then refused as settled, and r2 went uncounted."""
+    policy = policy_file(tmp_path / "flat.toml")
+    a, b = BOXES[:2]
+    for box in (a, b):
+        res = run("mailbox", "add", box, "--provider", "exmail", "--policy", str(policy))
+        assert res.exit_code == 0, res.output
+    ledger = open_ledger(ledger_url)
+    gate_b, gate_a = Gate(b, ledger=ledger), Gate(a, ledger=ledger)
+    try:
+        held = gate_b.reserve(["r3@example.com"])
+        gate_b.reserve(["r1@example.com"]).settle("sent")  # written with b's next transaction
+        assert ledger.remove_mailbox(b, force=True) == 0
+        mine = [gate_a.reserve([f"r{n}@example.com"]) for n in (2, 4)]
+        held.settle("released")
+        gate_b.close()
+        for res in mine:
+            res.settle("hard")
+        with ledger.read() as conn:
+            got = conn.execute(
+                sa.text("SELECT recipient, outcome FROM send ORDER BY recipient")
+            ).all()
+        assert [tuple(r) for r in got] == [("r2@example.com", "hard"), ("r4@example.com", "hard")]
+        assert ledger.rollup_mismatches() == []
+        assert api.quota_for(ledger, ledger.mailbox(a), dt.datetime.now(dt.UTC)).sent == 2
+    finally:
+        gate_a.close()
+        gate_b.close()
+        ledger.close()

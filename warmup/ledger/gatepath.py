@@ -283,12 +283,15 @@ class GateSession(ABC):
             if self._deferred:
                 conn.execute(
                     settle,
-                    [{"sid": sid, "outcome": "sent", "settled": at} for sid, at in self._deferred],
+                    [
+                        {"sid": sid, "mid": box.id, "outcome": "sent", "settled": at}
+                        for sid, at in self._deferred
+                    ],
                 )
             for rcpt, sid in ids.items():
                 result = outcomes.get(rcpt, Outcome("unknown"))
                 if not conn.execute(
-                    settle, {"sid": sid, "outcome": result.outcome, "settled": now}
+                    settle, {"sid": sid, "mid": box.id, "outcome": result.outcome, "settled": now}
                 ).rowcount:
                     continue  # settled before (e.g. expired, then settled by its process)
                 if result.outcome == "released":
@@ -326,6 +329,8 @@ def _settle_statement() -> Any:
         SEND.update()
         .where(  # no IN (...): it cannot run as an executemany
             SEND.c.id == sa.bindparam("sid"),
+            # and its mailbox: a removed mailbox's gate never settles another's slot
+            SEND.c.mailbox_id == sa.bindparam("mid"),
             sa.or_(SEND.c.outcome == "reserved", SEND.c.outcome == "unknown"),
         )
         .values(outcome=sa.bindparam("outcome"), settled_at=sa.bindparam("settled"))

@@ -81,7 +81,7 @@ WITH st AS (
     UPDATE send SET outcome = 'sent', settled_at = p.at
     FROM unnest(string_to_array(%(sids)s::text, ',')::bigint[],
                 string_to_array(%(sats)s::text, ',')::timestamptz[]) AS p(id, at)
-    WHERE send.id = p.id AND send.outcome IN ('reserved', 'unknown')
+    WHERE send.id = p.id AND send.mailbox_id = %(mid)s AND send.outcome IN ('reserved', 'unknown')
 ), w AS (
     SELECT w.upto, w.state, ((w.upto - 2)::timestamp AT TIME ZONE 'UTC') AS applied
     FROM walk_memo w JOIN mailbox m ON m.id = w.mailbox_id

@@ -123,8 +123,10 @@ _EXPIRE = (
     "UPDATE send SET outcome = 'unknown', settled_at = ? WHERE mailbox_id = ? "
     "AND outcome = 'reserved' AND at < ?"
 )
+# A slot is named by its id and its mailbox's: a gate whose mailbox was removed (its slots with
+# it) must not settle a slot of another mailbox given one of those ids.
 _SETTLE_SENT = (
-    "UPDATE send SET outcome = 'sent', settled_at = ? WHERE id = ? "
+    "UPDATE send SET outcome = 'sent', settled_at = ? WHERE id = ? AND mailbox_id = ? "
     "AND outcome IN ('reserved', 'unknown')"
 )
 _CLAIMED = "SELECT 1 FROM outbox WHERE id = ? AND state = 'sending' AND claimed_by = ?"
@@ -258,7 +260,7 @@ class SQLiteGate(GateSession):
             cur.execute("BEGIN IMMEDIATE")
             try:
                 if pending:
-                    cur.executemany(_SETTLE_SENT, [(ts(at), sid) for sid, at in pending])
+                    cur.executemany(_SETTLE_SENT, [(ts(at), sid, box.id) for sid, at in pending])
                 version = cur.execute("PRAGMA data_version").fetchone()[0]
                 now = clock()  # under the lock: reservations are stamped in order
                 if self._expire_due(now):
@@ -513,7 +515,7 @@ class SQLiteGate(GateSession):
         with _errors(self.ledger.where):
             raw.execute("BEGIN IMMEDIATE")
             try:
-                raw.executemany(_SETTLE_SENT, [(ts(at), sid) for sid, at in pending])
+                raw.executemany(_SETTLE_SENT, [(ts(at), sid, self.box.id) for sid, at in pending])
             except BaseException:
                 raw.execute("ROLLBACK")
                 raise
