@@ -6,11 +6,13 @@ import csv
 import datetime as dt
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests import forkcli
 from tests.conftest import ledger_digest
 from warmup import api
 from warmup.ledger import BounceIn, Recorded, SendIn, open_ledger
@@ -921,3 +923,57 @@ def test_a_log_in_utc_and_the_same_in_another_offset_are_the_same_sends(run, tmp
     ):
         again = run("import", str(write(name, offset, sep)))
         assert "Imported 0 new sends and 0 new bounces" in again.stdout, again.output
+
+
+def _warmup(*args: str) -> subprocess.CompletedProcess[str]:
+    """``warmup ARGS`` in a process of its own (tests/forkcli.py), on ``$WARMUP_DB``."""
+    return subprocess.run(
+        [*forkcli.command(), *args], check=False, capture_output=True, text=True, timeout=180
+    )
+
+
+@pytest.mark.parametrize(
+    ("later", "words"),
+    [
+        # the first row registers a@ in Asia/Tokyo; a later one says another zone: its time
+        # without an offset would be read in Tokyo's, not the zone written beside it
+        ("exmail,America/New_York,", ("line 3", "timezone 'America/New_York'", "Asia/Tokyo")),
+        ("gmail,,", ("line 3", "provider 'gmail'", "exmail")),
+        ("exmail,,gmail", ("line 3", "policy 'gmail'", "exmail")),
+    ],
+)
+def test_rows_registering_one_new_mailbox_two_ways_are_refused(tmp_path, ledger_path, later, words):
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider,timezone,policy\n"
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00,exmail,Asia/Tokyo,\n"
+        f"a@corp.example,r2@example.com,2026-11-02T10:00:00,{later}\n",
+        encoding="utf-8",
+    )
+    proc = _warmup("import", str(log))
+    assert "Traceback" not in proc.stderr and proc.stdout == "", proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+    assert proc.returncode == 65
+    assert not ledger_path.exists()  # nothing imported: not even a new ledger
+
+
+def test_later_rows_may_repeat_or_leave_out_what_registers_a_new_mailbox(tmp_path, ledger_path):
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider,timezone,policy\n"
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+09:00,EXMAIL,Asia/Tokyo,\n"
+        "a@corp.example,r2@example.com,2026-11-02T10:00:00+09:00,exmail,Asia/Tokyo,exmail\n"
+        "a@corp.example,r3@example.com,2026-11-02T11:00:00+09:00,,,\n"
+        "b@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,exmail,,\n"
+        "b@corp.example,r2@example.com,2026-11-02T09:00:00+08:00,,Asia/Shanghai,\n",
+        encoding="utf-8",
+    )
+    proc = _warmup("import", str(log))
+    assert proc.returncode == 0, proc.stderr
+    boxes = {b["address"]: b for b in json.loads(_warmup("mailbox", "list", "--json").stdout)}
+    assert [(b["provider"], b["timezone"], b["policy"]) for b in boxes.values()] == [
+        ("exmail", "Asia/Tokyo", "exmail"),
+        ("exmail", "Asia/Shanghai", "exmail"),
+    ]

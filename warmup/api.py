@@ -784,8 +784,9 @@ def import_csv(
     memory stays flat whatever the file's size (it is read twice, never held). Importing the same
     file again adds nothing, so an interrupted import is completed by running it again.
     Optional columns: ``provider`` (and ``timezone``, and ``policy``: a preset or stored policy,
-    else the provider's preset) register a mailbox the ledger does not know yet (ignored for
-    known ones); ``event`` = ``pause``/``resume`` makes the row a manual
+    else the provider's preset) register a mailbox the ledger does not know yet at its first
+    row (later rows may repeat them or leave them empty, not contradict them; ignored for known
+    mailboxes); ``event`` = ``pause``/``resume`` makes the row a manual
     pause or resume of its mailbox at ``sent_at`` (recipient empty; ``reason`` optional).
     ``progress(phase, rows so far, rows in all)`` is called every :data:`IMPORT_BATCH` rows:
     phase ``"check"`` while the file is validated (the total not known yet: None), then
@@ -866,7 +867,10 @@ def _check_into(
             if progress:
                 progress("check", rows, None)
         address = item[0]
-        if address in known or address in register:
+        if address in register:
+            _same_registration(path, line, address, register[address], provider, timezone, policy)
+            continue
+        if address in known:
             continue
         if not provider:
             raise DataError(
@@ -901,6 +905,32 @@ def _check_into(
 # What a row registers its mailbox with, if the ledger does not know it: (provider, timezone,
 # policy), each None when its column is empty.
 _Registers = tuple[str | None, str | None, str | None]
+
+
+def _same_registration(
+    path: Path,
+    line: int,
+    address: str,
+    registered: dict[str, Any],
+    provider: str | None,
+    timezone: str | None,
+    policy: str | None,
+) -> None:
+    """Refuse a later row that registers ``address`` otherwise than its first row did: only one
+    can be kept, and a time without an offset is read in the first row's zone, not the one
+    written beside it. A later row may leave the columns empty or repeat them."""
+    said = {
+        "provider": provider and get_provider(provider).name,
+        "timezone": timezone,
+        "policy": policy,
+    }
+    for column, value in said.items():
+        if value and value != registered[column]:
+            raise DataError(
+                f"{path}: line {line}: {column} {value!r} for {address}, which an earlier row "
+                f"registers with {column} {registered[column]!r}; make its rows agree (or leave "
+                f"the {column} column empty after the first)"
+            )
 
 
 def _csv_rows(
