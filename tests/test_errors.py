@@ -113,6 +113,18 @@ def test_malformed_address_process(seeded: Path):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize("command", ["add", "set"])
+def test_an_empty_timezone_is_refused_not_taken_as_the_default_process(seeded: Path, command):
+    # '--timezone "$TZ"' with TZ unset: 'add' silently took the provider's zone (while 'set'
+    # refused it), so a New York mailbox counted its days in Shanghai's.
+    before = ledger_digest(seeded)
+    args = ["--provider", "exmail"] if command == "add" else []
+    address = "b@corp.example" if command == "add" else BOX
+    proc = warmup_proc(seeded, "mailbox", command, address, *args, "--timezone", "")
+    assert_one_line_error(proc, 64, "--timezone", "unknown time zone ''", "Asia/Shanghai")
+    assert ledger_digest(seeded) == before
+
+
 def test_unknown_mailbox_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "quota", "nobody@corp.example")

@@ -174,7 +174,7 @@ def add_mailbox(
     if auth is not None:
         check_auth(prov, auth)
         overrides["auth"] = auth
-    tz = check_timezone(timezone or prov.timezone or _local_zone())
+    tz = check_timezone(timezone if timezone is not None else prov.timezone or _local_zone())
     policy, _ = policies.adopt(ledger, policy or prov.policy)  # a file is stored, by name
     return ledger.add_mailbox(
         address,
