@@ -144,3 +144,19 @@ def test_demo_shows_its_days_on_a_terminal(tmp_path):
     )
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)
     assert re.search(r"Simulating +\S+ 3/3 +days", plain), plain
+
+
+def test_suppress_add_counts_an_address_given_twice_once(ledger_path):
+    def warmup(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*forkcli.command(), *args], check=False, capture_output=True, text=True, timeout=180
+        )
+
+    assert warmup("suppress", "add", "old@x.example", "--reason", "asked").returncode == 0
+    # a@ twice (in two spellings) and old@ already suppressed: 2 new, not "3 already were"
+    args = ["a@x.example", "b@x.example", "A@X.example", "old@x.example"]
+    proc = warmup("suppress", "add", *args, "--reason", "asked")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == "Suppressed 2 addresses (1 already was; 1 repeated).\n"
+    again = warmup("suppress", "add", "b@x.example", "b@x.example", "--reason", "asked")
+    assert again.stdout == "Suppressed 0 addresses (1 already was; 1 repeated).\n"

@@ -309,9 +309,14 @@ def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> No
         warmup suppress add someone@example.com --reason "asked to be removed"
     """
     added = api.suppress(ledger, addresses_, reason)
+    # All were checked by now; one address in two spellings (A@X.example, a@x.example) is one.
+    distinct = len({addresses.normalize(a) for a in addresses_})
+    old, repeated = distinct - added, len(addresses_) - distinct
+    notes = [f"{old} already {'was' if old == 1 else 'were'}"] if old else []
+    notes += [f"{repeated} repeated"] if repeated else []
     say(
         f"Suppressed {plural(added, 'address', 'addresses')}"
-        + ("" if added == len(addresses_) else f" ({len(addresses_) - added} already were)")
+        + (f" ({'; '.join(notes)})" if notes else "")
         + "."
     )
 
