@@ -245,3 +245,30 @@ def test_a_ledger_holding_an_address_over_the_local_part_limit_can_still_reach_i
     assert res.exit_code == 0 and f"Paused {long_box}" in res.output, res.output
     # a new mailbox still may not have such an address
     assert run("mailbox", "add", "n" * 65 + "@corp.example", "--provider", "exmail").exit_code == 65
+
+
+def test_a_second_bounce_of_one_send_is_not_said_to_match_no_send(ledger_path):
+    """A hard bounce after a soft one for the same send matched it (the rate counts the send's
+    first bounce only) but was reported as matching no send of the mailbox at all."""
+    import subprocess
+
+    from tests import forkcli
+
+    def warmup(*args: str) -> str:
+        proc = subprocess.run(
+            [*forkcli.command(), *args], check=False, capture_output=True, text=True, timeout=180
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    warmup("mailbox", "add", BOX, "--provider", "exmail")
+    warmup("record", "send", BOX, "--to", "lead@example.com")
+    assert warmup("record", "bounce", BOX, "--to", "lead@example.com", "--kind", "soft") == (
+        "Recorded a soft bounce for lead@example.com.\n"
+    )
+    assert warmup("record", "bounce", BOX, "--to", "lead@example.com") == (
+        f"Recorded a hard bounce for lead@example.com; it answers a send of {BOX} that an "
+        f"earlier bounce already counts in its bounce rate, so it does not count again.\n"
+    )
+    rows = json.loads(warmup("bounces", "list", "--json"))
+    assert [(b["kind"], b["counted"]) for b in rows] == [("hard", False), ("soft", True)]

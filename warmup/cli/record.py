@@ -97,6 +97,13 @@ def record_bounce(
         say("Already recorded.")
     elif got.counted:
         say(f"Recorded a {kind} bounce for {rcpt}.")
+    elif got.matched:  # a send's first bounce is counted (and its first complaint)
+        what = "complaint" if kind == "complaint" else "bounce"
+        say(
+            f"Recorded a {kind} bounce for {rcpt}; it answers a send of "
+            f"{addresses.normalize(address, limits=False)} that an earlier {what} already "
+            f"counts in its {what} rate, so it does not count again."
+        )
     else:
         say(
             f"Recorded a {kind} bounce for {rcpt}; it matches no send of "
