@@ -627,3 +627,43 @@ def test_a_notify_command_killed_at_its_timeout_leaves_no_child_running(tmp_path
     assert len(lines) == 1 and lines[0].endswith("did not finish within 2 s"), lines
     pid = int(pidfile.read_text())
     assert_reaped(pid)
+
+
+@pytest.mark.parametrize("source", ["environment", "config file"])
+def test_notify_test_names_a_webhook_that_can_never_work_and_where_it_is_set(
+    source, ledger_path, tmp_path
+):
+    """A webhook from $WARMUP_NOTIFY_WEBHOOK or the config file that 'notify set' would refuse
+    was tried 4 times with back-off (8 s), then reported in two lines as 'not delivered'
+    (exit 69, as if the server were down) without saying where the URL came from."""
+    from tests.gatekit import warmup
+
+    open_ledger().close()
+    url = f"ftp://hooks.example.com/hook?token={TOKEN}"
+    config = tmp_path / "config.toml"
+    config.write_text(f'[notify]\nwebhook = "{url}"\n', encoding="utf-8")
+    config.chmod(0o600)  # it holds a token: private, or warmup warns
+    env = (
+        {"WARMUP_NOTIFY_WEBHOOK": url, "WARMUP_CONFIG": str(tmp_path / "none.toml")}
+        if source == "environment"
+        else {"WARMUP_CONFIG": str(config)}
+    )
+    where = "$WARMUP_NOTIFY_WEBHOOK" if source == "environment" else f"config file {config}"
+    proc = warmup("notify", "test", env=env)
+    assert (proc.returncode, proc.stdout) == (78, "")
+    assert proc.stderr == (
+        f"Error: the webhook in {where} (ftp://hooks.example.com/...) is not an http:// or "
+        f"https:// URL with a host; give one like https://hooks.example.com/warmup\n"
+    )
+
+
+def test_an_unsendable_webhook_is_not_retried():
+    lines: list[str] = []
+    # A back-off longer than close's drain: a retry would leave the event undelivered at close.
+    with notify.Notifier("ftp://hooks.example.com/x", log=lines.append, backoff=30, drain=5) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert (n.failed, n.given_up) == (1, False)
+    assert lines == [
+        "notification test for the outbox not delivered to webhook ftp://hooks.example.com/...: "
+        "the webhook URL is not an http:// or https:// URL with a host"
+    ]

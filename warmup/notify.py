@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from warmup import credentials
-from warmup.errors import InvalidField
+from warmup.errors import ConfigError, InvalidField
 from warmup.words import shown as escaped
 
 if TYPE_CHECKING:
@@ -134,16 +134,39 @@ def shown(found: dict[str, str]) -> dict[str, str]:
 def targets(ledger: Ledger) -> dict[str, str]:
     """Where notifications go: ``webhook`` and/or ``command`` (the environment, then the
     config file's ``[notify]``, then the ledger's settings)."""
+    return {name: value for name, (value, _) in sourced_targets(ledger).items()}
+
+
+def sourced_targets(ledger: Ledger) -> dict[str, tuple[str, str]]:
+    """:func:`targets`, each with where it is set: ``$WARMUP_NOTIFY_...``, ``config file
+    PATH`` or ``the ledger``."""
     from warmup import config
 
     stored = ledger.settings("notify.")
     cfg = config.load()
     found = {}
     for name, key in KEYS.items():
-        value = os.environ.get(ENV[name]) or cfg.get(f"notify.{name}") or stored.get(key)
-        if value:
-            found[name] = value
+        for value, where in (
+            (os.environ.get(ENV[name]), f"${ENV[name]}"),
+            (cfg.get(f"notify.{name}"), f"config file {cfg.path}"),
+            (stored.get(key), "the ledger"),
+        ):
+            if value:
+                found[name] = (value, where)
+                break
     return found
+
+
+def check_targets(ledger: Ledger) -> None:
+    """:class:`ConfigError` if the webhook can never be posted to (one from the environment or
+    the config file: 'notify set' refuses such a URL), naming where it is set."""
+    webhook = sourced_targets(ledger).get("webhook")
+    fault = webhook and webhook_fault(webhook[0])
+    if webhook and fault:
+        raise ConfigError(
+            f"the webhook in {webhook[1]} ({mask(webhook[0])}) {fault}; give one like "
+            f"https://hooks.example.com/warmup"
+        )
 
 
 def event(
@@ -162,6 +185,10 @@ def event(
         if value is not None:
             body[key] = value
     return body
+
+
+class _Unsendable(OSError):
+    """A webhook URL that can never be posted to (:func:`webhook_fault`)."""
 
 
 class Notifier:
@@ -262,6 +289,13 @@ class Notifier:
             try:
                 once(data)
                 return
+            except _Unsendable as exc:  # a malformed URL: trying again cannot help
+                self.failed += 1
+                self.log(
+                    f"notification {body['event']} for {body.get('mailbox') or 'the outbox'} "
+                    f"not delivered to {target}: {exc}"
+                )
+                return
             except Exception as exc:  # every failure is the target's; none reaches sending
                 error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if self.webhook:
@@ -284,7 +318,7 @@ class Notifier:
         assert self.webhook is not None
         fault = webhook_fault(self.webhook)
         if fault:  # from the environment or the config file, never checked by 'notify set'
-            raise OSError(f"the webhook URL {fault}")
+            raise _Unsendable(f"the webhook URL {fault}")
         url, headers = self.webhook, {"Content-Type": "application/json", "User-Agent": "warmup"}
         parts = urlsplit(url)
         if parts.username is not None:  # user:password@ in the URL: HTTP basic authentication

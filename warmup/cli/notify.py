@@ -86,6 +86,7 @@ def test(ledger: Ledger) -> None:
     from warmup import notify as lib
     from warmup.instants import now_utc
 
+    lib.check_targets(ledger)
     notifier = lib.notifier_for(ledger, log=lambda line: click.echo(line, err=True))
     if not notifier.active:
         raise Unavailable("no notification target; set one with 'warmup notify set --webhook URL'")
