@@ -516,3 +516,44 @@ def test_an_id_past_what_the_id_column_holds_is_a_message_that_is_not_there(
     res = run("queue", verb, message)
     assert res.exit_code == 65, res.output
     assert res.output == f"Error: no message {message} in the outbox; see 'warmup queue list'\n"
+
+
+def test_a_campaign_held_back_by_not_before_is_not_said_to_be_done_before_it(tmp_path):
+    """'queue status' gave a campaign queued '--not-before' a date months ahead the plan's
+    finish from today: DONE BY a day on which nothing of it may go out yet."""
+    from tests.gatekit import warmup
+
+    box = "a@corp.example"
+    assert warmup("mailbox", "add", box, "--provider", "exmail").returncode == 0
+    now = dt.datetime.now(dt.UTC)
+    today = local_day(now, "Asia/Shanghai")
+    later = today + dt.timedelta(days=100)
+    tpl = template(tmp_path / "t.toml")
+    for campaign, start, n in (("now", None, 3), ("later", later, 3), ("both", later, 1)):
+        extra = ["--not-before", f"{start}T09:00", "--expires", "3d"] if start else []
+        res = warmup(
+            "queue", "add", "--mailbox", box, "--campaign", campaign, *extra,
+            "--csv", str(leads(tmp_path / f"{campaign}.csv", n, start=10 * len(campaign))),
+            "--template", str(tpl),
+        )  # fmt: skip
+        assert res.returncode == 0, res.stderr
+    res = warmup(
+        "queue", "add", "--mailbox", box, "--campaign", "both",
+        "--csv", str(leads(tmp_path / "both-now.csv", 1, start=99)), "--template", str(tpl),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    status = json.loads(warmup("queue", "status", "--json").stdout)
+    finish = {c["campaign"]: c["finish"] for c in status["campaigns"]}
+    # 8 recipients at 50 a day: the plan alone says today; two campaigns cannot start before
+    # 'later', and none of it is sent before then
+    assert finish == {
+        "both": later.isoformat(),
+        "later": later.isoformat(),
+        "now": today.isoformat(),
+    }
+    assert [(t["target"], t["finish"]) for t in status["targets"]] == [
+        (f"mailbox {box}", later.isoformat())
+    ]
+    assert f"later     0     3       0        0       0        0          {later}" in (
+        warmup("queue", "status").stdout
+    )

@@ -824,7 +824,8 @@ class OutboxStore:
 
     def outbox_counts(self) -> list[dict[str, Any]]:
         """Messages and recipients per campaign, target (pool or mailbox), sender, channel
-        (``sent_via``) and state."""
+        (``sent_via``) and state, with the latest ``next_attempt_at`` among them (``due``:
+        none of them is sent before it)."""
         o = OUTBOX.c
         q = sa.select(
             o.campaign,
@@ -835,6 +836,7 @@ class OutboxStore:
             o.state,
             sa.func.count().label("messages"),
             sa.func.sum(o.rcpt_count).label("recipients"),
+            sa.func.max(o.next_attempt_at).label("due"),
         ).group_by(o.campaign, o.pool_id, o.mailbox_id, o.sent_by, o.sent_via, o.state)
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]

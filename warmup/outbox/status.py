@@ -5,7 +5,9 @@ The finish date comes from the mailboxes' plans (:func:`warmup.api.volume_date`:
 will let through each day at the current ramp, summed over a pool's members): the first day by
 which the members will have sent every recipient still queued to that pool (or mailbox). A
 campaign's date is the latest of its targets'. The estimate assumes a target's queue drains in
-order, all campaigns together: a campaign queued behind another finishes after it.
+order, all campaigns together: a campaign queued behind another finishes after it. Nor is a
+campaign (or target) done before the first day its last waiting message may go (``queue add
+--not-before``, a retry's time) on which the plan lets its mailboxes send.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def status(
     overflow: dict[int, Counter[str]] = {}
     waiting: Counter[tuple[str, int]] = Counter()
     targets_of: dict[str | None, set[tuple[str, int]]] = {}
+    # per campaign and target, the latest time its waiting messages may go (--not-before)
+    due: dict[tuple[str | None, tuple[str, int]], dt.datetime] = {}
     for row in ledger.outbox_counts():
         if only is not None and row["pool_id"] != only:
             continue
@@ -59,7 +63,26 @@ def status(
         if state in WAITING:
             waiting[target] += int(row["recipients"] or 0)
             targets_of.setdefault(row["campaign"], set()).add(target)
-    finish: dict[tuple[str, int], dt.date | None] = {}
+            if row["due"] is not None and row["due"] > at:
+                key = (row["campaign"], target)
+                due[key] = max(due.get(key, row["due"]), row["due"])
+    plan: dict[tuple[str, int], dt.date | None] = {}  # the plan's finish, from now on
+    starts: dict[tuple[tuple[str, int], dt.datetime], dt.date | None] = {}
+
+    def not_before(
+        target: tuple[str, int], members: list[str], when: dt.datetime | None
+    ) -> dt.date | None:
+        """The first day from ``when`` on that the plan lets ``members`` send (a message
+        queued --not-before that day is not sent before it); None: not within the horizon."""
+        if when is None:
+            return at.date()  # no later than any finish
+        if not members:
+            return None
+        if (target, when) not in starts:
+            starts[target, when] = api.volume_date(ledger, members, 1, when)[0]
+        return starts[target, when]
+
+    members_of: dict[tuple[str, int], list[str]] = {}
     targets = []
     for target, recipients in sorted(waiting.items()):
         kind, ident = target
@@ -68,8 +91,10 @@ def status(
         else:
             address = names.get(ident)
             label, members = f"mailbox {address or '#' + str(ident)}", [address] if address else []
-        day = api.volume_date(ledger, members, recipients, at)[0] if members else None
-        finish[target] = day
+        members_of[target] = members
+        plan[target] = api.volume_date(ledger, members, recipients, at)[0] if members else None
+        latest = max((d for (_, t), d in due.items() if t == target), default=None)
+        day = _last(plan[target], not_before(target, members, latest))
         targets.append(
             {
                 "target": label,
@@ -80,7 +105,10 @@ def status(
     out_campaigns = []
     for name in sorted(campaigns, key=lambda c: (c is None, c or "")):
         c = campaigns[name]
-        days = [finish.get(t) for t in targets_of.get(name, ())]
+        days = [
+            _last(plan.get(t), not_before(t, members_of.get(t, []), due.get((name, t))))
+            for t in targets_of.get(name, ())
+        ]
         done = None if not days or None in days else max(d for d in days if d is not None)
         out_campaigns.append(
             {
@@ -112,3 +140,8 @@ def status(
         "overflow": out_overflow,
         "targets": targets,
     }
+
+
+def _last(a: dt.date | None, b: dt.date | None) -> dt.date | None:
+    """The later of two days; None (not within the plan's horizon) if either is."""
+    return None if a is None or b is None else max(a, b)
