@@ -125,6 +125,28 @@ def test_an_empty_timezone_is_refused_not_taken_as_the_default_process(seeded: P
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["plan", BOX, "--days", "0"],
+            ["'--days'", "0 is not in the range", "'warmup plan --help'"],
+        ),
+        (["quota", BOX, "--format", "yaml"], ["No such option '--format'", "Did you mean"]),
+        (["report", "--format", "yaml"], ["'yaml' is not one of", "'warmup report --help'"]),
+        (["plan"], ["Missing argument 'ADDRESSES...'", "'warmup plan --help'"]),
+        (["quota", "--frobnicate"], ["No such option '--frobnicate'", "'warmup quota --help'"]),
+        (["qouta"], ["No such command 'qouta'", "'warmup --help'"]),
+        (["completion", "fish2"], ["'fish2' is not one of", "'warmup completion --help'"]),
+    ],
+)
+def test_a_usage_error_is_one_line_too_process(seeded: Path, args, words):
+    """click's own form was four lines (usage, "Try --help", a blank line, the error)."""
+    before = ledger_digest(seeded)
+    assert_one_line_error(warmup_proc(seeded, *args), 64, *words)
+    assert ledger_digest(seeded) == before
+
+
 def test_unknown_mailbox_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "quota", "nobody@corp.example")

@@ -196,12 +196,12 @@ class WarmupGroup(NamedFields, click.Group):
         except click.BadParameter as exc:
             fault = _config_fault(exc)
             if fault is None:
-                exc.show()
+                _usage(exc)
                 sys.exit(64)
             click.echo(f"Error: {fault}", err=True)
             sys.exit(ConfigError.exit_code)
         except click.UsageError as exc:
-            exc.show()
+            _usage(exc)
             sys.exit(64)
         except click.ClickException as exc:
             exc.show()
@@ -222,6 +222,17 @@ class WarmupGroup(NamedFields, click.Group):
             click.echo(f"Error: cannot write the output: {exc.strerror or exc}", err=True)
             sys.exit(74)  # EX_IOERR
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _usage(exc: click.UsageError) -> None:
+    """A usage error as every other error: one line, what was wrong and where to look (click's
+    own form is a usage line, a "Try --help" line, a blank one, then the error)."""
+    hint = ""
+    ctx = exc.ctx
+    if ctx is not None and ctx.help_option_names:
+        names = ctx.help_option_names
+        hint = f" (see '{ctx.command_path} {'--help' if '--help' in names else names[0]}')"
+    click.echo(f"Error: {' '.join(exc.format_message().split())}{hint}", err=True)
 
 
 def _output_lost(exc: OSError) -> bool:
