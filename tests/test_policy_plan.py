@@ -87,6 +87,19 @@ def test_the_domain_cap_and_closed_days_lower_the_plan():
     assert plan[1].notes == ("closed: public holiday in CN (National Day)",)
 
 
+def test_a_day_already_over_its_quota_says_so_where_planned_is_above_quota():
+    """Sends recorded past the quota (imported, or before the cap was lowered): today's row
+    showed PLANNED 4 against QUOTA 3 with no word on why."""
+    over = dataclasses.replace(
+        hist(), cap=3, days=(DayCounts(TODAY, sent=4),), last_send_at=at(TODAY, 9)
+    )
+    [today] = project(spec_with(""), over, at(TODAY, 10), 1)
+    assert (today.quota, today.planned) == (3, 4)
+    assert today.notes == ("sent 4 of 3 today: nothing more goes out today",)
+    exact = dataclasses.replace(over, days=(DayCounts(TODAY, sent=3),))
+    assert project(spec_with(""), exact, at(TODAY, 10), 1)[0].notes == ()
+
+
 def test_plan_notes_say_recipient_domain_caps_may_lower_a_day(run, tmp_path):
     extra = '[recipient_domains]\ndefault = 30\n"qq.com" = 2\n'
     (tmp_path / "rd.toml").write_text(DEFAULT_TOML + "\n" + extra)

@@ -130,6 +130,10 @@ def _today_left(
 ) -> tuple[int, tuple[str, ...]]:
     """What can still go out today, and why it is less than what is left of the quota."""
     remaining = first.remaining
+    if first.status == "exhausted" and first.sent > first.quota:
+        # sends the gate did not count against today's quota (recorded, imported, or before
+        # the cap was lowered): PLANNED shows them above QUOTA, and says so
+        return 0, (f"sent {first.sent} of {first.quota} today: nothing more goes out today",)
     if first.status in ("paused", "closed", "exhausted") or remaining <= 0:
         return 0, ()
     notes: list[str] = []
