@@ -3,6 +3,8 @@ speed) give what each part rendered alone by Jinja2 gives."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -301,3 +303,135 @@ def test_repetition_a_message_can_hold_still_renders(tmp_path: Path) -> None:
     )
     got = fill(load_template(path), {"email": "a@example.com", "name": "Ann"}, "line 2")
     assert (got.subject, got.text) == ("12 1024 3.0", "-" * 20 + "['Ann', 'Ann']AnnAnn-80.5")
+
+
+def _within_768_mib(args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` with at most 768 MiB of address space (warmup with Jinja2 loaded takes
+    ~100): a template that builds gigabytes fails here, fast, instead of taking the shared
+    machine's memory; ``timeout`` stands for a template that runs for minutes."""
+    import resource
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (768 << 20, 768 << 20))
+
+    return subprocess.run(
+        [sys.executable, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=cap,
+        check=False,
+    )
+
+
+FILL = """
+import sys
+from pathlib import Path
+from warmup.errors import DataError
+from warmup.outbox.template import fill, load_template
+try:
+    fill(load_template(Path(sys.argv[1])), {"email": "a@example.com", "name": "Ann"}, "line 2")
+except DataError as exc:
+    print(exc)
+else:
+    print("rendered")
+"""
+
+
+@pytest.mark.parametrize(
+    ("expr", "said"),
+    [
+        ('{{ "x"|center(10**9) }}', "center(width=1_000_000_000)"),
+        ('{{ "x".center(10**9) }}', "center(width=1_000_000_000)"),
+        ('{{ "x".ljust(10**9) }}', "ljust(width=1_000_000_000)"),
+        ('{{ "x".zfill(10**9) }}', "zfill(width=1_000_000_000)"),
+        ('{{ "x"|indent(10**9, true) }}', "indent(width=1_000_000_000)"),
+        ('{{ "%1000000000s"|format(name) }}', "a field 1_000_000_000 wide"),
+        ('{{ "%1000000000s" % name }}', "a field 1_000_000_000 wide"),
+        ('{{ "%*s" % (10**9, name) }}', "a field 1_000_000_000 wide"),
+        ('{{ "{:>1000000000}".format(name) }}', "a field 1_000_000_000 wide"),
+        ('{{ "{:>{}}".format(name, 10**9) }}', "a field 1_000_000_000 wide"),
+        ('{{ ("x" * 20000000).replace("", "y" * 20000000) }}', "a replacement of "),
+        ('{{ ("x" * 20000000)|replace("", "y" * 20000000) }}', "a replacement of "),
+        ('{{ ([("x" * 10000)] * 10000)|join }}', "a join of "),
+        ('{{ "".join([("x" * 10000)] * 10000) }}', "a join of "),
+        ("{{ lipsum(10**9) }}", "lipsum(n=1_000_000_000)"),
+        ("{{ range(10**9)|slice(10**9)|list }}", "a range of 1_000_000_000 items"),
+        ("{{ [1, 2]|slice(10**9)|list }}", "slice(slices=1_000_000_000)"),
+        ("{% for i in range(10**9) %}{{ i }}{% endfor %}", "a range of 1_000_000_000 items"),
+        ("{% for i in range(10**9) %}{% endfor %}", "a range of 1_000_000_000 items"),
+        (
+            "{% for i in range(5000000) %}{% for j in range(5000000) %}{% endfor %}{% endfor %}",
+            "loops over more range items in all than a message",
+        ),
+        ("{% for i in range(10**7) %}{{ name * 1000 }}{% endfor %}", "the message is over"),
+        ('{{ "{:.1000000000f}".format(1.5) }}', "a field 1_000_000_000 wide"),
+        ("{{ [1]|tojson(10**9) }}", "tojson(indent=1_000_000_000)"),
+        ("{{ [1]|batch(10**9, 0)|list }}", "batch(linecount=1_000_000_000)"),
+        (
+            '{% set ns = namespace(s="xx") %}{% for i in range(40) %}'
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s|length }}",
+            "a concatenation of ",
+        ),
+        (
+            '{% set ns = namespace(s="xx") %}{% for i in range(40) %}'
+            "{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s|length }}",
+            "a sum of ",
+        ),
+        (
+            '{% set l = [1] %}{% for i in range(40) %}{{ l.extend(l) or "" }}{% endfor %}',
+            "a list of ",
+        ),
+    ],
+)
+def test_a_template_building_gigabytes_is_refused_before_it_is_built(
+    tmp_path: Path, expr: str, said: str
+) -> None:
+    """``{{ "x"|center(10**9) }}``, ``{% for i in range(10**9) %}`` and their kin took
+    gigabytes (or ran for hours) rendering one row; the size check came after. Refused as they
+    run, in a process that could not have had the gigabytes."""
+    path = tmp_path / "t.toml"
+    path.write_text(f"subject = 's'\ntext = '''{expr}'''\n", encoding="utf-8")
+    res = _within_768_mib(["-c", FILL, str(path)])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(f"line 2: template {path}: "), res.stdout
+    assert said in res.stdout, res.stdout
+    assert "MemoryError" not in res.stdout
+
+
+def test_bounded_calls_a_message_can_hold_still_render(tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(
+        "subject = 's'\ntext = '''{{ name|center(9) }}|{{ name.rjust(5) }}|{{ '%5s' % name }}|"
+        "{{ '%*d' % (4, 7) }}|{{ '{:>6}'.format(name) }}|{{ '{:,}'.format(10**12) }}|"
+        "{{ name.replace('n', 'N') }}|{{ ['a', 'b']|join('-') }}|{{ '+'.join(name) }}|"
+        "{% for i in range(3) %}{{ i }}{% endfor %}|{{ [1, 2, 3]|slice(2)|list }}'''\n",
+        encoding="utf-8",
+    )
+    got = fill(load_template(path), {"email": "a@example.com", "name": "Ann"}, "line 2")
+    assert got.text == (
+        "   Ann   |  Ann|  Ann|   7|   Ann|1,000,000,000,000|ANN|a-b|A+n+n|012|[[1, 2], [3]]"
+    )
+
+
+def test_queue_add_of_a_template_building_gigabytes_exits_65_in_one_line(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    from warmup import api
+    from warmup.ledger import open_ledger
+
+    ledger = open_ledger(str(ledger_path))
+    try:
+        api.add_mailbox(ledger, "sales@corp.example", "exmail")
+    finally:
+        ledger.close()
+    leads = tmp_path / "leads.csv"
+    leads.write_text("email,name\na@example.com,Ann\n", encoding="utf-8")
+    tpl = tmp_path / "t.toml"
+    tpl.write_text("subject = 's'\ntext = '''{{ \"x\"|center(10**9) }}'''\n", encoding="utf-8")
+    args = ["queue", "add", "--mailbox", "sales@corp.example", "--csv", str(leads)]
+    res = _within_768_mib(["-m", "warmup", *args, "--template", str(tpl)])
+    assert res.returncode == 65, res.stderr
+    assert res.stderr.startswith(f"Error: {leads}: line 2: template {tpl}: "), res.stderr
+    assert "center(width=1_000_000_000)" in res.stderr
+    assert len(res.stderr.splitlines()) == 1
