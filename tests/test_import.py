@@ -977,3 +977,46 @@ def test_later_rows_may_repeat_or_leave_out_what_registers_a_new_mailbox(tmp_pat
         ("exmail", "Asia/Tokyo", "exmail"),
         ("exmail", "Asia/Shanghai", "exmail"),
     ]
+
+
+def test_an_instant_written_another_way_is_the_same_send_and_ids_keep_sends_apart(
+    ledger_url, run, tmp_path
+):
+    """Importing a log again, its times written with or without fractions, ``Z`` or an
+    offset, a space for the ``T``, or local time in the mailbox's zone, adds nothing; two sends
+    in the same second stay two when their Message-ID or recipient differ."""
+    head = "mailbox,recipient,sent_at,message_id,bounce_kind,provider"
+    first = [
+        "a@corp.example,r1@example.com,2026-11-01T10:00:00+00:00,,,exmail",
+        "a@corp.example,r2@example.com,2026-11-01T10:00:00+00:00,,hard,",
+        "a@corp.example,r3@example.com,2026-11-01T18:00:00,,,",  # exmail: Asia/Shanghai
+        "a@corp.example,r4@example.com,2026-11-01T10:00:00+00:00,<m1@x>,,",
+        "a@corp.example,r4@example.com,2026-11-01T10:00:00+00:00,<m2@x>,,",
+    ]
+    second = [
+        "a@corp.example,r1@example.com,2026-11-01T10:00:00.000+00:00,,,",
+        "a@corp.example,r2@example.com,2026-11-01 10:00:00.000000Z,,hard,",
+        "a@corp.example,r3@example.com,2026-11-01T18:00:00.000,,,",
+        "a@corp.example,r4@example.com,2026-11-01T10:00:00.000000+00:00,m1@x,,",
+        "a@corp.example,r4@example.com,2026-11-01T11:00:00.5+01:00,<m2@x>,,",
+        "a@corp.example,r1@example.com,2026-11-01T18:00:00+08:00,,,",
+    ]
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("\n".join([head, *first]) + "\n", encoding="utf-8")
+    b.write_text("\n".join([head, *second]) + "\n", encoding="utf-8")
+    res = run("import", str(a), "--db", ledger_url)
+    assert res.stdout.startswith(f"Imported 5 new sends and 1 new bounce from {a}."), res.output
+    for log in (b, a, b):
+        res = run("import", str(log), "--db", ledger_url)
+        assert res.stdout.startswith(f"Imported 0 new sends and 0 new bounces from {log}.")
+    engine = sa.create_engine(ledger_url)
+    with engine.connect() as conn:
+        got = sorted(conn.execute(sa.select(SEND.c.recipient, SEND.c.message_id)).all())
+    engine.dispose()
+    assert got == [
+        ("r1@example.com", None),
+        ("r2@example.com", None),
+        ("r3@example.com", None),
+        ("r4@example.com", "<m1@x>"),
+        ("r4@example.com", "<m2@x>"),
+    ]
