@@ -29,8 +29,10 @@ Design:
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 import shlex
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -125,6 +127,18 @@ def _interrupt_in(exc: BaseException) -> BaseException | None:
         seen.add(id(at))
         at = at.__cause__ or at.__context__
     return None
+
+
+def quiet_when_interrupted(record: logging.LogRecord) -> bool:
+    """A logging filter for the driver's "error ignored ..." warnings (psycopg logs one when a
+    pipeline's or transaction's cleanup fails under an exception it lets through): dropped while
+    a Ctrl-C or exit unwinds, whose one line ("Aborted.") the CLI prints. A real Ctrl-C while a
+    pipelined ``executemany`` waited on a lock printed "error ignored terminating
+    <psycopg.Pipeline ...>: canceling statement due to user request" above it."""
+    if not record.getMessage().startswith("error ignored"):
+        return True
+    handling = sys.exc_info()[1]
+    return handling is None or _interrupt_in(handling) is None
 
 
 def _wall_clock() -> dt.datetime:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,12 +31,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
-from warmup.ledger.core import Ledger, highest_id
+from warmup.ledger.core import Ledger, highest_id, quiet_when_interrupted
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
 from warmup.ledger.postgres_gate import PostgresGate
 from warmup.ledger.schema import METADATA
 from warmup.ledger.values import MailboxRow
+
+for _name in ("psycopg", "psycopg.transaction"):  # the loggers of psycopg's cleanup warnings
+    logging.getLogger(_name).addFilter(quiet_when_interrupted)
 
 MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
 # pg_advisory_xact_lock(int4, int4)'s first key for :meth:`PostgresLedger._lock_name` (the second
