@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import smtplib
 import sqlite3
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -277,3 +278,52 @@ def test_through_the_relay_one_upstream_write_per_message(
     # each message's envelope, BDAT and data in one write
     reads = envelope_reads(chunked)
     assert [(r.count(b" LAST\r\n"), r.endswith(b"\r\nend\r\n")) for r in reads] == [(1, True)] * 3
+
+
+def test_no_reply_by_the_timeout_after_the_data_left_is_unknown_not_released(pki, ssl_cert_env):
+    """Postfix (CHUNKING by default since 3.4) sends a pipelined group's replies together
+    once its input is drained: for a small message, after BDAT LAST's data is queued (and its
+    milters have run). A timeout before the first reply then says nothing about the message:
+    the server may be queueing it. Released slots would have :meth:`Gate.send` send it again.
+    """
+    from warmup.smtp import Session, Target
+
+    release = threading.Event()
+    with SmtpSink(
+        "ssl",
+        user=BOX,
+        password=SMTP_PASSWORD,
+        pki=pki,
+        pipelining=True,
+        chunking=True,
+        buffer_replies=True,
+    ) as sink:
+        sink.hold_data_reply = release
+        s = Session(Target(("127.0.0.1",), sink.port, "ssl", BOX, SMTP_PASSWORD, timeout=1.0))
+        try:
+            out = s.send(BOX, ["a@example.com", "b@example.com"], MESSAGE)
+        finally:
+            release.set()
+            s.close()
+        # the server had the whole message when the client gave up (aiosmtpd then drops it;
+        # Postfix's cleanup, which already has it, queues it)
+        assert sink.holding.is_set() and sink.bdat_commands == 1
+        assert b"".join(sink.reads).endswith(AS_RECEIVED)
+    assert outcomes(out) == {"a@example.com": ("unknown", None), "b@example.com": ("unknown", None)}
+    assert out.error is not None and "timed out" in out.error
+
+
+def test_a_connection_lost_before_the_last_window_left_releases_the_accepted(chunked):
+    """With more recipients than one write holds, the data goes with the last window: a
+    connection lost while the first window's replies are read took no data, so nothing can
+    have been delivered and the accepted recipients' slots are released, as on the DATA path."""
+    rcpts = [f"r{i}@example.com" for i in range(PIPELINE_WINDOW + 20)]
+    chunked.reject_rcpt = {rcpts[3]: (550, "5.1.1 no such user")}
+    chunked.drop_rcpt = rcpts[10]
+    s = session(chunked)
+    out = s.send(BOX, rcpts, MESSAGE)
+    assert s.smtp is None and chunked.messages == [] and chunked.bdat_commands == 0
+    assert b"BDAT" not in b"".join(chunked.reads)
+    assert out.results[rcpts[3]].outcome == "hard"
+    assert {v.outcome for r, v in out.results.items() if r != rcpts[3]} == {"released"}
+    assert out.error is not None and out.error.startswith("connection lost before DATA")

@@ -254,11 +254,15 @@ class Session:
         its way whatever they say; a recipient ends as the BDAT reply says when its RCPT was
         taken. A server that refused MAIL, or a recipient, discards the chunk (RFC 3030 4.2).
 
-        A connection lost before any reply is read releases every recipient, as one lost before
-        DATA does: a server that answers nothing has not taken the group (the usual case is an
-        idle connection the server or a middlebox had closed, which :meth:`Gate.send` then
-        reopens once). Lost after a reply, a recipient not refused may have got the message:
-        ``unknown``. A 421 ends the session: nothing after it is delivered."""
+        A connection closed before any reply is read releases every recipient, as one lost
+        before DATA does: a server that answers nothing has not taken the group (the usual case
+        is an idle connection the server or a middlebox had closed, which :meth:`Gate.send` then
+        reopens once). Not so a wait for the first reply that timed out once the data had left:
+        Postfix answers the whole group after queueing the message, so every recipient is
+        ``unknown``. Lost after a reply, a recipient not refused may have got the message:
+        ``unknown`` — unless the data had not left yet (more recipients than one write holds:
+        it goes with the last window), which releases them. A 421 ends the session: nothing
+        after it is delivered."""
         from warmup.bounces import classify_smtp_reply, is_throttle
 
         smtp = self.smtp
@@ -269,6 +273,7 @@ class Session:
         talk = _Exchange(smtp, mail_from, recipients, pipelined=True, body=body, chunk=chunk)
         replies: list[tuple[int, str]] = []
         lost: str | None = None
+        waited = False  # the server said nothing in time: it may still be at work
         try:
             while talk.answered < len(talk.lines):
                 code, reply = talk.reply()
@@ -277,12 +282,24 @@ class Session:
                     break
         except (OSError, smtplib.SMTPException) as exc:
             lost = _why(exc)
+            waited = isinstance(exc, TimeoutError) or "timed out" in str(exc)
+        # The data left only with the last window (a write that raised may not have ended).
+        written = talk.sent == len(talk.lines)
         closed = lost is not None or replies[-1][0] == 421
         if closed:
             self.close()
         released = {r: RcptResult(r, "released") for r in recipients}
-        if not replies:
+        if not replies and not (written and waited):
             return Outcome(released, error=f"connection lost before DATA: {lost}")
+        if not replies:
+            # Postfix answers a pipelined group once its input is drained: for a small
+            # message, after the data is queued (milters included). Silence until the
+            # timeout is no sign it was not taken.
+            why = f"no reply after the data was sent: {lost}"
+            return Outcome(
+                {r: RcptResult(r, "unknown", None, why) for r in recipients},
+                error=f"connection lost during DATA: {lost}",
+            )
         code, text = replies[0]
         if code != 250:
             self._end(closed)
@@ -301,6 +318,10 @@ class Session:
         if len(replies) < len(talk.lines):  # a 421 or a lost connection before BDAT's reply
             if lost is None:  # 421: the transaction is abandoned, nothing delivered
                 return Outcome({**released, **results}, throttle)
+            if not written:  # lost before the last window, which carries the data, left
+                return Outcome(
+                    {**released, **results}, throttle, f"connection lost before DATA: {lost}"
+                )
             unanswered = recipients[len(replies) - 1 :]
             for r in accepted + unanswered:
                 results[r] = RcptResult(r, "unknown", None, f"connection lost in DATA: {lost}")

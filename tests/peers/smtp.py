@@ -64,6 +64,22 @@ class _SMTP(SMTP):
         self._sink = sink
         if allow_auth_without_starttls:
             self._auth_require_tls = False
+        self._held: list[bytes] = []  # replies kept back (``buffer_replies``)
+
+    async def push(self, status: str | bytes) -> None:
+        """A reply, kept back while more of the client's input is already read when the sink
+        ``buffer_replies`` (as Postfix's smtpd does: it flushes before a read that would wait)."""
+        if self._sink.buffer_replies:
+            raw = status if isinstance(status, bytes) else status.encode()
+            self._held.append(raw + b"\r\n")
+            if self._reader._buffer:  # type: ignore[attr-defined]
+                return
+            held, self._held = b"".join(self._held), []
+            assert self._writer is not None
+            self._writer.write(held)
+            await self._writer.drain()
+            return
+        await super().push(status)
 
     async def smtp_BDAT(self, arg: str) -> None:
         """BDAT (RFC 3030 CHUNKING) when the sink offers it: the chunk of ``size`` octets that
@@ -222,6 +238,10 @@ class _Handler:
         return "250 2.1.0 Sender OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.sink.drop_rcpt is not None and address.lower() == self.sink.drop_rcpt.lower():
+            server.transport.abort()  # gone without a reply, mid-envelope
+            await asyncio.sleep(_HANG_LIMIT)  # cancelled as soon as the connection is gone
+            return None
         rejection = {k.lower(): v for k, v in self.sink.reject_rcpt.items()}.get(address.lower())
         if rejection is not None:
             return f"{rejection[0]} {rejection[1]}"
@@ -272,6 +292,11 @@ class SmtpSink:
       - ``chunking``: EHLO offers CHUNKING (RFC 3030), as Gmail and Exchange Online do, and
         BDAT is taken (``bdat_commands`` counts them); a BDAT message reaches the same handler,
         behaviours and lists as a DATA one.
+      - ``buffer_replies``: replies wait while more of the client's input is already read, and
+        go together before a read that would wait, as Postfix's smtpd sends them: the replies to
+        a pipelined MAIL, RCPT and ``BDAT ... LAST`` with its data all come after the message
+        is queued.
+      - ``drop_rcpt``: RCPT TO this address closes the connection without a reply.
       - ``fail_after_mail``: (code, text) replied to MAIL FROM once ``fail_after_mail_count``
         MAIL commands have succeeded; the server then closes the connection.
       - ``drop_mid_data``: read the whole message, store it, then close the connection without
@@ -304,6 +329,8 @@ class SmtpSink:
         reject_mail: tuple[int, str] | None = None,
         pipelining: bool = False,
         chunking: bool = False,
+        buffer_replies: bool = False,
+        drop_rcpt: str | None = None,
         fail_after_mail: tuple[int, str] | None = None,
         fail_after_mail_count: int = 0,
         drop_mid_data: bool = False,
@@ -329,6 +356,8 @@ class SmtpSink:
         self.pipelining = pipelining
         self.chunking = chunking
         self.bdat_commands = 0
+        self.buffer_replies = buffer_replies
+        self.drop_rcpt = drop_rcpt
         self.eightbitmime = eightbitmime
         self.smtputf8 = smtputf8
         self.reads: list[bytes] = []
