@@ -134,7 +134,7 @@ def test_a_throttled_recipient_is_released_and_the_accepted_one_still_gets_it(ch
     out = s.send(BOX, ["ok@example.com", "t@example.com"], MESSAGE)
     s.close()
     assert out.throttle == (451, "4.7.500 Server busy. Please try again later")
-    assert outcomes(out) == {"ok@example.com": ("sent", 250), "t@example.com": ("released", None)}
+    assert outcomes(out) == {"ok@example.com": ("sent", 250), "t@example.com": ("released", 451)}
     assert [m.rcpt_tos for m in chunked.messages] == [("ok@example.com",)]
 
 
@@ -145,7 +145,7 @@ def test_after_a_throttled_recipient_a_refused_message_is_still_the_bounce_it_is
     out = s.send(BOX, ["ok@example.com", "t@example.com"], MESSAGE)
     s.close()
     assert out.throttle == (451, "4.7.500 Server busy. Please try again later")
-    assert outcomes(out) == {"ok@example.com": ("block", 550), "t@example.com": ("released", None)}
+    assert outcomes(out) == {"ok@example.com": ("block", 550), "t@example.com": ("released", 451)}
 
 
 @pytest.mark.parametrize(
@@ -327,3 +327,31 @@ def test_a_connection_lost_before_the_last_window_left_releases_the_accepted(chu
     assert out.results[rcpts[3]].outcome == "hard"
     assert {v.outcome for r, v in out.results.items() if r != rcpts[3]} == {"released"}
     assert out.error is not None and out.error.startswith("connection lost before DATA")
+
+
+def test_through_the_relay_a_throttled_recipient_is_named_in_the_250(
+    chunked, ledger_path, monkeypatch, tmp_path
+):
+    """With the data on its way with the envelope, a throttled recipient is not sent while the
+    others are: the relay's 250 must name it, as it names a refused one, so that its client
+    (and ``warmup sendmail``, which exits 75 for it) knows one recipient did not get it."""
+    from warmup import Gate
+    from warmup.relay import Relay
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    add_box(chunked.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    chunked.reject_rcpt = {"t@example.com": (451, "4.7.500 Server busy. Please try again later")}
+    gate = Gate(BOX)
+    relay = Relay(gate, wait=False).start()
+    try:
+        with smtplib.SMTP(relay.host, relay.port, timeout=30) as c:
+            c.login(relay.user, relay.password)
+            c.mail(BOX)
+            assert c.rcpt("ok@example.com")[0] == 250 and c.rcpt("t@example.com")[0] == 250
+            code, reply = c.data(MESSAGE)
+    finally:
+        relay.stop()
+        gate.close()
+    assert [m.rcpt_tos for m in chunked.messages] == [("ok@example.com",)]
+    assert code == 250 and b"sent to 1 of 2" in reply, reply
+    assert b"; rejected upstream: t@example.com (451)" in reply, reply

@@ -469,6 +469,9 @@ def _answer(outcome: Any, message_id: str) -> Delivery:
     rejected = [r for r in results if r.outcome in ("hard", "soft", "block")]
     sent = outcome.sent
     if sent:
+        # A recipient throttled at RCPT while the data went on to the others (CHUNKING): not
+        # sent, its slot given back; named like a refused one, so the client knows.
+        rejected += [r for r in results if r.outcome == "released" and r.code]
         note = "".join(f"; rejected upstream: {r.recipient} ({r.code})" for r in rejected)
         return Delivery(
             reply_line(250, f"2.0.0 OK {message_id} sent to {len(sent)} of {len(results)}{note}"),

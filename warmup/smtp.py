@@ -313,6 +313,8 @@ class Session:
                 accepted.append(rcpt)
             elif is_throttle(code, text, stage="rcpt"):
                 throttle = throttle or (code, text)
+                # released, but refused: the others may still get it (the relay names it)
+                results[rcpt] = RcptResult(rcpt, "released", code, text)
             else:
                 results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
         if len(replies) < len(talk.lines):  # a 421 or a lost connection before BDAT's reply
