@@ -355,3 +355,27 @@ def test_through_the_relay_a_throttled_recipient_is_named_in_the_250(
     assert [m.rcpt_tos for m in chunked.messages] == [("ok@example.com",)]
     assert code == 250 and b"sent to 1 of 2" in reply, reply
     assert b"; rejected upstream: t@example.com (451)" in reply, reply
+
+
+@pytest.mark.parametrize("eightbitmime", [True, False])
+def test_8bit_data_goes_by_bdat_declared_or_made_7bit_as_by_data(chunked, eightbitmime):
+    """BDAT carries 8-bit data under BODY=8BITMIME (RFC 3030 leaves BODY to the sender) and
+    what warmup.downgrade made 7-bit for a server without 8BITMIME; the size is the octets."""
+    chunked.eightbitmime = eightbitmime
+    message = (
+        "From: a@corp.example\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 8bit\r\n'
+        "\r\n你好，世界\r\n"
+    ).encode()
+    s = session(chunked)
+    try:
+        assert s.send(BOX, ["a@example.com"], message).sent == ["a@example.com"]
+    finally:
+        s.close()
+    [got] = chunked.messages
+    assert chunked.bdat_commands == 1
+    assert ("BODY=8BITMIME" in got.mail_options) is eightbitmime
+    assert got.raw.isascii() is not eightbitmime
+    assert got.message.get_content().rstrip() == "你好，世界"
+    [first] = envelope_reads(chunked)
+    assert f"BDAT {len(got.raw)} LAST\r\n".encode() + got.raw in first
