@@ -379,3 +379,22 @@ def test_8bit_data_goes_by_bdat_declared_or_made_7bit_as_by_data(chunked, eightb
     assert got.message.get_content().rstrip() == "你好，世界"
     [first] = envelope_reads(chunked)
     assert f"BDAT {len(got.raw)} LAST\r\n".encode() + got.raw in first
+
+
+def test_a_refused_mail_from_stops_before_the_window_that_carries_the_data(chunked):
+    """More recipients than one write holds: a MAIL FROM refused in the first window's replies
+    ends the message there, as on the DATA path; the data (and the other RCPTs) are not
+    written for nothing, and the session goes on after RSET."""
+    rcpts = [f"r{i}@example.com" for i in range(PIPELINE_WINDOW + 20)]
+    chunked.reject_mail = (550, "5.7.1 sender blocked")
+    s = session(chunked)
+    out = s.send(BOX, rcpts, MESSAGE)
+    assert out.error == "MAIL FROM refused: 550 5.7.1 sender blocked"
+    assert {v.outcome for v in out.results.values()} == {"released"}
+    stream = b"".join(chunked.reads)
+    assert b"BDAT" not in stream and stream.count(b"rcpt to:") == PIPELINE_WINDOW - 1
+    assert stream.endswith(b"rset\r\n")
+    chunked.reject_mail = None
+    assert s.send(BOX, ["a@example.com"], MESSAGE).sent == ["a@example.com"]
+    s.close()
+    assert chunked.connections == 1 and len(chunked.messages) == 1

@@ -280,6 +280,8 @@ class Session:
                 replies.append((code, _text(reply)))
                 if code == 421:  # the server is closing: no more replies come
                     break
+                if replies[0][0] != 250 and talk.answered == talk.sent:
+                    break  # MAIL refused: the windows still unwritten (the data's) stay so
         except (OSError, smtplib.SMTPException) as exc:
             lost = _why(exc)
             waited = isinstance(exc, TimeoutError) or "timed out" in str(exc)
