@@ -398,3 +398,27 @@ def test_a_refused_mail_from_stops_before_the_window_that_carries_the_data(chunk
     assert s.send(BOX, ["a@example.com"], MESSAGE).sent == ["a@example.com"]
     s.close()
     assert chunked.connections == 1 and len(chunked.messages) == 1
+
+
+def test_an_idle_connection_the_server_hung_up_releases_and_the_gate_reopens_once(
+    chunked, ledger_path, monkeypatch, tmp_path
+):
+    """The server closed the idle connection: the envelope's write (with the data) succeeds,
+    the read finds the connection closed. Unlike a timeout, that is a server that took
+    nothing: released, and :meth:`Gate.send` sends it once on a new connection."""
+    from email.message import EmailMessage
+
+    from warmup import Gate
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    add_box(chunked.port, "--policy", str(policy_file(tmp_path / "flat.toml")))
+    with Gate(BOX) as gate:
+        for i, rcpt in enumerate(("a@example.com", "b@example.com")):
+            if i:
+                chunked.hang_up()
+            msg = EmailMessage()
+            msg["From"], msg["To"], msg["Subject"] = BOX, rcpt, f"m{i}"
+            msg.set_content("hello")
+            assert gate.send(msg).results[rcpt].outcome == "sent"
+    assert [m.rcpt_tos for m in chunked.messages] == [("a@example.com",), ("b@example.com",)]
+    assert chunked.connections == 2 and chunked.bdat_commands == 2

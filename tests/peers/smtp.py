@@ -124,7 +124,13 @@ class _SMTP(SMTP):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         with self._sink._lock:
             self._sink.connections += 1
+            self._sink._open.add(self)
         super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        with self._sink._lock:
+            self._sink._open.discard(self)
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         with self._sink._lock:
@@ -377,6 +383,7 @@ class SmtpSink:
         self._messages: list[Received] = []
         self._refused: list[Received] = []
         self._controller: _Controller | None = None
+        self._open: set[_SMTP] = set()  # the connections the server has open
 
     # -- state -----------------------------------------------------------------------------
     def _record(self, received: Received, *, accepted: bool) -> None:
@@ -450,6 +457,20 @@ class SmtpSink:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
+
+    def hang_up(self) -> None:
+        """Close every open connection from the server's side without a word, as a server or
+        a middlebox does to one left idle: a client learns it when it next writes and reads."""
+        assert self._controller is not None
+        with self._lock:
+            servers = list(self._open)
+
+        async def close() -> None:
+            for server in servers:
+                if server.transport is not None:
+                    server.transport.close()
+
+        asyncio.run_coroutine_threadsafe(close(), self._controller.loop).result(5)
 
     def __enter__(self) -> Self:
         return self.start()
