@@ -77,6 +77,23 @@ def test_without_pipelining_or_over_the_size_it_waits_for_data(pki, ssl_cert_env
             assert b"BDAT" not in b"".join(sink.reads)
 
 
+def test_the_size_limit_counts_the_octets_that_go_bare_lfs_made_crlf(chunked):
+    """3,330 lines of 77 octets and a bare LF: 259,740 octets as given (under CHUNKED_MAX),
+    263,070 as sent (over it): DATA's path, as for any message over the limit."""
+    lines = 3330
+    body = (b"y" * 77 + b"\n") * lines
+    assert len(body) <= CHUNKED_MAX < len(body) + lines
+    s = session(chunked)
+    try:
+        assert s.send(BOX, ["a@example.com"], body).sent == ["a@example.com"]
+        assert chunked.bdat_commands == 0
+        assert s.send(BOX, ["b@example.com"], body[: 78 * 3000]).sent == ["b@example.com"]
+        assert chunked.bdat_commands == 1  # 237,000 octets as sent: in the envelope's write
+    finally:
+        s.close()
+    assert [len(m.raw) for m in chunked.messages] == [79 * lines, 79 * 3000]
+
+
 def test_partial_refusals_per_recipient_the_others_get_it_and_the_session_goes_on(chunked):
     chunked.reject_rcpt = {
         "dead@example.com": (550, "5.1.1 <dead@example.com>: User unknown"),

@@ -187,8 +187,12 @@ class Session:
         else:
             body = ""
         pipelined = smtp.has_extn("pipelining")
-        if pipelined and len(data) <= CHUNKED_MAX and smtp.has_extn("chunking"):
-            return self._send_chunked(mail_from, recipients, data, body)
+        if pipelined and smtp.has_extn("chunking"):
+            chunk = _EOL.sub(b"\r\n", data)  # CRLF lines, as DATA carries them
+            if not chunk.endswith(b"\r\n"):
+                chunk += b"\r\n"  # the same bytes reach the mailbox either way
+            if len(chunk) <= CHUNKED_MAX:  # the octets that go, bare LFs made CRLF
+                return self._send_chunked(mail_from, recipients, chunk, body)
         talk = _Exchange(smtp, mail_from, recipients, pipelined=pipelined, body=body)
         try:
             code, reply = talk.reply()
@@ -247,9 +251,10 @@ class Session:
         return Outcome(results, throttle)
 
     def _send_chunked(
-        self, mail_from: str, recipients: list[str], data: bytes, body: str
+        self, mail_from: str, recipients: list[str], chunk: bytes, body: str
     ) -> Outcome:
-        """:meth:`send` of a message whose envelope and data go in one write (RFC 3030 BDAT
+        """:meth:`send` of a message (``chunk``: its bytes as they go, CRLF lines) whose
+        envelope and data go in one write (RFC 3030 BDAT
         pipelined behind MAIL and RCPT, RFC 2920): every reply is read, since the data is on
         its way whatever they say; a recipient ends as the BDAT reply says when its RCPT was
         taken. A server that refused MAIL, or a recipient, discards the chunk (RFC 3030 4.2).
@@ -267,9 +272,6 @@ class Session:
 
         smtp = self.smtp
         assert smtp is not None
-        chunk = _EOL.sub(b"\r\n", data)
-        if not chunk.endswith(b"\r\n"):
-            chunk += b"\r\n"  # as DATA carries it: the same bytes reach the mailbox
         talk = _Exchange(smtp, mail_from, recipients, pipelined=True, body=body, chunk=chunk)
         replies: list[tuple[int, str]] = []
         lost: str | None = None
