@@ -142,6 +142,43 @@ def test_a_refused_mail_from_releases_every_slot_and_keeps_the_session(chunked):
     assert chunked.connections == 1 and len(chunked.messages) == 1
 
 
+@pytest.mark.parametrize("refused", ["mail", "rcpt"])
+def test_a_server_that_reads_a_refused_chunk_as_commands_is_left_not_misread(
+    pki, ssl_cert_env, refused
+):
+    """A server that leaves the chunk behind a refused MAIL (or every RCPT refused) unread
+    answers each of the message's lines as a command: RSET's reply is then one of those, and
+    the next message's replies would be read off that stream. The session is closed instead;
+    the next message goes on a new connection, its outcome its own."""
+    with SmtpSink(
+        "ssl",
+        user=BOX,
+        password=SMTP_PASSWORD,
+        pki=pki,
+        pipelining=True,
+        chunking=True,
+        bdat_discard=False,
+    ) as broken:
+        if refused == "mail":
+            broken.reject_mail = (550, "5.7.1 sender blocked")
+        else:
+            broken.reject_rcpt = {"x@example.com": (550, "5.1.1 no such user")}
+        s = session(broken)
+        out = s.send(BOX, ["x@example.com"], MESSAGE)
+        assert {v.outcome for v in out.results.values()} == (
+            {"released"} if refused == "mail" else {"hard"}
+        )
+        assert s.smtp is None  # not reused after the stray replies
+        broken.reject_mail, broken.reject_rcpt = None, {}
+        again = session(broken)
+        try:
+            assert again.send(BOX, ["y@example.com"], MESSAGE).sent == ["y@example.com"]
+        finally:
+            again.close()
+        assert [m.rcpt_tos for m in broken.messages] == [("y@example.com",)]
+        assert broken.connections == 2
+
+
 def test_a_throttled_recipient_is_released_and_the_accepted_one_still_gets_it(chunked):
     """DATA's path abandons the whole message at a throttled RCPT (it has not written the
     data yet); here the data went with the envelope, so the server's word on each recipient

@@ -342,12 +342,18 @@ class Session:
         return Outcome({**released, **results}, throttle or ((code, text) if held else None))
 
     def _end(self, closed: bool) -> None:
-        """Abandon a chunked message the server refused: every reply is read, so RSET."""
+        """Abandon a chunked message the server refused: every reply is read, so RSET. A reply
+        to RSET but 250 means the server did not discard the chunk behind a refused MAIL or
+        RCPT (RFC 3030 asks it to; go-smtp's issue #315 is a server that reads it as
+        commands): its replies to the message's lines would be read as the next message's, so
+        the connection is closed instead."""
         if closed or self.smtp is None:
             return
         try:
-            self.smtp.rset()
+            code, _ = self.smtp.rset()
         except (OSError, smtplib.SMTPException):
+            code = 0
+        if code != 250:
             self.close()
 
     def _reset(self, talk: _Exchange, last_code: int) -> None:

@@ -98,6 +98,14 @@ class _SMTP(SMTP):
         ):
             await self.push("501 5.5.4 Syntax: BDAT chunk-size [LAST]")
             return
+        envelope = self.envelope
+        if not self._sink.bdat_discard and (
+            envelope is None or envelope.mail_from is None or not envelope.rcpt_tos
+        ):
+            # go-smtp's behaviour (its issue #315): the chunk is left unread, its lines read
+            # as commands next
+            await self.push("503 5.5.1 Error: no transaction for BDAT")
+            return
         chunk = await self._reader.readexactly(int(words[0]))
         with self._sink._lock:
             self._sink.bdat_commands += 1
@@ -295,6 +303,9 @@ class SmtpSink:
         aiosmtpd reads commands in order whether or not they were pipelined; ``reads`` lists
         the bytes of each read the server got (after TLS), so a test can tell commands written
         together from commands written one reply at a time.
+      - ``bdat_discard``: with CHUNKING, a BDAT without a transaction (MAIL refused, no
+        recipient taken) still has its chunk read and discarded, as RFC 3030 asks; False: left
+        unread, its lines then read as commands, as a server with go-smtp's bug #315 does.
       - ``chunking``: EHLO offers CHUNKING (RFC 3030), as Gmail and Exchange Online do, and
         BDAT is taken (``bdat_commands`` counts them); a BDAT message reaches the same handler,
         behaviours and lists as a DATA one.
@@ -335,6 +346,7 @@ class SmtpSink:
         reject_mail: tuple[int, str] | None = None,
         pipelining: bool = False,
         chunking: bool = False,
+        bdat_discard: bool = True,
         buffer_replies: bool = False,
         drop_rcpt: str | None = None,
         fail_after_mail: tuple[int, str] | None = None,
@@ -361,6 +373,7 @@ class SmtpSink:
         self.reject_mail = reject_mail
         self.pipelining = pipelining
         self.chunking = chunking
+        self.bdat_discard = bdat_discard
         self.bdat_commands = 0
         self.buffer_replies = buffer_replies
         self.drop_rcpt = drop_rcpt
