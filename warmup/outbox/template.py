@@ -487,8 +487,10 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
             f"{where}: {exc.message} in template {template.source}; add the column or fix "
             f"the template (nothing of the file was queued)"
         ) from None
-    except jinja2.TemplateError as exc:
-        raise DataError(f"{where}: template {template.source}: {exc}") from None
+    except jinja2.TemplateError as exc:  # e.g. what no message could hold, refused unbuilt
+        raise DataError(
+            f"{where}: template {template.source}: {exc} (nothing of the file was queued)"
+        ) from None
     except RecursionError:
         raise DataError(
             f"{where}: template {template.source}: it recurses without end (nothing of the "
