@@ -341,6 +341,24 @@ def test_a_released_slot_can_be_retried_with_its_message_id(tmp_path, ssl_cert_e
         assert conn.exec_driver_sql("SELECT count(*), min(outcome) FROM send").one() == (1, "sent")
 
 
+def test_a_resend_refusal_names_a_slot_in_flight_first_and_the_recipients_never_reached(
+    tmp_path, ssl_cert_env, smtp_ssl
+):
+    # The relay answers 250 "already sent" to a DuplicateSend of a sent slot: it must know
+    # when the message names a recipient still in flight (451 then) or one never reached.
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=5)))
+    with Gate(BOX) as gate:
+        gate.reserve(["a@example.com"], "<m1@corp.example>").settle("sent")
+        gate.reserve(["b@example.com"], "<m1@corp.example>")  # in flight
+        with pytest.raises(DuplicateSend) as dup:
+            gate.reserve(["a@example.com", "b@example.com"], "<m1@corp.example>")
+        assert (dup.value.recipient, dup.value.outcome) == ("b@example.com", "reserved")
+        assert dup.value.unsent == ()
+        with pytest.raises(DuplicateSend) as dup:
+            gate.reserve(["a@example.com", "c@example.com"], "<m1@corp.example>")
+        assert (dup.value.outcome, dup.value.unsent) == ("sent", ("c@example.com",))
+
+
 def test_a_duplicate_recipient_reserves_nothing(tmp_path, ssl_cert_env, smtp_ssl):
     from warmup.errors import DataError
 

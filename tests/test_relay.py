@@ -696,6 +696,24 @@ def test_a_message_of_unknown_fate_is_refused_for_good_so_no_retry_sends_it_twic
     assert server.tally.refused == 1 and server.tally.deferred == 0
 
 
+def test_a_message_id_already_sent_is_not_answered_250_for_recipients_it_never_reached(
+    relay, smtp_ssl, ledger_path
+):
+    # A script with a fixed Message-ID (a template's) sent it to a@ and b@, then to a@ and c@:
+    # the relay answered 250 "already sent" to the second, and c@ never got anything.
+    server = relay(daily=10)
+    raw = b"Message-ID: <fixed@corp.example>\r\nSubject: s\r\n\r\nhi\r\n"
+    assert submit(server, raw, ("a@example.com", "b@example.com")) == (250, "")
+    assert submit(server, raw, ("b@example.com", "a@example.com")) == (250, "")  # a retry
+    code, text = submit(server, raw, ("a@example.com", "c@example.com"))
+    assert code == 550, text
+    assert text.startswith("5.7.1 <fixed@corp.example> was already sent to a@example.com"), text
+    assert "c@example.com" in text and "new Message-ID" in text, text
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("a@example.com", "b@example.com")]
+    assert [r for r, _, _ in ledger_sends(ledger_path)] == ["a@example.com", "b@example.com"]
+    assert (server.tally.sent, server.tally.refused) == (2, 1)
+
+
 @pytest.mark.parametrize(
     "head",
     [

@@ -452,8 +452,18 @@ def _duplicate_reply(exc: DuplicateSend) -> str:
 
     Already sent: 250, the client's job is done (refusing it would make the client report a
     failure for a delivered message). Still in flight: 451, later. Fate unknown or refused
-    before: 550, never sent twice (DESIGN invariant 9) — a person decides.
+    before: 550, never sent twice (DESIGN invariant 9) — a person decides. Already sent to
+    some recipients but naming others it never reached: 550 as well (a 250 would tell the
+    client those got it), naming them.
     """
+    if exc.outcome == "sent" and exc.unsent:
+        return reply_line(
+            550,
+            f"5.7.1 {exc.message_id} was already sent to {exc.recipient}, so it is not sent "
+            f"again, not even to {', '.join(exc.unsent[:3])}"
+            f"{' and others' if len(exc.unsent) > 3 else ''}: send those a message with a "
+            f"new Message-ID",
+        )
     if exc.outcome == "sent":
         return reply_line(
             250, f"2.0.0 OK {exc.message_id} was already sent to {exc.recipient}; not sent again"

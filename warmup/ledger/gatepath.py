@@ -227,8 +227,11 @@ class GateSession(ABC):
         slots: dict[str, tuple[int, str]],
     ) -> tuple[list[int], list[int]]:
         """(released slots to take again, soft slots to set aside) for these recipients, or
-        :class:`DuplicateSend` for the first recipient whose earlier slot forbids a resend."""
-        reuse, aside = [], []
+        :class:`DuplicateSend` for a recipient whose earlier slot forbids a resend: the first
+        one still in flight, of unknown fate or refused, else the first one sent; it names the
+        recipients the message has not reached (a relay must not answer "already sent" for a
+        message that names new ones)."""
+        reuse, aside, blocked = [], [], []
         for rcpt in recipients:
             if rcpt not in slots:
                 continue
@@ -238,7 +241,12 @@ class GateSession(ABC):
             elif outcome == "soft":
                 aside.append(sid)
             else:
-                raise DuplicateSend(rcpt, message_id, outcome)
+                blocked.append((rcpt, outcome))
+        if blocked:
+            rcpt, outcome = next((b for b in blocked if b[1] != "sent"), blocked[0])
+            done = {r for r, _ in blocked}
+            unsent = tuple(dict.fromkeys(r for r in recipients if r not in done))
+            raise DuplicateSend(rcpt, message_id, outcome, unsent=unsent)
         return reuse, aside
 
     def _memo_to_keep(self, decision: Decision, rows: GateRows) -> WalkState | None:

@@ -74,9 +74,13 @@ class MailboxNotFound(ConfigError):
 
 class DuplicateSend(DataError):
     """This Message-ID already went (or may have gone) to this recipient: :attr:`outcome` is the
-    earlier slot's (``sent``, ``reserved`` still in flight, ``unknown``, ``block``, ``hard``)."""
+    earlier slot's (``sent``, ``reserved`` still in flight, ``unknown``, ``block``, ``hard``).
+    :attr:`unsent`: the message's recipients it has not reached (no slot, or one released or
+    soft-bounced), which the message would also have gone to."""
 
-    def __init__(self, recipient: str, message_id: str, outcome: str) -> None:
+    def __init__(
+        self, recipient: str, message_id: str, outcome: str, *, unsent: tuple[str, ...] = ()
+    ) -> None:
         why = {
             "sent": "was already sent to",
             "reserved": "is being sent right now to",
@@ -87,6 +91,7 @@ class DuplicateSend(DataError):
             f"a resend needs a new Message-ID"
         )
         self.recipient, self.message_id, self.outcome = recipient, message_id, outcome
+        self.unsent = unsent
 
 
 @dataclass(frozen=True)
