@@ -554,11 +554,15 @@ def test_child_env_never_carries_the_mailbox_secret(box, monkeypatch):
 
     box()
     monkeypatch.setenv("WARMUP_PASSWORD_COMMAND", "echo x")
+    # The overflow channel's SMTP password and the OAuth app's secret are secrets too.
+    monkeypatch.setenv("WARMUP_OVERFLOW_PASSWORD", "overflow-canary")
+    monkeypatch.setenv("WARMUP_OAUTH_CLIENT_SECRET", "oauth-canary")
     with Gate(BOX) as gate:
         relay = Relay(gate, wait=False)
         env = relay.child_env("/tmp/shim")
         relay.stop()
     assert "WARMUP_PASSWORD" not in env and "WARMUP_PASSWORD_COMMAND" not in env
+    assert not any("canary" in v for v in env.values()), sorted(env)
     assert env["PATH"].split(os.pathsep)[0] == "/tmp/shim"
 
 
