@@ -735,6 +735,33 @@ def test_headers_naming_only_the_mailbox_pass(head, relay, smtp_ssl):
     assert [a.addr_spec.lower() for a in got.message["From"].addresses] == [BOX]
 
 
+@pytest.mark.parametrize(
+    ("rcpt", "said"),
+    [
+        (
+            "user@b\u00fccher.de",
+            "international domain name; warmup sends without SMTPUTF8: write "
+            "it as user@xn--bcher-kva.de",
+        ),
+        ("x" * 65 + "@example.com", "is too long: its part before the '@' has 65 characters"),
+        ("no-domain", "malformed recipient 'no-domain': expected name@domain.tld"),
+    ],
+)
+def test_a_recipient_refused_at_rcpt_is_told_why(rcpt, said, relay, smtp_ssl):
+    # Every refusal said "malformed recipient: expected name@domain.tld", even for an
+    # international domain (whose xn-- form is what to write) or a local part over 64 octets.
+    import smtplib
+
+    server = relay()
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        s.mail(BOX, ["SMTPUTF8"] if not rcpt.isascii() else [])
+        code, text = s.rcpt(rcpt)
+    assert code == 501 and text.decode().startswith("5.1.3 "), (code, text)
+    assert said in text.decode(), text
+    assert server.tally.early == {"RCPT TO": 1} and smtp_ssl.connections == 0
+
+
 BCC_CLIENT = textwrap.dedent("""\
     import os, smtplib, subprocess
     env = os.environ

@@ -361,8 +361,8 @@ class Relay:
     async def _rcpt(self, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         try:
             rcpt = addresses.normalize(address, "recipient")
-        except DataError:
-            return f"501 5.1.3 malformed recipient <{_ascii(address)}>: expected name@domain.tld"
+        except DataError as exc:  # its reason: an international domain's xn-- form, a length
+            return reply_line(501, f"5.1.3 {exc}")
         if rcpt in envelope.rcpt_tos:
             return "250 2.1.5 OK (duplicate)"
         limit, who = self.recipient_limit()
