@@ -382,3 +382,37 @@ def test_send_reads_no_file_past_the_size_limit(box, smtp_ssl, ledger_path, flag
     assert res.stderr.startswith(f"Error: {flag} /dev/zero: the message is over"), res.stderr
     assert len(res.stderr.splitlines()) == 1
     assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("-bv", "lead@example.com"), "sendmail -bv verifies addresses"),
+        (("-bs",), "sendmail -bs speaks SMTP on standard input"),
+        (("-bp",), "sendmail -bp lists the mail queue"),
+        (("-bi",), "sendmail -bi rebuilds the aliases"),
+        (("-q",), "sendmail -q runs the mail queue"),
+        (("-q1h",), "sendmail -q runs the mail queue"),
+        (("-I",), "sendmail -I rebuilds the aliases"),
+        (("-bx", "lead@example.com"), "sendmail -bx is a mode warmup does not know"),
+    ],
+)
+def test_modes_that_send_nothing_are_refused_not_read_as_a_message(
+    args, said, box, run, smtp_ssl, ledger_path, monkeypatch
+):
+    # `sendmail -bv ADDRESS` (verify it, send nothing) sent standard input to ADDRESS, as did
+    # a cron job's `sendmail -q`; -bp and -q1h said "Option '-p' requires an argument".
+    box()
+    monkeypatch.setenv("WARMUP_MAILBOX", BOX)
+    res = run("sendmail", *args, input=f"To: x@example.com\n{MESSAGE}")
+    assert res.exit_code == 64, res.output
+    assert res.output.startswith(f"Error: {said}; warmup's sendmail only sends"), res.output
+    assert len(res.output.strip().splitlines()) == 1
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+def test_bm_is_the_delivery_mode_it_has_always_been(box, run, smtp_ssl, ledger_path):
+    box()
+    res = run("sendmail", "-bm", "-f", BOX, "-oi", "lead@example.com", input=MESSAGE)
+    assert res.exit_code == 0, res.output
+    assert outcomes(ledger_path) == [("lead@example.com", "sent")]

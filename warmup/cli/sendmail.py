@@ -45,6 +45,10 @@ VALUE_FLAGS = ("-A", "-B", "-C", "-h", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
 # sendmail's other options that take a value ("-N never", "-V envid", "-X logfile"): ignored, and
 # their value is never read as a recipient.
 @click.option(*VALUE_FLAGS, "ignored", multiple=True, hidden=True, help="Ignored.")
+@click.option("-b", "mode", default="m", hidden=True, help="-bm (deliver) only.")
+# sendmail's queue run (-q, -q1h, -qIid) and newaliases (-I): nothing a message is sent for.
+@click.option("-q", "queue_run", is_flag=False, flag_value="", default=None, hidden=True)
+@click.option("-I", "newaliases", is_flag=True, hidden=True)
 @click.argument("recipients", nargs=-1)
 @click.pass_context
 def sendmail(
@@ -55,6 +59,9 @@ def sendmail(
     full_name: str | None,
     options: tuple[str, ...],
     ignored: tuple[str, ...],
+    mode: str,
+    queue_run: str | None,
+    newaliases: bool,
     recipients: tuple[str, ...],
 ) -> int:
     """sendmail-compatible: gate and send the message on standard input.
@@ -76,6 +83,7 @@ def sendmail(
 
     from warmup import headers
 
+    _check_mode(mode, queue_run, newaliases)
     # No more than a message can hold: an endless pipe (`yes | sendmail ...`) was read into
     # memory until there was none left.
     raw = sys.stdin.buffer.read(headers.MESSAGE_LIMIT + 1)
@@ -120,6 +128,43 @@ def sendmail(
         msg["From"] = _sender(full_name, mailbox)
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         return _send_one(gate, msg, rcpts, wait=False, dry_run=False, announce=False)
+
+
+# What sendmail(8) does in the modes other than -bm, all of which send nothing.
+_MODES = {
+    "v": "verifies addresses",
+    "s": "speaks SMTP on standard input",
+    "p": "lists the mail queue",
+    "i": "rebuilds the aliases",
+    "t": "tests address rewriting",
+    "d": "runs as a daemon",
+    "D": "runs as a daemon",
+    "h": "prints the host status",
+    "H": "purges the host status",
+    "P": "prints the queue's size",
+}
+
+
+def _check_mode(mode: str, queue_run: str | None, newaliases: bool) -> None:
+    """:class:`UsageError` for what sendmail does without sending a message: read as one,
+    ``sendmail -bv ADDRESS`` (address verification) sent its standard input to ADDRESS and
+    ``-bs`` (Symfony's and Laravel's transport) waited for an end of input that never came."""
+    if queue_run is not None:
+        what = "-q runs the mail queue"
+    elif newaliases:
+        what = "-I rebuilds the aliases"
+    elif mode == "m":
+        return
+    else:
+        what = f"-b{_ascii(mode)} " + _MODES.get(mode[:1], "is a mode warmup does not know")
+    raise UsageError(
+        f"sendmail {what}; warmup's sendmail only sends the message on standard input (-bm): "
+        f"give the recipients (or -t) and no such option"
+    )
+
+
+def _ascii(text: str) -> str:
+    return " ".join(text.split()).encode("ascii", "replace").decode()[:20]
 
 
 def _from_header(full_name: str, mailbox: str) -> bytes:
