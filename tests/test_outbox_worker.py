@@ -308,6 +308,57 @@ def test_a_member_whose_server_never_answers_is_waited_for_once_a_pass(
     assert len(tried) == 1, lines
 
 
+def test_a_member_whose_server_refuses_its_sender_backs_off_instead_of_retrying_every_5s(
+    sink, ssl_cert_env, password, pki, tmp_path
+):
+    """The server refuses MAIL FROM with a 5xx (a disabled account): nothing reached anyone,
+    so the recipients are given back, but the member failed, not the message. It passes the
+    messages to the next member, as an unreachable one does; alone, the pass tries it once and
+    every message backs off as a try (attempts 1, then 2), instead of coming back every 5 s,
+    not a try, each mailing the refusing server again until the messages expire."""
+    from tests.outboxkit import members_sink
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    with members_sink(pki, 2) as refusing:
+        refusing.reject_mail = (550, "5.7.1 Sender account is disabled")
+        assert cli("mailbox", "set", a, "--smtp-port", str(refusing.port)).returncode == 0
+        ledger = open_ledger()
+        ids = [
+            Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P", now=T0)
+            for i in range(3)
+        ]
+        clock = Clock(T0)
+        lines: list[str] = []
+        with Worker(ledger, clock=clock, log=lines.append) as worker:
+            assert worker.run_once().outcomes == {"sent": 3}  # a refused: b sent them all
+            assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
+            assert refusing.mail_commands == 1  # once a pass, not once a message
+            assert len([line for line in lines if f"{a} could not send" in line]) == 1, lines
+
+            assert cli("mailbox", "set", b, "--smtp-port", str(refusing.port)).returncode == 0
+            late = [
+                Outbox(ledger).add(message(f"y{i}@example.com", f"n{i}"), pool="P", now=T0)
+                for i in range(3)
+            ]
+            refusing.clear()
+            done = worker.run_once()
+            assert done.outcomes == {"deferred": 3}, lines
+            assert refusing.mail_commands == 2  # each member once
+            rows = [ledger.message(i) for i in late]
+            assert {(r.state, r.attempts, r.next_attempt_at) for r in rows} == {
+                ("queued", 1, T0 + backoff(1))
+            }
+            assert all("5.7.1 Sender account is disabled" in (r.last_reply or "") for r in rows)
+            clock.at = T0 + dt.timedelta(seconds=6)
+            assert worker.run_once().outcomes == {}  # backed off: nothing due, nothing mailed
+            assert refusing.mail_commands == 2
+            clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
+            assert worker.run_once().outcomes == {"deferred": 3}
+            assert {ledger.message(i).attempts for i in late} == {2}
+        assert {ledger.message(i).state for i in ids} == {"sent"}
+        assert ledger.suppressed([f"y{i}@example.com" for i in range(3)]) == {}
+
+
 @pytest.fixture
 def empty_keyring(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A real keyring backend (a JSON file) for this process, with nothing in it, and no

@@ -12,7 +12,8 @@ conversation, is the durable record that the message may have left.
 Outcomes: 2xx -> ``sent``; 4xx -> queued again after an exponential back-off, until the message
 expires; 5xx -> ``bounced`` (a hard bounce suppresses the recipient, as the gate does for every
 send); not allowed now (quota, pacing, window) -> queued again for the plan's next slot, which is
-not an attempt. A member that cannot send at all (unreachable, login refused, no password) passes
+not an attempt. A member that cannot send at all (unreachable, login refused, no password, its
+sender refused by the server) passes
 the message to the next member, as a refusal does; when none can, it is retried after the
 back-off, unless each of them failed for a fault of its configuration (:class:`ConfigError`: no
 password or OAuth login stored, a provider without the preset it needs; or a policy or provider
@@ -570,7 +571,21 @@ class Worker:
                 report = gate.send(
                     data, rcpts, message_id=msg.message_id, claim=Claim(msg.id, self.id)
                 )
-                break
+                refused_sender = _sender_refused(report)
+                if refused_sender is None:
+                    break
+                # The server would take nothing from this member (MAIL FROM refused, the
+                # connection lost before any recipient): the member failed, not the message.
+                # As for an unreachable one: the next member, else a back-off that counts as
+                # a try (a 5 s retry, not a try, mailed a disabled account's server every
+                # message every 5 s until the messages expired).
+                report = None
+                down = Unavailable(f"{box.address} could not send: {refused_sender}")
+                failed, temporary = (box, down), True
+                self._broken[box.id] = down
+                if gate is not ordered[-1]:
+                    self.log(f"{_stamp(now)} {box.address} could not send #{msg.id}: {down}")
+                continue
             except ClaimLost as exc:  # recovered by another worker: no longer ours to send
                 self.log(f"{_stamp(now)} lost #{msg.id}: {exc}")
                 return "lost"
@@ -898,3 +913,17 @@ def _reply(report: object) -> str:
 
 def _stamp(ts: dt.datetime) -> str:
     return f"{ts.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _sender_refused(report: object) -> str | None:
+    """Why nothing of the message reached its recipients through this sender (the server
+    refused MAIL FROM, or the connection broke before any recipient was taken), or None: a
+    report without a throttle (which pauses the mailbox) whose every recipient was given back
+    with an error for the message as a whole."""
+    results = getattr(report, "results", {})
+    error = getattr(report, "error", None)
+    if error is None or getattr(report, "throttle", None) is not None or not results:
+        return None
+    if all(r.outcome == "released" for r in results.values()):
+        return str(error)
+    return None
