@@ -359,6 +359,36 @@ def test_a_member_whose_server_refuses_its_sender_backs_off_instead_of_retrying_
         assert ledger.suppressed([f"y{i}@example.com" for i in range(3)]) == {}
 
 
+def test_a_throttled_member_is_paused_on_the_workers_clock_and_the_pool_goes_on_without_it(
+    sink, ssl_cert_env, password, pki, tmp_path
+):
+    """a's server throttles (421 rate limited): a is paused from then on, on the worker's
+    clock (the gate wrote the pause at the wall clock's time, so a worker whose clock is not
+    the wall's, as every test's and any API caller's with a clock of its own, found a
+    unpaused and kept mailing the server that asked it to stop). The messages after it go
+    from b; the throttled one waits, not a try."""
+    from tests.outboxkit import members_sink
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    at = T0 + dt.timedelta(hours=2)
+    with members_sink(pki, 2) as throttling:
+        throttling.data_reply = (421, "4.7.0 Too many messages, rate limited, try again later")
+        assert cli("mailbox", "set", a, "--smtp-port", str(throttling.port)).returncode == 0
+        ledger = open_ledger()
+        ids = [
+            Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P", now=at)
+            for i in range(4)
+        ]
+        with Worker(ledger, clock=Clock(at)) as worker:
+            assert worker.run_once().outcomes == {"deferred": 1, "sent": 3}
+        assert throttling.mail_commands == 1
+        assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
+        first = ledger.message(ids[0])
+        assert (first.state, first.attempts) == ("queued", 0)
+        quota = json.loads(cli("quota", a, "--json", "--at", at.isoformat()).stdout)
+        assert quota[0]["status"] == "paused"
+
+
 @pytest.fixture
 def empty_keyring(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """A real keyring backend (a JSON file) for this process, with nothing in it, and no

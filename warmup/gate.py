@@ -161,7 +161,7 @@ class Reservation:
         or a :class:`warmup.smtp.RcptResult`), or one outcome for all."""
         if isinstance(outcomes, str):
             outcomes = dict.fromkeys(self.recipients, outcomes)
-        self.gate._settle(self, outcomes, throttle, now or _now())
+        self.gate._settle(self, outcomes, throttle, now or self.gate.clock())
         self.settled = True
 
     def __enter__(self) -> Reservation:
