@@ -10,6 +10,7 @@ import random
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 from collections import Counter
 from email.message import EmailMessage
@@ -21,7 +22,7 @@ from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
-from tests.pgkit import pg_url  # noqa: F401  (the fixture)
+from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Outbox
 from warmup.ledger import open_ledger
 
@@ -160,3 +161,52 @@ def test_four_workers_on_two_hosts_share_one_postgresql_outbox(
     states = outbox_states()
     assert Counter(states.values()) == {"sent": 120, "queued": 80}
     assert {mid for mid, s in states.items() if s == "sent"} == set(arrived)
+
+
+@pytest.mark.parametrize("reply", [(451, "4.7.1 Greylisted, please try again later"), (250, "OK")])
+def test_a_campaign_cancelled_while_a_worker_sends_it_ends_with_that_message_too(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+    reply,
+):
+    """'queue cancel --campaign' while a worker process is in the middle of the campaign's
+    message (the server holds its DATA reply): the message in flight is finished, and its
+    outcome stands when it is one (sent); when it would go back to the queue (a 4xx), it is
+    cancelled instead. It was queued again, and sent at its next try after the user had
+    been told the campaign was cancelled."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    try:
+        msg = EmailMessage()
+        msg["To"] = "lead@example.com"
+        msg["Subject"] = "dec"
+        msg.set_content("hello")
+        first = Outbox(ledger).add(msg, pool="P", campaign="dec")
+        others = queue(2)  # no campaign: the cancel leaves them
+    finally:
+        ledger.close()
+    sink.hold_data_reply = threading.Event()
+    sink.data_reply = reply
+    proc = worker("--once", "--no-sync")
+    try:
+        assert sink.holding.wait(60), proc.stderr
+        res = cli("queue", "cancel", "--campaign", "dec")
+        assert res.returncode == 0, res.stderr
+        assert "being sent" in res.stdout
+    finally:
+        sink.hold_data_reply.set()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    rows = {m["id"]: m for m in json.loads(cli("queue", "list", "--json").stdout)}
+    expected = "sent" if reply[0] == 250 else "cancelled"
+    assert rows[first]["state"] == expected, rows[first]
+    left = "sent" if reply[0] == 250 else "queued"  # the server deferred them too
+    assert [rows[i]["state"] for i in others] == [left, left]
+    again = worker("--once", "--no-sync")  # nothing of the campaign is tried again
+    again.communicate(timeout=60)
+    assert {m["id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)}[
+        first
+    ] == expected
+    assert [m.rcpt_tos for m in sink.messages].count(("lead@example.com",)) == (reply[0] == 250)

@@ -188,6 +188,35 @@ def test_a_dead_workers_claim_is_queued_again_unless_a_reservation_says_it_may_h
     worker.close()
 
 
+def test_a_message_cancelled_while_its_dead_worker_held_it_is_recovered_as_cancelled(
+    sink,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """'queue cancel ID' (or --campaign) of a message being sent marks it; its worker died
+    before it reached the gate: recovery would queue it again, it is cancelled instead. One
+    that had reached the gate stays unknown (it may have left: the truth, not the wish)."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    box = Outbox(ledger)
+    ids = [box.add(message(f"r{i}@example.com"), pool="P", now=T0) for i in range(2)]
+    dead = f"{HOST}:{_dead_pid()}:{PLACE}:dead"
+    claimed = [ledger.claim(dead, T0) for _ in ids]
+    with Gate("a@corp.example", ledger=ledger) as gate:
+        assert claimed[1] is not None
+        gate.reserve(["r1@example.com"], claimed[1].message_id, now=T0)
+    for i in ids:
+        res = cli("queue", "cancel", str(i))
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith("Cancelled 0 messages.\n1 message is being sent now")
+    with Worker(ledger, clock=Clock(T0 + dt.timedelta(minutes=1))) as worker:
+        assert sorted(worker.recover(T0 + dt.timedelta(minutes=1))) == ["cancelled", "unknown"]
+    assert [ledger.message(i).state for i in ids] == ["cancelled", "unknown"]
+    assert "cancelled by hand" in (ledger.message(ids[0]).last_reply or "")
+    res = cli("queue", "cancel", str(ids[0]))  # a cancelled one: refused as before
+    assert res.returncode == 65 and "only a queued message" in res.stderr
+
+
 def test_an_unknown_message_is_retried_by_hand_under_a_new_message_id(
     sink, ssl_cert_env, password, tmp_path
 ):

@@ -300,8 +300,14 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
 
     if (message_id is None) == (campaign is None):
         raise UsageError("give a message ID or --campaign NAME")
-    n = ledger.cancel_messages(now_utc(), message_id, campaign)
+    n, sending = ledger.cancel_messages(now_utc(), message_id, campaign)
     click.echo(f"Cancelled {plural(n, 'message')}.")
+    if sending:
+        what = plural(sending, "message") + (" is" if sending == 1 else " are")
+        click.echo(
+            f"{what} being sent now: a worker is finishing {'its' if sending == 1 else 'their'} "
+            "try; unless it goes now, it is cancelled, never tried again."
+        )
 
 
 @queue.command("retry")

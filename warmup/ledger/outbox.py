@@ -92,6 +92,9 @@ def _check_id(message: int) -> None:
         raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
 
 
+# The last reply of a message cancelled by hand while a worker was sending it: the worker's
+# outcome stands when the message went (or may have); "queued" becomes "cancelled".
+CANCELLING = "cancelled by hand while it was being sent"
 RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
 MAYBE_LEFT = ("reserved", "unknown")
 # A message in one of these states counts as its campaign's for its recipient: queued, on its
@@ -579,7 +582,12 @@ class OutboxStore:
             # Locked first (PostgreSQL): a reservation fenced on this claim either committed
             # before (its slots are read below) or waits and then finds the claim gone.
             row = conn.execute(
-                sa.select(OUTBOX.c.message_id, OUTBOX.c.recipients, OUTBOX.c.sent_via)
+                sa.select(
+                    OUTBOX.c.message_id,
+                    OUTBOX.c.recipients,
+                    OUTBOX.c.sent_via,
+                    OUTBOX.c.last_reply,
+                )
                 .where(
                     OUTBOX.c.id == message,
                     OUTBOX.c.state == "sending",
@@ -597,11 +605,17 @@ class OutboxStore:
             else:
                 state, again = fate({r: slots.get(r, ("none", None))[0] for r in rcpts})
             by = next((m for _, m in slots.values()), None)
-            why = {
-                "unknown": f"worker {worker} stopped while sending: it may have left; "
-                f"never re-sent automatically ('warmup queue retry {message}' resends it)",
-                "queued": f"worker {worker} stopped before the message left: queued again",
-            }.get(state, f"worker {worker} stopped after the message was {state}")
+            if state == "queued" and row.last_reply == CANCELLING:
+                state, again = "cancelled", ()
+            why = (
+                CANCELLING
+                if state == "cancelled"
+                else {
+                    "unknown": f"worker {worker} stopped while sending: it may have left; "
+                    f"never re-sent automatically ('warmup queue retry {message}' resends it)",
+                    "queued": f"worker {worker} stopped before the message left: queued again",
+                }.get(state, f"worker {worker} stopped after the message was {state}")
+            )
             values: dict[str, Any] = {
                 "state": state,
                 "claimed_by": None,
@@ -756,19 +770,22 @@ class OutboxStore:
 
     def cancel_messages(
         self, now: dt.datetime, message: int | None = None, campaign: str | None = None
-    ) -> int:
-        """Cancel queued messages: one (refused unless it is queued) or a campaign's."""
+    ) -> tuple[int, int]:
+        """Cancel queued messages: one (refused unless it is queued or being sent) or a
+        campaign's; how many were cancelled, and how many are being sent now. Those are marked
+        (:data:`CANCELLING`): the worker finishes the try, whose outcome stands when the
+        message went (or may have); when it would go back to the queue it is cancelled."""
         if message is not None:
             _check_id(message)
         with self.write() as conn:
-            where = [OUTBOX.c.state == "queued"]
+            where = []
             if message is not None:
                 state = conn.execute(
                     sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)
                 ).scalar()
                 if state is None:
                     raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
-                if state != "queued":
+                if state not in ("queued", "sending"):
                     raise DataError(
                         f"message {message} is {state}: only a queued message can be cancelled"
                     )
@@ -782,13 +799,20 @@ class OutboxStore:
                         f"no campaign {campaign!r} in the outbox; see 'warmup queue status'"
                     )
                 where.append(OUTBOX.c.campaign == campaign)
-            return int(
-                conn.execute(
-                    OUTBOX.update()
-                    .where(*where)
-                    .values(state="cancelled", last_reply="cancelled by hand", updated_at=utc(now))
-                ).rowcount
-            )
+            cancelled = conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.state == "queued", *where)
+                .values(state="cancelled", last_reply="cancelled by hand", updated_at=utc(now))
+            ).rowcount
+            # Claimed by a worker: it may be in its SMTP conversation. Marked, so that it is
+            # not put back in the queue (sent again at its next try, after the user was told
+            # the campaign was cancelled); its claim and state stay the worker's.
+            marked = conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.state == "sending", *where)
+                .values(last_reply=CANCELLING)
+            ).rowcount
+            return int(cancelled), int(marked)
 
     def requeue(
         self,
@@ -895,6 +919,11 @@ def _settle_shape(optional: tuple[str, ...], queued: bool, attempt: bool) -> sa.
         values["sent_via"] = None  # its next try may go from a member
     for name in optional:
         values[name] = sa.bindparam(name, type_=OUTBOX.c[name].type)
+    if queued:  # cancelled by hand while it was being sent: not back in the queue
+        cancelling = OUTBOX.c.last_reply == CANCELLING
+        values["state"] = sa.case((cancelling, "cancelled"), else_=values["state"])
+        if "last_reply" in values:
+            values["last_reply"] = sa.case((cancelling, CANCELLING), else_=values["last_reply"])
     if attempt:
         values["attempts"] = OUTBOX.c.attempts + 1
     return (
