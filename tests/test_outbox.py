@@ -233,6 +233,34 @@ def test_not_before_is_read_in_the_mailboxes_local_time(sink, tmp_path):
     assert "Next message due at 2030-01-02T01:00:00Z." in res.stdout
 
 
+def test_a_not_before_so_far_back_that_the_message_would_be_born_expired_is_refused(
+    sink, tmp_path, ledger_path
+):
+    """'--not-before 2020-01-01T09:00' (a year typed wrong, a script's stale date): its
+    expiry, 72 h later, is long past. It was queued ('Queued 1 message', exit 0) and the
+    worker's next pass expired it unsent; it is refused, one line, nothing written. A
+    not-before in the past whose expiry is still ahead is queued, due at once."""
+    pool_of(sink.port, tmp_path, n=1)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: x@example.com\r\n\r\nhello\r\n")
+    csv, tpl = leads(tmp_path / "l.csv", 2), template(tmp_path / "t.toml")
+    before = ledger_digest(ledger_path)
+    for how in (("--eml", str(eml)), ("--csv", str(csv), "--template", str(tpl))):
+        for extra in ((), ("--expires", "30d")):
+            add = ("queue", "add", "--pool", "P", *how, *extra)
+            res = cli(*add, "--not-before", "2020-01-01T09:00")
+            assert res.returncode == 65, res.stdout
+            assert res.stderr.count("\n") == 1 and "--not-before" in res.stderr
+            assert "already past" in res.stderr and "--expires" in res.stderr
+    assert ledger_digest(ledger_path) == before
+    hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    res = cli(
+        "queue", "add", "--pool", "P", "--eml", str(eml), "--not-before", hour_ago.isoformat()
+    )
+    assert res.returncode == 0, res.stderr
+    assert [m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)] == ["queued"]
+
+
 def test_a_pool_with_queued_messages_is_removed_only_with_force(sink, tmp_path):
     pool_of(sink.port, tmp_path, n=1)
     eml = tmp_path / "m.eml"

@@ -204,6 +204,15 @@ class Outbox:
         if campaign is not None:
             check_name(campaign, "campaign")
         start = check_query(not_before, "not_before") if not_before else now
+        if start + expires <= now:  # queued, it would only be expired by the next pass
+            raise InvalidFieldData(
+                "not_before",
+                "{field} {at}: the messages would expire at {end} ({field} plus {expiry}), "
+                "already past: give a later {field} or a longer {expiry}",
+                refs={"expiry": "expires"},
+                at=f"{start:%Y-%m-%dT%H:%M:%SZ}",
+                end=f"{start + expires:%Y-%m-%dT%H:%M:%SZ}",
+            )
         seen: dict[str, int] = {}
         rows_to: set[str] = set()  # the template rows' recipients so far
         out = Queued()
