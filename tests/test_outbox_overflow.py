@@ -214,6 +214,39 @@ def test_the_esp_s_replies_a_hard_bounce_suppresses_a_4xx_retries_later(
     assert esp.messages == []  # both refused at RCPT: nothing left
 
 
+def test_an_esp_refusing_the_sender_backs_off_as_a_try_not_every_5_seconds(
+    sink,
+    esp,
+    ssl_cert_env,
+    keyring_file,
+    tmp_path,
+):
+    """The ESP refuses MAIL FROM (550: the sender's domain not verified there): nothing
+    reached anyone, every recipient is given back. That is a try of the channel, backed off
+    as a 4xx is; it came back after 5 s, not a try, mailing the ESP every 5 s until it
+    expired."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    overflow_to(esp)
+    esp.reject_mail = (550, "5.7.1 Sender domain corp.example is not verified")
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    ids = [
+        outbox.add(
+            f"From: x@corp.example\nTo: lead{i}@example.com\nSubject: s\n\nhi\n".encode(),
+            pool="P",
+            bulk=True,
+        )
+        for i in range(2)
+    ]
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    assert len(sink.messages) == 1  # lead0 took the quota of 1
+    late = ledger.message(ids[1])
+    assert (late.state, late.attempts, late.sent_via) == ("queued", 1, None)
+    assert late.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4)
+    assert "not verified" in (late.last_reply or "")
+    assert ledger.suppressed(["lead1@example.com"]) == {}
+
+
 def test_a_worker_killed_while_sending_through_the_channel_leaves_it_unknown(
     sink,
     esp,
@@ -298,6 +331,7 @@ def test_a_channel_without_a_user_sends_without_logging_in(sink, esp, ssl_cert_e
     assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
     assert ledger.message(first).state == "sent"
     row = ledger.message(second)
-    assert (row.state, row.attempts) == ("queued", 0)  # refused before any recipient: released
+    # Refused before any recipient: nothing left, yet a try (it came back every 5 s, not one).
+    assert (row.state, row.attempts) == ("queued", 1)
     assert "530" in (row.last_reply or "") and "login" not in (row.last_reply or "")
     assert esp.messages == []

@@ -685,6 +685,9 @@ class Worker:
         except BaseException:
             self._settle(msg, "unknown", reply="the worker stopped while sending via overflow")
             raise
+        refused_sender = _sender_refused(report)
+        if refused_sender is not None:  # the channel took nothing: a try, as a 4xx is
+            return self._retry(msg, None, refused_sender, attempt=True, recipients=rcpts)
         outcomes = {
             r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
         }
