@@ -848,6 +848,7 @@ def _check_into(
     import pickle
 
     known = set(zones)
+    agreed: dict[str, _Registers] = {}  # what a later row of a new mailbox said, found agreeing
     rows = 0
     now = now_utc()
     checked: list[ImportRow] = []
@@ -868,7 +869,10 @@ def _check_into(
                 progress("check", rows, None)
         address = item[0]
         if address in register:
-            _same_registration(path, line, address, register[address], provider, timezone, policy)
+            said = (provider, timezone, policy)
+            if agreed.get(address) != said:  # a log repeats them: checked once per way
+                _same_registration(path, line, address, register[address], *said)
+                agreed[address] = said
             continue
         if address in known:
             continue
