@@ -79,6 +79,30 @@ def test_a_4xx_backs_off_then_goes_and_a_message_past_its_expiry_expires(
     assert backoff(2) == 2 * backoff(1)
 
 
+@pytest.mark.parametrize(
+    ("reply", "final"),
+    [
+        ((552, "5.3.4 Message size exceeds fixed limit"), True),
+        ((552, "5.2.3 Message length exceeds administrative limit"), True),
+        ((552, "5.2.2 Mailbox full"), False),  # may have room tomorrow: retried
+    ],
+)
+def test_a_message_refused_for_its_size_is_not_retried_until_it_expires(
+    sink, ssl_cert_env, password, tmp_path, reply, final
+):
+    """A 5xx refusal of the message's size is a soft bounce (not the recipient's fault) but
+    final for this message: retried, it took a slot of the quota at each try for 72 hours."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    sink.data_reply = reply
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("big@example.com"), pool="P", now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == ({"bounced": 1} if final else {"deferred": 1})
+    row = ledger.message(mid)
+    assert row.state == ("bounced" if final else "queued") and reply[1] in (row.last_reply or "")
+    assert not ledger.suppressed(["big@example.com"])  # the recipient did nothing wrong
+
+
 def test_a_follow_up_stays_with_the_member_that_mailed_the_recipient(
     sink, ssl_cert_env, password, tmp_path
 ):

@@ -651,7 +651,7 @@ class Worker:
         outcomes = {
             r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
         }
-        state, again = fate(outcomes)
+        state, again = fate(_too_big_is_final(report, outcomes))
         reply = _reply(report)
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
@@ -696,7 +696,7 @@ class Worker:
         if hard:
             why = f"hard bounce from the overflow channel of pool {pool.name}: {reply}"
             self.ledger.suppress(hard, "hard", why[:500], now)
-        state, again = fate(outcomes)
+        state, again = fate(_too_big_is_final(report, outcomes))
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
             return self._retry(msg, None, reply, attempt=soft, recipients=list(again))
@@ -916,6 +916,32 @@ def _reply(report: object) -> str:
 
 def _stamp(ts: dt.datetime) -> str:
     return f"{ts.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+# A permanent refusal of the message's size (RFC 3463 5.3.4 "message too big for system", 5.2.3
+# "message length exceeds administrative limit"): the bounce is soft (not the recipient's
+# fault, nothing to suppress), but the same message will never go; retried, it took a slot
+# at every try until it expired.
+_TOO_BIG = re.compile(r"\b5\.(?:3\.4|2\.3)\b")
+
+
+def _too_big_is_final(report: object, outcomes: dict[str, str]) -> dict[str, str]:
+    """``outcomes`` with each soft recipient whose reply refused the message's size for good
+    (a 5xx code, status 5.3.4 or 5.2.3) no longer to be retried: the message then ends as
+    bounced for them."""
+    results = getattr(report, "results", {})
+    out = dict(outcomes)
+    for r, o in outcomes.items():
+        got = results.get(r)
+        if (
+            o == "soft"
+            and got is not None
+            and got.code is not None
+            and 500 <= got.code < 600
+            and _TOO_BIG.search(got.text or "")
+        ):
+            out[r] = "too big"  # not retryable: fate() calls the message bounced
+    return out
 
 
 def _sender_refused(report: object) -> str | None:
