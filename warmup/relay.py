@@ -110,6 +110,7 @@ class Tally:
     answered, at whichever command (MAIL FROM, RCPT TO, DATA) it answered it."""
 
     sent: int = 0
+    already: int = 0  # 250 to a Message-ID already sent to its recipients: not sent again
     deferred: int = 0  # 4xx replies, at any command
     refused: int = 0  # 5xx replies, at any command
     early: dict[str, int] = field(default_factory=dict)  # refusals before DATA, by command
@@ -120,7 +121,9 @@ class Tally:
     def count(self, reply: str, command: str = "DATA") -> None:
         """Count the relay's ``reply`` to ``command`` (``MAIL FROM``, ``RCPT TO``, ``DATA``)."""
         if reply.startswith("2"):
-            if command == "DATA":
+            if command == "DATA" and _ALREADY in reply:
+                self.already += 1
+            elif command == "DATA":
                 self.sent += 1
             return
         if reply.startswith("4"):
@@ -137,9 +140,10 @@ class Tally:
         """``warmup: 0 sent, 0 deferred (4xx), 3 refused (5xx), 0 recipients rejected upstream;
         3 refusals at MAIL FROM``: where the refusals were not answered to a message, says
         where."""
+        again = f", {self.already} already sent before (not again)" if self.already else ""
         line = (
-            f"warmup: {self.sent} sent, {self.deferred} deferred (4xx), {self.refused} refused "
-            f"(5xx), {plural(self.rejected_upstream, 'recipient')} rejected upstream"
+            f"warmup: {self.sent} sent{again}, {self.deferred} deferred (4xx), {self.refused} "
+            f"refused (5xx), {plural(self.rejected_upstream, 'recipient')} rejected upstream"
         )
         return self.with_refusals(line)
 
@@ -455,6 +459,9 @@ class Relay:
         return _answer(report, message_id)
 
 
+_ALREADY = "was already sent"  # in the 250 to a resent Message-ID (Tally tells it apart)
+
+
 def _duplicate_reply(exc: DuplicateSend) -> str:
     """A client resending a Message-ID the ledger already holds for a recipient.
 
@@ -474,7 +481,7 @@ def _duplicate_reply(exc: DuplicateSend) -> str:
         )
     if exc.outcome == "sent":
         return reply_line(
-            250, f"2.0.0 OK {exc.message_id} was already sent to {exc.recipient}; not sent again"
+            250, f"2.0.0 OK {exc.message_id} {_ALREADY} to {exc.recipient}; not sent again"
         )
     if exc.outcome == "reserved":
         return reply_line(451, f"4.7.1 {exc}")
