@@ -980,6 +980,8 @@ def test_paths_with_parameters_comments_or_quotes_get_their_usual_replies(relay,
         assert s.docmd("RCPT", "TO:<lead3@example.com> BOGUS=1")[0] == 555
         assert s.docmd("RSET")[0] == 250
         assert s.docmd("MAIL", "FROM:<other@corp.example>")[0] == 553  # only as the mailbox
+        code, text = s.docmd("MAIL", "FROM:<>")  # a bounce's sender: not "not <<>>"
+        assert (code, text.decode().endswith(", not the null sender <>")) == (553, True), text
         assert s.docmd("MAIL", "FROM:a@corp.example")[0] == 250  # no brackets: aiosmtpd's parser
         s.rcpt("lead@example.com")
         code, _ = s.data(b"Subject: hi\r\n\r\nhello\r\n")

@@ -347,7 +347,8 @@ class Relay:
             sender = None
         if sender not in self.senders:
             self.tally.count("553", "MAIL FROM")
-            return f"553 5.7.1 this relay sends only as {self._as_whom()}, not <{_ascii(address)}>"
+            who = "the null sender <>" if address in ("", "<>") else f"<{_ascii(address)}>"
+            return f"553 5.7.1 this relay sends only as {self._as_whom()}, not {who}"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 OK"
