@@ -1080,7 +1080,7 @@ def test_sendmail_shim_exits_as_direct_mode_when_the_server_refuses_a_recipient(
     # Through the relay the shim exited 0, silently, though the server refused a recipient:
     # the relay answers 250 when any recipient was accepted, naming the others in its text.
     # Direct mode (`warmup sendmail` with no relay) says so and exits 65 (75 for a 4xx).
-    server = relay(daily=10)
+    server = relay(daily=50)
     smtp_ssl.reject_rcpt = {
         "gone@example.com": (550, "5.1.1 no such user"),
         "later@example.com": (450, "4.2.1 mailbox busy"),
@@ -1098,11 +1098,22 @@ def test_sendmail_shim_exits_as_direct_mode_when_the_server_refuses_a_recipient(
         input="Subject: c\n\nd\n",
     )
     assert res.exit_code == 75, res.output
-    assert res.output == (
-        "sendmail: gone2@example.com: rejected upstream (550)\n"
+    assert res.output == (  # the temporary refusal named first
         "sendmail: later@example.com: rejected upstream (450)\n"
+        "sendmail: gone2@example.com: rejected upstream (550)\n"
     )
     assert run("sendmail", "-f", BOX, "lead@example.com", input="Subject: e\n\nf\n").exit_code == 0
+    # More refusals than the relay's reply of 400 characters can name: the temporary one,
+    # last of the recipients, still reaches the shim, which exits 75 (retry), not 65.
+    gone = [f"gone-recipient-number-{i:02d}@example.com" for i in range(12)]
+    smtp_ssl.reject_rcpt.update({g: (550, "5.1.1 no such user") for g in gone})
+    res = run(
+        "sendmail",
+        *("-f", BOX, "lead@example.com", *gone, "later@example.com"),
+        input="Subject: g\n\nh\n",
+    )
+    assert res.exit_code == 75, res.output
+    assert res.output.startswith("sendmail: later@example.com: rejected upstream (450)\n")
 
 
 def test_sendmail_takes_h_as_sendmails_hop_count_not_as_help(relay, run, smtp_ssl, monkeypatch):

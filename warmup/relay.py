@@ -498,6 +498,9 @@ def _answer(outcome: Any, message_id: str) -> Delivery:
         # A recipient throttled at RCPT while the data went on to the others (CHUNKING): not
         # sent, its slot given back; named like a refused one, so the client knows.
         rejected += [r for r in results if r.outcome == "released" and r.code]
+        # the temporary ones first: a reply is cut at 400 characters, and a client (the
+        # sendmail shim) that sees one 4xx may retry, 75, where only 5xx is final, 65
+        rejected.sort(key=lambda r: not (r.code and 400 <= r.code < 500))
         note = "".join(f"; rejected upstream: {r.recipient} ({r.code})" for r in rejected)
         return Delivery(
             reply_line(250, f"2.0.0 OK {message_id} sent to {len(sent)} of {len(results)}{note}"),
