@@ -161,6 +161,24 @@ def test_size_limit_refuses_the_message_with_552_and_nothing_is_reserved(
     assert smtp_ssl.messages == [] and sends(ledger_path) == []
 
 
+def test_a_message_the_added_headers_bring_over_the_size_limit_is_refused_too(
+    relay, smtp_ssl, ledger_path
+):
+    """The client's bytes fit the limit; with the From, Date and Message-ID the relay adds
+    they did not, and went upstream over it (where a provider's 552 reads as soft)."""
+    server = relay(50, data_size_limit=2000)
+    body = b"Subject: near the limit\r\n\r\n" + b"0123456789abcdef\r\n" * 108
+    assert 1900 < len(body) <= 2000
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    c.send(body + b".\r\n")
+    code, text = c.reply()
+    assert code == 552 and b"5.3.4 the message with the From, Date and Message-ID" in text, text
+    c.close()
+    assert smtp_ssl.messages == [] and sends(ledger_path) == []
+
+
 def test_a_client_gone_mid_data_sends_nothing_and_the_relay_serves_the_next(
     relay, smtp_ssl, ledger_path
 ):

@@ -398,6 +398,13 @@ class Relay:
             return reply_line(550, f"5.6.0 {exc}")
         except DataError as exc:
             return reply_line(550, f"5.7.1 {exc}")
+        if len(data) > self.data_size_limit:  # the client's bytes fit; with what was added not
+            return reply_line(
+                552,
+                f"5.3.4 the message with the From, Date and Message-ID the relay adds is "
+                f"{len(data):_} bytes, over the {self.data_size_limit:_} it takes; make it "
+                f"smaller or give those headers yourself",
+            )
         held = 0.0
         while True:
             try:
