@@ -1267,3 +1267,45 @@ def test_bounce_sync_killed_mid_batch_keeps_the_position_with_the_bounces_it_cov
         assert con.execute("SELECT sum(hard) FROM day_stat").fetchone() == (60,)
     finally:
         con.close()
+
+
+def test_a_report_matched_to_a_slot_later_released_answers_no_slot(box, ledger_path):
+    """A report naming no Message-ID matches the latest send to its recipient, and a slot
+    still reserved (the SMTP conversation runs, or its "sent" is written with the next
+    message) is one. When that slot was then given back (a throttle, a lost connection:
+    nothing left) the bounce stayed matched to it and counted, and suppressed its address: a
+    stranger's report moved the rates of a mailbox that had sent nothing (1 hard bounce for 0
+    sends) and suppressed a lead. Released, the slot answers nothing: the report is matched
+    again, to the send it may answer, else to none."""
+    fresh, known = "fresh@example.com", "known@example.com"
+    earlier = (dt.datetime.now(dt.UTC) - dt.timedelta(days=2)).isoformat(timespec="seconds")
+    done = cli("record", "send", BOX, "--to", known, "--at", earlier)
+    assert done.returncode == 0, done.stderr
+    with Gate(BOX) as gate:
+        res = gate.reserve([fresh, known])
+        box.append_many(
+            "INBOX",
+            [
+                dsn("", fresh, "5.1.1", "550 5.1.1 user unknown", 1),
+                dsn("", known, "5.1.1", "550 5.1.1 user unknown", 2),
+            ],
+        )
+        synced = cli("bounces", "sync", BOX, "--json")
+        assert synced.returncode == 0, synced.stderr
+        assert json.loads(synced.stdout)["matched"] == 2  # both to the reserved slots
+        res.settle("released")  # nothing left
+    listed = {b["recipient"]: b for b in json.loads(cli("bounces", "list", BOX, "--json").stdout)}
+    assert (listed[fresh]["matched"], listed[fresh]["counted"]) == (False, False)
+    # The earlier send to ``known`` is the one its report answers.
+    assert (listed[known]["matched"], listed[known]["counted"]) == (True, True)
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [known]
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT sum(sent), sum(hard) FROM day_stat").fetchone() == (1, 1)
+        assert con.execute(
+            "SELECT s.outcome FROM bounce b JOIN send s ON s.id = b.send_id"
+        ).fetchall() == [("sent",)]
+    finally:
+        con.close()
+    again = cli("bounces", "sync", BOX, "--json")  # and a later sync leaves it so
+    assert again.returncode == 0 and json.loads(again.stdout)["linked"] == 0

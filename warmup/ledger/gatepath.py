@@ -305,6 +305,7 @@ class GateSession(ABC):
                 if result.outcome == "released":
                     day = conn.execute(sa.select(SEND.c.day).where(SEND.c.id == sid)).scalar_one()
                     ledger._bump(conn, box, day, "sent", -1)
+                    ledger._unanswer(conn, box, sid)  # a bounce read meanwhile answers no slot
                 elif result.outcome in BOUNCE_KINDS:
                     ledger._bounce(
                         conn,

@@ -487,6 +487,67 @@ class Records:
                     self._suppress(conn, rcpt, r.kind, reason, box.id, at)
         return linked
 
+    def _unanswer(self, conn: Connection, box: MailboxRow, sid: int) -> None:
+        """Slot ``sid`` of ``box`` was given back (``released``): nothing left, so no bounce
+        answers it. A bounce matched to it while it was reserved (or of unknown fate) — one
+        naming no Message-ID, which matches the latest send to its recipient — is unlinked and
+        uncounted, then matched again as if read now (an earlier send to the recipient may be
+        the one it answers). One read from a mailbox that answers nothing now no longer
+        suppresses its address (DESIGN invariant 8): the suppression it made is removed."""
+        rows = conn.execute(
+            sa.select(
+                BOUNCE.c.id,
+                BOUNCE.c.recipient,
+                BOUNCE.c.original_recipient,
+                BOUNCE.c.kind,
+                BOUNCE.c.status,
+                BOUNCE.c.message_id,
+                BOUNCE.c.at,
+                BOUNCE.c.day,
+                BOUNCE.c.counted,
+                BOUNCE.c.source,
+            )
+            .where(BOUNCE.c.send_id == sid, BOUNCE.c.mailbox_id == box.id)
+            .order_by(BOUNCE.c.id)
+        ).all()
+        if not rows:
+            return  # the usual case
+        conn.execute(
+            BOUNCE.update().where(BOUNCE.c.id.in_([r.id for r in rows])).values(
+                send_id=None, counted=False
+            )
+        )  # fmt: skip
+        for r in rows:
+            if r.counted:
+                self._bump(conn, box, r.day, r.kind, -1)
+        for r in rows:
+            rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
+            new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at)
+            if new_sid is None:
+                if r.source == "imap" and r.kind in ("hard", "complaint"):
+                    conn.execute(
+                        SUPPRESSION.delete().where(
+                            SUPPRESSION.c.address == r.recipient,
+                            SUPPRESSION.c.mailbox_id == box.id,
+                            SUPPRESSION.c.kind == r.kind,
+                            SUPPRESSION.c.created_at == r.at,
+                        )
+                    )
+                continue
+            at = max(r.at, sent_at) if sent_at is not None else r.at
+            day = local_day(at, box.timezone)
+            counted = r.kind != DELAYED and self._first_of_send(conn, new_sid, r.kind)
+            conn.execute(
+                BOUNCE.update()
+                .where(BOUNCE.c.id == r.id)
+                .values(send_id=new_sid, recipient=rcpt, counted=counted, at=utc(at), day=day)
+            )
+            if counted:
+                self._bump(conn, box, day, r.kind)
+            if r.kind in ("hard", "complaint"):
+                reason = f"{r.kind} bounce {r.status or ''}".strip()
+                self._suppress(conn, rcpt, r.kind, reason, box.id, at)
+
     def _match(
         self,
         conn: Connection,
