@@ -1309,3 +1309,48 @@ def test_a_report_matched_to_a_slot_later_released_answers_no_slot(box, ledger_p
         con.close()
     again = cli("bounces", "sync", BOX, "--json")  # and a later sync leaves it so
     assert again.returncode == 0 and json.loads(again.stdout)["linked"] == 0
+
+
+def test_a_failure_after_a_delay_warning_of_a_report_without_id_or_date_is_recorded(
+    box, ledger_path
+):
+    """A report without a Message-ID of its own is known by a digest of what it says; with no
+    Date either, its time is the DSN's Arrival-Date: when the *original* arrived, the same in
+    the delay warning and in the failure that follows, which carry the same status (4.4.1,
+    the host timed out). The two had one key: the failure, read after the warning, was taken
+    for it and dropped, and the send's bounce never counted."""
+    ids = send_many(1)
+    rcpt = "lead0@example.com"
+    arrived = email.utils.formatdate()
+
+    def report(action: str) -> bytes:
+        return (
+            "From: MAILER-DAEMON@mx.example.com\r\n"
+            f"To: {BOX}\r\nSubject: Delivery status\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+            "--B\r\nContent-Type: text/plain\r\n\r\nStatus of your message.\r\n\r\n"
+            "--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+            "Reporting-MTA: dns; mx.example.com\r\n"
+            f"Arrival-Date: {arrived}\r\n\r\n"
+            f"Final-Recipient: rfc822; {rcpt}\r\nAction: {action}\r\nStatus: 4.4.1\r\n"
+            "Diagnostic-Code: X-Postfix; connect to mx.far.example: Connection timed out\r\n\r\n"
+            f"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nFrom: {BOX}\r\nTo: {rcpt}\r\n"
+            f"Message-ID: {ids[rcpt]}\r\n\r\n--B--\r\n"
+        ).encode()
+
+    box.append("INBOX", report("delayed"))
+    assert cli("bounces", "sync", BOX).returncode == 0
+    box.append("INBOX", report("failed"))
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["delayed"]) == (1, 0)
+    listed = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert sorted((b["kind"], b["counted"]) for b in listed) == [
+        ("delayed", False),
+        ("soft", True),
+    ]
+    con = sqlite3.connect(ledger_path)  # in the rollup the rates are read from
+    try:
+        assert con.execute("SELECT sum(sent), sum(soft) FROM day_stat").fetchone() == (1, 1)
+    finally:
+        con.close()

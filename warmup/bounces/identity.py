@@ -9,7 +9,7 @@ itself, never from where it was found (folder, UIDVALIDITY, UID):
   had, so ledgers that recorded bounces before this stay consistent);
 - otherwise a digest of what it reports: the reporting MTA (the DSN's Reporting-MTA, else the
   report's From address), the time it was written (its Date, else the DSN's Arrival-Date), the
-  original Message-ID, the recipient and the status.
+  original Message-ID, the recipient and the status, and whether it is a delay warning.
 
 Two reports without a Message-ID that agree on all of these, to the second, are taken for one.
 """
@@ -77,6 +77,11 @@ def bounce_key(report: Report, bounce: Bounce, index: int) -> str:
     facts = [report.reporter, report.date_text, bounce.message_id, rcpt, bounce.status]
     if not rcpt:
         facts.append(str(index))
+    if bounce.delayed:
+        # A delay warning and the failure that follows often share all the rest (the time
+        # being the Arrival-Date of the original, the status 4.4.1): one must not pass for the
+        # other. Marked on the warning, so the failures' keys stay what they always were.
+        facts.append("delayed")
     digest = hashlib.sha256("\x1f".join(facts).encode("utf-8", "replace")).hexdigest()[:32]
     return f"rpt:{digest}|{rcpt}"
 
