@@ -1354,3 +1354,41 @@ def test_a_failure_after_a_delay_warning_of_a_report_without_id_or_date_is_recor
         assert con.execute("SELECT sum(sent), sum(soft) FROM day_stat").fetchone() == (1, 1)
     finally:
         con.close()
+
+
+def test_a_report_about_a_retried_message_answers_the_copy_that_was_accepted(
+    box, sink, ledger_path
+):
+    """A message deferred at RCPT (450: greylisting, a 4xx soft bounce of its own) and sent
+    again later with the same Message-ID has two slots with that Message-ID. A report about
+    it can only be about the copy the server accepted, yet it was matched to whichever row
+    came first: the deferred one, whose soft bounce was counted already, so the hard bounce
+    of the copy that left never counted."""
+    rcpt = "grey@example.com"
+    msg = EmailMessage()
+    msg["To"], msg["Subject"], msg["Message-ID"] = rcpt, "Hello", "<retry-1@corp.example>"
+    msg.set_content("Hi")
+    sink.reject_rcpt = {rcpt: (450, "4.2.0 Greylisted, try again later")}
+    with Gate(BOX) as gate:
+        first = gate.send(msg)
+    assert first.results[rcpt].outcome == "soft"
+    sink.reject_rcpt = {}
+    with Gate(BOX) as gate:
+        again = gate.send(msg)
+    assert again.sent == [rcpt]
+    box.append("INBOX", dsn("<retry-1@corp.example>", rcpt, "5.1.1", "550 5.1.1 no such user", 1))
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute(
+            "SELECT b.source, b.kind, b.counted, s.outcome FROM bounce b "
+            "JOIN send s ON s.id = b.send_id ORDER BY b.id"
+        ).fetchall() == [("smtp", "soft", 1, "soft"), ("imap", "hard", 1, "sent")]
+        assert con.execute("SELECT sum(sent), sum(soft), sum(hard) FROM day_stat").fetchone() == (
+            2,
+            1,
+            1,
+        )
+    finally:
+        con.close()

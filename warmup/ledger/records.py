@@ -569,11 +569,17 @@ class Records:
         if message_id:
             # A Message-ID recorded by hand may lack its angle brackets.
             bare = message_id.strip().strip("<>")
+            # A message refused at RCPT (a 4xx deferral) and sent again keeps its Message-ID:
+            # a report is about a copy the server accepted, never one it refused (whose own
+            # reply is that copy's bounce), so the latest accepted copy first.
+            refused = sa.case((SEND.c.outcome.in_(("soft", "hard", "block")), 1), else_=0)
             found = conn.execute(
                 base.where(
                     SEND.c.message_id.in_(sorted({message_id, bare, f"<{bare}>"})),
                     SEND.c.recipient == recipient,
-                ).limit(1)
+                )
+                .order_by(refused, SEND.c.at.desc(), SEND.c.id.desc())
+                .limit(1)
             ).first()
             if found is not None:
                 return found.id, found.at
