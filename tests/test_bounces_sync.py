@@ -1392,3 +1392,35 @@ def test_a_report_about_a_retried_message_answers_the_copy_that_was_accepted(
         )
     finally:
         con.close()
+
+
+def test_a_report_naming_no_message_answers_an_accepted_send_not_a_later_refused_one(
+    box, sink, ledger_path
+):
+    """A report that names no Message-ID (Tencent's and NetEase's own notices) answers the
+    latest send to its recipient; a later message the server refused at RCPT (450) never
+    reached it, so the report cannot be about that one. It was matched to it all the same —
+    a send whose own soft bounce counted already — and the hard bounce never counted."""
+    rcpt = "lead@example.com"
+    now = dt.datetime.now(dt.UTC)
+    with Gate(BOX) as gate:
+        msg = EmailMessage()
+        msg["To"], msg["Subject"] = rcpt, "Hello"
+        msg.set_content("Hi")
+        assert gate.send(msg, now=now - dt.timedelta(days=2)).sent == [rcpt]
+        sink.reject_rcpt = {rcpt: (450, "4.2.0 Greylisted, try again later")}
+        msg = EmailMessage()
+        msg["To"], msg["Subject"] = rcpt, "Following up"
+        msg.set_content("Hi again")
+        assert gate.send(msg, now=now - dt.timedelta(days=1)).results[rcpt].outcome == "soft"
+    box.append("INBOX", dsn("", rcpt, "5.1.1", "550 5.1.1 no such user", 1))
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute(
+            "SELECT b.source, b.kind, b.counted, s.outcome FROM bounce b "
+            "JOIN send s ON s.id = b.send_id ORDER BY b.id"
+        ).fetchall() == [("smtp", "soft", 1, "soft"), ("imap", "hard", 1, "sent")]
+    finally:
+        con.close()

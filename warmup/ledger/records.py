@@ -566,13 +566,14 @@ class Records:
         if not recipient:
             return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
+        # A report is about a message a server accepted, never one our SMTP session saw refused
+        # (its reply was that send's bounce): accepted sends first. A message deferred at RCPT
+        # (4xx) and sent again keeps its Message-ID; a later message refused is no candidate
+        # for a report naming none.
+        refused = sa.case((SEND.c.outcome.in_(("soft", "hard", "block")), 1), else_=0)
         if message_id:
             # A Message-ID recorded by hand may lack its angle brackets.
             bare = message_id.strip().strip("<>")
-            # A message refused at RCPT (a 4xx deferral) and sent again keeps its Message-ID:
-            # a report is about a copy the server accepted, never one it refused (whose own
-            # reply is that copy's bounce), so the latest accepted copy first.
-            refused = sa.case((SEND.c.outcome.in_(("soft", "hard", "block")), 1), else_=0)
             found = conn.execute(
                 base.where(
                     SEND.c.message_id.in_(sorted({message_id, bare, f"<{bare}>"})),
@@ -591,13 +592,13 @@ class Records:
         to = base.where(SEND.c.recipient == recipient)
         row = conn.execute(
             to.where(SEND.c.at <= utc(at), SEND.c.at >= utc(at - MATCH_WINDOW))
-            .order_by(SEND.c.at.desc())
+            .order_by(refused, SEND.c.at.desc())
             .limit(1)
         ).first()
         if row is None:  # dated a moment before its send (REPORT_SKEW): the first one after
             row = conn.execute(
                 to.where(SEND.c.at > utc(at), SEND.c.at <= utc(at + REPORT_SKEW))
-                .order_by(SEND.c.at)
+                .order_by(refused, SEND.c.at)
                 .limit(1)
             ).first()
         return (row.id, row.at) if row else (None, None)
