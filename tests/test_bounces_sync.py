@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.header
 import email.utils
 import imaplib
 import json
@@ -1424,3 +1425,40 @@ def test_a_report_naming_no_message_answers_an_accepted_send_not_a_later_refused
         ).fetchall() == [("smtp", "soft", 1, "soft"), ("imap", "hard", 1, "sent")]
     finally:
         con.close()
+
+
+def test_subjects_in_encoded_words_are_read_as_words(box, ledger_path):
+    """Every non-ASCII subject travels as RFC 2047 encoded-words, and the subject patterns
+    were matched against them undecoded: NetEase's "系统退信" in GBK (``=?gbk?b?...?=``)
+    with wording the body patterns lack was no bounce at all (the dead address was mailed
+    again), and an out-of-office whose "Automatic reply:" subject was encoded, and whose body
+    says the message "could not be delivered" to its reader yet, was taken for one."""
+    ids = send_many(1)
+    rcpt = "lead0@example.com"
+    body = (
+        f"您发送的邮件未能成功投递到以下收件人：\r\n{rcpt}\r\n原因：550 User not found: {rcpt}\r\n"
+        f"\r\n--- 原始邮件 ---\r\nFrom: {BOX}\r\nTo: {rcpt}\r\nMessage-ID: {ids[rcpt]}\r\n"
+    )
+    netease = (
+        f"From: Postmaster@163.com\r\nTo: {BOX}\r\n"
+        f"Subject: {email.header.Header('系统退信', 'gbk').encode()}\r\n"
+        f"Date: {email.utils.formatdate()}\r\nMessage-ID: <ntes-1@163.com>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=gbk\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n"
+    ).encode() + base64.encodebytes(body.encode("gbk")).replace(b"\n", b"\r\n")
+    away = (
+        f"From: Lead <{rcpt}>\r\nTo: {BOX}\r\n"
+        f"Subject: {email.header.Header('Automatic reply: Hello', 'utf-8').encode()}\r\n"
+        f"Date: {email.utils.formatdate()}\r\nMessage-ID: <away-1@example.com>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "I am out of the office; your message could not be delivered to me in person. "
+        "Mailbox unavailable until Monday.\r\n"
+    ).encode()
+    box.append_many("INBOX", [away, netease])
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert (report["scanned"], report["bounces"], report["matched"]) == (2, 1, 1)
+    [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert (listed["recipient"], listed["kind"], listed["counted"]) == (rcpt, "hard", True)
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import codecs
 import email
+import email.header
 import email.policy
 import re
 from collections.abc import Set
@@ -211,9 +212,33 @@ _STRONG_BOUNCE_BODY_RE = re.compile(
 )
 
 
+def subject_of(msg: Message) -> str:
+    """The Subject as its words (at most :data:`MAX_HEADER` characters of it): RFC 2047
+    encoded-words decoded, as MTAs write every non-ASCII subject ("系统退信" from Tencent and
+    NetEase is ``=?gbk?b?z7XNs83L0MU=?=``), so the patterns see what a reader sees."""
+    raw = str(msg.get("Subject", ""))[:MAX_HEADER]
+    if "=?" not in raw:
+        return raw
+    try:
+        parts = email.header.decode_header(raw)
+    except (ValueError, IndexError, TypeError):
+        return raw
+    words: list[str] = []
+    for data, charset in parts:
+        if isinstance(data, str):
+            words.append(data)
+            continue
+        codec = mail_codec(charset) if charset else "ascii"
+        try:
+            words.append(data.decode(codec or "latin-1", "replace"))
+        except (LookupError, UnicodeError):  # a codec refusing "replace" (e.g. a Python one)
+            words.append(data.decode("latin-1"))
+    return "".join(words)[:MAX_HEADER]
+
+
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
-    subject = str(msg.get("Subject", ""))[:MAX_HEADER]
+    subject = subject_of(msg)
     if msg.get("X-Failed-Recipients"):
         return True
     if _BOUNCE_SUBJECT_RE.search(subject):
@@ -229,7 +254,7 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
 
 def is_autoreply(msg: Message) -> bool:
     """RFC 3834 auto-replies, vacation notices and out-of-office messages."""
-    subject = str(msg.get("Subject", ""))[:MAX_HEADER]
+    subject = subject_of(msg)
     auto = str(msg.get("Auto-Submitted", ""))[:MAX_HEADER].lower()
     if _AUTOREPLY_SUBJECT_RE.search(subject):
         return True
