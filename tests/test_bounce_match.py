@@ -61,3 +61,32 @@ def test_a_report_dated_well_before_any_send_answers_nothing(ledger_url):  # noq
     got = ledger.record(box, bounces=[_hard(t - dt.timedelta(minutes=3), "dsn-1")])
     assert (got.matched, got.counted) == (0, 0)
     assert _hard_count(ledger) == 0
+
+
+def test_a_report_matched_to_a_slot_then_released_is_matched_again(ledger_url):  # noqa: F811
+    """The ledger side of ``test_bounces_sync``'s released-slot test, on each backend: a
+    report naming no Message-ID matched to a reserved slot that is then given back moves to
+    the earlier send it answers, and one with no other candidate stops counting and
+    suppressing."""
+    from warmup import Gate
+    from warmup.ledger.schema import SUPPRESSION
+
+    ledger, box, t = _setup(ledger_url)
+    other = "fresh@example.com"
+    ledger.record(box, sends=[SendIn(RCPT, t - dt.timedelta(days=1))])
+    with Gate(box.address) as gate:
+        res = gate.reserve([RCPT, other])
+        now = dt.datetime.now(dt.UTC)
+        got = ledger.record(
+            box,
+            bounces=[  # read from the mailbox: neither vouched for
+                BounceIn(r, "hard", now, f"dsn-{r}", status="5.1.1", source="imap", trusted=False)
+                for r in (RCPT, other)
+            ],
+        )
+        assert (got.matched, got.counted) == (2, 2)
+        res.settle("released")
+    assert _hard_count(ledger) == 1
+    with ledger.engine.connect() as conn:
+        assert [r[0] for r in conn.execute(sa.select(SUPPRESSION.c.address))] == [RCPT]
+    ledger.close()
