@@ -524,7 +524,19 @@ class Records:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
             new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at)
             if new_sid is None:
-                if r.source == "imap" and r.kind in ("hard", "complaint"):
+                # Unless another bounce of the recipient still vouches for its suppression
+                # (one that answers a send, or one a person recorded).
+                vouched = sa.exists().where(
+                    BOUNCE.c.recipient == r.recipient,
+                    BOUNCE.c.kind.in_(("hard", "complaint")),
+                    BOUNCE.c.id != r.id,
+                    sa.or_(BOUNCE.c.send_id.is_not(None), BOUNCE.c.source != "imap"),
+                )
+                if (
+                    r.source == "imap"
+                    and r.kind in ("hard", "complaint")
+                    and not conn.execute(sa.select(vouched)).scalar()
+                ):
                     conn.execute(
                         SUPPRESSION.delete().where(
                             SUPPRESSION.c.address == r.recipient,
