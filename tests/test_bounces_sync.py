@@ -1462,3 +1462,26 @@ def test_subjects_in_encoded_words_are_read_as_words(box, ledger_path):
     [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
     assert (listed["recipient"], listed["kind"], listed["counted"]) == (rcpt, "hard", True)
     assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]
+
+
+def test_a_report_listing_a_recipient_delayed_then_failed_records_the_failure(box, ledger_path):
+    """One report with two records for one recipient (an MTA's attempts at two of its
+    hosts): "delayed", then "failed". The first of a recipient's records was kept, so the
+    report was a delay warning: the hard bounce never counted nor suppressed."""
+    ids = send_many(1)
+    rcpt = "lead0@example.com"
+    raw = dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1).replace(
+        f"Final-Recipient: rfc822; {rcpt}\r\nAction: failed".encode(),
+        (
+            f"Final-Recipient: rfc822; {rcpt}\r\nAction: delayed\r\nStatus: 4.4.1\r\n"
+            "Diagnostic-Code: smtp; 451 4.4.1 no answer from mx1\r\n\r\n"
+            f"Final-Recipient: rfc822; {rcpt}\r\nAction: failed"
+        ).encode(),
+    )
+    box.append("INBOX", raw)
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["delayed"]) == (1, 0)
+    [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
+    assert (listed["kind"], listed["status"], listed["counted"]) == ("hard", "5.1.1", True)
+    assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]

@@ -515,7 +515,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
     mta = _signature(msg, per_message.get("reporting-mta", "").split(";")[-1])
     recipients = [_clean_addr(r.get("final-recipient", "")) for r in records]
     out: list[Bounce] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # recipient -> its bounce's index in ``out``
     for rec in records:
         action = rec.get("action", "").lower().strip()
         status = rec.get("status", "").strip().split()[0] if rec.get("status", "").strip() else ""
@@ -546,9 +546,10 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         if status and status[0] in "45" and _GENERIC_STATUS_RE.match(status):
             status = extract_status(diag) or status
         key = recipient or f"#{len(out)}"
-        if key in seen:
+        # A recipient listed twice is one bounce: the first, unless it was a delay warning and
+        # this is the failure (the failure counts; the warning, kept instead, never would).
+        if key in seen and not (out[seen[key]].delayed and not action.startswith("delayed")):
             continue
-        seen.add(key)
         # The human-readable part often says which SMTP stage failed; use it as context.
         context = diag
         stage = _DATA_STAGE_RE.search(extra)
@@ -578,7 +579,11 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         # part written once with its quotes, once without, is one address.)
         if original and original.replace('"', "") != recipient.replace('"', ""):
             made = replace(made, original_recipient=original)
-        out.append(made)
+        if key in seen:
+            out[seen[key]] = made
+        else:
+            seen[key] = len(out)
+            out.append(made)
     if not records and not out:
         return _parse_text(msg, parts, notice)
     return out
