@@ -3,6 +3,7 @@ windows with several ranges a day and on the calendar's working days only."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import tomllib
@@ -156,3 +157,30 @@ def test_a_send_on_a_holiday_is_refused_with_the_holiday_as_the_reason(run, ledg
     text = str(exc.value)
     assert text.startswith(f"{BOX}: closed: public holiday in CN (National Day)"), text
     assert "next allowed at 2026-10-04 00:00:00 CST" in text and "quota is used" not in text
+
+
+def test_a_gap_running_past_the_windows_end_waits_for_the_next_opening():
+    # The last send at 11:58 with a 5-10 min gap: the gap ends after 12:00, when the window is
+    # shut, so the next send is at 14:00 (after lunch), and at 18:00 the next morning's 09:00.
+    spec = parse_policy(policy('[window]\nhours = [["09:00", "12:00"], ["14:00", "18:00"]]\n'))
+    monday = dt.date(2026, 11, 16)
+    for end, opens in ((12, at(monday, 14)), (18, at(monday + dt.timedelta(1), 9))):
+        last = at(monday, end - 1, 58)
+        h = dataclasses.replace(hist((DayCounts(monday, 10),)), last_send_at=last)
+        a = evaluate(spec, h, at(monday, end - 1, 59))
+        assert (a.status, a.next_send_at) == ("paced", opens)
+        assert f"it opens {opens.in_timezone(SH):%Y-%m-%d %H:%M} CST" in a.reasons[-1]
+        # what it promised holds: the mailbox may send then
+        assert evaluate(spec, h, a.next_send_at).status == "ok"
+
+
+def test_a_gap_running_into_a_holiday_waits_for_the_day_after_the_break():
+    spec = parse_policy(policy(CN))
+    eve = dt.date(2026, 9, 30)
+    last = at(eve, 23, 58)
+    h = dataclasses.replace(hist((DayCounts(eve, 10),)), last_send_at=last)
+    a = evaluate(spec, h, at(eve, 23, 59))
+    assert a.status == "paced"
+    assert a.next_send_at == at(dt.date(2026, 10, 4), 0)  # 1-3 October are holidays
+    assert evaluate(spec, h, a.next_send_at).status == "ok"
+    assert evaluate(spec, h, at(dt.date(2026, 10, 1), 0, 10)).status == "closed"

@@ -228,10 +228,18 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
                 f"outside the sending window: opens {_fmt_local(opening, hist.timezone)}"
             )
         elif paced_until is not None and paced_until > now:
-            status, next_at = "paced", paced_until
+            # The gap may run past the window's end (or into a closed day): the next send is
+            # then when the window next opens, not when the gap is over.
+            shut_until = next_opening(window, calendar, paced_until.astimezone(tz_zone))
+            status, next_at = "paced", shut_until or paced_until
             reasons.append(
                 f"pacing ({span} between sends): next send at "
                 f"{_fmt_local(paced_until, hist.timezone)}"
+                + (
+                    f", when the window is shut: it opens {_fmt_local(shut_until, hist.timezone)}"
+                    if shut_until is not None
+                    else ""
+                )
             )
     if spec.recipient_domains:
         reasons.append(_recipient_domain_reason(spec, hist))
