@@ -199,3 +199,62 @@ def test_todays_status_in_the_plan_is_the_one_quota_gives_now():
         assert (days[0].quota, days[0].day) == (allowance.quota, allowance.day)
     # once the 50 planned for today have gone: 5 bounces in 55 sends (9.1%) steps back
     assert days[1].status == "step_back"
+
+
+def _followed(spec, h: History, plan) -> list[tuple]:
+    """Follow ``plan`` (each day's planned sends into the history) and ask evaluate() each
+    morning: ``(date, day, stage, quota)`` per day, as the plan's rows give them."""
+    seen = []
+    for i, p in enumerate(plan):
+        if i:
+            a = evaluate(spec, h, at(p.date, 0, 1))
+            seen.append((p.date, a.day, a.stage, 0 if a.status == "paused" else a.quota))
+        others = tuple(c for c in h.days if c.day != p.date)
+        h = dataclasses.replace(h, days=(*others, DayCounts(p.date, p.planned)))
+    return seen
+
+
+def test_the_plan_after_a_resume_today_is_what_quota_says_each_morning():
+    # A health pause (10 of 50 bounced) resumed this morning: the resume steps back a stage.
+    # Tomorrow's quota replays today as a past day (the resume applied once the day is over),
+    # and the plan used to count today's sends as progress the replay does not: it said day 2
+    # where quota then says day 1, and was a day ahead for the rest of the warm-up.
+    from warmup.policy import MailboxEvent, load_policy
+
+    spec = load_policy("default")
+    d = dt.date(2026, 5, 29)
+    h = History(
+        mailbox=BOX,
+        timezone=SH,
+        days=(
+            DayCounts(d - dt.timedelta(days=7), 50, hard=10),
+            *(DayCounts(d - dt.timedelta(days=k), 150) for k in (3, 2, 1)),
+            DayCounts(d, 3),
+        ),
+        events=(
+            MailboxEvent("pause", at(d - dt.timedelta(days=2), 11), None, "list review"),
+            MailboxEvent("resume", at(d, 8), None, "fixed"),
+        ),
+    )
+    plan = project(spec, h, at(d, 10), 10)
+    assert [(p.date, p.day, p.stage, p.quota) for p in plan[1:]] == _followed(spec, h, plan)
+    assert plan[1].day == 1
+
+
+def test_a_long_pause_in_the_plan_shows_the_stage_quota_will_show():
+    # Paused by hand with no resume: the plan's rows stay paused, and their warm-up day and
+    # stage are what quota says each morning: idle 14 days steps back a stage, 30 starts over.
+    from warmup.policy import MailboxEvent, load_policy
+
+    spec = load_policy("default")
+    d = TODAY
+    h = History(
+        mailbox=BOX,
+        timezone=SH,
+        days=tuple(DayCounts(d - dt.timedelta(days=k), 100) for k in range(12, 0, -1)),
+        events=(MailboxEvent("pause", at(d, 8), None, "holiday season"),),
+    )
+    plan = project(spec, h, at(d, 10), 40)
+    assert {p.status for p in plan} == {"paused"}
+    assert [(p.date, p.day, p.stage, p.quota) for p in plan[1:]] == _followed(spec, h, plan)
+    assert plan[-1].day == 1 and plan[15].stage == "week 1"

@@ -22,6 +22,7 @@ from warmup.policy.calendar import fits
 from warmup.policy.engine import Allowance, evaluate, pacing_text
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import (
+    ONE_DAY,
     DayCounts,
     History,
     Verdict,
@@ -30,6 +31,7 @@ from warmup.policy.walk import (
     current_pause,
     day_start,
     mean_gap,
+    replay,
     walk_to,
     zone,
 )
@@ -92,22 +94,34 @@ def project(
     plan = [
         PlanDay(today, first.day, first.stage, first.quota, total, first.sent + left, status, notes)
     ]
-    walk.close_day(today, v)
+    # Tomorrow morning, `warmup quota` replays today as a past day: judged on the days before
+    # it (today's own bounces left out), and what happened during it (a resume, stepping back a
+    # stage) applied only after the day is closed. The plan goes on from that same walk, not
+    # from today's verdict at `now`, or its days ahead could disagree with every later answer.
+    walk = replay(spec, dataclasses.replace(hist, days=tuple(counts.values())), today + ONE_DAY)[0]
     for k in range(1, days if until is None or total < until else 0):
         day = today + dt.timedelta(days=k)
         walk.apply_events(day_start(day, hist.timezone))
-        v = walk.verdict(day, today=False, active=True)
+        # What `warmup quota` says that morning (it counts the idle days up to it, a paused
+        # or closed day's too), looked at on a copy: a day that sends nothing does not end an
+        # idle gap in the walk a later morning replays.
+        look = dataclasses.replace(walk)
+        v = look.verdict(day, today=False, active=True)
         pause = current_pause(hist.events, _noon(day, tz))
-        if walk.health_paused or pause is not None:
-            why = walk.health_paused or (pause.reason if pause else "")
+        if look.health_paused or pause is not None:
+            why = look.health_paused or (pause.reason if pause else "")
             planned, status, notes = 0, "paused", (f"paused: {why}",)
         elif v.closed is not None:
             planned, status, notes = 0, "closed", (f"closed: {v.closed}",)
         else:
-            planned, notes = _day_planned(walk, day, v)
+            planned, notes = _day_planned(look, day, v)
             status = _word(v)
         walk.counts[day] = DayCounts(day, sent=planned)
-        walk.close_day(day, v)
+        if planned:
+            walk = look
+            walk.close_day(day, v)
+        else:  # as the replay walks a day of no sends
+            walk.close_day(day, walk.verdict(day, today=False, quiet=True))
         total += planned
         quota = 0 if status == "paused" else v.quota
         plan.append(PlanDay(day, v.day, v.stage, quota, total, planned, status, notes))
