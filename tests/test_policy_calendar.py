@@ -8,12 +8,14 @@ import datetime as dt
 import json
 import tomllib
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.conftest import SH, at
 from warmup.errors import ConfigError
 from warmup.policy import DayCounts, History, evaluate, load_policy
+from warmup.policy.calendar import fits
 from warmup.policy.spec import parse_policy
 
 BOX = "a@corp.example"
@@ -184,3 +186,28 @@ def test_a_gap_running_into_a_holiday_waits_for_the_day_after_the_break():
     assert a.next_send_at == at(dt.date(2026, 10, 4), 0)  # 1-3 October are holidays
     assert evaluate(spec, h, a.next_send_at).status == "ok"
     assert evaluate(spec, h, at(dt.date(2026, 10, 1), 0, 10)).status == "closed"
+
+
+NY = "America/New_York"
+
+
+def test_a_window_edge_the_clocks_jump_over_is_passed_at_the_jump():
+    # 8 March 2026 in New York: 02:00 EST is followed by 03:00 EDT. A window opening at 02:30
+    # is open at 03:10 EDT (the wall clock is past 02:30); one closing at 02:30 is shut then.
+    # Read with the offset before the jump, 02:30 became 03:30 EDT: half an hour late both ways.
+    jump = dt.date(2026, 3, 8)
+    ny = History(mailbox=BOX, timezone=NY)
+    opens = parse_policy(policy('[window]\nhours = ["02:30", "10:00"]\n'))
+    a = evaluate(opens, ny, at(jump, 3, 10, tz=NY))
+    assert a.status == "ok", a.reasons
+    assert evaluate(opens, ny, at(jump, 1, 59, tz=NY)).next_send_at == at(jump, 3, 0, tz=NY)
+    shuts = parse_policy(policy('[window]\nhours = ["00:00", "02:30"]\n'))
+    b = evaluate(shuts, ny, at(jump, 3, 10, tz=NY))
+    assert (b.status, b.next_send_at) == ("paced", at(jump + dt.timedelta(1), 0, tz=NY))
+    # the day's window is its real length: 00:00 EST to the jump, two hours
+    assert fits(shuts.window, jump, ZoneInfo(NY), 600) == 12
+    # a day without a jump, and the day the clocks go back (01:30 read the first time)
+    assert evaluate(opens, ny, at(dt.date(2026, 3, 9), 2, 29, tz=NY)).status == "paced"
+    back = parse_policy(policy('[window]\nhours = ["01:30", "10:00"]\n'))
+    first = dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC)  # 01:30 EDT
+    assert evaluate(back, ny, first - dt.timedelta(seconds=1)).next_send_at == first

@@ -130,11 +130,38 @@ def ranges_on(window: Window, day: dt.date, tz: dt.tzinfo) -> list[tuple[dt.date
     """The window's ranges on local ``day`` as aware UTC instants (the day is assumed open)."""
     out = []
     for start, end in window.ranges:
-        a = dt.datetime.combine(day, start, tz)
-        b = dt.datetime.combine(day + ONE_DAY if end is None else day, end or MIDNIGHT, tz)
+        a = wall_instant(day, start, tz)
+        b = wall_instant(day + ONE_DAY if end is None else day, end or MIDNIGHT, tz)
         # in UTC: the length of a range on a day the clocks change is its real length
-        out.append((a.astimezone(dt.UTC), b.astimezone(dt.UTC)))
+        out.append((a, b))
     return out
+
+
+@functools.lru_cache(maxsize=4096)  # a report's walk asks for each day's ranges again and again
+def wall_instant(day: dt.date, time: dt.time, tz: dt.tzinfo) -> dt.datetime:
+    """The first instant (aware UTC) the wall clock of ``tz`` reads ``time`` or later on ``day``.
+
+    Usually the instant it reads ``time`` (the first of two when the clocks go back). When the
+    clocks jump over ``time`` (02:30 on a spring-forward day in New York), the instant of the jump:
+    at 03:10 EDT that day, 02:30 has passed. A plain ``combine`` gives the pre-jump offset's reading
+    instead, 03:30 EDT, half an hour late (and ``fold=1`` an hour early, 01:30 EST)."""
+    a = dt.datetime.combine(day, time, tz)
+    u = a.astimezone(dt.UTC)
+    later = a.replace(fold=1)
+    if a.utcoffset() == later.utcoffset() or u.astimezone(tz).replace(tzinfo=None) == (
+        a.replace(tzinfo=None)
+    ):
+        return u  # the wall clock reads it once, or twice (the first)
+    # In the gap: the jump lies between the post-jump offset's reading and the pre-jump one's.
+    lo, hi = int(later.timestamp()), int(u.timestamp())
+    after = later.utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if dt.datetime.fromtimestamp(mid, tz).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return dt.datetime.fromtimestamp(hi, dt.UTC)
 
 
 def next_opening(window: Window, calendar: Calendar, local: dt.datetime) -> dt.datetime | None:
