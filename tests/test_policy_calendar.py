@@ -211,3 +211,21 @@ def test_a_window_edge_the_clocks_jump_over_is_passed_at_the_jump():
     back = parse_policy(policy('[window]\nhours = ["01:30", "10:00"]\n'))
     first = dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC)  # 01:30 EDT
     assert evaluate(back, ny, first - dt.timedelta(seconds=1)).next_send_at == first
+
+
+def test_a_gap_that_outlasts_the_lunch_break_waits_for_the_gap():
+    # A 60-90 min interval: the last send at 11:50, the window shut 12:00-13:00. At 12:30 the
+    # next send is when the gap is over (after 13:00), not at 13:00 when the window reopens.
+    text = DEFAULT_TOML.replace('interval = ["5m", "10m"]', 'interval = ["60m", "90m"]', 1)
+    data = tomllib.loads(text + '\n[window]\nhours = [["09:00", "12:00"], ["13:00", "18:00"]]\n')
+    spec = parse_policy(data)
+    monday = dt.date(2026, 11, 16)
+    last = at(monday, 11, 50)
+    h = dataclasses.replace(hist((DayCounts(monday, 3),)), last_send_at=last)
+    a = evaluate(spec, h, at(monday, 12, 30))
+    assert a.status == "paced"
+    assert at(monday, 12, 50) <= a.next_send_at <= at(monday, 13, 20)
+    assert a.next_send_at > at(monday, 13)  # this mailbox and last send draw a gap over 70 min
+    assert evaluate(spec, h, a.next_send_at).status == "ok"
+    assert evaluate(spec, h, at(monday, 13)).status == "paced"
+    assert "outside the sending window: opens 2026-11-16 13:00 CST" in a.reasons

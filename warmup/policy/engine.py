@@ -222,12 +222,16 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
                 f"of today's window ({window.describe()}) fits about {fit} more send{_s(fit)} "
                 f"of the {remaining} left"
             )
-        if opening is not None:
+        if opening is not None and (paced_until is None or paced_until <= opening):
             status, next_at = "paced", opening
             reasons.append(
                 f"outside the sending window: opens {_fmt_local(opening, hist.timezone)}"
             )
         elif paced_until is not None and paced_until > now:
+            if opening is not None:  # the gap outlasts the window's closing (a long interval)
+                reasons.append(
+                    f"outside the sending window: opens {_fmt_local(opening, hist.timezone)}"
+                )
             # The gap may run past the window's end (or into a closed day): the next send is
             # then when the window next opens, not when the gap is over.
             shut_until = next_opening(window, calendar, paced_until.astimezone(tz_zone))
