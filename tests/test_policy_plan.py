@@ -210,7 +210,9 @@ def _followed(spec, h: History, plan) -> list[tuple]:
             a = evaluate(spec, h, at(p.date, 0, 1))
             seen.append((p.date, a.day, a.stage, 0 if a.status == "paused" else a.quota))
         others = tuple(c for c in h.days if c.day != p.date)
-        h = dataclasses.replace(h, days=(*others, DayCounts(p.date, p.planned)))
+        known = [c for c in h.days if c.day == p.date]  # today's bounces stay
+        sent = (known[0] if known else DayCounts(p.date))._replace(sent=p.planned)
+        h = dataclasses.replace(h, days=(*others, sent))
     return seen
 
 
@@ -258,3 +260,21 @@ def test_a_long_pause_in_the_plan_shows_the_stage_quota_will_show():
     assert {p.status for p in plan} == {"paused"}
     assert [(p.date, p.day, p.stage, p.quota) for p in plan[1:]] == _followed(spec, h, plan)
     assert plan[-1].day == 1 and plan[15].stage == "week 1"
+
+
+def test_the_plan_counts_today_as_tomorrows_quota_will_despite_bounces_today():
+    # Today's 4 bounces in 4 sends put the window including today above 5% (a step back now),
+    # but tomorrow's quota judges today on the days before it, as every past day: today counts
+    # (and its bounces hold the ramp from tomorrow on, in the plan as in quota).
+    from warmup.policy import load_policy
+
+    spec = load_policy("default")
+    h = History(
+        mailbox=BOX,
+        timezone=SH,
+        days=(DayCounts(TODAY - dt.timedelta(days=1), 50), DayCounts(TODAY, 4, hard=4)),
+    )
+    plan = project(spec, h, at(TODAY, 10), 5)
+    assert plan[0].status == evaluate(spec, h, at(TODAY, 10)).status == "step_back"
+    assert [(p.date, p.day, p.stage, p.quota) for p in plan[1:]] == _followed(spec, h, plan)
+    assert plan[1].day == 3
