@@ -402,3 +402,31 @@ def test_a_value_the_command_itself_refuses_names_the_config_key_and_exits_78(
     assert res.output.startswith("Error: config file ") and res.output.count("\n") == 1
     assert words in res.output, res.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_relative_db_in_the_file_is_beside_the_file_not_in_the_working_directory(
+    run, tmp_path, monkeypatch
+):
+    """``db = "ledger.db"`` was opened relative to wherever the command ran: a cron job (in
+    $HOME) and a shell (in a project folder) silently kept two ledgers, each under quota."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "config.toml").write_text('db = "ledger.db"\n')
+    monkeypatch.setenv("WARMUP_CONFIG", str(conf / "config.toml"))
+    monkeypatch.delenv("WARMUP_DB")
+    config._LOADED.clear()
+    try:
+        for where in ("one", "two"):
+            (tmp_path / where).mkdir()
+            monkeypatch.chdir(tmp_path / where)
+            res = run("mailbox", "add", f"{where}@corp.example", "--provider", "exmail")
+            assert res.exit_code == 0, res.output
+            assert not (tmp_path / where / "ledger.db").exists()
+        assert _show(run)["db"] == (str(conf / "ledger.db"), "config file")
+        listed = run("mailbox", "list", "--json")
+        assert {m["address"] for m in json.loads(listed.stdout)} == {
+            "one@corp.example",
+            "two@corp.example",
+        }
+    finally:
+        config._LOADED.clear()

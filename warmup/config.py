@@ -21,6 +21,8 @@
     [commands."queue add"]
     campaign = "november"
 
+A relative ``db`` path is relative to the folder holding this file, not to the working directory.
+
 Order: a flag, then the environment, then this file, then the built-in default. A file that
 cannot be read or holds an unknown key is a configuration error (exit 78) naming the key. A file
 holding a secret (:func:`secret_keys`) that the group or others can read is warned of, once per
@@ -197,6 +199,10 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                 raise bad(key, f"expected a {TOP[key].__name__}")
             if key == "db" and not str(value).strip():  # else the default ledger, silently
                 raise bad(key, "expected a SQLite path or a ledger URL, not blank")
+            if key == "db" and "://" not in value:
+                # A relative path is the file's neighbour, as the file is read from anywhere:
+                # against the working directory, a cron job and a shell kept two ledgers.
+                value = str(where.absolute().parent / home(value, f"config file {where}: db"))
             values[key] = value
         elif key in TABLES:
             if not isinstance(value, dict):
