@@ -430,3 +430,17 @@ def test_a_relative_db_in_the_file_is_beside_the_file_not_in_the_working_directo
         }
     finally:
         config._LOADED.clear()
+
+
+def test_a_file_saved_with_a_byte_order_mark_is_read(run, tmp_path, monkeypatch):
+    """Windows Notepad (and PowerShell's Out-File) start UTF-8 with a byte order mark; tomllib
+    refused the whole file with 'Invalid statement (at line 1, column 1)', a line that names
+    nothing the user can see, and every command exited 78."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(b'\xef\xbb\xbfmailbox = "sales@corp.example"\n')
+    monkeypatch.setenv("WARMUP_CONFIG", str(path))
+    config._LOADED.clear()
+    try:
+        assert _show(run)["mailbox"] == ("sales@corp.example", "config file")
+    finally:
+        config._LOADED.clear()

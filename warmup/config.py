@@ -174,9 +174,8 @@ MAX_FILE = 1_000_000  # bytes: a config file is a few lines
 def _read(where: Path) -> str:
     """The file's text: a regular file of at most :data:`MAX_FILE` bytes (a named pipe would
     make every command wait for a writer, /dev/zero read without end)."""
-    return read_regular(where, f"config file {where}", MAX_FILE, f"point {ENV} at one").decode(
-        "utf-8"
-    )
+    data = read_regular(where, f"config file {where}", MAX_FILE, f"point {ENV} at one")
+    return data.decode("utf-8-sig")  # Notepad's byte order mark, which tomllib refuses
 
 
 def table_name(command: str) -> str:
