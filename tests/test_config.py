@@ -444,3 +444,13 @@ def test_a_file_saved_with_a_byte_order_mark_is_read(run, tmp_path, monkeypatch)
         assert _show(run)["mailbox"] == ("sales@corp.example", "config file")
     finally:
         config._LOADED.clear()
+
+
+def test_a_bad_flag_value_in_the_file_is_named_as_the_user_wrote_it(cfg, run):
+    """``[commands.quota] json = "x"`` was reported as 'json_' (the Python parameter's name),
+    a key the file does not hold and that the user would look for in vain."""
+    cfg('[commands.quota]\njson = "x"\n')
+    res = run("quota")
+    assert res.exit_code == 78, res.output
+    assert "[commands.quota] json: " in res.output, res.output
+    assert "json_" not in res.output

@@ -79,9 +79,10 @@ class NamedFields:
                 table = config.table_name(ctx.command_path.split(" ", 1)[-1])
                 where = f"config file {config.load().path}: {table}"
                 field = exc.field
+                key = next(config_key(p) for p in ctx.command.params if p.name == field)
                 raise _Rendered(
                     exc.render(
-                        lambda f: f"{where} {f}" if f == field else param_name(ctx.command, f)
+                        lambda f: f"{where} {key}" if f == field else param_name(ctx.command, f)
                     ),
                     ConfigError.exit_code,
                 ) from exc
@@ -282,7 +283,15 @@ def _config_fault(exc: click.BadParameter) -> str | None:
     from warmup import config
 
     name = " ".join(ctx.command_path.split()[1:])
-    return f"config file {config.path()}: {config.table_name(name)} {param.name}: {exc.message}"
+    key = config_key(param)
+    return f"config file {config.path()}: {config.table_name(name)} {key}: {exc.message}"
+
+
+def config_key(param: click.Parameter) -> str:
+    """How a config file names ``param``: its long option without dashes (``json`` for
+    ``--json``, whose parameter is ``json_``; ``timezone`` for ``tz``)."""
+    long = next((o for o in getattr(param, "opts", ()) if o.startswith("--")), None)
+    return long[2:] if long else str(param.name)
 
 
 def check_config_value(
