@@ -198,7 +198,7 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                 raise bad(key, f"expected a {TOP[key].__name__}")
             if key == "db" and not str(value).strip():  # else the default ledger, silently
                 raise bad(key, "expected a SQLite path or a ledger URL, not blank")
-            if key == "db" and "://" not in value:
+            if key == "db" and isinstance(value, str) and "://" not in value:
                 # A relative path is the file's neighbour, as the file is read from anywhere:
                 # against the working directory, a cron job and a shell kept two ledgers.
                 value = str(where.absolute().parent / home(value, f"config file {where}: db"))
