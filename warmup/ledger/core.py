@@ -378,6 +378,9 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 return self.add_mailbox(
                     address, provider, timezone, policy, created_at=created_at, conn=c, **settings
                 )
+        # Hosts adding one address at once take turns: else both find it free and the second
+        # insert dies of the unique constraint (SQLite's write lock already serialises them).
+        self._lock_name(conn, f"mailbox {address}")
         if conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.address == address)).first():
             raise DataError(
                 f"mailbox {address!r} exists already; change it with "
@@ -570,6 +573,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 for r in conn.execute(sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.policy == name))
             ]
             self._lock_mailboxes(conn, [b.id for b in users])
+            self._lock_name(conn, f"policy {name}")  # hosts storing one name take turns
             current = conn.execute(
                 sa.select(sa.func.max(POLICY.c.version)).where(POLICY.c.name == name)
             ).scalar()

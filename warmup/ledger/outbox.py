@@ -231,6 +231,7 @@ class OutboxStore:
         members were new. ``reply_to`` None keeps the pool's setting (new pool: True)."""
         with self.write() as conn:
             boxes = [self._mailbox(conn, a) for a in addresses]
+            self._lock_name(conn, f"pool {name}")  # hosts creating or extending it take turns
             pid = conn.execute(sa.select(POOL.c.id).where(POOL.c.name == name)).scalar()
             if pid is None:
                 pid = conn.execute(

@@ -1,0 +1,142 @@
+"""Hosts of one team ledger administering it at once: two ``mailbox add`` of one address, two
+``policy add``/``policy set`` of one name, two ``pool add`` of one pool. On SQLite the write
+lock taken at the start of every write transaction serialises them; on PostgreSQL each checked
+that the name was free, then both inserted, and the second died of the unique constraint with a
+traceback (exit 1) instead of the one-line answer a lone command gives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import subprocess
+import traceback
+
+import pytest
+import sqlalchemy as sa
+
+from tests import forkcli
+from tests.gatekit import policy_file
+from tests.pgkit import PgSchema, pg_server
+from warmup import api, policies
+from warmup.errors import DataError
+from warmup.ledger import open_ledger
+
+BOX = "sales@corp.example"
+
+
+def _waiting(url: str, app: str) -> bool:
+    """Whether the session named ``app`` is waiting for a lock."""
+    ledger = open_ledger(url, migrate=False)
+    try:
+        with ledger.read() as conn:
+            return bool(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = :app AND wait_event_type = 'Lock'"
+                    ),
+                    {"app": app},
+                ).scalar()
+            )
+    finally:
+        ledger.close()
+
+
+def test_a_second_host_adding_a_mailbox_being_added_is_told_it_exists(tmp_path):
+    """Host A's ``mailbox add`` is mid-transaction when host B adds the same address: B waits
+    for A, then says in one line (exit 65) that it exists, as it would a minute later."""
+    schema = PgSchema("adm")
+    pg_url = schema.url
+    ledger = open_ledger(pg_url)
+    env = {"WARMUP_DB": f"{pg_url}&application_name=host-b", "WARMUP_CONFIG": str(tmp_path / "c")}
+    try:
+        with ledger.write() as conn:
+            ledger.add_mailbox(BOX, "exmail", "Asia/Shanghai", "exmail", conn=conn)
+            b = subprocess.Popen(
+                [*forkcli.WARMUP, "mailbox", "add", BOX, "--provider", "exmail"],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            while not _waiting(pg_url, "host-b"):  # B is blocked behind A: commit A now
+                assert b.poll() is None, b.communicate()
+        out, err = b.communicate(timeout=60)
+        assert b.returncode == 65, err
+        assert err == (
+            f"Error: mailbox '{BOX}' exists already; change it with "
+            f"'warmup mailbox set {BOX} ...'\n"
+        )
+        assert [m.address for m in ledger.mailboxes()] == [BOX]
+    finally:
+        ledger.close()
+        schema.drop()
+
+
+def _admin(url: str, what: str, n: int, path: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    """One host's administration (a forked process with its own connection)."""
+    try:
+        ledger = open_ledger(url)
+        ledger.mailbox(BOX)  # connected before the barrier
+        barrier.wait(timeout=60)
+        try:
+            if what == "policy add":
+                policies.add(ledger, "careful", path)
+            elif what == "policy set":
+                policies.update(ledger, "careful", path)
+            else:
+                ledger.add_pool("outreach", [f"m{n}@corp.example"], None, dt.datetime.now(dt.UTC))
+            results.put((n, "ok"))
+        except DataError as exc:
+            results.put((n, f"DataError: {exc}"))
+        ledger.close()
+    except BaseException:  # anything else (an IntegrityError) must reach the parent
+        results.put((n, traceback.format_exc()))
+
+
+@pytest.mark.parametrize("what", ["policy add", "policy set", "pool add"])
+def test_hosts_administering_one_name_at_once_get_answers_not_tracebacks(tmp_path, what):
+    pg_server()
+    path = str(policy_file(tmp_path / "careful.toml", 50))
+    ctx = multiprocessing.get_context("fork")
+    procs = 4
+    for _ in range(4):  # the race is lost more often than not; four rounds make it certain
+        schema = PgSchema("adm")
+        try:
+            ledger = open_ledger(schema.url)
+            api.add_mailbox(ledger, BOX, "exmail")
+            for n in range(procs):
+                api.add_mailbox(ledger, f"m{n}@corp.example", "exmail")
+            if what == "policy set":
+                policies.add(ledger, "careful", path)
+            barrier, results = ctx.Barrier(procs), ctx.Queue()
+            workers = [
+                ctx.Process(target=_admin, args=(schema.url, what, n, path, barrier, results))
+                for n in range(procs)
+            ]
+            for p in workers:
+                p.start()
+            outcomes = dict(results.get(timeout=120) for _ in workers)
+            for p in workers:
+                p.join(timeout=60)
+            stored = ledger.policies()
+            pools = ledger.pools() if what == "pool add" else []
+            ledger.close()
+        finally:
+            schema.drop()
+        if what == "policy add":  # one stores it, the others are told it exists
+            assert sorted(outcomes.values())[-1] == "ok", outcomes
+            assert sum(v == "ok" for v in outcomes.values()) == 1, outcomes
+            assert all(
+                v == "ok" or v.startswith("DataError: policy 'careful' exists already")
+                for v in outcomes.values()
+            ), outcomes
+        else:  # each extends the pool or stores a version: all succeed
+            assert set(outcomes.values()) == {"ok"}, outcomes
+        if what == "policy set":
+            versions = next(p for p in stored if p["name"] == "careful")
+            assert versions["version"] == 1 + procs, stored
+        if what == "pool add":
+            assert len(pools) == 1 and len(pools[0].members) == procs, pools
