@@ -1,5 +1,5 @@
 """Hosts of one team ledger administering it at once: two ``mailbox add`` of one address, two
-``policy add``/``policy set`` of one name, two ``pool add`` of one pool. On SQLite the write
+``policy add``/``policy set`` of one name, two ``pool add`` of one pool, two ``notify set``. On SQLite the write
 lock taken at the start of every write transaction serialises them; on PostgreSQL each checked
 that the name was free, then both inserted, and the second died of the unique constraint with a
 traceback (exit 1) instead of the one-line answer a lone command gives.
@@ -86,6 +86,8 @@ def _admin(url: str, what: str, n: int, path: str, barrier, results) -> None:  #
                 policies.add(ledger, "careful", path)
             elif what == "policy set":
                 policies.update(ledger, "careful", path)
+            elif what == "notify set":
+                ledger.set_settings({"notify.webhook": f"https://hooks.example/{n}"})
             else:
                 ledger.add_pool("outreach", [f"m{n}@corp.example"], None, dt.datetime.now(dt.UTC))
             results.put((n, "ok"))
@@ -96,7 +98,7 @@ def _admin(url: str, what: str, n: int, path: str, barrier, results) -> None:  #
         results.put((n, traceback.format_exc()))
 
 
-@pytest.mark.parametrize("what", ["policy add", "policy set", "pool add"])
+@pytest.mark.parametrize("what", ["policy add", "policy set", "pool add", "notify set"])
 def test_hosts_administering_one_name_at_once_get_answers_not_tracebacks(tmp_path, what):
     pg_server()
     path = str(policy_file(tmp_path / "careful.toml", 50))
@@ -111,6 +113,8 @@ def test_hosts_administering_one_name_at_once_get_answers_not_tracebacks(tmp_pat
                 api.add_mailbox(ledger, f"m{n}@corp.example", "exmail")
             if what == "policy set":
                 policies.add(ledger, "careful", path)
+            if what == "notify set":  # each host replaces the row the others replace
+                ledger.set_settings({"notify.webhook": "https://hooks.example/old"})
             barrier, results = ctx.Barrier(procs), ctx.Queue()
             workers = [
                 ctx.Process(target=_admin, args=(schema.url, what, n, path, barrier, results))
@@ -123,6 +127,7 @@ def test_hosts_administering_one_name_at_once_get_answers_not_tracebacks(tmp_pat
                 p.join(timeout=60)
             stored = ledger.policies()
             pools = ledger.pools() if what == "pool add" else []
+            hooks = ledger.settings("notify.")
             ledger.close()
         finally:
             schema.drop()
@@ -140,3 +145,5 @@ def test_hosts_administering_one_name_at_once_get_answers_not_tracebacks(tmp_pat
             assert versions["version"] == 1 + procs, stored
         if what == "pool add":
             assert len(pools) == 1 and len(pools[0].members) == procs, pools
+        if what == "notify set":
+            assert hooks["notify.webhook"] in {f"https://hooks.example/{n}" for n in range(procs)}

@@ -622,6 +622,8 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         """Store each ``key -> value`` in one transaction (None: forget the key)."""
         when = utc(at or dt.datetime.now(dt.UTC))
         with self.write() as conn:
+            for key in sorted(values):  # hosts setting one key take turns (in one order)
+                self._lock_name(conn, f"setting {key}")
             for key, value in values.items():
                 conn.execute(SETTING.delete().where(SETTING.c.key == key))
                 if value is not None:
