@@ -36,6 +36,10 @@ class ConfigError(WarmupError):
     exit_code = 78  # EX_CONFIG
 
 
+class NoLedger(ConfigError):
+    """The ledger named does not exist yet, and the command would not create one."""
+
+
 class OutputFailure(WarmupError):
     exit_code = 74  # EX_IOERR: the output itself could not be written (a full disk)
 

@@ -196,11 +196,12 @@ def adopt(ledger: Ledger, ref: str) -> tuple[str, str | None]:
         name = f"{base}-{n}"
 
 
-def listing(ledger: Ledger) -> list[dict[str, Any]]:
-    """Every policy a mailbox can use: presets (built in) and stored ones, with their users."""
-    stored = ledger.policies()
+def listing(ledger: Ledger | None) -> list[dict[str, Any]]:
+    """Every policy a mailbox can use: presets (built in) and stored ones, with their users
+    (``ledger`` None: there is none yet, only the presets)."""
+    stored = ledger.policies() if ledger is not None else []
     users: dict[str, list[str]] = {}
-    for box in ledger.mailboxes():
+    for box in ledger.mailboxes() if ledger is not None else []:
         users.setdefault(box.policy, []).append(box.address)
     presets = [
         {
@@ -216,15 +217,19 @@ def listing(ledger: Ledger) -> list[dict[str, Any]]:
     return presets + [{**p, "preset": False} for p in stored]
 
 
-def show(ledger: Ledger, name: str) -> StoredPolicy:
-    users = tuple(b.address for b in ledger.mailboxes() if b.policy == name)
+def show(ledger: Ledger | None, name: str) -> StoredPolicy:
+    """A preset's text, or a stored policy's newest version (``ledger`` None: there is none yet,
+    only the presets)."""
+    boxes = ledger.mailboxes() if ledger is not None else []
+    users = tuple(b.address for b in boxes if b.policy == name)
     if name in preset_names():
         text = (resources.files("warmup.policy") / "presets" / f"{name}.toml").read_text(
             encoding="utf-8"
         )
         return StoredPolicy(name, None, text, "built in", users)
-    stored = ledger.policy_text(name)
+    stored = ledger.policy_text(name) if ledger is not None else None
     if stored is None:
         raise ConfigError(f"policy {name!r} not found; 'warmup policy list' shows them")
+    assert ledger is not None  # only a ledger stores policies
     source = next((p["source"] for p in ledger.policies() if p["name"] == name), None)
     return StoredPolicy(name, stored[0], stored[1], source, users)

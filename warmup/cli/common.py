@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 import click
 
 from warmup.cli import check_db
+from warmup.errors import NoLedger
 from warmup.instants import read_instant
 from warmup.ledger import MailboxRow, Reads, open_gate_ledger, open_ledger, open_reads
 from warmup.words import shown
@@ -134,6 +135,19 @@ def pass_ledger(fn: F | None = None, *, create: bool = False) -> Any:
     return decorate if fn is None else decorate(fn)
 
 
+def pass_ledger_if_any(fn: F) -> F:
+    """Pass the ledger, or None when there is none yet (never created): for commands that
+    also answer from built-in data alone (the policy presets)."""
+
+    def opener(ctx: click.Context) -> Ledger | None:
+        try:
+            return ledger_from(ctx)
+        except NoLedger:
+            return None
+
+    return _passing(fn, opener)
+
+
 def pass_reads(fn: F) -> F:
     """Pass the ledger as :func:`reads_from` opens it as the command's first argument."""
     return _passing(fn, reads_from)
@@ -144,16 +158,17 @@ def pass_gate_ledger(fn: F) -> F:
     return _passing(fn, gate_ledger_from)
 
 
-def _passing(fn: F, opener: Callable[[click.Context], Reads]) -> F:
+def _passing(fn: F, opener: Callable[[click.Context], Reads | None]) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ledger = opener(click.get_current_context())
         try:
             result = fn(ledger, *args, **kwargs)
         except BaseException:
-            ledger.discard_if_unused()  # bad input leaves no new empty ledger behind
+            if ledger is not None:
+                ledger.discard_if_unused()  # bad input leaves no new empty ledger behind
             raise
-        if ledger.created:
+        if ledger is not None and ledger.created:
             say(f"Created a new ledger at {ledger.where}.", err=True)
         return result
 

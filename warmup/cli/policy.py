@@ -8,7 +8,15 @@ import click
 
 from warmup import policies
 from warmup.cli import cli
-from warmup.cli.common import json_option, pass_ledger, print_json, print_table, say
+from warmup.cli.common import (
+    json_option,
+    ledger_from,
+    pass_ledger,
+    pass_ledger_if_any,
+    print_json,
+    print_table,
+    say,
+)
 from warmup.ledger import Ledger
 
 
@@ -67,8 +75,8 @@ def set_(ledger: Ledger, name: str, file: str) -> None:
 
 @policy.command("list")
 @json_option
-@pass_ledger
-def list_(ledger: Ledger, json_: bool) -> None:
+@pass_ledger_if_any
+def list_(ledger: Ledger | None, json_: bool) -> None:
     """List the presets and the stored policies, with the mailboxes using each.
 
     \b
@@ -91,14 +99,16 @@ def list_(ledger: Ledger, json_: bool) -> None:
 @policy.command("show")
 @click.argument("name")
 @json_option
-@pass_ledger
-def show(ledger: Ledger, name: str, json_: bool) -> None:
+@pass_ledger_if_any
+def show(ledger: Ledger | None, name: str, json_: bool) -> None:
     """Print a policy's TOML (a preset's, or the newest version of a stored one).
 
     \b
     Example:
         warmup policy show default > mine.toml
     """
+    if ledger is None and name not in policies.preset_names():
+        ledger_from(click.get_current_context())  # says there is no ledger (yet) at --db
     found = policies.show(ledger, name)
     if json_:
         print_json(found.to_dict())

@@ -26,7 +26,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from warmup.errors import ConfigError, Unavailable, WarmupError
+from warmup.errors import ConfigError, NoLedger, Unavailable, WarmupError
 from warmup.ledger.reads import MIGRATION_NAMES, events_of, memo_since, memo_valid, snapshot
 from warmup.ledger.values import (
     Ask,
@@ -90,7 +90,7 @@ def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
     then its new folders from the innermost, and the warnings)."""
     if not path.exists():
         if not create:
-            raise ConfigError(f"no ledger at {path}; run 'warmup mailbox add' to create one")
+            raise NoLedger(f"no ledger at {path}; run 'warmup mailbox add' to create one")
         missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
         try:
             for folder in reversed(missing):  # each level private (mkdir(parents=True) is not)
