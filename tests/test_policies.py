@@ -504,16 +504,14 @@ def test_plot_of_all_mailboxes_plots_the_others_past_a_refused_policy(run, tmp_p
     assert line.startswith(f"Error: mailbox {BOX}: "), line
 
 
-def test_presets_can_be_shown_and_listed_before_there_is_a_ledger(run, ledger_path):
+def test_a_preset_can_be_shown_before_there_is_a_ledger(run, ledger_path):
     """README's first step to a policy of one's own, 'warmup policy show default > mine.toml',
     exited 78 ('no ledger ...; run warmup mailbox add') on a new machine, leaving mine.toml
-    empty: the presets are built in and need no ledger. A missing ledger is still not created."""
+    empty: a preset is built in and needs no ledger. A missing ledger is still not created, and
+    'policy list' (which would answer "no stored policies") still refuses it (test_db_flag)."""
     shown = run("policy", "show", "default")
     assert shown.exit_code == 0, shown.output
     assert 'name = "default"' in shown.stdout
-    listed = run("policy", "list", "--json")
-    assert listed.exit_code == 0, listed.output
-    assert {p["name"] for p in json.loads(listed.stdout)} >= {"default", "exmail", "gentle"}
     missing = run("policy", "show", "careful")  # not a preset: it would be in the ledger
     assert missing.exit_code == 78
     assert missing.output == (

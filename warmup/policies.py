@@ -196,12 +196,11 @@ def adopt(ledger: Ledger, ref: str) -> tuple[str, str | None]:
         name = f"{base}-{n}"
 
 
-def listing(ledger: Ledger | None) -> list[dict[str, Any]]:
-    """Every policy a mailbox can use: presets (built in) and stored ones, with their users
-    (``ledger`` None: there is none yet, only the presets)."""
-    stored = ledger.policies() if ledger is not None else []
+def listing(ledger: Ledger) -> list[dict[str, Any]]:
+    """Every policy a mailbox can use: presets (built in) and stored ones, with their users."""
+    stored = ledger.policies()
     users: dict[str, list[str]] = {}
-    for box in ledger.mailboxes() if ledger is not None else []:
+    for box in ledger.mailboxes():
         users.setdefault(box.policy, []).append(box.address)
     presets = [
         {

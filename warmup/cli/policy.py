@@ -75,8 +75,8 @@ def set_(ledger: Ledger, name: str, file: str) -> None:
 
 @policy.command("list")
 @json_option
-@pass_ledger_if_any
-def list_(ledger: Ledger | None, json_: bool) -> None:
+@pass_ledger  # a mistyped --db must not answer "no stored policies" (issue #12)
+def list_(ledger: Ledger, json_: bool) -> None:
     """List the presets and the stored policies, with the mailboxes using each.
 
     \b
