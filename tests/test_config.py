@@ -454,3 +454,17 @@ def test_a_bad_flag_value_in_the_file_is_named_as_the_user_wrote_it(cfg, run):
     assert res.exit_code == 78, res.output
     assert "[commands.quota] json: " in res.output, res.output
     assert "json_" not in res.output
+
+
+def test_a_malformed_mailbox_in_the_file_names_the_key_and_exits_78(cfg, run, ledger_path):
+    """``mailbox = "sales"`` (warmup send's default) was refused as if typed: 'malformed
+    mailbox address', exit 65, naming neither the file nor the key, which README promises
+    (exit 78) for every value of the file that its option refuses."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg('mailbox = "sales"\n')
+    res = run("send", "--to", "x@example.com", "--subject", "hi", "--body", "hello")
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith(f"Error: config file {config.path()}: mailbox: ")
+    assert "'sales'" in res.output and res.output.count("\n") == 1
+    assert ledger_digest(ledger_path) == before

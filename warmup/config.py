@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warmup.errors import ConfigError
+from warmup.errors import ConfigError, WarmupError
 from warmup.files import home, read_regular
 
 ENV = "WARMUP_CONFIG"
@@ -198,6 +198,13 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                 raise bad(key, f"expected a {TOP[key].__name__}")
             if key == "db" and not str(value).strip():  # else the default ledger, silently
                 raise bad(key, "expected a SQLite path or a ledger URL, not blank")
+            if key == "mailbox" and isinstance(value, str):  # else refused as if typed (65)
+                from warmup.addresses import normalize
+
+                try:
+                    normalize(value, "mailbox address")
+                except WarmupError as exc:
+                    raise bad(key, str(exc)) from None
             if key == "db" and isinstance(value, str) and "://" not in value:
                 # A relative path is the file's neighbour, as the file is read from anywhere:
                 # against the working directory, a cron job and a shell kept two ledgers.
