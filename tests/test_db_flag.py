@@ -366,3 +366,35 @@ def test_a_team_ledger_url_without_its_password_is_a_config_error_not_try_later(
     assert res.exit_code == 78, res.output
     assert res.output.count("\n") == 1 and "no password supplied" in res.output, res.output
     assert res.output.endswith("; check the URL in --db/WARMUP_DB\n"), res.output
+
+
+@pytest.mark.parametrize("name", ["q?x=1.db", "p%41.db", "a?b"])
+def test_a_path_is_taken_literally_not_as_a_url(run, tmp_path: Path, name):
+    """A file name holding '?' or '%' (legal on every file system) was read as a URL: the
+    ledger 'q?x=1.db' was created as 'q' (after a SQLAlchemy warning on stderr), 'p%41.db' as
+    'pA.db', and the next command with the right name found none."""
+    db = tmp_path / name
+    res = run("--db", str(db), "mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0, res.output
+    assert res.stderr == f"Created a new ledger at {db}.\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    listed = run("--db", str(db), "quota", BOX, "--json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout)[0]["mailbox"] == BOX
+
+
+@pytest.mark.parametrize(
+    "query", ["?mode=ro", "?uri=true&mode=ro", "?timeout=1", "?uri=true&mode=rw"]
+)
+@pytest.mark.parametrize("args", [("quota",), ("mailbox", "list")], ids=" ".join)
+def test_options_on_a_sqlite_url_are_refused_not_ignored(run, tmp_path: Path, query, args):
+    """'sqlite:///l.db?uri=true&mode=ro' made a read command create a second ledger named
+    'l.db?mode=ro' beside l.db (readable by all, unlike a ledger warmup creates) and answer
+    "No mailboxes yet" from it; '?mode=ro' alone printed a SQLAlchemy warning and was ignored."""
+    db = tmp_path / "l.db"
+    assert run("--db", str(db), "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("--db", f"sqlite:///{db}{query}", *args)
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith(f"Error: ledger URL 'sqlite:///{db}{query}': ")
+    assert res.output.count("\n") == 1 and "Warning" not in res.output
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("l.db-")) == ["l.db"]

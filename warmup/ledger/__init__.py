@@ -128,7 +128,10 @@ def resolve_url(url: str | None = None) -> str:
         return raw
     from warmup.files import home
 
-    return f"sqlite:///{home(raw, 'ledger path').resolve()}"
+    # A path is taken literally: SQLAlchemy would read a '?' as the start of options and
+    # decode '%41' as 'A', opening (and creating) another file than the one named.
+    path = str(home(raw, "ledger path").resolve()).replace("%", "%25").replace("?", "%3F")
+    return f"sqlite:///{path}"
 
 
 def mask_url(url: str) -> str:

@@ -56,13 +56,21 @@ class SQLiteLedger(Ledger):
     scheme = "sqlite"
 
     def __init__(self, url: str, *, create: bool = True) -> None:
-        path = sa.engine.make_url(url).database or ""
+        parsed = sa.engine.make_url(url)
+        path = parsed.database or ""
         if not path or path == ":memory:" or "mode=memory" in url:
             # A ledger in memory is gone when the command exits: "Added ...", "Copied ...
             # verified" for rows nobody will ever see again.
             raise ConfigError(
                 f"ledger URL {url!r} names no file (a ledger in memory would be lost when the "
                 f"command exits); give a path, e.g. --db ~/warmup.db or sqlite:////abs/path.db"
+            )
+        if parsed.query:
+            # Ignored with a warning, or (uri=true) a file named 'l.db?mode=ro' beside l.db,
+            # created and migrated by a read command and readable by all.
+            raise ConfigError(
+                f"ledger URL {url!r}: a SQLite ledger takes no options (?{url.partition('?')[2]}); "
+                f"give the file alone, e.g. sqlite:////abs/path.db or the path itself"
             )
         self.warnings: list[str] = []
         self._made: list[Path] = []  # the file and folders this open created, in that order

@@ -544,9 +544,9 @@ class SQLiteGateLedger(SQLiteReads):
     def full(self) -> Ledger:
         """The full :class:`~warmup.ledger.sqlite.SQLiteLedger` on the same file, opened once."""
         if self._full is None:
-            from warmup.ledger import open_ledger
+            from warmup.ledger import open_ledger, resolve_url
 
-            self._full = open_ledger(f"sqlite:///{self.where}", create=False)
+            self._full = open_ledger(resolve_url(self.where), create=False)  # the path, quoted
         return self._full
 
     def suppressed(self, addresses: Iterable[str]) -> dict[str, str]:
