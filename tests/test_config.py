@@ -468,3 +468,28 @@ def test_a_malformed_mailbox_in_the_file_names_the_key_and_exits_78(cfg, run, le
     assert res.output.startswith(f"Error: config file {config.path()}: mailbox: ")
     assert "'sales'" in res.output and res.output.count("\n") == 1
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_table_for_a_db_subcommand_does_not_become_the_ledger(
+    cfg, run, tmp_path, ledger_path, monkeypatch
+):
+    """click keeps the root's options and its groups' tables in one default_map, and the root's
+    --db and the 'db' group share a name: '[commands."db migrate"] json = true' made every
+    command's ledger the path "{'migrate': {'json': True}}" ('mailbox add' created it), and
+    with 'db = ...' beside it every command died of a traceback (exit 1)."""
+    monkeypatch.delenv("WARMUP_DB")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    default = tmp_path / "data" / "warmup" / "ledger.db"
+    cfg('[commands."db migrate"]\njson = true\n')
+    res = run("mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0, res.output
+    assert res.stderr == f"Created a new ledger at {default}.\n"
+    res = run("db", "migrate")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["ledger"] == str(default)
+    cfg(f'db = "{ledger_path}"\n[commands."db migrate"]\njson = true\n')
+    assert _show(run)["db"] == (str(ledger_path), "config file")
+    res = run("db", "migrate")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["ledger"] == str(ledger_path)

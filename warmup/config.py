@@ -72,8 +72,8 @@ class Config:
             for part in name.split():
                 node = node.setdefault(part, {})
             node.update(options)
-        if "db" in self.values:
-            out["db"] = self.values["db"]
+        if "db" in self.values:  # the root's --db (its parameter; "db" is the db group's table)
+            out["db_url"] = self.values["db"]
         for key in ("quiet", "verbose"):
             if f"output.{key}" in self.values:
                 out[key] = self.values[f"output.{key}"]

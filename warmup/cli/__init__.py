@@ -355,7 +355,7 @@ def check_db(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.version_option(package_name="warmup")
 @click.option(
     "--db",
-    "db",
+    "db_url",  # not "db": click's default_map holds the 'db' group's table under that key
     metavar="URL|PATH",
     envvar="WARMUP_DB",
     callback=check_db,
@@ -365,7 +365,7 @@ def check_db(_ctx: click.Context, _param: click.Parameter, value: str | None) ->
 @click.option("-q", "--quiet", is_flag=True, help="Print only answers, warnings and errors.")
 @click.option("-v", "--verbose", is_flag=True, help="Print more (e.g. the table of quota --check).")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None, quiet: bool, verbose: bool) -> None:
+def cli(ctx: click.Context, db_url: str | None, quiet: bool, verbose: bool) -> None:
     """Plan and enforce the send-rate warm-up of business mailboxes.
 
     \b
@@ -375,8 +375,9 @@ def cli(ctx: click.Context, db: str | None, quiet: bool, verbose: bool) -> None:
         warmup plan sales@corp.example --days 30
     """
     ctx.ensure_object(dict)
-    ctx.obj.setdefault("db", db)
-    sources = {name: ctx.get_parameter_source(name) for name in ("db", "quiet", "verbose")}
+    ctx.obj.setdefault("db", db_url)
+    sources = {name: ctx.get_parameter_source(name) for name in ("db_url", "quiet", "verbose")}
+    sources["db"] = sources.pop("db_url")
     if quiet and verbose:  # one from the config file, the other given now: the one given wins
         quiet = sources["quiet"] != click.core.ParameterSource.DEFAULT_MAP
     ctx.obj["verbosity"] = -1 if quiet else int(verbose)

@@ -308,7 +308,7 @@ def _ledger_for_completion(ctx: click.Context) -> Ledger | None:
     c: click.Context | None = ctx
     while c is not None and db is None:
         db = (c.obj or {}).get("db") if isinstance(c.obj, dict) else None
-        db = db or c.params.get("db")
+        db = db or c.params.get("db") or c.params.get("db_url")  # a command's --db, the root's
         c = c.parent
     try:
         return open_ledger(db or os.environ.get("WARMUP_DB") or None, create=False)
