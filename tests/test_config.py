@@ -493,3 +493,30 @@ def test_a_table_for_a_db_subcommand_does_not_become_the_ledger(
     res = run("db", "migrate")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["ledger"] == str(ledger_path)
+
+
+def test_a_relative_ledger_path_in_a_command_table_is_beside_the_file_too(
+    run, tmp_path, monkeypatch
+):
+    """As the top-level 'db': '[commands."mailbox add"] db = "l.db"' and '[commands."db copy"]
+    to = "backup.db"' were opened relative to wherever the command ran."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "config.toml").write_text(
+        '[commands."mailbox add"]\ndb = "l.db"\n[commands."db copy"]\ndb = "l.db"\n'
+        'to = "backup.db"\n'
+    )
+    monkeypatch.setenv("WARMUP_CONFIG", str(conf / "config.toml"))
+    monkeypatch.delenv("WARMUP_DB")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config._LOADED.clear()
+    try:
+        res = run("mailbox", "add", BOX, "--provider", "exmail")
+        assert res.exit_code == 0, res.output
+        res = run("db", "copy")
+        assert res.exit_code == 0, res.output
+        assert sorted(p.name for p in conf.iterdir() if p.suffix == ".db") == ["backup.db", "l.db"]
+        assert list((tmp_path / "elsewhere").iterdir()) == []
+    finally:
+        config._LOADED.clear()

@@ -205,10 +205,8 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                     normalize(value, "mailbox address")
                 except WarmupError as exc:
                     raise bad(key, str(exc)) from None
-            if key == "db" and isinstance(value, str) and "://" not in value:
-                # A relative path is the file's neighbour, as the file is read from anywhere:
-                # against the working directory, a cron job and a shell kept two ledgers.
-                value = str(where.absolute().parent / home(value, f"config file {where}: db"))
+            if key == "db":
+                value = _beside(where, value, key)
             values[key] = value
         elif key in TABLES:
             if not isinstance(value, dict):
@@ -229,11 +227,23 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                 commands[name] = {}
                 for option, v in options.items():
                     at = f"{table_name(name)} {option}"
-                    commands[name][option.replace("-", "_")] = _option(v, at, bad)
+                    value = _option(v, at, bad)
+                    if option == "db" or (name.split() == ["db", "copy"] and option == "to"):
+                        value = _beside(where, value, at)
+                    commands[name][option.replace("-", "_")] = value
         else:
             known = [*TOP, *TABLES, "commands"]
             raise bad(key, f"unknown key (known: {', '.join(known)})")
     return Config(where, True, values, commands)
+
+
+def _beside(where: Path, value: Any, key: str) -> Any:
+    """A ledger path of the file, relative to the file's folder (a URL, or a value of another
+    type, as it is): the file is read from anywhere, and against the working directory a cron
+    job and a shell kept two ledgers."""
+    if not isinstance(value, str) or "://" in value or not value.strip():
+        return value
+    return str(where.absolute().parent / home(value, f"config file {where}: {key}"))
 
 
 def _option(value: Any, key: str, bad: Callable[[str, str], ConfigError]) -> Any:
