@@ -27,11 +27,15 @@ AS_RECEIVED = (
 )
 
 
+def sink_of(pki, **behaviours) -> SmtpSink:
+    """A sink of ``BOX`` over implicit TLS offering PIPELINING and CHUNKING (and any of
+    :class:`SmtpSink`'s behaviours)."""
+    return SmtpSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, pipelining=True, **behaviours)
+
+
 @pytest.fixture
 def chunked(pki, ssl_cert_env) -> Iterator[SmtpSink]:
-    with SmtpSink(
-        "ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, pipelining=True, chunking=True
-    ) as sink:
+    with sink_of(pki, chunking=True) as sink:
         yield sink
 
 
@@ -43,7 +47,7 @@ def test_envelope_and_data_go_in_one_write_and_arrive_as_data_would_bring_them(
     chunked, pki, ssl_cert_env
 ):
     rcpts = ["a@example.com", "b@example.com"]
-    with SmtpSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, pipelining=True) as plain:
+    with sink_of(pki) as plain:
         for sink, bdat in ((chunked, True), (plain, False)):
             s = session(sink)
             try:
@@ -150,15 +154,7 @@ def test_a_server_that_reads_a_refused_chunk_as_commands_is_left_not_misread(
     answers each of the message's lines as a command: RSET's reply is then one of those, and
     the next message's replies would be read off that stream. The session is closed instead;
     the next message goes on a new connection, its outcome its own."""
-    with SmtpSink(
-        "ssl",
-        user=BOX,
-        password=SMTP_PASSWORD,
-        pki=pki,
-        pipelining=True,
-        chunking=True,
-        bdat_discard=False,
-    ) as broken:
+    with sink_of(pki, chunking=True, bdat_discard=False) as broken:
         if refused == "mail":
             broken.reject_mail = (550, "5.7.1 sender blocked")
         else:
@@ -343,15 +339,7 @@ def test_no_reply_by_the_timeout_after_the_data_left_is_unknown_not_released(pki
     from warmup.smtp import Session, Target
 
     release = threading.Event()
-    with SmtpSink(
-        "ssl",
-        user=BOX,
-        password=SMTP_PASSWORD,
-        pki=pki,
-        pipelining=True,
-        chunking=True,
-        buffer_replies=True,
-    ) as sink:
+    with sink_of(pki, chunking=True, buffer_replies=True) as sink:
         sink.hold_data_reply = release
         s = Session(Target(("127.0.0.1",), sink.port, "ssl", BOX, SMTP_PASSWORD, timeout=1.0))
         try:

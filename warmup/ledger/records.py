@@ -63,6 +63,18 @@ _SEND_IDS = sa.text("SELECT key, id FROM send WHERE mailbox_id = :mid AND key IN
 )
 
 
+# What matching a recorded bounce to a send reads of it (a report matched again later).
+_MATCHED_BY = (
+    BOUNCE.c.id,
+    BOUNCE.c.recipient,
+    BOUNCE.c.original_recipient,
+    BOUNCE.c.kind,
+    BOUNCE.c.status,
+    BOUNCE.c.message_id,
+    BOUNCE.c.at,
+)
+
+
 class Records:
     """The write side of the ledger (see the module docstring)."""
 
@@ -433,15 +445,7 @@ class Records:
             )
 
         unmatched = (
-            sa.select(
-                BOUNCE.c.id,
-                BOUNCE.c.recipient,
-                BOUNCE.c.original_recipient,
-                BOUNCE.c.kind,
-                BOUNCE.c.status,
-                BOUNCE.c.message_id,
-                BOUNCE.c.at,
-            )
+            sa.select(*_MATCHED_BY)
             .where(
                 BOUNCE.c.mailbox_id == box.id,
                 BOUNCE.c.send_id.is_(None),
@@ -495,18 +499,7 @@ class Records:
         the one it answers). One read from a mailbox that answers nothing now no longer
         suppresses its address (DESIGN invariant 8): the suppression it made is removed."""
         rows = conn.execute(
-            sa.select(
-                BOUNCE.c.id,
-                BOUNCE.c.recipient,
-                BOUNCE.c.original_recipient,
-                BOUNCE.c.kind,
-                BOUNCE.c.status,
-                BOUNCE.c.message_id,
-                BOUNCE.c.at,
-                BOUNCE.c.day,
-                BOUNCE.c.counted,
-                BOUNCE.c.source,
-            )
+            sa.select(*_MATCHED_BY, BOUNCE.c.day, BOUNCE.c.counted, BOUNCE.c.source)
             .where(BOUNCE.c.send_id == sid, BOUNCE.c.mailbox_id == box.id)
             .order_by(BOUNCE.c.id)
         ).all()
