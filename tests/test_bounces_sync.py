@@ -1357,6 +1357,18 @@ def test_a_failure_after_a_delay_warning_of_a_report_without_id_or_date_is_recor
         con.close()
 
 
+def linked_bounces(ledger_path) -> list[tuple[str, str, int, str]]:
+    """Each bounce linked to a send: (its source, kind, counted, the send's outcome)."""
+    con = sqlite3.connect(ledger_path)
+    try:
+        return con.execute(
+            "SELECT b.source, b.kind, b.counted, s.outcome FROM bounce b "
+            "JOIN send s ON s.id = b.send_id ORDER BY b.id"
+        ).fetchall()
+    finally:
+        con.close()
+
+
 def test_a_report_about_a_retried_message_answers_the_copy_that_was_accepted(
     box, sink, ledger_path
 ):
@@ -1380,12 +1392,9 @@ def test_a_report_about_a_retried_message_answers_the_copy_that_was_accepted(
     box.append("INBOX", dsn("<retry-1@corp.example>", rcpt, "5.1.1", "550 5.1.1 no such user", 1))
     res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
+    assert linked_bounces(ledger_path) == [("smtp", "soft", 1, "soft"), ("imap", "hard", 1, "sent")]
     con = sqlite3.connect(ledger_path)
     try:
-        assert con.execute(
-            "SELECT b.source, b.kind, b.counted, s.outcome FROM bounce b "
-            "JOIN send s ON s.id = b.send_id ORDER BY b.id"
-        ).fetchall() == [("smtp", "soft", 1, "soft"), ("imap", "hard", 1, "sent")]
         assert con.execute("SELECT sum(sent), sum(soft), sum(hard) FROM day_stat").fetchone() == (
             2,
             1,
@@ -1417,14 +1426,7 @@ def test_a_report_naming_no_message_answers_an_accepted_send_not_a_later_refused
     box.append("INBOX", dsn("", rcpt, "5.1.1", "550 5.1.1 no such user", 1))
     res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
-    con = sqlite3.connect(ledger_path)
-    try:
-        assert con.execute(
-            "SELECT b.source, b.kind, b.counted, s.outcome FROM bounce b "
-            "JOIN send s ON s.id = b.send_id ORDER BY b.id"
-        ).fetchall() == [("smtp", "soft", 1, "soft"), ("imap", "hard", 1, "sent")]
-    finally:
-        con.close()
+    assert linked_bounces(ledger_path) == [("smtp", "soft", 1, "soft"), ("imap", "hard", 1, "sent")]
 
 
 def test_subjects_in_encoded_words_are_read_as_words(box, ledger_path):

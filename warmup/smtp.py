@@ -187,7 +187,8 @@ class Session:
         else:
             body = ""
         pipelined = smtp.has_extn("pipelining")
-        if pipelined and smtp.has_extn("chunking"):
+        # as given over the limit, it is over as sent too (CRLF only adds): not normalised twice
+        if pipelined and len(data) <= CHUNKED_MAX and smtp.has_extn("chunking"):
             chunk = _EOL.sub(b"\r\n", data)  # CRLF lines, as DATA carries them
             if not chunk.endswith(b"\r\n"):
                 chunk += b"\r\n"  # the same bytes reach the mailbox either way

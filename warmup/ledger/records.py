@@ -475,21 +475,35 @@ class Records:
                 rcpt, sid, sent_at = answered(conn, r)
                 if sid is None:
                     continue
-                at = max(r.at, sent_at) if sent_at is not None else r.at
-                day = local_day(at, box.timezone)
-                counted = r.kind != DELAYED and self._first_of_send(conn, sid, r.kind)
-                conn.execute(
-                    BOUNCE.update()
-                    .where(BOUNCE.c.id == r.id)
-                    .values(send_id=sid, recipient=rcpt, counted=counted, at=utc(at), day=day)
-                )
+                self._link(conn, box, r, rcpt, sid, sent_at)
                 linked += 1
-                if counted:
-                    self._bump(conn, box, day, r.kind)
-                if r.kind in ("hard", "complaint"):
-                    reason = f"{r.kind} bounce {r.status or ''}".strip()
-                    self._suppress(conn, rcpt, r.kind, reason, box.id, at)
         return linked
+
+    def _link(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        r: Any,
+        rcpt: str,
+        sid: int,
+        sent_at: dt.datetime | None,
+    ) -> None:
+        """Link the recorded bounce ``r`` (its :data:`_MATCHED_BY` columns) to send ``sid``
+        to ``rcpt``: counted on its day if it is the send's first of its kind, and a hard
+        bounce or complaint suppresses the recipient."""
+        at = max(r.at, sent_at) if sent_at is not None else r.at
+        day = local_day(at, box.timezone)
+        counted = r.kind != DELAYED and self._first_of_send(conn, sid, r.kind)
+        conn.execute(
+            BOUNCE.update()
+            .where(BOUNCE.c.id == r.id)
+            .values(send_id=sid, recipient=rcpt, counted=counted, at=utc(at), day=day)
+        )
+        if counted:
+            self._bump(conn, box, day, r.kind)
+        if r.kind in ("hard", "complaint"):
+            reason = f"{r.kind} bounce {r.status or ''}".strip()
+            self._suppress(conn, rcpt, r.kind, reason, box.id, at)
 
     def _unanswer(self, conn: Connection, box: MailboxRow, sid: int) -> None:
         """Slot ``sid`` of ``box`` was given back (``released``): nothing left, so no bounce
@@ -539,19 +553,7 @@ class Records:
                         )
                     )
                 continue
-            at = max(r.at, sent_at) if sent_at is not None else r.at
-            day = local_day(at, box.timezone)
-            counted = r.kind != DELAYED and self._first_of_send(conn, new_sid, r.kind)
-            conn.execute(
-                BOUNCE.update()
-                .where(BOUNCE.c.id == r.id)
-                .values(send_id=new_sid, recipient=rcpt, counted=counted, at=utc(at), day=day)
-            )
-            if counted:
-                self._bump(conn, box, day, r.kind)
-            if r.kind in ("hard", "complaint"):
-                reason = f"{r.kind} bounce {r.status or ''}".strip()
-                self._suppress(conn, rcpt, r.kind, reason, box.id, at)
+            self._link(conn, box, r, rcpt, new_sid, sent_at)
 
     def _match(
         self,
