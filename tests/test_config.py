@@ -520,3 +520,17 @@ def test_a_relative_ledger_path_in_a_command_table_is_beside_the_file_too(
         assert list((tmp_path / "elsewhere").iterdir()) == []
     finally:
         config._LOADED.clear()
+
+
+def test_config_show_names_where_the_chunking_switch_comes_from(cfg, run, monkeypatch):
+    monkeypatch.delenv("WARMUP_SMTP_CHUNKING", raising=False)
+    cfg("")
+    assert _show(run)["smtp.chunking"] == (True, "default")
+    cfg("[smtp]\nchunking = false\n")
+    assert _show(run)["smtp.chunking"] == (False, "config file")
+    monkeypatch.setenv("WARMUP_SMTP_CHUNKING", "on")
+    assert _show(run)["smtp.chunking"] == (True, "environment (WARMUP_SMTP_CHUNKING)")
+    monkeypatch.setenv("WARMUP_SMTP_CHUNKING", "sometimes")
+    res = run("config", "show")
+    assert res.exit_code == 78 and "WARMUP_SMTP_CHUNKING" in res.stderr, res.output
+    assert res.stderr.count("\n") == 1

@@ -464,3 +464,86 @@ def test_an_idle_connection_the_server_hung_up_releases_and_the_gate_reopens_onc
             assert gate.send(msg).results[rcpt].outcome == "sent"
     assert [m.rcpt_tos for m in chunked.messages] == [("a@example.com",), ("b@example.com",)]
     assert chunked.connections == 2 and chunked.bdat_commands == 2
+
+
+def _sent_by(sink: SmtpSink) -> int:
+    s = session(sink)
+    try:
+        assert s.send(BOX, ["a@example.com"], MESSAGE).sent == ["a@example.com"]
+    finally:
+        s.close()
+    assert sink.messages[-1].raw == AS_RECEIVED  # the same bytes arrive either way
+    return sink.bdat_commands
+
+
+def _send_one(env: dict[str, str]):  # type: ignore[no-untyped-def]
+    """``warmup send`` of one message to yes@example.com, with ``env`` besides the password."""
+    return cli(
+        "send",
+        BOX,
+        *("--to", "yes@example.com", "--subject", "Hello", "--body", "Hi there"),
+        env={**PASSWORD_ENV, **env},
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "bdat"), [("off", 0), ("0", 0), (" False ", 0), ("no", 0), ("on", 1), ("1", 1)]
+)
+def test_the_environment_turns_chunking_off_for_a_server_that_mishandles_it(
+    chunked, monkeypatch, value, bdat
+):
+    monkeypatch.setenv("WARMUP_SMTP_CHUNKING", value)
+    assert _sent_by(chunked) == bdat
+
+
+def test_the_config_file_turns_it_off_and_the_environment_wins_over_it(
+    chunked, monkeypatch, tmp_path
+):
+    conf = tmp_path / "config.toml"
+    conf.write_text("[smtp]\nchunking = false\n", encoding="utf-8")
+    monkeypatch.setenv("WARMUP_CONFIG", str(conf))
+    monkeypatch.delenv("WARMUP_SMTP_CHUNKING", raising=False)
+    assert _sent_by(chunked) == 0
+    monkeypatch.setenv("WARMUP_SMTP_CHUNKING", "on")
+    assert _sent_by(chunked) == 1
+
+
+def test_warmup_send_with_chunking_off_in_the_config_file_goes_by_data(
+    chunked, ledger_path, tmp_path
+):
+    conf = tmp_path / "config.toml"
+    conf.write_text("[smtp]\nchunking = false\n", encoding="utf-8")
+    add_box(chunked.port)
+    res = _send_one({"WARMUP_CONFIG": str(conf)})
+    assert res.returncode == 0, res.stderr
+    assert [m.rcpt_tos for m in chunked.messages] == [("yes@example.com",)]
+    assert chunked.bdat_commands == 0
+
+
+@pytest.mark.parametrize("conf", ["[smtp]\nchunking = 'off'\n", "[smtp]\nbdat = false\n"])
+def test_a_wrong_smtp_table_in_the_config_file_is_a_config_error(
+    chunked, ledger_path, tmp_path, conf
+):
+    path = tmp_path / "config.toml"
+    path.write_text(conf, encoding="utf-8")
+    add_box(chunked.port)
+    res = _send_one({"WARMUP_CONFIG": str(path)})
+    assert res.returncode == 78, res.stderr
+    assert res.stderr.count("\n") == 1 and "smtp." in res.stderr, res.stderr
+    assert chunked.messages == [] and chunked.connections == 0
+
+
+def test_a_bad_value_in_the_environment_is_one_line_exit_78_and_nothing_is_sent(
+    chunked, ledger_path
+):
+    add_box(chunked.port)
+    res = _send_one({"WARMUP_SMTP_CHUNKING": "maybe"})
+    assert res.returncode == 78, res.stderr
+    assert res.stderr == (
+        "Error: $WARMUP_SMTP_CHUNKING is 'maybe': expected on or off (1/0, true/false, yes/no)\n"
+    ), res.stderr
+    assert chunked.messages == [] and chunked.connections == 0
+    con = sqlite3.connect(ledger_path)
+    rows = con.execute("SELECT outcome FROM send").fetchall()
+    con.close()
+    assert rows == []  # no slot taken

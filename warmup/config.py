@@ -16,6 +16,9 @@
     webhook = "https://hooks.example/warmup"
     command = "notify-send warmup"
 
+    [smtp]
+    chunking = false                  # as $WARMUP_SMTP_CHUNKING=off: never BDAT, always DATA
+
     [commands.plan]                   # any option of any command, by its name
     days = 60
     [commands."queue add"]
@@ -49,6 +52,7 @@ TOP: dict[str, type] = {"db": str, "mailbox": str, "pool": str}
 TABLES: dict[str, dict[str, type]] = {
     "output": {"quiet": bool, "verbose": bool, "color": bool},
     "notify": {"webhook": str, "command": str},
+    "smtp": {"chunking": bool},
 }
 
 

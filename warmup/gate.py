@@ -196,6 +196,9 @@ class Gate:
         clock: Callable[[], dt.datetime] = _now,
         notifier: Notifier | None = None,
     ) -> None:
+        from warmup import smtp
+
+        smtp.chunking_wanted()  # a bad switch is refused before a slot is taken, not after
         self.ledger: GateLedger = ledger or open_ledger(db)
         self._notifier = notifier
         self._own_notifier = False

@@ -15,10 +15,13 @@ When the server offers PIPELINING (RFC 2920) the commands before the data go in 
 also offers CHUNKING (RFC 3030), as Gmail and Exchange Online do, a message of up to
 :data:`CHUNKED_MAX` octets goes with them: MAIL, RCPT and ``BDAT <size> LAST`` with the data in
 one write, one round trip a message instead of two (:meth:`Session._send_chunked`).
+``$WARMUP_SMTP_CHUNKING=off``, or ``chunking = false`` in the config file's ``[smtp]``, keeps
+every message on DATA (:func:`chunking_wanted`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import smtplib
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from warmup import headers
-from warmup.errors import PermissionFailure, TempFail, Unavailable
+from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import describe
 
 if TYPE_CHECKING:
@@ -90,6 +93,7 @@ class Session:
         self.failed: list[tuple[str, str]] = []
         self.host: str | None = None
         self.smtp: smtplib.SMTP | None = None
+        self.chunking = chunking_wanted()  # read before connecting: a bad value costs nothing
         for host in target.hosts:
             try:
                 self.smtp = self._open(host)
@@ -188,7 +192,7 @@ class Session:
             body = ""
         pipelined = smtp.has_extn("pipelining")
         # as given over the limit, it is over as sent too (CRLF only adds): not normalised twice
-        if pipelined and len(data) <= CHUNKED_MAX and smtp.has_extn("chunking"):
+        if self.chunking and pipelined and len(data) <= CHUNKED_MAX and smtp.has_extn("chunking"):
             chunk = _EOL.sub(b"\r\n", data)  # CRLF lines, as DATA carries them
             if not chunk.endswith(b"\r\n"):
                 chunk += b"\r\n"  # the same bytes reach the mailbox either way
@@ -394,6 +398,36 @@ PIPELINE_WINDOW = 100  # commands per write: their replies fit the socket buffer
 # MAIL costs its upload for nothing, which is fine for a letter, not for a brochure; larger
 # messages wait for DATA's 354 as before.
 CHUNKED_MAX = 256 * 1024
+
+CHUNKING_ENV = "WARMUP_SMTP_CHUNKING"
+_SWITCH = {"1": True, "on": True, "true": True, "yes": True}
+_SWITCH |= {"0": False, "off": False, "false": False, "no": False}
+
+
+def chunking_wanted() -> bool:
+    """Whether a message may go by BDAT when the server offers CHUNKING: ``$WARMUP_SMTP_CHUNKING``
+    (on/off), else the config file's ``smtp.chunking``, else yes. The way out when a server
+    offers CHUNKING and mishandles it (go-smtp's bug #315 read a refused chunk as commands):
+    every message then waits for DATA's 354, as before."""
+    return chunking_setting()[0]
+
+
+def chunking_setting() -> tuple[bool, str]:
+    """:func:`chunking_wanted` and where it came from, as ``warmup config show`` names it."""
+    given = os.environ.get(CHUNKING_ENV)
+    if given is not None:
+        wanted = _SWITCH.get(given.strip().lower())
+        if wanted is None:
+            raise ConfigError(
+                f"${CHUNKING_ENV} is {given!r}: expected on or off (1/0, true/false, yes/no)"
+            )
+        return wanted, f"environment ({CHUNKING_ENV})"
+    from warmup import config
+
+    loaded = config.load()
+    if "smtp.chunking" in loaded.values:
+        return bool(loaded.values["smtp.chunking"]), "config file"
+    return True, "default"
 
 
 class _Exchange:

@@ -106,6 +106,9 @@ def show(ctx: click.Context, json_: bool) -> None:
         else:
             value, source = None, "unset"
         add(key, notify.mask(value) if value and name == "webhook" else value, source)
+    from warmup import smtp
+
+    add("smtp.chunking", *smtp.chunking_setting())
     group = load_all()
     for name, options in sorted(loaded.commands.items()):
         command: Any = group
