@@ -42,6 +42,7 @@ import os
 import re
 import secrets
 import socket
+import time
 import warnings
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -266,6 +267,7 @@ class Relay:
         self.login_timeout = login_timeout
         self.idle_timeout = idle_timeout
         self.sessions = 0  # open client connections (event loop thread only)
+        self.active_at = time.monotonic()  # the last connection or command (loop.time())
         self.user = user
         self.senders = frozenset({user})  # MAIL FROM accepted
         self.password = secrets.token_urlsafe(24)  # one run, one secret; never the real one
@@ -632,6 +634,7 @@ class _Session(SMTP):
                 duration = self.relay.login_timeout
             else:
                 duration = self.relay.idle_timeout
+        self.relay.active_at = self.loop.time()  # asyncio's clock is time.monotonic()
         # aiosmtpd cancels and schedules a timer per command; moving a deadline is cheaper, and
         # the timer is rescheduled only when the deadline comes sooner (or when it fires early).
         self._deadline = self.loop.time() + (duration or self._timeout_duration)

@@ -5,7 +5,8 @@
 The command gets the relay's one-time credentials in its environment (never the mailbox's
 secret, see :meth:`warmup.relay.Relay.child_env`) and a ``sendmail`` shim first on its PATH;
 SIGINT (unless a terminal's ^C, which reached it already), SIGTERM and SIGHUP are forwarded to
-it and its exit code is returned; they never end this process while the relay runs. Keeping this
+it and its exit code is returned; they never end this process while the relay runs. Processes
+it leaves running are adopted and waited for (:func:`_wait_for_orphans`). Keeping this
 process fit to run it lives here too: :func:`shed_password` (no WARMUP_PASSWORD in what the
 command can read of this process) and :func:`clean_stale_shims` (folders of killed runs).
 """
@@ -22,6 +23,7 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ from warmup import credentials
 from warmup.errors import ConfigError
 from warmup.gate import Gate
 from warmup.relay import MAX_HOLD, Relay
+from warmup.words import plural
 
 SHIM_PREFIX = "warmup-relay-"
 
@@ -149,7 +152,7 @@ def run_relay(relay: Relay, command: list[str]) -> int:
             write_shim(Path(shim_dir))
             relay.start()
             try:
-                code = _run_child(command, relay.child_env(shim_dir), held)
+                code = _run_child(command, relay.child_env(shim_dir), held, relay)
             finally:
                 relay.stop()
     print(relay.summary(), file=sys.stderr, flush=True)
@@ -216,10 +219,13 @@ def _spawn(command: list[str], env: dict[str, str]) -> int:
     )
 
 
-def _run_child(command: list[str], env: dict[str, str], held: bool = False) -> int:
+def _run_child(
+    command: list[str], env: dict[str, str], held: bool = False, relay: Relay | None = None
+) -> int:
     if held and signal.sigpending() & set(_FORWARDED):
         # Interrupted or terminated before the command started: it is not started.
         return 128 + min(signal.sigpending() & set(_FORWARDED))
+    adopts = held and relay is not None and _adopt_orphans()
     try:
         pid = _spawn(command, env)
     except FileNotFoundError:
@@ -256,11 +262,102 @@ def _run_child(command: list[str], env: dict[str, str], held: bool = False) -> i
                 continue
             if info.si_signo != _CHILD_DONE:
                 _kill(pid, info.si_signo)
+            elif adopts:  # an orphan may have ended: not left a zombie for the whole run
+                _orphans(besides=pid)
         reaper.join()  # its signal to this thread is pending now: dropped with the mask
+        if adopts:
+            assert relay is not None
+            _wait_for_orphans(relay)
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
     return _exit_code(status[0])
+
+
+_PR_SET_CHILD_SUBREAPER = 36  # prctl(2), Linux 3.4
+
+
+def _adopt_orphans() -> bool:
+    """Become the reaper of the command's orphans (Linux): a process the command started and
+    did not wait for (``send_one.sh &`` in a loop without ``wait``) becomes this process's
+    child when the command exits, instead of init's, so the relay can stay up until it is done
+    (:func:`_wait_for_orphans`). Without warmup it would have sent after the script ended."""
+    if not sys.platform.startswith("linux") or not os.path.exists(_children_file()):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _children_file() -> str:
+    # An orphan goes to the reaper's first live thread, this (main) one, whose tid is the PID;
+    # a child another thread started (a password command, the notify command) is listed
+    # under that thread and never reaped here.
+    return f"/proc/self/task/{os.getpid()}/children"
+
+
+ORPHAN_TICK = 0.2  # seconds between looks at the orphans left
+
+
+def _orphans(besides: int = 0) -> list[int]:
+    """The command's processes still running that were handed to this one, each finished one
+    reaped (but ``besides``: the command, which its own thread waits for). A process in another
+    session (a daemon that called setsid: an agent, a server) is not waited for."""
+    try:
+        with open(_children_file(), encoding="ascii") as f:
+            listed = [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
+    own = os.getsid(0)
+    left = []
+    for pid in listed:
+        if pid == besides:
+            continue
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                continue  # it ended
+            if os.getsid(pid) == own:
+                left.append(pid)
+        except (ChildProcessError, ProcessLookupError):
+            continue
+    return left
+
+
+def _wait_for_orphans(relay: Relay) -> None:
+    """Keep the relay up while processes the command left running may still send: until none
+    is left, or none has talked to the relay for its idle timeout (a process that is not a
+    sender: ``tail -f`` left behind), or a terminal's ^C. A signal another process sends is
+    forwarded to them. In the main thread, the forwarded signals held."""
+    left = _orphans()
+    if not left:
+        return
+    print(
+        f"warmup: the command exited; the relay stays up for {plural(len(left), 'process', 'processes')} it "
+        f"left running (PID {', '.join(map(str, left))}) until they end or none has talked to "
+        f"it for {relay.idle_timeout:g} s; ^C to stop waiting",
+        file=sys.stderr,
+        flush=True,
+    )
+    while left:
+        info = signal.sigtimedwait({*_FORWARDED, _CHILD_DONE}, ORPHAN_TICK)
+        if info is not None and info.si_signo in _FORWARDED:
+            if info.si_signo == signal.SIGINT and info.si_code == _SI_KERNEL:
+                return  # a terminal's ^C, which reached them too: the user stops waiting
+            for orphan in left:
+                _kill(orphan, info.si_signo)
+        left = _orphans()
+        if left and not relay.sessions and time.monotonic() - relay.active_at > relay.idle_timeout:
+            print(
+                f"warmup: stopped waiting for PID {', '.join(map(str, left))}: no connection "
+                f"to the relay for {relay.idle_timeout:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
 
 
 def _kill(pid: int, signum: int) -> None:
