@@ -219,3 +219,39 @@ def test_a_null_mx_is_a_failure_saying_the_domain_takes_no_mail(dns_server):
     assert (mx.status, mx.code) == ("fail", 78)
     assert mx.detail == "a null MX (0 .): the domain says it accepts no mail"
     assert mx.fix == "replace it with the provider's MX records (qq.com) for corp.example"
+
+
+def test_an_spf_include_or_redirect_to_a_name_without_spf_fails_as_receivers_do(dns_server):
+    """RFC 7208 5.2 and 6.1: an include: or redirect= whose domain publishes no SPF record is a
+    permerror (SPF fails for every message); doctor passed such a record, typo and all."""
+    good_zone(dns_server.records)
+    txt = dns_server.records
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.mail.qq.com include:spf.typo.example ~all"']
+    spf = checks(dns_server)["spf"]
+    assert (spf.status, spf.code) == ("fail", 78), spf.detail
+    assert "include:spf.typo.example publishes no SPF record (receivers: permerror)" in spf.detail
+    assert "remove include:spf.typo.example or correct its name" in spf.fix
+    txt[("spf.typo.example", "TXT")] = ['"google-site-verification=abc"']  # TXT, but no SPF
+    assert "include:spf.typo.example publishes no SPF" in checks(dns_server)["spf"].detail
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 redirect=_spf.corp.example"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and "redirect=_spf.corp.example publishes no SPF" in spf.detail
+
+
+def test_the_all_term_an_spf_redirect_ends_in_is_the_one_judged(dns_server):
+    """``v=spf1 redirect=X`` ends in X's ``all``: a +all there let anyone send as the domain and
+    doctor said ok; an ``all`` in the record itself makes receivers ignore its redirect=."""
+    good_zone(dns_server.records)
+    txt = dns_server.records
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 redirect=_spf.corp.example"']
+    txt[("_spf.corp.example", "TXT")] = ['"v=spf1 include:spf.mail.qq.com +all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and "'+all' lets anyone send as corp.example" in spf.detail
+    txt[("_spf.corp.example", "TXT")] = ['"v=spf1 include:spf.mail.qq.com ?all"']
+    assert checks(dns_server)["spf"].status == "warn"
+    txt[("_spf.corp.example", "TXT")] = ['"v=spf1 include:spf.mail.qq.com -all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "ok" and "(2 lookups)" in spf.detail, spf.detail
+    txt[(DOMAIN, "TXT")] = ['"v=spf1 -all redirect=_spf.corp.example"']  # redirect never read
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail" and "servers are not included" in spf.detail, spf.detail

@@ -195,7 +195,7 @@ def _mx(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Re
 
 
 def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
-    records = [t for t in dns.txt(domain) if t.lower().startswith("v=spf1")]
+    records = [t for t in dns.txt(domain) if _is_spf(t)]
     include = provider.dns.spf
     suggested = f'"v=spf1 include:{include} ~all"' if include else '"v=spf1 mx ~all"'
     if not records:
@@ -208,19 +208,21 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
         )
     record = records[0]
     problems, fixes = [], []
-    terms = record.split()[1:]
-    last = next((t for t in reversed(terms) if t.lower().lstrip("+-~?") == "all"), None)
+    walk = _spf_tree(dns, record)
+    last = walk.final_all
     if last is not None and last.lower() in ("all", "+all"):
         problems.append(f"'{last}' lets anyone send as {domain}")
         fixes.append("end it with ~all (or -all), never +all")
-    elif last is None and not any(t.lower().startswith("redirect=") for t in terms):
+    elif last is None and not walk.missing:
         problems.append("no 'all' term: other senders are neither allowed nor refused")
         fixes.append("end it with ~all")
-    tree, lookups = _spf_tree(dns, record)
-    if include and not any(d == include or d.endswith("." + include) for d in tree):
+    for term in walk.missing:
+        problems.append(f"{term} publishes no SPF record (receivers: permerror)")
+        fixes.append(f"remove {term} or correct its name")
+    if include and not any(d == include or d.endswith("." + include) for d in walk.domains):
         problems.append(f"{provider.title}'s servers are not included")
         fixes.append(f"add include:{include}")
-    if lookups > SPF_LOOKUP_LIMIT:
+    if walk.lookups > SPF_LOOKUP_LIMIT:
         problems.append(
             f"more than {SPF_LOOKUP_LIMIT} DNS lookups (receivers stop at {SPF_LOOKUP_LIMIT})"
         )
@@ -228,37 +230,66 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     if problems:
         return "fail", f"{_short(record)!r}: " + "; ".join(problems), "; ".join(fixes)
     status = "warn" if last is not None and last.startswith("?") else "ok"
-    detail = f"{_short(record)} ({lookups} lookups)"
+    detail = f"{_short(record)} ({walk.lookups} lookups)"
     return status, detail, "end it with ~all" if status == "warn" else ""
 
 
-def _spf_tree(dns: _Dns, record: str) -> tuple[list[str], int]:
-    """The domains included (recursively) and the DNS lookups the record costs a receiver.
+@dataclass
+class _SpfWalk:
+    """What evaluating a record costs and where it ends: ``domains`` included or redirected to
+    (recursively), the DNS ``lookups``, the ``missing`` include:/redirect= terms whose domain
+    publishes no SPF record (a permerror, RFC 7208 5.2 and 6.1), and ``final_all``: the
+    ``all`` term the record ends in, through its redirect= when it has none of its own."""
+
+    domains: list[str]
+    lookups: int
+    missing: list[str]
+    final_all: str | None
+
+
+def _all_term(terms: list[str]) -> str | None:
+    return next((t for t in reversed(terms) if t.lower().lstrip("+-~?") == "all"), None)
+
+
+def _spf_tree(dns: _Dns, record: str) -> _SpfWalk:
+    """Walk ``record`` as a receiver would (see :class:`_SpfWalk`).
 
     The walk stops querying once the lookups pass the limit, where a receiver gives up too
     (permerror): records that include themselves or each other would otherwise cost an
-    exponential number of queries. Past the limit the count is only a lower bound."""
-    domains: list[str] = []
-    lookups = 0
+    exponential number of queries. Past the limit the count is only a lower bound. A
+    redirect= in a record that has an ``all`` term is never followed (RFC 7208 6.1)."""
+    found = _SpfWalk([], 0, [], None)
 
-    def walk(record: str) -> None:
-        nonlocal lookups
-        for term in record.split()[1:]:
+    def walk(record: str) -> str | None:
+        terms = record.split()[1:]
+        final = _all_term(terms)
+        for term in terms:
             mech = re.split(r"[:=/]", term.lstrip("+-~?"), maxsplit=1)
             name = mech[0].lower()
-            if name not in _LOOKUP_TERMS:
+            if name not in _LOOKUP_TERMS or (name == "redirect" and final is not None):
                 continue
-            lookups += 1
+            found.lookups += 1
             if name in ("include", "redirect") and len(mech) > 1:
-                target = term.split(":" if name == "include" else "=", 1)[1].lower()
-                domains.append(target)
-                if lookups <= SPF_LOOKUP_LIMIT:
-                    sub = [t for t in dns.txt(target) if t.lower().startswith("v=spf1")]
-                    if sub:
-                        walk(sub[0])
+                sep = ":" if name == "include" else "="
+                target = term.split(sep, 1)[1].lower()
+                found.domains.append(target)
+                if found.lookups <= SPF_LOOKUP_LIMIT:
+                    sub = [t for t in dns.txt(target) if _is_spf(t)]
+                    if len(sub) != 1:  # none, or several: either is a permerror
+                        found.missing.append(f"{name}{sep}{target}")
+                        continue
+                    ends = walk(sub[0])
+                    if name == "redirect":
+                        final = ends
+        return final
 
-    walk(record)
-    return domains, lookups
+    found.final_all = walk(record)
+    return found
+
+
+def _is_spf(text: str) -> bool:
+    """An SPF record: "v=spf1" alone or followed by a space (RFC 7208 4.5)."""
+    return text.lower() == "v=spf1" or text.lower().startswith("v=spf1 ")
 
 
 def _dkim(dns: _Dns, domain: str, provider: Provider, selectors: tuple[str, ...]) -> Result:
