@@ -255,3 +255,38 @@ def test_the_all_term_an_spf_redirect_ends_in_is_the_one_judged(dns_server):
     txt[(DOMAIN, "TXT")] = ['"v=spf1 -all redirect=_spf.corp.example"']  # redirect never read
     spf = checks(dns_server)["spf"]
     assert spf.status == "fail" and "servers are not included" in spf.detail, spf.detail
+
+
+def test_a_subdomain_without_its_own_dmarc_record_takes_the_parents_sp_policy(dns_server):
+    """RFC 7489 6.6.3: mail from sales.corp.example falls under _dmarc.corp.example (its sp=
+    when set); doctor failed such a mailbox with "no DMARC record"."""
+    good_zone(dns_server.records)
+    sub = f"sales.{DOMAIN}"
+    dns_server.records[(sub, "MX")] = ["5 mxbiz1.qq.com."]
+    dns_server.records[(sub, "TXT")] = ['"v=spf1 include:spf.mail.qq.com ~all"']
+
+    def dmarc():  # type: ignore[no-untyped-def]
+        got = domaincheck.run(sub, get_provider("exmail"), server=dns_server.address, timeout=3)
+        return {c.name: c for c in got}["dmarc"]
+
+    found = dmarc()
+    assert found.status == "ok", found.detail
+    assert found.detail.startswith("p=quarantine (from _dmarc.corp.example), adkim=r")
+    parent = ['"v=DMARC1; p=reject; sp=none; rua=mailto:d@corp.example"']
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = parent
+    found = dmarc()
+    assert found.status == "warn" and found.detail.startswith("p=none (sp= of _dmarc.corp.example)")
+    del dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")]
+    found = dmarc()
+    assert found.status == "fail" and found.detail == "no DMARC record"
+    assert f"_dmarc.{sub}" in found.fix
+
+
+def test_dmarc_p_none_without_rua_says_to_ask_for_reports_first(dns_server):
+    """p=none only monitors through the aggregate reports rua= asks for: without rua nobody
+    gets them, and "move to p=quarantine once reports are clean" could never be followed."""
+    good_zone(dns_server.records)
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = ['"v=DMARC1; p=none"']
+    dmarc = checks(dns_server)["dmarc"]
+    assert dmarc.status == "warn" and "no rua=" in dmarc.detail
+    assert dmarc.fix.startswith(f"add rua=mailto:dmarc@{DOMAIN} to receive reports")

@@ -323,8 +323,17 @@ def _dkim(dns: _Dns, domain: str, provider: Provider, selectors: tuple[str, ...]
 
 def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
     name = f"_dmarc.{domain}"
-    records = [t for t in dns.txt(name) if t.replace(" ", "").lower().startswith("v=dmarc1")]
     start = f'"v=DMARC1; p=none; rua=mailto:dmarc@{domain}"'
+    # A subdomain without its own record falls under its parent's (RFC 7489 6.6.3: the
+    # organizational domain's; without the public suffix list, the nearest parent below the
+    # top-level domain that has one), whose sp= applies to it when set.
+    labels = domain.rstrip(".").split(".")
+    at, records = name, _dmarc_records(dns, name)
+    for n in range(1, min(len(labels) - 1, _DMARC_PARENTS + 1)):
+        if records:
+            break
+        at = "_dmarc." + ".".join(labels[n:])
+        records = _dmarc_records(dns, at)
     if not records:
         return (
             "fail",
@@ -332,7 +341,7 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
             f"add a TXT record at {name}: {start}, then p=quarantine once reports are clean",
         )
     if len(records) > 1:
-        return "fail", f"{len(records)} DMARC records at {name}", "keep exactly one"
+        return "fail", f"{len(records)} DMARC records at {at}", "keep exactly one"
     tags = _tags(records[0])
     policy = tags.get("p", "").lower()
     if policy not in ("none", "quarantine", "reject"):
@@ -341,13 +350,34 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
             f"{_short(records[0])!r}: no valid p= policy",
             f"set p=none to start: {start}",
         )
+    source = ""
+    if at != name:
+        sub = tags.get("sp", "").lower()
+        if sub in ("none", "quarantine", "reject"):
+            policy, source = sub, f" (sp= of {at})"
+        else:
+            source = f" (from {at})"
     detail = (
-        f"p={policy}, adkim={tags.get('adkim', 'r')}, aspf={tags.get('aspf', 'r')} "
+        f"p={policy}{source}, adkim={tags.get('adkim', 'r')}, aspf={tags.get('aspf', 'r')} "
         f"(alignment {'strict' if 's' in (tags.get('adkim'), tags.get('aspf')) else 'relaxed'})"
     )
     if policy == "none":
+        if not tags.get("rua"):
+            return (
+                "warn",
+                detail + ": monitoring only, and no rua= asks for the reports",
+                f"add rua=mailto:dmarc@{domain} to receive reports, then move to "
+                f"p=quarantine once they are clean",
+            )
         return "warn", detail + ": monitoring only", "move to p=quarantine once reports are clean"
     return "ok", detail, ""
+
+
+_DMARC_PARENTS = 4  # parents looked at for a subdomain's policy (sales.eu.corp.example.cn)
+
+
+def _dmarc_records(dns: _Dns, name: str) -> list[str]:
+    return [t for t in dns.txt(name) if t.replace(" ", "").lower().startswith("v=dmarc1")]
 
 
 def _short(record: str, most: int = 120) -> str:
