@@ -19,7 +19,7 @@ from tests.gatekit import BOX, add_box, cli, policy_file, warmup
 from tests.peers.oauth import CANARY, CLIENT_ID, OAuthServer
 from tests.peers.smtp import SmtpSink
 from warmup import Gate, oauth
-from warmup.errors import WarmupError
+from warmup.errors import TempFail, WarmupError
 from warmup.providers import get_provider
 
 LOGIN_AGAIN = f"'warmup mailbox login {BOX} --oauth'"
@@ -537,3 +537,45 @@ def test_doctor_names_a_hanging_oauth_token_endpoint_not_the_mail_server(
     assert "not a mail server" not in json.dumps(check) and "log in again" not in check["fix"]
     assert "OAuth token endpoint" in check["cause"], check
     assert oauth_sink.messages == [] and CANARY not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"error": "too_many_requests"}', b"{}"], ids=["named", "unnamed"]
+)
+def test_a_throttled_token_endpoint_is_a_temporary_failure_not_a_configuration_one(body):
+    """HTTP 429 (an endpoint throttling refreshes) was a ConfigError, exit 78: 'warmup send'
+    told to fix a configuration that is right, and the worker held its messages as misconfigured
+    instead of retrying them after a back-off."""
+    endpoint = RawEndpoint(_http("429 Too Many Requests", body))
+    app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
+    try:
+        with pytest.raises(WarmupError) as err:
+            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC))
+    finally:
+        endpoint.close()
+    assert isinstance(err.value, TempFail), repr(err.value)
+    assert err.value.exit_code == 75
+    assert str(err.value).startswith("the OAuth token endpoint cannot refresh now (")
+    assert "refresh-token" not in str(err.value)
+
+
+def test_doctor_does_not_send_a_user_to_log_in_again_when_the_token_endpoint_is_down(
+    oauth_sink, server, file_keyring, ssl_cert_env, closed_port
+):
+    """A token endpoint answering 503 temporarily_unavailable made the login check say "log in
+    again with 'warmup mailbox login ... --oauth'": a device login for an endpoint that is down,
+    whose stored login is fine."""
+    cli(
+        "mailbox", "add", BOX, "--provider", "m365", "--smtp-host", "127.0.0.1",
+        "--smtp-port", str(oauth_sink.port), "--imap-host", "127.0.0.1",
+        "--imap-port", str(closed_port[1]),
+    )  # fmt: skip
+    _device_login()
+    _answering(server, lambda p, s, b: (503, {"error": "temporarily_unavailable"}))
+    res = cli("doctor", BOX, "--no-domain", "--json", "--timeout", "5")
+    check = next(c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth")
+    assert (check["status"], check["code"]) == ("fail", 75), check
+    assert "log in again" not in check["fix"], check
+    assert "OAuth token endpoint" in check["cause"], check
+    assert file_keyring.exists() and oauth_sink.messages == []
+    assert CANARY not in res.stdout + res.stderr

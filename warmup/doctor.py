@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from warmup.api import endpoints
 from warmup.bounces import imap as imapmod
-from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
+from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
 from warmup.smtp import _text, _why
@@ -47,8 +47,9 @@ if TYPE_CHECKING:
     from warmup.oauth import Bearer
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
-EX_UNAVAILABLE, EX_NOPERM, EX_CONFIG = (
+EX_UNAVAILABLE, EX_TEMPFAIL, EX_NOPERM, EX_CONFIG = (
     Unavailable.exit_code,
+    TempFail.exit_code,
     PermissionFailure.exit_code,
     ConfigError.exit_code,
 )
@@ -486,8 +487,13 @@ def _login(
             failure = exc
         except WarmupError as exc:  # no OAuth access token: the refresh failed
             failure = _Failed(str(exc), code=exc.exit_code)
-    if failure is not None and not isinstance(password, str) and failure.code != EX_UNAVAILABLE:
-        # (an endpoint or server that did not answer: logging in again would not help)
+    if (
+        failure is not None
+        and not isinstance(password, str)
+        and failure.code not in (EX_UNAVAILABLE, EX_TEMPFAIL)
+    ):
+        # (an endpoint or server that did not answer, or cannot refresh now: logging in again
+        # would not help)
         failure.cause = failure.cause or "the OAuth login was refused or could not be refreshed"
         failure.fix = f"log in again with 'warmup mailbox login {shlex.quote(box.address)} --oauth'"
     elif failure is not None and failure.code == EX_NOPERM:
@@ -525,7 +531,9 @@ def _access_token(bearer: Bearer, timeout: float) -> None:
     late = f"no access token from the OAuth token endpoint within {CHECK_TIMEOUTS * timeout:g} s"
     try:
         _bounded(partial(bearer.token, timeout), timeout, _Failed(late, cause, fix))
-    except Unavailable as exc:  # its refresh request failed, or took longer than ``timeout``
+    # Its refresh request failed, took longer than ``timeout``, or the endpoint cannot refresh
+    # now (5xx, 429): the stored login may be fine.
+    except (Unavailable, TempFail) as exc:
         raise _Failed(str(exc), cause, fix, exc.exit_code) from None
 
 

@@ -303,7 +303,7 @@ def refresh(
     error = _error(body)
     if error == "invalid_grant":
         raise LoginExpired(address)
-    if status >= 500 or error == "temporarily_unavailable":
+    if status >= 500 or status == 429 or error == "temporarily_unavailable":  # 429: throttled
         raise TempFail(f"the OAuth token endpoint cannot refresh now ({error}); try again later")
     raise ConfigError(f"the OAuth token endpoint refused the refresh ({error})")
 
