@@ -290,3 +290,31 @@ def test_dmarc_p_none_without_rua_says_to_ask_for_reports_first(dns_server):
     dmarc = checks(dns_server)["dmarc"]
     assert dmarc.status == "warn" and "no rua=" in dmarc.detail
     assert dmarc.fix.startswith(f"add rua=mailto:dmarc@{DOMAIN} to receive reports")
+
+
+def test_a_domain_that_does_not_exist_is_one_failure_naming_it(dns_server):
+    """An expired or mistyped domain (NXDOMAIN) read as four separate fixes to make (add MX, add
+    SPF, publish DKIM, add DMARC) to a domain that cannot hold records."""
+    good_zone(dns_server.records)
+    got = domaincheck.run(
+        "corp-typo.example", get_provider("exmail"), server=dns_server.address, timeout=3
+    )
+    assert [(c.name, c.status, c.code) for c in got] == [("mx", "fail", 78)]
+    assert got[0].detail == "corp-typo.example does not exist in DNS (NXDOMAIN)"
+    assert "register or renew corp-typo.example" in got[0].fix
+
+
+def test_an_spf_include_whose_dns_fails_is_named_and_the_other_checks_still_run(dns_server):
+    """A SERVFAIL for one include: (its servers down, its DNSSEC broken) was taken for this
+    machine's resolver being unreachable: "the domain's records were not checked", DKIM and
+    DMARC skipped, exit 0, though receivers get a temperror for every message."""
+    good_zone(dns_server.records)
+    dns_server.records[(DOMAIN, "TXT")] = [
+        '"v=spf1 include:spf.mail.qq.com include:_spf.broken.example ~all"'
+    ]
+    dns_server.zone.servfail.add("_spf.broken.example")
+    found = checks(dns_server)
+    assert [found[n].status for n in ("mx", "dkim", "dmarc")] == ["ok"] * 3
+    spf = found["spf"]
+    assert (spf.status, spf.code) == ("fail", 78), spf.detail
+    assert "include:_spf.broken.example does not answer (receivers: temperror" in spf.detail

@@ -52,12 +52,13 @@ def nameserver(server: str) -> tuple[str, int]:
 
 
 class _Unreachable(Exception):
-    """The resolver did not answer (timeout, refused, no server)."""
+    """The resolver did not answer (timeout, refused, no server), or answered SERVFAIL."""
 
 
 @dataclass
 class _Dns:
-    """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists.
+    """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists (the
+    names that do not exist kept in ``missing``).
 
     ``resolv_conf``: the system resolver's configuration file (None: the platform's own)."""
 
@@ -70,6 +71,7 @@ class _Dns:
         import dns.resolver
 
         self._broken = ""
+        self.missing: set[str] = set()
         if self.server:
             host, port = nameserver(self.server)
             self._res = dns.resolver.Resolver(configure=False)
@@ -95,7 +97,10 @@ class _Dns:
             raise _Unreachable(self._broken)
         try:
             return list(self._res.resolve(name, rdtype, raise_on_no_answer=False))
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        except dns.resolver.NXDOMAIN:
+            self.missing.add(name)
+            return []
+        except dns.resolver.NoAnswer:
             return []
         except (dns.resolver.NoNameservers, dns.exception.Timeout, OSError) as exc:
             raise _Unreachable(str(exc) or type(exc).__name__) from None
@@ -147,6 +152,20 @@ def run(
             )
             break
         ms = int((time.monotonic() - start) * 1000)
+        if name == "mx" and domain in dns.missing:  # the other checks would say the same
+            checks.append(
+                Check(
+                    name,
+                    target,
+                    "fail",
+                    ms,
+                    f"{domain} does not exist in DNS (NXDOMAIN)",
+                    cause="mail from a domain that does not exist is refused everywhere",
+                    fix=f"check the mailbox's address, or register or renew {domain}",
+                    code=EX_CONFIG,
+                )
+            )
+            break
         checks.append(
             Check(
                 name,
@@ -219,6 +238,9 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     for term in walk.missing:
         problems.append(f"{term} publishes no SPF record (receivers: permerror)")
         fixes.append(f"remove {term} or correct its name")
+    for term in walk.unanswered:
+        problems.append(f"{term} does not answer (receivers: temperror, SPF fails)")
+        fixes.append("ask whoever runs that domain's DNS to fix it, or remove the term")
     if include and not any(d == include or d.endswith("." + include) for d in walk.domains):
         problems.append(f"{provider.title}'s servers are not included")
         fixes.append(f"add include:{include}")
@@ -238,12 +260,14 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
 class _SpfWalk:
     """What evaluating a record costs and where it ends: ``domains`` included or redirected to
     (recursively), the DNS ``lookups``, the ``missing`` include:/redirect= terms whose domain
-    publishes no SPF record (a permerror, RFC 7208 5.2 and 6.1), and ``final_all``: the
+    publishes no SPF record (a permerror, RFC 7208 5.2 and 6.1), the ``unanswered`` ones whose
+    lookup failed (SERVFAIL, timeout: a temperror), and ``final_all``: the
     ``all`` term the record ends in, through its redirect= when it has none of its own."""
 
     domains: list[str]
     lookups: int
     missing: list[str]
+    unanswered: list[str]
     final_all: str | None
 
 
@@ -258,7 +282,7 @@ def _spf_tree(dns: _Dns, record: str) -> _SpfWalk:
     (permerror): records that include themselves or each other would otherwise cost an
     exponential number of queries. Past the limit the count is only a lower bound. A
     redirect= in a record that has an ``all`` term is never followed (RFC 7208 6.1)."""
-    found = _SpfWalk([], 0, [], None)
+    found = _SpfWalk([], 0, [], [], None)
 
     def walk(record: str) -> str | None:
         terms = record.split()[1:]
@@ -274,7 +298,11 @@ def _spf_tree(dns: _Dns, record: str) -> _SpfWalk:
                 target = term.split(sep, 1)[1].lower()
                 found.domains.append(target)
                 if found.lookups <= SPF_LOOKUP_LIMIT:
-                    sub = [t for t in dns.txt(target) if _is_spf(t)]
+                    try:
+                        sub = [t for t in dns.txt(target) if _is_spf(t)]
+                    except _Unreachable:  # the domain's own names answered: this one's fail
+                        found.unanswered.append(f"{name}{sep}{target}")
+                        continue
                     if len(sub) != 1:  # none, or several: either is a permerror
                         found.missing.append(f"{name}{sep}{target}")
                         continue

@@ -3,7 +3,8 @@
 ``DnsServer().records`` maps ``(name, type)`` to a list of record texts in zone-file syntax
 (``"10 mx1.corp.example."`` for MX, ``'"v=spf1 -all"'`` for TXT); a name with no record of
 any type answers NXDOMAIN, a name with records of other types an empty answer, as a real
-authoritative server does.
+authoritative server does. A name in ``servfail`` answers SERVFAIL (broken servers for it, or
+DNSSEC that fails to validate, as a recursive resolver reports them).
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ class _Zone(BaseResolver):  # type: ignore[misc]
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], list[str]] = {}
         self.queries: list[tuple[str, str]] = []
+        self.servfail: set[str] = set()
 
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
         reply = request.reply()
         name = str(request.q.qname).rstrip(".").lower()
         rtype = QTYPE[request.q.qtype]
         self.queries.append((name, rtype))
+        if name in self.servfail:
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
         texts = self.records.get((name, rtype), [])
         for text in texts:
             reply.add_answer(*RR.fromZone(f"{name}. 60 IN {rtype} {text}"))
