@@ -318,3 +318,20 @@ def test_an_spf_include_whose_dns_fails_is_named_and_the_other_checks_still_run(
     spf = found["spf"]
     assert (spf.status, spf.code) == ("fail", 78), spf.detail
     assert "include:_spf.broken.example does not answer (receivers: temperror" in spf.detail
+
+
+def test_an_spf_include_with_a_trailing_dot_or_a_macro_is_read_as_receivers_read_it(dns_server):
+    """``include:spf.mail.qq.com.`` (a trailing dot, which RFC 7208's domain-end allows) was
+    "not included"; ``include:%{i}._spf.example`` (a macro: only a receiver can expand it, with
+    the sender's address) was looked up as written and said to publish no SPF record."""
+    good_zone(dns_server.records)
+    dns_server.records[(DOMAIN, "TXT")] = ['"v=spf1 include:spf.mail.qq.com. ~all"']
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "ok", spf.detail
+    dns_server.records[(DOMAIN, "TXT")] = [
+        '"v=spf1 include:spf.mail.qq.com include:%{ir}._spf.vendor.example ~all"'
+    ]
+    before = len(dns_server.zone.queries)
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "ok" and "(2 lookups)" in spf.detail, spf.detail
+    assert not any("%" in name for name, _ in dns_server.zone.queries[before:])

@@ -295,9 +295,10 @@ def _spf_tree(dns: _Dns, record: str) -> _SpfWalk:
             found.lookups += 1
             if name in ("include", "redirect") and len(mech) > 1:
                 sep = ":" if name == "include" else "="
-                target = term.split(sep, 1)[1].lower()
+                target = term.split(sep, 1)[1].lower().rstrip(".")  # "example.com." too
                 found.domains.append(target)
-                if found.lookups <= SPF_LOOKUP_LIMIT:
+                # A macro (%{i}, %{d}, ...) expands at a receiver, with the sender's address.
+                if found.lookups <= SPF_LOOKUP_LIMIT and "%" not in target:
                     try:
                         sub = [t for t in dns.txt(target) if _is_spf(t)]
                     except _Unreachable:  # the domain's own names answered: this one's fail
