@@ -579,3 +579,24 @@ def test_doctor_does_not_send_a_user_to_log_in_again_when_the_token_endpoint_is_
     assert "OAuth token endpoint" in check["cause"], check
     assert file_keyring.exists() and oauth_sink.messages == []
     assert CANARY not in res.stdout + res.stderr
+
+
+def test_a_cached_token_the_server_ends_early_is_replaced_once_not_taken_for_a_lost_login(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path
+):
+    """A provider may end an access token before its expires_in (a revocation, continuous
+    access evaluation), and a clock set back keeps a cached one past it: SMTP's 535 for it was
+    LoginExpired, exit 77 "log in again", though the refresh token was fine."""
+    _m365_box(oauth_sink, tmp_path)
+    _device_login()
+    t = [dt.datetime.now(dt.UTC)]
+    with Gate(BOX, clock=lambda: t[0]) as gate:
+        gate.send(b"Subject: 1\r\n\r\nHi\r\n", ["one@example.com"])
+        gate.session().close()  # the next send logs in again
+        server.expire_access_tokens()  # the clock hardly moves: the cached one looks current
+        t[0] += dt.timedelta(seconds=3)  # past the preset's 2 s pacing
+        gate.send(b"Subject: 2\r\n\r\nHi\r\n", ["two@example.com"])
+    assert server.grants.count("refresh_token") == 2
+    assert len(oauth_sink.messages) == 2
+    assert len(oauth_sink.oauth_tokens) == 3  # the first, the one refused, its replacement
+    assert oauth_sink.oauth_tokens[1] == oauth_sink.oauth_tokens[0] != oauth_sink.oauth_tokens[2]

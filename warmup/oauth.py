@@ -361,6 +361,7 @@ class Bearer:
         self.provider = provider
         self.clock = clock
         self._tokens: Tokens | None = None
+        self._cached = False  # the last token handed out came from memory, not a refresh
         self._lock = threading.Lock()  # a sync and its IDLE watcher share one
 
     def __repr__(self) -> str:
@@ -380,6 +381,7 @@ class Bearer:
     def _token(self, timeout: float = TIMEOUT) -> str:
         now = self.clock()
         if self._tokens is not None and now < self._tokens.expires_at - REFRESH_AHEAD:
+            self._cached = True
             return self._tokens.access_token
         from warmup import credentials
 
@@ -397,8 +399,19 @@ class Bearer:
         tokens = refresh(app_for(self.provider, client_id), old, self.address, now, timeout)
         if tokens.refresh_token and tokens.refresh_token != old:
             save(self.address, client_id, tokens.refresh_token)  # the provider rotated it
-        self._tokens = tokens
+        self._tokens, self._cached = tokens, False
         return tokens.access_token
+
+    def refused(self) -> bool:
+        """A server refused the last token handed out: forget it. True if it came from memory,
+        when a fresh one may be accepted (a provider may end an access token before its
+        ``expires_in``, and a clock set back keeps one past it): log in once more. A token just
+        refreshed and refused is the login's fault."""
+        with self._lock:
+            retry, self._cached = self._cached, False
+            if retry:
+                self._tokens = None
+            return retry
 
     def sasl(self) -> str:
         """The XOAUTH2 client response with a current token."""

@@ -138,7 +138,13 @@ class Session:
         if isinstance(secret, str):
             self.smtp.login(self.target.username, secret)
             return
-        self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True)
+        try:
+            self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True)
+        except smtplib.SMTPAuthenticationError as exc:
+            if exc.smtp_code != 535 or not secret.refused():
+                raise
+            # A cached token the server ended early: once more with a fresh one.
+            self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True)
 
     def _open(self, host: str) -> smtplib.SMTP:
         t = self.target
