@@ -667,3 +667,16 @@ def test_an_unsendable_webhook_is_not_retried():
         "notification test for the outbox not delivered to webhook ftp://hooks.example.com/...: "
         "the webhook URL is not an http:// or https:// URL with a host"
     ]
+
+
+def test_a_webhook_url_with_non_ascii_in_its_path_or_query_is_posted_percent_encoded(receiver):
+    """'notify set' took https://host/通知?channel=é, and every event then failed four
+    tries ("the webhook URL cannot be posted to": http.client sends the request line as ASCII),
+    where a browser or curl sends the same URL percent-encoded."""
+    url = receiver.url.replace("/hook?", "/通知?channel=é&")
+    assert notify.webhook_fault(url) is None
+    logged: list[str] = []
+    with notify.Notifier(url, log=logged.append, backoff=0) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert logged == [] and n.failed == 0
+    assert receiver.paths == [f"/%E9%80%9A%E7%9F%A5?channel=%C3%A9&token={TOKEN}"]

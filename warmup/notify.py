@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from warmup import credentials
 from warmup.errors import ConfigError, InvalidField
@@ -187,6 +187,11 @@ def event(
     return body
 
 
+def _ascii(text: str) -> str:
+    """``text`` with its non-ASCII characters percent-encoded (UTF-8), the rest as it is."""
+    return re.sub(r"[^\x00-\x7f]+", lambda m: quote(m[0]), text)
+
+
 class _Unsendable(OSError):
     """A webhook URL that can never be posted to (:func:`webhook_fault`)."""
 
@@ -324,7 +329,9 @@ class Notifier:
         if parts.username is not None:  # user:password@ in the URL: HTTP basic authentication
             login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
-            url = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+            parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
+        # http.client sends the request line as ASCII: encode the rest as a browser would.
+        url = parts._replace(path=_ascii(parts.path), query=_ascii(parts.query)).geturl()
         req = urllib.request.Request(url, data=data, method="POST", headers=headers)
         try:
             # The status is the answer: the body, unread, can be neither huge nor endless.
