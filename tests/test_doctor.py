@@ -345,3 +345,56 @@ def test_exmail_fixes_name_the_menu_paths_of_the_setup_guide():
 def test_generic_provider_without_admin_steps_lists_them_all():
     cause, fix, steps = _auth_advice("535 nope", get_provider("zoho"))
     assert steps == (1, 2) and "refused the password" in cause
+
+
+@pytest.mark.parametrize(
+    ("features", "env", "said"),
+    [
+        ({}, {}, "sends with 8BITMIME, SMTPUTF8, SIZE 32 MiB"),
+        ({"pipelining": True}, {}, "sends with PIPELINING, 8BITMIME, SMTPUTF8, SIZE 32 MiB"),
+        (
+            {"pipelining": True, "chunking": True},
+            {},
+            "sends with PIPELINING, 8BITMIME, SMTPUTF8, CHUNKING, SIZE 32 MiB",
+        ),
+        (
+            {"pipelining": True, "chunking": True},
+            {"WARMUP_SMTP_CHUNKING": "off"},
+            "CHUNKING (off: environment (WARMUP_SMTP_CHUNKING))",
+        ),
+        ({"chunking": True}, {}, "CHUNKING (not used without PIPELINING)"),
+    ],
+)
+def test_doctor_says_how_sends_will_talk_to_the_server(
+    pki, ssl_cert_env, dovecot, features, env, said
+):
+    """Which extensions the server offers that change warmup's conversation: the round trips a
+    message costs (PIPELINING, CHUNKING), whether 8-bit text goes as it is, the size limit; and
+    CHUNKING switched off, for a server that mishandles it."""
+    if not dovecot.running:
+        dovecot.start()
+    with SmtpSink("ssl", user=BOX, password=IMAP_PASSWORD, pki=pki, **features) as s:
+        add_box(s.port, box=BOX, imap_port=dovecot.port)
+        res = warmup(
+            "doctor", BOX, "--no-domain", "--json", env={"WARMUP_PASSWORD": IMAP_PASSWORD, **env}
+        )
+    assert res.returncode == 0, res.stdout + res.stderr
+    [login] = [c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth"]
+    assert said in login["detail"], login
+
+
+def test_doctor_with_a_bad_chunking_switch_fails_that_check_exit_78(pki, ssl_cert_env, dovecot):
+    if not dovecot.running:
+        dovecot.start()
+    with SmtpSink("ssl", user=BOX, password=IMAP_PASSWORD, pki=pki, chunking=True) as s:
+        add_box(s.port, box=BOX, imap_port=dovecot.port)
+        res = warmup(
+            "doctor",
+            BOX,
+            "--no-domain",
+            env={"WARMUP_PASSWORD": IMAP_PASSWORD, "WARMUP_SMTP_CHUNKING": "perhaps"},
+        )
+    assert res.returncode == 78, res.stdout + res.stderr
+    assert "smtp-auth failed for SMTP 127.0.0.1:" in res.stderr
+    assert "$WARMUP_SMTP_CHUNKING is 'perhaps': expected on or off" in res.stderr
+    assert "Traceback" not in res.stdout + res.stderr

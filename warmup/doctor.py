@@ -574,7 +574,9 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                 raise _Failed(
                     f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}", code=EX_NOPERM
                 ) from None
-            return f"EHLO ok, AUTH {mechanisms or '?'}: login accepted for {user}"
+            return (
+                f"EHLO ok, AUTH {mechanisms or '?'}: login accepted for {user}; {_sends_with(smtp)}"
+            )
         finally:
             try:
                 smtp.quit()
@@ -588,6 +590,26 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
             "the server broke off before the login",
             "run 'warmup doctor' again; if it persists, the provider may be refusing this network",
         ) from None
+
+
+def _sends_with(smtp: smtplib.SMTP) -> str:
+    """How warmup's sends will talk to this server, from its EHLO: the extensions that change
+    the conversation (a round trip saved, 8-bit data kept, the size it takes)."""
+    from warmup.smtp import chunking_setting
+
+    used = [x.upper() for x in ("pipelining", "8bitmime", "smtputf8") if smtp.has_extn(x)]
+    if smtp.has_extn("chunking"):
+        wanted, source = chunking_setting()
+        if not smtp.has_extn("pipelining"):
+            used.append("CHUNKING (not used without PIPELINING)")
+        elif wanted:
+            used.append("CHUNKING")
+        else:
+            used.append(f"CHUNKING (off: {source})")
+    size = (smtp.esmtp_features.get("size") or "").strip()
+    if size.isdigit() and int(size):
+        used.append(f"SIZE {int(size) / 2**20:.0f} MiB")
+    return f"sends with {', '.join(used)}" if used else "sends one command at a time"
 
 
 def _imap_login(svc: _Service, host: str, user: str, password: str | Bearer, timeout: float) -> str:
