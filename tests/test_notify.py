@@ -28,9 +28,12 @@ TOKEN = "s3cret-token"
 
 
 class Receiver:
-    """A webhook receiver on loopback: keeps each JSON body; answers ``fail_first`` 500s first."""
+    """A webhook receiver on loopback: keeps each JSON body; answers ``fail_first`` of
+    ``status`` first."""
 
-    def __init__(self, fail_first: int = 0, hold: threading.Event | None = None) -> None:
+    def __init__(
+        self, fail_first: int = 0, hold: threading.Event | None = None, status: int = 500
+    ) -> None:
         self.bodies: list[dict[str, object]] = []
         self.paths: list[str] = []
         self.auth: list[str | None] = []
@@ -48,7 +51,7 @@ class Receiver:
                 if outer.hold is not None and outer.tries == 1:
                     outer.hold.wait(10)
                 if outer.tries <= outer.fail_first:
-                    self.send_response(500)
+                    self.send_response(status)
                     self.end_headers()
                     return
                 outer.bodies.append(json.loads(data))
@@ -432,7 +435,7 @@ def test_a_redirecting_webhook_is_a_failure_and_its_credentials_stay_with_its_ho
     assert hook.elsewhere == []
     assert n.failed == 1
     (line,) = lines
-    assert f" after 1 tries: HTTP {code} " in line
+    assert f" after 1 try: HTTP {code} " in line
     assert line.endswith(": a redirect, not followed; set the webhook to the URL it points to")
     assert TOKEN not in line and "pw" not in line
 
@@ -548,7 +551,7 @@ def test_a_webhook_status_reason_is_logged_without_a_terminals_escapes():
     finally:
         sock.close()
     (line,) = lines
-    assert line.endswith(" after 1 tries: HTTP 500 \\x1b]0;PWNED\\x07\\x1b[2J"), line
+    assert line.endswith(" after 1 try: HTTP 500 \\x1b]0;PWNED\\x07\\x1b[2J"), line
 
 
 def test_a_webhook_trickling_its_answer_is_given_up_at_the_timeout():
@@ -583,7 +586,7 @@ def test_a_webhook_trickling_its_answer_is_given_up_at_the_timeout():
     assert time.monotonic() - start < 3.0
     assert n.failed == 1
     (line,) = lines
-    assert line.endswith(" after 1 tries: no complete answer within 0.5 s"), line
+    assert line.endswith(" after 1 try: no complete answer within 0.5 s"), line
 
 
 def test_a_notify_command_printing_without_end_is_killed_at_a_bound():
@@ -599,7 +602,7 @@ def test_a_notify_command_printing_without_end_is_killed_at_a_bound():
         n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
     assert time.monotonic() - began < 6  # killed at the bound, not at the timeout
     assert len(lines) == 1 and lines[0].endswith(
-        "not delivered to notify command after 1 tries: printed more than 65,536 bytes"
+        "not delivered to notify command after 1 try: printed more than 65,536 bytes"
     ), lines
 
 
@@ -610,7 +613,7 @@ def test_a_notify_command_killed_by_a_signal_names_the_signal():
     ) as n:
         n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
     assert len(lines) == 1 and lines[0].endswith(
-        "notify command after 1 tries: killed by signal 9 (SIGKILL)"
+        "notify command after 1 try: killed by signal 9 (SIGKILL)"
     ), lines
 
 
@@ -680,3 +683,22 @@ def test_a_webhook_url_with_non_ascii_in_its_path_or_query_is_posted_percent_enc
         n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
     assert logged == [] and n.failed == 0
     assert receiver.paths == [f"/%E9%80%9A%E7%9F%A5?channel=%C3%A9&token={TOKEN}"]
+
+
+@pytest.mark.parametrize(
+    ("status", "tries"), [(401, 1), (403, 1), (404, 1), (410, 1), (408, 3), (429, 3), (503, 3)]
+)
+def test_a_webhook_refusal_the_same_request_would_get_again_is_not_retried(status, tries):
+    """A wrong token (401/403) or a removed hook (404/410) was posted to four times, with back-off
+    between (``notify test`` took ~7 s to say so); a 4xx that asks to try later still is."""
+    r = Receiver(fail_first=5, status=status)
+    lines: list[str] = []
+    try:
+        with notify.Notifier(r.url, log=lines.append, tries=3, backoff=0.01) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        r.close()
+    assert r.tries == tries and n.failed == 1
+    (line,) = lines
+    assert f" after {tries} {'try' if tries == 1 else 'tries'}: HTTP {status} " in line, line
+    assert TOKEN not in line

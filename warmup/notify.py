@@ -196,6 +196,14 @@ class _Unsendable(OSError):
     """A webhook URL that can never be posted to (:func:`webhook_fault`)."""
 
 
+class _Refused(OSError):
+    """An answer the same request would get again: a redirect, or a 4xx but those that ask to
+    try later (:data:`_TRY_AGAIN`): a wrong token (401/403), a removed hook (404/410)."""
+
+
+_TRY_AGAIN = frozenset({408, 425, 429})  # timeout, too early, too many requests
+
+
 class Notifier:
     """Delivers events in the background to a webhook and/or a command; see the module doc.
 
@@ -288,9 +296,11 @@ class Notifier:
         self, body: dict[str, Any], target: str, once: Callable[[bytes], None], data: bytes
     ) -> None:
         error = ""
+        made = 0
         for n in range(self.tries):
             if n:
                 time.sleep(self.backoff * 2 ** (n - 1))
+            made += 1
             try:
                 once(data)
                 return
@@ -307,10 +317,12 @@ class Notifier:
                     error = error.replace(self.webhook, mask(self.webhook))
                 # A server's reason phrase, a command's stderr: never a terminal's escapes.
                 error = escaped(error)
+                if isinstance(exc, _Refused):  # the same request gets the same answer
+                    break
         self.failed += 1
         self.log(
             f"notification {body['event']} for {body.get('mailbox') or 'the outbox'} not "
-            f"delivered to {target} after {self.tries} tries: {error}"
+            f"delivered to {target} after {made} {'try' if made == 1 else 'tries'}: {error}"
         )
 
     def _post(self, data: bytes) -> None:
@@ -347,10 +359,12 @@ class Notifier:
                     raise
         except urllib.error.HTTPError as exc:
             if 300 <= exc.code < 400:
-                raise OSError(
+                raise _Refused(
                     f"HTTP {exc.code} {exc.reason}: a redirect, not followed; set the webhook "
                     f"to the URL it points to"
                 ) from None
+            if 400 <= exc.code < 500 and exc.code not in _TRY_AGAIN:
+                raise _Refused(f"HTTP {exc.code} {exc.reason}") from None
             raise OSError(f"HTTP {exc.code} {exc.reason}") from None
         except urllib.error.URLError as exc:
             raise OSError(str(exc.reason)) from None
