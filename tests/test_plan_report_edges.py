@@ -7,10 +7,12 @@ import csv
 import io
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from tests import forkcli
 from tests.conftest import at, ledger_digest
 
 BOX = "a@corp.example"
@@ -227,3 +229,55 @@ def test_bounce_tables_at_an_instant_count_only_the_bounces_made_by_it(run, toda
         assert domains[["sends", "hard", "soft"]].sum().tolist() == [1, 1, 0]
     finally:
         ledger.close()
+
+
+WIDE_STAGE = "第一周 预热"  # a stage named in Chinese, as an exmail user may well name it
+
+
+def _wide_policy(run, tmp_path: Path) -> None:
+    policy = tmp_path / "wide.toml"
+    assert run("db", "migrate").exit_code == 0
+    preset = run("policy", "show", "default").output
+    policy.write_text(preset.replace('name = "week 1"', f'name = "{WIDE_STAGE}"'))
+    assert run("policy", "add", "wide", str(policy)).exit_code == 0
+    for box in (BOX, "b@corp.example"):
+        res = run("mailbox", "add", "--provider", "exmail", "--policy", "wide", box)
+        assert res.exit_code == 0, res.output
+
+
+def test_report_table_columns_stay_aligned_with_chinese_stage_names(run, today, tmp_path):
+    """A CJK character takes two columns on a terminal: counted as one, every column after
+    a Chinese stage name was pushed right, out of line with its header."""
+    import unicodedata
+
+    _wide_policy(run, tmp_path)
+    assert run("mailbox", "set", "b@corp.example", "--policy", "default").exit_code == 0
+    res = run("report", "--at", at(today).isoformat())
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert WIDE_STAGE in res.output and "week 1" in res.output
+
+    def column(line: str, text: str) -> int:  # where ``text`` starts, in terminal columns
+        before = line[: line.index(text)]
+        return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in before)
+
+    quota = column(lines[0], "QUOTA")
+    assert [column(line, " 50 ") + 1 for line in lines[1:]] == [quota, quota]
+
+
+def test_plot_of_chinese_stage_names_writes_no_warnings(run, today, tmp_path):
+    """matplotlib's default font has no CJK glyph: ``warmup plot`` printed a UserWarning per
+    character on stderr, each with the line of warmup's source that drew it."""
+    _wide_policy(run, tmp_path)
+    sent = at(today).isoformat()
+    assert run("record", "send", BOX, "--to", "x@example.com", "--at", sent).exit_code == 0
+    out = tmp_path / "trend.png"
+    done = subprocess.run(
+        [*forkcli.command(), "plot", "--out", str(out), "--at", sent],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out) and out.stat().st_size > 0
+    assert done.stderr == ""

@@ -281,15 +281,29 @@ def print_table(
     """Columns aligned; on a terminal, the ``status_column``'s values in their colours. A cell's
     control characters are shown as escapes (cells hold what bounces and users wrote)."""
     cells = [[("-" if v is None else shown(str(v))) for v in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    widths = [max([len(h), *(text_width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     paint = status_column in headers and colour()
     at = headers.index(status_column) if paint and status_column else -1
     click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
     for r in cells:
-        padded = [c.ljust(w) for c, w in zip(r, widths)]
+        padded = [c + " " * (w - text_width(c)) for c, w in zip(r, widths)]
         if at >= 0:
             padded[at] = paint_status(padded[at], r[at])
         click.echo("  ".join(padded).rstrip())
+
+
+def text_width(text: str) -> int:
+    """How many terminal columns ``text`` takes: two for a wide (CJK) character, none for a
+    combining mark. A stage named in Chinese counted one a character pushed every column after
+    it out of line."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
 
 
 def percent(x: float | None) -> str:
