@@ -12,6 +12,9 @@ Every figure is built without pyplot (no GUI, no global state) from the frames o
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -213,6 +216,36 @@ def figure(frame: pd.DataFrame) -> Figure:
         fontweight="bold",
     )
     return fig
+
+
+# Families with CJK glyphs, drawn from (after the default font) when the machine has them: stage
+# and policy names may be Chinese, and matplotlib's default font (DejaVu Sans) has none.
+CJK_FONTS = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Source Han Sans SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "SimHei",
+)
+
+
+@contextlib.contextmanager
+def wide_text() -> Iterator[None]:
+    """Build and save figures inside this: text falls back to an installed CJK font, and a
+    glyph no installed font has is drawn as a box without a warning (matplotlib printed one
+    per character on stderr, with the source line that saved the figure)."""
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    family = [*mpl.rcParams["font.family"], *(f for f in CJK_FONTS if f in installed)]
+    with warnings.catch_warnings(), mpl.rc_context({"font.family": family}):
+        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+        yield
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:

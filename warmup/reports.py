@@ -28,7 +28,7 @@ from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
 from warmup.ledger.schema import BOUNCE_KINDS
 from warmup.ledger.values import day_start, utc
-from warmup.plots import figure
+from warmup.plots import figure, wide_text
 from warmup.policy import (
     DayCounts,
     History,
@@ -738,9 +738,9 @@ def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
     """Draw :func:`warmup.plots.figure` and write it (PNG, SVG or PDF by the suffix); the path
     written. ``field`` names ``out`` in errors (the option it came from)."""
     path = check_plot_path(out, field)
-    fig = figure(frame)
     try:
-        fig.savefig(path, dpi=110)
+        with wide_text():
+            figure(frame).savefig(path, dpi=110)
     except OSError as exc:
         why = exc.strerror or str(exc)
         if exc.errno in _WRITE_FAILED:
