@@ -426,3 +426,28 @@ def test_a_single_day_draws_a_point_without_a_date_locator_warning():
         for ax in fig.get_axes():
             lo, hi = ax.get_xlim()
             assert hi - lo == pytest.approx(1.0)  # the day, half a day either side
+
+
+def test_a_plan_of_one_day_ahead_draws_without_a_date_locator_warning():
+    """``plots.ahead_figure(reports.ahead(ledger, boxes, 1))``: the quota ahead of one day
+    left matplotlib a date range of zero width, and it warned "AutoDateLocator was unable to
+    pick an appropriate interval" (the trends and suppressions figures had been fixed)."""
+    import warnings
+
+    ahead = pd.DataFrame(
+        {
+            "mailbox": [box(1), box(2)],
+            "date": [pd.Timestamp("2026-10-04")] * 2,
+            "warmup_day": [3, 9],
+            "stage": ["week 1", "weeks 2-4"],
+            "quota": [50, 120],
+            "cumulative": [50, 120],
+        }
+    )
+    fig = plots.ahead_figure(ahead)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FigureCanvasAgg(fig).draw()
+    for ax in fig.get_axes():
+        lo, hi = ax.get_xlim()
+        assert hi - lo == pytest.approx(1.0)  # the day, half a day either side

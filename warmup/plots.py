@@ -435,6 +435,7 @@ def ahead_figure(ahead: pd.DataFrame) -> Figure:
         ax.set_ylabel("recipients / day")
         ax.grid(axis="y", alpha=0.3)
         _date_axis(ax)
+    _day_span(axes[0], ahead["date"])  # shared: a plan of one day is a range the ticks divide
     axes[0].set_ylim(0, max(1, int(ahead["quota"].max())) * 1.15)
     fig.suptitle(
         "Quota ahead if each mailbox sends its full quota healthily (the plan)", fontsize=11
