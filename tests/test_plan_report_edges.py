@@ -4,6 +4,7 @@ a report opened in a spreadsheet, a plot that cannot be written, a demo given a 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -14,6 +15,7 @@ import pytest
 
 from tests import forkcli
 from tests.conftest import at, ledger_digest
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 
 BOX = "a@corp.example"
 
@@ -281,3 +283,35 @@ def test_plot_of_chinese_stage_names_writes_no_warnings(run, today, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(out) and out.stat().st_size > 0
     assert done.stderr == ""
+
+
+def test_by_reason_tells_a_second_bounce_of_one_send_from_an_unmatched_one(
+    run,
+    today,
+    ledger_url,  # noqa: F811
+):
+    """A send bounced twice (a soft bounce, then the provider's retry bounced again) counts once:
+    the second is matched but not counted. ``report --by-reason`` said 'no (unmatched)' of it,
+    as of a bounce answering no send of the mailbox."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    sent = at(today.replace(day=today.day - 2))
+    assert run("record", "send", BOX, "--to", "lead@example.com", "--at", sent.isoformat())
+    for hours, to in ((1, "lead@example.com"), (25, "lead@example.com"), (26, "stray@example.com")):
+        when = (sent + dt.timedelta(hours=hours)).isoformat()
+        res = run(
+            "record", "bounce", BOX, "--to", to, "--kind", "soft", "--status", "4.2.2", "--at", when
+        )
+        assert res.exit_code == 0, res.output
+    report = ("report", "--by-reason", "--at", at(today).isoformat())
+    rows = [line.split(None, 4) for line in run(*report).stdout.splitlines()[1:]]
+    assert sorted((r[3], r[4]) for r in rows) == [
+        ("1", "no (repeats a counted bounce of its send)"),
+        ("1", "no (unmatched)"),
+        ("1", "yes"),
+    ]
+    data = json.loads(run(*report, "--json").stdout)
+    assert sorted((r["counted"], r["matched"], r["bounces"]) for r in data) == [
+        (False, False, 1),
+        (False, True, 1),
+        (True, True, 1),
+    ]

@@ -587,31 +587,33 @@ def bounces_by_reason(
     at: dt.datetime | None = None,
 ) -> pd.DataFrame:
     """Per mailbox, local day, kind and reason (:func:`warmup.bounces.reasons.recorded_reason`,
-    from the text each bounce was recorded with): how many bounces, ``counted`` or not."""
+    from the text each bounce was recorded with): how many bounces, ``counted`` or not,
+    ``matched`` to a send of the mailbox or not."""
     from warmup.bounces.classify import recorded_reason
 
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
     reason = functools.lru_cache(maxsize=4096)(recorded_reason)
     rows = [
-        (names[m], d, k, reason(k, s, r, g), c, n)
+        (names[m], d, k, reason(k, s, r, g), c, x, n)
         for ids, since, until in _windows(boxes, days, at)
-        for m, d, k, s, r, g, c, n in ledger.bounce_texts(ids, since, until, at)
+        for m, d, k, s, r, g, c, x, n in ledger.bounce_texts(ids, since, until, at)
     ]
-    frame = pd.DataFrame(rows, columns=["mailbox", "date", "kind", "reason", "counted", "bounces"])
-    keys = ["mailbox", "date", "kind", "reason", "counted"]
+    keys = ["mailbox", "date", "kind", "reason", "counted", "matched"]
+    frame = pd.DataFrame(rows, columns=[*keys, "bounces"])
     out = frame.groupby(keys, as_index=False, sort=True).agg(bounces=("bounces", "sum"))
     out["date"] = pd.to_datetime(out["date"])
     return out
 
 
 def reasons_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    """:func:`bounces_by_reason` over its whole period: per mailbox, reason, kind and whether
-    counted, most bounces first."""
-    keys = ["mailbox", "reason", "kind", "counted"]
+    """:func:`bounces_by_reason` over its whole period: per mailbox, reason, kind, whether
+    counted and whether matched to a send, most bounces first."""
+    keys = ["mailbox", "reason", "kind", "counted", "matched"]
     out = frame.groupby(keys, as_index=False).agg(bounces=("bounces", "sum"))
     return out.sort_values(
-        ["mailbox", "counted", "bounces", "reason"], ascending=[True, False, False, True]
+        ["mailbox", "counted", "bounces", "reason", "matched"],
+        ascending=[True, False, False, True, False],
     ).reset_index(drop=True)
 
 

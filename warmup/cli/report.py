@@ -155,10 +155,12 @@ def _refused(refusals: list[api.Refusal]) -> int:
     return api.refusals_code(refusals)
 
 
-def _counted_text(counted: bool, kind: str) -> str:
+def _counted_text(counted: bool, kind: str, matched: bool) -> str:
     if counted:
         return "yes"
-    return "no (delay warning)" if kind == "delayed" else "no (unmatched)"
+    if kind == "delayed":
+        return "no (delay warning)"
+    return "no (repeats a counted bounce of its send)" if matched else "no (unmatched)"
 
 
 def _by_reason(frame: Any, fmt: str) -> None:
@@ -174,7 +176,13 @@ def _by_reason(frame: Any, fmt: str) -> None:
     print_table(
         ["MAILBOX", "REASON", "KIND", "BOUNCES", "COUNTED"],
         [
-            [r.mailbox, r.reason, r.kind, r.bounces, _counted_text(bool(r.counted), str(r.kind))]
+            [
+                r.mailbox,
+                r.reason,
+                r.kind,
+                r.bounces,
+                _counted_text(bool(r.counted), str(r.kind), bool(r.matched)),
+            ]
             for r in summary.itertuples()
         ],
     )

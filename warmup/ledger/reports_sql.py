@@ -164,22 +164,25 @@ class ReportQueries:
         since: dt.date | None = None,
         until: dt.date | None = None,
         cut: dt.datetime | None = None,
-    ) -> list[tuple[int, dt.date, str, str, str, str, bool, int]]:
-        """``(mailbox_id, local day, kind, status, reply, diagnostic, counted, bounces)``: bounces
-        grouped by the text they were recorded with ('' when none), so that each distinct text is
-        classified once (:func:`warmup.reports.bounces_by_reason`)."""
+    ) -> list[tuple[int, dt.date, str, str, str, str, bool, bool, int]]:
+        """``(mailbox_id, local day, kind, status, reply, diagnostic, counted, matched,
+        bounces)``: bounces grouped by the text they were recorded with ('' when none), so that
+        each distinct text is classified once (:func:`warmup.reports.bounces_by_reason`);
+        ``matched``: it answers a send of the mailbox (one not counted may still be: a delay
+        warning, or a second bounce of a send)."""
         b = BOUNCE.c
         texts = [sa.func.coalesce(c, "").label(c.name) for c in (b.status, b.reply, b.diagnostic)]
+        matched = b.send_id.is_not(None).label("matched")
         stmt = (
-            sa.select(b.mailbox_id, b.day, b.kind, *texts, b.counted, sa.func.count())
+            sa.select(b.mailbox_id, b.day, b.kind, *texts, b.counted, matched, sa.func.count())
             .where(_ids(b.mailbox_id, mailbox_ids), _since(b.day, since, until), _upto(b.at, cut))
-            .group_by(b.mailbox_id, b.day, b.kind, *texts, b.counted)
+            .group_by(b.mailbox_id, b.day, b.kind, *texts, b.counted, matched)
             .order_by(b.mailbox_id, b.day)
         )
         with self.read() as conn:
             return [
-                (row[0], _day(row[1]), row[2], row[3], row[4], row[5], bool(row[6]), row[7])
-                for row in conn.execute(stmt)
+                (r[0], _day(r[1]), r[2], r[3], r[4], r[5], bool(r[6]), bool(r[7]), r[8])
+                for r in conn.execute(stmt)
             ]
 
     def suppression_times(self) -> list[tuple[dt.datetime, str, int | None]]:
