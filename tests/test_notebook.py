@@ -230,3 +230,22 @@ def test_notebook_on_a_paused_mailbox_shows_no_nan_or_inf_share_of_quota(
     assert "idle@corp.example" in html and "busy@corp.example" in html
     assert "quota_used" in html
     assert "nan%" not in html and "inf%" not in html
+
+
+@pytest.mark.slow
+def test_notebook_of_chinese_stage_names_prints_no_glyph_warnings(
+    tmp_path, monkeypatch, run, ledger_path
+):
+    """matplotlib's default font has no CJK glyph: a stage named in Chinese filled the report
+    with one 'Glyph ... missing from font(s)' UserWarning per character and figure."""
+    policy = tmp_path / "wide.toml"
+    assert run("db", "migrate").exit_code == 0
+    preset = run("policy", "show", "default").output
+    policy.write_text(preset.replace('name = "week 1"', 'name = "第一周 预热"'))
+    assert run("policy", "add", "wide", str(policy)).exit_code == 0
+    box = "cn@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail", "--policy", "wide").exit_code == 0
+    assert run("record", "send", box, "--to", "x@example.com").exit_code == 0
+    html = _execute(tmp_path, monkeypatch, f'ledger_url = "{ledger_path}"\ndays = 3')
+    assert "第一周 预热" in html
+    assert "Glyph" not in html and "UserWarning" not in html

@@ -233,19 +233,37 @@ CJK_FONTS = (
 )
 
 
+_GLYPH_WARNING = r"Glyph \d+ .* missing from font"
+
+
+def _wide_family() -> list[str]:
+    """matplotlib's font family, then each installed CJK family of :data:`CJK_FONTS`."""
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return [*mpl.rcParams["font.family"], *(f for f in CJK_FONTS if f in installed)]
+
+
 @contextlib.contextmanager
 def wide_text() -> Iterator[None]:
     """Build and save figures inside this: text falls back to an installed CJK font, and a
     glyph no installed font has is drawn as a box without a warning (matplotlib printed one
     per character on stderr, with the source line that saved the figure)."""
     import matplotlib as mpl
-    from matplotlib import font_manager
 
-    installed = {f.name for f in font_manager.fontManager.ttflist}
-    family = [*mpl.rcParams["font.family"], *(f for f in CJK_FONTS if f in installed)]
-    with warnings.catch_warnings(), mpl.rc_context({"font.family": family}):
-        warnings.filterwarnings("ignore", r"Glyph \d+ .* missing from font", UserWarning)
+    with warnings.catch_warnings(), mpl.rc_context({"font.family": _wide_family()}):
+        warnings.filterwarnings("ignore", _GLYPH_WARNING, UserWarning)
         yield
+
+
+def allow_wide_text() -> None:
+    """:func:`wide_text` for the rest of a session (a notebook's, whose figures are drawn
+    when displayed): changes matplotlib's font family and the warnings filter for good."""
+    import matplotlib as mpl
+
+    mpl.rcParams["font.family"] = _wide_family()
+    warnings.filterwarnings("ignore", _GLYPH_WARNING, UserWarning)
 
 
 def _new_figure(size: tuple[float, float]) -> Figure:
