@@ -194,22 +194,12 @@ def test_notebook_takes_mailboxes_as_papermill_p_passes_them(tmp_path, monkeypat
     assert "on 1 mailbox(es)" in text
 
 
-def _execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parameters: str) -> str:
-    """The notebook run with ``parameters`` injected as papermill does; its HTML, code left out."""
-    from nbclient import NotebookClient
+def _html(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: str) -> str:
+    """The notebook run as :func:`_execute` runs it, without errors; its HTML, code left out."""
     from nbconvert import HTMLExporter
 
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
-    nb.cells.insert(at + 1, nbformat.v4.new_code_cell(parameters))
-    client = NotebookClient(
-        nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
+    nb, _ = _execute(tmp_path, monkeypatch, params)
+    assert _errors(nb) == []
     html, _ = HTMLExporter(exclude_input=True).from_notebook_node(nb)
     return str(html)
 
@@ -226,7 +216,7 @@ def test_notebook_on_a_paused_mailbox_shows_no_nan_or_inf_share_of_quota(
         )
         assert run("mailbox", "pause", box, "--reason", "list review").exit_code == 0
     assert run("record", "send", "busy@corp.example", "--to", "x@example.com").exit_code == 0
-    html = _execute(tmp_path, monkeypatch, f'ledger_url = "{ledger_path}"\ndays = 1')
+    html = _html(tmp_path, monkeypatch, f'ledger_url = "{ledger_path}"\ndays = 1')
     assert "idle@corp.example" in html and "busy@corp.example" in html
     assert "quota_used" in html
     assert "nan%" not in html and "inf%" not in html
@@ -246,6 +236,6 @@ def test_notebook_of_chinese_stage_names_prints_no_glyph_warnings(
     box = "cn@corp.example"
     assert run("mailbox", "add", box, "--provider", "exmail", "--policy", "wide").exit_code == 0
     assert run("record", "send", box, "--to", "x@example.com").exit_code == 0
-    html = _execute(tmp_path, monkeypatch, f'ledger_url = "{ledger_path}"\ndays = 3')
+    html = _html(tmp_path, monkeypatch, f'ledger_url = "{ledger_path}"\ndays = 3')
     assert "第一周 预热" in html
     assert "Glyph" not in html and "UserWarning" not in html
