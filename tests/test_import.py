@@ -1020,3 +1020,112 @@ def test_an_instant_written_another_way_is_the_same_send_and_ids_keep_sends_apar
         ("r4@example.com", "<m1@x>"),
         ("r4@example.com", "<m2@x>"),
     ]
+
+
+def test_rows_of_empty_cells_that_excel_saves_are_blank_lines(run, tmp_path, ledger_path):
+    """Excel saves the rows below the data that were ever formatted or cleared as rows of empty
+    cells (``,,,,``), wider than the header when the sheet's used range is: such a file was
+    refused as 'malformed mailbox ''' at its first empty row, though a blank line is skipped."""
+    log = tmp_path / "excel.csv"
+    log.write_bytes(
+        b"\xef\xbb\xbfmailbox,recipient,sent_at,provider\r\n"
+        b"a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,exmail\r\n"
+        b",,,\r\n"
+        b"a@corp.example,r2@example.com,2026-11-02T09:05:00+08:00,\r\n"
+        b", ,,,,,\r\n"
+        b",,,\r\n"
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith(f"Imported 2 new sends and 0 new bounces from {log}."), res.output
+    # a row that is not empty still needs its mailbox, named by its line
+    log.write_bytes(log.read_bytes() + b",r3@example.com,2026-11-02T09:09:00+08:00,\r\n")
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output == f"Error: {log}: line 7: malformed mailbox '': expected name@domain.tld\n"
+    assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize(
+    ("first", "said"),
+    [
+        ("", "line 1: the file is empty; its first line must be the header"),
+        ("sep=;\r\n", "line 1: its columns are separated by ';', not commas"),
+        ("sep=\t\r\n", "line 1: its columns are separated by '\\t', not commas"),
+    ],
+)
+def test_an_empty_file_or_excels_separator_line_is_named_for_what_it_is(
+    run, tmp_path, ledger_path, first, said
+):
+    """A 0-byte file was said to have a 'header [that] lacks mailbox, recipient, sent_at', and
+    Excel's ``sep=;`` first line (the hint it writes and reads for the delimiter) the same, over
+    a header that has them all."""
+    assert run("db", "migrate").exit_code == 0
+    log = tmp_path / "log.csv"
+    rows = "mailbox;recipient;sent_at\r\na@corp.example;r@example.com;2026-11-02\r\n"
+    log.write_text(first + rows.replace(";", first[4:5] or ";") if first else "", newline="")
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output.startswith(f"Error: {log}: {said}"), res.output
+    assert res.output.count("\n") == 1
+    assert ledger_digest(ledger_path) == before
+
+
+def test_excels_comma_separator_line_is_skipped(run, tmp_path):
+    """``sep=,`` names the delimiter warmup reads: the header is the line after it (line
+    numbers stay those of the file)."""
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "sep=,\r\nmailbox,recipient,sent_at,provider\r\n"
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,exmail\r\n"
+        "a@corp.example,r2@example.com,soon,\r\n",
+        newline="",
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output.startswith(f"Error: {log}: line 4: sent_at: 'soon'"), res.output
+    log.write_text(log.read_text().replace("soon", "2026-11-02T09:05:00+08:00"), newline="")
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith(f"Imported 2 new sends and 0 new bounces from {log}.")
+
+
+def test_a_log_on_standard_input_is_read_from_a_dash(tmp_path, ledger_path):
+    """``zcat log.csv.gz | warmup import -``: '-' was looked for as a file named '-' ('cannot
+    read it (No such file or directory)'). A bad row names its line under '-', nothing
+    written."""
+    log = (
+        "mailbox,recipient,sent_at,provider\n"
+        "a@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,exmail\n"
+        "a@corp.example,r2@example.com,2026-11-02T09:05:00+08:00,\n"
+    )
+    got = subprocess.run(
+        [*forkcli.command(), "import", "-"],
+        input="\ufeff" + log.replace("\n", "\r\n"),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == (
+        "Imported 2 new sends and 0 new bounces from standard input. "
+        "Registered 1 new mailbox and 0 pause/resume events.\n"
+    )
+    before = ledger_digest(ledger_path)
+    bad = subprocess.run(
+        [*forkcli.command(), "import", "-"],
+        input=log + "a@corp.example,r3@example.com,later,\n",
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert bad.returncode == 65
+    assert bad.stderr == (
+        "Error: standard input: line 4: sent_at: 'later' is not an ISO 8601 date or time "
+        "(e.g. 2026-11-29T09:30:00+08:00)\n"
+    )
+    assert ledger_digest(ledger_path) == before

@@ -7,10 +7,11 @@ import functools
 import ipaddress
 import re
 import shlex
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import pendulum
@@ -773,7 +774,7 @@ SPOOL_MEMORY = 4 * 1024 * 1024  # checked rows kept in memory before they spill 
 
 def import_csv(
     ledger: Ledger,
-    path: str | Path,
+    path: str | PurePath,
     progress: Callable[[str, int, int | None], None] | None = None,
 ) -> Imported:
     """Import an earlier sending log.
@@ -788,6 +789,8 @@ def import_csv(
     row (later rows may repeat them or leave them empty, not contradict them; ignored for known
     mailboxes); ``event`` = ``pause``/``resume`` makes the row a manual
     pause or resume of its mailbox at ``sent_at`` (recipient empty; ``reason`` optional).
+    ``path`` ``"-"`` reads standard input (errors name it so). Rows of empty cells, which Excel
+    saves below the data, are skipped as blank lines; so is Excel's ``sep=,`` first line.
     ``progress(phase, rows so far, rows in all)`` is called every :data:`IMPORT_BATCH` rows:
     phase ``"check"`` while the file is validated (the total not known yet: None), then
     ``"write"`` after each batch written (the total known).
@@ -795,7 +798,7 @@ def import_csv(
     import pickle
     import tempfile  # with pickle and csv, only for an import: not on the quota path
 
-    path = Path(path)
+    path = STANDARD_INPUT if str(path) == "-" else Path(path)
     header: list[str] = []  # filled as the file is checked: it is read once (it may be a pipe)
     known = ledger.mailboxes()
     zones = {b.address: b.timezone for b in known}
@@ -834,7 +837,7 @@ def import_csv(
 def _check_into(
     spool: IO[bytes] | tempfile.SpooledTemporaryFile[bytes],
     ledger: Ledger,
-    path: Path,
+    path: PurePath,
     zones: dict[str, str],
     starts: dict[str, dt.date],
     register: dict[str, dict[str, Any]],
@@ -912,7 +915,7 @@ _Registers = tuple[str | None, str | None, str | None]
 
 
 def _same_registration(
-    path: Path,
+    path: PurePath,
     line: int,
     address: str,
     registered: dict[str, Any],
@@ -937,8 +940,22 @@ def _same_registration(
             )
 
 
+class _StandardInput(PurePosixPath):
+    """What ``warmup import -`` reads: errors and a pause's reason name it "standard input"."""
+
+    def __str__(self) -> str:
+        return "standard input"
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+
+STANDARD_INPUT = _StandardInput("-")
+
+
 def _csv_rows(
-    path: Path, now: dt.datetime, zones: dict[str, str], header: list[str]
+    path: PurePath, now: dt.datetime, zones: dict[str, str], header: list[str]
 ) -> Iterator[tuple[int, ImportRow, _Registers]]:
     """``(line number, checked row, what it registers)`` for each line of the file, streamed;
     times are records of what happened, so not after ``now`` (+ a few minutes). ``zones``
@@ -949,16 +966,18 @@ def _csv_rows(
     from operator import itemgetter
 
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        stdin = isinstance(path, _StandardInput)
+        source = sys.stdin.fileno() if stdin else str(path)
+        handle = open(source, encoding="utf-8-sig", newline="", closefd=not stdin)  # noqa: SIM115
     except OSError as exc:
-        raise DataError(f"{path}: cannot read it ({exc.strerror})") from None
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     with handle:
         # csv.reader and the columns picked by position (blank lines skipped, missing fields
         # empty, as csv.DictReader does), not a dict per row: a third of the check pass.
         reader = csv.reader(handle)
         start = 1  # the line the row being read starts on (a quoted field may hold newlines)
         try:
-            header[:] = [h.strip() for h in next(reader, [])]
+            header[:] = _header(path, reader)
             _check_header(path, header)
             width = len(header)
             # A column the header lacks reads the empty field appended to every row.
@@ -975,6 +994,8 @@ def _csv_rows(
                     fields += pad[len(fields) :]
                     yield line, *_import_row(pick(fields), now, zones)
                 except DataError as exc:
+                    if not "".join(fields).strip():  # Excel's row of empty cells: a blank line
+                        continue
                     raise DataError(f"{path}: line {line}: {exc}") from None
         except csv.Error as exc:  # a field over the csv module's limit: an unclosed quote, often
             raise DataError(
@@ -991,7 +1012,28 @@ def _csv_rows(
             raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _header(path: PurePath, reader: Iterator[list[str]]) -> list[str]:
+    """The header's column names, read from ``reader``: its first line, or the one after Excel's
+    ``sep=,`` (the hint Excel writes and reads for the delimiter). Another ``sep=`` or an empty
+    file is refused, saying so."""
+    first = next(reader, None)
+    if first is None:
+        raise DataError(
+            f"{path}: line 1: the file is empty; its first line must be the header "
+            f"({','.join(IMPORT_REQUIRED)}[,...]) and the rows follow it"
+        )
+    if 0 < len(first) <= 2 and first[0][:4].lower() == "sep=" and not "".join(first[1:]):
+        sep = first[0][4:] or ","  # 'sep=,' reads as the fields 'sep=' and ''
+        if sep != ",":
+            raise DataError(
+                f"{path}: line 1: its columns are separated by {sep!r}, not commas (its "
+                f"'sep=' line says); save it as 'CSV UTF-8 (comma delimited)'"
+            )
+        first = next(reader, [])
+    return [h.strip() for h in first]
+
+
+def _check_header(path: PurePath, header: list[str]) -> None:
     import difflib
 
     for h in header:

@@ -112,7 +112,7 @@ def record_bounce(
 
 
 @cli.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @pass_ledger(create=True)
 def import_(ledger: Ledger, file: str) -> None:
     """Import sends (and bounces) from an earlier sending log (CSV).
@@ -124,16 +124,18 @@ def import_(ledger: Ledger, file: str) -> None:
     message_id,bounce_kind,bounce_status,bounced_at (times ISO 8601 with an offset),
     provider,timezone (register a mailbox the ledger does not know yet) and
     event,reason (event=pause|resume: a pause or resume at sent_at; recipient empty).
-    Importing the same file again adds nothing, even saved by Excel with its times cut to
-    the minute or second (a row without message_id matches the send within that precision).
+    A FILE of - is standard input. Importing the same file again adds nothing, even saved by
+    Excel with its times cut to the minute or second (a row without message_id matches the send
+    within that precision).
 
     \b
     Example:
         warmup import sent-log.csv
+        zcat sent-log.csv.gz | warmup import -
     """
     from warmup.cli.progress import bars
 
-    name = Path(file).name
+    name = api.STANDARD_INPUT.name if file == "-" else Path(file).name
     phases = {"check": f"Checking {name}", "write": f"Importing {name}"}
     with bars("rows") as update:
         r = api.import_csv(ledger, file, lambda phase, n, of: update(phases[phase], n, of))
@@ -150,5 +152,5 @@ def import_(ledger: Ledger, file: str) -> None:
         extra += f"{', '.join(r.ignored)}."
     say(
         f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
-        f"from {file}.{extra}"
+        f"from {api.STANDARD_INPUT if file == '-' else file}.{extra}"
     )
