@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 import sqlite3
 from pathlib import Path
 
@@ -260,3 +261,39 @@ def test_a_blank_target_is_refused_not_read_as_the_default_ledger(
     errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "Traceback" not in res.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_nul_in_an_older_sqlite_ledger_stops_the_copy_to_postgresql_in_one_line(
+    run, tmp_path, pg_url
+):
+    """SQLite keeps a NUL in text; PostgreSQL takes none. Ledgers written before imports and
+    bounce syncs refused control characters may hold one (a DSN's diagnostic, an imported
+    reason): the copy to the team server died in a psycopg traceback. It is refused naming the
+    row and column and how to clean it, the target left empty."""
+    src = tmp_path / "a.db"
+    build(src, days=1, per_day=3)
+    with sqlite3.connect(src) as con:
+        bounce_id = con.execute("SELECT min(id) FROM bounce").fetchone()[0]
+        con.execute(
+            "UPDATE bounce SET diagnostic = ? WHERE id = ?",
+            ("smtp; 550 no\x00such user", bounce_id),
+        )
+    res = run("--db", str(src), "db", "copy", "--to", pg_url)
+    assert res.exit_code == 65, res.output
+    lines = res.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), res.output
+    for words in (f"bounce row (id {bounce_id})", "diagnostic", "NUL", f"sqlite3 {src} "):
+        assert words in lines[0], (words, res.output)
+    told = shlex.split(lines[0].split("e.g. ")[1].split(", then copy again")[0])
+    assert told[:2] == ["sqlite3", str(src)], told
+    sql = told[2]
+    with sqlite3.connect(src) as con:
+        con.execute(sql)  # the command given cleans the row
+    target = open_ledger(pg_url)
+    try:
+        assert target.mailboxes() == []  # the copy's one transaction rolled back
+        again = run("--db", str(src), "db", "copy", "--to", pg_url)
+        assert again.exit_code == 0, again.output
+        assert len(target.mailboxes()) == len(BOXES)
+    finally:
+        target.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import shlex
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, DataError
-from warmup.ledger.core import Ledger
+from warmup.ledger.core import Ledger, NulInText
 from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES, UTCDateTime
 
 # Dependency order: every table after the tables its foreign keys name.
@@ -119,6 +120,27 @@ def checksum(conn: Connection, table: sa.Table, batch: int = BATCH) -> tuple[int
     return n, digest.hexdigest()
 
 
+def _clean(exc: NulInText, source: Ledger) -> str:
+    """How to clean the source (a SQLite file: PostgreSQL holds no NUL) of the cell refused: the
+    SQL drops its first NUL (a copy again names the next, if any)."""
+    where = " AND ".join(
+        f"{k} = {v}" if isinstance(v, int) else f"{k} = '{str(v).replace(chr(39), chr(39) * 2)}'"
+        for k, v in exc.key.items()
+    )
+    # SQLite's replace() does not see a NUL (char(0) is an empty pattern to it); instr() does.
+    c, nul = exc.column, f"instr({exc.column}, char(0))"
+    sql = (
+        f"UPDATE {exc.table} SET {c} = substr({c}, 1, {nul} - 1) || substr({c}, {nul} + 1) "
+        f"WHERE {where}"
+    )
+    # In double quotes the SQL's own quotes read as written, unless the shell would expand it.
+    shown = shlex.quote(sql) if set(sql) & set('$`\\"!') else f'"{sql}"'
+    return (
+        f"remove it from the source, e.g. sqlite3 {shlex.quote(source.where)} {shown}, then "
+        f"copy again (nothing was copied)"
+    )
+
+
 def row_counts(conn: Connection) -> dict[str, int]:
     return {
         t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in TABLES
@@ -175,7 +197,10 @@ def copy_ledger(
             for part in _rows(src, table, batch):
                 for row in part:
                     digest.update(line(row))
-                target.bulk_insert(dst, table, part)
+                try:
+                    target.bulk_insert(dst, table, part)
+                except NulInText as exc:
+                    raise DataError(f"{exc}; {_clean(exc, source)}") from None
                 n += len(part)
                 if progress:
                     progress(table.name, n, totals.get(table.name, n))

@@ -166,6 +166,21 @@ def new_mailbox_rev() -> int:
     return (1 << 24) + secrets.randbelow(1 << 30)
 
 
+class NulInText(DataError):
+    """A text cell holding a NUL, which PostgreSQL cannot store: ``table``, ``column`` and the
+    row's primary key (``key``: column name -> value) say which."""
+
+    def __init__(self, table: sa.Table, column: sa.Column[Any], row: Sequence[Any]) -> None:
+        names = [c.name for c in table.columns]
+        self.table, self.column = table.name, column.name
+        self.key = {c.name: row[names.index(c.name)] for c in table.primary_key.columns}
+        shown = ", ".join(f"{k} {v}" for k, v in self.key.items())
+        super().__init__(
+            f"{table.name} row ({shown}): its {column.name} holds a NUL character, which "
+            f"PostgreSQL cannot store"
+        )
+
+
 class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore):
     """An open ledger. Use :func:`warmup.ledger.open_ledger`; never construct one directly.
 

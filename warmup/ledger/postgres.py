@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
-from warmup.ledger.core import Ledger, highest_id, quiet_when_interrupted
+from warmup.ledger.core import Ledger, NulInText, highest_id, quiet_when_interrupted
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
 from warmup.ledger.postgres_gate import PostgresGate
@@ -237,12 +237,23 @@ class PostgresLedger(Ledger):
         columns = ", ".join(quote(c.name) for c in table.columns)
         raw = conn.connection.driver_connection
         assert raw is not None
-        with (
-            raw.cursor() as cur,
-            cur.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as cp,
-        ):
+        import psycopg
+
+        try:
+            with (
+                raw.cursor() as cur,
+                cur.copy(f"COPY {quote(table.name)} ({columns}) FROM STDIN") as cp,
+            ):
+                for row in rows:
+                    cp.write_row(row)
+        except psycopg.DataError:
+            # SQLite keeps a NUL in text, PostgreSQL none: a ledger written before warmup refused
+            # control characters may hold one. Found after the fact: no cost per row.
             for row in rows:
-                cp.write_row(row)
+                for column, value in zip(table.columns, row, strict=True):
+                    if isinstance(value, str) and "\x00" in value:
+                        raise NulInText(table, column, row) from None
+            raise
 
     def never_reuse_ids(self, conn: Connection, table: sa.Table, name: str, above: int) -> None:
         """A serial sequence never goes back: moved past ``above`` if it is not yet. Frozen:
