@@ -1129,3 +1129,38 @@ def test_a_log_on_standard_input_is_read_from_a_dash(tmp_path, ledger_path):
         "(e.g. 2026-11-29T09:30:00+08:00)\n"
     )
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("gzip", "not UTF-8 text (it is gzip-compressed); decompress it first (gunzip it"),
+        ("xlsx", "not UTF-8 text (it is a ZIP archive, as an Excel workbook (.xlsx) is); save"),
+        ("xls", "not UTF-8 text (it is an Excel 97-2003 workbook (.xls)); save"),
+    ],
+)
+def test_a_compressed_log_or_a_workbook_is_named_for_what_it_is(
+    run, tmp_path, ledger_path, kind, said
+):
+    """A rotated log (``sent.csv.gz``) was told to be 'saved as CSV UTF-8', which no gzip file
+    can be; a workbook imported as it is, the same without a word of what it is."""
+    import gzip
+    import zipfile
+
+    assert run("db", "migrate").exit_code == 0
+    csv_text = f"{HEADER}\na@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,,\n"
+    log = tmp_path / f"log.{kind}"
+    if kind == "gzip":
+        log.write_bytes(gzip.compress(csv_text.encode() * 50))
+    elif kind == "xlsx":
+        with zipfile.ZipFile(log, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("[Content_Types].xml", "<Types/>" * 50)
+            z.writestr("xl/worksheets/sheet1.xml", csv_text * 50)
+    else:
+        log.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 4)
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output.startswith(f"Error: {log}: line 1: {said}"), res.output
+    assert res.output.count("\n") == 1
+    assert ledger_digest(ledger_path) == before

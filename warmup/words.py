@@ -24,10 +24,17 @@ def not_utf8(sample: bytes) -> str:
     """Why a file is refused as not UTF-8, and what to do, naming what it may be only where
     ``sample`` (its bytes from the start of the line that failed) gives evidence: Excel saves a
     CSV in the system's code page unless told 'CSV UTF-8' (GBK on Chinese Windows, Windows-1252
-    on Western European Windows), and 'Unicode Text' in UTF-16."""
+    on Western European Windows), and 'Unicode Text' in UTF-16; a workbook (.xlsx, .xls) or a
+    gzip-compressed log is named by its first bytes."""
     import codecs
 
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    if sample.startswith(b"\x1f\x8b"):  # gzip's magic: a rotated log, 'sent.csv.gz'
+        return "not UTF-8 text (it is gzip-compressed); decompress it first (gunzip it)"
+    if sample.startswith(b"PK\x03\x04"):
+        what = " (it is a ZIP archive, as an Excel workbook (.xlsx) is)"
+    elif sample.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE2, Excel's old format
+        what = " (it is an Excel 97-2003 workbook (.xls))"
+    elif sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         what = " (it is UTF-16, as Excel's 'Unicode Text' saves)"
     elif _looks_gbk(sample[:4096]):
         what = " (it looks like GBK/GB18030, as Excel's 'CSV' saves on Chinese Windows)"
