@@ -1164,3 +1164,29 @@ def test_a_compressed_log_or_a_workbook_is_named_for_what_it_is(
     assert res.output.startswith(f"Error: {log}: line 1: {said}"), res.output
     assert res.output.count("\n") == 1
     assert ledger_digest(ledger_path) == before
+
+
+def test_two_exports_joined_into_one_file_import_as_one(run, tmp_path, ledger_path):
+    """``cat october.csv november.csv > all.csv``: the second file's header (with Excel's BOM)
+    was a row, refused as "malformed mailbox '\\ufeffmailbox'". A header repeating the first is
+    skipped; one naming other columns is refused: its rows would be read in the wrong columns."""
+    head = "\ufeffmailbox,recipient,sent_at,provider\r\n"
+    october = head + "a@corp.example,r1@example.com,2026-10-02T09:00:00+08:00,exmail\r\n"
+    november = head + "a@corp.example,r2@example.com,2026-11-02T09:00:00+08:00,\r\n"
+    log = tmp_path / "all.csv"
+    log.write_bytes((october + november).encode())
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith(f"Imported 2 new sends and 0 new bounces from {log}."), res.output
+    other = (
+        "mailbox,sent_at,recipient\r\na@corp.example,2026-11-03T09:00:00+08:00,r3@example.com\r\n"
+    )
+    log.write_bytes((october + other).encode())
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output.startswith(
+        f"Error: {log}: line 3: a second header, with other columns than line 1's"
+    ), res.output
+    assert res.output.count("\n") == 1
+    assert ledger_digest(ledger_path) == before

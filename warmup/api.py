@@ -996,6 +996,8 @@ def _csv_rows(
                 except DataError as exc:
                     if not "".join(fields).strip():  # Excel's row of empty cells: a blank line
                         continue
+                    if _header_again(path, line, header, fields):  # two exports joined
+                        continue
                     raise DataError(f"{path}: line {line}: {exc}") from None
         except csv.Error as exc:  # a field over the csv module's limit: an unclosed quote, often
             raise DataError(
@@ -1031,6 +1033,23 @@ def _header(path: PurePath, reader: Iterator[list[str]]) -> list[str]:
             )
         first = next(reader, [])
     return [h.strip() for h in first]
+
+
+def _header_again(path: PurePath, line: int, header: list[str], fields: list[str]) -> bool:
+    """Whether a refused row is the header again (``cat october.csv november.csv``, each with
+    its BOM): True to skip it. A header naming other columns is refused, its rows would be read
+    in the wrong ones; a row that is no header is False (its own error stands)."""
+    cells = [f.strip().lstrip("\ufeff").strip() for f in fields]
+    while cells and not cells[-1]:
+        cells.pop()
+    if cells == [h for h in header if h] or cells == header:
+        return True
+    if set(IMPORT_REQUIRED) <= set(cells):
+        raise DataError(
+            f"{path}: line {line}: a second header, with other columns than line 1's (two "
+            f"files joined?); import each file on its own"
+        )
+    return False
 
 
 def _check_header(path: PurePath, header: list[str]) -> None:
