@@ -1190,3 +1190,21 @@ def test_two_exports_joined_into_one_file_import_as_one(run, tmp_path, ledger_pa
     ), res.output
     assert res.output.count("\n") == 1
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("epoch", ["1790000000", "1790000000.25", "1759222800000"])
+def test_a_unix_timestamp_is_named_as_one(run, tmp_path, ledger_path, epoch):
+    """Logs from scripts often write seconds or milliseconds since 1970: seconds were 'not an
+    ISO 8601 date or time', milliseconds 'out of range: expected a time between 2000-01-01 and
+    2100-01-01', as if the instant, not its form, were wrong."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_text(f"mailbox,recipient,sent_at\na@corp.example,r@example.com,{epoch}\n")
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output == (
+        f"Error: {log}: line 2: sent_at: {epoch!r} looks like a Unix time (seconds or "
+        f"milliseconds since 1970); write it as ISO 8601 (e.g. 2026-11-29T09:30:00+08:00)\n"
+    ), res.output
+    assert ledger_digest(ledger_path) == before

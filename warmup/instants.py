@@ -94,10 +94,10 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
         if isinstance(value, pendulum.DateTime):
             value = value.in_timezone("UTC")
     except OverflowError:
-        raise out_of_range(field, text) from None
+        raise _unix_time(field, text) or out_of_range(field, text) from None
     except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
         # pendulum's ValueError also covers impossible offsets (+99:00) and days (11-31).
-        raise InvalidField(
+        raise _unix_time(field, text) or InvalidField(
             field,
             "{field}: {text!r} is not an ISO 8601 date or time (e.g. 2026-11-29T09:30:00+08:00)",
             text=text,
@@ -105,6 +105,22 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
     if not isinstance(value, pendulum.DateTime):
         raise InvalidField(field, "{field}: {text!r} is not a date or time", text=text)
     return Reading(check_query(value, field, text), zone, machine)
+
+
+# Seconds or milliseconds since 1970, as scripts log them: only where nothing else read the
+# text (twelve digits are also ISO 8601's basic 202609300900).
+_UNIX_TIME = re.compile(r"\s*\d{9,13}(\.\d+)?\s*")
+
+
+def _unix_time(field: str, text: str) -> InvalidField | None:
+    if not _UNIX_TIME.fullmatch(text):
+        return None
+    return InvalidField(
+        field,
+        "{field}: {text!r} looks like a Unix time (seconds or milliseconds since 1970); write "
+        "it as ISO 8601 (e.g. 2026-11-29T09:30:00+08:00)",
+        text=text,
+    )
 
 
 _DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
