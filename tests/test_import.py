@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -1127,6 +1128,19 @@ def test_a_log_on_standard_input_is_read_from_a_dash(tmp_path, ledger_path):
     assert bad.stderr == (
         "Error: standard input: line 4: sent_at: 'later' is not an ISO 8601 date or time "
         "(e.g. 2026-11-29T09:30:00+08:00)\n"
+    )
+    assert ledger_digest(ledger_path) == before
+    closed = subprocess.run(  # 'warmup import - <&-': no standard input at all
+        # a process of its own: the zygote (tests/forkcli.py) hands a child its standard input
+        ["bash", "-c", 'exec "$@" <&-', "warmup", sys.executable, "-m", "warmup", "import", "-"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert closed.returncode == 65, closed.stderr
+    assert closed.stderr == (
+        "Error: standard input: cannot read it (it is closed); pipe the log in, or give its path\n"
     )
     assert ledger_digest(ledger_path) == before
 

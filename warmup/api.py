@@ -965,8 +965,10 @@ def _csv_rows(
     import csv
     from operator import itemgetter
 
+    stdin = isinstance(path, _StandardInput)
+    if stdin and sys.stdin is None:  # 'warmup import - <&-'
+        raise DataError(f"{path}: cannot read it (it is closed); pipe the log in, or give its path")
     try:
-        stdin = isinstance(path, _StandardInput)
         source = sys.stdin.fileno() if stdin else str(path)
         handle = open(source, encoding="utf-8-sig", newline="", closefd=not stdin)  # noqa: SIM115
     except OSError as exc:
