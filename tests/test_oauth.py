@@ -16,10 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.gatekit import BOX, add_box, cli, policy_file, warmup
+from tests.peers.dovecot import Dovecot
 from tests.peers.oauth import CANARY, CLIENT_ID, OAuthServer
 from tests.peers.smtp import SmtpSink
-from warmup import Gate, oauth
+from tests.peers.tls import TestPKI
+from tests.test_bounces_sync import dsn
+from warmup import Gate, api, oauth
+from warmup.bounces.imap import SyncReport, sync
 from warmup.errors import TempFail, WarmupError
+from warmup.ledger import open_ledger
 from warmup.providers import get_provider
 
 LOGIN_AGAIN = f"'warmup mailbox login {BOX} --oauth'"
@@ -213,9 +218,8 @@ def test_presets_default_to_oauth_and_auth_is_a_mailbox_setting(run):
 
 
 def test_the_xoauth2_responses_for_smtp_and_imap(file_keyring, server):
-    """The SASL string both protocols send (RFC-less, as Google and Microsoft document it);
-    IMAP's side is checked here as a unit: Dovecot's oauth2 passdb needs an introspection
-    service, which this suite does not run."""
+    """The SASL string both protocols send (RFC-less, as Google and Microsoft document it),
+    byte for byte; the IMAP logins with it against Dovecot are at the end of this file."""
     assert oauth.sasl("a@b.example", "tok") == "user=a@b.example\x01auth=Bearer tok\x01\x01"
     cli("mailbox", "add", BOX, "--provider", "m365")
     _device_login()
@@ -600,3 +604,75 @@ def test_a_cached_token_the_server_ends_early_is_replaced_once_not_taken_for_a_l
     assert len(oauth_sink.messages) == 2
     assert len(oauth_sink.oauth_tokens) == 3  # the first, the one refused, its replacement
     assert oauth_sink.oauth_tokens[1] == oauth_sink.oauth_tokens[0] != oauth_sink.oauth_tokens[2]
+
+
+# -- IMAP: Dovecot taking XOAUTH2, each token checked at the authorization server ---------------
+
+
+@pytest.fixture
+def oauth_dovecot(pki: TestPKI, server: OAuthServer) -> Iterator[Dovecot]:
+    """Dovecot logging BOX in with XOAUTH2: its oauth2 passdb asks ``server`` (RFC 7662
+    introspection) whether each token is active, as a provider's IMAP server checks them."""
+    with Dovecot(pki, user=BOX, introspection_url=f"{server.url}/introspect") as imap:
+        yield imap
+
+
+def _imap_box(imap: Dovecot, closed_port: tuple[str, int]) -> None:
+    res = cli(
+        "mailbox", "add", BOX, "--provider", "m365", "--smtp-host", "127.0.0.1",
+        "--smtp-port", str(closed_port[1]), "--imap-host", "127.0.0.1",
+        "--imap-port", str(imap.port),
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    _device_login()
+
+
+def _sync(bearer: oauth.Bearer) -> SyncReport:
+    """One bounce sync of INBOX with ``bearer``, as the worker runs one after another."""
+    ledger = open_ledger()
+    box = ledger.mailbox(BOX)
+    assert box is not None
+    ep = api.endpoints(box)
+    return sync(
+        ledger, box, hosts=ep.imap_hosts, port=ep.imap_port, security=ep.imap_security,
+        password=bearer, folders=["INBOX"], since=dt.date(2026, 1, 1),
+    )  # fmt: skip
+
+
+def test_a_cached_token_the_imap_server_ends_early_is_replaced_once_not_taken_for_a_lost_login(
+    oauth_dovecot, server, file_keyring, ssl_cert_env, closed_port
+):
+    """The IMAP side of the SMTP test above: Dovecot's NO [AUTHENTICATIONFAILED] to a token
+    the provider had ended before its expires_in was LoginExpired, "log in again" (exit 77),
+    for the worker's and the IDLE watcher's next sync, though a refresh would have worked."""
+    _imap_box(oauth_dovecot, closed_port)
+    bearer = oauth.Bearer(BOX, get_provider("m365"))
+    assert _sync(bearer).scanned == 0
+    oauth_dovecot.append("INBOX", dsn("<o-1@corp.example>", "gone@example.net", "5.1.1", "550", 1))
+    server.expire_access_tokens()  # the clock hardly moves: the cached one looks current
+    report = _sync(bearer)
+    assert (report.scanned, report.bounces) == (1, 1)
+    assert server.grants.count("refresh_token") == 2
+    first, refused, fresh = server.introspected  # the first, the one refused, its replacement
+    assert first == refused != fresh and server.valid(fresh)
+
+
+def test_imap_retries_a_refused_token_once_and_never_a_fresh_one(
+    oauth_dovecot, server, file_keyring, ssl_cert_env, closed_port
+):
+    """A token just refreshed and refused is the login's fault (here: IMAP access turned off
+    for the mailbox): LoginExpired at once; a cached one refused is replaced once, not again."""
+    _imap_box(oauth_dovecot, closed_port)
+    bearer = oauth.Bearer(BOX, get_provider("m365"))
+    _sync(bearer)
+    server.introspect_active = False
+    with pytest.raises(oauth.LoginExpired) as cached:
+        _sync(bearer)
+    assert server.grants.count("refresh_token") == 2 and len(server.introspected) == 3
+    with pytest.raises(oauth.LoginExpired) as fresh:
+        _sync(oauth.Bearer(BOX, get_provider("m365")))
+    assert server.grants.count("refresh_token") == 3 and len(server.introspected) == 4
+    for exc in (cached.value, fresh.value):
+        assert str(exc).startswith(f"the OAuth login of {BOX} was refused by 127.0.0.1 (")
+        assert str(exc).endswith(f"log in again with {LOGIN_AGAIN}")
+        assert CANARY not in str(exc)

@@ -85,6 +85,23 @@ service anvil {{
   }}
 }}
 """
+# https://doc.dovecot.org/2.3/configuration_manual/authentication/oauth2/
+_OAUTH2 = """\
+auth_mechanisms = plain login xoauth2
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2
+  args = {ext}
+}}
+"""
+_OAUTH2_EXT = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
 
 
 def _identities() -> dict[str, str]:
@@ -127,12 +144,16 @@ class Dovecot:
         *,
         untrusted: bool = False,
         extra_config: str = "",
+        introspection_url: str | None = None,
     ) -> None:
         self.pki = pki
         self.user = user
         self.password = password
         self.untrusted = untrusted
         self.extra_config = extra_config  # appended to the generated dovecot.conf
+        # AUTHENTICATE XOAUTH2 too, each token checked by a POST to this URL (RFC 7662): the
+        # oauth2 passdb (Dovecot 2.3's syntax) after the passwd-file one
+        self.introspection_url = introspection_url
         self.host = HOST
         self.port = 0
         self.directory = Path(tempfile.mkdtemp(prefix="warmup-dovecot-"))
@@ -162,7 +183,13 @@ class Dovecot:
         key = pki.untrusted_key_path if bad else pki.key_path
         params = {"host": self.host, "port": self.port, "dir": self.directory, **ids}
         params.update(cert=cert, key=key, instance=self.directory.name)
-        self.config_path.write_text(_CONFIG.format(**params) + self.extra_config)
+        oauth2 = ""
+        if self.introspection_url is not None:
+            ext = self.directory / "oauth2.conf.ext"
+            ext.write_text(_OAUTH2_EXT.format(url=self.introspection_url))
+            ext.chmod(0o644)
+            oauth2 = _OAUTH2.format(ext=ext)
+        self.config_path.write_text(_CONFIG.format(**params) + oauth2 + self.extra_config)
 
     def start(self, timeout: float = 10.0) -> Dovecot:
         if self.running:

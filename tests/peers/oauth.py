@@ -7,6 +7,12 @@ A device code is approved after its first poll (which answers ``authorization_pe
 Access tokens live ``access_lifetime`` seconds (or until :meth:`expire_access_tokens`); every
 refresh rotates the refresh token (the old one is then ``invalid_grant``), and
 :meth:`revoke` refuses them all. Tokens start with :data:`CANARY` so a test can hunt for them.
+
+Any path ending in ``introspect`` is a token introspection endpoint (RFC 7662, a form post of
+``token``) as Dovecot's oauth2 passdb asks it (``introspection_mode = post``): active, for
+``user``, while the token is :meth:`valid` and ``introspect_active`` is true (false: every token
+inactive, as for a mailbox whose IMAP access is turned off). ``introspected`` lists the tokens
+asked about, in order.
 """
 
 from __future__ import annotations
@@ -25,8 +31,13 @@ CLIENT_ID = "test-client-0001"
 
 
 class OAuthServer:
-    def __init__(self, access_lifetime: int = 3600, interval: int = 0) -> None:
+    def __init__(
+        self, access_lifetime: int = 3600, interval: int = 0, user: str = "a@corp.example"
+    ) -> None:
         self.access_lifetime = access_lifetime
+        self.user = user  # the account every token is for, as introspection names it
+        self.introspect_active = True
+        self.introspected: list[str] = []
         self.interval = interval
         self._lock = threading.Lock()
         self.devices: dict[str, int] = {}  # device code -> polls so far
@@ -74,6 +85,12 @@ class OAuthServer:
         }
 
     def handle(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if path.endswith("introspect"):
+            token = form.get("token", "")
+            active = self.valid(token) and self.introspect_active
+            with self._lock:
+                self.introspected.append(token)
+            return 200, {"active": True, "username": self.user} if active else {"active": False}
         with self._lock:
             if form.get("client_id") != CLIENT_ID:
                 return 400, {"error": "invalid_client"}

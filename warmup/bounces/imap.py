@@ -183,7 +183,8 @@ def connect(
     failed: list[tuple[str, str]] | None = None,
 ) -> tuple[imaplib.IMAP4, str]:
     """Log in on the first host that answers; ``(connection, host)``. A :class:`Bearer` logs in
-    with ``AUTHENTICATE XOAUTH2`` (a refusal is :class:`~warmup.oauth.LoginExpired`).
+    with ``AUTHENTICATE XOAUTH2`` (a refusal is :class:`~warmup.oauth.LoginExpired`, once a
+    cached token refused has been replaced by a fresh one: see :func:`_authenticate`).
 
     A host that cannot be reached, fails TLS, or cuts, stalls or garbles the session before
     LOGIN is answered is the network's fault, not the password's: it goes to ``failed`` and
@@ -211,7 +212,7 @@ def connect(
             if isinstance(password, str):
                 imap.login(user, password)
             else:
-                imap.authenticate("XOAUTH2", password.imap_response())
+                _authenticate(imap, password)
         except TimeoutError:
             _drop(imap)
             failed.append((host, f"no answer to LOGIN within {timeout:g} s"))
@@ -237,6 +238,21 @@ def connect(
         f"cannot reach the IMAP server ({tried}); try again later, or check the "
         f"mailbox's IMAP host and port"
     )
+
+
+def _authenticate(imap: imaplib.IMAP4, bearer: Bearer) -> None:
+    """``AUTHENTICATE XOAUTH2``; a refused token that came from memory is replaced once by a
+    fresh one, on the same connection (IMAP allows another AUTHENTICATE after a NO): a provider
+    may end an access token before its ``expires_in``, and a clock set back keeps one past it.
+    A refused fresh token raises as it came: the login's fault."""
+    try:
+        imap.authenticate("XOAUTH2", bearer.imap_response())
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error as exc:
+        if " command error: BAD" in str(exc) or not bearer.refused():
+            raise
+        imap.authenticate("XOAUTH2", bearer.imap_response())
 
 
 def _reason(exc: BaseException) -> str:
