@@ -272,3 +272,35 @@ def test_a_second_bounce_of_one_send_is_not_said_to_match_no_send(ledger_path):
     )
     rows = json.loads(warmup("bounces", "list", "--json"))
     assert [(b["kind"], b["counted"]) for b in rows] == [("hard", False), ("soft", True)]
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (["add", "bad address", "--provider", "exmail"], 65),
+        (["add", "new@corp.example", "--provider", "exmail", "--timezone", "Mars/Base"], 64),
+        (["add", "new@corp.example", "--provider", "exmail", "--cap", "0"], 64),
+        (["add", "ok@corp.example", "--provider", "exmail"], 65),  # exists already
+        (["set", "ok@corp.example", "--timezone", "Mars/Base"], 64),
+        (["set", "ok@corp.example", "--smtp-security", "none"], 64),
+        (["set", "nobody@corp.example"], 78),
+    ],
+)
+def test_a_refused_add_or_set_stores_no_policy_file(
+    run, tmp_path: Path, ledger_path, command, code
+):
+    """``--policy FILE`` stored the file in the ledger first, then the mailbox was refused (a
+    malformed address, an unknown zone): the ledger was not left untouched."""
+    from tests.conftest import ledger_digest
+    from tests.gatekit import policy_file
+
+    assert run("mailbox", "add", "ok@corp.example", "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    policy = policy_file(tmp_path / "mine.toml", 10)
+    res = run("mailbox", *command, "--policy", str(policy))
+    assert res.exit_code == code, res.output
+    assert "Stored policy file" not in res.output
+    assert ledger_digest(ledger_path) == before
+    # the same file, once the command is right, is stored and used
+    fixed = run("mailbox", "set", "ok@corp.example", "--policy", str(policy))
+    assert fixed.exit_code == 0 and "Stored policy file" in fixed.output

@@ -42,7 +42,7 @@ from warmup.ledger import (
     utc,
 )
 from warmup.ledger.reads import BOUNCE_KINDS
-from warmup.ledger.values import from_utc_text, local_day, utc_text
+from warmup.ledger.values import MailboxExists, from_utc_text, local_day, utc_text
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import MAX_VOLUME, PolicySpec, preset_names
@@ -158,15 +158,17 @@ def add_mailbox(
     cap: int | None = None,
     started: dt.date | None = None,
     auth: str | None = None,
+    noted: Callable[[str], object] | None = None,
     **overrides: Any,
 ) -> MailboxRow:
     """Register a mailbox; overrides are ``smtp_host/port/security`` and ``imap_*``.
 
     ``auth``: ``password`` or ``oauth`` (default: the provider's, see :func:`auth_of`).
 
-    ``policy``: a preset or stored policy name, or a TOML file (stored in the ledger); default
-    the provider's own preset (``exmail`` for Tencent Exmail, ``gmail`` for Google Workspace,
-    ...: ``warmup providers``)."""
+    ``policy``: a preset or stored policy name, or a TOML file (stored in the ledger, once
+    everything else is checked, ``noted`` told so); default the provider's own preset
+    (``exmail`` for Tencent Exmail, ``gmail`` for Google Workspace, ...: ``warmup
+    providers``)."""
     address = addresses.normalize(address, "mailbox address")
     if started is not None:
         check_date(started, "started")
@@ -176,7 +178,13 @@ def add_mailbox(
         check_auth(prov, auth)
         overrides["auth"] = auth
     tz = check_timezone(timezone if timezone is not None else prov.timezone or _local_zone())
-    policy, _ = policies.adopt(ledger, policy or prov.policy)  # a file is stored, by name
+    try:  # refused before a policy file is stored for a mailbox that will not be added
+        ledger.mailbox(address)
+    except MailboxNotFound:
+        pass
+    else:
+        raise MailboxExists(address)
+    policy = _adopted(ledger, policy or prov.policy, noted)  # a file is stored, by name
     return ledger.add_mailbox(
         address,
         provider,
@@ -225,8 +233,19 @@ def _validate_settings(
 NO_CAP = "none"  # set_mailbox(cap=NO_CAP) removes the mailbox's cap
 
 
-def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
-    """Change a mailbox's settings (None: unchanged; ``cap=NO_CAP`` removes its cap)."""
+def _adopted(ledger: Ledger, policy: str, noted: Callable[[str], object] | None) -> str:
+    """:func:`warmup.policies.adopt`: the name to use, ``noted`` told when a file was stored."""
+    name, note = policies.adopt(ledger, policy)
+    if note and noted is not None:
+        noted(note)
+    return name
+
+
+def set_mailbox(
+    ledger: Ledger, address: str, noted: Callable[[str], object] | None = None, **values: Any
+) -> MailboxRow:
+    """Change a mailbox's settings (None: unchanged; ``cap=NO_CAP`` removes its cap); a policy
+    file is stored once the rest is checked, ``noted`` told so."""
     box = ledger.mailbox(address)
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
@@ -240,8 +259,6 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
         check_timezone(values["timezone"])
     if "auth" in values:
         check_auth(get_provider(box.provider), values["auth"])
-    if "policy" in values:
-        values["policy"], _ = policies.adopt(ledger, values["policy"])
     uncap = values.get("cap") == NO_CAP
     # The endpoints the mailbox will have: its own overrides, then the ones given now (checked
     # against the preset alone, a custom mailbox could change nothing, and a new host kept a
@@ -257,6 +274,8 @@ def set_mailbox(ledger: Ledger, address: str, **values: Any) -> MailboxRow:
     )
     if uncap:
         values["cap"] = None
+    if "policy" in values:
+        values["policy"] = _adopted(ledger, values["policy"], noted)
     return ledger.update_mailbox(address, **values)
 
 

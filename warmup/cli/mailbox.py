@@ -63,15 +63,10 @@ def _cap(value: str | None) -> int | None:
 CAP_HELP = "Daily ceiling of this mailbox, N >= 1 (e.g. what the admin allows); none: no cap."
 
 
-def _adopt(ledger: Ledger, policy: str) -> str:
+def _stored(note: str) -> None:
     """A policy file is stored in the ledger (so it works from any directory and every host):
     say so once."""
-    from warmup import policies
-
-    name, note = policies.adopt(ledger, policy)
-    if note:
-        click.echo(f"{note[0].upper()}{note[1:]}; the mailbox uses it by name.", err=True)
-    return name
+    click.echo(f"{note[0].upper()}{note[1:]}; the mailbox uses it by name.", err=True)
 
 
 @cli.group()
@@ -134,14 +129,13 @@ def add(
         warmup mailbox add me@lab.test --provider custom --smtp-host mail.lab.test \\
             --smtp-port 465 --imap-host mail.lab.test --imap-port 993
     """
-    if policy is not None:
-        policy = _adopt(ledger, policy)
     box = api.add_mailbox(
         ledger,
         address,
         provider,
         timezone=tz,
         policy=policy,
+        noted=_stored,
         cap=_cap(cap),
         started=api.parse_date(started, "started") if started else None,
         **overrides,
@@ -241,9 +235,9 @@ def set_(
         warmup mailbox set sales@corp.example --cap none
     """
     limit = api.NO_CAP if _no_cap(cap) else _cap(cap)
-    if policy is not None:
-        policy = _adopt(ledger, policy)
-    box = api.set_mailbox(ledger, address, cap=limit, policy=policy, timezone=tz, **overrides)
+    box = api.set_mailbox(
+        ledger, address, noted=_stored, cap=limit, policy=policy, timezone=tz, **overrides
+    )
     say(f"Updated {box.address}.")
 
 

@@ -66,6 +66,7 @@ from warmup.ledger.schema import (
 from warmup.ledger.timeline_cache import TimelineMemos
 from warmup.ledger.values import (
     EventIn,
+    MailboxExists,
     MailboxNotFound,
     MailboxRow,
     local_day,
@@ -397,10 +398,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         # insert dies of the unique constraint (SQLite's write lock already serialises them).
         self._lock_name(conn, f"mailbox {address}")
         if conn.execute(sa.select(MAILBOX.c.id).where(MAILBOX.c.address == address)).first():
-            raise DataError(
-                f"mailbox {address!r} exists already; change it with "
-                f"'warmup mailbox set {shlex.quote(address)} ...'"
-            )
+            raise MailboxExists(address)
         conn.execute(
             MAILBOX.insert().values(
                 address=address,

@@ -72,6 +72,16 @@ class MailboxNotFound(ConfigError):
         self.suggestion = close[0] if close else None
 
 
+class MailboxExists(DataError):
+    """A mailbox with this address is registered already (exit 65)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"mailbox {address!r} exists already; change it with "
+            f"'warmup mailbox set {shlex.quote(address)} ...'"
+        )
+
+
 class DuplicateSend(DataError):
     """This Message-ID already went (or may have gone) to this recipient: :attr:`outcome` is the
     earlier slot's (``sent``, ``reserved`` still in flight, ``unknown``, ``block``, ``hard``).
