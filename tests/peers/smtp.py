@@ -10,6 +10,7 @@ import email.policy
 import logging
 import socket
 import ssl
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -602,3 +603,135 @@ class GreetingServer:
 
     def __exit__(self, *exc: object) -> None:
         self._sock.close()
+
+
+@dataclass
+class Script:
+    """What a :class:`ScriptedServer` does with one connection.
+
+    ``greeting``: the first line(s), or None to close at once without a word. ``tls``: a
+    server context to wrap the connection in first (implicit TLS). ``trickle``: seconds between
+    the greeting's bytes (each comes well within a socket timeout). ``replies``: a command's
+    verb (``EHLO``, ``AUTH``, ``MAIL``, ``RCPT``, ``DATA``, ``.`` for the end of the data) to
+    its reply; ``None`` closes the connection without one, ``"rst"`` resets it. The default
+    replies are a plain server's: ``EHLO`` offers ``AUTH PLAIN``, ``AUTH`` takes anything, and
+    ``MAIL`` before a ``HELO`` or ``EHLO`` answered 250 gets 503 (RFC 5321 4.1.4)."""
+
+    greeting: bytes | None = b"220 scripted.test.example ESMTP\r\n"
+    replies: dict[str, bytes | str | None] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None
+    trickle: float = 0.0
+
+
+_DEFAULT_REPLIES: dict[str, bytes | str | None] = {
+    "EHLO": b"250-scripted.test.example\r\n250 AUTH PLAIN LOGIN\r\n",
+    "HELO": b"250 scripted.test.example\r\n",
+    "AUTH": b"235 2.7.0 Authentication successful\r\n",
+    "DATA": b"354 End data with <CR><LF>.<CR><LF>\r\n",
+    ".": b"250 2.0.0 OK: queued\r\n",
+    "QUIT": b"221 2.0.0 Bye\r\n",
+}
+
+
+class ScriptedServer:
+    """A raw-socket SMTP server on 127.0.0.1 that plays ``scripts[i]`` to its i-th connection
+    (the last one to every later connection): a first host that fails one way and a backup
+    that works, on one port (the hosts ``127.0.0.1`` and ``localhost`` reach the same server).
+
+    ``commands`` lists every command line read (data lines excluded), per connection;
+    ``messages`` the data of each message answered 2xx after its final dot."""
+
+    def __init__(self, *scripts: Script) -> None:
+        self.scripts = list(scripts) or [Script()]
+        self._sock = socket.create_server((HOST, 0))
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.connections = 0
+        self.commands: list[list[bytes]] = []
+        self.messages: list[bytes] = []
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                script = self.scripts[min(self.connections, len(self.scripts) - 1)]
+                self.connections += 1
+                self.commands.append([])
+                seen = self.commands[-1]
+            threading.Thread(target=self._talk, args=(conn, script, seen), daemon=True).start()
+
+    def _talk(self, conn: socket.socket, script: Script, seen: list[bytes]) -> None:
+        try:
+            if script.tls is not None:
+                conn.settimeout(10)
+                conn = script.tls.wrap_socket(conn, server_side=True)
+            with conn:
+                self._converse(conn, script, seen)
+        except OSError:  # the client hung up, or the handshake failed
+            pass
+
+    def _converse(self, conn: socket.socket, script: Script, seen: list[bytes]) -> None:
+        if script.greeting is None:
+            return
+        if script.trickle:
+            for byte in script.greeting:
+                if self._stop.wait(script.trickle):
+                    return
+                conn.sendall(bytes([byte]))
+        else:
+            conn.sendall(script.greeting)
+        replies = {**_DEFAULT_REPLIES, **script.replies}
+        greeted = False
+        reader = conn.makefile("rb")
+        for line in reader:
+            seen.append(line)
+            verb = (
+                line.split(b" ", 1)[0].split(b":", 1)[0].strip().upper().decode("ascii", "replace")
+            )
+            if verb == "MAIL" and not greeted and "MAIL" not in script.replies:
+                reply: bytes | str | None = b"503 5.5.1 Error: send HELO/EHLO first\r\n"
+            else:
+                reply = replies.get(verb, b"250 2.0.0 OK\r\n")
+            if not _answer(conn, reply):
+                return
+            if verb in ("EHLO", "HELO") and isinstance(reply, bytes) and reply.startswith(b"250"):
+                greeted = True
+            if verb == "DATA" and reply.startswith(b"354"):
+                data = []
+                for part in reader:
+                    if part == b".\r\n":
+                        break
+                    data.append(part)
+                end = replies["."]
+                if isinstance(end, bytes) and end.startswith(b"2"):
+                    with self._lock:
+                        self.messages.append(b"".join(data))
+                if not _answer(conn, end):
+                    return
+            if verb == "QUIT":
+                return
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sock.close()
+
+
+def _answer(conn: socket.socket, reply: bytes | str | None) -> bool:
+    """Send ``reply``; False when the script ends the connection instead (None: closed without
+    a word, ``"rst"``: reset)."""
+    if reply is None:
+        return False
+    if reply == "rst":
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return False
+    assert isinstance(reply, bytes)
+    conn.sendall(reply)
+    return True
