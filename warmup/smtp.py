@@ -3,7 +3,12 @@
 Certificates are verified against the system store (``ssl.create_default_context``, which honours
 ``SSL_CERT_FILE``/``SSL_CERT_DIR``, so a private CA works). Failover to the next host happens when
 a host cannot be reached, greets with an error, or fails its TLS handshake — never after an
-authentication failure, which would only lock the account faster.
+authentication failure, which would only lock the account faster. A host that refuses EHLO is
+spoken to with HELO (RFC 5321 3.2); one that then offers no AUTH when a login is needed, or no
+STARTTLS on a STARTTLS endpoint, is passed over like one that greets with an error (nothing was
+asked of the account yet). One host's opening (connection, greeting, EHLO, TLS) is given the
+timeout in all, not each read: a server trickling its greeting a byte at a time is cut off
+(:class:`_Opening`). A failure names every host tried, each with its reason, in one line.
 
 Each recipient ends as ``sent`` (2xx), ``hard``/``soft``/``block`` (classified from the reply by
 :mod:`warmup.bounces`), ``unknown`` (the connection broke after the message data began: it may
@@ -25,9 +30,11 @@ import os
 import re
 import shlex
 import smtplib
+import socket
 import ssl
+import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warmup import headers
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
@@ -95,21 +102,26 @@ class Session:
         self.smtp: smtplib.SMTP | None = None
         self.chunking = chunking_wanted()  # read before connecting: a bad value costs nothing
         for host in target.hosts:
+            opening = _Opening(target.timeout)
             try:
-                self.smtp = self._open(host)
+                self.smtp = self._open(host, opening)
                 self.host = host
                 break
-            except AuthFailed:
-                raise
             except (OSError, smtplib.SMTPException) as exc:
-                self.failed.append((host, _why(exc)))
+                why = _why(exc)
+                if opening.passed:  # cut off: each read came in time, the whole did not
+                    why = f"timed out (no complete answer within {target.timeout:g} s)"
+                self.failed.append((host, why))
+            finally:
+                opening.end()
         if self.smtp is None:
-            tried = "; ".join(f"{h}:{target.port}: {w}" for h, w in self.failed)
             raise Unavailable(
-                f"cannot reach the SMTP server ({tried}); check the network and "
+                f"cannot reach the SMTP server ({self._tried()}); check the network and "
                 f"'warmup mailbox show {shlex.quote(target.username)}'"
             )
         if self._login_needed():
+            # Not failed over past here: the server has been asked about the account.
+            passed = f" (passed over: {self._tried()})" if self.failed else ""
             try:
                 self._login()
             except smtplib.SMTPAuthenticationError as exc:
@@ -118,19 +130,29 @@ class Session:
                 if not isinstance(target.password, str) and exc.smtp_code == 535:
                     from warmup.oauth import LoginExpired
 
-                    raise LoginExpired(target.username, f"was refused by {self.host}") from None
+                    raise LoginExpired(
+                        target.username, f"was refused by {self.host}{passed}"
+                    ) from None
                 # 454 and other 4xx: the server cannot check now; 432 asks for a new password.
                 if 400 <= exc.smtp_code < 500 and exc.smtp_code != 432:
                     raise AuthDeferred(
                         f"{self.host} could not log {target.username} in just "
-                        f"now ({reply}); try again later"
+                        f"now ({reply}){passed}; try again later"
                     ) from None
                 raise AuthFailed(
-                    f"{self.host} refused the login for {target.username}: {reply}"
+                    f"{self.host} refused the login for {target.username}: {reply}{passed}"
                 ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
-                raise Unavailable(f"{self.host}: login failed: {_why(exc)}") from None
+                self.failed.append((self.host or "", f"login failed: {_why(exc)}"))
+                raise Unavailable(
+                    f"cannot use the SMTP server ({self._tried()}); check the network and "
+                    f"'warmup mailbox show {shlex.quote(target.username)}'"
+                ) from None
+
+    def _tried(self) -> str:
+        """Every host tried and why it was not used, for a one-line message."""
+        return "; ".join(f"{h}:{self.target.port}: {w}" for h, w in self.failed)
 
     def _login(self) -> None:
         assert self.smtp is not None
@@ -146,31 +168,33 @@ class Session:
             # A cached token the server ended early: once more with a fresh one.
             self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True)
 
-    def _open(self, host: str) -> smtplib.SMTP:
+    def _open(self, host: str, opening: _Opening) -> smtplib.SMTP:
         t = self.target
-        if t.security == "ssl":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                host, t.port, timeout=t.timeout, context=_context()
-            )
+        smtp: smtplib.SMTP
+        if t.security == "ssl":  # connected and greeted (smtplib: not 220 is SMTPConnectError)
+            smtp = _WatchedSSL(opening, host, t.port, timeout=t.timeout, context=_context())
         else:
-            smtp = smtplib.SMTP(host, t.port, timeout=t.timeout)
+            smtp = _Watched(opening, host, t.port, timeout=t.timeout)
         try:
-            smtp.ehlo()
+            hello = _hello(smtp)
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
-                    raise smtplib.SMTPNotSupportedError("server does not offer STARTTLS")
+                    raise smtplib.SMTPNotSupportedError(f"server does not offer STARTTLS{hello}")
                 smtp.starttls(context=_context())
-                smtp.ehlo()
+                hello = _hello(smtp)
+            if self._login_needed(smtp) and not smtp.has_extn("auth"):
+                raise smtplib.SMTPNotSupportedError(f"server offers no login (AUTH){hello}")
         except BaseException:
             _quietly_close(smtp)
             raise
         return smtp
 
-    def _login_needed(self) -> bool:
-        assert self.smtp is not None
+    def _login_needed(self, smtp: smtplib.SMTP | None = None) -> bool:
+        smtp = smtp or self.smtp
+        assert smtp is not None
         if not self.target.username:  # a relay that takes mail without a login (by address)
             return False
-        return self.target.security != "none" or self.smtp.has_extn("auth")
+        return self.target.security != "none" or smtp.has_extn("auth")
 
     def send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:
         """One message; never raises for SMTP replies or a broken connection.
@@ -535,6 +559,96 @@ def _delivered(accepted: list[str], code: int, text: str, throttled: bool) -> di
         else ("released" if throttled else classify_smtp_reply(code, text))
     )
     return {r: RcptResult(r, outcome, code, text) for r in accepted}
+
+
+def _hello(smtp: smtplib.SMTP) -> str:
+    """EHLO, or HELO when the server refuses it (RFC 5321 3.2: an old or stripped-down server
+    answers EHLO 500/502 and takes HELO; without either, MAIL FROM gets 503). Returns what to
+    add to a refusal of the host's missing extensions: ``" (EHLO refused: ...)"`` after a HELO,
+    else ``""``; raises :class:`smtplib.SMTPHeloError` when HELO is refused too."""
+    code, reply = smtp.ehlo()
+    if code == 250:
+        return ""
+    refused = f"EHLO refused: {code} {_text(reply)}"
+    code, reply = smtp.helo()
+    if code != 250:
+        raise smtplib.SMTPHeloError(code, f"{refused}; HELO refused: {code} {_text(reply)}")
+    return f" ({refused})"
+
+
+class _Opening:
+    """The time one host's opening (connection, greeting, EHLO, STARTTLS) is given in all.
+
+    A socket's timeout bounds each read: a server sending its greeting a byte a second, or an
+    endless ``220-`` greeting, would hold the send for as long as it kept sending. At the
+    deadline a timer shuts the connection down, which ends the read in progress (it fails as a
+    connection lost; :attr:`passed` tells the two apart). It watches a duplicate of the
+    connection's descriptor: shutting it down reaches the connection whatever wraps it (the
+    TLS socket of implicit TLS or of STARTTLS)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.passed = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock.dup()
+            if self.passed:
+                _shut(self._sock)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            if self._sock is not None:
+                _shut(self._sock)
+
+    def end(self) -> None:
+        """Stop watching: the duplicate is closed (it would keep the connection open)."""
+        self._timer.cancel()
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already gone
+        pass
+
+
+class _Watched(smtplib.SMTP):
+    """smtplib's SMTP whose connection :class:`_Opening` watches from the moment it exists
+    (``_get_socket`` is smtplib's own, the connection watched before the greeting is read)."""
+
+    def __init__(self, opening: _Opening, host: str, port: int, **kwargs: Any) -> None:
+        self._opening = opening
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self._opening.watch(sock)
+        return sock
+
+
+class _WatchedSSL(smtplib.SMTP_SSL):
+    """:class:`_Watched` for implicit TLS: watched before the handshake, which a server may
+    drag out as well."""
+
+    def __init__(self, opening: _Opening, host: str, port: int, **kwargs: Any) -> None:
+        self._opening = opening
+        self._server = host
+        super().__init__(host, port, **kwargs)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self._opening.watch(sock)
+        return self.context.wrap_socket(sock, server_hostname=self._server)
 
 
 def _quietly_close(smtp: smtplib.SMTP) -> None:

@@ -1,0 +1,239 @@
+"""Connecting with failover, against raw-socket servers on loopback (``ScriptedServer``): the
+hosts ``127.0.0.1`` and ``localhost`` reach one server, which plays one script to the first
+connection (the primary) and another to the next (the backup), as Exmail's
+``smtp.exmail.qq.com`` and ``hwsmtp.exmail.qq.com``. Failover happens when a host cannot be
+reached, greets with an error, cannot be spoken to, or fails its TLS handshake; never after
+the server answered a login."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+import pytest
+
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.peers.fixtures import SMTP_PASSWORD
+from tests.peers.smtp import Script, ScriptedServer
+from warmup.errors import TempFail, Unavailable
+from warmup.smtp import AuthDeferred, AuthFailed, Session, Target
+
+HOSTS = ("127.0.0.1", "localhost")
+MESSAGE = b"From: a@corp.example\r\nSubject: hi\r\n\r\nHello.\r\n"
+
+
+def target(port: int, security: str = "none", *, user: str = BOX, timeout: float = 5) -> Target:
+    return Target(HOSTS, port, security, user, SMTP_PASSWORD, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("first", "reason"),
+    [
+        (Script(b"421 4.3.2 Service not available, try later\r\n"), "421 4.3.2 Service not"),
+        (Script(b"554 5.7.1 Client host rejected\r\n"), "554 5.7.1 Client host rejected"),
+        (Script(replies={"EHLO": None}), "server closed the connection"),
+        (Script(replies={"EHLO": "rst"}), "server closed the connection"),
+        (Script(None), "server closed the connection"),
+    ],
+    ids=["greets-421", "greets-554", "closes-after-ehlo", "resets-after-ehlo", "closes-at-once"],
+)
+def test_a_primary_that_cannot_be_spoken_to_fails_over_to_the_backup(first, reason):
+    with ScriptedServer(first, Script()) as server:
+        session = Session(target(server.port))
+        try:
+            assert session.host == "localhost"
+            assert [h for h, _ in session.failed] == ["127.0.0.1"]
+            assert reason in session.failed[0][1]
+            outcome = session.send(BOX, ["lead@example.com"], MESSAGE)
+        finally:
+            session.close()
+    assert outcome.sent == ["lead@example.com"] and len(server.messages) == 1
+
+
+def test_a_refused_ehlo_falls_back_to_helo_and_the_message_goes():
+    """RFC 5321 3.2: a server that refuses EHLO (500/502) is spoken to with HELO. warmup went
+    on to MAIL FROM without having been greeted: a real server answers 503."""
+    ehlo_refused = Script(replies={"EHLO": b"502 5.5.2 Error: command not recognized\r\n"})
+    with ScriptedServer(ehlo_refused) as server:
+        session = Session(target(server.port, user=""))  # a relay that takes mail by address
+        try:
+            outcome = session.send(BOX, ["lead@example.com"], MESSAGE)
+        finally:
+            session.close()
+        verbs = [line.split()[0].upper() for line in server.commands[0]]
+    assert outcome.sent == ["lead@example.com"], outcome
+    assert verbs[:3] == [b"EHLO", b"HELO", b"MAIL"]
+    assert len(server.messages) == 1
+
+
+def test_a_host_that_refuses_ehlo_offers_no_login_and_the_backup_is_used(pki, ssl_cert_env):
+    """Without EHLO there is no AUTH: nothing was asked of the account yet, so the host is as
+    unusable as one that greets with an error. warmup failed the send at once (69, 'login
+    failed: SMTP AUTH extension not supported') without trying the backup."""
+    tls = pki.server_ssl_context()
+    first = Script(replies={"EHLO": b"500 5.5.1 Command unrecognized\r\n"}, tls=tls)
+    with ScriptedServer(first, Script(tls=tls)) as server:
+        session = Session(target(server.port, "ssl"))
+        try:
+            assert session.host == "localhost"
+            [(host, why)] = session.failed
+            assert host == "127.0.0.1" and "500 5.5.1 Command unrecognized" in why, why
+            outcome = session.send(BOX, ["lead@example.com"], MESSAGE)
+        finally:
+            session.close()
+        assert not any(line.upper().startswith(b"AUTH") for line in server.commands[0])
+    assert outcome.sent == ["lead@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("auth", "error", "code"),
+    [
+        (b"535 5.7.8 Authentication credentials invalid\r\n", AuthFailed, 77),
+        (b"454 4.7.0 Temporary authentication failure\r\n", AuthDeferred, 75),
+    ],
+    ids=["535", "454"],
+)
+def test_an_answered_login_never_fails_over(auth, error, code):
+    """The docstring's promise: a refused login (535) would only lock the account faster on
+    the backup; a deferred one (454) is the account's, not the host's, too."""
+    with ScriptedServer(Script(replies={"AUTH": auth}), Script()) as server:
+        with pytest.raises(error) as raised:
+            Session(target(server.port))
+        assert server.connections == 1
+    assert raised.value.exit_code == code
+    assert auth.decode().strip() in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_login_cut_off_on_the_backup_names_every_host_tried():
+    """The primary greets 421, the backup closes at AUTH: the one line named only the backup
+    ('localhost: login failed: ...'), not why the primary was passed over."""
+    with ScriptedServer(Script(b"421 4.3.2 Busy\r\n"), Script(replies={"AUTH": None})) as server:
+        with pytest.raises(Unavailable) as raised:
+            Session(target(server.port))
+        assert server.connections == 2  # not retried after the login was cut off
+    text = str(raised.value)
+    assert f"127.0.0.1:{server.port}: 421 4.3.2 Busy" in text, text
+    assert f"localhost:{server.port}: login failed: server closed the connection" in text, text
+    assert "\n" not in text and raised.value.exit_code == 69
+
+
+def test_a_refused_login_on_the_backup_says_why_the_primary_was_passed_over():
+    with ScriptedServer(
+        Script(b"554 5.7.1 No service\r\n"),
+        Script(replies={"AUTH": b"535 5.7.8 Authentication credentials invalid\r\n"}),
+    ) as server:
+        with pytest.raises(AuthFailed) as raised:
+            Session(target(server.port))
+    text = str(raised.value)
+    assert "localhost refused the login" in text and "535 5.7.8" in text
+    assert f"127.0.0.1:{server.port}: 554 5.7.1 No service" in text and "\n" not in text
+
+
+def test_a_greeting_trickled_a_byte_at_a_time_is_given_up_at_the_timeout():
+    """Each byte came within the socket timeout, so the greeting held the send for as long as
+    the server kept trickling (for ever, for a hostile one): 7 s for a 1 s timeout here."""
+    slow = Script(b"220 " + b"x" * 60 + b" ESMTP\r\n", trickle=0.2)  # 13 s in all
+    with ScriptedServer(slow, Script()) as server:
+        start = time.monotonic()
+        session = Session(target(server.port, timeout=1))
+        took = time.monotonic() - start
+        session.close()
+    assert took < 3, took
+    assert session.host == "localhost"
+    [(host, why)] = session.failed
+    assert host == "127.0.0.1" and "timed out" in why, why
+
+
+def test_every_host_failing_is_one_line_exit_69_and_nothing_counts(pki, ssl_cert_env, ledger_path):
+    """Through ``warmup send`` with Exmail's preset (primary and backup): every host and its
+    reason in the one line, and the slot reserved before connecting released."""
+    tls = pki.server_ssl_context()
+    other = pki.ca.issue_cert("smtp.other.example")  # trusted, for another name
+    wrong_name = __import__("ssl").create_default_context(__import__("ssl").Purpose.CLIENT_AUTH)
+    other.configure_cert(wrong_name)
+    with ScriptedServer(
+        Script(tls=wrong_name), Script(b"421 4.7.0 Too busy\r\n", tls=tls)
+    ) as server:
+        add_box(server.port, hosts=",".join(HOSTS))
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hi", "--body", "x",
+            env=PASSWORD_ENV,
+        )  # fmt: skip
+    assert res.returncode == 69, res.stderr
+    [line] = res.stderr.splitlines()
+    assert f"127.0.0.1:{server.port}: TLS certificate not trusted" in line
+    assert f"localhost:{server.port}: 421 4.7.0 Too busy" in line
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT outcome FROM send").fetchall() == [("released",)]
+    finally:
+        con.close()
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["sent"] == 0
+
+
+def test_temp_fail_is_what_a_deferred_login_is():
+    assert issubclass(AuthDeferred, TempFail)
+
+
+def _gate_send(server: ScriptedServer, tmp_path, monkeypatch, to=("a@example.com",)):  # type: ignore[no-untyped-def]
+    """One :meth:`Gate.send` through Exmail's preset (primary and backup on the scripted
+    server); the report and the ledger's rows of the send."""
+    from email.message import EmailMessage
+
+    from tests.gatekit import policy_file
+    from warmup import Gate
+
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    add_box(
+        server.port, "--policy", str(policy_file(tmp_path / "flat.toml")), hosts=",".join(HOSTS)
+    )
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = BOX, ", ".join(to), "one"
+    msg.set_content("first")
+    with Gate(BOX, timeout=5) as gate:
+        report = gate.send(msg)
+    return report, {r: v.outcome for r, v in report.results.items()}
+
+
+@pytest.mark.parametrize(
+    "gone",
+    [b"421 4.4.2 scripted.test.example Error: timeout exceeded\r\n", "rst", None],
+    ids=["421-idle-timeout", "reset", "silent-close"],
+)
+def test_a_connection_gone_at_mail_from_is_reopened_once_and_sent_once(
+    gone, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    tls = pki.server_ssl_context()
+    with ScriptedServer(Script(replies={"MAIL": gone}, tls=tls), Script(tls=tls)) as server:
+        report, outcomes = _gate_send(server, tmp_path, monkeypatch)
+    assert outcomes == {"a@example.com": "sent"} and report.throttle is None
+    assert server.connections == 2 and len(server.messages) == 1
+
+
+@pytest.mark.parametrize("gone", [None, "rst"], ids=["silent-close", "reset"])
+def test_a_connection_lost_after_the_data_is_unknown_and_never_sent_again(
+    gone, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    tls = pki.server_ssl_context()
+    with ScriptedServer(Script(replies={".": gone}, tls=tls), Script(tls=tls)) as server:
+        _, outcomes = _gate_send(server, tmp_path, monkeypatch)
+    assert outcomes == {"a@example.com": "unknown"}
+    assert server.connections == 1  # no second connection: the message may have arrived
+
+
+@pytest.mark.parametrize("stage", ["MAIL", "RCPT", "DATA", "."])
+def test_a_421_service_shutting_down_mid_session_releases_every_recipient(
+    stage, pki, ssl_cert_env, tmp_path, monkeypatch
+):
+    """421 at any step of the transaction, the final dot's reply included: the server closed
+    the session without taking the message; nothing counts, nothing is retried at once."""
+    tls = pki.server_ssl_context()
+    shutting = b"421 4.3.2 scripted.test.example Service shutting down\r\n"
+    with ScriptedServer(Script(replies={stage: shutting}, tls=tls), Script(tls=tls)) as server:
+        report, outcomes = _gate_send(
+            server, tmp_path, monkeypatch, to=("a@example.com", "b@example.com")
+        )
+    assert outcomes == {"a@example.com": "released", "b@example.com": "released"}, report
+    assert server.messages == [] and server.connections == 1
