@@ -237,3 +237,38 @@ def test_a_421_service_shutting_down_mid_session_releases_every_recipient(
         )
     assert outcomes == {"a@example.com": "released", "b@example.com": "released"}, report
     assert server.messages == [] and server.connections == 1
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
+def test_data_answered_250_instead_of_354_sends_nothing_and_counts_nothing(pipelining):
+    """A broken server answering DATA with 250: no byte of the message left, yet every
+    recipient was recorded as sent (the DATA reply was read as the message's)."""
+    ehlo = b"250-scripted.test.example\r\n" + (b"250-PIPELINING\r\n" if pipelining else b"")
+    broken = Script(replies={"EHLO": ehlo + b"250 8BITMIME\r\n", "DATA": b"250 2.0.0 OK\r\n"})
+    with ScriptedServer(broken) as server:
+        session = Session(target(server.port, user=""))
+        try:
+            outcome = session.send(BOX, ["a@example.com", "b@example.com"], MESSAGE)
+        finally:
+            session.close()
+    assert {r: v.outcome for r, v in outcome.results.items()} == {
+        "a@example.com": "released",
+        "b@example.com": "released",
+    }, outcome
+    assert outcome.error is not None and "250 2.0.0 OK" in outcome.error
+    assert server.messages == []
+
+
+def test_a_starttls_endpoint_without_starttls_on_every_host_is_one_line_exit_69():
+    """Never sent in the clear: each host is passed over, and the line names both."""
+    with ScriptedServer(Script()) as server:
+        with pytest.raises(Unavailable) as raised:
+            Session(target(server.port, "starttls"))
+        assert server.connections == 2
+        assert not any(
+            line.upper().startswith((b"AUTH", b"MAIL")) for c in server.commands for line in c
+        )
+    text = str(raised.value)
+    for host in HOSTS:
+        assert f"{host}:{server.port}: server does not offer STARTTLS" in text, text
+    assert "\n" not in text and raised.value.exit_code == 69

@@ -257,6 +257,13 @@ class Session:
                 self._reset(talk, code)
                 return Outcome(results)
             code, reply = talk.reply()
+            if code != 354 and code < 400:
+                # Not an answer to DATA (a broken server's 250): no byte of the message left,
+                # and it may be waiting for them, so not even QUIT (it could be read as data).
+                _quietly_close(smtp)
+                self.smtp = None
+                why = f"DATA answered {code} {_text(reply)}, not 354; nothing was sent"
+                return Outcome({**released, **results}, error=why)
             if code != 354:
                 text = _text(reply)
                 self._reset(talk, code)
