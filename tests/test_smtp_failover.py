@@ -35,12 +35,20 @@ def target(port: int, security: str = "none", *, user: str = BOX, timeout: float
         (Script(replies={"EHLO": None}), "server closed the connection"),
         (Script(replies={"EHLO": "rst"}), "server closed the connection"),
         (Script(None), "server closed the connection"),
+        (Script(b""), "timed out"),  # connected, never greeted
     ],
-    ids=["greets-421", "greets-554", "closes-after-ehlo", "resets-after-ehlo", "closes-at-once"],
+    ids=[
+        "greets-421",
+        "greets-554",
+        "closes-after-ehlo",
+        "resets-after-ehlo",
+        "closes-at-once",
+        "never-greets",
+    ],
 )
 def test_a_primary_that_cannot_be_spoken_to_fails_over_to_the_backup(first, reason):
     with ScriptedServer(first, Script()) as server:
-        session = Session(target(server.port))
+        session = Session(target(server.port, timeout=1))
         try:
             assert session.host == "localhost"
             assert [h for h, _ in session.failed] == ["127.0.0.1"]
