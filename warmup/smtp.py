@@ -104,12 +104,15 @@ class Session:
         for host in target.hosts:
             opening = _Opening(target.timeout)
             try:
-                self.smtp = self._open(host, opening)
-                self.host = host
+                smtp = self._open(host, opening)
+                if opening.end():  # cut just as it ended: the connection is shut down
+                    _quietly_close(smtp)
+                    raise TimeoutError
+                self.smtp, self.host = smtp, host
                 break
             except (OSError, smtplib.SMTPException) as exc:
                 why = _why(exc)
-                if opening.passed:  # cut off: each read came in time, the whole did not
+                if opening.end():  # cut off: each read came in time, the whole did not
                     why = f"timed out (no complete answer within {target.timeout:g} s)"
                 self.failed.append((host, why))
             finally:
@@ -613,13 +616,15 @@ class _Opening:
             if self._sock is not None:
                 _shut(self._sock)
 
-    def end(self) -> None:
-        """Stop watching: the duplicate is closed (it would keep the connection open)."""
+    def end(self) -> bool:
+        """Stop watching (the duplicate is closed: it would keep the connection open); whether
+        the deadline had passed, and the connection was shut down."""
         self._timer.cancel()
         with self._lock:
             if self._sock is not None:
                 self._sock.close()
                 self._sock = None
+            return self.passed
 
 
 def _shut(sock: socket.socket) -> None:
