@@ -265,6 +265,22 @@ def test_a_command_hook_never_inherits_the_mailbox_password(tmp_path, monkeypatc
     assert seen.exists() and canary not in seen.read_text()
 
 
+@pytest.mark.parametrize(
+    "var", ["WARMUP_OVERFLOW_PASSWORD", "WARMUP_OAUTH_CLIENT_SECRET", "WARMUP_PASSWORD_COMMAND"]
+)
+def test_a_command_hook_inherits_none_of_warmups_secrets(var, tmp_path, monkeypatch):
+    """The notify command (stored in a ledger others may share) was handed the overflow
+    channel's password, the OAuth client secret and the password command that ``warmup run``
+    held: every secret the relay keeps from a wrapped command, it keeps from a hook too."""
+    canary = "canary-N0tify-" + var.lower()
+    monkeypatch.setenv(var, canary)
+    seen = tmp_path / "env.txt"
+    script = f"import os; open({str(seen)!r}, 'w').write(repr(sorted(os.environ.items())))"
+    with notify.Notifier(command=f"{sys.executable} -c {script!r}", log=print) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    assert seen.exists() and canary not in seen.read_text()
+
+
 def test_notify_set_refuses_a_bad_url_and_show_masks_the_token(receiver, ledger_path):
     res = cli("notify", "set", "--webhook", "ftp://hooks.example.com/x")
     assert res.returncode == 64

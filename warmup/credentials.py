@@ -191,10 +191,24 @@ def get_password(address: str, command: str | None = None) -> str:
     return _ascii(secret, "the keyring")
 
 
+# Every secret warmup itself reads from its environment (or a way to one): no command warmup
+# starts gets them, a wrapped command (the relay's one-time credentials instead), a notify
+# command (a ledger shared by a team names it) or a password command alike.
+SECRET_VARS = (
+    "WARMUP_PASSWORD",
+    "WARMUP_PASSWORD_COMMAND",
+    HANDOVER_VAR,
+    "WARMUP_OVERFLOW_PASSWORD",
+    "WARMUP_OAUTH_CLIENT_SECRET",
+)
+
+
 def child_env() -> dict[str, str]:
-    """This process's environment without the password, for a command warmup starts (a
-    password command, a notify command): a child's environment is readable in /proc."""
-    return {k: v for k, v in os.environ.items() if k not in ("WARMUP_PASSWORD", HANDOVER_VAR)}
+    """This process's environment without its secrets (:data:`SECRET_VARS`), for a command
+    warmup starts (a password command, a notify command): a child's environment is readable in
+    /proc, and the command need not be one the user trusts with the overflow channel or OAuth
+    app."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
 
 
 COMMAND_TIMEOUT = 60.0  # seconds for a password command, output and exit

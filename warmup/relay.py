@@ -61,15 +61,9 @@ MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
 IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
-# Every secret warmup itself reads from its environment: the command gets the relay's one-time
-# credentials instead, never a way into the mailbox, the overflow channel or the OAuth app.
-SECRET_VARS = (
-    "WARMUP_PASSWORD",
-    "WARMUP_PASSWORD_COMMAND",
-    credentials.HANDOVER_VAR,
-    "WARMUP_OVERFLOW_PASSWORD",
-    "WARMUP_OAUTH_CLIENT_SECRET",
-)
+# The command gets the relay's one-time credentials instead, never a way into the mailbox, the
+# overflow channel or the OAuth app.
+SECRET_VARS = credentials.SECRET_VARS
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # ``<local@domain>`` with dot-atom parts, then nothing or blank-separated parameters that do not
