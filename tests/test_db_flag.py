@@ -93,6 +93,19 @@ def test_a_failed_command_never_removes_a_ledger_that_holds_rows(run, tmp_path):
         # '/' and ':' are part of a password to SQLAlchemy: the mask stopped at the first '/'.
         ("postgresql+psycopg://u:top/se:cret@h:abc/d", "postgresql+psycopg://u:***@h:abc/d"),
         ("mysql://u:top/secret@h/d", "mysql://u:***@h/d"),
+        # SQLAlchemy decodes a query's keys: 'pass%77ord' is the password libpq is given.
+        (
+            "postgresql+psycopg://u@127.0.0.1:99999/d?pass%77ord=secret",
+            "postgresql+psycopg://u@127.0.0.1:99999/d?pass%77ord=***",
+        ),
+        (
+            "postgresql+psycopg://u@h:abc/d?%50ASSWORD=secret",
+            "postgresql+psycopg://u@h:abc/d?%50ASSWORD=***",
+        ),
+        (
+            "postgresql+psycopg://u@h:abc/d?sslpass%77ord=secret",
+            "postgresql+psycopg://u@h:abc/d?sslpass%77ord=***",
+        ),
     ],
 )
 def test_a_refused_ledger_url_never_prints_its_password(run, tmp_path, url, shown):

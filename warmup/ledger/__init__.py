@@ -21,6 +21,7 @@ import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
 from warmup.errors import ConfigError
 from warmup.ledger.reads import Reads
@@ -152,9 +153,11 @@ def mask_url(url: str) -> str:
             tail = f"{user}:***@{tail[at + 1 :]}"
     path, question, query = tail.partition("?")
     if question:
+        # A key is read decoded ('pass%77ord' is SQLAlchemy's 'password'), and '+' as a space.
         pairs = (p.partition("=") for p in query.split("&"))
         query = "&".join(
-            f"{k}{eq}***" if eq and "password" in k.lower() else f"{k}{eq}{v}" for k, eq, v in pairs
+            f"{k}{eq}***" if eq and "password" in unquote_plus(k).lower() else f"{k}{eq}{v}"
+            for k, eq, v in pairs
         )
     return f"{head}://{path}{question}{query}"
 
