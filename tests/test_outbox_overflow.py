@@ -247,6 +247,41 @@ def test_an_esp_refusing_the_sender_backs_off_as_a_try_not_every_5_seconds(
     assert ledger.suppressed(["lead1@example.com"]) == {}
 
 
+def test_an_overflow_password_smtp_cannot_send_is_a_try_never_quoted(
+    sink,
+    esp,
+    ssl_cert_env,
+    keyring_file,
+    tmp_path,
+):
+    """``$WARMUP_OVERFLOW_PASSWORD`` with a character smtplib cannot send: the worker died with
+    a UnicodeEncodeError traceback quoting that character of the password and its position,
+    and the message it had not sent was left ``unknown`` for a person. Now the channel's login
+    fails as a refused one does: a try, retried later, one line that quotes none of it."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    overflow_to(esp)
+    ledger = open_ledger()
+    outbox = Outbox(ledger)
+    ids = [
+        outbox.add(
+            f"From: x@corp.example\nTo: lead{i}@example.com\nSubject: s\n\nhi\n".encode(),
+            pool="P",
+            bulk=True,
+        )
+        for i in range(2)
+    ]
+    secret = "esp-Cänary-7f3a9c"
+    res = cli("run", "--once", env={**PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": secret})
+    assert res.returncode == 0, res.stderr
+    assert len(sink.messages) == 1 and esp.connections == 0
+    late = ledger.message(ids[1])
+    assert (late.state, late.attempts, late.sent_via) == ("queued", 1, None)
+    assert "ASCII" in (late.last_reply or "")
+    for text in (res.stdout, res.stderr, late.last_reply or ""):
+        assert "ä" not in text and "\\xe4" not in text and "Cänary" not in text
+    ledger.close()
+
+
 def test_a_worker_killed_while_sending_through_the_channel_leaves_it_unknown(
     sink,
     esp,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import traceback
@@ -365,3 +366,43 @@ def test_oauth_tokens_never_reach_a_wrapped_command_output_or_the_ledger(
     assert mark not in b"".join(p.read_bytes() for p in tmp_path.glob("ledger.db*"))
     assert mark in (tmp_path / "keyring.json").read_bytes()  # where the refresh token lives
     assert not [argv for argv in COMMANDS if any(TOKEN_MARK in a for a in argv)]
+
+
+@pytest.mark.parametrize(
+    "password",
+    [f"pässwort-{CANARY}", f"x\r\nA9 {CANARY}", f"x\n{CANARY}", f"{CANARY}\r"],
+    ids=["non-ascii", "crlf", "lf", "trailing-cr"],
+)
+def test_a_password_no_login_can_send_is_refused_before_connecting_never_quoted(
+    password, pki, ssl_cert_env, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A password given to the library (``Gate(password=...)``, the overflow channel's
+    ``$WARMUP_OVERFLOW_PASSWORD``) that smtplib and imaplib cannot send: a non-ASCII one raised
+    UnicodeEncodeError quoting one of its characters and its position (the worker died with a
+    traceback, leaving an overflow message ``unknown``), and imaplib sent a line break's tail to
+    the server as a command of its own. Now one :class:`ConfigError` that quotes none of it, and
+    nothing reaches a server; ``$WARMUP_PASSWORD`` (a CRLF ``.env`` file) is refused alike."""
+    from warmup import credentials, smtp
+    from warmup.bounces import imap
+    from warmup.errors import ConfigError
+
+    texts = []
+    with SmtpSink("ssl", user=BOX, password=password, pki=pki) as sink:
+        target = smtp.Target(("127.0.0.1",), sink.port, "ssl", BOX, password, 5)
+        with pytest.raises(ConfigError) as smtp_refused:
+            smtp.Session(target)
+        assert sink.connections == 0  # refused before connecting
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.setblocking(False)
+        with pytest.raises(ConfigError) as imap_refused:
+            imap.connect(("127.0.0.1",), listener.getsockname()[1], "ssl", BOX, password, 1)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    monkeypatch.setenv("WARMUP_PASSWORD", password)
+    with pytest.raises(ConfigError) as env_refused:
+        credentials.get_password(BOX)
+    for info in (smtp_refused, imap_refused, env_refused):
+        texts += [str(info.value), "".join(traceback.format_exception(info.value))]
+    assert "ASCII" in texts[0] and "line break" in texts[0]
+    for text in texts:
+        assert CANARY not in text and "ä" not in text and "\\xe4" not in text, text

@@ -147,14 +147,23 @@ def forget_all(address: str, secrets: dict[str, str]) -> tuple[str, ...]:
     return tuple(forgotten)
 
 
-def _ascii(secret: str, source: str) -> str:
-    """``secret`` if SMTP and IMAP can log in with it: smtplib and imaplib encode a password as
-    ASCII (a UnicodeEncodeError, after connecting, for any other character)."""
-    if not secret.isascii():
+def sendable(secret: str, what: str) -> str:
+    """``secret`` if the SMTP and IMAP logins can send it, else :class:`ConfigError` naming
+    ``what`` ("the password for a@b.com") and never quoting it. smtplib and imaplib encode a
+    password as ASCII (a UnicodeEncodeError, after connecting, whose text quotes the character
+    and its position), and imaplib writes a line break as the end of its LOGIN command: the
+    password's tail went to the server as a command of its own."""
+    if not secret.isascii() or "\r" in secret or "\n" in secret:
         raise ConfigError(
-            f"the password from {source} holds characters other than ASCII, which the SMTP "
-            f"and IMAP logins cannot send; use the provider's client-specific (app) password"
+            f"{what} holds characters other than ASCII or a line break, which the SMTP and "
+            f"IMAP logins cannot send; use the provider's client-specific (app) password"
         )
+    return secret
+
+
+def _ascii(secret: str, source: str) -> str:
+    """``secret`` if SMTP and IMAP can log in with it (see :func:`sendable`)."""
+    sendable(secret, f"the password from {source}")
     if "\x00" in secret:  # AUTH PLAIN's separator: the server would read another login
         what = {"the password command": "the command prints", "the keyring": "is stored"}.get(
             source, "was given"

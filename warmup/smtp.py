@@ -36,7 +36,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from warmup import headers
+from warmup import credentials, headers
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import describe
 
@@ -101,6 +101,8 @@ class Session:
         self.host: str | None = None
         self.smtp: smtplib.SMTP | None = None
         self.chunking = chunking_wanted()  # read before connecting: a bad value costs nothing
+        if isinstance(target.password, str) and target.username:
+            credentials.sendable(target.password, f"the password for {target.username}")
         for host in target.hosts:
             opening = _Opening(target.timeout)
             try:

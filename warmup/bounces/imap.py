@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from warmup import credentials
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
@@ -192,6 +193,8 @@ def connect(
     LOGIN is a refused login (:class:`LoginFailed`, exit 77), and then no other host is tried.
     """
     failed = failed if failed is not None else []
+    if isinstance(password, str):
+        credentials.sendable(password, f"the password for {user}")
     for host in hosts:
         try:
             if security == "ssl":
