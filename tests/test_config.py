@@ -74,6 +74,26 @@ def test_notify_target_from_the_file_is_masked_and_below_the_environment(cfg, ru
     assert _show(run)["notify.webhook"][1] == "environment (WARMUP_NOTIFY_WEBHOOK)"
 
 
+def test_secrets_in_a_command_s_table_are_masked_by_config_show(cfg, run):
+    """A webhook token or a ledger password given as a command's option in the file
+    (``[commands."notify set"] webhook``, ``[commands."db copy"] to``) was printed in full by
+    ``config show``, which masks the same values under ``[notify]`` and ``db``."""
+    cfg(
+        '[commands."notify set"]\nwebhook = "https://hooks.example/w?token=s3cr3t-tok"\n\n'
+        '[commands."db copy"]\nto = "postgresql+psycopg://warmup:pg-s3cr3t@127.0.0.1:1/x"\n'
+    )
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    shown = _show(run)
+    assert shown["commands.notify set.webhook"] == ("https://hooks.example/...", "config file")
+    assert shown["commands.db copy.to"] == (
+        "postgresql+psycopg://warmup:***@127.0.0.1:1/x",
+        "config file",
+    )
+    res = run("config", "show")
+    assert res.exit_code == 0 and "s3cr3t" not in res.output
+    assert "hooks.example" in res.output
+
+
 @pytest.mark.parametrize(
     ("text", "words"),
     [
@@ -331,6 +351,14 @@ def test_config_show_refuses_a_value_the_commands_refuse(cfg, run, text, words):
         ('db = "postgresql+psycopg://warmup@127.0.0.1:1/x?password=s3cretPW"\n', "db"),
         ('[notify]\nwebhook = "https://hooks.example/T0/s3cretPW"\n', "notify.webhook"),
         ('[notify]\nwebhook = "https://u:s3cretPW@hooks.example"\n', "notify.webhook"),
+        (
+            '[commands."notify set"]\nwebhook = "https://hooks.example/T0/s3cretPW"\n',
+            "commands.notify set.webhook",
+        ),
+        (
+            '[commands."db copy"]\nto = "postgresql+psycopg://warmup:s3cretPW@127.0.0.1:1/x"\n',
+            "commands.db copy.to",
+        ),
     ],
 )
 @pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])

@@ -125,28 +125,52 @@ def load() -> Config:
     return cfg
 
 
-def secret_keys(values: dict[str, Any]) -> list[str]:
-    """The keys of ``values`` that hold a secret: a ledger URL with a password, a webhook URL
-    with user info, a path or a query (where services put the token, as notify.mask hides)."""
+def shown(key: str, value: Any) -> Any:
+    """``value`` of ``key`` as it may be printed: a webhook (``notify.webhook``, a command's
+    ``webhook`` option) as :func:`warmup.notify.mask` shows it, any other URL with its password
+    masked (``db``, ``[commands."db copy"] to``); other values as they are."""
+    if not isinstance(value, str):
+        return value
+    if key.rpartition(".")[2] == "webhook":
+        from warmup.notify import mask
+
+        return mask(value)
+    if "://" in value:
+        from warmup.ledger import mask_url
+
+        return mask_url(value)
+    return value
+
+
+def secret_keys(
+    values: dict[str, Any], commands: dict[str, dict[str, Any]] | None = None
+) -> list[str]:
+    """The keys of ``values`` (and of the ``commands`` tables, as ``commands.NAME.OPTION``) that
+    hold a secret: a URL with a password, a webhook URL with user info, a path or a query
+    (where services put the token, as notify.mask hides)."""
     from urllib.parse import urlsplit
 
-    from warmup.ledger import mask_url
-
     found = []
-    db = values.get("db")
-    if isinstance(db, str) and mask_url(db) != db:
-        found.append("db")
-    hook = values.get("notify.webhook")
-    if isinstance(hook, str):
-        try:
-            parts = urlsplit(hook)
-            exposed = bool(
-                "@" in parts.netloc or parts.path.strip("/") or parts.query or parts.fragment
-            )
-        except ValueError:  # unreadable: it may hold anything
-            exposed = True
+    pairs = list(values.items()) + [
+        (f"commands.{name}.{option}", value)
+        for name, options in (commands or {}).items()
+        for option, value in options.items()
+    ]
+    for key, value in pairs:
+        if not isinstance(value, str):
+            continue
+        if key.rpartition(".")[2] == "webhook":
+            try:
+                parts = urlsplit(value)
+                exposed = bool(
+                    "@" in parts.netloc or parts.path.strip("/") or parts.query or parts.fragment
+                )
+            except ValueError:  # unreadable: it may hold anything
+                exposed = True
+        else:
+            exposed = shown(key, value) != value
         if exposed:
-            found.append("notify.webhook")
+            found.append(key)
     return found
 
 
@@ -155,7 +179,7 @@ def _warn_if_exposed(cfg: Config) -> None:
     read it (as ssh says of a private key), without refusing: the user decides."""
     if os.name != "posix":
         return
-    keys = secret_keys(cfg.values)
+    keys = secret_keys(cfg.values, cfg.commands)
     if not keys:
         return
     try:

@@ -58,7 +58,7 @@ def show(ctx: click.Context, json_: bool) -> None:
     """
     from warmup import config as cfg
     from warmup import notify
-    from warmup.ledger import default_path, mask_url
+    from warmup.ledger import default_path
 
     loaded = cfg.load()
     root = ctx.find_root()
@@ -76,7 +76,7 @@ def show(ctx: click.Context, json_: bool) -> None:
         rows.append({"key": key, "value": value, "source": source})
 
     db = root.obj.get("db") if isinstance(root.obj, dict) else None
-    add("db", mask_url(db) if db else str(default_path()), origin("db"))
+    add("db", cfg.shown("db", db) if db else str(default_path()), origin("db"))
     for key in ("mailbox", "pool"):
         add(key, loaded.get(key), "config file" if key in loaded.values else "unset")
     for key in ("quiet", "verbose"):
@@ -105,7 +105,7 @@ def show(ctx: click.Context, json_: bool) -> None:
             value, source = stored[key], "ledger (warmup notify set)"
         else:
             value, source = None, "unset"
-        add(key, notify.mask(value) if value and name == "webhook" else value, source)
+        add(key, cfg.shown(key, value), source)
     from warmup import smtp
 
     add("smtp.chunking", *smtp.chunking_setting())
@@ -123,7 +123,7 @@ def show(ctx: click.Context, json_: bool) -> None:
             # would bend, days = true) is refused here too, never listed as if in force.
             where = f"config file {loaded.path}: {cfg.table_name(name)}"
             check_config_value(param_named(command, option), where, option, name, value)
-            add(f"commands.{name}.{option}", value, "config file")
+            add(f"commands.{name}.{option}", cfg.shown(option, value), "config file")
     if json_:
         print_json({"file": str(loaded.path), "exists": loaded.exists, "settings": rows})
         return
