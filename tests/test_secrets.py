@@ -325,6 +325,9 @@ def test_oauth_tokens_never_reach_a_wrapped_command_output_or_the_ledger(
         "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
         "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
         "WARMUP_OAUTH_CLIENT_ID": CLIENT_ID,
+        # a confidential client's secret: the send must still refresh with it, though it
+        # re-executes itself without it (see the test above)
+        "WARMUP_OAUTH_CLIENT_SECRET": "app-" + TOKEN_MARK,
         "PYTHONPATH": str(REPO),
     }
     script, dump = tmp_path / "snoop.py", tmp_path / "dump"
@@ -358,6 +361,8 @@ def test_oauth_tokens_never_reach_a_wrapped_command_output_or_the_ledger(
         assert [r.returncode for r in outputs] == [0, 0, 0], outputs[-1].stderr
         assert [m.auth_login for m in sink.messages] == [BOX]  # logged in with a token
         tokens = server.secrets()
+        assert server.grants[-1] == "refresh_token"  # the send's, after it re-executed
+        assert set(server.client_secrets) == {"app-" + TOKEN_MARK}  # every request carried it
     assert len(tokens) == 4  # device grant: access + refresh; the send's refresh: both again
     mark = TOKEN_MARK.encode()
     seen = dump.read_bytes()
@@ -406,3 +411,52 @@ def test_a_password_no_login_can_send_is_refused_before_connecting_never_quoted(
     assert "ASCII" in texts[0] and "line break" in texts[0]
     for text in texts:
         assert CANARY not in text and "ä" not in text and "\\xe4" not in text, text
+
+
+@pytest.mark.slow
+def test_a_wrapped_command_cannot_read_the_overflow_or_oauth_app_secret_from_warmup(
+    pki, ssl_cert_env, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """``WARMUP_OVERFLOW_PASSWORD`` and ``WARMUP_OAUTH_CLIENT_SECRET`` exported in the shell were
+    removed from the wrapped command's environment but stayed in warmup's own initial one,
+    which the command read in /proc/PPID/environ (warmup re-executed itself only for
+    ``WARMUP_PASSWORD``): the relay's promise, no way into the overflow channel or the OAuth
+    app, was kept only against a command that did not look."""
+    ovf, app = "ovf-" + CANARY, "app-" + CANARY
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
+        "WARMUP_DB": str(tmp_path / "ledger.db"),
+        "WARMUP_OVERFLOW_PASSWORD": ovf,
+        "WARMUP_OAUTH_CLIENT_SECRET": app,
+    }
+    (tmp_path / "pw.txt").write_text(CANARY + "\n")
+    script, dump = tmp_path / "snoop.py", tmp_path / "dump"
+    script.write_text(SNOOP)
+    with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
+        add_mailbox(tmp_path / "ledger.db", smtp_port=sink.port)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "warmup",
+                "send",
+                BOX,
+                "--password-command",
+                f"cat {tmp_path / 'pw.txt'}",
+                "--",
+                sys.executable,
+                str(script),
+                str(dump),
+            ],  # fmt: skip
+            env=env,
+            capture_output=True,
+            timeout=90,
+            stdin=subprocess.DEVNULL,
+        )
+        assert res.returncode == 0, res.stderr
+        assert [m.auth_login for m in sink.messages] == [BOX]
+    seen = dump.read_bytes()
+    assert b"-m warmup send" in seen.replace(b"\0", b" ")  # the parent was read, really
+    assert b"WARMUP_DB=" in seen  # its environment too
+    for secret in (ovf, app):
+        assert secret.encode() not in seen + res.stdout + res.stderr

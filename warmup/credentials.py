@@ -258,13 +258,19 @@ def _from_command(command: str) -> str:
     return secret
 
 
-def hand_over(password: str) -> int:
-    """An inheritable pipe's read end holding ``password``, for a process about to re-execute
-    itself without it in its environment (whose initial copy /proc/PID/environ shows)."""
-    data = os.fsencode(password)
+# What ``warmup send ADDR -- CMD`` re-executes itself without (:func:`warmup.wrap.shed_password`):
+# these handed over through a pipe, the rest of :data:`SECRET_VARS` dropped (unused there).
+HANDED_VARS = ("WARMUP_PASSWORD", "WARMUP_OAUTH_CLIENT_SECRET")
+
+
+def hand_over(values: dict[str, str]) -> int:
+    """An inheritable pipe's read end holding ``values`` (names of :data:`HANDED_VARS` to
+    their values), for a process about to re-execute itself without them in its environment
+    (whose initial copy /proc/PID/environ shows)."""
+    data = b"\0".join(os.fsencode(f"{name}={value}") for name, value in values.items())
     if len(data) > _MAX_HANDOVER:
         raise ConfigError(
-            f"WARMUP_PASSWORD is longer than {_MAX_HANDOVER} bytes; use "
+            f"{' and '.join(values)} together are longer than {_MAX_HANDOVER} bytes; use "
             f"--password-command or 'warmup mailbox login' instead"
         )
     read_end, write_end = os.pipe()
@@ -277,7 +283,8 @@ def hand_over(password: str) -> int:
 
 
 def take_handed_over() -> str | None:
-    """The password handed over by :func:`hand_over` (``$WARMUP_PASSWORD_FD``), or None.
+    """The password handed over by :func:`hand_over` (``$WARMUP_PASSWORD_FD``), or None; the
+    other secrets handed over with it go back into ``os.environ``.
 
     Read and closed on the first call, which should come early: until then another process of
     the same user could read the pipe through /proc/PID/fd.
@@ -299,5 +306,12 @@ def take_handed_over() -> str | None:
         data = os.read(fd, _MAX_HANDOVER + 1)
     finally:
         os.close(fd)
-    _handed_over = os.fsdecode(data) or None
+    for item in os.fsdecode(data).split("\0") if data else ():
+        name, _, value = item.partition("=")
+        if name == "WARMUP_PASSWORD":
+            _handed_over = value or None
+        elif name in HANDED_VARS:
+            # Back where warmup reads it; /proc/PID/environ shows only the initial environment,
+            # and every command warmup starts gets child_env(), without it.
+            os.environ[name] = value
     return _handed_over

@@ -38,23 +38,26 @@ SHIM_PREFIX = "warmup-relay-"
 
 
 def shed_password(on_exec: Callable[[], object] | None = None) -> None:
-    """Make sure a wrapped command cannot read WARMUP_PASSWORD from this process.
+    """Make sure a wrapped command cannot read WARMUP_PASSWORD (nor the overflow channel's
+    password or the OAuth client secret) from this process.
 
-    Removing it from ``os.environ`` is not enough: /proc/PID/environ shows the environment the
-    process was started with, and a command of the same user can read it. So, when
-    WARMUP_PASSWORD is set and this process is a ``warmup`` command line, re-execute it in
-    place (same PID, standard streams, parent and signals) without the variable, handing the
-    password over through an inherited pipe (:func:`warmup.credentials.hand_over`); ``on_exec``
+    Removing them from ``os.environ`` is not enough: /proc/PID/environ shows the environment the
+    process was started with, and a command of the same user can read it. So, when one is set
+    and this process is a ``warmup`` command line, re-execute it in place (same PID, standard
+    streams, parent and signals) without them, handing those it uses
+    (:data:`~warmup.credentials.HANDED_VARS`) over through an inherited pipe
+    (:func:`warmup.credentials.hand_over`); ``on_exec``
     runs first (close what the new image would not use). In the re-executed process, read
     that pipe now, before any command starts. Returns unless it re-executes.
     """
-    password = os.environ.get("WARMUP_PASSWORD")
+    shed = [k for k in credentials.SECRET_VARS if os.environ.get(k)]
+    shed = [k for k in shed if k not in ("WARMUP_PASSWORD_COMMAND", credentials.HANDOVER_VAR)]
     argv = _own_argv()
-    if not password or argv is None:
+    if not shed or argv is None:
         credentials.take_handed_over()
         return
-    fd = credentials.hand_over(password)
-    env = {k: v for k, v in os.environ.items() if k != "WARMUP_PASSWORD"}
+    fd = credentials.hand_over({k: os.environ[k] for k in credentials.HANDED_VARS if k in shed})
+    env = {k: v for k, v in os.environ.items() if k not in shed}
     env[credentials.HANDOVER_VAR] = str(fd)
     if on_exec is not None:
         on_exec()

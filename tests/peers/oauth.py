@@ -45,6 +45,7 @@ class OAuthServer:
         self.refresh: set[str] = set()  # refresh tokens that work
         self.issued_refresh: list[str] = []
         self.grants: list[str] = []  # grant_type of every token request
+        self.client_secrets: list[str | None] = []  # client_secret of every token request
         self.scopes: list[str] = []
         self._server: ThreadingHTTPServer | None = None
 
@@ -109,6 +110,7 @@ class OAuthServer:
                 return 404, {"error": "not_found"}
             grant = form.get("grant_type", "")
             self.grants.append(grant)
+            self.client_secrets.append(form.get("client_secret"))
             if grant == "urn:ietf:params:oauth:grant-type:device_code":
                 code = form.get("device_code", "")
                 if code not in self.devices:
