@@ -126,15 +126,11 @@ def load() -> Config:
 
 
 def shown(key: str, value: Any) -> Any:
-    """``value`` of ``key`` as it may be printed: a webhook (``notify.webhook``, a command's
-    ``webhook`` option) as :func:`warmup.notify.mask` shows it, any other URL with its password
-    masked (``db``, ``[commands."db copy"] to``); other values as they are."""
+    """``value`` of ``key`` as it may be printed: a URL with its password masked (``db``,
+    ``[commands."db copy"] to``); other values as they are. (A webhook, ``notify.webhook`` or a
+    command's ``webhook`` option, hides more: :func:`warmup.notify.mask`, which imports this.)"""
     if not isinstance(value, str):
         return value
-    if key.rpartition(".")[2] == "webhook":
-        from warmup.notify import mask
-
-        return mask(value)
     if "://" in value:
         from warmup.ledger import mask_url
 

@@ -75,6 +75,11 @@ def show(ctx: click.Context, json_: bool) -> None:
     def add(key: str, value: Any, source: str) -> None:
         rows.append({"key": key, "value": value, "source": source})
 
+    def masked(key: str, value: Any) -> Any:
+        if isinstance(value, str) and key.rpartition(".")[2] == "webhook":
+            return notify.mask(value)
+        return cfg.shown(key, value)
+
     db = root.obj.get("db") if isinstance(root.obj, dict) else None
     add("db", cfg.shown("db", db) if db else str(default_path()), origin("db"))
     for key in ("mailbox", "pool"):
@@ -105,7 +110,7 @@ def show(ctx: click.Context, json_: bool) -> None:
             value, source = stored[key], "ledger (warmup notify set)"
         else:
             value, source = None, "unset"
-        add(key, cfg.shown(key, value), source)
+        add(key, masked(key, value), source)
     from warmup import smtp
 
     add("smtp.chunking", *smtp.chunking_setting())
@@ -123,7 +128,7 @@ def show(ctx: click.Context, json_: bool) -> None:
             # would bend, days = true) is refused here too, never listed as if in force.
             where = f"config file {loaded.path}: {cfg.table_name(name)}"
             check_config_value(param_named(command, option), where, option, name, value)
-            add(f"commands.{name}.{option}", cfg.shown(option, value), "config file")
+            add(f"commands.{name}.{option}", masked(option, value), "config file")
     if json_:
         print_json({"file": str(loaded.path), "exists": loaded.exists, "settings": rows})
         return
