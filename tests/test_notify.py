@@ -281,6 +281,42 @@ def test_a_command_hook_inherits_none_of_warmups_secrets(var, tmp_path, monkeypa
     assert seen.exists() and canary not in seen.read_text()
 
 
+@pytest.mark.slow
+def test_a_command_hook_cannot_read_warmup_run_s_secrets_in_its_parent(
+    sink, ssl_cert_env, tmp_path
+):
+    """``warmup run`` kept WARMUP_PASSWORD and WARMUP_OVERFLOW_PASSWORD out of the notify
+    command's environment, but not out of its own initial one, which the command (named in a
+    ledger a team may share) read in /proc/PPID/environ. It now re-executes itself without
+    them, as ``send -- CMD`` does, and still sends with the password handed over."""
+    import os
+    import subprocess
+
+    pool_of(sink.port, tmp_path, n=1, daily=2)
+    queue(tmp_path, 1, campaign="small")  # its end is an event: the hook runs
+    seen = tmp_path / "parent.txt"
+    script = (
+        "import os; p = os.getppid(); "
+        f"open({str(seen)!r}, 'wb').write(open(f'/proc/{{p}}/environ', 'rb').read() + "
+        "open(f'/proc/{p}/cmdline', 'rb').read())"
+    )
+    assert cli("notify", "set", "--command", f"{sys.executable} -c {script!r}").returncode == 0
+    overflow = "canary-Ovf-run-pw"
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "run", "--once", "--no-sync", "--no-view"],
+        env={**os.environ, **PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": overflow},
+        capture_output=True,
+        timeout=90,
+        stdin=subprocess.DEVNULL,
+    )
+    assert res.returncode == 0, res.stderr
+    assert len(sink.messages) == 1  # the password did reach the gate
+    parent = seen.read_bytes()
+    assert b"-m\0warmup\0run" in parent and b"WARMUP_DB=" in parent  # warmup's, really
+    for secret in (PASSWORD_ENV["WARMUP_PASSWORD"], overflow):
+        assert secret.encode() not in parent + res.stdout + res.stderr
+
+
 def test_notify_set_refuses_a_bad_url_and_show_masks_the_token(receiver, ledger_path):
     res = cli("notify", "set", "--webhook", "ftp://hooks.example.com/x")
     assert res.returncode == 64

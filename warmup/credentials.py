@@ -264,7 +264,7 @@ HANDED_VARS = ("WARMUP_PASSWORD", "WARMUP_OAUTH_CLIENT_SECRET")
 
 
 def hand_over(values: dict[str, str]) -> int:
-    """An inheritable pipe's read end holding ``values`` (names of :data:`HANDED_VARS` to
+    """An inheritable pipe's read end holding ``values`` (names of :data:`SECRET_VARS` to
     their values), for a process about to re-execute itself without them in its environment
     (whose initial copy /proc/PID/environ shows)."""
     data = b"\0".join(os.fsencode(f"{name}={value}") for name, value in values.items())
@@ -310,7 +310,7 @@ def take_handed_over() -> str | None:
         name, _, value = item.partition("=")
         if name == "WARMUP_PASSWORD":
             _handed_over = value or None
-        elif name in HANDED_VARS:
+        elif name in SECRET_VARS:
             # Back where warmup reads it; /proc/PID/environ shows only the initial environment,
             # and every command warmup starts gets child_env(), without it.
             os.environ[name] = value

@@ -37,7 +37,10 @@ from warmup.words import plural
 SHIM_PREFIX = "warmup-relay-"
 
 
-def shed_password(on_exec: Callable[[], object] | None = None) -> None:
+def shed_password(
+    on_exec: Callable[[], object] | None = None,
+    handed: tuple[str, ...] = credentials.HANDED_VARS,
+) -> None:
     """Make sure a wrapped command cannot read WARMUP_PASSWORD (nor the overflow channel's
     password or the OAuth client secret) from this process.
 
@@ -45,7 +48,7 @@ def shed_password(on_exec: Callable[[], object] | None = None) -> None:
     process was started with, and a command of the same user can read it. So, when one is set
     and this process is a ``warmup`` command line, re-execute it in place (same PID, standard
     streams, parent and signals) without them, handing those it uses
-    (:data:`~warmup.credentials.HANDED_VARS`) over through an inherited pipe
+    (``handed``: by default :data:`~warmup.credentials.HANDED_VARS`) over through an inherited pipe
     (:func:`warmup.credentials.hand_over`); ``on_exec``
     runs first (close what the new image would not use). In the re-executed process, read
     that pipe now, before any command starts. Returns unless it re-executes.
@@ -56,7 +59,7 @@ def shed_password(on_exec: Callable[[], object] | None = None) -> None:
     if not shed or argv is None:
         credentials.take_handed_over()
         return
-    fd = credentials.hand_over({k: os.environ[k] for k in credentials.HANDED_VARS if k in shed})
+    fd = credentials.hand_over({k: os.environ[k] for k in handed if k in shed})
     env = {k: v for k, v in os.environ.items() if k not in shed}
     env[credentials.HANDOVER_VAR] = str(fd)
     if on_exec is not None:

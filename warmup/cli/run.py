@@ -62,8 +62,14 @@ def run(
         warmup run --once
         warmup run --sync-every 5m
     """
+    from warmup import credentials
     from warmup.outbox import parse_expiry
+    from warmup.outbox.overflow import PASSWORD_ENV
     from warmup.outbox.worker import Worker
+    from warmup.wrap import shed_password
+
+    # The notify and password commands it starts must not read its secrets in /proc/PPID/environ.
+    shed_password(on_exec=ledger.close, handed=(*credentials.HANDED_VARS, PASSWORD_ENV))
 
     every = None if no_sync else parse_expiry(sync_every, "sync_every")
     view = None
