@@ -278,6 +278,14 @@ def hand_over(values: dict[str, str]) -> int:
         os.write(write_end, data)  # fits the pipe's buffer: nobody needs to read yet
     finally:
         os.close(write_end)
+    if read_end < 3:
+        # Started with a standard stream closed ('>&-'): the pipe took its number, and the
+        # re-executed process would write its output into it (then into a closed descriptor).
+        import fcntl
+
+        moved = fcntl.fcntl(read_end, fcntl.F_DUPFD, 3)
+        os.close(read_end)
+        read_end = moved
     os.set_inheritable(read_end, True)
     return read_end
 

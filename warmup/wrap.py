@@ -64,8 +64,16 @@ def shed_password(
     env[credentials.HANDOVER_VAR] = str(fd)
     if on_exec is not None:
         on_exec()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for number, stream in enumerate((sys.stdin, sys.stdout, sys.stderr)):
+        if stream is None:
+            # Started with that descriptor closed ('>&-'): whatever took its number since
+            # (a ledger file) is no stream; the new image must find it closed too.
+            try:
+                os.close(number)
+            except OSError:
+                pass
+        elif number:
+            stream.flush()
     try:
         os.execve(argv[0], argv, env)
     except OSError as exc:
