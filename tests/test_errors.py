@@ -1129,3 +1129,46 @@ def test_login_refuses_a_password_piped_without_end_at_a_bound(seeded: Path, tmp
         proc = _login(seeded, FILE_KEYRING, stdin=stdin, keyring=keyring)
     assert_one_line_error(proc, 78, "longer than 65,536 characters", "first line")
     assert not keyring.exists()
+
+
+def test_a_ledger_another_process_keeps_locked_is_busy_exit_75_and_untouched(
+    run, ledger_path, monkeypatch
+):
+    """Past the busy timeout, a write lock another process holds was 'ledger ... is
+    unavailable: database is locked', exit 69 (a server unreachable): the ledger is fine, the
+    moment is not, and nothing said what to do."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ledger_digest
+    from warmup.ledger import sqlite, sqlite_reads
+
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "c.execute('BEGIN IMMEDIATE'); print('held', flush=True); sys.stdin.read()",
+            str(ledger_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        for module in (sqlite, sqlite_reads):
+            monkeypatch.setattr(module, "BUSY_TIMEOUT_S", 0.3)
+        res = run("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert res.exit_code == 75, res.output
+    assert res.stderr.strip() == (
+        f"Error: ledger {ledger_path} is busy: another process has held its write lock for "
+        f"over 0.3 s (database is locked); try again once it has finished"
+    )
+    assert ledger_digest(ledger_path) == before

@@ -127,7 +127,20 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
         )
     if "unable to open" in text or "readonly" in text or "disk" in text.lower():
         return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
+    if "database is locked" in text or "database is busy" in text:
+        return LedgerBusy(
+            f"ledger {where} is busy: another process has held its write lock for over "
+            f"{BUSY_TIMEOUT_S:g} s ({text}); try again once it has finished"
+        )
     return Unavailable(f"ledger {where} is unavailable: {text}")
+
+
+class LedgerBusy(Unavailable):
+    """Another process held the SQLite ledger's write lock past the busy timeout: nothing is
+    wrong but the moment, so exit 75 (try later), not 69; still :class:`Unavailable` to every
+    caller that carries on without a write (a read-only ledger's memo, a worker's settlement)."""
+
+    exit_code = 75  # EX_TEMPFAIL
 
 
 def ts(value: dt.datetime) -> str:
