@@ -304,3 +304,20 @@ def test_a_refused_add_or_set_stores_no_policy_file(
     # the same file, once the command is right, is stored and used
     fixed = run("mailbox", "set", "ok@corp.example", "--policy", str(policy))
     assert fixed.exit_code == 0 and "Stored policy file" in fixed.output
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("asia/shanghai", "Asia/Shanghai"),
+        ("America/New York", "America/New_York"),
+        ("EUROPE/BERLIN", "Europe/Berlin"),
+    ],
+)
+def test_a_time_zone_in_other_letters_is_refused_naming_the_one_meant(run, typed, meant):
+    res = run("mailbox", "add", "a@corp.example", "--provider", "exmail", "--timezone", typed)
+    assert res.exit_code == 64
+    assert res.stderr.strip() == (
+        f"Error: --timezone: unknown time zone {typed!r}; did you mean {meant}? (an IANA name "
+        f"is written exactly so)"
+    )

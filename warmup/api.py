@@ -62,10 +62,21 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
     try:
         pendulum.timezone(tz)
     except Exception:
-        raise InvalidField(
-            field, "{field}: unknown time zone {tz!r}; use an IANA name like Asia/Shanghai", tz=tz
-        ) from None
+        hint = "use an IANA name like Asia/Shanghai"
+        close = _zone_like(tz)
+        if close:
+            hint = f"did you mean {close}? (an IANA name is written exactly so)"
+        raise InvalidField(field, "{field}: unknown time zone {tz!r}; " + hint, tz=tz) from None
     return tz
+
+
+def _zone_like(tz: str) -> str | None:
+    """The IANA zone ``tz`` names in other letter case or with spaces for underscores
+    (``asia/shanghai``, ``America/New York``), if one."""
+    import zoneinfo
+
+    want = tz.strip().replace(" ", "_").lower()
+    return next((z for z in sorted(zoneinfo.available_timezones()) if z.lower() == want), None)
 
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
