@@ -7,7 +7,7 @@ import functools
 import os
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pendulum
@@ -195,3 +195,24 @@ def today() -> dt.date:
 
 
 os.environ.setdefault("TZ", "UTC")
+
+
+@pytest.fixture
+def keyring_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A real keyring backend (a JSON file) for this process; yields the file."""
+    import keyring
+
+    from tests.filekeyring import FileKeyring
+
+    path = tmp_path / "keyring.json"
+    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(path))
+    before = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    yield path
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def file_keyring(keyring_file: Path) -> Path:
+    """:func:`keyring_file`, by the name the mailbox tests give it."""
+    return keyring_file

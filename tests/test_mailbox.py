@@ -8,22 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.filekeyring import BrokenKeyring, FileKeyring
+from tests.filekeyring import BrokenKeyring
 
 BOX = "a@corp.example"
-
-
-@pytest.fixture
-def file_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """A real keyring backend (a JSON file) for this process; yields the file."""
-    import keyring
-
-    path = tmp_path / "keyring.json"
-    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(path))
-    before = keyring.get_keyring()
-    keyring.set_keyring(FileKeyring())
-    yield path
-    keyring.set_keyring(before)
 
 
 @pytest.fixture

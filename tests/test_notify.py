@@ -80,10 +80,16 @@ def no_env_targets(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(keyring_file: Path) -> Iterator[Receiver]:
+    """A webhook receiver; its URL carries a token, so 'notify set' keeps it in the keyring."""
     r = Receiver()
     yield r
     r.close()
+
+
+def set_webhook(url: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """``warmup notify set --webhook -`` with ``url`` on standard input."""
+    return cli("notify", "set", "--webhook", "-", stdin=url + "\n", env=env)
 
 
 def queue(tmp_path: Path, n: int, campaign: str = "c1") -> None:
@@ -120,7 +126,7 @@ def test_a_webhook_gets_a_json_event_when_a_throttle_reply_pauses_a_mailbox_duri
     """Acceptance 6."""
     (box,) = pool_of(sink.port, tmp_path, n=1, daily=50)
     queue(tmp_path, 3)
-    res = cli("notify", "set", "--webhook", receiver.url)
+    res = set_webhook(receiver.url)
     assert res.returncode == 0, res.stderr
     assert TOKEN not in res.stdout
     sink.fail_after_mail = THROTTLE
@@ -161,7 +167,7 @@ def test_a_finished_campaign_and_a_worker_stopped_with_work_left_are_told(
     pool_of(sink.port, tmp_path, n=1, daily=2)
     queue(tmp_path, 1, campaign="small")
     queue(tmp_path, 3, campaign="big")
-    assert cli("notify", "set", "--webhook", receiver.url).returncode == 0
+    assert set_webhook(receiver.url).returncode == 0
 
     ledger = open_ledger()
     with Worker(ledger) as worker:
@@ -326,7 +332,7 @@ def test_notify_set_refuses_a_bad_url_and_show_masks_the_token(receiver, ledger_
     )
     assert not ledger_path.exists()  # nothing stored, not even a new ledger
 
-    assert cli("notify", "set", "--webhook", receiver.url).returncode == 0
+    assert set_webhook(receiver.url).returncode == 0
     port = receiver.url.split(":")[2].split("/")[0]
     res = cli("notify", "show")
     assert res.stdout == f"Webhook: http://127.0.0.1:{port}/...\n"
@@ -357,7 +363,7 @@ def test_a_pause_by_bounce_rate_is_told_once_by_the_worker_that_finds_it(
     api.record_send(ledger, box, rcpts, yesterday)
     api.record_bounce(ledger, box, rcpts[0], "hard", "5.1.1", yesterday + dt.timedelta(minutes=1))
     queue(tmp_path, 2)
-    assert cli("notify", "set", "--webhook", receiver.url).returncode == 0
+    assert set_webhook(receiver.url).returncode == 0
 
     for _ in range(2):  # two cron runs: the pause is told by the first only
         res = cli("run", "--once", env=PASSWORD_ENV)
@@ -754,3 +760,93 @@ def test_a_webhook_refusal_the_same_request_would_get_again_is_not_retried(statu
     (line,) = lines
     assert f" after {tries} {'try' if tries == 1 else 'tries'}: HTTP {status} " in line, line
     assert TOKEN not in line
+
+
+def _ledger_bytes(path: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+
+
+def test_a_webhook_with_a_token_goes_to_the_keyring_never_argv_nor_the_ledger(
+    receiver, keyring_file, ledger_path
+):
+    """A WeCom or Slack robot's URL carries its key: 'notify set --webhook URL' put it on the
+    command line (every user's 'ps' shows it) and in the ledger (every reader of a shared ledger
+    has it), against invariant 6."""
+    res = cli("notify", "set", "--webhook", receiver.url)
+    assert res.returncode == 64 and res.stderr.count("\n") == 1, res.stderr
+    assert "--webhook - < robot.url" in res.stderr and TOKEN not in res.stderr
+    assert not ledger_path.exists()
+
+    res = set_webhook(receiver.url)
+    assert res.returncode == 0, res.stderr
+    port = receiver.url.split(":")[2].split("/")[0]
+    assert res.stdout == f"Webhook: http://127.0.0.1:{port}/...\n"
+    assert "warning" not in res.stderr and TOKEN not in res.stderr
+    assert TOKEN.encode() not in _ledger_bytes(ledger_path)
+    assert TOKEN in keyring_file.read_text()
+    res = cli("notify", "test")
+    assert res.returncode == 0, res.stderr
+    assert receiver.paths == [f"/hook?token={TOKEN}"]
+    shown = {r["key"]: r for r in json.loads(cli("config", "show", "--json").stdout)["settings"]}
+    assert shown["notify.webhook"]["value"] == f"http://127.0.0.1:{port}/..."
+    assert shown["notify.webhook"]["source"] == "this host's keyring"
+
+    res = cli("notify", "set", "--webhook", "")  # forgotten here and in the keyring
+    assert res.returncode == 0, res.stderr
+    assert TOKEN not in keyring_file.read_text()
+    assert cli("notify", "show").stdout.startswith("Notifications: none")
+
+
+def test_another_host_of_the_ledger_is_told_where_the_webhook_was_set(
+    receiver, keyring_file, ledger_path, tmp_path, monkeypatch
+):
+    assert set_webhook(receiver.url).returncode == 0
+    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(tmp_path / "other-host.json"))  # its keyring
+    res = cli("notify", "show")
+    assert res.stdout.startswith("Notifications: none")
+    assert "was set on another host" in res.stderr and TOKEN not in res.stderr
+    assert cli("notify", "test").returncode == 69
+    assert receiver.bodies == []
+
+
+def test_a_token_a_former_warmup_stored_in_the_ledger_still_works_and_is_warned_of(
+    receiver, ledger_path
+):
+    ledger = open_ledger()
+    ledger.set_settings({"notify.webhook": receiver.url})
+    ledger.close()
+    res = cli("notify", "show")
+    assert "the ledger holds the webhook's token" in res.stderr and TOKEN not in res.stderr
+    assert cli("notify", "test").returncode == 0
+    assert len(receiver.bodies) == 1
+    assert set_webhook(receiver.url).returncode == 0  # moved: out of the ledger
+    assert TOKEN.encode() not in _ledger_bytes(ledger_path)
+
+
+def test_a_webhook_with_a_token_from_the_config_files_command_table_is_not_refused(
+    receiver, keyring_file, ledger_path, tmp_path, monkeypatch
+):
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[commands."notify set"]\nwebhook = "{receiver.url}"\n')
+    conf.chmod(0o600)
+    res = cli("notify", "set", env={"WARMUP_CONFIG": str(conf)})
+    assert res.returncode == 0, res.stderr
+    assert TOKEN in keyring_file.read_text()
+
+
+def test_without_a_keyring_a_webhook_with_a_token_is_refused_saying_where_else(
+    receiver, ledger_path
+):
+    import keyring
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        res = set_webhook(receiver.url)
+    finally:
+        keyring.set_keyring(before)
+    assert res.returncode == 78, res.stderr
+    assert res.stderr.startswith("Error: cannot keep the webhook's token in this host's keyring")
+    assert "WARMUP_NOTIFY_WEBHOOK" in res.stderr and TOKEN not in res.stderr
+    assert not ledger_path.exists() or TOKEN.encode() not in _ledger_bytes(ledger_path)

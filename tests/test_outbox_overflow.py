@@ -7,12 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import ledger_digest
-from tests.filekeyring import FileKeyring
 from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import leads, pool_of, queue_csv, template
 from tests.peers.smtp import SmtpSink
@@ -30,19 +28,6 @@ def esp() -> Iterator[SmtpSink]:
     """The ESP relay: plain SMTP on loopback, its own login."""
     with SmtpSink("plain", user=ESP_USER, password=ESP_SECRET) as s:
         yield s
-
-
-@pytest.fixture
-def keyring_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A real keyring backend (a JSON file) for this process, as `mailbox login` tests use."""
-    import keyring
-
-    path = tmp_path / "keyring.json"
-    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(path))
-    before = keyring.get_keyring()
-    keyring.set_keyring(FileKeyring())
-    yield path
-    keyring.set_keyring(before)
 
 
 def overflow_to(esp: SmtpSink, *extra: str) -> list[str]:

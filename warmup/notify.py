@@ -2,8 +2,11 @@
 a campaign finishes, or a worker stops with work left.
 
 Where they go: ``warmup notify set --webhook URL --command CMD`` stores them in the ledger (so
-every host of a shared ledger notifies the same way); ``$WARMUP_NOTIFY_WEBHOOK`` and
-``$WARMUP_NOTIFY_COMMAND`` take precedence, for a URL whose token should not be stored.
+every host of a shared ledger notifies the same way), but a webhook URL that carries a token
+(a WeCom or Slack robot's key, in its path or query) is read from standard input (``--webhook
+-``, never a command line) and kept in this host's system keyring, the ledger holding only its
+masked form; ``$WARMUP_NOTIFY_WEBHOOK``/``$WARMUP_NOTIFY_COMMAND`` and the config file's
+``[notify]`` take precedence.
 
 Each event is one JSON object (``{"event": "paused", "mailbox": ..., "at": ISO UTC,
 "reason": ..., ...}``), POSTed to the webhook and written to the command's standard input.
@@ -40,6 +43,18 @@ if TYPE_CHECKING:
 EVENTS = ("paused", "hold", "step_back", "campaign_finished", "worker_stopped", "test")
 KEYS = {"webhook": "notify.webhook", "command": "notify.command"}
 ENV = {"webhook": "WARMUP_NOTIFY_WEBHOOK", "command": "WARMUP_NOTIFY_COMMAND"}
+# A webhook URL that carries a token (in its user, path or query: what mask() hides) is kept in
+# this host's system keyring, as passwords are; the ledger holds only its masked form, under
+# this key, so every host can say where notifications go (invariant 6: no secret in the ledger).
+IN_KEYRING = "notify.webhook_keyring"
+KEYRING_SERVICE, KEYRING_USER = "warmup-notify", "webhook"
+
+
+def has_token(url: str) -> bool:
+    """Whether ``url`` carries what may be a token (what :func:`mask` hides)."""
+    return mask(url) != url
+
+
 TIMEOUT = 5.0  # seconds per try
 TRIES = 4
 BACKOFF = 1.0  # seconds before the second try; doubles per try
@@ -105,10 +120,11 @@ def configure(
     clear: bool = False,
 ) -> None:
     """Store where notifications go (``clear``: forget both first). An empty string forgets
-    that target."""
-    values: dict[str, str | None] = dict.fromkeys(KEYS.values()) if clear else {}
-    if webhook is not None:
-        values[KEYS["webhook"]] = check_webhook(webhook) if webhook else None
+    that target. A webhook with a token (:func:`has_token`) goes to this host's system keyring
+    and the ledger keeps only its masked form (:data:`IN_KEYRING`); one without, to the
+    ledger."""
+    values: dict[str, str | None] = dict.fromkeys([*KEYS.values(), IN_KEYRING]) if clear else {}
+    url = check_webhook(webhook) if webhook else None
     if command is not None:
         try:
             words = shlex.split(command)
@@ -122,6 +138,23 @@ def configure(
         if command and not words:
             raise InvalidField("command", "{field} is blank; give the program to run")
         values[KEYS["command"]] = command or None
+    if webhook is not None:  # checked all: the keyring is written last but for the ledger
+        values[KEYS["webhook"]] = values[IN_KEYRING] = None
+        if url is not None and has_token(url):
+            try:
+                credentials.store_secret(KEYRING_SERVICE, KEYRING_USER, url)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"cannot keep the webhook's token in this host's keyring "
+                    f"({str(exc).split(';')[0]}); nothing was stored: set "
+                    f"${ENV['webhook']}, or webhook in the config file's [notify] (chmod 600)"
+                ) from None
+            values[IN_KEYRING] = mask(url)
+        else:
+            values[KEYS["webhook"]] = url
+    gone = values.get(IN_KEYRING) is None and (clear or webhook is not None)
+    if gone and ledger.settings(IN_KEYRING).get(IN_KEYRING):  # a token this host may hold
+        credentials.forget_password(KEYRING_USER, KEYRING_SERVICE)
     if values:
         ledger.set_settings(values)
 
@@ -154,7 +187,31 @@ def sourced_targets(ledger: Ledger) -> dict[str, tuple[str, str]]:
             if value:
                 found[name] = (value, where)
                 break
+    if "webhook" not in found and stored.get(IN_KEYRING):
+        url = _from_keyring()
+        if url:
+            found["webhook"] = (url, "this host's keyring")
     return found
+
+
+def elsewhere(ledger: Ledger) -> str | None:
+    """The masked webhook the ledger says is in a host's keyring, when it is not in this
+    host's (set on another host of a shared ledger): None when it is here, or none is set."""
+    return elsewhere_of(ledger.settings(IN_KEYRING).get(IN_KEYRING))
+
+
+def elsewhere_of(masked: str | None) -> str | None:
+    """:func:`elsewhere` of the ledger's masked webhook ``masked``."""
+    return masked if masked and not _from_keyring() else None
+
+
+def _from_keyring() -> str | None:
+    """The webhook this host's keyring holds (None: none, or a keyring that cannot be read:
+    notifications never stop a command)."""
+    try:
+        return credentials.read_secret(KEYRING_SERVICE, KEYRING_USER)
+    except ConfigError:
+        return None
 
 
 def check_targets(ledger: Ledger) -> None:

@@ -108,6 +108,11 @@ def show(ctx: click.Context, json_: bool) -> None:
             value, source = loaded.get(key), "config file"
         elif stored.get(key):
             value, source = stored[key], "ledger (warmup notify set)"
+        elif name == "webhook" and stored.get(notify.IN_KEYRING):
+            # its token in a keyring (warmup notify set --webhook -): masked, whatever the host
+            value = stored[notify.IN_KEYRING]
+            here = notify.elsewhere_of(value) is None
+            source = "this host's keyring" if here else "another host's keyring (not this one's)"
         else:
             value, source = None, "unset"
         add(key, masked(key, value), source)

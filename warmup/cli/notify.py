@@ -18,30 +18,88 @@ def notify() -> None:
 
     \b
     Example:
-        warmup notify set --webhook https://hooks.example.com/warmup
+        warmup notify set --webhook - < wecom-robot.url
         warmup notify test
     """
 
 
 @notify.command("set")
-@click.option("--webhook", metavar="URL", help="POST each event here ('' forgets it).")
+@click.option(
+    "--webhook",
+    metavar="URL|-",
+    help="POST each event here ('' forgets it); '-': read the URL from standard input, as a "
+    "URL with a token must be (it is kept in this host's keyring).",
+)
 @click.option("--command", metavar="CMD", help="Run this with each event on stdin ('' forgets it).")
 @pass_ledger(create=True)
 def set_(ledger: Ledger, webhook: str | None, command: str | None) -> None:
     """Store where notifications go, in the ledger ($WARMUP_NOTIFY_WEBHOOK and
-    $WARMUP_NOTIFY_COMMAND take precedence).
+    $WARMUP_NOTIFY_COMMAND take precedence). A webhook URL with a token in its path or query
+    (a WeCom or Slack robot's) is given on standard input and kept in this host's system
+    keyring: never on a command line, nor in the ledger.
 
     \b
     Example:
-        warmup notify set --webhook https://hooks.example.com/warmup
+        warmup notify set --webhook - < wecom-robot.url
         warmup notify set --command "/usr/local/bin/page-oncall"
     """
     from warmup import notify as lib
 
     if webhook is None and command is None:
         raise click.UsageError("give --webhook URL and/or --command CMD")
+    if webhook == "-":
+        webhook = _read_url()
+    elif webhook and lib.has_token(lib.check_webhook(webhook)) and _typed("webhook"):
+        raise click.UsageError(
+            "the webhook URL carries a token (in its user, path or query), and a command line "
+            "is seen by every user of this machine: give it on standard input, e.g. "
+            "'warmup notify set --webhook - < robot.url'"
+        )
     lib.configure(ledger, webhook, command)
     _show(lib.shown(lib.targets(ledger)), False)
+    _warn_elsewhere(ledger)
+
+
+def _typed(name: str) -> bool:
+    """Whether option ``name`` came from the command line (not the config file's
+    ``[commands."notify set"]``, which is a file of the user's)."""
+    from click.core import ParameterSource
+
+    source = click.get_current_context().get_parameter_source(name)
+    return source is ParameterSource.COMMANDLINE
+
+
+def _read_url() -> str:
+    """The webhook URL from standard input: typed unechoed at a terminal, else its first line."""
+    import sys
+
+    if sys.stdin is not None and sys.stdin.isatty():
+        return str(click.prompt("Webhook URL", hide_input=True)).strip()
+    line = sys.stdin.readline(65_536) if sys.stdin is not None else ""
+    if not line.strip():
+        raise click.UsageError("--webhook -: standard input holds no URL; pipe one in")
+    return line.strip()
+
+
+def _warn_elsewhere(ledger: Ledger) -> None:
+    """Say so when the ledger's webhook is kept in another host's keyring, or when the ledger
+    still holds a webhook's token (stored before tokens went to the keyring)."""
+    from warmup import notify as lib
+
+    masked = lib.elsewhere(ledger)
+    if masked:
+        click.echo(
+            f"warning: the webhook {masked} was set on another host (its token is in that host's "
+            f"keyring); to notify from this host too, run 'warmup notify set --webhook -' here",
+            err=True,
+        )
+    stored = ledger.settings(lib.KEYS["webhook"]).get(lib.KEYS["webhook"])
+    if stored and lib.has_token(stored):
+        click.echo(
+            "warning: the ledger holds the webhook's token (set by an older warmup); move it to "
+            "this host's keyring with 'warmup notify set --webhook -'",
+            err=True,
+        )
 
 
 @notify.command("show")
@@ -57,6 +115,7 @@ def show(ledger: Ledger, json_: bool) -> None:
     from warmup import notify as lib
 
     _show(lib.shown(lib.targets(ledger)), json_)
+    _warn_elsewhere(ledger)
 
 
 @notify.command("clear")
