@@ -167,3 +167,36 @@ def test_sigterm_while_waiting_is_forwarded_to_the_processes_left(box, tmp_path)
     finally:
         _gone(pid)
         proc.kill()
+
+
+@pytest.mark.slow
+def test_sigterm_that_ended_the_command_also_ends_what_it_left_running(box, tmp_path):
+    """``kill WARMUP_PID`` while the command ran ended the command; warmup then stayed up for
+    the relay's whole idle timeout (5 minutes) for the sleeper the command had started, past a
+    service manager's stop timeout. The signal goes to what the command left too."""
+    box()
+    pidfile = tmp_path / "orphan.pid"
+    command = [
+        "sh",
+        "-c",
+        f"sleep 60 < /dev/null > /dev/null 2>&1 & echo $! > {pidfile}; echo ready >&2; wait",
+    ]
+    proc = subprocess.Popen(
+        [*forkcli.command(), "send", BOX, "--", *command],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    line = proc.stderr.readline()  # the command runs, its sleeper started
+    assert line == "ready\n", line
+    pid = int(pidfile.read_text())
+    try:
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[1]  # raises if warmup is still up
+        assert proc.returncode == 128 + signal.SIGTERM, rest
+        assert not _alive(pid)
+        assert "Traceback" not in rest
+    finally:
+        _gone(pid)
+        proc.kill()

@@ -252,6 +252,7 @@ def _run_child(
     if not held:
         return _exit_code(os.waitpid(pid, 0)[1])
     status: list[int] = []
+    sent: list[int] = []  # the signals forwarded to the command, in order
     main = threading.get_ident()
 
     def reap() -> None:
@@ -262,6 +263,7 @@ def _run_child(
         # Only for a signal that reached a thread started before the mask (none holds it):
         # no sender is known, so a terminal is guessed from the foreground process group.
         if not (signum == signal.SIGINT and _terminal_sent_it()):
+            sent.append(signum)
             _kill(pid, signum)
 
     handlers = {sig: signal.signal(sig, forward) for sig in _FORWARDED}
@@ -275,13 +277,14 @@ def _run_child(
             if info.si_signo == signal.SIGINT and info.si_code == _SI_KERNEL:
                 continue
             if info.si_signo != _CHILD_DONE:
+                sent.append(info.si_signo)
                 _kill(pid, info.si_signo)
             elif adopts:  # an orphan may have ended: not left a zombie for the whole run
                 _orphans(besides=pid)
         reaper.join()  # its signal to this thread is pending now: dropped with the mask
         if adopts:
             assert relay is not None
-            _wait_for_orphans(relay)
+            _wait_for_orphans(relay, sent)
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
@@ -341,14 +344,23 @@ def _orphans(besides: int = 0) -> list[int]:
     return left
 
 
-def _wait_for_orphans(relay: Relay) -> None:
+def _wait_for_orphans(relay: Relay, sent: list[int] | tuple[int, ...] = ()) -> None:
     """Keep the relay up while processes the command left running may still send: until none
     is left, or none has talked to the relay for its idle timeout (a process that is not a
     sender: ``tail -f`` left behind), or a terminal's ^C. A signal another process sends is
-    forwarded to them. In the main thread, the forwarded signals held."""
+    forwarded to them, and so is each one ``sent`` to the command while it ran (a SIGTERM
+    that ended it ends what it left too, not the relay's idle timeout later). In the main
+    thread, the forwarded signals held."""
     left = _orphans()
     if not left:
         return
+    for signum in dict.fromkeys(sent):
+        for orphan in left:
+            _kill(orphan, signum)
+    if sent:
+        left = _orphans()
+        if not left:
+            return
     print(
         f"warmup: the command exited; the relay stays up for {plural(len(left), 'process', 'processes')} it "
         f"left running (PID {', '.join(map(str, left))}) until they end or none has talked to "
