@@ -200,3 +200,67 @@ def test_sigterm_that_ended_the_command_also_ends_what_it_left_running(box, tmp_
     finally:
         _gone(pid)
         proc.kill()
+
+
+# A program using warmup as a library: children of its own, started before run_relay (one
+# already ended, not yet waited for; one running), then a background process after it.
+LIBRARY_USE = textwrap.dedent("""\
+    import json, os, subprocess, sys, time
+    from warmup import Gate
+    from warmup.relay import Relay
+    from warmup.wrap import run_relay
+
+    def state(pid):
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+
+    ended = subprocess.Popen(["sh", "-c", "exit 3"])
+    deadline = time.monotonic() + 10
+    while state(ended.pid) != "Z" and time.monotonic() < deadline:
+        time.sleep(0.01)  # the kernel finishing an exit already under way
+    helper = subprocess.Popen(["sleep", "60"])
+    started = time.monotonic()
+    with Gate(sys.argv[1]) as gate:
+        code = run_relay(Relay(gate, wait=False, idle_timeout=8), ["sh", "-c", "exit 0"])
+    took = time.monotonic() - started
+    helper_running = helper.poll() is None
+    helper.kill()
+    helper.wait()
+    later = subprocess.run(
+        ["sh", "-c", "sleep 60 < /dev/null > /dev/null 2>&1 & echo $!"],
+        capture_output=True, text=True, check=True,
+    )
+    pid = int(later.stdout)
+    with open(f"/proc/{pid}/status") as f:
+        ppid = int(next(l for l in f if l.startswith("PPid:")).split()[1])
+    os.kill(pid, 9)
+    print(json.dumps({
+        "code": code, "ended": ended.wait(), "took": took, "helper_running": helper_running,
+        "later_adopted": ppid == os.getpid(),
+    }))
+""")
+
+
+@pytest.mark.slow
+def test_a_library_callers_own_children_are_neither_waited_for_nor_reaped(box):
+    """run_relay in a program with children of its own: they were taken for the command's
+    orphans, the relay kept up for a helper the program runs (until the idle timeout), the
+    exit status of one that had ended reaped from under subprocess (its returncode read 0,
+    not 3), and the program stayed a subreaper, inheriting every later orphan."""
+    box()
+    res = subprocess.run(
+        [sys.executable, "-c", LIBRARY_USE, BOX],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    got = json.loads(res.stdout)
+    assert got["code"] == 0
+    assert "stays up" not in res.stderr and got["took"] < 8, res.stderr
+    assert got["helper_running"]
+    assert got["ended"] == 3  # its own status, not one lost to warmup's waitpid
+    assert not got["later_adopted"]  # not a subreaper once the command is done
+    assert "Traceback" not in res.stderr

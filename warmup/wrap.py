@@ -239,7 +239,23 @@ def _run_child(
     if held and signal.sigpending() & set(_FORWARDED):
         # Interrupted or terminated before the command started: it is not started.
         return 128 + min(signal.sigpending() & set(_FORWARDED))
-    adopts = held and relay is not None and _adopt_orphans()
+    # None, or the children this thread had before the command (a library caller's own):
+    # never the command's orphans, never waited for nor reaped here.
+    own = _adopt_orphans() if held and relay is not None else None
+    try:
+        return _run_adopting(command, env, held, relay, own)
+    finally:
+        if own is not None:
+            _stop_adopting()
+
+
+def _run_adopting(
+    command: list[str],
+    env: dict[str, str],
+    held: bool,
+    relay: Relay | None,
+    own: frozenset[int] | None,
+) -> int:
     try:
         pid = _spawn(command, env)
     except FileNotFoundError:
@@ -279,12 +295,12 @@ def _run_child(
             if info.si_signo != _CHILD_DONE:
                 sent.append(info.si_signo)
                 _kill(pid, info.si_signo)
-            elif adopts:  # an orphan may have ended: not left a zombie for the whole run
-                _orphans(besides=pid)
+            elif own is not None:  # an orphan may have ended: not left a zombie for the run
+                _orphans(own | {pid})
         reaper.join()  # its signal to this thread is pending now: dropped with the mask
-        if adopts:
+        if own is not None:
             assert relay is not None
-            _wait_for_orphans(relay, sent)
+            _wait_for_orphans(relay, own, sent)
     finally:
         for sig, old in handlers.items():
             signal.signal(sig, old)
@@ -292,22 +308,60 @@ def _run_child(
 
 
 _PR_SET_CHILD_SUBREAPER = 36  # prctl(2), Linux 3.4
+_PR_GET_CHILD_SUBREAPER = 37
 
 
-def _adopt_orphans() -> bool:
+def _adopt_orphans() -> frozenset[int] | None:
     """Become the reaper of the command's orphans (Linux): a process the command started and
     did not wait for (``send_one.sh &`` in a loop without ``wait``) becomes this process's
     child when the command exits, instead of init's, so the relay can stay up until it is done
-    (:func:`_wait_for_orphans`). Without warmup it would have sent after the script ended."""
+    (:func:`_wait_for_orphans`). Without warmup it would have sent after the script ended.
+
+    Returns the children this thread has already (a program using warmup as a library may
+    have its own: they are not the command's, and its subprocess objects wait for them), or
+    None when it cannot adopt. :func:`_stop_adopting` undoes it."""
+    global _was_subreaper
     if not sys.platform.startswith("linux") or not os.path.exists(_children_file()):
-        return False
+        return None
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+        was = ctypes.c_int(0)
+        if libc.prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(was), 0, 0, 0) != 0:
+            return None
+        own = frozenset(_children())  # before the flag: any orphan after it is the command's
+        if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            return None
     except (OSError, AttributeError):
-        return False
+        return None
+    _was_subreaper = bool(was.value)
+    return own
+
+
+_was_subreaper = False
+
+
+def _stop_adopting() -> None:
+    """No longer the reaper of orphans (unless it was before :func:`_adopt_orphans`): a
+    library caller's later background processes go to init again, not to it as zombies."""
+    if _was_subreaper:
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _children() -> list[int]:
+    """This thread's children (see :func:`_children_file`); none if it cannot be read."""
+    try:
+        with open(_children_file(), encoding="ascii") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
 
 
 def _children_file() -> str:
@@ -320,19 +374,15 @@ def _children_file() -> str:
 ORPHAN_TICK = 0.2  # seconds between looks at the orphans left
 
 
-def _orphans(besides: int = 0) -> list[int]:
+def _orphans(besides: frozenset[int] | set[int] = frozenset()) -> list[int]:
     """The command's processes still running that were handed to this one, each finished one
-    reaped (but ``besides``: the command, which its own thread waits for). A process in another
-    session (a daemon that called setsid: an agent, a server) is not waited for."""
-    try:
-        with open(_children_file(), encoding="ascii") as f:
-            listed = [int(p) for p in f.read().split()]
-    except (OSError, ValueError):
-        return []
+    reaped (but ``besides``: the command, which its own thread waits for, and the children this
+    thread had before it). A process in another session (a daemon that called setsid: an
+    agent, a server) is not waited for."""
     own = os.getsid(0)
     left = []
-    for pid in listed:
-        if pid == besides:
+    for pid in _children():
+        if pid in besides:
             continue
         try:
             if os.waitpid(pid, os.WNOHANG)[0]:
@@ -344,21 +394,23 @@ def _orphans(besides: int = 0) -> list[int]:
     return left
 
 
-def _wait_for_orphans(relay: Relay, sent: list[int] | tuple[int, ...] = ()) -> None:
+def _wait_for_orphans(
+    relay: Relay, own: frozenset[int] = frozenset(), sent: list[int] | tuple[int, ...] = ()
+) -> None:
     """Keep the relay up while processes the command left running may still send: until none
     is left, or none has talked to the relay for its idle timeout (a process that is not a
     sender: ``tail -f`` left behind), or a terminal's ^C. A signal another process sends is
     forwarded to them, and so is each one ``sent`` to the command while it ran (a SIGTERM
     that ended it ends what it left too, not the relay's idle timeout later). In the main
     thread, the forwarded signals held."""
-    left = _orphans()
+    left = _orphans(own)
     if not left:
         return
     for signum in dict.fromkeys(sent):
         for orphan in left:
             _kill(orphan, signum)
     if sent:
-        left = _orphans()
+        left = _orphans(own)
         if not left:
             return
     print(
@@ -375,7 +427,7 @@ def _wait_for_orphans(relay: Relay, sent: list[int] | tuple[int, ...] = ()) -> N
                 return  # a terminal's ^C, which reached them too: the user stops waiting
             for orphan in left:
                 _kill(orphan, info.si_signo)
-        left = _orphans()
+        left = _orphans(own)
         if left and not relay.sessions and time.monotonic() - relay.active_at > relay.idle_timeout:
             print(
                 f"warmup: stopped waiting for PID {', '.join(map(str, left))}: no connection "
