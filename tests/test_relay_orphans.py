@@ -264,3 +264,41 @@ def test_a_library_callers_own_children_are_neither_waited_for_nor_reaped(box):
     assert got["ended"] == 3  # its own status, not one lost to warmup's waitpid
     assert not got["later_adopted"]  # not a subreaper once the command is done
     assert "Traceback" not in res.stderr
+
+
+# As SHORT_IDLE, with warmup's wait starting an hour after the relay's last command (a command
+# that worked for longer than the idle timeout before it started its senders and exited): the
+# clock the wait reads is an hour ahead of the relay's.
+LONG_QUIET = SHORT_IDLE.replace(
+    "from warmup.wrap import run_relay\n",
+    "from warmup.wrap import run_relay\n"
+    "import types, time, warmup.wrap\n"
+    "warmup.wrap.time = types.SimpleNamespace(monotonic=lambda: time.monotonic() + 3600)\n",
+).replace("idle_timeout=0.5", "idle_timeout=20")
+
+
+@pytest.mark.slow
+def test_senders_left_by_a_command_that_ran_past_the_idle_timeout_are_waited_for(
+    box, client, smtp_ssl, tmp_path, ledger_path
+):
+    """The idle time was counted from the relay's last command, however long before the
+    command exited: one quiet for five minutes (preparing its list, then starting its senders
+    in the background and exiting) had its senders given up on at the first look, before they
+    could connect, and they found the relay gone."""
+    assert "+ 3600" in LONG_QUIET and "idle_timeout=20" in LONG_QUIET
+    box()
+    out = tmp_path / "replies.json"
+    late = f"{sys.executable} {client} 1 {out}"
+    res = subprocess.run(
+        [sys.executable, "-c", LONG_QUIET, BOX, "sh", "-c", AFTER_PARENT.format(late)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "stopped waiting" not in res.stderr, res.stderr
+    assert [r["code"] for r in json.loads(out.read_text())] == [250]
+    assert len(smtp_ssl.messages) == 1
+    assert [o for _, _, o in ledger_sends(ledger_path)] == ["sent"]

@@ -406,6 +406,9 @@ def _wait_for_orphans(
     left = _orphans(own)
     if not left:
         return
+    # Quiet time counts from now at the earliest: a command that worked longer than the idle
+    # timeout without the relay, then started its senders and exited, gives them their chance.
+    since = time.monotonic()
     for signum in dict.fromkeys(sent):
         for orphan in left:
             _kill(orphan, signum)
@@ -428,7 +431,8 @@ def _wait_for_orphans(
             for orphan in left:
                 _kill(orphan, info.si_signo)
         left = _orphans(own)
-        if left and not relay.sessions and time.monotonic() - relay.active_at > relay.idle_timeout:
+        quiet = time.monotonic() - max(relay.active_at, since)
+        if left and not relay.sessions and quiet > relay.idle_timeout:
             print(
                 f"warmup: stopped waiting for PID {', '.join(map(str, left))}: no connection "
                 f"to the relay for {relay.idle_timeout:g} s",
