@@ -21,6 +21,8 @@ from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
 from tests.peers.smtp import (
     BabblingServer,
     GreetingServer,
+    Script,
+    ScriptedServer,
     SilentServer,
     SmtpSink,
     free_port,
@@ -381,6 +383,27 @@ def test_doctor_says_how_sends_will_talk_to_the_server(
     assert res.returncode == 0, res.stdout + res.stderr
     [login] = [c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth"]
     assert said in login["detail"], login
+
+
+@pytest.mark.parametrize(
+    ("size", "said"),
+    [(b"102400", "SIZE 100 KiB"), (b"524288", "SIZE 512 KiB"), (b"36700160", "SIZE 35 MiB")],
+)
+def test_doctor_names_a_size_limit_under_a_mebibyte_as_it_is(
+    pki, ssl_cert_env, dovecot, size, said
+):
+    """A server taking messages of up to 100 KB was reported as 'SIZE 0 MiB': as if it took
+    nothing."""
+    if not dovecot.running:
+        dovecot.start()
+    ehlo = b"250-scripted.test.example\r\n250-SIZE " + size + b"\r\n250 AUTH PLAIN LOGIN\r\n"
+    tls = pki.server_ssl_context()
+    with ScriptedServer(Script(replies={"EHLO": ehlo}, tls=tls)) as s:
+        add_box(s.port, box=BOX, imap_port=dovecot.port)
+        res = warmup("doctor", BOX, "--no-domain", "--json", env={"WARMUP_PASSWORD": IMAP_PASSWORD})
+    [login] = [c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth"]
+    assert login["detail"].endswith(said), login
+    assert "SIZE 0 " not in login["detail"]
 
 
 def test_doctor_with_a_bad_chunking_switch_fails_that_check_exit_78(pki, ssl_cert_env, dovecot):

@@ -608,7 +608,13 @@ def _sends_with(smtp: smtplib.SMTP) -> str:
             used.append(f"CHUNKING (off: {source})")
     size = (smtp.esmtp_features.get("size") or "").strip()
     if size.isdigit() and int(size):
-        used.append(f"SIZE {int(size) / 2**20:.0f} MiB")
+        # Under a MiB in KiB: a 100 KB limit is not 'SIZE 0 MiB', as if it took nothing.
+        octets = int(size)
+        if octets >= 2**20:
+            shown = f"{octets / 2**20:.0f} MiB"
+        else:
+            shown = f"{octets / 2**10:.0f} KiB" if octets >= 2**10 else f"{octets} bytes"
+        used.append(f"SIZE {shown}")
     return f"sends with {', '.join(used)}" if used else "sends one command at a time"
 
 
