@@ -8,7 +8,7 @@ spoken to with HELO (RFC 5321 3.2); one that then offers no AUTH when a login is
 STARTTLS on a STARTTLS endpoint, is passed over like one that greets with an error (nothing was
 asked of the account yet). One host's opening (connection, greeting, EHLO, TLS) is given the
 timeout in all, not each read: a server trickling its greeting a byte at a time is cut off
-(:class:`_Opening`). A failure names every host tried, each with its reason, in one line.
+(:class:`Opening`). A failure names every host tried, each with its reason, in one line.
 
 Each recipient ends as ``sent`` (2xx), ``hard``/``soft``/``block`` (classified from the reply by
 :mod:`warmup.bounces`), ``unknown`` (the connection broke after the message data began: it may
@@ -32,13 +32,12 @@ import shlex
 import smtplib
 import socket
 import ssl
-import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from warmup import credentials, headers
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
-from warmup.neterr import describe
+from warmup.neterr import Opening, describe
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -104,7 +103,7 @@ class Session:
         if isinstance(target.password, str) and target.username:
             credentials.sendable(target.password, f"the password for {target.username}")
         for host in target.hosts:
-            opening = _Opening(target.timeout)
+            opening = Opening(target.timeout)
             try:
                 smtp = self._open(host, opening)
                 if opening.end():  # cut just as it ended: the connection is shut down
@@ -173,7 +172,7 @@ class Session:
             # A cached token the server ended early: once more with a fresh one.
             self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True)
 
-    def _open(self, host: str, opening: _Opening) -> smtplib.SMTP:
+    def _open(self, host: str, opening: Opening) -> smtplib.SMTP:
         t = self.target
         smtp: smtplib.SMTP
         if t.security == "ssl":  # connected and greeted (smtplib: not 220 is SMTPConnectError)
@@ -588,59 +587,11 @@ def _hello(smtp: smtplib.SMTP) -> str:
     return f" ({refused})"
 
 
-class _Opening:
-    """The time one host's opening (connection, greeting, EHLO, STARTTLS) is given in all.
-
-    A socket's timeout bounds each read: a server sending its greeting a byte a second, or an
-    endless ``220-`` greeting, would hold the send for as long as it kept sending. At the
-    deadline a timer shuts the connection down, which ends the read in progress (it fails as a
-    connection lost; :attr:`passed` tells the two apart). It watches a duplicate of the
-    connection's descriptor: shutting it down reaches the connection whatever wraps it (the
-    TLS socket of implicit TLS or of STARTTLS)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.passed = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sock = sock.dup()
-            if self.passed:
-                _shut(self._sock)
-
-    def _cut(self) -> None:
-        with self._lock:
-            self.passed = True
-            if self._sock is not None:
-                _shut(self._sock)
-
-    def end(self) -> bool:
-        """Stop watching (the duplicate is closed: it would keep the connection open); whether
-        the deadline had passed, and the connection was shut down."""
-        self._timer.cancel()
-        with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
-            return self.passed
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already gone
-        pass
-
-
 class _Watched(smtplib.SMTP):
-    """smtplib's SMTP whose connection :class:`_Opening` watches from the moment it exists
+    """smtplib's SMTP whose connection :class:`Opening` watches from the moment it exists
     (``_get_socket`` is smtplib's own, the connection watched before the greeting is read)."""
 
-    def __init__(self, opening: _Opening, host: str, port: int, **kwargs: Any) -> None:
+    def __init__(self, opening: Opening, host: str, port: int, **kwargs: Any) -> None:
         self._opening = opening
         super().__init__(host, port, **kwargs)
 
@@ -654,7 +605,7 @@ class _WatchedSSL(smtplib.SMTP_SSL):
     """:class:`_Watched` for implicit TLS: watched before the handshake, which a server may
     drag out as well."""
 
-    def __init__(self, opening: _Opening, host: str, port: int, **kwargs: Any) -> None:
+    def __init__(self, opening: Opening, host: str, port: int, **kwargs: Any) -> None:
         self._opening = opening
         self._server = host
         super().__init__(host, port, **kwargs)
