@@ -24,21 +24,23 @@ import email.policy
 import functools
 import imaplib
 import re
+import shlex
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from warmup import credentials
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
-from warmup.errors import PermissionFailure, Unavailable, UsageError
+from warmup.errors import ConfigError, PermissionFailure, Unavailable, UsageError
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
-from warmup.neterr import describe
+from warmup.neterr import Opening, describe
 from warmup.words import printable
 
 if TYPE_CHECKING:
@@ -121,11 +123,32 @@ class _Bounded:
 
 
 class _IMAP4(_Bounded, imaplib.IMAP4):
-    pass
+    """imaplib's IMAP4 whose connection ``opening`` watches from the moment it exists."""
+
+    def __init__(self, host: str, port: int, timeout: float, opening: Opening) -> None:
+        self._opening = opening
+        super().__init__(host, port, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = imaplib.IMAP4._create_socket(self, timeout)  # type: ignore[attr-defined]
+        self._opening.watch(sock)
+        return sock
 
 
 class _IMAP4_SSL(_Bounded, imaplib.IMAP4_SSL):
-    pass
+    """:class:`_IMAP4` for implicit TLS: watched before the handshake, which a server may drag
+    out as well."""
+
+    def __init__(
+        self, host: str, port: int, timeout: float, opening: Opening, context: ssl.SSLContext
+    ) -> None:
+        self._opening = opening
+        super().__init__(host, port, ssl_context=context, timeout=timeout)
+
+    def _create_socket(self, timeout: float | None) -> socket.socket:
+        sock = imaplib.IMAP4._create_socket(self, timeout)  # type: ignore[attr-defined]
+        self._opening.watch(sock)
+        return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
 def _quote(folder: str) -> str:
@@ -188,34 +211,41 @@ def connect(
     cached token refused has been replaced by a fresh one: see :func:`_authenticate`).
 
     A host that cannot be reached, fails TLS, or cuts, stalls or garbles the session before
-    LOGIN is answered is the network's fault, not the password's: it goes to ``failed`` and
-    the next host is tried (:class:`Unavailable`, exit 69, when none is left). Only a NO to
-    LOGIN is a refused login (:class:`LoginFailed`, exit 77), and then no other host is tried.
+    the login is answered is the network's fault, not the password's: it goes to ``failed``
+    and the next host is tried (:class:`Unavailable`, exit 69, when none is left). So is one
+    that greets with BYE or PREAUTH (logged in already, as whom it does not say), offers no
+    STARTTLS on a STARTTLS endpoint, answers the login BAD (not an answer about the account),
+    or offers no XOAUTH2 to an OAuth login (nothing is asked of the account: exit 78 when no
+    host is left, a configuration no new login would fix). The opening (connection, TLS,
+    greeting, STARTTLS) is given ``timeout`` in all, not each read (:class:`Opening`). A NO
+    to the login is a refused login (:class:`LoginFailed`, exit 77), and then no other host
+    is tried: it would only lock the account faster. Every host tried is named, with why it
+    was passed over, in one line.
     """
     failed = failed if failed is not None else []
     if isinstance(password, str):
         credentials.sendable(password, f"the password for {user}")
     for host in hosts:
-        try:
-            if security == "ssl":
-                imap: imaplib.IMAP4 = _IMAP4_SSL(
-                    host, port, ssl_context=ssl.create_default_context(), timeout=timeout
-                )
-            else:
-                imap = _IMAP4(host, port, timeout=timeout)
-                if security == "starttls":
-                    imap.starttls(ssl_context=ssl.create_default_context())
-        except (OSError, imaplib.IMAP4.error) as exc:
-            failed.append((host, describe(exc)))
+        imap = _open(host, port, security, timeout, failed)
+        if imap is None:
             continue
-        except UnicodeError:  # imaplib reads the greeting's CAPABILITY as ASCII
-            failed.append((host, "its answer before LOGIN is not ASCII"))
+        if not isinstance(password, str) and "AUTH=XOAUTH2" not in imap.capabilities:
+            _drop(imap)
+            failed.append((host, f"offers no OAuth login ({_NO_XOAUTH2})"))
+            continue
+        if isinstance(password, str) and "LOGINDISABLED" in imap.capabilities:
+            _drop(imap)  # RFC 3501 6.2.3: the password is not sent on this connection
+            failed.append((host, _LOGIN_DISABLED))
             continue
         try:
             if isinstance(password, str):
                 imap.login(user, password)
             else:
-                _authenticate(imap, password)
+                try:
+                    _authenticate(imap, password)
+                except _Gone:  # refused a cached token, then hung up: the fresh one, here
+                    _drop(imap)
+                    imap = _again(host, port, security, timeout, failed, user, password)
         except TimeoutError:
             _drop(imap)
             failed.append((host, f"no answer to LOGIN within {timeout:g} s"))
@@ -227,27 +257,147 @@ def connect(
         except imaplib.IMAP4.error as exc:
             _drop(imap)
             text = _reason(exc)
-            if text.startswith("LOGIN command error: BAD"):  # not an answer about the password
+            if " command error: BAD" in text:  # not an answer about the account
                 failed.append((host, f"LOGIN refused as a bad command ({text})"))
                 continue
-            if not isinstance(password, str):
-                from warmup.oauth import LoginExpired
-
-                raise LoginExpired(user, f"was refused by {host} ({text})") from None
-            raise LoginFailed(f"{host} refused the IMAP login for {user}: {text}") from None
+            _refused(host, port, user, password, text, failed)
         return imap, host
-    tried = "; ".join(f"{h}:{port}: {w}" for h, w in failed)
+    tried = _tried(failed, port)
+    if any(why.startswith("offers no OAuth login") for _, why in failed):
+        raise ConfigError(
+            f"the IMAP server offers no OAuth login ({tried}); check the mailbox's IMAP host, "
+            f"or log in with a password instead ('warmup mailbox login {shlex.quote(user)}')"
+        )
+    if any(why == _LOGIN_DISABLED for _, why in failed):
+        raise ConfigError(
+            f"the IMAP server takes no login on this connection ({tried}); connect with TLS: "
+            f"'warmup mailbox set {shlex.quote(user)} --imap-security ssl' (or starttls)"
+        )
     raise Unavailable(
         f"cannot reach the IMAP server ({tried}); try again later, or check the "
         f"mailbox's IMAP host and port"
     )
 
 
+_NO_XOAUTH2 = "AUTH=XOAUTH2 is not among its capabilities"
+_LOGIN_DISABLED = "login disabled without TLS (LOGINDISABLED): the password was not sent"
+
+
+def _tried(failed: list[tuple[str, str]], port: int) -> str:
+    return "; ".join(f"{h}:{port}: {w}" for h, w in failed)
+
+
+def _open(
+    host: str, port: int, security: str, timeout: float, failed: list[tuple[str, str]]
+) -> imaplib.IMAP4 | None:
+    """A connection to ``host``, greeted (and through STARTTLS), not logged in; None, with why
+    in ``failed``, if it cannot be had within ``timeout`` in all."""
+    opening = Opening(timeout)
+    try:
+        if security == "ssl":
+            imap: imaplib.IMAP4 = _IMAP4_SSL(
+                host, port, timeout, opening, ssl.create_default_context()
+            )
+        else:
+            imap = _IMAP4(host, port, timeout, opening)
+        try:
+            if security == "starttls":
+                if "STARTTLS" not in imap.capabilities:
+                    raise imaplib.IMAP4.error("the server does not offer STARTTLS")
+                imap.starttls(ssl_context=ssl.create_default_context())
+            if imap.state != "NONAUTH":  # PREAUTH: logged in already, as the server chose
+                raise imaplib.IMAP4.error(
+                    "greeted as logged in already (PREAUTH), as an account it does not name"
+                )
+            if opening.end():  # cut just as it ended: the connection is shut down
+                raise TimeoutError
+        except BaseException:
+            _drop(imap)
+            raise
+        return imap
+    except (OSError, imaplib.IMAP4.error) as exc:
+        why = _said(exc)
+        if opening.end():  # cut off: each read came in time, the whole did not
+            why = f"timed out (no complete answer within {timeout:g} s)"
+        failed.append((host, why))
+    except UnicodeError:  # imaplib reads the greeting's CAPABILITY as ASCII
+        failed.append((host, "its answer before LOGIN is not ASCII"))
+    finally:
+        opening.end()
+    return None
+
+
+def _said(exc: BaseException) -> str:
+    """Why an opening failed, in one printable line (imaplib's error for a BYE greeting is the
+    greeting itself, as bytes)."""
+    if isinstance(exc, OSError):
+        return describe(exc)
+    arg = exc.args[0] if exc.args else ""
+    text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+    if text.startswith("* BYE"):
+        text = f"greeted with BYE ({text[5:].strip() or 'no reason given'})"
+    text = _BYTES.sub(lambda m: m.group(2), text)  # "unexpected response: b'HTTP/1.1 400'"
+    return printable(" ".join(text.split())[:200]) or type(exc).__name__
+
+
+def _refused(
+    host: str,
+    port: int,
+    user: str,
+    password: str | Bearer,
+    text: str,
+    failed: list[tuple[str, str]],
+) -> NoReturn:
+    """A NO to the login: the account's answer (no other host is tried)."""
+    passed = f" (passed over: {_tried(failed, port)})" if failed else ""
+    if not isinstance(password, str):
+        from warmup.oauth import LoginExpired
+
+        raise LoginExpired(user, f"was refused by {host} ({text}){passed}") from None
+    raise LoginFailed(f"{host} refused the IMAP login for {user}: {text}{passed}") from None
+
+
+def _again(
+    host: str,
+    port: int,
+    security: str,
+    timeout: float,
+    failed: list[tuple[str, str]],
+    user: str,
+    bearer: Bearer,
+) -> imaplib.IMAP4:
+    """The login on ``host`` again, on a new connection, with a fresh token: the server refused
+    the cached one, then hung up. The account was asked: no other host is tried."""
+    imap = _open(host, port, security, timeout, failed)
+    if imap is None:
+        raise Unavailable(
+            f"{host} refused the cached OAuth token of {user} and hung up, and could not be "
+            f"reached again ({_tried(failed, port)}); try again later"
+        )
+    try:
+        imap.authenticate("XOAUTH2", bearer.imap_response())
+    except (OSError, imaplib.IMAP4.abort) as exc:
+        _drop(imap)
+        raise Unavailable(
+            f"{host} refused the cached OAuth token of {user}, then the connection was lost "
+            f"({_reason(exc)}); try again later"
+        ) from None
+    except imaplib.IMAP4.error as exc:
+        _drop(imap)
+        _refused(host, port, user, bearer, _reason(exc), failed)
+    return imap
+
+
+class _Gone(Exception):
+    """The server refused a cached token, then hung up before the fresh one could be sent."""
+
+
 def _authenticate(imap: imaplib.IMAP4, bearer: Bearer) -> None:
     """``AUTHENTICATE XOAUTH2``; a refused token that came from memory is replaced once by a
     fresh one, on the same connection (IMAP allows another AUTHENTICATE after a NO): a provider
     may end an access token before its ``expires_in``, and a clock set back keeps one past it.
-    A refused fresh token raises as it came: the login's fault."""
+    A refused fresh token raises as it came: the login's fault. A server that hangs up after
+    refusing the cached one is :class:`_Gone` (the account was asked: not another host)."""
     try:
         imap.authenticate("XOAUTH2", bearer.imap_response())
     except imaplib.IMAP4.abort:
@@ -255,14 +405,23 @@ def _authenticate(imap: imaplib.IMAP4, bearer: Bearer) -> None:
     except imaplib.IMAP4.error as exc:
         if " command error: BAD" in str(exc) or not bearer.refused():
             raise
-        imap.authenticate("XOAUTH2", bearer.imap_response())
+        try:
+            imap.authenticate("XOAUTH2", bearer.imap_response())
+        except (OSError, imaplib.IMAP4.abort):
+            raise _Gone from None
 
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return describe(exc)
-    # imaplib's "command: LOGIN => socket error: EOF": the command is said already.
-    return str(exc).rpartition("=> ")[2].strip("b'\"")
+    # imaplib's "command: LOGIN => socket error: EOF": the command is said already; and its
+    # "AUTHENTICATE command error: BAD [b'...']": the server's words, not Python's list of bytes.
+    text = str(exc).rpartition("=> ")[2].strip("b'\"")
+    return _BYTES_LIST.sub(lambda m: m.group(2), text)
+
+
+_BYTES_LIST = re.compile(r"""\[b(['"])(.*?)\1\]""")
+_BYTES = re.compile(r"""\bb(['"])(.*?)\1""")
 
 
 def _drop(imap: imaplib.IMAP4) -> None:

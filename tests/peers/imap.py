@@ -1,0 +1,138 @@
+"""A raw-socket IMAP server on 127.0.0.1 that plays a script: the openings and login answers
+Dovecot will not give (a greeting a byte at a time, ``* BYE``, ``PREAUTH``, no STARTTLS on a
+STARTTLS port, a BAD to AUTHENTICATE, a hang-up after a refusal), like
+:class:`tests.peers.smtp.ScriptedServer` for SMTP."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from typing import Self
+
+from tests.peers.smtp import HOST, _answer
+
+Reply = bytes | str | None | list[bytes | str | None]
+
+
+@dataclass
+class ImapScript:
+    """What an :class:`ImapServer` does with one connection.
+
+    ``greeting``: the first line(s), or None to close at once. ``tls``: a server context to wrap
+    the connection in first (implicit TLS); ``starttls``: the context STARTTLS switches to.
+    ``trickle``: seconds between the greeting's bytes. ``replies``: a command (``CAPABILITY``,
+    ``LOGIN``, ``AUTHENTICATE``, ``STARTTLS``...) to its answer, ``{tag}`` standing for the
+    command's tag; a list answers the command with its first item and each line the client
+    sends next (an AUTHENTICATE's responses) with the next one. ``None`` closes the connection
+    without a word, ``"rst"`` resets it, ``"hangup"`` (in a list) closes it without reading
+    the client's next line."""
+
+    greeting: bytes | None = b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2] ready\r\n"
+    replies: dict[str, Reply] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None
+    starttls: ssl.SSLContext | None = None
+    trickle: float = 0.0
+
+
+CAPABILITIES = b"IMAP4rev1 STARTTLS AUTH=PLAIN AUTH=XOAUTH2"
+_DEFAULT_REPLIES: dict[str, Reply] = {
+    "CAPABILITY": b"* CAPABILITY " + CAPABILITIES + b"\r\n{tag} OK done\r\n",
+    "LOGIN": b"{tag} OK [CAPABILITY IMAP4rev1] logged in\r\n",
+    "AUTHENTICATE": [b"+ \r\n", b"{tag} OK [CAPABILITY IMAP4rev1] logged in\r\n"],
+    "LOGOUT": b"* BYE bye\r\n{tag} OK done\r\n",
+    "STARTTLS": b"{tag} OK begin TLS now\r\n",
+    "NOOP": b"{tag} OK done\r\n",
+}
+
+
+class ImapServer:
+    """Plays ``scripts[i]`` to its i-th connection (the last to every later one): a first host
+    that fails one way and a backup that works, on one port (``127.0.0.1`` and ``localhost``
+    reach the same server). ``commands`` lists every line read, per connection."""
+
+    def __init__(self, *scripts: ImapScript) -> None:
+        self.scripts = list(scripts) or [ImapScript()]
+        self._sock = socket.create_server((HOST, 0))
+        self.port = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.connections = 0
+        self.commands: list[list[bytes]] = []
+
+    def verbs(self) -> list[list[str]]:
+        """The command of each line read (its second word), per connection."""
+        return [
+            [(line.split(b" ") + [b"", b""])[1].strip().upper().decode() for line in conn]
+            for conn in self.commands
+        ]
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # closed
+                return
+            with self._lock:
+                script = self.scripts[min(self.connections, len(self.scripts) - 1)]
+                self.connections += 1
+                self.commands.append([])
+                seen = self.commands[-1]
+            threading.Thread(target=self._talk, args=(conn, script, seen), daemon=True).start()
+
+    def _talk(self, conn: socket.socket, script: ImapScript, seen: list[bytes]) -> None:
+        try:
+            conn.settimeout(30)
+            if script.tls is not None:
+                conn = script.tls.wrap_socket(conn, server_side=True)
+            self._converse(conn, script, seen)
+        except OSError:  # the client hung up, or a handshake failed
+            pass
+        finally:
+            conn.close()
+
+    def _converse(self, conn: socket.socket, script: ImapScript, seen: list[bytes]) -> None:
+        if script.greeting is None:
+            return
+        if script.trickle:
+            for byte in script.greeting:
+                if self._stop.wait(script.trickle):
+                    return
+                conn.sendall(bytes([byte]))
+        else:
+            conn.sendall(script.greeting)
+        replies = {**_DEFAULT_REPLIES, **script.replies}
+        reader = conn.makefile("rb")
+        while line := reader.readline():
+            seen.append(line)
+            tag, _, rest = line.partition(b" ")
+            verb = rest.split(b" ", 1)[0].strip().upper().decode("ascii", "replace")
+            reply = replies.get(verb, b"{tag} BAD unknown command\r\n")
+            steps = reply if isinstance(reply, list) else [reply]
+            for n, step in enumerate(steps):
+                if step == "hangup":
+                    return
+                if n:
+                    more = reader.readline()
+                    if not more:
+                        return
+                    seen.append(more)
+                if isinstance(step, bytes):
+                    step = step.replace(b"{tag}", tag)
+                if not _answer(conn, step):
+                    return
+            if verb == "STARTTLS" and script.starttls is not None:
+                reader.close()
+                conn = script.starttls.wrap_socket(conn, server_side=True)
+                reader = conn.makefile("rb")
+            if verb == "LOGOUT":
+                return
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sock.close()
