@@ -676,3 +676,24 @@ def test_imap_retries_a_refused_token_once_and_never_a_fresh_one(
         assert str(exc).startswith(f"the OAuth login of {BOX} was refused by 127.0.0.1 (")
         assert str(exc).endswith(f"log in again with {LOGIN_AGAIN}")
         assert CANARY not in str(exc)
+
+
+def test_an_imap_server_offering_no_xoauth2_is_exit_78_not_log_in_again(
+    dovecot_clean, server, file_keyring, ssl_cert_env, closed_port
+):
+    """Dovecot without XOAUTH2 answers AUTHENTICATE XOAUTH2 with NO [ALERT] Unsupported
+    authentication mechanism: the sync said the OAuth login was refused, exit 77, "log in
+    again", and doctor sent the user to log in again, which never fixes a server that offers
+    no OAuth login. It is the configuration's problem (exit 78), and no token is sent."""
+    _imap_box(dovecot_clean, closed_port)
+    res = cli("bounces", "sync", BOX, "--timeout", "5")
+    err = res.stderr.strip()
+    assert res.returncode == 78, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("Error: the IMAP server offers no OAuth login (127.0.0.1:"), err
+    assert "log in again" not in err and CANARY not in err, err
+    res = cli("doctor", BOX, "--no-domain", "--json", "--timeout", "5")
+    check = next(c for c in json.loads(res.stdout)["checks"] if c["name"] == "imap-login")
+    assert (check["status"], check["code"]) == ("fail", 78), check
+    assert "log in again" not in check["fix"] and "XOAUTH2" in check["cause"], check
+    assert "AUTHENTICATE" not in dovecot_clean.logs()

@@ -491,6 +491,7 @@ def _login(
         failure is not None
         and not isinstance(password, str)
         and failure.code not in (EX_UNAVAILABLE, EX_TEMPFAIL)
+        and not failure.fix  # one the step knows better (a server offering no XOAUTH2)
     ):
         # (an endpoint or server that did not answer, or cannot refresh now: logging in again
         # would not help)
@@ -623,6 +624,14 @@ def _imap_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
         imap, _ = imapmod.connect((host,), svc.port, svc.security, user, password, timeout)
     except PermissionFailure as exc:  # LoginFailed, or an OAuth token refused (LoginExpired)
         raise _Failed(str(exc), code=EX_NOPERM) from None
+    except ConfigError as exc:  # an OAuth login, a server offering no XOAUTH2
+        raise _Failed(
+            str(exc),
+            "the server offers no OAuth login (XOAUTH2): logging in again would not change that",
+            f"check the mailbox's IMAP host, or log in with a password instead ('warmup "
+            f"mailbox login {shlex.quote(user)}')",
+            code=EX_CONFIG,
+        ) from None
     except Unavailable as exc:
         raise _Failed(
             str(exc), "the server broke off before the login", "run 'warmup doctor' again"
