@@ -939,7 +939,7 @@ def test_paths_are_read_as_aiosmtpd_reads_them():
     """The relay's quick reading of ``<local@domain>`` gives aiosmtpd's own answer for every
     argument, plain or not (the others are still read by aiosmtpd's parser)."""
     from aiosmtpd.smtp import SMTP
-    from hypothesis import given, settings
+    from hypothesis import example, given, settings
 
     from warmup.relay import _Session
 
@@ -950,12 +950,22 @@ def test_paths_are_read_as_aiosmtpd_reads_them():
 
     checked = []
 
+    def aiosmtpds(session, arg: str):  # type: ignore[no-untyped-def]
+        # the stdlib parser under aiosmtpd raises IndexError for some paths ('"a b"@'), where
+        # aiosmtpd means None, None (malformed): the relay answers so, not 500 (IndexError)
+        try:
+            return SMTP._getaddr(session, arg)
+        except IndexError:
+            return None, None
+
     @settings(max_examples=300, deadline=None, database=None)
     @given(arg=_path_arg())
+    @example(arg='"a b"@')
+    @example(arg='<"a b"@>')
     def agrees(arg: str) -> None:
         for limit in (0, 64):
             session = reader(limit)
-            assert session._getaddr(arg) == SMTP._getaddr(session, arg), (arg, limit)
+            assert session._getaddr(arg) == aiosmtpds(session, arg), (arg, limit)
         checked.append(arg)
 
     agrees()

@@ -610,7 +610,10 @@ class _Session(SMTP):
         # costliest step of a relayed message's commands; the plain form gets a strict regex.
         m = _PLAIN_PATH.fullmatch(arg) if arg else None
         if m is None:
-            return super()._getaddr(arg)
+            try:
+                return super()._getaddr(arg)
+            except IndexError:  # the stdlib parser on '"a b"@': aiosmtpd means malformed
+                return None, None
         address = m.group(1)
         if self.local_part_limit and address.rindex("@") > self.local_part_limit:
             return None, None
