@@ -143,3 +143,38 @@ def test_empty_listings_say_so_and_name_the_filter(run, migrated: Path):
     assert run("suppress", "list").output == "No suppressed addresses.\n"
     assert json.loads(run("bounces", "list", "--json").output) == []
     assert json.loads(run("suppress", "list", "--json").output) == []
+
+
+def test_bounces_list_shows_which_bounces_count(run, migrated: Path):
+    """The README says 'bounces list' shows `matched` and `counted`: the table showed only
+    MATCHED, so a second report about a send (matched, yet not counted in the bounce rate)
+    looked like one that counts; only --json told them apart."""
+    ledger = open_ledger(str(migrated))
+    api.add_mailbox(ledger, BOX, "exmail")
+    ledger.close()
+    for args in (
+        ("record", "send", BOX, "--to", "a@example.com", "--at", "2026-11-30T10:00"),
+        ("record", "bounce", BOX, "--to", "a@example.com", "--kind", "soft"),
+        ("record", "bounce", BOX, "--to", "a@example.com", "--kind", "hard"),
+        ("record", "bounce", BOX, "--to", "b@example.com", "--kind", "hard"),
+    ):
+        res = run(*args)
+        assert res.exit_code == 0, res.output
+    res = run("bounces", "list")
+    assert res.exit_code == 0, res.output
+    header, *rows = res.output.splitlines()
+    assert header.split()[-2:] == ["MATCHED", "COUNTED"], header
+    shown_rows = {(r.split()[4], r.split()[5]): r.split()[-2:] for r in rows}
+    assert shown_rows == {
+        ("b@example.com", "hard"): ["no", "no"],
+        ("a@example.com", "hard"): ["yes", "no"],
+        ("a@example.com", "soft"): ["yes", "yes"],
+    }, res.output
+    by_json = {
+        (r["recipient"], r["kind"]): r for r in json.loads(run("bounces", "list", "--json").output)
+    }
+    for key, (matched, counted) in shown_rows.items():
+        assert (by_json[key]["matched"], by_json[key]["counted"]) == (
+            matched == "yes",
+            counted == "yes",
+        )

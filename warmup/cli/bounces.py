@@ -269,7 +269,17 @@ def list_(
         return
     zones = {b.address: b.timezone for b in ledger.mailboxes()}
     print_table(
-        ["WHEN", "MAILBOX", "RECIPIENT", "KIND", "REASON", "STATUS", "SOURCE", "MATCHED"],
+        [
+            "WHEN",
+            "MAILBOX",
+            "RECIPIENT",
+            "KIND",
+            "REASON",
+            "STATUS",
+            "SOURCE",
+            "MATCHED",
+            "COUNTED",
+        ],
         [
             [
                 local_text(dt.datetime.fromisoformat(r["at"]), zones.get(r["mailbox"], "UTC")),
@@ -280,6 +290,7 @@ def list_(
                 r["status"],
                 r["source"],
                 "yes" if r["matched"] else "no",
+                "yes" if r["counted"] else "no",  # matched yet not counted: a second report
             ]
             for r in rows
         ],
