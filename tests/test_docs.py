@@ -84,3 +84,61 @@ def test_subcommand_in_readme(path: tuple[str, ...]):
 def test_every_command_is_registered_for_lazy_loading():
     """The CLI imports a command's module only when it runs: the map must know every command."""
     assert set(cli.commands) == set(COMMAND_MODULES)
+
+
+# A command line the README shows: `warmup` (or a path ending in it) and its words, up to what
+# ends a shell command (a pipe, a list operator, a redirection, a closing quote or bracket).
+_COMMAND_LINE = re.compile(r"(?:^|[\s;|&(\"'`])(?:[\w./-]*/)?warmup[ \t]+([^;|&)\"'`<>#\n]*)")
+
+
+def _readme_command_lines() -> list[str]:
+    """The `warmup ...` lines of the README's sh blocks and inline code spans."""
+    text = _readme()
+    blocks = re.findall(r"```sh\n(.*?)```", text, re.S)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    lines = []
+    for chunk in [*blocks, *spans]:
+        for line in chunk.replace("\\\n", " ").splitlines():
+            lines += [m.group(1).strip() for m in _COMMAND_LINE.finditer(line)]
+    return [line for line in lines if line]
+
+
+def _options(cmd: click.Command) -> set[str]:
+    names = {"--help", "-h"}
+    for param in cmd.params:
+        names |= {*getattr(param, "opts", ()), *getattr(param, "secondary_opts", ())}
+    return names
+
+
+def test_readme_command_lines_name_real_commands_and_options():
+    """Every command line the README shows runs a command that exists, with options it has: a
+    renamed or removed option left behind in the README fails here, not on a new user."""
+    lines = _readme_command_lines()
+    assert len(lines) > 100, lines  # the extraction found the README's commands
+    root = _options(cli)
+    wrong = []
+    for line in lines:
+        words = line.split()
+        cmd: click.Command = cli
+        path: list[str] = []
+        while words:
+            word = words[0].strip("[]()")
+            if isinstance(cmd, click.Group) and word in cmd.commands:
+                cmd, path = cmd.commands[word], [*path, word]
+            elif not (cmd is cli and word.split("=")[0] in root):
+                break
+            words.pop(0)
+        if cmd is cli or not path:
+            if words and not words[0].startswith(("-", "[", "(")) and words[0] != "ADDRESS":
+                wrong.append(f"'warmup {line}': no command {words[0]!r}")
+            continue
+        if isinstance(cmd, click.Group):
+            continue  # prose naming a group ('warmup mailbox pause/resume')
+        have = _options(cmd) | root
+        for word in words:
+            if word == "--":
+                break  # the wrapped COMMAND's own arguments
+            name = word.strip("[]()").split("=")[0]
+            if re.fullmatch(r"--?[A-Za-z][\w-]*", name) and name not in have:
+                wrong.append(f"'warmup {line}': {' '.join(path)} has no option {name}")
+    assert not wrong, "\n".join(wrong)
