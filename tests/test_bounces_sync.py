@@ -1487,3 +1487,18 @@ def test_a_report_listing_a_recipient_delayed_then_failed_records_the_failure(bo
     [listed] = json.loads(cli("bounces", "list", BOX, "--json").stdout)
     assert (listed["kind"], listed["status"], listed["counted"]) == ("hard", "5.1.1", True)
     assert [s["address"] for s in json.loads(cli("suppress", "list", "--json").stdout)] == [rcpt]
+
+
+def test_move_to_says_what_it_moved(box, ledger_path):
+    # Without --json, a sync with --move-to took the reports out of INBOX and never said so:
+    # "recorded 0 new bounces" (a report read before) and an INBOX that emptied itself.
+    ids = send_many(2)
+    rcpt = "lead0@example.com"
+    box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
+    box.append("Bounces", plain("seed", 1))
+    res = cli("bounces", "sync", BOX, "--move-to", "Bounces")
+    assert res.returncode == 0, res.stderr
+    assert "Moved 1 report to Bounces." in res.stdout.splitlines(), res.stdout
+    assert (len(box.flags("INBOX")), len(box.flags("Bounces"))) == (0, 2)
+    res = cli("bounces", "sync", BOX, "--move-to", "Bounces")  # nothing new: no line about it
+    assert res.returncode == 0 and "Moved" not in res.stdout, res.stdout

@@ -151,6 +151,8 @@ def sync(
             f"Of these, {plural(report.delayed, 'delay warning')} (the server still tries: "
             "kept, not counted, nothing suppressed)."
         )
+    if report.moved:
+        say(f"Moved {plural(report.moved, 'report')} to {move_to}.")
     if report.linked:
         say(f"Linked {plural(report.linked, 'bounce')} read earlier to the sends recorded since.")
     if report.unmatched:
