@@ -130,3 +130,22 @@ def test_bounces_list_since_and_limit(run, ledger_path):
         assert f"Error: Invalid value for '{bad[0]}'" in res.output or bad[0] in res.output
         assert "Traceback" not in res.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_time_alone_is_that_time_of_the_mailboxs_own_today():
+    """`queue add --not-before 09:00` (the command's own help example) took the machine's date:
+    for a mailbox whose local day is already tomorrow (Asia/Shanghai after 16:00 UTC), 09:00
+    meant yesterday's 09:00 there, a day in the past, so the message went at once. UTC+14 and
+    UTC-11 cannot both share UTC's date, so one of the two zones always shows it."""
+    import pendulum
+
+    from warmup.instants import read_instant
+
+    for zone in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Shanghai"):
+        before = pendulum.now(zone).date()
+        got = pendulum.instance(read_instant("09:00", [zone], "not_before").at).in_timezone(zone)
+        after = pendulum.now(zone).date()
+        assert (got.hour, got.minute) == (9, 0), got
+        assert got.date() in (before, after), (zone, got, before)
+        seconds = pendulum.instance(read_instant("09:00:30", [zone]).at).in_timezone(zone)
+        assert (seconds.date(), seconds.second) == (got.date(), 30)

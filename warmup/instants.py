@@ -55,7 +55,7 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
     """Read ``text`` as a user means it: with a UTC offset (``+08:00``, ``Z``) as given; without
     one, in the mailboxes' local time — the one zone of ``zones`` (the mailboxes in scope), else,
     with none or several, this machine's zone (:func:`machine_zone`). A date alone is local
-    midnight.
+    midnight; a time alone (``09:00``) is that time of the local today.
 
     Refused unless it lies in ``[EARLIEST, LATEST)``: an unreadable text is
     :class:`InvalidField` (exit 64), an instant out of bounds :class:`InvalidFieldData` (65).
@@ -90,6 +90,10 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
         if isinstance(value, pendulum.DateTime) and value.tzinfo is None:
             machine = len(distinct) != 1
             zone = machine_zone() if machine else next(iter(distinct))
+            if _TIME_ALONE.fullmatch(text):
+                # pendulum dates a time alone on this machine's today; the mailbox's may differ
+                day = pendulum.instance(now_utc()).in_timezone(zone).date()
+                value = value.replace(year=day.year, month=day.month, day=day.day)
             value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=zone)
         if isinstance(value, pendulum.DateTime):
             value = value.in_timezone("UTC")
@@ -122,6 +126,8 @@ def _unix_time(field: str, text: str) -> InvalidField | None:
         text=text,
     )
 
+
+_TIME_ALONE = re.compile(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*")  # 09:00, 9:00:30.5
 
 _DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
 
