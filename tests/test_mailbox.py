@@ -308,3 +308,23 @@ def test_a_time_zone_in_other_letters_is_refused_naming_the_one_meant(run, typed
         f"Error: --timezone: unknown time zone {typed!r}; did you mean {meant}? (an IANA name "
         f"is written exactly so)"
     )
+
+
+def test_provider_titles_read_in_a_sentence(run):
+    """The custom provider's title carried CLI flags ('Any SMTP/IMAP server (give --smtp-host/
+    --smtp-port and --imap-host/--imap-port)'), and every message that names a provider by its
+    title said 'Check the Any SMTP/IMAP server (give --smtp-host/...) setup, in this order:'
+    after a refused login, and 'Added me@lab.test (Any SMTP/IMAP server (give ...), ...)'."""
+    from warmup.providers import checklist_text, providers
+
+    for name, provider in providers().items():
+        assert "--" not in provider.title and "(give" not in provider.title, name
+    assert checklist_text(providers()["custom"]).startswith(
+        "Check the custom SMTP/IMAP server setup, in this order:"
+    )
+    res = run(
+        "mailbox", "add", "me@lab.test", "--provider", "custom", "--smtp-host", "127.0.0.1",
+        "--imap-host", "127.0.0.1",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "Added me@lab.test (custom SMTP/IMAP server, " in res.output, res.output
