@@ -328,3 +328,25 @@ def test_provider_titles_read_in_a_sentence(run):
     )  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "Added me@lab.test (custom SMTP/IMAP server, " in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("security", "ports"),
+    [("ssl", (465, 993)), ("starttls", (587, 143))],
+)
+def test_a_custom_mailbox_without_ports_gets_its_securitys_usual_ports(run, security, ports):
+    """'--smtp-security starttls' without '--smtp-port' gave port 465 (and IMAP 993): STARTTLS
+    on the implicit-TLS ports, which no server answers; the README's 'implicit TLS (465) or
+    STARTTLS (587)' is the rule a user expects."""
+    res = run(
+        "mailbox", "add", "st@lab.test", "--provider", "custom",
+        "--smtp-host", "mail.lab.test", "--smtp-security", security,
+        "--imap-host", "mail.lab.test", "--imap-security", security,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    shown = json.loads(run("mailbox", "show", "st@lab.test", "--json").output)
+    assert (shown["smtp"]["port"], shown["imap"]["port"]) == ports, shown
+    # A port given stays the port given.
+    assert run("mailbox", "set", "st@lab.test", "--smtp-port", "2525").exit_code == 0
+    shown = json.loads(run("mailbox", "show", "st@lab.test", "--json").output)
+    assert shown["smtp"]["port"] == 2525

@@ -122,14 +122,24 @@ def endpoints(box: MailboxRow) -> Endpoints:
     p = get_provider(box.provider)
     smtp = _hosts(box.smtp_host) if box.smtp_host else tuple(p.smtp.hosts())
     imap = _hosts(box.imap_host) if box.imap_host else tuple(p.imap.hosts())
+    smtp_security = box.smtp_security or p.smtp.security
+    imap_security = box.imap_security or p.imap.security
     return Endpoints(
         smtp,
-        box.smtp_port or p.smtp.port or 465,
-        box.smtp_security or p.smtp.security,
+        box.smtp_port or p.smtp.port or USUAL_PORTS["smtp"][smtp_security],
+        smtp_security,
         imap,
-        box.imap_port or p.imap.port or 993,
-        box.imap_security or p.imap.security,
+        box.imap_port or p.imap.port or USUAL_PORTS["imap"][imap_security],
+        imap_security,
     )
+
+
+# A port not given is the security's usual one: STARTTLS on 465 or 993 (implicit TLS) would
+# wait for a greeting the server never sends in clear.
+USUAL_PORTS = {
+    "smtp": {"ssl": 465, "starttls": 587, "none": 25},
+    "imap": {"ssl": 993, "starttls": 143, "none": 143},
+}
 
 
 def _check_endpoint(kind: str, host: str | None, port: int | None, security: str | None) -> None:
