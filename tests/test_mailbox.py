@@ -350,3 +350,15 @@ def test_a_custom_mailbox_without_ports_gets_its_securitys_usual_ports(run, secu
     assert run("mailbox", "set", "st@lab.test", "--smtp-port", "2525").exit_code == 0
     shown = json.loads(run("mailbox", "show", "st@lab.test", "--json").output)
     assert shown["smtp"]["port"] == 2525
+
+
+def test_a_custom_mailbox_without_hosts_is_told_every_host_it_lacks(run):
+    """'provider custom needs --smtp-host and --smtp-port': the port is optional, and once the
+    SMTP host was given the IMAP one was asked for next, one try at a time."""
+    res = run("mailbox", "add", "z@lab.test", "--provider", "custom")
+    assert res.exit_code == 64, res.output
+    assert "--smtp-host and --imap-host" in res.output and "port" not in res.output.split(":")[0]
+    assert "--smtp-port" not in res.output, res.output
+    res = run("mailbox", "add", "z@lab.test", "--provider", "custom", "--smtp-host", "a.lab.test")
+    assert res.exit_code == 64, res.output
+    assert "needs --imap-host" in res.output and "--smtp-host" not in res.output, res.output

@@ -227,12 +227,15 @@ def _validate_settings(
             overrides.get(f"{kind}_port"),
             overrides.get(f"{kind}_security"),
         )
-        if prov.name == "custom" and not overrides.get(f"{kind}_host"):
-            raise InvalidField(
-                f"{kind}_host",
-                "provider custom needs {field} and {port}",
-                refs={"port": f"{kind}_port"},
-            )
+    missing = [f"{kind}_host" for kind in ("smtp", "imap") if not overrides.get(f"{kind}_host")]
+    if prov.name == "custom" and missing:  # every host it lacks at once; a port is optional
+        raise InvalidField(
+            missing[0],
+            "provider custom needs "
+            + " and ".join(["{field}", "{other}"][: len(missing)])
+            + " (the server's host; a port left out is its security's usual one)",
+            refs={"other": missing[-1]},
+        )
     if cap is not None and cap < 1:
         raise InvalidField(
             "cap",
