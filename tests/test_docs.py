@@ -142,3 +142,19 @@ def test_readme_command_lines_name_real_commands_and_options():
             if re.fullmatch(r"--?[A-Za-z][\w-]*", name) and name not in have:
                 wrong.append(f"'warmup {line}': {' '.join(path)} has no option {name}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_readme_lists_the_commands_that_create_a_ledger():
+    """The README names the commands that create a missing SQLite ledger (every other one
+    refuses it, so a mistyped --db never becomes an empty ledger); 'notify set' creates one
+    too and was missing from the list."""
+    found = re.search(
+        r"Only commands that write\s*\((.*?)\) create a\s+missing SQLite ledger", _readme(), re.S
+    )
+    assert found, "README.md no longer lists the commands that create a ledger"
+    listed = {re.sub(r"'s target$", "", name) for name in re.findall(r"`([^`]+)`", found[1])}
+    creating = {
+        " ".join(path) for path, cmd in COMMANDS if getattr(cmd.callback, "creates_ledger", False)
+    }
+    # db migrate and db copy (its target) open the ledger themselves, creating it.
+    assert listed == creating | {"db migrate", "db copy"}

@@ -130,7 +130,9 @@ def pass_ledger(fn: F | None = None, *, create: bool = False) -> Any:
     """Pass the ledger as the command's first argument (``create``: see :func:`ledger_from`)."""
 
     def decorate(fn: F) -> F:
-        return _passing(fn, lambda ctx: ledger_from(ctx, create))
+        passing = _passing(fn, lambda ctx: ledger_from(ctx, create))
+        passing.creates_ledger = create  # type: ignore[attr-defined]  # README's list: test_docs
+        return passing
 
     return decorate if fn is None else decorate(fn)
 
