@@ -407,6 +407,10 @@ def test_modes_that_send_nothing_are_refused_not_read_as_a_message(
     res = run("sendmail", *args, input=f"To: x@example.com\n{MESSAGE}")
     assert res.exit_code == 64, res.output
     assert res.output.startswith(f"Error: {said}; warmup's sendmail only sends"), res.output
+    # The fix read "give the recipients (or -t) and no such option": say what to leave out.
+    assert res.output.rstrip().endswith(
+        "(-bm): leave that option out and give the recipients (or -t)"
+    ), res.output
     assert len(res.output.strip().splitlines()) == 1
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
 

@@ -159,7 +159,7 @@ def _check_mode(mode: str, queue_run: str | None, newaliases: bool) -> None:
         what = f"-b{_ascii(mode)} " + _MODES.get(mode[:1], "is a mode warmup does not know")
     raise UsageError(
         f"sendmail {what}; warmup's sendmail only sends the message on standard input (-bm): "
-        f"give the recipients (or -t) and no such option"
+        "leave that option out and give the recipients (or -t)"
     )
 
 
