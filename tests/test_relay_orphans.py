@@ -113,6 +113,18 @@ SHORT_IDLE = textwrap.dedent("""\
 """)
 
 
+def _python(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -c SCRIPT ARGS`` run to its end, its output kept."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 def _orphan_script(tmp_path: Path) -> tuple[list[str], Path]:
     pidfile = tmp_path / "orphan.pid"
     return [
@@ -126,14 +138,7 @@ def _orphan_script(tmp_path: Path) -> tuple[list[str], Path]:
 def test_a_process_left_that_never_talks_smtp_is_given_up_after_the_idle_timeout(box, tmp_path):
     box()
     command, pidfile = _orphan_script(tmp_path)
-    res = subprocess.run(
-        [sys.executable, "-c", SHORT_IDLE, BOX, *command],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    res = _python(SHORT_IDLE, BOX, *command)
     pid = int(pidfile.read_text())
     try:
         assert res.returncode == 0, res.stderr
@@ -144,16 +149,21 @@ def test_a_process_left_that_never_talks_smtp_is_given_up_after_the_idle_timeout
         _gone(pid)
 
 
-@pytest.mark.slow
-def test_sigterm_while_waiting_is_forwarded_to_the_processes_left(box, tmp_path):
-    box()
-    command, pidfile = _orphan_script(tmp_path)
-    proc = subprocess.Popen(
+def _wrapping(command: list[str]) -> subprocess.Popen[str]:
+    """``warmup send BOX -- COMMAND`` started, its standard error a pipe read as it goes."""
+    return subprocess.Popen(
         [*forkcli.command(), "send", BOX, "--", *command],
         stdin=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@pytest.mark.slow
+def test_sigterm_while_waiting_is_forwarded_to_the_processes_left(box, tmp_path):
+    box()
+    command, pidfile = _orphan_script(tmp_path)
+    proc = _wrapping(command)
     assert proc.stderr is not None
     line = proc.stderr.readline()  # the notice: warmup is waiting now
     assert "stays up for 1 process" in line, line
@@ -181,12 +191,7 @@ def test_sigterm_that_ended_the_command_also_ends_what_it_left_running(box, tmp_
         "-c",
         f"sleep 60 < /dev/null > /dev/null 2>&1 & echo $! > {pidfile}; echo ready >&2; wait",
     ]
-    proc = subprocess.Popen(
-        [*forkcli.command(), "send", BOX, "--", *command],
-        stdin=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _wrapping(command)
     assert proc.stderr is not None
     line = proc.stderr.readline()  # the command runs, its sleeper started
     assert line == "ready\n", line
@@ -248,14 +253,7 @@ def test_a_library_callers_own_children_are_neither_waited_for_nor_reaped(box):
     exit status of one that had ended reaped from under subprocess (its returncode read 0,
     not 3), and the program stayed a subreaper, inheriting every later orphan."""
     box()
-    res = subprocess.run(
-        [sys.executable, "-c", LIBRARY_USE, BOX],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    res = _python(LIBRARY_USE, BOX)
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
     assert got["code"] == 0
@@ -289,14 +287,7 @@ def test_senders_left_by_a_command_that_ran_past_the_idle_timeout_are_waited_for
     box()
     out = tmp_path / "replies.json"
     late = f"{sys.executable} {client} 1 {out}"
-    res = subprocess.run(
-        [sys.executable, "-c", LONG_QUIET, BOX, "sh", "-c", AFTER_PARENT.format(late)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    res = _python(LONG_QUIET, BOX, "sh", "-c", AFTER_PARENT.format(late))
     assert res.returncode == 0, res.stderr
     assert "stopped waiting" not in res.stderr, res.stderr
     assert [r["code"] for r in json.loads(out.read_text())] == [250]

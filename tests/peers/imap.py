@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import socket
 import ssl
-import threading
 from dataclasses import dataclass, field
-from typing import Self
 
-from tests.peers.smtp import HOST, _answer
+from tests.peers.smtp import ScriptedPeer, _answer
 
 Reply = bytes | str | None | list[bytes | str | None]
 
@@ -47,19 +45,13 @@ _DEFAULT_REPLIES: dict[str, Reply] = {
 }
 
 
-class ImapServer:
+class ImapServer(ScriptedPeer[ImapScript]):
     """Plays ``scripts[i]`` to its i-th connection (the last to every later one): a first host
     that fails one way and a backup that works, on one port (``127.0.0.1`` and ``localhost``
     reach the same server). ``commands`` lists every line read, per connection."""
 
     def __init__(self, *scripts: ImapScript) -> None:
-        self.scripts = list(scripts) or [ImapScript()]
-        self._sock = socket.create_server((HOST, 0))
-        self.port = self._sock.getsockname()[1]
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self.connections = 0
-        self.commands: list[list[bytes]] = []
+        super().__init__(list(scripts) or [ImapScript()])
 
     def verbs(self) -> list[list[str]]:
         """The command of each line read (its second word), per connection."""
@@ -67,19 +59,6 @@ class ImapServer:
             [(line.split(b" ") + [b"", b""])[1].strip().upper().decode() for line in conn]
             for conn in self.commands
         ]
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:  # closed
-                return
-            with self._lock:
-                script = self.scripts[min(self.connections, len(self.scripts) - 1)]
-                self.connections += 1
-                self.commands.append([])
-                seen = self.commands[-1]
-            threading.Thread(target=self._talk, args=(conn, script, seen), daemon=True).start()
 
     def _talk(self, conn: socket.socket, script: ImapScript, seen: list[bytes]) -> None:
         try:
@@ -93,15 +72,8 @@ class ImapServer:
             conn.close()
 
     def _converse(self, conn: socket.socket, script: ImapScript, seen: list[bytes]) -> None:
-        if script.greeting is None:
+        if not self._greet(conn, script.greeting, script.trickle):
             return
-        if script.trickle:
-            for byte in script.greeting:
-                if self._stop.wait(script.trickle):
-                    return
-                conn.sendall(bytes([byte]))
-        else:
-            conn.sendall(script.greeting)
         replies = {**_DEFAULT_REPLIES, **script.replies}
         reader = conn.makefile("rb")
         while line := reader.readline():
@@ -128,11 +100,3 @@ class ImapServer:
                 reader = conn.makefile("rb")
             if verb == "LOGOUT":
                 return
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._serve, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._sock.close()

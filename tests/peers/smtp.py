@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import Any, Literal, Self
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
@@ -633,23 +633,22 @@ _DEFAULT_REPLIES: dict[str, bytes | str | None] = {
 }
 
 
-class ScriptedServer:
-    """A raw-socket SMTP server on 127.0.0.1 that plays ``scripts[i]`` to its i-th connection
-    (the last one to every later connection): a first host that fails one way and a backup
-    that works, on one port (the hosts ``127.0.0.1`` and ``localhost`` reach the same server).
+S = TypeVar("S")
 
-    ``commands`` lists every command line read (data lines excluded), per connection;
-    ``messages`` the data of each message answered 2xx after its final dot."""
 
-    def __init__(self, *scripts: Script) -> None:
-        self.scripts = list(scripts) or [Script()]
+class ScriptedPeer(Generic[S]):
+    """A raw-socket server on 127.0.0.1 that hands its i-th connection ``scripts[i]`` (the last
+    one every later connection) to :meth:`_talk`, each on a thread of its own; ``commands``: the
+    lines each connection read, which :meth:`_talk` appends to."""
+
+    def __init__(self, scripts: list[S]) -> None:
+        self.scripts = scripts
         self._sock = socket.create_server((HOST, 0))
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.connections = 0
         self.commands: list[list[bytes]] = []
-        self.messages: list[bytes] = []
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -664,6 +663,44 @@ class ScriptedServer:
                 seen = self.commands[-1]
             threading.Thread(target=self._talk, args=(conn, script, seen), daemon=True).start()
 
+    def _talk(self, conn: socket.socket, script: S, seen: list[bytes]) -> None:
+        raise NotImplementedError
+
+    def _greet(self, conn: socket.socket, greeting: bytes | None, trickle: float) -> bool:
+        """Send ``greeting`` (a byte every ``trickle`` seconds, if given); False when the
+        script greets with nothing (None: the connection is closed) or the server stops."""
+        if greeting is None:
+            return False
+        if trickle:
+            for byte in greeting:
+                if self._stop.wait(trickle):
+                    return False
+                conn.sendall(bytes([byte]))
+        else:
+            conn.sendall(greeting)
+        return True
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sock.close()
+
+
+class ScriptedServer(ScriptedPeer[Script]):
+    """A raw-socket SMTP server on 127.0.0.1 that plays ``scripts[i]`` to its i-th connection
+    (the last one to every later connection): a first host that fails one way and a backup
+    that works, on one port (the hosts ``127.0.0.1`` and ``localhost`` reach the same server).
+
+    ``commands`` lists every command line read (data lines excluded), per connection;
+    ``messages`` the data of each message answered 2xx after its final dot."""
+
+    def __init__(self, *scripts: Script) -> None:
+        super().__init__(list(scripts) or [Script()])
+        self.messages: list[bytes] = []
+
     def _talk(self, conn: socket.socket, script: Script, seen: list[bytes]) -> None:
         try:
             if script.tls is not None:
@@ -675,15 +712,8 @@ class ScriptedServer:
             pass
 
     def _converse(self, conn: socket.socket, script: Script, seen: list[bytes]) -> None:
-        if script.greeting is None:
+        if not self._greet(conn, script.greeting, script.trickle):
             return
-        if script.trickle:
-            for byte in script.greeting:
-                if self._stop.wait(script.trickle):
-                    return
-                conn.sendall(bytes([byte]))
-        else:
-            conn.sendall(script.greeting)
         replies = {**_DEFAULT_REPLIES, **script.replies}
         greeted = False
         reader = conn.makefile("rb")
@@ -714,14 +744,6 @@ class ScriptedServer:
                     return
             if verb == "QUIT":
                 return
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._serve, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._sock.close()
 
 
 def _answer(conn: socket.socket, reply: bytes | str | None) -> bool:
