@@ -609,12 +609,7 @@ def test_what_excel_saves_is_refused_saying_what_it_is(
         ["a@corp.example", "", "2026-11-03T09:00:00+08:00", "pause", "名单清理 张三"],
     ]
     log.write_bytes("\r\n".join(sep.join(r) for r in rows).encode(encoding))
-    before = ledger_digest(ledger_path)
-    res = run("import", str(log))
-    assert res.exit_code == 65
-    assert res.output.startswith(f"Error: {log}: {said}"), res.output
-    assert res.output.count("\n") == 1
-    assert ledger_digest(ledger_path) == before
+    _refused(run, log, ledger_path, f"Error: {log}: {said}")
 
 
 def test_a_latin1_log_is_not_said_to_look_like_gbk(run, tmp_path, ledger_path):
@@ -1066,12 +1061,7 @@ def test_an_empty_file_or_excels_separator_line_is_named_for_what_it_is(
     log = tmp_path / "log.csv"
     rows = "mailbox;recipient;sent_at\r\na@corp.example;r@example.com;2026-11-02\r\n"
     log.write_text(first + rows.replace(";", first[4:5] or ";") if first else "", newline="")
-    before = ledger_digest(ledger_path)
-    res = run("import", str(log))
-    assert res.exit_code == 65
-    assert res.output.startswith(f"Error: {log}: {said}"), res.output
-    assert res.output.count("\n") == 1
-    assert ledger_digest(ledger_path) == before
+    _refused(run, log, ledger_path, f"Error: {log}: {said}")
 
 
 def test_excels_comma_separator_line_is_skipped(run, tmp_path):
@@ -1172,12 +1162,7 @@ def test_a_compressed_log_or_a_workbook_is_named_for_what_it_is(
             z.writestr("xl/worksheets/sheet1.xml", csv_text * 50)
     else:
         log.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 4)
-    before = ledger_digest(ledger_path)
-    res = run("import", str(log))
-    assert res.exit_code == 65
-    assert res.output.startswith(f"Error: {log}: line 1: {said}"), res.output
-    assert res.output.count("\n") == 1
-    assert ledger_digest(ledger_path) == before
+    _refused(run, log, ledger_path, f"Error: {log}: line 1: {said}")
 
 
 def test_two_exports_joined_into_one_file_import_as_one(run, tmp_path, ledger_path):
@@ -1221,4 +1206,15 @@ def test_a_unix_timestamp_is_named_as_one(run, tmp_path, ledger_path, epoch):
         f"Error: {log}: line 2: sent_at: {epoch!r} looks like a Unix time (seconds or "
         f"milliseconds since 1970); write it as ISO 8601 (e.g. 2026-11-29T09:30:00+08:00)\n"
     ), res.output
+    assert ledger_digest(ledger_path) == before
+
+
+def _refused(run, log, ledger_path, said: str) -> None:  # type: ignore[no-untyped-def]
+    """``warmup import LOG`` is refused: exit 65, one line starting ``said``, the ledger as it
+    was."""
+    before = ledger_digest(ledger_path)
+    res = run("import", str(log))
+    assert res.exit_code == 65
+    assert res.output.startswith(said), res.output
+    assert res.output.count("\n") == 1
     assert ledger_digest(ledger_path) == before

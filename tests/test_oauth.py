@@ -451,19 +451,24 @@ def test_a_token_endpoint_redirecting_elsewhere_is_not_followed():
 HOSTILE_ERROR = "\x1b]0;PWNED\x07" + "bad\nline " * 10_000
 
 
-@pytest.mark.parametrize("status", [400, 503])
-def test_an_endpoint_error_code_is_shown_short_on_one_line_without_escapes(status):
-    """The ``error`` of an endpoint's JSON went into the message as given: a terminal's escape
-    sequences, line breaks and a hundred kilobytes printed after 'Error:'."""
-    body = json.dumps({"error": HOSTILE_ERROR}).encode()
-    endpoint = RawEndpoint(_http(f"{status} Oops", body))
+def _refused_refresh(answer: bytes) -> WarmupError:
+    """What a refresh against a token endpoint answering ``answer`` raises."""
+    endpoint = RawEndpoint(answer)
     app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
     try:
         with pytest.raises(WarmupError) as err:
             oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC))
     finally:
         endpoint.close()
-    text = str(err.value)
+    return err.value
+
+
+@pytest.mark.parametrize("status", [400, 503])
+def test_an_endpoint_error_code_is_shown_short_on_one_line_without_escapes(status):
+    """The ``error`` of an endpoint's JSON went into the message as given: a terminal's escape
+    sequences, line breaks and a hundred kilobytes printed after 'Error:'."""
+    body = json.dumps({"error": HOSTILE_ERROR}).encode()
+    text = str(_refused_refresh(_http(f"{status} Oops", body)))
     assert "\x1b" not in text and "\x07" not in text and "\n" not in text
     assert len(text) < 200, text
     assert "\\x1b]0;PWNED\\x07bad\\x0aline" in text
@@ -550,17 +555,11 @@ def test_a_throttled_token_endpoint_is_a_temporary_failure_not_a_configuration_o
     """HTTP 429 (an endpoint throttling refreshes) was a ConfigError, exit 78: 'warmup send'
     told to fix a configuration that is right, and the worker held its messages as misconfigured
     instead of retrying them after a back-off."""
-    endpoint = RawEndpoint(_http("429 Too Many Requests", body))
-    app = oauth.App(endpoint.url, endpoint.url, ("s",), CLIENT_ID)
-    try:
-        with pytest.raises(WarmupError) as err:
-            oauth.refresh(app, "refresh-token", BOX, dt.datetime.now(dt.UTC))
-    finally:
-        endpoint.close()
-    assert isinstance(err.value, TempFail), repr(err.value)
-    assert err.value.exit_code == 75
-    assert str(err.value).startswith("the OAuth token endpoint cannot refresh now (")
-    assert "refresh-token" not in str(err.value)
+    err = _refused_refresh(_http("429 Too Many Requests", body))
+    assert isinstance(err, TempFail), repr(err)
+    assert err.exit_code == 75
+    assert str(err).startswith("the OAuth token endpoint cannot refresh now (")
+    assert "refresh-token" not in str(err)
 
 
 def test_doctor_does_not_send_a_user_to_log_in_again_when_the_token_endpoint_is_down(

@@ -30,6 +30,19 @@ def esp() -> Iterator[SmtpSink]:
         yield s
 
 
+def _two_bulk(ledger) -> list[int]:  # type: ignore[no-untyped-def]
+    """Two bulk messages to pool P (lead0, lead1@example.com); their ids."""
+    outbox = Outbox(ledger)
+    return [
+        outbox.add(
+            f"From: x@corp.example\nTo: lead{i}@example.com\nSubject: s\n\nhi\n".encode(),
+            pool="P",
+            bulk=True,
+        )
+        for i in range(2)
+    ]
+
+
 def overflow_to(esp: SmtpSink, *extra: str) -> list[str]:
     """``warmup pool overflow P`` pointing at the ESP sink, the password on standard input."""
     args = ["pool", "overflow", "P", "--host", "127.0.0.1", "--port", str(esp.port)]
@@ -214,15 +227,7 @@ def test_an_esp_refusing_the_sender_backs_off_as_a_try_not_every_5_seconds(
     overflow_to(esp)
     esp.reject_mail = (550, "5.7.1 Sender domain corp.example is not verified")
     ledger = open_ledger()
-    outbox = Outbox(ledger)
-    ids = [
-        outbox.add(
-            f"From: x@corp.example\nTo: lead{i}@example.com\nSubject: s\n\nhi\n".encode(),
-            pool="P",
-            bulk=True,
-        )
-        for i in range(2)
-    ]
+    ids = _two_bulk(ledger)
     assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
     assert len(sink.messages) == 1  # lead0 took the quota of 1
     late = ledger.message(ids[1])
@@ -246,15 +251,7 @@ def test_an_overflow_password_smtp_cannot_send_is_a_try_never_quoted(
     pool_of(sink.port, tmp_path, n=1, daily=1)
     overflow_to(esp)
     ledger = open_ledger()
-    outbox = Outbox(ledger)
-    ids = [
-        outbox.add(
-            f"From: x@corp.example\nTo: lead{i}@example.com\nSubject: s\n\nhi\n".encode(),
-            pool="P",
-            bulk=True,
-        )
-        for i in range(2)
-    ]
+    ids = _two_bulk(ledger)
     secret = "esp-Cänary-7f3a9c"
     res = cli("run", "--once", env={**PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": secret})
     assert res.returncode == 0, res.stderr

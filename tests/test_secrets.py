@@ -273,14 +273,20 @@ sys.exit(subprocess.run(["sendmail", "-t"], input=msg).returncode)
 """
 
 
+def _clean_env(tmp_path, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """This environment without WARMUP_PASSWORD*, the ledger in ``tmp_path``, and ``extra``."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
+        "WARMUP_DB": str(tmp_path / "ledger.db"),
+        **extra,
+    }
+
+
 @pytest.mark.slow
 def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
     pki, ssl_cert_env, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
-        "WARMUP_DB": str(tmp_path / "ledger.db"),
-    }
+    env = _clean_env(tmp_path)
     script, dump = tmp_path / "snoop.py", tmp_path / "dump"
     script.write_text(SNOOP)
     with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
@@ -320,8 +326,7 @@ def test_oauth_tokens_never_reach_a_wrapped_command_output_or_the_ledger(
 
     forked = forkcli.command()  # started before ``env`` is copied: it names the zygote
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
-        "WARMUP_DB": str(tmp_path / "ledger.db"),
+        **_clean_env(tmp_path),
         "PYTHON_KEYRING_BACKEND": "tests.filekeyring.FileKeyring",
         "WARMUP_TEST_KEYRING": str(tmp_path / "keyring.json"),
         "WARMUP_OAUTH_CLIENT_ID": CLIENT_ID,
@@ -423,12 +428,7 @@ def test_a_wrapped_command_cannot_read_the_overflow_or_oauth_app_secret_from_war
     ``WARMUP_PASSWORD``): the relay's promise, no way into the overflow channel or the OAuth
     app, was kept only against a command that did not look."""
     ovf, app = "ovf-" + CANARY, "app-" + CANARY
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("WARMUP_PASSWORD")},
-        "WARMUP_DB": str(tmp_path / "ledger.db"),
-        "WARMUP_OVERFLOW_PASSWORD": ovf,
-        "WARMUP_OAUTH_CLIENT_SECRET": app,
-    }
+    env = _clean_env(tmp_path, WARMUP_OVERFLOW_PASSWORD=ovf, WARMUP_OAUTH_CLIENT_SECRET=app)
     (tmp_path / "pw.txt").write_text(CANARY + "\n")
     script, dump = tmp_path / "snoop.py", tmp_path / "dump"
     script.write_text(SNOOP)
