@@ -102,6 +102,13 @@ def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
             78,
             "no such preset",
         ),
+        (("policy", "add", "mine", "{down}"), 78, "stage[2].daily: 20 is below the 40"),
+        (
+            ("mailbox", "add", BOX, "--provider", "exmail", "--policy", "{down}"),
+            78,
+            "stage[2].daily: 20 is below the 40",
+        ),
+        (("policy", "add", "mine", "{typo}"), 78, "ceilng: unknown key; did you mean ceiling?"),
     ],
 )
 def test_bad_policy_commands_are_one_line_and_change_nothing(
@@ -112,9 +119,15 @@ def test_bad_policy_commands_are_one_line_and_change_nothing(
     good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
     good.write_text(CAREFUL)
     bad.write_text(CAREFUL.replace("daily = 40", 'daily = "forty"'))
+    down, typo = tmp_path / "down.toml", tmp_path / "typo.toml"
+    down.write_text(
+        CAREFUL.replace("days = 0", "days = 3")
+        + '\n[[stage]]\nname = "less"\ndays = 0\ndaily = 20\n'
+    )
+    typo.write_text(CAREFUL.replace("ceiling = 120", "ceilng = 120\nceiling = 120"))
     open_ledger().close()
     before = ledger_digest(ledger_path)
-    res = run(*(a.format(file=good, bad=bad) for a in args))
+    res = run(*(a.format(file=good, bad=bad, down=down, typo=typo) for a in args))
     assert res.exit_code == code, res.output
     assert words in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.output

@@ -259,6 +259,42 @@ BAD = [
         "window.hours: 22:00-06:00: the end must be after the start; across midnight, "
         "write two ranges: [['00:00', '06:00'], ['22:00', '24:00']]",
     ),
+    # A typo was named but not corrected: the user had to look up the key it meant.
+    (
+        "a misspelt health key names the nearest",
+        _edit("hold_above = 0.03", "hold_abve = 0.03"),
+        "health.hold_abve: unknown key; did you mean hold_above?",
+    ),
+    (
+        "a misspelt top-level key names the nearest",
+        _edit("ceiling = 300", "ceiling = 300\nceilng = 200"),
+        "ceilng: unknown key; did you mean ceiling?",
+    ),
+    (
+        "a misspelt stage key names the nearest",
+        _edit("days = 7", "days = 7\ndayz = 7"),
+        "stage[1].dayz: unknown key; did you mean days?",
+    ),
+    (
+        "an unknown key like no known one lists them",
+        _edit("[health]\n", "[health]\nzzz = 1\n"),
+        "health.zzz: unknown key (known: complaint_hold_above, ",
+    ),
+    # A key with a line break in it (TOML allows quoted keys) split the one-line error.
+    ("an unknown key with a line break", _edit("[health]\n", '[health]\n"a\\nb" = 1\n'), "'a\\nb'"),
+    # A ramp written backwards loaded: the new mailbox started at the top of it.
+    (
+        "a ramp that goes down",
+        _edit("daily = [100, 200]", "daily = [200, 100]"),
+        "stage[2].daily: [200, 100] goes down; a warm-up ramp rises, from the first number "
+        "to the second: [100, 200]",
+    ),
+    # A stage below the one before it: stepping back a stage climbed back up to more.
+    (
+        "a stage below the one before it",
+        _edit("daily = 300", "daily = 150"),
+        "stage[3].daily: 150 is below the 200 a day stage[2] ends at",
+    ),
     (
         "an international recipient domain",
         GOOD + '[recipient_domains]\n"b\u00fccher.de" = 5\n',

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import functools
 import json
 import math
@@ -369,6 +370,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
                 f"stage: expected 1 to {MAX_STAGES} [[stage]] tables, got {len(raw_stages)}"
             )
         stages = tuple(_stage(s, i + 1, i == len(raw_stages) - 1) for i, s in enumerate(raw_stages))
+        _check_rising(stages)
         _check_growth(float(growth), stages, ceiling)
         h = data.get("health", {})
         if not isinstance(h, dict):
@@ -430,6 +432,26 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
     )
 
 
+def _check_rising(stages: tuple[Stage, ...]) -> None:
+    """Refuse a volume that goes down. A warm-up only rises: ``daily = [200, 100]`` is a ramp
+    written backwards (the mailbox would start at 200 a day), and a stage below the one before
+    it would be climbed back up to by stepping back a stage."""
+    before: tuple[int, Stage] | None = None
+    for n, st in enumerate(stages, 1):
+        if st.daily_from > st.daily_to:
+            raise ConfigError(
+                f"stage[{n}].daily: [{st.daily_from}, {st.daily_to}] goes down; a warm-up ramp "
+                f"rises, from the first number to the second: [{st.daily_to}, {st.daily_from}]"
+            )
+        if before is not None and st.daily_from < before[1].daily_to:
+            raise ConfigError(
+                f"stage[{n}].daily: {st.daily_from} is below the {before[1].daily_to} a day "
+                f"stage[{before[0]}] ends at; a warm-up only rises (to send less, lower "
+                f"ceiling, or the mailbox's cap with 'warmup mailbox set ADDRESS --cap N')"
+            )
+        before = (n, st)
+
+
 def _check_growth(growth: float, stages: tuple[Stage, ...], ceiling: int) -> None:
     """Refuse a growth factor under which the quota can never rise.
 
@@ -481,7 +503,11 @@ def _only(raw: dict[str, Any], allowed: set[str], where: str) -> None:
         if key in TOP_LEVEL and where
         else ""
     )
-    raise ConfigError(f"{where}{key}: unknown key{hint}")
+    if not hint:
+        near = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+        hint = f"; did you mean {near[0]}?" if near else f" (known: {', '.join(sorted(allowed))})"
+    shown = key if key.isprintable() and len(key) <= 40 else _show(key, 40)
+    raise ConfigError(f"{where}{shown}: unknown key{hint}")
 
 
 _DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
