@@ -44,6 +44,19 @@ def _admin(url: str):  # type: ignore[no-untyped-def]
     return psycopg.connect(plain.render_as_string(hide_password=False), autocommit=True)
 
 
+def _without_password(url: str) -> str:
+    """``url`` without its password, which goes to libpq through $PGPASSWORD instead: a ledger
+    URL given with ``--db`` is on the command line, where warmup warns of a password (as a user
+    would be told: put it in $WARMUP_DB, the config file or ~/.pgpass)."""
+    import sqlalchemy as sa
+
+    given = sa.engine.make_url(url)
+    if given.password is None:
+        return url
+    os.environ.setdefault("PGPASSWORD", str(given.password))
+    return given._replace(password=None).render_as_string(hide_password=False)
+
+
 def with_schema(url: str, schema: str) -> str:
     """``url`` whose connections use ``schema`` first (libpq ``options``)."""
     sep = "&" if "?" in url else "?"
@@ -58,7 +71,7 @@ class PgSchema:
         self.name = f"{prefix}_{uuid.uuid4().hex[:12]}"
         with _admin(self.server) as conn:
             conn.execute(f'CREATE SCHEMA "{self.name}"')
-        self.url = with_schema(self.server, self.name)
+        self.url = with_schema(_without_password(self.server), self.name)
 
     def drop(self) -> None:
         with _admin(self.server) as conn:

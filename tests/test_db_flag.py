@@ -10,6 +10,26 @@ import pytest
 
 BOX = "a@corp.example"
 
+
+@pytest.fixture
+def run(run):
+    """The CLI, with a ledger URL given as ``--db URL`` passed in $WARMUP_DB instead: these
+    tests are about what is said of a URL, and a password on the command line also draws a
+    warning of its own (tested at the end of this file)."""
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    def invoke(*args: str, input: str | None = None):
+        if args[:1] == ("--db",) and "://" in args[1]:
+            return CliRunner().invoke(
+                cli, list(args[2:]), input=input, catch_exceptions=False, env={"WARMUP_DB": args[1]}
+            )
+        return run(*args, input=input)
+
+    return invoke
+
+
 READS = [
     ("quota",),
     ("quota", BOX, "--at", "2026-06-11T09:00:00"),
@@ -411,3 +431,47 @@ def test_options_on_a_sqlite_url_are_refused_not_ignored(run, tmp_path: Path, qu
     assert res.output.startswith(f"Error: ledger URL 'sqlite:///{db}{query}': ")
     assert res.output.count("\n") == 1 and "Warning" not in res.output
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("l.db-")) == ["l.db"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--db", "{url}", "quota"),
+        ("quota", "--db", "{url}"),
+        ("--db", "{url}", "db", "copy", "--to", "{url}"),
+    ],
+)
+def test_a_password_on_the_command_line_is_warned_of_once_and_never_shown(args):
+    """A ledger URL's password given with --db is in argv, where every user of the host reads it
+    (ps, /proc/PID/cmdline) and the shell history keeps it: said, once, with what to use."""
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    url = "postgresql+psycopg://warmup:s3cretPW@127.0.0.1:1/x"
+    res = CliRunner().invoke(cli, [a.format(url=url) for a in args], env={"WARMUP_DB": None})
+    assert "s3cretPW" not in res.output, res.output
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        "Warning: --db postgresql+psycopg://warmup:***@127.0.0.1:1/x puts the database password "
+        "on the command line, where other users of this host (ps) and your shell history can "
+        "read it; set WARMUP_DB, or db in the config file (warmup config), or leave the "
+        "password out of the URL and put it in ~/.pgpass"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (("quota",), {"WARMUP_DB": "postgresql+psycopg://warmup:s3cretPW@127.0.0.1:1/x"}),
+        (("--db", "postgresql+psycopg://warmup@127.0.0.1:1/x", "quota"), {}),
+    ],
+)
+def test_no_warning_for_a_password_in_the_environment_or_a_url_without_one(args, env):
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    res = CliRunner().invoke(cli, list(args), env={"WARMUP_DB": None, **env})
+    assert res.exit_code == 69, res.output  # the server is not there: the URL was used
+    assert "Warning:" not in res.stderr and "s3cretPW" not in res.output, res.output

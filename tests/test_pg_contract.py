@@ -403,8 +403,9 @@ def test_same_history_same_answers_on_both_backends(run, tmp_path, ledger_path, 
     assert quota_json(run, pg_url, at(DAY, 12))["sent"] == 1
 
 
-def test_unreachable_server_exits_69_and_hides_the_password(run):
-    res = run("quota", "--db", "postgresql+psycopg://warmup:s3cret-pw@127.0.0.1:1/none")
+def test_unreachable_server_exits_69_and_hides_the_password(run, monkeypatch):
+    monkeypatch.setenv("WARMUP_DB", "postgresql+psycopg://warmup:s3cret-pw@127.0.0.1:1/none")
+    res = run("quota")
     assert res.exit_code == 69
     assert res.output.startswith("Error: ledger postgresql+psycopg://warmup:***@127.0.0.1:1/none")
     assert "s3cret-pw" not in res.output

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from tests.pgkit import PgSchema, pg_server, with_schema
+from tests.pgkit import PgSchema, pg_server
 from warmup import Gate
 from warmup.errors import PermissionFailure, TempFail
 
@@ -54,7 +54,7 @@ def test_a_role_that_may_not_create_tables_exits_77_in_one_line(run, schema):
         res = run("--db", schema.url, *args)
         assert res.exit_code == 77, res.output
         line = _one_line(res.output)
-        assert line.startswith("Error: ledger postgresql+psycopg://warmup:***@"), line
+        assert line.startswith("Error: ledger postgresql+psycopg://warmup@"), line  # $PGPASSWORD
         assert f"the server refused: permission denied for schema {schema.name}; " in line
         assert "needs CREATE on its schema" in line
     with psycopg.connect(
@@ -100,7 +100,7 @@ def test_a_role_that_may_only_read_the_ledger_reads_it_and_is_refused_writes(run
 def test_a_read_only_session_exits_78_naming_the_primary(run, schema):
     """A read-only server (a hot standby) or session: a write printed a traceback."""
     assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
-    url = with_schema(schema.server, schema.name) + "%20-cdefault_transaction_read_only%3Don"
+    url = schema.url + "%20-cdefault_transaction_read_only%3Don"
     assert run("--db", url, "quota", BOX).exit_code == 0
     res = run("--db", url, "mailbox", "add", "b@corp.example", "--provider", "exmail")
     assert res.exit_code == 78, res.output
@@ -147,7 +147,7 @@ def test_a_statement_the_server_times_out_exits_75_in_one_line(run, schema, sett
     locked: it exited 69, 'unavailable', as if the server were down. A retry may well pass
     (the lock released, the load gone): 75, a temporary failure, naming the timeout."""
     assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
-    url = with_schema(schema.server, schema.name) + f"%20-c{setting}%3D300"
+    url = schema.url + f"%20-c{setting}%3D300"
     assert run("--db", url, "quota", BOX).exit_code == 0  # reads take no lock: unaffected
     holder = sa.engine.make_url(schema.server).set(drivername="postgresql")
     with psycopg.connect(holder.render_as_string(hide_password=False)) as conn:
@@ -155,7 +155,7 @@ def test_a_statement_the_server_times_out_exits_75_in_one_line(run, schema, sett
         res = run("--db", url, "record", "send", BOX, "--to", "lead@example.com")
         assert res.exit_code == 75, res.output
         line = _one_line(res.output)
-        assert line.startswith("Error: ledger postgresql+psycopg://warmup:***@"), line
+        assert line.startswith("Error: ledger postgresql+psycopg://warmup@"), line  # $PGPASSWORD
         assert f"timed out: {said}; " in line, line
         assert "try again" in line and setting in line, line
         gate = Gate(BOX, db=url)  # the gate's own psycopg path

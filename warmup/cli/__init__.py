@@ -343,11 +343,33 @@ def param_named(command: click.Command, option: str) -> click.Parameter | None:
     )
 
 
-def check_db(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+def check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--db``'s value; blank is refused: ``--db "$TEAM_DB"`` with the variable unset would
-    otherwise fall back to $WARMUP_DB or the default ledger, another ledger than the one meant."""
+    otherwise fall back to $WARMUP_DB or the default ledger, another ledger than the one meant.
+
+    A URL holding a password given on the command line is used, with one warning per command:
+    argv is readable by every user of the host (``ps``) and kept in shell history."""
     if value is not None and not value.strip():
         raise click.BadParameter("blank; give a SQLite path or a ledger URL")
+    if (
+        value is not None
+        and "://" in value
+        and not ctx.resilient_parsing  # shell completion: not a command being run
+        and ctx.get_parameter_source(param.name or "") == click.core.ParameterSource.COMMANDLINE
+    ):
+        from warmup.ledger import mask_url
+
+        obj = ctx.find_root().ensure_object(dict)
+        if mask_url(value) != value and not obj.get("argv_secret_warned"):
+            obj["argv_secret_warned"] = True
+            flag = max(getattr(param, "opts", None) or ["--db"], key=len)
+            click.echo(
+                f"Warning: {flag} {mask_url(value)} puts the database password on the command "
+                f"line, where other users of this host (ps) and your shell history can read it; "
+                f"set WARMUP_DB, or db in the config file (warmup config), or leave the password "
+                f"out of the URL and put it in ~/.pgpass",
+                err=True,
+            )
     return value
 
 
