@@ -451,3 +451,36 @@ def test_a_plan_of_one_day_ahead_draws_without_a_date_locator_warning():
     for ax in fig.get_axes():
         lo, hi = ax.get_xlim()
         assert hi - lo == pytest.approx(1.0)  # the day, half a day either side
+
+
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_plot_to_a_folder_writes_the_default_name_in_it(run, ledger_path, tmp_path, slash):
+    """``--out DIR/`` (or an existing DIR) was refused with click's "is a directory" (64): the
+    folder is where the user wants the figure, under the name it would have had."""
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    ledger.close()
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    res = run("plot", "--out", f"{folder}{slash}", "--at", "2026-11-20T12:00:00+08:00")
+    assert res.exit_code == 0, res.output
+    written = folder / "warmup-plot-20261120.png"
+    assert res.output.strip().splitlines() == [str(written.resolve())]
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("name", ["no-such-folder/", "trend.png/"])
+def test_plot_to_a_folder_name_that_is_no_folder_is_one_line(run, ledger_path, tmp_path, name):
+    """``--out trend.png/`` wrote trend.png: the slash said a folder was meant."""
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    ledger.close()
+    before = ledger_digest(ledger_path)
+    out = f"{tmp_path}/{name}"
+    res = run("plot", "--out", out)
+    assert res.exit_code == 64
+    assert res.output.strip().splitlines() == [
+        f"Error: --out {out}: no such folder (No such file or directory); give a folder that "
+        f"exists, or a file name"
+    ]
+    assert ledger_digest(ledger_path) == before and list(tmp_path.iterdir()) == [ledger_path]

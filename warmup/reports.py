@@ -718,6 +718,24 @@ _WHERE = "give a file in a folder that exists and you may write to"
 _WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
 
 
+def plot_folder(out: str, field: str = "out") -> Path | None:
+    """The folder ``out`` names (an existing directory, or any name ending in ``/``), for
+    :func:`plot` to write its default file name in; None when ``out`` names a file. A name
+    ending in ``/`` that is no folder is :class:`InvalidField` (``x.png/`` is not ``x.png``)."""
+    path = Path(out)
+    if path.is_dir():
+        return path
+    if out.endswith(("/", os.sep)):
+        code = errno.ENOTDIR if path.exists() else errno.ENOENT
+        raise InvalidField(
+            field,
+            "{field} {out}: no such folder ({why}); give a folder that exists, or a file name",
+            out=out,
+            why=os.strerror(code),
+        )
+    return None
+
+
 def check_plot_path(out: str | Path, field: str = "out") -> Path:
     """``out`` as a path :func:`plot` can write, checked before any work: a ``.png``, ``.svg``
     or ``.pdf`` name in a folder that exists (else :class:`InvalidField` naming ``field``)."""

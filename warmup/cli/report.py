@@ -195,9 +195,9 @@ def _by_reason(frame: Any, fmt: str) -> None:
 @click.option(
     "--out",
     "out",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Where to write it: .png, .svg or .pdf (default: ./warmup-plot-DATE.png).",
+    metavar="FILE|DIR",
+    help="Where to write it: .png, .svg or .pdf, or a folder to write warmup-plot-DATE.png in "
+    "(default: ./warmup-plot-DATE.png).",
 )
 @json_option
 @pass_ledger
@@ -223,7 +223,8 @@ def plot(
     """
     from warmup import plots, reports
 
-    if out:  # a name it cannot write is told before the report is built (seconds, for a year)
+    folder = reports.plot_folder(out) if out else Path.cwd()
+    if out and folder is None:  # a name it cannot write is told before the report is built
         reports.check_plot_path(out)
     # one mailbox on a policy this warmup refuses hides no other
     _, boxes, refusals = api.askable(ledger, reports.mailboxes(ledger, addresses))
@@ -232,7 +233,7 @@ def plot(
     plots.check_count(len(boxes))
     when = typed_instant(at, boxes) if at else api.now_utc()
     frame = reports.daily(ledger, days=days, at=when, boxes=boxes)
-    path = Path(out) if out else Path.cwd() / f"warmup-plot-{when:%Y%m%d}.png"
+    path = folder / f"warmup-plot-{when:%Y%m%d}.png" if folder else Path(str(out))
     written = reports.plot(frame, path).resolve()
     if json_:
         print_json(
