@@ -484,3 +484,17 @@ def test_plot_to_a_folder_name_that_is_no_folder_is_one_line(run, ledger_path, t
         f"exists, or a file name"
     ]
     assert ledger_digest(ledger_path) == before and list(tmp_path.iterdir()) == [ledger_path]
+
+
+def test_the_legend_names_every_health_window_of_the_mailboxes_plotted():
+    """Mailboxes on policies judging bounces over different windows: the legend said the first
+    mailbox's ("trailing 14 days") of every mailbox's line, the 7-day one's too."""
+    frame = frame_of(mailbox_rows(box(0)), mailbox_rows(box(1)))
+    frame.attrs["thresholds"][box(0)]["window_days"] = 14
+    frame.attrs["thresholds"][box(1)]["window_days"] = 7
+    texts = [t.get_text() for t in reports.figure(frame).legends[0].get_texts()]
+    assert "bounce rate, trailing 7 or 14 days" in texts
+    one = frame_of(mailbox_rows(box(1)))
+    one.attrs["thresholds"][box(1)]["window_days"] = 14
+    texts = [t.get_text() for t in reports.figure(one).legends[0].get_texts()]
+    assert "bounce rate, trailing 14 days" in texts

@@ -184,10 +184,14 @@ def figure(frame: pd.DataFrame) -> Figure:
         handles.append(Patch(facecolor="none", edgecolor=PAUSE_COLOUR, hatch="///", label="paused"))
     if (frame["status"] == "resumed").any():
         handles.append(Line2D([], [], color=PAUSE_COLOUR, linestyle="--", label="resumed"))
-    some: dict[str, Any] = next(iter(thresholds.values()), {})
-    window = some.get("window_days", 7)
+    # Mailboxes on policies of different health windows: the legend names them all (each
+    # panel's title says its own), never the first mailbox's as if it were everyone's.
+    windows = sorted({thresholds.get(m, {}).get("window_days", 7) for m in names})
+    span_text = " or ".join(str(w) for w in windows)
     handles.append(
-        Line2D([], [], color=RATE_COLOUR, marker=".", label=f"bounce rate, trailing {window} days")
+        Line2D(
+            [], [], color=RATE_COLOUR, marker=".", label=f"bounce rate, trailing {span_text} days"
+        )
     )
     handles.append(
         Line2D(
