@@ -36,6 +36,27 @@ def test_a_mailbox_named_twice_is_planned_once_and_its_volume_counted_once(run, 
     assert once["volume"]["days"] == 13 and len(once["mailboxes"]) == 1
 
 
+def test_a_plan_of_a_paused_mailbox_says_it_stays_paused_until_resumed(run):
+    """A paused mailbox's plan was 0 a day with no word of what ends it: with --volume, 730
+    rows and "not reached within 730 days", as if the policy never got there."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "pause", BOX, "--reason", "list review").exit_code == 0  # now
+    when: tuple[str, ...] = ()  # a pause takes effect now: so does the plan
+    said = (
+        "paused: the plan assumes it stays paused; 'warmup mailbox resume a@corp.example' "
+        "resumes it"
+    )
+    res = run("plan", BOX, "--days", "3", *when)
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[-1] == f"{BOX}: {said}"
+    shown = json.loads(run("plan", BOX, "--days", "3", "--json", *when).output)
+    assert shown["mailboxes"][0]["notes"] == [said]
+    assert [d["status"] for d in shown["days"]] == ["paused"] * 3
+    assert run("mailbox", "resume", BOX).exit_code == 0
+    resumed = json.loads(run("plan", BOX, "--days", "3", "--json").output)
+    assert resumed["mailboxes"][0]["notes"] == []
+
+
 def test_a_mailbox_named_twice_is_reported_and_counted_once(run, today):
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     when = ("--at", at(today).isoformat())

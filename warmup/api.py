@@ -586,7 +586,15 @@ def mailbox_plan(
     will have sent that many)."""
     spec, _, snap = _snapshot(ledger, box, at)
     days_ahead = project(spec, snap.history, at, days, until)
-    return MailboxPlan(box.address, box.policy, tuple(days_ahead), plan_notes(spec))
+    notes = plan_notes(spec)
+    if days_ahead and all(d.status == "paused" for d in days_ahead):
+        # Every day 0 until a person resumes it: say so once, rather than leave a --volume
+        # plan to read "not reached within 730 days" as the policy's doing.
+        notes += (
+            f"paused: the plan assumes it stays paused; "
+            f"'warmup mailbox resume {shlex.quote(box.address)}' resumes it",
+        )
+    return MailboxPlan(box.address, box.policy, tuple(days_ahead), notes)
 
 
 VOLUME_HORIZON = 730  # days a --volume plan looks ahead
