@@ -420,3 +420,29 @@ def test_bm_is_the_delivery_mode_it_has_always_been(box, run, smtp_ssl, ledger_p
     res = run("sendmail", "-bm", "-f", BOX, "-oi", "lead@example.com", input=MESSAGE)
     assert res.exit_code == 0, res.output
     assert outcomes(ledger_path) == [("lead@example.com", "sent")]
+
+
+def test_direct_a_recipient_argument_may_be_an_address_list(box, run, smtp_ssl, ledger_path):
+    """sendmail(8) and Postfix read each recipient argument as an address list: a script
+    passing "a@x, b@y" as one argument was refused (65), its message never sent."""
+    box()
+    res = run(
+        "sendmail",
+        "-f",
+        BOX,
+        "-oi",
+        'lead@example.com, "Smith, J" <j@example.com>',
+        "k@example.com",
+        input=MESSAGE,
+    )
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert msg.rcpt_tos == ("lead@example.com", "j@example.com", "k@example.com")
+    assert sorted(outcomes(ledger_path)) == [
+        ("j@example.com", "sent"),
+        ("k@example.com", "sent"),
+        ("lead@example.com", "sent"),
+    ]
+    bad = run("sendmail", "-f", BOX, "-oi", "lead@example.com,,", input=MESSAGE)
+    assert bad.exit_code == 65 and "lead@example.com,," in bad.output, bad.output
+    assert len(smtp_ssl.messages) == 1

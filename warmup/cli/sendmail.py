@@ -95,7 +95,8 @@ def sendmail(
         eol = _EOL.search(raw)
         raw = (eol[0] if eol else b"\n") + raw
     msg = email.message_from_bytes(raw, policy=email.policy.default)
-    rcpts = [r for r in recipients if not r.startswith("-")]  # other sendmail flags: ignored
+    # other sendmail flags: ignored; an argument may be a list ("a@x.example, b@y.example")
+    rcpts = [a for r in recipients if not r.startswith("-") for a in _address_list(r)]
     if from_headers or not rcpts:
         from warmup.gate import recipients_of
 
@@ -128,6 +129,18 @@ def sendmail(
         msg["From"] = _sender(full_name, mailbox)
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         return _send_one(gate, msg, rcpts, wait=False, dry_run=False, announce=False)
+
+
+def _address_list(arg: str) -> list[str]:
+    """The addresses of one recipient argument: sendmail(8) and Postfix's sendmail read each as
+    an address list, so ``"a@x.example, Bo <b@y.example>"`` is two recipients. An argument that
+    does not read as such a list is kept whole, for the recipient check to refuse by name."""
+    if "," not in arg:
+        return [arg]
+    from email.utils import getaddresses
+
+    found = [addr for _, addr in getaddresses([arg])]
+    return found if found and all(found) else [arg]
 
 
 # What sendmail(8) does in the modes other than -bm, all of which send nothing.
