@@ -696,3 +696,78 @@ def test_an_imap_server_offering_no_xoauth2_is_exit_78_not_log_in_again(
     assert (check["status"], check["code"]) == ("fail", 78), check
     assert "log in again" not in check["fix"] and "XOAUTH2" in check["cause"], check
     assert "AUTHENTICATE" not in dovecot_clean.logs()
+
+
+# -- SMTP servers that take no XOAUTH2 -------------------------------------------------------
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["not-in-ehlo", "in-ehlo-then-504"])
+def test_an_smtp_server_offering_no_xoauth2_is_exit_78_not_log_in_again(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path, closed_port, named
+):
+    """aiosmtpd taking passwords only: EHLO names AUTH PLAIN LOGIN, and AUTH XOAUTH2 gets 504
+    5.5.4 Unrecognized authentication type. 'warmup send' said the OAuth login was refused,
+    exit 77, and doctor sent the user to log in again, which never fixes a server that offers
+    no OAuth login: a configuration problem (exit 78), as IMAP says. A server naming XOAUTH2
+    in EHLO and answering 504 to it (``named``) is the same."""
+    oauth_sink.xoauth2 = False
+    if named:
+        oauth_sink.auth_line = "LOGIN PLAIN XOAUTH2"
+    cli(
+        "mailbox", "add", BOX, "--provider", "m365", "--smtp-host", "127.0.0.1",
+        "--smtp-port", str(oauth_sink.port), "--imap-host", "127.0.0.1",
+        "--imap-port", str(closed_port[1]), "--policy", str(policy_file(tmp_path / "f.toml")),
+    )  # fmt: skip
+    _device_login()
+    res = _send()
+    err = res.stderr.strip()
+    assert res.returncode == 78, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("Error: the SMTP server offers no OAuth login (127.0.0.1:"), err
+    assert err.endswith(f"or log in with a password instead ('warmup mailbox login {BOX}')"), err
+    assert "log in again" not in err and CANARY not in err, err
+    assert oauth_sink.oauth_tokens == [] and oauth_sink.messages == []
+    # Nothing counted: the reservation was released.
+    assert json.loads(cli("quota", BOX, "--json").stdout)[0]["sent"] == 0
+
+    res = cli("doctor", BOX, "--no-domain", "--json", "--timeout", "5")
+    check = next(c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth")
+    assert (check["status"], check["code"]) == ("fail", 78), check
+    assert "log in again" not in check["fix"] and "XOAUTH2" in check["cause"], check
+    assert check["fix"].startswith("check the mailbox's SMTP host"), check
+    assert ("504" in check["detail"]) is named, check
+    assert oauth_sink.oauth_tokens == []
+
+
+def test_a_host_offering_no_xoauth2_is_passed_over_for_one_that_does(
+    server, file_keyring, tmp_path
+):
+    """Nothing was asked of the account: the backup host is tried, as for a host offering no
+    AUTH at all; when none offers it, exit 78 naming each host."""
+    from tests.peers.smtp import Script, ScriptedServer
+    from warmup import smtp
+    from warmup.errors import ConfigError
+
+    _device_login()
+    bearer = oauth.Bearer(BOX, get_provider("m365"))
+    plain = Script(replies={"EHLO": b"250-scripted.test.example\r\n250 AUTH PLAIN LOGIN\r\n"})
+    both = Script(replies={"EHLO": b"250-scripted.test.example\r\n250 AUTH PLAIN XOAUTH2\r\n"})
+    with ScriptedServer(plain, both) as peer:
+        target = smtp.Target(("127.0.0.1", "localhost"), peer.port, "none", BOX, bearer, 5.0)
+        session = smtp.Session(target)
+        assert session.host == "localhost"
+        assert session.failed == [
+            ("127.0.0.1", "offers no OAuth login (XOAUTH2 is not among its AUTH mechanisms: "
+             "PLAIN LOGIN)")
+        ]  # fmt: skip
+        session.close()
+        assert not any(c.upper().startswith(b"AUTH") for c in peer.commands[0])
+        assert any(c.startswith(b"AUTH XOAUTH2 ") for c in peer.commands[1])
+    with ScriptedServer(plain) as peer:
+        target = smtp.Target(("127.0.0.1", "localhost"), peer.port, "none", BOX, bearer, 5.0)
+        with pytest.raises(ConfigError) as exc:
+            smtp.Session(target)
+        assert str(exc.value).startswith(
+            f"the SMTP server offers no OAuth login (127.0.0.1:{peer.port}: offers no OAuth "
+        )
+        assert f"; localhost:{peer.port}: offers no OAuth login" in str(exc.value)

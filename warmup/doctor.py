@@ -561,6 +561,8 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                     f"use the submission port ({_usual('SMTP')})",
                     EX_CONFIG,
                 )
+            if not isinstance(password, str) and "XOAUTH2" not in mechanisms.split():
+                raise _no_xoauth2(f"AUTH {mechanisms or '(no mechanism named)'}", user)
             try:
                 if isinstance(password, str):
                     smtp.login(user, password)
@@ -572,9 +574,10 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                     if isinstance(exc.smtp_error, bytes)
                     else str(exc.smtp_error)
                 )
-                raise _Failed(
-                    f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}", code=EX_NOPERM
-                ) from None
+                refused = f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}"
+                if not isinstance(password, str) and exc.smtp_code == 504:  # no such mechanism
+                    raise _no_xoauth2(refused, user) from None
+                raise _Failed(refused, code=EX_NOPERM) from None
             return (
                 f"EHLO ok, AUTH {mechanisms or '?'}: login accepted for {user}; {_sends_with(smtp)}"
             )
@@ -591,6 +594,17 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
             "the server broke off before the login",
             "run 'warmup doctor' again; if it persists, the provider may be refusing this network",
         ) from None
+
+
+def _no_xoauth2(detail: str, user: str) -> _Failed:
+    """An SMTP server that takes no XOAUTH2, for an OAuth login: as IMAP's (exit 78)."""
+    return _Failed(
+        f"the server offers no OAuth login (XOAUTH2): {detail}",
+        "the server offers no OAuth login (XOAUTH2): logging in again would not change that",
+        f"check the mailbox's SMTP host, or log in with a password instead ('warmup mailbox "
+        f"login {shlex.quote(user)}')",
+        code=EX_CONFIG,
+    )
 
 
 def _sends_with(smtp: smtplib.SMTP) -> str:

@@ -82,6 +82,22 @@ class AuthDeferred(TempFail):
     """The server answered the login with a temporary failure, e.g. 454 4.7.0 (exit 75)."""
 
 
+NO_OAUTH = "offers no OAuth login"
+
+
+class _NoOAuth(smtplib.SMTPNotSupportedError):
+    """A host whose EHLO names no XOAUTH2 among its AUTH mechanisms, for an OAuth login."""
+
+
+def _no_oauth_login(tried: str, user: str) -> ConfigError:
+    """No host offered XOAUTH2 to an OAuth login: the configuration's problem (exit 78), which
+    logging in again would not fix (IMAP says the same: :func:`warmup.bounces.imap.connect`)."""
+    return ConfigError(
+        f"the SMTP server offers no OAuth login ({tried}); check the mailbox's SMTP host, "
+        f"or log in with a password instead ('warmup mailbox login {shlex.quote(user)}')"
+    )
+
+
 def _context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
@@ -119,6 +135,8 @@ class Session:
             finally:
                 opening.end()
         if self.smtp is None:
+            if any(why.startswith(NO_OAUTH) for _, why in self.failed):
+                raise _no_oauth_login(self._tried(), target.username)
             raise Unavailable(
                 f"cannot reach the SMTP server ({self._tried()}); check the network and "
                 f"'warmup mailbox show {shlex.quote(target.username)}'"
@@ -131,6 +149,11 @@ class Session:
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
                 reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                if not isinstance(target.password, str) and exc.smtp_code == 504:
+                    # "Unrecognized authentication type": XOAUTH2 offered in EHLO, refused as
+                    # a mechanism (not the token): a new login would not change it.
+                    self.failed.append((self.host or "", f"{NO_OAUTH} (AUTH XOAUTH2: {reply})"))
+                    raise _no_oauth_login(self._tried(), target.username) from None
                 if not isinstance(target.password, str) and exc.smtp_code == 535:
                     from warmup.oauth import LoginExpired
 
@@ -188,6 +211,13 @@ class Session:
                 hello = _hello(smtp)
             if self._login_needed(smtp) and not smtp.has_extn("auth"):
                 raise smtplib.SMTPNotSupportedError(f"server offers no login (AUTH){hello}")
+            if self._login_needed(smtp) and not isinstance(t.password, str):
+                offered = (smtp.esmtp_features.get("auth") or "").upper().split()
+                if "XOAUTH2" not in offered:  # nothing asked of the account: not a login fault
+                    raise _NoOAuth(
+                        f"{NO_OAUTH} (XOAUTH2 is not among its AUTH mechanisms: "
+                        f"{' '.join(offered) or 'none named'})"
+                    )
         except BaseException:
             _quietly_close(smtp)
             raise

@@ -181,6 +181,7 @@ class _Controller(Controller):
             sink=self._sink,
             allow_auth_without_starttls=self._sink.mode != "starttls",
             **self.SMTP_kwargs,
+            auth_exclude_mechanism=() if self._sink.xoauth2 else ("XOAUTH2",),
         )
 
     def _create_server(self):  # type: ignore[override]
@@ -222,6 +223,11 @@ class _Handler:
             responses.insert(1, "250-PIPELINING")
         if self.sink.chunking:
             responses.insert(1, "250-CHUNKING")
+        if self.sink.auth_line is not None:  # (no AUTH line yet before STARTTLS)
+            responses[:] = [
+                f"250-AUTH {self.sink.auth_line}" if r.startswith("250-AUTH ") else r
+                for r in responses
+            ]
         if not self.sink.eightbitmime:
             responses.remove("250-8BITMIME")
         server.enable_SMTPUTF8 = self.sink.smtputf8  # MAIL FROM ... SMTPUTF8: 501 without
@@ -331,6 +337,11 @@ class SmtpSink:
       - ``accounts``: more logins than ``user`` (address -> password): a pool's mailboxes.
       - ``oauth``: AUTH XOAUTH2 for ``user`` is accepted when this says its token is valid
         (``oauth_tokens`` lists every token offered).
+      - ``xoauth2``: XOAUTH2 is among the AUTH mechanisms (True); False: EHLO does not name
+        it and AUTH XOAUTH2 gets 504 5.5.4 Unrecognized authentication type, as a server that
+        takes passwords only answers.
+      - ``auth_line``: the mechanisms EHLO's AUTH line names instead of the real ones (a
+        server naming XOAUTH2 it then refuses with 504).
 
     ``messages`` lists what the server holds (2xx replies, and drops); ``refused`` lists
     messages whose DATA got a non-2xx ``data_reply``. Both return thread-safe snapshots.
@@ -370,6 +381,8 @@ class SmtpSink:
         self.accounts = dict(accounts or {})  # more logins (address -> password), for pools
         self.oauth: Callable[[str], bool] | None = None
         self.oauth_tokens: list[str] = []
+        self.xoauth2 = True
+        self.auth_line: str | None = None
         self.reject_rcpt = dict(reject_rcpt or {})
         self.reject_mail = reject_mail
         self.pipelining = pipelining
