@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import ssl
 import threading
+import time
+from typing import Any
 
 
 def describe(exc: BaseException) -> str:
@@ -62,6 +65,56 @@ class Opening:
                 self._sock.close()
                 self._sock = None
             return self.passed
+
+
+class Replies(io.RawIOBase):
+    """The reads of one connection, each reply given ``seconds`` in all once armed
+    (SMTP's, IMAP's command's, up to :meth:`disarm`): what :class:`Opening` is for the opening.
+
+    A socket's timeout bounds each read, so a server trickling a reply a byte a second, or an
+    endless run of continuation lines, would hold a send or a sync for as long as it went on.
+    Here each read's timeout is what is left of the reply's (the socket's own, while that is
+    shorter: a reply that comes in one read costs no system call), and a read due after the
+    deadline fails at once. Either way the failure is the socket timeout's own
+    (:class:`TimeoutError`), so every caller treats it as it treats a read that timed out. No
+    thread: only reads are timed, so nothing done between them (an OAuth token refresh before
+    the AUTH, writing the message) counts. ``io.BufferedReader(replies)`` is what
+    ``sock.makefile("rb")`` would be."""
+
+    _SLACK = 0.05  # a read may end this much past the deadline rather than cost a system call
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        super().__init__()
+        self.sock, self.seconds = sock, seconds
+        self.until: float | None = None
+        self._kept: tuple[float | None] | None = None  # the socket's timeout, while shortened
+
+    def readable(self) -> bool:
+        return True
+
+    def arm(self) -> None:
+        self.until = time.monotonic() + self.seconds
+
+    def disarm(self) -> None:
+        self.until = None
+        if self._kept is not None:
+            kept, self._kept = self._kept[0], None
+            try:
+                self.sock.settimeout(kept)
+            except OSError:  # closed already (a reply cut off closes the connection)
+                pass
+
+    def readinto(self, buffer: Any) -> int:
+        if self.until is not None:
+            left = self.until - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("timed out")
+            current = self.sock.gettimeout()
+            if current is None or left < current - self._SLACK:
+                if self._kept is None:
+                    self._kept = (current,)
+                self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
 
 
 def shut(sock: socket.socket) -> None:

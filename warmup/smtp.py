@@ -8,7 +8,11 @@ spoken to with HELO (RFC 5321 3.2); one that then offers no AUTH when a login is
 STARTTLS on a STARTTLS endpoint, is passed over like one that greets with an error (nothing was
 asked of the account yet). One host's opening (connection, greeting, EHLO, TLS) is given the
 timeout in all, not each read: a server trickling its greeting a byte at a time is cut off
-(:class:`Opening`). A failure names every host tried, each with its reason, in one line.
+(:class:`Opening`), and so is each reply after it, AUTH's, MAIL's, RCPT's, DATA's and BDAT's
+(:class:`_Timed`): one cut off ends as one that timed out. A failure names every host tried,
+each with its reason, in one line. An OAuth login on a host whose EHLO names no XOAUTH2 is
+passed over too; none left, or a 504 to ``AUTH XOAUTH2``, is a :class:`ConfigError` (exit 78):
+logging in again would not change it.
 
 Each recipient ends as ``sent`` (2xx), ``hard``/``soft``/``block`` (classified from the reply by
 :mod:`warmup.bounces`), ``unknown`` (the connection broke after the message data began: it may
@@ -26,6 +30,7 @@ every message on DATA (:func:`chunking_wanted`).
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import shlex
@@ -37,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from warmup import credentials, headers
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
-from warmup.neterr import Opening, describe
+from warmup.neterr import Opening, Replies, describe
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -617,7 +622,41 @@ def _hello(smtp: smtplib.SMTP) -> str:
     return f" ({refused})"
 
 
-class _Watched(smtplib.SMTP):
+class _Timed(smtplib.SMTP):
+    """smtplib's SMTP whose every reply is given its timeout in all, not each read
+    (:class:`~warmup.neterr.Replies`): the AUTH reply, MAIL's, RCPT's, DATA's and BDAT's. The
+    reader smtplib makes of each socket (``file``, again after STARTTLS) is replaced by one that
+    is armed around :meth:`getreply`."""
+
+    _replies: Replies | None = None
+
+    @property
+    def file(self) -> io.BufferedReader | None:
+        return self.__dict__.get("_file")
+
+    @file.setter
+    def file(self, made: Any) -> None:
+        if made is not None:
+            made.close()  # smtplib's own reader: never read (it would keep the socket open)
+            assert self.sock is not None
+            self._replies = Replies(self.sock, self.timeout)
+            made = io.BufferedReader(self._replies)
+        self.__dict__["_file"] = made
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None:
+            assert self.sock is not None
+            self.file = self.sock.makefile("rb")
+        replies = self._replies
+        assert replies is not None
+        replies.arm()
+        try:
+            return super().getreply()
+        finally:
+            replies.disarm()
+
+
+class _Watched(_Timed):
     """smtplib's SMTP whose connection :class:`Opening` watches from the moment it exists
     (``_get_socket`` is smtplib's own, the connection watched before the greeting is read)."""
 
@@ -631,7 +670,7 @@ class _Watched(smtplib.SMTP):
         return sock
 
 
-class _WatchedSSL(smtplib.SMTP_SSL):
+class _WatchedSSL(_Timed, smtplib.SMTP_SSL):
     """:class:`_Watched` for implicit TLS: watched before the handshake, which a server may
     drag out as well."""
 

@@ -9,7 +9,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-from tests.peers.smtp import ScriptedPeer, _answer
+from tests.peers.smtp import ScriptedPeer
 
 Reply = bytes | str | None | list[bytes | str | None]
 
@@ -25,13 +25,15 @@ class ImapScript:
     command's tag; a list answers the command with its first item and each line the client
     sends next (an AUTHENTICATE's responses) with the next one. ``None`` closes the connection
     without a word, ``"rst"`` resets it, ``"hangup"`` (in a list) closes it without reading
-    the client's next line."""
+    the client's next line. ``dribble``: a command to the seconds between the bytes of its
+    answer (each within a socket timeout, the whole answer not)."""
 
     greeting: bytes | None = b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2] ready\r\n"
     replies: dict[str, Reply] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None
     starttls: ssl.SSLContext | None = None
     trickle: float = 0.0
+    dribble: dict[str, float] = field(default_factory=dict)
 
 
 CAPABILITIES = b"IMAP4rev1 STARTTLS AUTH=PLAIN AUTH=XOAUTH2"
@@ -92,7 +94,7 @@ class ImapServer(ScriptedPeer[ImapScript]):
                     seen.append(more)
                 if isinstance(step, bytes):
                     step = step.replace(b"{tag}", tag)
-                if not _answer(conn, step):
+                if not self._reply(conn, step, script.dribble.get(verb, 0.0)):
                     return
             if verb == "STARTTLS" and script.starttls is not None:
                 reader.close()

@@ -628,12 +628,15 @@ class Script:
     verb (``EHLO``, ``AUTH``, ``MAIL``, ``RCPT``, ``DATA``, ``.`` for the end of the data) to
     its reply; ``None`` closes the connection without one, ``"rst"`` resets it. The default
     replies are a plain server's: ``EHLO`` offers ``AUTH PLAIN``, ``AUTH`` takes anything, and
-    ``MAIL`` before a ``HELO`` or ``EHLO`` answered 250 gets 503 (RFC 5321 4.1.4)."""
+    ``MAIL`` before a ``HELO`` or ``EHLO`` answered 250 gets 503 (RFC 5321 4.1.4).
+    ``dribble``: a verb to the seconds between its reply's bytes (each well within a socket
+    timeout, the whole reply not)."""
 
     greeting: bytes | None = b"220 scripted.test.example ESMTP\r\n"
     replies: dict[str, bytes | str | None] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None
     trickle: float = 0.0
+    dribble: dict[str, float] = field(default_factory=dict)
 
 
 _DEFAULT_REPLIES: dict[str, bytes | str | None] = {
@@ -693,6 +696,12 @@ class ScriptedPeer(Generic[S]):
             conn.sendall(greeting)
         return True
 
+    def _reply(self, conn: socket.socket, reply: bytes | str | None, pace: float) -> bool:
+        """:func:`_answer`, a byte every ``pace`` seconds when given."""
+        if pace and isinstance(reply, bytes):
+            return self._greet(conn, reply, pace)
+        return _answer(conn, reply)
+
     def __enter__(self) -> Self:
         threading.Thread(target=self._serve, daemon=True).start()
         return self
@@ -739,7 +748,7 @@ class ScriptedServer(ScriptedPeer[Script]):
                 reply: bytes | str | None = b"503 5.5.1 Error: send HELO/EHLO first\r\n"
             else:
                 reply = replies.get(verb, b"250 2.0.0 OK\r\n")
-            if not _answer(conn, reply):
+            if not self._reply(conn, reply, script.dribble.get(verb, 0.0)):
                 return
             if verb in ("EHLO", "HELO") and isinstance(reply, bytes) and reply.startswith(b"250"):
                 greeted = True
@@ -753,7 +762,7 @@ class ScriptedServer(ScriptedPeer[Script]):
                 if isinstance(end, bytes) and end.startswith(b"2"):
                     with self._lock:
                         self.messages.append(b"".join(data))
-                if not _answer(conn, end):
+                if not self._reply(conn, end, script.dribble.get(".", 0.0)):
                     return
             if verb == "QUIT":
                 return

@@ -23,6 +23,7 @@ import email.parser
 import email.policy
 import functools
 import imaplib
+import io
 import re
 import shlex
 import socket
@@ -30,7 +31,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from warmup import credentials
 from warmup.bounces import formats
@@ -40,7 +41,7 @@ from warmup.errors import ConfigError, PermissionFailure, Unavailable, UsageErro
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
-from warmup.neterr import Opening, describe
+from warmup.neterr import Opening, Replies, describe
 from warmup.words import printable
 
 if TYPE_CHECKING:
@@ -122,11 +123,45 @@ class _Bounded:
         return kept
 
 
-class _IMAP4(_Bounded, imaplib.IMAP4):
+class _Timed(imaplib.IMAP4):
+    """imaplib's IMAP4 whose every command's answer (LOGIN's, AUTHENTICATE's, SELECT's,
+    FETCH's...) is given the timeout in all, not each read (:class:`~warmup.neterr.Replies`):
+    the reader imaplib makes of each socket (``file``, again after STARTTLS) is replaced by one
+    armed around each command. The IDLE watcher's own reads (:mod:`warmup.bounces.idle`) go
+    outside any command: their socket timeout alone bounds them, as before."""
+
+    _timeout: float
+    _replies: Replies | None = None
+
+    @property  # type: ignore[override]
+    def file(self) -> io.BufferedReader | None:
+        return self.__dict__.get("_file")
+
+    @file.setter
+    def file(self, made: Any) -> None:
+        if made is not None:
+            made.close()  # imaplib's own reader: never read (it would keep the socket open)
+            self._replies = Replies(self.sock, self._timeout)
+            made = io.BufferedReader(self._replies)
+        self.__dict__["_file"] = made
+
+    def _simple_command(self, name: str, *args: Any) -> tuple[str, list[Any]]:
+        replies = self._replies
+        if replies is None:
+            return super()._simple_command(name, *args)  # type: ignore[misc]
+        replies.arm()
+        try:
+            return super()._simple_command(name, *args)  # type: ignore[misc]
+        finally:
+            replies.disarm()
+
+
+class _IMAP4(_Bounded, _Timed):
     """imaplib's IMAP4 whose connection ``opening`` watches from the moment it exists."""
 
     def __init__(self, host: str, port: int, timeout: float, opening: Opening) -> None:
         self._opening = opening
+        self._timeout = timeout
         super().__init__(host, port, timeout=timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
@@ -135,7 +170,7 @@ class _IMAP4(_Bounded, imaplib.IMAP4):
         return sock
 
 
-class _IMAP4_SSL(_Bounded, imaplib.IMAP4_SSL):
+class _IMAP4_SSL(_Bounded, _Timed, imaplib.IMAP4_SSL):  # type: ignore[misc]
     """:class:`_IMAP4` for implicit TLS: watched before the handshake, which a server may drag
     out as well."""
 
@@ -143,6 +178,7 @@ class _IMAP4_SSL(_Bounded, imaplib.IMAP4_SSL):
         self, host: str, port: int, timeout: float, opening: Opening, context: ssl.SSLContext
     ) -> None:
         self._opening = opening
+        self._timeout = timeout
         super().__init__(host, port, ssl_context=context, timeout=timeout)
 
     def _create_socket(self, timeout: float | None) -> socket.socket:
