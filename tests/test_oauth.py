@@ -771,3 +771,35 @@ def test_a_host_offering_no_xoauth2_is_passed_over_for_one_that_does(
             f"the SMTP server offers no OAuth login (127.0.0.1:{peer.port}: offers no OAuth "
         )
         assert f"; localhost:{peer.port}: offers no OAuth login" in str(exc.value)
+
+
+def test_the_relay_defers_a_message_to_a_server_offering_no_xoauth2_as_a_configuration_fault(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path, ledger_path
+):
+    """The relay answered its client 454 4.7.0 "upstream login failed" (a refused login) for
+    a 504 to AUTH XOAUTH2; now 451 4.3.0 with the one line that names the host and the fix,
+    and the slot released."""
+    import smtplib
+
+    from warmup.relay import Relay
+
+    oauth_sink.xoauth2 = False
+    oauth_sink.auth_line = "LOGIN PLAIN XOAUTH2"  # named, then refused with 504
+    _m365_box(oauth_sink, tmp_path)
+    _device_login()
+    gate = Gate(BOX)
+    relay = Relay(gate, wait=False).start()
+    try:
+        with smtplib.SMTP(relay.host, relay.port, timeout=30) as client:
+            client.login(relay.user, relay.password)
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                client.sendmail(BOX, ["lead@example.com"], b"Subject: Hi\r\n\r\nHello\r\n")
+    finally:
+        relay.stop()
+        gate.close()
+    text = refused.value.smtp_error.decode()
+    assert refused.value.smtp_code == 451, text
+    assert text.startswith("4.3.0 unavailable: the SMTP server offers no OAuth login (127.0.0.1:")
+    assert "log in again" not in text and CANARY not in text, text
+    assert oauth_sink.messages == []
+    assert json.loads(cli("quota", BOX, "--json").stdout)[0]["sent"] == 0
