@@ -141,3 +141,24 @@ def test_an_imap_command_answer_trickled_after_the_login_is_cut_at_the_timeout(l
         took = time.monotonic() - started
         imap.shutdown()
     assert took < BOUND, took
+
+
+def test_a_long_imap_answer_coming_steadily_is_waited_for_past_the_timeout():
+    """A FETCH of megabytes over a slow link takes far longer than the timeout in all: an answer
+    coming at MIN_RATE or faster earns the time it needs (here 48 KiB at 16 KiB/s: 3 s, with a
+    1 s timeout), where a trickle does not (above)."""
+    from warmup.bounces.imap import MIN_RATE
+
+    lines = 4096  # 12 bytes each
+    answer = b"* 1 EXISTS\r\n" * (lines - 1) + _tagged_long(b"OK [READ-ONLY]")
+    step = 4096
+    assert step / 0.25 >= 2 * MIN_RATE  # twice the slowest rate waited for
+    slow = ImapScript(replies={"EXAMINE": answer}, dribble={"EXAMINE": 0.25}, step=step)
+    with ImapServer(slow) as server:
+        imap, _ = connect(("127.0.0.1",), server.port, "none", BOX, "imap-pass", timeout=1)
+        started = time.monotonic()
+        typ, _ = imap.select("INBOX", readonly=True)
+        took = time.monotonic() - started
+        imap.shutdown()
+    assert typ == "OK"
+    assert took > 2, took  # it did last longer than the timeout

@@ -79,13 +79,17 @@ class Replies(io.RawIOBase):
     (:class:`TimeoutError`), so every caller treats it as it treats a read that timed out. No
     thread: only reads are timed, so nothing done between them (an OAuth token refresh before
     the AUTH, writing the message) counts. ``io.BufferedReader(replies)`` is what
-    ``sock.makefile("rb")`` would be."""
+    ``sock.makefile("rb")`` would be.
+
+    ``rate`` (bytes a second), for answers that may be long (an IMAP FETCH of megabytes): each
+    byte read earns ``1 / rate`` more seconds, so a transfer at least that fast never runs out
+    of time, while a trickle below it still does."""
 
     _SLACK = 0.05  # a read may end this much past the deadline rather than cost a system call
 
-    def __init__(self, sock: socket.socket, seconds: float) -> None:
+    def __init__(self, sock: socket.socket, seconds: float, rate: float | None = None) -> None:
         super().__init__()
-        self.sock, self.seconds = sock, seconds
+        self.sock, self.seconds, self.rate = sock, seconds, rate
         self.until: float | None = None
         self._kept: tuple[float | None] | None = None  # the socket's timeout, while shortened
 
@@ -114,7 +118,10 @@ class Replies(io.RawIOBase):
                 if self._kept is None:
                     self._kept = (current,)
                 self.sock.settimeout(left)
-        return self.sock.recv_into(buffer)
+        n = self.sock.recv_into(buffer)
+        if self.until is not None and self.rate:
+            self.until += n / self.rate
+        return n
 
 
 def shut(sock: socket.socket) -> None:

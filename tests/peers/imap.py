@@ -26,7 +26,7 @@ class ImapScript:
     sends next (an AUTHENTICATE's responses) with the next one. ``None`` closes the connection
     without a word, ``"rst"`` resets it, ``"hangup"`` (in a list) closes it without reading
     the client's next line. ``dribble``: a command to the seconds between the bytes of its
-    answer (each within a socket timeout, the whole answer not)."""
+    answer (each within a socket timeout, the whole answer not), ``step`` bytes at a time."""
 
     greeting: bytes | None = b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2] ready\r\n"
     replies: dict[str, Reply] = field(default_factory=dict)
@@ -34,6 +34,7 @@ class ImapScript:
     starttls: ssl.SSLContext | None = None
     trickle: float = 0.0
     dribble: dict[str, float] = field(default_factory=dict)
+    step: int = 1
 
 
 CAPABILITIES = b"IMAP4rev1 STARTTLS AUTH=PLAIN AUTH=XOAUTH2"
@@ -94,7 +95,7 @@ class ImapServer(ScriptedPeer[ImapScript]):
                     seen.append(more)
                 if isinstance(step, bytes):
                     step = step.replace(b"{tag}", tag)
-                if not self._reply(conn, step, script.dribble.get(verb, 0.0)):
+                if not self._reply(conn, step, script.dribble.get(verb, 0.0), script.step):
                     return
             if verb == "STARTTLS" and script.starttls is not None:
                 reader.close()

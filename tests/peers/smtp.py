@@ -682,24 +682,28 @@ class ScriptedPeer(Generic[S]):
     def _talk(self, conn: socket.socket, script: S, seen: list[bytes]) -> None:
         raise NotImplementedError
 
-    def _greet(self, conn: socket.socket, greeting: bytes | None, trickle: float) -> bool:
-        """Send ``greeting`` (a byte every ``trickle`` seconds, if given); False when the
-        script greets with nothing (None: the connection is closed) or the server stops."""
+    def _greet(
+        self, conn: socket.socket, greeting: bytes | None, trickle: float, step: int = 1
+    ) -> bool:
+        """Send ``greeting`` (``step`` bytes every ``trickle`` seconds, if given); False when
+        the script greets with nothing (None: the connection is closed) or the server stops."""
         if greeting is None:
             return False
         if trickle:
-            for byte in greeting:
+            for k in range(0, len(greeting), step):
                 if self._stop.wait(trickle):
                     return False
-                conn.sendall(bytes([byte]))
+                conn.sendall(greeting[k : k + step])
         else:
             conn.sendall(greeting)
         return True
 
-    def _reply(self, conn: socket.socket, reply: bytes | str | None, pace: float) -> bool:
-        """:func:`_answer`, a byte every ``pace`` seconds when given."""
+    def _reply(
+        self, conn: socket.socket, reply: bytes | str | None, pace: float, step: int = 1
+    ) -> bool:
+        """:func:`_answer`, ``step`` bytes every ``pace`` seconds when given."""
         if pace and isinstance(reply, bytes):
-            return self._greet(conn, reply, pace)
+            return self._greet(conn, reply, pace, step)
         return _answer(conn, reply)
 
     def __enter__(self) -> Self:

@@ -123,11 +123,17 @@ class _Bounded:
         return kept
 
 
+# The slowest transfer an answer may come at and still be waited for: a FETCH batch of
+# FETCH_BYTES over a slow link takes far more than the timeout in all, a trickle far less.
+MIN_RATE = 8 * 1024  # bytes a second
+
+
 class _Timed(imaplib.IMAP4):
     """imaplib's IMAP4 whose every command's answer (LOGIN's, AUTHENTICATE's, SELECT's,
     FETCH's...) is given the timeout in all, not each read (:class:`~warmup.neterr.Replies`):
     the reader imaplib makes of each socket (``file``, again after STARTTLS) is replaced by one
-    armed around each command. The IDLE watcher's own reads (:mod:`warmup.bounces.idle`) go
+    armed around each command, which earns more time as data comes at MIN_RATE or faster
+    (a FETCH of megabytes over a slow link). The IDLE watcher's own reads (:mod:`warmup.bounces.idle`) go
     outside any command: their socket timeout alone bounds them, as before."""
 
     _timeout: float
@@ -141,7 +147,7 @@ class _Timed(imaplib.IMAP4):
     def file(self, made: Any) -> None:
         if made is not None:
             made.close()  # imaplib's own reader: never read (it would keep the socket open)
-            self._replies = Replies(self.sock, self._timeout)
+            self._replies = Replies(self.sock, self._timeout, rate=MIN_RATE)
             made = io.BufferedReader(self._replies)
         self.__dict__["_file"] = made
 
