@@ -302,6 +302,39 @@ def test_suppression_list_and_remove(ledger_url, run):
     assert json.loads(run("suppress", "list", "--json", "--db", ledger_url).output) == []
 
 
+def test_a_long_suppression_list_is_written_in_a_few_statements(ledger_url):
+    """10,000 addresses at once (a list exported from a CRM) used to be one INSERT each inside
+    the write transaction: about 1 ms apiece, so 100,000 held the write lock for nearly two
+    minutes and every send meanwhile gave up (exit 75). Now a handful of batched statements."""
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail")
+    ledger.suppress(["u7@bulk.example"], "hard", "bounced")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, params, context, executemany):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    sa.event.listen(ledger.engine, "before_cursor_execute", count)
+    try:
+        wanted = [f"u{i}@bulk.example" for i in range(10_000)] + ["u8@bulk.example"]
+        added = api.suppress(ledger, wanted, "unsubscribed")
+    finally:
+        sa.event.remove(ledger.engine, "before_cursor_execute", count)
+    assert added == 9_999  # u7 was suppressed already, u8 is given twice
+    assert len(statements) < 50, len(statements)
+    listed = {s["address"]: s for s in ledger.suppressions()}
+    assert len(listed) == 10_000
+    assert (listed["u7@bulk.example"]["kind"], listed["u7@bulk.example"]["reason"]) == (
+        "hard",
+        "bounced",
+    )
+    assert (listed["u9999@bulk.example"]["kind"], listed["u9@bulk.example"]["reason"]) == (
+        "manual",
+        "unsubscribed",
+    )
+    ledger.close()
+
+
 def test_bounce_matching(ledger_url):
     ledger = open_ledger(ledger_url)
     api.add_mailbox(ledger, BOX, "exmail")
