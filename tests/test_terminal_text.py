@@ -178,3 +178,22 @@ def test_bounces_list_shows_which_bounces_count(run, migrated: Path):
             matched == "yes",
             counted == "yes",
         )
+
+
+def test_suppress_add_refuses_a_pattern_it_would_keep_as_one_literal_address(run, migrated: Path):
+    """'*@example.org' is a valid address to the RFC ('*' is an atext character), so it was kept
+    as that one address: the user believed example.org suppressed while every address there
+    went on being mailed. warmup suppresses exact addresses; a pattern is refused (exit 65),
+    nothing kept, and an address with no wildcard in the same call is not kept either."""
+    from tests.conftest import ledger_digest
+
+    before = ledger_digest(migrated)
+    for pattern in ("*@example.org", "*@*.example.org", "sales%@example.org", "a?b@example.org"):
+        res = run("suppress", "add", "ok@example.com", pattern, "--reason", "whole domain")
+        assert res.exit_code == 65, (pattern, res.output)
+        assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1
+        assert pattern in res.output and "exact addresses" in res.output
+        assert ledger_digest(migrated) == before
+    # A plus address is an exact address, however it looks.
+    res = run("suppress", "add", "a+news@example.com", "--reason", "asked")
+    assert (res.exit_code, res.output) == (0, "Suppressed 1 address.\n")

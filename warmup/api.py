@@ -661,8 +661,30 @@ def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
     reason = text_field(reason, "reason", REASON_LIMIT)
     if not reason:
         raise InvalidField("reason", "{field} is empty: say why these addresses are suppressed")
-    clean = [addresses.normalize(a) for a in recipients]
-    return ledger.suppress(clean, "manual", reason)
+    return ledger.suppress([_exact_address(a) for a in recipients], "manual", reason)
+
+
+def _exact_address(address: str) -> str:
+    """``address`` normalized, or :class:`DataError` when it is a pattern.
+
+    '*', '%' and '?' are atext to RFC 5322, so '*@example.org' is a valid address: kept as that
+    one, it left the user believing a whole domain suppressed while it went on being mailed.
+    """
+    try:
+        clean = addresses.normalize(address)
+    except DataError:
+        if not _WILDCARD.search(address):
+            raise
+        clean = address.strip()
+    if _WILDCARD.search(clean):
+        raise DataError(
+            f"{clean!r} looks like a pattern: warmup suppresses exact addresses, not wildcards "
+            "or domains; list each address to suppress"
+        )
+    return clean
+
+
+_WILDCARD = re.compile(r"[*%?]")
 
 
 # Bounds of free text kept in the ledger (a Message-ID line may be 998 octets, RFC 5322).
