@@ -685,6 +685,28 @@ def test_a_status_that_is_not_an_enhanced_status_code_is_refused(run, seeded: Pa
     assert run(*args, "--status", "5.1.1").exit_code == 0  # a real one still goes in
 
 
+@pytest.mark.parametrize(
+    "kind, status, says",
+    [
+        ("hard", "4.2.2", "temporary"),  # a full mailbox, retried: the address is good
+        ("hard", "4.7.1", "temporary"),
+        ("soft", "2.0.0", "success"),
+        ("complaint", "2.1.5", "success"),
+    ],
+)
+def test_a_status_that_contradicts_the_kind_is_refused(run, seeded: Path, kind, status, says):
+    """'--kind hard --status 4.2.2' suppressed a good address on a temporary failure (the
+    classifier never calls a 4xx hard: it is retried), and a 2.x.x status (delivered) was kept
+    as a bounce. One line, exit 65, the ledger untouched."""
+    before = ledger_digest(seeded)
+    args = ("record", "bounce", BOX, "--to", "r0@example.com", "--kind", kind, "--status", status)
+    assert_error(run(*args), 65, "--status", status, says)
+    assert ledger_digest(seeded) == before
+    # A permanent failure that is not hard (a refusing or full mailbox) stays recordable.
+    ok = ("record", "bounce", BOX, "--to", "r0@example.com", "--kind", "soft", "--status", "5.2.2")
+    assert run(*ok).exit_code == 0
+
+
 # -- header injection through send's options (issue #10 item 10) ---------------------------------
 
 

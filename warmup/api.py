@@ -800,6 +800,21 @@ def record_bounce(
                 "(RFC 3463), e.g. 5.1.1",
                 value=_clip(status),
             )
+        # A 4.x.x is retried, never hard (as the classifier reads reports): recorded hard, it
+        # suppressed a good address. A 2.x.x says the message was delivered: no bounce at all.
+        if status is not None and (status[0] == "2" or (status[0] == "4" and kind == "hard")):
+            raise InvalidFieldData(
+                "status",
+                "{field} {value} is "
+                + (
+                    "a success (class 2): the message was delivered, there is no bounce to record"
+                    if status[0] == "2"
+                    else "a temporary failure (class 4), retried, never a hard bounce: record "
+                    "it as {kind} soft (or block)"
+                ),
+                refs={"kind": "kind"},
+                value=status,
+            )
     if message_id is not None:
         message_id = text_field(message_id, "message_id", MESSAGE_ID_LIMIT) or None
     box = ledger.mailbox(address)
