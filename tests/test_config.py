@@ -219,6 +219,32 @@ def test_an_unknown_command_or_option_in_the_file_is_one_line_exit_78(
     assert ledger_digest(ledger_path) == before
 
 
+@pytest.mark.parametrize(
+    ("text", "command", "meant"),
+    [
+        ("dbb = 'x'\n", ["quota", BOX], "did you mean 'db'?"),
+        ("[outptu]\nquiet = true\n", ["quota", BOX], "did you mean 'output'?"),
+        ("[output]\nquite = true\n", ["quota", BOX], "did you mean 'output.quiet'?"),
+        ("[commands.plna]\ndays = 3\n", ["quota", BOX], "did you mean [commands.plan]?"),
+        ("[commands.plan]\ndayz = 3\n", ["plan", BOX], "did you mean 'days'?"),
+        ('[commands."queue ad"]\ncampaign = "x"\n', ["queue", "list"], "did you mean 'add'?"),
+        ('[commands."queue add"]\ncampain = "x"\n', ["queue", "list"], "did you mean 'campaign'?"),
+        ("[commands.plan]\ndayz = 3\n", ["config", "show"], "did you mean 'days'?"),
+    ],
+)
+def test_a_mistyped_key_names_the_key_meant(cfg, run, ledger_path, text, command, meant):
+    """The refusal listed every known key (or none: 'see warmup plan --help') and left the user
+    to spot that 'quite' was 'quiet'; it now names the nearest, as a mistyped mailbox does."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg(text)
+    res = run(*command)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
+    assert meant in res.output, res.output
+    assert ledger_digest(ledger_path) == before
+
+
 def test_a_repeatable_option_in_the_file_takes_a_list_and_a_date_reads_as_its_text(cfg, run):
     """A TOML date is handed to the command as the text the user wrote (``--since 2026-11-01``),
     and a repeatable option (``--eml``, ``--folder``) wants a list."""

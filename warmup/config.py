@@ -39,7 +39,7 @@ import math
 import os
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -202,6 +202,15 @@ def _read(where: Path) -> str:
     return data.decode("utf-8-sig")  # Notepad's byte order mark, which tomllib refuses
 
 
+def meant(word: str, choices: Iterable[str], shown: Callable[[str], str] = repr) -> str:
+    """``"; did you mean 'quiet'?"`` for a mistyped ``word`` close to one of ``choices``, else
+    ``""``: a refusal that names the key meant saves reading the list for it."""
+    import difflib  # only on the way to an error
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {shown(close[0])}?" if close else ""
+
+
 def table_name(command: str) -> str:
     """How the config file names ``command``'s table: ``[commands.plan]``,
     ``[commands."queue add"]``."""
@@ -238,7 +247,10 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
             for sub, v in value.items():
                 kind = TABLES[key].get(sub)
                 if kind is None:
-                    raise bad(f"{key}.{sub}", f"unknown key (known: {', '.join(TABLES[key])})")
+                    hint = meant(sub, TABLES[key], lambda k, table=key: repr(f"{table}.{k}"))
+                    raise bad(
+                        f"{key}.{sub}", f"unknown key{hint} (known: {', '.join(TABLES[key])})"
+                    )
                 if not isinstance(v, kind):
                     raise bad(f"{key}.{sub}", f"expected a {kind.__name__}")
                 values[f"{key}.{sub}"] = v
@@ -257,7 +269,7 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                     commands[name][option.replace("-", "_")] = value
         else:
             known = [*TOP, *TABLES, "commands"]
-            raise bad(key, f"unknown key (known: {', '.join(known)})")
+            raise bad(key, f"unknown key{meant(key, known)} (known: {', '.join(known)})")
     return Config(where, True, values, commands)
 
 

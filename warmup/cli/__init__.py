@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -155,14 +156,24 @@ class WarmupGroup(NamedFields, click.Group):
             top, *path = table.split()
             where = f"config file {loaded.path}: {config.table_name(table)}"
             if top not in commands:
-                raise ConfigError(f"{where}: no such command (see 'warmup --help')")
+                hint = config.meant(
+                    top, commands, lambda c, rest=path: config.table_name(" ".join([c, *rest]))
+                )
+                raise ConfigError(f"{where}: no such command{hint} (see 'warmup --help')")
             if top != name:
                 continue
             target = cmd
             for part in path:
                 sub = target.commands.get(part) if isinstance(target, click.Group) else None
                 if sub is None:
-                    raise ConfigError(f"{where}: no such command (see 'warmup {name} --help')")
+                    hint = (
+                        config.meant(part, target.commands)
+                        if isinstance(target, click.Group)
+                        else ""
+                    )
+                    raise ConfigError(
+                        f"{where}: no such command{hint} (see 'warmup {name} --help')"
+                    )
                 target = sub
             node: Any = ctx.default_map or {}
             for part in (top, *path):
@@ -171,7 +182,7 @@ class WarmupGroup(NamedFields, click.Group):
                 param = param_named(target, option)
                 if param is not None and param.name != option and option in node:
                     node[param.name] = node.pop(option)  # click's default_map: by param name
-                check_config_value(param, where, option, table, value)
+                check_config_value(param, where, option, table, value, target.params)
 
     def make_context(
         self,
@@ -295,14 +306,24 @@ def config_key(param: click.Parameter) -> str:
 
 
 def check_config_value(
-    param: click.Parameter | None, where: str, option: str, command: str, value: Any
+    param: click.Parameter | None,
+    where: str,
+    option: str,
+    command: str,
+    value: Any,
+    params: Iterable[click.Parameter] = (),
 ) -> None:
     """:class:`ConfigError` if the config file's ``value`` for ``option`` of ``command`` (its
     ``param``, None: it has none) is not one the command would take as it is written. ``where``:
-    the file and table, as messages name them."""
+    the file and table, as messages name them; ``params``: the command's, to name the option a
+    mistyped one meant."""
     if param is None:
+        from warmup import config
+
+        hint = config.meant(option, {config_key(p) for p in params if p.name != "help"})
         raise ConfigError(
-            f"{where} {option}: the command has no such option (see 'warmup {command} --help')"
+            f"{where} {option}: the command has no such option{hint} "
+            f"(see 'warmup {command} --help')"
         )
     many = getattr(param, "multiple", False) or param.nargs != 1
     if many and not isinstance(value, list):

@@ -123,16 +123,19 @@ def show(ctx: click.Context, json_: bool) -> None:
     for name, options in sorted(loaded.commands.items()):
         command: Any = group
         for part in name.split():
-            command = command.commands.get(part) if isinstance(command, click.Group) else None
+            parent = command
+            command = parent.commands.get(part) if isinstance(parent, click.Group) else None
             if command is None:
+                hint = cfg.meant(part, parent.commands) if isinstance(parent, click.Group) else ""
                 raise ConfigError(
-                    f"config file {loaded.path}: {cfg.table_name(name)}: no such command"
+                    f"config file {loaded.path}: {cfg.table_name(name)}: no such command{hint}"
                 )
         for option, value in sorted(options.items()):
             # As every other command checks its own tables: a value it would refuse (or click
             # would bend, days = true) is refused here too, never listed as if in force.
             where = f"config file {loaded.path}: {cfg.table_name(name)}"
-            check_config_value(param_named(command, option), where, option, name, value)
+            param = param_named(command, option)
+            check_config_value(param, where, option, name, value, command.params)
             add(f"commands.{name}.{option}", masked(option, value), "config file")
     if json_:
         print_json({"file": str(loaded.path), "exists": loaded.exists, "settings": rows})
