@@ -160,3 +160,25 @@ def test_suppress_add_counts_an_address_given_twice_once(ledger_path):
     assert proc.stdout == "Suppressed 2 addresses (1 already was; 1 repeated).\n"
     again = warmup("suppress", "add", "b@x.example", "b@x.example", "--reason", "asked")
     assert again.stdout == "Suppressed 0 addresses (1 already was; 1 repeated).\n"
+
+
+def test_record_send_names_a_repeated_recipient_as_repeated_not_already_recorded(run):
+    """'--to a --to A' said '(1 already recorded)' of a send recorded nowhere before: read as
+    a duplicate import, it sent the user looking for history that does not exist."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    at = ("--at", "2026-12-01T10:00:00+08:00")
+    args = (
+        "record",
+        "send",
+        BOX,
+        "--to",
+        "a@x.example",
+        "--to",
+        "A@X.example",
+        "--to",
+        "b@x.example",
+    )
+    res = run(*args, *at)
+    assert (res.exit_code, res.output) == (0, f"Recorded 2 sends for {BOX} (1 repeated).\n")
+    res = run("record", "send", BOX, "--to", "a@x.example", "--to", "c@x.example", *at)
+    assert (res.exit_code, res.output) == (0, f"Recorded 1 send for {BOX} (1 already recorded).\n")

@@ -53,9 +53,15 @@ def record_send(
     """
     when = typed_instant(at, [ledger.mailbox(address)]) if at is not None else None
     n = api.record_send(ledger, address, list(to), when, message_id)
+    # All were checked by now; one recipient given twice (a@x, A@X) is one send, not a send
+    # "already recorded" (which sent users looking for an earlier import).
+    distinct = len({addresses.normalize(t, "recipient") for t in to})
+    old, repeated = distinct - n, len(to) - distinct
+    notes = [f"{old} already recorded"] if old else []
+    notes += [f"{repeated} repeated"] if repeated else []
     say(
         f"Recorded {plural(n, 'send')} for {addresses.normalize(address, limits=False)}"
-        + ("" if n == len(to) else f" ({len(to) - n} already recorded)")
+        + (f" ({'; '.join(notes)})" if notes else "")
         + "."
     )
 
