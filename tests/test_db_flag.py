@@ -475,3 +475,29 @@ def test_no_warning_for_a_password_in_the_environment_or_a_url_without_one(args,
     res = CliRunner().invoke(cli, list(args), env={"WARMUP_DB": None, **env})
     assert res.exit_code == 69, res.output  # the server is not there: the URL was used
     assert "Warning:" not in res.stderr and "s3cretPW" not in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    "args", [("quota",), ("db", "migrate"), ("mailbox", "add", BOX, "--provider", "exmail")]
+)
+def test_a_ledger_path_that_is_a_directory_says_so(run, tmp_path: Path, args):
+    """'unable to open database file; check the path and its permissions' sent the user to
+    chmod a folder that was fine; the path is a folder (a --db given the data dir)."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    res = run("--db", str(folder), *args)
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
+    assert f"{folder} is a directory" in res.output, res.output
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycog://u@127.0.0.1:1/x", "postgresql+pg8000://u@127.0.0.1:1/x"]
+)
+def test_a_mistyped_postgresql_driver_names_the_one_warmup_uses(run, url):
+    """SQLAlchemy's "Can't load plugin: sqlalchemy.dialects:postgresql.psycog" named no fix."""
+    res = run("--db", url, "quota")
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output, res.output
+    assert "postgresql+psycopg://" in res.output and "driver" in res.output, res.output

@@ -83,6 +83,17 @@ class PostgresLedger(Ledger):
                 f"ledger URL {mask_url(url)!r}: it holds a NUL character (%00), which "
                 f"PostgreSQL cannot take; remove it"
             )
+        driver = sa.engine.make_url(url).drivername.partition("+")[2]
+        if driver not in ("", "psycopg"):
+            # A typo (psycog) surfaced as SQLAlchemy's "Can't load plugin", and another driver
+            # (psycopg2, pg8000) as "pip install 'warmup[postgres]'", which installs neither:
+            # the backend speaks psycopg 3 only.
+            from warmup.ledger import mask_url
+
+            raise ConfigError(
+                f"ledger URL {mask_url(url)!r}: driver {driver!r} is not one warmup uses; "
+                f"write postgresql+psycopg://"
+            )
         port = sa.engine.make_url(url).port  # a port that is not a number: open_ledger's
         if port is not None and not 0 < port < 65536:
             # libpq's "invalid port number" surfaced when connecting, as "unavailable" (69); port

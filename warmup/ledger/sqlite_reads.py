@@ -125,6 +125,11 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
             f"ledger {where} is not a warmup ledger or is corrupted ({text}); "
             f"point --db/WARMUP_DB at another file or restore a backup"
         )
+    if "unable to open" in text and os.path.isdir(where):
+        # Not a matter of permissions, as the line below would have the user think.
+        return ConfigError(
+            f"ledger {where} is a directory; name a file, e.g. {os.path.join(where, 'ledger.db')}"
+        )
     if "unable to open" in text or "readonly" in text or "disk" in text.lower():
         return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
     if "database is locked" in text or "database is busy" in text:
