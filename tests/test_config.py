@@ -349,6 +349,34 @@ def test_a_value_click_would_silently_bend_is_refused(cfg, run, ledger_path, tex
 
 
 @pytest.mark.parametrize(
+    ("text", "command", "words"),
+    [
+        # An integer for an on/off flag reached click's str_to_bool: AttributeError, a
+        # traceback and exit 1 for every 'suppress list'.
+        (
+            '[commands."suppress list"]\njson = 1\n',
+            ["suppress", "list"],
+            "json: expected true or false, not 1",
+        ),
+        ("[commands.quota]\njson = 0\n", ["quota", BOX], "json: expected true or false, not 0"),
+        ('[commands.quota]\njson = "yes"\n', ["quota", BOX], "json: expected true or false"),
+        ("[commands.quota]\njson = 1\n", ["config", "show"], "json: expected true or false"),
+    ],
+)
+def test_a_flag_in_the_file_takes_true_or_false_only(cfg, run, ledger_path, text, command, words):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg(text)
+    res = run(*command)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
+    assert words in res.output, res.output
+    assert ledger_digest(ledger_path) == before
+    cfg(text.replace("= 1", "= true").replace("= 0", "= false").replace('"yes"', "true"))
+    assert run(*command).exit_code == 0
+
+
+@pytest.mark.parametrize(
     ("text", "words"),
     [
         (

@@ -341,9 +341,12 @@ def _bent(param: click.Parameter, value: Any) -> str | None:
     it converts with int() and str(), so ``days = true`` was 1 day, ``days = 1.5`` 1 day and
     ``campaign = false`` the campaign "False"."""
     kind = param.type
-    if getattr(param, "is_flag", False) or isinstance(kind, click.types.BoolParamType):
-        return None
     toml = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    if getattr(param, "is_bool_flag", False) or isinstance(kind, click.types.BoolParamType):
+        # click's str_to_bool calls .strip() on it: an integer was a traceback, "yes" bent.
+        return None if isinstance(value, bool) else f"expected true or false, not {value!r}"
+    if getattr(param, "is_flag", False):
+        return None
     if isinstance(kind, click.types.IntParamType):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             return f"expected a whole number, not {toml}"
