@@ -202,13 +202,19 @@ def _read(where: Path) -> str:
     return data.decode("utf-8-sig")  # Notepad's byte order mark, which tomllib refuses
 
 
-def meant(word: str, choices: Iterable[str], shown: Callable[[str], str] = repr) -> str:
-    """``"; did you mean 'quiet'?"`` for a mistyped ``word`` close to one of ``choices``, else
-    ``""``: a refusal that names the key meant saves reading the list for it."""
+def nearest(word: str, choices: Iterable[str]) -> str | None:
+    """The one of ``choices`` a mistyped ``word`` most likely meant, or None: a refusal that
+    names it saves reading a list for it."""
     import difflib  # only on the way to an error
 
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean {shown(close[0])}?" if close else ""
+    return close[0] if close else None
+
+
+def meant(word: str, choices: Iterable[str], prefix: str = "") -> str:
+    """``"; did you mean 'quiet'?"`` (the :func:`nearest` choice, after ``prefix``) or ``""``."""
+    close = nearest(word, choices)
+    return f"; did you mean {prefix + close!r}?" if close else ""
 
 
 def table_name(command: str) -> str:
@@ -247,7 +253,7 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
             for sub, v in value.items():
                 kind = TABLES[key].get(sub)
                 if kind is None:
-                    hint = meant(sub, TABLES[key], lambda k, table=key: repr(f"{table}.{k}"))
+                    hint = meant(sub, TABLES[key], f"{key}.")
                     raise bad(
                         f"{key}.{sub}", f"unknown key{hint} (known: {', '.join(TABLES[key])})"
                     )

@@ -156,8 +156,11 @@ class WarmupGroup(NamedFields, click.Group):
             top, *path = table.split()
             where = f"config file {loaded.path}: {config.table_name(table)}"
             if top not in commands:
-                hint = config.meant(
-                    top, commands, lambda c, rest=path: config.table_name(" ".join([c, *rest]))
+                close = config.nearest(top, commands)
+                hint = (
+                    f"; did you mean {config.table_name(' '.join([close, *path]))}?"
+                    if close
+                    else ""
                 )
                 raise ConfigError(f"{where}: no such command{hint} (see 'warmup --help')")
             if top != name:
