@@ -918,6 +918,7 @@ def import_csv(
             written += len(batch)
             if progress:
                 progress("write", written, rows)
+        ledger.import_done()
     ignored = tuple(h for h in header if h and h not in _COLUMNS)
     return Imported(total.sends, total.bounces, total.mailboxes, total.events, ignored)
 
