@@ -1218,3 +1218,33 @@ def _refused(run, log, ledger_path, said: str) -> None:  # type: ignore[no-untyp
     assert res.output.startswith(said), res.output
     assert res.output.count("\n") == 1
     assert ledger_digest(ledger_path) == before
+
+
+def test_an_import_leaves_sqlites_checkpoint_interval_as_it_found_it(tmp_path):
+    """The import's batches checkpoint the WAL less often; the connection goes back to SQLite's
+    default when the pool takes it back, and the import ends with a checkpoint."""
+    log = tmp_path / "log.csv"
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=3)
+    with log.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["mailbox", "recipient", "sent_at", "provider"])
+        for i in range(4500):
+            at = start + dt.timedelta(seconds=30 * i)
+            w.writerow(["a@corp.example", f"r{i}@x.example", at.isoformat(), "exmail"])
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    seen = []
+    insert = ledger._insert_new_sends
+
+    def spy(conn, sends):
+        out = insert(conn, sends)
+        seen.append(conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
+        return out
+
+    ledger._insert_new_sends = spy
+    assert api.import_csv(ledger, log).sends == 4500
+    assert seen == [10_000] * 3
+    with ledger.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        assert (busy, frames) == (0, copied)  # nothing left uncopied
+    ledger.close()
