@@ -170,3 +170,46 @@ def test_a_statement_the_server_times_out_exits_75_in_one_line(run, schema, sett
     with psycopg.connect(holder.render_as_string(hide_password=False)) as conn:
         sends = conn.execute(f'SELECT count(*) FROM "{schema.name}".send').fetchone()
     assert sends == (0,)
+
+
+def test_a_lock_held_by_an_idle_session_ends_in_the_lock_timeout_not_a_hang(
+    run, schema, monkeypatch
+):
+    """A session left idle in a transaction holding a mailbox's row (a psql prompt after
+    SELECT ... FOR UPDATE) held the command, the gate and ``db copy`` without a word and
+    without end: the server had no lock_timeout. warmup sets one on its connections where the
+    role, the database or the URL set none (LOCK_TIMEOUT_S, 30 s; 0.5 s here), as long as a
+    SQLite ledger's busy timeout: exit 75, one line naming it. One the user set is kept."""
+    import time
+
+    from warmup.ledger import postgres
+
+    monkeypatch.setattr(postgres, "LOCK_TIMEOUT_S", 0.5)
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    holder = sa.engine.make_url(schema.server).set(drivername="postgresql")
+    with psycopg.connect(holder.render_as_string(hide_password=False)) as conn:
+        conn.execute(f'SELECT id FROM "{schema.name}".mailbox FOR UPDATE')  # held until exit
+        started = time.monotonic()
+        res = run("--db", schema.url, "record", "send", BOX, "--to", "lead@example.com")
+        took = time.monotonic() - started
+        assert res.exit_code == 75, res.output
+        line = _one_line(res.output)
+        assert "canceling statement due to lock timeout" in line and "lock_timeout" in line, line
+        assert took < 10, took
+        gate = Gate(BOX, db=schema.url)  # the gate's own psycopg path, its own connection
+        try:
+            with pytest.raises(TempFail, match="lock timeout"):
+                gate.reserve(["lead@example.com"], now=dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC))
+        finally:
+            gate.close()
+        conn.rollback()
+    from warmup.ledger import open_ledger
+
+    for url, setting in ((schema.url, "500ms"), (schema.url + "%20-clock_timeout%3D7s", "7s")):
+        ledger = open_ledger(url)
+        try:
+            with ledger.engine.connect() as c:
+                assert c.exec_driver_sql("SHOW lock_timeout").scalar() == setting
+        finally:
+            ledger.close()
+    assert run("--db", schema.url, "record", "send", BOX, "--to", "lead@example.com").exit_code == 0

@@ -46,6 +46,24 @@ MIGRATION_LOCK = 7261001  # pg_advisory_xact_lock key: "warmup migrations"
 # is a hash of the name); PostgreSQL keeps the two-key locks apart from the one-key ones.
 NAME_LOCKS = 7261002
 
+# How long a statement waits for a lock before the server cancels it (lock_timeout, SQLSTATE
+# 55P03: exit 75, try later), unless the role, the database or the URL's options set one: as
+# long as a SQLite ledger's busy timeout. Without it a session left idle in a transaction (a
+# psql prompt after SELECT ... FOR UPDATE, a crashed client whose connection lingers) held every
+# warmup command, the gate and ``db copy`` included, without a word and without end.
+LOCK_TIMEOUT_S = 30.0
+
+
+def _bound_lock_waits(dbapi_conn: Any, record: Any) -> None:
+    """On each new connection: lock_timeout = LOCK_TIMEOUT_S, where nothing set one."""
+    with dbapi_conn.cursor() as cur:
+        cur.execute(
+            "SELECT set_config('lock_timeout', %s, false) "
+            "WHERE current_setting('lock_timeout') IN ('0', '0ms')",
+            (f"{int(LOCK_TIMEOUT_S * 1000)}ms",),
+        )
+    dbapi_conn.commit()  # a SET in a transaction rolled back is undone
+
 
 def safe_url(url: str) -> str:
     """The URL with any password masked, for messages."""
@@ -120,6 +138,7 @@ class PostgresLedger(Ledger):
         # dropped while it idled (a restart, a fail-over) reconnects instead of failing. The
         # gate's reservations keep their own connection and pay nothing for it.
         engine = sa.create_engine(url, pool_pre_ping=True)
+        sa.event.listen(engine, "connect", _bound_lock_waits)
         super().__init__(engine, url, safe_url(url))
 
     def _read_conn(self, conn: Connection) -> None:
