@@ -90,6 +90,10 @@ class Imports:
             **settings: Any,
         ) -> MailboxRow: ...
 
+    def import_done(self) -> None:
+        """After an import's last batch: what the backend does once (SQLite: a checkpoint of
+        the WAL its batches left); nothing here."""
+
     def import_batch(
         self,
         rows: Sequence[ImportRow],
