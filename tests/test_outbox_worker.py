@@ -896,3 +896,51 @@ def test_a_paced_pool_sends_at_its_slots_and_puts_the_rest_back_at_once(
     assert sorted(str(m.message["From"]) for m in sink.messages) == sorted([a, b])
     rows = [ledger.message(i) for i in ids if i is not None]
     assert {r.next_attempt_at for r in rows if r.state == "queued"} == {T0 + dt.timedelta(hours=1)}
+
+
+def test_tries_count_every_try_made_the_one_that_went_included(
+    sink,
+    ssl_cert_env,
+    password,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """TRIES in 'queue list' is the tries made: a message sent at its first try shows 1, not
+    0 (it counted only the failed ones, so a sent, bounced or unknown message looked never
+    tried); a 4xx then a 250 is 2; a dead worker's message that reached the gate is 1. A wait
+    for the plan's slot is no try."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    sink.reject_rcpt = {
+        "late@example.com": (450, "4.2.0 greylisted, try again later"),
+        "gone@example.com": (550, "5.1.1 no such user"),
+    }
+    ledger = open_ledger()
+    box = Outbox(ledger)
+    ids = {
+        to: box.add(message(f"{to}@example.com"), pool="P", now=T0)
+        for to in ("first", "late", "gone")
+    }
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"sent": 1, "deferred": 1, "bounced": 1}
+        sink.reject_rcpt = {"gone@example.com": (550, "5.1.1 no such user")}
+        clock.at = T0 + backoff(1) + dt.timedelta(seconds=1)
+        assert worker.run_once().outcomes == {"sent": 1}
+    got = {to: (ledger.message(i).state, ledger.message(i).attempts) for to, i in ids.items()}
+    assert got == {"first": ("sent", 1), "late": ("sent", 2), "gone": ("bounced", 1)}
+    listed = json.loads(cli("queue", "list", "--json").stdout)
+    assert sorted(m["attempts"] for m in listed) == [1, 1, 2]
+
+    # A dead worker's claims: one that reached the gate made a try, one that did not made none.
+    died = [box.add(message(f"d{i}@example.com"), pool="P", now=T0) for i in range(2)]
+    dead = f"{HOST}:{_dead_pid()}:{PLACE}:dead"
+    claimed = [ledger.claim(dead, clock.at) for _ in died]
+    assert [c.id for c in claimed if c] == died
+    with Gate("a@corp.example", ledger=ledger) as gate:
+        gate.reserve(["d1@example.com"], claimed[1].message_id, now=clock.at)  # type: ignore[union-attr]
+    with Worker(ledger, clock=clock) as worker:
+        assert sorted(worker.recover(clock.at)) == ["queued", "unknown"]
+    assert [(ledger.message(i).state, ledger.message(i).attempts) for i in died] == [
+        ("queued", 0),
+        ("unknown", 1),
+    ]

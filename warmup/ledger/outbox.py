@@ -626,6 +626,8 @@ class OutboxStore:
             }
             if by is not None:
                 values["sent_by"] = by
+            if by is not None or row.sent_via == "overflow":  # it reached a server: a try
+                values["attempts"] = OUTBOX.c.attempts + 1
             if again:
                 values["recipients"] = ",".join(again)
                 values["rcpt_count"] = len(again)

@@ -660,7 +660,8 @@ class Worker:
             f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} from {box.address} "
             f"to {', '.join(rcpts)}: {reply}"
         )
-        return self._settle(msg, state, reply=reply, sent_by=box.id)
+        # A try made, this one included: TRIES of a message sent at once is 1, not 0.
+        return self._settle(msg, state, reply=reply, sent_by=box.id, attempt=True)
 
     def _overflow(self, msg: OutboxRow, pool: PoolRow, rcpts: list[str]) -> str:
         """Send a bulk message through the pool's overflow channel (every member's quota is
@@ -683,7 +684,9 @@ class Worker:
         except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
             return self._retry(msg, None, str(exc), attempt=True, recipients=rcpts)
         except BaseException:
-            self._settle(msg, "unknown", reply="the worker stopped while sending via overflow")
+            self._settle(
+                msg, "unknown", reply="the worker stopped while sending via overflow", attempt=True
+            )
             raise
         refused_sender = _sender_refused(report)
         if refused_sender is not None:  # the channel took nothing: a try, as a 4xx is
@@ -704,7 +707,9 @@ class Worker:
             f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
             f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {reply}"
         )
-        return self._settle(msg, state, reply=reply, recipients=rcpts if bad else None)
+        return self._settle(
+            msg, state, reply=reply, recipients=rcpts if bad else None, attempt=True
+        )
 
     def _observe(self, gate: Gate, now: dt.datetime, a: Allowance | None = None) -> None:
         """Tell the notification targets of a change of ``gate``'s mailbox's health (see
