@@ -944,3 +944,57 @@ def test_tries_count_every_try_made_the_one_that_went_included(
         ("queued", 0),
         ("unknown", 1),
     ]
+
+
+def test_a_running_worker_says_once_why_its_queue_waits_and_when_it_resumes(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """'warmup run' (not --once) said nothing at all while every member's quota was used, nor
+    when the queue ran dry: a log under systemd was silent for a day, as a hung worker's is.
+    Now one line says why the rest waits and when the next is due, one line says nothing is
+    queued; each once, not once a pass."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    ledger = open_ledger()
+    box = Outbox(ledger)
+    for i in range(3):
+        box.add(message(f"r{i}@example.com"), pool="P", campaign="c", now=T0)
+    lines: list[str] = []
+    clock = Clock(T0)
+    passes = []
+
+    def sleep(seconds: float) -> None:
+        passes.append(seconds)
+        clock.at += dt.timedelta(seconds=min(seconds, 60))
+        if len(passes) == 3:
+            worker.stop()
+
+    with Worker(ledger, clock=clock, log=lines.append, sleep=sleep) as worker:
+        worker.run()
+    tomorrow = day_start(local_day(T0, SHANGHAI) + dt.timedelta(days=1), SHANGHAI)
+    waiting = [line for line in lines if " waiting: " in line]
+    assert len(waiting) == 1, lines
+    assert "2 messages" in waiting[0] and "today's quota is used (1 of 1 sent)" in waiting[0]
+    assert waiting[0].endswith(f"next message due at {tomorrow:%Y-%m-%dT%H:%M:%SZ}."), waiting
+
+    res = cli("queue", "cancel", "--campaign", "c")
+    assert res.returncode == 0, res.stderr
+    lines.clear()
+    passes.clear()
+    with Worker(ledger, clock=clock, log=lines.append, sleep=sleep) as worker:
+        worker.run()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "nothing is queued: waiting for new messages (SIGTERM or Ctrl-C stops)."
+    ]
+
+    # Started on a queue an earlier worker held: it says when the next is due, once.
+    box.add(message("later@example.com"), pool="P", campaign="d", now=clock.at)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"waiting": 1}
+    lines.clear()
+    passes.clear()
+    with Worker(ledger, clock=clock, log=lines.append, sleep=sleep) as worker:
+        worker.run()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        f"waiting: next message due at {tomorrow:%Y-%m-%dT%H:%M:%SZ} ('warmup queue list' "
+        f"says why)."
+    ]

@@ -214,11 +214,13 @@ class Worker:
         try:
             if self.bounces is not None:
                 self.bounces.watch(self.wake)
+            said: object = self  # what the last line about the queue's wait said: nothing yet
             while not self.stopping:
                 self._wake.clear()
                 done = self.run_once()
                 if self.stopping:
                     break
+                said = self._say_waiting(done, said)
                 wait = POLL
                 sync_due = self.bounces.next_at() if self.bounces is not None else None
                 for due in (done.next_due, sync_due):
@@ -229,6 +231,30 @@ class Worker:
             if self.bounces is not None:
                 self.bounces.close()
         self._stopped()
+
+    def _say_waiting(self, done: Pass, said: object) -> object:
+        """One line when what the queue waits for changes (not once a pass): why its messages
+        wait and when the next is due, or that nothing is queued. A worker whose members'
+        quota was used said nothing until the next day, as a hung one would. Returns what it
+        said (the key compared next time)."""
+        now = self.clock()
+        if done.next_due is None:
+            key: object = None
+            line = "nothing is queued: waiting for new messages (SIGTERM or Ctrl-C stops)."
+        elif done.next_due > now:
+            key = done.next_due
+            due = f"next message due at {_stamp(done.next_due)}"
+            if done.waiting:  # held this pass: why is at hand
+                why, _ = done.waiting.most_common(1)[0]
+                n = sum(done.waiting.values())
+                line = f"waiting: {plural(n, 'message')}: {why}; {due}."
+            else:  # held by an earlier pass (or worker): the reason is on the message
+                line = f"waiting: {due} ('warmup queue list' says why)."
+        else:
+            return said
+        if key != said:
+            self.log(f"{_stamp(now)} {line}")
+        return key
 
     def _stopped(self) -> None:
         """Tell the notification targets when the worker stops with messages still queued."""
