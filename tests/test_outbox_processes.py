@@ -210,3 +210,34 @@ def test_a_campaign_cancelled_while_a_worker_sends_it_ends_with_that_message_too
         first
     ] == expected
     assert [m.rcpt_tos for m in sink.messages].count(("lead@example.com",)) == (reply[0] == 250)
+
+
+@pytest.mark.slow
+def test_a_second_sigterm_stops_at_once_and_the_first_says_what_it_waits_for(
+    sink, ssl_cert_env, tmp_path
+):
+    """The first SIGTERM (Ctrl-C) while a server takes its time said nothing for up to the SMTP
+    timeout, and a second did nothing: a user who saw no reaction reached for kill -9. Now the
+    first says, in one line, that the message in flight is finished first and that a second
+    stops at once; the second stops within a moment, the message settled from the gate's slots
+    (its DATA went: unknown, never sent again), the rest left queued, no traceback."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    queue(3)
+    sink.delay_data_reply = 60
+    proc = worker("--timeout", "120")
+    deadline = time.monotonic() + 30
+    while sink.mail_commands < 1:  # the first message is in its SMTP conversation
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    time.sleep(0.5)  # its DATA is at the server, waiting for the reply
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stderr is not None
+    said = proc.stderr.readline()  # a line, at once: not after the 60 s the server takes
+    assert said.startswith("Stopping after the message in flight"), said
+    assert "again to stop at once" in said
+    assert proc.poll() is None  # still finishing it
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and err.rstrip().endswith("Aborted."), err
+    assert sorted(outbox_states().values()) == ["queued", "queued", "unknown"]

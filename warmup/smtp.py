@@ -236,6 +236,19 @@ class Session:
         return self.target.security != "none" or smtp.has_extn("auth")
 
     def send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:
+        """One message; never raises for SMTP replies or a broken connection (see
+        :meth:`_send`). Interrupted (a second Ctrl-C), the connection is dropped, not closed
+        with QUIT: the server's next reply would answer the interrupted command, so QUIT
+        waited up to the timeout for it, which the user had just asked not to do."""
+        try:
+            return self._send(mail_from, recipients, data)
+        except BaseException:
+            if self.smtp is not None:
+                _quietly_close(self.smtp)
+                self.smtp = None
+            raise
+
+    def _send(self, mail_from: str, recipients: list[str], data: bytes) -> Outcome:
         """One message; never raises for SMTP replies or a broken connection.
 
         Bcc and Resent-Bcc headers are removed on the way out, whoever built ``data``: the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,6 +13,9 @@ from warmup.cli import cli
 from warmup.cli.common import SECONDS, complete_pool, pass_ledger
 from warmup.cli.send import password_option
 from warmup.ledger import Ledger
+
+if TYPE_CHECKING:
+    from warmup.outbox.worker import Worker
 
 
 @cli.command()
@@ -87,7 +91,7 @@ def run(
         sync_every=every,
     ) as worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: worker.stop())
+            signal.signal(sig, lambda *_: _stop(worker))
         if view is not None:
             view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
         if not once:
@@ -107,6 +111,22 @@ def run(
         click.echo("Nothing is queued.")
     else:
         click.echo(f"Next message due at {done.next_due:%Y-%m-%dT%H:%M:%SZ}.")
+
+
+def _stop(worker: Worker) -> None:
+    """SIGTERM or Ctrl-C: the first finishes the message in flight, and says so at once (a
+    server slow to answer kept a silent worker running up to the SMTP timeout, and the user
+    reached for kill -9); the second stops now, the message settled from the gate's slots as
+    for any interruption (unknown once it may have left: never sent twice), exit 130."""
+    if worker.stopping:
+        raise KeyboardInterrupt
+    worker.stop()
+    # os.write, not click.echo: a handler may run inside a buffered write of the main thread.
+    line = "Stopping after the message in flight (SIGTERM or Ctrl-C again to stop at once).\n"
+    try:
+        os.write(2, line.encode())
+    except OSError:  # stderr closed: the stop goes on
+        pass
 
 
 def _terminal() -> bool:
