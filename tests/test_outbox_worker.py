@@ -12,7 +12,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.gatekit import cli, policy_file
+from tests.gatekit import PASSWORD_ENV, cli, policy_file
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
@@ -994,7 +994,30 @@ def test_a_running_worker_says_once_why_its_queue_waits_and_when_it_resumes(
     passes.clear()
     with Worker(ledger, clock=clock, log=lines.append, sleep=sleep) as worker:
         worker.run()
-    assert [line.split(" ", 1)[1] for line in lines] == [
-        f"waiting: next message due at {tomorrow:%Y-%m-%dT%H:%M:%SZ} ('warmup queue list' "
-        f"says why)."
-    ]
+    assert len(lines) == 1, lines
+    assert lines[0].split(" ", 1)[1].startswith("waiting: a@corp.example: today's quota is used")
+    assert lines[0].endswith(f"; next message due at {tomorrow:%Y-%m-%dT%H:%M:%SZ}.")
+
+
+def test_run_once_with_nothing_due_still_says_why_the_queue_waits(
+    sink,
+    ssl_cert_env,
+    tmp_path,
+    ledger_url,  # noqa: F811
+):
+    """'run --once' (cron) said why the rest waits only in the pass that held it; every later
+    run said 'nothing was due' and a time, no reason, until the next day. The reason is on
+    the next due message: it is said as well."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    ledger = open_ledger()
+    for i in range(3):
+        Outbox(ledger).add(message(f"r{i}@example.com"), pool="P")
+    first = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert first.returncode == 0, first.stderr
+    assert "Done: 1 sent, 2 waiting." in first.stdout
+    again = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert again.returncode == 0, again.stderr
+    lines = again.stdout.splitlines()
+    assert lines[0] == "Done: nothing was due."
+    assert lines[1].startswith("Waiting: a@corp.example: today's quota is used (1 of 1 sent)")
+    assert lines[2].startswith("Next message due at ")

@@ -67,6 +67,7 @@ def run(
         warmup run --sync-every 5m
     """
     from warmup import credentials
+    from warmup.instants import now_utc
     from warmup.outbox import parse_expiry
     from warmup.outbox.overflow import PASSWORD_ENV
     from warmup.outbox.worker import Worker
@@ -107,6 +108,9 @@ def run(
     click.echo(f"Done: {counts or 'nothing was due'}.")
     for why, n in done.waiting.most_common(3):  # why nothing went, say, every member paused
         click.echo(f"Waiting ({n}): {why}")
+    due_later = done.next_due is not None and done.next_due > now_utc()
+    if not done.waiting and done.next_why and due_later:  # held by an earlier run: its reason
+        click.echo(f"Waiting: {done.next_why}")
     if done.next_due is None:
         click.echo("Nothing is queued.")
     else:

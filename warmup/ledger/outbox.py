@@ -703,14 +703,23 @@ class OutboxStore:
             ).rowcount
         return int(waiting), int(expired)
 
-    def next_due(self, pool_id: int | None = None) -> dt.datetime | None:
-        """When the next queued message (of ``pool_id``) is due; None if none is queued."""
-        q = sa.select(sa.func.min(OUTBOX.c.next_attempt_at)).where(OUTBOX.c.state == "queued")
+    def next_due(self, pool_id: int | None = None) -> tuple[dt.datetime, str | None] | None:
+        """When the next queued message (of ``pool_id``) is due, and its last reply (why it
+        waits, when it was held or deferred); None if none is queued."""
+        q = (
+            sa.select(OUTBOX.c.next_attempt_at, OUTBOX.c.last_reply)
+            .where(OUTBOX.c.state == "queued")
+            .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
+            .limit(1)
+        )
         if pool_id is not None:
             q = q.where(OUTBOX.c.pool_id == pool_id)
         with self.read() as conn:
-            got = conn.execute(q).scalar()
-        return None if got is None else utc(got) if got.tzinfo else got.replace(tzinfo=dt.UTC)
+            row = conn.execute(q).first()
+        if row is None:
+            return None
+        got = row.next_attempt_at
+        return (utc(got) if got.tzinfo else got.replace(tzinfo=dt.UTC)), row.last_reply
 
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up

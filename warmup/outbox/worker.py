@@ -113,11 +113,12 @@ def _alive(pid: int) -> bool:
 class Pass:
     """What one pass over the due messages did: messages per outcome, why the ``waiting`` ones
     could not go (messages per reason), and when the next queued message is due (None: nothing
-    queued)."""
+    queued) and its last reply."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
     waiting: Counter[str] = field(default_factory=Counter)
     next_due: dt.datetime | None = None
+    next_why: str | None = None  # the last reply of the message due next: why it waits
 
 
 class Worker:
@@ -248,8 +249,10 @@ class Worker:
                 why, _ = done.waiting.most_common(1)[0]
                 n = sum(done.waiting.values())
                 line = f"waiting: {plural(n, 'message')}: {why}; {due}."
-            else:  # held by an earlier pass (or worker): the reason is on the message
-                line = f"waiting: {due} ('warmup queue list' says why)."
+            elif done.next_why:  # held by an earlier pass (or worker): its reason is kept
+                line = f"waiting: {done.next_why}; {due}."
+            else:
+                line = f"waiting: {due}."
         else:
             return said
         if key != said:
@@ -345,7 +348,9 @@ class Worker:
                     self._campaign_done(msg.campaign)
         finally:
             self._flush()
-        done.next_due = self.ledger.next_due(pool_id)
+        upcoming = self.ledger.next_due(pool_id)
+        if upcoming is not None:
+            done.next_due, done.next_why = upcoming
         return done
 
     def _hold_backlog(self, start: dt.datetime, pool_id: int | None, done: Pass) -> None:
