@@ -245,3 +245,26 @@ def test_the_view_of_one_pool_shows_only_that_pools_campaigns(run):
     assert [c["campaign"] for c in json.loads(res.output)["campaigns"]] == ["q-camp"]
     missing = run("queue", "status", "--pool", "nope")
     assert missing.exit_code == 78 and "nope" in missing.output
+
+
+def test_a_line_written_under_the_view_by_a_signal_is_kept_and_redrawn_over(tmp_path):
+    """The first Ctrl-C writes a line under the view (from its signal handler, which may not
+    draw): the next redraw moved up over the view only, so the old view's first line stayed
+    on screen and the line was cleared away, never seen again. Noted, the redraw goes up over
+    it too and lists it among the last events."""
+    import io
+
+    from warmup.outbox.view import LiveView
+
+    pool_of(2525, tmp_path, n=1)
+    screen = io.StringIO()
+    view = LiveView(open_ledger(), screen)
+    view.draw()
+    drawn = screen.getvalue().count("\n")
+    view.note("Stopping after the message in flight.")
+    screen.seek(0)
+    screen.truncate()
+    view.draw()
+    again = screen.getvalue()
+    assert again.startswith(f"\x1b[{drawn + 1}F\x1b[J")
+    assert "Stopping after the message in flight." in again

@@ -15,6 +15,7 @@ from warmup.cli.send import password_option
 from warmup.ledger import Ledger
 
 if TYPE_CHECKING:
+    from warmup.outbox.view import LiveView
     from warmup.outbox.worker import Worker
 
 
@@ -92,7 +93,7 @@ def run(
         sync_every=every,
     ) as worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: _stop(worker))
+            signal.signal(sig, lambda *_: _stop(worker, view))
         if view is not None:
             view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
         if not once:
@@ -117,7 +118,7 @@ def run(
         click.echo(f"Next message due at {done.next_due:%Y-%m-%dT%H:%M:%SZ}.")
 
 
-def _stop(worker: Worker) -> None:
+def _stop(worker: Worker, view: LiveView | None) -> None:
     """SIGTERM or Ctrl-C: the first finishes the message in flight, and says so at once (a
     server slow to answer kept a silent worker running up to the SMTP timeout, and the user
     reached for kill -9); the second stops now, the message settled from the gate's slots as
@@ -126,11 +127,13 @@ def _stop(worker: Worker) -> None:
         raise KeyboardInterrupt
     worker.stop()
     # os.write, not click.echo: a handler may run inside a buffered write of the main thread.
-    line = "Stopping after the message in flight (SIGTERM or Ctrl-C again to stop at once).\n"
+    line = "Stopping after the message in flight (SIGTERM or Ctrl-C again to stop at once)."
     try:
-        os.write(2, line.encode())
+        os.write(2, f"{line}\n".encode())
     except OSError:  # stderr closed: the stop goes on
-        pass
+        return
+    if view is not None and os.isatty(2):  # under the view: redrawn over, and kept in it
+        view.note(line)
 
 
 def _terminal() -> bool:

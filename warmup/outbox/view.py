@@ -184,6 +184,14 @@ class LiveView:
         if threading.get_ident() == self._owner:
             self.draw()
 
+    def note(self, line: str) -> None:
+        """``line`` was written under the view (by a signal handler, which may neither draw nor
+        take the lock): it is kept among the events, and the next redraw goes up over it
+        too. No lock: a deque's append and an int's store are single steps for the thread
+        that the handler interrupts."""
+        self.events.append(line)
+        self._drawn += 1
+
     def draw(self, fresh: bool = False) -> None:
         """Redraw; the ledger is read again if ``fresh`` or the data is older than
         :data:`FRESH`."""
