@@ -164,7 +164,8 @@ def test_eml_to_a_mailbox_keeps_its_message_id_and_refuses_another_from(
     res = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
     assert res.returncode == 0, res.stderr
     again = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
-    assert again.returncode == 65 and "<kept@corp.example> is queued already" in again.stderr
+    assert again.returncode == 65
+    assert "<kept@corp.example> is in the outbox already (message 1, queued)" in again.stderr
     other = tmp_path / "o.eml"
     other.write_bytes(b"From: boss@corp.example\r\nTo: x@example.com\r\n\r\nhi\r\n")
     res = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", str(other))
@@ -173,6 +174,10 @@ def test_eml_to_a_mailbox_keeps_its_message_id_and_refuses_another_from(
     (got,) = sink.messages
     assert str(got.message["Message-ID"]) == "<kept@corp.example>"
     assert str(got.message["From"]) == "a@corp.example" and "Reply-To" not in got.message
+    # Sent now: said so, not "queued already" (which sent the user looking for it in the queue).
+    again = cli("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert again.returncode == 65
+    assert "<kept@corp.example> is in the outbox already (message 1, sent)" in again.stderr
 
 
 @pytest.mark.parametrize(

@@ -407,12 +407,15 @@ class OutboxStore:
                 self._targets_exist(conn, chunk, checked)
                 mids = [i.message_id for i in chunk]
                 found = conn.execute(
-                    sa.select(OUTBOX.c.message_id, OUTBOX.c.id).where(OUTBOX.c.message_id.in_(mids))
+                    sa.select(OUTBOX.c.message_id, OUTBOX.c.id, OUTBOX.c.state).where(
+                        OUTBOX.c.message_id.in_(mids)
+                    )
                 ).first()
-                if found is not None:
+                if found is not None:  # its state too: "queued already" of a sent one misled
                     raise DataError(
-                        f"message {found.message_id} is queued already (outbox id "
-                        f"{found.id}); a message is queued once: give it a new Message-ID"
+                        f"message {found.message_id} is in the outbox already (message "
+                        f"{found.id}, {found.state}); a message is queued once: give it a new "
+                        f"Message-ID"
                     )
                 rows = [
                     (
