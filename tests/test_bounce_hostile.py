@@ -303,3 +303,36 @@ def test_a_report_with_nul_bytes_is_recorded(ledger_url: str) -> None:
     finally:
         ledger.close()
     assert listed["kind"] == "hard" and "\x00" not in str(listed)
+
+
+def _gbk_report(subject: str, content_type: str = "") -> bytes:
+    """A NetEase-style report written in GBK with no MIME word for it: the Subject as raw 8-bit
+    bytes, the body with no charset (older Coremail and Chinese gateways send them so)."""
+    head = f"From: postmaster@163.com\r\nTo: sales@corp.example\r\nSubject: {subject}\r\n"
+    body = "您好，您发送的邮件无法投递。\r\n收件人：gone@example.net\r\n原因：收件人不存在\r\n"
+    return (head + content_type + "\r\n" + body).encode("gb18030")
+
+
+def test_a_report_in_raw_gbk_is_read_as_chinese() -> None:
+    """Its 8-bit Subject ("系统退信") marks it a report, and its undeclared GBK body is read as
+    Chinese, not Latin-1 mojibake: the recipient and "收件人不存在" (a hard bounce) are found."""
+    for raw in (
+        _gbk_report("系统退信"),
+        _gbk_report("系统退信", "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n"),
+    ):
+        [bounce] = parse_bounces(raw)
+        assert (bounce.recipient, bounce.kind, bounce.reason) == (
+            "gone@example.net",
+            "hard",
+            "userunknown",
+        )
+
+
+def test_raw_latin1_and_utf8_subjects_are_still_read() -> None:
+    for subject, encoding in (("Unzustellbar: Rückläufer", "latin-1"), ("退信", "utf-8")):
+        raw = (
+            f"From: postmaster@mx.example\r\nTo: sales@corp.example\r\nSubject: {subject}\r\n\r\n"
+            "550 5.1.1 <gone@example.net>: user unknown\r\n"
+        ).encode(encoding)
+        [bounce] = parse_bounces(raw)
+        assert (bounce.recipient, bounce.kind) == ("gone@example.net", "hard")

@@ -48,6 +48,19 @@ def not_utf8(sample: bytes) -> str:
     return f"not UTF-8 text{what}; save it as 'CSV UTF-8 (comma delimited)'"
 
 
+def undeclared_text(data: bytes) -> str:
+    """``data``, text in a charset nobody declared (a mail header in raw 8-bit, a part without
+    a charset), decoded as what it most likely is: UTF-8 if it is valid UTF-8, GBK/GB18030 where
+    it reads as Chinese (as older Chinese mail systems write it), else Latin-1."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if _looks_gbk(data[:4096]):
+        return data.decode("gb18030", "replace")
+    return data.decode("latin-1")
+
+
 _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
 
 

@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass, field, replace
 from email.message import Message
 
-from warmup.words import printable
+from warmup.words import printable, undeclared_text
 
 from . import formats, notifications
 from .classify import decide, extract_reply, extract_status, reason_of
@@ -221,7 +221,9 @@ def _decode(part: Message) -> str:
             return "\n".join(_block_text(p) for p in inner if isinstance(p, Message))
         return inner if isinstance(inner, str) else ""
     declared = formats.mail_codec(part.get_content_charset())
-    for cs in (declared or "utf-8", "utf-8", "latin-1"):
+    if declared is None:
+        return undeclared_text(payload)
+    for cs in (declared, "utf-8", "latin-1"):
         try:
             return payload.decode(cs)
         except UnicodeError:
