@@ -1502,3 +1502,39 @@ def test_move_to_says_what_it_moved(box, ledger_path):
     assert (len(box.flags("INBOX")), len(box.flags("Bounces"))) == (0, 2)
     res = cli("bounces", "sync", BOX, "--move-to", "Bounces")  # nothing new: no line about it
     assert res.returncode == 0 and "Moved" not in res.stdout, res.stdout
+
+
+def test_reports_moved_by_another_sync_meanwhile_are_no_failure(box, ledger_path):
+    """Two syncs of one mailbox with --move-to (a cron job and a person, or a mail client's
+    rule filing the reports): one read the reports, the other moved them before its MOVE. It
+    said "IMAP refused to move 3 report(s) ... the reports stay where they were" and exited 69,
+    though every report was recorded and where it was asked to be."""
+    ids = send_many(3)
+    box.append("Done", plain("seed", 1))
+    box.append_many(
+        "INBOX",
+        [dsn(ids[f"lead{n}@example.com"], f"lead{n}@example.com", "5.1.1", "550 5.1.1 no", n)
+         for n in range(3)],
+    )  # fmt: skip
+    args = ["bounces", "sync", BOX, "--move-to", "Done", "--json"]
+    first = subprocess.Popen(
+        [sys.executable, "-c", crash.HOOKED, "SIGSTOP", "_move", "1", *args],
+        env={**os.environ, **ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        _, status = os.waitpid(first.pid, os.WUNTRACED)  # stopped as it is about to move
+        assert os.WIFSTOPPED(status)
+        other = cli(*args)
+        assert other.returncode == 0, other.stderr
+        assert json.loads(other.stdout)["moved"] == 3
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert json.loads(out)["moved"] == 0
+    assert len(box.flags("INBOX")) == 0 and len(box.flags("Done")) == 4
+    assert len(bounce_rows(ledger_path)) == 3

@@ -631,8 +631,7 @@ def _sync_folder(
         report.scanned += len(batch)
         done += len(batch)
         if to_move and move_to:
-            _move(imap, to_move, folder, move_to)
-            report.moved += len(to_move)
+            report.moved += _move(imap, to_move, folder, move_to)
             record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
         if progress:
             progress(len(uids), done)
@@ -696,9 +695,30 @@ def _move_command(imap: imaplib.IMAP4) -> str | None:
     return next((c for c in ("MOVE", "UIDPLUS") if c in words), None)
 
 
-def _move(imap: imaplib.IMAP4, uids: list[int], folder: str, move_to: str) -> None:
-    """Move the reports ``uids`` of the selected ``folder`` to ``move_to``
-    (:class:`Unavailable` if the server refuses: their bounces are recorded already)."""
+def _move(imap: imaplib.IMAP4, uids: list[int], folder: str, move_to: str) -> int:
+    """Move the reports ``uids`` of the selected ``folder`` to ``move_to``; how many this
+    moved. Those no longer in ``folder`` (another sync, or a mail client's rule, moved them
+    since they were read) are left alone: a server refuses a move naming them
+    (``[EXPUNGEISSUED]``). :class:`Unavailable` if the server refuses the others: their bounces
+    are recorded already."""
+    refused = _move_once(imap, uids, move_to)
+    if refused is None:
+        return len(uids)
+    left = _still_there(imap, uids)
+    if left is not None and len(left) < len(uids):
+        if not left:
+            return 0
+        if _move_once(imap, left, move_to) is None:
+            return len(left)
+    raise Unavailable(
+        f"IMAP refused to move {len(uids)} report(s) from {folder!r} to "
+        f"{move_to!r} ({refused}); their bounces are recorded, the reports "
+        f"stay where they were until a sync moves them"
+    )
+
+
+def _move_once(imap: imaplib.IMAP4, uids: list[int], move_to: str) -> str | None:
+    """Move ``uids`` to ``move_to``: None if done, else the server's words refusing it."""
     which = ",".join(map(str, uids))
     how = _move_command(imap)
     steps: list[tuple[str, tuple[str, ...]]]
@@ -718,11 +738,24 @@ def _move(imap: imaplib.IMAP4, uids: list[int], folder: str, move_to: str) -> No
         except imaplib.IMAP4.error as exc:  # a BAD: imaplib raises it
             typ, data = "BAD", [_reason(exc).encode()]
         if typ != "OK":
-            raise Unavailable(
-                f"IMAP refused to move {len(uids)} report(s) from {folder!r} to "
-                f"{move_to!r} ({_text(data)}); their bounces are recorded, the reports "
-                f"stay where they were until a sync moves them"
-            )
+            return _text(data)
+    return None
+
+
+def _still_there(imap: imaplib.IMAP4, uids: list[int]) -> list[int] | None:
+    """Which of ``uids`` the selected folder still holds (None if the server will not say)."""
+    try:
+        # No charset: imaplib drops a None argument, but typeshed types them all as str.
+        typ, data = imap.uid("SEARCH", None, "UID " + ",".join(map(str, uids)))  # type: ignore[arg-type]
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error:
+        return None
+    if typ != "OK":
+        return None
+    wanted = set(uids)
+    found = {int(x) for x in (data[0] or b"").split() if x.isdigit()}
+    return sorted(found & wanted)
 
 
 def _check_folder(imap: imaplib.IMAP4, folder: str) -> None:
