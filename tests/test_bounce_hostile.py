@@ -336,3 +336,30 @@ def test_raw_latin1_and_utf8_subjects_are_still_read() -> None:
         ).encode(encoding)
         [bounce] = parse_bounces(raw)
         assert (bounce.recipient, bounce.kind) == ("gone@example.net", "hard")
+
+
+def _dsn_in(diagnostic: str, encoding: str, part: str = "message/delivery-status") -> bytes:
+    return (
+        HEAD + "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+        f'boundary="R"\n\n--R\nContent-Type: text/plain\n\nfailed.\n\n--R\nContent-Type: {part}\n'
+        "\nReporting-MTA: dns; mx.example.com\n\nFinal-Recipient: rfc822; gone@example.net\n"
+        f"Action: failed\nStatus: 5.0.0\nDiagnostic-Code: smtp; 550 {diagnostic}\n\n--R--\n"
+    ).encode(encoding)
+
+
+def test_a_diagnostic_in_chinese_is_read_as_written() -> None:
+    """A Diagnostic-Code in UTF-8 (RFC 6533's message/global-delivery-status, and Chinese MTAs
+    in the plain one) or in raw GBK: its words decide as English ones do, where it was once
+    U+FFFD and the report said nothing ("undefined", a soft bounce)."""
+    [english] = parse_bounces(_dsn_in("User unknown", "ascii"))
+    cases = [
+        ("utf-8", "message/delivery-status"),
+        ("utf-8", "message/global-delivery-status"),
+        ("gb18030", "message/delivery-status"),
+    ]
+    for encoding, part in cases:
+        [gone] = parse_bounces(_dsn_in("收件人不存在", encoding, part))
+        assert gone.diagnostic == "550 收件人不存在", (encoding, part)
+        assert (gone.kind, gone.reason, gone.rule) == (english.kind, english.reason, english.rule)
+        [fast] = parse_bounces(_dsn_in("发信频率过快", encoding, part))
+        assert fast.diagnostic == "550 发信频率过快" and fast.reason != "undefined", fast

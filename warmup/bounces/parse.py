@@ -233,9 +233,19 @@ def _decode(part: Message) -> str:
 
 def _block_text(msg: Message) -> str:
     # A delivery-status record is a header block: the generator's folding costs ~1 ms each.
-    body = msg.get_payload()
-    head = "".join(f"{k}: {v}\n" for k, v in msg.items())
-    return head + (f"\n{body}" if isinstance(body, str) and body else "")
+    # Its body's bytes (a record of RFC 6533's global-delivery-status is one), as written.
+    data = None if msg.is_multipart() else msg.get_payload(decode=True)
+    body = undeclared_text(data) if isinstance(data, bytes) else ""
+    head = "".join(f"{k}: {_raw_value(v)}\n" for k, v in msg.raw_items())
+    return head + (f"\n{body}" if body else "")
+
+
+def _raw_value(value: object) -> str:
+    """A header value as written: 8-bit words (a Diagnostic-Code in UTF-8, as RFC 6533 allows,
+    or in GBK) read from their bytes, where the stdlib gives U+FFFD for each byte."""
+    if isinstance(value, str) and not value.isascii():
+        return undeclared_text(value.encode("utf-8", "surrogateescape"))
+    return str(value)
 
 
 def _as_text(msg: Message) -> str:
