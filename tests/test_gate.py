@@ -591,3 +591,17 @@ def test_a_password_command_killed_at_its_bound_leaves_no_child_running(
     assert words in str(err.value)
     pid = int(pidfile.read_text())
     assert_reaped(pid)
+
+
+def test_a_refusal_in_gbk_is_read_as_chinese(smtp_ssl, ssl_cert_env, ledger_path):
+    """A Chinese server answering RCPT in GBK ("550 用户不存在": no such user), not UTF-8: its
+    words were U+FFFD, so the refusal was a soft bounce and the dead address never
+    suppressed; it is the hard bounce it says, suppressed, its words kept."""
+    smtp_ssl.reject_rcpt = {"dead@example.cn": (550, "用户不存在".encode("gbk"))}
+    add_box(smtp_ssl.port)
+    res = send(to="dead@example.cn")
+    assert res.returncode == 65, res.stderr
+    assert "dead@example.cn: hard 550" in res.stderr and "(suppressed)" in res.stderr
+    assert rows(ledger_path, "SELECT recipient, kind, diagnostic FROM bounce") == [
+        ("dead@example.cn", "hard", "用户不存在")
+    ]

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from warmup import credentials, headers
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import Opening, Replies, describe
+from warmup.words import undeclared_text
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -108,7 +109,8 @@ def _context() -> ssl.SSLContext:
 
 
 def _text(reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    # RFC 5321 says ASCII (UTF-8 with SMTPUTF8); Chinese servers also answer in GBK.
+    text = undeclared_text(reply, latin1=False) if isinstance(reply, bytes) else reply
     return " ".join(text.split())
 
 

@@ -48,17 +48,18 @@ def not_utf8(sample: bytes) -> str:
     return f"not UTF-8 text{what}; save it as 'CSV UTF-8 (comma delimited)'"
 
 
-def undeclared_text(data: bytes) -> str:
+def undeclared_text(data: bytes, latin1: bool = True) -> str:
     """``data``, text in a charset nobody declared (a mail header in raw 8-bit, a part without
-    a charset), decoded as what it most likely is: UTF-8 if it is valid UTF-8, GBK/GB18030 where
-    it reads as Chinese (as older Chinese mail systems write it), else Latin-1."""
+    a charset, an SMTP reply), decoded as what it most likely is: UTF-8 if it is valid UTF-8,
+    GBK/GB18030 where it reads as Chinese (as older Chinese mail systems write it), else
+    Latin-1 (or, not ``latin1``, UTF-8 with U+FFFD for what is not)."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
     if _looks_gbk(data[:4096]):
         return data.decode("gb18030", "replace")
-    return data.decode("latin-1")
+    return data.decode("latin-1") if latin1 else data.decode("utf-8", "replace")
 
 
 _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")

@@ -265,7 +265,10 @@ class _Handler:
             return None
         rejection = {k.lower(): v for k, v in self.sink.reject_rcpt.items()}.get(address.lower())
         if rejection is not None:
-            return f"{rejection[0]} {rejection[1]}"
+            code, text = rejection
+            if isinstance(text, bytes):  # words in another charset, sent as they are
+                return f"{code} ".encode() + text
+            return f"{code} {text}"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
@@ -354,7 +357,7 @@ class SmtpSink:
         password: str = "s3cret-pass",
         pki: TestPKI | None = None,
         *,
-        reject_rcpt: dict[str, tuple[int, str]] | None = None,
+        reject_rcpt: dict[str, tuple[int, str | bytes]] | None = None,
         reject_mail: tuple[int, str] | None = None,
         pipelining: bool = False,
         chunking: bool = False,
