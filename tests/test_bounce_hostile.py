@@ -363,3 +363,26 @@ def test_a_diagnostic_in_chinese_is_read_as_written() -> None:
         assert (gone.kind, gone.reason, gone.rule) == (english.kind, english.reason, english.rule)
         [fast] = parse_bounces(_dsn_in("发信频率过快", encoding, part))
         assert fast.diagnostic == "550 发信频率过快" and fast.reason != "undefined", fast
+
+
+def test_parse_refuses_an_mbox_of_several_messages(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
+    """An mbox (a mail client's export of a folder) was read as its first message: the other
+    reports in it were silently left out, "not a bounce" if the first was none."""
+    first = _escaping_dsn("gone@example.net", "550 5.1.1 user unknown")
+    second = _escaping_dsn("also-gone@example.net", "550 5.1.1 user unknown")
+    mbox = tmp_path / "Bounces.mbox"
+    mbox.write_bytes(
+        b"From MAILER-DAEMON Mon Nov 30 10:00:00 2026\n" + first + b"\n"
+        b"From MAILER-DAEMON Mon Nov 30 11:00:00 2026\n" + second + b"\n"
+    )
+    one = tmp_path / "one.mbox"  # an mbox of one message is that message
+    one.write_bytes(b"From MAILER-DAEMON Mon Nov 30 10:00:00 2026\n" + first)
+    res = run("bounces", "parse", str(one), str(mbox))
+    assert res.exit_code == 64
+    assert "gone@example.net" in res.stdout and "also-gone" not in res.stdout
+    assert res.stderr == (
+        f"Error: not read: {mbox} (an mbox of several messages; save each as a message "
+        "file); give message files (.eml)\n"
+    )

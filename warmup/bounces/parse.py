@@ -161,9 +161,18 @@ def _read_file(path: str) -> tuple[bytes, str]:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return b"", "not a regular file"
         try:
-            return f.read(MAX_INPUT), ""
+            data = f.read(MAX_INPUT)
         except OSError as exc:
             return b"", exc.strerror or "cannot be read"
+    if data.startswith(b"From ") and _MBOX_SEPARATOR.search(data):
+        # Read as one message, all but the first of its reports would be silently left out.
+        return b"", "an mbox of several messages; save each as a message file"
+    return data, ""
+
+
+# A message of an mbox begins with a "From " line after a blank line ("From " at the start of
+# a line of a body is written ">From ").
+_MBOX_SEPARATOR = re.compile(rb"\n\r?\nFrom \S+ [^\n]*\d\d:\d\d")
 
 
 # --------------------------------------------------------------------------- helpers
