@@ -386,3 +386,13 @@ def test_parse_refuses_an_mbox_of_several_messages(
         f"Error: not read: {mbox} (an mbox of several messages; save each as a message "
         "file); give message files (.eml)\n"
     )
+
+
+def test_an_address_in_utf8_is_not_cut_to_its_ascii_tail() -> None:
+    """An internationalised recipient (RFC 6531) in a DSN's Final-Recipient: read through
+    U+FFFD, "jörg@example.de" was "rg@example.de", another address, which a send to it would
+    have matched (and a hard bounce suppressed)."""
+    for address in ("jörg@example.de", "用户@example.cn"):
+        raw = _dsn_in("user unknown", "utf-8").replace(b"gone@example.net", address.encode())
+        [bounce] = parse_bounces(raw)
+        assert bounce.recipient == address
