@@ -305,11 +305,14 @@ def test_a_report_with_nul_bytes_is_recorded(ledger_url: str) -> None:
     assert listed["kind"] == "hard" and "\x00" not in str(listed)
 
 
-def _gbk_report(subject: str, content_type: str = "") -> bytes:
+def _gbk_report(subject: str, content_type: str = "", preamble: str = "") -> bytes:
     """A NetEase-style report written in GBK with no MIME word for it: the Subject as raw 8-bit
     bytes, the body with no charset (older Coremail and Chinese gateways send them so)."""
     head = f"From: postmaster@163.com\r\nTo: sales@corp.example\r\nSubject: {subject}\r\n"
-    body = "您好，您发送的邮件无法投递。\r\n收件人：gone@example.net\r\n原因：收件人不存在\r\n"
+    body = (
+        f"{preamble}您好，您发送的邮件无法投递。\r\n收件人：gone@example.net\r\n"
+        "原因：收件人不存在\r\n"
+    )
     return (head + content_type + "\r\n" + body).encode("gb18030")
 
 
@@ -319,6 +322,7 @@ def test_a_report_in_raw_gbk_is_read_as_chinese() -> None:
     for raw in (
         _gbk_report("系统退信"),
         _gbk_report("系统退信", "MIME-Version: 1.0\r\nContent-Type: text/plain\r\n"),
+        _gbk_report("系统退信", preamble="This is the mail system at host mx.163.com.\r\n" * 200),
     ):
         [bounce] = parse_bounces(raw)
         assert (bounce.recipient, bounce.kind, bounce.reason) == (

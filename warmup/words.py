@@ -57,11 +57,15 @@ def undeclared_text(data: bytes, latin1: bool = True) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    if _looks_gbk(data[:4096]):
+    # Judged by the bytes from the first that is not ASCII: Chinese after a long English
+    # preamble is still Chinese.
+    first = _HIGH_BYTE.search(data)
+    if first is not None and _looks_gbk(data[first.start() : first.start() + 4096]):
         return data.decode("gb18030", "replace")
     return data.decode("latin-1") if latin1 else data.decode("utf-8", "replace")
 
 
+_HIGH_BYTE = re.compile(rb"[\x80-\xff]")
 _IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003ffff]")
 
 
