@@ -1538,3 +1538,25 @@ def test_reports_moved_by_another_sync_meanwhile_are_no_failure(box, ledger_path
     assert json.loads(out)["moved"] == 0
     assert len(box.flags("INBOX")) == 0 and len(box.flags("Done")) == 4
     assert len(bounce_rows(ledger_path)) == 3
+
+
+def test_a_report_in_raw_gbk_is_recorded_as_the_hard_bounce_it_is(box, ledger_path):
+    """A NetEase-style report with its Subject ("系统退信") in raw 8-bit GBK and a body in GBK
+    with no charset: the sync skipped it as no report (its subject was U+FFFD), so the dead
+    address was never counted nor suppressed."""
+    rcpt = "lead0@example.com"
+    send_many(1)
+    body = f"您好，您发送的邮件无法投递。\r\n收件人：{rcpt}\r\n原因：收件人不存在\r\n"
+    box.append(
+        "INBOX",
+        (
+            f"From: postmaster@163.com\r\nTo: {BOX}\r\nSubject: 系统退信\r\n"
+            f"Date: {email.utils.formatdate()}\r\nMessage-ID: <gbk-1@163.com>\r\n\r\n{body}"
+        ).encode("gb18030"),
+    )
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    assert [(r[0], r[1]) for r in bounce_rows(ledger_path)] == [(rcpt, "hard")]
+    sup = json.loads(cli("suppress", "list", "--json").stdout)
+    assert [s["address"] for s in sup] == [rcpt]
