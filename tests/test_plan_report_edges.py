@@ -178,9 +178,12 @@ def test_copy_to_a_server_refusing_the_password_names_the_target_option(run):
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     res = run("db", "copy", "--to", wrong)
     assert res.exit_code == 78, res.output
-    lines = res.output.strip().splitlines()
+    # the password on the command line is warned of too (masked), then the one error line
+    warned, lines = res.output.strip().splitlines()[:-1], res.output.strip().splitlines()[-1:]
+    masked = wrong.replace(":not-the-password@", ":***@")
+    assert [w.split(" puts ")[0] for w in warned] == [f"Warning: --to {masked}"]
     assert len(lines) == 1 and "password authentication failed" in lines[0]
-    assert lines[0].endswith("; check the URL in --to") and "not-the-password" not in lines[0]
+    assert lines[0].endswith("; check the URL in --to") and "not-the-password" not in res.output
 
 
 def test_plot_checks_its_out_path_before_reading_the_ledger(run, tmp_path):
