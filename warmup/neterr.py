@@ -124,6 +124,33 @@ class Replies(io.RawIOBase):
         return n
 
 
+class TimedReader:
+    """For a subclass of smtplib's SMTP or imaplib's IMAP4: the reader the library makes of
+    its socket (``file``, made again after STARTTLS) replaced by :class:`Replies` over the same
+    socket, given :meth:`reply_seconds` (and :attr:`reply_rate`); the subclass arms it around
+    each reply. The library's own reader is closed unread (it would keep the socket open)."""
+
+    sock: Any
+    _replies: Replies | None = None
+    reply_rate: float | None = None
+
+    def reply_seconds(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def file(self) -> io.BufferedReader | None:
+        return self.__dict__.get("_file")
+
+    @file.setter
+    def file(self, made: Any) -> None:
+        if made is not None:
+            made.close()
+            assert self.sock is not None
+            self._replies = Replies(self.sock, self.reply_seconds(), rate=self.reply_rate)
+            made = io.BufferedReader(self._replies)
+        self.__dict__["_file"] = made
+
+
 def shut(sock: socket.socket) -> None:
     try:
         sock.shutdown(socket.SHUT_RDWR)

@@ -30,7 +30,6 @@ every message on DATA (:func:`chunking_wanted`).
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import shlex
@@ -42,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from warmup import credentials, headers
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
-from warmup.neterr import Opening, Replies, describe
+from warmup.neterr import Opening, TimedReader, describe
 from warmup.words import undeclared_text
 
 if TYPE_CHECKING:
@@ -637,26 +636,13 @@ def _hello(smtp: smtplib.SMTP) -> str:
     return f" ({refused})"
 
 
-class _Timed(smtplib.SMTP):
+class _Timed(TimedReader, smtplib.SMTP):
     """smtplib's SMTP whose every reply is given its timeout in all, not each read
-    (:class:`~warmup.neterr.Replies`): the AUTH reply, MAIL's, RCPT's, DATA's and BDAT's. The
-    reader smtplib makes of each socket (``file``, again after STARTTLS) is replaced by one that
-    is armed around :meth:`getreply`."""
+    (:class:`~warmup.neterr.TimedReader`): the AUTH reply, MAIL's, RCPT's, DATA's and BDAT's,
+    the reader armed around :meth:`getreply`."""
 
-    _replies: Replies | None = None
-
-    @property
-    def file(self) -> io.BufferedReader | None:
-        return self.__dict__.get("_file")
-
-    @file.setter
-    def file(self, made: Any) -> None:
-        if made is not None:
-            made.close()  # smtplib's own reader: never read (it would keep the socket open)
-            assert self.sock is not None
-            self._replies = Replies(self.sock, self.timeout)
-            made = io.BufferedReader(self._replies)
-        self.__dict__["_file"] = made
+    def reply_seconds(self) -> float:
+        return self.timeout
 
     def getreply(self) -> tuple[int, bytes]:
         if self.file is None:

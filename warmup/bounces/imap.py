@@ -23,7 +23,6 @@ import email.parser
 import email.policy
 import functools
 import imaplib
-import io
 import re
 import shlex
 import socket
@@ -41,7 +40,7 @@ from warmup.errors import ConfigError, PermissionFailure, Unavailable, UsageErro
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
-from warmup.neterr import Opening, Replies, describe
+from warmup.neterr import Opening, TimedReader, describe
 from warmup.words import printable
 
 if TYPE_CHECKING:
@@ -128,28 +127,19 @@ class _Bounded:
 MIN_RATE = 8 * 1024  # bytes a second
 
 
-class _Timed(imaplib.IMAP4):
+class _Timed(TimedReader, imaplib.IMAP4):  # type: ignore[misc]
     """imaplib's IMAP4 whose every command's answer (LOGIN's, AUTHENTICATE's, SELECT's,
-    FETCH's...) is given the timeout in all, not each read (:class:`~warmup.neterr.Replies`):
-    the reader imaplib makes of each socket (``file``, again after STARTTLS) is replaced by one
-    armed around each command, which earns more time as data comes at MIN_RATE or faster
-    (a FETCH of megabytes over a slow link). The IDLE watcher's own reads (:mod:`warmup.bounces.idle`) go
-    outside any command: their socket timeout alone bounds them, as before."""
+    FETCH's...) is given the timeout in all, not each read (:class:`~warmup.neterr.TimedReader`),
+    armed around each command, and earning more time as data comes at MIN_RATE or faster (a
+    FETCH of megabytes over a slow link). The IDLE watcher's own reads
+    (:mod:`warmup.bounces.idle`) go outside any command: their socket timeout alone bounds
+    them, as before."""
 
     _timeout: float
-    _replies: Replies | None = None
+    reply_rate = MIN_RATE
 
-    @property  # type: ignore[override]
-    def file(self) -> io.BufferedReader | None:
-        return self.__dict__.get("_file")
-
-    @file.setter
-    def file(self, made: Any) -> None:
-        if made is not None:
-            made.close()  # imaplib's own reader: never read (it would keep the socket open)
-            self._replies = Replies(self.sock, self._timeout, rate=MIN_RATE)
-            made = io.BufferedReader(self._replies)
-        self.__dict__["_file"] = made
+    def reply_seconds(self) -> float:
+        return self._timeout
 
     def _simple_command(self, name: str, *args: Any) -> tuple[str, list[Any]]:
         replies = self._replies
@@ -162,7 +152,7 @@ class _Timed(imaplib.IMAP4):
             replies.disarm()
 
 
-class _IMAP4(_Bounded, _Timed):
+class _IMAP4(_Bounded, _Timed):  # type: ignore[misc]
     """imaplib's IMAP4 whose connection ``opening`` watches from the moment it exists."""
 
     def __init__(self, host: str, port: int, timeout: float, opening: Opening) -> None:
