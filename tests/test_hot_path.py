@@ -102,6 +102,15 @@ def test_quota_does_not_import_sqlalchemy(seeded: Path, args: list[str]):
     con.close()
 
 
+def test_quota_imports_the_typo_hints_only_for_an_error(seeded: Path):
+    """difflib (~2.5 ms of imports) names the mailbox or policy key meant by a typo: imported
+    on the way to that error, not by every ``warmup quota``."""
+    probe = PROBE.replace('("pandas", "matplotlib")', '("difflib",)')
+    _probe(seeded, probe, ["quota", BOX, "--json"])
+    typo = _probe(seeded, probe.replace('("difflib",)', "()"), ["quota", "x" + BOX], code=78)
+    assert f"did you mean '{BOX}'?" in typo.stderr, typo.stderr
+
+
 LEAN = PROBE.replace(
     '("pandas", "matplotlib")', '("sqlalchemy", "sqlmodel", "psycopg", "pandas", "matplotlib")'
 )

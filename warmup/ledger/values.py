@@ -7,7 +7,6 @@ bounces, events), what recording them did, and the errors the ledger raises.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import functools
 import shlex
 from collections.abc import Iterable
@@ -62,6 +61,8 @@ class MailboxNotFound(ConfigError):
     the hint to add a new mailbox."""
 
     def __init__(self, address: str, known: Iterable[str] = ()) -> None:
+        import difflib  # only on the way to an error: the quota path imports this module
+
         close = difflib.get_close_matches(address.strip().lower(), list(known), n=1, cutoff=0.8)
         if close:
             hint = f"did you mean {close[0]!r}? ('warmup mailbox list' lists them)"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import difflib
 import functools
 import json
 import math
@@ -504,6 +503,8 @@ def _only(raw: dict[str, Any], allowed: set[str], where: str) -> None:
         else ""
     )
     if not hint:
+        import difflib  # only on the way to an error: the quota path reads policies
+
         near = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
         hint = f"; did you mean {near[0]}?" if near else f" (known: {', '.join(sorted(allowed))})"
     shown = key if key.isprintable() and len(key) <= 40 else _show(key, 40)
