@@ -664,6 +664,76 @@ def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
     return ledger.suppress([_exact_address(a) for a in recipients], "manual", reason)
 
 
+# The names a CRM's or a mail tool's export gives its column of addresses (compared folded).
+ADDRESS_COLUMNS = ("email", "e-mail", "email address", "e-mail address", "address", "mail",
+                   "邮箱", "邮箱地址", "电子邮件", "电子邮箱")  # fmt: skip
+
+
+def addresses_from(path: PurePath) -> list[str]:
+    """The addresses a file lists to suppress (``-``: standard input, :data:`STANDARD_INPUT`),
+    each checked as :func:`suppress` checks them: one a line (blank lines and ``#`` comments
+    skipped), or a CSV export (``,``, ``;`` or tab) whose header names its column of addresses
+    (:data:`ADDRESS_COLUMNS`). A line that is no address refuses the file, naming the line
+    (:class:`DataError`, nothing kept)."""
+    import csv
+
+    stdin = isinstance(path, _StandardInput)
+    if stdin and sys.stdin is None:
+        raise DataError(
+            f"{path}: cannot read it (it is closed); pipe the list in, or give its path"
+        )
+    try:
+        if stdin:
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                raw = f.read()
+        text = raw.decode("utf-8-sig")
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        from warmup.words import not_utf8
+
+        line = raw[: exc.start].count(b"\n") + 1
+        bad = raw[raw.rfind(b"\n", 0, exc.start) + 1 :]
+        raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
+    lines = text.splitlines()
+    first = next((x for x in lines if x.strip() and not x.lstrip().startswith("#")), "")
+    rows: list[tuple[int, str]]
+    if any(sep in first for sep in ",;\t"):
+        sep = max(",;\t", key=first.count)
+        reader = csv.reader(lines, delimiter=sep)
+        names = [c.strip().lower() for c in next(reader)]
+        column = next((names.index(n) for n in ADDRESS_COLUMNS if n in names), None)
+        if column is None:
+            raise DataError(
+                f"{path}: line 1: no column of addresses among {', '.join(map(repr, names))}; "
+                f"name it 'email' (or give one address a line)"
+            )
+        rows = [
+            (reader.line_num, fields[column] if column < len(fields) else "")
+            for fields in reader
+            if "".join(fields).strip()
+        ]
+    else:
+        rows = [
+            (n, x) for n, x in enumerate(lines, 1) if x.strip() and not x.lstrip().startswith("#")
+        ]
+        if rows and rows[0][1].strip().lower() in ADDRESS_COLUMNS:  # a one-column CSV's header
+            del rows[0]
+    out = []
+    for n, address in rows:
+        try:
+            out.append(_exact_address(address))
+        except DataError as exc:
+            raise DataError(f"{path}: line {n}: {exc}") from None
+    if not out:
+        raise DataError(
+            f"{path}: no addresses in it; give one a line, or a CSV with an 'email' column"
+        )
+    return out
+
+
 def _exact_address(address: str) -> str:
     """``address`` normalized, or :class:`DataError` when it is a pattern.
 

@@ -311,16 +311,34 @@ def suppress() -> None:
 
 
 @suppress.command("add")
-@click.argument("addresses_", metavar="ADDRESS...", nargs=-1, required=True)
+@click.argument("addresses_", metavar="[ADDRESS]...", nargs=-1)
 @click.option("--reason", required=True, help="Why (e.g. 'asked to be removed').")
+@click.option(
+    "--from",
+    "from_",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Also the addresses FILE lists (- for standard input): one a line, or a CSV export "
+    "with a column named email (or address); a bad line refuses the file, nothing kept.",
+)
 @pass_ledger(create=True)
-def suppress_add(ledger: Ledger, addresses_: tuple[str, ...], reason: str) -> None:
+def suppress_add(
+    ledger: Ledger, addresses_: tuple[str, ...], reason: str, from_: str | None
+) -> None:
     """Suppress addresses by hand.
 
     \b
     Example:
         warmup suppress add someone@example.com --reason "asked to be removed"
+        warmup suppress add --from unsubscribed.csv --reason "unsubscribed"
     """
+    if from_ is not None:
+        from pathlib import Path
+
+        listed = api.addresses_from(api.STANDARD_INPUT if from_ == "-" else Path(from_))
+        addresses_ = (*addresses_, *listed)
+    elif not addresses_:
+        raise UsageError("give the addresses to suppress, or --from FILE")
     added = api.suppress(ledger, addresses_, reason)
     # All were checked by now; one address in two spellings (A@X.example, a@x.example) is one.
     distinct = len({addresses.normalize(a) for a in addresses_})

@@ -1,0 +1,114 @@
+"""``warmup suppress add --from FILE``: an unsubscribe list or a CRM's export of addresses never to
+mail again, suppressed in one command (before it, one argument an address: ``xargs`` split a
+10,000-line list over several commands, and a BOM on the first line was refused as part of the
+address). Every line is checked before any address is kept."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ledger_digest
+
+BOX = "a@corp.example"
+
+
+def _suppressed(run) -> list[str]:
+    import json
+
+    res = run("suppress", "list", "--json")
+    assert res.exit_code == 0, res.output
+    return sorted(r["address"] for r in json.loads(res.output))
+
+
+def test_a_list_one_address_a_line_with_a_bom_crlf_comments_and_repeats(run, tmp_path):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    listed = tmp_path / "unsubscribed.txt"
+    listed.write_bytes(
+        "\ufeffone@example.com\r\n# asked by phone\r\n\r\nTwo@Example.COM\r\n"
+        "one@example.com\r\n  three@example.com  \r\n".encode()
+    )
+    res = run("suppress", "add", "four@example.com", "--from", str(listed), "--reason", "asked")
+    assert res.exit_code == 0, res.output
+    assert res.output == "Suppressed 4 addresses (1 repeated).\n"
+    assert _suppressed(run) == [
+        "four@example.com",
+        "one@example.com",
+        "three@example.com",
+        "two@example.com",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "sep"),
+    [
+        ('Name,Email,Status\nAnn,ann@example.com,unsubscribed\n"Doe, Bo",bo@example.com,x\n', ","),
+        ("Nom;E-mail\nAnn;ann@example.com\nBo;bo@example.com\n", ";"),
+        ("姓名\t邮箱\nAnn\tann@example.com\nBo\tbo@example.com\n", "tab"),
+    ],
+    ids=["comma", "semicolon", "tab-chinese-header"],
+)
+def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, sep):
+    export = tmp_path / "export.csv"
+    export.write_text(text, encoding="utf-8")
+    res = run("suppress", "add", "--from", str(export), "--reason", "crm export")
+    assert res.exit_code == 0, res.output
+    assert _suppressed(run) == ["ann@example.com", "bo@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"ok@example.com\nnot an address\n", "line 2: "),
+        (b"ok@example.com\n*@example.org\n", "line 2: '*@example.org' looks like a pattern"),
+        (b"ok@example.com\nbad\xff@example.com\n", "line 2: "),
+        (b"Name,Phone\nAnn,123\n", "line 1: no column of addresses among 'name', 'phone'"),
+        (b"# nothing but a comment\n\n", "no addresses in it"),
+    ],
+    ids=["not-an-address", "pattern", "not-utf8", "no-address-column", "empty"],
+)
+def test_a_bad_line_refuses_the_file_naming_it_and_keeps_nothing(
+    run, tmp_path, ledger_path, content, said
+):
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    listed = tmp_path / "list.txt"
+    listed.write_bytes(content)
+    res = run("suppress", "add", "first@example.com", "--from", str(listed), "--reason", "x")
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {listed}: {said}"), res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+    assert ledger_digest(ledger_path) == before
+
+
+def test_no_address_and_no_file_is_a_usage_error(run):
+    res = run("suppress", "add", "--reason", "x")
+    assert res.exit_code == 64, res.output
+    assert "give the addresses to suppress, or --from FILE" in res.output
+
+
+def test_the_list_may_come_on_standard_input(ledger_path, tmp_path):
+    """``crm-export | warmup suppress add --from - --reason ...`` in a real process."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "warmup",
+            "--db",
+            str(ledger_path),
+            "suppress",
+            "add",
+            "--from",
+            "-",
+            "--reason",
+            "piped",
+        ],  # fmt: skip
+        input=b"email\nann@example.com\nbo@example.com\n",
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"Suppressed 2 addresses.\n"
