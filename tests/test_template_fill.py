@@ -435,3 +435,29 @@ def test_queue_add_of_a_template_building_gigabytes_exits_65_in_one_line(
     assert res.stderr.startswith(f"Error: {leads}: line 2: template {tpl}: "), res.stderr
     assert "center(width=1_000_000_000)" in res.stderr
     assert len(res.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Name,Email\nAnn,ann@example.com\n", "Email"),
+        ("Nom;E-mail;Ville\nAnn;ann@example.com;Lyon\n", "E-mail"),
+        ("姓名\t邮箱\nAnn\tann@example.com\n", "邮箱"),
+        ("email,Address\nann@example.com,1 Main St\n", "email"),
+    ],
+    ids=["Email", "semicolon-E-mail", "tab-chinese", "email-beside-a-postal-address"],
+)
+def test_a_crm_export_is_read_by_its_column_of_addresses(tmp_path: Path, text, name) -> None:
+    """A CRM's export names the column 'Email' or 'E-mail' (or '邮箱'), and Excel in a locale
+    whose decimal mark is the comma separates with ';': both were refused ("no 'email'
+    column"). The recipients are read from that column, which the template reads as ``email``
+    as well as by its own name; an 'email' column is preferred to a (postal) 'Address'."""
+    path = tmp_path / "export.csv"
+    path.write_text(text, encoding="utf-8")
+    [(line, fields)] = list(rows(path))
+    assert line == 2
+    assert fields["email"] == fields[name] == "ann@example.com"
+    tpl_file = tmp_path / "t.toml"
+    tpl_file.write_text('subject = "Hi"\ntext = "For {{ email }}"\n', encoding="utf-8")
+    done = fill(load_template(tpl_file), fields, "row")
+    assert done.rcpt == "ann@example.com" and done.text.startswith("For ann@example.com")

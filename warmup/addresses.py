@@ -13,6 +13,24 @@ _ADDRESS = re.compile(
 )
 
 
+# The names a CRM's or a mail tool's export gives its column of addresses (compared stripped and
+# lower-cased), the likeliest first: "address" may be a postal one beside an "Email".
+ADDRESS_COLUMNS = ("email", "e-mail", "email address", "e-mail address", "邮箱", "邮箱地址",
+                   "电子邮件", "电子邮箱", "address", "mail")  # fmt: skip
+
+
+def address_column(header: list[str]) -> int | None:
+    """The index of the column of addresses in a CSV ``header``, if it names one."""
+    names = [h.strip().lower() for h in header]
+    return next((names.index(n) for n in ADDRESS_COLUMNS if n in names), None)
+
+
+def delimiter(first_line: str) -> str:
+    """The CSV delimiter of a file whose first line is ``first_line``: a comma, or the
+    semicolon (Excel's in a locale whose decimal mark is the comma) or tab it holds more of."""
+    return max(",;\t", key=first_line.count) if first_line else ","
+
+
 # What a user pastes from a mail client: "Sales" <sales@corp.example>, Sales <...>, <...>.
 _NAMED = re.compile(r'^(?:"(?:[^"\\\r\n]|\\.)*"|[^"<>\r\n]*?)\s*<([^<>]*)>$')
 

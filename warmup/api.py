@@ -664,16 +664,11 @@ def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
     return ledger.suppress([_exact_address(a) for a in recipients], "manual", reason)
 
 
-# The names a CRM's or a mail tool's export gives its column of addresses (compared folded).
-ADDRESS_COLUMNS = ("email", "e-mail", "email address", "e-mail address", "address", "mail",
-                   "邮箱", "邮箱地址", "电子邮件", "电子邮箱")  # fmt: skip
-
-
 def addresses_from(path: PurePath) -> list[str]:
     """The addresses a file lists to suppress (``-``: standard input, :data:`STANDARD_INPUT`),
     each checked as :func:`suppress` checks them: one a line (blank lines and ``#`` comments
     skipped), or a CSV export (``,``, ``;`` or tab) whose header names its column of addresses
-    (:data:`ADDRESS_COLUMNS`). A line that is no address refuses the file, naming the line
+    (:data:`warmup.addresses.ADDRESS_COLUMNS`). A line that is no address refuses the file, naming the line
     (:class:`DataError`, nothing kept)."""
     import csv
 
@@ -701,10 +696,9 @@ def addresses_from(path: PurePath) -> list[str]:
     first = next((x for x in lines if x.strip() and not x.lstrip().startswith("#")), "")
     rows: list[tuple[int, str]]
     if any(sep in first for sep in ",;\t"):
-        sep = max(",;\t", key=first.count)
-        reader = csv.reader(lines, delimiter=sep)
+        reader = csv.reader(lines, delimiter=addresses.delimiter(first))
         names = [c.strip().lower() for c in next(reader)]
-        column = next((names.index(n) for n in ADDRESS_COLUMNS if n in names), None)
+        column = addresses.address_column(names)
         if column is None:
             raise DataError(
                 f"{path}: line 1: no column of addresses among {', '.join(map(repr, names))}; "
@@ -719,7 +713,9 @@ def addresses_from(path: PurePath) -> list[str]:
         rows = [
             (n, x) for n, x in enumerate(lines, 1) if x.strip() and not x.lstrip().startswith("#")
         ]
-        if rows and rows[0][1].strip().lower() in ADDRESS_COLUMNS:  # a one-column CSV's header
+        if (
+            rows and rows[0][1].strip().lower() in addresses.ADDRESS_COLUMNS
+        ):  # a one-column CSV's header
             del rows[0]
     out = []
     for n, address in rows:

@@ -397,8 +397,12 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         start = bad.rfind(b"\n", 0, exc.start) + 1
         line = bad.count(b"\n", 0, start) + 1
         raise DataError(f"{path}: line {line}: {not_utf8(bad[start:])}") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    from warmup import addresses
+
+    first = next((x for x in text.splitlines() if x.strip()), "")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=addresses.delimiter(first))
     header: list[str] = []
+    alias: int | None = None  # the column read as ``email`` when another name is its
     while True:
         line = reader.line_num + 1  # where the row starts (a quoted cell may hold newlines)
         try:
@@ -413,11 +417,15 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             continue
         if not header:
             header = [h.strip() for h in fields]  # 'email, name': the column is 'name'
-            if "email" not in header:
+            column = addresses.address_column(header)
+            if column is None:
                 raise DataError(
                     f"{path}: line {line}: no 'email' column (found {', '.join(header)}); "
                     f"name the recipients' column email"
                 )
+            # a CRM's 'Email' or 'E-mail' (or '邮箱'): its cells are the recipients, which the
+            # template reads as email too
+            alias = column if "email" not in header else None
             twice = next((h for h in header if h and header.count(h) > 1), None)
             if twice is not None:  # a row's dict would keep the last and drop the other
                 raise DataError(
@@ -432,7 +440,10 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 f"(no {', '.join(header[len(fields) :])}); an empty field is an empty cell: "
                 f"add the commas"
             )
-        yield line, dict(zip(header, fields, strict=True))
+        row = dict(zip(header, fields, strict=True))
+        if alias is not None:
+            row["email"] = fields[alias]
+        yield line, row
     if not header:
         raise DataError(
             f"{path}: line 1: no 'email' column (found nothing); name the recipients' column email"
