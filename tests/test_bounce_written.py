@@ -24,7 +24,16 @@ NDRS = {
     "netease-qiye-spam.eml": ("zhao.lei@client-qiye.example", "block", "spamdetected"),
     "aliyun-userunknown.eml": ("chen.jing@client-ali.example", "hard", "userunknown"),
     "aliyun-antispam.eml": ("sun.yu@client-ali.example", "soft", "toomanyconn"),
+    # Chinese wording only (README: sources). A rate limit is never a block nor hard; a
+    # refusal of the sender is a block, never an unknown reason left soft.
+    "aliyun-frequency-zh.eml": ("zhou.min@client-ali.example", "soft", "toomanyconn"),
+    "exmail-frequency-zh.eml": ("liu.yang@client.example", "soft", "toomanyconn"),
+    "qq-refused-zh.eml": ("ma.li@qq.com", "block", "blocked"),
+    "netease-126-hl-ipb.eml": ("xu.ping@126.com", "block", "blocked"),
+    "netease-163-imf.eml": ("he.jun@163.com", "block", "rejected"),
 }
+# Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
+THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")
 # delay warnings in plain words (no DSN part): file -> (recipient, kind)
 DELAYS = {"exim-delay.eml": ("lead@client.example", "soft")}
 AUTO_REPLIES = sorted(p.name for p in WRITTEN.glob("*.eml") if p.name.startswith(("ooo-", "chal")))
@@ -40,6 +49,16 @@ def test_chinese_provider_ndr(name: str) -> None:
 def test_every_written_file_is_expected() -> None:
     assert sorted(p.name for p in WRITTEN.glob("*.eml")) == sorted([*NDRS, *DELAYS, *AUTO_REPLIES])
     assert len(AUTO_REPLIES) >= 9
+
+
+@pytest.mark.parametrize("name", THROTTLED)
+def test_chinese_volume_words_are_a_throttle(name: str) -> None:
+    """ "发信频率过快" / "发送频率过高" (sending too fast: Alibaba Mail and Tencent Exmail's
+    documented wording) with no English: read as the speeding of one recipient, and Alibaba's
+    "[ANTISPAM_BAT]" (the name of its rate rule) as a spam block that counted against the
+    sender; both are our sending volume."""
+    (bounce,) = parse_bounces((WRITTEN / name).read_bytes())
+    assert bounce.rule == "throttle", bounce.steps
 
 
 @pytest.mark.parametrize("name", sorted(NDRS))

@@ -605,3 +605,49 @@ def test_a_refusal_in_gbk_is_read_as_chinese(smtp_ssl, ssl_cert_env, ledger_path
     assert rows(ledger_path, "SELECT recipient, kind, diagnostic FROM bounce") == [
         ("dead@example.cn", "hard", "用户不存在")
     ]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (550, "发信频率过快，请稍后再试".encode()),  # Tencent Exmail "退信代码说明", UTF-8
+        (451, "MI:DMC 当前连接发送的邮件数量超出限制".encode("gbk")),  # NetEase, in GBK
+    ],
+    ids=["exmail-utf8", "netease-gbk"],
+)
+def test_a_chinese_rate_limit_at_rcpt_pauses_the_mailbox(
+    reply, smtp_ssl, ssl_cert_env, ledger_path
+):
+    """ "发信频率过快" (sending too fast) and NetEase's MI:DMC (too many messages on one
+    connection), as the providers' reply-code pages word them (tests/test_bounce_chinese.py:
+    sources): the throttle words were English only, so the reply was a soft bounce of the
+    recipient (exit 75 too, but nothing paused) and the mailbox went on sending into the limit.
+    It is a throttle: exit 75 (try later), the mailbox paused, the recipient released and never
+    suppressed, no bounce recorded."""
+    smtp_ssl.reject_rcpt = {"lead@example.cn": reply}
+    add_box(smtp_ssl.port)
+    res = send(to="lead@example.cn")
+    assert res.returncode == 75, res.stderr
+    assert "throttled" in res.stderr
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["status"] == "paused" and q["sent"] == 0
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
+        ("lead@example.cn", "released")
+    ]
+    assert rows(ledger_path, "SELECT kind FROM event") == [("throttle",)]
+    assert rows(ledger_path, "SELECT address FROM suppression") == []
+    assert rows(ledger_path, "SELECT kind FROM bounce") == []
+
+
+def test_a_netease_ip_block_at_rcpt_is_a_block_not_a_dead_address(
+    smtp_ssl, ssl_cert_env, ledger_path
+):
+    """NetEase's "554 HL:IPB" (the sending IP is not allowed) judges the sender: it was an
+    unknown reason, a soft bounce; it is a block (counted), and the address stays."""
+    smtp_ssl.reject_rcpt = {"lead@example.cn": (554, "HL:IPB 该IP不在网易允许的发送地址列表里")}
+    add_box(smtp_ssl.port)
+    res = send(to="lead@example.cn")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert "lead@example.cn: block 554" in res.stderr, res.stderr
+    assert rows(ledger_path, "SELECT recipient, kind FROM bounce") == [("lead@example.cn", "block")]
+    assert rows(ledger_path, "SELECT address FROM suppression") == []

@@ -101,15 +101,18 @@ _THROTTLE_TEXT = _p(r"""
     (?:quota|limit) exceeded
     exceed(?:ed|s)? (?:the |its |your )?(?:daily |hourly |sending |rate |message |connection )?limit
     server busy|temporarily deferred|unexpected volume|try again later|antispam_bat|throttl
-    \brp:(?:cel|qrc|trc|drc|ccl|tmf)\b|\bmi:(?:sfq|stc|ctq)\b|\bhl:(?:icc|ifc)\b
+    \brp:(?:cel|qrc|trc|drc|ccl|tmf|rcl)\b|\bmi:(?:sfq|stc|ctq|cel|dmc|ccl)\b|\bhl:(?:icc|ifc)\b
+    \brl:trc\b
     connection limit|maximum number of (?:concurrent |simultaneous )?connections
     concurrent connections|tenant external recipient rate|exceeded its .{0,30}limit
+    频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额
 """)
 # Per-recipient mailbox size quota is not about our rate, even though it says "quota".
 _NOT_THROTTLE = _p(r"""
     mailbox (?:is )?full|mail ?box .{0,20}quota|over ?quota|storage|disk quota
     user(?:'s)? (?:mailbox )?quota|size limit|message (?:is )?too (?:large|big)
     too many hops|too many recipients$
+    容量|空间不足|(?:邮箱|信箱|空间|存储)(?:配额)?已满|大小|邮件过大|附件
 """)
 # Gmail 4.7.28/5.4.5, Microsoft 5.7.232/5.7.233 (tenant external recipient rate), 4.7.500 and
 # 4.7.650 (rate limited), 5.2.121/5.2.122 (per-hour receive limits), 5.1.90 (daily recipients),
@@ -122,14 +125,19 @@ _THROTTLE_REPLIES = frozenset(_words("421 450 451 452 454 550 553 554"))
 _VOLUME = Screened(
     re.compile(
         r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
-        r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc)|\bhl:ic"
+        r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc|cel|dmc|ccl)|\bhl:i[cf]c|"
+        r"\brl:trc|频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额"
     )
 )
 _GREYLIST = re.compile(r"gr[ae]y-?list")
 # "quota" with nothing saying it is the sender's (sending, daily, hourly, too many)
 _OWN_QUOTA = re.compile(r"^(?!.*(?:sending|daily|hourly|too many|frequen|rate)).*quota")
-_FREQUENT = re.compile(r"frequen|too many")
-_TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)")
+# The Chinese providers' own volume words: 频率 (frequency), 频繁 (too often), 过多 (too many).
+_FREQUENT = re.compile(r"frequen|too many|频率|频繁|过多")
+_TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)|频率|频繁")
+# Words of a block inside a volume reply. Alibaba's "[ANTISPAM_BAT]" is the name of its rate
+# rule ("发信频率过快"), not a spam verdict.
+_BLOCK_WORDS = re.compile(r"blocked|(?<!anti)spam|blacklist")
 
 
 def extract_status(text: str) -> str:
@@ -201,7 +209,7 @@ def decide(
     if code_class == "2":
         return verdict("delivered", "status.success", "a 2xx code: not a failure")
     if _is_throttle(int(reply) if reply.isdigit() else 0, text, status):
-        if any(w in text for w in ("blocked", "spam", "blacklist")) and not _FREQUENT.search(text):
+        if _BLOCK_WORDS.search(text) and not _FREQUENT.search(text):
             return verdict("blocked", "throttle.blocked", "volume wording with a block")
         return verdict("toomanyconn", "throttle", "wording or code about our sending volume")
     key = _code_key(status)

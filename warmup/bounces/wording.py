@@ -62,6 +62,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         user(?:'s)? quota|is over quota|mailfolder is full|account is full
         storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
         exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|邮箱已满|信箱已满
+        (?:邮箱|信箱)配额已满
         """,
     ),
     _rule(
@@ -115,6 +116,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         \bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|authentication (?:check )?fail
         unauthenticated|fails? to pass authentication|must pass either spf or dkim
+        \bmi:(?:spf|dma)\b
         """,
     ),
     # Only the sender is refused ("Sender address rejected", "domain of sender"): before the
@@ -126,6 +128,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         sender (?:address )?(?:rejected|denied|invalid|unknown|not allowed)|domain of sender
         sender verify|sender domain|mail from.{0,30}rejected|envelope sender
+        \bmi:imf\b|发信人.{0,12}(?:不合规范|无效|不存在)
         """,
     ),
     _rule(
@@ -180,6 +183,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         content (?:filter|rejected|denied)|filtered|mail content denied
         recipient preferences|message rejected due to content|header (?:error|is rejected)
+        illegal attachment|附件
         """,
     ),
     _rule(
@@ -198,6 +202,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         rfc ?5322|rfc ?2822|not rfc compliant|duplicate header|multiple addresses in from
+        \bmi:nhd\b|\bdt:sum\b
         """,
     ),
     _rule("reputation", "badreputation", STRONG, r"reputation|sender ?score|low quality"),
@@ -260,13 +265,15 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         blocked|blacklist|black list|denylist|\brbl\b|spamhaus|banned|黑名单|拦截
+        \bhl:(?:ipb|mep|rep)\b|\bip:(?:bl|ipb)\b|\bwm:bl[iu]\b|\bmi:spb\b|拒收|禁止连接
         """,
     ),
     _rule(
         "security-policy",
         "securityerror",
         STRONG,
-        r"security polic|secure connection|tls required|requires? (?:tls|encryption|starttls)",
+        r"security polic|secure connection|tls required|requires? (?:tls|encryption|starttls)"
+        r"|authentication (?:is )?required|fail(?:ed)? authentication",
     ),
     _rule(
         "gave-up",
@@ -301,6 +308,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         WEAK,
         r"""
         block|denied|refused|rejected|reject|forbidden|not authorized|access denied|suspicious
+        拒绝|禁止
         """,
     ),
     _rule(
