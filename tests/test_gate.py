@@ -651,3 +651,23 @@ def test_a_netease_ip_block_at_rcpt_is_a_block_not_a_dead_address(
     assert "lead@example.cn: block 554" in res.stderr, res.stderr
     assert rows(ledger_path, "SELECT recipient, kind FROM bounce") == [("lead@example.cn", "block")]
     assert rows(ledger_path, "SELECT address FROM suppression") == []
+
+
+def test_a_chinese_daily_limit_pauses_until_the_next_local_day(smtp_ssl, ssl_cert_env, ledger_path):
+    """NetEase's "550 RP:TRC 发件人当天内累计的收件人数量超过限制" (the sender's recipients
+    *that day* over the limit: help.mail.163.com, "企业退信代码说明") is a daily limit: the
+    words that move the back-off to the next local day were English only, so the mailbox was
+    paused 30 minutes and then sent into the same limit again, all day."""
+    reply = (550, "RP:TRC 发件人当天内累计的收件人数量超过限制")
+    smtp_ssl.reject_rcpt = {"lead@example.cn": reply}
+    add_box(smtp_ssl.port, "--timezone", "Asia/Shanghai")
+    before = dt.datetime.now(dt.UTC)
+    res = send(to="lead@example.cn")
+    assert res.returncode == 75, res.stderr
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["status"] == "paused"
+    until = dt.datetime.fromisoformat(q["next_send_at"])
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    local = until.astimezone(shanghai)
+    assert (local.hour, local.minute, local.second) == (0, 0, 0), q["next_send_at"]
+    assert local.date() == before.astimezone(shanghai).date() + dt.timedelta(days=1)

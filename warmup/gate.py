@@ -48,7 +48,12 @@ DEFAULT_EXPIRY = dt.timedelta(minutes=15)
 THROTTLE_BACKOFF = dt.timedelta(minutes=30)
 # A Message-ID the header registry reads back unchanged (make_msgid's form among them).
 _PLAIN_ID = re.compile(r"<[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+>")
-_DAILY_WORDS = ("daily", "per day", "24 hour", "5.4.5", "quota exceeded", "sending limit")
+# A throttle that says it counts per day holds until the next local day. NetEase, Tencent and
+# Alibaba say it in Chinese: 当天 / 今日 / 每日 / 每天 (that day, today, daily), 24小时.
+_DAILY_WORDS = (
+    *("daily", "per day", "24 hour", "5.4.5", "quota exceeded", "sending limit"),
+    *("当天", "今日", "今天", "每日", "每天", "24小时"),
+)
 
 __all__ = ["DuplicateSend", "Gate", "NotAllowed", "Reservation", "SendReport", "Suppressed"]
 
