@@ -369,6 +369,14 @@ def test_a_diagnostic_in_chinese_is_read_as_written() -> None:
         assert fast.diagnostic == "550 发信频率过快" and fast.reason != "undefined", fast
 
 
+def test_a_latin1_diagnostic_with_two_accents_in_a_row_is_not_read_as_gbk() -> None:
+    """Portuguese 'ção' in raw Latin-1 is e7 e3, which also decodes as one GBK ideograph (玢):
+    a diagnostic whose only accents came in such pairs was read as Chinese mojibake."""
+    for diagnostic in ("Notificação de entrega", "Informações: caixa postal cheia"):
+        [bounce] = parse_bounces(_dsn_in(diagnostic, "latin-1"))
+        assert bounce.diagnostic == f"550 {diagnostic}"
+
+
 def test_parse_refuses_an_mbox_of_several_messages(
     run: Callable[..., Result], tmp_path: Path
 ) -> None:

@@ -83,6 +83,8 @@ def _looks_gbk(sample: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     high = low = 0  # ideographs with a high trail byte, with an ASCII one
+    word = False  # two ideographs in a row, one with a high trail
+    after, last_high = -1, False  # where the last ideograph ended, and its trail's kind
     i, n = 0, len(sample) - 1  # a lead byte cut by the end of the sample has no trail
     while i < n:
         lead = sample[i]
@@ -94,12 +96,19 @@ def _looks_gbk(sample: bytes) -> bool:
             i += 4
             continue
         if _IDEOGRAPH.match(sample[i : i + 2].decode("gb18030", "replace")):
-            if trail >= 0x80:
+            word = word or (after == i and (trail >= 0x80 or last_high))
+            after, last_high = i + 2, trail >= 0x80
+            if last_high:
                 high += 1
             else:
                 low += 1
         i += 2
-    return high > low or (high > 0 and high == low and not _looks_western(sample))
+    if high > 0 and high >= low and _looks_western(sample):
+        # Two accented letters in a row also decode as one ideograph (Portuguese 'ção' in
+        # Latin-1 is e7 e3: 玢): text that reads as Western European is Chinese only where two
+        # ideographs follow each other, as Chinese words do ("用户", "退信", "朱镕基").
+        return word
+    return high > low or (high > 0 and high == low)
 
 
 # The letters of Western European languages in Windows-1252 (À..þ but × and ÷, and Š, Œ, Ž),
