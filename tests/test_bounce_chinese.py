@@ -147,10 +147,26 @@ def test_the_same_words_in_a_dsn(
         "收件人邮箱空间不足",  # the recipient's mailbox is full
         "收件人邮箱配额已满",
         "该邮箱不存在",
+        # the recipient's mailbox over its quota, said otherwise than "已满" (full)
+        "收件人邮箱超出配额",
+        "收件人邮箱存储配额已用完",
+        "用户邮箱空间超限",
+        "该用户邮箱存储空间超出限额",
     ],
 )
 def test_chinese_limits_of_the_recipient_are_no_throttle(text: str) -> None:
     """ "超过限制" (over the limit) and "配额" (quota) are volume words only when they are not
-    about the recipient's mailbox or the message's size."""
+    about the recipient's mailbox or the message's size: a throttle pauses the whole mailbox."""
     assert not is_throttle(552, text)
     assert not is_throttle(452, text, stage="rcpt")
+    assert not is_throttle(550, text)
+    assert decide("", "452", f"smtp; 452 {text}", "RCPT").rule != "throttle"
+
+
+@pytest.mark.parametrize(
+    "text", ["发件人邮箱超出每日限额", "您的邮箱发信数量超过限额", "发信邮箱今日配额已用完"]
+)
+def test_chinese_limits_of_the_sender_are_a_throttle(text: str) -> None:
+    """The sender's mailbox over its quota is our volume, whatever the recipient's is."""
+    assert is_throttle(451, text)
+    assert is_throttle(550, text)

@@ -107,12 +107,16 @@ _THROTTLE_TEXT = _p(r"""
     concurrent connections|tenant external recipient rate|exceeded its .{0,30}limit
     频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额
 """)
-# Per-recipient mailbox size quota is not about our rate, even though it says "quota".
+# Per-recipient mailbox size quota is not about our rate, even though it says "quota". In Chinese
+# the mailbox's (邮箱) quota (配额, 限额) or storage (存储) over its limit, unless the sender's
+# (发件人, 发信) or a day's (每日, 当天) is meant.
 _NOT_THROTTLE = _p(r"""
     mailbox (?:is )?full|mail ?box .{0,20}quota|over ?quota|storage|disk quota
     user(?:'s)? (?:mailbox )?quota|size limit|message (?:is )?too (?:large|big)
     too many hops|too many recipients$
     容量|空间不足|(?:邮箱|信箱|空间|存储)(?:配额)?已满|大小|邮件过大|附件
+    (?<!发件人)(?<!发信)(?<!发送)(?:邮箱|信箱)[^发送日天，。,;]{0,6}(?:配额|限额|超限)
+    存储(?:空间)?[^发送日天，。,;]{0,4}(?:配额|限额|超限)|空间超限
 """)
 # Gmail 4.7.28/5.4.5, Microsoft 5.7.232/5.7.233 (tenant external recipient rate), 4.7.500 and
 # 4.7.650 (rate limited), 5.2.121/5.2.122 (per-hour receive limits), 5.1.90 (daily recipients),
