@@ -47,8 +47,12 @@ def test_a_list_one_address_a_line_with_a_bom_crlf_comments_and_repeats(run, tmp
         ('Name,Email,Status\nAnn,ann@example.com,unsubscribed\n"Doe, Bo",bo@example.com,x\n', ","),
         ("Nom;E-mail\nAnn;ann@example.com\nBo;bo@example.com\n", ";"),
         ("姓名\t邮箱\nAnn\tann@example.com\nBo\tbo@example.com\n", "tab"),
+        # a comma inside a quoted header cell is no separator
+        ('"Nom, prénom";E-mail\n"Doe, Ann";ann@example.com\nBo;bo@example.com\n', ";"),
+        # a blank line or a comment above the header is not the header
+        ("\n# unsubscribed, March\nEmail,Name\nann@example.com,Ann\nbo@example.com,Bo\n", ","),
     ],
-    ids=["comma", "semicolon", "tab-chinese-header"],
+    ids=["comma", "semicolon", "tab-chinese-header", "quoted-comma-header", "comment-above"],
 )
 def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, sep):
     export = tmp_path / "export.csv"

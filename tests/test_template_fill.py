@@ -444,8 +444,16 @@ def test_queue_add_of_a_template_building_gigabytes_exits_65_in_one_line(
         ("Nom;E-mail;Ville\nAnn;ann@example.com;Lyon\n", "E-mail"),
         ("姓名\t邮箱\nAnn\tann@example.com\n", "邮箱"),
         ("email,Address\nann@example.com,1 Main St\n", "email"),
+        # the comma inside the quoted header cell is no separator: the ';' are
+        ('"Nom, prénom";E-mail\n"Doe, Ann";ann@example.com\n', "E-mail"),
     ],
-    ids=["Email", "semicolon-E-mail", "tab-chinese", "email-beside-a-postal-address"],
+    ids=[
+        "Email",
+        "semicolon-E-mail",
+        "tab-chinese",
+        "email-beside-a-postal-address",
+        "quoted-comma-in-header",
+    ],
 )
 def test_a_crm_export_is_read_by_its_column_of_addresses(tmp_path: Path, text, name) -> None:
     """A CRM's export names the column 'Email' or 'E-mail' (or '邮箱'), and Excel in a locale

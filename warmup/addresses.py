@@ -27,8 +27,13 @@ def address_column(header: list[str]) -> int | None:
 
 def delimiter(first_line: str) -> str:
     """The CSV delimiter of a file whose first line is ``first_line``: a comma, or the
-    semicolon (Excel's in a locale whose decimal mark is the comma) or tab it holds more of."""
-    return max(",;\t", key=first_line.count) if first_line else ","
+    semicolon (Excel's in a locale whose decimal mark is the comma) or tab it holds more of,
+    outside quoted cells (``"Nom, prénom";E-mail`` is two cells split by the semicolon)."""
+    bare = _QUOTED.sub("", first_line)
+    return max(",;\t", key=bare.count) if bare else ","
+
+
+_QUOTED = re.compile(r'"[^"]*(?:"|$)')
 
 
 # What a user pastes from a mail client: "Sales" <sales@corp.example>, Sales <...>, <...>.

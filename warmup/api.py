@@ -693,19 +693,21 @@ def addresses_from(path: PurePath) -> list[str]:
         bad = raw[raw.rfind(b"\n", 0, exc.start) + 1 :]
         raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
     lines = text.splitlines()
-    first = next((x for x in lines if x.strip() and not x.lstrip().startswith("#")), "")
+    at = next((n for n, x in enumerate(lines) if x.strip() and not x.lstrip().startswith("#")), 0)
+    first = lines[at] if lines else ""
     rows: list[tuple[int, str]]
     if any(sep in first for sep in ",;\t"):
-        reader = csv.reader(lines, delimiter=addresses.delimiter(first))
+        # from the header on: blank or comment lines above it are no header
+        reader = csv.reader(lines[at:], delimiter=addresses.delimiter(first))
         names = [c.strip().lower() for c in next(reader)]
         column = addresses.address_column(names)
         if column is None:
             raise DataError(
-                f"{path}: line 1: no column of addresses among {', '.join(map(repr, names))}; "
+                f"{path}: line {at + 1}: no column of addresses among {', '.join(map(repr, names))}; "
                 f"name it 'email' (or give one address a line)"
             )
         rows = [
-            (reader.line_num, fields[column] if column < len(fields) else "")
+            (at + reader.line_num, fields[column] if column < len(fields) else "")
             for fields in reader
             if "".join(fields).strip()
         ]
