@@ -344,6 +344,12 @@ def test_a_value_click_would_silently_bend_is_refused(cfg, run, ledger_path, tex
         ),
         ("[commands.quota]\njson = 0\n", ["quota", BOX], "json: expected true or false, not 0"),
         ('[commands.quota]\njson = "yes"\n', ["quota", BOX], "json: expected true or false"),
+        # taken (bent by click) before the check: the way out is named, not "true, not 'true'"
+        (
+            '[commands.quota]\njson = "true"\n',
+            ["quota", BOX],
+            "json: expected true or false, not the text 'true': write it without quotes",
+        ),
         ("[commands.quota]\njson = 1\n", ["config", "show"], "json: expected true or false"),
     ],
 )
@@ -356,7 +362,12 @@ def test_a_flag_in_the_file_takes_true_or_false_only(cfg, run, ledger_path, text
     assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
     assert words in res.output, res.output
     assert ledger_digest(ledger_path) == before
-    cfg(text.replace("= 1", "= true").replace("= 0", "= false").replace('"yes"', "true"))
+    cfg(
+        text.replace("= 1", "= true")
+        .replace("= 0", "= false")
+        .replace('"yes"', "true")
+        .replace('"true"', "true")
+    )
     assert run(*command).exit_code == 0
 
 

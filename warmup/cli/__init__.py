@@ -347,7 +347,12 @@ def _bent(param: click.Parameter, value: Any) -> str | None:
     toml = ("true" if value else "false") if isinstance(value, bool) else str(value)
     if getattr(param, "is_bool_flag", False) or isinstance(kind, click.types.BoolParamType):
         # click's str_to_bool calls .strip() on it: an integer was a traceback, "yes" bent.
-        return None if isinstance(value, bool) else f"expected true or false, not {value!r}"
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            # Taken until the check came: say what changed, not 'true or false, not 'true''.
+            return f"expected true or false, not the text {value!r}: write it without quotes"
+        return f"expected true or false, not {value!r}"
     if getattr(param, "is_flag", False):
         return None
     if isinstance(kind, click.types.IntParamType):
