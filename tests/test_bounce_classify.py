@@ -628,3 +628,22 @@ def test_apple_mail_unsubscribe_is_a_complaint() -> None:
     )
     (bounce,) = parse_bounces(raw)
     assert (bounce.recipient, bounce.kind) == ("someone@icloud.example", "complaint")
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "reason"),
+    [
+        # the message failed the sender's authentication (SPF, DKIM, DMARC): check the DNS
+        ("550 5.7.1 Email rejected: message failed authentication", "authfailure"),
+        ("550 5.7.1 Sender failed authentication checks", "authfailure"),
+        # no SMTP login (NetEase's '553 authentication is required'): the connection's security
+        ("553 authentication is required", "securityerror"),
+    ],
+)
+def test_failed_authentication_is_the_senders_not_a_security_policy(
+    diagnostic: str, reason: str
+) -> None:
+    """'failed authentication' was read as a security policy (a login or TLS the server
+    requires), pointing the user away from the SPF/DKIM records it is about."""
+    verdict = decide("", "", diagnostic, stage="RCPT")
+    assert (verdict.reason, verdict.kind) == (reason, "block"), verdict.steps

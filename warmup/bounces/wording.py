@@ -116,6 +116,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         \bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|authentication (?:check )?fail
         unauthenticated|fails? to pass authentication|must pass either spf or dkim
+        fail(?:s|ed)? authentication
         \bmi:(?:spf|dma)\b
         """,
     ),
@@ -273,7 +274,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "securityerror",
         STRONG,
         r"security polic|secure connection|tls required|requires? (?:tls|encryption|starttls)"
-        r"|authentication (?:is )?required|fail(?:ed)? authentication",
+        r"|authentication (?:is )?required",
     ),
     _rule(
         "gave-up",
