@@ -22,6 +22,8 @@ from tests.gatekit import (
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from warmup import Gate, NotAllowed, open_ledger
+from warmup.errors import DataError
+from warmup.gate import Suppressed
 from warmup.ledger import DuplicateSend
 
 
@@ -295,6 +297,54 @@ def test_python_api_reserve_settle(smtp_ssl, ssl_cert_env, tmp_path):
     with ledger.read() as conn:
         got = sorted(conn.exec_driver_sql("SELECT recipient, outcome FROM send").all())
     assert got == [("a@example.com", "sent"), ("b@example.com", "unknown")]
+
+
+def test_python_api_settles_a_recipient_named_as_it_was_reserved(smtp_ssl, ssl_cert_env, tmp_path):
+    """A caller settles with the addresses it reserved: ``{"Dead@Example.com": "hard"}`` after
+    ``reserve(["Dead@Example.com", ...])``. The reservation keys its slots lower-cased, so the
+    hard bounce was silently settled ``unknown`` instead: never recorded, never suppressed, and
+    the next message went to the dead address again."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    now = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)
+    with Gate(BOX) as gate:
+        slot = gate.reserve(["Dead@Example.com", "<Ok@Example.com>"], now=now)
+        slot.settle({"Dead@Example.com": "hard", "<Ok@Example.com>": "sent"}, now=now)
+        with pytest.raises(Suppressed):
+            gate.reserve(["dead@example.com"], now=now)
+        one = gate.reserve("Solo@Example.com", now=now)  # one address, not its characters
+        assert one.recipients == ["solo@example.com"]
+        one.settle("sent", now=now)
+    got = rows(tmp_path / "ledger.db", "SELECT recipient, outcome FROM send ORDER BY id")
+    assert got == [
+        ("dead@example.com", "hard"),
+        ("ok@example.com", "sent"),
+        ("solo@example.com", "sent"),
+    ]
+    assert rows(tmp_path / "ledger.db", "SELECT address, kind FROM suppression") == [
+        ("dead@example.com", "hard")
+    ]
+
+
+@pytest.mark.parametrize(
+    "outcomes",
+    ["delivered", {"a@example.com": "bogus"}, {"typo@example.com": "hard"}],
+    ids=["unknown-outcome", "unknown-outcome-per-recipient", "not-reserved"],
+)
+def test_python_api_settle_refuses_what_no_reader_knows(smtp_ssl, ssl_cert_env, tmp_path, outcomes):
+    """``slot.settle("delivered")`` wrote the outcome 'delivered' into the ledger, where no
+    reader knows it (never settled again: only reserved/unknown slots are), and a key naming no
+    recipient of the reservation was dropped without a word. Both are a one-line DataError now,
+    nothing settled; leaving the block after it settles 'unknown' (counted, a person decides)."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    now = dt.datetime(2026, 11, 16, 2, 0, tzinfo=dt.UTC)
+    with Gate(BOX) as gate:
+        with pytest.raises(DataError) as exc, gate.reserve(["a@example.com"], now=now) as slot:
+            slot.settle(outcomes, now=now)
+    assert exc.value.exit_code == 65 and "\n" not in str(exc.value), str(exc.value)
+    assert "nothing" in str(exc.value) or "expected one of sent, hard" in str(exc.value)
+    assert rows(tmp_path / "ledger.db", "SELECT recipient, outcome FROM send") == [
+        ("a@example.com", "unknown")
+    ]
 
 
 def test_a_cap_set_while_a_gate_is_open_is_what_its_preview_says(smtp_ssl, ssl_cert_env, tmp_path):

@@ -38,6 +38,7 @@ from warmup.policy.engine import recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
+from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
@@ -147,6 +148,17 @@ class SendReport:
         return [r for r, v in self.results.items() if v.outcome == "sent"]
 
 
+# What a reservation may be settled with (:meth:`Reservation.settle`).
+SETTLE_OUTCOMES = ("sent", "hard", "soft", "block", "unknown", "released")
+
+
+def _recipient_key(rcpt: object) -> str | None:
+    try:
+        return addresses.normalize(str(rcpt), "recipient", limits=False)
+    except DataError:
+        return None
+
+
 @dataclass
 class Reservation:
     gate: Gate
@@ -163,11 +175,40 @@ class Reservation:
         now: dt.datetime | None = None,
     ) -> None:
         """Outcome per recipient (``sent``/``hard``/``soft``/``block``/``unknown``/``released``
-        or a :class:`warmup.smtp.RcptResult`), or one outcome for all."""
+        or a :class:`warmup.smtp.RcptResult`), or one outcome for all.
+
+        A recipient may be named as it was given to :meth:`Gate.reserve` (any case, in angle
+        brackets); one the reservation does not hold, or an outcome not listed above, is
+        :class:`DataError` and nothing is settled: a typo would otherwise have left a hard
+        bounce ``unknown`` (never suppressed) or written an outcome no reader knows."""
         if isinstance(outcomes, str):
             outcomes = dict.fromkeys(self.recipients, outcomes)
+        else:
+            outcomes = self._keyed(outcomes)
+        for result in outcomes.values():
+            outcome = result if isinstance(result, str) else getattr(result, "outcome", None)
+            if outcome not in SETTLE_OUTCOMES:
+                raise DataError(
+                    f"cannot settle with outcome {outcome!r}: expected one of "
+                    f"{', '.join(SETTLE_OUTCOMES)}"
+                )
         self.gate._settle(self, outcomes, throttle, now or self.gate.clock())
         self.settled = True
+
+    def _keyed(self, outcomes: dict[str, object]) -> dict[str, object]:
+        """``outcomes`` keyed by the reservation's own (normalized) recipients."""
+        if all(r in self.ids for r in outcomes):
+            return outcomes  # the gate's own paths: nothing to look up
+        keyed: dict[str, object] = {}
+        for rcpt, result in outcomes.items():
+            key = rcpt if rcpt in self.ids else _recipient_key(rcpt)
+            if key not in self.ids:
+                raise DataError(
+                    f"cannot settle {str(rcpt)[:80]!r}: not a recipient of this reservation "
+                    f"(it holds {plural(len(self.ids), 'recipient')}); nothing was settled"
+                )
+            keyed[key] = result
+        return keyed
 
     def __enter__(self) -> Reservation:
         return self
@@ -285,6 +326,8 @@ class Gate:
         :meth:`check_suppressed`'s."""
         from warmup import api
 
+        if isinstance(recipients, str):  # one address, not its characters
+            recipients = [recipients]
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         a, capped = api.recipient_check(
             self.ledger, self._current_box(), rcpts, now or self.clock()
@@ -316,7 +359,7 @@ class Gate:
 
     def reserve(
         self,
-        recipients: list[str],
+        recipients: list[str] | str,
         message_id: str | None = None,
         now: dt.datetime | None = None,
         *,
@@ -328,6 +371,8 @@ class Gate:
         ``claim``: the outbox claim this send is for; unless it still holds (checked in the
         reservation's transaction), nothing is reserved and
         :class:`~warmup.ledger.ClaimLost` is raised."""
+        if isinstance(recipients, str):  # one address, not its characters
+            recipients = [recipients]
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         if not rcpts:
             raise DataError("no recipients")
