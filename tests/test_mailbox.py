@@ -362,3 +362,94 @@ def test_a_custom_mailbox_without_hosts_is_told_every_host_it_lacks(run):
     res = run("mailbox", "add", "z@lab.test", "--provider", "custom", "--smtp-host", "a.lab.test")
     assert res.exit_code == 64, res.output
     assert "needs --imap-host" in res.output and "--smtp-host" not in res.output, res.output
+
+
+@pytest.mark.parametrize(
+    ("args", "smtp", "imap"),
+    [
+        (("--provider", "exmail", "--smtp-security", "starttls"), (587, "starttls"), (993, "ssl")),
+        (("--provider", "exmail", "--imap-security", "starttls"), (465, "ssl"), (143, "starttls")),
+        (("--provider", "m365", "--smtp-security", "ssl"), (465, "ssl"), (993, "ssl")),
+        (
+            (
+                "--provider",
+                "m365",
+            ),
+            (587, "starttls"),
+            (993, "ssl"),
+        ),
+    ],
+    ids=["exmail-starttls", "exmail-imap-starttls", "m365-ssl", "m365-preset"],
+)
+def test_a_preset_given_another_security_uses_that_securitys_port(run, args, smtp, imap):
+    """``--provider exmail --smtp-security starttls`` kept the preset's port 465 (implicit TLS):
+    STARTTLS there waits for a clear-text greeting the server never sends, so every send and
+    sync hung to its timeout. A port left out is the security's usual one (README), unless the
+    security is the preset's own."""
+    assert run("mailbox", "add", BOX, *args).exit_code == 0
+    [shown] = [json.loads(run("mailbox", "show", BOX, "--json").output)]
+    assert (shown["smtp"]["port"], shown["smtp"]["security"]) == smtp, shown
+    assert (shown["imap"]["port"], shown["imap"]["security"]) == imap, shown
+
+
+def test_set_security_moves_a_preset_port_with_it(run):
+    """The same through ``mailbox set``: exmail to starttls and back."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "set", BOX, "--smtp-security", "starttls").exit_code == 0
+    shown = json.loads(run("mailbox", "show", BOX, "--json").output)
+    assert (shown["smtp"]["port"], shown["smtp"]["security"]) == (587, "starttls")
+    assert run("mailbox", "set", BOX, "--smtp-security", "ssl").exit_code == 0
+    shown = json.loads(run("mailbox", "show", BOX, "--json").output)
+    assert (shown["smtp"]["port"], shown["smtp"]["security"]) == (465, "ssl")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            (
+                "add",
+                BOX,
+                "--provider",
+                "custom",
+                "--smtp-host",
+                "mail.lab.test",
+                "--imap-host",
+                "mail.lab.test",
+                "--smtp-port",
+                "587",
+            ),
+            "--smtp-port 587 speaks starttls, not ssl: give --smtp-security starttls",
+        ),
+        (
+            ("add", BOX, "--provider", "m365", "--smtp-port", "465"),
+            "--smtp-port 465 speaks ssl, not starttls: give --smtp-security ssl",
+        ),
+        (
+            (
+                "add",
+                BOX,
+                "--provider",
+                "exmail",
+                "--imap-security",
+                "starttls",
+                "--imap-port",
+                "993",
+            ),
+            "--imap-port 993 speaks ssl, not starttls",
+        ),
+        (("set", "old@corp.example", "--smtp-port", "587"), "--smtp-port 587 speaks starttls"),
+    ],
+    ids=["custom-ssl-587", "m365-465", "imap-starttls-993", "set-exmail-587"],
+)
+def test_a_port_that_speaks_the_other_security_is_refused(run, tmp_path: Path, args, words):
+    """``--provider custom --smtp-port 587`` (security left at ssl) was taken: a TLS hello to a
+    server greeting in clear text fails on every send. A well-known port given with the
+    security it does not speak is one line, exit 64, the ledger untouched."""
+    from tests.conftest import ledger_digest
+    from tests.test_errors import assert_error
+
+    assert run("mailbox", "add", "old@corp.example", "--provider", "exmail").exit_code == 0
+    before = ledger_digest(tmp_path / "ledger.db")
+    assert_error(run("mailbox", *args), 64, words)
+    assert ledger_digest(tmp_path / "ledger.db") == before

@@ -126,12 +126,22 @@ def endpoints(box: MailboxRow) -> Endpoints:
     imap_security = box.imap_security or p.imap.security
     return Endpoints(
         smtp,
-        box.smtp_port or p.smtp.port or USUAL_PORTS["smtp"][smtp_security],
+        box.smtp_port or _default_port(p, "smtp", smtp_security),
         smtp_security,
         imap,
-        box.imap_port or p.imap.port or USUAL_PORTS["imap"][imap_security],
+        box.imap_port or _default_port(p, "imap", imap_security),
         imap_security,
     )
+
+
+def _default_port(p: Provider, kind: str, security: str) -> int:
+    """The port of a mailbox that names none: the preset's, while its security is the preset's
+    (exmail's 465 goes with ssl), else the security's usual one. An exmail mailbox set to
+    starttls kept port 465, and every send waited out its timeout for a greeting in clear."""
+    preset = getattr(p, kind)
+    if preset.port and security == preset.security:
+        return int(preset.port)
+    return USUAL_PORTS[kind][security]
 
 
 # A port not given is the security's usual one: STARTTLS on 465 or 993 (implicit TLS) would
@@ -140,6 +150,11 @@ USUAL_PORTS = {
     "smtp": {"ssl": 465, "starttls": 587, "none": 25},
     "imap": {"ssl": 993, "starttls": 143, "none": 143},
 }
+# Well-known ports that speak only one way: implicit TLS (465, 993) or clear text first (25 and
+# 587 for SMTP submission, 143 for IMAP). The other security there never gets a session: a TLS
+# hello to a clear-text greeting fails, STARTTLS waits for a greeting sent only after TLS.
+_IMPLICIT_TLS_PORTS = {"smtp": (465,), "imap": (993,)}
+_CLEAR_FIRST_PORTS = {"smtp": (25, 587), "imap": (143,)}
 
 
 def _check_endpoint(kind: str, host: str | None, port: int | None, security: str | None) -> None:
@@ -167,6 +182,27 @@ def _check_endpoint(kind: str, host: str | None, port: int | None, security: str
         )
     if port is not None and not 0 < port < 65536:
         raise InvalidField(prt, "{field} {port}: expected 1-65535", port=port)
+
+
+def _check_port_security(kind: str, port: int | None, security: str) -> None:
+    """A port that speaks only the other security (starttls on 465, ssl on 587) is refused."""
+    if port is None:
+        return
+    wrong = (security == "ssl" and port in _CLEAR_FIRST_PORTS[kind]) or (
+        security != "ssl" and port in _IMPLICIT_TLS_PORTS[kind]
+    )
+    if wrong:
+        usual = "ssl" if port in _IMPLICIT_TLS_PORTS[kind] else "starttls"
+        raise InvalidField(
+            f"{kind}_port",
+            "{field} {port} speaks {usual}, not {security}: give {sec} {usual}, or the port "
+            "of {security} ({other})",
+            refs={"sec": f"{kind}_security"},
+            port=port,
+            usual=usual,
+            security=security,
+            other=USUAL_PORTS[kind][security],
+        )
 
 
 def add_mailbox(
@@ -226,6 +262,11 @@ def _validate_settings(
             overrides.get(f"{kind}_host") or getattr(prov, kind).host,
             overrides.get(f"{kind}_port"),
             overrides.get(f"{kind}_security"),
+        )
+        _check_port_security(
+            kind,
+            overrides.get(f"{kind}_port"),
+            overrides.get(f"{kind}_security") or getattr(prov, kind).security,
         )
     missing = [f"{kind}_host" for kind in ("smtp", "imap") if not overrides.get(f"{kind}_host")]
     if prov.name == "custom" and missing:  # every host it lacks at once; a port is optional
