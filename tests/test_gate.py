@@ -347,6 +347,50 @@ def test_python_api_settle_refuses_what_no_reader_knows(smtp_ssl, ssl_cert_env, 
     ]
 
 
+def test_python_api_sends_the_email_packages_older_messages_and_text(
+    smtp_ssl, ssl_cert_env, tmp_path, monkeypatch
+):
+    """``gate.send(MIMEText(...))``, what most scripts build (and ``message_from_string``
+    returns), was a bare ``AssertionError`` with no message (and a ``TypeError`` with a
+    ``message_id``); so was the message as text. Both are read as an EmailMessage and
+    delivered; what is no message at all is a one-line UsageError before anything is
+    reserved."""
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    from warmup.errors import UsageError
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    text = MIMEText("Grüße", "plain", "utf-8")
+    text["To"], text["Subject"] = "one@example.com", "Hallo"
+    multi = MIMEMultipart()
+    multi["To"], multi["Subject"] = "two@example.com", "Two"
+    multi.attach(MIMEText("part"))
+    raw = "To: three@example.com\r\nSubject: Three\r\n\r\nbody\r\n"
+    with Gate(BOX) as gate:
+        sent = [gate.send(text), gate.send(multi, message_id="<m2@corp.example>"), gate.send(raw)]
+        for bad in (None, 42):
+            with pytest.raises(UsageError) as exc:
+                gate.send(bad)  # type: ignore[arg-type]
+            assert "expected an email.message.EmailMessage, bytes or text" in str(exc.value)
+    assert [r.sent for r in sent] == [
+        ["one@example.com"],
+        ["two@example.com"],
+        ["three@example.com"],
+    ]
+    got = smtp_ssl.messages
+    assert [m.rcpt_tos for m in got] == [
+        ("one@example.com",),
+        ("two@example.com",),
+        ("three@example.com",),
+    ]
+    assert got[0].message.get_content().strip() == "Grüße" and got[0].mail_from == BOX
+    assert rows(tmp_path / "ledger.db", "SELECT message_id FROM send ORDER BY id") == [
+        (m.message["Message-ID"],) for m in got
+    ]
+
+
 def test_a_cap_set_while_a_gate_is_open_is_what_its_preview_says(smtp_ssl, ssl_cert_env, tmp_path):
     """A worker ranks a pool's members by preview: a cap lowered while it runs must count."""
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=4)))

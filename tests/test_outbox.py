@@ -383,6 +383,47 @@ def test_a_long_batch_goes_through_the_spool_all_or_nothing(
     ledger.close()
 
 
+def test_outbox_takes_the_messages_a_script_has(sink, tmp_path, ledger_path):
+    """``Outbox(ledger).add_many([msg, msg])`` (README: 'add_many for a batch') was
+    ``ValueError: too many values to unpack``: an EmailMessage iterates its header names. A
+    ``MIMEText`` or the message as text was a bare ``AssertionError``. A message alone is its
+    own envelope; anything that is no message is a one-line UsageError, nothing queued."""
+    from email.message import EmailMessage
+    from email.mime.text import MIMEText
+
+    from warmup import Outbox, open_ledger
+    from warmup.errors import UsageError
+
+    pool_of(sink.port, tmp_path)
+
+    def msg(to: str) -> EmailMessage:
+        m = EmailMessage()
+        m["To"], m["Subject"] = to, "hi"
+        m.set_content("hi")
+        return m
+
+    old = MIMEText("hallo")
+    old["To"] = "old@example.com"
+    ledger = open_ledger(str(ledger_path))
+    before = ledger_digest(ledger_path)
+    with pytest.raises(UsageError, match="^message 2: expected an email.message.EmailMessage"):
+        Outbox(ledger).add_many([msg("x@example.com"), 7], pool="P")  # type: ignore[list-item]
+    assert ledger_digest(ledger_path) == before
+    got = Outbox(ledger).add_many(
+        [msg("a@example.com"), (msg("b@example.com"), ["c@example.com"]), old], pool="P"
+    )
+    assert got.count == 3
+    Outbox(ledger).add("To: text@example.com\r\nSubject: t\r\n\r\nbody\r\n", pool="P")  # type: ignore[arg-type]
+    ledger.close()
+    listed = json.loads(cli("queue", "list", "--json").stdout)
+    assert sorted(r for m in listed for r in m["recipients"]) == [
+        "a@example.com",
+        "c@example.com",
+        "old@example.com",
+        "text@example.com",
+    ]
+
+
 @pytest.mark.slow
 def test_queue_add_memory_does_not_grow_with_the_rows(sink, tmp_path, ledger_path):
     """The whole command's peak memory, 300 rows against 3,000 (it held every rendered

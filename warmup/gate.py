@@ -531,8 +531,10 @@ class Gate:
         ``message``: an :class:`EmailMessage` (From checked, Date and Message-ID added, Bcc
         removed) or bytes already prepared by the caller with their ``message_id`` (the relay,
         which forwards the client's bytes unchanged). Recipients default to To/Cc/Bcc.
-        ``claim``: the outbox claim it is sent for (see :meth:`reserve`).
+        ``claim``: the outbox claim it is sent for (see :meth:`reserve`). Text and the email
+        package's older messages (``MIMEText``, ...) are read as an :class:`EmailMessage`.
         """
+        message = headers.as_message(message)
         if isinstance(message, EmailMessage) or message_id is None:
             msg = prepare(message, self.box.address)
             rcpts = recipients or recipients_of(msg)
@@ -619,8 +621,9 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
 
     Date and Message-ID are added as raw text (parsed only if read): through the header
     registry they cost more than flattening the message."""
-    if isinstance(message, bytes | bytearray):
-        msg = email.message_from_bytes(bytes(message), policy=email.policy.default)
+    message = headers.as_message(message)
+    if isinstance(message, bytes):
+        msg = email.message_from_bytes(message, policy=email.policy.default)
     else:
         msg = message
     assert isinstance(msg, EmailMessage)

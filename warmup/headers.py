@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from typing import Any
 
-from warmup.errors import DataError
+from warmup.errors import DataError, UsageError
 
 # The lines a server will see: dot_stuff turns each of these into CRLF.
 _EOL = re.compile(rb"\r\n|\n|\r")
@@ -533,3 +533,38 @@ class _QuickFold(email.policy.EmailPolicy):
 
 SMTP = _QuickFold(linesep="\r\n")
 """Flatten with this policy for the same bytes as :data:`email.policy.SMTP`, sooner."""
+
+
+def as_message(message: object, what: str = "message") -> EmailMessage | bytes:
+    """What the gate and the outbox take, from what a script has at hand: an
+    :class:`EmailMessage` or bytes as they are; text (``str``) and a message of the email
+    package's older API (:class:`email.message.Message`: ``MIMEText``, ``MIMEMultipart``,
+    ``message_from_string``'s) read into an :class:`EmailMessage`; anything else is
+    :class:`UsageError`. Either was a bare ``AssertionError`` (or a ``TypeError``) before."""
+    if isinstance(message, EmailMessage | bytes):
+        return message
+    if isinstance(message, bytearray | memoryview):
+        return bytes(message)
+    if isinstance(message, str):
+        try:
+            data = message.removeprefix("\ufeff").encode("utf-8")
+        except UnicodeEncodeError:
+            raise DataError(
+                f"{what}: the text holds a lone surrogate, which is no UTF-8; give it as bytes"
+            ) from None
+    elif isinstance(message, Message):
+        try:
+            data = message.as_bytes()
+        except Exception as exc:  # the old API writes what the new one would refuse
+            raise DataError(
+                f"{what} cannot be written out ({type(exc).__name__}); build it as an "
+                f"email.message.EmailMessage"
+            ) from None
+    else:
+        raise UsageError(
+            f"{what}: expected an email.message.EmailMessage, bytes or text, not "
+            f"{type(message).__name__}"
+        )
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)  # the default policy's message_factory
+    return parsed

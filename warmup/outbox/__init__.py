@@ -170,7 +170,9 @@ class Outbox:
 
     def add_many(
         self,
-        messages: Iterable[tuple[EmailMessage | bytes | Rendered, Sequence[str] | None]],
+        messages: Iterable[
+            tuple[EmailMessage | bytes | Rendered, Sequence[str] | None] | EmailMessage | bytes
+        ],
         *,
         mailbox: str | None = None,
         pool: str | None = None,
@@ -181,7 +183,8 @@ class Outbox:
         where: Sequence[str] | Callable[[int], str] | None = None,
         bulk: bool = False,
     ) -> Queued:
-        """Queue messages (each with its envelope recipients, default To/Cc/Bcc): every one is
+        """Queue messages (each alone or paired with its envelope recipients, default
+        To/Cc/Bcc: ``[msg, ...]`` or ``[(msg, ["a@x.com"]), ...]``): every one is
         checked first, then all are written in one transaction (all or none). ``where``: the
         name of message i in errors (a list, or a function of i); ``bulk``: as for :meth:`add`.
 
@@ -236,7 +239,8 @@ class Outbox:
                 pending.clear()
 
             ids = _message_ids(target.domain_of_ids)
-            for i, (message, rcpts) in enumerate(messages):
+            for i, item in enumerate(messages):
+                message, rcpts = _paired(item)
                 if isinstance(message, Rendered):
                     if message.rcpt in rows_to:
                         out.duplicates.append((message.rcpt, message.where or f"message {i + 1}"))
@@ -321,6 +325,17 @@ def _unspool(spool: IO[bytes], count: int) -> Iterator[OutboxIn]:
             yield OutboxIn(*fields)
 
 
+def _paired(item: object) -> tuple[Any, Sequence[str] | None]:
+    """An item of :meth:`Outbox.add_many`: ``(message, recipients)``, or a message alone
+    (envelope from its To/Cc/Bcc). An :class:`EmailMessage` is iterable (its header names),
+    so a bare one was unpacked into a ValueError."""
+    if isinstance(item, tuple) and len(item) == 2:
+        message, rcpts = item
+        if rcpts is None or isinstance(rcpts, list | tuple):
+            return message, list(rcpts) if rcpts is not None else None
+    return item, None
+
+
 def _prepare(
     message: EmailMessage | bytes, rcpts: Sequence[str] | None, target: _Target, label: str
 ) -> tuple[EmailMessage, str, list[str]]:
@@ -328,8 +343,9 @@ def _prepare(
     Message-ID and its envelope."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
-    if isinstance(message, bytes | bytearray):
-        data = bytes(message)
+    message = headers.as_message(message, label)
+    if isinstance(message, bytes):
+        data = message
         if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
             data = data[3:]
         msg = email.message_from_bytes(data, policy=email.policy.default)
