@@ -453,3 +453,44 @@ def test_a_port_that_speaks_the_other_security_is_refused(run, tmp_path: Path, a
     before = ledger_digest(tmp_path / "ledger.db")
     assert_error(run("mailbox", *args), 64, words)
     assert ledger_digest(tmp_path / "ledger.db") == before
+
+
+def test_set_started_restarts_a_rebound_mailbox_keeping_its_history(run, tmp_path: Path):
+    """A mailbox re-bound (or left idle for months) after 'mailbox add' could not be told to
+    warm up again: '--started' existed on 'add' only, so the user's choices were to keep sending
+    at the old stage's volume from a mailbox the provider now treats as new, or 'remove --force'
+    and lose its history. 'mailbox set --started DATE' restarts the walk with the history kept;
+    '--started none' counts it all again; a bad date is one line, the ledger untouched."""
+    import datetime as dt
+
+    from tests.conftest import ledger_digest
+    from tests.test_errors import assert_error
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    lines = ["mailbox,recipient,sent_at"]
+    for d in range(30, 2, -1):  # a month of qualifying days, 60 a day
+        for i in range(60):
+            at = now - dt.timedelta(days=d, minutes=i)
+            lines.append(f"{BOX},r{d}-{i}@example.com,{at.isoformat()}")
+    (tmp_path / "h.csv").write_text("\n".join(lines) + "\n")
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("import", str(tmp_path / "h.csv")).exit_code == 0
+
+    def quota() -> dict:  # type: ignore[type-arg]
+        [q] = json.loads(run("quota", BOX, "--json").output)
+        return q
+
+    warm = quota()
+    assert warm["stage"] != "week 1" and warm["quota"] > 50, warm
+    start = (now + dt.timedelta(hours=8)).date().isoformat()  # Asia/Shanghai's today
+    res = run("mailbox", "set", BOX, "--started", start)
+    assert res.exit_code == 0, res.output
+    fresh = quota()
+    assert (fresh["stage"], fresh["quota"], fresh["day"]) == ("week 1", 50, 1), fresh
+    assert json.loads(run("mailbox", "show", BOX, "--json").output)["started"] == start
+    before = ledger_digest(tmp_path / "ledger.db")
+    assert_error(run("mailbox", "set", BOX, "--started", "1/12/2026"), 64, "--started")
+    assert_error(run("mailbox", "set", BOX, "--started", "1999-01-01"), 65, "--started")
+    assert ledger_digest(tmp_path / "ledger.db") == before
+    assert run("mailbox", "set", BOX, "--started", "none").exit_code == 0
+    assert (quota()["stage"], quota()["quota"]) == (warm["stage"], warm["quota"])

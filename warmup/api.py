@@ -296,6 +296,7 @@ def _validate_settings(
 
 
 NO_CAP = "none"  # set_mailbox(cap=NO_CAP) removes the mailbox's cap
+NO_START = "none"  # set_mailbox(started=NO_START) counts its whole history again
 
 
 def _adopted(ledger: Ledger, policy: str, noted: Callable[[str], object] | None) -> str:
@@ -310,20 +311,27 @@ def set_mailbox(
     ledger: Ledger, address: str, noted: Callable[[str], object] | None = None, **values: Any
 ) -> MailboxRow:
     """Change a mailbox's settings (None: unchanged; ``cap=NO_CAP`` removes its cap); a policy
-    file is stored once the rest is checked, ``noted`` told so."""
+    file is stored once the rest is checked, ``noted`` told so. ``started``: a date, as
+    ``add_mailbox``'s (a re-bound mailbox warms up again, its history kept), or ``NO_START``."""
     box = ledger.mailbox(address)
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
         raise InvalidField(
             "cap",
-            "nothing to change: give {field}, {policy}, {timezone}, {auth} or a "
+            "nothing to change: give {field}, {policy}, {timezone}, {started}, {auth} or a "
             "host, port or security ({smtp_host}, {imap_port}, ...)",
-            refs={f: f for f in ("policy", "timezone", "auth", "smtp_host", "imap_port")},
+            refs={
+                f: f for f in ("policy", "timezone", "started", "auth", "smtp_host", "imap_port")
+            },
         )
     if "timezone" in values:
         check_timezone(values["timezone"])
     if "auth" in values:
         check_auth(get_provider(box.provider), values["auth"])
+    if values.get("started") == NO_START:
+        values["started"] = None  # counted from its first send again
+    elif "started" in values:
+        check_date(values["started"], "started")
     uncap = values.get("cap") == NO_CAP
     # The endpoints the mailbox will have: its own overrides, then the ones given now (checked
     # against the preset alone, a custom mailbox could change nothing, and a new host kept a

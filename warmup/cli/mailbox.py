@@ -217,6 +217,12 @@ def show(ledger: Ledger, address: str, json_: bool) -> None:
     help="Policy: a preset, a stored policy, or a TOML file (stored in the ledger).",
 )
 @click.option("--timezone", "tz", metavar="TZ", help="IANA time zone for day boundaries.")
+@click.option(
+    "--started",
+    metavar="DATE|none",
+    help="Count warm-up history from this date only (a re-bound mailbox warms up again, its "
+    "history kept); a date ahead: no sending until then; none: count it all.",
+)
 @endpoint_options
 @pass_ledger
 def set_(
@@ -225,18 +231,34 @@ def set_(
     cap: str | None,
     policy: str | None,
     tz: str | None,
+    started: str | None,
     **overrides: Any,
 ) -> None:
-    """Change a mailbox's cap, policy, time zone or endpoints.
+    """Change a mailbox's cap, policy, time zone, start day or endpoints.
 
     \b
     Example:
         warmup mailbox set sales@corp.example --cap 80
         warmup mailbox set sales@corp.example --cap none
+        warmup mailbox set sales@corp.example --started 2026-12-01
     """
     limit = api.NO_CAP if _no_cap(cap) else _cap(cap)
+    start = (
+        None
+        if started is None
+        else api.NO_START
+        if started.strip().lower() == "none"
+        else api.parse_date(started, "started")
+    )
     box = api.set_mailbox(
-        ledger, address, noted=_stored, cap=limit, policy=policy, timezone=tz, **overrides
+        ledger,
+        address,
+        noted=_stored,
+        cap=limit,
+        policy=policy,
+        timezone=tz,
+        started=start,
+        **overrides,
     )
     say(f"Updated {box.address}.")
 
