@@ -285,6 +285,15 @@ def test_mailbox_list_show_remove(run, today):
     assert json.loads(run("mailbox", "list", "--json").output) == []
 
 
+def test_providers_table_names_the_options_custom_needs(run):
+    """The custom preset read '<--host>:<--port> ssl': 'mailbox add' has no --host or --port
+    (it takes --smtp-host/--imap-host), and with ssl a port left out is 465/993."""
+    out = run("providers").output
+    [custom] = [line for line in out.splitlines() if line.startswith("custom")]
+    assert "<--smtp-host>:465 ssl" in custom and "<--imap-host>:993 ssl" in custom, custom
+    assert "<--host>" not in out and "<--port>" not in out
+
+
 def test_providers_json():
     from click.testing import CliRunner
 

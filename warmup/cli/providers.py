@@ -21,12 +21,19 @@ def providers_(json_: bool) -> None:
         print_json([p.to_dict() for p in presets])
         return
 
-    def ep(e: object) -> str:
+    from warmup.api import USUAL_PORTS
+
+    def ep(kind: str, e: object) -> str:
+        # The options that fill in what a preset lacks, and the port a mailbox gets without
+        # one: 'custom' read '<--host>:<--port>', neither of them an option of 'mailbox add'.
         host, port, sec, backup = (getattr(e, k) for k in ("host", "port", "security", "backup"))
-        text = f"{host or '<--host>'}:{port or '<--port>'} {sec}"
+        text = f"{host or f'<--{kind}-host>'}:{port or USUAL_PORTS[kind][sec]} {sec}"
         return text + (f" (backup {', '.join(backup)})" if backup else "")
 
     print_table(
         ["NAME", "SMTP", "IMAP", "TZ", "LIMIT/DAY"],
-        [[p.name, ep(p.smtp), ep(p.imap), p.timezone, p.daily_limit] for p in presets],
+        [
+            [p.name, ep("smtp", p.smtp), ep("imap", p.imap), p.timezone, p.daily_limit]
+            for p in presets
+        ],
     )
