@@ -494,3 +494,24 @@ def test_set_started_restarts_a_rebound_mailbox_keeping_its_history(run, tmp_pat
     assert ledger_digest(tmp_path / "ledger.db") == before
     assert run("mailbox", "set", BOX, "--started", "none").exit_code == 0
     assert (quota()["stage"], quota()["quota"]) == (warm["stage"], warm["quota"])
+
+
+def test_a_stored_port_and_security_an_older_version_took_do_not_block_other_changes(
+    run, tmp_path: Path
+):
+    """The port/security check applies to what 'mailbox set' changes: a mailbox an older
+    version stored with starttls on 465 still takes '--cap 80', and is refused only when its
+    port or security is set again without fixing the pair."""
+    import sqlite3
+
+    from tests.test_errors import assert_error
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    con = sqlite3.connect(tmp_path / "ledger.db")
+    with con:
+        con.execute("UPDATE mailbox SET smtp_port = 465, smtp_security = 'starttls'")
+    con.close()
+    res = run("mailbox", "set", BOX, "--cap", "80")
+    assert res.exit_code == 0, res.output
+    assert_error(run("mailbox", "set", BOX, "--smtp-security", "starttls"), 64, "465 speaks ssl")
+    assert run("mailbox", "set", BOX, "--smtp-security", "ssl").exit_code == 0

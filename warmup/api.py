@@ -254,8 +254,14 @@ def add_mailbox(
 
 
 def _validate_settings(
-    prov: Provider, policy: str | None, cap: int | None, overrides: dict[str, Any]
+    prov: Provider,
+    policy: str | None,
+    cap: int | None,
+    overrides: dict[str, Any],
+    ports: tuple[str, ...] = ("smtp", "imap"),
 ) -> None:
+    """``ports``: the kinds whose port and security are checked together (``set_mailbox``: those
+    it changes, so a combination an older version stored does not block a new cap)."""
     for kind in ("smtp", "imap"):
         _check_endpoint(
             kind,
@@ -263,11 +269,12 @@ def _validate_settings(
             overrides.get(f"{kind}_port"),
             overrides.get(f"{kind}_security"),
         )
-        _check_port_security(
-            kind,
-            overrides.get(f"{kind}_port"),
-            overrides.get(f"{kind}_security") or getattr(prov, kind).security,
-        )
+        if kind in ports:
+            _check_port_security(
+                kind,
+                overrides.get(f"{kind}_port"),
+                overrides.get(f"{kind}_security") or getattr(prov, kind).security,
+            )
     missing = [f"{kind}_host" for kind in ("smtp", "imap") if not overrides.get(f"{kind}_host")]
     if prov.name == "custom" and missing:  # every host it lacks at once; a port is optional
         raise InvalidField(
@@ -343,7 +350,11 @@ def set_mailbox(
     }
     endpoint.update({k: v for k, v in values.items() if k in endpoint})
     _validate_settings(
-        get_provider(box.provider), None, None if uncap else values.get("cap"), endpoint
+        get_provider(box.provider),
+        None,
+        None if uncap else values.get("cap"),
+        endpoint,
+        ports=tuple(k for k in ("smtp", "imap") if {f"{k}_port", f"{k}_security"} & set(values)),
     )
     if uncap:
         values["cap"] = None
