@@ -71,6 +71,35 @@ def test_a_pool_of_two_sends_its_quota_from_both_and_says_when_it_will_be_done(
     assert states("c1") == {"sent": 10, "queued": 10}
 
 
+def test_a_pool_whose_members_have_their_own_passwords_sends_with_one_password_command(
+    pki, ssl_cert_env, tmp_path
+):
+    """'warmup run --password-command CMD' runs CMD for every member of the pool, and CMD was
+    not told which one: on a server without a keyring, members with passwords of their own
+    could not be sent from (all but one refused at login, exit 77). The command gets the
+    member's address in $WARMUP_MAILBOX, as 'pass show "mail/$WARMUP_MAILBOX"' needs."""
+    (tmp_path / "pw").mkdir()
+    (tmp_path / "pw" / "a@corp.example").write_text(f"{SMTP_PASSWORD}\n")
+    (tmp_path / "pw" / "b@corp.example").write_text("b-own-pass\n")
+    with SmtpSink(
+        "ssl",
+        user=SMTP_USER,
+        password=SMTP_PASSWORD,
+        pki=pki,
+        accounts={"b@corp.example": "b-own-pass"},
+    ) as sink:
+        boxes = pool_of(sink.port, tmp_path)
+        res = queue_csv(leads(tmp_path / "leads.csv", 4), template(tmp_path / "t.toml"))
+        assert res.returncode == 0, res.stderr
+        command = f'cat "{tmp_path}/pw/$WARMUP_MAILBOX"'
+        res = cli("run", "--once", "--password-command", command, env={})
+        assert res.returncode == 0, res.stderr
+        got = sink.messages
+    assert sorted(str(m.message["From"]) for m in got) == [boxes[0]] * 2 + [boxes[1]] * 2
+    assert sorted(m.auth_login for m in got) == [boxes[0]] * 2 + [boxes[1]] * 2
+    assert states() == {"sent": 4}
+
+
 def test_a_hard_bounce_ends_bounced_suppresses_and_is_skipped_at_queue_time(
     sink, ssl_cert_env, tmp_path
 ):

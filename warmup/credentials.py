@@ -182,7 +182,7 @@ def get_password(address: str, command: str | None = None) -> str:
         return _ascii(env, "WARMUP_PASSWORD")
     command = command or os.environ.get("WARMUP_PASSWORD_COMMAND")
     if command:
-        return _ascii(_from_command(command), "the password command")
+        return _ascii(_from_command(command, address), "the password command")
     try:
         secret = _keyring().get_password(SERVICE, address)
     except ConfigError:
@@ -224,15 +224,22 @@ COMMAND_TIMEOUT = 60.0  # seconds for a password command, output and exit
 MAX_COMMAND_OUTPUT = 65_536  # bytes: a password is one short line
 
 
-def _from_command(command: str) -> str:
+def _from_command(command: str, address: str) -> str:
     """The first line a password command prints. Its output is read up to
     :data:`MAX_COMMAND_OUTPUT` bytes, never more (see :mod:`warmup.childcmd`). Its standard error
-    is the command's own (never echoed: it may hold the secret)."""
+    is the command's own (never echoed: it may hold the secret).
+
+    The command gets the mailbox's address in ``$WARMUP_MAILBOX``: a worker sends from every
+    member of a pool with the one ``--password-command``, and without the address a machine
+    with no keyring could give them only one password ('pass show "mail/$WARMUP_MAILBOX"')."""
     from warmup import childcmd
 
     try:
         returncode, out = childcmd.run(
-            command, timeout=COMMAND_TIMEOUT, env=child_env(), limit=MAX_COMMAND_OUTPUT
+            command,
+            timeout=COMMAND_TIMEOUT,
+            env={**child_env(), "WARMUP_MAILBOX": address},
+            limit=MAX_COMMAND_OUTPUT,
         )
     except childcmd.TooMuch as exc:
         raise ConfigError(
