@@ -515,3 +515,17 @@ def test_a_stored_port_and_security_an_older_version_took_do_not_block_other_cha
     assert res.exit_code == 0, res.output
     assert_error(run("mailbox", "set", BOX, "--smtp-security", "starttls"), 64, "465 speaks ssl")
     assert run("mailbox", "set", BOX, "--smtp-security", "ssl").exit_code == 0
+
+
+def test_a_password_stored_for_an_oauth_mailbox_says_it_is_not_used(run, file_keyring: Path):
+    """'mailbox login' of an m365 mailbox (OAuth unless told otherwise) stored the password
+    and said only 'Stored': every send then asked for an OAuth login the user thought done.
+    It says how to use the password, or how to log in with OAuth; a password mailbox does not."""
+    assert run("mailbox", "add", "m@corp.example", "--provider", "m365").exit_code == 0
+    res = run("mailbox", "login", "m@corp.example", input="s3cret\n")
+    assert res.exit_code == 0, res.output
+    assert "logs in with OAuth" in res.output and "--auth password" in res.output, res.output
+    assert "mailbox login m@corp.example --oauth" in res.output
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("mailbox", "login", BOX, input="s3cret\n")
+    assert res.exit_code == 0 and "OAuth" not in res.output, res.output

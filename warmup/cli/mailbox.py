@@ -369,7 +369,16 @@ def login(ledger: Ledger, address: str, forget: bool, oauth: bool) -> None:
         return
     secret = read_password(f"Client-specific password for {box.address}")
     where = credentials.store_password(box.address, secret)
-    say(f"Stored the password of {box.address} in the keyring {where}.")
+    # An m365 or gmail mailbox logs in with OAuth unless told otherwise: the password stored
+    # is not used until it is (the user thought the login done, and every send said none).
+    name = shlex.quote(box.address)
+    hint = (
+        f"; {box.address} logs in with OAuth: use the password with 'warmup mailbox set "
+        f"{name} --auth password', or log in with 'warmup mailbox login {name} --oauth'"
+        if api.auth_of(box) == "oauth"
+        else ""
+    )
+    say(f"Stored the password of {box.address} in the keyring {where}{hint}.")
 
 
 def _oauth_login(box: Any, forget: bool) -> None:
