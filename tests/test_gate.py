@@ -765,3 +765,24 @@ def test_a_chinese_daily_limit_pauses_until_the_next_local_day(smtp_ssl, ssl_cer
     local = until.astimezone(shanghai)
     assert (local.hour, local.minute, local.second) == (0, 0, 0), q["next_send_at"]
     assert local.date() == before.astimezone(shanghai).date() + dt.timedelta(days=1)
+
+
+def test_a_mailbox_is_not_removed_while_the_gate_sends_for_it(smtp_ssl, ssl_cert_env, tmp_path):
+    """``mailbox remove --force`` deleted the slot a sender had reserved: its settlement then
+    found no row, and a hard bounce settled then was lost (never suppressed). While a slot of
+    the last 15 minutes (the gate's expiry) is unsettled the removal is refused (75, one line,
+    nothing removed); once it is settled the mailbox goes."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    with Gate(BOX) as gate:
+        slot = gate.reserve(["dead@example.com"])  # now, by the wall clock
+        refused = cli("mailbox", "remove", BOX, "--force")
+        assert refused.returncode == 75, refused.stderr
+        assert refused.stderr.count("\n") == 1, refused.stderr
+        assert "the gate is sending 1 message for it now" in refused.stderr, refused.stderr
+        slot.settle({"dead@example.com": "hard"})
+    assert rows(tmp_path / "ledger.db", "SELECT address, kind FROM suppression") == [
+        ("dead@example.com", "hard")
+    ]
+    removed = cli("mailbox", "remove", BOX, "--force")
+    assert removed.returncode == 0, removed.stderr
+    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM mailbox") == [(0,)]

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import ConfigError, DataError
+from warmup.errors import ConfigError, DataError, TempFail
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
@@ -180,6 +180,11 @@ class NulInText(DataError):
             f"{table.name} row ({shown}): its {column.name} holds a NUL character, which "
             f"PostgreSQL cannot store"
         )
+
+
+# How long a reservation not settled is taken for a message being sent (the gate's default
+# expiry, warmup.gate.DEFAULT_EXPIRY): after it, for a process that died.
+IN_FLIGHT = dt.timedelta(minutes=15)
 
 
 class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxStore):
@@ -504,6 +509,23 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             refuse_while_queued(
                 conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
             )
+            # A message the gate reserved a slot for and is sending now (warmup send, a script's
+            # relay, a library caller): its settlement, a hard bounce included, would find no
+            # row and be lost. A reservation older than the gate's expiry is a dead process's.
+            since = dt.datetime.now(dt.UTC) - IN_FLIGHT
+            flying = conn.execute(
+                sa.select(sa.func.count()).where(
+                    SEND.c.mailbox_id == box.id, SEND.c.outcome == "reserved", SEND.c.at >= since
+                )
+            ).scalar_one()
+            if flying:
+                from warmup.words import plural
+
+                raise TempFail(
+                    f"mailbox {box.address}: the gate is sending {plural(flying, 'message')} "
+                    f"for it now (reserved in the last {IN_FLIGHT.seconds // 60} minutes, not "
+                    f"yet settled); try again once they are settled"
+                )
             # Its pools change: a worker's copy of one must not offer it the next message.
             bump_pools(
                 conn,
