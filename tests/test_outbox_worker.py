@@ -103,6 +103,30 @@ def test_a_message_refused_for_its_size_is_not_retried_until_it_expires(
     assert not ledger.suppressed(["big@example.com"])  # the recipient did nothing wrong
 
 
+def test_a_message_over_the_servers_size_ends_bounced_without_mail_from(
+    pki, ssl_cert_env, password, tmp_path
+):
+    """Over the SIZE the server's EHLO names, the message is refused before MAIL FROM (it
+    would be refused at the end of DATA): final, as that 552 is, but no slot used, no bounce
+    counted against the recipient, and not retried as if the server were down."""
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(1),
+        size_limit=2000,
+    ) as big_sink:  # fmt: skip
+        [box] = pool_of(big_sink.port, tmp_path, n=1, daily=50)
+        ledger = open_ledger()
+        msg = message("big@example.com")
+        msg.set_content("y" * 5000)
+        mid = Outbox(ledger).add(msg, pool="P", now=T0)
+        with Worker(ledger, clock=Clock(T0)) as worker:
+            assert worker.run_once().outcomes == {"bounced": 1}
+        assert big_sink.mail_commands == 0 and big_sink.messages == []
+    row = ledger.message(mid)
+    assert row.state == "bounced" and "SIZE" in (row.last_reply or "")
+    with Gate(box, ledger=ledger) as gate:
+        assert gate.preview(["x@example.com"])[0].remaining == 50  # no slot spent
+
+
 def test_a_follow_up_stays_with_the_member_that_mailed_the_recipient(
     sink, ssl_cert_env, password, tmp_path
 ):

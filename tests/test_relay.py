@@ -1298,3 +1298,21 @@ def test_sendmail_shim_exits_65_as_direct_mode_for_more_recipients_than_the_prov
         monkeypatch.delenv(name)
     direct = run("sendmail", "-f", BOX, *rcpts, input="Subject: a\n\nb\n")
     assert direct.exit_code == 65, direct.output
+
+
+def test_a_message_over_the_servers_size_is_refused_552_before_mail_from(
+    relay, smtp_ssl, ledger_path
+):
+    # Forwarded anyway, the server refused it at the end of DATA: a soft bounce counted
+    # against the recipient, a slot used, and a 4xx-looking retry loop for the client.
+    smtp_ssl.stop()
+    smtp_ssl.size_limit = 2000
+    smtp_ssl.start()
+    server = relay(daily=5)
+    raw = b"Subject: big\r\nTo: lead@example.com\r\n\r\n" + (b"y" * 76 + b"\r\n") * 40
+    code, text = submit(server, raw)
+    assert code == 552, text
+    assert text.startswith("5.3.4 the message is") and "SIZE" in text, text
+    assert smtp_ssl.messages == [] and smtp_ssl.mail_commands == 0
+    assert {o for _, _, o in ledger_sends(ledger_path)} <= {"released"}
+    assert quota()["sent"] == 0

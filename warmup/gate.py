@@ -547,6 +547,8 @@ class Gate:
             headers.check_line_length(data)
         else:
             data, rcpts = bytes(message), list(recipients or [])
+        from warmup import smtp
+
         res = self.reserve(rcpts, message_id, now, claim=claim)
         for attempt in (1, 2):
             try:
@@ -556,6 +558,9 @@ class Gate:
                 raise
             try:
                 outcome = session.send(self.box.address, res.recipients, data)
+            except smtp.TooBig:
+                res.settle("released")  # refused before MAIL FROM: nothing left
+                raise
             except BaseException:
                 res.settle("unknown")
                 raise

@@ -447,6 +447,8 @@ class Relay:
                 reply_line(454, f"4.7.0 upstream login failed: {_first_line(exc)}"),
                 error=_first_line(exc),
             )
+        except smtp.TooBig as exc:  # over the server's SIZE: RFC 1870's reply, nothing sent
+            return Delivery(reply_line(552, f"5.3.4 {exc}"))
         except DataError as exc:
             return Delivery(reply_line(550, f"5.7.1 {exc}"))
         except (WarmupError, OSError) as exc:  # upstream or the ledger unavailable: later

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from warmup import credentials, headers
-from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
+from warmup.errors import ConfigError, DataError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import Opening, TimedReader, describe
 from warmup.words import undeclared_text
 
@@ -85,6 +85,12 @@ class AuthFailed(PermissionFailure):
 
 class AuthDeferred(TempFail):
     """The server answered the login with a temporary failure, e.g. 454 4.7.0 (exit 75)."""
+
+
+class TooBig(DataError):
+    """The message is larger than the server's SIZE (RFC 1870): refused before MAIL FROM, so
+    nothing was sent (exit 65). Sent anyway, the server refuses it at the end of DATA (552),
+    which read as a soft bounce of every recipient and exit 75: try again, to the same end."""
 
 
 NO_OAUTH = "offers no OAuth login"
@@ -273,6 +279,7 @@ class Session:
             )
         else:
             body = ""
+        _check_size(smtp, self.host or "the server", data)
         pipelined = smtp.has_extn("pipelining")
         # as given over the limit, it is over as sent too (CRLF only adds): not normalised twice
         if self.chunking and pipelined and len(data) <= CHUNKED_MAX and smtp.has_extn("chunking"):
@@ -598,6 +605,21 @@ def quote(address: str) -> str:
 
 _EOL = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _check_size(smtp: smtplib.SMTP, host: str, data: bytes) -> None:
+    """Raise :class:`TooBig` when ``data``, in CRLF lines as it goes, is over the SIZE the
+    server's EHLO named (``SIZE`` alone, or 0, names no limit)."""
+    limit = smtp.esmtp_features.get("size", "").strip()
+    if not limit.isdigit() or int(limit) == 0:
+        return
+    bare = data.count(b"\n") - data.count(b"\r\n")  # each goes as CRLF: one octet more
+    octets = len(data) + bare + (0 if data.endswith(b"\n") else 2)
+    if octets > int(limit):
+        raise TooBig(
+            f"the message is {octets} octets and {host} takes at most {limit} (its "
+            f"SIZE): nothing was sent; make it smaller (a link instead of an attachment?)"
+        )
 
 
 def dot_stuff(data: bytes) -> bytes:

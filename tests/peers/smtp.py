@@ -337,6 +337,8 @@ class SmtpSink:
         data came anyway.
       - ``smtputf8``: EHLO offers SMTPUTF8 (RFC 6531; aiosmtpd's Controller default) and MAIL
         FROM takes it; without it, EHLO does not offer it and MAIL FROM ... SMTPUTF8 gets 501.
+      - ``size_limit``: the SIZE EHLO offers (RFC 1870; aiosmtpd's default 32 MiB): a message
+        over it gets aiosmtpd's ``552 Error: Too much mail data`` at the end of DATA.
       - ``accounts``: more logins than ``user`` (address -> password): a pool's mailboxes.
       - ``oauth``: AUTH XOAUTH2 for ``user`` is accepted when this says its token is valid
         (``oauth_tokens`` lists every token offered).
@@ -373,6 +375,7 @@ class SmtpSink:
         accounts: dict[str, str] | None = None,
         eightbitmime: bool = True,
         smtputf8: bool = True,
+        size_limit: int | None = None,
     ) -> None:
         if mode not in ("ssl", "starttls", "plain"):
             raise ValueError(f"unknown mode {mode!r}")
@@ -396,6 +399,7 @@ class SmtpSink:
         self.drop_rcpt = drop_rcpt
         self.eightbitmime = eightbitmime
         self.smtputf8 = smtputf8
+        self.size_limit = size_limit
         self.reads: list[bytes] = []
         self.fail_after_mail = fail_after_mail
         self.fail_after_mail_count = fail_after_mail_count
@@ -470,6 +474,8 @@ class SmtpSink:
             "authenticator": self._authenticate,
             "auth_required": True,
         }
+        if self.size_limit is not None:
+            kwargs["data_size_limit"] = self.size_limit
         if self.mode == "ssl":
             kwargs["ssl_context"] = self._tls_context()
         elif self.mode == "starttls":

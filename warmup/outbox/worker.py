@@ -61,6 +61,7 @@ from warmup.ledger.outbox import RETRYABLE, Settle, fate
 from warmup.ledger.values import MailboxNotFound, day_start, local_day
 from warmup.outbox.bounces import BounceSync
 from warmup.policy import Allowance
+from warmup.smtp import TooBig
 from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
@@ -637,6 +638,9 @@ class Worker:
                 return self._settle(msg, "cancelled", reply=str(exc))
             except DuplicateSend:
                 return self._from_slots(msg)
+            except TooBig as exc:  # refused before MAIL FROM: final, as the 552 it avoids
+                self.log(f"{_stamp(now)} bounced #{msg.id}: {exc}")
+                return self._settle(msg, "bounced", reply=str(exc)[:500], attempt=True)
             except WarmupError as exc:  # unreachable, login refused or deferred: nothing left,
                 if self._may_have_left(msg):  # unless a slot says otherwise (the ledger failed
                     # after the server took it): then never from another member
