@@ -268,6 +268,43 @@ def test_an_empty_date_or_message_id_is_refused_on_the_gate_path_as_by_the_relay
         prepare(email.message_from_bytes(eml.read_bytes(), policy=email.policy.default), BOX)
 
 
+@pytest.mark.parametrize(
+    "value", ["not-an-id", "<no-at-sign>", "a@corp.example", "<a@corp.example> <b@corp.example>"]
+)
+def test_a_message_id_not_shaped_id_at_domain_is_refused_before_any_slot(
+    value, run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    # It went out as written: Gmail refuses such a message ("550-5.7.1 Messages missing a
+    # valid messageId header are not accepted"), recorded as a block against the recipient,
+    # and the ledger keyed the send (and its duplicate check) on text that is no Message-ID.
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    eml = tmp_path / "m.eml"
+    head = f"Message-ID: {value}\r\n".encode()
+    eml.write_bytes(head + b"To: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        f"Error: header Message-ID {value!r} is not one <id@domain>; fix it or leave it out "
+        f"(warmup adds one)\n"
+    )
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    assert sqlite3.connect(ledger_path).execute("SELECT count(*) FROM send").fetchone() == (0,)
+
+
+def test_a_message_id_with_a_comment_or_folded_still_goes(
+    run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    eml = tmp_path / "m.eml"
+    head = b"Message-ID:\r\n <x.1@corp.example> (made by a script)\r\n"
+    eml.write_bytes(head + b"To: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 0, res.output
+    assert len(smtp_ssl.messages) == 1
+
+
 TWICE = {
     "Message-ID": b"Message-ID: <a@corp.example>\r\nMessage-ID: <b@corp.example>\r\n",
     "Date": b"Date: Mon, 30 Nov 2026 09:00:00 -0000\r\nDate: Tue, 01 Dec 2026 09:00:00 -0000\r\n",

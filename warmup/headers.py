@@ -163,6 +163,18 @@ def check_stamps(found: Iterable[tuple[str, str]]) -> None:
             raise MalformedHeader(
                 f"header {label} is empty; give it a value or leave it out (warmup adds one)"
             )
+        if name == "message-id" and not _MSG_ID.fullmatch(_COMMENT.sub("", value).strip()):
+            # Gmail refuses it ("550-5.7.1 ... missing a valid messageId header"): a block
+            # recorded against the recipient; and the ledger keyed the send on that text.
+            shown = " ".join(value.split())
+            raise MalformedHeader(
+                f"header Message-ID {shown!r} is not one <id@domain>; fix it or leave it out "
+                f"(warmup adds one)"
+            )
+
+
+_MSG_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")  # RFC 5322 3.6.4's msg-id, read loosely
+_COMMENT = re.compile(r"\([^()]*\)")
 
 
 LINE_LIMIT = 998  # octets of a line without its CRLF (RFC 5321 4.5.3.1.6, RFC 5322 2.1.1)
