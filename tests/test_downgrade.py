@@ -161,3 +161,25 @@ def test_a_raw_base64_part_is_refused_by_send_and_queue_too(
     assert res.output.startswith(f"Error: {eml}: {said}") and res.output.count("\n") == 1
     assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"To: lead@example.com\r\nSubject: hi\r\n",  # no MIME header at all (a script's .eml)
+        b"To: lead@example.com\r\nContent-Type: text/plain\r\n",  # no charset: us-ascii
+    ],
+)
+def test_a_utf8_body_made_7bit_is_declared_mime_utf8_so_it_reads_back(head):
+    # Made quoted-printable without MIME-Version (RFC 2045: without it, nothing says the body
+    # is encoded: "=E6=82=A8" is what a strict reader shows) nor a charset (us-ascii by
+    # default: each Chinese character read back as replacement characters).
+    import email
+    import email.policy
+
+    data, params = for_server(head + "\r\n您好\r\n".encode(), eightbitmime=False, smtputf8=False)
+    assert data.isascii() and params == ""
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["MIME-Version"] == "1.0"
+    assert msg.get_content_charset() == "utf-8"
+    assert msg.get_content().rstrip() == "您好"

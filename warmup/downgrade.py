@@ -70,6 +70,8 @@ def _rewritten(data: bytes, fix_head: bool, fix_body: bool) -> bytes:
                 # message's Subject) is body data: 8-bit there needs 8BITMIME as much.
                 headers._decode_utf8_fields(part, False, False)
             _seven_bit(part)
+        if "MIME-Version" not in msg:  # RFC 2045: without it, nothing says a body is encoded
+            msg["MIME-Version"] = "1.0"
     return msg.as_bytes(policy=headers.SMTP)
 
 
@@ -98,6 +100,9 @@ def _seven_bit(part: Message) -> None:
     if not isinstance(payload, bytes) or payload.isascii():
         return
     if part.get_content_maintype() == "text" and b"\0" not in payload:
+        if part.get_param("charset") is None and _utf8(payload):
+            # Read as the default us-ascii once encoded: every non-ASCII character lost.
+            part.set_param("charset", "utf-8")
         encoded, cte = (
             quoprimime.body_encode(payload.decode("latin-1"), eol="\n"),
             "quoted-printable",
@@ -109,3 +114,11 @@ def _seven_bit(part: Message) -> None:
         part.replace_header("Content-Transfer-Encoding", cte)
     else:
         part["Content-Transfer-Encoding"] = cte
+
+
+def _utf8(payload: bytes) -> bool:
+    try:
+        payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
