@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 
@@ -41,3 +41,29 @@ def test_message_over_the_servers_size_is_refused_before_mail(pki, ssl_cert_env,
         ok = cli("send", BOX, "--to", "a1@example.com", "--body", "small", env=PASSWORD_ENV)
         assert ok.returncode == 0, ok.stderr
         assert [m.rcpt_tos for m in sink.messages] == [("a1@example.com",)]
+
+
+def test_more_recipients_than_the_mailbox_ever_sends_a_day_is_bad_data(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # Exit 75 said "try later", and "try tomorrow": no day of a policy whose ceiling is 3 ever
+    # allows 4 recipients, so a script that retries on 75, as sysexits asks, retried for ever.
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=3)))
+    many = ["--to", "a@example.com", "--to", "b@example.com", "--to", "c@example.com"]
+    many += ["--cc", "d@example.com"]
+    for extra in ((), ("--dry-run",)):
+        res = cli("send", BOX, *many, "--body", "hi", *extra, env=PASSWORD_ENV)
+        assert res.returncode == 65, res.stderr
+        assert res.stderr == (
+            f"Error: 4 recipients in one message; {BOX} never sends to more than 3 a day (its "
+            f"policy's ceiling): split it into messages of at most 3 recipients\n"
+        )
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+    # Three fit (today's quota is all left): those go.
+    res = cli("send", BOX, *many[:6], "--body", "hi", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    # A cap set on the mailbox bounds it too.
+    assert cli("mailbox", "set", BOX, "--cap", "2").returncode == 0
+    res = cli("send", BOX, *many[:6], "--body", "hi", "--dry-run", env=PASSWORD_ENV)
+    assert res.returncode == 65 and "more than 2 a day (its cap)" in res.stderr, res.stderr

@@ -336,6 +336,22 @@ class Gate:
             return a, refusal(a, len(rcpts), self.box.timezone)
         return a, capped
 
+    def check_fits(self, recipients: list[str]) -> None:
+        """:class:`DataError` when ``recipients`` are more than any day's quota can be (the
+        policy's ceiling, the mailbox's cap): refused as "try later" (exit 75), a script that
+        retries on it retried for ever. Not in :meth:`reserve`: the worker sends a bulk
+        message the members' quota cannot hold through the pool's overflow channel."""
+        n = len(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        bounds = [(self.spec.ceiling, "its policy's ceiling")]
+        if self.box.cap:  # 0: paused (an old ledger's), which the plan says, exit 75
+            bounds.append((self.box.cap, "its cap"))
+        top, why = min(bounds)
+        if n > top:
+            raise DataError(
+                f"{n} recipients in one message; {self.box.address} never sends to more than "
+                f"{top} a day ({why}): split it into messages of at most {top} recipients"
+            )
+
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
         return self._db.suppressed(recipients)
 

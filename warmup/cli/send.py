@@ -331,6 +331,7 @@ def _send_one(
         )
     msg = prepare(message, gate.box.address)
     rcpts = rcpts or recipients_of(msg)
+    gate.check_fits(rcpts)
     if dry_run:
         from warmup import addresses
 
