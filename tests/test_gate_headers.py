@@ -305,6 +305,41 @@ def test_a_message_id_with_a_comment_or_folded_still_goes(
     assert len(smtp_ssl.messages) == 1
 
 
+@pytest.mark.parametrize(
+    ("head", "said"),
+    [
+        (b": no name\r\n", "header line 3 is not 'Name: value' (': no name')"),
+        (b"\x80bad: x\r\n", "header line 3 is not 'Name: value'"),
+    ],
+)
+def test_send_eml_refuses_a_header_line_the_relay_refuses(
+    head, said, run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    # `send --eml` dropped ': no name' without a word (Python's parser notes a defect and goes
+    # on) and sent the rest; the relay refuses the same message with 550.
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: lead@example.com\r\nSubject: hi\r\n" + head + b"\r\nhello\r\n")
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {said}") and res.output.count("\n") == 1, res.output
+    assert smtp_ssl.connections == 0
+
+
+def test_send_eml_refuses_a_first_line_that_is_a_continuation(
+    run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b" folded\r\nTo: lead@example.com\r\nSubject: hi\r\n\r\nhello\r\n")
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("Error: the message's first line begins with white space")
+    assert smtp_ssl.connections == 0
+
+
 TWICE = {
     "Message-ID": b"Message-ID: <a@corp.example>\r\nMessage-ID: <b@corp.example>\r\n",
     "Date": b"Date: Mon, 30 Nov 2026 09:00:00 -0000\r\nDate: Tue, 01 Dec 2026 09:00:00 -0000\r\n",

@@ -226,6 +226,11 @@ def _build(
         data = _read_limited(Path(eml), "--eml")
         if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
             data = data[3:]
+        from warmup import headers
+
+        # Read as the relay reads it: Python's parser drops a line it cannot read as a header
+        # (': x', a first line that is a continuation) with only a defect, and the rest went.
+        headers.fields(data)
         return prepare(data, address.strip().lower())
     if not to:
         raise UsageError("--to is required (or give --eml with its own To/Cc)")
