@@ -67,3 +67,28 @@ def test_more_recipients_than_the_mailbox_ever_sends_a_day_is_bad_data(
     assert cli("mailbox", "set", BOX, "--cap", "2").returncode == 0
     res = cli("send", BOX, *many[:6], "--body", "hi", "--dry-run", env=PASSWORD_ENV)
     assert res.returncode == 65 and "more than 2 a day (its cap)" in res.stderr, res.stderr
+
+
+def test_a_paced_refusal_names_the_second_of_the_next_send_not_a_minute_before(
+    smtp_ssl, ssl_cert_env, tmp_path
+):
+    # "next send at 09:58" for a slot at 09:58:40: a script that retried at 09:58 was paced
+    # again (exit 75 once more). The time is now to the second, never before the slot.
+    import datetime as dt
+    import re
+    from zoneinfo import ZoneInfo
+
+    policy = policy_file(tmp_path / "p.toml", daily=50, interval="10m")
+    add_box(smtp_ssl.port, "--policy", str(policy))
+    assert (
+        cli("send", BOX, "--to", "a@example.com", "--body", "hi", env=PASSWORD_ENV).returncode == 0
+    )
+    res = cli("send", BOX, "--to", "b@example.com", "--body", "hi", env=PASSWORD_ENV)
+    assert res.returncode == 75, res.stderr
+    got = re.search(r"next send at (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\S+)\n", res.stderr)
+    assert got is not None, res.stderr
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    slot = dt.datetime.fromisoformat(q["next_send_at"])
+    zone = ZoneInfo("Asia/Shanghai")  # exmail's, the mailbox's zone
+    said = dt.datetime.fromisoformat(got[1]).replace(tzinfo=zone)
+    assert dt.timedelta(0) <= said - slot < dt.timedelta(seconds=1), (said, slot)

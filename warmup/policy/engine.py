@@ -238,7 +238,7 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
             status, next_at = "paced", shut_until or paced_until
             reasons.append(
                 f"pacing ({span} between sends): next send at "
-                f"{_fmt_local(paced_until, hist.timezone)}"
+                f"{_fmt_local_second(paced_until, hist.timezone)}"
                 + (
                     f", when the window is shut: it opens {_fmt_local(shut_until, hist.timezone)}"
                     if shut_until is not None
@@ -265,6 +265,14 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
 
 def _fmt_local(ts: dt.datetime, tz: str) -> str:
     return local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _fmt_local_second(ts: dt.datetime, tz: str) -> str:
+    """To the second, rounded up: a gap of minutes ends mid-minute, and a script that retried
+    at the minute it was told was paced again."""
+    if ts.microsecond:
+        ts = ts.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return local(ts, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def _s(n: int) -> str:
