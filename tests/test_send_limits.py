@@ -92,3 +92,24 @@ def test_a_paced_refusal_names_the_second_of_the_next_send_not_a_minute_before(
     zone = ZoneInfo("Asia/Shanghai")  # exmail's, the mailbox's zone
     said = dt.datetime.fromisoformat(got[1]).replace(tzinfo=zone)
     assert dt.timedelta(0) <= said - slot < dt.timedelta(seconds=1), (said, slot)
+
+
+def test_dry_run_of_a_message_id_already_sent_says_the_send_would_refuse_it(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # --dry-run said "Would send to 1 recipient: allowed now" (exit 0); the send then refused
+    # it, exit 65: the check a script runs first said yes to what could never go.
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    eml = tmp_path / "offer.eml"
+    eml.write_text(f"From: {BOX}\nTo: x@example.com\nMessage-ID: <offer.1@corp.example>\n\nhi\n")
+    assert cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV).returncode == 0
+    res = cli("send", BOX, "--eml", str(eml), "--dry-run", env=PASSWORD_ENV)
+    assert res.returncode == 65, res.stdout
+    assert res.stderr == (
+        "Error: would refuse: message <offer.1@corp.example> was already sent to x@example.com;"
+        " warmup never sends it twice: a resend needs a new Message-ID\n"
+    )
+    # To a recipient it never reached, the same Message-ID goes (as the send does).
+    res = cli("send", BOX, "--eml", str(eml), "--to", "new@example.com", "--dry-run")
+    assert res.returncode == 0 and "Would send to 1 recipient" in res.stdout, res.stderr
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [("x@example.com", "sent")]

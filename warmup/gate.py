@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from warmup import addresses, headers, policies
 from warmup.errors import DataError, TempFail
 from warmup.ledger import Claim, DuplicateSend, EventIn, MailboxRow, open_ledger
-from warmup.ledger.gatepath import Decision, GateLedger, GatePolicy, Outcome
+from warmup.ledger.gatepath import Decision, GateLedger, GatePolicy, Outcome, check_resend
 from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
@@ -351,6 +351,13 @@ class Gate:
                 f"{n} recipients in one message; {self.box.address} never sends to more than "
                 f"{top} a day ({why}): split it into messages of at most {top} recipients"
             )
+
+    def check_resend(self, recipients: list[str], message_id: str) -> None:
+        """:class:`DuplicateSend` when :meth:`reserve` would refuse ``message_id`` to these
+        recipients (already sent, in flight, of unknown fate), reserving nothing: what
+        ``--dry-run`` says must be what the send does."""
+        rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        check_resend(rcpts, message_id, self.ledger.message_slots(self.box, message_id, rcpts))
 
     def check_suppressed(self, recipients: list[str]) -> dict[str, str]:
         return self._db.suppressed(recipients)

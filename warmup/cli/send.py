@@ -345,6 +345,13 @@ def _send_one(
         bad = gate.check_suppressed(rcpts)
         if bad:
             raise DataError(f"would refuse: suppressed {', '.join(bad)}")
+        from warmup.gate import message_id_of
+        from warmup.ledger import DuplicateSend
+
+        try:
+            gate.check_resend(rcpts, message_id_of(msg))
+        except DuplicateSend as exc:
+            raise DataError(f"would refuse: {exc}") from None
         a, why = gate.preview(rcpts)
         if why is not None:
             raise TempFail(f"would wait: {why}")

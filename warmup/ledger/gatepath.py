@@ -134,6 +134,9 @@ class GateLedger(Reads, Protocol):
         self, box: MailboxRow, state: WalkState | None, inputs: str, rev: int
     ) -> bool: ...
     def suppressed(self, addresses: Iterable[str]) -> dict[str, str]: ...
+    def message_slots(
+        self, box: MailboxRow, message_id: str, recipients: Sequence[str]
+    ) -> dict[str, tuple[int, str]]: ...
     def gate(
         self, box: MailboxRow, policy: GatePolicy | None = ..., expiry: dt.timedelta = ...
     ) -> GateSession: ...
@@ -349,3 +352,11 @@ def _settle_statement() -> Any:
 def recipient_domains(recipients: Sequence[str]) -> list[str]:
     """The distinct (lower-case) domains of ``recipients``."""
     return sorted({r.rsplit("@", 1)[-1].lower() for r in recipients})
+
+
+def check_resend(
+    recipients: Sequence[str], message_id: str, slots: dict[str, tuple[int, str]]
+) -> None:
+    """:class:`DuplicateSend` as a reservation raises it for earlier ``slots`` of
+    ``message_id`` (recipient -> (id, outcome)), nothing written: a dry run's answer."""
+    GateSession._plan(recipients, message_id, slots)

@@ -562,6 +562,23 @@ class OutboxStore:
                 )
             ]
 
+    def message_slots(
+        self, box: MailboxRow, message_id: str, recipients: Sequence[str]
+    ) -> dict[str, tuple[int, str]]:
+        """Recipient -> (id, outcome) of ``box``'s slots for ``message_id`` among
+        ``recipients`` (as a reservation reads them)."""
+        with self.read() as conn:
+            return {
+                r: (i, o)
+                for r, i, o in conn.execute(
+                    sa.select(SEND.c.recipient, SEND.c.id, SEND.c.outcome).where(
+                        SEND.c.mailbox_id == box.id,
+                        SEND.c.message_id == message_id,
+                        SEND.c.recipient.in_(list(recipients)),
+                    )
+                )
+            }
+
     def gate_outcomes(self, message_id: str, conn: Connection | None = None) -> dict[str, Any]:
         """Recipient -> (outcome of its latest gate slot for this Message-ID, mailbox id)."""
         if conn is None:

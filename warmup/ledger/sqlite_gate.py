@@ -557,6 +557,24 @@ class SQLiteGateLedger(SQLiteReads):
         with self._read() as cur:
             return read_suppressed(cur, addrs)
 
+    def message_slots(
+        self, box: MailboxRow, message_id: str, recipients: Sequence[str]
+    ) -> dict[str, tuple[int, str]]:
+        """Recipient -> (id, outcome) of ``box``'s slots for ``message_id`` (as a reservation
+        reads them)."""
+        if not recipients:
+            return {}
+        marks = ",".join("?" * len(recipients))
+        with self._read() as cur:
+            return {
+                r: (i, o)
+                for r, i, o in cur.execute(
+                    f"SELECT recipient, id, outcome FROM send WHERE mailbox_id = ? "
+                    f"AND key IN ({marks})",
+                    (box.id, *(f"{message_id}|{r}" for r in recipients)),
+                )
+            }
+
     def history(
         self,
         box: MailboxRow,
