@@ -113,3 +113,33 @@ def test_dry_run_of_a_message_id_already_sent_says_the_send_would_refuse_it(
     res = cli("send", BOX, "--eml", str(eml), "--to", "new@example.com", "--dry-run")
     assert res.returncode == 0 and "Would send to 1 recipient" in res.stdout, res.stderr
     assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [("x@example.com", "sent")]
+
+
+def test_a_partly_deferred_message_says_how_to_send_the_rest(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # Exit 75 asked for a retry, and the same command then exited 65 "a resend needs a new
+    # Message-ID": a new one would mail ok@ twice. The rest go under the same Message-ID to
+    # the deferred recipients alone, which both messages now say.
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.reject_rcpt = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
+    eml = tmp_path / "m.eml"
+    eml.write_text(
+        f"From: {BOX}\nTo: ok@example.com, grey@example.com\nMessage-ID: <mix.1@corp.example>\n"
+        "\nhi\n"
+    )
+    first = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
+    assert first.returncode == 75, first.stderr
+    assert first.stderr.splitlines()[-1] == (
+        "Not sent yet to grey@example.com: send it again to them alone (--to grey@example.com);"
+        " it keeps its Message-ID"
+    )
+    smtp_ssl.reject_rcpt = {}
+    again = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
+    assert again.returncode == 65, again.stderr
+    assert again.stderr.rstrip("\n").endswith(
+        "; it has not reached grey@example.com: send it to them alone (--to grey@example.com)"
+    ), again.stderr
+    rest = cli("send", BOX, "--eml", str(eml), "--to", "grey@example.com", env=PASSWORD_ENV)
+    assert rest.returncode == 0, rest.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",), ("grey@example.com",)]

@@ -360,10 +360,21 @@ def _send_one(
             f"({a.remaining} of {a.quota} left today)."
         )
         return 0
+    from warmup.ledger import DuplicateSend
+
     while True:
         try:
             report = gate.send(msg, rcpts)
             break
+        except DuplicateSend as exc:
+            if exc.outcome != "sent" or not exc.unsent:
+                raise
+            # A new Message-ID (what the error asks for) would mail those reached twice.
+            raise DataError(
+                f"message {exc.message_id} was already sent to {exc.recipient}; warmup never "
+                f"sends it twice; it has not reached {', '.join(exc.unsent)}: send it to them "
+                f"alone{_naming(exc.unsent, announce)}"
+            ) from None
         except NotAllowed as exc:
             delay = gate.wait_for(exc) if wait else None
             if delay is None:
@@ -386,12 +397,24 @@ def _send_one(
             err=True,
         )
     sent = report.sent
+    later = [r for r, v in results.items() if v.outcome in ("soft", "released")]
+    if sent and later and not report.throttle:
+        click.echo(
+            f"Not sent yet to {', '.join(later)}: send it again to them "
+            f"alone{_naming(later, announce)}; it keeps its Message-ID",
+            err=True,
+        )
     if sent and announce:
         say(f"Sent {report.message_id} to {plural(len(sent), 'recipient')} via {report.host}.")
     elif report.error:
         click.echo(f"Error: not sent: {report.error}", err=True)
     worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
     return 75 if report.throttle else worst
+
+
+def _naming(rcpts: list[str] | tuple[str, ...], send: bool) -> str:
+    """How ``warmup send`` names them (sendmail takes recipients as arguments)."""
+    return f" ({' '.join(f'--to {r}' for r in rcpts)})" if send else ""
 
 
 def _sleep(delay: float, why: str) -> None:
