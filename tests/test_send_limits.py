@@ -143,3 +143,13 @@ def test_a_partly_deferred_message_says_how_to_send_the_rest(
     rest = cli("send", BOX, "--eml", str(eml), "--to", "grey@example.com", env=PASSWORD_ENV)
     assert rest.returncode == 0, rest.stderr
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",), ("grey@example.com",)]
+
+
+def test_eml_dash_reads_the_message_from_standard_input(smtp_ssl, ssl_cert_env, tmp_path):
+    # '--eml -' was "File '-' does not exist" (exit 64): a pipe needed /dev/stdin.
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    message = f"From: {BOX}\nTo: piped@example.com\nSubject: piped\n\nhello\n"
+    res = cli("send", BOX, "--eml", "-", env=PASSWORD_ENV, stdin=message)
+    assert res.returncode == 0, res.stderr
+    [got] = smtp_ssl.messages
+    assert got.rcpt_tos == ("piped@example.com",) and got.message["Subject"] == "piped"

@@ -70,8 +70,8 @@ class _SendCommand(WarmupCommand):
 @click.option("--body-file", type=click.Path(exists=True, dir_okay=False), help="Body from a file.")
 @click.option(
     "--eml",
-    type=click.Path(exists=True, dir_okay=False),
-    help="A complete RFC 5322 message (its Message-ID is kept).",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+    help="A complete RFC 5322 message (its Message-ID is kept); - reads standard input.",
 )
 @click.option("--wait", is_flag=True, help="Wait (today) for the next slot instead of exit 75.")
 @click.option("--refuse", is_flag=True, help="With a COMMAND: answer 451 instead of waiting.")
@@ -258,8 +258,11 @@ def _read_limited(path: Path, flag: str) -> bytes:
     of gigabytes was read whole into memory (a MemoryError traceback, or none left)."""
     from warmup.headers import MESSAGE_LIMIT, size_error
 
-    with path.open("rb") as f:
-        data = f.read(MESSAGE_LIMIT + 1)
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(MESSAGE_LIMIT + 1)
+    else:
+        with path.open("rb") as f:
+            data = f.read(MESSAGE_LIMIT + 1)
     if len(data) > MESSAGE_LIMIT:
         raise DataError(f"{flag} {path}: {size_error()}")
     return data
