@@ -153,3 +153,42 @@ def test_eml_dash_reads_the_message_from_standard_input(smtp_ssl, ssl_cert_env, 
     assert res.returncode == 0, res.stderr
     [got] = smtp_ssl.messages
     assert got.rcpt_tos == ("piped@example.com",) and got.message["Subject"] == "piped"
+
+
+def test_sigint_during_the_data_counts_the_message_and_says_it_may_have_gone(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # The ledger kept it 'unknown' (counted, never sent again), but the user read only
+    # "Aborted." and could not tell it from a ^C before anything left.
+    import os
+    import signal
+    import subprocess
+    import threading
+
+    from tests import forkcli
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.hold_data_reply = threading.Event()
+    proc = subprocess.Popen(
+        [*forkcli.command(), "send", BOX, "--to", "x@example.com", "--body", "hi"],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert smtp_ssl.holding.wait(60)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        smtp_ssl.hold_data_reply.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Interrupted during delivery: the message may have reached x@example.com" in err, err
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
+        ("x@example.com", "unknown")
+    ]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["sent"] == 1

@@ -369,6 +369,9 @@ def _send_one(
         try:
             report = gate.send(msg, rcpts)
             break
+        except KeyboardInterrupt:
+            _interrupted(gate, msg, rcpts)
+            raise
         except DuplicateSend as exc:
             if exc.outcome != "sent" or not exc.unsent:
                 raise
@@ -413,6 +416,27 @@ def _send_one(
         click.echo(f"Error: not sent: {report.error}", err=True)
     worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
     return 75 if report.throttle else worst
+
+
+def _interrupted(gate: Gate, msg: EmailMessage, rcpts: list[str]) -> None:
+    """Say whether a ^C came once the message may have left (the ledger counts it as of
+    unknown fate, and never sends it again) or before (nothing went)."""
+    from warmup import addresses
+    from warmup.gate import message_id_of
+
+    try:
+        mid = message_id_of(msg)
+        wanted = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
+        slots = gate.ledger.message_slots(gate.box, mid, wanted)
+    except Exception:  # the ledger is not what the user asked about: the ^C stands
+        return
+    maybe = [r for r, (_, o) in slots.items() if o in ("unknown", "reserved")]
+    if maybe:
+        click.echo(
+            f"Interrupted during delivery: the message may have reached {', '.join(maybe)}; "
+            f"it is counted and {mid} is never sent to them again",
+            err=True,
+        )
 
 
 def _naming(rcpts: list[str] | tuple[str, ...], send: bool) -> str:
