@@ -24,7 +24,7 @@ from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Gate, Outbox, api
-from warmup.ledger import open_ledger
+from warmup.ledger import core, open_ledger
 from warmup.ledger.values import MailboxNotFound
 from warmup.outbox.worker import Worker
 
@@ -174,10 +174,12 @@ def test_a_message_queued_mid_pass_to_the_new_mailbox_goes_from_it_not_the_remov
 
 
 def test_a_gate_of_a_removed_mailbox_does_not_reserve_for_the_one_with_its_id(
-    sink, ssl_cert_env, password, tmp_path
+    sink, ssl_cert_env, password, tmp_path, monkeypatch
 ):
     """Gate(b) kept open across `mailbox remove b` and `mailbox add d` (b's id): its next
-    reservation must not be taken in d's name (b's rows, b's policy, a slot in d's history)."""
+    reservation must not be taken in d's name (b's rows, b's policy, a slot in d's history).
+    (Removed once its unsettled slot is past the in-flight window, as a dead sender's is.)"""
+    monkeypatch.setattr(core, "IN_FLIGHT", dt.timedelta(0))
     a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
     ledger = open_ledger()
     gate = Gate(b, ledger=ledger)
@@ -326,11 +328,15 @@ def test_a_gate_of_a_removed_mailbox_never_settles_another_mailboxs_slot(
     ledger_url,  # noqa: F811
     run,
     tmp_path,
+    monkeypatch,
 ):
     """b's gate holds a slot (r3) and a "sent" written with its next transaction (r1) when
     `mailbox remove b` deletes both; a's gate then reserves r2 and r4. SQLite gave them the
     send ids b's slots had: b's settlements (r3 released, r1 sent at close) landed on a's
-    slots, a's own hard bounces were then refused as settled, and r2 went uncounted."""
+    slots, a's own hard bounces were then refused as settled, and r2 went uncounted. (The
+    removal is let through as it is once the slots are past the in-flight window, as a dead
+    sender's are: within it, it is refused.)"""
+    monkeypatch.setattr(core, "IN_FLIGHT", dt.timedelta(0))
     policy = policy_file(tmp_path / "flat.toml")
     a, b = BOXES[:2]
     for box in (a, b):
