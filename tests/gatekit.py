@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -91,6 +92,15 @@ def add_box(
 
 
 PASSWORD_ENV = {"WARMUP_PASSWORD": SMTP_PASSWORD}
+
+
+def rows(db: Path | str, sql: str) -> list[tuple]:  # type: ignore[type-arg]
+    """The rows ``sql`` reads from the SQLite ledger ``db``."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 def running(pid: int) -> bool:

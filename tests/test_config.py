@@ -195,6 +195,19 @@ def test_a_bad_value_in_the_config_file_is_a_config_error_naming_it(cfg, run, te
     assert res.exit_code == 64 and "Invalid value for" in res.output, res.output
 
 
+def _refused_78(cfg, run, ledger_path, text, command, words) -> None:  # type: ignore[no-untyped-def]
+    """With a mailbox added, config ``text`` makes ``command`` exit 78 with one line holding
+    ``words``, the ledger untouched."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg(text)
+    res = run(*command)
+    assert res.exit_code == 78, res.output
+    assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
+    assert words in res.output, res.output
+    assert ledger_digest(ledger_path) == before
+
+
 @pytest.mark.parametrize(
     ("text", "command", "words"),
     [
@@ -219,14 +232,7 @@ def test_an_unknown_command_or_option_in_the_file_is_one_line_exit_78(
 ):
     # They were ignored by every command but `config show`: a typo left the default in force
     # without a word, while README promised exit 78 for every command.
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
-    before = ledger_digest(ledger_path)
-    cfg(text)
-    res = run(*command)
-    assert res.exit_code == 78, res.output
-    assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
-    assert words in res.output, res.output
-    assert ledger_digest(ledger_path) == before
+    _refused_78(cfg, run, ledger_path, text, command, words)
 
 
 def test_a_repeatable_option_in_the_file_takes_a_list_and_a_date_reads_as_its_text(cfg, run):
@@ -354,14 +360,7 @@ def test_a_value_click_would_silently_bend_is_refused(cfg, run, ledger_path, tex
     ],
 )
 def test_a_flag_in_the_file_takes_true_or_false_only(cfg, run, ledger_path, text, command, words):
-    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
-    before = ledger_digest(ledger_path)
-    cfg(text)
-    res = run(*command)
-    assert res.exit_code == 78, res.output
-    assert res.output.count("\n") == 1 and res.output.startswith("Error: config file "), res.output
-    assert words in res.output, res.output
-    assert ledger_digest(ledger_path) == before
+    _refused_78(cfg, run, ledger_path, text, command, words)
     cfg(
         text.replace("= 1", "= true")
         .replace("= 0", "= false")

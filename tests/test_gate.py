@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 
 import pytest
 from aiosmtpd.smtp import AuthResult
@@ -16,6 +15,7 @@ from tests.gatekit import (
     assert_reaped,
     cli,
     policy_file,
+    rows,
     spawning,
     warmup,
 )
@@ -37,14 +37,6 @@ def send(
     need a process of their own (keyring picks its backend once per process)."""
     run = warmup if process else cli
     return run("send", BOX, "--to", to, "--subject", "Hello", "--body", "Hi there", *extra, env=env)
-
-
-def rows(db, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_send_over_implicit_tls_is_delivered_and_recorded(smtp_ssl, ssl_cert_env, ledger_path):

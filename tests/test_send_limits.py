@@ -4,19 +4,10 @@ real loopback sink: a message the server would refuse costs no quota and no boun
 from __future__ import annotations
 
 import json
-import sqlite3
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
-
-
-def rows(db, sql: str) -> list[tuple]:  # type: ignore[no-untyped-def]
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_message_over_the_servers_size_is_refused_before_mail(pki, ssl_cert_env, ledger_path):
