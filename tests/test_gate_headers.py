@@ -454,3 +454,13 @@ def test_a_nul_byte_is_refused_unless_its_part_says_it_is_binary(part_cte, refus
         headers.check_nul(raw)
     with pytest.raises(headers.MalformedBody, match="NUL byte"):  # never in a header
         headers.check_nul(raw.replace(b"Subject: data", b"Subject: da\0ta"))
+
+
+def test_the_ids_a_reply_names_are_read_as_any_angle_bracketed_id():
+    """A new message's Message-ID must be <id@domain>, but the ids its In-Reply-To and
+    References name are read as written: a message an older warmup stored as <no-at-sign> is
+    still the one a reply answers (the stricter pattern had replaced the looser one for both)."""
+    from warmup.headers import thread_ids
+
+    raw = b"In-Reply-To: <old-style>\r\nReferences: <a@x.example> <old-style>\r\n\r\nbody\r\n"
+    assert thread_ids(raw) == ["<old-style>", "<a@x.example>"]

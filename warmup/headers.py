@@ -163,7 +163,7 @@ def check_stamps(found: Iterable[tuple[str, str]]) -> None:
             raise MalformedHeader(
                 f"header {label} is empty; give it a value or leave it out (warmup adds one)"
             )
-        if name == "message-id" and not _MSG_ID.fullmatch(_COMMENT.sub("", value).strip()):
+        if name == "message-id" and not _MSG_ID_SHAPE.fullmatch(_COMMENT.sub("", value).strip()):
             # Gmail refuses it ("550-5.7.1 ... missing a valid messageId header"): a block
             # recorded against the recipient; and the ledger keyed the send on that text.
             shown = " ".join(value.split())
@@ -173,7 +173,9 @@ def check_stamps(found: Iterable[tuple[str, str]]) -> None:
             )
 
 
-_MSG_ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")  # RFC 5322 3.6.4's msg-id, read loosely
+# RFC 5322 3.6.4's msg-id, read loosely: what a new message's Message-ID must look like (the
+# ids it names in In-Reply-To/References are read as any <...>: _MSG_ID)
+_MSG_ID_SHAPE = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 _COMMENT = re.compile(r"\([^()]*\)")
 
 
