@@ -4,41 +4,15 @@ warmup makes itself: OAuth token refreshes and notification webhooks."""
 from __future__ import annotations
 
 import http.client
-import socket
-import threading
 import urllib.request
 from typing import Any
 
+from warmup.neterr import Cutoff
 
-class Deadline:
-    """One deadline for a whole request (connection, headers, body). A socket's timeout bounds
-    each read: an endpoint sending a byte a little faster would hold a command for as long as
-    its answer lasts. At the deadline a timer shuts the connection down, which ends the read in
-    progress (the request then fails as a connection lost)."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.passed = False
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._socks.append(sock)
-            if self.passed:
-                _shut(sock)
-
-    def _cut(self) -> None:
-        with self._lock:
-            self.passed = True
-            for sock in self._socks:
-                _shut(sock)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
+class Deadline(Cutoff):
+    """One deadline for a whole request (connection, headers, body): :class:`Cutoff`, the
+    request then failing as a connection lost."""
 
     def ran_out(self, exc: BaseException) -> bool:
         """Whether the request failed for want of time: the deadline cut it, or the socket's own
@@ -68,13 +42,6 @@ class Deadline:
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None  # the 3xx becomes an HTTPError, its status the answer
-
-
-def _shut(sock: socket.socket) -> None:
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # already closed
-        pass
 
 
 class _Watched(http.client.HTTPConnection):

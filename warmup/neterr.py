@@ -25,7 +25,43 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-class Opening:
+class Cutoff:
+    """A deadline for a connection's reads, which a socket's timeout cannot give (it bounds each
+    read: a peer sending a byte a little faster holds the reader for as long as it goes on). At
+    the deadline a timer shuts down every socket :meth:`watch` was given, which ends the read in
+    progress (it fails as a connection lost; :attr:`passed` tells the two apart)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.passed = False
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _keep(self, sock: socket.socket) -> socket.socket:
+        """What is kept of ``sock`` to shut it down by (the socket itself here)."""
+        return sock
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            kept = self._keep(sock)
+            self._socks.append(kept)
+            if self.passed:
+                shut(kept)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            for sock in self._socks:
+                shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+class Opening(Cutoff):
     """The time one host's opening (connection, greeting, EHLO or CAPABILITY, STARTTLS) is given
     in all: SMTP's (:mod:`warmup.smtp`) and IMAP's (:func:`warmup.bounces.imap.connect`).
 
@@ -36,34 +72,17 @@ class Opening:
     connection's descriptor: shutting it down reaches the connection whatever wraps it (the
     TLS socket of implicit TLS or of STARTTLS)."""
 
-    def __init__(self, seconds: float) -> None:
-        self.passed = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def watch(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sock = sock.dup()
-            if self.passed:
-                shut(self._sock)
-
-    def _cut(self) -> None:
-        with self._lock:
-            self.passed = True
-            if self._sock is not None:
-                shut(self._sock)
+    def _keep(self, sock: socket.socket) -> socket.socket:
+        return sock.dup()
 
     def end(self) -> bool:
-        """Stop watching (the duplicate is closed: it would keep the connection open); whether
-        the deadline had passed, and the connection was shut down."""
-        self._timer.cancel()
+        """Stop watching (the duplicates are closed: they would keep the connection open);
+        whether the deadline had passed, and the connection was shut down."""
+        self.cancel()
         with self._lock:
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
+            for sock in self._socks:
+                sock.close()
+            self._socks.clear()
             return self.passed
 
 
