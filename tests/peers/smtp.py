@@ -553,13 +553,11 @@ class SilentServer:
         self.stop()
 
 
-class BabblingServer:
-    """A TCP server on 127.0.0.1 that greets with an endless multi-line reply: ``220-`` lines,
-    one every ``every`` seconds, for ``seconds``, then ``220 done``. Each line comes well within
-    any socket timeout, so only a bound on the whole answer stops a client waiting."""
+class LoopbackServer:
+    """A raw-socket server on 127.0.0.1: accepts each connection and hands it to
+    :meth:`_accepted` (by default :meth:`_handle` on a thread of its own) until closed."""
 
-    def __init__(self, seconds: float = 10.0, every: float = 0.05) -> None:
-        self.seconds, self.every = seconds, every
+    def __init__(self) -> None:
         self._sock = socket.create_server((HOST, 0))
         self.port = self._sock.getsockname()[1]
         self._stop = threading.Event()
@@ -570,9 +568,33 @@ class BabblingServer:
                 conn, _ = self._sock.accept()
             except OSError:  # closed
                 return
-            threading.Thread(target=self._babble, args=(conn,), daemon=True).start()
+            self._accepted(conn)
 
-    def _babble(self, conn: socket.socket) -> None:
+    def _accepted(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        threading.Thread(target=self._serve, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._sock.close()
+
+
+class BabblingServer(LoopbackServer):
+    """A TCP server on 127.0.0.1 that greets with an endless multi-line reply: ``220-`` lines,
+    one every ``every`` seconds, for ``seconds``, then ``220 done``. Each line comes well within
+    any socket timeout, so only a bound on the whole answer stops a client waiting."""
+
+    def __init__(self, seconds: float = 10.0, every: float = 0.05) -> None:
+        super().__init__()
+        self.seconds, self.every = seconds, every
+
+    def _handle(self, conn: socket.socket) -> None:
         with conn:
             try:
                 for _ in range(int(self.seconds / self.every)):
@@ -584,33 +606,16 @@ class BabblingServer:
             except OSError:  # the client hung up
                 pass
 
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._serve, daemon=True).start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._sock.close()
-
-
-class GreetingServer:
+class GreetingServer(LoopbackServer):
     """A TCP server on 127.0.0.1 that answers each connection with ``line`` (another
     service's banner, an SMTP refusal) and then waits for the client to hang up."""
 
     def __init__(self, line: bytes) -> None:
+        super().__init__()
         self.line = line
-        self._sock = socket.create_server((HOST, 0))
-        self.port = self._sock.getsockname()[1]
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:  # closed
-                return
-            threading.Thread(target=self._greet, args=(conn,), daemon=True).start()
-
-    def _greet(self, conn: socket.socket) -> None:
+    def _handle(self, conn: socket.socket) -> None:
         with conn:
             try:
                 conn.sendall(self.line)
@@ -618,13 +623,6 @@ class GreetingServer:
                     pass
             except OSError:
                 pass
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._serve, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._sock.close()
 
 
 @dataclass
@@ -661,32 +659,25 @@ _DEFAULT_REPLIES: dict[str, bytes | str | None] = {
 S = TypeVar("S")
 
 
-class ScriptedPeer(Generic[S]):
+class ScriptedPeer(LoopbackServer, Generic[S]):
     """A raw-socket server on 127.0.0.1 that hands its i-th connection ``scripts[i]`` (the last
     one every later connection) to :meth:`_talk`, each on a thread of its own; ``commands``: the
     lines each connection read, which :meth:`_talk` appends to."""
 
     def __init__(self, scripts: list[S]) -> None:
+        super().__init__()
         self.scripts = scripts
-        self._sock = socket.create_server((HOST, 0))
-        self.port = self._sock.getsockname()[1]
-        self._stop = threading.Event()
         self._lock = threading.Lock()
         self.connections = 0
         self.commands: list[list[bytes]] = []
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except OSError:  # closed
-                return
-            with self._lock:
-                script = self.scripts[min(self.connections, len(self.scripts) - 1)]
-                self.connections += 1
-                self.commands.append([])
-                seen = self.commands[-1]
-            threading.Thread(target=self._talk, args=(conn, script, seen), daemon=True).start()
+    def _accepted(self, conn: socket.socket) -> None:
+        with self._lock:  # in the order the connections came
+            script = self.scripts[min(self.connections, len(self.scripts) - 1)]
+            self.connections += 1
+            self.commands.append([])
+            seen = self.commands[-1]
+        threading.Thread(target=self._talk, args=(conn, script, seen), daemon=True).start()
 
     def _talk(self, conn: socket.socket, script: S, seen: list[bytes]) -> None:
         raise NotImplementedError
@@ -714,14 +705,6 @@ class ScriptedPeer(Generic[S]):
         if pace and isinstance(reply, bytes):
             return self._greet(conn, reply, pace, step)
         return _answer(conn, reply)
-
-    def __enter__(self) -> Self:
-        threading.Thread(target=self._serve, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._sock.close()
 
 
 class ScriptedServer(ScriptedPeer[Script]):
