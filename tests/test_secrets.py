@@ -282,11 +282,9 @@ def _clean_env(tmp_path, **extra: str) -> dict[str, str]:  # type: ignore[no-unt
     }
 
 
-@pytest.mark.slow
-def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
-    pki, ssl_cert_env, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
-    env = _clean_env(tmp_path)
+def _snooped_send(pki, tmp_path, env, *options: str):  # type: ignore[no-untyped-def]
+    """``warmup send BOX [options] -- python SNOOP dump`` against a sink taking CANARY: the
+    result and what the wrapped command could read of warmup (its dump)."""
     script, dump = tmp_path / "snoop.py", tmp_path / "dump"
     script.write_text(SNOOP)
     with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
@@ -298,19 +296,28 @@ def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
                 "warmup",
                 "send",
                 BOX,
+                *options,
                 "--",
                 sys.executable,
                 str(script),
                 str(dump),
-            ],
-            env={**env, "WARMUP_PASSWORD": CANARY},
+            ],  # fmt: skip
+            env=env,
             capture_output=True,
             timeout=90,
             stdin=subprocess.DEVNULL,
         )
         assert res.returncode == 0, res.stderr
         assert [m.auth_login for m in sink.messages] == [BOX]  # warmup itself still had it
-    seen = dump.read_bytes()
+    return res, dump.read_bytes()
+
+
+@pytest.mark.slow
+def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
+    pki, ssl_cert_env, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    env = {**_clean_env(tmp_path), "WARMUP_PASSWORD": CANARY}
+    res, seen = _snooped_send(pki, tmp_path, env)
     assert b"-m warmup send" in seen.replace(b"\0", b" ")  # the parent was read, really
     assert CANARY.encode() not in seen + res.stdout + res.stderr
 
@@ -430,32 +437,9 @@ def test_a_wrapped_command_cannot_read_the_overflow_or_oauth_app_secret_from_war
     ovf, app = "ovf-" + CANARY, "app-" + CANARY
     env = _clean_env(tmp_path, WARMUP_OVERFLOW_PASSWORD=ovf, WARMUP_OAUTH_CLIENT_SECRET=app)
     (tmp_path / "pw.txt").write_text(CANARY + "\n")
-    script, dump = tmp_path / "snoop.py", tmp_path / "dump"
-    script.write_text(SNOOP)
-    with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
-        add_mailbox(tmp_path / "ledger.db", smtp_port=sink.port)
-        res = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "warmup",
-                "send",
-                BOX,
-                "--password-command",
-                f"cat {tmp_path / 'pw.txt'}",
-                "--",
-                sys.executable,
-                str(script),
-                str(dump),
-            ],  # fmt: skip
-            env=env,
-            capture_output=True,
-            timeout=90,
-            stdin=subprocess.DEVNULL,
-        )
-        assert res.returncode == 0, res.stderr
-        assert [m.auth_login for m in sink.messages] == [BOX]
-    seen = dump.read_bytes()
+    res, seen = _snooped_send(
+        pki, tmp_path, env, "--password-command", f"cat {tmp_path / 'pw.txt'}"
+    )
     assert b"-m warmup send" in seen.replace(b"\0", b" ")  # the parent was read, really
     assert b"WARMUP_DB=" in seen  # its environment too
     for secret in (ovf, app):
