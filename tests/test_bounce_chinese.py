@@ -170,3 +170,25 @@ def test_chinese_limits_of_the_sender_are_a_throttle(text: str) -> None:
     """The sender's mailbox over its quota is our volume, whatever the recipient's is."""
     assert is_throttle(451, text)
     assert is_throttle(550, text)
+
+
+# NetEase's temporary bans of the sending IP, as a live 421 (the server ends the session) and
+# quoted in a report afterwards.
+BANS = [
+    "HL:REP 该IP发送行为异常，存在接收者大量不存在情况，被临时禁止连接",
+    "HL:MEP 该IP发送行为异常，存在大量伪造发送域域名行为，被暂时禁止连接",
+    "HL:IHU 发信IP因发送垃圾邮件或存在异常的连接行为，被暂时挂起",
+]
+
+
+@pytest.mark.parametrize("text", BANS)
+def test_a_temporary_ban_backs_off(text: str) -> None:
+    """As a live 421 the mailbox backs off (it was one recipient's soft bounce and the next
+    message went into the same ban); the same words in a report are a block: the message was
+    refused for the sender, and no recipient is suppressed."""
+    assert is_throttle(421, text, stage="rcpt")
+    assert is_throttle(421, text)
+    assert classify_smtp_reply(421, text) == "soft"
+    verdict = decide("", "421", f"smtp; 421 {text}", "RCPT")
+    assert verdict.kind != "hard", verdict.steps
+    assert decide("", "554", f"smtp; 554 {text}", "RCPT").kind == "block"

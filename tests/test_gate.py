@@ -701,8 +701,11 @@ def test_a_refusal_in_gbk_is_read_as_chinese(smtp_ssl, ssl_cert_env, ledger_path
     [
         (550, "发信频率过快，请稍后再试".encode()),  # Tencent Exmail "退信代码说明", UTF-8
         (451, "MI:DMC 当前连接发送的邮件数量超出限制".encode("gbk")),  # NetEase, in GBK
+        # NetEase's temporary ban of the IP for mailing dead addresses: a soft bounce of the
+        # recipient, and the next message went into the same ban
+        (421, "HL:REP 该IP发送行为异常，存在接收者大量不存在情况，被临时禁止连接".encode()),
     ],
-    ids=["exmail-utf8", "netease-gbk"],
+    ids=["exmail-utf8", "netease-gbk", "netease-ban"],
 )
 def test_a_chinese_rate_limit_at_rcpt_pauses_the_mailbox(
     reply, smtp_ssl, ssl_cert_env, ledger_path

@@ -134,6 +134,10 @@ _VOLUME = Screened(
     )
 )
 _GREYLIST = re.compile(r"gr[ae]y-?list")
+# A temporary ban of the sending IP or account (NetEase's HL:REP, "被临时禁止连接"): as a live
+# 421 the session ends and every next one is refused until it lifts. A report quoting it
+# afterwards is a block (wording.py): the message was refused for the sender's reputation.
+_BANNED = re.compile(r"\bhl:(?:rep|mep|ihu)\b|禁止连接|被暂时挂起|temporarily (?:banned|suspended)")
 # "quota" with nothing saying it is the sender's (sending, daily, hourly, too many)
 _OWN_QUOTA = re.compile(r"^(?!.*(?:sending|daily|hourly|too many|frequen|rate)).*quota")
 # The Chinese providers' own volume words: 频率 (frequency), 频繁 (too often), 过多 (too many).
@@ -347,6 +351,8 @@ def is_throttle(code: int, text: str, stage: str | None = None) -> bool:
     ends the session).
     """
     low = " ".join((text or "").lower().split())
+    if code == 421 and _BANNED.search(low):
+        return True  # the server refuses everything from us for a while: no next message
     if _GREYLIST.search(low) or not _is_throttle(code, text, ""):
         return False
     if stage != "rcpt" or code == 421 or not 400 <= code < 500:
