@@ -183,3 +183,64 @@ def test_sigint_during_the_data_counts_the_message_and_says_it_may_have_gone(
     ]
     q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert q["sent"] == 1
+
+
+def test_a_message_with_an_html_version_attachments_and_a_reply_to(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # An outreach message is rarely plain text alone: warmup send could not attach a price
+    # list or carry the HTML version a mail client shows, so a script had to build the .eml
+    # itself. Both now go, with the plain text as the HTML's alternative, and a Reply-To.
+    add_box(smtp_ssl.port)
+    html = tmp_path / "offer.html"
+    html.write_text("<p>您好，<b>报价</b>见附件。</p>", encoding="utf-8")
+    pdf = tmp_path / "报价.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 8)
+    csv = tmp_path / "prices.csv"
+    csv.write_bytes("item,price\n茶,12\n".encode())
+    res = cli(
+        "send", BOX, "--to", "lead@example.cn", "--subject", "报价", "--body", "您好，报价见附件。",
+        "--html-file", str(html), "--attach", str(pdf), "--attach", str(csv),
+        "--reply-to", "Sales <sales@corp.example>", env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    [got] = smtp_ssl.messages
+    msg = got.message
+    assert msg["Reply-To"] == "Sales <sales@corp.example>"
+    assert msg.get_content_type() == "multipart/mixed"
+    body = msg.get_body(("plain",))
+    assert body is not None and body.get_content().strip() == "您好，报价见附件。"
+    shown = msg.get_body(("html",))
+    assert shown is not None and "<b>报价</b>" in shown.get_content()
+    parts = {p.get_filename(): p for p in msg.iter_attachments()}
+    assert set(parts) == {"报价.pdf", "prices.csv"}
+    assert parts["报价.pdf"].get_content_type() == "application/pdf"
+    assert parts["报价.pdf"].get_content() == pdf.read_bytes()
+    assert parts["prices.csv"].get_payload(decode=True) == csv.read_bytes()
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [("lead@example.cn", "sent")]
+
+
+def test_what_cannot_be_composed_is_refused_before_any_slot(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    add_box(smtp_ssl.port)
+    html = tmp_path / "offer.html"
+    html.write_text("<p>hi</p>", encoding="utf-8")
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"From: {BOX}\nTo: a@example.com\nSubject: x\n\nhi\n", encoding="utf-8")
+    latin = tmp_path / "latin.html"
+    latin.write_bytes("<p>ça</p>".encode("latin-1"))
+    cases = [
+        (["--html-file", str(html)], 64, "--html-file needs a plain-text version too"),
+        (["--eml", str(eml), "--attach", str(html)], 64, "an --eml message is sent as it is"),
+        (["--body", "hi", "--html-file", str(latin)], 65, "not UTF-8 text"),
+        (["--body", "hi", "--reply-to", "a@b@c"], 65, "--reply-to"),
+        (["--body", "hi", "--attach", str(tmp_path / "gone.pdf")], 64, "gone.pdf"),
+    ]
+    for args, code, words in cases:
+        res = cli("send", BOX, "--to", "a@example.com", *args, env=PASSWORD_ENV)
+        assert res.returncode == code, (args, res.stderr)
+        assert res.stderr.count("\n") == 1 and words in res.stderr, (args, res.stderr)
+        assert "Traceback" not in res.stderr
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]

@@ -69,6 +69,20 @@ class _SendCommand(WarmupCommand):
 @click.option("--body", help="Plain-text body.")
 @click.option("--body-file", type=click.Path(exists=True, dir_okay=False), help="Body from a file.")
 @click.option(
+    "--html-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="An HTML version of the body (UTF-8), sent with --body/--body-file as its plain-text "
+    "alternative.",
+)
+@click.option(
+    "--attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    metavar="FILE",
+    help="Attach a file (repeatable).",
+)
+@click.option("--reply-to", metavar="ADDR", help="Where replies go (a Reply-To header).")
+@click.option(
     "--eml",
     type=click.Path(exists=True, dir_okay=False, allow_dash=True),
     help="A complete RFC 5322 message (its Message-ID is kept); - reads standard input.",
@@ -108,6 +122,9 @@ def send(
     subject: str,
     body: str | None,
     body_file: str | None,
+    html_file: str | None,
+    attach: tuple[str, ...],
+    reply_to: str | None,
     eml: str | None,
     wait: bool,
     refuse: bool,
@@ -139,10 +156,11 @@ def send(
     from warmup.gate import Gate
 
     command = _command(command)
-    if command and (to or cc or body or body_file or eml or dry_run):
+    composed = bool(body or body_file or html_file or attach or reply_to)
+    if command and (to or cc or composed or eml or dry_run):
         raise UsageError(
-            "with a COMMAND, give no --to/--cc/--body/--eml/--dry-run: the "
-            "command's own messages are gated"
+            "with a COMMAND, give no --to/--cc/--body/--html-file/--attach/--reply-to/--eml/"
+            "--dry-run: the command's own messages are gated"
         )
     if address is not None:
         from warmup import addresses
@@ -166,7 +184,18 @@ def send(
             return run_wrapped(gate, list(command), wait=not refuse)
     if refuse:
         raise UsageError("--refuse applies to a wrapped COMMAND (warmup send ADDRESS -- CMD)")
+    if eml and (html_file or attach or reply_to):
+        raise UsageError(
+            "--html-file, --attach and --reply-to build a message; an --eml message is sent "
+            "as it is: put them in the .eml file"
+        )
+    if html_file and body is None and not body_file:
+        raise UsageError(
+            "--html-file needs a plain-text version too (--body or --body-file): spam filters "
+            "mark down mail that is HTML only"
+        )
     message = _build(address, to, cc, subject, body, body_file, eml)
+    _compose(message, html_file, attach, reply_to)
     with Gate(address, ledger=ledger, password_command=password_command, timeout=timeout) as gate:
         return _send_one(gate, message, list(to) + list(cc), wait, dry_run)
 
@@ -253,6 +282,41 @@ def _build(
     return msg
 
 
+def _compose(
+    msg: EmailMessage, html_file: str | None, attach: tuple[str, ...], reply_to: str | None
+) -> None:
+    """Add to the message ``_build`` made: a Reply-To, an HTML alternative of its text, and
+    attachments (read whole, each within what a message may hold). An HTML-only message is
+    refused: spam filters score mail without a plain-text part, and a mailbox warming up
+    cannot afford it."""
+    from warmup.headers import MESSAGE_LIMIT, size_error
+
+    if reply_to is not None:
+        from email.headerregistry import Address
+
+        from warmup import addresses
+
+        shown, addr = addresses.named(reply_to, "--reply-to")
+        msg["Reply-To"] = Address(shown, addr_spec=addr)
+    if html_file:
+        html = _text_of(Path(html_file), "--html-file")
+        _check_body(html, f"--html-file {html_file}")
+        msg.add_alternative(html, subtype="html")
+    total = 0
+    for name in attach:
+        path = Path(name)
+        data = _read_limited(path, "--attach")
+        total += len(data)
+        if total > MESSAGE_LIMIT:
+            raise DataError(f"--attach {path}: the attachments together: {size_error()}")
+        import mimetypes
+
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        main, sub = kind.split("/", 1)
+        # as bytes (base64): a text file's charset is unknown, so it goes as it is
+        msg.add_attachment(data, maintype=main, subtype=sub, filename=path.name)
+
+
 def _read_limited(path: Path, flag: str) -> bytes:
     """The bytes of ``path``, read no further than a message can hold: ``/dev/zero`` or a file
     of gigabytes was read whole into memory (a MemoryError traceback, or none left)."""
@@ -272,11 +336,16 @@ def _body_text(path: Path) -> str:
     """The --body-file's text: UTF-8, or :class:`DataError` (a binary or Latin-1 file raised
     UnicodeDecodeError: a traceback). A byte order mark (Notepad's 'UTF-8') is not text: it
     went out as the body's first character, and made an ASCII body 8-bit."""
+    return _text_of(path, "--body-file")
+
+
+def _text_of(path: Path, flag: str) -> str:
+    """:func:`_body_text` of the file given with ``flag``."""
     try:
-        return _read_limited(path, "--body-file").decode("utf-8-sig")
+        return _read_limited(path, flag).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
-            f"--body-file {path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
+            f"{flag} {path}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x}); "
             f"convert it (iconv -t UTF-8), or send a prepared message with --eml"
         ) from None
 
