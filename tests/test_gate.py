@@ -24,7 +24,7 @@ from tests.peers.smtp import SmtpSink
 from warmup import Gate, NotAllowed, open_ledger
 from warmup.errors import DataError
 from warmup.gate import Suppressed
-from warmup.ledger import DuplicateSend
+from warmup.ledger import DuplicateSend, MailboxNotFound
 
 
 def send(
@@ -784,3 +784,31 @@ def test_a_mailbox_is_not_removed_while_the_gate_sends_for_it(smtp_ssl, ssl_cert
     removed = cli("mailbox", "remove", BOX, "--force")
     assert removed.returncode == 0, removed.stderr
     assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM mailbox") == [(0,)]
+
+
+def test_a_gate_follows_its_mailbox_removed_and_added_again(smtp_ssl, ssl_cert_env, tmp_path):
+    """A relay or worker's gate, open while its mailbox is removed and added again (to change
+    its provider, say): its next reservation said the mailbox was not found (exit 78) although
+    ``warmup mailbox list`` shows it; the gate opens again on the mailbox as it is now."""
+    policy = str(policy_file(tmp_path / "p.toml"))
+    add_box(smtp_ssl.port, "--policy", policy)
+    with Gate(BOX) as gate:
+        gate.reserve(["a@example.com"]).settle({"a@example.com": "sent"})
+        gate.flush()
+        assert cli("mailbox", "remove", BOX, "--force").returncode == 0
+        add_box(smtp_ssl.port, "--policy", policy, "--cap", "7")
+        new_id = rows(tmp_path / "ledger.db", "SELECT id FROM mailbox")[0][0]
+        gate.reserve(["b@example.com"]).settle({"b@example.com": "sent"})
+        assert gate.box.id == new_id and gate.box.cap == 7
+    assert rows(
+        tmp_path / "ledger.db", "SELECT mailbox_id, recipient, outcome FROM send ORDER BY id"
+    ) == [(new_id, "b@example.com", "sent")]
+
+
+def test_a_gate_whose_mailbox_is_gone_says_so(smtp_ssl, ssl_cert_env, tmp_path):
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    with Gate(BOX) as gate:
+        assert cli("mailbox", "remove", BOX, "--force").returncode == 0
+        with pytest.raises(MailboxNotFound):
+            gate.reserve(["b@example.com"])
+    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM send") == [(0,)]

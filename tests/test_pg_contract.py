@@ -235,6 +235,16 @@ def test_a_gate_whose_mailbox_was_removed_meanwhile_refuses_in_one_line(ledger_u
         assert str(gone.value).startswith(f"mailbox {BOX!r} not found; ")
         res = run("mailbox", "add", "b@corp.example", "--provider", "exmail", "--db", ledger_url)
         assert res.exit_code == 0, res.output
+        # Added again under its address (a new id): the gate follows it; it said "not found".
+        res = run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url)
+        assert res.exit_code == 0, res.output
+        gate.reserve(["two@example.com"], "<m2@x>", now=now).settle("sent", now=now)
+    ledger = open_ledger(ledger_url)
+    box = ledger.mailbox(BOX)
+    with ledger.engine.connect() as conn:
+        got = conn.execute(sa.select(SEND.c.mailbox_id, SEND.c.recipient)).all()
+    assert [tuple(r) for r in got] == [(box.id, "two@example.com")]
+    ledger.close()
 
 
 def test_released_slot_retried_and_duplicate_refused(ledger_url, tmp_path):

@@ -31,7 +31,14 @@ from typing import TYPE_CHECKING
 
 from warmup import addresses, headers, policies
 from warmup.errors import DataError, TempFail
-from warmup.ledger import Claim, DuplicateSend, EventIn, MailboxRow, open_ledger
+from warmup.ledger import (
+    Claim,
+    DuplicateSend,
+    EventIn,
+    MailboxNotFound,
+    MailboxRow,
+    open_ledger,
+)
 from warmup.ledger.gatepath import Decision, GateLedger, GatePolicy, Outcome, check_resend
 from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import recipient_domain_refusal
@@ -439,6 +446,13 @@ class Gate:
                     self._reopen()
                 else:
                     self._rev = changed.rev
+                continue
+            except MailboxNotFound:
+                # Removed since this gate opened. Added again (a new id: to change its
+                # provider, say), the gate opens on it as it is now; gone, it says so.
+                if self.ledger.mailbox_rev(self.box.address)[0].id == self.box.id:
+                    raise
+                self._reopen()
                 continue
             return Reservation(self, rcpts, message_id, dict(zip(rcpts, ids)), at)
         raise TempFail(
