@@ -244,3 +244,36 @@ def test_what_cannot_be_composed_is_refused_before_any_slot(
         assert "Traceback" not in res.stderr
     assert smtp_ssl.connections == 0
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
+def test_send_json_gives_each_recipients_outcome(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
+    # A script sending one message at a time read the outcome from exit codes and English
+    # lines on stderr: which recipient bounced, with what reply, was not for a program.
+    smtp_ssl.reject_rcpt = {"dead@example.com": (550, "5.1.1 no such user")}
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=9)))
+    res = cli(
+        "send", BOX, "--to", "lead@example.com", "--to", "dead@example.com", "--body", "hi",
+        "--json", env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert res.returncode == 65, res.stderr
+    assert res.stderr == ""
+    got = json.loads(res.stdout)
+    assert got["mailbox"] == BOX and got["exit_code"] == 65
+    assert got["host"] == "127.0.0.1" and got["throttle"] is None and got["error"] is None
+    assert got["message_id"] == smtp_ssl.messages[0].message["Message-ID"]
+    by = {r["recipient"]: r for r in got["recipients"]}
+    assert sorted(by) == ["dead@example.com", "lead@example.com"]
+    assert (by["lead@example.com"]["outcome"], by["lead@example.com"]["code"]) == ("sent", 250)
+    assert by["dead@example.com"] == {
+        "recipient": "dead@example.com", "outcome": "hard", "code": 550,
+        "reply": "5.1.1 no such user",
+    }  # fmt: skip
+    dry = cli("send", BOX, "--to", "x@example.com", "--body", "hi", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["recipients"] == ["x@example.com"]
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert (json.loads(dry.stdout)["remaining"], q["remaining"]) == (7, 7)
+    # A refusal before any send is still the one line on stderr, with its exit code.
+    gone = cli("send", BOX, "--to", "dead@example.com", "--body", "hi", "--json")
+    assert gone.returncode == 65 and gone.stdout == "", gone.stdout
+    assert "suppressed" in gone.stderr and gone.stderr.count("\n") == 1

@@ -18,13 +18,14 @@ from warmup.cli.common import (
     complete_mailbox,
     complete_pool,
     pass_gate_ledger,
+    print_json,
     say,
 )
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
 from warmup.words import plural
 
 if TYPE_CHECKING:
-    from warmup.gate import Gate
+    from warmup.gate import Gate, SendReport
     from warmup.ledger import Ledger
     from warmup.ledger.gatepath import GateLedger
 
@@ -109,6 +110,12 @@ class _SendCommand(WarmupCommand):
 )
 @click.option("--dry-run", is_flag=True, help="Check the gate only: no reservation, no SMTP.")
 @click.option(
+    "--json",
+    "json_",
+    is_flag=True,
+    help="One message: print its outcome for each recipient as JSON.",
+)
+@click.option(
     "--timeout", type=SECONDS, default=60.0, show_default=True, help="SMTP timeout in seconds."
 )
 @password_option
@@ -133,6 +140,7 @@ def send(
     campaign: str | None,
     bulk: bool,
     dry_run: bool,
+    json_: bool,
     timeout: float,
     password_command: str | None,
     command: tuple[str, ...],
@@ -157,10 +165,10 @@ def send(
 
     command = _command(command)
     composed = bool(body or body_file or html_file or attach or reply_to)
-    if command and (to or cc or composed or eml or dry_run):
+    if command and (to or cc or composed or eml or dry_run or json_):
         raise UsageError(
             "with a COMMAND, give no --to/--cc/--body/--html-file/--attach/--reply-to/--eml/"
-            "--dry-run: the command's own messages are gated"
+            "--dry-run/--json: the command's own messages are gated"
         )
     if address is not None:
         from warmup import addresses
@@ -197,7 +205,7 @@ def send(
     message = _build(address, to, cc, subject, body, body_file, eml)
     _compose(message, html_file, attach, reply_to)
     with Gate(address, ledger=ledger, password_command=password_command, timeout=timeout) as gate:
-        return _send_one(gate, message, list(to) + list(cc), wait, dry_run)
+        return _send_one(gate, message, list(to) + list(cc), wait, dry_run, json_=json_)
 
 
 def _command(positional: tuple[str, ...]) -> tuple[str, ...]:
@@ -391,9 +399,11 @@ def _send_one(
     wait: bool,
     dry_run: bool,
     announce: bool = True,
+    json_: bool = False,
 ) -> int:
     """Gate and send one message; its exit code. ``announce``: say "Sent ..." on success
-    (``sendmail`` is silent then, as sendmail is: cron mails any output)."""
+    (``sendmail`` is silent then, as sendmail is: cron mails any output). ``json_``: the
+    outcome as :func:`_report_json` on standard output, instead of the lines that say it."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
     from warmup.gate import NotAllowed, prepare, recipients_of
@@ -427,6 +437,18 @@ def _send_one(
         a, why = gate.preview(rcpts)
         if why is not None:
             raise TempFail(f"would wait: {why}")
+        if json_:
+            print_json(
+                {
+                    "mailbox": gate.box.address,
+                    "dry_run": True,
+                    "message_id": message_id_of(msg),
+                    "recipients": rcpts,
+                    "remaining": a.remaining,
+                    "quota": a.quota,
+                }
+            )
+            return 0
         click.echo(
             f"Would send to {plural(len(rcpts), 'recipient')}: allowed now "
             f"({a.remaining} of {a.quota} left today)."
@@ -455,9 +477,14 @@ def _send_one(
             if delay is None:
                 raise
             _sleep(delay, str(exc))
+    results = report.results
+    worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
+    code = 75 if report.throttle else worst
+    if json_:
+        print_json(_report_json(gate, report, code))
+        return code
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
-    results = report.results
     for rcpt, result in results.items():
         if result.outcome != "sent":
             note = " (suppressed)" if result.outcome == "hard" else ""
@@ -483,8 +510,27 @@ def _send_one(
         say(f"Sent {report.message_id} to {plural(len(sent), 'recipient')} via {report.host}.")
     elif report.error:
         click.echo(f"Error: not sent: {report.error}", err=True)
-    worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
-    return 75 if report.throttle else worst
+    return code
+
+
+def _report_json(gate: Gate, report: SendReport, code: int) -> dict[str, object]:
+    """``warmup send --json``: the message, the host it went through (and those passed over),
+    each recipient's outcome with the server's reply, a throttle, an error, the exit code."""
+    return {
+        "mailbox": gate.box.address,
+        "message_id": report.message_id,
+        "host": report.host,
+        "failed_hosts": [{"host": h, "error": why} for h, why in report.failed_hosts],
+        "recipients": [
+            {"recipient": r, "outcome": v.outcome, "code": v.code, "reply": v.text or None}
+            for r, v in report.results.items()
+        ],
+        "throttle": (
+            {"code": report.throttle[0], "reply": report.throttle[1]} if report.throttle else None
+        ),
+        "error": report.error,
+        "exit_code": code,
+    }
 
 
 def _interrupted(gate: Gate, msg: EmailMessage, rcpts: list[str]) -> None:
