@@ -277,3 +277,20 @@ def test_send_json_gives_each_recipients_outcome(smtp_ssl, ssl_cert_env, ledger_
     gone = cli("send", BOX, "--to", "dead@example.com", "--body", "hi", "--json")
     assert gone.returncode == 65 and gone.stdout == "", gone.stdout
     assert "suppressed" in gone.stderr and gone.stderr.count("\n") == 1
+
+
+def test_the_size_is_declared_with_mail_from(pki, ssl_cert_env, ledger_path):
+    # RFC 1870: a client declares the size with MAIL FROM where the server offers SIZE, so
+    # that a recipient whose mailbox cannot take it is refused at RCPT, before the data goes.
+    # warmup declared nothing: such a message went whole, to be refused at its end.
+    for limit, declared in ((10_000_000, True), (0, False)):  # 0: EHLO offers no SIZE
+        with SmtpSink("ssl", user=BOX, password=SMTP_PASSWORD, pki=pki, size_limit=limit) as sink:
+            add_box(sink.port)
+            res = cli("send", BOX, "--to", "a@example.com", "--body", "hi\n" * 50, env=PASSWORD_ENV)
+            assert res.returncode == 0, res.stderr
+            [got] = sink.messages
+            sizes = [o for o in got.mail_options if o.upper().startswith("SIZE=")]
+            assert len(sizes) == int(declared), got.mail_options
+            if declared:  # the octets as they go (CRLF lines), as the server counts them
+                assert sizes == [f"SIZE={len(got.raw)}"], (sizes, len(got.raw))
+            cli("mailbox", "remove", BOX, "--force")

@@ -279,7 +279,10 @@ class Session:
             )
         else:
             body = ""
-        _check_size(smtp, self.host or "the server", data)
+        if smtp.has_extn("size"):
+            # RFC 1870: the size declared with MAIL FROM lets a server refuse a message too
+            # big for a recipient's mailbox at RCPT, before any of it is sent
+            body += f" SIZE={_check_size(smtp, self.host or 'the server', data)}"
         pipelined = smtp.has_extn("pipelining")
         # as given over the limit, it is over as sent too (CRLF only adds): not normalised twice
         if self.chunking and pipelined and len(data) <= CHUNKED_MAX and smtp.has_extn("chunking"):
@@ -607,19 +610,18 @@ _EOL = re.compile(rb"\r\n|\n|\r(?!\n)")
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
-def _check_size(smtp: smtplib.SMTP, host: str, data: bytes) -> None:
-    """Raise :class:`TooBig` when ``data``, in CRLF lines as it goes, is over the SIZE the
-    server's EHLO named (``SIZE`` alone, or 0, names no limit)."""
-    limit = smtp.esmtp_features.get("size", "").strip()
-    if not limit.isdigit() or int(limit) == 0:
-        return
+def _check_size(smtp: smtplib.SMTP, host: str, data: bytes) -> int:
+    """The octets of ``data`` in CRLF lines, as it goes; :class:`TooBig` when that is over the
+    SIZE the server's EHLO named (``SIZE`` alone, or 0, names no limit)."""
     bare = data.count(b"\n") - data.count(b"\r\n")  # each goes as CRLF: one octet more
     octets = len(data) + bare + (0 if data.endswith(b"\n") else 2)
-    if octets > int(limit):
+    limit = smtp.esmtp_features.get("size", "").strip()
+    if limit.isdigit() and 0 < int(limit) < octets:
         raise TooBig(
             f"the message is {octets} octets and {host} takes at most {limit} (its "
             f"SIZE): nothing was sent; make it smaller (a link instead of an attachment?)"
         )
+    return octets
 
 
 def dot_stuff(data: bytes) -> bytes:
