@@ -131,3 +131,32 @@ def test_bounce_key_comes_from_the_report() -> None:
     # With a Message-ID of its own: that, as ledgers have always keyed such reports.
     own = _report("gone@example.net", own="<dsn-1@mx.example.com>")
     assert _keys(own) == ["dsn:<dsn-1@mx.example.com>|gone@example.net"]
+
+
+# Delivery-status fields in a message's text (no delivery-status part) are read as a report
+# only from a message that presents itself as one.
+PASTED_FIELDS = (
+    "Final-Recipient: rfc822; colleague@client.example\n"
+    "Action: failed\nStatus: 5.1.1\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\n"
+)
+
+
+def test_delivery_status_fields_in_a_reply_are_no_report() -> None:
+    # A recipient's reply pasting a bounce it got itself (or a stranger typing the fields) once
+    # hard-bounced, counted and suppressed an address the mailbox mails.
+    reply = (
+        f"From: Lead <lead@client.example>\nTo: {BOX}\nSubject: Re: Offer\n"
+        "In-Reply-To: <offer-1@corp.example>\nMessage-ID: <re-1@client.example>\n\n"
+        f"Forwarding to my colleague failed, see:\n\n{PASTED_FIELDS}\n> your offer\n"
+    ).encode()
+    assert parse_bounces(reply, mailbox=BOX) == []
+
+
+def test_delivery_status_fields_in_an_mta_notice_are_still_read() -> None:
+    notice = (
+        f"From: Mail Delivery System <MAILER-DAEMON@mx.client.example>\nTo: {BOX}\n"
+        "Subject: Undelivered Mail Returned to Sender\n\nTechnical report:\n\n"
+        f"Reporting-MTA: dns; mx.client.example\n\n{PASTED_FIELDS}"
+    ).encode()
+    found = parse_bounces(notice, mailbox=BOX)
+    assert [(b.recipient, b.kind) for b in found] == [("colleague@client.example", "hard")]

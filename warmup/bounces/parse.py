@@ -312,6 +312,9 @@ class _Parts:
         self.texts: list[str] = []
         self.dsn: list[str] = []
         self.feedback: list[str] = []
+        # Delivery-status fields found only in the text (no delivery-status part): a broken
+        # MIME boundary's, or anybody's words (see :func:`_parse`).
+        self.dsn_in_text = False
         self.original: Message | None = None
         self._original_text = ""
         # An attached original is rendered to text only when a format asks for it: the
@@ -349,6 +352,7 @@ class _Parts:
                     self.texts.append(text)
 
         if not self.dsn:
+            self.dsn_in_text = True
             # A delivery-status part hidden in text by a broken MIME boundary.
             for text in self.texts:
                 m = _INLINE_DSN_RE.search(text[:200_000])
@@ -455,6 +459,10 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
             return _parse(reparsed, depth + 1, mailbox)
     if parts.feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
         return _parse_arf(msg, parts)
+    if parts.dsn and parts.dsn_in_text and not _reports_itself(msg, "\n".join(parts.texts)):
+        # "Final-Recipient: ... Action: failed" typed (or pasted) into a reply is no report:
+        # anybody can write it, about any address the mailbox mails.
+        parts.dsn = []
     if parts.dsn:
         return _parse_dsn(msg, parts)
     inner = parts.original
@@ -485,6 +493,17 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
     if not formats.looks_like_bounce(msg, body):
         return []
     return _parse_text(msg, parts, body)
+
+
+def _reports_itself(msg: Message, body: str) -> bool:
+    """Whether ``msg`` presents itself as a report (a multipart/report, an MTA's notice), so
+    delivery-status fields in its text are read as its own. Not authentication (a forger
+    writes these too): what does not even claim to be a report is not read as one."""
+    return (
+        msg.get_content_type() == "multipart/report"
+        or formats.is_daemon_sender(msg)
+        or formats.looks_like_bounce(msg, body)
+    )
 
 
 def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
