@@ -258,6 +258,15 @@ def test_a_complaint_about_a_message_to_several_names_no_one() -> None:
     assert one.recipient == "zoe@example.net"
 
 
+def test_a_complaint_about_a_message_copied_to_another_names_no_one() -> None:
+    """An original to one person and copied (Cc) to another went to two: the complaint, which
+    may be the copied one's, was put on the To address (suppressed for another's complaint)."""
+    [both] = parse_bounces(_arf("", "zoe@example.net\nCc: amy@example.net"))
+    assert (both.recipient, both.message_id) == ("", "<o1@corp.example>")
+    [twice] = parse_bounces(_arf("", "zoe@example.net\nTo: amy@example.net"))
+    assert twice.recipient == ""
+
+
 def _vague_ndr(to: str) -> bytes:
     """A notice that names no failed address, with the original attached, whose To does."""
     return (
@@ -273,6 +282,10 @@ def test_a_notice_naming_no_address_is_put_on_the_original_only_if_it_had_one() 
     assert (one.recipient, one.message_id) == ("zoe@example.net", "<o2@corp.example>")
     [several] = parse_bounces(_vague_ndr("zoe@example.net, amy@example.net"))
     assert (several.recipient, several.message_id) == ("", "<o2@corp.example>")
+    # Copied to another, or a second To line: sent to several as well.
+    for to in ("zoe@example.net\nCc: amy@example.net", "zoe@example.net\nTo: amy@example.net"):
+        [copied] = parse_bounces(_vague_ndr(to))
+        assert copied.recipient == "", to
 
 
 # -- what a report writes to the ledger: nothing PostgreSQL refuses -------------------------------

@@ -517,7 +517,8 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     # Else the original's only recipient. Of a message to several, which one complained is
     # unknown: the first of them (alphabetically) was taken, suppressing an address that never
     # complained while the one that did was mailed on. No recipient: kept, never counted.
-    named = formats.header_addresses(parts.original, ("To",)) if not recipient else set()
+    # A copied (Cc) address is one of them as much as a To one.
+    named = formats.header_addresses(parts.original, _ADDRESSEES) if not recipient else set()
     if len(named) == 1:
         recipient = next(iter(named))
     if not recipient and not named and parts.original_text:
@@ -543,6 +544,8 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     ]
 
 
+# The original's headers that name whom it was sent to (a blind copy is named by none).
+_ADDRESSEES = ("To", "Cc")
 _SKIP_ACTIONS = ("delivered", "relayed", "expanded")
 
 
@@ -698,12 +701,8 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
     if not recipients:
         diag = _fold(notification)
         # The original's recipient, if it had only one (of several, which failed is unknown).
-        named = (
-            formats.addresses(str(parts.original.get("To", ""))[:MAX_TEXT])
-            if parts.original
-            else []
-        )
-        recipient = named[0] if len(named) == 1 else ""
+        named = formats.header_addresses(parts.original, _ADDRESSEES)
+        recipient = next(iter(named)) if len(named) == 1 else ""
         return [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
     out: list[Bounce] = []
     delay = _is_delay(notification)
