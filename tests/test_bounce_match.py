@@ -17,6 +17,7 @@ from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import api
 from warmup.ledger import BounceIn, SendIn, open_ledger
 from warmup.ledger.schema import DAY_STAT
+from warmup.ledger.values import MATCH_WINDOW
 
 RCPT = "r@example.com"
 
@@ -89,4 +90,46 @@ def test_a_report_matched_to_a_slot_then_released_is_matched_again(ledger_url): 
     assert _hard_count(ledger) == 1
     with ledger.engine.connect() as conn:
         assert [r[0] for r in conn.execute(sa.select(SUPPRESSION.c.address))] == [RCPT]
+    ledger.close()
+
+
+def _statements(ledger):  # type: ignore[no-untyped-def]
+    """A list that grows by one for each SQL statement ``ledger`` runs."""
+    seen: list[str] = []
+    sa.event.listen(ledger.engine, "before_cursor_execute", lambda *a: seen.append(a[2]))
+    return seen
+
+
+def test_reports_no_send_can_answer_cost_a_later_sync_no_query_each(ledger_url):  # noqa: F811
+    """Every sync first links the reports read before their send (``match_late``), trying
+    each unmatched report whose recipient the mailbox has mailed. A stranger's reports naming
+    those recipients with a Message-ID the mailbox never sent (or dated years away from any
+    send) stay unmatched for ever: they were matched again, three queries each, by every
+    sync (ten forged 1,000-recipient reports: 100 s before each sync read anything)."""
+    ledger, box, t = _setup(ledger_url)
+    leads = [f"lead{i}@example.com" for i in range(200)]
+    ledger.record(box, sends=[SendIn(r, t, f"<m-{r}>") for r in leads])
+    ledger.record(box, sends=[SendIn("plain@example.com", t)])  # no Message-ID
+    forged = [
+        BounceIn(r, "hard", t, f"forged-{r}", message_id="<never@corp.example>", trusted=False)
+        for r in leads
+    ]
+    long_ago = t - 10 * MATCH_WINDOW
+    forged += [
+        BounceIn(r, "hard", long_ago, f"old-{r}", trusted=False)
+        for r in (*leads, "plain@example.com")
+    ]
+    got = ledger.record(box, bounces=forged)
+    assert (got.matched, got.counted) == (0, 0)
+    # A report read before its send: the one late link to make.
+    late = "late@example.com"
+    ledger.record(
+        box, bounces=[BounceIn(late, "hard", t, "real", message_id="<late-1>", trusted=False)]
+    )
+    ledger.record(box, sends=[SendIn(late, t - dt.timedelta(minutes=1), "late-1")])
+    seen = _statements(ledger)
+    assert ledger.match_late(box) == 1
+    assert len(seen) < 20, len(seen)
+    assert ledger.match_late(box) == 0
+    assert _hard_count(ledger) == 1
     ledger.close()

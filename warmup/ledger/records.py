@@ -59,6 +59,40 @@ _B = sa.bindparam
 _SUPPRESS_BATCH = 2_000
 
 
+# Addresses per query of the sends to them (far below any backend's limit on parameters).
+_ADDRESSES_PER_QUERY = 500
+
+
+def _id_forms(message_id: str) -> set[str]:
+    """The spellings of ``message_id`` a send may be recorded under: one recorded by hand may
+    lack its angle brackets."""
+    bare = message_id.strip().strip("<>")
+    return {message_id, bare, f"<{bare}>"}
+
+
+def _may_answer(
+    rows: Sequence[Any], sends: dict[str, list[tuple[str | None, dt.datetime]]]
+) -> set[int]:
+    """The ids of the recorded bounces ``rows`` some send in ``sends`` (address -> its sends'
+    (Message-ID, time)) might answer: a necessary condition of :meth:`Records._match`, looser
+    (either address of a bounce, without :meth:`Records._addressed`'s choice between them;
+    no preference among the candidates), so that only these need its queries. A send answers
+    a bounce naming a Message-ID by having it; else, or when the send has none, by its time:
+    within :data:`MATCH_WINDOW` before the bounce or :data:`REPORT_SKEW` after it."""
+    out: set[int] = set()
+    for r in rows:
+        forms = _id_forms(r.message_id) if r.message_id else set()
+        low, high = r.at - MATCH_WINDOW, r.at + REPORT_SKEW
+        candidates = [*sends.get(r.recipient or "", ()), *sends.get(r.original_recipient or "", ())]
+        if any(
+            (mid is not None and mid in forms)
+            or ((not r.message_id or mid is None) and low <= at <= high)
+            for mid, at in candidates
+        ):
+            out.add(r.id)
+    return out
+
+
 # Built once: an expression built per call (``SEND.c.key.in_(...)``) cost more than running it.
 _SEND_IDS = sa.text("SELECT key, id FROM send WHERE mailbox_id = :mid AND key IN :keys").bindparams(
     sa.bindparam("keys", expanding=True)
@@ -465,9 +499,13 @@ class Records:
 
         # Matched first in a read transaction: the reports that answer nothing (strangers'
         # mail about a recipient the mailbox wrote to) are tried again by every sync, and must
-        # not hold the write lock a send waits for.
+        # not hold the write lock a send waits for. Only those a send might answer are tried
+        # (:func:`_may_answer`): a stranger's reports stay unmatched for ever, and matching
+        # each costs queries.
         with self.read() as conn:
-            ids = [r.id for r in conn.execute(unmatched).all() if answered(conn, r)[1] is not None]
+            rows = conn.execute(unmatched).all()
+            hopeful = _may_answer(rows, self._sends_to(conn, box, rows))
+            ids = [r.id for r in rows if r.id in hopeful and answered(conn, r)[1] is not None]
         if not ids:
             return 0  # the usual case: no write transaction
         linked = 0
@@ -480,6 +518,25 @@ class Records:
                 self._link(conn, box, r, rcpt, sid, sent_at)
                 linked += 1
         return linked
+
+    @staticmethod
+    def _sends_to(
+        conn: Connection, box: MailboxRow, rows: Sequence[Any]
+    ) -> dict[str, list[tuple[str | None, dt.datetime]]]:
+        """(Message-ID, time) of the sends of ``box`` to each address ``rows`` (bounces)
+        name as their recipient or original recipient, read in a few queries."""
+        wanted = sorted({a for r in rows for a in (r.recipient, r.original_recipient) if a})
+        out: dict[str, list[tuple[str | None, dt.datetime]]] = {}
+        for i in range(0, len(wanted), _ADDRESSES_PER_QUERY):
+            for s in conn.execute(
+                sa.select(SEND.c.recipient, SEND.c.message_id, SEND.c.at).where(
+                    SEND.c.mailbox_id == box.id,
+                    SEND.c.recipient.in_(wanted[i : i + _ADDRESSES_PER_QUERY]),
+                    COUNTED,
+                )
+            ):
+                out.setdefault(s.recipient, []).append((s.message_id, s.at))
+        return out
 
     def _link(
         self,
@@ -581,11 +638,9 @@ class Records:
         # for a report naming none.
         refused = sa.case((SEND.c.outcome.in_(("soft", "hard", "block")), 1), else_=0)
         if message_id:
-            # A Message-ID recorded by hand may lack its angle brackets.
-            bare = message_id.strip().strip("<>")
             found = conn.execute(
                 base.where(
-                    SEND.c.message_id.in_(sorted({message_id, bare, f"<{bare}>"})),
+                    SEND.c.message_id.in_(sorted(_id_forms(message_id))),
                     SEND.c.recipient == recipient,
                 )
                 .order_by(refused, SEND.c.at.desc(), SEND.c.id.desc())
