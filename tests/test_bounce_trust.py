@@ -160,3 +160,18 @@ def test_delivery_status_fields_in_an_mta_notice_are_still_read() -> None:
     ).encode()
     found = parse_bounces(notice, mailbox=BOX)
     assert [(b.recipient, b.kind) for b in found] == [("colleague@client.example", "hard")]
+
+
+def test_a_persons_reply_saying_mail_could_not_be_delivered_is_no_report() -> None:
+    # "could not be delivered to" is a notice's wording, and a person's too: their reply was
+    # read as a plain-text bounce of every address it named (the new one as well).
+    reply = (
+        f"From: Lead <lead@client.example>\nTo: {BOX}\nSubject: Re: Offer\n"
+        "In-Reply-To: <offer-1@corp.example>\n\n"
+        "FYI your mail could not be delivered to bob@client.example, he left.\n"
+        "Please write to carol@client.example instead.\n\n> Dear Bob\n"
+    ).encode()
+    assert parse_bounces(reply, mailbox=BOX) == []
+    # The same words from an MTA, under a reply's subject, are still its notice.
+    notice = reply.replace(b"Lead <lead@client.example>", b"MAILER-DAEMON@mx.client.example")
+    assert [b.recipient for b in parse_bounces(notice, mailbox=BOX)][:1] == ["bob@client.example"]

@@ -265,7 +265,15 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     if is_daemon_sender(msg) and _BOUNCE_BODY_RE.search(text[:20_000]):
         return True
     head = text[:6000]
+    if _REPLY_SUBJECT_RE.match(subject) and not is_daemon_sender(msg):
+        # A person's reply: "your mail could not be delivered to ..." is their words, about
+        # addresses they name (a new one too), not a notice's.
+        return False
     return bool(_STRONG_BOUNCE_BODY_RE.search(head)) and not is_autoreply(msg)
+
+
+# A reply's subject ("Re: ...", and as mail clients write it in German, Nordic languages, Chinese).
+_REPLY_SUBJECT_RE = re.compile(r"\s*(?:re|aw|sv|vs|回复|答复|回覆)\s*[:：]", re.IGNORECASE)
 
 
 def is_autoreply(msg: Message) -> bool:
