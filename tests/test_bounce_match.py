@@ -133,3 +133,29 @@ def test_reports_no_send_can_answer_cost_a_later_sync_no_query_each(ledger_url):
     assert ledger.match_late(box) == 0
     assert _hard_count(ledger) == 1
     ledger.close()
+
+
+def test_a_report_about_another_mailboxs_message_answers_no_send_of_this_one(
+    ledger_url,  # noqa: F811
+):
+    """A report naming a Message-ID of another mailbox's send (one bounce address for both, or
+    a copy) is about that message: it was matched to this mailbox's send to the recipient
+    recorded without a Message-ID, charging this mailbox's rate for the other's bounce."""
+    ledger, box, t = _setup(ledger_url)
+    other = api.add_mailbox(ledger, "b@corp.example", "exmail")
+    ledger.record(box, sends=[SendIn(RCPT, t)])  # 'record send' without --message-id
+    ledger.record(other, sends=[SendIn(RCPT, t, "<b-1@corp.example>")])
+    report = BounceIn(
+        RCPT, "hard", t + dt.timedelta(minutes=1), "dsn-b", message_id="<b-1@corp.example>",
+        trusted=False,
+    )  # fmt: skip
+    got = ledger.record(box, bounces=[report])
+    assert (got.matched, got.counted) == (0, 0)
+    assert ledger.match_late(box) == 0
+    # A Message-ID no mailbox of the ledger sent may still be the send recorded without one.
+    stranger = BounceIn(
+        RCPT, "hard", t + dt.timedelta(minutes=1), "dsn-x", message_id="<x-1@elsewhere>",
+        trusted=False,
+    )  # fmt: skip
+    assert ledger.record(box, bounces=[stranger]).matched == 1
+    ledger.close()

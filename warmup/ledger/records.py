@@ -626,9 +626,10 @@ class Records:
         recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
         ``at``, or failing one the first within :data:`REPORT_SKEW` after it (when the bounce
         names a Message-ID, only a send recorded without one: a send with another Message-ID is
-        another message); (None, None) if none. A released slot never left: nothing answers it. A bounce that names no
-        recipient answers nothing, even when it quotes a send's Message-ID: it says nothing
-        about that send's recipient."""
+        another message, and one another mailbox sent is that mailbox's); (None, None) if none.
+        A released slot never left: nothing answers it. A bounce that names no recipient
+        answers nothing, even when it quotes a send's Message-ID: it says nothing about that
+        send's recipient."""
         if not recipient:
             return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
@@ -638,9 +639,10 @@ class Records:
         # for a report naming none.
         refused = sa.case((SEND.c.outcome.in_(("soft", "hard", "block")), 1), else_=0)
         if message_id:
+            forms = sorted(_id_forms(message_id))
             found = conn.execute(
                 base.where(
-                    SEND.c.message_id.in_(sorted(_id_forms(message_id))),
+                    SEND.c.message_id.in_(forms),
                     SEND.c.recipient == recipient,
                 )
                 .order_by(refused, SEND.c.at.desc(), SEND.c.id.desc())
@@ -648,6 +650,15 @@ class Records:
             ).first()
             if found is not None:
                 return found.id, found.at
+            # Another mailbox's message (one bounce address for several, or a copy): its
+            # report, not one about a send of ``box`` recorded without a Message-ID.
+            theirs = conn.execute(
+                sa.select(SEND.c.id)
+                .where(SEND.c.message_id.in_(forms), SEND.c.mailbox_id != box.id)
+                .limit(1)
+            ).first()
+            if theirs is not None:
+                return None, None
             # The bounce names its message, and no send of ``box`` to the recipient is that
             # message: it is about another (another mailbox's, or made up by whoever knows
             # whom the mailbox writes to). Only a send recorded without a Message-ID may
