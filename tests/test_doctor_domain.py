@@ -335,3 +335,35 @@ def test_an_spf_include_with_a_trailing_dot_or_a_macro_is_read_as_receivers_read
     spf = checks(dns_server)["spf"]
     assert spf.status == "ok" and "(2 lookups)" in spf.detail, spf.detail
     assert not any("%" in name for name, _ in dns_server.zone.queries[before:])
+
+
+def add_closed(run):  # type: ignore[no-untyped-def]
+    """An exmail mailbox whose SMTP and IMAP hosts are a closed port on loopback."""
+    closed = str(free_port())
+    added = run(
+        "mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "127.0.0.1",
+        "--smtp-port", closed, "--imap-host", "127.0.0.1", "--imap-port", closed,
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+
+
+@pytest.mark.parametrize("broken", [f"s1._domainkey.{DOMAIN}", f"_dmarc.{DOMAIN}"])
+def test_a_dkim_or_dmarc_name_whose_dns_fails_is_a_failure_and_the_other_checks_still_run(
+    dns_server, broken
+):
+    """A SERVFAIL for the DKIM selector's name (a provider-hosted CNAME whose target's servers are
+    down, broken DNSSEC) or for _dmarc was taken for this machine's resolver being unreachable,
+    though MX and SPF had just answered: a warning "the domain's records were not checked", the
+    checks after it skipped, exit 0, while every receiver's lookup fails the same way."""
+    good_zone(dns_server.records)
+    dns_server.zone.servfail.add(broken)
+    found = checks(dns_server)
+    assert list(found) == ["mx", "spf", "dkim", "dmarc"]
+    which = "dkim" if "_domainkey" in broken else "dmarc"
+    other = "dmarc" if which == "dkim" else "dkim"
+    assert [found[n].status for n in ("mx", "spf", other)] == ["ok"] * 3
+    failed = found[which]
+    assert (failed.status, failed.code) == ("fail", 78), failed.detail
+    assert broken in failed.detail and "SERVFAIL" in failed.detail
+    assert "not checked" not in failed.detail
+    assert "temperror" in failed.cause and failed.fix

@@ -133,13 +133,28 @@ def run(
     for, else the provider's known ones; ``resolv_conf``: see :class:`_Dns`)."""
     dns = _Dns(server, timeout, resolv_conf)
     target = f"DNS {domain}"
-    checks = []
+    checks: list[Check] = []
     for name, check in (("mx", _mx), ("spf", _spf), ("dkim", _dkim), ("dmarc", _dmarc)):
         start = time.monotonic()
         try:
             status, detail, fix = check(dns, domain, provider, selectors)
         except _Unreachable as exc:
             ms = int((time.monotonic() - start) * 1000)
+            if checks:  # the resolver answered for the domain's other names: this one's fail
+                checks.append(
+                    Check(
+                        name,
+                        target,
+                        "fail",
+                        ms,
+                        f"the lookup failed ({exc}), though the domain's other names answered",
+                        cause=f"receivers' lookups fail too (temperror): {_CAUSES[name]}",
+                        fix="ask whoever runs that name's DNS to fix it (its servers, its "
+                        "delegation, its DNSSEC, or a CNAME that leads nowhere)",
+                        code=EX_CONFIG,
+                    )
+                )
+                continue
             checks.append(
                 Check(
                     name,
