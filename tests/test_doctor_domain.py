@@ -367,3 +367,24 @@ def test_a_dkim_or_dmarc_name_whose_dns_fails_is_a_failure_and_the_other_checks_
     assert broken in failed.detail and "SERVFAIL" in failed.detail
     assert "not checked" not in failed.detail
     assert "temperror" in failed.cause and failed.fix
+
+
+def test_a_name_from_a_hostile_record_reaches_the_printed_fix_without_its_escapes(dns_server, run):
+    """The detail was cleaned of control characters, but not the fix, which names an SPF
+    include: from the record (``remove include:NAME``): doctor printed ``fix: ...`` with the
+    record's ESC sequences to the terminal."""
+    add_closed(run)
+    good_zone(dns_server.records)
+    dns_server.records[(DOMAIN, "TXT")] = [
+        '"v=spf1 include:spf.mail.qq.com include:\\027]0;owned\\007x.example ~all"'
+    ]
+    spf = checks(dns_server)["spf"]
+    assert spf.status == "fail"
+    assert not any(ch in spf.fix for ch in "\x17\x07"), repr(spf.fix)
+    assert "remove include:\\x17]0;owned\\x07x.example" in spf.fix
+    res = run(
+        "doctor", BOX, "--timeout", "1", "--dns-server", dns_server.address,
+        "--dkim-selector", "s1",
+    )  # fmt: skip
+    assert "fix: remove include:\\x17]0;owned\\x07x.example" in res.stderr
+    assert not any(ch in res.stdout + res.stderr for ch in "\x17\x07")

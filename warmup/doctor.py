@@ -82,11 +82,20 @@ class Check:
     steps: tuple[int, ...] = field(default=())
 
     def __post_init__(self) -> None:
-        # The detail quotes what a server or a DNS record said: never a terminal's escapes.
-        self.detail = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}", self.detail)
+        # The detail quotes what a server or a DNS record said, and a fix may name what a record
+        # names (an SPF include:): never a terminal's escapes. A fix's own lines (a checklist)
+        # are kept.
+        self.detail = _shown(self.detail)
+        self.cause = _shown(self.cause)
+        self.fix = "\n".join(_shown(line) for line in self.fix.split("\n"))
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "steps": list(self.steps)}
+
+
+def _shown(text: str) -> str:
+    """``text`` with its control characters written as ``\\xNN``."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
 
 
 class _Failed(Exception):
