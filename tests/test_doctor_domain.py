@@ -388,3 +388,26 @@ def test_a_name_from_a_hostile_record_reaches_the_printed_fix_without_its_escape
     )  # fmt: skip
     assert "fix: remove include:\\x17]0;owned\\x07x.example" in res.stderr
     assert not any(ch in res.stdout + res.stderr for ch in "\x17\x07")
+
+
+@pytest.mark.parametrize("selector", ["", "s1.", "x" * 64, "a..b"])
+def test_a_dkim_selector_that_cannot_be_a_dns_name_is_refused_in_one_line(
+    dns_server, run, selector
+):
+    """A typo in --dkim-selector (an empty one, a stray dot, one over 63 characters) went to
+    the resolver as it was: "could not query DNS (A DNS label is empty.); the domain's records
+    were not checked", DMARC skipped, exit 0, as if the network were at fault."""
+    add_closed(run)
+    good_zone(dns_server.records)
+    res = run(
+        "doctor", BOX, "--timeout", "1", "--dns-server", dns_server.address,
+        "--dkim-selector", "s1", "--dkim-selector", selector,
+    )  # fmt: skip
+    assert res.exit_code == 64, res.output
+    assert res.stdout == ""
+    assert res.stderr.startswith(f"Error: --dkim-selector {selector!r}: ")
+    assert len(res.stderr.splitlines()) == 1
+    with pytest.raises(domaincheck.InvalidField):
+        domaincheck.run(
+            DOMAIN, get_provider("exmail"), selectors=(selector,), server=dns_server.address
+        )

@@ -51,6 +51,20 @@ def nameserver(server: str) -> tuple[str, int]:
     return str(ip), number
 
 
+def check_selector(selector: str) -> str:
+    """``selector`` if ``SELECTOR._domainkey.example`` is a DNS name (labels of 1-63
+    characters), else :class:`InvalidField`."""
+    labels = selector.split(".")
+    if not selector.strip() or any(not 0 < len(label.encode()) < 64 for label in labels):
+        raise InvalidField(
+            "dkim_selector",
+            "{field} {selector!r}: not a DNS name (dot-separated labels of 1 to 63 "
+            "characters); give the selector the provider's admin console shows, e.g. s2026",
+            selector=selector,
+        )
+    return selector
+
+
 class _Unreachable(Exception):
     """The resolver did not answer (timeout, refused, no server), or answered SERVFAIL."""
 
@@ -131,6 +145,8 @@ def run(
 ) -> list[Check]:
     """The MX, SPF, DKIM and DMARC checks of ``domain`` (``selectors``: DKIM selectors to look
     for, else the provider's known ones; ``resolv_conf``: see :class:`_Dns`)."""
+    for sel in selectors:
+        check_selector(sel)
     dns = _Dns(server, timeout, resolv_conf)
     target = f"DNS {domain}"
     checks: list[Check] = []

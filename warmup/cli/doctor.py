@@ -88,10 +88,13 @@ def doctor(
     from warmup import logins
 
     box = ledger.mailbox(address)
-    if domain and dns_server:
+    if domain:  # a bad resolver or selector is refused before minutes of checks
         from warmup import domaincheck
 
-        domaincheck.nameserver(dns_server)  # a bad one is refused before minutes of checks
+        if dns_server:
+            domaincheck.nameserver(dns_server)
+        for sel in selectors:
+            domaincheck.check_selector(sel)
     password: str | Bearer | None
     reason = ""
     try:
