@@ -411,3 +411,24 @@ def test_a_dkim_selector_that_cannot_be_a_dns_name_is_refused_in_one_line(
         domaincheck.run(
             DOMAIN, get_provider("exmail"), selectors=(selector,), server=dns_server.address
         )
+
+
+def test_a_warning_prints_its_fix_as_a_failure_does(dns_server, run):
+    """Only failures printed their fix: an exmail mailbox checked without --dkim-selector (the
+    preset knows none) got 'WARN no DKIM selector known for Tencent Enterprise Mail' and exit 0,
+    never told which option names it; a resolver that did not answer, never told of
+    --dns-server."""
+    add_closed(run)
+    good_zone(dns_server.records)
+    res = run("doctor", BOX, "--timeout", "1", "--dns-server", dns_server.address)
+    assert "\ndkim warning for DNS corp.example: no DKIM selector known for " in res.stderr
+    assert (
+        "  fix: give the selector the provider's admin console shows: --dkim-selector NAME\n"
+        in (res.stderr)
+    )
+    gone = f"127.0.0.1:{free_port()}"
+    res = run("doctor", BOX, "--timeout", "1", "--dns-server", gone)
+    assert "\nmx warning for DNS corp.example: could not query DNS (" in res.stderr
+    assert "  fix: run again where DNS answers, or name a resolver with --dns-server\n" in (
+        res.stderr
+    )

@@ -137,6 +137,12 @@ def doctor(
                 if c.fix:
                     click.echo("  fix: " + c.fix.replace("\n", "\n    "), err=True)
             said.add(c.cause + c.fix)
+        elif c.status == "warn" and c.fix and c.fix not in said:
+            # A warning that says what to do (name the DKIM selector, another resolver): the
+            # table's detail alone leaves the user guessing the option.
+            click.echo(f"\n{c.name} warning for {c.target}: {c.detail}", err=True)
+            click.echo("  fix: " + c.fix.replace("\n", "\n    "), err=True)
+            said.add(c.fix)
     failed = sum(c.status == "fail" for c in checks)
     warned = sum(c.status == "warn" for c in checks)
     summary = (f"{failed} failed" if failed else "all checks passed") + (
