@@ -444,3 +444,53 @@ def test_a_wrapped_command_cannot_read_the_overflow_or_oauth_app_secret_from_war
     assert b"WARMUP_DB=" in seen  # its environment too
     for secret in (ovf, app):
         assert secret.encode() not in seen + res.stdout + res.stderr
+
+
+@pytest.mark.slow
+def test_a_webhook_token_in_the_environment_reaches_no_command_warmup_starts(
+    pki, ssl_cert_env, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """``$WARMUP_NOTIFY_WEBHOOK`` is where a host without a keyring keeps a robot's token
+    (README: Notifications), yet it was no secret to warmup: the wrapped command read it in its
+    own environment and in /proc/PPID/environ, and the password command and the notify command
+    were handed it. It is now shed as the passwords are, and warmup itself still notifies."""
+    from tests.test_notify import TOKEN, Receiver
+
+    receiver = Receiver()
+    try:
+        env = _clean_env(tmp_path, WARMUP_NOTIFY_WEBHOOK=receiver.url)
+        (tmp_path / "pw.sh").write_text(
+            f"env > {tmp_path / 'pwcmd-env'}; cat /proc/$PPID/environ >> {tmp_path / 'pwcmd-env'}"
+            f"; echo {CANARY}\n"
+        )
+        script, dump = tmp_path / "snoop.py", tmp_path / "dump"
+        script.write_text(SNOOP)
+        with SmtpSink("ssl", user=BOX, password=CANARY, pki=pki) as sink:
+            add_mailbox(tmp_path / "ledger.db", smtp_port=sink.port)
+            sink.fail_after_mail = (421, "4.7.0 Too many messages, try again later")
+            res = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "warmup",
+                    "send",
+                    BOX,
+                    "--password-command",
+                    f"sh {tmp_path / 'pw.sh'}",
+                    "--",
+                    sys.executable,
+                    str(script),
+                    str(dump),
+                ],  # fmt: skip
+                env=env,
+                capture_output=True,
+                timeout=90,
+                stdin=subprocess.DEVNULL,
+            )
+        seen = dump.read_bytes() + (tmp_path / "pwcmd-env").read_bytes()
+        assert b"-m warmup send" in seen.replace(b"\0", b" ")  # the parent was read, really
+        assert TOKEN.encode() not in seen + res.stdout + res.stderr
+        # The throttle paused the mailbox, and warmup (re-executed without the variable) said so.
+        assert [b["event"] for b in receiver.bodies] == ["paused"], res.stderr
+    finally:
+        receiver.close()

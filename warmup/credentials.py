@@ -209,6 +209,8 @@ SECRET_VARS = (
     HANDOVER_VAR,
     "WARMUP_OVERFLOW_PASSWORD",
     "WARMUP_OAUTH_CLIENT_SECRET",
+    # A robot's webhook URL carries its token (a host without a keyring keeps it here).
+    "WARMUP_NOTIFY_WEBHOOK",
 )
 
 
@@ -266,8 +268,9 @@ def _from_command(command: str, address: str) -> str:
 
 
 # What ``warmup send ADDR -- CMD`` re-executes itself without (:func:`warmup.wrap.shed_password`):
-# these handed over through a pipe, the rest of :data:`SECRET_VARS` dropped (unused there).
-HANDED_VARS = ("WARMUP_PASSWORD", "WARMUP_OAUTH_CLIENT_SECRET")
+# these handed over through a pipe (the webhook: the gate notifies of a throttle), the rest of
+# :data:`SECRET_VARS` dropped (unused there).
+HANDED_VARS = ("WARMUP_PASSWORD", "WARMUP_OAUTH_CLIENT_SECRET", "WARMUP_NOTIFY_WEBHOOK")
 
 
 def hand_over(values: dict[str, str]) -> int:
