@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gatekit import PASSWORD_ENV, assert_reaped, cli, spawning
+from tests.gatekit import PASSWORD_ENV, assert_reaped, cli, spawning, warmup
 from tests.outboxkit import leads, pool_of, template
 from warmup import api, notify
 from warmup.ledger import open_ledger
@@ -850,3 +850,21 @@ def test_without_a_keyring_a_webhook_with_a_token_is_refused_saying_where_else(
     assert res.stderr.startswith("Error: cannot keep the webhook's token in this host's keyring")
     assert "WARMUP_NOTIFY_WEBHOOK" in res.stderr and TOKEN not in res.stderr
     assert not ledger_path.exists() or TOKEN.encode() not in _ledger_bytes(ledger_path)
+
+
+def test_a_host_that_cannot_post_to_the_ledgers_webhook_says_so_when_it_has_an_event(
+    receiver, keyring_file, ledger_path
+):
+    """On a host of a shared ledger without the webhook's token (set on another host, or a
+    keyring it cannot read), a pause, a stopped worker, a throttle told nobody and said
+    nothing: the events were dropped without a line, as if no webhook were set."""
+    assert set_webhook(receiver.url).returncode == 0
+    assert cli("mailbox", "add", "ops@corp.example", "--provider", "exmail").returncode == 0
+    # Another host: a process of its own, whose keyring does not hold (or cannot give) the token.
+    other = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    res = warmup("mailbox", "pause", "ops@corp.example", "--reason", "by hand", env=other)
+    assert res.returncode == 0, res.stderr
+    assert "the webhook http://127.0.0.1:" in res.stderr and TOKEN not in res.stderr
+    assert "not in this host's keyring" in res.stderr
+    assert "warmup notify set --webhook -" in res.stderr
+    assert receiver.bodies == []

@@ -173,6 +173,11 @@ def targets(ledger: Ledger) -> dict[str, str]:
 def sourced_targets(ledger: Ledger) -> dict[str, tuple[str, str]]:
     """:func:`targets`, each with where it is set: ``$WARMUP_NOTIFY_...``, ``config file
     PATH`` or ``the ledger``."""
+    return _sourced(ledger)[0]
+
+
+def _sourced(ledger: Ledger) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """:func:`sourced_targets`, and the ledger's ``notify.`` settings it read."""
     from warmup import config
 
     stored = ledger.settings("notify.")
@@ -191,7 +196,7 @@ def sourced_targets(ledger: Ledger) -> dict[str, tuple[str, str]]:
         url = _from_keyring()
         if url:
             found["webhook"] = (url, "this host's keyring")
-    return found
+    return found, stored
 
 
 def elsewhere(ledger: Ledger) -> str | None:
@@ -502,5 +507,15 @@ def observe(
 def notifier_for(ledger: Ledger, log: Callable[[str], object] | None = None) -> Notifier:
     """A :class:`Notifier` to the ledger's (or the environment's) targets; an inactive one when
     none is set, which costs nothing."""
-    found = targets(ledger)
-    return Notifier(found.get("webhook"), found.get("command"), log=log)
+    sourced, stored = _sourced(ledger)
+    found = {name: value for name, (value, _) in sourced.items()}
+    notifier = Notifier(found.get("webhook"), found.get("command"), log=log)
+    masked = stored.get(IN_KEYRING)
+    if masked and "webhook" not in found:
+        # Its events would be dropped without a word, as if no webhook were set.
+        notifier.log(
+            f"notifications: the webhook {masked} is not in this host's keyring (set on another "
+            f"host, or a keyring this host cannot read): this host does not post to it; run "
+            f"'warmup notify set --webhook -' here, or set ${ENV['webhook']}"
+        )
+    return notifier
