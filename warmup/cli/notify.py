@@ -6,7 +6,7 @@ import click
 
 from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, say
-from warmup.errors import Unavailable
+from warmup.errors import ConfigError, Unavailable
 from warmup.ledger import Ledger
 
 
@@ -136,7 +136,8 @@ def clear(ledger: Ledger) -> None:
 @notify.command("test")
 @pass_ledger
 def test(ledger: Ledger) -> None:
-    """Send a test event now and say whether it arrived (exit 69 if not).
+    """Send a test event now and say whether it arrived (exit 69 if not; 78 if no target is set
+    or the webhook can never work).
 
     \b
     Example:
@@ -148,7 +149,10 @@ def test(ledger: Ledger) -> None:
     lib.check_targets(ledger)
     notifier = lib.notifier_for(ledger, log=lambda line: click.echo(line, err=True))
     if not notifier.active:
-        raise Unavailable("no notification target; set one with 'warmup notify set --webhook URL'")
+        # Nothing is unreachable: nothing is set (exit 78, as a webhook that can never work).
+        raise ConfigError(
+            "no notification target on this host; set one with 'warmup notify set --webhook URL'"
+        )
     with notifier:
         notifier.send(lib.event("test", None, now_utc(), "a test from 'warmup notify test'"))
     if notifier.failed or notifier.given_up:
