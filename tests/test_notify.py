@@ -868,3 +868,95 @@ def test_a_host_that_cannot_post_to_the_ledgers_webhook_says_so_when_it_has_an_e
     assert "not in this host's keyring" in res.stderr
     assert "warmup notify set --webhook -" in res.stderr
     assert receiver.bodies == []
+
+
+class Robot:
+    """A group robot on loopback, as WeCom's (``/cgi-bin/webhook/send?key=``) and Slack's
+    (``/services/...``) answer: WeCom always HTTP 200, its verdict in ``errcode`` (40008: not a
+    message it knows; 93000: a wrong key); Slack 400 ``no_text`` unless ``text`` is given."""
+
+    def __init__(self, key: str = TOKEN) -> None:
+        self.shown: list[str] = []
+        self.tries = 0
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                outer.tries += 1
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path.startswith("/services/"):
+                    if not isinstance(body.get("text"), str):
+                        return self._answer(400, "text/plain", b"no_text")
+                    outer.shown.append(body["text"])
+                    return self._answer(200, "text/plain", b"ok")
+                if not self.path.endswith(f"key={key}"):
+                    verdict = {"errcode": 93000, "errmsg": "invalid webhook url, hint: [x]"}
+                elif body.get("msgtype") != "text" or "content" not in body.get("text", {}):
+                    verdict = {"errcode": 40008, "errmsg": "invalid message type, hint: [y]"}
+                else:
+                    outer.shown.append(body["text"]["content"])
+                    verdict = {"errcode": 0, "errmsg": "ok"}
+                self._answer(200, "application/json; charset=UTF-8", json.dumps(verdict).encode())
+
+            def _answer(self, status: int, kind: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _paused() -> dict[str, object]:
+    at = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
+    return notify.event("paused", "sales@corp.example", at, "421 4.7.0 Too many", cause="throttle")
+
+
+@pytest.mark.parametrize(
+    "path", [f"/cgi-bin/webhook/send?key={TOKEN}", "/services/T0001/B0001/" + TOKEN]
+)
+def test_a_wecom_or_slack_robot_gets_a_message_it_shows(path):
+    """The README's own example, a WeCom group robot, answers HTTP 200 to every POST and says
+    in its body's errcode whether it showed anything: warmup's event JSON (no msgtype) was
+    refused with 40008 and counted delivered, so 'notify test' said 'Test event delivered.'
+    while the group saw nothing, and every pause was lost the same way; a Slack hook refused
+    it (400 no_text). A robot's URL now gets the text message it shows."""
+    robot = Robot()
+    lines: list[str] = []
+    try:
+        with notify.Notifier(robot.base + path, log=lines.append, tries=1) as n:
+            n.send(_paused())
+    finally:
+        robot.close()
+    assert lines == [] and n.failed == 0
+    (text,) = robot.shown
+    assert "paused" in text and "sales@corp.example" in text and "421 4.7.0 Too many" in text
+    assert "throttle" in text
+
+
+def test_a_robot_refusing_the_message_in_its_errcode_is_a_failed_delivery():
+    """A wrong key (errcode 93000, HTTP 200) was counted delivered: 'notify test' said so and
+    nothing was ever shown. It is a failure naming the robot's errmsg, not tried again (the
+    same request gets the same answer), the token never in the line."""
+    robot = Robot(key="the-right-key")
+    lines: list[str] = []
+    try:
+        url = f"{robot.base}/cgi-bin/webhook/send?key={TOKEN}"
+        with notify.Notifier(url, log=lines.append, tries=3, backoff=0.01) as n:
+            n.send(_paused())
+    finally:
+        robot.close()
+    assert n.failed == 1 and robot.tries == 1
+    (line,) = lines
+    assert "errcode 93000: invalid webhook url" in line, line
+    assert TOKEN not in line

@@ -9,7 +9,9 @@ masked form; ``$WARMUP_NOTIFY_WEBHOOK``/``$WARMUP_NOTIFY_COMMAND`` and the confi
 ``[notify]`` take precedence.
 
 Each event is one JSON object (``{"event": "paused", "mailbox": ..., "at": ISO UTC,
-"reason": ..., ...}``), POSTed to the webhook and written to the command's standard input.
+"reason": ..., ...}``), POSTed to the webhook and written to the command's standard input; a
+group robot's webhook (WeCom, DingTalk, Slack: :func:`_for_robot`) gets it as the text message
+it shows instead, and its JSON verdict (``errcode``) says whether it was delivered.
 Delivery never blocks nor fails sending: events go through a bounded queue to one background
 thread, each try has a timeout, a failed one is retried with back-off, and a delivery that
 still fails is logged once (the webhook's URL masked: it may carry a token), never raised.
@@ -254,6 +256,61 @@ def _ascii(text: str) -> str:
     return re.sub(r"[^\x00-\x7f]+", lambda m: quote(m[0]), text)
 
 
+# Group robots take their own message, not warmup's event: WeCom's (qyapi.weixin.qq.com
+# /cgi-bin/webhook/send?key=) and DingTalk's (oapi.dingtalk.com/robot/send?access_token=)
+# {"msgtype": "text", "text": {"content": ...}}, Slack's (hooks.slack.com/services/...)
+# {"text": ...}. Told apart by the URL's path (a proxy or a relay on another host keeps it).
+_ROBOT_PATHS = (("/cgi-bin/webhook/send", "wecom"), ("/robot/send", "wecom"))
+_ROBOT_MAX = 2000  # bytes: WeCom shows at most 2048 of a text message
+
+
+def _for_robot(url: str, body: dict[str, Any]) -> bytes | None:
+    """The message a group robot at ``url`` shows for ``body``; None for any other webhook
+    (which gets the event's JSON)."""
+    try:
+        path = urlsplit(url).path.rstrip("/")
+    except ValueError:
+        return None
+    kind = next((k for end, k in _ROBOT_PATHS if path.endswith(end)), None)
+    if kind is None and not path.startswith("/services/"):
+        return None
+    extra = [
+        f"{k}={json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v}"
+        for k, v in sorted(body.items())
+        if k not in ("event", "mailbox", "reason", "at")
+    ]
+    text = f"warmup: {body['event']} {body.get('mailbox') or 'outbox'}: {body['reason']}"
+    text += f" ({', '.join([*extra, 'at ' + str(body['at'])])})"
+    if len(text.encode()) > _ROBOT_MAX:
+        text = text.encode()[: _ROBOT_MAX - 3].decode(errors="ignore") + "..."
+    message = {"msgtype": "text", "text": {"content": text}} if kind else {"text": text}
+    return json.dumps(message, ensure_ascii=False).encode()
+
+
+_VERDICT_MAX = 65_536  # bytes of a JSON answer read for its errcode
+
+
+def _verdict(resp: Any) -> OSError | None:
+    """The failure a robot's 2xx JSON answer states (WeCom, DingTalk: ``errcode`` not 0), read
+    within the request's deadline; None when it states none, or is no such answer."""
+    if "json" not in (resp.headers.get("Content-Type") or "").lower():
+        return None
+    raw = resp.read(_VERDICT_MAX + 1)
+    if len(raw) > _VERDICT_MAX:
+        return None
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        return None
+    code = answer.get("errcode") if isinstance(answer, dict) else None
+    if code in (None, 0, "0"):
+        return None
+    why = f"the robot answered errcode {code}: {answer.get('errmsg')}"  # escaped when logged
+    # -1: busy; 45009: too many messages a minute: those pass. Any other, the same request
+    # gets again (a wrong key, a message it does not take).
+    return OSError(why) if str(code) in ("-1", "45009") else _Refused(why)
+
+
 class _Unsendable(OSError):
     """A webhook URL that can never be posted to (:func:`webhook_fault`)."""
 
@@ -350,7 +407,8 @@ class Notifier:
                 return
             data = json.dumps(body, sort_keys=True).encode()
             if self.webhook:
-                self._deliver(body, f"webhook {mask(self.webhook)}", self._post, data)
+                posted = _for_robot(self.webhook, body) or data
+                self._deliver(body, f"webhook {mask(self.webhook)}", self._post, posted)
             if self.command:
                 self._deliver(body, "notify command", self._run_command, data)
 
@@ -408,10 +466,14 @@ class Notifier:
         url = parts._replace(path=_ascii(parts.path), query=_ascii(parts.query)).geturl()
         req = urllib.request.Request(url, data=data, method="POST", headers=headers)
         try:
-            # The status is the answer: the body, unread, can be neither huge nor endless.
+            # The status is the answer, but for a robot's JSON verdict (:func:`_verdict`): any
+            # other body, unread, can be neither huge nor endless.
             with Deadline(self.timeout) as deadline:
                 try:
-                    deadline.opener().open(req, timeout=self.timeout).close()
+                    with deadline.opener().open(req, timeout=self.timeout) as resp:
+                        refused = _verdict(resp)
+                    if refused:
+                        raise refused
                 except (OSError, http.client.HTTPException) as exc:
                     # Cut short at the deadline: the connection lost, or its answer broken.
                     if deadline.ran_out(exc):
