@@ -432,3 +432,14 @@ def test_a_warning_prints_its_fix_as_a_failure_does(dns_server, run):
     assert "  fix: run again where DNS answers, or name a resolver with --dns-server\n" in (
         res.stderr
     )
+
+
+def test_a_domain_with_hundreds_of_mx_records_gets_a_detail_of_one_line(dns_server):
+    """Every MX host went into the detail, joined: a zone answering hundreds of them (over TCP)
+    made a row of kilobytes in doctor's table, where an SPF record is cut short."""
+    good_zone(dns_server.records)
+    dns_server.records[(DOMAIN, "MX")] = [f"{n} mx{n:03}.elsewhere.example." for n in range(300)]
+    mx = checks(dns_server)["mx"]
+    assert mx.status == "warn" and len(mx.detail) < 250, len(mx.detail)
+    assert mx.detail.startswith("MX is mx000.elsewhere.example, ")
+    assert "(300 hosts)" in mx.detail

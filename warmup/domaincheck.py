@@ -237,11 +237,18 @@ def _mx(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Re
     if want and not any(h == w or h.endswith("." + w) for h in hosts for w in want):
         return (
             "warn",
-            f"MX is {', '.join(hosts)}, not {provider.title}'s ({', '.join(want)})",
+            f"MX is {_listed(hosts)}, not {provider.title}'s ({', '.join(want)})",
             "bounces and replies go to that server, not to this mailbox's IMAP: 'warmup "
             "bounces sync' will not see them unless it forwards them",
         )
-    return "ok", ", ".join(hosts), ""
+    return "ok", _listed(hosts), ""
+
+
+def _listed(hosts: list[str], most: int = 4) -> str:
+    """MX hosts as a detail names them: a zone may answer hundreds."""
+    if len(hosts) <= most:
+        return ", ".join(hosts)
+    return f"{', '.join(hosts[:most])}, ... ({len(hosts)} hosts)"
 
 
 def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
