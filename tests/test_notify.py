@@ -960,3 +960,13 @@ def test_a_robot_refusing_the_message_in_its_errcode_is_a_failed_delivery():
     (line,) = lines
     assert "errcode 93000: invalid webhook url" in line, line
     assert TOKEN not in line
+
+
+def test_a_webhook_url_file_saved_with_a_byte_order_mark_is_read_as_its_url(receiver, ledger_path):
+    """A robot.url saved by Notepad starts with U+FEFF: the URL read from it had the scheme
+    '\\ufeffhttp', refused as 'not an http:// or https:// URL' (exit 64) with the mark invisible
+    in the message."""
+    res = set_webhook("\ufeff" + receiver.url)
+    assert res.returncode == 0, res.stderr
+    assert cli("notify", "test").returncode == 0
+    assert receiver.paths == [f"/hook?token={TOKEN}"]

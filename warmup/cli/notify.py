@@ -76,9 +76,11 @@ def _read_url() -> str:
     if sys.stdin is not None and sys.stdin.isatty():
         return str(click.prompt("Webhook URL", hide_input=True)).strip()
     line = sys.stdin.readline(65_536) if sys.stdin is not None else ""
-    if not line.strip():
+    # A file saved by Notepad starts with a byte order mark, which no URL does.
+    line = line.removeprefix("\ufeff").strip()
+    if not line:
         raise click.UsageError("--webhook -: standard input holds no URL; pipe one in")
-    return line.strip()
+    return line
 
 
 def _warn_elsewhere(ledger: Ledger) -> None:
