@@ -970,3 +970,18 @@ def test_a_webhook_url_file_saved_with_a_byte_order_mark_is_read_as_its_url(rece
     assert res.returncode == 0, res.stderr
     assert cli("notify", "test").returncode == 0
     assert receiver.paths == [f"/hook?token={TOKEN}"]
+
+
+@pytest.mark.parametrize("how", [("notify", "clear"), ("notify", "set", "--webhook", "")])
+def test_a_host_without_a_keyring_can_clear_a_webhook_set_on_another_host(
+    receiver, keyring_file, ledger_path, how
+):
+    """Forgetting the ledger's webhook first deleted the token from this host's keyring: on a
+    server without one (the token is on the host that set it) 'notify clear' failed (exit 78,
+    'the system keyring...') and left the webhook in the ledger, for good."""
+    assert set_webhook(receiver.url).returncode == 0
+    other = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    res = warmup(*how, env=other)
+    assert res.returncode == 0, res.stderr
+    shown = warmup("notify", "show", env=other)
+    assert shown.stdout.startswith("Notifications: none") and shown.stderr == ""

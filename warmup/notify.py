@@ -155,7 +155,9 @@ def configure(
         else:
             values[KEYS["webhook"]] = url
     gone = values.get(IN_KEYRING) is None and (clear or webhook is not None)
-    if gone and ledger.settings(IN_KEYRING).get(IN_KEYRING):  # a token this host may hold
+    # The token, where this host holds it, goes too; a host without it (the webhook was set on
+    # another, or this one has no keyring to hold it) still forgets the ledger's webhook.
+    if gone and ledger.settings(IN_KEYRING).get(IN_KEYRING) and _from_keyring():
         credentials.forget_password(KEYRING_USER, KEYRING_SERVICE)
     if values:
         ledger.set_settings(values)
