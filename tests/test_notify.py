@@ -985,3 +985,30 @@ def test_a_host_without_a_keyring_can_clear_a_webhook_set_on_another_host(
     assert res.returncode == 0, res.stderr
     shown = warmup("notify", "show", env=other)
     assert shown.stdout.startswith("Notifications: none") and shown.stderr == ""
+
+
+@pytest.mark.parametrize("path", ["/services/warmup", "/robot/send", "/cgi-bin/webhook/send"])
+def test_a_webhook_only_shaped_like_a_robots_still_gets_the_event_json(path):
+    """A robot is told by its whole URL (WeCom's key=, DingTalk's access_token=, Slack's
+    /services/T.../B.../...), never by a path any webhook of one's own may have."""
+    got: list[dict[str, object]] = []
+
+    class Plain(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Plain)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+        with notify.Notifier(url, log=print, tries=1) as n:
+            n.send(_paused())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [b["event"] for b in got] == ["paused"] and n.failed == 0

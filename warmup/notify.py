@@ -262,7 +262,8 @@ def _ascii(text: str) -> str:
 # /cgi-bin/webhook/send?key=) and DingTalk's (oapi.dingtalk.com/robot/send?access_token=)
 # {"msgtype": "text", "text": {"content": ...}}, Slack's (hooks.slack.com/services/...)
 # {"text": ...}. Told apart by the URL's path (a proxy or a relay on another host keeps it).
-_ROBOT_PATHS = (("/cgi-bin/webhook/send", "wecom"), ("/robot/send", "wecom"))
+_ROBOT_PATHS = (("/cgi-bin/webhook/send", "key="), ("/robot/send", "access_token="))
+_SLACK_PATH = re.compile(r"/services/T\w+/B\w+/[\w-]+")
 _ROBOT_MAX = 2000  # bytes: WeCom shows at most 2048 of a text message
 
 
@@ -270,11 +271,12 @@ def _for_robot(url: str, body: dict[str, Any]) -> bytes | None:
     """The message a group robot at ``url`` shows for ``body``; None for any other webhook
     (which gets the event's JSON)."""
     try:
-        path = urlsplit(url).path.rstrip("/")
+        parts = urlsplit(url)
     except ValueError:
         return None
-    kind = next((k for end, k in _ROBOT_PATHS if path.endswith(end)), None)
-    if kind is None and not path.startswith("/services/"):
+    path = parts.path.rstrip("/")
+    wecom = any(path.endswith(end) and key in parts.query for end, key in _ROBOT_PATHS)
+    if not wecom and not _SLACK_PATH.fullmatch(path):
         return None
     extra = [
         f"{k}={json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v}"
@@ -285,7 +287,7 @@ def _for_robot(url: str, body: dict[str, Any]) -> bytes | None:
     text += f" ({', '.join([*extra, 'at ' + str(body['at'])])})"
     if len(text.encode()) > _ROBOT_MAX:
         text = text.encode()[: _ROBOT_MAX - 3].decode(errors="ignore") + "..."
-    message = {"msgtype": "text", "text": {"content": text}} if kind else {"text": text}
+    message = {"msgtype": "text", "text": {"content": text}} if wecom else {"text": text}
     return json.dumps(message, ensure_ascii=False).encode()
 
 
