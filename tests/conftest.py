@@ -132,6 +132,10 @@ def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
     # Never the developer's own ~/.config/warmup/config.toml: a test that wants one writes it.
     monkeypatch.setenv("WARMUP_CONFIG", str(tmp_path / "no-config.toml"))
+    # Nor the developer's own default ledger: a test that unsets WARMUP_DB, run against code
+    # that falls back to the default path (as a test is, to see it fail first), wrote its
+    # mailboxes into ~/.local/share/warmup/ledger.db.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     return path
 
 
