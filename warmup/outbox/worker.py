@@ -66,6 +66,7 @@ from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
 POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
+LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
 MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at least this
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -682,7 +683,7 @@ class Worker:
             if not waits:  # a pool left without mailboxes
                 waits, whys = [now + dt.timedelta(minutes=15)], ["the pool has no mailbox"]
             return self._wait(msg, min(waits), "; ".join(whys)[:500])
-        gate.flush()  # the slots' "sent" now, so the outbox never says more than the ledger
+        self._record(gate, msg, box)  # the slots' "sent" now: the outbox never says more
         outcomes = {
             r: report.results[r].outcome if r in report.results else "unknown" for r in rcpts
         }
@@ -697,6 +698,33 @@ class Worker:
         )
         # A try made, this one included: TRIES of a message sent at once is 1, not 0.
         return self._settle(msg, state, reply=reply, sent_by=box.id, attempt=True)
+
+    def _record(self, gate: Gate, msg: OutboxRow, box: MailboxRow) -> None:
+        """Write the gate's deferred "sent" slots, again while the ledger is unavailable (a
+        team server restarting, a fail-over): the server has the message, and a worker that
+        gave up at once left it "sending", for the next worker to call unknown and a person to
+        decide, though its reply was known. Past :data:`LEDGER_PATIENCE`, or when stopped: the
+        error, after a line saying what left."""
+        delay, waited = 1.0, 0.0
+        while True:
+            try:
+                gate.flush()
+                return
+            except Unavailable as exc:
+                if waited >= LEDGER_PATIENCE or self.stopping:
+                    self.log(
+                        f"{_stamp(self.clock())} #{msg.id} {msg.message_id} left {box.address}, "
+                        f"but the ledger could not record it: it stays 'sending', counted as "
+                        f"sent; the next worker marks it unknown"
+                    )
+                    raise
+                self.log(
+                    f"{_stamp(self.clock())} #{msg.id} left {box.address}; recording it: {exc}; "
+                    f"trying again in {delay:g} s"
+                )
+                self._sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 8.0)
 
     def _overflow(self, msg: OutboxRow, pool: PoolRow, rcpts: list[str]) -> str:
         """Send a bulk message through the pool's overflow channel (every member's quota is

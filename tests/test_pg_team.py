@@ -1,0 +1,219 @@
+"""A team on one PostgreSQL ledger: workers and relays in processes of their own, a server that
+drops their connections mid-send."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+from collections import Counter
+from email.message import EmailMessage
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from tests import forkcli
+from tests.gatekit import PASSWORD_ENV, cli
+from tests.outboxkit import accounts, pool_of
+from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+from tests.peers.smtp import SmtpSink
+from tests.pgkit import pg_server, pg_url  # noqa: F401  (the fixture)
+from warmup import Outbox
+from warmup.ledger import open_ledger
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with SmtpSink(
+        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(4)
+    ) as s:
+        yield s
+
+
+def _terminate(app: str) -> int:
+    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (app,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _queue(n: int, pool: str = "P") -> list[int]:
+    msgs = []
+    for i in range(n):
+        msg = EmailMessage()
+        msg["To"] = f"r{i}@example.com"
+        msg["Subject"] = f"m{i}"
+        msg.set_content("hello")
+        msgs.append((msg, None))
+    ledger = open_ledger()
+    try:
+        return Outbox(ledger).add_many(msgs, pool=pool).ids
+    finally:
+        ledger.close()
+
+
+def test_a_worker_whose_backend_is_terminated_mid_send_settles_the_message(
+    sink,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """pg_terminate_backend of the worker's session while its message is in DATA: the next use
+    reconnects; every message is sent once and recorded sent."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    _queue(3)
+    sink.hold_data_reply = threading.Event()
+    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": f"{pg_url}&application_name=atk-w"}
+    proc = subprocess.Popen(
+        [*forkcli.command(), "run", "--once", "--no-sync", "--no-view"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sink.holding.wait(60)
+        assert _terminate("atk-w") >= 1
+        sink.hold_data_reply.set()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        sink.hold_data_reply.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1, 1, 1]
+    states = {
+        m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
+    }
+    assert states == {mid: "sent" for mid in arrived}
+
+
+class PgProxy:
+    """A TCP proxy on 127.0.0.1 to the test server; :meth:`down` cuts every connection and
+    refuses new ones (a server restarting), :meth:`up` lets them through again."""
+
+    def __init__(self) -> None:
+        import socket
+
+        target = sa.engine.make_url(pg_server())
+        self.target = (target.host or "127.0.0.1", target.port or 5432)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.conns: list = []
+        self.is_down = False
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, url: str) -> str:
+        return str(url).replace(f"{self.target[0]}:{self.target[1]}", f"127.0.0.1:{self.port}")
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.is_down:
+                client.close()
+                continue
+            server = socket.create_connection(self.target)
+            with self.lock:
+                self.conns += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a, b) -> None:  # type: ignore[no-untyped-def]
+        import socket
+
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def down(self) -> None:
+        import socket
+
+        self.is_down = True
+        with self.lock:
+            for s in self.conns:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.conns = []
+
+    def up(self) -> None:
+        self.is_down = False
+
+
+def test_a_worker_whose_ledger_goes_down_while_it_sends_records_the_message_once_back(
+    sink,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """The team server restarts while a worker's message is with the SMTP server: the server
+    took it (250), the worker could not write that down and exited 69 at once, leaving the
+    message 'sending'; the next worker called it unknown, for a person to decide, though its
+    reply had been known. Now the worker says so, tries again, and records it sent."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    _queue(2)
+    proxy = PgProxy()
+    sink.hold_data_reply = threading.Event()
+    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)}
+    proc = subprocess.Popen(
+        [*forkcli.command(), "run", "--once", "--no-sync", "--no-view"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sink.holding.wait(60)
+        proxy.down()  # the server restarts while the message is in DATA
+        sink.hold_data_reply.set()
+        assert proc.stdout is not None
+        said = []
+        for line in proc.stdout:  # until the worker says it waits for the ledger
+            said.append(line)
+            if "trying again in" in line:
+                break
+        assert said and "#1 left a@corp.example; recording it: " in said[-1], said
+        proxy.up()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        sink.hold_data_reply.set()
+        proxy.up()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1, 1]
+    states = {
+        m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
+    }
+    assert states == {mid: "sent" for mid in arrived}
+    (quota,) = json.loads(cli("quota", "--json").stdout)
+    assert quota["sent"] == 2
