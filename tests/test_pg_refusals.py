@@ -213,3 +213,17 @@ def test_a_lock_held_by_an_idle_session_ends_in_the_lock_timeout_not_a_hang(
         finally:
             ledger.close()
     assert run("--db", schema.url, "record", "send", BOX, "--to", "lead@example.com").exit_code == 0
+
+
+def test_a_search_path_naming_no_schema_that_exists_exits_78_in_one_line(run, schema):
+    """A URL whose search_path names a schema that is not there (a typo, one dropped): the
+    first command printed psycopg's InvalidSchemaName ('no schema has been selected to create
+    in') with a traceback and exited 1."""
+    url = schema.url.replace(schema.name, f"{schema.name}_typo")
+    for args in (("quota",), ("mailbox", "add", BOX, "--provider", "exmail"), ("db", "migrate")):
+        res = run("--db", url, *args)
+        assert res.exit_code == 78, res.output
+        line = _one_line(res.output)
+        assert line.startswith("Error: ledger postgresql+psycopg://warmup@"), line
+        assert "no schema has been selected to create in; " in line
+        assert f"{schema.name}_typo" in line and "CREATE SCHEMA" in line

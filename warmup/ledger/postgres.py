@@ -373,6 +373,12 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
             f"schema to create the ledger, and SELECT, INSERT, UPDATE and DELETE on warmup's "
             f"tables (USAGE on their sequences) to use it"
         )
+    if state == "3F000":  # invalid_schema_name: no schema of the search_path exists
+        return ConfigError(
+            f"ledger {where}: {text}; none of the schemas on the connection's search_path (the "
+            f"URL's options=-csearch_path=..., else the role's or the database's) exists: "
+            f"create it (CREATE SCHEMA) or fix the name"
+        )
     if state == "25006":  # read_only_sql_transaction
         return ConfigError(
             f"ledger {where} is read-only: {text}; warmup writes to its ledger: use the primary "
