@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 from collections import Counter
 from email.message import EmailMessage
@@ -217,3 +218,80 @@ def test_a_worker_whose_ledger_goes_down_while_it_sends_records_the_message_once
     assert states == {mid: "sent" for mid in arrived}
     (quota,) = json.loads(cli("quota", "--json").stdout)
     assert quota["sent"] == 2
+
+
+RELAY_CLIENT = """\
+import json, os, smtplib, sys
+env = os.environ
+tag, n = sys.argv[1], int(sys.argv[2])
+took, refused = [], []
+for i in range(n):
+    mid = f"<{tag}.{i}@corp.example>"
+    s = smtplib.SMTP(env["WARMUP_SMTP_HOST"], int(env["WARMUP_SMTP_PORT"]), timeout=120)
+    s.login(env["WARMUP_SMTP_USER"], env["WARMUP_SMTP_PASSWORD"])
+    try:
+        s.sendmail(env["WARMUP_MAILBOX"], [f"{tag}{i}@example.com"],
+                   f"Message-ID: {mid}\\r\\nSubject: s\\r\\n\\r\\nhi\\r\\n")
+        took.append(mid)
+    except smtplib.SMTPException as exc:
+        refused.append([mid, str(exc)[:200]])
+    s.quit()
+print(json.dumps({"took": took, "refused": refused}))
+"""
+
+
+def test_workers_and_relays_for_the_same_mailbox_share_its_quota_exactly(
+    sink,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """Two workers on a pool of three mailboxes and two relays ('warmup send a@... -- script')
+    for the pool's first mailbox, in processes of their own on one PostgreSQL ledger: each
+    mailbox sends exactly its quota, no Message-ID twice, every outcome as the ledger says."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    boxes = pool_of(sink.port, tmp_path, n=3, daily=8)
+    _queue(40)
+    script = tmp_path / "client.py"
+    script.write_text(RELAY_CLIENT)
+    env = {**os.environ, **PASSWORD_ENV}
+    procs = [
+        subprocess.Popen(
+            [*forkcli.command(), "run", "--once", "--no-sync", "--no-view"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ] + [
+        subprocess.Popen(
+            [*forkcli.command(), "send", boxes[0], "--", sys.executable, str(script), tag, "8"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for tag in ("x", "y")
+    ]
+    outs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        print(p.returncode, out[-2000:], err[-2000:])
+    assert all("Traceback" not in err for _, err in outs)
+    assert [p.returncode for p in procs[:2]] == [0, 0]
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert [mid for mid, n in arrived.items() if n > 1] == []
+    per_box = Counter(str(m.message["From"]) for m in sink.messages)
+    assert per_box == {box: 8 for box in boxes}, per_box
+    relayed = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs[2:]]
+    took = {mid for r in relayed for mid in r["took"]}
+    assert took == {mid for mid in arrived if mid.startswith(("<x.", "<y."))}
+    states = {
+        m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
+    }
+    sent = {mid for mid, s in states.items() if s == "sent"}
+    assert sent == {mid for mid in arrived if mid not in took}
+    assert Counter(states.values())["queued"] == 40 - len(sent)
+    (a,) = [q for q in json.loads(cli("quota", "--json").stdout) if q["mailbox"] == boxes[0]]
+    assert a["sent"] == 8
