@@ -295,3 +295,48 @@ def test_workers_and_relays_for_the_same_mailbox_share_its_quota_exactly(
     assert Counter(states.values())["queued"] == 40 - len(sent)
     (a,) = [q for q in json.loads(cli("quota", "--json").stdout) if q["mailbox"] == boxes[0]]
     assert a["sent"] == 8
+
+
+def test_a_relay_whose_ledger_is_down_at_rcpt_defers_the_recipient(
+    sink,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """The team server goes away while 'warmup send ADDRESS -- script' relays: the suppression
+    check of the script's next RCPT TO raised into aiosmtpd, which printed a traceback and
+    answered '500 Error: (Unavailable) ...', a permanent failure the script would drop its lead
+    for. A ledger unavailable is 'try later' (451), as at the end of DATA."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=8)
+    script = tmp_path / "client.py"
+    script.write_text(RELAY_CLIENT)
+    proxy = PgProxy()
+    sink.hold_data_reply = threading.Event()
+    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)}
+    proc = subprocess.Popen(
+        [*forkcli.command(), "send", box, "--", sys.executable, str(script), "x", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sink.holding.wait(60)
+        proxy.down()  # for good: the second message's RCPT TO finds no ledger
+        sink.hold_data_reply.set()
+        out, err = proc.communicate(timeout=200)
+    finally:
+        sink.hold_data_reply.set()
+        proxy.up()
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in err, err
+    relayed = json.loads(out.strip().splitlines()[-1])
+    assert relayed["took"] == ["<x.0@corp.example>"]
+    ((mid, why),) = relayed["refused"]
+    assert mid == "<x.1@corp.example>"
+    assert "(451, b'4.3.0 the ledger is unavailable: ledger postgresql+psycopg://" in why, why
+    assert "warmup: 1 sent, 1 deferred (4xx), 0 refused (5xx)" in err
+    assert [str(m.message["Message-ID"]) for m in sink.messages] == ["<x.0@corp.example>"]

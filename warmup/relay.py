@@ -355,7 +355,11 @@ class Relay:
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
-        reply = await self._rcpt(envelope, address, rcpt_options)
+        try:
+            reply = await self._rcpt(envelope, address, rcpt_options)
+        except WarmupError as exc:  # the suppression check found no ledger: later, not 500
+            self.tally.note(_first_line(exc))
+            reply = reply_line(451, f"4.3.0 the ledger is unavailable: {_first_line(exc)}")
         self.tally.count(reply, "RCPT TO")
         return reply
 
