@@ -340,3 +340,52 @@ def test_a_relay_whose_ledger_is_down_at_rcpt_defers_the_recipient(
     assert "(451, b'4.3.0 the ledger is unavailable: ledger postgresql+psycopg://" in why, why
     assert "warmup: 1 sent, 1 deferred (4xx), 0 refused (5xx)" in err
     assert [str(m.message["Message-ID"]) for m in sink.messages] == ["<x.0@corp.example>"]
+
+
+def _waits_on_a_lock(app: str) -> bool:
+    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+            "AND wait_event_type = 'Lock'",
+            (app,),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_two_hosts_importing_one_log_at_once_both_succeed(pg_url, tmp_path):  # noqa: F811
+    """Two hosts import the same log into a fresh team ledger at once: the one whose
+    registration of the log's mailbox lost the race exited 65, 'mailbox ... exists already;
+    change it with warmup mailbox set', though nothing was wrong with the file. It now uses the
+    mailbox the other host registered, and adds nothing twice."""
+    import time
+
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider\n"
+        "a@corp.example,lead1@example.com,2026-11-30T09:00:00+08:00,exmail\n"
+        "a@corp.example,lead2@example.com,2026-11-30T09:10:00+08:00,\n"
+    )
+    other = open_ledger(pg_url)
+    try:
+        with other.write() as conn:  # the other host registers it, not yet committed
+            other.add_mailbox("a@corp.example", "exmail", "Asia/Shanghai", conn=conn)
+            proc = subprocess.Popen(
+                [*forkcli.command(), "import", str(log)],
+                env={**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 60
+            while not _waits_on_a_lock("atk-import"):  # its INSERT waits on our row
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "Imported 2 new sends" in out, out
+        with other.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM mailbox").scalar() == 1
+            assert conn.exec_driver_sql("SELECT count(*) FROM send").scalar() == 2
+    finally:
+        other.close()

@@ -37,6 +37,7 @@ from warmup.ledger.schema import (
 from warmup.ledger.values import (
     BounceIn,
     EventIn,
+    MailboxExists,
     MailboxNotFound,
     MailboxRow,
     Recorded,
@@ -107,8 +108,23 @@ class Imports:
         mailbox id -> the highest send id it had before the import's first batch of it (filled
         here): a row without a Message-ID is matched by a time of another precision only with
         the sends present before the import (:meth:`_present_coarsely`)."""
-        out = Recorded()
         known = {} if boxes is None else boxes
+        try:
+            return self._import_batch(rows, register, known, before)
+        except MailboxExists:
+            # Another host registered one of the file's mailboxes after this batch looked for
+            # it (two imports of one log at once): the batch was rolled back; once more, with
+            # the mailbox the other host registered, as for one known before the import.
+            return self._import_batch(rows, register, known, before)
+
+    def _import_batch(
+        self,
+        rows: Sequence[ImportRow],
+        register: dict[str, dict[str, Any]],
+        known: dict[str, MailboxRow],
+        before: dict[int, int] | None,
+    ) -> Recorded:
+        out = Recorded()
         with self.write() as conn:
             mine: dict[str, MailboxRow] = {}
             for address in dict.fromkeys(map(itemgetter(0), rows)):
