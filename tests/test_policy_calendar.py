@@ -229,3 +229,22 @@ def test_a_gap_that_outlasts_the_lunch_break_waits_for_the_gap():
     assert evaluate(spec, h, a.next_send_at).status == "ok"
     assert evaluate(spec, h, at(monday, 13)).status == "paced"
     assert "outside the sending window: opens 2026-11-16 13:00 CST" in a.reasons
+
+
+def test_a_report_over_years_of_idle_days_asks_each_day_once():
+    """A mailbox idle for years (or a report --at years ahead): each idle day's verdict counted
+    the days off since the last send one by one, so the walk asked the calendar gap**2 / 2
+    times (a minute for 6 years, hours for 70)."""
+    from warmup.policy.calendar import year_table
+    from warmup.policy.engine import timeline_rows
+
+    spec = load_policy("exmail")
+    last = dt.date(2026, 3, 2)
+    days = (DayCounts(last, 50, 0, 0, 0, 0),)
+    now = at(dt.date(2030, 3, 2), 10)
+    before = year_table.cache_info()
+    rows, _ = timeline_rows(spec, hist(days), now)
+    asked = sum(year_table.cache_info()[:2]) - sum(before[:2])
+    walked = (now.date() - last).days
+    assert len(rows) == walked + 1
+    assert asked < 100 * walked, asked

@@ -126,6 +126,31 @@ def off(window: Window, calendar: Calendar, day: dt.date) -> bool:
     return calendar.skip_holidays and calendar.in_break(day)
 
 
+def off_between(window: Window, calendar: Calendar, first: dt.date, last: dt.date) -> int:
+    """How many days from ``first`` to ``last`` (both included; 0 when ``last`` is before it)
+    are :func:`off`: from a running count per year, so a report walking years of idle days
+    asks each day once, not once per later day of the gap (hours for decades ahead)."""
+    if last < first:
+        return 0
+    total = 0
+    for year in range(first.year, last.year + 1):
+        running = _off_running(window, calendar, year)
+        a = (first - dt.date(year, 1, 1)).days if year == first.year else 0
+        z = (last - dt.date(year, 1, 1)).days + 1 if year == last.year else len(running) - 1
+        total += running[z] - running[a]
+    return total
+
+
+@functools.lru_cache(maxsize=512)
+def _off_running(window: Window, calendar: Calendar, year: int) -> tuple[int, ...]:
+    """``running[k]``: how many of the first ``k`` days of ``year`` are :func:`off`."""
+    start = dt.date(year, 1, 1)
+    out = [0]
+    for k in range(366 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 365):
+        out.append(out[-1] + off(window, calendar, start + dt.timedelta(days=k)))
+    return tuple(out)
+
+
 def ranges_on(window: Window, day: dt.date, tz: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
     """The window's ranges on local ``day`` as aware UTC instants (the day is assumed open)."""
     out = []

@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-from warmup.policy.calendar import closed, fits, off
+from warmup.policy.calendar import closed, fits, off_between
 from warmup.words import plural
 
 if TYPE_CHECKING:
@@ -389,9 +389,7 @@ class Walk:
             return 0, 0
         if not spec.calendar and len(spec.window.weekdays) == 7:
             return gap, 0
-        days_off = sum(
-            off(spec.window, spec.calendar, last + dt.timedelta(days=k)) for k in range(1, gap + 1)
-        )
+        days_off = off_between(spec.window, spec.calendar, last + ONE_DAY, day - ONE_DAY)
         return gap - days_off, days_off
 
     def idle_adjust(self, day: dt.date, reasons: list[str]) -> None:
