@@ -5,6 +5,7 @@ legends outside the data, no clipped text, one colour per bounce kind in every c
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 import numpy as np
@@ -498,3 +499,16 @@ def test_the_legend_names_every_health_window_of_the_mailboxes_plotted():
     one.attrs["thresholds"][box(1)]["window_days"] = 14
     texts = [t.get_text() for t in reports.figure(one).legends[0].get_texts()]
     assert "bounce rate, trailing 14 days" in texts
+
+
+def test_the_default_plot_name_is_the_mailboxes_local_day(run, ledger_path, tmp_path):
+    """At 07:00 in Shanghai (23:00 UTC the day before) the figure's last day is the local day,
+    but its default name took the UTC date: yesterday's name on today's plot."""
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    ledger.close()
+    res = run("plot", "--out", str(tmp_path), "--at", "2026-11-21T07:00:00+08:00", "--json")
+    assert res.exit_code == 0, res.output
+    written = tmp_path / "warmup-plot-20261121.png"
+    assert json.loads(res.output)["path"] == str(written.resolve())
+    assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -23,7 +23,7 @@ from warmup.cli.common import (
     typed_instant,
 )
 from warmup.errors import UsageError
-from warmup.ledger import Ledger
+from warmup.ledger import Ledger, local_day
 
 _ADDRESSES = click.argument(
     "addresses", nargs=-1, metavar="[ADDRESS]...", shell_complete=complete_mailbox
@@ -233,7 +233,10 @@ def plot(
     plots.check_count(len(boxes))
     when = typed_instant(at, boxes) if at else api.now_utc()
     frame = reports.daily(ledger, days=days, at=when, boxes=boxes)
-    path = folder / f"warmup-plot-{when:%Y%m%d}.png" if folder else Path(str(out))
+    # named for the last local day drawn (the mailboxes' day, not UTC's: 07:00 in Shanghai is
+    # yesterday in UTC)
+    day = max((local_day(when, b.timezone) for b in boxes), default=when.date())
+    path = folder / f"warmup-plot-{day:%Y%m%d}.png" if folder else Path(str(out))
     written = reports.plot(frame, path).resolve()
     if json_:
         print_json(
