@@ -1194,3 +1194,18 @@ def test_a_ledger_another_process_keeps_locked_is_busy_exit_75_and_untouched(
         f"over 0.3 s (database is locked); try again once it has finished"
     )
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("rcpt", ["张三@qq.com", "张三@例子.中国"])
+def test_a_chinese_name_before_the_at_is_refused_saying_so(run, seeded: Path, rcpt: str):
+    # "malformed recipient '张三@qq.com': expected name@domain.tld" for a well-formed SMTPUTF8
+    # address: the user could not tell what was wrong with it.
+    before = ledger_digest(seeded)
+    res = run("record", "send", BOX, "--to", rcpt)
+    assert_error(
+        res,
+        65,
+        f"recipient {rcpt!r} has a name before the '@' that is not ASCII, which only SMTPUTF8 "
+        "can carry; warmup sends without SMTPUTF8: give an ASCII address instead",
+    )
+    assert ledger_digest(seeded) == before

@@ -72,8 +72,23 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
                 f"{what} {address!r} has an international domain name; warmup sends without "
                 f"SMTPUTF8: write it as {ascii_form}"
             )
+        if _utf8_local(text):
+            raise DataError(
+                f"{what} {address!r} has a name before the '@' that is not ASCII, which only "
+                f"SMTPUTF8 can carry; warmup sends without SMTPUTF8: give an ASCII address "
+                f"instead"
+            )
         raise DataError(f"malformed {what} {address!r}: expected name@domain.tld")
     return text.lower()
+
+
+def _utf8_local(text: str) -> bool:
+    """``张三@qq.com``: well formed (RFC 6531) but for its non-ASCII part before the '@'."""
+    local, _, domain = text.rpartition("@")
+    if not local or local.isascii() or any(c in local for c in ' <>,;"@\r\n\t'):
+        return False
+    domain = _idna(f"x@{domain}") or f"x@{domain}"
+    return bool(_ADDRESS.match(domain))
 
 
 # Something shaped like an address, without the separators a list of them is written with.
