@@ -251,7 +251,8 @@ def scenario(
             continue
         else:
             kind = rng.choice(["pause", "resume", "throttle"])
-            until = now + dt.timedelta(minutes=rng.randint(5, 900)) if kind == "throttle" else None
+            timed = kind == "throttle" or kind == "pause" and rng.random() < 0.5  # pause --until
+            until = now + dt.timedelta(minutes=rng.randint(5, 900)) if timed else None
             at = now - dt.timedelta(hours=rng.choice([0, 0, 0, 30]))
             for t in (fast, ref):
                 t.ledger.add_event(t.box, kind, at, kind, until)

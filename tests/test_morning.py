@@ -75,6 +75,7 @@ op = st.one_of(
     st.tuples(st.just("bounce"), st.sampled_from(["hard", "soft", "block"]), st.integers(0, 9)),
     st.tuples(st.just("complaint"), st.integers(0, 9)),
     st.tuples(st.just("pause"), st.integers(0, 4 * 3600)),
+    st.tuples(st.just("timed pause"), st.integers(0, 4 * 3600), st.integers(60, 7200)),
     st.tuples(st.just("resume"), st.integers(0, 3600)),
     st.tuples(st.just("throttle"), st.integers(60, 7200)),
     st.tuples(st.just("day"), st.integers(1, 3), st.integers(0, 23 * 3600)),
@@ -142,6 +143,9 @@ def test_every_reservation_answers_as_a_fresh_evaluate(shared, tz, start, ops):
                 ledger.record(box, bounces=[BounceIn(rcpt, "complaint", now, key=f"c{next(n)}")])
             elif what in ("pause", "resume"):
                 ledger.add_event(box, what, now - dt.timedelta(seconds=step[1]), "test")
+            elif what == "timed pause":  # pause --until: ends by itself
+                begin = now - dt.timedelta(seconds=step[1])
+                ledger.add_event(box, "pause", begin, "test", begin + dt.timedelta(seconds=step[2]))
             elif what == "throttle":
                 ledger.record(
                     box,

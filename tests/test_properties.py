@@ -83,9 +83,9 @@ TODAYS = st.none() | st.builds(
     day_counts, st.just(0), st.integers(0, 400), *[st.integers(0, 80)] * 3, st.integers(0, 3)
 )
 EVENT = st.tuples(
-    st.sampled_from(["pause", "resume", "throttle"]),
+    st.sampled_from(["pause", "resume", "throttle", "timed pause"]),  # timed: pause --until
     st.integers(0, 60 * 24 * 60),  # minutes before now
-    st.integers(1, 72),  # a throttle's hours
+    st.integers(1, 72),  # a throttle's (or timed pause's) hours
 )
 STARTED = st.none() | st.integers(0, 60).map(lambda k: TODAY - dt.timedelta(days=k))
 
@@ -101,10 +101,10 @@ def histories(draw) -> tuple[str, History, dt.datetime]:
     n = draw(st.integers(0, 4))
     events = [
         MailboxEvent(
-            kind,
+            kind.split()[-1],
             now - dt.timedelta(minutes=minutes),
             now - dt.timedelta(minutes=minutes) + dt.timedelta(hours=hours)
-            if kind == "throttle"
+            if kind in ("throttle", "timed pause")
             else None,
             "why",
         )

@@ -694,19 +694,45 @@ def volume_date(
     return result.reached, result.reached_day or horizon
 
 
-def pause(ledger: Ledger, address: str, reason: str, at: dt.datetime | None = None) -> None:
-    """Pause ``address`` by hand (at ``at``, default now) until :func:`resume`, and tell the
-    notification targets (:mod:`warmup.notify`)."""
+def pause(
+    ledger: Ledger,
+    address: str,
+    reason: str,
+    at: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> None:
+    """Pause ``address`` by hand (at ``at``, default now) until :func:`resume`, or with
+    ``until`` until then (it sends again by itself, as after a provider back-off: the same
+    ``until`` of the event), and tell the notification targets (:mod:`warmup.notify`).
+    :func:`pause_end` reads an ``until`` a user typed."""
     from warmup import notify
 
     reason = text_field(reason, "reason", REASON_LIMIT)
     if not reason:
         raise InvalidField("reason", "{field} is empty: say why the mailbox is paused")
     at = check_event(at) if at else now_utc()
+    if until is not None and check_query(until, "until") <= at:
+        raise InvalidField(
+            "until", "{field}: {value} is not after the pause begins", value=until.isoformat()
+        )
     box = ledger.mailbox(address)
-    ledger.add_event(box, "pause", at, reason)
+    ledger.add_event(box, "pause", at, reason, until)
     with notify.notifier_for(ledger) as notifier:
-        notifier.send(notify.event("paused", box.address, at, reason, cause="manual"))
+        notifier.send(notify.event("paused", box.address, at, reason, cause="manual", until=until))
+
+
+def pause_end(
+    ledger: Ledger, address: str, text: str, now: dt.datetime | None = None
+) -> dt.datetime:
+    """The end of a pause of ``address`` as a user wrote it: a span (``3d``, ``12h``) from
+    ``now`` (default: this machine's clock), or a date or time, the mailbox's local time when it
+    has no UTC offset (a date alone: its local midnight). Unreadable or not in the future:
+    :class:`InvalidField` (exit 64)."""
+    from warmup.instants import read_until
+
+    return read_until(
+        text, ledger.mailbox(address).timezone, check_query(now) if now else now_utc()
+    )
 
 
 def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:

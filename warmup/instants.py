@@ -111,6 +111,52 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
     return Reading(check_query(value, field, text), zone, machine)
 
 
+# A span ahead: "3d", "12h", "90m", "1w", "1d12h" (whole numbers; weeks, days, hours, minutes).
+_SPAN = re.compile(r"\s*(?:\d{1,6}\s*[wdhm]\s*)+", re.IGNORECASE)
+_SPAN_PART = re.compile(r"(\d+)\s*([wdhm])", re.IGNORECASE)
+_SPAN_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60}
+
+
+def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt.datetime:
+    """The end of a pause a user typed: a span ahead of ``now`` (``3d``, ``12h``, ``1d12h``,
+    ``90m``, ``2w``) or an instant as :func:`read_instant` reads it in zone ``tz`` (a date alone
+    is its local midnight). Anything unreadable, or not after ``now``, is :class:`InvalidField`
+    (exit 64): a pause that ended before it began is a typo, not data."""
+    if _SPAN.fullmatch(text):
+        seconds = sum(int(n) * _SPAN_UNITS[u.lower()] for n, u in _SPAN_PART.findall(text))
+        try:
+            end = now + dt.timedelta(seconds=seconds)
+        except OverflowError:
+            end = LATEST
+    else:
+        try:
+            end = read_instant(text, (tz,), field).at
+        except InvalidFieldData as exc:  # before 2000 or after 2100: past, or a typo
+            raise InvalidField(field, exc.template, refs=exc.refs, **exc.values) from None
+        except InvalidField as exc:
+            if "ISO 8601" not in exc.template:  # day/month, Unix time: said precisely
+                raise
+            raise InvalidField(
+                field,
+                "{field}: {text!r} is neither a span (3d, 12h, 90m, 1w) nor an ISO 8601 date "
+                "or time (e.g. 2026-11-29 or 2026-11-29T09:30:00+08:00)",
+                text=text,
+            ) from None
+    if end <= now:
+        raise InvalidField(
+            field,
+            "{field}: {text!r} is not in the future (now is {now}); give a later time, or a "
+            "span such as 3d or 12h",
+            text=text,
+            now=local_text(now, tz),
+        )
+    if end >= LATEST:
+        raise InvalidField(
+            field, "{field}: {text!r} is after {latest}", text=text, latest=f"{LATEST:%Y-%m-%d}"
+        )
+    return end
+
+
 # Seconds or milliseconds since 1970, as scripts log them: only where nothing else read the
 # text (twelve digits are also ISO 8601's basic 202609300900).
 _UNIX_TIME = re.compile(r"\s*\d{9,13}(\.\d+)?\s*")

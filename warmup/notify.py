@@ -532,7 +532,9 @@ def health_of(a: Allowance) -> tuple[str, str] | None:
     """The mailbox's health as its bounce (and complaint) rates make it, and the reason: ``ok``,
     ``hold``, ``step_back`` or ``paused``; None while a pause by hand or a provider back-off
     hides it (those are told where they are recorded)."""
-    if a.status == "paused" and any(r.startswith("paused since") for r in a.reasons):
+    if a.status == "paused" and any(
+        r.startswith(("paused since", "paused until")) for r in a.reasons
+    ):
         return None
     for health, words in _HEALTH_WORDS:
         if health == "paused" and a.status != "paused":

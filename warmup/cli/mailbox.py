@@ -21,6 +21,7 @@ from warmup.cli.common import (
     say,
 )
 from warmup.errors import InvalidField
+from warmup.instants import local_text
 from warmup.ledger import Ledger
 from warmup.providers import AUTHS, SECURITIES, providers
 from warmup.words import plural
@@ -157,16 +158,55 @@ def list_(ledger: Ledger, json_: bool) -> None:
         warmup mailbox list --json
     """
     boxes = ledger.mailboxes()
+    paused = _paused(ledger, boxes)
     if json_:
-        print_json([b.to_dict() for b in boxes])
+        print_json(
+            [{**b.to_dict(), **_json_paused(paused.get(b.address, _NOT_PAUSED))} for b in boxes]
+        )
         return
     if not boxes:
         click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
         return
     print_table(
-        ["MAILBOX", "PROVIDER", "TIMEZONE", "POLICY", "CAP"],
-        [[b.address, b.provider, b.timezone, b.policy, b.cap] for b in boxes],
+        ["MAILBOX", "PROVIDER", "TIMEZONE", "POLICY", "CAP", "PAUSED"],
+        [
+            [b.address, b.provider, b.timezone, b.policy, b.cap, _paused_text(b, paused)]
+            for b in boxes
+        ],
     )
+
+
+_NOT_PAUSED: dict[str, Any] = {"paused": False, "paused_until": None}
+
+
+def _paused(ledger: Ledger, boxes: list[Any]) -> dict[str, dict[str, Any]]:
+    """Whether each mailbox is paused now, and until when when its pause ends by itself ('pause
+    --until', a provider back-off); a mailbox whose policy cannot be read is left out (its
+    'warmup quota' says why)."""
+    results, _ = api.quotas_each(ledger, boxes, api.now_utc())
+    return {
+        a.mailbox: {
+            "paused": a.status == "paused",
+            "paused_until": a.next_send_at if a.status == "paused" else None,
+        }
+        for _, a in results
+    }
+
+
+def _json_paused(got: dict[str, Any]) -> dict[str, Any]:
+    until = got["paused_until"]
+    return {**got, "paused_until": until.isoformat() if until else None}
+
+
+def _paused_text(box: Any, paused: dict[str, dict[str, Any]]) -> str:
+    got = paused.get(box.address)
+    if got is None:
+        return "?"
+    if not got["paused"]:
+        return "-"
+    if got["paused_until"] is None:
+        return "until resumed"
+    return f"until {local_text(got['paused_until'], box.timezone, '%m-%d %H:%M %Z')}"
 
 
 @mailbox.command("show")
@@ -266,16 +306,32 @@ def set_(
 @mailbox.command("pause")
 @click.argument("address", shell_complete=complete_mailbox)
 @click.option("--reason", required=True, help="Why (shown in 'warmup quota').")
+@click.option(
+    "--until",
+    "until",
+    metavar="WHEN",
+    help="Send again by itself then: a span (3d, 12h, 90m, 1w) or a date or time (ISO 8601; "
+    "without an offset, the mailbox's local time; a date alone, its midnight).",
+)
 @pass_ledger
-def pause(ledger: Ledger, address: str, reason: str) -> None:
-    """Stop all sending from ADDRESS until 'warmup mailbox resume'.
+def pause(ledger: Ledger, address: str, reason: str, until: str | None) -> None:
+    """Stop all sending from ADDRESS until 'warmup mailbox resume', or with --until until then.
 
     \b
     Example:
         warmup mailbox pause sales@corp.example --reason "domain moved to spam at Gmail"
+        warmup mailbox pause sales@corp.example --reason "IP review" --until 3d
+        warmup mailbox pause sales@corp.example --reason "holiday" --until 2027-01-04
     """
-    api.pause(ledger, address, reason)
-    say(f"Paused {addresses.normalize(address, limits=False)}: {reason.strip()}")
+    now = api.now_utc()
+    end = api.pause_end(ledger, address, until, now) if until is not None else None
+    api.pause(ledger, address, reason, at=now, until=end)
+    box = addresses.normalize(address, limits=False)
+    if end is None:
+        say(f"Paused {box}: {reason.strip()}")
+    else:
+        tz = ledger.mailbox(address).timezone
+        say(f"Paused {box} until {local_text(end, tz)}: {reason.strip()}")
 
 
 @mailbox.command("resume")

@@ -156,13 +156,13 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     if pause is not None:
         quota, status = 0, "paused"
         next_at = pause.until
+        since = _fmt_local(pause.at, hist.timezone)
         reasons.append(
-            f"paused since {_fmt_local(pause.at, hist.timezone)}: {pause.reason}"
-            + (
-                f"; resumes at {_fmt_local(pause.until, hist.timezone)}"
-                if pause.until
-                else "; run 'warmup mailbox resume' to go on"
-            )
+            # A pause with an end (a provider back-off, 'mailbox pause --until') lifts itself:
+            # its end comes first, as the one thing a reader wants to know.
+            f"paused until {_fmt_local(pause.until, hist.timezone)} (since {since}): {pause.reason}"
+            if pause.until
+            else f"paused since {since}: {pause.reason}; run 'warmup mailbox resume' to go on"
         )
     elif hist.cap == 0:  # refused since; a ledger may still hold one
         quota, status = 0, "paused"

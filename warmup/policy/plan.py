@@ -25,11 +25,13 @@ from warmup.policy.walk import (
     ONE_DAY,
     DayCounts,
     History,
+    MailboxEvent,
     Verdict,
     Walk,
     _s,
     current_pause,
     day_start,
+    local,
     mean_gap,
     replay,
     walk_to,
@@ -86,8 +88,7 @@ def project(
         else _word(_now_verdict(spec, hist, today, now))
     )
     if status == "paused":  # today's row says why, as every later day's does
-        pause = current_pause(hist.events, now)
-        notes = (f"paused: {walk.health_paused or (pause.reason if pause else '')}",)
+        notes = (_paused_note(walk.health_paused, current_pause(hist.events, now), hist),)
     elif status == "closed" and v.closed is not None:
         notes = (f"closed: {v.closed}",)
     total = left
@@ -109,8 +110,8 @@ def project(
         v = look.verdict(day, today=False, active=True)
         pause = current_pause(hist.events, _noon(day, tz))
         if look.health_paused or pause is not None:
-            why = look.health_paused or (pause.reason if pause else "")
-            planned, status, notes = 0, "paused", (f"paused: {why}",)
+            note = _paused_note(look.health_paused, pause, hist)
+            planned, status, notes = 0, "paused", (note,)
         elif v.closed is not None:
             planned, status, notes = 0, "closed", (f"closed: {v.closed}",)
         else:
@@ -128,6 +129,17 @@ def project(
         if until is not None and total >= until:
             break
     return plan
+
+
+def _paused_note(health: str | None, pause: MailboxEvent | None, hist: History) -> str:
+    """Why a day is paused: the bounce rate's pause, else the pause by hand or back-off, with
+    its end when it has one ('mailbox pause --until', a throttle)."""
+    if health or pause is None:
+        return f"paused: {health or ''}"
+    if pause.until is None:
+        return f"paused: {pause.reason}"
+    end = local(pause.until, hist.timezone).strftime("%Y-%m-%d %H:%M %Z")
+    return f"paused until {end}: {pause.reason}"
 
 
 def _now_verdict(spec: PolicySpec, hist: History, today: dt.date, now: dt.datetime) -> Verdict:

@@ -788,14 +788,16 @@ def walk_to(
 
 
 def current_pause(events: tuple[MailboxEvent, ...], now: dt.datetime) -> MailboxEvent | None:
-    """The manual pause or provider back-off in force at ``now``, if any."""
+    """The manual pause or provider back-off in force at ``now``, if any. A pause by hand with
+    an ``until`` ('mailbox pause --until') ends then, as a back-off does; the last pause by hand
+    replaces the one before it (a timed one ends an open-ended one)."""
     manual: MailboxEvent | None = None
     throttle: MailboxEvent | None = None
     for ev in sorted(events, key=lambda e: e.at):
         if ev.at > now:
             break
         if ev.kind == "pause":
-            manual = ev
+            manual = ev if ev.until is None or ev.until > now else None
         elif ev.kind == "resume":
             manual = throttle = None
         elif ev.kind == "throttle" and ev.until is not None and ev.until > now:
@@ -1139,7 +1141,7 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | N
     stretches = None
     if sums.stretches is not None and stop - o >= STEADY_FROM and not health_paused:
         pause = current_pause(events, day_start(day, tz)) if events else None
-        if pause is None or pause.kind == "pause":
+        if pause is None or pause.kind == "pause" and pause.until is None:
             stretches = sums.stretches(walk, t, o, stop, pause is not None)
     while o < stop:
         if (
