@@ -663,3 +663,69 @@ def test_a_campaign_held_back_by_not_before_is_not_said_to_be_done_before_it(tmp
     assert f"later     0     3       0        0       0        0          {later}" in (
         warmup("queue", "status").stdout
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "says"),
+    [
+        (["--password-command", "exit 3"], {}, 78, "the password command"),
+        (["--password-command", "true"], {}, 78, "printed nothing"),
+        ([], {"WARMUP_PASSWORD": "not-the-password"}, 77, "535"),
+    ],
+    ids=["failing-password-command", "empty-password-command", "login-refused"],
+)
+def test_run_once_exits_with_the_fault_when_every_member_is_refused_for_one(
+    sink, ssl_cert_env, tmp_path, args, env, code, says
+):
+    """Cron runs 'warmup run --once' and mails its owner only on a non-zero exit: it said 0
+    while every member failed for a fault of its configuration (a broken password command) or
+    its login (535), so the queue sat there and nobody was told. Such a pass exits with the
+    fault's code (78 configuration, 77 authentication); nothing is lost."""
+    from tests.gatekit import warmup
+
+    pool_of(sink.port, tmp_path)  # two members, both broken alike
+    queue_csv(leads(tmp_path / "leads.csv", 3), template(tmp_path / "t.toml"))
+    res = warmup("run", "--once", "--no-sync", *args, env=env)  # a process, as cron runs it
+    assert res.returncode == code, (res.stdout, res.stderr)
+    assert says in res.stdout, res.stdout
+    assert res.stderr.startswith("Error: 3 messages could go from no mailbox, each refused for ")
+    assert res.stderr.count("\n") == 1 and says in res.stderr, res.stderr
+    assert sink.messages == [] and states() == {"queued": 3}
+
+
+def test_run_once_exits_0_when_the_members_it_could_use_only_wait_for_quota(
+    sink, ssl_cert_env, tmp_path, ledger_path
+):
+    """One member's configuration is at fault (its provider preset unknown here), the other's
+    quota is used today: the message waits for tomorrow's quota, nothing needs a person, exit 0.
+    And a pass that sent what was due exits 0 too."""
+    import sqlite3
+
+    a, b = pool_of(sink.port, tmp_path, daily=1)
+    queue_csv(leads(tmp_path / "leads.csv", 3), template(tmp_path / "t.toml"))
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute("UPDATE mailbox SET provider = 'newer' WHERE address = ?", (a,))
+    conn.close()
+    res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 0, (res.stdout, res.stderr)
+    assert [str(m.message["From"]) for m in sink.messages] == [b]
+    again = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)  # b's quota used: it waits
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    assert "today's quota is used" in again.stdout and len(sink.messages) == 1
+
+
+def test_run_once_exits_78_when_the_only_mailbox_names_a_preset_unknown_here(
+    sink, ssl_cert_env, tmp_path, ledger_path
+):
+    """A mailbox configuration this warmup cannot use (a provider preset a newer one added)."""
+    import sqlite3
+
+    (a,) = pool_of(sink.port, tmp_path, n=1)
+    queue_csv(leads(tmp_path / "leads.csv", 1), template(tmp_path / "t.toml"))
+    with sqlite3.connect(ledger_path) as conn:
+        conn.execute("UPDATE mailbox SET provider = 'newer' WHERE address = ?", (a,))
+    conn.close()
+    res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 78, (res.stdout, res.stderr)
+    assert f"{a}: unknown provider 'newer'" in res.stderr, res.stderr
+    assert sink.messages == [] and states() == {"queued": 1}

@@ -13,6 +13,7 @@ from warmup.cli import cli
 from warmup.cli.common import SECONDS, complete_pool, pass_ledger
 from warmup.cli.send import password_option
 from warmup.ledger import Ledger
+from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.outbox.view import LiveView
@@ -50,12 +51,15 @@ def run(
     no_sync: bool,
     no_view: bool,
     password_command: str | None,
-) -> None:
+) -> int:
     """Send queued messages through the gate, each from the mailbox the plan allows soonest,
     for as long as there is work (SIGTERM or Ctrl-C: the message in flight is finished, then
     exit 0). On a terminal, a live view shows each mailbox's state and sent/quota today, each
     campaign's progress and the last events; otherwise (or with --no-view, NO_COLOR or
-    TERM=dumb) one line per event. With --once (cron): what is due now, then exit 0.
+    TERM=dumb) one line per event. With --once (cron): what is due now, then exit 0; or 78
+    (configuration) / 77 (login refused) when a message could go from none of its mailboxes
+    because each failed for such a fault, so that cron tells someone (waiting for quota,
+    pacing or a pause is no fault: 0).
 
     Bounces are synced over IMAP (INBOX, as 'warmup bounces sync') for the mailboxes it sends
     for: first before sending, then every --sync-every, and at once when IMAP IDLE says mail
@@ -101,7 +105,7 @@ def run(
             if view is not None:
                 view.close()
             click.echo("Stopped.")
-            return
+            return 0
         done = worker.run_once()
         if view is not None:
             view.close()
@@ -116,6 +120,14 @@ def run(
         click.echo("Nothing is queued.")
     else:
         click.echo(f"Next message due at {done.next_due:%Y-%m-%dT%H:%M:%SZ}.")
+    if done.fault_code:  # a person must act: one line on stderr, and the exit code says so
+        n = sum(done.faults.values())
+        click.echo(
+            f"Error: {plural(n, 'message')} could go from no mailbox, each refused for a fault "
+            f"to fix: {done.fault_why}",
+            err=True,
+        )
+    return done.fault_code
 
 
 def _stop(worker: Worker, view: LiveView | None) -> None:

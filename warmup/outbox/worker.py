@@ -121,6 +121,19 @@ class Pass:
     waiting: Counter[str] = field(default_factory=Counter)
     next_due: dt.datetime | None = None
     next_why: str | None = None  # the last reply of the message due next: why it waits
+    # Messages no member could send because each one failed for a fault a person must fix
+    # (its configuration, 78, or its login, 77), per sysexits code: see :attr:`fault_code`.
+    faults: Counter[int] = field(default_factory=Counter)
+    fault_why: str = ""  # the first such message's fault, in words (its mailbox's)
+
+    @property
+    def fault_code(self) -> int:
+        """0, or the exit code of a pass in which some message could go from no member of its
+        pool (or its mailbox) because every one of them was refused for a fault of its
+        configuration (78) or its login (77): what a cron job must hear. A message that only
+        waits for quota, pacing, a window or a pause is no fault. Both: 78, the configuration,
+        whose fix comes first."""
+        return max(self.faults, default=0)
 
 
 class Worker:
@@ -167,6 +180,8 @@ class Worker:
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
         self._why = ""  # why the last message waits (state "waiting")
+        # the fault (code, words) of the last message no member could send (Pass.faults)
+        self._fault: tuple[int, str] = (0, "")
         self._broken: dict[int, WarmupError] = {}  # this pass: mailboxes that could not send
         self._own_notifier = notifier is None
         self.notifier = notifier or notify.notifier_for(ledger, log=log)
@@ -335,8 +350,12 @@ class Worker:
                 self._pending = None  # written: a claim that failed rolled it back with it
                 if msg is None:
                     break
+                self._fault = (0, "")
                 state = self._deliver(msg)
                 done.outcomes[state] += 1
+                if self._fault[0]:
+                    done.faults[self._fault[0]] += 1
+                    done.fault_why = done.fault_why or self._fault[1]
                 target = (msg.pool_id, None if msg.pool_id is not None else msg.mailbox_id)
                 if state == "waiting":
                     done.waiting[self._why] += 1
@@ -565,12 +584,16 @@ class Worker:
         if pool is not None and len(pool.members) > 1 and self._may_have_left(msg):
             return self._from_slots(msg)
         faults: list[str] = []  # configuration faults of the members that cannot send
+        fails: list[WarmupError] = []  # why each member that failed (not refused) failed
         gates = []
         for box in members:
             try:
                 gates.append(self._gate(box))
             except WarmupError as exc:  # its policy or provider preset is unknown here
                 faults.append(f"{box.address}: {exc}")
+                # held as a fault of its configuration, whatever the class (an unknown
+                # preset is a UsageError where a user typed its name)
+                fails.append(ConfigError(f"{box.address}: {exc}"))
         choices: list[tuple[int, int, str, Gate]] = []
         waits, whys = [], []
         refused: list[Allowance] = []
@@ -594,6 +617,7 @@ class Worker:
             box = gate.box
             if box.id in self._broken:  # one wait for a dead server a pass, not one a message
                 failed = (box, self._broken[box.id])
+                fails.append(failed[1])
                 if isinstance(failed[1], ConfigError):
                     faults.append(str(failed[1]))
                 else:
@@ -615,6 +639,7 @@ class Worker:
                 report = None
                 down = Unavailable(f"{box.address} could not send: {refused_sender}")
                 failed, temporary = (box, down), True
+                fails.append(down)
                 self._broken[box.id] = down
                 if gate is not ordered[-1]:
                     self.log(f"{_stamp(now)} {box.address} could not send #{msg.id}: {down}")
@@ -648,6 +673,7 @@ class Worker:
                     self.log(f"{_stamp(now)} {box.address} failed after sending #{msg.id}: {exc}")
                     return self._from_slots(msg)
                 failed = (box, exc)  # so the next member may send it
+                fails.append(exc)
                 if isinstance(exc, MailboxNotFound):  # removed: looked up afresh next time
                     self._drop(gate)
                     if pool is None and not fresh:  # its id may be a new mailbox's now
@@ -664,6 +690,9 @@ class Worker:
             except BaseException:
                 self._from_slots(msg)
                 raise
+        if report is None and members and len(fails) == len(members):
+            # its first line: a refused login goes on with the provider's checklist (logged)
+            self._fault = (_fault_code(fails), (str(fails[0]).splitlines() or [""])[0])
         if report is None and failed is not None and temporary:
             return self._retry(msg, failed[0], str(failed[1]), attempt=True)
         if report is None and faults:  # held until fixed: not a try, and no back-off
@@ -991,6 +1020,15 @@ def _stamp(ts: dt.datetime) -> str:
 # fault, nothing to suppress), but the same message will never go; retried, it took a slot
 # at every try until it expired.
 _TOO_BIG = re.compile(r"\b5\.(?:3\.4|2\.3)\b")
+
+
+def _fault_code(fails: list[WarmupError]) -> int:
+    """The exit code of a message every member failed for (``fails``, one per member): the
+    highest of their codes when each is a fault a person must fix (configuration 78, login 77),
+    else 0 (a server down or refusing the sender may come back by itself)."""
+    if all(isinstance(e, ConfigError | PermissionFailure) for e in fails):
+        return max(e.exit_code for e in fails)
+    return 0
 
 
 def _too_big_is_final(report: object, outcomes: dict[str, str]) -> dict[str, str]:
