@@ -113,6 +113,7 @@ class PgProxy:
         self.port = self.listener.getsockname()[1]
         self.conns: list = []
         self.is_down = False
+        self.refused = 0  # connections refused while down
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -129,6 +130,7 @@ class PgProxy:
                 return
             if self.is_down:
                 client.close()
+                self.refused += 1
                 continue
             server = socket.create_connection(self.target)
             with self.lock:
@@ -389,3 +391,96 @@ def test_two_hosts_importing_one_log_at_once_both_succeed(pg_url, tmp_path):  # 
             assert conn.exec_driver_sql("SELECT count(*) FROM send").scalar() == 2
     finally:
         other.close()
+
+
+HELD_CLIENT = """\
+import json, os, pathlib, smtplib, sys, time
+env = os.environ
+go = pathlib.Path(sys.argv[1])
+said = []
+s = smtplib.SMTP(env["WARMUP_SMTP_HOST"], int(env["WARMUP_SMTP_PORT"]), timeout=120)
+s.login(env["WARMUP_SMTP_USER"], env["WARMUP_SMTP_PASSWORD"])
+for rcpts, subject in ((["lead@example.com", "dead@example.com"], "one"), (["next@example.com"], "two")):
+    try:  # no Message-ID: the relay gives each message its own, as most scripts leave it
+        s.sendmail(env["WARMUP_MAILBOX"], rcpts, f"Subject: {subject}\\r\\n\\r\\nhi\\r\\n")
+        said.append("taken")
+    except smtplib.SMTPException as exc:
+        said.append(str(exc)[:300])
+    while not go.exists():  # the test brings the ledger back
+        time.sleep(0.05)
+s.quit()
+print(json.dumps(said))
+"""
+
+
+@pytest.mark.parametrize("back", [True, False], ids=["back", "down-to-the-end"])
+def test_a_relay_whose_ledger_goes_down_after_the_server_answered_keeps_what_it_said(
+    back,
+    sink,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """The team server goes away while the relay's message is with the SMTP server, which
+    takes it for one recipient and refuses the other (550 5.1.1): writing that down failed, so
+    the relay answered the script '451 unavailable', a script retried (a message without a
+    Message-ID gets a new one: the lead mailed twice), and the hard bounce was never recorded.
+    The relay answers what the server said, and writes it when the ledger is back."""
+    import time
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=8)
+    sink.reject_rcpt = {"dead@example.com": (550, "5.1.1 no such user")}
+    script = tmp_path / "client.py"
+    script.write_text(HELD_CLIENT)
+    go = tmp_path / "go"
+    proxy = PgProxy()
+    sink.hold_data_reply = threading.Event()
+    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)}
+    proc = subprocess.Popen(
+        [*forkcli.command(), "send", box, "--", sys.executable, str(script), str(go)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sink.holding.wait(60)
+        proxy.down()  # while the first message is in DATA
+        sink.hold_data_reply.set()
+        deadline = time.monotonic() + 60
+        while not proxy.refused:  # the server took it; the relay's record found no ledger
+            assert time.monotonic() < deadline and proc.poll() is None
+            threading.Event().wait(0.05)
+        if back:
+            proxy.up()
+        go.touch()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        sink.hold_data_reply.set()
+        proxy.up()
+        go.touch()
+        if proc.poll() is None:
+            proc.kill()
+    if not back:
+        # Down to the end: the relay says what it could not write, naming the address a person
+        # must suppress by hand; the first message was still answered as the server said.
+        assert proc.returncode == 69, err
+        assert json.loads(out.strip().splitlines()[-1])[0] == "taken", out
+        assert "suppress its hard bounces by hand: dead@example.com" in err, err
+        assert "Traceback" not in err, err
+        return
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    assert json.loads(out.strip().splitlines()[-1]) == ["taken", "taken"], out
+    assert [m.rcpt_tos for m in sink.messages] == [("lead@example.com",), ("next@example.com",)]
+    with sa.create_engine(pg_url).connect() as conn:
+        rows = conn.exec_driver_sql("SELECT recipient, outcome FROM send ORDER BY id").all()
+        suppressed = conn.exec_driver_sql("SELECT address FROM suppression").all()
+    assert [tuple(r) for r in rows] == [
+        ("lead@example.com", "sent"),
+        ("dead@example.com", "hard"),
+        ("next@example.com", "sent"),
+    ]
+    assert [tuple(r) for r in suppressed] == [("dead@example.com",)]

@@ -23,16 +23,17 @@ import datetime as dt
 import email.policy
 import email.utils
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warmup import addresses, headers, policies
-from warmup.errors import DataError, TempFail
+from warmup.errors import DataError, TempFail, Unavailable
 from warmup.ledger import (
     Claim,
+    ClaimLost,
     DuplicateSend,
     EventIn,
     MailboxNotFound,
@@ -92,6 +93,24 @@ class Suppressed(DataError):
     def __init__(self, message: str, recipients: dict[str, str]) -> None:
         super().__init__(message)
         self.recipients = recipients
+
+
+def _unrecorded(
+    address: str, held: Sequence[tuple[Any, dict[str, object], Any, Any]], why: object
+) -> str:
+    """Why a gate closing could not write what the server answered (held while the ledger was
+    unavailable), naming the hard bounces a person must now suppress by hand."""
+    hard = [
+        r
+        for _, outcomes, _, _ in held
+        for r, o in outcomes.items()
+        if (o if isinstance(o, str) else getattr(o, "outcome", None)) == "hard"
+    ]
+    note = f"; suppress its hard bounces by hand: {', '.join(hard)}" if hard else ""
+    return (
+        f"{address}: the outcome of {plural(len(held), 'message')} the server answered was not "
+        f"recorded (counted as sent){note}: {why}"
+    )
 
 
 def _now() -> dt.datetime:
@@ -259,6 +278,10 @@ class Gate:
         self.expiry = expiry
         self.timeout = timeout
         self.clock = clock
+        # Settlements of messages the server has answered, held while the ledger could not
+        # take them (a team server restarting): written before anything else (:meth:`_write_held`)
+        self._held: list[tuple[Reservation, dict[str, object], tuple[int, str] | None, dt.datetime]]
+        self._held = []
         self._password = password
         self._password_command = password_command
         self._secret: str | Bearer | None = None
@@ -306,6 +329,7 @@ class Gate:
         """Open again on the mailbox and policy as the ledger has them now (deferred "sent"
         settlements written first; a new SMTP session and secret: the endpoints or the way in
         may be what changed)."""
+        self._write_held()
         self._db.close()
         self.disconnect()
         self._secret = None
@@ -412,6 +436,7 @@ class Gate:
                 f"allows {self.provider.max_recipients}"
             )
         message_id = message_id or new_message_id(self.box.address)
+        self._write_held()
 
         def decide(hist: History, bad: dict[str, str], at: dt.datetime, rev: int) -> Decision:
             if rev != self._rev:  # the mailbox or its policy may have changed: look first
@@ -502,8 +527,18 @@ class Gate:
         self._notifier.send(body)
 
     def flush(self) -> None:
-        """Write deferred "sent" settlements now."""
+        """Write deferred "sent" settlements now (and those held while the ledger was away)."""
+        self._write_held()
         self._db.flush()
+
+    def _write_held(self) -> None:
+        """Write the settlements :meth:`send` held while the ledger was unavailable, oldest
+        first (a throttle's pause before the next reservation reads it); raises
+        :class:`Unavailable` while it still is."""
+        while self._held:
+            res, outcomes, throttle, at = self._held[0]
+            self._settle(res, outcomes, throttle, at)
+            del self._held[0]
 
     def _backoff_until(self, text: str, now: dt.datetime) -> dt.datetime:
         if any(w in text.lower() for w in _DAILY_WORDS):
@@ -611,7 +646,17 @@ class Gate:
             )
             if not (stale and attempt == 1):
                 break
-        res.settle(dict(outcome.results), outcome.throttle)
+        try:
+            res.settle(dict(outcome.results), outcome.throttle)
+        except (Unavailable, TempFail) as exc:  # the ledger down, or a lock held too long
+            if isinstance(exc, ClaimLost):
+                raise
+            # The server has answered: a refusal now would have the sender try again, and mail
+            # those reached twice. What it said is held, counted as reserved meanwhile, and
+            # written before the next reservation (or at close); a crash loses it as a crash
+            # between the reply and the record would.
+            self._held.append((res, dict(outcome.results), outcome.throttle, self.clock()))
+            res.settled = True
         return SendReport(
             res.message_id,
             session.host,
@@ -628,6 +673,11 @@ class Gate:
             self._session = None
 
     def close(self) -> None:
+        try:
+            self._write_held()
+        except (Unavailable, TempFail) as exc:
+            kind = Unavailable if isinstance(exc, Unavailable) else TempFail
+            raise kind(_unrecorded(self.box.address, self._held, exc)) from None
         self._db.close()
         self.disconnect()
         if self._own_notifier and self._notifier is not None:
