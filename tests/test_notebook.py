@@ -154,6 +154,19 @@ def test_notebook_on_odd_ledgers_says_what_it_has_without_errors_or_warnings(
     assert "Reporting as of 2026-11-29 01:00 UTC on 1 mailbox(es)" in text
     assert "no mailboxes yet" not in text
     assert "Warning" not in text
+    # mailboxes in two zones: this machine's zone, as `warmup report --at` reads it, saying so
+    # (it was UTC: the notebook and the command answered for different instants off UTC)
+    ledger = open_ledger(str(migrated))
+    api.add_mailbox(ledger, "ny@corp.example", "exmail", timezone="America/New_York")
+    ledger.close()
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    nb, text = _execute(
+        tmp_path, monkeypatch, f'ledger_url = "{migrated}"\nat = "2026-11-29T09:00"'
+    )
+    assert _errors(nb) == []
+    assert "Reporting as of 2026-11-29 08:00 UTC on 2 mailbox(es)" in text, text[:2000]
+    assert "read in this machine's zone, Europe/Berlin" in text
+    monkeypatch.delenv("TZ")
     pngs = [
         o
         for c in nb.cells
