@@ -208,3 +208,26 @@ def test_the_notification_of_a_timed_pause_carries_its_end(ledger_url, tmp_path)
         "manual",
         "2026-11-16T04:00:00Z",
     )
+
+
+def test_a_timed_pause_inside_a_longer_throttle_says_the_throttle_s_end(ledger_url):
+    """A provider back-off until 18:00 and a pause by hand until 12:00: the mailbox sends at
+    18:00, not at 12:00. 'quota' said "paused until 12:00" (NEXT SEND 12:00, and a worker woke
+    then to find it still paused): the pause in force was the one by hand, whatever the
+    back-off's end. Whichever ends later is the one that holds the mailbox."""
+    ledger = open_ledger(ledger_url)
+    api.add_mailbox(ledger, BOX, "exmail")
+    throttled = at(DAY, 18)
+    ledger.add_event(ledger.mailbox(BOX), "throttle", at(DAY, 8), "421 HL:REP", throttled)
+    api.pause(ledger, BOX, "IP review", at=at(DAY, 9), until=at(DAY, 12))
+    a = api.quota(ledger, BOX, at(DAY, 10))
+    assert (a.status, a.next_send_at) == ("paused", throttled)
+    assert any(r.startswith("paused until 2026-11-16 18:00 CST") for r in a.reasons), a.reasons
+    later = api.quota(ledger, BOX, at(DAY, 13))
+    assert (later.status, later.next_send_at) == ("paused", throttled)
+    assert api.quota(ledger, BOX, throttled).status == "ok"
+    # an open-ended pause by hand still outlasts any back-off
+    api.pause(ledger, BOX, "open", at=at(DAY, 19))
+    ledger.add_event(ledger.mailbox(BOX), "throttle", at(DAY, 20), "421", at(DAY, 22))
+    assert api.quota(ledger, BOX, at(DAY, 21)).next_send_at is None
+    ledger.close()

@@ -790,7 +790,9 @@ def walk_to(
 def current_pause(events: tuple[MailboxEvent, ...], now: dt.datetime) -> MailboxEvent | None:
     """The manual pause or provider back-off in force at ``now``, if any. A pause by hand with
     an ``until`` ('mailbox pause --until') ends then, as a back-off does; the last pause by hand
-    replaces the one before it (a timed one ends an open-ended one)."""
+    replaces the one before it (a timed one ends an open-ended one). Both a pause by hand and
+    a back-off in force: the one that ends later (an open-ended pause never ends by itself), as
+    the mailbox sends again only when both have ended."""
     manual: MailboxEvent | None = None
     throttle: MailboxEvent | None = None
     for ev in sorted(events, key=lambda e: e.at):
@@ -802,7 +804,11 @@ def current_pause(events: tuple[MailboxEvent, ...], now: dt.datetime) -> Mailbox
             manual = throttle = None
         elif ev.kind == "throttle" and ev.until is not None and ev.until > now:
             throttle = ev
-    return manual or throttle
+    if manual is None or throttle is None:
+        return manual or throttle
+    if manual.until is None or throttle.until is None:
+        return manual if manual.until is None else throttle
+    return manual if manual.until >= throttle.until else throttle
 
 
 @functools.cache
