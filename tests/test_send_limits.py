@@ -294,3 +294,29 @@ def test_the_size_is_declared_with_mail_from(pki, ssl_cert_env, ledger_path):
             if declared:  # the octets as they go (CRLF lines), as the server counts them
                 assert sizes == [f"SIZE={len(got.raw)}"], (sizes, len(got.raw))
             cli("mailbox", "remove", BOX, "--force")
+
+
+def test_an_attached_eml_or_tar_gz_goes_under_a_type_that_says_what_its_bytes_are(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """--attach sends each file as base64 under the type its name suggests: a forwarded .eml
+    went as message/rfc822 in base64, which RFC 2046 forbids (a reader shows it as garbage or
+    drops it), and logs.tar.gz as application/x-tar, though its bytes are gzip's."""
+    add_box(smtp_ssl.port)
+    eml = tmp_path / "forwarded.eml"
+    eml.write_bytes(b"From: a@example.com\r\nSubject: old\r\n\r\nthe thread\r\n")
+    tgz = tmp_path / "logs.tar.gz"
+    tgz.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(256)))
+    res = cli(
+        "send", BOX, "--to", "lead@example.cn", "--subject", "fwd", "--body", "see attached",
+        "--attach", str(eml), "--attach", str(tgz), env=PASSWORD_ENV,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    [got] = smtp_ssl.messages
+    parts = {p.get_filename(): p for p in got.message.iter_attachments()}
+    for name, path in (("forwarded.eml", eml), ("logs.tar.gz", tgz)):
+        part = parts[name]
+        assert not part.get_content_type().startswith(("message/", "multipart/")), name
+        assert part["Content-Transfer-Encoding"] == "base64"
+        assert part.get_payload(decode=True) == path.read_bytes()
+    assert parts["logs.tar.gz"].get_content_type() == "application/gzip"

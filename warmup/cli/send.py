@@ -317,12 +317,32 @@ def _compose(
         total += len(data)
         if total > MESSAGE_LIMIT:
             raise DataError(f"--attach {path}: the attachments together: {size_error()}")
-        import mimetypes
-
-        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        main, sub = kind.split("/", 1)
+        main, sub = _attachment_type(path.name).split("/", 1)
         # as bytes (base64): a text file's charset is unknown, so it goes as it is
         msg.add_attachment(data, maintype=main, subtype=sub, filename=path.name)
+
+
+# A compressed file's type is its compression's (``logs.tar.gz`` is gzip's bytes, not a tar).
+_COMPRESSED = {
+    "gzip": "application/gzip",
+    "bzip2": "application/x-bzip2",
+    "xz": "application/x-xz",
+    "compress": "application/x-compress",
+}
+
+
+def _attachment_type(name: str) -> str:
+    """The MIME type an attachment named ``name`` goes under, in base64: the one its name
+    suggests, but a compressed file's compression, and for a ``.eml`` (message/rfc822, which
+    RFC 2046 forbids in base64) or any other message/* or multipart/* type, plain bytes."""
+    import mimetypes
+
+    kind, encoding = mimetypes.guess_type(name)
+    if encoding is not None:
+        return _COMPRESSED.get(encoding, "application/octet-stream")
+    if kind is None or kind.startswith(("message/", "multipart/")):
+        return "application/octet-stream"
+    return kind
 
 
 def _read_limited(path: Path, flag: str) -> bytes:
