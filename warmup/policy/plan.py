@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warmup.policy.calendar import fits
-from warmup.policy.engine import Allowance, evaluate, pacing_text
+from warmup.policy.engine import Allowance, _fmt_local, evaluate, pacing_text
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import (
     ONE_DAY,
@@ -31,7 +31,6 @@ from warmup.policy.walk import (
     _s,
     current_pause,
     day_start,
-    local,
     mean_gap,
     replay,
     walk_to,
@@ -138,8 +137,7 @@ def _paused_note(health: str | None, pause: MailboxEvent | None, hist: History) 
         return f"paused: {health or ''}"
     if pause.until is None:
         return f"paused: {pause.reason}"
-    end = local(pause.until, hist.timezone).strftime("%Y-%m-%d %H:%M %Z")
-    return f"paused until {end}: {pause.reason}"
+    return f"paused until {_fmt_local(pause.until, hist.timezone)}: {pause.reason}"
 
 
 def _now_verdict(spec: PolicySpec, hist: History, today: dt.date, now: dt.datetime) -> Verdict:
