@@ -484,3 +484,65 @@ def test_a_relay_whose_ledger_goes_down_after_the_server_answered_keeps_what_it_
         ("next@example.com", "sent"),
     ]
     assert [tuple(r) for r in suppressed] == [("dead@example.com",)]
+
+
+def _blocked_by(app: str, pid: int) -> bool:
+    """Whether the session named ``app`` waits on a lock that backend ``pid`` holds."""
+    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+            "AND %s = ANY(pg_blocking_pids(pid))",
+            (app, pid),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def test_an_import_whose_mailboxes_two_other_hosts_register_meanwhile_succeeds(
+    pg_url,  # noqa: F811
+    tmp_path,
+):
+    """A log of two mailboxes, each registered by another host while the import runs: the
+    batch, tried again once after the first lost race, lost the second one too and exited 65
+    ('mailbox ... exists already'). It tries again while each try finds one more mailbox
+    registered meanwhile."""
+    import time
+
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider\n"
+        "a@corp.example,lead1@example.com,2026-11-30T09:00:00+08:00,exmail\n"
+        "b@corp.example,lead2@example.com,2026-11-30T09:10:00+08:00,exmail\n"
+    )
+    hosts = [open_ledger(pg_url), open_ledger(pg_url)]
+    proc = None
+    try:
+        with hosts[0].write() as first, hosts[1].write() as second:
+            # each of the other hosts registers one of the mailboxes, not yet committed
+            hosts[0].add_mailbox("a@corp.example", "exmail", "Asia/Shanghai", conn=first)
+            hosts[1].add_mailbox("b@corp.example", "exmail", "Asia/Shanghai", conn=second)
+            pids = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in (first, second)]
+            proc = subprocess.Popen(
+                [*forkcli.command(), "import", str(log)],
+                env={**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import2"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 60
+            for conn, pid in zip((first, second), pids, strict=True):
+                while not _blocked_by("atk-import2", pid):  # its INSERT waits on that row
+                    assert proc.poll() is None, proc.communicate()
+                    assert time.monotonic() < deadline
+                conn.commit()  # that host's registration lands: the import's INSERT fails
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "Imported 2 new sends" in out, out
+        with hosts[0].engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM mailbox").scalar() == 2
+            assert conn.exec_driver_sql("SELECT count(*) FROM send").scalar() == 2
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        for ledger in hosts:
+            ledger.close()

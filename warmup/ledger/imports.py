@@ -109,13 +109,17 @@ class Imports:
         here): a row without a Message-ID is matched by a time of another precision only with
         the sends present before the import (:meth:`_present_coarsely`)."""
         known = {} if boxes is None else boxes
-        try:
-            return self._import_batch(rows, register, known, before)
-        except MailboxExists:
-            # Another host registered one of the file's mailboxes after this batch looked for
-            # it (two imports of one log at once): the batch was rolled back; once more, with
-            # the mailbox the other host registered, as for one known before the import.
-            return self._import_batch(rows, register, known, before)
+        # Another host registered one of the file's mailboxes after this batch looked for it
+        # (two imports of one log at once): the batch was rolled back; once more, with the
+        # mailbox the other host registered, as for one known before the import. Each lost
+        # race finds one more of the batch's mailboxes registered: as many tries as it has.
+        tries = len(set(map(itemgetter(0), rows))) + 1
+        for _ in range(tries - 1):
+            try:
+                return self._import_batch(rows, register, known, before)
+            except MailboxExists:
+                continue
+        return self._import_batch(rows, register, known, before)
 
     def _import_batch(
         self,
