@@ -344,13 +344,14 @@ def test_a_relay_whose_ledger_is_down_at_rcpt_defers_the_recipient(
     assert [str(m.message["Message-ID"]) for m in sink.messages] == ["<x.0@corp.example>"]
 
 
-def _waits_on_a_lock(app: str) -> bool:
+def _waits_on_a_lock(app: str, holder: int | None = None) -> bool:
+    """Whether the session named ``app`` waits on a lock (one backend ``holder`` holds)."""
     url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
+    which = "wait_event_type = 'Lock'" if holder is None else "%s = ANY(pg_blocking_pids(pid))"
     with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
         row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-            "AND wait_event_type = 'Lock'",
-            (app,),
+            f"SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND {which}",
+            (app,) if holder is None else (app, holder),
         ).fetchone()
     return bool(row and row[0])
 
@@ -531,7 +532,7 @@ def test_an_import_whose_mailboxes_two_other_hosts_register_meanwhile_succeeds(
             )
             deadline = time.monotonic() + 60
             for conn, pid in zip((first, second), pids, strict=True):
-                while not _blocked_by("atk-import2", pid):  # its INSERT waits on that row
+                while not _waits_on_a_lock("atk-import2", pid):  # its INSERT waits on that row
                     assert proc.poll() is None, proc.communicate()
                     assert time.monotonic() < deadline
                 conn.commit()  # that host's registration lands: the import's INSERT fails
