@@ -487,18 +487,6 @@ def test_a_relay_whose_ledger_goes_down_after_the_server_answered_keeps_what_it_
     assert [tuple(r) for r in suppressed] == [("dead@example.com",)]
 
 
-def _blocked_by(app: str, pid: int) -> bool:
-    """Whether the session named ``app`` waits on a lock that backend ``pid`` holds."""
-    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
-    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
-            "AND %s = ANY(pg_blocking_pids(pid))",
-            (app, pid),
-        ).fetchone()
-    return bool(row and row[0])
-
-
 def test_an_import_whose_mailboxes_two_other_hosts_register_meanwhile_succeeds(
     pg_url,  # noqa: F811
     tmp_path,
