@@ -803,3 +803,57 @@ def test_the_relay_defers_a_message_to_a_server_offering_no_xoauth2_as_a_configu
     assert "log in again" not in text and CANARY not in text, text
     assert oauth_sink.messages == []
     assert json.loads(cli("quota", BOX, "--json").stdout)[0]["sent"] == 0
+
+
+_TOKEN_IN_A_PROCESS = """
+import sys
+from warmup.errors import WarmupError
+from warmup.oauth import Bearer
+from warmup.providers import get_provider
+try:
+    Bearer(sys.argv[1], get_provider("m365")).token()
+except WarmupError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(exc.exit_code)
+"""
+
+
+def _waits_on_a_lock(pid: int) -> bool:
+    """Whether process ``pid`` is blocked waiting for a file lock (/proc/locks' "->" lines)."""
+    lines = Path("/proc/locks").read_text().splitlines()
+    return any("->" in line and f" {pid} " in line for line in lines)
+
+
+def test_processes_refreshing_at_once_never_lose_the_rotated_refresh_token(
+    server, file_keyring, oauth_env, tmp_path
+):
+    """Two processes of one mailbox (a send and a bounces sync, two sends of a pool) need an
+    access token at the same moment. Both read the stored refresh token; the first refresh
+    rotates it, and the second then sent the old one, refused as invalid_grant: exit 77 "log in
+    again" for a login that was fine. One refresh at a time, each reading what the last stored."""
+    import subprocess
+    import sys
+
+    _device_login()
+    server.hold_refresh = threading.Event()
+    env = {**os.environ, **oauth_env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    argv = [sys.executable, "-c", _TOKEN_IN_A_PROCESS, BOX]
+    procs = []
+    try:
+        procs.append(subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True))
+        assert server.arrived.acquire(timeout=60), "the first process never asked for a token"
+        procs.append(subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True))
+        # The second one either asks the endpoint with the same refresh token, or waits for the
+        # first one's refresh to end.
+        while not server.arrived.acquire(timeout=0.02) and not _waits_on_a_lock(procs[1].pid):
+            assert procs[1].poll() is None, procs[1].communicate()
+        server.hold_refresh.set()
+        results = [(p.wait(60), p.communicate()[1]) for p in procs]
+    finally:
+        server.hold_refresh.set()
+        for p in procs:
+            p.kill()
+    assert results == [(0, ""), (0, "")]
+    assert server.answers == ["ok", "ok"]
+    stored = json.loads(json.loads(file_keyring.read_text())[f"warmup-oauth/{BOX}"])
+    assert stored["refresh_token"] in server.refresh  # the one the provider honours now

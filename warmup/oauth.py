@@ -22,6 +22,7 @@ Google's device clients need) name the organisation's registered application;
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import http.client
 import ipaddress
 import json
@@ -32,8 +33,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable
 from warmup.httpdeadline import Deadline
@@ -340,6 +343,43 @@ def login(
     return save(address, app.client_id, tokens.refresh_token)
 
 
+def lock_path(address: str) -> Path:
+    """The file whose lock one process holds while it refreshes ``address``'s tokens: in
+    warmup's data directory (``$XDG_DATA_HOME/warmup``, the default ledger's), per user like
+    the keyring."""
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    name = hashlib.sha256(address.encode()).hexdigest()[:32]  # an address is no file name
+    return base / "warmup" / "oauth-locks" / f"{name}.lock"
+
+
+@contextmanager
+def one_refresh_at_a_time(address: str) -> Iterator[None]:
+    """Hold ``address``'s refresh lock (waiting for another process's refresh, which its own
+    request timeout bounds). A provider that rotates refresh tokens refuses the old one once
+    the new one is out: two processes refreshing from the same stored token at once (a send and
+    a bounces sync, two sends of a pool) left one of them with ``invalid_grant`` and told the
+    user to log in again. Under the lock each reads what the last refresh stored. Where no
+    lock file can be made (a read-only home) or locked, the refresh goes on without it."""
+    try:
+        import fcntl
+
+        path = lock_path(address)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except (ImportError, OSError, RuntimeError):  # no fcntl (Windows), no home, read-only
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks
+            pass
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def sasl(user: str, token: str) -> str:
     """The XOAUTH2 initial client response, before base64 (SMTP and IMAP encode it)."""
     return f"user={user}\x01auth=Bearer {token}\x01\x01"
@@ -383,6 +423,10 @@ class Bearer:
         if self._tokens is not None and now < self._tokens.expires_at - REFRESH_AHEAD:
             self._cached = True
             return self._tokens.access_token
+        with one_refresh_at_a_time(self.address):
+            return self._refresh(now, timeout)
+
+    def _refresh(self, now: dt.datetime, timeout: float) -> str:
         from warmup import credentials
 
         stored = credentials.read_secret(SERVICE, self.address)

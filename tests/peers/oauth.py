@@ -48,6 +48,11 @@ class OAuthServer:
         self.client_secrets: list[str | None] = []  # client_secret of every token request
         self.scopes: list[str] = []
         self._server: ThreadingHTTPServer | None = None
+        # Set to an unset Event, every refresh request waits for it (outside the lock) before
+        # it is answered; ``arrived`` is released once per refresh request as it comes in.
+        self.hold_refresh: threading.Event | None = None
+        self.arrived = threading.Semaphore(0)
+        self.answers: list[str] = []  # the error code (or "ok") of every refresh answered
 
     @property
     def url(self) -> str:
@@ -86,6 +91,18 @@ class OAuthServer:
         }
 
     def handle(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("grant_type") == "refresh_token":
+            self.arrived.release()
+            hold = self.hold_refresh
+            if hold is not None:
+                hold.wait(60)
+            status, body = self._handle(path, form)
+            with self._lock:
+                self.answers.append(str(body.get("error", "ok")))
+            return status, body
+        return self._handle(path, form)
+
+    def _handle(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
         if path.endswith("introspect"):
             token = form.get("token", "")
             active = self.valid(token) and self.introspect_active
