@@ -857,3 +857,60 @@ def test_processes_refreshing_at_once_never_lose_the_rotated_refresh_token(
     assert server.answers == ["ok", "ok"]
     stored = json.loads(json.loads(file_keyring.read_text())[f"warmup-oauth/{BOX}"])
     assert stored["refresh_token"] in server.refresh  # the one the provider honours now
+
+
+@pytest.mark.parametrize("error", ["interaction_required", "login_required", "consent_required"])
+def test_a_refresh_needing_the_user_at_the_provider_says_log_in_again_exit_77(error):
+    """Microsoft answers a refresh with interaction_required once conditional access wants MFA
+    again or the tenant's policy changed (AADSTS50076, 50079), and OpenID Connect names
+    login_required and consent_required: each was a ConfigError, exit 78 "refused the refresh",
+    sending the user to a configuration that is right instead of to the device login that
+    fixes it, and the worker held the messages as misconfigured."""
+    body = json.dumps({"error": error, "error_description": "AADSTS50076: MFA"}).encode()
+    err = _refused_refresh(_http("400 Bad Request", body))
+    assert isinstance(err, oauth.LoginExpired), repr(err)
+    assert err.exit_code == 77
+    assert LOGIN_AGAIN in str(err) and "refresh-token" not in str(err)
+
+
+def test_a_user_declining_at_microsoft_is_a_refused_login_not_a_configuration_fault(
+    file_keyring, server
+):
+    """Microsoft's device flow names a user's "No" authorization_declined, not RFC 8628's
+    access_denied: it was exit 78 "the OAuth token endpoint refused the login", a configuration
+    fault, for a user who pressed the wrong button."""
+    _answering(
+        server,
+        lambda p, s, b: (
+            (400, {"error": "authorization_declined"}) if p.endswith("token") else (s, b)
+        ),
+    )
+    with pytest.raises(WarmupError) as err:
+        _device_login()
+    assert err.value.exit_code == 77, repr(err.value)
+    assert str(err.value) == f"the login of {BOX} was refused at the provider"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(503, {"error": "temporarily_unavailable"}), (429, {"error": "too_many_requests"}), (502, {})],
+    ids=["temporarily-unavailable", "throttled", "bad-gateway"],
+)
+def test_a_token_endpoint_hiccup_while_the_user_approves_does_not_end_the_login(
+    file_keyring, server, answer
+):
+    """A poll answered 503 temporarily_unavailable (or 429, or a gateway's 502) while the user
+    was still typing the code ended the login with exit 78 "refused the login": the user had to
+    start over with a new code for an endpoint that answered the next poll."""
+    hiccups = [answer]
+
+    def once(path, status, body):  # type: ignore[no-untyped-def]
+        if path.endswith("token") and hiccups:
+            return hiccups.pop()
+        return status, body
+
+    _answering(server, once)
+    _device_login()
+    assert hiccups == []
+    stored = json.loads(json.loads(file_keyring.read_text())[f"warmup-oauth/{BOX}"])
+    assert stored["refresh_token"] in server.refresh

@@ -46,6 +46,9 @@ SERVICE = "warmup-oauth"
 REFRESH_AHEAD = dt.timedelta(minutes=1)
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 TIMEOUT = 30.0  # seconds for a whole request to an endpoint (not per read)
+# Refresh errors only the user can clear, by logging in again (OpenID Connect core 3.1.2.6;
+# Microsoft's interaction_required when conditional access wants MFA again).
+NEEDS_THE_USER = frozenset({"interaction_required", "login_required", "consent_required"})
 MAX_BODY = 1 << 20  # bytes of an answer read: a token answer is a few kilobytes
 
 
@@ -270,11 +273,11 @@ def poll(
                 )
             return tokens
         error = _error(body)
-        if error == "slow_down":
+        if error == "slow_down" or status == 429:
             interval += 5
-        elif error == "authorization_pending":
-            pass
-        elif error == "access_denied":
+        elif error in ("authorization_pending", "temporarily_unavailable") or status >= 500:
+            pass  # an endpoint's hiccup while the user approves: the next poll may be answered
+        elif error in ("access_denied", "authorization_declined"):  # RFC 8628's, Microsoft's
             raise PermissionFailure(f"the login of {address} was refused at the provider")
         elif error == "expired_token":
             waited = code.expires_in + 1
@@ -306,6 +309,8 @@ def refresh(
     error = _error(body)
     if error == "invalid_grant":
         raise LoginExpired(address)
+    if error in NEEDS_THE_USER:
+        raise LoginExpired(address, f"needs you at the provider ({error})")
     if status >= 500 or status == 429 or error == "temporarily_unavailable":  # 429: throttled
         raise TempFail(f"the OAuth token endpoint cannot refresh now ({error}); try again later")
     raise ConfigError(f"the OAuth token endpoint refused the refresh ({error})")
