@@ -914,3 +914,30 @@ def test_a_token_endpoint_hiccup_while_the_user_approves_does_not_end_the_login(
     assert hiccups == []
     stored = json.loads(json.loads(file_keyring.read_text())[f"warmup-oauth/{BOX}"])
     assert stored["refresh_token"] in server.refresh
+
+
+@pytest.mark.parametrize(
+    "token", [f"{CANARY}-\u00f6", f"{CANARY}\r\nQUIT", f"{CANARY} x"], ids=["utf8", "crlf", "space"]
+)
+def test_an_access_token_that_is_no_bearer_token_is_one_line_exit_69(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path, token
+):
+    """A token endpoint handing out an access token with a character outside RFC 6750's
+    b64token (UTF-8, a line break) made smtplib's ASCII encoding of the XOAUTH2 response raise
+    UnicodeEncodeError mid-login: a traceback of 'warmup send'; a line break went into the
+    SASL response as given."""
+    _m365_box(oauth_sink, tmp_path)
+    _device_login()
+
+    def odd(path, status, body):  # type: ignore[no-untyped-def]
+        return status, ({**body, "access_token": token} if "access_token" in body else body)
+
+    _answering(server, odd)
+    res = _send()
+    assert res.returncode == 69, res.stderr
+    assert res.stderr.splitlines() == [
+        "Error: the OAuth endpoint "
+        f"{server.url}/organizations/oauth2/v2.0/token answered with an access token that is not a "
+        "bearer token; try again later"
+    ]
+    assert oauth_sink.messages == [] and CANARY not in res.stdout + res.stderr

@@ -27,6 +27,7 @@ import http.client
 import ipaddress
 import json
 import os
+import re
 import shlex
 import threading
 import time
@@ -209,10 +210,20 @@ def _seconds(body: dict[str, object], key: str, default: float, most: float) -> 
     return min(max(value, 0.0), most)
 
 
+_B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750 section 2.1
+
+
 def _tokens(body: dict[str, object], now: dt.datetime, url: str) -> Tokens:
     access = body.get("access_token")
     if not isinstance(access, str) or not access:
         raise Unavailable(f"the OAuth endpoint {url} answered without an access token")
+    if not _B64TOKEN.fullmatch(access):
+        # It goes into the XOAUTH2 response as is: smtplib's and imaplib's ASCII encoding of a
+        # UTF-8 one raised mid-login, a line break or space there is another SASL field.
+        raise Unavailable(
+            f"the OAuth endpoint {url} answered with an access token that is not a bearer "
+            f"token; try again later"
+        )
     # At most a day: a longer lifetime claimed only means refreshing sooner than needed.
     lifetime = _seconds(body, "expires_in", 3600.0, 86400.0)
     refresh = body.get("refresh_token")
