@@ -176,7 +176,8 @@ def test_smtp_refusing_the_token_exits_77_naming_the_login_command(
     res = _send()
     assert res.returncode == 77
     assert res.stderr.strip().splitlines() == [
-        f"Error: the OAuth login of {BOX} was refused by 127.0.0.1; log in again with {LOGIN_AGAIN}"
+        f"Error: the OAuth login of {BOX} was refused by 127.0.0.1 (535 5.7.8 Authentication "
+        f"credentials invalid); log in again with {LOGIN_AGAIN}"
     ]
     assert oauth_sink.messages == []
 
@@ -941,3 +942,43 @@ def test_an_access_token_that_is_no_bearer_token_is_one_line_exit_69(
         "bearer token; try again later"
     ]
     assert oauth_sink.messages == [] and CANARY not in res.stdout + res.stderr
+
+
+def test_smtp_auth_turned_off_for_the_tenant_is_exit_78_naming_it_not_log_in_again(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path
+):
+    """Exchange Online refuses every XOAUTH2 login with 535 5.7.139 while authenticated SMTP is
+    turned off for the tenant or the mailbox (Microsoft's default for new tenants). warmup said
+    the login "was refused; log in again" and dropped the server's reply: the user logged in
+    again, got the same, and never saw what to turn on."""
+    _m365_box(oauth_sink, tmp_path)
+    _device_login()
+    oauth_sink.oauth = lambda token: False
+    oauth_sink.oauth_refusal = (
+        "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the "
+        "Tenant. Visit https://aka.ms/smtp_auth_disabled for more information."
+    )
+    res = _send()
+    assert res.returncode == 78, res.stderr
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith(f"Error: 127.0.0.1 does not take authenticated SMTP for {BOX} (535 ")
+    assert "SmtpClientAuthentication is disabled for the Tenant" in line
+    assert "log in again" not in line and "SmtpClientAuthenticationDisabled" in line
+    assert oauth_sink.messages == [] and CANARY not in res.stdout + res.stderr
+
+
+def test_a_refused_token_names_the_servers_reply(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path
+):
+    """The 535 for a fresh token was reported without the server's reply: nothing to tell a
+    wrong scope or a blocked account from an expired login."""
+    _m365_box(oauth_sink, tmp_path)
+    _device_login()
+    oauth_sink.oauth = lambda token: False
+    oauth_sink.oauth_refusal = "535 5.7.3 Authentication unsuccessful"
+    res = _send()
+    assert res.returncode == 77, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"Error: the OAuth login of {BOX} was refused by 127.0.0.1 (535 5.7.3 Authentication "
+        f"unsuccessful); log in again with {LOGIN_AGAIN}"
+    ]

@@ -119,6 +119,13 @@ def _text(reply: bytes | str) -> str:
     return " ".join(text.split())
 
 
+def _smtp_auth_off(reply: str) -> bool:
+    """Whether a 535 says authenticated SMTP is turned off for the mailbox or its tenant
+    (Exchange Online: "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is
+    disabled for the Tenant"), not that the login is wrong."""
+    return "smtpclientauthentication is disabled" in reply.lower()
+
+
 class Session:
     """An authenticated SMTP connection to the first host of ``target`` that works."""
 
@@ -169,8 +176,20 @@ class Session:
                 if not isinstance(target.password, str) and exc.smtp_code == 535:
                     from warmup.oauth import LoginExpired
 
+                    held = target.password.held()
+                    if held:  # a server echoing the token back: never in a message
+                        reply = reply.replace(held, "***")
+                    if _smtp_auth_off(reply):
+                        # Exchange Online's 5.7.139: no new login changes it, an admin must.
+                        raise ConfigError(
+                            f"{self.host} does not take authenticated SMTP for "
+                            f"{target.username} ({reply}){passed}; an administrator must turn "
+                            f"it on for the mailbox (Exchange Online: 'Set-CASMailbox "
+                            f"{shlex.quote(target.username)} -SmtpClientAuthenticationDisabled "
+                            f"$false', and for the tenant)"
+                        ) from None
                     raise LoginExpired(
-                        target.username, f"was refused by {self.host}{passed}"
+                        target.username, f"was refused by {self.host} ({reply}){passed}"
                     ) from None
                 # 454 and other 4xx: the server cannot check now; 432 asks for a new password.
                 if 400 <= exc.smtp_code < 500 and exc.smtp_code != 432:

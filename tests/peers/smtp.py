@@ -164,8 +164,10 @@ class _SMTP(SMTP):
             self._sink.oauth_tokens.append(token)
         if user == self._sink.user and check(token):
             return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
-        await self.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
-        return AuthResult(success=False, handled=False)
+        refusal = self._sink.oauth_refusal
+        if refusal is None:  # Gmail's way: the JSON error first
+            await self.challenge_auth('{"status":"401","schemes":"bearer","scope":"mail"}')
+        return AuthResult(success=False, handled=False, message=refusal)
 
 
 class _Controller(Controller):
@@ -341,7 +343,9 @@ class SmtpSink:
         over it gets aiosmtpd's ``552 Error: Too much mail data`` at the end of DATA.
       - ``accounts``: more logins than ``user`` (address -> password): a pool's mailboxes.
       - ``oauth``: AUTH XOAUTH2 for ``user`` is accepted when this says its token is valid
-        (``oauth_tokens`` lists every token offered).
+        (``oauth_tokens`` lists every token offered); a refused one gets a 334 with Gmail's
+        JSON error, then 535, or ``oauth_refusal`` (a whole reply line) at once, as Exchange
+        Online answers.
       - ``xoauth2``: XOAUTH2 is among the AUTH mechanisms (True); False: EHLO does not name
         it and AUTH XOAUTH2 gets 504 5.5.4 Unrecognized authentication type, as a server that
         takes passwords only answers.
@@ -388,6 +392,7 @@ class SmtpSink:
         self.oauth: Callable[[str], bool] | None = None
         self.oauth_tokens: list[str] = []
         self.xoauth2 = True
+        self.oauth_refusal: str | None = None  # Exchange's way: this reply at once, no 334
         self.auth_line: str | None = None
         self.reject_rcpt = dict(reject_rcpt or {})
         self.reject_mail = reject_mail
