@@ -982,3 +982,33 @@ def test_a_refused_token_names_the_servers_reply(
         f"Error: the OAuth login of {BOX} was refused by 127.0.0.1 (535 5.7.3 Authentication "
         f"unsuccessful); log in again with {LOGIN_AGAIN}"
     ]
+
+
+def test_a_device_login_ends_when_its_code_expires_even_with_an_interval_of_zero(
+    file_keyring, server
+):
+    """The poll counted the intervals it slept, not the time that passed: an endpoint saying
+    interval 0 (or answering each poll slowly) and authorization_pending forever was polled
+    without end, 'mailbox login --oauth' never returning. The code's lifetime is measured on
+    the clock."""
+    polls = []
+
+    def pending(path, status, body):  # type: ignore[no-untyped-def]
+        if not path.endswith("token"):
+            return status, {**body, "interval": 0, "expires_in": 900}
+        polls.append(1)
+        if len(polls) > 50:  # the loop did not end on its own
+            return 400, {"error": "access_denied"}
+        return 400, {"error": "authorization_pending"}
+
+    _answering(server, pending)
+    t = [dt.datetime.now(dt.UTC)]
+
+    def clock() -> dt.datetime:
+        t[0] += dt.timedelta(seconds=100)  # each poll's answer takes 100 s
+        return t[0]
+
+    with pytest.raises(TempFail) as err:
+        oauth.login(BOX, get_provider("m365"), lambda c: None, now=clock, sleep=lambda s: None)
+    assert str(err.value).startswith("the code was not approved within 900 s")
+    assert 8 <= len(polls) <= 10

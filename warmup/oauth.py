@@ -267,13 +267,14 @@ def poll(
     sleep: Callable[[float], None] = time.sleep,
 ) -> Tokens:
     """Poll the token endpoint until the user approves, refuses, or the code expires."""
-    interval, waited = code.interval, 0.0
+    # The code's lifetime on the clock: the intervals slept leave out the time each answer
+    # took, and an interval of 0 made a loop that never ended.
+    interval, started, expired = code.interval, now(), False
     form = {"grant_type": DEVICE_GRANT, "device_code": code.device_code, "client_id": app.client_id}
     if app.client_secret:
         form["client_secret"] = app.client_secret
     while True:
         sleep(interval)
-        waited += interval
         status, body = _post(app.token_url, form)
         if status == 200:
             tokens = _tokens(body, now(), app.token_url)
@@ -291,10 +292,10 @@ def poll(
         elif error in ("access_denied", "authorization_declined"):  # RFC 8628's, Microsoft's
             raise PermissionFailure(f"the login of {address} was refused at the provider")
         elif error == "expired_token":
-            waited = code.expires_in + 1
+            expired = True
         else:
             raise ConfigError(f"the OAuth token endpoint refused the login ({error})")
-        if waited > code.expires_in:
+        if expired or (now() - started).total_seconds() > code.expires_in:
             raise TempFail(
                 f"the code was not approved within {code.expires_in:g} s; run "
                 f"'warmup mailbox login {shlex.quote(address)} --oauth' again"
