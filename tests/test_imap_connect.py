@@ -296,3 +296,32 @@ def test_a_host_unreachable_again_after_refusing_a_cached_token_is_not_failed_ov
     assert server.connections == 2  # the host again; never the backup after the account's answer
     text = one_line(got.value)
     assert text.startswith("127.0.0.1 refused the cached OAuth token"), text
+
+
+def test_a_server_echoing_the_token_or_password_in_its_refusal_never_puts_it_in_the_error(
+    bearer,
+):
+    """The IMAP server's words after a refused login go into the error as they came: a server
+    quoting the access token (or the password) back put the secret in the message, printed
+    and logged by every command that logs in."""
+    from tests.test_oauth import _answering
+
+    token, server_ = bearer
+    echoed = "oauthcanary-at-echoed"
+    _answering(
+        server_, lambda p, s, b: (s, {**b, "access_token": echoed} if "access_token" in b else b)
+    )
+    no = f"{{tag}} NO [AUTHENTICATIONFAILED] bad token {echoed}\r\n".encode()
+    with (
+        ImapServer(ImapScript(replies={"AUTHENTICATE": [REFUSED[0], no]})) as server,
+        pytest.raises(oauth.LoginExpired) as got,
+    ):
+        login(server.port, token)
+    assert echoed not in str(got.value) and "bad token ***" in str(got.value)
+    no = f"{{tag}} NO [AUTHENTICATIONFAILED] wrong password {PASSWORD}\r\n".encode()
+    with (
+        ImapServer(ImapScript(replies={"LOGIN": no})) as server,
+        pytest.raises(LoginFailed) as fail,
+    ):
+        login(server.port)
+    assert PASSWORD not in str(fail.value) and "wrong password ***" in str(fail.value)

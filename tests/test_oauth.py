@@ -1012,3 +1012,19 @@ def test_a_device_login_ends_when_its_code_expires_even_with_an_interval_of_zero
         oauth.login(BOX, get_provider("m365"), lambda c: None, now=clock, sleep=lambda s: None)
     assert str(err.value).startswith("the code was not approved within 900 s")
     assert 8 <= len(polls) <= 10
+
+
+def test_an_smtp_server_echoing_the_password_in_its_refusal_never_puts_it_in_the_error():
+    """The SMTP server's reply to a refused password login went into the error as it came: a
+    server quoting the password back put it in the message every command prints."""
+    from tests.peers.smtp import Script, ScriptedServer
+    from warmup import smtp
+    from warmup.errors import PermissionFailure
+
+    password = "pw-canary-8841"
+    refusal = f"535 5.7.8 bad credentials {password}\r\n".encode()
+    with ScriptedServer(Script(replies={"AUTH": refusal})) as peer:
+        target = smtp.Target(("127.0.0.1",), peer.port, "none", BOX, password, 5.0)
+        with pytest.raises(PermissionFailure) as exc:
+            smtp.Session(target)
+    assert password not in str(exc.value) and "bad credentials ***" in str(exc.value)

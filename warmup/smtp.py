@@ -168,6 +168,10 @@ class Session:
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
                 reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+                secret = target.password
+                held = secret if isinstance(secret, str) else secret.held()
+                if held:  # a server quoting the password or token back: never in a message
+                    reply = reply.replace(held, "***")
                 if not isinstance(target.password, str) and exc.smtp_code == 504:
                     # "Unrecognized authentication type": XOAUTH2 offered in EHLO, refused as
                     # a mechanism (not the token): a new login would not change it.
@@ -176,9 +180,6 @@ class Session:
                 if not isinstance(target.password, str) and exc.smtp_code == 535:
                     from warmup.oauth import LoginExpired
 
-                    held = target.password.held()
-                    if held:  # a server echoing the token back: never in a message
-                        reply = reply.replace(held, "***")
                     if _smtp_auth_off(reply):
                         # Exchange Online's 5.7.139: no new login changes it, an admin must.
                         raise ConfigError(

@@ -382,6 +382,9 @@ def _refused(
 ) -> NoReturn:
     """A NO to the login: the account's answer (no other host is tried)."""
     passed = f" (passed over: {_tried(failed, port)})" if failed else ""
+    secret = password if isinstance(password, str) else password.held()
+    if secret:  # a server quoting the secret back: never in a message
+        text = text.replace(secret, "***")
     if not isinstance(password, str):
         from warmup.oauth import LoginExpired
 
