@@ -62,3 +62,13 @@ class UnloadableKeyring(BrokenKeyring):
     @properties.classproperty
     def priority(cls) -> float:  # type: ignore[override]
         raise RuntimeError("cannot connect to the keyring daemon")
+
+
+class ReadOnlyKeyring(FileKeyring):
+    """The file keyring, whose writes fail (a Secret Service collection locked since the
+    login, a full disk): what is stored can be read, nothing new kept."""
+
+    priority = -1  # type: ignore[assignment]  # named only, as BrokenKeyring
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise RuntimeError("the collection is locked")

@@ -1028,3 +1028,31 @@ def test_an_smtp_server_echoing_the_password_in_its_refusal_never_puts_it_in_the
         with pytest.raises(PermissionFailure) as exc:
             smtp.Session(target)
     assert password not in str(exc.value) and "bad credentials ***" in str(exc.value)
+
+
+def test_a_keyring_refusing_the_rotated_refresh_token_says_so_and_what_to_do(
+    oauth_sink, server, file_keyring, ssl_cert_env, tmp_path
+):
+    """The provider rotated the refresh token (the old one now refused) and the keyring would
+    not store the new one: the send said "use WARMUP_PASSWORD or --password-command", advice
+    for a password that an OAuth mailbox never reads, and the next command's "log in again"
+    came with no word of the keyring. The message now says what was lost and the order of the
+    fix."""
+    import keyring
+
+    from tests.filekeyring import ReadOnlyKeyring
+
+    _m365_box(oauth_sink, tmp_path)
+    _device_login()
+    keyring.set_keyring(ReadOnlyKeyring())
+    with Gate(BOX) as gate, pytest.raises(WarmupError) as err:
+        gate.send(b"Subject: 1\r\n\r\nHi\r\n", ["one@example.com"])
+    why = str(err.value)
+    assert err.value.exit_code == 78, why
+    assert "WARMUP_PASSWORD" not in why and "--password-command" not in why, why
+    assert why == (
+        f"the system keyring refused to store the new OAuth refresh token of {BOX} "
+        f"(RuntimeError), and the provider may no longer take the old one; make the keyring "
+        f"writable, then log in again with {LOGIN_AGAIN}"
+    )
+    assert CANARY not in why

@@ -94,11 +94,20 @@ def store_secret(service: str, user: str, secret: str) -> str:
     except ConfigError:
         raise
     except Exception as exc:  # keyring backends raise their own types
-        raise ConfigError(
+        raise KeyringRefused(
             f"the system keyring refused to store it ({type(exc).__name__}); "
-            f"use WARMUP_PASSWORD or --password-command instead"
+            f"use WARMUP_PASSWORD or --password-command instead",
+            type(exc).__name__,
         ) from None
     return backend_name(target)
+
+
+class KeyringRefused(ConfigError):
+    """The keyring failed to store a secret; ``cause``: the backend's exception's type name."""
+
+    def __init__(self, message: str, cause: str) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 def read_secret(service: str, user: str) -> str | None:

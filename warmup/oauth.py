@@ -458,9 +458,19 @@ class Bearer:
         except (ValueError, KeyError, TypeError):
             raise LoginExpired(self.address, "in the keyring is unreadable") from None
         tokens = refresh(app_for(self.provider, client_id), old, self.address, now, timeout)
-        if tokens.refresh_token and tokens.refresh_token != old:
-            save(self.address, client_id, tokens.refresh_token)  # the provider rotated it
         self._tokens, self._cached = tokens, False
+        if tokens.refresh_token and tokens.refresh_token != old:
+            try:
+                save(self.address, client_id, tokens.refresh_token)  # the provider rotated it
+            except credentials.KeyringRefused as exc:
+                # Said as what it means for the login, not the password advice store_secret
+                # gives. The access token stays in memory: this process may go on an hour.
+                raise ConfigError(
+                    f"the system keyring refused to store the new OAuth refresh token of "
+                    f"{self.address} ({exc.cause}), and the provider may no longer take the "
+                    f"old one; make the keyring writable, then log in again with 'warmup "
+                    f"mailbox login {shlex.quote(self.address)} --oauth'"
+                ) from None
         return tokens.access_token
 
     def refused(self) -> bool:
