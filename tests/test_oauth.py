@@ -1056,3 +1056,23 @@ def test_a_keyring_refusing_the_rotated_refresh_token_says_so_and_what_to_do(
         f"writable, then log in again with {LOGIN_AGAIN}"
     )
     assert CANARY not in why
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [(503, {"error": "temporarily_unavailable"}), (429, {"error": "too_many_requests"}), (502, {})],
+    ids=["temporarily-unavailable", "throttled", "bad-gateway"],
+)
+def test_a_device_endpoint_that_cannot_answer_now_is_exit_75_not_a_wrong_client_id(
+    file_keyring, server, answer
+):
+    """A device endpoint answering 503 temporarily_unavailable, 429 or a gateway's 502 made
+    'mailbox login --oauth' exit 78 "check WARMUP_OAUTH_CLIENT_ID": a client ID that is right,
+    for an endpoint that would answer a minute later."""
+    _answering(server, lambda p, s, b: answer if not p.endswith("token") else (s, b))
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 75, res.stderr
+    [line] = res.stderr.strip().splitlines()
+    assert "WARMUP_OAUTH_CLIENT_ID" not in line and "try again later" in line, line
+    assert not file_keyring.exists()

@@ -232,11 +232,20 @@ def _tokens(body: dict[str, object], now: dt.datetime, url: str) -> Tokens:
     )
 
 
+def _temporary(status: int, error: str) -> bool:
+    """An endpoint that cannot answer now: a 5xx, throttled (429), or saying so."""
+    return status >= 500 or status == 429 or error == "temporarily_unavailable"
+
+
 def start(app: App) -> DeviceCode:
     """Ask for a device code and the user code to show (RFC 8628 section 3.1)."""
     status, body = _post(
         app.device_url, {"client_id": app.client_id, "scope": " ".join(app.scopes)}
     )
+    if status != 200 and _temporary(status, _error(body)):
+        raise TempFail(
+            f"the OAuth device endpoint cannot start a login now ({_error(body)}); try again later"
+        )
     if status != 200:
         raise ConfigError(
             f"the OAuth device endpoint refused the login request ({_error(body)}); check "
@@ -287,7 +296,7 @@ def poll(
         error = _error(body)
         if error == "slow_down" or status == 429:
             interval += 5
-        elif error in ("authorization_pending", "temporarily_unavailable") or status >= 500:
+        elif error == "authorization_pending" or _temporary(status, error):
             pass  # an endpoint's hiccup while the user approves: the next poll may be answered
         elif error in ("access_denied", "authorization_declined"):  # RFC 8628's, Microsoft's
             raise PermissionFailure(f"the login of {address} was refused at the provider")
@@ -323,7 +332,7 @@ def refresh(
         raise LoginExpired(address)
     if error in NEEDS_THE_USER:
         raise LoginExpired(address, f"needs you at the provider ({error})")
-    if status >= 500 or status == 429 or error == "temporarily_unavailable":  # 429: throttled
+    if _temporary(status, error):
         raise TempFail(f"the OAuth token endpoint cannot refresh now ({error}); try again later")
     raise ConfigError(f"the OAuth token endpoint refused the refresh ({error})")
 
