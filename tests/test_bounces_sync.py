@@ -625,6 +625,41 @@ def test_dropped_connection_resumes_without_duplicates(box, ledger_path):
     assert report.bounces == 120 and len(bounce_rows(ledger_path)) == 120
 
 
+def test_a_connection_dropped_in_a_sync_since_a_date_goes_on_where_it_was(box, ledger_path):
+    # With --since, a reconnect read the folder again from its first message (the saved
+    # position does not apply to a since): "Scanned 170 messages" of a folder of 120, and a
+    # large folder on a server that ends sessions every few minutes was never read to its end.
+    from warmup.api import endpoints
+    from warmup.bounces.imap import sync
+    from warmup.ledger import open_ledger
+
+    box.append_many(
+        "INBOX",
+        [
+            dsn(f"<o-{n}@corp.example>", f"g{n}@example.net", "5.1.1", "550 5.1.1 no", n)
+            for n in range(120)
+        ],
+    )
+    ledger = open_ledger()
+    mb = ledger.mailbox(BOX)
+    ep = endpoints(mb)
+    seen: list[tuple[int, int]] = []
+
+    def kick_once(total: int, done: int) -> None:
+        seen.append((total, done))
+        if len(seen) == 1:
+            box.kick()
+
+    report = sync(
+        ledger, mb, hosts=ep.imap_hosts, port=ep.imap_port, security="ssl",
+        password=IMAP_PASSWORD, folders=["INBOX"], since=dt.date(2026, 1, 1), progress=kick_once,
+    )  # fmt: skip
+    assert report.reconnects == 1
+    assert (report.scanned, report.bounces) == (120, 120)
+    assert seen == [(120, 50), (70, 50), (70, 70)]  # the second connection read the other 70
+    assert len(bounce_rows(ledger_path)) == 120
+
+
 def imap_via(proxy: LoginFaultProxy) -> None:
     """Point the mailbox at the proxy, as primary (127.0.0.1) and backup host (localhost)."""
     res = cli(

@@ -519,6 +519,10 @@ def sync(
             _check_folder(imap, folder)
 
     imap = login()
+    # Folder -> (UIDVALIDITY, last UID) this run has read and recorded: a reconnect goes on from
+    # there. The saved position alone is not enough: an explicit ``since`` reads from the
+    # folder's start whatever was saved, and started again there at each dropped connection.
+    reached: dict[str, tuple[int, int]] = {}
 
     def retrying(step: Callable[[imaplib.IMAP4], None]) -> None:
         """Run ``step`` on the connection, reconnecting when it drops (progress is saved)."""
@@ -558,7 +562,7 @@ def sync(
             retrying(
                 functools.partial(
                     _sync_folder, ledger, box, folder=folder, since=since, move_to=move_to,
-                    report=report, progress=progress, now=now,
+                    report=report, progress=progress, now=now, reached=reached,
                 )
             )  # fmt: skip
     finally:
@@ -581,6 +585,7 @@ def _sync_folder(
     report: SyncReport,
     progress: Callable[[int, int], None] | None,
     now: Callable[[], dt.datetime],
+    reached: dict[str, tuple[int, int]],
 ) -> None:
     typ, selected = imap.select(_quote(folder), readonly=move_to is None)
     if typ != "OK":
@@ -594,6 +599,9 @@ def _sync_folder(
         )
     uidvalidity = int(stated)
     last, saved, since = _position(ledger, box, folder, uidvalidity, since)
+    been = reached.get(folder)
+    if been is not None and been[0] == uidvalidity:  # read by this run before a reconnect
+        last = max(last, been[1])
     uids = _search(imap, folder, last, since, _number(selected), _number(imap.response("UIDNEXT")))
     done = 0
     for i in range(0, len(uids), BATCH):
@@ -620,12 +628,14 @@ def _sync_folder(
                 report.delayed += delayed
                 if not matched:
                     report.unmatched.append(rcpt or "(no recipient)")
+            reached[folder] = (uidvalidity, at)
         last = batch[-1]
         report.scanned += len(batch)
         done += len(batch)
         if to_move and move_to:
             report.moved += _move(imap, to_move, folder, move_to)
             record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
+            reached[folder] = (uidvalidity, last)
         if progress:
             progress(len(uids), done)
     if not uids:
