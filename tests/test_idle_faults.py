@@ -269,3 +269,42 @@ def test_sigterm_while_the_watcher_reconnects_ends_the_run_promptly(
     assert out[-1].strip() == "Stopped.", out
     assert sum("IMAP IDLE for" in line for line in out) == 1, out
     assert "Traceback" not in err and IMAP_PASSWORD not in "".join(out) + err
+
+
+def test_mail_that_came_while_dovecot_restarted_wakes_the_sync_when_the_watcher_is_back(
+    dovecot_clean, ssl_cert_env, thread_errors
+):
+    """Dovecot restarted under the IDLE and the mail came before the watcher was back: a new
+    IDLE tells only of mail that comes after it, so the watcher slept on, and the mail waited
+    for the interval's sync (ten minutes in ``warmup run``)."""
+    woken, lines, delays = threading.Event(), [], []
+    restarted = threading.Event()
+
+    def retry(failures: int) -> float:  # time is passed in: the mail comes "meanwhile"
+        delays.append(failures)
+        if failures == 1:
+            assert restarted.wait(20)
+            dovecot_clean.append("INBOX", bounce_of("<x@corp.example>"))
+        return 0.0
+
+    watcher = IdleWatcher(
+        BOX,
+        hosts=(dovecot_clean.host,),
+        port=dovecot_clean.port,
+        security="ssl",
+        password=IMAP_PASSWORD,
+        wake=woken.set,
+        log=lines.append,
+        retry=retry,
+    )
+    watcher.start()
+    try:
+        wait_for(watcher.ready.is_set)
+        assert not woken.is_set()  # the first connection: the run syncs at its start anyway
+        dovecot_clean.restart()
+        restarted.set()
+        wait_for(lambda: watcher.failures == 1 and watcher.ready.is_set())
+        assert woken.wait(20)
+    finally:
+        watcher.close()
+    assert thread_errors == [] and delays == [1] and len(lines) == 1

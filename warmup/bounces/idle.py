@@ -50,7 +50,8 @@ class NoIdle(Exception):
 
 
 class IdleWatcher(threading.Thread):
-    """Holds IDLE on ``folder`` of one mailbox and calls ``wake()`` when new mail arrives.
+    """Holds IDLE on ``folder`` of one mailbox and calls ``wake()`` when new mail arrives,
+    and once each time it is back after a lost connection (mail may have come meanwhile).
 
     ``supported`` is None until the server has answered, then whether it offers IDLE (if not,
     the thread ends and the caller's interval is all there is). ``log`` gets one line for each
@@ -89,6 +90,7 @@ class IdleWatcher(threading.Thread):
         self.renewals = 0  # IDLE commands ended because it was time to issue a new one
         self.failures = 0  # connections lost or refused, in all
         self._ended_well = False  # an IDLE ended with OK since the last failure
+        self._sessions = 0  # connections that got as far as opening the folder
 
     def close(self, wait: float = 5.0) -> None:
         """End the IDLE and the thread (safe from any thread; returns within ``wait``)."""
@@ -178,6 +180,11 @@ class IdleWatcher(threading.Thread):
         typ, data = imap.select(_quote(self._folder), readonly=True)
         if typ != "OK":
             raise imaplib.IMAP4.error(f"cannot open {self._folder}: {data!r}")
+        # Mail that came while no connection was watching (the server restarted, the link
+        # dropped) is told by no IDLE: each new one tells only of mail that comes after it.
+        if self._sessions:
+            self._wake()
+        self._sessions += 1
         # Past the renewal, the next line (a server's keep-alive comes every few minutes) ends
         # the IDLE; a connection silent for much longer than that is dead.
         imap.sock.settimeout(self._renew + SILENCE)
