@@ -1595,3 +1595,29 @@ def test_a_report_in_raw_gbk_is_recorded_as_the_hard_bounce_it_is(box, ledger_pa
     assert [(r[0], r[1]) for r in bounce_rows(ledger_path)] == [(rcpt, "hard")]
     sup = json.loads(cli("suppress", "list", "--json").stdout)
     assert [s["address"] for s in sup] == [rcpt]
+
+
+def test_mail_a_first_sync_passed_over_as_older_than_the_sends_stays_passed_over(box, ledger_path):
+    # A first sync reads the mail since the day before the first send; it saved its position at
+    # the last message it read (none here: 0), so the next sync, with a position and no date,
+    # read the folder's whole history: 5 old reports scanned and recorded the second time.
+    send_many(1)
+    client = box.connect()
+    try:
+        for n in range(5):
+            old = dsn(f"<old-{n}@corp.example>", f"old{n}@example.net", "5.1.1", "550 no", n)
+            when = imaplib.Time2Internaldate(dt.datetime(2025, 3, 1, tzinfo=dt.UTC))
+            assert client.append("INBOX", None, when, old)[0] == "OK"
+    finally:
+        client.logout()
+    first = cli("bounces", "sync", BOX, "--json")
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["scanned"] == 0
+    box.append("INBOX", dsn("<new@corp.example>", "new@example.net", "5.1.1", "550 no", 9))
+    second = cli("bounces", "sync", BOX, "--json")
+    assert second.returncode == 0, second.stderr
+    assert (json.loads(second.stdout)["scanned"], json.loads(second.stdout)["bounces"]) == (1, 1)
+    assert [r[0] for r in bounce_rows(ledger_path)] == ["new@example.net"]
+    # Asked for, they are read.
+    again = cli("bounces", "sync", BOX, "--since", "2025-01-01", "--json")
+    assert json.loads(again.stdout)["bounces"] == 5

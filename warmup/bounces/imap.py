@@ -598,11 +598,13 @@ def _sync_folder(
             f"server's administrator)"
         )
     uidvalidity = int(stated)
+    asked = since
     last, saved, since = _position(ledger, box, folder, uidvalidity, since)
     been = reached.get(folder)
     if been is not None and been[0] == uidvalidity:  # read by this run before a reconnect
         last = max(last, been[1])
-    uids = _search(imap, folder, last, since, _number(selected), _number(imap.response("UIDNEXT")))
+    uidnext = _number(imap.response("UIDNEXT"))
+    uids = _search(imap, folder, last, since, _number(selected), uidnext)
     done = 0
     for i in range(0, len(uids), BATCH):
         batch = uids[i : i + BATCH]
@@ -638,8 +640,14 @@ def _sync_folder(
             reached[folder] = (uidvalidity, last)
         if progress:
             progress(len(uids), done)
-    if not uids:
-        record_batch(ledger, box, folder, uidvalidity, max(last, saved), [], now())
+    # A first sync reads only the mail since the day before the first send: the older mail
+    # it passed over is passed over for good, up to the UIDNEXT the folder stated when opened.
+    # Saved at the last UID read, the next sync read all of it (no date: the position is
+    # there), and so read a whole folder's history when the first found nothing.
+    end = uidnext - 1 if asked is None and since is not None and uidnext else 0
+    if not uids or end > max(last, saved):
+        record_batch(ledger, box, folder, uidvalidity, max(last, saved, end), [], now())
+        reached[folder] = (uidvalidity, max(last, end))
 
 
 def _number(data: object) -> int | None:
