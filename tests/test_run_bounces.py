@@ -321,3 +321,45 @@ def test_imap_down_while_running_is_one_log_line_and_the_worker_still_sends_and_
         f"(127.0.0.1:{closed_port[1]}: connection refused); try again later, or check the "
         f"mailbox's IMAP host and port; next try at {T0 + dt.timedelta(minutes=10):%Y-%m-%dT%H:%M:%SZ}"
     ]
+
+
+def test_a_password_put_right_while_running_is_the_one_idle_logs_in_with(pool, monkeypatch):
+    """The password changed at the provider, and warmup's copy was put right while ``warmup
+    run`` ran: the interval's sync reads it afresh, but the IDLE watcher kept the old one and
+    logged in with it for as long as the run lasted (refused logins every few minutes, and
+    providers lock accounts for fewer), saying nothing and never watching again."""
+    from warmup.outbox.bounces import BounceSync
+
+    ledger = open_ledger()
+    clock, lines, tries = Clock(T0), [], []
+    every = dt.timedelta(minutes=10)
+
+    def retry(failures: int) -> float:
+        tries.append(failures)
+        return 0.0  # time is passed in
+
+    syncs = BounceSync(
+        ledger, pool=ledger.pool("P"), every=every, clock=clock, log=lines.append,
+        idle_retry=retry,
+    )  # fmt: skip
+    woken = threading.Event()
+    monkeypatch.setenv("WARMUP_PASSWORD", "0ld-pass")
+    try:
+        syncs.run_due(T0)  # refused: logged
+        syncs.watch(woken.set)
+        (first,) = syncs.watchers()
+        wait_for(lambda: not first.is_alive() or first.failures >= 2)
+        assert not first.is_alive() and first.refused and tries == []
+        monkeypatch.setenv("WARMUP_PASSWORD", IMAP_PASSWORD)  # put right
+        clock.at = T0 + every
+        syncs.run_due(clock.at)
+        (second,) = syncs.watchers()
+        wait_for(second.ready.is_set)
+        pool.append("INBOX", bounce_of("<x@corp.example>"))
+        assert woken.wait(20)
+    finally:
+        syncs.close()
+    failed, stopped, *rest = lines
+    assert "bounce sync of" in failed and "refused the IMAP login" in failed, lines
+    assert f"IMAP IDLE for {BOX} stopped: " in stopped and "0ld-pass" not in stopped, lines
+    assert "it starts again once a sync logs in" in stopped and rest == [], lines

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from warmup.bounces.imap import _drop, _logout, _quote, connect
-from warmup.errors import WarmupError
+from warmup.errors import PermissionFailure, WarmupError
 from warmup.neterr import describe
 from warmup.words import printable
 
@@ -47,6 +47,10 @@ def backoff(failures: int) -> float:
 
 class NoIdle(Exception):
     """The server does not offer IDLE (the message says how it showed it)."""
+
+
+class _Refused(Exception):
+    """The server refused the login (the message says how)."""
 
 
 class IdleWatcher(threading.Thread):
@@ -86,6 +90,9 @@ class IdleWatcher(threading.Thread):
         self._lock = threading.Lock()
         self._imap: imaplib.IMAP4 | None = None
         self.supported: bool | None = None
+        # The login was refused, and the watcher ended: its password is the one it was given,
+        # which the user may since have changed (a new watcher is started once a sync logs in).
+        self.refused = False
         self.ready = threading.Event()  # set while IDLE is held on a live connection
         self.renewals = 0  # IDLE commands ended because it was time to issue a new one
         self.failures = 0  # connections lost or refused, in all
@@ -110,6 +117,13 @@ class IdleWatcher(threading.Thread):
         while not self._closed.is_set():
             try:
                 failed = self._session()
+            except _Refused as exc:
+                self.refused = True
+                self._log(
+                    f"IMAP IDLE for {self.address} stopped: {self._scrub(str(exc))}; it starts "
+                    f"again once a sync logs in (bounces are synced on the interval meanwhile)"
+                )
+                return
             except NoIdle as exc:
                 self.supported = False
                 self._log(
@@ -140,6 +154,8 @@ class IdleWatcher(threading.Thread):
         hosts, port, security, password, timeout = self._login
         try:
             imap, _ = connect(hosts, port, security, self.address, password, timeout)
+        except PermissionFailure as exc:  # again with the same password: refused again
+            raise _Refused(_why(exc)) from None
         except WarmupError as exc:  # the interval's sync meets it too, and says so
             return _why(exc), True
         except Exception as exc:  # whatever the server said, the watcher outlives it

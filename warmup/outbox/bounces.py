@@ -99,7 +99,13 @@ class BounceSync:
         else:
             due = [self._boxes[i] for i in sorted(woken) if i in self._boxes]
         for box in due:
-            self._sync(box, now)
+            if self._sync(box, now) and self._wake is not None:
+                # A watcher whose login was refused ended: the password the sync just logged
+                # in with (read afresh) may be a new one; the watcher's is the old one.
+                watcher = self._watchers.get(box.id)
+                if watcher is not None and watcher.refused:
+                    del self._watchers[box.id]
+                    self._watch([box])
 
     def _secret(self, box: MailboxRow) -> str | Bearer:
         """Its password (read afresh: it may have changed), or its one OAuth Bearer, shared
@@ -111,7 +117,8 @@ class BounceSync:
             self._bearers[box.id] = secret
         return secret
 
-    def _sync(self, box: MailboxRow, now: dt.datetime) -> None:
+    def _sync(self, box: MailboxRow, now: dt.datetime) -> bool:
+        """Sync ``box``; whether it logged in and read its INBOX (a failure is logged)."""
         ep = api.endpoints(box)
         try:
             report = sync(
@@ -132,12 +139,13 @@ class BounceSync:
                 f"{_stamp(now)} bounce sync of {box.address} failed: {why}; next try at "
                 f"{_stamp(self._round_at or now)}"
             )
-            return
+            return False
         if report.bounces:
             self.log(
                 f"{_stamp(self.clock())} bounce sync of {box.address}: "
                 f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends"
             )
+        return True
 
     def watch(self, wake: Callable[[], object]) -> None:
         """Start an IMAP IDLE watcher for each mailbox (and, at each :meth:`run_due`, for a
