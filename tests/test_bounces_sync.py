@@ -1621,3 +1621,24 @@ def test_mail_a_first_sync_passed_over_as_older_than_the_sends_stays_passed_over
     # Asked for, they are read.
     again = cli("bounces", "sync", BOX, "--since", "2025-01-01", "--json")
     assert json.loads(again.stdout)["bounces"] == 5
+
+
+def test_a_sync_since_a_date_still_reads_the_new_mail_dated_before_it(box, ledger_path):
+    # A report filed into the folder since the last sync keeps the date it arrived (a server's
+    # rule, a mail client moving it: INTERNALDATE is kept). A sync --since a later date read
+    # only the mail since that date, yet moved the saved position past the new report, which
+    # no sync read ever after.
+    box.append("INBOX", plain("seed", 1))
+    assert cli("bounces", "sync", BOX, "--json").returncode == 0  # a position, past the seed
+    client = box.connect()
+    try:
+        moved = dsn("<moved@corp.example>", "moved@example.net", "5.1.1", "550 no", 2)
+        when = imaplib.Time2Internaldate(dt.datetime(2025, 3, 1, tzinfo=dt.UTC))
+        assert client.append("INBOX", None, when, moved)[0] == "OK"
+    finally:
+        client.logout()
+    box.append("INBOX", dsn("<fresh@corp.example>", "fresh@example.net", "5.1.1", "550 no", 3))
+    res = cli("bounces", "sync", BOX, "--since", "2026-01-01", "--json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["bounces"] == 2
+    assert [r[0] for r in bounce_rows(ledger_path)] == ["fresh@example.net", "moved@example.net"]

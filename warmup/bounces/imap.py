@@ -604,7 +604,13 @@ def _sync_folder(
     if been is not None and been[0] == uidvalidity:  # read by this run before a reconnect
         last = max(last, been[1])
     uidnext = _number(imap.response("UIDNEXT"))
-    uids = _search(imap, folder, last, since, _number(selected), uidnext)
+    exists = _number(selected)
+    uids = _search(imap, folder, last, since, exists, uidnext)
+    if asked is not None and saved > last:
+        # The mail new since the last sync, whatever its date (a report filed here keeps the
+        # date it arrived): the position passes it too, and no sync would read it after.
+        news = _search(imap, folder, max(saved, last), None, exists, uidnext)
+        uids = sorted(set(uids).union(news))
     done = 0
     for i in range(0, len(uids), BATCH):
         batch = uids[i : i + BATCH]
