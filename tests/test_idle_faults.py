@@ -308,3 +308,45 @@ def test_mail_that_came_while_dovecot_restarted_wakes_the_sync_when_the_watcher_
     finally:
         watcher.close()
     assert thread_errors == [] and delays == [1] and len(lines) == 1
+
+
+@pytest.fixture
+def chatty(pki):  # type: ignore[no-untyped-def]
+    """A Dovecot that says "still here" to an idling client every second."""
+    from tests.peers.dovecot import Dovecot
+
+    with Dovecot(
+        pki,
+        user=BOX,
+        password=IMAP_PASSWORD,
+        extra_config="imap_idle_notify_interval = 1 secs\n",
+    ) as server:
+        yield server
+
+
+def test_an_idle_whose_done_is_never_answered_is_given_up_and_opened_again(
+    chatty, ssl_cert_env, thread_errors
+):
+    """A server (or a proxy in the way) that lets DONE go unanswered and goes on saying "still
+    here": each keep-alive came in time, so the watcher waited for the end of the IDLE for as
+    long as the run lasted, and no new mail ever woke the sync again."""
+    woken = threading.Event()
+    with LoginFaultProxy(chatty, ["pass"], idle=["nodone", "pass"]) as proxy:
+        watcher = IdleWatcher(
+            BOX,
+            hosts=(proxy.host,),
+            port=proxy.port,
+            security="ssl",
+            password=IMAP_PASSWORD,
+            wake=woken.set,
+            timeout=3.0,  # an answer to DONE, as to any command, within the timeout
+            renew=0.2,  # at the server's next keep-alive
+        )
+        watcher.start()
+        try:
+            wait_for(lambda: proxy.idles[:2] == ["nodone", "pass"] and watcher.ready.is_set())
+            chatty.append("INBOX", bounce_of("<x@corp.example>"))
+            assert woken.wait(20)
+        finally:
+            watcher.close()
+    assert not watcher.is_alive() and thread_errors == []

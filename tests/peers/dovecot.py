@@ -383,7 +383,7 @@ class Dovecot:
 
 Fault = Literal["cut", "stall", "pass"]
 SessionFault = Literal["literal", "garbled", "pass"]
-IdleFault = Literal["cut", "push", "bad", "pass"]
+IdleFault = Literal["cut", "push", "bad", "nodone", "pass"]
 HUGE = 10**12  # the literal a hostile session announces: far past any bound of the client
 
 
@@ -419,7 +419,8 @@ class LoginFaultProxy:
     ``"cut"`` cuts the connection once the server has accepted the IDLE (its ``+`` passed on);
     ``"push"`` cuts it right after passing on the first new mail (``* n EXISTS``) the server
     pushes during the IDLE; ``"bad"`` answers the IDLE BAD, never passed on, from a server that
-    states IDLE;
+    states IDLE; ``"nodone"`` forwards it but never passes on the client's DONE, so the server
+    goes on idling (and saying "still here") as if never told to stop;
     ``"pass"`` forwards it. ``idles`` records the fault applied to each IDLE seen, in order.
     Both lists, and ``faults`` and ``literal``, may be changed while the proxy runs.
     """
@@ -528,7 +529,7 @@ class LoginFaultProxy:
 
         async def upstream() -> None:
             nonlocal stalled, cut_at_plus, cut_at_push, hostile
-            logged_in = False
+            logged_in = swallow_done = False
             while line := await reader.readline():
                 words = line.upper().split()
                 if hostile == "garbled" and not logged_in and words[1:2] == [b"CAPABILITY"]:
@@ -550,6 +551,9 @@ class LoginFaultProxy:
                         await writer.drain()
                         continue
                     cut_at_plus, cut_at_push = how == "cut", how == "push"
+                    swallow_done = how == "nodone"
+                if swallow_done and line.strip().upper() == b"DONE":
+                    continue
                 hidden = {cmd for c in self.hide for cmd in _HIDDEN.get(c, (c,))}
                 names = {b" ".join(words[1:2]), b" ".join(words[1:3])}
                 if self.cut_on in names:

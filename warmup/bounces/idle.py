@@ -224,8 +224,13 @@ class IdleWatcher(threading.Thread):
             while not news and time.monotonic() - started < self._renew:
                 news = _exists(_line(imap))  # keep-alives ("* OK Still here") let the clock run
             imap.send(b"DONE\r\n")
+            # Answered within the timeout, as any command: a server that lets DONE go
+            # unanswered and goes on saying "still here" would hold the watcher for ever.
+            ending = time.monotonic() + self._login[4]
             while not (line := _line(imap)).startswith(TAG):
                 news = news or _exists(line)  # mail that came as the IDLE ended
+                if time.monotonic() > ending:
+                    raise TimeoutError("no answer to DONE")
         except Exception:
             if news:  # the mail came: the sync reads it, whatever became of this connection
                 self._wake()
