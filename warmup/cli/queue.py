@@ -21,7 +21,7 @@ from warmup.cli.common import (
 from warmup.errors import DataError, UsageError
 from warmup.ledger import Ledger, OutboxRow
 from warmup.ledger.schema import OUTBOX_STATES
-from warmup.words import plural
+from warmup.words import plural, shown
 
 
 def row_dict(row: OutboxRow, names: dict[int, str], pools: dict[int, str]) -> dict[str, Any]:
@@ -273,12 +273,15 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
     if json_:
         print_json(data)
         return
+    # A header or a server's reply may hold control characters (an encoded word decodes to
+    # anything): shown as escapes, as in 'queue list', never acted on by the terminal.
     for key, value in data.items():
         if key == "headers":
             for h, v in value.items():
-                click.echo(f"{h}: {v}")
+                click.echo(f"{h}: {shown(v)}")
         elif value not in (None, [], ""):
-            click.echo(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+            text = ", ".join(value) if isinstance(value, list) else str(value)
+            click.echo(f"{key}: {shown(text)}")
 
 
 _SHOWN = {"from", "to", "cc", "reply-to", "subject", "date", "message-id"}

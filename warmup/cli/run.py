@@ -13,7 +13,7 @@ from warmup.cli import cli
 from warmup.cli.common import SECONDS, complete_pool, pass_ledger
 from warmup.cli.send import password_option
 from warmup.ledger import Ledger
-from warmup.words import plural
+from warmup.words import plural, shown
 
 if TYPE_CHECKING:
     from warmup.outbox.view import LiveView
@@ -87,10 +87,15 @@ def run(
         from warmup.outbox.view import LiveView
 
         view = LiveView(ledger, sys.stdout, pool=pool)
+    out = view.log if view else click.echo
+
+    def log(line: str) -> None:
+        out(_safe(line))
+
     with Worker(
         ledger,
         pool=pool,
-        log=view.log if view else click.echo,
+        log=log,
         sleep=(lambda s: view.sleep(s, worker.wait)) if view else None,
         password_command=password_command,
         timeout=timeout,
@@ -112,10 +117,10 @@ def run(
     counts = ", ".join(f"{n} {what}" for what, n in sorted(done.outcomes.items()))
     click.echo(f"Done: {counts or 'nothing was due'}.")
     for why, n in done.waiting.most_common(3):  # why nothing went, say, every member paused
-        click.echo(f"Waiting ({n}): {why}")
+        click.echo(f"Waiting ({n}): {_safe(why)}")
     due_later = done.next_due is not None and done.next_due > now_utc()
     if not done.waiting and done.next_why and due_later:  # held by an earlier run: its reason
-        click.echo(f"Waiting: {done.next_why}")
+        click.echo(f"Waiting: {_safe(done.next_why)}")
     if done.next_due is None:
         click.echo("Nothing is queued.")
     else:
@@ -124,7 +129,7 @@ def run(
         n = sum(done.faults.values())
         click.echo(
             f"Error: {plural(n, 'message')} could go from no mailbox, each refused for a fault "
-            f"to fix: {done.fault_why}",
+            f"to fix: {_safe(done.fault_why)}",
             err=True,
         )
     return done.fault_code
@@ -156,3 +161,9 @@ def _terminal() -> bool:
         and os.environ.get("TERM", "") != "dumb"
         and not os.environ.get("NO_COLOR")
     )
+
+
+def _safe(text: str) -> str:
+    """A log line as a terminal should show it: a server's reply (or a header) quoted in it
+    may hold control characters, shown as escapes (its own line breaks kept)."""
+    return "\n".join(shown(line) for line in text.split("\n"))

@@ -515,7 +515,11 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
     size = len(subject) + len(text) + len(html or "")
     if size > MESSAGE_LIMIT:  # before it is encoded: a loop in the template, a huge field
         raise DataError(f"{where}: {size_error(size)} (nothing of the file was queued)")
-    found = _HEADER_CONTROL.search(subject)  # its whitespace is folded to spaces already
+    # Its whitespace is folded to spaces already. An encoded word ('=?utf-8?q?=1B?=') is ASCII
+    # and written as is, then decoded by every mail client: checked as they will read it.
+    found = _HEADER_CONTROL.search(subject) or (
+        "=?" in subject and _HEADER_CONTROL.search(_decoded(subject))
+    )
     if found:
         raise DataError(
             f"{where}: the subject holds the control character U+{ord(found[0]):04X} (from a "
@@ -534,6 +538,13 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
 # is folded to spaces already), a NUL anywhere (RFC 5322 text, 8BITMIME).
 _HEADER_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _NUL = re.compile("\x00")
+
+
+def _decoded(subject: str) -> str:
+    """The Subject as a mail client reads it: its RFC 2047 encoded words decoded."""
+    import email.policy
+
+    return str(email.policy.SMTP.header_factory("Subject", subject))
 
 
 def _render(template: Any, scope: dict[str, Any]) -> str:
