@@ -28,7 +28,14 @@ def sink(pki):  # type: ignore[no-untyped-def]
 
 def states(campaign: str | None = None) -> dict[str, int]:
     got = json.loads(
-        cli("queue", "list", "--json", *(["--campaign", campaign] if campaign else [])).stdout
+        cli(
+            "queue",
+            "list",
+            "--json",
+            "--limit",
+            "0",
+            *(["--campaign", campaign] if campaign else []),
+        ).stdout
     )
     out: dict[str, int] = {}
     for m in got:

@@ -211,16 +211,40 @@ def _some(items: Sequence[str], shown: int = 10) -> str:
 @queue.command("list")
 @click.option("--campaign", metavar="NAME", help="Only this campaign's messages.")
 @click.option("--state", type=click.Choice(OUTBOX_STATES), help="Only messages in this state.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="At most this many, oldest first (0: all).",
+)
 @json_option
 @pass_ledger
-def list_(ledger: Ledger, campaign: str | None, state: str | None, json_: bool) -> None:
-    """List queued messages and what became of them.
+def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, json_: bool) -> None:
+    """List queued messages and what became of them, oldest first.
 
     \b
     Example:
         warmup queue list --campaign dec --state unknown
+        warmup queue list --campaign dec --limit 0 --json
     """
-    rows = ledger.messages(campaign, state)
+    # A campaign of 50,000 rows printed 50,000 lines (and built them all in memory): the
+    # first --limit of them, and a line on stderr saying how many there are.
+    rows = ledger.messages(campaign, state, limit + 1 if limit else None)
+    if limit and len(rows) > limit:
+        rows = rows[:limit]
+        total = sum(
+            c["messages"]
+            for c in ledger.outbox_counts()
+            if (campaign is None or c["campaign"] == campaign)
+            and (state is None or c["state"] == state)
+        )
+        narrow = "--state narrows them" if campaign else "--campaign and --state narrow them"
+        click.echo(
+            f"Showing the first {limit} {'message' if limit == 1 else 'messages'} (oldest first) "
+            f"of {total}; --limit 0 shows all, {narrow}.",
+            err=True,
+        )
     names, pools = _names(ledger)
     if json_:
         print_json([row_dict(r, names, pools) for r in rows])
@@ -239,7 +263,7 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, json_: bool) 
                 if r.sent_via == "overflow"
                 else names.get(r.sent_by or 0)
                 or (f"pool {pools.get(r.pool_id)}" if r.pool_id else names.get(r.mailbox_id or 0)),
-                ", ".join(r.recipients),
+                _some(list(r.recipients), 2),
                 r.attempts,
                 f"{r.next_attempt_at:%Y-%m-%d %H:%M}" if r.state == "queued" else None,
                 (r.last_reply or "")[:60] or None,
