@@ -469,3 +469,32 @@ def test_a_crm_export_is_read_by_its_column_of_addresses(tmp_path: Path, text, n
     tpl_file.write_text('subject = "Hi"\ntext = "For {{ email }}"\n', encoding="utf-8")
     done = fill(load_template(tpl_file), fields, "row")
     assert done.rcpt == "ann@example.com" and done.text.startswith("For ann@example.com")
+
+
+def test_excel_s_rows_of_empty_cells_are_blank_lines(tmp_path: Path) -> None:
+    """Excel saves rows whose cells were cleared (not deleted) as ',,': each was refused as
+    "malformed recipient ''", and with it the whole campaign. A row of empty cells is a blank
+    line; a row with a field but no recipient is still refused."""
+    leads = tmp_path / "l.csv"
+    leads.write_bytes(
+        b"email,name,company\r\nx@example.com,A,B\r\n,,\r\n , ,\r\ny@example.com,C,D\r\n,,\r\n,,\r\n"
+    )
+    assert [(line, f["email"]) for line, f in rows(leads)] == [
+        (2, "x@example.com"),
+        (5, "y@example.com"),
+    ]
+    leads.write_bytes(b"email,name,company\r\nx@example.com,A,B\r\n,Bob,\r\n")
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "hi {{ name }}"\ntext = "t"\n')
+    template = load_template(tpl)
+    with pytest.raises(DataError, match="line 3: malformed recipient ''"):
+        for line, fields in rows(leads):
+            fill(template, fields, f"{leads}: line {line}")
+
+
+def test_excel_s_sep_line_names_the_delimiter(tmp_path: Path) -> None:
+    """'sep=;' on the first line is how a file tells Excel its delimiter (and what Excel
+    writes for some locales): it was read as the header, "no 'email' column (found sep=;)"."""
+    leads = tmp_path / "l.csv"
+    leads.write_bytes(b"\xef\xbb\xbfsep=;\r\nemail;name\r\nx@example.com;A, B\r\n")
+    assert list(rows(leads)) == [(3, {"email": "x@example.com", "name": "A, B"})]

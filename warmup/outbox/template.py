@@ -400,7 +400,10 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     from warmup import addresses
 
     first = next((x for x in text.splitlines() if x.strip()), "")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=addresses.delimiter(first))
+    # 'sep=;' first: the line that tells Excel the file's delimiter, not the header
+    sep = _SEP_LINE.fullmatch(first)
+    delim = sep[1] if sep else addresses.delimiter(first)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     header: list[str] = []
     alias: int | None = None  # the column read as ``email`` when another name is its
     while True:
@@ -413,7 +416,11 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             ) from None
         if fields is None:
             break
-        if not fields:  # a blank line
+        if not fields or not any(f.strip() for f in fields):
+            # a blank line, or Excel's row of cleared cells (',,')
+            continue
+        if sep:  # the 'sep=' line
+            sep = None
             continue
         if not header:
             header = [h.strip() for h in fields]  # 'email, name': the column is 'name'
@@ -448,6 +455,9 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         raise DataError(
             f"{path}: line 1: no 'email' column (found nothing); name the recipients' column email"
         )
+
+
+_SEP_LINE = re.compile(r"sep=([,;\t|])\s*")
 
 
 @dataclass(frozen=True)
