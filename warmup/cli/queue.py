@@ -259,10 +259,14 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
                 r.id,
                 r.state,
                 r.campaign,
-                f"overflow of pool {pools.get(r.pool_id or 0)}"
+                f"overflow of pool {pools.get(r.pool_id or 0, '(removed)')}"
                 if r.sent_via == "overflow"
                 else names.get(r.sent_by or 0)
-                or (f"pool {pools.get(r.pool_id)}" if r.pool_id else names.get(r.mailbox_id or 0)),
+                or (
+                    f"pool {pools.get(r.pool_id, '(removed)')}"  # not "pool None"
+                    if r.pool_id
+                    else names.get(r.mailbox_id or 0)
+                ),
                 _some(list(r.recipients), 2),
                 r.attempts,
                 f"{r.next_attempt_at:%Y-%m-%d %H:%M}" if r.state == "queued" else None,

@@ -857,13 +857,28 @@ class OutboxStore:
         Message-ID and the bytes carrying it)."""
         _check_id(message)
         with self.write() as conn:
-            state = conn.execute(sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)).scalar()
-            if state is None:
+            r = conn.execute(
+                sa.select(OUTBOX.c.state, OUTBOX.c.pool_id, OUTBOX.c.mailbox_id).where(
+                    OUTBOX.c.id == message
+                )
+            ).first()
+            if r is None:
                 raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+            state = r.state
             if state not in ("unknown", "expired"):
                 raise DataError(
                     f"message {message} is {state}: only an unknown or expired message "
                     f"is retried by hand"
+                )
+            # Its pool or mailbox may have been removed since it ended (removal cancels only
+            # what is queued): queued again, the worker would cancel it for a pool '#1'.
+            kind, tid = ("pool", r.pool_id) if r.pool_id is not None else ("mailbox", r.mailbox_id)
+            self._lock_name(conn, target_lock(kind, tid), shared=True)
+            table = POOL if kind == "pool" else MAILBOX
+            if conn.execute(sa.select(table.c.id).where(table.c.id == tid)).first() is None:
+                raise DataError(
+                    f"message {message} was queued to a {kind} removed since; queue it again "
+                    f"to one that exists with 'warmup queue add'"
                 )
             values: dict[str, Any] = {
                 "state": "queued",
