@@ -36,6 +36,23 @@ def pg_server() -> str:
     pytest.skip("WARMUP_TEST_PG not set (./scripts/test sets it); PostgreSQL tests skipped")
 
 
+def drop_sessions(app: str) -> int:
+    """Terminate the test server's sessions named ``app`` (``application_name``: what a server
+    restart or an administrator's pg_terminate_backend does to them); how many."""
+    import psycopg
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (app,),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def _admin(url: str):  # type: ignore[no-untyped-def]
     import psycopg
     import sqlalchemy as sa

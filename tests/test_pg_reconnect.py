@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-import psycopg
-import sqlalchemy as sa
-
 from tests.gatekit import policy_file
-from tests.pgkit import pg_server
+from tests.pgkit import drop_sessions
 from warmup import api
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import Worker
@@ -22,19 +19,6 @@ BOX = "a@corp.example"
 NOW = dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC)
 
 
-def _drop_connections(app: str) -> int:
-    """Terminate the server's sessions named ``app`` (what a restart does to them); how many."""
-    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
-    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = %s",
-            (app,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def test_a_worker_whose_connections_the_server_dropped_reconnects(pg_url, tmp_path):
     url = f"{pg_url}&application_name=reconnect-worker"
     ledger = open_ledger(url)
@@ -43,7 +27,7 @@ def test_a_worker_whose_connections_the_server_dropped_reconnects(pg_url, tmp_pa
         clock = [NOW]
         worker = Worker(ledger, clock=lambda: clock[0], sleep=lambda s: None)
         assert worker.run_once().next_due is None
-        assert _drop_connections("reconnect-worker") >= 1
+        assert drop_sessions("reconnect-worker") >= 1
         clock[0] += dt.timedelta(minutes=1)  # the worker's poll: its pooled connection is idle
         assert worker.run_once().next_due is None
         assert [b.address for b in ledger.mailboxes()] == [BOX]

@@ -20,7 +20,7 @@ from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import accounts, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
-from tests.pgkit import pg_server, pg_url  # noqa: F401  (the fixture)
+from tests.pgkit import drop_sessions, pg_server, pg_url  # noqa: F401  (the fixture)
 from warmup import Outbox
 from warmup.ledger import open_ledger
 
@@ -31,18 +31,6 @@ def sink(pki):  # type: ignore[no-untyped-def]
         "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(4)
     ) as s:
         yield s
-
-
-def _terminate(app: str) -> int:
-    url = sa.engine.make_url(pg_server()).set(drivername="postgresql")
-    with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = %s",
-            (app,),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def _queue(n: int, pool: str = "P") -> list[int]:
@@ -83,7 +71,7 @@ def test_a_worker_whose_backend_is_terminated_mid_send_settles_the_message(
     )
     try:
         assert sink.holding.wait(60)
-        assert _terminate("atk-w") >= 1
+        assert drop_sessions("atk-w") >= 1
         sink.hold_data_reply.set()
         _, err = proc.communicate(timeout=120)
     finally:
