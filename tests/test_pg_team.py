@@ -62,13 +62,7 @@ def test_a_worker_whose_backend_is_terminated_mid_send_settles_the_message(
     _queue(3)
     sink.hold_data_reply = threading.Event()
     env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": f"{pg_url}&application_name=atk-w"}
-    proc = subprocess.Popen(
-        [*forkcli.command(), "run", "--once", "--no-sync", "--no-view"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _warmup(["run", "--once", "--no-sync", "--no-view"], env)
     try:
         assert sink.holding.wait(60)
         assert drop_sessions("atk-w") >= 1
@@ -86,6 +80,17 @@ def test_a_worker_whose_backend_is_terminated_mid_send_settles_the_message(
         m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
     }
     assert states == {mid: "sent" for mid in arrived}
+
+
+def _warmup(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """``warmup ARGS`` in a process of its own, its output read as text."""
+    return subprocess.Popen(
+        [*forkcli.command(), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 class PgProxy:
@@ -173,13 +178,7 @@ def test_a_worker_whose_ledger_goes_down_while_it_sends_records_the_message_once
     proxy = PgProxy()
     sink.hold_data_reply = threading.Event()
     env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)}
-    proc = subprocess.Popen(
-        [*forkcli.command(), "run", "--once", "--no-sync", "--no-view"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _warmup(["run", "--once", "--no-sync", "--no-view"], env)
     try:
         assert sink.holding.wait(60)
         proxy.down()  # the server restarts while the message is in DATA
@@ -246,23 +245,8 @@ def test_workers_and_relays_for_the_same_mailbox_share_its_quota_exactly(
     script = tmp_path / "client.py"
     script.write_text(RELAY_CLIENT)
     env = {**os.environ, **PASSWORD_ENV}
-    procs = [
-        subprocess.Popen(
-            [*forkcli.command(), "run", "--once", "--no-sync", "--no-view"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ] + [
-        subprocess.Popen(
-            [*forkcli.command(), "send", boxes[0], "--", sys.executable, str(script), tag, "8"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+    procs = [_warmup(["run", "--once", "--no-sync", "--no-view"], env) for _ in range(2)] + [
+        _warmup(["send", boxes[0], "--", sys.executable, str(script), tag, "8"], env)
         for tag in ("x", "y")
     ]
     outs = [p.communicate(timeout=300) for p in procs]
@@ -305,13 +289,7 @@ def test_a_relay_whose_ledger_is_down_at_rcpt_defers_the_recipient(
     proxy = PgProxy()
     sink.hold_data_reply = threading.Event()
     env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)}
-    proc = subprocess.Popen(
-        [*forkcli.command(), "send", box, "--", sys.executable, str(script), "x", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _warmup(["send", box, "--", sys.executable, str(script), "x", "2"], env)
     try:
         assert sink.holding.wait(60)
         proxy.down()  # for good: the second message's RCPT TO finds no ledger
@@ -361,12 +339,9 @@ def test_two_hosts_importing_one_log_at_once_both_succeed(pg_url, tmp_path):  # 
     try:
         with other.write() as conn:  # the other host registers it, not yet committed
             other.add_mailbox("a@corp.example", "exmail", "Asia/Shanghai", conn=conn)
-            proc = subprocess.Popen(
-                [*forkcli.command(), "import", str(log)],
-                env={**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import"},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+            proc = _warmup(
+                ["import", str(log)],
+                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import"},
             )
             deadline = time.monotonic() + 60
             while not _waits_on_a_lock("atk-import"):  # its INSERT waits on our row
@@ -427,13 +402,7 @@ def test_a_relay_whose_ledger_goes_down_after_the_server_answered_keeps_what_it_
     proxy = PgProxy()
     sink.hold_data_reply = threading.Event()
     env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)}
-    proc = subprocess.Popen(
-        [*forkcli.command(), "send", box, "--", sys.executable, str(script), str(go)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _warmup(["send", box, "--", sys.executable, str(script), str(go)], env)
     try:
         assert sink.holding.wait(60)
         proxy.down()  # while the first message is in DATA
@@ -499,12 +468,9 @@ def test_an_import_whose_mailboxes_two_other_hosts_register_meanwhile_succeeds(
             hosts[0].add_mailbox("a@corp.example", "exmail", "Asia/Shanghai", conn=first)
             hosts[1].add_mailbox("b@corp.example", "exmail", "Asia/Shanghai", conn=second)
             pids = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in (first, second)]
-            proc = subprocess.Popen(
-                [*forkcli.command(), "import", str(log)],
-                env={**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import2"},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
+            proc = _warmup(
+                ["import", str(log)],
+                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import2"},
             )
             deadline = time.monotonic() + 60
             for conn, pid in zip((first, second), pids, strict=True):
