@@ -248,3 +248,33 @@ def test_a_report_over_years_of_idle_days_asks_each_day_once():
     walked = (now.date() - last).days
     assert len(rows) == walked + 1
     assert asked < 100 * walked, asked
+
+
+def test_a_year_past_the_announced_holidays_is_said_to_be_an_estimate(run):
+    """China announces each year's holidays and make-up working days (调休) in November; for a
+    later year the holidays library guesses from fixed rules (no make-up working day at all).
+    The plan and the closed days used to show that guess as if it were the schedule."""
+    from warmup.policy.calendar import Calendar
+
+    last = Calendar("CN").announced_until()
+    assert last is not None and not Calendar("CN").estimated(last)
+    assert Calendar("CN").estimated(last + 1) and Calendar("US").announced_until() is None
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    # within the announced year: nothing to say
+    res = run("plan", BOX, "--days", "5", "--json", "--at", f"{last}-12-20T09:00")
+    assert res.exit_code == 0, res.output
+    assert not [n for n in json.loads(res.output)["mailboxes"][0]["notes"] if "estimate" in n]
+    res = run("plan", BOX, "--days", "20", "--json", "--at", f"{last}-12-20T09:00")
+    data = json.loads(res.output)
+    assert data["mailboxes"][0]["notes"] == [
+        f"calendar: CN's {last + 1} holidays are the holidays library's estimate (its official "
+        f"schedule, with make-up working days, is known up to {last}): holidays and working "
+        f"days may differ; upgrade the holidays package once {last + 1}'s is announced"
+    ]
+    new_year = next(d for d in data["days"] if d["date"] == f"{last + 1}-01-01")
+    assert new_year["notes"] == [
+        f"closed: public holiday in CN (New Year's Day) (an estimate: CN's {last + 1} "
+        f"schedule is not in the holidays library)"
+    ]
+    text = run("plan", BOX, "--days", "20", "--at", f"{last}-12-20T09:00").output
+    assert f"{BOX}: calendar: CN's {last + 1} holidays are the holidays library's estimate" in text

@@ -646,7 +646,7 @@ def mailbox_plan(
     will have sent that many)."""
     spec, _, snap = _snapshot(ledger, box, at)
     days_ahead = project(spec, snap.history, at, days, until)
-    notes = plan_notes(spec)
+    notes = plan_notes(spec, days_ahead)
     if days_ahead and all(d.status == "paused" for d in days_ahead):
         # Every day 0 until a person resumes it: say so once, rather than leave a --volume
         # plan to read "not reached within 730 days" as the policy's doing.

@@ -69,6 +69,30 @@ class Calendar:
             return day in table.workdays
         return day not in table.holidays
 
+    def announced_until(self) -> int | None:
+        """The last year whose official schedule the holidays library knows, for a country whose
+        holidays are announced each year with make-up working days (China's 调休: the State
+        Council publishes next year's in November); None for a country whose rules give every
+        year (or no country). A later year is the library's estimate from the fixed rules: its
+        breaks may be shorter or longer and it has no make-up working day."""
+        if self.country is None:
+            return None
+        return _announced_until(self.country)
+
+    def estimated(self, year: int) -> bool:
+        """``year``'s holidays and working days are an estimate, not the announced schedule."""
+        last = self.announced_until()
+        return last is not None and year > last
+
+    def estimate_note(self, year: int) -> str:
+        """Says that ``year``'s calendar is an estimate, and what to do about it."""
+        return (
+            f"{self.country}'s {year} holidays are the holidays library's estimate (its "
+            f"official schedule, with make-up working days, is known up to "
+            f"{self.announced_until()}): holidays and working days may differ; upgrade the "
+            f"holidays package once {year}'s is announced"
+        )
+
     def in_break(self, day: dt.date) -> bool:
         """``day`` is a non-working day joined to a public holiday by non-working days: part of a
         holiday break (China's National Day week includes its weekend days)."""
@@ -107,14 +131,18 @@ class Window:
 
 def closed(window: Window, calendar: Calendar, day: dt.date) -> str | None:
     """Why the window stays shut all of local ``day``, or None when it opens that day."""
+    why = None
     if calendar.skip_holidays:
         name = calendar.holiday(day)
         if name is not None:
-            return f"public holiday in {calendar.country} ({name})"
-    if window.working_days:
-        if not calendar.working(day):
-            return f"not a working day in {calendar.country} ({_WEEKDAY_NAMES[day.weekday()]})"
-    elif day.weekday() not in window.weekdays:
+            why = f"public holiday in {calendar.country} ({name})"
+    if why is None and window.working_days and not calendar.working(day):
+        why = f"not a working day in {calendar.country} ({_WEEKDAY_NAMES[day.weekday()]})"
+    if why is not None:
+        if calendar.estimated(day.year):
+            why += f" (an estimate: {calendar.country}'s {day.year} schedule is not in the holidays library)"
+        return why
+    if not window.working_days and day.weekday() not in window.weekdays:
         return f"{_WEEKDAY_NAMES[day.weekday()]} is not a sending day (window.weekdays)"
     return None
 
@@ -297,6 +325,21 @@ def data_version() -> str:
     import holidays
 
     return str(holidays.__version__)
+
+
+@functools.cache
+def _announced_until(code: str) -> int | None:
+    """The last year of ``code``'s substituted days (a day off moved from a weekend day): the
+    mark of a calendar announced year by year. None when it has none (rules give every year)."""
+    # the static holidays are merged into an instance (from mixin classes), not the class
+    special = getattr(_country_class(code)(), "special_public_holidays", None) or {}
+    years = [
+        year
+        for year, entries in special.items()
+        for entry in (entries if entries and isinstance(entries[0], tuple) else (entries,))
+        if len(entry) == 4 and all(isinstance(x, int) for x in entry)
+    ]
+    return max(years) if years else None
 
 
 @functools.cache

@@ -205,9 +205,16 @@ def _day_planned(walk: Walk, day: dt.date, v: Verdict) -> tuple[int, tuple[str, 
     return planned, tuple(notes)
 
 
-def plan_notes(spec: PolicySpec) -> tuple[str, ...]:
-    """What a plan of a mailbox under ``spec`` cannot know, said once."""
+def plan_notes(spec: PolicySpec, days: Sequence[PlanDay] = ()) -> tuple[str, ...]:
+    """What a plan of a mailbox under ``spec`` (over ``days``) cannot know, said once."""
     notes = []
+    calendar = spec.calendar
+    if calendar.skip_holidays or spec.window.working_days:
+        # A year past the announced schedules (China's is published each November) is the
+        # library's guess: without this the plan's holidays look as certain as last year's.
+        for year in sorted({d.date.year for d in days}):
+            if calendar.estimated(year):
+                notes.append(f"calendar: {calendar.estimate_note(year)}")
     caps = spec.recipient_domains
     if caps:
         named = [f"{d} {n}/day" for d, n in caps.caps]
