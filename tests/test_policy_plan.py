@@ -278,3 +278,31 @@ def test_the_plan_counts_today_as_tomorrows_quota_will_despite_bounces_today():
     assert plan[0].status == evaluate(spec, h, at(TODAY, 10)).status == "step_back"
     assert [(p.date, p.day, p.stage, p.quota) for p in plan[1:]] == _followed(spec, h, plan)
     assert plan[1].day == 3
+
+
+def test_qualify_1_counts_a_day_that_sent_all_the_gate_let_through():
+    """``qualify = 1`` with a three-hour window: the window fits 24 sends at the mean gap
+    (7.5 min), but the gate's random 5-10 min gaps let only 23 through on some days. Those
+    days were "too little sent to count toward warm-up (23 of 24 sent)", so a mailbox that
+    sent every send it was allowed fell behind its plan, day after day."""
+    spec = spec_with(MORNING, top="qualify = 1\n")
+    h = hist()
+    start = TODAY
+    sent = []
+    for k in range(12):
+        day = start + dt.timedelta(days=k)
+        n = gate_day(spec, h, day)
+        counts = {c.day: c for c in h.days}
+        counts[day] = DayCounts(day, sent=n)
+        h = dataclasses.replace(h, days=tuple(counts.values()), last_send_at=at(day, 11, 59))
+        sent.append(n)
+    assert min(sent) < 24 < max(sent) + 1  # some days the random gaps fit fewer than 24
+    a = evaluate(spec, h, at(start + dt.timedelta(days=12), 0, 1))
+    assert a.day == 13, a.reasons
+    assert not [r for r in a.reasons if "too little sent" in r]
+    # one short of what the slowest gaps still fit (18 at 10 min) does not count
+    short = dataclasses.replace(hist(), days=(DayCounts(start, sent=17),))
+    b = evaluate(spec, short, at(start + dt.timedelta(days=1), 0, 1))
+    assert b.day == 1 and any("(17 of 24 sent)" in r for r in b.reasons), b.reasons
+    enough = dataclasses.replace(hist(), days=(DayCounts(start, sent=18),))
+    assert evaluate(spec, enough, at(start + dt.timedelta(days=1), 0, 1)).day == 2

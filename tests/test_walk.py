@@ -650,3 +650,25 @@ def test_a_stretch_ends_on_the_day_its_stage_changes_after():
     assert stages == ["week 1"] * 7 + ["weeks 2-4"] * 21 + ["stable"] * (n - 28)
     assert {rows[ordinal(k, n)][3] for k in range(n)} == {50}
     assert state.eff == n
+
+
+def test_a_stretch_with_qualify_1_counts_what_the_slowest_gaps_still_fit():
+    """``qualify = 1`` and a 09:00-12:00 window: at the stable stage's mean gap (90 s) it fits
+    120 sends, at its slowest (2 min) 90. The gate's random gaps may let fewer than 120 through,
+    so 90 or more counts, 85 does not, in the report's stretches as in the day-by-day walk
+    (kills the slowest-gap floor dropped from ``Stretches.run`` or ``_fast_days``)."""
+    from warmup.policy.calendar import Window
+
+    spec = dataclasses.replace(
+        SPECS["default"], qualify=1.0, window=Window(ranges=((dt.time(9), dt.time(12)),))
+    )
+    cycle = [150, 95, 85, 90]
+    sends = [150] * 40 + [cycle[k % len(cycle)] for k in range(60)]
+    rows, state, in_blocks = report_and_day_walk(spec, daily(sends))
+    assert in_blocks >= 40, in_blocks
+    n = len(sends)
+    for k in range(40, n - 1):
+        row, after = rows[ordinal(k, n)], rows[ordinal(k + 1, n)]
+        assert row[2] == "stable"
+        assert after[1] - row[1] == (sends[k] >= 90), (k, sends[k])
+    assert [s[1:] for s in state.short_days] == [(85, 120)] * 2

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warmup.policy.walk import GROWTH_DAYS, STEADY_FROM, DaySums
+from warmup.policy.walk import GROWTH_DAYS, STEADY_FROM, DaySums, slowest_share
 
 if TYPE_CHECKING:
     from warmup.policy.walk import DayRows, DayTables, SummedWalk
@@ -210,7 +210,13 @@ class Stretches:
                 could = np.where(
                     shut | (most == 0), 0, np.where(fit < 0, most, np.minimum(most, fit))
                 )
-                good |= (could > 0) & (sent >= _needed(spec.qualify, could))
+                need = _needed(spec.qualify, could)
+                # where the window binds, what it surely fits at the slowest gaps is enough
+                # (Walk.qualifies)
+                share = slowest_share(spec.stages[number], walk.hist)
+                sure = np.maximum(np.floor(could * share + 1e-9), 1).astype(np.int64)
+                need = np.where((fit >= 0) & (could < most), np.minimum(need, sure), need)
+                good |= (could > 0) & (sent >= need)
         counts = good & ~hold
         done = np.cumsum(counts)
         if change is not None:

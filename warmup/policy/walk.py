@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 GROWTH_DAYS = 7
 # Part of every memo's inputs: bump it whenever a rule of the walk or WalkState's layout changes,
 # so that no memo computed by older code is ever resumed.
-CODE_VERSION = "walk-4"
+CODE_VERSION = "walk-5"
 ONE_DAY = dt.timedelta(days=1)
 # Days to walk from which :func:`replay` takes the day sums and walks in runs: below it (a walk
 # resumed from yesterday's memo, the gate's every message) the sums cost more than they save.
@@ -553,7 +553,10 @@ class Walk:
         if v.closed is None and v.quota and sent >= needed(self.spec.qualify, v.quota):
             return True  # enough of the whole quota: enough of any part of it
         could = 0 if v.closed is not None else self.deliverable(day, v)
-        if could and sent >= needed(self.spec.qualify, could):
+        need = needed(self.spec.qualify, could)
+        if could and could < min(v.quota, self.spec.domain_cap or v.quota):  # the window binds
+            need = min(need, reachable(could, slowest_share(self.spec.stages[v.number], self.hist)))
+        if could and sent >= need:
             return True
         keep = (day - dt.timedelta(days=GROWTH_DAYS - 1)).isoformat()
         self.short_days = (
@@ -656,6 +659,20 @@ SEVERITY = {"unjudged": 0, "ok": 0, "hold": 1, "step_back": 2, "pause": 3}
 def needed(qualify: float, could: int) -> int:
     """Sends a day that could deliver ``could`` needs to qualify (at least one)."""
     return max(1, math.ceil(qualify * could - 1e-9))
+
+
+def slowest_share(stage: Stage, hist: History) -> float:
+    """The share of the sends a window fits at the mean gap that still fit when every gap is
+    the slowest of the stage's random interval: the gate's gaps are random, so a day may fit
+    that few, and a day that sent all the gate let through must not fall short of qualifying
+    (``qualify = 1`` with a window: 23 of 24 sent, the 24th never allowed)."""
+    slow = max(stage.interval_max, hist.provider_min_interval)
+    return 1.0 if slow <= 0 else min(mean_gap(stage, hist) / slow, 1.0)
+
+
+def reachable(could: int, share: float) -> int:
+    """The sends a window that fits ``could`` at the mean gap surely fits (at least one)."""
+    return max(1, math.floor(could * share + 1e-9))
 
 
 def mean_gap(stage: Stage, hist: History) -> float:
@@ -1230,7 +1247,10 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | N
                 else:
                     fit = fit_on(o, number, walk)
                 could = most if fit is None else min(most, fit)
-            good = bool(could) and sent >= (needs.get(could) or needed_of(could))
+            need = needs.get(could) or needed_of(could)
+            if could and could < most:  # the window binds (Walk.qualifies)
+                need = min(need, reachable(could, slowest_share(spec.stages[number], hist)))
+            good = bool(could) and sent >= need
             if not good:
                 keep = iso.get(o - (GROWTH_DAYS - 1)) or t.iso_of(o - (GROWTH_DAYS - 1))
                 short = short_days
