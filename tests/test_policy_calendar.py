@@ -278,3 +278,7 @@ def test_a_year_past_the_announced_holidays_is_said_to_be_an_estimate(run):
     ]
     text = run("plan", BOX, "--days", "20", "--at", f"{last}-12-20T09:00").output
     assert f"{BOX}: calendar: CN's {last + 1} holidays are the holidays library's estimate" in text
+    # a long plan says it once, with the years
+    res = run("plan", BOX, "--days", "800", "--json", "--at", f"{last}-12-20T09:00")
+    notes = [n for n in json.loads(res.output)["mailboxes"][0]["notes"] if "estimate" in n]
+    assert len(notes) == 1 and f"CN's {last + 1}-{last + 3} holidays are" in notes[0], notes

@@ -84,10 +84,11 @@ class Calendar:
         last = self.announced_until()
         return last is not None and year > last
 
-    def estimate_note(self, year: int) -> str:
-        """Says that ``year``'s calendar is an estimate, and what to do about it."""
+    def estimate_note(self, year: int, last: int | None = None) -> str:
+        """Says that the calendar of ``year`` (to ``last``) is an estimate, and what to do."""
+        years = str(year) if last is None or last == year else f"{year}-{last}"
         return (
-            f"{self.country}'s {year} holidays are the holidays library's estimate (its "
+            f"{self.country}'s {years} holidays are the holidays library's estimate (its "
             f"official schedule, with make-up working days, is known up to "
             f"{self.announced_until()}): holidays and working days may differ; upgrade the "
             f"holidays package once {year}'s is announced"

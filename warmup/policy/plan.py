@@ -212,9 +212,9 @@ def plan_notes(spec: PolicySpec, days: Sequence[PlanDay] = ()) -> tuple[str, ...
     if calendar.skip_holidays or spec.window.working_days:
         # A year past the announced schedules (China's is published each November) is the
         # library's guess: without this the plan's holidays look as certain as last year's.
-        for year in sorted({d.date.year for d in days}):
-            if calendar.estimated(year):
-                notes.append(f"calendar: {calendar.estimate_note(year)}")
+        guessed = sorted(y for y in {d.date.year for d in days} if calendar.estimated(y))
+        if guessed:  # said once, however many years a long plan reaches
+            notes.append(f"calendar: {calendar.estimate_note(guessed[0], guessed[-1])}")
     caps = spec.recipient_domains
     if caps:
         named = [f"{d} {n}/day" for d, n in caps.caps]
