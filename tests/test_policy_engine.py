@@ -366,3 +366,22 @@ def test_default_ramp_shape():
     assert quotas[:7] == [50] * 7
     assert quotas[7] == 100 and quotas[27] == 200 and quotas[28] == 300
     assert quotas == sorted(quotas)
+
+
+def test_a_next_send_time_fed_back_as_the_last_send_is_still_an_aware_time():
+    """A script that sends at ``Allowance.next_send_at`` and records that instant as the last
+    send: evaluate() returned a pendulum instant in ``datetime.UTC``, which pendulum turns naive
+    in an addition, and the next evaluate() raised "can't compare offset-naive and
+    offset-aware datetimes"."""
+    spec = load_policy("default")
+    day = dt.date(2026, 11, 16)
+    now = at(day, 9)  # a pendulum instant, as a script using pendulum passes
+    h = hist([DayCounts(day, 1)], last_send_at=now)
+    first = evaluate(spec, h, now)
+    assert first.status == "paced" and first.next_send_at is not None
+    assert first.next_send_at.utcoffset() == dt.timedelta(0)
+    t = first.next_send_at
+    h = hist([DayCounts(day, 2)], last_send_at=t)
+    second = evaluate(spec, h, t)
+    assert second.status == "paced" and second.next_send_at is not None
+    assert dt.timedelta(minutes=5) <= second.next_send_at - t <= dt.timedelta(minutes=10)

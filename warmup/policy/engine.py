@@ -208,7 +208,9 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
         opening = next_opening(window, calendar, local_now)
         number = v.number
         gap, span = _gap(spec, hist, number)
-        paced_until = hist.last_send_at + dt.timedelta(seconds=gap) if hist.last_send_at else None
+        last = hist.last_send_at
+        # a plain UTC datetime: pendulum drops a datetime.UTC zone in an addition (naive)
+        paced_until = _utc(last) + dt.timedelta(seconds=gap) if last else None
         fit = fits(
             window,
             today,
@@ -255,11 +257,20 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
         sent=sent,
         remaining=remaining if status not in ("paused", "closed") else 0,
         status=status,
-        next_send_at=None if next_at is None else next_at.astimezone(dt.UTC),
+        next_send_at=None if next_at is None else _utc(next_at),
         bounce_rate=v.rate,
         complaint_rate=v.complaint_rate,
         reasons=tuple(reasons),
         memo=memo,
+    )
+
+
+def _utc(ts: dt.datetime) -> dt.datetime:
+    """``ts`` as a plain ``datetime`` in UTC, whatever aware type it came as (pendulum's
+    instants in ``datetime.UTC`` turn naive when a timedelta is added)."""
+    u = ts.astimezone(dt.UTC)
+    return dt.datetime(
+        u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=dt.UTC
     )
 
 
