@@ -306,3 +306,49 @@ def test_qualify_1_counts_a_day_that_sent_all_the_gate_let_through():
     assert b.day == 1 and any("(17 of 24 sent)" in r for r in b.reasons), b.reasons
     enough = dataclasses.replace(hist(), days=(DayCounts(start, sent=18),))
     assert evaluate(spec, enough, at(start + dt.timedelta(days=1), 0, 1)).day == 2
+
+
+def test_a_volume_across_mailboxes_of_one_capped_domain_counts_the_cap_once(run, tmp_path):
+    """Two mailboxes of corp.example under a domain cap of 120 a day: each plan counts its
+    mailbox alone (120 a day once past week 1), and ``--volume`` added them up, 240 a day,
+    although the gate lets the domain send 120: 3000 recipients "reached" on day 17 that the
+    domain could only reach on day 27."""
+    (tmp_path / "capped.toml").write_text(
+        DEFAULT_TOML.replace('name = "default"', 'name = "capped"\ndomain_cap = 120')
+    )
+    boxes = ("a@corp.example", "b@corp.example")
+    for box in boxes:
+        policy = str(tmp_path / "capped.toml")
+        assert run("mailbox", "add", box, "--provider", "exmail", "--policy", policy).exit_code == 0
+    res = run("plan", *boxes, "--volume", "3000", "--json", "--at", at(TODAY, 8).isoformat())
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    planned: dict[str, list[int]] = {}
+    for d in data["days"]:
+        planned.setdefault(d["date"], []).append(d["planned"])
+    total, reached = 0, None
+    for date, both in sorted(planned.items()):
+        total += min(sum(both), 120)
+        if total >= 3000:
+            reached = date
+            break
+    assert reached is not None and data["volume"]["date"] == reached
+    assert data["volume"]["days"] == 27  # 7 days of 2 x 50, then 120 a day
+    # a mailbox of another domain is not held by corp.example's cap
+    assert (
+        run(
+            "mailbox", "add", "c@other.example", "--provider", "exmail", "--policy", "capped"
+        ).exit_code
+        == 0
+    )
+    res = run(
+        "plan",
+        *boxes,
+        "c@other.example",
+        "--volume",
+        "3000",
+        "--json",
+        "--at",
+        at(TODAY, 8).isoformat(),
+    )
+    assert json.loads(res.output)["volume"]["days"] < 27

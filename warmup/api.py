@@ -654,7 +654,7 @@ def mailbox_plan(
             f"paused: the plan assumes it stays paused; "
             f"'warmup mailbox resume {shlex.quote(box.address)}' resumes it",
         )
-    return MailboxPlan(box.address, box.policy, tuple(days_ahead), notes)
+    return MailboxPlan(box.address, box.policy, tuple(days_ahead), notes, spec.domain_cap)
 
 
 VOLUME_HORIZON = 730  # days a --volume plan looks ahead

@@ -244,6 +244,11 @@ class MailboxPlan:
     policy: str
     days: tuple[PlanDay, ...]
     notes: tuple[str, ...] = ()
+    domain_cap: int | None = None  # the policy's cap shared by the mailbox's domain
+
+    @property
+    def domain(self) -> str:
+        return self.mailbox.rpartition("@")[2].lower()
 
 
 @dataclass(frozen=True)
@@ -281,8 +286,29 @@ def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
     if volume is None:
         return Plan(tuple(plans))
     horizon = min((len(p.days) for p in plans), default=0)
+    # Mailboxes of one domain under a domain cap share it: each plan counts its mailbox alone
+    # (up to the cap), so together they would be counted at twice the cap or more a day, and
+    # the volume reached days early. A group's day is at most its largest cap (a mailbox stops
+    # once the domain's count reaches its own policy's cap), less what it already sent today.
+    groups: dict[str, list[MailboxPlan]] = {}
+    for p in plans:
+        if p.domain_cap is not None:
+            groups.setdefault(p.domain, []).append(p)
+    free = [p for p in plans if p.domain_cap is None]
+    total = 0
     for k in range(horizon):
-        if sum(p.days[k].cumulative for p in plans) >= volume:
+        total += sum(_delta(p, k) for p in free)
+        for group in groups.values():
+            cap = max(p.domain_cap or 0 for p in group)
+            if k == 0:  # today: the group's sends so far already count against the cap
+                cap = max(cap - sum(p.days[0].planned - p.days[0].cumulative for p in group), 0)
+            total += min(sum(_delta(p, k) for p in group), cap)
+        if total >= volume:
             cut = tuple(dataclasses.replace(p, days=p.days[: k + 1]) for p in plans)
             return Plan(cut, volume, plans[0].days[k].date, k + 1)
     return Plan(tuple(plans), volume)
+
+
+def _delta(plan: MailboxPlan, k: int) -> int:
+    """What ``plan`` adds on its ``k``-th day (today: what is left of it)."""
+    return plan.days[k].cumulative - (plan.days[k - 1].cumulative if k else 0)
