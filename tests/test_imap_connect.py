@@ -325,3 +325,31 @@ def test_a_server_echoing_the_token_or_password_in_its_refusal_never_puts_it_in_
     ):
         login(server.port)
     assert PASSWORD not in str(fail.value) and "wrong password ***" in str(fail.value)
+
+
+def test_a_password_with_a_backslash_echoed_in_a_refusal_never_lands_in_the_error():
+    """imaplib's error for a NO is the reply's bytes, read through their repr: a backslash in
+    the password came out doubled, so the echoed password was not found to be masked and went
+    into the error whole but for one character."""
+    password = r"pw\canary\8841"
+    no = f"{{tag}} NO [AUTHENTICATIONFAILED] wrong password {password}\r\n".encode()
+    with (
+        ImapServer(ImapScript(replies={"LOGIN": no})) as server,
+        pytest.raises(LoginFailed) as fail,
+    ):
+        login(server.port, password)
+    text = one_line(fail.value)
+    assert "canary" not in text and "wrong password ***" in text, text
+
+
+def test_a_login_answered_bad_quoting_the_password_never_puts_it_in_the_error():
+    """A BAD to LOGIN is passed over as a bad command, its words kept for the error that
+    names each host tried: a server quoting the password in it put the password there."""
+    no = f"{{tag}} BAD [CLIENTBUG] cannot parse LOGIN {PASSWORD}\r\n".encode()
+    with (
+        ImapServer(ImapScript(replies={"LOGIN": no})) as server,
+        pytest.raises(WarmupError) as fail,
+    ):
+        login(server.port)
+    text = one_line(fail.value)
+    assert PASSWORD not in text and "cannot parse LOGIN ***" in text, text

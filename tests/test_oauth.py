@@ -1076,3 +1076,20 @@ def test_a_device_endpoint_that_cannot_answer_now_is_exit_75_not_a_wrong_client_
     [line] = res.stderr.strip().splitlines()
     assert "WARMUP_OAUTH_CLIENT_ID" not in line and "try again later" in line, line
     assert not file_keyring.exists()
+
+
+def test_an_smtp_server_echoing_a_password_with_runs_of_spaces_never_puts_it_in_the_error():
+    """The reply's whitespace is folded to single spaces before the error is written: a
+    password with two spaces (or a tab) in it, quoted back, was no longer the password masked
+    and went into the message folded."""
+    from tests.peers.smtp import Script, ScriptedServer
+    from warmup import smtp
+    from warmup.errors import PermissionFailure
+
+    password = "pw  canary\t8841"
+    refusal = f"535 5.7.8 bad credentials {password}\r\n".encode()
+    with ScriptedServer(Script(replies={"AUTH": refusal})) as peer:
+        target = smtp.Target(("127.0.0.1",), peer.port, "none", BOX, password, 5.0)
+        with pytest.raises(PermissionFailure) as exc:
+            smtp.Session(target)
+    assert "canary" not in str(exc.value) and "bad credentials ***" in str(exc.value)

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from warmup import credentials, headers
 from warmup.errors import ConfigError, DataError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import Opening, TimedReader, describe
-from warmup.words import undeclared_text
+from warmup.words import masked, undeclared_text
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -169,9 +169,8 @@ class Session:
                 self.close()
                 reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
                 secret = target.password
-                held = secret if isinstance(secret, str) else secret.held()
-                if held:  # a server quoting the password or token back: never in a message
-                    reply = reply.replace(held, "***")
+                # a server quoting the password or token back: never in a message
+                reply = masked(reply, secret if isinstance(secret, str) else secret.held())
                 if not isinstance(target.password, str) and exc.smtp_code == 504:
                     # "Unrecognized authentication type": XOAUTH2 offered in EHLO, refused as
                     # a mechanism (not the token): a new login would not change it.

@@ -149,3 +149,22 @@ def shown(text: str) -> str:
     return _UNSHOWN.sub(
         lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text
     )
+
+
+def masked(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` (a password, an access token a server quoted back) replaced by
+    ``***``: as it is, as the repr of its bytes shows it (imaplib's errors carry a reply that
+    way: ``\\`` doubled), and with its whitespace folded (an SMTP reply is, before it is said)."""
+    if not secret:
+        return text
+    escaped = "".join(
+        _REPR_ESCAPES.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}")
+        for b in secret.encode("utf-8", "surrogatepass")
+    )
+    forms = {secret, escaped, escaped.replace("'", "\\'"), " ".join(secret.split())}
+    for form in sorted(forms - {""}, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
+
+
+_REPR_ESCAPES = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x5C: "\\\\"}

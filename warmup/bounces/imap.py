@@ -41,7 +41,7 @@ from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
 from warmup.neterr import Opening, TimedReader, describe
-from warmup.words import printable
+from warmup.words import masked, printable
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
@@ -284,11 +284,12 @@ def connect(
             continue
         except (OSError, imaplib.IMAP4.abort) as exc:  # abort: the connection is gone
             _drop(imap)
-            failed.append((host, f"connection lost during LOGIN ({_reason(exc)})"))
+            why = masked(_reason(exc), _held(password))
+            failed.append((host, f"connection lost during LOGIN ({why})"))
             continue
         except imaplib.IMAP4.error as exc:
             _drop(imap)
-            text = _reason(exc)
+            text = masked(_reason(exc), _held(password))  # a server may quote it back
             if " command error: BAD" in text:  # not an answer about the account
                 failed.append((host, f"LOGIN refused as a bad command ({text})"))
                 continue
@@ -382,9 +383,7 @@ def _refused(
 ) -> NoReturn:
     """A NO to the login: the account's answer (no other host is tried)."""
     passed = f" (passed over: {_tried(failed, port)})" if failed else ""
-    secret = password if isinstance(password, str) else password.held()
-    if secret:  # a server quoting the secret back: never in a message
-        text = text.replace(secret, "***")
+    text = masked(text, _held(password))  # a server quoting the secret back: never in a message
     if not isinstance(password, str):
         from warmup.oauth import LoginExpired
 
@@ -444,6 +443,11 @@ def _authenticate(imap: imaplib.IMAP4, bearer: Bearer) -> None:
             imap.authenticate("XOAUTH2", bearer.imap_response())
         except (OSError, imaplib.IMAP4.abort):
             raise _Gone from None
+
+
+def _held(password: str | Bearer) -> str | None:
+    """The secret a server might quote back: the password, or the access token in memory."""
+    return password if isinstance(password, str) else password.held()
 
 
 def _reason(exc: BaseException) -> str:
