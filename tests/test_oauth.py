@@ -1093,3 +1093,25 @@ def test_an_smtp_server_echoing_a_password_with_runs_of_spaces_never_puts_it_in_
         with pytest.raises(PermissionFailure) as exc:
             smtp.Session(target)
     assert "canary" not in str(exc.value) and "bad credentials ***" in str(exc.value)
+
+
+def test_smtp_auth_turned_off_is_a_configuration_fault_for_a_password_login_too():
+    """Exchange Online answers a password login with the same 535 5.7.139 while authenticated
+    SMTP is off for the mailbox or tenant: only the OAuth login was told it is the
+    administrator's to turn on (78); a password login said the password was refused (77), and
+    the user changed a password that was right."""
+    from tests.peers.smtp import Script, ScriptedServer
+    from warmup import smtp
+    from warmup.errors import ConfigError
+
+    refusal = (
+        b"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for "
+        b"the Mailbox. Visit https://aka.ms/smtp_auth_disabled for more information.\r\n"
+    )
+    with ScriptedServer(Script(replies={"AUTH": refusal})) as peer:
+        target = smtp.Target(("127.0.0.1",), peer.port, "none", BOX, "pw-right-1", 5.0)
+        with pytest.raises(ConfigError) as exc:
+            smtp.Session(target)
+    assert exc.value.exit_code == 78
+    assert str(exc.value).startswith(f"127.0.0.1 does not take authenticated SMTP for {BOX}")
+    assert "SmtpClientAuthenticationDisabled" in str(exc.value)

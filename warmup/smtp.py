@@ -176,18 +176,19 @@ class Session:
                     # a mechanism (not the token): a new login would not change it.
                     self.failed.append((self.host or "", f"{NO_OAUTH} (AUTH XOAUTH2: {reply})"))
                     raise _no_oauth_login(self._tried(), target.username) from None
+                if exc.smtp_code == 535 and _smtp_auth_off(reply):
+                    # Exchange Online's 5.7.139, to a password as to a token: no new login or
+                    # password changes it, an admin must.
+                    raise ConfigError(
+                        f"{self.host} does not take authenticated SMTP for "
+                        f"{target.username} ({reply}){passed}; an administrator must turn "
+                        f"it on for the mailbox (Exchange Online: 'Set-CASMailbox "
+                        f"{shlex.quote(target.username)} -SmtpClientAuthenticationDisabled "
+                        f"$false', and for the tenant)"
+                    ) from None
                 if not isinstance(target.password, str) and exc.smtp_code == 535:
                     from warmup.oauth import LoginExpired
 
-                    if _smtp_auth_off(reply):
-                        # Exchange Online's 5.7.139: no new login changes it, an admin must.
-                        raise ConfigError(
-                            f"{self.host} does not take authenticated SMTP for "
-                            f"{target.username} ({reply}){passed}; an administrator must turn "
-                            f"it on for the mailbox (Exchange Online: 'Set-CASMailbox "
-                            f"{shlex.quote(target.username)} -SmtpClientAuthenticationDisabled "
-                            f"$false', and for the tenant)"
-                        ) from None
                     raise LoginExpired(
                         target.username, f"was refused by {self.host} ({reply}){passed}"
                     ) from None
