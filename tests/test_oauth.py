@@ -820,9 +820,20 @@ except WarmupError as exc:
 
 
 def _waits_on_a_lock(pid: int) -> bool:
-    """Whether process ``pid`` is blocked waiting for a file lock (/proc/locks' "->" lines)."""
-    lines = Path("/proc/locks").read_text().splitlines()
-    return any("->" in line and f" {pid} " in line for line in lines)
+    """Whether process ``pid`` has the refresh lock file open: at the lock, which the first
+    process holds (it polls for it, so /proc/locks shows no blocked waiter)."""
+    lock = str(oauth.lock_path(BOX))
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) == lock:
+                return True
+        except OSError:
+            pass
+    return False
 
 
 def test_processes_refreshing_at_once_never_lose_the_rotated_refresh_token(
@@ -1115,3 +1126,35 @@ def test_smtp_auth_turned_off_is_a_configuration_fault_for_a_password_login_too(
     assert exc.value.exit_code == 78
     assert str(exc.value).startswith(f"127.0.0.1 does not take authenticated SMTP for {BOX}")
     assert "SmtpClientAuthenticationDisabled" in str(exc.value)
+
+
+def test_a_refresh_waits_for_another_processs_refresh_lock_only_so_long(
+    server, file_keyring, oauth_env, tmp_path
+):
+    """The refresh lock was waited for without end: a process stopped or hung while it held it
+    (Ctrl-Z on a send mid-refresh, a keyring prompt nobody answers) held every other process of
+    the mailbox, a 'warmup run' worker among them, for as long. The wait is bounded by the
+    refresh's timeout, then exit 75 naming the lock file."""
+    import fcntl
+    import subprocess
+    import sys
+
+    _device_login()
+    script = _TOKEN_IN_A_PROCESS.replace(".token()", ".token(float(sys.argv[2]))")
+    env = {**os.environ, **oauth_env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    path = oauth.lock_path(BOX)  # the conftest's XDG_DATA_HOME, inherited by the child
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another process's refresh that never ends
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script, BOX, "0.5"], env=env, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            code, err = proc.wait(30), proc.communicate()[1]
+        finally:
+            proc.kill()
+    assert code == 75, err
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"another warmup process has been refreshing the OAuth login of {BOX}")
+    assert str(path) in line
+    assert server.answers == []  # it never refreshed from a token the holder may be rotating

@@ -380,13 +380,16 @@ def lock_path(address: str) -> Path:
 
 
 @contextmanager
-def one_refresh_at_a_time(address: str) -> Iterator[None]:
-    """Hold ``address``'s refresh lock (waiting for another process's refresh, which its own
-    request timeout bounds). A provider that rotates refresh tokens refuses the old one once
-    the new one is out: two processes refreshing from the same stored token at once (a send and
-    a bounces sync, two sends of a pool) left one of them with ``invalid_grant`` and told the
-    user to log in again. Under the lock each reads what the last refresh stored. Where no
-    lock file can be made (a read-only home) or locked, the refresh goes on without it."""
+def one_refresh_at_a_time(address: str, wait: float = TIMEOUT) -> Iterator[None]:
+    """Hold ``address``'s refresh lock, waiting at most ``wait`` seconds for another process's
+    refresh. A provider that rotates refresh tokens refuses the old one once the new one is
+    out: two processes refreshing from the same stored token at once (a send and a bounces
+    sync, two sends of a pool) left one of them with ``invalid_grant`` and told the user to log
+    in again. Under the lock each reads what the last refresh stored. A holder past ``wait``
+    (stopped, or hung on a keyring) is :class:`TempFail`: refreshing anyway could send the
+    token it is rotating. Where no lock file can be made (a read-only home) or locked, the
+    refresh goes on without it. The lock is the kernel's (flock), so a process killed while it
+    held it leaves no stale lock behind."""
     try:
         import fcntl
 
@@ -397,10 +400,22 @@ def one_refresh_at_a_time(address: str) -> Iterator[None]:
         yield
         return
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:  # a file system without locks
-            pass
+        deadline, pause = time.monotonic() + wait, 0.01
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:  # held by another process
+                if time.monotonic() >= deadline:
+                    raise TempFail(
+                        f"another warmup process has been refreshing the OAuth login of "
+                        f"{address} for over {wait:g} s (it holds {path}); try again later, "
+                        f"or end that process"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.25)
+            except OSError:  # a file system without locks
+                break
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -449,7 +464,7 @@ class Bearer:
         if self._tokens is not None and now < self._tokens.expires_at - REFRESH_AHEAD:
             self._cached = True
             return self._tokens.access_token
-        with one_refresh_at_a_time(self.address):
+        with one_refresh_at_a_time(self.address, timeout):
             return self._refresh(now, timeout)
 
     def _refresh(self, now: dt.datetime, timeout: float) -> str:
