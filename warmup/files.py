@@ -22,6 +22,16 @@ def home(path: str | Path, label: str) -> Path:
         ) from None
 
 
+def data_dir() -> Path:
+    """warmup's data directory: ``$XDG_DATA_HOME/warmup`` (``~/.local/share/warmup``), where
+    the default ledger and the OAuth refresh locks are. A relative ``$XDG_DATA_HOME`` is
+    ignored, as the XDG spec and platformdirs say: it would make another one in every working
+    directory. RuntimeError: no home directory."""
+    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "warmup"
+
+
 def read_regular(path: str | Path, label: str, limit: int, hint: str, large: str = "") -> bytes:
     """The bytes of ``path``, a regular file of at most ``limit`` bytes; else :class:`ConfigError`
     ``"{label}: not a regular file; {hint}"`` or ``"{label}: larger than {limit} bytes{large}"``.

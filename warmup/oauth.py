@@ -373,10 +373,10 @@ def lock_path(address: str) -> Path:
     """The file whose lock one process holds while it refreshes ``address``'s tokens: in
     warmup's data directory (``$XDG_DATA_HOME/warmup``, the default ledger's), per user like
     the keyring."""
-    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    from warmup.files import data_dir
+
     name = hashlib.sha256(address.encode()).hexdigest()[:32]  # an address is no file name
-    return base / "warmup" / "oauth-locks" / f"{name}.lock"
+    return data_dir() / "oauth-locks" / f"{name}.lock"
 
 
 @contextmanager

@@ -113,13 +113,11 @@ __all__ = [
 
 
 def default_path() -> Path:
-    """``$XDG_DATA_HOME/warmup/ledger.db`` (``~/.local/share/warmup/ledger.db``).
+    """``$XDG_DATA_HOME/warmup/ledger.db`` (``~/.local/share/warmup/ledger.db``): in
+    :func:`warmup.files.data_dir`."""
+    from warmup.files import data_dir
 
-    A relative ``$XDG_DATA_HOME`` is ignored, as the XDG spec and platformdirs say: it would make
-    the default ledger another file in every working directory."""
-    xdg = os.environ.get("XDG_DATA_HOME", "").strip()
-    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
-    return base / "warmup" / "ledger.db"
+    return data_dir() / "ledger.db"
 
 
 def resolve_url(url: str | None = None) -> str:
