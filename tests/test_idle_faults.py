@@ -350,3 +350,31 @@ def test_an_idle_whose_done_is_never_answered_is_given_up_and_opened_again(
         finally:
             watcher.close()
     assert not watcher.is_alive() and thread_errors == []
+
+
+def test_a_done_met_by_silence_is_given_up_within_the_timeout(chatty, ssl_cert_env, thread_errors):
+    """The answer to DONE was awaited on the socket timeout of the IDLE itself (the renewal
+    plus a minute of silence, half an hour in all): a link that went silent just as the DONE
+    was sent held the watcher that long, no IDLE held meanwhile. As any command's, the answer
+    is awaited for the timeout."""
+    woken = threading.Event()
+    with LoginFaultProxy(chatty, ["pass"], idle=["mute", "pass"]) as proxy:
+        watcher = IdleWatcher(
+            BOX,
+            hosts=(proxy.host,),
+            port=proxy.port,
+            security="ssl",
+            password=IMAP_PASSWORD,
+            wake=woken.set,
+            timeout=3.0,
+            renew=0.2,  # at the server's next keep-alive; SILENCE past it is a minute
+        )
+        watcher.start()
+        try:
+            wait_for(lambda: proxy.idles[:1] == ["mute"])
+            chatty.append("INBOX", bounce_of("<x@corp.example>"))
+            assert woken.wait(20)  # the new connection tells of the mail that came meanwhile
+            wait_for(lambda: proxy.idles[:2] == ["mute", "pass"])  # IDLE held again
+        finally:
+            watcher.close()
+    assert not watcher.is_alive() and thread_errors == []

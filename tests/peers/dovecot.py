@@ -383,7 +383,7 @@ class Dovecot:
 
 Fault = Literal["cut", "stall", "pass"]
 SessionFault = Literal["literal", "garbled", "pass"]
-IdleFault = Literal["cut", "push", "bad", "nodone", "pass"]
+IdleFault = Literal["cut", "push", "bad", "nodone", "mute", "pass"]
 HUGE = 10**12  # the literal a hostile session announces: far past any bound of the client
 
 
@@ -420,7 +420,8 @@ class LoginFaultProxy:
     ``"push"`` cuts it right after passing on the first new mail (``* n EXISTS``) the server
     pushes during the IDLE; ``"bad"`` answers the IDLE BAD, never passed on, from a server that
     states IDLE; ``"nodone"`` forwards it but never passes on the client's DONE, so the server
-    goes on idling (and saying "still here") as if never told to stop;
+    goes on idling (and saying "still here") as if never told to stop; ``"mute"`` swallows the
+    DONE and passes on nothing more the server says (a link gone silent just then);
     ``"pass"`` forwards it. ``idles`` records the fault applied to each IDLE seen, in order.
     Both lists, and ``faults`` and ``literal``, may be changed while the proxy runs.
     """
@@ -529,7 +530,7 @@ class LoginFaultProxy:
 
         async def upstream() -> None:
             nonlocal stalled, cut_at_plus, cut_at_push, hostile
-            logged_in = swallow_done = False
+            logged_in = swallow_done = mute = False
             while line := await reader.readline():
                 words = line.upper().split()
                 if hostile == "garbled" and not logged_in and words[1:2] == [b"CAPABILITY"]:
@@ -551,8 +552,10 @@ class LoginFaultProxy:
                         await writer.drain()
                         continue
                     cut_at_plus, cut_at_push = how == "cut", how == "push"
-                    swallow_done = how == "nodone"
+                    swallow_done = how in ("nodone", "mute")
+                    mute = how == "mute"
                 if swallow_done and line.strip().upper() == b"DONE":
+                    stalled = stalled or mute
                     continue
                 hidden = {cmd for c in self.hide for cmd in _HIDDEN.get(c, (c,))}
                 names = {b" ".join(words[1:2]), b" ".join(words[1:3])}

@@ -223,12 +223,15 @@ class IdleWatcher(threading.Thread):
                 news = _exists(_line(imap))  # keep-alives ("* OK Still here") let the clock run
             imap.send(b"DONE\r\n")
             # Answered within the timeout, as any command: a server that lets DONE go
-            # unanswered and goes on saying "still here" would hold the watcher for ever.
+            # unanswered and goes on saying "still here" would hold the watcher for ever, and
+            # one gone silent would for the IDLE's own timeout (the renewal and SILENCE).
             ending = time.monotonic() + self._login[4]
+            imap.sock.settimeout(self._login[4])
             while not (line := _line(imap)).startswith(TAG):
                 news = news or _exists(line)  # mail that came as the IDLE ended
                 if time.monotonic() > ending:
                     raise TimeoutError("no answer to DONE")
+            imap.sock.settimeout(self._renew + SILENCE)
         except Exception:
             if news:  # the mail came: the sync reads it, whatever became of this connection
                 self._wake()
