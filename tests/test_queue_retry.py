@@ -11,13 +11,15 @@ import pytest
 from warmup import Outbox, open_ledger
 from warmup.instants import now_utc
 
+pytest_plugins = ["tests.pgkit"]  # ledger_url: each backend
 
-def _expired(ledger_path, **target: str) -> int:  # type: ignore[no-untyped-def]
+
+def _expired(url, **target: str) -> int:  # type: ignore[no-untyped-def]
     msg = EmailMessage()
     msg["To"] = "lead@example.com"
     msg["Subject"] = "hi"
     msg.set_content("hello")
-    ledger = open_ledger(str(ledger_path))
+    ledger = open_ledger(str(url))
     try:
         mid = Outbox(ledger).add(msg, **target)
         assert mid is not None
@@ -28,14 +30,14 @@ def _expired(ledger_path, **target: str) -> int:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("kind", ["pool", "mailbox"])
-def test_retry_of_a_message_whose_target_was_removed_is_refused(run, ledger_path, kind):
+def test_retry_of_a_message_whose_target_was_removed_is_refused(run, ledger_url, kind):
     """It was queued again ("Queued message 1 again", exit 0), listed as from "pool None",
     given a finish date, and the next 'warmup run' cancelled it: "pool '#1' not found;
     create it with 'warmup pool add '#1' ADDRESS...'"."""
     assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
     assert run("pool", "add", "P", "a@corp.example").exit_code == 0
     target = {"pool": "P"} if kind == "pool" else {"mailbox": "a@corp.example"}
-    mid = _expired(ledger_path, **target)
+    mid = _expired(ledger_url, **target)
     if kind == "pool":
         assert run("pool", "remove", "P").exit_code == 0
     else:
