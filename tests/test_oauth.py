@@ -23,7 +23,7 @@ from tests.peers.tls import TestPKI
 from tests.test_bounces_sync import dsn
 from warmup import Gate, api, oauth
 from warmup.bounces.imap import SyncReport, sync
-from warmup.errors import TempFail, WarmupError
+from warmup.errors import ConfigError, TempFail, WarmupError
 from warmup.ledger import open_ledger
 from warmup.providers import get_provider
 
@@ -1158,3 +1158,26 @@ def test_a_refresh_waits_for_another_processs_refresh_lock_only_so_long(
     assert line.startswith(f"another warmup process has been refreshing the OAuth login of {BOX}")
     assert str(path) in line
     assert server.answers == []  # it never refreshed from a token the holder may be rotating
+
+
+def test_a_keyring_refusing_a_new_oauth_login_gives_no_password_advice(
+    server, file_keyring, oauth_env
+):
+    """'warmup mailbox login --oauth' with a keyring that refuses to store the refresh token
+    said "use WARMUP_PASSWORD or --password-command instead": advice for a password, which an
+    OAuth login never reads; the keyring is the only place it is kept."""
+    import keyring
+
+    from tests.filekeyring import ReadOnlyKeyring
+
+    keyring.set_keyring(ReadOnlyKeyring())
+    with pytest.raises(ConfigError) as err:
+        _device_login()
+    why = str(err.value)
+    assert err.value.exit_code == 78, why
+    assert "WARMUP_PASSWORD" not in why and "--password-command" not in why, why
+    assert why == (
+        f"the system keyring refused to store the OAuth login of {BOX} (RuntimeError); an "
+        f"OAuth login is kept only there: make the keyring writable (unlock it), then log in "
+        f"again with {LOGIN_AGAIN}"
+    )

@@ -366,7 +366,18 @@ def login(
     show(code)
     tokens = poll(app, code, address, now=now, sleep=sleep)
     assert tokens.refresh_token is not None
-    return save(address, app.client_id, tokens.refresh_token)
+    from warmup import credentials
+
+    try:
+        return save(address, app.client_id, tokens.refresh_token)
+    except credentials.KeyringRefused as exc:
+        # Not store_secret's advice (WARMUP_PASSWORD, --password-command): a password's ways,
+        # which an OAuth login never reads.
+        raise ConfigError(
+            f"the system keyring refused to store the OAuth login of {address} ({exc.cause}); "
+            f"an OAuth login is kept only there: make the keyring writable (unlock it), then "
+            f"log in again with 'warmup mailbox login {shlex.quote(address)} --oauth'"
+        ) from None
 
 
 def lock_path(address: str) -> Path:
