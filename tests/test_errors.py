@@ -1033,6 +1033,35 @@ def test_a_password_prompt_with_stdin_closed_is_one_line_exit_78(seeded: Path, t
     assert not (tmp_path / "keyring.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "fix"),
+    [
+        (("send", BOX, "--eml", "-"), "give --eml its path"),
+        (("sendmail", "-f", BOX, "lead@example.com"), "pipe the message in"),
+    ],
+    ids=["send-eml-dash", "sendmail"],
+)
+def test_a_message_on_closed_stdin_is_one_line_exit_65_and_the_ledger_untouched(
+    seeded: Path, args, fix
+):
+    """A cron job or daemon runs ``warmup sendmail`` (or ``send --eml -``) with its standard
+    input closed: Python sets ``sys.stdin`` to None, and reading the message from it was an
+    AttributeError traceback, exit 1."""
+    before = ledger_digest(seeded)
+    proc = subprocess.run(
+        [sys.executable, "-m", "warmup", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "WARMUP_DB": str(seeded), "PYTHONPATH": str(REPO)},
+        cwd=REPO,
+        timeout=180,
+        check=False,
+        preexec_fn=lambda: os.close(0),
+    )
+    assert_one_line_error(proc, 65, "standard input", "closed", fix)
+    assert ledger_digest(seeded) == before
+
+
 def test_the_test_keyrings_never_break_keyring_s_own_detection():
     """keyring's detection makes an instance of every backend class its process has imported:
     the failing test keyrings broke every later test of an xdist worker that asked for the

@@ -255,6 +255,19 @@ def read_password(prompt: str) -> str:
 MAX_PIPED = 65_536  # characters of a piped password: one short line
 
 
+def read_stdin(limit: int, fix: str) -> bytes:
+    """Up to ``limit`` bytes of standard input. With it closed (``<&-``, a daemon's or cron's
+    child) Python has no ``sys.stdin``: :class:`DataError` saying so and ``fix`` (where else
+    the data can come from), not an AttributeError traceback."""
+    import sys
+
+    from warmup.errors import DataError
+
+    if sys.stdin is None:
+        raise DataError(f"standard input: cannot read it (it is closed); {fix}")
+    return sys.stdin.buffer.read(limit)
+
+
 def colour(stream: Any = None) -> bool:
     """Colour only on a terminal, never with ``NO_COLOR`` (https://no-color.org) or
     ``TERM=dumb``."""

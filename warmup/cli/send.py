@@ -19,6 +19,7 @@ from warmup.cli.common import (
     complete_pool,
     pass_gate_ledger,
     print_json,
+    read_stdin,
     say,
 )
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
@@ -351,7 +352,7 @@ def _read_limited(path: Path, flag: str) -> bytes:
     from warmup.headers import MESSAGE_LIMIT, size_error
 
     if str(path) == "-":
-        data = sys.stdin.buffer.read(MESSAGE_LIMIT + 1)
+        data = read_stdin(MESSAGE_LIMIT + 1, f"pipe the message in, or give {flag} its path")
     else:
         with path.open("rb") as f:
             data = f.read(MESSAGE_LIMIT + 1)

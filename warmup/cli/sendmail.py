@@ -12,13 +12,12 @@ so a script that retries on a non-zero exit never mails the others twice.
 from __future__ import annotations
 
 import re
-import sys
 from typing import Any
 
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import ledger_from
+from warmup.cli.common import ledger_from, read_stdin
 from warmup.errors import UsageError
 
 RELAY_VARS = ("WARMUP_SMTP_HOST", "WARMUP_SMTP_PORT", "WARMUP_SMTP_USER", "WARMUP_SMTP_PASSWORD")
@@ -86,7 +85,7 @@ def sendmail(
     _check_mode(mode, queue_run, newaliases)
     # No more than a message can hold: an endless pipe (`yes | sendmail ...`) was read into
     # memory until there was none left.
-    raw = sys.stdin.buffer.read(headers.MESSAGE_LIMIT + 1)
+    raw = read_stdin(headers.MESSAGE_LIMIT + 1, "pipe the message in")
     if not (ignore_dots or "i" in options):
         raw = _cut_at_lone_dot(raw)
     if len(raw) > headers.MESSAGE_LIMIT:
