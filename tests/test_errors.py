@@ -147,6 +147,32 @@ def test_a_usage_error_is_one_line_too_process(seeded: Path, args, words):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "usage", "lists"),
+    [
+        ([], "Usage: warmup [OPTIONS] COMMAND [ARGS]...", "  quota "),
+        (["mailbox"], "Usage: warmup mailbox [OPTIONS] COMMAND [ARGS]...", "  add "),
+        (["-q", "pool"], "Usage: warmup pool [OPTIONS] COMMAND [ARGS]...", "  overflow "),
+    ],
+    ids=["warmup", "mailbox", "q-pool"],
+)
+def test_a_group_without_its_command_shows_its_help_as_help_exit_64(
+    seeded: Path, args, usage, lists
+):
+    """``warmup`` alone (the first thing a new user types) or ``warmup mailbox``: the whole help
+    was squeezed into one line, "Error: Usage: warmup [OPTIONS] ... Commands: bounces Parse,
+    ...", unreadable. It is the help as --help prints it (on stderr: a usage error, exit 64)."""
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, *args)
+    assert proc.returncode == 64, proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert lines[0] == usage, proc.stderr
+    assert any(line.startswith(lists) for line in lines), proc.stderr
+    assert not proc.stderr.startswith("Error:"), proc.stderr
+    assert ledger_digest(seeded) == before
+
+
 def test_unknown_mailbox_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "quota", "nobody@corp.example")

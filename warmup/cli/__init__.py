@@ -208,6 +208,13 @@ class WarmupGroup(NamedFields, click.Group):
         except click.exceptions.Abort:
             click.echo("Aborted.", err=True)
             sys.exit(130)
+        except _NO_ARGS_IS_HELP as exc:
+            # 'warmup' or 'warmup mailbox' alone: the help, as --help shows it (a usage error
+            # for the exit code), not its text squeezed into one "Error: Usage: ..." line.
+            click.echo(
+                exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True
+            )
+            sys.exit(64)
         except click.BadParameter as exc:
             fault = _config_fault(exc)
             if fault is None:
@@ -237,6 +244,13 @@ class WarmupGroup(NamedFields, click.Group):
             click.echo(f"Error: cannot write the output: {exc.strerror or exc}", err=True)
             sys.exit(74)  # EX_IOERR
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+# Raised (click >= 8.2) for a group called without its command; older clicks printed the help
+# themselves and exited.
+_NO_ARGS_IS_HELP: type[click.UsageError] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("_NeverRaised", (click.UsageError,), {})
+)
 
 
 def _usage(exc: click.UsageError) -> None:
