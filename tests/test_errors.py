@@ -173,6 +173,55 @@ def test_a_group_without_its_command_shows_its_help_as_help_exit_64(
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["quota"], ["quota", "--json", BOX], ["mailbox", "list"], ["--help"], ["quota", "--help"]],
+    ids=" ".join,
+)
+def test_output_whose_reader_is_gone_exits_0_silently(seeded: Path, args):
+    """'warmup quota | head -1', '| grep -q paused': the reader closes the pipe and the next
+    write fails with EPIPE. click caught it before warmup's handler and exited 1 without a
+    word, failing a 'set -o pipefail' script whose pipeline did what it asked."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before a byte is written
+    try:
+        proc = subprocess.run(
+            [*forkcli.command(), *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "WARMUP_DB": str(seeded)},
+            cwd=REPO,
+            timeout=180,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_an_error_still_exits_with_its_code_when_the_reader_is_gone(seeded: Path):
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [*forkcli.command(), "quota", "nobody@corp.example"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "WARMUP_DB": str(seeded)},
+            cwd=REPO,
+            timeout=180,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
+
+
 def test_unknown_mailbox_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "quota", "nobody@corp.example")

@@ -127,6 +127,18 @@ class WarmupGroup(NamedFields, click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
 
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            # stdout's reader went away ('warmup quota | head -1', 'grep -q'): what was asked
+            # is done and printed as far as anyone reads it. click caught it first and exited
+            # 1, silently, failing 'set -o pipefail' scripts; stop here, exit 0, as intended
+            # below. Another pipe (a socket, a child's stdin) is an error as before.
+            if not _output_lost(exc):
+                raise
+            raise click.exceptions.Exit(0) from None
+
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in COMMAND_MODULES:
             importlib.import_module(f"warmup.cli.{COMMAND_MODULES[name]}")
@@ -199,7 +211,12 @@ class WarmupGroup(NamedFields, click.Group):
             from warmup import config
 
             extra["default_map"] = config.load().default_map()
-        return super().make_context(info_name, args, parent, **extra)
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError as exc:  # 'warmup --help | head -1': as in invoke
+            if not _output_lost(exc):
+                raise
+            raise click.exceptions.Exit(0) from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
