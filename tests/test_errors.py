@@ -138,6 +138,10 @@ def test_an_empty_timezone_is_refused_not_taken_as_the_default_process(seeded: P
         (["quota", "--frobnicate"], ["No such option '--frobnicate'", "'warmup quota --help'"]),
         (["qouta"], ["No such command 'qouta'", "'warmup --help'"]),
         (["completion", "fish2"], ["'fish2' is not one of", "'warmup completion --help'"]),
+        # click's parser raises these without the command: they named no --help to look at
+        (["quota", BOX, "--at"], ["'--at' requires an argument", "'warmup quota --help'"]),
+        (["mailbox", "add", BOX, "--provider"], ["requires", "'warmup mailbox add --help'"]),
+        (["--db"], ["'--db' requires an argument", "(see 'warmup --help')"]),
     ],
 )
 def test_a_usage_error_is_one_line_too_process(seeded: Path, args, words):

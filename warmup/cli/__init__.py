@@ -68,6 +68,16 @@ class NamedFields:
     """Mixed into every command: a :class:`FieldError` it raises is rendered here, where the
     command's parameters are known, so a field given as an argument is not called ``--field``."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc]
+        except click.UsageError as exc:
+            # click's parser raises "Option '--at' requires an argument." without the context,
+            # so the line named no command's --help to look at, unlike every other usage error.
+            if exc.ctx is None:
+                exc.ctx = ctx
+            raise
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)  # type: ignore[misc]
