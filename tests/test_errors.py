@@ -226,6 +226,38 @@ def test_an_error_still_exits_with_its_code_when_the_reader_is_gone(seeded: Path
     assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["quota", "nobody@corp.example"], 78),
+        (["qouta"], 64),
+        (["plan", BOX, "--days", "0"], 64),
+        (["mailbox"], 64),
+        (["record", "send", BOX, "--to", "not an address"], 65),
+    ],
+    ids=["unknown-mailbox", "unknown-command", "bad-value", "group-alone", "bad-recipient"],
+)
+def test_an_error_keeps_its_exit_code_with_stderr_on_a_full_disk(seeded: Path, args, code):
+    """'warmup send ... 2>>warmup.log' from cron, the disk full: the error line cannot be
+    written, and the failed write's traceback (which cannot be written either) made every
+    error exit 1, so a script could not tell "try later" (75) or bad input (65) from a crash."""
+    before = ledger_digest(seeded)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [*forkcli.command(), *args],
+            stdout=subprocess.PIPE,
+            stderr=full,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "WARMUP_DB": str(seeded)},
+            cwd=REPO,
+            timeout=180,
+            check=False,
+        )
+    assert (proc.returncode, proc.stdout) == (code, "")
+    assert ledger_digest(seeded) == before
+
+
 def test_unknown_mailbox_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "quota", "nobody@corp.example")

@@ -233,44 +233,53 @@ class WarmupGroup(NamedFields, click.Group):
         try:
             rv = super().main(*args, **kwargs)
         except click.exceptions.Abort:
-            click.echo("Aborted.", err=True)
+            _complain("Aborted.")
             sys.exit(130)
         except _NO_ARGS_IS_HELP as exc:
             # 'warmup' or 'warmup mailbox' alone: the help, as --help shows it (a usage error
             # for the exit code), not its text squeezed into one "Error: Usage: ..." line.
-            click.echo(
-                exc.ctx.get_help() if exc.ctx is not None else exc.format_message(), err=True
-            )
+            _complain(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
             sys.exit(64)
         except click.BadParameter as exc:
             fault = _config_fault(exc)
             if fault is None:
                 _usage(exc)
                 sys.exit(64)
-            click.echo(f"Error: {fault}", err=True)
+            _complain(f"Error: {fault}")
             sys.exit(ConfigError.exit_code)
         except click.UsageError as exc:
             _usage(exc)
             sys.exit(64)
         except click.ClickException as exc:
-            exc.show()
+            _complain(f"Error: {exc.format_message()}")
             sys.exit(exc.exit_code)
         except FieldError as exc:
-            click.echo(f"Error: {exc.render(flag)}", err=True)
+            _complain(f"Error: {exc.render(flag)}")
             sys.exit(exc.exit_code)
         except WarmupError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            _complain(f"Error: {exc}")
             sys.exit(exc.exit_code)
         except BrokenPipeError:
             sys.exit(0)
         except OSError as exc:
-            if not _output_lost(exc):
+            if _output_lost(exc):
+                # What was sent or settled before stays so; a claimed message is settled or
+                # left 'sending' for recovery, as after any error.
+                _complain(f"Error: cannot write the output: {exc.strerror or exc}")
+            elif not _output_lost(exc, sys.stderr):  # a warning's line, 2>> a full disk
                 raise
-            # What was sent or settled before stays so; a claimed message is settled or left
-            # 'sending' for recovery, as after any error.
-            click.echo(f"Error: cannot write the output: {exc.strerror or exc}", err=True)
             sys.exit(74)  # EX_IOERR
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _complain(text: str) -> None:
+    """``text`` on stderr, if stderr can take it: with stderr on a full disk (``2>> log`` in a
+    cron job) the line is lost, the exit code that says what happened is not (it was 1, from
+    the traceback of the failed write, for every error: 75 "try later" looked like a crash)."""
+    try:
+        click.echo(text, err=True)
+    except OSError:
+        _to_null(sys.stderr)
 
 
 # Raised (click >= 8.2) for a group called without its command; older clicks printed the help
@@ -288,15 +297,15 @@ def _usage(exc: click.UsageError) -> None:
     if ctx is not None and ctx.help_option_names:
         names = ctx.help_option_names
         hint = f" (see '{ctx.command_path} {'--help' if '--help' in names else names[0]}')"
-    click.echo(f"Error: {' '.join(exc.format_message().split())}{hint}", err=True)
+    _complain(f"Error: {' '.join(exc.format_message().split())}{hint}")
 
 
-def _output_lost(exc: OSError) -> bool:
-    """Whether ``exc`` is stdout failing (a full disk, ``> /dev/full``, a device error), not
-    another file: raised writing it, or stdout cannot take its buffered lines even now. If so,
-    what is left goes to /dev/null: the interpreter's flush at exit would fail again, with an
-    "Exception ignored" report and exit 120."""
-    out = sys.stdout
+def _output_lost(exc: OSError, stream: Any = None) -> bool:
+    """Whether ``exc`` is ``stream`` (default stdout) failing (a full disk, ``> /dev/full``, a
+    device error), not another file: raised writing it, or it cannot take its buffered lines
+    even now. If so, what is left goes to /dev/null: the interpreter's flush at exit would fail
+    again, with an "Exception ignored" report and exit 120."""
+    out = sys.stdout if stream is None else stream
     if out is None:
         return False
     tb = exc.__traceback__
@@ -313,17 +322,23 @@ def _output_lost(exc: OSError) -> bool:
             pass
         else:
             return False
+    _to_null(out)
+    return True
+
+
+def _to_null(stream: Any) -> None:
+    """Point ``stream``'s file descriptor at /dev/null (its pending lines go nowhere, not into
+    a failing flush at exit)."""
     import os
 
     try:
         null = os.open(os.devnull, os.O_WRONLY)
         try:
-            os.dup2(null, out.fileno())
+            os.dup2(null, stream.fileno())
         finally:
             os.close(null)
-    except (OSError, ValueError):  # no file descriptor (a test's stream): nothing to redirect
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a test's stream)
         pass
-    return True
 
 
 def _config_fault(exc: click.BadParameter) -> str | None:
