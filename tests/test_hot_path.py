@@ -102,6 +102,23 @@ def test_quota_does_not_import_sqlalchemy(seeded: Path, args: list[str]):
     con.close()
 
 
+@pytest.mark.parametrize(
+    "words", [["warmup", "quota", ""], ["warmup", "send", "a@"]], ids=["quota", "send"]
+)
+def test_completing_a_mailbox_does_not_import_sqlalchemy(seeded: Path, words: list[str]):
+    """Every TAB on a mailbox address is a process of its own: opening the ledger through
+    SQLAlchemy to list the addresses made it ~1.1 s (two thirds of it SQLAlchemy's import),
+    with 1,000 mailboxes as with one; the driver-level reader answers it."""
+    probe = PROBE.replace('("pandas", "matplotlib")', '("sqlalchemy", "sqlmodel", "psycopg")')
+    env = {
+        "_WARMUP_COMPLETE": "bash_complete",
+        "COMP_WORDS": " ".join(words),
+        "COMP_CWORD": str(len(words) - 1),
+    }
+    proc = _probe(seeded, probe, [], env=env)
+    assert f"plain,{BOX}" in proc.stdout.splitlines(), proc.stdout
+
+
 def test_quota_imports_the_typo_hints_only_for_an_error(seeded: Path):
     """difflib (~2.5 ms of imports) names the mailbox or policy key meant by a typo: imported
     on the way to that error, not by every ``warmup quota``."""

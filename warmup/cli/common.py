@@ -328,9 +328,11 @@ def percent(x: float | None) -> str:
 # -- shell completion (``warmup completion``): candidates from the ledger, never an error ----------
 
 
-def _ledger_for_completion(ctx: click.Context) -> Ledger | None:
+def _ledger_for_completion(ctx: click.Context, lean: bool = False) -> Any:
     """The ledger the command line names (``--db``, else $WARMUP_DB, else the default), if it
-    exists; completion must never create one, print, or fail."""
+    exists; completion must never create one, print, or fail. ``lean``: opened as
+    :func:`open_reads` opens it (mailboxes without SQLAlchemy: its import was two thirds of a
+    TAB's second)."""
     import os
 
     db = None
@@ -340,15 +342,19 @@ def _ledger_for_completion(ctx: click.Context) -> Ledger | None:
         db = db or c.params.get("db") or c.params.get("db_url")  # a command's --db, the root's
         c = c.parent
     try:
-        return open_ledger(db or os.environ.get("WARMUP_DB") or None, create=False)
+        url = db or os.environ.get("WARMUP_DB") or None
+        return open_reads(url) if lean else open_ledger(url, create=False)
     except Exception:  # a missing or unreadable ledger: no candidates
         return None
 
 
 def _candidates(
-    ctx: click.Context, incomplete: str, names: Callable[[Ledger], Sequence[str]]
+    ctx: click.Context,
+    incomplete: str,
+    names: Callable[[Any], Sequence[str]],
+    lean: bool = False,
 ) -> list[str]:
-    ledger = _ledger_for_completion(ctx)
+    ledger = _ledger_for_completion(ctx, lean)
     if ledger is None:
         return []
     try:
@@ -361,7 +367,7 @@ def _candidates(
 
 def complete_mailbox(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Mailbox addresses of the ledger that start with what is typed."""
-    return _candidates(ctx, incomplete, lambda led: [b.address for b in led.mailboxes()])
+    return _candidates(ctx, incomplete, lambda led: [b.address for b in led.mailboxes()], lean=True)
 
 
 def complete_pool(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
