@@ -142,6 +142,12 @@ def test_an_empty_timezone_is_refused_not_taken_as_the_default_process(seeded: P
         (["quota", BOX, "--at"], ["'--at' requires an argument", "'warmup quota --help'"]),
         (["mailbox", "add", BOX, "--provider"], ["requires", "'warmup mailbox add --help'"]),
         (["--db"], ["'--db' requires an argument", "(see 'warmup --help')"]),
+        # warmup's own options after a command: its --help does not list them; say where
+        (
+            ["mailbox", "list", "-q"],
+            ["No such option '-q'; -q is an option of warmup itself", "'warmup -q mailbox list"],
+        ),
+        (["quota", BOX, "--verbose"], ["before the command ('warmup --verbose quota ...')"]),
     ],
 )
 def test_a_usage_error_is_one_line_too_process(seeded: Path, args, words):

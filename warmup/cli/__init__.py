@@ -297,7 +297,22 @@ def _usage(exc: click.UsageError) -> None:
     if ctx is not None and ctx.help_option_names:
         names = ctx.help_option_names
         hint = f" (see '{ctx.command_path} {'--help' if '--help' in names else names[0]}')"
-    _complain(f"Error: {' '.join(exc.format_message().split())}{hint}")
+        root = ctx.find_root()
+        given = getattr(exc, "option_name", None)
+        if isinstance(exc, click.NoSuchOption) and ctx is not root and given is not None:
+            mine = next((p for p in root.command.params if given in getattr(p, "opts", ())), None)
+            if mine is not None:
+                # 'warmup mailbox list -q': -q is warmup's own option, which the subcommand's
+                # --help does not list; say where it goes.
+                rest = ctx.command_path.split(" ", 1)[-1]
+                hint = (
+                    f"; {given} is an option of warmup itself: give it before the command "
+                    f"('warmup {given} {rest} ...')"
+                )
+    message = " ".join(exc.format_message().split())
+    if hint.startswith(";"):
+        message = message.rstrip(".")
+    _complain(f"Error: {message}{hint}")
 
 
 def _output_lost(exc: OSError, stream: Any = None) -> bool:
