@@ -182,3 +182,44 @@ def test_record_send_names_a_repeated_recipient_as_repeated_not_already_recorded
     assert (res.exit_code, res.output) == (0, f"Recorded 2 sends for {BOX} (1 repeated).\n")
     res = run("record", "send", BOX, "--to", "a@x.example", "--to", "c@x.example", *at)
     assert (res.exit_code, res.output) == (0, f"Recorded 1 send for {BOX} (1 already recorded).\n")
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
+def test_chinese_text_on_a_stdout_that_cannot_encode_it_is_escaped_not_a_traceback(
+    run, tmp_path, encoding
+):
+    """A host whose locale is Latin-1 or cp1252 (a team ledger's other machine) reading a
+    Chinese stage name: quota, plan and quota --json were a UnicodeEncodeError traceback,
+    exit 1, the whole answer lost. The table shows the name escaped (as Python's stderr
+    does), its columns aligned on what is shown; the JSON is the same JSON, in escapes."""
+    import json
+    from importlib.resources import files
+
+    preset = files("warmup.policy").joinpath("presets/exmail.toml").read_text(encoding="utf-8")
+    policy = tmp_path / "cn.toml"
+    policy.write_text(preset.replace('name = "week 1"', 'name = "第一周"', 1), encoding="utf-8")
+    assert (
+        run("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(policy)).exit_code == 0
+    )
+    command = forkcli.command()  # first: it starts the zygote the environment then names
+    env = {**os.environ, "PYTHONIOENCODING": encoding}
+    for args in (["quota", BOX], ["plan", BOX, "--days", "2"], ["quota", "--json", BOX]):
+        proc = subprocess.run(
+            [*command, *args],
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            timeout=180,
+            check=False,
+        )
+        assert (proc.returncode, proc.stderr) == (0, b""), proc.stderr.decode(errors="replace")
+        out = proc.stdout.decode(encoding)
+        if "--json" in args:
+            assert json.loads(out)[0]["stage"] == "第一周"
+            continue
+        lines = out.splitlines()
+        assert "\\u7b2c\\u4e00\\u5468" in lines[1], out
+        header, row = lines[0], lines[1]
+        # the column after STAGE starts where its header does
+        column = header.index("DAY" if args[0] == "quota" else "STATUS")
+        assert row[column - 2 : column] == "  " and row[column] != " ", out

@@ -510,7 +510,25 @@ def cli(ctx: click.Context, db_url: str | None, quiet: bool, verbose: bool) -> N
 
 
 def main() -> None:
+    _escape_what_stdout_cannot_encode()
     cli(prog_name="warmup")
+
+
+def _escape_what_stdout_cannot_encode() -> None:
+    """A character stdout's encoding lacks (a Chinese stage name or address on a Latin-1 or
+    cp1252 locale, a host of a team ledger set up elsewhere) is written as its escape, as
+    Python writes stderr: it was a UnicodeEncodeError traceback, the whole answer lost."""
+    import codecs
+
+    out = sys.stdout
+    if out is None or getattr(out, "errors", None) not in ("strict", "surrogateescape"):
+        return
+    try:
+        if codecs.lookup(out.encoding).name == "utf-8":  # lacks nothing but lone surrogates
+            return
+        out.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
+    except (AttributeError, LookupError, TypeError, ValueError):  # not a TextIOWrapper
+        pass
 
 
 def load_all() -> click.Group:

@@ -195,7 +195,18 @@ def typed_instant(text: str, boxes: Sequence[MailboxRow], option: str = "--at") 
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """``data`` as JSON: text as it is where stdout's encoding carries it, else as ``\\uXXXX``
+    escapes (still the same JSON; a Latin-1 locale's stdout cannot take 第一周)."""
+    import sys
+
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    if not text.isascii():
+        try:
+            text.encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            text = json.dumps(data, indent=2, ensure_ascii=True, default=str)
+    click.echo(text)
 
 
 # Statuses on a terminal: green may send now, yellow later today or tomorrow, red needs a person.
@@ -295,7 +306,7 @@ def print_table(
 ) -> None:
     """Columns aligned; on a terminal, the ``status_column``'s values in their colours. A cell's
     control characters are shown as escapes (cells hold what bounces and users wrote)."""
-    cells = [[("-" if v is None else shown(str(v))) for v in row] for row in rows]
+    cells = [[_writable("-" if v is None else shown(str(v))) for v in row] for row in rows]
     widths = [max([len(h), *(text_width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     paint = status_column in headers and colour()
     at = headers.index(status_column) if paint and status_column else -1
@@ -305,6 +316,24 @@ def print_table(
         if at >= 0:
             padded[at] = paint_status(padded[at], r[at])
         click.echo("  ".join(padded).rstrip())
+
+
+def _writable(text: str) -> str:
+    """``text`` as stdout will write it: a character its encoding lacks as its escape (see
+    warmup.cli.main), so the columns are aligned on what is shown."""
+    if text.isascii():
+        return text
+    import sys
+
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        try:
+            return text.encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:
+            return text
+    return text
 
 
 def text_width(text: str) -> int:
