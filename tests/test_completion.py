@@ -139,3 +139,36 @@ def test_a_mistyped_mailbox_gets_did_you_mean(run, ledger_path):
     assert "did you mean" not in far.output
     assert "warmup mailbox add zed@other.example" in far.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_completion_with_a_broken_config_file_offers_and_prints_nothing_else(
+    run, ledger_path, tmp_path
+):
+    """A config file that does not parse: every TAB wrote its "Error: config file ..." line
+    into the command line being typed, exit 78, and offered nothing. Completion completes;
+    the command, once run, still refuses the file (exit 78)."""
+    from tests import forkcli
+
+    assert run("mailbox", "add", "sales@corp.example", "--provider", "exmail").exit_code == 0
+    broken = tmp_path / "config.toml"
+    broken.write_text("this is not toml\n")
+    command = forkcli.command()
+    env = {**os.environ, "WARMUP_DB": str(ledger_path), "WARMUP_CONFIG": str(broken)}
+    for words, offered in (
+        (["warmup", "quota", "s"], ["plain,sales@corp.example"]),
+        (["warmup", "quot"], ["plain,quota"]),
+    ):
+        asked = {
+            "_WARMUP_COMPLETE": "bash_complete",
+            "COMP_WORDS": " ".join(words),
+            "COMP_CWORD": str(len(words) - 1),
+        }
+        res = subprocess.run(
+            command, capture_output=True, text=True, env={**env, **asked}, timeout=120, check=False
+        )
+        assert (res.returncode, res.stderr) == (0, ""), res.stderr
+        assert res.stdout.splitlines() == offered
+    res = subprocess.run(
+        [*command, "quota"], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert res.returncode == 78 and "config file" in res.stderr, res.stderr

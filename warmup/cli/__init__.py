@@ -220,7 +220,15 @@ class WarmupGroup(NamedFields, click.Group):
         if parent is None and "default_map" not in extra:
             from warmup import config
 
-            extra["default_map"] = config.load().default_map()
+            try:
+                extra["default_map"] = config.load().default_map()
+            except ConfigError:
+                if not extra.get("resilient_parsing"):
+                    raise
+                # Shell completion: a broken config file printed its Error line into the
+                # command line being typed, at every TAB, and offered nothing. Completion
+                # never prints; the command itself, once run, says what is wrong.
+                extra["default_map"] = {}
         try:
             return super().make_context(info_name, args, parent, **extra)
         except BrokenPipeError as exc:  # 'warmup --help | head -1': as in invoke
