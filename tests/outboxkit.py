@@ -39,6 +39,28 @@ def sink(pki) -> Iterator[SmtpSink]:  # type: ignore[no-untyped-def]
         yield s
 
 
+def queue_plain(n: int, pool: str = "P") -> list[int]:
+    """``n`` short messages (to r0@, r1@, ... example.com) queued for ``pool`` in the ledger at
+    ``$WARMUP_DB``; their ids."""
+    from email.message import EmailMessage
+
+    from warmup import Outbox
+    from warmup.ledger import open_ledger
+
+    msgs = []
+    for i in range(n):
+        msg = EmailMessage()
+        msg["To"] = f"r{i}@example.com"
+        msg["Subject"] = f"m{i}"
+        msg.set_content("hello")
+        msgs.append((msg, None))
+    ledger = open_ledger()
+    try:
+        return Outbox(ledger).add_many(msgs, pool=pool).ids
+    finally:
+        ledger.close()
+
+
 @pytest.fixture
 def password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARMUP_PASSWORD", PASSWORD_ENV["WARMUP_PASSWORD"])

@@ -192,42 +192,32 @@ def test_output_whose_reader_is_gone_exits_0_silently(seeded: Path, args):
     """'warmup quota | head -1', '| grep -q paused': the reader closes the pipe and the next
     write fails with EPIPE. click caught it before warmup's handler and exited 1 without a
     word, failing a 'set -o pipefail' script whose pipeline did what it asked."""
+    proc = _to_a_gone_reader(seeded, list(args))
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def _to_a_gone_reader(ledger: Path, args: list[str]) -> subprocess.CompletedProcess[str]:
+    """``warmup ARGS`` with its stdout a pipe whose reader is gone before a byte is written."""
     read, write = os.pipe()
-    os.close(read)  # the reader is gone before a byte is written
+    os.close(read)
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             [*forkcli.command(), *args],
             stdout=write,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "WARMUP_DB": str(seeded)},
+            env={**os.environ, "WARMUP_DB": str(ledger)},
             cwd=REPO,
             timeout=180,
             check=False,
         )
     finally:
         os.close(write)
-    assert (proc.returncode, proc.stderr) == (0, "")
 
 
 def test_an_error_still_exits_with_its_code_when_the_reader_is_gone(seeded: Path):
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        proc = subprocess.run(
-            [*forkcli.command(), "quota", "nobody@corp.example"],
-            stdout=write,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "WARMUP_DB": str(seeded)},
-            cwd=REPO,
-            timeout=180,
-            check=False,
-        )
-    finally:
-        os.close(write)
+    proc = _to_a_gone_reader(seeded, ["quota", "nobody@corp.example"])
     assert proc.returncode == 78, proc.stderr
     assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
 

@@ -19,9 +19,7 @@ import pytest
 
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import accounts, pool_of
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SmtpSink
+from tests.outboxkit import members_sink, pool_of, queue_plain
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
 from warmup import Outbox
 from warmup.ledger import open_ledger
@@ -29,25 +27,8 @@ from warmup.ledger import open_ledger
 
 @pytest.fixture
 def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(4)
-    ) as s:
+    with members_sink(pki, 4) as s:
         yield s
-
-
-def queue(n: int, pool: str = "P") -> list[int]:
-    msgs = []
-    for i in range(n):
-        msg = EmailMessage()
-        msg["To"] = f"r{i}@example.com"
-        msg["Subject"] = f"m{i}"
-        msg.set_content("hello")
-        msgs.append((msg, None))
-    ledger = open_ledger()
-    try:
-        return Outbox(ledger).add_many(msgs, pool=pool).ids
-    finally:
-        ledger.close()
 
 
 def worker(*args: str) -> subprocess.Popen[str]:
@@ -71,7 +52,7 @@ def test_kill_9_at_random_moments_never_loses_nor_repeats_a_message(
 ):
     """Acceptance 2: 50 messages, 10 workers killed at random moments, then one that finishes."""
     pool_of(sink.port, tmp_path, n=2, daily=500)
-    queue(50)
+    queue_plain(50)
     sink.delay_data_reply = 0.2  # a kill often lands while the server has the data
     rng = random.Random(13)
     for _ in range(10):
@@ -106,7 +87,7 @@ def test_kill_9_at_random_moments_never_loses_nor_repeats_a_message(
 @pytest.mark.slow
 def test_sigterm_finishes_the_message_in_flight_then_exits_0(sink, ssl_cert_env, tmp_path):
     pool_of(sink.port, tmp_path, n=1, daily=50)
-    queue(3)
+    queue_plain(3)
     sink.delay_data_reply = 1.5
     proc = worker()
     deadline = time.monotonic() + 30
@@ -135,7 +116,7 @@ def test_four_workers_on_two_hosts_share_one_postgresql_outbox(
     flat 30 a day: every slot used once, no Message-ID twice, no mailbox over its quota."""
     monkeypatch.setenv("WARMUP_DB", pg_url)
     boxes = pool_of(sink.port, tmp_path, n=4, daily=30)
-    queue(200)
+    queue_plain(200)
     procs = []
     for host in ("host-a", "host-b"):
         env = {"WARMUP_DB": f"{pg_url}&application_name={host}"}
@@ -184,7 +165,7 @@ def test_a_campaign_cancelled_while_a_worker_sends_it_ends_with_that_message_too
         msg["Subject"] = "dec"
         msg.set_content("hello")
         first = Outbox(ledger).add(msg, pool="P", campaign="dec")
-        others = queue(2)  # no campaign: the cancel leaves them
+        others = queue_plain(2)  # no campaign: the cancel leaves them
     finally:
         ledger.close()
     sink.hold_data_reply = threading.Event()
@@ -222,7 +203,7 @@ def test_a_second_sigterm_stops_at_once_and_the_first_says_what_it_waits_for(
     stops at once; the second stops within a moment, the message settled from the gate's slots
     (its DATA went: unknown, never sent again), the rest left queued, no traceback."""
     pool_of(sink.port, tmp_path, n=1, daily=50)
-    queue(3)
+    queue_plain(3)
     sink.delay_data_reply = 60
     proc = worker("--timeout", "120")
     deadline = time.monotonic() + 30

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from email.message import EmailMessage
 
 import psycopg
 import pytest
@@ -17,35 +16,15 @@ import sqlalchemy as sa
 
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import accounts, pool_of
-from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
-from tests.peers.smtp import SmtpSink
+from tests.outboxkit import members_sink, pool_of, queue_plain
 from tests.pgkit import drop_sessions, pg_server, pg_url  # noqa: F401  (the fixture)
-from warmup import Outbox
 from warmup.ledger import open_ledger
 
 
 @pytest.fixture
 def sink(pki):  # type: ignore[no-untyped-def]
-    with SmtpSink(
-        "ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts(4)
-    ) as s:
+    with members_sink(pki, 4) as s:
         yield s
-
-
-def _queue(n: int, pool: str = "P") -> list[int]:
-    msgs = []
-    for i in range(n):
-        msg = EmailMessage()
-        msg["To"] = f"r{i}@example.com"
-        msg["Subject"] = f"m{i}"
-        msg.set_content("hello")
-        msgs.append((msg, None))
-    ledger = open_ledger()
-    try:
-        return Outbox(ledger).add_many(msgs, pool=pool).ids
-    finally:
-        ledger.close()
 
 
 def test_a_worker_whose_backend_is_terminated_mid_send_settles_the_message(
@@ -59,7 +38,7 @@ def test_a_worker_whose_backend_is_terminated_mid_send_settles_the_message(
     reconnects; every message is sent once and recorded sent."""
     monkeypatch.setenv("WARMUP_DB", pg_url)
     pool_of(sink.port, tmp_path, n=1, daily=10)
-    _queue(3)
+    queue_plain(3)
     sink.hold_data_reply = threading.Event()
     env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": f"{pg_url}&application_name=atk-w"}
     proc = _warmup(["run", "--once", "--no-sync", "--no-view"], env)
@@ -174,7 +153,7 @@ def test_a_worker_whose_ledger_goes_down_while_it_sends_records_the_message_once
     reply had been known. Now the worker says so, tries again, and records it sent."""
     monkeypatch.setenv("WARMUP_DB", pg_url)
     pool_of(sink.port, tmp_path, n=1, daily=10)
-    _queue(2)
+    queue_plain(2)
     proxy = PgProxy()
     sink.hold_data_reply = threading.Event()
     env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": proxy.url(pg_url)}
@@ -241,7 +220,7 @@ def test_workers_and_relays_for_the_same_mailbox_share_its_quota_exactly(
     mailbox sends exactly its quota, no Message-ID twice, every outcome as the ledger says."""
     monkeypatch.setenv("WARMUP_DB", pg_url)
     boxes = pool_of(sink.port, tmp_path, n=3, daily=8)
-    _queue(40)
+    queue_plain(40)
     script = tmp_path / "client.py"
     script.write_text(RELAY_CLIENT)
     env = {**os.environ, **PASSWORD_ENV}
