@@ -878,6 +878,7 @@ class Robot:
     def __init__(self, key: str = TOKEN) -> None:
         self.shown: list[str] = []
         self.tries = 0
+        self.feishu_codes: list[int] = []  # Feishu's answers to the next tries, then its own
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -889,6 +890,8 @@ class Robot:
                         return self._answer(400, "text/plain", b"no_text")
                     outer.shown.append(body["text"])
                     return self._answer(200, "text/plain", b"ok")
+                if self.path.startswith("/open-apis/bot/v2/hook/"):
+                    return self._feishu(body)
                 if not self.path.endswith(f"key={key}"):
                     verdict = {"errcode": 93000, "errmsg": "invalid webhook url, hint: [x]"}
                 elif body.get("msgtype") != "text" or "content" not in body.get("text", {}):
@@ -897,6 +900,21 @@ class Robot:
                     outer.shown.append(body["text"]["content"])
                     verdict = {"errcode": 0, "errmsg": "ok"}
                 self._answer(200, "application/json; charset=UTF-8", json.dumps(verdict).encode())
+
+            def _feishu(self, body: dict[str, object]) -> None:
+                # Feishu/Lark: HTTP 200, the verdict in "code" (19001 a wrong token, 9499 a
+                # message without msg_type, 19024 no keyword, 11232 too many a minute).
+                content = body.get("content")
+                if outer.feishu_codes:
+                    verdict = {"code": outer.feishu_codes.pop(0), "msg": "refused", "data": {}}
+                elif not self.path.endswith(key):
+                    verdict = {"code": 19001, "msg": "param invalid: incoming webhook access token invalid", "data": {}}  # fmt: skip
+                elif body.get("msg_type") != "text" or not isinstance(content, dict):
+                    verdict = {"code": 9499, "msg": "Bad Request", "data": {}}
+                else:
+                    outer.shown.append(content["text"])
+                    verdict = {"StatusCode": 0, "StatusMessage": "success", "code": 0, "data": {}, "msg": "success"}  # fmt: skip
+                self._answer(200, "application/json; charset=utf-8", json.dumps(verdict).encode())
 
             def _answer(self, status: int, kind: str, data: bytes) -> None:
                 self.send_response(status)
@@ -923,9 +941,14 @@ def _paused() -> dict[str, object]:
 
 
 @pytest.mark.parametrize(
-    "path", [f"/cgi-bin/webhook/send?key={TOKEN}", "/services/T0001/B0001/" + TOKEN]
+    "path",
+    [
+        f"/cgi-bin/webhook/send?key={TOKEN}",
+        "/services/T0001/B0001/" + TOKEN,
+        "/open-apis/bot/v2/hook/" + TOKEN,  # Feishu's and Lark's
+    ],
 )
-def test_a_wecom_or_slack_robot_gets_a_message_it_shows(path):
+def test_a_wecom_feishu_or_slack_robot_gets_a_message_it_shows(path):
     """The README's own example, a WeCom group robot, answers HTTP 200 to every POST and says
     in its body's errcode whether it showed anything: warmup's event JSON (no msgtype) was
     refused with 40008 and counted delivered, so 'notify test' said 'Test event delivered.'
@@ -960,6 +983,67 @@ def test_a_robot_refusing_the_message_in_its_errcode_is_a_failed_delivery():
     (line,) = lines
     assert "errcode 93000: invalid webhook url" in line, line
     assert TOKEN not in line
+
+
+@pytest.mark.parametrize(
+    ("codes", "tries", "said"),
+    [
+        ([], 1, "code 19001: param invalid"),  # a wrong token: the same request, the same answer
+        ([19024], 1, "add the keyword 'warmup'"),
+        ([19021], 1, "turn the robot's signature check off"),
+        ([11232, 11232, 11232], 3, "code 11232"),  # too many a minute: tried again
+    ],
+)
+def test_a_feishu_robot_refusing_the_message_in_its_code_is_a_failed_delivery(codes, tries, said):
+    """Feishu's and Lark's robots answer HTTP 200 with their verdict in "code": a wrong token,
+    a robot that shows only messages with its keywords or that wants them signed were counted
+    delivered ('notify test' said so) and nothing was shown. Each is a failed delivery with
+    the fix, tried again only when the robot says too many a minute."""
+    robot = Robot(key="the-right-key")
+    robot.feishu_codes = codes
+    lines: list[str] = []
+    try:
+        url = f"{robot.base}/open-apis/bot/v2/hook/{TOKEN}"
+        with notify.Notifier(url, log=lines.append, tries=3, backoff=0.01) as n:
+            n.send(_paused())
+    finally:
+        robot.close()
+    assert n.failed == 1 and robot.tries == tries and robot.shown == []
+    (line,) = lines
+    assert said in line, line
+    assert TOKEN not in line
+
+
+def test_a_json_webhook_answering_a_code_of_its_own_is_delivered():
+    """A webhook of one's own may answer {"code": 500, ...} for what it did with the event:
+    only a Feishu robot's "code" is read as its verdict."""
+    got: list[bytes] = []
+
+    class Own(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(self.rfile.read(int(self.headers["Content-Length"])))
+            data = json.dumps({"code": 500, "msg": "queued for the on-call"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Own)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    lines: list[str] = []
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/open-apis/bot/v2/hooks"
+        with notify.Notifier(url, log=lines.append, tries=1) as n:
+            n.send(_paused())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert lines == [] and n.failed == 0
+    assert json.loads(got[0])["event"] == "paused"  # the event's JSON, no robot's message
 
 
 def test_a_webhook_url_file_saved_with_a_byte_order_mark_is_read_as_its_url(receiver, ledger_path):

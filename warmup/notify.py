@@ -10,8 +10,9 @@ masked form; ``$WARMUP_NOTIFY_WEBHOOK``/``$WARMUP_NOTIFY_COMMAND`` and the confi
 
 Each event is one JSON object (``{"event": "paused", "mailbox": ..., "at": ISO UTC,
 "reason": ..., ...}``), POSTed to the webhook and written to the command's standard input; a
-group robot's webhook (WeCom, DingTalk, Slack: :func:`_for_robot`) gets it as the text message
-it shows instead, and its JSON verdict (``errcode``) says whether it was delivered.
+group robot's webhook (WeCom, DingTalk, Feishu/Lark, Slack: :func:`_for_robot`) gets it as the
+text message it shows instead, and its JSON verdict (``errcode``, Feishu's ``code``) says whether
+it was delivered.
 Delivery never blocks nor fails sending: events go through a bounded queue to one background
 thread, each try has a timeout, a failed one is retried with back-off, and a delivery that
 still fails is logged once (the webhook's URL masked: it may carry a token), never raised.
@@ -260,23 +261,36 @@ def _ascii(text: str) -> str:
 
 # Group robots take their own message, not warmup's event: WeCom's (qyapi.weixin.qq.com
 # /cgi-bin/webhook/send?key=) and DingTalk's (oapi.dingtalk.com/robot/send?access_token=)
-# {"msgtype": "text", "text": {"content": ...}}, Slack's (hooks.slack.com/services/...)
-# {"text": ...}. Told apart by the URL's path (a proxy or a relay on another host keeps it).
+# {"msgtype": "text", "text": {"content": ...}}, Feishu's and Lark's (open.feishu.cn,
+# open.larksuite.com /open-apis/bot/v2/hook/TOKEN) {"msg_type": "text", "content": {"text":
+# ...}}, Slack's (hooks.slack.com/services/...) {"text": ...}. Told apart by the URL's path (a
+# proxy or a relay on another host keeps it).
 _ROBOT_PATHS = (("/cgi-bin/webhook/send", "key="), ("/robot/send", "access_token="))
 _SLACK_PATH = re.compile(r"/services/T\w+/B\w+/[\w-]+")
+_FEISHU_PATH = re.compile(r"/open-apis/bot/v2/hook/[\w-]+")
 _ROBOT_MAX = 2000  # bytes: WeCom shows at most 2048 of a text message
 
 
-def _for_robot(url: str, body: dict[str, Any]) -> bytes | None:
-    """The message a group robot at ``url`` shows for ``body``; None for any other webhook
-    (which gets the event's JSON)."""
+def _robot(url: str) -> str | None:
+    """Which group robot ``url`` is (``wecom`` for WeCom's and DingTalk's format, ``feishu``,
+    ``slack``), None for any other webhook."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return None
     path = parts.path.rstrip("/")
-    wecom = any(path.endswith(end) and key in parts.query for end, key in _ROBOT_PATHS)
-    if not wecom and not _SLACK_PATH.fullmatch(path):
+    if any(path.endswith(end) and key in parts.query for end, key in _ROBOT_PATHS):
+        return "wecom"
+    if _FEISHU_PATH.fullmatch(path):
+        return "feishu"
+    return "slack" if _SLACK_PATH.fullmatch(path) else None
+
+
+def _for_robot(url: str, body: dict[str, Any]) -> bytes | None:
+    """The message a group robot at ``url`` shows for ``body``; None for any other webhook
+    (which gets the event's JSON)."""
+    robot = _robot(url)
+    if robot is None:
         return None
     extra = [
         f"{k}={json.dumps(v, sort_keys=True) if isinstance(v, dict | list) else v}"
@@ -287,16 +301,31 @@ def _for_robot(url: str, body: dict[str, Any]) -> bytes | None:
     text += f" ({', '.join([*extra, 'at ' + str(body['at'])])})"
     if len(text.encode()) > _ROBOT_MAX:
         text = text.encode()[: _ROBOT_MAX - 3].decode(errors="ignore") + "..."
-    message = {"msgtype": "text", "text": {"content": text}} if wecom else {"text": text}
+    message: dict[str, Any] = {"text": text}  # Slack's
+    if robot == "wecom":
+        message = {"msgtype": "text", "text": {"content": text}}
+    elif robot == "feishu":
+        message = {"msg_type": "text", "content": {"text": text}}
     return json.dumps(message, ensure_ascii=False).encode()
 
 
 _VERDICT_MAX = 65_536  # bytes of a JSON answer read for its errcode
 
+# Feishu's answers (HTTP 200 either way) that a later try may not get: 11232, too many a
+# minute. What it says for a signed robot (19021) or a keyword robot (19024) gets its fix.
+_FEISHU_AGAIN = frozenset({"11232"})
+_FEISHU_FIX = {
+    "19021": "warmup does not sign its messages: turn the robot's signature check off, or "
+    "allow this host's IP address instead",
+    "19024": "the robot shows only messages with its keywords: add the keyword 'warmup' "
+    "(every message starts with it)",
+}
 
-def _verdict(resp: Any) -> OSError | None:
-    """The failure a robot's 2xx JSON answer states (WeCom, DingTalk: ``errcode`` not 0), read
-    within the request's deadline; None when it states none, or is no such answer."""
+
+def _verdict(resp: Any, robot: str | None = None) -> OSError | None:
+    """The failure a robot's 2xx JSON answer states (WeCom, DingTalk: ``errcode`` not 0;
+    Feishu: ``code`` not 0), read within the request's deadline; None when it states none, or
+    is no such answer."""
     if "json" not in (resp.headers.get("Content-Type") or "").lower():
         return None
     raw = resp.read(_VERDICT_MAX + 1)
@@ -306,7 +335,16 @@ def _verdict(resp: Any) -> OSError | None:
         answer = json.loads(raw)
     except ValueError:
         return None
-    code = answer.get("errcode") if isinstance(answer, dict) else None
+    if not isinstance(answer, dict):
+        return None
+    if robot == "feishu" and answer.get("code") not in (None, 0, "0"):
+        code = answer["code"]
+        why = f"the robot answered code {code}: {answer.get('msg')}"  # escaped when logged
+        fix = _FEISHU_FIX.get(str(code))
+        if fix:
+            why += f"; {fix}"
+        return OSError(why) if str(code) in _FEISHU_AGAIN else _Refused(why)
+    code = answer.get("errcode")
     if code in (None, 0, "0"):
         return None
     why = f"the robot answered errcode {code}: {answer.get('errmsg')}"  # escaped when logged
@@ -475,7 +513,7 @@ class Notifier:
             with Deadline(self.timeout) as deadline:
                 try:
                     with deadline.opener().open(req, timeout=self.timeout) as resp:
-                        refused = _verdict(resp)
+                        refused = _verdict(resp, _robot(self.webhook))
                     if refused:
                         raise refused
                 except (OSError, http.client.HTTPException) as exc:

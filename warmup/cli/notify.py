@@ -35,7 +35,7 @@ def notify() -> None:
 def set_(ledger: Ledger, webhook: str | None, command: str | None) -> None:
     """Store where notifications go, in the ledger ($WARMUP_NOTIFY_WEBHOOK and
     $WARMUP_NOTIFY_COMMAND take precedence). A webhook URL with a token in its path or query
-    (a WeCom or Slack robot's) is given on standard input and kept in this host's system
+    (a WeCom, Feishu or Slack robot's) is given on standard input and kept in this host's system
     keyring: never on a command line, nor in the ledger.
 
     \b
