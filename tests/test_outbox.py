@@ -565,14 +565,56 @@ def test_output_to_a_full_disk_is_one_line_and_exit_74(args, sink, ssl_cert_env,
     assert "No space left on device" in res.stderr
     (row,) = json.loads(cli("queue", "list", "--json").stdout)
     if args[0] == "run":
-        # It went; the line saying so failed before the outbox row was settled: the next run
-        # recovers it from the gate's slots as sent, without sending it again.
-        assert (row["state"], len(sink.messages)) == ("sending", 1)
-        assert cli("run", "--once", "--no-sync", env=PASSWORD_ENV).returncode == 0
-        (row,) = json.loads(cli("queue", "list", "--json").stdout)
+        # It went, and is settled: the line saying so failed, but never the settling of what
+        # it says (it was left 'sending' for the next run to recover).
         assert (row["state"], len(sink.messages)) == ("sent", 1)
     else:
         assert row["state"] == "queued" and sink.messages == []
+
+
+@pytest.mark.parametrize("output", ["gone reader", "full disk"])
+@pytest.mark.parametrize("once", [True, False], ids=["once", "daemon"])
+def test_a_worker_whose_output_is_lost_stops_after_the_message_in_flight(
+    output, once, sink, ssl_cert_env, tmp_path
+):
+    """'warmup run | tee run.log' and tee dies (or the log's disk fills): the worker exited 0,
+    a clean stop to systemd or cron, its campaign half sent, and the message whose line failed
+    left 'sending' for a later run to recover. It finishes that message (settled), stops,
+    and exits 74 with one line saying the rest stays queued; the next run sends the rest."""
+    import os
+    import subprocess
+
+    from tests import forkcli
+
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    assert queue_csv(leads(tmp_path / "a.csv", 3), template(tmp_path / "t.toml")).returncode == 0
+    if output == "gone reader":
+        read, write = os.pipe()
+        os.close(read)
+        out = os.fdopen(write, "w")
+    else:
+        out = open("/dev/full", "w")  # noqa: SIM115  (closed below)
+    try:
+        res = subprocess.run(
+            [*forkcli.command(), "run", "--no-sync", *(["--once"] if once else [])],
+            stdout=out,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **PASSWORD_ENV},
+            timeout=60,
+            check=False,
+        )
+    finally:
+        out.close()
+    assert res.returncode == 74, res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "stopped after the message in flight" in res.stderr, res.stderr
+    states = [row["state"] for row in json.loads(cli("queue", "list", "--json").stdout)]
+    assert "sending" not in states and states.count("sent") == len(sink.messages) <= 1, states
+    assert cli("run", "--once", "--no-sync", env=PASSWORD_ENV).returncode == 0
+    states = [row["state"] for row in json.loads(cli("queue", "list", "--json").stdout)]
+    assert states == ["sent"] * 3 and len(sink.messages) == 3
 
 
 def test_a_message_larger_than_providers_accept_is_refused_when_queued(run, tmp_path):

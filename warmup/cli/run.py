@@ -88,9 +88,23 @@ def run(
 
         view = LiveView(ledger, sys.stdout, pool=pool)
     out = view.log if view else click.echo
+    lost: list[str] = []  # why stdout could not take a line: the worker stops
+    stopper: list[Worker] = []
 
     def log(line: str) -> None:
-        out(_safe(line))
+        try:
+            out(_safe(line))
+        except OSError as exc:
+            from warmup.cli import _output_lost
+
+            if not _output_lost(exc):  # stdout's reader gone, a full disk: now /dev/null
+                raise
+            # A lost log line must not leave the message it reports unsettled (recovered by
+            # the next run, if any), nor look like a clean stop: the worker finishes the
+            # message in flight, as for SIGTERM, and the exit code says it stopped early.
+            lost.append(exc.strerror or type(exc).__name__)
+            for worker in stopper:
+                worker.stop()
 
     with Worker(
         ledger,
@@ -101,6 +115,7 @@ def run(
         timeout=timeout,
         sync_every=every,
     ) as worker:
+        stopper.append(worker)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: _stop(worker, view))
         if view is not None:
@@ -109,11 +124,15 @@ def run(
             worker.run()
             if view is not None:
                 view.close()
+            if lost:
+                return _output_gone(lost[0])
             click.echo("Stopped.")
             return 0
         done = worker.run_once()
         if view is not None:
             view.close()
+    if lost:
+        return _output_gone(lost[0])
     counts = ", ".join(f"{n} {what}" for what, n in sorted(done.outcomes.items()))
     click.echo(f"Done: {counts or 'nothing was due'}.")
     for why, n in done.waiting.most_common(3):  # why nothing went, say, every member paused
@@ -133,6 +152,18 @@ def run(
             err=True,
         )
     return done.fault_code
+
+
+def _output_gone(why: str) -> int:
+    """The worker stopped because stdout could not take its lines: one line on stderr, and
+    EX_IOERR (a '| tee log' whose tee died is not a clean stop)."""
+    from warmup.cli import _complain
+
+    _complain(
+        f"Error: cannot write the output ({why}): stopped after the message in flight; the "
+        f"rest stays queued for the next 'warmup run'"
+    )
+    return 74  # EX_IOERR
 
 
 def _stop(worker: Worker, view: LiveView | None) -> None:
