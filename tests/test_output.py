@@ -223,3 +223,45 @@ def test_chinese_text_on_a_stdout_that_cannot_encode_it_is_escaped_not_a_traceba
         # the column after STAGE starts where its header does
         column = header.index("DAY" if args[0] == "quota" else "STATUS")
         assert row[column - 2 : column] == "  " and row[column] != " ", out
+
+
+@pytest.mark.parametrize(
+    ("args", "typed", "said", "done"),
+    [
+        (
+            ["import", "-"],
+            "mailbox,recipient,sent_at,provider\n"
+            "sales@corp.example,a@example.com,2026-11-30T09:00:00+08:00,exmail\n",
+            "Reading the sending log (CSV) from the terminal; end it with Ctrl-D",
+            "Imported 1 new send",
+        ),
+        (
+            ["suppress", "add", "--from", "-", "--reason", "asked"],
+            "a@example.com\nb@example.com\n",
+            "Reading the addresses (one a line) from the terminal; end it with Ctrl-D",
+            "Suppressed 2",
+        ),
+    ],
+    ids=["import", "suppress"],
+)
+def test_data_read_from_a_terminal_says_how_to_end_it(args, typed, said, done, tmp_path):
+    """'warmup import -' typed without its pipe waited silently, as if it hung: nothing said it
+    was reading the terminal, nor that Ctrl-D ends it."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [*forkcli.command(), *args],
+        stdin=follower,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "WARMUP_DB": str(tmp_path / "ledger.db")},
+    )
+    os.close(follower)
+    try:
+        # Line by line as typed, then Ctrl-D on an empty line: the end of the input.
+        os.write(leader, typed.encode() + b"\x04")
+        out, err = proc.communicate(timeout=180)
+    finally:
+        os.close(leader)
+    assert proc.returncode == 0, err
+    assert err.decode().startswith(said), err
+    assert done in out.decode() + err.decode(), (out, err)

@@ -15,6 +15,7 @@ from warmup.cli.common import (
     pass_ledger,
     print_json,
     print_table,
+    reading_terminal,
     say,
     typed_instant,
     verbosity,
@@ -335,6 +336,8 @@ def suppress_add(
     if from_ is not None:
         from pathlib import Path
 
+        if from_ == "-":
+            reading_terminal("the addresses (one a line)")
         listed = api.addresses_from(api.STANDARD_INPUT if from_ == "-" else Path(from_))
         addresses_ = (*addresses_, *listed)
     elif not addresses_:

@@ -276,7 +276,25 @@ def read_stdin(limit: int, fix: str) -> bytes:
 
     if sys.stdin is None:
         raise DataError(f"standard input: cannot read it (it is closed); {fix}")
+    reading_terminal("the message")
     return sys.stdin.buffer.read(limit)
+
+
+def reading_terminal(what: str) -> None:
+    """Say on stderr that ``what`` is being read from the terminal, when standard input is one:
+    a command reading it waited silently, as if it hung ('warmup import -' typed without its
+    pipe)."""
+    import sys
+
+    if sys.stdin is None or sys.stderr is None or not sys.stdin.isatty():
+        return
+    try:
+        sys.stderr.write(
+            f"Reading {what} from the terminal; end it with Ctrl-D (Ctrl-C: cancel).\n"
+        )
+        sys.stderr.flush()
+    except OSError:  # stderr on a full disk: the reading goes on
+        pass
 
 
 def colour(stream: Any = None) -> bool:

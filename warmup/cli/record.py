@@ -8,7 +8,7 @@ import click
 
 from warmup import addresses, api
 from warmup.cli import cli
-from warmup.cli.common import complete_mailbox, pass_ledger, say, typed_instant
+from warmup.cli.common import complete_mailbox, pass_ledger, reading_terminal, say, typed_instant
 from warmup.ledger import Ledger
 from warmup.words import plural
 
@@ -142,6 +142,8 @@ def import_(ledger: Ledger, file: str) -> None:
     from warmup.cli.progress import bars
 
     name = api.STANDARD_INPUT.name if file == "-" else Path(file).name
+    if file == "-":
+        reading_terminal("the sending log (CSV)")
     phases = {"check": f"Checking {name}", "write": f"Importing {name}"}
     with bars("rows") as update:
         r = api.import_csv(ledger, file, lambda phase, n, of: update(phases[phase], n, of))
