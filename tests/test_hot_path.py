@@ -119,6 +119,46 @@ def test_completing_a_mailbox_does_not_import_sqlalchemy(seeded: Path, words: li
     assert f"plain,{BOX}" in proc.stdout.splitlines(), proc.stdout
 
 
+@pytest.mark.parametrize(
+    ("words", "offered"),
+    [
+        (["warmup", "run", "--pool", "out"], "outreach"),
+        (["warmup", "queue", "add", "--pool", ""], "outreach"),
+        (["warmup", "pool", "show", "o"], "outreach"),
+        (["warmup", "mailbox", "set", BOX, "--policy", "car"], "careful"),
+        (["warmup", "mailbox", "set", ""], BOX),
+        (["warmup", "mailbox", "pause", ""], BOX),
+        (["warmup", "bounces", "sync", ""], BOX),
+        (["warmup", "record", "send", ""], BOX),
+        (["warmup", "doctor", ""], BOX),
+        (["warmup", "report", ""], BOX),
+    ],
+    ids=lambda w: " ".join(w[1:]) if isinstance(w, list) else None,
+)
+def test_completing_any_command_does_not_import_sqlalchemy(
+    seeded: Path, tmp_path: Path, words: list[str], offered: str
+):
+    """A TAB on a pool's, a stored policy's or a mailbox's name in most commands imported
+    SQLAlchemy (their modules imported the full ledger at the top; pools and policies were
+    listed through it, every pool's members read): ~1.1-1.4 s a TAB."""
+    from tests import forkcli
+
+    policy = tmp_path / "careful.toml"
+    policy.write_text(subprocess.run([*forkcli.command(), "policy", "show", "exmail"], capture_output=True, text=True, check=True).stdout)  # fmt: skip
+    env = {**os.environ, "WARMUP_DB": str(seeded)}
+    for args in (["pool", "add", "outreach", BOX], ["policy", "add", "careful", str(policy)]):
+        made = subprocess.run([*forkcli.command(), *args], env=env, capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+    probe = PROBE.replace('("pandas", "matplotlib")', '("sqlalchemy", "sqlmodel", "psycopg")')
+    env = {
+        "_WARMUP_COMPLETE": "bash_complete",
+        "COMP_WORDS": " ".join(words),
+        "COMP_CWORD": str(len(words) - 1),
+    }
+    proc = _probe(seeded, probe, [], env=env)
+    assert f"plain,{offered}" in proc.stdout.splitlines(), proc.stdout
+
+
 def test_quota_imports_the_typo_hints_only_for_an_error(seeded: Path):
     """difflib (~2.5 ms of imports) names the mailbox or policy key meant by a typo: imported
     on the way to that error, not by every ``warmup quota``."""

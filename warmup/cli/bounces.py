@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,8 +24,10 @@ from warmup.cli.common import (
 from warmup.cli.send import password_option
 from warmup.errors import UsageError
 from warmup.instants import local_text, machine_zone
-from warmup.ledger import Ledger
 from warmup.words import plural, shown
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 # "delayed": delay warnings (RFC 3464 Action: delayed), recorded and listed, never counted.
 KINDS = ["hard", "soft", "block", "complaint", "delayed"]

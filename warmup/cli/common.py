@@ -401,7 +401,7 @@ def _candidates(
     names: Callable[[Any], Sequence[str]],
     lean: bool = False,
 ) -> list[str]:
-    ledger = _ledger_for_completion(ctx, lean)
+    ledger = _ledger_for_completion(ctx, lean)  # lean: Reads, pool_names and policy_names
     if ledger is None:
         return []
     try:
@@ -419,7 +419,7 @@ def complete_mailbox(ctx: click.Context, _param: click.Parameter, incomplete: st
 
 def complete_pool(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
     """Pool names of the ledger."""
-    return _candidates(ctx, incomplete, lambda led: [p.name for p in led.pools()])
+    return _candidates(ctx, incomplete, lambda led: led.pool_names(), lean=True)
 
 
 def complete_policy(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
@@ -429,7 +429,7 @@ def complete_policy(ctx: click.Context, _param: click.Parameter, incomplete: str
     from warmup.policy.spec import preset_names
 
     presets = [n for n in preset_names() if n.startswith(incomplete)]
-    stored = _candidates(ctx, incomplete, lambda led: [p["name"] for p in led.policies()])
+    stored = _candidates(ctx, incomplete, lambda led: led.policy_names(), lean=True)
     return sorted(set(presets) | set(stored)) or [CompletionItem(incomplete, type="file")]
 
 

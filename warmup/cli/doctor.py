@@ -17,10 +17,10 @@ from warmup.cli.common import (
 )
 from warmup.cli.send import password_option
 from warmup.errors import ConfigError
-from warmup.ledger import Ledger
 from warmup.words import plural
 
 if TYPE_CHECKING:
+    from warmup.ledger import Ledger
     from warmup.oauth import Bearer
 
 MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}

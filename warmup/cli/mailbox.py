@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,9 +22,11 @@ from warmup.cli.common import (
 )
 from warmup.errors import InvalidField
 from warmup.instants import local_text
-from warmup.ledger import Ledger
 from warmup.providers import AUTHS, SECURITIES, providers
 from warmup.words import plural
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 
 def endpoint_options(fn: Any) -> Any:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from warmup.cli import cli
 from warmup.cli.common import json_option, pass_ledger, print_json, say
 from warmup.errors import ConfigError, Unavailable
-from warmup.ledger import Ledger
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 
 @cli.group()

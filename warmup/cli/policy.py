@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from typing import TYPE_CHECKING
 
 import click
 
@@ -17,7 +18,9 @@ from warmup.cli.common import (
     print_table,
     say,
 )
-from warmup.ledger import Ledger
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 
 @cli.group()

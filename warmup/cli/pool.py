@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,9 +16,12 @@ from warmup.cli.common import (
     read_password,
 )
 from warmup.errors import UsageError
-from warmup.ledger import Ledger, PoolRow
+from warmup.ledger import PoolRow
 from warmup.providers import SECURITIES
 from warmup.words import plural
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 
 def pool_dict(pool: PoolRow) -> dict[str, Any]:

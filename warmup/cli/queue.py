@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,9 +19,12 @@ from warmup.cli.common import (
     typed_instant,
 )
 from warmup.errors import DataError, UsageError
-from warmup.ledger import Ledger, OutboxRow
-from warmup.ledger.schema import OUTBOX_STATES
+from warmup.ledger import OutboxRow
+from warmup.ledger.values import OUTBOX_STATES
 from warmup.words import plural, shown
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 
 def row_dict(row: OutboxRow, names: dict[int, str], pools: dict[int, str]) -> dict[str, Any]:

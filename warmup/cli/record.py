@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import complete_mailbox, pass_ledger, reading_terminal, say, typed_instant
-from warmup.ledger import Ledger
 from warmup.words import plural
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 
 @cli.group()

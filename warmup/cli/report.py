@@ -7,7 +7,7 @@ module import: every command module is imported by ``warmup quota``, which must 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,7 +23,10 @@ from warmup.cli.common import (
     typed_instant,
 )
 from warmup.errors import UsageError
-from warmup.ledger import Ledger, local_day
+from warmup.ledger import local_day
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 _ADDRESSES = click.argument(
     "addresses", nargs=-1, metavar="[ADDRESS]...", shell_complete=complete_mailbox

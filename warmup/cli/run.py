@@ -12,10 +12,10 @@ import click
 from warmup.cli import cli
 from warmup.cli.common import SECONDS, complete_pool, pass_ledger
 from warmup.cli.send import password_option
-from warmup.ledger import Ledger
 from warmup.words import plural, shown
 
 if TYPE_CHECKING:
+    from warmup.ledger import Ledger
     from warmup.outbox.view import LiveView
     from warmup.outbox.worker import Worker
 

@@ -550,6 +550,12 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
 
     # -- policies ----------------------------------------------------------------------------
 
+    def policy_names(self) -> list[str]:
+        """Every stored policy's name, sorted (shell completion's)."""
+        p = POLICY.c
+        with self.read() as conn:
+            return list(conn.execute(sa.select(p.name).distinct().order_by(p.name)).scalars())
+
     def policies(self) -> list[dict[str, Any]]:
         """Stored policies, newest version of each: name, version, source, created_at, and the
         addresses of the mailboxes that use it."""

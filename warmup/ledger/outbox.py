@@ -336,6 +336,11 @@ class OutboxStore:
                 raise PoolNotFound(f"#{pool_id}")
             return self._pool(conn, name)
 
+    def pool_names(self) -> list[str]:
+        """Every pool's name, sorted (shell completion's: no members read)."""
+        with self.read() as conn:
+            return list(conn.execute(sa.select(POOL.c.name).order_by(POOL.c.name)).scalars())
+
     def pools(self) -> list[PoolRow]:
         """Every pool, by name."""
         with self.read() as conn:

@@ -23,6 +23,7 @@ from warmup.ledger.reads import BOUNCE_KINDS as BOUNCE_KINDS
 from warmup.ledger.reads import COUNT_COLUMNS as COUNT_COLUMNS
 from warmup.ledger.reads import DELAYED as DELAYED
 from warmup.ledger.reads import RECORDED_KINDS as RECORDED_KINDS
+from warmup.ledger.values import OUTBOX_STATES as OUTBOX_STATES
 
 METADATA = sa.MetaData()
 # A partial index's condition is kept in its ``info["where"]`` (the migrations create it, and
@@ -288,7 +289,6 @@ POOL_MEMBER = sa.Table(
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
 )
 
-OUTBOX_STATES = ("queued", "sending", "sent", "bounced", "unknown", "expired", "cancelled")
 
 # The durable outbox: one row per queued message, the whole RFC 5322 message and its envelope.
 # queued -> sending (claimed by one worker: ``claimed_by``/``claimed_at``) -> sent | bounced |

@@ -672,6 +672,16 @@ class SQLiteReads:
         with self._read() as cur:
             return read_policy_text(cur, name)
 
+    def pool_names(self) -> list[str]:
+        """See :meth:`warmup.ledger.Ledger.pool_names`."""
+        with self._read() as cur:
+            return [name for (name,) in cur.execute("SELECT name FROM pool ORDER BY name")]
+
+    def policy_names(self) -> list[str]:
+        """See :meth:`warmup.ledger.Ledger.policy_names`."""
+        with self._read() as cur:
+            return [n for (n,) in cur.execute("SELECT DISTINCT name FROM policy ORDER BY name")]
+
     def histories(
         self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
     ) -> list[Snapshot]:

@@ -358,6 +358,10 @@ class Enqueued:
     in_campaign: list[str] = field(default_factory=list)
 
 
+# An outbox message's states (the schema's check constraint; `queue list --state`'s choices).
+OUTBOX_STATES = ("queued", "sending", "sent", "bounced", "unknown", "expired", "cancelled")
+
+
 @dataclass(frozen=True)
 class OutboxRow:
     """A message of the outbox (``data`` is None when the listing did not load it)."""
