@@ -287,6 +287,26 @@ def test_sendmail_shim_reaches_the_sink_and_no_secret_reaches_the_command(
 
 
 @pytest.mark.slow
+def test_sendmail_shim_runs_warmup_not_a_warmup_module_of_the_scripts_project(
+    box, smtp_ssl, tmp_path, ledger_path
+):
+    # The shim ran `python -m warmup`, which puts the working directory first on sys.path: a
+    # script in a project with its own warmup.py ran that file instead (exit 0, nothing sent).
+    box()
+    project = tmp_path / "project"
+    (project / "warmup").mkdir(parents=True)
+    (project / "warmup.py").write_text("print('not warmup')\n")
+    (project / "warmup" / "__main__.py").write_text("print('not warmup either')\n")
+    script = f"cd {project} && printf 'Subject: x\\n\\nhi\\n' | sendmail lead@example.com"
+    res = wrapped("sh", "-c", script)
+    assert res.returncode == 0, res.stderr
+    assert "not warmup" not in res.stdout
+    [msg] = smtp_ssl.messages
+    assert msg.rcpt_tos == ("lead@example.com",)
+    assert [(r, o) for r, _, o in ledger_sends(ledger_path)] == [("lead@example.com", "sent")]
+
+
+@pytest.mark.slow
 def test_one_time_credentials_differ_per_run(box, tmp_path):
     box()
     seen = []

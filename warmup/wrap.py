@@ -134,7 +134,9 @@ def _alive(pid: int) -> bool:
 def write_shim(folder: Path) -> Path:
     """An executable ``sendmail`` that submits through the relay via ``warmup sendmail``."""
     path = folder / "sendmail"
-    path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m warmup sendmail "$@"\n')
+    # -P: `-m` would put the command's working directory first on sys.path, and a warmup.py or
+    # warmup/ of the script's own project would run in place of warmup (exit 0, nothing sent).
+    path.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -P -m warmup sendmail "$@"\n')
     path.chmod(0o755)
     return path
 
