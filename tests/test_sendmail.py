@@ -446,3 +446,38 @@ def test_direct_a_recipient_argument_may_be_an_address_list(box, run, smtp_ssl, 
     bad = run("sendmail", "-f", BOX, "-oi", "lead@example.com,,", input=MESSAGE)
     assert bad.exit_code == 65 and "lead@example.com,," in bad.output, bad.output
     assert len(smtp_ssl.messages) == 1
+
+
+@pytest.mark.slow
+def test_an_mbox_from_line_first_is_dropped_in_relay_mode_as_in_direct_mode(
+    box, run, smtp_ssl, tmp_path, ledger_path
+):
+    # sendmail and Postfix drop a first "From sender date" line (a message saved from a mailbox);
+    # direct mode's parser set it aside, but through the relay it was a malformed header: 550
+    # and exit 65, the message never sent.
+    box()
+    path = tmp_path / "saved.eml"
+    path.write_text(f"From {BOX} Tue Dec  1 10:00:00 2026\nSubject: saved\n\nhello\n")
+    assert run("sendmail", "-f", BOX, "a@example.com", input=path.read_text()).exit_code == 0
+    res = subprocess.run(
+        [*forkcli.command(), "send", BOX, "--", "sh", "-c", f"sendmail b@example.com < {path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("a@example.com",), ("b@example.com",)]
+    for got in smtp_ssl.messages:
+        assert got.message["Subject"] == "saved" and got.message.get_content().rstrip() == "hello"
+        assert not got.raw.startswith(b"From ")
+    assert outcomes(ledger_path) == [("a@example.com", "sent"), ("b@example.com", "sent")]
+
+
+def test_a_first_line_from_that_is_not_mbox_is_kept():
+    from warmup.cli.sendmail import _without_from_line
+
+    assert _without_from_line(b"From now on: daily\n\nx\n") == b"From now on: daily\n\nx\n"
+    saved = b"From a@x.example  Mon Jan  5 09:07:01 2026\r\nSubject: s\r\n\r\nb\r\n"
+    assert _without_from_line(saved) == b"Subject: s\r\n\r\nb\r\n"
