@@ -481,3 +481,29 @@ def test_a_first_line_from_that_is_not_mbox_is_kept():
     assert _without_from_line(b"From now on: daily\n\nx\n") == b"From now on: daily\n\nx\n"
     saved = b"From a@x.example  Mon Jan  5 09:07:01 2026\r\nSubject: s\r\n\r\nb\r\n"
     assert _without_from_line(saved) == b"Subject: s\r\n\r\nb\r\n"
+
+
+@pytest.mark.slow
+def test_relay_mode_refuses_a_bcc_with_white_space_before_its_colon_as_direct_mode_does(
+    box, run, smtp_ssl, tmp_path, ledger_path
+):
+    # Python's parser ends the headers at "Bcc : ...", so -t never saw that recipient; the
+    # shim's Bcc removal then took the line out before the relay could refuse it: exit 0, the
+    # message sent to the To alone, the Bcc recipient silently never mailed.
+    box()
+    path = tmp_path / "bcc.eml"
+    path.write_text("To: lead@example.com\nBcc : hidden@example.com\nSubject: hi\n\nhello\n")
+    script = f"sendmail -t -i < {path}; echo $?"
+    res = subprocess.run(
+        [*forkcli.command(), "send", BOX, "--", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert res.stdout.split() == ["65"], res.stderr
+    [error] = [line for line in res.stderr.splitlines() if line.startswith("Error")]
+    assert "white space before its colon" in error and "'Bcc:'" in error
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+    assert run("sendmail", "-t", "-i", "-f", BOX, input=path.read_text()).exit_code == 65

@@ -94,6 +94,12 @@ def sendmail(
     if headers.body_only(raw):  # no header at all: an empty header section, then the text
         eol = _EOL.search(raw)
         raw = (eol[0] if eol else b"\n") + raw
+    relayed = all(os.environ.get(v) for v in RELAY_VARS)
+    if relayed:
+        # Refused here as direct mode refuses it: the relay would refuse "Bcc : x" too, but
+        # the Bcc removal below took that line out first, and x (which -t reads from headers
+        # that Python's parser ends there) was silently never mailed.
+        headers.fields(raw)
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     # other sendmail flags: ignored; an argument may be a list ("a@x.example, b@y.example")
     rcpts = [a for r in recipients if not r.startswith("-") for a in _address_list(r)]
@@ -103,7 +109,7 @@ def sendmail(
         rcpts += recipients_of(msg)
     if not rcpts:
         raise UsageError("no recipients: give them as arguments or use -t")
-    if all(os.environ.get(v) for v in RELAY_VARS):
+    if relayed:
         from warmup import addresses
 
         mailbox = sender or os.environ.get("WARMUP_MAILBOX") or os.environ["WARMUP_SMTP_USER"]
