@@ -507,3 +507,24 @@ def test_relay_mode_refuses_a_bcc_with_white_space_before_its_colon_as_direct_mo
     assert "white space before its colon" in error and "'Bcc:'" in error
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
     assert run("sendmail", "-t", "-i", "-f", BOX, input=path.read_text()).exit_code == 65
+
+
+def test_t_reads_the_resent_fields_of_a_resent_message_as_sendmail_does(
+    box, run, smtp_ssl, ledger_path
+):
+    # -t read To/Cc/Bcc only, and the Resent-Bcc line is removed like a Bcc: its recipient was
+    # silently never mailed (exit 0), and the To of the original got the message again.
+    box()
+    text = (
+        "To: original@example.com\nResent-To: colleague@example.com\n"
+        "Resent-Bcc: hidden@example.com\nSubject: fwd\n\nhello\n"
+    )
+    res = run("sendmail", "-f", BOX, "-t", "-i", input=text)
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert set(msg.rcpt_tos) == {"colleague@example.com", "hidden@example.com"}
+    assert b"hidden@example.com" not in msg.raw
+    assert sorted(outcomes(ledger_path)) == [
+        ("colleague@example.com", "sent"),
+        ("hidden@example.com", "sent"),
+    ]

@@ -34,7 +34,9 @@ VALUE_FLAGS = ("-A", "-B", "-C", "-h", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
 @cli.command(
     "sendmail", context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]}
 )
-@click.option("-t", "from_headers", is_flag=True, help="Read recipients from To/Cc/Bcc.")
+@click.option(
+    "-t", "from_headers", is_flag=True, help="Read recipients from To/Cc/Bcc (Resent-* if any)."
+)
 @click.option("-i", "ignore_dots", is_flag=True, help="A lone '.' line does not end the message.")
 @click.option("-f", "-r", "sender", metavar="FROM", help="Envelope sender: the mailbox.")
 @click.option(
@@ -67,7 +69,8 @@ def sendmail(
 
     The mailbox is -f (or -r), else the From header, else $WARMUP_MAILBOX; a message without
     a From gets one naming it, with -F's full name if given. Recipients are the
-    arguments, plus To/Cc/Bcc with -t (or when none are given). Exit codes as sendmail
+    arguments, plus To/Cc/Bcc with -t (or when none are given; a resent message's
+    Resent-To/Cc/Bcc instead). Exit codes as sendmail
     (sysexits): 0 sent (silently, as sendmail), 75 when the plan says later, 65 when a recipient or the message is
     refused (suppressed recipients too), 77 on a login failure, 69 when unreachable.
 
@@ -104,9 +107,7 @@ def sendmail(
     # other sendmail flags: ignored; an argument may be a list ("a@x.example, b@y.example")
     rcpts = [a for r in recipients if not r.startswith("-") for a in _address_list(r)]
     if from_headers or not rcpts:
-        from warmup.gate import recipients_of
-
-        rcpts += recipients_of(msg)
+        rcpts += _header_recipients(msg)
     if not rcpts:
         raise UsageError("no recipients: give them as arguments or use -t")
     if relayed:
@@ -135,6 +136,20 @@ def sendmail(
         msg["From"] = _sender(full_name, mailbox)
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         return _send_one(gate, msg, rcpts, wait=False, dry_run=False, announce=False)
+
+
+RESENT = ("Resent-To", "Resent-Cc", "Resent-Bcc")
+
+
+def _header_recipients(msg: Any) -> list[str]:
+    """The recipients -t reads, as sendmail(8) reads them: Resent-To/-Cc/-Bcc when the message
+    has any (it is being resent), else To/Cc/Bcc. A Resent-Bcc is removed like a Bcc: read as
+    neither, its recipients were silently never mailed."""
+    from warmup import headers
+
+    if any(name in msg for name in RESENT):
+        return headers.addresses_of(msg, RESENT)
+    return headers.addresses_of(msg)
 
 
 def _address_list(arg: str) -> list[str]:
