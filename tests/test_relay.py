@@ -334,6 +334,21 @@ def test_exit_code_of_the_command_is_returned(box, monkeypatch):
     assert wrapped("no-such-command-here").returncode == 127
 
 
+@pytest.mark.parametrize("option", [["--subject", "Offer"], ["--to", "lead@example.com"]])
+def test_message_options_with_a_command_are_refused_before_it_runs(
+    option, box, run, tmp_path, ledger_path
+):
+    # --subject was taken and ignored: the command ran, its messages went out with their own
+    # subjects, exit 0.
+    box()
+    marker = tmp_path / "ran"
+    res = run("send", BOX, *option, "--", "touch", str(marker))
+    assert res.exit_code == 64, res.output
+    assert res.output.startswith("Error: with a COMMAND, give no ") and option[0] in res.output
+    assert res.output.count("\n") == 1 and not marker.exists()
+    assert ledger_sends(ledger_path) == []
+
+
 def test_a_command_that_cannot_be_executed_exits_as_a_shell_would(box, run, tmp_path):
     # Only a missing file and EACCES were caught: a file in no executable format (ENOEXEC) or a
     # path through a plain file (ENOTDIR) ended warmup in a traceback, exit 1.

@@ -166,10 +166,12 @@ def send(
 
     command = _command(command)
     composed = bool(body or body_file or html_file or attach or reply_to)
-    if command and (to or cc or composed or eml or dry_run or json_):
+    # --subject too: with a COMMAND it was taken and silently ignored (the messages the
+    # command writes went out with their own subjects, or none), exit 0.
+    if command and (to or cc or subject or composed or eml or dry_run or json_):
         raise UsageError(
-            "with a COMMAND, give no --to/--cc/--body/--html-file/--attach/--reply-to/--eml/"
-            "--dry-run/--json: the command's own messages are gated"
+            "with a COMMAND, give no --to/--cc/--subject/--body/--html-file/--attach/"
+            "--reply-to/--eml/--dry-run/--json: the command's own messages are gated"
         )
     if address is not None:
         from warmup import addresses
