@@ -57,6 +57,11 @@ from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed, new_message
 from warmup.words import plural
 
 DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
+# The relay speaks plain SMTP: it listens on loopback only, where there is no wire to protect.
+TLS_NOTE = (
+    "a client {what}: the relay at WARMUP_SMTP_HOST/PORT speaks plain SMTP on loopback; "
+    "turn TLS and STARTTLS off in the command's SMTP settings"
+)
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
@@ -589,6 +594,19 @@ class _Session(SMTP):
         self._deadline = 0.0  # loop time at which an idle connection is closed
         self._reply = ""  # the last reply pushed
         self._hooked = False  # the relay's hook answered the current command
+        self._first_data = True
+
+    def data_received(self, data: bytes) -> None:
+        # A TLS handshake record (SMTP_SSL, implicit TLS on 465): the client fails on the plain
+        # greeting ("wrong version number") and the summary said only "0 sent".
+        if self._first_data and data[:2] == b"\x16\x03":
+            self.relay.tally.note(TLS_NOTE.format(what="started TLS at once (implicit TLS)"))
+        self._first_data = False
+        super().data_received(data)
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        self.relay.tally.note(TLS_NOTE.format(what="asked for STARTTLS"))
+        await super().smtp_STARTTLS(arg)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if not self._counted:
