@@ -144,6 +144,34 @@ def test_quota_of_five_lets_exactly_five_of_eight_through(
 
 
 @pytest.mark.slow
+def test_three_wrapped_scripts_at_once_on_one_mailbox_get_exactly_its_quota(
+    box, client, smtp_ssl, tmp_path, ledger_path
+):
+    # Three `warmup send -- script` processes, each with its own relay, race for the same 5
+    # slots: 12 messages tried, exactly 5 sent, every other answered 451, none uncounted.
+    box(daily=5)
+    runs = [
+        subprocess.Popen(
+            [*forkcli.command(), "send", BOX, "--refuse", "--", sys.executable, str(client)]
+            + ["4", str(tmp_path / f"replies{i}.json"), f"lead{i}@example.com"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    codes = [
+        r["code"] for i in range(3) for r in json.loads((tmp_path / f"replies{i}.json").read_text())
+    ]
+    assert sorted(codes) == [250] * 5 + [451] * 7, errors
+    assert len(smtp_ssl.messages) == 5
+    assert [o for _, _, o in ledger_sends(ledger_path)] == ["sent"] * 5
+    assert sum(int(e.split("warmup: ")[-1].split(" sent")[0]) for e in errors) == 5
+
+
+@pytest.mark.slow
 def test_wait_holds_the_reply_until_the_paced_slot(box, client, smtp_ssl, tmp_path, ledger_path):
     box(daily=5, interval="2s")
     out = tmp_path / "replies.json"
