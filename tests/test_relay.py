@@ -1406,3 +1406,27 @@ def test_a_client_speaking_tls_to_the_relay_is_told_apart_in_the_summary(relay, 
     ]
     assert all("speaks plain SMTP on loopback; turn TLS and STARTTLS off" in n for n in notes)
     assert smtp_ssl.messages == []
+
+
+def test_a_client_that_skips_or_fails_the_login_is_told_apart_in_the_summary(relay, smtp_ssl):
+    # Neither is counted (any local process may connect), and the summary said only "0 sent"
+    # to a user whose script left out s.login() or used credentials of its own.
+    import smtplib
+
+    server = relay()
+    with smtplib.SMTP(server.host, server.port, timeout=10) as s:
+        with pytest.raises(smtplib.SMTPSenderRefused):
+            s.sendmail(BOX, ["lead@example.com"], b"Subject: x\r\n\r\nhi\r\n")
+    with smtplib.SMTP(server.host, server.port, timeout=10) as s:
+        with pytest.raises(smtplib.SMTPAuthenticationError):
+            s.login(BOX, "not-the-relay-password")
+    server.stop()
+    first, *notes = server.summary().splitlines()
+    assert first.startswith("warmup: 0 sent, 0 deferred (4xx), 0 refused (5xx)")
+    assert [n.split(":")[1].strip() for n in notes] == [
+        "a client sent MAIL FROM without logging in",
+        "a client failed to log in",
+    ]
+    assert all("only this run's WARMUP_SMTP_USER and WARMUP_SMTP_PASSWORD" in n for n in notes)
+    assert "not-the-relay-password" not in server.summary()
+    assert smtp_ssl.messages == []

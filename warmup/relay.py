@@ -62,6 +62,12 @@ TLS_NOTE = (
     "a client {what}: the relay at WARMUP_SMTP_HOST/PORT speaks plain SMTP on loopback; "
     "turn TLS and STARTTLS off in the command's SMTP settings"
 )
+# A client of the relay that never logged in is not counted (any local process may connect),
+# but a script that skipped AUTH or used other credentials was told nothing else.
+LOGIN_NOTE = (
+    "a client {what}: the relay takes only this run's WARMUP_SMTP_USER and "
+    "WARMUP_SMTP_PASSWORD (AUTH PLAIN or LOGIN)"
+)
 MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end-of-DATA reply
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
@@ -686,6 +692,8 @@ class _Session(SMTP):
         await answer
         if self._reply[:1] in ("4", "5") and not self._hooked and self._authenticated:
             self.relay.tally.count(self._reply, command)
+        elif self._reply.startswith("530"):  # not counted, but the summary said only "0 sent"
+            self.relay.tally.note(LOGIN_NOTE.format(what=f"sent {command} without logging in"))
 
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
         self._hooked = True
@@ -696,9 +704,12 @@ class _Session(SMTP):
         await super().push(status)
 
     async def smtp_AUTH(self, arg: str) -> None:
+        self._reply = ""
         await super().smtp_AUTH(arg)
         if self._authenticated:
             self._reset_timeout(self.relay.idle_timeout)
+        elif self._reply.startswith("535"):
+            self.relay.tally.note(LOGIN_NOTE.format(what="failed to log in"))
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str) -> None:
