@@ -10,6 +10,7 @@ import datetime as dt
 import itertools
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -1429,4 +1430,19 @@ def test_a_client_that_skips_or_fails_the_login_is_told_apart_in_the_summary(rel
     ]
     assert all("only this run's WARMUP_SMTP_USER and WARMUP_SMTP_PASSWORD" in n for n in notes)
     assert "not-the-relay-password" not in server.summary()
+    assert smtp_ssl.messages == []
+
+
+def test_warmup_send_inside_a_wrapped_command_is_told_to_use_the_relay(box, smtp_ssl):
+    """A wrapped script calling 'warmup send ADDR --to ... --body ...' got "no system keyring
+    ...; set WARMUP_PASSWORD", exit 78: the wrapper takes the password out of the command's
+    environment on purpose, and the error sent the user to hand it back. It names the run's
+    relay instead."""
+    box()
+    inner = [sys.executable, "-m", "warmup", "send", BOX, "--to", "a@example.com", "--body", "hi"]
+    res = wrapped("sh", "-c", shlex.join(inner) + " 2>&1; echo inner-exit=$?")
+    assert res.returncode == 0, res.stderr
+    assert "inner-exit=78" in res.stdout, res.stdout
+    assert "send through the run's relay instead" in res.stdout, res.stdout
+    assert SMTP_PASSWORD not in res.stdout + res.stderr
     assert smtp_ssl.messages == []

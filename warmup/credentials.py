@@ -193,6 +193,22 @@ def get_password(address: str, command: str | None = None) -> str:
     if command:
         return _ascii(_from_command(command, address), "the password command")
     try:
+        return _from_keyring(address)
+    except ConfigError as exc:
+        if not (os.environ.get("WARMUP_SMTP_HOST") and os.environ.get("WARMUP_SMTP_PASSWORD")):
+            raise
+        # Inside 'warmup send ADDR -- COMMAND': the wrapper took the password out of the
+        # command's environment on purpose, and "set WARMUP_PASSWORD" sent one the wrong way.
+        raise ConfigError(
+            f"{exc}; inside 'warmup send ADDRESS -- COMMAND' (as here) send through the run's "
+            f"relay instead: the sendmail on the command's PATH, or SMTP to $WARMUP_SMTP_HOST "
+            f"port $WARMUP_SMTP_PORT with $WARMUP_SMTP_USER and $WARMUP_SMTP_PASSWORD"
+        ) from None
+
+
+def _from_keyring(address: str) -> str:
+    """The password the system keyring holds for ``address`` (:func:`get_password`)."""
+    try:
         secret = _keyring().get_password(SERVICE, address)
     except ConfigError:
         raise
