@@ -163,7 +163,7 @@ def copy_ledger(
     Raises :class:`DataError` if the verification finds a difference (the target keeps the copy,
     so it can be inspected; copy again with ``force``).
     """
-    if source.url == target.url:
+    if source.same_store(target):
         raise ConfigError("--to names the ledger being copied; give another ledger URL")
     with source.read() as conn:
         unknown = (
@@ -177,16 +177,19 @@ def copy_ledger(
             f"ledger {source.where} has table(s) {', '.join(sorted(unknown))} "
             f"that 'warmup db copy' does not know; upgrade warmup"
         )
-    with target.read() as conn:
-        present = {k: v for k, v in row_counts(conn).items() if v}
-    if present and not force:
-        listed = ", ".join(f"{n} {t}" for t, n in present.items())
-        raise ConfigError(
-            f"ledger {target.where} is not empty ({listed}); copy into an empty "
-            f"one, or add --force to replace its contents"
-        )
     sums: dict[str, tuple[int, str]] = {}
     with source.read() as src, target.write() as dst:
+        # Checked under the lock the rows are written under: checked before it, a target that
+        # another copy (or a host) wrote meanwhile lost those rows, or the copy died of a
+        # duplicate id.
+        target.lock_for_copy(dst, [*TABLES, *DERIVED_TABLES])
+        present = {k: v for k, v in row_counts(dst).items() if v}
+        if present and not force:
+            listed = ", ".join(f"{n} {t}" for t, n in present.items())
+            raise ConfigError(
+                f"ledger {target.where} is not empty ({listed}); copy into an empty "
+                f"one, or add --force to replace its contents"
+            )
         totals = row_counts(src) if progress else {}
         for derived in reversed(DERIVED_TABLES):
             dst.execute(derived.delete())

@@ -293,6 +293,15 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
     def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
         """After :func:`warmup.ledger.copy.copy_ledger` wrote ``tables`` with their ids."""
 
+    def lock_for_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
+        """Keep every other writer out of ``tables`` until the copy's transaction ends, so that
+        the copy's check that the target is empty still holds when it writes (SQLite: the write
+        lock taken at the transaction's start already does)."""
+
+    def same_store(self, other: Ledger) -> bool:
+        """Whether ``other`` is this very ledger, under another spelling of its URL."""
+        return self.url == other.url
+
     def _sql_day_number(self, column: Any) -> Any:
         """A DATE column as days since 1970-01-01, in the backend's SQL."""
         raise NotImplementedError

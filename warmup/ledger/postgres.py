@@ -294,6 +294,13 @@ class PostgresLedger(Ledger):
         if above > (last if called else last - 1):
             run(f"SELECT setval('{seq}', {above}, true)")
 
+    def lock_for_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
+        # EXCLUSIVE: readers go on; writers (another copy, a host's gate) wait for the commit.
+        quote = conn.dialect.identifier_preparer.quote
+        conn.exec_driver_sql(
+            f"LOCK TABLE {', '.join(quote(t.name) for t in tables)} IN EXCLUSIVE MODE"
+        )
+
     def after_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
         """Move each serial id's sequence past the copied ids (or the next insert collides)."""
         for table in tables:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -81,6 +82,17 @@ class SQLiteLedger(Ledger):
         event.listen(engine, "begin", _on_begin)
         event.listen(engine, "checkin", _on_checkin)
         super().__init__(engine, url, path)
+
+    def same_store(self, other: Ledger) -> bool:
+        # One file under two names: a relative and an absolute path, a symlink, a hard link.
+        if self.url == other.url:
+            return True
+        if not isinstance(other, SQLiteLedger):
+            return False
+        try:
+            return os.path.samefile(self.where, other.where)
+        except OSError:
+            return False
 
     def discard_if_unused(self) -> bool:
         """Remove the ledger this open created (file, its WAL and the folders made for it) if it

@@ -1,0 +1,107 @@
+"""``warmup db copy`` against a target someone else writes to, and a target that is the source
+under another name.
+
+The copy checked that its target was empty in one transaction and wrote in another: a host (or a
+second copy) that wrote the target in between made the copy die of a duplicate id with a
+traceback (PostgreSQL), or had its rows deleted by a copy that was never given --force (SQLite).
+And the check that the target is not the source compared URLs, so a relative sqlite:/// URL or a
+hard link to the source "copied" the ledger onto itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import sqlalchemy as sa
+
+from tests import forkcli
+from tests.pgkit import PgSchema
+from warmup import api
+from warmup.ledger import open_ledger
+
+pytest_plugins = ["tests.pgkit"]
+
+BOX = "sales@corp.example"
+OTHER = "other@corp.example"
+
+
+def _waiting(url: str, app: str) -> bool:
+    """Whether the session named ``app`` is waiting for a lock."""
+    ledger = open_ledger(url, migrate=False)
+    try:
+        with ledger.read() as conn:
+            return bool(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = :app AND wait_event_type = 'Lock'"
+                    ),
+                    {"app": app},
+                ).scalar()
+            )
+    finally:
+        ledger.close()
+
+
+def test_a_copy_into_a_postgresql_ledger_written_meanwhile_is_refused_in_one_line(tmp_path):
+    """A host adds a mailbox to the (empty) target while the copy starts: the copy waits for it,
+    then sees the target is no longer empty and refuses (78), the host's row kept; it used to
+    find it empty, collide on mailbox id 1 and die with a traceback (exit 1)."""
+    src = tmp_path / "a.db"
+    source = open_ledger(str(src))
+    api.add_mailbox(source, BOX, "exmail")
+    source.close()
+    schema = PgSchema("cpy")
+    target = open_ledger(schema.url)
+    env = {
+        **os.environ,
+        "WARMUP_DB": str(src),
+        "WARMUP_CONFIG": str(tmp_path / "c"),
+        "PGAPPNAME": "copier",
+    }
+    try:
+        with target.write() as conn:
+            target.add_mailbox(OTHER, "exmail", "Asia/Shanghai", "exmail", conn=conn)
+            copier = subprocess.Popen(
+                [*forkcli.WARMUP, "db", "copy", "--to", schema.url, "--quiet"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            while not _waiting(schema.url, "copier"):  # the copy waits for this host: commit
+                assert copier.poll() is None, copier.communicate()
+        out, err = copier.communicate(timeout=60)
+        assert (copier.returncode, out) == (78, ""), err
+        assert err.endswith(
+            "is not empty (1 mailbox); copy into an empty one, or add --force to replace its "
+            "contents\n"
+        ), err
+        assert "Traceback" not in err and len(err.splitlines()) == 1, err
+        assert [m.address for m in target.mailboxes()] == [OTHER]
+    finally:
+        target.close()
+        schema.drop()
+
+
+def test_a_copy_onto_the_source_under_another_name_is_refused(run, tmp_path, monkeypatch):
+    """A relative sqlite:/// URL, a symlink or a hard link to the source is the source: refused
+    (78) like its own path, the ledger untouched; the URL comparison let the relative URL and
+    the hard link through ("Copied ... verified", the ledger deleted and rewritten in place)."""
+    src = tmp_path / "a.db"
+    source = open_ledger(str(src))
+    api.add_mailbox(source, BOX, "exmail")
+    source.close()
+    (tmp_path / "sym.db").symlink_to(src)
+    os.link(src, tmp_path / "hard.db")
+    monkeypatch.chdir(tmp_path)
+    for to in ("sqlite:///a.db", "./a.db", str(tmp_path / "sym.db"), str(tmp_path / "hard.db")):
+        res = run("--db", str(src), "db", "copy", "--to", to, "--force")
+        assert res.exit_code == 78, (to, res.output)
+        assert res.output == "Error: --to names the ledger being copied; give another ledger URL\n"
+    ledger = open_ledger(str(src))
+    try:
+        assert [m.address for m in ledger.mailboxes()] == [BOX]
+    finally:
+        ledger.close()
