@@ -130,6 +130,10 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
         return ConfigError(
             f"ledger {where} is a directory; name a file, e.g. {os.path.join(where, 'ledger.db')}"
         )
+    if "disk is full" in text:  # SQLITE_FULL: the path and permissions are fine, the disk not
+        return ConfigError(
+            f"ledger {where}: {text}; free space on the disk that holds it, then try again"
+        )
     if "unable to open" in text or "readonly" in text or "disk" in text.lower():
         return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
     if "database is locked" in text or "database is busy" in text:
