@@ -5,12 +5,14 @@ The copy checked that its target was empty in one transaction and wrote in anoth
 second copy) that wrote the target in between made the copy die of a duplicate id with a
 traceback (PostgreSQL), or had its rows deleted by a copy that was never given --force (SQLite).
 And the check that the target is not the source compared URLs, so a relative sqlite:/// URL or a
-hard link to the source "copied" the ledger onto itself.
+hard link to the source "copied" the ledger onto itself. A copy refused after creating its
+target left that new, empty ledger behind.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 
 import sqlalchemy as sa
@@ -105,3 +107,24 @@ def test_a_copy_onto_the_source_under_another_name_is_refused(run, tmp_path, mon
         assert [m.address for m in ledger.mailboxes()] == [BOX]
     finally:
         ledger.close()
+
+
+def test_a_refused_copy_leaves_no_new_target_behind(run, tmp_path):
+    """A copy refused after it created its target (the source has a table this warmup does not
+    know) said "Created a new ledger at ..." and left that empty ledger, and the folder made for
+    it, behind: a later copy to it then went into a ledger the user never meant to make."""
+    src = tmp_path / "a.db"
+    source = open_ledger(str(src))
+    api.add_mailbox(source, BOX, "exmail")
+    source.close()
+    with sqlite3.connect(src) as con:  # what a later warmup's migration could add
+        con.execute("CREATE TABLE zz_later (id INTEGER PRIMARY KEY)")
+    con.close()
+    target = tmp_path / "new" / "t.db"
+    res = run("--db", str(src), "db", "copy", "--to", str(target))
+    assert res.exit_code == 78, res.output
+    assert res.output == (
+        f"Error: ledger {src} has table(s) zz_later that 'warmup db copy' does not know; "
+        f"upgrade warmup\n"
+    )
+    assert not (tmp_path / "new").exists(), list((tmp_path / "new").iterdir())

@@ -128,18 +128,22 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
     except WarmupError as exc:  # the ledger layer names --db, the source's option: here it is --to
         raise _Retold(str(exc).replace("--db/WARMUP_DB", "--to"), exc.exit_code) from None
     ctx.call_on_close(target.close)
-    if target.created:
-        click.echo(f"Created a new ledger at {target.where}.", err=True)
     from warmup.cli.progress import bars
 
-    with bars("rows", show=not (quiet or json_)) as update:
-        report = ledger_copy.copy_ledger(
-            source,
-            target,
-            force=force,
-            batch=batch,
-            progress=lambda table, n, of: update(f"Copying {table}", n, of),
-        )
+    try:
+        with bars("rows", show=not (quiet or json_)) as update:
+            report = ledger_copy.copy_ledger(
+                source,
+                target,
+                force=force,
+                batch=batch,
+                progress=lambda table, n, of: update(f"Copying {table}", n, of),
+            )
+    except BaseException:
+        target.discard_if_unused()  # a refused copy leaves no new empty ledger behind
+        raise
+    if target.created:
+        click.echo(f"Created a new ledger at {target.where}.", err=True)
     if json_:
         print_json(
             {
