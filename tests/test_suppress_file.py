@@ -116,3 +116,23 @@ def test_the_list_may_come_on_standard_input(ledger_path, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == b"Suppressed 2 addresses.\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"email"\n"ann@example.com"\n"bo@example.com"\n',  # csv.QUOTE_ALL, one column
+        '"Ann@Example.com"\r\n"bo@example.com"\r\n',  # a list whose lines are quoted
+    ],
+    ids=["quoted-one-column-csv", "quoted-lines"],
+)
+def test_a_one_column_export_whose_cells_are_quoted_is_read(run, tmp_path, text):
+    """An export of one column that quotes every cell (as csv.QUOTE_ALL and several CRMs write
+    it) was refused at its first line: 'malformed address '"email"''; the quotes are the CSV's,
+    not the address's."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    export = tmp_path / "export.csv"
+    export.write_text(text, encoding="utf-8")
+    res = run("suppress", "add", "--from", str(export), "--reason", "crm export")
+    assert (res.exit_code, res.output) == (0, "Suppressed 2 addresses.\n")
+    assert _suppressed(run) == ["ann@example.com", "bo@example.com"]

@@ -799,7 +799,9 @@ def addresses_from(path: PurePath) -> list[str]:
         ]
     else:
         rows = [
-            (n, x) for n, x in enumerate(lines, 1) if x.strip() and not x.lstrip().startswith("#")
+            (n, _unquoted(x))
+            for n, x in enumerate(lines, 1)
+            if x.strip() and not x.lstrip().startswith("#")
         ]
         if (
             rows and rows[0][1].strip().lower() in addresses.ADDRESS_COLUMNS
@@ -816,6 +818,17 @@ def addresses_from(path: PurePath) -> list[str]:
             f"{path}: no addresses in it; give one a line, or a CSV with an 'email' column"
         )
     return out
+
+
+def _unquoted(cell: str) -> str:
+    """A one-column export's cell without the quotes a CSV writer put around it ('"a@x.org"',
+    csv.QUOTE_ALL); an address whose own name is quoted ('"a b"@x.org') is left as it is."""
+    import csv
+
+    text = cell.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return next(csv.reader([text]))[0]
+    return cell
 
 
 def _exact_address(address: str) -> str:
