@@ -128,3 +128,27 @@ def test_a_refused_copy_leaves_no_new_target_behind(run, tmp_path):
         f"upgrade warmup\n"
     )
     assert not (tmp_path / "new").exists(), list((tmp_path / "new").iterdir())
+
+
+def test_a_copy_to_a_ledger_of_a_newer_warmup_names_that_ledger(run, tmp_path):
+    """The refusal of a ledger a newer warmup upgraded said "this ledger": in a copy, two
+    ledgers are in play, and the user went to upgrade (or inspect) the wrong one."""
+    src, dst = tmp_path / "a.db", tmp_path / "b.db"
+    for path in (src, dst):
+        ledger = open_ledger(str(path))
+        api.add_mailbox(ledger, BOX, "exmail")
+        ledger.close()
+    with sqlite3.connect(dst) as con:
+        con.execute(
+            "INSERT INTO warmup_migrations (name, applied_at) VALUES ('m099_future', ?)",
+            ("2027-01-01 00:00:00",),
+        )
+    con.close()
+    before = dst.read_bytes()
+    res = run("--db", str(src), "db", "copy", "--to", str(dst), "--force")
+    assert res.exit_code == 78, res.output
+    assert res.output == (
+        f"Error: ledger {dst} was upgraded by a newer warmup (migration m099_future, which "
+        f"this version does not know); upgrade warmup to use it\n"
+    )
+    assert dst.read_bytes() == before

@@ -365,7 +365,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
 
     def pending_migrations(self) -> list[str]:
         with self.read() as conn:
-            return migrations.pending(conn, self._has_table)
+            return migrations.pending(conn, self._has_table, f"ledger {self.where}")
 
     def migrate(self, upto: str | None = None) -> list[str]:
         """Apply pending migrations (through ``upto``); the names applied ([] if up to date)."""

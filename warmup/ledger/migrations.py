@@ -514,8 +514,11 @@ MIGRATIONS_TABLE = sa.Table(
 )
 
 
-def pending(conn: Connection, has_table: Callable[[Connection, str], bool]) -> list[str]:
-    """Names of the migrations this ledger has not applied yet (all of them for a blank one)."""
+def pending(
+    conn: Connection, has_table: Callable[[Connection, str], bool], where: str = "this ledger"
+) -> list[str]:
+    """Names of the migrations this ledger has not applied yet (all of them for a blank one);
+    ``where`` names it when it is refused."""
     if not has_table(conn, "warmup_migrations"):
         return names()
     done = set(conn.execute(sa.select(MIGRATIONS_TABLE.c.name)).scalars())
@@ -524,7 +527,7 @@ def pending(conn: Connection, has_table: Callable[[Connection, str], bool]) -> l
         from warmup.errors import ConfigError
 
         raise ConfigError(
-            f"this ledger was upgraded by a newer warmup (migration {newer[0]}, which this "
+            f"{where} was upgraded by a newer warmup (migration {newer[0]}, which this "
             f"version does not know); upgrade warmup to use it"
         )
     return [name for name in names() if name not in done]
