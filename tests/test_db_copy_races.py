@@ -22,8 +22,6 @@ from tests.pgkit import PgSchema
 from warmup import api
 from warmup.ledger import open_ledger
 
-pytest_plugins = ["tests.pgkit"]
-
 BOX = "sales@corp.example"
 OTHER = "other@corp.example"
 

@@ -3,7 +3,8 @@ team's PostgreSQL server, or back.
 
 Every table is copied in dependency order (mailboxes before the rows that point at them), in
 batches (``executemany``), ids included, inside one transaction on the target: a copy that fails
-half way leaves the target as it was. Afterwards the target backend fixes what copied ids need
+half way leaves the target as it was. The target is checked empty inside that transaction, once
+other writers are locked out (:meth:`Ledger.lock_for_copy`), so none writes it in between. Afterwards the target backend fixes what copied ids need
 (the id sequences are moved past them, or the next insert would collide; those of mailboxes and
 pools also past the ids the outbox keeps of removed ones, so that no id is given twice).
 
