@@ -4,9 +4,10 @@ team's PostgreSQL server, or back.
 Every table is copied in dependency order (mailboxes before the rows that point at them), in
 batches (``executemany``), ids included, inside one transaction on the target: a copy that fails
 half way leaves the target as it was. The target is checked empty inside that transaction, once
-other writers are locked out (:meth:`Ledger.lock_for_copy`), so none writes it in between. Afterwards the target backend fixes what copied ids need
-(the id sequences are moved past them, or the next insert would collide; those of mailboxes and
-pools also past the ids the outbox keeps of removed ones, so that no id is given twice).
+other writers are locked out (:meth:`Ledger.lock_for_copy`), so none writes it in between.
+Afterwards the target backend fixes what copied ids need (the id sequences are moved past them,
+or the next insert would collide; those of mailboxes and pools also past the ids the outbox
+keeps of removed ones, so that no id is given twice).
 
 Derived memos (:data:`DERIVED`: the walk memos and the report's ``timeline_cache``) are emptied on the target rather
 than copied; they are rebuilt from the copied rows on first use. A table this module does not
