@@ -118,9 +118,20 @@ class ReferenceGate(GateSession):
             )
         }
         domain = None
+        domain_days = None
         if self.policy.domain_cap:
             today = local_day(now, box.timezone)
             domain = self.ledger._domain_sent(conn, box, day_start(today, box.timezone), None)
+            # every day before today of every other mailbox of the domain, summed here
+            others = sa.select(MAILBOX.c.id).where(
+                MAILBOX.c.address.like("%@" + box.address.rsplit("@", 1)[1]),
+                MAILBOX.c.id != box.id,
+            )
+            domain_days = {}
+            for day, n in conn.execute(
+                sa.select(d.day, d.sent).where(d.mailbox_id.in_(others), d.day < today)
+            ):
+                domain_days[day] = domain_days.get(day, 0) + n
         per_domain = None
         if self.policy.recipient_caps:
             wanted = recipient_domains(recipients)
@@ -135,7 +146,20 @@ class ReferenceGate(GateSession):
                 d = rcpt.rsplit("@", 1)[-1].lower()
                 if d in wanted:
                     per_domain[d] = per_domain.get(d, 0) + 1
-        return GateRows(rev, cap, started, None, days, last, events, bad, slots, domain, per_domain)
+        return GateRows(
+            rev,
+            cap,
+            started,
+            None,
+            days,
+            last,
+            events,
+            bad,
+            slots,
+            domain,
+            per_domain,
+            {k: v for k, v in domain_days.items() if v} if domain_days is not None else None,
+        )
 
     def _write(
         self,

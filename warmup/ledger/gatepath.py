@@ -111,6 +111,9 @@ class GateRows:
     slots: dict[str, tuple[int, str]]  # recipient -> (id, outcome) of a slot for this Message-ID
     domain_sent: int | None = None
     recipient_domains: dict[str, int] | None = None  # today's sends per recipients' domain
+    # under a domain cap: what the domain's other mailboxes sent on each day the walk closes
+    # (from the memo's day, or all days, to yesterday): History.domain_days
+    domain_days: dict[dt.date, int] | None = None
 
 
 class GateLedger(Reads, Protocol):
@@ -221,6 +224,7 @@ class GateSession(ABC):
             domain_sent_today=rows.domain_sent,
             memo=rows.memo,
             recipient_domains_today=rows.recipient_domains or {},
+            domain_days=rows.domain_days or {},
         )
 
     @staticmethod

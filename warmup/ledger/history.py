@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warmup.ledger.reads import events_of, memo_since, memo_valid, snapshot
+from warmup.ledger.reads import domain_since, events_of, memo_since, memo_valid, snapshot
 from warmup.ledger.schema import (
     BOUNCE,
     COUNT_COLUMNS,
@@ -205,6 +205,7 @@ class Questions:
             kinds: dict[str, int] = dict(conn.execute(_KINDS, params).all())
             events = self._events(conn, box, state, cut, cut)
             domain_sent = self._domain_sent(conn, box, start, cut) if domain_cap else None
+            ddays = self._domain_days(conn, box, domain_since(state), today) if domain_cap else None
             per_domain = self._per_domain(conn, box, start, cut) if recipient_caps else {}
         ask = Ask(provider_ceiling, provider_min_interval, domain_cap, memo, recipient_caps)
         return snapshot(
@@ -219,6 +220,7 @@ class Questions:
             events,
             domain_sent,
             per_domain,
+            domain_days=ddays,
         )
 
     def histories(
@@ -288,12 +290,13 @@ class Questions:
                 tz, state = b.timezone, states[b.id]
                 today = today_of[tz]
                 start = day_start(today, tz)
-                dsent = None
+                dsent, ddays = None, None
                 if ask.domain_cap:
                     key = (b.address.rsplit("@", 1)[1], start)
                     if key not in domain_sent:
                         domain_sent[key] = self._domain_sent(conn, b, start, cut)
                     dsent = domain_sent[key]
+                    ddays = self._domain_days(conn, b, domain_since(state), today)
                 per_domain = self._per_domain(conn, b, start, cut) if ask.recipient_caps else {}
                 box_days = [d for d in days[b.id] if since[b.id] <= d.day < today]
                 out.append(
@@ -309,6 +312,7 @@ class Questions:
                         events_of(events[b.id], state, tz, cut),
                         dsent,
                         per_domain,
+                        domain_days=ddays,
                     )
                 )
         return out
@@ -376,6 +380,27 @@ class Questions:
         if cut is not None:
             stmt = stmt.where(SEND.c.at <= cut)
         return int(conn.execute(stmt).scalar_one())
+
+    def _domain_days(
+        self, conn: Connection, box: MailboxRow, since: dt.date, today: dt.date
+    ) -> dict[dt.date, int]:
+        """What the other mailboxes of ``box``'s domain sent on each day from ``since`` to
+        before ``today`` (:attr:`warmup.policy.walk.History.domain_days`)."""
+        domain = box.address.rsplit("@", 1)[1]
+        d = DAY_STAT.c
+        ids = sa.select(MAILBOX.c.id).where(MAILBOX.c.address.like(f"%@{domain}"))
+        stmt = (
+            sa.select(d.day, sa.func.sum(d.sent))
+            .where(
+                d.mailbox_id.in_(ids),
+                d.mailbox_id != box.id,
+                d.day >= since,
+                d.day < today,
+                d.sent > 0,
+            )
+            .group_by(d.day)
+        )
+        return {day: int(n) for day, n in conn.execute(stmt)}
 
     def keep_memo(self, box: MailboxRow, state: WalkState | None, inputs: str, rev: int) -> bool:
         """Keep ``state`` (from :attr:`warmup.policy.Allowance.memo`, computed at revision

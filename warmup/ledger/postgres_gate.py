@@ -99,7 +99,7 @@ SELECT (SELECT upto FROM w), (SELECT state FROM w),
        CASE WHEN %(dcap)s THEN (SELECT count(*) FROM send WHERE mailbox_id IN
             (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
             AND at >= %(start)s AND outcome <> 'released') END,
-       r.rdomains, r.rcounts
+       r.rdomains, r.rcounts, dd.ddays, dd.dsent
 FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) AS sent,
              array_agg(hard ORDER BY day) AS hard, array_agg(soft ORDER BY day) AS soft,
              array_agg(block ORDER BY day) AS block,
@@ -127,7 +127,13 @@ FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) A
       FROM (SELECT lower(substr(recipient, strpos(recipient, '@') + 1)) AS d, count(*) AS n
             FROM send WHERE %(rcaps)s AND mailbox_id = %(mid)s AND at >= %(start)s
               AND outcome <> 'released' GROUP BY 1) x
-      WHERE d IN (SELECT lower(substr(r, strpos(r, '@') + 1)) FROM u)) r
+      WHERE d IN (SELECT lower(substr(r, strpos(r, '@') + 1)) FROM u)) r,
+     (SELECT array_agg(day ORDER BY day) AS ddays, array_agg(n ORDER BY day) AS dsent
+      FROM (SELECT day, sum(sent)::bigint AS n FROM day_stat WHERE %(dcap)s
+              AND mailbox_id IN (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
+              AND mailbox_id <> %(mid)s AND sent > 0 AND day < %(today)s
+              AND day >= coalesce((SELECT upto FROM w), DATE '0001-01-01')
+            GROUP BY day) x) dd
 """
 
 _EXPIRE = (
@@ -172,6 +178,9 @@ _KEEP_MEMO = (
 )
 
 _TOUCH = "UPDATE mailbox SET rev = rev + 1 WHERE id = %(mid)s"
+# and, under a domain cap (whose mailboxes this transaction holds locked), the domain's others:
+# what the cap left them that day changed (History.domain_days)
+_TOUCH_DOMAIN = "UPDATE mailbox SET rev = rev + 1 WHERE address LIKE %(domain)s AND id <> %(mid)s"
 
 
 def _prepared(name: str, params: dict[str, str], sql: str) -> tuple[str, str]:
@@ -439,6 +448,8 @@ class PostgresGate(GateSession):
             domain,
             rdomains,
             rcounts,
+            ddays,
+            dsent,
         ) = cur.fetchone()
         memo = WalkState.from_json(state) if upto is not None else None
         slots = {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {}
@@ -465,6 +476,10 @@ class PostgresGate(GateSession):
             dict(zip(rdomains, rcounts))
             if rdomains
             else ({} if self.policy.recipient_caps else None),
+            # what the domain's other mailboxes sent on each day the walk closes
+            dict(zip(ddays, (int(n) for n in dsent), strict=True))
+            if ddays
+            else ({} if self.policy.domain_cap else None),
         )
         return rows, held
 
@@ -497,6 +512,9 @@ class PostgresGate(GateSession):
             params.update(rcpts=",".join(recipients), msgid=message_id, day=day, source=source)
             if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
                 statements.append(_TOUCH)
+                if self.policy.domain_cap:
+                    statements.append(_TOUCH_DOMAIN)
+                    params["domain"] = f"%@{box.address.rsplit('@', 1)[1]}"
         if memo is not None:
             statements.append(_KEEP_MEMO)
             params.update(

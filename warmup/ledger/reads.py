@@ -73,6 +73,7 @@ def snapshot(
     domain_sent: int | None,
     per_domain: dict[str, int],
     sums: Callable[[int], DaySums] | None = None,
+    domain_days: dict[dt.date, int] | None = None,
 ) -> Snapshot:
     """The :class:`Snapshot` of what was read about ``box`` (today's counts joining the days;
     ``sums``: :attr:`History.sums`)."""
@@ -93,6 +94,7 @@ def snapshot(
         memo=state,
         recipient_domains_today=per_domain,
         sums=sums,
+        domain_days=domain_days or {},
     )
     return Snapshot(hist, rev)
 
@@ -124,6 +126,12 @@ def memo_since(state: WalkState | None, ask: Ask) -> dt.date:
     if state is None or ask.memo is None:
         return dt.date.min
     return state.upto - dt.timedelta(days=ask.memo[1])
+
+
+def domain_since(state: WalkState | None) -> dt.date:
+    """The first day the walk closes, for which it needs what the domain's other mailboxes
+    sent (:attr:`History.domain_days`): the memo's day, or all of them without a memo."""
+    return dt.date.min if state is None else state.upto
 
 
 def memo_valid(

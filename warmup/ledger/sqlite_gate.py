@@ -33,9 +33,11 @@ from warmup.ledger.gatepath import (
 )
 from warmup.ledger.sqlite_reads import (
     BUSY_TIMEOUT_S,
+    DOMAIN_DAYS,
     SQLiteReads,
     parse_ts,
     setup_connection,
+    since_of,
     storage_error,
     ts,
 )
@@ -206,7 +208,9 @@ class _Seen:
         past = tuple(c for c in hist.days if c.day < today)
         r = rows
         # The days live on as ``past`` and ``today_row``, the last send as ``last``.
-        kept = GateRows(r.rev, r.cap, r.started, r.memo, [], None, r.events, {}, {})
+        kept = GateRows(
+            r.rev, r.cap, r.started, r.memo, [], None, r.events, {}, {}, domain_days=r.domain_days
+        )
         seen = cls(version, now, today, kept, past, hist.events, today_row, r.last, horizon)
         seen.took(now, taken)
         return seen
@@ -278,6 +282,7 @@ class SQLiteGate(GateSession):
                         seen.last,
                         r.events,
                         *self._per_message(cur, recipients, message_id, now, today),
+                        domain_days=r.domain_days,
                     )
                     hist = self._kept_history(seen, rows)
                 else:
@@ -344,6 +349,7 @@ class SQLiteGate(GateSession):
             rows.domain_sent,
             rows.memo,
             rows.recipient_domains or {},
+            domain_days=rows.domain_days or {},
         )
 
     def _read(
@@ -393,8 +399,22 @@ class SQLiteGate(GateSession):
             parse_ts(last),
             events,
             *self._per_message(cur, recipients, message_id, now, today),
+            domain_days=self._domain_days(cur, memo, today) if p.domain_cap else None,
         )
         return rows, parse_ts(horizon)
+
+    def _domain_days(
+        self, cur: sqlite3.Cursor, memo: WalkState | None, today: dt.date
+    ) -> dict[dt.date, int]:
+        """What the domain's other mailboxes sent on each day the walk closes (a domain cap)."""
+        box = self.box
+        domain = f"%@{box.address.rsplit('@', 1)[1]}"
+        return {
+            dt.date.fromisoformat(d): n
+            for d, n in cur.execute(
+                DOMAIN_DAYS, (domain, box.id, since_of(memo), today.isoformat())
+            )
+        }
 
     def _per_message(
         self,
@@ -482,6 +502,11 @@ class SQLiteGate(GateSession):
         self._bumped_rev = day < self.ledger.real_today(box.timezone)
         if self._bumped_rev:  # a write on a past day (a test's clock)
             cur.execute("UPDATE mailbox SET rev = rev + 1 WHERE id = ?", (box.id,))
+            if self.policy.domain_cap:  # what the cap left the domain's others changed
+                cur.execute(
+                    "UPDATE mailbox SET rev = rev + 1 WHERE address LIKE ? AND id != ?",
+                    (f"%@{box.address.rsplit('@', 1)[1]}", box.id),
+                )
         return ids
 
     def suppressed(self, addresses: Sequence[str]) -> dict[str, str]:

@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from warmup.errors import ConfigError, NoLedger, Unavailable, WarmupError
-from warmup.ledger.reads import MIGRATION_NAMES, events_of, memo_since, memo_valid, snapshot
+from warmup.ledger.reads import (
+    MIGRATION_NAMES,
+    domain_since,
+    events_of,
+    memo_since,
+    memo_valid,
+    snapshot,
+)
 from warmup.ledger.values import (
     Ask,
     MailboxNotFound,
@@ -505,7 +512,7 @@ def _histories(
         tz, state = b.timezone, states[b.id]
         today = today_of[tz]
         start_at = day_start(today, tz)
-        dsent = None
+        dsent, ddays = None, None
         if ask.domain_cap:
             key = (b.address.rsplit("@", 1)[1], start_at)
             if key not in domain_sent:
@@ -515,6 +522,13 @@ def _histories(
                     (f"%@{key[0]}", ts(start_at), cut),
                 ).fetchone()[0]
             dsent = domain_sent[key]
+            ddays = {
+                dt.date.fromisoformat(d): n
+                for d, n in cur.execute(
+                    DOMAIN_DAYS,
+                    (f"%@{key[0]}", b.id, since_of(state), today.isoformat()),
+                )
+            }
         per_domain: dict[str, int] = {}
         if ask.recipient_caps:
             per_domain = dict(
@@ -540,9 +554,23 @@ def _histories(
                 dsent,
                 per_domain,
                 sums.get(b.id),
+                ddays,
             )
         )
     return out
+
+
+# What the other mailboxes of a domain sent on each day from a day to before another (the days
+# a walk under a domain cap closes: History.domain_days).
+DOMAIN_DAYS = (
+    "SELECT day, sum(sent) FROM day_stat WHERE mailbox_id IN (SELECT id FROM mailbox "
+    "WHERE address LIKE ?) AND mailbox_id != ? AND day >= ? AND day < ? AND sent > 0 "
+    "GROUP BY day"
+)
+
+
+def since_of(state: WalkState | None) -> str:
+    return domain_since(state).isoformat()
 
 
 # Stored only while the mailbox is at the revision the memo was computed at, and only over an

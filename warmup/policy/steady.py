@@ -205,8 +205,20 @@ class Stretches:
             )
             top = int(quota.max())
             binding = (fit >= 0) & (fit < top)  # -1: the window sets no limit that day
-            if (spec.domain_cap is not None and spec.domain_cap < top) or bool(binding.any()):
-                most = quota if spec.domain_cap is None else np.minimum(quota, spec.domain_cap)
+            left = None
+            if spec.domain_cap is not None:  # what the cap left it each day (Walk.domain_left)
+                others = walk.hist.domain_days
+                left = np.array(
+                    [
+                        max(spec.domain_cap - others.get(dt.date.fromordinal(d), 0), 0)
+                        for d in range(o, o + n)
+                    ]
+                    if others
+                    else np.full(n, spec.domain_cap),
+                    dtype=np.int64,
+                )
+            if (left is not None and int(left.min()) < top) or bool(binding.any()):
+                most = quota if left is None else np.minimum(quota, left)
                 could = np.where(
                     shut | (most == 0), 0, np.where(fit < 0, most, np.minimum(most, fit))
                 )

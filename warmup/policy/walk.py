@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 GROWTH_DAYS = 7
 # Part of every memo's inputs: bump it whenever a rule of the walk or WalkState's layout changes,
 # so that no memo computed by older code is ever resumed.
-CODE_VERSION = "walk-5"
+CODE_VERSION = "walk-6"
 ONE_DAY = dt.timedelta(days=1)
 # Days to walk from which :func:`replay` takes the day sums and walks in runs: below it (a walk
 # resumed from yesterday's memo, the gate's every message) the sums cost more than they save.
@@ -179,6 +179,10 @@ class History:
     # warmup.policy.steady.array_sums); ``days`` then holds only the days today's verdict reads
     # (its windows, today). The walk before today reads the sums, never ``days``.
     sums: Callable[[int], DaySums] | None = field(default=None, compare=False, repr=False)
+    # Under a domain cap: what the domain's other mailboxes sent on each day the walk closes
+    # (local days, as the ledger's rollup keeps them), which the cap left this one less of.
+    # Days the walk does not close (before the memo's day, today) may be missing.
+    domain_days: Mapping[dt.date, int] = field(default_factory=dict)
 
 
 def lookback(spec: PolicySpec) -> int:
@@ -538,12 +542,22 @@ class Walk:
         """How many sends fit in ``day``'s window at ``stage``'s mean gap (None: no pacing)."""
         return fits(self.spec.window, day, zone(self.hist.timezone), mean_gap(stage, self.hist))
 
+    def domain_left(self, day: dt.date) -> int | None:
+        """What the domain cap left this mailbox on ``day``: the cap less what the domain's other
+        mailboxes sent that day (None: no domain cap). The gate shares the cap between them, so
+        a mailbox that sent all it was left sent all it could."""
+        cap = self.spec.domain_cap
+        if cap is None:
+            return None
+        return max(cap - self.hist.domain_days.get(day, 0), 0)
+
     def deliverable(self, day: dt.date, v: Verdict) -> int:
-        """What ``day`` could deliver: its quota, within its window at the mean gap and the
-        domain cap."""
+        """What ``day`` could deliver: its quota, within its window at the mean gap and what
+        the domain cap left it."""
         most = v.quota
-        if self.spec.domain_cap is not None:
-            most = min(most, self.spec.domain_cap)
+        left = self.domain_left(day)
+        if left is not None:
+            most = min(most, left)
         fit = self.capacity(day, self.spec.stages[v.number]) if most else None
         return most if fit is None else min(most, fit)
 
@@ -554,7 +568,8 @@ class Walk:
             return True  # enough of the whole quota: enough of any part of it
         could = 0 if v.closed is not None else self.deliverable(day, v)
         need = needed(self.spec.qualify, could)
-        if could and could < min(v.quota, self.spec.domain_cap or v.quota):  # the window binds
+        left = self.domain_left(day)
+        if could and could < min(v.quota, v.quota if left is None else left):  # window binds
             need = min(need, reachable(could, slowest_share(self.spec.stages[v.number], self.hist)))
         if could and sent >= need:
             return True
@@ -1138,6 +1153,12 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | N
     limits = [x for x in (spec.ceiling, hist.provider_ceiling, hist.cap) if x is not None]
     limit = min(limits) if limits else None
     domain_cap = spec.domain_cap
+    # what the domain's other mailboxes sent, by day ordinal (Walk.domain_left)
+    others = (
+        {d.toordinal(): n for d, n in hist.domain_days.items()}
+        if domain_cap is not None and hist.domain_days
+        else {}
+    )
     rule = walk.rule
     sums = walk.days
     window, sent_of, origin = sums.window, sums.sent, sums.origin
@@ -1239,7 +1260,11 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | N
         else:
             could = 0
             if shut is None:
-                most = quota if domain_cap is None else min(quota, domain_cap)
+                if domain_cap is None:
+                    most = quota
+                else:
+                    left = domain_cap - others.get(o, 0)
+                    most = min(quota, left if left > 0 else 0)
                 if not most:
                     fit = None
                 elif (o, number) in fits_of:
