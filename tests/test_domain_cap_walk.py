@@ -175,3 +175,36 @@ def test_a_back_dated_send_of_a_sibling_moves_a_mailbox_on_from_its_memo(
     assert res.exit_code == 0, res.output
     q = quota(run, "a@corp.example", now)
     assert (q["day"], q["stage"]) == (11, "ramp"), q
+
+
+def test_the_report_walks_the_shared_cap_as_quota_does(run, tmp_path, ledger_path):
+    """``reports.daily`` (the report's own walk, with and without its memos) counts the days a
+    mailbox sent what the domain cap left it, as ``warmup quota`` does: a@ is on warm-up day
+    11 today; and after c@'s back-dated sends change a past day, the report's memo of a@ is not
+    resumed."""
+    from warmup import reports
+    from warmup.ledger import open_ledger
+
+    now, today = wall_clock()
+    first = today - dt.timedelta(days=10)
+    c = [34] * 10
+    c[5] = 0
+    setup(run, tmp_path, {"a@corp.example": [33] * 10, "b@corp.example": [33] * 10,
+                          "c@corp.example": c}, first)  # fmt: skip
+
+    def report_day(cache: bool = True) -> int:
+        ledger = open_ledger(str(ledger_path))
+        try:
+            frame = reports.daily(ledger, ["a@corp.example"], at=now, cache=cache)
+        finally:
+            ledger.close()
+        return int(frame["warmup_day"].iloc[-1])
+
+    assert report_day() == quota(run, "a@corp.example", now)["day"] == 10
+    assert report_day() == 10  # from the report's memo
+    day = first + dt.timedelta(days=5)
+    to = [x for i in range(34) for x in ("--to", f"late{i}@example.com")]
+    res = run("record", "send", "c@corp.example", *to, "--at", at(day, 15).isoformat())
+    assert res.exit_code == 0, res.output
+    assert report_day() == report_day(cache=False) == quota(run, "a@corp.example", now)["day"]
+    assert report_day() == 11

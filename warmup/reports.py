@@ -141,6 +141,7 @@ def daily(
         {m: lookback(specs[by_id[m].policy]) for m in ids},
         cache=cache,
         cut=(utc(at), starts),
+        capped={b.id: b.address for b in boxes if specs[b.policy].domain_cap is not None},
     )
     evs, inputs, memos, per_box, held = got.events, got.inputs, got.memos, got.rows, got.held
     rows_of = [per_box.get(b.id, _NO_ROWS) for b in boxes]
@@ -170,6 +171,7 @@ def daily(
             started=box.started,
             provider_ceiling=provs[box.id].daily_limit,
             memo=memo.state if memo else None,
+            domain_days=got.domain_days.get(box.id, {}),
         )
         # the memo kept is of yesterday: a write on yesterday (a bounce synced this morning)
         # leaves it valid, where one of today's start was dropped by it

@@ -36,12 +36,12 @@ import hashlib
 import json
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from warmup.ledger.schema import COUNT_COLUMNS, DAY_STAT, TIMELINE_CACHE
+from warmup.ledger.schema import COUNT_COLUMNS, DAY_STAT, MAILBOX, TIMELINE_CACHE
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import CODE_VERSION as WALK_VERSION
 from warmup.policy.walk import MailboxEvent, WalkState
@@ -184,6 +184,10 @@ class TimelineInputs:
     # them, or since the memo's window; a mailbox without rows has no entry
     rows: dict[int, tuple[np.ndarray, np.ndarray]]
     held: dict[int, dt.date]  # upto of memos held but not valid, for mailboxes without one
+    # under a domain cap (the ``capped`` asked about): what the other mailboxes of the domain
+    # sent on each day from the memo's day (all days without one) to before today
+    # (:attr:`warmup.policy.walk.History.domain_days`)
+    domain_days: dict[int, dict[dt.date, int]] = field(default_factory=dict)
 
 
 def _cut_rows(
@@ -253,6 +257,7 @@ class TimelineMemos:
         lookbacks: Mapping[int, int],
         cache: bool = True,
         cut: tuple[dt.datetime, Mapping[int, dt.datetime]] | None = None,
+        capped: Mapping[int, str] | None = None,
     ) -> TimelineInputs:
         """Events, inputs digests (``digest(mailbox_id, events)``), valid memos and the rollup
         rows each mailbox's walk needs (from the memo's ``upto`` minus its lookback, or all).
@@ -260,14 +265,34 @@ class TimelineMemos:
         ``cut``: ``(instant, {mailbox_id: UTC start of its today})``: each mailbox's row of its
         today counts only what happened by the instant (as ``warmup quota`` at it counts), and
         no later day is kept, so a report as of an instant in the past does not show the sends
-        and bounces that came after it."""
+        and bounces that came after it.
+
+        ``capped``: ``{mailbox_id: address}`` of the mailboxes whose policy caps their domain:
+        their walk reads what the domain's other mailboxes sent (:attr:`TimelineInputs.domain_days`),
+        so their memos are valid only while those mailboxes' revisions hold too (any write on
+        one of their past days moves them)."""
         from warmup.ledger.reports_sql import _events
 
+        capped = capped or {}
         with self.read() as conn:
             events = _events(conn, ids)
             inputs = {m: digest(m, events.get(m, ())) for m in ids}
+            for m, address in capped.items():
+                inputs[m] = hashlib.sha256(
+                    f"{inputs[m]}|{_siblings_stamp(conn, m, address)}".encode()
+                ).hexdigest()
             memos = self._valid(conn, inputs) if cache else {}
             memos = {m: memo for m, memo in memos.items() if memo.upto <= todays[m]}
+            domain_days = {
+                m: _sibling_days(
+                    conn,
+                    m,
+                    address,
+                    memos[m].upto if m in memos else dt.date.min,
+                    todays[m],
+                )
+                for m, address in capped.items()
+            }
             misses = [m for m in ids if m not in memos]
             rows = self._rollup_arrays(conn, misses)
             since = {m: memo.upto - dt.timedelta(days=lookbacks[m]) for m, memo in memos.items()}
@@ -286,7 +311,7 @@ class TimelineMemos:
                         sa.select(c.mailbox_id, c.upto).where(c.mailbox_id.in_(misses))
                     ).all()
                 )
-        return TimelineInputs(events, inputs, memos, rows, held)
+        return TimelineInputs(events, inputs, memos, rows, held, domain_days)
 
     def _valid(self, conn: Connection, inputs: Mapping[int, str]) -> dict[int, Memo]:
         """The memos still valid for these mailboxes (``{mailbox_id: inputs_digest}``), by id.
@@ -365,6 +390,40 @@ class TimelineMemos:
         """Forget every memo (the next report walks every mailbox from its first day)."""
         with self.write() as conn:
             conn.execute(TIMELINE_CACHE.delete())
+
+
+def _siblings(mailbox_id: int, address: str) -> Any:
+    m = MAILBOX.c
+    return sa.and_(m.address.like(f"%@{address.rsplit('@', 1)[1]}"), m.id != mailbox_id)
+
+
+def _siblings_stamp(conn: Connection, mailbox_id: int, address: str) -> str:
+    """The other mailboxes of ``address``'s domain and their revisions: a send counted on a
+    past day of one of them moves its ``rev`` (``Records._touch``)."""
+    m = MAILBOX.c
+    rows = conn.execute(
+        sa.select(m.id, m.rev).where(_siblings(mailbox_id, address)).order_by(m.id)
+    ).all()
+    return json.dumps([[int(i), int(r)] for i, r in rows])
+
+
+def _sibling_days(
+    conn: Connection, mailbox_id: int, address: str, since: dt.date, today: dt.date
+) -> dict[dt.date, int]:
+    """What the other mailboxes of ``address``'s domain sent each day from ``since`` to before
+    ``today``."""
+    d = DAY_STAT.c
+    stmt = (
+        sa.select(d.day, sa.func.sum(d.sent))
+        .where(
+            d.mailbox_id.in_(sa.select(MAILBOX.c.id).where(_siblings(mailbox_id, address))),
+            d.day >= since,
+            d.day < today,
+            d.sent > 0,
+        )
+        .group_by(d.day)
+    )
+    return {day: int(n) for day, n in conn.execute(stmt)}
 
 
 def encode(memo: Memo) -> str:
