@@ -15,6 +15,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.conftest import SH, at
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup.ledger.values import local_day
 
 TODAY = dt.date(2026, 11, 16)  # a Monday
@@ -208,3 +209,46 @@ def test_the_report_walks_the_shared_cap_as_quota_does(run, tmp_path, ledger_pat
     assert res.exit_code == 0, res.output
     assert report_day() == report_day(cache=False) == quota(run, "a@corp.example", now)["day"]
     assert report_day() == 11
+
+
+def test_the_gate_reads_what_the_domain_s_others_sent_on_both_backends(ledger_url, run, tmp_path):  # noqa: F811
+    """The reservation's own read (SQLite's driver-level path, PostgreSQL's one statement)
+    gives the walk what the domain's others sent each past day, and resumes a walk memo only
+    while they are unchanged: the history it decides on puts a@ on day 11, before and after a
+    memo is kept, as ``warmup quota`` does; after c@'s back-dated sends the memo of before is
+    not resumed."""
+    from warmup.gate import Gate
+    from warmup.ledger.gatepath import Decision
+    from warmup.policy import evaluate
+
+    now, today = wall_clock()
+    first = today - dt.timedelta(days=10)
+    c = [34] * 10
+    c[5] = 0
+    setup(run, tmp_path, {"a@corp.example": [33] * 10, "b@corp.example": [33] * 10,
+                          "c@corp.example": c}, first)  # fmt: skip
+
+    def gate_day() -> tuple[int, object]:
+        gate = Gate("a@corp.example", db=ledger_url)
+        seen = []
+
+        def decide(hist, bad, at_, rev):  # type: ignore[no-untyped-def]
+            a = evaluate(gate.spec, hist, at_)
+            seen.append((a.day, hist.memo))
+            return Decision(RuntimeError("look only"), a.memo)
+
+        try:
+            gate._db.reserve(["x@example.com"], "<look@x>", decide, lambda: now)
+        except RuntimeError:
+            pass
+        finally:
+            gate.close()
+        return seen[0]
+
+    assert gate_day()[0] == quota(run, "a@corp.example", now)["day"] == 10
+    day, memo = gate_day()
+    assert day == 10 and memo is not None  # resumed from the memo it kept
+    to = [x for i in range(34) for x in ("--to", f"late{i}@example.com")]
+    when = at(first + dt.timedelta(days=5), 15).isoformat()
+    assert run("record", "send", "c@corp.example", *to, "--at", when).exit_code == 0
+    assert gate_day()[0] == quota(run, "a@corp.example", now)["day"] == 11

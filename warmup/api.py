@@ -41,7 +41,7 @@ from warmup.ledger import (
     SendIn,
     utc,
 )
-from warmup.ledger.reads import BOUNCE_KINDS
+from warmup.ledger.reads import BOUNCE_KINDS, stamped
 from warmup.ledger.values import MailboxExists, from_utc_text, local_day, utc_text
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
@@ -560,7 +560,7 @@ def _quotas(
         out.append(allowance)
         memo, held = allowance.memo, snap.history.memo
         if memo is not None and (held is None or held.upto < memo.upto):
-            newer.append((box, memo, inputs, snap.rev))
+            newer.append((box, memo, stamped(inputs, snap.stamp), snap.rev))
     try:
         ledger.keep_memos(newer)
     except (ConfigError, Unavailable):  # a ledger this user may only read still answers
@@ -616,7 +616,7 @@ def _keep(
     if memo is None or (held is not None and held.upto >= memo.upto):
         return
     try:
-        ledger.keep_memo(box, memo, inputs, snap.rev)
+        ledger.keep_memo(box, memo, stamped(inputs, snap.stamp), snap.rev)
     except (ConfigError, Unavailable):
         pass
 

@@ -555,7 +555,6 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             for table in (BOUNCE, SEND, EVENT, DAY_STAT, SYNC_STATE, WALK_MEMO, TIMELINE_CACHE):
                 conn.execute(table.delete().where(table.c.mailbox_id == box.id))
             conn.execute(MAILBOX.delete().where(MAILBOX.c.id == box.id))
-            self._untrust_domain(conn, box.address)  # its sends no longer share the cap
             return int(cancelled)
 
     # -- policies ----------------------------------------------------------------------------

@@ -114,6 +114,7 @@ class GateRows:
     # under a domain cap: what the domain's other mailboxes sent on each day the walk closes
     # (from the memo's day, or all days, to yesterday): History.domain_days
     domain_days: dict[dt.date, int] | None = None
+    stamp: str | None = None  # under a domain cap: reads.sibling_stamp, part of the memo inputs
 
 
 class GateLedger(Reads, Protocol):

@@ -17,7 +17,15 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warmup.ledger.reads import domain_since, events_of, memo_since, memo_valid, snapshot
+from warmup.ledger.reads import (
+    domain_since,
+    events_of,
+    memo_since,
+    memo_valid,
+    sibling_stamp,
+    snapshot,
+    stamped,
+)
 from warmup.ledger.schema import (
     BOUNCE,
     COUNT_COLUMNS,
@@ -190,7 +198,8 @@ class Questions:
             rev = conn.execute(_REV, {"box": box.id}).scalar()
             if rev is None:
                 raise MailboxNotFound(box.address)
-            state = self._valid_memo(conn, box.id, rev, today, memo)
+            stamp = self._sibling_stamp(conn, box) if domain_cap else None
+            state = self._valid_memo(conn, box.id, rev, today, memo, stamp)
             since = (
                 dt.date.min
                 if state is None
@@ -221,6 +230,7 @@ class Questions:
             domain_sent,
             per_domain,
             domain_days=ddays,
+            stamp=stamp,
         )
 
     def histories(
@@ -244,6 +254,10 @@ class Questions:
         ids = list({b.id: None for b, _ in asks})
         with self.read() as conn:
             found = {r[0]: r for r in conn.execute(_REVS_MEMOS, {"ids": ids})}
+            stamps: dict[int, str] = {}
+            for b, ask in asks:
+                if ask.domain_cap and b.id not in stamps:
+                    stamps[b.id] = self._sibling_stamp(conn, b)
             revs: dict[int, int] = {}
             states: dict[int, WalkState | None] = {}
             since: dict[int, dt.date] = {}
@@ -252,7 +266,9 @@ class Questions:
                 if row is None:
                     raise MailboxNotFound(b.address)
                 _, rev, upto, memo_rev, inputs, text = row
-                valid = memo_valid(ask, upto, memo_rev, rev, inputs, today_of[b.timezone])
+                valid = memo_valid(
+                    ask, upto, memo_rev, rev, inputs, today_of[b.timezone], stamps.get(b.id)
+                )
                 state = WalkState.from_json(text) if valid else None
                 revs[b.id], states[b.id] = rev, state
                 since[b.id] = memo_since(state, ask)
@@ -313,6 +329,7 @@ class Questions:
                         dsent,
                         per_domain,
                         domain_days=ddays,
+                        stamp=stamps.get(b.id),
                     )
                 )
         return out
@@ -343,11 +360,17 @@ class Questions:
         rev: int,
         today: dt.date,
         memo: tuple[str, int] | None,
+        stamp: str | None = None,
     ) -> WalkState | None:
         if memo is None:
             return None
         row = conn.execute(_MEMO, {"box": mailbox_id}).first()
-        if row is None or row.rev != rev or row.inputs != memo[0] or row.upto > today:
+        if (
+            row is None
+            or row.rev != rev
+            or row.inputs != stamped(memo[0], stamp)
+            or row.upto > today
+        ):
             return None
         return WalkState.from_json(row.state)
 
@@ -380,6 +403,18 @@ class Questions:
         if cut is not None:
             stmt = stmt.where(SEND.c.at <= cut)
         return int(conn.execute(stmt).scalar_one())
+
+    def _sibling_stamp(self, conn: Connection, box: MailboxRow) -> str:
+        """:func:`~warmup.ledger.reads.sibling_stamp` of ``box``'s domain."""
+        domain = box.address.rsplit("@", 1)[1]
+        m = MAILBOX.c
+        return sibling_stamp(
+            conn.execute(
+                sa.select(m.id, m.rev)
+                .where(m.address.like(f"%@{domain}"), m.id != box.id)
+                .order_by(m.id)
+            ).all()
+        )
 
     def _domain_days(
         self, conn: Connection, box: MailboxRow, since: dt.date, today: dt.date

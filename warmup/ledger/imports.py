@@ -80,7 +80,6 @@ class Imports:
         def _insert(self, table: sa.Table) -> Any: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
         def _event(self, conn: Connection, box: MailboxRow, e: EventIn, once: bool) -> bool: ...
-        def _touch_domain(self, conn: Connection, box: MailboxRow, day: dt.date) -> None: ...
         def add_mailbox(
             self,
             address: str,
@@ -436,16 +435,6 @@ class Imports:
             conn.execute(
                 MAILBOX.update().where(MAILBOX.c.id.in_(ids)).values(rev=MAILBOX.c.rev + 1)
             )
-        # sends on a past day change what a domain cap left the domain's other mailboxes
-        # (each mailbox's earliest such day is enough: what a later one would carry or drop,
-        # the earliest already did)
-        sent_first: dict[int, dt.date] = {}
-        for (m, d), per in counts.items():
-            if per.get("sent") and (m not in sent_first or d < sent_first[m]):
-                sent_first[m] = d
-        for b in boxes.values():
-            if b.id in sent_first:
-                self._touch_domain(conn, b, sent_first[b.id])
 
     # -- statements ----------------------------------------------------------------------------
 

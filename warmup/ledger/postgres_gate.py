@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from warmup.errors import WarmupError
 from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
+from warmup.ledger.reads import stamped
 from warmup.ledger.values import (
     CLOCK_SKEW,
     Claim,
@@ -82,10 +83,15 @@ WITH st AS (
     FROM unnest(string_to_array(%(sids)s::text, ',')::bigint[],
                 string_to_array(%(sats)s::text, ',')::timestamptz[]) AS p(id, at)
     WHERE send.id = p.id AND send.mailbox_id = %(mid)s AND send.outcome IN ('reserved', 'unknown')
+), sx AS (
+    SELECT CASE WHEN %(dcap)s THEN (
+        SELECT md5(coalesce(string_agg(id::text || ':' || rev::text, ',' ORDER BY id), ''))
+        FROM mailbox WHERE address LIKE %(domain)s AND id <> %(mid)s) END AS stamp
 ), w AS (
     SELECT w.upto, w.state, ((w.upto - 2)::timestamp AT TIME ZONE 'UTC') AS applied
     FROM walk_memo w JOIN mailbox m ON m.id = w.mailbox_id
-    WHERE w.mailbox_id = %(mid)s AND w.rev = m.rev AND w.inputs = %(inputs)s
+    WHERE w.mailbox_id = %(mid)s AND w.rev = m.rev
+      AND w.inputs = %(inputs)s || coalesce('|' || (SELECT stamp FROM sx), '')
       AND w.upto <= %(today)s
 ), u AS (
     SELECT r FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r
@@ -99,7 +105,7 @@ SELECT (SELECT upto FROM w), (SELECT state FROM w),
        CASE WHEN %(dcap)s THEN (SELECT count(*) FROM send WHERE mailbox_id IN
             (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
             AND at >= %(start)s AND outcome <> 'released') END,
-       r.rdomains, r.rcounts, dd.ddays, dd.dsent
+       r.rdomains, r.rcounts, dd.ddays, dd.dsent, (SELECT stamp FROM sx)
 FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) AS sent,
              array_agg(hard ORDER BY day) AS hard, array_agg(soft ORDER BY day) AS soft,
              array_agg(block ORDER BY day) AS block,
@@ -178,9 +184,6 @@ _KEEP_MEMO = (
 )
 
 _TOUCH = "UPDATE mailbox SET rev = rev + 1 WHERE id = %(mid)s"
-# and, under a domain cap (whose mailboxes this transaction holds locked), the domain's others:
-# what the cap left them that day changed (History.domain_days)
-_TOUCH_DOMAIN = "UPDATE mailbox SET rev = rev + 1 WHERE address LIKE %(domain)s AND id <> %(mid)s"
 
 
 def _prepared(name: str, params: dict[str, str], sql: str) -> tuple[str, str]:
@@ -450,6 +453,7 @@ class PostgresGate(GateSession):
             rcounts,
             ddays,
             dsent,
+            stamp,
         ) = cur.fetchone()
         memo = WalkState.from_json(state) if upto is not None else None
         slots = {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {}
@@ -480,6 +484,7 @@ class PostgresGate(GateSession):
             dict(zip(ddays, (int(n) for n in dsent), strict=True))
             if ddays
             else ({} if self.policy.domain_cap else None),
+            stamp,
         )
         return rows, held
 
@@ -512,13 +517,13 @@ class PostgresGate(GateSession):
             params.update(rcpts=",".join(recipients), msgid=message_id, day=day, source=source)
             if day < self.ledger.real_today(box.timezone):  # a write on a past day (a test's clock)
                 statements.append(_TOUCH)
-                if self.policy.domain_cap:
-                    statements.append(_TOUCH_DOMAIN)
-                    params["domain"] = f"%@{box.address.rsplit('@', 1)[1]}"
         if memo is not None:
             statements.append(_KEEP_MEMO)
             params.update(
-                upto=memo.upto, rev=rows.rev, inputs=self.policy.inputs, state=memo.to_json()
+                upto=memo.upto,
+                rev=rows.rev,
+                inputs=stamped(self.policy.inputs, rows.stamp),
+                state=memo.to_json(),
             )
         statements.append("COMMIT")
         cur.execute("; ".join(statements), params)

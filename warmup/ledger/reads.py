@@ -10,7 +10,8 @@ inputs, the same way on every path. No SQL and no driver here.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from warmup.ledger.values import Ask, MailboxRow, Snapshot, day_start
@@ -74,6 +75,7 @@ def snapshot(
     per_domain: dict[str, int],
     sums: Callable[[int], DaySums] | None = None,
     domain_days: dict[dt.date, int] | None = None,
+    stamp: str | None = None,
 ) -> Snapshot:
     """The :class:`Snapshot` of what was read about ``box`` (today's counts joining the days;
     ``sums``: :attr:`History.sums`)."""
@@ -96,7 +98,7 @@ def snapshot(
         sums=sums,
         domain_days=domain_days or {},
     )
-    return Snapshot(hist, rev)
+    return Snapshot(hist, rev, stamp)
 
 
 def events_of(
@@ -134,6 +136,22 @@ def domain_since(state: WalkState | None) -> dt.date:
     return dt.date.min if state is None else state.upto
 
 
+def sibling_stamp(rows: Iterable[tuple[int, int]]) -> str:
+    """The other mailboxes of a domain as ``(id, rev)`` in id order, as one hex digest: under a
+    domain cap a mailbox's walk reads what they sent (:attr:`History.domain_days`), and any
+    write on one of their past days moves its ``rev`` (as a removal or a new mailbox changes
+    the list), so a memo kept with it is valid only while it holds. The PostgreSQL gate
+    computes the same in SQL (``md5`` of the same text)."""
+    text = ",".join(f"{i}:{r}" for i, r in rows)
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def stamped(inputs: str, stamp: str | None) -> str:
+    """The memo inputs a walk memo is kept with: the policy's (:func:`inputs_digest`), and under
+    a domain cap the stamp of the domain's other mailboxes (:func:`sibling_stamp`)."""
+    return inputs if stamp is None else f"{inputs}|{stamp}"
+
+
 def memo_valid(
     ask: Ask,
     upto: dt.date | None,
@@ -141,13 +159,15 @@ def memo_valid(
     rev: int,
     inputs: str | None,
     today: dt.date,
+    stamp: str | None = None,
 ) -> bool:
     """A stored walk memo may be used: computed at the mailbox's revision, for the inputs this
-    policy has, not after ``today``."""
+    policy has (and, under a domain cap, the domain's other mailboxes at their revisions), not
+    after ``today``."""
     return (
         ask.memo is not None
         and upto is not None
         and memo_rev == rev
-        and inputs == ask.memo[0]
+        and inputs == stamped(ask.memo[0], stamp)
         and upto <= today
     )

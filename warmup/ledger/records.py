@@ -205,7 +205,6 @@ class Records:
                 [{"mid": box.id, "day": day, "by": n} for day, n in per_day.items()],
             )
             self._touch(conn, box, min(per_day))
-            self._touch_domain(conn, box, min(per_day))
         linked = [send_key(s.recipient, s.at, s.message_id) for s in sends if s.bounce]
         ids = self._send_ids(conn, box, linked) if linked else {}
         return len(fresh), ids
@@ -259,47 +258,12 @@ class Records:
                 WALK_MEMO.delete().where(WALK_MEMO.c.mailbox_id == box.id, WALK_MEMO.c.upto > day)
             )
 
-    def _touch_domain(self, conn: Connection, box: MailboxRow, day: dt.date) -> None:
-        """A send of ``box`` counted (or no longer counted) on ``day``: if that is before
-        today, it changes what a domain cap left the other mailboxes of its domain that day
-        (:attr:`warmup.policy.walk.History.domain_days`), so their memos may be stale too: their
-        ``rev`` moves, and their memos are carried or dropped as :meth:`_touch` does its own
-        (once per domain and transaction; an earlier day later drops more)."""
-        if day >= self.real_today(box.timezone):
-            return
-        domain = box.address.rsplit("@", 1)[1]
-        txn = conn.get_transaction()
-        seen: tuple[object, dict[str, dt.date]] | None = conn.info.get("warmup.touched_domains")
-        if seen is None or seen[0] is not txn:
-            seen = conn.info["warmup.touched_domains"] = (txn, {})
-        earliest = seen[1].get(domain)
-        m, w = MAILBOX.c, WALK_MEMO.c
-        others = sa.select(m.id).where(m.address.like(f"%@{domain}"), m.id != box.id)
-        if earliest is None:
-            seen[1][domain] = day
-            conn.execute(
-                MAILBOX.update()
-                .where(m.address.like(f"%@{domain}"), m.id != box.id)
-                .values(rev=m.rev + 1)
-            )
-            rev_now = sa.select(m.rev).where(m.id == w.mailbox_id).scalar_subquery()
-            conn.execute(
-                WALK_MEMO.update()
-                .where(w.mailbox_id.in_(others), w.upto <= day, w.rev == rev_now - 1)
-                .values(rev=w.rev + 1)
-            )
-        elif day < earliest:
-            seen[1][domain] = day
-            conn.execute(WALK_MEMO.delete().where(w.mailbox_id.in_(others), w.upto > day))
-
     def _bump(
         self, conn: Connection, box: MailboxRow, day: dt.date, column: str, by: int = 1
     ) -> None:
         """Add ``by`` to one count of the day's rollup row (created if missing)."""
         conn.execute(self._statement("bump", column), {"mid": box.id, "day": day, "by": by})
         self._touch(conn, box, day)
-        if column == "sent":
-            self._touch_domain(conn, box, day)
 
     def _statement(self, name: str, arg: str = "") -> Any:
         """A write statement with bind parameters, built once per backend (building one costs
@@ -763,22 +727,6 @@ class Records:
                 ],
             )
         conn.execute(MAILBOX.update().where(MAILBOX.c.id.in_(ids)).values(rev=MAILBOX.c.rev + 1))
-        for (address,) in conn.execute(sa.select(MAILBOX.c.address).where(MAILBOX.c.id.in_(ids))):
-            self._untrust_domain(conn, address)
-
-    def _untrust_domain(self, conn: Connection, address: str) -> None:
-        """Every past day of ``address``'s sends may have changed (a rebuilt rollup, a removed
-        mailbox): the other mailboxes of its domain lose their walk memos (a domain cap reads
-        what they sent: :meth:`_touch_domain`)."""
-        m = MAILBOX.c
-        domain = address.rsplit("@", 1)[1]
-        others = sa.select(m.id).where(m.address.like(f"%@{domain}"), m.address != address)
-        conn.execute(
-            MAILBOX.update()
-            .where(m.address.like(f"%@{domain}"), m.address != address)
-            .values(rev=m.rev + 1)
-        )
-        conn.execute(WALK_MEMO.delete().where(WALK_MEMO.c.mailbox_id.in_(others)))
 
     def record_synced(
         self,

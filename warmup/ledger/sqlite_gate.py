@@ -31,9 +31,11 @@ from warmup.ledger.gatepath import (
     Outcome,
     recipient_domains,
 )
+from warmup.ledger.reads import sibling_stamp, stamped
 from warmup.ledger.sqlite_reads import (
     BUSY_TIMEOUT_S,
     DOMAIN_DAYS,
+    SIBLINGS,
     SQLiteReads,
     parse_ts,
     setup_connection,
@@ -209,7 +211,17 @@ class _Seen:
         r = rows
         # The days live on as ``past`` and ``today_row``, the last send as ``last``.
         kept = GateRows(
-            r.rev, r.cap, r.started, r.memo, [], None, r.events, {}, {}, domain_days=r.domain_days
+            r.rev,
+            r.cap,
+            r.started,
+            r.memo,
+            [],
+            None,
+            r.events,
+            {},
+            {},
+            domain_days=r.domain_days,
+            stamp=r.stamp,
         )
         seen = cls(version, now, today, kept, past, hist.events, today_row, r.last, horizon)
         seen.took(now, taken)
@@ -283,6 +295,7 @@ class SQLiteGate(GateSession):
                         r.events,
                         *self._per_message(cur, recipients, message_id, now, today),
                         domain_days=r.domain_days,
+                        stamp=r.stamp,
                     )
                     hist = self._kept_history(seen, rows)
                 else:
@@ -310,7 +323,7 @@ class SQLiteGate(GateSession):
                             box.id,
                             memo.upto.isoformat(),
                             rows.rev,
-                            self.policy.inputs,
+                            stamped(self.policy.inputs, rows.stamp),
                             memo.to_json(),
                         ),
                     )
@@ -368,8 +381,17 @@ class SQLiteGate(GateSession):
         if row is None:  # removed (by another process) since this gate opened
             raise MailboxNotFound(box.address)
         rev, cap, started, upto, mrev, inputs, state = row
+        stamp = None
+        if p.domain_cap:  # the domain's other mailboxes at their revisions: part of the inputs
+            domain = f"%@{box.address.rsplit('@', 1)[1]}"
+            stamp = sibling_stamp(cur.execute(SIBLINGS, (domain, box.id)).fetchall())
         memo = None
-        if upto is not None and mrev == rev and inputs == p.inputs and upto <= today.isoformat():
+        if (
+            upto is not None
+            and mrev == rev
+            and inputs == stamped(p.inputs, stamp)
+            and upto <= today.isoformat()
+        ):
             memo = WalkState.from_json(state)
         since = (memo.upto - dt.timedelta(days=p.lookback)).isoformat() if memo else ""
         # Days before yesterday are fixed while the mailbox's rev holds (any write on a day
@@ -400,6 +422,7 @@ class SQLiteGate(GateSession):
             events,
             *self._per_message(cur, recipients, message_id, now, today),
             domain_days=self._domain_days(cur, memo, today) if p.domain_cap else None,
+            stamp=stamp,
         )
         return rows, parse_ts(horizon)
 
@@ -502,11 +525,6 @@ class SQLiteGate(GateSession):
         self._bumped_rev = day < self.ledger.real_today(box.timezone)
         if self._bumped_rev:  # a write on a past day (a test's clock)
             cur.execute("UPDATE mailbox SET rev = rev + 1 WHERE id = ?", (box.id,))
-            if self.policy.domain_cap:  # what the cap left the domain's others changed
-                cur.execute(
-                    "UPDATE mailbox SET rev = rev + 1 WHERE address LIKE ? AND id != ?",
-                    (f"%@{box.address.rsplit('@', 1)[1]}", box.id),
-                )
         return ids
 
     def suppressed(self, addresses: Sequence[str]) -> dict[str, str]:

@@ -33,6 +33,7 @@ from warmup.ledger.reads import (
     events_of,
     memo_since,
     memo_valid,
+    sibling_stamp,
     snapshot,
 )
 from warmup.ledger.values import (
@@ -432,12 +433,20 @@ def _histories(
     revs: dict[int, int] = {}
     states: dict[int, WalkState | None] = {}
     since: dict[int, dt.date] = {}
+    stamps: dict[int, str] = {}
+    for b, ask in asks:
+        if ask.domain_cap and b.id not in stamps:
+            stamps[b.id] = sibling_stamp(
+                cur.execute(SIBLINGS, (f"%@{b.address.rsplit('@', 1)[1]}", b.id)).fetchall()
+            )
     for b, ask in asks:
         row = found.get(b.id)
         if row is None:
             raise MailboxNotFound(b.address)
         _, rev, upto, memo_rev, inputs, text = row
-        valid = memo_valid(ask, _date(upto), memo_rev, rev, inputs, today_of[b.timezone])
+        valid = memo_valid(
+            ask, _date(upto), memo_rev, rev, inputs, today_of[b.timezone], stamps.get(b.id)
+        )
         state = WalkState.from_json(text) if valid else None
         revs[b.id], states[b.id] = rev, state
         since[b.id] = memo_since(state, ask)
@@ -555,6 +564,7 @@ def _histories(
                 per_domain,
                 sums.get(b.id),
                 ddays,
+                stamps.get(b.id),
             )
         )
     return out
@@ -567,6 +577,10 @@ DOMAIN_DAYS = (
     "WHERE address LIKE ?) AND mailbox_id != ? AND day >= ? AND day < ? AND sent > 0 "
     "GROUP BY day"
 )
+
+
+# The other mailboxes of a domain with their revisions, in id order (reads.sibling_stamp).
+SIBLINGS = "SELECT id, rev FROM mailbox WHERE address LIKE ? AND id != ? ORDER BY id"
 
 
 def since_of(state: WalkState | None) -> str:

@@ -246,6 +246,9 @@ class Snapshot:
 
     history: History
     rev: int
+    # Under a domain cap: the domain's other mailboxes and their revisions (:func:`stamped`),
+    # part of the memo inputs this history's walk memo is kept and valid for.
+    stamp: str | None = None
 
 
 def utc(ts: dt.datetime) -> dt.datetime:
