@@ -571,6 +571,40 @@ def test_a_stretch_qualifies_a_day_on_what_the_domain_cap_lets_it_deliver():
     assert len(state.short_days) == 3
 
 
+def test_a_stretch_qualifies_a_day_on_what_the_domain_s_others_left_it():
+    """A domain cap of 120 shared with other mailboxes: a day the others sent 80 on left this
+    one 40, and its 40 sent count (half of 40 is 20); a day they sent nothing on, its 40 do not
+    (half of 120 is 60), nor do they when the others left 100 (50). The stretches of the
+    report's walk (numpy) and the day-by-day walk (``Walk.qualifies``, ``_fast_days``) agree.
+    Kills, in ``Stretches.run`` and the day walks: the others' sends ignored, or counted for
+    the wrong day."""
+    spec = dataclasses.replace(SPECS["default"], domain_cap=120)
+    cycle = [(40, 80), (70, 0), (40, 0), (150, 0), (40, 20)]
+    n = 128
+    sends, others = [150] * 40, [0] * 40
+    for k in range(n - 40):
+        sends.append(cycle[k % len(cycle)][0])
+        others.append(cycle[k % len(cycle)][1])
+    domain_days = {dt.date.fromordinal(ordinal(k, n)): o for k, o in enumerate(others) if o}
+    rows, state, in_blocks = report_and_day_walk(spec, daily(sends), domain_days=domain_days)
+    assert in_blocks >= 60, in_blocks
+    advanced = 0
+    for k in range(40, n - 1):
+        row, after = rows[ordinal(k, n)], rows[ordinal(k + 1, n)]
+        assert (row[2], row[3]) == ("stable", 300)
+        left = 120 - others[k]
+        assert after[1] - row[1] == (sends[k] >= min(60, (left + 1) // 2)), (k, sends[k])
+        advanced += sends[k] == 40 and others[k] == 80
+    assert advanced >= 10
+    # what the short days could deliver is what the others left them
+    assert {s[1:] for s in state.short_days} <= {(40, 120), (40, 100)}
+    # the day-by-day walk without the runs (Walk.qualifies alone) says the same
+    hist = History("a@corp.example", "UTC", days=tuple(daily(sends)), domain_days=domain_days)
+    walked, _ = replay(spec, hist, TODAY, runs=False)
+    fast, _ = replay(spec, hist, TODAY)
+    assert walked.eff == fast.eff == state.eff
+
+
 def test_a_stretch_qualifies_a_day_on_what_its_window_fits():
     """A provider allowing one send in 10 minutes: a day fits 144 of its quota of 300, and
     qualifies with 72 sent; 100 counts, 60 does not (kills, in ``Stretches.run``: the window's
