@@ -126,8 +126,14 @@ def _memos(led) -> dict[str, tc.Memo]:
             events=events,
         )
 
+    # a policy that caps its domain: the domain's others are part of the inputs, as the report's
+    capped = {m: b.address for m, b in boxes.items() if resolve(led, b.policy).domain_cap}
     got = led.timeline_inputs(
-        list(boxes), digest, dict.fromkeys(boxes, dt.date.max), dict.fromkeys(boxes, 0)
+        list(boxes),
+        digest,
+        dict.fromkeys(boxes, dt.date.max),
+        dict.fromkeys(boxes, 0),
+        capped=capped,
     ).memos
     return {b.address: got[m] for m, b in boxes.items() if m in got}
 
