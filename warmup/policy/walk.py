@@ -10,8 +10,9 @@ plan cannot disagree with ``warmup quota``.
 Rules (see README "The policy"):
 - warm-up progress counts *qualifying* days: at least ``qualify`` (default half) of the day's
   quota sent, the quota being what the day could deliver (its window at the stage's mean gap,
-  what the domain cap left it after the domain's other mailboxes: :meth:`Walk.domain_left`); a held or paused day does not count; an active day that does not qualify neither
-  advances nor counts as idle;
+  what the domain cap left it after the domain's other mailboxes: :meth:`Walk.domain_left`); a
+  held or paused day does not count; an active day that does not qualify neither advances nor
+  counts as idle;
 - a day the window does not open on (a public holiday of the calendar, a weekday not in
   ``window.weekdays``, a non-working day with ``window.working_days``) has quota 0;
 - idle for ``idle.step_back_after_days`` steps back a stage, ``restart_after_days`` starts over;
