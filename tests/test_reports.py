@@ -651,3 +651,69 @@ def test_no_bounces_by_reason_in_json_is_an_empty_list_on_one_line(run):
     res = run("report", "--by-reason", "--json")
     assert res.exit_code == 0, res.output
     assert res.output == "[]\n" and json.loads(res.output) == []
+
+
+PACED_BY_PROVIDER = """
+name = "unpaced"
+ceiling = 3000
+growth_factor = 100
+
+[[stage]]
+name = "start"
+days = 3
+daily = 2000
+interval = "0s"
+
+[[stage]]
+name = "stable"
+days = 0
+daily = 3000
+interval = "0s"
+
+[window]
+hours = ["09:00", "09:30"]
+
+[health]
+window_days = 7
+min_sample = 20
+hold_above = 0.03
+step_back_above = 0.05
+pause_above = 0.10
+"""
+
+
+def test_the_report_paces_a_window_by_the_providers_per_minute_limit_as_quota_does(
+    run, tmp_path, ledger_path
+):
+    """A Microsoft 365 mailbox (30 a minute: a send every 2 s) under a policy without a gap
+    of its own and a 30-minute window: the window fits 900 sends, so a day that sent 500 sent
+    more than half of what it could and counts. 'warmup quota' said so (day 4, stage stable);
+    the report's walk left the provider's gap out, judged the window unpaced (2,000 could go)
+    and the days short: day 1 on the same ledger."""
+    policy = tmp_path / "unpaced.toml"
+    policy.write_text(PACED_BY_PROVIDER)
+    box = "ops@corp.example"
+    res = run(
+        "mailbox", "add", box, "--provider", "m365", "--timezone", SH, "--policy", str(policy)
+    )
+    assert res.exit_code == 0, res.output
+    first = dt.date(2026, 11, 9)
+    lines = ["mailbox,recipient,sent_at"]
+    for k in range(3):
+        start = at(first + dt.timedelta(days=k), 9)
+        lines += [f"{box},r{k}-{i}@example.com,{(start + dt.timedelta(seconds=2 * i)).isoformat()}" for i in range(500)]  # fmt: skip
+    log = tmp_path / "log.csv"
+    log.write_text("\n".join(lines) + "\n")
+    assert run("import", str(log)).exit_code == 0
+    now = at(first + dt.timedelta(days=3), 10)
+    res = run("quota", box, "--json", "--at", now.isoformat())
+    assert res.exit_code == 0, res.output
+    asked = json.loads(res.output)[0]
+    assert (asked["day"], asked["stage"]) == (4, "stable"), asked
+    ledger = open_ledger(str(ledger_path))
+    try:
+        for cache in (False, True, True):
+            got = reports.daily(ledger, [box], at=now, cache=cache)
+            assert int(got["warmup_day"].iloc[-1]) == 4, got.tail(2)
+    finally:
+        ledger.close()

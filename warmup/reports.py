@@ -170,6 +170,7 @@ def daily(
             cap=box.cap,
             started=box.started,
             provider_ceiling=provs[box.id].daily_limit,
+            provider_min_interval=provs[box.id].min_interval,  # in the memo's digest too
             memo=memo.state if memo else None,
             domain_days=got.domain_days.get(box.id, {}),
         )
