@@ -163,6 +163,22 @@ def test_mailbox_quota_plan_through_the_cli(ledger_url, run):
     assert run("mailbox", "show", BOX, "--db", ledger_url).exit_code == 78
 
 
+def test_suppress_list_narrows_alike_on_both_backends(ledger_url, run):
+    """An @DOMAIN is matched with LIKE, its own characters escaped (PostgreSQL's LIKE is case
+    sensitive, SQLite's not: the addresses are stored lower case, the domain asked for too)."""
+    added = ["a@example.com", "b@example.com", "c@myexample.com", "d@sub.example.com"]
+    assert run("suppress", "add", *added, "--reason", "x", "--db", ledger_url).exit_code == 0
+
+    def listed(*args: str) -> list[str]:
+        res = run("suppress", "list", *args, "--json", "--db", ledger_url)
+        assert res.exit_code == 0, res.output
+        return [s["address"] for s in json.loads(res.stdout)]
+
+    assert listed("@Example.COM") == ["a@example.com", "b@example.com"]
+    assert listed("B@example.com") == ["b@example.com"]
+    assert listed("--limit", "3") == added[:3]
+
+
 def test_record_and_import_are_idempotent(ledger_url, run, tmp_path):
     assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 0
     when = at(DAY, 9).isoformat()

@@ -136,3 +136,31 @@ def test_a_one_column_export_whose_cells_are_quoted_is_read(run, tmp_path, text)
     res = run("suppress", "add", "--from", str(export), "--reason", "crm export")
     assert (res.exit_code, res.output) == (0, "Suppressed 2 addresses.\n")
     assert _suppressed(run) == ["ann@example.com", "bo@example.com"]
+
+
+def test_suppress_list_answers_for_one_address_or_a_domain_and_stops_at_its_limit(run):
+    """'is lead@x suppressed?' meant listing every suppression (200,000 of them: 12 s, 200,000
+    lines) and grepping. An ADDRESS (as a mail client shows it, any case) or @DOMAIN narrows the
+    list; --limit (1000) bounds it, with a line on stderr saying how many there are."""
+    import json
+
+    added = ["A@Example.com", "b@example.com", "c@other.example", "x@sub.example.com"]
+    assert run("suppress", "add", *added, "--reason", "asked").exit_code == 0
+
+    def listed(*args: str) -> list[str]:
+        res = run("suppress", "list", *args, "--json")
+        assert res.exit_code == 0, res.output
+        return [s["address"] for s in json.loads(res.stdout)]
+
+    assert listed("@EXAMPLE.com") == ["a@example.com", "b@example.com"]  # not sub.example.com
+    assert listed("Lead <a@example.COM>") == ["a@example.com"]
+    assert listed("z@example.com") == [] and listed("@nowhere.example") == []
+    res = run("suppress", "list", "z@example.com")
+    assert (res.exit_code, res.stdout) == (0, "z@example.com is not suppressed.\n")
+    res = run("suppress", "list", "--limit", "2")
+    assert res.exit_code == 0
+    assert [line.split()[0] for line in res.stdout.splitlines()[1:]] == ["a@example.com", "b@example.com"]  # fmt: skip
+    assert "Showing the first 2 (by address) of 4; --limit 0 shows all" in res.stderr
+    assert len(listed("--limit", "0")) == 4
+    res = run("suppress", "list", "not an address")
+    assert res.exit_code == 65 and "malformed address 'not an address'" in res.output

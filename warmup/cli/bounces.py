@@ -13,6 +13,7 @@ from warmup.cli.common import (
     SECONDS,
     complete_mailbox,
     json_option,
+    limit_option,
     pass_ledger,
     print_json,
     print_table,
@@ -231,13 +232,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     metavar="DATETIME",
     help="Only bounces at or after this time (ISO 8601; without an offset, local time).",
 )
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="At most this many, newest first (0: all).",
-)
+@limit_option("newest first")
 @json_option
 @pass_ledger
 def list_(
@@ -359,21 +354,46 @@ def suppress_add(
 
 
 @suppress.command("list")
+@click.argument("match", required=False, metavar="[ADDRESS|@DOMAIN]")
+@limit_option("by address")
 @json_option
 @pass_ledger
-def suppress_list(ledger: Ledger, json_: bool) -> None:
-    """List suppressed addresses.
+def suppress_list(ledger: Ledger, match: str | None, limit: int, json_: bool) -> None:
+    """List suppressed addresses, by address: all, one ADDRESS (is it suppressed?), or those
+    of @DOMAIN.
 
     \b
     Example:
-        warmup suppress list --json
+        warmup suppress list @example.com
+        warmup suppress list lead@example.com
+        warmup suppress list --limit 0 --json
     """
-    rows = ledger.suppressions()
+    domain = match is not None and match.startswith("@")
+    if match is not None:  # as stored: lower case, a display name dropped, a bad one refused
+        match = addresses.normalize(("x" if domain else "") + match, limits=False)
+        match = match[1:] if domain else match
+    # 200,000 suppressions printed 200,000 lines (12 s): the first --limit, and a line on
+    # stderr saying how many there are.
+    rows = ledger.suppressions(match, limit + 1 if limit else None)
+    if limit and len(rows) > limit:
+        rows = rows[:limit]
+        total = ledger.suppression_count(match)
+        click.echo(
+            f"Showing the first {limit} (by address) of {total:,}; --limit 0 shows all, "
+            f"ADDRESS or @DOMAIN narrows them.",
+            err=True,
+        )
     if json_:
         print_json(rows)
         return
     if not rows:
-        click.echo("No suppressed addresses.")
+        click.echo(
+            "No suppressed addresses."
+            if match is None
+            else f"No suppressed addresses at {match[1:]}."
+            if domain
+            else f"{match} is not suppressed."
+        )
         return
     print_table(
         ["ADDRESS", "KIND", "REASON", "SINCE"],

@@ -280,6 +280,17 @@ def read_stdin(limit: int, fix: str) -> bytes:
     return sys.stdin.buffer.read(limit)
 
 
+def limit_option(order: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--limit N`` of a listing that may be long (1000 by default, 0: all), rows ``order``."""
+    return click.option(
+        "--limit",
+        type=click.IntRange(min=0),
+        default=1000,
+        show_default=True,
+        help=f"At most this many, {order} (0: all).",
+    )
+
+
 def reading_terminal(what: str) -> None:
     """Say on stderr that ``what`` is being read from the terminal, when standard input is one:
     a command reading it waited silently, as if it hung ('warmup import -' typed without its

@@ -13,6 +13,7 @@ from warmup.cli import cli
 from warmup.cli.common import (
     complete_pool,
     json_option,
+    limit_option,
     pass_ledger,
     print_json,
     print_table,
@@ -214,13 +215,7 @@ def _some(items: Sequence[str], shown: int = 10) -> str:
 @queue.command("list")
 @click.option("--campaign", metavar="NAME", help="Only this campaign's messages.")
 @click.option("--state", type=click.Choice(OUTBOX_STATES), help="Only messages in this state.")
-@click.option(
-    "--limit",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="At most this many, oldest first (0: all).",
-)
+@limit_option("oldest first")
 @json_option
 @pass_ledger
 def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, json_: bool) -> None:

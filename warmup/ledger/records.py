@@ -832,22 +832,43 @@ class Records:
             )
             return {a: f"{k}: {r}" if r else k for a, k, r in rows}
 
-    def suppressions(self) -> list[dict[str, Any]]:
+    def suppressions(
+        self, match: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Suppressed addresses by address, at most ``limit``; ``match``: only this (normalized)
+        address, or with ``@domain`` those of the domain."""
+        query = sa.select(
+            SUPPRESSION.c.address,
+            SUPPRESSION.c.kind,
+            SUPPRESSION.c.reason,
+            SUPPRESSION.c.created_at,
+        )
         with self.read() as conn:
             return [
                 {**r._asdict(), "created_at": r.created_at.isoformat()}
                 for r in conn.execute(
-                    sa.select(
-                        SUPPRESSION.c.address,
-                        SUPPRESSION.c.kind,
-                        SUPPRESSION.c.reason,
-                        SUPPRESSION.c.created_at,
-                    ).order_by(SUPPRESSION.c.address)
+                    _matching(query, match).order_by(SUPPRESSION.c.address).limit(limit)
                 )
             ]
+
+    def suppression_count(self, match: str | None = None) -> int:
+        """How many :meth:`suppressions` lists without a limit."""
+        query = sa.select(sa.func.count()).select_from(SUPPRESSION)
+        with self.read() as conn:
+            return int(conn.execute(_matching(query, match)).scalar_one())
 
     def unsuppress(self, address: str) -> bool:
         with self.write() as conn:
             return bool(
                 conn.execute(SUPPRESSION.delete().where(SUPPRESSION.c.address == address)).rowcount
             )
+
+
+def _matching(query: Any, match: str | None) -> Any:
+    """``query`` over the suppressions ``match`` names (:meth:`Records.suppressions`)."""
+    if match is None:
+        return query
+    if match.startswith("@"):  # the domain's: a wildcard in it (_ is one) matches only itself
+        escaped = match.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return query.where(SUPPRESSION.c.address.like(f"%{escaped}", escape="\\"))
+    return query.where(SUPPRESSION.c.address == match)
