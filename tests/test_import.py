@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -1254,4 +1255,37 @@ def test_an_import_leaves_sqlites_checkpoint_interval_as_it_found_it(tmp_path):
         assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
         busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
         assert (busy, frames) == (0, copied)  # nothing left uncopied
+    ledger.close()
+
+
+def test_each_send_is_dated_on_its_mailboxs_local_day_in_any_zone(ledger_url, tmp_path):
+    # An import dates a batch's sends by the UTC hour where a whole hour is one local day: zones
+    # whose midnight is not on a UTC hour (+05:30, -03:30) and offset changes by half an hour
+    # (Lord Howe) or at midnight must still give every send the day its own instant has there.
+    zones = ["Asia/Kolkata", "America/St_Johns", "Australia/Lord_Howe", "America/Santiago",
+             "Asia/Shanghai"]  # fmt: skip
+    around = [dt.datetime(2025, 10, 4, 12, tzinfo=dt.UTC), dt.datetime(2026, 3, 7, 12, tzinfo=dt.UTC),
+              dt.datetime(2026, 4, 4, 12, tzinfo=dt.UTC)]  # fmt: skip
+    log = tmp_path / "log.csv"
+    expected = {}
+    with log.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["mailbox", "recipient", "sent_at", "provider", "timezone"])
+        for z, tz in enumerate(zones):
+            box = f"z{z}@corp.example"
+            for start in around:
+                for step in range(0, 48 * 60, 7):  # every 7 minutes for two days
+                    at = start + dt.timedelta(minutes=step, microseconds=step)
+                    rcpt = f"r{step}@example.com"
+                    out.writerow([box, rcpt, at.isoformat(), "exmail", tz])
+                    expected[(box, rcpt, utc_text(at))] = at.astimezone(ZoneInfo(tz)).date()
+    ledger = open_ledger(ledger_url)
+    got = api.import_csv(ledger, log)
+    assert got.sends == len(expected)
+    with ledger.read() as conn:
+        rows = conn.execute(
+            sa.select(MAILBOX.c.address, SEND.c.recipient, SEND.c.at, SEND.c.day).join(MAILBOX)
+        ).all()
+    days = {(box, rcpt, utc_text(at)): day for box, rcpt, at, day in rows}
+    assert days == expected
     ledger.close()

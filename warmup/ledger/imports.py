@@ -161,6 +161,10 @@ class Imports:
         events: list[tuple[MailboxRow, EventIn]] = []
         ids = {a: b.id for a, b in boxes.items()}
         zones = {a: zone(b.timezone) for a, b in boxes.items()}
+        # (zone, UTC hour "YYYY-MM-DDTHH") -> the local day of every instant of that hour, or
+        # None where the hour straddles a local midnight or an offset change: a batch's rows
+        # share a few hours, and astimezone(...).date() was a fifth of the loop's time.
+        days: dict[tuple[Any, str], dt.date | None] = {}
         for row in rows:
             address, rcpt, text, mid = row[0], row[1], row[2], row[3]
             if rcpt is None:
@@ -174,7 +178,11 @@ class Imports:
                     pair = other
                 else:
                     at = from_utc_text(text)
-                    day = at.astimezone(zones[address]).date()  # local_day, inlined (every row)
+                    tz = zones[address]
+                    hour = (tz, text[:13])
+                    day = days[hour] if hour in days else _hour_day(days, hour)
+                    if day is None:  # local_day, inlined
+                        day = at.astimezone(tz).date()
                     sends[pair] = (pair[0], rcpt, mid, at, day, "sent", "import", key, at)
             if row[4] is not None:
                 bounced[address].append((pair, _bounced(row, key)))
@@ -540,6 +548,19 @@ def _bounced(row: ImportRow, key: str) -> SendIn:
         source="import",
     )
     return SendIn(rcpt, from_utc_text(text), mid, "import", bounce)
+
+
+def _hour_day(days: dict[tuple[Any, str], dt.date | None], hour: tuple[Any, str]) -> dt.date | None:
+    """The local day (in zone ``hour[0]``) of every instant of the UTC hour ``hour[1]``
+    (``YYYY-MM-DDTHH``, as :func:`utc_text` begins), kept in ``days``; None if the hour's
+    instants fall on two local days (a zone whose offset is not whole hours) or its offset
+    changes within it: each of its instants is then turned into its zone."""
+    tz, text = hour
+    first = from_utc_text(f"{text}:00:00.000000").astimezone(tz)
+    last = from_utc_text(f"{text}:59:59.999999").astimezone(tz)
+    same = first.date() == last.date() and first.utcoffset() == last.utcoffset()
+    day = days[hour] = first.date() if same else None
+    return day
 
 
 def _precision(at: dt.datetime) -> dt.timedelta:
