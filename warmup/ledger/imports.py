@@ -165,10 +165,11 @@ class Imports:
         # None where the hour straddles a local midnight or an offset change: a batch's rows
         # share a few hours, and astimezone(...).date() was a fifth of the loop's time.
         days: dict[tuple[Any, str], dt.date | None] = {}
+        fromisoformat = dt.datetime.fromisoformat
         for row in rows:
-            address, rcpt, text, mid = row[0], row[1], row[2], row[3]
+            address, rcpt, text, mid, kind = row[:5]
             if rcpt is None:
-                events.append((boxes[address], EventIn(mid, from_utc_text(text), row[4])))
+                events.append((boxes[address], EventIn(mid, from_utc_text(text), kind)))
                 continue
             key = f"{mid}|{rcpt}" if mid else f"@{text}|{rcpt}"  # send_key, inlined (every row)
             pair = (ids[address], key)
@@ -177,14 +178,14 @@ class Imports:
                 if other and other in sends:  # the same message, its id written the other way
                     pair = other
                 else:
-                    at = from_utc_text(text)
+                    at = fromisoformat(f"{text}+00:00")  # from_utc_text, inlined
                     tz = zones[address]
                     hour = (tz, text[:13])
                     day = days[hour] if hour in days else _hour_day(days, hour)
                     if day is None:  # local_day, inlined
                         day = at.astimezone(tz).date()
                     sends[pair] = (pair[0], rcpt, mid, at, day, "sent", "import", key, at)
-            if row[4] is not None:
+            if kind is not None:
                 bounced[address].append((pair, _bounced(row, key)))
         elsewhere = self._present_otherwise(conn, sends)
         exact, coarse = self._present_coarsely(conn, sends, before, ids.values())
