@@ -213,6 +213,27 @@ def test_a_window_edge_the_clocks_jump_over_is_passed_at_the_jump():
     assert evaluate(back, ny, first - dt.timedelta(seconds=1)).next_send_at == first
 
 
+@pytest.mark.parametrize(
+    ("tz", "jump", "hours", "before"),
+    [
+        # New York, 8 March 2026: 02:00 EST is followed by 03:00 EDT.
+        (NY, dt.date(2026, 3, 8), ["02:00", "03:00"], (1, 0)),
+        # Lord Howe Island, 4 October 2026: 02:00 +1030 is followed by 02:30 +11 (half an hour).
+        ("Australia/Lord_Howe", dt.date(2026, 10, 4), ["02:00", "02:30"], (1, 45)),
+    ],
+)
+def test_a_window_the_clocks_jump_over_whole_does_not_open_that_day(tz, jump, hours, before):
+    # Both edges are passed at the jump: the window is empty that day. It was announced to open
+    # at the jump, an instant at which the mailbox was then refused (the window already shut).
+    spec = parse_policy(policy(f'[window]\nhours = ["{hours[0]}", "{hours[1]}"]\n'))
+    h = History(mailbox=BOX, timezone=tz)
+    a = evaluate(spec, h, at(jump, *before, tz=tz))
+    next_day = at(jump + dt.timedelta(1), int(hours[0][:2]), int(hours[0][3:]), tz=tz)
+    assert (a.status, a.next_send_at) == ("paced", next_day), a.reasons
+    assert evaluate(spec, h, a.next_send_at).status == "ok"  # the promise holds
+    assert fits(spec.window, jump, ZoneInfo(tz), 300) == 0
+
+
 def test_a_gap_that_outlasts_the_lunch_break_waits_for_the_gap():
     # A 60-90 min interval: the last send at 11:50, the window shut 12:00-13:00. At 12:30 the
     # next send is when the gap is over (after 13:00), not at 13:00 when the window reopens.

@@ -181,13 +181,17 @@ def _off_running(window: Window, calendar: Calendar, year: int) -> tuple[int, ..
 
 
 def ranges_on(window: Window, day: dt.date, tz: dt.tzinfo) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The window's ranges on local ``day`` as aware UTC instants (the day is assumed open)."""
+    """The window's ranges on local ``day`` as aware UTC instants (the day is assumed open).
+
+    A range the clocks jump over whole (02:00-03:00 on New York's spring-forward day) is left
+    out: both its edges are passed at the jump, so it never opens that day."""
     out = []
     for start, end in window.ranges:
         a = wall_instant(day, start, tz)
         b = wall_instant(day + ONE_DAY if end is None else day, end or MIDNIGHT, tz)
         # in UTC: the length of a range on a day the clocks change is its real length
-        out.append((a, b))
+        if a < b:
+            out.append((a, b))
     return out
 
 
