@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
 
 from tests.conftest import ledger_digest
 
@@ -149,3 +153,61 @@ def test_a_time_alone_is_that_time_of_the_mailboxs_own_today():
         assert got.date() in (before, after), (zone, got, before)
         seconds = pendulum.instance(read_instant("09:00:30", [zone]).at).in_timezone(zone)
         assert (seconds.date(), seconds.second) == (got.date(), 30)
+
+
+NY = "America/New_York"
+
+
+def _utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).astimezone(dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "zone", "expected"),
+    [
+        # New York, 8 March 2026: 02:00 EST is followed by 03:00 EDT. At 03:10 EDT the wall
+        # clock is past 02:30 (as a window edge at 02:30 is): 02:30 is the jump, 03:00 EDT.
+        ("2026-03-08T02:30:00", NY, "2026-03-08T03:00:00-04:00"),
+        # Lord Howe Island, 4 October 2026: 02:00 +1030 is followed by 02:30 +11.
+        ("2026-10-04T02:15", "Australia/Lord_Howe", "2026-10-04T02:30:00+11:00"),
+        # 1 November 2026: 01:00-02:00 is read twice; the first time, as a window's edge is.
+        ("2026-11-01T01:30:00", NY, "2026-11-01T01:30:00-04:00"),
+        ("2026-04-05T01:45", "Australia/Lord_Howe", "2026-04-05T01:45:00+11:00"),
+        ("2026-04-05T02:50", "Pacific/Chatham", "2026-04-05T02:50:00+13:45"),
+        # Santiago, 6 September 2026: midnight is skipped (00:00 -04 -> 01:00 -03)
+        ("2026-09-06", "America/Santiago", "2026-09-06T01:00:00-03:00"),
+        # no transition: as written
+        ("2026-11-01T03:30:00", NY, "2026-11-01T03:30:00-05:00"),
+        ("2026-10-20T23:59:00", "America/Sao_Paulo", "2026-10-20T23:59:00-03:00"),
+    ],
+)
+def test_a_local_time_the_clocks_skip_or_repeat_reads_as_a_window_edge_does(text, zone, expected):
+    """`--at`, `--until`, `--since` and imported times without an offset near a DST change: a
+    skipped time was read half an hour (an hour) past the jump, a repeated one the second time,
+    while a [window] edge at the same wall time is the jump, or the first time: `quota --at
+    01:15` on the fall-back day, with a window up to 01:30, said the window was shut."""
+    from warmup.instants import read_instant, read_until
+    from warmup.policy.calendar import wall_instant
+
+    want = _utc(expected)
+    assert read_instant(text, [zone]).at == want
+    now = want - dt.timedelta(days=1)
+    assert read_until(text, zone, now) == want
+    local = dt.datetime.fromisoformat(text if "T" in text else text + "T00:00")
+    assert wall_instant(local.date(), local.time(), ZoneInfo(zone)) == want
+
+
+def test_quota_at_a_repeated_local_time_agrees_with_the_window(run, tmp_path: Path):
+    policy = tmp_path / "night.toml"
+    preset = Path(__file__).parents[1] / "warmup/policy/presets/default.toml"
+    policy.write_text(
+        preset.read_text().replace('name = "default"', 'name = "night"', 1)
+        + '\n[window]\nhours = ["00:00", "01:30"]\n'
+    )
+    add = run(
+        "mailbox", "add", BOX, "--provider", "gmail", "--timezone", NY, "--policy", str(policy)
+    )
+    assert add.exit_code == 0, add.output
+    assert quota(run, "--at", "2026-11-01T01:15:00")["status"] == "ok"
+    assert quota(run, "--at", "2026-11-01T01:15:00-04:00")["status"] == "ok"
+    assert quota(run, "--at", "2026-11-01T01:15:00-05:00")["status"] == "paced"

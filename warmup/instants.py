@@ -16,6 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import pendulum
 
@@ -94,7 +95,8 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
                 # pendulum dates a time alone on this machine's today; the mailbox's may differ
                 day = pendulum.instance(now_utc()).in_timezone(zone).date()
                 value = value.replace(year=day.year, month=day.month, day=day.day)
-            value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=zone)
+            # As a [window] edge: a time the clocks skip is the jump, a repeated one the first
+            value = pendulum.instance(wall_instant(value.date(), value.time(), ZoneInfo(zone)))
         if isinstance(value, pendulum.DateTime):
             value = value.in_timezone("UTC")
     except OverflowError:
@@ -176,6 +178,33 @@ def _unix_time(field: str, text: str) -> InvalidField | None:
 _TIME_ALONE = re.compile(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*")  # 09:00, 9:00:30.5
 
 _DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
+
+
+def wall_instant(day: dt.date, time: dt.time, tz: dt.tzinfo) -> dt.datetime:
+    """The first instant (aware UTC) the wall clock of ``tz`` reads ``time`` or later on ``day``.
+
+    Usually the instant it reads ``time`` (the first of two when the clocks go back). When the
+    clocks jump over ``time`` (02:30 on a spring-forward day in New York), the instant of the jump:
+    at 03:10 EDT that day, 02:30 has passed. A plain ``combine`` gives the pre-jump offset's reading
+    instead, 03:30 EDT, half an hour late (and ``fold=1`` an hour early, 01:30 EST). A window's
+    edges and a time typed without an offset (``--at``, ``--until``, an import) both read so."""
+    a = dt.datetime.combine(day, time, tz)
+    u = a.astimezone(dt.UTC)
+    later = a.replace(fold=1)
+    if a.utcoffset() == later.utcoffset() or u.astimezone(tz).replace(tzinfo=None) == (
+        a.replace(tzinfo=None)
+    ):
+        return u  # the wall clock reads it once, or twice (the first)
+    # In the gap: the jump lies between the post-jump offset's reading and the pre-jump one's.
+    lo, hi = int(later.timestamp()), int(u.timestamp())
+    after = later.utcoffset()
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if dt.datetime.fromtimestamp(mid, tz).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return dt.datetime.fromtimestamp(hi, dt.UTC)
 
 
 def machine_zone() -> str:

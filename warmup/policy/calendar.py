@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from warmup.instants import wall_instant as _wall_instant
+
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 ONE_DAY = dt.timedelta(days=1)
 MIDNIGHT = dt.time(0, 0)
@@ -195,31 +197,8 @@ def ranges_on(window: Window, day: dt.date, tz: dt.tzinfo) -> list[tuple[dt.date
     return out
 
 
-@functools.lru_cache(maxsize=4096)  # a report's walk asks for each day's ranges again and again
-def wall_instant(day: dt.date, time: dt.time, tz: dt.tzinfo) -> dt.datetime:
-    """The first instant (aware UTC) the wall clock of ``tz`` reads ``time`` or later on ``day``.
-
-    Usually the instant it reads ``time`` (the first of two when the clocks go back). When the
-    clocks jump over ``time`` (02:30 on a spring-forward day in New York), the instant of the jump:
-    at 03:10 EDT that day, 02:30 has passed. A plain ``combine`` gives the pre-jump offset's reading
-    instead, 03:30 EDT, half an hour late (and ``fold=1`` an hour early, 01:30 EST)."""
-    a = dt.datetime.combine(day, time, tz)
-    u = a.astimezone(dt.UTC)
-    later = a.replace(fold=1)
-    if a.utcoffset() == later.utcoffset() or u.astimezone(tz).replace(tzinfo=None) == (
-        a.replace(tzinfo=None)
-    ):
-        return u  # the wall clock reads it once, or twice (the first)
-    # In the gap: the jump lies between the post-jump offset's reading and the pre-jump one's.
-    lo, hi = int(later.timestamp()), int(u.timestamp())
-    after = later.utcoffset()
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if dt.datetime.fromtimestamp(mid, tz).utcoffset() == after:
-            hi = mid
-        else:
-            lo = mid
-    return dt.datetime.fromtimestamp(hi, dt.UTC)
+# a report's walk asks for each day's ranges again and again
+wall_instant = functools.lru_cache(maxsize=4096)(_wall_instant)
 
 
 def next_opening(window: Window, calendar: Calendar, local: dt.datetime) -> dt.datetime | None:
