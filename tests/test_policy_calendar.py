@@ -234,6 +234,21 @@ def test_a_window_the_clocks_jump_over_whole_does_not_open_that_day(tz, jump, ho
     assert fits(spec.window, jump, ZoneInfo(tz), 300) == 0
 
 
+@pytest.mark.parametrize("tz", [SH, NY, "Pacific/Chatham"])
+def test_a_closed_day_names_the_next_days_opening_at_its_midnight(tz):
+    # Weekdays only, all day: on Sunday the window next opens at Monday's local midnight. That
+    # instant is inside Monday's window, so next_opening said "open" (None): quota showed no
+    # next send and no reason, while Saturday's answer named Monday 00:00.
+    spec = parse_policy(policy('[window]\nweekdays = ["mon", "tue", "wed", "thu", "fri"]\n'))
+    h = History(mailbox=BOX, timezone=tz)
+    monday = at(dt.date(2026, 11, 16), 0, tz=tz)
+    for day in (dt.date(2026, 11, 14), dt.date(2026, 11, 15)):
+        a = evaluate(spec, h, at(day, 12, tz=tz))
+        assert (a.status, a.next_send_at) == ("closed", monday), (day, a.reasons)
+        assert any(r.startswith("next sending day opens 2026-11-16 00:00") for r in a.reasons)
+    assert evaluate(spec, h, monday).status == "ok"
+
+
 def test_a_gap_that_outlasts_the_lunch_break_waits_for_the_gap():
     # A 60-90 min interval: the last send at 11:50, the window shut 12:00-13:00. At 12:30 the
     # next send is when the gap is over (after 13:00), not at 13:00 when the window reopens.

@@ -182,7 +182,8 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
             start = dt.datetime.combine(hist.started, dt.time(), tz_zone)
             next_at = next_opening(window, calendar, start) or start
         else:
-            next_at = next_opening(window, calendar, tomorrow)
+            # None: open at tomorrow's midnight itself (an all-day window), the opening sought
+            next_at = next_opening(window, calendar, tomorrow) or tomorrow
         if next_at is not None:
             reasons.append(f"next sending day opens {_fmt_local(next_at, hist.timezone)}")
     remaining = max(quota - sent, 0)
