@@ -310,6 +310,32 @@ def test_a_time_zone_in_other_letters_is_refused_naming_the_one_meant(run, typed
     )
 
 
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        # the system's files around the zones, not zones: 'localtime' is this host's
+        # /etc/localtime (another host of a team ledger counts other days), and none of them is
+        # in the tzdata package, where a host without system zone files looks them up
+        ("localtime", "this machine's zone"),
+        ("posixrules", "this machine's zone"),
+        ("posix/Asia/Tokyo", "did you mean Asia/Tokyo?"),
+        ("right/America/New_York", "did you mean America/New_York?"),
+    ],
+)
+def test_a_zone_files_name_that_is_no_iana_zone_is_refused(run, ledger_path, typed, hint):
+    from tests.conftest import ledger_digest
+
+    assert run("mailbox", "add", "a@corp.example", "--provider", "gmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    for args in (("set", "a@corp.example"), ("add", "b@corp.example", "--provider", "gmail")):
+        res = run("mailbox", *args, "--timezone", typed)
+        assert res.exit_code == 64, res.output
+        assert res.stderr.startswith(f"Error: --timezone: unknown time zone {typed!r}; ")
+        assert hint in res.stderr and res.stderr.count("\n") == 1, res.stderr
+        assert "Traceback" not in res.output
+    assert ledger_digest(ledger_path) == before
+
+
 def test_provider_titles_read_in_a_sentence(run):
     """The custom provider's title carried CLI flags ('Any SMTP/IMAP server (give --smtp-host/
     --smtp-port and --imap-host/--imap-port)'), and every message that names a provider by its

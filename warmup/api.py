@@ -57,14 +57,26 @@ if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without
     from warmup.ledger.imports import ImportRow
 
 
+# Names the system's zone folder holds that are no IANA zone: this host's own zone
+# (/etc/localtime: another host reading the ledger would count other days), the rules file,
+# and copies of the zones under other names. The tzdata package, where Python looks zones up on
+# a host without that folder, has none of them: the ledger would name a zone it cannot load.
+_ZONE_FILES = ("localtime", "posixrules")
+_ZONE_COPIES = ("posix/", "right/")
+
+
 def check_timezone(tz: str, field: str = "timezone") -> str:
     """``tz`` if it is an IANA time zone name."""
     try:
+        if tz in _ZONE_FILES or tz.startswith(_ZONE_COPIES):
+            raise ValueError(tz)
         pendulum.timezone(tz)
     except Exception:
         hint = "use an IANA name like Asia/Shanghai"
         close = _zone_like(tz)
-        if close:
+        if tz in _ZONE_FILES:
+            hint = f"name the zone itself (this machine's zone is {_local_zone()})"
+        elif close:
             hint = f"did you mean {close}? (an IANA name is written exactly so)"
         raise InvalidField(field, "{field}: unknown time zone {tz!r}; " + hint, tz=tz) from None
     return tz
@@ -76,7 +88,10 @@ def _zone_like(tz: str) -> str | None:
     import zoneinfo
 
     want = tz.strip().replace(" ", "_").lower()
-    return next((z for z in sorted(zoneinfo.available_timezones()) if z.lower() == want), None)
+    for copy in _ZONE_COPIES:
+        want = want.removeprefix(copy)
+    zones = sorted(zoneinfo.available_timezones().difference(_ZONE_FILES))
+    return next((z for z in zones if z.lower() == want), None)
 
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
