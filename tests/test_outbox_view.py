@@ -268,3 +268,32 @@ def test_a_line_written_under_the_view_by_a_signal_is_kept_and_redrawn_over(tmp_
     again = screen.getvalue()
     assert again.startswith(f"\x1b[{drawn + 1}F\x1b[J")
     assert "Stopping after the message in flight." in again
+
+
+@pytest.mark.parametrize(
+    ("tz", "local"),
+    [
+        # 21:00 in New York is 02:00 UTC the next day: the UTC date is a day late there
+        ("America/New_York", "2026-11-20T21:00:00-05:00"),
+        ("Pacific/Pago_Pago", "2026-11-20T22:00:00-11:00"),
+        ("Pacific/Chatham", "2026-11-21T09:00:00+13:45"),  # a day ahead of UTC: no harm
+    ],
+)
+def test_a_campaigns_finish_is_the_mailboxs_local_day_not_utcs(tmp_path, tz, local):
+    """A message without --not-before counted the UTC date of the question as a day it could
+    not finish before: a New York campaign that the plan finishes tonight said tomorrow."""
+    from warmup.outbox.status import status
+
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    box = "ny@corp.example"
+    api.add_mailbox(ledger, box, "gmail", timezone=tz)
+    at = dt.datetime.fromisoformat(local)
+    msg = EmailMessage()
+    msg["To"] = "r1@example.com"
+    msg["Subject"] = "hi"
+    msg.set_content("hello")
+    Outbox(ledger).add(msg, mailbox=box, campaign="c1", now=at)
+    today = at.date().isoformat()  # the mailbox's local day: its quota has room today
+    got = status(ledger, at=at.astimezone(dt.UTC))  # as 'queue status' asks: now, in UTC
+    assert [c["finish"] for c in got["campaigns"]] == [today], got
+    assert [t["finish"] for t in got["targets"]] == [today], got

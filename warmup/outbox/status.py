@@ -75,7 +75,8 @@ def status(
         """The first day from ``when`` on that the plan lets ``members`` send (a message
         queued --not-before that day is not sent before it); None: not within the horizon."""
         if when is None:
-            return at.date()  # no later than any finish
+            # no later than any finish (``at``'s UTC date would be a day late west of UTC)
+            return dt.date.min
         if not members:
             return None
         if (target, when) not in starts:
