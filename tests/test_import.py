@@ -1289,3 +1289,31 @@ def test_each_send_is_dated_on_its_mailboxs_local_day_in_any_zone(ledger_url, tm
     days = {(box, rcpt, utc_text(at)): day for box, rcpt, at, day in rows}
     assert days == expected
     ledger.close()
+
+
+def test_times_without_an_offset_at_a_clock_change_import_as_they_always_did(run, tmp_path):
+    """'--at' and '--until' now read a local time the clocks skip as the jump and a repeated
+    one as its first instant (as a window's edges do); an import must not follow: a log of
+    wall times imported before, imported again, must match its earlier rows (the Excel-precision
+    match allows under a minute), or the rows of those hours would be counted twice. Its times
+    read as they always did: a skipped 02:30 shifted by the gap (03:30 EDT), a repeated 01:30
+    the second time (EST)."""
+    log = tmp_path / "wall.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider,timezone\n"
+        "ny@corp.example,a@example.com,2026-03-08 02:30:00,exmail,America/New_York\n"
+        "ny@corp.example,b@example.com,2026-11-01 01:30:00,exmail,America/New_York\n"
+    )
+    assert run("import", str(log)).exit_code == 0
+    ledger = open_ledger()
+    try:
+        with ledger.read() as conn:
+            got = sorted(conn.execute(sa.select(SEND.c.recipient, SEND.c.at)).all())
+    finally:
+        ledger.close()
+    assert [(r, utc_text(at)) for r, at in got] == [
+        ("a@example.com", "2026-03-08T07:30:00.000000"),  # 03:30 EDT
+        ("b@example.com", "2026-11-01T06:30:00.000000"),  # 01:30 EST
+    ]
+    again = run("import", str(log))
+    assert again.exit_code == 0 and "Imported 0 new sends" in again.output, again.output

@@ -1517,7 +1517,9 @@ def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> tuple[dt.da
         except (ValueError, OverflowError):
             pass
     try:
-        value = parse_instant(text, what, tz)
+        # Read as before (not as a window edge) at a DST change: a log imported again must
+        # match its earlier import row for row (the Excel-precision match allows under a minute).
+        value = parse_instant(text, what, tz, as_edge=False)
     except UsageError as exc:  # unreadable: in a file that is bad data, not a bad command line
         raise DataError(str(exc)) from None
     value = check_event(value, what, now)

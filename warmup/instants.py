@@ -33,13 +33,15 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def parse_instant(text: str, field: str = "at", tz: str | None = None) -> dt.datetime:
+def parse_instant(
+    text: str, field: str = "at", tz: str | None = None, *, as_edge: bool = True
+) -> dt.datetime:
     """An ISO 8601 instant as aware UTC. A time without a UTC offset is local time in ``tz``
-    (default UTC), a date alone its local midnight.
+    (default UTC), a date alone its local midnight; ``as_edge``: see :func:`read_instant`.
 
     Refused unless it lies in ``[EARLIEST, LATEST)``.
     """
-    return read_instant(text, (tz or "UTC",), field).at
+    return read_instant(text, (tz or "UTC",), field, as_edge=as_edge).at
 
 
 class Reading(NamedTuple):
@@ -52,11 +54,16 @@ class Reading(NamedTuple):
     machine: bool = False
 
 
-def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Reading:
+def read_instant(
+    text: str, zones: Iterable[str] = (), field: str = "at", *, as_edge: bool = True
+) -> Reading:
     """Read ``text`` as a user means it: with a UTC offset (``+08:00``, ``Z``) as given; without
     one, in the mailboxes' local time — the one zone of ``zones`` (the mailboxes in scope), else,
     with none or several, this machine's zone (:func:`machine_zone`). A date alone is local
-    midnight; a time alone (``09:00``) is that time of the local today.
+    midnight; a time alone (``09:00``) is that time of the local today. A local time the clocks
+    skip or repeat is read as a window's edge is (:func:`wall_instant`: the jump, or the first
+    of two); with ``as_edge`` False as earlier versions read it (shifted by the gap, or the
+    second of two): an import's, so that a log imported before reads the same again.
 
     Refused unless it lies in ``[EARLIEST, LATEST)``: an unreadable text is
     :class:`InvalidField` (exit 64), an instant out of bounds :class:`InvalidFieldData` (65).
@@ -95,8 +102,10 @@ def read_instant(text: str, zones: Iterable[str] = (), field: str = "at") -> Rea
                 # pendulum dates a time alone on this machine's today; the mailbox's may differ
                 day = pendulum.instance(now_utc()).in_timezone(zone).date()
                 value = value.replace(year=day.year, month=day.month, day=day.day)
-            # As a [window] edge: a time the clocks skip is the jump, a repeated one the first
-            value = pendulum.instance(wall_instant(value.date(), value.time(), ZoneInfo(zone)))
+            if as_edge:  # a time the clocks skip is the jump, a repeated one the first
+                value = pendulum.instance(wall_instant(value.date(), value.time(), ZoneInfo(zone)))
+            else:
+                value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=zone)
         if isinstance(value, pendulum.DateTime):
             value = value.in_timezone("UTC")
     except OverflowError:
@@ -187,7 +196,8 @@ def wall_instant(day: dt.date, time: dt.time, tz: dt.tzinfo) -> dt.datetime:
     clocks jump over ``time`` (02:30 on a spring-forward day in New York), the instant of the jump:
     at 03:10 EDT that day, 02:30 has passed. A plain ``combine`` gives the pre-jump offset's reading
     instead, 03:30 EDT, half an hour late (and ``fold=1`` an hour early, 01:30 EST). A window's
-    edges and a time typed without an offset (``--at``, ``--until``, an import) both read so."""
+    edges and a time typed without an offset (``--at``, ``--until``; not an import's) both
+    read so."""
     a = dt.datetime.combine(day, time, tz)
     u = a.astimezone(dt.UTC)
     later = a.replace(fold=1)
