@@ -33,7 +33,6 @@ holding, so the client's retry is counted once.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import email.utils
 import hmac
 import ipaddress
@@ -54,6 +53,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
 from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed, new_message_id
+from warmup.policy.engine import next_send_text
 from warmup.words import plural
 
 DATA_SIZE_LIMIT = headers.MESSAGE_LIMIT  # what the big providers accept per message
@@ -439,7 +439,7 @@ class Relay:
     def _refusal(self, exc: NotAllowed) -> str:
         a = exc.allowance
         if a.status == "paced" and a.next_send_at is not None:
-            when = _local(a.next_send_at, self.gate.box.timezone).format("YYYY-MM-DD HH:mm:ss zz")
+            when = next_send_text(a.next_send_at, self.gate.box.timezone)
             return f"451 4.7.1 paced: next send at {when}"
         return reply_line(451, f"4.7.1 {exc}")
 
@@ -789,12 +789,6 @@ class _Session(SMTP):
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()
         await self.push("250 OK" if status is MISSING else status)
-
-
-def _local(ts: dt.datetime, tz: str) -> Any:
-    import pendulum
-
-    return pendulum.instance(ts).in_timezone(tz)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -241,7 +241,7 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
             status, next_at = "paced", shut_until or paced_until
             reasons.append(
                 f"pacing ({span} between sends): next send at "
-                f"{_fmt_local_second(paced_until, hist.timezone)}"
+                f"{next_send_text(paced_until, hist.timezone)}"
                 + (
                     f", when the window is shut: it opens {_fmt_local(shut_until, hist.timezone)}"
                     if shut_until is not None
@@ -279,9 +279,10 @@ def _fmt_local(ts: dt.datetime, tz: str) -> str:
     return local(ts, tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _fmt_local_second(ts: dt.datetime, tz: str) -> str:
-    """To the second, rounded up: a gap of minutes ends mid-minute, and a script that retried
-    at the minute it was told was paced again."""
+def next_send_text(ts: dt.datetime, tz: str) -> str:
+    """A next send time to the second, rounded up: a gap of minutes ends mid-minute, and a
+    script that retried at the minute (or the truncated second) it was told was paced again.
+    Every "next send at" a client reads says it this way (the reasons, the relay's 451)."""
     if ts.microsecond:
         ts = ts.replace(microsecond=0) + dt.timedelta(seconds=1)
     return local(ts, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
