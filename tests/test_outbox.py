@@ -274,6 +274,27 @@ def test_not_before_is_read_in_the_mailboxes_local_time(sink, tmp_path):
     assert "Next message due at 2030-01-02T01:00:00Z." in res.stdout
 
 
+def test_the_next_due_time_run_once_prints_is_not_before_the_message_is_due(
+    sink, ssl_cert_env, tmp_path
+):
+    """A paced message is due mid-second (06:47:21.76): 'run --once' printed it truncated
+    (06:47:21Z), so a cron job woken at the second it was told found nothing due. It is
+    rounded up, as the pacing reason's time is."""
+    pool_of(sink.port, tmp_path, n=1, interval="7m")
+    queue_csv(leads(tmp_path / "leads.csv", 2), template(tmp_path / "t.toml"))
+    res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert len(sink.messages) == 1
+    [line] = [x for x in res.stdout.splitlines() if x.startswith("Next message due at ")]
+    told = dt.datetime.strptime(line, "Next message due at %Y-%m-%dT%H:%M:%SZ.")
+    queued = [
+        m for m in json.loads(cli("queue", "list", "--json").stdout) if m["state"] == "queued"
+    ]
+    due = dt.datetime.fromisoformat(queued[0]["next_attempt_at"])
+    assert due.microsecond  # the gap ends mid-second (else the test proves nothing)
+    assert due <= told.replace(tzinfo=dt.UTC) < due + dt.timedelta(seconds=1), (line, due)
+
+
 def test_a_not_before_so_far_back_that_the_message_would_be_born_expired_is_refused(
     sink, tmp_path, ledger_path
 ):

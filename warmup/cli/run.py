@@ -143,7 +143,9 @@ def run(
     if done.next_due is None:
         click.echo("Nothing is queued.")
     else:
-        click.echo(f"Next message due at {done.next_due:%Y-%m-%dT%H:%M:%SZ}.")
+        from warmup.outbox.worker import due_stamp
+
+        click.echo(f"Next message due at {due_stamp(done.next_due)}.")
     if done.fault_code:  # a person must act: one line on stderr, and the exit code says so
         n = sum(done.faults.values())
         click.echo(

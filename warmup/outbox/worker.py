@@ -261,7 +261,7 @@ class Worker:
             line = "nothing is queued: waiting for new messages (SIGTERM or Ctrl-C stops)."
         elif done.next_due > now:
             key = done.next_due
-            due = f"next message due at {_stamp(done.next_due)}"
+            due = f"next message due at {due_stamp(done.next_due)}"
             if done.waiting:  # held this pass: why is at hand
                 why, _ = done.waiting.most_common(1)[0]
                 n = sum(done.waiting.values())
@@ -1013,6 +1013,14 @@ def _reply(report: object) -> str:
 
 def _stamp(ts: dt.datetime) -> str:
     return f"{ts.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def due_stamp(ts: dt.datetime) -> str:
+    """When a message is due, in UTC to the second, rounded up: a cron job woken at the second
+    it was told (truncated: 06:47:21 for 06:47:21.76) found nothing due yet."""
+    if ts.microsecond:
+        ts = ts.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return _stamp(ts)
 
 
 # A permanent refusal of the message's size (RFC 3463 5.3.4 "message too big for system", 5.2.3
