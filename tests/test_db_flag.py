@@ -460,6 +460,26 @@ def test_a_password_on_the_command_line_is_warned_of_once_and_never_shown(args):
     ]
 
 
+def test_a_password_in_db_copy_to_is_warned_of_with_the_fix_for_the_target(tmp_path):
+    """'set WARMUP_DB' is the fix for --db, but for db copy's --to it names the source: a user
+    who followed it copied the ledger onto itself. The target's own place in the config file is
+    named instead."""
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    url = "postgresql+psycopg://warmup:s3cretPW@127.0.0.1:1/x"
+    env = {"WARMUP_DB": str(tmp_path / "ledger.db")}
+    res = CliRunner().invoke(cli, ["db", "copy", "--to", url], env=env)
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("Warning:")]
+    assert warnings == [
+        "Warning: --to postgresql+psycopg://warmup:***@127.0.0.1:1/x puts the database password "
+        "on the command line, where other users of this host (ps) and your shell history can "
+        'read it; set to under [commands."db copy"] in the config file (warmup config path), '
+        "or leave the password out of the URL and put it in ~/.pgpass"
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "env"),
     [

@@ -474,11 +474,18 @@ def check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> s
         if mask_url(value) != value and not obj.get("argv_secret_warned"):
             obj["argv_secret_warned"] = True
             flag = max(getattr(param, "opts", None) or ["--db"], key=len)
+            # --db's place elsewhere is WARMUP_DB; db copy's --to has only its config key
+            # (WARMUP_DB there names the source: following that advice copied a ledger onto itself)
+            elsewhere = (
+                "set WARMUP_DB, or db in the config file (warmup config)"
+                if flag == "--db"
+                else f'set {param.name} under [commands."{ctx.command_path.partition(" ")[2]}"] '
+                f"in the config file (warmup config path)"
+            )
             click.echo(
                 f"Warning: {flag} {mask_url(value)} puts the database password on the command "
                 f"line, where other users of this host (ps) and your shell history can read it; "
-                f"set WARMUP_DB, or db in the config file (warmup config), or leave the password "
-                f"out of the URL and put it in ~/.pgpass",
+                f"{elsewhere}, or leave the password out of the URL and put it in ~/.pgpass",
                 err=True,
             )
     return value
