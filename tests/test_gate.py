@@ -255,7 +255,13 @@ def test_dry_run_reads_recipients_as_the_send_does(smtp_ssl, ssl_cert_env, ledge
     add_box(smtp_ssl.port)
     assert cli("suppress", "add", "gone@example.com", "--reason", "left").returncode == 0
     res = send("--dry-run", to="<Gone@example.com>")
-    assert res.returncode == 65 and "would refuse: suppressed gone@example.com" in res.stderr
+    assert res.returncode == 65, res.stderr
+    # the same words as the send's refusal: why it is suppressed and how to undo it
+    real = send(to="<Gone@example.com>")
+    assert real.returncode == 65, real.stderr
+    assert res.stderr == real.stderr.replace("Error: ", "Error: would refuse: ", 1)
+    assert "gone@example.com (manual: left)" in res.stderr
+    assert "'warmup suppress remove ADDRESS'" in res.stderr
     res = send("--cc", "Lead@Example.com", "--dry-run")
     assert res.returncode == 0 and "Would send to 1 recipient:" in res.stdout, res.stdout
     assert smtp_ssl.connections == 0

@@ -449,7 +449,9 @@ def _send_one(
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
         bad = gate.check_suppressed(rcpts)
         if bad:
-            raise DataError(f"would refuse: suppressed {', '.join(bad)}")
+            from warmup.gate import suppressed_refusal
+
+            raise DataError(f"would refuse: {suppressed_refusal(bad)}")
         from warmup.gate import message_id_of
         from warmup.ledger import DuplicateSend
 
