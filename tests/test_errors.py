@@ -1099,6 +1099,21 @@ def test_a_keyring_that_cannot_be_loaded_is_one_line_exit_78(seeded: Path, backe
     )
 
 
+def test_login_without_a_keyring_names_where_the_password_goes_instead(seeded: Path):
+    """'mailbox login' on a server without a keyring said "use --password-command 'CMD'",
+    which login does not take: the password is given when sending instead (send, run and
+    doctor take it, or the environment)."""
+    proc = _login(seeded, "keyring.backends.fail.Keyring")
+    assert_one_line_error(
+        proc,
+        78,
+        "no system keyring",
+        "nothing stored",
+        "WARMUP_PASSWORD_COMMAND",
+        "on send, run and doctor",
+    )
+
+
 def test_forget_never_says_forgotten_when_the_keyring_failed(seeded: Path):
     """Every failure of ``delete_password`` was swallowed as "nothing stored": "Forgot the
     stored password" while the keyring still held it."""

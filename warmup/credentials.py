@@ -27,7 +27,16 @@ _MAX_HANDOVER = 4096
 _handed_over: str | None = None
 
 
-def _keyring() -> ModuleType:
+# What to do without a keyring: where a password is read from, and where one is to be stored
+# ('mailbox login' has no --password-command of its own: it named one it could not take).
+_READ_FIX = "set WARMUP_PASSWORD in the environment or use --password-command 'CMD'"
+_STORE_FIX = (
+    "nothing stored: give the password when sending instead, in WARMUP_PASSWORD or "
+    "WARMUP_PASSWORD_COMMAND, or with --password-command 'CMD' on send, run and doctor"
+)
+
+
+def _keyring(fix: str = _READ_FIX) -> ModuleType:
     try:
         import keyring
         from keyring.backends import fail
@@ -36,14 +45,11 @@ def _keyring() -> ModuleType:
     except Exception as exc:  # PYTHON_KEYRING_BACKEND naming nothing, a backend failing to load
         raise ConfigError(
             f"the system keyring cannot be loaded ({type(exc).__name__}; check "
-            f"PYTHON_KEYRING_BACKEND); set WARMUP_PASSWORD in the environment or use "
-            f"--password-command 'CMD'"
+            f"PYTHON_KEYRING_BACKEND); {fix}"
         ) from None
     if isinstance(backend, fail.Keyring):
-        raise ConfigError(
-            "no system keyring is available on this machine; set WARMUP_PASSWORD in the "
-            "environment or use --password-command 'CMD' (e.g. 'pass show mail/sales')"
-        )
+        example = " (e.g. 'pass show mail/sales')" if fix is _READ_FIX else ""
+        raise ConfigError(f"no system keyring is available on this machine; {fix}{example}")
     return keyring
 
 
@@ -80,14 +86,13 @@ def store_password(address: str, password: str) -> str:
 def store_secret(service: str, user: str, secret: str) -> str:
     """Store ``secret`` under ``service``/``user`` in an encrypting system keyring; returns the
     backend's name (:class:`ConfigError` if there is none, or it refuses)."""
-    keyring = _keyring()
+    keyring = _keyring(_STORE_FIX)
     target = _writer(keyring.get_keyring())
     if stores_plaintext(target):
         raise ConfigError(
             f"the keyring backend {backend_name(target)} keeps passwords unencrypted in a file; "
-            f"nothing stored: use an encrypting keyring (Secret Service, KWallet, macOS Keychain, "
-            f"Windows Credential Locker) or give the password through WARMUP_PASSWORD or "
-            f"--password-command 'CMD'"
+            f"use an encrypting keyring (Secret Service, KWallet, macOS Keychain, Windows "
+            f"Credential Locker), or {_STORE_FIX}"
         )
     try:
         keyring.set_password(service, user, secret)
