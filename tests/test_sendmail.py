@@ -528,3 +528,21 @@ def test_t_reads_the_resent_fields_of_a_resent_message_as_sendmail_does(
         ("colleague@example.com", "sent"),
         ("hidden@example.com", "sent"),
     ]
+
+
+def test_t_reads_only_resent_fields_once_any_resent_field_says_the_message_is_resent(
+    box, run, smtp_ssl, ledger_path
+):
+    # sendmail(8) (EF_RESENT) and Postfix's cleanup take any Resent-* field (Resent-From,
+    # Resent-Date...) as the mark of a resent message and read only Resent-To/-Cc/-Bcc then:
+    # a message resent to the arguments does not go to its original To again.
+    box()
+    text = (
+        f"From: {BOX}\nTo: original@example.com\nResent-From: {BOX}\n"
+        "Resent-Date: Tue, 1 Dec 2026 10:00:00 +0000\nSubject: fwd\n\nhello\n"
+    )
+    res = run("sendmail", "-f", BOX, "-t", "-i", "colleague@example.com", input=text)
+    assert res.exit_code == 0, res.output
+    [msg] = smtp_ssl.messages
+    assert list(msg.rcpt_tos) == ["colleague@example.com"]
+    assert outcomes(ledger_path) == [("colleague@example.com", "sent")]

@@ -143,11 +143,12 @@ RESENT = ("Resent-To", "Resent-Cc", "Resent-Bcc")
 
 def _header_recipients(msg: Any) -> list[str]:
     """The recipients -t reads, as sendmail(8) reads them: Resent-To/-Cc/-Bcc when the message
-    has any (it is being resent), else To/Cc/Bcc. A Resent-Bcc is removed like a Bcc: read as
-    neither, its recipients were silently never mailed."""
+    has any Resent-* field (it is being resent: sendmail's EF_RESENT, Postfix's cleanup take a
+    Resent-From or Resent-Date alone as that mark), else To/Cc/Bcc. A Resent-Bcc is removed
+    like a Bcc: read as neither, its recipients were silently never mailed."""
     from warmup import headers
 
-    if any(name in msg for name in RESENT):
+    if any(name.lower().startswith("resent-") for name in msg):
         return headers.addresses_of(msg, RESENT)
     return headers.addresses_of(msg)
 
