@@ -252,3 +252,97 @@ def test_the_gate_reads_what_the_domain_s_others_sent_on_both_backends(ledger_ur
     when = at(first + dt.timedelta(days=5), 15).isoformat()
     assert run("record", "send", "c@corp.example", *to, "--at", when).exit_code == 0
     assert gate_day()[0] == quota(run, "a@corp.example", now)["day"] == 11
+
+
+def test_a_memo_never_covers_a_day_a_sibling_far_behind_still_sends_on(run, tmp_path, ledger_path):
+    """b@ in UTC+14 (Kiritimati) and s@ in UTC-11 (Pago Pago) share the cap: at 10:50 UTC b@
+    is on Nov 17 and s@ still on Nov 15. b@ sent 30 on Nov 15, s@ 30 by then: the cap left b@
+    70, 30 is under half. s@'s 30 more that evening (its today: no rev move) leave b@ 40, and
+    its 30 count. The memo of b@'s yesterday covered Nov 15 and was resumed with the stale
+    answer (day 11, where a walk without it says 12), by ``warmup quota``, the gate and the
+    report."""
+    from zoneinfo import ZoneInfo
+
+    from warmup import api
+    from warmup.gate import Gate
+    from warmup.ledger import SendIn, open_ledger
+    from warmup.ledger.gatepath import Decision
+    from warmup.policy import evaluate
+
+    policy = tmp_path / "shared.toml"
+    policy.write_text(SHARED)
+    kiri, pago = ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Pacific/Pago_Pago")
+    for box, tz in (("b@corp.example", kiri), ("s@corp.example", pago)):
+        res = run("mailbox", "add", box, "--provider", "exmail", "--policy", str(policy),
+                  "--timezone", str(tz))  # fmt: skip
+        assert res.exit_code == 0, res.output
+    lines = ["mailbox,recipient,sent_at"]
+    for k in range(6, 17):  # b@: 40 a day (30 on Nov 15), s@: 60 a day (30 on Nov 15)
+        for box, tz, n in (("b@corp.example", kiri, 40), ("s@corp.example", pago, 60)):
+            t = dt.datetime(2026, 11, k, 9, tzinfo=tz)
+            for i in range(30 if k == 15 else n):
+                sent = (t + dt.timedelta(minutes=i)).astimezone(dt.UTC).isoformat()
+                lines.append(f"{box},{box[0]}{k}-{i}@example.com,{sent}")
+    (tmp_path / "log.csv").write_text("\n".join(lines) + "\n")
+    assert run("import", str(tmp_path / "log.csv")).exit_code == 0
+    now = dt.datetime(2026, 11, 16, 10, 50, tzinfo=dt.UTC)
+
+    def opened():  # type: ignore[no-untyped-def]
+        ledger = open_ledger(str(ledger_path))
+        ledger.clock = lambda: now  # the wall clock memos are kept by
+        return ledger
+
+    con = sqlite3.connect(ledger_path)
+    con.execute("DELETE FROM walk_memo")  # the import's, kept by today's real clock
+    con.commit()
+    con.close()
+
+    def quota_day() -> int:
+        ledger = opened()
+        try:
+            return api.quota(ledger, "b@corp.example", now).day
+        finally:
+            ledger.close()
+
+    def gate_day() -> int:
+        ledger = opened()
+        gate = Gate("b@corp.example", ledger=ledger)
+        seen = []
+
+        def decide(hist, bad, at_, rev):  # type: ignore[no-untyped-def]
+            a = evaluate(gate.spec, hist, at_)
+            seen.append(a.day)
+            return Decision(RuntimeError("look only"), a.memo)
+
+        try:
+            gate._db.reserve(["x@example.com"], "<look@x>", decide, lambda: now)
+        except RuntimeError:
+            pass
+        finally:
+            gate.close()
+            ledger.close()
+        return seen[0]
+
+    def report_day() -> int:
+        from warmup import reports
+
+        ledger = opened()
+        try:
+            frame = reports.daily(ledger, ["b@corp.example"], at=now)
+        finally:
+            ledger.close()
+        return int(frame["warmup_day"].iloc[-1])
+
+    assert quota_day() == 11
+    assert gate_day() == 11
+    assert report_day() == 11
+    ledger = opened()
+    try:
+        late = dt.datetime(2026, 11, 15, 23, 0, tzinfo=pago)
+        sends = [SendIn(f"late{i}@example.com", late + dt.timedelta(seconds=i)) for i in range(30)]
+        ledger.record(ledger.mailbox("s@corp.example"), sends=sends)
+    finally:
+        ledger.close()
+    assert quota_day() == 12
+    assert gate_day() == 12
+    assert report_day() == 12

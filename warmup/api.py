@@ -41,7 +41,7 @@ from warmup.ledger import (
     SendIn,
     utc,
 )
-from warmup.ledger.reads import BOUNCE_KINDS, stamped
+from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
 from warmup.ledger.values import MailboxExists, from_utc_text, local_day, utc_text
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
@@ -575,6 +575,8 @@ def _quotas(
         out.append(allowance)
         memo, held = allowance.memo, snap.history.memo
         if memo is not None and (held is None or held.upto < memo.upto):
+            if snap.stamp is not None and memo.upto > ledger.real_today(EARLIEST_ZONE):
+                continue  # a day it covers is not over everywhere yet (EARLIEST_ZONE)
             newer.append((box, memo, stamped(inputs, snap.stamp), snap.rev))
     try:
         ledger.keep_memos(newer)
@@ -630,6 +632,8 @@ def _keep(
     memo, held = allowance.memo, snap.history.memo
     if memo is None or (held is not None and held.upto >= memo.upto):
         return
+    if snap.stamp is not None and memo.upto > ledger.real_today(EARLIEST_ZONE):
+        return  # under a domain cap: a day it covers is not over everywhere yet (EARLIEST_ZONE)
     try:
         ledger.keep_memo(box, memo, stamped(inputs, snap.stamp), snap.rev)
     except (ConfigError, Unavailable):

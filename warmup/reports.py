@@ -26,6 +26,7 @@ from warmup import api, policies
 from warmup.errors import ConfigError, InvalidField, Unavailable, UnwritableField
 from warmup.ledger import Ledger, MailboxRow, local_day
 from warmup.ledger import timeline_cache as tc
+from warmup.ledger.reads import EARLIEST_ZONE
 from warmup.ledger.schema import BOUNCE_KINDS
 from warmup.ledger.values import day_start, utc
 from warmup.plots import figure, wide_text
@@ -188,6 +189,12 @@ def daily(
     writes = []
     if cache:
         writes = _new_memos(boxes, memos, held, inputs, walked, col, rows_of)
+        # under a domain cap, only days over in every zone (EARLIEST_ZONE): the others' sends
+        # on a day not over in theirs move no rev, and a report --at ahead walks such days
+        capped = {b.id for b in boxes if specs[b.policy].domain_cap is not None}
+        if capped:
+            last = ledger.real_today(EARLIEST_ZONE)
+            writes = [w for w in writes if w[0] not in capped or w[3].upto <= last]
     if writes:
         _store_memos(ledger, writes)
     if days is not None:  # each mailbox's last days only

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from warmup.ledger.reads import BOUNCE_KINDS, Reads
+from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, Reads
 from warmup.ledger.values import (
     BounceIn,
     Claim,
@@ -261,6 +261,8 @@ class GateSession(ABC):
         m = decision.memo
         if m is None or m.upto >= self.ledger.real_today(self.box.timezone):
             return None
+        if self.policy.domain_cap and m.upto > self.ledger.real_today(EARLIEST_ZONE):
+            return None  # a day it covers is not over in every zone yet (EARLIEST_ZONE)
         if rows.memo is not None and rows.memo.upto >= m.upto:
             return None
         return m

@@ -43,6 +43,16 @@ MIGRATION_NAMES = (
 )
 
 
+# The zone whose day ends last (UTC-12). A mailbox under a domain cap walks what the domain's
+# other mailboxes sent on its past days, by their own local days; a write on one of them moves
+# that mailbox's rev (which the memo's stamp holds) only once the day is over in its zone. A
+# mailbox in UTC+14 is two days ahead of one in UTC-11 for an hour a day: its memo of
+# yesterday would cover a day the other still sends on, without a rev move, and be resumed
+# stale. Its memo is kept only up to the day this zone is on by the wall clock: every day
+# before it is over in every zone.
+EARLIEST_ZONE = "Etc/GMT+12"
+
+
 class Reads(Protocol):
     """The ledger operations ``warmup quota`` needs (each documented on :class:`Ledger`)."""
 
@@ -57,6 +67,7 @@ class Reads(Protocol):
         self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
     ) -> list[Snapshot]: ...
     def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int: ...
+    def real_today(self, tz: str) -> dt.date: ...
     def discard_if_unused(self) -> bool: ...
     def close(self) -> None: ...
 
