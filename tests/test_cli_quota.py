@@ -6,10 +6,11 @@ import csv
 import datetime as dt
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import at
+from tests.conftest import SH, at
 from warmup.policy import load_policy
 
 BOX = "a@corp.example"
@@ -192,6 +193,24 @@ def test_pacing_after_a_send(run, today):
     gap = (nxt - at(today, 9)).total_seconds()
     assert 300 <= gap <= 600
     assert quota_json(run, "--at", at(today, 9, 11).isoformat())["status"] == "ok"
+
+
+def test_the_tables_next_send_is_the_second_the_reasons_name(run, today):
+    """The table's NEXT SEND was cut to the minute (14:47 for a send allowed at 14:47:22): a
+    user who retried at the time shown was paced again. It is the second the reasons name,
+    rounded up as they round it."""
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("record", "send", BOX, "--to", "x@example.com", "--at", at(today, 9).isoformat())
+    asked = at(today, 9, 1).isoformat()
+    q = quota_json(run, "--at", asked)
+    nxt = dt.datetime.fromisoformat(q["next_send_at"])
+    shown = nxt.replace(microsecond=0) + dt.timedelta(seconds=1 if nxt.microsecond else 0)
+    clock = shown.astimezone(ZoneInfo(SH)).strftime("%H:%M:%S")
+    res = run("quota", BOX, "--at", asked)
+    assert res.exit_code == 0, res.output
+    row = res.output.splitlines()[1]
+    assert f" {clock} " in row, (clock, row)
+    assert any(clock in r for r in q["reasons"]), (clock, q["reasons"])
 
 
 def test_cap_and_manual_pause(run, today):

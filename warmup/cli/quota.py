@@ -30,7 +30,13 @@ from warmup.words import plural
 
 
 def _when(ts: dt.datetime | None, tz: str) -> str:
-    return "-" if ts is None else local_text(ts, tz, "%m-%d %H:%M %Z")
+    """The next send, to the second rounded up, as the reasons say it: cut to the minute, a
+    user who retried at the 14:47 shown for 14:47:22 was paced again."""
+    if ts is None:
+        return "-"
+    if ts.microsecond:
+        ts = ts.replace(microsecond=0) + dt.timedelta(seconds=1)
+    return local_text(ts, tz, "%m-%d %H:%M:%S %Z")
 
 
 @cli.command()
