@@ -72,6 +72,9 @@ MAX_HOLD = 600.0  # seconds: RFC 5321 §4.5.3.2.6, the client's wait for the end
 MAX_SESSIONS = 20  # connections at once; one script rarely opens more than a few
 LOGIN_TIMEOUT = 30.0  # seconds from connecting to a successful AUTH
 IDLE_TIMEOUT = 300.0  # seconds between an authenticated client's commands (RFC 5321 §4.5.3.2.7)
+# seconds after its last message the gate's deferred "sent" settlements are written (see
+# Relay._settle_soon)
+SETTLE_AFTER = 0.5
 # The command gets the relay's one-time credentials instead, never a way into the mailbox, the
 # overflow channel or the OAuth app.
 SECRET_VARS = credentials.SECRET_VARS
@@ -243,6 +246,7 @@ class Relay:
     ) -> None:
         self.gate = gate
         self.wait = wait
+        self._settle_handle: asyncio.TimerHandle | None = None  # loop thread only
         self._listen(
             gate.box.address,
             host=host,
@@ -430,7 +434,30 @@ class Relay:
             self.tally.rejected_upstream += done.rejected
             if done.error:
                 self.tally.note(done.error)
+            self._settle_soon()
             return done.reply
+
+    def _settle_soon(self) -> None:
+        """Write the gate's deferred "sent" settlements :data:`SETTLE_AFTER` seconds after the
+        last message, unless another one's reservation writes them first (a client sending
+        without a pause costs no transaction more). A script that waits between its sends (as
+        warm-up pacing asks) left its last message ``reserved`` all that time: 'mailbox remove'
+        refused as if the gate were sending it, and any other send from the mailbox 15 minutes
+        on called it ``unknown`` until the script sent again or ended."""
+        if self._settle_handle is not None:
+            self._settle_handle.cancel()
+        loop = asyncio.get_running_loop()
+        self._settle_handle = loop.call_later(SETTLE_AFTER, self._settle_now)
+
+    def _settle_now(self) -> None:
+        self._settle_handle = None
+        try:
+            self.gate.flush()
+        except (
+            WarmupError,
+            OSError,
+        ):  # the ledger away: the next reservation (or stop) writes them
+            pass
 
     def _hold_for(self, exc: NotAllowed, held: float) -> float | None:
         """Seconds to hold the reply for the next paced slot, or None to answer 451 now."""
