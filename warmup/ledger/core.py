@@ -44,7 +44,13 @@ from warmup.errors import ConfigError, DataError, TempFail
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
-from warmup.ledger.outbox import OutboxStore, bump_pools, refuse_while_queued, target_lock
+from warmup.ledger.outbox import (
+    OutboxStore,
+    bump_pools,
+    refuse_while_queued,
+    release_waiting,
+    target_lock,
+)
 from warmup.ledger.records import Records
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
@@ -472,6 +478,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 .where(MAILBOX.c.id == box.id)
                 .values(rev=MAILBOX.c.rev + 1, **values)
             )
+            release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))  # on the new settings
             if values.get("policy", box.policy) != box.policy:
                 # As 'policy set' does: reports show the day, running gates load the new one.
                 name = values["policy"]
@@ -647,6 +654,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                 conn.execute(
                     MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
                 )
+                release_waiting(conn, [box.id], dt.datetime.now(dt.UTC))
                 self._event(
                     conn,
                     box,

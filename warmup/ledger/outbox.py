@@ -152,6 +152,33 @@ def bump_pools(conn: Connection, where: sa.ColumnElement[bool]) -> None:
     conn.execute(POOL.update().where(where).values(rev=new_rev()))
 
 
+def release_waiting(conn: Connection, mailbox_ids: Sequence[int], now: dt.datetime) -> None:
+    """Make the queued messages of these mailboxes, and of the pools they are members of, due
+    ``now`` (none before its ``not_before``), in the caller's transaction: that of a change
+    that may let them go sooner ('mailbox resume', 'mailbox set', 'policy set', a new pool
+    member). The worker puts a message none of its mailboxes may send back until the plan's
+    next slot, as the plan stood: the end of a pause, the next day once the quota is used.
+    Without this, a mailbox resumed by hand from 'pause --until 3d' sent nothing for 3 days,
+    and a raised quota or a new member nothing until the next day, the old reason shown."""
+    if not mailbox_ids:
+        return
+    ids = list(mailbox_ids)
+    pools = sa.select(POOL_MEMBER.c.pool_id).where(POOL_MEMBER.c.mailbox_id.in_(ids))
+    conn.execute(
+        OUTBOX.update()
+        .where(
+            OUTBOX.c.state == "queued",
+            OUTBOX.c.next_attempt_at > utc(now),
+            OUTBOX.c.not_before <= utc(now),
+            sa.or_(
+                OUTBOX.c.pool_id.in_(pools),
+                sa.and_(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id.in_(ids)),
+            ),
+        )
+        .values(next_attempt_at=utc(now))
+    )
+
+
 def _claim_statement(of_pool: bool) -> sa.Update:
     """Pick, stamp and read back the first due message in one statement (the worker claims once
     per message); built once, with the instants, worker and pool as parameters."""
@@ -256,6 +283,8 @@ class OutboxStore:
                 conn.execute(POOL_MEMBER.insert(), [{"pool_id": pid, "mailbox_id": m} for m in new])
             if new or reply_to is not None:
                 bump_pools(conn, POOL.c.id == pid)
+            if new:  # a member with its own quota: what waits for the others may go now
+                release_waiting(conn, new, now)
             return self._pool(conn, name), len(new)
 
     def _targets_exist(

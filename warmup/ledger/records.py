@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
+from warmup.ledger.outbox import release_waiting
 from warmup.ledger.schema import (
     BOUNCE,
     COUNT_COLUMNS,
@@ -152,6 +153,8 @@ class Records:
         with self.write() as conn:
             self._lock_mailboxes(conn, [box.id])
             self._event(conn, box, EventIn(kind, at, reason, until), once=False)
+            if kind == "resume":  # what waited for the pause's end may go now
+                release_waiting(conn, [box.id], at)
 
     def _record(
         self,

@@ -1,0 +1,148 @@
+"""A change that lets a pool's mailboxes send sooner, made while its messages wait: 'mailbox
+resume', a raised quota ('mailbox set --policy' or '--cap', 'policy set'), a new member. The
+worker (``warmup run``, a process of its own) put each waiting message back until the plan's
+next slot as the plan stood when it looked (the end of a pause, the next day once the quota
+was used); the change makes them due at once, so the next pass sends what the new plan
+allows, and no message shows a reason that no longer holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests import forkcli
+from tests.gatekit import PASSWORD_ENV, cli, policy_file
+from tests.outboxkit import BOXES, add_box, members_sink, pool_of, queue_plain
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def sink(pki):  # type: ignore[no-untyped-def]
+    with members_sink(pki, 2) as s:
+        yield s
+
+
+def run_once() -> str:
+    """``warmup run --once`` as its own process; what it printed."""
+    proc = subprocess.run(
+        [*forkcli.command(), "run", "--once", "--no-sync"],
+        env={**os.environ, **PASSWORD_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    return proc.stdout
+
+
+def states() -> list[str]:
+    return [m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)]
+
+
+@pytest.mark.parametrize("change", ["mailbox set --policy", "mailbox set --cap", "policy set"])
+def test_a_quota_raised_while_messages_wait_for_tomorrow_lets_them_go_today(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+    change,
+):
+    """A quota of 1, three messages: one goes, two wait for tomorrow. The user raises the
+    quota; the next run sends both (they waited for tomorrow, "today's quota is used (1 of
+    1 sent)", whatever the new quota)."""
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    one = policy_file(tmp_path / "one.toml", daily=1)
+    fifty = policy_file(tmp_path / "fifty.toml", daily=50)
+    if change == "mailbox set --cap":
+        assert cli("mailbox", "set", box, "--cap", "1").returncode == 0
+    elif change == "policy set":
+        assert cli("policy", "add", "careful", str(one)).returncode == 0
+        assert cli("mailbox", "set", box, "--policy", "careful").returncode == 0
+    else:
+        assert cli("mailbox", "set", box, "--policy", str(one)).returncode == 0
+    queue_plain(3)
+    assert "sent #1" in run_once()
+    assert sorted(states()) == ["queued", "queued", "sent"]
+    if change == "mailbox set --cap":
+        res = cli("mailbox", "set", box, "--cap", "none")
+    elif change == "policy set":
+        res = cli("policy", "set", "careful", str(fifty))
+    else:
+        res = cli("mailbox", "set", box, "--policy", str(fifty))
+    assert res.returncode == 0, res.stderr
+    out = run_once()
+    assert "sent #2" in out and "sent #3" in out, out
+    assert states() == ["sent"] * 3
+    assert len(sink.messages) == 3
+
+
+def test_a_mailbox_resumed_before_its_pause_ends_sends_at_once(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """'mailbox pause --until 3d', a run (the messages wait for the pause's end), then
+    'mailbox resume': the next run sends them, not in 3 days."""
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    res = cli("mailbox", "pause", box, "--reason", "IP review", "--until", "3d")
+    assert res.returncode == 0, res.stderr
+    queue_plain(2)
+    assert "Done: 2 waiting." in run_once()
+    res = cli("mailbox", "resume", box)
+    assert res.returncode == 0, res.stderr
+    out = run_once()
+    assert "sent #1" in out and "sent #2" in out, out
+    assert states() == ["sent", "sent"]
+
+
+def test_a_member_added_to_a_pool_whose_quota_is_used_takes_its_waiting_messages(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """Pool P = {a} at 1 a day, three messages: one goes, two wait for tomorrow. 'pool add P b'
+    (b at 50 a day): the next run sends them from b."""
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=1)
+    queue_plain(3)
+    assert "sent #1" in run_once()
+    b = BOXES[1]
+    add_box(b, sink.port, str(policy_file(tmp_path / "fifty.toml", daily=50)))
+    res = cli("pool", "add", "P", b)
+    assert res.returncode == 0, res.stderr
+    run_once()
+    assert states() == ["sent"] * 3
+    assert [str(m.message["From"]) for m in sink.messages] == [a, b, b]
+
+
+def test_a_message_not_before_a_later_time_still_waits_for_it(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """What the user scheduled for later is no waiting message: a change leaves it alone."""
+    import datetime as dt
+    from email.message import EmailMessage
+
+    from warmup import Outbox
+    from warmup.ledger import open_ledger
+
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = "later@example.com", "later"
+    msg.set_content("hello")
+    ledger = open_ledger()
+    try:
+        Outbox(ledger).add(msg, pool="P", not_before=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    finally:
+        ledger.close()
+    assert cli("mailbox", "set", box, "--cap", "20").returncode == 0
+    assert "nothing was due" in run_once()
+    assert states() == ["queued"]
