@@ -277,3 +277,81 @@ def test_a_member_removed_mid_pass_is_not_offered_the_next_message(
     assert [str(m.message["From"]) for m in sink.messages] == [a] * 4
     assert {m.state for m in ledger.messages()} == {"sent"}
     ledger.close()
+
+
+# A `warmup run --pool P` as a process of its own that keeps its Worker across passes: each
+# line on stdin runs one pass; it prints each log line as "LOG ..." and "DONE ..." after a pass.
+POOL_DRIVER = """
+import sys
+from warmup.ledger import open_ledger
+from warmup.outbox.worker import Worker
+
+ledger = open_ledger()
+with Worker(ledger, pool="P", log=lambda line: print("LOG " + line, flush=True)) as w:
+    for line in sys.stdin:
+        done = w.run_once()
+        print("DONE " + ",".join(f"{k}={v}" for k, v in sorted(done.outcomes.items())), flush=True)
+ledger.close()
+"""
+
+
+def _pass(proc: subprocess.Popen[str]) -> list[str]:
+    """One pass of the POOL_DRIVER process: its log lines (time stamps cut) and its DONE."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, proc.communicate()[1]
+        lines.append(line.split(" ", 2)[2].strip() if line.startswith("LOG ") else line.strip())
+        if line.startswith("DONE "):
+            return lines
+
+
+def test_a_worker_of_one_pool_follows_it_when_it_is_removed_and_made_again(
+    sink,
+    ssl_cert_env,
+    ledger_url,  # noqa: F811
+    tmp_path,
+):
+    """`warmup run --pool P` kept the id P had when it started: once P was removed and made
+    again (a new id), the worker never sent the new P's messages, and said nothing is queued.
+    Now it looks P up by name each pass: one line when P is gone, one when it is back, and
+    the new P's messages go."""
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    queue("r0@example.com")
+    script = tmp_path / "pool_keeper.py"
+    script.write_text(POOL_DRIVER, encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _pass(proc)[-1] == "DONE sent=1"
+        res = cli("pool", "remove", "P", "--force")
+        assert res.returncode == 0, res.stderr
+        assert _pass(proc) == [
+            "pool P was removed: nothing to send until 'warmup pool add P ADDRESS...' makes "
+            "it again",
+            "DONE",
+        ]
+        assert _pass(proc) == ["DONE"]  # said once
+        res = cli("pool", "add", "P", a)
+        assert res.returncode == 0, res.stderr
+        queue("r1@example.com"), queue("r2@example.com")
+        got = _pass(proc)
+        assert got[0] == "pool P exists again: sending its messages", got
+        assert got[-1] == "DONE sent=2", got
+    finally:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0 and "Traceback" not in err, err
+    assert [m.rcpt_tos for m in sink.messages] == [
+        ("r0@example.com",),
+        ("r1@example.com",),
+        ("r2@example.com",),
+    ]

@@ -58,7 +58,7 @@ from warmup.headers import decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import RETRYABLE, Settle, fate
-from warmup.ledger.values import MailboxNotFound, day_start, local_day
+from warmup.ledger.values import MailboxNotFound, PoolNotFound, day_start, local_day
 from warmup.outbox.bounces import BounceSync
 from warmup.policy import Allowance
 from warmup.smtp import TooBig
@@ -163,6 +163,7 @@ class Worker:
     ) -> None:
         self.ledger = ledger
         self.pool: PoolRow | None = ledger.pool(pool) if pool is not None else None
+        self._pool_gone = False  # the pool was found removed (said once, see _pool_now)
         self.clock = clock
         self.log = log
         self.lease = lease
@@ -331,7 +332,7 @@ class Worker:
         # The health last told per mailbox, read once a pass (see warmup.notify.observe).
         self._seen = self.ledger.settings(notify.HEALTH_KEY) if self.notifier.active else None
         self._observed = set()
-        pool_id = self.pool.id if self.pool else None
+        pool_id = self._pool_now(start)
         for state in self.recover(start):
             done.outcomes[f"recovered {state}"] += 1
         expired = self.ledger.expire_messages(start)
@@ -373,6 +374,31 @@ class Worker:
         if upcoming is not None:
             done.next_due, done.next_why = upcoming
         return done
+
+    def _pool_now(self, now: dt.datetime) -> int | None:
+        """The id of the worker's pool (``--pool``) as the ledger has it at the start of a pass
+        (None: every pool's messages). Looked up by name: a pool removed and made again under
+        its name has a new id, and a worker that kept the id it started with never claimed the
+        new pool's messages, saying "nothing is queued" while they waited. A removed pool: one
+        line, then nothing to claim (its messages were cancelled with it) until it is made
+        again."""
+        if self.pool is None:
+            return None
+        try:
+            pool = self.ledger.pool(self.pool.name)
+        except PoolNotFound:
+            if not self._pool_gone:
+                self._pool_gone = True
+                self.log(
+                    f"{_stamp(now)} pool {self.pool.name} was removed: nothing to send until "
+                    f"'warmup pool add {self.pool.name} ADDRESS...' makes it again"
+                )
+            return self.pool.id
+        if self._pool_gone or pool.id != self.pool.id:
+            self.log(f"{_stamp(now)} pool {pool.name} exists again: sending its messages")
+        self._pool_gone = False
+        self.pool = pool
+        return pool.id
 
     def _hold_backlog(self, start: dt.datetime, pool_id: int | None, done: Pass) -> None:
         """At the start of a pass: :meth:`_hold` each pool (or mailbox) with due messages."""
