@@ -453,10 +453,7 @@ class Relay:
         self._settle_handle = None
         try:
             self.gate.flush()
-        except (
-            WarmupError,
-            OSError,
-        ):  # the ledger away: the next reservation (or stop) writes them
+        except (WarmupError, OSError):  # the ledger away: the next reservation (or stop) does
             pass
 
     def _hold_for(self, exc: NotAllowed, held: float) -> float | None:
