@@ -14,7 +14,15 @@ import pendulum
 import pytest
 from click.testing import CliRunner, Result
 
-pytest_plugins = ["tests.peers.fixtures", "tests.outboxkit"]  # outboxkit: sink, password
+# pgkit (ledger_url, pg_url) here too: registered first, as a plugin, it is imported with its
+# asserts rewritten before a test module imports it directly (test_crash_points does, and
+# was imported by another test module before one naming it in its own pytest_plugins: a
+# PytestAssertRewriteWarning in every run).
+pytest_plugins = [
+    "tests.peers.fixtures",
+    "tests.outboxkit",
+    "tests.pgkit",
+]  # outboxkit: sink, password
 
 # No test reads or writes the keyring of the machine it runs on (``mailbox remove`` forgets a
 # mailbox's stored password): a test that needs one names its own backend, in its process or
@@ -110,7 +118,7 @@ def _rewrite_tests_once(config: pytest.Config) -> None:
     except (ImportError, KeyError):
         return
     here = Path(__file__).parent
-    plugins = [here / "peers" / "fixtures.py", here / "outboxkit.py"]  # pytest_plugins above
+    plugins = [here / "peers" / "fixtures.py", here / "outboxkit.py", here / "pgkit.py"]  # above
     for fn in [*sorted(here.glob("test_*.py")), here / "conftest.py", *plugins]:
         pyc = get_cache_dir(fn) / (fn.name[:-3] + PYC_TAIL)
         if _read_pyc(fn, pyc, state.trace) is None:
