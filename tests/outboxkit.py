@@ -5,6 +5,7 @@ environment)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +118,20 @@ def template(path: Path, text: str = TEMPLATE) -> Path:
 def queue_csv(csv: Path, tpl: Path, *extra: str, pool: str = "P"):  # type: ignore[no-untyped-def]
     """``warmup queue add --pool POOL [EXTRA] --csv CSV --template TPL``, as a user runs it."""
     return cli("queue", "add", "--pool", pool, *extra, "--csv", str(csv), "--template", str(tpl))
+
+
+def driver_pass(proc: subprocess.Popen[str], *, cut_stamps: bool = False) -> list[str]:
+    """One pass of a worker driven pass by pass in a process of its own (it runs
+    ``run_once`` for each line on its stdin, prints ``LOG ...`` lines and a ``DONE ...``): its
+    lines, the DONE last; ``cut_stamps``: a LOG line without its time stamp."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, proc.communicate(timeout=60)[1]
+        cut = cut_stamps and line.startswith("LOG ")
+        lines.append(line.split(" ", 2)[2].strip() if cut else line.strip())
+        if line.startswith("DONE "):
+            return lines

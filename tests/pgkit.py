@@ -127,3 +127,26 @@ def ledger_url(
         yield schema.url
     finally:
         schema.drop()
+
+
+def waiting_for_lock(url: str, app: str) -> bool:
+    """Whether the session named ``app`` (its ``application_name``) waits for a lock on the
+    server of the ledger ``url``: a test's cue that a racing process reached its lock."""
+    import sqlalchemy as sa
+
+    from warmup.ledger import open_ledger
+
+    ledger = open_ledger(url, migrate=False)
+    try:
+        with ledger.read() as conn:
+            return bool(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE application_name = :app AND wait_event_type = 'Lock'"
+                    ),
+                    {"app": app},
+                ).scalar()
+            )
+    finally:
+        ledger.close()

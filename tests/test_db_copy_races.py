@@ -15,33 +15,13 @@ import os
 import sqlite3
 import subprocess
 
-import sqlalchemy as sa
-
 from tests import forkcli
-from tests.pgkit import PgSchema
+from tests.pgkit import PgSchema, waiting_for_lock
 from warmup import api
 from warmup.ledger import open_ledger
 
 BOX = "sales@corp.example"
 OTHER = "other@corp.example"
-
-
-def _waiting(url: str, app: str) -> bool:
-    """Whether the session named ``app`` is waiting for a lock."""
-    ledger = open_ledger(url, migrate=False)
-    try:
-        with ledger.read() as conn:
-            return bool(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE application_name = :app AND wait_event_type = 'Lock'"
-                    ),
-                    {"app": app},
-                ).scalar()
-            )
-    finally:
-        ledger.close()
 
 
 def test_a_copy_into_a_postgresql_ledger_written_meanwhile_is_refused_in_one_line(tmp_path):
@@ -70,7 +50,9 @@ def test_a_copy_into_a_postgresql_ledger_written_meanwhile_is_refused_in_one_lin
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            while not _waiting(schema.url, "copier"):  # the copy waits for this host: commit
+            while not waiting_for_lock(
+                schema.url, "copier"
+            ):  # the copy waits for this host: commit
                 assert copier.poll() is None, copier.communicate()
         out, err = copier.communicate(timeout=60)
         assert (copier.returncode, out) == (78, ""), err

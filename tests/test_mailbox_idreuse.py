@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.gatekit import PASSWORD_ENV, cli, policy_file
-from tests.outboxkit import BOXES, add_box, leads, pool_of, template
+from tests.outboxkit import BOXES, add_box, driver_pass, leads, pool_of, template
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
@@ -71,20 +71,6 @@ def queue(to: str, pool: str | None = None, mailbox: str | None = None, late: in
         ledger.close()
 
 
-def _pass(proc: subprocess.Popen[str]) -> list[str]:
-    """Run one pass of the driver; its log lines, the DONE line last."""
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    lines = []
-    while True:
-        line = proc.stdout.readline()
-        assert line, proc.communicate(timeout=60)[1]
-        lines.append(line.strip())
-        if line.startswith("DONE "):
-            return lines
-
-
 def test_a_running_worker_sends_as_the_new_mailbox_that_took_a_removed_ones_id(
     sink, other_sink, ssl_cert_env, tmp_path
 ):
@@ -109,7 +95,7 @@ def test_a_running_worker_sends_as_the_new_mailbox_that_took_a_removed_ones_id(
         text=True,
     )
     try:
-        assert _pass(proc)[-1] == "DONE sent=3"  # the worker now keeps gates of a and b
+        assert driver_pass(proc)[-1] == "DONE sent=3"  # the worker now keeps gates of a and b
         res = cli("mailbox", "remove", b, "--force")
         assert res.returncode == 0, res.stderr
         d = BOXES[3]
@@ -119,7 +105,7 @@ def test_a_running_worker_sends_as_the_new_mailbox_that_took_a_removed_ones_id(
         assert res.returncode == 0, res.stderr
         queue("r3@example.com", mailbox=d)  # first: the worker's gate of id 2 is b's
         queue("r2@example.com", pool="P")  # a sent two, d one: d
-        lines = _pass(proc)
+        lines = driver_pass(proc)
         assert lines[-1] == "DONE sent=2", lines
     finally:
         out, err = proc.communicate(timeout=60)  # closes stdin: the driver ends

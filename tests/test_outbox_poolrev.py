@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import BOXES, members_sink, pool_of
+from tests.outboxkit import BOXES, driver_pass, members_sink, pool_of
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
@@ -295,20 +295,6 @@ ledger.close()
 """
 
 
-def _pass(proc: subprocess.Popen[str]) -> list[str]:
-    """One pass of the POOL_DRIVER process: its log lines (time stamps cut) and its DONE."""
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write("go\n")
-    proc.stdin.flush()
-    lines = []
-    while True:
-        line = proc.stdout.readline()
-        assert line, proc.communicate()[1]
-        lines.append(line.split(" ", 2)[2].strip() if line.startswith("LOG ") else line.strip())
-        if line.startswith("DONE "):
-            return lines
-
-
 def test_a_worker_of_one_pool_follows_it_when_it_is_removed_and_made_again(
     sink,
     ssl_cert_env,
@@ -332,19 +318,19 @@ def test_a_worker_of_one_pool_follows_it_when_it_is_removed_and_made_again(
         text=True,
     )
     try:
-        assert _pass(proc)[-1] == "DONE sent=1"
+        assert driver_pass(proc, cut_stamps=True)[-1] == "DONE sent=1"
         res = cli("pool", "remove", "P", "--force")
         assert res.returncode == 0, res.stderr
-        assert _pass(proc) == [
+        assert driver_pass(proc, cut_stamps=True) == [
             "pool P was removed: nothing to send until 'warmup pool add P ADDRESS...' makes "
             "it again",
             "DONE",
         ]
-        assert _pass(proc) == ["DONE"]  # said once
+        assert driver_pass(proc, cut_stamps=True) == ["DONE"]  # said once
         res = cli("pool", "add", "P", a)
         assert res.returncode == 0, res.stderr
         queue("r1@example.com"), queue("r2@example.com")
-        got = _pass(proc)
+        got = driver_pass(proc, cut_stamps=True)
         assert got[0] == "pool P exists again: sending its messages", got
         assert got[-1] == "DONE sent=2", got
     finally:

@@ -14,34 +14,15 @@ import subprocess
 import traceback
 
 import pytest
-import sqlalchemy as sa
 
 from tests import forkcli
 from tests.gatekit import policy_file
-from tests.pgkit import PgSchema, pg_server
+from tests.pgkit import PgSchema, pg_server, waiting_for_lock
 from warmup import api, policies
 from warmup.errors import DataError
 from warmup.ledger import open_ledger
 
 BOX = "sales@corp.example"
-
-
-def _waiting(url: str, app: str) -> bool:
-    """Whether the session named ``app`` is waiting for a lock."""
-    ledger = open_ledger(url, migrate=False)
-    try:
-        with ledger.read() as conn:
-            return bool(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(*) FROM pg_stat_activity "
-                        "WHERE application_name = :app AND wait_event_type = 'Lock'"
-                    ),
-                    {"app": app},
-                ).scalar()
-            )
-    finally:
-        ledger.close()
 
 
 def test_a_second_host_adding_a_mailbox_being_added_is_told_it_exists(tmp_path):
@@ -61,7 +42,7 @@ def test_a_second_host_adding_a_mailbox_being_added_is_told_it_exists(tmp_path):
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            while not _waiting(pg_url, "host-b"):  # B is blocked behind A: commit A now
+            while not waiting_for_lock(pg_url, "host-b"):  # B is blocked behind A: commit A now
                 assert b.poll() is None, b.communicate()
         out, err = b.communicate(timeout=60)
         assert b.returncode == 65, err
