@@ -5,7 +5,9 @@ environment)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,6 +120,20 @@ def template(path: Path, text: str = TEMPLATE) -> Path:
 def queue_csv(csv: Path, tpl: Path, *extra: str, pool: str = "P"):  # type: ignore[no-untyped-def]
     """``warmup queue add --pool POOL [EXTRA] --csv CSV --template TPL``, as a user runs it."""
     return cli("queue", "add", "--pool", pool, *extra, "--csv", str(csv), "--template", str(tpl))
+
+
+def start_driver(text: str, path: Path) -> subprocess.Popen[str]:
+    """The pass-by-pass worker script ``text``, written to ``path`` and started with the
+    sink's password (read its passes with :func:`driver_pass`)."""
+    path.write_text(text, encoding="utf-8")
+    return subprocess.Popen(
+        [sys.executable, str(path)],
+        env={**os.environ, **PASSWORD_ENV},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def driver_pass(proc: subprocess.Popen[str], *, cut_stamps: bool = False) -> list[str]:

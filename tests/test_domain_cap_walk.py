@@ -218,8 +218,6 @@ def test_the_gate_reads_what_the_domain_s_others_sent_on_both_backends(ledger_ur
     memo is kept, as ``warmup quota`` does; after c@'s back-dated sends the memo of before is
     not resumed."""
     from warmup.gate import Gate
-    from warmup.ledger.gatepath import Decision
-    from warmup.policy import evaluate
 
     now, today = wall_clock()
     first = today - dt.timedelta(days=10)
@@ -229,21 +227,7 @@ def test_the_gate_reads_what_the_domain_s_others_sent_on_both_backends(ledger_ur
                           "c@corp.example": c}, first)  # fmt: skip
 
     def gate_day() -> tuple[int, object]:
-        gate = Gate("a@corp.example", db=ledger_url)
-        seen = []
-
-        def decide(hist, bad, at_, rev):  # type: ignore[no-untyped-def]
-            a = evaluate(gate.spec, hist, at_)
-            seen.append((a.day, hist.memo))
-            return Decision(RuntimeError("look only"), a.memo)
-
-        try:
-            gate._db.reserve(["x@example.com"], "<look@x>", decide, lambda: now)
-        except RuntimeError:
-            pass
-        finally:
-            gate.close()
-        return seen[0]
+        return _gate_look(Gate("a@corp.example", db=ledger_url), now)
 
     assert gate_day()[0] == quota(run, "a@corp.example", now)["day"] == 10
     day, memo = gate_day()
@@ -266,8 +250,6 @@ def test_a_memo_never_covers_a_day_a_sibling_far_behind_still_sends_on(run, tmp_
     from warmup import api
     from warmup.gate import Gate
     from warmup.ledger import SendIn, open_ledger
-    from warmup.ledger.gatepath import Decision
-    from warmup.policy import evaluate
 
     policy = tmp_path / "shared.toml"
     policy.write_text(SHARED)
@@ -306,22 +288,10 @@ def test_a_memo_never_covers_a_day_a_sibling_far_behind_still_sends_on(run, tmp_
 
     def gate_day() -> int:
         ledger = opened()
-        gate = Gate("b@corp.example", ledger=ledger)
-        seen = []
-
-        def decide(hist, bad, at_, rev):  # type: ignore[no-untyped-def]
-            a = evaluate(gate.spec, hist, at_)
-            seen.append(a.day)
-            return Decision(RuntimeError("look only"), a.memo)
-
         try:
-            gate._db.reserve(["x@example.com"], "<look@x>", decide, lambda: now)
-        except RuntimeError:
-            pass
+            return _gate_look(Gate("b@corp.example", ledger=ledger), now)[0]
         finally:
-            gate.close()
             ledger.close()
-        return seen[0]
 
     def report_day() -> int:
         from warmup import reports
@@ -346,3 +316,25 @@ def test_a_memo_never_covers_a_day_a_sibling_far_behind_still_sends_on(run, tmp_
     assert quota_day() == 12
     assert gate_day() == 12
     assert report_day() == 12
+
+
+def _gate_look(gate, now: dt.datetime) -> tuple[int, object]:  # type: ignore[no-untyped-def]
+    """The warm-up day (and the walk memo it resumed from) the gate's own reservation read
+    decides on at ``now``, nothing reserved; the gate closed after."""
+    from warmup.ledger.gatepath import Decision
+    from warmup.policy import evaluate
+
+    seen = []
+
+    def decide(hist, bad, at_, rev):  # type: ignore[no-untyped-def]
+        a = evaluate(gate.spec, hist, at_)
+        seen.append((a.day, hist.memo))
+        return Decision(RuntimeError("look only"), a.memo)
+
+    try:
+        gate._db.reserve(["x@example.com"], "<look@x>", decide, lambda: now)
+    except RuntimeError:
+        pass
+    finally:
+        gate.close()
+    return seen[0]

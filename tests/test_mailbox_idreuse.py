@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
 
-from tests.gatekit import PASSWORD_ENV, cli, policy_file
-from tests.outboxkit import BOXES, add_box, driver_pass, leads, pool_of, template
+from tests.gatekit import cli, policy_file
+from tests.outboxkit import BOXES, add_box, driver_pass, leads, pool_of, start_driver, template
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
@@ -84,16 +81,7 @@ def test_a_running_worker_sends_as_the_new_mailbox_that_took_a_removed_ones_id(
     queue("r0@example.com", mailbox=b)
     queue("r1@example.com", mailbox=a)
     queue("r4@example.com", mailbox=a)
-    script = tmp_path / "keeper.py"
-    script.write_text(DRIVER, encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        env={**os.environ, **PASSWORD_ENV},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_driver(DRIVER, tmp_path / "keeper.py")
     try:
         assert driver_pass(proc)[-1] == "DONE sent=3"  # the worker now keeps gates of a and b
         res = cli("mailbox", "remove", b, "--force")

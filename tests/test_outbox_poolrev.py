@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli
-from tests.outboxkit import BOXES, driver_pass, members_sink, pool_of
+from tests.outboxkit import BOXES, driver_pass, members_sink, pool_of, start_driver
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
@@ -307,16 +307,7 @@ def test_a_worker_of_one_pool_follows_it_when_it_is_removed_and_made_again(
     the new P's messages go."""
     (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
     queue("r0@example.com")
-    script = tmp_path / "pool_keeper.py"
-    script.write_text(POOL_DRIVER, encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        env={**os.environ, **PASSWORD_ENV},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_driver(POOL_DRIVER, tmp_path / "pool_keeper.py")
     try:
         assert driver_pass(proc, cut_stamps=True)[-1] == "DONE sent=1"
         res = cli("pool", "remove", "P", "--force")
