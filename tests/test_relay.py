@@ -790,6 +790,45 @@ def test_a_message_id_already_sent_is_not_answered_250_for_recipients_it_never_r
     assert server.summary().startswith("warmup: 1 sent, 1 already sent before (not again), 0 ")
 
 
+def end_of_data(server, raw: bytes, rcpts: tuple[str, ...]) -> tuple[int, str]:
+    """Log in to the relay and send ``raw``; the end-of-DATA reply, a 250's text too."""
+    import smtplib
+
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        s.mail(BOX)
+        for rcpt in rcpts:
+            assert s.rcpt(rcpt)[0] == 250
+        code, text = s.data(raw)
+    return code, text.decode()
+
+
+def test_a_client_retrying_a_partly_deferred_message_without_message_id_reaches_only_the_rest(
+    relay, smtp_ssl, ledger_path
+):
+    # The relay gave a message without a Message-ID a new random one each time: a client that
+    # retried after "rejected upstream: grey@ (450)" mailed ok@ a second time. The relay's
+    # Message-ID is now derived from the bytes, the envelope and the day, so it knows a retry.
+    server = relay(daily=10)
+    smtp_ssl.reject_rcpt = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
+    raw = b"Subject: partly\r\n\r\nhi\r\n"
+    both = ("ok@example.com", "grey@example.com")
+    code, text = end_of_data(server, raw, both)
+    assert code == 250 and "sent to 1 of 2; rejected upstream: grey@example.com (450)" in text
+    smtp_ssl.reject_rcpt = {}
+    code, text = end_of_data(server, raw, both)
+    assert code == 250, text
+    assert " sent to 1 of 1 (1 more reached before: not sent again)" in text, text
+    first, retry = smtp_ssl.messages
+    assert (first.rcpt_tos, retry.rcpt_tos) == (("ok@example.com",), ("grey@example.com",))
+    assert first.message["Message-ID"] == retry.message["Message-ID"]
+    # Another envelope is another message: a Message-ID of its own, sent to all.
+    assert end_of_data(server, raw, ("ok@example.com",))[0] == 250
+    assert smtp_ssl.messages[2].message["Message-ID"] != first.message["Message-ID"]
+    ids = {m for _, m, _ in ledger_sends(ledger_path)}
+    assert len(ids) == 2, ids
+
+
 @pytest.mark.parametrize(
     "head",
     [

@@ -50,6 +50,18 @@ def outcomes(ledger_path: Path) -> list[tuple[str, str]]:
         con.close()
 
 
+def wrapped(script: str) -> subprocess.CompletedProcess[str]:
+    """``sh -c SCRIPT`` run by ``warmup send BOX --``: its ``sendmail`` goes through the relay."""
+    return subprocess.run(
+        [*forkcli.command(), "send", BOX, "--", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 # -- direct mode: no relay in the environment, the command opens the gate itself ----------------
 
 
@@ -459,14 +471,7 @@ def test_an_mbox_from_line_first_is_dropped_in_relay_mode_as_in_direct_mode(
     path = tmp_path / "saved.eml"
     path.write_text(f"From {BOX} Tue Dec  1 10:00:00 2026\nSubject: saved\n\nhello\n")
     assert run("sendmail", "-f", BOX, "a@example.com", input=path.read_text()).exit_code == 0
-    res = subprocess.run(
-        [*forkcli.command(), "send", BOX, "--", "sh", "-c", f"sendmail b@example.com < {path}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    res = wrapped(f"sendmail b@example.com < {path}")
     assert res.returncode == 0, res.stderr
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("a@example.com",), ("b@example.com",)]
     for got in smtp_ssl.messages:
@@ -494,14 +499,7 @@ def test_relay_mode_refuses_a_bcc_with_white_space_before_its_colon_as_direct_mo
     path = tmp_path / "bcc.eml"
     path.write_text("To: lead@example.com\nBcc : hidden@example.com\nSubject: hi\n\nhello\n")
     script = f"sendmail -t -i < {path}; echo $?"
-    res = subprocess.run(
-        [*forkcli.command(), "send", BOX, "--", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    res = wrapped(script)
     assert res.stdout.split() == ["65"], res.stderr
     [error] = [line for line in res.stderr.splitlines() if line.startswith("Error")]
     assert "white space before its colon" in error and "'Bcc:'" in error
@@ -546,3 +544,51 @@ def test_t_reads_only_resent_fields_once_any_resent_field_says_the_message_is_re
     [msg] = smtp_ssl.messages
     assert list(msg.rcpt_tos) == ["colleague@example.com"]
     assert outcomes(ledger_path) == [("colleague@example.com", "sent")]
+
+
+# -- a retry of a partly deferred message (exit 75) -------------------------------------------
+
+PARTLY = "To: ok@example.com, grey@example.com\nSubject: partly\n\nhello\n"  # no Message-ID
+GREY = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
+
+
+def sendmail_direct(run: Any) -> int:
+    res = run("sendmail", "-t", "-f", BOX, input=PARTLY)
+    return int(res.exit_code)
+
+
+@pytest.mark.parametrize("mode", ["direct", "relay"])
+def test_a_retry_after_exit_75_reaches_only_those_not_reached_and_a_later_copy_is_new(
+    mode, box, run, smtp_ssl, ledger_path
+):
+    # sendmail exits 75 when the server deferred some recipients: "try again later". A message
+    # without a Message-ID got a new random one on each try, so the retry mailed ok@ a second
+    # time. Its Message-ID is now derived from the message, so the retry is known as such.
+    box()
+    smtp_ssl.reject_rcpt = dict(GREY)
+
+    def send() -> int:
+        if mode == "direct":
+            return sendmail_direct(run)
+        res = wrapped(f"printf '{PARTLY}' | sendmail -t; echo $?")
+        assert res.returncode == 0, res.stderr
+        return int(res.stdout.split()[-1])
+
+    assert send() == 75
+    smtp_ssl.reject_rcpt = {}
+    assert send() == 0  # the retry
+    first, retry = smtp_ssl.messages
+    assert (first.rcpt_tos, retry.rcpt_tos) == (("ok@example.com",), ("grey@example.com",))
+    assert first.message["Message-ID"] == retry.message["Message-ID"]
+    # Sent to everyone before: the same text again is a new message, with a new Message-ID.
+    assert send() == 0
+    again = smtp_ssl.messages[2]
+    assert again.rcpt_tos == ("ok@example.com", "grey@example.com")
+    assert again.message["Message-ID"] != first.message["Message-ID"]
+    assert sorted(outcomes(ledger_path)) == [
+        ("grey@example.com", "sent"),
+        ("grey@example.com", "sent"),
+        ("grey@example.com", "soft"),
+        ("ok@example.com", "sent"),
+        ("ok@example.com", "sent"),
+    ]

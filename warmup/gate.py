@@ -708,6 +708,32 @@ def new_message_id(address: str) -> str:
     return email.utils.make_msgid(domain=addresses.domain_of(address))
 
 
+def derived_message_id(address: str, recipients: list[str], raw: bytes, day: dt.date) -> str:
+    """The Message-ID given to a message that has none, the same for the same bytes to the same
+    recipients from the same mailbox on the same (local) day: a script that retries what
+    was partly deferred (sendmail's exit 75, an SMTP 4xx) hands the same message again, and
+    the ledger knows whom it already reached (:func:`retry_of_derived`). A random one made
+    the retry a new message, mailed again to those the first attempt reached."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in (address, *sorted(set(recipients)), day.isoformat()):
+        h.update(part.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(raw)
+    return f"<warmup.{h.hexdigest()[:32]}@{addresses.domain_of(address)}>"
+
+
+def retry_of_derived(exc: DuplicateSend) -> list[str] | None:
+    """For a :func:`derived_message_id` the ledger already holds: the recipients to send it to
+    now, or None to refuse as for any Message-ID (one still in flight, of unknown fate or
+    refused: DESIGN invariant 9). Sent to some before: a retry, to those it has not reached
+    (``exc.unsent``). Sent to all: the same text again, meant as a new message (the first
+    attempt succeeded, so nothing retried it); it needs a new Message-ID (an empty list)."""
+    if exc.outcome != "sent":
+        return None
+    return list(exc.unsent)
+
+
 def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     """Parse if needed; make sure it has From (the mailbox), Date and a Message-ID.
 

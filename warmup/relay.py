@@ -33,6 +33,7 @@ holding, so the client's retry is counted once.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email.utils
 import hmac
 import ipaddress
@@ -52,7 +53,16 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, syntax
 
 from warmup import addresses, credentials, headers
 from warmup.errors import ConfigError, DataError, WarmupError
-from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed, new_message_id
+from warmup.gate import (
+    DuplicateSend,
+    Gate,
+    NotAllowed,
+    Suppressed,
+    derived_message_id,
+    new_message_id,
+    retry_of_derived,
+)
+from warmup.ledger import local_day
 from warmup.policy.engine import next_send_text
 from warmup.words import plural
 
@@ -180,8 +190,14 @@ def reply_line(code: int, text: str) -> str:
     return f"{code} {text}"
 
 
-def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
-    """The message as it goes upstream, and its Message-ID.
+def prepare_data(
+    raw: bytes, mailbox: str, rcpts: list[str] | None = None, day: dt.date | None = None
+) -> tuple[bytes, str, bool]:
+    """The message as it goes upstream, its Message-ID, and whether that was derived here.
+
+    A message without a Message-ID gets :func:`warmup.gate.derived_message_id` of the client's
+    bytes, the envelope's ``rcpts`` and the mailbox's ``day`` (the same for a client's retry)
+    when both are given, else a random one.
 
     Missing From/Date/Message-ID headers are prepended rather than re-serialising the message,
     so the bytes the client wrote (and any signature over them) go out unchanged. Headers are
@@ -213,11 +229,16 @@ def prepare_data(raw: bytes, mailbox: str) -> tuple[bytes, str]:
     if not have.get("date"):
         added.append(("Date", email.utils.formatdate(localtime=False)))
     message_id = " ".join(have.get("message-id", "").split())
+    derived = not message_id and rcpts is not None and day is not None
     if not message_id:
-        message_id = new_message_id(mailbox)
+        message_id = (
+            derived_message_id(mailbox, rcpts, raw, day)
+            if rcpts is not None and day is not None
+            else new_message_id(mailbox)
+        )
         added.append(("Message-ID", message_id))
     prefix = "".join(f"{name}: {value}\r\n" for name, value in added).encode()
-    return prefix + raw, message_id
+    return prefix + raw, message_id, derived
 
 
 @dataclass
@@ -408,7 +429,11 @@ class Relay:
 
     async def _message(self, envelope: Any) -> str:
         try:
-            data, message_id = prepare_data(bytes(envelope.original_content), self.user)
+            rcpts = list(envelope.rcpt_tos)
+            day = local_day(self.gate.clock(), self.gate.box.timezone)
+            data, message_id, derived = prepare_data(
+                bytes(envelope.original_content), self.user, rcpts, day
+            )
         except (headers.MalformedHeader, headers.MalformedBody) as exc:
             return reply_line(550, f"5.6.0 {exc}")
         except DataError as exc:
@@ -423,7 +448,7 @@ class Relay:
         held = 0.0
         while True:
             try:
-                done = self._deliver(list(envelope.rcpt_tos), message_id, data)
+                done = self._deliver(rcpts, message_id, data, derived)
             except NotAllowed as exc:
                 delay = self._hold_for(exc, held)
                 if delay is None:
@@ -468,13 +493,32 @@ class Relay:
         return reply_line(451, f"4.7.1 {exc}")
 
     # -- gating and delivery (event loop thread, blocking it) ------------------------------
-    def _deliver(self, rcpts: list[str], message_id: str, data: bytes) -> Delivery:
+    def _deliver(
+        self, rcpts: list[str], message_id: str, data: bytes, derived: bool = False
+    ) -> Delivery:
         """:meth:`Gate.send` (reserve, send upstream, settle) and the client's reply for what
-        happened. Raises :class:`NotAllowed` for the caller to hold or refuse."""
+        happened. Raises :class:`NotAllowed` for the caller to hold or refuse. ``derived``:
+        the relay gave the message its Message-ID (:func:`warmup.gate.derived_message_id`),
+        so one the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`)."""
         from warmup import smtp
 
+        already: list[str] = []
         try:
-            report = self.gate.send(data, rcpts, message_id=message_id)
+            try:
+                report = self.gate.send(data, rcpts, message_id=message_id)
+            except DuplicateSend as exc:
+                again = retry_of_derived(exc) if derived else None
+                if again is None:
+                    raise
+                if again:  # a retry: to those the first attempt did not reach
+                    already = [r for r in rcpts if r not in again]
+                    rcpts = again
+                else:  # the same text again, as a new message
+                    fresh = new_message_id(self.gate.box.address)
+                    line = f"Message-ID: {message_id}\r\n".encode()
+                    data = data.replace(line, f"Message-ID: {fresh}\r\n".encode(), 1)
+                    message_id = fresh
+                report = self.gate.send(data, rcpts, message_id=message_id)
         except NotAllowed:
             raise
         except Suppressed as exc:  # suppressed between RCPT and the end of DATA
@@ -501,7 +545,7 @@ class Relay:
             return Delivery(
                 reply_line(451, f"{code} unavailable: {_first_line(exc)}"), error=_first_line(exc)
             )
-        return _answer(report, message_id)
+        return _answer(report, message_id, already)
 
 
 _ALREADY = "was already sent"  # in the 250 to a resent Message-ID (Tally tells it apart)
@@ -533,8 +577,9 @@ def _duplicate_reply(exc: DuplicateSend) -> str:
     return reply_line(550, f"5.7.1 {exc}")
 
 
-def _answer(outcome: Any, message_id: str) -> Delivery:
-    """The end-of-DATA reply for an upstream outcome."""
+def _answer(outcome: Any, message_id: str, already: list[str] | None = None) -> Delivery:
+    """The end-of-DATA reply for an upstream outcome; ``already``: recipients of a retry the
+    message reached before (not sent again, named in a 250)."""
     results = list(outcome.results.values())
     rejected = [r for r in results if r.outcome in ("hard", "soft", "block")]
     sent = outcome.sent
@@ -547,7 +592,12 @@ def _answer(outcome: Any, message_id: str) -> Delivery:
         rejected.sort(key=lambda r: not (r.code and 400 <= r.code < 500))
         note = "".join(f"; rejected upstream: {r.recipient} ({r.code})" for r in rejected)
         return Delivery(
-            reply_line(250, f"2.0.0 OK {message_id} sent to {len(sent)} of {len(results)}{note}"),
+            reply_line(
+                250,
+                f"2.0.0 OK {message_id} sent to {len(sent)} of {len(results)}"
+                f"{f' ({len(already)} more reached before: not sent again)' if already else ''}"
+                f"{note}",
+            ),
             len(rejected),
         )
     if outcome.throttle:
@@ -558,8 +608,8 @@ def _answer(outcome: Any, message_id: str) -> Delivery:
             f"throttled: {code} {text}",
         )
     if any(r.outcome == "unknown" for r in results):
-        # Permanent: a client retries a 4xx, and a retry of a message whose Message-ID the relay
-        # added (new each time) would go out again (DESIGN invariant 9: a person decides).
+        # Permanent: a client retries a 4xx, and a retry (on another day: a Message-ID the relay
+        # derives is new then) would go out again (DESIGN invariant 9: a person decides).
         return Delivery(
             "554 5.4.2 upstream connection lost during DATA: the message may have been "
             "delivered; a person decides whether to send it again",

@@ -423,10 +423,13 @@ def _send_one(
     dry_run: bool,
     announce: bool = True,
     json_: bool = False,
+    derived: bool = False,
 ) -> int:
     """Gate and send one message; its exit code. ``announce``: say "Sent ..." on success
     (``sendmail`` is silent then, as sendmail is: cron mails any output). ``json_``: the
-    outcome as :func:`_report_json` on standard output, instead of the lines that say it."""
+    outcome as :func:`_report_json` on standard output, instead of the lines that say it.
+    ``derived``: the message's Message-ID is :func:`warmup.gate.derived_message_id`'s, so one
+    the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`)."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
     from warmup.gate import NotAllowed, prepare, recipients_of
@@ -479,6 +482,7 @@ def _send_one(
             f"({a.remaining} of {a.quota} left today)."
         )
         return 0
+    from warmup.gate import new_message_id, retry_of_derived
     from warmup.ledger import DuplicateSend
 
     while True:
@@ -489,6 +493,13 @@ def _send_one(
             _interrupted(gate, msg, rcpts)
             raise
         except DuplicateSend as exc:
+            again = retry_of_derived(exc) if derived else None
+            if again:  # a retry: to those the first attempt did not reach
+                rcpts = again
+                continue
+            if again is not None:  # the same text again, as a new message
+                msg.replace_header("Message-ID", new_message_id(gate.box.address))
+                continue
             if exc.outcome != "sent" or not exc.unsent:
                 raise
             # A new Message-ID (what the error asks for) would mail those reached twice.

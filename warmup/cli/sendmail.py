@@ -135,7 +135,17 @@ def sendmail(
     if full_name and "From" not in msg:
         msg["From"] = _sender(full_name, mailbox)
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
-        return _send_one(gate, msg, rcpts, wait=False, dry_run=False, announce=False)
+        derived = "Message-ID" not in msg
+        if derived:  # the same for a retry of this message (exit 75): see derived_message_id
+            from warmup.gate import derived_message_id
+            from warmup.ledger import local_day
+
+            day = local_day(gate.clock(), gate.box.timezone)
+            norm = [addresses.normalize(r, "recipient") for r in rcpts]
+            msg.set_raw("Message-ID", derived_message_id(mailbox, norm, raw, day))
+        return _send_one(
+            gate, msg, rcpts, wait=False, dry_run=False, announce=False, derived=derived
+        )
 
 
 RESENT = ("Resent-To", "Resent-Cc", "Resent-Bcc")
