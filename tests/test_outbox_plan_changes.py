@@ -81,20 +81,31 @@ def test_a_quota_raised_while_messages_wait_for_tomorrow_lets_them_go_today(
     assert len(sink.messages) == 3
 
 
+@pytest.mark.parametrize("how", ["mailbox resume", "import"])
 def test_a_mailbox_resumed_before_its_pause_ends_sends_at_once(
     sink,
     ssl_cert_env,
     ledger_url,  # noqa: F811
     tmp_path,
+    how,
 ):
     """'mailbox pause --until 3d', a run (the messages wait for the pause's end), then
-    'mailbox resume': the next run sends them, not in 3 days."""
+    'mailbox resume' (or an imported resume event: they waited the 3 days): the next run sends
+    them, not in 3 days."""
+    import datetime as dt
+
     (box,) = pool_of(sink.port, tmp_path, n=1, daily=50)
     res = cli("mailbox", "pause", box, "--reason", "IP review", "--until", "3d")
     assert res.returncode == 0, res.stderr
     queue_plain(2)
     assert "Done: 2 waiting." in run_once()
-    res = cli("mailbox", "resume", box)
+    if how == "import":
+        at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        log = tmp_path / "log.csv"
+        log.write_text(f"mailbox,recipient,sent_at,event,reason\n{box},,{at},resume,done\n")
+        res = cli("import", str(log))
+    else:
+        res = cli("mailbox", "resume", box)
     assert res.returncode == 0, res.stderr
     out = run_once()
     assert "sent #1" in out and "sent #2" in out, out

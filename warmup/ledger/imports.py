@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
+from warmup.ledger.outbox import release_waiting
 from warmup.ledger.schema import (
     BOUNCE,
     BOUNCE_KINDS,
@@ -203,8 +204,14 @@ class Imports:
             self._import_bounces(conn, boxes, bounced, present, counts, out, coarse)
         self._bump_days(conn, counts)
         self._touch_days(conn, boxes, counts)
+        resumed = []
         for box, e in events:
-            out.events += self._event(conn, box, e, once=True)
+            new = self._event(conn, box, e, once=True)
+            out.events += new
+            if new and e.kind == "resume":
+                resumed.append(box.id)
+        # What the worker put back until a pause's end may go now ('mailbox resume' does so)
+        release_waiting(conn, resumed, dt.datetime.now(dt.UTC))
 
     def _present_otherwise(
         self, conn: Connection, sends: dict[tuple[int, str], SendRow]
