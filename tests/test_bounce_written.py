@@ -116,7 +116,8 @@ def test_parse_explain_prints_the_decision_path(run: Callable[..., Result]) -> N
     lines = result.output.splitlines()
     assert "hard" in lines[0] and "userunknown" in lines[0] and "nobody-here@qq.com" in lines[0]
     assert lines[1:] == [
-        "    status none, reply 550; SMTP stage unknown; reported by mailer-daemon@qq.com @qq.com",
+        "    status none, reply 550; SMTP stage unknown; reported by mailer-daemon@qq.com; "
+        "recipient's domain qq.com",
         "    words: strong rule 'user-unknown' says userunknown",
         "    qq.com states its own directory's verdict -> userunknown -> hard",
         "    rule: mta.directory",

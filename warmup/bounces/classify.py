@@ -171,6 +171,15 @@ def _code_key(status: str) -> tuple[int, int] | None:
     return (int(parts[1]), int(parts[2])) if len(parts) == 3 else None
 
 
+def _reporter(mta: str) -> str:
+    """The explanation's words for ``mta``: the reporter's signature (Reporting-MTA, From,
+    X-Mailer) and the recipient's domain, which the parser appends as " @domain"."""
+    who, at, domain = f" {mta}".rpartition(" @")
+    who = " ".join((who if at else mta).split())
+    said = f"; reported by {who}" if who else ""
+    return said + (f"; recipient's domain {domain}" if at and domain else "")
+
+
 def decide(
     status: str,
     reply: str,
@@ -199,7 +208,7 @@ def decide(
     steps.append(
         f"status {status or 'none'}, reply {reply or 'none'}{where}; SMTP stage "
         + ("live reply" if stage is None else stage or "unknown")
-        + (f"; reported by {mta}" if mta else "")
+        + _reporter(mta)
     )
     code_class = status[:1] or reply[:1]
     temporary = code_class == "4"
