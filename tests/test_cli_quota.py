@@ -298,8 +298,15 @@ def test_mailbox_list_show_remove(run, today):
         "security": "ssl",
     }
     run("record", "send", BOX, "--to", "x@example.com")
+    run("record", "send", BOX, "--to", "y@example.com")
+    run("record", "bounce", BOX, "--to", "y@example.com")
     refused = run("mailbox", "remove", BOX)
-    assert refused.exit_code == 65 and "--force" in refused.output
+    # It said "3 sends and bounces": two sends and one bounce, counted apart.
+    assert (refused.exit_code, refused.output) == (
+        65,
+        f"Error: mailbox {BOX} has 2 sends and 1 bounce in its history; add --force to "
+        "delete them too\n",
+    )
     assert run("mailbox", "remove", BOX, "--force").exit_code == 0
     assert json.loads(run("mailbox", "list", "--json").output) == []
 

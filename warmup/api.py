@@ -48,6 +48,7 @@ from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import MAX_VOLUME, PolicySpec, preset_names
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
+from warmup.words import plural
 
 if TYPE_CHECKING:  # imported when used: ``warmup quota`` reads a ledger without SQLAlchemy
     import tempfile
@@ -417,11 +418,13 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> Removal
     from warmup import credentials, oauth
 
     box = ledger.mailbox(address)
-    n = ledger.history_size(box)
-    if n and not force:
+    sends, bounces = ledger.history_counts(box)
+    if (sends or bounces) and not force:
+        held = " and ".join(
+            plural(n, what) for n, what in ((sends, "send"), (bounces, "bounce")) if n
+        )
         raise DataError(
-            f"mailbox {box.address} has {n} sends and bounces in its history; "
-            f"add --force to delete them too"
+            f"mailbox {box.address} has {held} in its history; add --force to delete them too"
         )
     cancelled = ledger.remove_mailbox(box.address, force)
     try:

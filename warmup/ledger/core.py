@@ -200,7 +200,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
 
     - open and migrate: :meth:`migrate`, :meth:`pending_migrations`, :meth:`close`;
     - mailboxes: :meth:`add_mailbox`, :meth:`mailbox`, :meth:`mailboxes`, :meth:`update_mailbox`,
-      :meth:`remove_mailbox`, :meth:`history_size`;
+      :meth:`remove_mailbox`, :meth:`history_size` (:meth:`history_counts`);
     - what happened: :meth:`record` (sends, bounces, events of one mailbox),
       :meth:`import_batch` (several mailboxes, registering new ones), :meth:`add_event`;
     - suppression: :meth:`suppress`, :meth:`suppressed`, :meth:`suppressions`,
@@ -505,13 +505,18 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
 
     def history_size(self, box: MailboxRow) -> int:
         """How many sends and bounces the mailbox's history holds."""
+        return sum(self.history_counts(box))
+
+    def history_counts(self, box: MailboxRow) -> tuple[int, int]:
+        """The sends and the bounces the mailbox's history holds."""
         with self.read() as conn:
-            return sum(
+            sends, bounces = (
                 conn.execute(
                     sa.select(sa.func.count()).select_from(t).where(t.c.mailbox_id == box.id)
                 ).scalar_one()
                 for t in (SEND, BOUNCE)
             )
+            return int(sends), int(bounces)
 
     def remove_mailbox(self, address: str, force: bool = False) -> int:
         """Delete the mailbox and its history (suppressions stay: they protect every mailbox),
