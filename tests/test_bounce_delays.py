@@ -125,7 +125,7 @@ def test_a_delay_warning_counts_for_nothing_and_the_failure_after_it_counts_once
     )
     res = cli("bounces", "sync", BOX)
     assert res.returncode == 0, res.stderr
-    assert "recorded 1 new bounce, 1 matched" in res.stdout, res.stdout
+    assert "recorded 1 new bounce, matched to its send" in res.stdout, res.stdout
     assert "delay warning" not in res.stdout
     box.append("INBOX", delayed(ids[leads[1]], leads[1], 7))  # a second warning: said so
     res = cli("bounces", "sync", BOX)

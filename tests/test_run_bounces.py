@@ -119,7 +119,7 @@ def test_a_running_worker_learns_a_bounce_by_idle_and_does_not_mail_the_recipien
     assert [(b["recipient"], b["kind"], b["matched"]) for b in ledger.bounces(None, None)] == [
         (LEAD, "hard", True)
     ]
-    assert any(f"bounce sync of {BOX}: 1 new bounce, 1 matched" in line for line in lines)
+    assert any(f"bounce sync of {BOX}: 1 new bounce, matched to its send" in line for line in lines)
     assert not watcher.is_alive()  # the IDLE thread ended with the worker
 
 
@@ -137,7 +137,7 @@ def test_run_once_syncs_before_it_sends(pool, sink):
     res = cli("run", "--once")
 
     assert res.returncode == 0, res.stderr
-    assert f"bounce sync of {BOX}: 1 new bounce, 1 matched to their sends" in res.stdout
+    assert f"bounce sync of {BOX}: 1 new bounce, matched to its send" in res.stdout
     assert ledger.message(later).state == "cancelled"
     assert [str(m.message["Subject"]) for m in sink.messages] == ["first"]
     assert [s["address"] for s in ledger.suppressions()] == [LEAD]

@@ -81,6 +81,14 @@ class SyncReport:
     # Reports larger than what is read whose first part named no failed recipient.
     partial: list[str] = field(default_factory=list)
 
+    def new_text(self) -> str:
+        """ "3 new bounces, 2 matched to their sends", "1 new bounce, matched to its send"."""
+        from warmup.words import plural
+
+        if self.bounces == 1:
+            return f"1 new bounce, {'matched to its send' if self.matched else 'no send matched'}"
+        return f"{plural(self.bounces, 'new bounce')}, {self.matched} matched to their sends"
+
 
 class LoginFailed(PermissionFailure):
     """The IMAP server refused the credentials (exit 77)."""

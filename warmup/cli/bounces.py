@@ -149,7 +149,7 @@ def sync(
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
     say(
         f"Scanned {plural(report.scanned, 'message')} on {report.host}: recorded "
-        f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends."
+        f"{report.new_text()}."
     )
     if report.delayed:
         say(

@@ -21,7 +21,6 @@ from warmup.bounces.idle import IdleWatcher, backoff
 from warmup.bounces.imap import sync
 from warmup.ledger import Ledger, MailboxRow, PoolRow
 from warmup.notify import Notifier
-from warmup.words import plural
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -141,10 +140,7 @@ class BounceSync:
             )
             return False
         if report.bounces:
-            self.log(
-                f"{_stamp(self.clock())} bounce sync of {box.address}: "
-                f"{plural(report.bounces, 'new bounce')}, {report.matched} matched to their sends"
-            )
+            self.log(f"{_stamp(self.clock())} bounce sync of {box.address}: {report.new_text()}")
         return True
 
     def watch(self, wake: Callable[[], object]) -> None:
