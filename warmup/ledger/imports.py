@@ -68,6 +68,9 @@ SendRow = tuple[int, str, str | None, dt.datetime, dt.date, str, str, str, dt.da
 #          the three bounce fields None without a bounce;
 #   event: (mailbox, None, at, kind, reason)
 ImportRow = tuple[Any, ...]
+# The columns of an import's bounce, as _insert_bounces takes them (instants aware UTC).
+BOUNCE_COLUMNS = ("mailbox_id", "send_id", "recipient", "kind", "status", "reply", "diagnostic",
+                  "message_id", "at", "day", "source", "key", "counted")  # fmt: skip
 
 
 class Imports:
@@ -162,16 +165,19 @@ class Imports:
         events: list[tuple[MailboxRow, EventIn]] = []
         ids = {a: b.id for a, b in boxes.items()}
         zones = {a: zone(b.timezone) for a, b in boxes.items()}
-        # (zone, UTC hour "YYYY-MM-DDTHH") -> the local day of every instant of that hour, or
-        # None where the hour straddles a local midnight or an offset change: a batch's rows
-        # share a few hours, and astimezone(...).date() was a fifth of the loop's time.
-        days: dict[tuple[Any, str], dt.date | None] = {}
+        # Per mailbox, UTC hour "YYYY-MM-DDTHH" -> the local day of every instant of that hour,
+        # or None where the hour straddles a local midnight or an offset change: a batch's rows
+        # share a few hours, and astimezone(...).date() was a fifth of the loop's time. The
+        # hours of a zone are shared by its mailboxes.
+        by_zone: dict[Any, dict[str, dt.date | None]] = {}
+        days = {a: by_zone.setdefault(tz, {}) for a, tz in zones.items()}
         fromisoformat = dt.datetime.fromisoformat
         for row in rows:
-            address, rcpt, text, mid, kind = row[:5]
-            if rcpt is None:
+            if row[1] is None:
+                address, _, text, mid, kind = row
                 events.append((boxes[address], EventIn(mid, from_utc_text(text), kind)))
                 continue
+            address, rcpt, text, mid, kind, _, _ = row
             key = f"{mid}|{rcpt}" if mid else f"@{text}|{rcpt}"  # send_key, inlined (every row)
             pair = (ids[address], key)
             if pair not in sends:
@@ -180,11 +186,11 @@ class Imports:
                     pair = other
                 else:
                     at = fromisoformat(f"{text}+00:00")  # from_utc_text, inlined
-                    tz = zones[address]
-                    hour = (tz, text[:13])
-                    day = days[hour] if hour in days else _hour_day(days, hour)
+                    hours = days[address]
+                    hour = text[:13]
+                    day = hours[hour] if hour in hours else _hour_day(hours, zones[address], hour)
                     if day is None:  # local_day, inlined
-                        day = at.astimezone(tz).date()
+                        day = at.astimezone(zones[address]).date()
                     sends[pair] = (pair[0], rcpt, mid, at, day, "sent", "import", key, at)
             if kind is not None:
                 bounced[address].append((pair, _bounced(row, key)))
@@ -196,7 +202,7 @@ class Imports:
         present.update((pair, id_) for pair, (id_, _) in coarse.items())
         counts: dict[tuple[int, dt.date], dict[str, int]] = {}
         # Counted per (mailbox, day) first, not through a dict of zeros built for every row.
-        for box_day, n in Counter((r[0], r[4]) for r in fresh).items():
+        for box_day, n in Counter(map(_BOX_DAY, fresh)).items():
             per = counts[box_day] = dict.fromkeys(COUNT_COLUMNS, 0)
             per["sent"] = n
         out.sends += len(fresh)
@@ -409,7 +415,7 @@ class Imports:
                          "mailbox_id": box.id, "created_at": at}
                     )  # fmt: skip
         if inserts:
-            conn.execute(self._import_statement("bounces"), inserts)
+            self._insert_bounces(conn, inserts)
         if suppress:
             conn.execute(self._import_statement("suppress"), suppress)
 
@@ -487,6 +493,11 @@ class Imports:
                    "settled_at")  # fmt: skip
         conn.execute(self._import_statement("sends"), [dict(zip(columns, r)) for r in rows])
 
+    def _insert_bounces(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """Insert an import batch's bounces (by :data:`BOUNCE_COLUMNS`; a key already present
+        is skipped). SQLite overrides it with its driver's own executemany."""
+        conn.execute(self._import_statement("bounces"), rows)
+
     def _import_statement(self, name: str) -> Any:
         key = (type(self), name)
         stmt = _IMPORT_STATEMENTS.get(key)
@@ -517,11 +528,9 @@ class Imports:
         )
 
     def _build_import_bounces(self) -> Any:
-        columns = ("mailbox_id", "send_id", "recipient", "kind", "status", "reply", "diagnostic",
-                   "message_id", "at", "day", "source", "key", "counted")  # fmt: skip
         return (
             self._insert(BOUNCE)
-            .values(**{c: _B(c) for c in columns})
+            .values(**{c: _B(c) for c in BOUNCE_COLUMNS})
             .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
         )
 
@@ -558,17 +567,19 @@ def _bounced(row: ImportRow, key: str) -> SendIn:
     return SendIn(rcpt, from_utc_text(text), mid, "import", bounce)
 
 
-def _hour_day(days: dict[tuple[Any, str], dt.date | None], hour: tuple[Any, str]) -> dt.date | None:
-    """The local day (in zone ``hour[0]``) of every instant of the UTC hour ``hour[1]``
-    (``YYYY-MM-DDTHH``, as :func:`utc_text` begins), kept in ``days``; None if the hour's
-    instants fall on two local days (a zone whose offset is not whole hours) or its offset
-    changes within it: each of its instants is then turned into its zone."""
-    tz, text = hour
-    first = from_utc_text(f"{text}:00:00.000000").astimezone(tz)
-    last = from_utc_text(f"{text}:59:59.999999").astimezone(tz)
+def _hour_day(days: dict[str, dt.date | None], tz: Any, hour: str) -> dt.date | None:
+    """The local day (in zone ``tz``) of every instant of the UTC hour ``hour``
+    (``YYYY-MM-DDTHH``, as :func:`utc_text` begins), kept in ``days`` (that zone's); None if
+    the hour's instants fall on two local days (a zone whose offset is not whole hours) or its
+    offset changes within it: each of its instants is then turned into its zone."""
+    first = from_utc_text(f"{hour}:00:00.000000").astimezone(tz)
+    last = from_utc_text(f"{hour}:59:59.999999").astimezone(tz)
     same = first.date() == last.date() and first.utcoffset() == last.utcoffset()
     day = days[hour] = first.date() if same else None
     return day
+
+
+_BOX_DAY = itemgetter(0, 4)  # a send row's (mailbox id, day)
 
 
 def _precision(at: dt.datetime) -> dt.timedelta:
