@@ -1131,7 +1131,7 @@ def _check_into(
     rows = 0
     now = now_utc()
     checked: list[ImportRow] = []
-    for line, item, (provider, timezone, policy) in _csv_rows(path, now, zones, header):
+    for line, item, said in _csv_rows(path, now, zones, header):
         rows += 1
         if item[1] is None and item[4] is None:  # an event without a reason
             item = (*item[:4], f"imported from {path.name}")
@@ -1148,13 +1148,13 @@ def _check_into(
                 progress("check", rows, None)
         address = item[0]
         if address in register:
-            said = (provider, timezone, policy)
             if agreed.get(address) != said:  # a log repeats them: checked once per way
                 _same_registration(path, line, address, register[address], *said)
                 agreed[address] = said
             continue
         if address in known:
             continue
+        provider, timezone, policy = said
         if not provider:
             raise DataError(
                 f"{path}: line {line}: {MailboxNotFound(address)}, or give its "
