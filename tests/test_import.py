@@ -893,6 +893,37 @@ def test_a_time_column_gives_the_text_its_instant_is_keyed_by(text):
     assert from_utc_text(text_) == at
 
 
+def test_times_in_another_offset_share_their_hour_but_keep_their_minutes_and_bounds():
+    """A time in an offset of whole hours takes its UTC hour from the first time of the same
+    local hour and offset: the minutes, seconds and bounds stay each row's own."""
+    now = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)  # 11:00 at +08:00
+    read = [
+        api._csv_instant(t, "sent_at", now, "UTC")[1]
+        for t in (
+            "2026-10-03T01:00:00+08:00",
+            "2026-10-03T01:59:59.999999+08:00",
+            "2026-10-03T01:05:30-04:00",
+            "2026-10-03T01:05:30+05:30",
+            "2026-12-01T11:04:59.999999+08:00",  # within the 5 minutes a log may run ahead
+        )
+    ]
+    assert read == [
+        "2026-10-02T17:00:00.000000",
+        "2026-10-02T17:59:59.999999",
+        "2026-10-03T05:05:30.000000",
+        "2026-10-02T19:35:30.000000",
+        "2026-12-01T03:04:59.999999",
+    ]
+    for late in ("2026-12-01T11:05:00.000001+08:00", "2026-12-01T11:06:00+08:00"):
+        with pytest.raises(api.DataError, match="future"):
+            api._csv_instant(late, "sent_at", now, "UTC")
+    with pytest.raises(api.DataError, match="2000"):
+        api._csv_instant("2000-01-01T07:59:59+08:00", "sent_at", now, "UTC")
+    assert api._csv_instant("2000-01-01T08:00:00+08:00", "sent_at", now, "UTC")[1] == (
+        "2000-01-01T00:00:00.000000"
+    )
+
+
 def test_a_log_in_utc_and_the_same_in_another_offset_are_the_same_sends(run, tmp_path):
     start = dt.datetime(2026, 11, 1, 8, 0, 0, 250000, tzinfo=dt.UTC)
     whens = [start + dt.timedelta(seconds=s) for s in (0, 0.75, 60)]
