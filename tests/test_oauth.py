@@ -1181,3 +1181,21 @@ def test_a_keyring_refusing_a_new_oauth_login_gives_no_password_advice(
         f"OAuth login is kept only there: make the keyring writable (unlock it), then log in "
         f"again with {LOGIN_AGAIN}"
     )
+
+
+def test_a_device_login_waits_between_polls_even_with_an_interval_of_zero(file_keyring, server):
+    """An endpoint saying ``interval: 0`` (or a negative one, clamped to 0) was polled with no
+    pause at all: against a loopback endpoint answering authorization_pending, 6,000 token
+    requests in the 20 s the code lived; a provider throttles (or bans) an application's client
+    ID for that. The poll waits at least a second, as RFC 8628 section 3.5 has a client wait."""
+    _answering(server, lambda p, s, b: (s, {**b, "interval": 0}) if "device" in p else (s, b))
+    t = [dt.datetime.now(dt.UTC)]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        t[0] += dt.timedelta(seconds=seconds)
+
+    oauth.login(BOX, get_provider("m365"), lambda c: None, now=lambda: t[0], sleep=sleep)
+    assert server.grants.count(oauth.DEVICE_GRANT) == 2  # authorization_pending, then tokens
+    assert len(slept) == 2 and min(slept) >= 1.0

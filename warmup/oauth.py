@@ -51,6 +51,9 @@ TIMEOUT = 30.0  # seconds for a whole request to an endpoint (not per read)
 # Microsoft's interaction_required when conditional access wants MFA again).
 NEEDS_THE_USER = frozenset({"interaction_required", "login_required", "consent_required"})
 MAX_BODY = 1 << 20  # bytes of an answer read: a token answer is a few kilobytes
+# The least wait between two polls of a device login, whatever interval the endpoint states:
+# an interval of 0 polled a token endpoint hundreds of times a second until the code expired.
+MIN_POLL_INTERVAL = 1.0
 
 
 class LoginExpired(PermissionFailure):
@@ -278,7 +281,7 @@ def poll(
     """Poll the token endpoint until the user approves, refuses, or the code expires."""
     # The code's lifetime on the clock: the intervals slept leave out the time each answer
     # took, and an interval of 0 made a loop that never ended.
-    interval, started, expired = code.interval, now(), False
+    interval, started, expired = max(code.interval, MIN_POLL_INTERVAL), now(), False
     form = {"grant_type": DEVICE_GRANT, "device_code": code.device_code, "client_id": app.client_id}
     if app.client_secret:
         form["client_secret"] = app.client_secret
