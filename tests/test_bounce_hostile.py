@@ -113,6 +113,20 @@ def test_escapes_in_a_report_are_not_returned() -> None:
     assert bounce.kind == "hard"
 
 
+def test_an_address_with_an_escape_inside_is_no_recipient_not_its_tail() -> None:
+    """``x\\x1b[31m@example.org`` was recorded as the bounce of ``31m@example.org``: the
+    address pattern found the tail after the escape, an address the report never named (and
+    a recipient the mailbox may well mail). An address with a control character in it, or a
+    bidi override, is no send's recipient, whatever part of it looks like one."""
+    for written in ("x\x1b[31m@example.org", "lead\u202e@example.org", "a\x07b@example.org"):
+        [bounce] = parse_bounces(_escaping_dsn(written, "550 5.1.1 user unknown"))
+        assert bounce.recipient == "", written
+        assert bounce.kind == "hard"
+    # A control character elsewhere in the field (not in the address) does not hide it.
+    [bounce] = parse_bounces(_escaping_dsn("<gone@example.org> \x1b[0m", "550 5.1.1 no"))
+    assert bounce.recipient == "gone@example.org"
+
+
 def test_parse_prints_no_escape(run: Callable[..., Result], tmp_path: Path) -> None:
     path = tmp_path / "r\x1b[2J.eml"
     path.write_bytes(_escaping_dsn("gone@example.net", "550 5.1.1 \x1b]0;pwned\x07 unknown"))

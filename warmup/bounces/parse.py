@@ -205,12 +205,20 @@ def _fold(text: str) -> str:
     return " ".join(text.split())[:MAX_DIAG]
 
 
+_BLANK = re.compile(r"\s")  # what ends an address as written (a NBSP too)
+
+
 def _clean_addr(value: str) -> str:
     value = value.strip()
     if ";" in value:
         value = value.split(";", 1)[1]
     m = formats.ADDR_RE.search(value)
     if m:
+        # The address as written runs from blank to blank: one with a control character or
+        # a bidi override in it (``x\x1b[31m@example.org``) is no send's, not its tail's.
+        written = _BLANK.split(value[: m.start()])[-1] + _BLANK.split(value[m.start() :])[0]
+        if not written.isprintable():
+            return ""
         return m.group(1).lower().strip(".")
     value = value.strip().strip("<>").strip()
     # Not an address the pattern knows (an IDN one, say): kept as written if it could be one.
