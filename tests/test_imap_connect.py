@@ -353,3 +353,22 @@ def test_a_login_answered_bad_quoting_the_password_never_puts_it_in_the_error():
         login(server.port)
     text = one_line(fail.value)
     assert PASSWORD not in text and "cannot parse LOGIN ***" in text, text
+
+
+@pytest.mark.parametrize("option", ["--folder", "--move-to"])
+def test_a_folder_name_that_is_not_text_is_refused_before_the_server_is_asked(option):
+    """A folder typed in a terminal whose locale is not UTF-8 ("退信" in GBK) reaches warmup
+    as undecodable bytes (surrogate escapes): the sync logged in, then its modified UTF-7
+    encoding raised UnicodeEncodeError, a traceback and exit 1. Like a control character,
+    such a name is refused first: exit 64, one line, the server never asked."""
+    with ImapServer(ImapScript()) as server:
+        cli(
+            "mailbox", "add", BOX, "--provider", "custom", "--smtp-host", "127.0.0.1",
+            "--imap-host", "127.0.0.1", "--imap-port", str(server.port), "--imap-security", "none",
+        )  # fmt: skip
+        gbk = "退信".encode("gbk").decode("utf-8", "surrogateescape")
+        res = cli("bounces", "sync", BOX, option, gbk, env={"WARMUP_PASSWORD": PASSWORD})
+        assert res.returncode == 64, res.stderr
+        [line] = res.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {option} '\\udccd") and "UTF-8" in line, line
+        assert server.verbs() == []

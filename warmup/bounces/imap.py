@@ -200,7 +200,14 @@ def _quote(folder: str) -> str:
 
 def check_folder(folder: str, option: str = "--folder") -> None:
     """Refuse a folder name no IMAP command can carry (:class:`UsageError`, exit 64): empty,
-    or with a control character (a CR LF would end the command and start another)."""
+    or with a control character (a CR LF would end the command and start another), or not
+    text: bytes that were no UTF-8 in argv (a GBK terminal's "退信") arrive as surrogates, which
+    no modified UTF-7 carries."""
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in folder):
+        raise UsageError(
+            f"{option} {folder!r}: not an IMAP folder name (bytes that are not UTF-8); "
+            f"give the name from a terminal whose locale is UTF-8"
+        )
     if not folder or any(ord(c) < 0x20 or ord(c) == 0x7F for c in folder):
         raise UsageError(
             f"{option} {folder!r}: not an IMAP folder name (empty or control characters)"
