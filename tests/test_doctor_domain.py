@@ -390,7 +390,8 @@ def test_a_name_from_a_hostile_record_reaches_the_printed_fix_without_its_escape
     assert not any(ch in res.stdout + res.stderr for ch in "\x17\x07")
 
 
-@pytest.mark.parametrize("selector", ["", "s1.", "x" * 64, "a..b"])
+# "s\udcff": a byte of argv that is no UTF-8 (0xff) was a UnicodeEncodeError traceback
+@pytest.mark.parametrize("selector", ["", "s1.", "x" * 64, "a..b", "s\udcff"])
 def test_a_dkim_selector_that_cannot_be_a_dns_name_is_refused_in_one_line(
     dns_server, run, selector
 ):

@@ -31,6 +31,21 @@ interval = "0s"
 """
 
 
+def test_a_policy_file_whose_name_is_not_utf8_is_stored(run, tmp_path, ledger_path):
+    """A file named in GBK (or any bytes that are no UTF-8) was read, then its path, kept as
+    the stored policy's source, failed the ledger's write: a UnicodeEncodeError traceback."""
+    import os
+
+    file = os.fsdecode(os.fsencode(tmp_path) + "/策略".encode("gbk") + b".toml")
+    with open(file, "w") as f:
+        f.write(CAREFUL)
+    res = run("mailbox", "add", BOX, "--provider", "exmail", "--policy", file)
+    assert res.exit_code == 0, res.output
+    listed = json.loads(run("policy", "list", "--json").stdout)
+    [stored] = [p for p in listed if p["name"] == "policy"]
+    assert stored["source"].endswith("\\xb2\\xdf\\xc2\\xd4.toml"), stored
+
+
 def test_a_policy_file_given_by_a_relative_path_works_from_anywhere(
     ledger_url,
     run,
@@ -109,6 +124,14 @@ def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
             "stage[2].daily: 20 is below the 40",
         ),
         (("policy", "add", "mine", "{typo}"), 78, "ceilng: unknown key; did you mean ceiling?"),
+        # A name with a byte of argv that is not UTF-8 (\udcff) was a UnicodeEncodeError in
+        # the ledger's query: a traceback, exit 1.
+        (
+            ("mailbox", "add", BOX, "--provider", "exmail", "--policy", "p\udcff"),
+            78,
+            "no such preset",
+        ),
+        (("policy", "show", "p\udcff"), 78, "not found"),
     ],
 )
 def test_bad_policy_commands_are_one_line_and_change_nothing(

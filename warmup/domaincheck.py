@@ -55,7 +55,11 @@ def check_selector(selector: str) -> str:
     """``selector`` if ``SELECTOR._domainkey.example`` is a DNS name (labels of 1-63
     characters), else :class:`InvalidField`."""
     labels = selector.split(".")
-    if not selector.strip() or any(not 0 < len(label.encode()) < 64 for label in labels):
+    if (
+        not selector.strip()
+        or any(0xD800 <= ord(c) <= 0xDFFF for c in selector)  # argv's bytes that are not UTF-8
+        or any(not 0 < len(label.encode()) < 64 for label in labels)
+    ):
         raise InvalidField(
             "dkim_selector",
             "{field} {selector!r}: not a DNS name (dot-separated labels of 1 to 63 "

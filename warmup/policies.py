@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import re
 import shlex
 import tomllib
@@ -127,7 +128,8 @@ def _read(path: str | Path) -> tuple[str, str]:
     file = home(path, "policy file")
     text = read_policy_file(str(path))
     parse_policy_text(text, str(file))  # one clear error naming the key
-    return text, str(file.resolve())
+    # Kept in the ledger as text: a name's bytes that are no UTF-8 (a GBK file name) as \xNN.
+    return text, os.fsencode(file.resolve()).decode("utf-8", "backslashreplace")
 
 
 def _check_name(name: str) -> str:

@@ -604,6 +604,8 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
 
     def policy_text(self, name: str) -> tuple[int, str] | None:
         """``(version, TOML text)`` of the newest version of a stored policy, or None."""
+        if not name.isascii():  # no stored name is (policies.NAME); argv's undecoded bytes, say
+            return None
         p = POLICY.c
         with self.read() as conn:
             row = conn.execute(

@@ -237,6 +237,8 @@ def read_mailbox_rev(cur: sqlite3.Cursor, address: str) -> tuple[MailboxRow, int
 
 def read_policy_text(cur: sqlite3.Cursor, name: str) -> tuple[int, str] | None:
     """``(version, TOML text)`` of the newest version of a stored policy, or None."""
+    if not name.isascii():  # no stored name is (policies.NAME); argv's undecoded bytes, say
+        return None
     row = cur.execute(
         "SELECT version, text FROM policy WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)
     ).fetchone()
