@@ -341,6 +341,19 @@ def test_a_pool_with_queued_messages_is_removed_only_with_force(sink, tmp_path):
     assert res.returncode == 78 and "pool 'P' not found" in res.stderr
 
 
+@pytest.mark.parametrize(
+    "verb", [("pool", "show"), ("pool", "remove"), ("run", "--once", "--pool")]
+)
+def test_a_pool_name_that_is_not_utf8_is_not_found_not_a_traceback(sink, tmp_path, verb):
+    """A pool named with bytes of argv that are no UTF-8 (a GBK terminal's name) reached the
+    ledger's query: a UnicodeEncodeError traceback, exit 1. No pool has such a name."""
+    pool_of(sink.port, tmp_path, n=1)
+    res = cli(*verb, "P\udcff")
+    assert res.returncode == 78, res.stderr
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith("Error: pool 'P\\udcff' not found"), line
+
+
 def test_a_mailbox_with_queued_messages_is_removed_only_with_force(sink, tmp_path, ledger_path):
     """As a pool: removing a mailbox does not silently cancel the mail queued to it."""
     (box,) = pool_of(sink.port, tmp_path, n=1)

@@ -305,7 +305,13 @@ class OutboxStore:
             checked.add((kind, tid))
 
     def _pool(self, conn: Connection, name: str) -> PoolRow:
-        r = conn.execute(sa.select(POOL).where(POOL.c.name == name)).first()
+        # No pool's name is other than ASCII (outbox.NAME); argv's bytes that are no UTF-8
+        # (surrogate escapes) could not even be put in the query.
+        r = (
+            conn.execute(sa.select(POOL).where(POOL.c.name == name)).first()
+            if name.isascii()
+            else None
+        )
         if r is None:
             raise PoolNotFound(name)
         members = tuple(
