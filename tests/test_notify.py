@@ -1096,3 +1096,16 @@ def test_a_webhook_only_shaped_like_a_robots_still_gets_the_event_json(path):
         server.shutdown()
         server.server_close()
     assert [b["event"] for b in got] == ["paused"] and n.failed == 0
+
+
+def test_a_command_that_is_not_utf8_is_refused_in_one_line(tmp_path):
+    """A hook command with argv bytes that are no UTF-8 (a GBK terminal's path) went to the
+    ledger's write: a UnicodeEncodeError traceback, exit 1. Now exit 64 (as a blank one), nothing stored."""
+    cli("mailbox", "add", "s@corp.example", "--provider", "exmail")
+    res = cli("notify", "set", "--command", "/opt/\udcff/page")
+    assert res.returncode == 64, res.stderr
+    assert res.stderr == (
+        "Error: --command '/opt/\\udcff/page' is not UTF-8 text; the ledger keeps text: name "
+        "the program by a path in UTF-8 (or a script that runs it)\n"
+    )
+    assert "none" in cli("notify", "show").stdout

@@ -140,6 +140,13 @@ def configure(
             ) from None
         if command and not words:
             raise InvalidField("command", "{field} is blank; give the program to run")
+        if any("\udc80" <= c <= "\udcff" for c in command):  # argv's bytes that are no UTF-8
+            raise InvalidField(
+                "command",
+                "{field} {command!r} is not UTF-8 text; the ledger keeps text: name the "
+                "program by a path in UTF-8 (or a script that runs it)",
+                command=command,
+            )
         values[KEYS["command"]] = command or None
     if webhook is not None:  # checked all: the keyring is written last but for the ledger
         values[KEYS["webhook"]] = values[IN_KEYRING] = None

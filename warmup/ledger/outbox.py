@@ -823,6 +823,8 @@ class OutboxStore:
         """Outbox messages (without their bytes), oldest first."""
         q = sa.select(*_ROW).order_by(OUTBOX.c.id)
         if campaign is not None:
+            if not campaign.isascii():  # no campaign's name is (outbox.NAME); argv's bytes
+                return []
             q = q.where(OUTBOX.c.campaign == campaign)
         if state is not None:
             q = q.where(OUTBOX.c.state == state)
@@ -863,9 +865,13 @@ class OutboxStore:
                     )
                 where.append(OUTBOX.c.id == message)
             if campaign is not None:
-                known = conn.execute(
-                    sa.select(OUTBOX.c.id).where(OUTBOX.c.campaign == campaign).limit(1)
-                ).first()
+                known = (
+                    conn.execute(
+                        sa.select(OUTBOX.c.id).where(OUTBOX.c.campaign == campaign).limit(1)
+                    ).first()
+                    if campaign.isascii()  # no campaign's name is other (outbox.NAME)
+                    else None
+                )
                 if known is None:  # a typo would read "Cancelled 0 messages." and exit 0
                     raise DataError(
                         f"no campaign {campaign!r} in the outbox; see 'warmup queue status'"
