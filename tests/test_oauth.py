@@ -1199,3 +1199,18 @@ def test_a_device_login_waits_between_polls_even_with_an_interval_of_zero(file_k
     oauth.login(BOX, get_provider("m365"), lambda c: None, now=lambda: t[0], sleep=sleep)
     assert server.grants.count(oauth.DEVICE_GRANT) == 2  # authorization_pending, then tokens
     assert len(slept) == 2 and min(slept) >= 1.0
+
+
+def test_a_device_code_living_under_a_minute_and_a_half_is_shown_in_seconds(file_keyring, server):
+    """A code valid 20 s was announced as "(valid 0 min)": a user reading that would not try."""
+
+    def short(path, status, body):  # type: ignore[no-untyped-def]
+        if not path.endswith("token"):
+            return status, {**body, "expires_in": 20}
+        return 400, {"error": "access_denied"}
+
+    _answering(server, short)
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    res = cli("mailbox", "login", BOX, "--oauth")
+    assert res.returncode == 77, res.stderr
+    assert "enter the code WDJB-MJHT (valid 20 s). Waiting..." in res.stderr, res.stderr

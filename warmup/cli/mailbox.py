@@ -453,10 +453,11 @@ def _oauth_login(box: Any, forget: bool) -> None:
 
         # Shown even with --quiet: the login cannot go on without the user reading it. The
         # URL and code are the endpoint's text: never a terminal's escapes.
+        life = code.expires_in
+        valid = f"{life / 60:.0f} min" if life >= 90 else f"{life:.0f} s"  # not "0 min"
         click.echo(
             f"To sign in {box.address}, open {shown(code.verification_uri)} in a browser and "
-            f"enter the code {shown(code.user_code)} (valid {code.expires_in / 60:.0f} min). "
-            f"Waiting...",
+            f"enter the code {shown(code.user_code)} (valid {valid}). Waiting...",
             err=True,
         )
 
