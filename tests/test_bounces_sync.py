@@ -748,7 +748,7 @@ def test_move_to_a_folder_that_does_not_exist_is_refused_not_reported_done(box, 
     box.append("INBOX", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
     before = bounce_rows(ledger_path)
     res = cli("bounces", "sync", BOX, "--move-to", "Nowhere", "--json")
-    assert res.returncode == 69, res.stdout
+    assert res.returncode == 64, res.stdout
     err = res.stderr.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "'Nowhere'" in err and "--move-to" in err
@@ -927,7 +927,7 @@ def test_a_folder_the_server_lacks_is_refused_before_any_is_read(box, ledger_pat
     box.append("Bounces", dsn(ids[rcpt], rcpt, "5.1.1", "550 5.1.1 user unknown", 1))
     res = cli("bounces", "sync", BOX, "--folder", "Bounces", "--folder", "Bonces")
     err = res.stderr.strip()
-    assert res.returncode == 69 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert res.returncode == 64 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert "'Bonces'" in err and "--folder" in err
     assert bounce_rows(ledger_path) == []
     con = sqlite3.connect(ledger_path)

@@ -132,10 +132,10 @@ def test_a_mistyped_mailbox_gets_did_you_mean(run, ledger_path):
         ("plan", "sales@corp.exmple"),
     ):
         res = run(*args)
-        assert res.exit_code == 78, res.output
+        assert res.exit_code == 64, res.output
         assert "did you mean 'sales@corp.example'?" in res.output, res.output
     far = run("quota", "zed@other.example")
-    assert far.exit_code == 78
+    assert far.exit_code == 64
     assert "did you mean" not in far.output
     assert "warmup mailbox add zed@other.example" in far.output
     assert ledger_digest(ledger_path) == before

@@ -164,7 +164,7 @@ def test_quota_imports_the_typo_hints_only_for_an_error(seeded: Path):
     on the way to that error, not by every ``warmup quota``."""
     probe = PROBE.replace('("pandas", "matplotlib")', '("difflib",)')
     _probe(seeded, probe, ["quota", BOX, "--json"])
-    typo = _probe(seeded, probe.replace('("difflib",)', "()"), ["quota", "x" + BOX], code=78)
+    typo = _probe(seeded, probe.replace('("difflib",)', "()"), ["quota", "x" + BOX], code=64)
     assert f"did you mean '{BOX}'?" in typo.stderr, typo.stderr
 
 

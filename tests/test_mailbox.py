@@ -270,7 +270,7 @@ def test_a_second_bounce_of_one_send_is_not_said_to_match_no_send(ledger_path):
         (["add", "ok@corp.example", "--provider", "exmail"], 65),  # exists already
         (["set", "ok@corp.example", "--timezone", "Mars/Base"], 64),
         (["set", "ok@corp.example", "--smtp-security", "none"], 64),
-        (["set", "nobody@corp.example"], 78),
+        (["set", "nobody@corp.example"], 64),
     ],
 )
 def test_a_refused_add_or_set_stores_no_policy_file(

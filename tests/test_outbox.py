@@ -338,7 +338,7 @@ def test_a_pool_with_queued_messages_is_removed_only_with_force(sink, tmp_path):
     assert res.returncode == 0 and "cancelled 1 queued message" in res.stdout
     assert states() == {"cancelled": 1}
     res = cli("pool", "show", "P")
-    assert res.returncode == 78 and "pool 'P' not found" in res.stderr
+    assert res.returncode == 64 and "pool 'P' not found" in res.stderr
 
 
 @pytest.mark.parametrize("verb", ["cancel", "list"])
@@ -393,7 +393,7 @@ def test_cancelling_a_campaign_the_outbox_never_had_is_an_error(sink, tmp_path, 
     assert add.returncode == 0, add.stderr
     before = ledger_digest(ledger_path)
     res = cli("queue", "cancel", "--campaign", "c2")
-    assert res.returncode == 65
+    assert res.returncode == 64
     assert res.stderr == "Error: no campaign 'c2' in the outbox; see 'warmup queue status'\n"
     assert ledger_digest(ledger_path) == before and states() == {"queued": 2}
     res = cli("queue", "cancel", "--campaign", "c1")
@@ -716,7 +716,7 @@ def test_an_id_past_what_the_id_column_holds_is_a_message_that_is_not_there(
     (ids were checked only against SQLite's 8-byte range)."""
     assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
     res = run("queue", verb, message)
-    assert res.exit_code == 65, res.output
+    assert res.exit_code == 64, res.output
     assert res.output == f"Error: no message {message} in the outbox; see 'warmup queue list'\n"
 
 

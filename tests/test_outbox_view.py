@@ -244,7 +244,7 @@ def test_the_view_of_one_pool_shows_only_that_pools_campaigns(run):
     assert res.exit_code == 0, res.output
     assert [c["campaign"] for c in json.loads(res.output)["campaigns"]] == ["q-camp"]
     missing = run("queue", "status", "--pool", "nope")
-    assert missing.exit_code == 78 and "nope" in missing.output
+    assert missing.exit_code == 64 and "nope" in missing.output
 
 
 def test_a_line_written_under_the_view_by_a_signal_is_kept_and_redrawn_over(tmp_path):

@@ -22,7 +22,7 @@ def test_quiet_drops_confirmations_but_not_answers_or_errors(run):
     assert loud.stdout.startswith("Recorded 1 send")
     assert BOX in run("--quiet", "quota", BOX).stdout  # the answer asked for
     err = run("--quiet", "quota", "nobody@corp.example")
-    assert err.exit_code == 78 and "not found" in err.output
+    assert err.exit_code == 64 and "not found" in err.output
 
 
 def test_quota_check_is_silent_unless_verbose(run):

@@ -91,7 +91,7 @@ def test_quota_refuses_a_missing_ledger(ledger_path: Path, run):
 def test_quota_names_an_unknown_mailbox_with_the_close_one(ledger_path: Path, run):
     seed(1)
     res = run("quota", "b0@corp.exampel")
-    assert res.exit_code == 78
+    assert res.exit_code == 64
     assert "did you mean 'b0@corp.example'?" in res.stderr
 
 

@@ -235,7 +235,7 @@ def test_report_without_mailboxes_and_unknown_mailbox(run):
     res = run("plot")
     assert res.exit_code == 65 and "nothing to plot" in res.output
     res = run("report", "ghost@corp.example")
-    assert res.exit_code == 78 and "not found" in res.output
+    assert res.exit_code == 64 and "not found" in res.output
 
 
 def test_resumed_day_carries_the_post_resume_quota(ledger_path):

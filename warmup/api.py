@@ -22,6 +22,7 @@ from warmup.errors import (
     DataError,
     InvalidField,
     InvalidFieldData,
+    NotFound,
     Unavailable,
     UsageError,
     WarmupError,
@@ -540,7 +541,7 @@ def _askable(
 ) -> tuple[dict[str, PolicySpec], list[MailboxRow], list[tuple[str, Ask]], list[Refusal]]:
     """:func:`askable`, with what :func:`_ask` gave for each mailbox that can be used."""
     specs: dict[str, PolicySpec] = {}
-    faults: dict[str, ConfigError] = {}
+    faults: dict[str, ConfigError | NotFound] = {}
     good: list[MailboxRow] = []
     asks: list[tuple[str, Ask]] = []
     refusals: list[Refusal] = []
@@ -548,7 +549,7 @@ def _askable(
         if box.policy not in specs and box.policy not in faults:
             try:
                 specs[box.policy] = policies.resolve(ledger, box.policy)
-            except ConfigError as exc:
+            except (ConfigError, NotFound) as exc:  # refused() makes it the set-up's fault
                 faults[box.policy] = exc
         if box.policy in faults:
             refusals.append(Refusal(box, policies.refused(box, faults[box.policy])))

@@ -36,6 +36,13 @@ class ConfigError(WarmupError):
     exit_code = 78  # EX_CONFIG
 
 
+class NotFound(UsageError):
+    """A name the caller gave (a mailbox, pool or policy, an IMAP folder) that names nothing
+    (exit 64, as an unknown provider or time zone is): the command was used with a wrong name.
+    What the stored set-up names and cannot be found (a mailbox's policy unknown here) is a
+    :class:`ConfigError` (78) instead."""
+
+
 class NoLedger(ConfigError):
     """The ledger named does not exist yet, and the command would not create one."""
 

@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warmup.errors import ConfigError, InvalidField
+from warmup.errors import ConfigError, InvalidField, NotFound
 from warmup.files import home
 from warmup.ledger import MailboxRow, Reads
 from warmup.policy.spec import (
@@ -67,14 +67,14 @@ def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
     cannot be used."""
     try:
         return resolve(ledger, box.policy)
-    except ConfigError as exc:
+    except (ConfigError, NotFound) as exc:  # a stored name gone: the set-up's fault, 78
         raise refused(box, exc) from None
 
 
-def refused(box: MailboxRow, exc: ConfigError) -> ConfigError:
+def refused(box: MailboxRow, exc: ConfigError | NotFound) -> ConfigError:
     """``exc`` (its policy cannot be used) said of mailbox ``box``: which mailbox, and the
     other way out, moving it to another policy."""
-    if str(exc).startswith(f"mailbox {box.address}:"):
+    if str(exc).startswith(f"mailbox {box.address}:") and isinstance(exc, ConfigError):
         return exc
     return ConfigError(
         f"mailbox {box.address}: {exc}; or put the mailbox on another policy with "
@@ -93,7 +93,7 @@ def resolve(ledger: Reads, ref: str) -> PolicySpec:
         return _parse(ref, stored[0], stored[1])
     if _looks_like_file(ref):
         return load_policy(ref)
-    raise ConfigError(
+    raise NotFound(
         f"policy {ref!r}: no such preset ({', '.join(preset_names())}) nor policy "
         f"stored in the ledger; add it with 'warmup policy add {shlex.quote(ref)} FILE'"
     )
@@ -230,7 +230,7 @@ def show(ledger: Ledger | None, name: str) -> StoredPolicy:
         return StoredPolicy(name, None, text, "built in", users)
     stored = ledger.policy_text(name) if ledger is not None else None
     if stored is None:
-        raise ConfigError(f"policy {name!r} not found; 'warmup policy list' shows them")
+        raise NotFound(f"policy {name!r} not found; 'warmup policy list' shows them")
     assert ledger is not None  # only a ledger stores policies
     source = next((p["source"] for p in ledger.policies() if p["name"] == name), None)
     return StoredPolicy(name, stored[0], stored[1], source, users)

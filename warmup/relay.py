@@ -63,6 +63,7 @@ from warmup.gate import (
     retry_of_derived,
 )
 from warmup.ledger import local_day
+from warmup.ledger.values import MailboxNotFound
 from warmup.policy.engine import next_send_text
 from warmup.words import plural
 
@@ -537,7 +538,7 @@ class Relay:
         except (WarmupError, OSError) as exc:  # upstream or the ledger unavailable: later
             code = (
                 "4.3.0"
-                if isinstance(exc, ConfigError)
+                if isinstance(exc, ConfigError | MailboxNotFound)
                 else "4.7.0"
                 if isinstance(exc, smtp.AuthDeferred)
                 else "4.4.1"

@@ -36,7 +36,7 @@ from warmup import credentials
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
-from warmup.errors import ConfigError, PermissionFailure, Unavailable, UsageError
+from warmup.errors import ConfigError, NotFound, PermissionFailure, Unavailable, UsageError
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
@@ -608,7 +608,7 @@ def _sync_folder(
 ) -> None:
     typ, selected = imap.select(_quote(folder), readonly=move_to is None)
     if typ != "OK":
-        raise Unavailable(f"IMAP folder {folder!r} cannot be opened; check --folder")
+        raise NotFound(f"IMAP folder {folder!r} cannot be opened; check --folder")
     stated = imap.response("UIDVALIDITY")[1][0]
     if not isinstance(stated, bytes) or not stated.strip().isdigit():
         raise Unavailable(
@@ -798,7 +798,7 @@ def _check_folder(imap: imaplib.IMAP4, folder: str) -> None:
     """Refuse a ``--folder`` the server does not have before anything is read or recorded."""
     typ, data = imap.status(_quote(folder), "(UIDVALIDITY)")
     if typ != "OK":
-        raise Unavailable(
+        raise NotFound(
             f"IMAP folder {folder!r} does not exist or cannot be read ({_text(data)}); "
             f"check --folder"
         )
@@ -815,7 +815,7 @@ def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
         )
     typ, data = imap.status(_quote(folder), "(MESSAGES)")
     if typ != "OK":
-        raise Unavailable(
+        raise NotFound(
             f"IMAP folder {folder!r} does not exist or cannot be written ({_text(data)}); "
             f"create it, or check --move-to"
         )

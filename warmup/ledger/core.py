@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import ConfigError, DataError, TempFail
+from warmup.errors import DataError, NotFound, TempFail
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
@@ -647,7 +647,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                     f"'warmup policy set {shlex.quote(name)} FILE'"
                 )
             if current is None and replace:
-                raise ConfigError(
+                raise NotFound(
                     f"policy {name!r} not found; add it with "
                     f"'warmup policy add {shlex.quote(name)} FILE'"
                 )

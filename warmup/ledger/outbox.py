@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from warmup.errors import DataError, TempFail
+from warmup.errors import DataError, NotFound, TempFail
 from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
 from warmup.ledger.values import (
     ID_MAX,
@@ -89,7 +89,7 @@ def target_lock(kind: str, target: int) -> str:
 def _check_id(message: int) -> None:
     """An id no row can have (the driver would overflow on it) is a message that is not there."""
     if not 0 < message <= ID_MAX:
-        raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+        raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
 
 
 # The last reply of a message cancelled by hand while a worker was sending it: the worker's
@@ -834,12 +834,12 @@ class OutboxStore:
             return [_row(r) for r in conn.execute(q)]
 
     def message(self, message: int) -> OutboxRow:
-        """One outbox message with its bytes, or :class:`DataError`."""
+        """One outbox message with its bytes, or :class:`NotFound`."""
         _check_id(message)
         with self.read() as conn:
             r = conn.execute(sa.select(OUTBOX).where(OUTBOX.c.id == message)).first()
         if r is None:
-            raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+            raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
         return _row(r, True)
 
     def cancel_messages(
@@ -858,7 +858,7 @@ class OutboxStore:
                     sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)
                 ).scalar()
                 if state is None:
-                    raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+                    raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
                 if state not in ("queued", "sending"):
                     raise DataError(
                         f"message {message} is {state}: only a queued message can be cancelled"
@@ -873,7 +873,7 @@ class OutboxStore:
                     else None
                 )
                 if known is None:  # a typo would read "Cancelled 0 messages." and exit 0
-                    raise DataError(
+                    raise NotFound(
                         f"no campaign {campaign!r} in the outbox; see 'warmup queue status'"
                     )
                 where.append(OUTBOX.c.campaign == campaign)
@@ -909,7 +909,7 @@ class OutboxStore:
                 )
             ).first()
             if r is None:
-                raise DataError(f"no message {message} in the outbox; see 'warmup queue list'")
+                raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
             state = r.state
             if state not in ("unknown", "expired"):
                 raise DataError(

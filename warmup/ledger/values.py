@@ -15,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from warmup import addresses
-from warmup.errors import ConfigError, DataError, TempFail
+from warmup.errors import DataError, NotFound, TempFail
 from warmup.policy.walk import History
 
 MATCH_WINDOW = dt.timedelta(days=30)
@@ -54,8 +54,8 @@ def mailbox_key(address: str) -> str:
     return addresses.normalize(address, "mailbox address", limits=False)
 
 
-class MailboxNotFound(ConfigError):
-    """No mailbox with this address (exit 78); :attr:`address` is the one asked for.
+class MailboxNotFound(NotFound):
+    """No mailbox with this address (exit 64); :attr:`address` is the one asked for.
 
     ``known``: the ledger's addresses; one close to ``address`` (a typo) is offered instead of
     the hint to add a new mailbox."""
@@ -300,8 +300,8 @@ def from_utc_text(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(f"{text}+00:00")  # tzinfo: dt.UTC itself
 
 
-class PoolNotFound(ConfigError):
-    """No pool with this name (exit 78)."""
+class PoolNotFound(NotFound):
+    """No pool with this name (exit 64)."""
 
     def __init__(self, name: str) -> None:
         super().__init__(

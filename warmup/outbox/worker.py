@@ -698,12 +698,14 @@ class Worker:
                     # after the server took it): then never from another member
                     self.log(f"{_stamp(now)} {box.address} failed after sending #{msg.id}: {exc}")
                     return self._from_slots(msg)
-                failed = (box, exc)  # so the next member may send it
-                fails.append(exc)
                 if isinstance(exc, MailboxNotFound):  # removed: looked up afresh next time
                     self._drop(gate)
                     if pool is None and not fresh:  # its id may be a new mailbox's now
                         return self._deliver(msg, fresh=True)
+                    # a name the queue holds, not one a user typed: the set-up's fault (78)
+                    exc = ConfigError(str(exc))
+                failed = (box, exc)  # so the next member may send it
+                fails.append(exc)
                 if isinstance(exc, ConfigError):
                     faults.append(str(exc))
                 else:
