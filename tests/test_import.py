@@ -1348,3 +1348,18 @@ def test_times_without_an_offset_at_a_clock_change_import_as_they_always_did(run
     ]
     again = run("import", str(log))
     assert again.exit_code == 0 and "Imported 0 new sends" in again.output, again.output
+
+
+def test_a_log_that_is_not_there_is_a_usage_error_as_a_missing_template_is(
+    run, tmp_path, ledger_path
+):
+    """'warmup import nolog.csv' exited 65 (bad data) where 'queue add --template nope.toml'
+    and 'import FOLDER' exit 64: a path that names nothing is a wrong argument, not bad data."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run("import", str(tmp_path / "nolog.csv"))
+    assert (res.exit_code, res.output) == (
+        64,
+        f"Error: {tmp_path / 'nolog.csv'}: cannot read it (No such file or directory)\n",
+    )
+    assert ledger_digest(ledger_path) == before

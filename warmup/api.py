@@ -644,6 +644,13 @@ def _keep(
         pass
 
 
+def _unreadable(path: object, exc: OSError) -> WarmupError:
+    """A file given to read that could not be: one that is not there is a name that names
+    nothing (exit 64, as a missing ``--template`` is), any other failure bad input (65)."""
+    why = f"{path}: cannot read it ({exc.strerror or exc})"
+    return NotFound(why) if isinstance(exc, FileNotFoundError) else DataError(why)
+
+
 def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]:
     """The mailboxes ``addresses`` name, each once, in the order first named: an address given
     twice (or in another case) is one mailbox, so a plan's volume or a report never counts it
@@ -794,7 +801,7 @@ def addresses_from(path: PurePath) -> list[str]:
                 raw = f.read()
         text = raw.decode("utf-8-sig")
     except OSError as exc:
-        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise _unreadable(path, exc) from None
     except UnicodeDecodeError as exc:
         from warmup.words import not_utf8
 
@@ -1271,7 +1278,7 @@ def _csv_rows(
         source = sys.stdin.fileno() if stdin else str(path)
         handle = open(source, encoding="utf-8-sig", newline="", closefd=not stdin)  # noqa: SIM115
     except OSError as exc:
-        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise _unreadable(path, exc) from None
     with handle:
         # csv.reader and the columns picked by position (blank lines skipped, missing fields
         # empty, as csv.DictReader does), not a dict per row: a third of the check pass.
