@@ -302,7 +302,7 @@ def test_a_worker_killed_while_sending_through_the_channel_leaves_it_unknown(
         (["P"], 64, "Error: give --host HOST (or --off to remove the overflow channel)\n"),
         (
             ["nope", "--host", "esp.example"],
-            78,
+            64,
             "Error: pool 'nope' not found; create it with 'warmup pool add nope ADDRESS...'\n",
         ),
         (

@@ -160,7 +160,7 @@ def test_mailbox_quota_plan_through_the_cli(ledger_url, run):
     assert now["status"] == "paused"  # the pause was recorded at the real "now"
     assert run("mailbox", "resume", BOX, "--db", ledger_url).exit_code == 0
     assert run("mailbox", "remove", BOX, "--db", ledger_url).exit_code == 0
-    assert run("mailbox", "show", BOX, "--db", ledger_url).exit_code == 78
+    assert run("mailbox", "show", BOX, "--db", ledger_url).exit_code == 64
 
 
 def test_suppress_list_narrows_alike_on_both_backends(ledger_url, run):
@@ -236,7 +236,7 @@ def test_reserve_settle_release(ledger_url, tmp_path):
 def test_a_gate_whose_mailbox_was_removed_meanwhile_refuses_in_one_line(ledger_url, run):
     """A long-lived gate (a relay, a worker, a script) whose mailbox another process removed:
     its next reservation crashed with "TypeError: cannot unpack non-iterable NoneType" (the
-    mailbox's row was gone). It is refused as a mailbox not found (78), in a transaction rolled
+    mailbox's row was gone). It is refused as a mailbox not found (64), in a transaction rolled
     back: the ledger takes writes at once."""
     ledger = open_ledger(ledger_url)
     api.add_mailbox(ledger, BOX, "exmail")
@@ -247,7 +247,7 @@ def test_a_gate_whose_mailbox_was_removed_meanwhile_refuses_in_one_line(ledger_u
         assert run("mailbox", "remove", BOX, "--force", "--db", ledger_url).exit_code == 0
         with pytest.raises(MailboxNotFound) as gone:
             gate.reserve(["two@example.com"], "<m2@x>", now=now)
-        assert gone.value.exit_code == 78
+        assert gone.value.exit_code == 64
         assert str(gone.value).startswith(f"mailbox {BOX!r} not found; ")
         res = run("mailbox", "add", "b@corp.example", "--provider", "exmail", "--db", ledger_url)
         assert res.exit_code == 0, res.output
