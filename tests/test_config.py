@@ -610,3 +610,23 @@ def test_config_show_names_where_the_chunking_switch_comes_from(cfg, run, monkey
     res = run("config", "show")
     assert res.exit_code == 78 and "WARMUP_SMTP_CHUNKING" in res.stderr, res.output
     assert res.stderr.count("\n") == 1
+
+
+def test_a_mailbox_or_pool_the_file_names_that_is_not_there_is_the_files_fault_78(
+    cfg, run, ledger_path
+):
+    """A mailbox or pool typed that names nothing is 64; one the config file holds (``mailbox``
+    for 'warmup send', ``pool`` for 'warmup run') is a set-up found wrong: 78, naming the file."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    cfg('mailbox = "ghost@corp.example"\npool = "ghostpool"\n')
+    path = config.load().path
+    res = run("send", "--to", "x@example.com", "--subject", "s", "--body", "b")
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith(f"Error: config file {path}: mailbox 'ghost@corp.example' ")
+    res = run("run", "--once", "--no-sync")
+    assert res.exit_code == 78, res.output
+    assert res.output.startswith(f"Error: config file {path}: pool 'ghostpool' not found")
+    typed = run("send", "other@corp.example", "--to", "x@example.com", "--subject", "s")
+    assert typed.exit_code == 64 and "config file" not in typed.output, typed.output
+    assert ledger_digest(ledger_path) == before

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from warmup.errors import ConfigError, FieldError, WarmupError
+from warmup.errors import ConfigError, FieldError, NotFound, WarmupError
 
 
 # Command name -> module defining it; a module is imported only when its command runs, so
@@ -99,6 +99,25 @@ class NamedFields:
                 ) from exc
             raise _Rendered(
                 exc.render(lambda f: param_name(ctx.command, f)), exc.exit_code
+            ) from exc
+        except NotFound as exc:
+            # A name typed that names nothing is 64; one the config file holds (its mailbox
+            # or pool) is the set-up's fault: name the file, exit 78.
+            named = getattr(exc, "address", None) or getattr(exc, "name", None)
+            held = next(
+                (
+                    p.name
+                    for p in ctx.command.params
+                    if p.name and _from_config_file(ctx, p.name) and ctx.params.get(p.name) == named
+                ),
+                None,
+            )
+            if named is None or held is None:
+                raise
+            from warmup import config
+
+            raise _Rendered(
+                f"config file {config.load().path}: {exc}", ConfigError.exit_code
             ) from exc
 
 
