@@ -128,10 +128,10 @@ def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
         # the ledger's query: a traceback, exit 1.
         (
             ("mailbox", "add", BOX, "--provider", "exmail", "--policy", "p\udcff"),
-            78,
+            64,
             "no such preset",
         ),
-        (("policy", "show", "p\udcff"), 78, "not found"),
+        (("policy", "show", "p\udcff"), 64, "not found"),
     ],
 )
 def test_bad_policy_commands_are_one_line_and_change_nothing(
