@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import property_specs
+from tests.conftest import WORKING_DAYS_POLICY, property_specs
 from warmup.policy import (
     DayCounts,
     History,
@@ -397,6 +397,145 @@ def test_the_cold_replay_in_runs_is_the_day_by_day_walk(case, back):
     assert verdict.reasons == day_verdict.reasons
     assert kept == day_kept
     assert walk.state(today) == day_walk.state(today)
+
+
+def cold_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
+    """Walk each ``(policy name, history, now)`` of ``cases`` as a cold ``warmup quota`` of
+    every mailbox does (the days before today of all of them as arrays in one
+    :func:`~warmup.policy.steady.batch_sums`, the last stage's stretches read off arrays of the
+    whole batch) and day by day, and assert that today's verdict, its reasons, the memo kept and
+    the state reached are the same. Returns the batch's day sums."""
+    import numpy as np
+
+    from warmup.policy.steady import batch_sums
+
+    rows, starts, windows, todays = [], [], [], []
+    for name, hist, now in cases:
+        today = now.astimezone(ZoneInfo(hist.timezone)).date()
+        before = [c for c in hist.days if c.day < today]  # as the ledger reads them
+        ordinals = np.array([c.day.toordinal() for c in before], dtype=np.int64)
+        counts = np.array(
+            [(c.sent, c.hard, c.soft, c.block, c.complaint) for c in before], dtype=np.int64
+        ).reshape(len(before), 5)
+        rows.append((ordinals, counts))
+        starts.append(hist.started)
+        windows.append(specs[name].health.window_days)
+        todays.append(today)
+    made = batch_sums(rows, starts, windows)
+    for (name, hist, now), today, sums in zip(cases, todays, made, strict=True):
+        spec = specs[name]
+        yesterday = today - dt.timedelta(days=1)
+        batched = dataclasses.replace(hist, sums=lambda w, sums=sums: sums)
+        walk, verdict, kept = walk_to(spec, batched, today, now, checkpoint=yesterday)
+        day_walk, day_verdict, day_kept = walk_to(
+            spec, hist, today, now, checkpoint=yesterday, runs=False
+        )
+        assert verdict == day_verdict
+        assert verdict.reasons == day_verdict.reasons
+        assert kept == day_kept
+        assert walk.state(today) == day_walk.state(today)
+    return made
+
+
+@pytest.mark.slow
+@PROPS
+@given(st.lists(histories(st.integers(60, 400), LONG_RUNS), min_size=1, max_size=6))
+def test_a_cold_batch_of_mailboxes_is_each_ones_day_by_day_walk(cases):
+    """Long histories of several mailboxes (policies, zones, caps, ceilings, pauses, resumes,
+    back-offs, spikes, idle gaps drawn for each) walked cold in one batch, as ``warmup quota``
+    walks every mailbox of a ledger (issue #15): each one's answer is its day-by-day walk's."""
+    cold_in_one_batch(cases)
+
+
+# A stage of one volume that lasts (a stretch in it ends on the day the stage changes after):
+# the working-days policy without its domain cap, its ramp one volume for 60 days.
+LONG_STAGE_POLICY = (
+    WORKING_DAYS_POLICY.replace('name = "working-days"', 'name = "long-stage"')
+    .replace("domain_cap = 120\n", "")
+    .replace("days = 14\ndaily = [80, 200]", "days = 60\ndaily = 120")
+)
+assert "domain_cap" not in LONG_STAGE_POLICY and "daily = 120" in LONG_STAGE_POLICY
+
+
+def test_a_cold_batch_reads_the_last_stage_off_the_batch_s_arrays():
+    """Years of mailboxes under every policy (and one with a long stage of one volume, one
+    with ``qualify = 1`` and a short window), in two zones, with and without a cap, sending
+    from a handful up to a drawn most a day (days that fall short of qualifying, a growth limit
+    below the stage's volume), with spikes that hold the ramp (one ending yesterday), an idle
+    day, a pause and its resume, walked cold in one batch: each is its day-by-day walk, and the
+    stretches of stages of one volume were read off the arrays of the whole batch
+    (``Steady``), not walked one mailbox at a time."""
+    import tomllib
+
+    from warmup.policy.calendar import Window
+    from warmup.policy.spec import parse_policy
+
+    specs = dict(SPECS)
+    specs["long-stage"] = parse_policy(tomllib.loads(LONG_STAGE_POLICY), "long-stage")
+    specs["slow-gaps"] = dataclasses.replace(
+        SPECS["default"], qualify=1.0, window=Window(ranges=((dt.time(9), dt.time(12)),))
+    )
+    rng = random.Random(15)
+    cases = []
+    for k, name in enumerate(sorted(specs)):
+        for tz, cap in [("Asia/Shanghai", None), ("America/Los_Angeles", 120 + 7 * k)] * 3:
+            h = specs[name].health
+            rate = (2 * h.hold_above + min(h.step_back_above, h.pause_above)) / 3
+            spikes = {rng.randrange(20, 300) for _ in range(6)} | {1 + rng.randrange(4)}
+            most = rng.choice((100, 160, 320))
+            days = []
+            for d in range(365, 0, -1):
+                sent = rng.choice((rng.randint(1, most // 2), rng.randint(most // 2, most)))
+                hard = int(rate * sent * h.window_days) if d in spikes else int(d % 37 == 0)
+                if d != 200:  # an idle day
+                    days.append(DayCounts(TODAY - dt.timedelta(days=d), sent, hard=hard))
+            now = instant(TODAY, 600, tz)
+            pause = instant(TODAY - dt.timedelta(days=150), 700, tz)
+            events = (
+                MailboxEvent("pause", pause, None, "pause"),
+                MailboxEvent("resume", pause + dt.timedelta(days=3), None, "resume"),
+            )
+            cases.append((name, History("a@corp.example", tz, tuple(days), events, cap=cap), now))
+    made = cold_in_one_batch(cases, specs)
+    shared = made[0].stretches.keywords["shared"]
+    assert all(d.stretches.keywords["shared"] is shared for d in made)  # one batch
+    steady = [s for _, rules in shared.made.values() for s in rules._steady.values()]
+    assert steady, "no stretch was read off the batch's arrays"
+
+
+def test_a_cold_batch_pins_the_held_days_and_the_stage_change_of_a_stretch():
+    """Two histories built to reach the rules of a stretch read off the batch's arrays that
+    drawn ones seldom reach. Sending 100 a day in the last stage, a day of 140 with 3.9% of
+    bounces in its window two days before today: the day after holds at the quota of the last
+    day that did not (200, not its own 280), so its 100 qualify, and the memo keeps 200 as
+    the last healthy quota. A stage of one volume (120 for 60 days): its stretch ends on the day
+    the stage changes after; the next day is the last stage's (quota 200), where 70 fall
+    short."""
+    base = SPECS["default"]
+    first, ramp, last = base.stages
+    long_stage = dataclasses.replace(
+        base, stages=(first, dataclasses.replace(ramp, days=60, daily_from=120, daily_to=120), last)
+    )
+    specs = {"default": base, "long-stage": long_stage}
+    held = [100] * 300
+    held[-3] = 140
+    changed = [100] * 200
+    changed[67] = 70  # the 68th active day: 7 + 60 qualifying days before it
+    tz = "UTC"
+    now = instant(TODAY, 600, tz)
+    cases = [
+        ("default", History("a@corp.example", tz, tuple(daily(held, [0] * 297 + [29, 0, 0]))), now),
+        ("long-stage", History("b@corp.example", tz, tuple(daily(changed))), now),
+    ]
+    made = cold_in_one_batch(cases, specs)
+    shared = made[0].stretches.keywords["shared"]
+    steady = [s for _, rules in shared.made.values() for s in rules._steady.values()]
+    assert len(steady) == 3, steady  # the last stage of each policy, and the stage of 120
+    yesterday = TODAY - dt.timedelta(days=1)
+    _, _, memo = walk_to(base, cases[0][1], TODAY, now, checkpoint=yesterday, runs=False)
+    assert memo is not None and memo.last_healthy_quota == 200
+    walk, _, _ = walk_to(long_stage, cases[1][1], TODAY, now, checkpoint=yesterday, runs=False)
+    assert walk.eff == 199
 
 
 @pytest.mark.slow
