@@ -402,8 +402,8 @@ def test_the_cold_replay_in_runs_is_the_day_by_day_walk(case, back):
 def cold_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
     """Walk each ``(policy name, history, now)`` of ``cases`` as a cold ``warmup quota`` of
     every mailbox does (the days before today of all of them as arrays in one
-    :func:`~warmup.policy.steady.batch_sums`, the last stage's stretches read off arrays of the
-    whole batch) and day by day, and assert that today's verdict, its reasons, the memo kept and
+    :func:`~warmup.policy.steady.batch_sums`, their stretches walked in numpy with rules computed
+    for the whole batch) and day by day, and assert that today's verdict, its reasons, the memo kept and
     the state reached are the same. Returns the batch's day sums."""
     import numpy as np
 
@@ -437,6 +437,14 @@ def cold_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
     return made
 
 
+def assert_rules_shared(made, specs):  # type: ignore[no-untyped-def]
+    """The batch's stretches took their rules (health, hold, cap, stop days) from one
+    computation per policy over the whole batch (``steady.Shared``), not mailbox by mailbox."""
+    shared = made[0].stretches.keywords["shared"]
+    assert all(d.stretches.keywords["shared"] is shared for d in made)
+    assert {id(spec) for spec, _ in shared.made.values()} == {id(s) for s in specs}
+
+
 @pytest.mark.slow
 @PROPS
 @given(st.lists(histories(st.integers(60, 400), LONG_RUNS), min_size=1, max_size=6))
@@ -457,14 +465,13 @@ LONG_STAGE_POLICY = (
 assert "domain_cap" not in LONG_STAGE_POLICY and "daily = 120" in LONG_STAGE_POLICY
 
 
-def test_a_cold_batch_reads_the_last_stage_off_the_batch_s_arrays():
+def test_a_cold_batch_of_varied_mailboxes_is_each_ones_day_by_day_walk():
     """Years of mailboxes under every policy (and one with a long stage of one volume, one
     with ``qualify = 1`` and a short window), in two zones, with and without a cap, sending
     from a handful up to a drawn most a day (days that fall short of qualifying, a growth limit
     below the stage's volume), with spikes that hold the ramp (one ending yesterday), an idle
-    day, a pause and its resume, walked cold in one batch: each is its day-by-day walk, and the
-    stretches of stages of one volume were read off the arrays of the whole batch
-    (``Steady``), not walked one mailbox at a time."""
+    day, a pause and its resume, walked cold in one batch: each is its day-by-day walk, and
+    the stretches took their rules from one computation per policy for the whole batch."""
     import tomllib
 
     from warmup.policy.calendar import Window
@@ -497,15 +504,12 @@ def test_a_cold_batch_reads_the_last_stage_off_the_batch_s_arrays():
             )
             cases.append((name, History("a@corp.example", tz, tuple(days), events, cap=cap), now))
     made = cold_in_one_batch(cases, specs)
-    shared = made[0].stretches.keywords["shared"]
-    assert all(d.stretches.keywords["shared"] is shared for d in made)  # one batch
-    steady = [s for _, rules in shared.made.values() for s in rules._steady.values()]
-    assert steady, "no stretch was read off the batch's arrays"
+    assert_rules_shared(made, specs.values())
 
 
 def test_a_cold_batch_pins_the_held_days_and_the_stage_change_of_a_stretch():
-    """Two histories built to reach the rules of a stretch read off the batch's arrays that
-    drawn ones seldom reach. Sending 100 a day in the last stage, a day of 140 with 3.9% of
+    """Two histories built to reach rules of a stretch walked cold in a batch that drawn ones
+    seldom reach. Sending 100 a day in the last stage, a day of 140 with 3.9% of
     bounces in its window two days before today: the day after holds at the quota of the last
     day that did not (200, not its own 280), so its 100 qualify, and the memo keeps 200 as
     the last healthy quota. A stage of one volume (120 for 60 days): its stretch ends on the day
@@ -528,9 +532,7 @@ def test_a_cold_batch_pins_the_held_days_and_the_stage_change_of_a_stretch():
         ("long-stage", History("b@corp.example", tz, tuple(daily(changed))), now),
     ]
     made = cold_in_one_batch(cases, specs)
-    shared = made[0].stretches.keywords["shared"]
-    steady = [s for _, rules in shared.made.values() for s in rules._steady.values()]
-    assert len(steady) == 3, steady  # the last stage of each policy, and the stage of 120
+    assert_rules_shared(made, specs.values())
     yesterday = TODAY - dt.timedelta(days=1)
     _, _, memo = walk_to(base, cases[0][1], TODAY, now, checkpoint=yesterday, runs=False)
     assert memo is not None and memo.last_healthy_quota == 200

@@ -116,8 +116,8 @@ class Stretches:
         # the rules' arrays of every mailbox of the batch, computed once for all of them
         # (Shared.rules): this mailbox's days are at..at + len(a_sent) - 1 there
         limits = [x for x in (spec.ceiling, hist.provider_ceiling, hist.cap) if x is not None]
-        self.rules = rules = shared.rules(spec, min(limits) if limits else None)
-        self.g0, self.g1 = g0, g1 = at + k0, at + k1
+        rules = shared.rules(spec, min(limits) if limits else None)
+        g0, g1 = at + k0, at + k1
         self.judged, self.rate, self.crate, self.hold, self.cap = (
             x[g0:g1] for x in (rules.judged, rules.rate, rules.crate, rules.hold, rules.cap)
         )
@@ -132,8 +132,7 @@ class Stretches:
             return []
         above = self.above.get(vmin)
         if above is None:
-            rules = self.rules
-            above = self.above[vmin] = rules.within(rules.above(vmin), self.g0, self.g1)
+            above = self.above[vmin] = np.flatnonzero(self.cap > vmin).tolist()
         return above
 
     def worth(self, o: int, eff: int, last: int | None) -> bool:
@@ -162,15 +161,13 @@ class Stretches:
         walked."""
         walk, tables = self.walk, self.tables
         spec = walk.spec
-        number, stage, vmin, change, constant = stage_span(tables, walk.eff)
+        number, stage, vmin, change, _ = stage_span(tables, walk.eff)
         i = o - self.first
         n = len(self.sent) - i
         for marks in (self.ends, self.sensitive(walk.eff)):
             j = bisect.bisect_left(marks, i)
             if j < len(marks):
                 n = min(n, marks[j] - i)
-        if rows is None and constant and spec.domain_cap is None and not self.hold[i]:
-            return self._batched(o, n, number, vmin, change)
         sl = slice(i, i + n)
         sent, judged, hold = self.sent[sl], self.judged[sl], self.hold[sl]
         base = np.minimum(self.cap[sl], vmin)
@@ -273,45 +270,16 @@ class Stretches:
         walk.last_active = dt.date.fromordinal(o + n - 1)
         return o + n
 
-    def _batched(self, o: int, n: int, number: int, vmin: int, change: int | None) -> int:
-        """:meth:`run` of a stretch in a stage of one volume whose first day does not hold, no
-        days listed, no domain cap: read off :class:`Steady`, the same rules computed for
-        every day of the batch at once (on such a stretch no day's answer depends on the walk's
-        state: a held day's quota is that of a day of the stretch before it)."""
-        walk, tables = self.walk, self.tables
-        day = self.rules.steady(tables, number, vmin, walk)
-        g = self.g0 + o - self.first
-        counted = day.counted
-        before = int(counted[g])
-        if change is not None:
-            # the day the stage changes after is the stretch's last: the next is another stage
-            j = int(np.searchsorted(counted, before + change - walk.eff))
-            n = min(n, j - g)
-        walk.eff += int(counted[g + n]) - before
-        walk.last_healthy_quota = int(day.base[day.prior[g + n - 1]])
-        walk.stepped_back = False
-        lo, hi = np.searchsorted(day.bad, (g, g + n)).tolist()
-        if hi > lo:
-            bad = day.bad[lo:hi]
-            keep = int(bad[-1]) - (GROWTH_DAYS - 1)  # as the last one added trims them
-            kept = [s for s in walk.short_days if s[0] >= tables.iso_of(o + keep - g)]
-            sent = self.rules.sent
-            for k in bad[bad >= keep].tolist():
-                kept.append((tables.iso_of(o + k - g), int(sent[k]), int(day.could[k])))
-            walk.short_days = tuple(kept)
-        walk.last_active = dt.date.fromordinal(o + n - 1)
-        return o + n
-
 
 class Rules:
     """What :class:`Stretches` reads of each day under one policy and limit, for every day of a
     batch (:class:`Shared`) at once: whether its health window is judged, its bounce and
     complaint rates, whether it holds, the quota but the stage's volume (``cap``), and the days
-    a run stops at (``ends``: no sends, a pause or a step back), as indices into the batch."""
+    a run stops at (``ends``: no sends, a pause or a step back), as indices into the batch.
+    Each is a function of the day's own numbers: a mailbox's are a slice of them."""
 
     def __init__(self, shared: Shared, spec: PolicySpec, limit: int | None) -> None:
         sent, wsent, wbounced, wcomplaints, busiest = shared.arrays
-        self.shared, self.sent = shared, sent
         h = spec.health
         self.judged = judged = wsent >= max(h.min_sample, 1)
         over = np.where(judged, wsent, 1)
@@ -321,85 +289,21 @@ class Rules:
         pause = judged & ((rate > h.pause_above) | (crate > h.complaint_pause_above))
         step_back = judged & (rate > h.step_back_above)
         self.hold = judged & ((rate > h.hold_above) | (crate > h.complaint_hold_above))
-        self.ends = np.flatnonzero((sent == 0) | pause | step_back)
+        self.ends = np.flatnonzero((sent == 0) | pause | step_back).tolist()
         floor = spec.stages[0].daily_from
         # the quota but the stage's volume: the growth limit (never below the first stage's
         # volume) and the ceilings
         self.cap = np.maximum((spec.growth_factor * busiest).astype(np.int64), floor)
         if limit is not None:
             self.cap = np.minimum(self.cap, limit)
-        self._above: dict[int, np.ndarray] = {}
-        self._steady: dict[tuple[int, int, int], tuple[DayTables, Steady]] = {}
-
-    def steady(self, tables: DayTables, number: int, vmin: int, walk: SummedWalk) -> Steady:
-        """:class:`Steady` of stage ``number`` at volume ``vmin`` (``walk``: one of ``tables``'
-        zone and provider gap, as :meth:`DayTables.fit_on` asks)."""
-        key = (id(tables), number, vmin)  # the tables kept with it: their id stays their own
-        got = self._steady.get(key)
-        if got is None or got[0] is not tables:
-            got = self._steady[key] = (tables, Steady(self, tables, number, vmin, walk))
-        return got[1]
-
-    def above(self, volume: int) -> np.ndarray:
-        """The days (indices into the batch) whose cap is above ``volume``."""
-        got = self._above.get(volume)
-        if got is None:
-            got = self._above[volume] = np.flatnonzero(self.cap > volume)
-        return got
 
     @staticmethod
-    def within(marks: np.ndarray, g0: int, g1: int) -> list[int]:
-        """The indices ``marks`` (sorted) from ``g0`` to before ``g1``, counted from ``g0``."""
-        lo, hi = np.searchsorted(marks, (g0, g1)).tolist()
-        return (marks[lo:hi] - g0).tolist()
-
-
-class Steady:
-    """:meth:`Stretches.run`'s answers for every day of a batch in a stage of one volume
-    ``vmin``, as if each day were in a stretch whose days before it in the batch do not hold
-    (what :meth:`Stretches._batched` asks: a stretch that starts on a day that does not hold):
-    the quota but the held days' (``base``), the last day at or before each that does not hold
-    (``prior``), what each could deliver, the days that fall short of qualifying (``bad``) and
-    the qualifying days that count before each day (``counted``, one entry more than days)."""
-
-    def __init__(
-        self, rules: Rules, tables: DayTables, number: int, vmin: int, walk: SummedWalk
-    ) -> None:
-        spec, sent, hold = tables.spec, rules.sent, rules.hold
-        self.base = base = np.minimum(rules.cap, vmin)
-        self.prior = prior = np.maximum.accumulate(np.where(hold, -1, np.arange(len(sent))))
-        # a held day keeps the quota of the last day that was not held
-        quota = np.where(hold, np.minimum(base, base[np.maximum(prior, 0)]), base)
-        ordinals = rules.shared.ordinals
-        first = int(ordinals.min()) if len(ordinals) else 0
-        end = int(ordinals.max()) + 1 if len(ordinals) else 0
-        at = ordinals - first
-        shut = _vector(tables, "shut", first, end, lambda d: tables.shut_on(d) is not None, bool)
-        shut = shut[at]
-        quota[shut] = 0
-        fit = _vector(
-            tables,
-            ("fit", number),
-            first,
-            end,
-            lambda d: -1 if (f := tables.fit_on(d, number, walk)) is None else f,
-            np.int64,
-        )[at]
-        # Walk.qualifies, day by day as Stretches.run: enough of the whole quota, or of what
-        # the day could deliver (its window, -1: no limit); where the window binds, what it
-        # surely fits at the slowest gaps is enough
-        good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
-        self.could = could = np.where(
-            shut | (quota == 0), 0, np.where(fit < 0, quota, np.minimum(quota, fit))
-        )
-        need = _needed(spec.qualify, could)
-        share = slowest_share(spec.stages[number], walk.hist)
-        sure = np.maximum(np.floor(could * share + 1e-9), 1).astype(np.int64)
-        need = np.where((fit >= 0) & (could < quota), np.minimum(need, sure), need)
-        good |= (could > 0) & (sent >= need)
-        self.bad = np.flatnonzero(~good)
-        self.counted = np.zeros(len(sent) + 1, dtype=np.int64)
-        np.cumsum(good & ~hold, out=self.counted[1:])
+    def within(marks: list[int], g0: int, g1: int) -> list[int]:
+        """The indices ``marks`` (sorted) from ``g0`` to before ``g1``, counted from ``g0``
+        (lists and bisect: numpy's cost per call was more than the few marks cost)."""
+        return [
+            m - g0 for m in marks[bisect.bisect_left(marks, g0) : bisect.bisect_left(marks, g1)]
+        ]
 
 
 class Shared:
@@ -408,8 +312,8 @@ class Shared:
     their :class:`Rules` by policy and limit: a cold ``warmup quota`` of a thousand mailboxes
     paid numpy's cost per call a dozen times per mailbox deriving them one mailbox at a time."""
 
-    def __init__(self, arrays: tuple[np.ndarray, ...], ordinals: np.ndarray) -> None:
-        self.arrays, self.ordinals = arrays, ordinals  # ordinals: each day's
+    def __init__(self, arrays: tuple[np.ndarray, ...]) -> None:
+        self.arrays = arrays
         self.made: dict[tuple[int, int | None], tuple[PolicySpec, Rules]] = {}
 
     def rules(self, spec: PolicySpec, limit: int | None) -> Rules:
@@ -480,7 +384,7 @@ def batch_sums(
         )
     pairs = np.column_stack([window, busiest])
     w_sent, w_bounced, w_complaints = window[:, 0], window[:, 1], window[:, 2]
-    shared = Shared((sent, w_sent, w_bounced, w_complaints, busiest), firsts[owner] + j - begin)
+    shared = Shared((sent, w_sent, w_bounced, w_complaints, busiest))
     for i, k in enumerate(full):
         a, z = int(base[i]), int(base[i + 1])
         out[k] = DaySums(
