@@ -89,6 +89,32 @@ def test_a_copy_onto_the_source_under_another_name_is_refused(run, tmp_path, mon
         ledger.close()
 
 
+def test_a_copy_onto_the_same_postgresql_schema_under_another_host_name_is_refused(run, pg_url):
+    """localhost for 127.0.0.1 is the same server, database and schema: the URLs differ, so the
+    copy went ahead and, with --force, deleted the very rows it was copying."""
+    source = open_ledger(pg_url)
+    api.add_mailbox(source, BOX, "exmail")
+    source.close()
+    alias = pg_url.replace("@127.0.0.1:", "@localhost:", 1)
+    assert alias != pg_url, pg_url
+    res = run("--db", pg_url, "db", "copy", "--to", alias, "--force")
+    assert (res.exit_code, res.output) == (
+        78,
+        "Error: --to names the ledger being copied; give another ledger URL\n",
+    )
+    ledger = open_ledger(pg_url)
+    try:
+        assert [m.address for m in ledger.mailboxes()] == [BOX]
+    finally:
+        ledger.close()
+    other = PgSchema()  # another schema of the same database is another ledger
+    try:
+        res = run("--db", pg_url, "db", "copy", "--to", other.url)
+        assert res.exit_code == 0, res.output
+    finally:
+        other.drop()
+
+
 def test_a_refused_copy_leaves_no_new_target_behind(run, tmp_path):
     """A copy refused after it created its target (the source has a table this warmup does not
     know) said "Created a new ledger at ..." and left that empty ledger, and the folder made for

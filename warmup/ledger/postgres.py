@@ -141,6 +141,31 @@ class PostgresLedger(Ledger):
         sa.event.listen(engine, "connect", _bound_lock_waits)
         super().__init__(engine, url, safe_url(url))
 
+    def same_store(self, other: Ledger) -> bool:
+        # One schema of one database of one server under two URLs: localhost and 127.0.0.1, a
+        # host name and its address, another role. Compared by the URL alone, 'db copy --to'
+        # the source under another spelling, with --force, deleted the rows it was copying.
+        if self.url == other.url:
+            return True
+        if not isinstance(other, PostgresLedger):
+            return False
+        try:
+            return self._identity() == other._identity()
+        except (sa.exc.SQLAlchemyError, OSError):
+            return False  # the copy's own connection says what is wrong with the URL
+
+    def _identity(self) -> tuple[object, ...]:
+        """The server's system identifier (set at initdb), the database and the schema the
+        ledger's tables are in."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.text(
+                    "SELECT system_identifier, current_database(), current_schema() "
+                    "FROM pg_control_system()"
+                )
+            ).one()
+        return tuple(row)
+
     def _read_conn(self, conn: Connection) -> None:
         conn.execution_options(isolation_level="REPEATABLE READ")
 
