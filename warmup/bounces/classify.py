@@ -282,13 +282,15 @@ def _unknown_user(
     decide (a live reply, the RCPT stage, a local delivery)."""
     if stage == "DATA" or AFTER_DATA.search(text):
         return "filtered", "stage.after-data", "refused after DATA, not at RCPT: a filter's mask"
+    # A mail system that answers from its own directory means its words, even with a 5.7.x
+    # (Yandex's "550 5.7.1 No such user!").
+    directory = directory_verdict(mta, text)
+    if directory:
+        return "userunknown", "mta.directory", f"{directory} states its own directory's verdict"
     if key is not None and key[0] == 7:
         return "filtered", "status.policy-mask", f"a 5.7.{key[1]} policy status: a filter refused"
     if stage is None or stage == "RCPT" or at_rcpt(text) or LOCAL_DELIVERY.search(text):
         return None
-    directory = directory_verdict(mta, text)
-    if directory:
-        return "userunknown", "mta.directory", f"{directory} states its own directory's verdict"
     masking = masks_filters(mta)
     if masking:
         return "filtered", "mta.masks-filters", f"{masking} answers 'unknown user' for its filters"

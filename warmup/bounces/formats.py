@@ -109,7 +109,9 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"delivery error|delivery fail|mail system error|bounce|unable to deliver|"
     r"rejected|warning: message|delayed mail|mail failure|nondeliverable|"
     r"message (?:not )?delivered|retour|non remis|退信|无法投递|未送达|投递失败|系统退信|"
-    r"delivery has failed|permanent error|error sending|message you sent|returned to sender",
+    r"delivery has failed|permanent error|error sending|message you sent|returned to sender|"
+    r"unzustellbar|non distribuable|no se puede entregar|non recapitabile|não entregue|"
+    r"не удалось доставить|не доставлено|발송 실패|전송 실패|반송",
     re.IGNORECASE,
 )
 _BOUNCE_BODY_RE = re.compile(
@@ -124,7 +126,8 @@ _BOUNCE_BODY_RE = re.compile(
     r"无法投递|未能送达|退信|发送失败|投递失败|配信できません|届きませんでした|"
     r"user unknown|mailbox unavailable|no such user|host unknown|"
     r"rejected|smtp error|remote server returned|delivery (?:to|of) .{0,40}failed|"
-    r"(?:mail|message) has been returned|failed addresses follow|无法发送|无法送达",
+    r"(?:mail|message) has been returned|failed addresses follow|无法发送|无法送达|"
+    r"не доставлено|не удалось доставить|전달되지 못했|보내지 못했",
     re.IGNORECASE,
 )
 _DAEMON_LOCALS = (

@@ -43,7 +43,10 @@ _AT_RCPT_REPLY = re.compile(
 # The sender was refused (MAIL FROM): whatever the words, the recipient's address was not judged.
 AT_MAIL = Screened(re.compile(r"(?:in reply to|after) mail from|mail from command"))
 # The reporting host did the final (local) delivery itself: no remote reply to mask a filter.
-LOCAL_DELIVERY = re.compile(r"\bfinal delivery\b")
+# Postfix names the mailbox store it handed the message to ("delivery via host[private/
+# dovecot-lmtp]"); Exim's router finds no route for the address ("Unrouteable address"): its
+# own verdict, not a remote reply.
+LOCAL_DELIVERY = re.compile(r"\bfinal delivery\b|\blmtp\b|unrouteable address")
 
 
 def smtp_stage(text: str) -> str:

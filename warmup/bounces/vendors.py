@@ -17,11 +17,20 @@ __all__ = ["directory_verdict", "masks_filters"]
 # MSS, Mail.ru and Yahoo ("This user doesn't have a yahoo.com account", documented by Yahoo as
 # its reply for a nonexistent account); the Chinese providers, whose published reply tables give
 # "550 Mailbox not found or access denied" (Tencent QQ / Exmail), "550 User not found" (NetEase
-# 163 / 126 / Qiye) and "收件人不存在" (Alibaba Mail) for an address that does not exist.
+# 163 / 126 / Qiye) and "收件人不存在" (Alibaba Mail) for an address that does not exist. Mail
+# stores that write their own notices (Courier, Kerio Connect, MDaemon, SmarterMail, Zimbra,
+# Exchange's "Microsoft Outlook" NDRs), and the consumer providers that answer RCPT from their
+# own directory and document that answer for a nonexistent account: GMX / web.de ("mailbox
+# unavailable"), Yandex ("No such user!", with a 5.7.1), Rambler, Outlook.com ("5.5.0 ... mailbox
+# unavailable"), Sohu, Sina, Naver, Daum (tests/corpus/vendors/README.md names the sources).
 _DIRECTORY = re.compile(
     r"\bdomino\b|lotus notes|groupwise|\bimail\b|ipswitch|<smtp32 v|interscan|\bmail\.ru\b|\byahoo(?:dns)?\."
     r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
     r"|aliyun|mxhichina|alibaba"
+    r"|courier mail server|kerio connect|\bmdaemon\b|smartermail|\bzimbra\b|microsoft outlook"
+    r"|[@.](?:gmx\.(?:net|de|at|ch|com)|web\.de|yandex\.(?:ru|com|ua|by|kz)|ya\.ru|rambler\.ru"
+    r"|hotmail\.[a-z.]+|outlook\.com|live\.com|msn\.com|sohu\.com|sina\.(?:com|cn)|naver\.com"
+    r"|hanmail\.net|daum\.net)\b"
 )
 # Receiving providers documented to answer "550 Unknown user" to mail their users' filters
 # refused (Japanese mobile carriers' reception settings): there the words say nothing about the

@@ -86,7 +86,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         is a deactivated mailbox|account that you tried to reach is disabled
         user (?:is )?(?:suspended|disabled|inactive)|recipient (?:is )?suspended
         mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
-        has been (?:disabled|suspended)|is unavailable\b|currently suspended
+        has been (?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
         (?:帐号|账号|账户|邮箱)(?:已)?(?:被)?(?:冻结|停用|禁用|锁定)
         """,
@@ -163,6 +163,15 @@ WORD_RULES: tuple[WordRule, ...] = (
         no mail ?box (?:available|found)|mail-box not found
         该邮箱不存在|用户不存在|收件人不存在|邮箱不存在|帐号不存在|账号不存在|地址不存在|用户名不存在
         收件人地址(?:无效|不存在|错误)|无此用户|不存在的用户
+        (?:benutzer|empfänger|adresse|postfach)\S* (?:ist )?unbekannt|unbekannte[rn]? (?:benutzer|empfänger)
+        (?:e-mail-adresse|empfänger|postfach|konto)[^.]{0,60}(?:nicht gefunden|existiert nicht)
+        (?:utilisateur|destinataire|adresse) inconnue?|adresse[^.]{0,60}(?:est introuvable|n'existe pas)
+        (?:usuario|destinatario) desconocido|no se encontró la dirección|(?:buzón|cuenta) no existe
+        (?:utente|destinatario) sconosciuto|impossibile trovare l'indirizzo
+        (?:usuário|utilizador|destinatário) desconhecido|endereço[^.]{0,60}não (?:foi encontrado|existe)
+        (?:пользовател|адресат|получател)\S* не (?:найден|существует)|нет такого пользователя
+        (?:почтов\S+ )?ящик\S* не (?:найден|существует)
+        존재하지 않는 (?:계정|주소|메일|사용자)|주소가 존재하지 않|宛先不明|アドレスは存在しません
         """,
     ),
     # Wordings that usually mean an unknown address but also cover other states: a specific
@@ -333,7 +342,10 @@ def read_words(text: str) -> WordRule | None:
     # Postfix's "Recipient address rejected: ..." only says that RCPT was refused; what follows
     # it says why, so the prefix itself is no weak evidence of a block.
     bare = _RCPT_PREFIX.sub(" ", text) if "address rejected:" in text else text
+    weak: WordRule | None = None
     for rule in WORD_RULES:
+        if weak is not None and not rule.strong:
+            continue
         subject = text if rule.strong else bare
         if rule.literals is not None:
             # contains_any, inlined: this loop runs ~20 times per diagnostic.
@@ -343,5 +355,9 @@ def read_words(text: str) -> WordRule | None:
             else:
                 continue
         if rule.pattern.search(subject):
-            return rule
-    return None
+            if rule.strong or rule.reason != "userunknown":
+                return rule
+            # "Mailbox unavailable: sender blocked" names the mailbox only to say why it is
+            # unavailable to us: a clear reason later in the text outweighs the weak wording.
+            weak = rule
+    return weak
