@@ -815,10 +815,17 @@ def test_a_client_retrying_a_partly_deferred_message_without_message_id_reaches_
     both = ("ok@example.com", "grey@example.com")
     code, text = end_of_data(server, raw, both)
     assert code == 250 and "sent to 1 of 2; rejected upstream: grey@example.com (450)" in text
+    # A client that reads no more than the 250 would never know: the summary names grey@.
+    unreached = (
+        "warmup: not reached (deferred upstream, 4xx, while others got the message): "
+        "grey@example.com; send it to them again"
+    )
+    assert server.summary().splitlines()[-1] == unreached
     smtp_ssl.reject_rcpt = {}
     code, text = end_of_data(server, raw, both)
     assert code == 250, text
     assert " sent to 1 of 1 (1 more reached before: not sent again)" in text, text
+    assert unreached not in server.summary()  # the retry reached it
     first, retry = smtp_ssl.messages
     assert (first.rcpt_tos, retry.rcpt_tos) == (("ok@example.com",), ("grey@example.com",))
     assert first.message["Message-ID"] == retry.message["Message-ID"]

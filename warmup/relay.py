@@ -44,7 +44,7 @@ import secrets
 import socket
 import time
 import warnings
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, AnyStr
 
@@ -137,6 +137,14 @@ class Tally:
     rejected_upstream: int = 0
     suppressed: int = 0  # of the refusals at RCPT TO
     errors: list[str] = field(default_factory=list)
+    # Recipients a 4xx upstream kept from a message that reached others (the client got a 250
+    # naming them), until a retry reaches them: named in the summary, so none is lost unseen.
+    unreached: dict[str, None] = field(default_factory=dict)
+
+    def reached(self, sent: Sequence[str], deferred: Sequence[str]) -> None:
+        for rcpt in sent:
+            self.unreached.pop(rcpt, None)
+        self.unreached.update(dict.fromkeys(deferred))
 
     def count(self, reply: str, command: str = "DATA") -> None:
         """Count the relay's ``reply`` to ``command`` (``MAIL FROM``, ``RCPT TO``, ``DATA``)."""
@@ -165,7 +173,15 @@ class Tally:
             f"warmup: {self.sent} sent{again}, {self.deferred} deferred (4xx), {self.refused} "
             f"refused (5xx), {plural(self.rejected_upstream, 'recipient')} rejected upstream"
         )
-        return self.with_refusals(line)
+        line = self.with_refusals(line)
+        if self.unreached:
+            names = list(self.unreached)
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            line += (
+                f"\nwarmup: not reached (deferred upstream, 4xx, while others got the message): "
+                f"{', '.join(names[:5])}{more}; send it to them again"
+            )
+        return line
 
     def with_refusals(self, line: str) -> str:
         """``line``, then where the refusals were answered, then the errors noted."""
@@ -249,6 +265,8 @@ class Delivery:
     reply: str
     rejected: int = 0
     error: str | None = None
+    sent: tuple[str, ...] = ()  # the recipients it reached
+    deferred: tuple[str, ...] = ()  # those a 4xx upstream kept from it while others got it
 
 
 class Relay:
@@ -458,6 +476,7 @@ class Relay:
                 await asyncio.sleep(delay)  # nothing is reserved: a client giving up is harmless
                 continue
             self.tally.rejected_upstream += done.rejected
+            self.tally.reached(done.sent, done.deferred)
             if done.error:
                 self.tally.note(done.error)
             self._settle_soon()
@@ -600,6 +619,8 @@ def _answer(outcome: Any, message_id: str, already: list[str] | None = None) -> 
                 f"{note}",
             ),
             len(rejected),
+            sent=tuple(sent),
+            deferred=tuple(r.recipient for r in rejected if r.code and 400 <= r.code < 500),
         )
     if outcome.throttle:
         code, text = outcome.throttle
