@@ -385,3 +385,16 @@ def test_a_next_send_time_fed_back_as_the_last_send_is_still_an_aware_time():
     second = evaluate(spec, h, t)
     assert second.status == "paced" and second.next_send_at is not None
     assert dt.timedelta(minutes=5) <= second.next_send_at - t <= dt.timedelta(minutes=10)
+
+
+def test_a_healthy_mailbox_at_the_ramp_s_top_is_not_told_the_ramp_continues():
+    # A stable mailbox (the last, open-ended stage) read "within 3%, the ramp continues":
+    # there is no ramp left; its quota stands. Mid-ramp, the words stay.
+    top = evaluate(DEFAULT, hist(steady(40, 1, 100)), at(TODAY))
+    assert top.stage == "stable", top.stage
+    [health] = [r for r in top.reasons if "bounce rate" in r]
+    assert health.endswith(": within 3%, the quota stands (the ramp's top)"), health
+    mid = evaluate(DEFAULT, hist(steady(10, 1, 100)), at(TODAY))
+    assert mid.stage != "stable", mid.stage
+    [health] = [r for r in mid.reasons if "bounce rate" in r]
+    assert health.endswith(": within 3%, the ramp continues"), health

@@ -336,7 +336,9 @@ class Walk:
             f"{span} bounce rate {percent(bounced / sent, lines)} ({bounced}/{sent}), "
             f"complaint rate {percent(complaints / sent, clines, 2)} ({complaints}/{sent})"
         )
-        return health, rate, crate, f"{facts}: {_why(rule, h, cut)}"
+        n, stage, _ = self.spec.stage_at(self.eff + 1)
+        top = n == len(self.spec.stages) - 1 and stage.days == 0  # no stage after: no ramp
+        return health, rate, crate, f"{facts}: {_why(rule, h, cut, top)}"
 
     def rule(self, rate: float, crate: float, cut: bool) -> tuple[str, str]:
         """``(health, rule)`` for a judged window with these rates; ``cut``: the window reaches
@@ -652,8 +654,9 @@ class Walk:
         return self.rule(bounced / sent, complaints / sent, False)[0]
 
 
-def _why(rule: str, h: Health, cut: dt.date | None) -> str:
-    """The health rule that decided, in words (only the one that did is written out)."""
+def _why(rule: str, h: Health, cut: dt.date | None, top: bool = False) -> str:
+    """The health rule that decided, in words (only the one that did is written out); ``top``:
+    the mailbox is in its last, open-ended stage (there is no ramp left to continue)."""
     if rule == "cut":
         return f"resumed on {cut}, the ramp is held until the days before it leave the window"
     if rule == "pause":
@@ -666,6 +669,8 @@ def _why(rule: str, h: Health, cut: dt.date | None) -> str:
         return f"bounce rate above {line(h.hold_above)} holds the ramp"
     if rule == "complaint_hold":
         return f"complaint rate above {line(h.complaint_hold_above)} holds the ramp"
+    if top:
+        return f"within {line(h.hold_above)}, the quota stands (the ramp's top)"
     return f"within {line(h.hold_above)}, the ramp continues"
 
 
