@@ -50,8 +50,10 @@ def write_sends(path: Path, days: list[tuple[dt.date, int]]) -> Path:
 
 
 def test_national_day_has_quota_0_and_the_holiday_week_is_not_idle(run, tmp_path):
-    # Idle 5 days starts warm-up over; the National Day break is 7 days (2026-10-01..07).
-    text = DEFAULT_TOML.split("[idle]")[0] + "[idle]\nrestart_after_days = 5\n\n" + CN
+    # Idle 5 days starts warm-up over (no step-back: 0 turns it off, and a step-back after 14
+    # idle days would come after the restart); the National Day break is 7 days (2026-10-01..07).
+    idle = "[idle]\nstep_back_after_days = 0\nrestart_after_days = 5\n\n"
+    text = DEFAULT_TOML.split("[idle]")[0] + idle + CN
     (tmp_path / "cn.toml").write_text(text)
     assert (
         run(

@@ -295,6 +295,23 @@ BAD = [
         _edit("daily = 300", "daily = 150"),
         "stage[3].daily: 150 is below the 200 a day stage[2] ends at",
     ),
+    # Loaded, then every send was refused with 75 for good while quota and plan said "ok 50".
+    (
+        "a recipient-domain default of 0 and no domain above 0",
+        GOOD + '[recipient_domains]\ndefault = 0\n"qq.com" = 0\n',
+        "recipient_domains.default: 0 lets no recipient domain be mailed",
+    ),
+    # The restart is checked first: a step-back at 40 days after a restart at 30 never came.
+    (
+        "an idle step-back after the restart",
+        GOOD + "[idle]\nstep_back_after_days = 40\nrestart_after_days = 30\n",
+        "idle.step_back_after_days (40) is not below idle.restart_after_days (30)",
+    ),
+    (
+        "an idle step-back on the restart's day",
+        GOOD + "[idle]\nstep_back_after_days = 30\n",
+        "idle.step_back_after_days (30) is not below idle.restart_after_days (30, the default)",
+    ),
     (
         "an international recipient domain",
         GOOD + '[recipient_domains]\n"b\u00fccher.de" = 5\n',
@@ -402,3 +419,21 @@ def test_parse_duration(text: str, seconds: float):
 def test_parse_duration_refuses(text: str):
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize(
+    ("idle", "caps", "expected"),
+    [
+        ("step_back_after_days = 0\nrestart_after_days = 10", "", (0, 10)),  # 0: off
+        ("step_back_after_days = 40\nrestart_after_days = 0", "", (40, 0)),
+        ("step_back_after_days = 0\nrestart_after_days = 0", "", (0, 0)),
+        ("", 'default = 0\n"qq.com" = 40', (14, 30)),  # only qq.com may be mailed
+    ],
+)
+def test_idle_rules_turned_off_and_a_default_of_0_beside_a_named_domain_load(
+    tmp_path: Path, idle: str, caps: str, expected: tuple[int, int]
+):
+    path = tmp_path / "ok.toml"
+    path.write_text(GOOD + f"[idle]\n{idle}\n[recipient_domains]\n{caps}\n")
+    spec = load_policy(str(path))
+    assert (spec.idle.step_back_after_days, spec.idle.restart_after_days) == expected

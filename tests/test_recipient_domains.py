@@ -90,3 +90,19 @@ def test_bad_recipient_domain_tables_name_the_key():
             assert words in str(exc), str(exc)
         else:
             raise AssertionError(f"{caps!r} accepted")
+
+
+def test_a_default_of_0_that_lets_nothing_be_mailed_is_refused_where_a_policy_is_given(tmp_path):
+    """``default = 0`` alone loaded; then every send exited 75 for good while ``warmup quota``
+    said ``ok 50``. Refused like ``domain_cap = 0``: 78, one line, nothing stored."""
+    path = capped_policy(tmp_path, "default = 0")
+    for args in (
+        ("policy", "add", "nothing", str(path)),
+        ("mailbox", "add", BOX, "--provider", "exmail", "--policy", str(path)),
+    ):
+        res = cli(*args)
+        assert res.returncode == 78, (args, res.stderr)
+        assert "recipient_domains.default: 0 lets no recipient domain be mailed" in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+    assert "nothing" not in cli("policy", "list").stdout
+    assert cli("mailbox", "list", "--json").stdout.strip() in ("", "[]")

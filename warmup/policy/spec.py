@@ -400,6 +400,7 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
             ),
         )
         _only(i, {f.name for f in dataclasses.fields(Idle)}, "idle.")
+        _check_idle(idle, given={k.split("_after")[0] for k in i})
         calendar = _calendar(data["calendar"]) if "calendar" in data else Calendar()
         window = _window(data["window"], calendar) if "window" in data else Window()
         qualify = _rate(data, "qualify", "", 0.5)
@@ -429,6 +430,20 @@ def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
         calendar,
         qualify,
     )
+
+
+def _check_idle(idle: Idle, given: set[str]) -> None:
+    """Refuse idle rules that contradict each other (0 turns a rule off). The restart is
+    checked first: a step-back at or after it never happens."""
+    back, restart = idle.step_back_after_days, idle.restart_after_days
+    if back and restart and back >= restart:
+        was = {k: "" if k in given else ", the default" for k in ("step_back", "restart")}
+        raise ConfigError(
+            f"idle.step_back_after_days ({back}{was['step_back']}) is not below "
+            f"idle.restart_after_days ({restart}{was['restart']}), "
+            f"so the step-back would never happen (the restart comes first); give a smaller "
+            f"step_back_after_days, or 0 to turn it off"
+        )
 
 
 def _check_rising(stages: tuple[Stage, ...]) -> None:
@@ -544,6 +559,14 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
         if any(domain == d for d, _ in caps):  # "qq.com" and "QQ.com": which cap was meant?
             raise ConfigError(f"{where}: {domain} is given twice (domains are case-insensitive)")
         caps.append((domain, cap))
+    if default == 0 and not any(cap for _, cap in caps):
+        # Every send would be refused (75, "try later") for good, while quota and plan showed
+        # the mailbox's quota: the same mistake as a domain_cap of 0.
+        raise ConfigError(
+            "recipient_domains.default: 0 lets no recipient domain be mailed, so every send "
+            'would be refused; give at least 1, or name the domains it may mail ("qq.com" = 40), '
+            "or leave default out to cap only the domains named"
+        )
     return RecipientDomains(default, tuple(sorted(caps)))
 
 
