@@ -97,7 +97,9 @@ def test_a_day_already_over_its_quota_says_so_where_planned_is_above_quota():
     assert (today.quota, today.planned) == (3, 4)
     assert today.notes == ("sent 4 of 3 today: nothing more goes out today",)
     exact = dataclasses.replace(over, days=(DayCounts(TODAY, sent=3),))
-    assert project(spec_with(""), exact, at(TODAY, 10), 1)[0].notes == ()
+    assert project(spec_with(""), exact, at(TODAY, 10), 1)[0].notes == (  # nothing over
+        "3 recipients sent already today: in PLANNED, not in CUMULATIVE (what goes out from now on)",
+    )
 
 
 def test_plan_notes_say_recipient_domain_caps_may_lower_a_day(run, tmp_path):
@@ -352,3 +354,20 @@ def test_a_volume_across_mailboxes_of_one_capped_domain_counts_the_cap_once(run,
         at(TODAY, 8).isoformat(),
     )
     assert json.loads(res.output)["volume"]["days"] < 27
+
+
+def test_today_row_says_planned_counts_todays_sends_and_cumulative_does_not(run):
+    """A mailbox that had sent 1 today showed PLANNED 50 and CUMULATIVE 49 with no word on why:
+    PLANNED is the whole day, CUMULATIVE (what --volume counts) only what goes out from now."""
+    spec = parse_policy(tomllib.loads(DEFAULT_TOML), "default")
+    h = dataclasses.replace(hist(), days=(DayCounts(TODAY, sent=1),), last_send_at=at(TODAY, 9))
+    today = project(spec, h, at(TODAY, 10), 2)[0]
+    assert (today.planned, today.cumulative) == (50, 49)
+    assert today.notes == (
+        "1 recipient sent already today: in PLANNED, not in CUMULATIVE (what goes out from now on)",
+    )
+    nothing_yet = project(spec, hist(), at(TODAY, 10), 2)[0]
+    assert (nothing_yet.planned, nothing_yet.cumulative, nothing_yet.notes) == (50, 50, ())
+    help_text = " ".join(run("plan", "--help").output.split())
+    assert "today's includes what was already sent today" in help_text
+    assert "CUMULATIVE adds up what goes out from now on" in help_text

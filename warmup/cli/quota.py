@@ -147,9 +147,11 @@ def plan(
     """Project each day's quota, and what the gate would let through, if the mailbox sends all
     it may, healthily.
 
-    PLANNED is what goes out: the quota within the day's sending window at the policy's mean
-    gap between sends, within the domain cap; 0 on public holidays and days the window does not
-    open. NOTE says why it is below QUOTA.
+    PLANNED is what goes out that day: the quota within the day's sending window at the
+    policy's mean gap between sends, within the domain cap; 0 on public holidays and days the
+    window does not open; today's includes what was already sent today. CUMULATIVE adds up what
+    goes out from now on (today's sends so far left out, as --volume counts). NOTE says why
+    PLANNED is below QUOTA.
 
     \b
     Example:

@@ -36,6 +36,7 @@ from warmup.policy.walk import (
     walk_to,
     zone,
 )
+from warmup.words import plural
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class PlanDay:
     day: int  # warm-up day
     stage: str
     quota: int  # the policy's quota that day, as `warmup quota` will say it that morning
-    cumulative: int  # planned recipients from now on, this day included
+    cumulative: int  # planned recipients from now on, this day's still to go included (not
+    # what was sent today before now: ``planned`` counts those)
     planned: int = 0  # what the gate would let through that day (today: sent + what still fits)
     status: str = "ok"  # ok | hold | step_back | closed | paused
     notes: tuple[str, ...] = ()
@@ -90,6 +92,13 @@ def project(
         notes = (_paused_note(walk.health_paused, current_pause(hist.events, now), hist),)
     elif status == "closed" and v.closed is not None:
         notes = (f"closed: {v.closed}",)
+    if first.sent and not any(n.startswith(f"sent {first.sent} of") for n in notes):
+        # PLANNED is the whole day; CUMULATIVE (and --volume) count what goes out from now on
+        notes = (
+            f"{plural(first.sent, 'recipient')} sent already today: in PLANNED, not in "
+            f"CUMULATIVE (what goes out from now on)",
+            *notes,
+        )
     total = left
     plan = [
         PlanDay(today, first.day, first.stage, first.quota, total, first.sent + left, status, notes)
