@@ -363,3 +363,40 @@ def test_a_password_put_right_while_running_is_the_one_idle_logs_in_with(pool, m
     assert "bounce sync of" in failed and "refused the IMAP login" in failed, lines
     assert f"IMAP IDLE for {BOX} stopped: " in stopped and "0ld-pass" not in stopped, lines
     assert "it starts again once a sync logs in" in stopped and rest == [], lines
+
+
+def test_the_pool_s_members_now_are_the_ones_synced_and_watched(pool):
+    """``warmup run --pool P`` and P changing under it: the pool removed raised PoolNotFound
+    out of the next round (the worker stopped) and the member's IDLE session stayed open; a
+    member that joined waited for the next round (up to --sync-every) to be synced."""
+    from warmup.outbox.bounces import BounceSync
+
+    ledger = open_ledger()
+    clock, lines = Clock(T0), []
+    syncs = BounceSync(
+        ledger, pool=ledger.pool("P"), every=dt.timedelta(minutes=10), clock=clock,
+        log=lines.append,
+    )  # fmt: skip
+    try:
+        syncs.run_due(T0)
+        syncs.watch(lambda: None)
+        (watcher,) = syncs.watchers()
+        wait_for(watcher.ready.is_set)
+        before = logins(pool)
+        assert cli("pool", "remove", "P").returncode == 0
+        clock.at = T0 + dt.timedelta(minutes=10)  # the next round
+        syncs.run_due(clock.at)
+        assert syncs.watchers() == []
+        wait_for(lambda: not watcher.is_alive())
+        assert logins(pool) == before  # a mailbox of no pool is not synced
+        assert cli("pool", "add", "P", BOX).returncode == 0  # made again: it joins
+        pool.append("INBOX", bounce_of("<x@corp.example>"))
+        clock.at = T0 + dt.timedelta(minutes=11)  # the round after is 9 minutes away
+        syncs.run_due(clock.at)
+        assert logins(pool) > before
+        assert ledger.bounces(ledger.mailbox(BOX)), lines  # synced at once, not at the next round
+        (again,) = syncs.watchers()
+        assert again is not watcher
+    finally:
+        syncs.close()
+    assert not [line for line in lines if "failed" in line], lines

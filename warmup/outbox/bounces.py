@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from warmup import api, logins
 from warmup.bounces.idle import IdleWatcher, backoff
 from warmup.bounces.imap import sync
-from warmup.ledger import Ledger, MailboxRow, PoolRow
+from warmup.ledger import Ledger, MailboxRow, PoolNotFound, PoolRow
 from warmup.notify import Notifier
 
 if TYPE_CHECKING:
@@ -66,7 +66,10 @@ class BounceSync:
     def mailboxes(self) -> list[MailboxRow]:
         """The worker's mailboxes that have an IMAP host."""
         if self.pool is not None:
-            boxes = list(self.ledger.pool(self.pool.name).members)
+            try:  # by name, as the worker follows it: a pool made again has new members
+                boxes = list(self.ledger.pool(self.pool.name).members)
+            except PoolNotFound:  # removed while the worker runs (it says so): none
+                return []
         else:
             boxes = [m for p in self.ledger.pools() for m in p.members]
             queued = {
@@ -93,10 +96,13 @@ class BounceSync:
             self._round_at = now + self.every
             self._boxes = {b.id: b for b in self.mailboxes()}
             due = list(self._boxes.values())
+            self._unwatch_gone()
             if self._wake is not None:  # watching: a mailbox that joined meanwhile too
                 self._watch(due)
         else:
             due = [self._boxes[i] for i in sorted(woken) if i in self._boxes]
+            if self.pool is not None:
+                due += self._joined()
         for box in due:
             if self._sync(box, now) and self._wake is not None:
                 # A watcher whose login was refused ended: the password the sync just logged
@@ -105,6 +111,26 @@ class BounceSync:
                 if watcher is not None and watcher.refused:
                     del self._watchers[box.id]
                     self._watch([box])
+
+    def _joined(self) -> list[MailboxRow]:
+        """The pool's members now (one read a pass, as the worker reads its pool): a member
+        that joined since the round is synced (and watched) at once, not at the next round; one
+        that left is no longer synced or watched (a joiner waited up to ``every``, a leaver
+        kept its IDLE session for as long as the worker ran)."""
+        boxes = {b.id: b for b in self.mailboxes()}
+        joined = [b for i, b in boxes.items() if i not in self._boxes]
+        if joined or boxes.keys() != self._boxes.keys():
+            self._boxes = boxes
+            self._unwatch_gone()
+            if self._wake is not None:
+                self._watch(joined)
+        return joined
+
+    def _unwatch_gone(self) -> None:
+        """Stop the IDLE watchers of the mailboxes this worker no longer syncs."""
+        for box_id in [i for i in self._watchers if i not in self._boxes]:
+            self._watchers.pop(box_id).close(wait=0)
+            self._bearers.pop(box_id, None)
 
     def _secret(self, box: MailboxRow) -> str | Bearer:
         """Its password (read afresh: it may have changed), or its one OAuth Bearer, shared
