@@ -280,6 +280,7 @@ def test_rfc3464_failed_record() -> None:
             "<orig-1@example.com>",
             "userunknown",
             "words.user-unknown",
+            original_from="sender@example.com",  # what the returned headers say of themselves
         )
     ]
 
@@ -358,6 +359,8 @@ def test_parse_report(tmp_path: Path) -> None:
             "message_id": "<orig-1@example.com>",
             "delayed": False,
             "original_recipient": "",
+            "original_from": "sender@example.com",
+            "original_date": "",
             "diagnostic": "552 5.2.2 Mailbox full",
         }
     ]

@@ -159,3 +159,80 @@ def test_a_report_about_another_mailboxs_message_answers_no_send_of_this_one(
     )  # fmt: skip
     assert ledger.record(box, bounces=[stranger]).matched == 1
     ledger.close()
+
+
+def _returned(t: dt.datetime, key: str, sender: str | None, dated: dt.datetime | None) -> BounceIn:
+    """A report naming no Message-ID whose returned original says From ``sender``, Date
+    ``dated``: what anyone who knows whom the mailbox mails can write."""
+    return BounceIn(
+        RCPT, "hard", t, key, status="5.1.1", trusted=False, original_from=sender,
+        original_date=dated,
+    )  # fmt: skip
+
+
+def _unverified(ledger) -> list[tuple[str, bool, str | None]]:  # type: ignore[no-untyped-def]
+    return [(b["recipient"], b["matched"], b["unverified"]) for b in ledger.bounces()]
+
+
+def test_a_report_whose_returned_original_is_not_the_send_answers_nothing(
+    ledger_url,  # noqa: F811
+):
+    """A report naming no Message-ID was matched by recipient and time even when the original it
+    returns is plainly not the send: From another address, or dated weeks away from it. Anyone
+    who knows a recipient could forge a counted hard bounce that suppressed the address."""
+    ledger, box, t = _setup(ledger_url)
+    ledger.record(box, sends=[SendIn(RCPT, t, "<a-1@corp.example>")])
+    later = t + dt.timedelta(minutes=1)
+    forged = ledger.record(box, bounces=[_returned(later, "f-1", "x@attacker.example", t)])
+    old = t - dt.timedelta(days=40)
+    stale = ledger.record(box, bounces=[_returned(later, "f-2", "A@corp.example", old)])
+    assert (forged.matched, forged.counted, stale.matched, stale.counted) == (0, 0, 0, 0)
+    assert _hard_count(ledger) == 0 and ledger.suppressions() == []
+    by_key = sorted(_unverified(ledger), key=lambda b: b[2] or "")
+    assert by_key == [
+        (
+            RCPT,
+            False,
+            f"its returned original is dated {old:%Y-%m-%d %H:%M} UTC, the send to {RCPT} it "
+            f"would answer was made {t:%Y-%m-%d %H:%M} UTC",
+        ),
+        (RCPT, False, "its returned original is from x@attacker.example, not a@corp.example"),
+    ]
+    assert ledger.match_late(box) == 0  # tried again by every sync, it stays unmatched
+    # The mailbox's own original, dated by the send (a clock an hour off): counted, suppressing.
+    own = ledger.record(
+        box, bounces=[_returned(later, "r-1", "a@corp.example", t + dt.timedelta(hours=1))]
+    )
+    assert (own.matched, own.counted) == (1, 1)
+    assert [s["address"] for s in ledger.suppressions()] == [RCPT]
+    ledger.close()
+
+
+def test_a_report_read_before_its_send_links_only_if_its_original_agrees(
+    ledger_url,  # noqa: F811
+):
+    """Linked late (the send recorded after the report was read) under the same rule."""
+    ledger, box, t = _setup(ledger_url)
+    later = t + dt.timedelta(minutes=1)
+    ledger.record(
+        box,
+        bounces=[
+            _returned(later, "f-1", "x@attacker.example", t),
+            _returned(later, "r-1", "a@corp.example", t),
+        ],
+    )
+    ledger.record(box, sends=[SendIn(RCPT, t, "<a-1@corp.example>")])
+    assert ledger.match_late(box) == 1
+    matched = {b["key"]: b["matched"] for b in _keyed(ledger)}
+    assert matched == {"f-1": False, "r-1": True}
+    ledger.close()
+
+
+def _keyed(ledger) -> list[dict]:  # type: ignore[no-untyped-def]
+    from warmup.ledger.schema import BOUNCE
+
+    with ledger.engine.connect() as conn:
+        return [
+            {"key": r.key, "matched": r.send_id is not None}
+            for r in conn.execute(sa.select(BOUNCE.c.key, BOUNCE.c.send_id))
+        ]

@@ -7,7 +7,10 @@ recreated folder was recorded twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+from click.testing import Result
 
 from warmup.bounces import parse_bounces
 from warmup.bounces.identity import bounce_key, read_report
@@ -175,3 +178,40 @@ def test_a_persons_reply_saying_mail_could_not_be_delivered_is_no_report() -> No
     # The same words from an MTA, under a reply's subject, are still its notice.
     notice = reply.replace(b"Lead <lead@client.example>", b"MAILER-DAEMON@mx.client.example")
     assert [b.recipient for b in parse_bounces(notice, mailbox=BOX)][:1] == ["bob@client.example"]
+
+
+# A report's returned original says whose message it was and when it was written: a sync
+# matches a report naming no Message-ID by recipient and time only when these agree with the
+# send; ``bounces parse`` shows them, and --explain says what a sync will check.
+def _forged(returned: str) -> bytes:
+    return _report("lead@example.net").replace(
+        b"Message-ID: <orig@corp.example>\n", returned.encode()
+    )
+
+
+def test_parse_shows_what_the_returned_original_says_of_itself(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
+    forged = tmp_path / "forged.eml"
+    forged.write_bytes(
+        _forged("From: Someone <X@Attacker.example>\nDate: Thu, 01 Jan 2026 08:00:00 +0800\n")
+    )
+    bare = tmp_path / "bare.eml"
+    bare.write_bytes(_forged(""))
+    got = json.loads(run("bounces", "parse", "--json", str(forged), str(bare)).output)
+    assert [(b["original_from"], b["original_date"]) for r in got for b in r["bounces"]] == [
+        ("x@attacker.example", "2026-01-01T00:00:00+00:00"),
+        ("", ""),
+    ]
+    explained = run("bounces", "parse", "--explain", str(forged), str(bare))
+    assert explained.exit_code == 0, explained.output
+    lines = explained.output.splitlines()
+    assert (
+        "    the returned original says From x@attacker.example, "
+        "Date 2026-01-01T00:00:00+00:00: a sync counts it only against a send from that "
+        "mailbox, made near that Date"
+    ) in lines
+    assert (
+        "    no returned original's From or Date: a sync matches it by recipient and time alone"
+        in lines
+    )

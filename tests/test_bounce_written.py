@@ -120,5 +120,7 @@ def test_parse_explain_prints_the_decision_path(run: Callable[..., Result]) -> N
         "recipient's domain qq.com",
         "    words: strong rule 'user-unknown' says userunknown",
         "    qq.com states its own directory's verdict -> userunknown -> hard",
+        "    the returned original says From sales@corp.example, Message-ID <qq-1@corp.example>: "
+        "a sync counts it only against a send from that mailbox, with that Message-ID",
         "    rule: mta.directory",
     ]

@@ -1642,3 +1642,55 @@ def test_a_sync_since_a_date_still_reads_the_new_mail_dated_before_it(box, ledge
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["bounces"] == 2
     assert [r[0] for r in bounce_rows(ledger_path)] == ["fresh@example.net", "moved@example.net"]
+
+
+def returning(rcpt: str, n: int, head: str) -> bytes:
+    """A DSN (:func:`dsn`) naming no original Message-ID, whose returned headers are ``head``:
+    anybody who knows whom the mailbox writes to can send one."""
+    report = dsn("", rcpt, "5.1.1", "550 5.1.1 user unknown", n).decode()
+    returned = f"From: {BOX}\r\nTo: {rcpt}\r\nSubject: Hello\r\nMessage-ID: \r\n"
+    assert returned in report
+    return report.replace(returned, head.replace("\n", "\r\n")).encode()
+
+
+def test_a_forged_report_whose_original_is_not_the_send_counts_for_nothing(box, ledger_path):
+    """A report naming no Message-ID answered the send to its recipient by time alone, even
+    when the original it returns is from another address or dated weeks before the send: one
+    forged report per lead counted, paused the mailbox and suppressed the leads. Now such a
+    report is kept unmatched, with why; one returning the mailbox's original dated by its send,
+    or returning no headers at all (many real reports), still answers it."""
+    ids = send_many(4)
+    leads = list(ids)
+    old = email.utils.format_datetime(dt.datetime.now(dt.UTC) - dt.timedelta(days=40))
+    now = email.utils.formatdate()
+    box.append_many(
+        "INBOX",
+        [
+            returning(leads[0], 1, f"From: x@attacker.example\nTo: {leads[0]}\nDate: {now}\n"),
+            returning(leads[1], 2, f"From: Sales <{BOX}>\nTo: {leads[1]}\nDate: {old}\n"),
+            returning(leads[2], 3, f"From: {BOX}\nTo: {leads[2]}\nDate: {now}\n"),
+            returning(leads[3], 4, "").replace(b"text/rfc822-headers", b"text/plain"),
+        ],
+    )
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (4, 2)
+    listed = {b["recipient"]: b for b in json.loads(cli("bounces", "list", BOX, "--json").stdout)}
+    assert [(listed[r]["matched"], listed[r]["counted"]) for r in leads] == [
+        (False, False),
+        (False, False),
+        (True, True),
+        (True, True),
+    ]
+    assert listed[leads[0]]["unverified"] == (
+        f"its returned original is from x@attacker.example, not {BOX}"
+    )
+    assert listed[leads[1]]["unverified"].startswith("its returned original is dated ")
+    assert listed[leads[2]]["unverified"] is None
+    shown = cli("bounces", "list", BOX).stdout
+    assert (
+        f"Unverified, not counted: {leads[0]}: its returned original is from "
+        f"x@attacker.example, not {BOX}"
+    ) in shown
+    suppressed = json.loads(cli("suppress", "list", "--json").stdout)
+    assert sorted(s["address"] for s in suppressed) == sorted(leads[2:])

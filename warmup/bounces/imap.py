@@ -992,6 +992,8 @@ def record_batch(
             source="imap",
             trusted=False,
             original_recipient=b.original_recipient or None,
+            original_from=b.original_from or None,
+            original_date=dt.datetime.fromisoformat(b.original_date) if b.original_date else None,
         )
         for key, b, reported in rows
     ]

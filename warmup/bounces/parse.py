@@ -5,9 +5,11 @@ Pure library: standard-library ``email`` only, no I/O besides ``parse_report`` r
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.parser
 import email.policy
+import email.utils
 import os
 import re
 import stat
@@ -56,6 +58,12 @@ class Bounce:
     # The address the original was sent to when the report names another as the failed one
     # (``Original-Recipient`` vs ``Final-Recipient``: an alias forwarded it); "" otherwise.
     original_recipient: str = ""
+    # What the original the report returns (its attached headers, or the copy quoted in its
+    # text) says of itself: its From address(es, comma-separated) and its Date (ISO 8601, UTC);
+    # "" when the report shows none. Anyone can write a report about any address: a sync
+    # matches it only to a send these agree with (``warmup.ledger`` ``BounceIn``).
+    original_from: str = ""
+    original_date: str = ""
 
 
 def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> list[Bounce]:
@@ -93,10 +101,13 @@ def _bounded(b: Bounce) -> Bounce:
     original_ok = len(b.original_recipient) <= MAX_ADDRESS and _address_like(b.original_recipient)
     # A NUL in any of them also stopped every sync on PostgreSQL (no NUL in its text).
     message_id_ok = len(b.message_id) <= MAX_MESSAGE_ID and _address_like(b.message_id)
+    # A sender no send can have had still disagrees with every send: kept as such, not dropped.
+    sender_ok = len(b.original_from) <= MAX_ADDRESS and _address_like(b.original_from)
     if (
         recipient_ok
         and original_ok
         and message_id_ok
+        and sender_ok
         and b.diagnostic.isprintable()
         and all(step.isprintable() for step in b.steps)
     ):
@@ -106,6 +117,7 @@ def _bounded(b: Bounce) -> Bounce:
         recipient=b.recipient if recipient_ok else "",
         original_recipient=b.original_recipient if original_ok else "",
         message_id=b.message_id if message_id_ok else "",
+        original_from=b.original_from if sender_ok else "?",
         diagnostic=printable(b.diagnostic),
         steps=tuple(printable(step) for step in b.steps),
     )
@@ -140,14 +152,38 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
             "message_id",
             "delayed",
             "original_recipient",
+            "original_from",
+            "original_date",
         )
         bounces = [
             {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
-            | ({"steps": list(b.steps)} if steps else {})
+            | ({"steps": [*b.steps, _returned_step(b)]} if steps else {})
             for b in parse_bounces(raw)
         ]
         out.append({"file": path, "bounces": bounces} | ({"error": error} if error else {}))
     return out
+
+
+def _returned_step(b: Bounce) -> str:
+    """What a sync checks a report against before it counts, as a step of ``--explain``."""
+    if not (b.original_from or b.original_date):
+        return "no returned original's From or Date: a sync matches it by " + (
+            "Message-ID" if b.message_id else "recipient and time alone"
+        )
+    said = ", ".join(
+        f"{name} {value}"
+        for name, value in (
+            ("From", b.original_from),
+            ("Message-ID", b.message_id),
+            ("Date", b.original_date),
+        )
+        if value
+    )
+    return (
+        f"the returned original says {said}: a sync counts it only against a send from that "
+        f"mailbox{', with that Message-ID' if b.message_id else ''}"
+        f"{', made near that Date' if b.original_date else ''}"
+    )
 
 
 def _read_file(path: str) -> tuple[bytes, str]:
@@ -420,6 +456,38 @@ def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: s
     return ""
 
 
+def _returned(parts: _Parts, returned: str) -> tuple[str, str]:
+    """(From, Date) of the original a report returns (:attr:`Bounce.original_from`,
+    :attr:`Bounce.original_date`): from its attached headers, else the copy quoted in
+    ``returned`` (the text after the report's "returned message" line)."""
+    head = parts.original
+    if not head and (returned or parts.has_original_text()):
+        head = _header_block(_skip_marker(returned or parts.original_text))
+    if not head:
+        return "", ""
+    sender = formats.addresses(str(head.get("From", ""))[:2000])
+    when = ""
+    text = " ".join(str(head.get("Date", "")).split())[:200]
+    if text:
+        try:
+            stamp = email.utils.parsedate_to_datetime(text)
+            if stamp.tzinfo is not None:
+                when = stamp.astimezone(dt.UTC).isoformat()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            pass
+    return ",".join(sender), when
+
+
+def _said(bounces: list[Bounce], parts: _Parts, returned: str) -> list[Bounce]:
+    """``bounces`` with what the original they return says of itself (:func:`_returned`)."""
+    if not bounces:
+        return bounces
+    sender, when = _returned(parts, returned)
+    if not (sender or when):
+        return bounces
+    return [replace(b, original_from=sender, original_date=when) for b in bounces]
+
+
 def _make(
     recipient: str,
     status: str,
@@ -537,7 +605,7 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     feedback_type = fields.get("feedback-type", "abuse")
     diag = feedback_type + (": " + text if text else "")
     message_id = _message_id(parts, msg, fields, "")
-    return [
+    made = [
         Bounce(
             recipient=recipient,
             kind="complaint",
@@ -550,6 +618,7 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
             steps=(f"an ARF report, Feedback-Type {feedback_type} -> feedback -> complaint",),
         )
     ]
+    return _said(made, parts, "")
 
 
 # The original's headers that name whom it was sent to (a blind copy is named by none).
@@ -637,7 +706,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             out.append(made)
     if not records and not out:
         return _parse_text(msg, parts, notice)
-    return out
+    return _said(out, parts, returned)
 
 
 def _text_blocks(msg: Message, notification: str, keep: set[str] | None = None) -> dict[str, str]:
@@ -711,7 +780,8 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         # The original's recipient, if it had only one (of several, which failed is unknown).
         named = formats.header_addresses(parts.original, _ADDRESSEES)
         recipient = next(iter(named)) if len(named) == 1 else ""
-        return [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
+        made = [_make(recipient, "", "", _diag_from_text(notification), message_id)] if diag else []
+        return _said(made, parts, returned)
     out: list[Bounce] = []
     delay = _is_delay(notification)
     for recipient in recipients[:100]:
@@ -733,7 +803,7 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         if delay:
             step = "a delay warning in its words, the MTA still tries: counts for nothing"
             out[-1] = replace(out[-1], delayed=True, steps=(*out[-1].steps, step))
-    return out
+    return _said(out, parts, returned)
 
 
 def _skip_marker(returned: str) -> str:

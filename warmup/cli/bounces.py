@@ -245,6 +245,9 @@ def list_(
 ) -> None:
     """List recorded bounces, newest first (times in each mailbox's zone; JSON: UTC).
 
+    A report whose returned original is another's, or dated away from the send it would
+    answer, is listed unmatched, with why ("unverified").
+
     \b
     Example:
         warmup bounces list sales@corp.example --kind hard
@@ -296,6 +299,9 @@ def list_(
             for r in rows
         ],
     )
+    for r in rows:
+        if r["unverified"]:
+            click.echo(shown(f"Unverified, not counted: {r['recipient']}: {r['unverified']}"))
 
 
 @cli.group()

@@ -512,7 +512,9 @@ class Questions:
         since: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Recorded bounces, newest first, at most ``limit`` (None: all), at or after ``since``:
-        ``matched`` (answers a send of the mailbox) and ``counted`` (in its rates)."""
+        ``matched`` (answers a send of the mailbox), ``counted`` (in its rates) and
+        ``unverified`` (why one answers no send although one fits it by recipient and time: its
+        returned original is another's, or dated away from that send; else None)."""
         b = BOUNCE.c
         stmt = (
             sa.select(
@@ -527,6 +529,7 @@ class Questions:
                 b.send_id,
                 b.diagnostic,
                 b.counted,
+                b.unverified,
             )
             .join(MAILBOX, MAILBOX.c.id == b.mailbox_id)
             .order_by(b.at.desc(), b.id.desc())

@@ -506,6 +506,17 @@ def m015_ids_never_reused(conn: Connection, backend: Backend) -> None:
         backend.never_reuse_ids(conn, table, name, _m015_highest(conn, name))
 
 
+@migration
+def m016_bounce_returned_original(conn: Connection) -> None:
+    """What the original a report returns says of itself (From, Date), and why a report answers
+    no send although one fits by recipient and time: anyone can write a report naming an
+    address the mailbox mails, and one whose returned original is another's, or dated away
+    from the send, was counted and suppressed the address. NULL for the bounces recorded
+    before: their reports' originals were not kept (they stay as they were matched)."""
+    for column in ("original_from", "original_date", "unverified"):
+        conn.exec_driver_sql(f"ALTER TABLE bounce ADD COLUMN {column} VARCHAR")
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -40,6 +40,7 @@ MIGRATION_NAMES = (
     "m013_send_message_id_partial",
     "m014_pool_rev",
     "m015_ids_never_reused",
+    "m016_bounce_returned_original",
 )
 
 

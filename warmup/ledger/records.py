@@ -37,6 +37,8 @@ from warmup.ledger.schema import (
 from warmup.ledger.values import (
     MATCH_WINDOW,
     REPORT_SKEW,
+    RETURNED_DATE_AFTER,
+    RETURNED_DATE_BEFORE,
     BounceIn,
     BounceResult,
     EventIn,
@@ -109,7 +111,19 @@ _MATCHED_BY = (
     BOUNCE.c.status,
     BOUNCE.c.message_id,
     BOUNCE.c.at,
+    BOUNCE.c.original_from,
+    BOUNCE.c.original_date,
 )
+
+
+def _dated(text: str | None) -> dt.datetime | None:
+    """The stored Date of a bounce's returned original (ISO 8601 UTC), None if it had none."""
+    return dt.datetime.fromisoformat(text) if text else None
+
+
+def _said(sender: str | None, when: dt.datetime | None) -> dict[str, Any]:
+    """The returned original's From and Date as :meth:`Records._match` takes them."""
+    return {"sender": sender or None, "dated": when}
 
 
 class Records:
@@ -329,6 +343,9 @@ class Records:
                         "key",
                         "counted",
                         "original_recipient",
+                        "original_from",
+                        "original_date",
+                        "unverified",
                     )
                 },
             )
@@ -386,11 +403,15 @@ class Records:
         sid = send_id if send_id is not None else b.send_id
         at = b.at
         recipient = b.recipient
+        unverified = None
         if sid is None:
             recipient = self._addressed(conn, box, recipient, b.original_recipient)
-            sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at)
+            said = _said(b.original_from, b.original_date)
+            sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at, **said)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
+            if sid is None:
+                unverified = self._unverified(conn, box, recipient, b.message_id, b.at, **said)
 
         counted = sid is not None and b.kind != DELAYED and self._first_of_send(conn, sid, b.kind)
         day = local_day(at, box.timezone)
@@ -411,6 +432,9 @@ class Records:
                 "key": b.key,
                 "counted": counted,
                 "original_recipient": b.original_recipient or None,
+                "original_from": b.original_from or None,
+                "original_date": b.original_date.isoformat() if b.original_date else None,
+                "unverified": unverified,
             },
         ).scalar()
         if new_id is None:
@@ -498,7 +522,8 @@ class Records:
 
         def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
-            return (rcpt, *self._match(conn, box, rcpt, r.message_id, r.at))
+            said = _said(r.original_from, _dated(r.original_date))
+            return (rcpt, *self._match(conn, box, rcpt, r.message_id, r.at, **said))
 
         # Matched first in a read transaction: the reports that answer nothing (strangers'
         # mail about a recipient the mailbox wrote to) are tried again by every sync, and must
@@ -559,7 +584,9 @@ class Records:
         conn.execute(
             BOUNCE.update()
             .where(BOUNCE.c.id == r.id)
-            .values(send_id=sid, recipient=rcpt, counted=counted, at=utc(at), day=day)
+            .values(
+                send_id=sid, recipient=rcpt, counted=counted, at=utc(at), day=day, unverified=None
+            )
         )
         if counted:
             self._bump(conn, box, day, r.kind)
@@ -591,7 +618,8 @@ class Records:
                 self._bump(conn, box, r.day, r.kind, -1)
         for r in rows:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
-            new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at)
+            said = _said(r.original_from, _dated(r.original_date))
+            new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
             if new_sid is None:
                 # Unless another bounce of the recipient still vouches for its suppression
                 # (one that answers a send, or one a person recorded).
@@ -624,6 +652,8 @@ class Records:
         recipient: str,
         message_id: str | None,
         at: dt.datetime,
+        sender: str | None = None,
+        dated: dt.datetime | None = None,
     ) -> tuple[int | None, dt.datetime | None]:
         """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
         recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
@@ -632,10 +662,22 @@ class Records:
         another message, and one another mailbox sent is that mailbox's); (None, None) if none.
         A released slot never left: nothing answers it. A bounce that names no recipient
         answers nothing, even when it quotes a send's Message-ID: it says nothing about that
-        send's recipient."""
-        if not recipient:
+        send's recipient.
+
+        ``sender``, ``dated``: the From and Date of the original the report returns, when it
+        shows them. Anyone can write a report about an address the mailbox mails; one whose
+        original is from anyone but ``box`` answers none of its sends, and one dated answers
+        only a send made near that Date (:data:`RETURNED_DATE_BEFORE` before it to
+        :data:`RETURNED_DATE_AFTER` after it)."""
+        if not recipient or (sender is not None and not _from_box(sender, box)):
             return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
+        if dated is not None:
+            try:
+                low, high = dated - RETURNED_DATE_BEFORE, dated + RETURNED_DATE_AFTER
+            except OverflowError:  # dated at the calendar's edge: no send was made near it
+                return None, None
+            base = base.where(SEND.c.at >= utc(low), SEND.c.at <= utc(high))
         # A report is about a message a server accepted, never one our SMTP session saw refused
         # (its reply was that send's bounce): accepted sends first. A message deferred at RCPT
         # (4xx) and sent again keeps its Message-ID; a later message refused is no candidate
@@ -680,6 +722,32 @@ class Records:
                 .limit(1)
             ).first()
         return (row.id, row.at) if row else (None, None)
+
+    def _unverified(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        recipient: str,
+        message_id: str | None,
+        at: dt.datetime,
+        sender: str | None,
+        dated: dt.datetime | None,
+    ) -> str | None:
+        """Why a bounce that answers no send (:meth:`_match` with its returned original's
+        ``sender`` and ``dated``) is not tied to the send it would answer without them; None
+        when no send would answer it anyway (or it returned no original's From or Date)."""
+        if sender is None and dated is None:
+            return None
+        sid, sent_at = self._match(conn, box, recipient, message_id, at)
+        if sid is None or sent_at is None:
+            return None
+        if sender is not None and not _from_box(sender, box):
+            return f"its returned original is from {sender}, not {box.address}"
+        assert dated is not None  # else the send would have matched
+        return (
+            f"its returned original is dated {dated:%Y-%m-%d %H:%M} UTC, the send to "
+            f"{recipient} it would answer was made {utc(sent_at):%Y-%m-%d %H:%M} UTC"
+        )
 
     def _event(self, conn: Connection, box: MailboxRow, e: EventIn, once: bool) -> bool:
         """Insert an event (unless ``once`` and the mailbox has one of this kind at this
@@ -865,6 +933,12 @@ class Records:
             return bool(
                 conn.execute(SUPPRESSION.delete().where(SUPPRESSION.c.address == address)).rowcount
             )
+
+
+def _from_box(sender: str, box: MailboxRow) -> bool:
+    """Whether a returned original's From (its addresses, comma-separated) is ``box`` alone:
+    the gate sends nothing whose From names anyone else."""
+    return {a.strip().lower() for a in sender.split(",")} == {box.address.lower()}
 
 
 def _matching(query: Any, match: str | None) -> Any:

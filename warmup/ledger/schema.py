@@ -165,6 +165,12 @@ BOUNCE = sa.Table(
     # failed recipient (RFC 3464 Original-Recipient), as the report said it: a report read
     # before its send was recorded is linked later under it (``Ledger.match_late``).
     sa.Column("original_recipient", sa.String),
+    # What the original the report returns says of itself (its From, its Date as ISO 8601 UTC),
+    # as the report said it, and why the report answers no send although one to its recipient
+    # fits by time (the original is another's, or dated away from it): see ``Records._match``.
+    sa.Column("original_from", sa.String),
+    sa.Column("original_date", sa.String),
+    sa.Column("unverified", sa.String),
     sa.UniqueConstraint("mailbox_id", "key", name="uq_bounce_key"),
     sa.Index("ix_bounce_mailbox_day", "mailbox_id", "day"),
     sa.Index("ix_bounce_send", "send_id"),

@@ -26,6 +26,11 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 # second its message was handed over, or by a server a little behind, is dated a moment "before"
 # the send it answers. Matched by time, it may answer a send this much after its Date.
 REPORT_SKEW = dt.timedelta(minutes=2)
+# How near its send the Date of the original a report returns must be (the send at most this
+# long before it, or after it): the sender's clock or zone may be off by hours, and a message
+# written with its Date may wait in the outbox for quota. Further apart, it is another message.
+RETURNED_DATE_BEFORE = dt.timedelta(days=1)
+RETURNED_DATE_AFTER = dt.timedelta(days=14)
 # The widest integer SQLite (INTEGER) and PostgreSQL (bigint) store: a row id or a LIMIT beyond
 # it makes the driver raise OverflowError instead of finding nothing or everything.
 SQL_INT_MAX = 2**63 - 1
@@ -181,6 +186,11 @@ class BounceIn:
     # failed recipient (RFC 3464 Original-Recipient): matched instead when the mailbox never
     # mailed ``recipient`` but did mail this one.
     original_recipient: str | None = None
+    # What the original the report returns says of itself (its From address or addresses,
+    # comma-separated; its Date), when it shows them: it then answers only a send of this
+    # mailbox made near that Date (else it is kept, unmatched, with why in ``unverified``).
+    original_from: str | None = None
+    original_date: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
