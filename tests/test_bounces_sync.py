@@ -1694,3 +1694,17 @@ def test_a_forged_report_whose_original_is_not_the_send_counts_for_nothing(box, 
     ) in shown
     suppressed = json.loads(cli("suppress", "list", "--json").stdout)
     assert sorted(s["address"] for s in suppressed) == sorted(leads[2:])
+
+
+def test_a_sync_since_a_date_after_today_is_refused_in_one_line(box, ledger_path):
+    """``--since`` a day to come read nothing (IMAP SINCE finds no mail dated then) and said
+    "0 bounces", as a mailbox without any would."""
+    box.append("INBOX", dsn("<m@corp.example>", "lead0@example.com", "5.1.1", "550 no", 1))
+    ahead = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).date().isoformat()
+    res = cli("bounces", "sync", BOX, "--since", ahead)
+    assert res.returncode == 64, res.stderr
+    assert res.stderr.startswith(f"Error: --since {ahead} is after today (")
+    assert len(res.stderr.splitlines()) == 1 and "Traceback" not in res.stderr
+    assert bounce_rows(ledger_path) == []
+    assert cli("bounces", "sync", BOX, "--since", "2026-01-01").returncode == 0
+    assert len(bounce_rows(ledger_path)) == 1

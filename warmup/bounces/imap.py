@@ -31,12 +31,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 from warmup import credentials
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
-from warmup.errors import ConfigError, NotFound, PermissionFailure, Unavailable, UsageError
+from warmup.errors import (
+    ConfigError,
+    InvalidField,
+    NotFound,
+    PermissionFailure,
+    Unavailable,
+    UsageError,
+)
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
@@ -515,6 +523,19 @@ def sync(
     report = SyncReport()
     for folder in folders:
         check_folder(folder)
+    if since is not None:
+        today = now().astimezone(ZoneInfo(box.timezone)).date()
+        if since > today:
+            # IMAP's SINCE finds nothing dated after today: a sync that read nothing and said
+            # so looked like a mailbox without bounces.
+            raise InvalidField(
+                "since",
+                "{field} {day} is after today ({today}, {zone}): no report is dated then; give "
+                "the date to read from, today or earlier",
+                day=since.isoformat(),
+                today=today.isoformat(),
+                zone=box.timezone,
+            )
     if move_to is not None:
         check_folder(move_to, "--move-to")
         if _same_folder(move_to) in {_same_folder(f) for f in folders}:
