@@ -215,3 +215,18 @@ def test_parse_shows_what_the_returned_original_says_of_itself(
         "    no returned original's From or Date: a sync matches it by recipient and time alone"
         in lines
     )
+
+
+def test_parse_says_when_a_report_lists_more_recipients_than_are_read(
+    run: Callable[..., Result], tmp_path: Path
+) -> None:
+    record = b"Final-Recipient: rfc822; gone@example.net\nAction: failed\nStatus: 5.1.1\n"
+    many = b"\n".join(record.replace(b"gone@", b"x%d@" % i) for i in range(1_200))
+    big = tmp_path / "big.eml"
+    big.write_bytes(_report("gone@example.net").replace(record, many))
+    (got,) = json.loads(run("bounces", "parse", "--json", str(big)).output)
+    assert len(got["bounces"]) == 1_000 and got["capped"] is True
+    assert got["bounces"][-1]["recipient"] == "x999@example.net"
+    lines = run("bounces", "parse", str(big)).output.splitlines()
+    assert lines[0] == f"{big}: lists more failed recipients than are read; the first 1,000:"
+    assert len(lines) == 1_001

@@ -1708,3 +1708,40 @@ def test_a_sync_since_a_date_after_today_is_refused_in_one_line(box, ledger_path
     assert bounce_rows(ledger_path) == []
     assert cli("bounces", "sync", BOX, "--since", "2026-01-01").returncode == 0
     assert len(bounce_rows(ledger_path)) == 1
+
+
+def listing(n: int, uid: int) -> bytes:
+    """A DSN (:func:`dsn`) listing ``n`` failed recipients: anybody can write one."""
+    one = dsn("<m@corp.example>", "lead0@example.com", "5.1.1", "550 5.1.1 no", uid).decode()
+    record = "Final-Recipient: rfc822; lead0@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+    assert record in one
+    many = "\r\n".join(record.replace("lead0@", f"x{i}@") for i in range(n))
+    return one.replace(record, many).encode()
+
+
+def test_a_report_listing_thousands_of_recipients_records_the_first_thousand_and_says_so(
+    box, ledger_path
+):
+    """One report listing 15,000 addresses was cut silently at 999 rows, and a sync never said
+    it had not read the rest."""
+    box.append_many("INBOX", [listing(1_500, 1), listing(2, 2)])
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    report = json.loads(res.stdout)
+    assert report["bounces"] == 1_002 and len(report["capped"]) == 1
+    assert re.fullmatch(r"INBOX UID \d+", report["capped"][0])
+    assert len(bounce_rows(ledger_path)) == 1_002
+    con = sqlite3.connect(ledger_path)
+    try:
+        kept = {r for (r,) in con.execute("SELECT recipient FROM bounce")}
+    finally:
+        con.close()
+    assert {f"x{i}@example.com" for i in range(1_000)} <= kept and "x1000@example.com" not in kept
+    box.append("INBOX", listing(1_001, 3))
+    shown = cli("bounces", "sync", BOX).stdout
+    assert re.search(
+        r"^Recorded only the first 1,000 failed recipients of these reports, which list more: "
+        r"INBOX UID \d+$",
+        shown,
+        re.MULTILINE,
+    )

@@ -451,8 +451,9 @@ def aol_screen_names(msg: Message, text: str) -> dict[str, str]:
 _RECORD_KEYS = ("final-recipient", "original-recipient", "action", "status")
 
 
-def dsn_records(texts: list[str]) -> tuple[dict[str, str], list[dict[str, str]]]:
-    """Split delivery-status text into per-message fields and per-recipient records.
+def dsn_records(texts: list[str], limit: int = 1000) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """Split delivery-status text into per-message fields and per-recipient records (at most
+    ``limit`` of those).
 
     Blank lines separate records; a repeated Final-Recipient/Action/... also starts a new one,
     since some MTAs (AOL, a few appliances) omit the blank line.
@@ -478,8 +479,10 @@ def dsn_records(texts: list[str]) -> tuple[dict[str, str], list[dict[str, str]]]
                 key = name
                 current.setdefault(key, value.strip())
     out: list[dict[str, str]] = []
-    for rec in records[:1000]:
+    for rec in records:
         if any(k in rec for k in ("final-recipient", "original-recipient", "x-actual-recipient")):
+            if len(out) == limit:
+                break
             out.append(rec)
         else:
             for k, v in rec.items():

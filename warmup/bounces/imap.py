@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from warmup import credentials
 from warmup.bounces import formats
 from warmup.bounces.identity import bounce_key, read_report
-from warmup.bounces.parse import MAX_INPUT, Bounce, parse_bounces
+from warmup.bounces.parse import MAX_INPUT, Bounce, capped, parse_bounces
 from warmup.errors import (
     ConfigError,
     InvalidField,
@@ -88,6 +88,8 @@ class SyncReport:
     reconnects: int = 0
     # Reports larger than what is read whose first part named no failed recipient.
     partial: list[str] = field(default_factory=list)
+    # Reports listing more than MAX_RECIPIENTS failed recipients: the first ones recorded.
+    capped: list[str] = field(default_factory=list)
 
     def new_text(self) -> str:
         """ "3 new bounces, 2 matched to their sends", "1 new bounce, matched to its send"."""
@@ -661,6 +663,8 @@ def _sync_folder(
         for item in found:
             if item.partial:
                 report.partial.append(f"{folder} UID {item.uid} ({item.size / 1e6:.1f} MB)")
+            if item.capped:
+                report.capped.append(f"{folder} UID {item.uid}")
         to_move = [item.uid for item in found if item.bounces] if move_to else []
         for n, (rows, position) in enumerate(_chunks(found, last)):
             if n:
@@ -859,6 +863,7 @@ class Found:
     at: dt.datetime  # when the report was written (never after now)
     bounces: list[tuple[str, Bounce]]  # (key, bounce)
     partial: bool  # larger than what was read, looked like a report, named no recipient
+    capped: bool = False  # listed more than MAX_RECIPIENTS: the first ones kept
 
 
 def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, bytes]]:
@@ -921,7 +926,7 @@ def _groups(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
 
 def _read(uid: int, size: int, raw: bytes, mailbox: str, now: dt.datetime) -> Found:
     """Parse one message (no ledger access: this is the slow part)."""
-    bounces = parse_bounces(raw, mailbox=mailbox) if raw else []
+    bounces, cut = capped(parse_bounces(raw, mailbox=mailbox) if raw else [])
     facts = read_report(raw)
     partial = size > len(raw) and not any(b.recipient for b in bounces) and _looks_like_report(raw)
     # A date before the ledger's first possible instant says nothing: taken as when it is read.
@@ -932,6 +937,7 @@ def _read(uid: int, size: int, raw: bytes, mailbox: str, now: dt.datetime) -> Fo
         min(at, now),
         [(bounce_key(facts, b, i), b) for i, b in enumerate(bounces)],
         partial,
+        cut,
     )
 
 

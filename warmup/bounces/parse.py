@@ -35,6 +35,10 @@ MAX_DIAG = 500
 # Message-ID (a header line's 998 octets, RFC 5322 2.1.1): nothing a send of ours can carry.
 MAX_ADDRESS = 254
 MAX_MESSAGE_ID = 998
+# The failed recipients of one report that are read: a report listing more (no MTA writes one
+# of 15,000 addresses; anyone can) yields one more, so the caller can say it cut the list
+# (:func:`capped`).
+MAX_RECIPIENTS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +78,9 @@ def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> 
     A bounce whose recipient could not be found has ``recipient == ""``: keep it for the
     record, never count it against a mailbox.
 
+    At most :data:`MAX_RECIPIENTS` bounces, and one more when the report lists more
+    (:func:`capped` keeps the first ones and says whether it cut).
+
     ``mailbox``: the address whose bounces these are (``bounces sync`` passes it). A provider's
     own notification format (Amazon SES JSON) yields bounces only if the message claims to come
     from that provider and, given ``mailbox``, reports on mail that ``mailbox`` sent; otherwise
@@ -88,6 +95,11 @@ def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> 
         return [_bounded(b) for b in _parse(msg, mailbox=mailbox)]
     except Exception:
         return []
+
+
+def capped(bounces: list[Bounce]) -> tuple[list[Bounce], bool]:
+    """(the first :data:`MAX_RECIPIENTS` of ``bounces``, whether the report listed more)."""
+    return bounces[:MAX_RECIPIENTS], len(bounces) > MAX_RECIPIENTS
 
 
 def _bounded(b: Bounce) -> Bounce:
@@ -137,7 +149,9 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
 
     A file that cannot be read, or is no regular file (a named pipe would wait for a writer
     for ever, ``/dev/zero`` never ends), has no bounces and an ``error`` saying why; of a
-    regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read.
+    regular file only what the parser reads (:data:`MAX_INPUT` bytes) is read. A report that
+    lists more than :data:`MAX_RECIPIENTS` failed recipients has the first ones and
+    ``"capped": true``.
     """
     out: list[dict] = []
     for path in paths:
@@ -155,12 +169,17 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
             "original_from",
             "original_date",
         )
+        found, cut = capped(parse_bounces(raw))
         bounces = [
             {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
             | ({"steps": [*b.steps, _returned_step(b)]} if steps else {})
-            for b in parse_bounces(raw)
+            for b in found
         ]
-        out.append({"file": path, "bounces": bounces} | ({"error": error} if error else {}))
+        out.append(
+            {"file": path, "bounces": bounces}
+            | ({"error": error} if error else {})
+            | ({"capped": True} if cut else {})
+        )
     return out
 
 
@@ -627,7 +646,7 @@ _SKIP_ACTIONS = ("delivered", "relayed", "expanded")
 
 
 def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
-    per_message, records = formats.dsn_records(parts.dsn)
+    per_message, records = formats.dsn_records(parts.dsn, MAX_RECIPIENTS + 1)
     notice = "\n".join(parts.texts)
     notification, returned = formats.split_returned(notice)
     message_id = _message_id(parts, msg, per_message, returned)

@@ -93,6 +93,7 @@ def sync(
     from warmup import logins, notify
     from warmup.bounces.imap import READ_BYTES, LoginFailed
     from warmup.bounces.imap import sync as run_sync
+    from warmup.bounces.parse import MAX_RECIPIENTS
     from warmup.providers import checklist_text, get_provider
 
     box = ledger.mailbox(address)
@@ -141,6 +142,7 @@ def sync(
         "moved": report.moved,
         "linked": report.linked,
         "partial": report.partial,
+        "capped": report.capped,
     }
     if json_:
         print_json(data)
@@ -173,6 +175,13 @@ def sync(
         click.echo(
             f"Read only the first {READ_BYTES // 1_000_000} MB of these reports, and it "
             f"names no failed recipient; check them by hand: {', '.join(report.partial)}"
+        )
+    if report.capped:
+        click.echo(
+            shown(
+                f"Recorded only the first {MAX_RECIPIENTS:,} failed recipients of these reports, "
+                f"which list more: {', '.join(report.capped)}"
+            )
         )
 
 
@@ -208,6 +217,9 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
         name = shown(item["file"])
         if not item["bounces"]:
             click.echo(f"{name}: not a bounce")
+        if item.get("capped"):
+            first = len(item["bounces"])
+            click.echo(f"{name}: lists more failed recipients than are read; the first {first:,}:")
         for b in item["bounces"]:
             click.echo(
                 shown(
