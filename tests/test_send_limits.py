@@ -233,6 +233,9 @@ def test_what_cannot_be_composed_is_refused_before_any_slot(
     cases = [
         (["--html-file", str(html)], 64, "--html-file needs a plain-text version too"),
         (["--eml", str(eml), "--attach", str(html)], 64, "an --eml message is sent as it is"),
+        # taken and ignored: the message went to the --cc address alone, its Subject unchanged
+        (["--eml", str(eml), "--cc", "c@example.com"], 64, "an --eml message is sent as it is"),
+        (["--eml", str(eml), "--subject", "new"], 64, "an --eml message is sent as it is"),
         (["--body", "hi", "--html-file", str(latin)], 65, "not UTF-8 text"),
         (["--body", "hi", "--reply-to", "a@b@c"], 65, "--reply-to"),
         (["--body", "hi", "--attach", str(tmp_path / "gone.pdf")], 64, "gone.pdf"),

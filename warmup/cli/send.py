@@ -195,10 +195,13 @@ def send(
             return run_wrapped(gate, list(command), wait=not refuse)
     if refuse:
         raise UsageError("--refuse applies to a wrapped COMMAND (warmup send ADDRESS -- CMD)")
-    if eml and (html_file or attach or reply_to):
+    # --cc and --subject too: with --eml they were taken and the message went as it was, its
+    # own Subject kept, and to the --cc addresses alone (as --to), not to its To, exit 0.
+    if eml and (html_file or attach or reply_to or cc or subject):
         raise UsageError(
-            "--html-file, --attach and --reply-to build a message; an --eml message is sent "
-            "as it is: put them in the .eml file"
+            "--subject, --cc, --html-file, --attach and --reply-to build a message; an --eml "
+            "message is sent as it is (to its own recipients, or to --to alone): put them in "
+            "the .eml file"
         )
     if html_file and body is None and not body_file:
         raise UsageError(
