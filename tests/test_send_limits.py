@@ -249,6 +249,24 @@ def test_what_cannot_be_composed_is_refused_before_any_slot(
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
 
 
+def test_an_eml_naming_no_recipient_says_where_they_were_looked_for(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # It was "Error: no recipients", which did not say that the To, Cc and Bcc were read.
+    add_box(smtp_ssl.port)
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"From: {BOX}\nSubject: x\n\nhi\n", encoding="utf-8")
+    for extra in ((), ("--dry-run",)):
+        res = cli("send", BOX, "--eml", str(eml), *extra, env=PASSWORD_ENV)
+        assert res.returncode == 65, res.stderr
+        assert res.stderr == (
+            "Error: no recipients: the message names none in To, Cc or Bcc; add one there, or "
+            "give --to\n"
+        )
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
 def test_send_json_gives_each_recipients_outcome(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     # A script sending one message at a time read the outcome from exit codes and English
     # lines on stderr: which recipient bounced, with what reply, was not for a program.

@@ -592,3 +592,17 @@ def test_a_retry_after_exit_75_reaches_only_those_not_reached_and_a_later_copy_i
         ("ok@example.com", "sent"),
         ("ok@example.com", "sent"),
     ]
+
+
+def test_no_recipients_anywhere_says_where_they_were_looked_for(box, run, smtp_ssl, ledger_path):
+    # "give them as arguments or use -t" told a user who gave -t to give -t; the headers were
+    # read (with -t, or without arguments) and named no one.
+    box()
+    for args in (["-t"], ["-t", "-i"], []):
+        res = run("sendmail", "-f", BOX, *args, input="Subject: hi\n\nhello\n")
+        assert res.exit_code == 64, (args, res.output)
+        assert res.output == (
+            "Error: no recipients: the message names none in To, Cc or Bcc; add one there, or "
+            "give them as arguments\n"
+        ), args
+    assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []

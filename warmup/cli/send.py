@@ -447,6 +447,11 @@ def _send_one(
         )
     msg = prepare(message, gate.box.address)
     rcpts = rcpts or recipients_of(msg)
+    if not rcpts:  # the gate's bare "no recipients" did not say where they were looked for
+        raise DataError(
+            "no recipients: the message names none in To, Cc or Bcc; add one there, or give "
+            "--to"
+        )
     gate.check_fits(rcpts)
     if dry_run:
         from warmup import addresses

@@ -109,7 +109,12 @@ def sendmail(
     if from_headers or not rcpts:
         rcpts += _header_recipients(msg)
     if not rcpts:
-        raise UsageError("no recipients: give them as arguments or use -t")
+        # Without arguments the headers were read already, -t or not: "use -t" sent the user
+        # after a flag that could not help.
+        raise UsageError(
+            "no recipients: the message names none in To, Cc or Bcc; add one there, or give "
+            "them as arguments"
+        )
     if relayed:
         from warmup import addresses
 
