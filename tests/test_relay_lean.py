@@ -274,6 +274,25 @@ def test_refusals_aiosmtpd_answers_before_data_count_in_the_summary(relay, smtp_
     assert smtp_ssl.messages == []
 
 
+def test_connections_turned_away_over_the_limit_are_named_in_the_summary(relay, smtp_ssl):
+    # A script of 24 threads had 4 connections answered 421 before any message; the summary
+    # said "5 sent, 15 deferred (4xx), 0 refused (5xx)", as if every message had been tried.
+    server = relay(50, max_sessions=2)
+    first, second = Raw(server), Raw(server)
+    for _ in range(2):
+        with pytest.raises(smtplib.SMTPConnectError) as crowded:
+            smtplib.SMTP(server.host, server.port, timeout=30)
+        assert crowded.value.smtp_code == 421
+    first.close()
+    second.close()
+    assert server.summary() == (
+        "warmup: 0 sent, 0 deferred (4xx), 0 refused (5xx), 0 recipients rejected upstream\n"
+        "warmup: 2 connections turned away with 421: the command opened more than 2 at once; "
+        "send over fewer connections"
+    )
+    assert smtp_ssl.messages == []
+
+
 @pytest.mark.parametrize("head", [b"Date:\r\n", b"Message-ID: \r\n", b"Date: \r\n \r\n"])
 def test_an_empty_date_or_message_id_is_refused_not_doubled(relay, smtp_ssl, ledger_path, head):
     # The relay took an empty header for a missing one and prepended its own: the message went

@@ -137,6 +137,8 @@ class Tally:
     rejected_upstream: int = 0
     suppressed: int = 0  # of the refusals at RCPT TO
     errors: list[str] = field(default_factory=list)
+    turned_away: int = 0  # connections answered 421 for being over ``crowd`` at once
+    crowd: int = 0
     # Recipients a 4xx upstream kept from a message that reached others (the client got a 250
     # naming them), until a retry reaches them: named in the summary, so none is lost unseen.
     unreached: dict[str, None] = field(default_factory=dict)
@@ -196,7 +198,13 @@ class Tally:
         ]
         if early:
             line += "; " + ", ".join(early)
-        return "\n".join([line, *(f"warmup: {e}" for e in self.errors)])
+        errors = list(self.errors)
+        if self.turned_away:  # their 421 came before any message: counted nowhere above
+            errors.append(
+                f"{plural(self.turned_away, 'connection')} turned away with 421: the command "
+                f"opened more than {self.crowd} at once; send over fewer connections"
+            )
+        return "\n".join([line, *(f"warmup: {e}" for e in errors)])
 
 
 def reply_line(code: int, text: str) -> str:
@@ -714,6 +722,8 @@ class _Session(SMTP):
         if not self._counted:
             if self.relay.sessions >= self.relay.max_sessions:
                 assert isinstance(transport, asyncio.WriteTransport)
+                self.relay.tally.turned_away += 1  # before the client can read its 421
+                self.relay.tally.crowd = self.relay.max_sessions
                 transport.write(
                     f"421 4.7.0 too many connections to the warmup relay (at most "
                     f"{self.relay.max_sessions}); try again later\r\n".encode()
