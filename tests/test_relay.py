@@ -378,6 +378,20 @@ def test_message_options_with_a_command_are_refused_before_it_runs(
     assert ledger_sends(ledger_path) == []
 
 
+@pytest.mark.parametrize("before", [[], ["--refuse"], ["--queue"]])
+def test_nothing_after_the_dashes_is_a_missing_command(before, box, run, ledger_path):
+    # "warmup send BOX --" was read as no command: "give exactly one of --body, --body-file,
+    # --eml", which sent the user after the wrong thing.
+    box()
+    res = run("send", BOX, *before, "--")
+    assert res.exit_code == 64, res.output
+    assert res.output == (
+        "Error: nothing after --: give the COMMAND to run behind the relay "
+        "(warmup send ADDRESS -- python outreach.py)\n"
+    )
+    assert ledger_sends(ledger_path) == []
+
+
 def test_a_command_that_cannot_be_executed_exits_as_a_shell_would(box, run, tmp_path):
     # Only a missing file and EACCES were caught: a file in no executable format (ENOEXEC) or a
     # path through a plain file (ENOTDIR) ended warmup in a traceback, exit 1.

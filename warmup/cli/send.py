@@ -215,8 +215,16 @@ def send(
 
 
 def _command(positional: tuple[str, ...]) -> tuple[str, ...]:
-    """The COMMAND: what follows ``--`` (see :class:`_SendCommand`), else the positionals."""
-    return tuple(click.get_current_context().meta.get("warmup.send.command", positional))
+    """The COMMAND: what follows ``--`` (see :class:`_SendCommand`), else the positionals.
+    A ``--`` with nothing after it is refused: it was read as no command at all, and the user
+    was told to give a --body."""
+    meta = click.get_current_context().meta
+    if "warmup.send.command" in meta and not meta["warmup.send.command"]:
+        raise UsageError(
+            "nothing after --: give the COMMAND to run behind the relay "
+            "(warmup send ADDRESS -- python outreach.py)"
+        )
+    return tuple(meta.get("warmup.send.command", positional))
 
 
 def _queue(
