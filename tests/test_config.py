@@ -630,3 +630,28 @@ def test_a_mailbox_or_pool_the_file_names_that_is_not_there_is_the_files_fault_7
     typed = run("send", "other@corp.example", "--to", "x@example.com", "--subject", "s")
     assert typed.exit_code == 64 and "config file" not in typed.output, typed.output
     assert ledger_digest(ledger_path) == before
+
+
+def test_send_defaults_for_a_built_message_leave_a_command_and_an_eml_alone(
+    cfg, run, tmp_path, ledger_path
+):
+    # A default subject made every 'send BOX -- CMD' exit 64 ("with a COMMAND, give no
+    # --subject"), and a default cc sent an --eml message to that address alone.
+    cfg('[commands.send]\nsubject = "Hello"\ncc = ["boss@example.com"]\n')
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    marker = tmp_path / "ran"
+    res = run("send", BOX, "--", "touch", str(marker))
+    assert res.exit_code == 0, res.output
+    assert marker.exists()
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"From: {BOX}\nTo: lead@example.com\nSubject: own\n\nhi\n")
+    res = run("send", BOX, "--eml", str(eml), "--dry-run", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["recipients"] == ["lead@example.com"]
+    built = run("send", BOX, "--to", "lead@example.com", "--body", "hi", "--dry-run", "--json")
+    assert json.loads(built.stdout)["recipients"] == ["lead@example.com", "boss@example.com"]
+    # given as flags, they are still refused
+    res = run("send", BOX, "--subject", "x", "--", "true")
+    assert res.exit_code == 64 and "with a COMMAND, give no" in res.output
+    res = run("send", BOX, "--eml", str(eml), "--cc", "c@example.com", "--dry-run")
+    assert res.exit_code == 64 and "an --eml message is sent as it is" in res.output

@@ -165,6 +165,23 @@ def send(
     from warmup.gate import Gate
 
     command = _command(command)
+    if command or eml:
+        # [commands.send] in the config file gives defaults for a message built here: a
+        # COMMAND's messages, or an --eml's, were refused for them (a default subject made
+        # every 'send -- CMD' exit 64), or went to a default --cc alone. Flags still count.
+        unset = _from_config_file(
+            "to", "cc", "subject", "body", "body_file", "html_file", "attach", "reply_to",
+            *(("eml", "dry_run", "json_") if command else ()),
+        )  # fmt: skip
+        to, cc = (() if "to" in unset else to), (() if "cc" in unset else cc)
+        subject = "" if "subject" in unset else subject
+        body = None if "body" in unset else body
+        body_file = None if "body_file" in unset else body_file
+        html_file = None if "html_file" in unset else html_file
+        attach = () if "attach" in unset else attach
+        reply_to = None if "reply_to" in unset else reply_to
+        eml = None if "eml" in unset else eml
+        dry_run, json_ = dry_run and "dry_run" not in unset, json_ and "json_" not in unset
     composed = bool(body or body_file or html_file or attach or reply_to)
     # --subject too: with a COMMAND it was taken and silently ignored (the messages the
     # command writes went out with their own subjects, or none), exit 0.
@@ -212,6 +229,14 @@ def send(
     _compose(message, html_file, attach, reply_to)
     with Gate(address, ledger=ledger, password_command=password_command, timeout=timeout) as gate:
         return _send_one(gate, message, list(to) + list(cc), wait, dry_run, json_=json_)
+
+
+def _from_config_file(*names: str) -> set[str]:
+    """Which of the parameters ``names`` took their value from the config file."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return {n for n in names if ctx.get_parameter_source(n) is ParameterSource.DEFAULT_MAP}
 
 
 def _command(positional: tuple[str, ...]) -> tuple[str, ...]:
