@@ -655,3 +655,25 @@ def test_send_defaults_for_a_built_message_leave_a_command_and_an_eml_alone(
     assert res.exit_code == 64 and "with a COMMAND, give no" in res.output
     res = run("send", BOX, "--eml", str(eml), "--cc", "c@example.com", "--dry-run")
     assert res.exit_code == 64 and "an --eml message is sent as it is" in res.output
+
+
+@pytest.mark.parametrize(
+    ("table", "args"),
+    [
+        ("wait = true", ["--queue", "--", "true"]),  # "--queue ... takes no --wait"
+        ("wait = true", ["--refuse", "--", "true"]),  # "--wait and --refuse exclude each other"
+        ("refuse = true", ["--wait", "--", "true"]),
+        ("refuse = true", ["--to", "lead@example.com", "--body", "hi", "--dry-run"]),
+        ('campaign = "nov"', ["--", "true"]),  # "--campaign goes with --queue"
+        ('campaign = "nov"', ["--to", "lead@example.com", "--body", "hi", "--dry-run"]),
+        ("queue = true", ["--to", "lead@example.com", "--body", "hi", "--dry-run"]),
+    ],
+)
+def test_send_defaults_that_do_not_fit_the_form_given_are_left_out(cfg, run, table, args):
+    # Each was refused (exit 64) as if given on the command line, for a form of 'send' it
+    # did not apply to, or that a flag on the command line contradicted.
+    cfg(f"[commands.send]\n{table}\n")
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("send", BOX, *args)
+    assert res.exit_code == 0, res.output
+    assert "Error" not in res.output

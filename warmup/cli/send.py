@@ -165,23 +165,24 @@ def send(
     from warmup.gate import Gate
 
     command = _command(command)
-    if command or eml:
-        # [commands.send] in the config file gives defaults for a message built here: a
-        # COMMAND's messages, or an --eml's, were refused for them (a default subject made
-        # every 'send -- CMD' exit 64), or went to a default --cc alone. Flags still count.
-        unset = _from_config_file(
-            "to", "cc", "subject", "body", "body_file", "html_file", "attach", "reply_to",
-            *(("eml", "dry_run", "json_") if command else ()),
-        )  # fmt: skip
-        to, cc = (() if "to" in unset else to), (() if "cc" in unset else cc)
-        subject = "" if "subject" in unset else subject
-        body = None if "body" in unset else body
-        body_file = None if "body_file" in unset else body_file
-        html_file = None if "html_file" in unset else html_file
-        attach = () if "attach" in unset else attach
-        reply_to = None if "reply_to" in unset else reply_to
-        eml = None if "eml" in unset else eml
-        dry_run, json_ = dry_run and "dry_run" not in unset, json_ and "json_" not in unset
+    # Values from the config file's [commands.send] are defaults where they apply: see
+    # _fit_config_defaults. Flags given on the command line are checked as they are.
+    fitted = _fit_config_defaults(command)
+    to, cc, subject, body = fitted["to"], fitted["cc"], fitted["subject"], fitted["body"]
+    body_file, html_file, attach = fitted["body_file"], fitted["html_file"], fitted["attach"]
+    reply_to, eml, wait, refuse = (
+        fitted["reply_to"],
+        fitted["eml"],
+        fitted["wait"],
+        fitted["refuse"],
+    )
+    queue, pool, campaign, bulk = (
+        fitted["queue"],
+        fitted["pool"],
+        fitted["campaign"],
+        fitted["bulk"],
+    )
+    dry_run, json_ = fitted["dry_run"], fitted["json_"]
     composed = bool(body or body_file or html_file or attach or reply_to)
     # --subject too: with a COMMAND it was taken and silently ignored (the messages the
     # command writes went out with their own subjects, or none), exit 0.
@@ -231,12 +232,39 @@ def send(
         return _send_one(gate, message, list(to) + list(cc), wait, dry_run, json_=json_)
 
 
-def _from_config_file(*names: str) -> set[str]:
-    """Which of the parameters ``names`` took their value from the config file."""
+_BUILT = ("to", "cc", "subject", "body", "body_file", "html_file", "attach", "reply_to")
+
+
+def _fit_config_defaults(command: tuple[str, ...]) -> dict[str, object]:
+    """The command's parameters, less the config file's values for options that do not apply
+    to the form the command line chose (each reset to its default): a subject, cc or to for a
+    message built here, with a COMMAND or an --eml; campaign, pool or bulk without --queue;
+    wait or refuse with it; refuse, or queue, without a COMMAND; a wait or refuse that a flag
+    contradicts. They were refused as if given (a default subject made every 'send -- CMD'
+    exit 64), or used where they made no sense (a default cc got an --eml message alone)."""
     from click.core import ParameterSource
 
     ctx = click.get_current_context()
-    return {n for n in names if ctx.get_parameter_source(n) is ParameterSource.DEFAULT_MAP}
+    params = ctx.params
+    from_file = {n for n in params if ctx.get_parameter_source(n) is ParameterSource.DEFAULT_MAP}
+    drop: set[str] = set()
+    if command:
+        drop |= {*_BUILT, "eml", "dry_run", "json_"}
+        queued = params["queue"]
+        drop |= {"wait", "refuse"} if queued else {"pool", "campaign", "bulk"}
+    else:
+        drop |= {"refuse", "queue", "pool", "campaign", "bulk"}
+        if params["eml"] and "eml" not in from_file:
+            drop |= set(_BUILT)
+    if params["wait"] and params["refuse"] and len({"wait", "refuse"} & from_file) == 1:
+        drop |= {"wait", "refuse"}  # the flag wins over the file
+    by_name = {p.name: p for p in ctx.command.params}
+    for name in drop & from_file:
+        option = by_name[name]
+        assert isinstance(option, click.Option)
+        empty: object = False if option.is_flag else "" if name == "subject" else None
+        params[name] = () if option.multiple else empty
+    return params
 
 
 def _command(positional: tuple[str, ...]) -> tuple[str, ...]:
@@ -482,8 +510,7 @@ def _send_one(
     rcpts = rcpts or recipients_of(msg)
     if not rcpts:  # the gate's bare "no recipients" did not say where they were looked for
         raise DataError(
-            "no recipients: the message names none in To, Cc or Bcc; add one there, or give "
-            "--to"
+            "no recipients: the message names none in To, Cc or Bcc; add one there, or give --to"
         )
     gate.check_fits(rcpts)
     if dry_run:
