@@ -7,7 +7,7 @@ import sys
 import time
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -235,7 +235,7 @@ def send(
 _BUILT = ("to", "cc", "subject", "body", "body_file", "html_file", "attach", "reply_to")
 
 
-def _fit_config_defaults(command: tuple[str, ...]) -> dict[str, object]:
+def _fit_config_defaults(command: tuple[str, ...]) -> dict[str, Any]:
     """The command's parameters, less the config file's values for options that do not apply
     to the form the command line chose (each reset to its default): a subject, cc or to for a
     message built here, with a COMMAND or an --eml; campaign, pool or bulk without --queue;
