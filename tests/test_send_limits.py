@@ -267,6 +267,20 @@ def test_an_eml_naming_no_recipient_says_where_they_were_looked_for(
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
 
 
+def test_an_empty_eml_is_named_empty(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
+    add_box(smtp_ssl.port)
+    empty = tmp_path / "empty.eml"
+    empty.write_text("\n\n")
+    for args, stdin, where in (([str(empty)], None, str(empty)), (["-"], "", "standard input")):
+        res = cli("send", BOX, "--eml", *args, env=PASSWORD_ENV, stdin=stdin)
+        assert res.returncode == 65, res.stderr
+        assert res.stderr == (
+            f"Error: --eml {where}: the message is empty; give a whole RFC 5322 message\n"
+        )
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
 def test_send_json_gives_each_recipients_outcome(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     # A script sending one message at a time read the outcome from exit codes and English
     # lines on stderr: which recipient bounced, with what reply, was not for a program.

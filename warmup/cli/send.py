@@ -330,6 +330,9 @@ def _build(
         data = _read_limited(Path(eml), "--eml")
         if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
             data = data[3:]
+        if not data.strip():  # it was "no recipients", as if the message had been read
+            where = "standard input" if eml == "-" else eml
+            raise DataError(f"--eml {where}: the message is empty; give a whole RFC 5322 message")
         from warmup import headers
 
         # Read as the relay reads it: Python's parser drops a line it cannot read as a header
