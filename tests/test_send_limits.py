@@ -4,7 +4,12 @@ real loopback sink: a message the server would refuse costs no quota and no boun
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
+import pytest
+
+from tests import forkcli
 from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
@@ -279,6 +284,32 @@ def test_an_empty_eml_is_named_empty(smtp_ssl, ssl_cert_env, ledger_path, tmp_pa
         )
     assert smtp_ssl.connections == 0
     assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+
+
+@pytest.mark.parametrize("json_", [(), ("--json",)])
+def test_output_lost_after_the_send_says_the_message_went(
+    smtp_ssl, ssl_cert_env, ledger_path, json_
+):
+    # '> /dev/full' (a full disk): "cannot write the output", exit 74, and nothing said the
+    # message had gone; the script's retry (a new Message-ID) reached the recipient twice.
+    add_box(smtp_ssl.port)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [*forkcli.command(), "send", BOX, "--to", "lead@example.com", "--body", "hi", *json_],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **PASSWORD_ENV},
+            timeout=180,
+            check=False,
+        )
+    [got] = smtp_ssl.messages
+    assert proc.returncode == 74
+    assert proc.stderr == (
+        "Error: cannot write the output: No space left on device; message "
+        f"{got.message['Message-ID']} was sent to 1 recipient: do not send it again\n"
+    )
 
 
 def test_send_json_gives_each_recipients_outcome(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):

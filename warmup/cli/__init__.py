@@ -292,7 +292,10 @@ class WarmupGroup(NamedFields, click.Group):
             if _output_lost(exc):
                 # What was sent or settled before stays so; a claimed message is settled or
                 # left 'sending' for recovery, as after any error.
-                _complain(f"Error: cannot write the output: {exc.strerror or exc}")
+                from warmup.cli.common import DONE
+
+                done = "".join(f"; {d}" for d in DONE)
+                _complain(f"Error: cannot write the output: {exc.strerror or exc}{done}")
             elif not _output_lost(exc, sys.stderr):  # a warning's line, 2>> a full disk
                 raise
             sys.exit(74)  # EX_IOERR

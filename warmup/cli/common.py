@@ -228,6 +228,12 @@ def verbosity() -> int:
     return int(obj.get("verbosity", 0)) if isinstance(obj, dict) else 0
 
 
+# What a command did that cannot be undone, for the line that says its output was lost
+# (exit 74): "cannot write the output" alone made a sent message look unsent, and its retry
+# reached the recipients twice.
+DONE: list[str] = []
+
+
 def say(message: str, err: bool = False) -> None:
     """A confirmation or progress line ("Sent ...", "Imported ..."): printed unless
     ``--quiet``. Answers the user asked for (tables, JSON) and errors always print."""

@@ -585,6 +585,13 @@ def _send_one(
                 raise
             _sleep(delay, str(exc))
     results = report.results
+    if report.sent:
+        from warmup.cli.common import DONE
+
+        DONE.append(
+            f"message {report.message_id} was sent to {plural(len(report.sent), 'recipient')}: "
+            f"do not send it again"
+        )
     worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
     code = 75 if report.throttle else worst
     if json_:
