@@ -606,3 +606,27 @@ def test_no_recipients_anywhere_says_where_they_were_looked_for(box, run, smtp_s
             "give them as arguments\n"
         ), args
     assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
+
+
+def test_a_retry_after_exit_75_leaves_out_a_recipient_refused_the_first_time(
+    box, run, smtp_ssl, ledger_path
+):
+    # One recipient deferred (4xx), another refused (5xx, now suppressed): exit 75, "try again
+    # later". The retry named the suppressed one again, so the whole retry was refused (65)
+    # and the deferred one was never mailed.
+    box()
+    three = "To: ok@example.com, grey@example.com, gone@example.com\nSubject: partly\n\nhello\n"
+    smtp_ssl.reject_rcpt = {**GREY, "gone@example.com": (550, "5.1.1 no such user")}
+    assert run("sendmail", "-t", "-f", BOX, input=three).exit_code == 75
+    smtp_ssl.reject_rcpt = {}
+    res = run("sendmail", "-t", "-f", BOX, input=three)
+    assert res.exit_code == 0, res.output
+    first, retry = smtp_ssl.messages
+    assert retry.rcpt_tos == ("grey@example.com",)
+    assert first.message["Message-ID"] == retry.message["Message-ID"]
+    assert sorted(outcomes(ledger_path)) == [
+        ("gone@example.com", "hard"),
+        ("grey@example.com", "sent"),
+        ("grey@example.com", "soft"),
+        ("ok@example.com", "sent"),
+    ]

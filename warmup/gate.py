@@ -734,6 +734,17 @@ def retry_of_derived(exc: DuplicateSend) -> list[str] | None:
     return list(exc.unsent)
 
 
+def refused_before(slots: dict[str, tuple[int, str]], recipients: list[str]) -> set[str]:
+    """Of a :func:`derived_message_id` message's ``recipients`` (normalized), those whose slot
+    for it (``slots``: :meth:`Ledger.message_slots`) says their server refused it (hard,
+    block), when others it has not reached remain: a retry (sendmail's exit 75) is for those.
+    The refused ones are answered, and a hard one is suppressed now, which refused the whole
+    retry (exit 65): the deferred ones were never mailed. Empty when no retry is pending."""
+    refused = {r for r, (_, outcome) in slots.items() if outcome in ("hard", "block")}
+    rest = [r for r in recipients if r not in slots or slots[r][1] in ("released", "soft")]
+    return refused if rest else set()
+
+
 def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     """Parse if needed; make sure it has From (the mailbox), Date and a Message-ID.
 
