@@ -630,3 +630,30 @@ def test_a_retry_after_exit_75_leaves_out_a_recipient_refused_the_first_time(
         ("grey@example.com", "soft"),
         ("ok@example.com", "sent"),
     ]
+
+
+def test_a_retry_that_another_retry_finished_first_is_not_sent_again_as_a_new_message(
+    box, run, smtp_ssl, ledger_path, monkeypatch
+):
+    # Two retries of the same deferred message at once (a cron job and a wrapper's): both find
+    # ok@ reached and go to grey@ alone; the one that comes second finds grey@ reached too.
+    # That read as "the same text again, a new message", and grey@ got it a second time.
+    from warmup.gate import Gate
+
+    box()
+    smtp_ssl.reject_rcpt = dict(GREY)
+    assert sendmail_direct(run) == 75
+    smtp_ssl.reject_rcpt = {}
+    send = Gate.send
+
+    def raced(self: Gate, message: Any, recipients: list[str], *args: Any, **kw: Any) -> Any:
+        if list(recipients) == ["grey@example.com"] and len(smtp_ssl.messages) == 1:
+            send(self, message, recipients, *args, **kw)  # the other retry, done first
+        return send(self, message, recipients, *args, **kw)
+
+    monkeypatch.setattr(Gate, "send", raced)
+    assert sendmail_direct(run) == 65
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [
+        ("ok@example.com",),
+        ("grey@example.com",),
+    ]

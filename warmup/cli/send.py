@@ -556,6 +556,7 @@ def _send_one(
     from warmup.gate import new_message_id, retry_of_derived
     from warmup.ledger import DuplicateSend
 
+    retrying = False
     while True:
         try:
             report = gate.send(msg, rcpts)
@@ -566,9 +567,11 @@ def _send_one(
         except DuplicateSend as exc:
             again = retry_of_derived(exc) if derived else None
             if again:  # a retry: to those the first attempt did not reach
-                rcpts = again
+                rcpts, retrying = again, True
                 continue
-            if again is not None:  # the same text again, as a new message
+            # The same text again, as a new message; not when a retry found those it was for
+            # reached meanwhile (another retry of it): that would mail them twice.
+            if again is not None and not retrying:
                 msg.replace_header("Message-ID", new_message_id(gate.box.address))
                 continue
             if exc.outcome != "sent" or not exc.unsent:
