@@ -236,3 +236,22 @@ def _keyed(ledger) -> list[dict]:  # type: ignore[no-untyped-def]
             {"key": r.key, "matched": r.send_id is not None}
             for r in conn.execute(sa.select(BOUNCE.c.key, BOUNCE.c.send_id))
         ]
+
+
+def test_a_report_naming_the_sends_message_id_answers_it_however_long_it_waited_to_go(
+    ledger_url,  # noqa: F811
+):
+    """A message its author dated, queued for weeks of quota (a campaign at 30 a day), returns
+    with that Date: the report names the send's own Message-ID, which no stranger can guess, and
+    was kept unmatched ("dated away from the send"), never counted, suppressing nothing."""
+    ledger, box, t = _setup(ledger_url)
+    ledger.record(box, sends=[SendIn(RCPT, t, "<a-1@corp.example>")])
+    written = t - dt.timedelta(days=40)
+    report = BounceIn(
+        RCPT, "hard", t + dt.timedelta(minutes=1), "dsn-1", status="5.1.1", trusted=False,
+        message_id="<a-1@corp.example>", original_from="a@corp.example", original_date=written,
+    )  # fmt: skip
+    got = ledger.record(box, bounces=[report])
+    assert (got.matched, got.counted) == (1, 1)
+    assert [s["address"] for s in ledger.suppressions()] == [RCPT]
+    ledger.close()

@@ -189,6 +189,12 @@ def _returned_step(b: Bounce) -> str:
         return "no returned original's From or Date: a sync matches it by " + (
             "Message-ID" if b.message_id else "recipient and time alone"
         )
+    # The Date is checked only where no send's own Message-ID decides (Records._match).
+    near = (
+        " (or one sent without any, made near that Date)"
+        if b.message_id
+        else ", made near that Date"
+    )
     said = ", ".join(
         f"{name} {value}"
         for name, value in (
@@ -201,7 +207,7 @@ def _returned_step(b: Bounce) -> str:
     return (
         f"the returned original says {said}: a sync counts it only against a send from that "
         f"mailbox{', with that Message-ID' if b.message_id else ''}"
-        f"{', made near that Date' if b.original_date else ''}"
+        f"{near if b.original_date else ''}"
     )
 
 

@@ -666,18 +666,22 @@ class Records:
 
         ``sender``, ``dated``: the From and Date of the original the report returns, when it
         shows them. Anyone can write a report about an address the mailbox mails; one whose
-        original is from anyone but ``box`` answers none of its sends, and one dated answers
-        only a send made near that Date (:data:`RETURNED_DATE_BEFORE` before it to
-        :data:`RETURNED_DATE_AFTER` after it)."""
+        original is from anyone but ``box`` answers none of its sends, and one dated answers,
+        unless by a send's own Message-ID, only a send made near that Date
+        (:data:`RETURNED_DATE_BEFORE` before it to :data:`RETURNED_DATE_AFTER` after it)."""
         if not recipient or (sender is not None and not _from_box(sender, box)):
             return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
+        # The Date is checked where recipient and time alone would decide: a send's own
+        # Message-ID is no stranger's guess, and a message its author dated may wait in the
+        # outbox for weeks of quota (its reports were all unmatched, suppressing nothing).
+        near: Any = None
         if dated is not None:
             try:
                 low, high = dated - RETURNED_DATE_BEFORE, dated + RETURNED_DATE_AFTER
+                near = sa.and_(SEND.c.at >= utc(low), SEND.c.at <= utc(high))
             except OverflowError:  # dated at the calendar's edge: no send was made near it
-                return None, None
-            base = base.where(SEND.c.at >= utc(low), SEND.c.at <= utc(high))
+                near = sa.false()
         # A report is about a message a server accepted, never one our SMTP session saw refused
         # (its reply was that send's bounce): accepted sends first. A message deferred at RCPT
         # (4xx) and sent again keeps its Message-ID; a later message refused is no candidate
@@ -709,6 +713,8 @@ class Records:
             # whom the mailbox writes to). Only a send recorded without a Message-ID may
             # still be the one it answers.
             base = base.where(SEND.c.message_id.is_(None))
+        if near is not None:
+            base = base.where(near)
         to = base.where(SEND.c.recipient == recipient)
         row = conn.execute(
             to.where(SEND.c.at <= utc(at), SEND.c.at >= utc(at - MATCH_WINDOW))
