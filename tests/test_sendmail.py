@@ -657,3 +657,44 @@ def test_a_retry_that_another_retry_finished_first_is_not_sent_again_as_a_new_me
         ("ok@example.com",),
         ("grey@example.com",),
     ]
+
+
+def test_a_retry_through_the_relay_leaves_out_a_recipient_whose_server_blocked_it(
+    box, smtp_ssl, ledger_path
+):
+    # Deferred for one (4xx), blocked for another (5.7.1: not suppressed, so its RCPT is taken
+    # again): the retry after 75 was refused whole at the end of DATA ("refused (block)"), 65,
+    # and the deferred recipient was never mailed.
+    box(10)
+    three = "To: ok@example.com, grey@example.com, blk@example.com\\nSubject: p\\n\\nhello\\n"
+    smtp_ssl.reject_rcpt = {**GREY, "blk@example.com": (550, "5.7.1 rejected by policy")}
+
+    def send() -> int:
+        res = wrapped(f"printf '{three}' | sendmail -t; echo $?")
+        assert res.returncode == 0, res.stderr
+        return int(res.stdout.split()[-1])
+
+    assert send() == 75
+    smtp_ssl.reject_rcpt = {}
+    assert send() == 0
+    first, retry = smtp_ssl.messages
+    assert retry.rcpt_tos == ("grey@example.com",)
+    assert first.message["Message-ID"] == retry.message["Message-ID"]
+    assert ("blk@example.com", "block") in outcomes(ledger_path)
+
+
+def test_a_retry_after_exit_75_needs_quota_only_for_those_not_reached(
+    box, run, smtp_ssl, ledger_path
+):
+    # 3 a day: the first attempt took 2 slots (one sent, one deferred), 1 is left, and the retry
+    # mails 1. The gate counted both recipients ("2 wanted"), refused it with 75 until the next
+    # day, when the Message-ID derived is another: a new message, ok@ mailed twice.
+    box(3)
+    smtp_ssl.reject_rcpt = dict(GREY)
+    assert sendmail_direct(run) == 75
+    smtp_ssl.reject_rcpt = {}
+    assert sendmail_direct(run) == 0
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [
+        ("ok@example.com",),
+        ("grey@example.com",),
+    ]

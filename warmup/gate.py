@@ -734,15 +734,20 @@ def retry_of_derived(exc: DuplicateSend) -> list[str] | None:
     return list(exc.unsent)
 
 
-def refused_before(slots: dict[str, tuple[int, str]], recipients: list[str]) -> set[str]:
-    """Of a :func:`derived_message_id` message's ``recipients`` (normalized), those whose slot
-    for it (``slots``: :meth:`Ledger.message_slots`) says their server refused it (hard,
-    block), when others it has not reached remain: a retry (sendmail's exit 75) is for those.
-    The refused ones are answered, and a hard one is suppressed now, which refused the whole
-    retry (exit 65): the deferred ones were never mailed. Empty when no retry is pending."""
-    refused = {r for r, (_, outcome) in slots.items() if outcome in ("hard", "block")}
+def retry_recipients(slots: dict[str, tuple[int, str]], recipients: list[str]) -> list[str] | None:
+    """For a :func:`derived_message_id` message to ``recipients`` (normalized), whose slots the
+    ledger holds as ``slots`` (:meth:`Ledger.message_slots`): when it is a retry, the recipients
+    it goes to now (those not reached yet: no slot, or one released or deferred); None when it
+    is not (no slot: a first attempt; one in flight or of unknown fate, which the gate refuses;
+    none left to reach: :func:`retry_of_derived` decides). Narrowed before the gate: its quota
+    counted those reached before ("3 wanted" where 1 goes out, until the next day made the
+    retry a new message, mailed to all), and a recipient refused with a hard bounce, suppressed
+    since, refused the whole retry, so those deferred were never mailed."""
+    if any(outcome in ("reserved", "unknown") for _, outcome in slots.values()):
+        return None
+    answered = [r for r in recipients if r in slots and slots[r][1] in ("sent", "hard", "block")]
     rest = [r for r in recipients if r not in slots or slots[r][1] in ("released", "soft")]
-    return refused if rest else set()
+    return list(dict.fromkeys(rest)) if answered and rest else None
 
 
 def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:

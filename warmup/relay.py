@@ -61,6 +61,7 @@ from warmup.gate import (
     derived_message_id,
     new_message_id,
     retry_of_derived,
+    retry_recipients,
 )
 from warmup.ledger import local_day
 from warmup.ledger.values import MailboxNotFound
@@ -532,6 +533,13 @@ class Relay:
 
         already: list[str] = []
         try:
+            if derived:
+                slots = self.gate.ledger.message_slots(self.gate.box, message_id, rcpts)
+                again = retry_recipients(slots, rcpts)
+                if again is not None:  # a retry: to those not reached yet, alone
+                    already = [r for r in rcpts if r in slots and slots[r][1] == "sent"]
+                    # never 'the same text again': another retry reached them meanwhile
+                    rcpts, derived = again, False
             try:
                 report = self.gate.send(data, rcpts, message_id=message_id)
             except DuplicateSend as exc:

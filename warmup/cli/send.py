@@ -491,12 +491,14 @@ def _send_one(
     announce: bool = True,
     json_: bool = False,
     derived: bool = False,
+    retry: bool = False,
 ) -> int:
     """Gate and send one message; its exit code. ``announce``: say "Sent ..." on success
     (``sendmail`` is silent then, as sendmail is: cron mails any output). ``json_``: the
     outcome as :func:`_report_json` on standard output, instead of the lines that say it.
     ``derived``: the message's Message-ID is :func:`warmup.gate.derived_message_id`'s, so one
-    the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`)."""
+    the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`); ``retry``:
+    ``rcpts`` are those a retry of it has not reached (:func:`warmup.gate.retry_recipients`)."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
     from warmup.gate import NotAllowed, prepare, recipients_of
@@ -556,7 +558,7 @@ def _send_one(
     from warmup.gate import new_message_id, retry_of_derived
     from warmup.ledger import DuplicateSend
 
-    retrying = False
+    retrying = retry
     while True:
         try:
             report = gate.send(msg, rcpts)

@@ -142,18 +142,25 @@ def sendmail(
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         derived = "Message-ID" not in msg
         if derived:  # the same for a retry of this message (exit 75): see derived_message_id
-            from warmup.gate import derived_message_id, refused_before
+            from warmup.gate import derived_message_id, retry_recipients
             from warmup.ledger import local_day
 
             day = local_day(gate.clock(), gate.box.timezone)
             norm = [addresses.normalize(r, "recipient") for r in rcpts]
             message_id = derived_message_id(mailbox, norm, raw, day)
             msg.set_raw("Message-ID", message_id)
-            # A retry leaves out those whose server refused this message the first time.
-            refused = refused_before(gate.ledger.message_slots(gate.box, message_id, norm), norm)
-            rcpts = [r for r, n in zip(rcpts, norm, strict=True) if n not in refused]
+            again = retry_recipients(gate.ledger.message_slots(gate.box, message_id, norm), norm)
+            if again is not None:  # a retry: to those not reached yet, alone
+                rcpts = again
         return _send_one(
-            gate, msg, rcpts, wait=False, dry_run=False, announce=False, derived=derived
+            gate,
+            msg,
+            rcpts,
+            wait=False,
+            dry_run=False,
+            announce=False,
+            derived=derived,
+            retry=derived and again is not None,
         )
 
 
