@@ -533,27 +533,26 @@ class Relay:
 
         already: list[str] = []
         try:
-            if derived:
-                slots = self.gate.ledger.message_slots(self.gate.box, message_id, rcpts)
-                again = retry_recipients(slots, rcpts)
-                if again is not None:  # a retry: to those not reached yet, alone
-                    already = [r for r in rcpts if r in slots and slots[r][1] == "sent"]
-                    # never 'the same text again': another retry reached them meanwhile
-                    rcpts, derived = again, False
             try:
                 report = self.gate.send(data, rcpts, message_id=message_id)
-            except DuplicateSend as exc:
-                again = retry_of_derived(exc) if derived else None
-                if again is None:
+            except (NotAllowed, DuplicateSend) as first:
+                if not derived:
                     raise
-                if again:  # a retry: to those the first attempt did not reach
-                    already = [r for r in rcpts if r not in again]
+                # Read only when refused (a first attempt pays nothing): a retry of a derived
+                # Message-ID goes to those not reached yet, alone, and needs quota only for them.
+                slots = self.gate.ledger.message_slots(self.gate.box, message_id, rcpts)
+                again = retry_recipients(slots, rcpts)
+                if again is not None:
+                    already = [r for r in rcpts if r in slots and slots[r][1] == "sent"]
                     rcpts = again
-                else:  # the same text again, as a new message
+                elif isinstance(first, DuplicateSend) and retry_of_derived(first) == []:
+                    # sent to all before: the same text again, as a new message
                     fresh = new_message_id(self.gate.box.address)
                     line = f"Message-ID: {message_id}\r\n".encode()
                     data = data.replace(line, f"Message-ID: {fresh}\r\n".encode(), 1)
                     message_id = fresh
+                else:
+                    raise
                 report = self.gate.send(data, rcpts, message_id=message_id)
         except NotAllowed:
             raise
