@@ -64,6 +64,22 @@ def cli(
     return subprocess.CompletedProcess(["warmup", *args], res.exit_code, res.stdout, res.stderr)
 
 
+def cli_to_full_disk(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """``warmup ARGS > /dev/full`` as a process of its own (a disk full under its output), with
+    the sink's password; its stderr read."""
+    with open("/dev/full", "w") as full:
+        return subprocess.run(
+            [*forkcli.command(), *args],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, **PASSWORD_ENV},
+            timeout=timeout,
+            check=False,
+        )
+
+
 def add_box(
     port: int,
     *extra: str,

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.conftest import ledger_digest
-from tests.gatekit import PASSWORD_ENV, cli
+from tests.gatekit import PASSWORD_ENV, cli, cli_to_full_disk
 from tests.outboxkit import accounts, leads, pool_of, queue_csv, template
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
@@ -589,24 +589,10 @@ def test_output_to_a_full_disk_is_one_line_and_exit_74(args, sink, ssl_cert_env,
     """'warmup run > /dev/full': writing stdout fails with ENOSPC (not EPIPE, which click's
     reader going away gives). One line on stderr and EX_IOERR, not a traceback; the message
     the worker claimed is sent and settled, or left 'sending' for recovery to decide."""
-    import os
-    import subprocess
-
-    from tests import forkcli
 
     pool_of(sink.port, tmp_path, n=1, daily=50)
     assert queue_csv(leads(tmp_path / "a.csv", 1), template(tmp_path / "t.toml")).returncode == 0
-    with open("/dev/full", "w") as full:
-        res = subprocess.run(
-            [*forkcli.command(), *args],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, **PASSWORD_ENV},
-            timeout=60,
-            check=False,
-        )
+    res = cli_to_full_disk(*args, timeout=60)
     assert res.returncode == 74, res.stderr
     assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr, res.stderr
     assert "No space left on device" in res.stderr

@@ -6,15 +6,12 @@ other processes see the same changes the same way."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import subprocess
-import sys
 from email.message import EmailMessage
-from pathlib import Path
 
 import pytest
 
-from tests.gatekit import PASSWORD_ENV, cli
+from tests.gatekit import cli
 from tests.outboxkit import BOXES, driver_pass, members_sink, pool_of, start_driver
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
@@ -150,19 +147,6 @@ def test_a_worker_looks_a_pool_up_once_while_it_does_not_change(
     assert {str(m.message["From"]) for m in sink.messages} == {a, b}
 
 
-def _driver(tmp: Path) -> subprocess.Popen[str]:
-    script = tmp / "keeper.py"
-    script.write_text(DRIVER, encoding="utf-8")
-    return subprocess.Popen(
-        [sys.executable, str(script)],
-        env={**os.environ, **PASSWORD_ENV},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _step(proc: subprocess.Popen[str]) -> str:
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write("go\n")
@@ -187,7 +171,7 @@ def test_two_worker_processes_mid_pass_both_follow_a_change_made_by_a_third(
     res = cli("pool", "add", "P", a, b)
     assert res.returncode == 0, res.stderr
     queue("r1@example.com"), queue("r2@example.com")
-    workers = [_driver(tmp_path), _driver(tmp_path)]
+    workers = [start_driver(DRIVER, tmp_path / "keeper.py") for _ in range(2)]
     try:
         assert f"from {a} to r1@example.com" in _step(workers[0])  # level: by address
         assert f"from {b} to r2@example.com" in _step(workers[1])  # a sent one

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tests import forkcli
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, policy_file, rows
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, cli_to_full_disk, policy_file, rows
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 
@@ -156,12 +156,8 @@ def test_sigint_during_the_data_counts_the_message_and_says_it_may_have_gone(
 ):
     # The ledger kept it 'unknown' (counted, never sent again), but the user read only
     # "Aborted." and could not tell it from a ^C before anything left.
-    import os
     import signal
-    import subprocess
     import threading
-
-    from tests import forkcli
 
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
     smtp_ssl.hold_data_reply = threading.Event()
@@ -293,17 +289,7 @@ def test_output_lost_after_the_send_says_the_message_went(
     # '> /dev/full' (a full disk): "cannot write the output", exit 74, and nothing said the
     # message had gone; the script's retry (a new Message-ID) reached the recipient twice.
     add_box(smtp_ssl.port)
-    with open("/dev/full", "w") as full:
-        proc = subprocess.run(
-            [*forkcli.command(), "send", BOX, "--to", "lead@example.com", "--body", "hi", *json_],
-            stdout=full,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, **PASSWORD_ENV},
-            timeout=180,
-            check=False,
-        )
+    proc = cli_to_full_disk("send", BOX, "--to", "lead@example.com", "--body", "hi", *json_)
     [got] = smtp_ssl.messages
     assert proc.returncode == 74
     assert proc.stderr == (
