@@ -227,3 +227,23 @@ def test_a_search_path_naming_no_schema_that_exists_exits_78_in_one_line(run, sc
         assert line.startswith("Error: ledger postgresql+psycopg://warmup@"), line
         assert "no schema has been selected to create in; " in line
         assert f"{schema.name}_typo" in line and "CREATE SCHEMA" in line
+
+
+def test_a_password_the_server_refuses_exits_77_and_a_bad_url_78(run, monkeypatch):
+    """A wrong password is refused credentials (77, EX_NOPERM, as an SMTP or IMAP login refused),
+    not a configuration the URL's form got wrong: it exited 78 like a database that does not
+    exist. Neither line prints the password."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    server = sa.engine.make_url(pg_server())
+    wrong = server.set(password="WR0NG-secret").render_as_string(hide_password=False)
+    res = run("--db", wrong, "quota")
+    assert res.exit_code == 77, res.output
+    error = res.output.splitlines()[-1]
+    assert error.startswith("Error: ledger postgresql+psycopg://") and ":***@" in error, error
+    assert "password authentication failed" in error, error
+    assert "WR0NG-secret" not in res.output and "Traceback" not in res.output
+    res = run(
+        "--db", server.set(password="WR0NG-secret", port=99999).render_as_string(False), "quota"
+    )
+    assert res.exit_code == 78, res.output
+    assert "WR0NG-secret" not in res.output

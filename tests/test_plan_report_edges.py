@@ -177,7 +177,7 @@ def test_copy_to_a_server_refusing_the_password_names_the_target_option(run):
     wrong = head.rsplit(":", 1)[0] + ":not-the-password@" + tail
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     res = run("db", "copy", "--to", wrong)
-    assert res.exit_code == 78, res.output
+    assert res.exit_code == 77, res.output  # refused credentials: EX_NOPERM
     # the password on the command line is warned of too (masked), then the one error line
     warned, lines = res.output.strip().splitlines()[:-1], res.output.strip().splitlines()[-1:]
     masked = wrong.replace(":not-the-password@", ":***@")

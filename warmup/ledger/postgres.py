@@ -384,11 +384,10 @@ _NO_LOGIN = re.compile(
 
 def _storage_error(exc: BaseException, where: str) -> WarmupError:
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    if (
-        _NO_LOGIN.search(text)  # no wait fixes a login the server refuses: not 'try later'
-        or "does not exist" in text
-        or _BAD_OPTION.search(text)
-    ):
+    if _NO_LOGIN.search(text):  # no wait fixes a login the server refuses: not 'try later'
+        # The credentials are refused (77, as an SMTP or IMAP login), not the URL's form (78).
+        return PermissionFailure(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
+    if "does not exist" in text or _BAD_OPTION.search(text):
         return ConfigError(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
