@@ -677,3 +677,52 @@ def test_send_defaults_that_do_not_fit_the_form_given_are_left_out(cfg, run, tab
     res = run("send", BOX, *args)
     assert res.exit_code == 0, res.output
     assert "Error" not in res.output
+
+
+@pytest.mark.parametrize("written", ['"--to"', "TO", '"dry run"'])
+def test_an_unknown_option_is_named_as_the_file_writes_it(cfg, run, ledger_path, written):
+    """A key's dashes were turned into underscores before the check: ``"--to" = ...`` was
+    reported as ``__to``, a key the file does not hold."""
+    shown = written.strip('"')
+    cfg(f'[commands.send]\n{written} = "lead@example.com"\n')
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("send", BOX, "--to", "lead@example.com", "--body", "hi", "--dry-run")
+    assert res.exit_code == 78, res.output
+    assert f"[commands.send] {shown}: the command has no such option" in res.output, res.output
+    assert "__" not in res.output and res.output.count("\n") == 1, res.output
+    res = run("config", "show")
+    assert res.exit_code == 78 and f"[commands.send] {shown}: " in res.output, res.output
+
+
+def test_a_dashed_option_name_in_the_file_still_works(cfg, run, tmp_path):
+    body = tmp_path / "body.txt"
+    body.write_text("from the file\n")
+    cfg(f'[commands.send]\n"body-file" = "{body}"\n')
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("send", BOX, "--to", "lead@example.com", "--subject", "s", "--dry-run", "--json")
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize(
+    ("table", "flag"),
+    [
+        ("eml = {eml}", ["--body", "typed"]),
+        ("eml = {eml}", ["--body-file", "{txt}"]),
+        ("body = 'from the file'", ["--body-file", "{txt}"]),
+        ("body-file = {txt}", ["--body", "typed"]),
+    ],
+)
+def test_a_message_text_flag_wins_over_the_file_s_default_text(cfg, run, tmp_path, table, flag):
+    """``eml = ...`` in [commands.send] plus ``--body`` on the command line was refused, "give
+    exactly one of --body, --body-file, --eml": the flag typed wins over the file's default,
+    as --eml typed already won over a body in the file."""
+    eml, txt = tmp_path / "m.eml", tmp_path / "body.txt"
+    eml.write_text(f"From: {BOX}\nTo: other@example.com\nSubject: own\n\nfrom the eml\n")
+    txt.write_text("typed\n")
+    names = {"eml": json.dumps(str(eml)), "txt": json.dumps(str(txt))}
+    cfg(f"[commands.send]\n{table.format(**names)}\n".replace("body-file", '"body-file"'))
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    args = [a.format(txt=txt) for a in flag]
+    res = run("send", BOX, "--to", "lead@example.com", *args, "--dry-run", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["recipients"] == ["lead@example.com"], res.output

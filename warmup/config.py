@@ -75,7 +75,7 @@ class Config:
             node = out
             for part in name.split():
                 node = node.setdefault(part, {})
-            node.update(options)
+            node.update({option.replace("-", "_"): v for option, v in options.items()})
         if "db" in self.values:  # the root's --db (its parameter; "db" is the db group's table)
             out["db_url"] = self.values["db"]
         for key in ("quiet", "verbose"):
@@ -272,7 +272,9 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                     value = _option(v, at, bad)
                     if option == "db" or (name.split() == ["db", "copy"] and option == "to"):
                         value = _beside(where, value, at)
-                    commands[name][option.replace("-", "_")] = value
+                    # kept as written, for a message to name the key as the file does ("--to",
+                    # not "__to"); default_map() gives click its parameter name
+                    commands[name][option] = value
         else:
             known = [*TOP, *TABLES, "commands"]
             raise bad(key, f"unknown key{meant(key, known)} (known: {', '.join(known)})")

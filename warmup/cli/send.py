@@ -240,7 +240,8 @@ def _fit_config_defaults(command: tuple[str, ...]) -> dict[str, Any]:
     to the form the command line chose (each reset to its default): a subject, cc or to for a
     message built here, with a COMMAND or an --eml; campaign, pool or bulk without --queue;
     wait or refuse with it; refuse, or queue, without a COMMAND; a wait or refuse that a flag
-    contradicts. They were refused as if given (a default subject made every 'send -- CMD'
+    contradicts; the file's body, body-file or eml when the command line gives one of them.
+    They were refused as if given (a default subject made every 'send -- CMD'
     exit 64), or used where they made no sense (a default cc got an --eml message alone)."""
     from click.core import ParameterSource
 
@@ -256,6 +257,9 @@ def _fit_config_defaults(command: tuple[str, ...]) -> dict[str, Any]:
         drop |= {"refuse", "queue", "pool", "campaign", "bulk"}
         if params["eml"] and "eml" not in from_file:
             drop |= set(_BUILT)
+        texts = ("body", "body_file", "eml")
+        if any(params[n] is not None and n not in from_file for n in texts):
+            drop |= set(texts)  # the text typed wins over the file's (only those are dropped)
     if params["wait"] and params["refuse"] and len({"wait", "refuse"} & from_file) == 1:
         drop |= {"wait", "refuse"}  # the flag wins over the file
     by_name = {p.name: p for p in ctx.command.params}
