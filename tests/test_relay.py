@@ -1512,3 +1512,41 @@ def test_warmup_send_inside_a_wrapped_command_is_told_to_use_the_relay(box, smtp
     assert "send through the run's relay instead" in res.stdout, res.stdout
     assert SMTP_PASSWORD not in res.stdout + res.stderr
     assert smtp_ssl.messages == []
+
+
+def test_a_client_retrying_past_a_recipient_suppressed_since_reaches_only_the_deferred(
+    relay, smtp_ssl, ledger_path
+):
+    """Deferred for grey@ (4xx), hard-bounced for gone@ (5xx, suppressed since): a client's
+    retry of the same message (no Message-ID) is refused at RCPT TO for gone@ and goes on with
+    the others. Its derived Message-ID counted only the recipients taken, so the retry was
+    another message and ok@ got it twice; it counts those refused as suppressed too."""
+    import smtplib
+
+    server = relay(daily=10)
+    smtp_ssl.reject_rcpt = {
+        "grey@example.com": (450, "4.2.0 greylisted, try again later"),
+        "gone@example.com": (550, "5.1.1 no such user"),
+    }
+    raw = b"Subject: partly\r\n\r\nhi\r\n"
+    three = ["ok@example.com", "grey@example.com", "gone@example.com"]
+    code, text = end_of_data(server, raw, tuple(three))
+    assert code == 250 and " sent to 1 of 3;" in text, text
+    smtp_ssl.reject_rcpt = {}
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        refused = s.sendmail(BOX, three, raw)
+        reply = s.noop()  # the session goes on
+    assert reply[0] == 250
+    assert list(refused) == ["gone@example.com"] and refused["gone@example.com"][0] == 550
+    first, retry = smtp_ssl.messages
+    assert (first.rcpt_tos, retry.rcpt_tos) == (("ok@example.com",), ("grey@example.com",))
+    assert first.message["Message-ID"] == retry.message["Message-ID"]
+    server.stop()
+    server.gate.flush()  # its "sent" settlement written
+    assert sorted((r, o) for r, _, o in ledger_sends(ledger_path)) == [
+        ("gone@example.com", "hard"),
+        ("grey@example.com", "sent"),
+        ("grey@example.com", "soft"),
+        ("ok@example.com", "sent"),
+    ]

@@ -131,14 +131,39 @@ def test_a_partly_deferred_message_says_how_to_send_the_rest(
         " it keeps its Message-ID"
     )
     smtp_ssl.reject_rcpt = {}
-    again = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
-    assert again.returncode == 65, again.stderr
-    assert again.stderr.rstrip("\n").endswith(
-        "; it has not reached grey@example.com: send it to them alone (--to grey@example.com)"
-    ), again.stderr
     rest = cli("send", BOX, "--eml", str(eml), "--to", "grey@example.com", env=PASSWORD_ENV)
     assert rest.returncode == 0, rest.stderr
     assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",), ("grey@example.com",)]
+
+
+def test_the_whole_message_again_under_its_own_message_id_goes_to_those_not_reached(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # The same command again after exit 75 exited 65, "send it to them alone": a retry of a
+    # message with its own Message-ID to the same recipients goes to those not reached (as a
+    # derived Message-ID's does), and says so; to someone it never went to, it is refused.
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.reject_rcpt = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
+    eml = tmp_path / "m.eml"
+    eml.write_text(
+        f"From: {BOX}\nTo: ok@example.com, grey@example.com\nMessage-ID: <mix.2@corp.example>\n"
+        "\nhi\n"
+    )
+    assert cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV).returncode == 75
+    smtp_ssl.reject_rcpt = {}
+    again = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr == (
+        "A retry of <mix.2@corp.example>: not sent again to ok@example.com, reached before; "
+        "sent to those it had not reached\n"
+    ), again.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",), ("grey@example.com",)]
+    other = cli("send", BOX, "--eml", str(eml), "--to", "ok@example.com", "--to", "new@example.com")
+    assert other.returncode == 65, other.stderr
+    assert other.stderr.rstrip("\n").endswith(
+        "; it has not reached new@example.com: send it to them alone (--to new@example.com)"
+    ), other.stderr
+    assert len(smtp_ssl.messages) == 2
 
 
 def test_eml_dash_reads_the_message_from_standard_input(smtp_ssl, ssl_cert_env, tmp_path):

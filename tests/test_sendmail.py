@@ -613,14 +613,18 @@ def test_a_retry_after_exit_75_leaves_out_a_recipient_refused_the_first_time(
 ):
     # One recipient deferred (4xx), another refused (5xx, now suppressed): exit 75, "try again
     # later". The retry named the suppressed one again, so the whole retry was refused (65)
-    # and the deferred one was never mailed.
+    # and the deferred one was never mailed. It goes to the deferred one; the refused one is
+    # named (65: the script must know it never got the message), not silently dropped (0).
     box()
     three = "To: ok@example.com, grey@example.com, gone@example.com\nSubject: partly\n\nhello\n"
     smtp_ssl.reject_rcpt = {**GREY, "gone@example.com": (550, "5.1.1 no such user")}
     assert run("sendmail", "-t", "-f", BOX, input=three).exit_code == 75
     smtp_ssl.reject_rcpt = {}
     res = run("sendmail", "-t", "-f", BOX, input=three)
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        "gone@example.com: refused for good by the first attempt; not sent again\n"
+    ), res.output
     first, retry = smtp_ssl.messages
     assert retry.rcpt_tos == ("grey@example.com",)
     assert first.message["Message-ID"] == retry.message["Message-ID"]
@@ -676,7 +680,12 @@ def test_a_retry_through_the_relay_leaves_out_a_recipient_whose_server_blocked_i
 
     assert send() == 75
     smtp_ssl.reject_rcpt = {}
-    assert send() == 0
+    res = wrapped(f"printf '{three}' | sendmail -t; echo $?")
+    assert res.stdout.split()[-1] == "65", res.stderr  # blk@ never got it: named, not dropped
+    assert (
+        "sendmail: blk@example.com: refused for good by the first attempt; not sent again\n"
+        in res.stderr
+    ), res.stderr
     first, retry = smtp_ssl.messages
     assert retry.rcpt_tos == ("grey@example.com",)
     assert first.message["Message-ID"] == retry.message["Message-ID"]
@@ -698,3 +707,76 @@ def test_a_retry_after_exit_75_needs_quota_only_for_those_not_reached(
         ("ok@example.com",),
         ("grey@example.com",),
     ]
+
+
+@pytest.mark.parametrize("own_id", [False, True])
+def test_a_retry_through_the_relay_reaches_the_deferred_past_one_hard_bounced_and_suppressed(
+    own_id, box, smtp_ssl, ledger_path
+):
+    """Deferred for grey@ (4xx), hard-bounced for gone@ (5xx: suppressed since): exit 75. The
+    retry was refused at RCPT TO for gone@, and the shim, all or nothing, sent nothing (65):
+    grey@ was never mailed. It goes to grey@ alone now, and gone@ is named (65)."""
+    box(10)
+    mid = "Message-ID: <own.1@corp.example>\\n" if own_id else ""
+    three = (
+        f"{mid}To: ok@example.com, grey@example.com, gone@example.com\\nSubject: p\\n\\nhello\\n"
+    )
+    smtp_ssl.reject_rcpt = {**GREY, "gone@example.com": (550, "5.1.1 no such user")}
+    res = wrapped(f"printf '{three}' | sendmail -t; echo $?")
+    assert res.stdout.split()[-1] == "75", res.stderr
+    smtp_ssl.reject_rcpt = {}
+    res = wrapped(f"printf '{three}' | sendmail -t; echo $?")
+    assert res.stdout.split()[-1] == "65", res.stderr
+    said = [line for line in res.stderr.splitlines() if line.startswith("sendmail:")]
+    assert len(said) == 1 and said[0].startswith(
+        "sendmail: gone@example.com: 550 5.1.1 <gone@example.com> is suppressed ("
+    ), res.stderr
+    first, retry = smtp_ssl.messages
+    assert (first.rcpt_tos, retry.rcpt_tos) == (("ok@example.com",), ("grey@example.com",))
+    assert first.message["Message-ID"] == retry.message["Message-ID"]
+    assert sorted(outcomes(ledger_path)) == [
+        ("gone@example.com", "hard"),
+        ("grey@example.com", "sent"),
+        ("grey@example.com", "soft"),
+        ("ok@example.com", "sent"),
+    ]
+    # A first attempt naming a suppressed recipient is still all or nothing: nothing sent, 65.
+    other = "To: new@example.com, gone@example.com\\nSubject: other\\n\\nhello\\n"
+    res = wrapped(f"printf '{other}' | sendmail -t; echo $?")
+    assert res.stdout.split()[-1] == "65", res.stderr
+    said = [line for line in res.stderr.splitlines() if line.startswith("sendmail:")]
+    assert len(said) == 1 and "<gone@example.com> is suppressed (" in said[0], res.stderr
+    assert "warmup: 0 sent, 0 deferred (4xx), 1 refused (5xx)" in res.stderr, res.stderr
+    assert len(smtp_ssl.messages) == 2
+
+
+@pytest.mark.parametrize("mode", ["direct", "relay"])
+def test_a_retry_of_a_message_with_its_own_message_id_reaches_only_those_not_reached(
+    mode, box, run, smtp_ssl, ledger_path
+):
+    """A message with its own Message-ID, deferred for one recipient: the retry (the same
+    message to the same people) exited 65, "send it to them alone". It goes to those not
+    reached, as a retry of a derived Message-ID does; naming someone it never went to, it is
+    still refused (what reached the others may be another text under a reused Message-ID)."""
+    box(10)
+    own = "Message-ID: <own.2@corp.example>\n" + PARTLY
+    smtp_ssl.reject_rcpt = dict(GREY)
+
+    def send(text: str) -> tuple[int, str]:
+        if mode == "direct":
+            res = run("sendmail", "-t", "-f", BOX, input=text)
+            return int(res.exit_code), res.output
+        done = wrapped(f"printf '{text}' | sendmail -t; echo $?".replace("\n", "\\n"))
+        return int(done.stdout.split()[-1]), done.stderr
+
+    assert send(own)[0] == 75
+    smtp_ssl.reject_rcpt = {}
+    code, said = send(own)
+    assert code == 0, said
+    first, retry = smtp_ssl.messages
+    assert (first.rcpt_tos, retry.rcpt_tos) == (("ok@example.com",), ("grey@example.com",))
+    assert retry.message["Message-ID"] == "<own.2@corp.example>"
+    stranger = own.replace("grey@example.com", "new@example.com")
+    code, said = send(stranger)
+    assert code == 65 and "new@example.com" in said, said
+    assert len(smtp_ssl.messages) == 2

@@ -750,6 +750,24 @@ def retry_recipients(slots: dict[str, tuple[int, str]], recipients: list[str]) -
     return list(dict.fromkeys(rest)) if answered and rest else None
 
 
+def retry_of_own(slots: dict[str, tuple[int, str]], recipients: list[str]) -> list[str] | None:
+    """As :func:`retry_recipients`, for a message carrying its sender's own Message-ID: a
+    retry only when every one of ``recipients`` has a slot of it (the same message to the same
+    people, tried again after a 4xx), so it goes to those not reached, never again to those
+    reached or refused for good. A Message-ID that names someone it never went to is not this
+    message retried (a script reusing one ID for other messages): None, and the gate refuses
+    it as before (a new Message-ID), for what reached the others may not be this text."""
+    if not recipients or not all(r in slots for r in recipients):
+        return None
+    return retry_recipients(slots, recipients)
+
+
+def refused_before(slots: dict[str, tuple[int, str]], recipients: list[str]) -> list[str]:
+    """Those of ``recipients`` a retry leaves out because the server refused them for good the
+    first time (a hard bounce or a block): named to the sender, never silently dropped."""
+    return [r for r in recipients if r in slots and slots[r][1] in ("hard", "block")]
+
+
 def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     """Parse if needed; make sure it has From (the mailbox), Date and a Message-ID.
 

@@ -60,7 +60,9 @@ from warmup.gate import (
     Suppressed,
     derived_message_id,
     new_message_id,
+    refused_before,
     retry_of_derived,
+    retry_of_own,
     retry_recipients,
 )
 from warmup.ledger import local_day
@@ -90,6 +92,11 @@ SETTLE_AFTER = 0.5
 # The command gets the relay's one-time credentials instead, never a way into the mailbox, the
 # overflow channel or the OAuth app.
 SECRET_VARS = credentials.SECRET_VARS
+# The EHLO name of warmup's sendmail shim (warmup.cli.sendmail.SHIM_HELO), all or nothing: past a
+# recipient refused at RCPT TO as suppressed it still sends DATA, for the relay to tell a retry
+# (sent to the rest) from a first attempt (nothing sent: NOTHING_SENT).
+SHIM_HELO = "warmup-sendmail.invalid"
+NOTHING_SENT = "nothing sent (all or nothing)"
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # ``<local@domain>`` with dot-atom parts, then nothing or blank-separated parameters that do not
@@ -419,6 +426,7 @@ class Relay:
     async def handle_RCPT(
         self, server: SMTP, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        envelope.warmup_shim = getattr(session, "host_name", None) == SHIM_HELO
         try:
             reply = await self._rcpt(envelope, address, rcpt_options)
         except WarmupError as exc:  # the suppression check found no ledger: later, not 500
@@ -440,6 +448,9 @@ class Relay:
         bad = self._suppressed([rcpt])
         if bad:
             self.tally.suppressed += 1
+            # named still: the Message-ID derived for the message is the first attempt's, and
+            # a retry that reached it (or was refused for it) before goes to the rest
+            suppressed_at_rcpt(envelope).append(rcpt)
             return reply_line(550, f"5.1.1 <{rcpt}> is suppressed ({bad[rcpt]}): not sent")
         envelope.rcpt_tos.append(rcpt)
         envelope.rcpt_options.extend(rcpt_options)
@@ -452,15 +463,18 @@ class Relay:
             log.exception("relay: unexpected error")
             self.tally.note(f"internal error: {type(exc).__name__}")
             reply = f"451 4.3.0 warmup relay internal error ({type(exc).__name__})"
-        self.tally.count(reply)
+        if NOTHING_SENT not in reply:  # counted at RCPT TO, where the recipient was refused
+            self.tally.count(reply)
         return reply
 
     async def _message(self, envelope: Any) -> str:
         try:
             rcpts = list(envelope.rcpt_tos)
+            left_out = suppressed_at_rcpt(envelope)
+            named = rcpts + [r for r in left_out if r not in rcpts]
             day = local_day(self.gate.clock(), self.gate.box.timezone)
             data, message_id, derived = prepare_data(
-                bytes(envelope.original_content), self.user, rcpts, day
+                bytes(envelope.original_content), self.user, named, day
             )
         except (headers.MalformedHeader, headers.MalformedBody) as exc:
             return reply_line(550, f"5.6.0 {exc}")
@@ -473,10 +487,24 @@ class Relay:
                 f"{len(data):_} bytes, over the {self.data_size_limit:_} it takes; make it "
                 f"smaller or give those headers yourself",
             )
+        already: list[str] = []
+        gone: list[str] = []
+        if left_out and getattr(envelope, "warmup_shim", False):
+            try:
+                slots = self.gate.ledger.message_slots(self.gate.box, message_id, named)
+            except (WarmupError, OSError) as exc:
+                return reply_line(451, f"4.3.0 the ledger is unavailable: {_first_line(exc)}")
+            again = (retry_recipients if derived else retry_of_own)(slots, named)
+            answered = refused_before(slots, named)
+            reached = [r for r in named if r in slots and slots[r][1] == "sent"]
+            if again is None or not set(left_out) <= {*answered, *reached}:
+                return shim_refusal(left_out)
+            gone = [r for r in answered if r not in left_out]  # those were told at RCPT TO
+            already, rcpts = reached, again
         held = 0.0
         while True:
             try:
-                done = self._deliver(rcpts, message_id, data, derived)
+                done = self._deliver(rcpts, message_id, data, derived, already, gone)
             except NotAllowed as exc:
                 delay = self._hold_for(exc, held)
                 if delay is None:
@@ -523,29 +551,37 @@ class Relay:
 
     # -- gating and delivery (event loop thread, blocking it) ------------------------------
     def _deliver(
-        self, rcpts: list[str], message_id: str, data: bytes, derived: bool = False
+        self,
+        rcpts: list[str],
+        message_id: str,
+        data: bytes,
+        derived: bool = False,
+        already: list[str] | None = None,
+        gone: list[str] | None = None,
     ) -> Delivery:
         """:meth:`Gate.send` (reserve, send upstream, settle) and the client's reply for what
         happened. Raises :class:`NotAllowed` for the caller to hold or refuse. ``derived``:
         the relay gave the message its Message-ID (:func:`warmup.gate.derived_message_id`),
-        so one the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`)."""
+        so one the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`);
+        else it is the client's own, and a retry only when it names no one it did not name
+        before (:func:`warmup.gate.retry_of_own`). ``already``, ``gone``: recipients of a retry
+        reached before, and refused for good before (named in the 250, not sent again)."""
         from warmup import smtp
 
-        already: list[str] = []
+        already, gone = list(already or ()), list(gone or ())
         try:
             try:
                 report = self.gate.send(data, rcpts, message_id=message_id)
             except (NotAllowed, DuplicateSend) as first:
-                if not derived:
-                    raise
-                # Read only when refused (a first attempt pays nothing): a retry of a derived
-                # Message-ID goes to those not reached yet, alone, and needs quota only for them.
+                # Read only when refused (a first attempt pays nothing): a retry goes to those
+                # not reached yet, alone, and needs quota only for them.
                 slots = self.gate.ledger.message_slots(self.gate.box, message_id, rcpts)
-                again = retry_recipients(slots, rcpts)
+                again = (retry_recipients if derived else retry_of_own)(slots, rcpts)
                 if again is not None:
                     already = [r for r in rcpts if r in slots and slots[r][1] == "sent"]
+                    gone = refused_before(slots, rcpts)
                     rcpts = again
-                elif isinstance(first, DuplicateSend) and retry_of_derived(first) == []:
+                elif derived and isinstance(first, DuplicateSend) and retry_of_derived(first) == []:
                     # sent to all before: the same text again, as a new message
                     fresh = new_message_id(self.gate.box.address)
                     line = f"Message-ID: {message_id}\r\n".encode()
@@ -580,10 +616,28 @@ class Relay:
             return Delivery(
                 reply_line(451, f"{code} unavailable: {_first_line(exc)}"), error=_first_line(exc)
             )
-        return _answer(report, message_id, already)
+        return _answer(report, message_id, already, gone)
+
+
+def suppressed_at_rcpt(envelope: Any) -> list[str]:
+    """The recipients of ``envelope`` refused at RCPT TO as suppressed (kept on it)."""
+    found: list[str] | None = getattr(envelope, "warmup_suppressed", None)
+    if found is None:
+        found = envelope.warmup_suppressed = []
+    return found
+
+
+def shim_refusal(left_out: list[str]) -> str:
+    """The end-of-DATA reply to the sendmail shim past recipients refused as suppressed, for
+    a message that is no retry reaching the rest: all or nothing, as in direct mode."""
+    return reply_line(
+        550,
+        f"5.1.1 {', '.join(f'<{r}>' for r in left_out[:3])} suppressed: {NOTHING_SENT}",
+    )
 
 
 _ALREADY = "was already sent"  # in the 250 to a resent Message-ID (Tally tells it apart)
+_BEFORE = "refused before, not sent again"  # a retry's recipient, in its 250 (the shim reads it)
 
 
 def _duplicate_reply(exc: DuplicateSend) -> str:
@@ -612,9 +666,15 @@ def _duplicate_reply(exc: DuplicateSend) -> str:
     return reply_line(550, f"5.7.1 {exc}")
 
 
-def _answer(outcome: Any, message_id: str, already: list[str] | None = None) -> Delivery:
+def _answer(
+    outcome: Any,
+    message_id: str,
+    already: list[str] | None = None,
+    gone: list[str] | None = None,
+) -> Delivery:
     """The end-of-DATA reply for an upstream outcome; ``already``: recipients of a retry the
-    message reached before (not sent again, named in a 250)."""
+    message reached before (not sent again, counted in a 250); ``gone``: those the server
+    refused for good before (not sent again, each named in a 250: the client must know)."""
     results = list(outcome.results.values())
     rejected = [r for r in results if r.outcome in ("hard", "soft", "block")]
     sent = outcome.sent
@@ -626,6 +686,7 @@ def _answer(outcome: Any, message_id: str, already: list[str] | None = None) -> 
         # sendmail shim) that sees one 4xx may retry, 75, where only 5xx is final, 65
         rejected.sort(key=lambda r: not (r.code and 400 <= r.code < 500))
         note = "".join(f"; rejected upstream: {r.recipient} ({r.code})" for r in rejected)
+        note += "".join(f"; {_BEFORE}: {r}" for r in gone or ())
         return Delivery(
             reply_line(
                 250,

@@ -496,13 +496,17 @@ def _send_one(
     json_: bool = False,
     derived: bool = False,
     retry: bool = False,
+    gone: list[str] | None = None,
 ) -> int:
     """Gate and send one message; its exit code. ``announce``: say "Sent ..." on success
     (``sendmail`` is silent then, as sendmail is: cron mails any output). ``json_``: the
     outcome as :func:`_report_json` on standard output, instead of the lines that say it.
     ``derived``: the message's Message-ID is :func:`warmup.gate.derived_message_id`'s, so one
     the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`); ``retry``:
-    ``rcpts`` are those a retry of it has not reached (:func:`warmup.gate.retry_recipients`)."""
+    ``rcpts`` are those a retry of it has not reached (:func:`warmup.gate.retry_recipients`);
+    ``gone``: those it leaves out, refused for good the first time (named; exit 65 at least).
+    A message under its own Message-ID that the gate refuses (a duplicate, suppressed, over
+    quota) is such a retry when :func:`warmup.gate.retry_of_own` says so."""
     from email.errors import MissingHeaderBodySeparatorDefect
 
     from warmup.gate import NotAllowed, prepare, recipients_of
@@ -559,10 +563,12 @@ def _send_one(
             f"({a.remaining} of {a.quota} left today)."
         )
         return 0
-    from warmup.gate import new_message_id, retry_of_derived
+    from warmup.gate import Suppressed, new_message_id, retry_of_derived
     from warmup.ledger import DuplicateSend
 
     retrying = retry
+    gone = list(gone or ())
+    reached: list[str] = []
     while True:
         try:
             report = gate.send(msg, rcpts)
@@ -570,7 +576,22 @@ def _send_one(
         except KeyboardInterrupt:
             _interrupted(gate, msg, rcpts)
             raise
-        except DuplicateSend as exc:
+        except (DuplicateSend, NotAllowed, Suppressed) as exc:
+            # Read only when refused: its own Message-ID sent before to some of those it names,
+            # and to no one else, is a retry, to those not reached yet alone (retry_of_own).
+            own = None if derived or retrying else _retry_of_own(gate, msg, rcpts)
+            if own is not None:
+                rcpts, reached, gone = own
+                retrying = True
+                continue
+            if isinstance(exc, NotAllowed):
+                delay = gate.wait_for(exc) if wait else None
+                if delay is None:
+                    raise
+                _sleep(delay, str(exc))
+                continue
+            if isinstance(exc, Suppressed):
+                raise
             again = retry_of_derived(exc) if derived else None
             if again:  # a retry: to those the first attempt did not reach
                 rcpts, retrying = again, True
@@ -588,11 +609,6 @@ def _send_one(
                 f"sends it twice; it has not reached {', '.join(exc.unsent)}: send it to them "
                 f"alone{_naming(exc.unsent, announce)}"
             ) from None
-        except NotAllowed as exc:
-            delay = gate.wait_for(exc) if wait else None
-            if delay is None:
-                raise
-            _sleep(delay, str(exc))
     results = report.results
     if report.sent:
         from warmup.cli.common import DONE
@@ -602,6 +618,7 @@ def _send_one(
             f"do not send it again"
         )
     worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
+    worst = max(worst, EXIT_BY_OUTCOME["hard"] if gone else 0)  # the script must know of them
     code = 75 if report.throttle else worst
     if json_:
         print_json(_report_json(gate, report, code))
@@ -615,6 +632,14 @@ def _send_one(
                 f"{rcpt}: {result.outcome} {result.code or ''} {result.text}{note}".rstrip(),
                 err=True,
             )
+    for rcpt in gone:
+        click.echo(f"{rcpt}: refused for good by the first attempt; not sent again", err=True)
+    if reached and announce:
+        click.echo(
+            f"A retry of {report.message_id}: not sent again to {', '.join(reached)}, reached "
+            f"before; sent to those it had not reached",
+            err=True,
+        )
     if report.throttle:
         click.echo(
             f"The provider throttled the mailbox ({report.throttle[0]} "
@@ -634,6 +659,24 @@ def _send_one(
     elif report.error:
         click.echo(f"Error: not sent: {report.error}", err=True)
     return code
+
+
+def _retry_of_own(
+    gate: Gate, msg: EmailMessage, rcpts: list[str]
+) -> tuple[list[str], list[str], list[str]] | None:
+    """For a message the gate refused under its own Message-ID: when it is a retry
+    (:func:`warmup.gate.retry_of_own`), the recipients it goes to now, those it reached before
+    and those refused for good before; else None (the refusal stands)."""
+    from warmup import addresses
+    from warmup.gate import message_id_of, refused_before, retry_of_own
+
+    wanted = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
+    slots = gate.ledger.message_slots(gate.box, message_id_of(msg), wanted)
+    again = retry_of_own(slots, wanted)
+    if again is None:
+        return None
+    reached = [r for r in wanted if slots[r][1] == "sent"]
+    return again, reached, refused_before(slots, wanted)
 
 
 def _report_json(gate: Gate, report: SendReport, code: int) -> dict[str, object]:

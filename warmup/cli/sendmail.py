@@ -6,7 +6,9 @@ which gates it: the ``sendmail`` shim on the command's PATH never needs the mail
 Otherwise the message goes through a :class:`~warmup.gate.Gate` opened here.
 
 Either way it is all or nothing, like the gate: when any recipient is refused, nothing is sent,
-so a script that retries on a non-zero exit never mails the others twice.
+so a script that retries on a non-zero exit never mails the others twice. But for a retry (the
+same message again, after a 4xx): it goes to those not reached yet, and one the server refused
+for good the first time (suppressed since) is named and left out, exit 65.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ _EOL = re.compile(rb"\r\n|\n|\r")
 # The relay's 250 when the server refused some recipients (warmup.relay._answer).
 _SENT = re.compile(r" sent to (\d+) of (\d+)")
 _REJECTED = re.compile(r"; rejected upstream: (\S+) \((\d{3})\)")
+# A retry's recipient the server refused for good the first time (warmup.relay._BEFORE).
+_BEFORE = re.compile(r"; refused before, not sent again: (\S+)")
+# The shim's EHLO name (warmup.relay.SHIM_HELO): the relay answers it all or nothing.
+SHIM_HELO = "warmup-sendmail.invalid"
 # Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument. -h is the
 # hop count here, not help (only --help is): as help it printed usage and exited 0, unsent.
 VALUE_FLAGS = ("-A", "-B", "-C", "-h", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
@@ -141,17 +147,20 @@ def sendmail(
         msg["From"] = _sender(full_name, mailbox)
     with Gate(mailbox, ledger=ledger_from(ctx)) as gate:
         derived = "Message-ID" not in msg
+        gone: list[str] = []  # a retry's recipients refused for good the first time
         if derived:  # the same for a retry of this message (exit 75): see derived_message_id
-            from warmup.gate import derived_message_id, retry_recipients
+            from warmup.gate import derived_message_id, refused_before, retry_recipients
             from warmup.ledger import local_day
 
             day = local_day(gate.clock(), gate.box.timezone)
             norm = [addresses.normalize(r, "recipient") for r in rcpts]
             message_id = derived_message_id(mailbox, norm, raw, day)
             msg.set_raw("Message-ID", message_id)
-            again = retry_recipients(gate.ledger.message_slots(gate.box, message_id, norm), norm)
+            slots = gate.ledger.message_slots(gate.box, message_id, norm)
+            again = retry_recipients(slots, norm)
             if again is not None:  # a retry: to those not reached yet, alone
                 rcpts = again
+                gone = refused_before(slots, norm)
         return _send_one(
             gate,
             msg,
@@ -161,6 +170,7 @@ def sendmail(
             announce=False,
             derived=derived,
             retry=derived and again is not None,
+            gone=gone,
         )
 
 
@@ -251,7 +261,7 @@ def submit_to_relay(mailbox: str, rcpts: list[str], data: bytes) -> int:
     host, port, user, password = (os.environ[v] for v in RELAY_VARS)
     try:
         # The relay may hold its reply until the next paced slot (up to 10 minutes).
-        with smtplib.SMTP(host, int(port), timeout=RELAY_TIMEOUT) as smtp:
+        with smtplib.SMTP(host, int(port), local_hostname=SHIM_HELO, timeout=RELAY_TIMEOUT) as smtp:
             smtp.login(user, password)
             code, reply = smtp.mail(mailbox)
             if code != 250:
@@ -261,13 +271,20 @@ def submit_to_relay(mailbox: str, rcpts: list[str], data: bytes) -> int:
                 code, reply = smtp.rcpt(rcpt)
                 if code not in (250, 251):
                     refused[rcpt] = (code, reply)
-            if refused:
+            if refused and (
+                len(refused) == len(rcpts) or not all(map(_suppressed, refused.values()))
+            ):
                 smtp.rset()  # all or nothing, as in direct mode
                 return max(_refused(r, c, t) for r, (c, t) in refused.items())
+            # Only suppressed ones refused: the relay sends a retry of the message to the rest
+            # (reached before, or refused for good, the suppressed ones) and nothing else.
             code, reply = smtp.data(data)  # raises only when DATA itself is refused
+            before = max((_refused(r, c, t) for r, (c, t) in refused.items()), default=0)
             if code != 250:
-                return _refused("message", code, reply)
-            return _rejected_upstream(reply)
+                if before and b"nothing sent (all or nothing)" in reply:  # as said at RCPT TO
+                    return before
+                return max(before, _refused("message", code, reply))
+            return max(before, _rejected_upstream(reply))
     except smtplib.SMTPAuthenticationError as exc:
         return _refused("relay login", exc.smtp_code, exc.smtp_error)
     except smtplib.SMTPResponseException as exc:
@@ -290,6 +307,13 @@ def _refused(what: str, code: int, reply: bytes | str) -> int:
     return 75 if 400 <= code < 500 else 65  # EX_TEMPFAIL / EX_DATAERR
 
 
+def _suppressed(refusal: tuple[int, bytes | str]) -> bool:
+    """A refusal at RCPT TO of a suppressed recipient (warmup.relay's 550 5.1.1 for it)."""
+    code, reply = refusal
+    text = reply.decode("ascii", "replace") if isinstance(reply, bytes) else str(reply)
+    return code == 550 and text.startswith("5.1.1 <") and " is suppressed (" in text
+
+
 def _rejected_upstream(reply: bytes) -> int:
     """0, or as direct mode exits when the server refused some recipients (75 when one of
     them may be retried, else 65): the relay's 250 names them, ``; rejected upstream: ADDR
@@ -298,6 +322,13 @@ def _rejected_upstream(reply: bytes) -> int:
     rejected = _REJECTED.findall(text)
     for rcpt, code in rejected:
         click.echo(f"sendmail: {rcpt}: rejected upstream ({code})", err=True)
+    gone = _BEFORE.findall(text)
+    for rcpt in gone:
+        click.echo(
+            f"sendmail: {rcpt}: refused for good by the first attempt; not sent again", err=True
+        )
+    if gone and not any(code.startswith("4") for _, code in rejected):
+        return 65
     sent = _SENT.search(text)
     if not rejected and (sent is None or sent[1] == sent[2]):
         return 0

@@ -32,6 +32,8 @@ from warmup.relay import (
     _ascii,
     _first_line,
     reply_line,
+    shim_refusal,
+    suppressed_at_rcpt,
 )
 from warmup.words import plural
 
@@ -108,6 +110,9 @@ class QueueRelay(Relay):
         return env
 
     async def _message(self, envelope: Any) -> str:
+        left_out = suppressed_at_rcpt(envelope)
+        if left_out and getattr(envelope, "warmup_shim", False):  # all or nothing: no retries here
+            return shim_refusal(left_out)
         raw = bytes(envelope.original_content)
         if headers.body_only(raw):  # no header at all, as the gating relay reads it
             raw = b"\r\n" + raw
