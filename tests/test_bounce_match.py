@@ -255,3 +255,40 @@ def test_a_report_naming_the_sends_message_id_answers_it_however_long_it_waited_
     assert (got.matched, got.counted) == (1, 1)
     assert [s["address"] for s in ledger.suppressions()] == [RCPT]
     ledger.close()
+
+
+def test_a_report_read_before_its_send_and_refused_at_the_late_link_says_why(
+    ledger_url,  # noqa: F811
+):
+    """Read before its send was recorded, a report whose returned original is not the send
+    (another From, a Date weeks away) was refused at the late link and listed unmatched with no
+    reason: read after the send, the same report says why ("unverified")."""
+    ledger, box, t = _setup(ledger_url)
+    later = t + dt.timedelta(minutes=1)
+    old = t - dt.timedelta(days=40)
+    ledger.record(
+        box,
+        bounces=[
+            _returned(later, "f-1", "x@attacker.example", t),
+            _returned(later, "f-2", "a@corp.example", old),
+        ],
+    )
+    assert [b[2] for b in _unverified(ledger)] == [None, None]  # no send yet: nothing to say
+    ledger.record(box, sends=[SendIn(RCPT, t, "<a-1@corp.example>")])
+    assert ledger.match_late(box) == 0
+    said = sorted(_unverified(ledger), key=lambda b: b[2] or "")
+    assert said == [
+        (
+            RCPT,
+            False,
+            f"its returned original is dated {old:%Y-%m-%d %H:%M} UTC, the send to {RCPT} it "
+            f"would answer was made {t:%Y-%m-%d %H:%M} UTC",
+        ),
+        (RCPT, False, "its returned original is from x@attacker.example, not a@corp.example"),
+    ]
+    assert (
+        ledger.match_late(box) == 0
+        and sorted(_unverified(ledger), key=lambda b: b[2] or "") == said
+    )
+    assert _hard_count(ledger) == 0 and ledger.suppressions() == []
+    ledger.close()

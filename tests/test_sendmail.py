@@ -780,3 +780,10 @@ def test_a_retry_of_a_message_with_its_own_message_id_reaches_only_those_not_rea
     code, said = send(stranger)
     assert code == 65 and "new@example.com" in said, said
     assert len(smtp_ssl.messages) == 2
+
+
+def test_the_shim_s_ehlo_name_is_the_one_the_relay_answers_all_or_nothing():
+    from warmup.cli import sendmail as shim
+    from warmup.relay import SHIM_HELO
+
+    assert shim.SHIM_HELO == SHIM_HELO

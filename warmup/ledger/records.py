@@ -493,7 +493,9 @@ class Records:
         """Link the unmatched bounces of ``box`` that answer a send recorded after them (a
         report read before `record send`, an import or a late settlement wrote its send),
         count the first of each send and suppress a hard bounce's or complaint's address, as
-        :meth:`_bounce` would have; how many were linked.
+        :meth:`_bounce` would have; how many were linked. One such a send would answer but for
+        its returned original (another From, a Date far from the send) gets the reason it is
+        not counted (``unverified``), as :meth:`_bounce` gives it to one read after its send.
 
         Only bounces whose recipient (or original recipient, for a forwarded message) the
         mailbox has mailed are tried, under :meth:`_addressed`'s and :meth:`_match`'s rules (a
@@ -508,7 +510,7 @@ class Records:
             )
 
         unmatched = (
-            sa.select(*_MATCHED_BY)
+            sa.select(*_MATCHED_BY, BOUNCE.c.unverified)
             .where(
                 BOUNCE.c.mailbox_id == box.id,
                 BOUNCE.c.send_id.is_(None),
@@ -525,6 +527,14 @@ class Records:
             said = _said(r.original_from, _dated(r.original_date))
             return (rcpt, *self._match(conn, box, rcpt, r.message_id, r.at, **said))
 
+        def why_not(conn: Connection, r: Any) -> str | None:
+            """Why ``r``, read before the send it would answer was recorded, is not linked to
+            it (its returned original disagrees), as :meth:`_bounce` says it of one read
+            after: else it was listed unmatched without a word."""
+            rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
+            said = _said(r.original_from, _dated(r.original_date))
+            return self._unverified(conn, box, rcpt, r.message_id, r.at, **said)
+
         # Matched first in a read transaction: the reports that answer nothing (strangers'
         # mail about a recipient the mailbox wrote to) are tried again by every sync, and must
         # not hold the write lock a send waits for. Only those a send might answer are tried
@@ -533,12 +543,27 @@ class Records:
         with self.read() as conn:
             rows = conn.execute(unmatched).all()
             hopeful = _may_answer(rows, self._sends_to(conn, box, rows))
-            ids = [r.id for r in rows if r.id in hopeful and answered(conn, r)[1] is not None]
-        if not ids:
+            ids, reasons = [], {}
+            for r in rows:
+                if r.id not in hopeful:
+                    continue
+                if answered(conn, r)[1] is not None:
+                    ids.append(r.id)
+                elif r.unverified is None:  # said once: not asked again by every sync
+                    why = why_not(conn, r)
+                    if why is not None:
+                        reasons[r.id] = why
+        if not ids and not reasons:
             return 0  # the usual case: no write transaction
         linked = 0
         with self.write() as conn:
             self._lock_mailboxes(conn, [box.id])
+            for bid, why in reasons.items():
+                conn.execute(
+                    BOUNCE.update()
+                    .where(BOUNCE.c.id == bid, BOUNCE.c.send_id.is_(None))
+                    .values(unverified=why)
+                )
             for r in conn.execute(unmatched.where(BOUNCE.c.id.in_(ids))).all():
                 rcpt, sid, sent_at = answered(conn, r)
                 if sid is None:
