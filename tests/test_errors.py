@@ -1265,7 +1265,6 @@ def test_a_bad_positional_argument_is_named_as_typed_not_as_a_flag(
 @pytest.mark.parametrize(
     ("args", "code", "suggested"),
     [
-        (("pool", "show", "a b"), 64, ["warmup", "pool", "add", "a b", "ADDRESS..."]),
         (
             ("mailbox", "show", "o'brien@corp.example"),  # "a b" is no address: malformed, 65
             64,
@@ -1277,7 +1276,7 @@ def test_a_bad_positional_argument_is_named_as_typed_not_as_a_flag(
             ["warmup", "policy", "add", "my pol", "FILE"],
         ),
     ],
-    ids=["pool", "mailbox", "policy"],
+    ids=["mailbox", "policy"],
 )
 def test_a_suggested_command_with_a_user_value_is_shell_quoted(
     run, seeded: Path, args, code: int, suggested: list[str]
@@ -1360,3 +1359,32 @@ def test_a_chinese_name_before_the_at_is_refused_saying_so(run, seeded: Path, rc
         "can carry; warmup sends without SMTPUTF8: give an ASCII address instead",
     )
     assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        (
+            "\udcff\udcfeabc",  # argv's bytes ff fe 'abc', as Python decodes what is not UTF-8
+            "Error: pool '\\xff\\xfeabc' not found; its name is not UTF-8 text (byte 0xff), as "
+            "no pool's is: give it in UTF-8 (a GBK terminal or script: convert it, e.g. with "
+            "iconv -f GBK -t UTF-8); the pools are in 'warmup pool list'",
+        ),
+        (
+            "a b",
+            "Error: pool 'a b' not found; no pool has such a name (letters, digits, '.', '_' "
+            "and '-'); the pools are in 'warmup pool list'",
+        ),
+        ("nope", "Error: pool 'nope' not found; create it with 'warmup pool add nope ADDRESS...'"),
+    ],
+)
+def test_a_pool_not_found_suggests_pool_add_only_for_a_name_it_takes(run, seeded: Path, name, said):
+    """'pool show' with a name that is not UTF-8 said "pool '\\udcff\\udcfeabc' not found; create
+    it with 'warmup pool add ...'": Python's escapes for the bytes, and a command that refuses
+    the name (as it refuses 'a b')."""
+    from warmup.ledger import values
+    from warmup.outbox import NAME
+
+    assert values._POOL_NAME.pattern == NAME.pattern  # the names 'pool add' takes
+    line = assert_error(run("pool", "show", name), 64)
+    assert line == said

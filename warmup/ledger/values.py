@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -310,14 +311,32 @@ def from_utc_text(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(f"{text}+00:00")  # tzinfo: dt.UTC itself
 
 
+# What a pool may be named (warmup.outbox.NAME, which 'pool add' checks).
+_POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
 class PoolNotFound(NotFound):
     """No pool with this name (exit 64)."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(
-            f"pool {name!r} not found; create it with "
-            f"'warmup pool add {shlex.quote(name)} ADDRESS...'"
-        )
+        undecoded = next((c for c in name if "\udc80" <= c <= "\udcff"), None)
+        # argv's bytes that are not UTF-8, as bytes: '\xff', not Python's '\udcff'
+        shown = re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", repr(name))
+        if undecoded is not None:
+            # 'create it with ...' sent the user to 'pool add', which refuses such a name
+            why = (
+                f"its name is not UTF-8 text (byte 0x{ord(undecoded) - 0xDC00:02x}), as no "
+                f"pool's is: give it in UTF-8 (a GBK terminal or script: convert it, e.g. with "
+                f"iconv -f GBK -t UTF-8); the pools are in 'warmup pool list'"
+            )
+        elif not _POOL_NAME.match(name):
+            why = (
+                "no pool has such a name (letters, digits, '.', '_' and '-'); the pools are "
+                "in 'warmup pool list'"
+            )
+        else:
+            why = f"create it with 'warmup pool add {shlex.quote(name)} ADDRESS...'"
+        super().__init__(f"pool {shown} not found; {why}")
         self.name = name
 
 
