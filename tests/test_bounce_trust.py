@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 from warmup.bounces import parse_bounces
@@ -230,3 +231,27 @@ def test_parse_says_when_a_report_lists_more_recipients_than_are_read(
     lines = run("bounces", "parse", str(big)).output.splitlines()
     assert lines[0] == f"{big}: lists more failed recipients than are read; the first 1,000:"
     assert len(lines) == 1_001
+
+
+@pytest.mark.parametrize("n", [150, 1_200])
+def test_a_text_report_s_recipients_are_cut_as_a_dsn_s_are_and_the_cut_is_said(
+    run: Callable[..., Result], tmp_path: Path, n: int
+) -> None:
+    """A report in plain words (no DSN part) was cut at 100 recipients without a word: the
+    others were neither recorded nor named. It is read as a DSN is: up to 1,000, and a report
+    listing more says so ("capped"), as 'bounces sync' does."""
+    lines = "".join(
+        f"<x{i}@example.net>: host mx.example.net said: 550 5.1.1 no such user\n" for i in range(n)
+    )
+    text = tmp_path / "text.eml"
+    text.write_text(
+        "From: MAILER-DAEMON@mx.example.net\nTo: sales@corp.example\n"
+        "Subject: Undelivered Mail Returned to Sender\n\n"
+        "I'm sorry to have to inform you that your message could not\n"
+        "be delivered to one or more recipients.\n\n" + lines
+    )
+    (got,) = json.loads(run("bounces", "parse", "--json", str(text)).output)
+    kept = min(n, 1_000)
+    assert len(got["bounces"]) == kept and got.get("capped", False) is (n > 1_000)
+    assert got["bounces"][-1]["recipient"] == f"x{kept - 1}@example.net"
+    assert {b["kind"] for b in got["bounces"]} == {"hard"}

@@ -809,7 +809,7 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
         return _said(made, parts, returned)
     out: list[Bounce] = []
     delay = _is_delay(notification)
-    for recipient in recipients[:100]:
+    for recipient in recipients[: MAX_RECIPIENTS + 1]:
         diag = blocks.get(recipient, "")
         if len(recipients) == 1 and reason_of("", "", diag) == "undefined":
             # Formats like "Error: ... / RCPT TO: addr" state the reason before the address.
