@@ -384,7 +384,8 @@ def test_a_team_ledger_url_without_its_password_is_a_config_error_not_try_later(
     run, monkeypatch, tmp_path: Path
 ):
     """'fe_sendauth: no password supplied' (a URL that lost its password) exited 69,
-    'unavailable', which a script retries for ever; a refused password exits 78 already."""
+    'unavailable', which a script retries for ever: the configuration gives no password (78;
+    one the server refuses is a login refused, 77)."""
     import sqlalchemy as sa
 
     from tests.pgkit import pg_server

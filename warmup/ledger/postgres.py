@@ -375,11 +375,11 @@ _BAD_OPTION = re.compile(
 )
 
 
-# The server's (or libpq's) refusal of the login: a wrong or missing password, peer or ident
-# authentication of another OS user, no pg_hba.conf line for this host, user or database.
-_NO_LOGIN = re.compile(
-    r"authentication failed|no password supplied|no pg_hba\.conf entry", re.IGNORECASE
-)
+# The server's refusal of the login (77): a wrong password, peer or ident authentication of
+# another OS user, no pg_hba.conf line for this host, user or database. libpq's "no password
+# supplied" is no refusal: the configuration gives none (78, as a mailbox without a password).
+_NO_LOGIN = re.compile(r"authentication failed|no pg_hba\.conf entry", re.IGNORECASE)
+_NO_PASSWORD = re.compile(r"no password supplied", re.IGNORECASE)
 
 
 def _storage_error(exc: BaseException, where: str) -> WarmupError:
@@ -387,7 +387,7 @@ def _storage_error(exc: BaseException, where: str) -> WarmupError:
     if _NO_LOGIN.search(text):  # no wait fixes a login the server refuses: not 'try later'
         # The credentials are refused (77, as an SMTP or IMAP login), not the URL's form (78).
         return PermissionFailure(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
-    if "does not exist" in text or _BAD_OPTION.search(text):
+    if _NO_PASSWORD.search(text) or "does not exist" in text or _BAD_OPTION.search(text):
         return ConfigError(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
