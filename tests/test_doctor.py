@@ -18,6 +18,7 @@ import pytest
 
 from tests.gatekit import add_box, cli, warmup
 from tests.peers.fixtures import IMAP_PASSWORD, IMAP_USER
+from tests.peers.imap import ImapScript, ImapServer
 from tests.peers.smtp import (
     BabblingServer,
     GreetingServer,
@@ -421,3 +422,75 @@ def test_doctor_with_a_bad_chunking_switch_fails_that_check_exit_78(pki, ssl_cer
     assert "smtp-auth failed for SMTP 127.0.0.1:" in res.stderr
     assert "$WARMUP_SMTP_CHUNKING is 'perhaps': expected on or off" in res.stderr
     assert "Traceback" not in res.stdout + res.stderr
+
+
+def _doctor_against(smtp: Script, imap: ImapScript) -> tuple[int, dict[str, dict[str, object]]]:
+    """``warmup doctor --json`` of a mailbox whose SMTP and IMAP are scripted peers (security
+    none, so that the script's words are the server's): its exit code and checks by name."""
+    with ScriptedServer(smtp) as s, ImapServer(imap) as i:
+        added = cli(
+            "mailbox", "add", BOX, "--provider", "custom",
+            "--smtp-host", "127.0.0.1", "--smtp-port", str(s.port), "--smtp-security", "none",
+            "--imap-host", "127.0.0.1", "--imap-port", str(i.port), "--imap-security", "none",
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        res = warmup(
+            "doctor", BOX, "--no-domain", "--json", "--timeout", "5",
+            env={"WARMUP_PASSWORD": "pw-canary-7781"},
+        )  # fmt: skip
+    assert "Traceback" not in res.stderr and "pw-canary-7781" not in res.stdout + res.stderr, (
+        res.stdout + res.stderr
+    )
+    report = json.loads(res.stdout)
+    return res.returncode, {c["name"]: c for c in report["checks"]}
+
+
+@pytest.mark.parametrize(
+    ("reply", "code", "said", "not_said"),
+    [
+        # A server quoting the password back: doctor printed it (a send's error masks it).
+        (b"535 5.7.8 password pw-canary-7781 is wrong\r\n", 77, "password *** is wrong", ""),
+        # 454: the server could not check just now. Doctor said the password was refused and
+        # SMTP not enabled (77), where a send says "try again later" (75).
+        (
+            b"454 4.7.0 Temporary authentication failure\r\n",
+            75,
+            "temporary failure, not a refused password",
+            "not enabled",
+        ),
+        # Exchange Online's 5.7.139: a send says an administrator must turn it on (78); doctor
+        # pointed at the password (77), and the user changed a password that was right.
+        (
+            b"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled "
+            b"for the Mailbox.\r\n",
+            78,
+            "SmtpClientAuthenticationDisabled",
+            "refused the password",
+        ),
+    ],
+    ids=["password-quoted-back", "454-temporary", "5.7.139-auth-off"],
+)
+def test_doctor_reads_an_smtp_login_refusal_as_a_send_does(reply, code, said, not_said):
+    rc, checks = _doctor_against(Script(replies={"AUTH": reply}), ImapScript())
+    auth = checks["smtp-auth"]
+    assert (rc, auth["status"], auth["code"]) == (code, "fail", code), auth
+    text = " ".join(str(auth[k]) for k in ("detail", "cause", "fix"))
+    assert said in text, auth
+    assert not not_said or not_said not in text, auth
+    assert checks["imap-login"]["status"] == "ok"
+
+
+def test_doctor_names_logindisabled_not_a_missing_oauth_login():
+    """An IMAP server that takes no password without TLS (LOGINDISABLED) was failed with the
+    cause 'the server offers no OAuth login (XOAUTH2)' and the fix 'log in with a password
+    instead', to a mailbox that logs in with a password."""
+    caps = b"IMAP4rev1 LOGINDISABLED STARTTLS"
+    imap = ImapScript(
+        greeting=b"* OK [CAPABILITY " + caps + b"] ready\r\n",
+        replies={"CAPABILITY": b"* CAPABILITY " + caps + b"\r\n{tag} OK done\r\n"},
+    )
+    rc, checks = _doctor_against(Script(), imap)
+    login = checks["imap-login"]
+    assert (rc, login["status"]) == (78, "fail"), login
+    assert "OAuth" not in login["cause"] + login["fix"], login
+    assert "LOGINDISABLED" in login["cause"] and "--imap-security ssl" in login["fix"], login

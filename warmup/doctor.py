@@ -40,8 +40,8 @@ from warmup.bounces import imap as imapmod
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
-from warmup.smtp import _text, _why
-from warmup.words import plural
+from warmup.smtp import _smtp_auth_off, _text, _why
+from warmup.words import masked, plural
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -549,6 +549,7 @@ def _access_token(bearer: Bearer, timeout: float) -> None:
 
 def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, timeout: float) -> str:
     ctx = ssl.create_default_context()
+    secret = password if isinstance(password, str) else password.held()
     try:
         if svc.security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, svc.port, timeout=timeout, context=ctx)
@@ -583,9 +584,28 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                     if isinstance(exc.smtp_error, bytes)
                     else str(exc.smtp_error)
                 )
-                refused = f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}"
+                # a server quoting the password or token back: never in a check
+                refused = masked(f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}", secret)
                 if not isinstance(password, str) and exc.smtp_code == 504:  # no such mechanism
                     raise _no_xoauth2(refused, user) from None
+                if exc.smtp_code == 535 and _smtp_auth_off(refused):
+                    raise _Failed(  # as a send says it (exit 78): no new password changes it
+                        refused,
+                        "authenticated SMTP is turned off for this mailbox or its tenant: "
+                        "the password is not the fault",
+                        f"an administrator must turn it on (Exchange Online: 'Set-CASMailbox "
+                        f"{shlex.quote(user)} -SmtpClientAuthenticationDisabled $false', and "
+                        f"for the tenant)",
+                        EX_CONFIG,
+                    ) from None
+                if 400 <= exc.smtp_code < 500 and exc.smtp_code != 432:
+                    raise _Failed(  # as a send says it (exit 75): 432 asks for a new password
+                        refused,
+                        "the server could not check the login just now (a temporary "
+                        "failure, not a refused password)",
+                        "run 'warmup doctor' again later",
+                        EX_TEMPFAIL,
+                    ) from None
                 raise _Failed(refused, code=EX_NOPERM) from None
             return (
                 f"EHLO ok, AUTH {mechanisms or '?'}: login accepted for {user}; {_sends_with(smtp)}"
@@ -599,7 +619,7 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
         raise _greeting(exc, svc) from None
     except (OSError, smtplib.SMTPException) as exc:
         raise _Failed(
-            f"SMTP conversation failed: {_why(exc)}",
+            f"SMTP conversation failed: {masked(_why(exc), secret)}",
             "the server broke off before the login",
             "run 'warmup doctor' again; if it persists, the provider may be refusing this network",
         ) from None
@@ -647,7 +667,17 @@ def _imap_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
         imap, _ = imapmod.connect((host,), svc.port, svc.security, user, password, timeout)
     except PermissionFailure as exc:  # LoginFailed, or an OAuth token refused (LoginExpired)
         raise _Failed(str(exc), code=EX_NOPERM) from None
-    except ConfigError as exc:  # an OAuth login, a server offering no XOAUTH2
+    except ConfigError as exc:
+        if isinstance(password, str):  # LOGINDISABLED: no password on a connection without TLS
+            raise _Failed(
+                str(exc),
+                "the server takes no password on a connection without TLS (LOGINDISABLED): "
+                "the password was not sent",
+                f"connect with TLS: 'warmup mailbox set {shlex.quote(user)} --imap-security "
+                f"ssl' (or starttls)",
+                code=EX_CONFIG,
+            ) from None
+        # an OAuth login, a server offering no XOAUTH2
         raise _Failed(
             str(exc),
             "the server offers no OAuth login (XOAUTH2): logging in again would not change that",
