@@ -70,8 +70,13 @@ def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, se
         (b"ok@example.com\nbad\xff@example.com\n", "line 2: "),
         (b"Name,Phone\nAnn,123\n", "line 1: no column of addresses among 'name', 'phone'"),
         (b"# nothing but a comment\n\n", "no addresses in it"),
+        # Only the first 'email' column was read: b@ was not suppressed, and nothing said so.
+        (
+            b"Email,Name,Email\na@example.com,Ann,b@example.com\n",
+            "line 1: column 'email' appears twice in the header",
+        ),
     ],
-    ids=["not-an-address", "pattern", "not-utf8", "no-address-column", "empty"],
+    ids=["not-an-address", "pattern", "not-utf8", "no-address-column", "empty", "column-twice"],
 )
 def test_a_bad_line_refuses_the_file_naming_it_and_keeps_nothing(
     run, tmp_path, ledger_path, content, said

@@ -822,6 +822,11 @@ def addresses_from(path: PurePath) -> list[str]:
                 f"{path}: line {at + 1}: no column of addresses among {', '.join(map(repr, names))}; "
                 f"name it 'email' (or give one address a line)"
             )
+        if names.count(names[column]) > 1:  # only the first was read: the others' not suppressed
+            raise DataError(
+                f"{path}: line {at + 1}: column {names[column]!r} appears twice in the header; "
+                f"keep one, or give each column of addresses a list of its own"
+            )
         rows = [
             (at + reader.line_num, fields[column] if column < len(fields) else "")
             for fields in reader
