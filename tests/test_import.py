@@ -100,7 +100,11 @@ def test_bad_event_provider_or_timezone_names_the_line(run, tmp_path):
         ),
         (
             "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,resume,",
-            "leave recipient",
+            "a resume row takes only mailbox, sent_at (when) and reason: leave recipient",
+        ),
+        (  # was "an pause row"
+            "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,,,,exmail,,pause,",
+            "a pause row takes only mailbox, sent_at (when) and reason: leave recipient",
         ),
     ]
     for line, message in cases:

@@ -1472,7 +1472,7 @@ def _import_row(
     if event:
         if recipient or kind or bounced_at:
             raise DataError(
-                f"an {event} row takes only mailbox, sent_at (when) and reason: "
+                f"a {event} row takes only mailbox, sent_at (when) and reason: "
                 f"leave recipient and the bounce columns empty"
             )
         return (address, None, at_text, event, reason or None), registers
