@@ -178,3 +178,20 @@ def test_a_list_that_is_not_there_is_a_usage_error(run, tmp_path):
     assert res.exit_code == 64, res.output
     assert "gone.txt: cannot read it (No such file or directory)" in res.output
     assert _suppressed(run) == []
+
+
+def test_suppress_list_of_a_domain_names_the_domain_given_and_takes_an_international_one(run):
+    """'suppress list @bücher.de' was refused as "address 'x@bücher.de' has an international
+    domain name ... write it as x@xn--bcher-kva.de", and '@bad' as "malformed address 'x@bad'":
+    an address nobody typed. A domain is looked up as its addresses are kept (ASCII form)."""
+    import json
+
+    assert run("suppress", "add", "a@xn--bcher-kva.de", "--reason", "asked").exit_code == 0
+    res = run("suppress", "list", "@Bücher.de", "--json")
+    assert res.exit_code == 0, res.output
+    assert [s["address"] for s in json.loads(res.stdout)] == ["a@xn--bcher-kva.de"]
+    res = run("suppress", "list", "@bad")
+    assert (res.exit_code, res.output) == (
+        65,
+        "Error: malformed domain '@bad': expected @domain.tld\n",
+    )

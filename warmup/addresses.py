@@ -120,6 +120,17 @@ def named(address: str, what: str = "address") -> tuple[str, str]:
     return name, found.group(1).strip()
 
 
+def normalize_domain(domain: str) -> str:
+    """``@domain.tld`` as addresses at it are stored (lower case, an international name in its
+    ASCII form: a lookup, not a new address), or :class:`DataError` naming what was given."""
+    text = (domain or "").strip()
+    probe = f"x{text}"  # the domain of an address, checked as normalize checks one
+    try:
+        return normalize(_idna(probe) or probe, limits=False)[1:]
+    except DataError:
+        raise DataError(f"malformed domain {domain!r}: expected @domain.tld") from None
+
+
 def _idna(text: str) -> str | None:
     """``local@xn--...``: the ASCII form of an address whose domain only is not ASCII."""
     local, _, domain = text.rpartition("@")
