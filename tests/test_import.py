@@ -203,6 +203,13 @@ HOSTILE = [
         ["line 3:", "recipient"],
     ),
     (
+        # A comma left out: refused as "sent_at: '' is not an ISO 8601 date", a cell the line
+        # does not have, with nothing saying the line is short.
+        "line short of fields",
+        "a@corp.example,r@example.com",
+        ["line 3:", "sent_at", "(the line has 2 fields, the header 10)"],
+    ),
+    (
         "unclosed quote",  # swallows lines until the csv module's field limit
         'a@corp.example,"r@example.com,2026-11-02T09:00:00+08:00,,,,,,,\n' + "x,y\n" * 40_000,
         ["line 3:", "field limit", "quote"],

@@ -1301,17 +1301,24 @@ def _csv_rows(
                 line, start = start, reader.line_num + 1
                 if not fields:
                     continue
+                given = len(fields)
                 try:
-                    if len(fields) > width:
+                    if given > width:
                         raise DataError("more fields than the header has")
-                    fields += pad[len(fields) :]
+                    fields += pad[given:]
                     yield line, *_import_row(pick(fields), now, zones)
                 except DataError as exc:
                     if not "".join(fields).strip():  # Excel's row of empty cells: a blank line
                         continue
                     if _header_again(path, line, header, fields):  # two exports joined
                         continue
-                    raise DataError(f"{path}: line {line}: {exc}") from None
+                    # A cell said to be empty that the line does not have: a comma left out.
+                    short = (
+                        f" (the line has {given} fields, the header {width})"
+                        if given < width
+                        else ""
+                    )
+                    raise DataError(f"{path}: line {line}: {exc}{short}") from None
         except csv.Error as exc:  # a field over the csv module's limit: an unclosed quote, often
             raise DataError(
                 f"{path}: line {start}: {exc}; close the quote that line opens, or shorten "
