@@ -467,8 +467,15 @@ def _doctor_against(smtp: Script, imap: ImapScript) -> tuple[int, dict[str, dict
             "SmtpClientAuthenticationDisabled",
             "refused the password",
         ),
+        # smtplib returns a 503 as a login: doctor said "login accepted"
+        (
+            b"503 5.5.1 Error: authentication not enabled\r\n",
+            77,
+            "AUTH refused: 503",
+            "login accepted",
+        ),
     ],
-    ids=["password-quoted-back", "454-temporary", "5.7.139-auth-off"],
+    ids=["password-quoted-back", "454-temporary", "5.7.139-auth-off", "503-no-login"],
 )
 def test_doctor_reads_an_smtp_login_refusal_as_a_send_does(reply, code, said, not_said):
     rc, checks = _doctor_against(Script(replies={"AUTH": reply}), ImapScript())

@@ -99,8 +99,10 @@ def test_a_host_that_refuses_ehlo_offers_no_login_and_the_backup_is_used(pki, ss
     [
         (b"535 5.7.8 Authentication credentials invalid\r\n", AuthFailed, 77),
         (b"454 4.7.0 Temporary authentication failure\r\n", AuthDeferred, 75),
+        # smtplib returns a 503 as a login ('already authenticated', it assumes)
+        (b"503 5.5.1 Error: authentication not enabled\r\n", AuthFailed, 77),
     ],
-    ids=["535", "454"],
+    ids=["535", "454", "503"],
 )
 def test_an_answered_login_never_fails_over(auth, error, code):
     """The docstring's promise: a refused login (535) would only lock the account faster on
@@ -111,6 +113,33 @@ def test_an_answered_login_never_fails_over(auth, error, code):
         assert server.connections == 1
     assert raised.value.exit_code == code
     assert auth.decode().strip() in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_a_login_answered_503_sends_nothing_and_bounces_nobody(ledger_path):
+    """smtplib takes a 503 to AUTH for 'already authenticated': the send went on without a
+    login, the server answered each RCPT '530 Authentication required', and warmup recorded
+    that as the recipient's block bounce, counted in the mailbox's bounce rate (exit 65)."""
+    refused = Script(
+        replies={
+            "AUTH": b"503 5.5.1 Error: authentication not enabled\r\n",
+            "RCPT": b"530 5.7.0 Authentication required\r\n",
+        }
+    )
+    with ScriptedServer(refused) as server:
+        add_box(server.port, "--smtp-security", "none")
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hi", "--body", "x",
+            env=PASSWORD_ENV,
+        )  # fmt: skip
+        verbs = [line.split()[0].upper() for line in server.commands[0]]
+    assert res.returncode == 77, res.stdout + res.stderr
+    assert "refused the login" in res.stderr and "503 5.5.1" in res.stderr
+    assert b"MAIL" not in verbs, verbs
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT count(*) FROM bounce").fetchone() == (0,)
+    finally:
+        con.close()
 
 
 def test_a_login_cut_off_on_the_backup_names_every_host_tried():

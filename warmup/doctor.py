@@ -40,7 +40,7 @@ from warmup.bounces import imap as imapmod
 from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
-from warmup.smtp import _smtp_auth_off, _text, _why
+from warmup.smtp import _smtp_auth_off, _text, _why, logged_in
 from warmup.words import masked, plural
 
 if TYPE_CHECKING:
@@ -575,9 +575,11 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                 raise _no_xoauth2(f"AUTH {mechanisms or '(no mechanism named)'}", user)
             try:
                 if isinstance(password, str):
-                    smtp.login(user, password)
+                    logged_in(smtp.login(user, password))
                 else:
-                    smtp.auth("XOAUTH2", password.smtp_response(), initial_response_ok=True)
+                    logged_in(
+                        smtp.auth("XOAUTH2", password.smtp_response(), initial_response_ok=True)
+                    )
             except smtplib.SMTPAuthenticationError as exc:
                 text = (
                     exc.smtp_error.decode("utf-8", "replace")

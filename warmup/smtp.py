@@ -119,6 +119,17 @@ def _text(reply: bytes | str) -> str:
     return " ".join(text.split())
 
 
+def logged_in(answer: tuple[int, bytes]) -> None:
+    """Raise :class:`smtplib.SMTPAuthenticationError` unless ``answer`` (of ``login`` or
+    ``auth``) is 235. smtplib also returns a 503 ('already authenticated', it assumes), which
+    on a connection that has not logged in is a refusal ('503 5.5.1 authentication not
+    enabled'): taken for a login, the send went on unauthenticated, and the server's '530
+    Authentication required' to each RCPT was recorded as the recipients' block bounces."""
+    code, reply = answer
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
+
+
 def _smtp_auth_off(reply: str) -> bool:
     """Whether a 535 says authenticated SMTP is turned off for the mailbox or its tenant
     (Exchange Online: "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is
@@ -217,15 +228,15 @@ class Session:
         assert self.smtp is not None
         secret = self.target.password
         if isinstance(secret, str):
-            self.smtp.login(self.target.username, secret)
+            logged_in(self.smtp.login(self.target.username, secret))
             return
         try:
-            self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True)
+            logged_in(self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True))
         except smtplib.SMTPAuthenticationError as exc:
             if exc.smtp_code != 535 or not secret.refused():
                 raise
             # A cached token the server ended early: once more with a fresh one.
-            self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True)
+            logged_in(self.smtp.auth("XOAUTH2", secret.smtp_response(), initial_response_ok=True))
 
     def _open(self, host: str, opening: Opening) -> smtplib.SMTP:
         t = self.target
