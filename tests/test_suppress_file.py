@@ -75,8 +75,20 @@ def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, se
             b"Email,Name,Email\na@example.com,Ann,b@example.com\n",
             "line 1: column 'email' appears twice in the header",
         ),
+        # a contact without an address: "malformed address ''", a cell the user cannot see
+        (b"Name,Email\nAnn,ann@example.com\nBo,\n", "line 3: its 'email' cell is empty"),
+        (b"Name,Email\nAnn,ann@example.com\nBo\n", "line 3: its 'email' cell is empty"),
     ],
-    ids=["not-an-address", "pattern", "not-utf8", "no-address-column", "empty", "column-twice"],
+    ids=[
+        "not-an-address",
+        "pattern",
+        "not-utf8",
+        "no-address-column",
+        "empty",
+        "column-twice",
+        "empty-cell",
+        "short-row",
+    ],
 )
 def test_a_bad_line_refuses_the_file_naming_it_and_keeps_nothing(
     run, tmp_path, ledger_path, content, said

@@ -812,6 +812,7 @@ def addresses_from(path: PurePath) -> list[str]:
     at = next((n for n, x in enumerate(lines) if x.strip() and not x.lstrip().startswith("#")), 0)
     first = lines[at] if lines else ""
     rows: list[tuple[int, str]]
+    cell = ""  # the name of a CSV export's column of addresses
     if any(sep in first for sep in ",;\t"):
         # from the header on: blank or comment lines above it are no header
         reader = csv.reader(lines[at:], delimiter=addresses.delimiter(first))
@@ -827,6 +828,7 @@ def addresses_from(path: PurePath) -> list[str]:
                 f"{path}: line {at + 1}: column {names[column]!r} appears twice in the header; "
                 f"keep one, or give each column of addresses a list of its own"
             )
+        cell = names[column]
         rows = [
             (at + reader.line_num, fields[column] if column < len(fields) else "")
             for fields in reader
@@ -844,6 +846,10 @@ def addresses_from(path: PurePath) -> list[str]:
             del rows[0]
     out = []
     for n, address in rows:
+        if cell and not address.strip():  # a CSV row (a contact) without an address
+            raise DataError(
+                f"{path}: line {n}: its {cell!r} cell is empty; fill it in, or remove the line"
+            )
         try:
             out.append(_exact_address(address))
         except DataError as exc:
