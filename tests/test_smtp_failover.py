@@ -142,6 +142,41 @@ def test_a_login_answered_503_sends_nothing_and_bounces_nobody(ledger_path):
         con.close()
 
 
+_PIPELINED_EHLO = (
+    b"250-scripted.test.example\r\n250-PIPELINING\r\n250-CHUNKING\r\n250 AUTH PLAIN\r\n"
+)
+
+
+@pytest.mark.parametrize("verb", ["MAIL", "RCPT"])
+@pytest.mark.parametrize("ehlo", [None, _PIPELINED_EHLO], ids=["data", "pipelined-bdat"])
+def test_a_530_to_mail_or_rcpt_is_the_mailbox_s_login_not_a_bounce(ledger_path, verb, ehlo):
+    """'530 5.7.0 Authentication required' to MAIL or RCPT says the session has no login the
+    server takes: the mailbox's fault (exit 77), nothing sent. Read as each recipient's block
+    bounce (RCPT), it counted in the mailbox's bounce rate; as a refused MAIL, exit 75 'try
+    again', which never helps."""
+    replies: dict[str, bytes | str | None] = {verb: b"530 5.7.0 Authentication required\r\n"}
+    if ehlo is not None:
+        replies["EHLO"] = ehlo
+    with ScriptedServer(Script(replies=replies)) as server:
+        add_box(server.port, "--smtp-security", "none")
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--to", "other@example.net",
+            "--subject", "Hi", "--body", "x", env=PASSWORD_ENV,
+        )  # fmt: skip
+    assert res.returncode == 77, res.stdout + res.stderr
+    err = res.stderr.strip()
+    assert "wants a login before" in err and "530 5.7.0" in err and "warmup doctor" in err, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    con = sqlite3.connect(ledger_path)
+    try:
+        assert con.execute("SELECT count(*) FROM bounce").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM suppression").fetchone() == (0,)
+        outcomes = {o for (o,) in con.execute("SELECT outcome FROM send")}
+    finally:
+        con.close()
+    assert outcomes <= {"released"}, outcomes  # no slot of today's quota spent
+
+
 def test_a_login_cut_off_on_the_backup_names_every_host_tried():
     """The primary greets 421, the backup closes at AUTH: the one line named only the backup
     ('localhost: login failed: ...'), not why the primary was passed over."""

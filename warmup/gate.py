@@ -630,8 +630,8 @@ class Gate:
                 raise
             try:
                 outcome = session.send(self.box.address, res.recipients, data)
-            except smtp.TooBig:
-                res.settle("released")  # refused before MAIL FROM: nothing left
+            except (smtp.TooBig, smtp.LoginWanted):
+                res.settle("released")  # refused before MAIL FROM, or at it or RCPT: nothing left
                 raise
             except BaseException:
                 res.settle("unknown")

@@ -83,6 +83,13 @@ class AuthFailed(PermissionFailure):
     """The server refused the credentials (exit 77)."""
 
 
+class LoginWanted(AuthFailed):
+    """The server answered MAIL or RCPT '530 Authentication required' (RFC 4954): this session
+    has no login the server takes for sending. The mailbox's fault, not a recipient's: nothing
+    was sent, nobody bounced (exit 77). Read as each recipient's block bounce, it was counted in
+    the mailbox's bounce rate, which paused the mailbox for a login to fix."""
+
+
 class AuthDeferred(TempFail):
     """The server answered the login with a temporary failure, e.g. 454 4.7.0 (exit 75)."""
 
@@ -128,6 +135,15 @@ def logged_in(answer: tuple[int, bytes]) -> None:
     code, reply = answer
     if code != 235:
         raise smtplib.SMTPAuthenticationError(code, reply)
+
+
+def _login_wanted(host: str | None, mail_from: str, verb: str, code: int, text: str) -> None:
+    """Raise :class:`LoginWanted` for a 530 to ``verb`` (MAIL or RCPT)."""
+    if code == 530:
+        raise LoginWanted(
+            f"{host or 'the server'} wants a login before {verb} ({code} {text}); nothing "
+            f"was sent: check the mailbox's login with 'warmup doctor {shlex.quote(mail_from)}'"
+        )
 
 
 def _smtp_auth_off(reply: str) -> bool:
@@ -328,6 +344,7 @@ class Session:
             if code != 250:
                 text = _text(reply)
                 self._reset(talk, code)
+                _login_wanted(self.host, mail_from, "MAIL FROM", code, text)
                 return Outcome(
                     released,
                     (code, text) if is_throttle(code, text) else None,
@@ -339,6 +356,9 @@ class Session:
                 text = _text(reply)
                 if code in (250, 251):
                     accepted.append(rcpt)
+                elif code == 530:
+                    self._reset(talk, code)
+                    _login_wanted(self.host, mail_from, "RCPT TO", code, text)
                 elif is_throttle(code, text, stage="rcpt"):
                     self._reset(talk, code)
                     # The refusals already read stand (a hard one suppresses its recipient).
@@ -443,14 +463,19 @@ class Session:
         code, text = replies[0]
         if code != 250:
             self._end(closed)
+            _login_wanted(self.host, mail_from, "MAIL FROM", code, text)
             throttle = (code, text) if is_throttle(code, text) else None
             return Outcome(released, throttle, f"MAIL FROM refused: {code} {text}")
         results: dict[str, RcptResult] = {}
         accepted: list[str] = []
         throttle = None
+        wanted: tuple[int, str] | None = None  # a 530: the server wants a login
         for rcpt, (code, text) in zip(recipients, replies[1:]):
             if code in (250, 251):
                 accepted.append(rcpt)
+            elif code == 530:
+                wanted = wanted or (code, text)
+                results[rcpt] = RcptResult(rcpt, "released", code, text)  # nobody's bounce
             elif is_throttle(code, text, stage="rcpt"):
                 throttle = throttle or (code, text)
                 # released, but refused: the others may still get it (the relay names it)
@@ -470,6 +495,9 @@ class Session:
             return Outcome(
                 {**released, **results}, throttle, f"connection lost during DATA: {lost}"
             )
+        if wanted is not None and not accepted:  # the chunk was discarded: nothing went
+            self._end(closed)
+            _login_wanted(self.host, mail_from, "RCPT TO", *wanted)
         code, text = replies[-1]  # BDAT's: the message's, as DATA's final reply
         held = not 200 <= code < 300 and is_throttle(code, text)
         if not 200 <= code < 300:
