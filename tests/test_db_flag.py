@@ -276,6 +276,26 @@ def test_an_empty_db_is_refused_not_read_as_the_default_ledger(
     assert ledger_digest(ledger_path) == before
 
 
+@pytest.mark.parametrize(
+    "args", [("--db", "-", "quota"), ("db", "copy", "--to", "-")], ids=["db", "copy-to"]
+)
+def test_a_dash_for_a_ledger_is_refused_not_made_a_file_named_dash(
+    run, ledger_path: Path, tmp_path: Path, monkeypatch, args
+):
+    """'-' reads as standard input or output; as a ledger it was a SQLite file named '-' made
+    in the working directory (``db copy --to -`` copied the whole ledger into it)."""
+    from tests.conftest import ledger_digest
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    monkeypatch.chdir(tmp_path)
+    res = run(*args)
+    assert res.exit_code == 64, res.output
+    assert "'-' is no ledger" in res.output and res.output.count("\n") == 1, res.output
+    assert not (tmp_path / "-").exists()
+    assert ledger_digest(ledger_path) == before
+
+
 @pytest.mark.parametrize("args", [("quota", BOX), ("send", BOX, "--to", "x@example.com")])
 def test_a_ledger_path_the_system_cannot_take_is_one_line_exit_78(run, tmp_path, args):
     """The quota and send paths' fast SQLite open asked ``Path.is_file()``, which raises for a

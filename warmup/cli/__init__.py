@@ -484,6 +484,10 @@ def check_db(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     argv is readable by every user of the host (``ps``) and kept in shell history."""
     if value is not None and not value.strip():
         raise click.BadParameter("blank; give a SQLite path or a ledger URL")
+    if value is not None and value.strip() == "-":  # no ledger is read or written as a stream
+        raise click.BadParameter(
+            "'-' is no ledger; give a SQLite path ('./-' for a file named '-') or a URL"
+        )
     if (
         value is not None
         and "://" in value
