@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import json
 import random
 
@@ -21,7 +22,7 @@ import sqlalchemy as sa
 
 from tests.conftest import WORKING_DAYS_POLICY
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
-from warmup import api
+from warmup import api, shards
 from warmup.ledger import BounceIn, Ledger, SendIn, open_ledger
 from warmup.ledger.history import Questions
 from warmup.ledger.schema import WALK_MEMO
@@ -254,3 +255,69 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     assert memo_rows(ledger) == kept
     assert {q["stage"] for q in one_by_one} >= {"stable"}
     assert {q["status"] for q in one_by_one} & {"hold", "paused", "exhausted"}, one_by_one
+
+
+def test_quota_for_all_in_forked_parts_answers_the_same(ledger_url):  # noqa: F811
+    """``warmup quota`` for many mailboxes splits them across the cores (``fork_from``): each
+    part read and walked in a child of its own, on its own connection. The same answers (the
+    JSON) and the same memos kept as in one process, without memos and with them, on the
+    quota path's reader (SQLite: the driver-level one) and on the full backend."""
+    from warmup.ledger import open_reads
+    from warmup.shards import shard_count
+
+    if shard_count(len(BOXES), 1) < 2:
+        pytest.skip("one core: nothing is forked")
+    ledger = open_ledger(ledger_url)
+    boxes = build(ledger, random.Random(16))
+    at = instant(START + dt.timedelta(days=DAYS), 10, "Asia/Shanghai", 30)
+    forget(ledger, boxes)
+    whole, refused = api.quotas_each(ledger, boxes, at)
+    assert refused == []
+    expected = [a.to_dict() for _, a in whole]
+    kept = memo_rows(ledger)
+    assert len(kept) >= len(boxes) - 1  # all but the mailbox that never sent
+    for reads in (open_reads(ledger_url), ledger):
+        for memos in (False, True):
+            if not memos:
+                forget(ledger, boxes)
+            got, refused = api.quotas_each(reads, boxes, at, fork_from=1)
+            assert refused == []
+            assert [a.to_dict() for _, a in got] == expected
+            assert [b for b, _ in got] == boxes
+            assert memo_rows(ledger) == kept  # kept by the parent, as one process keeps them
+        # ... and the children answered (no part was done again here because one failed)
+        specs, good, _ = api.askable(reads, boxes)
+        pairs = [(b, api._ask(specs[b.policy], b)[1]) for b in good]
+        first = pairs[: len(pairs) // 2]
+
+        def here(part, first=first, reads=reads, specs=specs):
+            assert part == first, "a child's part was done in the parent"
+            return api._answers(reads, specs, at, part)
+
+        there = functools.partial(api._answers_reopened, reads, specs, at)
+        answers = shards.in_shards(pairs, 2, here, there)
+        assert [a.to_dict() for a, *_ in answers] == expected
+
+
+def test_a_forked_part_that_cannot_open_the_ledger_is_done_in_the_parent(tmp_path):
+    """A child opens the ledger anew (it must never use its parent's connection): when that
+    fails (here the file was renamed after the parent opened it), the parent answers its part
+    on its own connection; the answers are the same."""
+    from warmup.errors import ConfigError
+    from warmup.ledger import open_reads
+    from warmup.shards import shard_count
+
+    if shard_count(len(BOXES), 1) < 2:
+        pytest.skip("one core: nothing is forked")
+    path = tmp_path / "l.db"
+    ledger = open_ledger(str(path))
+    boxes = build(ledger, random.Random(17))
+    ledger.close()
+    at = instant(START + dt.timedelta(days=DAYS), 10, "Asia/Shanghai", 30)
+    reads = open_reads(str(path))
+    expected = [a.to_dict() for _, a in api.quotas_each(reads, boxes, at)[0]]
+    path.rename(tmp_path / "moved.db")
+    with pytest.raises(ConfigError):
+        reads.reopen()  # what each child does first
+    got, refused = api.quotas_each(reads, boxes, at, fork_from=1)
+    assert refused == [] and [a.to_dict() for _, a in got] == expected

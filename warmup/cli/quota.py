@@ -70,7 +70,7 @@ def quota(
     when = typed_instant(at, boxes) if at is not None else api.now_utc()
     if check and not addresses:
         raise UsageError("--check needs the mailbox address(es) to check")
-    results, refusals = api.quotas_each(ledger, boxes, when)
+    results, refusals = api.quotas_each(ledger, boxes, when, api.FORK_FROM)
     if check and verbosity() <= 0:  # a script's test: the exit code is the answer
         pass
     elif json_:

@@ -37,6 +37,7 @@ from warmup.ledger.sqlite_reads import (
     BUSY_TIMEOUT_S,
     due_memos,
     keep_memos,
+    preload,
     private,
     read_histories,
     read_mailbox,
@@ -146,6 +147,10 @@ class SQLiteLedger(Ledger):
     ) -> list[Snapshot]:
         with self._raw_read() as cur:
             return read_histories(cur, asks, as_of)
+
+    def preload(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> None:
+        with self._raw_read() as cur:
+            preload(cur, asks, as_of)
 
     def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int:
         keep = due_memos(memos, self.real_today)

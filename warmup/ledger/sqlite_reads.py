@@ -404,6 +404,61 @@ class _Batch:
         return got
 
 
+def _as_arrays(
+    cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], cold: list[int], last_day: str
+) -> bool:
+    """Whether the mailboxes ``cold`` of ``asks`` (those without a memo to resume from) are
+    read as arrays: enough of them, with long enough histories before ``last_day``."""
+    return (
+        len(cold) >= ARRAYS_FROM
+        and all(ask.memo is not None for _, ask in asks)
+        and cur.execute(
+            f"SELECT count(*) FROM day_stat WHERE mailbox_id IN ({_marks(len(cold))}) AND day < ?",
+            (*cold, last_day),
+        ).fetchone()[0]
+        >= ARRAYS_DAYS * len(cold)
+    )
+
+
+def preload(
+    cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
+) -> None:
+    """Import now what :func:`read_histories` of ``asks`` will (numpy and the walk's stretches,
+    for enough mailboxes without a valid memo): forked children that each read a part of them
+    then share the import instead of paying it each (~0.1 s). Only the memos' keys are read."""
+    today_of = {tz: local_day(as_of, tz) for tz in {b.timezone for b, _ in asks}}
+    last_day = max(today_of.values(), default=dt.date.min).isoformat()
+    for k in range(0, len(asks), _CHUNK):
+        part = asks[k : k + _CHUNK]
+        ids = [b.id for b, _ in part]
+        found = {
+            r[0]: r
+            for r in cur.execute(
+                "SELECT m.id, m.rev, w.upto, w.rev, w.inputs FROM mailbox m LEFT JOIN walk_memo w "
+                f"ON w.mailbox_id = m.id WHERE m.id IN ({_marks(len(ids))})",
+                ids,
+            )
+        }
+        cold = []
+        for b, ask in part:
+            row = found.get(b.id)
+            if row is None:
+                continue  # histories() will say it is gone
+            stamp = None
+            if ask.domain_cap:
+                domain = f"%@{b.address.rsplit('@', 1)[1]}"
+                stamp = sibling_stamp(cur.execute(SIBLINGS, (domain, b.id)).fetchall())
+            _, rev, upto, memo_rev, inputs = row
+            if not memo_valid(ask, _date(upto), memo_rev, rev, inputs, today_of[b.timezone], stamp):
+                cold.append(b.id)
+        if _as_arrays(cur, part, cold, last_day):
+            import numpy  # noqa: F401
+
+            import warmup.policy.steady  # noqa: F401
+
+            return
+
+
 def read_histories(
     cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
 ) -> list[Snapshot]:
@@ -458,15 +513,7 @@ def _histories(
     # Many mailboxes without a memo (the first question after an upgrade or a policy edit):
     # their days as arrays, walked a stretch at a time in numpy (History.sums).
     sums: dict[int, Callable[[int], Any]] = {}
-    if (
-        len(cold) >= ARRAYS_FROM
-        and all(ask.memo is not None for _, ask in asks)
-        and cur.execute(
-            f"SELECT count(*) FROM day_stat WHERE mailbox_id IN ({_marks(len(cold))}) AND day < ?",
-            (*cold, last_day),
-        ).fetchone()[0]
-        >= ARRAYS_DAYS * len(cold)
-    ):
+    if _as_arrays(cur, asks, cold, last_day):
         sums = _array_days(cur, asks, cold, today_of, days)
         cold = []
     for group in ([i for i in ids if since[i] != dt.date.min], cold):
@@ -737,6 +784,11 @@ class SQLiteReads:
         with self._read() as cur:
             return read_histories(cur, asks, as_of)
 
+    def preload(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> None:
+        """See :meth:`warmup.ledger.Ledger.preload`."""
+        with self._read() as cur:
+            preload(cur, asks, as_of)
+
     def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int:
         """See :meth:`warmup.ledger.Ledger.keep_memos`."""
         keep = due_memos(memos, self.real_today)
@@ -758,6 +810,19 @@ class SQLiteReads:
     def discard_if_unused(self) -> bool:
         """Never: this reader only opens a ledger that existed."""
         return False
+
+    def reopen(self) -> SQLiteReads:
+        """This ledger on a connection of its own, read-only (for a forked child, which must
+        never use a connection its parent opened)."""
+        try:
+            raw = sqlite3.connect(
+                f"{Path(self.where).as_uri()}?mode=ro", timeout=BUSY_TIMEOUT_S, uri=True
+            )
+            raw.isolation_level = None
+            raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        except sqlite3.DatabaseError as exc:
+            raise storage_error(exc, self.where) from None
+        return SQLiteReads(raw, self.where, [])
 
     def close(self) -> None:
         self._raw.close()
