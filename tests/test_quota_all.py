@@ -16,6 +16,7 @@ import datetime as dt
 import functools
 import json
 import random
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -163,6 +164,33 @@ def test_quota_for_all_answers_what_each_mailbox_answers(ledger_url, run):  # no
     assert with_memo > 10 and without > 10, (with_memo, without)
 
 
+def preloads_numpy(path, at: dt.datetime) -> bool:
+    """Whether :meth:`Reads.preload` of every mailbox of the ledger at ``path`` imports numpy,
+    in a process of its own (this one has it already)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import datetime as dt, sys\n"
+        "from warmup import api\n"
+        "from warmup.ledger import open_reads\n"
+        "reads = open_reads(sys.argv[1])\n"
+        "specs, good, asks, _ = api._askable(reads, reads.mailboxes())\n"
+        "assert 'numpy' not in sys.modules\n"
+        "pairs = [(b, ask) for b, (_, ask) in zip(good, asks)]\n"
+        "reads.preload(pairs, dt.datetime.fromisoformat(sys.argv[2]))\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), at.isoformat()],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    return out.strip() == "True"
+
+
 SMALL = """
 name = "small"
 ceiling = 40
@@ -247,12 +275,16 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     snaps = ledger.histories(asks, at)
     assert all(s.history.sums is not None for s in snaps)  # the arrays path, for every one
     assert max(len(s.history.days) for s in snaps) < days // 4  # only the last days as objects
+    # Before forking children that read parts of such a batch, the parent imports numpy once
+    # for all of them (Reads.preload); not for a batch whose memos are kept (below).
+    assert preloads_numpy(tmp_path / "l.db", at)
 
     res = run("--db", str(tmp_path / "l.db"), "quota", "--json", "--at", at.isoformat())
     assert res.exit_code == 0, res.output
     by_box = {q["mailbox"]: q for q in json.loads(res.output)}
     assert by_box == {q["mailbox"]: q for q in one_by_one}
     assert memo_rows(ledger) == kept
+    assert not preloads_numpy(tmp_path / "l.db", at)
     assert {q["stage"] for q in one_by_one} >= {"stable"}
     assert {q["status"] for q in one_by_one} & {"hold", "paused", "exhausted"}, one_by_one
 
