@@ -816,7 +816,7 @@ class SQLiteReads:
         never use a connection its parent opened)."""
         try:
             raw = sqlite3.connect(
-                f"{Path(self.where).as_uri()}?mode=ro", timeout=BUSY_TIMEOUT_S, uri=True
+                f"{Path(self.where).absolute().as_uri()}?mode=ro", timeout=BUSY_TIMEOUT_S, uri=True
             )
             raw.isolation_level = None
             raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
