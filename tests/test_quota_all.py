@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import functools
 import json
+import os
 import random
 from pathlib import Path
 
@@ -353,3 +354,24 @@ def test_a_forked_part_that_cannot_open_the_ledger_is_done_in_the_parent(tmp_pat
         reads.reopen()  # what each child does first
     got, refused = api.quotas_each(reads, boxes, at, fork_from=1)
     assert refused == [] and [a.to_dict() for _, a in got] == expected
+
+
+def test_a_child_reopens_a_ledger_named_by_a_relative_path(tmp_path):
+    """``sqlite:///l.db`` keeps its path relative: the child's read-only reopen must still find
+    the file (else every part would be done again in the parent)."""
+    import subprocess
+    import sys
+
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    api.add_mailbox(ledger, "a@corp.example", "exmail")
+    ledger.close()
+    code = (
+        "from warmup.ledger import open_reads\n"
+        "reads = open_reads('sqlite:///l.db')\n"
+        "print(type(reads).__name__, [b.address for b in reads.reopen().mailboxes()])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "SQLiteReads ['a@corp.example']", out.stderr
