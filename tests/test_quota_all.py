@@ -165,8 +165,8 @@ def test_quota_for_all_answers_what_each_mailbox_answers(ledger_url, run):  # no
     assert with_memo > 10 and without > 10, (with_memo, without)
 
 
-def preloads_numpy(path, at: dt.datetime) -> bool:
-    """Whether :meth:`Reads.preload` of every mailbox of the ledger at ``path`` imports numpy,
+def prepares_numpy(path, at: dt.datetime) -> bool:
+    """Whether :meth:`Reads.prepare` of every mailbox of the ledger at ``path`` imports numpy,
     in a process of its own (this one has it already)."""
     import subprocess
     import sys
@@ -179,8 +179,8 @@ def preloads_numpy(path, at: dt.datetime) -> bool:
         "specs, good, asks, _ = api._askable(reads, reads.mailboxes())\n"
         "assert 'numpy' not in sys.modules\n"
         "pairs = [(b, ask) for b, (_, ask) in zip(good, asks)]\n"
-        "reads.preload(pairs, dt.datetime.fromisoformat(sys.argv[2]))\n"
-        "print('numpy' in sys.modules)\n"
+        "cold = reads.prepare(pairs, dt.datetime.fromisoformat(sys.argv[2]))\n"
+        "print('numpy' in sys.modules, cold, len(pairs))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, str(path), at.isoformat()],
@@ -189,7 +189,9 @@ def preloads_numpy(path, at: dt.datetime) -> bool:
         check=True,
         cwd=Path(__file__).resolve().parents[1],
     ).stdout
-    return out.strip() == "True"
+    got, cold, n = out.split()
+    assert int(cold) == (int(n) if got == "True" else 0)  # here all are cold, or none
+    return got == "True"
 
 
 SMALL = """
@@ -277,24 +279,25 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     assert all(s.history.sums is not None for s in snaps)  # the arrays path, for every one
     assert max(len(s.history.days) for s in snaps) < days // 4  # only the last days as objects
     # Before forking children that read parts of such a batch, the parent imports numpy once
-    # for all of them (Reads.preload); not for a batch whose memos are kept (below).
-    assert preloads_numpy(tmp_path / "l.db", at)
+    # for all of them (Reads.prepare); not for a batch whose memos are kept (below).
+    assert prepares_numpy(tmp_path / "l.db", at)
 
     res = run("--db", str(tmp_path / "l.db"), "quota", "--json", "--at", at.isoformat())
     assert res.exit_code == 0, res.output
     by_box = {q["mailbox"]: q for q in json.loads(res.output)}
     assert by_box == {q["mailbox"]: q for q in one_by_one}
     assert memo_rows(ledger) == kept
-    assert not preloads_numpy(tmp_path / "l.db", at)
+    assert not prepares_numpy(tmp_path / "l.db", at)
     assert {q["stage"] for q in one_by_one} >= {"stable"}
     assert {q["status"] for q in one_by_one} & {"hold", "paused", "exhausted"}, one_by_one
 
 
 def test_quota_for_all_in_forked_parts_answers_the_same(ledger_url):  # noqa: F811
-    """``warmup quota`` for many mailboxes splits them across the cores (``fork_from``): each
-    part read and walked in a child of its own, on its own connection. The same answers (the
-    JSON) and the same memos kept as in one process, without memos and with them, on the
-    quota path's reader (SQLite: the driver-level one) and on the full backend."""
+    """``warmup quota`` for many mailboxes without memos splits them across the cores
+    (``fork_from``): each part read and walked in a child of its own, on its own connection.
+    The same answers (the JSON) and the same memos kept as in one process (which answers once
+    the memos are kept), on the quota path's reader (SQLite: the driver-level one) and on the
+    full backend."""
     from warmup.ledger import open_reads
     from warmup.shards import shard_count
 
@@ -313,6 +316,10 @@ def test_quota_for_all_in_forked_parts_answers_the_same(ledger_url):  # noqa: F8
         for memos in (False, True):
             if not memos:
                 forget(ledger, boxes)
+            # what decides: the mailboxes without a valid memo (the one that never sent has
+            # none either way)
+            pairs = [(b, api._ask(api.policy_for(ledger, b), b)[1]) for b in boxes]
+            assert reads.prepare(pairs, at) == (1 if memos else len(boxes))
             got, refused = api.quotas_each(reads, boxes, at, fork_from=1)
             assert refused == []
             assert [a.to_dict() for _, a in got] == expected

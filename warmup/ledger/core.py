@@ -71,7 +71,6 @@ from warmup.ledger.schema import (
 )
 from warmup.ledger.timeline_cache import TimelineMemos
 from warmup.ledger.values import (
-    Ask,
     EventIn,
     MailboxExists,
     MailboxNotFound,
@@ -362,10 +361,6 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
 
     def close(self) -> None:
         self.engine.dispose()
-
-    def preload(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> None:
-        """Import now what :meth:`histories` of ``asks`` will import, so that forked children
-        reading parts of them share it (nothing here: the server's reads import nothing)."""
 
     def reopen(self) -> Ledger:
         """This ledger on a pool of its own (for a forked child, which must never use a

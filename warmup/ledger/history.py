@@ -243,6 +243,29 @@ class Questions:
             out.extend(self._histories(asks[k : k + _CHUNK], as_of))
         return out
 
+    def prepare(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> int:
+        """How many of ``asks`` have no walk memo :meth:`histories` may resume from (each
+        walked from its first day), read before forking children that read parts of them
+        (:func:`warmup.api.quotas_each`); the SQLite backend also imports what their reads
+        will. Only the memos' keys are compared."""
+        today_of = {tz: local_day(as_of, tz) for tz in {b.timezone for b, _ in asks}}
+        cold = 0
+        with self.read() as conn:
+            for k in range(0, len(asks), _CHUNK):
+                part = asks[k : k + _CHUNK]
+                found = {
+                    r[0]: r for r in conn.execute(_REVS_MEMOS, {"ids": [b.id for b, _ in part]})
+                }
+                for b, ask in part:
+                    row = found.get(b.id)
+                    if row is None:
+                        continue  # histories() will say it is gone
+                    stamp = self._sibling_stamp(conn, b) if ask.domain_cap else None
+                    _, rev, upto, memo_rev, inputs, _ = row
+                    today = today_of[b.timezone]
+                    cold += not memo_valid(ask, upto, memo_rev, rev, inputs, today, stamp)
+        return cold
+
     def _histories(
         self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
     ) -> list[Snapshot]:

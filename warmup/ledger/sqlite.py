@@ -37,7 +37,7 @@ from warmup.ledger.sqlite_reads import (
     BUSY_TIMEOUT_S,
     due_memos,
     keep_memos,
-    preload,
+    prepare,
     private,
     read_histories,
     read_mailbox,
@@ -148,9 +148,9 @@ class SQLiteLedger(Ledger):
         with self._raw_read() as cur:
             return read_histories(cur, asks, as_of)
 
-    def preload(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> None:
+    def prepare(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> int:
         with self._raw_read() as cur:
-            preload(cur, asks, as_of)
+            return prepare(cur, asks, as_of)
 
     def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int:
         keep = due_memos(memos, self.real_today)

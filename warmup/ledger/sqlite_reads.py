@@ -420,14 +420,14 @@ def _as_arrays(
     )
 
 
-def preload(
-    cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime
-) -> None:
-    """Import now what :func:`read_histories` of ``asks`` will (numpy and the walk's stretches,
-    for enough mailboxes without a valid memo): forked children that each read a part of them
-    then share the import instead of paying it each (~0.1 s). Only the memos' keys are read."""
+def prepare(cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> int:
+    """How many of ``asks`` have no valid walk memo (see :meth:`warmup.ledger.Ledger.prepare`);
+    and if :func:`read_histories` will read them as arrays, numpy and the walk's stretches
+    imported now: forked children that each read a part of them then share the import instead
+    of paying it each (~0.1 s). Only the memos' keys are read."""
     today_of = {tz: local_day(as_of, tz) for tz in {b.timezone for b, _ in asks}}
     last_day = max(today_of.values(), default=dt.date.min).isoformat()
+    count, arrays = 0, False
     for k in range(0, len(asks), _CHUNK):
         part = asks[k : k + _CHUNK]
         ids = [b.id for b, _ in part]
@@ -451,12 +451,13 @@ def preload(
             _, rev, upto, memo_rev, inputs = row
             if not memo_valid(ask, _date(upto), memo_rev, rev, inputs, today_of[b.timezone], stamp):
                 cold.append(b.id)
-        if _as_arrays(cur, part, cold, last_day):
-            import numpy  # noqa: F401
+        count += len(cold)
+        arrays = arrays or _as_arrays(cur, part, cold, last_day)
+    if arrays:
+        import numpy  # noqa: F401
 
-            import warmup.policy.steady  # noqa: F401
-
-            return
+        import warmup.policy.steady  # noqa: F401
+    return count
 
 
 def read_histories(
@@ -784,10 +785,10 @@ class SQLiteReads:
         with self._read() as cur:
             return read_histories(cur, asks, as_of)
 
-    def preload(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> None:
-        """See :meth:`warmup.ledger.Ledger.preload`."""
+    def prepare(self, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> int:
+        """See :meth:`warmup.ledger.Ledger.prepare`."""
         with self._read() as cur:
-            preload(cur, asks, as_of)
+            return prepare(cur, asks, as_of)
 
     def keep_memos(self, memos: Sequence[tuple[MailboxRow, WalkState | None, str, int]]) -> int:
         """See :meth:`warmup.ledger.Ledger.keep_memos`."""
