@@ -571,7 +571,10 @@ def test_unknown_mailbox_everywhere(run, seeded: Path):
     assert ledger_digest(seeded) == before
 
 
-@pytest.mark.parametrize("rcpt", ["plain", "a@b", "two@@example.com", "sp ace@example.com"])
+@pytest.mark.parametrize(
+    "rcpt",
+    ["plain", "a@b", "two@@example.com", "sp ace@example.com", "a@corp.123", "a@corp.-cn"],
+)
 def test_malformed_recipient(run, seeded: Path, rcpt: str):
     before = ledger_digest(seeded)
     assert_error(

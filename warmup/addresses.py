@@ -11,7 +11,9 @@ from warmup.errors import DataError
 # an import checks.
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$"
+    # the top-level label: never all digits (RFC 3696 2: 'a@x.123' names no host), nor with a
+    # hyphen at either end (RFC 1123); 'xn--p1ai' and the like are taken
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9-]{0,61}[A-Za-z0-9]$"
 )
 
 # The pattern of a bare address as normalize takes it (for a caller's fast path over many).
