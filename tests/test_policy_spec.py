@@ -437,3 +437,29 @@ def test_idle_rules_turned_off_and_a_default_of_0_beside_a_named_domain_load(
     path.write_text(GOOD + f"[idle]\n{idle}\n[recipient_domains]\n{caps}\n")
     spec = load_policy(str(path))
     assert (spec.idle.step_back_after_days, spec.idle.restart_after_days) == expected
+
+
+@pytest.mark.parametrize(
+    ("old", "said"),
+    [
+        ('name = "mine"\n', 'name: missing; add a line such as name = "mine"'),
+        ("ceiling = 300\n", "ceiling: missing; add a line such as ceiling = 300"),
+        ("growth_factor = 2.0\n", "growth_factor: missing; add a line such as growth_factor = 2.0"),
+        ("days = 7\n", "stage[1].days: missing; add a line such as days = 7"),
+        ("daily = 50\n", "stage[1].daily: missing; add a line such as daily = 50"),
+    ],
+)
+def test_a_missing_key_is_refused_saying_what_to_add(
+    run, ledger_path: Path, tmp_path: Path, old: str, said: str
+):
+    """``warmup policy add careful careful.toml`` on a file without ``name = ...`` said only
+    "name: missing" (the NAME was on the command line): what line to add, and where a whole
+    policy is to copy from."""
+    path = tmp_path / "careful.toml"
+    path.write_text(_edit(old, ""))
+    res = run("policy", "add", "careful", str(path))
+    assert res.exit_code == 78
+    assert res.output == (
+        f"Error: policy {path}: {said} ('warmup policy show default' prints a whole policy)\n"
+    )
+    assert not ledger_path.exists()  # nothing stored, not even a new ledger

@@ -137,9 +137,17 @@ class PolicySpec:
         return sum(st.days for st in self.stages[:number])
 
 
+# What a missing required key could read, for the error that asks for it.
+_EXAMPLES = {"name": '"mine"', "ceiling": "300", "growth_factor": "2.0", "days": "7", "daily": "50"}
+
+
 def _need(data: dict[str, Any], key: str, where: str, kind: type | tuple[type, ...]) -> Any:
     if key not in data:
-        raise ConfigError(f"{where}{key}: missing")
+        example = _EXAMPLES.get(key)
+        add = f"add a line such as {key} = {example}" if example else f"add [[{key}]] tables"
+        raise ConfigError(
+            f"{where}{key}: missing; {add} ('warmup policy show default' prints a whole policy)"
+        )
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ConfigError(f"{where}{key}: expected {_kind_name(kind)}, got {_show(value)}")
