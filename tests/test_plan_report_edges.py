@@ -339,3 +339,49 @@ def test_by_reason_tells_a_second_bounce_of_one_send_from_an_unmatched_one(
         (False, True, 1),
         (True, True, 1),
     ]
+
+
+_FILL_UP = """
+import os, resource, signal, sys
+from pathlib import Path
+
+from warmup import reports
+from warmup.errors import UnwritableField
+from warmup.ledger import open_ledger
+
+out = Path(sys.argv[1])
+frame = reports.daily(open_ledger(os.environ["WARMUP_DB"]), at=reports.api.now_utc())
+reports.plot(frame, out)
+print(out.read_bytes().hex())
+# the disk fills up halfway through the next plot of it (a file may grow no further)
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = out.stat().st_size // 2
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    reports.plot(frame, out)
+except UnwritableField as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("name", ["trend.png", "trend.svg"])
+def test_a_plot_the_disk_fills_under_leaves_the_plot_it_replaces_whole(run, tmp_path, name):
+    """A disk filling up while ``plot --out`` wrote over last week's plot left the head of the
+    new one in its place (exit 74 all the same): the old plot lost, a corrupt file kept. It is
+    written beside it and renamed over it: the old plot stays whole, nothing else is left."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("record", "send", BOX, "--to", "lead@example.com").exit_code == 0
+    folder = tmp_path / "plots"
+    folder.mkdir()
+    out = folder / name
+    res = subprocess.run(
+        [os.sys.executable, "-c", _FILL_UP, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    first, said = res.stdout.splitlines()
+    assert said == f"out {out}: cannot write it (File too large)"
+    assert out.read_bytes() == bytes.fromhex(first) and list(folder.iterdir()) == [out]

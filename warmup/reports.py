@@ -15,6 +15,8 @@ import datetime as dt
 import errno
 import functools
 import os
+import secrets
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -770,7 +772,7 @@ def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
     path = check_plot_path(out, field)
     try:
         with wide_text():
-            figure(frame).savefig(path, dpi=110)
+            _save_whole(figure(frame), path)
     except OSError as exc:
         why = exc.strerror or str(exc)
         if exc.errno in _WRITE_FAILED:
@@ -781,3 +783,41 @@ def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
             field, "{field} {out}: cannot write it ({why}); " + _WHERE, out=out, why=why
         ) from None
     return path
+
+
+def _save_whole(fig: Any, path: Path) -> None:
+    """Write ``fig`` to ``path`` whole or not at all.
+
+    A regular file (or a new name) is written beside itself under a temporary name and renamed
+    over it: a disk filling up midway leaves the plot that was there as it was (matplotlib wrote
+    in place, leaving the head of the new one: a corrupt file where the old plot was), and no
+    temporary file. A link to a file replaces the file it points to, keeping the link. Anything
+    else (a device, a pipe), or a file in a folder that takes no new name, is written in place.
+    """
+    target = path.resolve()
+    try:
+        mode: int | None = target.stat().st_mode
+    except FileNotFoundError:
+        mode = None
+    kind = path.suffix.lower().lstrip(".")
+    if mode is not None and not stat.S_ISREG(mode):
+        fig.savefig(path, dpi=110, format=kind)
+        return
+    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        # 0o666 less the umask, as the file written in place had; an old file keeps its mode
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as exc:
+        if mode is None or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        fig.savefig(path, dpi=110, format=kind)  # a file you may write in a folder you may not
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, dpi=110, format=kind)
+        if mode is not None:
+            os.chmod(temp, stat.S_IMODE(mode))
+        os.replace(temp, target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
