@@ -659,6 +659,24 @@ def test_instant_out_of_range_is_refused_everywhere(run, seeded: Path, value: st
 
 
 @pytest.mark.parametrize(
+    ("value", "read"),
+    [("2000-01-01", " (read as 1999-12-31T16:00:00Z)"), ("2000-01-01T00:00:00+08:00", "")],
+)
+def test_a_local_time_just_out_of_range_says_the_instant_it_was_read_as(
+    run, seeded: Path, value: str, read: str
+):
+    """``report --at 2000-01-01`` of a Shanghai mailbox said "'2000-01-01' is out of range:
+    expected a time between 2000-01-01 and 2100-01-01": its local midnight is 1999 in UTC,
+    which the message did not say. A time given with its offset is quoted as it is."""
+    res = run("report", BOX, "--at", value)
+    assert res.exit_code == 65
+    assert res.output == (
+        f"Error: --at: {value!r}{read} is out of range: expected a time between 2000-01-01 and "
+        "2100-01-01 UTC\n"
+    )
+
+
+@pytest.mark.parametrize(
     "value", ["2026-11-10T09:00:00+99:00", "2026-11-10T09:00:00-24:00", "2026-11-10T25:00:00+08:00"]
 )
 def test_impossible_offset_or_hour_is_a_usage_error(run, seeded: Path, value: str):

@@ -26,7 +26,7 @@ EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(minutes=5)
 
-_RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+_RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC"
 
 
 def now_utc() -> dt.datetime:
@@ -119,7 +119,7 @@ def read_instant(
         ) from None
     if not isinstance(value, pendulum.DateTime):
         raise InvalidField(field, "{field}: {text!r} is not a date or time", text=text)
-    return Reading(check_query(value, field, text), zone, machine)
+    return Reading(check_query(value, field, text, local=zone is not None), zone, machine)
 
 
 # A span ahead: "3d", "12h", "90m", "1w", "1d12h" (whole numbers; weeks, days, hours, minutes).
@@ -249,11 +249,14 @@ def check_date(value: dt.date, field: str) -> dt.date:
     return value
 
 
-def check_query(value: dt.datetime, field: str = "at", text: str | None = None) -> dt.datetime:
-    """``value`` (an instant to evaluate or report at) if it lies in ``[EARLIEST, LATEST)``."""
+def check_query(
+    value: dt.datetime, field: str = "at", text: str | None = None, *, local: bool = False
+) -> dt.datetime:
+    """``value`` (an instant to evaluate or report at) if it lies in ``[EARLIEST, LATEST)``;
+    ``local``: ``text`` had no UTC offset (the error says the instant it was read as)."""
     aware(value, field)
     if not EARLIEST <= value < LATEST:
-        raise out_of_range(field, text or value.isoformat())
+        raise out_of_range(field, text or value.isoformat(), value if local else None)
     return value
 
 
@@ -293,7 +296,14 @@ def _iso(value: dt.datetime) -> str:
     return f"{value.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}"
 
 
-def out_of_range(field: str, text: str) -> InvalidFieldData:
+def out_of_range(field: str, text: str, read: dt.datetime | None = None) -> InvalidFieldData:
+    """``text`` out of bounds; ``read``: the instant it was read as, said too (a local midnight
+    of 2000-01-01 east of UTC is 1999 in UTC, and "expected a time between 2000-01-01 and ..."
+    alone reads as nonsense)."""
+    said = " (read as {read})" if read is not None else ""
     return InvalidFieldData(
-        field, "{field}: {text!r} is out of range: expected a time " + _RANGE, text=text
+        field,
+        "{field}: {text!r}" + said + " is out of range: expected a time " + _RANGE,
+        text=text,
+        read=read.replace(microsecond=0).isoformat().replace("+00:00", "Z") if read else "",
     )
