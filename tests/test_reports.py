@@ -233,7 +233,12 @@ def test_report_without_mailboxes_and_unknown_mailbox(run):
     assert run("db", "migrate").exit_code == 0  # an empty ledger
     assert "No mailboxes yet" in run("report").output
     res = run("plot")
-    assert res.exit_code == 65 and "nothing to plot" in res.output
+    # it said "no mailbox has any history in this period", as if another --days would help
+    assert res.exit_code == 65
+    assert res.output == (
+        "Error: nothing to plot: the ledger has no mailboxes yet; add one with "
+        "'warmup mailbox add ADDRESS --provider exmail'\n"
+    )
     res = run("report", "ghost@corp.example")
     assert res.exit_code == 64 and "not found" in res.output
 

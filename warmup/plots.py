@@ -108,7 +108,11 @@ def check_count(n: int) -> None:
 def _mailbox_names(frame: pd.DataFrame) -> list[str]:
     names = list(dict.fromkeys(frame["mailbox"]))
     if not names:
-        raise DataError("nothing to plot: no mailbox has any history in this period")
+        # a frame has a row for every mailbox's today, history or not: none means no mailbox
+        raise DataError(
+            "nothing to plot: the ledger has no mailboxes yet; add one with "
+            "'warmup mailbox add ADDRESS --provider exmail'"
+        )
     check_count(len(names))
     return names
 
