@@ -554,3 +554,24 @@ def test_a_preset_can_be_shown_before_there_is_a_ledger(run, ledger_path):
         f"Error: no ledger at {ledger_path}; run 'warmup mailbox add' to create one\n"
     )
     assert not ledger_path.exists()
+
+
+def test_setting_a_policy_to_the_text_it_has_stores_nothing(run, tmp_path, ledger_path):
+    """``policy set careful careful.toml`` run again with the same file (a deploy script, a
+    habit) stored version 2, 3, ... of one text, and marked a policy change on every mailbox
+    using it: an event in its report and plot, and its walk memos dropped."""
+    from tests.conftest import ledger_digest
+
+    mine = tmp_path / "careful.toml"
+    mine.write_text(run("policy", "show", "default").output)
+    assert run("policy", "add", "careful", str(mine)).exit_code == 0
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run("policy", "set", "careful", str(mine))
+    assert res.exit_code == 0, res.output
+    assert res.output == f"Policy careful unchanged: {mine} holds its version 1; nothing stored.\n"
+    assert ledger_digest(ledger_path) == before
+    # another text is a new version, as before
+    mine.write_text(mine.read_text() + "\n# v2\n")
+    res = run("policy", "set", "careful", str(mine))
+    assert res.output == "Stored version 2 of policy careful; 1 mailbox uses it.\n", res.output

@@ -68,7 +68,11 @@ def set_(ledger: Ledger, name: str, file: str) -> None:
     Example:
         warmup policy set careful careful.toml
     """
+    before = ledger.policy_text(name)
     version = policies.update(ledger, name, file)
+    if before is not None and version == before[0]:
+        say(f"Policy {name} unchanged: {file} holds its version {version}; nothing stored.")
+        return
     users: list[str] = next((p["mailboxes"] for p in ledger.policies() if p["name"] == name), [])
     say(
         f"Stored version {version} of policy {name}; {len(users)} mailbox"

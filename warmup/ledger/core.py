@@ -635,7 +635,8 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         """Store a policy's TOML text under ``name`` (checked by the caller); its version.
 
         ``replace``: a new version of an existing policy (each mailbox using it gets a ``policy``
-        event at ``at``, so reports show when it changed); otherwise a new name, refused if taken.
+        event at ``at``, so reports show when it changed), unless ``text`` is its newest version's
+        (that version is returned, nothing stored); otherwise a new name, refused if taken.
         """
         when = utc(at or dt.datetime.now(dt.UTC))
         with self.write() as conn:
@@ -658,6 +659,12 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                     f"policy {name!r} not found; add it with "
                     f"'warmup policy add {shlex.quote(name)} FILE'"
                 )
+            newest = conn.execute(
+                sa.select(POLICY.c.text).where(POLICY.c.name == name, POLICY.c.version == current)
+            ).scalar()
+            if replace and newest == text:
+                # the same text again: no new version, nor a change marked on its mailboxes
+                return int(current)
             version = (current or 0) + 1
             conn.execute(
                 POLICY.insert().values(
