@@ -726,3 +726,16 @@ def test_a_message_text_flag_wins_over_the_file_s_default_text(cfg, run, tmp_pat
     res = run("send", BOX, "--to", "lead@example.com", *args, "--dry-run", "--json")
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["recipients"] == ["lead@example.com"], res.output
+
+
+@pytest.mark.parametrize("key", ['"dkim-selector"', "dkim_selector", "selectors"])
+def test_a_dashed_key_whose_parameter_has_another_name_is_used(cfg, run, key):
+    """Keys kept as written (1f297ee): ``"dkim-selector"`` reached click's default map as
+    ``dkim_selector``, no parameter's name (``doctor --dkim-selector`` is ``selectors``), and was
+    silently ignored, while ``config show`` listed it as in force. A selector no DNS name can
+    be is refused before any check: proof the file's value is the one used."""
+    cfg(f'[commands.doctor]\n{key} = ["a..b"]\n')
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("doctor", BOX, "--timeout", "1")
+    assert res.exit_code == 64, res.output
+    assert res.stderr.startswith("Error: --dkim-selector 'a..b': "), res.output

@@ -224,8 +224,9 @@ class WarmupGroup(NamedFields, click.Group):
                 node = node.get(part, {}) if isinstance(node, dict) else {}
             for option, value in options.items():
                 param = param_named(target, option)
-                if param is not None and param.name != option and option in node:
-                    node[param.name] = node.pop(option)  # click's default_map: by param name
+                key = option.replace("-", "_")  # as Config.default_map() wrote it
+                if param is not None and param.name != key and key in node:
+                    node[param.name] = node.pop(key)  # click's default_map: by param name
                 check_config_value(param, where, option, table, value, target.params)
 
     def make_context(
