@@ -397,3 +397,55 @@ def test_an_attached_eml_or_tar_gz_goes_under_a_type_that_says_what_its_bytes_ar
         assert part["Content-Transfer-Encoding"] == "base64"
         assert part.get_payload(decode=True) == path.read_bytes()
     assert parts["logs.tar.gz"].get_content_type() == "application/gzip"
+
+
+def test_a_dry_run_of_the_whole_message_again_answers_as_its_retry_would(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # A retry under its own Message-ID goes to those not reached (a5af3f8), but '--dry-run' of
+    # it still said "would refuse: message ... was already sent to ok@example.com" (exit 65):
+    # not what the send does.
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.reject_rcpt = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
+    eml = tmp_path / "m.eml"
+    eml.write_text(
+        f"From: {BOX}\nTo: ok@example.com, grey@example.com\nMessage-ID: <mix.3@corp.example>\n"
+        "\nhi\n"
+    )
+    assert cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV).returncode == 75
+    smtp_ssl.reject_rcpt = {}
+    dry = cli("send", BOX, "--eml", str(eml), "--dry-run", "--json", env=PASSWORD_ENV)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["recipients"] == ["grey@example.com"], dry.stdout
+    assert len(smtp_ssl.messages) == 1  # nothing sent by the dry run
+    again = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
+    assert again.returncode == 0, again.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("ok@example.com",), ("grey@example.com",)]
+    # to someone it never went to, it is refused as the send refuses it
+    other = ("--to", "ok@example.com", "--to", "new@example.com")
+    dry = cli("send", BOX, "--eml", str(eml), *other, "--dry-run", env=PASSWORD_ENV)
+    assert dry.returncode == 65 and "would refuse: " in dry.stderr, dry.stderr
+
+
+def test_a_dry_run_of_a_retry_past_a_hard_bounce_names_it_as_the_send_does(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.reject_rcpt = {
+        "grey@example.com": (450, "4.2.0 greylisted, try again later"),
+        "gone@example.com": (550, "5.1.1 no such user"),
+    }
+    eml = tmp_path / "m.eml"
+    eml.write_text(
+        f"From: {BOX}\nTo: ok@example.com, grey@example.com, gone@example.com\n"
+        "Message-ID: <mix.4@corp.example>\n\nhi\n"
+    )
+    assert cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV).returncode == 75
+    smtp_ssl.reject_rcpt = {}
+    dry = cli("send", BOX, "--eml", str(eml), "--dry-run", env=PASSWORD_ENV)
+    said = "gone@example.com: refused for good by the first attempt; not sent again\n"
+    assert dry.returncode == 65 and dry.stderr == said, dry.stderr
+    assert dry.stdout.startswith("Would send to 1 recipient: "), dry.stdout
+    again = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
+    assert again.returncode == 65 and said in again.stderr, again.stderr
+    assert [m.rcpt_tos for m in smtp_ssl.messages][-1] == ("grey@example.com",)

@@ -531,6 +531,12 @@ def _send_one(
 
         # Read as reserve() reads them: '<X@y>' is x@y, a recipient named twice costs one slot.
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
+        gone = list(gone or ())
+        # as the send would: its own Message-ID sent before to some of those it names, and to
+        # no one else, goes to those not reached yet alone (a retry: _retry_of_own)
+        own = None if derived or retry else _retry_of_own(gate, msg, rcpts)
+        if own is not None:
+            rcpts, _, gone = own
         bad = gate.check_suppressed(rcpts)
         if bad:
             from warmup.gate import suppressed_refusal
@@ -557,12 +563,14 @@ def _send_one(
                     "quota": a.quota,
                 }
             )
-            return 0
-        click.echo(
-            f"Would send to {plural(len(rcpts), 'recipient')}: allowed now "
-            f"({a.remaining} of {a.quota} left today)."
-        )
-        return 0
+        else:
+            click.echo(
+                f"Would send to {plural(len(rcpts), 'recipient')}: allowed now "
+                f"({a.remaining} of {a.quota} left today)."
+            )
+        for rcpt in gone:  # as the send names them, and exits for them
+            click.echo(f"{rcpt}: refused for good by the first attempt; not sent again", err=True)
+        return EXIT_BY_OUTCOME["hard"] if gone else 0
     from warmup.gate import Suppressed, new_message_id, retry_of_derived
     from warmup.ledger import DuplicateSend
 
