@@ -787,3 +787,33 @@ def test_the_shim_s_ehlo_name_is_the_one_the_relay_answers_all_or_nothing():
     from warmup.relay import SHIM_HELO
 
     assert shim.SHIM_HELO == SHIM_HELO
+
+
+@pytest.mark.parametrize("mode", ["direct", "relay"])
+def test_a_retry_past_one_it_reached_and_suppressed_since_exits_as_in_direct_mode(
+    mode, box, run, smtp_ssl, ledger_path
+):
+    """ok@ got the message, grey@ was deferred; ok@ was suppressed since (a complaint, or by
+    hand). The retry goes to grey@ alone in both modes, but through the relay the shim read
+    the 550 'suppressed' to RCPT TO for ok@ as a refusal of its own: exit 65 and "ok@: ...
+    suppressed" for someone who has the message, where direct mode exits 0."""
+    box(10)
+    smtp_ssl.reject_rcpt = dict(GREY)
+
+    def send(text: str) -> tuple[int, str]:
+        if mode == "direct":
+            res = run("sendmail", "-t", "-f", BOX, input=text)
+            return int(res.exit_code), res.output
+        done = wrapped(f"printf '{text}' | sendmail -t; echo $?".replace("\n", "\\n"))
+        return int(done.stdout.split()[-1]), done.stderr
+
+    assert send(PARTLY)[0] == 75
+    smtp_ssl.reject_rcpt = {}
+    assert run("suppress", "add", "ok@example.com", "--reason", "asked").exit_code == 0
+    code, said = send(PARTLY)
+    assert code == 0, said
+    assert "ok@example.com" not in "".join(
+        line for line in said.splitlines() if line.startswith("sendmail:")
+    ), said
+    first, retry = smtp_ssl.messages
+    assert (first.rcpt_tos, retry.rcpt_tos) == (("ok@example.com",), ("grey@example.com",))

@@ -489,6 +489,7 @@ class Relay:
             )
         already: list[str] = []
         gone: list[str] = []
+        told: list[str] = []  # refused at RCPT TO as suppressed, but reached before
         if left_out and getattr(envelope, "warmup_shim", False):
             try:
                 slots = self.gate.ledger.message_slots(self.gate.box, message_id, named)
@@ -500,11 +501,13 @@ class Relay:
             if again is None or not set(left_out) <= {*answered, *reached}:
                 return shim_refusal(left_out)
             gone = [r for r in answered if r not in left_out]  # those were told at RCPT TO
+            # the shim read their 550 as a refusal: the 250 says they have the message
+            told = [r for r in left_out if r in reached]
             already, rcpts = reached, again
         held = 0.0
         while True:
             try:
-                done = self._deliver(rcpts, message_id, data, derived, already, gone)
+                done = self._deliver(rcpts, message_id, data, derived, already, gone, told)
             except NotAllowed as exc:
                 delay = self._hold_for(exc, held)
                 if delay is None:
@@ -558,6 +561,7 @@ class Relay:
         derived: bool = False,
         already: list[str] | None = None,
         gone: list[str] | None = None,
+        told: list[str] | None = None,
     ) -> Delivery:
         """:meth:`Gate.send` (reserve, send upstream, settle) and the client's reply for what
         happened. Raises :class:`NotAllowed` for the caller to hold or refuse. ``derived``:
@@ -565,7 +569,8 @@ class Relay:
         so one the ledger holds is this message again (:func:`warmup.gate.retry_of_derived`);
         else it is the client's own, and a retry only when it names no one it did not name
         before (:func:`warmup.gate.retry_of_own`). ``already``, ``gone``: recipients of a retry
-        reached before, and refused for good before (named in the 250, not sent again)."""
+        reached before, and refused for good before (named in the 250, not sent again);
+        ``told``: those of ``already`` refused at RCPT TO as suppressed (named in the 250)."""
         from warmup import smtp
 
         already, gone = list(already or ()), list(gone or ())
@@ -616,7 +621,7 @@ class Relay:
             return Delivery(
                 reply_line(451, f"{code} unavailable: {_first_line(exc)}"), error=_first_line(exc)
             )
-        return _answer(report, message_id, already, gone)
+        return _answer(report, message_id, already, gone, told)
 
 
 def suppressed_at_rcpt(envelope: Any) -> list[str]:
@@ -638,6 +643,9 @@ def shim_refusal(left_out: list[str]) -> str:
 
 _ALREADY = "was already sent"  # in the 250 to a resent Message-ID (Tally tells it apart)
 _BEFORE = "refused before, not sent again"  # a retry's recipient, in its 250 (the shim reads it)
+# A retry's recipient refused at RCPT TO as suppressed that the message reached before (in its
+# 250: the shim reads it, and does not count that 550 as a refusal).
+_REACHED = "reached before, not sent again"
 
 
 def _duplicate_reply(exc: DuplicateSend) -> str:
@@ -671,10 +679,13 @@ def _answer(
     message_id: str,
     already: list[str] | None = None,
     gone: list[str] | None = None,
+    told: list[str] | None = None,
 ) -> Delivery:
     """The end-of-DATA reply for an upstream outcome; ``already``: recipients of a retry the
     message reached before (not sent again, counted in a 250); ``gone``: those the server
-    refused for good before (not sent again, each named in a 250: the client must know)."""
+    refused for good before (not sent again, each named in a 250: the client must know);
+    ``told``: those of ``already`` refused at RCPT TO as suppressed, named in the 250 (the sendmail
+    shim must not take that 550 for a recipient who never got the message)."""
     results = list(outcome.results.values())
     rejected = [r for r in results if r.outcome in ("hard", "soft", "block")]
     sent = outcome.sent
@@ -687,6 +698,7 @@ def _answer(
         rejected.sort(key=lambda r: not (r.code and 400 <= r.code < 500))
         note = "".join(f"; rejected upstream: {r.recipient} ({r.code})" for r in rejected)
         note += "".join(f"; {_BEFORE}: {r}" for r in gone or ())
+        note += "".join(f"; {_REACHED}: {r}" for r in told or ())
         return Delivery(
             reply_line(
                 250,

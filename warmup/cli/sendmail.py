@@ -30,6 +30,8 @@ _SENT = re.compile(r" sent to (\d+) of (\d+)")
 _REJECTED = re.compile(r"; rejected upstream: (\S+) \((\d{3})\)")
 # A retry's recipient the server refused for good the first time (warmup.relay._BEFORE).
 _BEFORE = re.compile(r"; refused before, not sent again: (\S+)")
+# A retry's recipient refused at RCPT TO as suppressed that it reached before (warmup.relay._REACHED).
+_REACHED = re.compile(r"; reached before, not sent again: (\S+)")
 # The shim's EHLO name (warmup.relay.SHIM_HELO): the relay answers it all or nothing.
 SHIM_HELO = "warmup-sendmail.invalid"
 # Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument. -h is the
@@ -279,6 +281,10 @@ def submit_to_relay(mailbox: str, rcpts: list[str], data: bytes) -> int:
             # Only suppressed ones refused: the relay sends a retry of the message to the rest
             # (reached before, or refused for good, the suppressed ones) and nothing else.
             code, reply = smtp.data(data)  # raises only when DATA itself is refused
+            if code == 250:  # those it reached before: their 550 at RCPT TO is no refusal
+                reached = set(_REACHED.findall(reply.decode("utf-8", "replace")))
+                # (rcpts are normalized, as the relay names them)
+                refused = {r: v for r, v in refused.items() if r not in reached}
             before = max((_refused(r, c, t) for r, (c, t) in refused.items()), default=0)
             if code != 250:
                 if before and b"nothing sent (all or nothing)" in reply:  # as said at RCPT TO
