@@ -104,3 +104,51 @@ def test_how_many_parts():
     finally:
         stop.set()
         other.join()
+
+
+_WATCH: dict[str, str] = {}  # where a child made while a test watches writes its signal mask
+
+
+def _mask_at_fork() -> None:
+    if path := _WATCH.get("path"):
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        with open(path, "a") as f:
+            f.write(" ".join(sorted(signal.Signals(s).name for s in held)) + "\n")
+
+
+os.register_at_fork(after_in_child=_mask_at_fork)
+
+
+def test_a_child_takes_no_ctrl_c_before_its_guard(tmp_path):
+    """A Ctrl-C (SIGINT; or a TERM, a HUP) reaching a child between the fork and its ``try``
+    raised KeyboardInterrupt in the parent's code, run in the child: siblings killed, lines
+    printed and buffers flushed twice. The signals are held over the fork, and the child lets
+    them through inside its guard (where they end it, and the parent does its part)."""
+    seen = tmp_path / "masks"
+    _WATCH["path"] = str(seen)
+    try:
+        got = shards.in_shards(list(range(6)), 3, lambda p: list(p), lambda p: list(p))
+    finally:
+        _WATCH.clear()
+    assert got == list(range(6))
+    masks = seen.read_text().splitlines()
+    assert len(masks) == 2, masks  # one line per child
+    for mask in masks:
+        assert {"SIGINT", "SIGTERM", "SIGHUP"} <= set(mask.split()), mask
+    # and the parent's own mask is as it was
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_a_ctrl_c_in_a_child_has_its_part_done_here():
+    me = os.getpid()
+
+    def here(part):
+        return [(x, os.getpid()) for x in part]
+
+    def there(part):
+        os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C reaches the whole process group
+        return here(part)
+
+    got = shards.in_shards(list(range(6)), 3, here, there)
+    assert got == [(x, me) for x in range(6)]
+    assert _no_children_left()

@@ -31,6 +31,8 @@ R = TypeVar("R")
 # Never more children than this: each costs a fork, its own connection and a pickled answer.
 MOST = 4
 
+_HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
 
 def shard_count(items: int, least: int) -> int:
     """How many parts for ``items`` things when a part is worth a process from ``least`` things
@@ -77,17 +79,24 @@ def _spawn(there: Callable[[Sequence[T]], list[R]], part: Sequence[T]) -> tuple[
     """A child computing ``there(part)``: its pid, and the read end of the pipe its pickled
     answer comes through; None if no process could be made."""
     r, w = os.pipe()
+    # Ctrl-C (or a TERM, a HUP) reaching the new child before its ``try`` would run the
+    # parent's code in it (kill the siblings, print, flush copied buffers): held back over the
+    # fork, and let through in the child only inside the ``try``, which ends it quietly.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
     try:
         pid = os.fork()
     except OSError:  # no process to be had (EAGAIN, ENOMEM): the part is done here
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(r)
         os.close(w)
         return None
     if pid:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(w)
         return pid, r
     code = 1
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         os.close(r)
         data = pickle.dumps(there(part), pickle.HIGHEST_PROTOCOL)
         view = memoryview(data)
