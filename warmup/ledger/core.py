@@ -662,7 +662,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             newest = conn.execute(
                 sa.select(POLICY.c.text).where(POLICY.c.name == name, POLICY.c.version == current)
             ).scalar()
-            if replace and newest == text:
+            if replace and current is not None and newest == text:
                 # the same text again: no new version, nor a change marked on its mailboxes
                 return int(current)
             version = (current or 0) + 1
