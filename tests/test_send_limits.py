@@ -449,3 +449,28 @@ def test_a_dry_run_of_a_retry_past_a_hard_bounce_names_it_as_the_send_does(
     again = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
     assert again.returncode == 65 and said in again.stderr, again.stderr
     assert [m.rcpt_tos for m in smtp_ssl.messages][-1] == ("grey@example.com",)
+
+
+def test_send_json_of_a_retry_past_a_hard_bounce_names_the_one_left_out(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    """With --json, a retry that left out a recipient refused for good by the first attempt
+    exited 65 with nothing in its answer saying for whom (the text output names it)."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.reject_rcpt = {
+        "grey@example.com": (450, "4.2.0 greylisted, try again later"),
+        "gone@example.com": (550, "5.1.1 no such user"),
+    }
+    eml = tmp_path / "m.eml"
+    eml.write_text(
+        f"From: {BOX}\nTo: ok@example.com, grey@example.com, gone@example.com\n"
+        "Message-ID: <mix.5@corp.example>\n\nhi\n"
+    )
+    first = cli("send", BOX, "--eml", str(eml), "--json", env=PASSWORD_ENV)
+    assert first.returncode == 75 and json.loads(first.stdout)["refused_before"] == []
+    smtp_ssl.reject_rcpt = {}
+    again = cli("send", BOX, "--eml", str(eml), "--json", env=PASSWORD_ENV)
+    answer = json.loads(again.stdout)
+    assert again.returncode == 65 == answer["exit_code"], again.stderr
+    assert answer["refused_before"] == ["gone@example.com"], answer
+    assert [r["recipient"] for r in answer["recipients"]] == ["grey@example.com"], answer

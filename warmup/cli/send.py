@@ -26,6 +26,8 @@ from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
 from warmup.words import plural
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from warmup.gate import Gate, SendReport
     from warmup.ledger import Ledger
     from warmup.ledger.gatepath import GateLedger
@@ -629,7 +631,7 @@ def _send_one(
     worst = max(worst, EXIT_BY_OUTCOME["hard"] if gone else 0)  # the script must know of them
     code = 75 if report.throttle else worst
     if json_:
-        print_json(_report_json(gate, report, code))
+        print_json(_report_json(gate, report, code, gone))
         return code
     for host, why in report.failed_hosts:
         click.echo(f"{host} unavailable ({why}); used the backup host {report.host}.", err=True)
@@ -687,9 +689,13 @@ def _retry_of_own(
     return again, reached, refused_before(slots, wanted)
 
 
-def _report_json(gate: Gate, report: SendReport, code: int) -> dict[str, object]:
+def _report_json(
+    gate: Gate, report: SendReport, code: int, gone: Sequence[str] = ()
+) -> dict[str, object]:
     """``warmup send --json``: the message, the host it went through (and those passed over),
-    each recipient's outcome with the server's reply, a throttle, an error, the exit code."""
+    each recipient's outcome with the server's reply, those a retry left out as refused for
+    good by an earlier attempt (``refused_before``: the exit 65 is for them), a throttle, an
+    error, the exit code."""
     return {
         "mailbox": gate.box.address,
         "message_id": report.message_id,
@@ -699,6 +705,7 @@ def _report_json(gate: Gate, report: SendReport, code: int) -> dict[str, object]
             {"recipient": r, "outcome": v.outcome, "code": v.code, "reply": v.text or None}
             for r, v in report.results.items()
         ],
+        "refused_before": list(gone),
         "throttle": (
             {"code": report.throttle[0], "reply": report.throttle[1]} if report.throttle else None
         ),
