@@ -136,6 +136,27 @@ def test_a_csv_the_csv_module_refuses_is_a_data_error_naming_the_line(tmp_path: 
     )
 
 
+def test_an_unclosed_quote_is_a_data_error_not_the_rest_of_the_file_in_one_cell(
+    tmp_path: Path,
+) -> None:
+    """The csv module (not strict) ends an unclosed quoted cell at the end of the file: the
+    rows after it became that cell, their recipients left out without a word, and the row's
+    recipient mailed the rest of the file as its name."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        'email,name\na@example.com,Ann\nb@example.com,"Bob\nc@example.com,Cy\n', encoding="utf-8"
+    )
+    with pytest.raises(DataError) as err:
+        list(rows(path))
+    assert str(err.value) == (
+        f"{path}: line 3: a quote opened in this row is never closed (it would take every "
+        f"line after it as one cell); close it or remove it"
+    )
+    # a closed quoted cell over two lines, last in the file, is a cell
+    path.write_text('email,name\na@example.com,"Ann\nSmith"\n', encoding="utf-8")
+    assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann\nSmith"})]
+
+
 def test_a_row_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
     """A quoted cell holding a newline (an address block from Excel) spans lines: the row is
     where it starts, as an editor shows it, and blank lines count."""

@@ -406,6 +406,7 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     header: list[str] = []
     alias: int | None = None  # the column read as ``email`` when another name is its
+    spans: int | None = None  # the line of the last row read, when a cell of it spans lines
     while True:
         line = reader.line_num + 1  # where the row starts (a quoted cell may hold newlines)
         try:
@@ -416,6 +417,8 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             ) from None
         if fields is None:
             break
+        # an unclosed quote takes the rest of the file: only the last row can hold one
+        spans = line if any("\n" in f or "\r" in f for f in fields) else None
         if not fields or not any(f.strip() for f in fields):
             # a blank line, or Excel's row of cleared cells (',,')
             continue
@@ -455,6 +458,23 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         raise DataError(
             f"{path}: line 1: no 'email' column (found nothing); name the recipients' column email"
         )
+    if spans is not None:
+        _check_closed(text, spans, delim, path)
+
+
+def _check_closed(text: str, line: int, delim: str, path: Path) -> None:
+    """The row starting at ``line`` has a cell over several lines: a quote it never closes
+    would have swallowed every row after it into that cell (the csv module, not strict, ends
+    the cell at the end of the file), and those recipients would go unmailed, unsaid."""
+    tail = "".join(io.StringIO(text, newline="").readlines()[line - 1 :])
+    try:
+        next(csv.reader(io.StringIO(tail, newline=""), delimiter=delim, strict=True), None)
+    except csv.Error as exc:
+        if "end of data" in str(exc):
+            raise DataError(
+                f"{path}: line {line}: a quote opened in this row is never closed (it would "
+                f"take every line after it as one cell); close it or remove it"
+            ) from None
 
 
 _SEP_LINE = re.compile(r"sep=([,;\t|])\s*")
