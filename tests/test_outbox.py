@@ -507,6 +507,36 @@ def test_outbox_takes_the_messages_a_script_has(sink, tmp_path, ledger_path):
     ]
 
 
+def test_recipients_given_as_one_string_are_named_as_the_fault_not_the_message(
+    sink, tmp_path, ledger_path
+):
+    """``Outbox.add(msg, recipients="a@example.com")`` said 'expected an
+    email.message.EmailMessage, bytes or text, not tuple' of a message that was one: the fault
+    was the string, which would be its letters if read as a list. A set is a list of them."""
+    from email.message import EmailMessage
+
+    from warmup import Outbox, open_ledger
+    from warmup.errors import UsageError
+
+    pool_of(sink.port, tmp_path)
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = "x@example.com", "hi"
+    msg.set_content("hi")
+    ledger = open_ledger(str(ledger_path))
+    before = ledger_digest(ledger_path)
+    with pytest.raises(UsageError) as err:
+        Outbox(ledger).add(msg, pool="P", recipients="a@example.com")  # type: ignore[arg-type]
+    assert str(err.value) == (
+        "recipients 'a@example.com': give a list of addresses, e.g. ['a@example.com'], "
+        "not one string"
+    )
+    assert ledger_digest(ledger_path) == before
+    Outbox(ledger).add(msg, pool="P", recipients={"b@example.com"})  # type: ignore[arg-type]
+    ledger.close()
+    listed = json.loads(cli("queue", "list", "--json").stdout)
+    assert [m["recipients"] for m in listed] == [["b@example.com"]]
+
+
 @pytest.mark.slow
 def test_queue_add_memory_does_not_grow_with_the_rows(sink, tmp_path, ledger_path):
     """The whole command's peak memory, 300 rows against 3,000 (it held every rendered

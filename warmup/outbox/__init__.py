@@ -36,7 +36,7 @@ from email.message import EmailMessage
 from typing import IO, Any
 
 from warmup import addresses, headers
-from warmup.errors import DataError, InvalidField, InvalidFieldData
+from warmup.errors import DataError, InvalidField, InvalidFieldData, UsageError
 from warmup.instants import check_query, now_utc
 from warmup.ledger import Ledger, OutboxIn, PoolRow
 from warmup.ledger.values import MailboxRow
@@ -331,7 +331,12 @@ def _paired(item: object) -> tuple[Any, Sequence[str] | None]:
     so a bare one was unpacked into a ValueError."""
     if isinstance(item, tuple) and len(item) == 2:
         message, rcpts = item
-        if rcpts is None or isinstance(rcpts, list | tuple):
+        if isinstance(rcpts, str | bytes):  # its letters would be taken for the recipients
+            raise UsageError(
+                f"recipients {rcpts!r}: give a list of addresses, e.g. ['a@example.com'], "
+                f"not one string"
+            )
+        if rcpts is None or isinstance(rcpts, list | tuple | set | frozenset):
             return message, list(rcpts) if rcpts is not None else None
     return item, None
 
