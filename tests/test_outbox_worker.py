@@ -1048,3 +1048,23 @@ def test_run_once_with_nothing_due_still_says_why_the_queue_waits(
     assert lines[0] == "Done: nothing was due."
     assert lines[1].startswith("Waiting: a@corp.example: today's quota is used (1 of 1 sent)")
     assert lines[2].startswith("Next message due at ")
+
+
+def test_a_pool_left_without_mailboxes_is_a_fault_run_once_reports(sink, tmp_path, ledger_path):
+    """Its last member removed ('mailbox remove' does not ask), a pool's messages waited with
+    'the pool has no mailbox' and 'run --once' exited 0: cron told no one, nothing said what
+    to do, and the messages expired unsent. No wait fixes it: exit 78 and the fix, in one line."""
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    queued = Outbox(ledger).add(message("x@example.com"), pool="P")
+    assert cli("mailbox", "remove", a).returncode == 0
+    why = "pool P has no mailbox; add one with 'warmup pool add P ADDRESS'"
+    res = cli("run", "--once", "--no-sync")
+    assert res.returncode == 78, res.stderr
+    assert res.stderr == (
+        f"Error: 1 message could go from no mailbox, each refused for a fault to fix: {why}\n"
+    )
+    assert f"Waiting (1): {why}" in res.stdout
+    row = ledger.message(queued)
+    assert (row.state, row.attempts, row.last_reply) == ("queued", 0, why)
+    ledger.close()

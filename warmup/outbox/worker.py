@@ -737,8 +737,12 @@ class Worker:
                 and all(_quota_used(a, len(rcpts)) for a in refused)
             ):
                 return self._overflow(msg, pool, rcpts)
-            if not waits:  # a pool left without mailboxes
-                waits, whys = [now + dt.timedelta(minutes=15)], ["the pool has no mailbox"]
+            if not waits:  # a pool left without mailboxes (its last one removed)
+                name = pool.name if pool is not None else "?"
+                why = f"pool {name} has no mailbox; add one with 'warmup pool add {name} ADDRESS'"
+                # no wait fixes it: a person must, so 'run --once' (cron) says so (78)
+                self._fault = (78, why)
+                waits, whys = [now + dt.timedelta(minutes=15)], [why]
             return self._wait(msg, min(waits), "; ".join(whys)[:500])
         self._record(gate, msg, box)  # the slots' "sent" now: the outbox never says more
         outcomes = {
