@@ -841,3 +841,41 @@ def test_run_once_exits_78_when_the_only_mailbox_names_a_preset_unknown_here(
     assert res.returncode == 78, (res.stdout, res.stderr)
     assert f"{a}: unknown provider 'newer'" in res.stderr, res.stderr
     assert sink.messages == [] and states() == {"queued": 1}
+
+
+def test_the_library_takes_the_expiries_the_cli_takes_and_no_others(sink, tmp_path, ledger_path):
+    """``outbox.retry(ledger, id, timedelta(0))`` queued a message expired as it was queued
+    (the CLI's --expires is 1 minute to 365 days); ``Outbox.add(..., expires=3)`` was a
+    TypeError and ``timedelta(days=10**6)`` an OverflowError. Each is one line, nothing
+    written."""
+    from email.message import EmailMessage
+
+    from warmup import Outbox, open_ledger
+    from warmup.errors import InvalidField, InvalidFieldData
+    from warmup.outbox import retry
+    from warmup.outbox.worker import Worker
+
+    pool_of(sink.port, tmp_path)
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = "x@example.com", "hi"
+    msg.set_content("hi")
+    ledger = open_ledger(str(ledger_path))
+    now = dt.datetime.now(dt.UTC)
+    old = Outbox(ledger).add(msg, pool="P", now=now - dt.timedelta(days=5))
+    assert old is not None
+    with Worker(ledger) as worker:  # a pass expires it
+        assert worker.run_once().outcomes == {"expired": 1}
+    before = ledger_digest(ledger_path)
+    for expires in (dt.timedelta(0), dt.timedelta(seconds=-60), dt.timedelta(days=10**6)):
+        with pytest.raises(InvalidFieldData) as err:
+            retry(ledger, old, expires)
+        assert str(err.value) == f"expires: {expires}: expected between 1 minute and 365 days"
+        with pytest.raises(InvalidFieldData):
+            Outbox(ledger).add(msg, pool="P", expires=expires)
+    with pytest.raises(InvalidField) as bad:
+        Outbox(ledger).add(msg, pool="P", expires=3)  # type: ignore[arg-type]
+    assert str(bad.value) == "expires: give a datetime.timedelta, not int"
+    assert ledger_digest(ledger_path) == before
+    retry(ledger, old, dt.timedelta(minutes=1))
+    assert ledger.message(old).state == "queued"
+    ledger.close()

@@ -69,6 +69,21 @@ def parse_expiry(text: str, field_name: str = "expires") -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
+def check_expiry(expires: object) -> dt.timedelta:
+    """``expires`` given to the library: what :func:`parse_expiry` lets through from the CLI
+    (a timedelta of 1 minute to 365 days), so a script cannot queue a message born expired or
+    one whose expiry is past what a date holds."""
+    if not isinstance(expires, dt.timedelta):
+        raise InvalidField(
+            "expires", "{field}: give a datetime.timedelta, not {kind}", kind=type(expires).__name__
+        )
+    if not dt.timedelta(minutes=1) <= expires <= MAX_EXPIRY:
+        raise InvalidFieldData(
+            "expires", "{field}: {text}: expected between 1 minute and 365 days", text=str(expires)
+        )
+    return expires
+
+
 def check_name(value: str, field_name: str) -> str:
     """A pool or campaign name: letters, digits, ``.``, ``_``, ``-`` (at most 100)."""
     if not NAME.match(value or ""):
@@ -203,6 +218,7 @@ class Outbox:
         :attr:`Queued.in_campaign`): queueing a file again, after an
         interruption or by mistake, completes the campaign instead of doubling it."""
         now = now or now_utc()
+        check_expiry(expires)
         target = self._target(mailbox, pool)
         if campaign is not None:
             check_name(campaign, "campaign")
@@ -418,6 +434,7 @@ def retry(
     expired one never left and keeps its Message-ID.
     """
     now = now or now_utc()
+    check_expiry(expires)
     row = ledger.message(message)
     new = None
     if row.state == "unknown":
