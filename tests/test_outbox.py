@@ -879,3 +879,22 @@ def test_the_library_takes_the_expiries_the_cli_takes_and_no_others(sink, tmp_pa
     retry(ledger, old, dt.timedelta(minutes=1))
     assert ledger.message(old).state == "queued"
     ledger.close()
+
+
+def test_two_eml_files_with_one_message_id_are_named_by_their_files(sink, tmp_path, ledger_path):
+    """'queue add --eml a.eml --eml b.eml', both with one Message-ID, said 'b.eml: Message-ID
+    <same@x> is also message 1's': the CLI numbers no messages, so which file was meant?"""
+    pool_of(sink.port, tmp_path)
+    one, two = tmp_path / "one.eml", tmp_path / "two.eml"
+    for path, to in ((one, "x@example.com"), (two, "y@example.com")):
+        path.write_text(f"To: {to}\nMessage-ID: <same@x>\nSubject: s\n\nbody\n", encoding="utf-8")
+    before = ledger_digest(ledger_path)
+    res = cli("queue", "add", "--pool", "P", "--eml", str(one), "--eml", str(two))
+    assert res.returncode == 65
+    assert res.stderr == (
+        f"Error: {two}: Message-ID <same@x> is also {one}'s; give each message its own Message-ID\n"
+    )
+    res = cli("queue", "add", "--pool", "P", "--eml", str(one), "--eml", str(one))
+    assert res.returncode == 65
+    assert res.stderr == f"Error: {one}: given twice (Message-ID <same@x>); queue it once\n"
+    assert ledger_digest(ledger_path) == before

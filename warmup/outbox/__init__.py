@@ -232,7 +232,7 @@ class Outbox:
                 at=f"{start:%Y-%m-%dT%H:%M:%SZ}",
                 end=f"{start + expires:%Y-%m-%dT%H:%M:%SZ}",
             )
-        seen: dict[str, int] = {}
+        seen: dict[str, str] = {}  # Message-ID -> the label of its message
         rows_to: set[str] = set()  # the template rows' recipients so far
         out = Queued()
         with tempfile.TemporaryFile(prefix="warmup-queue-") as spool:
@@ -273,11 +273,15 @@ class Outbox:
                         where(i) if callable(where) else where[i] if where else f"message {i + 1}"
                     )
                     msg, mid, envelope = _prepare(message, rcpts, target, label)
-                    if mid in seen:
+                    if mid in seen:  # named as the caller names them: the CLI, by file
+                        other = seen[mid]
                         raise DataError(
-                            f"{label}: Message-ID {mid} is also message {seen[mid] + 1}'s"
+                            f"{label}: given twice (Message-ID {mid}); queue it once"
+                            if other == label
+                            else f"{label}: Message-ID {mid} is also {other}'s; give each "
+                            f"message its own Message-ID"
                         )
-                    seen[mid] = i
+                    seen[mid] = label
                     data = msg.as_bytes(policy=email.policy.SMTP)
                     try:  # the gate would refuse it: refused now, it never waits in vain
                         headers.check_size(data)
