@@ -386,6 +386,31 @@ def test_a_mailbox_with_queued_messages_is_removed_only_with_force(sink, tmp_pat
     assert states() == {"cancelled": 1}
 
 
+def test_the_last_member_of_a_pool_with_queued_messages_is_removed_only_with_force(
+    sink, tmp_path, ledger_path
+):
+    """'mailbox remove' of a pool's only member went through without a word while the pool
+    had queued messages: they were left with no one to send them, and expired unsent."""
+    a, b = pool_of(sink.port, tmp_path, n=2)
+    assert cli("pool", "add", "Q", a).returncode == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: x@example.com\r\n\r\nhello\r\n")
+    assert cli("queue", "add", "--pool", "Q", "--eml", str(eml)).returncode == 0
+    before = ledger_digest(ledger_path)
+    res = cli("mailbox", "remove", a)
+    assert res.returncode == 65
+    assert res.stderr == (
+        f"Error: mailbox {a} is the only member of pool Q, which has 1 queued message; add "
+        f"another member first ('warmup pool add Q ADDRESS'), or add --force to remove it "
+        f"anyway (the pool's messages then wait for a member)\n"
+    )
+    assert ledger_digest(ledger_path) == before and states() == {"queued": 1}
+    assert cli("mailbox", "remove", b).returncode == 0  # P keeps a: nothing is stranded
+    res = cli("mailbox", "remove", a, "--force")
+    assert res.returncode == 0, res.stderr
+    assert states() == {"queued": 1}  # held for a member, not cancelled
+
+
 def test_cancelling_a_campaign_the_outbox_never_had_is_an_error(sink, tmp_path, ledger_path):
     # "Cancelled 0 messages." and exit 0 hid a typo in the campaign's name.
     pool_of(sink.port, tmp_path)

@@ -1051,13 +1051,13 @@ def test_run_once_with_nothing_due_still_says_why_the_queue_waits(
 
 
 def test_a_pool_left_without_mailboxes_is_a_fault_run_once_reports(sink, tmp_path, ledger_path):
-    """Its last member removed ('mailbox remove' does not ask), a pool's messages waited with
+    """Its last member removed ('mailbox remove --force'), a pool's messages waited with
     'the pool has no mailbox' and 'run --once' exited 0: cron told no one, nothing said what
     to do, and the messages expired unsent. No wait fixes it: exit 78 and the fix, in one line."""
     (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
     ledger = open_ledger()
     queued = Outbox(ledger).add(message("x@example.com"), pool="P")
-    assert cli("mailbox", "remove", a).returncode == 0
+    assert cli("mailbox", "remove", a, "--force").returncode == 0
     why = "pool P has no mailbox; add one with 'warmup pool add P ADDRESS'"
     res = cli("run", "--once", "--no-sync")
     assert res.returncode == 78, res.stderr

@@ -525,6 +525,38 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             )
             return int(sends), int(bounces)
 
+    def _refuse_last_member(self, conn: Connection, box_id: int, address: str) -> None:
+        """:class:`DataError` when the mailbox is the only member of a pool with queued
+        messages: removed, it would leave them held with no one to send them."""
+        other = POOL_MEMBER.alias("other")
+        alone = (
+            sa.select(POOL.c.id, POOL.c.name)
+            .join(POOL_MEMBER, POOL_MEMBER.c.pool_id == POOL.c.id)
+            .where(POOL_MEMBER.c.mailbox_id == box_id)
+            .where(~sa.exists().where(other.c.pool_id == POOL.c.id, other.c.mailbox_id != box_id))
+            .order_by(POOL.c.name)
+        )
+        row = None
+        for pool_id, name in conn.execute(alone).all():
+            n = conn.execute(
+                sa.select(sa.func.count()).where(
+                    OUTBOX.c.pool_id == pool_id, OUTBOX.c.state == "queued"
+                )
+            ).scalar_one()
+            if n:
+                row = (name, n)
+                break
+        if row is not None:
+            from warmup.words import plural
+
+            name = shlex.quote(row[0])
+            raise DataError(
+                f"mailbox {address} is the only member of pool {row[0]}, which has "
+                f"{plural(row[1], 'queued message')}; add another member first "
+                f"('warmup pool add {name} ADDRESS'), or add --force to remove it anyway (the "
+                f"pool's messages then wait for a member)"
+            )
+
     def remove_mailbox(self, address: str, force: bool = False) -> int:
         """Delete the mailbox and its history (suppressions stay: they protect every mailbox),
         and take it out of its pools. Refused while messages queued to it alone wait, unless
@@ -537,6 +569,8 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             refuse_while_queued(
                 conn, OUTBOX.c.mailbox_id == box.id, f"mailbox {box.address}", "mailbox", force
             )
+            if not force:  # a pool it is the last member of: its queue could go from no one
+                self._refuse_last_member(conn, box.id, box.address)
             # A message the gate reserved a slot for and is sending now (warmup send, a script's
             # relay, a library caller): its settlement, a hard bounce included, would find no
             # row and be lost. A reservation older than the gate's expiry is a dead process's.
