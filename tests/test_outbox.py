@@ -332,7 +332,7 @@ def test_a_pool_with_queued_messages_is_removed_only_with_force(sink, tmp_path):
     assert res.returncode == 65
     assert (
         res.stderr
-        == "Error: pool 'P' has 1 queued messages; add --force to cancel them and remove the pool\n"
+        == "Error: pool 'P' has 1 queued message; add --force to cancel it and remove the pool\n"
     )
     res = cli("pool", "remove", "P", "--force")
     assert res.returncode == 0 and "cancelled 1 queued message" in res.stdout
@@ -377,7 +377,7 @@ def test_a_mailbox_with_queued_messages_is_removed_only_with_force(sink, tmp_pat
     res = cli("mailbox", "remove", box)
     assert res.returncode == 65
     assert res.stderr == (
-        f"Error: mailbox {box} has 1 queued messages; add --force to cancel them and "
+        f"Error: mailbox {box} has 1 queued message; add --force to cancel it and "
         f"remove the mailbox\n"
     )
     assert ledger_digest(ledger_path) == before and states() == {"queued": 1}

@@ -74,9 +74,12 @@ def refuse_while_queued(
         )
     queued = counts.get("queued", 0)
     if queued and not force:
+        from warmup.words import plural
+
+        them = "them" if queued > 1 else "it"
         raise DataError(
-            f"{label} has {queued} queued messages; add --force to cancel them and remove "
-            f"the {what}"
+            f"{label} has {plural(queued, 'queued message')}; add --force to cancel {them} "
+            f"and remove the {what}"
         )
 
 
