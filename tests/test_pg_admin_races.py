@@ -66,7 +66,10 @@ def _admin(url: str, what: str, n: int, path: str, barrier, results) -> None:  #
             if what == "policy add":
                 policies.add(ledger, "careful", path)
             elif what == "policy set":
-                policies.update(ledger, "careful", path)
+                # a text of its own: the same text again stores no version
+                policies.update(
+                    ledger, "careful", path.replace("careful.toml", f"careful-{n}.toml")
+                )
             elif what == "notify set":
                 ledger.set_settings({"notify.webhook": f"https://hooks.example/{n}"})
             else:
@@ -83,6 +86,8 @@ def _admin(url: str, what: str, n: int, path: str, barrier, results) -> None:  #
 def test_hosts_administering_one_name_at_once_get_answers_not_tracebacks(tmp_path, what):
     pg_server()
     path = str(policy_file(tmp_path / "careful.toml", 50))
+    for n in range(4):  # each host's own version, for "policy set"
+        policy_file(tmp_path / f"careful-{n}.toml", 51 + n)
     ctx = multiprocessing.get_context("fork")
     procs = 4
     for _ in range(4):  # the race is lost more often than not; four rounds make it certain

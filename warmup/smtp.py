@@ -137,12 +137,21 @@ def logged_in(answer: tuple[int, bytes]) -> None:
         raise smtplib.SMTPAuthenticationError(code, reply)
 
 
-def _login_wanted(host: str | None, mail_from: str, verb: str, code: int, text: str) -> None:
-    """Raise :class:`LoginWanted` for a 530 to ``verb`` (MAIL or RCPT)."""
+def _login_wanted(
+    host: str | None, user: str, mail_from: str, verb: str, code: int, text: str
+) -> None:
+    """Raise :class:`LoginWanted` for a 530 to ``verb`` (MAIL or RCPT). ``user``: the name the
+    session logged in as, '' when it logs in as no one (a pool's overflow channel without
+    ``--user``: the channel's set-up, not a mailbox's, is what to fix)."""
     if code == 530:
+        fix = (
+            f"check the mailbox's login with 'warmup doctor {shlex.quote(mail_from)}'"
+            if user
+            else "this connection logs in as no one: give it a user"
+        )
         raise LoginWanted(
             f"{host or 'the server'} wants a login before {verb} ({code} {text}); nothing "
-            f"was sent: check the mailbox's login with 'warmup doctor {shlex.quote(mail_from)}'"
+            f"was sent: {fix}"
         )
 
 
@@ -344,7 +353,7 @@ class Session:
             if code != 250:
                 text = _text(reply)
                 self._reset(talk, code)
-                _login_wanted(self.host, mail_from, "MAIL FROM", code, text)
+                _login_wanted(self.host, self.target.username, mail_from, "MAIL FROM", code, text)
                 return Outcome(
                     released,
                     (code, text) if is_throttle(code, text) else None,
@@ -358,7 +367,7 @@ class Session:
                     accepted.append(rcpt)
                 elif code == 530:
                     self._reset(talk, code)
-                    _login_wanted(self.host, mail_from, "RCPT TO", code, text)
+                    _login_wanted(self.host, self.target.username, mail_from, "RCPT TO", code, text)
                 elif is_throttle(code, text, stage="rcpt"):
                     self._reset(talk, code)
                     # The refusals already read stand (a hard one suppresses its recipient).
@@ -463,7 +472,7 @@ class Session:
         code, text = replies[0]
         if code != 250:
             self._end(closed)
-            _login_wanted(self.host, mail_from, "MAIL FROM", code, text)
+            _login_wanted(self.host, self.target.username, mail_from, "MAIL FROM", code, text)
             throttle = (code, text) if is_throttle(code, text) else None
             return Outcome(released, throttle, f"MAIL FROM refused: {code} {text}")
         results: dict[str, RcptResult] = {}
@@ -497,7 +506,7 @@ class Session:
             )
         if wanted is not None and not accepted:  # the chunk was discarded: nothing went
             self._end(closed)
-            _login_wanted(self.host, mail_from, "RCPT TO", *wanted)
+            _login_wanted(self.host, self.target.username, mail_from, "RCPT TO", *wanted)
         code, text = replies[-1]  # BDAT's: the message's, as DATA's final reply
         held = not 200 <= code < 300 and is_throttle(code, text)
         if not 200 <= code < 300:
