@@ -127,6 +127,37 @@ def _rewrite_tests_once(config: pytest.Config) -> None:
             _write_pyc(state, co, source_hash, pyc)
 
 
+# Set in the fresh interpreter a test marked ``alone`` runs in (pytest_pyfunc_call).
+ALONE = "WARMUP_TEST_ALONE"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A test marked ``alone`` is about forking, which :mod:`warmup.shards` refuses beside other
+    threads (a fork copies only the calling one), and counts the children and signals of its
+    process: it runs in a fresh interpreter, it alone (earlier tests of a worker leave threads
+    of loopback servers, child processes and signal handlers), and passes, fails or is skipped
+    as it does there."""
+    if pyfuncitem.get_closest_marker("alone") is None or os.environ.get(ALONE):
+        return None
+    import subprocess
+    import sys
+
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", "-p", "no:xdist",
+         pyfuncitem.nodeid],
+        cwd=pyfuncitem.config.rootpath, env={**os.environ, ALONE: "1"},
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    tail = (res.stdout.strip().splitlines() or [""])[-1]
+    if res.returncode == 0 and " skipped" in tail and " passed" not in tail:
+        why = [line for line in res.stdout.splitlines() if line.startswith("SKIPPED")]
+        pytest.skip(f"in a fresh interpreter: {why[-1] if why else tail}")
+    if res.returncode != 0 or " 1 passed" not in f" {tail}":
+        pytest.fail(f"in a fresh interpreter:\n{res.stdout[-4000:]}\n{res.stderr[-2000:]}", False)
+    return True
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Slow tests first (stable otherwise): with several workers (``-n``), the long ones start
     at once instead of becoming the run's tail while the other workers sit idle."""

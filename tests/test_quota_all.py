@@ -292,6 +292,7 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     assert {q["status"] for q in one_by_one} & {"hold", "paused", "exhausted"}, one_by_one
 
 
+@pytest.mark.alone  # forks: see tests/conftest.py
 def test_quota_for_all_in_forked_parts_answers_the_same(ledger_url):  # noqa: F811
     """``warmup quota`` for many mailboxes without memos splits them across the cores
     (``fork_from``): each part read and walked in a child of its own, on its own connection.
@@ -339,6 +340,7 @@ def test_quota_for_all_in_forked_parts_answers_the_same(ledger_url):  # noqa: F8
         assert [a.to_dict() for a, *_ in answers] == expected
 
 
+@pytest.mark.alone  # forks: see tests/conftest.py
 def test_a_forked_part_that_cannot_open_the_ledger_is_done_in_the_parent(tmp_path):
     """A child opens the ledger anew (it must never use its parent's connection): when that
     fails (here the file was renamed after the parent opened it), the parent answers its part

@@ -12,6 +12,9 @@ import pytest
 
 from warmup import shards
 
+# forks: each runs in a fresh interpreter of its own (tests/conftest.py)
+pytestmark = pytest.mark.alone
+
 
 def _no_children_left() -> bool:
     try:
@@ -149,6 +152,12 @@ def test_a_ctrl_c_in_a_child_has_its_part_done_here():
         os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C reaches the whole process group
         return here(part)
 
-    got = shards.in_shards(list(range(6)), 3, here, there)
+    # Python's own SIGINT handler (KeyboardInterrupt), whatever an earlier test of this
+    # process left ('warmup run' run in-process installs its own)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        got = shards.in_shards(list(range(6)), 3, here, there)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert got == [(x, me) for x in range(6)]
     assert _no_children_left()
