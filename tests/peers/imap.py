@@ -21,7 +21,7 @@ class ImapScript:
     ``greeting``: the first line(s), or None to close at once. ``tls``: a server context to wrap
     the connection in first (implicit TLS); ``starttls``: the context STARTTLS switches to.
     ``trickle``: seconds between the greeting's bytes. ``replies``: a command (``CAPABILITY``,
-    ``LOGIN``, ``AUTHENTICATE``, ``STARTTLS``...) to its answer, ``{tag}`` standing for the
+    ``LOGIN``, ``AUTHENTICATE``, ``STARTTLS``, or two words: ``UID SEARCH``...) to its answer, ``{tag}`` standing for the
     command's tag; a list answers the command with its first item and each line the client
     sends next (an AUTHENTICATE's responses) with the next one. ``None`` closes the connection
     without a word, ``"rst"`` resets it, ``"hangup"`` (in a list) closes it without reading
@@ -82,8 +82,11 @@ class ImapServer(ScriptedPeer[ImapScript]):
         while line := reader.readline():
             seen.append(line)
             tag, _, rest = line.partition(b" ")
-            verb = rest.split(b" ", 1)[0].strip().upper().decode("ascii", "replace")
-            reply = replies.get(verb, b"{tag} BAD unknown command\r\n")
+            words = rest.split(b" ", 2)
+            verb = words[0].strip().upper().decode("ascii", "replace")
+            # "UID SEARCH", "UID FETCH": scripted apart when the script names them.
+            both = " ".join(w.strip().upper().decode("ascii", "replace") for w in words[:2])
+            reply = replies.get(both) or replies.get(verb, b"{tag} BAD unknown command\r\n")
             steps = reply if isinstance(reply, list) else [reply]
             for n, step in enumerate(steps):
                 if step == "hangup":
@@ -95,7 +98,9 @@ class ImapServer(ScriptedPeer[ImapScript]):
                     seen.append(more)
                 if isinstance(step, bytes):
                     step = step.replace(b"{tag}", tag)
-                if not self._reply(conn, step, script.dribble.get(verb, 0.0), script.step):
+                if not self._reply(
+                    conn, step, script.dribble.get(both, script.dribble.get(verb, 0.0)), script.step
+                ):
                     return
             if verb == "STARTTLS" and script.starttls is not None:
                 reader.close()

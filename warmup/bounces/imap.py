@@ -639,6 +639,12 @@ def _sync_folder(
             f"opened; a sync cannot tell which of its messages it has read without it (ask the "
             f"server's administrator)"
         )
+    if not 0 < int(stated) <= MAX_UID:  # 99999999999999999999 was an OverflowError
+        raise Unavailable(
+            f"the IMAP server stated UIDVALIDITY {_text(stated)} for folder {folder!r}, which "
+            f"is no UIDVALIDITY (a number from 1 to {MAX_UID}); nothing was recorded (ask "
+            f"the server's administrator)"
+        )
     uidvalidity = int(stated)
     asked = since
     last, saved, since = _position(ledger, box, folder, uidvalidity, since)
@@ -739,10 +745,31 @@ def _search(
                 f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run "
                 f"the sync again later"
             )
-        found.update(u for u in (int(x) for x in (data[0] or b"").split()) if u > last)
+        found.update(u for u in _uids(folder, data[0] or b"") if u > last)
         if final:
             return sorted(found)
         low += span
+
+
+# RFC 3501's nz-number: UIDs and UIDVALIDITY are unsigned 32-bit, never 0.
+MAX_UID = 2**32 - 1
+
+
+def _uids(folder: str, said: bytes) -> list[int]:
+    """The UIDs of a SEARCH answer; :class:`Unavailable` for a word that is no UID (RFC 3501:
+    a number from 1 to 2^32-1). From a broken server, ``abc`` was a ValueError and
+    99999999999999999999 an OverflowError writing the position, each a traceback."""
+    out = []
+    for word in said.split():
+        uid = int(word) if word.isdigit() and len(word) <= 10 else 0
+        if not 0 < uid <= MAX_UID:
+            raise Unavailable(
+                f"the IMAP server answered a search of {folder!r} with {_text(word)!r}, which "
+                f"is no UID (a number from 1 to {MAX_UID}); nothing of it was recorded, "
+                f"progress is saved (ask the server's administrator)"
+            )
+        out.append(uid)
+    return out
 
 
 def _move_command(imap: imaplib.IMAP4) -> str | None:

@@ -1,0 +1,66 @@
+"""Bounce sync against IMAP servers that misbehave where Dovecot cannot: scripted loopback
+peers (:class:`tests.peers.imap.ImapServer`) answering a sync's SELECT, SEARCH and FETCH with
+what a broken or hostile server might send. Each refusal is one line with its sysexits code,
+no traceback, and the ledger holds no bounce and no position it did not earn."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.gatekit import BOX, add_box, cli, rows
+from tests.peers.imap import ImapScript, ImapServer
+
+ENV = {"WARMUP_PASSWORD": "imap-pass-1"}
+NOTE = b"From: friend@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
+
+
+def folder(uidvalidity: bytes = b"7", search: bytes = b"1") -> dict[str, bytes | str | None]:
+    """The answers of a one-message INBOX: its STATUS, SELECT (EXAMINE) and UID SEARCH."""
+    return {
+        "STATUS": b"* STATUS INBOX (UIDVALIDITY " + uidvalidity + b")\r\n{tag} OK done\r\n",
+        "EXAMINE": (
+            b"* 1 EXISTS\r\n* OK [UIDVALIDITY " + uidvalidity + b"] v\r\n"
+            b"* OK [UIDNEXT 2] n\r\n{tag} OK [READ-ONLY] done\r\n"
+        ),
+        "UID SEARCH": b"* SEARCH " + search + b"\r\n{tag} OK done\r\n",
+        "UID FETCH": (
+            b"* 1 FETCH (UID 1 RFC822.SIZE 40 BODY[]<0> {%d}\r\n" % len(NOTE)
+            + NOTE
+            + b")\r\n{tag} OK done\r\n"
+        ),
+    }
+
+
+def sync(script: ImapScript) -> str:
+    with ImapServer(script) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        res = cli("bounces", "sync", BOX, env=ENV)
+    err = res.stderr.strip()
+    assert res.returncode == 69 and len(err.splitlines()) == 1, (res.returncode, err)
+    return err
+
+
+@pytest.mark.parametrize("uid", [b"abc", b"99999999999999999999", b"4294967296", b"0"])
+def test_a_search_answer_naming_no_uid_is_one_line_and_69(uid, ledger_path):
+    """RFC 3501's UIDs are numbers from 1 to 2^32-1. A SEARCH answered with a word was a
+    ValueError traceback, and a UID past 2^63 an OverflowError writing the folder's position
+    (a traceback, after the message was read)."""
+    err = sync(ImapScript(replies=folder(search=b"1 " + uid)))
+    assert err == (
+        f"Error: the IMAP server answered a search of 'INBOX' with {uid.decode()!r}, which is "
+        f"no UID (a number from 1 to 4294967295); nothing of it was recorded, progress is "
+        f"saved (ask the server's administrator)"
+    )
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+
+
+@pytest.mark.parametrize("validity", [b"99999999999999999999", b"0"])
+def test_a_uidvalidity_out_of_range_is_one_line_and_69(validity, ledger_path):
+    """A UIDVALIDITY past 2^63 was an OverflowError traceback writing the position."""
+    err = sync(ImapScript(replies=folder(uidvalidity=validity)))
+    assert err == (
+        f"Error: the IMAP server stated UIDVALIDITY {validity.decode()} for folder 'INBOX', "
+        f"which is no UIDVALIDITY (a number from 1 to 4294967295); nothing was recorded (ask "
+        f"the server's administrator)"
+    )
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
