@@ -64,3 +64,20 @@ def test_a_uidvalidity_out_of_range_is_one_line_and_69(validity, ledger_path):
         f"the server's administrator)"
     )
     assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+
+
+def test_a_fetch_literal_whose_size_lies_is_told_without_pythons_bytes(ledger_path):
+    """A literal announced shorter than the message sent: the rest is read as answer lines,
+    which imaplib refuses ("unexpected response: b'...'"). The sync reconnects, meets the same
+    answer, and stops at exit 69 in the server's words, not Python's ``b'...'``; no bounce and
+    no position is recorded for the message never read whole."""
+    lying = folder()
+    lying["UID FETCH"] = (
+        b"* 1 FETCH (UID 1 RFC822.SIZE 40 BODY[]<0> {5}\r\n" + NOTE + b")\r\n{tag} OK done\r\n"
+    )
+    err = sync(ImapScript(replies=lying))
+    assert err.startswith("Error: IMAP connection kept dropping (UID: unexpected response: "), err
+    assert "b'" not in err and 'b"' not in err, err
+    assert err.endswith("); progress is saved, run the sync again"), err
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+    assert rows(ledger_path, "SELECT count(*) FROM bounce") == [(0,)]

@@ -398,6 +398,17 @@ def _said(exc: BaseException) -> str:
     return printable(" ".join(text.split())[:200]) or type(exc).__name__
 
 
+def _lost(exc: BaseException) -> str:
+    """Why a connection was lost, in one printable line without Python's bytes: imaplib's
+    "command: UID => unexpected response: b''" is "UID: unexpected response: ''"."""
+    if isinstance(exc, OSError):
+        return describe(exc)
+    command, _, why = str(exc).partition(" => ")
+    text = _BYTES.sub(lambda m: repr(m.group(2)) if not m.group(2) else m.group(2), why or command)
+    text = printable(" ".join(text.split())[:200]) or type(exc).__name__
+    return f"{command.removeprefix('command: ')}: {text}" if why else text
+
+
 def _refused(
     host: str,
     port: int,
@@ -576,7 +587,7 @@ def sync(
             except (OSError, imaplib.IMAP4.abort) as exc:
                 if attempt == RETRIES:
                     raise Unavailable(
-                        f"IMAP connection kept dropping ({describe(exc)}); "
+                        f"IMAP connection kept dropping ({_lost(exc)}); "
                         f"progress is saved, run the sync again"
                     ) from None
                 report.reconnects += 1
