@@ -81,3 +81,39 @@ def test_a_fetch_literal_whose_size_lies_is_told_without_pythons_bytes(ledger_pa
     assert err.endswith("); progress is saved, run the sync again"), err
     assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
     assert rows(ledger_path, "SELECT count(*) FROM bounce") == [(0,)]
+
+
+def test_a_fetch_answer_without_the_asked_uid_never_passes_the_message_unread(ledger_path):
+    """RFC 3501 makes a UID FETCH answer carry the UID. One that did not (or named another)
+    gave the message as empty: scanned, nothing found, and the position saved past it, so its
+    bounces were never read by any sync. A message the server listed with its size a moment
+    before is not taken for gone: the sync reconnects, then stops at exit 69, its position
+    where it was."""
+    blank = folder()
+    blank["UID FETCH"] = (
+        b"* 1 FETCH (UID 1 RFC822.SIZE 40)\r\n"
+        b"* 1 FETCH (BODY[]<0> {%d}\r\n" % len(NOTE) + NOTE + b")\r\n{tag} OK done\r\n"
+    )
+    err = sync(ImapScript(replies=blank))
+    assert err == (
+        "Error: IMAP connection kept dropping (FETCH: no message for UID 1, which the server "
+        "had just listed); progress is saved, run the sync again"
+    )
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+
+
+def test_a_message_deleted_between_search_and_fetch_is_passed_over(ledger_path):
+    """The SEARCH lists UIDs 1 and 2, then 1 is expunged: the FETCH names only 2. UID 1 is gone
+    for good, and the position passes both."""
+    gone = folder(search=b"1 2")
+    gone["UID FETCH"] = (
+        b"* 1 FETCH (UID 2 RFC822.SIZE 40 BODY[]<0> {%d}\r\n" % len(NOTE)
+        + NOTE
+        + b")\r\n{tag} OK done\r\n"
+    )
+    with ImapServer(ImapScript(replies=gone)) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        res = cli("bounces", "sync", BOX, "--json", env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert '"scanned": 2' in res.stdout
+    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 2)]

@@ -930,6 +930,13 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, byt
             raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
         got = dict(_bodies(data))
         del data
+        # Listed with its size a moment ago, missing now: not taken for a message gone (the
+        # position would pass it unread, for good) unless a new connection's SEARCH agrees.
+        unread = [uid for uid in group if uid in sizes and uid not in got]
+        if unread:
+            raise imaplib.IMAP4.abort(
+                f"FETCH: no message for UID {unread[0]}, which the server had just listed"
+            )
         for uid in group:
             yield uid, sizes.get(uid, 0), got.pop(uid, b"")
 
