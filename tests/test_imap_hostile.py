@@ -14,13 +14,15 @@ ENV = {"WARMUP_PASSWORD": "imap-pass-1"}
 NOTE = b"From: friend@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
 
 
-def folder(uidvalidity: bytes = b"7", search: bytes = b"1") -> dict[str, bytes | str | None]:
+def folder(
+    uidvalidity: bytes = b"7", search: bytes = b"1", uidnext: bytes = b"2"
+) -> dict[str, bytes | str | None]:
     """The answers of a one-message INBOX: its STATUS, SELECT (EXAMINE) and UID SEARCH."""
     return {
         "STATUS": b"* STATUS INBOX (UIDVALIDITY " + uidvalidity + b")\r\n{tag} OK done\r\n",
         "EXAMINE": (
             b"* 1 EXISTS\r\n* OK [UIDVALIDITY " + uidvalidity + b"] v\r\n"
-            b"* OK [UIDNEXT 2] n\r\n{tag} OK [READ-ONLY] done\r\n"
+            b"* OK [UIDNEXT " + uidnext + b"] n\r\n{tag} OK [READ-ONLY] done\r\n"
         ),
         "UID SEARCH": b"* SEARCH " + search + b"\r\n{tag} OK done\r\n",
         "UID FETCH": (
@@ -117,3 +119,17 @@ def test_a_message_deleted_between_search_and_fetch_is_passed_over(ledger_path):
     assert res.returncode == 0, res.stderr
     assert '"scanned": 2' in res.stdout
     assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 2)]
+
+
+def test_a_uidnext_no_uid_can_reach_is_taken_as_unstated(ledger_path):
+    """A first sync (a send recorded, no position yet) saves the folder's UIDNEXT - 1 as its
+    position, passing the older mail for good: a UIDNEXT past 2^63 was an OverflowError
+    traceback writing it, and one past 2^32 a position no UID reaches. It is taken as unstated:
+    the position is the last UID read."""
+    with ImapServer(ImapScript(replies=folder(uidnext=b"99999999999999999999"))) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        assert cli("record", "send", BOX, "--to", "lead@example.com").returncode == 0
+        res = cli("bounces", "sync", BOX, "--json", env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert '"scanned": 1' in res.stdout
+    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 1)]

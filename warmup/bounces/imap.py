@@ -663,6 +663,10 @@ def _sync_folder(
     if been is not None and been[0] == uidvalidity:  # read by this run before a reconnect
         last = max(last, been[1])
     uidnext = _number(imap.response("UIDNEXT"))
+    if uidnext is not None and not 0 < uidnext <= MAX_UID + 1:
+        # No UIDNEXT a UID can reach: as if unstated. Taken as said, a first sync saved it as
+        # its position (an OverflowError past 2^63), and windowed a search up to it.
+        uidnext = None
     exists = _number(selected)
     uids = _search(imap, folder, last, since, exists, uidnext)
     if asked is not None and saved > last:
