@@ -133,3 +133,23 @@ def test_a_uidnext_no_uid_can_reach_is_taken_as_unstated(ledger_path):
     assert res.returncode == 0, res.stderr
     assert '"scanned": 1' in res.stdout
     assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 1)]
+
+
+def test_a_search_answered_over_two_lines_is_read_whole(ledger_path):
+    """A server may split a SEARCH answer over several ``* SEARCH`` lines; only the first was
+    read. On a first sync (a send recorded) the position then went to the folder's UIDNEXT - 1,
+    past the UIDs of the second line: those reports were never read by any sync."""
+    two = folder(search=b"1\r\n* SEARCH 2", uidnext=b"3")
+    two["UID FETCH"] = b"".join(
+        b"* %d FETCH (UID %d RFC822.SIZE 40 BODY[]<0> {%d}\r\n" % (uid, uid, len(NOTE))
+        + NOTE
+        + b")\r\n"
+        for uid in (1, 2)
+    ) + (b"{tag} OK done\r\n")
+    with ImapServer(ImapScript(replies=two)) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        assert cli("record", "send", BOX, "--to", "lead@example.com").returncode == 0
+        res = cli("bounces", "sync", BOX, "--json", env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert '"scanned": 2' in res.stdout, res.stdout
+    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 2)]

@@ -760,7 +760,9 @@ def _search(
                 f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run "
                 f"the sync again later"
             )
-        found.update(u for u in _uids(folder, data[0] or b"") if u > last)
+        # Every SEARCH line: a server may split a long answer over several.
+        said = b" ".join(x for x in data if isinstance(x, bytes))
+        found.update(u for u in _uids(folder, said) if u > last)
         if final:
             return sorted(found)
         low += span
