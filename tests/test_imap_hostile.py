@@ -153,3 +153,18 @@ def test_a_search_answered_over_two_lines_is_read_whole(ledger_path):
     assert res.returncode == 0, res.stderr
     assert '"scanned": 2' in res.stdout, res.stdout
     assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 2)]
+
+
+@pytest.mark.parametrize("body", [b'""', b"NIL"])
+def test_an_empty_message_is_read_as_empty_not_as_missing(body, ledger_path):
+    """An empty message's first bytes come as ``""`` (or NIL), not as a literal: read as no
+    body, the sync took it for a message missing from the FETCH and never got past it."""
+    empty = folder()
+    empty["UID FETCH"] = (
+        b"* 1 FETCH (UID 1 RFC822.SIZE 0 BODY[]<0> " + body + b")\r\n{tag} OK done\r\n"
+    )
+    with ImapServer(ImapScript(replies=empty)) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        res = cli("bounces", "sync", BOX, "--json", env=ENV)
+    assert res.returncode == 0, res.stderr
+    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 1)]

@@ -948,11 +948,16 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, byt
 
 
 def _bodies(data: list[object]) -> Iterator[tuple[int, bytes]]:
-    """``(uid, body)`` of each message of a FETCH answer. RFC 3501 sets no order for the UID:
+    """``(uid, body)`` of each message of a FETCH answer (``b""`` for a body sent as ``""`` or
+    NIL, not as a literal). RFC 3501 sets no order for the UID:
     before the literal (``(b'1 (UID 5 BODY[]<0> {n}', body)``) or after it, in the line that
     follows (``b' UID 5)'``)."""
     for i, part in enumerate(data):
         if not isinstance(part, tuple):
+            # No literal: an empty message's body comes as "" (or NIL), in the line itself.
+            m = _UID.search(part) if isinstance(part, bytes) and b"BODY[" in part else None
+            if m:
+                yield int(m.group(1)), b""
             continue
         after = data[i + 1] if i + 1 < len(data) else b""
         m = _UID.search(part[0]) or (_UID.search(after) if isinstance(after, bytes) else None)
