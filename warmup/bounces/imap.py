@@ -585,13 +585,15 @@ def sync(
                 step(imap)
                 return
             except (OSError, imaplib.IMAP4.abort) as exc:
+                # Dropped, not logged out: a server that stalled would let LOGOUT wait out
+                # the timeout again, each time (a sync gave up after twice its timeouts).
+                _drop(imap)
                 if attempt == RETRIES:
                     raise Unavailable(
                         f"IMAP connection kept dropping ({_lost(exc)}); "
                         f"progress is saved, run the sync again"
                     ) from None
                 report.reconnects += 1
-                _logout(imap)
                 imap = login()
             except imaplib.IMAP4.error as exc:  # a BAD, or an answer imaplib cannot read
                 why = printable(_reason(exc))[:200]
