@@ -189,3 +189,17 @@ def test_a_server_stalling_mid_fetch_costs_one_timeout_per_attempt_not_two(ledge
     assert server.connections == 4
     assert took < 12, took
     assert all("LOGOUT" not in verbs for verbs in server.verbs()[:3]), server.verbs()
+
+
+def test_a_folder_the_server_will_not_open_now_is_its_trouble_not_a_typo(ledger_path):
+    """The folder's STATUS answered (it exists), then SELECT was refused NO [UNAVAILABLE]: that
+    was exit 64 "cannot be opened; check --folder", without the server's words. It is the
+    server's trouble: exit 69, in its words, the position kept."""
+    busy = folder()
+    busy["EXAMINE"] = b"{tag} NO [UNAVAILABLE] Internal error occurred, try again later\r\n"
+    err = sync(ImapScript(replies=busy))
+    assert err == (
+        "Error: IMAP refused to open folder 'INBOX' ([UNAVAILABLE] Internal error occurred, "
+        "try again later); progress is saved, run the sync again later"
+    )
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]

@@ -644,7 +644,12 @@ def _sync_folder(
 ) -> None:
     typ, selected = imap.select(_quote(folder), readonly=move_to is None)
     if typ != "OK":
-        raise NotFound(f"IMAP folder {folder!r} cannot be opened; check --folder")
+        # The folder was there when the sync began (STATUS): a NO now is the server's trouble
+        # ([UNAVAILABLE], [INUSE]), not a typo; it was exit 64 "check --folder", without why.
+        raise Unavailable(
+            f"IMAP refused to open folder {folder!r} ({_text(selected)}); progress is saved, "
+            f"run the sync again later"
+        )
     stated = imap.response("UIDVALIDITY")[1][0]
     if not isinstance(stated, bytes) or not stated.strip().isdigit():
         raise Unavailable(
