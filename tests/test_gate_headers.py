@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.gatekit import BOX, add_box
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
 from tests.peers.fixtures import SMTP_PASSWORD
 from warmup import Gate, headers
 from warmup.errors import DataError
@@ -58,7 +58,7 @@ def _new_path(msg: EmailMessage) -> tuple[list[str], str, bytes]:
     msg = prepare(msg, BOX)
     rcpts = recipients_of(msg)
     del msg["Bcc"]
-    return rcpts, message_id_of(msg), msg.as_bytes(policy=headers.SMTP)
+    return rcpts, message_id_of(msg), headers.flatten(msg)  # as Gate.send flattens it
 
 
 _DATE = re.compile(rb"^Date: [^\r]*\r\n", re.M)
@@ -464,3 +464,34 @@ def test_the_ids_a_reply_names_are_read_as_any_angle_bracketed_id():
 
     raw = b"In-Reply-To: <old-style>\r\nReferences: <a@x.example> <old-style>\r\n\r\nbody\r\n"
     assert thread_ids(raw) == ["<old-style>", "<a@x.example>"]
+
+
+@pytest.mark.parametrize(
+    "args", [("send", BOX), ("send", BOX, "--dry-run"), ("queue", "add", "--mailbox", BOX)]
+)
+def test_a_header_the_registry_folds_but_cannot_read_back_is_one_line_65(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path, args
+):
+    """The stdlib writes a group after an encoded comma ('=?utf-8?q?=2C?= Team: ...;') that
+    its own parser cannot read back: flattening such a Resent-Bcc for the server raised
+    AttributeError in the gate (a traceback, exit 1; the property test above found it)."""
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(
+        b"From: a@corp.example\nTo: a@example.com\n"
+        b"Resent-Bcc: a@example.com, a@example.com, a@example.com, a@example.com, Team:\n"
+        b" a@example.com, a00h40@example.com,\n"
+        b' "Q \\"x\\" Y" <a.xx.rcapsq73cua0@example.com>, "Doe, John" <ablb.0@example.com>;\n'
+        b" =?utf-8?q?=2C?= Team: =?utf-8?q?Ren=C3=A9e_=28sales=29?= <a@example.com>;\n"
+        b"Subject: hi\n\nhello\n"
+    )
+    add_box(smtp_ssl.port)
+    con = sqlite3.connect(ledger_path)
+    before = con.execute("SELECT count(*) FROM send").fetchone()
+    res = cli(*args, "--eml", str(eml), env=PASSWORD_ENV)
+    assert res.returncode == 65, res.stdout + res.stderr
+    [line] = res.stderr.strip().splitlines()
+    assert "Resent-Bcc header cannot be read" in line and "Traceback" not in res.stderr, line
+    assert con.execute("SELECT count(*) FROM send").fetchone() == before
+    assert con.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
+    con.close()
+    assert smtp_ssl.messages == []

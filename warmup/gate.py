@@ -612,7 +612,7 @@ class Gate:
             rcpts = recipients or recipients_of(msg)
             del msg["Bcc"]
             message_id = message_id_of(msg)
-            data = msg.as_bytes(policy=headers.SMTP)
+            data = headers.flatten(msg)
             # Before anything is reserved: it cannot go (the relay and the outbox refuse both).
             headers.check_size(data)
             headers.check_nul(data)

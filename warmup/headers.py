@@ -432,6 +432,24 @@ def _unreadable(name: str, exc: Exception) -> DataError:
     )
 
 
+def flatten(msg: Message, policy: email.policy.Policy | None = None) -> bytes:
+    """``msg``'s bytes as they go (``policy``: :data:`SMTP` by default). The registry folds
+    some headers it cannot parse back (a group of a Resent-Bcc folded after an encoded comma):
+    that header is the message's fault, a :class:`DataError` naming it (exit 65), not a
+    traceback."""
+    try:
+        return msg.as_bytes(policy=policy or SMTP)
+    except _REGISTRY_FAILURES as exc:
+        bad = "one"
+        for name, value in msg.raw_items():  # items() parses: it raises as well
+            try:
+                (policy or SMTP).fold_binary(name, value)
+            except _REGISTRY_FAILURES:
+                bad = name
+                break
+        raise _unreadable(bad, exc) from None
+
+
 def addresses_of(msg: EmailMessage, names: tuple[str, ...] = ("To", "Cc", "Bcc")) -> list[str]:
     """The addresses of ``msg``'s ``names`` headers, read by the header registry.
 

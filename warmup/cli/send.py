@@ -539,6 +539,10 @@ def _send_one(
         own = None if derived or retry else _retry_of_own(gate, msg, rcpts)
         if own is not None:
             rcpts, _, gone = own
+        from warmup import headers
+
+        del msg["Bcc"]  # as the gate flattens it: a header it cannot write is refused (65)
+        headers.flatten(msg)
         bad = gate.check_suppressed(rcpts)
         if bad:
             from warmup.gate import suppressed_refusal

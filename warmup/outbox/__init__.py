@@ -282,8 +282,8 @@ class Outbox:
                             f"message its own Message-ID"
                         )
                     seen[mid] = label
-                    data = msg.as_bytes(policy=email.policy.SMTP)
                     try:  # the gate would refuse it: refused now, it never waits in vain
+                        data = headers.flatten(msg, email.policy.SMTP)
                         headers.check_size(data)
                         headers.check_nul(data)
                         headers.check_line_length(data)
