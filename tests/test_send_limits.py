@@ -111,19 +111,29 @@ def test_dry_run_of_a_message_id_already_sent_says_the_send_would_refuse_it(
     assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [("x@example.com", "sent")]
 
 
+_GREY = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
+_GONE = {"gone@example.com": (550, "5.1.1 no such user")}
+
+
+def _mixed(
+    smtp_ssl, tmp_path, n: int, refuse: dict, rcpts: str = "ok@example.com, grey@example.com"
+):
+    """A flat-policy mailbox, the sink refusing ``refuse`` at RCPT, and the message
+    <mix.N@corp.example> to ``rcpts`` written to m.eml (its path)."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    smtp_ssl.reject_rcpt = dict(refuse)
+    eml = tmp_path / "m.eml"
+    eml.write_text(f"From: {BOX}\nTo: {rcpts}\nMessage-ID: <mix.{n}@corp.example>\n\nhi\n")
+    return eml
+
+
 def test_a_partly_deferred_message_says_how_to_send_the_rest(
     smtp_ssl, ssl_cert_env, ledger_path, tmp_path
 ):
     # Exit 75 asked for a retry, and the same command then exited 65 "a resend needs a new
     # Message-ID": a new one would mail ok@ twice. The rest go under the same Message-ID to
     # the deferred recipients alone, which both messages now say.
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
-    smtp_ssl.reject_rcpt = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
-    eml = tmp_path / "m.eml"
-    eml.write_text(
-        f"From: {BOX}\nTo: ok@example.com, grey@example.com\nMessage-ID: <mix.1@corp.example>\n"
-        "\nhi\n"
-    )
+    eml = _mixed(smtp_ssl, tmp_path, 1, _GREY)
     first = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
     assert first.returncode == 75, first.stderr
     assert first.stderr.splitlines()[-1] == (
@@ -142,13 +152,7 @@ def test_the_whole_message_again_under_its_own_message_id_goes_to_those_not_reac
     # The same command again after exit 75 exited 65, "send it to them alone": a retry of a
     # message with its own Message-ID to the same recipients goes to those not reached (as a
     # derived Message-ID's does), and says so; to someone it never went to, it is refused.
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
-    smtp_ssl.reject_rcpt = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
-    eml = tmp_path / "m.eml"
-    eml.write_text(
-        f"From: {BOX}\nTo: ok@example.com, grey@example.com\nMessage-ID: <mix.2@corp.example>\n"
-        "\nhi\n"
-    )
+    eml = _mixed(smtp_ssl, tmp_path, 2, _GREY)
     assert cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV).returncode == 75
     smtp_ssl.reject_rcpt = {}
     again = cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV)
@@ -405,13 +409,7 @@ def test_a_dry_run_of_the_whole_message_again_answers_as_its_retry_would(
     # A retry under its own Message-ID goes to those not reached (a5af3f8), but '--dry-run' of
     # it still said "would refuse: message ... was already sent to ok@example.com" (exit 65):
     # not what the send does.
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
-    smtp_ssl.reject_rcpt = {"grey@example.com": (450, "4.2.0 greylisted, try again later")}
-    eml = tmp_path / "m.eml"
-    eml.write_text(
-        f"From: {BOX}\nTo: ok@example.com, grey@example.com\nMessage-ID: <mix.3@corp.example>\n"
-        "\nhi\n"
-    )
+    eml = _mixed(smtp_ssl, tmp_path, 3, _GREY)
     assert cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV).returncode == 75
     smtp_ssl.reject_rcpt = {}
     dry = cli("send", BOX, "--eml", str(eml), "--dry-run", "--json", env=PASSWORD_ENV)
@@ -430,15 +428,8 @@ def test_a_dry_run_of_the_whole_message_again_answers_as_its_retry_would(
 def test_a_dry_run_of_a_retry_past_a_hard_bounce_names_it_as_the_send_does(
     smtp_ssl, ssl_cert_env, ledger_path, tmp_path
 ):
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
-    smtp_ssl.reject_rcpt = {
-        "grey@example.com": (450, "4.2.0 greylisted, try again later"),
-        "gone@example.com": (550, "5.1.1 no such user"),
-    }
-    eml = tmp_path / "m.eml"
-    eml.write_text(
-        f"From: {BOX}\nTo: ok@example.com, grey@example.com, gone@example.com\n"
-        "Message-ID: <mix.4@corp.example>\n\nhi\n"
+    eml = _mixed(
+        smtp_ssl, tmp_path, 4, _GREY | _GONE, "ok@example.com, grey@example.com, gone@example.com"
     )
     assert cli("send", BOX, "--eml", str(eml), env=PASSWORD_ENV).returncode == 75
     smtp_ssl.reject_rcpt = {}
@@ -456,15 +447,8 @@ def test_send_json_of_a_retry_past_a_hard_bounce_names_the_one_left_out(
 ):
     """With --json, a retry that left out a recipient refused for good by the first attempt
     exited 65 with nothing in its answer saying for whom (the text output names it)."""
-    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
-    smtp_ssl.reject_rcpt = {
-        "grey@example.com": (450, "4.2.0 greylisted, try again later"),
-        "gone@example.com": (550, "5.1.1 no such user"),
-    }
-    eml = tmp_path / "m.eml"
-    eml.write_text(
-        f"From: {BOX}\nTo: ok@example.com, grey@example.com, gone@example.com\n"
-        "Message-ID: <mix.5@corp.example>\n\nhi\n"
+    eml = _mixed(
+        smtp_ssl, tmp_path, 5, _GREY | _GONE, "ok@example.com, grey@example.com, gone@example.com"
     )
     first = cli("send", BOX, "--eml", str(eml), "--json", env=PASSWORD_ENV)
     assert first.returncode == 75 and json.loads(first.stdout)["refused_before"] == []

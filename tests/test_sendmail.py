@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -762,13 +763,7 @@ def test_a_retry_of_a_message_with_its_own_message_id_reaches_only_those_not_rea
     own = "Message-ID: <own.2@corp.example>\n" + PARTLY
     smtp_ssl.reject_rcpt = dict(GREY)
 
-    def send(text: str) -> tuple[int, str]:
-        if mode == "direct":
-            res = run("sendmail", "-t", "-f", BOX, input=text)
-            return int(res.exit_code), res.output
-        done = wrapped(f"printf '{text}' | sendmail -t; echo $?".replace("\n", "\\n"))
-        return int(done.stdout.split()[-1]), done.stderr
-
+    send = functools.partial(_shim_send, mode, run)
     assert send(own)[0] == 75
     smtp_ssl.reject_rcpt = {}
     code, said = send(own)
@@ -780,6 +775,16 @@ def test_a_retry_of_a_message_with_its_own_message_id_reaches_only_those_not_rea
     code, said = send(stranger)
     assert code == 65 and "new@example.com" in said, said
     assert len(smtp_ssl.messages) == 2
+
+
+def _shim_send(mode: str, run, text: str) -> tuple[int, str]:
+    """``text`` through ``sendmail -t`` in ``mode`` (direct, or a script behind the relay):
+    its exit code and what it said."""
+    if mode == "direct":
+        res = run("sendmail", "-t", "-f", BOX, input=text)
+        return int(res.exit_code), res.output
+    done = wrapped(f"printf '{text}' | sendmail -t; echo $?".replace("\n", "\\n"))
+    return int(done.stdout.split()[-1]), done.stderr
 
 
 def test_the_shim_s_ehlo_name_is_the_one_the_relay_answers_all_or_nothing():
@@ -800,13 +805,7 @@ def test_a_retry_past_one_it_reached_and_suppressed_since_exits_as_in_direct_mod
     box(10)
     smtp_ssl.reject_rcpt = dict(GREY)
 
-    def send(text: str) -> tuple[int, str]:
-        if mode == "direct":
-            res = run("sendmail", "-t", "-f", BOX, input=text)
-            return int(res.exit_code), res.output
-        done = wrapped(f"printf '{text}' | sendmail -t; echo $?".replace("\n", "\\n"))
-        return int(done.stdout.split()[-1]), done.stderr
-
+    send = functools.partial(_shim_send, mode, run)
     assert send(PARTLY)[0] == 75
     smtp_ssl.reject_rcpt = {}
     assert run("suppress", "add", "ok@example.com", "--reason", "asked").exit_code == 0
