@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.gatekit import BOX, add_box, cli, rows
-from tests.peers.imap import ImapScript, ImapServer
+from tests.peers.imap import CAPABILITIES, ImapScript, ImapServer, Turns
 
 ENV = {"WARMUP_PASSWORD": "imap-pass-1"}
 NOTE = b"From: friend@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
@@ -203,3 +203,72 @@ def test_a_folder_the_server_will_not_open_now_is_its_trouble_not_a_typo(ledger_
         "try again later); progress is saved, run the sync again later"
     )
     assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+
+
+def report(n: int) -> bytes:
+    """An RFC 3464 report of a hard bounce of ``lead{n}@example.com``."""
+    return (
+        f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-{n}@mx.example.com>\r\n"
+        f"MIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        f"--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        f"--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        f"Reporting-MTA: dns; mx.example.com\r\n\r\n"
+        f"Final-Recipient: rfc822; lead{n}@example.com\r\nAction: failed\r\n"
+        f"Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--b--\r\n"
+    ).encode()
+
+
+def reports(*uids: int) -> bytes:
+    """A UID FETCH answer (sizes and first bytes alike) of the reports ``uids``."""
+    return b"".join(
+        b"* %d FETCH (UID %d RFC822.SIZE %d BODY[]<0> {%d}\r\n"
+        % (uid, uid, len(report(uid)), len(report(uid)))
+        + report(uid)
+        + b")\r\n"
+        for uid in uids
+    ) + (b"{tag} OK done\r\n")
+
+
+def movable(search: bytes | Turns, move: Turns) -> dict[str, object]:
+    """A read-write INBOX of reports 1, 2 and 3, on a server that offers MOVE."""
+    return {
+        "CAPABILITY": b"* CAPABILITY " + CAPABILITIES + b" MOVE\r\n{tag} OK done\r\n",
+        "STATUS": b"* STATUS INBOX (UIDVALIDITY 7)\r\n{tag} OK done\r\n",
+        "SELECT": (
+            b"* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 4] n\r\n"
+            b"{tag} OK [READ-WRITE] done\r\n"
+        ),
+        "UID SEARCH": search,
+        "UID FETCH": reports(1, 2, 3),
+        "UID MOVE": move,
+    }
+
+
+def test_a_refused_move_asks_which_reports_are_left_and_reads_every_search_line(ledger_path):
+    """The MOVE of reports 1, 2 and 3 is refused: 3 was moved meanwhile (by a mail client's
+    rule, say) and the server will not move a message it no longer has. The sync asks which
+    are left, and the server answers over two ``* SEARCH`` lines; only the first was read, so
+    only report 1 was moved again: report 2 stayed in INBOX, its position passed for good, and
+    no later sync moved it."""
+    script = ImapScript(
+        replies=movable(
+            Turns(
+                b"* SEARCH 1 2 3\r\n{tag} OK done\r\n",  # the sync's search
+                b"* SEARCH 1\r\n* SEARCH 2\r\n{tag} OK done\r\n",  # which are left
+            ),
+            Turns(
+                b"{tag} NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n",
+                b"{tag} OK done\r\n",
+            ),
+        )
+    )
+    with ImapServer(script) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        res = cli("bounces", "sync", BOX, "--move-to", "Bounces", "--json", env=ENV)
+        moves = [line for line in server.commands[0] if b" UID MOVE " in line.upper()]
+    assert res.returncode == 0, res.stderr
+    assert [m.split(b" ")[3] for m in moves] == [b"1,2,3", b"1,2"], moves
+    assert '"moved": 2' in res.stdout, res.stdout
+    assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 3)]

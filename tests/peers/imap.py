@@ -11,7 +11,22 @@ from dataclasses import dataclass, field
 
 from tests.peers.smtp import ScriptedPeer
 
-Reply = bytes | str | None | list[bytes | str | None]
+Step = bytes | str | None
+Reply = Step | list[Step]
+
+
+@dataclass(frozen=True)
+class Turns:
+    """Successive answers to one command on one connection: its i-th call gets ``answers[i]``
+    (each a :data:`Reply`), the last one every later call. A server that says one thing to a
+    UID SEARCH and, after a refused MOVE, another."""
+
+    answers: tuple[Reply, ...]
+
+    def __init__(self, *answers: Reply) -> None:
+        if not answers:
+            raise ValueError("Turns needs at least one answer")
+        object.__setattr__(self, "answers", answers)
 
 
 @dataclass
@@ -25,11 +40,12 @@ class ImapScript:
     command's tag; a list answers the command with its first item and each line the client
     sends next (an AUTHENTICATE's responses) with the next one. ``None`` closes the connection
     without a word, ``"rst"`` resets it, ``"hangup"`` (in a list) closes it without reading
-    the client's next line. ``dribble``: a command to the seconds between the bytes of its
+    the client's next line; :class:`Turns` answers each call of the command in turn.
+    ``dribble``: a command to the seconds between the bytes of its
     answer (each within a socket timeout, the whole answer not), ``step`` bytes at a time."""
 
     greeting: bytes | None = b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2] ready\r\n"
-    replies: dict[str, Reply] = field(default_factory=dict)
+    replies: dict[str, Reply | Turns] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None
     starttls: ssl.SSLContext | None = None
     trickle: float = 0.0
@@ -78,6 +94,7 @@ class ImapServer(ScriptedPeer[ImapScript]):
         if not self._greet(conn, script.greeting, script.trickle):
             return
         replies = {**_DEFAULT_REPLIES, **script.replies}
+        calls: dict[str, int] = {}  # how often each scripted command was answered
         reader = conn.makefile("rb")
         while line := reader.readline():
             seen.append(line)
@@ -86,7 +103,12 @@ class ImapServer(ScriptedPeer[ImapScript]):
             verb = words[0].strip().upper().decode("ascii", "replace")
             # "UID SEARCH", "UID FETCH": scripted apart when the script names them.
             both = " ".join(w.strip().upper().decode("ascii", "replace") for w in words[:2])
-            reply = replies.get(both) or replies.get(verb, b"{tag} BAD unknown command\r\n")
+            key = both if both in replies else verb
+            reply = replies.get(key, b"{tag} BAD unknown command\r\n")
+            if isinstance(reply, Turns):
+                n = calls.get(key, 0)
+                calls[key] = n + 1
+                reply = reply.answers[min(n, len(reply.answers) - 1)]
             steps = reply if isinstance(reply, list) else [reply]
             for n, step in enumerate(steps):
                 if step == "hangup":

@@ -767,12 +767,16 @@ def _search(
                 f"IMAP refused to search {folder!r} ({_text(data)}); progress is saved, run "
                 f"the sync again later"
             )
-        # Every SEARCH line: a server may split a long answer over several.
-        said = b" ".join(x for x in data if isinstance(x, bytes))
-        found.update(u for u in _uids(folder, said) if u > last)
+        found.update(u for u in _uids(folder, _searched(data)) if u > last)
         if final:
             return sorted(found)
         low += span
+
+
+def _searched(data: list[Any]) -> bytes:
+    """The words of every ``* SEARCH`` line of an answer: a server may split a long answer
+    over several (imaplib gives one item a line)."""
+    return b" ".join(x for x in data if isinstance(x, bytes))
 
 
 # RFC 3501's nz-number: UIDs and UIDVALIDITY are unsigned 32-bit, never 0.
@@ -866,7 +870,9 @@ def _still_there(imap: imaplib.IMAP4, uids: list[int]) -> list[int] | None:
     if typ != "OK":
         return None
     wanted = set(uids)
-    found = {int(x) for x in (data[0] or b"").split() if x.isdigit()}
+    # Every line: reading only the first left the reports of the others where they were, and
+    # the position passed them for good.
+    found = {int(x) for x in _searched(data).split() if x.isdigit()}
     return sorted(found & wanted)
 
 
