@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from tests.gatekit import BOX, add_box, cli, rows
-from tests.peers.imap import CAPABILITIES, ImapScript, ImapServer, Turns
+from tests.peers.imap import CAPABILITIES, ImapScript, ImapServer, Reply, Turns
 
 ENV = {"WARMUP_PASSWORD": "imap-pass-1"}
 NOTE = b"From: friend@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
@@ -16,7 +16,7 @@ NOTE = b"From: friend@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
 
 def folder(
     uidvalidity: bytes = b"7", search: bytes = b"1", uidnext: bytes = b"2"
-) -> dict[str, bytes | str | None]:
+) -> dict[str, Reply | Turns]:
     """The answers of a one-message INBOX: its STATUS, SELECT (EXAMINE) and UID SEARCH."""
     return {
         "STATUS": b"* STATUS INBOX (UIDVALIDITY " + uidvalidity + b")\r\n{tag} OK done\r\n",
@@ -231,7 +231,7 @@ def reports(*uids: int) -> bytes:
     ) + (b"{tag} OK done\r\n")
 
 
-def movable(search: bytes | Turns, move: Turns) -> dict[str, object]:
+def movable(search: bytes | Turns, move: Turns) -> dict[str, Reply | Turns]:
     """A read-write INBOX of reports 1, 2 and 3, on a server that offers MOVE."""
     return {
         "CAPABILITY": b"* CAPABILITY " + CAPABILITIES + b" MOVE\r\n{tag} OK done\r\n",
@@ -272,3 +272,27 @@ def test_a_refused_move_asks_which_reports_are_left_and_reads_every_search_line(
     assert [m.split(b" ")[3] for m in moves] == [b"1,2,3", b"1,2"], moves
     assert '"moved": 2' in res.stdout, res.stdout
     assert rows(ledger_path, "SELECT uidvalidity, last_uid FROM sync_state") == [(7, 3)]
+
+
+@pytest.mark.parametrize("which", ["sizes", "bodies"])
+def test_a_fetch_the_server_refuses_is_its_answer_not_a_dropped_connection(which, ledger_path):
+    """A NO to UID FETCH ([SERVERBUG], [UNAVAILABLE]) is a definite answer from a live server.
+    It was taken for a dropped connection: reconnected three times, each time asked again,
+    then exit 69 "connection kept dropping (FETCH failed: [...])", which is not what
+    happened. It is one line in the server's words, exit 69, on the first connection; the
+    message is not passed over (its bounces would be lost): no position is saved past it."""
+    refused = folder(search=b"1 2", uidnext=b"3")
+    no = b"{tag} NO [SERVERBUG] Internal error occurred. Refer to server log\r\n"
+    sizes = reports(1, 2)
+    refused["UID FETCH"] = Turns(no) if which == "sizes" else Turns(sizes, no)
+    with ImapServer(ImapScript(replies=refused)) as server:
+        add_box(465, "--imap-security", "none", imap_port=server.port)
+        res = cli("bounces", "sync", BOX, env=ENV)
+    assert (res.returncode, res.stderr.strip()) == (
+        69,
+        "Error: IMAP refused to read messages of 'INBOX' (UID 1:2: [SERVERBUG] Internal "
+        "error occurred. Refer to server log); progress is saved, run the sync again later",
+    )
+    assert server.connections == 1
+    assert rows(ledger_path, "SELECT count(*) FROM sync_state") == [(0,)]
+    assert rows(ledger_path, "SELECT count(*) FROM bounce") == [(0,)]

@@ -686,7 +686,8 @@ def _sync_folder(
         batch = uids[i : i + BATCH]
         # Read and parse first, with no transaction open: parsing takes time, writing does not.
         found = [
-            _read(uid, size, raw, box.address, now()) for uid, size, raw in _fetch(imap, batch)
+            _read(uid, size, raw, box.address, now())
+            for uid, size, raw in _fetch(imap, folder, batch)
         ]
         for item in found:
             if item.partial:
@@ -923,11 +924,16 @@ class Found:
     capped: bool = False  # listed more than MAX_RECIPIENTS: the first ones kept
 
 
-def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, bytes]]:
-    """``(uid, size, first READ_BYTES bytes)`` of each message, holding at most FETCH_BYTES."""
+def _fetch(imap: imaplib.IMAP4, folder: str, uids: list[int]) -> Iterator[tuple[int, int, bytes]]:
+    """``(uid, size, first READ_BYTES bytes)`` of each message, holding at most FETCH_BYTES.
+
+    A NO to a FETCH ([SERVERBUG], [UNAVAILABLE], [LIMIT]) is a live server's answer, not a
+    dropped connection: :class:`Unavailable` at once, in its words (it was asked again on three
+    new connections, then told as "connection kept dropping"). Not passed over either: the
+    position would pass the messages unread, their bounces lost for good."""
     typ, data = imap.uid("FETCH", ",".join(map(str, uids)), "(RFC822.SIZE)")
     if typ != "OK":
-        raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
+        _fetch_refused(folder, uids, data)
     sizes: dict[int, int] = {}
     for line in data:
         text = line[0] if isinstance(line, tuple) else line
@@ -946,7 +952,7 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, byt
             if isinstance(imap, _Bounded):
                 imap.whole = MAX_LITERAL
         if typ != "OK":
-            raise imaplib.IMAP4.abort(f"FETCH failed: {data!r}")
+            _fetch_refused(folder, group, data)
         got = dict(_bodies(data))
         del data
         # Listed with its size a moment ago, missing now: not taken for a message gone (the
@@ -958,6 +964,14 @@ def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> Iterator[tuple[int, int, byt
             )
         for uid in group:
             yield uid, sizes.get(uid, 0), got.pop(uid, b"")
+
+
+def _fetch_refused(folder: str, uids: list[int], data: object) -> NoReturn:
+    span = f"{uids[0]}:{uids[-1]}" if len(uids) > 1 else str(uids[0])
+    raise Unavailable(
+        f"IMAP refused to read messages of {folder!r} (UID {span}: {_text(data)}); progress "
+        f"is saved, run the sync again later"
+    )
 
 
 def _bodies(data: list[object]) -> Iterator[tuple[int, bytes]]:
