@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 import time
 
 import pytest
 
-from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli
+from tests.gatekit import BOX, PASSWORD_ENV, add_box, cli, rows
 from tests.peers.fixtures import SMTP_PASSWORD
-from tests.peers.smtp import Script, ScriptedServer
+from tests.peers.smtp import Script, ScriptedServer, SmtpSink
 from warmup.errors import TempFail, Unavailable
 from warmup.smtp import AuthDeferred, AuthFailed, Session, Target
 
@@ -344,3 +345,79 @@ def test_a_starttls_endpoint_without_starttls_on_every_host_is_one_line_exit_69(
     for host in HOSTS:
         assert f"{host}:{server.port}: server does not offer STARTTLS" in text, text
     assert "\n" not in text and raised.value.exit_code == 69
+
+
+_MODES = {
+    "data": {},
+    "pipelined-data": {"pipelining": True},
+    "pipelined-bdat": {"pipelining": True, "chunking": True},
+}
+_LOGIN = (530, "5.7.0 Authentication required")
+_UNKNOWN = (550, "5.1.1 <dead@example.com>: User unknown")
+
+
+def _send_to(sink: SmtpSink, *rcpts: str) -> subprocess.CompletedProcess[str]:
+    add_box(sink.port, "--smtp-security", "none")
+    to = [arg for r in rcpts for arg in ("--to", r)]
+    return cli("send", BOX, *to, "--subject", "Hi", "--body", "x", env=PASSWORD_ENV)
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_a_hard_refusal_read_before_a_530_is_recorded_and_the_exit_stays_77(ledger_path, mode):
+    """A recipient refused for good (550 5.1.1) before the server wanted a login for the next
+    one (530): the send was taken for the login missing as a whole (77, every slot released)
+    and the 550 was lost, so the address was mailed again, and refused again, once the login
+    was fixed. What the server said about that address stands: its hard bounce, suppressing
+    it; the exit stays 77 (the login is what to fix) and nothing was sent. A policy refusal
+    (554 5.7.1 relay access denied) in the same transaction may be the missing login speaking:
+    released, not a block bounce in the mailbox's rate."""
+    refusals = {
+        "dead@example.com": _UNKNOWN,
+        "relay@example.org": (554, "5.7.1 Relay access denied"),
+        "other@example.net": _LOGIN,
+    }
+    with SmtpSink("plain", user=BOX, password=SMTP_PASSWORD, **_MODES[mode]) as sink:  # type: ignore[arg-type]
+        sink.reject_rcpt = refusals
+        res = _send_to(sink, "dead@example.com", "relay@example.org", "other@example.net")
+        assert sink.messages == []
+    assert res.returncode == 77, res.stdout + res.stderr
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and "wants a login before RCPT TO (530 5.7.0" in err, err
+    assert "dead@example.com" in err and "nothing was sent" in err, err
+    assert rows(ledger_path, "SELECT recipient, kind FROM bounce") == [("dead@example.com", "hard")]
+    assert rows(ledger_path, "SELECT address FROM suppression") == [("dead@example.com",)]
+    assert sorted(rows(ledger_path, "SELECT recipient, outcome FROM send")) == [
+        ("dead@example.com", "hard"),
+        ("other@example.net", "released"),
+        ("relay@example.org", "released"),
+    ]
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_a_server_that_wants_a_login_for_some_recipients_is_77(ledger_path, mode):
+    """A server that takes one recipient (250) and wants a login for the next (530). With
+    PIPELINING and CHUNKING the data goes with the envelope: the message reached the one
+    taken, and warmup exited 75 ("try again later"), which no wait fixes. The exit is 77 in
+    every mode. Where the data waits for DATA's 354, nothing is sent: the login is missing,
+    and the message goes whole once it is fixed. Where it went with the envelope, what the
+    server took is recorded as sent (it was) and the line says so; the others are released,
+    for a retry to reach once the login is fixed."""
+    with SmtpSink("plain", user=BOX, password=SMTP_PASSWORD, **_MODES[mode]) as sink:  # type: ignore[arg-type]
+        sink.reject_rcpt = {"other@example.net": _LOGIN}
+        res = _send_to(sink, "lead@example.com", "other@example.net")
+        reached = [m.rcpt_tos for m in sink.messages]
+    assert res.returncode == 77, res.stdout + res.stderr
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and "wants a login before RCPT TO (530 5.7.0" in err, err
+    sent = rows(ledger_path, "SELECT recipient FROM send WHERE outcome = 'sent'")
+    if mode == "pipelined-bdat":
+        assert reached == [("lead@example.com",)]
+        assert sent == [("lead@example.com",)]
+        assert "went to lead@example.com with the envelope" in err, err
+    else:
+        assert reached == [] and sent == []
+        assert "nothing was sent" in err, err
+    assert rows(ledger_path, "SELECT count(*) FROM bounce") == [(0,)]
+    assert rows(ledger_path, "SELECT outcome FROM send WHERE recipient = 'other@example.net'") == [
+        ("released",)
+    ]

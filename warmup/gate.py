@@ -630,8 +630,13 @@ class Gate:
                 raise
             try:
                 outcome = session.send(self.box.address, res.recipients, data)
-            except (smtp.TooBig, smtp.LoginWanted):
-                res.settle("released")  # refused before MAIL FROM, or at it or RCPT: nothing left
+            except smtp.TooBig:
+                res.settle("released")  # refused before MAIL FROM: nothing left
+                raise
+            except smtp.LoginWanted as exc:
+                # At MAIL or RCPT: released, but for a recipient refused for good before the
+                # 530, and those a chunked message reached with its envelope.
+                res.settle(dict(exc.results) or "released")
                 raise
             except BaseException:
                 res.settle("unknown")

@@ -85,9 +85,20 @@ class AuthFailed(PermissionFailure):
 
 class LoginWanted(AuthFailed):
     """The server answered MAIL or RCPT '530 Authentication required' (RFC 4954): this session
-    has no login the server takes for sending. The mailbox's fault, not a recipient's: nothing
-    was sent, nobody bounced (exit 77). Read as each recipient's block bounce, it was counted in
-    the mailbox's bounce rate, which paused the mailbox for a login to fix."""
+    has no login the server takes for sending. The mailbox's fault, not a recipient's: nobody
+    bounced for it (exit 77). Read as each recipient's block bounce, it was counted in the
+    mailbox's bounce rate, which paused the mailbox for a login to fix.
+
+    ``results``: every recipient's outcome (empty: all ``released``). A recipient refused for
+    good before the 530 (550 5.1.1 user unknown) keeps its ``hard``: what the server said about
+    that address stands, login or not. A refusal of another kind (a 5.7.x policy, a 4xx) may be
+    the missing login speaking: released, for the retry after the login is fixed to tell.
+    Nothing is sent where the data waits for DATA's 354; with CHUNKING it went with the
+    envelope, and the recipients the server took are ``sent``."""
+
+    def __init__(self, message: str, results: dict[str, RcptResult] | None = None) -> None:
+        super().__init__(message)
+        self.results = dict(results or {})
 
 
 class AuthDeferred(TempFail):
@@ -138,21 +149,50 @@ def logged_in(answer: tuple[int, bytes]) -> None:
 
 
 def _login_wanted(
-    host: str | None, user: str, mail_from: str, verb: str, code: int, text: str
+    host: str | None,
+    user: str,
+    mail_from: str,
+    verb: str,
+    code: int,
+    text: str,
+    results: dict[str, RcptResult] | None = None,
 ) -> None:
     """Raise :class:`LoginWanted` for a 530 to ``verb`` (MAIL or RCPT). ``user``: the name the
     session logged in as, '' when it logs in as no one (a pool's overflow channel without
-    ``--user``: the channel's set-up, not a mailbox's, is what to fix)."""
-    if code == 530:
-        fix = (
-            f"check the mailbox's login with 'warmup doctor {shlex.quote(mail_from)}'"
-            if user
-            else "this connection logs in as no one: give it a user"
-        )
-        raise LoginWanted(
-            f"{host or 'the server'} wants a login before {verb} ({code} {text}); nothing "
-            f"was sent: {fix}"
-        )
+    ``--user``: the channel's set-up, not a mailbox's, is what to fix). ``results``: each
+    recipient's outcome as read so far (see :class:`LoginWanted` for what is kept)."""
+    if code != 530:
+        return
+    kept = {
+        r: v
+        if v.outcome in ("sent", "hard", "unknown")
+        else RcptResult(r, "released", v.code, v.text)
+        for r, v in (results or {}).items()
+    }
+    sent = [r for r, v in kept.items() if v.outcome == "sent"]
+    hard = [r for r, v in kept.items() if v.outcome == "hard"]
+    done = (
+        f"the message went to {_some(sent)} with the envelope (CHUNKING), the others were not sent"
+        if sent
+        else "nothing was sent"
+    )
+    if hard:
+        done += f" ({_some(hard)} refused for good, recorded)"
+    fix = (
+        f"check the mailbox's login with 'warmup doctor {shlex.quote(mail_from)}'"
+        if user
+        else "this connection logs in as no one: give it a user"
+    )
+    raise LoginWanted(
+        f"{host or 'the server'} wants a login before {verb} ({code} {text}); {done}: {fix}",
+        kept,
+    )
+
+
+def _some(addresses: list[str]) -> str:
+    """Up to three of ``addresses``, for a one-line message."""
+    more = len(addresses) - 3
+    return ", ".join(addresses[:3]) + (f" and {more} more" if more > 0 else "")
 
 
 def _smtp_auth_off(reply: str) -> bool:
@@ -367,7 +407,10 @@ class Session:
                     accepted.append(rcpt)
                 elif code == 530:
                     self._reset(talk, code)
-                    _login_wanted(self.host, self.target.username, mail_from, "RCPT TO", code, text)
+                    _login_wanted(
+                        self.host, self.target.username, mail_from, "RCPT TO", code, text,
+                        {**released, **results},
+                    )  # fmt: skip
                 elif is_throttle(code, text, stage="rcpt"):
                     self._reset(talk, code)
                     # The refusals already read stand (a hard one suppresses its recipient).
@@ -506,12 +549,20 @@ class Session:
             )
         if wanted is not None and not accepted:  # the chunk was discarded: nothing went
             self._end(closed)
-            _login_wanted(self.host, self.target.username, mail_from, "RCPT TO", *wanted)
+            _login_wanted(
+                self.host, self.target.username, mail_from, "RCPT TO", *wanted,
+                {**released, **results},
+            )  # fmt: skip
         code, text = replies[-1]  # BDAT's: the message's, as DATA's final reply
         held = not 200 <= code < 300 and is_throttle(code, text)
         if not 200 <= code < 300:
             self._end(closed)
         results.update(_delivered(accepted, code, text, held))
+        if wanted is not None:  # the data went with the envelope: those taken have it
+            _login_wanted(
+                self.host, self.target.username, mail_from, "RCPT TO", *wanted,
+                {**released, **results},
+            )  # fmt: skip
         return Outcome({**released, **results}, throttle or ((code, text) if held else None))
 
     def _end(self, closed: bool) -> None:
