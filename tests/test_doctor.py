@@ -8,6 +8,7 @@ login — the Tencent Exmail checklist steps it points at.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -485,6 +486,23 @@ def test_doctor_reads_an_smtp_login_refusal_as_a_send_does(reply, code, said, no
     assert said in text, auth
     assert not not_said or not_said not in text, auth
     assert checks["imap-login"]["status"] == "ok"
+
+
+def test_doctor_masks_the_password_a_server_quotes_back_in_base64():
+    """A server quoting AUTH PLAIN's response back as it came (base64 of ``^@user^@password``):
+    doctor printed it, a password anyone can decode, where it masks the password as it is."""
+    smtp = Script(
+        replies={
+            "EHLO": b"250-scripted.test.example\r\n250 AUTH PLAIN\r\n",
+            "AUTH": b"535 5.7.8 bad credentials {said}\r\n",
+        }
+    )
+    rc, checks = _doctor_against(smtp, ImapScript())
+    auth = checks["smtp-auth"]
+    assert (rc, auth["status"]) == (77, "fail"), auth
+    assert auth["detail"] == "AUTH refused: 535 5.7.8 bad credentials ***", auth
+    quoted = base64.b64encode(f"\0{BOX}\0pw-canary-7781".encode()).decode()
+    assert quoted not in json.dumps(checks)
 
 
 def test_doctor_names_logindisabled_not_a_missing_oauth_login():

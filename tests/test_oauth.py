@@ -1214,3 +1214,70 @@ def test_a_device_code_living_under_a_minute_and_a_half_is_shown_in_seconds(file
     res = cli("mailbox", "login", BOX, "--oauth")
     assert res.returncode == 77, res.stderr
     assert "enter the code WDJB-MJHT (valid 20 s). Waiting..." in res.stderr, res.stderr
+
+
+def test_doctor_never_shows_the_xoauth2_response_a_server_quotes_back(server, file_keyring):
+    """SMTP and IMAP servers that quote the client's XOAUTH2 response back in their refusal,
+    as it was sent (base64) and decoded (``user=...^Aauth=Bearer TOKEN``). The base64 form was
+    printed by doctor as it came: anyone reading the report (or a ticket it was pasted in)
+    could decode the access token and use it for the hour it lives. Both forms are masked."""
+    from tests.peers.imap import ImapScript, ImapServer
+    from tests.peers.smtp import Script, ScriptedServer
+
+    smtp = Script(
+        replies={
+            "EHLO": b"250-scripted.test.example\r\n250 AUTH PLAIN XOAUTH2\r\n",
+            "AUTH": b"535 5.7.3 Authentication unsuccessful: {said} ({decoded})\r\n",
+        }
+    )
+    imap = ImapScript(
+        replies={
+            "AUTHENTICATE": [
+                b"+ \r\n",
+                b"{tag} NO [AUTHENTICATIONFAILED] invalid token {said} ({decoded})\r\n",
+            ]
+        }
+    )
+    with ScriptedServer(smtp) as s, ImapServer(imap) as i:
+        cli(
+            "mailbox", "add", BOX, "--provider", "m365",
+            "--smtp-host", "127.0.0.1", "--smtp-port", str(s.port), "--smtp-security", "none",
+            "--imap-host", "127.0.0.1", "--imap-port", str(i.port), "--imap-security", "none",
+        )  # fmt: skip
+        _device_login()
+        res = cli("doctor", BOX, "--no-domain", "--json", "--timeout", "5")
+        sent = [line.split()[-1] for c in s.commands for line in c if line.startswith(b"AUTH")]
+    assert sent, s.commands  # the servers did get (and quote) a response
+    checks = {c["name"]: c for c in json.loads(res.stdout)["checks"]}
+    smtp_auth, imap_login = checks["smtp-auth"], checks["imap-login"]
+    assert smtp_auth["status"] == imap_login["status"] == "fail", (smtp_auth, imap_login)
+    assert "Authentication unsuccessful: *** (" in smtp_auth["detail"], smtp_auth
+    assert "invalid token *** (" in imap_login["detail"], imap_login
+    out = res.stdout + res.stderr
+    tokens = [t for t in server.secrets() if "-at-" in t]
+    forms = [base64.b64encode(oauth.sasl(BOX, t).encode()).decode() for t in tokens]
+    assert tokens and not [f for f in [*tokens, *forms] if f in out], out
+    assert CANARY not in out, out
+
+
+def test_a_token_no_longer_in_memory_is_masked_too_whole_or_cut_short(file_keyring, server):
+    """A cached token refused and replaced by a fresh one is no longer in memory, but the
+    server's first refusal may still be quoted: any ``auth=Bearer TOKEN`` and any base64 of this
+    mailbox's XOAUTH2 response is masked, whichever token, even cut short by the server."""
+    from warmup.words import scrubbed
+
+    cli("mailbox", "add", BOX, "--provider", "m365")
+    _device_login()
+    bearer = oauth.Bearer(BOX, get_provider("m365"))
+    held = bearer.token()
+    old = "oauthcanary-at-0123456789abcdef01234567"
+    response = base64.b64encode(oauth.sasl(BOX, old).encode()).decode()
+    said = (
+        f"NO invalid {response[:60]} / {response} ({oauth.sasl(BOX, old)}); "
+        f"held {held}; 535 5.7.8 Authentication credentials invalid"
+    )
+    text = scrubbed(said, bearer)
+    assert text == (
+        "NO invalid *** / *** (user=a@corp.example\x01auth=Bearer ***\x01\x01); held ***; "
+        "535 5.7.8 Authentication credentials invalid"
+    ), text

@@ -41,7 +41,7 @@ from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable,
 from warmup.ledger import MailboxRow
 from warmup.providers import Provider, get_provider
 from warmup.smtp import _smtp_auth_off, _text, _why, logged_in
-from warmup.words import masked, plural
+from warmup.words import plural, scrubbed
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -549,7 +549,6 @@ def _access_token(bearer: Bearer, timeout: float) -> None:
 
 def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, timeout: float) -> str:
     ctx = ssl.create_default_context()
-    secret = password if isinstance(password, str) else password.held()
     try:
         if svc.security == "ssl":
             smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, svc.port, timeout=timeout, context=ctx)
@@ -587,7 +586,9 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
                     else str(exc.smtp_error)
                 )
                 # a server quoting the password or token back: never in a check
-                refused = masked(f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}", secret)
+                refused = scrubbed(
+                    f"AUTH refused: {exc.smtp_code} {' '.join(text.split())}", password
+                )
                 if not isinstance(password, str) and exc.smtp_code == 504:  # no such mechanism
                     raise _no_xoauth2(refused, user) from None
                 if exc.smtp_code == 535 and _smtp_auth_off(refused):
@@ -621,7 +622,7 @@ def _smtp_login(svc: _Service, host: str, user: str, password: str | Bearer, tim
         raise _greeting(exc, svc) from None
     except (OSError, smtplib.SMTPException) as exc:
         raise _Failed(
-            f"SMTP conversation failed: {masked(_why(exc), secret)}",
+            f"SMTP conversation failed: {scrubbed(_why(exc), password)}",
             "the server broke off before the login",
             "run 'warmup doctor' again; if it persists, the provider may be refusing this network",
         ) from None

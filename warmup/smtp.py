@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from warmup import credentials, headers
 from warmup.errors import ConfigError, DataError, PermissionFailure, TempFail, Unavailable
 from warmup.neterr import Opening, TimedReader, describe
-from warmup.words import masked, undeclared_text
+from warmup.words import scrubbed, undeclared_text
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -244,9 +244,8 @@ class Session:
             except smtplib.SMTPAuthenticationError as exc:
                 self.close()
                 reply = f"{exc.smtp_code} {_text(exc.smtp_error)}"
-                secret = target.password
                 # a server quoting the password or token back: never in a message
-                reply = masked(reply, secret if isinstance(secret, str) else secret.held())
+                reply = scrubbed(reply, target.password)
                 if not isinstance(target.password, str) and exc.smtp_code == 504:
                     # "Unrecognized authentication type": XOAUTH2 offered in EHLO, refused as
                     # a mechanism (not the token): a new login would not change it.
@@ -279,7 +278,8 @@ class Session:
                 ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 self.close()
-                self.failed.append((self.host or "", f"login failed: {_why(exc)}"))
+                why = scrubbed(_why(exc), target.password)
+                self.failed.append((self.host or "", f"login failed: {why}"))
                 raise Unavailable(
                     f"cannot use the SMTP server ({self._tried()}); check the network and "
                     f"'warmup mailbox show {shlex.quote(target.username)}'"

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from warmup.oauth import Bearer
 
 
 def plural(n: int, noun: str, nouns: str | None = None) -> str:
@@ -168,3 +173,48 @@ def masked(text: str, secret: str | None) -> str:
 
 
 _REPR_ESCAPES = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x5C: "\\\\"}
+
+
+def scrubbed(text: str, secret: str | Bearer | None) -> str:
+    """``text`` with ``secret`` replaced by ``***`` in every form a server may quote it back in.
+
+    A password as :func:`masked` finds it, and base64 that holds it: AUTH PLAIN's
+    ``^@user^@password`` and AUTH LOGIN's password, as smtplib sends them. For an OAuth login
+    (a :class:`~warmup.oauth.Bearer`): the access token in memory, any ``auth=Bearer TOKEN``,
+    and the XOAUTH2 response as SMTP and IMAP send it, base64 of ``user=ADDRESS^Aauth=Bearer
+    TOKEN^A^A`` (whole or cut short), whichever token it carried (a cached one refused and
+    replaced since is no longer in memory). Only the secret as it is was masked: a server
+    quoting the response as it came put a token or password anyone can decode in the error,
+    and in doctor's report."""
+    if secret is None:
+        return text
+    if isinstance(secret, str):
+        password = secret
+        return _decoded_away(masked(text, password), lambda said: password in said)
+    token = secret.held()
+    text = _BEARER_TOKEN.sub(r"\1***", masked(text, token))
+    return _decoded_away(
+        text, lambda said: "auth=bearer " in said.lower() or bool(token and token in said)
+    )
+
+
+# RFC 6750's b64token, after the scheme as XOAUTH2 writes it
+_BEARER_TOKEN = re.compile(r"(auth=Bearer )[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
+
+
+def _decoded_away(text: str, holds: Callable[[str], bool]) -> str:
+    """``text`` with each run of base64 whose decoding ``holds`` a secret replaced by ``***``
+    (a run cut short is decoded as far as it goes)."""
+    import base64  # errors only: not on a send's way
+
+    def scrub(m: re.Match[str]) -> str:
+        run = m.group(0).rstrip("=")
+        run = run[: len(run) - 1] if len(run) % 4 == 1 else run + "=" * (-len(run) % 4)
+        try:
+            said = base64.b64decode(run).decode("utf-8", "replace")
+        except ValueError:
+            return m.group(0)
+        return "***" if holds(said) else m.group(0)
+
+    return _BASE64_RUN.sub(scrub, text)

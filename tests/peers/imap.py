@@ -9,7 +9,7 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-from tests.peers.smtp import ScriptedPeer
+from tests.peers.smtp import ScriptedPeer, echoed
 
 Step = bytes | str | None
 Reply = Step | list[Step]
@@ -40,7 +40,8 @@ class ImapScript:
     command's tag; a list answers the command with its first item and each line the client
     sends next (an AUTHENTICATE's responses) with the next one. ``None`` closes the connection
     without a word, ``"rst"`` resets it, ``"hangup"`` (in a list) closes it without reading
-    the client's next line; :class:`Turns` answers each call of the command in turn.
+    the client's next line; :class:`Turns` answers each call of the command in turn. An
+    answer may quote the line it answers back (:func:`tests.peers.smtp.echoed`).
     ``dribble``: a command to the seconds between the bytes of its
     answer (each within a socket timeout, the whole answer not), ``step`` bytes at a time."""
 
@@ -110,14 +111,16 @@ class ImapServer(ScriptedPeer[ImapScript]):
                 calls[key] = n + 1
                 reply = reply.answers[min(n, len(reply.answers) - 1)]
             steps = reply if isinstance(reply, list) else [reply]
+            last = line
             for n, step in enumerate(steps):
                 if step == "hangup":
                     return
                 if n:
-                    more = reader.readline()
-                    if not more:
+                    last = reader.readline()
+                    if not last:
                         return
-                    seen.append(more)
+                    seen.append(last)
+                step = echoed(step, last)
                 if isinstance(step, bytes):
                     step = step.replace(b"{tag}", tag)
                 if not self._reply(

@@ -642,7 +642,7 @@ class Script:
     replies are a plain server's: ``EHLO`` offers ``AUTH PLAIN``, ``AUTH`` takes anything, and
     ``MAIL`` before a ``HELO`` or ``EHLO`` answered 250 gets 503 (RFC 5321 4.1.4).
     ``dribble``: a verb to the seconds between its reply's bytes (each well within a socket
-    timeout, the whole reply not)."""
+    timeout, the whole reply not). A reply may quote the command back (:func:`echoed`)."""
 
     greeting: bytes | None = b"220 scripted.test.example ESMTP\r\n"
     replies: dict[str, bytes | str | None] = field(default_factory=dict)
@@ -748,7 +748,7 @@ class ScriptedServer(ScriptedPeer[Script]):
             if verb == "MAIL" and not greeted and "MAIL" not in script.replies:
                 reply: bytes | str | None = b"503 5.5.1 Error: send HELO/EHLO first\r\n"
             else:
-                reply = replies.get(verb, b"250 2.0.0 OK\r\n")
+                reply = echoed(replies.get(verb, b"250 2.0.0 OK\r\n"), line)
             if not self._reply(conn, reply, script.dribble.get(verb, 0.0)):
                 return
             if verb in ("EHLO", "HELO") and isinstance(reply, bytes) and reply.startswith(b"250"):
@@ -767,6 +767,20 @@ class ScriptedServer(ScriptedPeer[Script]):
                     return
             if verb == "QUIT":
                 return
+
+
+def echoed(reply: bytes | str | None, line: bytes) -> bytes | str | None:
+    """``reply`` quoting the client's ``line`` back, as a careless server's error does:
+    ``{said}`` stands for its last word as sent (an AUTH's base64 response), ``{decoded}`` for
+    that word base64-decoded (the XOAUTH2 response's ``user=...^Aauth=Bearer TOKEN``)."""
+    if not isinstance(reply, bytes) or b"{said}" not in reply and b"{decoded}" not in reply:
+        return reply
+    said = (line.split() or [b""])[-1]
+    try:
+        decoded = base64.b64decode(said, validate=True)
+    except binascii.Error:
+        decoded = b""
+    return reply.replace(b"{said}", said).replace(b"{decoded}", decoded)
 
 
 def _answer(conn: socket.socket, reply: bytes | str | None) -> bool:

@@ -25,10 +25,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from warmup.bounces.imap import _drop, _held, _logout, _quote, connect
+from warmup.bounces.imap import _drop, _logout, _quote, connect
 from warmup.errors import PermissionFailure, WarmupError
 from warmup.neterr import describe
-from warmup.words import masked, printable
+from warmup.words import printable, scrubbed
 
 if TYPE_CHECKING:
     from warmup.oauth import Bearer
@@ -183,7 +183,7 @@ class IdleWatcher(threading.Thread):
 
     def _scrub(self, text: str) -> str:
         """``text`` without the password or access token, should a server have echoed it."""
-        return masked(text, _held(self._login[3]))
+        return scrubbed(text, self._login[3])
 
     def _watch(self, imap: imaplib.IMAP4) -> None:
         # Asked again after LOGIN: a server may offer more once logged in.

@@ -49,7 +49,7 @@ from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
 from warmup.neterr import Opening, TimedReader, describe
-from warmup.words import masked, printable
+from warmup.words import printable, scrubbed
 
 if TYPE_CHECKING:
     from warmup.notify import Notifier
@@ -309,12 +309,12 @@ def connect(
             continue
         except (OSError, imaplib.IMAP4.abort) as exc:  # abort: the connection is gone
             _drop(imap)
-            why = masked(_reason(exc), _held(password))
+            why = scrubbed(_reason(exc), password)
             failed.append((host, f"connection lost during LOGIN ({why})"))
             continue
         except imaplib.IMAP4.error as exc:
             _drop(imap)
-            text = masked(_reason(exc), _held(password))  # a server may quote it back
+            text = scrubbed(_reason(exc), password)  # a server may quote it back
             if " command error: BAD" in text:  # not an answer about the account
                 failed.append((host, f"LOGIN refused as a bad command ({text})"))
                 continue
@@ -419,7 +419,7 @@ def _refused(
 ) -> NoReturn:
     """A NO to the login: the account's answer (no other host is tried)."""
     passed = f" (passed over: {_tried(failed, port)})" if failed else ""
-    text = masked(text, _held(password))  # a server quoting the secret back: never in a message
+    text = scrubbed(text, password)  # a server quoting the secret back: never in a message
     if not isinstance(password, str):
         from warmup.oauth import LoginExpired
 
@@ -479,11 +479,6 @@ def _authenticate(imap: imaplib.IMAP4, bearer: Bearer) -> None:
             imap.authenticate("XOAUTH2", bearer.imap_response())
         except (OSError, imaplib.IMAP4.abort):
             raise _Gone from None
-
-
-def _held(password: str | Bearer) -> str | None:
-    """The secret a server might quote back: the password, or the access token in memory."""
-    return password if isinstance(password, str) else password.held()
 
 
 def _reason(exc: BaseException) -> str:
