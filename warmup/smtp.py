@@ -172,7 +172,7 @@ def _login_wanted(
     sent = [r for r, v in kept.items() if v.outcome == "sent"]
     hard = [r for r, v in kept.items() if v.outcome == "hard"]
     done = (
-        f"the message went to {_some(sent)} with the envelope (CHUNKING), the others were not sent"
+        f"the message went to {_some(sent)} with the envelope (CHUNKING), not to the others"
         if sent
         else "nothing was sent"
     )
@@ -183,6 +183,8 @@ def _login_wanted(
         if user
         else "this connection logs in as no one: give it a user"
     )
+    if sent:  # a new message to all would reach these twice
+        fix += ", then send it again to the others alone"
     raise LoginWanted(
         f"{host or 'the server'} wants a login before {verb} ({code} {text}); {done}: {fix}",
         kept,
