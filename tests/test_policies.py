@@ -574,4 +574,44 @@ def test_setting_a_policy_to_the_text_it_has_stores_nothing(run, tmp_path, ledge
     # another text is a new version, as before
     mine.write_text(mine.read_text() + "\n# v2\n")
     res = run("policy", "set", "careful", str(mine))
-    assert res.output == "Stored version 2 of policy careful; 1 mailbox uses it.\n", res.output
+    assert res.stdout == "Stored version 2 of policy careful; 1 mailbox uses it.\n", res.output
+
+
+def test_the_name_given_is_enough_and_a_file_name_line_that_differs_is_noted(
+    run, tmp_path, ledger_path
+):
+    """'policy add NAME FILE' refused a FILE without a name = "..." line (78, "name: missing")
+    although NAME, given, is the name the policy is stored and used under; a file naming itself
+    otherwise (a copy of a preset) was stored without a word that its line is not in force."""
+    bare = tmp_path / "bare.toml"
+    bare.write_text(CAREFUL.replace('name = "careful"\n', ""))
+    res = run("policy", "add", "careful", str(bare))
+    assert res.exit_code == 0, res.output
+    assert "note" not in res.stderr and "Stored policy careful (version 1)" in res.stdout
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    (answer,) = json.loads(run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat()).output)
+    assert answer["quota"] == 40, answer
+    # a new version without a name line, then one that calls itself "default": stored as careful
+    bare.write_text(CAREFUL.replace('name = "careful"\n', "").replace("daily = 40", "daily = 30"))
+    res = run("policy", "set", "careful", str(bare))
+    assert res.exit_code == 0 and res.stderr == "", res.output
+    copied = tmp_path / "copy.toml"
+    copied.write_text(CAREFUL.replace('name = "careful"', 'name = "default"').replace("120", "30"))
+    res = run("policy", "set", "careful", str(copied))
+    assert res.exit_code == 0, res.output
+    assert res.stderr == (
+        f"note: {copied} names itself 'default' (its name line); stored as 'careful', the name "
+        "given, which mailboxes use.\n"
+    )
+    assert "version 3" in res.stdout
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    (answer,) = json.loads(run("quota", BOX, "--json", "--at", later.isoformat()).output)
+    assert "policy careful ceiling: 30" in answer["reasons"], answer["reasons"]
+    # 'mailbox add --policy FILE' without a name line: stored under the file's name
+    other = tmp_path / "other.toml"
+    other.write_text(CAREFUL.replace('name = "careful"\n', ""))
+    res = run("mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", str(other))
+    assert res.exit_code == 0, res.output
+    assert (
+        json.loads(run("mailbox", "show", "b@corp.example", "--json").output)["policy"] == "other"
+    )

@@ -88,7 +88,6 @@ def _edit(old: str, new: str) -> str:
 
 
 BAD = [
-    ("missing name", _edit('name = "mine"\n', ""), "name: missing"),
     ("ceiling negative", _edit("ceiling = 300", "ceiling = -1"), "ceiling:"),
     ("ceiling a string", _edit("ceiling = 300", 'ceiling = "300"'), "ceiling:"),
     (
@@ -442,7 +441,6 @@ def test_idle_rules_turned_off_and_a_default_of_0_beside_a_named_domain_load(
 @pytest.mark.parametrize(
     ("old", "said"),
     [
-        ('name = "mine"\n', 'name: missing; add a line such as name = "mine"'),
         ("ceiling = 300\n", "ceiling: missing; add a line such as ceiling = 300"),
         ("growth_factor = 2.0\n", "growth_factor: missing; add a line such as growth_factor = 2.0"),
         ("days = 7\n", "stage[1].days: missing; add a line such as days = 7"),
@@ -452,9 +450,9 @@ def test_idle_rules_turned_off_and_a_default_of_0_beside_a_named_domain_load(
 def test_a_missing_key_is_refused_saying_what_to_add(
     run, ledger_path: Path, tmp_path: Path, old: str, said: str
 ):
-    """``warmup policy add careful careful.toml`` on a file without ``name = ...`` said only
-    "name: missing" (the NAME was on the command line): what line to add, and where a whole
-    policy is to copy from."""
+    """A file without a key it needs said only "KEY: missing": what line to add, and where a
+    whole policy is to copy from. (A file without ``name = ...`` is stored: NAME, on the
+    command line, names it; tests/test_policies.py.)"""
     path = tmp_path / "careful.toml"
     path.write_text(_edit(old, ""))
     res = run("policy", "add", "careful", str(path))
@@ -463,3 +461,15 @@ def test_a_missing_key_is_refused_saying_what_to_add(
         f"Error: policy {path}: {said} ('warmup policy show default' prints a whole policy)\n"
     )
     assert not ledger_path.exists()  # nothing stored, not even a new ledger
+
+
+def test_a_file_without_a_name_line_is_named_after_the_file(tmp_path: Path):
+    """A policy file is named where it is stored (``policy add NAME``, or ``--policy mine.toml``
+    as ``mine``): one without ``name = ...`` was refused ("name: missing"); one that has the
+    line is still held to it (printable text)."""
+    path = tmp_path / "careful.toml"
+    path.write_text(_edit('name = "mine"\n', ""))
+    assert load_policy(str(path)).name == "careful"
+    path.write_text(_edit('name = "mine"', "name = 5"))
+    with pytest.raises(ConfigError, match="name: expected"):
+        load_policy(str(path))

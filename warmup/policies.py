@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -110,8 +111,9 @@ def _parse(name: str, version: int, text: str) -> PolicySpec:
         ) from None
     try:
         # Named as the mailboxes refer to it, not as the file called itself (a copy of a
-        # preset keeps the preset's name = "..." line).
-        return dataclasses.replace(parse_policy(data, f"{name} (version {version})"), name=name)
+        # preset keeps the preset's name = "..." line; a file stored as NAME needs none).
+        spec = parse_policy(data, f"{name} (version {version})", name)
+        return dataclasses.replace(spec, name=name)
     except ConfigError as exc:  # stored before a check existed, or by a newer warmup
         raise ConfigError(
             f"{exc}; store a corrected version with 'warmup policy set {shlex.quote(name)} FILE'"
@@ -122,14 +124,27 @@ def _looks_like_file(ref: str) -> bool:
     return ref.endswith(".toml") or "/" in ref or home(ref, "policy file").is_file()
 
 
-def _read(path: str | Path) -> tuple[str, str]:
-    """``(text, absolute path)`` of a policy file, checked: :class:`ConfigError` naming the key
-    at fault if it is not a valid policy."""
+def _read(path: str | Path, name: str) -> tuple[str, str, str]:
+    """``(text, absolute path, the name the file gives itself)`` of a policy file to store as
+    ``name``, checked: :class:`ConfigError` naming the key at fault if it is not a valid policy.
+    The file needs no ``name`` line (the name it is stored under is the policy's): one that
+    has none gives ``name``."""
     file = home(path, "policy file")
     text = read_policy_file(str(path))
-    parse_policy_text(text, str(file))  # one clear error naming the key
+    own = parse_policy_text(text, str(file), name).name  # one clear error naming the key
     # Kept in the ledger as text: a name's bytes that are no UTF-8 (a GBK file name) as \xNN.
-    return text, os.fsencode(file.resolve()).decode("utf-8", "backslashreplace")
+    return text, os.fsencode(file.resolve()).decode("utf-8", "backslashreplace"), own
+
+
+def _renamed(path: str | Path, own: str, name: str) -> str | None:
+    """The note that the file's own ``name`` line is not the name it is stored under (which
+    wins: the mailboxes refer to that one), or None when they agree."""
+    if own == name:
+        return None
+    return (
+        f"{path} names itself {own!r} (its name line); stored as {name!r}, the name given, "
+        f"which mailboxes use"
+    )
 
 
 def _check_name(name: str) -> str:
@@ -149,15 +164,27 @@ def _check_name(name: str) -> str:
     return name
 
 
-def add(ledger: Ledger, name: str, path: str | Path) -> int:
-    """Store the policy file ``path`` as ``name`` (version 1)."""
-    text, source = _read(path)
-    return ledger.store_policy(_check_name(name), text, source, replace=False)
+def add(
+    ledger: Ledger, name: str, path: str | Path, noted: Callable[[str], object] | None = None
+) -> int:
+    """Store the policy file ``path`` as ``name`` (version 1). ``noted`` is told when the
+    file's own ``name`` line says another name (``name`` wins)."""
+    text, source, own = _read(path, name)
+    version = ledger.store_policy(_check_name(name), text, source, replace=False)
+    _tell(noted, _renamed(path, own, name))
+    return version
 
 
-def update(ledger: Ledger, name: str, path: str | Path) -> int:
+def _tell(noted: Callable[[str], object] | None, note: str | None) -> None:
+    if note and noted is not None:
+        noted(note)
+
+
+def update(
+    ledger: Ledger, name: str, path: str | Path, noted: Callable[[str], object] | None = None
+) -> int:
     """A new version of the stored policy ``name``; its mailboxes follow it from now on (an event
-    on each marks the change). The new version's number."""
+    on each marks the change). The new version's number. ``noted`` as for :func:`add`."""
     if name in preset_names():
         raise InvalidField(
             "name",
@@ -166,8 +193,12 @@ def update(ledger: Ledger, name: str, path: str | Path) -> int:
             "'warmup policy add mine mine.toml'",
             value=name,
         )
-    text, source = _read(path)
-    return ledger.store_policy(name, text, source, replace=True)
+    text, source, own = _read(path, name)
+    held = ledger.policy_text(name)
+    version = ledger.store_policy(name, text, source, replace=True)
+    if held is None or held[1] != text:  # the same text again stores nothing: nothing to note
+        _tell(noted, _renamed(path, own, name))
+    return version
 
 
 def adopt(ledger: Ledger, ref: str) -> tuple[str, str | None]:
@@ -182,10 +213,10 @@ def adopt(ledger: Ledger, ref: str) -> tuple[str, str | None]:
         return ref, None
     if not _looks_like_file(ref):
         resolve(ledger, ref)  # raises: no such preset nor stored policy
-    text, source = _read(ref)
     base = Path(ref).stem
     if not NAME.match(base) or base in preset_names():
         base = "policy"
+    text, source, _ = _read(ref, base)
     name, n = base, 1
     while True:
         held = ledger.policy_text(name)

@@ -46,11 +46,14 @@ def policy() -> None:
 def add(ledger: Ledger, name: str, file: str) -> None:
     """Store the policy FILE (TOML, checked) in the ledger as NAME.
 
+    NAME is the policy's name: FILE needs no name line, and one that says another name (a copy
+    of a preset) is noted and stored as NAME.
+
     \b
     Example:
         warmup policy add careful careful.toml
     """
-    policies.add(ledger, name, file)
+    policies.add(ledger, name, file, noted=_renamed)
     say(
         f"Stored policy {name} (version 1) from {file}. Use it with 'warmup mailbox set "
         f"ADDRESS --policy {shlex.quote(name)}'."
@@ -69,7 +72,7 @@ def set_(ledger: Ledger, name: str, file: str) -> None:
         warmup policy set careful careful.toml
     """
     before = ledger.policy_text(name)
-    version = policies.update(ledger, name, file)
+    version = policies.update(ledger, name, file, noted=_renamed)
     if before is not None and version == before[0]:
         say(f"Policy {name} unchanged: {file} holds its version {version}; nothing stored.")
         return
@@ -78,6 +81,11 @@ def set_(ledger: Ledger, name: str, file: str) -> None:
         f"Stored version {version} of policy {name}; {len(users)} mailbox"
         f"{'' if len(users) == 1 else 'es'} use{'s' if len(users) == 1 else ''} it."
     )
+
+
+def _renamed(note: str) -> None:
+    """FILE's name line says another name than NAME, which wins: one note on stderr."""
+    click.echo(f"note: {note}.", err=True)
 
 
 @policy.command("list")

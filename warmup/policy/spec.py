@@ -361,10 +361,15 @@ def _calendar(raw: Any) -> Calendar:
     return Calendar(country, sub, skip)
 
 
-def parse_policy(data: dict[str, Any], source: str = "<policy>") -> PolicySpec:
-    """Validate a decoded TOML document into a :class:`PolicySpec`."""
+def parse_policy(
+    data: dict[str, Any], source: str = "<policy>", name: str | None = None
+) -> PolicySpec:
+    """Validate a decoded TOML document into a :class:`PolicySpec`. ``name``: what the policy
+    is called when the document has no ``name`` line (stored as NAME, a file's own ``name``
+    is optional); without it the document must name itself."""
     try:
-        name = _text(_need(data, "name", "", str), "name")
+        if name is None or "name" in data:
+            name = _text(_need(data, "name", "", str), "name")
         ceiling = _count(_need(data, "ceiling", "", int), "ceiling", MAX_VOLUME, 1)
         growth = _need(data, "growth_factor", "", (int, float))
         if not 1 <= growth <= MAX_GROWTH:  # also refuses nan and inf
@@ -610,7 +615,8 @@ def load_policy(ref: str) -> PolicySpec:
         return _preset(ref)
     if ref.endswith(".toml") or "/" in ref or Path(ref).is_file():
         path = home(ref, "policy file")
-        return parse_policy_text(read_policy_file(ref), str(path))
+        # a file without a name line is named after the file, as 'mailbox add --policy' stores it
+        return parse_policy_text(read_policy_file(ref), str(path), Path(ref).stem)
     return _preset(ref)
 
 
@@ -649,12 +655,13 @@ def _preset(ref: str) -> PolicySpec:
     return parse_policy_text(res.read_text(encoding="utf-8"), ref)
 
 
-def parse_policy_text(text: str, source: str) -> PolicySpec:
-    """Parse and validate the TOML text of a policy (``source`` names it in errors)."""
+def parse_policy_text(text: str, source: str, name: str | None = None) -> PolicySpec:
+    """Parse and validate the TOML text of a policy (``source`` names it in errors; ``name``
+    as for :func:`parse_policy`)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"policy {source}: not valid TOML ({exc})") from None
     except RecursionError:
         raise ConfigError(f"policy {source}: arrays or tables nested too deeply") from None
-    return parse_policy(data, source)
+    return parse_policy(data, source, name)
