@@ -235,7 +235,14 @@ def test_plan_volume(run, today):
     data = json.loads(res.output)
     # 2 mailboxes x 50/day = 100/day for 7 days (700), then 2 x 100 on day 8 (900), 2 x 105 on day 9.
     reached = (today + dt.timedelta(days=8)).isoformat()
-    assert data["volume"] == {"recipients": 1000, "date": reached, "days": 9}
+    assert data["volume"] == {
+        "recipients": 1000,
+        "date": reached,
+        "days": 9,
+        "within": 730,
+        "planned": 1110,
+        "later": None,
+    }
     # One shape with or without --volume: the mailboxes and their days, cut at that day.
     assert [m["mailbox"] for m in data["mailboxes"]] == [BOX, "b@corp.example"]
     assert [(d["mailbox"], d["cumulative"]) for d in data["days"] if d["date"] == reached] == [
@@ -252,22 +259,50 @@ def test_plan_volume(run, today):
 def test_plan_volume_within_the_days_given(run, today):
     """``--days`` given with ``--volume`` bounds the search: the plan has at most that many
     days and says the volume is not reached within them; without ``--days`` it looks
-    :data:`api.VOLUME_HORIZON` days ahead (``--days`` was silently ignored, 730 rows printed)."""
+    :data:`api.VOLUME_HORIZON` days ahead (``--days`` was silently ignored, 730 rows printed).
+
+    Not reached, it exited 0 with "not reached within 20 days." and no word of when: a script's
+    ``plan --volume N --days 30 && launch`` launched a campaign that does not fit. Now 75 (in
+    text and JSON alike), with what goes out by then and the day it is reached further on."""
 
     run("mailbox", "add", BOX, "--provider", "exmail")
     when = ("--at", at(today).isoformat())
-    res = run("plan", BOX, "--volume", "100000", "--days", "20", *when)
-    assert res.exit_code == 0, res.output
-    assert "100000 recipients are not reached within 20 days." in res.output
-    data = json.loads(
-        run("plan", BOX, "--volume", "100000", "--days", "20", "--json", *when).output
-    )
+    far = json.loads(run("plan", BOX, "--volume", "10000", "--json", *when).output)
+    assert len(far["days"]) > 20 and far["volume"]["date"] is not None
+    res = run("plan", BOX, "--volume", "10000", "--days", "20", *when)
+    assert res.exit_code == 75, res.output
+    data = json.loads(run("plan", BOX, "--volume", "10000", "--days", "20", "--json", *when).output)
     assert len(data["days"]) == 20 and data["volume"]["date"] is None
+    assert data["volume"]["within"] == 20 and data["volume"]["later"] == {
+        "date": far["volume"]["date"],
+        "days": far["volume"]["days"],
+    }
+    assert data["volume"]["planned"] == data["days"][-1]["cumulative"]
+    assert res.output.splitlines()[-1] == (
+        f"10000 recipients are not reached within 20 days ({data['volume']['planned']} planned "
+        f"by then); at this pace on {far['volume']['date']} (day {far['volume']['days']} from "
+        "today)."
+    )
+    assert run("plan", BOX, "--volume", "10000", "--days", "20", "--json", *when).exit_code == 75
     near = json.loads(run("plan", BOX, "--volume", "600", "--days", "20", "--json", *when).output)
     unbounded = json.loads(run("plan", BOX, "--volume", "600", "--json", *when).output)
-    assert near == unbounded and near["volume"]["days"] <= 20  # found within: the same answer
-    far = json.loads(run("plan", BOX, "--volume", "100000", "--json", *when).output)
-    assert len(far["days"]) > 20 and far["volume"]["date"] is not None
+    assert near["volume"]["days"] <= 20 and near["volume"]["later"] is None
+    assert (
+        near["days"] == unbounded["days"] and near["volume"]["date"] == unbounded["volume"]["date"]
+    )
+    assert run("plan", BOX, "--volume", "600", "--days", "20", *when).exit_code == 0
+    # beyond the whole horizon: no day to give, only how far it gets
+    from warmup import api
+
+    never = run("plan", BOX, "--volume", "1000000", "--days", "3", *when)
+    shown = json.loads(
+        run("plan", BOX, "--volume", "1000000", "--days", "3", "--json", *when).output
+    )
+    assert never.exit_code == 75 and shown["volume"]["later"] is None
+    assert never.output.splitlines()[-1] == (
+        f"1000000 recipients are not reached within 3 days ({shown['volume']['planned']} "
+        f"planned by then), nor within {api.VOLUME_HORIZON} days."
+    )
 
 
 def test_a_volume_plan_stops_where_the_volume_is_reached(run, today, ledger_path):

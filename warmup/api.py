@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import ipaddress
@@ -763,13 +764,25 @@ def plan_for(
 ) -> Plan:
     """``warmup plan``: the days ahead of each mailbox; with ``volume``, up to the first day on
     which they will have sent that many recipients between them, looking up to ``within`` days
-    ahead (default :data:`VOLUME_HORIZON`)."""
+    ahead (default :data:`VOLUME_HORIZON`); not within them, ``later`` says when, looking
+    :data:`VOLUME_HORIZON` days ahead."""
     at = check_query(at) if at else now_utc()
     boxes = named_mailboxes(ledger, addresses)
     horizon = days if volume is None else within or VOLUME_HORIZON
     # Each mailbox's plan may stop where it alone reaches the volume: together they reach it
     # no later (and plans are cut at that day anyway).
-    return combine([mailbox_plan(ledger, b, horizon, at, volume) for b in boxes], volume)
+    result = combine([mailbox_plan(ledger, b, horizon, at, volume) for b in boxes], volume)
+    if volume is None:
+        return result
+    result = dataclasses.replace(result, within=horizon)
+    if result.reached is None and horizon < VOLUME_HORIZON:
+        # not within the days asked: say when, looking as far as an unbounded plan does
+        further = combine(
+            [mailbox_plan(ledger, b, VOLUME_HORIZON, at, volume) for b in boxes], volume
+        )
+        if further.reached is not None and further.reached_day is not None:
+            result = dataclasses.replace(result, later=(further.reached, further.reached_day))
+    return result
 
 
 def volume_date(

@@ -143,7 +143,7 @@ def plan(
     volume: int | None,
     at: str | None,
     json_: bool,
-) -> None:
+) -> int:
     """Project each day's quota, and what the gate would let through, if the mailbox sends all
     it may, healthily.
 
@@ -151,7 +151,8 @@ def plan(
     policy's mean gap between sends, within the domain cap; 0 on public holidays and days the
     window does not open; today's includes what was already sent today. CUMULATIVE adds up what
     goes out from now on (today's sends so far left out, as --volume counts). NOTE says why
-    PLANNED is below QUOTA.
+    PLANNED is below QUOTA. With --volume, exit 75 when it is not reached within the days
+    looked at (the plan printed all the same).
 
     \b
     Example:
@@ -163,9 +164,12 @@ def plan(
     given = click.get_current_context().get_parameter_source("days")
     within = days if given is not click.core.ParameterSource.DEFAULT else None
     result = api.plan_for(ledger, list(addresses), days, when, volume, within)
+    # A volume not reached is the plan's answer, not a fault: printed whole, then exit 75
+    # (EX_TEMPFAIL: not within these days), so 'plan --volume N --days 30 && launch' holds.
+    missed = 75 if volume is not None and result.reached is None else 0
     if json_:
         print_json(result.to_dict())
-        return
+        return missed
     several = len(result.mailboxes) > 1
     head = ["DATE", "DAY", "STAGE", "STATUS", "QUOTA", "PLANNED", "CUMULATIVE", "NOTE"]
     print_table(
@@ -182,12 +186,21 @@ def plan(
         for note in m.notes:
             click.echo(f"{m.mailbox}: {note}")
     if volume is None:
-        return
+        return 0
     if result.reached:
         click.echo(
             f"{volume} recipients reached on {result.reached} (day {result.reached_day} from "
             f"today) across {plural(len(result.mailboxes), 'mailbox', 'mailboxes')}."
         )
-    else:
-        horizon = within or api.VOLUME_HORIZON
-        click.echo(f"{volume} recipients are not reached within {plural(horizon, 'day')}.")
+        return 0
+    horizon = result.within or within or api.VOLUME_HORIZON
+    line = (
+        f"{volume} recipients are not reached within {plural(horizon, 'day')} "
+        f"({result.planned or 0} planned by then)"
+    )
+    if result.later is not None:
+        line += f"; at this pace on {result.later[0]} (day {result.later[1]} from today)"
+    elif horizon < api.VOLUME_HORIZON:
+        line += f", nor within {api.VOLUME_HORIZON} days"
+    click.echo(f"{line}.")
+    return missed

@@ -264,12 +264,16 @@ class MailboxPlan:
 class Plan:
     """``warmup plan``'s answer: the mailboxes' days, and with a ``volume`` the first day on
     which they will have sent that many recipients between them (None: not within the days
-    planned)."""
+    planned, ``within``; ``planned`` went out by then, and ``later`` is the day and its number
+    found looking further, when the caller looked)."""
 
     mailboxes: tuple[MailboxPlan, ...]
     volume: int | None = None
     reached: dt.date | None = None
     reached_day: int | None = None
+    within: int | None = None
+    planned: int | None = None
+    later: tuple[dt.date, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """One shape with or without a volume: ``{"mailboxes", "days", "volume"}``."""
@@ -285,6 +289,11 @@ class Plan:
                 "recipients": self.volume,
                 "date": self.reached.isoformat() if self.reached else None,
                 "days": self.reached_day,
+                "within": self.within,
+                "planned": self.planned,
+                "later": None
+                if self.later is None
+                else {"date": self.later[0].isoformat(), "days": self.later[1]},
             },
         }
 
@@ -314,8 +323,8 @@ def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
             total += min(sum(_delta(p, k) for p in group), cap)
         if total >= volume:
             cut = tuple(dataclasses.replace(p, days=p.days[: k + 1]) for p in plans)
-            return Plan(cut, volume, plans[0].days[k].date, k + 1)
-    return Plan(tuple(plans), volume)
+            return Plan(cut, volume, plans[0].days[k].date, k + 1, planned=total)
+    return Plan(tuple(plans), volume, planned=total)
 
 
 def _delta(plan: MailboxPlan, k: int) -> int:
