@@ -7,6 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -512,3 +516,68 @@ def test_the_default_plot_name_is_the_mailboxes_local_day(run, ledger_path, tmp_
     written = tmp_path / "warmup-plot-20261121.png"
     assert json.loads(res.output)["path"] == str(written.resolve())
     assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# A plot writer caught between its temporary file and the rename: it makes and writes the
+# temporary file as a plot does, says where, then waits to be killed (or told to go).
+_WRITER = """
+import sys
+from pathlib import Path
+from warmup import reports
+
+fd, temp = reports._temp_beside(Path(sys.argv[1]))
+import os
+os.write(fd, b"half a plot")
+print(temp, flush=True)
+sys.stdin.read()
+"""
+
+
+def _writer(out) -> tuple[subprocess.Popen[str], Path]:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    return child, Path(child.stdout.readline().strip())
+
+
+def test_a_temporary_file_a_killed_plot_left_is_removed_by_the_next(run, ledger_path, tmp_path):
+    """A plot killed (SIGKILL) between writing its temporary file and renaming it left
+    ``.trend.png.XXXXXXXX.tmp`` beside the plot, hidden, at every kill. The next plot of the
+    same file removes its own kind of leftovers, never one a plot still writes, nor any other
+    file."""
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    ledger.close()
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    out = folder / "trend.png"
+    killed, left = _writer(out)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(timeout=60)
+    live, held = _writer(out)
+    others = [
+        folder / ".trend.png.notes.tmp",
+        folder / ".trend.png.0a1b2c3d.tmp.bak",
+        folder / ".other.png.0a1b2c3d.tmp",
+        folder / "trend.png.0a1b2c3d.tmp",
+    ]
+    for other in others:
+        other.write_text("someone else's")
+    try:
+        assert left.exists() and left.name.startswith(".trend.png.")
+        res = run("plot", "--out", str(out), "--at", "2026-11-20T12:00:00+08:00")
+        assert res.exit_code == 0, res.output
+        assert not left.exists()
+        assert sorted(folder.iterdir()) == sorted([out, held, *others])
+        assert held.read_bytes() == b"half a plot"  # still being written: left to its writer
+    finally:
+        live.communicate("", timeout=60)
+    assert live.returncode == 0
+    res = run("plot", "--out", str(out), "--at", "2026-11-20T12:00:00+08:00")
+    assert res.exit_code == 0, res.output
+    assert sorted(folder.iterdir()) == sorted([out, *others])  # its writer ended without it
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -15,6 +15,7 @@ import datetime as dt
 import errno
 import functools
 import os
+import re
 import secrets
 import stat
 from collections.abc import Sequence
@@ -793,6 +794,8 @@ def _save_whole(fig: Any, path: Path) -> None:
     in place, leaving the head of the new one: a corrupt file where the old plot was), and no
     temporary file. A link to a file replaces the file it points to, keeping the link. Anything
     else (a device, a pipe), or a file in a folder that takes no new name, is written in place.
+    A temporary file a plot killed midway left (SIGKILL, a power cut) is removed by the next
+    plot of the same file (:func:`_clear_stale`).
     """
     target = path.resolve()
     try:
@@ -803,10 +806,9 @@ def _save_whole(fig: Any, path: Path) -> None:
     if mode is not None and not stat.S_ISREG(mode):
         fig.savefig(path, dpi=110, format=kind)
         return
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    _clear_stale(target)
     try:
-        # 0o666 less the umask, as the file written in place had; an old file keeps its mode
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        fd, temp = _temp_beside(target)
     except OSError as exc:
         if mode is None or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise
@@ -821,3 +823,79 @@ def _save_whole(fig: Any, path: Path) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+# The temporary names _temp_beside gives: ".trend.png.1a2b3c4d.tmp" beside trend.png.
+_TEMP_TAIL = re.compile(r"\.[0-9a-f]{8}\.tmp")
+
+
+def _temp_beside(target: Path) -> tuple[int, Path]:
+    """A new file beside ``target`` (``.NAME.XXXXXXXX.tmp``, mode 0o666 less the umask, as the
+    file written in place had), open for writing and locked (``flock``) for as long as this
+    process holds it: a lock the kernel drops however the process ends, so that a file left
+    unlocked is one whose writer is gone (:func:`_clear_stale`)."""
+    while True:
+        temp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): nothing is cleared either
+            return fd, temp
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: written all the same, never cleared
+            return fd, temp
+        except BaseException:
+            os.close(fd)
+            temp.unlink(missing_ok=True)
+            raise
+        # Another plot may have found it unlocked, between the open and the lock, and removed
+        # it as stale: then it is no longer this name's file, and another is made.
+        if _same_file(temp, os.fstat(fd)):
+            return fd, temp
+        os.close(fd)
+
+
+def _same_file(path: Path, held: os.stat_result) -> bool:
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _clear_stale(target: Path) -> None:
+    """Remove the temporary files of ``target`` (:func:`_temp_beside`'s names, no other) that
+    no process holds any more: a plot killed between writing and renaming left one beside the
+    plot, hidden, the size of a plot, at every kill. One still locked is another plot being
+    written now, and is left to it. Never fails: what cannot be cleared is left."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    prefix = f".{target.name}"
+    try:
+        names = [
+            e.name
+            for e in os.scandir(target.parent)
+            if e.name.startswith(prefix) and _TEMP_TAIL.fullmatch(e.name, len(prefix))
+        ]
+    except OSError:
+        return
+    for name in names:
+        path = target.with_name(name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            held = os.fstat(fd)
+            if not stat.S_ISREG(held.st_mode):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: being written
+            if _same_file(path, held):
+                path.unlink()
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
