@@ -306,6 +306,53 @@ def test_bad_at_date(run, seeded: Path, value: str):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "option", "command"),
+    [
+        (
+            ("record", "send", BOX, "--to", "x@example.com", "--at", TS, "--at", "2026-11-11"),
+            "--at",
+            "record send",
+        ),
+        (("plan", BOX, "--days", "3", "--days=40"), "--days", "plan"),
+        (("quota", BOX, "--at", TS, "--at", TS), "--at", "quota"),
+        (("--db", "other.db", "--db", "x.db", "quota"), "--db", ""),
+        (
+            ("mailbox", "set", BOX, "--cap", "20", "--cap", "200", "--cap", "2"),
+            "--cap",
+            "mailbox set",
+        ),
+    ],
+)
+def test_a_single_valued_option_given_twice_is_a_usage_error(run, seeded, args, option, command):
+    """click keeps the last of ``--at X --at Y`` silently: a send recorded at Y when X may have
+    been meant (a wrapper's default before the user's own). Refused, 64, nothing written."""
+    before = ledger_digest(seeded)
+    res = run(*args)
+    n = (
+        "twice"
+        if args.count(option) + sum(a.startswith(option + "=") for a in args) == 2
+        else "3 times"
+    )
+    assert res.exit_code == 64, res.output
+    (line,) = res.output.splitlines()
+    assert line.startswith(f"Error: Option '{option}' given {n}; it takes one value: give it once")
+    assert line.endswith(f"{' ' + command if command else ''} --help')")
+    assert ledger_digest(seeded) == before
+
+
+def test_flags_and_list_options_may_repeat_and_sendmail_keeps_its_last(run, seeded: Path):
+    """Only an option of one value is refused twice: a flag says the same thing again, a list
+    option (``--to`` of record send) takes each, and the sendmail shim keeps sendmail(8)'s
+    rule (the last ``-f`` wins: PHP's mail() appends one to a sendmail_path that has one)."""
+    res = run("quota", BOX, "--json", "--json", "--at", TS)
+    assert res.exit_code == 0 and json.loads(res.output)[0]["mailbox"] == BOX
+    res = run("record", "send", BOX, "--to", "x@example.com", "--to", "y@example.com", "--at", TS)
+    assert res.exit_code == 0, res.output
+    res = run("sendmail", "-f", "x@corp.example", "-f", BOX, "--help")
+    assert res.exit_code == 0 and "Usage:" in res.output
+
+
 def test_empty_at_is_refused_not_taken_as_now(run, seeded: Path):
     # `--at "$WHEN"` with WHEN unset must not silently evaluate (or record) as of now.
     before = ledger_digest(seeded)

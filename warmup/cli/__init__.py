@@ -66,7 +66,29 @@ def param_name(command: click.Command, field: str) -> str:
 
 class NamedFields:
     """Mixed into every command: a :class:`FieldError` it raises is rendered here, where the
-    command's parameters are known, so a field given as an argument is not called ``--field``."""
+    command's parameters are known, so a field given as an argument is not called ``--field``.
+
+    An option that takes one value given twice (``record send --at X --at Y``) is a usage error:
+    click keeps the last one silently, and which was meant cannot be known (a script's
+    ``$DEFAULTS`` before the user's own, a line pasted twice). Flags and options that take a
+    list (``multiple``) may repeat; a command set ``repeats_last_wins`` (the sendmail shim,
+    whose callers stack ``-f`` as sendmail(8) lets them) keeps click's rule."""
+
+    repeats_last_wins = False
+
+    def make_parser(self, ctx: click.Context) -> Any:
+        parser = super().make_parser(ctx)  # type: ignore[misc]
+        if self.repeats_last_wins or ctx.resilient_parsing:  # completion: never an error
+            return parser
+        parse = parser.parse_args
+
+        def checked(args: list[str]) -> Any:
+            opts, rest, order = parse(args=args)
+            _refuse_repeats(ctx, order)
+            return opts, rest, order
+
+        parser.parse_args = checked
+        return parser
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -119,6 +141,25 @@ class NamedFields:
             raise _Rendered(
                 f"config file {config.load().path}: {exc}", ConfigError.exit_code
             ) from exc
+
+
+def _refuse_repeats(ctx: click.Context, order: list[click.Parameter]) -> None:
+    """A usage error naming the first option in ``order`` (each option as often as it was
+    given) that takes one value and was given more than once."""
+    seen: set[int] = set()
+    for param in order:
+        if not isinstance(param, click.Option) or param.multiple or param.count or param.is_flag:
+            continue
+        key = id(param)
+        if key in seen:
+            given = sum(p is param for p in order)
+            name = next((o for o in param.opts if o.startswith("--")), param.opts[0])
+            raise click.UsageError(
+                f"Option '{name}' given {'twice' if given == 2 else f'{given} times'}; it takes one "
+                "value: give it once",
+                ctx,
+            )
+        seen.add(key)
 
 
 def _from_config_file(ctx: click.Context, field: str) -> bool:

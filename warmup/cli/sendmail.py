@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from warmup.cli import cli
+from warmup.cli import WarmupCommand, cli
 from warmup.cli.common import ledger_from, read_stdin
 from warmup.errors import UsageError
 
@@ -39,8 +39,17 @@ SHIM_HELO = "warmup-sendmail.invalid"
 VALUE_FLAGS = ("-A", "-B", "-C", "-h", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
 
 
+class _LastWins(WarmupCommand):
+    """sendmail(8)'s options: one given twice keeps the last, as its callers expect (PHP's
+    mail() adds ``-f FROM`` after a sendmail_path that already has one)."""
+
+    repeats_last_wins = True
+
+
 @cli.command(
-    "sendmail", context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]}
+    "sendmail",
+    cls=_LastWins,
+    context_settings={"ignore_unknown_options": True, "help_option_names": ["--help"]},
 )
 @click.option(
     "-t", "from_headers", is_flag=True, help="Read recipients from To/Cc/Bcc (Resent-* if any)."
