@@ -1068,3 +1068,37 @@ def test_a_pool_left_without_mailboxes_is_a_fault_run_once_reports(sink, tmp_pat
     row = ledger.message(queued)
     assert (row.state, row.attempts, row.last_reply) == ("queued", 0, why)
     ledger.close()
+
+
+def test_run_called_in_process_gives_the_callers_signal_handlers_back(run, ledger_path):
+    """``warmup run`` invoked in-process (CliRunner, a script calling the command) left its
+    SIGTERM/SIGINT handler installed after returning: a later Ctrl-C or SIGTERM to the caller
+    went to a handler stopping a worker long closed, and the caller never stopped. Off the main
+    thread it failed outright (Python lets only the main thread set a handler)."""
+    import signal
+    import threading
+
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+
+    def mine(signum: int, frame: object) -> None:  # the caller's own
+        pass
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        signal.signal(signal.SIGTERM, mine)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        res = run("run", "--once", "--no-sync", "--no-view")
+        assert res.exit_code == 0, res.output
+        assert "Nothing is queued." in res.output
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        got: list[object] = []
+        thread = threading.Thread(target=lambda: got.append(run("run", "--once", "--no-sync")))
+        thread.start()
+        thread.join(timeout=120)
+        (res,) = got
+        assert res.exit_code == 0 and "Nothing is queued." in res.output, res.output
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import click
@@ -106,18 +109,26 @@ def run(
             for worker in stopper:
                 worker.stop()
 
-    with Worker(
-        ledger,
-        pool=pool,
-        log=log,
-        sleep=(lambda s: view.sleep(s, worker.wait)) if view else None,
-        password_command=password_command,
-        timeout=timeout,
-        sync_every=every,
-    ) as worker:
+    def stop(*_: object) -> None:
+        if not stopper:  # before the worker is made: as Ctrl-C would have been
+            raise KeyboardInterrupt
+        _stop(stopper[0], view)
+
+    # The handlers stay until the worker is closed, then the caller's are back (CliRunner, a
+    # script calling the command: theirs were left replaced by one that stops a worker gone).
+    with (
+        _stop_signals(stop),
+        Worker(
+            ledger,
+            pool=pool,
+            log=log,
+            sleep=(lambda s: view.sleep(s, worker.wait)) if view else None,
+            password_command=password_command,
+            timeout=timeout,
+            sync_every=every,
+        ) as worker,
+    ):
         stopper.append(worker)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: _stop(worker, view))
         if view is not None:
             view.draw()  # after the handlers: once it shows, SIGTERM stops it cleanly
         if not once:
@@ -154,6 +165,23 @@ def run(
             err=True,
         )
     return done.fault_code
+
+
+@contextlib.contextmanager
+def _stop_signals(handler: Callable[..., None]) -> Iterator[None]:
+    """SIGTERM and SIGINT call ``handler`` within the block; the handlers before it are put
+    back after it, however it ends. Off the main thread (a caller's thread) Python lets no
+    handler be set: those signals stay the caller's."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in before.items():
+            # None: a handler set outside Python; the default is the nearest we can restore
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
 
 
 def _output_gone(why: str) -> int:
