@@ -739,3 +739,47 @@ def test_a_dashed_key_whose_parameter_has_another_name_is_used(cfg, run, key):
     res = run("doctor", BOX, "--timeout", "1")
     assert res.exit_code == 64, res.output
     assert res.stderr.startswith("Error: --dkim-selector 'a..b': "), res.output
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (
+            "hooks.example.com/warmup?key=s3cr3t-tok",
+            "://?/... is not an http:// or https:// URL with a host",
+        ),
+        (
+            "ftp://hooks.example.com/hook?key=s3cr3t-tok",
+            "ftp://hooks.example.com/... is not an http:// or https:// URL with a host",
+        ),
+        (
+            "https://hooks.example.com:99999/s3cr3t-tok",
+            "(unreadable URL) has a host or port that cannot be read",
+        ),
+        ("   ", "expected an http:// or https:// URL, not blank; or remove the key"),
+    ],
+)
+def test_a_webhook_in_the_file_that_is_no_http_url_is_refused_as_the_file_is_read(
+    cfg, run, ledger_path, url, said
+):
+    """``[notify] webhook = "hooks.example.com/..."`` was taken, and only the first event, days
+    later, found it undeliverable (logged in the worker's log, the pause it reported unheard).
+    Refused as any bad key of the file is: every command, 'config show' and 'doctor' included,
+    one line naming the file and the key, the token never shown, exit 78."""
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    before = ledger_digest(ledger_path)
+    cfg(f'[notify]\nwebhook = "{url}"\n')
+    path = config.path()
+    for args in (
+        ("quota", BOX),
+        ("config", "show"),
+        ("doctor", BOX, "--no-domain", "--timeout", "1"),
+    ):
+        res = run(*args)
+        assert res.exit_code == 78, (args, res.output)
+        (line,) = res.output.splitlines()
+        assert line.startswith(f"Error: config file {path}: notify.webhook: "), line
+        assert said in line and "s3cr3t" not in line
+    assert ledger_digest(ledger_path) == before
+    cfg('[notify]\nwebhook = "https://hooks.example.com/warmup"\n')
+    assert run("quota", BOX).exit_code == 0

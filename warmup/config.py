@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Callable, Iterable
@@ -128,7 +129,7 @@ def load() -> Config:
 def shown(key: str, value: Any) -> Any:
     """``value`` of ``key`` as it may be printed: a URL with its password masked (``db``,
     ``[commands."db copy"] to``); other values as they are. (A webhook, ``notify.webhook`` or a
-    command's ``webhook`` option, hides more: :func:`warmup.notify.mask`, which imports this.)"""
+    command's ``webhook`` option, hides more: :func:`mask`, also :func:`warmup.notify.mask`.)"""
     if not isinstance(value, str):
         return value
     if "://" in value:
@@ -143,7 +144,7 @@ def secret_keys(
 ) -> list[str]:
     """The keys of ``values`` (and of the ``commands`` tables, as ``commands.NAME.OPTION``) that
     hold a secret: a URL with a password, a webhook URL with user info, a path or a query
-    (where services put the token, as notify.mask hides)."""
+    (where services put the token, as :func:`mask` hides)."""
     from urllib.parse import urlsplit
 
     found = []
@@ -259,6 +260,9 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                     )
                 if not isinstance(v, kind):
                     raise bad(f"{key}.{sub}", f"expected a {kind.__name__}")
+                if (key, sub) == ("notify", "webhook") and isinstance(v, str):
+                    # else accepted, and every event logged as undeliverable at first use
+                    _check_webhook(v, f"{key}.{sub}", bad)
                 values[f"{key}.{sub}"] = v
         elif key == "commands":
             if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
@@ -279,6 +283,57 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
             known = [*TOP, *TABLES, "commands"]
             raise bad(key, f"unknown key{meant(key, known)} (known: {', '.join(known)})")
     return Config(where, True, values, commands)
+
+
+def mask(url: str) -> str:
+    """The URL without what may carry a token: userinfo, path, query and fragment.
+
+    Never raises: a URL that cannot be read (a bad port, a broken ``[IPv6]`` host), as
+    ``$WARMUP_NOTIFY_WEBHOOK`` or the config file may hold one, is ``(unreadable URL)``."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return "(unreadable URL)"
+    rest = "/..." if parts.path.strip("/") or parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{host}{rest}"
+
+
+# What http.client refuses in a request's URL (white space and control characters): such a URL
+# could never be posted to, and its refusal would quote the path and query, token and all.
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
+
+
+def webhook_fault(url: str) -> str | None:
+    """Why ``url`` cannot be a webhook (never quoting it: it may carry a token), or None if it
+    can. Here, not in :mod:`warmup.notify`, so that loading the file checks its webhook without
+    importing what sends one."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises on a port that is not a number or out of range)
+    except ValueError:
+        return "has a host or port that cannot be read"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http:// or https:// URL with a host"
+    if _UNSENDABLE.search(url):
+        return "contains white space or a control character"
+    return None
+
+
+def _check_webhook(url: str, key: str, bad: Callable[[str, str], ConfigError]) -> None:
+    """The file's webhook as ``notify set`` checks one typed: an http(s) URL with a host, or
+    :class:`ConfigError` naming the key (the URL masked: it may carry a token)."""
+    if not url.strip():
+        raise bad(key, "expected an http:// or https:// URL, not blank; or remove the key")
+    fault = webhook_fault(url)
+    if fault:
+        raise bad(key, f"{mask(url)} {fault}; give one like https://hooks.example.com/warmup")
 
 
 def _beside(where: Path, value: Any, key: str) -> Any:

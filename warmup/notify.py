@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from warmup import credentials
+from warmup.config import mask, webhook_fault
 from warmup.errors import ConfigError, InvalidField
 from warmup.words import shown as escaped
 
@@ -65,41 +66,6 @@ DRAIN = 10.0  # at most this long, at close, for the events still queued
 QUEUE_SIZE = 100
 
 _log = logging.getLogger("warmup.notify")
-
-
-def mask(url: str) -> str:
-    """The URL without what may carry a token: userinfo, path, query and fragment.
-
-    Never raises: a URL that cannot be read (a bad port, a broken ``[IPv6]`` host), as
-    ``$WARMUP_NOTIFY_WEBHOOK`` or the config file may hold one, is ``(unreadable URL)``."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-    except ValueError:
-        return "(unreadable URL)"
-    rest = "/..." if parts.path.strip("/") or parts.query or parts.fragment else ""
-    return f"{parts.scheme}://{host}{rest}"
-
-
-# What http.client refuses in a request's URL (white space and control characters): such a URL
-# could never be posted to, and its refusal would quote the path and query, token and all.
-_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
-
-
-def webhook_fault(url: str) -> str | None:
-    """Why ``url`` cannot be a webhook (never quoting it), or None if it can."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (raises on a port that is not a number or out of range)
-    except ValueError:
-        return "has a host or port that cannot be read"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "is not an http:// or https:// URL with a host"
-    if _UNSENDABLE.search(url):
-        return "contains white space or a control character"
-    return None
 
 
 def check_webhook(url: str) -> str:
