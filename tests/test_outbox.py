@@ -929,3 +929,60 @@ def test_two_eml_files_with_one_message_id_are_named_by_their_files(sink, tmp_pa
     assert res.returncode == 65
     assert res.stderr == f"Error: {one}: given twice (Message-ID <same@x>); queue it once\n"
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_python_caller_s_wrong_type_is_one_type_error_naming_the_parameter(ledger_path, tmp_path):
+    """The README's Python API (Outbox(ledger).add, Gate, open_ledger, api.quota) given a str
+    where a datetime is wanted, or an int for a mailbox, failed deep inside: "'str' object has
+    no attribute 'tzinfo'", "'int' object has no attribute 'strip'". Now a TypeError (also a
+    warmup UsageError) whose one line names the parameter and what to give; nothing written."""
+    from email.message import EmailMessage
+    from pathlib import Path
+
+    from warmup import Gate, Outbox, api, open_ledger
+    from warmup.errors import UsageError
+
+    ledger = open_ledger(Path(ledger_path))  # a pathlib.Path is a path ("not iterable")
+    api.add_mailbox(ledger, "a@corp.example", "exmail")
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = "x@example.com", "hi"
+    msg.set_content("hi")
+    before = ledger_digest(ledger_path)
+    box = {"mailbox": "a@corp.example"}
+    cases = [
+        (
+            lambda: Outbox(ledger).add(msg, **box, not_before="2026-01-01"),
+            "not_before: expected a datetime.datetime, got str '2026-01-01' (give an aware one, "
+            "e.g. datetime.datetime.fromisoformat('2026-01-01T09:00:00+08:00'))",
+        ),
+        (lambda: Outbox(ledger).add(msg, mailbox=5), "mailbox: expected a str, got int 5"),
+        (lambda: Outbox(ledger).add(msg, pool=["P"]), "pool: expected a str, got list ['P']"),
+        (
+            lambda: Outbox(ledger).add(msg, **box, campaign=2026),
+            "campaign: expected a str, got int 2026",
+        ),
+        (
+            lambda: Outbox(ledger).add(msg, **box, now=dt.date(2026, 1, 1)),
+            "now: expected a datetime.datetime, got date datetime.date(2026, 1, 1)",
+        ),
+        (lambda: Outbox(ledger).add(msg, **box, bulk="no"), "bulk: expected a bool, got str 'no'"),
+        (
+            lambda: Outbox(str(ledger_path)),
+            f"ledger: expected an open ledger, got str {str(ledger_path)!r}; give "
+            f"Outbox(warmup.open_ledger({str(ledger_path)!r}))",
+        ),
+        (lambda: Gate(5, ledger=ledger), "mailbox address: expected a str, got int 5"),
+        (lambda: open_ledger(5), "url: expected a str, got int 5"),
+        (
+            lambda: api.quota(ledger, "a@corp.example", "2026-01-01T09:00:00+08:00"),
+            "at: expected a datetime.datetime, got str '2026-01-01T09:00:00+08:00'",
+        ),
+    ]
+    for call, said in cases:
+        with pytest.raises(TypeError) as err:
+            call()
+        assert isinstance(err.value, UsageError)
+        assert str(err.value).startswith(said), str(err.value)
+        assert "\n" not in str(err.value)
+    assert ledger_digest(ledger_path) == before
+    ledger.close()

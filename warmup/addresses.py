@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from warmup.errors import DataError
+from warmup.errors import DataError, expect
 
 # Deliberately plain: what SMTP envelopes carry (RFC 5321 dot-atom local part, a dotted domain).
 # Groups that capture nothing (no caller reads them): a third of its time on every address
@@ -55,6 +55,8 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
     ``limits=False``: a lookup of an address the ledger may hold already (written before the
     64-octet limit below, or from a parsed DSN): only the 254 in all are checked.
     """
+    if address is not None:
+        expect(address, str, what)  # a script's mailbox=5: said here, not as int.strip()
     text = (address or "").strip()
     named = _NAMED.match(text) if "<" in text else None  # its pattern needs a "<"
     text = (named.group(1) if named else text).strip()

@@ -43,6 +43,28 @@ class NotFound(UsageError):
     :class:`ConfigError` (78) instead."""
 
 
+class WrongType(UsageError, TypeError):
+    """A value of the wrong Python type given to the library (a str where a datetime is
+    wanted, an int for an address): said at once, naming the parameter, rather than as an
+    AttributeError deep inside. A :class:`TypeError` too, as Python's own are; the CLI never
+    gives one (64 if it did)."""
+
+
+def expect(value: Any, kind: type | tuple[type, ...], field: str, hint: str = "") -> Any:
+    """``value`` if it is a ``kind`` (a bool is no int here), else :class:`WrongType`:
+    ``not_before: expected a datetime.datetime, got str '2026-01-01'`` (then ``hint``)."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
+        return value
+    names = " or ".join(
+        f"a {k.__module__ + '.' if k.__module__ != 'builtins' else ''}{k.__qualname__}"
+        for k in kinds
+    )
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    raise WrongType(f"{field}: expected {names}, got {type(value).__name__} {shown}{hint}")
+
+
 class NoLedger(ConfigError):
     """The ledger named does not exist yet, and the command would not create one."""
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pendulum
 
-from warmup.errors import InvalidField, InvalidFieldData
+from warmup.errors import InvalidField, InvalidFieldData, expect
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -281,8 +281,16 @@ def check_event(
     return value
 
 
+# What to give instead, said after a value that is no datetime.
+_AN_AWARE_ONE = (
+    " (give an aware one, e.g. datetime.datetime.fromisoformat('2026-01-01T09:00:00+08:00'))"
+)
+
+
 def aware(value: dt.datetime, field: str) -> dt.datetime:
-    """``value`` if it carries a UTC offset (a naive time is ambiguous: refused)."""
+    """``value`` if it carries a UTC offset (a naive time is ambiguous: refused); a value that
+    is no datetime at all (a script's ``"2026-01-01"``) is :class:`WrongType` naming ``field``."""
+    expect(value, dt.datetime, field, _AN_AWARE_ONE)
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidField(
             field,

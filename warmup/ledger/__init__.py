@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from warmup.errors import ConfigError
+from warmup.errors import ConfigError, expect
 from warmup.ledger.reads import Reads
 from warmup.ledger.values import (
     Ask,
@@ -120,8 +120,13 @@ def default_path() -> Path:
     return data_dir() / "ledger.db"
 
 
-def resolve_url(url: str | None = None) -> str:
-    """``--db`` value, else ``$WARMUP_DB``, else the default file; paths become sqlite URLs."""
+def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
+    """``--db`` value, else ``$WARMUP_DB``, else the default file; paths become sqlite URLs.
+    A script's ``pathlib.Path`` is a path; anything else but text is :class:`WrongType`."""
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if url is not None:
+        expect(url, str, "url", " (a SQLite path or a postgresql+psycopg:// URL)")
     raw = url or os.environ.get("WARMUP_DB") or str(default_path())
     if "://" in raw:
         return raw
@@ -163,7 +168,9 @@ def mask_url(url: str) -> str:
 _safe = mask_url
 
 
-def open_ledger(url: str | None = None, *, migrate: bool = True, create: bool = True) -> Ledger:
+def open_ledger(
+    url: str | os.PathLike[str] | None = None, *, migrate: bool = True, create: bool = True
+) -> Ledger:
     """Open the ledger at ``url`` (see :func:`resolve_url`), creating and migrating it on first
     use; a SQLite file of another program is refused untouched. With ``create=False`` a SQLite
     ledger that does not exist is refused (:class:`ConfigError`) and nothing is created."""

@@ -36,8 +36,15 @@ from email.message import EmailMessage
 from typing import IO, Any
 
 from warmup import addresses, headers
-from warmup.errors import DataError, InvalidField, InvalidFieldData, UsageError
-from warmup.instants import check_query, now_utc
+from warmup.errors import (
+    DataError,
+    InvalidField,
+    InvalidFieldData,
+    UsageError,
+    WrongType,
+    expect,
+)
+from warmup.instants import aware, check_query, now_utc
 from warmup.ledger import Ledger, OutboxIn, PoolRow
 from warmup.ledger.values import MailboxRow
 from warmup.outbox.template import Rendered
@@ -129,6 +136,11 @@ class Outbox:
     """Queue messages in the ledger's outbox (see the module docstring)."""
 
     def __init__(self, ledger: Ledger) -> None:
+        if isinstance(ledger, str | bytes | os.PathLike):  # Outbox("ledger.db"): not opened
+            raise WrongType(
+                f"ledger: expected an open ledger, got {type(ledger).__name__} {ledger!r}; "
+                f"give Outbox(warmup.open_ledger({ledger!r}))"
+            )
         self.ledger = ledger
 
     def _target(self, mailbox: str | None, pool: str | None) -> _Target:
@@ -137,8 +149,9 @@ class Outbox:
                 "mailbox", "give exactly one of {field} and {pool}", refs={"pool": "pool"}
             )
         if mailbox is not None:
+            expect(mailbox, str, "mailbox")
             return _Target(self.ledger.mailbox(mailbox.strip().lower()), None)
-        found = self.ledger.pool(str(pool))
+        found = self.ledger.pool(expect(pool, str, "pool"))
         if not found.members:
             raise DataError(
                 f"pool {found.name!r} has no mailbox; add one with "
@@ -217,11 +230,12 @@ class Outbox:
         :meth:`Ledger.enqueue` under the campaign's lock, one query a batch; in
         :attr:`Queued.in_campaign`): queueing a file again, after an
         interruption or by mistake, completes the campaign instead of doubling it."""
-        now = now or now_utc()
+        now = aware(now, "now") if now is not None else now_utc()
         check_expiry(expires)
+        expect(bulk, bool, "bulk")
         target = self._target(mailbox, pool)
         if campaign is not None:
-            check_name(campaign, "campaign")
+            check_name(expect(campaign, str, "campaign"), "campaign")
         start = check_query(not_before, "not_before") if not_before else now
         if start + expires <= now:  # queued, it would only be expired by the next pass
             raise InvalidFieldData(
