@@ -28,6 +28,11 @@ class TempFail(WarmupError):
     exit_code = 75  # EX_TEMPFAIL
 
 
+class LedgerBusy(TempFail):
+    """The ledger's server answered but could not serve now: a statement it timed out, no
+    connection slot left. A retry may pass (75), as when the server is away (69)."""
+
+
 class PermissionFailure(WarmupError):
     exit_code = 77  # EX_NOPERM
 

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
-from warmup.errors import ConfigError, PermissionFailure, TempFail, Unavailable, WarmupError
+from warmup.errors import ConfigError, LedgerBusy, PermissionFailure, Unavailable, WarmupError
 from warmup.ledger.core import Ledger, NulInText, highest_id, quiet_when_interrupted
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
@@ -380,6 +380,14 @@ _BAD_OPTION = re.compile(
 # supplied" is no refusal: the configuration gives none (78, as a mailbox without a password).
 _NO_LOGIN = re.compile(r"authentication failed|no pg_hba\.conf entry", re.IGNORECASE)
 _NO_PASSWORD = re.compile(r"no password supplied", re.IGNORECASE)
+# The server's refusal of one more connection (SQLSTATE 53300, which libpq does not expose for a
+# connection it refused): max_connections, the slots kept for superusers, or a role's or
+# database's CONNECTION LIMIT used up. The server is up and a retry may pass: 75, not 69.
+_NO_SLOT = re.compile(
+    r"too many clients already|too many connections for (?:role|database)|"
+    r"remaining connection slots are reserved",
+    re.IGNORECASE,
+)
 
 
 def _storage_error(exc: BaseException, where: str) -> WarmupError:
@@ -389,6 +397,12 @@ def _storage_error(exc: BaseException, where: str) -> WarmupError:
         return PermissionFailure(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
     if _NO_PASSWORD.search(text) or "does not exist" in text or _BAD_OPTION.search(text):
         return ConfigError(f"ledger {where}: {text}; check the URL in --db/WARMUP_DB")
+    if _NO_SLOT.search(text):
+        return LedgerBusy(
+            f"ledger {where}: the server has no connection left for warmup: {text}; try again "
+            f"later; if it keeps refusing, run fewer warmup processes at once or raise the "
+            f"server's max_connections (or the role's or database's CONNECTION LIMIT)"
+        )
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
 
@@ -418,7 +432,7 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
     if state in _TIMEOUTS:
         # The server is up and answered: a retry may pass once the lock is released or the
         # load gone (75, like a quota spent), not 'unavailable' (69: the server unreachable).
-        return TempFail(
+        return LedgerBusy(
             f"ledger {where}: a statement timed out: {text}; its transaction was rolled back: "
             f"try again later; if it keeps timing out, look for a long transaction holding "
             f"warmup's rows (pg_stat_activity) or raise the {_TIMEOUTS[state]} of warmup's role"
