@@ -468,3 +468,111 @@ def test_an_import_whose_mailboxes_two_other_hosts_register_meanwhile_succeeds(
             proc.kill()
         for ledger in hosts:
             ledger.close()
+
+
+def _daemon_through(proxy: PgProxy, pg_url: str, on_log):  # noqa: F811  (pg_url: a URL)
+    """A ``warmup run`` worker (:meth:`Worker.run`, in this process) on the ledger behind
+    ``proxy``: ``on_log(line)`` sees each line it logs; the sleep before a pass after the ledger
+    was unavailable brings the proxy up, the first sleep not after a failure stops the worker.
+    Returns its lines."""
+    from warmup.outbox.worker import Worker
+
+    lines: list[str] = []
+    ledger = open_ledger(proxy.url(pg_url))
+    worker: Worker
+
+    def log(line: str) -> None:
+        lines.append(line)
+        on_log(line)
+
+    def sleep(seconds: float) -> None:
+        if "trying again" in lines[-1]:
+            if "the ledger is unavailable" in lines[-1]:
+                proxy.up()  # the server is back for the worker's next pass
+        else:
+            worker.stop()
+
+    try:
+        with Worker(ledger, log=log, sleep=sleep) as worker:
+            worker.run()
+    finally:
+        ledger.close()
+    return lines
+
+
+def _sent_once(sink, n: int) -> None:  # type: ignore[no-untyped-def]
+    arrived = Counter(str(m.message["Message-ID"]) for m in sink.messages)
+    assert sorted(arrived.values()) == [1] * n
+    states = {
+        m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
+    }
+    assert states == {mid: "sent" for mid in arrived}
+    (quota,) = json.loads(cli("quota", "--json").stdout)
+    assert quota["sent"] == n
+
+
+def test_a_running_worker_whose_ledger_restarts_between_messages_goes_on(
+    sink,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    password,
+    monkeypatch,
+    tmp_path,
+):
+    """The team server restarts (every connection cut, new ones refused a while) just after a
+    ``warmup run`` worker sent its first message: its next claim failed and the worker exited
+    69, a service down until someone restarted it; the first message's outcome, waiting to
+    ride on that claim, was dropped, so the message stayed 'sending' and was called unknown
+    by the next worker though it was known sent. Now the worker waits for the ledger, writes
+    that outcome and goes on with the next message."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    proxy = PgProxy()
+
+    def on_log(line: str) -> None:
+        if " sent #" in line and len(sink.messages) == 1:
+            proxy.down()
+
+    lines = _daemon_through(proxy, pg_url, on_log)
+    assert proxy.refused >= 1  # the worker did find the ledger away
+    assert any("the ledger is unavailable: " in x and "trying again in 1 s" in x for x in lines)
+    assert any("the ledger is back" in x for x in lines), lines
+    _sent_once(sink, 2)
+
+
+def test_a_running_worker_whose_ledger_stays_away_past_its_patience_records_the_message(
+    sink,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    password,
+    monkeypatch,
+    tmp_path,
+):
+    """The server restarts while the message is in DATA and stays away longer than the
+    worker waits to record a message the SMTP server took: ``warmup run`` exited 69, the
+    message 'sending' (for the next worker to call unknown). Now the worker keeps waiting
+    for the ledger, then records the message sent from its gate's held reply and sends the
+    next one."""
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    pool_of(sink.port, tmp_path, n=1, daily=10)
+    queue_plain(2)
+    proxy = PgProxy()
+    sink.hold_data_reply = threading.Event()
+
+    def cut() -> None:
+        assert sink.holding.wait(60)
+        proxy.down()
+        assert sink.hold_data_reply is not None
+        sink.hold_data_reply.set()
+
+    cutter = threading.Thread(target=cut, daemon=True)
+    cutter.start()
+    try:
+        lines = _daemon_through(proxy, pg_url, lambda line: None)
+    finally:
+        sink.hold_data_reply.set()
+        proxy.up()
+    assert any("but the ledger could not record it" in x for x in lines), lines
+    assert any("the ledger is unavailable: " in x for x in lines), lines
+    _sent_once(sink, 2)

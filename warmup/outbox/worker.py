@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from warmup import notify
-from warmup.errors import ConfigError, PermissionFailure, Unavailable, WarmupError
+from warmup.errors import ConfigError, LedgerBusy, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.gate import refusal as refusal_text
 from warmup.headers import decode_utf8_fields, sender_of, thread_ids
@@ -67,6 +67,7 @@ from warmup.words import plural
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
 POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
+LEDGER_RETRY_MAX = 30.0  # longest wait of `run` between two passes the ledger was away for
 MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at least this
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
 MAX_BACKOFF = dt.timedelta(hours=6)
@@ -180,6 +181,7 @@ class Worker:
         self._seen: dict[str, str] | None = None
         self._observed: set[int] = set()
         self._pending: Settle | None = None  # the last message's outcome, not yet written
+        self._interrupted = False  # the last pass ended in an unavailable ledger (see run)
         self._why = ""  # why the last message waits (state "waiting")
         # the fault (code, words) of the last message no member could send (Pass.faults)
         self._fault: tuple[int, str] = (0, "")
@@ -234,9 +236,26 @@ class Worker:
             if self.bounces is not None:
                 self.bounces.watch(self.wake)
             said: object = self  # what the last line about the queue's wait said: nothing yet
+            away = 0.0  # the last wait for an unavailable ledger (0: it answered)
             while not self.stopping:
                 self._wake.clear()
-                done = self.run_once()
+                try:
+                    done = self.run_once()
+                except (Unavailable, LedgerBusy) as exc:
+                    # A team server restarting (or an administrator's pg_terminate_backend)
+                    # under a pass, or out of connection slots: the worker exited 69, a service stopped until someone
+                    # restarted it. Its claim is settled once the ledger is back (_resume).
+                    away = min(max(away * 2, 1.0), LEDGER_RETRY_MAX)
+                    self._interrupted = True
+                    self.log(
+                        f"{_stamp(self.clock())} the ledger is unavailable: {exc}; "
+                        f"trying again in {away:g} s"
+                    )
+                    self._sleep(away)
+                    continue
+                if away:
+                    self.log(f"{_stamp(self.clock())} the ledger is back: sending again")
+                    away = 0.0
                 if self.stopping:
                     break
                 said = self._say_waiting(done, said)
@@ -326,6 +345,8 @@ class Worker:
         when the next one is due."""
         done = Pass()
         self._broken = {}
+        if self._interrupted:
+            self._resume(done)
         if self.bounces is not None:
             self.bounces.run_due(self.clock())
         start = self.clock()
@@ -469,10 +490,30 @@ class Worker:
             self._why = why
 
     def _flush(self) -> None:
-        """Write the last message's outcome if it is still waiting to ride on the next claim."""
+        """Write the last message's outcome if it is still waiting to ride on the next claim
+        (kept while the ledger is unavailable: the pass after it writes it)."""
         if self._pending is not None:
-            settle, self._pending = self._pending, None
-            self.ledger.settle_message(worker=self.id, **vars(settle))
+            self.ledger.settle_message(worker=self.id, **vars(self._pending))
+            self._pending = None
+
+    def _resume(self, done: Pass) -> None:
+        """After a pass the ledger broke off (see :meth:`run`): write what the gates and the
+        last message held back, then settle this worker's own claim left "sending" as a dead
+        worker's is, from the gate's slots (queued again when nothing reached SMTP, else
+        ``unknown``): between passes the worker holds no claim. Raises :class:`Unavailable`
+        while the ledger still is away."""
+        for gate in list(self._gates.values()):
+            gate.flush()
+        self._flush()
+        now = self.clock()
+        for message, worker, _ in self.ledger.claims():
+            if worker != self.id:
+                continue
+            state = self.ledger.recover(message, worker, now)
+            if state is not None:
+                done.outcomes[f"recovered {state}"] += 1
+                self.log(f"{_stamp(now)} {state} #{message}: its pass was cut off by the ledger")
+        self._interrupted = False
 
     def _campaign_done(self, campaign: str) -> None:
         for state in ("queued", "sending"):
