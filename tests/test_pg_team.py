@@ -576,3 +576,56 @@ def test_a_running_worker_whose_ledger_stays_away_past_its_patience_records_the_
     assert any("but the ledger could not record it" in x for x in lines), lines
     assert any("the ledger is unavailable: " in x for x in lines), lines
     _sent_once(sink, 2)
+
+
+def test_an_import_interrupted_between_batches_says_what_it_wrote_and_what_to_do(
+    pg_url,  # noqa: F811
+    tmp_path,
+):
+    """Ctrl-C while an import writes its batches (each its own transaction): it said
+    "Aborted.", exit 130, and nothing else, while 2,000 of the file's rows were in the ledger
+    and the rest not. Now one line says how many were written and that the same import
+    completes it; run again, it does, adding nothing twice."""
+    import signal
+    import time
+
+    first, second = "a@corp.example", "b@corp.example"
+    for box in (first, second):
+        assert cli("--db", pg_url, "mailbox", "add", box, "--provider", "exmail").returncode == 0
+    rows = [  # a batch (2,000 rows) for each mailbox: the second waits on its mailbox's lock
+        f"{first if i < 2000 else second},r{i}@example.com,"
+        f"2026-11-{1 + i % 28:02d}T09:{i % 60:02d}:{i // 60 % 60:02d}Z"
+        for i in range(4000)
+    ]
+    log = tmp_path / "log.csv"
+    log.write_text("mailbox,recipient,sent_at\n" + "\n".join(rows) + "\n")
+    other = open_ledger(pg_url)
+    try:
+        with other.write() as conn:  # another host holds the second mailbox's row
+            conn.exec_driver_sql(f"SELECT id FROM mailbox WHERE address = '{second}' FOR UPDATE")
+            proc = _warmup(
+                ["import", str(log)],
+                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import-int"},
+            )
+            deadline = time.monotonic() + 60
+            while not _waits_on_a_lock("atk-import-int"):  # the first batch is in
+                assert proc.poll() is None, proc.communicate()
+                assert time.monotonic() < deadline
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert out == ""
+        assert err == (
+            f"Error: import of {log} interrupted after 2000 of its 4000 rows were written; "
+            "run the same import again to write the rest (a row already in the ledger is not "
+            "added twice)\n"
+        )
+        with other.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM send").scalar() == 2000
+        res = cli("--db", pg_url, "import", str(log))
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.startswith("Imported 2000 new sends and 0 new bounces"), res.stdout
+        with other.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM send").scalar() == 4000
+    finally:
+        other.close()

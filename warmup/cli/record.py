@@ -148,8 +148,17 @@ def import_(ledger: Ledger, file: str) -> None:
     if file == "-":
         reading_terminal("the sending log (CSV)")
     phases = {"check": f"Checking {name}", "write": f"Importing {name}"}
-    with bars("rows") as update:
-        r = api.import_csv(ledger, file, lambda phase, n, of: update(phases[phase], n, of))
+    at = ["check", 0, 0]  # the phase, the rows written and how many in all
+
+    def progress(phase: str, n: int, of: int | None) -> None:
+        at[:] = [phase, n, of or 0]
+        update(phases[phase], n, of)
+
+    try:
+        with bars("rows") as update:
+            r = api.import_csv(ledger, file, progress)
+    except KeyboardInterrupt:
+        raise _import_interrupted(api.STANDARD_INPUT.name if file == "-" else file, at) from None
     if r.sends or r.bounces or r.events:
         api.keep_walks(ledger)
     extra = (
@@ -165,3 +174,21 @@ def import_(ledger: Ledger, file: str) -> None:
         f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
         f"from {api.STANDARD_INPUT if file == '-' else file}.{extra}"
     )
+
+
+def _import_interrupted(source: str, at: list) -> click.ClickException:  # type: ignore[type-arg]
+    """Ctrl-C during an import: what it wrote and what to do, exit 130. It said "Aborted.",
+    and a user could not tell an import cut off before its first row from one cut off with
+    most of them written (batches are committed one by one)."""
+    phase, n, of = at
+    if phase == "check":
+        why = f"import of {source} interrupted while it was checked: nothing was imported"
+    else:
+        why = (
+            f"import of {source} interrupted after {n} of its {of} rows were written; run "
+            f"the same import again to write the rest (a row already in the ledger is not added "
+            f"twice)"
+        )
+    err = click.ClickException(why)
+    err.exit_code = 130
+    return err
