@@ -629,3 +629,41 @@ def test_an_import_interrupted_between_batches_says_what_it_wrote_and_what_to_do
             assert conn.exec_driver_sql("SELECT count(*) FROM send").scalar() == 4000
     finally:
         other.close()
+
+
+def test_a_worker_for_a_pool_of_many_members_sends_from_each(
+    pki,
+    ssl_cert_env,
+    pg_url,  # noqa: F811
+    monkeypatch,
+    tmp_path,
+):
+    """A worker kept each member's gate, and each gate its ledger connection, for its life: on
+    a team ledger the 15th member's record waited 30 s for a connection the pool (15 at most)
+    would never lend, then the worker died in a traceback, that message taken by its SMTP
+    server and left 'sending'. Now the gates past the few most recent give theirs back."""
+    from tests.gatekit import policy_file
+    from tests.outboxkit import add_box
+    from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
+    from tests.peers.smtp import SmtpSink
+
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    boxes = [f"m{i}@corp.example" for i in range(16)]
+    accounts = {box: SMTP_PASSWORD for box in boxes}
+    with SmtpSink("ssl", user=SMTP_USER, password=SMTP_PASSWORD, pki=pki, accounts=accounts) as s:
+        policy = policy_file(tmp_path / "one.toml", daily=1)
+        for box in boxes:
+            add_box(box, s.port, str(policy))
+        assert cli("pool", "add", "P", *boxes).returncode == 0
+        queue_plain(len(boxes))
+        proc = _warmup(["run", "--once", "--no-sync"], {**os.environ, **PASSWORD_ENV})
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert "Traceback" not in err
+        assert Counter(str(m.message["From"]) for m in s.messages) == {box: 1 for box in boxes}
+        arrived = Counter(str(m.message["Message-ID"]) for m in s.messages)
+    assert sorted(arrived.values()) == [1] * len(boxes)
+    states = {
+        m["message_id"]: m["state"] for m in json.loads(cli("queue", "list", "--json").stdout)
+    }
+    assert states == {mid: "sent" for mid in arrived}

@@ -677,6 +677,13 @@ class Gate:
             self._session.close()
             self._session = None
 
+    def release(self) -> None:
+        """Give back the ledger connection the reservations hold (what they deferred written
+        first); the gate stays open, and its next reservation checks one out again. For a
+        process that keeps many gates (a worker for a large pool): one connection each ran
+        past the connection pool's size."""
+        self._db.close()
+
     def close(self) -> None:
         try:
             self._write_held()

@@ -67,6 +67,9 @@ from warmup.words import plural
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
 POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
+# Gates whose ledger connection is kept between messages, the most recently sent-from: the
+# others give theirs back (SQLAlchemy's pool lends 15 at most, and waits 30 s for one more).
+CONNECTED_GATES = 4
 LEDGER_RETRY_MAX = 30.0  # longest wait of `run` between two passes the ledger was away for
 MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at least this
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
@@ -177,6 +180,7 @@ class Worker:
         self._password_command = password_command
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
+        self._connected: list[int] = []  # the gates that may hold a connection, newest last
         self._pools: dict[int, PoolRow] = {}  # kept while a claim reads the same tag (_members)
         self._seen: dict[str, str] | None = None
         self._observed: set[int] = set()
@@ -617,6 +621,22 @@ class Worker:
             )
         return gate
 
+    def _connect_only(self, gate: Gate) -> None:
+        """``gate`` is about to reserve: the gates that sent longest ago past
+        :data:`CONNECTED_GATES` give their ledger connection back. Each kept its own for the
+        worker's life: a pool of more than 14 members on a team ledger waited 30 s for the
+        15th and died in a traceback with that member's message taken by its SMTP server."""
+        box_id = gate.box.id
+        if self._connected and self._connected[-1] == box_id:
+            return
+        if box_id in self._connected:
+            self._connected.remove(box_id)
+        self._connected.append(box_id)
+        while len(self._connected) > CONNECTED_GATES:
+            old = self._gates.get(self._connected.pop(0))
+            if old is not None:
+                old.release()
+
     def _drop(self, gate: Gate) -> None:
         """Let go of a kept gate whose mailbox is gone (the next look opens a new one)."""
         if self._gates.get(gate.box.id) is gate:
@@ -691,6 +711,7 @@ class Worker:
                     temporary = True
                 continue
             data = _as_sent(msg.data or b"", box.address, pool is not None and pool.reply_to, now)
+            self._connect_only(gate)
             try:
                 report = gate.send(
                     data, rcpts, message_id=msg.message_id, claim=Claim(msg.id, self.id)
