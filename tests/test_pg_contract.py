@@ -541,3 +541,37 @@ def test_a_thread_goes_to_the_member_that_last_sent_one_of_its_message_ids(ledge
         assert ledger.thread_sender([], members) is None
     finally:
         ledger.close()
+
+
+def test_a_message_id_over_998_octets_is_refused_before_anything_is_written(
+    ledger_url, run, tmp_path
+):
+    """A Message-ID's bound was counted in characters: 950 CJK ones (2,850 octets) passed the
+    check of the whole file, then PostgreSQL's index refused the row as its batch was written,
+    exit 69 with the batches before it committed (SQLite took it). Both backends now refuse
+    the file at that line, exit 65, nothing written; ``record send`` alike."""
+    import random
+
+    pick = random.Random(7)
+    long_id = "<" + "".join(chr(pick.randrange(0x4E00, 0x9FA5)) for _ in range(950)) + "@x>"
+    rows = [
+        f"{BOX},r{i}@example.com,2026-11-01T09:{i % 60:02d}:{i // 60:02d}Z," for i in range(2100)
+    ]
+    rows[-1] += long_id
+    log = tmp_path / "log.csv"
+    log.write_text("mailbox,recipient,sent_at,message_id\n" + "\n".join(rows) + "\n")
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    res = run("import", str(log), "--db", ledger_url)
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        f"Error: {log}: line 2101: message_id: {len(long_id.encode())} octets in UTF-8; at "
+        "most 998 are kept (a header line's length)\n"
+    )
+    when = at(DAY, 9).isoformat()
+    res = run("record", "send", BOX, "--to", "x@example.com", "--at", when, "--message-id",
+              long_id, "--db", ledger_url)  # fmt: skip
+    assert res.exit_code == 65 and "2854 octets in UTF-8" in res.output, res.output
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar_one() == 0
+    ledger.close()
