@@ -68,8 +68,9 @@ LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, 
 POLL = 60.0  # seconds between looks at the outbox when nothing is due sooner
 LEDGER_PATIENCE = 30.0  # seconds a sent message's record waits for an unavailable ledger
 # Gates whose ledger connection is kept between messages, the most recently sent-from: the
-# others give theirs back (SQLAlchemy's pool lends 15 at most, and waits 30 s for one more).
-CONNECTED_GATES = 4
+# others give theirs back (SQLAlchemy's pool lends 15 at most, and waits 30 s for one more;
+# the worker's own reads and writes need one or two). A pool of up to 8 keeps all of its own.
+CONNECTED_GATES = 8
 LEDGER_RETRY_MAX = 30.0  # longest wait of `run` between two passes the ledger was away for
 MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at least this
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
