@@ -253,8 +253,7 @@ class Worker:
                     away = min(max(away * 2, 1.0), LEDGER_RETRY_MAX)
                     self._interrupted = True
                     self.log(
-                        f"{_stamp(self.clock())} the ledger is unavailable: {exc}; "
-                        f"trying again in {away:g} s"
+                        f"{_stamp(self.clock())} pass cut off: {exc}; trying again in {away:g} s"
                     )
                     self._sleep(away)
                     continue
