@@ -272,3 +272,34 @@ def test_a_server_with_no_connection_left_exits_75_saying_what_to_do(run):
     finally:
         with _admin(server) as conn:
             conn.execute(f'DROP DATABASE "{name}"')
+
+
+def test_a_client_stopped_inside_a_transaction_lets_go_of_the_mailbox(run, schema, monkeypatch):
+    """A warmup client that stops between two statements of a transaction holding a mailbox's
+    row (SIGSTOP, a frozen VM, a host cut off the network: the server hears of it hours later)
+    held that mailbox for every other host: each send exited 75 at its lock_timeout, for as
+    long. warmup's sessions now end when idle in a transaction past IDLE_IN_TRANSACTION_S
+    (300 s; 1 s here), where the role, the database or the URL set no
+    idle_in_transaction_session_timeout; one the user set is kept."""
+    from warmup.errors import Unavailable
+    from warmup.ledger import open_ledger, postgres
+
+    monkeypatch.setattr(postgres, "IDLE_IN_TRANSACTION_S", 1.0)
+    assert run("--db", schema.url, "mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    stopped = open_ledger(schema.url)
+    try:
+        with pytest.raises(Unavailable, match="idle-in-transaction timeout"), stopped.write() as c:
+            c.exec_driver_sql("SELECT id FROM mailbox FOR UPDATE")  # then nothing more is said
+            res = run("--db", schema.url, "record", "send", BOX, "--to", "lead@example.com")
+            assert res.exit_code == 0, res.output  # went once the server ended that session
+            c.exec_driver_sql("SELECT 1")
+    finally:
+        stopped.close()
+    setting = "idle_in_transaction_session_timeout"
+    for url, value in ((schema.url, "1s"), (schema.url + f"%20-c{setting}%3D7s", "7s")):
+        ledger = open_ledger(url)
+        try:
+            with ledger.engine.connect() as c:
+                assert c.exec_driver_sql(f"SHOW {setting}").scalar() == value
+        finally:
+            ledger.close()

@@ -52,15 +52,29 @@ NAME_LOCKS = 7261002
 # psql prompt after SELECT ... FOR UPDATE, a crashed client whose connection lingers) held every
 # warmup command, the gate and ``db copy`` included, without a word and without end.
 LOCK_TIMEOUT_S = 30.0
+# How long one of warmup's own sessions may sit idle inside a transaction before the server ends
+# it (idle_in_transaction_session_timeout), unless the role, the database or the URL's options
+# set one. Warmup's transactions wait for nothing but the server and a moment of Python (the
+# gate's decision between its two round trips); one left idle holds a client that stopped or
+# vanished mid-transaction (a process stopped with SIGSTOP or frozen with its VM, a host cut off
+# the network: TCP tells the server hours later). Its mailboxes' row locks stayed held, and
+# every other host's send for them exited 75 at each lock_timeout, for as long.
+IDLE_IN_TRANSACTION_S = 300.0
 
 
 def _bound_lock_waits(dbapi_conn: Any, record: Any) -> None:
-    """On each new connection: lock_timeout = LOCK_TIMEOUT_S, where nothing set one."""
+    """On each new connection: lock_timeout = LOCK_TIMEOUT_S and
+    idle_in_transaction_session_timeout = IDLE_IN_TRANSACTION_S, each where nothing set one."""
     with dbapi_conn.cursor() as cur:
         cur.execute(
             "SELECT set_config('lock_timeout', %s, false) "
             "WHERE current_setting('lock_timeout') IN ('0', '0ms')",
             (f"{int(LOCK_TIMEOUT_S * 1000)}ms",),
+        )
+        cur.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, false) "
+            "WHERE current_setting('idle_in_transaction_session_timeout') IN ('0', '0ms')",
+            (f"{int(IDLE_IN_TRANSACTION_S * 1000)}ms",),
         )
     dbapi_conn.commit()  # a SET in a transaction rolled back is undone
 
@@ -428,6 +442,12 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
         return ConfigError(
             f"ledger {where} is read-only: {text}; warmup writes to its ledger: use the primary "
             f"server, with a role whose transactions may write"
+        )
+    if state == "25P03":  # idle_in_transaction_session_timeout: the session was ended
+        return Unavailable(
+            f"ledger {where} is unavailable: {text}; this process stopped in the middle of a "
+            f"transaction for longer than the server waits (idle_in_transaction_session_timeout), "
+            f"which it rolled back: try again"
         )
     if state in _TIMEOUTS:
         # The server is up and answered: a retry may pass once the lock is released or the
