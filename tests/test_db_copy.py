@@ -297,3 +297,28 @@ def test_a_nul_in_an_older_sqlite_ledger_stops_the_copy_to_postgresql_in_one_lin
         assert len(target.mailboxes()) == len(BOXES)
     finally:
         target.close()
+
+
+def test_a_source_with_no_ledger_or_an_old_one_gets_a_command_that_can_be_pasted(
+    run, tmp_path, pg_url
+):
+    """An empty PostgreSQL schema given as the source was 'an older schema (15 migration(s)
+    behind)' to upgrade, though it holds nothing to copy; and the upgrade's command was quoted
+    inside quotes ('warmup db migrate --db '/a path/old.db''), which no shell reads back."""
+    import shlex
+
+    from tests.test_schema import _first_release
+
+    res = run("--db", pg_url, "db", "copy", "--to", str(tmp_path / "to.db"))
+    assert res.exit_code == 78, res.output
+    assert "holds no ledger yet (no warmup table): nothing to copy; point --db/WARMUP_DB " in (
+        res.output
+    )
+    assert "older schema" not in res.output
+    old = tmp_path / "a path" / "old.db"
+    old.parent.mkdir()
+    _first_release(f"sqlite:///{old}")
+    res = run("--db", str(old), "db", "copy", "--to", str(tmp_path / "new.db"))
+    assert res.exit_code == 78, res.output
+    said = res.output.strip().split("; upgrade it first, then copy: ", 1)[1]
+    assert shlex.split(said) == ["warmup", "db", "migrate", "--db", str(old)]
