@@ -10,6 +10,7 @@ import click
 from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import complete_mailbox, pass_ledger, reading_terminal, say, typed_instant
+from warmup.errors import WarmupError
 from warmup.words import plural
 
 if TYPE_CHECKING:
@@ -148,17 +149,19 @@ def import_(ledger: Ledger, file: str) -> None:
     if file == "-":
         reading_terminal("the sending log (CSV)")
     phases = {"check": f"Checking {name}", "write": f"Importing {name}"}
-    at = ["check", 0, 0]  # the phase, the rows written and how many in all
+    at: dict[str, tuple[int, int]] = {}  # phase -> rows done, rows in all (write: written)
 
     def progress(phase: str, n: int, of: int | None) -> None:
-        at[:] = [phase, n, of or 0]
+        at[phase] = (n, of or 0)
         update(phases[phase], n, of)
 
     try:
         with bars("rows") as update:
             r = api.import_csv(ledger, file, progress)
     except KeyboardInterrupt:
-        raise _import_interrupted(api.STANDARD_INPUT.name if file == "-" else file, at) from None
+        source = api.STANDARD_INPUT.name if file == "-" else file
+        phase = "write" if "write" in at else "check"
+        raise _import_interrupted(source, phase, *at.get("write", (0, 0))) from None
     if r.sends or r.bounces or r.events:
         api.keep_walks(ledger)
     extra = (
@@ -176,19 +179,21 @@ def import_(ledger: Ledger, file: str) -> None:
     )
 
 
-def _import_interrupted(source: str, at: list) -> click.ClickException:  # type: ignore[type-arg]
+class _Interrupted(WarmupError):
+    exit_code = 130  # as the shell reports a command Ctrl-C ended
+
+
+def _import_interrupted(source: str, phase: str, n: int, of: int) -> WarmupError:
     """Ctrl-C during an import: what it wrote and what to do, exit 130. It said "Aborted.",
     and a user could not tell an import cut off before its first row from one cut off with
     most of them written (batches are committed one by one)."""
-    phase, n, of = at
     if phase == "check":
-        why = f"import of {source} interrupted while it was checked: nothing was imported"
-    else:
-        why = (
-            f"import of {source} interrupted after {n} of its {of} rows were written; run "
-            f"the same import again to write the rest (a row already in the ledger is not added "
-            f"twice)"
+        return _Interrupted(
+            f"import of {source} interrupted while it was checked: nothing was imported"
         )
-    err = click.ClickException(why)
-    err.exit_code = 130
-    return err
+    if n >= of:
+        return _Interrupted(f"import of {source} interrupted once its {of} rows were written")
+    return _Interrupted(
+        f"import of {source} interrupted after {n} of its {of} rows were written; run the same "
+        f"import again to write the rest (a row already in the ledger is not added twice)"
+    )
