@@ -36,6 +36,34 @@ def test_a_mailbox_named_twice_is_planned_once_and_its_volume_counted_once(run, 
     assert once["volume"]["days"] == 13 and len(once["mailboxes"]) == 1
 
 
+def test_a_volume_across_time_zones_is_reached_on_one_date_whatever_the_order_named(run):
+    """Mailboxes whose local today differs (04:00 in Shanghai is 15:00 the day before in New
+    York) were added row by row, each plan's first row being its own today: ``plan SH NY
+    --volume`` said one date and ``plan NY SH --volume`` the day before, and neither was the
+    date by which the two had sent the volume. They are now added date by date."""
+    sh, ny = "sh@corp.example", "ny@corp.example"
+    assert run("mailbox", "add", sh, "--provider", "exmail", "--policy", "default").exit_code == 0
+    assert (
+        run("mailbox", "add", ny, "--provider", "gmail", "--timezone", "America/New_York",
+            "--policy", "default").exit_code == 0
+    )  # fmt: skip
+    when = ("--at", "2026-11-16T20:00:00Z")  # Shanghai 2026-11-17 04:00, New York 11-16 15:00
+    answers = []
+    for order in ([sh, ny], [ny, sh]):
+        res = run("plan", *order, "--volume", "275", "--json", *when)
+        assert res.exit_code == 0, res.output
+        answers.append(json.loads(res.output))
+    # 50 a day each: New York 50 by 11-16, both 150 by 11-17, 250 by 11-18, 350 by 11-19.
+    for shown in answers:
+        assert shown["volume"] == {"recipients": 275, "date": "2026-11-19", "days": 4}
+        last = {d["mailbox"]: d["date"] for d in shown["days"]}
+        assert last == {sh: "2026-11-19", ny: "2026-11-19"}
+    text = run("plan", ny, sh, "--volume", "275", *when).output
+    assert text.splitlines()[-1] == (
+        "275 recipients reached on 2026-11-19 (day 4 from today) across 2 mailboxes."
+    )
+
+
 def test_a_plan_of_a_paused_mailbox_says_it_stays_paused_until_resumed(run):
     """A paused mailbox's plan was 0 a day with no word of what ends it: with --volume, 730
     rows and "not reached within 730 days", as if the policy never got there."""

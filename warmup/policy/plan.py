@@ -299,11 +299,20 @@ class Plan:
 
 
 def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
-    """The mailboxes' plans together; with ``volume``, cut at the first day the mailboxes'
-    cumulative planned recipients reach it."""
+    """The mailboxes' plans together; with ``volume``, cut at the first date by which the
+    mailboxes' cumulative planned recipients reach it.
+
+    Each plan's days are its mailbox's own local dates, and mailboxes in different zones need
+    not be on the same date (Shanghai's morning is the evening before in New York): they are
+    added date by date, the first date being the earliest mailbox's today. Added row by row,
+    the date a volume was reached depended on the order the mailboxes were named in."""
     if volume is None:
         return Plan(tuple(plans))
-    horizon = min((len(p.days) for p in plans), default=0)
+    plans = [p for p in plans if p.days]
+    if not plans:
+        return Plan((), volume)
+    first = min(p.days[0].date for p in plans)
+    last = min(p.days[-1].date for p in plans)  # beyond it, some plan has no days
     # Mailboxes of one domain under a domain cap share it: each plan counts its mailbox alone
     # (up to the cap), so together they would be counted at twice the cap or more a day, and
     # the volume reached days early. A group's day is at most its largest cap (a mailbox stops
@@ -314,19 +323,29 @@ def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
             groups.setdefault(p.domain, []).append(p)
     free = [p for p in plans if p.domain_cap is None]
     total = 0
-    for k in range(horizon):
-        total += sum(_delta(p, k) for p in free)
+    day = first
+    while day <= last:
+        total += sum(_delta(p, day) for p in free)
         for group in groups.values():
             cap = max(p.domain_cap or 0 for p in group)
-            if k == 0:  # today: the group's sends so far already count against the cap
-                cap = max(cap - sum(p.days[0].planned - p.days[0].cumulative for p in group), 0)
-            total += min(sum(_delta(p, k) for p in group), cap)
+            # a member's today: its sends so far already count against the cap
+            sent = sum(
+                p.days[0].planned - p.days[0].cumulative for p in group if p.days[0].date == day
+            )
+            total += min(sum(_delta(p, day) for p in group), max(cap - sent, 0))
         if total >= volume:
-            cut = tuple(dataclasses.replace(p, days=p.days[: k + 1]) for p in plans)
-            return Plan(cut, volume, plans[0].days[k].date, k + 1, planned=total)
+            cut = tuple(
+                dataclasses.replace(p, days=tuple(d for d in p.days if d.date <= day))
+                for p in plans
+            )
+            return Plan(cut, volume, day, (day - first).days + 1, planned=total)
+        day += ONE_DAY
     return Plan(tuple(plans), volume, planned=total)
 
 
-def _delta(plan: MailboxPlan, k: int) -> int:
-    """What ``plan`` adds on its ``k``-th day (today: what is left of it)."""
+def _delta(plan: MailboxPlan, day: dt.date) -> int:
+    """What ``plan`` adds on ``day`` (its today: what is left of it; 0 before its today)."""
+    k = (day - plan.days[0].date).days
+    if not 0 <= k < len(plan.days):
+        return 0
     return plan.days[k].cumulative - (plan.days[k - 1].cumulative if k else 0)
