@@ -1116,3 +1116,73 @@ def test_a_command_that_is_not_utf8_is_refused_in_one_line(tmp_path):
         "the program by a path in UTF-8 (or a script that runs it)\n"
     )
     assert "none" in cli("notify", "show").stdout
+
+
+def _quoting_server(answer) -> tuple[socket.socket, int]:  # type: ignore[no-untyped-def]
+    """A webhook on loopback answering one request with ``answer(request line, its
+    Authorization header)``: a server that quotes back what it was sent."""
+    sock = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            head = conn.recv(65536).split(b"\r\n\r\n")[0].decode().split("\r\n")
+            auth = next((h.split(": ", 1)[1] for h in head if h.startswith("Authorization")), "")
+            conn.sendall(answer(head[0].split()[1], auth).encode())
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock, sock.getsockname()[1]
+
+
+def _json_answer(body: dict[str, object]) -> str:
+    data = json.dumps(body)
+    return (
+        f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(data)}"
+        f"\r\n\r\n{data}"
+    )
+
+
+SECRET = "s3cret+token"  # '+': percent-encoded in the URL, itself once decoded
+QUOTED_BACK = {
+    # a robot's errmsg naming the key it was given
+    "errmsg": (
+        "/cgi-bin/webhook/send?key=" + SECRET,
+        lambda path, auth: _json_answer(
+            {"errcode": 93000, "errmsg": f"invalid webhook url: {path}"}
+        ),
+    ),
+    # a reason phrase quoting the path, as it came and percent-decoded
+    "reason": (
+        "/hook?token=s3cret%2Btoken",
+        lambda path, auth: f"HTTP/1.1 500 no hook {path} ({SECRET})\r\nContent-Length: 0\r\n\r\n",
+    ),
+    # a reason phrase quoting the Authorization header (base64 of user:password)
+    "basic": (
+        "/h",
+        lambda path, auth: f"HTTP/1.1 401 refused {auth}\r\nContent-Length: 0\r\n\r\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(QUOTED_BACK))
+def test_a_webhook_quoting_its_token_back_is_logged_with_the_token_masked(how):
+    """Only the URL as a whole was masked in the log line: a robot's errmsg or a reason phrase
+    quoting the key, the path (percent-encoded or not) or the basic-authentication header put
+    the token, or its base64 anyone can decode, in the worker's log and 'notify test's output."""
+    path, answer = QUOTED_BACK[how]
+    sock, port = _quoting_server(answer)
+    userinfo = "warmup:" + SECRET.replace("+", "%2B") + "@" if how == "basic" else ""
+    lines: list[str] = []
+    try:
+        with notify.Notifier(
+            f"http://{userinfo}127.0.0.1:{port}{path}", log=lines.append, tries=1
+        ) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        sock.close()
+    assert n.failed == 1
+    (line,) = lines
+    encoded = base64.b64encode(f"warmup:{SECRET}".encode()).decode()
+    for form in (SECRET, "s3cret%2Btoken", encoded, "s3cret"):
+        assert form not in line, line
+    assert "***" in line and f"webhook http://127.0.0.1:{port}/..." in line, line

@@ -68,6 +68,40 @@ QUEUE_SIZE = 100
 _log = logging.getLogger("warmup.notify")
 
 
+# A piece of a webhook's URL that may be its token, should a server quote it back: at least 8
+# characters with a digit (a WeCom key, a Slack hook's last part), or 16 without (a short word
+# of the path, "send" or "hook", would garble the line if masked, and hide nothing).
+_TOKEN_LIKE = re.compile(r"(?=[^\d]*\d).{8,}|.{16,}")
+
+
+def unquoted(text: str, url: str) -> str:
+    """``text`` (a server's answer, an error) with ``url`` masked (:func:`mask`) and whatever of
+    it may carry a token (userinfo, path, query, and each part of them that looks like a key:
+    :data:`_TOKEN_LIKE`, or a password of 4 characters or more) replaced by ``***``, as it is,
+    percent-decoded or -encoded, or in base64 (HTTP basic authentication's ``user:password``).
+    A robot's answer naming its key (an errmsg, a reason phrase quoting the path) put the token
+    in the log line that only ever showed the URL masked."""
+    from warmup.words import scrubbed
+
+    text = text.replace(url, mask(url))
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return text
+    whole = [parts.path.strip("/"), parts.query, parts.fragment, user or ""]
+    pieces = {p for p in whole + re.split(r"[/&=;]", "&".join(whole)) if _TOKEN_LIKE.fullmatch(p)}
+    if password and len(password) >= 4:  # shorter, it would garble the line, and hide nothing
+        pieces.add(password)
+    for piece in list(pieces):
+        pieces |= {unquote(piece), quote(unquote(piece), safe="")}
+    if user is not None:  # basic authentication's credentials, base64-encoded
+        pieces.add(f"{unquote(user)}:{unquote(password or '')}")
+    for piece in sorted(pieces - {""}, key=len, reverse=True):
+        text = scrubbed(text, piece)
+    return text
+
+
 def check_webhook(url: str) -> str:
     """``url`` if it is an http(s) URL with a host, else :class:`InvalidField` naming the fix."""
     fault = webhook_fault(url)
@@ -449,7 +483,7 @@ class Notifier:
             except Exception as exc:  # every failure is the target's; none reaches sending
                 error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 if self.webhook:
-                    error = error.replace(self.webhook, mask(self.webhook))
+                    error = unquoted(error, self.webhook)
                 # A server's reason phrase, a command's stderr: never a terminal's escapes.
                 error = escaped(error)
                 if isinstance(exc, _Refused):  # the same request gets the same answer
