@@ -7,12 +7,14 @@ unreachable server), ``bounces sync`` (success, refused login), ``doctor`` and a
 ``send -- COMMAND`` whose child dumps its own argv, environment and every process's command
 line. Then every byte is scanned: the ledger and its -wal/-shm, every file under the test's
 HOME/XDG dirs (logs, caches), each command's stdout and stderr, the child's dumps and the
-texts of library exceptions. The only files allowed to hold it are the keyring itself, the
-password command's source file and the servers' own password files.
+texts of library exceptions, for the canary as it is, in base64 (at any offset: AUTH PLAIN's
+response, a basic-authentication header) and URL-encoded. The only files allowed to hold it are
+the keyring itself, the password command's source file and the servers' own password files.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import socket
@@ -22,6 +24,7 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -136,13 +139,67 @@ def world(request, pki, ssl_cert_env, canary_imap, tmp_path) -> Iterator[World]:
         yield w
 
 
+def leak_forms(secret: str) -> frozenset[bytes]:
+    """``secret`` as a leak may carry it: as it is; URL-encoded (as ``quote`` and
+    ``quote_plus`` write it, and every byte as ``%XX`` in either case); and in base64, standard
+    and URL-safe, at each of the three offsets it can start at inside an encoded run (AUTH
+    PLAIN's ``\\0user\\0password``, a basic-authentication header): the characters of the run
+    that depend on the secret's bytes alone."""
+    raw = secret.encode()
+    forms = {raw, quote(secret, safe="").encode(), quote_plus(secret).encode()}
+    forms |= {
+        "".join(f"%{b:02X}" for b in raw).encode(),
+        "".join(f"%{b:02x}" for b in raw).encode(),
+    }
+    for offset in range(3):
+        start, end = -(-offset * 8 // 6), (offset + len(raw)) * 8 // 6
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            forms.add(encode(b"\0" * offset + raw)[start:end])
+    return frozenset(forms)
+
+
+CANARY_FORMS = leak_forms(CANARY)
+
+
+def leaks(data: bytes) -> bool:
+    """Whether ``data`` holds the canary in any of :data:`CANARY_FORMS`."""
+    return any(form in data for form in CANARY_FORMS)
+
+
 def scan(w: World) -> list[str]:
-    """Every place the canary was found (empty: none)."""
-    hits = [f"output #{i}" for i, text in enumerate(w.outputs) if CANARY in text]
+    """Every place the canary was found (empty: none), as it is, URL-encoded or in base64."""
+    hits = [f"output #{i}" for i, text in enumerate(w.outputs) if leaks(text.encode())]
     for path in w.root.rglob("*"):
-        if path.is_file() and path not in w.secret_files and CANARY.encode() in path.read_bytes():
+        if path.is_file() and path not in w.secret_files and leaks(path.read_bytes()):
             hits.append(str(path))
     return hits
+
+
+def planted_leaks(secret: str = CANARY) -> list[str]:
+    """``secret`` leaked as it is, in base64 at each offset (AUTH PLAIN's response, a basic
+    authentication header, a URL-safe run) and URL-encoded, each amid other text."""
+    plain = base64.b64encode(f"\0{BOX}\0{secret}".encode()).decode()
+    basic = base64.b64encode(f"{BOX}:{secret}".encode()).decode()
+    return [
+        secret,
+        f"334 {plain}",
+        f"Authorization: Basic {basic}",
+        base64.urlsafe_b64encode(f"xx{secret}yy".encode()).decode(),
+        base64.b64encode(secret.encode()).decode(),
+        base64.b64encode(f"x{secret}".encode()).decode(),
+        "https://h.example/?p=" + "".join(f"%{b:02x}" for b in secret.encode()),
+        "key=" + quote_plus(secret),
+    ]
+
+
+def test_the_scan_finds_the_canary_encoded_and_nothing_else(tmp_path) -> None:
+    """The scan looked for the literal canary alone: base64 of it (AUTH PLAIN's response, a
+    basic-authentication header, a token a server quoted back) or its URL-encoding passed. Each
+    planted form is found, amid other text; the same text without the canary is not."""
+    for planted in planted_leaks():
+        assert leaks(f"before {planted} after".encode()), planted
+    other = "canary-" + secrets.token_hex(16)
+    assert not [p for p in planted_leaks(other) if leaks(f"before {p} after".encode())]
 
 
 def send(w: World, *more: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
@@ -201,11 +258,12 @@ def test_canary_never_leaks(world: World, dovecot) -> None:  # type: ignore[no-u
     # the ledger files and everything else under the test's directory
     assert sorted(p.name for p in w.root.glob("ledger.db*"))[0] == "ledger.db"
     control = w.home / "control.log"  # the scanner does see a leak where one is
-    control.write_text(f"oops {CANARY}")
-    assert scan(w) == [str(control)]
+    for planted in planted_leaks():
+        control.write_text(f"oops {planted}")
+        assert scan(w) == [str(control)], planted
     control.unlink()
     assert scan(w) == []
-    assert not [argv for argv in COMMANDS if any(CANARY in a for a in argv)]
+    assert not [argv for argv in COMMANDS if any(leaks(a.encode()) for a in argv)]
 
 
 def test_library_errors_and_reprs_never_hold_it(ssl_cert_env, tmp_path) -> None:
@@ -241,8 +299,8 @@ def test_library_errors_and_reprs_never_hold_it(ssl_cert_env, tmp_path) -> None:
             "".join(traceback.format_exception(info.value)),
         ]
     ledger.close()
-    assert all(texts) and not [t for t in texts if CANARY in t]
-    assert CANARY.encode() not in b"".join(p.read_bytes() for p in tmp_path.glob("l.db*"))
+    assert all(texts) and not [t for t in texts if leaks(t.encode())]
+    assert not leaks(b"".join(p.read_bytes() for p in tmp_path.glob("l.db*")))
 
 
 # What the wrapped command runs: it looks for the password in every ancestor's environment
@@ -319,7 +377,7 @@ def test_a_wrapped_command_cannot_read_the_password_from_warmups_environment(
     env = {**_clean_env(tmp_path), "WARMUP_PASSWORD": CANARY}
     res, seen = _snooped_send(pki, tmp_path, env)
     assert b"-m warmup send" in seen.replace(b"\0", b" ")  # the parent was read, really
-    assert CANARY.encode() not in seen + res.stdout + res.stderr
+    assert not leaks(seen + res.stdout + res.stderr)
 
 
 @pytest.mark.slow
@@ -422,7 +480,7 @@ def test_a_password_no_login_can_send_is_refused_before_connecting_never_quoted(
         texts += [str(info.value), "".join(traceback.format_exception(info.value))]
     assert "ASCII" in texts[0] and "line break" in texts[0]
     for text in texts:
-        assert CANARY not in text and "ä" not in text and "\\xe4" not in text, text
+        assert not leaks(text.encode()) and "ä" not in text and "\\xe4" not in text, text
 
 
 @pytest.mark.slow
