@@ -64,6 +64,51 @@ def test_a_volume_across_time_zones_is_reached_on_one_date_whatever_the_order_na
     )
 
 
+MINUTELY = """
+name = "minutely{n}"
+ceiling = 2000
+growth_factor = 2.0
+qualify = 0.5
+[[stage]]
+name = "only"
+days = 0
+daily = 1000
+interval = ["1m", "1m"]
+{window}
+"""
+
+
+def test_a_pause_ending_during_a_day_ahead_plans_what_fits_after_it(run, tmp_path):
+    """The plan judged a future day's pause at noon alone: a pause until 10:30 planned the
+    whole 09:00-12:00 window (180 at one a minute, where 90 fit after it), one until 18:00 of
+    a day open until midnight planned nothing (360 fit). Each day now plans what its window
+    fits from the pause's end."""
+    import pendulum
+
+    day = pendulum.now("Asia/Shanghai").date().add(days=3)
+    for n, window, until, planned in (
+        (1, '[window]\nhours = [["09:00", "12:00"]]', "10:30", 90),
+        (2, "", "18:00", 360),
+    ):
+        policy = tmp_path / f"m{n}.toml"
+        policy.write_text(MINUTELY.format(n=n, window=window))
+        box = f"m{n}@corp.example"
+        assert run("policy", "add", f"minutely{n}", str(policy)).exit_code == 0
+        assert (
+            run("mailbox", "add", box, "--provider", "exmail", "--policy", f"minutely{n}").exit_code
+            == 0
+        )
+        res = run("mailbox", "pause", box, "--reason", "review", "--until", f"{day}T{until}")
+        assert res.exit_code == 0, res.output
+        shown = json.loads(run("plan", box, "--days", "5", "--json").output)["days"]
+        (row,) = [d for d in shown if d["date"] == day.isoformat()]
+        assert (row["status"], row["planned"]) == ("ok", planned), row
+        assert row["notes"][0].startswith(f"paused until {day} {until} CST: review"), row
+        assert [d["status"] for d in shown if d["date"] < day.isoformat()] == ["paused"] * 3
+        after = [d["planned"] for d in shown if d["date"] > day.isoformat()]
+        assert after == [180 if window else 1000] * len(after)
+
+
 def test_a_plan_of_a_paused_mailbox_says_it_stays_paused_until_resumed(run):
     """A paused mailbox's plan was 0 a day with no word of what ends it: with --volume, 730
     rows and "not reached within 730 days", as if the policy never got there."""

@@ -89,7 +89,13 @@ def project(
         else _word(_now_verdict(spec, hist, today, now))
     )
     if status == "paused":  # today's row says why, as every later day's does
-        notes = (_paused_note(walk.health_paused, current_pause(hist.events, now), hist),)
+        pause = current_pause(hist.events, now)
+        notes = (_paused_note(walk.health_paused, pause, hist),)
+        opens = None if walk.health_paused else _pause_ends(hist, pause, today)
+        if opens is not None:
+            # It sends again later today: what `warmup quota` will say then, from then on.
+            left, more = _today_left(spec, hist, opens, evaluate(spec, hist, opens))
+            notes += more if left else ()
     elif status == "closed" and v.closed is not None:
         notes = (f"closed: {v.closed}",)
     if first.sent and not any(n.startswith(f"sent {first.sent} of") for n in notes):
@@ -116,8 +122,9 @@ def project(
         # idle gap in the walk a later morning replays.
         look = dataclasses.replace(walk)
         v = look.verdict(day, today=False, active=True)
-        pause = current_pause(hist.events, _noon(day, tz))
-        if look.health_paused or pause is not None:
+        pause = current_pause(hist.events, day_start(day, hist.timezone))
+        opens = _pause_ends(hist, pause, day)
+        if look.health_paused or (pause is not None and opens is None):
             note = _paused_note(look.health_paused, pause, hist)
             planned, status, notes = 0, "paused", (note,)
         elif v.closed is not None:
@@ -125,6 +132,9 @@ def project(
         else:
             planned, notes = _day_planned(look, day, v)
             status = _word(v)
+            if opens is not None:  # a pause that ends during the day: it sends from then on
+                planned, notes = _after_pause(look, day, v, planned, opens, pause)
+                status = status if planned else "paused"  # ends after the window closes
         walk.counts[day] = DayCounts(day, sent=planned)
         if planned:
             walk = look
@@ -137,6 +147,38 @@ def project(
         if until is not None and total >= until:
             break
     return plan
+
+
+def _pause_ends(hist: History, pause: MailboxEvent | None, day: dt.date) -> dt.datetime | None:
+    """When ``pause`` (in force) ends during local ``day`` with nothing else pausing the mailbox
+    then ('mailbox pause --until 13:00', a provider back-off); None if it does not."""
+    until = None if pause is None else pause.until
+    if until is None or until >= day_start(day + ONE_DAY, hist.timezone):
+        return None
+    return until if current_pause(hist.events, until) is None else None
+
+
+def _after_pause(
+    walk: Walk,
+    day: dt.date,
+    v: Verdict,
+    planned: int,
+    opens: dt.datetime,
+    pause: MailboxEvent | None,
+) -> tuple[int, tuple[str, ...]]:
+    """What a day whose pause ends at ``opens`` delivers: what its window fits from then on.
+    Judged at noon, such a day was planned whole (a pause ending at 02:00 of a 00:00-04:00
+    window) or not at all (one ending at 13:00 of a day open until midnight)."""
+    spec = walk.spec
+    note = _paused_note(None, pause, walk.hist)
+    gap = mean_gap(spec.stages[v.number], walk.hist)
+    fit = fits(spec.window, day, zone(walk.hist.timezone), gap, opens)
+    if fit is None or fit >= planned or fit == 0:
+        return (planned if fit is None else min(fit, planned)), (note,)
+    return fit, (
+        f"{note}; from then, the window ({spec.window.describe()}) fits about {fit} "
+        f"send{_s(fit)} at {pacing_text(spec, walk.hist, v.number)} between sends",
+    )
 
 
 def _paused_note(health: str | None, pause: MailboxEvent | None, hist: History) -> str:
@@ -239,10 +281,6 @@ def plan_notes(spec: PolicySpec, days: Sequence[PlanDay] = ()) -> tuple[str, ...
             f"the plan counts this mailbox alone"
         )
     return tuple(notes)
-
-
-def _noon(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(12), tz).astimezone(dt.UTC)
 
 
 @dataclass(frozen=True)
