@@ -404,6 +404,7 @@ class Notifier:
         self._closing = threading.Event()
         self._full_said = False
         self._thread: threading.Thread | None = None
+        self._trying = ""  # the delivery in progress, for close() to say what it gave up on
 
     @property
     def active(self) -> bool:
@@ -438,7 +439,10 @@ class Notifier:
         self._thread.join(max(deadline - time.monotonic(), 0.0))
         if self._thread.is_alive():
             self.given_up = True
-            self.log(f"notifications not delivered within {self.drain:g} s; given up")
+            # Which target kept it, and how its tries went: a webhook that never answers in
+            # time was given up on with no word of it, nor of what to check.
+            trying = f" while trying {self._trying}" if self._trying else ""
+            self.log(f"notifications not delivered within {self.drain:g} s; given up{trying}")
         self._thread = None
 
     def __enter__(self) -> Notifier:
@@ -470,11 +474,15 @@ class Notifier:
             if n:
                 time.sleep(self.backoff * 2 ** (n - 1))
             made += 1
+            last = f"; try {n}: {error}" if error else ""
+            self._trying = f"{target} (try {made} of {self.tries}{last})"
             try:
                 once(data)
+                self._trying = ""
                 return
             except _Unsendable as exc:  # a malformed URL: trying again cannot help
                 self.failed += 1
+                self._trying = ""
                 self.log(
                     f"notification {body['event']} for {body.get('mailbox') or 'the outbox'} "
                     f"not delivered to {target}: {exc}"
@@ -489,6 +497,7 @@ class Notifier:
                 if isinstance(exc, _Refused):  # the same request gets the same answer
                     break
         self.failed += 1
+        self._trying = ""
         self.log(
             f"notification {body['event']} for {body.get('mailbox') or 'the outbox'} not "
             f"delivered to {target} after {made} {'try' if made == 1 else 'tries'}: {error}"
