@@ -581,3 +581,26 @@ def test_a_temporary_file_a_killed_plot_left_is_removed_by_the_next(run, ledger_
     assert res.exit_code == 0, res.output
     assert sorted(folder.iterdir()) == sorted([out, *others])  # its writer ended without it
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_one_day_history_and_a_lone_day_between_idle_days_show_their_quota():
+    """A step line of one point draws nothing: a mailbox's first day (``warmup plot`` of a new
+    mailbox, or one whose only history is a bounce) showed no quota and no warm-up day, on an
+    axis ticked in hours with warm-up days of 0.2; a day in warm-up between idle days lost its
+    quota the same way. Such a day's quota is a dash, the lone warm-up day a dot, one tick a day."""
+    import matplotlib.dates as mdates
+
+    one = mailbox_rows(box(0)).iloc[:1]
+    fig = reports.figure(frame_of(one))
+    sends, _, stages = panels(fig, box(0))
+    lone = line(sends, "quota_lone")
+    assert list(lone.get_ydata()) == [50.0] and lone.get_marker() == "_"
+    assert line(stages, "warmup_day").get_marker() == "o"
+    ticks = [t for t in stages.get_yticks() if 0 <= t <= stages.get_ylim()[1]]
+    assert ticks == [0, 1]
+    assert list(sends.get_xticks()) == [mdates.date2num(DAYS[0])]
+    rendered(fig)
+    # days 0-3 and 5 idle, day 4 sent alone, then days 6-19 in a row: day 4 alone is a dash
+    rows = mailbox_rows(box(1), idle=(0, 1, 2, 3, 5))
+    lone = line(panels(reports.figure(frame_of(rows)), box(1))[0], "quota_lone")
+    assert list(lone.get_ydata()) == [float(rows["quota"][4])]

@@ -127,8 +127,10 @@ def figure(frame: pd.DataFrame) -> Figure:
     shared by every mailbox. Stage: stage bands and the warm-up day (one scale). Paused days are
     hatched red. The legend (stages included) sits below the panels.
     """
+    import matplotlib.dates as mdates
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
+    from matplotlib.ticker import FixedLocator, MaxNLocator
 
     names = _mailbox_names(frame)
     thresholds = frame.attrs.get("thresholds", {})
@@ -175,6 +177,10 @@ def figure(frame: pd.DataFrame) -> Figure:
     )
     rates_first.set_ylim(0, min(max(peak, 1.0), 100.0) * 1.15)
     stages_first.set_ylim(0, max(1, int(frame["warmup_day"].max())) * 1.15)
+    stages_first.yaxis.set_major_locator(MaxNLocator(integer=True))  # no day 0.2
+    if dates.nunique() < 3:  # a day or two: one tick a day, not hours of the day
+        first.xaxis.set_major_locator(FixedLocator(mdates.date2num(sorted(dates.unique()))))
+        first.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
 
     handles: list[Any] = [
         Patch(color=SENT_COLOUR, label="sent"),
@@ -283,8 +289,23 @@ def _new_figure(size: tuple[float, float]) -> Figure:
 def _draw_sends(ax: Axes, name: str, rows: pd.DataFrame) -> None:
     x = rows["date"]
     ax.bar(x, rows["sent"], width=0.8, color=SENT_COLOUR, label="sent", gid="sent")
-    quota = rows["quota"].astype("float64").where(in_warmup(rows))
+    kept = in_warmup(rows)
+    quota = rows["quota"].astype("float64").where(kept)
     ax.step(x, quota, where="mid", color="black", linewidth=1.6, label="quota", gid="quota")
+    # A day in warm-up between idle days (or the only day) is a step of one point, which the
+    # line does not draw: a one-day history showed its bars and no quota at all. A dash marks it.
+    before, after = np.r_[False, kept[:-1]], np.r_[kept[1:], False]
+    lone = kept & ~before & ~after
+    ax.plot(
+        x[lone],
+        quota[lone],
+        linestyle="none",
+        marker="_",
+        markersize=14,
+        markeredgewidth=1.6,
+        color="black",
+        gid="quota_lone",
+    )
     over = rows[rows["sent"] > rows["quota"]]
     ax.plot(
         over["date"],
@@ -357,7 +378,13 @@ def _draw_stages(ax: Axes, rows: pd.DataFrame, colours: dict[str, str]) -> None:
                 )
             start, prev = i, stage
     ax.plot(
-        x, rows["warmup_day"], color="#333333", linewidth=1.4, label="warm-up day", gid="warmup_day"
+        x,
+        rows["warmup_day"],
+        color="#333333",
+        linewidth=1.4,
+        label="warm-up day",
+        gid="warmup_day",
+        **_lone(len(rows)),
     )
     ax.set_ylabel("warm-up day")
     ax.set_title("stage and warm-up day", loc="left", fontsize=10)
