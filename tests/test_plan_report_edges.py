@@ -109,6 +109,30 @@ def test_a_pause_ending_during_a_day_ahead_plans_what_fits_after_it(run, tmp_pat
         assert after == [180 if window else 1000] * len(after)
 
 
+def test_a_pause_ending_later_today_plans_what_fits_after_it(run, tmp_path, today, ledger_path):
+    """Today's row of a mailbox paused until 10:30 planned nothing (quota says paused now):
+    it plans what the window fits once the pause ends, as 'warmup quota' will allow then."""
+    from warmup import api, open_ledger
+
+    policy = tmp_path / "m.toml"
+    policy.write_text(MINUTELY.format(n=1, window='[window]\nhours = [["09:00", "12:00"]]'))
+    box = "m@corp.example"
+    assert run("policy", "add", "minutely1", str(policy)).exit_code == 0
+    assert (
+        run("mailbox", "add", box, "--provider", "exmail", "--policy", "minutely1").exit_code == 0
+    )
+    ledger = open_ledger(str(ledger_path))
+    try:
+        api.pause(ledger, box, "review", at=at(today, 9), until=at(today, 10, 30))
+    finally:
+        ledger.close()
+    res = run("plan", box, "--days", "2", "--json", "--at", at(today, 9, 30).isoformat())
+    first, second = json.loads(res.output)["days"]
+    assert (first["status"], first["quota"], first["planned"]) == ("paused", 0, 90), first
+    assert first["notes"][0].startswith(f"paused until {today} 10:30 CST: review"), first
+    assert (second["status"], second["planned"]) == ("ok", 180)
+
+
 def test_a_plan_of_a_paused_mailbox_says_it_stays_paused_until_resumed(run):
     """A paused mailbox's plan was 0 a day with no word of what ends it: with --volume, 730
     rows and "not reached within 730 days", as if the policy never got there."""
