@@ -1226,3 +1226,42 @@ def test_a_webhook_too_slow_to_answer_is_named_with_its_tries_when_given_up():
     assert line.startswith(f"{head}http://127.0.0.1:{port}/... (try "), line
     assert " of 4; try " in line and line.endswith(": no complete answer within 0.4 s)"), line
     assert TOKEN not in line
+
+
+def test_a_webhook_on_an_international_domain_name_is_posted_to_its_xn_form(monkeypatch):
+    """http.client sends the Host header as ASCII: a webhook at a Chinese domain name failed
+    every try with 'the webhook URL cannot be posted to' (4 tries, no word of why), though the
+    name is a good one. It is posted to the name's xn-- form, here through a proxy on loopback
+    (which sees the request as the name's server would); a name IDNA cannot encode is refused
+    at once, saying so."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.headers.get("Host")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.server_address[1]}")
+    lines: list[str] = []
+    try:
+        with notify.Notifier(f"http://例子.测试:8080/hook?key={TOKEN}", log=lines.append) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert lines == [] and n.failed == 0
+    assert seen == [
+        (f"http://xn--fsqu00a.xn--0zwm56d:8080/hook?key={TOKEN}", "xn--fsqu00a.xn--0zwm56d:8080")
+    ]
+    bad = "http://" + "例" * 70 + ".cn/hook"
+    assert notify.webhook_fault(bad) == "has a host that is not a valid international domain name"
+    assert notify.mask("http://[::1]:8080/hook") == "http://[::1]:8080/..."

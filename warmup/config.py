@@ -295,6 +295,8 @@ def mask(url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname or "?"
+        if ":" in host:  # an IPv6 address, bracketed as in the URL
+            host = f"[{host}]"
         if parts.port is not None:
             host = f"{host}:{parts.port}"
     except ValueError:
@@ -321,6 +323,11 @@ def webhook_fault(url: str) -> str | None:
         return "has a host or port that cannot be read"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "is not an http:// or https:// URL with a host"
+    if not parts.hostname.isascii():
+        try:
+            parts.hostname.encode("idna")
+        except UnicodeError:
+            return "has a host that is not a valid international domain name"
     if _UNSENDABLE.search(url):
         return "contains white space or a control character"
     return None

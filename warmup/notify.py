@@ -520,7 +520,12 @@ class Notifier:
             login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
             parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])
-        # http.client sends the request line as ASCII: encode the rest as a browser would.
+        # http.client sends the request line and Host as ASCII: encode the rest as a browser
+        # would, an international domain name as its xn-- form (checked by webhook_fault).
+        host = parts.hostname or ""
+        if not host.isascii():
+            port = f":{parts.port}" if parts.port is not None else ""
+            parts = parts._replace(netloc=host.encode("idna").decode() + port)
         url = parts._replace(path=_ascii(parts.path), query=_ascii(parts.query)).geturl()
         req = urllib.request.Request(url, data=data, method="POST", headers=headers)
         try:
