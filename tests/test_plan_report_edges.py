@@ -55,7 +55,9 @@ def test_a_volume_across_time_zones_is_reached_on_one_date_whatever_the_order_na
         answers.append(json.loads(res.output))
     # 50 a day each: New York 50 by 11-16, both 150 by 11-17, 250 by 11-18, 350 by 11-19.
     for shown in answers:
-        assert shown["volume"] == {"recipients": 275, "date": "2026-11-19", "days": 4}
+        reached = {k: shown["volume"][k] for k in ("recipients", "date", "days", "later")}
+        assert reached == {"recipients": 275, "date": "2026-11-19", "days": 4, "later": None}
+        assert shown["volume"]["planned"] == 350
         last = {d["mailbox"]: d["date"] for d in shown["days"]}
         assert last == {sh: "2026-11-19", ny: "2026-11-19"}
     text = run("plan", ny, sh, "--volume", "275", *when).output
