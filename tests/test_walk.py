@@ -437,6 +437,50 @@ def cold_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
     return made
 
 
+@pytest.mark.parametrize("widths", [(7,), (1, 7, 14)])
+def test_a_batch_of_day_sums_is_each_mailboxs_own(widths):
+    """The day sums :func:`~warmup.policy.steady.batch_sums` computes for a batch of mailboxes at
+    once (their days one after the other, windows and the busiest of the week before taken
+    over all of them) are each mailbox's own (:func:`~warmup.policy.walk.day_sums`, pure
+    Python): no look-back reaches into the mailbox before, whether every mailbox sends every
+    day (the rows are the days) or some skip days, start late, or have one day or a few; and
+    each mailbox in a batch of its own."""
+    import numpy as np
+
+    from warmup.policy.steady import batch_sums
+    from warmup.policy.walk import day_sums
+
+    rng = random.Random(len(widths))
+    rows, starts, windows, expected = [], [], [], []
+    for k in range(40):
+        n = rng.choice((1, 2, 6, 7, 8, 30, 200))
+        first = TODAY - dt.timedelta(days=n + rng.randrange(5))
+        days = [
+            DayCounts(first + dt.timedelta(days=d), rng.randrange(60), *(rng.randrange(3),) * 4)
+            for d in range(n)
+            if len(widths) == 1 or k % 3 or rng.random() < 0.7  # gaps where widths vary
+        ]
+        started = first + dt.timedelta(days=rng.randrange(n)) if k % 5 == 4 else None
+        w = rng.choice(widths)
+        rows.append(
+            (
+                np.array([c.day.toordinal() for c in days], dtype=np.int64),
+                np.array([c[1:] for c in days], dtype=np.int64).reshape(len(days), 5),
+            )
+        )
+        starts.append(started)
+        windows.append(w)
+        kept = {c.day: c for c in days if started is None or c.day >= started}
+        expected.append(day_sums(kept, w))
+    alone = [batch_sums([r], [s], [w])[0] for r, s, w in zip(rows, starts, windows, strict=True)]
+    for got, want in zip([*batch_sums(rows, starts, windows), *alone], expected * 2, strict=True):
+        assert got.origin == want.origin
+        assert list(got.sent) == want.sent
+        assert [got.window[k] for k in range(len(want.window))] == want.window
+        assert list(got.sums[0 : len(want.sums)]) == list(want.sums)
+        assert list(got.rows[0 : len(want.rows)]) == list(want.rows)
+
+
 def assert_rules_shared(made, specs):  # type: ignore[no-untyped-def]
     """The batch's stretches took their rules (health, hold, cap, stop days) from one
     computation per policy over the whole batch (``steady.Shared``), not mailbox by mailbox."""

@@ -359,12 +359,16 @@ def batch_sums(
     base = np.zeros(len(full) + 1, dtype=np.int64)  # where each mailbox's days begin
     np.cumsum(sizes, out=base[1:])
     total = int(base[-1])
-    lengths = np.array([len(kept[k][0]) for k in full], dtype=np.int64)
-    box = np.repeat(np.arange(len(full)), lengths)
-    ordinals = np.concatenate([kept[k][0] for k in full])
-    dense = np.zeros((total, kept[full[0]][1].shape[1]), dtype=np.int64)
-    dense[base[box] + ordinals - firsts[box]] = np.concatenate([kept[k][1] for k in full])
-    sent = dense[:, 0]
+    counts = np.concatenate([kept[k][1] for k in full])
+    if len(counts) == total:  # no day missing in any mailbox's span: the rows are the days
+        dense = counts
+    else:
+        lengths = np.array([len(kept[k][0]) for k in full], dtype=np.int64)
+        box = np.repeat(np.arange(len(full)), lengths)
+        ordinals = np.concatenate([kept[k][0] for k in full])
+        dense = np.zeros((total, counts.shape[1]), dtype=np.int64)
+        dense[base[box] + ordinals - firsts[box]] = counts
+    sent = np.ascontiguousarray(dense[:, 0])
     per_day = np.column_stack([sent, dense[:, 1:4].sum(axis=1), dense[:, 4]])
     # prefix sums over every mailbox's days in turn: a mailbox's sums are these minus the
     # value at its first day
@@ -372,17 +376,34 @@ def batch_sums(
     np.cumsum(per_day, axis=0, out=sums[1:])
     owner = np.repeat(np.arange(len(full)), sizes)  # the mailbox of each dense day
     begin = base[:-1][owner]
-    j = np.arange(total)
-    width = np.array([windows[k] for k in full], dtype=np.int64)[owner]
-    window = sums[j] - sums[np.maximum(j - width, begin)]
-    busiest = np.zeros(total, dtype=np.int64)  # the most of the 7 days before each day
+    pos = np.arange(total) - begin  # each day's index among its mailbox's days
+    # each day's health window and the busiest of the GROWTH_DAYS days before it, side by
+    # side (the walk reads them as one row); shifted slices over all the days at once, the
+    # first days of each mailbox (whose look-back would reach into the mailbox before)
+    # done again on their own: indexing every day was most of the batch's cost
+    pairs = np.empty((total, 4), dtype=np.int64)
+    window = pairs[:, :3]
+    widths = {windows[k] for k in full}
+    if len(widths) == 1:
+        w = widths.pop()
+        if total > w:
+            np.subtract(sums[w:total], sums[: total - w], out=window[w:])
+        early = np.flatnonzero(pos < w)
+        window[early] = sums[early] - sums[begin[early]]
+    else:
+        width = np.array([windows[k] for k in full], dtype=np.int64)[owner]
+        np.subtract(sums[:total], sums[np.maximum(pos - width, 0) + begin], out=window)
+    busiest = np.zeros(total, dtype=np.int64)
+    for back in range(1, GROWTH_DAYS + 1):
+        np.maximum(busiest[back:], sent[:-back], out=busiest[back:])
+    early = np.flatnonzero(pos < GROWTH_DAYS)
+    first = np.zeros(len(early), dtype=np.int64)
     for back in range(1, GROWTH_DAYS + 1):
         np.maximum(
-            busiest[back:],
-            np.where(j[back:] - back >= begin[back:], sent[:-back], 0),
-            out=busiest[back:],
+            first, np.where(pos[early] >= back, sent[np.maximum(early - back, 0)], 0), out=first
         )
-    pairs = np.column_stack([window, busiest])
+    busiest[early] = first
+    pairs[:, 3] = busiest
     w_sent, w_bounced, w_complaints = window[:, 0], window[:, 1], window[:, 2]
     shared = Shared((sent, w_sent, w_bounced, w_complaints, busiest))
     for i, k in enumerate(full):
