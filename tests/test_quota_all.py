@@ -17,6 +17,7 @@ import functools
 import json
 import os
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -235,7 +236,8 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     enough histories, read their days as arrays and walk the stretches of their last stage in numpy (``History.sums``): the
     answers and the memos kept are those of the per-mailbox path, day for day, through holds,
     step-backs, idle gaps, a pause and resume by hand, caps, late starts and two policies with
-    health windows of different lengths."""
+    health windows of different lengths; some mailboxes send every day (their days implied by
+    the first and the count, not read)."""
     from warmup.ledger import sqlite_reads
 
     rng = random.Random(1115)
@@ -257,8 +259,9 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
         boxes.append(box)
         sends = []
         for d in range(days):
-            if rng.random() < (0.5 if 60 <= d < 80 and k % 6 == 1 else 0.05):
-                continue  # idle days; a long gap for some
+            idle = rng.random() < (0.5 if 60 <= d < 80 and k % 6 == 1 else 0.05)
+            if idle and k % 8 != 2:
+                continue  # idle days; a long gap for some; none for some (a row every day)
             rate = 0.3 if rng.random() < 0.02 else 0.01
             n = rng.randint(6, 18) if k % 4 else rng.randint(20, 40)
             sends += sends_of(rng, n, k, start + dt.timedelta(days=d), tz, rate)
@@ -281,6 +284,10 @@ def test_a_batch_without_memos_is_walked_as_arrays_with_the_same_answers(tmp_pat
     # Before forking children that read parts of such a batch, the parent imports numpy once
     # for all of them (Reads.prepare); not for a batch whose memos are kept (below).
     assert prepares_numpy(tmp_path / "l.db", at)
+    con = sqlite3.connect(tmp_path / "l.db")  # some read without their days (a row every day)
+    spans = sqlite_reads._spans(con.cursor(), [b.id for b in boxes], at.date().isoformat(), None)
+    con.close()
+    assert 0 < sum(n == last - first + 1 for n, first, last in spans.values()) < len(boxes)
 
     res = run("--db", str(tmp_path / "l.db"), "quota", "--json", "--at", at.isoformat())
     assert res.exit_code == 0, res.output

@@ -106,8 +106,9 @@ def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
     """A memo-less batch's rollup is read a column of numbers per mailbox
     (``sqlite_reads.day_table``): it is the row-at-a-time read's matrix exactly, by mailbox and
     day, whether or not an index hands the rows over in order, with days before 1970, counts
-    past 32 bits, mailboxes without rows, and a count SQLite stored as a real (read as the
-    driver reads it)."""
+    past 32 bits, mailboxes without rows, mailboxes with a row every day (read without their
+    days where the primary key hands the rows over in order), and a count SQLite stored as a
+    real (read as the driver reads it)."""
     import random
 
     import numpy as np
@@ -128,9 +129,13 @@ def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
                     *rng.choices(range(9), k=4),
                 )
             )
+    for box, first, days in ((5, -3, 200), (9, 390, 1), (41, 100, 290)):  # a row every day
+        for d in range(first, first + days):
+            day = (dt.date(1970, 1, 1) + dt.timedelta(days=d)).isoformat()
+            rows.append((box, day, rng.randint(0, 60), *rng.choices(range(3), k=4)))
     rows.append((3, "1971-02-01", 5, 0, 0, 0, 0))  # after the day asked before: left out
     rng.shuffle(rows)
-    group, before = [3, 7, 8, 12, 40, 99], "1971-01-01"
+    group, before = [3, 7, 5, 8, 12, 40, 99, 41, 9], "1971-01-01"
     for key in (", PRIMARY KEY (mailbox_id, day)", ""):  # index order, and a sorter's order
         con = sqlite3.connect(":memory:")
         con.execute(DAY_STAT.format(key))
@@ -141,7 +146,15 @@ def test_the_cold_batch_reads_the_rollup_as_the_rows_say_in_any_order():
         got = sqlite_reads.day_table(cur, group, before)
         assert got.dtype == np.int64 and np.array_equal(got, want)
         assert got[:, 1].min() < 0 and got[:, 2].max() > 2**31
+        # the mailboxes with a row every day: without their days on the primary key only
+        assert sqlite_reads._in_key_order(cur, [5, 9, 41], before, None) == bool(key)
+        for since in ("1970-01-01", "1970-05-01"):
+            assert np.array_equal(
+                sqlite_reads.day_table(cur, group, before, since),
+                sqlite_reads.day_rows(cur, group, before, since),
+            )
         con.execute("UPDATE day_stat SET soft = 2.5 WHERE rowid = 9")
+        con.execute("UPDATE day_stat SET hard = 1.5 WHERE mailbox_id = 41 AND day = '1970-06-01'")
         assert np.array_equal(
             sqlite_reads.day_table(cur, group, before), sqlite_reads.day_rows(cur, group, before)
         )

@@ -299,7 +299,8 @@ def _array_days(
     return out
 
 
-_DAY = "CAST(julianday(day) - 2440587.5 AS INTEGER)"  # days since 1970-01-01
+_DAY_OF = "CAST(julianday({}) - 2440587.5 AS INTEGER)"  # days since 1970-01-01
+_DAY = _DAY_OF.format("day")
 
 
 def day_table(
@@ -312,32 +313,33 @@ def day_table(
     A row per mailbox, each column of its days one text of numbers that numpy parses: the
     driver's cost per value (a Python int, a tuple per row) was most of a cold year's read
     (182,500 rows x 7 for 500 mailboxes). The columns' lists come from one aggregate step each,
-    so their values line up row for row; the days are sorted here, whatever order the rows came
-    in."""
+    so their values line up row for row. A mailbox with a row for every day from its first to
+    its last (most of them: a mailbox sends every day its window opens) is read without its
+    days, which its first day and its count imply (the days' column was a quarter of the read's
+    cost), where the aggregate is seen to visit each mailbox's rows in the primary key's order
+    (:func:`_in_key_order`); the others' days are read and sorted here, whatever order the rows
+    came in."""
     import numpy as np
 
-    where, args = _day_where(group, before, since)
-    groups = cur.execute(
-        f"SELECT mailbox_id, count(*), group_concat({_DAY}), group_concat(sent), "
-        "group_concat(hard), group_concat(soft), group_concat(block), group_concat(complaint) "
-        f"FROM day_stat WHERE {where} GROUP BY mailbox_id ORDER BY mailbox_id",
-        args,
-    ).fetchall()
-    lengths = [g[1] for g in groups]
-    n = sum(lengths)
-    table = np.empty((n, 7), np.int64)
-    table[:, 0] = np.repeat(np.array([g[0] for g in groups], np.int64), lengths)
-    for c in range(6):
-        try:
-            column = np.fromstring(",".join([g[2 + c] for g in groups]), np.int64, sep=",")
-        except ValueError:
-            column = None
-        if column is None or len(column) != n:
-            # not all integers (SQLite types values, not columns): as the driver gives them
-            return day_rows(cur, group, before, since)
-        table[:, 1 + c] = column
-    # within a mailbox, its days in order (as the index gives them; sorted if not)
+    spans = _spans(cur, group, before, since)
+    dense = [i for i in group if i in spans and spans[i][0] == spans[i][2] - spans[i][1] + 1]
+    if not dense or not _in_key_order(cur, dense, before, since):
+        dense = []
+    kept = set(dense)
+    parts = [
+        _concatenated(cur, part, before, since, spans if part is dense else None)
+        for part in (dense, [i for i in group if i not in kept])
+        if part
+    ]
+    if any(part is None for part in parts):
+        # not all integers (SQLite types values, not columns), or rows written between the
+        # two statements: as the driver gives them
+        return day_rows(cur, group, before, since)
+    if not parts:
+        return np.empty((0, 7), np.int64)
+    table = parts[0] if len(parts) == 1 else np.concatenate(parts)
     key = table[:, 0:2]
+    n = len(table)
     if (
         n > 1
         and not (
@@ -345,6 +347,90 @@ def day_table(
         ).all()
     ):
         table = table[np.lexsort((table[:, 1], table[:, 0]))]
+    return table
+
+
+def _spans(
+    cur: sqlite3.Cursor, group: Sequence[int], before: str | None, since: str | None
+) -> dict[int, tuple[int, int, int]]:
+    """``{mailbox id: (rows, first day, last day)}`` of the mailboxes ``group`` that have rows
+    (days since 1970-01-01), each found on the primary key's index: a count of its entries and
+    two seeks per mailbox, not a pass over the rows."""
+    where, args = "mailbox_id = m.column1", []
+    for test, value in (("day < ?", before), ("day >= ?", since)):
+        if value is not None:
+            where += f" AND {test}"
+            args.append(value)
+    of = f"FROM day_stat WHERE {where}"
+    rows = cur.execute(
+        f"SELECT m.column1, (SELECT count(*) {of}), (SELECT {_DAY_OF.format('min(day)')} {of}), "
+        f"(SELECT {_DAY_OF.format('max(day)')} {of}) "
+        f"FROM (VALUES {','.join(['(?)'] * len(group))}) m",
+        (*args, *args, *args, *group),
+    ).fetchall()
+    return {r[0]: (r[1], r[2], r[3]) for r in rows if r[1]}
+
+
+_BY_KEY = "SEARCH day_stat USING INDEX sqlite_autoindex_day_stat_1 (mailbox_id=?"
+
+
+def _in_key_order(
+    cur: sqlite3.Cursor, group: Sequence[int], before: str | None, since: str | None
+) -> bool:
+    """Whether :func:`_concatenated`'s statement for ``group`` visits each mailbox's rows on the
+    primary key (mailbox, day) with nothing sorted after: its lists are then in day order."""
+    where, args = _day_where(group, before, since)
+    plan = cur.execute(f"EXPLAIN QUERY PLAN {_concat_sql(where, False)}", args).fetchall()
+    return len(plan) == 1 and str(plan[0][3]).startswith(_BY_KEY)
+
+
+def _concat_sql(where: str, days: bool) -> str:
+    return (
+        f"SELECT mailbox_id, count(*), {f'group_concat({_DAY}), ' if days else ''}"
+        "group_concat(sent), group_concat(hard), group_concat(soft), group_concat(block), "
+        f"group_concat(complaint) FROM day_stat WHERE {where} GROUP BY mailbox_id "
+        "ORDER BY mailbox_id"
+    )
+
+
+def _concatenated(
+    cur: sqlite3.Cursor,
+    group: Sequence[int],
+    before: str | None,
+    since: str | None,
+    spans: dict[int, tuple[int, int, int]] | None,
+) -> Any:
+    """:func:`day_table`'s matrix of ``group`` from its one aggregate statement; with ``spans``
+    (every mailbox of ``group`` in it, its days without a gap), the days not read but numbered
+    from each mailbox's first. None if a value is not an integer, or a mailbox's rows are not
+    those ``spans`` counted."""
+    import numpy as np
+
+    where, args = _day_where(group, before, since)
+    groups = cur.execute(_concat_sql(where, spans is None), args).fetchall()
+    lengths = [g[1] for g in groups]
+    n = sum(lengths)
+    table = np.empty((n, 7), np.int64)
+    ids = [g[0] for g in groups]
+    table[:, 0] = np.repeat(np.array(ids, np.int64), lengths)
+    if spans is not None:
+        if len(ids) != len(group) or any(
+            spans[i][0] != g[1] for i, g in zip(ids, groups, strict=True)
+        ):
+            return None
+        starts = np.zeros(len(groups) + 1, np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        firsts = np.array([spans[i][1] for i in ids], np.int64)
+        table[:, 1] = np.arange(n) - np.repeat(starts[:-1] - firsts, lengths)
+    # the table's columns read, from the third of each row on (the day's first if read)
+    for k, c in enumerate(range(1 if spans is None else 2, 7)):
+        try:
+            column = np.fromstring(",".join([g[2 + k] for g in groups]), np.int64, sep=",")
+        except ValueError:
+            return None
+        if len(column) != n:
+            return None
+        table[:, c] = column
     return table
 
 
