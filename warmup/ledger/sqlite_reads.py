@@ -265,6 +265,7 @@ def _array_days(
     group: list[int],
     today_of: dict[str, dt.date],
     days: dict[int, list[DayCounts]],
+    spans: dict[int, tuple[int, int, int]],
 ) -> dict[int, Callable[[int], Any]]:
     """The days before today of the mailboxes ``group`` (none with a memo) as arrays: for each,
     a function of the health window's length giving its day sums
@@ -273,7 +274,7 @@ def _array_days(
     limit's week)."""
     import numpy as np
 
-    table = day_table(cur, group, max(today_of.values()).isoformat())
+    table = day_table(cur, group, max(today_of.values()).isoformat(), spans=spans)
     box, ordinals, matrix = table[:, 0], table[:, 1] + _EPOCH, table[:, 2:]
     cuts = np.flatnonzero(box[1:] != box[:-1]) + 1
     where = {int(box[a]): (a, b) for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), len(box)])}
@@ -304,7 +305,11 @@ _DAY = _DAY_OF.format("day")
 
 
 def day_table(
-    cur: sqlite3.Cursor, group: Sequence[int], before: str | None = None, since: str | None = None
+    cur: sqlite3.Cursor,
+    group: Sequence[int],
+    before: str | None = None,
+    since: str | None = None,
+    spans: dict[int, tuple[int, int, int]] | None = None,
 ) -> Any:
     """The rollup rows of the mailboxes ``group`` (days from ``since`` and before ``before``,
     ISO text, each if given) as an int64 matrix of (mailbox id, days since 1970-01-01, sent,
@@ -318,10 +323,11 @@ def day_table(
     days, which its first day and its count imply (the days' column was a quarter of the read's
     cost), where the aggregate is seen to visit each mailbox's rows in the primary key's order
     (:func:`_in_key_order`); the others' days are read and sorted here, whatever order the rows
-    came in."""
+    came in. ``spans``: :func:`_spans` of ``group`` with these bounds, if the caller has it."""
     import numpy as np
 
-    spans = _spans(cur, group, before, since)
+    if spans is None:
+        spans = _spans(cur, group, before, since)
     dense = [i for i in group if i in spans and spans[i][0] == spans[i][2] - spans[i][1] + 1]
     if not dense or not _in_key_order(cur, dense, before, since):
         dense = []
@@ -492,18 +498,15 @@ class _Batch:
 
 def _as_arrays(
     cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], cold: list[int], last_day: str
-) -> bool:
+) -> dict[int, tuple[int, int, int]] | None:
     """Whether the mailboxes ``cold`` of ``asks`` (those without a memo to resume from) are
-    read as arrays: enough of them, with long enough histories before ``last_day``."""
-    return (
-        len(cold) >= ARRAYS_FROM
-        and all(ask.memo is not None for _, ask in asks)
-        and cur.execute(
-            f"SELECT count(*) FROM day_stat WHERE mailbox_id IN ({_marks(len(cold))}) AND day < ?",
-            (*cold, last_day),
-        ).fetchone()[0]
-        >= ARRAYS_DAYS * len(cold)
-    )
+    read as arrays: enough of them, with long enough histories before ``last_day``; if so,
+    the :func:`_spans` of their days before it (which :func:`day_table` reads them by), else
+    None."""
+    if len(cold) < ARRAYS_FROM or not all(ask.memo is not None for _, ask in asks):
+        return None
+    spans = _spans(cur, cold, last_day, None)
+    return spans if sum(n for n, _, _ in spans.values()) >= ARRAYS_DAYS * len(cold) else None
 
 
 def prepare(cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], as_of: dt.datetime) -> int:
@@ -538,7 +541,7 @@ def prepare(cur: sqlite3.Cursor, asks: Sequence[tuple[MailboxRow, Ask]], as_of: 
             if not memo_valid(ask, _date(upto), memo_rev, rev, inputs, today_of[b.timezone], stamp):
                 cold.append(b.id)
         count += len(cold)
-        arrays = arrays or _as_arrays(cur, part, cold, last_day)
+        arrays = arrays or _as_arrays(cur, part, cold, last_day) is not None
     if arrays:
         import numpy  # noqa: F401
 
@@ -600,8 +603,9 @@ def _histories(
     # Many mailboxes without a memo (the first question after an upgrade or a policy edit):
     # their days as arrays, walked a stretch at a time in numpy (History.sums).
     sums: dict[int, Callable[[int], Any]] = {}
-    if _as_arrays(cur, asks, cold, last_day):
-        sums = _array_days(cur, asks, cold, today_of, days)
+    spans = _as_arrays(cur, asks, cold, last_day)
+    if spans is not None:
+        sums = _array_days(cur, asks, cold, today_of, days, spans)
         cold = []
     for group in ([i for i in ids if since[i] != dt.date.min], cold):
         if not group:
