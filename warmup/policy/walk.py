@@ -121,7 +121,7 @@ class WalkState:
 
     def to_json(self) -> str:
         # not asdict(): its deep copy was most of keeping a thousand memos
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data = {name: getattr(self, name) for name in _state_names()}
         for k in ("upto", "last_active", "health_cut"):
             data[k] = data[k].isoformat() if data[k] is not None else None
         return json.dumps(data, sort_keys=True)
@@ -137,6 +137,13 @@ class WalkState:
             data[k] = dt.date.fromisoformat(data[k]) if data[k] is not None else None
         data["short_days"] = tuple(tuple(d) for d in data.get("short_days", ()))
         return cls(**data)
+
+
+@functools.cache
+def _state_names() -> tuple[str, ...]:
+    """The names of :class:`WalkState`'s fields, in order (once: a thousand memos are kept at a
+    time)."""
+    return tuple(f.name for f in dataclasses.fields(WalkState))
 
 
 _STATE_FIELDS = (
@@ -823,7 +830,14 @@ def summed(walk: Walk) -> SummedWalk:
 def _as(cls: type[_W], walk: Walk) -> _W:
     """A ``cls`` walk in ``walk``'s state: a plain :class:`Walk` reads ``counts``, which a caller
     may extend (a plan adds the days ahead); a :class:`SummedWalk` reads its fixed sums."""
-    return cls(**{f.name: getattr(walk, f.name) for f in dataclasses.fields(Walk)})
+    return cls(**{name: getattr(walk, name) for name in _walk_fields()})
+
+
+@functools.cache
+def _walk_fields() -> tuple[str, ...]:
+    """The names of :class:`Walk`'s fields (``dataclasses.fields`` builds its tuple anew on
+    each call: a cold ``warmup quota`` asks twice per mailbox)."""
+    return tuple(f.name for f in dataclasses.fields(Walk))
 
 
 def walk_to(
