@@ -34,10 +34,12 @@ from warmup.policy.walk import (
     DayRows,
     SummedWalk,
     day_start,
+    drive_all,
     lookback,
     replay,
     start,
     walk_to,
+    walk_to_steps,
 )
 
 TODAY = dt.date(2026, 11, 16)
@@ -403,8 +405,10 @@ def cold_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
     """Walk each ``(policy name, history, now)`` of ``cases`` as a cold ``warmup quota`` of
     every mailbox does (the days before today of all of them as arrays in one
     :func:`~warmup.policy.steady.batch_sums`, their stretches walked in numpy with rules computed
-    for the whole batch) and day by day, and assert that today's verdict, its reasons, the memo kept and
-    the state reached are the same. Returns the batch's day sums."""
+    for the whole batch), all of them at once (their stretches walked together, as
+    ``warmup quota``'s batch walks them: ``drive_all``) and day by day, and assert that today's
+    verdict, its reasons, the memo kept and the state reached are the same. Returns the
+    batch's day sums."""
     import numpy as np
 
     from warmup.policy.steady import batch_sums
@@ -422,7 +426,23 @@ def cold_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
         windows.append(specs[name].health.window_days)
         todays.append(today)
     made = batch_sums(rows, starts, windows)
-    for (name, hist, now), today, sums in zip(cases, todays, made, strict=True):
+    # ... and all of them at once, the stretches they reach together walked together
+    # (drive_all, as warmup quota's batch does): the same again
+    together = drive_all(
+        [
+            walk_to_steps(
+                specs[name],
+                dataclasses.replace(hist, sums=lambda w, sums=sums: sums),
+                today,
+                now,
+                checkpoint=today - dt.timedelta(days=1),
+            )
+            for (name, hist, now), today, sums in zip(cases, todays, made, strict=True)
+        ]
+    )
+    for (name, hist, now), today, sums, (t_walk, t_verdict, t_kept) in zip(
+        cases, todays, made, together, strict=True
+    ):
         spec = specs[name]
         yesterday = today - dt.timedelta(days=1)
         batched = dataclasses.replace(hist, sums=lambda w, sums=sums: sums)
@@ -430,10 +450,11 @@ def cold_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
         day_walk, day_verdict, day_kept = walk_to(
             spec, hist, today, now, checkpoint=yesterday, runs=False
         )
-        assert verdict == day_verdict
-        assert verdict.reasons == day_verdict.reasons
-        assert kept == day_kept
-        assert walk.state(today) == day_walk.state(today)
+        for v, memo, w in ((verdict, kept, walk), (t_verdict, t_kept, t_walk)):
+            assert v == day_verdict
+            assert v.reasons == day_verdict.reasons
+            assert memo == day_kept
+            assert w.state(today) == day_walk.state(today)
     return made
 
 
@@ -487,6 +508,26 @@ def assert_rules_shared(made, specs):  # type: ignore[no-untyped-def]
     shared = made[0].stretches.keywords["shared"]
     assert all(d.stretches.keywords["shared"] is shared for d in made)
     assert {id(spec) for spec, _ in shared.made.values()} == {id(s) for s in specs}
+
+
+def test_stretches_walked_together_hold_at_each_ones_own_healthy_quota():
+    """Walked together (``drive_all``), a stretch whose first day is held keeps its own walk's
+    last healthy quota, not the last quota of the stretch before it in the set (another
+    mailbox's). B sends 45 a day; A 40, with 10 bounces on its seventh day (3.6% of its week):
+    its eighth day, the ramp's first and a stretch's first, holds at week 1's 50, and its 30
+    sends qualify; held at B's 90 they would fall short."""
+    spec = SPECS["default"]
+    a, hard = [40] * 120, [0] * 120
+    a[7], hard[6] = 30, 10
+    tz = "UTC"
+    now = instant(TODAY, 600, tz)
+    cases = [
+        ("default", History("b@corp.example", tz, tuple(daily([45] * 120))), now),
+        ("default", History("a@corp.example", tz, tuple(daily(a, hard))), now),
+    ]
+    cold_in_one_batch(cases, {"default": spec})
+    walk, _, _ = walk_to(spec, cases[1][1], TODAY, now, runs=False)
+    assert walk.short_days == () and walk.eff > 28  # nothing fell short; past the ramp
 
 
 @pytest.mark.slow

@@ -46,9 +46,10 @@ from warmup.ledger import (
 from warmup.ledger.reads import BOUNCE_KINDS, EARLIEST_ZONE, stamped
 from warmup.ledger.values import MailboxExists, from_utc_text, local_day, utc_text
 from warmup.policy import Allowance, History, PlanDay, evaluate, load_policy, project
+from warmup.policy.engine import evaluate_steps
 from warmup.policy.plan import MailboxPlan, Plan, combine, plan_notes
 from warmup.policy.spec import MAX_VOLUME, PolicySpec, preset_names
-from warmup.policy.walk import inputs_digest, lookback
+from warmup.policy.walk import drive_all, inputs_digest, lookback
 from warmup.providers import AUTHS, SECURITIES, Provider, get_provider
 from warmup.words import plural
 
@@ -631,10 +632,16 @@ def _answers(
     pairs: Sequence[tuple[MailboxRow, Ask]],
 ) -> list[_Answer]:
     snaps = ledger.histories(pairs, at)
+    # every mailbox's walk at once, the stretches they reach together walked together
+    allowances = drive_all(
+        [
+            evaluate_steps(specs[box.policy], snap.history, at)
+            for (box, _), snap in zip(pairs, snaps, strict=True)
+        ]
+    )
     out: list[_Answer] = []
-    for (box, _), snap in zip(pairs, snaps, strict=True):
+    for snap, allowance in zip(snaps, allowances, strict=True):
         held = snap.history.memo
-        allowance = evaluate(specs[box.policy], snap.history, at)
         out.append((allowance, None if held is None else held.upto, snap.stamp, snap.rev))
     return out
 

@@ -19,8 +19,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import shlex
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from warmup.policy.calendar import fits, next_opening
 from warmup.policy.spec import PolicySpec
@@ -34,10 +35,11 @@ from warmup.policy.walk import (
     WalkState,
     current_pause,
     day_start,
+    drive,
     local,
     mean_gap,
     start,
-    walk_to,
+    walk_to_steps,
     zone,
 )
 
@@ -140,10 +142,19 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     The answer carries in :attr:`Allowance.memo` the walk's state at the start of yesterday, for
     the ledger to keep (see :mod:`warmup.policy.walk`, "Memos").
     """
+    return drive(evaluate_steps(spec, hist, now))
+
+
+def evaluate_steps(
+    spec: PolicySpec, hist: History, now: dt.datetime
+) -> Generator[Any, int, Allowance]:
+    """:func:`evaluate`, paused at each stretch of the walk (:func:`warmup.policy.walk.drive`):
+    many mailboxes' answers at once walk their stretches together
+    (:func:`warmup.policy.walk.drive_all`)."""
     tz_zone = zone(hist.timezone)
     local_now = now.astimezone(tz_zone)
     today = local_now.date()
-    walk, v, memo = walk_to(spec, hist, today, now, checkpoint=today - ONE_DAY)
+    walk, v, memo = yield from walk_to_steps(spec, hist, today, now, checkpoint=today - ONE_DAY)
     reasons = list(v.reasons)
     sent = walk.count(today).sent
     quota = v.quota

@@ -118,6 +118,7 @@ class Stretches:
         limits = [x for x in (spec.ceiling, hist.provider_ceiling, hist.cap) if x is not None]
         rules = shared.rules(spec, min(limits) if limits else None)
         g0, g1 = at + k0, at + k1
+        self.shared, self.rules, self.g0 = shared, rules, g0  # the batch's arrays from g0 on
         self.judged, self.rate, self.crate, self.hold, self.cap = (
             x[g0:g1] for x in (rules.judged, rules.rate, rules.crate, rules.hold, rules.cap)
         )
@@ -153,6 +154,29 @@ class Stretches:
             if j < len(marks) and marks[j] < end:
                 end = marks[j]
         return end - i >= STEADY_FROM
+
+    @staticmethod
+    def run_many(asked: Sequence[tuple[Stretches, int, int | None, DayRows | None]]) -> list[int]:
+        """:meth:`run` of each ``(stretches, o, last, rows)`` (their walks each their own),
+        those of one batch, policy and zone without rows to fill or a domain cap walked
+        together (:func:`_run_together`): the same walks, the same answers."""
+        out: list[int | None] = [None] * len(asked)
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        for k, (stretches, o, last, rows) in enumerate(asked):
+            if rows is not None or stretches.walk.spec.domain_cap is not None:
+                out[k] = stretches.run(o, last, rows)
+            else:
+                key = (id(stretches.shared), id(stretches.rules), id(stretches.tables))
+                groups.setdefault(key, []).append(k)
+        for members in groups.values():
+            if len(members) == 1:
+                stretches, o, last, rows = asked[members[0]]
+                out[members[0]] = stretches.run(o, last, rows)
+                continue
+            got = _run_together([asked[k][:3] for k in members])  # type: ignore[misc]
+            for k, o in zip(members, got, strict=True):
+                out[k] = o
+        return out  # type: ignore[return-value]
 
     def run(self, o: int, last: int | None, rows: DayRows | None) -> int:
         """Walk the stretch from ``o`` (which :meth:`worth` accepted, the walk in its state at
@@ -269,6 +293,141 @@ class Stretches:
             walk.short_days = tuple(kept)
         walk.last_active = dt.date.fromordinal(o + n - 1)
         return o + n
+
+
+def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[int]:
+    """:meth:`Stretches.run` of each ``(stretches, o, last)`` (their walks each their own, no
+    rows asked for, no domain cap, one :class:`Shared`, :class:`Rules` and
+    :class:`~warmup.policy.walk.DayTables` for all), the stretches' days one after the other
+    in one set of arrays: every step of :meth:`Stretches.run`, each stretch's own values
+    (its qualifying days, its last healthy quota, where the stage changes) taken per stretch
+    from running sums and maxima over the whole set."""
+    first = asked[0][0]
+    shared, rules, tables, spec = first.shared, first.rules, first.tables, first.walk.spec
+    spans, starts, ns, effs = [], [], [], []
+    for stretches, o, _ in asked:
+        walk = stretches.walk
+        span = stage_span(tables, walk.eff)
+        i = o - stretches.first
+        n = len(stretches.sent) - i
+        for marks in (stretches.ends, stretches.sensitive(walk.eff)):
+            j = bisect.bisect_left(marks, i)
+            if j < len(marks):
+                n = min(n, marks[j] - i)
+        spans.append(span)
+        starts.append(stretches.g0 + i)
+        ns.append(n)
+        effs.append(walk.eff)
+    count = len(asked)
+    n_of = np.array(ns, dtype=np.int64)
+    seg_at = np.zeros(count + 1, dtype=np.int64)  # where each stretch's days begin in the set
+    np.cumsum(n_of, out=seg_at[1:])
+    total = int(seg_at[-1])
+    begin = seg_at[:-1]
+    seg = np.repeat(np.arange(count), n_of)  # the stretch of each day of the set
+    at = np.arange(total)
+    pos = at - begin[seg]  # each day's index in its stretch
+    g = np.repeat(np.array(starts, dtype=np.int64), n_of) + pos  # in the batch's arrays
+    ords = np.array([o for _, o, _ in asked], dtype=np.int64)
+    ordinal = ords[seg] + pos
+    sent, hold = shared.arrays[0][g], rules.hold[g]
+    vmin = np.array([sp[2] for sp in spans], dtype=np.int64)
+    base = np.minimum(rules.cap[g], vmin[seg])
+    # a held day keeps the quota of the last day of its stretch that was not held, before it
+    # the walk's last healthy quota (the first stage's volume if none)
+    floor = spec.stages[0].daily_from
+    healthy = np.array(
+        [
+            floor if s.walk.last_healthy_quota is None else s.walk.last_healthy_quota
+            for s, _, _ in asked
+        ],
+        dtype=np.int64,
+    )
+    prior = np.maximum.accumulate(np.where(hold, -1, at))
+    held = np.where(prior >= begin[seg], base[np.maximum(prior, 0)], healthy[seg])
+    quota = np.where(hold, np.minimum(base, held), base)
+    lo, hi = int(ords.min()), int((ords + n_of).max())
+    shut = _vector(tables, "shut", lo, hi, lambda d: tables.shut_on(d) is not None, bool)[
+        ordinal - lo
+    ]
+    quota[shut] = 0
+    good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
+    could = quota
+    if not good.all():
+        # Walk.qualifies where the window binds (Stretches.run): where it does not, or every
+        # day of a stretch qualifies, what follows changes nothing
+        number = np.array([sp[0] for sp in spans], dtype=np.int64)
+        fit = np.empty(total, dtype=np.int64)
+        share = np.empty(count, dtype=np.float64)
+        for u in set(number.tolist()):
+            walk = next(s.walk for (s, _, _), sp in zip(asked, spans) if sp[0] == u)
+            vec = _vector(
+                tables,
+                ("fit", u),
+                lo,
+                hi,
+                lambda d, u=u, walk=walk: -1 if (f := tables.fit_on(d, u, walk)) is None else f,
+                np.int64,
+            )
+            mine = number[seg] == u
+            fit[mine] = vec[ordinal[mine] - lo]
+        for k, (s, _, _) in enumerate(asked):
+            share[k] = slowest_share(spec.stages[int(number[k])], s.walk.hist)
+        # where a day's window fits less than the most any stretch's quota is (a stretch's own
+        # most, in Stretches.run: for a stretch whose window never binds, what follows gives
+        # back its quota as what it could deliver, and its own days' verdicts)
+        if bool(((fit >= 0) & (fit < int(quota.max()))).any()):
+            most = quota
+            could = np.where(shut | (most == 0), 0, np.where(fit < 0, most, np.minimum(most, fit)))
+            need = _needed(spec.qualify, could)
+            sure = np.maximum(np.floor(could * share[seg] + 1e-9), 1).astype(np.int64)
+            need = np.where((fit >= 0) & (could < most), np.minimum(need, sure), need)
+            good |= (could > 0) & (sent >= need)
+    counts = good & ~hold
+    running = np.cumsum(counts)
+    before = np.concatenate(([0], running))[begin]  # qualifying days before each stretch
+    done = running - before[seg]
+    # the day the stage changes after is its stretch's last: the next is another stage
+    change = np.array(
+        [np.iinfo(np.int64).max if sp[3] is None else sp[3] for sp in spans], dtype=np.int64
+    )
+    eff = np.array(effs, dtype=np.int64)
+    reached = np.flatnonzero(eff[seg] + done >= change[seg])
+    end = seg_at[1:].copy()
+    if len(reached):
+        k = np.searchsorted(reached, begin)
+        inside = k < len(reached)
+        cut = reached[np.minimum(k, len(reached) - 1)]
+        inside &= cut < end
+        end = np.where(inside, cut + 1, end)
+    last = end - 1
+    gained = done[last].tolist()
+    unheld = prior[last]  # each stretch's last day not held, if in it
+    kept_quota = base[np.maximum(unheld, 0)].tolist()
+    unheld_in = (unheld >= begin).tolist()
+    short_all = np.flatnonzero(~good)
+    short_to = np.searchsorted(short_all, end).tolist()
+    short_from = np.searchsorted(short_all, begin).tolist()
+    out = []
+    for k, (s, o, _) in enumerate(asked):
+        walk = s.walk
+        n = int(end[k] - begin[k])
+        walk.eff += gained[k]
+        if unheld_in[k]:
+            walk.last_healthy_quota = kept_quota[k]
+            walk.stepped_back = False
+        a, z = short_from[k], short_to[k]
+        if z > a:
+            b0 = int(begin[k])
+            newest = int(short_all[z - 1]) - b0
+            keep = o + newest - (GROWTH_DAYS - 1)
+            kept = [d for d in walk.short_days if d[0] >= tables.iso_of(keep)]
+            for p in short_all[a:z][short_all[a:z] - b0 >= keep - o].tolist():
+                kept.append((tables.iso_of(o + p - b0), int(sent[p]), int(could[p])))
+            walk.short_days = tuple(kept)
+        walk.last_active = dt.date.fromordinal(o + n - 1)
+        out.append(o + n)
+    return out
 
 
 class Rules:

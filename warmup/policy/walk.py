@@ -48,7 +48,7 @@ import functools
 import hashlib
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -781,6 +781,46 @@ def start(
     return walk, first
 
 
+_R = TypeVar("_R")
+
+
+def drive(steps: Generator[Any, int, _R]) -> _R:
+    """What a walk paused at each stretch (``*_steps``) returns, each stretch walked as it
+    comes (:meth:`warmup.policy.steady.Stretches.run`)."""
+    try:
+        stretch, o, last, rows = next(steps)
+        while True:
+            stretch, o, last, rows = steps.send(stretch.run(o, last, rows))
+    except StopIteration as done:
+        return done.value
+
+
+def drive_all(steps: Sequence[Generator[Any, int, _R]]) -> list[_R]:
+    """What each of many walks paused at each stretch returns, the stretches they reach at
+    the same point walked together (:meth:`warmup.policy.steady.Stretches.run_many`): a cold
+    ``warmup quota`` of a thousand mailboxes paid numpy's cost per call per stretch, two
+    stretches a mailbox. The same answers as :func:`drive` of each."""
+    out: list[Any] = [None] * len(steps)
+    waiting: list[tuple[int, Any]] = []
+
+    def advance(k: int, value: int | None) -> None:
+        try:
+            asked = next(steps[k]) if value is None else steps[k].send(value)
+        except StopIteration as done:
+            out[k] = done.value
+            return
+        waiting.append((k, asked))
+
+    for k in range(len(steps)):
+        advance(k, None)
+    while waiting:
+        batch, waiting = waiting, []
+        got = type(batch[0][1][0]).run_many([asked for _, asked in batch])
+        for (k, _), value in zip(batch, got, strict=True):
+            advance(k, value)
+    return out
+
+
 def replay(
     spec: PolicySpec,
     hist: History,
@@ -795,6 +835,17 @@ def replay(
     A walk of :data:`RUN_FROM` days or more (a mailbox asked about without a memo) walks its
     runs of ordinary days in one loop, as a report does (:meth:`SummedWalk.run`): the same
     state, day for day; ``runs=False`` walks every day one by one (to compare)."""
+    return drive(replay_steps(spec, hist, today, checkpoint, runs))
+
+
+def replay_steps(
+    spec: PolicySpec,
+    hist: History,
+    today: dt.date,
+    checkpoint: dt.date | None = None,
+    runs: bool = True,
+) -> Generator[Any, int, tuple[Walk, WalkState | None]]:
+    """:func:`replay`, paused at each stretch (see :func:`drive`)."""
     walk, day = start(spec, hist, today)
     if not isinstance(walk, SummedWalk) and runs and (today - day).days >= RUN_FROM:
         walk = summed(walk)
@@ -806,7 +857,7 @@ def replay(
         walk.apply_events(day_start(day, tz))
         if isinstance(walk, SummedWalk):
             stop = checkpoint if checkpoint is not None and day < checkpoint < today else today
-            after = walk.run(day, stop, None)
+            after = yield from walk.run_steps(day, stop, None)
             if after > day:
                 day = after
                 continue
@@ -850,7 +901,19 @@ def walk_to(
 ) -> tuple[Walk, Verdict, WalkState | None]:
     """The walk to ``today`` (events up to ``end_of`` applied) and today's verdict, with the
     state at ``checkpoint`` as :func:`replay` gives it (``runs`` as there)."""
-    walk, memo = replay(spec, hist, today, checkpoint, runs)
+    return drive(walk_to_steps(spec, hist, today, end_of, checkpoint, runs))
+
+
+def walk_to_steps(
+    spec: PolicySpec,
+    hist: History,
+    today: dt.date,
+    end_of: dt.datetime,
+    checkpoint: dt.date | None = None,
+    runs: bool = True,
+) -> Generator[Any, int, tuple[Walk, Verdict, WalkState | None]]:
+    """:func:`walk_to`, paused at each stretch (see :func:`drive`)."""
+    walk, memo = yield from replay_steps(spec, hist, today, checkpoint, runs)
     tz = hist.timezone
     walk.apply_events(day_start(today, tz))
     w = spec.health.window_days
@@ -1010,6 +1073,12 @@ class SummedWalk(Walk):
         depend only on the policy and the day from :class:`DayTables`: a year of a thousand
         mailboxes is 365,000 days, and a method call per rule per day was most of the time.
         ``tests/test_walk.py`` compares it with the full step on random histories."""
+        return drive(self.run_steps(day, today, rows))
+
+    def run_steps(
+        self, day: dt.date, today: dt.date, rows: DayRows | None
+    ) -> Generator[Any, int, dt.date]:
+        """:meth:`run`, paused at each stretch (see :func:`drive`)."""
         assert self.hidden is None
         if self.events_done < len(self.events):
             # the day of the next event: its row shows the event, the next day's full step
@@ -1018,7 +1087,7 @@ class SummedWalk(Walk):
             if due <= day:
                 return day
             today = min(today, due)
-        return _fast_days(self, day, today, rows)
+        return (yield from _fast_days(self, day, today, rows))
 
     def count(self, day: dt.date) -> DayCounts:
         if day == self.hidden:
@@ -1183,8 +1252,12 @@ def day_tables(spec: PolicySpec, tz: str, min_interval: float) -> DayTables:
 _DAY_TABLES: dict[tuple[Any, ...], tuple[PolicySpec, Any]] = {}
 
 
-def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | None) -> dt.date:
-    """:meth:`SummedWalk.run`'s loop (see there)."""
+def _fast_days(
+    walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | None
+) -> Generator[Any, int, dt.date]:
+    """:meth:`SummedWalk.run`'s loop (see there), paused at each stretch walked in numpy: it
+    yields ``(stretches, day ordinal, last active ordinal, rows)`` and takes the day after the
+    stretch (:func:`drive`)."""
     spec, hist = walk.spec, walk.hist
     t = day_tables(spec, hist.timezone, hist.provider_min_interval)
     shut_on, fit_on, stage_of, needed_of = t.shut_on, t.fit_on, t.stage_of, t.needed_of
@@ -1239,7 +1312,7 @@ def _fast_days(walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | N
         ):
             walk.eff, walk.last_healthy_quota, walk.stepped_back = eff, healthy, stepped_back
             walk.short_days = short_days
-            o = stretches.run(o, last, rows)
+            o = yield stretches, o, last, rows
             eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
             short_days, last = walk.short_days, o - 1
             continue
