@@ -82,15 +82,25 @@ def test_a_screened_pattern_answers_as_the_pattern(name: str, text: str) -> None
 
 
 def _unscreened_read_words(text: str) -> object:
+    """read_words's rules without its literal screen: the first rule that matches, except that
+    a weak user-unknown wording gives way to a strong rule matching later in the list ("mailbox
+    unavailable: sender blocked"); the oracle once returned the weak rule at once, and the
+    property test failed on texts with both (found: 'host not foundnot listed in')."""
     bare = re.sub("recipient address rejected:", " ", text) if "address rejected:" in text else text
+    weak = None
     for rule in WORD_RULES:
+        if weak is not None and not rule.strong:
+            continue
         if rule.pattern.search(text if rule.strong else bare):
-            return rule
-    return None
+            if rule.strong or rule.reason != "userunknown":
+                return rule
+            weak = rule
+    return weak
 
 
 @settings(max_examples=150, deadline=None)
 @given(text=TEXTS)
+@example(text="host not foundnot listed in")
 def test_read_words_answers_as_without_the_screen(text: str) -> None:
     text = " ".join(text.lower().split())
     assert read_words(text) is _unscreened_read_words(text)
