@@ -604,3 +604,50 @@ def test_a_one_day_history_and_a_lone_day_between_idle_days_show_their_quota():
     rows = mailbox_rows(box(1), idle=(0, 1, 2, 3, 5))
     lone = line(panels(reports.figure(frame_of(rows)), box(1))[0], "quota_lone")
     assert list(lone.get_ydata()) == [float(rows["quota"][4])]
+
+
+# Another plot of the same file, as it starts: it clears the temporary files no process holds
+# (here again and again, so that it meets the other plot's file at every moment of its life).
+_CLEARER = """
+import sys
+from pathlib import Path
+from warmup import reports
+
+target = Path(sys.argv[1]).resolve()
+print("clearing", flush=True)
+while True:
+    reports._clear_stale(target)
+"""
+
+
+class _TinyFigure:
+    """What _save_whole asks of a figure, at a fraction of a real one's cost: the race below
+    needs hundreds of writes."""
+
+    def savefig(self, f, dpi, format):
+        f.write(b"\x89PNG\r\n\x1a\n a plot")
+
+
+def test_a_plot_between_its_write_and_its_rename_is_not_cleared_by_another(tmp_path):
+    """The temporary file was closed (its lock dropped) before it was renamed over the plot:
+    another plot of the same file starting then found it unlocked, took it for a killed plot's
+    and removed it, and this plot failed with FileNotFoundError at the rename (3% of writes
+    with a second plot starting all the time). It stays locked until it is the plot."""
+    out = tmp_path / "trend.png"
+    clearer = subprocess.Popen(
+        [sys.executable, "-c", _CLEARER, str(out)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert clearer.stdout is not None
+        assert clearer.stdout.readline().strip() == "clearing"
+        fig = _TinyFigure()
+        for i in range(600):
+            try:
+                reports._save_whole(fig, out)
+            except FileNotFoundError as exc:
+                pytest.fail(f"write {i + 1}: the plot's own temporary file was removed: {exc}")
+            assert out.read_bytes() == b"\x89PNG\r\n\x1a\n a plot"
+    finally:
+        clearer.kill()
+        clearer.wait(timeout=60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trend.png"]

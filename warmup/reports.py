@@ -817,9 +817,12 @@ def _save_whole(fig: Any, path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, dpi=110, format=kind)
-        if mode is not None:
-            os.chmod(temp, stat.S_IMODE(mode))
-        os.replace(temp, target)
+            f.flush()  # a full disk fails here, before the rename, as the close did
+            if mode is not None:
+                os.chmod(temp, stat.S_IMODE(mode))
+            # Renamed while still open: closed first, its lock dropped, another plot starting
+            # then took it for a killed plot's and removed it (the rename failed).
+            os.replace(temp, target)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
