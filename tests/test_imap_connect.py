@@ -342,6 +342,22 @@ def test_a_password_with_a_backslash_echoed_in_a_refusal_never_lands_in_the_erro
     assert "canary" not in text and "wrong password ***" in text, text
 
 
+@pytest.mark.parametrize("password", [r'pw"canary8841', r"pw\canary8841", r'p"w\canary8841'])
+def test_a_password_echoed_as_login_quoted_it_never_lands_in_the_error(password):
+    """imaplib's LOGIN sends the password as an IMAP quoted string, a quote or backslash in it
+    escaped (``"pw\\"canary"``): a server quoting the command's argument back (``{said}``) put
+    that form in its refusal, which is neither the password as it is nor its repr, so it went
+    into the error unmasked."""
+    no = b"{tag} NO [AUTHENTICATIONFAILED] wrong password {said}\r\n"
+    with (
+        ImapServer(ImapScript(replies={"LOGIN": no})) as server,
+        pytest.raises(LoginFailed) as fail,
+    ):
+        login(server.port, password)
+    text = one_line(fail.value)
+    assert "canary" not in text and 'wrong password "***' in text, text
+
+
 def test_a_login_answered_bad_quoting_the_password_never_puts_it_in_the_error():
     """A BAD to LOGIN is passed over as a bad command, its words kept for the error that
     names each host tried: a server quoting the password in it put the password there."""

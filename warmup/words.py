@@ -190,6 +190,11 @@ def scrubbed(text: str, secret: str | Bearer | None) -> str:
         return text
     if isinstance(secret, str):
         password = secret
+        # IMAP's LOGIN carries it as a quoted string, a quote or backslash escaped (imaplib's
+        # _quote): a server quoting the command back says it so, the longer form first.
+        quoted = password.replace("\\", "\\\\").replace('"', '\\"')
+        if quoted != password:
+            text = masked(text, quoted)
         return _decoded_away(masked(text, password), lambda said: password in said)
     token = secret.held()
     text = _BEARER_TOKEN.sub(r"\1***", masked(text, token))
