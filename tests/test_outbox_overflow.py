@@ -355,3 +355,39 @@ def test_a_channel_without_a_user_sends_without_logging_in(sink, esp, ssl_cert_e
     assert "wants a login before MAIL FROM (530" in said and "refused the login" not in said
     assert said.endswith("this connection logs in as no one: give it a user"), said
     assert esp.messages == []
+
+
+@pytest.mark.slow
+def test_a_chunked_message_a_530_cut_short_goes_again_only_to_whom_it_did_not_reach(
+    sink, ssl_cert_env, keyring_file, tmp_path
+):
+    """A channel that takes some recipients without a login (its own domain's) and wants one
+    for the others (530), with PIPELINING and CHUNKING: the data went with the envelope, so
+    those it took have the message. The worker took the 530 for "nothing left" and queued the
+    message again to every recipient: each retry mailed the ones it had reached once more.
+    Queued again for the others alone; a 550 read before the 530 is suppressed."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    with SmtpSink(
+        "plain", user=ESP_USER, password=ESP_SECRET, pipelining=True, chunking=True
+    ) as esp:
+        overflow_to(esp)
+        esp.reject_rcpt = {
+            "gone@corp.example": (550, "5.1.1 <gone@corp.example>: user unknown"),
+            "out@example.net": (530, "5.7.0 Authentication required"),
+        }
+        ledger = open_ledger()
+        outbox = Outbox(ledger)
+        outbox.add(b"To: lead0@example.com\nSubject: s\n\nhi\n", pool="P", bulk=True)
+        both = outbox.add(
+            b"To: gone@corp.example, in@corp.example, out@example.net\nSubject: s\n\nhi\n",
+            pool="P",
+            bulk=True,
+        )
+        assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+        assert [m.rcpt_tos for m in esp.messages] == [("in@corp.example",)]
+    row = ledger.message(both)
+    assert row.state == "queued", row.last_reply
+    assert tuple(row.recipients) == ("out@example.net",), row.recipients
+    assert "wants a login before RCPT TO (530" in (row.last_reply or "")
+    assert ledger.suppressed(["gone@corp.example"])
+    assert not ledger.suppressed(["in@corp.example", "out@example.net"])

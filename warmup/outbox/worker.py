@@ -61,7 +61,7 @@ from warmup.ledger.outbox import RETRYABLE, Settle, fate
 from warmup.ledger.values import MailboxNotFound, PoolNotFound, day_start, local_day
 from warmup.outbox.bounces import BounceSync
 from warmup.policy import Allowance
-from warmup.smtp import TooBig
+from warmup.smtp import LoginWanted, TooBig
 from warmup.words import plural
 
 LEASE = dt.timedelta(minutes=15)  # a claim older than this, from another host, is abandoned
@@ -867,6 +867,22 @@ class Worker:
         data, sender = _overflow_sender(msg.data or b"", pool, now)
         try:
             report = overflow.send(pool, sender, rcpts, data, self._timeout)
+        except LoginWanted as exc:
+            # A 530: with CHUNKING the data went with the envelope, and those the channel took
+            # have the message; a 550 read before the 530 stands. Again to the others alone
+            # (to all, each retry mailed those reached once more).
+            outcomes = {
+                r: exc.results[r].outcome if r in exc.results else "released" for r in rcpts
+            }
+            hard = [r for r in rcpts if outcomes[r] == "hard"]
+            if hard:
+                said = exc.results[hard[0]]
+                why = f"hard bounce from the overflow channel of pool {pool.name}: {said.code} {said.text}"
+                self.ledger.suppress(hard, "hard", why[:500], now)
+            state, again = fate(outcomes)
+            if state == "queued":
+                return self._retry(msg, None, str(exc), attempt=True, recipients=list(again))
+            return self._settle(msg, state, reply=str(exc)[:500], attempt=True)
         except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
             return self._retry(msg, None, str(exc), attempt=True, recipients=rcpts)
         except BaseException:
