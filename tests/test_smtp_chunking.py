@@ -442,6 +442,33 @@ def test_a_refused_mail_from_stops_before_the_window_that_carries_the_data(chunk
     assert chunked.connections == 1 and len(chunked.messages) == 1
 
 
+def test_a_530_in_a_window_before_the_data_left_keeps_the_data_back(chunked):
+    """More recipients than one write holds: a 530 (the server wants a login) in the first
+    window's replies was read, then the last window went with the data all the same, and the
+    recipients the server took before and after got the message without the login, leaving
+    "send it again to the others alone" to the user. Known before the data left, it stays
+    back, as after a refused MAIL FROM (RSET): nothing is sent, the taken are released, and a
+    550 before the 530 stands."""
+    from warmup.smtp import LoginWanted
+
+    rcpts = [f"r{i}@example.com" for i in range(PIPELINE_WINDOW + 20)]
+    chunked.reject_rcpt = {
+        "r3@example.com": (550, "5.1.1 <r3@example.com>: user unknown"),
+        "r5@example.com": (530, "5.7.0 Authentication required"),
+    }
+    s = session(chunked)
+    with pytest.raises(LoginWanted) as got:
+        s.send(BOX, rcpts, MESSAGE)
+    assert "nothing was sent" in str(got.value), got.value
+    kept = {r: v.outcome for r, v in got.value.results.items()}
+    assert kept == {r: "hard" if r == "r3@example.com" else "released" for r in rcpts}
+    assert chunked.messages == []
+    stream = b"".join(chunked.reads)
+    assert b"BDAT" not in stream and stream.count(b"rcpt to:") == PIPELINE_WINDOW - 1
+    assert stream.endswith(b"rset\r\n")
+    s.close()
+
+
 def test_an_idle_connection_the_server_hung_up_releases_and_the_gate_reopens_once(
     chunked, ledger_path, monkeypatch, tmp_path
 ):

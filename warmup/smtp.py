@@ -486,6 +486,7 @@ class Session:
         replies: list[tuple[int, str]] = []
         lost: str | None = None
         waited = False  # the server said nothing in time: it may still be at work
+        asked_login = False  # a 530 read: the data, if not on its way yet, stays back
         try:
             while talk.answered < len(talk.lines):
                 code, reply = talk.reply()
@@ -494,6 +495,9 @@ class Session:
                     break
                 if replies[0][0] != 250 and talk.answered == talk.sent:
                     break  # MAIL refused: the windows still unwritten (the data's) stay so
+                asked_login = asked_login or code == 530
+                if asked_login and talk.answered == talk.sent:
+                    break  # a login wanted, known before the data left: it stays back
         except (OSError, smtplib.SMTPException) as exc:
             lost = _why(exc)
             waited = isinstance(exc, TimeoutError) or "timed out" in str(exc)
@@ -536,6 +540,12 @@ class Session:
                 results[rcpt] = RcptResult(rcpt, "released", code, text)
             else:
                 results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
+        if wanted is not None and not written and not closed:  # the data stayed back
+            self._end(closed)
+            _login_wanted(
+                self.host, self.target.username, mail_from, "RCPT TO", *wanted,
+                {**released, **results},
+            )  # fmt: skip
         if len(replies) < len(talk.lines):  # a 421 or a lost connection before BDAT's reply
             if lost is None:  # 421: the transaction is abandoned, nothing delivered
                 return Outcome({**released, **results}, throttle)
