@@ -1102,3 +1102,41 @@ def test_run_called_in_process_gives_the_callers_signal_handlers_back(run, ledge
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_a_530_after_the_server_took_some_recipients_is_77_and_goes_on_to_the_others(
+    pki, ssl_cert_env, tmp_path
+):
+    """A member's server takes one recipient and wants a login for the other (530); with
+    PIPELINING and CHUNKING the data went with the envelope, so the one taken has it. The gate
+    settled both, then the worker recovered the message as a stopped worker's: queued again
+    to the other (right), but 'run --once' exited 0 saying "worker ... stopped before the
+    message left", so cron told no one of the missing login. Now: 77, the 530 said, and the
+    message waits (a try, backed off) for the other alone."""
+    with SmtpSink(
+        "ssl",
+        user=SMTP_USER,
+        password=SMTP_PASSWORD,
+        pki=pki,
+        accounts=accounts(1),
+        pipelining=True,
+        chunking=True,
+    ) as sink:
+        pool_of(sink.port, tmp_path, n=1, daily=5)
+        sink.reject_rcpt = {"out@example.net": (530, "5.7.0 Authentication required")}
+        ledger = open_ledger()
+        mid = Outbox(ledger).add(
+            b"To: in@corp.example, out@example.net\nSubject: s\n\nhi\n", pool="P"
+        )
+        res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+        assert [m.rcpt_tos for m in sink.messages] == [("in@corp.example",)]
+    assert res.returncode == 77, res.stdout + res.stderr
+    assert "wants a login before RCPT TO (530" in res.stderr, res.stderr
+    row = ledger.message(mid)
+    assert (row.state, tuple(row.recipients), row.attempts) == (
+        "queued",
+        ("out@example.net",),
+        1,
+    ), row.last_reply
+    assert "wants a login before RCPT TO (530" in (row.last_reply or ""), row.last_reply
+    assert row.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)

@@ -759,6 +759,8 @@ class Worker:
                 if self._may_have_left(msg):  # unless a slot says otherwise (the ledger failed
                     # after the server took it): then never from another member
                     self.log(f"{_stamp(now)} {box.address} failed after sending #{msg.id}: {exc}")
+                    if isinstance(exc, LoginWanted):  # its slots settled: a login to fix (77)
+                        return self._login_wanted(msg, box, rcpts, exc)
                     return self._from_slots(msg)
                 if isinstance(exc, MailboxNotFound):  # removed: looked up afresh next time
                     self._drop(gate)
@@ -945,6 +947,22 @@ class Worker:
             for rcpt, (outcome, _) in outcomes.items()
             if rcpt in msg.recipients
         )
+
+    def _login_wanted(
+        self, msg: OutboxRow, box: MailboxRow, rcpts: list[str], exc: LoginWanted
+    ) -> str:
+        """A 530 after the server took some recipients (CHUNKING) or refused one for good: the
+        gate settled each, so the message goes on to the others alone (as :meth:`_from_slots`
+        would), and the missing login is the fault it is (77 for
+        ``run --once``; recovered as a stopped worker's, it was exit 0, "worker ... stopped
+        before the message left"). The member is passed over for the rest of the pass."""
+        self._broken[box.id] = exc
+        self._fault = (exc.exit_code, (str(exc).splitlines() or [""])[0])
+        outcomes = {r: exc.results[r].outcome if r in exc.results else "released" for r in rcpts}
+        state, again = fate(outcomes)
+        if state != "queued":
+            return self._settle(msg, state, reply=str(exc)[:500], sent_by=box.id, attempt=True)
+        return self._retry(msg, box, str(exc), attempt=True, recipients=list(again))
 
     def _from_slots(self, msg: OutboxRow) -> str:
         """The message's state from the gate's slots (an exception interrupted it)."""
