@@ -1265,3 +1265,43 @@ def test_a_webhook_on_an_international_domain_name_is_posted_to_its_xn_form(monk
     bad = "http://" + "例" * 70 + ".cn/hook"
     assert notify.webhook_fault(bad) == "has a host that is not a valid international domain name"
     assert notify.mask("http://[::1]:8080/hook") == "http://[::1]:8080/..."
+
+
+def test_a_webhook_whose_name_idna_2003_maps_to_another_domain_is_never_posted(monkeypatch):
+    """Python's "idna" codec is IDNA 2003, which maps ß to ss, ς to σ and drops the zero-width
+    joiners: a webhook at straße.example was posted, token and all, to strasse.example, another
+    domain (browsers and DNS registries, IDNA 2008, name it xn--strae-oqa.example). Such a host
+    is refused, saying to write its xn-- form; nothing is posted anywhere."""
+    seen: list[str | None] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append(self.headers.get("Host"))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.server_address[1]}")
+    lines: list[str] = []
+    try:
+        for host in ("straße.example", "ὀδυσσεύς.example", "a\u200db.example"):
+            with notify.Notifier(f"http://{host}:8080/hook?key={TOKEN}", log=lines.append) as n:
+                n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+            assert n.failed == 1, host
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == []
+    assert len(lines) == 3 and all("write the host in its xn-- form" in line for line in lines)
+    assert all(TOKEN not in line for line in lines)
+    fault = notify.webhook_fault("https://straße.example/hook")
+    assert fault is not None and "xn--" in fault
+    assert notify.webhook_fault("https://xn--strae-oqa.example/hook") is None
+    assert notify.webhook_fault("https://例子.测试/hook") is None
