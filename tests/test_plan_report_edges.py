@@ -135,6 +135,45 @@ def test_a_pause_ending_later_today_plans_what_fits_after_it(run, tmp_path, toda
     assert (second["status"], second["planned"]) == ("ok", 180)
 
 
+UNPACED = """
+name = "unpaced"
+ceiling = 2000
+growth_factor = 2.0
+qualify = 0.5
+[[stage]]
+name = "only"
+days = 0
+daily = 1000
+[window]
+hours = [["09:00", "12:00"]]
+"""
+
+
+def test_a_pause_ending_after_an_unpaced_window_closes_plans_nothing_that_day(run, tmp_path):
+    """With no interval between sends (the default), nothing paces the window: a pause ending
+    during the day planned the whole quota even when it ended after the window had closed
+    (until 20:00 of a 09:00-12:00 window: 1000 planned, none can go). Such a day is paused;
+    one whose pause ends while the window is open sends its quota."""
+    import pendulum
+
+    day = pendulum.now("Asia/Shanghai").date().add(days=3)
+    policy = tmp_path / "unpaced.toml"
+    policy.write_text(UNPACED)
+    assert run("policy", "add", "unpaced", str(policy)).exit_code == 0
+    for n, until, status, planned in ((1, "20:00", "paused", 0), (2, "10:30", "ok", 1000)):
+        box = f"u{n}@corp.example"
+        res = run("mailbox", "add", box, "--provider", "exmail", "--policy", "unpaced")
+        assert res.exit_code == 0, res.output
+        res = run("mailbox", "pause", box, "--reason", "review", "--until", f"{day}T{until}")
+        assert res.exit_code == 0, res.output
+        shown = json.loads(run("plan", box, "--days", "5", "--json").output)["days"]
+        (row,) = [d for d in shown if d["date"] == day.isoformat()]
+        assert (row["status"], row["planned"]) == (status, planned), row
+        assert row["notes"][0].startswith(f"paused until {day} {until} CST: review"), row
+        after = [d["planned"] for d in shown if d["date"] > day.isoformat()]
+        assert after == [1000] * len(after)
+
+
 def test_a_plan_of_a_paused_mailbox_says_it_stays_paused_until_resumed(run):
     """A paused mailbox's plan was 0 a day with no word of what ends it: with --volume, 730
     rows and "not reached within 730 days", as if the policy never got there."""

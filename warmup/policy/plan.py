@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from warmup.policy.calendar import fits
+from warmup.policy.calendar import fits, ranges_on
 from warmup.policy.engine import Allowance, _fmt_local, evaluate, pacing_text
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import (
@@ -172,7 +172,10 @@ def _after_pause(
     spec = walk.spec
     note = _paused_note(None, pause, walk.hist)
     gap = mean_gap(spec.stages[v.number], walk.hist)
-    fit = fits(spec.window, day, zone(walk.hist.timezone), gap, opens)
+    tz = zone(walk.hist.timezone)
+    fit = fits(spec.window, day, tz, gap, opens)
+    if fit is None and all(end <= opens for _, end in ranges_on(spec.window, day, tz)):
+        fit = 0  # unpaced, but the window closed before the pause ends: nothing goes that day
     if fit is None or fit >= planned or fit == 0:
         return (planned if fit is None else min(fit, planned)), (note,)
     return fit, (
