@@ -202,6 +202,23 @@ def test_a_long_local_part_with_an_idn_domain_is_not_told_to_write_it_in_ascii(r
     assert "malformed mailbox address" in line and "xn--" not in line, line
 
 
+def test_an_idn_domain_idna_2003_would_rewrite_is_never_given_as_another_domain(run, tmp_path):
+    """Python's "idna" codec is IDNA 2003: it maps ß to ss (and ς to σ, drops the joiners), so
+    'a@straße.example' was told to 'write it as a@strasse.example', another domain (its name
+    under IDNA 2008, as registries and mail servers have it, is xn--strae-oqa.example), and
+    'suppress list @straße.example' listed strasse.example's addresses. The address is refused
+    naming no other domain; its xn-- form is taken."""
+    from tests.test_errors import assert_error
+
+    line = assert_error(run("mailbox", "add", "a@straße.example", "--provider", "exmail"), 65)
+    assert "strasse" not in line and "xn-- form" in line, line
+    assert run("mailbox", "list", "--json").output.count("strasse") == 0
+    res = run("mailbox", "add", "a@xn--strae-oqa.example", "--provider", "exmail")
+    assert res.exit_code == 0, res.output
+    line = assert_error(run("suppress", "list", "@straße.example"), 65)
+    assert "strasse" not in line, line
+
+
 def test_a_ledger_holding_an_address_over_the_local_part_limit_can_still_reach_it(
     run, tmp_path: Path
 ):

@@ -74,6 +74,12 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
                 f"characters, and SMTP allows at most 64"
             )
     else:
+        if _idna_deviates(text):
+            raise DataError(
+                f"{what} {address!r} has an international domain name with ß, ς or a "
+                f"zero-width joiner, which IDNA 2003 (Python's) writes as another domain; warmup "
+                f"sends without SMTPUTF8: write the domain in its xn-- form (IDNA 2008)"
+            )
         ascii_form = _idna(text)
         if ascii_form:
             raise DataError(
@@ -135,10 +141,22 @@ def normalize_domain(domain: str) -> str:
         raise DataError(f"malformed domain {domain!r}: expected @domain.tld") from None
 
 
+# The characters IDNA 2003 (Python's "idna" codec) maps to others where IDNA 2008 (registries,
+# mail servers, browsers) keeps them: ß, final sigma, ZWNJ, ZWJ. Encoded by the codec, straße.de
+# became strasse.de, another domain than xn--strae-oqa.de: never offered, never looked up.
+IDNA_DEVIATIONS = re.compile("[\u00df\u03c2\u200c\u200d]")
+
+
+def _idna_deviates(text: str) -> bool:
+    """Whether the domain of ``text`` (an address) holds a character IDNA 2003 rewrites."""
+    return bool(IDNA_DEVIATIONS.search(text.rpartition("@")[2]))
+
+
 def _idna(text: str) -> str | None:
-    """``local@xn--...``: the ASCII form of an address whose domain only is not ASCII."""
+    """``local@xn--...``: the ASCII form of an address whose domain only is not ASCII (None
+    for a domain IDNA 2003 would write as another one: :data:`IDNA_DEVIATIONS`)."""
     local, _, domain = text.rpartition("@")
-    if not local or not local.isascii() or domain.isascii():
+    if not local or not local.isascii() or domain.isascii() or _idna_deviates(text):
         return None
     try:
         ascii_form = f"{local}@{domain.encode('idna').decode('ascii')}".lower()

@@ -310,12 +310,6 @@ def mask(url: str) -> str:
 _UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
 
 
-# The characters IDNA 2003 (Python's "idna" codec, what a webhook's host is posted as) maps to
-# others where IDNA 2008 (DNS registries, browsers) keeps them: ß, final sigma, ZWNJ, ZWJ. Such a
-# name was posted, token and all, to a different domain (straße.example to strasse.example).
-_IDNA_DEVIATIONS = re.compile("[\u00df\u03c2\u200c\u200d]")
-
-
 def webhook_fault(url: str) -> str | None:
     """Why ``url`` cannot be a webhook (never quoting it: it may carry a token), or None if it
     can. Here, not in :mod:`warmup.notify`, so that loading the file checks its webhook without
@@ -330,7 +324,10 @@ def webhook_fault(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "is not an http:// or https:// URL with a host"
     if not parts.hostname.isascii():
-        if _IDNA_DEVIATIONS.search(parts.hostname):
+        from warmup.addresses import IDNA_DEVIATIONS
+
+        # IDNA 2003 (what a host is posted as) would post to another domain, token and all
+        if IDNA_DEVIATIONS.search(parts.hostname):
             return (
                 "has a host with ß, ς or a zero-width joiner, which IDNA 2003 (Python's) would "
                 "post to another domain (straße to strasse, not xn--strae-oqa): write the host "
