@@ -334,6 +334,18 @@ def test_bad_file_is_refused_naming_the_key(tmp_path: Path, text: str, key: str)
     assert err.value.exit_code == 78
 
 
+def test_a_cap_on_a_domain_idna_2003_rewrites_never_names_another_domain(tmp_path: Path):
+    """Python's "idna" codec (IDNA 2003) writes straße.example as strasse.example, another
+    domain than the xn--strae-oqa.example registries and mail servers use: the hint said "write it
+    as strasse.example", a cap for someone else's domain."""
+    path = tmp_path / "bad.toml"
+    path.write_text(GOOD + '[recipient_domains]\n"stra\u00dfe.example" = 5\n')
+    with pytest.raises(ConfigError) as err:
+        load_policy(str(path))
+    assert "expected a domain" in str(err.value)
+    assert "strasse" not in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("weekdays", "hours", "days", "start"),
     [

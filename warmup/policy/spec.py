@@ -586,7 +586,10 @@ def _recipient_domains(raw: Any) -> RecipientDomains:
 def _ace(domain: str) -> str:
     """For an international domain name, how to write it: recipients are stored in their ASCII
     form (warmup sends without SMTPUTF8), so a cap must name that form to apply."""
-    if domain.isascii():
+    from warmup.addresses import IDNA_DEVIATIONS
+
+    # ß, ς, ZWNJ, ZWJ: the codec (IDNA 2003) writes another domain than the registries' form
+    if domain.isascii() or IDNA_DEVIATIONS.search(domain):
         return ""
     try:
         ascii_form = domain.encode("idna").decode("ascii")
