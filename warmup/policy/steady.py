@@ -173,7 +173,7 @@ class Stretches:
                 stretches, o, last, rows = asked[members[0]]
                 out[members[0]] = stretches.run(o, last, rows)
                 continue
-            got = _run_together([asked[k][:3] for k in members])  # type: ignore[misc]
+            got = _run_together([asked[k][:3] for k in members])
             for k, o in zip(members, got, strict=True):
                 out[k] = o
         return out  # type: ignore[return-value]
@@ -395,9 +395,9 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
     reached = np.flatnonzero(eff[seg] + done >= change[seg])
     end = seg_at[1:].copy()
     if len(reached):
-        k = np.searchsorted(reached, begin)
-        inside = k < len(reached)
-        cut = reached[np.minimum(k, len(reached) - 1)]
+        pos = np.searchsorted(reached, begin)
+        inside = pos < len(reached)
+        cut = reached[np.minimum(pos, len(reached) - 1)]
         inside &= cut < end
         end = np.where(inside, cut + 1, end)
     last = end - 1
