@@ -1228,12 +1228,10 @@ def test_a_webhook_too_slow_to_answer_is_named_with_its_tries_when_given_up():
     assert TOKEN not in line
 
 
-def test_a_webhook_on_an_international_domain_name_is_posted_to_its_xn_form(monkeypatch):
-    """http.client sends the Host header as ASCII: a webhook at a Chinese domain name failed
-    every try with 'the webhook URL cannot be posted to' (4 tries, no word of why), though the
-    name is a good one. It is posted to the name's xn-- form, here through a proxy on loopback
-    (which sees the request as the name's server would); a name IDNA cannot encode is refused
-    at once, saying so."""
+@pytest.fixture
+def proxied(monkeypatch) -> Iterator[list[tuple[str, str | None]]]:  # type: ignore[no-untyped-def]
+    """An HTTP proxy on loopback set as ``http_proxy``, which sees a webhook's request as the
+    name's server would: each POST's request target and Host header, answered 204."""
     seen: list[tuple[str, str | None]] = []
 
     class Proxy(http.server.BaseHTTPRequestHandler):
@@ -1251,15 +1249,24 @@ def test_a_webhook_on_an_international_domain_name_is_posted_to_its_xn_form(monk
     for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.server_address[1]}")
-    lines: list[str] = []
     try:
-        with notify.Notifier(f"http://例子.测试:8080/hook?key={TOKEN}", log=lines.append) as n:
-            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+        yield seen
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_webhook_on_an_international_domain_name_is_posted_to_its_xn_form(proxied):
+    """http.client sends the Host header as ASCII: a webhook at a Chinese domain name failed
+    every try with 'the webhook URL cannot be posted to' (4 tries, no word of why), though the
+    name is a good one. It is posted to the name's xn-- form, here through a proxy on loopback
+    (which sees the request as the name's server would); a name IDNA cannot encode is refused
+    at once, saying so."""
+    lines: list[str] = []
+    with notify.Notifier(f"http://例子.测试:8080/hook?key={TOKEN}", log=lines.append) as n:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
     assert lines == [] and n.failed == 0
-    assert seen == [
+    assert proxied == [
         (f"http://xn--fsqu00a.xn--0zwm56d:8080/hook?key={TOKEN}", "xn--fsqu00a.xn--0zwm56d:8080")
     ]
     bad = "http://" + "例" * 70 + ".cn/hook"
@@ -1267,38 +1274,17 @@ def test_a_webhook_on_an_international_domain_name_is_posted_to_its_xn_form(monk
     assert notify.mask("http://[::1]:8080/hook") == "http://[::1]:8080/..."
 
 
-def test_a_webhook_whose_name_idna_2003_maps_to_another_domain_is_never_posted(monkeypatch):
+def test_a_webhook_whose_name_idna_2003_maps_to_another_domain_is_never_posted(proxied):
     """Python's "idna" codec is IDNA 2003, which maps ß to ss, ς to σ and drops the zero-width
     joiners: a webhook at straße.example was posted, token and all, to strasse.example, another
     domain (browsers and DNS registries, IDNA 2008, name it xn--strae-oqa.example). Such a host
     is refused, saying to write its xn-- form; nothing is posted anywhere."""
-    seen: list[str | None] = []
-
-    class Proxy(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers["Content-Length"]))
-            seen.append(self.headers.get("Host"))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{server.server_address[1]}")
     lines: list[str] = []
-    try:
-        for host in ("straße.example", "ὀδυσσεύς.example", "a\u200db.example"):
-            with notify.Notifier(f"http://{host}:8080/hook?key={TOKEN}", log=lines.append) as n:
-                n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
-            assert n.failed == 1, host
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert seen == []
+    for host in ("straße.example", "ὀδυσσεύς.example", "a\u200db.example"):
+        with notify.Notifier(f"http://{host}:8080/hook?key={TOKEN}", log=lines.append) as n:
+            n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+        assert n.failed == 1, host
+    assert proxied == []
     assert len(lines) == 3 and all("write the host in its xn-- form" in line for line in lines)
     assert all(TOKEN not in line for line in lines)
     fault = notify.webhook_fault("https://straße.example/hook")

@@ -80,6 +80,18 @@ interval = ["1m", "1m"]
 """
 
 
+def _minutely_box(run, tmp_path, box: str, n: int, window: str) -> str:  # type: ignore[no-untyped-def]
+    """``box`` (exmail) added under policy ``minutely{n}`` (:data:`MINUTELY` with ``window``)."""
+    policy = tmp_path / f"m{n}.toml"
+    policy.write_text(MINUTELY.format(n=n, window=window))
+    assert run("policy", "add", f"minutely{n}", str(policy)).exit_code == 0
+    assert (
+        run("mailbox", "add", box, "--provider", "exmail", "--policy", f"minutely{n}").exit_code
+        == 0
+    )
+    return box
+
+
 def test_a_pause_ending_during_a_day_ahead_plans_what_fits_after_it(run, tmp_path):
     """The plan judged a future day's pause at noon alone: a pause until 10:30 planned the
     whole 09:00-12:00 window (180 at one a minute, where 90 fit after it), one until 18:00 of
@@ -92,14 +104,7 @@ def test_a_pause_ending_during_a_day_ahead_plans_what_fits_after_it(run, tmp_pat
         (1, '[window]\nhours = [["09:00", "12:00"]]', "10:30", 90),
         (2, "", "18:00", 360),
     ):
-        policy = tmp_path / f"m{n}.toml"
-        policy.write_text(MINUTELY.format(n=n, window=window))
-        box = f"m{n}@corp.example"
-        assert run("policy", "add", f"minutely{n}", str(policy)).exit_code == 0
-        assert (
-            run("mailbox", "add", box, "--provider", "exmail", "--policy", f"minutely{n}").exit_code
-            == 0
-        )
+        box = _minutely_box(run, tmp_path, f"m{n}@corp.example", n, window)
         res = run("mailbox", "pause", box, "--reason", "review", "--until", f"{day}T{until}")
         assert res.exit_code == 0, res.output
         shown = json.loads(run("plan", box, "--days", "5", "--json").output)["days"]
@@ -116,12 +121,8 @@ def test_a_pause_ending_later_today_plans_what_fits_after_it(run, tmp_path, toda
     it plans what the window fits once the pause ends, as 'warmup quota' will allow then."""
     from warmup import api, open_ledger
 
-    policy = tmp_path / "m.toml"
-    policy.write_text(MINUTELY.format(n=1, window='[window]\nhours = [["09:00", "12:00"]]'))
-    box = "m@corp.example"
-    assert run("policy", "add", "minutely1", str(policy)).exit_code == 0
-    assert (
-        run("mailbox", "add", box, "--provider", "exmail", "--policy", "minutely1").exit_code == 0
+    box = _minutely_box(
+        run, tmp_path, "m@corp.example", 1, '[window]\nhours = [["09:00", "12:00"]]'
     )
     ledger = open_ledger(str(ledger_path))
     try:
