@@ -41,6 +41,16 @@ READS = [
     ("suppress", "list"),
     ("policy", "list"),
     ("record", "send", BOX, "--to", "x@example.com"),
+    # every other command that only reads (or needs a ledger to act on): the same line, 66
+    ("pool", "list"),
+    ("queue", "list"),
+    ("queue", "cancel", "1"),
+    ("notify", "show"),
+    ("notify", "clear"),
+    ("mailbox", "resume", BOX),
+    ("mailbox", "remove", BOX),
+    ("bounces", "sync", BOX),
+    ("run", "--once"),
 ]
 
 
@@ -48,7 +58,7 @@ READS = [
 def test_a_read_command_refuses_a_ledger_that_does_not_exist(run, tmp_path: Path, args):
     missing = tmp_path / "nonexistent" / "x.db"  # the issue's /nonexistent/x.db, kept in tmp
     res = run("--db", str(missing), *args)
-    assert res.exit_code == 78, res.output
+    assert res.exit_code == 66, res.output  # EX_NOINPUT: a file that is not there, as sysexits
     assert res.output == (
         f"Error: no ledger at {missing}; run 'warmup mailbox add' to create one\n"
     )
@@ -57,7 +67,7 @@ def test_a_read_command_refuses_a_ledger_that_does_not_exist(run, tmp_path: Path
 
 def test_a_read_command_refuses_a_missing_warmup_db_too(run, ledger_path: Path):
     res = run("quota")
-    assert res.exit_code == 78 and f"no ledger at {ledger_path};" in res.output
+    assert res.exit_code == 66 and f"no ledger at {ledger_path};" in res.output
     assert not ledger_path.exists()
 
 

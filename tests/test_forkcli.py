@@ -31,7 +31,7 @@ def both(*args: str, stdin: str | None = None, **kw) -> list[tuple[int, str, str
     "args",
     [
         ("--version",),
-        ("quota", "nobody@example.com"),  # no ledger: 78
+        ("quota", "nobody@example.com"),  # no ledger: 66
         ("no-such-command",),  # usage: 64
         ("mailbox", "add", "x@corp.example", "--provider", "exmail", "--smtp-port", "0"),
         ("import", "/dev/stdin"),  # a bad log read from stdin: 65

@@ -244,8 +244,8 @@ def test_rare_paths_of_a_lean_send_open_the_full_ledger(
 
 def test_send_to_a_missing_ledger_is_refused_and_creates_nothing(tmp_path: Path):
     """The driver level opens only an existing ledger; the full backend refuses a missing one,
-    as before (exit 78), and nothing is created."""
+    as before (exit 66, EX_NOINPUT), and nothing is created."""
     missing = tmp_path / "nope" / "ledger.db"
-    proc = _probe(missing, PROBE, _send("--to", "one@example.com"), 78)
+    proc = _probe(missing, PROBE, _send("--to", "one@example.com"), 66)
     assert "no ledger at" in proc.stderr
     assert not missing.parent.exists()

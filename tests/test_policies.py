@@ -549,7 +549,7 @@ def test_a_preset_can_be_shown_before_there_is_a_ledger(run, ledger_path):
     assert shown.exit_code == 0, shown.output
     assert 'name = "default"' in shown.stdout
     missing = run("policy", "show", "careful")  # not a preset: it would be in the ledger
-    assert missing.exit_code == 78
+    assert missing.exit_code == 66
     assert missing.output == (
         f"Error: no ledger at {ledger_path}; run 'warmup mailbox add' to create one\n"
     )

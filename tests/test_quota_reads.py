@@ -76,14 +76,14 @@ def test_quota_refuses_another_programs_file_untouched(ledger_path: Path, run):
     con.close()
     before = ledger_path.read_bytes()
     res = run("quota", "--json")
-    assert res.exit_code == 78
+    assert res.exit_code == 66
     assert "another program's tables (notes)" in res.stderr
     assert ledger_path.read_bytes() == before
 
 
 def test_quota_refuses_a_missing_ledger(ledger_path: Path, run):
     res = run("quota", "--json")
-    assert res.exit_code == 78
+    assert res.exit_code == 66
     assert f"no ledger at {ledger_path}" in res.stderr
     assert not ledger_path.exists()
 

@@ -71,7 +71,11 @@ def expect(value: Any, kind: type | tuple[type, ...], field: str, hint: str = ""
 
 
 class NoLedger(ConfigError):
-    """The ledger named does not exist yet, and the command would not create one."""
+    """The ledger named does not exist yet, and the command would not create one: exit 66
+    (EX_NOINPUT, as for any input file that is not there), not 78: the set-up may be right and
+    the path mistyped. Still a :class:`ConfigError` for the code that treats both alike."""
+
+    exit_code = 66  # EX_NOINPUT
 
 
 class OutputFailure(WarmupError):
