@@ -203,6 +203,35 @@ def test_todays_status_in_the_plan_is_the_one_quota_gives_now():
     assert days[1].status == "step_back"
 
 
+def test_todays_row_says_paced_or_exhausted_as_quota_does_now():
+    """One vocabulary (README): a mailbox that just sent (the next slot minutes away) or sent
+    its whole quota was ``paced``/``exhausted`` in ``warmup quota`` but ``ok`` in the plan's
+    row for the same instant."""
+    spec = spec_with("")
+    now = at(TODAY, 10)
+    cases = [
+        (DayCounts(TODAY, sent=1), "paced"),  # 5-10 minutes between sends
+        (DayCounts(TODAY, sent=50), "exhausted"),  # day 1's quota: 50
+    ]
+    for today, status in cases:
+        h = dataclasses.replace(hist(), days=(today,), last_send_at=now - dt.timedelta(minutes=1))
+        allowance = evaluate(spec, h, now)
+        first, second = project(spec, h, now, 2)
+        assert allowance.status == first.status == status
+        assert second.status == "ok"  # a day ahead is judged whole: its health
+
+
+def test_plan_and_quota_say_the_same_word_on_the_command_line(run):
+    """The CLI's rows: ``warmup quota --json`` and ``warmup plan --json`` at one instant."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    sent_at = at(TODAY, 9).isoformat()
+    assert run("record", "send", BOX, "--to", "x@example.com", "--at", sent_at).exit_code == 0
+    when = at(TODAY, 9, 2).isoformat()
+    quota = json.loads(run("quota", BOX, "--json", "--at", when).output)
+    plan = json.loads(run("plan", BOX, "--days", "1", "--json", "--at", when).output)
+    assert quota[0]["status"] == plan["days"][0]["status"] == "paced"
+
+
 def _followed(spec, h: History, plan) -> list[tuple]:
     """Follow ``plan`` (each day's planned sends into the history) and ask evaluate() each
     morning: ``(date, day, stage, quota)`` per day, as the plan's rows give them."""

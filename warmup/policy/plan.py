@@ -50,7 +50,9 @@ class PlanDay:
     cumulative: int  # planned recipients from now on, this day's still to go included (not
     # what was sent today before now: ``planned`` counts those)
     planned: int = 0  # what the gate would let through that day (today: sent + what still fits)
-    status: str = "ok"  # ok | hold | step_back | closed | paused
+    # ok | hold | step_back | closed | paused; today's row: `warmup quota`'s status now, which
+    # may also be paced (more goes out later today) or exhausted (nothing more today)
+    status: str = "ok"
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,14 +82,11 @@ def project(
     counts[today] = counts.get(today, DayCounts(today))._replace(sent=first.sent + left)
     # Past days are fixed; each future day follows from the full days before it.
     walk, v, _ = walk_to(spec, dataclasses.replace(hist, days=tuple(counts.values())), today, now)
-    # Today's status is the one ``warmup quota`` gives now: judged on what was sent so far, not
-    # on the sends still planned (which can bring a small sample over ``min_sample`` and have
-    # today's bounces judged early: "step_back" where quota says "ok").
-    status = (
-        first.status
-        if first.status in ("paused", "closed")
-        else _word(_now_verdict(spec, hist, today, now))
-    )
+    # Today's status is the one ``warmup quota`` gives now, word for word (``paced``,
+    # ``exhausted`` too: one vocabulary): judged on what was sent so far, not on the sends still
+    # planned (which can bring a small sample over ``min_sample`` and have today's bounces
+    # judged early: "step_back" where quota says "ok").
+    status = first.status
     if status == "paused":  # today's row says why, as every later day's does
         pause = current_pause(hist.events, now)
         notes = (_paused_note(walk.health_paused, pause, hist),)
@@ -192,11 +191,6 @@ def _paused_note(health: str | None, pause: MailboxEvent | None, hist: History) 
     if pause.until is None:
         return f"paused: {pause.reason}"
     return f"paused until {_fmt_local(pause.until, hist.timezone)}: {pause.reason}"
-
-
-def _now_verdict(spec: PolicySpec, hist: History, today: dt.date, now: dt.datetime) -> Verdict:
-    """Today's verdict on the history as it is (as :func:`evaluate` judges it)."""
-    return walk_to(spec, hist, today, now)[1]
 
 
 def _word(v: Verdict) -> str:
