@@ -27,6 +27,7 @@ from warmup.errors import (
     Unavailable,
     UsageError,
     WarmupError,
+    expect,
 )
 from warmup.instants import EARLIEST, FUTURE_SLACK, check_date, check_event, check_query
 from warmup.instants import machine_zone as _local_zone
@@ -245,7 +246,7 @@ def add_mailbox(
     everything else is checked, ``noted`` told so); default the provider's own preset
     (``exmail`` for Tencent Exmail, ``gmail`` for Google Workspace, ...: ``warmup
     providers``)."""
-    address = addresses.normalize(address, "mailbox address")
+    address = addresses.normalize(_address(address), "mailbox address")
     if started is not None:
         check_date(started, "started")
     prov = get_provider(provider)
@@ -339,7 +340,7 @@ def set_mailbox(
     """Change a mailbox's settings (None: unchanged; ``cap=NO_CAP`` removes its cap); a policy
     file is stored once the rest is checked, ``noted`` told so. ``started``: a date, as
     ``add_mailbox``'s (a re-bound mailbox warms up again, its history kept), or ``NO_START``."""
-    box = ledger.mailbox(address)
+    box = ledger.mailbox(_address(address))
     values = {k: v for k, v in values.items() if v is not None}
     if not values:
         raise InvalidField(
@@ -420,7 +421,8 @@ def remove_mailbox(ledger: Ledger, address: str, force: bool = False) -> Removal
     may still be stored (re-adding the address would otherwise log in with them)."""
     from warmup import credentials, oauth
 
-    box = ledger.mailbox(address)
+    expect(force, bool, "force")
+    box = ledger.mailbox(_address(address))
     sends, bounces = ledger.history_counts(box)
     if (sends or bounces) and not force:
         held = " and ".join(
@@ -444,7 +446,15 @@ def policy_for(ledger: Reads, box: MailboxRow) -> PolicySpec:
 
 def quota(ledger: Ledger, address: str, at: dt.datetime | None = None) -> Allowance:
     """Today's allowance for ``address`` as of ``at`` (default: now)."""
-    return quota_for(ledger, ledger.mailbox(address), check_query(at) if at else now_utc())
+    box = ledger.mailbox(_address(address))
+    return quota_for(ledger, box, check_query(at) if at else now_utc())
+
+
+def _address(address: str) -> str:
+    """A mailbox address given to the library: a str, else :class:`WrongType` naming the
+    parameter (``address: expected a str, got int 5``), not the ledger's "mailbox address"."""
+    expect(address, str, "address")
+    return address
 
 
 def _ask(spec: PolicySpec, box: MailboxRow) -> tuple[str, Ask]:
@@ -736,8 +746,9 @@ def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]
 def plan(ledger: Ledger, address: str, days: int, at: dt.datetime | None = None) -> list[PlanDay]:
     """The days ahead of ``address``: each day's quota and what the gate would let through
     (:func:`warmup.policy.project`)."""
+    box = ledger.mailbox(_address(address))
     when = check_query(at) if at else now_utc()
-    return list(mailbox_plan(ledger, ledger.mailbox(address), days, when).days)
+    return list(mailbox_plan(ledger, box, expect(days, int, "days"), when).days)
 
 
 def mailbox_plan(
@@ -820,6 +831,7 @@ def pause(
     :func:`pause_end` reads an ``until`` a user typed."""
     from warmup import notify
 
+    _address(address)
     reason = text_field(reason, "reason", REASON_LIMIT)
     if not reason:
         raise InvalidField("reason", "{field} is empty: say why the mailbox is paused")
@@ -844,19 +856,21 @@ def pause_end(
     from warmup.instants import read_until
 
     return read_until(
-        text, ledger.mailbox(address).timezone, check_query(now) if now else now_utc()
+        text, ledger.mailbox(_address(address)).timezone, check_query(now) if now else now_utc()
     )
 
 
 def resume(ledger: Ledger, address: str, at: dt.datetime | None = None) -> None:
     """Resume a paused ``address`` (at ``at``, default now)."""
     at = check_event(at) if at else now_utc()
-    ledger.add_event(ledger.mailbox(address), "resume", at, "resumed by hand")
+    ledger.add_event(ledger.mailbox(_address(address)), "resume", at, "resumed by hand")
 
 
 def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
     """Suppress ``recipients`` by hand, with ``reason`` (one line, as a pause's); returns how many
     were not suppressed already. Every address and the reason are checked before any is kept."""
+    if isinstance(recipients, str):  # else each of its characters was "malformed address 'a'"
+        expect(recipients, (list, tuple), "recipients", f"; give [{recipients!r}]")
     reason = text_field(reason, "reason", REASON_LIMIT)
     if not reason:
         raise InvalidField("reason", "{field} is empty: say why these addresses are suppressed")

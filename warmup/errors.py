@@ -62,12 +62,17 @@ def expect(value: Any, kind: type | tuple[type, ...], field: str, hint: str = ""
     if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
         return value
     names = " or ".join(
-        f"a {k.__module__ + '.' if k.__module__ != 'builtins' else ''}{k.__qualname__}"
+        _article(f"{k.__module__ + '.' if k.__module__ != 'builtins' else ''}{k.__qualname__}")
         for k in kinds
     )
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     raise WrongType(f"{field}: expected {names}, got {type(value).__name__} {shown}{hint}")
+
+
+def _article(name: str) -> str:
+    """``a str``, ``an int``: a type's name as a message says it."""
+    return f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
 
 
 class NoLedger(ConfigError):

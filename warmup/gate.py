@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from warmup import addresses, headers, policies
-from warmup.errors import DataError, TempFail, Unavailable
+from warmup.errors import DataError, TempFail, Unavailable, expect
 from warmup.ledger import (
     Claim,
     ClaimLost,
@@ -270,6 +270,12 @@ class Gate:
     ) -> None:
         from warmup import smtp
 
+        # A script's Gate(5) or expiry=3600, said at once naming the parameter (before a
+        # ledger is opened, or created), not as the ledger's "mailbox address" or deep inside.
+        expect(address, str, "address")
+        expect(expiry, dt.timedelta, "expiry")
+        if timeout is not None:
+            expect(timeout, (int, float), "timeout")
         smtp.chunking_wanted()  # a bad switch is refused before a slot is taken, not after
         self.ledger: GateLedger = ledger or open_ledger(db)
         self._notifier = notifier

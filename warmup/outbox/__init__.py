@@ -80,15 +80,12 @@ def check_expiry(expires: object) -> dt.timedelta:
     """``expires`` given to the library: what :func:`parse_expiry` lets through from the CLI
     (a timedelta of 1 minute to 365 days), so a script cannot queue a message born expired or
     one whose expiry is past what a date holds."""
-    if not isinstance(expires, dt.timedelta):
-        raise InvalidField(
-            "expires", "{field}: give a datetime.timedelta, not {kind}", kind=type(expires).__name__
-        )
-    if not dt.timedelta(minutes=1) <= expires <= MAX_EXPIRY:
+    span: dt.timedelta = expect(expires, dt.timedelta, "expires")  # a TypeError, as others
+    if not dt.timedelta(minutes=1) <= span <= MAX_EXPIRY:
         raise InvalidFieldData(
-            "expires", "{field}: {text}: expected between 1 minute and 365 days", text=str(expires)
+            "expires", "{field}: {text}: expected between 1 minute and 365 days", text=str(span)
         )
-    return expires
+    return span
 
 
 def check_name(value: str, field_name: str) -> str:

@@ -1,0 +1,100 @@
+"""The Python API given a value of the wrong type: a TypeError (also a warmup UsageError, exit
+64 if a front end let one through) whose one line names the parameter and the type it needs,
+before anything is opened or written."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ledger_digest
+from warmup import Gate, Outbox, api, open_ledger
+from warmup.errors import UsageError
+
+BOX = "a@corp.example"
+
+
+def _refused(call: Callable[[], Any]) -> str:
+    with pytest.raises(TypeError) as err:
+        call()
+    assert isinstance(err.value, UsageError)
+    assert "\n" not in str(err.value)
+    return str(err.value)
+
+
+def test_each_entry_point_names_its_parameter_and_the_type_it_needs(ledger_path: Path) -> None:
+    """``Gate(5)`` said "mailbox address: expected a str" (the ledger's words, no parameter of
+    Gate's); ``Outbox.add(expires=hour)`` raised a UsageError that was no TypeError; a Gate's
+    ``expiry=3600`` or ``timeout="5"``, ``api.plan(days="3")`` and ``api.suppress`` given one
+    address as a str (each of its characters "malformed") failed later, or deep inside."""
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    msg = EmailMessage()
+    msg["To"], msg["Subject"] = "x@example.com", "hi"
+    msg.set_content("hi")
+    before = ledger_digest(ledger_path)
+    # what a script passes by mistake, typed Any: no type: ignore on each line
+    five: Any = 5
+    hour: Any = 3600
+    no: Any = "no"
+    one: Any = "x@example.com"
+    cases: list[tuple[Callable[[], Any], str]] = [
+        (lambda: Gate(five, ledger=ledger), "address: expected a str, got int 5"),
+        (
+            lambda: Gate(BOX, ledger=ledger, expiry=hour),
+            "expiry: expected a datetime.timedelta, got int 3600",
+        ),
+        (
+            lambda: Gate(BOX, ledger=ledger, timeout="5"),
+            "timeout: expected an int or a float, got str '5'",
+        ),
+        (
+            lambda: Outbox(ledger).add(msg, mailbox=BOX, expires=hour),
+            "expires: expected a datetime.timedelta, got int 3600",
+        ),
+        (lambda: api.quota(ledger, five), "address: expected a str, got int 5"),
+        (lambda: api.plan(ledger, five, 3), "address: expected a str, got int 5"),
+        (lambda: api.plan(ledger, BOX, "3"), "days: expected an int, got str '3'"),
+        (lambda: api.pause(ledger, five, "why"), "address: expected a str, got int 5"),
+        (lambda: api.pause_end(ledger, five, "3d"), "address: expected a str, got int 5"),
+        (lambda: api.resume(ledger, five), "address: expected a str, got int 5"),
+        (lambda: api.add_mailbox(ledger, five, "exmail"), "address: expected a str, got int 5"),
+        (lambda: api.set_mailbox(ledger, five, cap=10), "address: expected a str, got int 5"),
+        (lambda: api.remove_mailbox(ledger, five), "address: expected a str, got int 5"),
+        (
+            lambda: api.remove_mailbox(ledger, BOX, force=no),
+            "force: expected a bool, got str 'no'",
+        ),
+        (
+            lambda: api.suppress(ledger, one, "asked"),
+            "recipients: expected a list or a tuple, got str 'x@example.com'; give ['x@example.com']",
+        ),
+    ]
+    said = [_refused(call) for call, _ in cases]
+    assert said == [text for _, text in cases]
+    assert ledger_digest(ledger_path) == before
+    ledger.close()
+
+
+def test_a_gate_given_a_wrong_address_creates_no_ledger(tmp_path: Path) -> None:
+    """The check comes before the ledger is opened: ``Gate(5, db=...)`` on a new path left an
+    empty ledger behind."""
+    missing = tmp_path / "new.db"
+    five: Any = 5
+    assert _refused(lambda: Gate(five, db=str(missing))) == "address: expected a str, got int 5"
+    assert not missing.exists()
+
+
+def test_a_timedelta_expiry_and_a_float_timeout_still_open_a_gate(ledger_path: Path) -> None:
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    with Gate(BOX, ledger=ledger, expiry=dt.timedelta(minutes=5), timeout=2.5) as gate:
+        assert (gate.expiry, gate.timeout) == (dt.timedelta(minutes=5), 2.5)
+    with Gate(BOX, ledger=ledger, timeout=3) as gate:
+        assert gate.timeout == 3
+    ledger.close()
