@@ -742,11 +742,41 @@ def test_a_dashed_key_whose_parameter_has_another_name_is_used(cfg, run, key):
 
 
 @pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("hooks.example.com/warmup?key=s3cr3t-tok", "hooks.example.com/..."),
+        ("hooks.example.com", "hooks.example.com"),
+        ("hooks.example.com:8443/s3cr3t-tok", "hooks.example.com:8443/..."),
+        ("127.0.0.1:8080/hook/s3cr3t-tok", "127.0.0.1:8080/..."),
+        ("s3cr3t-tok", "(URL without a host)"),  # a key pasted alone: nothing of it
+        ("eyJhbGciOi.eyJzdWIiOi.s3cr3t-tok", "(URL without a host)"),  # a token with dots
+        ("user:s3cr3t-tok@hooks.example.com/hook", "(URL without a host)"),
+        ("mailto:s3cr3t-tok@example.com", "mailto:..."),
+        ("https:hooks.example.com/s3cr3t-tok", "https:..."),
+        ("https://hooks.example.com/s3cr3t-tok", "https://hooks.example.com/..."),
+    ],
+)
+def test_a_webhook_without_a_scheme_or_host_is_masked_usefully(url, shown):
+    """A webhook typed without its scheme was masked as ``://?/...``: nothing to recognise it
+    by. Its host is shown when it looks like one (never the rest: it may be the token)."""
+    assert config.mask(url) == shown
+    assert "s3cr3t" not in config.mask(url)
+
+
+@pytest.mark.parametrize(
     ("url", "said"),
     [
         (
-            "hooks.example.com/warmup?key=s3cr3t-tok",
-            "://?/... is not an http:// or https:// URL with a host",
+            "hooks.example.com/warmup?key=s3cr3t-tok",  # was shown as "://?/..."
+            "hooks.example.com/... has no http:// or https:// in front",
+        ),
+        (
+            "localhost:8080/hook?key=s3cr3t-tok",  # a "localhost" scheme to urlsplit
+            "localhost:8080/... has no http:// or https:// in front",
+        ),
+        (
+            "user:s3cr3t-tok@hooks.example.com/hook",  # a "user" scheme: nothing of it shown
+            "(URL without a host) is not an http:// or https:// URL with a host",
         ),
         (
             "ftp://hooks.example.com/hook?key=s3cr3t-tok",

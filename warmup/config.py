@@ -285,15 +285,43 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
     return Config(where, True, values, commands)
 
 
+# A host as one is typed without a scheme in front ("hooks.example.com/...", "localhost:8080/
+# ..."): a domain name ending in letters, an IPv4 address or localhost, with an optional port.
+# Nothing else of a URL that has no "//" is shown: it may be the token itself.
+_HOST_LIKE = re.compile(
+    r"(?:(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}|localhost|\d{1,3}(?:\.\d{1,3}){3})"
+    r"(?::\d{1,5})?",
+    re.ASCII | re.IGNORECASE,
+)
+# Schemes that name no secret, shown for a URL that has one but no host ("mailto:...")
+_KNOWN_SCHEMES = frozenset(["http", "https", "ftp", "ftps", "ws", "wss", "mailto", "file", "smtp"])
+
+
+def _hostless(url: str, scheme: str) -> str:
+    """:func:`mask` of a URL without ``//host``: the host typed without a scheme and whether
+    more follows (``hooks.example.com/...``), else the scheme (``mailto:...``), else
+    ``(URL without a host)``."""
+    head = re.match(r"[^/?#]*", url)
+    host = head.group(0) if head else ""
+    if _HOST_LIKE.fullmatch(host):
+        return host + ("/..." if url[len(host) :].strip("/") else "")
+    if scheme.lower() in _KNOWN_SCHEMES:
+        return f"{scheme}:..." if url[len(scheme) + 1 :] else f"{scheme}:"
+    return "(URL without a host)"
+
+
 def mask(url: str) -> str:
     """The URL without what may carry a token: userinfo, path, query and fragment.
 
     Never raises: a URL that cannot be read (a bad port, a broken ``[IPv6]`` host), as
-    ``$WARMUP_NOTIFY_WEBHOOK`` or the config file may hold one, is ``(unreadable URL)``."""
+    ``$WARMUP_NOTIFY_WEBHOOK`` or the config file may hold one, is ``(unreadable URL)``; one
+    without a host (no ``//``) is shown as :func:`_hostless` says, never as ``://?/...``."""
     from urllib.parse import urlsplit
 
     try:
         parts = urlsplit(url)
+        if not parts.netloc:
+            return _hostless(url, parts.scheme)
         host = parts.hostname or "?"
         if ":" in host:  # an IPv6 address, bracketed as in the URL
             host = f"[{host}]"
@@ -321,6 +349,8 @@ def webhook_fault(url: str) -> str | None:
         parts.port  # noqa: B018  (raises on a port that is not a number or out of range)
     except ValueError:
         return "has a host or port that cannot be read"
+    if not parts.netloc and _HOST_LIKE.fullmatch(re.split(r"[/?#]", url, maxsplit=1)[0]):
+        return "has no http:// or https:// in front"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "is not an http:// or https:// URL with a host"
     if not parts.hostname.isascii():
