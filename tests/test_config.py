@@ -813,3 +813,52 @@ def test_a_webhook_in_the_file_that_is_no_http_url_is_refused_as_the_file_is_rea
     assert ledger_digest(ledger_path) == before
     cfg('[notify]\nwebhook = "https://hooks.example.com/warmup"\n')
     assert run("quota", BOX).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        (
+            "hooks.example.com/warmup?key=s3cr3t-tok",
+            "hooks.example.com/... has no http:// or https:// in front",
+        ),
+        (
+            "ftp://hooks.example.com/hook?key=s3cr3t-tok",
+            "ftp://hooks.example.com/... is not an http:// or https:// URL with a host",
+        ),
+        (
+            "https://hooks.example.com:99999/s3cr3t-tok",
+            "(unreadable URL) has a host or port that cannot be read",
+        ),
+        ("   ", "expected an http:// or https:// URL, not blank; or unset it"),
+    ],
+)
+def test_a_webhook_in_the_environment_that_is_no_http_url_is_refused_as_the_files_is(
+    cfg, run, ledger_path, monkeypatch, url, said
+):
+    """``$WARMUP_NOTIFY_WEBHOOK`` was checked only when an event was sent (a worker's log,
+    days later) while the file's webhook is refused as the file is read: now the variable is
+    refused at that same point, in the same shape, naming it: every command, exit 78, one
+    line, the token never shown, the ledger untouched."""
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    before = ledger_digest(ledger_path)
+    cfg('[notify]\nwebhook = "https://hooks.example.com"\n')  # good, and below the variable
+    monkeypatch.setenv("WARMUP_NOTIFY_WEBHOOK", url)
+    for args in (
+        ("quota", BOX),
+        ("config", "show"),
+        ("notify", "show"),
+        ("doctor", BOX, "--no-domain", "--timeout", "1"),
+    ):
+        res = run(*args)
+        assert res.exit_code == 78, (args, res.output)
+        (line,) = res.output.splitlines()
+        assert line.startswith("Error: $WARMUP_NOTIFY_WEBHOOK: "), line
+        assert said in line and "s3cr3t" not in line
+        if url.strip():
+            assert line.endswith("; give one like https://hooks.example.com/warmup"), line
+    assert ledger_digest(ledger_path) == before
+    monkeypatch.setenv("WARMUP_NOTIFY_WEBHOOK", "")  # empty: unset, as notify reads it
+    assert run("quota", BOX).exit_code == 0
+    monkeypatch.setenv("WARMUP_NOTIFY_WEBHOOK", "https://other.example/hook")
+    assert run("quota", BOX).exit_code == 0

@@ -421,12 +421,16 @@ def test_an_unsendable_webhook_is_logged_as_a_failure_without_its_token(url):
 
 
 @pytest.mark.parametrize("url", UNSENDABLE)
-def test_an_unsendable_webhook_from_the_environment_is_shown_masked(url, ledger_path):
+def test_an_unsendable_webhook_from_the_environment_is_refused_masked(url, ledger_path):
+    """Refused as the config file's webhook is, at load (tests/test_config.py): one line
+    naming the variable, exit 78, the token never shown."""
     open_ledger().close()
     env = {"WARMUP_NOTIFY_WEBHOOK": url}
     for args in (("notify", "show"), ("config", "show")):
         res = cli(*args, env=env)  # in-process: a traceback fails the test
-        assert res.returncode == 0, res.stderr
+        assert res.returncode == 78, res.stderr
+        assert res.stderr.startswith("Error: $WARMUP_NOTIFY_WEBHOOK: ")
+        assert res.stderr.count("\n") == 1 and res.stdout == ""
         assert TOKEN not in res.stdout + res.stderr
     res = cli("notify", "set", "--webhook", url)
     assert res.returncode == 64
@@ -717,9 +721,9 @@ def test_notify_test_names_a_webhook_that_can_never_work_and_where_it_is_set(
     )
     proc = warmup("notify", "test", env=env)
     assert (proc.returncode, proc.stdout) == (78, "")
-    if source == "environment":
+    if source == "environment":  # refused as the file's is: at load, any command
         assert proc.stderr == (
-            "Error: the webhook in $WARMUP_NOTIFY_WEBHOOK (ftp://hooks.example.com/...) is not "
+            "Error: $WARMUP_NOTIFY_WEBHOOK: ftp://hooks.example.com/... is not "
             "an http:// or https:// URL with a host; give one like "
             "https://hooks.example.com/warmup\n"
         )

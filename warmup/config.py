@@ -106,11 +106,34 @@ def path() -> Path:
 _LOADED: dict[Path, Config] = {}
 
 
+WEBHOOK_ENV = "WARMUP_NOTIFY_WEBHOOK"
+
+
 def load() -> Config:
-    """The config file, read once per process; a missing file is an empty config."""
+    """The config file, read once per process; a missing file is an empty config. The
+    webhook of ``$WARMUP_NOTIFY_WEBHOOK`` (above the file's) is checked here too, as the file's
+    is, on every call: the environment may change between calls, the file is read once."""
     where = path()
-    if where in _LOADED:
-        return _LOADED[where]
+    cfg = _LOADED[where] if where in _LOADED else _load(where)
+    _check_env_webhook()
+    return cfg
+
+
+def _check_env_webhook() -> None:
+    """``$WARMUP_NOTIFY_WEBHOOK`` refused as the file's webhook is, naming the variable: it
+    was taken, and only the first event (days later, in a worker's log) found it
+    undeliverable. Empty is unset, as :mod:`warmup.notify` reads it."""
+    url = os.environ.get(WEBHOOK_ENV)
+    if url:
+        _check_webhook(
+            url,
+            f"${WEBHOOK_ENV}",
+            lambda key, why: ConfigError(f"{key}: {why}"),
+            "or unset it",
+        )
+
+
+def _load(where: Path) -> Config:
     try:
         raw = tomllib.loads(_read(where))
     except FileNotFoundError:
@@ -372,11 +395,14 @@ def webhook_fault(url: str) -> str | None:
     return None
 
 
-def _check_webhook(url: str, key: str, bad: Callable[[str, str], ConfigError]) -> None:
-    """The file's webhook as ``notify set`` checks one typed: an http(s) URL with a host, or
-    :class:`ConfigError` naming the key (the URL masked: it may carry a token)."""
+def _check_webhook(
+    url: str, key: str, bad: Callable[[str, str], ConfigError], unset: str = "or remove the key"
+) -> None:
+    """The file's webhook (or the environment's) as ``notify set`` checks one typed: an
+    http(s) URL with a host, or :class:`ConfigError` naming the key (the URL masked: it may
+    carry a token); ``unset``: how to do without one."""
     if not url.strip():
-        raise bad(key, "expected an http:// or https:// URL, not blank; or remove the key")
+        raise bad(key, f"expected an http:// or https:// URL, not blank; {unset}")
     fault = webhook_fault(url)
     if fault:
         raise bad(key, f"{mask(url)} {fault}; give one like https://hooks.example.com/warmup")
