@@ -425,7 +425,9 @@ def test_doctor_with_a_bad_chunking_switch_fails_that_check_exit_78(pki, ssl_cer
     assert "Traceback" not in res.stdout + res.stderr
 
 
-def _doctor_against(smtp: Script, imap: ImapScript) -> tuple[int, dict[str, dict[str, object]]]:
+def _doctor_against(
+    smtp: Script, imap: ImapScript, password: str = "pw-canary-7781"
+) -> tuple[int, dict[str, dict[str, object]]]:
     """``warmup doctor --json`` of a mailbox whose SMTP and IMAP are scripted peers (security
     none, so that the script's words are the server's): its exit code and checks by name."""
     with ScriptedServer(smtp) as s, ImapServer(imap) as i:
@@ -437,9 +439,9 @@ def _doctor_against(smtp: Script, imap: ImapScript) -> tuple[int, dict[str, dict
         assert added.returncode == 0, added.stderr
         res = warmup(
             "doctor", BOX, "--no-domain", "--json", "--timeout", "5",
-            env={"WARMUP_PASSWORD": "pw-canary-7781"},
+            env={"WARMUP_PASSWORD": password},
         )  # fmt: skip
-    assert "Traceback" not in res.stderr and "pw-canary-7781" not in res.stdout + res.stderr, (
+    assert "Traceback" not in res.stderr and password not in res.stdout + res.stderr, (
         res.stdout + res.stderr
     )
     report = json.loads(res.stdout)
@@ -503,6 +505,27 @@ def test_doctor_masks_the_password_a_server_quotes_back_in_base64():
     assert auth["detail"] == "AUTH refused: 535 5.7.8 bad credentials ***", auth
     quoted = base64.b64encode(f"\0{BOX}\0pw-canary-7781".encode()).decode()
     assert quoted not in json.dumps(checks)
+
+
+@pytest.mark.parametrize("password", ["pw1", "x9Yz!"])
+def test_doctor_masks_a_short_password_a_server_quotes_back_as_auth_login_sent_it(password):
+    """AUTH LOGIN sends the password alone in base64: ``cHcx`` for ``pw1``, under the 8
+    characters a run of base64 had to be to be decoded and masked. A server quoting it back
+    had doctor print a password anyone can decode."""
+    said = base64.b64encode(password.encode())
+    smtp = Script(
+        replies={
+            "EHLO": b"250-scripted.test.example\r\n250 AUTH LOGIN\r\n",
+            "AUTH": b"334 UGFzc3dvcmQ6\r\n",  # "Password:"
+            said.decode().upper(): b"535 5.7.8 bad credentials {said}\r\n",  # its "verb"
+        }
+    )
+    rc, checks = _doctor_against(smtp, ImapScript(), password)
+    auth = checks["smtp-auth"]
+    assert (rc, auth["status"]) == (77, "fail"), auth
+    assert auth["detail"] == "AUTH refused: 535 5.7.8 bad credentials ***", auth
+    assert said.decode() not in json.dumps(checks)
+    assert said.decode().rstrip("=") not in json.dumps(checks)
 
 
 def test_doctor_names_logindisabled_not_a_missing_oauth_login():

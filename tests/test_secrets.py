@@ -202,6 +202,49 @@ def test_the_scan_finds_the_canary_encoded_and_nothing_else(tmp_path) -> None:
     assert not [p for p in planted_leaks(other) if leaks(f"before {p} after".encode())]
 
 
+# Passwords of 1 to 5 characters: base64 of 5 bytes is 8 characters with its padding, 7
+# without, under the 8 that a run of base64 needed to be decoded at all.
+SHORT_SECRETS = ["K", "pw", "pw1", "Pw1!", "x9Yz!", "пар"]
+# What a server says around a refused login: none of it may be masked for any of them (none
+# holds one of them as it is, which is masked wherever it stands).
+ORDINARY = (
+    "535 5.7.8 Error: authentication failed: Invalid login or password; see "
+    "https://support.example.com/?topic=auth (code AB12, id 7f3e) UGFzc3dvcmQ6 Go ahead"
+)
+
+
+def short_planted(secret: str) -> list[str]:
+    """How a login sends a short ``secret``, each as a server may quote it back: AUTH LOGIN's
+    response, with its padding and without; AUTH PLAIN's ``^@user^@password`` for a user short
+    enough that the whole is a short run too; basic authentication's ``user:password``."""
+    raw = secret.encode()
+    runs = [
+        base64.b64encode(raw),
+        base64.b64encode(b"\0u\0" + raw),
+        base64.b64encode(b"\0" + raw),  # an empty authorization and user
+        base64.b64encode(b"u:" + raw),
+    ]
+    return sorted({form for r in runs for form in (r.decode(), r.decode().rstrip("="))})
+
+
+def test_a_short_password_quoted_back_in_base64_is_masked_and_ordinary_words_are_not() -> None:
+    """``words.scrubbed`` decoded runs of 8 base64 characters or more: a password of up to 5
+    characters that a server quoted back as AUTH LOGIN sent it (``cHcx`` for ``pw1``) was left
+    readable by anyone who decodes it. Each form is masked; the server's ordinary words, and
+    base64 of another short password, are kept."""
+    from warmup.words import scrubbed
+
+    for secret in SHORT_SECRETS:
+        for planted in short_planted(secret):
+            said = f"535 5.7.8 bad credentials {planted}, try again"
+            assert scrubbed(said, secret) == "535 5.7.8 bad credentials ***, try again", planted
+            assert scrubbed(f"{said} {ORDINARY}", secret).endswith(ORDINARY), planted
+        assert scrubbed(ORDINARY, secret) == ORDINARY, secret
+        other = short_planted("zz" if secret != "zz" else "yy")
+        kept = " ".join(other)
+        assert scrubbed(kept, secret) == kept, secret
+
+
 def send(w: World, *more: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
     return w.run(
         "send",

@@ -195,7 +195,10 @@ def scrubbed(text: str, secret: str | Bearer | None) -> str:
         quoted = password.replace("\\", "\\\\").replace('"', '\\"')
         if quoted != password:
             text = masked(text, quoted)
-        return _decoded_away(masked(text, password), lambda said: password in said)
+        # base64 first: a short password as it is may stand inside its own base64 (``pw`` in
+        # ``dTpwdw``, ``u:pw``), and masked there first, the run no longer decodes
+        text = _decoded_away(text, lambda said: password in said)
+        return masked(_short_runs_away(text, password), password)
     token = secret.held()
     text = _BEARER_TOKEN.sub(r"\1***", masked(text, token))
     return _decoded_away(
@@ -206,6 +209,34 @@ def scrubbed(text: str, secret: str | Bearer | None) -> str:
 # RFC 6750's b64token, after the scheme as XOAUTH2 writes it
 _BEARER_TOKEN = re.compile(r"(auth=Bearer )[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{8,}={0,2}")
+
+
+# A run of base64 too short for :data:`_BASE64_RUN` (a password of up to 5 characters is at
+# most 8 base64 characters, with its padding), standing alone: not inside a longer word.
+_SHORT_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{2,7}={0,2}(?![A-Za-z0-9+/=])")
+
+
+def _short_runs_away(text: str, password: str) -> str:
+    """``text`` with each short run of base64 (:data:`_SHORT_RUN`) that decodes to exactly
+    what a login sends ``password`` as replaced by ``***``: AUTH LOGIN's ``password`` and AUTH
+    PLAIN's ``^@user^@password`` (or ``user:password``, basic authentication's). Exactly, not
+    "holds": a short run decodes to 1 to 5 bytes, and an ordinary word ("Error", "denied")
+    holding a 1-character password by chance must stay as it is."""
+    import base64  # errors only: not on a send's way
+
+    def scrub(m: re.Match[str]) -> str:
+        run = m.group(0).rstrip("=")
+        if len(run) % 4 == 1:
+            return m.group(0)
+        try:
+            said = base64.b64decode(run + "=" * (-len(run) % 4), validate=True)
+        except ValueError:
+            return m.group(0)
+        whole = said.decode("utf-8", "replace")
+        sent = whole == password or whole.endswith((f"\0{password}", f":{password}"))
+        return "***" if sent else m.group(0)
+
+    return _SHORT_RUN.sub(scrub, text)
 
 
 def _decoded_away(text: str, holds: Callable[[str], bool]) -> str:
