@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
 from warmup import credentials
+from warmup.cmdsecrets import masked_command, secret_in
 from warmup.config import mask, webhook_fault
 from warmup.errors import ConfigError, InvalidField
 from warmup.words import shown as escaped
@@ -147,6 +148,16 @@ def configure(
                 "program by a path in UTF-8 (or a script that runs it)",
                 command=command,
             )
+        secret = secret_in(command)
+        if secret:  # invariant 6: never in the ledger, never in a process's argv
+            raise InvalidField(
+                "command",
+                "{field} carries what looks like a secret ({what}): the ledger would keep it and "
+                "every user of this machine would see it in the running command's arguments; "
+                "have the program read it from a file or an environment variable (or run a "
+                "script that does), and name only that here",
+                what=secret,
+            )
         values[KEYS["command"]] = command or None
     if webhook is not None:  # checked all: the keyring is written last but for the ledger
         values[KEYS["webhook"]] = values[IN_KEYRING] = None
@@ -172,8 +183,16 @@ def configure(
 
 
 def shown(found: dict[str, str]) -> dict[str, str]:
-    """The targets as they may be printed: the webhook masked."""
-    return {k: mask(v) if k == "webhook" else v for k, v in found.items()}
+    """The targets as they may be printed: the webhook masked, and whatever in the command
+    looks like a secret (:func:`warmup.cmdsecrets.masked_command`)."""
+    return {k: shown_target(k, v) for k, v in found.items()}
+
+
+def shown_target(name: str, value: str) -> str:
+    """One target (``webhook`` or ``command``) as it may be printed."""
+    if name == "webhook":
+        return mask(value)
+    return masked_command(value) if name == "command" else value
 
 
 def targets(ledger: Ledger) -> dict[str, str]:

@@ -78,6 +78,8 @@ def show(ctx: click.Context, json_: bool) -> None:
     def masked(key: str, value: Any) -> Any:
         if isinstance(value, str) and key.rpartition(".")[2] == "webhook":
             return notify.mask(value)
+        if isinstance(value, str) and key == notify.KEYS["command"]:
+            return notify.shown_target("command", value)
         return cfg.shown(key, value)
 
     db = root.obj.get("db") if isinstance(root.obj, dict) else None

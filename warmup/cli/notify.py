@@ -34,7 +34,12 @@ def notify() -> None:
     help="POST each event here ('' forgets it); '-': read the URL from standard input, as a "
     "URL with a token must be (it is kept in this host's keyring).",
 )
-@click.option("--command", metavar="CMD", help="Run this with each event on stdin ('' forgets it).")
+@click.option(
+    "--command",
+    metavar="CMD",
+    help="Run this with each event on stdin ('' forgets it); one with a secret in it (--token X, "
+    "?key=X) is refused: have it read the secret from a file or the environment.",
+)
 @pass_ledger(create=True)
 def set_(ledger: Ledger, webhook: str | None, command: str | None) -> None:
     """Store where notifications go, in the ledger ($WARMUP_NOTIFY_WEBHOOK and
@@ -104,6 +109,14 @@ def _warn_elsewhere(ledger: Ledger) -> None:
         click.echo(
             "warning: the ledger holds the webhook's token (set by an older warmup); move it to "
             "this host's keyring with 'warmup notify set --webhook -'",
+            err=True,
+        )
+    command = ledger.settings(lib.KEYS["command"]).get(lib.KEYS["command"])
+    if command and lib.secret_in(command):
+        click.echo(
+            f"warning: the ledger's notify command carries what looks like a secret "
+            f"({lib.secret_in(command)}; set by an older warmup): set a command that reads it "
+            f"from a file or an environment variable with 'warmup notify set --command CMD'",
             err=True,
         )
 

@@ -1,0 +1,111 @@
+"""A notify command carrying a secret (``--token X``, ``?key=X``): refused by 'notify set',
+never printed by 'notify show' or 'config show' (DESIGN.md invariant 6: never in the ledger,
+argv or output)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ledger_digest
+from tests.gatekit import cli
+from warmup import notify
+from warmup.ledger import open_ledger
+
+SECRET = "s3cr3tT0ken42"
+
+CARRYING = [
+    (f"/usr/local/bin/page-oncall --token {SECRET}", "the value of --token"),
+    (f"/usr/local/bin/page-oncall --token={SECRET}", "the value of --token"),
+    (f"page --api-key {SECRET} --team mail", "the value of --api-key"),
+    (f"env PAGER_TOKEN={SECRET} /usr/local/bin/page", "the value of PAGER_TOKEN="),
+    (
+        f"curl -sd @- https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={SECRET}",
+        "a token in the URL https://qyapi.weixin.qq.com/...",
+    ),
+    (f"curl -d @- https://hooks.slack.com/services/T0/B0/{SECRET}", "a token in the URL"),
+    (f"curl -d @- https://bot:{SECRET}@alerts.example.com/hook", "a token in the URL"),
+    (f"curl -H 'Authorization: Bearer {SECRET}' https://x.example/a", "an Authorization header"),
+    (f"sh -c 'page --password {SECRET} | logger'", "the value of --password"),
+]
+
+
+@pytest.mark.parametrize(("command", "what"), CARRYING, ids=[w for _, w in CARRYING])
+def test_notify_set_refuses_a_command_carrying_a_secret(command, what, ledger_path):
+    """It was stored as given and shown in full by 'notify show': a token in the ledger (every
+    reader of a shared ledger), on screen, and in the argv of every run of it. Refused in one
+    line saying what looks like a secret and what to do, exit 64, the secret never quoted,
+    nothing stored."""
+    open_ledger().close()
+    before = ledger_digest(ledger_path)
+    res = cli("notify", "set", "--command", command)
+    assert res.returncode == 64, res.stderr
+    assert res.stderr.startswith(f"Error: --command carries what looks like a secret ({what}")
+    assert "read it from a file or an environment variable" in res.stderr
+    assert res.stderr.count("\n") == 1 and res.stdout == ""
+    assert SECRET not in res.stderr
+    assert ledger_digest(ledger_path) == before
+
+
+def test_the_library_refuses_it_too_naming_its_own_parameter(ledger_path):
+    ledger = open_ledger()
+    with pytest.raises(notify.InvalidField) as err:
+        notify.configure(ledger, command=CARRYING[0][0])
+    assert str(err.value).startswith("command carries what looks like a secret")
+    assert notify.targets(ledger) == {}
+    ledger.close()
+
+
+KEPT = [
+    "/usr/local/bin/page-oncall --team mail",
+    "sh -c 'cat > /tmp/warmup-last-event.json'",
+    "/usr/local/bin/page-oncall --token-file /etc/page/token",
+    "env PAGER_TOKEN_FILE=/etc/page/token page",
+    "curl --key client.pem -d @- https://ops.example.com/api/alert",
+    "page --auth-type basic --no-auth-cache",
+    "python3 -c 'import sys; print(sys.stdin.read())'",
+]
+
+
+@pytest.mark.parametrize("command", KEPT)
+def test_a_command_that_names_where_its_secret_is_is_kept(command, ledger_path):
+    """A file, a variable's name, a plain URL: no secret, stored and shown as given."""
+    res = cli("notify", "set", "--command", command)
+    assert res.returncode == 0, res.stderr
+    assert f"Command: {command}\n" in res.stdout
+    assert notify.targets(open_ledger())["command"] == command
+
+
+def test_show_masks_a_secret_command_from_the_environment_the_file_or_an_older_ledger(
+    ledger_path, tmp_path: Path
+):
+    """$WARMUP_NOTIFY_COMMAND and the config file may hold such a command (the user's own
+    places), and a ledger may from an older warmup: 'notify show' and 'config show' printed it
+    whole. Each shows it masked; the ledger's draws a warning."""
+    command = f"/usr/local/bin/page-oncall --token {SECRET} --team mail"
+    shown = "/usr/local/bin/page-oncall --token *** --team mail"
+    ledger = open_ledger()
+    ledger.set_settings({notify.KEYS["command"]: command})  # as an older warmup stored it
+    ledger.close()
+    conf = tmp_path / "config.toml"
+    conf.write_text(f"[notify]\ncommand = {json.dumps(command)}\n", encoding="utf-8")
+    conf.chmod(0o600)
+    for env in ({}, {"WARMUP_NOTIFY_COMMAND": command}, {"WARMUP_CONFIG": str(conf)}):
+        res = cli("notify", "show", env=env)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout == f"Command: {shown}\n"
+        as_json = cli("notify", "show", "--json", env=env)
+        assert json.loads(as_json.stdout) == {"command": shown}
+        config = cli("config", "show", "--json", env=env)
+        assert config.returncode == 0, config.stderr
+        settings = json.loads(config.stdout)["settings"]
+        (row,) = [r for r in settings if r["key"] == "notify.command"]
+        assert row["value"] == shown
+        for out in (res, as_json, config):
+            assert SECRET not in out.stdout + out.stderr
+    warned = cli("notify", "show")
+    assert "warning: the ledger's notify command carries what looks like a secret" in (
+        warned.stderr
+    )

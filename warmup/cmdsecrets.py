@@ -1,0 +1,181 @@
+"""What in a command line (the notify command) may be a secret, found and masked.
+
+A notify command is stored in the ledger (every reader of a shared ledger sees it), shown by
+``notify show`` and ``config show``, and run as a process whose argv every user of the machine
+can read: a token in it (``--token X``, ``--password=X``, ``API_KEY=X``, a URL's ``?key=X`` or
+token-like path, an ``Authorization:`` header) is a secret in all three places (DESIGN.md,
+invariant 6). :func:`secret_in` says what looks like one, never quoting it, so that ``notify
+set`` refuses it; :func:`masked_command` shows a command with each such value as ``***``.
+
+Heuristic by design: an option, variable or query parameter *named* like a secret, a URL with a
+password or a token-like part (as :func:`warmup.notify.unquoted` judges a webhook's), a header
+that carries credentials. A name ending in ``-file``, ``-path``, ``-env``, ``-cmd`` and the like
+names where the secret is, which is the way to give one, and is never refused.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Callable
+from urllib.parse import parse_qsl, urlsplit
+
+from warmup.config import mask
+
+# fmt: off
+# Parts of an option's or a variable's name (split at - _ .) that say its value is a secret
+_SECRET_PARTS = frozenset({
+    "token", "secret", "password", "passwd", "pwd", "pass", "passphrase", "apikey", "credential",
+    "credentials", "bearer", "auth", "authorization", "signature", "sig", "cookie", "session",
+})
+# ...and "key" when it is one: --api-key, ACCESS_KEY, --key (a file for curl: _a_key_file)
+_KEY_PARTS = frozenset({"api", "access", "app", "secret", "private", "client", "key"})
+# A last part that names where the secret is, or something about it, never the secret
+_REFERENCE_PARTS = frozenset({
+    "file", "path", "dir", "env", "var", "cmd", "command", "fd", "helper", "type", "method",
+    "mode", "id", "name", "user", "length", "url",
+})
+# fmt: on
+_OPTION = re.compile(r"(-{1,2})([A-Za-z][\w.-]*)(?:=(.*))?", re.DOTALL)
+_ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.DOTALL)
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+# A header that carries credentials, as curl -H or wget --header is given one
+_HEADER = re.compile(
+    r"\s*((?:proxy-)?authorization|cookie|x-[\w-]*(?:token|key|secret|auth)[\w-]*)\s*:\s*(\S.*)",
+    re.IGNORECASE | re.DOTALL,
+)
+_BEARER = re.compile(r"\b(bearer|basic|token)\s+([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
+# A piece of a URL that may be its token: 8 characters with a digit, or 16 (notify's rule)
+_TOKEN_LIKE = re.compile(r"(?=[^\d]*\d).{8,}|.{16,}", re.DOTALL)
+_DEPTH = 3  # sh -c '... sh -c "..."': words inside words, this deep
+# shown unquoted: --token=*** rather than '--token=***', a shell's | and > as they were
+_PLAIN = re.compile(r"[\w@%+=:,./*~-]+|[|&;<>]+")
+
+
+def _joined(words: list[str]) -> str:
+    """``words`` as a shell line, for the eye (``***`` unquoted): not to be run."""
+    return " ".join(w if _PLAIN.fullmatch(w) else shlex.quote(w) for w in words)
+
+
+def _secret_name(name: str) -> bool:
+    """Whether an option or variable called ``name`` holds a secret (not where one is)."""
+    parts = [p for p in re.split(r"[-_.]+", name.lower()) if p]
+    if not parts or parts[-1] in _REFERENCE_PARTS or parts[0] == "no":  # --no-auth: a switch
+        return False
+    if any(p in _SECRET_PARTS for p in parts):
+        return True
+    return "key" in parts and (len(parts) == 1 or any(p in _KEY_PARTS for p in parts[:-1]))
+
+
+def _a_key_file(value: str) -> bool:
+    """``--key client.pem``, ``--key ~/.ssh/id``: a file named, as curl's and openssl's --key
+    take, not a key: a path, a file name with an extension, or too short to be a key."""
+    return (
+        "/" in value
+        or value.startswith(("~", "@"))
+        or bool(re.search(r"\.[A-Za-z]\w{0,4}$", value))
+        or not _TOKEN_LIKE.fullmatch(value)
+    )
+
+
+def _url_secret(url: str) -> bool:
+    """Whether ``url`` carries what may be a token: a password, a query parameter named like a
+    secret, or a path or query piece that looks like a key."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return True  # unreadable: it may hold anything
+    if password:
+        return True
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(_secret_name(k) or k.lower() in ("k", "key") for k, _ in pairs):
+        return True
+    pieces = [p for p in parts.path.split("/") if p] + [v for _, v in pairs] + [parts.fragment]
+    return any(_TOKEN_LIKE.fullmatch(p) for p in pieces if p)
+
+
+def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 0) -> list[str]:
+    """``words`` with each secret value handed to ``found(index, what, value)``, which returns
+    what replaces it (the value, or ``***``)."""
+    out = list(words)
+    i = 0
+    while i < len(out):
+        word = out[i]
+        option = _OPTION.fullmatch(word)
+        assignment = _ASSIGNMENT.fullmatch(word) if not option else None
+        if option and _secret_name(option[2]):
+            flag = option[1] + option[2]
+            if option[3] is not None:
+                if option[3] and not (option[2].lower() == "key" and _a_key_file(option[3])):
+                    out[i] = f"{flag}={found(i, f'the value of {flag}', option[3])}"
+            elif i + 1 < len(out) and not out[i + 1].startswith("-"):
+                value = out[i + 1]
+                if not (option[2].lower() == "key" and _a_key_file(value)):
+                    out[i + 1] = found(i + 1, f"the value of {flag}", value)
+                i += 1
+        elif assignment and _secret_name(assignment[1]) and assignment[2]:
+            name = assignment[1]
+            out[i] = f"{name}={found(i, f'the value of {name}=', assignment[2])}"
+        else:
+            out[i] = _scan_word(word, i, found, depth)
+        i += 1
+    return out
+
+
+def _scan_word(word: str, i: int, found: Callable[[int, str, str], str], depth: int) -> str:
+    """One word that is no option or assignment: a header, URLs in it, words inside it."""
+    header = _HEADER.fullmatch(word)
+    if header:
+        return f"{header[1]}: {found(i, f'an {header[1]} header', header[2])}"
+    bearer = _BEARER.search(word)
+    if bearer:
+        return _BEARER.sub(lambda m: f"{m[1]} {found(i, f'a {m[1]} credential', m[2])}", word)
+    if _URL.search(word):
+
+        def url(m: re.Match[str]) -> str:
+            if not _url_secret(m[0]):
+                return m[0]
+            kept = found(i, f"a token in the URL {mask(m[0])}", m[0]) == m[0]
+            return m[0] if kept else mask(m[0])
+
+        word = _URL.sub(url, word)
+    if depth < _DEPTH and any(c.isspace() for c in word):
+        try:
+            inner = shlex.split(word)
+        except ValueError:  # not shell words (a script's code): as it is
+            return word
+        scanned = _scan(inner, found, depth + 1)
+        if scanned != inner:
+            return _joined(scanned)
+    return word
+
+
+def secret_in(command: str) -> str | None:
+    """What in ``command`` looks like a secret (``the value of --token``, ``a token in the URL
+    https://hooks.example.com/...``), never quoting it; None if nothing does."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return None  # refused for that by itself
+    seen: list[str] = []
+
+    def found(_: int, what: str, value: str) -> str:
+        seen.append(what)
+        return value
+
+    _scan(words, found)
+    return seen[0] if seen else None
+
+
+def masked_command(command: str) -> str:
+    """``command`` as it may be printed: each value :func:`secret_in` finds as ``***`` (the
+    command as it is when there is none; re-quoted as a shell would when there is)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return "(a command that cannot be split into words)"
+    masked = _scan(words, lambda _i, _what, _value: "***")
+    if masked == words:
+        return command
+    return _joined(masked)
