@@ -74,6 +74,15 @@ def test_each_entry_point_names_its_parameter_and_the_type_it_needs(ledger_path:
             lambda: api.suppress(ledger, one, "asked"),
             "recipients: expected a list or a tuple, got str 'x@example.com'; give ['x@example.com']",
         ),
+        (
+            lambda: api.record_send(ledger, BOX, one),
+            "recipients: expected a list or a tuple, got str 'x@example.com'; give ['x@example.com']",
+        ),
+        (lambda: api.record_send(ledger, five, []), "address: expected a str, got int 5"),
+        (
+            lambda: api.record_bounce(ledger, five, "x@example.com"),
+            "address: expected a str, got int 5",
+        ),
     ]
     said = [_refused(call) for call, _ in cases]
     assert said == [text for _, text in cases]

@@ -1068,6 +1068,9 @@ def record_send(
     message_id: str | None = None,
 ) -> int:
     """Record sends made outside the gate; returns how many were new."""
+    _address(address)
+    if isinstance(recipients, str):  # else each of its characters was "malformed address 'a'"
+        expect(recipients, (list, tuple), "recipients", f"; give [{recipients!r}]")
     rcpts = [addresses.normalize(r, "recipient") for r in recipients]
     at = check_event(at) if at else now_utc()
     if message_id is not None:
@@ -1110,6 +1113,7 @@ def record_bounce(
     """Record a bounce learnt elsewhere. It counts in the mailbox's rates only if it answers a
     send of the mailbox (by ``message_id``, else the latest send to the recipient in the 30 days
     before); a hard bounce suppresses the address either way (the user vouches for it)."""
+    _address(address)
     rcpt = addresses.normalize(recipient, "recipient", limits=False)  # one it mailed, maybe
     if kind not in BOUNCE_KINDS:
         raise InvalidField(
