@@ -76,7 +76,7 @@ def test_quota_refuses_another_programs_file_untouched(ledger_path: Path, run):
     con.close()
     before = ledger_path.read_bytes()
     res = run("quota", "--json")
-    assert res.exit_code == 66
+    assert res.exit_code == 78
     assert "another program's tables (notes)" in res.stderr
     assert ledger_path.read_bytes() == before
 
