@@ -179,7 +179,8 @@ def scrubbed(text: str, secret: str | Bearer | None) -> str:
     """``text`` with ``secret`` replaced by ``***`` in every form a server may quote it back in.
 
     A password as :func:`masked` finds it, and base64 that holds it: AUTH PLAIN's
-    ``^@user^@password`` and AUTH LOGIN's password, as smtplib sends them. For an OAuth login
+    ``^@user^@password`` and AUTH LOGIN's password, as smtplib sends them (a run under 8
+    characters, a password of up to 5, when it decodes to exactly that: :func:`_short_runs_away`). For an OAuth login
     (a :class:`~warmup.oauth.Bearer`): the access token in memory, any ``auth=Bearer TOKEN``,
     and the XOAUTH2 response as SMTP and IMAP send it, base64 of ``user=ADDRESS^Aauth=Bearer
     TOKEN^A^A`` (whole or cut short), whichever token it carried (a cached one refused and
