@@ -146,10 +146,17 @@ _DAEMON_LOCALS = (
     "nobody",
     "root",
 )
+# The words of an auto-reply's subject: English ones, and the prefix mail clients put before the
+# original subject in their languages (Outlook's "Automatic reply:" as it localises it; Foxmail,
+# QQ Mail and Japanese clients' own; Sieve vacation's "Auto:", RFC 5230 4.5).
 _AUTOREPLY_SUBJECT_RE = re.compile(
-    r"out of (?:the )?office|auto(?:matic|mated)?[ -]?(?:reply|response|answer|antwort)|"
+    r"^\s*auto\s*:|out of (?:the )?office|auto(?:matic|mated)?[ -]?(?:reply|response|answer|antwort)|"
     r"vacation|away from|abwesen|absence|自动回复|自動応答|on leave|i am away|i'm away|"
-    r"away until|holiday|réponse automatique|respuesta automática",
+    r"away until|holiday|réponse automatique|respuesta automática|"
+    r"automatische antwort|automatisch antwoord|afwezig|risposta automatica|"
+    r"resposta automática|автоматический ответ|автоответ|autosvar|automaattinen vastaus|"
+    r"odpowiedź automatyczna|automatyczna odpowiedź|automatická odpověď|otomatik (?:yanıt|cevap)|"
+    r"αυτόματη απάντηση|自动答复|自動回覆|自動回复|自動返信|자동 (?:회신|응답)",
     re.IGNORECASE,
 )
 _SKIP_LOCALS = {
@@ -260,7 +267,16 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
     subject = subject_of(msg)
     if msg.get("X-Failed-Recipients"):
         return True
-    if _BOUNCE_SUBJECT_RE.search(subject):
+    if (
+        _BOUNCE_SUBJECT_RE.search(subject)
+        and (
+            _bounce_subject(subject)
+            or is_daemon_sender(msg)
+            # "RE: <subject> : non remis": a suffix some MTAs append to the subject they return;
+            # "Re: Retour sur votre devis" is a person's reply, which their words do not make one.
+            or _STRONG_BOUNCE_BODY_RE.search(text[:6000])
+        )
+    ):
         return True
     if msg.get("X-MLServer") and _ML_ERROR_RE.search(subject):
         # A mailing-list manager (fml) refusing to distribute the message.
@@ -279,14 +295,35 @@ def looks_like_bounce(msg: Message, text: str) -> bool:
 _REPLY_SUBJECT_RE = re.compile(r"\s*(?:re|aw|sv|vs|回复|答复|回覆)\s*[:：]", re.IGNORECASE)
 
 
+def _bounce_subject(subject: str) -> bool:
+    """Whether ``subject`` says in its own words that it reports a failure: bounce words ahead of
+    any reply prefix or auto-reply words. After them ("Re: Retour sur votre devis", "Automatic
+    reply: Rejected invoice") they are the subject of the mail answered, written by anyone."""
+    bounce = _BOUNCE_SUBJECT_RE.search(subject)
+    if bounce is None or _REPLY_SUBJECT_RE.match(subject):
+        return False
+    auto = _AUTOREPLY_SUBJECT_RE.search(subject, 0, bounce.start())
+    return auto is None
+
+
+def _autoreply_subject(subject: str) -> bool:
+    """Whether ``subject`` says it is an auto-reply: auto-reply words ahead of any bounce words.
+    After them ("Undeliverable: Holiday offer", "退信：自动回复设置") they are the subject of the
+    mail returned, which the sender wrote: the notice is a bounce."""
+    auto = _AUTOREPLY_SUBJECT_RE.search(subject)
+    if auto is None:
+        return False
+    return _BOUNCE_SUBJECT_RE.search(subject, 0, auto.start()) is None
+
+
 def is_autoreply(msg: Message) -> bool:
     """RFC 3834 auto-replies, vacation notices and out-of-office messages."""
     subject = subject_of(msg)
     auto = str(msg.get("Auto-Submitted", ""))[:MAX_HEADER].lower()
-    if _AUTOREPLY_SUBJECT_RE.search(subject):
+    if _autoreply_subject(subject):
         return True
     auto_header = msg.get("X-Autoreply") or msg.get("X-Autorespond")
-    if auto_header and not _BOUNCE_SUBJECT_RE.search(subject):
+    if auto_header and not _bounce_subject(subject):
         return True
     precedence = str(msg.get("Precedence", "")).lower()
     if "auto_reply" in precedence or "auto-reply" in precedence:
@@ -294,7 +331,7 @@ def is_autoreply(msg: Message) -> bool:
     return (
         auto.startswith("auto-replied")
         and not is_daemon_sender(msg)
-        and not _BOUNCE_SUBJECT_RE.search(subject)
+        and not _bounce_subject(subject)
     )
 
 

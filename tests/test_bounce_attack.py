@@ -1,0 +1,98 @@
+"""Attack fixtures (tests/corpus/attack): Chinese providers' HTML and GBK notices, auto-replies
+and challenges in several languages and charsets, and odd or hostile reports, through the
+parser and ``bounces parse``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from warmup.bounces import parse_bounces
+
+ATTACK = Path(__file__).parent / "corpus" / "attack"
+
+# file -> (recipient, kind, reason)
+NDRS = {
+    "qq-html-notfound-gb18030.eml": ("nobody.here@qq.com", "hard", "userunknown"),
+    "qq-html-full-gb2312.eml": ("full.box@qq.com", "soft", "mailboxfull"),
+    "qq-html-content-denied.eml": ("buyer@qq.com", "block", "filtered"),
+    "qq-html-ip-blacklist.eml": ("buyer2@qq.com", "block", "blocked"),
+    "qq-html-domain-frequency.eml": ("buyer3@qq.com", "soft", "toomanyconn"),
+    "qq-html-connection-frequency.eml": ("buyer4@qq.com", "soft", "toomanyconn"),
+    "exmail-netease-notfound-gbk.eml": ("li.ming@163.com", "hard", "userunknown"),
+    "netease-qiye-451-dtspm.eml": ("zhao.min@qiye.163.com", "block", "spamdetected"),
+    "text-ndr-holiday-subject.eml": ("gone.buyer@client.example", "hard", "userunknown"),
+    "exmail-autoreply-words-subject.eml": ("wu.lei@client.example", "hard", "userunknown"),
+    "dsn-no-boundary.eml": ("gone.user@client.example", "hard", "userunknown"),
+    "dsn-plus-tag.eml": ("lead+spring@client.example", "hard", "userunknown"),
+    "dsn-idn-punycode.eml": ("kaeufer@xn--bcher-kva.example", "hard", "userunknown"),
+}
+NOT_BOUNCES = sorted(
+    p.name for p in ATTACK.glob("*.eml") if p.name.startswith(("ooo-", "challenge-", "reply-"))
+)
+
+
+@pytest.mark.parametrize("name", sorted(NDRS))
+def test_ndr(name: str) -> None:
+    (bounce,) = parse_bounces((ATTACK / name).read_bytes())
+    assert (bounce.recipient, bounce.kind, bounce.reason) == NDRS[name], bounce.steps
+    assert not bounce.delayed
+
+
+@pytest.mark.parametrize("name", NOT_BOUNCES)
+def test_auto_replies_challenges_and_replies_are_no_bounce(name: str) -> None:
+    assert parse_bounces((ATTACK / name).read_bytes()) == []
+
+
+def test_every_attack_file_is_expected() -> None:
+    named = {*NDRS, *NOT_BOUNCES, "dsn-idn-utf8.eml"}
+    assert sorted(p.name for p in ATTACK.glob("*.eml")) == sorted(named)
+    assert len(NOT_BOUNCES) >= 17
+
+
+def test_a_text_ndr_returning_a_subject_with_holiday_words_is_a_bounce() -> None:
+    """Exchange 2003's "Undeliverable: Holiday offer": the auto-reply words ("holiday",
+    "vacation", "out of office", "自动回复") come after the notice's own, in the subject we
+    wrote. Read as an auto-reply, the dead address was never suppressed."""
+    for name in ("text-ndr-holiday-subject.eml", "exmail-autoreply-words-subject.eml"):
+        (bounce,) = parse_bounces((ATTACK / name).read_bytes())
+        assert bounce.kind == "hard", name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "reply-fr-retour.eml",
+        "ooo-re-rejected-autosubmitted.eml",
+        "ooo-sieve-auto-undeliverable.eml",
+        "ooo-de-automatische-antwort.eml",
+    ],
+)
+def test_bounce_words_in_the_subject_answered_make_no_report(name: str) -> None:
+    """A reply ("RE: Retour sur votre devis"), an RFC 3834 auto-reply keeping "Re: " or
+    writing Sieve's "Auto: ", and Outlook's localised "Automatische Antwort:" were read as text
+    bounces of the address their body names (a colleague's, which the mailbox may mail too)."""
+    assert parse_bounces((ATTACK / name).read_bytes()) == []
+
+
+def test_parse_json_and_explain_on_the_attack_files(run: Callable[..., Result]) -> None:
+    files = sorted(str(p) for p in ATTACK.glob("*.eml"))
+    result = run("bounces", "parse", "--json", *files)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert [i["file"] for i in items] == files
+    found = {Path(i["file"]).name: i["bounces"] for i in items}
+    assert all(found[n] == [] for n in NOT_BOUNCES)
+    for name, (rcpt, kind, reason) in NDRS.items():
+        (b,) = found[name]
+        assert (b["recipient"], b["kind"], b["reason"]) == (rcpt, kind, reason)
+        assert b["rule"]
+    explained = run("bounces", "parse", "--explain", str(ATTACK / "qq-html-notfound-gb18030.eml"))
+    assert explained.exit_code == 0, explained.output
+    lines = explained.output.splitlines()
+    assert "nobody.here@qq.com" in lines[0] and "userunknown" in lines[0]
+    assert lines[-1] == "    rule: mta.directory"
