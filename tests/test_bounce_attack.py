@@ -4,6 +4,7 @@ parser and ``bounces parse``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from warmup import api
+from warmup.addresses import normalize
 from warmup.bounces import parse_bounces
+from warmup.errors import DataError
+from warmup.ledger import BounceIn, SendIn, open_ledger
 
 ATTACK = Path(__file__).parent / "corpus" / "attack"
 
@@ -30,6 +36,8 @@ NDRS = {
     "dsn-no-boundary.eml": ("gone.user@client.example", "hard", "userunknown"),
     "dsn-plus-tag.eml": ("lead+spring@client.example", "hard", "userunknown"),
     "dsn-idn-punycode.eml": ("kaeufer@xn--bcher-kva.example", "hard", "userunknown"),
+    # RFC 6533: the same address with its domain in Unicode, as warmup records the send to it
+    "dsn-idn-utf8.eml": ("kaeufer@xn--bcher-kva.example", "hard", "userunknown"),
 }
 NOT_BOUNCES = sorted(
     p.name for p in ATTACK.glob("*.eml") if p.name.startswith(("ooo-", "challenge-", "reply-"))
@@ -49,7 +57,7 @@ def test_auto_replies_challenges_and_replies_are_no_bounce(name: str) -> None:
 
 
 def test_every_attack_file_is_expected() -> None:
-    named = {*NDRS, *NOT_BOUNCES, "dsn-idn-utf8.eml"}
+    named = {*NDRS, *NOT_BOUNCES}
     assert sorted(p.name for p in ATTACK.glob("*.eml")) == sorted(named)
     assert len(NOT_BOUNCES) >= 17
 
@@ -96,3 +104,23 @@ def test_parse_json_and_explain_on_the_attack_files(run: Callable[..., Result]) 
     lines = explained.output.splitlines()
     assert "nobody.here@qq.com" in lines[0] and "userunknown" in lines[0]
     assert lines[-1] == "    rule: mta.directory"
+
+
+def test_a_report_naming_an_international_domain_in_unicode_answers_the_send(
+    ledger_url,  # noqa: F811
+) -> None:
+    """warmup sends to (and records) an address at an international domain in its xn-- form
+    only; a report writing the domain in Unicode (RFC 6533) named an address no send had: the
+    hard bounce matched nothing, and the dead address was mailed on."""
+    with pytest.raises(DataError, match="kaeufer@xn--bcher-kva.example"):
+        normalize("kaeufer@bücher.example")
+    (bounce,) = parse_bounces((ATTACK / "dsn-idn-utf8.eml").read_bytes())
+    ledger = open_ledger(ledger_url)
+    box = api.add_mailbox(ledger, "sales@corp.example", "exmail")
+    sent = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)
+    ledger.record(box, sends=[SendIn("kaeufer@xn--bcher-kva.example", sent)])
+    got = ledger.record(
+        box,
+        bounces=[BounceIn(bounce.recipient, bounce.kind, sent + dt.timedelta(minutes=3), "k1")],
+    )
+    assert (got.matched, got.counted) == (1, 1)

@@ -16,6 +16,8 @@ import stat
 from dataclasses import dataclass, field, replace
 from email.message import Message
 
+from warmup.addresses import normalize_domain
+from warmup.errors import DataError
 from warmup.words import printable, undeclared_text
 
 from . import formats, notifications
@@ -109,6 +111,12 @@ def _bounded(b: Bounce) -> Bounce:
     characters in what is printed: the recipient, diagnostic and steps are a stranger's words,
     shown by ``bounces parse`` and ``bounces list`` and the sync's list of unmatched addresses
     (an escape sequence there would set the operator's terminal title, or clear the screen)."""
+    if not (b.recipient.isascii() and b.original_recipient.isascii()):
+        b = replace(
+            b,
+            recipient=_ascii_domain(b.recipient),
+            original_recipient=_ascii_domain(b.original_recipient),
+        )
     recipient_ok = len(b.recipient) <= MAX_ADDRESS and _address_like(b.recipient)
     original_ok = len(b.original_recipient) <= MAX_ADDRESS and _address_like(b.original_recipient)
     # A NUL in any of them also stopped every sync on PostgreSQL (no NUL in its text).
@@ -133,6 +141,20 @@ def _bounded(b: Bounce) -> Bounce:
         diagnostic=printable(b.diagnostic),
         steps=tuple(printable(step) for step in b.steps),
     )
+
+
+def _ascii_domain(address: str) -> str:
+    """``address`` with an international domain in its ASCII (``xn--``) form, as warmup records
+    the sends to it (:func:`warmup.addresses.normalize_domain`): a report naming the recipient
+    in Unicode (RFC 6533, or a notice's text) answered no send. As written when there is none
+    (a domain IDNA 2003 would write as another one, a name before the '@' that is not ASCII)."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not local.isascii() or domain.isascii():
+        return address
+    try:
+        return local + normalize_domain("@" + domain)
+    except DataError:
+        return address
 
 
 def _address_like(recipient: str) -> bool:
