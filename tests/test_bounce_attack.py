@@ -15,7 +15,16 @@ from click.testing import Result
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from warmup import api
 from warmup.addresses import normalize
-from warmup.bounces import parse_bounces
+from warmup.bounces import formats, parse_bounces, wording
+from warmup.bounces.classify import (
+    _BANNED,
+    _FREQUENT,
+    _NOT_THROTTLE,
+    _THROTTLE_TEXT,
+    _TOO_MANY,
+    _VOLUME,
+    decide,
+)
 from warmup.errors import DataError
 from warmup.ledger import BounceIn, SendIn, open_ledger
 
@@ -38,6 +47,11 @@ NDRS = {
     "dsn-idn-punycode.eml": ("kaeufer@xn--bcher-kva.example", "hard", "userunknown"),
     # RFC 6533: the same address with its domain in Unicode, as warmup records the send to it
     "dsn-idn-utf8.eml": ("kaeufer@xn--bcher-kva.example", "hard", "userunknown"),
+    # traditional Chinese (Big5 and UTF-8): read as the simplified wording is
+    "tw-big5-full.eml": ("chen.mei@client.example.tw", "soft", "mailboxfull"),
+    "tw-big5-spam.eml": ("lin.hao@client.example.tw", "block", "spamdetected"),
+    "tw-big5-notfound-rcpt.eml": ("wang.xiao@client.example.tw", "hard", "userunknown"),
+    "hk-utf8-frequency.eml": ("ho.ka@client.example.hk", "soft", "toomanyconn"),
 }
 NOT_BOUNCES = sorted(
     p.name for p in ATTACK.glob("*.eml") if p.name.startswith(("ooo-", "challenge-", "reply-"))
@@ -124,3 +138,82 @@ def test_a_report_naming_an_international_domain_in_unicode_answers_the_send(
         bounces=[BounceIn(bounce.recipient, bounce.kind, sent + dt.timedelta(minutes=3), "k1")],
     )
     assert (got.matched, got.counted) == (1, 1)
+
+
+def test_traditional_chinese_notices_are_read_whole() -> None:
+    """A notice in traditional characters (郵件無法送達, 收件者信箱已滿) was no bounce at all:
+    neither its subject nor its text was recognised, nor its returned original (原始郵件)."""
+    for name in ("tw-big5-full.eml", "tw-big5-spam.eml", "hk-utf8-frequency.eml"):
+        (bounce,) = parse_bounces((ATTACK / name).read_bytes())
+        assert bounce.message_id == f"<{name}@corp.example>", name
+
+
+# (traditional, simplified): the same verdict
+TRADITIONAL = [
+    ("550 收件者地址不存在", "550 收件人地址不存在"),
+    ("550 帳號不存在", "550 帐号不存在"),
+    ("552 收件者信箱已滿", "552 收件人信箱已满"),
+    ("552 信箱空間不足", "552 信箱空间不足"),
+    ("554 郵件被判定為垃圾郵件", "554 邮件被判定为垃圾邮件"),
+    ("554 您的IP在黑名單中", "554 您的IP在黑名单中"),
+    ("550 發信頻率過快", "550 发信频率过快"),
+    ("550 帳戶已被凍結", "550 帐户已被冻结"),
+    ("451 連接數過多", "451 连接数过多"),
+]
+
+
+@pytest.mark.parametrize(("traditional", "simple"), TRADITIONAL)
+def test_traditional_chinese_reads_as_simplified(traditional: str, simple: str) -> None:
+    for stage in ("RCPT", ""):
+        got, want = decide("", "", traditional, stage), decide("", "", simple, stage)
+        assert (got.reason, got.kind, got.rule) == (want.reason, want.kind, want.rule)
+        assert got.reason != "undefined", got.steps
+
+
+def _patterns() -> list[str]:
+    """Every pattern that reads folded (simplified) text."""
+    compiled = [rule.pattern for rule in wording.WORD_RULES]
+    compiled += [s.pattern for s in (_THROTTLE_TEXT, _NOT_THROTTLE, _VOLUME)]
+    compiled += [_BANNED, _FREQUENT, _TOO_MANY]
+    compiled += [formats._BOUNCE_SUBJECT_RE, formats._BOUNCE_BODY_RE, formats._RETURNED_RE]
+    return [p.pattern for p in compiled]
+
+
+def test_the_rules_are_written_in_what_the_fold_gives() -> None:
+    """A rule holding a character the fold replaces could never match; a table entry that no
+    rule reads is dead weight on every non-ASCII text."""
+    text = "".join(_patterns())
+    assert wording.simplified(text) == text
+    table = wording._TRADITIONAL
+    assert all(chr(simple) in text for simple in table.values())
+    assert len(table) >= 30
+
+
+# (diagnostic, reason) answered at RCPT: general wordings the rules lacked
+WORDINGS = [
+    ("550 收件人帐户不存在", "userunknown"),
+    ("550 收信人不存在", "userunknown"),
+    ("550 抱歉，对方邮箱地址不存在", "userunknown"),
+    ("550 账号已注销", "userunknown"),
+    ("550 该用户已被注销", "userunknown"),
+    ("550 使用者不存在", "userunknown"),
+    ("550 无此使用者", "userunknown"),
+    ("550 对不起，该账号已经被冻结", "suspend"),
+    ("550 邮箱域名不存在", "hostunknown"),
+    ("550 发件人地址不存在", "rejected"),
+    ("550 受信者が存在しません", "userunknown"),
+    ("550 メールアドレスが見つかりません", "userunknown"),
+    ("550 該当するユーザーが存在しません", "userunknown"),
+    ("552 Postfach ist voll", "mailboxfull"),
+    ("552 La boîte aux lettres du destinataire est pleine", "mailboxfull"),
+    ("552 El buzón está lleno", "mailboxfull"),
+    ("552 La casella di posta è piena", "mailboxfull"),
+    ("552 A caixa de correio está cheia", "mailboxfull"),
+    ("552 Почтовый ящик переполнен", "mailboxfull"),
+    ("552 받는 사람의 메일함 용량이 초과되었습니다", "mailboxfull"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), WORDINGS)
+def test_wordings_in_more_forms_and_languages(text: str, reason: str) -> None:
+    assert decide("", "", text, "RCPT").reason == reason

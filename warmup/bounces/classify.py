@@ -15,7 +15,7 @@ from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
 from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
 from .vendors import directory_verdict, masks_filters
-from .wording import read_words
+from .wording import fold, read_words
 
 __all__ = [
     "classify",
@@ -199,7 +199,7 @@ def decide(
     reason's kind comes from the one table,
     :data:`~warmup.bounces.reasons.REASON_KIND`.
     """
-    text = " ".join((diagnostic or "").lower().split())
+    text = fold(diagnostic or "")
     steps: list[str] = []
     given = bool(status or reply)
     status = status or extract_status(text)
@@ -361,7 +361,7 @@ def is_throttle(code: int, text: str, stage: str | None = None) -> bool:
     provider's throttling code or explicit wording about our volume, or as a 421 (the server
     ends the session).
     """
-    low = " ".join((text or "").lower().split())
+    low = fold(text or "")
     if code == 421 and _BANNED.search(low):
         return True  # the server refuses everything from us for a while: no next message
     if _GREYLIST.search(low) or not _is_throttle(code, text, ""):
@@ -378,7 +378,7 @@ def is_throttle(code: int, text: str, stage: str | None = None) -> bool:
 
 
 def _is_throttle(code: int, text: str, status: str) -> bool:
-    low = " ".join((text or "").lower().split())
+    low = fold(text or "")
     status = status or extract_status(low)
     reply = str(code) if code else extract_reply(low)
     if reply[:1] == "2" or status[:1] == "2":

@@ -14,6 +14,8 @@ from typing import Any, AnyStr
 
 from warmup.words import undeclared_text
 
+from .wording import simplified
+
 # Python codecs that are no charset of mail: decoding with punycode costs time quadratic in the
 # input (240 KB took 18 s; idna, 0.9 s for 100 KB), "undefined" raises UnicodeError, the escape
 # codecs read Python literals. A part or parameter that names one is read as US-ASCII.
@@ -265,10 +267,12 @@ def _raw_header(msg: Message, name: str) -> str:
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
     subject = subject_of(msg)
+    # 郵件無法送達 (Taiwan, Hong Kong) says what 邮件无法送达 does.
+    text = simplified(text[:20_000])
     if msg.get("X-Failed-Recipients"):
         return True
     if (
-        _BOUNCE_SUBJECT_RE.search(subject)
+        _BOUNCE_SUBJECT_RE.search(simplified(subject))
         and (
             _bounce_subject(subject)
             or is_daemon_sender(msg)
@@ -299,7 +303,8 @@ def _bounce_subject(subject: str) -> bool:
     """Whether ``subject`` says in its own words that it reports a failure: bounce words ahead of
     any reply prefix or auto-reply words. After them ("Re: Retour sur votre devis", "Automatic
     reply: Rejected invoice") they are the subject of the mail answered, written by anyone."""
-    bounce = _BOUNCE_SUBJECT_RE.search(subject)
+    # One character for one: the positions in the simplified subject are the subject's.
+    bounce = _BOUNCE_SUBJECT_RE.search(simplified(subject))
     if bounce is None or _REPLY_SUBJECT_RE.match(subject):
         return False
     auto = _AUTOREPLY_SUBJECT_RE.search(subject, 0, bounce.start())
@@ -313,7 +318,7 @@ def _autoreply_subject(subject: str) -> bool:
     auto = _AUTOREPLY_SUBJECT_RE.search(subject)
     if auto is None:
         return False
-    return _BOUNCE_SUBJECT_RE.search(subject, 0, auto.start()) is None
+    return _BOUNCE_SUBJECT_RE.search(simplified(subject), 0, auto.start()) is None
 
 
 def is_autoreply(msg: Message) -> bool:
@@ -366,7 +371,8 @@ def first_containers(raw: AnyStr) -> AnyStr:
 
 def split_returned(text: str) -> tuple[str, str]:
     """Split a text bounce into (notification, returned original message)."""
-    for m in _RETURNED_RE.finditer(text):
+    # One character for one: the positions in the simplified text are the text's.
+    for m in _RETURNED_RE.finditer(simplified(text)):
         start = m.start() + 1  # the line, after its newline
         if _TRANSCRIPT_RE.search(m.group(0)):
             continue

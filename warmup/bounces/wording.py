@@ -18,7 +18,28 @@ from dataclasses import dataclass, field
 
 from .screen import screen
 
-__all__ = ["WORD_RULES", "WordRule", "read_words"]
+__all__ = ["WORD_RULES", "WordRule", "fold", "read_words", "simplified"]
+
+
+# Traditional Chinese characters (the mail systems of Taiwan, Hong Kong and Macau, and servers set
+# to zh-TW or zh-HK) whose simplified form the rules are written in: 收件者地址不存在, 信箱已滿,
+# 垃圾郵件 say what 收件人地址不存在, 信箱已满, 垃圾邮件 do. Only characters that occur in the
+# rules (tests/test_bounce_attack.py holds the rules and the table to each other).
+_TRADITIONAL = str.maketrans(
+    "儲凍單發號帳賬戶攔掛數無時暫結絕統誤敗達過連遞郵鎖錯間頻額滿範規並註銷",
+    "储冻单发号帐账户拦挂数无时暂结绝统误败达过连递邮锁错间频额满范规并注销",
+)
+
+
+def simplified(text: str) -> str:
+    """``text`` with traditional Chinese characters in their simplified form."""
+    return text if text.isascii() else text.translate(_TRADITIONAL)
+
+
+def fold(text: str) -> str:
+    """``text`` as the rules read it: lower case, runs of blanks as one space, and traditional
+    Chinese characters in their simplified form."""
+    return simplified(" ".join(text.lower().split()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +84,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
         exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|邮箱已满|信箱已满
         (?:邮箱|信箱)配额已满
+        postfach (?:ist )?(?:voll|überfüllt)|(?:boîte|boite)[^.]{0,40} (?:est )?(?:pleine|saturée)
+        buzón (?:está )?lleno|casella (?:di posta )?(?:è )?piena|caixa (?:de correio )?(?:está )?cheia
+        ящик\S* (?:переполнен|заполнен)|메일함[^.]{0,20}(?:가득|초과)|満杯
         """,
     ),
     _rule(
@@ -88,7 +112,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
         has been (?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
-        (?:帐号|账号|账户|邮箱)(?:已)?(?:被)?(?:冻结|停用|禁用|锁定)
+        (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定)
         """,
     ),
     _rule(
@@ -129,7 +153,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         sender (?:address )?(?:rejected|denied|invalid|unknown|not allowed)|domain of sender
         sender verify|sender domain|mail from.{0,30}rejected|envelope sender
-        \bmi:imf\b|发信人.{0,12}(?:不合规范|无效|不存在)
+        \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
     ),
     _rule(
@@ -137,7 +161,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "hostunknown",
         STRONG,
         r"""
-        \bdomain (?:name )?(?:does ?n[o']t exist|not found)|no such domain
+        \bdomain (?:name )?(?:does ?n[o']t exist|not found)|no such domain|域名不存在
         """,
     ),
     _rule(
@@ -161,8 +185,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
         account (?:does not|doesn't) exist|unknown local part|not a valid address
         no mail ?box (?:available|found)|mail-box not found
-        该邮箱不存在|用户不存在|收件人不存在|邮箱不存在|帐号不存在|账号不存在|地址不存在|用户名不存在
-        收件人地址(?:无效|不存在|错误)|无此用户|不存在的用户
+        (?:用户|使用者|帐号|账号|帐户|账户|邮箱|信箱|地址|收件人|收件者|收信人)[^，。,;\s]{0,6}?不存在
+        (?:用户|使用者|帐号|账号|帐户|账户|邮箱|信箱)[^，。,;\s]{0,4}?(?:已被?|被)注销
+        收件(?:人|者)地址(?:无效|错误)|无此(?:用户|使用者)|不存在的(?:用户|使用者)
         (?:benutzer|empfänger|adresse|postfach)\S* (?:ist )?unbekannt|unbekannte[rn]? (?:benutzer|empfänger)
         (?:e-mail-adresse|empfänger|postfach|konto)[^.]{0,60}(?:nicht gefunden|existiert nicht)
         (?:utilisateur|destinataire|adresse) inconnue?|adresse[^.]{0,60}(?:est introuvable|n'existe pas)
@@ -171,7 +196,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:usuário|utilizador|destinatário) desconhecido|endereço[^.]{0,60}não (?:foi encontrado|existe)
         (?:пользовател|адресат|получател)\S* не (?:найден|существует)|нет такого пользователя
         (?:почтов\S+ )?ящик\S* не (?:найден|существует)
-        존재하지 않는 (?:계정|주소|메일|사용자)|주소가 존재하지 않|宛先不明|アドレスは存在しません
+        존재하지 않는 (?:계정|주소|메일|사용자)|주소가 존재하지 않|宛先不明
+        (?:ユーザ|受信者|宛先|アドレス|アカウント|メールボックス)[^。、]{0,8}?(?:存在しません|見つかりません)
         """,
     ),
     # Wordings that usually mean an unknown address but also cover other states: a specific

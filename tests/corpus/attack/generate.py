@@ -470,3 +470,48 @@ ooo(
     "alt.kontakt@client.example",
     "8bit",
 )
+
+
+# ------------------------------------------------- traditional Chinese (Taiwan, Hong Kong)
+def tw_notice(name, rcpt, reason, reply, cs="big5", sender="MAILER-DAEMON@mail.client.example.tw"):
+    text = f"""您好，這是郵件系統自動發出的通知。
+
+您寄出的郵件無法送達下列收件者：
+
+    {rcpt}
+
+原因：{reason}
+遠端伺服器回應：{reply}
+
+--- 原始郵件標頭 ---
+From: sales@corp.example
+To: {rcpt}
+Subject: quotation
+Message-ID: <{name}@corp.example>
+"""
+    head = f"""From: {sender}
+To: sales@corp.example
+Subject: {enc("郵件無法送達", cs)}
+Date: Tue, 1 Dec 2026 09:05:00 +0800
+MIME-Version: 1.0
+Content-Type: text/plain; charset={cs}
+Content-Transfer-Encoding: 8bit
+"""
+    write(name, head, text.encode(cs))
+
+
+tw_notice("tw-big5-full.eml", "chen.mei@client.example.tw", "收件者信箱已滿", "552 信箱空間不足")
+tw_notice("tw-big5-spam.eml", "lin.hao@client.example.tw", "郵件被判定為垃圾郵件", "554 郵件被拒絕")
+tw_notice(
+    "tw-big5-notfound-rcpt.eml",
+    "wang.xiao@client.example.tw",
+    "收件者地址不存在",
+    "550 無此使用者 (in reply to RCPT TO command)",
+)
+tw_notice(
+    "hk-utf8-frequency.eml",
+    "ho.ka@client.example.hk",
+    "發信頻率過快，請稍後再試",
+    "451 發信頻率過快",
+    "utf-8",
+)
