@@ -267,25 +267,20 @@ def _raw_header(msg: Message, name: str) -> str:
 def looks_like_bounce(msg: Message, text: str) -> bool:
     """Heuristic: a plain-text (non-3464) message that reports a delivery failure."""
     subject = subject_of(msg)
-    # 郵件無法送達 (Taiwan, Hong Kong) says what 邮件无法送达 does.
-    text = simplified(text[:20_000])
     if msg.get("X-Failed-Recipients"):
         return True
-    if (
-        _BOUNCE_SUBJECT_RE.search(simplified(subject))
-        and (
-            _bounce_subject(subject)
-            or is_daemon_sender(msg)
-            # "RE: <subject> : non remis": a suffix some MTAs append to the subject they return;
-            # "Re: Retour sur votre devis" is a person's reply, which their words do not make one.
-            or _STRONG_BOUNCE_BODY_RE.search(text[:6000])
-        )
+    if _bounce_subject(subject) or (
+        # "RE: <subject> : non remis": a suffix some MTAs append to the subject they return;
+        # "Re: Retour sur votre devis" is a person's reply, which their words do not make one.
+        (is_daemon_sender(msg) or _STRONG_BOUNCE_BODY_RE.search(text[:6000]))
+        and _BOUNCE_SUBJECT_RE.search(simplified(subject))
     ):
         return True
     if msg.get("X-MLServer") and _ML_ERROR_RE.search(subject):
         # A mailing-list manager (fml) refusing to distribute the message.
         return True
-    if is_daemon_sender(msg) and _BOUNCE_BODY_RE.search(text[:20_000]):
+    # 郵件無法送達 (Taiwan, Hong Kong) says what 邮件无法送达 does.
+    if is_daemon_sender(msg) and _BOUNCE_BODY_RE.search(simplified(text[:20_000])):
         return True
     head = text[:6000]
     if _REPLY_SUBJECT_RE.match(subject) and not is_daemon_sender(msg):

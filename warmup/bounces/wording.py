@@ -31,9 +31,16 @@ _TRADITIONAL = str.maketrans(
 )
 
 
+# str.translate costs ~0.2 µs a character (2 ms for a 10,000-character notice), a search of the
+# class ~0.01: only a text that holds one of them is translated.
+_ANY_TRADITIONAL = re.compile("[" + "".join(map(chr, _TRADITIONAL)) + "]")
+
+
 def simplified(text: str) -> str:
     """``text`` with traditional Chinese characters in their simplified form."""
-    return text if text.isascii() else text.translate(_TRADITIONAL)
+    if text.isascii() or not _ANY_TRADITIONAL.search(text):
+        return text
+    return text.translate(_TRADITIONAL)
 
 
 def fold(text: str) -> str:
