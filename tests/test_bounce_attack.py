@@ -52,6 +52,12 @@ NDRS = {
     "tw-big5-spam.eml": ("lin.hao@client.example.tw", "block", "spamdetected"),
     "tw-big5-notfound-rcpt.eml": ("wang.xiao@client.example.tw", "hard", "userunknown"),
     "hk-utf8-frequency.eml": ("ho.ka@client.example.hk", "soft", "toomanyconn"),
+    # notices in Japanese (ISO-2022-JP), Korean (EUC-KR), Russian (KOI8-R), German (Latin-1)
+    "ja-iso2022jp-notfound.eml": ("yamada@client.example.jp", "hard", "userunknown"),
+    "ja-iso2022jp-full.eml": ("sato@client.example.jp", "soft", "mailboxfull"),
+    "ko-euckr-full.eml": ("kim@client.example.kr", "soft", "mailboxfull"),
+    "ru-koi8-full.eml": ("ivan@client.example.ru", "soft", "mailboxfull"),
+    "de-latin1-full.eml": ("max@client.example.de", "soft", "mailboxfull"),
 }
 NOT_BOUNCES = sorted(
     p.name for p in ATTACK.glob("*.eml") if p.name.startswith(("ooo-", "challenge-", "reply-"))
@@ -211,9 +217,21 @@ WORDINGS = [
     ("552 A caixa de correio está cheia", "mailboxfull"),
     ("552 Почтовый ящик переполнен", "mailboxfull"),
     ("552 받는 사람의 메일함 용량이 초과되었습니다", "mailboxfull"),
+    ("552 Das Postfach des Empfängers ist voll", "mailboxfull"),
+    ("552 El buzón del destinatario está lleno", "mailboxfull"),
+    ("552 受信者のメールボックスがいっぱいです", "mailboxfull"),
+    # "voll" as a word only: a full address, not "vollständig"
+    ("550 Empfänger unbekannt: Postfach vollständig gelöscht", "userunknown"),
 ]
 
 
 @pytest.mark.parametrize(("text", "reason"), WORDINGS)
 def test_wordings_in_more_forms_and_languages(text: str, reason: str) -> None:
     assert decide("", "", text, "RCPT").reason == reason
+
+
+def test_a_japanese_notice_is_a_bounce() -> None:
+    """ "メール配信失敗のお知らせ" / "配信に失敗しました" (delivery failed): a notice in Japanese
+    alone was passed over as ordinary mail."""
+    (bounce,) = parse_bounces((ATTACK / "ja-iso2022jp-notfound.eml").read_bytes())
+    assert bounce.recipient == "yamada@client.example.jp"

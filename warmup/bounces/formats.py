@@ -111,6 +111,8 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"delivery error|delivery fail|mail system error|bounce|unable to deliver|"
     r"rejected|warning: message|delayed mail|mail failure|nondeliverable|"
     r"message (?:not )?delivered|retour|non remis|退信|无法投递|未送达|投递失败|系统退信|"
+    # Japanese 失敗 (failure) as the fold to simplified characters writes it: 失败
+    r"配信(?:失败|エラー|不能)|送信(?:失败|エラー)|"
     r"delivery has failed|permanent error|error sending|message you sent|returned to sender|"
     r"unzustellbar|non distribuable|no se puede entregar|non recapitabile|não entregue|"
     r"не удалось доставить|не доставлено|발송 실패|전송 실패|반송",
@@ -126,6 +128,7 @@ _BOUNCE_BODY_RE = re.compile(
     r"the mail system|delivery failed|failed to deliver|couldn't be delivered|"
     r"delivery (?:status notification|report)|was undeliverable|undelivered|"
     r"无法投递|未能送达|退信|发送失败|投递失败|配信できません|届きませんでした|"
+    r"配信に失败|送信できませんでした|"
     r"user unknown|mailbox unavailable|no such user|host unknown|"
     r"rejected|smtp error|remote server returned|delivery (?:to|of) .{0,40}failed|"
     r"(?:mail|message) has been returned|failed addresses follow|无法发送|无法送达|"

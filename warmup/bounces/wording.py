@@ -91,9 +91,10 @@ WORD_RULES: tuple[WordRule, ...] = (
         storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
         exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|邮箱已满|信箱已满
         (?:邮箱|信箱)配额已满
-        postfach (?:ist )?(?:voll|überfüllt)|(?:boîte|boite)[^.]{0,40} (?:est )?(?:pleine|saturée)
-        buzón (?:está )?lleno|casella (?:di posta )?(?:è )?piena|caixa (?:de correio )?(?:está )?cheia
-        ящик\S* (?:переполнен|заполнен)|메일함[^.]{0,20}(?:가득|초과)|満杯
+        postfach[^.]{0,40}\b(?:voll|überfüllt)\b|(?:boîte|boite)[^.]{0,40}\b(?:pleine|saturée)
+        buzón[^.]{0,40}\blleno|casella[^.]{0,40}\bpiena|caixa[^.]{0,40}\bcheia
+        ящик[^.]{0,20}(?:переполнен|заполнен)|메일함[^.]{0,20}(?:가득|초과)|満杯
+        (?:メールボックス|受信箱|メールボックスの容量)[^。、]{0,8}(?:いっぱい|一杯)
         """,
     ),
     _rule(

@@ -515,3 +515,53 @@ tw_notice(
     "451 發信頻率過快",
     "utf-8",
 )
+
+
+# ------------------------------------------------- notices in other languages and charsets
+def daemon_notice(name, cs, subject, body):
+    head = f"""From: MAILER-DAEMON@mx.client.example
+To: sales@corp.example
+Subject: {enc(subject, cs)}
+Date: Tue, 1 Dec 2026 10:00:00 +0800
+MIME-Version: 1.0
+Content-Type: text/plain; charset={cs}
+Content-Transfer-Encoding: {"7bit" if cs == "iso-2022-jp" else "8bit"}
+"""
+    write(name, head, body.encode(cs))
+
+
+daemon_notice(
+    "ja-iso2022jp-notfound.eml",
+    "iso-2022-jp",
+    "メール配信失敗のお知らせ",
+    "以下の宛先へのメール配信に失敗しました。\n\n  yamada@client.example.jp\n\n"
+    "理由：宛先のメールアドレスが存在しません。(in reply to RCPT TO command)\n",
+)
+daemon_notice(
+    "ja-iso2022jp-full.eml",
+    "iso-2022-jp",
+    "配信エラー",
+    "送信されたメールは以下の宛先に配信できませんでした。\n\n  sato@client.example.jp\n\n"
+    "理由：受信者のメールボックスがいっぱいです。\n",
+)
+daemon_notice(
+    "ko-euckr-full.eml",
+    "euc-kr",
+    "메일 발송 실패 안내",
+    "다음 수신자에게 메일을 보내지 못했습니다.\n\n  kim@client.example.kr\n\n"
+    "사유: 받는 사람의 메일함 용량이 초과되었습니다.\n",
+)
+daemon_notice(
+    "ru-koi8-full.eml",
+    "koi8-r",
+    "Письмо не доставлено",
+    "Ваше письмо не удалось доставить следующим получателям:\n\n  ivan@client.example.ru\n\n"
+    "Причина: почтовый ящик получателя переполнен.\n",
+)
+daemon_notice(
+    "de-latin1-full.eml",
+    "iso-8859-1",
+    "Unzustellbar: Angebot",
+    "Ihre Nachricht konnte nicht an folgende Empfänger zugestellt werden:\n\n"
+    "  max@client.example.de\n\nGrund: Das Postfach des Empfängers ist voll.\n",
+)
