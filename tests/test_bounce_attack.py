@@ -58,6 +58,9 @@ NDRS = {
     "ko-euckr-full.eml": ("kim@client.example.kr", "soft", "mailboxfull"),
     "ru-koi8-full.eml": ("ivan@client.example.ru", "soft", "mailboxfull"),
     "de-latin1-full.eml": ("max@client.example.de", "soft", "mailboxfull"),
+    # a Diagnostic-Code in RFC 2047 words (GB2312, UTF-8), with a generic 5.0.0 status
+    "dsn-encoded-words-full.eml": ("gao.yan@client.example", "soft", "mailboxfull"),
+    "dsn-encoded-words-notfound.eml": ("no.such@qq.com", "hard", "userunknown"),
 }
 NOT_BOUNCES = sorted(
     p.name for p in ATTACK.glob("*.eml") if p.name.startswith(("ooo-", "challenge-", "reply-"))
@@ -235,3 +238,13 @@ def test_a_japanese_notice_is_a_bounce() -> None:
     alone was passed over as ordinary mail."""
     (bounce,) = parse_bounces((ATTACK / "ja-iso2022jp-notfound.eml").read_bytes())
     assert bounce.recipient == "yamada@client.example.jp"
+
+
+def test_a_diagnostic_in_rfc2047_words_is_read_decoded() -> None:
+    """ "Diagnostic-Code: smtp; 552 =?gb2312?B?...?=": the reply in Chinese, which some
+    gateways write as encoded-words, was read as its base64 (reason undefined, a dead
+    address at QQ left soft); and a diagnostic in Chinese alone was taken for one without
+    words, replaced by the notice's text."""
+    for name in ("dsn-encoded-words-full.eml", "dsn-encoded-words-notfound.eml"):
+        (bounce,) = parse_bounces((ATTACK / name).read_bytes())
+        assert "=?" not in bounce.diagnostic and "收件人" in bounce.diagnostic, bounce.diagnostic

@@ -233,7 +233,12 @@ def subject_of(msg: Message) -> str:
     """The Subject as its words (at most :data:`MAX_HEADER` characters of it): RFC 2047
     encoded-words decoded, as MTAs write every non-ASCII subject ("系统退信" from Tencent and
     NetEase is ``=?gbk?b?z7XNs83L0MU=?=``), so the patterns see what a reader sees."""
-    raw = _raw_header(msg, "subject")[:MAX_HEADER]
+    return encoded_words(_raw_header(msg, "subject")[:MAX_HEADER])[:MAX_HEADER]
+
+
+def encoded_words(raw: str) -> str:
+    """``raw`` with its RFC 2047 encoded-words decoded (as written where it has none, or they
+    cannot be read)."""
     if "=?" not in raw:
         return raw
     try:
@@ -250,7 +255,7 @@ def subject_of(msg: Message) -> str:
             words.append(data.decode(codec or "latin-1", "replace"))
         except (LookupError, UnicodeError):  # a codec refusing "replace" (e.g. a Python one)
             words.append(data.decode("latin-1"))
-    return "".join(words)[:MAX_HEADER]
+    return "".join(words)
 
 
 def _raw_header(msg: Message, name: str) -> str:

@@ -390,7 +390,8 @@ _NBSP_RE = re.compile(r"&nbsp;|&#160;")
 _ANGLE_ID_RE = re.compile(r"<[^<>\s]+>")
 _STATUS_CODE_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 _GENERIC_STATUS_RE = re.compile(r"[245]\.0\.0$")
-_WORD_RE = re.compile(r"[A-Za-z]{3}")
+# A word in the diagnostic: three Latin letters, or two of another script ("空间不足").
+_WORD_RE = re.compile(r"[A-Za-z]{3}|[^\x00-\x7f]{2}")
 _TO_RE = re.compile(r"^To:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
 _DATA_STAGE_RE = re.compile(r"(?:in reply to|after) end of data", re.IGNORECASE)
 _END_OF_DATA_RE = re.compile(r"end of data", re.IGNORECASE)
@@ -698,7 +699,8 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         diag = rec.get("diagnostic-code", "")
         if ";" in diag[:12]:
             diag = diag.split(";", 1)[1]
-        diag = diag.strip()
+        # "550 =?gb2312?b?...?=": a reply in Chinese some MTAs write as RFC 2047 words.
+        diag = formats.encoded_words(diag.strip()).strip()
         if text_blocks is None:
             text_blocks = _text_blocks(msg, notification, {r for r in recipients if r})
         extra = text_blocks.get(recipient, "")

@@ -9,7 +9,11 @@ OUT = Path(sys.argv[1])
 
 
 def enc(text, cs):
-    return Header(text, cs).encode()
+    """An RFC 2047 encoded-word labelled ``cs`` as mail systems write it (Header would write
+    Python's names: "eucgb2312_cn" for gb2312, "big5_tw" for big5)."""
+    if cs in ("utf-8", "iso-8859-1"):
+        return Header(text, cs).encode()
+    return f"=?{cs}?B?{base64.b64encode(text.encode(cs)).decode()}?="
 
 
 def b64(data: bytes) -> str:
@@ -564,4 +568,59 @@ daemon_notice(
     "Unzustellbar: Angebot",
     "Ihre Nachricht konnte nicht an folgende Empfänger zugestellt werden:\n\n"
     "  max@client.example.de\n\nGrund: Das Postfach des Empfängers ist voll.\n",
+)
+
+
+# ------------------------------------------------- RFC 2047 words inside a Diagnostic-Code
+def encoded_dsn(name, rcpt, status, reply, words, cs, remote):
+    human = "您发送的邮件无法投递到以下收件人：\n\n  " + rcpt + "\n"
+    head = f"""From: {enc("系统管理员", "gb2312")} <postmaster@gw.corp.example>
+To: sales@corp.example
+Subject: {enc("邮件投递失败", "gb2312")}
+Date: Tue, 1 Dec 2026 09:03:00 +0800
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="gw"
+"""
+    body = f"""--gw
+Content-Type: text/plain; charset=gb2312
+Content-Transfer-Encoding: base64
+
+{b64(human.encode("gb2312"))}
+--gw
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; gw.corp.example
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: {status}
+Remote-MTA: dns; {remote}
+Diagnostic-Code: smtp; {reply} {enc(words, cs)}
+
+--gw
+Content-Type: text/rfc822-headers
+
+{ORIG.format(rcpt=rcpt, mid=name)}
+--gw--
+"""
+    write(name, head, body)
+
+
+encoded_dsn(
+    "dsn-encoded-words-full.eml",
+    "gao.yan@client.example",
+    "5.0.0",
+    "552",
+    "收件人邮箱空间不足",
+    "gb2312",
+    "mx.client.example",
+)
+encoded_dsn(
+    "dsn-encoded-words-notfound.eml",
+    "no.such@qq.com",
+    "5.0.0",
+    "550",
+    "收件人不存在",
+    "utf-8",
+    "mx3.qq.com",
 )
