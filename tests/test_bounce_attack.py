@@ -61,6 +61,8 @@ NDRS = {
     # a Diagnostic-Code in RFC 2047 words (GB2312, UTF-8), with a generic 5.0.0 status
     "dsn-encoded-words-full.eml": ("gao.yan@client.example", "soft", "mailboxfull"),
     "dsn-encoded-words-notfound.eml": ("no.such@qq.com", "hard", "userunknown"),
+    # "服务器返回：450 ...": a temporary refusal, never hard (no stage stated: unconfirmed)
+    "zh-fullwidth-colon-450.eml": ("tang.li@client.example", "block", "filtered"),
 }
 NOT_BOUNCES = sorted(
     p.name for p in ATTACK.glob("*.eml") if p.name.startswith(("ooo-", "challenge-", "reply-"))
@@ -248,3 +250,11 @@ def test_a_diagnostic_in_rfc2047_words_is_read_decoded() -> None:
     for name in ("dsn-encoded-words-full.eml", "dsn-encoded-words-notfound.eml"):
         (bounce,) = parse_bounces((ATTACK / name).read_bytes())
         assert "=?" not in bounce.diagnostic and "收件人" in bounce.diagnostic, bounce.diagnostic
+
+
+def test_a_reply_code_after_a_full_width_colon_is_read() -> None:
+    """Chinese and Japanese notices write "：" ("服务器返回：450 ..."): the code was not read,
+    so a temporary refusal with "user unknown" words was judged hard and suppressed."""
+    (bounce,) = parse_bounces((ATTACK / "zh-fullwidth-colon-450.eml").read_bytes())
+    assert bounce.reply == "450" and bounce.kind != "hard"
+    assert decide("", "", "遠端伺服器回應：450 使用者不存在", "RCPT").kind == "soft"

@@ -50,8 +50,9 @@ _STATUS_RE = re.compile(
 _REPLY_STATUS_RE = re.compile(
     r"([245](?<![\d.][245])\d\d)[\s-]+#?([245]\.\d{1,3}\.\d{1,3})(?![\d.])"
 )
+# "：" is the colon of Chinese and Japanese text ("服务器返回：451 ...").
 _REPLY_RE = re.compile(
-    r"(?:^|said:|<<<|smtp;|\]:|\):|:)\s*([45]\d\d)(?=[\s-]|$)(?![\d.])", re.MULTILINE
+    r"(?:^|said:|<<<|smtp;|\]:|\):|:|：)\s*([45]\d\d)(?=[\s-]|$)(?![\d.])", re.MULTILINE
 )
 
 

@@ -624,3 +624,21 @@ encoded_dsn(
     "utf-8",
     "mx3.qq.com",
 )
+
+
+# ------------------------------------------------- a temporary refusal after a full-width colon
+text = """您好，您发送的邮件暂时未能投递，系统将不再重试。
+
+收件人：tang.li@client.example
+退信原因：收件人地址不存在
+服务器返回：450 收件人地址不存在，请稍后重试
+"""
+head = f"""From: {enc("系统退信", "gbk")} <postmaster@mail.corp.example>
+To: sales@corp.example
+Subject: {enc("系统退信", "gbk")}
+Date: Tue, 1 Dec 2026 09:02:00 +0800
+MIME-Version: 1.0
+Content-Type: text/plain; charset=GBK
+Content-Transfer-Encoding: 8bit
+"""
+write("zh-fullwidth-colon-450.eml", head, text.encode("gbk"))
