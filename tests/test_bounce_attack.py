@@ -258,3 +258,16 @@ def test_a_reply_code_after_a_full_width_colon_is_read() -> None:
     (bounce,) = parse_bounces((ATTACK / "zh-fullwidth-colon-450.eml").read_bytes())
     assert bounce.reply == "450" and bounce.kind != "hard"
     assert decide("", "", "遠端伺服器回應：450 使用者不存在", "RCPT").kind == "soft"
+
+
+def test_explain_names_the_reporter_in_its_words(run: Callable[..., Result]) -> None:
+    """A sender's name in RFC 2047 words was shown (and matched against vendors) as its
+    lower-cased base64; a control character in it is still shown escaped."""
+    path = ATTACK / "dsn-encoded-words-notfound.eml"
+    result = run("bounces", "parse", "--explain", str(path))
+    assert "reported by gw.corp.example 系统管理员 <postmaster@gw.corp.example>" in result.output
+    raw = path.read_bytes().replace(
+        b"From: =?gb2312?B?z7XNs7ncwO3UsQ==?=", b"From: =?utf-8?q?evil=1B]0;title=07?="
+    )
+    (bounce,) = parse_bounces(raw)
+    assert all(step.isprintable() for step in bounce.steps)

@@ -866,7 +866,10 @@ def _skip_marker(returned: str) -> str:
 def _signature(msg: Message, reporting_mta: str = "") -> str:
     """Who reported the bounce, lower-cased: the Reporting-MTA, the notification's sender
     and mailer (:mod:`warmup.bounces.vendors` reads it)."""
-    parts = (reporting_mta, msg.get("From", ""), msg.get("X-Mailer", ""))
+    # A sender's name in RFC 2047 words ("=?gb2312?B?z7XNs7ncwO3UsQ==?=") as its words: what
+    # --explain shows, and what a vendor's name would be matched in.
+    sender = formats.encoded_words(str(msg.get("From", ""))[:2000])
+    parts = (reporting_mta, sender, msg.get("X-Mailer", ""))
     return " ".join(" ".join(str(p).split())[:200] for p in parts if p).lower()
 
 
