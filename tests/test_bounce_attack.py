@@ -271,3 +271,14 @@ def test_explain_names_the_reporter_in_its_words(run: Callable[..., Result]) -> 
     )
     (bounce,) = parse_bounces(raw)
     assert all(step.isprintable() for step in bounce.steps)
+
+
+def test_a_challenge_without_rfc3834_headers_is_no_bounce() -> None:
+    """A challenge-response system's "your message could not be delivered to kim@... until you
+    verify that you are a human" (no Auto-Submitted, as many send) was a block bounce of the
+    address it protects: one the mailbox mailed, so it counted against it."""
+    raw = (ATTACK / "challenge-en-noheader.eml").read_bytes()
+    assert parse_bounces(raw) == []
+    # An MTA's notice is no challenge, whatever it says of verification.
+    notice = raw.replace(b"Verification Service <verify@", b"Mail Delivery System <mailer-daemon@")
+    assert [b.recipient for b in parse_bounces(notice)] == ["kim.lee@client.example"]

@@ -324,6 +324,28 @@ def _autoreply_subject(subject: str) -> bool:
     return _BOUNCE_SUBJECT_RE.search(simplified(subject), 0, auto.start()) is None
 
 
+# A challenge-response system asking the sender to prove they are a person (RFC 3834 2: an
+# automatic responder, which often sends no Auto-Submitted): "your message could not be
+# delivered to ... until you verify" names the address it protects, which the mailbox mailed.
+_CHALLENGE_RE = re.compile(
+    r"(?:verify|confirm|prove)\b[^.\n]{0,40}\b(?:you are|you're|that you)\b[^.\n]{0,20}"
+    r"(?:human|a person|a real|not a (?:robot|spammer))|challenge[- ]response|"
+    r"(?:vérifi|confirm)\w*[^.\n]{0,60}(?:humain|personne)|confirme que es (?:una persona|humano)|"
+    r"bestätigen sie[^.\n]{0,60}(?:mensch|person)|"
+    r"подтверд\w*[^.\n]{0,60}(?:человек|отправ)|ожида\w* подтверждения|"
+    r"验证[^。\n]{0,20}(?:真人|身份)|不是机器人|送信者の?確認",
+    re.IGNORECASE,
+)
+
+
+def is_challenge(msg: Message, text: str) -> bool:
+    """Whether ``msg`` is a person's mail system asking the sender to prove they are one (its
+    subject or the head of its ``text``); never an MTA's notice (Exim's "sender verify failed")."""
+    if is_daemon_sender(msg):
+        return False
+    return bool(_CHALLENGE_RE.search(subject_of(msg)) or _CHALLENGE_RE.search(text[:6000]))
+
+
 def is_autoreply(msg: Message) -> bool:
     """RFC 3834 auto-replies, vacation notices and out-of-office messages."""
     subject = subject_of(msg)

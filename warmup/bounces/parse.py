@@ -612,7 +612,9 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
         why = ("a mail client's unsubscribe request -> feedback -> complaint",)
         diag = _fold(f"unsubscribe: {body}")
         return [Bounce(unsubscribe, "complaint", "", "", diag, "", "feedback", "unsubscribe", why)]
-    if formats.is_autoreply(msg) and not msg.get("X-Failed-Recipients"):
+    if (formats.is_autoreply(msg) or formats.is_challenge(msg, body)) and not msg.get(
+        "X-Failed-Recipients"
+    ):
         return []
     if not formats.looks_like_bounce(msg, body):
         return []

@@ -642,3 +642,26 @@ Content-Type: text/plain; charset=GBK
 Content-Transfer-Encoding: 8bit
 """
 write("zh-fullwidth-colon-450.eml", head, text.encode("gbk"))
+
+
+# ------------------------------------------------- a challenge without any RFC 3834 header
+head = """From: Verification Service <verify@filter.example>
+To: sales@corp.example
+Subject: Verification required: your message is on hold
+Date: Tue, 1 Dec 2026 10:00:00 +0800
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+"""
+write(
+    "challenge-en-noheader.eml",
+    head,
+    """Hello,
+
+I protect kim.lee@client.example from spam. Your message could not be delivered to
+kim.lee@client.example until you verify that you are a human sender:
+
+https://filter.example/v/123
+
+Once verified, your messages will reach kim.lee@client.example without this step.
+""",
+)
