@@ -63,10 +63,16 @@ NDRS = {
     "dsn-encoded-words-notfound.eml": ("no.such@qq.com", "hard", "userunknown"),
     # "服务器返回：450 ...": a temporary refusal, never hard (no stage stated: unconfirmed)
     "zh-fullwidth-colon-450.eml": ("tang.li@client.example", "block", "filtered"),
+    # "您发送的邮件未能成功投递": a failure in Chinese words alone
+    "zh-failure-notice.eml": ("qian.feng@client.example", "hard", "userunknown"),
 }
 NOT_BOUNCES = sorted(
     p.name for p in ATTACK.glob("*.eml") if p.name.startswith(("ooo-", "challenge-", "reply-"))
 )
+
+
+# delay warnings in words: recorded as delayed, never counted
+DELAYS = {"zh-delay-notice.eml": "zhou.qi@client.example"}
 
 
 @pytest.mark.parametrize("name", sorted(NDRS))
@@ -82,7 +88,7 @@ def test_auto_replies_challenges_and_replies_are_no_bounce(name: str) -> None:
 
 
 def test_every_attack_file_is_expected() -> None:
-    named = {*NDRS, *NOT_BOUNCES}
+    named = {*NDRS, *NOT_BOUNCES, *DELAYS}
     assert sorted(p.name for p in ATTACK.glob("*.eml")) == sorted(named)
     assert len(NOT_BOUNCES) >= 17
 
@@ -282,3 +288,13 @@ def test_a_challenge_without_rfc3834_headers_is_no_bounce() -> None:
     # An MTA's notice is no challenge, whatever it says of verification.
     notice = raw.replace(b"Verification Service <verify@", b"Mail Delivery System <mailer-daemon@")
     assert [b.recipient for b in parse_bounces(notice)] == ["kim.lee@client.example"]
+
+
+def test_chinese_failure_and_delay_notices_in_words() -> None:
+    """ "您发送的邮件未能成功投递，系统已不再重试" (not delivered, no more retries) from the
+    provider's postmaster was passed over: the dead address stayed. A notice that the system
+    "继续尝试投递" (keeps trying) and "您无需重新发送" (no need to resend) is a delay warning."""
+    (failed,) = parse_bounces((ATTACK / "zh-failure-notice.eml").read_bytes())
+    assert (failed.kind, failed.delayed) == ("hard", False)
+    (delay,) = parse_bounces((ATTACK / "zh-delay-notice.eml").read_bytes())
+    assert (delay.recipient, delay.delayed) == (DELAYS["zh-delay-notice.eml"], True)

@@ -128,7 +128,7 @@ _BOUNCE_BODY_RE = re.compile(
     r"the mail system|delivery failed|failed to deliver|couldn't be delivered|"
     r"delivery (?:status notification|report)|was undeliverable|undelivered|"
     r"无法投递|未能送达|退信|发送失败|投递失败|配信できません|届きませんでした|"
-    r"配信に失败|送信できませんでした|"
+    r"配信に失败|送信できませんでした|未能(?:成功)?(?:投递|送达|发送)|"
     r"user unknown|mailbox unavailable|no such user|host unknown|"
     r"rejected|smtp error|remote server returned|delivery (?:to|of) .{0,40}failed|"
     r"(?:mail|message) has been returned|failed addresses follow|无法发送|无法送达|"

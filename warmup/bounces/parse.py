@@ -889,13 +889,15 @@ _DELAY_RE = re.compile(
     r"has not yet been delivered to one or more of its recipients|"
     r"delivery attempts will continue|will (?:be )?retr(?:y|ied) for \d+ more|"
     r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
-    r"delivery is delayed to these recipients",
+    r"delivery is delayed to these recipients|"
+    # Chinese notices: "系统将继续尝试投递", "您无需重新发送", "延迟投递"
+    r"继续尝试(?:投递|发送)|无需重新发送|延迟投递",
     re.IGNORECASE,
 )
 # ... unless it also says delivery failed for good
 _FINAL_RE = re.compile(
     r"permanent(?:ly)? (?:error|failure|fatal)|failed permanently|will not be retried|"
-    r"(?:has|have) (?:been )?given up|gave up|could not be delivered",
+    r"(?:has|have) (?:been )?given up|gave up|could not be delivered|不再(?:重试|尝试)|已放弃",
     re.IGNORECASE,
 )
 # A promise of further attempts ("We will continue to attempt delivery of this message for 5
@@ -904,13 +906,13 @@ _FINAL_RE = re.compile(
 # _FINAL_RE reads as final ...
 _RETRYING_RE = re.compile(
     r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
-    r"delivery attempts will continue",
+    r"delivery attempts will continue|继续尝试(?:投递|发送)",
     re.IGNORECASE,
 )
 # ... unless it says it stopped trying
 _GAVE_UP_RE = re.compile(
     r"permanent(?:ly)? (?:error|failure|fatal)|failed permanently|will not be retried|"
-    r"(?:has|have) (?:been )?given up|gave up",
+    r"(?:has|have) (?:been )?given up|gave up|不再(?:重试|尝试)|已放弃",
     re.IGNORECASE,
 )
 

@@ -665,3 +665,40 @@ https://filter.example/v/123
 Once verified, your messages will reach kim.lee@client.example without this step.
 """,
 )
+
+
+# ------------------------------------------------- Chinese failure and delay notices in words
+def zh_notice(name, subject, opening, rcpt, reason, closing):
+    text = f"""您好，{opening}
+
+收件人：{rcpt}
+原因：{reason}
+{closing}
+"""
+    head = f"""From: postmaster@exmail.qq.com
+To: sales@corp.example
+Subject: {enc(subject, "utf-8")}
+Date: Tue, 1 Dec 2026 09:02:00 +0800
+MIME-Version: 1.0
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+"""
+    write(name, head, text.encode("utf-8"))
+
+
+zh_notice(
+    "zh-delay-notice.eml",
+    "邮件延迟投递通知",
+    "您发送的邮件暂时未能投递成功，系统将继续尝试投递，您无需重新发送。",
+    "zhou.qi@client.example",
+    "对方服务器暂时无法连接（451 Temporary local problem - please try later）",
+    "系统将在48小时内继续尝试投递。",
+)
+zh_notice(
+    "zh-failure-notice.eml",
+    "邮件投递通知",
+    "很抱歉，您发送的邮件未能成功投递，系统已不再重试。",
+    "qian.feng@client.example",
+    "收件人地址不存在（550 User not found）",
+    "请核对收件人地址后重新发送。",
+)
