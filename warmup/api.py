@@ -818,6 +818,22 @@ def volume_date(
     return result.reached, result.reached_day or horizon
 
 
+def volume_dates(
+    ledger: Ledger,
+    mailboxes: list[str],
+    volumes: Sequence[int],
+    at: dt.datetime | None = None,
+    horizon: int = VOLUME_HORIZON,
+) -> dict[int, dt.date | None]:
+    """:func:`volume_date`'s day for each of ``volumes`` (None: not within ``horizon`` days),
+    the mailboxes' plans projected once, up to the largest."""
+    at = check_query(at) if at else now_utc()
+    boxes = named_mailboxes(ledger, mailboxes)
+    most = max(volumes, default=0)
+    plans = [mailbox_plan(ledger, b, horizon, at, most) for b in boxes]
+    return {v: combine(plans, v).reached for v in set(volumes)}
+
+
 def pause(
     ledger: Ledger,
     address: str,

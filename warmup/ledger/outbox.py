@@ -961,6 +961,29 @@ class OutboxStore:
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def outbox_waiting(self) -> list[dict[str, Any]]:
+        """The waiting (queued or sending) messages in groups of one campaign, target
+        (``pool_id``, else ``mailbox_id``) and ``next_attempt_at``, with ``recipients`` and the
+        group's ``last`` id: enough to tell what a target's queue holds ahead of a campaign's
+        last message in the order workers claim them (``next_attempt_at``, then ``id``). A
+        file queued at once is one group, however many rows it had."""
+        o = OUTBOX.c
+        box = sa.case((o.pool_id.is_(None), o.mailbox_id), else_=sa.null())
+        q = (
+            sa.select(
+                o.campaign,
+                o.pool_id,
+                box.label("mailbox_id"),
+                o.next_attempt_at,
+                sa.func.max(o.id).label("last"),
+                sa.func.sum(o.rcpt_count).label("recipients"),
+            )
+            .where(o.state.in_(("queued", "sending")))
+            .group_by(o.campaign, o.pool_id, box, o.next_attempt_at)
+        )
+        with self.read() as conn:
+            return [dict(row._mapping) for row in conn.execute(q)]
+
     def mailbox_names(self) -> dict[int, str]:
         """Mailbox id -> address; pool id -> name is :meth:`pools`."""
         with self.read() as conn:

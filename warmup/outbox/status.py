@@ -5,7 +5,8 @@ The finish date comes from the mailboxes' plans (:func:`warmup.api.volume_date`:
 will let through each day at the current ramp, summed over a pool's members): the first day by
 which the members will have sent every recipient still queued to that pool (or mailbox). A
 campaign's date is the latest of its targets'. The estimate assumes a target's queue drains in
-order, all campaigns together: a campaign queued behind another finishes after it. Nor is a
+the order workers claim it (oldest due first), all campaigns together: a campaign queued behind
+another finishes after it, and one queued ahead of it before it. Nor is a
 campaign (or target) done before the first day its last waiting message may go (``queue add
 --not-before``, a retry's time) on which the plan lets its mailboxes send.
 """
@@ -66,7 +67,11 @@ def status(
             if row["due"] is not None and row["due"] > at:
                 key = (row["campaign"], target)
                 due[key] = max(due.get(key, row["due"]), row["due"])
+    # per campaign and target, the recipients waiting up to its last message, in claim order
+    ahead = _ahead(ledger, only)
     plan: dict[tuple[str, int], dt.date | None] = {}  # the plan's finish, from now on
+    # the plan's finish of each campaign's share of a target's queue, from now on
+    plan_of: dict[tuple[str | None, tuple[str, int]], dt.date | None] = {}
     starts: dict[tuple[tuple[str, int], dt.datetime], dt.date | None] = {}
 
     def not_before(
@@ -93,7 +98,12 @@ def status(
             address = names.get(ident)
             label, members = f"mailbox {address or '#' + str(ident)}", [address] if address else []
         members_of[target] = members
-        plan[target] = api.volume_date(ledger, members, recipients, at)[0] if members else None
+        mine = {c: n for (c, t), n in ahead.items() if t == target}
+        dates = (
+            api.volume_dates(ledger, members, [recipients, *mine.values()], at) if members else {}
+        )
+        plan[target] = dates.get(recipients)
+        plan_of.update({(c, target): dates.get(n) for c, n in mine.items()})
         latest = max((d for (_, t), d in due.items() if t == target), default=None)
         day = _last(plan[target], not_before(target, members, latest))
         targets.append(
@@ -107,7 +117,10 @@ def status(
     for name in sorted(campaigns, key=lambda c: (c is None, c or "")):
         c = campaigns[name]
         days = [
-            _last(plan.get(t), not_before(t, members_of.get(t, []), due.get((name, t))))
+            _last(
+                plan_of.get((name, t), plan.get(t)),
+                not_before(t, members_of.get(t, []), due.get((name, t))),
+            )
             for t in targets_of.get(name, ())
         ]
         done = None if not days or None in days else max(d for d in days if d is not None)
@@ -141,6 +154,29 @@ def status(
         "overflow": out_overflow,
         "targets": targets,
     }
+
+
+def _ahead(ledger: Ledger, only: int | None) -> dict[tuple[str | None, tuple[str, int]], int]:
+    """Per campaign and target, the recipients waiting for the target up to and including
+    the campaign's last waiting message, in the order workers claim them: what goes out before
+    the campaign is done (``only``: that pool's messages)."""
+    queues: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in ledger.outbox_waiting():
+        if only is not None and row["pool_id"] != only:
+            continue
+        target = (
+            ("pool", row["pool_id"])
+            if row["pool_id"] is not None
+            else ("mailbox", row["mailbox_id"])
+        )
+        queues.setdefault(target, []).append(row)
+    ahead: dict[tuple[str | None, tuple[str, int]], int] = {}
+    for target, groups in queues.items():
+        total = 0
+        for g in sorted(groups, key=lambda g: (g["next_attempt_at"], g["last"])):
+            total += int(g["recipients"] or 0)
+            ahead[g["campaign"], target] = total  # the campaign's latest group is its last
+    return ahead
 
 
 def _last(a: dt.date | None, b: dt.date | None) -> dt.date | None:

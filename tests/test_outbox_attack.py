@@ -1,0 +1,51 @@
+"""Found attacking the outbox and its inputs (queue add, queue status, run): each test fails on
+the code before its fix."""
+
+from __future__ import annotations
+
+import datetime as dt
+from email.message import EmailMessage
+from pathlib import Path
+
+from tests.gatekit import policy_file
+from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
+from warmup import Outbox, api
+from warmup.ledger import open_ledger
+
+BOX = "a@corp.example"
+
+
+def _plain(rcpt: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["To"] = rcpt
+    msg["Subject"] = "hi"
+    msg.set_content("hello")
+    return msg
+
+
+def test_a_campaign_queued_ahead_of_a_big_one_is_done_before_it(
+    tmp_path: Path,
+    ledger_url: str,  # noqa: F811
+) -> None:
+    """'queue status' gave every campaign of a queue the date the whole queue drains: a
+    campaign of 3 queued before one of 200, at 50 a day, said it was done in 5 days, though
+    the worker sends it first (oldest due first) and it is done today."""
+    from warmup.outbox.status import status
+
+    ledger = open_ledger(ledger_url)
+    policy = policy_file(tmp_path / "flat.toml", daily=50)
+    api.add_mailbox(ledger, BOX, "exmail", timezone="Etc/UTC", policy=str(policy))
+    at = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)  # early in the mailbox's day
+    outbox = Outbox(ledger)
+    outbox.add_many(
+        [_plain(f"f{i}@example.com") for i in range(3)], mailbox=BOX, campaign="first", now=at
+    )
+    later = at + dt.timedelta(minutes=1)
+    outbox.add_many(
+        [_plain(f"s{i}@example.com") for i in range(200)], mailbox=BOX, campaign="second", now=later
+    )
+    got = status(ledger, at=later)
+    finish = {c["campaign"]: c["finish"] for c in got["campaigns"]}
+    # 50 a day: the first 3 today; 203 in all on the fifth day (50, 50, 50, 50, 3)
+    assert finish == {"first": "2026-11-20", "second": "2026-11-24"}, got
+    assert [t["finish"] for t in got["targets"]] == ["2026-11-24"]
