@@ -4,10 +4,15 @@ the code before its fix."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
-from tests.gatekit import policy_file
+import pytest
+
+from tests.gatekit import cli, policy_file
+from tests.outboxkit import leads, pool_of, queue_csv, template
+from tests.peers.fixtures import SMTP_PASSWORD
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
@@ -49,3 +54,36 @@ def test_a_campaign_queued_ahead_of_a_big_one_is_done_before_it(
     # 50 a day: the first 3 today; 203 in all on the fifth day (50, 50, 50, 50, 3)
     assert finish == {"first": "2026-11-20", "second": "2026-11-24"}, got
     assert [t["finish"] for t in got["targets"]] == ["2026-11-24"]
+
+
+@pytest.fixture
+def empty_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A real keyring backend (a JSON file) with nothing in it, and no WARMUP_PASSWORD."""
+    import keyring
+
+    from tests.filekeyring import FileKeyring
+
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(tmp_path / "keyring.json"))
+    before = keyring.get_keyring()
+    keyring.set_keyring(FileKeyring())
+    yield
+    keyring.set_keyring(before)
+
+
+def test_a_message_held_for_a_missing_password_goes_at_once_after_mailbox_login(
+    sink, ssl_cert_env, tmp_path, empty_keyring
+):  # type: ignore[no-untyped-def]
+    """'run --once' said "store it with 'warmup mailbox login ADDRESS'"; the user did, ran it
+    again, and was told 'nothing was due' and the same advice for 5 more minutes: storing the
+    login did not make the held messages due, as 'mailbox set' or 'mailbox resume' do."""
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    assert queue_csv(leads(tmp_path / "l.csv", 1), template(tmp_path / "t.toml")).returncode == 0
+    res = cli("run", "--once", "--no-sync")
+    assert res.returncode == 78, res.stderr
+    assert f"store it with 'warmup mailbox login {a}'" in res.stdout, res.stdout
+    assert cli("mailbox", "login", a, stdin=SMTP_PASSWORD + "\n").returncode == 0
+    res = cli("run", "--once", "--no-sync")
+    assert res.returncode == 0, res.stderr
+    assert "Done: 1 sent." in res.stdout, res.stdout
+    assert [m.rcpt_tos for m in sink.messages] == [("lead0@example.com",)]

@@ -419,7 +419,7 @@ def login(ledger: Ledger, address: str, forget: bool, oauth: bool) -> None:
 
     box = ledger.mailbox(address)
     if oauth:
-        _oauth_login(box, forget)
+        _oauth_login(ledger, box, forget)
         return
     if forget:
         credentials.forget_password(box.address)
@@ -427,6 +427,8 @@ def login(ledger: Ledger, address: str, forget: bool, oauth: bool) -> None:
         return
     secret = read_password(f"Client-specific password for {box.address}")
     where = credentials.store_password(box.address, secret)
+    # messages held for want of a login go at the next pass, not after their 5-minute hold
+    ledger.release(box, api.now_utc())
     # An m365 or gmail mailbox logs in with OAuth unless told otherwise: the password stored
     # is not used until it is (the user thought the login done, and every send said none).
     name = shlex.quote(box.address)
@@ -439,7 +441,7 @@ def login(ledger: Ledger, address: str, forget: bool, oauth: bool) -> None:
     say(f"Stored the password of {box.address} in the keyring {where}{hint}.")
 
 
-def _oauth_login(box: Any, forget: bool) -> None:
+def _oauth_login(ledger: Ledger, box: Any, forget: bool) -> None:
     from warmup import oauth
     from warmup.providers import get_provider
 
@@ -462,6 +464,7 @@ def _oauth_login(box: Any, forget: bool) -> None:
         )
 
     where = oauth.login(box.address, get_provider(box.provider), show, now=api.now_utc)
+    ledger.release(box, api.now_utc())  # its held messages go at the next pass
     auth = api.auth_of(box)
     hint = (
         ""

@@ -961,6 +961,13 @@ class OutboxStore:
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 
+    def release(self, mailbox: MailboxRow, now: dt.datetime) -> None:
+        """Make the messages waiting for ``mailbox`` (queued to it, or to a pool it is in) due
+        ``now``: after a change outside the ledger that may let them go (a login stored in the
+        keyring), as :func:`release_waiting` does in a change's own transaction."""
+        with self.write() as conn:
+            release_waiting(conn, [mailbox.id], now)
+
     def outbox_waiting(self) -> list[dict[str, Any]]:
         """The waiting (queued or sending) messages in groups of one campaign, target
         (``pool_id``, else ``mailbox_id``) and ``next_attempt_at``, with ``recipients`` and the
