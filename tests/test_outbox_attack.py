@@ -4,6 +4,7 @@ the code before its fix."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,7 +16,7 @@ from tests.outboxkit import leads, pool_of, queue_csv, template
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
-from warmup.ledger import open_ledger
+from warmup.ledger import local_day, open_ledger
 
 BOX = "a@corp.example"
 
@@ -87,3 +88,30 @@ def test_a_message_held_for_a_missing_password_goes_at_once_after_mailbox_login(
     assert res.returncode == 0, res.stderr
     assert "Done: 1 sent." in res.stdout, res.stdout
     assert [m.rcpt_tos for m in sink.messages] == [("lead0@example.com",)]
+
+
+def test_not_before_a_time_of_day_already_past_is_tomorrows(tmp_path: Path) -> None:
+    """'queue add --not-before 09:00' (the help's own example) typed in the evening was this
+    morning's 09:00: already past, the messages went at once instead of the next morning."""
+    now = dt.datetime.now(dt.UTC)
+    ahead = (13 - now.hour) % 24  # a zone where it is about 13:00 now
+    ahead = ahead - 24 if ahead > 14 else ahead
+    zone = f"Etc/GMT{-ahead:+d}" if ahead else "Etc/GMT"
+    assert cli("mailbox", "add", BOX, "--provider", "exmail", "--timezone", zone).returncode == 0
+    tpl = template(tmp_path / "t.toml")
+    for typed in ("09:00", "17:00"):  # past, and still ahead today
+        res = cli("queue", "add", "--mailbox", BOX, "--campaign", f"c{typed[:2]}",
+                  "--not-before", typed, "--csv", str(leads(tmp_path / f"{typed[:2]}.csv", 1)),
+                  "--template", str(tpl))  # fmt: skip
+        assert res.returncode == 0, res.stderr
+    got = {
+        m["campaign"]: m["not_before"] for m in json.loads(cli("queue", "list", "--json").stdout)
+    }
+    today = local_day(now, zone)
+    local = dt.timezone(dt.timedelta(hours=ahead))
+    morning = dt.datetime.combine(today + dt.timedelta(days=1), dt.time(9), local)
+    evening = dt.datetime.combine(today, dt.time(17), local)
+    assert {c: dt.datetime.fromisoformat(t) for c, t in got.items()} == {
+        "c09": morning,
+        "c17": evening,
+    }

@@ -55,7 +55,12 @@ class Reading(NamedTuple):
 
 
 def read_instant(
-    text: str, zones: Iterable[str] = (), field: str = "at", *, as_edge: bool = True
+    text: str,
+    zones: Iterable[str] = (),
+    field: str = "at",
+    *,
+    as_edge: bool = True,
+    ahead: bool = False,
 ) -> Reading:
     """Read ``text`` as a user means it: with a UTC offset (``+08:00``, ``Z``) as given; without
     one, in the mailboxes' local time — the one zone of ``zones`` (the mailboxes in scope), else,
@@ -64,6 +69,8 @@ def read_instant(
     skip or repeat is read as a window's edge is (:func:`wall_instant`: the jump, or the first
     of two); with ``as_edge`` False as earlier versions read it (shifted by the gap, or the
     second of two): an import's, so that a log imported before reads the same again.
+    ``ahead``: a time alone already past today is tomorrow's (as at(1) reads one): a time
+    something waits for, such as ``queue add --not-before 09:00`` typed in the evening.
 
     Refused unless it lies in ``[EARLIEST, LATEST)``: an unreadable text is
     :class:`InvalidField` (exit 64), an instant out of bounds :class:`InvalidFieldData` (65).
@@ -100,7 +107,10 @@ def read_instant(
             zone = machine_zone() if machine else next(iter(distinct))
             if _TIME_ALONE.fullmatch(text):
                 # pendulum dates a time alone on this machine's today; the mailbox's may differ
-                day = pendulum.instance(now_utc()).in_timezone(zone).date()
+                local = pendulum.instance(now_utc()).in_timezone(zone)
+                day = local.date()
+                if ahead and value.time() < local.time().replace(tzinfo=None):
+                    day = day.add(days=1)
                 value = value.replace(year=day.year, month=day.month, day=day.day)
             if as_edge:  # a time the clocks skip is the jump, a repeated one the first
                 value = pendulum.instance(wall_instant(value.date(), value.time(), ZoneInfo(zone)))

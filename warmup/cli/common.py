@@ -179,11 +179,15 @@ def _passing(fn: F, opener: Callable[[click.Context], Reads | None]) -> F:
     return cast(F, db_option(wrapper))
 
 
-def typed_instant(text: str, boxes: Sequence[MailboxRow], option: str = "--at") -> dt.datetime:
+def typed_instant(
+    text: str, boxes: Sequence[MailboxRow], option: str = "--at", *, ahead: bool = False
+) -> dt.datetime:
     """``--at`` as the user means it: a time without a UTC offset is the local time of the
-    mailboxes in scope (:func:`warmup.instants.read_instant`). When they have no single zone,
-    it is this machine's, and a note on stderr says so (stdout stays the answer, JSON too)."""
-    got = read_instant(text, [b.timezone for b in boxes], option.lstrip("-").replace("-", "_"))
+    mailboxes in scope (:func:`warmup.instants.read_instant`; ``ahead``: a time alone already
+    past is tomorrow's). When they have no single zone, it is this machine's, and a note on
+    stderr says so (stdout stays the answer, JSON too)."""
+    field = option.lstrip("-").replace("-", "_")
+    got = read_instant(text, [b.timezone for b in boxes], field, ahead=ahead)
     if got.machine:
         why = "the mailboxes are in several zones" if boxes else "no mailbox is in scope"
         click.echo(

@@ -79,7 +79,8 @@ def queue() -> None:
 @click.option(
     "--not-before",
     metavar="TIME",
-    help="Not before this time (without a UTC offset: the mailboxes' local time).",
+    help="Not before this time (without a UTC offset: the mailboxes' local time; a time "
+    "alone already past today: tomorrow's).",
 )
 @click.option(
     "--expires",
@@ -143,7 +144,8 @@ def add(
         raise UsageError("--csv and --template go together")
     expiry = parse_expiry(expires)
     boxes = [ledger.mailbox(mailbox)] if mailbox else list(ledger.pool(str(pool)).members)
-    start = typed_instant(not_before, boxes, "--not-before") if not_before else None
+    # '--not-before 09:00' typed in the evening: tomorrow's 09:00, not this morning's (at once)
+    start = typed_instant(not_before, boxes, "--not-before", ahead=True) if not_before else None
     if csv_path is not None and template is not None:
         from warmup.outbox.template import Rendered, fill, load_template, rows
 
