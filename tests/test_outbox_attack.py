@@ -115,3 +115,24 @@ def test_not_before_a_time_of_day_already_past_is_tomorrows(tmp_path: Path) -> N
         "c09": morning,
         "c17": evening,
     }
+
+
+def test_a_column_a_template_cannot_name_is_said_so_not_missing(tmp_path: Path) -> None:
+    """A CRM's 'first-name' column, used as {{ first-name }}, was refused as "'first' is
+    undefined ...; add the column": the column is there; Jinja2 reads first - name."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    csv = tmp_path / "l.csv"
+    csv.write_text("email,first-name,company.name\nx@example.com,Ann,Co\n", encoding="utf-8")
+    for use, undefined, column, name in (
+        ("{{ first-name }}", "first", "first-name", "first_name"),
+        ("{{ company.name }}", "company", "company.name", "company_name"),
+    ):
+        tpl = template(tmp_path / "t.toml", f'subject = "Hi {use}"\ntext = "x"\n')
+        res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+        assert res.returncode == 65, res.stderr
+        assert res.stderr == (
+            f"Error: {csv}: line 2: '{undefined}' is undefined in "
+            f"template {tpl}; column '{column}' is not a name a template can use: rename it "
+            f"{name} in the CSV and the template (nothing of the file was queued)\n"
+        ), res.stderr
+    assert json.loads(cli("queue", "list", "--json").stdout) == []

@@ -525,8 +525,8 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
         html = got[2] if template.html is not None else None
     except jinja2.UndefinedError as exc:
         raise DataError(
-            f"{where}: {exc.message} in template {template.source}; add the column or fix "
-            f"the template (nothing of the file was queued)"
+            f"{where}: {exc.message} in template {template.source}; "
+            f"{_unnamable(exc.message or '', fields)} (nothing of the file was queued)"
         ) from None
     except jinja2.TemplateError as exc:  # e.g. what no message could hold, refused unbuilt
         raise DataError(
@@ -562,6 +562,21 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
                 f"remove it from the CSV (nothing of the file was queued)"
             )
     return Rendered(rcpt, subject, text, html, where)
+
+
+def _unnamable(message: str, fields: dict[str, str]) -> str:
+    """What to do about an undefined name: a column whose name a template cannot write as
+    is ('first-name' reads as first - name, 'company.name' as an attribute) when the name is
+    its start, else add the column or fix the template."""
+    m = re.match(r"'([^']*)' is undefined", message)
+    for column in fields:
+        if m and not column.isidentifier() and re.split(r"[^\w]", column)[0] == m[1]:
+            name = re.sub(r"[^\w]+", "_", column).strip("_")
+            return (
+                f"column {column!r} is not a name a template can use: rename it {name} in "
+                f"the CSV and the template"
+            )
+    return "add the column or fix the template"
 
 
 # What a message cannot carry raw: a control character in the Subject header (its whitespace
