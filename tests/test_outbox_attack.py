@@ -16,6 +16,7 @@ from tests.outboxkit import leads, pool_of, queue_csv, template
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
+from warmup.errors import InvalidField
 from warmup.ledger import local_day, open_ledger
 
 BOX = "a@corp.example"
@@ -136,3 +137,24 @@ def test_a_column_a_template_cannot_name_is_said_so_not_missing(tmp_path: Path) 
             f"{name} in the CSV and the template (nothing of the file was queued)\n"
         ), res.stderr
     assert json.loads(cli("queue", "list", "--json").stdout) == []
+
+
+def test_bulk_to_a_mailbox_is_refused_it_has_no_overflow_channel(tmp_path: Path) -> None:
+    """'queue add --mailbox A --bulk' (and 'send A --queue --bulk') was taken without a word:
+    only a pool has an overflow channel, so the messages never took one, and the user believed
+    them bound for the ESP once the quota was used."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    before = cli("queue", "list", "--json").stdout
+    res = cli("queue", "add", "--mailbox", BOX, "--bulk", "--csv",
+              str(leads(tmp_path / "l.csv", 1)), "--template", str(template(tmp_path / "t.toml")))  # fmt: skip
+    assert (res.returncode, res.stderr) == (
+        64,
+        "Error: --bulk: only a pool has an overflow channel; queue bulk messages to a pool "
+        "(--pool NAME), or leave out --bulk\n",
+    )
+    assert cli("queue", "list", "--json").stdout == before
+    res = cli("send", BOX, "--queue", "--bulk", "--", "true")
+    assert res.returncode == 64, res.stderr
+    assert "only a pool has an overflow channel" in res.stderr
+    with pytest.raises(InvalidField, match="^bulk: only a pool has an overflow channel"):
+        Outbox(open_ledger()).add(_plain("x@example.com"), mailbox=BOX, bulk=True)

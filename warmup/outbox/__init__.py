@@ -100,6 +100,18 @@ def check_name(value: str, field_name: str) -> str:
     return value
 
 
+def check_bulk(bulk: bool, pool: object) -> None:
+    """Refuse ``bulk`` for messages not queued to a pool (``pool`` None): only a pool has an
+    overflow channel, and a bulk message to a mailbox would never take one."""
+    if bulk and pool is None:
+        raise InvalidField(
+            "bulk",
+            "{field}: only a pool has an overflow channel; queue bulk messages to a pool "
+            "({pool} NAME), or leave out {field}",
+            refs={"pool": "pool"},
+        )
+
+
 SPOOL_BATCH = 1000  # messages checked against the suppressions at a time
 
 
@@ -231,6 +243,7 @@ class Outbox:
         check_expiry(expires)
         expect(bulk, bool, "bulk")
         target = self._target(mailbox, pool)
+        check_bulk(bulk, target.pool)
         if campaign is not None:
             check_name(expect(campaign, str, "campaign"), "campaign")
         start = check_query(not_before, "not_before") if not_before else now

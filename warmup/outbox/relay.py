@@ -21,7 +21,7 @@ from typing import Any
 from warmup import headers
 from warmup.errors import DataError, WarmupError
 from warmup.ledger import Ledger
-from warmup.outbox import DEFAULT_EXPIRY, Outbox, check_name
+from warmup.outbox import DEFAULT_EXPIRY, Outbox, check_bulk, check_name
 from warmup.providers import get_provider
 from warmup.relay import (
     DATA_SIZE_LIMIT,
@@ -59,6 +59,7 @@ class QueueRelay(Relay):
     ) -> None:
         self.outbox = Outbox(ledger)
         members = self.outbox.senders(mailbox, pool)  # first: a bad target starts nothing
+        check_bulk(bulk, pool)
         if campaign is not None:
             check_name(campaign, "campaign")
         self.ledger = ledger
