@@ -158,3 +158,33 @@ def test_bulk_to_a_mailbox_is_refused_it_has_no_overflow_channel(tmp_path: Path)
     assert "only a pool has an overflow channel" in res.stderr
     with pytest.raises(InvalidField, match="^bulk: only a pool has an overflow channel"):
         Outbox(open_ledger()).add(_plain("x@example.com"), mailbox=BOX, bulk=True)
+
+
+def test_queue_add_says_when_the_plan_cannot_send_the_messages_before_they_expire(
+    tmp_path: Path,
+) -> None:
+    """100,000 rows queued with the default --expires 72h to a pool sending 100 a day: queued
+    without a word, 'queue status' said done in half a year, and three days later 99,700
+    messages expired unsent. queue add now says so when the plan's finish is past the expiry."""
+    policy = policy_file(tmp_path / "flat.toml", daily=50)
+    assert cli("mailbox", "add", BOX, "--provider", "exmail", "--timezone", "Etc/UTC",
+               "--policy", str(policy)).returncode == 0  # fmt: skip
+    tpl = str(template(tmp_path / "t.toml"))
+    res = cli("queue", "add", "--mailbox", BOX, "--expires", "2d", "--campaign", "big",
+              "--csv", str(leads(tmp_path / "a.csv", 300)), "--template", tpl)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"Queued 300 messages to mailbox {BOX} (campaign big).\n"
+    finish = json.loads(cli("queue", "status", "--json").stdout)["targets"][0]["finish"]
+    ends = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).strftime("%Y-%m-%d")
+    assert res.stderr.startswith(
+        f"Warning: at the plan's pace mailbox {BOX} sends what is queued to it by {finish}, "
+        f"after these messages expire ({ends} "
+    ), res.stderr
+    assert res.stderr.endswith(
+        "): those not sent by then expire unsent; give a longer --expires (at most 365d), or "
+        "queue fewer\n"
+    ), res.stderr
+    # a few more that the plan sends in time: nothing to say
+    res = cli("queue", "add", "--mailbox", BOX, "--expires", "300d", "--campaign", "small",
+              "--csv", str(leads(tmp_path / "b.csv", 2, start=1000)), "--template", tpl)  # fmt: skip
+    assert (res.returncode, res.stderr) == (0, ""), res.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,7 +21,7 @@ from warmup.cli.common import (
     typed_instant,
 )
 from warmup.errors import DataError, UsageError
-from warmup.ledger import OutboxRow
+from warmup.ledger import MailboxRow, OutboxRow
 from warmup.ledger.values import OUTBOX_STATES
 from warmup.words import plural, shown
 
@@ -170,6 +171,8 @@ def add(
     to = f"pool {pool}" if pool else f"mailbox {ledger.mailbox(str(mailbox)).address}"
     named = f" (campaign {campaign})" if campaign else ""
     click.echo(f"Queued {plural(len(got.ids), 'message')} to {to}{named}.")
+    if got.ids:
+        _past_expiry(ledger, mailbox, pool, start, expiry, expires, boxes)
     if got.suppressed:
         dropped = f"; {plural(got.dropped, 'message')} left with none" if got.dropped else ""
         click.echo(
@@ -191,6 +194,35 @@ def add(
             f"(another --campaign name queues it again).",
             err=True,
         )
+
+
+def _past_expiry(
+    ledger: Ledger,
+    mailbox: str | None,
+    pool: str | None,
+    start: dt.datetime | None,
+    expiry: dt.timedelta,
+    typed: str,
+    boxes: Sequence[MailboxRow],
+) -> None:
+    """Warn when the plan sends what waits for the target only after these messages expire:
+    100,000 rows at 100 a day with the default 72h were queued without a word, and expired."""
+    from warmup.instants import now_utc
+    from warmup.ledger.values import local_day
+    from warmup.outbox.status import target_finish
+
+    now = now_utc()
+    end = (start or now) + expiry
+    label, day = target_finish(ledger, mailbox=mailbox, pool=pool, at=now)
+    if day is not None and all(day <= local_day(end, b.timezone) for b in boxes):
+        return
+    when = f"by {day}" if day else "not within 2 years"
+    click.echo(
+        f"Warning: at the plan's pace {label} sends what is queued to it {when}, after these "
+        f"messages expire ({end:%Y-%m-%d %H:%M} UTC, --expires {typed}): those not sent by "
+        f"then expire unsent; give a longer --expires (at most 365d), or queue fewer",
+        err=True,
+    )
 
 
 def _read_eml(path: Path) -> bytes:

@@ -156,6 +156,35 @@ def status(
     }
 
 
+def target_finish(
+    ledger: Ledger,
+    *,
+    mailbox: str | None = None,
+    pool: str | None = None,
+    at: dt.datetime | None = None,
+) -> tuple[str, dt.date | None]:
+    """The target (``pool``, else ``mailbox``) as 'queue status' names it, and the first day
+    by which the plan will have sent everything waiting for it (None: not within the plan's
+    horizon, or no mailbox to send it)."""
+    from warmup import api
+
+    at = at or now_utc()
+    if pool is not None:
+        found = ledger.pool(pool)
+        label, members = f"pool {found.name}", [m.address for m in found.members]
+        mine = [r for r in ledger.outbox_waiting() if r["pool_id"] == found.id]
+    else:
+        box = ledger.mailbox(str(mailbox))
+        label, members = f"mailbox {box.address}", [box.address]
+        mine = [
+            r for r in ledger.outbox_waiting() if r["pool_id"] is None and r["mailbox_id"] == box.id
+        ]
+    total = sum(int(r["recipients"] or 0) for r in mine)
+    if not members or not total:
+        return label, None
+    return label, api.volume_date(ledger, members, total, at)[0]
+
+
 def _ahead(ledger: Ledger, only: int | None) -> dict[tuple[str | None, tuple[str, int]], int]:
     """Per campaign and target, the recipients waiting for the target up to and including
     the campaign's last waiting message, in the order workers claim them: what goes out before
