@@ -188,3 +188,47 @@ def test_queue_add_says_when_the_plan_cannot_send_the_messages_before_they_expir
     res = cli("queue", "add", "--mailbox", BOX, "--expires", "300d", "--campaign", "small",
               "--csv", str(leads(tmp_path / "b.csv", 2, start=1000)), "--template", tpl)  # fmt: skip
     assert (res.returncode, res.stderr) == (0, ""), res.stderr
+
+
+def test_queue_status_says_a_campaign_expires_before_the_plan_is_done_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'queue status' gave a campaign of 300 at 50 a day, queued to expire in 2 days, DONE BY
+    in 6 days: a day it never reaches, its messages expired by then."""
+    from warmup.outbox.status import status
+
+    monkeypatch.setenv("WARMUP_DB", str(tmp_path / "l.db"))
+    ledger = open_ledger()
+    policy = policy_file(tmp_path / "flat.toml", daily=50)
+    api.add_mailbox(ledger, BOX, "exmail", timezone="Etc/UTC", policy=str(policy))
+    at = dt.datetime.now(dt.UTC)  # 'queue status' asks at its own now: a flat 50 any hour
+    day = at.date()
+    outbox = Outbox(ledger)
+    msgs = [_plain(f"s{i}@example.com") for i in range(300)]
+    outbox.add_many(msgs, mailbox=BOX, campaign="short", now=at, expires=dt.timedelta(days=2))
+    outbox.add(
+        _plain("x@example.com"), mailbox=BOX, campaign="long", now=at, expires=dt.timedelta(days=30)
+    )
+    got = {c["campaign"]: c for c in status(ledger, at=at)["campaigns"]}
+    short, long = got["short"], got["long"]
+    ends = at + dt.timedelta(days=2)
+    # 300 at 50 a day: the sixth day, 4 days after they expire; the one behind them the seventh
+    assert (short["finish"], short["expires"]) == (
+        str(day + dt.timedelta(days=5)),
+        ends.isoformat(),
+    )
+    assert short["expires_first"] is True
+    assert (long["finish"], long["expires_first"]) == (str(day + dt.timedelta(days=6)), False)
+    ledger.close()
+    table = cli("queue", "status").stdout.splitlines()
+    assert table[2].split() == [
+        "short",
+        "0",
+        "300",
+        "0",
+        "0",
+        "0",
+        "0",
+        "expires",
+        str(ends.date()),
+    ]

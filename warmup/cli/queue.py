@@ -429,7 +429,11 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> None:
                 c["failed"],
                 c["unknown"],
                 c["cancelled"],
-                "done" if c["finished"] else c["finish"] or "not within 2 years",
+                "done"
+                if c["finished"]
+                else f"expires {c['expires'][:10]}"
+                if c["expires_first"]
+                else c["finish"] or "not within 2 years",
             ]
             for c in data["campaigns"]
         ],

@@ -970,8 +970,8 @@ class OutboxStore:
 
     def outbox_waiting(self) -> list[dict[str, Any]]:
         """The waiting (queued or sending) messages in groups of one campaign, target
-        (``pool_id``, else ``mailbox_id``) and ``next_attempt_at``, with ``recipients`` and the
-        group's ``last`` id: enough to tell what a target's queue holds ahead of a campaign's
+        (``pool_id``, else ``mailbox_id``) and ``next_attempt_at``, with ``recipients``, the
+        group's ``last`` id and its latest ``expires`` (``expires_at``): enough to tell what a target's queue holds ahead of a campaign's
         last message in the order workers claim them (``next_attempt_at``, then ``id``). A
         file queued at once is one group, however many rows it had."""
         o = OUTBOX.c
@@ -984,6 +984,7 @@ class OutboxStore:
                 o.next_attempt_at,
                 sa.func.max(o.id).label("last"),
                 sa.func.sum(o.rcpt_count).label("recipients"),
+                sa.func.max(o.expires_at).label("expires"),
             )
             .where(o.state.in_(("queued", "sending")))
             .group_by(o.campaign, o.pool_id, box, o.next_attempt_at)

@@ -68,7 +68,7 @@ def status(
                 key = (row["campaign"], target)
                 due[key] = max(due.get(key, row["due"]), row["due"])
     # per campaign and target, the recipients waiting up to its last message, in claim order
-    ahead = _ahead(ledger, only)
+    ahead, expiry = _ahead(ledger, only)
     plan: dict[tuple[str, int], dt.date | None] = {}  # the plan's finish, from now on
     # the plan's finish of each campaign's share of a target's queue, from now on
     plan_of: dict[tuple[str | None, tuple[str, int]], dt.date | None] = {}
@@ -89,6 +89,7 @@ def status(
         return starts[target, when]
 
     members_of: dict[tuple[str, int], list[str]] = {}
+    zones = {m.address: m.timezone for p in pools.values() for m in p.members}  # + mailboxes
     targets = []
     for target, recipients in sorted(waiting.items()):
         kind, ident = target
@@ -97,6 +98,8 @@ def status(
         else:
             address = names.get(ident)
             label, members = f"mailbox {address or '#' + str(ident)}", [address] if address else []
+            if address and address not in zones:
+                zones[address] = ledger.mailbox(address).timezone
         members_of[target] = members
         mine = {c: n for (c, t), n in ahead.items() if t == target}
         dates = (
@@ -124,6 +127,13 @@ def status(
             for t in targets_of.get(name, ())
         ]
         done = None if not days or None in days else max(d for d in days if d is not None)
+        ends = max((e for (n, _), e in expiry.items() if n == name), default=None)
+        # the plan sends its last message after a day by which every one has expired
+        late = any(
+            day is None or day > _local_date(expiry[name, t], members_of.get(t, []), zones)
+            for t, day in zip(targets_of.get(name, ()), days, strict=True)
+            if (name, t) in expiry
+        )
         out_campaigns.append(
             {
                 "campaign": name,
@@ -133,6 +143,8 @@ def status(
                 "total": sum(c[s] for s in OUTBOX_STATES),
                 "finish": done.isoformat() if done else None,
                 "finished": not days,
+                "expires": ends.isoformat() if ends else None,  # its last waiting message's
+                "expires_first": late,  # its waiting messages expire before the plan sends them
             }
         )
     out_senders = [
@@ -185,10 +197,14 @@ def target_finish(
     return label, api.volume_date(ledger, members, total, at)[0]
 
 
-def _ahead(ledger: Ledger, only: int | None) -> dict[tuple[str | None, tuple[str, int]], int]:
+Key = tuple[str | None, tuple[str, int]]  # a campaign and a target
+
+
+def _ahead(ledger: Ledger, only: int | None) -> tuple[dict[Key, int], dict[Key, dt.datetime]]:
     """Per campaign and target, the recipients waiting for the target up to and including
     the campaign's last waiting message, in the order workers claim them: what goes out before
-    the campaign is done (``only``: that pool's messages)."""
+    the campaign is done (``only``: that pool's messages); and when its last waiting message
+    expires."""
     queues: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for row in ledger.outbox_waiting():
         if only is not None and row["pool_id"] != only:
@@ -199,13 +215,24 @@ def _ahead(ledger: Ledger, only: int | None) -> dict[tuple[str | None, tuple[str
             else ("mailbox", row["mailbox_id"])
         )
         queues.setdefault(target, []).append(row)
-    ahead: dict[tuple[str | None, tuple[str, int]], int] = {}
+    ahead: dict[Key, int] = {}
+    expiry: dict[Key, dt.datetime] = {}
     for target, groups in queues.items():
         total = 0
         for g in sorted(groups, key=lambda g: (g["next_attempt_at"], g["last"])):
             total += int(g["recipients"] or 0)
             ahead[g["campaign"], target] = total  # the campaign's latest group is its last
-    return ahead
+            key = (g["campaign"], target)
+            expiry[key] = max(expiry.get(key, g["expires"]), g["expires"])
+    return ahead, expiry
+
+
+def _local_date(at: dt.datetime, members: list[str], zones: dict[str, str]) -> dt.date:
+    """The day ``at`` falls on for the target's mailboxes (the latest of their days)."""
+    from warmup.ledger.values import local_day
+
+    days = [local_day(at, zones[m]) for m in members if m in zones]
+    return max(days) if days else at.date()
 
 
 def _last(a: dt.date | None, b: dt.date | None) -> dt.date | None:
