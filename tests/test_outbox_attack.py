@@ -232,3 +232,21 @@ def test_queue_status_says_a_campaign_expires_before_the_plan_is_done_with_it(
         "expires",
         str(ends.date()),
     ]
+
+
+def test_run_once_sends_a_message_left_with_others_after_a_suppressed_recipient(
+    sink, ssl_cert_env, tmp_path, password
+):  # type: ignore[no-untyped-def]
+    """A message to two recipients, one suppressed after it was queued: 'run --once' dropped
+    that one and put the message back due a moment later, after the pass's start, so the pass
+    ended ('Done: 1 queued') and the other recipient waited for the next cron run."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    msg = _plain("ok@example.com")
+    msg.replace_header("To", "ok@example.com, gone@example.com")
+    Outbox(open_ledger()).add(msg, pool="P")
+    assert cli("suppress", "add", "gone@example.com", "--reason", "asked").returncode == 0
+    res = cli("run", "--once", "--no-sync")
+    assert res.returncode == 0, res.stderr
+    assert "Done: 1 queued, 1 sent." in res.stdout, res.stdout  # put back, then sent
+    assert [m.rcpt_tos for m in sink.messages] == [("ok@example.com",)]
+    assert json.loads(cli("queue", "list", "--json").stdout)[0]["state"] == "sent"

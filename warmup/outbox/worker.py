@@ -746,8 +746,11 @@ class Worker:
                 left = [r for r in rcpts if r not in exc.recipients]
                 self.log(f"{_stamp(now)} suppressed #{msg.id}: {', '.join(exc.recipients)}")
                 if left:
+                    # fewer recipients: due as it was, so this pass sends it to the others
+                    # (not the next cron run); else after the pass, never claimed in a loop
+                    due = min(now, msg.next_attempt_at) if len(left) < len(rcpts) else now
                     return self._settle(
-                        msg, "queued", reply=str(exc), recipients=left, next_attempt_at=now
+                        msg, "queued", reply=str(exc), recipients=left, next_attempt_at=due
                     )
                 return self._settle(msg, "cancelled", reply=str(exc))
             except DuplicateSend:
