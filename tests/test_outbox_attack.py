@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -250,3 +251,35 @@ def test_run_once_sends_a_message_left_with_others_after_a_suppressed_recipient(
     assert "Done: 1 queued, 1 sent." in res.stdout, res.stdout  # put back, then sent
     assert [m.rcpt_tos for m in sink.messages] == [("ok@example.com",)]
     assert json.loads(cli("queue", "list", "--json").stdout)[0]["state"] == "sent"
+
+
+def test_not_before_9am_is_the_mailboxs_day_and_a_bare_9_is_refused(tmp_path: Path) -> None:
+    """'--not-before 9am' (or 9:30pm, T09:00) was read on this machine's date, a day off in a
+    mailbox's zone across midnight from it, and '--not-before 9' as the 9th of the month."""
+    now = dt.datetime.now(dt.UTC)
+    # a zone whose date is not this machine's (UTC), at a time the typed one is still ahead
+    zone, typed, at = (
+        ("Etc/GMT-14", "9am", dt.time(9))
+        if now.hour >= 10
+        else ("Etc/GMT+12", "9:30pm", dt.time(21, 30))
+    )
+    assert cli("mailbox", "add", BOX, "--provider", "exmail", "--timezone", zone).returncode == 0
+    tpl, csv = str(template(tmp_path / "t.toml")), str(leads(tmp_path / "l.csv", 1))
+    res = cli(
+        "queue", "add", "--mailbox", BOX, "--not-before", typed, "--csv", csv, "--template", tpl
+    )
+    assert res.returncode == 0, res.stderr
+    local = now.astimezone(ZoneInfo(zone))
+    want = dt.datetime.combine(local.date(), at, ZoneInfo(zone))
+    want += dt.timedelta(days=1) if want < local else dt.timedelta()
+    (got,) = json.loads(cli("queue", "list", "--json").stdout)
+    assert dt.datetime.fromisoformat(got["not_before"]) == want
+    for bare in ("9", "21"):
+        res = cli(
+            "queue", "add", "--mailbox", BOX, "--not-before", bare, "--csv", csv, "--template", tpl
+        )
+        assert (res.returncode, res.stderr) == (
+            64,
+            f"Error: --not-before: '{bare}' could be a day of the month or an hour; write the "
+            f"time ({int(bare):02d}:00) or the date ({now:%Y-%m}-{int(bare):02d})\n",
+        )

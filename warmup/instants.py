@@ -96,6 +96,16 @@ def read_instant(
             "(2026-11-03, 2026/11/3)",
             text=text,
         )
+    if _BARE_NUMBER.fullmatch(text):
+        n, month = int(text), now_utc().strftime("%Y-%m")
+        raise InvalidField(
+            field,
+            "{field}: {text!r} could be a day of the month or an hour; write the time "
+            "({n:02d}:00) or the date ({month}-{n:02d})",
+            text=text,
+            n=n,
+            month=month,
+        )
     distinct = set(zones)
     zone, machine = None, False
     try:
@@ -194,7 +204,12 @@ def _unix_time(field: str, text: str) -> InvalidField | None:
     )
 
 
-_TIME_ALONE = re.compile(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*")  # 09:00, 9:00:30.5
+# 09:00, 9:00:30.5, T09:00, 9am, 9:30 p.m.: a time of day, on the mailboxes' day
+_TIME_ALONE = re.compile(
+    r"\s*T?(\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?(\s*[ap]\.?m\.?)?|\d{1,2}\s*[ap]\.?m\.?)\s*",
+    re.IGNORECASE,
+)
+_BARE_NUMBER = re.compile(r"\s*\d{1,2}\s*")  # 9: the 9th (pendulum's reading) or 09:00?
 
 _DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
 
