@@ -220,6 +220,10 @@ def test_queue_status_says_a_campaign_expires_before_the_plan_is_done_with_it(
     )
     assert short["expires_first"] is True
     assert (long["finish"], long["expires_first"]) == (str(day + dt.timedelta(days=6)), False)
+    from warmup.outbox.view import snapshot  # the live view of 'warmup run' says so too
+
+    shown = {c["campaign"]: c["finish"] for c in snapshot(ledger, at)["campaigns"]}
+    assert shown == {"short": f"expires {ends.date()}", "long": long["finish"]}
     ledger.close()
     table = cli("queue", "status").stdout.splitlines()
     assert table[2].split() == [

@@ -86,7 +86,8 @@ def snapshot(
             "sent": c["sent"],
             "queued": sum(c[s] for s in WAITING),
             "failed": c["failed"],
-            "finish": c["finish"],
+            # as 'queue status' says it: a campaign expiring before the plan sends it, so
+            "finish": f"expires {c['expires'][:10]}" if c["expires_first"] else c["finish"],
         }
         for c in status(ledger, now, pool)["campaigns"]
     ]
