@@ -287,3 +287,21 @@ def test_not_before_9am_is_the_mailboxs_day_and_a_bare_9_is_refused(tmp_path: Pa
             f"Error: --not-before: '{bare}' could be a day of the month or an hour; write the "
             f"time ({int(bare):02d}:00) or the date ({now:%Y-%m}-{int(bare):02d})\n",
         )
+
+
+def test_a_pool_named_in_another_case_is_pointed_at_not_to_be_created_again(
+    tmp_path: Path,
+) -> None:
+    """'queue add --pool outreach' with pool 'Outreach' said "create it with 'warmup pool add
+    outreach ADDRESS...'": a second pool, a case apart, its queue sent by no 'run --pool'."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    assert cli("pool", "add", "Outreach", BOX).returncode == 0
+    tpl, csv = str(template(tmp_path / "t.toml")), str(leads(tmp_path / "l.csv", 1))
+    res = cli("queue", "add", "--pool", "outreach", "--csv", csv, "--template", tpl)
+    assert (res.returncode, res.stderr) == (
+        64,
+        "Error: pool 'outreach' not found; pool names are case-sensitive: did you mean "
+        "'Outreach'?\n",
+    )
+    res = cli("queue", "add", "--pool", "other", "--csv", csv, "--template", tpl)
+    assert res.stderr.endswith("create it with 'warmup pool add other ADDRESS...'\n")

@@ -316,7 +316,17 @@ class OutboxStore:
             else None
         )
         if r is None:
-            raise PoolNotFound(name)
+            other = (
+                conn.execute(
+                    sa.select(POOL.c.name)
+                    .where(sa.func.lower(POOL.c.name) == name.lower())
+                    .order_by(POOL.c.name)
+                    .limit(1)
+                ).scalar()
+                if name.isascii()
+                else None
+            )
+            raise PoolNotFound(name, other)
         members = tuple(
             MailboxRow(*m)
             for m in conn.execute(

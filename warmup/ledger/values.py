@@ -318,7 +318,7 @@ _POOL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 class PoolNotFound(NotFound):
     """No pool with this name (exit 64)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, other_case: str | None = None) -> None:
         undecoded = next((c for c in name if "\udc80" <= c <= "\udcff"), None)
         # argv's bytes that are not UTF-8, as bytes: '\xff', not Python's '\udcff'
         shown = re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", repr(name))
@@ -334,6 +334,8 @@ class PoolNotFound(NotFound):
                 "no pool has such a name (letters, digits, '.', '_' and '-'); the pools are "
                 "in 'warmup pool list'"
             )
+        elif other_case is not None:  # 'create it' made a second pool a case apart
+            why = f"pool names are case-sensitive: did you mean {other_case!r}?"
         else:
             why = f"create it with 'warmup pool add {shlex.quote(name)} ADDRESS...'"
         super().__init__(f"pool {shown} not found; {why}")
