@@ -305,3 +305,30 @@ def test_a_pool_named_in_another_case_is_pointed_at_not_to_be_created_again(
     )
     res = cli("queue", "add", "--pool", "other", "--csv", csv, "--template", tpl)
     assert res.stderr.endswith("create it with 'warmup pool add other ADDRESS...'\n")
+
+
+def test_an_overflow_login_without_a_keyring_takes_its_password_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a server without a keyring, 'pool overflow P --user api' could not be configured at
+    all (exit 78), though the worker reads the password from WARMUP_OVERFLOW_PASSWORD; and the
+    error told to use WARMUP_PASSWORD or --password-command, which the channel never reads."""
+    monkeypatch.delenv("WARMUP_OVERFLOW_PASSWORD", raising=False)
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    assert cli("pool", "add", "P", BOX).returncode == 0
+    args = ["pool", "overflow", "P", "--host", "127.0.0.1", "--security", "none", "--port", "2525"]
+    res = cli(*args, "--user", "api", stdin="s3cret\n")  # the tests' keyring: none
+    assert res.returncode == 78, res.stderr
+    assert res.stderr == (
+        "Error: no system keyring is available on this machine; nothing stored: set "
+        "WARMUP_OVERFLOW_PASSWORD in the environment of 'warmup run' (and of this command, "
+        "which then stores nothing)\n"
+    )
+    assert json.loads(cli("pool", "list", "--json").stdout)[0]["overflow"] is None
+    res = cli(*args, "--user", "api", env={"WARMUP_OVERFLOW_PASSWORD": "s3cret"})
+    assert (res.returncode, res.stdout) == (
+        0,
+        "Pool P: overflow channel 127.0.0.1:2525 (none, user api); password from "
+        "WARMUP_OVERFLOW_PASSWORD, nothing stored.\n",
+    ), res.stderr
+    assert "s3cret" not in res.stdout + res.stderr

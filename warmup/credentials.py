@@ -73,26 +73,29 @@ def stores_plaintext(backend: Any) -> bool:
     return any("plaintext" in n for n in names) or scheme.startswith("no encr")
 
 
-def store_password(address: str, password: str) -> str:
+def store_password(address: str, password: str, fix: str = "") -> str:
     """Store ``password`` in the system keyring; returns the backend's name.
 
-    :class:`ConfigError` if the keyring is missing, refuses, or would not encrypt it.
+    :class:`ConfigError` if the keyring is missing, refuses, or would not encrypt it (``fix``:
+    what to do instead, when not a mailbox's WARMUP_PASSWORD or --password-command).
     """
     if not password:
         raise ConfigError("empty password: nothing stored")
-    return store_secret(SERVICE, address, _ascii(password, "standard input"))
+    return store_secret(SERVICE, address, _ascii(password, "standard input"), fix)
 
 
-def store_secret(service: str, user: str, secret: str) -> str:
+def store_secret(service: str, user: str, secret: str, fix: str = "") -> str:
     """Store ``secret`` under ``service``/``user`` in an encrypting system keyring; returns the
-    backend's name (:class:`ConfigError` if there is none, or it refuses)."""
-    keyring = _keyring(_STORE_FIX)
+    backend's name (:class:`ConfigError` if there is none, or it refuses; ``fix``: as for
+    :func:`store_password`)."""
+    fix = fix or _STORE_FIX
+    keyring = _keyring(fix)
     target = _writer(keyring.get_keyring())
     if stores_plaintext(target):
         raise ConfigError(
             f"the keyring backend {backend_name(target)} keeps passwords unencrypted in a file; "
             f"use an encrypting keyring (Secret Service, KWallet, macOS Keychain, Windows "
-            f"Credential Locker), or {_STORE_FIX}"
+            f"Credential Locker), or {fix}"
         )
     try:
         keyring.set_password(service, user, secret)

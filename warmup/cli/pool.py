@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -167,7 +168,8 @@ def overflow(
     """Give pool NAME an overflow SMTP channel (an ESP relay) for its bulk messages
     ('queue add --bulk'): used only once every member's quota of the day is used; its sends
     never count as warm-up volume. With --user, the password is read from the terminal without
-    echo (or one line of standard input) into the system keyring, never the ledger or argv.
+    echo (or one line of standard input) into the system keyring, never the ledger or argv;
+    with WARMUP_OVERFLOW_PASSWORD set, nothing is read or stored (the worker reads it there).
 
     \b
     Example:
@@ -187,12 +189,26 @@ def overflow(
         raise UsageError("give --host HOST (or --off to remove the overflow channel)")
     found = ledger.pool(name)
     channel.check(host, port, security, user)
-    if user:
+    # The worker takes the password from the environment first: set there (a server without
+    # a keyring), nothing is read or stored, and the channel can still be configured.
+    from_env = bool(user and os.environ.get(channel.PASSWORD_ENV))
+    if user and not from_env:
         prompt = f"Password of {user} on {host}"
         secret = read_password(prompt)
-        where = credentials.store_password(channel.keyring_user(found.name), secret)
+        where = credentials.store_password(
+            channel.keyring_user(found.name),
+            secret,
+            fix=f"nothing stored: set {channel.PASSWORD_ENV} in the environment of 'warmup "
+            f"run' (and of this command, which then stores nothing)",
+        )
     got = channel.configure(ledger, found.name, host, port, security, user)
-    stored = f"; password stored in the keyring {where}" if user else ""
+    stored = (
+        f"; password from {channel.PASSWORD_ENV}, nothing stored"
+        if from_env
+        else f"; password stored in the keyring {where}"
+        if user
+        else ""
+    )
     click.echo(f"Pool {got.name}: overflow channel {overflow_text(got)}{stored}.")
 
 
