@@ -332,3 +332,25 @@ def test_an_overflow_login_without_a_keyring_takes_its_password_from_the_environ
         "WARMUP_OVERFLOW_PASSWORD, nothing stored.\n",
     ), res.stderr
     assert "s3cret" not in res.stdout + res.stderr
+
+
+def test_queue_list_cut_short_suggests_only_the_filters_not_given() -> None:
+    """'queue list --state queued' cut at --limit said "--campaign and --state narrow them":
+    --state was given already."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    outbox = Outbox(open_ledger())
+    outbox.add_many([_plain(f"r{i}@example.com") for i in range(3)], mailbox=BOX, campaign="c")
+    tail = {
+        (): "--campaign and --state narrow them.",
+        ("--state", "queued"): "--campaign narrows them.",
+        ("--campaign", "c"): "--state narrows them.",
+        ("--campaign", "c", "--state", "queued"): "--limit 0 shows all.",
+    }
+    for args, says in tail.items():
+        res = cli("queue", "list", "--limit", "1", *args)
+        assert (
+            res.stderr
+            == "Showing the first 1 message (oldest first) of 3; "
+            + (says if says.startswith("--limit") else f"--limit 0 shows all, {says}")
+            + "\n"
+        ), res.stderr

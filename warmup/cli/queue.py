@@ -271,10 +271,16 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
             if (campaign is None or c["campaign"] == campaign)
             and (state is None or c["state"] == state)
         )
-        narrow = "--state narrows them" if campaign else "--campaign and --state narrow them"
+        # the filters not given yet (both given: suggesting one again sent the user in circles)
+        left = [f for f, given in (("--campaign", campaign), ("--state", state)) if not given]
+        narrow = (
+            f", {' and '.join(left)} {'narrows' if len(left) == 1 else 'narrow'} them"
+            if left
+            else ""
+        )
         click.echo(
             f"Showing the first {limit} {'message' if limit == 1 else 'messages'} (oldest first) "
-            f"of {total}; --limit 0 shows all, {narrow}.",
+            f"of {total}; --limit 0 shows all{narrow}.",
             err=True,
         )
     names, pools = _names(ledger)
