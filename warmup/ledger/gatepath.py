@@ -257,14 +257,16 @@ class GateSession(ABC):
             raise DuplicateSend(rcpt, message_id, outcome, unsent=unsent)
         return reuse, aside
 
-    def _memo_to_keep(self, decision: Decision, rows: GateRows) -> WalkState | None:
+    def _memo_to_keep(self, decision: Decision, read: WalkState | None) -> WalkState | None:
+        """The decision's walk memo when it is newer than the one the reservation ``read``
+        and covers only days over everywhere it must."""
         m = decision.memo
-        if m is None or m.upto >= self.ledger.real_today(self.box.timezone):
+        if m is None or (read is not None and read.upto >= m.upto):
+            return None  # the common case first: the memo read is the decision's
+        if m.upto >= self.ledger.real_today(self.box.timezone):
             return None
         if self.policy.domain_cap and m.upto > self.ledger.real_today(EARLIEST_ZONE):
             return None  # a day it covers is not over in every zone yet (EARLIEST_ZONE)
-        if rows.memo is not None and rows.memo.upto >= m.upto:
-            return None
         return m
 
     def sent(self, ids: Sequence[int], at: dt.datetime) -> None:

@@ -321,7 +321,7 @@ class PostgresGate(GateSession):
                     rows,
                     source,
                     aside if refusal is None else None,
-                    self._memo_to_keep(decision, rows),
+                    self._memo_to_keep(decision, rows.memo),
                 )
             except BaseException:
                 self._abort()

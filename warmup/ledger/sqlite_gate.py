@@ -237,6 +237,9 @@ class SQLiteGate(GateSession):
     ) -> None:
         super().__init__(ledger, box, policy, expiry)
         self._raw: sqlite3.Connection | None = None  # one connection for this gate's transactions
+        self._cur: sqlite3.Cursor | None = None
+        self._sql: dict[int, str] = {}  # _message_rows's statement by the number of recipients
+        self._counts_domains = policy.domain_cap or policy.recipient_caps
         self._fixed: tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None = None
         self._seen: _Seen | None = None
         self._bumped_rev = False
@@ -260,123 +263,162 @@ class SQLiteGate(GateSession):
         source: str = "gate",
         claim: Claim | None = None,
     ) -> tuple[list[int], dt.datetime]:
-        if self._raw is None:
-            self._raw = self._connect()
+        # The transaction runs on the sqlite3 connection itself, as the PostgreSQL path does on
+        # psycopg's: SQLAlchemy's transaction bookkeeping cost more than the statements. One
+        # cursor for the gate's life, errors mapped inline (a context manager per reservation
+        # was a measurable share of its Python).
+        try:
+            if self._raw is None:
+                self._raw = self._connect()
+                self._cur = self._raw.cursor()
+            return self._reserve(recipients, message_id, decide, clock, source, claim)
+        except sqlite3.OperationalError as exc:
+            raise storage_error(exc, self.ledger.where) from None
+
+    def _reserve(
+        self,
+        recipients: Sequence[str],
+        message_id: str,
+        decide: Decide,
+        clock: Callable[[], dt.datetime],
+        source: str,
+        claim: Claim | None,
+    ) -> tuple[list[int], dt.datetime]:
         box = self.box
         pending = list(self._deferred)
         refusal: Exception | None = None
         ids: list[int] = []
-        # The transaction runs on the sqlite3 connection itself, as the PostgreSQL path does on
-        # psycopg's: SQLAlchemy's transaction bookkeeping cost more than the statements.
         seen, self._seen = self._seen, None  # kept again only once this one commits
         self._bumped_rev = False
-        raw = self._raw
-        with _errors(self.ledger.where):
-            cur = raw.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                if pending:
-                    cur.executemany(_SETTLE_SENT, [(ts(at), sid, box.id) for sid, at in pending])
-                version = cur.execute("PRAGMA data_version").fetchone()[0]
-                now = clock()  # under the lock: reservations are stamped in order
-                if self._expire_due(now):
-                    cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
-                today = local_day(now, box.timezone)
-                if seen is not None and seen.holds(version, now, today):
-                    # Nobody else committed: the kept rows and this message's own.
-                    r = seen.rows
-                    rows = GateRows(
-                        r.rev,
-                        r.cap,
-                        r.started,
-                        r.memo,
-                        r.days,
-                        seen.last,
-                        r.events,
-                        *self._per_message(cur, recipients, message_id, now, today),
-                        domain_days=r.domain_days,
-                        stamp=r.stamp,
-                    )
-                    hist = self._kept_history(seen, rows)
-                else:
-                    seen = None
-                    rows, horizon = self._read(cur, recipients, message_id, now, today)
-                    hist = self._history(rows, now, today)
-                decision = decide(hist, rows.suppressed, now, rows.rev)
-                refusal = decision.refusal
-                if refusal is None and claim is not None:
-                    held = cur.execute(_CLAIMED, (claim.message, claim.worker)).fetchone()
-                    if held is None:
-                        refusal = ClaimLost(claim)
-                if refusal is None:
-                    try:
-                        ids = self._write(cur, recipients, message_id, now, rows, source, today)
-                    except Exception as exc:  # DuplicateSend: nothing was written
-                        if not isinstance(exc, WarmupError):
-                            raise
-                        refusal = exc
-                memo = self._memo_to_keep(decision, rows)
-                if memo is not None:
-                    cur.execute(
-                        _KEEP_MEMO,
-                        (
-                            box.id,
-                            memo.upto.isoformat(),
-                            rows.rev,
-                            stamped(self.policy.inputs, rows.stamp),
-                            memo.to_json(),
-                        ),
-                    )
-            except BaseException:
-                if raw.in_transaction:
-                    raw.execute("ROLLBACK")
-                raise
-            raw.execute("COMMIT")
+        raw, cur = self._raw, self._cur
+        assert raw is not None and cur is not None
+        keys = [f"{message_id}|{r}" for r in recipients]
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            if pending:
+                cur.executemany(_SETTLE_SENT, [(ts(at), sid, box.id) for sid, at in pending])
+            now = clock()  # under the lock: reservations are stamped in order
+            if self._expire_due(now):
+                cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
+            version, bad, slots = self._message_rows(cur, recipients, keys)  # slots as expired
+            today = local_day(now, box.timezone)
+            domains = self._domains(cur, recipients, today) if self._counts_domains else None
+            if seen is not None and seen.holds(version, now, today):
+                # Nobody else committed: the kept rows and this message's own.
+                rows = None
+                memo, rev = seen.rows.memo, seen.rows.rev
+                hist = self._kept_history(seen, domains)
+            else:
+                seen = None
+                rows, horizon = self._read(cur, bad, slots, domains, now, today)
+                memo, rev = rows.memo, rows.rev
+                hist = self._history(rows, now, today)
+            decision = decide(hist, bad, now, rev)
+            refusal = decision.refusal
+            if refusal is None and claim is not None:
+                held = cur.execute(_CLAIMED, (claim.message, claim.worker)).fetchone()
+                if held is None:
+                    refusal = ClaimLost(claim)
+            if refusal is None:
+                try:
+                    ids = self._write(cur, recipients, keys, message_id, now, slots, source, today)
+                except Exception as exc:  # DuplicateSend: nothing was written
+                    if not isinstance(exc, WarmupError):
+                        raise
+                    refusal = exc
+            kept = self._memo_to_keep(decision, memo)
+            if kept is not None:
+                stamp = seen.rows.stamp if seen is not None else rows.stamp if rows else None
+                cur.execute(
+                    _KEEP_MEMO,
+                    (
+                        box.id,
+                        kept.upto.isoformat(),
+                        rev,
+                        stamped(self.policy.inputs, stamp),
+                        kept.to_json(),
+                    ),
+                )
+        except BaseException:
+            if raw.in_transaction:
+                raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
         # Committed (deferred settlements included) even when the message is refused.
         del self._deferred[: len(pending)]
-        if memo is None and not self._bumped_rev and self._can_keep:
+        if kept is None and not self._bumped_rev and self._can_keep:
             if seen is not None:
                 seen.took(now, len(ids))
                 self._seen = seen
-            else:
+            elif rows is not None:
                 self._seen = _Seen.after(version, now, today, rows, hist, horizon, len(ids))
         if refusal is not None:
             raise refusal
         return ids, now
 
-    def _kept_history(self, seen: _Seen, rows: GateRows) -> History:
+    def _message_rows(
+        self, cur: sqlite3.Cursor, recipients: Sequence[str], keys: list[str]
+    ) -> tuple[int, dict[str, str], dict[str, tuple[int, str]]]:
+        """``PRAGMA data_version``, the suppressed recipients and the earlier slots for this
+        Message-ID, in one statement (each statement is a measurable share of a reservation)."""
+        version = 0
+        bad: dict[str, str] = {}
+        slots: dict[str, tuple[int, str]] = {}
+        sql = self._sql.get(len(recipients))
+        if sql is None:
+            marks = ",".join("?" * len(recipients))
+            sql = self._sql[len(recipients)] = (
+                "SELECT 2, NULL, data_version, NULL FROM pragma_data_version "
+                f"UNION ALL SELECT 0, address, kind, reason FROM suppression "
+                f"WHERE address IN ({marks}) UNION ALL SELECT 1, recipient, id, outcome "
+                f"FROM send WHERE mailbox_id = ? AND key IN ({marks})"
+            )
+        for which, rcpt, a, b in cur.execute(sql, (*recipients, self.box.id, *keys)):
+            if which == 1:
+                slots[rcpt] = (a, b)
+            elif which == 0:
+                bad[rcpt] = f"{a}: {b}" if b else a
+            else:
+                version = a
+        return version, bad, slots
+
+    def _kept_history(
+        self, seen: _Seen, domains: tuple[int | None, dict[str, int] | None] | None
+    ) -> History:
         """The engine's view from the kept rows: the same objects for the days before today and
         the events, today's counts as this gate's commits left them."""
-        p, box = self.policy, self.box
+        p, box, r = self.policy, self.box, seen.rows
         c = seen.today_row
+        domain_sent, per_domain = domains or (None, None)
         return History(
             box.address,
             box.timezone,
             (*seen.past, c) if c is not None else seen.past,
             seen.events,
-            rows.last,
-            rows.cap,
+            seen.last,
+            r.cap,
             p.provider_ceiling,
             p.provider_min_interval,
-            rows.started,
-            rows.domain_sent,
-            rows.memo,
-            rows.recipient_domains or {},
-            domain_days=rows.domain_days or {},
+            r.started,
+            domain_sent,
+            r.memo,
+            per_domain or {},
+            domain_days=r.domain_days or {},
         )
 
     def _read(
         self,
         cur: sqlite3.Cursor,
-        recipients: Sequence[str],
-        message_id: str,
+        bad: dict[str, str],
+        slots: dict[str, tuple[int, str]],
+        domains: tuple[int | None, dict[str, int] | None] | None,
         now: dt.datetime,
-        today: dt.date | None = None,
+        today: dt.date,
     ) -> tuple[GateRows, dt.datetime | None]:
-        """Step 4's rows, and the first send stamped after ``now`` + CLOCK_SKEW (None: none)."""
+        """Step 4's rows (with this message's own, read by :meth:`_message_rows` and
+        :meth:`_domains`), and the first send stamped after ``now`` + CLOCK_SKEW (None: none)."""
         box, p = self.box, self.policy
         tz = box.timezone
-        today = today or local_day(now, tz)
         row = cur.execute(_MEMO, (box.id,)).fetchone()
         if row is None:  # removed (by another process) since this gate opened
             raise MailboxNotFound(box.address)
@@ -420,7 +462,9 @@ class SQLiteGate(GateSession):
             days,
             parse_ts(last),
             events,
-            *self._per_message(cur, recipients, message_id, now, today),
+            bad,
+            slots,
+            *(domains or (None, None)),
             domain_days=self._domain_days(cur, memo, today) if p.domain_cap else None,
             stamp=stamp,
         )
@@ -438,32 +482,6 @@ class SQLiteGate(GateSession):
                 DOMAIN_DAYS, (domain, box.id, since_of(memo), today.isoformat())
             )
         }
-
-    def _per_message(
-        self,
-        cur: sqlite3.Cursor,
-        recipients: Sequence[str],
-        message_id: str,
-        now: dt.datetime,
-        today: dt.date,
-    ) -> tuple[dict[str, str], dict[str, tuple[int, str]], int | None, dict[str, int] | None]:
-        """What depends on this message: suppressed recipients and earlier slots for this
-        Message-ID (one statement), the domain counts the policy caps."""
-        box = self.box
-        marks = ",".join("?" * len(recipients))
-        bad: dict[str, str] = {}
-        slots: dict[str, tuple[int, str]] = {}
-        for which, rcpt, a, b in cur.execute(
-            f"SELECT 0, address, kind, reason FROM suppression WHERE address IN ({marks}) "
-            f"UNION ALL SELECT 1, recipient, id, outcome FROM send WHERE mailbox_id = ? "
-            f"AND key IN ({marks})",
-            (*recipients, box.id, *(f"{message_id}|{r}" for r in recipients)),
-        ):
-            if which:
-                slots[rcpt] = (a, b)
-            else:
-                bad[rcpt] = f"{a}: {b}" if b else a
-        return (bad, slots, *self._domains(cur, recipients, today))
 
     def _domains(
         self, cur: sqlite3.Cursor, recipients: Sequence[str], today: dt.date
@@ -494,14 +512,15 @@ class SQLiteGate(GateSession):
         self,
         cur: sqlite3.Cursor,
         recipients: Sequence[str],
+        keys: list[str],
         message_id: str,
         now: dt.datetime,
-        rows: GateRows,
+        slots: dict[str, tuple[int, str]],
         source: str,
         day: dt.date,
     ) -> list[int]:
         box = self.box
-        _, aside = self._plan(recipients, message_id, rows.slots)
+        aside = self._plan(recipients, message_id, slots)[1] if slots else []
         at = ts(now)
         d = day.isoformat()
         if aside:  # a deferred (4xx) slot stays counted; the retry takes a new one
@@ -509,8 +528,8 @@ class SQLiteGate(GateSession):
                 "UPDATE send SET key = key || '#' || id WHERE id = ?", [(sid,) for sid in aside]
             )
         ids = []
-        for rcpt in recipients:
-            sid, outcome = rows.slots.get(rcpt, (None, ""))
+        for rcpt, key in zip(recipients, keys, strict=True):
+            sid, outcome = slots.get(rcpt, (None, ""))
             if sid is not None and outcome == "released":
                 cur.execute(
                     "UPDATE send SET outcome = 'reserved', at = ?, day = ?, "
@@ -519,7 +538,7 @@ class SQLiteGate(GateSession):
                 )
                 ids.append(int(sid))
                 continue
-            cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source, f"{message_id}|{rcpt}"))
+            cur.execute(_INSERT, (box.id, rcpt, message_id, at, d, source, key))
             ids.append(int(cur.lastrowid or 0))
         cur.execute(_BUMP_SENT, (box.id, d, len(ids)))
         self._bumped_rev = day < self.ledger.real_today(box.timezone)
@@ -572,7 +591,7 @@ class SQLiteGate(GateSession):
         self._seen = self._fixed = None
         if self._raw is not None:
             self._release()
-            self._raw = None
+            self._raw = self._cur = None
 
 
 class SQLiteGateLedger(SQLiteReads):
