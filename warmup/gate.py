@@ -433,7 +433,10 @@ class Gate:
         :class:`~warmup.ledger.ClaimLost` is raised."""
         if isinstance(recipients, str):  # one address, not its characters
             recipients = [recipients]
-        rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+        if len(recipients) == 1:  # the common message: no duplicates to drop
+            rcpts = [addresses.normalize(recipients[0], "recipient")]
+        else:
+            rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         if not rcpts:
             raise DataError("no recipients")
         if self.provider.max_recipients and len(rcpts) > self.provider.max_recipients:

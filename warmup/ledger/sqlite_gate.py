@@ -343,7 +343,7 @@ class SQLiteGate(GateSession):
             if raw.in_transaction:
                 raw.execute("ROLLBACK")
             raise
-        raw.execute("COMMIT")
+        cur.execute("COMMIT")
         # Committed (deferred settlements included) even when the message is refused.
         del self._deferred[: len(pending)]
         if kept is None and not self._bumped_rev and self._can_keep:

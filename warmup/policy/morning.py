@@ -108,17 +108,19 @@ class Morning:
             remaining = min(remaining, spec.domain_cap - hist.domain_sent_today)
         if remaining < max(wanted, 1):
             return False
-        local_now = now.astimezone(self.zone)
+        # The ranges are aware UTC instants: compared with ``now`` as instants, as
+        # next_opening compares them with the local time (no zone conversion per message).
         for a, b in self.ranges:  # as next_opening reads today's ranges
-            if a <= local_now < b:
+            if a <= now < b:
                 break
-            if a > local_now:
+            if a > now:
                 return False
         else:
             return False
-        if hist.last_send_at is not None:
+        last = hist.last_send_at
+        if last is not None:
             gap = gap_seconds(spec, hist, self.number)
-            if hist.last_send_at + dt.timedelta(seconds=gap) > now:
+            if (last + dt.timedelta(seconds=gap) if gap else last) > now:
                 return False
         return True
 
