@@ -9,6 +9,7 @@ import pytest
 
 from tests.gatekit import BOX, add_box, cli, policy_file
 from warmup import Gate, NotAllowed, Suppressed
+from warmup.gate import DuplicateSend
 from warmup.ledger import open_ledger
 
 NOW = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
@@ -75,3 +76,36 @@ def test_a_send_stamped_ahead_counts_once_the_clock_reaches_it(ledger_path, tmp_
         # NOW + 5.5 min + 5 min of skew reaches the send at NOW + 10 min: 60 s after it.
         with pytest.raises(NotAllowed, match="pacing"):
             gate.reserve(["d@example.com"], now=NOW + dt.timedelta(minutes=5, seconds=30))
+
+
+def test_a_slot_expired_by_the_reservation_reads_as_unknown(ledger_path, tmp_path):
+    """A reservation relabels slots past the expiry (reserved -> unknown) before it reads this
+    message's earlier slots: a resend of a message whose process died hears "may already have
+    reached", not "is being sent right now"."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    with Gate(BOX, password="x") as dead:  # its process dies: the slot is never settled
+        dead.reserve(["a@example.com"], "<m1@corp.example>", now=NOW)
+    with Gate(BOX, password="x") as gate:
+        with pytest.raises(DuplicateSend, match="may already have reached a@example.com"):
+            gate.reserve(["a@example.com"], "<m1@corp.example>", now=NOW + dt.timedelta(minutes=16))
+
+
+def test_messages_of_one_then_several_recipients_each_read_their_own_slots(ledger_path, tmp_path):
+    """The statement that reads the suppressed recipients, the earlier slots and data_version is
+    kept per number of recipients: each count reads what its own recipients hold."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    res = cli("suppress", "add", "c@example.com", "--reason", "asked")
+    assert res.returncode == 0, res.stderr
+    with Gate(BOX, password="x") as gate:
+        gate.reserve(["a@example.com"], "<m1@corp.example>", now=NOW)
+        with pytest.raises(Suppressed) as refused:
+            gate.reserve(
+                ["b@example.com", "c@example.com"], "<m2@corp.example>", now=NOW + dt.timedelta(1)
+            )
+        assert list(refused.value.recipients) == ["c@example.com"]
+        gate.reserve(["b@example.com", "d@example.com"], "<m3@corp.example>", now=NOW)
+        with pytest.raises(DuplicateSend, match="d@example.com"):
+            gate.reserve(["e@example.com", "d@example.com"], "<m3@corp.example>", now=NOW)
+        with pytest.raises(DuplicateSend, match="a@example.com"):
+            gate.reserve(["a@example.com"], "<m1@corp.example>", now=NOW)
+        assert gate.reserve(["f@example.com"], "<m4@corp.example>", now=NOW).ids
