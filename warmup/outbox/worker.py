@@ -627,15 +627,21 @@ class Worker:
         worker's life: a pool of more than 14 members on a team ledger waited 30 s for the
         15th and died in a traceback with that member's message taken by its SMTP server."""
         box_id = gate.box.id
-        if self._connected and self._connected[-1] == box_id:
+        connected = self._connected
+        if connected and connected[-1] == box_id and len(connected) <= CONNECTED_GATES:
             return
-        if box_id in self._connected:
-            self._connected.remove(box_id)
-        self._connected.append(box_id)
-        while len(self._connected) > CONNECTED_GATES:
-            old = self._gates.get(self._connected.pop(0))
+        if box_id in connected:
+            connected.remove(box_id)
+        connected.append(box_id)
+        while len(connected) > CONNECTED_GATES:
+            old = self._gates.get(connected[0])
             if old is not None:
+                # Off the list only once it gave its connection back: a release that failed
+                # (the ledger away while it wrote the gate's deferred settlements) left the
+                # gate holding one nobody would ask back, one more each outage, until the
+                # pool had none to lend. Kept first in line, it is asked again next time.
                 old.release()
+            del connected[0]
 
     def _drop(self, gate: Gate) -> None:
         """Let go of a kept gate whose mailbox is gone (the next look opens a new one)."""
