@@ -579,14 +579,18 @@ def test_a_running_worker_whose_ledger_stays_away_past_its_patience_records_the_
     _sent_once(sink, 2)
 
 
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_an_import_interrupted_between_batches_says_what_it_wrote_and_what_to_do(
     pg_url,  # noqa: F811
     tmp_path,
+    sig,
+    code,
 ):
     """Ctrl-C while an import writes its batches (each its own transaction): it said
     "Aborted.", exit 130, and nothing else, while 2,000 of the file's rows were in the ledger
     and the rest not. Now one line says how many were written and that the same import
-    completes it; run again, it does, adding nothing twice."""
+    completes it; run again, it does, adding nothing twice. SIGTERM (a service manager's stop,
+    'timeout') ended it silently, exit 143: now it says the same, with 143."""
     import signal
     import time
 
@@ -612,9 +616,9 @@ def test_an_import_interrupted_between_batches_says_what_it_wrote_and_what_to_do
             while not _waits_on_a_lock("atk-import-int"):  # the first batch is in
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(getattr(signal, sig))
             out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130, err
+        assert proc.returncode == code, err
         assert out == ""
         assert err == (
             f"Error: import of {log} interrupted after 2000 of its 4000 rows were written; "

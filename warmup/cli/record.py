@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -156,12 +160,13 @@ def import_(ledger: Ledger, file: str) -> None:
         update(phases[phase], n, of)
 
     try:
-        with bars("rows") as update:
+        with _terminate_as_interrupt(), bars("rows") as update:
             r = api.import_csv(ledger, file, progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         source = api.STANDARD_INPUT.name if file == "-" else file
         phase = "write" if "write" in at else "check"
-        raise _import_interrupted(source, phase, *at.get("write", (0, 0))) from None
+        kind = _Stopped if isinstance(exc, _Terminated) else _Interrupted
+        raise _import_interrupted(source, phase, *at.get("write", (0, 0)), kind) from None
     if r.sends or r.bounces or r.events:
         api.keep_walks(ledger)
     extra = (
@@ -183,17 +188,46 @@ class _Interrupted(WarmupError):
     exit_code = 130  # as the shell reports a command Ctrl-C ended
 
 
-def _import_interrupted(source: str, phase: str, n: int, of: int) -> WarmupError:
-    """Ctrl-C during an import: what it wrote and what to do, exit 130. It said "Aborted.",
+class _Stopped(_Interrupted):
+    exit_code = 143  # as the shell reports a command SIGTERM ended
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM during an import, raised where Ctrl-C's KeyboardInterrupt would be: every
+    transaction gives way to it as to Ctrl-C (rolled back, the batches before it kept)."""
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (a service manager's stop, 'timeout', 'kill') interrupts as
+    Ctrl-C does, so the import says what it wrote and what to do: it died silently (143),
+    with part of the file written. Off the main thread no handler can be set: unchanged."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(*_: object) -> None:
+        raise _Terminated
+
+    before = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+
+
+def _import_interrupted(
+    source: str, phase: str, n: int, of: int, kind: type[_Interrupted] = _Interrupted
+) -> WarmupError:
+    """Ctrl-C (``kind`` :class:`_Interrupted`, exit 130) or SIGTERM (:class:`_Stopped`, 143)
+    during an import: what it wrote and what to do. It said "Aborted.",
     and a user could not tell an import cut off before its first row from one cut off with
     most of them written (batches are committed one by one)."""
     if phase == "check":
-        return _Interrupted(
-            f"import of {source} interrupted while it was checked: nothing was imported"
-        )
+        return kind(f"import of {source} interrupted while it was checked: nothing was imported")
     if n >= of:
-        return _Interrupted(f"import of {source} interrupted once its {of} rows were written")
-    return _Interrupted(
+        return kind(f"import of {source} interrupted once its {of} rows were written")
+    return kind(
         f"import of {source} interrupted after {n} of its {of} rows were written; run the same "
         f"import again to write the rest (a row already in the ledger is not added twice)"
     )
