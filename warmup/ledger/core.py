@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from warmup.errors import DataError, NotFound, TempFail
+from warmup.errors import DataError, LedgerBusy, NotFound, TempFail
 from warmup.ledger import migrations
 from warmup.ledger.history import Questions
 from warmup.ledger.imports import Imports
@@ -86,6 +86,29 @@ if TYPE_CHECKING:
 
 _MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 _B = sa.bindparam
+
+
+@contextmanager
+def pool_errors(engine: Engine, where: str) -> Iterator[None]:
+    """A full connection pool (SQLAlchemy's ``TimeoutError``: every connection this process may
+    open to the ledger in use, none given back within the pool's timeout) as one line and exit
+    75: it surfaced as a traceback from any command, and stopped ``warmup run``, which carries
+    on after a busy ledger."""
+    try:
+        yield
+    except sa.exc.TimeoutError:
+        pool = engine.pool
+        held = ""
+        if isinstance(pool, sa.pool.QueuePool):
+            held = f" (all {pool.size() + pool._max_overflow} of them) were in use for "
+            held += f"{pool.timeout():g} s"
+        else:
+            held = " were in use"
+        raise LedgerBusy(
+            f"ledger {where} is busy: this process's connections to it{held} and none came "
+            f"free; try again later, and if it keeps happening, report it: warmup should never "
+            f"hold that many"
+        ) from None
 
 
 @contextmanager
@@ -334,7 +357,12 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A consistent read transaction (one snapshot for the several statements of a question)."""
-        with _interrupt_first(), self._errors(), self.engine.connect() as conn:
+        with (
+            _interrupt_first(),
+            self._errors(),
+            pool_errors(self.engine, self.where),
+            self.engine.connect() as conn,
+        ):
             self._read_conn(conn)
             with conn.begin(), _dropped_if_interrupted(conn):
                 yield conn
@@ -350,14 +378,20 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
             with self._errors(), conn.begin():
                 yield conn
             return
-        with _interrupt_first(), self._errors(), self.engine.connect() as new:
+        with (
+            _interrupt_first(),
+            self._errors(),
+            pool_errors(self.engine, self.where),
+            self.engine.connect() as new,
+        ):
             self._write_conn(new)
             with new.begin(), _dropped_if_interrupted(new):
                 yield new
 
     def connect_for_writes(self) -> Connection:
         """A long-lived connection whose transactions take the write lock at once."""
-        return self._write_conn(self.engine.connect())
+        with self._errors(), pool_errors(self.engine, self.where):
+            return self._write_conn(self.engine.connect())
 
     def close(self) -> None:
         self.engine.dispose()

@@ -28,7 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, DataError
-from warmup.ledger.core import Ledger, highest_id
+from warmup.ledger.core import Ledger, highest_id, pool_errors
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import BOUNCE_COLUMNS, SendRow
 from warmup.ledger.schema import DATA_TABLES, KEPT_IDS, UTCDateTime
@@ -314,7 +314,8 @@ class SQLiteLedger(Ledger):
     def import_done(self) -> None:
         # The WAL the import's batches left (up to IMPORT_CHECKPOINT_PAGES) synced and copied
         # back: a passive checkpoint waits for no reader and blocks no writer.
-        pooled = self.engine.raw_connection()
+        with pool_errors(self.engine, self.where):
+            pooled = self.engine.raw_connection()
         try:
             raw = pooled.driver_connection
             assert isinstance(raw, sqlite3.Connection)
@@ -387,7 +388,8 @@ class SQLiteLedger(Ledger):
         addrs = list(addresses)
         if not addrs:
             return {}
-        pooled = self.engine.raw_connection()  # no BEGIN: a statement is its own snapshot
+        with pool_errors(self.engine, self.where):
+            pooled = self.engine.raw_connection()  # no BEGIN: a statement is its own snapshot
         try:
             raw = pooled.driver_connection
             assert isinstance(raw, sqlite3.Connection)
