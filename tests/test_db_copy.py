@@ -322,3 +322,29 @@ def test_a_source_with_no_ledger_or_an_old_one_gets_a_command_that_can_be_pasted
     assert res.exit_code == 78, res.output
     said = res.output.strip().split("; upgrade it first, then copy: ", 1)[1]
     assert shlex.split(said) == ["warmup", "db", "migrate", "--db", str(old)]
+
+
+@pytest.mark.parametrize(
+    ("target", "code", "said"),
+    [
+        # A device that takes no byte, as a full disk: an I/O error (74), not a set-up to fix
+        ("/dev/full", 74, "database or disk is full; free space on the disk that holds it"),
+        # A device that takes every byte and keeps none: no disk failed, the path is wrong
+        ("/dev/null", 78, "is not a regular file; name a file"),
+    ],
+)
+def test_a_copy_to_a_device_says_what_failed_with_its_code(tmp_path, target, code, said):
+    """'db copy --to /dev/full' exited 78 (configuration) for what is an I/O error (74); any
+    SQLite 'disk I/O error' was "check the path and its permissions", 78, a failing disk
+    included."""
+    from tests.gatekit import cli
+
+    src = tmp_path / "a.db"
+    build(src, days=1, per_day=3)
+    before = ledger_digest(src)
+    res = cli("--db", str(src), "db", "copy", "--to", target, "--quiet")
+    assert (res.returncode, res.stdout) == (code, ""), res.stderr
+    assert res.stderr.startswith(f"Error: ledger {target}") and res.stderr.count("\n") == 1
+    assert said in res.stderr
+    assert "Traceback" not in res.stderr
+    assert ledger_digest(src) == before

@@ -1374,3 +1374,21 @@ def test_a_log_that_is_not_there_is_a_usage_error_as_a_missing_template_is(
         f"Error: {tmp_path / 'nolog.csv'}: cannot read it (No such file or directory)\n",
     )
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_log_that_fails_to_be_read_is_an_io_error_not_the_spool_s(tmp_path, ledger_path):
+    """A file whose read fails under the reader (EIO: a failing disk, a network file system
+    gone; /proc/self/mem fails every read so) was "cannot write its temporary file in /tmp ...
+    free disk space there", exit 78: the wrong file, the wrong fix, the wrong code. Now it names
+    the log and exits 74 (I/O error), the ledger untouched."""
+    from tests.gatekit import cli
+
+    assert cli("mailbox", "add", "a@corp.example", "--provider", "exmail").returncode == 0
+    before = ledger_digest(ledger_path)
+    res = cli("import", "/proc/self/mem")
+    assert (res.returncode, res.stdout) == (74, ""), res.stderr
+    assert res.stderr == (
+        "Error: /proc/self/mem: cannot read it to its end (Input/output error; line 1 was being "
+        "read); nothing was imported\n"
+    )
+    assert ledger_digest(ledger_path) == before

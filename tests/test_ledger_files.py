@@ -1,7 +1,7 @@
 """The ledger file in trouble, as a user meets it: a disk that fills up under a write.
 
 The refusal said "database or disk is full; check the path and its permissions": the path and
-the permissions were fine, the disk was not. It now says what to do: free space, then again.
+the permissions were fine, the disk was not. It now says what to do: free space, then again; exit 74 (an I/O error), not 78 (configuration).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def test_a_full_disk_says_to_free_space_not_to_check_permissions(small_disk, tmp
     listed = tmp_path / "unsubscribed.txt"
     listed.write_text("".join(f"user{i}@example.com\n" for i in range(30000)))
     res = cli("suppress", "add", "--from", str(listed), "--reason", "unsubscribed", env=env)
-    assert (res.returncode, res.stdout) == (78, ""), res.stderr
+    assert (res.returncode, res.stdout) == (74, ""), res.stderr  # I/O (74), not set-up (78)
     assert res.stderr == (
         f"Error: ledger {db}: database or disk is full; free space on the disk that holds it, "
         f"then try again\n"

@@ -23,6 +23,7 @@ from warmup.errors import (
     DataError,
     InvalidField,
     InvalidFieldData,
+    IOFailure,
     NotFound,
     Unavailable,
     UsageError,
@@ -1247,7 +1248,7 @@ def import_csv(
         try:
             rows = _check_into(spool, ledger, path, zones, starts, register, progress, header)
         except OSError as exc:  # the temporary file: the ledger is not touched yet
-            raise ConfigError(
+            raise IOFailure(
                 f"import: cannot write its temporary file in {tempfile.gettempdir()} "
                 f"({exc.strerror or exc}); free disk space there or point TMPDIR at a disk "
                 f"with room (nothing was imported)"
@@ -1460,6 +1461,11 @@ def _csv_rows(
                         else ""
                     )
                     raise DataError(f"{path}: line {line}: {exc}{short}") from None
+        except OSError as exc:  # the file failed under the reader (EIO): not the spool's
+            raise IOFailure(
+                f"{path}: cannot read it to its end ({exc.strerror or exc}; line {start} was "
+                f"being read); nothing was imported"
+            ) from None
         except csv.Error as exc:  # a field over the csv module's limit: an unclosed quote, often
             raise DataError(
                 f"{path}: line {start}: {exc}; close the quote that line opens, or shorten "

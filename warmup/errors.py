@@ -87,6 +87,14 @@ class OutputFailure(WarmupError):
     exit_code = 74  # EX_IOERR: the output itself could not be written (a full disk)
 
 
+class IOFailure(WarmupError):
+    """A file warmup reads or writes failed under it: the ledger's disk full or failing, an
+    input that cannot be read to its end (EX_IOERR, 74). Not a set-up to fix (78): the path
+    and the permissions were fine."""
+
+    exit_code = 74
+
+
 class FieldError(WarmupError):
     """A bad value of a named input field (``at``, ``cap``, ``smtp_security``, ...).
 

@@ -26,7 +26,7 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from warmup.errors import ConfigError, NoLedger, Unavailable, WarmupError
+from warmup.errors import ConfigError, IOFailure, NoLedger, Unavailable, WarmupError
 from warmup.ledger.reads import (
     MIGRATION_NAMES,
     domain_since,
@@ -139,8 +139,15 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
             f"ledger {where} is a directory; name a file, e.g. {os.path.join(where, 'ledger.db')}"
         )
     if "disk is full" in text:  # SQLITE_FULL: the path and permissions are fine, the disk not
-        return ConfigError(
+        return IOFailure(
             f"ledger {where}: {text}; free space on the disk that holds it, then try again"
+        )
+    if "disk I/O error" in text and _device(where):  # /dev/null: no disk failed
+        return ConfigError(f"ledger {where} is not a regular file; name a file, e.g. ledger.db")
+    if "disk I/O error" in text:  # SQLITE_IOERR: a read or write failed under it (EIO)
+        return IOFailure(
+            f"ledger {where}: {text} (a read or write of the file failed); check the disk "
+            f"that holds it (the system log says why), then try again"
         )
     if "unable to open" in text or "readonly" in text or "disk" in text.lower():
         return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
@@ -150,6 +157,14 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
             f"{BUSY_TIMEOUT_S:g} s ({text}); try again once it has finished"
         )
     return Unavailable(f"ledger {where} is unavailable: {text}")
+
+
+def _device(path: str) -> bool:
+    """Whether ``path`` is there and is no regular file (a device, a pipe)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 class LedgerBusy(Unavailable):
