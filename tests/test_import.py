@@ -1392,3 +1392,30 @@ def test_a_log_that_fails_to_be_read_is_an_io_error_not_the_spool_s(tmp_path, le
         "read); nothing was imported\n"
     )
     assert ledger_digest(ledger_path) == before
+
+
+def test_a_file_without_line_ends_is_refused_not_read_whole_into_memory(tmp_path, ledger_path):
+    """'warmup import /dev/zero' (or any large file without a line end) was read as one line,
+    whole into memory, until the kernel killed warmup or its neighbours. Now a line past
+    MAX_LINE is refused at once, naming the line; the ledger untouched. The process is given
+    1 GiB of address space, so that the old behaviour fails here instead of filling the
+    machine."""
+    import resource
+
+    from tests.gatekit import cli
+
+    assert cli("mailbox", "add", "a@corp.example", "--provider", "exmail").returncode == 0
+    before = ledger_digest(ledger_path)
+    res = subprocess.run(  # python -m warmup itself: a forked zygote's child has no such limit
+        [sys.executable, "-m", "warmup", "import", "/dev/zero"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)),
+    )
+    assert (res.returncode, res.stdout) == (65, ""), res.stderr[-2000:]
+    assert res.stderr == (
+        "Error: /dev/zero: line 1: longer than 1,048,576 characters; a sending log's lines are "
+        "short: is it the CSV export?\n"
+    )
+    assert ledger_digest(ledger_path) == before

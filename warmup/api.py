@@ -1429,7 +1429,7 @@ def _csv_rows(
     with handle:
         # csv.reader and the columns picked by position (blank lines skipped, missing fields
         # empty, as csv.DictReader does), not a dict per row: a third of the check pass.
-        reader = csv.reader(handle)
+        reader = csv.reader(_bounded_lines(handle, path))
         start = 1  # the line the row being read starts on (a quoted field may hold newlines)
         try:
             header[:] = _header(path, reader)
@@ -1479,6 +1479,28 @@ def _csv_rows(
 
             bad = exc.object[exc.object.rfind(b"\n", 0, exc.start) + 1 :]
             raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
+
+
+# The longest line an import reads (characters): far past any sending log's (a row's fields are
+# each held to the csv module's 131,072), and a bound on what one line costs in memory.
+MAX_LINE = 1 << 20
+
+
+def _bounded_lines(handle: IO[str], path: PurePath) -> Iterator[str]:
+    """The lines of ``handle``, none longer than :data:`MAX_LINE`: iterated as it is, a file
+    read as text returns a line only once its end is read, so a file without line ends ('import
+    /dev/zero', a binary file whose bytes decode) was read whole into memory until the kernel
+    killed warmup (or its neighbours)."""
+    read = handle.readline
+    n = 0
+    while line := read(MAX_LINE):
+        n += 1
+        if len(line) == MAX_LINE and line[-1] not in "\r\n":
+            raise DataError(
+                f"{path}: line {n}: longer than {MAX_LINE:,} characters; a sending log's lines "
+                f"are short: is it the CSV export?"
+            )
+        yield line
 
 
 def _header(path: PurePath, reader: Iterator[list[str]]) -> list[str]:
