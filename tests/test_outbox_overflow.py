@@ -353,7 +353,11 @@ def test_a_channel_without_a_user_sends_without_logging_in(sink, esp, ssl_cert_e
     # no AUTH tried, so none refused; the channel's missing user is what the reply names
     said = row.last_reply or ""
     assert "wants a login before MAIL FROM (530" in said and "refused the login" not in said
-    assert said.endswith("this connection logs in as no one: give it a user"), said
+    # the channel's set-up is what to fix, and said how (not "give it a user": which?)
+    assert said.endswith(
+        "the overflow channel of pool P logs in as no one: give it a user with 'warmup pool "
+        "overflow P --host 127.0.0.1 --user USER'"
+    ), said
     assert esp.messages == []
 
 
@@ -389,5 +393,13 @@ def test_a_chunked_message_a_530_cut_short_goes_again_only_to_whom_it_did_not_re
     assert row.state == "queued", row.last_reply
     assert tuple(row.recipients) == ("out@example.net",), row.recipients
     assert "wants a login before RCPT TO (530" in (row.last_reply or "")
+    # The channel's login is at fault, not the member's, whose address the envelope names: it
+    # said "check the mailbox's login with 'warmup doctor a@corp.example'", which finds nothing.
+    assert "warmup doctor" not in (row.last_reply or "")
+    assert (row.last_reply or "").endswith(
+        "check the login of the overflow channel of pool P ('warmup pool show P'; its password: "
+        "$WARMUP_OVERFLOW_PASSWORD or the one 'warmup pool overflow P --host 127.0.0.1 --user "
+        "USER' stored), then send it again to the others alone"
+    ), row.last_reply
     assert ledger.suppressed(["gone@corp.example"])
     assert not ledger.suppressed(["in@corp.example", "out@example.net"])

@@ -58,6 +58,9 @@ class Target:
     username: str
     password: str | Bearer = field(repr=False)  # a Bearer: AUTH XOAUTH2 with its token
     timeout: float = DEFAULT_TIMEOUT
+    # What to check when the server wants a login it did not get (530): None, the mailbox's
+    # (a pool's overflow channel says its own: its login is no mailbox's)
+    login_fix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -156,11 +159,12 @@ def _login_wanted(
     code: int,
     text: str,
     results: dict[str, RcptResult] | None = None,
+    fix: str | None = None,
 ) -> None:
     """Raise :class:`LoginWanted` for a 530 to ``verb`` (MAIL or RCPT). ``user``: the name the
-    session logged in as, '' when it logs in as no one (a pool's overflow channel without
-    ``--user``: the channel's set-up, not a mailbox's, is what to fix). ``results``: each
-    recipient's outcome as read so far (see :class:`LoginWanted` for what is kept)."""
+    session logged in as, '' when it logs in as no one. ``results``: each recipient's outcome
+    as read so far (see :class:`LoginWanted` for what is kept). ``fix``: what to check
+    (:attr:`Target.login_fix`); None: the mailbox's login."""
     if code != 530:
         return
     kept = {
@@ -178,11 +182,12 @@ def _login_wanted(
     )
     if hard:
         done += f" ({_some(hard)} refused for good, recorded)"
-    fix = (
-        f"check the mailbox's login with 'warmup doctor {shlex.quote(mail_from)}'"
-        if user
-        else "this connection logs in as no one: give it a user"
-    )
+    if fix is None:
+        fix = (
+            f"check the mailbox's login with 'warmup doctor {shlex.quote(mail_from)}'"
+            if user
+            else "this connection logs in as no one: give it a user"
+        )
     if sent:  # a new message to all would reach these twice
         fix += ", then send it again to the others alone"
     raise LoginWanted(
@@ -395,7 +400,10 @@ class Session:
             if code != 250:
                 text = _text(reply)
                 self._reset(talk, code)
-                _login_wanted(self.host, self.target.username, mail_from, "MAIL FROM", code, text)
+                _login_wanted(
+                    self.host, self.target.username, mail_from, "MAIL FROM", code, text,
+                    fix=self.target.login_fix,
+                )  # fmt: skip
                 return Outcome(
                     released,
                     (code, text) if is_throttle(code, text) else None,
@@ -411,7 +419,7 @@ class Session:
                     self._reset(talk, code)
                     _login_wanted(
                         self.host, self.target.username, mail_from, "RCPT TO", code, text,
-                        {**released, **results},
+                        {**released, **results}, fix=self.target.login_fix,
                     )  # fmt: skip
                 elif is_throttle(code, text, stage="rcpt"):
                     self._reset(talk, code)
@@ -521,7 +529,10 @@ class Session:
         code, text = replies[0]
         if code != 250:
             self._end(closed)
-            _login_wanted(self.host, self.target.username, mail_from, "MAIL FROM", code, text)
+            _login_wanted(
+                self.host, self.target.username, mail_from, "MAIL FROM", code, text,
+                fix=self.target.login_fix,
+            )  # fmt: skip
             throttle = (code, text) if is_throttle(code, text) else None
             return Outcome(released, throttle, f"MAIL FROM refused: {code} {text}")
         results: dict[str, RcptResult] = {}
@@ -544,7 +555,7 @@ class Session:
             self._end(closed)
             _login_wanted(
                 self.host, self.target.username, mail_from, "RCPT TO", *wanted,
-                {**released, **results},
+                {**released, **results}, fix=self.target.login_fix,
             )  # fmt: skip
         if len(replies) < len(talk.lines):  # a 421 or a lost connection before BDAT's reply
             if lost is None:  # 421: the transaction is abandoned, nothing delivered
@@ -563,7 +574,7 @@ class Session:
             self._end(closed)
             _login_wanted(
                 self.host, self.target.username, mail_from, "RCPT TO", *wanted,
-                {**released, **results},
+                {**released, **results}, fix=self.target.login_fix,
             )  # fmt: skip
         code, text = replies[-1]  # BDAT's: the message's, as DATA's final reply
         held = not 200 <= code < 300 and is_throttle(code, text)
@@ -573,7 +584,7 @@ class Session:
         if wanted is not None:  # the data went with the envelope: those taken have it
             _login_wanted(
                 self.host, self.target.username, mail_from, "RCPT TO", *wanted,
-                {**released, **results},
+                {**released, **results}, fix=self.target.login_fix,
             )  # fmt: skip
         return Outcome({**released, **results}, throttle or ((code, text) if held else None))
 

@@ -139,6 +139,8 @@ def send(
     channel = pool.overflow
     assert channel is not None
     secret = password(pool.name) if channel.user else ""
+    name = shlex.quote(pool.name)
+    configure = f"'warmup pool overflow {name} --host {shlex.quote(channel.host)} --user USER'"
     target = Target(
         (channel.host,),
         channel.port,
@@ -146,6 +148,14 @@ def send(
         channel.user or "",
         secret,
         timeout or DEFAULT_TIMEOUT,
+        # a 530: the channel's own login is what to fix, not the sending mailbox's
+        login_fix=(
+            f"check the login of the overflow channel of pool {pool.name} ('warmup pool show "
+            f"{name}'; its password: ${PASSWORD_ENV} or the one {configure} stored)"
+            if channel.user
+            else f"the overflow channel of pool {pool.name} logs in as no one: give it a user "
+            f"with {configure}"
+        ),
     )
     try:
         session = Session(target)

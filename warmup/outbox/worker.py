@@ -893,7 +893,15 @@ class Worker:
             state, again = fate(outcomes)
             if state == "queued":
                 return self._retry(msg, None, str(exc), attempt=True, recipients=list(again))
-            return self._settle(msg, state, reply=str(exc)[:500], attempt=True)
+            # As the end of the main path below: its final line, its recipients less those
+            # suppressed (the row named them as mailed).
+            self.log(
+                f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
+                f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {exc}"
+            )
+            return self._settle(
+                msg, state, reply=str(exc)[:500], recipients=rcpts if bad else None, attempt=True
+            )
         except WarmupError as exc:  # unreachable, login refused or deferred: nothing left
             return self._retry(msg, None, str(exc), attempt=True, recipients=rcpts)
         except BaseException:
