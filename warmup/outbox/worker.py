@@ -694,7 +694,17 @@ class Worker:
             choices.append((0, 0, gates[0].box.address, gates[0]))
             self._observe(gates[0], now)
         for gate in gates if len(gates) > 1 else ():
-            a, refusal = gate.preview(rcpts)
+            try:
+                a, refusal = gate.preview(rcpts)
+            except MailboxNotFound:
+                # Removed ('mailbox remove') after the claim read the pool's tag: the worker
+                # died on it (exit 64), its message left 'sending'. The pool afresh, once.
+                self._drop(gate)
+                if pool is not None:
+                    self._pools.pop(pool.id, None)
+                if not fresh:
+                    return self._deliver(msg, fresh=True)
+                continue
             self._observe(gate, now, a)
             if refusal is None:
                 choices.append((-a.remaining, a.sent, gate.box.address, gate))
