@@ -113,7 +113,17 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # someone else's process: alive
-    return True
+    # A zombie answers signal 0 too: a worker killed (kill -9, the OOM killer) under a parent
+    # that has not reaped it yet (a script's Popen, a supervisor that waits only at its own
+    # end) held its message 'sending' for the lease, 15 minutes, though it was dead.
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except FileNotFoundError:  # gone meanwhile; or no /proc (not Linux): as signal 0 said
+        return not os.path.isdir("/proc/self")
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
 
 
 @dataclass
