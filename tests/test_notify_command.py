@@ -109,3 +109,21 @@ def test_show_masks_a_secret_command_from_the_environment_the_file_or_an_older_l
     assert "warning: the ledger's notify command carries what looks like a secret" in (
         warned.stderr
     )
+
+
+def test_config_show_masks_a_secret_command_given_as_notify_sets_default(tmp_path: Path):
+    """``[commands."notify set"] command = ...`` (a default for 'notify set --command') was
+    printed whole by 'config show', table and JSON, while ``[notify] command`` was masked."""
+    command = f"/usr/local/bin/page-oncall --token {SECRET} --team mail"
+    conf = tmp_path / "config.toml"
+    conf.write_text(f'[commands."notify set"]\ncommand = {json.dumps(command)}\n', encoding="utf-8")
+    conf.chmod(0o600)
+    env = {"WARMUP_CONFIG": str(conf)}
+    table = cli("config", "show", env=env)
+    as_json = cli("config", "show", "--json", env=env)
+    assert table.returncode == as_json.returncode == 0, table.stderr + as_json.stderr
+    (row,) = [r for r in json.loads(as_json.stdout)["settings"] if r["key"].endswith("set.command")]
+    assert row["value"] == "/usr/local/bin/page-oncall --token *** --team mail"
+    assert "--token *** --team mail" in table.stdout
+    for out in (table, as_json):
+        assert SECRET not in out.stdout + out.stderr

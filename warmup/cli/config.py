@@ -78,7 +78,8 @@ def show(ctx: click.Context, json_: bool) -> None:
     def masked(key: str, value: Any) -> Any:
         if isinstance(value, str) and key.rpartition(".")[2] == "webhook":
             return notify.mask(value)
-        if isinstance(value, str) and key == notify.KEYS["command"]:
+        if isinstance(value, str) and key.rpartition(".")[2] == "command":
+            # notify.command, and [commands."notify set"] command: the same value, as masked
             return notify.shown_target("command", value)
         return cfg.shown(key, value)
 
