@@ -107,3 +107,24 @@ def test_a_timedelta_expiry_and_a_float_timeout_still_open_a_gate(ledger_path: P
     with Gate(BOX, ledger=ledger, timeout=3) as gate:
         assert gate.timeout == 3
     ledger.close()
+
+
+def test_numpy_numbers_and_truth_values_are_taken_as_before(ledger_path: Path) -> None:
+    """``api.plan(days=numpy.int64(3))`` (a pandas column's value), ``Gate(timeout=
+    numpy.int64(30))`` and ``remove_mailbox(force=numpy.False_)`` worked before the type checks;
+    they became "days: expected an int, got int64" (and "force: expected a bool, got bool
+    np.False_"). A bool is still no int, numpy's neither."""
+    np = pytest.importorskip("numpy")
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    assert len(api.plan(ledger, BOX, np.int64(3))) == 3
+    with Gate(BOX, ledger=ledger, timeout=np.int64(30)) as gate:
+        assert gate.timeout == 30
+    with Gate(BOX, ledger=ledger, timeout=np.float32(2.5)) as gate:
+        assert gate.timeout == 2.5
+    api.add_mailbox(ledger, "b@corp.example", "exmail")
+    api.remove_mailbox(ledger, "b@corp.example", force=np.False_)
+    assert [b.address for b in ledger.mailboxes()] == [BOX]
+    assert _refused(lambda: api.plan(ledger, BOX, np.True_)).startswith("days: expected an int")
+    assert _refused(lambda: api.plan(ledger, BOX, True)) == "days: expected an int, got bool True"
+    ledger.close()

@@ -61,6 +61,8 @@ def expect(value: Any, kind: type | tuple[type, ...], field: str, hint: str = ""
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool)):
         return value
+    if _like(value, kinds):
+        return value
     names = " or ".join(
         _article(f"{k.__module__ + '.' if k.__module__ != 'builtins' else ''}{k.__qualname__}")
         for k in kinds
@@ -68,6 +70,21 @@ def expect(value: Any, kind: type | tuple[type, ...], field: str, hint: str = ""
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     raise WrongType(f"{field}: expected {names}, got {type(value).__name__} {shown}{hint}")
+
+
+def _like(value: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether ``value`` is a number or a truth value of another library's, as good as an
+    ``int``, ``float`` or ``bool`` of Python's: ``numpy.int64(3)`` (a pandas column's, a
+    ``range`` of numpy's), ``numpy.float32``, ``numpy.True_``, each taken before these checks."""
+    import numbers
+
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+        return bool in kinds  # numpy's bool is no Integral: never an int here, as bool is not
+    if isinstance(value, bool):
+        return False
+    return (int in kinds and isinstance(value, numbers.Integral)) or (
+        float in kinds and isinstance(value, numbers.Real)
+    )
 
 
 def _article(name: str) -> str:
