@@ -127,3 +127,22 @@ def test_config_show_masks_a_secret_command_given_as_notify_sets_default(tmp_pat
     assert "--token *** --team mail" in table.stdout
     for out in (table, as_json):
         assert SECRET not in out.stdout + out.stderr
+
+
+def test_a_shell_scripts_leading_assignment_is_masked_not_the_script_with_it(ledger_path):
+    """``sh -c 'PAGER_TOKEN=X /usr/local/bin/page --team mail'``: the script was taken whole
+    as one assignment, so 'notify show' printed ``sh -c PAGER_TOKEN=***``, another command
+    than the one that runs. Only the token is masked; the rest of the script is shown."""
+    command = f"sh -c 'PAGER_TOKEN={SECRET} /usr/local/bin/page --team mail | logger'"
+    ledger = open_ledger()
+    ledger.set_settings({notify.KEYS["command"]: command})  # as an older warmup stored it
+    ledger.close()
+    res = cli("notify", "show")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == (
+        "Command: sh -c 'PAGER_TOKEN=*** /usr/local/bin/page --team mail | logger'\n"
+    )
+    assert SECRET not in res.stdout + res.stderr
+    refused = cli("notify", "set", "--command", command)
+    assert refused.returncode == 64
+    assert "(the value of PAGER_TOKEN=)" in refused.stderr

@@ -47,6 +47,8 @@ _HEADER = re.compile(
 _BEARER = re.compile(r"\b(bearer|basic|token)\s+([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
 # A piece of a URL that may be its token: 8 characters with a digit, or 16 (notify's rule)
 _TOKEN_LIKE = re.compile(r"(?=[^\d]*\d).{8,}|.{16,}", re.DOTALL)
+# A shell's -c (sh -c, bash -lc, sh -ec): the word after it is a script
+_SHELL_C = re.compile(r"-[A-Za-z]*c")
 _DEPTH = 3  # sh -c '... sh -c "..."': words inside words, this deep
 # shown unquoted: --token=*** rather than '--token=***', a shell's | and > as they were
 _PLAIN = re.compile(r"[\w@%+=:,./*~-]+|[|&;<>]+")
@@ -102,6 +104,12 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
     i = 0
     while i < len(out):
         word = out[i]
+        if i and _SHELL_C.fullmatch(out[i - 1]) and any(c.isspace() for c in word):
+            # sh -c 'TOKEN=x page --team mail': a script, its words scanned, not one
+            # assignment whose value would be the whole rest (shown as "sh -c TOKEN=***")
+            out[i] = _scan_word(word, i, found, depth)
+            i += 1
+            continue
         option = _OPTION.fullmatch(word)
         assignment = _ASSIGNMENT.fullmatch(word) if not option else None
         if option and _secret_name(option[2]):
