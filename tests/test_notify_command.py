@@ -63,6 +63,10 @@ KEPT = [
     "sh -c 'cat > /tmp/warmup-last-event.json'",
     "/usr/local/bin/page-oncall --token-file /etc/page/token",
     "env PAGER_TOKEN_FILE=/etc/page/token page",
+    # another variable's value handed on in the environment, as the refusal advises: the
+    # ledger and every argv hold only its name (was refused as "the value of PAGER_TOKEN=")
+    "sh -c 'PAGER_TOKEN=\"$WARMUP_PAGE_TOKEN\" exec /usr/local/bin/page --team mail'",
+    "sh -c 'PAGER_TOKEN=${WARMUP_PAGE_TOKEN} /usr/local/bin/page'",
     "curl --key client.pem -d @- https://ops.example.com/api/alert",
     "page --auth-type basic --no-auth-cache",
     "python3 -c 'import sys; print(sys.stdin.read())'",

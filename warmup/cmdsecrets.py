@@ -47,6 +47,9 @@ _HEADER = re.compile(
 _BEARER = re.compile(r"\b(bearer|basic|token)\s+([A-Za-z0-9\-._~+/]{8,}=*)", re.IGNORECASE)
 # A piece of a URL that may be its token: 8 characters with a digit, or 16 (notify's rule)
 _TOKEN_LIKE = re.compile(r"(?=[^\d]*\d).{8,}|.{16,}", re.DOTALL)
+# Another variable's value, as a shell passes it on: TOKEN="$PAGE_TOKEN" page puts it in the
+# program's environment, the way to give one, never in the ledger or an argv
+_VARIABLE = re.compile(r"\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})")
 # A shell's -c (sh -c, bash -lc, sh -ec): the word after it is a script
 _SHELL_C = re.compile(r"-[A-Za-z]*c")
 _DEPTH = 3  # sh -c '... sh -c "..."': words inside words, this deep
@@ -122,7 +125,12 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
                 if not (option[2].lower() == "key" and _a_key_file(value)):
                     out[i + 1] = found(i + 1, f"the value of {flag}", value)
                 i += 1
-        elif assignment and _secret_name(assignment[1]) and assignment[2]:
+        elif (
+            assignment
+            and _secret_name(assignment[1])
+            and assignment[2]
+            and not _VARIABLE.fullmatch(assignment[2])
+        ):
             name = assignment[1]
             out[i] = f"{name}={found(i, f'the value of {name}=', assignment[2])}"
         else:
