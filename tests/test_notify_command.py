@@ -150,3 +150,53 @@ def test_a_shell_scripts_leading_assignment_is_masked_not_the_script_with_it(led
     refused = cli("notify", "set", "--command", command)
     assert refused.returncode == 64
     assert "(the value of PAGER_TOKEN=)" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "shown", "what"),
+    [
+        (
+            f"curl -u ops:{SECRET} -d @- https://alerts.example.com/hook",
+            "curl -u ops:*** -d @- https://alerts.example.com/hook",
+            "the password in -u",
+        ),
+        (
+            f"curl --user=ops:{SECRET} -d @- https://alerts.example.com/hook",
+            "curl --user=ops:*** -d @- https://alerts.example.com/hook",
+            "the password in --user",
+        ),
+        (
+            f"sh -c 'curl -sU proxy -U ops:{SECRET} -d @- https://alerts.example.com/hook'",
+            "sh -c 'curl -sU proxy -U ops:*** -d @- https://alerts.example.com/hook'",
+            "the password in -U",
+        ),
+    ],
+)
+def test_curls_user_and_password_is_a_secret(command, shown, what, ledger_path):
+    """``curl -u USER:PASSWORD`` (basic authentication, as a webhook behind one is posted to)
+    was stored and shown whole: "user" names no secret, and no other rule saw the password."""
+    open_ledger().close()
+    before = ledger_digest(ledger_path)
+    res = cli("notify", "set", "--command", command)
+    assert res.returncode == 64, res.stderr
+    assert f"carries what looks like a secret ({what})" in res.stderr
+    assert SECRET not in res.stderr and ledger_digest(ledger_path) == before
+    ledger = open_ledger()
+    ledger.set_settings({notify.KEYS["command"]: command})  # as an older warmup stored it
+    ledger.close()
+    show = cli("notify", "show")
+    assert show.stdout == f"Command: {shown}\n"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "docker run --rm -i -u 1000:1000 pager:1 page",
+        "curl -u ops -d @- https://alerts.example.com/hook",
+        "sh -c 'sort -u | logger -t warmup'",
+    ],
+)
+def test_a_user_without_a_password_is_kept(command, ledger_path):
+    res = cli("notify", "set", "--command", command)
+    assert res.returncode == 0, res.stderr
+    assert notify.targets(open_ledger())["command"] == command

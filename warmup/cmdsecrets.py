@@ -2,9 +2,9 @@
 
 A notify command is stored in the ledger (every reader of a shared ledger sees it), shown by
 ``notify show`` and ``config show``, and run as a process whose argv every user of the machine
-can read: a token in it (``--token X``, ``--password=X``, ``API_KEY=X``, a URL's ``?key=X`` or
-token-like path, an ``Authorization:`` header) is a secret in all three places (DESIGN.md,
-invariant 6). :func:`secret_in` says what looks like one, never quoting it, so that ``notify
+can read: a token in it (``--token X``, ``--password=X``, ``API_KEY=X``, ``curl -u user:X``,
+a URL's ``?key=X`` or token-like path, an ``Authorization:`` header) is a secret in all three
+places (DESIGN.md, invariant 6). :func:`secret_in` says what looks like one, never quoting it, so that ``notify
 set`` refuses it; :func:`masked_command` shows a command with each such value as ``***``.
 
 Heuristic by design: an option, variable or query parameter *named* like a secret, a URL with a
@@ -50,6 +50,8 @@ _TOKEN_LIKE = re.compile(r"(?=[^\d]*\d).{8,}|.{16,}", re.DOTALL)
 # Another variable's value, as a shell passes it on: TOKEN="$PAGE_TOKEN" page puts it in the
 # program's environment, the way to give one, never in the ledger or an argv
 _VARIABLE = re.compile(r"\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})")
+# Options that take USER:PASSWORD (curl's -u/--user, -U/--proxy-user; wget has --password)
+_LOGIN_OPTIONS = frozenset({"u", "user", "U", "proxy-user"})
 # A shell's -c (sh -c, bash -lc, sh -ec): the word after it is a script
 _SHELL_C = re.compile(r"-[A-Za-z]*c")
 _DEPTH = 3  # sh -c '... sh -c "..."': words inside words, this deep
@@ -125,6 +127,22 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
                 if not (option[2].lower() == "key" and _a_key_file(value)):
                     out[i + 1] = found(i + 1, f"the value of {flag}", value)
                 i += 1
+        elif option and option[2] in _LOGIN_OPTIONS:
+            # curl -u ops:PASSWORD (--user, --proxy-user, -U): the password after the colon
+            flag = option[1] + option[2]
+            glued = option[3] is not None
+            at = i if glued else i + 1
+            value = option[3] if glued else (out[at] if at < len(out) else "")
+            user, colon, password = (value or "").partition(":")
+            if (
+                colon
+                and password
+                and not (user.isdigit() and password.isdigit())  # docker's -u uid:gid
+                and not _URL.match(value or "")  # sort -u https://...: a URL, scanned as one
+            ):
+                said = f"{user}:{found(at, f'the password in {flag}', password)}"
+                out[at] = f"{flag}={said}" if glued else said
+                i = at  # else the next word is scanned as any other (sort -u URL)
         elif (
             assignment
             and _secret_name(assignment[1])
