@@ -28,6 +28,8 @@ CARRYING = [
     (f"curl -d @- https://hooks.slack.com/services/T0/B0/{SECRET}", "a token in the URL"),
     (f"curl -d @- https://bot:{SECRET}@alerts.example.com/hook", "a token in the URL"),
     (f"curl -H 'Authorization: Bearer {SECRET}' https://x.example/a", "an Authorization header"),
+    (f"curl -H 'Cookie: sid={SECRET}' https://x.example/a", "a Cookie header"),  # was "an Cookie"
+    (f"curl -H 'X-Api-Key: {SECRET}' https://x.example/a", "an X-Api-Key header"),
     (f"sh -c 'page --password {SECRET} | logger'", "the value of --password"),
 ]
 

@@ -161,7 +161,9 @@ def _scan_word(word: str, i: int, found: Callable[[int, str, str], str], depth: 
     """One word that is no option or assignment: a header, URLs in it, words inside it."""
     header = _HEADER.fullmatch(word)
     if header:
-        return f"{header[1]}: {found(i, f'an {header[1]} header', header[2])}"
+        an = header[1][0] in "aeiouAEIOU" or header[1][:2] in ("X-", "x-")  # an X-Api-Key
+        article = "an" if an else "a"  # a Cookie, an Authorization
+        return f"{header[1]}: {found(i, f'{article} {header[1]} header', header[2])}"
     bearer = _BEARER.search(word)
     if bearer:
         return _BEARER.sub(lambda m: f"{m[1]} {found(i, f'a {m[1]} credential', m[2])}", word)
