@@ -30,6 +30,9 @@ CARRYING = [
     (f"curl -H 'Authorization: Bearer {SECRET}' https://x.example/a", "an Authorization header"),
     (f"curl -H 'Cookie: sid={SECRET}' https://x.example/a", "a Cookie header"),  # was "an Cookie"
     (f"curl -H 'X-Api-Key: {SECRET}' https://x.example/a", "an X-Api-Key header"),
+    # a header named like a secret with no X- in front (GitLab's, many APIs'): kept before
+    (f"curl -H 'PRIVATE-TOKEN: {SECRET}' https://x.example/a", "a PRIVATE-TOKEN header"),
+    (f"curl -H 'Api-Key: {SECRET}' https://x.example/a", "an Api-Key header"),
     (f"sh -c 'page --password {SECRET} | logger'", "the value of --password"),
 ]
 
@@ -70,6 +73,8 @@ KEPT = [
     "sh -c 'PAGER_TOKEN=\"$WARMUP_PAGE_TOKEN\" exec /usr/local/bin/page --team mail'",
     "sh -c 'PAGER_TOKEN=${WARMUP_PAGE_TOKEN} /usr/local/bin/page'",
     "curl --key client.pem -d @- https://ops.example.com/api/alert",
+    "curl -H 'Content-Type: application/json' -d @- https://ops.example.com/api/alert",
+    "curl -H 'X-Request-Id: 12345678' -d @- https://ops.example.com/api/alert",
     "page --auth-type basic --no-auth-cache",
     "python3 -c 'import sys; print(sys.stdin.read())'",
 ]

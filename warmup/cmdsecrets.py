@@ -157,9 +157,20 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
     return out
 
 
+# Any header as curl -H is given one: judged by its name as an option's is (PRIVATE-TOKEN,
+# Api-Key; never Content-Type or X-Request-Id)
+_ANY_HEADER = re.compile(r"\s*([A-Za-z][\w-]*)\s*:\s*(\S.*)", re.DOTALL)
+
+
+def _named_header(word: str) -> re.Match[str] | None:
+    """``word`` as a header whose name says its value is a secret, else None."""
+    header = _ANY_HEADER.fullmatch(word)
+    return header if header and _secret_name(header[1]) else None
+
+
 def _scan_word(word: str, i: int, found: Callable[[int, str, str], str], depth: int) -> str:
     """One word that is no option or assignment: a header, URLs in it, words inside it."""
-    header = _HEADER.fullmatch(word)
+    header = _HEADER.fullmatch(word) or _named_header(word)
     if header:
         an = header[1][0] in "aeiouAEIOU" or header[1][:2] in ("X-", "x-")  # an X-Api-Key
         article = "an" if an else "a"  # a Cookie, an Authorization
