@@ -75,6 +75,9 @@ KEPT = [
     "curl --key client.pem -d @- https://ops.example.com/api/alert",
     "curl -H 'Content-Type: application/json' -d @- https://ops.example.com/api/alert",
     "curl -H 'X-Request-Id: 12345678' -d @- https://ops.example.com/api/alert",
+    # numbers and dates in a URL are no token (a chat's id, a day): were "a token in the URL"
+    "curl -d @- 'https://ops.example.com/api/alert?chat_id=-1001234567890&since=2026-12-01'",
+    "curl -d @- https://ops.example.com/teams/20261201/alerts",
     "page --auth-type basic --no-auth-cache",
     "python3 -c 'import sys; print(sys.stdin.read())'",
 ]

@@ -54,6 +54,9 @@ _VARIABLE = re.compile(r"\$(?:[A-Za-z_]\w*|\{[A-Za-z_]\w*\})")
 _LOGIN_OPTIONS = frozenset({"u", "user", "U", "proxy-user"})
 # A shell's -c (sh -c, bash -lc, sh -ec): the word after it is a script
 _SHELL_C = re.compile(r"-[A-Za-z]*c")
+# A number, a date or a time in a URL (?chat_id=-1001234567890, /2026-12-01, ?at=09:30:00):
+# no token, which has letters in it
+_NUMBER = re.compile(r"[-+]?\d+(?:[-.:]\d+)*")
 _DEPTH = 3  # sh -c '... sh -c "..."': words inside words, this deep
 # shown unquoted: --token=*** rather than '--token=***', a shell's | and > as they were
 _PLAIN = re.compile(r"[\w@%+=:,./*~-]+|[|&;<>]+")
@@ -99,7 +102,7 @@ def _url_secret(url: str) -> bool:
     if any(_secret_name(k) or k.lower() in ("k", "key") for k, _ in pairs):
         return True
     pieces = [p for p in parts.path.split("/") if p] + [v for _, v in pairs] + [parts.fragment]
-    return any(_TOKEN_LIKE.fullmatch(p) for p in pieces if p)
+    return any(_TOKEN_LIKE.fullmatch(p) and not _NUMBER.fullmatch(p) for p in pieces if p)
 
 
 def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 0) -> list[str]:
