@@ -33,6 +33,12 @@ CARRYING = [
     # a header named like a secret with no X- in front (GitLab's, many APIs'): kept before
     (f"curl -H 'PRIVATE-TOKEN: {SECRET}' https://x.example/a", "a PRIVATE-TOKEN header"),
     (f"curl -H 'Api-Key: {SECRET}' https://x.example/a", "an Api-Key header"),
+    # a request body's secret: a form's pair after the first, a JSON member (were kept)
+    (f"curl -d 'chat_id=42&token={SECRET}' https://x.example/a", "the value of token="),
+    (
+        f"""curl -d '{{"msgtype": "text", "secret": "{SECRET}"}}' https://x.example/a""",
+        "the value of 'secret' in JSON",
+    ),
     (f"sh -c 'page --password {SECRET} | logger'", "the value of --password"),
 ]
 
@@ -78,6 +84,8 @@ KEPT = [
     # numbers and dates in a URL are no token (a chat's id, a day): were "a token in the URL"
     "curl -d @- 'https://ops.example.com/api/alert?chat_id=-1001234567890&since=2026-12-01'",
     "curl -d @- https://ops.example.com/teams/20261201/alerts",
+    "curl -d 'chat_id=42&text=warmup' https://ops.example.com/api/alert",
+    """curl -d '{"msgtype": "text", "token_file": "/etc/page/token"}' https://ops.example.com/a""",
     "page --auth-type basic --no-auth-cache",
     "python3 -c 'import sys; print(sys.stdin.read())'",
 ]

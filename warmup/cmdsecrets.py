@@ -171,6 +171,32 @@ def _named_header(word: str) -> re.Match[str] | None:
     return header if header and _secret_name(header[1]) else None
 
 
+# A request's body as curl -d/-F is given one: form pairs (a=1&token=X), JSON ("token": "X")
+_FORM = re.compile(r"[\w.-]+=[^&\s]*(?:&[\w.-]+=[^&\s]*)+")
+_FORM_PAIR = re.compile(r"(?<![^&])([\w.-]+)=([^&]*)")
+_JSON_PAIR = re.compile(r'"([\w.-]+)"\s*:\s*"((?:[^"\\]|\\.)+)"')
+
+
+def _body_secrets_away(word: str, i: int, found: Callable[[int, str, str], str]) -> str:
+    """``word`` with each value of a form pair or JSON member named like a secret handed to
+    ``found`` (``chat_id=1&token=X``, ``{"token": "X"}``)."""
+
+    def pair(m: re.Match[str]) -> str:
+        if not _secret_name(m[1]) or _VARIABLE.fullmatch(m[2]):
+            return m[0]
+        return f"{m[1]}={found(i, f'the value of {m[1]}=', m[2])}" if m[2] else m[0]
+
+    def member(m: re.Match[str]) -> str:
+        if not _secret_name(m[1]):
+            return m[0]
+        head = m[0][: m.start(2) - m.start(0)]
+        return f'{head}{found(i, f"the value of {m[1]!r} in JSON", m[2])}"'
+
+    if _FORM.fullmatch(word):
+        word = _FORM_PAIR.sub(pair, word)
+    return _JSON_PAIR.sub(member, word) if '"' in word else word
+
+
 def _scan_word(word: str, i: int, found: Callable[[int, str, str], str], depth: int) -> str:
     """One word that is no option or assignment: a header, URLs in it, words inside it."""
     header = _HEADER.fullmatch(word) or _named_header(word)
@@ -178,6 +204,7 @@ def _scan_word(word: str, i: int, found: Callable[[int, str, str], str], depth: 
         an = header[1][0] in "aeiouAEIOU" or header[1][:2] in ("X-", "x-")  # an X-Api-Key
         article = "an" if an else "a"  # a Cookie, an Authorization
         return f"{header[1]}: {found(i, f'{article} {header[1]} header', header[2])}"
+    word = _body_secrets_away(word, i, found)
     bearer = _BEARER.search(word)
     if bearer:
         return _BEARER.sub(lambda m: f"{m[1]} {found(i, f'a {m[1]} credential', m[2])}", word)
