@@ -85,6 +85,9 @@ KEPT = [
     "curl -d @- 'https://ops.example.com/api/alert?chat_id=-1001234567890&since=2026-12-01'",
     "curl -d @- https://ops.example.com/teams/20261201/alerts",
     "curl -d 'chat_id=42&text=warmup' https://ops.example.com/api/alert",
+    # options about a secret, not holding one: were "the value of --cookie-jar" and the like
+    "curl --cookie-jar /tmp/warmup.cookies -d @- https://ops.example.com/api/alert",
+    "page --auth-scheme basic --session-timeout 30 --token-ttl 3600 --auth-host auth.example.com",
     """curl -d '{"msgtype": "text", "token_file": "/etc/page/token"}' https://ops.example.com/a""",
     "page --auth-type basic --no-auth-cache",
     "python3 -c 'import sys; print(sys.stdin.read())'",

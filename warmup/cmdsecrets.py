@@ -34,6 +34,9 @@ _KEY_PARTS = frozenset({"api", "access", "app", "secret", "private", "client", "
 _REFERENCE_PARTS = frozenset({
     "file", "path", "dir", "env", "var", "cmd", "command", "fd", "helper", "type", "method",
     "mode", "id", "name", "user", "length", "url",
+    # ...or a setting beside it: curl's --cookie-jar FILE, --session-timeout 30, --auth-scheme
+    "jar", "timeout", "ttl", "expiry", "lifetime", "scheme", "realm", "scope", "host", "port",
+    "server", "endpoint", "format", "header", "prefix", "cache", "store", "retries",
 })
 # fmt: on
 _OPTION = re.compile(r"(-{1,2})([A-Za-z][\w.-]*)(?:=(.*))?", re.DOTALL)
