@@ -78,7 +78,7 @@ def ledger_from(ctx: click.Context, create: bool = False) -> Ledger:
     """The ledger for this invocation, opened once.
 
     Only a command that writes something a new ledger can hold (``create``: adding a mailbox,
-    importing, ...) creates a missing one, and says so; any other refuses it (exit 78), so a
+    importing, ...) creates a missing one, and says so; any other refuses it (exit 66), so a
     mistyped ``--db`` never becomes an empty ledger that answers "no mailboxes".
     """
     obj = ctx.find_root().ensure_object(dict)
@@ -90,7 +90,7 @@ def ledger_from(ctx: click.Context, create: bool = False) -> Ledger:
 def reads_from(ctx: click.Context) -> Reads:
     """The ledger for a command that only asks what ``warmup quota`` asks (:class:`Reads`):
     opened without SQLAlchemy where the backend can (:func:`warmup.ledger.open_reads`); the
-    invocation's full ledger if one is open already. A missing ledger is refused (exit 78)."""
+    invocation's full ledger if one is open already. A missing ledger is refused (exit 66)."""
     obj = ctx.find_root().ensure_object(dict)
     if "ledger" in obj:
         return cast(Reads, obj["ledger"])
@@ -103,7 +103,7 @@ def gate_ledger_from(ctx: click.Context) -> GateLedger:
     """The ledger for a command that sends through a gate (``warmup send``): opened without
     SQLAlchemy where the backend can (:func:`warmup.ledger.open_gate_ledger`; its ``full()`` is
     the full backend, opened on first use); the invocation's full ledger if one is open already.
-    A missing ledger is refused (exit 78)."""
+    A missing ledger is refused (exit 66)."""
     obj = ctx.find_root().ensure_object(dict)
     if "ledger" in obj:
         return cast("GateLedger", obj["ledger"])
