@@ -170,7 +170,9 @@ def ledger_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WARMUP_DB", str(path))
     monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
     # Never the developer's own ~/.config/warmup/config.toml: a test that wants one writes it.
-    monkeypatch.setenv("WARMUP_CONFIG", str(tmp_path / "no-config.toml"))
+    # (The default path, not $WARMUP_CONFIG: one naming no file is an error.)
+    monkeypatch.delenv("WARMUP_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
     # Nor the developer's own default ledger: a test that unsets WARMUP_DB, run against code
     # that falls back to the default path (as a test is, to see it fail first), wrote its
     # mailboxes into ~/.local/share/warmup/ledger.db.

@@ -17,6 +17,7 @@ BOX = "sales@corp.example"
 def cfg(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     """Write the config file (``$WARMUP_CONFIG``) the next command reads."""
     path = tmp_path / "config.toml"
+    path.write_text("")  # $WARMUP_CONFIG naming no file is an error
     monkeypatch.setenv("WARMUP_CONFIG", str(path))
     config._LOADED.clear()
 
@@ -135,7 +136,7 @@ def test_the_default_path_is_platformdirs_own(monkeypatch, xdg):
     """On Linux the path is computed without importing platformdirs: it must be the same."""
     import platformdirs
 
-    monkeypatch.delenv("WARMUP_CONFIG")
+    monkeypatch.delenv("WARMUP_CONFIG", raising=False)
     if xdg is None:
         monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     else:
@@ -862,3 +863,26 @@ def test_a_webhook_in_the_environment_that_is_no_http_url_is_refused_as_the_file
     assert run("quota", BOX).exit_code == 0
     monkeypatch.setenv("WARMUP_NOTIFY_WEBHOOK", "https://other.example/hook")
     assert run("quota", BOX).exit_code == 0
+
+
+def test_a_config_variable_naming_no_file_is_one_line(run, monkeypatch, tmp_path, ledger_path):
+    """WARMUP_CONFIG=/etc/warmup/cnofig.toml (a typo) ran every command with no config at all."""
+    missing = tmp_path / "cnofig.toml"
+    monkeypatch.setenv("WARMUP_CONFIG", str(missing))
+    config._LOADED.clear()
+    res = run("mailbox", "add", "a@corp.example", "--provider", "exmail")
+    assert res.exit_code == 78, res.output
+    assert res.output == (
+        f"Error: $WARMUP_CONFIG names {missing}, which does not exist; fix the path or unset "
+        "WARMUP_CONFIG\n"
+    )
+    assert not ledger_path.exists()
+
+
+def test_the_default_config_file_may_be_missing(run, monkeypatch, tmp_path):
+    monkeypatch.delenv("WARMUP_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "nowhere"))
+    config._LOADED.clear()
+    res = run("config", "show")
+    assert res.exit_code == 0, res.output
+    assert f"Config file: {tmp_path / 'nowhere' / 'warmup' / 'config.toml'} (none)" in res.output

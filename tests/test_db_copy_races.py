@@ -37,7 +37,7 @@ def test_a_copy_into_a_postgresql_ledger_written_meanwhile_is_refused_in_one_lin
     env = {
         **os.environ,
         "WARMUP_DB": str(src),
-        "WARMUP_CONFIG": str(tmp_path / "c"),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
         "PGAPPNAME": "copier",
     }
     try:

@@ -715,7 +715,7 @@ def test_notify_test_names_a_webhook_that_can_never_work_and_where_it_is_set(
     config.write_text(f'[notify]\nwebhook = "{url}"\n', encoding="utf-8")
     config.chmod(0o600)  # it holds a token: private, or warmup warns
     env = (
-        {"WARMUP_NOTIFY_WEBHOOK": url, "WARMUP_CONFIG": str(tmp_path / "none.toml")}
+        {"WARMUP_NOTIFY_WEBHOOK": url}
         if source == "environment"
         else {"WARMUP_CONFIG": str(config)}
     )

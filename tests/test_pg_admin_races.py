@@ -31,7 +31,7 @@ def test_a_second_host_adding_a_mailbox_being_added_is_told_it_exists(tmp_path):
     schema = PgSchema("adm")
     pg_url = schema.url
     ledger = open_ledger(pg_url)
-    env = {"WARMUP_DB": f"{pg_url}&application_name=host-b", "WARMUP_CONFIG": str(tmp_path / "c")}
+    env = {"WARMUP_DB": f"{pg_url}&application_name=host-b", "XDG_CONFIG_HOME": str(tmp_path / "c")}
     try:
         with ledger.write() as conn:
             ledger.add_mailbox(BOX, "exmail", "Asia/Shanghai", "exmail", conn=conn)

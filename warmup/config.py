@@ -27,7 +27,8 @@
 A relative ``db`` path is relative to the folder holding this file, not to the working directory.
 
 Order: a flag, then the environment, then this file, then the built-in default. A file that
-cannot be read or holds an unknown key is a configuration error (exit 78) naming the key. A file
+cannot be read or holds an unknown key is a configuration error (exit 78) naming the key; so
+is a ``$WARMUP_CONFIG`` naming no file (the default file may be missing: no config). A file
 holding a secret (:func:`secret_keys`) that the group or others can read is warned of, once per
 process, and still used.
 """
@@ -110,7 +111,8 @@ WEBHOOK_ENV = "WARMUP_NOTIFY_WEBHOOK"
 
 
 def load() -> Config:
-    """The config file, read once per process; a missing file is an empty config. The
+    """The config file, read once per process; a missing default file is an empty config (a
+    missing ``$WARMUP_CONFIG`` is :class:`ConfigError`). The
     webhook of ``$WARMUP_NOTIFY_WEBHOOK`` (above the file's) is checked here too, as the file's
     is, on every call: the environment may change between calls, the file is read once."""
     where = path()
@@ -137,6 +139,10 @@ def _load(where: Path) -> Config:
     try:
         raw = tomllib.loads(_read(where))
     except FileNotFoundError:
+        if os.environ.get(ENV):  # named on purpose: a typo would run with no config at all
+            raise ConfigError(
+                f"${ENV} names {where}, which does not exist; fix the path or unset {ENV}"
+            ) from None
         cfg = Config(where, False)
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {where}: cannot read it ({exc})") from None
