@@ -57,8 +57,13 @@ def test_rendered_together_as_each_alone(tmp_path: Path, name: str) -> None:
     template = load_template(path)
     assert template.together is not None
     for fields in ROWS:
+        want = alone(template, fields)
+        if not want[0]:  # a blank subject is refused (test_queue_rows.py)
+            with pytest.raises(DataError, match="^line 2: the subject is empty"):
+                fill(template, fields, "line 2")
+            continue
         got = fill(template, fields, "line 2")
-        assert (got.subject, got.text, got.html) == alone(template, fields)
+        assert (got.subject, got.text, got.html) == want
 
 
 def test_a_field_holding_the_separator_is_rendered_part_by_part(tmp_path: Path) -> None:

@@ -1253,6 +1253,11 @@ def import_csv(
                 f"({exc.strerror or exc}); free disk space there or point TMPDIR at a disk "
                 f"with room (nothing was imported)"
             ) from None
+        if not rows:  # a header alone: an export cut short, or the wrong file
+            raise DataError(
+                f"{path}: no rows below its header; nothing to import (the rows follow the "
+                f"header, one send a line)"
+            )
         spool.seek(0)
         written = 0
         boxes: dict[str, MailboxRow] = {}  # looked up once per import, not per batch

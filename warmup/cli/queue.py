@@ -148,11 +148,11 @@ def add(
     # '--not-before 09:00' typed in the evening: tomorrow's 09:00, not this morning's (at once)
     start = typed_instant(not_before, boxes, "--not-before", ahead=True) if not_before else None
     if csv_path is not None and template is not None:
-        from warmup.outbox.template import Rendered, fill, load_template, rows
+        from warmup.outbox.template import Rendered, filled, load_template
 
         tpl = load_template(template)
         messages: Iterable[tuple[EmailMessage | bytes | Rendered, None]] = (
-            (fill(tpl, fields, f"{csv_path}: line {line}"), None) for line, fields in rows(csv_path)
+            (message, None) for message in filled(tpl, csv_path)
         )
         where: Sequence[str] | None = None  # a row's errors name its line already
     else:

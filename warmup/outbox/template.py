@@ -383,7 +383,71 @@ def _scoped(source: str) -> str:
 
 def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, fields) of each data row of the CSV (UTF-8, header row first); the
-    recipient column is ``email``."""
+    recipient column is ``email``. A bad row is :class:`DataError`."""
+    for line, got in _rows(path):
+        if isinstance(got, DataError):
+            raise got
+        yield line, got
+
+
+ROW_ERRORS = 20  # bad rows named in one run; the others counted
+
+
+def filled(template: Template, path: Path) -> Iterator[Rendered]:
+    """The message of each row of the CSV at ``path`` (:func:`rows`, :func:`fill`), once every
+    row is checked: the bad ones (a cell too many or too few, a bad address, a field the
+    template lacks) are :class:`DataError` together, when the file has been read to its end
+    (the first :data:`ROW_ERRORS` named, the others counted: one run finds them all, memory
+    stays flat), before anything is queued. A file with no rows is :class:`DataError` too."""
+    bad: list[str] = []
+    count = 0
+    found = 0
+    try:
+        for line, got in _rows(path):
+            found += 1
+            try:
+                if isinstance(got, DataError):
+                    raise got
+                message = fill(template, got, f"{path}: line {line}")
+            except DataError as exc:
+                if isinstance(exc, _EveryRow) and not count:
+                    raise  # the template and the header disagree: said once, not 20 times
+                count += 1
+                if len(bad) < ROW_ERRORS:
+                    bad.append(str(exc))
+                if isinstance(exc, _EveryRow):
+                    break
+                continue
+            if not count:  # after a bad row the rest are only checked
+                yield message
+    except DataError as exc:  # the file itself (an unclosed quote): the rows so far with it
+        if not count:
+            raise
+        count += 1
+        bad.append(str(exc))
+    if count == 1:
+        raise DataError(bad[0])
+    if count:
+        more = f"\n  and {count - len(bad)} more rows" if count > len(bad) else ""
+        lines = "\n  ".join(_SUFFIX.sub("", b) for b in bad)
+        raise DataError(
+            f"{path}: {count} rows are wrong; nothing of the file was queued. Fix them and "
+            f"queue it again:\n  {lines}{more}"
+        )
+    if not found:
+        raise DataError(f"{path}: no rows below its header; nothing to queue (one recipient a row)")
+
+
+class _EveryRow(DataError):
+    """A row's error every row would have: a name the template uses and the header lacks."""
+
+
+_SUFFIX = re.compile(r" \(nothing of the file was queued\)$")
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | DataError]]:
+    """:func:`rows`, a bad row yielded as its :class:`DataError` (the reading goes on); what
+    makes the whole file unreadable is raised."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -443,13 +507,18 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                 )
             continue
         if len(fields) > len(header):
-            raise DataError(f"{path}: line {line}: more cells than the header has")
+            yield line, DataError(f"{path}: line {line}: more cells than the header has")
+            continue
         if len(fields) < len(header):  # a short row: its last fields are missing, not empty
-            raise DataError(
-                f"{path}: line {line}: fewer cells than the header has "
-                f"(no {', '.join(header[len(fields) :])}); an empty field is an empty cell: "
-                f"add the commas"
+            yield (
+                line,
+                DataError(
+                    f"{path}: line {line}: fewer cells than the header has "
+                    f"(no {', '.join(header[len(fields) :])}); an empty field is an empty "
+                    f"cell: add the commas"
+                ),
             )
+            continue
         row = dict(zip(header, fields, strict=True))
         if alias is not None:
             row["email"] = fields[alias]
@@ -524,7 +593,7 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
         subject, text = " ".join(got[0].split()), got[1]
         html = got[2] if template.html is not None else None
     except jinja2.UndefinedError as exc:
-        raise DataError(
+        raise _EveryRow(
             f"{where}: {exc.message} in template {template.source}; "
             f"{_unnamable(exc.message or '', fields)} (nothing of the file was queued)"
         ) from None
@@ -542,6 +611,12 @@ def fill(template: Template, fields: dict[str, str], where: str) -> Rendered:
             f"{where}: template {template.source}: {type(exc).__name__}: {exc}; fix the "
             f"template or the row (nothing of the file was queued)"
         ) from None
+    if not subject:  # a blank field ("{{ company }}" of an empty cell): a message no one opens
+        raise DataError(
+            f"{where}: the subject is empty (template {template.source} renders it blank for "
+            f"this row); fill the row's fields or fix the template (nothing of the file was "
+            f"queued)"
+        )
     size = len(subject) + len(text) + len(html or "")
     if size > MESSAGE_LIMIT:  # before it is encoded: a loop in the template, a huge field
         raise DataError(f"{where}: {size_error(size)} (nothing of the file was queued)")
