@@ -188,6 +188,16 @@ def test_a_bad_sync_interval_is_a_usage_error():
     assert res.stderr.strip().splitlines()[-1].startswith("Error: --sync-every: 'soon'")
 
 
+def test_a_bad_sync_interval_is_refused_with_no_sync_too():
+    """'--no-sync --sync-every abc' ran: the typo waited for the day the flag is dropped."""
+    assert cli("suppress", "add", "x@example.com", "--reason", "test").returncode == 0
+    res = cli("run", "--once", "--no-sync", "--sync-every", "abc")
+    assert res.returncode == 64, res.stderr
+    assert res.stderr == ("Error: --sync-every: 'abc' is not a duration like 72h, 3d or 90m\n"), (
+        res.stderr
+    )
+
+
 @pytest.fixture
 def no_idle(pki):  # type: ignore[no-untyped-def]
     """A Dovecot that does not offer IDLE."""

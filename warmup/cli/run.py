@@ -84,7 +84,9 @@ def run(
     # The notify and password commands it starts must not read its secrets in /proc/PPID/environ.
     shed_password(on_exec=ledger.close, handed=(*credentials.HANDED_VARS, PASSWORD_ENV))
 
-    every = None if no_sync else parse_expiry(sync_every, "sync_every")
+    # Checked with --no-sync too: a script's typo would surface only the day it drops the flag.
+    parsed = parse_expiry(sync_every, "sync_every")
+    every = None if no_sync else parsed
     view = None
     if not no_view and _terminal():
         from warmup.outbox.view import LiveView
