@@ -116,7 +116,7 @@ def test_a_pool_member_sending_keeps_the_display_name_given_for_another():
         _as_sent(data, "b@corp.example", False, NOW), policy=email.policy.default
     )
     assert str(msg["From"]) == "销售部 <b@corp.example>"
-    dated = b"Date: Tue, 01 Dec 2026 09:00:00 -0000\r\n" + data
+    dated = b"Date: Tue, 01 Dec 2026 09:00:00 +0000\r\n" + data
     assert _as_sent(data, "a@corp.example", False, NOW) == dated  # only dated: bytes as they are
     assert _as_sent(dated, "a@corp.example", False, NOW) == dated
 
@@ -235,7 +235,10 @@ def test_a_queued_message_is_dated_when_it_is_sent_not_when_it_was_queued(
     with Worker(open_ledger(), clock=lambda: later) as worker:
         worker.run_once()
     dates = sorted(str(m.message["Date"]) for m in sink.messages)
-    stamped = email.utils.formatdate(later.timestamp())
+    # +0000, not formatdate's -0000: RFC 5322 3.3 says -0000 is a zone unknown, and the worker
+    # knows the instant in UTC
+    stamped = email.utils.format_datetime(later)
+    assert stamped.endswith(" +0000")
     if how == "template":
         assert dates == [stamped, stamped]
     else:
@@ -307,7 +310,7 @@ def test_the_overflow_channel_dates_a_message_and_leaves_its_own_sender_fields()
     pool = SimpleNamespace(members=[])
     out, sender = _overflow_sender(data, pool, NOW)  # type: ignore[arg-type]
     assert (out, sender) == (
-        b"Date: Tue, 01 Dec 2026 09:00:00 -0000\r\n" + data,
+        b"Date: Tue, 01 Dec 2026 09:00:00 +0000\r\n" + data,
         "news@corp.example",
     )
     dated = b"Date: Mon, 30 Nov 2026 09:00:00 +0800\r\n" + data

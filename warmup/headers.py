@@ -36,6 +36,15 @@ THREAD_FIELDS = ("in-reply-to", "references")
 _MSG_ID = re.compile(r"<[^<>\s]+>")
 
 
+def date_of(at: Any) -> str:
+    """A Date field's value for the aware datetime ``at``, in UTC as ``+0000``: the instant is
+    known. (``formatdate(localtime=False)`` writes ``-0000``, which RFC 5322 3.3 reserves for
+    a time whose zone is unknown.)"""
+    import datetime as dt
+
+    return email.utils.format_datetime(at.astimezone(dt.UTC))
+
+
 class MalformedHeader(DataError):
     """A header line that is neither ``Name: value`` nor a continuation (exit 65)."""
 

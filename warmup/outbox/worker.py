@@ -54,7 +54,7 @@ from warmup import notify
 from warmup.errors import ConfigError, LedgerBusy, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.gate import refusal as refusal_text
-from warmup.headers import decode_utf8_fields, sender_of, thread_ids
+from warmup.headers import date_of, decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import RETRYABLE, Settle, fate
@@ -1099,7 +1099,7 @@ def _as_sent_parsed(data: bytes, sender: str, reply_to: bool, now: dt.datetime) 
         return data if "Date" in head else _dated(data, now)
     msg = email.message_from_bytes(data, policy=email.policy.SMTP)
     if "Date" not in msg:
-        msg.set_raw("Date", _date_of(now))
+        msg.set_raw("Date", date_of(now))
     # Refolded below: raw UTF-8 would become unknown-8bit. Not strict: queue add refuses a
     # header in another charset, and one queued before it did goes as it did then.
     decode_utf8_fields(msg, strict=False)
@@ -1115,13 +1115,9 @@ def _as_sent_parsed(data: bytes, sender: str, reply_to: bool, now: dt.datetime) 
     return msg.as_bytes(policy=email.policy.SMTP)
 
 
-def _date_of(now: dt.datetime) -> str:
-    return email.utils.formatdate(now.timestamp(), localtime=False)
-
-
 def _dated(data: bytes, now: dt.datetime) -> bytes:
     """``data`` with a Date header of ``now`` put first (its bytes otherwise as they are)."""
-    return f"Date: {_date_of(now)}\r\n".encode() + data
+    return f"Date: {date_of(now)}\r\n".encode() + data
 
 
 # The raw fields (compat32: no header registry); the same field names as the full parse finds.
