@@ -572,3 +572,25 @@ def test_a_password_stored_for_an_oauth_mailbox_says_it_is_not_used(run, file_ke
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     res = run("mailbox", "login", BOX, input="s3cret\n")
     assert res.exit_code == 0 and "OAuth" not in res.output, res.output
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", " , "])
+@pytest.mark.parametrize("kind", ["smtp", "imap"])
+def test_an_empty_host_is_a_usage_error(run, ledger_path, kind, value):
+    """'mailbox set --smtp-host ""' said "Updated" and the mailbox quietly went back to its
+    provider's host; 'mailbox add' stored it too."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    res = run("mailbox", "set", BOX, f"--{kind}-host", "mail.corp.example")
+    assert res.exit_code == 0
+    res = run("mailbox", "set", BOX, f"--{kind}-host", value)
+    assert res.exit_code == 64, res.output
+    assert res.output == (
+        f"Error: --{kind}-host {value!r}: no host in it; give the server's host name "
+        f"(primary,backup for several) or leave --{kind}-host out\n"
+    )
+    shown = json.loads(run("mailbox", "show", BOX, "--json").stdout)
+    assert shown[kind]["hosts"] == ["mail.corp.example"]  # unchanged
+    other = "b@corp.example"
+    res = run("mailbox", "add", other, "--provider", "exmail", f"--{kind}-host", value)
+    assert res.exit_code == 64, res.output
+    assert run("mailbox", "show", other).exit_code != 0  # not added

@@ -251,6 +251,7 @@ def add_mailbox(
     if started is not None:
         check_date(started, "started")
     prov = get_provider(provider)
+    _check_hosts_given(overrides)
     _validate_settings(prov, None, cap, overrides)
     if auth is not None:
         check_auth(prov, auth)
@@ -272,6 +273,20 @@ def add_mailbox(
         started=started,
         **{k: v for k, v in overrides.items() if v is not None},
     )
+
+
+def _check_hosts_given(values: dict[str, Any]) -> None:
+    """A host given names one: ``--smtp-host ''`` was stored, said "Updated", and the mailbox
+    quietly went back to its provider's host."""
+    for kind in ("smtp", "imap"):
+        value = values.get(f"{kind}_host")
+        if value is not None and not _hosts(str(value)):
+            raise InvalidField(
+                f"{kind}_host",
+                "{field} {value!r}: no host in it; give the server's host name (primary,backup "
+                "for several) or leave {field} out",
+                value=value,
+            )
 
 
 def _validate_settings(
@@ -352,6 +367,7 @@ def set_mailbox(
                 f: f for f in ("policy", "timezone", "started", "auth", "smtp_host", "imap_port")
             },
         )
+    _check_hosts_given(values)
     if "timezone" in values:
         check_timezone(values["timezone"])
     if "auth" in values:
