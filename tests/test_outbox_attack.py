@@ -354,3 +354,34 @@ def test_queue_list_cut_short_suggests_only_the_filters_not_given() -> None:
             + (says if says.startswith("--limit") else f"--limit 0 shows all, {says}")
             + "\n"
         ), res.stderr
+
+
+def test_queue_status_leaves_out_a_member_whose_tries_were_all_cancelled(tmp_path: Path) -> None:
+    """A message tried by a mailbox (a 4xx: queued again, its sender noted), then cancelled
+    with the mailbox's removal: 'queue status' listed "#1" with every count 0 (JSON too)."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    msg = tmp_path / "m.eml"
+    msg.write_text("To: lead@example.com\nSubject: hi\n\nhello\n")
+    res = cli("queue", "add", "--mailbox", BOX, "--campaign", "c", "--eml", str(msg))
+    assert res.returncode == 0, res.stderr
+    ledger = open_ledger()
+    now = dt.datetime.now(dt.UTC)
+    claimed = ledger.claim("w", now)
+    assert claimed is not None
+    box = ledger.mailbox(BOX)
+    assert ledger.settle_message(
+        claimed.id,
+        "w",
+        "queued",
+        now,
+        reply="451 try again later",
+        sent_by=box.id,
+        next_attempt_at=now + dt.timedelta(minutes=10),
+        attempt=True,
+    )
+    assert cli("mailbox", "remove", BOX, "--force").returncode == 0
+    data = json.loads(cli("queue", "status", "--json").stdout)
+    assert [c["cancelled"] for c in data["campaigns"]] == [1]
+    assert data["mailboxes"] == []
+    text = cli("queue", "status").stdout
+    assert "MAILBOX" not in text and "#" not in text, text

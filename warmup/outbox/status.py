@@ -154,6 +154,9 @@ def status(
             "failed": sum(c[s] for s in FAILED),
         }
         for m, c in sorted(senders.items(), key=lambda kv: names.get(kv[0], ""))
+        # a member whose tries were all cancelled (a 4xx, then 'queue cancel' or the mailbox
+        # removed): a row of zeros, "#4" once it is gone
+        if any(c[s] for s in OUTBOX_STATES if s not in (*WAITING, "cancelled"))
     ]
     pool_names = {p: pools[p].name if p in pools else f"#{p}" for p in overflow}
     out_overflow = [
