@@ -6,8 +6,12 @@ a script that waits for them only at its end."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import threading
+
+import pytest
 
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV
@@ -46,3 +50,44 @@ def test_a_killed_worker_not_yet_reaped_is_gone(pki, ssl_cert_env, monkeypatch, 
             sink.hold_data_reply.set()
             proc.kill()
             proc.wait()
+
+
+# Run in a PID namespace whose /proc is its parent's ('unshare -p' without --mount-proc, as
+# some sandboxes start a service): the pid numbers /proc lists are not this namespace's.
+_INNER = """
+import subprocess
+from warmup.outbox.worker import _alive
+gone = subprocess.Popen(["sleep", "60"])
+gone.kill()
+gone.wait()  # its number in the parent namespace is free: /proc has no entry under it
+live = [subprocess.Popen(["sleep", "60"]) for _ in range(3)]
+try:
+    print(" ".join(str(_alive(p.pid)) for p in live))
+finally:
+    for p in live:
+        p.kill()
+        p.wait()
+"""
+
+_OUTER = """
+import subprocess, sys
+got = subprocess.run(["unshare", "-pf", sys.executable, "-c", sys.argv[1]], capture_output=True,
+                     text=True, timeout=60)
+print(got.stdout, got.stderr, end="")
+"""
+
+
+def test_a_live_worker_is_alive_under_a_proc_of_another_pid_namespace(tmp_path):
+    """A worker whose /proc is another PID namespace's read another process's entry (or none)
+    under its peer's pid: a live peer was taken for gone, its claim recovered mid-send."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare(1)")
+    # the outer namespace its own /proc, so that the inner one's pids are predictable there
+    cmd = ["unshare", "-Urpf", "--mount-proc", sys.executable, "-c", _OUTER, _INNER]
+    probe = subprocess.run([*cmd[:3], "true"], capture_output=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip("no user and PID namespaces here")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": root}
+    got = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert got.stdout.split() == ["True", "True", "True"], (got.stdout, got.stderr)

@@ -117,10 +117,18 @@ def _alive(pid: int) -> bool:
     # that has not reaped it yet (a script's Popen, a supervisor that waits only at its own
     # end) held its message 'sending' for the lease, 15 minutes, though it was dead.
     try:
+        ours = os.readlink("/proc/self") == str(os.getpid())
+    except OSError:  # no /proc (not Linux): as signal 0 said
+        return True
+    if not ours:
+        # A /proc of another PID namespace ('unshare -p' without --mount-proc): its entry
+        # under this pid is another process's, or none, and a live peer was taken for gone.
+        return True
+    try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
-    except FileNotFoundError:  # gone meanwhile; or no /proc (not Linux): as signal 0 said
-        return not os.path.isdir("/proc/self")
+    except FileNotFoundError:  # gone meanwhile
+        return False
     except OSError:
         return True
     return stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3] != b"Z"
