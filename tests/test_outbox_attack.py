@@ -385,3 +385,23 @@ def test_queue_status_leaves_out_a_member_whose_tries_were_all_cancelled(tmp_pat
     assert data["mailboxes"] == []
     text = cli("queue", "status").stdout
     assert "MAILBOX" not in text and "#" not in text, text
+
+
+def test_a_bare_number_no_hour_or_no_day_is_not_suggested_as_one(tmp_path: Path) -> None:
+    """'--not-before 45' was told to write the time 45:00 or the date 2026-12-45, '27' the
+    time 27:00, '0' the date 2026-12-00: each refused again when typed as told."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    eml = tmp_path / "m.eml"
+    eml.write_text("From: a@example.com\nTo: x@example.org\nSubject: hi\n\nbody\n")
+    month = f"{dt.datetime.now(dt.UTC):%Y-%m}"
+    for bare, want in (
+        ("45", "write a time (09:00) or a date (2026-11-29)"),
+        ("27", f"write the date ({month}-27), or a time (09:00)"),
+        ("0", "write the time (00:00), or a date (2026-11-29)"),
+    ):
+        res = cli("queue", "add", "--mailbox", BOX, "--not-before", bare, "--eml", str(eml))
+        assert (res.returncode, res.stderr) == (
+            64,
+            f"Error: --not-before: '{bare}' is not a date or time; {want}\n",
+        ), bare
+    assert json.loads(cli("queue", "list", "--json").stdout) == []

@@ -98,10 +98,21 @@ def read_instant(
         )
     if _BARE_NUMBER.fullmatch(text):
         n, month = int(text), now_utc().strftime("%Y-%m")
+        # suggested only as what it can be: 45 is no hour nor day, 27 no hour, 0 no day
+        an_hour, a_day = n <= 23, 1 <= n <= 31
         raise InvalidField(
             field,
             "{field}: {text!r} could be a day of the month or an hour; write the time "
-            "({n:02d}:00) or the date ({month}-{n:02d})",
+            "({n:02d}:00) or the date ({month}-{n:02d})"
+            if an_hour and a_day
+            else "{field}: {text!r} is not a date or time; write the date ({month}-{n:02d}), "
+            "or a time (09:00)"
+            if a_day
+            else "{field}: {text!r} is not a date or time; write the time ({n:02d}:00), or a "
+            "date (2026-11-29)"
+            if an_hour
+            else "{field}: {text!r} is not a date or time; write a time (09:00) or a date "
+            "(2026-11-29)",
             text=text,
             n=n,
             month=month,
