@@ -239,6 +239,36 @@ def test_queue_status_says_a_campaign_expires_before_the_plan_is_done_with_it(
     ]
 
 
+def test_queue_status_says_the_expiry_on_the_mailboxes_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """'expires DATE' was the UTC date of the expiry beside DONE BY days that are the
+    mailboxes' own: a day early or late for a mailbox far from UTC."""
+    from warmup.outbox.status import status
+    from warmup.outbox.view import snapshot
+
+    monkeypatch.setenv("WARMUP_DB", str(tmp_path / "l.db"))
+    ledger = open_ledger()
+    at = dt.datetime.now(dt.UTC)
+    # a zone whose date at the expiry is not UTC's: UTC+14 after 10:00 UTC, else UTC-12
+    zone = "Etc/GMT-14" if at.hour >= 10 else "Etc/GMT+12"
+    policy = policy_file(tmp_path / "flat.toml", daily=50)
+    api.add_mailbox(ledger, BOX, "exmail", timezone=zone, policy=str(policy))
+    msgs = [_plain(f"s{i}@example.com") for i in range(300)]
+    Outbox(ledger).add_many(
+        msgs, mailbox=BOX, campaign="short", now=at, expires=dt.timedelta(days=2)
+    )
+    local = (at + dt.timedelta(days=2)).astimezone(ZoneInfo(zone)).date()
+    assert local != (at + dt.timedelta(days=2)).date()
+    (short,) = status(ledger, at=at)["campaigns"]
+    assert short["expires_first"] is True
+    shown = {c["campaign"]: c["finish"] for c in snapshot(ledger, at)["campaigns"]}
+    assert shown == {"short": f"expires {local}"}
+    ledger.close()
+    res = cli("queue", "status")
+    assert res.stdout.splitlines()[1].split()[-2:] == ["expires", str(local)], res
+
+
 def test_run_once_sends_a_message_left_with_others_after_a_suppressed_recipient(
     sink, ssl_cert_env, tmp_path, password
 ):  # type: ignore[no-untyped-def]

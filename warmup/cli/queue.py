@@ -437,7 +437,7 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> None:
                 c["cancelled"],
                 "done"
                 if c["finished"]
-                else f"expires {c['expires'][:10]}"
+                else f"expires {c['expires_day']}"
                 if c["expires_first"]
                 else c["finish"] or "not within 2 years",
             ]

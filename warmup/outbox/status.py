@@ -128,6 +128,15 @@ def status(
         ]
         done = None if not days or None in days else max(d for d in days if d is not None)
         ends = max((e for (n, _), e in expiry.items() if n == name), default=None)
+        # the day it falls on for the mailboxes, as DONE BY's days are theirs (not UTC's)
+        ends_day = max(
+            (
+                _local_date(e, members_of.get(t, []), zones)
+                for (n, t), e in expiry.items()
+                if n == name
+            ),
+            default=None,
+        )
         # the plan sends its last message after a day by which every one has expired
         late = any(
             day is None or day > _local_date(expiry[name, t], members_of.get(t, []), zones)
@@ -144,6 +153,7 @@ def status(
                 "finish": done.isoformat() if done else None,
                 "finished": not days,
                 "expires": ends.isoformat() if ends else None,  # its last waiting message's
+                "expires_day": ends_day.isoformat() if ends_day else None,  # the mailboxes' day
                 "expires_first": late,  # its waiting messages expire before the plan sends them
             }
         )

@@ -87,7 +87,7 @@ def snapshot(
             "queued": sum(c[s] for s in WAITING),
             "failed": c["failed"],
             # as 'queue status' says it: a campaign expiring before the plan sends it, so
-            "finish": f"expires {c['expires'][:10]}" if c["expires_first"] else c["finish"],
+            "finish": f"expires {c['expires_day']}" if c["expires_first"] else c["finish"],
         }
         for c in status(ledger, now, pool)["campaigns"]
     ]
