@@ -651,3 +651,27 @@ def test_a_plot_between_its_write_and_its_rename_is_not_cleared_by_another(tmp_p
         clearer.kill()
         clearer.wait(timeout=60)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["trend.png"]
+
+
+@pytest.mark.parametrize("ndays", [3, 4, 5, 11])
+def test_a_few_days_draw_with_one_tick_a_day_and_no_matplotlib_warning(ndays):
+    """Four days of history (or a --days 3 that spans two zones' dates) made AutoDateLocator
+    give up, warn on stderr ('unable to pick an appropriate interval') and tick every 12 hours:
+    noon labels on a chart of whole days. Every tick is a midnight, and nothing is warned."""
+    import warnings
+
+    import matplotlib.dates as mdates
+
+    rows = mailbox_rows(box(0)).iloc[:ndays].copy()
+    rows["bounce_rate"] = 0.01
+    by_kind = kind_frames()[1].iloc[: min(ndays, 4)].copy()
+    by_kind["date"] = DAYS[: len(by_kind)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        figs = [plots.figure(frame_of(rows)), plots.kinds_figure(kind_frames()[0], by_kind)]
+        for fig in figs:
+            rendered(fig)
+    trend, kinds = figs
+    for ax in (trend.get_axes()[0], kinds.get_axes()[1]):  # the date axes
+        days = [mdates.num2date(t) for t in ax.xaxis.get_majorticklocs()]
+        assert days and all((d.hour, d.minute) == (0, 0) for d in days), (ndays, days)

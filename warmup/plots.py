@@ -86,7 +86,9 @@ def _date_axis(ax: Axes, span: tuple[Any, Any] | None = None) -> None:
     import matplotlib.dates as mdates
     from matplotlib.ticker import FixedLocator
 
-    locator: Any = mdates.AutoDateLocator(maxticks=8)
+    # minticks=3: a span of 3 to 4 days is ticked by day (the default 5 asks for hours, finds
+    # no hourly interval under 8 ticks, warns on stderr and ticks at noon and midnight)
+    locator: Any = mdates.AutoDateLocator(minticks=3, maxticks=8)
     formatter = mdates.ConciseDateFormatter(locator)
     if span is not None:
         lo, hi = (mdates.date2num(t) for t in span)
