@@ -722,3 +722,22 @@ def test_the_report_paces_a_window_by_the_providers_per_minute_limit_as_quota_do
             assert int(got["warmup_day"].iloc[-1]) == 4, got.tail(2)
     finally:
         ledger.close()
+
+
+def test_bounces_list_cut_by_its_limit_says_so_and_how_to_see_all(sample, run):
+    """The default --limit 1000 showed the newest 1,000 of 1,023 bounces with nothing saying
+    there were more: a cut list on stderr, the way 'suppress list' says it, none when whole."""
+    total = len(json.loads(run("bounces", "list", "--json", "--limit", "0").stdout))
+    assert total > 5
+    cut = run("bounces", "list", "--limit", "5")
+    assert cut.exit_code == 0
+    assert len(cut.stdout.splitlines()) == 1 + 5
+    assert cut.stderr == (
+        "Showing the newest 5; there are more: --limit 0 shows all, "
+        "--since, --kind or ADDRESS narrows them.\n"
+    )
+    as_json = run("bounces", "list", "--limit", "5", "--json")
+    assert len(json.loads(as_json.stdout)) == 5 and "there are more" in as_json.stderr
+    for whole in (run("bounces", "list", "--limit", str(total)), run("bounces", "list")):
+        assert whole.exit_code == 0 and whole.stderr == ""
+        assert len(whole.stdout.splitlines()) == 1 + total

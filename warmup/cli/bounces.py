@@ -270,7 +270,16 @@ def list_(
     box = ledger.mailbox(address) if address else None
     scope = [box] if box else ledger.mailboxes()
     start = typed_instant(since, scope, "--since") if since is not None else None
-    rows = ledger.bounces(box, kind, limit or None, start)
+    # one more than --limit, to say the list was cut (silently showing the newest 1,000 of
+    # 1,023 read as "these are all")
+    rows = ledger.bounces(box, kind, limit + 1 if limit else None, start)
+    if limit and len(rows) > limit:
+        rows = rows[:limit]
+        click.echo(
+            f"Showing the newest {limit:,}; there are more: --limit 0 shows all, "
+            "--since, --kind or ADDRESS narrows them.",
+            err=True,
+        )
     for r in rows:
         r["reason"] = recorded_reason(
             r["kind"], r["status"] or "", r["reply"] or "", r["diagnostic"] or ""
