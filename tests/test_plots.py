@@ -675,3 +675,29 @@ def test_a_few_days_draw_with_one_tick_a_day_and_no_matplotlib_warning(ndays):
     for ax in (trend.get_axes()[0], kinds.get_axes()[1]):  # the date axes
         days = [mdates.num2date(t) for t in ax.xaxis.get_majorticklocs()]
         assert days and all((d.hour, d.minute) == (0, 0) for d in days), (ndays, days)
+
+
+def test_charts_with_nothing_to_draw_say_so_instead_of_empty_axes():
+    """A fresh ledger's suppression chart was an empty axis dated 1970-01-01 00:00 to 24:00; a
+    mailbox whose only bounces count for nothing (unmatched) got an empty reasons chart with
+    ticks at -0.04..0.04 and an empty legend box. Each now says there is nothing, without ticks."""
+    import matplotlib.dates as mdates
+
+    _, _, summary, supp = kind_frames()
+    uncounted = summary.iloc[:1].assign(counted=False)
+    empty_supp = supp.iloc[:0]
+    for fig, said in (
+        (plots.reasons_figure(uncounted), "No counted bounces in this period (4 not counted)"),
+        (plots.reasons_figure(summary.iloc[:0]), "No counted bounces in this period"),
+        (plots.suppressions_figure(empty_supp), "No suppressed recipients"),
+    ):
+        rendered(fig)
+        (ax,) = fig.get_axes()
+        assert [t.get_text() for t in ax.texts if t.get_gid() == "none"] == [said]
+        assert list(ax.get_xticks()) == [] and list(ax.get_yticks()) == []
+        assert fig.legends == [] and ax.get_legend() is None
+    # with something to draw, the charts are as before
+    bars = plots.reasons_figure(summary).get_axes()[0]
+    assert len(bars.patches) == 4 and not bars.texts
+    grown = plots.suppressions_figure(supp).get_axes()[0]
+    assert mdates.num2date(grown.get_xlim()[0]).year == 2026

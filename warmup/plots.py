@@ -76,6 +76,13 @@ def in_warmup(rows: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
     return np.asarray((rows["sent"].to_numpy() > 0) | kept | last)
 
 
+def _say_none(ax: Axes, text: str) -> None:
+    """An axes with nothing to draw says so, without the meaningless ticks of empty data."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, gid="none")
+
+
 def _legend_outside(ax: Axes, **kw: Any) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8, **kw)
 
@@ -558,6 +565,13 @@ def reasons_figure(summary: pd.DataFrame) -> Figure:
     ]
     fig = _new_figure((10.0, 0.4 * len(totals) + 1.6))
     ax = fig.subplots()
+    ax.set_title("Bounces by reason (colour: kind)", loc="left", fontsize=10)
+    if totals.empty:  # none, or only reports that count for nothing (unmatched, repeats)
+        left = int(summary["bounces"].sum())
+        _say_none(
+            ax, "No counted bounces in this period" + (f" ({left} not counted)" if left else "")
+        )
+        return fig
     ax.barh(
         labels,
         totals["bounces"],
@@ -565,7 +579,6 @@ def reasons_figure(summary: pd.DataFrame) -> Figure:
         gid="reasons",
     )
     ax.set_xlabel("bounces in the period")
-    ax.set_title("Bounces by reason (colour: kind)", loc="left", fontsize=10)
     shown = list(dict.fromkeys(totals["kind"]))
     fig.legend(
         handles=[Patch(color=kind_colour(k), label=k) for k in KIND_COLOURS if k in shown],
@@ -607,9 +620,12 @@ def suppressions_figure(supp: pd.DataFrame) -> Figure:
         )
         _legend_outside(ax)
         _day_span(ax, supp["date"])
+    ax.set_title("Suppressed recipients (cumulative, by local day)", loc="left", fontsize=10)
+    if supp.empty:  # not an empty axis dated 1 January 1970
+        _say_none(ax, "No suppressed recipients")
+        return fig
     _date_axis(ax)
     ax.set_ylim(bottom=0)
-    ax.set_title("Suppressed recipients (cumulative, by local day)", loc="left", fontsize=10)
     ax.set_ylabel("addresses")
     ax.grid(axis="y", alpha=0.3)
     return fig
