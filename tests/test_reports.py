@@ -636,7 +636,7 @@ def test_report_json_is_a_line_of_text_with_the_policys_words_as_written(run, tm
         res = run("report", *args, "--at", AT)
         assert res.exit_code == 0 and res.output.endswith("\n"), args
     res = run("report", "--json", "--at", AT)
-    assert '"stage":"第一周"' in res.output
+    assert '"stage": "第一周"' in res.output
     assert json.loads(res.output)[0]["stage"] == "第一周"
 
 
@@ -741,3 +741,24 @@ def test_bounces_list_cut_by_its_limit_says_so_and_how_to_see_all(sample, run):
     for whole in (run("bounces", "list", "--limit", str(total)), run("bounces", "list")):
         assert whole.exit_code == 0 and whole.stderr == ""
         assert len(whole.stdout.splitlines()) == 1 + total
+
+
+def test_report_json_rates_are_exact_and_laid_out_as_every_other_json(sample, run):
+    """``--format`` promises exact rates in csv and json; pandas' to_json rounded them to 10
+    digits (0.0049321825 where CSV said 0.004932182490752158) and wrote ``"key":value`` where
+    every other --json writes ``"key": value``."""
+    frame = reports.daily(sample, at=api.parse_instant(AT))
+    res = run("report", "--json", "--at", AT)
+    assert res.exit_code == 0
+    rows = json.loads(res.stdout)
+    assert len(rows) == len(frame)
+    for row, day in zip(rows, frame.itertuples(), strict=True):
+        for column in ("bounce_rate", "complaint_rate", "day_bounce_rate"):
+            value = getattr(day, column)
+            assert row[column] == (None if value != value else value), (column, row)
+    rated = [r for r in rows if r["bounce_rate"] not in (None, 0.0)]
+    assert any(len(repr(r["bounce_rate"])) > 12 for r in rated)  # not cut to 10 digits
+    assert res.stdout.startswith('[\n  {\n    "mailbox": "outreach@corp.example",\n')
+    assert res.stdout.endswith("}\n]\n")
+    by_reason = run("report", "--by-reason", "--json", "--at", AT).stdout
+    assert '"counted": true' in by_reason and '"bounces": ' in by_reason

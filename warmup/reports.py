@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import functools
+import json
 import os
 import re
 import secrets
@@ -694,11 +695,17 @@ def to_text(frame: pd.DataFrame, fmt: str) -> str:
                 out[column] = out[column].map(_spreadsheet_text)
         return str(out.to_csv(index=False))
     # A line of text like every other output (the shell's prompt does not follow a bare "]"),
-    # with text as written, as print_json writes it (pandas escapes every non-ASCII character);
-    # no rows is "[]" (pandas writes "[", an empty line and "]").
-    if out.empty:
-        return "[]\n"
-    return str(out.to_json(orient="records", indent=2, force_ascii=False)) + "\n"
+    # laid out and with text as written, as print_json writes it, and rates exact (pandas'
+    # to_json rounds floats to 10 digits, writes "key":value and escapes non-ASCII text).
+    records = out.astype(object).where(out.notna(), None).to_dict(orient="records")
+    return json.dumps(records, indent=2, ensure_ascii=False, default=_json_value) + "\n"
+
+
+def _json_value(value: Any) -> Any:
+    """A numpy scalar left in an object column, as the Python number or bool it holds."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON: {value!r}")
 
 
 def ahead(
