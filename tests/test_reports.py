@@ -762,3 +762,22 @@ def test_report_json_rates_are_exact_and_laid_out_as_every_other_json(sample, ru
     assert res.stdout.endswith("}\n]\n")
     by_reason = run("report", "--by-reason", "--json", "--at", AT).stdout
     assert '"counted": true' in by_reason and '"bounces": ' in by_reason
+
+
+def test_bounces_by_domain_rate_the_periods_sends_never_over_100_percent(ledger_path):
+    """A bounce arriving in the period for a send made before it was counted against the
+    period's sends: one send to a domain and two bounces read 200% in the notebook's table."""
+    ledger = open_ledger()
+    box = api.add_mailbox(ledger, "d@corp.example", "exmail", timezone=SH)
+    early, late = at(dt.date(2026, 11, 20)), at(dt.date(2026, 11, 28))
+    api.record_send(ledger, box.address, ["x@a.example"], early)
+    api.record_send(ledger, box.address, ["y@a.example", "z@b.example"], late)
+    for rcpt, kind in (("x@a.example", "hard"), ("y@a.example", "soft")):
+        api.record_bounce(ledger, box.address, rcpt, kind, None, late + dt.timedelta(hours=1))
+    when = api.parse_instant(AT)
+    cols = ["domain", "sends", "hard", "soft", "bounce_rate"]
+    dom = reports.bounces_by_domain(ledger, days=3, at=when)[cols].values.tolist()
+    assert dom == [["a.example", 1, 0, 1, 1.0], ["b.example", 1, 0, 0, 0.0]]
+    whole = reports.bounces_by_domain(ledger, at=when)[cols].values.tolist()
+    assert whole == [["a.example", 2, 1, 1, 1.0], ["b.example", 1, 0, 0, 0.0]]
+    ledger.close()

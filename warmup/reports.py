@@ -546,7 +546,8 @@ def bounces_by_domain(
     days: int | None = None,
     at: dt.datetime | None = None,
 ) -> pd.DataFrame:
-    """Per mailbox and recipient domain: sends, bounces by kind and the bounce rate, worst first."""
+    """Per mailbox and recipient domain: the period's sends, their counted bounces by kind and
+    their bounce rate (never above 100%), worst first."""
     boxes = mailboxes(ledger, addresses)
     names = {b.id: b.address for b in boxes}
     sends: list[tuple[int, str, int]] = []

@@ -107,7 +107,8 @@ class ReportQueries:
     ) -> tuple[list[tuple[int, str, int]], list[tuple[int, str, str, int]]]:
         """Per mailbox and recipient domain from local day ``since`` to ``until`` (and up to the
         instant ``cut``, if given), from one snapshot: ``(mailbox_id, domain, sends)`` and
-        ``(mailbox_id, domain, kind, counted bounces)``."""
+        ``(mailbox_id, domain, kind, counted bounces)`` of those sends (a bounce in the period
+        answering a send before it would rate a domain over 100%)."""
         with self.read() as conn:
             domain = self._sql_domain(SEND.c.recipient).label("domain")
             sends = conn.execute(
@@ -124,10 +125,12 @@ class ReportQueries:
             bdomain = self._sql_domain(BOUNCE.c.recipient).label("domain")
             bounces = conn.execute(
                 sa.select(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind, sa.func.count())
+                .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
                 .where(
                     BOUNCE.c.counted,
+                    SEND.c.outcome != "released",
                     _ids(BOUNCE.c.mailbox_id, mailbox_ids),
-                    _since(BOUNCE.c.day, since, until),
+                    _since(SEND.c.day, since, until),
                     _upto(BOUNCE.c.at, cut),
                 )
                 .group_by(BOUNCE.c.mailbox_id, bdomain, BOUNCE.c.kind)
