@@ -701,3 +701,22 @@ def test_charts_with_nothing_to_draw_say_so_instead_of_empty_axes():
     assert len(bars.patches) == 4 and not bars.texts
     grown = plots.suppressions_figure(supp).get_axes()[0]
     assert mdates.num2date(grown.get_xlim()[0]).year == 2026
+
+
+def test_plot_to_an_empty_out_is_a_usage_error_not_the_current_folder(
+    run, ledger_path, tmp_path, monkeypatch
+):
+    """``--out "$OUT"`` with OUT unset wrote warmup-plot-DATE.png into the current folder and
+    exited 0 (an empty name read as "no --out"); it is exit 64 saying what to give."""
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    ledger.close()
+    here = tmp_path / "cwd"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    res = run("plot", "--out", "")
+    assert res.exit_code == 64
+    assert res.output == (
+        "Error: --out is empty; give a .png, .svg or .pdf file name, or a folder\n"
+    )
+    assert list(here.iterdir()) == []

@@ -743,6 +743,10 @@ def plot_folder(out: str, field: str = "out") -> Path | None:
     """The folder ``out`` names (an existing directory, or any name ending in ``/``), for
     :func:`plot` to write its default file name in; None when ``out`` names a file. A name
     ending in ``/`` that is no folder is :class:`InvalidField` (``x.png/`` is not ``x.png``)."""
+    if not out:  # Path("") is ".": an unset $OUT in --out "$OUT" wrote into the cwd
+        raise InvalidField(
+            field, "{field} is empty; give a .png, .svg or .pdf file name, or a folder"
+        )
     path = Path(out)
     if path.is_dir():
         return path

@@ -226,8 +226,10 @@ def plot(
     """
     from warmup import plots, reports
 
-    folder = reports.plot_folder(out) if out else Path.cwd()
-    if out and folder is None:  # a name it cannot write is told before the report is built
+    folder = reports.plot_folder(out) if out is not None else Path.cwd()
+    if (
+        out is not None and folder is None
+    ):  # a name it cannot write is told before the report is built
         reports.check_plot_path(out)
     # one mailbox on a policy this warmup refuses hides no other
     _, boxes, refusals = api.askable(ledger, reports.mailboxes(ledger, addresses))
