@@ -170,6 +170,10 @@ def test_drop_mid_data_counts_as_unknown(smtp_ssl, ssl_cert_env, ledger_path):
     assert len(smtp_ssl.messages) == 1  # the server has it; the client cannot know
     assert rows(ledger_path, "SELECT outcome FROM send") == [("unknown",)]
     assert json.loads(cli("quota", BOX, "--json").stdout)[0]["sent"] == 1
+    # It said "Error: not sent": a user (or script) sent it again, and the lead got it twice.
+    last = res.stderr.strip().splitlines()[-1]
+    assert "not sent" not in last and "may have reached lead@example.com" in last, last
+    assert "ask the recipient before sending it anew" in last, last
 
 
 def test_password_never_leaks(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):

@@ -671,7 +671,16 @@ def _send_one(
     if sent and announce:
         say(f"Sent {report.message_id} to {plural(len(sent), 'recipient')} via {report.host}.")
     elif report.error:
-        click.echo(f"Error: not sent: {report.error}", err=True)
+        maybe = [r for r, v in results.items() if v.outcome == "unknown"]
+        if maybe:  # "not sent" invited the retry that mails them twice
+            click.echo(
+                f"Error: {report.error}; the message may have reached {', '.join(maybe)}: it "
+                f"is counted and {report.message_id} is never sent again; ask the recipient "
+                "before sending it anew",
+                err=True,
+            )
+        else:
+            click.echo(f"Error: not sent: {report.error}", err=True)
     return code
 
 
