@@ -176,6 +176,27 @@ def test_drop_mid_data_counts_as_unknown(smtp_ssl, ssl_cert_env, ledger_path):
     assert "ask the recipient before sending it anew" in last, last
 
 
+def test_an_eml_being_resent_goes_to_its_resent_recipients_not_its_first_ones(
+    smtp_ssl, ssl_cert_env, ledger_path
+):
+    # Read as To/Cc/Bcc, as only 'warmup sendmail -t' did not: the first recipient got it a
+    # second time, and those it was resent to (Resent-Bcc too) never got it.
+    add_box(smtp_ssl.port)
+    eml = (
+        f"Resent-From: {BOX}\nResent-To: new@example.com\nResent-Bcc: hid@example.com\n"
+        f"From: {BOX}\nTo: first@example.com\nSubject: again\n\nHello.\n"
+    )
+    res = cli("send", BOX, "--eml", "-", env=PASSWORD_ENV, stdin=eml)
+    assert res.returncode == 0, res.stderr
+    [msg] = smtp_ssl.messages
+    assert sorted(msg.rcpt_tos) == ["hid@example.com", "new@example.com"]
+    assert b"hid@example.com" not in msg.raw
+    assert sorted(rows(ledger_path, "SELECT recipient FROM send")) == [
+        ("hid@example.com",),
+        ("new@example.com",),
+    ]
+
+
 def test_password_never_leaks(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
     outputs = [send(), send(env={"WARMUP_PASSWORD": SMTP_PASSWORD + "x"})]

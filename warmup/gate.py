@@ -611,7 +611,8 @@ class Gate:
 
         ``message``: an :class:`EmailMessage` (From checked, Date and Message-ID added, Bcc
         removed) or bytes already prepared by the caller with their ``message_id`` (the relay,
-        which forwards the client's bytes unchanged). Recipients default to To/Cc/Bcc.
+        which forwards the client's bytes unchanged). Recipients default to To/Cc/Bcc
+        (Resent-To/-Cc/-Bcc for a resent message).
         ``claim``: the outbox claim it is sent for (see :meth:`reserve`). Text and the email
         package's older messages (``MIMEText``, ...) are read as an :class:`EmailMessage`.
         """
@@ -822,8 +823,8 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
 
 
 def recipients_of(msg: EmailMessage) -> list[str]:
-    """The addresses of To, Cc and Bcc (:class:`DataError` when one cannot be read)."""
-    return headers.addresses_of(msg)
+    """The recipients ``msg`` names, as sendmail -t reads them (:func:`headers.recipients_of`)."""
+    return headers.recipients_of(msg)
 
 
 def message_id_of(msg: EmailMessage) -> str:

@@ -473,6 +473,21 @@ def addresses_of(msg: EmailMessage, names: tuple[str, ...] = ("To", "Cc", "Bcc")
     return [addr for _, addr in email.utils.getaddresses(values) if addr]
 
 
+RESENT = ("Resent-To", "Resent-Cc", "Resent-Bcc")
+
+
+def recipients_of(msg: EmailMessage) -> list[str]:
+    """The recipients a message names, read as sendmail -t reads them: Resent-To/-Cc/-Bcc when
+    it has any Resent-* field (it is being resent: sendmail's EF_RESENT, Postfix's cleanup take
+    a Resent-From or Resent-Date alone as that mark), else To, Cc and Bcc. Read as To/Cc/Bcc
+    (``warmup send --eml`` and the Python API did), a resent message went to its first
+    recipients again and never to those it was resent to; a Resent-Bcc is removed like a Bcc,
+    so its recipients were silently never mailed."""
+    if any(name.lower().startswith("resent-") for name in msg):
+        return addresses_of(msg, RESENT)
+    return addresses_of(msg)
+
+
 def sender_of(msg: EmailMessage) -> str:
     """The address of ``msg``'s (first) From header, ``""`` without one; :class:`DataError` when
     the header registry cannot read it."""

@@ -124,7 +124,7 @@ def sendmail(
     # other sendmail flags: ignored; an argument may be a list ("a@x.example, b@y.example")
     rcpts = [a for r in recipients if not r.startswith("-") for a in _address_list(r)]
     if from_headers or not rcpts:
-        rcpts += _header_recipients(msg)
+        rcpts += headers.recipients_of(msg)
     if not rcpts:
         # Without arguments the headers were read already, -t or not: "use -t" sent the user
         # after a flag that could not help.
@@ -183,21 +183,6 @@ def sendmail(
             retry=derived and again is not None,
             gone=gone,
         )
-
-
-RESENT = ("Resent-To", "Resent-Cc", "Resent-Bcc")
-
-
-def _header_recipients(msg: Any) -> list[str]:
-    """The recipients -t reads, as sendmail(8) reads them: Resent-To/-Cc/-Bcc when the message
-    has any Resent-* field (it is being resent: sendmail's EF_RESENT, Postfix's cleanup take a
-    Resent-From or Resent-Date alone as that mark), else To/Cc/Bcc. A Resent-Bcc is removed
-    like a Bcc: read as neither, its recipients were silently never mailed."""
-    from warmup import headers
-
-    if any(name.lower().startswith("resent-") for name in msg):
-        return headers.addresses_of(msg, RESENT)
-    return headers.addresses_of(msg)
 
 
 def _address_list(arg: str) -> list[str]:
