@@ -312,6 +312,26 @@ def test_a_421_service_shutting_down_mid_session_releases_every_recipient(
     assert server.messages == [] and server.connections == 1
 
 
+@pytest.mark.parametrize(
+    "text", [b"4.3.0 closing", b"4.4.2 scripted.test.example Error: timeout exceeded"]
+)
+def test_a_421_to_the_final_dot_in_any_words_releases_every_recipient(
+    text, pki, ssl_cert_env, tmp_path, monkeypatch, ledger_path
+):
+    """Only a 421 worded as a throttle was released: any other (Postfix's idle timeout, a
+    shutdown) was a soft bounce of every recipient, a bounce counted against the mailbox for
+    a session the server ended without taking the message."""
+    tls = pki.server_ssl_context()
+    closing = b"421 " + text + b"\r\n"
+    with ScriptedServer(Script(replies={".": closing}, tls=tls), Script(tls=tls)) as server:
+        report, outcomes = _gate_send(
+            server, tmp_path, monkeypatch, to=("a@example.com", "b@example.com")
+        )
+    assert outcomes == {"a@example.com": "released", "b@example.com": "released"}, report
+    assert report.throttle is None and server.messages == []
+    assert rows(ledger_path, "SELECT COUNT(*) FROM bounce") == [(0,)]
+
+
 @pytest.mark.parametrize("pipelining", [False, True], ids=["one-by-one", "pipelined"])
 def test_data_answered_250_instead_of_354_sends_nothing_and_counts_nothing(pipelining):
     """A broken server answering DATA with 250: no byte of the message left, yet every

@@ -776,13 +776,14 @@ def dot_stuff(data: bytes) -> bytes:
 
 def _delivered(accepted: list[str], code: int, text: str, throttled: bool) -> dict[str, RcptResult]:
     """Each accepted recipient as the message's final reply (the end of DATA, or BDAT LAST)
-    says: sent on 2xx, released when it throttles, else the bounce it is."""
+    says: sent on 2xx, released when it throttles or is a 421 (the server ends the session
+    without the message, whatever its words: no recipient bounced), else the bounce it is."""
     from warmup.bounces import classify_smtp_reply
 
     outcome = (
         "sent"
         if 200 <= code < 300
-        else ("released" if throttled else classify_smtp_reply(code, text))
+        else ("released" if throttled or code == 421 else classify_smtp_reply(code, text))
     )
     return {r: RcptResult(r, outcome, code, text) for r in accepted}
 
