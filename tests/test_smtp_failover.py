@@ -312,18 +312,20 @@ def test_a_421_service_shutting_down_mid_session_releases_every_recipient(
     assert server.messages == [] and server.connections == 1
 
 
+@pytest.mark.parametrize("stage", ["RCPT", "DATA", "."])
 @pytest.mark.parametrize(
     "text", [b"4.3.0 closing", b"4.4.2 scripted.test.example Error: timeout exceeded"]
 )
-def test_a_421_to_the_final_dot_in_any_words_releases_every_recipient(
-    text, pki, ssl_cert_env, tmp_path, monkeypatch, ledger_path
+def test_a_421_in_any_words_releases_every_recipient(
+    stage, text, pki, ssl_cert_env, tmp_path, monkeypatch, ledger_path
 ):
-    """Only a 421 worded as a throttle was released: any other (Postfix's idle timeout, a
-    shutdown) was a soft bounce of every recipient, a bounce counted against the mailbox for
-    a session the server ended without taking the message."""
+    """To RCPT, DATA or the final dot, only a 421 worded as a throttle was released: any other
+    (Postfix's idle timeout, a shutdown) was a soft bounce of every recipient, counted against
+    the mailbox for a session the server ended without taking the message. (At MAIL FROM the
+    connection is opened again: test_a_connection_gone_at_mail_from_is_reopened_once.)"""
     tls = pki.server_ssl_context()
     closing = b"421 " + text + b"\r\n"
-    with ScriptedServer(Script(replies={".": closing}, tls=tls), Script(tls=tls)) as server:
+    with ScriptedServer(Script(replies={stage: closing}, tls=tls)) as server:  # each connection
         report, outcomes = _gate_send(
             server, tmp_path, monkeypatch, to=("a@example.com", "b@example.com")
         )

@@ -427,6 +427,12 @@ class Session:
                     return Outcome(
                         {**released, **results}, (code, text), f"throttled: {code} {text}"
                     )
+                elif code == 421:  # the server ends the session: no bounce of this recipient
+                    self._reset(talk, code)
+                    return Outcome(
+                        {**released, **results},
+                        error=f"the server ended the session: {code} {text}",
+                    )
                 else:
                     results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
             if not accepted:
@@ -445,9 +451,10 @@ class Session:
                 self._reset(talk, code)
                 throttle = (code, text) if is_throttle(code, text) else None
                 for r in accepted:
-                    results[r] = RcptResult(
-                        r, "released" if throttle else classify_smtp_reply(code, text), code, text
+                    bounce = (
+                        "released" if throttle or code == 421 else classify_smtp_reply(code, text)
                     )
+                    results[r] = RcptResult(r, bounce, code, text)
                 return Outcome(results, throttle)
         except (OSError, smtplib.SMTPException) as exc:
             # Nothing of the message left: these slots do not count.
