@@ -188,6 +188,16 @@ def test_a_throttled_recipient_is_released_and_the_accepted_one_still_gets_it(ch
     assert [m.rcpt_tos for m in chunked.messages] == [("ok@example.com",)]
 
 
+def test_a_421_to_a_recipient_in_any_words_is_no_bounce_of_it(chunked):
+    """A 421 ends the session (whatever its words): it was a soft bounce of the recipient, as
+    on DATA's path before, counted against the mailbox."""
+    chunked.reject_rcpt = {"t@example.com": (421, "4.3.0 closing")}
+    s = session(chunked)
+    out = s.send(BOX, ["ok@example.com", "t@example.com"], MESSAGE)
+    s.close()
+    assert outcomes(out)["t@example.com"] == ("released", 421)
+
+
 def test_after_a_throttled_recipient_a_refused_message_is_still_the_bounce_it_is(chunked):
     chunked.reject_rcpt = {"t@example.com": (451, "4.7.500 Server busy. Please try again later")}
     chunked.data_reply = (550, "5.7.1 message content rejected")

@@ -556,6 +556,8 @@ class Session:
                 throttle = throttle or (code, text)
                 # released, but refused: the others may still get it (the relay names it)
                 results[rcpt] = RcptResult(rcpt, "released", code, text)
+            elif code == 421:  # the server ends the session, whatever its words: no bounce
+                results[rcpt] = RcptResult(rcpt, "released", code, text)
             else:
                 results[rcpt] = RcptResult(rcpt, classify_smtp_reply(code, text), code, text)
         if wanted is not None and not written and not closed:  # the data stayed back
