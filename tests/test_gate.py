@@ -197,6 +197,20 @@ def test_an_eml_being_resent_goes_to_its_resent_recipients_not_its_first_ones(
     ]
 
 
+def test_a_list_given_as_one_recipient_says_to_give_each_on_its_own(
+    smtp_ssl, ssl_cert_env, ledger_path
+):
+    # It said "expected name@domain.tld" of two well-formed addresses: nothing to do about it.
+    add_box(smtp_ssl.port)
+    res = send(to="a@example.com, b@example.com")
+    assert res.returncode == 65, res.stderr
+    assert res.stderr == (
+        "Error: --to: recipient 'a@example.com, b@example.com' is 2 addresses in one: give "
+        "each on its own\n"
+    )
+    assert smtp_ssl.messages == [] and rows(ledger_path, "SELECT * FROM send") == []
+
+
 def test_password_never_leaks(smtp_ssl, ssl_cert_env, ledger_path, tmp_path):
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
     outputs = [send(), send(env={"WARMUP_PASSWORD": SMTP_PASSWORD + "x"})]

@@ -92,6 +92,12 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
                 f"SMTPUTF8 can carry; warmup sends without SMTPUTF8: give an ASCII address "
                 f"instead"
             )
+        several = [p.strip() for p in re.split(r"[,;]", text) if p.strip()]
+        if len(several) > 1 and all(_ADDRESS.match(p) for p in several):
+            # "expected name@domain.tld" for a list of them: which one was wrong?
+            raise DataError(
+                f"{what} {address!r} is {len(several)} addresses in one: give each on its own"
+            )
         raise DataError(f"malformed {what} {address!r}: expected name@domain.tld")
     return text.lower()
 
