@@ -879,6 +879,11 @@ def test_headers_naming_only_the_mailbox_pass(head, relay, smtp_ssl):
         ),
         ("x" * 65 + "@example.com", "is too long: its part before the '@' has 65 characters"),
         ("no-domain", "malformed recipient 'no-domain': expected name@domain.tld"),
+        # It named '??@example.com': which of a script's addresses was it?
+        (
+            "\u7528\u6237@example.com",
+            "recipient '\\u7528\\u6237@example.com' has a name before the '@' that is not ASCII",
+        ),
     ],
 )
 def test_a_recipient_refused_at_rcpt_is_told_why(rcpt, said, relay, smtp_ssl):

@@ -216,8 +216,10 @@ class Tally:
 
 
 def reply_line(code: int, text: str) -> str:
-    """One SMTP reply line: ASCII, no line breaks, with an enhanced status code."""
-    text = " ".join(str(text).split()).encode("ascii", "replace").decode()[:400]
+    """One SMTP reply line: ASCII, no line breaks, with an enhanced status code. What is not
+    ASCII is escaped (``\\u7528``), not made '?': a refusal of '??@example.com' named none
+    of a script's addresses."""
+    text = " ".join(str(text).split()).encode("ascii", "backslashreplace").decode()[:400]
     if not _ENHANCED.match(text):
         text = f"{code // 100}.0.0 {text}".rstrip()
     return f"{code} {text}"
