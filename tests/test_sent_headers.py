@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import email.utils
 import json
 
 import pytest
@@ -393,3 +394,23 @@ def test_the_raw_fields_tell_the_plain_sender_fields():
     for other in ('"Sales" <a@corp.example>', "a@corp.example (Sales)", "b@corp.example"):
         assert not _plainly_names([other], "a@corp.example"), other
     assert not _plainly_names(["a@corp.example", "a@corp.example"], "a@corp.example")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("send", BOX, "--to", "lead@example.cn", "--subject", "s", "--body", "x"),
+        ("sendmail", "-t", "-i"),
+    ],
+    ids=["send", "sendmail"],
+)
+def test_a_date_warmup_adds_says_utc_not_a_zone_unknown(box, run, smtp_ssl, argv):
+    # The gate and the raw path dated a message formatdate(localtime=False): '-0000', which
+    # RFC 5322 3.3 reserves for a time whose zone is unknown; the instant is known in UTC.
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    res = run(*argv, input="From: " + BOX + "\nTo: lead@example.cn\nSubject: s\n\nx\n")
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    [date] = got.message.get_all("Date")
+    assert str(date).endswith(" +0000"), date
+    assert before <= email.utils.parsedate_to_datetime(str(date)) <= dt.datetime.now(dt.UTC)

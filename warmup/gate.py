@@ -816,7 +816,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     if "From" not in msg:
         msg["From"] = mailbox
     if "Date" not in msg:
-        msg.set_raw("Date", email.utils.formatdate(localtime=False))
+        msg.set_raw("Date", headers.date_of(dt.datetime.now(dt.UTC)))
     if "Message-ID" not in msg:
         msg.set_raw("Message-ID", new_message_id(mailbox))
     return msg

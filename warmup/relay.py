@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email.utils
 import hmac
 import ipaddress
 import logging
@@ -262,7 +261,7 @@ def prepare_data(
     if "from" not in have:
         added.append(("From", mailbox))
     if not have.get("date"):
-        added.append(("Date", email.utils.formatdate(localtime=False)))
+        added.append(("Date", headers.date_of(dt.datetime.now(dt.UTC))))
     message_id = " ".join(have.get("message-id", "").split())
     derived = not message_id and rcpts is not None and day is not None
     if not message_id:
