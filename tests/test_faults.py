@@ -95,13 +95,13 @@ def assert_clean_failure(
     before: dict[str, list[tuple[object, ...]]],
     free: Path | None = None,
 ) -> None:
-    """One ``Error:`` line naming the ledger, exit 78, and a ledger exactly as it was
+    """One ``Error:`` line naming the ledger, exit 74 (EX_IOERR), and a ledger exactly as it was
     (checked once the filler files in ``free`` are gone: even reading needs a little room)."""
     assert "Traceback" not in res.stderr, res.stderr
     lines = (res.stdout + res.stderr).splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ledger "), lines
     assert str(db) in lines[0] and "disk" in lines[0], lines
-    assert res.returncode == 78, res.returncode
+    assert res.returncode == 74, res.returncode
     for filler in free.glob("filler*") if free else ():
         filler.unlink()
     assert integrity(db) == "ok"
@@ -144,7 +144,7 @@ def test_import_whose_temporary_file_cannot_be_written_is_one_line_and_imports_n
     ledger_path, tmp_path
 ):
     """The checked rows spill to a temporary file past SPOOL_MEMORY; a disk that refuses it
-    (here RLIMIT_FSIZE) is one line naming the folder, exit 78, nothing imported."""
+    (here RLIMIT_FSIZE) is one line naming the folder, exit 74 (EX_IOERR), nothing imported."""
     env = {"WARMUP_DB": str(ledger_path)}
     seeded(env)
     before = ledger_digest(ledger_path)
@@ -161,7 +161,7 @@ def test_import_whose_temporary_file_cannot_be_written_is_one_line_and_imports_n
     assert "Traceback" not in res.stderr, res.stderr
     lines = (res.stdout + res.stderr).splitlines()
     assert len(lines) == 1 and "cannot write its temporary file" in lines[0], lines
-    assert "TMPDIR" in lines[0] and res.returncode == 78
+    assert "TMPDIR" in lines[0] and res.returncode == 74
     assert ledger_digest(ledger_path) == before
 
 
