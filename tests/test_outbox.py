@@ -245,7 +245,7 @@ def test_a_pool_message_s_sender_fields_name_the_member_that_sends_it(sink, ssl_
         eml = tmp_path / f"m{i}.eml"
         eml.write_bytes(
             f"From: {boxes[0]}\r\nSender: {who}\r\nResent-From: {who}\r\n"
-            f"To: x{i}@example.com\r\n\r\nhi\r\n".encode()
+            f"Resent-To: x{i}@example.com\r\n\r\nhi\r\n".encode()  # resent: its Resent-To
         )
         res = cli("queue", "add", "--pool", "P", "--eml", str(eml))
         assert res.returncode == 0, res.stderr

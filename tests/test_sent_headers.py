@@ -414,3 +414,21 @@ def test_a_date_warmup_adds_says_utc_not_a_zone_unknown(box, run, smtp_ssl, argv
     [date] = got.message.get_all("Date")
     assert str(date).endswith(" +0000"), date
     assert before <= email.utils.parsedate_to_datetime(str(date)) <= dt.datetime.now(dt.UTC)
+
+
+def test_a_queued_message_being_resent_goes_to_its_resent_recipients(box, smtp_ssl, tmp_path):
+    # `warmup send --eml` and the gate read Resent-To/-Cc/-Bcc of a message being resent (as
+    # sendmail -t does); the outbox still read To/Cc/Bcc: the first recipients got it again,
+    # the Resent-Bcc one never did.
+    eml = tmp_path / "again.eml"
+    eml.write_text(
+        f"From: {BOX}\nTo: first@example.cn\nResent-From: {BOX}\n"
+        "Resent-To: second@example.cn\nResent-Bcc: hidden@example.cn\nSubject: s\n\nx\n"
+    )
+    res = cli("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert res.returncode == 0, res.stderr
+    res = cli("run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    [got] = smtp_ssl.messages
+    assert sorted(got.rcpt_tos) == ["hidden@example.cn", "second@example.cn"]
+    assert b"hidden@example.cn" not in got.raw  # a Resent-Bcc is blind, as a Bcc

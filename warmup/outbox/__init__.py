@@ -371,7 +371,7 @@ def _unspool(spool: IO[bytes], count: int) -> Iterator[OutboxIn]:
 
 def _paired(item: object) -> tuple[Any, Sequence[str] | None]:
     """An item of :meth:`Outbox.add_many`: ``(message, recipients)``, or a message alone
-    (envelope from its To/Cc/Bcc). An :class:`EmailMessage` is iterable (its header names),
+    (envelope from its To/Cc/Bcc, or Resent-To/-Cc/-Bcc when resent). An :class:`EmailMessage` is iterable (its header names),
     so a bare one was unpacked into a ValueError."""
     if isinstance(item, tuple) and len(item) == 2:
         message, rcpts = item
@@ -431,13 +431,15 @@ def _prepare(
         msg["Message-ID"] = email.utils.make_msgid(domain=target.domain_of_ids)
     mid = " ".join(str(msg["Message-ID"]).split())
     if rcpts is None:
-        rcpts = _read(label, headers.addresses_of, msg)
+        rcpts = _read(label, headers.recipients_of, msg)
     try:
         envelope = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in rcpts))
     except DataError as exc:
         raise DataError(f"{label}: {exc}") from None
     if not envelope:
-        raise DataError(f"{label}: no recipient (no To, Cc or Bcc)")
+        raise DataError(
+            f"{label}: no recipient (no To, Cc or Bcc; Resent-To, -Cc or -Bcc when resent)"
+        )
     return msg, mid, envelope
 
 
