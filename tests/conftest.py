@@ -258,6 +258,13 @@ def keyring_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 
 
 @pytest.fixture
+def empty_keyring(keyring_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """:func:`keyring_file` with nothing in it, and no WARMUP_PASSWORD: a mailbox has no
+    password until 'warmup mailbox login' stores one."""
+    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
+
+
+@pytest.fixture
 def file_keyring(keyring_file: Path) -> Path:
     """:func:`keyring_file`, by the name the mailbox tests give it."""
     return keyring_file

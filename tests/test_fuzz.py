@@ -178,7 +178,9 @@ class Importer:
             except DataError as exc:
                 text = str(exc)
                 assert "\n" not in text and text.startswith(str(path)), text
-                assert re.search(r": line \d+: |cannot read it|: no rows below its header", text), text
+                assert re.search(r": line \d+: |cannot read it|: no rows below its header", text), (
+                    text
+                )
                 assert ledger_digest(self.db) == before  # nothing half-imported
             else:
                 # What was imported cannot break a mailbox: every one still answers.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -57,21 +56,6 @@ def test_a_campaign_queued_ahead_of_a_big_one_is_done_before_it(
     # 50 a day: the first 3 today; 203 in all on the fifth day (50, 50, 50, 50, 3)
     assert finish == {"first": "2026-11-20", "second": "2026-11-24"}, got
     assert [t["finish"] for t in got["targets"]] == ["2026-11-24"]
-
-
-@pytest.fixture
-def empty_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A real keyring backend (a JSON file) with nothing in it, and no WARMUP_PASSWORD."""
-    import keyring
-
-    from tests.filekeyring import FileKeyring
-
-    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
-    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(tmp_path / "keyring.json"))
-    before = keyring.get_keyring()
-    keyring.set_keyring(FileKeyring())
-    yield
-    keyring.set_keyring(before)
 
 
 def test_a_message_held_for_a_missing_password_goes_at_once_after_mailbox_login(

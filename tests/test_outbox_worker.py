@@ -466,22 +466,6 @@ def test_a_throttled_member_is_paused_on_the_workers_clock_and_the_pool_goes_on_
         assert quota[0]["status"] == "paused"
 
 
-@pytest.fixture
-def empty_keyring(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    """A real keyring backend (a JSON file) for this process, with nothing in it, and no
-    WARMUP_PASSWORD: a mailbox has no password until 'warmup mailbox login' stores one."""
-    import keyring
-
-    from tests.filekeyring import FileKeyring
-
-    monkeypatch.delenv("WARMUP_PASSWORD", raising=False)
-    monkeypatch.setenv("WARMUP_TEST_KEYRING", str(tmp_path / "keyring.json"))
-    before = keyring.get_keyring()
-    keyring.set_keyring(FileKeyring())
-    yield
-    keyring.set_keyring(before)
-
-
 def test_a_member_with_no_password_holds_its_messages_without_trying_until_it_has_one(
     sink, ssl_cert_env, tmp_path, empty_keyring
 ):
