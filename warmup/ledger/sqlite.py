@@ -37,6 +37,7 @@ from warmup.ledger.sqlite_reads import (
     BUSY_TIMEOUT_S,
     due_memos,
     keep_memos,
+    ledger_fault,
     prepare,
     private,
     read_histories,
@@ -371,7 +372,9 @@ class SQLiteLedger(Ledger):
             ):
                 raise storage_error(exc, self.where) from None
             raise
-        except sqlite3.OperationalError as exc:  # the gate's raw cursor
+        except sqlite3.DatabaseError as exc:  # the gate's raw cursor
+            if not ledger_fault(exc):
+                raise
             raise storage_error(exc, self.where) from None
 
     def gate(

@@ -37,6 +37,7 @@ from warmup.ledger.sqlite_reads import (
     DOMAIN_DAYS,
     SIBLINGS,
     SQLiteReads,
+    ledger_fault,
     parse_ts,
     setup_connection,
     since_of,
@@ -64,7 +65,9 @@ if TYPE_CHECKING:
 def _errors(where: str) -> Iterator[None]:
     try:
         yield
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:
+        if not ledger_fault(exc):
+            raise
         raise storage_error(exc, where) from None
 
 
@@ -272,7 +275,9 @@ class SQLiteGate(GateSession):
                 self._raw = self._connect()
                 self._cur = self._raw.cursor()
             return self._reserve(recipients, message_id, decide, clock, source, claim)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
+            if not ledger_fault(exc):
+                raise
             raise storage_error(exc, self.ledger.where) from None
 
     def _reserve(

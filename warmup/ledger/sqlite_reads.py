@@ -159,6 +159,14 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
     return Unavailable(f"ledger {where} is unavailable: {text}")
 
 
+def ledger_fault(exc: sqlite3.DatabaseError) -> bool:
+    """Whether a driver error is the file's or the moment's (a corrupt page met mid-statement,
+    SQLITE_CORRUPT or SQLITE_NOTADB; a full disk, a lock held too long): said as
+    :func:`storage_error` says it. Not a broken constraint or a bad statement: those are
+    warmup's own bugs, and stay errors with their traceback."""
+    return type(exc) in (sqlite3.DatabaseError, sqlite3.OperationalError)
+
+
 def _device(path: str) -> bool:
     """Whether ``path`` is there and is no regular file (a device, a pipe)."""
     try:
