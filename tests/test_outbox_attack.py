@@ -17,6 +17,7 @@ from tests.peers.fixtures import SMTP_PASSWORD
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
 from warmup.errors import InvalidField
+from warmup.instants import read_instant
 from warmup.ledger import local_day, open_ledger
 
 BOX = "a@corp.example"
@@ -301,6 +302,41 @@ def test_not_before_9am_is_the_mailboxs_day_and_a_bare_9_is_refused(tmp_path: Pa
             f"Error: --not-before: '{bare}' could be a day of the month or an hour; write the "
             f"time ({int(bare):02d}:00) or the date ({now:%Y-%m}-{int(bare):02d})\n",
         )
+
+
+@pytest.mark.parametrize(
+    ("typed", "why"),
+    [
+        ("13pm", "an hour with am or pm is 1 to 12"),
+        ("0am", "an hour with am or pm is 1 to 12"),
+        ("0pm", "an hour with am or pm is 1 to 12"),
+        ("12:60", "minutes take two digits, 00 to 59"),
+        ("24:00", "an hour is 00 to 23, midnight 00:00"),
+        ("9:30:60", "seconds take two digits, 00 to 59"),
+        ("-1", None),
+    ],
+)
+def test_not_before_a_time_no_clock_shows_is_refused_with_the_forms_that_are(
+    tmp_path: Path, typed: str, why: str | None
+) -> None:
+    """pendulum read '--not-before 13pm' as 13:00, '0am' as 00:00, '0pm' as noon and '-1' as
+    some day of its own: each queued the campaign at a time the user never wrote."""
+    assert cli("mailbox", "add", BOX, "--provider", "exmail").returncode == 0
+    tpl, csv = str(template(tmp_path / "t.toml")), str(leads(tmp_path / "l.csv", 1))
+    before = cli("queue", "list", "--json").stdout
+    res = cli(
+        "queue", "add", "--mailbox", BOX, "--not-before", typed, "--csv", csv, "--template", tpl
+    )
+    said = (
+        f"'{typed}' is not a date or time; write a time (09:00) or a date (2026-11-29)"
+        if why is None
+        else f"'{typed}' is not a time of day ({why}); write 00:00 to 23:59 (21:30) or 1 to 12 "
+        "with am or pm (9:30pm)"
+    )
+    assert (res.returncode, res.stdout, res.stderr) == (64, "", f"Error: --not-before: {said}\n")
+    assert cli("queue", "list", "--json").stdout == before  # nothing queued
+    for fine in ("12am", "12pm", "9:30 p.m.", "00:00", "23:59:59"):
+        assert read_instant(fine, ("Asia/Shanghai",), "not_before").zone == "Asia/Shanghai"
 
 
 def test_a_pool_named_in_another_case_is_pointed_at_not_to_be_created_again(

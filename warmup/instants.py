@@ -117,6 +117,8 @@ def read_instant(
             n=n,
             month=month,
         )
+    if wrong := _wrong_clock(field, text):
+        raise wrong
     distinct = set(zones)
     zone, machine = None, False
     try:
@@ -221,6 +223,49 @@ _TIME_ALONE = re.compile(
     re.IGNORECASE,
 )
 _BARE_NUMBER = re.compile(r"\s*\d{1,2}\s*")  # 9: the 9th (pendulum's reading) or 09:00?
+
+# A time of day alone, its parts apart, hours and minutes as typed (pendulum reads 13pm as
+# 13:00, 0am as 00:00, 0pm as 12:00); a signed number, which it reads as some day of its own.
+_CLOCK_PARTS = re.compile(
+    r"\s*T?(\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.\d+)?)?)?(?:\s*([ap])\.?m\.?)?\s*", re.IGNORECASE
+)
+_SIGNED_NUMBER = re.compile(r"\s*[-+]\d+\s*")
+
+
+def _wrong_clock(field: str, text: str) -> InvalidField | None:
+    """Why ``text``, written as a time of day, is none (an hour past 12 with am/pm, 0am, minute
+    60, 24:00), with the forms that are; None when it is one, or is not written as one."""
+    if _SIGNED_NUMBER.fullmatch(text):
+        return InvalidField(
+            field,
+            "{field}: {text!r} is not a date or time; write a time (09:00) or a date (2026-11-29)",
+            text=text,
+        )
+    m = _CLOCK_PARTS.fullmatch(text)
+    if m is None or (m[2] is None and m[4] is None):  # a bare number: _BARE_NUMBER's
+        return None
+    hour, minute, second, half = int(m[1]), m[2], m[3], m[4]
+    why = (
+        "an hour with am or pm is 1 to 12"
+        if half and not 1 <= hour <= 12
+        else "an hour is 00 to 23, midnight 00:00"
+        if hour > 23
+        else "minutes take two digits, 00 to 59"
+        if minute is not None and (len(minute) != 2 or int(minute) > 59)
+        else "seconds take two digits, 00 to 59"
+        if second is not None and (len(second) != 2 or int(second) > 59)
+        else None
+    )
+    if why is None:
+        return None
+    return InvalidField(
+        field,
+        "{field}: {text!r} is not a time of day ({why}); write 00:00 to 23:59 (21:30) or 1 to 12 "
+        "with am or pm (9:30pm)",
+        text=text,
+        why=why,
+    )
+
 
 _DAY_MONTH = re.compile(r"\s*\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b")  # 3/11/2026, 11.3.26
 
