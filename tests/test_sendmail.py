@@ -816,3 +816,54 @@ def test_a_retry_past_one_it_reached_and_suppressed_since_exits_as_in_direct_mod
     ), said
     first, retry = smtp_ssl.messages
     assert (first.rcpt_tos, retry.rcpt_tos) == (("ok@example.com",), ("grey@example.com",))
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [(("-Z",), "-Z"), (("-Q", "x"), "-Q"), (("-vx",), "-x"), (("--verbose",), "--verbose")],
+)
+def test_an_option_sendmail_lacks_is_refused_not_skipped(
+    args, flag, box, run, smtp_ssl, ledger_path
+):
+    """An unknown option was skipped and its value read as a recipient (-Q x: 'malformed
+    recipient x', 65), or skipped and the message sent regardless of what it asked: both
+    sendmails refuse one, EX_USAGE."""
+    box()
+    res = run("sendmail", *args, "-f", BOX, "lead@example.com", input=MESSAGE)
+    assert (res.exit_code, res.output) == (
+        64,
+        f"Error: sendmail option {flag} is unknown; leave it out and give the recipients (or "
+        "-t): 'warmup sendmail --help' lists the options that count\n",
+    )
+    assert smtp_ssl.connections == 0 and outcomes(ledger_path) == []
+
+
+def test_sendmails_options_that_change_nothing_here_are_taken_with_their_values(
+    box, run, smtp_ssl, ledger_path
+):
+    """'-M x' (sendmail's macro) made x a recipient: 'malformed recipient', exit 65, unsent;
+    -v, -U, -G, -n, -m (verbose, kinds of submission, aliasing) were fine only by chance."""
+    box()
+    args = ("-M", "x", "-Mrsmtp", "-d0.1", "-e", "m", "-D", "/dev/null", "-vUGnm")
+    res = run("sendmail", *args, "-f", BOX, "lead@example.com", input=MESSAGE)
+    assert (res.exit_code, res.output) == (0, "")
+    [msg] = smtp_ssl.messages
+    assert msg.rcpt_tos == ("lead@example.com",)
+    assert outcomes(ledger_path) == [("lead@example.com", "sent")]
+
+
+def test_a_message_of_unknown_fate_exits_69_directly_and_through_the_relay(
+    box, run, smtp_ssl, ledger_path
+):
+    """The connection broke after the data went: directly, exit 69; through the relay the
+    shim read its 554 as bad data, 65. One fate, one code: 69, final (no retry sends it
+    twice), as the server went away (EX_UNAVAILABLE), nothing wrong with the message."""
+    box()
+    smtp_ssl.drop_mid_data = True
+    res = run("sendmail", "-f", BOX, "a@example.com", input="Subject: one\n\nhi\n")
+    assert res.exit_code == 69, res.output
+    assert "the message may have reached a@example.com" in res.output
+    relayed = wrapped("printf 'Subject: two\\n\\nhi\\n' | sendmail b@example.com; echo $?")
+    assert relayed.stdout == "69\n", relayed.stderr
+    assert "554 5.4.2 upstream connection lost during DATA" in relayed.stderr
+    assert outcomes(ledger_path) == [("a@example.com", "unknown"), ("b@example.com", "unknown")]

@@ -32,11 +32,21 @@ _REJECTED = re.compile(r"; rejected upstream: (\S+) \((\d{3})\)")
 _BEFORE = re.compile(r"; refused before, not sent again: (\S+)")
 # A retry's recipient refused at RCPT TO as suppressed that it reached before (warmup.relay._REACHED).
 _REACHED = re.compile(r"; reached before, not sent again: (\S+)")
+# The relay's answer to a message whose connection upstream broke after its data went: it may
+# have been delivered (warmup.relay._answer's 554 5.4.2).
+_FATE_UNKNOWN = "5.4.2 "
 # The shim's EHLO name (warmup.relay.SHIM_HELO): the relay answers it all or nothing.
 SHIM_HELO = "warmup-sendmail.invalid"
 # Options of sendmail(8) and Postfix's sendmail(1) whose value may be the next argument. -h is the
 # hop count here, not help (only --help is): as help it printed usage and exited 0, unsent.
-VALUE_FLAGS = ("-A", "-B", "-C", "-h", "-L", "-N", "-O", "-p", "-R", "-V", "-X")
+VALUE_FLAGS = (
+    *("-A", "-B", "-C", "-D", "-d", "-e", "-h", "-L", "-M", "-N", "-O", "-p", "-R", "-V", "-X"),
+)
+# Their options without a value, that change nothing of what is sent here (-v verbose, -U and
+# -G the kind of submission, -n no aliasing, -m me too, -c hold expensive, -s keep From_ line):
+# ignored. Any other option is refused (64), as both sendmails refuse one (EX_USAGE): skipped,
+# its value (-M x: a macro) was read as a recipient, or it meant something not done here.
+QUIET_FLAGS = ("-c", "-G", "-m", "-n", "-s", "-U", "-v")
 
 
 class _LastWins(WarmupCommand):
@@ -63,6 +73,7 @@ class _LastWins(WarmupCommand):
 # sendmail's other options that take a value ("-N never", "-V envid", "-X logfile"): ignored, and
 # their value is never read as a recipient.
 @click.option(*VALUE_FLAGS, "ignored", multiple=True, hidden=True, help="Ignored.")
+@click.option(*QUIET_FLAGS, "quiet", count=True, hidden=True, help="Ignored.")
 @click.option("-b", "mode", default="m", hidden=True, help="-bm (deliver) only.")
 # sendmail's queue run (-q, -q1h, -qIid) and newaliases (-I): nothing a message is sent for.
 @click.option("-q", "queue_run", is_flag=False, flag_value="", default=None, hidden=True)
@@ -77,6 +88,7 @@ def sendmail(
     full_name: str | None,
     options: tuple[str, ...],
     ignored: tuple[str, ...],
+    quiet: int,
     mode: str,
     queue_run: str | None,
     newaliases: bool,
@@ -89,7 +101,9 @@ def sendmail(
     arguments, plus To/Cc/Bcc with -t (or when none are given; a resent message's
     Resent-To/Cc/Bcc instead). Exit codes as sendmail
     (sysexits): 0 sent (silently, as sendmail), 75 when the plan says later, 65 when a recipient or the message is
-    refused (suppressed recipients too), 77 on a login failure, 69 when unreachable.
+    refused (suppressed recipients too), 77 on a login failure, 69 when unreachable or when
+    the connection broke after the message went (it may have been delivered: never sent again),
+    64 for an option sendmail(8) does not have.
 
     \b
     Example:
@@ -103,6 +117,12 @@ def sendmail(
     from warmup import headers
 
     _check_mode(mode, queue_run, newaliases)
+    unknown = [r for r in recipients if r.startswith("-")]
+    if unknown:
+        raise UsageError(
+            f"sendmail option {_ascii(unknown[0])} is unknown; leave it out and give the "
+            "recipients (or -t): 'warmup sendmail --help' lists the options that count"
+        )
     # No more than a message can hold: an endless pipe (`yes | sendmail ...`) was read into
     # memory until there was none left.
     raw = read_stdin(headers.MESSAGE_LIMIT + 1, "pipe the message in")
@@ -121,8 +141,8 @@ def sendmail(
         # that Python's parser ends there) was silently never mailed.
         headers.fields(raw)
     msg = email.message_from_bytes(raw, policy=email.policy.default)
-    # other sendmail flags: ignored; an argument may be a list ("a@x.example, b@y.example")
-    rcpts = [a for r in recipients if not r.startswith("-") for a in _address_list(r)]
+    # an argument may be a list ("a@x.example, b@y.example")
+    rcpts = [a for r in recipients for a in _address_list(r)]
     if from_headers or not rcpts:
         rcpts += headers.recipients_of(msg)
     if not rcpts:
@@ -300,6 +320,11 @@ def _refused(what: str, code: int, reply: bytes | str) -> int:
     click.echo(f"sendmail: {what}: {code} {' '.join(text.split())}", err=True)
     if code in (530, 534, 535, 454):
         return 77  # EX_NOPERM
+    if code == 554 and text.startswith(_FATE_UNKNOWN):
+        # As direct mode exits for it (warmup.cli.send.EXIT_BY_OUTCOME): the server went away
+        # mid-message, EX_UNAVAILABLE; final, as 65 is, so no retry mails it twice, but not
+        # "bad data": nothing was wrong with the message.
+        return 69
     if code == 452 and text.startswith("4.5.3"):
         # Too many recipients: temporary for a client that sends the rest in another
         # transaction, but this one is all or nothing and a retry names them all again.
