@@ -109,7 +109,10 @@ def _execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: str) -> tu
     injected.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(at + 1, injected)
     client = NotebookClient(
-        nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(tmp_path)}}
+        nb,
+        kernel_name="python3",
+        timeout=600,
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
     )
     try:
         client.execute()
@@ -254,3 +257,34 @@ def test_notebook_of_chinese_stage_names_prints_no_glyph_warnings(
     html = _html(tmp_path, monkeypatch, f'ledger_url = "{ledger_path}"\ndays = 3')
     assert "第一周 预热" in html
     assert "Glyph" not in html and "UserWarning" not in html
+
+
+@pytest.mark.slow
+def test_notebook_given_an_unknown_mailbox_stops_on_one_line_not_a_traceback(tmp_path, monkeypatch):
+    """'-p mailboxes nobody@corp.example' stopped the notebook on a traceback through
+    warmup's frames, its one line (what was wrong, what to do) at the bottom of it."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter"))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    at = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    nb.cells.insert(at + 1, nbformat.v4.new_code_cell('mailboxes = "nobody@corp.example"'))
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=600,
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    with pytest.raises(CellExecutionError):
+        client.execute()
+    [error] = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
+    said = "\n".join(error.traceback)
+    assert "Traceback" not in said and "File " not in said and ".py" not in said, said
+    assert error.traceback == [
+        "Error: mailbox 'nobody@corp.example' not found; add it with 'warmup mailbox add "
+        "nobody@corp.example --provider exmail'"
+    ]
+    assert error.ename == "MailboxNotFound"  # a raised error: the run stops, nbconvert fails

@@ -11,6 +11,12 @@ class WarmupError(Exception):
 
     exit_code = 1
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show for it (their hook): its one line, as the CLI prints
+        it, not a traceback through warmup's frames ending in that line (a notebook given an
+        unknown mailbox)."""
+        return [f"Error: {self}"]
+
 
 class UsageError(WarmupError):
     exit_code = 64  # EX_USAGE
