@@ -253,6 +253,25 @@ def test_report_by_reason_csv_quotes_formula_cells_too(run, today):
     assert [r["mailbox"] for r in rows] == ["'" + box]
 
 
+def test_report_by_reason_csv_writes_truth_values_as_json_does_not_as_python(run, today):
+    """--format csv printed pandas' True/False (Python's words) in counted and matched; a CSV
+    reader (a spreadsheet's TRUE, a database's boolean) wants true/false, what --json says."""
+    sent = at(today.replace(day=today.day - 1)).isoformat()
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("record", "send", BOX, "--to", "lead@example.com", "--at", sent).exit_code == 0
+    for rcpt in ("lead@example.com", "never-sent@example.com"):  # the second matches no send
+        res = run("record", "bounce", BOX, "--to", rcpt, "--kind", "hard", "--status", "5.1.1")
+        assert res.exit_code == 0, res.output
+    out = run("report", "--by-reason", "--format", "csv").output
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sorted((r["counted"], r["matched"]) for r in rows) == [
+        ("false", "false"),
+        ("true", "true"),
+    ], out
+    data = json.loads(run("report", "--by-reason", "--json").output)
+    assert sorted((d["counted"], d["matched"]) for d in data) == [(False, False), (True, True)]
+
+
 def _full_disk(tmp_path: Path) -> Path:
     """A plot path that takes no bytes: a link to /dev/full, as a full disk answers."""
     full = Path("/dev/full")

@@ -686,13 +686,16 @@ def _spreadsheet_text(value: Any) -> Any:
 def to_text(frame: pd.DataFrame, fmt: str) -> str:
     """The daily frame as ``csv`` or ``json`` (records; dates ISO; rates as fractions), ending
     in a newline. In CSV, a text cell starting with ``=``, ``+``, ``-`` or ``@`` gets a leading
-    apostrophe (a spreadsheet would run it as a formula); JSON keeps the text as it is."""
+    apostrophe (a spreadsheet would run it as a formula), and a truth value is ``true`` or
+    ``false`` (as in JSON, not Python's ``True``); JSON keeps the text as it is."""
     out = frame.copy()
     if "date" in out:
         out["date"] = out["date"].dt.strftime("%Y-%m-%d")
     if fmt == "csv":
         for column in out.columns:
-            if not pd.api.types.is_numeric_dtype(out[column]):
+            if pd.api.types.is_bool_dtype(out[column]):  # true/false, as --json writes them
+                out[column] = out[column].map({True: "true", False: "false"})
+            elif not pd.api.types.is_numeric_dtype(out[column]):
                 out[column] = out[column].map(_spreadsheet_text)
         return str(out.to_csv(index=False))
     # A line of text like every other output (the shell's prompt does not follow a bare "]"),
