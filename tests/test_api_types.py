@@ -128,3 +128,35 @@ def test_numpy_numbers_and_truth_values_are_taken_as_before(ledger_path: Path) -
     assert _refused(lambda: api.plan(ledger, BOX, np.True_)).startswith("days: expected an int")
     assert _refused(lambda: api.plan(ledger, BOX, True)) == "days: expected an int, got bool True"
     ledger.close()
+
+
+def test_a_timeout_in_any_real_number_type_is_seconds_and_a_bool_is_refused(
+    ledger_path: Path,
+) -> None:
+    """``Gate(timeout=Decimal("7.5"))`` (a value read from a config with Decimal parsing, a
+    database's NUMERIC) was "timeout: expected an int or a float, got Decimal": a real number
+    of seconds, as a Fraction already was. Each is kept as a float, the type socket timeouts
+    and their arithmetic take; a bool is still no number of seconds."""
+    from decimal import Decimal
+    from fractions import Fraction
+
+    np = pytest.importorskip("numpy")
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    for given, seconds in (
+        (Decimal("7.5"), 7.5),
+        (Fraction(15, 2), 7.5),
+        (np.float64(7.5), 7.5),
+        (np.int32(7), 7.0),
+        (7, 7.0),
+    ):
+        with Gate(BOX, ledger=ledger, timeout=given) as gate:
+            assert (gate.timeout, type(gate.timeout)) == (seconds, float), given
+    yes: Any = True
+    assert _refused(lambda: Gate(BOX, ledger=ledger, timeout=yes)) == (
+        "timeout: expected an int or a float, got bool True"
+    )
+    assert _refused(lambda: Gate(BOX, ledger=ledger, timeout=np.True_)).startswith(
+        "timeout: expected an int or a float, got bool"
+    )
+    ledger.close()

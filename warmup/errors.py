@@ -81,7 +81,9 @@ def expect(value: Any, kind: type | tuple[type, ...], field: str, hint: str = ""
 def _like(value: Any, kinds: tuple[type, ...]) -> bool:
     """Whether ``value`` is a number or a truth value of another library's, as good as an
     ``int``, ``float`` or ``bool`` of Python's: ``numpy.int64(3)`` (a pandas column's, a
-    ``range`` of numpy's), ``numpy.float32``, ``numpy.True_``, each taken before these checks."""
+    ``range`` of numpy's), ``numpy.float32``, ``numpy.True_``, each taken before these checks;
+    a :class:`fractions.Fraction` or :class:`decimal.Decimal` where a float is."""
+    import decimal
     import numbers
 
     if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
@@ -89,7 +91,9 @@ def _like(value: Any, kinds: tuple[type, ...]) -> bool:
     if isinstance(value, bool):
         return False
     return (int in kinds and isinstance(value, numbers.Integral)) or (
-        float in kinds and isinstance(value, numbers.Real)
+        # Decimal is a real number that Python does not register as numbers.Real (its
+        # arithmetic with floats raises): taken where a float is, the caller converts it
+        float in kinds and isinstance(value, numbers.Real | decimal.Decimal)
     )
 
 

@@ -282,7 +282,8 @@ class Gate:
         self._own_notifier = False
         self._own_ledger = ledger is None
         self.expiry = expiry
-        self.timeout = timeout
+        # seconds as a float: a Decimal's or a Fraction's arithmetic with floats is not a float's
+        self.timeout = None if timeout is None else float(timeout)
         self.clock = clock
         # Settlements of messages the server has answered, held while the ledger could not
         # take them (a team server restarting): written before anything else (:meth:`_write_held`)
