@@ -40,6 +40,11 @@ CARRYING = [
         "the value of 'secret' in JSON",
     ),
     (f"sh -c 'page --password {SECRET} | logger'", "the value of --password"),
+    # MySQL's password glued to -p (kept: no option named like a secret), openssl's pass:X
+    (f"mysql -u ops -p{SECRET} warmup -e 'select 1'", "the password glued to -p"),
+    (f"sudo /usr/bin/mysqladmin -p{SECRET} status | logger", "the password glued to -p"),
+    (f"openssl enc -d -aes-256-cbc -pass pass:{SECRET} -in /etc/x", "the pass phrase in -pass"),
+    (f"openssl rsa -passin pass:{SECRET} -in key.pem", "the pass phrase in -passin"),
 ]
 
 
@@ -91,6 +96,15 @@ KEPT = [
     """curl -d '{"msgtype": "text", "token_file": "/etc/page/token"}' https://ops.example.com/a""",
     "page --auth-type basic --no-auth-cache",
     "python3 -c 'import sys; print(sys.stdin.read())'",
+    # openssl's pass phrase named by where it is (was "the value of -pass"), a -p that is no
+    # MySQL password (tar's, ssh's), MySQL's -p alone (it asks)
+    "openssl enc -d -aes-256-cbc -pass env:WARMUP_PAGE_KEY -in /etc/page/token.enc",
+    "openssl enc -d -aes-256-cbc -pass file:/etc/page/pass -in /etc/page/token.enc",
+    "openssl rsa -passin fd:3 -in /etc/page/key.pem",
+    "openssl enc -d -pass stdin -in /etc/page/token.enc",
+    "tar -cpf /tmp/warmup-events.tar /tmp/events",
+    "ssh -p2222 ops.example.com page",
+    "mysql -p warmup",
 ]
 
 

@@ -3,14 +3,16 @@
 A notify command is stored in the ledger (every reader of a shared ledger sees it), shown by
 ``notify show`` and ``config show``, and run as a process whose argv every user of the machine
 can read: a token in it (``--token X``, ``--password=X``, ``API_KEY=X``, ``curl -u user:X``,
-a URL's ``?key=X`` or token-like path, an ``Authorization:`` header) is a secret in all three
+a URL's ``?key=X`` or token-like path, an ``Authorization:`` header, mysql's ``-pX``, openssl's
+``-pass pass:X``) is a secret in all three
 places (DESIGN.md, invariant 6). :func:`secret_in` says what looks like one, never quoting it, so that ``notify
 set`` refuses it; :func:`masked_command` shows a command with each such value as ``***``.
 
 Heuristic by design: an option, variable or query parameter *named* like a secret, a URL with a
 password or a token-like part (as :func:`warmup.notify.unquoted` judges a webhook's), a header
 that carries credentials. A name ending in ``-file``, ``-path``, ``-env``, ``-cmd`` and the like
-names where the secret is, which is the way to give one, and is never refused.
+names where the secret is, which is the way to give one, and is never refused; so do openssl's
+``-pass env:VAR``, ``file:PATH``, ``fd:N`` and ``stdin``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ _SHELL_C = re.compile(r"-[A-Za-z]*c")
 # A number, a date or a time in a URL (?chat_id=-1001234567890, /2026-12-01, ?at=09:30:00):
 # no token, which has letters in it
 _NUMBER = re.compile(r"[-+]?\d+(?:[-.:]\d+)*")
+# openssl's pass phrase options: their value names a source, pass:X the only one that is the
+# pass phrase itself (env:VAR, file:PATH, fd:N, stdin say where it is: the way to give one)
+_PASS_OPTIONS = frozenset({"pass", "passin", "passout"})
+_PASS_SOURCE = re.compile(r"(?:env|file|fd):.+|stdin", re.DOTALL)
+# MySQL's and MariaDB's clients take the password glued to -p (mysql -pSECRET; -p alone asks)
+_MYSQL = re.compile(r"(?:mysql|mariadb)[\w-]*")
+# Words that end one command of a shell line, and words that run the next word as the command
+_SEPARATORS = frozenset({"|", "||", "&&", ";", "&", "("})
+_RUNNERS = frozenset({"env", "sudo", "exec", "command", "nohup", "nice", "time"})
 _DEPTH = 3  # sh -c '... sh -c "..."': words inside words, this deep
 # shown unquoted: --token=*** rather than '--token=***', a shell's | and > as they were
 _PLAIN = re.compile(r"[\w@%+=:,./*~-]+|[|&;<>]+")
@@ -123,7 +134,23 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
             continue
         option = _OPTION.fullmatch(word)
         assignment = _ASSIGNMENT.fullmatch(word) if not option else None
-        if option and _secret_name(option[2]):
+        if word.startswith("-p") and len(word) > 2 and _MYSQL.fullmatch(_program(out, i)):
+            out[i] = f"-p{found(i, 'the password glued to -p', word[2:])}"
+        elif option and option[1] == "-" and option[2].lower() in _PASS_OPTIONS:
+            glued = option[3] is not None
+            at = i if glued else i + 1
+            value = option[3] if glued else (out[at] if at < len(out) else "")
+            if value and not _PASS_SOURCE.fullmatch(value):
+                flag = "-" + option[2]
+                kind, colon, phrase = value.partition(":")
+                said = (
+                    f"pass:{found(at, f'the pass phrase in {flag} pass:', phrase)}"
+                    if colon and kind == "pass"
+                    else found(at, f"the value of {flag}", value)
+                )
+                out[at] = f"{flag}={said}" if glued else said
+            i = at
+        elif option and _secret_name(option[2]):
             flag = option[1] + option[2]
             if option[3] is not None:
                 if option[3] and not (option[2].lower() == "key" and _a_key_file(option[3])):
@@ -161,6 +188,20 @@ def _scan(words: list[str], found: Callable[[int, str, str], str], depth: int = 
             out[i] = _scan_word(word, i, found, depth)
         i += 1
     return out
+
+
+def _program(words: list[str], i: int) -> str:
+    """The name of the program whose argument ``words[i]`` is (``mysql`` for ``sudo
+    /usr/bin/mysql -u root -pX``): the first word of its command that is no assignment and no
+    command runner, without its folder."""
+    start = i
+    while start and words[start - 1] not in _SEPARATORS:
+        start -= 1
+    for word in words[start:i]:
+        name = word.rsplit("/", 1)[-1]
+        if not (_ASSIGNMENT.fullmatch(word) or word.startswith("-") or name in _RUNNERS):
+            return name
+    return ""
 
 
 # Any header as curl -H is given one: judged by its name as an option's is (PRIVATE-TOKEN,
