@@ -353,3 +353,48 @@ def test_fifty_kills_never_undercount_nor_corrupt(smtp_ssl, ssl_cert_env, ledger
         "send", BOX, "--to", "after@example.com", "--subject", "s", "--body", "b", env=PASSWORD_ENV
     )
     assert after.returncode == 0, after.stderr
+
+
+def test_a_long_lived_gate_through_a_full_disk_loses_no_settlement_and_goes_on(
+    full_tmpfs, tmp_path
+):
+    """The relay's gate lives across messages, and a message's "sent" is written in the next
+    reservation's transaction. A full disk fails that transaction at its writes or its COMMIT:
+    the refusal is one line (74), no row is half written, the earlier message's settlement
+    waits (never dropped, so never left 'reserved' to turn 'unknown'), and once space is freed
+    the same gate goes on. (SQLite rolls back a COMMIT that fails on a full disk itself; this
+    holds the gate to that.)"""
+    from warmup import Gate, api, open_ledger
+    from warmup.errors import IOFailure
+
+    db = full_tmpfs / "ledger.db"
+    ledger = open_ledger(str(db))
+    api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "flat.toml")))
+    ledger.close()
+    gate = Gate(BOX, db=str(db), password="not-used")
+    try:
+        with gate.reserve(["first@example.com"], message_id="<first@corp.example>") as r:
+            r.settle("sent")  # deferred: written by the next reservation
+        fill(full_tmpfs)
+        for n in range(3):
+            with pytest.raises(IOFailure) as err:
+                gate.reserve([f"late{n}@example.com"], message_id=f"<late{n}@corp.example>")
+            assert err.value.exit_code == 74
+            assert str(err.value) == (
+                f"ledger {db}: database or disk is full; free space on the disk that holds "
+                "it, then try again"
+            )
+        for filler in full_tmpfs.glob("filler*"):
+            filler.unlink()
+        assert integrity(db) == "ok"
+        assert query(db, "SELECT recipient, outcome FROM send") == [
+            ("first@example.com", "reserved")  # its "sent" still held by the gate
+        ]
+        with gate.reserve(["next@example.com"], message_id="<next@corp.example>") as r:
+            r.settle("sent")
+    finally:
+        gate.close()
+    assert query(db, "SELECT recipient, outcome FROM send ORDER BY id") == [
+        ("first@example.com", "sent"),
+        ("next@example.com", "sent"),
+    ]
