@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,15 @@ text = """Dear {{ name }},
 a question for {{ company }}."""
 html = """<p>Dear {{ name }},</p><p>a question for {{ company }}.</p>"""
 '''
+
+
+def plain(rcpt: str) -> EmailMessage:
+    """A one-recipient text message, without a From (the outbox sets it)."""
+    msg = EmailMessage()
+    msg["To"] = rcpt
+    msg["Subject"] = "hi"
+    msg.set_content("hello")
+    return msg
 
 
 def accounts(n: int) -> dict[str, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,6 +12,7 @@ import pytest
 
 from tests.gatekit import cli, policy_file
 from tests.outboxkit import leads, pool_of, queue_csv, template
+from tests.outboxkit import plain as _plain
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
@@ -21,14 +21,6 @@ from warmup.instants import read_instant
 from warmup.ledger import local_day, open_ledger
 
 BOX = "a@corp.example"
-
-
-def _plain(rcpt: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["To"] = rcpt
-    msg["Subject"] = "hi"
-    msg.set_content("hello")
-    return msg
 
 
 def test_a_campaign_queued_ahead_of_a_big_one_is_done_before_it(

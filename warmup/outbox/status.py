@@ -1,14 +1,13 @@
 """``warmup queue status``: per campaign and per sending mailbox, what was sent, what waits, what
 failed, and when each campaign should be done by the plan.
 
-The finish date comes from the mailboxes' plans (:func:`warmup.api.volume_date`: what the gate
-will let through each day at the current ramp, summed over a pool's members): the first day by
-which the members will have sent every recipient still queued to that pool (or mailbox). A
-campaign's date is the latest of its targets'. The estimate assumes a target's queue drains in
-the order workers claim it (oldest due first), all campaigns together: a campaign queued behind
-another finishes after it, and one queued ahead of it before it. Nor is a
-campaign (or target) done before the first day its last waiting message may go (``queue add
---not-before``, a retry's time) on which the plan lets its mailboxes send.
+The finish date comes from the mailboxes' plans (:mod:`warmup.outbox.drain`: what the gate
+will let through each day at the current ramp, the outbox taken in the order workers claim it,
+all campaigns and pools together, each message from its member with the most left, never
+before its ``next_attempt_at``): the first day by which every recipient still queued to a
+target (pool or mailbox) will have gone. A campaign's date is the latest of its targets'. Nor
+is a campaign (or target) done before the first day its last waiting message may go (``queue
+add --not-before``, a retry's time) on which the plan lets its mailboxes send.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from typing import Any
 from warmup.instants import now_utc
 from warmup.ledger import Ledger
 from warmup.ledger.schema import OUTBOX_STATES
+from warmup.outbox import drain
 
 WAITING = ("queued", "sending")
 FAILED = ("bounced", "expired")
@@ -67,11 +67,11 @@ def status(
             if row["due"] is not None and row["due"] > at:
                 key = (row["campaign"], target)
                 due[key] = max(due.get(key, row["due"]), row["due"])
-    # per campaign and target, the recipients waiting up to its last message, in claim order
-    ahead, expiry = _ahead(ledger, only)
+    queue = drain.groups(ledger)
     plan: dict[tuple[str, int], dt.date | None] = {}  # the plan's finish, from now on
     # the plan's finish of each campaign's share of a target's queue, from now on
     plan_of: dict[tuple[str | None, tuple[str, int]], dt.date | None] = {}
+    expiry: dict[tuple[str | None, tuple[str, int]], dt.datetime] = {}
     starts: dict[tuple[tuple[str, int], dt.datetime], dt.date | None] = {}
 
     def not_before(
@@ -90,8 +90,8 @@ def status(
 
     members_of: dict[tuple[str, int], list[str]] = {}
     zones = {m.address: m.timezone for p in pools.values() for m in p.members}  # + mailboxes
-    targets = []
-    for target, recipients in sorted(waiting.items()):
+    labels: dict[tuple[str, int], str] = {}
+    for target in {g.target for g in queue} | set(waiting):
         kind, ident = target
         if kind == "pool" and ident in pools:
             label, members = f"pool {pools[ident].name}", [m.address for m in pools[ident].members]
@@ -100,18 +100,24 @@ def status(
             label, members = f"mailbox {address or '#' + str(ident)}", [address] if address else []
             if address and address not in zones:
                 zones[address] = ledger.mailbox(address).timezone
-        members_of[target] = members
-        mine = {c: n for (c, t), n in ahead.items() if t == target}
-        dates = (
-            api.volume_dates(ledger, members, [recipients, *mine.values()], at) if members else {}
-        )
-        plan[target] = dates.get(recipients)
-        plan_of.update({(c, target): dates.get(n) for c, n in mine.items()})
+        members_of[target], labels[target] = members, label
+    # every target's queue, shared members and all: 'queue status --pool' too
+    drain.drain(ledger, queue, members_of, at)
+    for g in queue:
+        key = (g.campaign, g.target)
+        expiry[key] = max(expiry.get(key, g.expires), g.expires)
+        plan[g.target] = _last(plan.get(g.target, dt.date.min), g.done)
+        plan_of[key] = _last(plan_of.get(key, dt.date.min), g.done)
+    if only is not None:
+        expiry = {k: e for k, e in expiry.items() if k[1] == ("pool", only)}
+    targets = []
+    for target, recipients in sorted(waiting.items()):
+        members = members_of[target]
         latest = max((d for (_, t), d in due.items() if t == target), default=None)
-        day = _last(plan[target], not_before(target, members, latest))
+        day = _last(plan.get(target), not_before(target, members, latest))
         targets.append(
             {
-                "target": label,
+                "target": labels[target],
                 "recipients": recipients,
                 "finish": day.isoformat() if day else None,
             }
@@ -191,53 +197,22 @@ def target_finish(
     """The target (``pool``, else ``mailbox``) as 'queue status' names it, and the first day
     by which the plan will have sent everything waiting for it (None: not within the plan's
     horizon, or no mailbox to send it)."""
-    from warmup import api
-
     at = at or now_utc()
     if pool is not None:
         found = ledger.pool(pool)
-        label, members = f"pool {found.name}", [m.address for m in found.members]
-        mine = [r for r in ledger.outbox_waiting() if r["pool_id"] == found.id]
+        label, target = f"pool {found.name}", ("pool", found.id)
     else:
         box = ledger.mailbox(str(mailbox))
-        label, members = f"mailbox {box.address}", [box.address]
-        mine = [
-            r for r in ledger.outbox_waiting() if r["pool_id"] is None and r["mailbox_id"] == box.id
-        ]
-    total = sum(int(r["recipients"] or 0) for r in mine)
-    if not members or not total:
+        label, target = f"mailbox {box.address}", ("mailbox", box.id)
+    queue = drain.groups(ledger)
+    mine = [g for g in queue if g.target == target]
+    if not mine:
         return label, None
-    return label, api.volume_date(ledger, members, total, at)[0]
-
-
-Key = tuple[str | None, tuple[str, int]]  # a campaign and a target
-
-
-def _ahead(ledger: Ledger, only: int | None) -> tuple[dict[Key, int], dict[Key, dt.datetime]]:
-    """Per campaign and target, the recipients waiting for the target up to and including
-    the campaign's last waiting message, in the order workers claim them: what goes out before
-    the campaign is done (``only``: that pool's messages); and when its last waiting message
-    expires."""
-    queues: dict[tuple[str, int], list[dict[str, Any]]] = {}
-    for row in ledger.outbox_waiting():
-        if only is not None and row["pool_id"] != only:
-            continue
-        target = (
-            ("pool", row["pool_id"])
-            if row["pool_id"] is not None
-            else ("mailbox", row["mailbox_id"])
-        )
-        queues.setdefault(target, []).append(row)
-    ahead: dict[Key, int] = {}
-    expiry: dict[Key, dt.datetime] = {}
-    for target, groups in queues.items():
-        total = 0
-        for g in sorted(groups, key=lambda g: (g["next_attempt_at"], g["last"])):
-            total += int(g["recipients"] or 0)
-            ahead[g["campaign"], target] = total  # the campaign's latest group is its last
-            key = (g["campaign"], target)
-            expiry[key] = max(expiry.get(key, g["expires"]), g["expires"])
-    return ahead, expiry
+    drain.drain(ledger, queue, drain.members(ledger, queue), at)
+    day: dt.date | None = dt.date.min
+    for g in mine:
+        day = _last(day, g.done)
+    return label, day
 
 
 def _local_date(at: dt.datetime, members: list[str], zones: dict[str, str]) -> dt.date:

@@ -360,14 +360,14 @@ def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
     total = 0
     day = first
     while day <= last:
-        total += sum(_delta(p, day) for p in free)
+        total += sum(added_on(p, day) for p in free)
         for group in groups.values():
             cap = max(p.domain_cap or 0 for p in group)
             # a member's today: its sends so far already count against the cap
             sent = sum(
                 p.days[0].planned - p.days[0].cumulative for p in group if p.days[0].date == day
             )
-            total += min(sum(_delta(p, day) for p in group), max(cap - sent, 0))
+            total += min(sum(added_on(p, day) for p in group), max(cap - sent, 0))
         if total >= volume:
             cut = tuple(
                 dataclasses.replace(p, days=tuple(d for d in p.days if d.date <= day))
@@ -378,7 +378,7 @@ def combine(plans: Sequence[MailboxPlan], volume: int | None = None) -> Plan:
     return Plan(tuple(plans), volume, planned=total)
 
 
-def _delta(plan: MailboxPlan, day: dt.date) -> int:
+def added_on(plan: MailboxPlan, day: dt.date) -> int:
     """What ``plan`` adds on ``day`` (its today: what is left of it; 0 before its today)."""
     k = (day - plan.days[0].date).days
     if not 0 <= k < len(plan.days):

@@ -1,0 +1,217 @@
+"""How the outbox drains at the plan's pace: the day each waiting group of messages will have
+gone, for ``queue status``'s DONE BY and ``queue add``'s expiry warning.
+
+The projection mirrors the worker, day by day, on each mailbox's own local days:
+
+- every mailbox can send what its plan lets through that day (:func:`warmup.api.mailbox_plan`,
+  today: what is left of it), and mailboxes under one domain cap share the cap, as
+  :func:`warmup.policy.plan.combine` counts them;
+- the waiting messages are taken in the order workers claim them, all pools and mailboxes
+  together (``next_attempt_at``, then id): each from its pool's members (or its mailbox),
+  from the member with the most left that day. A member of two pools is one mailbox: what
+  one pool's messages take of its day the other's cannot (counted once for each pool, a
+  shared member made both pools' campaigns look done days early);
+- a message is not taken before its ``next_attempt_at`` (``queue add --not-before``, a
+  retry's time) falls on or before that day for the member: a campaign queued for next month
+  starts next month, and needs the plan's days from then on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from warmup.ledger import Ledger, local_day
+from warmup.policy.plan import MailboxPlan, added_on
+
+Target = tuple[str, int]  # ("pool", id) or ("mailbox", id)
+
+
+@dataclass
+class Group:
+    """Waiting messages of one campaign and target, due at one time (a row of
+    :meth:`Ledger.outbox_waiting`), and the day the projection has them all gone."""
+
+    campaign: str | None
+    target: Target
+    due: dt.datetime
+    last: int
+    recipients: int
+    expires: dt.datetime
+    left: int = 0
+    done: dt.date | None = None
+    ready: dict[str, dt.date] = field(default_factory=dict)  # member -> first day it may go
+    earliest: dt.date = dt.date.min  # no member's first day is before it (in claim order)
+
+
+def target_of(row: dict[str, Any]) -> Target:
+    """A waiting row's target: its pool, else its mailbox."""
+    if row["pool_id"] is not None:
+        return ("pool", row["pool_id"])
+    return ("mailbox", row["mailbox_id"])
+
+
+def groups(ledger: Ledger) -> list[Group]:
+    """Every waiting group, in the order workers claim them."""
+    rows = sorted(ledger.outbox_waiting(), key=lambda r: (r["next_attempt_at"], r["last"]))
+    return [
+        Group(
+            r["campaign"],
+            target_of(r),
+            r["next_attempt_at"],
+            r["last"],
+            int(r["recipients"] or 0),
+            r["expires"],
+        )
+        for r in rows
+    ]
+
+
+def members(ledger: Ledger, queue: Sequence[Group]) -> dict[Target, list[str]]:
+    """The addresses that may send each target's messages: a pool's members now, or the
+    mailbox (none once it, or the pool, is gone)."""
+    pools = {p.id: [m.address for m in p.members] for p in ledger.pools()}
+    names = ledger.mailbox_names()
+    out: dict[Target, list[str]] = {}
+    for kind, ident in {g.target for g in queue}:
+        found = pools.get(ident) if kind == "pool" else [names[ident]] if ident in names else None
+        out[kind, ident] = found or []
+    return out
+
+
+def drain(
+    ledger: Ledger,
+    queue: Sequence[Group],
+    members: dict[Target, list[str]],
+    at: dt.datetime,
+) -> None:
+    """Set each group's ``done``: the day its last recipient goes at the plan's pace (None:
+    not within the plan's horizon, or no member to send it)."""
+    from warmup import api
+
+    need: dict[str, int] = {}
+    latest: dict[str, dt.datetime] = {}
+    for g in queue:
+        for m in members.get(g.target, []):
+            need[m] = need.get(m, 0) + g.recipients
+            latest[m] = max(latest.get(m, g.due), g.due)
+    if not need:
+        return
+    boxes = {b.address: b for b in api.named_mailboxes(ledger, sorted(need))}
+    zones = {m: b.timezone for m, b in boxes.items()}
+
+    def plan(m: str, whole: bool) -> MailboxPlan:
+        if whole:
+            return api.mailbox_plan(ledger, boxes[m], api.VOLUME_HORIZON, at)
+        first = api.mailbox_plan(ledger, boxes[m], api.VOLUME_HORIZON, at, need[m])
+        # A mailbox whose messages may go only later (--not-before) needs its days up to
+        # then as well as the days it needs to send them all.
+        wait = (local_day(latest[m], zones[m]) - local_day(at, zones[m])).days
+        if first.days and wait >= len(first.days):
+            days = min(api.VOLUME_HORIZON, wait + len(first.days) + 1)
+            return api.mailbox_plan(ledger, boxes[m], days, at)
+        return first
+
+    plans = {m: plan(m, False) for m in need}
+    _run(queue, members, plans, zones, at)
+    short = {
+        m
+        for g in queue
+        if g.done is None
+        for m in members.get(g.target, [])
+        if len(plans[m].days) < api.VOLUME_HORIZON
+    }
+    if short:  # a plan cut where its mailbox alone would be done, its capacity partly unused
+        plans.update({m: plan(m, True) for m in short})
+        _run(queue, members, plans, zones, at)
+
+
+def _run(
+    queue: Sequence[Group],
+    members: dict[Target, list[str]],
+    plans: dict[str, MailboxPlan],
+    zones: dict[str, str],
+    at: dt.datetime,
+) -> None:
+    """One day-by-day pass of the projection (see the module docstring)."""
+    live = [p for p in plans.values() if p.days]
+    if not live:
+        return
+    for g in queue:
+        g.left, g.done = g.recipients, None
+        g.ready = {
+            m: dt.date.min if g.due <= at else local_day(g.due, zones[m])
+            for m in members.get(g.target, [])
+            if m in plans
+        }
+        # the earliest of its days in any zone: never decreasing in claim order
+        g.earliest = (
+            dt.date.min if g.due <= at else min(local_day(g.due, z) for z in set(zones.values()))
+        )
+    capped: dict[str, list[MailboxPlan]] = {}
+    for p in live:
+        if p.domain_cap is not None:
+            capped.setdefault(p.domain, []).append(p)
+    pending = [g for g in queue if g.left > 0 and g.ready]
+    for g in queue:
+        if g.left <= 0:
+            g.done = dt.date.min
+    day = min(p.days[0].date for p in live)
+    last = max(p.days[-1].date for p in live)
+    while pending and day <= last:
+        room = {p.mailbox: added_on(p, day) for p in live}
+        shared = {
+            domain: max(
+                max(p.domain_cap or 0 for p in group)
+                - sum(
+                    p.days[0].planned - p.days[0].cumulative for p in group if p.days[0].date == day
+                ),
+                0,
+            )
+            for domain, group in capped.items()
+        }
+        cap_of = {p.mailbox: p.domain for p in live if p.domain_cap is not None}
+        for g in pending:
+            if not any(room.values()):
+                break
+            if g.earliest > day:
+                break  # claimed in due order: none after it may go yet either
+            ready = [m for m, d in g.ready.items() if d <= day]
+            g.left -= _take(g.left, ready, room, shared, cap_of)
+            if g.left <= 0:
+                g.done = day
+        pending = [g for g in pending if g.left > 0]
+        day += dt.timedelta(days=1)
+
+
+def _take(
+    n: int, members: list[str], room: dict[str, int], shared: dict[str, int], cap_of: dict[str, str]
+) -> int:
+    """Take up to ``n`` from ``members``' ``room``, each from the member with the most left
+    (as the worker picks one message at a time), a domain's ``shared`` cap counted too; how
+    many were taken."""
+    taken = 0
+    while taken < n:
+        left = {m: min(room[m], shared[cap_of[m]] if m in cap_of else room[m]) for m in members}
+        open_ = [m for m in members if left[m] > 0]
+        if not open_:
+            break
+        top = max(left[m] for m in open_)
+        tied = [m for m in open_ if left[m] == top]
+        below = max((left[m] for m in open_ if left[m] < top), default=0)
+        give = min(n - taken, len(tied) * (top - below))
+        each, extra = divmod(give, len(tied))
+        given = 0
+        for i, m in enumerate(tied):
+            k = each + (1 if i < extra else 0)
+            if m in cap_of:
+                k = min(k, shared[cap_of[m]])
+                shared[cap_of[m]] -= k
+            room[m] -= k
+            given += k
+        if not given:
+            break
+        taken += given
+    return taken
