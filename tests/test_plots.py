@@ -67,6 +67,7 @@ def mailbox_rows(name: str, rate: float = 0.01, idle=(), over=(), paused=()) -> 
             "block": 0,
             "complaints": 0,
             "bounced": 0,
+            "sends_bounced": 0,
             "bounce_rate": rates,
             "complaint_rate": np.full(n, 0.002),
             "day_bounce_rate": rates,

@@ -345,7 +345,7 @@ def _draw_rates(ax: Axes, rows: pd.DataFrame, th: dict[str, Any]) -> None:
     )
     ax.plot(
         x,
-        (rows["day_bounce_rate"] * 100).clip(upper=100),
+        rows["day_bounce_rate"] * 100,
         linestyle="none",
         marker="o",
         markersize=3,

@@ -57,6 +57,7 @@ DAILY_COLUMNS = [
     "block",
     "complaints",
     "bounced",
+    "sends_bounced",
     "bounce_rate",
     "complaint_rate",
     "day_bounce_rate",
@@ -99,9 +100,11 @@ def daily(
     """One row per mailbox and local day, from its first active day (or the last ``days``) to today.
 
     Columns: ``sent``, ``hard``, ``soft``, ``block``, ``complaints``, ``bounced`` (hard + soft +
-    block) from the rollup; ``warmup_day``, ``stage``, ``quota``, ``health``, ``status`` and
-    ``bounce_rate``/``complaint_rate`` (the trailing window the policy judged the day on; NaN while
-    too few sends) from the policy's walk; ``day_bounce_rate`` is that day's bounced / sent.
+    block: the bounces that arrived that day) from the rollup; ``sends_bounced``, how many of
+    that day's sends bounced, whenever the bounce arrived; ``warmup_day``, ``stage``, ``quota``,
+    ``health``, ``status`` and ``bounce_rate``/``complaint_rate`` (the trailing window the
+    policy judged the day on, bounces on the day they arrived; NaN while too few sends) from the
+    policy's walk; ``day_bounce_rate`` is that day's sends_bounced / sent (never above 1).
     ``frame.attrs["thresholds"]`` holds each mailbox's policy thresholds and stage names.
 
     ``cache``: reuse (and refresh) the ledger's memo of each mailbox's walk over past days
@@ -206,9 +209,28 @@ def daily(
         keep = ends[col["box"]] - np.arange(len(col["box"])) <= days
         col = {name: v[keep] for name, v in col.items()}
     frame = _frame(col, [b.address for b in boxes])
+    _rate_by_send_day(frame, ledger.bounced_by_send_day(ids, at), {b.id: b.address for b in boxes})
     frame.attrs["thresholds"] = {b.address: _thresholds(specs[b.policy]) for b in boxes}
     frame.attrs["at"] = at.isoformat()
     return frame
+
+
+def _rate_by_send_day(
+    frame: pd.DataFrame, rows: list[tuple[int, dt.date, int]], names: dict[int, str]
+) -> None:
+    """Fill ``sends_bounced`` and ``day_bounce_rate`` from the bounces by their send's day."""
+    if not rows or frame.empty:
+        return
+    got = pd.Series(
+        [n for _, _, n in rows],
+        index=pd.MultiIndex.from_arrays(
+            [[names[m] for m, _, _ in rows], pd.to_datetime([d for _, d, _ in rows])]
+        ),
+    )
+    keys = pd.MultiIndex.from_arrays([frame["mailbox"], frame["date"]])
+    frame["sends_bounced"] = got.reindex(keys).fillna(0).astype("int64").to_numpy()
+    sent = frame["sent"]
+    frame["day_bounce_rate"] = frame["sends_bounced"] / sent.where(sent > 0)
 
 
 def _new_memos(
@@ -439,8 +461,8 @@ def _frame(col: dict[str, Any], addresses: list[str]) -> pd.DataFrame:
         )
     bounced = col["hard"] + col["soft"] + col["block"]
     sent = col["sent"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        day_rate = np.where(sent > 0, bounced / np.where(sent > 0, sent, 1), np.nan)
+    # no bounce answers a send until _rate_by_send_day says otherwise
+    day_rate = np.where(sent > 0, 0.0, np.nan)
     health = col["health"]
     status = np.where((health == "hold") | (health == "step_back"), health, "ok").astype(object)
     status[col["closed"]] = "closed"  # DayVerdict.status's order: resumed, paused, closed, health
@@ -460,6 +482,7 @@ def _frame(col: dict[str, Any], addresses: list[str]) -> pd.DataFrame:
             "block": col["block"],
             "complaints": col["complaint"],
             "bounced": bounced,
+            "sends_bounced": np.zeros(len(sent), dtype=np.int64),
             "bounce_rate": col["rate"],
             "complaint_rate": col["complaint_rate"],
             "day_bounce_rate": day_rate,
@@ -657,11 +680,13 @@ def suppressions(
 
 def weekly(frame: pd.DataFrame) -> pd.DataFrame:
     """The daily frame summed per mailbox and local week (Monday to Sunday), with the week's
-    bounce rate; ``week`` is the week's last day, a date (no time of day)."""
-    cols = ["sent", "hard", "soft", "block", "complaints"]
+    bounce rate: of the week's sends, the share that bounced (``sends_bounced``, whenever the
+    bounce arrived; ``hard``, ``soft`` and ``block`` are the bounces that arrived in the week);
+    ``week`` is the week's last day, a date (no time of day)."""
+    cols = ["sent", "hard", "soft", "block", "complaints", "sends_bounced"]
     out = frame.set_index("date").groupby("mailbox")[cols].resample("W-SUN").sum().reset_index()
     out.insert(1, "week", out.pop("date").dt.date)
-    out["bounce_rate"] = (out.hard + out.soft + out.block) / out.sent.where(out.sent > 0)
+    out["bounce_rate"] = out.sends_bounced / out.sent.where(out.sent > 0)
     return out
 
 

@@ -137,6 +137,27 @@ class ReportQueries:
             )
             return out_sends, [(m, d, k, n) for m, d, k, n in bounces]
 
+    def bounced_by_send_day(
+        self, mailbox_ids: Sequence[int], cut: dt.datetime | None = None
+    ) -> list[tuple[int, dt.date, int]]:
+        """``(mailbox_id, local day, bounces)``: the counted hard, soft and block bounces (up
+        to the instant ``cut``) by the day of the send each answers, whenever it arrived, so a
+        day's (or week's) rate is of its own sends: the rollup counts a bounce on its own day,
+        and a Sunday's bounces arriving on Monday rated Monday over 100%."""
+        with self.read() as conn:
+            rows = conn.execute(
+                sa.select(BOUNCE.c.mailbox_id, SEND.c.day, sa.func.count())
+                .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
+                .where(
+                    BOUNCE.c.counted,
+                    BOUNCE.c.kind.in_(("hard", "soft", "block")),
+                    _ids(BOUNCE.c.mailbox_id, mailbox_ids),
+                    _upto(BOUNCE.c.at, cut),
+                )
+                .group_by(BOUNCE.c.mailbox_id, SEND.c.day)
+            )
+            return [(m, _day(d), n) for m, d, n in rows]
+
     def bounces_by_kind(
         self,
         mailbox_ids: Sequence[int] | None = None,

@@ -1,0 +1,80 @@
+"""Report bounce rates are rates of the sends they answer: never above 100%, whenever the
+bounces arrive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.gatekit import cli
+from warmup import api, reports
+from warmup.ledger import open_ledger
+
+BOX = "a@corp.example"
+SUNDAY = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
+MONDAY = SUNDAY + dt.timedelta(days=1)
+AT = MONDAY + dt.timedelta(hours=8)
+
+
+@pytest.fixture
+def late_bounces(ledger_path: Path) -> None:
+    """10 sends on a Sunday, all ten bounced hard on the Monday (the next week), on which one
+    more was sent."""
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail", timezone="Etc/UTC")
+    rcpts = [f"r{i}@example.com" for i in range(10)]
+    api.record_send(ledger, BOX, rcpts, SUNDAY)
+    for r in rcpts:
+        recorded = api.record_bounce(ledger, BOX, r, "hard", "5.1.1", MONDAY)
+        assert recorded.counted == 1
+    api.record_send(ledger, BOX, ["fine@example.com"], MONDAY + dt.timedelta(hours=1))
+    ledger.close()
+
+
+def test_a_week_whose_bounces_arrive_the_week_after_is_not_rated_over_100_percent(
+    ledger_path: Path, late_bounces: None
+) -> None:
+    """The weekly rate divided the week's arrived bounces by the week's sends: Sunday's 10
+    bounces landing on Monday made Monday's week 1000% (10 of 1) and Sunday's 0%; a day's rate
+    the same. Rates now count bounces on their send's day; ``bounced`` still says what arrived
+    that day."""
+    ledger = open_ledger(str(ledger_path))
+    frame = reports.daily(ledger, at=AT)
+    ledger.close()
+    days = {
+        f"{r.date:%Y-%m-%d}": (r.sent, r.bounced, r.sends_bounced, r.day_bounce_rate)
+        for r in frame.itertuples()
+    }
+    assert days == {"2026-11-22": (10, 0, 10, 1.0), "2026-11-23": (1, 10, 0, 0.0)}
+    weekly = reports.weekly(frame)
+    got = {
+        str(r.week): (r.sent, r.hard, r.sends_bounced, r.bounce_rate) for r in weekly.itertuples()
+    }
+    assert got == {"2026-11-22": (10, 0, 10, 1.0), "2026-11-29": (1, 10, 0, 0.0)}
+
+
+def test_report_json_and_plot_rate_a_day_by_its_sends(
+    ledger_path: Path, late_bounces: None, tmp_path: Path
+) -> None:
+    """'warmup report --json' gave Monday day_bounce_rate 10.0; the plot clipped it to 100%."""
+    res = cli("report", "--json", "--at", AT.isoformat())
+    assert res.returncode == 0, res.stderr
+    rows = {r["date"][:10]: r for r in json.loads(res.stdout)}
+    assert {
+        d: (r["bounced"], r["sends_bounced"], r["day_bounce_rate"]) for d, r in rows.items()
+    } == {
+        "2026-11-22": (0, 10, 1.0),
+        "2026-11-23": (10, 0, 0.0),
+    }
+    from warmup import plots
+
+    ledger = open_ledger(str(ledger_path))
+    fig = plots.figure(reports.daily(ledger, at=AT))
+    ledger.close()
+    rate = next(
+        ln for ax in fig.get_axes() for ln in ax.get_lines() if ln.get_gid() == "day_bounce_rate"
+    )
+    assert list(rate.get_ydata()) == [100.0, 0.0]
