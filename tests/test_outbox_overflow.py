@@ -254,7 +254,7 @@ def test_an_overflow_password_smtp_cannot_send_is_a_try_never_quoted(
     ids = _two_bulk(ledger)
     secret = "esp-Cänary-7f3a9c"
     res = cli("run", "--once", env={**PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": secret})
-    assert res.returncode == 0, res.stderr
+    assert res.returncode == 78, res.stderr  # a password to fix, as a member's
     assert len(sink.messages) == 1 and esp.connections == 0
     late = ledger.message(ids[1])
     assert (late.state, late.attempts, late.sent_via) == ("queued", 1, None)
@@ -345,7 +345,8 @@ def test_a_channel_without_a_user_sends_without_logging_in(sink, esp, ssl_cert_e
     outbox = Outbox(ledger)
     first = outbox.add(b"To: a@example.com\nSubject: s\n\nhi\n", pool="P", bulk=True)
     second = outbox.add(b"To: b@example.com\nSubject: s\n\nhi\n", pool="P", bulk=True)
-    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+    # the channel's missing login is a fault a person must fix (77), as a member's is
+    assert cli("run", "--once", env=PASSWORD_ENV).returncode == 77
     assert ledger.message(first).state == "sent"
     row = ledger.message(second)
     # Refused before any recipient: nothing left, yet a try (it came back every 5 s, not one).
@@ -387,7 +388,7 @@ def test_a_chunked_message_a_530_cut_short_goes_again_only_to_whom_it_did_not_re
             pool="P",
             bulk=True,
         )
-        assert cli("run", "--once", env=PASSWORD_ENV).returncode == 0
+        assert cli("run", "--once", env=PASSWORD_ENV).returncode == 77  # the channel's 530
         assert [m.rcpt_tos for m in esp.messages] == [("in@corp.example",)]
     row = ledger.message(both)
     assert row.state == "queued", row.last_reply
@@ -403,3 +404,50 @@ def test_a_chunked_message_a_530_cut_short_goes_again_only_to_whom_it_did_not_re
     ), row.last_reply
     assert ledger.suppressed(["gone@corp.example"])
     assert not ledger.suppressed(["in@corp.example", "out@example.net"])
+
+
+@pytest.mark.parametrize(
+    ("secret", "says", "code"),
+    [
+        (None, "wants a login before MAIL FROM (530", 77),
+        ("not-the-esp-password", "535", 77),
+        ("", "no password for the overflow channel of pool P", 78),
+    ],
+    ids=["530-no-user", "535-refused", "no-password"],
+)
+def test_an_overflow_channel_refusing_its_login_makes_run_once_exit_77(
+    sink, esp, ssl_cert_env, keyring_file, tmp_path, secret, says, code
+):
+    """The members' quota used, the channel answered 530 (no login given), refused the
+    login, or had no password to give: 'run --once' exited 0, so cron told nobody and the
+    bulk messages sat there, though a member's refused login exits 77 (its missing password
+    78). Now the channel's do too, one line on stderr naming the channel; the message stays
+    queued."""
+    pool_of(sink.port, tmp_path, n=1, daily=1)
+    env = {**PASSWORD_ENV, "WARMUP_OVERFLOW_PASSWORD": secret or ""}
+    if secret is None:  # a channel without --user: no AUTH, the ESP wants one
+        args = ["--host", "127.0.0.1", "--port", str(esp.port), "--security", "none"]
+        assert cli("pool", "overflow", "P", *args).returncode == 0
+    elif secret:
+        overflow_to(esp)
+    else:  # the password was in the environment when the channel was set, not stored
+        args = ["--host", "127.0.0.1", "--port", str(esp.port), "--security", "none"]
+        args += ["--user", ESP_USER]
+        res = cli("pool", "overflow", "P", *args, env={"WARMUP_OVERFLOW_PASSWORD": ESP_SECRET})
+        assert res.returncode == 0, res.stderr
+    ledger = open_ledger()
+    ids = _two_bulk(ledger)
+    res = cli("run", "--once", env=env)
+    assert res.returncode == code, (res.stdout, res.stderr)
+    assert len(sink.messages) == 1 and esp.messages == []
+    (line,) = res.stderr.splitlines()
+    assert line.startswith(
+        "Error: 1 message could go from no mailbox, each refused for a fault to fix: "
+    ), line
+    assert says in line and "overflow channel of pool P" in line, line
+    assert ESP_SECRET not in res.stderr + res.stdout
+    if secret:
+        assert secret not in res.stderr + res.stdout
+    late = ledger.message(ids[1])
+    assert (late.state, late.sent_via) == ("queued", None)
+    ledger.close()

@@ -906,7 +906,14 @@ class Worker:
         data, sender = _overflow_sender(msg.data or b"", pool, now)
         try:
             report = overflow.send(pool, sender, rcpts, data, self._timeout)
-        except LoginWanted as exc:
+        except (ConfigError, PermissionFailure) as exc:
+            # The channel's login refused or wanted (530), or its password missing: no wait
+            # fixes it, so 'run --once' exits 77 (78) for it as for a member's login.
+            line = (str(exc).splitlines() or [""])[0]
+            where = f"overflow channel of pool {pool.name}"
+            self._fault = (exc.exit_code, line if where in line else f"{where}: {line}")
+            if not isinstance(exc, LoginWanted):
+                return self._retry(msg, None, str(exc), attempt=True, recipients=rcpts)
             # A 530: with CHUNKING the data went with the envelope, and those the channel took
             # have the message; a 550 read before the 530 stands. Again to the others alone
             # (to all, each retry mailed those reached once more).
