@@ -1124,3 +1124,37 @@ def test_a_530_after_the_server_took_some_recipients_is_77_and_goes_on_to_the_ot
     ), row.last_reply
     assert "wants a login before RCPT TO (530" in (row.last_reply or ""), row.last_reply
     assert row.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("how", ["environment", "keyring"])
+def test_a_message_held_for_a_missing_password_goes_at_the_next_pass_once_there_is_one(
+    sink, ssl_cert_env, tmp_path, empty_keyring, monkeypatch, how
+):
+    """Held for a missing password (no WARMUP_PASSWORD, nothing in the keyring), a message
+    waited out the whole 5-minute hold after the password came: the next 'run --once' (cron,
+    WARMUP_PASSWORD now set) or the running worker's next pass (the keyring filled by other
+    means than 'mailbox login') said "nothing due" and the old advice. Each pass now looks
+    again for the passwords its held messages wait for."""
+    from warmup import credentials
+    from warmup.outbox.worker import HOLD
+
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    queued = Outbox(ledger).add(message("x@example.com"), pool="P", now=T0)
+    clock = Clock(T0)
+    with Worker(ledger, clock=clock) as worker:
+        assert worker.run_once().outcomes == {"waiting": 1}
+        assert ledger.message(queued).next_attempt_at == T0 + HOLD
+        clock.at = T0 + dt.timedelta(minutes=1)
+        assert worker.run_once().outcomes == {}  # nothing new: not due, not looked at
+        if how == "keyring":  # the running worker's next pass finds it
+            credentials.store_password(a, SMTP_PASSWORD)
+            clock.at += dt.timedelta(seconds=10)
+            assert worker.run_once().outcomes == {"sent": 1}
+    if how == "environment":  # the next 'run --once', a new process with the password
+        monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+        with Worker(ledger, clock=Clock(T0 + dt.timedelta(minutes=2))) as worker:
+            assert worker.run_once().outcomes == {"sent": 1}
+    assert [m.rcpt_tos for m in sink.messages] == [("x@example.com",)]
+    assert ledger.message(queued).state == "sent"
+    ledger.close()

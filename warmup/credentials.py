@@ -214,19 +214,25 @@ def get_password(address: str, command: str | None = None) -> str:
         ) from None
 
 
+class NoPassword(ConfigError):
+    """No password for a mailbox: none in ``$WARMUP_PASSWORD``, none (or no keyring) in the
+    keyring. One may come without a word to warmup (an environment of the next run, a keyring
+    filled by other means than 'warmup mailbox login'): ``warmup run`` looks again each pass."""
+
+
 def _from_keyring(address: str) -> str:
     """The password the system keyring holds for ``address`` (:func:`get_password`)."""
     try:
         secret = _keyring().get_password(SERVICE, address)
-    except ConfigError:
-        raise
+    except ConfigError as exc:
+        raise NoPassword(str(exc)) from None
     except Exception as exc:
-        raise ConfigError(
+        raise NoPassword(
             f"the system keyring failed ({type(exc).__name__}); use "
             f"WARMUP_PASSWORD or --password-command"
         ) from None
     if not secret:
-        raise ConfigError(
+        raise NoPassword(
             f"no password for {address}: store it with 'warmup mailbox login "
             f"{shlex.quote(address)}', or set WARMUP_PASSWORD, or use --password-command 'CMD'"
         )

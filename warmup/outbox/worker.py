@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from warmup import notify
+from warmup.credentials import NoPassword
 from warmup.errors import ConfigError, LedgerBusy, PermissionFailure, Unavailable, WarmupError
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.gate import refusal as refusal_text
@@ -76,6 +77,9 @@ MIN_WAIT = dt.timedelta(seconds=5)  # a message that could not go now waits at l
 BACKOFF = dt.timedelta(minutes=5)  # first wait after a 4xx; doubles per attempt
 MAX_BACKOFF = dt.timedelta(hours=6)
 HOLD = dt.timedelta(minutes=5)  # a message held by a configuration fault is looked at this often
+# Settings ``outbox.no_password.ID`` -> address: the mailboxes whose messages are held for a
+# missing password, looked for again at the start of every pass (any worker's, any host's).
+NO_PASSWORD = "outbox.no_password."
 HOST = socket.gethostname()  # shown to people; never trusted to tell two machines apart
 
 
@@ -197,6 +201,7 @@ class Worker:
         self._wake = threading.Event()  # set by stop() and wake(): ends the sleep between passes
         self._sleep = sleep or self._wake.wait
         self._password_command = password_command
+        self._no_password: set[int] = set()  # mailboxes noted as held for a missing password
         self._timeout = timeout
         self._gates: dict[int, Gate] = {}
         self._connected: list[int] = []  # the gates that may hold a connection, newest last
@@ -372,6 +377,7 @@ class Worker:
         if self.bounces is not None:
             self.bounces.run_due(self.clock())
         start = self.clock()
+        self._passwords_found(start)
         # The health last told per mailbox, read once a pass (see warmup.notify.observe).
         self._seen = self.ledger.settings(notify.HEALTH_KEY) if self.notifier.active else None
         self._observed = set()
@@ -442,6 +448,33 @@ class Worker:
         self._pool_gone = False
         self.pool = pool
         return pool.id
+
+    def _wants_password(self, box: MailboxRow) -> None:
+        """Note that ``box``'s messages are held for its missing password (once a process)."""
+        if box.id not in self._no_password:
+            self._no_password.add(box.id)
+            self.ledger.set_settings({f"{NO_PASSWORD}{box.id}": box.address}, self.clock())
+
+    def _passwords_found(self, now: dt.datetime) -> None:
+        """At the start of a pass: make due ``now`` the messages held for a missing password
+        that is there now (``$WARMUP_PASSWORD`` of this run, the keyring filled by other means
+        than 'mailbox login', which does so itself): they waited out the hold after the fix."""
+        from warmup.credentials import get_password
+
+        for key, address in self.ledger.settings(NO_PASSWORD).items():
+            try:
+                get_password(address, self._password_command)
+            except ConfigError:
+                continue
+            try:
+                box = self.ledger.mailbox(address)
+            except MailboxNotFound:  # removed since: nothing of it waits
+                self.ledger.set_settings({key: None}, now)
+                continue
+            self.ledger.release(box, now)
+            self.ledger.set_settings({key: None}, now)
+            self._no_password.discard(box.id)
+            self.log(f"{_stamp(now)} found a password for {address}: its held messages are due")
 
     def _hold_backlog(self, start: dt.datetime, pool_id: int | None, done: Pass) -> None:
         """At the start of a pass: :meth:`_hold` each pool (or mailbox) with due messages."""
@@ -811,6 +844,8 @@ class Worker:
                     faults.append(str(exc))
                 else:
                     temporary = True
+                if isinstance(exc, NoPassword):
+                    self._wants_password(box)
                 if isinstance(exc, Unavailable | PermissionFailure | ConfigError):
                     self._broken[box.id] = exc
                 if gate is not ordered[-1]:
