@@ -127,3 +127,57 @@ def test_a_column_the_template_lacks_is_said_once(tmp_path: Path, ledger_path: P
     assert res.returncode == 65
     assert res.stderr.startswith(f"Error: {csv}: line 2: 'company' is undefined")
     assert len(res.stderr.splitlines()) == 1
+
+
+def test_every_bad_eml_is_named_in_one_run(tmp_path: Path, ledger_path: Path) -> None:
+    """'queue add --eml' stopped at the first bad file (too big, a NUL, no recipient): N bad
+    files took N runs. Now each is named, one line each, and still nothing queued."""
+    _box()
+    ok = tmp_path / "ok.eml"
+    ok.write_bytes(b"To: a@example.com\r\nSubject: s\r\n\r\nhi\r\n")
+    big = tmp_path / "big.eml"
+    with big.open("wb") as f:
+        f.truncate(26 * 1024 * 1024)  # over the 25 MiB providers take
+    nul = tmp_path / "nul.eml"
+    nul.write_bytes(b"To: b@example.com\r\nSubject: s\r\n\r\nhi\x00there\r\n")
+    nobody = tmp_path / "nobody.eml"
+    nobody.write_bytes(b"Subject: s\r\n\r\nhi\r\n")
+    files = [ok, big, nul, nobody]
+    res = cli("queue", "add", "--mailbox", BOX, *(a for p in files for a in ("--eml", str(p))))
+    assert res.returncode == 65, res.stderr
+    out = res.stderr.splitlines()
+    assert out[0] == (
+        "Error: 3 messages are wrong; nothing was queued. Fix them and queue them again:"
+    ), out
+    assert [line.split(": ")[0] for line in out[1:]] == [f"  {big}", f"  {nul}", f"  {nobody}"]
+    assert "25 MiB" in out[1] or "26,214,400" in out[1] or "MiB" in out[1], out[1]
+    assert "NUL" in out[2], out[2]
+    assert "Traceback" not in res.stderr
+    assert _queued(ledger_path) == 0
+
+
+def test_rows_too_big_once_encoded_are_all_named_in_one_run(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    """Two rows whose text fits the limit as characters but not once encoded (base64 of
+    UTF-8): the first one stopped the run, the second found only by the next. Both named,
+    after the row errors the reading finds, nothing queued."""
+    _box()
+    wide = "é" * 125_000  # 80 times: 10 M characters, 20 MB of UTF-8, ~26 MiB of base64
+    csv = tmp_path / "leads.csv"
+    csv.write_text(
+        f"email,name,body\nok@example.com,A,hi\nbig1@example.com,B,{wide}\nbad,C,x\n"
+        f"big2@example.com,D,{wide}\n",
+        encoding="utf-8",
+    )
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "Hi {{ name }}"\ntext = "{{ body * 80 }}"\n')
+    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+    assert res.returncode == 65, res.stderr
+    out = res.stderr.splitlines()
+    assert out[0] == (
+        f"Error: {csv}: 3 rows are wrong; nothing of the file was queued. Fix them and queue "
+        f"it again:"
+    ), out
+    assert sorted(line.split(": ")[1] for line in out[1:]) == ["line 3", "line 4", "line 5"]
+    assert _queued(ledger_path) == 0

@@ -151,12 +151,12 @@ def add(
         from warmup.outbox.template import Rendered, filled, load_template
 
         tpl = load_template(template)
-        messages: Iterable[tuple[EmailMessage | bytes | Rendered, None]] = (
+        messages: Iterable[tuple[EmailMessage | bytes | Rendered, None] | bytes | DataError] = (
             (message, None) for message in filled(tpl, csv_path)
         )
         where: Sequence[str] | None = None  # a row's errors name its line already
     else:
-        messages = ((_read_eml(p), None) for p in eml)
+        messages = (_read_eml(p) for p in eml)  # one unreadable: named with the others
         where = [str(p) for p in eml]
     got = Outbox(ledger).add_many(
         messages,
@@ -225,18 +225,20 @@ def _past_expiry(
     )
 
 
-def _read_eml(path: Path) -> bytes:
+def _read_eml(path: Path) -> bytes | DataError:
     """The bytes of an .eml file, read no further than a provider would take of it (a
-    gigabyte file filled memory, then failed to fit in a ledger row with a traceback)."""
+    gigabyte file filled memory, then failed to fit in a ledger row with a traceback); one
+    that cannot be read or is too big: its :class:`DataError`, for ``Outbox.add_many`` to
+    name with the others."""
     from warmup.headers import MESSAGE_LIMIT, size_error
 
     try:
         with path.open("rb") as f:
             data = f.read(MESSAGE_LIMIT + 1)
     except OSError as exc:
-        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        return DataError(f"{path}: cannot read it ({exc.strerror or exc})")
     if len(data) > MESSAGE_LIMIT:
-        raise DataError(f"{path}: {size_error()}")
+        return DataError(f"{path}: {size_error()}")
     return data
 
 

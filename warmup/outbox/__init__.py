@@ -47,6 +47,7 @@ from warmup.errors import (
 from warmup.instants import aware, check_query, now_utc
 from warmup.ledger import Ledger, OutboxIn, PoolRow
 from warmup.ledger.values import MailboxRow
+from warmup.outbox.inputerrors import Collector, csv_path
 from warmup.outbox.template import Rendered
 
 DEFAULT_EXPIRY = dt.timedelta(hours=72)
@@ -208,7 +209,10 @@ class Outbox:
     def add_many(
         self,
         messages: Iterable[
-            tuple[EmailMessage | bytes | Rendered, Sequence[str] | None] | EmailMessage | bytes
+            tuple[EmailMessage | bytes | Rendered, Sequence[str] | None]
+            | EmailMessage
+            | bytes
+            | DataError
         ],
         *,
         mailbox: str | None = None,
@@ -224,6 +228,9 @@ class Outbox:
         To/Cc/Bcc: ``[msg, ...]`` or ``[(msg, ["a@x.com"]), ...]``): every one is
         checked first, then all are written in one transaction (all or none). ``where``: the
         name of message i in errors (a list, or a function of i); ``bulk``: as for :meth:`add`.
+        Every bad message is found in one run (:mod:`warmup.outbox.inputerrors`: the first 20
+        named, one line each, in one :class:`DataError`); an item that is a
+        :class:`DataError` is an input the caller could not read, named with them.
 
         A template's row (:class:`warmup.outbox.template.Rendered`, its recipient the
         envelope) is written directly (:mod:`warmup.outbox.mime`) under a generated Message-ID.
@@ -279,61 +286,95 @@ class Outbox:
                 pending.clear()
 
             ids = _message_ids(target.domain_of_ids)
-            for i, item in enumerate(messages):
-                message, rcpts = _paired(item)
-                if isinstance(message, Rendered):
-                    if message.rcpt in rows_to:
-                        out.duplicates.append((message.rcpt, message.where or f"message {i + 1}"))
+            bad = Collector()  # every bad message named in one run; then nothing is queued
+            try:
+                for i, item in enumerate(messages):
+                    if isinstance(item, DataError):  # an input that could not be read
+                        bad.add(str(item))
                         continue
-                    rows_to.add(message.rcpt)
-                    mid, envelope, data = _compose(message, target, next(ids))
                     try:
-                        headers.check_size(data)
-                        headers.check_nul(data)
+                        got = _checked(item, i, target, ids, where, seen, rows_to, out)
                     except DataError as exc:
-                        raise DataError(f"{message.where or f'message {i + 1}'}: {exc}") from None
-                else:
-                    label = (
-                        where(i) if callable(where) else where[i] if where else f"message {i + 1}"
-                    )
-                    msg, mid, envelope = _prepare(message, rcpts, target, label)
-                    if mid in seen:  # named as the caller names them: the CLI, by file
-                        other = seen[mid]
-                        raise DataError(
-                            f"{label}: given twice (Message-ID {mid}); queue it once"
-                            if other == label
-                            else f"{label}: Message-ID {mid} is also {other}'s; give each "
-                            f"message its own Message-ID"
+                        row = item[0] if isinstance(item, tuple) else item
+                        bad.add(
+                            str(exc), csv_path(row.where) if isinstance(row, Rendered) else None
                         )
-                    seen[mid] = label
-                    try:  # the gate would refuse it: refused now, it never waits in vain
-                        data = headers.flatten(msg, email.policy.SMTP)
-                        headers.check_size(data)
-                        headers.check_nul(data)
-                        headers.check_line_length(data)
-                    except DataError as exc:
-                        raise DataError(f"{label}: {exc}") from None
-                pending.append(
-                    OutboxIn(
-                        mid,
-                        tuple(envelope),
-                        data,
-                        start,
-                        start + expires,
-                        target.mailbox.id if target.mailbox else None,
-                        target.pool.id if target.pool else None,
-                        campaign,
-                        bulk,
-                        once=isinstance(message, Rendered),
+                        continue
+                    if got is None or bad:  # a duplicate row; or after a bad one, only checked
+                        continue
+                    pending.append(
+                        OutboxIn(
+                            got[0],
+                            tuple(got[1]),
+                            got[2],
+                            start,
+                            start + expires,
+                            target.mailbox.id if target.mailbox else None,
+                            target.pool.id if target.pool else None,
+                            campaign,
+                            bulk,
+                            once=got[3],
+                        )
                     )
-                )
-                if len(pending) >= SPOOL_BATCH:
-                    spill()
+                    if len(pending) >= SPOOL_BATCH:
+                        spill()
+            except DataError as exc:  # the input's own finder (a CSV's bad rows)
+                if not bad:
+                    raise
+                bad.merge(exc)
+            bad.check()
             spill()
             spool.seek(0)
             written = self.ledger.enqueue(_unspool(spool, out.count), now)
             out.ids, out.in_campaign = written.ids, written.in_campaign
         return out
+
+
+def _checked(
+    item: Any,
+    i: int,
+    target: _Target,
+    ids: Iterator[str],
+    where: Sequence[str] | Callable[[int], str] | None,
+    seen: dict[str, str],
+    rows_to: set[str],
+    out: Queued,
+) -> tuple[str, list[str], bytes, bool] | None:
+    """Message ``i`` of :meth:`Outbox.add_many` checked and written: its Message-ID,
+    envelope, bytes and whether it is a template's row; None for a row whose recipient an
+    earlier row names. A bad one is :class:`DataError` naming it."""
+    message, rcpts = _paired(item)
+    if isinstance(message, Rendered):
+        if message.rcpt in rows_to:
+            out.duplicates.append((message.rcpt, message.where or f"message {i + 1}"))
+            return None
+        rows_to.add(message.rcpt)
+        mid, envelope, data = _compose(message, target, next(ids))
+        try:
+            headers.check_size(data)
+            headers.check_nul(data)
+        except DataError as exc:
+            raise DataError(f"{message.where or f'message {i + 1}'}: {exc}") from None
+    else:
+        label = where(i) if callable(where) else where[i] if where else f"message {i + 1}"
+        msg, mid, envelope = _prepare(message, rcpts, target, label)
+        if mid in seen:  # named as the caller names them: the CLI, by file
+            other = seen[mid]
+            raise DataError(
+                f"{label}: given twice (Message-ID {mid}); queue it once"
+                if other == label
+                else f"{label}: Message-ID {mid} is also {other}'s; give each "
+                f"message its own Message-ID"
+            )
+        seen[mid] = label
+        try:  # the gate would refuse it: refused now, it never waits in vain
+            data = headers.flatten(msg, email.policy.SMTP)
+            headers.check_size(data)
+            headers.check_nul(data)
+            headers.check_line_length(data)
+        except DataError as exc:
+            raise DataError(f"{label}: {exc}") from None
+    return mid, envelope, data, isinstance(message, Rendered)
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(OutboxIn))  # as spooled, in order

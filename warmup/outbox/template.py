@@ -30,6 +30,7 @@ from typing import Any
 
 from warmup.errors import DataError
 from warmup.headers import MESSAGE_LIMIT, size_error
+from warmup.outbox.inputerrors import Collector
 
 PARTS = ("subject", "text", "html")
 MAX_TEMPLATE = 1_000_000  # bytes
@@ -390,17 +391,15 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         yield line, got
 
 
-ROW_ERRORS = 20  # bad rows named in one run; the others counted
-
-
 def filled(template: Template, path: Path) -> Iterator[Rendered]:
-    """The message of each row of the CSV at ``path`` (:func:`rows`, :func:`fill`), once every
-    row is checked: the bad ones (a cell too many or too few, a bad address, a field the
-    template lacks) are :class:`DataError` together, when the file has been read to its end
-    (the first :data:`ROW_ERRORS` named, the others counted: one run finds them all, memory
-    stays flat), before anything is queued. A file with no rows is :class:`DataError` too."""
-    bad: list[str] = []
-    count = 0
+    """The message of each good row of the CSV at ``path`` (:func:`rows`, :func:`fill`);
+    the bad ones (a cell too many or too few, a bad address, a field the template lacks) are
+    :class:`DataError` together once the file has been read to its end (the first
+    :data:`~warmup.outbox.inputerrors.ROW_ERRORS` named, the others counted: one run finds
+    them all, memory stays flat), before anything is queued: ``Outbox.add_many`` names them
+    with the good rows' own faults (too big once encoded). A file with no rows is
+    :class:`DataError` too."""
+    bad = Collector()
     found = 0
     try:
         for line, got in _rows(path):
@@ -410,39 +409,26 @@ def filled(template: Template, path: Path) -> Iterator[Rendered]:
                     raise got
                 message = fill(template, got, f"{path}: line {line}")
             except DataError as exc:
-                if isinstance(exc, _EveryRow) and not count:
+                if isinstance(exc, _EveryRow) and not bad:
                     raise  # the template and the header disagree: said once, not 20 times
-                count += 1
-                if len(bad) < ROW_ERRORS:
-                    bad.append(str(exc))
+                bad.add(str(exc), str(path))
                 if isinstance(exc, _EveryRow):
                     break
                 continue
-            if not count:  # after a bad row the rest are only checked
-                yield message
+            # after a bad row too: the caller checks it as a message (its size once encoded)
+            # and names it with these, queueing none of them
+            yield message
     except DataError as exc:  # the file itself (an unclosed quote): the rows so far with it
-        if not count:
+        if not bad:
             raise
-        count += 1
-        bad.append(str(exc))
-    if count == 1:
-        raise DataError(bad[0])
-    if count:
-        more = f"\n  and {count - len(bad)} more rows" if count > len(bad) else ""
-        lines = "\n  ".join(_SUFFIX.sub("", b) for b in bad)
-        raise DataError(
-            f"{path}: {count} rows are wrong; nothing of the file was queued. Fix them and "
-            f"queue it again:\n  {lines}{more}"
-        )
+        bad.add(str(exc))
+    bad.check()
     if not found:
         raise DataError(f"{path}: no rows below its header; nothing to queue (one recipient a row)")
 
 
 class _EveryRow(DataError):
     """A row's error every row would have: a name the template uses and the header lacks."""
-
-
-_SUFFIX = re.compile(r" \(nothing of the file was queued\)$")
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | DataError]]:
