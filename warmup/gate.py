@@ -40,9 +40,16 @@ from warmup.ledger import (
     MailboxRow,
     open_ledger,
 )
-from warmup.ledger.gatepath import Decision, GateLedger, GatePolicy, Outcome, check_resend
+from warmup.ledger.gatepath import (
+    Decision,
+    GateLedger,
+    GatePolicy,
+    Kept,
+    Outcome,
+    check_resend,
+)
 from warmup.policy import Allowance, History, evaluate
-from warmup.policy.engine import recipient_domain_refusal
+from warmup.policy.engine import recipient_domain_excess, recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
@@ -323,6 +330,10 @@ class Gate:
         # Today's verdict from the days before today, kept while its inputs hold: a reservation
         # is answered from it and today's counters (warmup.policy.morning).
         self._morning: Morning | None = None
+        # The kept rows (the ledger's Kept) the morning was found to hold for, the morning and
+        # its yes: a reservation on the same rows is answered from today's counts alone.
+        self._lean: tuple[Kept, Morning, Decision] | None = None
+        self._recipient_caps = bool(self.spec.recipient_domains)
 
     def stale(self) -> bool:
         """Whether the mailbox as the ledger has it now, or the policy it names, differ from what
@@ -449,30 +460,15 @@ class Gate:
         self._write_held()
 
         def decide(hist: History, bad: dict[str, str], at: dt.datetime, rev: int) -> Decision:
-            if rev != self._rev:  # the mailbox or its policy may have changed: look first
-                return Decision(_Changed(rev))
-            if bad:
-                return Decision(suppressed_refusal(bad))
-            m = self._morning
-            if m is None or not m.holds(self.spec, hist, at):
-                m = self._morning = morning(self.spec, hist, at)
-            # A yes here is evaluate's yes; only a recipient-domain cap may still refuse.
-            if m.allows(hist, at, len(rcpts)) and not recipient_domain_refusal(
-                self.spec, hist, rcpts
-            ):
-                return Decision(None, m.memo)
-            a = evaluate(self.spec, hist, at)
-            if not a.can_send or a.remaining < len(rcpts):
-                return Decision(NotAllowed(refusal(a, len(rcpts), self.box.timezone), a), a.memo)
-            capped = recipient_domain_refusal(self.spec, hist, rcpts)
-            if capped is not None:
-                return Decision(NotAllowed(capped, a), a.memo)
-            return Decision(None, a.memo)
+            return self._decide(rcpts, hist, bad, at, rev)
+
+        def lean(kept: Kept, bad: dict[str, str], at: dt.datetime, rev: int) -> Decision:
+            return self._lean_decide(rcpts, kept, bad, at, rev)
 
         clock = (lambda: now) if now is not None else self.clock
         for _ in range(_REOPENS):
             try:
-                ids, at = self._db.reserve(rcpts, message_id, decide, clock, claim=claim)
+                ids, at = self._db.reserve(rcpts, message_id, decide, clock, claim=claim, lean=lean)
             except _Changed as changed:
                 # The reservation read another rev under its lock than this gate opened at
                 # (nothing was reserved): open again if the mailbox or its policy changed, else
@@ -494,6 +490,60 @@ class Gate:
             f"{self.box.address}: its settings or policy kept changing while a message "
             f"was being reserved; try again"
         )
+
+    def _decide(
+        self, rcpts: list[str], hist: History, bad: dict[str, str], at: dt.datetime, rev: int
+    ) -> Decision:
+        """The reservation's verdict on ``hist``: the morning's quick yes, else evaluate's."""
+        if rev != self._rev:  # the mailbox or its policy may have changed: look first
+            return Decision(_Changed(rev))
+        if bad:
+            return Decision(suppressed_refusal(bad))
+        m = self._morning
+        if m is None or not m.holds(self.spec, hist, at):
+            m = self._morning = morning(self.spec, hist, at)
+        # A yes here is evaluate's yes; only a recipient-domain cap may still refuse.
+        if m.allows(hist, at, len(rcpts)) and not recipient_domain_refusal(self.spec, hist, rcpts):
+            return Decision(None, m.memo)
+        a = evaluate(self.spec, hist, at)
+        if not a.can_send or a.remaining < len(rcpts):
+            return Decision(NotAllowed(refusal(a, len(rcpts), self.box.timezone), a), a.memo)
+        capped = recipient_domain_refusal(self.spec, hist, rcpts)
+        if capped is not None:
+            return Decision(NotAllowed(capped, a), a.memo)
+        return Decision(None, a.memo)
+
+    def _lean_decide(
+        self, rcpts: list[str], kept: Kept, bad: dict[str, str], at: dt.datetime, rev: int
+    ) -> Decision:
+        """:meth:`_decide` on rows the ledger kept from this gate's last reservation, without
+        building their History where it can: once the morning held for the kept rows (checked
+        on their History the first time), it holds for as long as the ledger gives the same
+        ``kept`` (:class:`~warmup.ledger.gatepath.Kept`), and :meth:`Morning.allows_today`
+        answers from today's counts. Any other answer is :meth:`_decide`'s on the History."""
+        known, m = self._lean, self._morning
+        if (
+            known is not None
+            and known[0] is kept
+            and known[1] is m
+            and rev == self._rev
+            and not bad
+        ):
+            assert m is not None
+            if m.allows_today(kept.counts, kept.last, kept.domain_sent, at, len(rcpts)) and not (
+                self._recipient_caps
+                and recipient_domain_excess(
+                    self.spec, self.box.address, kept.recipient_domains or {}, rcpts
+                )
+            ):
+                return known[2]
+            return self._decide(rcpts, kept.history(), bad, at, rev)
+        hist = kept.history()
+        decision = self._decide(rcpts, hist, bad, at, rev)
+        m = self._morning
+        if rev == self._rev and m is not None and m.holds(self.spec, hist, at):
+            self._lean = (kept, m, Decision(None, m.memo))
+        return decision
 
     def _settle(
         self,

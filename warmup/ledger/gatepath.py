@@ -85,6 +85,29 @@ class Decision:
 Decide = Callable[[History, dict[str, str], dt.datetime, int], Decision]
 
 
+class Kept(Protocol):
+    """The rows a reservation reuses from the gate's last one (SQLite: no other connection has
+    committed since, the same local day, see :class:`~warmup.ledger.sqlite_gate.SQLiteGate`).
+    The same object for as long as what the history holds before today (the days, the events,
+    the walk memo, the cap and start day) is what it kept: a decision found to hold for
+    :meth:`history` once holds for every later reservation given the same object (compared by
+    identity), which then reads only what changes within the day."""
+
+    counts: DayCounts | None  # today's row of the rollup, as this gate's commits left it
+    last: dt.datetime | None  # the last send
+    domain_sent: int | None  # today's sends of the mailbox's domain (a domain cap)
+    recipient_domains: dict[str, int] | None  # today's sends to this message's domains
+
+    def history(self) -> History:
+        """The engine's full view of these rows (as :meth:`GateSession._history` builds it)."""
+        ...
+
+
+# A reservation answered from kept rows: (the rows, suppressed recipients, now, rev) -> decision.
+# Given, a backend that reuses rows asks it instead of building the History for ``decide``.
+Lean = Callable[[Kept, dict[str, str], dt.datetime, int], Decision]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """One recipient's settlement: ``sent``/``hard``/``soft``/``block``/``unknown``/``released``,
@@ -173,11 +196,13 @@ class GateSession(ABC):
         clock: Callable[[], dt.datetime],
         source: str = "gate",
         claim: Claim | None = None,
+        lean: Lean | None = None,
     ) -> tuple[list[int], dt.datetime]:
         """Steps 1-7 of the module docstring: the new slots' ids in recipient order and the
         instant they were stamped; raises the decision's refusal, :class:`DuplicateSend` or,
         when ``claim`` no longer holds, :class:`~warmup.ledger.values.ClaimLost` (after
-        committing)."""
+        committing). ``lean``: how to decide from rows the backend kept (:class:`Kept`), where
+        it keeps them; ``decide`` otherwise."""
 
     def suppressed(self, addresses: Sequence[str]) -> dict[str, str]:
         """Which of ``addresses`` are suppressed, with why (what the ledger says)."""

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from warmup.errors import WarmupError
-from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession
+from warmup.ledger.gatepath import Decide, GatePolicy, GateRows, GateSession, Lean
 from warmup.ledger.reads import stamped
 from warmup.ledger.values import (
     CLOCK_SKEW,
@@ -275,6 +275,7 @@ class PostgresGate(GateSession):
         clock: Callable[[], dt.datetime],
         source: str = "gate",
         claim: Claim | None = None,
+        lean: Lean | None = None,  # every reservation reads its rows: decide answers
     ) -> tuple[list[int], dt.datetime]:
         import psycopg
 

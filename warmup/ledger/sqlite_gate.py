@@ -28,6 +28,7 @@ from warmup.ledger.gatepath import (
     GatePolicy,
     GateRows,
     GateSession,
+    Lean,
     Outcome,
     recipient_domains,
 )
@@ -162,7 +163,9 @@ class _Seen:
     the events (which one applies depends on the instant), and the last send only until the
     window ``now`` + CLOCK_SKEW reaches a send stamped later (``horizon``). ``past`` and
     ``events`` are the engine's objects for the days before today and the events. Updated in
-    place after each of our own commits, which data_version does not count."""
+    place after each of our own commits, which data_version does not count: the same object
+    while the rows before today hold, the :class:`~warmup.ledger.gatepath.Kept` a lean decision
+    reads (``domain_sent`` and ``recipient_domains`` set for each reservation)."""
 
     version: int
     now: dt.datetime
@@ -170,9 +173,13 @@ class _Seen:
     rows: GateRows
     past: tuple[DayCounts, ...]
     events: tuple[MailboxEvent, ...]
-    today_row: DayCounts | None
+    counts: DayCounts | None  # today's row
     last: dt.datetime | None
     horizon: dt.datetime | None
+    box: MailboxRow
+    policy: GatePolicy
+    domain_sent: int | None = None
+    recipient_domains: dict[str, int] | None = None
 
     def holds(self, version: int, now: dt.datetime, today: dt.date) -> bool:
         return (
@@ -188,13 +195,31 @@ class _Seen:
         if taken:
             if self.last is None or now > self.last:
                 self.last = now
-            c = self.today_row
+            c = self.counts
             if c is None:
-                self.today_row = DayCounts(self.today, taken)
+                self.counts = DayCounts(self.today, taken)
             else:
-                self.today_row = DayCounts(
-                    c.day, c.sent + taken, c.hard, c.soft, c.block, c.complaint
-                )
+                self.counts = DayCounts(c.day, c.sent + taken, c.hard, c.soft, c.block, c.complaint)
+
+    def history(self) -> History:
+        """The engine's view from the kept rows: the same objects for the days before today and
+        the events, today's counts as this gate's commits left them."""
+        p, box, r, c = self.policy, self.box, self.rows, self.counts
+        return History(
+            box.address,
+            box.timezone,
+            (*self.past, c) if c is not None else self.past,
+            self.events,
+            self.last,
+            r.cap,
+            p.provider_ceiling,
+            p.provider_min_interval,
+            r.started,
+            self.domain_sent,
+            r.memo,
+            self.recipient_domains or {},
+            domain_days=r.domain_days or {},
+        )
 
     @classmethod
     def after(
@@ -206,13 +231,15 @@ class _Seen:
         hist: History,
         horizon: dt.datetime | None,
         taken: int,
+        box: MailboxRow,
+        policy: GatePolicy,
     ) -> _Seen | None:
         if any(kind == "throttle" for kind, *_ in rows.events):
             return None
         today_row = next((c for c in hist.days if c.day == today), None)
         past = tuple(c for c in hist.days if c.day < today)
         r = rows
-        # The days live on as ``past`` and ``today_row``, the last send as ``last``.
+        # The days live on as ``past`` and ``counts``, the last send as ``last``.
         kept = GateRows(
             r.rev,
             r.cap,
@@ -226,7 +253,9 @@ class _Seen:
             domain_days=r.domain_days,
             stamp=r.stamp,
         )
-        seen = cls(version, now, today, kept, past, hist.events, today_row, r.last, horizon)
+        seen = cls(
+            version, now, today, kept, past, hist.events, today_row, r.last, horizon, box, policy
+        )
         seen.took(now, taken)
         return seen
 
@@ -265,6 +294,7 @@ class SQLiteGate(GateSession):
         clock: Callable[[], dt.datetime],
         source: str = "gate",
         claim: Claim | None = None,
+        lean: Lean | None = None,
     ) -> tuple[list[int], dt.datetime]:
         # The transaction runs on the sqlite3 connection itself, as the PostgreSQL path does on
         # psycopg's: SQLAlchemy's transaction bookkeeping cost more than the statements. One
@@ -274,7 +304,7 @@ class SQLiteGate(GateSession):
             if self._raw is None:
                 self._raw = self._connect()
                 self._cur = self._raw.cursor()
-            return self._reserve(recipients, message_id, decide, clock, source, claim)
+            return self._reserve(recipients, message_id, decide, clock, source, claim, lean)
         except sqlite3.DatabaseError as exc:
             if not ledger_fault(exc):
                 raise
@@ -288,6 +318,7 @@ class SQLiteGate(GateSession):
         clock: Callable[[], dt.datetime],
         source: str,
         claim: Claim | None,
+        lean: Lean | None,
     ) -> tuple[list[int], dt.datetime]:
         box = self.box
         pending = list(self._deferred)
@@ -312,13 +343,17 @@ class SQLiteGate(GateSession):
                 # Nobody else committed: the kept rows and this message's own.
                 rows = None
                 memo, rev = seen.rows.memo, seen.rows.rev
-                hist = self._kept_history(seen, domains)
+                seen.domain_sent, seen.recipient_domains = domains or (None, None)
+                if lean is not None:
+                    decision = lean(seen, bad, now, rev)
+                else:
+                    decision = decide(seen.history(), bad, now, rev)
             else:
                 seen = None
                 rows, horizon = self._read(cur, bad, slots, domains, now, today)
                 memo, rev = rows.memo, rows.rev
                 hist = self._history(rows, now, today)
-            decision = decide(hist, bad, now, rev)
+                decision = decide(hist, bad, now, rev)
             refusal = decision.refusal
             if refusal is None and claim is not None:
                 held = cur.execute(_CLAIMED, (claim.message, claim.worker)).fetchone()
@@ -356,7 +391,9 @@ class SQLiteGate(GateSession):
                 seen.took(now, len(ids))
                 self._seen = seen
             elif rows is not None:
-                self._seen = _Seen.after(version, now, today, rows, hist, horizon, len(ids))
+                self._seen = _Seen.after(
+                    version, now, today, rows, hist, horizon, len(ids), box, self.policy
+                )
         if refusal is not None:
             raise refusal
         return ids, now
@@ -386,30 +423,6 @@ class SQLiteGate(GateSession):
             else:
                 version = a
         return version, bad, slots
-
-    def _kept_history(
-        self, seen: _Seen, domains: tuple[int | None, dict[str, int] | None] | None
-    ) -> History:
-        """The engine's view from the kept rows: the same objects for the days before today and
-        the events, today's counts as this gate's commits left them."""
-        p, box, r = self.policy, self.box, seen.rows
-        c = seen.today_row
-        domain_sent, per_domain = domains or (None, None)
-        return History(
-            box.address,
-            box.timezone,
-            (*seen.past, c) if c is not None else seen.past,
-            seen.events,
-            seen.last,
-            r.cap,
-            p.provider_ceiling,
-            p.provider_min_interval,
-            r.started,
-            domain_sent,
-            r.memo,
-            per_domain or {},
-            domain_days=r.domain_days or {},
-        )
 
     def _read(
         self,

@@ -19,7 +19,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import shlex
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,15 +86,27 @@ class Allowance:
 def gap_seconds(spec: PolicySpec, hist: History, stage_number: int) -> float:
     """Seconds after the last send before the next one (random within the stage's interval,
     seeded by the last send so every process draws the same)."""
+    return gap_after(
+        spec, hist.mailbox, hist.provider_min_interval, hist.last_send_at, stage_number
+    )
+
+
+def gap_after(
+    spec: PolicySpec,
+    mailbox: str,
+    min_interval: float,
+    last: dt.datetime | None,
+    stage_number: int,
+) -> float:
+    """:func:`gap_seconds` from what it reads of the history: the mailbox, the provider's least
+    interval and the last send."""
     stage = spec.stages[stage_number]
     lo, hi = stage.interval_min, stage.interval_max
-    if hist.last_send_at is None or hi <= 0 and hist.provider_min_interval <= 0:
-        return max(lo, hist.provider_min_interval)
-    seed = hashlib.blake2b(
-        f"{hist.mailbox}|{hist.last_send_at.isoformat()}".encode(), digest_size=8
-    ).digest()
+    if last is None or hi <= 0 and min_interval <= 0:
+        return max(lo, min_interval)
+    seed = hashlib.blake2b(f"{mailbox}|{last.isoformat()}".encode(), digest_size=8).digest()
     u = int.from_bytes(seed, "big") / 2**64
-    return max(lo + (hi - lo) * u, hist.provider_min_interval)
+    return max(lo + (hi - lo) * u, min_interval)
 
 
 def _gap(spec: PolicySpec, hist: History, stage_number: int) -> tuple[float, str]:
@@ -310,6 +322,16 @@ def recipient_domain_refusal(
 
     ``hist.recipient_domains_today`` must hold today's sends to the recipients' domains.
     """
+    if not spec.recipient_domains:
+        return None
+    return recipient_domain_excess(spec, hist.mailbox, hist.recipient_domains_today, recipients)
+
+
+def recipient_domain_excess(
+    spec: PolicySpec, mailbox: str, sent_today: Mapping[str, int], recipients: Sequence[str]
+) -> str | None:
+    """:func:`recipient_domain_refusal` from what it reads of the history: the mailbox and
+    today's sends per recipient domain (those of ``recipients`` at least)."""
     caps = spec.recipient_domains
     if not caps:
         return None
@@ -319,10 +341,10 @@ def recipient_domain_refusal(
         wanted[domain] = wanted.get(domain, 0) + 1
     for domain, n in sorted(wanted.items()):
         cap = caps.cap_for(domain)
-        sent = hist.recipient_domains_today.get(domain, 0)
+        sent = sent_today.get(domain, 0)
         if cap is not None and sent + n > cap:
             return (
-                f"{hist.mailbox}: recipient-domain cap: at most {cap} a day to {domain} from this "
+                f"{mailbox}: recipient-domain cap: at most {cap} a day to {domain} from this "
                 f"mailbox ({sent} sent today, {n} more wanted); send to {domain} tomorrow"
             )
     return None

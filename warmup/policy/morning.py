@@ -6,6 +6,11 @@ before, the walk memo. Only today's counters (sent, bounces, complaints), the la
 domain counts and the clock change from one reservation to the next. :func:`morning` walks the
 past once; :meth:`Morning.allows` then answers a reservation with a few comparisons.
 
+A gate that reuses the rows its last reservation read (nothing else committed since, the same
+local day) has the morning's inputs unchanged by construction: it asks :meth:`Morning.allows_today`
+with today's counts alone, never building a :class:`History` (``tests/test_lean_verdict.py``
+checks it answers as :meth:`Morning.allows` and :func:`evaluate` on generated histories).
+
 It only ever says *yes* when :func:`evaluate` would: whenever today could change the answer
 beyond those counters (an event during the day, a pause, a closed day, today's bounces worsening
 the health, the window shut or the pacing gap not over, too few slots left), it says "ask
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warmup.policy.calendar import ranges_on
-from warmup.policy.engine import gap_seconds
+from warmup.policy.engine import gap_after
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import (
     ONE_DAY,
@@ -77,6 +82,10 @@ class Morning:
     number: int = 0
     clean: bool = False  # the prior window holds no bounce nor complaint: sends alone keep it ok
     ranges: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
+    # What allows_today reads of the history besides today's counts (inputs of the key)
+    counts_today: bool = True  # today is on or after the start day: its counts are read
+    mailbox: str = ""
+    min_interval: float = 0.0  # the provider's
 
     def holds(self, spec: PolicySpec, hist: History, now: dt.datetime) -> bool:
         """Whether this morning was walked from the same inputs as ``hist`` for ``now``'s day."""
@@ -90,22 +99,37 @@ class Morning:
         """True when :func:`evaluate` at ``now`` would let ``wanted`` recipients go
         (``can_send`` and ``remaining >= wanted``); False: ask :func:`evaluate`. ``hist`` must be
         one this morning :meth:`holds` for."""
+        if self.walk is None:
+            return False
+        today, c = self.today, None
+        for d in reversed(hist.days):
+            if d.day == today:
+                c = d
+                break
+        return self.allows_today(c, hist.last_send_at, hist.domain_sent_today, now, wanted)
+
+    def allows_today(
+        self,
+        counts: DayCounts | None,
+        last: dt.datetime | None,
+        domain_sent: int | None,
+        now: dt.datetime,
+        wanted: int,
+    ) -> bool:
+        """:meth:`allows` from what changes within the day alone, for a history this morning
+        holds for: ``counts``, its row for today's local day (None: no row), ``last`` and
+        ``domain_sent``, its ``last_send_at`` and ``domain_sent_today``."""
         walk = self.walk
         if walk is None:
             return False
-        spec, today = self.spec, self.today
-        c = None
-        if hist.started is None or today >= hist.started:
-            for d in reversed(hist.days):
-                if d.day == today:
-                    c = d
-                    break
+        spec = self.spec
+        c = counts if self.counts_today else None
         judge = c is not None and (c.bounced or c.complaint) or not self.clean
         if judge and not self._same_health(walk, c):
             return False
         remaining = self.quota - (c.sent if c is not None else 0)
-        if spec.domain_cap is not None and hist.domain_sent_today is not None:
-            remaining = min(remaining, spec.domain_cap - hist.domain_sent_today)
+        if spec.domain_cap is not None and domain_sent is not None:
+            remaining = min(remaining, spec.domain_cap - domain_sent)
         if remaining < max(wanted, 1):
             return False
         # The ranges are aware UTC instants: compared with ``now`` as instants, as
@@ -117,9 +141,8 @@ class Morning:
                 return False
         else:
             return False
-        last = hist.last_send_at
         if last is not None:
-            gap = gap_seconds(spec, hist, self.number)
+            gap = gap_after(spec, self.mailbox, self.min_interval, last, self.number)
             if (last + dt.timedelta(seconds=gap) if gap else last) > now:
                 return False
         return True
@@ -151,6 +174,8 @@ def morning(spec: PolicySpec, hist: History, now: dt.datetime) -> Morning:
     begin = day_start(today, hist.timezone)
     walk, v, memo = walk_to(spec, past, today, begin, checkpoint=today - ONE_DAY)
     m = Morning(spec, key, today, tz, memo)
+    m.counts_today = hist.started is None or today >= hist.started
+    m.mailbox, m.min_interval = hist.mailbox, hist.provider_min_interval
     if (
         hist.cap == 0
         or walk.health_paused
