@@ -109,3 +109,32 @@ def test_messages_of_one_then_several_recipients_each_read_their_own_slots(ledge
         with pytest.raises(DuplicateSend, match="a@example.com"):
             gate.reserve(["a@example.com"], "<m1@corp.example>", now=NOW)
         assert gate.reserve(["f@example.com"], "<m4@corp.example>", now=NOW).ids
+
+
+def _rev(path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(path) as con:
+        return con.execute("SELECT rev FROM mailbox").fetchone()[0]
+
+
+def test_a_reservation_on_a_past_day_bumps_the_rev_and_one_on_the_wall_clock_does_not(
+    ledger_path, tmp_path
+):
+    """A reservation stamped on a day the wall clock has left (a test's or a script's clock)
+    bumps the mailbox's rev: what it read of the days before today is no longer fixed. One
+    stamped by the ledger's own clock is on its today (it need not ask it again), and so is one
+    on another clock that reads the same day."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml", daily=50)))
+    start = _rev(ledger_path)
+    with Gate(BOX, password="x") as gate:
+        assert gate.clock is gate.ledger.clock  # the gate's default clock is its ledger's
+        gate.reserve(["wall1@example.com"])
+        gate.reserve(["wall2@example.com"])
+        assert _rev(ledger_path) == start
+        gate.reserve(["past@example.com"], now=NOW)  # a day the wall clock has left
+        assert _rev(ledger_path) == start + 1
+    own = lambda: dt.datetime.now(dt.UTC)  # noqa: E731 - another clock, the same day
+    with Gate(BOX, password="x", clock=own) as gate:
+        gate.reserve(["own@example.com"])
+        assert _rev(ledger_path) == start + 1

@@ -48,6 +48,7 @@ from warmup.ledger.gatepath import (
     Outcome,
     check_resend,
 )
+from warmup.ledger.values import wall_clock
 from warmup.policy import Allowance, History, evaluate
 from warmup.policy.engine import recipient_domain_excess, recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
@@ -118,10 +119,6 @@ def _unrecorded(
         f"{address}: the outcome of {plural(len(held), 'message')} the server answered was not "
         f"recorded (counted as sent){note}: {why}"
     )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def refusal(allowance: Allowance, wanted: int = 1, tz: str = "UTC") -> str:
@@ -272,7 +269,7 @@ class Gate:
         password_command: str | None = None,
         expiry: dt.timedelta = DEFAULT_EXPIRY,
         timeout: float | None = None,
-        clock: Callable[[], dt.datetime] = _now,
+        clock: Callable[[], dt.datetime] = wall_clock,
         notifier: Notifier | None = None,
     ) -> None:
         from warmup import smtp

@@ -79,6 +79,7 @@ from warmup.ledger.values import (
     mailbox_key,
     policy_reason,
     utc,
+    wall_clock,
 )
 
 if TYPE_CHECKING:
@@ -171,10 +172,6 @@ def quiet_when_interrupted(record: logging.LogRecord) -> bool:
     return handling is None or _interrupt_in(handling) is None
 
 
-def _wall_clock() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def highest_id(conn: Connection, table: sa.Table, among: Sequence[sa.Table]) -> int:
     """The highest id of ``table`` a row of ``among`` names: its own rows' and, for mailboxes
     and pools, the ids the outbox and suppressions keep of removed ones (:data:`KEPT_IDS`); 0
@@ -251,7 +248,7 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         self.warnings: list[str] = getattr(self, "warnings", [])
         # The wall clock, for the memo bookkeeping only (what a memo may cover must not depend on
         # an --at someone asked about); tests simulating weeks set it.
-        self.clock: Callable[[], dt.datetime] = _wall_clock
+        self.clock: Callable[[], dt.datetime] = wall_clock
 
     def full(self) -> Ledger:
         """This ledger (see :class:`~warmup.ledger.gatepath.GateLedger`: it is the full backend)."""

@@ -146,6 +146,8 @@ class GateLedger(Reads, Protocol):
     :class:`~warmup.ledger.sqlite_gate.SQLiteGateLedger`, whose :meth:`full` opens the full
     backend for everything else (a :class:`Ledger`'s is itself)."""
 
+    clock: Callable[[], dt.datetime]  # the wall clock (real_today's), a test's own when set
+
     def history(
         self,
         box: MailboxRow,

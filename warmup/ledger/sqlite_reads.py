@@ -44,6 +44,7 @@ from warmup.ledger.values import (
     day_start,
     local_day,
     mailbox_key,
+    wall_clock,
 )
 from warmup.policy.walk import GROWTH_DAYS, DayCounts, WalkState
 
@@ -816,7 +817,7 @@ class SQLiteReads:
         self.where = where
         self.warnings = warnings
         # The wall clock, for the memo bookkeeping only (as Ledger.clock).
-        self.clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self.clock: Callable[[], dt.datetime] = wall_clock
 
     @classmethod
     def open(cls, url: str) -> SQLiteReads | None:

@@ -274,6 +274,12 @@ def zone(tz: str) -> ZoneInfo:
     return ZoneInfo(tz)
 
 
+def wall_clock() -> dt.datetime:
+    """Now, aware UTC: every ledger's and gate's clock unless one is given (the same function,
+    so a gate can tell that its clock is its ledger's: :meth:`SQLiteGate._write`)."""
+    return dt.datetime.now(dt.UTC)
+
+
 def local_day(ts: dt.datetime, tz: str) -> dt.date:
     """Local calendar day of an aware instant in zone ``tz``."""
     return ts.astimezone(zone(tz)).date()
