@@ -491,3 +491,23 @@ def test_a_header_the_registry_folds_but_cannot_read_back_is_one_line_65(
     assert con.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
     con.close()
     assert smtp_ssl.messages == []
+
+
+def test_a_new_message_id_has_make_msgids_form_at_the_mailboxs_domain():
+    """The gate builds a new Message-ID as ``email.utils.make_msgid`` does (the time in
+    hundredths of a second, the process, 64 random bits), without its layers: the same form,
+    the mailbox's domain lower-cased, each one new, read back unchanged as a header."""
+    import os
+
+    from warmup.gate import new_message_id
+
+    form = re.compile(r"<(\d+)\.(\d+)\.(\d+)@corp\.example>")
+    ids = [new_message_id("Sales@Corp.Example") for _ in range(200)]
+    assert len(set(ids)) == 200
+    for mid in ids:
+        m = form.fullmatch(mid)
+        assert m is not None and int(m[2]) == os.getpid() and int(m[3]) < 2**64
+        assert form.fullmatch(email.utils.make_msgid(domain="corp.example"))
+        msg = EmailMessage()
+        msg["Message-ID"] = mid
+        assert str(msg["Message-ID"]) == mid
