@@ -55,7 +55,7 @@ def normalize(address: str, what: str = "address", *, limits: bool = True) -> st
     ``limits=False``: a lookup of an address the ledger may hold already (written before the
     64-octet limit below, or from a parsed DSN): only the 254 in all are checked.
     """
-    if address is not None:
+    if address is not None and not isinstance(address, str):
         expect(address, str, what)  # a script's mailbox=5: said here, not as int.strip()
     text = (address or "").strip()
     named = _NAMED.match(text) if "<" in text else None  # its pattern needs a "<"

@@ -456,7 +456,8 @@ class Gate:
                 f"allows {self.provider.max_recipients}"
             )
         message_id = message_id or new_message_id(self.box.address)
-        self._write_held()
+        if self._held:
+            self._write_held()
 
         def decide(hist: History, bad: dict[str, str], at: dt.datetime, rev: int) -> Decision:
             return self._decide(rcpts, hist, bad, at, rev)

@@ -54,7 +54,7 @@ from warmup.ledger.values import (
     MailboxNotFound,
     MailboxRow,
     Snapshot,
-    local_day,
+    zone,
 )
 from warmup.policy.walk import DayCounts, History, MailboxEvent, WalkState, day_start
 
@@ -272,6 +272,7 @@ class SQLiteGate(GateSession):
         self._cur: sqlite3.Cursor | None = None
         self._sql: dict[int, str] = {}  # _message_rows's statement by the number of recipients
         self._counts_domains = policy.domain_cap or policy.recipient_caps
+        self._zone = zone(box.timezone)
         self._fixed: tuple[tuple[Any, ...], list[tuple[Any, ...]]] | None = None
         self._seen: _Seen | None = None
         self._bumped_rev = False
@@ -337,7 +338,7 @@ class SQLiteGate(GateSession):
             if self._expire_due(now):
                 cur.execute(_EXPIRE, (ts(now), box.id, ts(now - self.expiry)))
             version, bad, slots = self._message_rows(cur, recipients, keys)  # slots as expired
-            today = local_day(now, box.timezone)
+            today = now.astimezone(self._zone).date()  # local_day's, the zone looked up once
             domains = self._domains(cur, recipients, today) if self._counts_domains else None
             if seen is not None and seen.holds(version, now, today):
                 # Nobody else committed: the kept rows and this message's own.
