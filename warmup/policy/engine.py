@@ -102,7 +102,7 @@ def gap_after(
     interval and the last send."""
     stage = spec.stages[stage_number]
     lo, hi = stage.interval_min, stage.interval_max
-    if last is None or hi <= 0 and min_interval <= 0:
+    if last is None or hi <= 0 and min_interval <= 0 or hi == lo:  # no draw: lo + 0 * u is lo
         return max(lo, min_interval)
     seed = hashlib.blake2b(f"{mailbox}|{last.isoformat()}".encode(), digest_size=8).digest()
     u = int.from_bytes(seed, "big") / 2**64
