@@ -25,15 +25,20 @@ Timed, interleaved, whole commands (the venv's console script and interpreter):
   same rounds.
 
 Prints the medians, warm ÷ baseline, and per-mailbox cost of the warm command above the baseline.
-The walk memos of both codes are the same as long as ``CODE_VERSION`` is. Both packages are
-byte-compiled first, as an installed package is: with ``PYTHONDONTWRITEBYTECODE`` set (as on the
-shared machine) every start would otherwise compile warmup's own source (~0.2-0.3 s).
+The walk memos of both codes are the same as long as ``CODE_VERSION`` is. Every timed command
+reads its bytecode from a cache of the bench's own (``bench/.cache/pycache``, Python's
+``PYTHONPYCACHEPREFIX``; ``PYTHONDONTWRITEBYTECODE`` dropped for them), filled first for both
+packages and the interpreter's own and site-packages' modules, as an installed package is
+(``pip install`` byte-compiles): with ``PYTHONDONTWRITEBYTECODE`` set (as on the shared machine)
+and a venv installed without bytecode (``uv pip install``), every start would otherwise compile
+warmup's source and numpy's, click's and pendulum's (measured there: the bare imports 2.4 s of
+CPU instead of 0.8 s, numpy's 0.47 s instead of 0.18 s), the cold command and the baseline
+alike. The venv itself is not written to.
 """
 
 from __future__ import annotations
 
 import argparse
-import compileall
 import datetime as dt
 import os
 import shutil
@@ -73,7 +78,10 @@ def main() -> None:
         shutil.copyfile(path, copy)
         path = copy
     at = dt.datetime.combine(START + dt.timedelta(days=args.days), dt.time(10)).isoformat()
-    env = dict(os.environ, WARMUP_DB=str(path))
+    env = dict(
+        os.environ, WARMUP_DB=str(path), PYTHONPYCACHEPREFIX=str(HERE / ".cache" / "pycache")
+    )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     bindir = Path(sys.executable).parent
     quota = [str(bindir / "warmup"), "quota", "--json", "--at", f"{at}+08:00"]
     base = [sys.executable, "-c", "import sqlmodel, click, pendulum"]
@@ -84,8 +92,7 @@ def main() -> None:
             con.execute("DELETE FROM walk_memo")
         con.close()
 
-    for code in [HERE.parent, *([Path(args.against)] if args.against else [])]:
-        compileall.compile_dir(str(code / "warmup"), quiet=1)
+    compiled(env, [HERE.parent, *([Path(args.against)] if args.against else [])])
     old_env = dict(env, PYTHONPATH=str(Path(args.against).resolve())) if args.against else None
     cold, warm, bare, old_cold, old_warm = [], [], [], [], []
     synced: list[float] = []
@@ -131,6 +138,25 @@ def main() -> None:
         f"  warm / base = {w / b:.2f}; warm above the base: {(w - b) / args.mailboxes * 1000:.2f}"
         f" ms per mailbox; goal: whole command <= {GOAL_S:.0f} s "
         f"({'met' if w <= GOAL_S and c <= GOAL_S else 'NOT met'})"
+    )
+
+
+def compiled(env: dict[str, str], trees: list[Path]) -> None:
+    """Fill the bytecode cache of ``env`` (its ``PYTHONPYCACHEPREFIX``) for the interpreter's
+    own modules, site-packages and each tree's ``warmup``, by a process started with ``env``
+    (the cache's layout is that interpreter's). Compiled once: later runs find it current."""
+    roots = [Path(tree).resolve() for tree in trees]
+    dirs = [  # not the trees themselves (their tests, notebooks, the bench), only their warmup
+        p
+        for p in sys.path
+        if p and Path(p).is_dir() and not any(Path(p).resolve().is_relative_to(r) for r in roots)
+    ]
+    dirs += [str(root / "warmup") for root in roots]
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "-j", "0", *dict.fromkeys(dirs)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
 
 
