@@ -688,6 +688,41 @@ def as_report_reads(spec, hist, now):
     return dataclasses.replace(hist, days=()), now, sums
 
 
+def test_a_mailbox_idle_at_weekends_sets_up_no_stretches(monkeypatch):
+    """A cold walk of a year sent on weekdays only: no run of it has STEADY_FROM days with
+    sends in a row, so no stretch is set up for it (one was, every week, and never walked);
+    a mailbox that sends every day from mid-year on still walks its last months in
+    stretches. Both walks are the day-by-day walk's (:func:`cold_in_one_batch`)."""
+    from warmup.policy import steady
+
+    built = []
+    init = steady.Stretches.__init__
+
+    def counting(self, walk, *args, **kwargs):  # type: ignore[no-untyped-def]
+        built.append(walk.hist.mailbox)
+        init(self, walk, *args, **kwargs)
+
+    monkeypatch.setattr(steady.Stretches, "__init__", counting)
+    tz = "Asia/Shanghai"
+    now = instant(TODAY, 600, tz)
+
+    def year(daily_from: int) -> tuple[DayCounts, ...]:
+        """Weekdays only, then every day for the last ``daily_from`` days."""
+        return tuple(
+            DayCounts(TODAY - dt.timedelta(days=k), 150 + (k * 7) % 30, hard=int(k % 40 == 0))
+            for k in range(365, 0, -1)
+            if k < daily_from or (TODAY - dt.timedelta(days=k)).weekday() < 5
+        )
+
+    cases = [
+        ("default", History("weekdays@corp.example", tz, year(0)), now),
+        ("default", History("later@corp.example", tz, year(150)), now),
+    ]
+    cold_in_one_batch(cases)
+    assert "weekdays@corp.example" not in built
+    assert "later@corp.example" in built
+
+
 @pytest.mark.parametrize("name", sorted(SPECS))
 @pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/Los_Angeles"])
 def test_a_steady_year_is_walked_in_one_run(name, tz):

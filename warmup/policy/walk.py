@@ -991,6 +991,9 @@ class DaySums:
     # What walks those stretches (warmup.policy.steady.Stretches), given with the arrays by
     # the caller that computed them: the walk itself never imports numpy.
     stretches: Any = None
+    # With the arrays: the indices of the days without sends, found when first asked for
+    # (_sends_ahead)
+    idle: list[int] | None = field(default=None, compare=False, repr=False)
 
     def first_active(self, before: int) -> int | None:
         """The ordinal of the first day with sends before ordinal ``before``, if any."""
@@ -1252,6 +1255,23 @@ def day_tables(spec: PolicySpec, tz: str, min_interval: float) -> DayTables:
 _DAY_TABLES: dict[tuple[Any, ...], tuple[PolicySpec, Any]] = {}
 
 
+def _sends_ahead(sums: DaySums, o: int) -> bool:
+    """Whether each of the :data:`STEADY_FROM` days from ordinal ``o`` has sends (``sums``
+    with arrays). A day without ends every stretch and the run itself
+    (``steady.Rules.ends``), so a run whose next such day is closer holds no stretch worth
+    walking in numpy (``Stretches.worth`` says no on each of its days) and none is set up: a
+    mailbox that does not send at weekends had one set up per week, for nothing (measured on a
+    cold ``warmup quota`` of 1,000 such mailboxes' year: a sixth of the walk's CPU)."""
+    k = o - sums.origin
+    if k < 0 or sums.arrays is None or k + STEADY_FROM > len(sums.arrays[0]):
+        return False
+    idle = sums.idle
+    if idle is None:  # once per mailbox: a numpy call per run cost the every-day sender more
+        idle = sums.idle = (sums.arrays[0] == 0).nonzero()[0].tolist()
+    j = bisect.bisect_left(idle, k)
+    return j == len(idle) or idle[j] >= k + STEADY_FROM
+
+
 def _fast_days(
     walk: SummedWalk, day: dt.date, today: dt.date, rows: DayRows | None
 ) -> Generator[Any, int, dt.date]:
@@ -1300,7 +1320,12 @@ def _fast_days(
     # provider back-off runs out on the way (a manual pause in force all along, or none, flags
     # every row alike).
     stretches = None
-    if sums.stretches is not None and stop - o >= STEADY_FROM and not health_paused:
+    if (
+        sums.stretches is not None
+        and stop - o >= STEADY_FROM
+        and not health_paused
+        and _sends_ahead(sums, o)
+    ):
         pause = current_pause(events, day_start(day, tz)) if events else None
         if pause is None or pause.kind == "pause" and pause.until is None:
             stretches = sums.stretches(walk, t, o, stop, pause is not None)
