@@ -24,7 +24,8 @@ Timed, interleaved, whole commands (the venv's console script and interpreter):
   main``): the same cold and warm commands on that code (``PYTHONPATH=DIR``, same venv), in the
   same rounds.
 
-Prints the medians, warm ÷ baseline, and per-mailbox cost of the warm command above the baseline.
+Prints the medians (the range of the runs after each), warm ÷ baseline, and per-mailbox cost of
+the warm command above the baseline.
 The walk memos of both codes are the same as long as ``CODE_VERSION`` is. Every timed command
 reads its bytecode from a cache of the bench's own (``bench/.cache/pycache``, Python's
 ``PYTHONPYCACHEPREFIX``; ``PYTHONDONTWRITEBYTECODE`` dropped for them), filled first for both
@@ -125,20 +126,25 @@ def main() -> None:
     )
     if old_env is not None:
         oc, ow = statistics.median(old_cold), statistics.median(old_warm)
-        print(f"  cold  before ({args.against})  median {oc:6.2f} s")
-        print(f"  warm  before ({args.against})  median {ow:6.2f} s")
+        print(f"  cold  before ({args.against})  median {oc:6.2f} s{spread(old_cold)}")
+        print(f"  warm  before ({args.against})  median {ow:6.2f} s{spread(old_warm)}")
         if old_synced:
             print(f"  synced before ({args.against}) median {statistics.median(old_synced):6.2f} s")
-    print(f"  cold  warmup quota --json     median {c:6.2f} s")
-    print(f"  warm  warmup quota --json     median {w:6.2f} s")
+    print(f"  cold  warmup quota --json     median {c:6.2f} s{spread(cold)}")
+    print(f"  warm  warmup quota --json     median {w:6.2f} s{spread(warm)}")
     if synced:
         print(f"  synced (after a bounce sync)  median {statistics.median(synced):6.2f} s")
-    print(f"  base  import sqlmodel, click, pendulum  median {b:6.2f} s")
+    print(f"  base  import sqlmodel, click, pendulum  median {b:6.2f} s{spread(bare)}")
     print(
         f"  warm / base = {w / b:.2f}; warm above the base: {(w - b) / args.mailboxes * 1000:.2f}"
         f" ms per mailbox; goal: whole command <= {GOAL_S:.0f} s "
         f"({'met' if w <= GOAL_S and c <= GOAL_S else 'NOT met'})"
     )
+
+
+def spread(times: list[float]) -> str:
+    """The range of a command's times, for the line of its median."""
+    return f" ({min(times):.2f}-{max(times):.2f})"
 
 
 def compiled(env: dict[str, str], trees: list[Path]) -> None:
