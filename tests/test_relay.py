@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -894,11 +895,56 @@ def test_a_recipient_refused_at_rcpt_is_told_why(rcpt, said, relay, smtp_ssl):
     server = relay()
     with smtplib.SMTP(server.host, server.port, timeout=30) as s:
         s.login(server.user, server.password)
-        s.mail(BOX, ["SMTPUTF8"] if not rcpt.isascii() else [])
+        s.mail(BOX)
+        s.command_encoding = "utf-8"  # a client writing the address raw, SMTPUTF8 or not
         code, text = s.rcpt(rcpt)
-    assert code == 501 and text.decode().startswith("5.1.3 "), (code, text)
+    # RFC 6531 §3.7.4.1: a non-ASCII address without SMTPUTF8 (which the relay does not offer)
+    want = (501, "5.1.3 ") if rcpt.isascii() else (553, "5.6.7 ")
+    assert (code, text.decode()[:6]) == want, (code, text)
     assert said in text.decode(), text
     assert server.tally.early == {"RCPT TO": 1} and smtp_ssl.connections == 0
+
+
+def test_the_relay_offers_no_smtputf8_so_a_client_keeps_a_non_ascii_address_to_itself(
+    relay, smtp_ssl, ledger_path
+):
+    # The relay offered SMTPUTF8 and then refused every non-ASCII address (warmup sends with
+    # ASCII addresses only): smtplib wrote the message's envelope with SMTPUTF8 and got a 501
+    # at RCPT TO, where not offering it has the client say so itself, before any command.
+    import smtplib
+
+    server = relay()
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        assert not s.has_extn("smtputf8") and s.has_extn("8bitmime")
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = BOX, "\u7528\u6237@example.com", "hi"
+        msg.set_content("hello")
+        with pytest.raises(smtplib.SMTPNotSupportedError, match="SMTPUTF8"):
+            s.send_message(msg)
+        # the session goes on for ASCII recipients, 8-bit headers included (RFC 6152)
+        msg.replace_header("To", "lead@example.com")
+        msg.replace_header("Subject", "\u5b63\u5ea6\u62a5\u544a")
+        assert s.send_message(msg) == {}
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("lead@example.com",)]
+    assert [r for r, _, _ in ledger_sends(ledger_path)] == ["lead@example.com"]
+    assert server.tally.early == {}
+
+
+def test_mail_from_with_smtputf8_is_refused_with_555_saying_why(relay, smtp_ssl, ledger_path):
+    # A client that declares SMTPUTF8 anyway (it is not offered) is told what to give instead.
+    import smtplib
+
+    server = relay()
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        s.ehlo_or_helo_if_needed()
+        code, text = s.docmd("MAIL", f"FROM:<{BOX}> SMTPUTF8")
+        assert code == 555, (code, text)
+        assert text.decode().startswith("5.5.4 SMTPUTF8 is not offered: warmup sends with ASCII")
+        assert s.docmd("MAIL", f"FROM:<{BOX}>")[0] == 250  # nothing was left half-begun
+    assert server.tally.early == {"MAIL FROM": 1} and server.tally.refused == 1
+    assert smtp_ssl.connections == 0 and ledger_sends(ledger_path) == []
 
 
 BCC_CLIENT = textwrap.dedent("""\

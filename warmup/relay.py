@@ -96,6 +96,11 @@ SECRET_VARS = credentials.SECRET_VARS
 # (sent to the rest) from a first attempt (nothing sent: NOTHING_SENT).
 SHIM_HELO = "warmup-sendmail.invalid"
 NOTHING_SENT = "nothing sent (all or nothing)"
+# The relay's refusal of MAIL FROM ... SMTPUTF8: it does not offer it (Relay.handle_EHLO).
+NO_UTF8 = (
+    "warmup sends with ASCII addresses only; give an international domain in its xn-- form "
+    "and an ASCII name before the '@'"
+)
 _ENHANCED = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}\b")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # ``<local@domain>`` with dot-atom parts, then nothing or blank-separated parameters that do not
@@ -405,10 +410,22 @@ class Relay:
         )
         return AuthResult(success=ok, handled=False)
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply without SMTPUTF8 (RFC 6531): warmup sends with ASCII
+        addresses only (:func:`warmup.addresses.normalize`), so a client must not think a
+        non-ASCII one could go. A client that offers one anyway is told why (:data:`NO_UTF8`)."""
+        session.host_name = hostname  # what aiosmtpd sets itself when there is no such hook
+        return [r for r in responses if r != "250-SMTPUTF8"]
+
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
         # aiosmtpd has already answered 530 5.7.0 to a client that did not authenticate.
+        if "SMTPUTF8" in mail_options:  # not offered (handle_EHLO): RFC 6531 §3.4's 555
+            self.tally.count("555", "MAIL FROM")
+            return f"555 5.5.4 SMTPUTF8 is not offered: {NO_UTF8}"
         try:
             sender = addresses.normalize(address, "sender")
         except DataError:
@@ -440,6 +457,8 @@ class Relay:
         try:
             rcpt = addresses.normalize(address, "recipient")
         except DataError as exc:  # its reason: an international domain's xn-- form, a length
+            if not address.isascii():  # RFC 6531 §3.7.4.1: not without SMTPUTF8
+                return reply_line(553, f"5.6.7 {exc}")
             return reply_line(501, f"5.1.3 {exc}")
         if rcpt in envelope.rcpt_tos:
             return "250 2.1.5 OK (duplicate)"
