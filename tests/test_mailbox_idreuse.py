@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from email.message import EmailMessage
 
 import pytest
 import sqlalchemy as sa
 
 from tests.gatekit import cli, policy_file
 from tests.outboxkit import BOXES, add_box, driver_pass, leads, pool_of, start_driver, template
+from tests.outboxkit import plain as message
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url, pg_url  # noqa: F401  (the fixtures)
@@ -48,14 +48,6 @@ def other_sink(pki):  # type: ignore[no-untyped-def]
         "ssl", user=BOXES[3], password=SMTP_PASSWORD, pki=pki, accounts={BOXES[3]: SMTP_PASSWORD}
     ) as s:
         yield s
-
-
-def message(to: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["To"] = to
-    msg["Subject"] = "hi"
-    msg.set_content("hello")
-    return msg
 
 
 def queue(to: str, pool: str | None = None, mailbox: str | None = None, late: int = 0) -> int:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import datetime as dt
 import subprocess
-from email.message import EmailMessage
 
 import pytest
 
 from tests.gatekit import cli
 from tests.outboxkit import BOXES, driver_pass, members_sink, pool_of, start_driver
+from tests.outboxkit import plain as message
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
 from warmup import Outbox, api
 from warmup.ledger import open_ledger
@@ -49,14 +49,6 @@ ledger.close()
 def sink(pki):  # type: ignore[no-untyped-def]
     with members_sink(pki, 3) as s:
         yield s
-
-
-def message(to: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["To"] = to
-    msg["Subject"] = "hi"
-    msg.set_content("hello")
-    return msg
 
 
 def queue(to: str, pool: str = "P", late: int = 0) -> int:

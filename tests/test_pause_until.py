@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from email.message import EmailMessage
 
 import pytest
 
 from tests.conftest import at, ledger_digest
 from tests.gatekit import cli
+from tests.outboxkit import plain as message
 from tests.outboxkit import pool_of
 from warmup import Outbox, api
 from warmup.errors import InvalidField
@@ -30,14 +30,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.at
-
-
-def message(to: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["To"] = to
-    msg["Subject"] = "hi"
-    msg.set_content("hello")
-    return msg
 
 
 def test_a_pause_until_a_time_holds_the_worker_then_lets_it_send_without_a_resume(
