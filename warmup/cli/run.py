@@ -95,6 +95,7 @@ def run(
     out = view.log if view else click.echo
     lost: list[str] = []  # why stdout could not take a line: the worker stops
     stopper: list[Worker] = []
+    heard = _Heard()
 
     def log(line: str) -> None:
         try:
@@ -114,12 +115,12 @@ def run(
     def stop(*_: object) -> None:
         if not stopper:  # before the worker is made: as Ctrl-C would have been
             raise KeyboardInterrupt
-        _stop(stopper[0], view)
+        _stop(stopper[0], view, heard)
 
     # The handlers stay until the worker is closed, then the caller's are back (CliRunner, a
     # script calling the command: theirs were left replaced by one that stops a worker gone).
     with (
-        _stop_signals(stop),
+        _stop_signals(stop, heard),
         Worker(
             ledger,
             pool=pool,
@@ -170,10 +171,10 @@ def run(
 
 
 @contextlib.contextmanager
-def _stop_signals(handler: Callable[..., None]) -> Iterator[None]:
+def _stop_signals(handler: Callable[..., None], heard: _Heard | None = None) -> Iterator[None]:
     """SIGTERM and SIGINT call ``handler`` within the block; the handlers before it are put
-    back after it, however it ends. Off the main thread (a caller's thread) Python lets no
-    handler be set: those signals stay the caller's."""
+    back after it, however it ends (and ``heard`` stops listening). Off the main thread (a
+    caller's thread) Python lets no handler be set: those signals stay the caller's."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -181,9 +182,77 @@ def _stop_signals(handler: Callable[..., None]) -> Iterator[None]:
     try:
         yield
     finally:
+        if heard is not None:
+            heard.close()
         for sig, old in before.items():
             # None: a handler set outside Python; the default is the nearest we can restore
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+class _Heard:
+    """After the first stop, a SIGTERM or SIGINT the main thread has not acted on within a
+    moment is sent to that thread again.
+
+    CPython runs a signal's handler on the main thread between two bytecodes. A signal that
+    arrives while that thread runs Python code (the first stop's handler writing its line, say)
+    or that lands on another thread only sets a flag, which a socket wait entered afterwards
+    does not look at: a second SIGTERM sent right after the first's line waited for the
+    server's reply, up to the SMTP timeout. The wakeup fd hears each signal at once, whatever
+    the main thread does; a thread reading it sends the same signal again to the main thread,
+    whose wait it interrupts this time (one handler call for both: a signal's flag is one)."""
+
+    GRACE = 0.25  # seconds the main thread has to act on a signal before it is sent again
+    TRIES = 40
+
+    def __init__(self) -> None:
+        self.acted = threading.Event()
+        self._fds: tuple[int, int] | None = None
+        self._before = -1
+
+    def listen(self) -> None:
+        """From the first stop's handler (the main thread): hear the signals after it."""
+        if self._fds is not None:
+            return
+        r, w = os.pipe()
+        os.set_blocking(w, False)  # as set_wakeup_fd wants: a full pipe drops a byte, not waits
+        try:
+            before = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread: nothing to hear
+            os.close(r)
+            os.close(w)
+            return
+        if before != -1:  # an event loop's: left to it
+            signal.set_wakeup_fd(before)
+            os.close(r)
+            os.close(w)
+            return
+        self._fds = (r, w)
+        main = threading.main_thread().ident
+        assert main is not None
+        threading.Thread(
+            target=self._resend, args=(r, main), name="warmup-heard", daemon=True
+        ).start()
+
+    def _resend(self, r: int, main: int) -> None:
+        try:
+            for _ in range(self.TRIES):
+                got = os.read(r, 64)
+                stops = [n for n in got if n in (signal.SIGTERM, signal.SIGINT)]
+                if not got or self.acted.is_set():
+                    return
+                if stops and not self.acted.wait(self.GRACE) and self._fds is not None:
+                    signal.pthread_kill(main, stops[-1])
+        except OSError:  # closed under it: the block is over
+            pass
+        finally:
+            os.close(r)
+
+    def close(self) -> None:
+        if self._fds is None:
+            return
+        signal.set_wakeup_fd(-1)
+        os.close(self._fds[1])  # the reading thread sees its end, and closes its own
+        self._fds = None
 
 
 def _output_gone(why: str) -> int:
@@ -198,13 +267,17 @@ def _output_gone(why: str) -> int:
     return 74  # EX_IOERR
 
 
-def _stop(worker: Worker, view: LiveView | None) -> None:
+def _stop(worker: Worker, view: LiveView | None, heard: _Heard | None = None) -> None:
     """SIGTERM or Ctrl-C: the first finishes the message in flight, and says so at once (a
     server slow to answer kept a silent worker running up to the SMTP timeout, and the user
     reached for kill -9); the second stops now, the message settled from the gate's slots as
     for any interruption (unknown once it may have left: never sent twice), exit 130."""
     if worker.stopping:
+        if heard is not None:
+            heard.acted.set()
         raise KeyboardInterrupt
+    if heard is not None:  # before the line: a second signal sent on seeing it is heard
+        heard.listen()
     worker.stop()
     # os.write, not click.echo: a handler may run inside a buffered write of the main thread.
     line = "Stopping after the message in flight (SIGTERM or Ctrl-C again to stop at once)."
