@@ -54,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from bytecache import cached_env, compiled
 from quota_startup import timed
 from report_scale import START, generate
 
@@ -79,10 +80,7 @@ def main() -> None:
         shutil.copyfile(path, copy)
         path = copy
     at = dt.datetime.combine(START + dt.timedelta(days=args.days), dt.time(10)).isoformat()
-    env = dict(
-        os.environ, WARMUP_DB=str(path), PYTHONPYCACHEPREFIX=str(HERE / ".cache" / "pycache")
-    )
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env = cached_env(WARMUP_DB=str(path))
     bindir = Path(sys.executable).parent
     quota = [str(bindir / "warmup"), "quota", "--json", "--at", f"{at}+08:00"]
     base = [sys.executable, "-c", "import sqlmodel, click, pendulum"]
@@ -145,29 +143,6 @@ def main() -> None:
 def spread(times: list[float]) -> str:
     """The range of a command's times, for the line of its median."""
     return f" ({min(times):.2f}-{max(times):.2f})"
-
-
-def compiled(env: dict[str, str], trees: list[Path]) -> None:
-    """Fill the bytecode cache of ``env`` (its ``PYTHONPYCACHEPREFIX``) for the interpreter's
-    own modules, site-packages and each tree's ``warmup``, by a process started with ``env``
-    (the cache's layout is that interpreter's). Compiled once: later runs find it current."""
-    roots = [Path(tree).resolve() for tree in trees]
-    dirs = [  # not the trees themselves (their tests, notebooks, the bench), only their warmup
-        p
-        for p in sys.path
-        if p and Path(p).is_dir() and not any(Path(p).resolve().is_relative_to(r) for r in roots)
-    ]
-    dirs += [str(root / "warmup") for root in roots]
-    # test folders skipped (the standard library's hold files that do not compile on purpose);
-    # a module that fails is compiled where it is imported, as without the cache
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "-j", "0", "-x", r"[/\\]tests?[/\\]"]
-        + list(dict.fromkeys(dirs)),
-        env=env,
-        check=False,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 # One hard bounce of the ``k``-th send of ``day`` of every third mailbox, recorded as a bounce

@@ -13,7 +13,6 @@ Goal: median ratio <= 1.25.
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import statistics
 import subprocess
@@ -21,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bytecache import cached_env, compiled
 
 GOAL = 1.25  # issue #2
 GOAL_15 = 1.15  # issue #15
@@ -71,13 +72,14 @@ def main() -> int:
     if not os.access(script, os.X_OK):
         print(f"no warmup console script next to {python}; pip install -e . first", file=sys.stderr)
         return 2
-    # Bytecode as an installed package has it: where PYTHONDONTWRITEBYTECODE is set (this
-    # machine), every start would otherwise compile warmup's source again (~0.1-0.3 s).
-    compileall.compile_dir(str(Path(__file__).resolve().parents[1] / "warmup"), quiet=1)
+    # Bytecode as an installed package has it, for warmup and the baseline's packages alike
+    # (bench/bytecode.py): without it the baseline compiled SQLAlchemy from source every run.
+    env = cached_env()
+    compiled(env, [Path(__file__).resolve().parents[1]])
     with tempfile.TemporaryDirectory(prefix="warmup-bench-") as tmp:
         ledger = Path(tmp) / "ledger.db"
         seed(ledger)
-        env = {**os.environ, "WARMUP_DB": str(ledger)}
+        env = {**env, "WARMUP_DB": str(ledger)}
         quota_cmd = [script, "quota", BOX, "--json"]
         base_cmd = [python, "-c", "import sqlmodel, click, pendulum"]
         subprocess.run(quota_cmd, env=env, check=True, stdout=subprocess.DEVNULL)  # it works
