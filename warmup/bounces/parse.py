@@ -31,6 +31,7 @@ __all__ = ["Bounce", "parse_bounces", "parse_report"]
 MAX_INPUT = 1_000_000
 MAX_LINES = 20_000
 MAX_PARTS = 200
+MAX_FORWARDS = 5  # attachments a forwarded report is looked for in (:func:`_forwarded_notice`)
 MAX_TEXT = 200_000
 MAX_DIAG = 500
 # Longer is no address (RFC 5321 4.5.3.1.3; every input of a send refuses one) and no
@@ -590,11 +591,18 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
     if parts.dsn:
         return _parse_dsn(msg, parts)
     inner = parts.original
-    if inner is not None and depth < 2 and inner.get_content_type() == "multipart/report":
-        # A DSN forwarded or wrapped inside another notification.
-        found = _parse(inner, depth + 1, mailbox)
-        if found:
-            return found
+    if inner is not None and depth < 2:
+        if formats.is_daemon_sender(msg):
+            if inner.get_content_type() == "multipart/report":
+                # A DSN wrapped inside another notification.
+                found = _parse(inner, depth + 1, mailbox)
+                if found:
+                    return found
+        else:
+            notice = _forwarded_notice(msg)
+            if notice is not None:
+                # A person's forward of a notice: what the notice says, not the forward.
+                return _parse(notice, depth + 1, mailbox)
     body = "\n".join(parts.texts)
     ses = notifications.ses_notice(body)
     if ses is not None:
@@ -619,6 +627,28 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
     if not formats.looks_like_bounce(msg, body):
         return []
     return _parse_text(msg, parts, body)
+
+
+def _forwarded_notice(msg: Message) -> Message | None:
+    """The first notice (a multipart/report, or a message from an MTA) among the messages
+    attached to ``msg``, to :data:`MAX_FORWARDS` attachments deep: a bounce forwarded as an
+    attachment, and that forwarded again. Read as a notice itself, a forward of a forward
+    (or of a text bounce, or of a read receipt) named the one address it shows, the forward's
+    To (the mailbox), as its failed recipient, and the failure inside was lost. What is found
+    is checked as any report is (its returned original's From, Message-ID, Date)."""
+    todo: list[tuple[Message, int]] = [(msg, 0)]
+    seen = 0
+    while todo and seen < MAX_PARTS:
+        part, level = todo.pop(0)
+        seen += 1
+        ctype = part.get_content_type()
+        if level and (ctype == "multipart/report" or formats.is_daemon_sender(part)):
+            return part
+        sub = part.get_payload()
+        level += ctype in ("message/rfc822", "message/global")
+        if isinstance(sub, list) and level <= MAX_FORWARDS:
+            todo[:0] = [(p, level) for p in sub if isinstance(p, Message)]
+    return None
 
 
 def _reports_itself(msg: Message, body: str) -> bool:
