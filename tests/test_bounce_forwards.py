@@ -1,9 +1,10 @@
-"""Reports that reach the mailbox second-hand, synced from a real Dovecot on loopback: a
-bounce a person forwarded as an attachment (and forwarded again), a read receipt forwarded.
+"""Reports that reach the mailbox second-hand or cut short, synced from a real Dovecot on
+loopback: a bounce a person forwarded as an attachment (and forwarded again), a read receipt
+forwarded, a returned original cut in its Message-ID.
 
 The messages are written from the formats' documents: RFC 3464 (delivery status
-notifications), RFC 3798 (message disposition notifications: read receipts) and RFC 2046 5.2.1
-(message/rfc822, the attachment a mail client forwards with).
+notifications), RFC 3798 (message disposition notifications: read receipts), RFC 2046 5.2.1
+(message/rfc822, the attachment a mail client forwards with) and RFC 5322 3.6.4 (Message-ID).
 """
 
 from __future__ import annotations
@@ -129,3 +130,21 @@ def test_forwarded_reports_answer_their_sends_and_forged_ones_answer_none(box, l
     assert [listed[r]["counted"] for r in leads[:3]] == [True, False, True]
     suppressed = json.loads(cli("suppress", "list", "--json").stdout)
     assert [s["address"] for s in suppressed] == [leads[0], leads[2]]
+
+
+def test_a_returned_original_cut_in_its_message_id_still_answers_its_send(box, ledger_path):
+    """A returned original cut short (an MTA returning only so many bytes of it) ended in
+    "Message-ID: <...@corp.exa": read as the Message-ID "<<...@corp.exa>", which no send has,
+    so the report answered no send at all and its hard bounce counted for nothing."""
+    ids = send_many(1)
+    (lead,) = ids
+    cut = ids[lead][: len(ids[lead]) // 2]
+    raw = dsn(ids[lead], lead, "5.1.1", "550 5.1.1 user unknown", 1)
+    raw = raw.replace(f"Message-ID: {ids[lead]}\r\n\r\n--dsn-1--".encode(), b"")
+    raw = raw.rstrip(b"\r\n") + f"\r\nMessage-ID: {cut}".encode()  # the part cut, no end
+    assert parse_bounces(raw, mailbox=BOX)[0].message_id == ""
+    box.append("INBOX", raw)
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    assert [(r[0], r[1], r[3]) for r in bounce_rows(ledger_path)] == [(lead, "hard", lead)]

@@ -497,7 +497,10 @@ def _message_id(parts: _Parts, msg: Message, fields: dict[str, str], returned: s
             if m:
                 return m.group(0)
             value = str(source).strip()
-            if value and " " not in value:
+            # "<id@hos": cut (a returned original truncated), no Message-ID any send had; read
+            # as one, it kept the report from the send it answers (one naming another
+            # Message-ID answers no send that has one).
+            if value and " " not in value and not {"<", ">"} & set(value):
                 return f"<{value}>"
     returned = returned or parts.original_text
     if returned:
