@@ -86,9 +86,37 @@ def test_commands_echo_the_normalised_address(run, file_keyring):
         f"Recorded 1 send for {BOX}.\n",
         "Recorded a hard bounce for lead@example.com.\n",
         f"Recorded a hard bounce for other@example.com; it matches no send of {BOX}, so it "
-        f"does not count in its bounce rate.\n",
+        f"does not count in its bounce rate; other@example.com is suppressed all the same, as "
+        f"you vouch for it ('warmup suppress remove other@example.com' if that was a mistake).\n",
         f"Removed {BOX}.\n",
     ]
+
+
+def test_a_bounce_recorded_for_an_address_never_mailed_says_it_suppresses_it(run):
+    """A hard bounce or complaint recorded by hand suppresses its address even when it matches
+    no send (the user vouches for it: a bounce learnt from another system's log). The output
+    said only that it did not count, so an address mistyped ('laed@' for 'lead@') was
+    suppressed in silence while the one meant was still mailed. A soft bounce suppresses
+    nothing, and says nothing of it."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("record", "send", BOX, "--to", "lead@example.com").exit_code == 0
+    hard = run("record", "bounce", BOX, "--to", "laed@example.com")
+    soft = run("record", "bounce", BOX, "--to", "x'y@example.com", "--kind", "soft")
+    assert (hard.exit_code, soft.exit_code) == (0, 0)
+    assert hard.output == (
+        f"Recorded a hard bounce for laed@example.com; it matches no send of {BOX}, so it does "
+        f"not count in its bounce rate; laed@example.com is suppressed all the same, as you "
+        f"vouch for it ('warmup suppress remove laed@example.com' if that was a mistake).\n"
+    )
+    assert soft.output == (
+        f"Recorded a soft bounce for x'y@example.com; it matches no send of {BOX}, so it does "
+        f"not count in its bounce rate.\n"
+    )
+    listed = json.loads(run("suppress", "list", "--json").output)
+    assert [s["address"] for s in listed] == ["laed@example.com"]
+    assert json.loads(run("quota", BOX, "--json").output)[0]["bounce_rate"] in (None, 0.0)
+    assert run("suppress", "remove", "laed@example.com").exit_code == 0
+    assert json.loads(run("suppress", "list", "--json").output) == []
 
 
 @pytest.mark.parametrize("reason", ["", "   "], ids=["empty", "spaces"])

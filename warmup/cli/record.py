@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import threading
 from collections.abc import Iterator
@@ -119,9 +120,18 @@ def record_bounce(
             f"counts in its {what} rate, so it does not count again."
         )
     else:
+        # A person vouches for what they record: the address is suppressed all the same. Said,
+        # as a mistyped address (suppressed, the one meant still mailed) is seen only here.
+        vouched = (
+            f"; {rcpt} is suppressed all the same, as you vouch for it ('warmup suppress "
+            f"remove {shlex.quote(rcpt)}' if that was a mistake)"
+            if kind in ("hard", "complaint")
+            else ""
+        )
         say(
             f"Recorded a {kind} bounce for {rcpt}; it matches no send of "
-            f"{addresses.normalize(address, limits=False)}, so it does not count in its bounce rate."
+            f"{addresses.normalize(address, limits=False)}, so it does not count in its bounce "
+            f"rate{vouched}."
         )
 
 
