@@ -70,6 +70,9 @@ RETRIES = 3
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _UID = re.compile(rb"UID (\d+)")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_ARRIVED = re.compile(
+    rb'INTERNALDATE "\s?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([-+])(\d\d)(\d\d)"'
+)
 
 
 @dataclass
@@ -681,8 +684,8 @@ def _sync_folder(
         batch = uids[i : i + BATCH]
         # Read and parse first, with no transaction open: parsing takes time, writing does not.
         found = [
-            _read(uid, size, raw, box.address, now())
-            for uid, size, raw in _fetch(imap, folder, batch)
+            _read(uid, size, raw, box.address, now(), arrived)
+            for uid, size, raw, arrived in _fetch(imap, folder, batch)
         ]
         for item in found:
             if item.partial:
@@ -919,22 +922,30 @@ class Found:
     capped: bool = False  # listed more than MAX_RECIPIENTS: the first ones kept
 
 
-def _fetch(imap: imaplib.IMAP4, folder: str, uids: list[int]) -> Iterator[tuple[int, int, bytes]]:
-    """``(uid, size, first READ_BYTES bytes)`` of each message, holding at most FETCH_BYTES.
+def _fetch(
+    imap: imaplib.IMAP4, folder: str, uids: list[int]
+) -> Iterator[tuple[int, int, bytes, dt.datetime | None]]:
+    """``(uid, size, first READ_BYTES bytes, when it reached the mailbox)`` of each message,
+    holding at most FETCH_BYTES. The arrival is the server's INTERNALDATE (None if it states
+    none that can be read).
 
     A NO to a FETCH ([SERVERBUG], [UNAVAILABLE], [LIMIT]) is a live server's answer, not a
     dropped connection: :class:`Unavailable` at once, in its words (it was asked again on three
     new connections, then told as "connection kept dropping"). Not passed over either: the
     position would pass the messages unread, their bounces lost for good."""
-    typ, data = imap.uid("FETCH", ",".join(map(str, uids)), "(RFC822.SIZE)")
+    typ, data = imap.uid("FETCH", ",".join(map(str, uids)), "(RFC822.SIZE INTERNALDATE)")
     if typ != "OK":
         _fetch_refused(folder, uids, data)
     sizes: dict[int, int] = {}
+    arrived: dict[int, dt.datetime] = {}
     for line in data:
         text = line[0] if isinstance(line, tuple) else line
         m_uid, m_size = _UID.search(text or b""), _SIZE.search(text or b"")
         if m_uid and m_size:
             sizes[int(m_uid.group(1))] = int(m_size.group(1))
+            when = _arrival(text)
+            if when is not None:
+                arrived[int(m_uid.group(1))] = when
     for group in _groups(uids, sizes):
         largest = max((sizes.get(uid, 0) for uid in group), default=0)
         if isinstance(imap, _Bounded):
@@ -958,7 +969,24 @@ def _fetch(imap: imaplib.IMAP4, folder: str, uids: list[int]) -> Iterator[tuple[
                 f"FETCH: no message for UID {unread[0]}, which the server had just listed"
             )
         for uid in group:
-            yield uid, sizes.get(uid, 0), got.pop(uid, b"")
+            yield uid, sizes.get(uid, 0), got.pop(uid, b""), arrived.get(uid)
+
+
+def _arrival(text: bytes) -> dt.datetime | None:
+    """The INTERNALDATE of a FETCH answer's line (RFC 3501's date-time: "17-Jul-1996 02:44:25
+    -0700", its month in English whatever the locale), in UTC; None if it states none."""
+    m = _ARRIVED.search(text)
+    if m is None or m.group(2).decode().title() not in _MONTHS:
+        return None
+    day, year, hour, minute, second = (int(m.group(i)) for i in (1, 3, 4, 5, 6))
+    month = _MONTHS.index(m.group(2).decode().title()) + 1
+    offset = dt.timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+    try:
+        zone = dt.timezone(-offset if m.group(7) == b"-" else offset)
+        local = dt.datetime(year, month, day, hour, minute, second, tzinfo=zone)
+        return local.astimezone(dt.UTC)
+    except (ValueError, OverflowError):  # "31-Feb", a zone of 99 hours: none stated
+        return None
 
 
 def _fetch_refused(folder: str, uids: list[int], data: object) -> NoReturn:
@@ -1002,13 +1030,29 @@ def _groups(uids: list[int], sizes: dict[int, int]) -> Iterator[list[int]]:
         yield group
 
 
-def _read(uid: int, size: int, raw: bytes, mailbox: str, now: dt.datetime) -> Found:
-    """Parse one message (no ledger access: this is the slow part)."""
+def _read(
+    uid: int,
+    size: int,
+    raw: bytes,
+    mailbox: str,
+    now: dt.datetime,
+    arrived: dt.datetime | None = None,
+) -> Found:
+    """Parse one message (no ledger access: this is the slow part). ``arrived``: when the
+    server says it reached the mailbox."""
     bounces, cut = capped(parse_bounces(raw, mailbox=mailbox) if raw else [])
     facts = read_report(raw)
     partial = size > len(raw) and not any(b.recipient for b in bounces) and _looks_like_report(raw)
-    # A date before the ledger's first possible instant says nothing: taken as when it is read.
-    at = facts.date if facts.date is not None and facts.date >= EARLIEST else now
+    # A date before the ledger's first possible instant says nothing: taken as when it arrived,
+    # else as when it is read.
+    if arrived is not None and arrived < EARLIEST:
+        arrived = None
+    at = facts.date if facts.date is not None and facts.date >= EARLIEST else arrived or now
+    # Never after it reached the mailbox, by the server's clock: a report without a Date, or
+    # one from an MTA whose clock runs ahead, read by a sync days later (a worker stopped over
+    # a weekend) counted on the day of the sync, not the day it came.
+    if arrived is not None:
+        at = min(at, arrived)
     return Found(
         uid,
         size,
