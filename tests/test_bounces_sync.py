@@ -505,11 +505,15 @@ def test_twenty_megabyte_reports_are_recorded_in_bounded_memory(box, ledger_path
 
 
 def test_a_report_read_only_in_part_is_listed(box, ledger_path):
-    # Everything a report says normally comes first; when it does not (its delivery status
-    # after 1.5 MB of notification text), the sync says so instead of passing in silence.
-    raw = dsn(
-        "<never-sent@corp.example>", "stranger@example.net", "5.1.1", "550 5.1.1 user unknown", 1
-    ).replace(b"I'm sorry to have", b"x" * 1_500_000 + b"\r\nI'm sorry to have")
+    # Everything a report says normally comes first; when it does not (its failed recipient
+    # after 1.5 MB of notification text, in a notice without parts a server could give alone),
+    # the sync says so instead of passing in silence.
+    raw = (
+        f"From: MAILER-DAEMON@mx.example.com\r\nTo: {BOX}\r\nSubject: failure notice\r\n\r\n"
+        "Hi. This is the qmail-send program at mx.example.com.\r\n"
+        + "x" * 1_500_000
+        + "\r\n<stranger@example.net>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n"
+    ).encode()
     uid = box.append("INBOX", raw)
     box.append("INBOX", b"From: a@example.org\r\nSubject: photos\r\n\r\n" + b"x" * 1_500_000)
     res = cli("bounces", "sync", BOX, "--since", "2026-01-01")

@@ -3,7 +3,8 @@
 Each folder is opened read-only (EXAMINE) and fetched with ``BODY.PEEK[]``, so nothing is marked
 seen and nothing is deleted (``move_to`` is the one exception, on request). Only the first
 :data:`READ_BYTES` of a message are fetched, a few messages at a time, so a 20 MB report costs
-no more memory than a small one. A batch is parsed before any transaction is opened, then
+no more memory than a small one (one whose first part names no failed recipient is asked for
+again part by part: :func:`_by_parts`). A batch is parsed before any transaction is opened, then
 written in short transactions (:func:`record_batch`, the one writer). Progress is the folder's
 UIDVALIDITY and last UID, saved in the same transaction as the bounces it covers; every bounce
 also carries a key made from what its report says (see :mod:`warmup.bounces.identity`), never
@@ -683,10 +684,12 @@ def _sync_folder(
     for i in range(0, len(uids), BATCH):
         batch = uids[i : i + BATCH]
         # Read and parse first, with no transaction open: parsing takes time, writing does not.
-        found = [
-            _read(uid, size, raw, box.address, now(), arrived)
-            for uid, size, raw, arrived in _fetch(imap, folder, batch)
-        ]
+        found = []
+        for uid, size, raw, arrived in _fetch(imap, folder, batch):
+            item = _read(uid, size, raw, box.address, now(), arrived)
+            if item.partial:
+                item = _read_parts(imap, item, box.address, now(), arrived)
+            found.append(item)
         for item in found:
             if item.partial:
                 report.partial.append(f"{folder} UID {item.uid} ({item.size / 1e6:.1f} MB)")
@@ -1063,10 +1066,99 @@ def _read(
     )
 
 
+# A report whose first READ_BYTES name no failed recipient (its delivery status after
+# megabytes of notification, or behind a header line of 20 MB) is asked for again part by
+# part: the server knows its MIME structure and gives each part alone, each bounded.
+PARTS = 8  # the top-level parts looked at: a report has three
+PART_BYTES = 65_536  # of a part's MIME header, of the report's and the original's header fields
+_SECTION = re.compile(rb"BODY\[([^\]]*)\]")
+_FIELDS = "HEADER.FIELDS (FROM TO SUBJECT DATE MESSAGE-ID)"
+_STATUS_TYPES = ("message/delivery-status", "message/global-delivery-status")
+_ORIGINAL_TYPES = ("message/rfc822", "message/global", "text/rfc822-headers")
+_JOIN = b"warmup-report-parts"
+
+
+def _sections(imap: imaplib.IMAP4, uid: int, items: list[str]) -> dict[str, bytes]:
+    """Section -> its bytes, of a FETCH of ``items`` (``BODY.PEEK[section]<0.n>``) of ``uid``
+    (a section the message lacks comes empty)."""
+    try:
+        typ, data = imap.uid("FETCH", str(uid), f"({' '.join(items)})")
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error:  # a BAD: a server without partial sections; read as before
+        return {}
+    if typ != "OK":
+        return {}
+    out: dict[str, bytes] = {}
+    for part in data:
+        if isinstance(part, tuple):
+            named = _SECTION.findall(part[0])
+            if named:
+                out[named[-1].decode("ascii", "replace")] = part[1]
+    return out
+
+
+def _by_parts(imap: imaplib.IMAP4, uid: int) -> bytes:
+    """Report ``uid`` made again of its header fields, its delivery-status part and the
+    original's header fields, each fetched alone; b"" if none of its first PARTS parts is
+    a delivery status."""
+
+    def peek(section: str, size: int = PART_BYTES) -> str:
+        return f"BODY.PEEK[{section}]<0.{size}>"
+
+    heads = _sections(imap, uid, [peek(_FIELDS), *(peek(f"{n}.MIME") for n in range(1, 1 + PARTS))])
+    parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+    kinds = {
+        n: parser.parsebytes(heads.get(f"{n}.MIME", b"")).get_content_type()
+        for n in range(1, 1 + PARTS)
+    }
+    status = next((n for n, kind in kinds.items() if kind in _STATUS_TYPES), None)
+    if status is None:
+        return b""
+    original = next((n for n, kind in kinds.items() if kind in _ORIGINAL_TYPES), None)
+    wanted = {status: str(status)}
+    if original is not None:  # only the header fields a sync checks, never its body
+        inner = (
+            str(original) if kinds[original] == "text/rfc822-headers" else f"{original}.{_FIELDS}"
+        )
+        wanted[original] = inner
+    bodies = _sections(
+        imap,
+        uid,
+        [peek(wanted[status], READ_BYTES), *(peek(s) for n, s in wanted.items() if n != status)],
+    )
+    out = [
+        heads.get(_FIELDS, b"").rstrip(b"\r\n"),
+        b"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; "
+        b'boundary="' + _JOIN + b'"\r\n\r\n',
+    ]
+    for n, section in wanted.items():
+        mime = heads.get(f"{n}.MIME", b"").rstrip(b"\r\n")
+        if n == original and section != str(n):
+            mime = b"Content-Type: text/rfc822-headers"  # its header fields alone
+        out += [b"--", _JOIN, b"\r\n", mime, b"\r\n\r\n", bodies.get(section, b""), b"\r\n"]
+    out += [b"--", _JOIN, b"--\r\n"]
+    return b"".join(out)
+
+
+def _read_parts(
+    imap: imaplib.IMAP4, item: Found, mailbox: str, now: dt.datetime, arrived: dt.datetime | None
+) -> Found:
+    """``item``, a report read only in part that named no failed recipient, read again from
+    its parts (:func:`_by_parts`), if that names one."""
+    raw = _by_parts(imap, item.uid)
+    again = _read(item.uid, item.size, raw, mailbox, now, arrived) if raw else item
+    return again if any(b.recipient for _, b in again.bounces) else item
+
+
 def _looks_like_report(raw: bytes) -> bool:
     head = raw[:65_536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     msg = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
-    return msg.get_content_type() == "multipart/report" or formats.looks_like_bounce(msg, "")
+    return (
+        msg.get_content_type() == "multipart/report"
+        or formats.is_daemon_sender(msg)  # its Subject and type after a header of megabytes
+        or formats.looks_like_bounce(msg, "")
+    )
 
 
 Row = tuple[str, Bounce, dt.datetime]  # (key, bounce, when it was reported)
