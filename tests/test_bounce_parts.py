@@ -1,7 +1,8 @@
-"""Reports whose failed recipient comes after the first megabyte a sync reads: one line of
-20 MB before the delivery status. Synced from a real Dovecot on loopback, which gives a
+"""Reports whose parts are hard to find: the failed recipient after the first megabyte a sync
+reads (one line of 20 MB before the delivery status), or a multipart/report without the
+boundary that separates its parts. Synced from a real Dovecot on loopback, which gives a
 message's MIME parts alone (RFC 3501 6.4.5: ``BODY[<section>]<<partial>>``, ``n.MIME``,
-``HEADER.FIELDS``); the reports are RFC 3464's."""
+``HEADER.FIELDS``); the reports are RFC 3464's, the boundary RFC 2046 5.1.1's."""
 
 from __future__ import annotations
 
@@ -85,3 +86,25 @@ def test_a_report_behind_a_header_of_twenty_megabytes_is_listed_not_passed_over(
     report = json.loads(res.stdout)
     assert (report["scanned"], report["bounces"]) == (1, 0)
     assert report["partial"] == [f"INBOX UID {uid} (20.0 MB)"]
+
+
+@pytest.mark.parametrize("boundary", ['; boundary="elsewhere"', ""], ids=["wrong", "missing"])
+def test_a_report_whose_boundary_is_missing_or_wrong_is_read_from_its_text(
+    box, ledger_path, boundary
+):
+    """A multipart/report without its boundary parameter (or naming one its parts do not use)
+    is read from its text: its boundary is guessed from a line that looks like one. A short
+    boundary ("dsn-1") was guessed from the closing line "--dsn-1--", the report re-read as one
+    text part found nothing, and that was the answer: the hard bounce was lost. A guess that
+    finds nothing now leaves the report to be read as it came."""
+    ids = send_many(1)
+    (lead,) = ids
+    raw = dsn(ids[lead], lead, "5.1.1", "550 5.1.1 user unknown", 1)
+    raw = raw.replace(b'; boundary="dsn-1"', boundary.encode())
+    box.append("INBOX", raw)
+    res = cli("bounces", "sync", BOX, "--json")
+    assert res.returncode == 0, res.stderr
+    assert (json.loads(res.stdout)["bounces"], json.loads(res.stdout)["matched"]) == (1, 1)
+    assert [(r[0], r[1], r[2], r[3], r[5]) for r in bounce_rows(ledger_path)] == [
+        (lead, "hard", "5.1.1", lead, ids[lead])
+    ]

@@ -584,7 +584,11 @@ def _parse(msg: Message, depth: int = 0, mailbox: str | None = None) -> list[Bou
     if not msg.is_multipart() and depth < 2:
         reparsed = formats.reparse_inline_mime(msg, "\n".join(parts.texts))
         if reparsed is not None:
-            return _parse(reparsed, depth + 1, mailbox)
+            # A boundary guessed wrong (a line of the text that only looked like one) finds
+            # nothing: the message is then read as it came, its status fields in its text.
+            found = _parse(reparsed, depth + 1, mailbox)
+            if found:
+                return found
     if parts.feedback or "feedback-report" in str(msg.get("Content-Type", "")).lower():
         return _parse_arf(msg, parts)
     if parts.dsn and parts.dsn_in_text and not _reports_itself(msg, "\n".join(parts.texts)):
