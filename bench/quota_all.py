@@ -2,10 +2,13 @@
 with 60 days or a year of history each).
 
     .venv/bin/python bench/quota_all.py [--mailboxes 1000] [--days 60] [--runs 5] [--against DIR]
+                                        [--weekdays] [--synced]
 
 The ledger is ``bench/report_scale.py``'s (generated inside SQLite, cached in ``bench/.cache/``;
 1,000 exmail mailboxes, 10–45 sends a day each, ~1.2% bounces, every 50th with a spike, a pause
 and a resume). The question is asked as of 10:00 Shanghai time on the day after the history ends.
+With ``--weekdays``, the same ledger without a send on Saturdays and Sundays (its own cached file):
+most business mailboxes' shape, whose idle weekends the walk steps through day by day.
 
 Timed, interleaved, whole commands (the venv's console script and interpreter):
 
@@ -68,12 +71,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--against", metavar="DIR", help="a checkout of the code before")
     ap.add_argument("--synced", action="store_true", help="also time it after a bounce sync")
+    ap.add_argument("--weekdays", action="store_true", help="no sends on Saturdays and Sundays")
     args = ap.parse_args()
-    path = HERE / ".cache" / f"report_scale_{args.mailboxes}x{args.days}.db"
+    shape = "_weekdays" if args.weekdays else ""
+    path = HERE / ".cache" / f"report_scale_{args.mailboxes}x{args.days}{shape}.db"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         t0 = time.perf_counter()
-        generate(path, args.mailboxes, args.days)
+        generate(path, args.mailboxes, args.days, args.weekdays)
         print(f"generated {path} in {time.perf_counter() - t0:.0f} s")
     if args.synced:  # the sync writes bounces: into a copy, the cached ledger stays as made
         copy = path.with_name(f"synced_{path.name}")
@@ -119,7 +124,7 @@ def main() -> None:
         path.unlink()
     c, w, b = (statistics.median(x) for x in (cold, warm, bare))
     print(
-        f"{args.mailboxes} mailboxes x {args.days} days, as of {at} Asia/Shanghai, "
+        f"{args.mailboxes} mailboxes x {args.days} days{' (weekdays only)' if shape else ''}, as of {at} Asia/Shanghai, "
         f"{args.runs} interleaved runs, load average {min(loads):.2f}-{max(loads):.2f}"
     )
     if old_env is not None:

@@ -45,8 +45,11 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def generate(path: Path, mailboxes: int, days: int) -> None:
-    """Create the ledger schema through warmup, then fill it with SQL inside SQLite."""
+def generate(path: Path, mailboxes: int, days: int, weekdays: bool = False) -> None:
+    """Create the ledger schema through warmup, then fill it with SQL inside SQLite.
+
+    ``weekdays``: no sends on Saturdays and Sundays (a business mailbox's shape; the spike's
+    days 100-101 are a Monday and a Tuesday, its resume on day 104 a Friday)."""
     open_ledger(str(path)).close()  # schema and migrations, as a user would get them
     con = sqlite3.connect(path, isolation_level=None)
     con.executescript(
@@ -79,13 +82,14 @@ def generate(path: Path, mailboxes: int, days: int) -> None:
                        strftime('%Y-%m-%d %H:%M:%S', :start, '+' || k || ' days',
                                 '+1 hours', '+' || (i * 10) || ' minutes') || '.000000' AS at
                 FROM mailbox m, d, s WHERE i < 10 + (m.id * 7 + k * 13) % 36
+                  AND (NOT :weekdays OR strftime('%w', :start, '+' || k || ' days') NOT IN ('0', '6'))
                 ORDER BY m.id, k, i)
         INSERT INTO send (mailbox_id, recipient, at, day, outcome, settled_at, source, key)
         SELECT mid, 'r' || mid || '-' || k || '-' || i || '@example' || (i % 7) || '.com',
                at, substr(at, 1, 10), 'sent', at, 'bench',
                '@' || replace(at, ' ', 'T') || '|r' || mid || '-' || k || '-' || i
         FROM t""",
-        {"days": days, "start": START.isoformat()},
+        {"days": days, "start": START.isoformat(), "weekdays": weekdays},
     )
     # about 1.2% bounce (hard, soft, block); the spike mailboxes bounce 30% on days 100-101
     con.execute(
