@@ -967,3 +967,183 @@ def test_a_stretch_with_qualify_1_counts_what_the_slowest_gaps_still_fit():
         assert row[2] == "stable"
         assert after[1] - row[1] == (sends[k] >= 90), (k, sends[k])
     assert [s[1:] for s in state.short_days] == [(85, 120)] * 2
+
+
+# The days a mailbox that does not send every day sends on (Monday is 0): weekdays only (most
+# business mailboxes), six days, two or three days a week.
+SEND_DAYS = st.sampled_from(
+    [(0, 1, 2, 3, 4), (0, 1, 2, 3, 4), (0, 1, 2, 3, 4, 5), (1, 3), (0, 2, 4)]
+)
+# A holiday: (days before today it begins, how many days): a long weekend, a week's break,
+# gaps long enough to step back (14) or start over (30).
+HOLIDAYS = st.lists(st.tuples(st.integers(1, 400), st.integers(1, 35)), max_size=3)
+IDLE_SPANS = st.integers(60, 400)
+
+
+@st.composite
+def idle_histories(draw, spans=IDLE_SPANS):  # type: ignore[no-untyped-def]
+    """:func:`histories` (long runs: zones with DST, pauses, resumes, back-offs, caps, a late
+    start) sent on some weekdays only, with holidays, and bounces that land on idle days (a
+    late bounce of the days before: the idle day's counts keep bounces and no sends)."""
+    name, hist, now = draw(histories(spans, LONG_RUNS))
+    weekdays = draw(SEND_DAYS)
+    off = {
+        TODAY - dt.timedelta(days=back - j)
+        for back, length in draw(HOLIDAYS)
+        for j in range(length)
+    }
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    late = draw(st.sampled_from([0, 2, 5]))  # in ten idle days with bounces, those kept
+    days = []
+    for c in hist.days:
+        if c.day.weekday() in weekdays and c.day not in off:
+            days.append(c)
+        elif c.bounced + c.complaint and rng.randrange(10) < late:
+            days.append(c._replace(sent=0))
+    return name, dataclasses.replace(hist, days=tuple(days)), now
+
+
+@pytest.mark.slow
+@PROPS
+@given(st.lists(idle_histories(), min_size=1, max_size=5))
+def test_a_cold_batch_of_mailboxes_idle_on_some_days_is_each_ones_day_by_day_walk(cases):
+    """Mailboxes that send on weekdays only (or fewer days), with holidays, pauses and
+    back-offs across idle days, bounces landing on idle days, in zones whose clocks change,
+    walked cold in one batch as ``warmup quota`` walks them (their idle days in the run's loop,
+    issue #15): each one's answer, reasons, memo and state are its day-by-day walk's."""
+    cold_in_one_batch(cases)
+
+
+@pytest.mark.slow
+@PROPS
+@given(idle_histories(), st.integers(0, 130))
+def test_the_reports_walk_of_idle_days_is_the_day_by_day_walk(case, since):
+    """The report's walk of such a mailbox (the counts as arrays, and as ``quota`` reads them)
+    lists every day, idle ones (a morning's view) too, as the day-by-day walk does, reaches the
+    same state and keeps the same memo at a past day."""
+    name, hist, now = case
+    spec = SPECS[name]
+    full, state = walk_timeline(spec, hist, now, explain=False)
+    today = now.astimezone(ZoneInfo(hist.timezone)).date()
+    checkpoint = today - dt.timedelta(days=since)
+    _, there = walk_timeline(spec, hist, instant(checkpoint, 0, hist.timezone), explain=False)
+    for reads in ((hist, now), as_report_reads(spec, hist, now)):
+        rows, rows_state, kept = timeline_checkpoint(spec, *reads, checkpoint=checkpoint)
+        assert list(rows) == as_rows(full)
+        assert rows_state == state
+        assert kept == (there if there.last_active is not None else None)
+
+
+def weekday_year(tz: str, skip: range = range(0)) -> tuple[DayCounts, ...]:
+    """A year sent Monday to Friday (150-179 a day, a hard bounce now and then), none on the
+    days ``skip`` days before today; the hard bounces of a Friday in ten land on the Saturday."""
+    days = []
+    for k in range(365, 0, -1):
+        day = TODAY - dt.timedelta(days=k)
+        if k in skip:
+            continue
+        if day.weekday() < 5:
+            days.append(DayCounts(day, 150 + (k * 7) % 30, hard=int(k % 40 == 0)))
+        elif day.weekday() == 5 and k % 10 == 0:
+            days.append(DayCounts(day, 0, hard=2, soft=1))
+    return tuple(days)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_a_weekday_year_with_holidays_and_pauses_is_the_day_by_day_walk(name):
+    """Years sent on weekdays, in zones whose clocks change (and one that does not), under
+    every policy (a calendar's holidays, a window open on working days only): one plain, one
+    with a week's break and a 16-day one (a step back) and a 31-day one (starting over),
+    one with a bounce spike on a Friday (held or stepped back over the weekend), a provider
+    back-off from Friday to Monday and a pause by hand resumed a weekend later. Walked cold
+    in one batch and by a report, each is its day-by-day walk."""
+    spec = SPECS[name]
+    h = spec.health
+    cases = []
+    for tz in ("America/Los_Angeles", "Asia/Shanghai"):
+        now = instant(TODAY, 600, tz)
+        plain = weekday_year(tz)
+        gaps = tuple(
+            c
+            for c in weekday_year(tz)
+            if not 300 <= (TODAY - c.day).days < 307
+            and not 200 <= (TODAY - c.day).days < 216
+            and not 100 <= (TODAY - c.day).days < 131
+        )
+        friday = next(k for k in range(60, 70) if (TODAY - dt.timedelta(days=k)).weekday() == 4)
+        rate = (h.step_back_above + h.pause_above) / 2
+        spiked = tuple(
+            c._replace(hard=int(rate * c.sent * h.window_days))
+            if (TODAY - c.day).days == friday
+            else c
+            for c in plain
+        )
+        back_off = instant(TODAY - dt.timedelta(days=friday - 7), 16 * 60, tz)
+        paused = instant(TODAY - dt.timedelta(days=friday - 21), 17 * 60, tz)
+        events = (
+            MailboxEvent("throttle", back_off, back_off + dt.timedelta(hours=64), "421"),
+            MailboxEvent("pause", paused, None, "by hand"),
+            MailboxEvent("resume", paused + dt.timedelta(days=10), None, "by hand"),
+        )
+        for hist in (
+            History("plain@corp.example", tz, plain),
+            History("gaps@corp.example", tz, gaps),
+            History("spiked@corp.example", tz, spiked, events),
+        ):
+            cases.append((name, hist, now))
+            full, state = walk_timeline(spec, hist, now, explain=False)
+            rows, rows_state = timeline_rows(spec, *as_report_reads(spec, hist, now))
+            assert list(rows) == as_rows(full)
+            assert rows_state == state
+    cold_in_one_batch(cases)
+
+
+def test_a_weekday_years_idle_days_take_no_full_step(monkeypatch):
+    """A cold walk of a year sent on weekdays only walks its weekends in the run's loop (issue
+    #15: the full step on each Saturday, Sunday and Monday was 90% of a cold ``warmup quota``
+    of such mailboxes): the full verdict is taken for today alone, and for no day of a
+    report's year but today; the answers are the day-by-day walk's. A gap long enough to step
+    back still takes the full step on the day after it (and a report on each of its days
+    from the first one the step back shows)."""
+    from warmup.policy import walk
+
+    steps: list[dt.date] = []
+    verdict = walk.Walk.verdict
+
+    def counted(self, day, *args, **kwargs):  # type: ignore[no-untyped-def]
+        steps.append(day)
+        return verdict(self, day, *args, **kwargs)
+
+    monkeypatch.setattr(walk.Walk, "verdict", counted)
+    tz = "Asia/Shanghai"
+    now = instant(TODAY, 600, tz)  # a Monday
+    assert TODAY.weekday() == 0
+    plain = History("plain@corp.example", tz, weekday_year(tz))
+    gap = History("gap@corp.example", tz, weekday_year(tz, skip=range(100, 117)))
+    spec = SPECS["default"]
+    assert spec.idle.step_back_after_days == 14
+    cases = [("default", plain, now), ("default", gap, now)]
+    made = cold_in_one_batch(cases)
+    steps.clear()
+    drive_all(
+        [
+            walk_to_steps(
+                spec,
+                dataclasses.replace(hist, sums=lambda w, sums=sums: sums),
+                TODAY,
+                now,
+                checkpoint=TODAY - dt.timedelta(days=1),
+            )
+            for (_, hist, _), sums in zip(cases, made, strict=True)
+        ]
+    )
+    # today's of each, and the weekend before today (after the last day with a count); the
+    # first day sent after the gap
+    weekend = [TODAY - dt.timedelta(days=2), TODAY - dt.timedelta(days=1)]
+    back = min(c.day for c in gap.days if c.sent and c.day > TODAY - dt.timedelta(days=100))
+    assert (back - max(c.day for c in gap.days if c.day < back)).days - 1 >= 14
+    assert sorted(steps) == sorted([*weekend, *weekend, TODAY, TODAY, back])
+    steps.clear()
+    rows, _ = timeline_rows(spec, *as_report_reads(spec, plain, now))
+    assert set(steps) == {*weekend, TODAY}
+    assert len(rows) == (TODAY - plain.days[0].day).days + 1

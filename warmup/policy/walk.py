@@ -1065,11 +1065,16 @@ class SummedWalk(Walk):
 
     def run(self, day: dt.date, today: dt.date, rows: DayRows | None) -> dt.date:
         """Walk the past days from ``day`` on as :func:`~warmup.policy.engine.walk_timeline`
-        does, appending each to ``rows`` (None: only the state moves, as :func:`replay` asks), while they are ordinary: active, the day before
-        active too, judged ok, hold or unjudged, and before the day of the next event not yet
-        applied. Returns the first day not walked (``today`` when none is left): an
-        idle day, the first one after idle days, a pause or a step back, an event's day, which
-        take the full step. Only when no day is hidden.
+        does, appending each to ``rows`` (None: only the state moves, as :func:`replay` asks),
+        while they are ordinary: judged ok, hold or unjudged, before the day of the next event
+        not yet applied, and not after a gap of idle days that may step back or restart the
+        ramp. An idle day (no sends: a weekend of a mailbox that sends on weekdays only) is
+        ordinary too, as is the first active day after a shorter gap: the full step would
+        only judge them and move nothing else. Returns the first day not walked (``today``
+        when none is left): a pause or a step back, an event's day, the day after a long gap
+        (and, for ``rows``, each idle day of it from then on: a morning's verdict adjusts for
+        the gap), a day after the last day with a count, which take the full step. Only when
+        no day is hidden.
 
         Every rule is the one the full step applies (:meth:`verdict` and :meth:`close_day`
         with what they do on such a day), in one loop over day numbers, with the answers that
@@ -1257,11 +1262,11 @@ _DAY_TABLES: dict[tuple[Any, ...], tuple[PolicySpec, Any]] = {}
 
 def _sends_ahead(sums: DaySums, o: int) -> bool:
     """Whether each of the :data:`STEADY_FROM` days from ordinal ``o`` has sends (``sums``
-    with arrays). A day without ends every stretch and the run itself
-    (``steady.Rules.ends``), so a run whose next such day is closer holds no stretch worth
-    walking in numpy (``Stretches.worth`` says no on each of its days) and none is set up: a
-    mailbox that does not send at weekends had one set up per week, for nothing (measured on a
-    cold ``warmup quota`` of 1,000 such mailboxes' year: a sixth of the walk's CPU)."""
+    with arrays). A day without ends every stretch (``steady.Rules.ends``), so a run of
+    active days whose next such day is closer holds no stretch worth walking in numpy
+    (``Stretches.worth`` says no on each of its days) and none is set up for it: a mailbox that
+    does not send at weekends had one set up per week, for nothing (measured on a cold
+    ``warmup quota`` of 1,000 such mailboxes' year: a sixth of the walk's CPU)."""
     k = o - sums.origin
     if k < 0 or sums.arrays is None or k + STEADY_FROM > len(sums.arrays[0]):
         return False
@@ -1315,21 +1320,46 @@ def _fast_days(
     # ends the run before the day is walked.
     eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
     short_days, health_paused = walk.short_days, walk.health_paused
+    # An idle gap of this many days or more may step back or restart the ramp
+    # (Walk.idle_adjust): the day after it takes the full step. A shorter one (a weekend, a
+    # week's holiday) changes nothing but the day last active, whatever days of it are off.
+    soonest = min(
+        (n for n in (spec.idle.restart_after_days, spec.idle.step_back_after_days) if n),
+        default=None,
+    )
     # Stretches whose quota does not depend on the warm-up day, walked a stretch at a time
     # when the sums are arrays (warmup.policy.steady): only while no health pause is on and no
     # provider back-off runs out on the way (a manual pause in force all along, or none, flags
-    # every row alike).
+    # every row alike). Set up at the first day of a run of active days with STEADY_FROM days
+    # with sends ahead (the run's first, or the first after idle days): a day without sends
+    # ends every stretch.
     stretches = None
-    if (
-        sums.stretches is not None
-        and stop - o >= STEADY_FROM
-        and not health_paused
-        and _sends_ahead(sums, o)
-    ):
-        pause = current_pause(events, day_start(day, tz)) if events else None
-        if pause is None or pause.kind == "pause" and pause.until is None:
-            stretches = sums.stretches(walk, t, o, stop, pause is not None)
+    ready = sums.stretches is not None and not health_paused
+    first = o
+    # the days' sends and window sums read STEADY_FROM days at a time (``at`` to ``end``): the
+    # arrays' items one by one cost more than the rest of a day's rules
+    at = end = 0
+    sends: list[int] = []
+    sums_of: list[tuple[int, int, int, int]] = []
     while o < stop:
+        k = o - origin
+        if not 0 <= k < n_sent:
+            break  # after the last day with a count: no window sums kept for it
+        if not at <= k < end:
+            at, end = k, min(k + STEADY_FROM, n_sent)
+            sends, sums_of = sent_of[at:end], window[at:end]
+        sent = sends[k - at]
+        if (
+            sent
+            and ready
+            and stretches is None
+            and (o == first or last is None or o - last > 1)
+            and stop - o >= STEADY_FROM
+            and _sends_ahead(sums, o)
+        ):
+            pause = current_pause(events, day_start(dt.date.fromordinal(o), tz)) if events else None
+            if pause is None or pause.kind == "pause" and pause.until is None:
+                stretches = sums.stretches(walk, t, o, stop, pause is not None)
         if (
             stretches is not None
             and (cut_until is None or o > cut_until)
@@ -1341,12 +1371,19 @@ def _fast_days(
             eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
             short_days, last = walk.short_days, o - 1
             continue
-        k = o - origin
-        sent = sent_of[k] if 0 <= k < n_sent else 0
-        if not sent or (last is not None and o - last > 1):
-            break  # an idle day, or the first active one after idle days
+        if (
+            last is not None
+            and o - last > 1
+            and eff
+            and soonest is not None
+            and o - last - 1 >= soonest
+            and (sent or add is not None)
+        ):
+            # the first active day after a long gap adjusts for it (Walk.verdict), and so does
+            # a report's row of an idle day in it (the morning's verdict, engine._step)
+            break
         # the window k - w .. k - 1 and the busiest of the 7 days before (0 <= k < n_sent)
-        wsent, bounced, complaints, busiest = window[k]
+        wsent, bounced, complaints, busiest = sums_of[k - at]
         if wsent < sample:
             health, rate, crate = "unjudged", None, None
         else:
@@ -1396,6 +1433,9 @@ def _fast_days(
                     shut is not None,
                 )
             )
+        if not sent:  # an idle day: Walk.close_day closes nothing
+            o += 1
+            continue
         # close the day (Walk.close_day, Walk.qualifies)
         if shut is None and quota and sent >= (needs.get(quota) or needed_of(quota)):
             good = True
