@@ -27,8 +27,9 @@ Timed, interleaved, whole commands (the venv's console script and interpreter):
   main``): the same cold and warm commands on that code (``PYTHONPATH=DIR``, same venv), in the
   same rounds.
 
-Prints the medians (the range of the runs after each), warm ÷ baseline, and per-mailbox cost of
-the warm command above the baseline.
+Prints the medians (the range of the runs after each), the cold command's CPU (its own and its
+shards', the forked processes it walks in), warm ÷ baseline, and per-mailbox cost of the warm
+command above the baseline; with ``--against``, each round's cold this ÷ before, wall and CPU.
 The walk memos of both codes are the same as long as ``CODE_VERSION`` is. Every timed command
 reads its bytecode from a cache of the bench's own (``bench/.cache/pycache``, Python's
 ``PYTHONPYCACHEPREFIX``; ``PYTHONDONTWRITEBYTECODE`` dropped for them), filled first for both
@@ -45,6 +46,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -58,7 +60,6 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bytecache import cached_env, compiled
-from quota_startup import timed
 from report_scale import START, generate
 
 GOAL_S = 1.0
@@ -99,6 +100,8 @@ def main() -> None:
     compiled(env, [HERE.parent, *([Path(args.against)] if args.against else [])])
     old_env = dict(env, PYTHONPATH=str(Path(args.against).resolve())) if args.against else None
     cold, warm, bare, old_cold, old_warm = [], [], [], [], []
+    cold_cpu: list[float] = []  # CPU of the cold command and its children (the shards)
+    old_cold_cpu: list[float] = []
     synced: list[float] = []
     old_synced: list[float] = []
     last_day = (START + dt.timedelta(days=args.days - 1)).isoformat()
@@ -106,7 +109,7 @@ def main() -> None:
     timed(base, env)
     for r in range(args.runs):
         forget()
-        cold.append(timed(quota, env))
+        cold.append(timed(quota, env, cold_cpu))
         warm.append(timed(quota, env))
         if args.synced:
             sync(path, last_day, 2 * r, env)
@@ -114,7 +117,7 @@ def main() -> None:
         bare.append(timed(base, env))
         if old_env is not None:
             forget()
-            old_cold.append(timed(quota, old_env))
+            old_cold.append(timed(quota, old_env, old_cold_cpu))
             old_warm.append(timed(quota, old_env))
             if args.synced:
                 sync(path, last_day, 2 * r + 1, old_env)
@@ -130,10 +133,27 @@ def main() -> None:
     if old_env is not None:
         oc, ow = statistics.median(old_cold), statistics.median(old_warm)
         print(f"  cold  before ({args.against})  median {oc:6.2f} s{spread(old_cold)}")
+        print(
+            f"        CPU                          median "
+            f"{statistics.median(old_cold_cpu):6.2f} s{spread(old_cold_cpu)}"
+        )
         print(f"  warm  before ({args.against})  median {ow:6.2f} s{spread(old_warm)}")
         if old_synced:
             print(f"  synced before ({args.against}) median {statistics.median(old_synced):6.2f} s")
     print(f"  cold  warmup quota --json     median {c:6.2f} s{spread(cold)}")
+    print(
+        f"        CPU                          median "
+        f"{statistics.median(cold_cpu):6.2f} s{spread(cold_cpu)}"
+    )
+    if old_env is not None:
+        pairs = [(n, o) for n, o in zip(cold, old_cold, strict=True)]
+        cpus = [(n, o) for n, o in zip(cold_cpu, old_cold_cpu, strict=True)]
+        print(
+            f"  cold this / before, each round's pair: wall median "
+            f"{statistics.median(n / o for n, o in pairs):.2f}"
+            f"{spread([n / o for n, o in pairs])}, CPU median "
+            f"{statistics.median(n / o for n, o in cpus):.2f}{spread([n / o for n, o in cpus])}"
+        )
     print(f"  warm  warmup quota --json     median {w:6.2f} s{spread(warm)}")
     if synced:
         print(f"  synced (after a bounce sync)  median {statistics.median(synced):6.2f} s")
@@ -143,6 +163,19 @@ def main() -> None:
         f" ms per mailbox; goal: whole command <= {GOAL_S:.0f} s "
         f"({'met' if w <= GOAL_S and c <= GOAL_S else 'NOT met'})"
     )
+
+
+def timed(cmd: list[str], env: dict[str, str], cpu: list[float] | None = None) -> float:
+    """The wall time of ``cmd``; its CPU (user and system, its children's too) added to
+    ``cpu``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if cpu is not None:
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def spread(times: list[float]) -> str:
