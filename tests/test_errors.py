@@ -1184,6 +1184,16 @@ def test_login_without_a_keyring_names_where_the_password_goes_instead(seeded: P
     )
 
 
+def test_login_with_the_keyring_turned_off_stores_nothing_and_says_so(seeded: Path):
+    """'keyring --disable' selects the null backend, which keeps nothing: login said "Stored
+    the password", and every send then said "no password: store it with 'mailbox login'"."""
+    proc = _login(seeded, "keyring.backends.null.Keyring")
+    assert_one_line_error(
+        proc, 78, "keyring is turned off", "keyring --disable", "nothing stored", "WARMUP_PASSWORD"
+    )
+    assert "s3cret" not in proc.stderr + proc.stdout
+
+
 def test_forget_never_says_forgotten_when_the_keyring_failed(seeded: Path):
     """Every failure of ``delete_password`` was swallowed as "nothing stored": "Forgot the
     stored password" while the keyring still held it."""

@@ -39,7 +39,7 @@ _STORE_FIX = (
 def _keyring(fix: str = _READ_FIX) -> ModuleType:
     try:
         import keyring
-        from keyring.backends import fail
+        from keyring.backends import fail, null
 
         backend = keyring.get_keyring()
     except Exception as exc:  # PYTHON_KEYRING_BACKEND naming nothing, a backend failing to load
@@ -47,9 +47,16 @@ def _keyring(fix: str = _READ_FIX) -> ModuleType:
             f"the system keyring cannot be loaded ({type(exc).__name__}; check "
             f"PYTHON_KEYRING_BACKEND); {fix}"
         ) from None
+    example = " (e.g. 'pass show mail/sales')" if fix is _READ_FIX else ""
     if isinstance(backend, fail.Keyring):
-        example = " (e.g. 'pass show mail/sales')" if fix is _READ_FIX else ""
         raise ConfigError(f"no system keyring is available on this machine; {fix}{example}")
+    if isinstance(backend, null.Keyring):
+        # 'keyring --disable' (the cure for pip waiting on a locked keyring) selects it: it
+        # keeps nothing, so login said "Stored" and the next send "no password: run login".
+        raise ConfigError(
+            f"the system keyring is turned off ({backend_name(backend)}, as 'keyring "
+            f"--disable' leaves it): it keeps nothing; {fix}{example}"
+        )
     return keyring
 
 
@@ -151,9 +158,9 @@ def forget_all(address: str, secrets: dict[str, str]) -> tuple[str, ...]:
     forgotten = []
     try:
         import keyring
-        from keyring.backends import fail
+        from keyring.backends import fail, null
 
-        if isinstance(keyring.get_keyring(), fail.Keyring):
+        if isinstance(keyring.get_keyring(), (fail.Keyring, null.Keyring)):
             return ()
         for service, what in secrets.items():
             if keyring.get_password(service, address) is not None:
