@@ -1076,6 +1076,76 @@ def test_a_huge_limit_lists_everything(run, seeded: Path):
     assert [b["recipient"] for b in json.loads(res.output)] == ["r0@example.com"]
 
 
+# -- a blank value ("$VAR" with the variable unset) is refused, never read as the option left out
+
+EML = "From: a@corp.example\nTo: r@example.com\nSubject: s\n\nhi\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", ""],
+            ["--policy", "blank"],
+        ),
+        (
+            ["mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", " "],
+            ["--policy", "blank"],
+        ),
+        (["mailbox", "set", BOX, "--policy", ""], ["--policy", "blank"]),
+        (
+            ["mailbox", "add", "b@corp.example", "--provider", "exmail", "--started", ""],
+            ["--started"],
+        ),
+        (
+            ["queue", "add", "--mailbox", BOX, "--eml", "m.eml", "--not-before", ""],
+            ["--not-before"],
+        ),
+        (["queue", "add", "--mailbox", "", "--eml", "m.eml"], ["mailbox address ''"]),
+        (["report", BOX, "--at", ""], ["--at"]),
+        (["plot", BOX, "--at", "", "--out", "p.png"], ["--at"]),
+        (["bounces", "list", ""], ["mailbox address ''"]),
+    ],
+    ids=[
+        "add-policy",
+        "add-policy-space",
+        "set-policy",
+        "add-started",
+        "queue-not-before",
+        "queue-mailbox",
+        "report-at",
+        "plot-at",
+        "bounces-list",
+    ],
+)
+def test_a_blank_value_is_refused_not_taken_for_the_option_left_out(
+    run, seeded: Path, tmp_path: Path, monkeypatch, args: list[str], words: list[str]
+):
+    """``mailbox add --policy ""`` put the mailbox on its provider's preset, ``--started ""``
+    counted all its history, ``queue add --not-before ""`` queued to go at once, ``report --at
+    ""`` reported as of now and ``bounces list ""`` listed every mailbox's bounces: each
+    without a word, where ``mailbox set --policy ""`` and ``quota --at ""`` refuse."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.eml").write_text(EML)
+    before = ledger_digest(seeded)
+    res = run(*args)
+    assert_error(res, 65 if "mailbox address ''" in words else 64, *words)
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize("command", ["add", "set"])
+def test_a_policy_name_too_long_for_a_file_name_is_not_found_not_a_traceback(
+    run, seeded: Path, command: str
+):
+    """Whether ``--policy NAME`` named a file in the current folder was asked of the file
+    system, which answered a name over 255 bytes with ENAMETOOLONG: a traceback, exit 1."""
+    name = "b" * 300
+    args = ["add", "b@corp.example", "--provider", "exmail"] if command == "add" else ["set", BOX]
+    before = ledger_digest(seeded)
+    assert_error(run("mailbox", *args, "--policy", name), 64, "no such preset")
+    assert ledger_digest(seeded) == before
+
+
 # -- keyring backends that do not encrypt (issue #10 item 16) ------------------------------------
 
 PLAINTEXT_BACKENDS = [

@@ -263,7 +263,9 @@ def add_mailbox(
         pass
     else:
         raise MailboxExists(address)
-    policy = _adopted(ledger, policy or prov.policy, noted)  # a file is stored, by name
+    policy = _adopted(
+        ledger, prov.policy if policy is None else policy, noted
+    )  # a file is stored, by name
     return ledger.add_mailbox(
         address,
         provider,

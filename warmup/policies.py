@@ -121,7 +121,12 @@ def _parse(name: str, version: int, text: str) -> PolicySpec:
 
 
 def _looks_like_file(ref: str) -> bool:
-    return ref.endswith(".toml") or "/" in ref or home(ref, "policy file").is_file()
+    if ref.endswith(".toml") or "/" in ref:
+        return True
+    try:
+        return home(ref, "policy file").is_file()
+    except OSError:  # a name too long for a file name (ENAMETOOLONG): a name, not a file
+        return False
 
 
 def _read(path: str | Path, name: str) -> tuple[str, str, str]:
@@ -208,6 +213,14 @@ def adopt(ledger: Ledger, ref: str) -> tuple[str, str | None]:
     file name (``mine.toml`` -> ``mine``; the same text already stored under that name is
     reused; another text gets ``mine-2`` ...) so the mailbox never depends on the file again.
     """
+    if not ref.strip():
+        # --policy "$POLICY" with the variable unset: 'mailbox add' took it for no --policy
+        # and put the mailbox on its provider's preset without a word
+        raise InvalidField(
+            "policy",
+            "{field}: blank; give a preset or stored policy's name ('warmup policy list') or "
+            "a TOML file, or leave {field} out for the provider's preset",
+        )
     if ref in preset_names() or ledger.policy_text(ref) is not None:
         resolve(ledger, ref)
         return ref, None

@@ -97,7 +97,7 @@ def sync(
     from warmup.providers import checklist_text, get_provider
 
     box = ledger.mailbox(address)
-    since_date = api.parse_date(since, "since") if since else None
+    since_date = None if since is None else api.parse_date(since, "since")
     ep = api.endpoints(box)
     password = logins.secret_for(box, password_command)
     from contextlib import ExitStack
@@ -267,7 +267,7 @@ def list_(
     """
     from warmup.bounces.classify import recorded_reason
 
-    box = ledger.mailbox(address) if address else None
+    box = None if address is None else ledger.mailbox(address)
     scope = [box] if box else ledger.mailboxes()
     start = typed_instant(since, scope, "--since") if since is not None else None
     # one more than --limit, to say the list was cut (silently showing the newest 1,000 of

@@ -140,7 +140,7 @@ def add(
         policy=policy,
         noted=_stored,
         cap=_cap(cap),
-        started=api.parse_date(started, "started") if started else None,
+        started=None if started is None else api.parse_date(started, "started"),
         **overrides,
     )
     say(

@@ -144,9 +144,13 @@ def add(
     if bool(csv_path) != bool(template):
         raise UsageError("--csv and --template go together")
     expiry = parse_expiry(expires)
-    boxes = [ledger.mailbox(mailbox)] if mailbox else list(ledger.pool(str(pool)).members)
+    boxes = (
+        [ledger.mailbox(mailbox)] if mailbox is not None else list(ledger.pool(str(pool)).members)
+    )
     # '--not-before 09:00' typed in the evening: tomorrow's 09:00, not this morning's (at once)
-    start = typed_instant(not_before, boxes, "--not-before", ahead=True) if not_before else None
+    start = (
+        None if not_before is None else typed_instant(not_before, boxes, "--not-before", ahead=True)
+    )
     if csv_path is not None and template is not None:
         from warmup.outbox.template import Rendered, filled, load_template
 

@@ -100,7 +100,7 @@ def report(
         if fmt not in ("table", "json"):
             raise UsageError(f"--json and --format {fmt} disagree: give one of them")
         fmt = "json"
-    when = typed_instant(at, reports.mailboxes(ledger, addresses)) if at else None
+    when = None if at is None else typed_instant(at, reports.mailboxes(ledger, addresses))
     if by_reason:
         _by_reason(reports.bounces_by_reason(ledger, addresses, days, when), fmt)
         return 0
@@ -236,7 +236,7 @@ def plot(
     if refusals and not boxes:
         return _refused(refusals)
     plots.check_count(len(boxes))
-    when = typed_instant(at, boxes) if at else api.now_utc()
+    when = api.now_utc() if at is None else typed_instant(at, boxes)
     frame = reports.daily(ledger, days=days, at=when, boxes=boxes)
     # named for the last local day drawn (the mailboxes' day, not UTC's: 07:00 in Shanghai is
     # yesterday in UTC)
