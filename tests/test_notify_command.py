@@ -235,3 +235,18 @@ def test_a_user_without_a_password_is_kept(command, ledger_path):
     res = cli("notify", "set", "--command", command)
     assert res.returncode == 0, res.stderr
     assert notify.targets(open_ledger())["command"] == command
+
+
+@pytest.mark.parametrize("word", ["a" * 50_000, "a" * 50_000 + "://x", "x=" + "a1" * 25_000])
+def test_checking_a_long_command_takes_linear_time(word: str):
+    """Finding URLs in a command tried a scheme at every letter of a long word and scanned the
+    rest of it each time: 20 KB took 10 s of CPU, 100 KB minutes ('notify set' seemed hung).
+    CPU time, not the wall clock (a loaded machine); a quadratic scan costs a minute here."""
+    import time
+
+    from warmup.cmdsecrets import masked_command, secret_in
+
+    start = time.process_time()
+    secret_in(f"notify-send {word}")
+    masked_command(f"notify-send {word}")
+    assert time.process_time() - start < 2
