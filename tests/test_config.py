@@ -106,6 +106,8 @@ def test_secrets_in_a_command_s_table_are_masked_by_config_show(cfg, run):
         # A blank table name crashed every command with a traceback (ValueError, exit 1).
         ('[commands.""]\ndays = 3\n', '[commands.""]: expected a command name'),
         ('[commands."  "]\ndays = 3\n', '[commands."  "]: expected a command name'),
+        # tomllib recursed once per level: a RecursionError traceback, exit 1, every command.
+        ("x = " + "[" * 3000 + "]" * 3000 + "\n", "nested too deeply"),
     ],
 )
 def test_a_bad_file_is_one_line_exit_78_and_nothing_written(cfg, run, ledger_path, text, words):

@@ -222,6 +222,14 @@ def test_a_template_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
     assert got.subject == "A question for 公司"
 
 
+def test_a_template_nested_too_deeply_is_a_data_error(tmp_path: Path) -> None:
+    """tomllib recurses once per nested array: a RecursionError traceback, exit 1."""
+    path = tmp_path / "t.toml"
+    path.write_text("x = " + "[" * 3000 + "]" * 3000 + '\nsubject = "s"\ntext = "t"\n')
+    with pytest.raises(DataError, match="nested too deeply"):
+        load_template(path)
+
+
 def test_a_column_named_twice_is_refused(tmp_path: Path) -> None:
     """Two 'name' (or 'email') columns: every row's first value was dropped without a word and
     the message went out with the other; import refuses such a header, so does queue add.

@@ -148,6 +148,10 @@ def _load(where: Path) -> Config:
         raise ConfigError(f"config file {where}: cannot read it ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {where}: {exc}; fix it or move it away") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(
+            f"config file {where}: arrays or tables nested too deeply; fix it or move it away"
+        ) from None
     else:
         cfg = _parse(where, raw)
         _warn_if_exposed(cfg)

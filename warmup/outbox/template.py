@@ -64,6 +64,8 @@ def load_template(path: Path) -> Template:
         data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise DataError(f"template {path}: not a TOML file ({exc})") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise DataError(f"template {path}: arrays or tables nested too deeply") from None
     unknown = sorted(set(data) - set(PARTS))
     if unknown:
         raise DataError(
