@@ -347,10 +347,29 @@ def test_a_refused_add_or_set_stores_no_policy_file(
         ("asia/shanghai", "Asia/Shanghai"),
         ("America/New York", "America/New_York"),
         ("EUROPE/BERLIN", "Europe/Berlin"),
+        # pendulum takes these for UTC, the ledger's zoneinfo does not: 'mailbox set' was a
+        # ZoneInfoNotFoundError traceback, and 'mailbox add' stored a zone quota could not read
+        ("utc", "UTC"),
+        ("Utc", "UTC"),
     ],
 )
-def test_a_time_zone_in_other_letters_is_refused_naming_the_one_meant(run, typed, meant):
-    res = run("mailbox", "add", "a@corp.example", "--provider", "exmail", "--timezone", typed)
+@pytest.mark.parametrize("command", ["add", "set"])
+def test_a_time_zone_in_other_letters_is_refused_naming_the_one_meant(
+    run, ledger_path, typed, meant, command
+):
+    from tests.conftest import ledger_digest
+
+    if command == "set":
+        assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    address = ["add", "a@corp.example", "--provider", "exmail"]
+    res = run(
+        "mailbox",
+        *(address if command == "add" else ["set", "a@corp.example"]),
+        "--timezone",
+        typed,
+    )
+    assert ledger_digest(ledger_path) == before
     assert res.exit_code == 64
     assert res.stderr.strip() == (
         f"Error: --timezone: unknown time zone {typed!r}; did you mean {meant}? (an IANA name "

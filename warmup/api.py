@@ -9,6 +9,7 @@ import ipaddress
 import re
 import shlex
 import sys
+import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -77,6 +78,9 @@ def check_timezone(tz: str, field: str = "timezone") -> str:
         if tz in _ZONE_FILES or tz.startswith(_ZONE_COPIES):
             raise ValueError(tz)
         pendulum.timezone(tz)
+        # pendulum takes 'utc' and 'Utc' for UTC; the ledger's zoneinfo does not, and
+        # 'mailbox set --timezone utc' was a ZoneInfoNotFoundError traceback
+        zoneinfo.ZoneInfo(tz)
     except Exception:
         hint = "use an IANA name like Asia/Shanghai"
         close = _zone_like(tz)
