@@ -207,3 +207,20 @@ def test_suppress_list_of_a_domain_names_the_domain_given_and_takes_an_internati
         65,
         "Error: malformed domain '@bad': expected @domain.tld\n",
     )
+
+
+def test_a_file_too_large_for_a_list_is_refused_before_it_is_read_whole(run, tmp_path):
+    """The file was read whole: 'suppress add --from /dev/zero' (or a multi-gigabyte log named
+    by mistake) took memory until the kernel killed warmup. A sparse file one byte over the
+    limit costs no disk."""
+    big = tmp_path / "huge.txt"
+    with open(big, "wb") as f:
+        f.truncate(100_000_001)
+    before = ledger_digest(tmp_path / "ledger.db")
+    res = run("suppress", "add", "--from", str(big), "--reason", "x")
+    assert res.exit_code == 65, res.output
+    assert res.output.strip() == (
+        f"Error: {big}: larger than 100_000_000 bytes; a list of addresses is smaller: split "
+        f"it into several files"
+    )
+    assert ledger_digest(tmp_path / "ledger.db") == before

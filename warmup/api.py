@@ -916,6 +916,9 @@ def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
     return ledger.suppress([_exact_address(a) for a in recipients], "manual", reason)
 
 
+SUPPRESS_FILE_LIMIT = 100_000_000  # bytes: some four million addresses
+
+
 def addresses_from(path: PurePath) -> list[str]:
     """The addresses a file lists to suppress (``-``: standard input, :data:`STANDARD_INPUT`),
     each checked as :func:`suppress` checks them: one a line (blank lines and ``#`` comments
@@ -931,10 +934,17 @@ def addresses_from(path: PurePath) -> list[str]:
         )
     try:
         if stdin:
-            raw = sys.stdin.buffer.read()
+            raw = sys.stdin.buffer.read(SUPPRESS_FILE_LIMIT + 1)
         else:
             with open(path, "rb") as f:
-                raw = f.read()
+                raw = f.read(SUPPRESS_FILE_LIMIT + 1)
+        if len(raw) > SUPPRESS_FILE_LIMIT:
+            # read whole, '--from /dev/zero' (or a multi-gigabyte log named by mistake) took
+            # all memory until the kernel killed warmup: a traceback or nothing at all
+            raise DataError(
+                f"{path}: larger than {SUPPRESS_FILE_LIMIT:_} bytes; a list of addresses is "
+                f"smaller: split it into several files"
+            )
         text = raw.decode("utf-8-sig")
     except OSError as exc:
         raise _unreadable(path, exc) from None
