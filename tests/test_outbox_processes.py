@@ -88,14 +88,20 @@ def test_kill_9_at_random_moments_never_loses_nor_repeats_a_message(
 def test_sigterm_finishes_the_message_in_flight_then_exits_0(sink, ssl_cert_env, tmp_path):
     pool_of(sink.port, tmp_path, n=1, daily=50)
     queue_plain(3)
-    sink.delay_data_reply = 1.5
+    # The server holds the first message's DATA reply until the worker has taken the SIGTERM:
+    # with a reply 1.5 s after MAIL, a starved test sent the signal after it, and the worker
+    # had begun the second message by then (two sent).
+    sink.hold_data_reply = threading.Event()
     proc = worker()
-    deadline = time.monotonic() + 30
-    while sink.mail_commands < 1:  # the first message is in its SMTP conversation
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=30)
+    try:
+        assert sink.holding.wait(60) and proc.poll() is None  # the first message is in DATA
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        said = proc.stderr.readline()
+        assert said.startswith("Stopping after the message in flight"), said
+    finally:
+        sink.hold_data_reply.set()
+    out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert out.rstrip().endswith("Stopped.")
     assert len(sink.messages) == 1
@@ -204,21 +210,27 @@ def test_a_second_sigterm_stops_at_once_and_the_first_says_what_it_waits_for(
     (its DATA went: unknown, never sent again), the rest left queued, no traceback."""
     pool_of(sink.port, tmp_path, n=1, daily=50)
     queue_plain(3)
-    sink.delay_data_reply = 60
+    # The server never replies to DATA until the test is over (the SMTP timeout is 120 s):
+    # the deadlines below only bound a hang, each far below that. Waiting for the server to
+    # hold the DATA, not 0.5 s after MAIL, is what makes the message in flight "unknown": a
+    # starved worker had not sent its DATA yet when the signals came.
+    sink.hold_data_reply = threading.Event()
     proc = worker("--timeout", "120")
-    deadline = time.monotonic() + 30
-    while sink.mail_commands < 1:  # the first message is in its SMTP conversation
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.02)
-    time.sleep(0.5)  # its DATA is at the server, waiting for the reply
-    proc.send_signal(signal.SIGTERM)
-    assert proc.stderr is not None
-    said = proc.stderr.readline()  # a line, at once: not after the 60 s the server takes
-    assert said.startswith("Stopping after the message in flight"), said
-    assert "again to stop at once" in said
-    assert proc.poll() is None  # still finishing it
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=15)
+    try:
+        assert sink.holding.wait(60) and proc.poll() is None  # its DATA is at the server
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stderr is not None
+        said = proc.stderr.readline()  # a line, at once: not after the reply that never comes
+        assert said.startswith("Stopping after the message in flight"), said
+        assert "again to stop at once" in said
+        assert proc.poll() is None  # still finishing it
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=45)
+    finally:
+        sink.hold_data_reply.set()
+        if proc.returncode is None:  # failed above: not left running
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and err.rstrip().endswith("Aborted."), err
     assert sorted(outbox_states().values()) == ["queued", "queued", "unknown"]
