@@ -180,14 +180,14 @@ def test_a_server_stalling_mid_fetch_costs_one_timeout_per_attempt_not_two(ledge
     with ImapServer(ImapScript(replies=folder(), dribble={"UID FETCH": 20})) as server:
         add_box(465, "--imap-security", "none", imap_port=server.port)
         start = time.monotonic()
-        res = cli("bounces", "sync", BOX, "--timeout", "2", env=ENV)
+        res = cli("bounces", "sync", BOX, "--timeout", "3", env=ENV)
         took = time.monotonic() - start
     assert res.returncode == 69, res.stderr
     assert res.stderr.strip() == (
         "Error: IMAP connection kept dropping (timed out); progress is saved, run the sync again"
     )
     assert server.connections == 4
-    assert took < 12, took
+    assert took < 18, took  # 4 x 3 s, not 8 x 3 s; 6 s for a loaded machine's own slowness
     assert all("LOGOUT" not in verbs for verbs in server.verbs()[:3]), server.verbs()
 
 

@@ -541,10 +541,11 @@ def test_close_waits_at_most_drain_seconds_in_all_even_with_the_queue_full():
     for the thread: twice what it promised (and logged)."""
     hook = Receiver(hold=threading.Event())  # holds the first event's try
     lines: list[str] = []
-    n = notify.Notifier(hook.url, log=lines.append, tries=1, drain=1)
+    # 2 s, not 1: the bound below (twice the drain is the bug) leaves a loaded machine a second
+    n = notify.Notifier(hook.url, log=lines.append, tries=1, drain=2)
     try:
         n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "first"))
-        assert hook.arrived.wait(5)  # the thread is busy with it: the queue fills up
+        assert hook.arrived.wait(60)  # the thread is busy with it: the queue fills up
         for _ in range(notify.QUEUE_SIZE):
             n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "more"))
         start = time.monotonic()
@@ -557,9 +558,9 @@ def test_close_waits_at_most_drain_seconds_in_all_even_with_the_queue_full():
         assert hook.hold is not None
         hook.hold.set()
         hook.close()
-    assert elapsed < 1.5, elapsed
+    assert elapsed < 3, elapsed
     assert said == [
-        f"notifications not delivered within 1 s; given up while trying webhook "
+        f"notifications not delivered within 2 s; given up while trying webhook "
         f"{notify.mask(hook.url)} (try 1 of 1)"
     ]
 
@@ -626,7 +627,7 @@ def test_a_webhook_trickling_its_answer_is_given_up_at_the_timeout():
     """The timeout bounded each read, not the answer: a webhook sending its status line and
     headers a byte at a time, each within the timeout, held the notify thread for as long as
     it liked (the queue behind it filling up), then counted as delivered."""
-    answer = b"HTTP/1.1 204 No Content\r\n" + b"X-Pad: " + b"p" * 80 + b"\r\n\r\n"
+    answer = b"HTTP/1.1 204 No Content\r\n" + b"X-Pad: " + b"p" * 300 + b"\r\n\r\n"
     sock = socket.create_server(("127.0.0.1", 0))
     port = sock.getsockname()[1]
 
@@ -635,7 +636,7 @@ def test_a_webhook_trickling_its_answer_is_given_up_at_the_timeout():
         with conn:
             try:
                 conn.recv(65536)
-                for i in range(len(answer)):  # ~11 s in all, each byte well within 0.5 s
+                for i in range(len(answer)):  # ~34 s in all, each byte well within 0.5 s
                     conn.sendall(answer[i : i + 1])
                     time.sleep(0.1)  # the peer's pace, not the test's clock
             except OSError:  # the client gave up first
@@ -651,7 +652,7 @@ def test_a_webhook_trickling_its_answer_is_given_up_at_the_timeout():
             n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
     finally:
         sock.close()
-    assert time.monotonic() - start < 3.0
+    assert time.monotonic() - start < 8  # 0.5 s, not 34 s: the rest is a loaded machine's
     assert n.failed == 1
     (line,) = lines
     assert line.endswith(" after 1 try: no complete answer within 0.5 s"), line
@@ -665,10 +666,11 @@ def test_a_notify_command_printing_without_end_is_killed_at_a_bound():
     lines: list[str] = []
     began = time.monotonic()
     with notify.Notifier(
-        command=f"{sys.executable} -c {script!r}", log=lines.append, tries=1, timeout=8
+        command=f"{sys.executable} -c {script!r}", log=lines.append, tries=1, timeout=40
     ) as n:
         n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
-    assert time.monotonic() - began < 6  # killed at the bound, not at the timeout
+    # killed at the bound, not at the timeout (far above what a loaded machine's start takes)
+    assert time.monotonic() - began < 20
     assert len(lines) == 1 and lines[0].endswith(
         "not delivered to notify command after 1 try: printed more than 65,536 bytes"
     ), lines

@@ -405,10 +405,10 @@ def test_a_token_endpoint_that_trickles_its_answer_is_given_up_at_the_deadline()
     little faster than that held a refresh (and the send, run or sync behind it) for as long as
     its answer lasted. The whole request, headers and body, has one deadline."""
     answer = _http("200 OK", b'{"access_token": "t", "expires_in": 3600}')
-    endpoint = RawEndpoint(answer, trickle=0.05)  # all of it: ~4 s, each byte well within 0.5
+    endpoint = RawEndpoint(answer, trickle=0.2)  # all of it: ~16 s, each byte well within 0.5
     start = time.monotonic()
     why = _refresh_refused(endpoint, timeout=0.5)
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 6  # 0.5 s, not 16: the rest is a loaded machine's
     assert str(why) == (
         "cannot reach the OAuth endpoint 127.0.0.1:{} (no complete answer within 0.5 s); "
         "check the network and try again".format(endpoint.url.split(":")[2].split("/")[0])
@@ -537,7 +537,7 @@ def test_doctor_names_a_hanging_oauth_token_endpoint_not_the_mail_server(
     finally:
         release.set()
     check = next(c for c in json.loads(res.stdout)["checks"] if c["name"] == "smtp-auth")
-    assert elapsed < 10
+    assert elapsed < 30  # the endpoint holds its answer 60 s
     host = server.url.removeprefix("http://")
     assert (check["status"], check["code"]) == ("fail", 69), check
     assert check["detail"] == (
