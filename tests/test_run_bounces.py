@@ -297,12 +297,12 @@ def test_sigterm_ends_the_idle_sessions_with_the_worker(pool, sink):
     try:
         wait_for(lambda: len(sink.messages) == 1 and pool.sessions() == 1)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
     assert out.splitlines()[-1] == "Stopped.", out
-    wait_for(lambda: pool.sessions() == 0, timeout=5)
+    wait_for(lambda: pool.sessions() == 0, timeout=30)
 
 
 def test_imap_down_while_running_is_one_log_line_and_the_worker_still_sends_and_stops(

@@ -191,7 +191,7 @@ class Dovecot:
             oauth2 = _OAUTH2.format(ext=ext)
         self.config_path.write_text(_CONFIG.format(**params) + oauth2 + self.extra_config)
 
-    def start(self, timeout: float = 10.0) -> Dovecot:
+    def start(self, timeout: float = 30.0) -> Dovecot:  # a bound on a hang: CI is loaded
         if self.running:
             return self
         if self.port:
@@ -283,11 +283,13 @@ class Dovecot:
         out = self._doveadm("who", "-1", self.user).stdout
         return sum(1 for line in out.splitlines() if line.startswith(self.user))
 
-    def kick(self, timeout: float = 5.0) -> None:
+    def kick(self, timeout: float = 30.0) -> None:
         """Disconnect every current IMAP session (``doveadm kick``), waiting until gone."""
         self._doveadm("kick", self.user)
         deadline = time.monotonic() + timeout
-        while self.sessions() and time.monotonic() < deadline:
+        while self.sessions():  # a test goes on only once they are: not just after 5 s
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sessions of {self.user} still there {timeout} s after kick")
             time.sleep(0.02)
 
     # -- IMAP helpers (real IMAP over verified TLS) ----------------------------------------

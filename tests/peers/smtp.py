@@ -440,7 +440,7 @@ class SmtpSink:
         with self._lock:
             return list(self._refused)
 
-    def wait_for_messages(self, count: int, timeout: float = 5.0) -> list[Received]:
+    def wait_for_messages(self, count: int, timeout: float = 60.0) -> list[Received]:
         """Block until at least ``count`` messages are held; return them."""
         with self._changed:
             if not self._changed.wait_for(lambda: len(self._messages) >= count, timeout):
