@@ -21,6 +21,19 @@ def _template(tmp_path: Path) -> Path:
     return path
 
 
+def _refused(csv: Path, tpl: Path, wrong: int) -> list[str]:
+    """``queue add`` of ``csv`` through ``tpl``, refused whole (65) for ``wrong`` rows: the lines
+    of stderr, its first checked."""
+    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+    assert res.returncode == 65, res.stderr
+    out = res.stderr.splitlines()
+    assert out[0] == (
+        f"Error: {csv}: {wrong} rows are wrong; nothing of the file was queued. Fix them and "
+        f"queue it again:"
+    ), out
+    return out
+
+
 def _queued(ledger_path: Path) -> int:
     with sqlite3.connect(ledger_path) as con:
         return int(con.execute("SELECT count(*) FROM outbox").fetchone()[0])
@@ -43,19 +56,13 @@ def test_every_bad_row_is_named_in_one_run(tmp_path: Path, ledger_path: Path) ->
     csv = tmp_path / "leads.csv"
     csv.write_text("\n".join(lines) + "\n")
     tpl = _template(tmp_path)
-    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
-    assert res.returncode == 65, res.stderr
-    out = res.stderr.splitlines()
-    assert out[0] == (
-        f"Error: {csv}: 33 rows are wrong; nothing of the file was queued. Fix them and queue "
-        f"it again:"
-    )
+    out = _refused(csv, tpl, 33)
     assert out[1] == f"  {csv}: line 5: malformed recipient 'bad3': expected name@domain.tld"
     assert out[2] == f"  {csv}: line 6: malformed recipient 'bad4': expected name@domain.tld"
     assert out[3].startswith(f"  {csv}: line 12: fewer cells than the header has (no name)")
     assert out[4] == f"  {csv}: line 32: malformed recipient 'x30@': expected name@domain.tld"
     assert len(out) == 1 + 20 + 1 and out[-1] == "  and 13 more rows"
-    assert "nothing of the file was queued)" not in res.stderr  # said once, at the top
+    assert "nothing of the file was queued)" not in "\n".join(out)  # said once, at the top
     assert _queued(ledger_path) == 0
 
 
@@ -172,12 +179,6 @@ def test_rows_too_big_once_encoded_are_all_named_in_one_run(
     )
     tpl = tmp_path / "t.toml"
     tpl.write_text('subject = "Hi {{ name }}"\ntext = "{{ body * 80 }}"\n')
-    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
-    assert res.returncode == 65, res.stderr
-    out = res.stderr.splitlines()
-    assert out[0] == (
-        f"Error: {csv}: 3 rows are wrong; nothing of the file was queued. Fix them and queue "
-        f"it again:"
-    ), out
+    out = _refused(csv, tpl, 3)
     assert sorted(line.split(": ")[1] for line in out[1:]) == ["line 3", "line 4", "line 5"]
     assert _queued(ledger_path) == 0
