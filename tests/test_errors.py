@@ -128,6 +128,25 @@ def test_an_empty_timezone_is_refused_not_taken_as_the_default_process(seeded: P
 @pytest.mark.parametrize(
     ("args", "words"),
     [
+        (["mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy"], ["policy '"]),
+        (["mailbox", "set", BOX, "--timezone"], ["unknown time zone '", "Asia/Shanghai"]),
+        (["mailbox", "add", "b@corp.example", "--provider"], ["unknown provider '", "exmail"]),
+    ],
+)
+def test_a_value_of_100_kb_is_cut_in_its_error_not_echoed_whole(seeded: Path, args, words):
+    # A file's contents given as the value ('--policy "$(cat policy.toml)"' with the file
+    # run together): the error quoted all 100,000 characters back, twice for a policy.
+    before = ledger_digest(seeded)
+    value = "p" * 100_000
+    proc = warmup_proc(seeded, *args, value)
+    line = assert_one_line_error(proc, 64, *words, ",8", " characters cut)...", "p" * 90)
+    assert len(line) < 600, len(line)
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
         (
             ["plan", BOX, "--days", "0"],
             ["'--days'", "0 is not in the range", "'warmup plan --help'"],

@@ -7,6 +7,7 @@ Errors follow sysexits (DESIGN.md): a :class:`~warmup.errors.WarmupError` prints
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -347,11 +348,23 @@ class WarmupGroup(NamedFields, click.Group):
 def _complain(text: str) -> None:
     """``text`` on stderr, if stderr can take it: with stderr on a full disk (``2>> log`` in a
     cron job) the line is lost, the exit code that says what happened is not (it was 1, from
-    the traceback of the failed write, for every error: 75 "try later" looked like a crash)."""
+    the traceback of the failed write, for every error: 75 "try later" looked like a crash).
+    A value quoted back at its full length (a 100 KB ``--policy`` or ``--timezone``) is cut
+    to its ends, so the line still reads as one line with its fix."""
     try:
-        click.echo(text, err=True)
+        click.echo(_LONG_WORD.sub(_cut, text), err=True)
     except OSError:
         _to_null(sys.stderr)
+
+
+# A run of text without a space longer than any name, path or address a user types: a value
+# given by mistake (a file's contents, a variable that expanded to a page).
+_LONG_WORD = re.compile(r"\S{201,}")
+
+
+def _cut(match: re.Match[str]) -> str:
+    word = match[0]
+    return f"{word[:100]}...({len(word) - 120:,} characters cut)...{word[-20:]}"
 
 
 # Raised (click >= 8.2) for a group called without its command; older clicks printed the help
