@@ -125,6 +125,43 @@ def test_an_empty_timezone_is_refused_not_taken_as_the_default_process(seeded: P
     assert ledger_digest(seeded) == before
 
 
+def _store_zone(ledger: Path, tz: str) -> None:
+    """``tz`` stored for BOX as an older warmup or another host could have stored it."""
+    import sqlite3
+
+    with sqlite3.connect(ledger) as db:
+        db.execute("UPDATE mailbox SET timezone = ? WHERE address = ?", (tz, BOX))
+    db.close()
+
+
+def test_a_zone_stored_in_other_letter_case_is_read_as_that_zone(run, seeded: Path):
+    # 'mailbox add --timezone utc' stored 'utc' until it was refused; zoneinfo knows 'UTC'
+    # only, so every command reading that mailbox was a ZoneInfoNotFoundError traceback.
+    _store_zone(seeded, "utc")
+    late = "2026-11-10T23:30:00+00:00"  # the send's day in UTC, the next day in Shanghai
+    res = run("quota", BOX, "--at", late, "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)[0]["sent"] == 1
+    for args in (["mailbox", "list"], ["plan", BOX, "--days", "2"], ["report", "--at", late]):
+        res = run(*args)
+        assert res.exit_code == 0, (args, res.output)
+
+
+def test_a_zone_this_machine_does_not_know_is_one_line_exit_78(run, seeded: Path):
+    # A ledger shared with a host whose tz database is newer: a traceback on every command.
+    _store_zone(seeded, "Mars/Olympus_Mons")
+    before = ledger_digest(seeded)
+    for args in (["quota", BOX], ["quota", "--json"], ["mailbox", "list"], ["report"]):
+        assert_error(
+            run(*args), 78, "time zone 'Mars/Olympus_Mons'", "warmup mailbox set ADDRESS --timezone"
+        )
+    res = run("record", "send", BOX, "--to", "r1@example.com")
+    assert_error(res, 78, "'Mars/Olympus_Mons'")
+    assert ledger_digest(seeded) == before
+    assert run("mailbox", "set", BOX, "--timezone", "UTC").exit_code == 0
+    assert run("quota", BOX).exit_code == 0
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn
-from zoneinfo import ZoneInfo
 
 from warmup import credentials
 from warmup.bounces import formats
@@ -49,6 +48,7 @@ from warmup.errors import (
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
 from warmup.ledger.reads import DELAYED
+from warmup.ledger.values import zone
 from warmup.neterr import Opening, TimedReader, describe
 from warmup.words import printable, scrubbed
 
@@ -536,7 +536,7 @@ def sync(
     for folder in folders:
         check_folder(folder)
     if since is not None:
-        today = now().astimezone(ZoneInfo(box.timezone)).date()
+        today = now().astimezone(zone(box.timezone)).date()
         if since > today:
             # IMAP's SINCE finds nothing dated after today: a sync that read nothing and said
             # so looked like a mailbox without bounces.

@@ -7,17 +7,15 @@ bounces, events), what recording them did, and the errors the ledger raises.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import re
 import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from warmup import addresses
 from warmup.errors import DataError, NotFound, TempFail
-from warmup.policy.walk import History
+from warmup.policy.walk import History, zone
 
 MATCH_WINDOW = dt.timedelta(days=30)
 # A clock a little ahead on another host may stamp a send slightly in the future; a row further
@@ -267,11 +265,6 @@ def utc(ts: dt.datetime) -> dt.datetime:
     if ts.tzinfo is None:
         raise ValueError("naive datetime: pass an aware one")
     return ts.astimezone(dt.UTC)
-
-
-@functools.cache
-def zone(tz: str) -> ZoneInfo:
-    return ZoneInfo(tz)
 
 
 def wall_clock() -> dt.datetime:

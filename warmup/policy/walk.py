@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
+from warmup.errors import ConfigError
 from warmup.policy.calendar import closed, fits, off_between
 from warmup.words import plural
 
@@ -950,7 +951,25 @@ def current_pause(events: tuple[MailboxEvent, ...], now: dt.datetime) -> Mailbox
 
 @functools.cache
 def zone(tz: str) -> ZoneInfo:
-    return ZoneInfo(tz)
+    """The zone a mailbox's stored ``tz`` names. A name in other letter case than the IANA
+    one (``utc``: ``mailbox add --timezone utc`` stored it before it was refused) is that
+    zone; a name this machine's time zone database lacks is a one-line error (78), not a
+    traceback from every command reading the mailbox."""
+    try:
+        return ZoneInfo(tz)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        pass
+    import zoneinfo
+
+    folded = tz.lower()
+    same = next((z for z in sorted(zoneinfo.available_timezones()) if z.lower() == folded), None)
+    if same is not None:
+        return ZoneInfo(same)
+    raise ConfigError(
+        f"time zone {tz!r} stored for a mailbox is unknown to this machine's time zone "
+        "database; set it with 'warmup mailbox set ADDRESS --timezone NAME' (an IANA name like "
+        "Asia/Shanghai) or update the system's tzdata"
+    )
 
 
 def local(ts: dt.datetime, tz: str) -> dt.datetime:
