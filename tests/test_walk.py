@@ -688,39 +688,61 @@ def as_report_reads(spec, hist, now):
     return dataclasses.replace(hist, days=()), now, sums
 
 
-def test_a_mailbox_idle_at_weekends_sets_up_no_stretches(monkeypatch):
-    """A cold walk of a year sent on weekdays only: no run of it has STEADY_FROM days with
-    sends in a row, so no stretch is set up for it (one was, every week, and never walked);
-    a mailbox that sends every day from mid-year on still walks its last months in
-    stretches. Both walks are the day-by-day walk's (:func:`cold_in_one_batch`)."""
+def test_a_mailbox_idle_at_weekends_walks_its_weekends_in_stretches(monkeypatch):
+    """A cold walk of a year sent on weekdays only walks most of its days in numpy stretches
+    that span its weekends (issue #15: their idle days ended every stretch, and the Python
+    loop walked each day of such mailboxes), as a mailbox that sends every day from mid-year
+    on does its last months; a stretch stops at the day after an idle gap that may step
+    back the ramp (17 days off in a row), whose full step follows. Each walk is the
+    day-by-day walk's (:func:`cold_in_one_batch`)."""
     from warmup.policy import steady
 
-    built = []
-    init = steady.Stretches.__init__
+    walked: dict[str, int] = {}  # days walked in stretches, by mailbox
+    spans: dict[str, list[tuple[int, int]]] = {}  # each stretch's first day and the next
+    together, alone = steady._run_together, steady.Stretches.run
 
-    def counting(self, walk, *args, **kwargs):  # type: ignore[no-untyped-def]
-        built.append(walk.hist.mailbox)
-        init(self, walk, *args, **kwargs)
+    def counted(asked):  # type: ignore[no-untyped-def]
+        got = together(asked)
+        for (s, o, _), end in zip(asked, got, strict=True):
+            walked[s.walk.hist.mailbox] = walked.get(s.walk.hist.mailbox, 0) + end - o
+            spans.setdefault(s.walk.hist.mailbox, []).append((o, end))
+        return got
 
-    monkeypatch.setattr(steady.Stretches, "__init__", counting)
+    def counted_alone(self, o, last, rows):  # type: ignore[no-untyped-def]
+        end = alone(self, o, last, rows)
+        walked[self.walk.hist.mailbox] = walked.get(self.walk.hist.mailbox, 0) + end - o
+        spans.setdefault(self.walk.hist.mailbox, []).append((o, end))
+        return end
+
+    monkeypatch.setattr(steady, "_run_together", counted)
+    monkeypatch.setattr(steady.Stretches, "run", counted_alone)
     tz = "Asia/Shanghai"
     now = instant(TODAY, 600, tz)
 
-    def year(daily_from: int) -> tuple[DayCounts, ...]:
-        """Weekdays only, then every day for the last ``daily_from`` days."""
+    def year(daily_from: int, skip: range = range(0)) -> tuple[DayCounts, ...]:
+        """Weekdays only, then every day for the last ``daily_from`` days, none ``skip``."""
         return tuple(
             DayCounts(TODAY - dt.timedelta(days=k), 150 + (k * 7) % 30, hard=int(k % 40 == 0))
             for k in range(365, 0, -1)
-            if k < daily_from or (TODAY - dt.timedelta(days=k)).weekday() < 5
+            if (k < daily_from or (TODAY - dt.timedelta(days=k)).weekday() < 5) and k not in skip
         )
 
+    assert SPECS["default"].idle.step_back_after_days == 14
     cases = [
         ("default", History("weekdays@corp.example", tz, year(0)), now),
         ("default", History("later@corp.example", tz, year(150)), now),
+        ("default", History("gap@corp.example", tz, year(0, skip=range(100, 117))), now),
     ]
     cold_in_one_batch(cases)
-    assert "weekdays@corp.example" not in built
-    assert "later@corp.example" in built
+    # twice each (cold_in_one_batch walks the batch together, then each mailbox alone):
+    # most of the year but the ramp's first weeks, weekends and all
+    assert walked["weekdays@corp.example"] >= 2 * 250, walked
+    assert walked["later@corp.example"] >= 2 * 250, walked
+    assert walked["gap@corp.example"] >= 2 * 200, walked
+    # the day after the gap's 14th idle day takes the loop's (then the full) step
+    after = (TODAY - dt.timedelta(days=116 - 14)).toordinal()
+    assert any(end == after for _, end in spans["gap@corp.example"]), spans
+    assert not any(o <= after < end for o, end in spans["gap@corp.example"])
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warmup.policy.walk import GROWTH_DAYS, STEADY_FROM, DaySums, slowest_share
+from warmup.policy.walk import GROWTH_DAYS, STEADY_FROM, DaySums, idle_soonest, slowest_share
 
 if TYPE_CHECKING:
     from warmup.policy.spec import PolicySpec
@@ -212,12 +212,14 @@ class Stretches:
             quota[shut] = 0
         # Walk.qualifies: enough of the whole quota, or of what the day could deliver. What a
         # day could deliver is read for the days that fall short of both (none: every day
-        # sent enough of its quota), and is the quota when no domain cap is below it and every
+        # with sends sent enough of its quota; an idle day never qualifies, and Walk.close_day
+        # closes nothing on it), and is the quota when no domain cap is below it and every
         # day's window fits it or sets no limit (-1): numpy's cost per call saved where the
         # answer is the same.
+        active = sent > 0
         good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
         could = quota
-        if not good.all():
+        if not (good | ~active).all():
             fit = _vector(
                 tables,
                 ("fit", number),
@@ -284,14 +286,16 @@ class Stretches:
         if not hold.all():
             walk.last_healthy_quota = int(base[~hold][-1])
             walk.stepped_back = False
-        short = np.flatnonzero(~good)
+        short = np.flatnonzero(~good & active[:n])
         if len(short):
             keep = o + int(short[-1]) - (GROWTH_DAYS - 1)  # as the last one added trims them
             kept = [s for s in walk.short_days if s[0] >= tables.iso_of(keep)]
             for k in short[short >= keep - o].tolist():
                 kept.append((tables.iso_of(o + k), int(sent[k]), int(could[k])))
             walk.short_days = tuple(kept)
-        walk.last_active = dt.date.fromordinal(o + n - 1)
+        sends = np.flatnonzero(active[:n])
+        if len(sends):  # the stretch's idle days (a weekend) leave the day last active
+            walk.last_active = dt.date.fromordinal(o + int(sends[-1]))
         return o + n
 
 
@@ -351,9 +355,10 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
         ordinal - lo
     ]
     quota[shut] = 0
+    active = sent > 0  # an idle day never qualifies (Stretches.run)
     good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
     could = quota
-    if not good.all():
+    if not (good | ~active).all():
         # Walk.qualifies where the window binds (Stretches.run): where it does not, or every
         # day of a stretch qualifies, what follows changes nothing
         number = np.array([sp[0] for sp in spans], dtype=np.int64)
@@ -405,7 +410,11 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
     unheld = prior[last]  # each stretch's last day not held, if in it
     kept_quota = base[np.maximum(unheld, 0)].tolist()
     unheld_in = (unheld >= begin).tolist()
-    short_all = np.flatnonzero(~good)
+    short_all = np.flatnonzero(~good & active)
+    # each stretch's last day with sends, if any (its idle days leave the day last active)
+    sends_at = np.flatnonzero(active)
+    sends_to = (np.searchsorted(sends_at, end) - 1).tolist()
+    sends_in = sends_at[np.maximum(sends_to, 0)].tolist() if len(sends_at) else []
     short_to = np.searchsorted(short_all, end).tolist()
     short_from = np.searchsorted(short_all, begin).tolist()
     out = []
@@ -425,7 +434,8 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
             for p in short_all[a:z][short_all[a:z] - b0 >= keep - o].tolist():
                 kept.append((tables.iso_of(o + p - b0), int(sent[p]), int(could[p])))
             walk.short_days = tuple(kept)
-        walk.last_active = dt.date.fromordinal(o + n - 1)
+        if sends_to[k] >= 0 and sends_in[k] >= begin[k]:
+            walk.last_active = dt.date.fromordinal(o + sends_in[k] - int(begin[k]))
         out.append(o + n)
     return out
 
@@ -434,8 +444,12 @@ class Rules:
     """What :class:`Stretches` reads of each day under one policy and limit, for every day of a
     batch (:class:`Shared`) at once: whether its health window is judged, its bounce and
     complaint rates, whether it holds, the quota but the stage's volume (``cap``), and the days
-    a run stops at (``ends``: no sends, a pause or a step back), as indices into the batch.
-    Each is a function of the day's own numbers: a mailbox's are a slice of them."""
+    a run stops at (``ends``: a pause, a step back, or the day after as many idle days in a row
+    as may step back or restart the ramp: :func:`~warmup.policy.walk.idle_soonest`), as
+    indices into the batch. Each is a function of the day's own numbers (and the days' before
+    it: a gap seen across two mailboxes' days only ends a stretch where none starts, after
+    a mailbox's first active day): a mailbox's are a slice of them. The idle days of shorter
+    gaps (weekends) are walked in stretches like the others: the loop only judges them."""
 
     def __init__(self, shared: Shared, spec: PolicySpec, limit: int | None) -> None:
         sent, wsent, wbounced, wcomplaints, busiest = shared.arrays
@@ -448,7 +462,14 @@ class Rules:
         pause = judged & ((rate > h.pause_above) | (crate > h.complaint_pause_above))
         step_back = judged & (rate > h.step_back_above)
         self.hold = judged & ((rate > h.hold_above) | (crate > h.complaint_hold_above))
-        self.ends = np.flatnonzero((sent == 0) | pause | step_back).tolist()
+        stop = pause | step_back
+        soonest = idle_soonest(spec)
+        if soonest is not None and len(sent) > soonest:
+            # the day after ``soonest`` idle days in a row (Walk.idle_adjust may move the ramp)
+            idle = np.zeros(len(sent) + 1, dtype=np.int64)
+            np.cumsum(sent == 0, out=idle[1:])
+            stop[soonest:] |= idle[soonest:-1] - idle[: -1 - soonest] == soonest
+        self.ends = np.flatnonzero(stop).tolist()
         floor = spec.stages[0].daily_from
         # the quota but the stage's volume: the growth limit (never below the first stage's
         # volume) and the ceilings

@@ -1010,9 +1010,9 @@ class DaySums:
     # What walks those stretches (warmup.policy.steady.Stretches), given with the arrays by
     # the caller that computed them: the walk itself never imports numpy.
     stretches: Any = None
-    # With the arrays: the indices of the days without sends, found when first asked for
-    # (_sends_ahead)
-    idle: list[int] | None = field(default=None, compare=False, repr=False)
+    # With the arrays: the indices of the days after an idle gap of some length (the policy's
+    # idle rules'), found when first asked for (_gap_ahead): (that length, the indices)
+    gaps: tuple[int, list[int]] | None = field(default=None, compare=False, repr=False)
 
     def first_active(self, before: int) -> int | None:
         """The ordinal of the first day with sends before ordinal ``before``, if any."""
@@ -1279,21 +1279,41 @@ def day_tables(spec: PolicySpec, tz: str, min_interval: float) -> DayTables:
 _DAY_TABLES: dict[tuple[Any, ...], tuple[PolicySpec, Any]] = {}
 
 
-def _sends_ahead(sums: DaySums, o: int) -> bool:
-    """Whether each of the :data:`STEADY_FROM` days from ordinal ``o`` has sends (``sums``
-    with arrays). A day without ends every stretch (``steady.Rules.ends``), so a run of
-    active days whose next such day is closer holds no stretch worth walking in numpy
-    (``Stretches.worth`` says no on each of its days) and none is set up for it: a mailbox that
-    does not send at weekends had one set up per week, for nothing (measured on a cold
-    ``warmup quota`` of 1,000 such mailboxes' year: a sixth of the walk's CPU)."""
+def idle_soonest(spec: PolicySpec) -> int | None:
+    """The fewest idle days in a row that may step back or restart the ramp
+    (:meth:`Walk.idle_adjust`), None if neither rule is on: the day after such a gap takes
+    the full step. A shorter gap (a weekend, a week's holiday) changes nothing but the day
+    last active, whatever days of it are off."""
+    return min(
+        (n for n in (spec.idle.restart_after_days, spec.idle.step_back_after_days) if n),
+        default=None,
+    )
+
+
+def _gap_ahead(sums: DaySums, o: int, soonest: int | None) -> bool:
+    """Whether one of the :data:`STEADY_FROM` days from ordinal ``o`` comes after ``soonest``
+    idle days in a row, or they are not all counted (``sums`` with arrays). Such a day ends
+    every stretch (``steady.Rules.ends``), so a run whose next one is closer holds no stretch
+    worth walking in numpy (``Stretches.worth`` says no on each of its days) and none is set
+    up for it. The idle days of shorter gaps (a weekend) are walked inside stretches."""
     k = o - sums.origin
     if k < 0 or sums.arrays is None or k + STEADY_FROM > len(sums.arrays[0]):
+        return True
+    if soonest is None:
         return False
-    idle = sums.idle
-    if idle is None:  # once per mailbox: a numpy call per run cost the every-day sender more
-        idle = sums.idle = (sums.arrays[0] == 0).nonzero()[0].tolist()
-    j = bisect.bisect_left(idle, k)
-    return j == len(idle) or idle[j] >= k + STEADY_FROM
+    got = sums.gaps
+    if got is None or got[0] != soonest:  # once per mailbox: a numpy call per run cost more
+        idle = (sums.arrays[0] == 0).nonzero()[0].tolist()
+        marks, begin = [], None
+        for j, d in enumerate(idle):  # each gap of soonest days or more: the day after them
+            if begin is None or d != idle[j - 1] + 1:
+                begin = d
+            if d - begin + 1 == soonest:
+                marks.append(d + 1)
+        got = sums.gaps = (soonest, marks)
+    marks = got[1]
+    j = bisect.bisect_left(marks, k)
+    return j < len(marks) and marks[j] < k + STEADY_FROM
 
 
 def _fast_days(
@@ -1339,19 +1359,15 @@ def _fast_days(
     # ends the run before the day is walked.
     eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
     short_days, health_paused = walk.short_days, walk.health_paused
-    # An idle gap of this many days or more may step back or restart the ramp
-    # (Walk.idle_adjust): the day after it takes the full step. A shorter one (a weekend, a
-    # week's holiday) changes nothing but the day last active, whatever days of it are off.
-    soonest = min(
-        (n for n in (spec.idle.restart_after_days, spec.idle.step_back_after_days) if n),
-        default=None,
-    )
+    # An idle gap of this many days or more may step back or restart the ramp: the day after
+    # it takes the full step
+    soonest = idle_soonest(spec)
     # Stretches whose quota does not depend on the warm-up day, walked a stretch at a time
     # when the sums are arrays (warmup.policy.steady): only while no health pause is on and no
     # provider back-off runs out on the way (a manual pause in force all along, or none, flags
     # every row alike). Set up at the first day of a run of active days with STEADY_FROM days
-    # with sends ahead (the run's first, or the first after idle days): a day without sends
-    # ends every stretch.
+    # ahead before the day after a long idle gap (which ends every stretch; the idle days of
+    # a shorter one are walked in stretches too).
     stretches = None
     ready = sums.stretches is not None and not health_paused
     first = o
@@ -1374,7 +1390,7 @@ def _fast_days(
             and stretches is None
             and (o == first or last is None or o - last > 1)
             and stop - o >= STEADY_FROM
-            and _sends_ahead(sums, o)
+            and not _gap_ahead(sums, o, soonest)
         ):
             pause = current_pause(events, day_start(dt.date.fromordinal(o), tz)) if events else None
             if pause is None or pause.kind == "pause" and pause.until is None:
@@ -1388,7 +1404,8 @@ def _fast_days(
             walk.short_days = short_days
             o = yield stretches, o, last, rows
             eff, healthy, stepped_back = walk.eff, walk.last_healthy_quota, walk.stepped_back
-            short_days, last = walk.short_days, o - 1
+            short_days = walk.short_days  # the stretch's last day may be idle
+            last = walk.last_active.toordinal() if walk.last_active is not None else None
             continue
         if (
             last is not None
