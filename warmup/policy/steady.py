@@ -355,10 +355,13 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
         ordinal - lo
     ]
     quota[shut] = 0
-    active = sent > 0  # an idle day never qualifies (Stretches.run)
+    # an idle day never qualifies (Stretches.run); with none in any stretch (every-day
+    # senders'), the arrays that tell them apart are left out
+    active = sent > 0
+    every = bool(active.all())
     good = ~shut & (quota > 0) & (sent >= _needed(spec.qualify, quota))
     could = quota
-    if not (good | ~active).all():
+    if not (good.all() if every else (good | ~active).all()):
         # Walk.qualifies where the window binds (Stretches.run): where it does not, or every
         # day of a stretch qualifies, what follows changes nothing
         number = np.array([sp[0] for sp in spans], dtype=np.int64)
@@ -410,11 +413,17 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
     unheld = prior[last]  # each stretch's last day not held, if in it
     kept_quota = base[np.maximum(unheld, 0)].tolist()
     unheld_in = (unheld >= begin).tolist()
-    short_all = np.flatnonzero(~good & active)
-    # each stretch's last day with sends, if any (its idle days leave the day last active)
-    sends_at = np.flatnonzero(active)
-    sends_to = (np.searchsorted(sends_at, end) - 1).tolist()
-    sends_in = sends_at[np.maximum(sends_to, 0)].tolist() if len(sends_at) else []
+    short_all = np.flatnonzero(~good if every else ~good & active)
+    # each stretch's last day with sends, -1 if none (its idle days leave the day last active)
+    if every:
+        last_sent = last.tolist()
+    else:
+        sends_at = np.flatnonzero(active)
+        if len(sends_at):
+            before_end = np.searchsorted(sends_at, end) - 1
+            last_sent = np.where(before_end >= 0, sends_at[np.maximum(before_end, 0)], -1).tolist()
+        else:
+            last_sent = [-1] * count
     short_to = np.searchsorted(short_all, end).tolist()
     short_from = np.searchsorted(short_all, begin).tolist()
     out = []
@@ -434,8 +443,8 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
             for p in short_all[a:z][short_all[a:z] - b0 >= keep - o].tolist():
                 kept.append((tables.iso_of(o + p - b0), int(sent[p]), int(could[p])))
             walk.short_days = tuple(kept)
-        if sends_to[k] >= 0 and sends_in[k] >= begin[k]:
-            walk.last_active = dt.date.fromordinal(o + sends_in[k] - int(begin[k]))
+        if last_sent[k] >= begin[k]:
+            walk.last_active = dt.date.fromordinal(o + last_sent[k] - int(begin[k]))
         out.append(o + n)
     return out
 
