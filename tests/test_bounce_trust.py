@@ -255,3 +255,35 @@ def test_a_text_report_s_recipients_are_cut_as_a_dsn_s_are_and_the_cut_is_said(
     assert len(got["bounces"]) == kept and got.get("capped", False) is (n > 1_000)
     assert got["bounces"][-1]["recipient"] == f"x{kept - 1}@example.net"
     assert {b["kind"] for b in got["bounces"]} == {"hard"}
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "------ This is a copy of the message's headers. ------",  # Exim
+        "--- Below this line is a copy of the message.",  # qmail-send
+    ],
+)
+def test_a_copy_after_a_blank_line_shows_whose_message_it_is(marker: str) -> None:
+    """Exim and qmail write a blank line between their "copy of the message" line and the
+    original's headers: that blank line read as the end of an empty header, so the report
+    showed no original From or Date, and a forged one about another sender's message was
+    matched by recipient and time alone, as if it returned no headers."""
+    raw = (
+        "From: Mail Delivery System <Mailer-Daemon@mx.client.example>\n"
+        "To: sales@corp.example\nSubject: Mail delivery failed: returning message to sender\n"
+        "Date: Wed, 02 Dec 2026 10:00:00 +0000\n\n"
+        "This message was created automatically by mail delivery software.\n\n"
+        "A message that you sent could not be delivered to one or more of its\n"
+        "recipients. This is a permanent error. The following address(es) failed:\n\n"
+        "  lead@client.example\n    550 No Such User Here\n\n"
+        f"{marker}\n\n"
+        "From: someone@attacker.example\nTo: lead@client.example\n"
+        "Date: Tue, 01 Dec 2026 09:00:00 +0000\nSubject: hi\n\nhello\n"
+    ).encode()
+    (bounce,) = parse_bounces(raw)
+    assert bounce.recipient == "lead@client.example"
+    assert (bounce.original_from, bounce.original_date) == (
+        "someone@attacker.example",
+        "2026-12-01T09:00:00+00:00",
+    )

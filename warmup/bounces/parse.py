@@ -896,8 +896,11 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
 
 def _skip_marker(returned: str) -> str:
     """The returned copy's header lines: after the marker line, up to the first blank line (the
-    header parser stops there at the latest; the body would only cost it time)."""
-    text = returned.split("\n", 1)[-1] if returned[:1] in "-[" else returned
+    header parser stops there at the latest; the body would only cost it time). Blank lines
+    between the marker line and the headers are skipped: Exim and qmail write one ("------ This is a
+    copy of the message's headers. ------", then a blank line), which read as the end of an empty
+    header."""
+    text = returned.split("\n", 1)[-1].lstrip("\r\n") if returned[:1] in "-[" else returned
     end = text.find("\n\n")
     return text if end < 0 else text[: end + 2]
 
