@@ -95,7 +95,7 @@ _STATUS_REASON: dict[tuple[int, int], str] = {
 }
 
 _THROTTLE_TEXT = _p(r"""
-    too many (?:connections|concurrent|sessions|messages|mails|emails|recipients per|requests|smtp|simultaneous|errors)
+    too many (?:connections|concurrent|sessions|messages|mails|emails|recipients (?:per|received)|requests|smtp|simultaneous|errors)
     too frequent|too fast|\brate[- ]?limit|rate of (?:unsolicited )?mail|rate that prevents
     frequency|frequen|sending (?:rate|limit|quota)
     (?:daily|hourly) (?:user )?(?:sending |message |recipient )?(?:quota|limit)
@@ -281,13 +281,14 @@ def _unknown_user(
     """Whether "user unknown" words (without an X.1.x status) are a directory's verdict or a
     filter's mask, from the status, the SMTP stage and the reporting MTA; ``None``: the words
     decide (a live reply, the RCPT stage, a local delivery)."""
-    if stage == "DATA" or AFTER_DATA.search(text):
-        return "filtered", "stage.after-data", "refused after DATA, not at RCPT: a filter's mask"
     # A mail system that answers from its own directory means its words, even with a 5.7.x
-    # (Yandex's "550 5.7.1 No such user!").
+    # (Yandex's "550 5.7.1 No such user!") or after DATA (Yahoo's documented "552 1 Requested
+    # mail action aborted, mailbox not found" answers the message, not RCPT).
     directory = directory_verdict(mta, text)
     if directory:
         return "userunknown", "mta.directory", f"{directory} states its own directory's verdict"
+    if stage == "DATA" or AFTER_DATA.search(text):
+        return "filtered", "stage.after-data", "refused after DATA, not at RCPT: a filter's mask"
     if key is not None and key[0] == 7:
         return "filtered", "status.policy-mask", f"a 5.7.{key[1]} policy status: a filter refused"
     if stage is None or stage == "RCPT" or at_rcpt(text) or LOCAL_DELIVERY.search(text):

@@ -89,7 +89,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         insufficient (?:system )?storage|out of storage|mail ?box size limit
         user(?:'s)? quota|is over quota|mailfolder is full|account is full
         storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
-        exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|邮箱已满|信箱已满
+        exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|(?:邮箱|信箱)(?:空间)?已满
         (?:邮箱|信箱)配额已满
         postfach[^.]{0,40}\b(?:voll|überfüllt)\b|(?:boîte|boite)[^.]{0,40}\b(?:pleine|saturée)
         buzón[^.]{0,40}\blleno|casella[^.]{0,40}\bpiena|caixa[^.]{0,40}\bcheia
@@ -188,7 +188,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:user|mailbox|account|recipient|addressee) (?:was )?not found
         does ?n[o']t exist|no longer (?:exists|valid|in use)|not a valid (?:mailbox|user|recipient)
         no mailbox here|unrouteable address|not (?:a )?known user
-        recipient (?:name )?(?:is )?not recognized|address (?:is )?unknown|recipnotfound
+        recipient (?:name )?(?:is )?not recognized|address (?:is )?unknown|recip(?:ient)?notfound
         addressee unknown|unknown or illegal alias|no account by that name
         doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
         account (?:does not|doesn't) exist|unknown local part|not a valid address

@@ -1,0 +1,860 @@
+"""Writes tests/corpus/published/*.eml: python tests/corpus/published/generate.py tests/corpus/published
+
+Each fixture is a documented reply (the vendor's published error list; README.md names it)
+wrapped in the notice shape of the MTA that reports it. The table at the end is the whole
+corpus: file name, shape, recipient, status, the reply as documented, the SMTP stage.
+"""
+
+import sys
+from pathlib import Path
+
+OUT = Path(sys.argv[1])
+DATE = "Wed, 02 Dec 2026 10:00:00 +0000"
+
+
+def original(rcpt: str, n: int) -> str:
+    return (
+        "From: sales@corp.example\n"
+        f"To: {rcpt}\n"
+        "Subject: Proposal\n"
+        "Date: Wed, 02 Dec 2026 09:00:00 +0000\n"
+        f"Message-ID: <pub-{n}@corp.example>\n"
+    )
+
+
+PF_HEADERS = "Content-Description: Undelivered Message Headers\n"
+
+
+def returned(boundary: str, rcpt: str, n: int, description: str = "") -> str:
+    """The report's last part, the original's headers, and its closing boundary."""
+    return (
+        f"--{boundary}\n{description}Content-Type: text/rfc822-headers\n\n"
+        f"{original(rcpt, n)}\n--{boundary}--\n"
+    )
+
+
+def postfix(n, rcpt, status, reply, stage, mx):
+    """Postfix bounce(8): RFC 3464 report of the sending mailbox's own relay."""
+    said = f"host {mx}[192.0.2.10] said: {reply} (in reply to {stage} command)" if stage else reply
+    remote = f"Remote-MTA: dns; {mx}\n" if stage else ""
+    return f"""From: MAILER-DAEMON@mail.corp.example (Mail Delivery System)
+To: sales@corp.example
+Subject: Undelivered Mail Returned to Sender
+Date: {DATE}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="pf{n}"
+
+--pf{n}
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mail.corp.example.
+
+I'm sorry to have to inform you that your message could not
+be delivered to one or more recipients. It's attached below.
+
+For further assistance, please send mail to postmaster.
+
+If you do so, please include this problem report. You can
+delete your own text from the attached returned message.
+
+                   The mail system
+
+<{rcpt}>: {said}
+
+--pf{n}
+Content-Description: Delivery report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mail.corp.example
+X-Postfix-Queue-ID: 4ABC{n:04d}
+X-Postfix-Sender: rfc822; sales@corp.example
+Arrival-Date: Wed,  2 Dec 2026 09:00:01 +0000 (UTC)
+
+Final-Recipient: rfc822; {rcpt}
+Original-Recipient: rfc822;{rcpt}
+Action: failed
+Status: {status}
+{remote}Diagnostic-Code: smtp; {reply}
+
+{returned(f"pf{n}", rcpt, n, PF_HEADERS)}"""
+
+
+def gmail(n, rcpt, status, reply, stage, mx):
+    """Google's Mail Delivery Subsystem (the mailbox is on Google Workspace)."""
+    return f"""From: Mail Delivery Subsystem <mailer-daemon@googlemail.com>
+To: sales@corp.example
+Subject: Delivery Status Notification (Failure)
+Date: {DATE}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="gm{n}"
+
+--gm{n}
+Content-Type: text/plain; charset="UTF-8"
+
+** Message not delivered **
+
+There was a problem delivering your message to {rcpt}. See the technical details below.
+
+The response from the remote server was:
+{reply}
+
+--gm{n}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; googlemail.com
+Received-From-MTA: dns; sales@corp.example
+Arrival-Date: {DATE}
+X-Original-Message-ID: <pub-{n}@corp.example>
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: {status}
+Remote-MTA: dns; {mx}. (192.0.2.20, the server for the domain.)
+Diagnostic-Code: smtp; {reply}
+Last-Attempt-Date: {DATE}
+
+{returned(f"gm{n}", rcpt, n)}"""
+
+
+def o365(n, rcpt, status, reply, stage, mx):
+    """Exchange Online's NDR (the mailbox is on Microsoft 365): user text, then the
+    diagnostic information for administrators."""
+    return f"""From: Microsoft Outlook <MAILER-DAEMON@corp.onmicrosoft.com>
+To: sales@corp.example
+Subject: Undeliverable: Proposal
+Date: {DATE}
+Auto-Submitted: auto-replied
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="ms{n}"
+
+--ms{n}
+Content-Type: text/plain; charset=UTF-8
+
+Your message to {rcpt} couldn't be delivered.
+
+Diagnostic information for administrators:
+
+Generating server: AM0PR01MB{n:04d}.eurprd01.prod.outlook.com
+
+{rcpt}
+Remote server returned '{reply}'
+
+--ms{n}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; AM0PR01MB{n:04d}.eurprd01.prod.outlook.com
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: {status}
+Diagnostic-Code: smtp; {reply}
+
+{returned(f"ms{n}", rcpt, n)}"""
+
+
+def exim(n, rcpt, status, reply, stage, mx):
+    """Exim's default bounce message, plain text (no DSN part)."""
+    where = (
+        f"    host {mx} [192.0.2.30]\n    SMTP error from remote mail server after {stage}:\n    "
+        if stage
+        else "    "
+    )
+    return f"""From: Mail Delivery System <Mailer-Daemon@mail.corp.example>
+To: sales@corp.example
+Subject: Mail delivery failed: returning message to sender
+Date: {DATE}
+Auto-Submitted: auto-replied
+X-Failed-Recipients: {rcpt}
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of its
+recipients. This is a permanent error. The following address(es) failed:
+
+  {rcpt}
+{where}{reply}
+
+------ This is a copy of the message's headers. ------
+
+{original(rcpt, n)}"""
+
+
+def sendmail(n, rcpt, status, reply, stage, mx):
+    """Sendmail's "Returned mail" DSN with the transcript of the session."""
+    transcript = (
+        f"... while talking to {mx}.:\n>>> {stage}\n<<< {reply}\n" if stage else f"{reply}\n"
+    )
+    remote = f"Remote-MTA: DNS; {mx}\n" if stage else ""
+    return f"""From: Mail Delivery Subsystem <MAILER-DAEMON@mail.corp.example>
+To: <sales@corp.example>
+Subject: Returned mail: see transcript for details
+Date: {DATE}
+Auto-Submitted: auto-generated (failure)
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="sm{n}"
+
+--sm{n}
+
+The original message was received at Wed, 2 Dec 2026 09:00:01 GMT
+from localhost [127.0.0.1]
+
+   ----- The following addresses had permanent fatal errors -----
+<{rcpt}>
+    (reason: {reply})
+
+   ----- Transcript of session follows -----
+{transcript}
+--sm{n}
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mail.corp.example
+Arrival-Date: Wed, 2 Dec 2026 09:00:01 GMT
+
+Final-Recipient: RFC822; {rcpt}
+Action: failed
+Status: {status}
+{remote}Diagnostic-Code: SMTP; {reply}
+Last-Attempt-Date: {DATE}
+
+{returned(f"sm{n}", rcpt, n)}"""
+
+
+def qmail(n, rcpt, status, reply, stage, mx):
+    """qmail-send's bounce (qmail.org "bounce format"), plain text."""
+    said = f"Remote host said: {reply}" if stage else reply
+    return f"""From: MAILER-DAEMON@mail.corp.example
+To: sales@corp.example
+Subject: failure notice
+Date: {DATE}
+
+Hi. This is the qmail-send program at mail.corp.example.
+I'm afraid I wasn't able to deliver your message to the following addresses.
+This is a permanent error; I've given up. Sorry it didn't work out.
+
+<{rcpt}>:
+{said}
+
+--- Below this line is a copy of the message.
+
+Return-Path: <sales@corp.example>
+{original(rcpt, n)}
+hello
+"""
+
+
+def zh(
+    n,
+    rcpt,
+    status,
+    reply,
+    stage,
+    mx,
+    sender="Mail Delivery System <MAILER-DAEMON@exmail.qq.com>",
+    why="",
+):
+    """A Chinese provider's own notice (the mailbox is on that provider), UTF-8 text."""
+    return f"""From: {sender}
+To: sales@corp.example
+Subject: =?UTF-8?B?57O757uf6YCA5L+h?=
+Date: {DATE}
+MIME-Version: 1.0
+Content-Type: text/plain; charset=UTF-8
+Content-Transfer-Encoding: 8bit
+
+很抱歉，您的邮件未能送达以下收件人。
+收件人: {rcpt}
+退信原因: {why}
+服务器返回: {reply}
+
+--- 原始邮件 ---
+{original(rcpt, n)}"""
+
+
+def netease(n, rcpt, status, reply, stage, mx, why=""):
+    return zh(n, rcpt, status, reply, stage, mx, "postmaster@163.com", why)
+
+
+def aliyun(n, rcpt, status, reply, stage, mx, why=""):
+    return zh(n, rcpt, status, reply, stage, mx, "MAILER-DAEMON@aliyun.com", why)
+
+
+SHAPES = {f.__name__: f for f in (postfix, gmail, o365, exim, sendmail, qmail, zh, netease, aliyun)}
+RCPT, DATA, MAIL = "RCPT TO", "end of DATA", "MAIL FROM"
+
+# name, shape, recipient, status, reply (as the vendor documents it), stage, remote MX, extra
+CORPUS = [
+    # Microsoft 365 / Exchange Online
+    (
+        "o365-5110-not-found",
+        "o365",
+        "ana.lopez@client.example",
+        "5.1.10",
+        "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient ana.lopez@client.example not found by SMTP address lookup",
+        None,
+        "",
+    ),
+    (
+        "o365-541-access-denied-relayed",
+        "postfix",
+        "ben.ortiz@client.example",
+        "5.4.1",
+        "550 5.4.1 Recipient address rejected: Access denied. For more information see https://aka.ms/EXOSmtpErrors [DB5PEPF00000001.eurprd01.prod.outlook.com]",
+        RCPT,
+        "client-example.mail.protection.outlook.com",
+    ),
+    (
+        "o365-57509-dmarc",
+        "o365",
+        "carla.diaz@client.example",
+        "5.7.509",
+        "550 5.7.509 Access denied, sending domain corp.example does not pass DMARC verification and has a DMARC policy of reject.",
+        None,
+        "",
+    ),
+    (
+        "o365-57708-tenant",
+        "postfix",
+        "dan.fox@client.example",
+        "5.7.708",
+        "550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP. For more information please go to http://go.microsoft.com/fwlink/?LinkId=526653 AS(7230)",
+        RCPT,
+        "client-example.mail.protection.outlook.com",
+    ),
+    (
+        "o365-57606-banned-ip",
+        "postfix",
+        "eva.gil@client.example",
+        "5.7.606",
+        "550 5.7.606 Access denied, banned sending IP [192.0.2.25]. To request removal from this list please visit https://sender.office.com/ and follow the directions. AS(1430)",
+        RCPT,
+        "client-example.mail.protection.outlook.com",
+    ),
+    (
+        "o365-522-quota",
+        "o365",
+        "finn.hart@client.example",
+        "5.2.2",
+        "554 5.2.2 mailbox full; STOREDRV.Deliver.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded",
+        None,
+        "",
+    ),
+    (
+        "o365-57133-group-auth",
+        "o365",
+        "all-staff@client.example",
+        "5.7.133",
+        "550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; authentication required; Delivery restriction check failed as sender not authenticated",
+        None,
+        "",
+    ),
+    (
+        "o365-5414-hop-count",
+        "o365",
+        "gina.ives@client.example",
+        "5.4.14",
+        "554 5.4.14 Hop count exceeded - possible mail loop ATTR34",
+        None,
+        "",
+    ),
+    (
+        "o365-518-bad-outbound-sender",
+        "o365",
+        "hugo.jones@client.example",
+        "5.1.8",
+        "550 5.1.8 Access denied, bad outbound sender AS(42)",
+        None,
+        "",
+    ),
+    (
+        "o365-571-not-authorized",
+        "o365",
+        "board@client.example",
+        "5.7.1",
+        "550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized",
+        None,
+        "",
+    ),
+    # Gmail / Google Workspace
+    (
+        "gmail-511-does-not-exist",
+        "gmail",
+        "ian.kent@gmail.com",
+        "5.1.1",
+        "550-5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. https://support.google.com/mail/?p=NoSuchUser - gsmtp",
+        None,
+        "gmail-smtp-in.l.google.com",
+    ),
+    (
+        "gmail-522-out-of-storage",
+        "gmail",
+        "jane.lake@gmail.com",
+        "5.2.2",
+        "552-5.2.2 The recipient's inbox is out of storage space. Please direct the recipient to https://support.google.com/mail/?p=OverQuotaPerm - gsmtp",
+        None,
+        "gmail-smtp-in.l.google.com",
+    ),
+    (
+        "gmail-421-receiving-too-quickly",
+        "postfix",
+        "karl.moss@gmail.com",
+        "4.2.1",
+        "450-4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later time. - gsmtp",
+        DATA,
+        "gmail-smtp-in.l.google.com",
+    ),
+    (
+        "gmail-5726-unauthenticated",
+        "postfix",
+        "lena.nash@gmail.com",
+        "5.7.26",
+        "550-5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users, and has been blocked. The sender must authenticate with at least one of SPF or DKIM. https://support.google.com/mail/answer/81126 - gsmtp",
+        DATA,
+        "gmail-smtp-in.l.google.com",
+    ),
+    (
+        "gmail-5726-dmarc",
+        "gmail",
+        "marc.orr@client.example",
+        "5.7.26",
+        "550-5.7.26 Unauthenticated email from corp.example is not accepted due to domain's DMARC policy. Please contact the administrator of corp.example domain if this was a legitimate mail. - gsmtp",
+        None,
+        "aspmx.l.google.com",
+    ),
+    (
+        "gmail-571-unsolicited",
+        "postfix",
+        "nora.park@gmail.com",
+        "5.7.1",
+        "550-5.7.1 Our system has detected that this message is likely unsolicited mail. To reduce the amount of spam sent to Gmail, this message has been blocked. https://support.google.com/mail/?p=UnsolicitedMessageError - gsmtp",
+        DATA,
+        "gmail-smtp-in.l.google.com",
+    ),
+    (
+        "gmail-571-policy",
+        "gmail",
+        "omar.quinn@client.example",
+        "5.7.1",
+        "550-5.7.1 The user or domain that you are sending to (or from) has a policy that prohibited the mail that you sent. Please contact your domain administrator for further details. - gsmtp",
+        None,
+        "aspmx.l.google.com",
+    ),
+    (
+        "gmail-521-disabled",
+        "gmail",
+        "pia.reed@gmail.com",
+        "5.2.1",
+        "550-5.2.1 The email account that you tried to reach is disabled. https://support.google.com/mail/?p=DisabledUser - gsmtp",
+        None,
+        "gmail-smtp-in.l.google.com",
+    ),
+    (
+        "gmail-5725-no-ptr",
+        "postfix",
+        "quin.ross@gmail.com",
+        "5.7.25",
+        "550-5.7.25 The IP address sending this message does not have a PTR record setup, or the corresponding forward DNS entry does not point to the sending IP. - gsmtp",
+        DATA,
+        "gmail-smtp-in.l.google.com",
+    ),
+    (
+        "gmail-4728-unusual-rate",
+        "postfix",
+        "rita.shaw@gmail.com",
+        "4.7.28",
+        "421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. - gsmtp",
+        DATA,
+        "gmail-smtp-in.l.google.com",
+    ),
+    # Yahoo / AOL
+    (
+        "yahoo-5579-policy",
+        "postfix",
+        "sam.todd@yahoo.com",
+        "5.7.9",
+        "554 5.7.9 Message not accepted for policy reasons.  See https://senders.yahooinc.com/error-codes",
+        DATA,
+        "mta7.am0.yahoodns.net",
+    ),
+    (
+        "yahoo-tss04-gave-up",
+        "postfix",
+        "tess.upton@yahoo.com",
+        "4.7.0",
+        "421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes",
+        MAIL,
+        "mta5.am0.yahoodns.net",
+    ),
+    (
+        "aol-ts03-permanently-deferred",
+        "postfix",
+        "uri.vance@aol.com",
+        "4.7.1",
+        "421 4.7.1 [TS03] All messages from 192.0.2.25 will be permanently deferred; Retrying will NOT succeed. See https://postmaster.yahooinc.com/error-codes",
+        MAIL,
+        "mx-aol.mail.gm0.yahoodns.net",
+    ),
+    (
+        "yahoo-552-mailbox-not-found",
+        "postfix",
+        "vera.wolfe@yahoo.com",
+        "5.0.0",
+        "552 1 Requested mail action aborted, mailbox not found",
+        DATA,
+        "mta6.am0.yahoodns.net",
+    ),
+    (
+        "aol-554-mailbox-disabled",
+        "qmail",
+        "walt.xu@aol.com",
+        "5.0.0",
+        "554 delivery error: dd Sorry your message to walt.xu@aol.com cannot be delivered. This mailbox is disabled (554.30). - mta1010.mail.gq1.yahoo.com",
+        RCPT,
+        "mx-aol.mail.gm0.yahoodns.net",
+    ),
+    # Apple iCloud
+    (
+        "icloud-511-user-does-not-exist",
+        "postfix",
+        "yuki.zane@icloud.com",
+        "5.1.1",
+        "550 5.1.1 <yuki.zane@icloud.com>: user does not exist",
+        RCPT,
+        "mx01.mail.icloud.com",
+    ),
+    (
+        "icloud-522-over-quota",
+        "postfix",
+        "zoe.abel@icloud.com",
+        "5.2.2",
+        "552 5.2.2 <zoe.abel@icloud.com>: user is over quota",
+        RCPT,
+        "mx02.mail.icloud.com",
+    ),
+    (
+        "icloud-571-cs01-policy",
+        "postfix",
+        "adam.bell@me.com",
+        "5.7.1",
+        "554 5.7.1 [CS01] Message rejected due to local policy. Please visit https://support.apple.com/en-us/HT204137",
+        DATA,
+        "mx01.mail.icloud.com",
+    ),
+    (
+        "icloud-570-blocked",
+        "exim",
+        "bria.cole@icloud.com",
+        "5.7.0",
+        "550 5.7.0 Blocked - see https://support.apple.com/en-us/HT204137",
+        "MAIL FROM:<sales@corp.example>",
+        "mx01.mail.icloud.com",
+    ),
+    # Zoho, Proton
+    (
+        "zoho-511-user-does-not-exist",
+        "postfix",
+        "cody.dunn@zohomail.com",
+        "5.1.1",
+        "550 5.1.1 User does not exist - <cody.dunn@zohomail.com>",
+        RCPT,
+        "mx.zoho.com",
+    ),
+    (
+        "zoho-518-outgoing-blocked",
+        "postfix",
+        "dina.earl@client.example",
+        "5.1.8",
+        "554 5.1.8 Email Outgoing Blocked.",
+        MAIL,
+        "smtp.zoho.com",
+    ),
+    (
+        "proton-511-address-does-not-exist",
+        "postfix",
+        "eli.ford@proton.me",
+        "5.1.1",
+        "550 5.1.1 <eli.ford@proton.me>: Recipient address rejected: Address does not exist",
+        RCPT,
+        "mail.protonmail.ch",
+    ),
+    # Mimecast, Proofpoint, Barracuda, Cisco IronPort
+    (
+        "mimecast-invalid-recipient",
+        "postfix",
+        "faye.gray@client.example",
+        "5.0.0",
+        "550 Invalid Recipient - https://community.mimecast.com/docs/DOC-1369#550 [aBcDeFgHiJ.uk123]",
+        RCPT,
+        "eu-smtp-inbound-1.mimecast.com",
+    ),
+    (
+        "mimecast-envelope-blocked",
+        "postfix",
+        "gus.hale@client.example",
+        "5.0.0",
+        "550 Envelope blocked - User Entry - https://community.mimecast.com/docs/DOC-1369#550 [kLmNoPqRsT.uk123]",
+        RCPT,
+        "eu-smtp-inbound-1.mimecast.com",
+    ),
+    (
+        "mimecast-anti-spoofing",
+        "postfix",
+        "hana.irwin@client.example",
+        "5.0.0",
+        "550 Rejected by header based Anti-Spoofing policy: sales@corp.example - https://community.mimecast.com/docs/DOC-1369#550 [uVwXyZaBcD.uk123]",
+        DATA,
+        "eu-smtp-inbound-2.mimecast.com",
+    ),
+    (
+        "mimecast-451-gave-up",
+        "postfix",
+        "ivan.joyce@client.example",
+        "4.0.0",
+        "451 Internal resource temporarily unavailable - https://community.mimecast.com/docs/DOC-1369#451 [eFgHiJkLmN.uk123]",
+        RCPT,
+        "eu-smtp-inbound-2.mimecast.com",
+    ),
+    (
+        "proofpoint-blocked",
+        "postfix",
+        "jill.kerr@client.example",
+        "5.7.1",
+        "554 5.7.1 Blocked - see https://ipcheck.proofpoint.com/?ip=192.0.2.25",
+        MAIL,
+        "mx0a-0012345.pphosted.com",
+    ),
+    (
+        "barracuda-reputation",
+        "sendmail",
+        "kurt.lamb@client.example",
+        "5.0.0",
+        "554 Service unavailable; Client host [192.0.2.25] blocked using Barracuda Reputation; http://www.barracudanetworks.com/reputation/?pr=1&ip=192.0.2.25",
+        "RCPT To:<kurt.lamb@client.example>",
+        "d123456a.ess.barracudanetworks.com",
+    ),
+    (
+        "barracuda-no-such-user",
+        "sendmail",
+        "lily.mayo@client.example",
+        "5.0.0",
+        "550 No such user (lily.mayo@client.example)",
+        "RCPT To:<lily.mayo@client.example>",
+        "d123456a.ess.barracudanetworks.com",
+    ),
+    (
+        "ironport-510-address-rejected",
+        "postfix",
+        "max.nolan@client.example",
+        "5.1.0",
+        "550 #5.1.0 Address rejected.",
+        RCPT,
+        "mx1.client.example",
+    ),
+    (
+        "ironport-571-access-rejected",
+        "postfix",
+        "nia.owen@client.example",
+        "5.7.1",
+        "550 #5.7.1 Your access to submit messages to this e-mail system has been rejected.",
+        MAIL,
+        "mx1.client.example",
+    ),
+    (
+        "ironport-452-too-many-this-hour",
+        "postfix",
+        "otto.pike@client.example",
+        "4.0.0",
+        "452 Too many recipients received this hour",
+        RCPT,
+        "mx2.client.example",
+    ),
+    # Postfix, Exim, Sendmail, qmail variants
+    (
+        "postfix-host-not-found",
+        "postfix",
+        "paul.quay@client-gone.example",
+        "5.4.4",
+        "Host or domain name not found. Name service error for name=client-gone.example type=AAAA: Host not found",
+        None,
+        "",
+    ),
+    (
+        "postfix-relay-access-denied",
+        "postfix",
+        "rosa.rice@client.example",
+        "5.7.1",
+        "554 5.7.1 <rosa.rice@client.example>: Relay access denied",
+        RCPT,
+        "mx.client.example",
+    ),
+    (
+        "postfix-virtual-unknown",
+        "postfix",
+        "seth.sims@client.example",
+        "5.1.1",
+        "550 5.1.1 <seth.sims@client.example>: Recipient address rejected: User unknown in virtual mailbox table",
+        RCPT,
+        "mx.client.example",
+    ),
+    (
+        "exim-no-such-user-here",
+        "exim",
+        "tara.tate@client.example",
+        "",
+        "550 No Such User Here",
+        "RCPT TO:<tara.tate@client.example>",
+        "mail.client.example",
+    ),
+    (
+        "exim-retry-timeout",
+        "exim",
+        "ugo.unger@client.example",
+        "",
+        "retry timeout exceeded",
+        None,
+        "",
+    ),
+    (
+        "exim-mx-nonexistent",
+        "exim",
+        "vito.vale@client-gone.example",
+        "",
+        "all relevant MX records point to non-existent hosts",
+        None,
+        "",
+    ),
+    (
+        "sendmail-relaying-denied",
+        "sendmail",
+        "wes.ward@client.example",
+        "5.7.1",
+        "550 5.7.1 <wes.ward@client.example>... Relaying denied",
+        "RCPT To:<wes.ward@client.example>",
+        "mx.client.example",
+    ),
+    (
+        "sendmail-host-unknown",
+        "sendmail",
+        "xena.york@client-gone.example",
+        "5.1.2",
+        "550 5.1.2 <xena.york@client-gone.example>... Host unknown (Name server: client-gone.example: host not found)",
+        None,
+        "",
+    ),
+    (
+        "qmail-no-host",
+        "qmail",
+        "yves.zorn@client-gone.example",
+        "",
+        "Sorry, I couldn't find any host named client-gone.example. (#5.1.2)",
+        None,
+        "",
+    ),
+    (
+        "qmail-queue-too-long",
+        "qmail",
+        "zara.ames@client.example",
+        "",
+        "Sorry, I wasn't able to establish an SMTP connection. (#4.4.1)\nI'm not going to try again; this message has been in the queue too long.",
+        None,
+        "",
+    ),
+    (
+        "qmail-over-quota-511",
+        "qmail",
+        "abe.bond@client.example",
+        "",
+        "552 sorry, mailbox abe.bond@client.example is over quota temporarily (#5.1.1)",
+        RCPT,
+        "mx.client.example",
+    ),
+    # Tencent / Exmail, NetEase 163 / Qiye, Alibaba
+    (
+        "exmail-mailbox-frozen",
+        "zh",
+        "cao.bo@qq.com",
+        "",
+        "550 Mailbox is frozen",
+        None,
+        "",
+        "收件人邮箱已被冻结",
+    ),
+    (
+        "exmail-content-rejected",
+        "zh",
+        "deng.chao@qq.com",
+        "",
+        "550 Error: content rejected.http://mail.qq.com/zh_CN/help/content/rejectedmail.html",
+        None,
+        "",
+        "邮件内容被拒收",
+    ),
+    (
+        "netease-user-suspended",
+        "netease",
+        "fan.hui@163.com",
+        "",
+        "550 User suspended",
+        None,
+        "",
+        "收件人账号已被冻结或处于非活跃状态",
+    ),
+    (
+        "netease-dt-spm-554",
+        "netease",
+        "gu.lan@126.com",
+        "",
+        "554 DT:SPM 163 mx12,EcCowADX: 发送的邮件内容包含了未被许可的信息，或被系统识别为垃圾邮件。请检查是否有用户发送病毒或者垃圾邮件",
+        None,
+        "",
+        "邮件被识别为垃圾邮件",
+    ),
+    (
+        "netease-mi-spf",
+        "netease",
+        "hu.jie@163.com",
+        "",
+        "550 MI:SPF 发信IP未被发送域的SPF许可",
+        None,
+        "",
+        "发信人域名未通过SPF验证",
+    ),
+    (
+        "netease-mailsize",
+        "netease",
+        "jin.kai@163.com",
+        "",
+        "552 Requested mail action aborted: exceeded mailsize limit",
+        None,
+        "",
+        "邮件大小超过限制",
+    ),
+    (
+        "aliyun-mailbox-full-zh",
+        "aliyun",
+        "kong.li@aliyun.com",
+        "",
+        "552 收件人邮箱空间已满",
+        None,
+        "",
+        "收件人邮箱空间已满",
+    ),
+    (
+        "aliyun-551-user-not-exist",
+        "aliyun",
+        "lu.ming@aliyun.com",
+        "",
+        "551 User not exist",
+        None,
+        "",
+        "收件人不存在",
+    ),
+]
+
+if __name__ == "__main__":
+    for n, (name, shape, rcpt, status, reply, stage, mx, *why) in enumerate(CORPUS, 1):
+        kw = {"why": why[0]} if why else {}
+        text = SHAPES[shape](n, rcpt, status, reply, stage, mx, **kw)
+        (OUT / f"{name}.eml").write_bytes(text.encode("utf-8"))
