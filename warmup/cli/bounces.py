@@ -258,7 +258,8 @@ def list_(
     """List recorded bounces, newest first (times in each mailbox's zone; JSON: UTC).
 
     A report whose returned original is another's, or dated away from the send it would
-    answer, is listed unmatched, with why ("unverified").
+    answer, is listed unmatched, with why ("unverified"); every bounce not counted says why
+    ("not_counted": a stranger's address, another mailbox's message, a second report, ...).
 
     \b
     Example:
@@ -323,6 +324,9 @@ def list_(
     for r in rows:
         if r["unverified"]:
             click.echo(shown(f"Unverified, not counted: {r['recipient']}: {r['unverified']}"))
+        elif r["not_counted"]:
+            said = r["recipient"] or "(no recipient)"
+            click.echo(shown(f"Not counted: {said}: {r['not_counted']}"))
 
 
 @cli.group()

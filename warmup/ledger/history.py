@@ -38,6 +38,7 @@ from warmup.ledger.schema import (
     WALK_MEMO,
 )
 from warmup.ledger.values import (
+    MATCH_WINDOW,
     Ask,
     MailboxNotFound,
     MailboxRow,
@@ -535,13 +536,17 @@ class Questions:
         since: dt.datetime | None = None,
     ) -> list[dict[str, Any]]:
         """Recorded bounces, newest first, at most ``limit`` (None: all), at or after ``since``:
-        ``matched`` (answers a send of the mailbox), ``counted`` (in its rates) and
+        ``matched`` (answers a send of the mailbox), ``counted`` (in its rates),
         ``unverified`` (why one answers no send although one fits it by recipient and time: its
-        returned original is another's, or dated away from that send; else None)."""
+        returned original is another's, or dated away from that send; else None) and
+        ``not_counted`` (why it is not in the rates, for every bounce that is not: see
+        :func:`_why_not_counted`; None for one that is)."""
         b = BOUNCE.c
         stmt = (
             sa.select(
                 MAILBOX.c.address.label("mailbox"),
+                b.mailbox_id,
+                b.original_recipient,
                 b.recipient,
                 b.kind,
                 b.status,
@@ -565,12 +570,95 @@ class Questions:
         if kind:
             stmt = stmt.where(b.kind == kind)
         with self.read() as conn:
-            return [
-                {
-                    **r._asdict(),
-                    "counted": bool(r.counted),
-                    "at": r.at.isoformat(),
-                    "matched": r.send_id is not None,
-                }
-                for r in conn.execute(stmt)
-            ]
+            rows = conn.execute(stmt).all()
+            why = _why_not_counted(conn, rows)
+        out = []
+        for r in rows:
+            row = r._asdict()
+            del row["mailbox_id"], row["original_recipient"]
+            row.update(
+                counted=bool(r.counted),
+                at=r.at.isoformat(),
+                matched=r.send_id is not None,
+                not_counted=why.get(id(r)),
+            )
+            out.append(row)
+        return out
+
+
+def _id_spellings(message_id: str) -> list[str]:
+    """The spellings a send's Message-ID may be recorded under (one by hand may lack "<>")."""
+    bare = message_id.strip().strip("<>")
+    return sorted({message_id, bare, f"<{bare}>"})
+
+
+def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
+    """Why each bounce of ``rows`` that is not counted is not (keyed by ``id(row)``), as the
+    ledger stands now (a report read before its send was recorded is linked by a later sync).
+
+    A delay warning never counts; a report matched to a send that another report already
+    counted is a second report of one failure; one whose returned original disagrees says so
+    (``unverified``); otherwise it answers no send of its mailbox because it names no failed
+    recipient, because its original's Message-ID is a send of another mailbox, because the
+    mailbox never mailed that address, because none of its sends to it is the message the
+    report names, or because none was made in the :data:`MATCH_WINDOW` before the report. Two
+    queries for all the rows, whatever their number."""
+    loose = [r for r in rows if r.send_id is None and not r.unverified and r.recipient]
+    mids = sorted({f for r in loose if r.message_id for f in _id_spellings(r.message_id)})
+    owners: dict[str, tuple[int, str]] = {}
+    for mid, box_id, address in (
+        conn.execute(
+            sa.select(SEND.c.message_id, SEND.c.mailbox_id, MAILBOX.c.address)
+            .join(MAILBOX, MAILBOX.c.id == SEND.c.mailbox_id)
+            .where(SEND.c.message_id.in_(mids), COUNTED)
+        )
+        if mids
+        else ()
+    ):
+        owners.setdefault(mid, (box_id, address))
+    addresses = sorted({a for r in loose for a in (r.recipient, r.original_recipient) if a})
+    mailed: dict[tuple[int, str], set[str | None]] = {}
+    for box_id, rcpt, mid in (
+        conn.execute(
+            sa.select(SEND.c.mailbox_id, SEND.c.recipient, SEND.c.message_id).where(
+                SEND.c.recipient.in_(addresses),
+                SEND.c.mailbox_id.in_(sorted({r.mailbox_id for r in loose})),
+                COUNTED,
+            )
+        )
+        if addresses
+        else ()
+    ):
+        mailed.setdefault((box_id, rcpt), set()).add(mid)
+    why: dict[int, str] = {}
+    for r in rows:
+        if r.counted:
+            continue
+        if r.kind == "delayed":
+            why[id(r)] = "a delay warning: the server still tries, never counted"
+        elif r.send_id is not None:
+            why[id(r)] = "a second report of a send whose failure is already counted"
+        elif r.unverified:
+            why[id(r)] = r.unverified
+        elif not r.recipient:
+            why[id(r)] = "it names no failed recipient"
+        else:
+            why[id(r)] = _unmatched(r, owners, mailed)
+    return why
+
+
+def _unmatched(
+    r: Any, owners: dict[str, tuple[int, str]], mailed: dict[tuple[int, str], set[str | None]]
+) -> str:
+    """Why the bounce ``r`` (which names a recipient) answers no send of its mailbox."""
+    if r.message_id:
+        for mid in _id_spellings(r.message_id):
+            if mid in owners and owners[mid][0] != r.mailbox_id:
+                return f"its original {r.message_id} was sent by {owners[mid][1]}, not {r.mailbox}"
+    sent = [mailed.get((r.mailbox_id, a)) for a in (r.recipient, r.original_recipient) if a]
+    if not any(sent):
+        return f"{r.mailbox} never mailed {r.recipient}"
+    ids = set().union(*(s for s in sent if s))
+    if r.message_id and None not in ids and not ids & set(_id_spellings(r.message_id)):
+        return f"its original {r.message_id} is none of {r.mailbox}'s sends to {r.recipient}"
+    return f"no send of {r.mailbox} to {r.recipient} in the {MATCH_WINDOW.days} days before it"
