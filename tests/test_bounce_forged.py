@@ -8,6 +8,7 @@ operator could not tell a stranger's forgery from a parser's mistake."""
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import json
 from collections.abc import Callable
 
@@ -126,3 +127,95 @@ def test_a_report_read_before_its_send_says_so_until_the_send_is_recorded(
     finally:
         ledger.close()
     assert [(r["matched"], r["counted"], r["not_counted"]) for r in rows] == [(True, True, None)]
+
+
+ARF = """From: abuse@stranger.example
+To: sales@corp.example
+Subject: complaint
+Date: {date}
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="arf"
+
+--arf
+Content-Type: text/plain
+
+This is an email abuse report.
+
+--arf
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: SomeGenerator/1.0
+Version: 1
+Original-Rcpt-To: {rcpt}
+Original-Mail-From: sales@corp.example
+{original}--arf--
+"""
+
+
+def test_a_complaint_read_from_a_mailbox_answers_only_the_message_it_names(
+    ledger_url,  # noqa: F811
+) -> None:
+    """An ARF report naming no original (RFC 5965 requires the third part; every feedback loop
+    returns the message) was matched by recipient and time: anyone who knows whom the mailbox
+    wrote to could charge it a complaint — a rate that pauses it at a fraction of a percent —
+    and have the lead suppressed. Now a complaint read from a mailbox answers only the send
+    whose Message-ID it names; one a person records still matches by recipient and time."""
+    from warmup.bounces import parse_bounces
+    from warmup.bounces.imap import record_batch
+
+    ledger = open_ledger(ledger_url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        sent = now - dt.timedelta(hours=2)
+        ledger.record(
+            box,
+            sends=[
+                SendIn("lead1@client.example", sent, "<a1@corp.example>"),
+                SendIn("lead2@client.example", sent, "<a2@corp.example>"),
+                SendIn("lead3@client.example", sent),
+            ],
+        )
+        date = email.utils.format_datetime(now - dt.timedelta(hours=1))
+        returned = (
+            "--arf\nContent-Type: text/rfc822-headers\n\nFrom: sales@corp.example\n"
+            "To: lead2@client.example\nMessage-ID: <a2@corp.example>\n\n"
+        )
+        reports = [
+            ARF.format(date=date, rcpt="lead1@client.example", original=""),
+            ARF.format(date=date, rcpt="lead2@client.example", original=returned),
+            ARF.format(date=date, rcpt="lead3@client.example", original=""),
+        ]
+        rows = [
+            (f"k{i}", b, now - dt.timedelta(hours=1))
+            for i, raw in enumerate(reports)
+            for b in parse_bounces(raw.encode())
+        ]
+        assert [(b.recipient, b.kind) for _, b, _ in rows] == [
+            (f"lead{i}@client.example", "complaint") for i in (1, 2, 3)
+        ]
+        got = record_batch(ledger, box, "INBOX", 1, 3, rows, now)
+        assert [matched for _, matched, _ in got] == [False, True, False]
+        listed = {r["recipient"]: r for r in ledger.bounces()}
+        assert ledger.suppressed(["lead1@client.example", "lead2@client.example"]).keys() == {
+            "lead2@client.example"
+        }
+        # one a person records (trusted) still matches by recipient and time
+        mine = BounceIn("lead3@client.example", "complaint", now, "k-mine")
+        assert ledger.record(box, bounces=[mine]).matched == 1
+    finally:
+        ledger.close()
+    assert [(listed[r]["counted"], listed[r]["not_counted"]) for r in sorted(listed)] == [
+        (
+            False,
+            "a complaint from a mailbox answers only the send whose Message-ID it names: "
+            "it names none",
+        ),
+        (True, None),
+        (
+            False,
+            "a complaint from a mailbox answers only the send whose Message-ID it names: "
+            "it names none",
+        ),
+    ]

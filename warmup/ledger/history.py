@@ -658,6 +658,9 @@ def _unmatched(
     sent = [mailed.get((r.mailbox_id, a)) for a in (r.recipient, r.original_recipient) if a]
     if not any(sent):
         return f"{r.mailbox} never mailed {r.recipient}"
+    if r.kind == "complaint" and r.source == "imap":
+        named = f"names {r.message_id}" if r.message_id else "names none"
+        return f"a complaint from a mailbox answers only the send whose Message-ID it names: it {named}"
     ids = set().union(*(s for s in sent if s))
     if r.message_id and None not in ids and not ids & set(_id_spellings(r.message_id)):
         return f"its original {r.message_id} is none of {r.mailbox}'s sends to {r.recipient}"

@@ -113,6 +113,7 @@ _MATCHED_BY = (
     BOUNCE.c.at,
     BOUNCE.c.original_from,
     BOUNCE.c.original_date,
+    BOUNCE.c.source,
 )
 
 
@@ -121,9 +122,17 @@ def _dated(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text) if text else None
 
 
-def _said(sender: str | None, when: dt.datetime | None) -> dict[str, Any]:
-    """The returned original's From and Date as :meth:`Records._match` takes them."""
-    return {"sender": sender or None, "dated": when}
+def _said(
+    sender: str | None, when: dt.datetime | None, stranger_complaint: bool = False
+) -> dict[str, Any]:
+    """The returned original's From and Date as :meth:`Records._match` takes them, and whether
+    the bounce is a complaint read from a mailbox (matched only by the Message-ID it names)."""
+    return {"sender": sender or None, "dated": when, "named_only": stranger_complaint}
+
+
+def _stranger_complaint(kind: str, source: str) -> bool:
+    """A complaint read from a mailbox (``source`` "imap"), not one a person recorded."""
+    return kind == "complaint" and source == "imap"
 
 
 class Records:
@@ -406,7 +415,7 @@ class Records:
         unverified = None
         if sid is None:
             recipient = self._addressed(conn, box, recipient, b.original_recipient)
-            said = _said(b.original_from, b.original_date)
+            said = _said(b.original_from, b.original_date, b.kind == "complaint" and not b.trusted)
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at, **said)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
@@ -524,7 +533,9 @@ class Records:
 
         def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
-            said = _said(r.original_from, _dated(r.original_date))
+            said = _said(
+                r.original_from, _dated(r.original_date), _stranger_complaint(r.kind, r.source)
+            )
             return (rcpt, *self._match(conn, box, rcpt, r.message_id, r.at, **said))
 
         def why_not(conn: Connection, r: Any) -> str | None:
@@ -532,7 +543,9 @@ class Records:
             it (its returned original disagrees), as :meth:`_bounce` says it of one read
             after: else it was listed unmatched without a word."""
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
-            said = _said(r.original_from, _dated(r.original_date))
+            said = _said(
+                r.original_from, _dated(r.original_date), _stranger_complaint(r.kind, r.source)
+            )
             return self._unverified(conn, box, rcpt, r.message_id, r.at, **said)
 
         # Matched first in a read transaction: the reports that answer nothing (strangers'
@@ -627,7 +640,7 @@ class Records:
         the one it answers). One read from a mailbox that answers nothing now no longer
         suppresses its address (DESIGN invariant 8): the suppression it made is removed."""
         rows = conn.execute(
-            sa.select(*_MATCHED_BY, BOUNCE.c.day, BOUNCE.c.counted, BOUNCE.c.source)
+            sa.select(*_MATCHED_BY, BOUNCE.c.day, BOUNCE.c.counted)
             .where(BOUNCE.c.send_id == sid, BOUNCE.c.mailbox_id == box.id)
             .order_by(BOUNCE.c.id)
         ).all()
@@ -643,7 +656,9 @@ class Records:
                 self._bump(conn, box, r.day, r.kind, -1)
         for r in rows:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
-            said = _said(r.original_from, _dated(r.original_date))
+            said = _said(
+                r.original_from, _dated(r.original_date), _stranger_complaint(r.kind, r.source)
+            )
             new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
             if new_sid is None:
                 # Unless another bounce of the recipient still vouches for its suppression
@@ -679,6 +694,7 @@ class Records:
         at: dt.datetime,
         sender: str | None = None,
         dated: dt.datetime | None = None,
+        named_only: bool = False,
     ) -> tuple[int | None, dt.datetime | None]:
         """(id, time) of the send of ``box`` a bounce answers: by original Message-ID (and
         recipient), else the latest send to the recipient within :data:`MATCH_WINDOW` before
@@ -693,8 +709,16 @@ class Records:
         shows them. Anyone can write a report about an address the mailbox mails; one whose
         original is from anyone but ``box`` answers none of its sends, and one dated answers,
         unless by a send's own Message-ID, only a send made near that Date
-        (:data:`RETURNED_DATE_BEFORE` before it to :data:`RETURNED_DATE_AFTER` after it)."""
+        (:data:`RETURNED_DATE_BEFORE` before it to :data:`RETURNED_DATE_AFTER` after it).
+
+        ``named_only``: a complaint read from a mailbox answers only the send whose Message-ID
+        it names. Every feedback loop returns the original (RFC 5965 requires it); one naming
+        none, matched by recipient and time, let anyone who knows whom the mailbox wrote to
+        charge it a complaint (a rate that pauses it at a fraction of a percent) and have a
+        lead suppressed."""
         if not recipient or (sender is not None and not _from_box(sender, box)):
+            return None, None
+        if named_only and not message_id:
             return None, None
         base = sa.select(SEND.c.id, SEND.c.at).where(SEND.c.mailbox_id == box.id, COUNTED)
         # The Date is checked where recipient and time alone would decide: a send's own
@@ -731,7 +755,7 @@ class Records:
                 .where(SEND.c.message_id.in_(forms), SEND.c.mailbox_id != box.id)
                 .limit(1)
             ).first()
-            if theirs is not None:
+            if theirs is not None or named_only:
                 return None, None
             # The bounce names its message, and no send of ``box`` to the recipient is that
             # message: it is about another (another mailbox's, or made up by whoever knows
@@ -763,13 +787,14 @@ class Records:
         at: dt.datetime,
         sender: str | None,
         dated: dt.datetime | None,
+        named_only: bool = False,
     ) -> str | None:
         """Why a bounce that answers no send (:meth:`_match` with its returned original's
         ``sender`` and ``dated``) is not tied to the send it would answer without them; None
         when no send would answer it anyway (or it returned no original's From or Date)."""
         if sender is None and dated is None:
             return None
-        sid, sent_at = self._match(conn, box, recipient, message_id, at)
+        sid, sent_at = self._match(conn, box, recipient, message_id, at, named_only=named_only)
         if sid is None or sent_at is None:
             return None
         if sender is not None and not _from_box(sender, box):
