@@ -385,19 +385,30 @@ def test_a_member_whose_server_never_answers_is_waited_for_once_a_pass(
     assert len(tried) == 1, lines
 
 
+@pytest.mark.parametrize(
+    ("fault", "reply"),
+    [
+        ("reject_mail", (550, "5.7.1 Sender account is disabled")),
+        ("data_reply", (421, "4.4.2 smtp.corp.example Error: timeout exceeded")),
+    ],
+    ids=["MAIL FROM refused", "421 to the end of DATA"],
+)
 def test_a_member_whose_server_refuses_its_sender_backs_off_instead_of_retrying_every_5s(
-    sink, ssl_cert_env, password, pki, tmp_path
+    sink, ssl_cert_env, password, pki, tmp_path, fault, reply
 ):
-    """The server refuses MAIL FROM with a 5xx (a disabled account): nothing reached anyone,
-    so the recipients are given back, but the member failed, not the message. It passes the
-    messages to the next member, as an unreachable one does; alone, the pass tries it once and
-    every message backs off as a try (attempts 1, then 2), instead of coming back every 5 s,
-    not a try, each mailing the refusing server again until the messages expire."""
+    """The server refuses MAIL FROM with a 5xx (a disabled account), or ends the session with
+    a 421 that is no throttle at the end of DATA (Postfix's timeout, a server going down):
+    nothing reached anyone, so the recipients are given back, but the member failed, not the
+    message. It passes the messages to the next member, as an unreachable one does; alone,
+    the pass tries it once and every message backs off as a try (attempts 1, then 2), instead
+    of coming back every 5 s, not a try, each mailing the refusing server again until the
+    messages expire. (The 421 did: its 'released' replies were final, and each message went
+    back to the member with the most left, its whole data uploaded again, b never used.)"""
     from tests.outboxkit import members_sink
 
     a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
     with members_sink(pki, 2) as refusing:
-        refusing.reject_mail = (550, "5.7.1 Sender account is disabled")
+        setattr(refusing, fault, reply)
         assert cli("mailbox", "set", a, "--smtp-port", str(refusing.port)).returncode == 0
         ledger = open_ledger()
         ids = [
@@ -425,7 +436,7 @@ def test_a_member_whose_server_refuses_its_sender_backs_off_instead_of_retrying_
             assert {(r.state, r.attempts, r.next_attempt_at) for r in rows} == {
                 ("queued", 1, T0 + backoff(1))
             }
-            assert all("5.7.1 Sender account is disabled" in (r.last_reply or "") for r in rows)
+            assert all(f"{reply[0]} {reply[1]}" in (r.last_reply or "") for r in rows)
             clock.at = T0 + dt.timedelta(seconds=6)
             assert worker.run_once().outcomes == {}  # backed off: nothing due, nothing mailed
             assert refusing.mail_commands == 2

@@ -1271,13 +1271,18 @@ def _too_big_is_final(report: object, outcomes: dict[str, str]) -> dict[str, str
 
 def _sender_refused(report: object) -> str | None:
     """Why nothing of the message reached its recipients through this sender (the server
-    refused MAIL FROM, or the connection broke before any recipient was taken), or None: a
-    report without a throttle (which pauses the mailbox) whose every recipient was given back
-    with an error for the message as a whole."""
+    refused MAIL FROM, the connection broke before any recipient was taken, or the server
+    ended the session with a 421, to DATA or its end included), or None: a report without a
+    throttle (which pauses the mailbox) whose every recipient was given back, for an error of
+    the message as a whole or a 421 (the only reply that releases without one: it was a final
+    reply, and the message came back every 5 s, not a try, from the same member)."""
     results = getattr(report, "results", {})
     error = getattr(report, "error", None)
-    if error is None or getattr(report, "throttle", None) is not None or not results:
+    if getattr(report, "throttle", None) is not None or not results:
         return None
-    if all(r.outcome == "released" for r in results.values()):
+    if not all(r.outcome == "released" for r in results.values()):
+        return None
+    if error is not None:
         return str(error)
-    return None
+    ended = next((r for r in results.values() if r.code == 421), None)
+    return None if ended is None else f"the server ended the session: 421 {ended.text}"
