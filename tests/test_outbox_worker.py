@@ -447,6 +447,34 @@ def test_a_member_whose_server_refuses_its_sender_backs_off_instead_of_retrying_
         assert ledger.suppressed([f"y{i}@example.com" for i in range(3)]) == {}
 
 
+def test_a_member_whose_connection_breaks_during_data_is_set_aside_for_the_pass(
+    sink, ssl_cert_env, password, pki, tmp_path
+):
+    """a's server reads each message, then drops the connection without answering the end of
+    DATA (a content filter timing out, a proxy cutting every upload). The message is
+    ``unknown`` (it may have left: a person decides), and a is set aside for the rest of the
+    pass as an unreachable member is: b sends the others. The pass went on handing messages
+    to a (the member with the most left), each one more ``unknown`` waiting for a person:
+    two of three here, half of a campaign of thousands."""
+    from tests.outboxkit import members_sink
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    with members_sink(pki, 2) as dropping:
+        dropping.drop_mid_data = True
+        assert cli("mailbox", "set", a, "--smtp-port", str(dropping.port)).returncode == 0
+        ledger = open_ledger()
+        ids = [
+            Outbox(ledger).add(message(f"x{i}@example.com", f"m{i}"), pool="P", now=T0)
+            for i in range(4)
+        ]
+        with Worker(ledger, clock=Clock(T0), timeout=5) as worker:
+            assert worker.run_once().outcomes == {"unknown": 1, "sent": 3}
+        assert len(dropping.messages) == 1
+        assert [str(m.message["From"]) for m in sink.messages] == [b, b, b]
+        states = [ledger.message(i).state for i in ids]
+        assert states == ["unknown", "sent", "sent", "sent"]
+
+
 def test_a_throttled_member_is_paused_on_the_workers_clock_and_the_pool_goes_on_without_it(
     sink, ssl_cert_env, password, pki, tmp_path
 ):

@@ -886,6 +886,12 @@ class Worker:
         }
         state, again = fate(_too_big_is_final(report, outcomes))
         reply = _reply(report)
+        if report.error is not None and "unknown" in outcomes.values():
+            # The connection broke under the data: this message waits for a person, and the
+            # next one would too (a content filter that times out, a proxy cutting uploads
+            # every time made each message of the pass 'unknown'). The member is set aside
+            # for the pass, as an unreachable one is: the others send the rest.
+            self._broken[box.id] = Unavailable(f"{box.address} could not send: {report.error}")
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
             return self._retry(msg, box, reply, attempt=soft, recipients=list(again))
