@@ -89,6 +89,46 @@ def test_command_does_not_import_pandas_or_matplotlib(seeded: Path, args: list[s
 
 
 @pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["report", "--at", "yesterday"], "--at"),
+        (["report", "nobody@corp.example"], "'nobody@corp.example' not found"),
+        (["report", "--json", "--format", "csv"], "--json and --format csv disagree"),
+        (["report", "--by-reason", "--at", "2026-13-01"], "--at"),
+        (["report", "--at", "9999-12-31T00:00"], "out of range"),  # exit 65: bad data
+        (["plot", "--out", "trend.jpg"], "expected a .png, .svg or .pdf"),
+        (["plot", "--out", "no-such-folder/trend.png"], "cannot write it"),
+        (["plot", "nobody@corp.example"], "'nobody@corp.example' not found"),
+        (["plot", "--at", "yesterday"], "--at"),
+        (["demo", "--plot", "demo.jpg"], "expected a .png, .svg or .pdf"),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, list) else "",
+)
+def test_report_and_plot_refuse_bad_input_before_loading_pandas(
+    seeded: Path, args: list[str], said: str
+):
+    """A typo in ``report``/``plot``/``demo`` is told as soon as the arguments are read: loading
+    pandas and matplotlib first made every refusal wait a second or more (ten on a loaded
+    machine) for a one-line error."""
+    proc = _probe(seeded, PROBE, args, code=65 if said == "out of range" else 64)
+    assert "Traceback" not in proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("Error: ") and said in line, line
+
+
+def test_plot_of_a_ledger_without_mailboxes_is_refused_before_loading_pandas(ledger_path: Path):
+    from warmup import open_ledger
+
+    open_ledger().close()  # a ledger, and no mailbox in it
+    out = str(ledger_path.parent / "trend.png")
+    proc = _probe(ledger_path, PROBE, ["plot", "--out", out], code=65)
+    assert proc.stderr == (
+        "Error: nothing to plot: the ledger has no mailboxes yet; add one with "
+        "'warmup mailbox add ADDRESS --provider exmail'\n"
+    )
+
+
+@pytest.mark.parametrize(
     "args", [["quota", BOX, "--json"], ["quota", "--json"], ["quota"]], ids=lambda a: " ".join(a)
 )
 def test_quota_does_not_import_sqlalchemy(seeded: Path, args: list[str]):

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from warmup.bounces.reasons import REASON_KIND
-from warmup.errors import DataError, UsageError
+from warmup.plotcheck import MAX_MAILBOXES as MAX_MAILBOXES
+from warmup.plotcheck import check_count
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,7 +42,6 @@ PAUSE_COLOUR = "#d62728"
 OVER_COLOUR = "#d62728"
 SENT_COLOUR = "#4c72b0"
 RATE_COLOUR = "#c44e52"
-MAX_MAILBOXES = 12
 _HALF = pd.Timedelta(hours=12)
 # Threshold keys of ``frame.attrs["thresholds"]``: label, colour, line style.
 Thresholds = tuple[tuple[str, str, str, Any], ...]
@@ -104,24 +104,9 @@ def _date_axis(ax: Axes, span: tuple[Any, Any] | None = None) -> None:
     ax.xaxis.set_major_formatter(formatter)
 
 
-def check_count(n: int) -> None:
-    """A figure has one row per mailbox: refuse more than :data:`MAX_MAILBOXES`, saying what
-    to do (callers check before computing a report they could not draw)."""
-    if n > MAX_MAILBOXES:
-        raise UsageError(
-            f"{n} mailboxes: a figure shows at most {MAX_MAILBOXES} legibly; "
-            f"name up to {MAX_MAILBOXES} of them (warmup plot ADDRESS ...)"
-        )
-
-
 def _mailbox_names(frame: pd.DataFrame) -> list[str]:
     names = list(dict.fromkeys(frame["mailbox"]))
-    if not names:
-        # a frame has a row for every mailbox's today, history or not: none means no mailbox
-        raise DataError(
-            "nothing to plot: the ledger has no mailboxes yet; add one with "
-            "'warmup mailbox add ADDRESS --provider exmail'"
-        )
+    # a frame has a row for every mailbox's today, history or not: none means no mailbox
     check_count(len(names))
     return names
 

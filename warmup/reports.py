@@ -33,6 +33,9 @@ from warmup.ledger import timeline_cache as tc
 from warmup.ledger.reads import EARLIEST_ZONE
 from warmup.ledger.schema import BOUNCE_KINDS
 from warmup.ledger.values import day_start, utc
+from warmup.plotcheck import PLOT_SUFFIXES as PLOT_SUFFIXES
+from warmup.plotcheck import WHERE, check_plot_path
+from warmup.plotcheck import plot_folder as plot_folder
 from warmup.plots import figure, wide_text
 from warmup.policy import (
     DayCounts,
@@ -761,50 +764,8 @@ def ahead(
     return frame
 
 
-PLOT_SUFFIXES = (".png", ".svg", ".pdf")
-_WHERE = "give a file in a folder that exists and you may write to"
 # A file that cannot take the bytes, wherever it is: no folder would help (exit 74, not 64).
 _WRITE_FAILED = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG)
-
-
-def plot_folder(out: str, field: str = "out") -> Path | None:
-    """The folder ``out`` names (an existing directory, or any name ending in ``/``), for
-    :func:`plot` to write its default file name in; None when ``out`` names a file. A name
-    ending in ``/`` that is no folder is :class:`InvalidField` (``x.png/`` is not ``x.png``)."""
-    if not out:  # Path("") is ".": an unset $OUT in --out "$OUT" wrote into the cwd
-        raise InvalidField(
-            field, "{field} is empty; give a .png, .svg or .pdf file name, or a folder"
-        )
-    path = Path(out)
-    if path.is_dir():
-        return path
-    if out.endswith(("/", os.sep)):
-        code = errno.ENOTDIR if path.exists() else errno.ENOENT
-        raise InvalidField(
-            field,
-            "{field} {out}: no such folder ({why}); give a folder that exists, or a file name",
-            out=out,
-            why=os.strerror(code),
-        )
-    return None
-
-
-def check_plot_path(out: str | Path, field: str = "out") -> Path:
-    """``out`` as a path :func:`plot` can write, checked before any work: a ``.png``, ``.svg``
-    or ``.pdf`` name in a folder that exists (else :class:`InvalidField` naming ``field``)."""
-    path = Path(out)
-    if path.suffix.lower() not in PLOT_SUFFIXES:
-        raise InvalidField(field, "{field} {out}: expected a .png, .svg or .pdf file name", out=out)
-    folder = path.parent
-    if not folder.is_dir():
-        code = errno.ENOTDIR if folder.exists() else errno.ENOENT
-        raise InvalidField(
-            field,
-            "{field} {out}: cannot write it ({why}); " + _WHERE,
-            out=out,
-            why=os.strerror(code),
-        )
-    return path
 
 
 def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
@@ -821,7 +782,7 @@ def plot(frame: pd.DataFrame, out: str | Path, field: str = "out") -> Path:
                 field, "{field} {out}: cannot write it ({why})", out=out, why=why
             ) from None
         raise InvalidField(
-            field, "{field} {out}: cannot write it ({why}); " + _WHERE, out=out, why=why
+            field, "{field} {out}: cannot write it ({why}); " + WHERE, out=out, why=why
         ) from None
     return path
 

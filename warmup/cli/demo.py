@@ -44,9 +44,9 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
 
     target = plot_to or Path(tempfile.gettempdir()) / "warmup-demo.png"
     if not no_plot:  # a path the plot cannot go to is refused before the simulation, not after
-        from warmup import reports  # pandas/matplotlib: only when plotting, never on quota's path
+        from warmup.plotcheck import check_plot_path  # light: a refusal loads no pandas
 
-        reports.check_plot_path(target, "plot_to")
+        check_plot_path(target, "plot_to")
     with tempfile.TemporaryDirectory(prefix="warmup-demo-") as tmp:
         ledger = open_ledger(str(Path(tmp) / "demo.db"))
         click.echo(
@@ -83,6 +83,8 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
         if no_plot:
             ledger.close()
             return
+        from warmup import reports  # pandas/matplotlib: only when plotting, never on quota's path
+
         path = reports.plot(reports.daily(ledger, [box.address], at=now), target, "plot_to")
         ledger.close()
     click.echo("\nSends vs quota, bounce rate vs thresholds and stages, plotted to:")

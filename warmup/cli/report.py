@@ -24,9 +24,10 @@ from warmup.cli.common import (
 )
 from warmup.errors import UsageError
 from warmup.ledger import local_day
+from warmup.plotcheck import check_count, check_plot_path, plot_folder
 
 if TYPE_CHECKING:
-    from warmup.ledger import Ledger
+    from warmup.ledger import Ledger, MailboxRow
 
 _ADDRESSES = click.argument(
     "addresses", nargs=-1, metavar="[ADDRESS]...", shell_complete=complete_mailbox
@@ -94,20 +95,24 @@ def report(
         warmup report sales@corp.example --json
         warmup report --by-reason --days 30
     """
-    from warmup import reports
-
     if json_:
         if fmt not in ("table", "json"):
             raise UsageError(f"--json and --format {fmt} disagree: give one of them")
         fmt = "json"
-    when = None if at is None else typed_instant(at, reports.mailboxes(ledger, addresses))
+    # Everything the user may have got wrong is refused before pandas loads (a second or more).
+    boxes = _scope(ledger, addresses)
+    when = None if at is None else typed_instant(at, boxes)
     if by_reason:
+        from warmup import reports
+
         _by_reason(reports.bounces_by_reason(ledger, addresses, days, when), fmt)
         return 0
     # one mailbox on a policy this warmup refuses hides no other
-    _, good, refusals = api.askable(ledger, reports.mailboxes(ledger, addresses))
+    _, good, refusals = api.askable(ledger, boxes)
     if refusals and not good:
         return _refused(refusals)
+    from warmup import reports
+
     frame = reports.daily(ledger, days=days, at=when, boxes=good)
     if fmt != "table":
         click.echo(reports.to_text(frame, fmt), nl=False)
@@ -149,6 +154,11 @@ def report(
         ],
     )
     return _refused(refusals)
+
+
+def _scope(ledger: Ledger, addresses: tuple[str, ...]) -> list[MailboxRow]:
+    """The mailboxes named (an unknown one refused), or all of them."""
+    return api.named_mailboxes(ledger, addresses) if addresses else ledger.mailboxes()
 
 
 def _refused(refusals: list[api.Refusal]) -> int:
@@ -224,19 +234,20 @@ def plot(
         warmup plot
         warmup plot sales@corp.example --days 60 --out trend.png
     """
-    from warmup import plots, reports
-
-    folder = reports.plot_folder(out) if out is not None else Path.cwd()
+    # Everything the user may have got wrong is refused before pandas and matplotlib load.
+    folder = plot_folder(out) if out is not None else Path.cwd()
     if (
         out is not None and folder is None
     ):  # a name it cannot write is told before the report is built
-        reports.check_plot_path(out)
+        check_plot_path(out)
     # one mailbox on a policy this warmup refuses hides no other
-    _, boxes, refusals = api.askable(ledger, reports.mailboxes(ledger, addresses))
+    _, boxes, refusals = api.askable(ledger, _scope(ledger, addresses))
     if refusals and not boxes:
         return _refused(refusals)
-    plots.check_count(len(boxes))
+    check_count(len(boxes))
     when = api.now_utc() if at is None else typed_instant(at, boxes)
+    from warmup import reports
+
     frame = reports.daily(ledger, days=days, at=when, boxes=boxes)
     # named for the last local day drawn (the mailboxes' day, not UTC's: 07:00 in Shanghai is
     # yesterday in UTC)
