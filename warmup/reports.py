@@ -19,7 +19,7 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -716,21 +716,37 @@ def to_text(frame: pd.DataFrame, fmt: str) -> str:
     in a newline. In CSV, a text cell starting with ``=``, ``+``, ``-`` or ``@`` gets a leading
     apostrophe (a spreadsheet would run it as a formula), and a truth value is ``true`` or
     ``false`` (as in JSON, not Python's ``True``); JSON keeps the text as it is."""
-    out = frame.copy()
-    if "date" in out:
-        out["date"] = out["date"].dt.strftime("%Y-%m-%d")
-    if fmt == "csv":
-        for column in out.columns:
-            if pd.api.types.is_bool_dtype(out[column]):  # true/false, as --json writes them
-                out[column] = out[column].map({True: "true", False: "false"})
-            elif not pd.api.types.is_numeric_dtype(out[column]):
-                out[column] = out[column].map(_spreadsheet_text)
-        return str(out.to_csv(index=False))
-    # A line of text like every other output (the shell's prompt does not follow a bare "]"),
-    # laid out and with text as written, as print_json writes it, and rates exact (pandas'
-    # to_json rounds floats to 10 digits, writes "key":value and escapes non-ASCII text).
-    records = out.astype(object).where(out.notna(), None).to_dict(orient="records")
-    return json.dumps(records, indent=2, ensure_ascii=False, default=_json_value) + "\n"
+    return "".join(iter_text(frame, fmt))
+
+
+def iter_text(frame: pd.DataFrame, fmt: str, rows: int = 5_000) -> Iterator[str]:
+    """:func:`to_text` in pieces of ``rows`` rows, for a caller that writes them as they come:
+    a year of 1,000 mailboxes (365,000 rows) as one JSON text took 1.7 GB at its peak (a dict
+    per row, then the whole text), three times what the report itself needs."""
+    if fmt == "json" and frame.empty:
+        yield "[]\n"
+        return
+    for k, start in enumerate(range(0, max(len(frame), 1), rows)):
+        out = frame.iloc[start : start + rows].copy()
+        if "date" in out:
+            out["date"] = out["date"].dt.strftime("%Y-%m-%d")
+        if fmt == "csv":
+            for column in out.columns:
+                if pd.api.types.is_bool_dtype(out[column]):  # true/false, as --json writes them
+                    out[column] = out[column].map({True: "true", False: "false"})
+                elif not pd.api.types.is_numeric_dtype(out[column]):
+                    out[column] = out[column].map(_spreadsheet_text)
+            yield str(out.to_csv(index=False, header=k == 0))
+            continue
+        # A line of text like every other output (the shell's prompt does not follow a bare
+        # "]"), laid out and with text as written, as print_json writes it, and rates exact
+        # (pandas' to_json rounds floats to 10 digits, writes "key":value and escapes non-ASCII
+        # text). Each piece is the list's items of its rows, without the list's brackets.
+        records = out.astype(object).where(out.notna(), None).to_dict(orient="records")
+        text = json.dumps(records, indent=2, ensure_ascii=False, default=_json_value)
+        yield ("[\n" if k == 0 else ",\n") + text[2:-2]
+    if fmt == "json":
+        yield "\n]\n"
 
 
 def _json_value(value: Any) -> Any:

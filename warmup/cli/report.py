@@ -115,7 +115,8 @@ def report(
 
     frame = reports.daily(ledger, days=days, at=when, boxes=good)
     if fmt != "table":
-        click.echo(reports.to_text(frame, fmt), nl=False)
+        for piece in reports.iter_text(frame, fmt):
+            click.echo(piece, nl=False)
         return _refused(refusals)
     if frame.empty:
         click.echo("No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.")
@@ -181,7 +182,8 @@ def _by_reason(frame: Any, fmt: str) -> None:
 
     summary = reports.reasons_summary(frame)
     if fmt != "table":
-        click.echo(reports.to_text(summary, fmt), nl=False)
+        for piece in reports.iter_text(summary, fmt):
+            click.echo(piece, nl=False)
         return
     if summary.empty:
         click.echo("No bounces in this period.")
