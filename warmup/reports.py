@@ -728,7 +728,8 @@ def iter_text(frame: pd.DataFrame, fmt: str, rows: int = 5_000) -> Iterator[str]
         return
     # without its attrs (each mailbox's thresholds): pandas deep-copies them at every step,
     # once per piece, which took longer than writing the rows
-    frame = pd.DataFrame({c: frame[c] for c in frame.columns})
+    frame = frame.copy(deep=False)  # the same columns, not copied
+    frame.attrs = {}
     for k, start in enumerate(range(0, max(len(frame), 1), rows)):
         out = frame.iloc[start : start + rows].copy()
         if "date" in out:
