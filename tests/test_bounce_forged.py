@@ -219,3 +219,48 @@ def test_a_complaint_read_from_a_mailbox_answers_only_the_message_it_names(
             "it names none",
         ),
     ]
+
+
+def test_why_not_counted_reads_a_listing_of_any_length(ledger_url) -> None:  # noqa: F811
+    """``bounces list --limit 0`` looked up the Message-IDs and addresses of every unmatched
+    bounce in one IN list each: past 65,535 values PostgreSQL's protocol refused the query
+    ("number of parameters must be between 0 and 65535"), reported as an unavailable ledger,
+    and past 250,000 SQLite's did. The lists are read in chunks."""
+    import sqlalchemy as sa
+
+    from warmup.ledger.schema import BOUNCE
+
+    ledger = open_ledger(ledger_url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        sent = now - dt.timedelta(hours=2)
+        ledger.record(box, sends=[SendIn("lead1@client.example", sent, "<a1@corp.example>")])
+        n = 34_000  # two spellings of each Message-ID: 68,000 values
+        rows = [
+            {
+                "mailbox_id": box.id,
+                "recipient": f"x{i}@stranger.example",
+                "kind": "hard",
+                "message_id": f"<m{i}@stranger.example>",
+                "at": now - dt.timedelta(seconds=i),
+                "day": now.date(),
+                "source": "imap",
+                "key": f"k{i}",
+                "counted": False,
+            }
+            for i in range(n)
+        ]
+        with ledger.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(sa.insert(BOUNCE), rows)
+        ledger.record(
+            box, bounces=[_hard("lead1@client.example", now, "k-lead", "<a1@corp.example>")]
+        )
+        got = ledger.bounces(limit=None)
+    finally:
+        ledger.close()
+    assert len(got) == n + 1
+    why = {r["recipient"]: r["not_counted"] for r in got}
+    assert why["lead1@client.example"] is None
+    assert why["x0@stranger.example"] == f"{BOX} never mailed x0@stranger.example"
+    assert why[f"x{n - 1}@stranger.example"] == f"{BOX} never mailed x{n - 1}@stranger.example"

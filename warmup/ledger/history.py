@@ -11,7 +11,7 @@ every mailbox), and :meth:`Questions.keep_memos` stores their memos in one trans
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -592,6 +592,16 @@ def _id_spellings(message_id: str) -> list[str]:
     return sorted({message_id, bare, f"<{bare}>"})
 
 
+# Values per IN list of :func:`_why_not_counted`: a listing of every bounce (``--limit 0``)
+# named more than PostgreSQL's protocol takes in one query (65,535) or SQLite's (250,000).
+_IN_PART = 5000
+
+
+def _parts(values: list[str]) -> Iterator[list[str]]:
+    for k in range(0, len(values), _IN_PART):
+        yield values[k : k + _IN_PART]
+
+
 def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
     """Why each bounce of ``rows`` that is not counted is not (keyed by ``id(row)``), as the
     ledger stands now (a report read before its send was recorded is linked by a later sync).
@@ -602,34 +612,27 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
     recipient, because its original's Message-ID is a send of another mailbox, because the
     mailbox never mailed that address, because none of its sends to it is the message the
     report names, or because none was made in the :data:`MATCH_WINDOW` before the report. Two
-    queries for all the rows, whatever their number."""
+    queries for all the rows (one more per :data:`_IN_PART` values in a list past the first)."""
     loose = [r for r in rows if r.send_id is None and not r.unverified and r.recipient]
     mids = sorted({f for r in loose if r.message_id for f in _id_spellings(r.message_id)})
     owners: dict[str, tuple[int, str]] = {}
-    for mid, box_id, address in (
-        conn.execute(
+    for part in _parts(mids):
+        for mid, box_id, address in conn.execute(
             sa.select(SEND.c.message_id, SEND.c.mailbox_id, MAILBOX.c.address)
             .join(MAILBOX, MAILBOX.c.id == SEND.c.mailbox_id)
-            .where(SEND.c.message_id.in_(mids), COUNTED)
-        )
-        if mids
-        else ()
-    ):
-        owners.setdefault(mid, (box_id, address))
+            .where(SEND.c.message_id.in_(part), COUNTED)
+        ):
+            owners.setdefault(mid, (box_id, address))
     addresses = sorted({a for r in loose for a in (r.recipient, r.original_recipient) if a})
+    boxes = sorted({r.mailbox_id for r in loose})
     mailed: dict[tuple[int, str], set[str | None]] = {}
-    for box_id, rcpt, mid in (
-        conn.execute(
+    for part in _parts(addresses):
+        for box_id, rcpt, mid in conn.execute(
             sa.select(SEND.c.mailbox_id, SEND.c.recipient, SEND.c.message_id).where(
-                SEND.c.recipient.in_(addresses),
-                SEND.c.mailbox_id.in_(sorted({r.mailbox_id for r in loose})),
-                COUNTED,
+                SEND.c.recipient.in_(part), SEND.c.mailbox_id.in_(boxes), COUNTED
             )
-        )
-        if addresses
-        else ()
-    ):
-        mailed.setdefault((box_id, rcpt), set()).add(mid)
+        ):
+            mailed.setdefault((box_id, rcpt), set()).add(mid)
     why: dict[int, str] = {}
     for r in rows:
         if r.counted:
