@@ -162,6 +162,29 @@ def test_a_zone_this_machine_does_not_know_is_one_line_exit_78(run, seeded: Path
     assert run("quota", BOX).exit_code == 0
 
 
+def test_a_stored_zone_reads_a_time_typed_without_offset(run, seeded: Path):
+    # A time without an offset is read in the mailbox's zone, loaded by zoneinfo itself: the
+    # stored 'utc' was still a ZoneInfoNotFoundError traceback there, an unknown one too.
+    _store_zone(seeded, "utc")
+    for args in (
+        ["bounces", "list", BOX, "--since", "2026-11-01"],
+        ["quota", BOX, "--at", "2026-11-10T23:30"],
+    ):
+        res = run(*args)
+        assert res.exit_code == 0, (args, res.output)
+    assert (
+        json.loads(run("quota", BOX, "--at", "2026-11-10T23:30", "--json").output)[0]["sent"] == 1
+    )
+    _store_zone(seeded, "Mars/Olympus_Mons")
+    before = ledger_digest(seeded)
+    for args in (
+        ["bounces", "list", BOX, "--since", "2026-11-01"],
+        ["quota", BOX, "--at", "2026-11-10T23:30"],
+    ):
+        assert_error(run(*args), 78, "time zone 'Mars/Olympus_Mons'", "--timezone")
+    assert ledger_digest(seeded) == before
+
+
 @pytest.mark.parametrize(
     ("args", "words"),
     [

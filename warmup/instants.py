@@ -16,7 +16,6 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
 import pendulum
 
@@ -136,7 +135,12 @@ def read_instant(
                     day = day.add(days=1)
                 value = value.replace(year=day.year, month=day.month, day=day.day)
             if as_edge:  # a time the clocks skip is the jump, a repeated one the first
-                value = pendulum.instance(wall_instant(value.date(), value.time(), ZoneInfo(zone)))
+                # the mailbox's stored zone as the ledger reads it: 'utc' is UTC, an unknown
+                # one a line saying what to set (78), not zoneinfo's traceback
+                from warmup.policy.walk import zone as stored_zone
+
+                at = wall_instant(value.date(), value.time(), stored_zone(zone))
+                value = pendulum.instance(at)
             else:
                 value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=zone)
         if isinstance(value, pendulum.DateTime):
