@@ -264,3 +264,47 @@ def test_why_not_counted_reads_a_listing_of_any_length(ledger_url) -> None:  # n
     assert why["lead1@client.example"] is None
     assert why["x0@stranger.example"] == f"{BOX} never mailed x0@stranger.example"
     assert why[f"x{n - 1}@stranger.example"] == f"{BOX} never mailed x{n - 1}@stranger.example"
+
+
+UNSUBSCRIBE = (
+    b"From: {rcpt}\nTo: sales+unsubscribe@corp.example\nSubject: unsubscribe\n"
+    b"Auto-Submitted: auto-replied\nX-Apple-Unsubscribe: true\n\n"
+    b"Apple Mail sent this email to unsubscribe from the message.\n"
+)
+
+
+def test_a_mail_clients_unsubscribe_request_still_answers_the_send_to_its_sender(
+    ledger_url,  # noqa: F811
+) -> None:
+    """A mail client's unsubscribe request (Apple Mail's List-Unsubscribe mailto) is recorded
+    as a complaint but names no Message-ID: the person asks from their own address, not a
+    feedback loop returning the original. Matched only by a Message-ID like an ARF report, it
+    answered nothing, so the address that asked to stop was mailed on; it answers the send to
+    its sender by recipient and time, as before, also when the send is recorded after it."""
+    from warmup.bounces import parse_bounces
+    from warmup.bounces.imap import record_batch
+
+    ledger = open_ledger(ledger_url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        sent = now - dt.timedelta(hours=2)
+        ledger.record(box, sends=[SendIn("lead1@client.example", sent, "<a1@corp.example>")])
+        rows = [
+            (f"k{i}", b, now - dt.timedelta(hours=1))
+            for i, rcpt in enumerate(("lead1@client.example", "lead2@client.example"))
+            for b in parse_bounces(UNSUBSCRIBE.replace(b"{rcpt}", rcpt.encode()))
+        ]
+        got = record_batch(ledger, box, "INBOX", 1, 2, rows, now)
+        assert [matched for _, matched, _ in got] == [True, False]
+        assert ledger.suppressed(["lead1@client.example"]).keys() == {"lead1@client.example"}
+        # read before its send was recorded (an import of the day's log): linked later
+        ledger.record(box, sends=[SendIn("lead2@client.example", sent, "<a2@corp.example>")])
+        ledger.match_late(box)
+        listed = {r["recipient"]: r for r in ledger.bounces()}
+    finally:
+        ledger.close()
+    assert [(listed[r]["counted"], listed[r]["not_counted"]) for r in sorted(listed)] == [
+        (True, None),
+        (True, None),
+    ]

@@ -45,6 +45,7 @@ from warmup.ledger.values import (
     Snapshot,
     day_start,
     local_day,
+    opt_out,
     sql_limit,
     utc,
 )
@@ -661,7 +662,7 @@ def _unmatched(
     sent = [mailed.get((r.mailbox_id, a)) for a in (r.recipient, r.original_recipient) if a]
     if not any(sent):
         return f"{r.mailbox} never mailed {r.recipient}"
-    if r.kind == "complaint" and r.source == "imap":
+    if r.kind == "complaint" and r.source == "imap" and not opt_out(r.kind, r.diagnostic):
         named = f"names {r.message_id}" if r.message_id else "names none"
         return f"a complaint from a mailbox answers only the send whose Message-ID it names: it {named}"
     ids = set().union(*(s for s in sent if s))

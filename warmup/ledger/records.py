@@ -46,6 +46,7 @@ from warmup.ledger.values import (
     Recorded,
     SendIn,
     local_day,
+    opt_out,
     other_message_id,
     send_key,
     utc,
@@ -114,6 +115,7 @@ _MATCHED_BY = (
     BOUNCE.c.original_from,
     BOUNCE.c.original_date,
     BOUNCE.c.source,
+    BOUNCE.c.diagnostic,
 )
 
 
@@ -130,9 +132,10 @@ def _said(
     return {"sender": sender or None, "dated": when, "named_only": stranger_complaint}
 
 
-def _stranger_complaint(kind: str, source: str) -> bool:
-    """A complaint read from a mailbox (``source`` "imap"), not one a person recorded."""
-    return kind == "complaint" and source == "imap"
+def _stranger_complaint(kind: str, source: str, diagnostic: str | None) -> bool:
+    """A complaint read from a mailbox (``source`` "imap"), not one a person recorded nor a
+    mail client's unsubscribe request (:func:`opt_out`)."""
+    return kind == "complaint" and source == "imap" and not opt_out(kind, diagnostic)
 
 
 class Records:
@@ -415,7 +418,10 @@ class Records:
         unverified = None
         if sid is None:
             recipient = self._addressed(conn, box, recipient, b.original_recipient)
-            said = _said(b.original_from, b.original_date, b.kind == "complaint" and not b.trusted)
+            named_only = (
+                b.kind == "complaint" and not b.trusted and not opt_out(b.kind, b.diagnostic)
+            )
+            said = _said(b.original_from, b.original_date, named_only)
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at, **said)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
@@ -534,7 +540,9 @@ class Records:
         def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
             said = _said(
-                r.original_from, _dated(r.original_date), _stranger_complaint(r.kind, r.source)
+                r.original_from,
+                _dated(r.original_date),
+                _stranger_complaint(r.kind, r.source, r.diagnostic),
             )
             return (rcpt, *self._match(conn, box, rcpt, r.message_id, r.at, **said))
 
@@ -544,7 +552,9 @@ class Records:
             after: else it was listed unmatched without a word."""
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
             said = _said(
-                r.original_from, _dated(r.original_date), _stranger_complaint(r.kind, r.source)
+                r.original_from,
+                _dated(r.original_date),
+                _stranger_complaint(r.kind, r.source, r.diagnostic),
             )
             return self._unverified(conn, box, rcpt, r.message_id, r.at, **said)
 
@@ -657,7 +667,9 @@ class Records:
         for r in rows:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
             said = _said(
-                r.original_from, _dated(r.original_date), _stranger_complaint(r.kind, r.source)
+                r.original_from,
+                _dated(r.original_date),
+                _stranger_complaint(r.kind, r.source, r.diagnostic),
             )
             new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
             if new_sid is None:

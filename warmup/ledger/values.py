@@ -260,6 +260,14 @@ class Snapshot:
     stamp: str | None = None
 
 
+def opt_out(kind: str, diagnostic: str | None) -> bool:
+    """Whether a complaint is a mail client's unsubscribe request (``warmup.bounces.parse``
+    writes its diagnostic "unsubscribe: ..."): the person asking from their own address, which
+    names no Message-ID, not a feedback loop's report returning the original. It answers the
+    send to its sender by recipient and time, as a bounce does."""
+    return kind == "complaint" and (diagnostic or "").startswith("unsubscribe:")
+
+
 def utc(ts: dt.datetime) -> dt.datetime:
     """An aware instant in UTC, the storage form (naive datetimes are refused)."""
     if ts.tzinfo is None:
