@@ -13,13 +13,15 @@ bad data (exit 65). Both name the field (``at``, ``started``, ...), never a CLI 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
+from zoneinfo import ZoneInfo
 
 import pendulum
 
-from warmup.errors import InvalidField, InvalidFieldData, expect
+from warmup.errors import ConfigError, InvalidField, InvalidFieldData, expect
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -137,9 +139,7 @@ def read_instant(
             if as_edge:  # a time the clocks skip is the jump, a repeated one the first
                 # the mailbox's stored zone as the ledger reads it: 'utc' is UTC, an unknown
                 # one a line saying what to set (78), not zoneinfo's traceback
-                from warmup.policy.walk import zone as stored_zone
-
-                at = wall_instant(value.date(), value.time(), stored_zone(zone))
+                at = wall_instant(value.date(), value.time(), _stored_zone(zone))
                 value = pendulum.instance(at)
             else:
                 value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=zone)
@@ -400,3 +400,30 @@ def out_of_range(field: str, text: str, read: dt.datetime | None = None) -> Inva
         text=text,
         read=read.replace(microsecond=0).isoformat().replace("+00:00", "Z") if read else "",
     )
+
+
+@functools.cache
+def zone(tz: str) -> ZoneInfo:
+    """The zone a mailbox's stored ``tz`` names. A name in other letter case than the IANA
+    one (``utc``: ``mailbox add --timezone utc`` stored it before it was refused) is that
+    zone; a name this machine's time zone database lacks is a one-line error (78), not a
+    traceback from every command reading the mailbox."""
+    try:
+        return ZoneInfo(tz)
+    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
+        pass
+    import zoneinfo
+
+    folded = tz.lower()
+    same = next((z for z in sorted(zoneinfo.available_timezones()) if z.lower() == folded), None)
+    if same is not None:
+        return ZoneInfo(same)
+    raise ConfigError(
+        f"time zone {tz!r} stored for a mailbox is unknown to this machine's time zone "
+        "database; set it with 'warmup mailbox set ADDRESS --timezone NAME' (an IANA name like "
+        "Asia/Shanghai) or update the system's tzdata"
+    )
+
+
+# zone() under a name read_instant's local ``zone`` (the zone's name) does not hide
+_stored_zone = zone

@@ -51,9 +51,8 @@ import math
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
-from zoneinfo import ZoneInfo
 
-from warmup.errors import ConfigError
+from warmup.instants import zone
 from warmup.policy.calendar import closed, fits, off_between
 from warmup.words import plural
 
@@ -947,29 +946,6 @@ def current_pause(events: tuple[MailboxEvent, ...], now: dt.datetime) -> Mailbox
     if manual.until is None or throttle.until is None:
         return manual if manual.until is None else throttle
     return manual if manual.until >= throttle.until else throttle
-
-
-@functools.cache
-def zone(tz: str) -> ZoneInfo:
-    """The zone a mailbox's stored ``tz`` names. A name in other letter case than the IANA
-    one (``utc``: ``mailbox add --timezone utc`` stored it before it was refused) is that
-    zone; a name this machine's time zone database lacks is a one-line error (78), not a
-    traceback from every command reading the mailbox."""
-    try:
-        return ZoneInfo(tz)
-    except (KeyError, ValueError):  # ZoneInfoNotFoundError is a KeyError
-        pass
-    import zoneinfo
-
-    folded = tz.lower()
-    same = next((z for z in sorted(zoneinfo.available_timezones()) if z.lower() == folded), None)
-    if same is not None:
-        return ZoneInfo(same)
-    raise ConfigError(
-        f"time zone {tz!r} stored for a mailbox is unknown to this machine's time zone "
-        "database; set it with 'warmup mailbox set ADDRESS --timezone NAME' (an IANA name like "
-        "Asia/Shanghai) or update the system's tzdata"
-    )
 
 
 def local(ts: dt.datetime, tz: str) -> dt.datetime:
