@@ -11,6 +11,7 @@ import datetime as dt
 import email.utils
 import json
 from collections.abc import Callable
+from typing import Any
 
 from click.testing import Result
 
@@ -221,6 +222,15 @@ def test_a_complaint_read_from_a_mailbox_answers_only_the_message_it_names(
     ]
 
 
+def _one_send(ledger: Any) -> tuple[Any, dt.datetime, dt.datetime]:
+    """BOX, now, and the time of its one send, to lead1 two hours ago."""
+    box = api.add_mailbox(ledger, BOX, "exmail")
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    sent = now - dt.timedelta(hours=2)
+    ledger.record(box, sends=[SendIn("lead1@client.example", sent, "<a1@corp.example>")])
+    return box, now, sent
+
+
 def test_why_not_counted_reads_a_listing_of_any_length(ledger_url) -> None:  # noqa: F811
     """``bounces list --limit 0`` looked up the Message-IDs and addresses of every unmatched
     bounce in one IN list each: past 65,535 values PostgreSQL's protocol refused the query
@@ -232,10 +242,7 @@ def test_why_not_counted_reads_a_listing_of_any_length(ledger_url) -> None:  # n
 
     ledger = open_ledger(ledger_url)
     try:
-        box = api.add_mailbox(ledger, BOX, "exmail")
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        sent = now - dt.timedelta(hours=2)
-        ledger.record(box, sends=[SendIn("lead1@client.example", sent, "<a1@corp.example>")])
+        box, now, sent = _one_send(ledger)
         n = 34_000  # two spellings of each Message-ID: 68,000 values
         rows = [
             {
@@ -286,10 +293,7 @@ def test_a_mail_clients_unsubscribe_request_still_answers_the_send_to_its_sender
 
     ledger = open_ledger(ledger_url)
     try:
-        box = api.add_mailbox(ledger, BOX, "exmail")
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-        sent = now - dt.timedelta(hours=2)
-        ledger.record(box, sends=[SendIn("lead1@client.example", sent, "<a1@corp.example>")])
+        box, now, sent = _one_send(ledger)
         rows = [
             (f"k{i}", b, now - dt.timedelta(hours=1))
             for i, rcpt in enumerate(("lead1@client.example", "lead2@client.example"))
