@@ -44,8 +44,9 @@ from warmup.ledger.values import (
     MailboxRow,
     Snapshot,
     day_start,
+    id_forms,
     local_day,
-    opt_out,
+    named_only,
     sql_limit,
     utc,
 )
@@ -587,12 +588,6 @@ class Questions:
         return out
 
 
-def _id_spellings(message_id: str) -> list[str]:
-    """The spellings a send's Message-ID may be recorded under (one by hand may lack "<>")."""
-    bare = message_id.strip().strip("<>")
-    return sorted({message_id, bare, f"<{bare}>"})
-
-
 # Values per IN list of :func:`_why_not_counted`: a listing of every bounce (``--limit 0``)
 # named more than PostgreSQL's protocol takes in one query (65,535) or SQLite's (250,000).
 _IN_PART = 5000
@@ -615,7 +610,7 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
     report names, or because none was made in the :data:`MATCH_WINDOW` before the report. Two
     queries for all the rows (one more per :data:`_IN_PART` values in a list past the first)."""
     loose = [r for r in rows if r.send_id is None and not r.unverified and r.recipient]
-    mids = sorted({f for r in loose if r.message_id for f in _id_spellings(r.message_id)})
+    mids = sorted({f for r in loose if r.message_id for f in id_forms(r.message_id)})
     owners: dict[str, tuple[int, str]] = {}
     for part in _parts(mids):
         for mid, box_id, address in conn.execute(
@@ -656,16 +651,16 @@ def _unmatched(
 ) -> str:
     """Why the bounce ``r`` (which names a recipient) answers no send of its mailbox."""
     if r.message_id:
-        for mid in _id_spellings(r.message_id):
+        for mid in sorted(id_forms(r.message_id)):
             if mid in owners and owners[mid][0] != r.mailbox_id:
                 return f"its original {r.message_id} was sent by {owners[mid][1]}, not {r.mailbox}"
     sent = [mailed.get((r.mailbox_id, a)) for a in (r.recipient, r.original_recipient) if a]
     if not any(sent):
         return f"{r.mailbox} never mailed {r.recipient}"
-    if r.kind == "complaint" and r.source == "imap" and not opt_out(r.kind, r.diagnostic):
+    if named_only(r.kind, r.source, r.diagnostic):
         named = f"names {r.message_id}" if r.message_id else "names none"
         return f"a complaint from a mailbox answers only the send whose Message-ID it names: it {named}"
     ids = set().union(*(s for s in sent if s))
-    if r.message_id and None not in ids and not ids & set(_id_spellings(r.message_id)):
+    if r.message_id and None not in ids and not ids & id_forms(r.message_id):
         return f"its original {r.message_id} is none of {r.mailbox}'s sends to {r.recipient}"
     return f"no send of {r.mailbox} to {r.recipient} in the {MATCH_WINDOW.days} days before it"

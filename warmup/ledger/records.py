@@ -45,7 +45,9 @@ from warmup.ledger.values import (
     MailboxRow,
     Recorded,
     SendIn,
+    id_forms,
     local_day,
+    named_only,
     opt_out,
     other_message_id,
     send_key,
@@ -67,13 +69,6 @@ _SUPPRESS_BATCH = 2_000
 _ADDRESSES_PER_QUERY = 500
 
 
-def _id_forms(message_id: str) -> set[str]:
-    """The spellings of ``message_id`` a send may be recorded under: one recorded by hand may
-    lack its angle brackets."""
-    bare = message_id.strip().strip("<>")
-    return {message_id, bare, f"<{bare}>"}
-
-
 def _may_answer(
     rows: Sequence[Any], sends: dict[str, list[tuple[str | None, dt.datetime]]]
 ) -> set[int]:
@@ -85,7 +80,7 @@ def _may_answer(
     within :data:`MATCH_WINDOW` before the bounce or :data:`REPORT_SKEW` after it."""
     out: set[int] = set()
     for r in rows:
-        forms = _id_forms(r.message_id) if r.message_id else set()
+        forms = id_forms(r.message_id) if r.message_id else set()
         low, high = r.at - MATCH_WINDOW, r.at + REPORT_SKEW
         candidates = [*sends.get(r.recipient or "", ()), *sends.get(r.original_recipient or "", ())]
         if any(
@@ -132,10 +127,11 @@ def _said(
     return {"sender": sender or None, "dated": when, "named_only": stranger_complaint}
 
 
-def _stranger_complaint(kind: str, source: str, diagnostic: str | None) -> bool:
-    """A complaint read from a mailbox (``source`` "imap"), not one a person recorded nor a
-    mail client's unsubscribe request (:func:`opt_out`)."""
-    return kind == "complaint" and source == "imap" and not opt_out(kind, diagnostic)
+def _said_in(r: Any) -> dict[str, Any]:
+    """:func:`_said` of a stored bounce row (:data:`_MATCHED_BY`)."""
+    return _said(
+        r.original_from, _dated(r.original_date), named_only(r.kind, r.source, r.diagnostic)
+    )
 
 
 class Records:
@@ -418,10 +414,10 @@ class Records:
         unverified = None
         if sid is None:
             recipient = self._addressed(conn, box, recipient, b.original_recipient)
-            named_only = (
+            by_id_only = (
                 b.kind == "complaint" and not b.trusted and not opt_out(b.kind, b.diagnostic)
             )
-            said = _said(b.original_from, b.original_date, named_only)
+            said = _said(b.original_from, b.original_date, by_id_only)
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at, **said)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
@@ -539,11 +535,7 @@ class Records:
 
         def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
-            said = _said(
-                r.original_from,
-                _dated(r.original_date),
-                _stranger_complaint(r.kind, r.source, r.diagnostic),
-            )
+            said = _said_in(r)
             return (rcpt, *self._match(conn, box, rcpt, r.message_id, r.at, **said))
 
         def why_not(conn: Connection, r: Any) -> str | None:
@@ -551,11 +543,7 @@ class Records:
             it (its returned original disagrees), as :meth:`_bounce` says it of one read
             after: else it was listed unmatched without a word."""
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
-            said = _said(
-                r.original_from,
-                _dated(r.original_date),
-                _stranger_complaint(r.kind, r.source, r.diagnostic),
-            )
+            said = _said_in(r)
             return self._unverified(conn, box, rcpt, r.message_id, r.at, **said)
 
         # Matched first in a read transaction: the reports that answer nothing (strangers'
@@ -666,11 +654,7 @@ class Records:
                 self._bump(conn, box, r.day, r.kind, -1)
         for r in rows:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
-            said = _said(
-                r.original_from,
-                _dated(r.original_date),
-                _stranger_complaint(r.kind, r.source, r.diagnostic),
-            )
+            said = _said_in(r)
             new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
             if new_sid is None:
                 # Unless another bounce of the recipient still vouches for its suppression
@@ -749,7 +733,7 @@ class Records:
         # for a report naming none.
         refused = sa.case((SEND.c.outcome.in_(("soft", "hard", "block")), 1), else_=0)
         if message_id:
-            forms = sorted(_id_forms(message_id))
+            forms = sorted(id_forms(message_id))
             found = conn.execute(
                 base.where(
                     SEND.c.message_id.in_(forms),

@@ -268,6 +268,13 @@ def opt_out(kind: str, diagnostic: str | None) -> bool:
     return kind == "complaint" and (diagnostic or "").startswith("unsubscribe:")
 
 
+def named_only(kind: str, source: str, diagnostic: str | None) -> bool:
+    """Whether a stored bounce answers only the send whose Message-ID it names: a complaint
+    read from a mailbox (``source`` "imap"), not one a person recorded nor a mail client's
+    unsubscribe request (:func:`opt_out`)."""
+    return kind == "complaint" and source == "imap" and not opt_out(kind, diagnostic)
+
+
 def utc(ts: dt.datetime) -> dt.datetime:
     """An aware instant in UTC, the storage form (naive datetimes are refused)."""
     if ts.tzinfo is None:
@@ -288,6 +295,13 @@ def local_day(ts: dt.datetime, tz: str) -> dt.date:
 
 def day_start(day: dt.date, tz: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), zone(tz)).astimezone(dt.UTC)
+
+
+def id_forms(message_id: str) -> set[str]:
+    """The spellings of ``message_id`` a send may be recorded under: one recorded by hand may
+    lack its angle brackets."""
+    bare = message_id.strip().strip("<>")
+    return {message_id, bare, f"<{bare}>"}
 
 
 def other_message_id(message_id: str) -> str:
