@@ -391,3 +391,33 @@ def test_a_child_reopens_a_ledger_named_by_a_relative_path(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert out.stdout.strip() == "SQLiteReads ['a@corp.example']", out.stderr
+
+
+@pytest.mark.parametrize("short", [1, 0])
+def test_prepare_s_count_of_rows_decides_as_the_spans_do(tmp_path, short):
+    """Reads.prepare counts a batch's rows only up to what reading it as arrays takes: the
+    same decision as the spans the read itself goes by, on either side of the line (a mailbox
+    of others' rows, days at and after the last one read, not counted)."""
+    from warmup.ledger import sqlite_reads
+
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    ledger.close()
+    con = sqlite3.connect(tmp_path / "l.db")  # foreign keys off: rows without their mailbox
+    cold = list(range(1, sqlite_reads.ARRAYS_FROM + 1))
+    need = sqlite_reads.ARRAYS_DAYS * len(cold)
+    first = dt.date(2025, 1, 1)
+    rows = [(1 + k % len(cold), first + dt.timedelta(days=k // len(cold))) for k in range(need)]
+    rows = rows[: need - short]
+    rows += [(len(cold) + 1, first), (1, dt.date(2026, 1, 1)), (2, dt.date(2026, 2, 1))]
+    with con:
+        con.executemany(
+            "INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
+            "VALUES (?, ?, 1, 0, 0, 0, 0)",
+            [(i, d.isoformat()) for i, d in rows],
+        )
+    asks = [(None, dataclasses.make_dataclass("Ask", ["memo"])((7, 7))) for _ in cold]
+    cur = con.cursor()
+    worth = sqlite_reads._arrays_worth(cur, asks, cold, "2026-01-01")
+    assert worth == (sqlite_reads._as_arrays(cur, asks, cold, "2026-01-01") is not None)
+    assert worth == (short == 0)
+    con.close()
