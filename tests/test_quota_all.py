@@ -421,3 +421,33 @@ def test_prepare_s_count_of_rows_decides_as_the_spans_do(tmp_path, short):
     assert worth == (sqlite_reads._as_arrays(cur, asks, cold, "2026-01-01") is not None)
     assert worth == (short == 0)
     con.close()
+
+
+def test_a_batch_is_walked_with_the_cycle_collector_held_off(tmp_path, monkeypatch):
+    """The walks of a batch run without Python's cycle collector (each collection went through
+    all of their objects again), and it runs after them as it did before: on if it was on, off
+    if the caller had turned it off."""
+    import gc
+
+    ledger = open_ledger(str(tmp_path / "l.db"))
+    boxes = [api.add_mailbox(ledger, f"m{k}@corp.example", "exmail") for k in range(2)]
+    seen = []
+    walked = api._answers
+
+    def answers(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return walked(*args, **kwargs)
+
+    monkeypatch.setattr(api, "_answers", answers)
+    at = dt.datetime(2026, 6, 1, 2, tzinfo=dt.UTC)
+    assert gc.isenabled()
+    try:
+        got, _ = api.quotas_each(ledger, boxes, at)
+        assert [a.mailbox for _, a in got] == [b.address for b in boxes]
+        assert seen == [False] and gc.isenabled()
+        gc.disable()
+        api.quotas_each(ledger, boxes, at)
+        assert seen == [False, False] and not gc.isenabled()
+    finally:
+        gc.enable()
+        ledger.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import gc
 import ipaddress
 import re
 import shlex
@@ -626,31 +628,51 @@ def _quotas(
     # Only many mailboxes without a memo are worth the processes: measured on 1,000 warm
     # ones, the fork, pickles and exits cost more CPU (~15%) than the halved walks saved on a
     # busy machine.
-    cold = ledger.prepare(pairs, at) if fork_from and len(pairs) >= 2 * fork_from else 0
-    if fork_from and cold >= 2 * fork_from:
-        from warmup import shards
+    with _collector_paused():
+        cold = ledger.prepare(pairs, at) if fork_from and len(pairs) >= 2 * fork_from else 0
+        if fork_from and cold >= 2 * fork_from:
+            from warmup import shards
 
-        answers = shards.in_shards(
-            pairs,
-            shards.shard_count(cold, fork_from),
-            functools.partial(_answers, ledger, specs, at),
-            functools.partial(_answers_reopened, ledger, specs, at),
-        )
-    else:
-        answers = _answers(ledger, specs, at, pairs)
-    out, newer = [], []
-    for box, (inputs, _), (allowance, held, stamp, rev) in zip(boxes, asks, answers, strict=True):
-        out.append(allowance)
-        memo = allowance.memo
-        if memo is not None and (held is None or held < memo.upto):
-            if stamp is not None and memo.upto > ledger.real_today(EARLIEST_ZONE):
-                continue  # a day it covers is not over everywhere yet (EARLIEST_ZONE)
-            newer.append((box, memo, stamped(inputs, stamp), rev))
+            answers = shards.in_shards(
+                pairs,
+                shards.shard_count(cold, fork_from),
+                functools.partial(_answers, ledger, specs, at),
+                functools.partial(_answers_reopened, ledger, specs, at),
+            )
+        else:
+            answers = _answers(ledger, specs, at, pairs)
+        out, newer = [], []
+        for box, (inputs, _), (allowance, held, stamp, rev) in zip(
+            boxes, asks, answers, strict=True
+        ):
+            out.append(allowance)
+            memo = allowance.memo
+            if memo is not None and (held is None or held < memo.upto):
+                if stamp is not None and memo.upto > ledger.real_today(EARLIEST_ZONE):
+                    continue  # a day it covers is not over everywhere yet (EARLIEST_ZONE)
+                newer.append((box, memo, stamped(inputs, stamp), rev))
+        try:
+            ledger.keep_memos(newer)
+        except (ConfigError, Unavailable):  # a ledger this user may only read still answers
+            pass
+        return out
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cycle collector held off while a batch of mailboxes is read, walked (in the
+    forked children too) and its memos kept, and let run again after, as it was: their objects
+    die by their reference counts, and each collection on the way went through all of them
+    again for no cycle to free (measured on 1,000 mailboxes x a year without memos: ~60 ms of
+    a child's ~0.85 s, ~0.1 s of the parent's run)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
     try:
-        ledger.keep_memos(newer)
-    except (ConfigError, Unavailable):  # a ledger this user may only read still answers
-        pass
-    return out
+        yield
+    finally:
+        gc.enable()
 
 
 # What a mailbox's answer leaves for the memo's bookkeeping: the allowance, the day of the memo
