@@ -29,7 +29,7 @@ from warmup.words import printable
 from .formats import addresses
 from .parse import Bounce
 
-__all__ = ["Report", "bounce_key", "read_report"]
+__all__ = ["Report", "bounce_key", "read_report", "report_key"]
 
 _HEADER_BYTES = 65_536
 _REPORTING_MTA = re.compile(rb"^Reporting-MTA:[ \t]*([^\r\n]{1,300})", re.IGNORECASE | re.MULTILINE)
@@ -84,6 +84,16 @@ def bounce_key(report: Report, bounce: Bounce, index: int) -> str:
         facts.append("delayed")
     digest = hashlib.sha256("\x1f".join(facts).encode("utf-8", "replace")).hexdigest()[:32]
     return f"rpt:{digest}|{rcpt}"
+
+
+def report_key(report: Report, raw: bytes) -> str:
+    """What the ledger knows the bounces of one report by (``bounce.report``): its own
+    Message-ID, else a digest of the message as read. A report is about one message (RFC
+    3464), so its recipients count only for the sends of one message; the same report read
+    again has the same key (and its bounces their keys: recorded once)."""
+    if report.message_id:
+        return f"dsn:{report.message_id}"
+    return f"raw:{hashlib.sha256(raw).hexdigest()[:32]}"
 
 
 def _utc(text: str) -> dt.datetime | None:

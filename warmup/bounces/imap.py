@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from warmup import credentials
 from warmup.bounces import formats
-from warmup.bounces.identity import bounce_key, read_report
+from warmup.bounces.identity import bounce_key, read_report, report_key
 from warmup.bounces.parse import MAX_INPUT, Bounce, capped, parse_bounces
 from warmup.errors import (
     ConfigError,
@@ -923,6 +923,7 @@ class Found:
     bounces: list[tuple[str, Bounce]]  # (key, bounce)
     partial: bool  # larger than what was read, looked like a report, named no recipient
     capped: bool = False  # listed more than MAX_RECIPIENTS: the first ones kept
+    report: str | None = None  # what its bounces are known by as one report (report_key)
 
 
 def _fetch(
@@ -1063,6 +1064,7 @@ def _read(
         [(bounce_key(facts, b, i), b) for i, b in enumerate(bounces)],
         partial,
         cut,
+        report_key(facts, raw),
     )
 
 
@@ -1161,7 +1163,8 @@ def _looks_like_report(raw: bytes) -> bool:
     )
 
 
-Row = tuple[str, Bounce, dt.datetime]  # (key, bounce, when it was reported)
+# (key, bounce, when it was reported[, the report it is one of: its bounces count for one message])
+Row = tuple[str, Bounce, dt.datetime] | tuple[str, Bounce, dt.datetime, str | None]
 
 
 def _chunks(found: list[Found], position: int) -> Iterator[tuple[list[Row], int]]:
@@ -1174,7 +1177,7 @@ def _chunks(found: list[Found], position: int) -> Iterator[tuple[list[Row], int]
             if len(rows) == WRITE_BOUNCES:
                 yield rows, position
                 rows = []
-            rows.append((key, bounce, item.at))
+            rows.append((key, bounce, item.at, item.report))
         position = item.uid
     yield rows, position
 
@@ -1199,6 +1202,11 @@ def _position(
     return saved, saved, since
 
 
+def _with_report(row: Row) -> tuple[str, Bounce, dt.datetime, str | None]:
+    """``row`` with its report (None when the caller named none)."""
+    return row if len(row) == 4 else (*row, None)
+
+
 def record_batch(
     ledger: Ledger,
     box: MailboxRow,
@@ -1218,7 +1226,8 @@ def record_batch(
     recorded as kind ``delayed``: matched and listed, never counted nor suppressing (the message
     may yet arrive; the failure reported later counts). A report about a forwarded message
     carries the address mailed (its Original-Recipient), which the ledger matches on when the
-    mailbox never mailed the forwarded-to one.
+    mailbox never mailed the forwarded-to one. The bounces of one report count for the sends of
+    one message only (a report is about one message).
     """
     bounces = [
         BounceIn(
@@ -1235,8 +1244,9 @@ def record_batch(
             original_recipient=b.original_recipient or None,
             original_from=b.original_from or None,
             original_date=dt.datetime.fromisoformat(b.original_date) if b.original_date else None,
+            report=report,
         )
-        for key, b, reported in rows
+        for key, b, reported, report in map(_with_report, rows)
     ]
     got = ledger.record_synced(box, folder, uidvalidity, last_uid, bounces)
     # ``results`` follows ``bounces`` one for one.

@@ -560,6 +560,7 @@ class Questions:
                 b.diagnostic,
                 b.counted,
                 b.unverified,
+                b.report,
             )
             .join(MAILBOX, MAILBOX.c.id == b.mailbox_id)
             .order_by(b.at.desc(), b.id.desc())
@@ -577,7 +578,7 @@ class Questions:
         out = []
         for r in rows:
             row = r._asdict()
-            del row["mailbox_id"], row["original_recipient"]
+            del row["mailbox_id"], row["original_recipient"], row["report"]
             row.update(
                 counted=bool(r.counted),
                 at=r.at.isoformat(),
@@ -606,9 +607,11 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
     counted is a second report of one failure; one whose returned original disagrees says so
     (``unverified``); otherwise it answers no send of its mailbox because it names no failed
     recipient, because its original's Message-ID is a send of another mailbox, because the
-    mailbox never mailed that address, because none of its sends to it is the message the
-    report names, or because none was made in the :data:`MATCH_WINDOW` before the report. Two
-    queries for all the rows (one more per :data:`_IN_PART` values in a list past the first)."""
+    mailbox never mailed that address, because another recipient of its report answers a send
+    of another message (one report is about one message), because none of its sends to it is
+    the message the report names, or because none was made in the :data:`MATCH_WINDOW` before
+    the report. Three queries for all the rows (one more per :data:`_IN_PART` values in
+    a list past the first)."""
     loose = [r for r in rows if r.send_id is None and not r.unverified and r.recipient]
     mids = sorted({f for r in loose if r.message_id for f in id_forms(r.message_id)})
     owners: dict[str, tuple[int, str]] = {}
@@ -629,6 +632,15 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
             )
         ):
             mailed.setdefault((box_id, rcpt), set()).add(mid)
+    reports = sorted({r.report for r in loose if r.report})
+    answered: dict[tuple[int, str], str] = {}  # (mailbox, report) -> a recipient it answers
+    for part in _parts(reports):
+        for box_id, report, rcpt in conn.execute(
+            sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.report, BOUNCE.c.recipient).where(
+                BOUNCE.c.report.in_(part), BOUNCE.c.send_id.is_not(None)
+            )
+        ):
+            answered.setdefault((box_id, report), rcpt)
     why: dict[int, str] = {}
     for r in rows:
         if r.counted:
@@ -642,12 +654,15 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
         elif not r.recipient:
             why[id(r)] = "it names no failed recipient"
         else:
-            why[id(r)] = _unmatched(r, owners, mailed)
+            why[id(r)] = _unmatched(r, owners, mailed, answered)
     return why
 
 
 def _unmatched(
-    r: Any, owners: dict[str, tuple[int, str]], mailed: dict[tuple[int, str], set[str | None]]
+    r: Any,
+    owners: dict[str, tuple[int, str]],
+    mailed: dict[tuple[int, str], set[str | None]],
+    answered: dict[tuple[int, str], str],
 ) -> str:
     """Why the bounce ``r`` (which names a recipient) answers no send of its mailbox."""
     if r.message_id:
@@ -657,6 +672,9 @@ def _unmatched(
     sent = [mailed.get((r.mailbox_id, a)) for a in (r.recipient, r.original_recipient) if a]
     if not any(sent):
         return f"{r.mailbox} never mailed {r.recipient}"
+    other = answered.get((r.mailbox_id, r.report)) if r.report else None
+    if other is not None and other != r.recipient:
+        return f"its report is about another message, to {other}: one report, one message"
     if named_only(r.kind, r.source, r.diagnostic):
         named = f"names {r.message_id}" if r.message_id else "names none"
         return f"a complaint from a mailbox answers only the send whose Message-ID it names: it {named}"

@@ -41,6 +41,7 @@ MIGRATION_NAMES = (
     "m014_pool_rev",
     "m015_ids_never_reused",
     "m016_bounce_returned_original",
+    "m017_bounce_report",
 )
 
 

@@ -111,6 +111,7 @@ _MATCHED_BY = (
     BOUNCE.c.original_date,
     BOUNCE.c.source,
     BOUNCE.c.diagnostic,
+    BOUNCE.c.report,
 )
 
 
@@ -354,6 +355,7 @@ class Records:
                         "original_from",
                         "original_date",
                         "unverified",
+                        "report",
                     )
                 },
             )
@@ -419,10 +421,12 @@ class Records:
             )
             said = _said(b.original_from, b.original_date, by_id_only)
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at, **said)
-            if sent_at is not None and sent_at > at:
-                at = sent_at  # a bounce never comes before the send it answers
             if sid is None:
                 unverified = self._unverified(conn, box, recipient, b.message_id, b.at, **said)
+            elif self._other_message(conn, box, b.report, sid):
+                sid = sent_at = None  # listed with why (``history._why_not_counted``)
+            if sent_at is not None and sent_at > at:
+                at = sent_at  # a bounce never comes before the send it answers
 
         counted = sid is not None and b.kind != DELAYED and self._first_of_send(conn, sid, b.kind)
         day = local_day(at, box.timezone)
@@ -446,6 +450,7 @@ class Records:
                 "original_from": b.original_from or None,
                 "original_date": b.original_date.isoformat() if b.original_date else None,
                 "unverified": unverified,
+                "report": b.report,
             },
         ).scalar()
         if new_id is None:
@@ -457,6 +462,31 @@ class Records:
                 conn, recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
             )
         return BounceResult(True, sid is not None, counted, recipient)
+
+    @staticmethod
+    def _other_message(conn: Connection, box: MailboxRow, report: str | None, sid: int) -> bool:
+        """Whether another bounce of ``report`` already answers a send of ``box`` that is
+        another message than send ``sid``. A report is about one message (RFC 3464: one DSN
+        per message, several recipients only when that message went to several): the first of
+        its recipients that answers a send (in the report's order; for one read before its
+        sends were recorded, in the order they are linked) decides which, and the others answer
+        nothing. Else a forged report listing 800 of the mailbox's leads (one message each)
+        counted 800 hard bounces, paused the mailbox and suppressed the leads. Two sends are
+        one message when they have the same Message-ID, or, recorded without one, the same
+        instant (one message to several recipients, imported). A bounce recorded before
+        reports were kept (``report`` NULL) is judged alone, as before."""
+        if not report:
+            return False
+        other = conn.execute(
+            sa.select(SEND.c.message_id, SEND.c.at)
+            .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
+            .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.report == report, SEND.c.id != sid)
+            .limit(1)
+        ).first()
+        if other is None:
+            return False
+        mine = conn.execute(sa.select(SEND.c.message_id, SEND.c.at).where(SEND.c.id == sid)).one()
+        return _message(*other) != _message(*mine)
 
     @classmethod
     def _addressed(
@@ -536,14 +566,20 @@ class Records:
         def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
             said = _said_in(r)
-            return (rcpt, *self._match(conn, box, rcpt, r.message_id, r.at, **said))
+            sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
+            if sid is not None and self._other_message(conn, box, r.report, sid):
+                return rcpt, None, None  # its report is about another message
+            return rcpt, sid, sent_at
 
         def why_not(conn: Connection, r: Any) -> str | None:
             """Why ``r``, read before the send it would answer was recorded, is not linked to
             it (its returned original disagrees), as :meth:`_bounce` says it of one read
-            after: else it was listed unmatched without a word."""
+            after: else it was listed unmatched without a word. None when it does answer a
+            send, and only its report's other recipients keep it from it."""
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
             said = _said_in(r)
+            if self._match(conn, box, rcpt, r.message_id, r.at, **said)[0] is not None:
+                return None
             return self._unverified(conn, box, rcpt, r.message_id, r.at, **said)
 
         # Matched first in a read transaction: the reports that answer nothing (strangers'
@@ -656,6 +692,8 @@ class Records:
             rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
             said = _said_in(r)
             new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
+            if new_sid is not None and self._other_message(conn, box, r.report, new_sid):
+                new_sid = sent_at = None
             if new_sid is None:
                 # Unless another bounce of the recipient still vouches for its suppression
                 # (one that answers a send, or one a person recorded).
@@ -985,6 +1023,12 @@ class Records:
             return bool(
                 conn.execute(SUPPRESSION.delete().where(SUPPRESSION.c.address == address)).rowcount
             )
+
+
+def _message(message_id: str | None, at: dt.datetime) -> tuple[str, Any]:
+    """Which message a send was (:meth:`Records._other_message`): its Message-ID in any
+    spelling, else its instant."""
+    return ("id", message_id.strip().strip("<>")) if message_id else ("at", utc(at))
 
 
 def _from_box(sender: str, box: MailboxRow) -> bool:

@@ -171,9 +171,16 @@ BOUNCE = sa.Table(
     sa.Column("original_from", sa.String),
     sa.Column("original_date", sa.String),
     sa.Column("unverified", sa.String),
+    # Which report a bounce read from a mailbox came from (its Message-ID, else a digest of
+    # it): one report is about one message (RFC 3464), so its recipients count only for the
+    # sends of one message (``Records._other_message``). NULL for the bounces recorded before
+    # (judged alone, as they were).
+    sa.Column("report", sa.String),
     sa.UniqueConstraint("mailbox_id", "key", name="uq_bounce_key"),
     sa.Index("ix_bounce_mailbox_day", "mailbox_id", "day"),
     sa.Index("ix_bounce_send", "send_id"),
+    # Only the bounces read from a mailbox: the other bounces of one report, found per bounce.
+    sa.Index("ix_bounce_report", "mailbox_id", "report", info={"where": "report IS NOT NULL"}),
 )
 
 SUPPRESSION = sa.Table(

@@ -190,6 +190,9 @@ class BounceIn:
     # mailbox made near that Date (else it is kept, unmatched, with why in ``unverified``).
     original_from: str | None = None
     original_date: dt.datetime | None = None
+    # The report it came from (a mailbox's: its Message-ID, else a digest of it): one report
+    # is about one message, so its recipients count only for the sends of one message.
+    report: str | None = None
 
 
 @dataclass(frozen=True)
