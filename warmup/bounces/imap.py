@@ -1227,7 +1227,8 @@ def record_batch(
     may yet arrive; the failure reported later counts). A report about a forwarded message
     carries the address mailed (its Original-Recipient), which the ledger matches on when the
     mailbox never mailed the forwarded-to one. The bounces of one report count for the sends of
-    one message only (a report is about one message).
+    one message only (a report is about one message); a complaint whose recipient was redacted
+    is matched by its Message-ID alone.
     """
     bounces = [
         BounceIn(
@@ -1245,6 +1246,7 @@ def record_batch(
             original_from=b.original_from or None,
             original_date=dt.datetime.fromisoformat(b.original_date) if b.original_date else None,
             report=report,
+            redacted=b.redacted,
         )
         for key, b, reported, report in map(_with_report, rows)
     ]

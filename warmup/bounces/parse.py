@@ -71,6 +71,10 @@ class Bounce:
     # matches it only to a send these agree with (``warmup.ledger`` ``BounceIn``).
     original_from: str = ""
     original_date: str = ""
+    # A complaint whose recipient the feedback loop redacted (RFC 6590: "redacted",
+    # "[redacted]", "xxxxx@example.com"): ``recipient`` is "" (never the placeholder, which
+    # is nobody's address), and a sync matches it by the Message-ID of its original alone.
+    redacted: bool = False
 
 
 def parse_bounces(raw: bytes | str | Message, *, mailbox: str | None = None) -> list[Bounce]:
@@ -195,6 +199,7 @@ def parse_report(paths: list[str], steps: bool = False) -> list[dict]:
         found, cut = capped(parse_bounces(raw))
         bounces = [
             {**{k: getattr(b, k) for k in order}, "diagnostic": b.diagnostic}
+            | ({"redacted": True} if b.redacted else {})
             | ({"steps": [*b.steps, _returned_step(b)]} if steps else {})
             for b in found
         ]
@@ -290,6 +295,20 @@ def _fold(text: str) -> str:
 
 
 _BLANK = re.compile(r"\s")  # what ends an address as written (a NBSP too)
+# What a feedback loop writes for a recipient it redacted (RFC 6590 section 4 leaves the form
+# to it): "redacted" in the name before the '@' ("redacted", "[redacted]", "<redacted>",
+# "redacted@example.com", "Redacted-1f3a@..."), or that name all x's or asterisks
+# ("xxxxx@example.com", "*****@example.com").
+_REDACTED = re.compile(r"redacted|^[x*]{3,}$", re.IGNORECASE)
+
+
+def _is_redacted(value: str) -> bool:
+    """Whether ``value`` (a header's or feedback field's address) is a redacted recipient."""
+    text = value.strip()
+    if ";" in text:  # "rfc822; redacted@example.com"
+        text = text.split(";", 1)[1]
+    local = text.strip().strip("<>[]").strip().rpartition("@")[0] or text.strip().strip("<>[]")
+    return bool(_REDACTED.search(local.strip().strip("<>[]\"'")))
 
 
 def _clean_addr(value: str) -> str:
@@ -672,8 +691,14 @@ def _reports_itself(msg: Message, body: str) -> bool:
 def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     fields = _fields("\n".join(parts.feedback))
     recipient = ""
+    # A feedback loop that redacts the recipient (RFC 6590) writes a placeholder where it was:
+    # nobody's address, never taken for one (it would be suppressed, or match nothing).
+    redacted = False
     for key in ("original-rcpt-to", "removal-recipient"):
         if fields.get(key):
+            if _is_redacted(fields[key]):
+                redacted = True
+                continue
             recipient = _clean_addr(fields[key])
             if recipient:
                 break
@@ -682,12 +707,18 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     # complained while the one that did was mailed on. No recipient: kept, never counted.
     # A copied (Cc) address is one of them as much as a To one.
     named = formats.header_addresses(parts.original, _ADDRESSEES) if not recipient else set()
+    if any(_is_redacted(a) for a in named):
+        redacted = True
+        named = {a for a in named if not _is_redacted(a)}
     if len(named) == 1:
         recipient = next(iter(named))
     if not recipient and not named and parts.original_text:
         m = _TO_RE.search(parts.original_text)
-        if m and len(formats.addresses(m.group(1))) <= 1:
+        if m and _is_redacted(m.group(1)):
+            redacted = True
+        elif m and len(formats.addresses(m.group(1))) <= 1:
             recipient = _clean_addr(m.group(1))
+    hidden = redacted and not recipient
     text = " ".join(parts.texts)
     feedback_type = fields.get("feedback-type", "abuse")
     diag = feedback_type + (": " + text if text else "")
@@ -702,7 +733,13 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
             message_id=message_id,
             reason="feedback",
             rule="arf",
-            steps=(f"an ARF report, Feedback-Type {feedback_type} -> feedback -> complaint",),
+            steps=(f"an ARF report, Feedback-Type {feedback_type} -> feedback -> complaint",)
+            + (
+                ("its recipient is redacted (RFC 6590): matched by its Message-ID",)
+                if hidden
+                else ()
+            ),
+            redacted=hidden,
         )
     ]
     return _said(made, parts, "")

@@ -224,7 +224,7 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
             click.echo(
                 shown(
                     f"{name}: {'delayed' if b['delayed'] else b['kind']:9} {b['reason']:15} "
-                    f"{b['recipient'] or '-':40} "
+                    f"{b['recipient'] or ('(redacted)' if b.get('redacted') else '-'):40} "
                     f"{b['status'] or '-':7} {b['reply'] or '-':4} {b['diagnostic'][:60]}"
                     + (f" (sent to {b['original_recipient']})" if b["original_recipient"] else "")
                 )

@@ -561,6 +561,7 @@ class Questions:
                 b.counted,
                 b.unverified,
                 b.report,
+                b.redacted,
             )
             .join(MAILBOX, MAILBOX.c.id == b.mailbox_id)
             .order_by(b.at.desc(), b.id.desc())
@@ -578,7 +579,7 @@ class Questions:
         out = []
         for r in rows:
             row = r._asdict()
-            del row["mailbox_id"], row["original_recipient"], row["report"]
+            del row["mailbox_id"], row["original_recipient"], row["report"], row["redacted"]
             row.update(
                 counted=bool(r.counted),
                 at=r.at.isoformat(),
@@ -606,13 +607,15 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
     A delay warning never counts; a report matched to a send that another report already
     counted is a second report of one failure; one whose returned original disagrees says so
     (``unverified``); otherwise it answers no send of its mailbox because it names no failed
-    recipient, because its original's Message-ID is a send of another mailbox, because the
-    mailbox never mailed that address, because another recipient of its report answers a send
-    of another message (one report is about one message), because none of its sends to it is
-    the message the report names, or because none was made in the :data:`MATCH_WINDOW` before
-    the report. Three queries for all the rows (one more per :data:`_IN_PART` values in
+    recipient, because its recipient is redacted and its Message-ID is no send of the mailbox
+    to one recipient, because its original's Message-ID is a send of another mailbox, because
+    the mailbox never mailed that address, because another recipient of its report answers a
+    send of another message (one report is about one message), because none of its sends to it
+    is the message the report names, or because none was made in the :data:`MATCH_WINDOW`
+    before the report. Four queries for all the rows (one more per :data:`_IN_PART` values in
     a list past the first)."""
     loose = [r for r in rows if r.send_id is None and not r.unverified and r.recipient]
+    hidden = [r for r in rows if r.send_id is None and not r.unverified and r.redacted]
     mids = sorted({f for r in loose if r.message_id for f in id_forms(r.message_id)})
     owners: dict[str, tuple[int, str]] = {}
     for part in _parts(mids):
@@ -641,6 +644,7 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
             )
         ):
             answered.setdefault((box_id, report), rcpt)
+    sent_to = _sent_to(conn, hidden)
     why: dict[int, str] = {}
     for r in rows:
         if r.counted:
@@ -651,11 +655,44 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
             why[id(r)] = "a second report of a send whose failure is already counted"
         elif r.unverified:
             why[id(r)] = r.unverified
+        elif r.redacted:
+            why[id(r)] = _redacted(r, sent_to)
         elif not r.recipient:
             why[id(r)] = "it names no failed recipient"
         else:
             why[id(r)] = _unmatched(r, owners, mailed, answered)
     return why
+
+
+def _sent_to(conn: Connection, rows: Sequence[Any]) -> dict[tuple[int, str], set[str]]:
+    """(mailbox, Message-ID as sent) -> the recipients of its sends, for the Message-IDs the
+    redacted complaints ``rows`` name."""
+    mids = sorted({f for r in rows if r.message_id for f in id_forms(r.message_id)})
+    out: dict[tuple[int, str], set[str]] = {}
+    for part in _parts(mids):
+        for box_id, mid, rcpt in conn.execute(
+            sa.select(SEND.c.mailbox_id, SEND.c.message_id, SEND.c.recipient).where(
+                SEND.c.message_id.in_(part), COUNTED
+            )
+        ):
+            out.setdefault((box_id, mid), set()).add(rcpt)
+    return out
+
+
+def _redacted(r: Any, sent_to: dict[tuple[int, str], set[str]]) -> str:
+    """Why a complaint whose recipient the feedback loop redacted (RFC 6590) answers no send:
+    only a Message-ID of its mailbox's, sent to one recipient, says whom it is about."""
+    if not r.message_id:
+        return "its recipient is redacted and it names no Message-ID: nothing says which send"
+    rcpts = set().union(*(sent_to.get((r.mailbox_id, m), set()) for m in id_forms(r.message_id)))
+    if len(rcpts) > 1:
+        return (
+            f"its recipient is redacted and {r.mailbox} sent {r.message_id} to "
+            f"{len(rcpts)} recipients: which one complained is unknown"
+        )
+    return (
+        f"its recipient is redacted and its original {r.message_id} is none of {r.mailbox}'s sends"
+    )
 
 
 def _unmatched(

@@ -519,10 +519,13 @@ def m016_bounce_returned_original(conn: Connection) -> None:
 
 @migration
 def m017_bounce_report(conn: Connection) -> None:
-    """Which report a bounce read from a mailbox came from: a forged report listing 800
-    recipients the mailbox mailed counted a hard bounce for each (a real one is about one
-    message: RFC 3464). NULL for the bounces recorded before: judged alone, as they were."""
+    """Which report a bounce read from a mailbox came from, and whether its recipient was
+    redacted. A forged report listing 800 recipients the mailbox mailed counted a hard bounce
+    for each (a real one is about one message: RFC 3464); a feedback loop's complaint whose
+    recipient is redacted (RFC 6590) matched nothing. NULL for the bounces recorded before:
+    judged as they were."""
     conn.exec_driver_sql("ALTER TABLE bounce ADD COLUMN report VARCHAR")
+    conn.exec_driver_sql("ALTER TABLE bounce ADD COLUMN redacted BOOLEAN")
     conn.exec_driver_sql(
         "CREATE INDEX ix_bounce_report ON bounce (mailbox_id, report) WHERE report IS NOT NULL"
     )

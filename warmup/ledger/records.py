@@ -77,9 +77,13 @@ def _may_answer(
     (either address of a bounce, without :meth:`Records._addressed`'s choice between them;
     no preference among the candidates), so that only these need its queries. A send answers
     a bounce naming a Message-ID by having it; else, or when the send has none, by its time:
-    within :data:`MATCH_WINDOW` before the bounce or :data:`REPORT_SKEW` after it."""
+    within :data:`MATCH_WINDOW` before the bounce or :data:`REPORT_SKEW` after it. A complaint
+    whose recipient was redacted is always tried (it names no address to look for)."""
     out: set[int] = set()
     for r in rows:
+        if r.redacted:  # matched by its Message-ID alone (``Records._unredacted``): one query
+            out.add(r.id)
+            continue
         forms = id_forms(r.message_id) if r.message_id else set()
         low, high = r.at - MATCH_WINDOW, r.at + REPORT_SKEW
         candidates = [*sends.get(r.recipient or "", ()), *sends.get(r.original_recipient or "", ())]
@@ -112,6 +116,7 @@ _MATCHED_BY = (
     BOUNCE.c.source,
     BOUNCE.c.diagnostic,
     BOUNCE.c.report,
+    BOUNCE.c.redacted,
 )
 
 
@@ -356,6 +361,7 @@ class Records:
                         "original_date",
                         "unverified",
                         "report",
+                        "redacted",
                     )
                 },
             )
@@ -415,7 +421,10 @@ class Records:
         recipient = b.recipient
         unverified = None
         if sid is None:
-            recipient = self._addressed(conn, box, recipient, b.original_recipient)
+            if b.redacted:
+                recipient = self._unredacted(conn, box, b.message_id)
+            else:
+                recipient = self._addressed(conn, box, recipient, b.original_recipient)
             by_id_only = (
                 b.kind == "complaint" and not b.trusted and not opt_out(b.kind, b.diagnostic)
             )
@@ -451,6 +460,7 @@ class Records:
                 "original_date": b.original_date.isoformat() if b.original_date else None,
                 "unverified": unverified,
                 "report": b.report,
+                "redacted": b.redacted,
             },
         ).scalar()
         if new_id is None:
@@ -462,6 +472,35 @@ class Records:
                 conn, recipient, b.kind, f"{b.kind} bounce {b.status or ''}".strip(), box.id, at
             )
         return BounceResult(True, sid is not None, counted, recipient)
+
+    def _who(self, conn: Connection, box: MailboxRow, r: Any) -> str:
+        """The address the recorded bounce ``r`` (:data:`_MATCHED_BY`) is matched under: the
+        recipient of the send its Message-ID names when its recipient was redacted, else
+        :meth:`_addressed`'s."""
+        if r.redacted:
+            return self._unredacted(conn, box, r.message_id)
+        return self._addressed(conn, box, r.recipient, r.original_recipient)
+
+    @staticmethod
+    def _unredacted(conn: Connection, box: MailboxRow, message_id: str | None) -> str:
+        """The recipient of a complaint whose recipient the feedback loop redacted (RFC 6590):
+        the one recipient of ``box``'s sends with the Message-ID it names, "" if it names none,
+        no send of ``box`` has it, or that message went to several (which one complained is
+        unknown). A Message-ID of ``box``'s is no stranger's guess: the report returns the
+        message."""
+        if not message_id:
+            return ""
+        found = conn.execute(
+            sa.select(SEND.c.recipient)
+            .where(
+                SEND.c.mailbox_id == box.id,
+                SEND.c.message_id.in_(sorted(id_forms(message_id))),
+                COUNTED,
+            )
+            .distinct()
+            .limit(2)
+        ).all()
+        return found[0].recipient if len(found) == 1 else ""
 
     @staticmethod
     def _other_message(conn: Connection, box: MailboxRow, report: str | None, sid: int) -> bool:
@@ -558,13 +597,14 @@ class Records:
                 sa.or_(
                     sa.and_(BOUNCE.c.recipient != "", mailed(BOUNCE.c.recipient)),
                     mailed(BOUNCE.c.original_recipient),  # NULL: mailed by no send
+                    sa.and_(BOUNCE.c.redacted == sa.true(), BOUNCE.c.message_id.is_not(None)),
                 ),
             )
             .order_by(BOUNCE.c.id)
         )
 
         def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
-            rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
+            rcpt = self._who(conn, box, r)
             said = _said_in(r)
             sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
             if sid is not None and self._other_message(conn, box, r.report, sid):
@@ -576,7 +616,7 @@ class Records:
             it (its returned original disagrees), as :meth:`_bounce` says it of one read
             after: else it was listed unmatched without a word. None when it does answer a
             send, and only its report's other recipients keep it from it."""
-            rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
+            rcpt = self._who(conn, box, r)
             said = _said_in(r)
             if self._match(conn, box, rcpt, r.message_id, r.at, **said)[0] is not None:
                 return None
@@ -689,7 +729,7 @@ class Records:
             if r.counted:
                 self._bump(conn, box, r.day, r.kind, -1)
         for r in rows:
-            rcpt = self._addressed(conn, box, r.recipient, r.original_recipient)
+            rcpt = self._who(conn, box, r)
             said = _said_in(r)
             new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
             if new_sid is not None and self._other_message(conn, box, r.report, new_sid):

@@ -173,9 +173,11 @@ BOUNCE = sa.Table(
     sa.Column("unverified", sa.String),
     # Which report a bounce read from a mailbox came from (its Message-ID, else a digest of
     # it): one report is about one message (RFC 3464), so its recipients count only for the
-    # sends of one message (``Records._other_message``). NULL for the bounces recorded before
-    # (judged alone, as they were).
+    # sends of one message (``Records._other_message``). True ``redacted``: a complaint whose
+    # recipient the feedback loop redacted (RFC 6590), matched by Message-ID alone. NULL for
+    # the bounces recorded before (judged as they were).
     sa.Column("report", sa.String),
+    sa.Column("redacted", sa.Boolean),
     sa.UniqueConstraint("mailbox_id", "key", name="uq_bounce_key"),
     sa.Index("ix_bounce_mailbox_day", "mailbox_id", "day"),
     sa.Index("ix_bounce_send", "send_id"),

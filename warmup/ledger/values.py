@@ -193,6 +193,10 @@ class BounceIn:
     # The report it came from (a mailbox's: its Message-ID, else a digest of it): one report
     # is about one message, so its recipients count only for the sends of one message.
     report: str | None = None
+    # A complaint whose recipient the feedback loop redacted (RFC 6590; ``recipient`` ""):
+    # it answers the send of this mailbox whose Message-ID it names, if that went to one
+    # recipient.
+    redacted: bool = False
 
 
 @dataclass(frozen=True)
