@@ -640,7 +640,9 @@ def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
     for part in _parts(reports):
         for box_id, report, rcpt in conn.execute(
             sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.report, BOUNCE.c.recipient).where(
-                BOUNCE.c.report.in_(part), BOUNCE.c.send_id.is_not(None)
+                BOUNCE.c.mailbox_id.in_(boxes),  # ix_bounce_report: (mailbox_id, report)
+                BOUNCE.c.report.in_(part),
+                BOUNCE.c.send_id.is_not(None),
             )
         ):
             answered.setdefault((box_id, report), rcpt)
