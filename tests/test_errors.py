@@ -280,25 +280,47 @@ def _to_a_gone_reader(ledger: Path, args: list[str]) -> subprocess.CompletedProc
     read, write = os.pipe()
     os.close(read)
     try:
-        return subprocess.run(
-            [*forkcli.command(), *args],
-            stdout=write,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "WARMUP_DB": str(ledger)},
-            cwd=REPO,
-            timeout=180,
-            check=False,
-        )
+        return _stderr_of(ledger, [*forkcli.command(), *args], stdout=write)
     finally:
         os.close(write)
+
+
+def _stderr_of(
+    ledger: Path, command: list[str], stdout: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``command`` on ``ledger`` with ``stdout``, no input, its stderr read."""
+    return subprocess.run(
+        command,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "WARMUP_DB": str(ledger)},
+        cwd=REPO,
+        timeout=180,
+        check=False,
+    )
 
 
 def test_an_error_still_exits_with_its_code_when_the_reader_is_gone(seeded: Path):
     proc = _to_a_gone_reader(seeded, ["quota", "nobody@corp.example"])
     assert proc.returncode == 64, proc.stderr
     assert proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["quota"], ["report", "--json"], ["bounces", "list"], ["mailbox", "list"], ["--help"]],
+    ids=" ".join,
+)
+def test_output_to_a_closed_stdout_is_one_line_and_exit_74(seeded: Path, args):
+    """'warmup report --json >&-': Python starts with sys.stdout None and click printed the
+    answer nowhere, exit 0, as if it had been read. Like 'echo hi >&-', a write to a closed
+    standard output is an error: one line naming it, EX_IOERR."""
+    # python -m warmup itself: the zygote's client cannot hand over a descriptor it lacks.
+    proc = _stderr_of(seeded, ["sh", "-c", 'exec "$0" -m warmup "$@" >&-', sys.executable, *args])
+    assert proc.returncode == 74, proc.stderr
+    assert proc.stderr == "Error: cannot write the output: standard output is closed (>&-)\n"
 
 
 @pytest.mark.parametrize(

@@ -411,7 +411,8 @@ def _output_lost(exc: OSError, stream: Any = None) -> bool:
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    streams = (out, getattr(out, "buffer", None))
+    buffer = getattr(out, "buffer", None)
+    streams = (out, buffer, getattr(buffer, "raw", None))
     raised_here = tb is not None and any(
         v is s for v in tb.tb_frame.f_locals.values() for s in streams if s is not None
     )
@@ -606,8 +607,62 @@ def cli(ctx: click.Context, db_url: str | None, quiet: bool, verbose: bool) -> N
 
 
 def main() -> None:
+    _hold_closed_standard_streams()
     _escape_what_stdout_cannot_encode()
     cli(prog_name="warmup")
+
+
+# Started with its standard output closed ('warmup report --json >&-'): whether it was. The
+# worker ('warmup run' under a supervisor that gives it none) takes that as "no log wanted".
+STDOUT_CLOSED = False
+
+
+def _hold_closed_standard_streams() -> None:
+    """A standard stream closed at start (``>&-``, ``2>&-``, ``<&-``) gets /dev/null on its
+    descriptor, so the next file opened (a config file, a plot, a child's pipe) cannot take
+    descriptor 1 and receive what is printed. Standard output closed was an answer printed
+    nowhere and exit 0 (Python sets ``sys.stdout`` to None and click prints nothing): now its
+    first line fails as a full disk does, one line and exit 74, as ``echo hi >&-`` fails."""
+    import os
+
+    global STDOUT_CLOSED
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                continue
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            if fd == 1 and sys.stdout is None:
+                STDOUT_CLOSED = True
+                sys.stdout = _closed_output()
+
+
+def _closed_output() -> Any:
+    """A text stream whose every write fails with EBADF: standard output was closed."""
+    import errno
+    import io
+
+    class Closed(io.RawIOBase):
+        said = False
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            if self.said:  # as after _to_null: the rest goes nowhere, the exit's flush too
+                return len(data)
+            self.said = True
+            raise OSError(errno.EBADF, "standard output is closed (>&-)")
+
+        def fileno(self) -> int:
+            return 1  # /dev/null now: the interpreter's last flush lands there
+
+    return io.TextIOWrapper(io.BufferedWriter(Closed()), "utf-8", line_buffering=True)
 
 
 def _escape_what_stdout_cannot_encode() -> None:

@@ -92,7 +92,11 @@ def run(
         from warmup.outbox.view import LiveView
 
         view = LiveView(ledger, sys.stdout, pool=pool)
-    out = view.log if view else click.echo
+    from warmup import cli as root
+
+    # Started without a standard output (a supervisor's '>&-'): its lines are a log nobody
+    # asked for, not an answer lost; the sends go on.
+    out = view.log if view else (lambda _: None) if root.STDOUT_CLOSED else click.echo
     lost: list[str] = []  # why stdout could not take a line: the worker stops
     stopper: list[Worker] = []
     heard = _Heard()
@@ -292,7 +296,7 @@ def _stop(worker: Worker, view: LiveView | None, heard: _Heard | None = None) ->
 def _terminal() -> bool:
     """Whether stdout is a terminal that may be drawn on (not TERM=dumb, no NO_COLOR)."""
     return (
-        sys.stdout is not None  # started with it closed ('>&-'): lines go nowhere, sends go on
+        sys.stdout is not None
         and sys.stdout.isatty()
         and os.environ.get("TERM", "") != "dumb"
         and not os.environ.get("NO_COLOR")
