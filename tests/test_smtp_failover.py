@@ -246,6 +246,35 @@ def test_every_host_failing_is_one_line_exit_69_and_nothing_counts(pki, ssl_cert
     assert q["sent"] == 0
 
 
+@pytest.mark.parametrize(
+    ("greeting", "code", "said"),
+    [
+        (b"554 no service for you\r\n", 69, "the SMTP server refused the connection ("),
+        (b"421 4.7.0 Too busy\r\n", 75, "the SMTP server turned the connection away for now ("),
+    ],
+    ids=["554", "421"],
+)
+def test_a_server_that_greets_with_a_refusal_says_it_refused(
+    greeting, code, said, pki, ssl_cert_env, ledger_path
+):
+    """'554 no service for you' from every host: the server was reached and turned this client
+    away, but the line said "cannot reach the SMTP server ...; check the network". A 421 is
+    for now: try later (75), not unavailable (69)."""
+    with ScriptedServer(Script(greeting, tls=pki.server_ssl_context())) as server:
+        add_box(server.port, hosts=",".join(HOSTS))
+        res = cli(
+            "send", BOX, "--to", "lead@example.com", "--subject", "Hi", "--body", "x",
+            env=PASSWORD_ENV,
+        )  # fmt: skip
+    assert res.returncode == code, res.stderr
+    [line] = res.stderr.splitlines()
+    assert line.startswith(f"Error: {said}"), line
+    reply = greeting.decode().strip()
+    assert f"127.0.0.1:{server.port}: {reply}; localhost:{server.port}: {reply})" in line
+    assert "network" not in line
+    assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
+
+
 def test_temp_fail_is_what_a_deferred_login_is():
     assert issubclass(AuthDeferred, TempFail)
 

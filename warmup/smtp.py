@@ -215,6 +215,7 @@ class Session:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.failed: list[tuple[str, str]] = []
+        self.greeted: list[int] = []  # the codes of greetings that turned this client away
         self.host: str | None = None
         self.smtp: smtplib.SMTP | None = None
         self.chunking = chunking_wanted()  # read before connecting: a bad value costs nothing
@@ -231,6 +232,8 @@ class Session:
                 break
             except (OSError, smtplib.SMTPException) as exc:
                 why = _why(exc)
+                if isinstance(exc, smtplib.SMTPConnectError):  # greeted, with no 220
+                    self.greeted.append(exc.smtp_code)
                 if opening.end():  # cut off: each read came in time, the whole did not
                     why = f"timed out (no complete answer within {target.timeout:g} s)"
                 self.failed.append((host, why))
@@ -239,6 +242,7 @@ class Session:
         if self.smtp is None:
             if any(why.startswith(NO_OAUTH) for _, why in self.failed):
                 raise _no_oauth_login(self._tried(), target.username)
+            self._turned_away()
             raise Unavailable(
                 f"cannot reach the SMTP server ({self._tried()}); check the network and "
                 f"'warmup mailbox show {shlex.quote(target.username)}'"
@@ -291,6 +295,27 @@ class Session:
                     f"cannot use the SMTP server ({self._tried()}); check the network and "
                     f"'warmup mailbox show {shlex.quote(target.username)}'"
                 ) from None
+
+    def _turned_away(self) -> None:
+        """Raise for a server that was reached and answered the connection with a refusal
+        ("554 no service for you", "421 too busy") instead of its 220 greeting: it was reached,
+        so "check the network" sent the user after the wrong fault. Every host greeting 4xx:
+        :class:`TempFail` (75, try later); any 5xx: :class:`Unavailable` (69), in its words.
+        Otherwise nothing: the caller says the server could not be reached."""
+        every = bool(self.greeted) and len(self.greeted) == len(self.failed)
+        if every and all(400 <= c < 500 for c in self.greeted):
+            raise TempFail(
+                f"the SMTP server turned the connection away for now ({self._tried()}); "
+                f"try again later"
+            )
+        if not any(500 <= c < 600 for c in self.greeted):
+            return
+        show = f"'warmup mailbox show {shlex.quote(self.target.username)}'"
+        raise Unavailable(
+            f"the SMTP server refused the connection ({self._tried()}): it turns this client "
+            f"away (its address, or the service off); ask the server's administrator, or "
+            f"check the host in {show}"
+        )
 
     def _tried(self) -> str:
         """Every host tried and why it was not used, for a one-line message."""
