@@ -492,6 +492,27 @@ def test_plot_to_a_folder_name_that_is_no_folder_is_one_line(run, ledger_path, t
     assert ledger_digest(ledger_path) == before and list(tmp_path.iterdir()) == [ledger_path]
 
 
+@pytest.mark.parametrize(
+    "tail", ["", ".png", "/", "/trend.png"], ids=["bare", "png", "slash", "in"]
+)
+def test_plot_to_a_name_too_long_for_the_system_is_one_line(run, ledger_path, tmp_path, tail):
+    """A file name over 255 bytes (a variable that expanded to a page): Path.is_dir() raised
+    ENAMETOOLONG, a traceback and exit 1, where a missing folder is one line and 64."""
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, box(0), "exmail", timezone=SH)
+    ledger.close()
+    before = ledger_digest(ledger_path)
+    res = run("plot", "--out", f"{tmp_path}/{'a' * 256}{tail}")
+    assert res.exit_code == 64, res.output
+    [line] = res.output.strip().splitlines()
+    assert line.startswith(f"Error: --out {tmp_path}/aaa"), line
+    assert line.endswith(
+        ": cannot use it (File name too long); give a file in a folder that exists and you may "
+        "write to"
+    ), line
+    assert ledger_digest(ledger_path) == before and list(tmp_path.iterdir()) == [ledger_path]
+
+
 def test_the_legend_names_every_health_window_of_the_mailboxes_plotted():
     """Mailboxes on policies judging bounces over different windows: the legend said the first
     mailbox's ("trailing 14 days") of every mailbox's line, the 7-day one's too."""

@@ -46,7 +46,7 @@ def plot_folder(out: str, field: str = "out") -> Path | None:
             field, "{field} is empty; give a .png, .svg or .pdf file name, or a folder"
         )
     path = Path(out)
-    if path.is_dir():
+    if _is_dir(path, out, field):
         return path
     if out.endswith(("/", os.sep)):
         code = errno.ENOTDIR if path.exists() else errno.ENOENT
@@ -67,7 +67,7 @@ def check_plot_path(out: str | Path, field: str = "out") -> Path:
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise InvalidField(field, "{field} {out}: expected a .png, .svg or .pdf file name", out=out)
     folder = path.parent
-    if not folder.is_dir():
+    if not _is_dir(folder, out, field):
         code = errno.ENOTDIR if folder.exists() else errno.ENOENT
         raise InvalidField(
             field,
@@ -76,3 +76,18 @@ def check_plot_path(out: str | Path, field: str = "out") -> Path:
             why=os.strerror(code),
         )
     return path
+
+
+def _is_dir(path: Path, out: str | Path, field: str) -> bool:
+    """Whether ``path`` is a folder; a name the system cannot even look up (ENAMETOOLONG: a
+    name over 255 bytes, ELOOP) is :class:`InvalidField`, not the traceback of ``is_dir``,
+    which answers False only for a name that is not there."""
+    try:
+        return path.is_dir()
+    except OSError as exc:
+        raise InvalidField(
+            field,
+            "{field} {out}: cannot use it ({why}); " + WHERE,
+            out=str(out),
+            why=exc.strerror or str(exc),
+        ) from None
