@@ -275,6 +275,29 @@ def test_a_server_that_greets_with_a_refusal_says_it_refused(
     assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
 
 
+@pytest.mark.parametrize("security", ["starttls", "none"])
+def test_starttls_to_an_implicit_tls_port_names_the_likely_mismatch(security, pki, ssl_cert_env):
+    """Security starttls on port 465 (the commonest set-up slip): the server waits for the
+    TLS handshake, the client for the greeting, and after the whole timeout the line said
+    "timed out ...; check the network", nothing about the port's TLS; doctor named it."""
+    with SmtpSink("ssl", pki=pki) as server:
+        with pytest.raises(Unavailable) as caught:
+            Session(Target(("127.0.0.1",), server.port, security, BOX, SMTP_PASSWORD, timeout=1))
+    said = str(caught.value)
+    assert "timed out" in said and said.endswith(
+        ": connected, but the server never greeted; a port of implicit TLS (465) waits for the "
+        "client's TLS first: if so, the mailbox's security is ssl ('warmup doctor' checks)); "
+        "check the network and 'warmup mailbox show a@corp.example'"
+    ), said
+
+
+def test_a_host_that_is_not_there_is_not_said_to_want_tls():
+    with ScriptedServer(Script(None)) as server:  # closes at once: no wait, no hint
+        with pytest.raises(Unavailable) as caught:
+            Session(target(server.port, timeout=1))
+    assert "implicit TLS" not in str(caught.value)
+
+
 def test_temp_fail_is_what_a_deferred_login_is():
     assert issubclass(AuthDeferred, TempFail)
 

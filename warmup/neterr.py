@@ -34,6 +34,7 @@ class Cutoff:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.passed = False
+        self.watched = False  # a connection was made (and given to watch)
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._cut)
@@ -46,6 +47,7 @@ class Cutoff:
 
     def watch(self, sock: socket.socket) -> None:
         with self._lock:
+            self.watched = True
             kept = self._keep(sock)
             self._socks.append(kept)
             if self.passed:

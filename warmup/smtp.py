@@ -209,6 +209,15 @@ def _smtp_auth_off(reply: str) -> bool:
     return "smtpclientauthentication is disabled" in reply.lower()
 
 
+# Said of a host that took the connection but never greeted, with STARTTLS or no TLS: the
+# commonest cause is a port of implicit TLS (465), whose server waits for the client's TLS
+# handshake as the client waits for its greeting, until the timeout.
+_SILENT = (
+    ": connected, but the server never greeted; a port of implicit TLS (465) waits for "
+    "the client's TLS first: if so, the mailbox's security is ssl ('warmup doctor' checks)"
+)
+
+
 class Session:
     """An authenticated SMTP connection to the first host of ``target`` that works."""
 
@@ -216,6 +225,7 @@ class Session:
         self.target = target
         self.failed: list[tuple[str, str]] = []
         self.greeted: list[int] = []  # the codes of greetings that turned this client away
+        self._silent = False  # the last host tried took the connection and never greeted
         self.host: str | None = None
         self.smtp: smtplib.SMTP | None = None
         self.chunking = chunking_wanted()  # read before connecting: a bad value costs nothing
@@ -234,8 +244,12 @@ class Session:
                 why = _why(exc)
                 if isinstance(exc, smtplib.SMTPConnectError):  # greeted, with no 220
                     self.greeted.append(exc.smtp_code)
-                if opening.end():  # cut off: each read came in time, the whole did not
+                cut = opening.end()
+                if cut:  # cut off: each read came in time, the whole did not
                     why = f"timed out (no complete answer within {target.timeout:g} s)"
+                waited = cut or isinstance(exc, TimeoutError) or "timed out" in str(exc)
+                if self._silent and waited:
+                    why += _SILENT
                 self.failed.append((host, why))
             finally:
                 opening.end()
@@ -341,7 +355,12 @@ class Session:
         if t.security == "ssl":  # connected and greeted (smtplib: not 220 is SMTPConnectError)
             smtp = _WatchedSSL(opening, host, t.port, timeout=t.timeout, context=_context())
         else:
-            smtp = _Watched(opening, host, t.port, timeout=t.timeout)
+            self._silent = False
+            try:
+                smtp = _Watched(opening, host, t.port, timeout=t.timeout)
+            except (OSError, smtplib.SMTPServerDisconnected):
+                self._silent = opening.watched  # connected, and never greeted
+                raise
         try:
             hello = _hello(smtp)
             if t.security == "starttls":
