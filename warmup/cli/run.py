@@ -84,6 +84,12 @@ def run(
     # The notify and password commands it starts must not read its secrets in /proc/PPID/environ.
     shed_password(on_exec=ledger.close, handed=(*credentials.HANDED_VARS, PASSWORD_ENV))
 
+    from warmup import cli as root
+
+    if root.STDOUT_CLOSED:
+        # Started without a standard output (a supervisor's '>&-'): its lines are a log
+        # nobody asked for, not an answer lost; the sends go on.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (the process's stdout until exit)
     # Checked with --no-sync too: a script's typo would surface only the day it drops the flag.
     parsed = parse_expiry(sync_every, "sync_every")
     every = None if no_sync else parsed
@@ -92,11 +98,7 @@ def run(
         from warmup.outbox.view import LiveView
 
         view = LiveView(ledger, sys.stdout, pool=pool)
-    from warmup import cli as root
-
-    # Started without a standard output (a supervisor's '>&-'): its lines are a log nobody
-    # asked for, not an answer lost; the sends go on.
-    out = view.log if view else (lambda _: None) if root.STDOUT_CLOSED else click.echo
+    out = view.log if view else click.echo
     lost: list[str] = []  # why stdout could not take a line: the worker stops
     stopper: list[Worker] = []
     heard = _Heard()
