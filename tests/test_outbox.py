@@ -660,6 +660,22 @@ def test_output_to_a_full_disk_is_one_line_and_exit_74(args, sink, ssl_cert_env,
         assert row["state"] == "queued" and sink.messages == []
 
 
+def test_queue_add_whose_output_is_lost_says_what_it_queued(sink, tmp_path):
+    """'warmup queue add ... > /dev/full': the messages were queued, the line said only
+    "cannot write the output" (exit 74), and the script that ran it again on that error queued
+    every message a second time: each recipient mailed twice. The line says what is queued."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    csv, tpl = leads(tmp_path / "a.csv", 2), template(tmp_path / "t.toml")
+    res = cli_to_full_disk("queue", "add", "--pool", "P", "--csv", str(csv), "--template", str(tpl))
+    assert res.returncode == 74, res.stderr
+    assert res.stderr == (
+        "Error: cannot write the output: No space left on device; 2 messages were queued to "
+        "pool P (#1-#2): do not queue them again\n"
+    )
+    rows = json.loads(cli("queue", "list", "--json").stdout)
+    assert [(r["id"], r["state"]) for r in rows] == [(1, "queued"), (2, "queued")]
+
+
 @pytest.mark.parametrize("output", ["gone reader", "full disk"])
 @pytest.mark.parametrize("once", [True, False], ids=["once", "daemon"])
 def test_a_worker_whose_output_is_lost_stops_after_the_message_in_flight(

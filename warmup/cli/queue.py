@@ -174,6 +174,17 @@ def add(
     )
     to = f"pool {pool}" if pool else f"mailbox {ledger.mailbox(str(mailbox)).address}"
     named = f" (campaign {campaign})" if campaign else ""
+    if got.ids:
+        from warmup.cli.common import DONE
+
+        # Queued for good: a script that ran the command again on exit 74 mailed each twice.
+        first, last = min(got.ids), max(got.ids)
+        which = f"#{first}" if first == last else f"#{first}-#{last}"
+        n = len(got.ids)
+        DONE.append(
+            f"{plural(n, 'message')} {'was' if n == 1 else 'were'} queued to {to}{named} "
+            f"({which}): do not queue {'it' if n == 1 else 'them'} again"
+        )
     click.echo(f"Queued {plural(len(got.ids), 'message')} to {to}{named}.")
     if got.ids:
         _past_expiry(ledger, mailbox, pool, start, expiry, expires, boxes)
