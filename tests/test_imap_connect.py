@@ -181,6 +181,8 @@ def test_a_bye_greeting_fails_over_and_is_told_in_the_servers_words():
     assert host == "localhost"
     text = one_line(got.value)
     assert "Too many connections, try later" in text and "localhost:" in text, text
+    # reached and refused: "cannot reach the IMAP server" sent the user to the network
+    assert text.startswith("the IMAP server refused the connection (127.0.0.1:"), text
 
 
 def test_a_preauth_greeting_is_not_taken_for_the_mailbox():

@@ -335,12 +335,16 @@ def connect(
             f"the IMAP server takes no login on this connection ({tried}); connect with TLS: "
             f"'warmup mailbox set {shlex.quote(user)} --imap-security ssl' (or starttls)"
         )
+    # Every host greeted with BYE (RFC 3501 7.1.5: not willing to accept a connection): it was
+    # reached, and refused; "cannot reach" sent the user to look at the network.
+    refused = bool(failed) and all(why.startswith(_BYE) for _, why in failed)
     raise Unavailable(
-        f"cannot reach the IMAP server ({tried}); try again later, or check the "
-        f"mailbox's IMAP host and port"
+        f"{'the IMAP server refused the connection' if refused else 'cannot reach the IMAP server'}"
+        f" ({tried}); try again later, or check the mailbox's IMAP host and port"
     )
 
 
+_BYE = "greeted with BYE"
 _NO_XOAUTH2 = "AUTH=XOAUTH2 is not among its capabilities"
 _LOGIN_DISABLED = "login disabled without TLS (LOGINDISABLED): the password was not sent"
 
@@ -397,7 +401,7 @@ def _said(exc: BaseException) -> str:
     arg = exc.args[0] if exc.args else ""
     text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
     if text.startswith("* BYE"):
-        text = f"greeted with BYE ({text[5:].strip() or 'no reason given'})"
+        text = f"{_BYE} ({text[5:].strip() or 'no reason given'})"
     text = _BYTES.sub(lambda m: m.group(2), text)  # "unexpected response: b'HTTP/1.1 400'"
     return printable(" ".join(text.split())[:200]) or type(exc).__name__
 
