@@ -186,6 +186,26 @@ def test_a_stored_zone_reads_a_time_typed_without_offset(run, seeded: Path):
 
 
 @pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["bounces", "list", "--db", "sqlite:///x\ny/z.db"], 66, ["x\\ny/z.db"]),
+        (["plot", "--out", "/nonexistent\rdir/x.png"], 64, ["/nonexistent\\rdir/x.png"]),
+        (["quota", "a\tb@x\x01.com"], 65, ["'a\\tb@x\\x01.com'"]),
+    ],
+)
+def test_a_control_character_in_a_quoted_value_keeps_the_error_one_line(
+    seeded: Path, args, code, words
+):
+    # '--db "$(find . -name ledger.db)"' finding two files: the newline quoted back made the
+    # error two lines, the second read as a line of its own (and a CR overwrote the first).
+    before = ledger_digest(seeded)
+    proc = warmup_proc(seeded, *args)
+    line = assert_one_line_error(proc, code, *words)
+    assert "\r" not in proc.stderr and "\t" not in line and "\x01" not in line
+    assert ledger_digest(seeded) == before
+
+
+@pytest.mark.parametrize(
     ("args", "words"),
     [
         (["mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy"], ["policy '"]),

@@ -126,6 +126,10 @@ def test_wrong_password_exits_77_with_exmail_checklist(smtp_ssl, ssl_cert_env, l
     steps = ["Admin service scope", "IMAP/SMTP switch", "Secure Login", "Client-specific password"]
     positions = [res.stderr.index(s) for s in steps]
     assert positions == sorted(positions)
+    # the error's own line has its control characters escaped; the checklist keeps its lines
+    lines = res.stderr.splitlines()
+    assert lines[-5].startswith("Check the ") and lines[-4].startswith("  1. "), res.stderr
+    assert "\\n" not in res.stderr
     assert "Traceback" not in res.stderr
     assert rows(ledger_path, "SELECT outcome FROM send") == [("released",)]
 

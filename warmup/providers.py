@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import cache
@@ -145,3 +146,14 @@ def checklist_text(provider: Provider) -> str:
     """The numbered setup checklist shown after a login failure."""
     steps = "\n".join(f"  {i}. {step}" for i, step in enumerate(provider.checklist, 1))
     return f"Check the {provider.title} setup, in this order:\n{steps}"
+
+
+# :func:`checklist_text` after an error's line, as the CLI prints it: its lines are meant.
+_CHECKLIST_AFTER = re.compile(r"\nCheck the [^\n]* setup, in this order:(?:\n  \d+\. [^\n]*)+\Z")
+
+
+def without_checklist(text: str) -> tuple[str, str]:
+    """``text`` split into what comes before a :func:`checklist_text` ending it and that
+    checklist (with its leading newline; "" if it has none)."""
+    found = _CHECKLIST_AFTER.search(text)
+    return (text, "") if found is None else (text[: found.start()], found[0])

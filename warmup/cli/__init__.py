@@ -350,7 +350,15 @@ def _complain(text: str) -> None:
     cron job) the line is lost, the exit code that says what happened is not (it was 1, from
     the traceback of the failed write, for every error: 75 "try later" looked like a crash).
     A value quoted back at its full length (a 100 KB ``--policy`` or ``--timezone``) is cut
-    to its ends, so the line still reads as one line with its fix."""
+    to its ends, so the line still reads as one line with its fix. An error's control
+    characters are written as escapes: a value quoted back with a newline in it (``--db
+    "$(find ...)"`` finding two files) made the one line two, the second looking like a
+    line of its own; a login's setup checklist after it keeps its lines."""
+    if text.startswith("Error: "):
+        from warmup.providers import without_checklist
+
+        line, checklist = without_checklist(text)
+        text = _CONTROL.sub(_escaped, line) + checklist
     try:
         click.echo(_LONG_WORD.sub(_cut, text), err=True)
     except OSError:
@@ -360,6 +368,15 @@ def _complain(text: str) -> None:
 # A run of text without a space longer than any name, path or address a user types: a value
 # given by mistake (a file's contents, a variable that expanded to a page).
 _LONG_WORD = re.compile(r"\S{201,}")
+
+
+# C0 controls and DEL: never part of what an error means to say, only of a value it quotes.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    c = match[0]
+    return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c) or f"\\x{ord(c):02x}"
 
 
 def _cut(match: re.Match[str]) -> str:
