@@ -382,6 +382,24 @@ def test_unknown_mailbox_process(seeded: Path):
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["gone.csv", "a" * 300 + ".csv", "log.csv/inside.csv"],  # missing, too long, under a file
+)
+def test_a_file_to_read_whose_name_names_nothing_is_exit_64(seeded: Path, tmp_path: Path, name):
+    # A name too long for the system (ENAMETOOLONG) or under a file taken for a folder
+    # (ENOTDIR) names nothing, as a missing one does: it was exit 65, "bad data".
+    (tmp_path / "log.csv").write_text("mailbox,recipient,sent_at\n")
+    before = ledger_digest(seeded)
+    for args in (
+        ["import", str(tmp_path / name)],
+        ["suppress", "add", "--reason", "x", "--from", str(tmp_path / name)],
+    ):
+        proc = warmup_proc(seeded, *args)
+        assert_one_line_error(proc, 64, "cannot read it (")
+    assert ledger_digest(seeded) == before
+
+
 def test_bad_csv_line_process(seeded: Path, tmp_path: Path):
     before = ledger_digest(seeded)
     log = write_csv(

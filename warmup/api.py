@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import functools
 import gc
 import ipaddress
@@ -772,9 +773,11 @@ def _keep(
 
 def _unreadable(path: object, exc: OSError) -> WarmupError:
     """A file given to read that could not be: one that is not there is a name that names
-    nothing (exit 64, as a missing ``--template`` is), any other failure bad input (65)."""
+    nothing (exit 64, as a missing ``--template`` is), as is one too long for the system or
+    under a file taken for a folder; any other failure bad input (65)."""
     why = f"{path}: cannot read it ({exc.strerror or exc})"
-    return NotFound(why) if isinstance(exc, FileNotFoundError) else DataError(why)
+    unnamed = isinstance(exc, FileNotFoundError | NotADirectoryError)
+    return NotFound(why) if unnamed or exc.errno == errno.ENAMETOOLONG else DataError(why)
 
 
 def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]:
