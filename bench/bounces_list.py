@@ -1,7 +1,8 @@
 """What ``bounces list --limit 0`` costs on a ledger of 100,000 bounces, most of them unmatched
 (a mailbox read for a year: strangers' reports, another mailbox's, second reports), two trees
-compared: since each bounce not counted says why (``Questions._why_not_counted``, two queries
-per listing, one more per 5,000 values in a list past the first).
+compared: since each bounce not counted says why (``history._why_not_counted``: first two
+queries fetching every send of the listed recipients, then lookups per row in the listing's
+own statement, ``history._with_facts``).
 
     .venv/bin/python bench/bounces_list.py --base ../review-base [--bounces 100000] [--rounds 5]
 

@@ -312,3 +312,61 @@ def test_a_mail_clients_unsubscribe_request_still_answers_the_send_to_its_sender
         (True, None),
         (True, None),
     ]
+
+
+def test_why_not_counted_reads_each_spelling_and_the_original_recipient(
+    ledger_url,  # noqa: F811
+) -> None:
+    """The facts behind each reason are looked up in SQL with the listing: a Message-ID in any
+    of its spellings (with or without angle brackets, with spaces around it), and the address
+    the original was sent to when the report names a forwarded-to one, say what the lookups
+    in Python said."""
+    import sqlalchemy as sa
+
+    from warmup.ledger.schema import BOUNCE
+
+    ledger = open_ledger(ledger_url)
+    try:
+        box, now, sent = _one_send(ledger)  # lead1, <a1@corp.example>
+        other = api.add_mailbox(ledger, OTHER, "exmail")
+        ledger.record(other, sends=[SendIn("lead2@client.example", sent, "b1@corp.example")])
+        ledger.record(box, sends=[SendIn("lead3@client.example", sent)])  # no Message-ID
+        reports = {
+            "k-theirs": ("lead2@client.example", None, "<b1@corp.example>"),
+            "k-spaced": ("lead2@client.example", None, "  b1@corp.example "),
+            "k-none-of": ("fwd@elsewhere.example", "lead1@client.example", "<zz@corp.example>"),
+            "k-bare": ("fwd2@elsewhere.example", "lead1@client.example", "a1@corp.example"),
+            "k-no-id": ("lead3@client.example", "", "<q@corp.example>"),
+            "k-unnamed": ("lead1@client.example", "", None),
+        }
+        rows = [
+            {
+                "mailbox_id": box.id,
+                "recipient": rcpt,
+                "original_recipient": original,
+                "kind": "hard",
+                "message_id": mid,
+                "at": now,
+                "day": now.date(),
+                "source": "imap",
+                "key": key,
+                "counted": False,
+            }
+            for key, (rcpt, original, mid) in reports.items()
+        ]
+        with ledger.engine.begin() as conn:  # type: ignore[attr-defined]
+            conn.execute(sa.insert(BOUNCE), rows)
+        why = {r["message_id"]: r["not_counted"] for r in ledger.bounces()}
+    finally:
+        ledger.close()
+    window = "in the 30 days before it"
+    assert why == {
+        "<b1@corp.example>": f"its original <b1@corp.example> was sent by {OTHER}, not {BOX}",
+        "  b1@corp.example ": f"its original   b1@corp.example  was sent by {OTHER}, not {BOX}",
+        "<zz@corp.example>": (
+            f"its original <zz@corp.example> is none of {BOX}'s sends to fwd@elsewhere.example"
+        ),
+        "a1@corp.example": f"no send of {BOX} to fwd2@elsewhere.example {window}",
+        "<q@corp.example>": f"no send of {BOX} to lead3@client.example {window}",
+        None: f"no send of {BOX} to lead1@client.example {window}",
+    }

@@ -349,6 +349,11 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         """The UTC calendar day of an instant column, in the backend's SQL."""
         raise NotImplementedError
 
+    def _sql_by_code_point(self, column: Any) -> Any:
+        """A text column that orders as Python orders strings (by code point), in the
+        backend's SQL."""
+        raise NotImplementedError
+
     # -- transactions ------------------------------------------------------------------------
 
     @contextmanager

@@ -11,7 +11,7 @@ every mailbox), and :meth:`Questions.keep_memos` stores their memos in one trans
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -174,6 +174,7 @@ class Questions:
         def real_today(self, tz: str) -> dt.date: ...
         def _insert(self, table: sa.Table) -> Any: ...
         def _sql_domain(self, column: Any) -> Any: ...
+        def _sql_by_code_point(self, column: Any) -> Any: ...
 
     def history(
         self,
@@ -544,11 +545,9 @@ class Questions:
         ``not_counted`` (why it is not in the rates, for every bounce that is not: see
         :func:`_why_not_counted`; None for one that is)."""
         b = BOUNCE.c
-        stmt = (
+        listed = (
             sa.select(
                 MAILBOX.c.address.label("mailbox"),
-                b.mailbox_id,
-                b.original_recipient,
                 b.recipient,
                 b.kind,
                 b.status,
@@ -560,6 +559,10 @@ class Questions:
                 b.diagnostic,
                 b.counted,
                 b.unverified,
+                # what _why_not_counted needs besides
+                b.id,
+                b.mailbox_id,
+                b.original_recipient,
                 b.report,
                 b.redacted,
             )
@@ -568,156 +571,233 @@ class Questions:
             .limit(sql_limit(limit))
         )
         if since is not None:
-            stmt = stmt.where(b.at >= utc(since))
+            listed = listed.where(b.at >= utc(since))
         if mailbox is not None:
-            stmt = stmt.where(b.mailbox_id == mailbox.id)
+            listed = listed.where(b.mailbox_id == mailbox.id)
         if kind:
-            stmt = stmt.where(b.kind == kind)
-        with self.read() as conn:
-            rows = conn.execute(stmt).all()
-            why = _why_not_counted(conn, rows)
+            listed = listed.where(b.kind == kind)
         out = []
-        for r in rows:
-            row = r._asdict()
-            del row["mailbox_id"], row["original_recipient"], row["report"], row["redacted"]
-            row.update(
-                counted=bool(r.counted),
-                at=r.at.isoformat(),
-                matched=r.send_id is not None,
-                not_counted=why.get(id(r)),
-            )
-            out.append(row)
+        with self.read() as conn:
+            rows = conn.execute(_with_facts(listed, limit is not None, self._sql_by_code_point))
+            for r in rows:
+                # unpacked: one attribute of a Row costs more than unpacking all of it
+                box, rcpt, kind, status, reply, at, source, mid, sid, diag, counted, unv, *_ = r
+                out.append(
+                    {
+                        "mailbox": box,
+                        "recipient": rcpt,
+                        "kind": kind,
+                        "status": status,
+                        "reply": reply,
+                        "at": at.isoformat(),
+                        "source": source,
+                        "message_id": mid,
+                        "send_id": sid,
+                        "diagnostic": diag,
+                        "counted": bool(counted),
+                        "unverified": unv,
+                        "matched": sid is not None,
+                        "not_counted": None
+                        if counted
+                        else _why_not_counted(conn, r, self._sql_by_code_point),
+                    }
+                )
         return out
 
 
-# Values per IN list of :func:`_why_not_counted`: a listing of every bounce (``--limit 0``)
-# named more than PostgreSQL's protocol takes in one query (65,535) or SQLite's (250,000).
-_IN_PART = 5000
+# What a mailbox sent to the address a bounce names (:func:`_facts`), when it sent anything.
+_NOT_NEAR, _NONE_OF = 1, 2
 
 
-def _parts(values: list[str]) -> Iterator[list[str]]:
-    for k in range(0, len(values), _IN_PART):
-        yield values[k : k + _IN_PART]
+def _facts(
+    box: Any, recipient: Any, original: Any, message_id: Any, forms: Sequence[Any], order: Any
+) -> tuple[Any, Any]:
+    """Two SQL expressions for a bounce of mailbox ``box`` naming ``recipient`` (and
+    ``original``, the address it was sent to if another; None or "" if none) and
+    ``message_id`` (None or "" if none; ``forms``: its spellings, :func:`id_forms`).
 
-
-def _why_not_counted(conn: Connection, rows: Sequence[Any]) -> dict[int, str]:
-    """Why each bounce of ``rows`` that is not counted is not (keyed by ``id(row)``), as the
-    ledger stands now (a report read before its send was recorded is linked by a later sync).
-
-    A delay warning never counts; a report matched to a send that another report already
-    counted is a second report of one failure; one whose returned original disagrees says so
-    (``unverified``); otherwise it answers no send of its mailbox because it names no failed
-    recipient, because its recipient is redacted and its Message-ID is no send of the mailbox
-    to one recipient, because its original's Message-ID is a send of another mailbox, because
-    the mailbox never mailed that address, because another recipient of its report answers a
-    send of another message (one report is about one message), because none of its sends to it
-    is the message the report names, or because none was made in the :data:`MATCH_WINDOW`
-    before the report. Four queries for all the rows (one more per :data:`_IN_PART` values in
-    a list past the first)."""
-    loose = [r for r in rows if r.send_id is None and not r.unverified and r.recipient]
-    hidden = [r for r in rows if r.send_id is None and not r.unverified and r.redacted]
-    mids = sorted({f for r in loose if r.message_id for f in id_forms(r.message_id)})
-    owners: dict[str, tuple[int, str]] = {}
-    for part in _parts(mids):
-        for mid, box_id, address in conn.execute(
-            sa.select(SEND.c.message_id, SEND.c.mailbox_id, MAILBOX.c.address)
-            .join(MAILBOX, MAILBOX.c.id == SEND.c.mailbox_id)
-            .where(SEND.c.message_id.in_(part), COUNTED)
-        ):
-            owners.setdefault(mid, (box_id, address))
-    addresses = sorted({a for r in loose for a in (r.recipient, r.original_recipient) if a})
-    boxes = sorted({r.mailbox_id for r in loose})
-    mailed: dict[tuple[int, str], set[str | None]] = {}
-    for part in _parts(addresses):
-        for box_id, rcpt, mid in conn.execute(
-            sa.select(SEND.c.mailbox_id, SEND.c.recipient, SEND.c.message_id).where(
-                SEND.c.recipient.in_(part), SEND.c.mailbox_id.in_(boxes), COUNTED
-            )
-        ):
-            mailed.setdefault((box_id, rcpt), set()).add(mid)
-    reports = sorted({r.report for r in loose if r.report})
-    answered: dict[tuple[int, str], str] = {}  # (mailbox, report) -> a recipient it answers
-    for part in _parts(reports):
-        for box_id, report, rcpt in conn.execute(
-            sa.select(BOUNCE.c.mailbox_id, BOUNCE.c.report, BOUNCE.c.recipient).where(
-                BOUNCE.c.mailbox_id.in_(boxes),  # ix_bounce_report: (mailbox_id, report)
-                BOUNCE.c.report.in_(part),
-                BOUNCE.c.send_id.is_not(None),
-            )
-        ):
-            answered.setdefault((box_id, report), rcpt)
-    sent_to = _sent_to(conn, hidden)
-    why: dict[int, str] = {}
-    for r in rows:
-        if r.counted:
-            continue
-        if r.kind == "delayed":
-            why[id(r)] = "a delay warning: the server still tries, never counted"
-        elif r.send_id is not None:
-            why[id(r)] = "a second report of a send whose failure is already counted"
-        elif r.unverified:
-            why[id(r)] = r.unverified
-        elif r.redacted:
-            why[id(r)] = _redacted(r, sent_to)
-        elif not r.recipient:
-            why[id(r)] = "it names no failed recipient"
-        else:
-            why[id(r)] = _unmatched(r, owners, mailed, answered)
-    return why
-
-
-def _sent_to(conn: Connection, rows: Sequence[Any]) -> dict[tuple[int, str], set[str]]:
-    """(mailbox, Message-ID as sent) -> the recipients of its sends, for the Message-IDs the
-    redacted complaints ``rows`` name."""
-    mids = sorted({f for r in rows if r.message_id for f in id_forms(r.message_id)})
-    out: dict[tuple[int, str], set[str]] = {}
-    for part in _parts(mids):
-        for box_id, mid, rcpt in conn.execute(
-            sa.select(SEND.c.mailbox_id, SEND.c.message_id, SEND.c.recipient).where(
-                SEND.c.message_id.in_(part), COUNTED
-            )
-        ):
-            out.setdefault((box_id, mid), set()).add(rcpt)
-    return out
-
-
-def _redacted(r: Any, sent_to: dict[tuple[int, str], set[str]]) -> str:
-    """Why a complaint whose recipient the feedback loop redacted (RFC 6590) answers no send:
-    only a Message-ID of its mailbox's, sent to one recipient, says whom it is about."""
-    if not r.message_id:
-        return "its recipient is redacted and it names no Message-ID: nothing says which send"
-    rcpts = set().union(*(sent_to.get((r.mailbox_id, m), set()) for m in id_forms(r.message_id)))
-    if len(rcpts) > 1:
-        return (
-            f"its recipient is redacted and {r.mailbox} sent {r.message_id} to "
-            f"{len(rcpts)} recipients: which one complained is unknown"
+    The address of another mailbox that sent one of the forms (of the form first in Python's
+    order, into which ``order`` puts a Message-ID column; of the first such send): a lookup of
+    send by Message-ID. What ``box`` sent to either address: None (nothing), ``_NONE_OF`` (only
+    messages with other Message-IDs than the one the bounce names) or ``_NOT_NEAR`` (a send
+    without a Message-ID or with the one named, or any when it names none): a lookup of send
+    by recipient."""
+    theirs, whose = SEND.alias("theirs"), MAILBOX.alias("whose")
+    owner = (
+        sa.select(whose.c.address)
+        .select_from(theirs.join(whose, whose.c.id == theirs.c.mailbox_id))
+        .where(
+            theirs.c.message_id.in_(forms),
+            theirs.c.mailbox_id != box,
+            theirs.c.outcome != "released",
         )
-    return (
-        f"its recipient is redacted and its original {r.message_id} is none of {r.mailbox}'s sends"
+        .order_by(order(theirs.c.message_id), theirs.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    mine = SEND.alias("mine")
+    named = sa.func.coalesce(message_id, "") != ""
+    sent = (
+        sa.select(
+            sa.func.min(
+                sa.case(
+                    (~named | mine.c.message_id.is_(None), _NOT_NEAR),
+                    (mine.c.message_id.in_(forms), _NOT_NEAR),
+                    else_=_NONE_OF,
+                )
+            )
+        )
+        .where(
+            # "+ 0": looked up by recipient (a few sends), not by mailbox (SQLite, which has
+            # no statistics, would walk all of the mailbox's sends for each bounce)
+            mine.c.mailbox_id + 0 == box,
+            mine.c.recipient.in_((recipient, sa.func.nullif(original, ""))),
+            mine.c.outcome != "released",
+        )
+        .scalar_subquery()
+    )
+    return sa.case((named, owner)), sent
+
+
+def _report_facts(box: Any, report: Any, message_id: Any, forms: Sequence[Any]) -> tuple[Any, Any]:
+    """Two more SQL expressions for that bounce: a recipient another bounce of its ``report``
+    answers (of the first such bounce; ix_bounce_report), and how many recipients ``box``
+    sent one of ``forms`` to (for a complaint whose recipient is redacted; ix_send_message_id).
+    """
+    sib = BOUNCE.alias("sibling")
+    other = (
+        sa.select(sib.c.recipient)
+        .where(sib.c.mailbox_id == box, sib.c.report == report, sib.c.send_id.is_not(None))
+        .order_by(sib.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    same = SEND.alias("same")
+    rcpts = (
+        sa.select(sa.func.count(sa.distinct(same.c.recipient)))
+        .where(
+            same.c.mailbox_id == box,
+            same.c.message_id.in_(forms),
+            same.c.outcome != "released",
+        )
+        .scalar_subquery()
+    )
+    named = sa.func.coalesce(message_id, "") != ""
+    return sa.case((report.is_not(None), other)), sa.case((named, rcpts))
+
+
+def _with_facts(listed: sa.Select[Any], limited: bool, order: Any) -> sa.Select[Any]:
+    """The listing ``listed`` (of bounce columns, newest first) with the facts of
+    :func:`_facts` (``order``: its) of each bounce that answers no send and is not counted for
+    a reason of its own (None for the others), in one statement: looked up per listed row, on the indexes
+    (a listing of every bounce named more values than PostgreSQL takes in one query when they
+    were read in IN lists, and fetched every send of their recipients). A ``limited`` listing
+    is cut first, so that only the rows shown are looked up."""
+    if limited:
+        sub = listed.subquery("listed")
+        c: Any = sub.c
+        listed = sa.select(sub).order_by(c.at.desc(), c.id.desc())
+    else:
+        c = BOUNCE.c
+    bare = sa.func.trim(c.message_id, "<>")
+    owner, sent = _facts(
+        c.mailbox_id,
+        c.recipient,
+        c.original_recipient,
+        c.message_id,
+        (c.message_id, bare, "<" + bare + ">"),
+        order,
+    )
+    forms = (c.message_id, bare, "<" + bare + ">")
+    other, rcpts = _report_facts(c.mailbox_id, c.report, c.message_id, forms)
+    open_ = sa.and_(
+        ~c.counted,
+        c.kind != "delayed",
+        c.send_id.is_(None),
+        sa.func.coalesce(c.unverified, "") == "",
+    )
+    hidden = sa.and_(open_, c.redacted.is_(True))
+    loose = sa.and_(open_, ~sa.func.coalesce(c.redacted, sa.false()), c.recipient != "")
+    return listed.add_columns(
+        sa.case((loose, owner)).label("owner"),
+        sa.case((loose, sent)).label("sent"),
+        sa.case((loose, other)).label("other"),
+        sa.case((hidden, rcpts)).label("rcpts"),
     )
 
 
-def _unmatched(
-    r: Any,
-    owners: dict[str, tuple[int, str]],
-    mailed: dict[tuple[int, str], set[str | None]],
-    answered: dict[tuple[int, str], str],
-) -> str:
-    """Why the bounce ``r`` (which names a recipient) answers no send of its mailbox."""
-    if r.message_id:
-        for mid in sorted(id_forms(r.message_id)):
-            if mid in owners and owners[mid][0] != r.mailbox_id:
-                return f"its original {r.message_id} was sent by {owners[mid][1]}, not {r.mailbox}"
-    sent = [mailed.get((r.mailbox_id, a)) for a in (r.recipient, r.original_recipient) if a]
-    if not any(sent):
-        return f"{r.mailbox} never mailed {r.recipient}"
-    other = answered.get((r.mailbox_id, r.report)) if r.report else None
-    if other is not None and other != r.recipient:
+def _why_not_counted(conn: Connection, r: Any, order: Any) -> str:
+    """Why the bounce ``r`` (a row of :func:`_with_facts`; ``order``: of :func:`_facts`),
+    which is not counted, is not, as the ledger stands now (a report read before its send was
+    recorded is linked by a later sync).
+
+    A delay warning never counts; a report matched to a send that another report already
+    counted is a second report of one failure; one whose returned original disagrees says so
+    (``unverified``); otherwise it answers no send of its mailbox because its recipient is
+    redacted (:func:`_redacted`), because it names no failed recipient, because its original's
+    Message-ID is a send of another mailbox, because the mailbox never mailed that address,
+    because another recipient of its report answers a send of another message (one report is
+    about one message), because it is a complaint read from a mailbox naming no send's
+    Message-ID, because none of its sends to it is the message the report names, or
+    because none was made in the :data:`MATCH_WINDOW` before the report. The facts are read
+    with the listing; one whose Message-ID has spaces around it (SQL's ``trim`` would spell it
+    otherwise than :func:`id_forms`) reads its own."""
+    box, rcpt, kind, _, _, _, source, mid, sid, diag, _, why, _, box_id, original, *rest = r
+    report, redacted, owner, sent, other, rcpts = rest
+    if kind == "delayed":
+        return "a delay warning: the server still tries, never counted"
+    if sid is not None:
+        return "a second report of a send whose failure is already counted"
+    if why:
+        return str(why)
+    if redacted:
+        return _redacted(conn, r, order)
+    if not rcpt:
+        return "it names no failed recipient"
+    if mid and mid != mid.strip():
+        lit = sa.literal
+        forms = [lit(f) for f in sorted(id_forms(mid))]
+        facts = _facts(
+            lit(box_id),
+            lit(rcpt),
+            lit(original, sa.String),
+            lit(mid),
+            forms,
+            order,
+        )
+        owner, sent = conn.execute(sa.select(*facts)).one()
+        other = conn.execute(
+            sa.select(_report_facts(lit(box_id), lit(report, sa.String), lit(mid), forms)[0])
+        ).scalar()
+    if owner is not None:
+        return f"its original {mid} was sent by {owner}, not {box}"
+    if sent is None:
+        return f"{box} never mailed {rcpt}"
+    if other is not None and other != rcpt:
         return f"its report is about another message, to {other}: one report, one message"
-    if named_only(r.kind, r.source, r.diagnostic):
-        named = f"names {r.message_id}" if r.message_id else "names none"
+    if named_only(kind, source, diag):
+        named = f"names {mid}" if mid else "names none"
         return f"a complaint from a mailbox answers only the send whose Message-ID it names: it {named}"
-    ids = set().union(*(s for s in sent if s))
-    if r.message_id and None not in ids and not ids & id_forms(r.message_id):
-        return f"its original {r.message_id} is none of {r.mailbox}'s sends to {r.recipient}"
-    return f"no send of {r.mailbox} to {r.recipient} in the {MATCH_WINDOW.days} days before it"
+    if sent == _NONE_OF:
+        return f"its original {mid} is none of {box}'s sends to {rcpt}"
+    return f"no send of {box} to {rcpt} in the {MATCH_WINDOW.days} days before it"
+
+
+def _redacted(conn: Connection, r: Any, order: Any) -> str:
+    """Why a complaint whose recipient the feedback loop redacted (RFC 6590) answers no send:
+    only a Message-ID of its mailbox's, sent to one recipient, says whom it is about."""
+    box, _, _, _, _, _, _, mid, *_, box_id, _, _, _, _, _, _, rcpts = r
+    if not mid:
+        return "its recipient is redacted and it names no Message-ID: nothing says which send"
+    if mid != mid.strip():  # SQL's trim would spell it otherwise than id_forms
+        lit = sa.literal
+        forms = [lit(f) for f in sorted(id_forms(mid))]
+        rcpts = conn.execute(
+            sa.select(_report_facts(lit(box_id), lit(None, sa.String), lit(mid), forms)[1])
+        ).scalar()
+    if rcpts > 1:
+        return (
+            f"its recipient is redacted and {box} sent {mid} to "
+            f"{rcpts} recipients: which one complained is unknown"
+        )
+    return f"its recipient is redacted and its original {mid} is none of {box}'s sends"

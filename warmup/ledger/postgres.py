@@ -228,6 +228,9 @@ class PostgresLedger(Ledger):
     def _sql_utc_day(self, column: Any) -> Any:
         return sa.cast(sa.func.timezone("UTC", column), sa.Date)
 
+    def _sql_by_code_point(self, column: Any) -> Any:
+        return sa.collate(column, "C")  # not the database's locale
+
     def foreign_tables(self) -> list[str]:
         """A team database may well hold other applications' tables: refused only when, with no
         warmup schema there, one in the schema the ledger would be created in bears the name of

@@ -276,6 +276,9 @@ class SQLiteLedger(Ledger):
     def _sql_utc_day(self, column: Any) -> Any:
         return sa.func.substr(column, 1, 10)  # stored as 'YYYY-MM-DD HH:MM:SS...' UTC text
 
+    def _sql_by_code_point(self, column: Any) -> Any:
+        return column  # BINARY, the default collation: UTF-8 bytes order as code points
+
     def _insert_sends(self, conn: Connection, rows: list[SendRow]) -> None:
         # sqlite3's executemany on plain values: SQLAlchemy's per-row bind processing was most
         # of an import's time.
