@@ -337,6 +337,7 @@ def test_a_bare_lf_line_over_the_limit_is_refused(relay, smtp_ssl, ledger_path):
     c.send(b"Subject: long\n\n" + b"x" * 999 + b"\n" + b"y" * 1000 + b"\nend\r\n.\r\n")
     assert c.reply() == (500, b"500 Line too long (see RFC5321 4.5.3.1.6)")
     c.send(b"QUIT\r\n")
+    c.close()
     assert smtp_ssl.messages == [] and sends(ledger_path) == []
 
 
