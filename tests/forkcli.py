@@ -253,6 +253,9 @@ def command() -> list[str]:
         def stop() -> None:
             proc.kill()
             proc.wait()
+            for pipe in (proc.stdin, proc.stdout):  # else reported unclosed at exit
+                if pipe is not None:
+                    pipe.close()
             shutil.rmtree(directory, ignore_errors=True)
 
         atexit.register(stop)

@@ -108,6 +108,8 @@ def test_a_signal_reaches_the_command_and_a_killed_client_takes_its_child(tmp_pa
     _wait_until(lambda: _children_of_zygote())
     proc.kill()
     proc.wait()
+    assert proc.stdin is not None
+    proc.stdin.close()
     _wait_until(lambda: not _children_of_zygote())
 
 

@@ -92,6 +92,16 @@ class ImapServer(ScriptedPeer[ImapScript]):
             conn.close()
 
     def _converse(self, conn: socket.socket, script: ImapScript, seen: list[bytes]) -> None:
+        tls: list[socket.socket] = []  # the connection after STARTTLS: _talk closes the one before
+        try:
+            self._exchange(conn, script, seen, tls)
+        finally:
+            for sock in tls:
+                sock.close()
+
+    def _exchange(
+        self, conn: socket.socket, script: ImapScript, seen: list[bytes], tls: list[socket.socket]
+    ) -> None:
         if not self._greet(conn, script.greeting, script.trickle):
             return
         replies = {**_DEFAULT_REPLIES, **script.replies}
@@ -130,6 +140,7 @@ class ImapServer(ScriptedPeer[ImapScript]):
             if verb == "STARTTLS" and script.starttls is not None:
                 reader.close()
                 conn = script.starttls.wrap_socket(conn, server_side=True)
+                tls.append(conn)
                 reader = conn.makefile("rb")
             if verb == "LOGOUT":
                 return
