@@ -676,7 +676,7 @@ def _report_facts(box: Any, report: Any, message_id: Any, forms: Sequence[Any]) 
     rcpts = (
         sa.select(sa.func.count(sa.distinct(same.c.recipient)))
         .where(
-            same.c.mailbox_id == box,
+            same.c.mailbox_id + 0 == box,  # by Message-ID, as in _facts
             same.c.message_id.in_(forms),
             same.c.outcome != "released",
         )
