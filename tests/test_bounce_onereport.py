@@ -207,3 +207,32 @@ def test_a_forged_report_synced_from_dovecot_neither_pauses_nor_suppresses_the_l
     assert (
         sorted(r["not_counted"] or "" for r in listed) == [""] + [ONE_REPORT.format(rcpts[0])] * 59
     )
+
+
+def test_a_forged_reports_other_recipients_cost_a_later_sync_no_query_each(
+    ledger_url,  # noqa: F811
+) -> None:
+    """The recipients a report lists past the one whose message it is about, and complaints
+    whose redacted recipient names a Message-ID this mailbox never sent, stay unmatched for
+    ever: every sync's late match tried each again, four queries apiece (a forged report of
+    200 leads: ~800 statements by every sync, before it read a message; ten of 1,000 on
+    PostgreSQL, minutes). They are tried again only when a send could answer them."""
+    from tests.test_bounce_match import _statements
+    from tests.test_bounce_redacted import JMRP, report
+
+    ledger = open_ledger(ledger_url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        rcpts = mail_each(ledger, box, 200)
+        record_batch(ledger, box, "INBOX", 1, 1, rows(dsn(rcpts)), NOW)
+        for i in range(20):
+            forged = report(JMRP, f"<made-up-{i}@attacker.example>")
+            record_batch(ledger, box, "INBOX", 1, 2 + i, rows(forged), NOW)
+        seen = _statements(ledger)
+        linked = ledger.match_late(box)
+        listed = listing(ledger)
+    finally:
+        ledger.close()
+    assert linked == 0
+    assert len(seen) < 20, len(seen)
+    assert listed[rcpts[1]] == (False, False, ONE_REPORT.format(rcpts[0]))

@@ -70,23 +70,34 @@ _ADDRESSES_PER_QUERY = 500
 
 
 def _may_answer(
-    rows: Sequence[Any], sends: dict[str, list[tuple[str | None, dt.datetime]]]
+    rows: Sequence[Any],
+    sends: dict[str, list[tuple[str | None, dt.datetime]]],
+    decided: dict[str, set[tuple[str, Any]]],
+    sent_ids: set[str],
 ) -> set[int]:
     """The ids of the recorded bounces ``rows`` some send in ``sends`` (address -> its sends'
     (Message-ID, time)) might answer: a necessary condition of :meth:`Records._match`, looser
     (either address of a bounce, without :meth:`Records._addressed`'s choice between them;
     no preference among the candidates), so that only these need its queries. A send answers
     a bounce naming a Message-ID by having it; else, or when the send has none, by its time:
-    within :data:`MATCH_WINDOW` before the bounce or :data:`REPORT_SKEW` after it. A complaint
-    whose recipient was redacted is always tried (it names no address to look for)."""
+    within :data:`MATCH_WINDOW` before the bounce or :data:`REPORT_SKEW` after it. ``decided``
+    (a report -> the message, :func:`_message`, its linked bounces answer): a bounce of such a
+    report answers only a send of that message (:meth:`Records._other_message`), else the
+    other recipients of a forged report were matched again, queries each, by every sync. A
+    complaint whose recipient was redacted is tried when ``sent_ids`` (the Message-IDs, as
+    sent, of the mailbox's sends) has the one it names (:meth:`Records._unredacted`)."""
     out: set[int] = set()
     for r in rows:
-        if r.redacted:  # matched by its Message-ID alone (``Records._unredacted``): one query
-            out.add(r.id)
-            continue
         forms = id_forms(r.message_id) if r.message_id else set()
+        if r.redacted:  # matched by its Message-ID alone (``Records._unredacted``)
+            if forms & sent_ids:
+                out.add(r.id)
+            continue
         low, high = r.at - MATCH_WINDOW, r.at + REPORT_SKEW
         candidates = [*sends.get(r.recipient or "", ()), *sends.get(r.original_recipient or "", ())]
+        one = decided.get(r.report) if r.report else None
+        if one is not None:
+            candidates = [(mid, at) for mid, at in candidates if _message(mid, at) in one]
         if any(
             (mid is not None and mid in forms)
             or ((not r.message_id or mid is None) and low <= at <= high)
@@ -629,7 +640,12 @@ class Records:
         # each costs queries.
         with self.read() as conn:
             rows = conn.execute(unmatched).all()
-            hopeful = _may_answer(rows, self._sends_to(conn, box, rows))
+            hopeful = _may_answer(
+                rows,
+                self._sends_to(conn, box, rows),
+                self._decided(conn, box, rows),
+                self._sent_ids(conn, box, rows),
+            )
             ids, reasons = [], {}
             for r in rows:
                 if r.id not in hopeful:
@@ -676,6 +692,48 @@ class Records:
                 )
             ):
                 out.setdefault(s.recipient, []).append((s.message_id, s.at))
+        return out
+
+    @staticmethod
+    def _decided(
+        conn: Connection, box: MailboxRow, rows: Sequence[Any]
+    ) -> dict[str, set[tuple[str, Any]]]:
+        """The report of each of ``rows`` (bounces) that has a bounce linked to a send of
+        ``box`` -> that send's message (:func:`_message`), on ``ix_bounce_report``."""
+        reports = sorted({r.report for r in rows if r.report})
+        out: dict[str, set[tuple[str, Any]]] = {}
+        for i in range(0, len(reports), _ADDRESSES_PER_QUERY):
+            for report, mid, at in conn.execute(
+                sa.select(BOUNCE.c.report, SEND.c.message_id, SEND.c.at)
+                .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
+                .where(
+                    BOUNCE.c.mailbox_id == box.id,
+                    BOUNCE.c.report.in_(reports[i : i + _ADDRESSES_PER_QUERY]),
+                )
+            ):
+                out.setdefault(report, set()).add(_message(mid, at))
+        return out
+
+    @staticmethod
+    def _sent_ids(conn: Connection, box: MailboxRow, rows: Sequence[Any]) -> set[str]:
+        """The Message-IDs (as sent) of ``box``'s sends that the redacted complaints of
+        ``rows`` name in any spelling."""
+        forms = sorted(
+            {f for r in rows if r.redacted and r.message_id for f in id_forms(r.message_id)}
+        )
+        out: set[str] = set()
+        for i in range(0, len(forms), _ADDRESSES_PER_QUERY):
+            out.update(
+                conn.execute(
+                    sa.select(SEND.c.message_id)
+                    .where(
+                        SEND.c.mailbox_id == box.id,
+                        SEND.c.message_id.in_(forms[i : i + _ADDRESSES_PER_QUERY]),
+                        COUNTED,
+                    )
+                    .distinct()
+                ).scalars()
+            )
         return out
 
     def _link(
