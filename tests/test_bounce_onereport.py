@@ -236,3 +236,31 @@ def test_a_forged_reports_other_recipients_cost_a_later_sync_no_query_each(
     assert linked == 0
     assert len(seen) < 20, len(seen)
     assert listed[rcpts[1]] == (False, False, ONE_REPORT.format(rcpts[0]))
+
+
+def test_a_recipient_mailed_again_since_keeps_the_reports_message(ledger_url) -> None:  # noqa: F811
+    """One message to two recipients (``warmup send --to b --to c``: one Message-ID); C is
+    mailed again half an hour later. A report returning no headers lists both: B answers the
+    message, and C, matched by time to its latest send (the later message), was cut as
+    "another message" — its real hard bounce not counted and the dead address mailed on. C
+    answers the send of the report's message to it."""
+    ledger = open_ledger(ledger_url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        b, c = "b@client.example", "c@client.example"
+        ledger.record(
+            box,
+            sends=[
+                SendIn(b, SENT, "<both@corp.example>"),
+                SendIn(c, SENT, "<both@corp.example>"),
+                SendIn(c, SENT + dt.timedelta(minutes=30), "<again@corp.example>"),
+            ],
+        )
+        got = record_batch(ledger, box, "INBOX", 1, 1, rows(dsn([b, c])), NOW)
+        listed = listing(ledger)
+        suppressed = ledger.suppressed([b, c])
+    finally:
+        ledger.close()
+    assert [matched for _, matched, _ in got] == [True, True]
+    assert listed == {b: (True, True, None), c: (True, True, None)}
+    assert suppressed.keys() == {b, c}

@@ -443,8 +443,8 @@ class Records:
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at, **said)
             if sid is None:
                 unverified = self._unverified(conn, box, recipient, b.message_id, b.at, **said)
-            elif self._other_message(conn, box, b.report, sid):
-                sid = sent_at = None  # listed with why (``history._why_not_counted``)
+            else:  # None: listed with why (``history._why_not_counted``)
+                sid, sent_at = self._of_report(conn, box, b, recipient, (sid, sent_at), said)
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
 
@@ -513,30 +513,65 @@ class Records:
         ).all()
         return found[0].recipient if len(found) == 1 else ""
 
+    def _of_report(
+        self,
+        conn: Connection,
+        box: MailboxRow,
+        r: Any,
+        rcpt: str,
+        found: tuple[int | None, dt.datetime | None],
+        said: dict[str, Any],
+    ) -> tuple[int | None, dt.datetime | None]:
+        """``found``, the send of ``box`` :meth:`_match` gave the bounce ``r`` to ``rcpt``, if
+        it is the message ``r``'s report is about (:meth:`_other_message`); else the send of
+        that message to ``rcpt`` when ``r`` names no Message-ID (matched by time, it took the
+        latest send to ``rcpt``: one mailed again since the message to several recipients it
+        is about); else (None, None)."""
+        sid = found[0]
+        if sid is None:
+            return found
+        other = self._other_message(conn, box, r.report, sid)
+        if other is None:
+            return found
+        if r.message_id or not other[0]:
+            return None, None
+        alt, alt_at = self._match(conn, box, rcpt, other[0], r.at, **said)
+        if alt is None or _message(*self._message_of(conn, alt)) != _message(*other):
+            return None, None
+        return alt, alt_at
+
     @staticmethod
-    def _other_message(conn: Connection, box: MailboxRow, report: str | None, sid: int) -> bool:
-        """Whether another bounce of ``report`` already answers a send of ``box`` that is
-        another message than send ``sid``. A report is about one message (RFC 3464: one DSN
-        per message, several recipients only when that message went to several): the first of
-        its recipients that answers a send (in the report's order; for one read before its
-        sends were recorded, in the order they are linked) decides which, and the others answer
-        nothing. Else a forged report listing 800 of the mailbox's leads (one message each)
-        counted 800 hard bounces, paused the mailbox and suppressed the leads. Two sends are
-        one message when they have the same Message-ID, or, recorded without one, the same
-        instant (one message to several recipients, imported). A bounce recorded before
-        reports were kept (``report`` NULL) is judged alone, as before."""
+    def _message_of(conn: Connection, sid: int) -> tuple[str | None, dt.datetime]:
+        """(Message-ID, time) of send ``sid``."""
+        got = conn.execute(sa.select(SEND.c.message_id, SEND.c.at).where(SEND.c.id == sid)).one()
+        return got.message_id, got.at
+
+    @classmethod
+    def _other_message(
+        cls, conn: Connection, box: MailboxRow, report: str | None, sid: int
+    ) -> tuple[str | None, dt.datetime] | None:
+        """(Message-ID, time) of a send of ``box`` that another bounce of ``report`` already
+        answers, when it is another message than send ``sid``; else None. A report is about
+        one message (RFC 3464: one DSN per message, several recipients only when that message
+        went to several): the first of its recipients that answers a send (in the report's
+        order; for one read before its sends were recorded, in the order they are linked)
+        decides which, and the others answer only a send of that message. Else a forged
+        report listing 800 of the mailbox's leads (one message each) counted 800 hard
+        bounces, paused the mailbox and suppressed the leads. Two sends are one message when
+        they have the same Message-ID, or, recorded without one, the same instant (one message
+        to several recipients, imported). A bounce recorded before reports were kept
+        (``report`` NULL) is judged alone, as before."""
         if not report:
-            return False
+            return None
         other = conn.execute(
             sa.select(SEND.c.message_id, SEND.c.at)
             .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
             .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.report == report, SEND.c.id != sid)
             .limit(1)
         ).first()
-        if other is None:
-            return False
-        mine = conn.execute(sa.select(SEND.c.message_id, SEND.c.at).where(SEND.c.id == sid)).one()
-        return _message(*other) != _message(*mine)
+        if other is None or _message(*other) == _message(*cls._message_of(conn, sid)):
+            return None
+        return other.message_id, other.at
 
     @classmethod
     def _addressed(
@@ -617,10 +652,8 @@ class Records:
         def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
             rcpt = self._who(conn, box, r)
             said = _said_in(r)
-            sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
-            if sid is not None and self._other_message(conn, box, r.report, sid):
-                return rcpt, None, None  # its report is about another message
-            return rcpt, sid, sent_at
+            found = self._match(conn, box, rcpt, r.message_id, r.at, **said)
+            return (rcpt, *self._of_report(conn, box, r, rcpt, found, said))
 
         def why_not(conn: Connection, r: Any) -> str | None:
             """Why ``r``, read before the send it would answer was recorded, is not linked to
@@ -789,9 +822,8 @@ class Records:
         for r in rows:
             rcpt = self._who(conn, box, r)
             said = _said_in(r)
-            new_sid, sent_at = self._match(conn, box, rcpt, r.message_id, r.at, **said)
-            if new_sid is not None and self._other_message(conn, box, r.report, new_sid):
-                new_sid = sent_at = None
+            found = self._match(conn, box, rcpt, r.message_id, r.at, **said)
+            new_sid, sent_at = self._of_report(conn, box, r, rcpt, found, said)
             if new_sid is None:
                 # Unless another bounce of the recipient still vouches for its suppression
                 # (one that answers a send, or one a person recorded).
