@@ -17,6 +17,7 @@ import pytest
 
 from tests.gatekit import cli
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
+from tests.test_bounce_match import _hard_count
 from tests.test_bounces_sync import BOX as SYNC_BOX
 from tests.test_bounces_sync import box as box  # the fixtures
 from tests.test_bounces_sync import send_many
@@ -264,3 +265,58 @@ def test_a_recipient_mailed_again_since_keeps_the_reports_message(ledger_url) ->
     assert [matched for _, matched, _ in got] == [True, True]
     assert listed == {b: (True, True, None), c: (True, True, None)}
     assert suppressed.keys() == {b, c}
+
+
+def linked_to(ledger: Any, box: Any) -> dict[str, tuple[str, bool]]:
+    """recipient -> (the Message-ID of the send its bounce answers, counted), of ``box``."""
+    import sqlalchemy as sa
+
+    from warmup.ledger.schema import BOUNCE, SEND
+
+    with ledger.engine.connect() as conn:
+        return {
+            r.recipient: (r.message_id, bool(r.counted))
+            for r in conn.execute(
+                sa.select(BOUNCE.c.recipient, SEND.c.message_id, BOUNCE.c.counted)
+                .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
+                .where(BOUNCE.c.mailbox_id == box.id)
+            )
+        }
+
+
+def test_a_reports_first_recipient_mailed_again_since_does_not_cut_the_others(
+    ledger_url,  # noqa: F811
+) -> None:
+    """The same message to B and C, B (listed first) mailed again half an hour later: a report
+    returning no headers matched B by time to the later message, which then passed for the
+    report's, and C — the same message's other recipient — was cut: its hard bounce not
+    counted, the dead address mailed on. The message that answers them all is the report's.
+    Read before the sends were recorded (linked by a later sync), the same."""
+    b, c = "b@client.example", "c@client.example"
+    sends = [
+        SendIn(b, SENT, "<both@corp.example>"),
+        SendIn(c, SENT, "<both@corp.example>"),
+        SendIn(b, SENT + dt.timedelta(minutes=30), "<again@corp.example>"),
+    ]
+    both = {b: ("<both@corp.example>", True), c: ("<both@corp.example>", True)}
+    ledger = open_ledger(ledger_url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        ledger.record(box, sends=sends)
+        got = record_batch(ledger, box, "INBOX", 1, 1, rows(dsn([b, c])), NOW)
+        listed, linked_now = listing(ledger), linked_to(ledger, box)
+        late = api.add_mailbox(ledger, "late@corp.example", "exmail")
+        record_batch(ledger, late, "INBOX", 1, 1, rows(dsn([b, c])), NOW)
+        ledger.record(late, sends=sends)
+        linked = ledger.match_late(late)
+        linked_late = linked_to(ledger, late)
+        suppressed = ledger.suppressed([b, c])
+        hard = _hard_count(ledger)
+    finally:
+        ledger.close()
+    assert [matched for _, matched, _ in got] == [True, True]
+    assert listed == {b: (True, True, None), c: (True, True, None)}
+    assert linked_now == both
+    assert (linked, linked_late) == (2, both)
+    assert suppressed.keys() == {b, c}
+    assert hard == 4  # two each mailbox: moved, never counted twice

@@ -521,24 +521,68 @@ class Records:
         rcpt: str,
         found: tuple[int | None, dt.datetime | None],
         said: dict[str, Any],
+        move: bool = True,
     ) -> tuple[int | None, dt.datetime | None]:
         """``found``, the send of ``box`` :meth:`_match` gave the bounce ``r`` to ``rcpt``, if
         it is the message ``r``'s report is about (:meth:`_other_message`); else the send of
         that message to ``rcpt`` when ``r`` names no Message-ID (matched by time, it took the
         latest send to ``rcpt``: one mailed again since the message to several recipients it
-        is about); else (None, None)."""
+        is about); else ``found`` if its message answers every bounce of the report linked so
+        far too (:meth:`_moved`: they are moved to it unless ``move`` is false); else (None,
+        None)."""
         sid = found[0]
         if sid is None:
             return found
         other = self._other_message(conn, box, r.report, sid)
         if other is None:
             return found
-        if r.message_id or not other[0]:
+        if r.message_id:
             return None, None
-        alt, alt_at = self._match(conn, box, rcpt, other[0], r.at, **said)
-        if alt is None or _message(*self._message_of(conn, alt)) != _message(*other):
-            return None, None
-        return alt, alt_at
+        if other[0]:
+            alt, alt_at = self._match(conn, box, rcpt, other[0], r.at, **said)
+            if alt is not None and _message(*self._message_of(conn, alt)) == _message(*other):
+                return alt, alt_at
+        return found if self._moved(conn, box, r.report, sid, move) else (None, None)
+
+    def _moved(self, conn: Connection, box: MailboxRow, report: str, sid: int, move: bool) -> bool:
+        """Whether the bounces of ``report`` linked so far (to the latest send to each of their
+        recipients, naming no Message-ID: the first of them mailed again since the report's
+        message) each answer a send of send ``sid``'s message too, their sends answered by no
+        other bounce: the report is then about that message, which went to all of them, and
+        with ``move`` they are linked to its sends (counted there, as they were where they
+        were)."""
+        mid, at = self._message_of(conn, sid)
+        if not mid:
+            return False
+        linked = conn.execute(
+            sa.select(*_MATCHED_BY, BOUNCE.c.send_id, BOUNCE.c.day, BOUNCE.c.counted).where(
+                BOUNCE.c.mailbox_id == box.id,
+                BOUNCE.c.report == report,
+                BOUNCE.c.send_id.is_not(None),
+            )
+        ).all()
+        moves = []
+        for b in linked:
+            if b.message_id:
+                return False
+            alt, sent_at = self._match(conn, box, b.recipient, mid, b.at, **_said_in(b))
+            if alt is None or _message(*self._message_of(conn, alt)) != _message(mid, at):
+                return False
+            moves.append((b, alt, sent_at))
+        others = sa.exists().where(
+            BOUNCE.c.send_id.in_(sorted({b.send_id for b in linked})),
+            sa.or_(BOUNCE.c.report.is_(None), BOUNCE.c.report != report),
+        )
+        if not linked or conn.execute(sa.select(others)).scalar():
+            return False
+        for b, new_sid, sent_at in moves if move else ():
+            conn.execute(
+                BOUNCE.update().where(BOUNCE.c.id == b.id).values(send_id=None, counted=False)
+            )
+            if b.counted:
+                self._bump(conn, box, b.day, b.kind, -1)
+            self._link(conn, box, b, b.recipient, new_sid, sent_at)
+        return True
 
     @staticmethod
     def _message_of(conn: Connection, sid: int) -> tuple[str | None, dt.datetime]:
@@ -649,11 +693,13 @@ class Records:
             .order_by(BOUNCE.c.id)
         )
 
-        def answered(conn: Connection, r: Any) -> tuple[str, int | None, dt.datetime | None]:
+        def answered(
+            conn: Connection, r: Any, move: bool = True
+        ) -> tuple[str, int | None, dt.datetime | None]:
             rcpt = self._who(conn, box, r)
             said = _said_in(r)
             found = self._match(conn, box, rcpt, r.message_id, r.at, **said)
-            return (rcpt, *self._of_report(conn, box, r, rcpt, found, said))
+            return (rcpt, *self._of_report(conn, box, r, rcpt, found, said, move))
 
         def why_not(conn: Connection, r: Any) -> str | None:
             """Why ``r``, read before the send it would answer was recorded, is not linked to
@@ -683,7 +729,7 @@ class Records:
             for r in rows:
                 if r.id not in hopeful:
                     continue
-                if answered(conn, r)[1] is not None:
+                if answered(conn, r, move=False)[1] is not None:
                     ids.append(r.id)
                 elif r.unverified is None:  # said once: not asked again by every sync
                     why = why_not(conn, r)
