@@ -17,7 +17,7 @@ import pytest
 
 from tests.gatekit import cli
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
-from tests.test_bounce_match import _hard_count
+from tests.test_bounce_match import _hard_count, _statements
 from tests.test_bounces_sync import BOX as SYNC_BOX
 from tests.test_bounces_sync import box as box  # the fixtures
 from tests.test_bounces_sync import send_many
@@ -218,8 +218,7 @@ def test_a_forged_reports_other_recipients_cost_a_later_sync_no_query_each(
     ever: every sync's late match tried each again, four queries apiece (a forged report of
     200 leads: ~800 statements by every sync, before it read a message; ten of 1,000 on
     PostgreSQL, minutes). They are tried again only when a send could answer them."""
-    from tests.test_bounce_match import _statements
-    from tests.test_bounce_redacted import JMRP, report
+    from tests.test_bounce_redacted import JMRP, report  # it imports this module
 
     ledger = open_ledger(ledger_url)
     try:
