@@ -319,3 +319,28 @@ def test_a_reports_first_recipient_mailed_again_since_does_not_cut_the_others(
     assert (linked, linked_late) == (2, both)
     assert suppressed.keys() == {b, c}
     assert hard == 4  # two each mailbox: moved, never counted twice
+
+
+def test_a_recipient_the_reports_message_never_went_to_says_so_not_one_report(
+    ledger_url,  # noqa: F811
+) -> None:
+    """A report returning message m0 names lead000 (m0's recipient) and lead001 (mailed m1
+    only): lead001 answers no send because m0 is none of its sends, whichever recipient of the
+    report counted; the listing said "its report is about another message" for it, a reason
+    it would not have matched without."""
+    ledger = open_ledger(ledger_url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        rcpts = mail_each(ledger, box, 2)
+        when = email.utils.format_datetime(SENT)
+        original = f"From: {BOX}\nTo: {rcpts[0]}\nDate: {when}\nMessage-ID: <m0@corp.example>"
+        record_batch(ledger, box, "INBOX", 1, 1, rows(dsn(rcpts, original=original)), NOW)
+        listed = listing(ledger)
+    finally:
+        ledger.close()
+    assert listed[rcpts[0]] == (True, True, None)
+    assert listed[rcpts[1]] == (
+        False,
+        False,
+        f"its original <m0@corp.example> is none of {BOX}'s sends to {rcpts[1]}",
+    )

@@ -736,10 +736,10 @@ def _why_not_counted(conn: Connection, r: Any, order: Any) -> str:
     (``unverified``); otherwise it answers no send of its mailbox because its recipient is
     redacted (:func:`_redacted`), because it names no failed recipient, because its original's
     Message-ID is a send of another mailbox, because the mailbox never mailed that address,
-    because another recipient of its report answers a send of another message (one report is
-    about one message), because it is a complaint read from a mailbox naming no send's
-    Message-ID, because none of its sends to it is the message the report names, or
-    because none was made in the :data:`MATCH_WINDOW` before the report. The facts are read
+    because it is a complaint read from a mailbox naming no send's Message-ID, because none
+    of its sends to it is the message the report names, because another recipient of its
+    report answers a send of another message (one report is about one message), or because
+    none was made in the :data:`MATCH_WINDOW` before the report. The facts are read
     with the listing; one whose Message-ID has spaces around it (SQL's ``trim`` would spell it
     otherwise than :func:`id_forms`) reads its own."""
     box, rcpt, kind, _, _, _, source, mid, sid, diag, _, why, _, box_id, original, *rest = r
@@ -773,13 +773,14 @@ def _why_not_counted(conn: Connection, r: Any, order: Any) -> str:
         return f"its original {mid} was sent by {owner}, not {box}"
     if sent is None:
         return f"{box} never mailed {rcpt}"
-    if other is not None and other != rcpt:
-        return f"its report is about another message, to {other}: one report, one message"
     if named_only(kind, source, diag):
         named = f"names {mid}" if mid else "names none"
         return f"a complaint from a mailbox answers only the send whose Message-ID it names: it {named}"
     if sent == _NONE_OF:
         return f"its original {mid} is none of {box}'s sends to {rcpt}"
+    # after the reasons that keep it from any send on their own: it would have matched
+    if other is not None and other != rcpt:
+        return f"its report is about another message, to {other}: one report, one message"
     return f"no send of {box} to {rcpt} in the {MATCH_WINDOW.days} days before it"
 
 
