@@ -353,7 +353,8 @@ def _complain(text: str) -> None:
     to its ends, so the line still reads as one line with its fix. An error's control
     characters are written as escapes: a value quoted back with a newline in it (``--db
     "$(find ...)"`` finding two files) made the one line two, the second looking like a
-    line of its own; a login's setup checklist after it keeps its lines."""
+    line of its own; a login's setup checklist after it, and a list of indented lines
+    (every bad row of a ``queue add``), keep their lines."""
     if text.startswith("Error: "):
         from warmup.providers import without_checklist
 
@@ -370,8 +371,10 @@ def _complain(text: str) -> None:
 _LONG_WORD = re.compile(r"\S{201,}")
 
 
-# C0 controls and DEL: never part of what an error means to say, only of a value it quotes.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 controls and DEL: never part of what an error means to say, only of a value it quotes;
+# but a newline before an indented line, the list of every bad row an error may name
+# (warmup.outbox.inputerrors), is the error's own.
+_CONTROL = re.compile(r"\n(?!  )|[\x00-\x09\x0b-\x1f\x7f]")
 
 
 def _escaped(match: re.Match[str]) -> str:
