@@ -29,6 +29,7 @@ from tests.peers.smtp import (
     SmtpSink,
     free_port,
 )
+from tests.test_ledger_files import _corrupt_send_table
 from warmup.doctor import _auth_advice
 from warmup.providers import get_provider
 
@@ -542,3 +543,34 @@ def test_doctor_names_logindisabled_not_a_missing_oauth_login():
     assert (rc, login["status"]) == (78, "fail"), login
     assert "OAuth" not in login["cause"] + login["fix"], login
     assert "LOGINDISABLED" in login["cause"] and "--imap-security ssl" in login["fix"], login
+
+
+def test_a_damaged_ledger_fails_doctor_with_the_command_code(
+    pki, ssl_cert_env, dovecot, ledger_path
+):
+    """Doctor checked every host and login and never the ledger: a file with a page
+    overwritten passed 'all checks passed' while `warmup report` on it failed and
+    `warmup record send` went on writing into it. The ledger check reads every page
+    (quick_check) and fails with 78, the code a command meeting the damage exits with."""
+    if not dovecot.running:
+        dovecot.start()
+    with SmtpSink("ssl", user=BOX, password=IMAP_PASSWORD, pki=pki) as s:
+        add_box(s.port, box=BOX, imap_port=dovecot.port)
+        assert cli("record", "send", BOX, "--to", "lead@example.com").returncode == 0
+        env = {"WARMUP_PASSWORD": IMAP_PASSWORD}
+        healthy = warmup("doctor", BOX, "--no-domain", "--json", env=env)
+        assert healthy.returncode == 0, healthy.stdout + healthy.stderr
+        [ok] = [c for c in json.loads(healthy.stdout)["checks"] if c["name"] == "ledger"]
+        assert (ok["status"], ok["target"]) == ("ok", str(ledger_path))
+        damaged = _corrupt_send_table(ledger_path)
+        res = warmup("doctor", BOX, "--no-domain", "--json", env=env)
+        table = warmup("doctor", BOX, "--no-domain", env=env)
+    assert res.returncode == 78, res.stdout + res.stderr
+    report = json.loads(res.stdout)
+    [failed] = [c for c in report["checks"] if c["status"] == "fail"]
+    assert (failed["name"], failed["code"], report["exit_code"]) == ("ledger", 78, 78)
+    assert failed["detail"].startswith("the ledger is damaged: "), failed
+    assert "restore the ledger from a backup" in failed["fix"]
+    assert (table.returncode, table.stderr.splitlines()[-1]) == (78, f"{BOX}: 1 failed.")
+    assert f"ledger failed for {ledger_path}: the ledger is damaged" in table.stderr
+    assert ledger_path.read_bytes() == damaged  # checked, never written

@@ -44,6 +44,7 @@ from warmup.smtp import _smtp_auth_off, _text, _why, logged_in
 from warmup.words import plural, scrubbed
 
 if TYPE_CHECKING:
+    from warmup.ledger import Ledger
     from warmup.oauth import Bearer
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
@@ -71,7 +72,7 @@ _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0 and C1 controls, DEL
 class Check:
     """One step of the diagnosis. ``steps`` are the implicated checklist steps (1-based)."""
 
-    name: str  # dns | tcp | tls | smtp-auth | imap-login
+    name: str  # dns | tcp | tls | smtp-auth | imap-login | ledger | mx | spf | dkim | dmarc
     target: str  # e.g. "SMTP smtp.exmail.qq.com:465"
     status: str  # ok | warn | fail | skip (not run: an earlier step failed for every host)
     ms: int
@@ -182,6 +183,32 @@ def run(
     if smtp is not None and imap is not None and isinstance(password, str):
         _cross_check(smtp, imap, provider)
     return checks
+
+
+def ledger_check(ledger: Ledger) -> Check:
+    """Whether the ledger's own storage is whole (SQLite's quick_check: every page read).
+
+    A damaged page is met only by the command that reads it: ``quota`` may answer for weeks
+    from the pages still whole while ``report`` on the same file fails, and a send recorded
+    meanwhile goes into a file no backup has yet. Exit 78, as any command meeting the damage."""
+    with _timer() as ms:
+        found = [line for row in ledger.damage() for line in row.splitlines() if line.strip()]
+    found = [line for line in found if not line.startswith("*** in database")] or found
+    if not found:
+        return Check("ledger", ledger.where, OK, ms(), "the file's pages are whole (quick_check)")
+    more = " (and other problems)" if len(found) > 1 else ""
+    return Check(
+        "ledger",
+        ledger.where,
+        FAIL,
+        ms(),
+        f"the ledger is damaged: {found[0]}{more}",
+        "a write torn by a crash or a failing disk, or a copy taken while warmup wrote to it: "
+        "commands that read the damaged pages fail, the others answer from what is left",
+        "stop what writes to it (warmup run, the relay), keep the damaged file aside and restore "
+        "the ledger from a backup; sqlite3's .recover salvages what is still readable",
+        EX_CONFIG,
+    )
 
 
 # -- network steps -------------------------------------------------------------------------------

@@ -71,12 +71,13 @@ def doctor(
 
     In order: the SMTP and IMAP hosts (primary and backup) resolve, accept a TCP connection
     and a verified TLS handshake; then SMTP EHLO + AUTH (then QUIT: nothing is sent) and an
-    IMAP login; then the sending domain's DNS (MX at the provider, one SPF record that
+    IMAP login; then the ledger's file (every page read: a damaged one fails, 78); then the
+    sending domain's DNS (MX at the provider, one SPF record that
     includes the provider and does not end in +all within 10 lookups, a DKIM key, a DMARC
     policy). A failure says the likely cause and the fix, in the order of the provider's
     setup checklist. Exit 0 when nothing failed (warnings allowed), else the code of the first
-    failure: 69 unreachable (DNS, TCP, TLS), 77 login refused, 78 no password or a domain
-    record to fix.
+    failure: 69 unreachable (DNS, TCP, TLS), 77 login refused, 78 no password, a damaged
+    ledger or a domain record to fix.
 
     \b
     Example:
@@ -102,6 +103,7 @@ def doctor(
     except ConfigError as exc:
         password, reason = None, str(exc)
     checks = lib.run(box, password, timeout, no_password=reason or "no password available")
+    checks.append(lib.ledger_check(ledger))
     if domain:
         from warmup import domaincheck
         from warmup.providers import get_provider

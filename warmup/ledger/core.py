@@ -410,6 +410,12 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         leaves nothing behind); whether it did. A server's database is never removed."""
         return False
 
+    def damage(self, limit: int = 10) -> list[str]:
+        """What is wrong with the ledger's storage, at most ``limit`` lines ([]: nothing found).
+        Slow on a big ledger (every page is read): for ``warmup doctor``, never a send's path.
+        A server's database checks its own pages: [] here."""
+        return []
+
     # -- schema ------------------------------------------------------------------------------
 
     def pending_migrations(self) -> list[str]:

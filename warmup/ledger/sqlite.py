@@ -118,6 +118,25 @@ class SQLiteLedger(Ledger):
         self._made, self.created = [], False
         return True
 
+    def damage(self, limit: int = 10) -> list[str]:
+        # quick_check: every page's structure, not that each index matches its table
+        # (integrity_check, several times slower); what a torn or overwritten page breaks.
+        # A page met mid-statement only when a command reads it: a damaged history can answer
+        # quota for weeks while a report of the same file fails.
+        # On a connection of its own, outside a transaction: one that met a damaged page
+        # fails its COMMIT too, and would go back to the pool so.
+        with self._errors():
+            con = sqlite3.connect(self.where, timeout=BUSY_TIMEOUT_S)
+        try:
+            found = [row for (row,) in con.execute(f"PRAGMA quick_check({int(limit)})")]
+        except sqlite3.DatabaseError as exc:  # a page the check itself cannot read
+            if not ledger_fault(exc):
+                raise
+            found = [str(exc)]
+        finally:
+            con.close()
+        return [] if found == ["ok"] else found
+
     # -- the quota path's reads, on the driver (:mod:`.sqlite_reads`, shared with SQLiteReads) --
 
     @contextmanager
