@@ -306,15 +306,54 @@ def test_a_dash_for_a_ledger_is_refused_not_made_a_file_named_dash(
     assert ledger_digest(ledger_path) == before
 
 
-@pytest.mark.parametrize("args", [("quota", BOX), ("send", BOX, "--to", "x@example.com")])
-def test_a_ledger_path_the_system_cannot_take_is_one_line_exit_78(run, tmp_path, args):
+LONG_NAMES = {
+    "name": "a" * 300,  # one name over 255 bytes
+    "path": "/".join(["b" * 200] * 21) + "/ledger.db",  # names that fit, over 4095 bytes in all
+}
+
+
+@pytest.mark.parametrize("too_long", list(LONG_NAMES))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("quota", BOX),
+        ("send", BOX, "--to", "x@example.com"),
+        ("mailbox", "add", BOX, "--provider", "exmail"),
+    ],
+    ids=["quota", "send", "add"],
+)
+def test_a_ledger_path_too_long_for_the_system_is_a_usage_error(run, tmp_path, args, too_long):
     """The quota and send paths' fast SQLite open asked ``Path.is_file()``, which raises for a
-    name longer than the file system takes (ENAMETOOLONG): an OSError traceback, exit 1."""
-    path = tmp_path / ("a" * 300)
+    name longer than the file system takes (ENAMETOOLONG): an OSError traceback, exit 1. Then
+    the full backend's ``exists()`` raised it: exit 78, "ledger URL '...' is not valid: [Errno
+    36] File name too long: '...'", the path twice. A name too long is a usage error (64), as
+    it is for ``import`` and ``plot --out``, said once, with the limits to keep to."""
+    path = tmp_path / LONG_NAMES[too_long]
     res = run("--db", str(path), *args)
-    assert res.exit_code == 78, res.output
-    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
-    assert "File name too long" in res.output
+    assert res.exit_code == 64, res.output
+    [line] = res.output.splitlines()
+    assert line.startswith(f"Error: ledger {tmp_path}/"), line
+    assert line.endswith(
+        ": cannot use it (File name too long); give --db/WARMUP_DB a shorter path "
+        "(at most 255 bytes a name, 4095 in all)"
+    ), line
+    assert "Errno" not in line and "URL" not in line
+    assert list(tmp_path.iterdir()) == []  # no folder of the path made
+
+
+def test_a_ledger_path_through_a_symlink_loop_is_one_line_not_a_traceback(run, tmp_path):
+    """``Path.resolve()`` raised RuntimeError("Symlink loop from ...") for a ledger path
+    through a loop of symbolic links: a traceback, exit 1, for every command."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    for args in (("quota",), ("mailbox", "add", BOX, "--provider", "exmail")):
+        for db in (tmp_path / "a", tmp_path / "a" / "ledger.db"):
+            res = run("--db", str(db), *args)
+            assert (res.exit_code, res.output) == (
+                78,
+                f"Error: ledger {db}: cannot use it (Too many levels of symbolic links); "
+                f"check the symbolic links on it\n",
+            )
 
 
 @pytest.mark.parametrize(

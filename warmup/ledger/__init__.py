@@ -17,13 +17,14 @@ the full backend only for a gate's rare paths.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from warmup.errors import ConfigError, expect
+from warmup.errors import ConfigError, WarmupError, expect
 from warmup.ledger.reads import Reads
 from warmup.ledger.values import (
     Ask,
@@ -134,7 +135,14 @@ def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
 
     # A path is taken literally: SQLAlchemy would read a '?' as the start of options and
     # decode '%41' as 'A', opening (and creating) another file than the one named.
-    path = str(home(raw, "ledger path").resolve()).replace("%", "%25").replace("?", "%3F")
+    named = home(raw, "ledger path")
+    try:
+        resolved = named.resolve()
+    except (RuntimeError, OSError):  # a loop of symlinks (RuntimeError before Python 3.13)
+        from warmup.ledger.sqlite_reads import unusable
+
+        raise unusable(named, OSError(errno.ELOOP, os.strerror(errno.ELOOP))) from None
+    path = str(resolved).replace("%", "%25").replace("?", "%3F")
     return f"sqlite:///{path}"
 
 
@@ -190,7 +198,7 @@ def open_ledger(
             f"ledger URL {_safe(url)!r}: driver not installed ({exc}); "
             f"for PostgreSQL: pip install 'warmup[postgres]'"
         ) from None
-    except ConfigError:
+    except WarmupError:
         raise
     except Exception as exc:  # a malformed URL, from SQLAlchemy
         why = str(exc).splitlines()[0]

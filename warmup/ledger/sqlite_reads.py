@@ -15,6 +15,7 @@ Instants are stored as SQLAlchemy stores them (naive UTC ``YYYY-MM-DD HH:MM:SS.f
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import sqlite3
 import stat
@@ -26,7 +27,14 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from warmup.errors import ConfigError, IOFailure, NoLedger, Unavailable, WarmupError
+from warmup.errors import (
+    ConfigError,
+    IOFailure,
+    NoLedger,
+    Unavailable,
+    UsageError,
+    WarmupError,
+)
 from warmup.ledger.reads import (
     MIGRATION_NAMES,
     domain_since,
@@ -97,7 +105,11 @@ def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
     refuse: a mistyped path must not become an empty ledger); warn when an existing one is
     readable by other users (it holds who was mailed when). Returns (what was created: the file,
     then its new folders from the innermost, and the warnings)."""
-    if not path.exists():
+    try:
+        there = path.exists()
+    except OSError as exc:  # exists() is False only for a name not there: it raises for these
+        raise unusable(path, exc) from None
+    if not there:
         if not create:
             raise NoLedger(f"no ledger at {path}; run 'warmup mailbox add' to create one")
         missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
@@ -123,6 +135,20 @@ def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
             f"make it private: chmod 600 {path}"
         ]
     return [], []
+
+
+def unusable(path: Path, exc: OSError) -> WarmupError:
+    """A ledger path the system will not even look up: too long (ENAMETOOLONG, a usage error,
+    64, as a too-long file name given to ``import`` or ``plot --out``), under a folder it may
+    not search (EACCES) or a symlink loop (set-up, 78)."""
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.ENAMETOOLONG:
+        return UsageError(
+            f"ledger {path}: cannot use it ({why}); give --db/WARMUP_DB a shorter path "
+            f"(at most 255 bytes a name, 4095 in all)"
+        )
+    fix = "the symbolic links on it" if exc.errno == errno.ELOOP else "the path and its permissions"
+    return ConfigError(f"ledger {path}: cannot use it ({why}); check {fix}")
 
 
 def storage_error(exc: Exception, where: str) -> WarmupError:
