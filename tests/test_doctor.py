@@ -33,6 +33,8 @@ from tests.test_ledger_files import _corrupt_send_table
 from warmup.doctor import _auth_advice
 from warmup.providers import get_provider
 
+pytest_plugins = ["tests.pgkit"]  # fixture: ledger_url
+
 BOX = IMAP_USER  # the Dovecot user: SMTP and IMAP log in with the same address and password
 
 
@@ -574,3 +576,18 @@ def test_a_damaged_ledger_fails_doctor_with_the_command_code(
     assert (table.returncode, table.stderr.splitlines()[-1]) == (78, f"{BOX}: 1 failed.")
     assert f"ledger failed for {ledger_path}: the ledger is damaged" in table.stderr
     assert ledger_path.read_bytes() == damaged  # checked, never written
+
+
+def test_the_ledger_check_is_sqlites_alone(ledger_url):
+    """A PostgreSQL ledger has no file for warmup to read page by page: doctor said of it
+    "the file's pages are whole (quick_check)", a check it never made."""
+    add = cli("mailbox", "add", BOX, "--provider", "exmail", "--smtp-host", "smtp.corp.invalid")
+    assert add.returncode == 0, add.stderr
+    res = warmup("doctor", BOX, "--no-domain", "--json", "--timeout", "1")
+    stored = [c for c in json.loads(res.stdout)["checks"] if c["name"] == "ledger"]
+    if ledger_url.startswith("sqlite"):
+        assert [(c["status"], c["detail"]) for c in stored] == [
+            ("ok", "the file's pages are whole (quick_check)")
+        ]
+    else:
+        assert stored == []

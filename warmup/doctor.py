@@ -185,14 +185,18 @@ def run(
     return checks
 
 
-def ledger_check(ledger: Ledger) -> Check:
-    """Whether the ledger's own storage is whole (SQLite's quick_check: every page read).
+def ledger_check(ledger: Ledger) -> Check | None:
+    """Whether the ledger's own storage is whole (SQLite's quick_check: every page read; None
+    for a server's database, which keeps its own pages).
 
     A damaged page is met only by the command that reads it: ``quota`` may answer for weeks
     from the pages still whole while ``report`` on the same file fails, and a send recorded
     meanwhile goes into a file no backup has yet. Exit 78, as any command meeting the damage."""
     with _timer() as ms:
-        found = [line for row in ledger.damage() for line in row.splitlines() if line.strip()]
+        damage = ledger.damage()
+    if damage is None:
+        return None
+    found = [line for row in damage for line in row.splitlines() if line.strip()]
     found = [line for line in found if not line.startswith("*** in database")] or found
     if not found:
         return Check("ledger", ledger.where, OK, ms(), "the file's pages are whole (quick_check)")

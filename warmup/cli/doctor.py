@@ -103,7 +103,8 @@ def doctor(
     except ConfigError as exc:
         password, reason = None, str(exc)
     checks = lib.run(box, password, timeout, no_password=reason or "no password available")
-    checks.append(lib.ledger_check(ledger))
+    stored = lib.ledger_check(ledger)
+    checks += [stored] if stored else []
     if domain:
         from warmup import domaincheck
         from warmup.providers import get_provider

@@ -410,11 +410,11 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         leaves nothing behind); whether it did. A server's database is never removed."""
         return False
 
-    def damage(self, limit: int = 10) -> list[str]:
-        """What is wrong with the ledger's storage, at most ``limit`` lines ([]: nothing found).
-        Slow on a big ledger (every page is read): for ``warmup doctor``, never a send's path.
-        A server's database checks its own pages: [] here."""
-        return []
+    def damage(self, limit: int = 10) -> list[str] | None:
+        """What is wrong with the ledger's storage, at most ``limit`` lines ([]: nothing found;
+        None: nothing to check, a server's database keeps its own pages). Slow on a big ledger
+        (every page is read): for ``warmup doctor``, never a send's path."""
+        return None
 
     # -- schema ------------------------------------------------------------------------------
 

@@ -118,7 +118,7 @@ class SQLiteLedger(Ledger):
         self._made, self.created = [], False
         return True
 
-    def damage(self, limit: int = 10) -> list[str]:
+    def damage(self, limit: int = 10) -> list[str] | None:
         # quick_check: every page's structure, not that each index matches its table
         # (integrity_check, several times slower); what a torn or overwritten page breaks.
         # A page met mid-statement only when a command reads it: a damaged history can answer
