@@ -594,6 +594,54 @@ def test_record_send_knows_a_message_id_written_the_other_way(ledger_url, run):
     ledger.close()
 
 
+def test_empty_angle_brackets_are_no_message_id(ledger_url, run, tmp_path):
+    """A log that writes ``<>`` for a message without a Message-ID keyed every such row on
+    ``<>|recipient``: two messages to one recipient were one send, the second "already
+    recorded", by import and by ``record send`` alike: a history undercounted, a quota too high.
+    ``<>`` is no Message-ID, as an empty cell is: the rows are keyed on their times."""
+    box, log = "a@corp.example", tmp_path / "log.csv"
+    rows = [f"{box},r1@example.com,2026-11-20T{h}:00:00+08:00,<>,exmail" for h in ("09", "10")]
+    log.write_text("\n".join(["mailbox,recipient,sent_at,message_id,provider", *rows]) + "\n")
+    res = run("import", str(log), "--db", ledger_url)
+    assert res.exit_code == 0 and "Imported 2 new sends" in res.output, res.output
+    for at in ("2026-11-20T11:00:00+08:00", "2026-11-20T12:00:00+08:00"):
+        res = run(
+            "record", "send", box, "--to", "r1@example.com", "--at", at,
+            "--message-id", "< >", "--db", ledger_url,
+        )  # fmt: skip
+        assert res.exit_code == 0 and "Recorded 1 send for" in res.output, res.output
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(DAY_STAT.c.sent)).scalars().all() == [4]
+        assert conn.execute(sa.select(SEND.c.message_id)).scalars().all() == [None] * 4
+    ledger.close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("record", "send", "a@corp.example", "--to", "r1@example.com", "--message-id", ""),
+        ("record", "bounce", "a@corp.example", "--to", "r1@example.com", "--kind", "hard",
+         "--status", " "),
+    ],
+    ids=["message-id", "status"],
+)  # fmt: skip
+def test_a_record_option_given_blank_is_refused(run, ledger_path, args):
+    """``--message-id "$MID"`` with the variable unset recorded a send with none, keyed on its
+    time, so a script's retry recorded it twice; a blank ``--status`` a bounce with none. A
+    value given blank is refused (64), as README says of every option, nothing recorded."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run(*args)
+    option = args[-2]
+    assert (res.exit_code, res.output) == (
+        64,
+        f"Error: Invalid value for '{option}': blank; give the value, or leave the option out "
+        f"(see 'cli record {args[1]} --help')\n",
+    )
+    assert ledger_digest(ledger_path) == before
+
+
 @pytest.mark.parametrize(
     ("encoding", "sep", "said"),
     [

@@ -1077,8 +1077,14 @@ def message_id_field(value: str, field: str = "message_id") -> str:
     keeps it, at most :data:`MESSAGE_ID_LIMIT` octets in UTF-8: a header line's bound is in
     octets, and a PostgreSQL index takes about 2,700 of them. Counted in characters, 950 of a
     CJK Message-ID (2,850 octets) passed the check, and PostgreSQL refused the row when it was
-    written: exit 69 after an import's earlier batches had been committed."""
+    written: exit 69 after an import's earlier batches had been committed.
+
+    Angle brackets with nothing inside (``<>``, how some logs write a message without one) are
+    no Message-ID: "" (a send keyed on its time). Kept, every message to one recipient written
+    so was one send, the second and later "already recorded": a history undercounted."""
     value = text_field(value, field, MESSAGE_ID_LIMIT)
+    if value.startswith("<") and value.endswith(">") and not value[1:-1].strip():
+        return ""
     octets = len(value.encode("utf-8", "surrogatepass"))
     if octets > MESSAGE_ID_LIMIT:
         raise InvalidFieldData(
@@ -1656,7 +1662,7 @@ def _import_row(
     (mailbox, recipient, sent_at, message_id, kind, status, bounced_at, provider, timezone,
      event, reason, policy) = map(str.strip, values)  # fmt: skip
     if message_id:
-        message_id_field(message_id)
+        message_id = message_id_field(message_id)
     if status:
         text_field(status, "bounce_status", STATUS_LIMIT)
     if reason:

@@ -33,6 +33,15 @@ def record() -> None:
     """
 
 
+def _given(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A value given blank is refused, never taken for the option left out: ``--message-id
+    "$MID"`` with the variable unset recorded a send keyed on its time, and the same command
+    run again (a script's retry) recorded it twice."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("blank; give the value, or leave the option out")
+    return value
+
+
 @record.command("send")
 @click.argument("address", shell_complete=complete_mailbox)
 @click.option(
@@ -49,7 +58,12 @@ def record() -> None:
     metavar="DATETIME",
     help="When it was sent (ISO 8601; without an offset, the mailbox's local time; default now).",
 )
-@click.option("--message-id", metavar="ID", help="Message-ID, for matching bounces later.")
+@click.option(
+    "--message-id",
+    metavar="ID",
+    callback=_given,
+    help="Message-ID, for matching bounces later.",
+)
 @pass_ledger
 def record_send(
     ledger: Ledger, address: str, to: tuple[str, ...], at: str | None, message_id: str | None
@@ -84,7 +98,9 @@ def record_send(
     show_default=True,
     type=click.Choice(["hard", "soft", "block", "complaint"]),
 )
-@click.option("--status", metavar="X.Y.Z", help="Enhanced status code, e.g. 5.1.1.")
+@click.option(
+    "--status", metavar="X.Y.Z", callback=_given, help="Enhanced status code, e.g. 5.1.1."
+)
 @click.option(
     "--at",
     "at",
