@@ -106,6 +106,33 @@ def test_unknown_provider_process(seeded: Path):
     assert ledger_digest(seeded) == before
 
 
+def test_a_stored_provider_unknown_here_is_the_set_ups_fault_and_hides_no_other(run, seeded):
+    """A ledger shared with a newer warmup may store a provider preset this one lacks. `quota`
+    said "unknown provider 'newer'; choose one of exmail, ..." and exited 64, as if the user
+    had typed it, where a stored policy this warmup does not know is 78 ('warmup run' already
+    held such a member as a fault of its configuration). Now 78, naming the mailbox and the
+    fix, and the other mailboxes are answered."""
+    import sqlite3
+
+    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    with sqlite3.connect(seeded) as conn:
+        conn.execute("UPDATE mailbox SET provider = 'newer' WHERE address = ?", (BOX,))
+    conn.close()
+    said = (
+        f"Error: mailbox '{BOX}' is stored with provider 'newer', which this warmup does not "
+        f"know (a newer version's, from a shared ledger?); upgrade warmup here\n"
+    )
+    for args in (
+        ("quota", BOX),
+        ("send", BOX, "--to", "x@example.com", "--body", "b", "--dry-run"),
+    ):
+        res = run(*args)
+        assert (res.exit_code, res.output) == (78, said), args
+    res = run("quota", "--json")
+    assert res.exit_code == 78 and res.stderr == said, res.output
+    assert [q["mailbox"] for q in json.loads(res.stdout)] == ["b@corp.example"]
+
+
 def test_malformed_address_process(seeded: Path):
     before = ledger_digest(seeded)
     proc = warmup_proc(seeded, "mailbox", "add", "b@corp", "--provider", "exmail")

@@ -886,7 +886,7 @@ def test_run_once_exits_78_when_the_only_mailbox_names_a_preset_unknown_here(
     conn.close()
     res = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
     assert res.returncode == 78, (res.stdout, res.stderr)
-    assert f"{a}: unknown provider 'newer'" in res.stderr, res.stderr
+    assert f"{a}: mailbox '{a}' is stored with provider 'newer'" in res.stderr, res.stderr
     assert sink.messages == [] and states() == {"queued": 1}
 
 

@@ -574,7 +574,7 @@ def test_a_member_whose_provider_preset_is_missing_is_a_fault_of_its_own_not_a_c
         conn.execute("UPDATE mailbox SET provider = 'newer' WHERE address = ?", (a,))
 
     a, reply = _one_member_broken(sink, tmp_path, ledger_path, newer)
-    assert f"{a}: unknown provider 'newer'" in reply
+    assert f"{a}: mailbox '{a}' is stored with provider 'newer'" in reply
 
 
 def test_a_member_on_a_stored_policy_refused_today_is_skipped_with_its_reason(

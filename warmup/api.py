@@ -147,7 +147,7 @@ def _hosts(value: str) -> tuple[str, ...]:
 
 
 def endpoints(box: MailboxRow) -> Endpoints:
-    p = get_provider(box.provider)
+    p = get_provider(box.provider, of=box.address)
     smtp = _hosts(box.smtp_host) if box.smtp_host else tuple(p.smtp.hosts())
     imap = _hosts(box.imap_host) if box.imap_host else tuple(p.imap.hosts())
     smtp_security = box.smtp_security or p.smtp.security
@@ -380,7 +380,7 @@ def set_mailbox(
     if "timezone" in values:
         check_timezone(values["timezone"])
     if "auth" in values:
-        check_auth(get_provider(box.provider), values["auth"])
+        check_auth(get_provider(box.provider, of=box.address), values["auth"])
     if values.get("started") == NO_START:
         values["started"] = None  # counted from its first send again
     elif "started" in values:
@@ -396,7 +396,7 @@ def set_mailbox(
     }
     endpoint.update({k: v for k, v in values.items() if k in endpoint})
     _validate_settings(
-        get_provider(box.provider),
+        get_provider(box.provider, of=box.address),
         None,
         None if uncap else values.get("cap"),
         endpoint,
@@ -428,7 +428,7 @@ def check_auth(prov: Provider, auth: str) -> None:
 
 def auth_of(box: MailboxRow) -> str:
     """How ``box`` logs in: its own setting, else its provider's default."""
-    return box.auth or get_provider(box.provider).auth
+    return box.auth or get_provider(box.provider, of=box.address).auth
 
 
 class Removal(NamedTuple):
@@ -485,7 +485,7 @@ def _address(address: str) -> str:
 
 def _ask(spec: PolicySpec, box: MailboxRow) -> tuple[str, Ask]:
     """The memo inputs of ``box`` under ``spec``, and what its history must hold for it."""
-    prov = get_provider(box.provider)
+    prov = get_provider(box.provider, of=box.address)
     base = History(
         mailbox=box.address,
         timezone=box.timezone,

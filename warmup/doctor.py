@@ -145,7 +145,7 @@ def run(
     with ``no_password`` as the detail, the network checks still run. A :class:`Bearer`: the
     logins use XOAUTH2 (a token that cannot be refreshed fails them with its own exit code)."""
     ep = endpoints(box)
-    provider = get_provider(box.provider)
+    provider = get_provider(box.provider, of=box.address)
     services = (
         _Service("SMTP", ep.smtp_hosts, ep.smtp_port, ep.smtp_security),
         _Service("IMAP", ep.imap_hosts, ep.imap_port, ep.imap_security),

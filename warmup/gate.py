@@ -308,7 +308,7 @@ class Gate:
         # rev with the row, before the policy: a change after this read bumps it past _rev
         self.box, self._rev = self.ledger.mailbox_rev(address)
         self.spec = policies.policy_for(self.ledger, self.box)
-        self.provider = get_provider(self.box.provider)
+        self.provider = get_provider(self.box.provider, of=self.box.address)
         base = History(
             mailbox=self.box.address,
             timezone=self.box.timezone,

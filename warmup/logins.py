@@ -30,6 +30,6 @@ def secret_for(
     if auth_of(box) == "oauth":
         from warmup.oauth import Bearer
 
-        provider = get_provider(box.provider)
+        provider = get_provider(box.provider, of=box.address)
         return Bearer(box.address, provider, clock) if clock else Bearer(box.address, provider)
     return credentials.get_password(box.address, command)

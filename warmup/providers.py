@@ -9,7 +9,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from warmup.errors import UsageError
+from warmup.errors import ConfigError, UsageError
 
 SECURITIES = ("ssl", "starttls", "none")
 AUTHS = ("password", "oauth")
@@ -132,10 +132,18 @@ def providers() -> dict[str, Provider]:
     return out
 
 
-def get_provider(name: str) -> Provider:
+def get_provider(name: str, of: str | None = None) -> Provider:
+    """The preset ``name``. Unknown: a usage error (64) for a name given; for the one stored
+    for mailbox ``of`` (a newer warmup's preset in a ledger it shares with this one), the
+    set-up's fault (78), as a stored policy this warmup does not know is, not a name to fix."""
     try:
         return providers()[name]
     except KeyError:
+        if of is not None:
+            raise ConfigError(
+                f"mailbox {of!r} is stored with provider {name!r}, which this warmup does not "
+                f"know (a newer version's, from a shared ledger?); upgrade warmup here"
+            ) from None
         raise UsageError(
             f"unknown provider {name!r}; choose one of "
             f"{', '.join(providers())} (see 'warmup providers')"

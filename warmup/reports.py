@@ -126,7 +126,7 @@ def daily(
         if b.policy not in specs:
             specs[b.policy] = policies.policy_for(ledger, b)
     texts = {ref: repr(spec) for ref, spec in specs.items()}  # the policy's content, once each
-    provs = {b.id: get_provider(b.provider) for b in boxes}
+    provs = {b.id: get_provider(b.provider, of=b.address) for b in boxes}
     todays = {b.id: local_day(at, b.timezone) for b in boxes}
     by_id = {b.id: b for b in boxes}
 

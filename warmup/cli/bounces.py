@@ -127,7 +127,9 @@ def sync(
             notifier=notifier,
         )
     except LoginFailed as exc:
-        raise LoginFailed(f"{exc}\n{checklist_text(get_provider(box.provider))}") from None
+        raise LoginFailed(
+            f"{exc}\n{checklist_text(get_provider(box.provider, of=box.address))}"
+        ) from None
     finally:
         stack.close()
         notifier.close()

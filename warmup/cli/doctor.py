@@ -111,7 +111,7 @@ def doctor(
 
         checks += domaincheck.run(
             box.address.rpartition("@")[2],
-            get_provider(box.provider),
+            get_provider(box.provider, of=box.address),
             selectors=selectors,
             server=dns_server,
             timeout=timeout,

@@ -463,7 +463,9 @@ def _oauth_login(ledger: Ledger, box: Any, forget: bool) -> None:
             err=True,
         )
 
-    where = oauth.login(box.address, get_provider(box.provider), show, now=api.now_utc)
+    where = oauth.login(
+        box.address, get_provider(box.provider, of=box.address), show, now=api.now_utc
+    )
     ledger.release(box, api.now_utc())  # its held messages go at the next pass
     auth = api.auth_of(box)
     hint = (

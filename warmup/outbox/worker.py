@@ -735,8 +735,7 @@ class Worker:
                 gates.append(self._gate(box))
             except WarmupError as exc:  # its policy or provider preset is unknown here
                 faults.append(f"{box.address}: {exc}")
-                # held as a fault of its configuration, whatever the class (an unknown
-                # preset is a UsageError where a user typed its name)
+                # held as a fault of its configuration, whatever the class
                 fails.append(ConfigError(f"{box.address}: {exc}"))
         choices: list[tuple[int, int, str, Gate]] = []
         waits, whys = [], []
