@@ -348,3 +348,24 @@ def test_a_copy_to_a_device_says_what_failed_with_its_code(tmp_path, target, cod
     assert said in res.stderr
     assert "Traceback" not in res.stderr
     assert ledger_digest(src) == before
+
+
+@pytest.mark.parametrize("to", ["sqlite", "postgresql"])
+def test_a_damaged_source_is_named_not_the_new_file_the_copy_removed(run, tmp_path, to, request):
+    """The source's rows are read inside the target's write transaction, whose error wording
+    caught the source's SQLITE_CORRUPT first: "ledger new.db is not a warmup ledger or is
+    corrupted", of the file the copy had just created (and then removed), while the damaged
+    ledger, the one to restore from a backup, went unnamed."""
+    from tests.test_ledger_files import _corrupt_send_table
+
+    src = tmp_path / "a.db"
+    build(src, days=1, per_day=3)
+    damaged = _corrupt_send_table(src)
+    target = str(tmp_path / "new.db") if to == "sqlite" else request.getfixturevalue("pg_url")
+    res = run("--db", str(src), "db", "copy", "--to", target)
+    assert (res.exit_code, res.output) == (
+        78,
+        f"Error: ledger {src} is not a warmup ledger or is corrupted (database disk image is "
+        f"malformed); point --db/WARMUP_DB at another file or restore a backup\n",
+    )
+    assert src.read_bytes() == damaged and not (tmp_path / "new.db").exists()

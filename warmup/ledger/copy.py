@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -34,6 +34,8 @@ from sqlalchemy.engine import Connection
 from warmup.errors import ConfigError, DataError
 from warmup.ledger.core import Ledger, NulInText
 from warmup.ledger.schema import DATA_TABLES, DERIVED_TABLES, UTCDateTime
+
+T = TypeVar("T")
 
 # Dependency order: every table after the tables its foreign keys name.
 TABLES: tuple[sa.Table, ...] = DATA_TABLES
@@ -110,6 +112,14 @@ def _ordered(table: sa.Table) -> sa.Select[Any]:
 def _rows(conn: Connection, table: sa.Table, batch: int) -> Iterable[Sequence[sa.Row[Any]]]:
     result = conn.execution_options(stream_results=True, yield_per=batch).execute(_ordered(table))
     yield from result.partitions(batch)
+
+
+def _read(source: Ledger, parts: Iterable[T]) -> Iterator[T]:
+    """``parts`` read under ``source``'s own error wording: read inside the target's write
+    transaction, a damaged source page was said of the target ("ledger new.db is corrupted"),
+    a file the copy had just created and then removed."""
+    with source._errors():
+        yield from parts
 
 
 def checksum(conn: Connection, table: sa.Table, batch: int = BATCH) -> tuple[int, str]:
@@ -192,14 +202,15 @@ def copy_ledger(
                 f"ledger {target.where} is not empty ({listed}); copy into an empty "
                 f"one, or add --force to replace its contents"
             )
-        totals = row_counts(src) if progress else {}
+        with source._errors():  # a source's fault said of the source, not of the target
+            totals = row_counts(src) if progress else {}
         for derived in reversed(DERIVED_TABLES):
             dst.execute(derived.delete())
         for table in reversed(TABLES):
             dst.execute(table.delete())
         for table in TABLES:
             digest, n, line = hashlib.sha256(), 0, row_text(table)
-            for part in _rows(src, table, batch):
+            for part in _read(source, _rows(src, table, batch)):
                 for row in part:
                     digest.update(line(row))
                 try:
