@@ -132,6 +132,18 @@ def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
             "no such preset",
         ),
         (("policy", "show", "p\udcff"), 64, "not found"),
+        # A policy file that is not there names nothing, as 'policy add NAME FILE' and
+        # 'import FILE' say of theirs (64): --policy missing.toml was 78, a set-up fault.
+        (
+            ("mailbox", "add", BOX, "--provider", "exmail", "--policy", "{file}.gone.toml"),
+            64,
+            "good.toml.gone.toml: cannot read it (No such file or directory)",
+        ),
+        (
+            ("mailbox", "add", BOX, "--provider", "exmail", "--policy", "{file}/under.toml"),
+            64,
+            "good.toml/under.toml: cannot read it (Not a directory)",
+        ),
     ],
 )
 def test_bad_policy_commands_are_one_line_and_change_nothing(

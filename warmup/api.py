@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import errno
 import functools
 import gc
 import ipaddress
@@ -34,6 +33,7 @@ from warmup.errors import (
     WarmupError,
     expect,
 )
+from warmup.files import names_nothing
 from warmup.instants import EARLIEST, FUTURE_SLACK, check_date, check_event, check_query
 from warmup.instants import machine_zone as _local_zone
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
@@ -776,8 +776,7 @@ def _unreadable(path: object, exc: OSError) -> WarmupError:
     nothing (exit 64, as a missing ``--template`` is), as is one too long for the system or
     under a file taken for a folder; any other failure bad input (65)."""
     why = f"{path}: cannot read it ({exc.strerror or exc})"
-    unnamed = isinstance(exc, FileNotFoundError | NotADirectoryError)
-    return NotFound(why) if unnamed or exc.errno == errno.ENAMETOOLONG else DataError(why)
+    return NotFound(why) if names_nothing(exc) else DataError(why)
 
 
 def named_mailboxes(ledger: Reads, addresses: Sequence[str]) -> list[MailboxRow]:

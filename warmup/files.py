@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 from warmup.errors import ConfigError
+
+
+def names_nothing(exc: OSError) -> bool:
+    """Whether a file given to read could not be because its name names nothing: not there,
+    under a file taken for a folder, or too long for the system (a usage error, 64), not a
+    file that is there and fails (bad data, 65; the set-up, 78)."""
+    unnamed = isinstance(exc, FileNotFoundError | NotADirectoryError)
+    return unnamed or exc.errno == errno.ENAMETOOLONG
 
 
 def home(path: str | Path, label: str) -> Path:

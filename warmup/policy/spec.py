@@ -18,8 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from warmup.errors import ConfigError
-from warmup.files import home, read_regular
+from warmup.errors import ConfigError, NotFound
+from warmup.files import home, names_nothing, read_regular
 from warmup.policy.calendar import Calendar, CalendarError, Window, check
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
@@ -639,9 +639,10 @@ def read_policy_file(ref: str) -> str:
         )
         return data.decode("utf-8-sig")  # a BOM from a Windows editor: skipped
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"policy file {ref}: cannot read it "
-            f"({getattr(exc, 'strerror', None) or 'not UTF-8 text'})"
+        why = f"policy file {ref}: cannot read it ({getattr(exc, 'strerror', None) or 'not UTF-8 text'})"
+        # A file not there names nothing (64), as a missing 'policy add' FILE or import log.
+        raise (NotFound if isinstance(exc, OSError) and names_nothing(exc) else ConfigError)(
+            why
         ) from None
 
 
