@@ -451,3 +451,81 @@ def test_a_batch_is_walked_with_the_cycle_collector_held_off(tmp_path, monkeypat
     finally:
         gc.enable()
         ledger.close()
+
+
+def _blas_run(tmp_path: Path, blas: str | None) -> tuple[bool, int, int]:
+    """``warmup quota --json`` for every mailbox of a ledger whose days are read as arrays,
+    run by ``warmup.cli.main`` in a process of its own (``OPENBLAS_NUM_THREADS`` as given, no
+    other BLAS setting): whether numpy was loaded, how many threads the process had after it,
+    and how many answers it printed."""
+    import subprocess
+    import sys
+
+    from warmup.ledger import sqlite_reads
+
+    path = tmp_path / "l.db"
+    if not path.exists():
+        ledger = open_ledger(str(path))
+        boxes = [
+            api.add_mailbox(ledger, f"m{k}@corp.example", "exmail")
+            for k in range(sqlite_reads.ARRAYS_FROM + 2)
+        ]
+        ledger.close()
+        first, days = dt.date(2026, 1, 1), sqlite_reads.ARRAYS_DAYS + 20
+        con = sqlite3.connect(path)
+        with con:  # the rollup's rows, which the arrays are read from
+            con.executemany(
+                "INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint) "
+                "VALUES (?, ?, ?, 0, 0, 0, 0)",
+                [
+                    (b.id, (first + dt.timedelta(days=d)).isoformat(), 30 + (d + b.id) % 9)
+                    for b in boxes
+                    for d in range(days)
+                ],
+            )
+        con.close()
+    con = sqlite3.connect(path)
+    with con:  # without their memos, as the first question after an upgrade
+        con.execute("DELETE FROM walk_memo")
+    con.close()
+    at = dt.datetime(2026, 7, 1, 10, tzinfo=dt.UTC).isoformat()
+    code = (
+        "import os, sys\n"
+        "from warmup.cli import main\n"
+        "sys.argv = ['warmup', '--db', sys.argv[1], 'quota', '--json', '--at', sys.argv[2]]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('numpy' in sys.modules, len(os.listdir('/proc/self/task')), file=sys.stderr)\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+    }
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    if blas is not None:
+        env["OPENBLAS_NUM_THREADS"] = blas
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), at],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    loaded, threads = out.stderr.split()
+    return loaded == "True", int(threads), len(json.loads(out.stdout))
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="threads counted in /proc")
+def test_quota_for_many_starts_no_blas_threads(tmp_path):
+    """``warmup quota`` for many mailboxes without memos loads numpy, whose BLAS (OpenBLAS in
+    numpy's wheels) started a thread per core as it loaded (~45 ms of a cold command's CPU,
+    for no matrix ever multiplied): the command's process has none; a user's own
+    ``OPENBLAS_NUM_THREADS`` is kept."""
+    from warmup.ledger import sqlite_reads
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: OpenBLAS starts no thread anyway")
+    n = sqlite_reads.ARRAYS_FROM + 2
+    assert _blas_run(tmp_path, None) == (True, 1, n)
+    assert _blas_run(tmp_path, "2") == (True, 2, n)
