@@ -558,11 +558,14 @@ def batch_sums(
         dense = np.zeros((total, counts.shape[1]), dtype=np.int64)
         dense[base[box] + ordinals - firsts[box]] = counts
     sent = np.ascontiguousarray(dense[:, 0])
-    per_day = np.column_stack([sent, dense[:, 1:4].sum(axis=1), dense[:, 4]])
+    bounced = dense[:, 1] + dense[:, 2]
+    bounced += dense[:, 3]
     # prefix sums over every mailbox's days in turn: a mailbox's sums are these minus the
-    # value at its first day
+    # value at its first day; a column at a time (along the rows of a (days, 3) matrix, the
+    # cumulative sum strode across it: four times the cost, ~6 ms of a cold year's part)
     sums = np.zeros((total + 1, 3), dtype=np.int64)
-    np.cumsum(per_day, axis=0, out=sums[1:])
+    for c, column in enumerate((sent, bounced, dense[:, 4])):
+        np.cumsum(column, out=sums[1:, c])
     owner = np.repeat(np.arange(len(full)), sizes)  # the mailbox of each dense day
     begin = base[:-1][owner]
     pos = np.arange(total) - begin  # each day's index among its mailbox's days
