@@ -424,27 +424,43 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
             last_sent = np.where(before_end >= 0, sends_at[np.maximum(before_end, 0)], -1).tolist()
         else:
             last_sent = [-1] * count
-    short_to = np.searchsorted(short_all, end).tolist()
-    short_from = np.searchsorted(short_all, begin).tolist()
+    # the short days each stretch keeps (Stretches.run): those from GROWTH_DAYS - 1 days before
+    # its newest on; found for all stretches at once, read as Python values once (a cold
+    # year's every-day senders short of their quota have some in nearly every stretch: a
+    # numpy scalar per value read cost ~5 ms a part)
+    short_to = np.searchsorted(short_all, end)
+    short_from = np.searchsorted(short_all, begin)
+    newest = short_all[np.maximum(short_to - 1, 0)] if len(short_all) else short_to
+    keep_from = np.maximum(np.searchsorted(short_all, newest - (GROWTH_DAYS - 1)), short_from)
+    kept_n = np.maximum(short_to - keep_from, 0)
+    at_kept = np.cumsum(kept_n) - kept_n
+    picked = short_all[np.arange(int(kept_n.sum())) - np.repeat(at_kept - keep_from, kept_n)]
+    picked_day, picked_sent, picked_could = (
+        picked.tolist(),
+        sent[picked].tolist(),
+        could[picked].tolist(),
+    )
+    kept_of, at_of, newest_of = kept_n.tolist(), at_kept.tolist(), newest.tolist()
+    begins, ends = begin.tolist(), end.tolist()
     out = []
     for k, (s, o, _) in enumerate(asked):
         walk = s.walk
-        n = int(end[k] - begin[k])
+        b0 = begins[k]
+        n = ends[k] - b0
         walk.eff += gained[k]
         if unheld_in[k]:
             walk.last_healthy_quota = kept_quota[k]
             walk.stepped_back = False
-        a, z = short_from[k], short_to[k]
-        if z > a:
-            b0 = int(begin[k])
-            newest = int(short_all[z - 1]) - b0
-            keep = o + newest - (GROWTH_DAYS - 1)
-            kept = [d for d in walk.short_days if d[0] >= tables.iso_of(keep)]
-            for p in short_all[a:z][short_all[a:z] - b0 >= keep - o].tolist():
-                kept.append((tables.iso_of(o + p - b0), int(sent[p]), int(could[p])))
+        if kept_of[k]:
+            oldest = tables.iso_of(o + newest_of[k] - b0 - (GROWTH_DAYS - 1))
+            kept = [d for d in walk.short_days if d[0] >= oldest]
+            for j in range(at_of[k], at_of[k] + kept_of[k]):
+                kept.append(
+                    (tables.iso_of(o + picked_day[j] - b0), picked_sent[j], picked_could[j])
+                )
             walk.short_days = tuple(kept)
-        if last_sent[k] >= begin[k]:
-            walk.last_active = dt.date.fromordinal(o + last_sent[k] - int(begin[k]))
+        if last_sent[k] >= b0:
+            walk.last_active = dt.date.fromordinal(o + last_sent[k] - b0)
         out.append(o + n)
     return out
 
