@@ -688,3 +688,66 @@ def test_an_older_ledger_never_gives_a_removed_mailboxs_or_pools_id_again(ledger
                     assert "AUTOINCREMENT" in sql, name
     finally:
         ledger.close()
+
+
+def test_an_older_rollup_is_kept_in_its_key_order(ledger_url):  # noqa: F811
+    """m018: the day rows of an m017 ledger, written a day at a time across its mailboxes (as
+    a ledger grows), upgrade with every row kept. On SQLite the table then keeps them in its
+    key's order (WITHOUT ROWID: a mailbox's days together, not a page per few rows), and the
+    cold ``quota``'s read of every day of a mailbox goes by that key alone, so that a mailbox
+    with a row for every day is read without its days (``sqlite_reads._in_key_order``);
+    PostgreSQL's table is as it was. Sends are counted on it as before."""
+    from warmup.ledger import SendIn, sqlite_reads
+
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m017_bounce_report")
+    md = sa.MetaData()
+    when = at(DAY, 9)
+    days = [DAY - dt.timedelta(days=d) for d in range(4, 0, -1)]
+    rows = [
+        {"mailbox_id": m, "day": d, "sent": 10 * m + k, "hard": k % 2, "soft": 0, "block": m,
+         "complaint": 0}
+        for k, d in enumerate(days)
+        for m in (1, 2)
+    ]  # fmt: skip
+    with ledger.write() as conn:
+        md.reflect(conn)
+        t = md.tables
+        conn.execute(
+            t["mailbox"].insert(),
+            [{"address": f"{a}@corp.example", "provider": "exmail", "timezone": "UTC",
+              "policy": "default", "created_at": when} for a in "ab"],
+        )  # fmt: skip
+        conn.execute(t["day_stat"].insert(), rows)
+    ledger.close()
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        key = sorted((r["mailbox_id"], r["day"]) for r in rows)
+        c = schema.DAY_STAT.c
+        with ledger.read() as conn:
+            got = conn.execute(sa.select(schema.DAY_STAT).order_by(c.mailbox_id, c.day)).all()
+        assert [tuple(r) for r in got] == [
+            (m, d, *(r[n] for n in schema.COUNT_COLUMNS))
+            for m, d in key
+            for r in rows
+            if (r["mailbox_id"], r["day"]) == (m, d)
+        ]
+        if ledger.scheme == "sqlite":
+            con = sqlite3.connect(ledger.where)
+            try:
+                sql = con.execute("SELECT sql FROM sqlite_master WHERE name = 'day_stat'")
+                assert sql.fetchone()[0].rstrip().endswith("WITHOUT ROWID")
+                assert sqlite_reads._in_key_order(con.cursor(), [1, 2], DAY.isoformat(), None)
+            finally:
+                con.close()
+        box = ledger.mailbox("a@corp.example")
+        ledger.record(box, [SendIn("r@example.com", at(days[-1], 15, tz="UTC"))])
+        with ledger.read() as conn:
+            sent = conn.execute(
+                sa.select(c.sent).where(c.mailbox_id == box.id, c.day == days[-1])
+            ).scalar_one()
+        assert sent == 10 * box.id + len(days) - 1 + 1
+    finally:
+        ledger.close()

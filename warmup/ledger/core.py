@@ -441,6 +441,10 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         """:meth:`warmup.ledger.migrations.Backend.never_reuse_ids` (m015)."""
         raise NotImplementedError
 
+    def rows_in_key_order(self, conn: Connection, table: sa.Table, name: str) -> None:
+        """:meth:`warmup.ledger.migrations.Backend.rows_in_key_order` (m018)."""
+        raise NotImplementedError
+
     def _migration_lock(self, conn: Connection) -> None:
         """Serialise hosts migrating one ledger at once (SQLite: the write lock already does)."""
 

@@ -336,6 +336,10 @@ class PostgresLedger(Ledger):
         if above > (last if called else last - 1):
             run(f"SELECT setval('{seq}', {above}, true)")
 
+    def rows_in_key_order(self, conn: Connection, table: sa.Table, name: str) -> None:
+        """Nothing: a heap has no order to keep (the primary key's index serves the reads).
+        Frozen: m018's step."""
+
     def lock_for_copy(self, conn: Connection, tables: Sequence[sa.Table]) -> None:
         # EXCLUSIVE: readers go on; writers (another copy, a host's gate) wait for the commit.
         quote = conn.dialect.identifier_preparer.quote

@@ -42,6 +42,7 @@ MIGRATION_NAMES = (
     "m015_ids_never_reused",
     "m016_bounce_returned_original",
     "m017_bounce_report",
+    "m018_day_stat_in_key_order",
 )
 
 

@@ -216,13 +216,15 @@ EVENT = sa.Table(
 )
 
 # Per mailbox and local day: sends (every outcome but released) and counted bounces by kind,
-# bumped in the same transaction as each send and bounce.
+# bumped in the same transaction as each send and bounce. SQLite stores the rows in the key's
+# order (WITHOUT ROWID, m018): a mailbox's days are read together, written a day at a time.
 DAY_STAT = sa.Table(
     "day_stat",
     METADATA,
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), primary_key=True),
     sa.Column("day", sa.Date, primary_key=True),
     *(sa.Column(c, sa.Integer, nullable=False) for c in COUNT_COLUMNS),
+    sqlite_with_rowid=False,
 )
 
 SYNC_STATE = sa.Table(

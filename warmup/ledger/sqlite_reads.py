@@ -427,7 +427,11 @@ def _spans(
     return {r[0]: (r[1], r[2], r[3]) for r in rows if r[1]}
 
 
-_BY_KEY = "SEARCH day_stat USING INDEX sqlite_autoindex_day_stat_1 (mailbox_id=?"
+# the primary key: the table itself since m018 (WITHOUT ROWID), its index before
+_BY_KEY = (
+    "SEARCH day_stat USING PRIMARY KEY (mailbox_id=?",
+    "SEARCH day_stat USING INDEX sqlite_autoindex_day_stat_1 (mailbox_id=?",
+)
 
 
 def _in_key_order(
