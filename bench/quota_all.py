@@ -25,7 +25,10 @@ Timed, interleaved, whole commands (the venv's console script and interpreter):
 
 - with ``--against DIR`` (a checkout of the code before, e.g. ``git worktree add /tmp/old-quota
   main``): the same cold and warm commands on that code (``PYTHONPATH=DIR``, same venv), in the
-  same rounds.
+  same rounds. That code reads the cached ledger; this code a copy of it (removed after), which
+  its first run migrates if its schema is newer: across a migration the code before refuses a
+  migrated ledger, so the cached one must be made by the older schema (delete it and run the
+  older tree's ``quota_all.py`` once to make it).
 
 Prints the medians (the range of the runs after each), the cold command's CPU (its own and its
 shards', the forked processes it walks in), warm ÷ baseline, and per-mailbox cost of the warm
@@ -86,19 +89,29 @@ def main() -> None:
         shutil.copyfile(path, copy)
         path = copy
     at = dt.datetime.combine(START + dt.timedelta(days=args.days), dt.time(10)).isoformat()
-    env = cached_env(WARMUP_DB=str(path))
+    # with --against, this code's side on a copy of the ledger: the first run migrates it if
+    # this code's schema is newer (and the code before would refuse it); the other side on
+    # the ledger as made (made by this bench's tree: with a newer schema, by the older one's)
+    mine = path.with_name(f"this_{path.name}") if args.against else path
+    if mine != path:
+        shutil.copyfile(path, mine)
+    env = cached_env(WARMUP_DB=str(mine))
     bindir = Path(sys.executable).parent
     quota = [str(bindir / "warmup"), "quota", "--json", "--at", f"{at}+08:00"]
     base = [sys.executable, "-c", "import sqlmodel, click, pendulum"]
 
-    def forget() -> None:
+    def forget(path: Path) -> None:
         con = sqlite3.connect(path)
         with con:
             con.execute("DELETE FROM walk_memo")
         con.close()
 
     compiled(env, [HERE.parent, *([Path(args.against)] if args.against else [])])
-    old_env = dict(env, PYTHONPATH=str(Path(args.against).resolve())) if args.against else None
+    old_env = (
+        dict(env, WARMUP_DB=str(path), PYTHONPATH=str(Path(args.against).resolve()))
+        if args.against
+        else None
+    )
     cold, warm, bare, old_cold, old_warm = [], [], [], [], []
     cold_cpu: list[float] = []  # CPU of the cold command and its children (the shards)
     old_cold_cpu: list[float] = []
@@ -107,22 +120,26 @@ def main() -> None:
     last_day = (START + dt.timedelta(days=args.days - 1)).isoformat()
     loads = [os.getloadavg()[0]]
     timed(base, env)
+    if mine != path:
+        timed(quota, env)  # the copy migrated (if this schema is newer) before any round
     for r in range(args.runs):
-        forget()
+        forget(mine)
         cold.append(timed(quota, env, cold_cpu))
         warm.append(timed(quota, env))
         if args.synced:
-            sync(path, last_day, 2 * r, env)
+            sync(mine, last_day, 2 * r, env)
             synced.append(timed(quota, env))
         bare.append(timed(base, env))
         if old_env is not None:
-            forget()
+            forget(path)
             old_cold.append(timed(quota, old_env, old_cold_cpu))
             old_warm.append(timed(quota, old_env))
             if args.synced:
                 sync(path, last_day, 2 * r + 1, old_env)
                 old_synced.append(timed(quota, old_env))
         loads.append(os.getloadavg()[0])
+    if mine != path:
+        mine.unlink()
     if args.synced:
         path.unlink()
     c, w, b = (statistics.median(x) for x in (cold, warm, bare))
