@@ -84,6 +84,8 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "netease-mailsize": ("jin.kai@163.com", S, "mesgtoobig"),
     "aliyun-mailbox-full-zh": ("kong.li@aliyun.com", S, "mailboxfull"),
     "aliyun-551-user-not-exist": ("lu.ming@aliyun.com", H, "userunknown"),
+    "aliyun-551-user-not-exist-relayed": ("ma.ning@client.example", H, "userunknown"),
+    "opensmtpd-no-mx-found": ("nell.owens@client-gone.example", H, "hostunknown"),
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's

@@ -193,6 +193,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
         account (?:does not|doesn't) exist|unknown local part|not a valid address
         no mail ?box (?:available|found)|mail-box not found
+        (?:user|mailbox|account|recipient|address) not exists?\b
         (?:用户|使用者|帐号|账号|帐户|账户|邮箱|信箱|地址|收件人|收件者|收信人)[^，。,;\s]{0,6}?不存在
         (?:用户|使用者|帐号|账号|帐户|账户|邮箱|信箱)[^，。,;\s]{0,4}?(?:已被?|被)注销
         收件(?:人|者)地址(?:无效|错误)|无此(?:用户|使用者)|不存在的(?:用户|使用者)
@@ -259,7 +260,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         domain (?:not found|unknown|does ?n[o']t exist|is not valid|lookup failed)
         no such domain|name or service not known|couldn't find (?:a mail exchanger|any host)
         unrouteable mail domain|\bnxdomain\b|non-?existent (?:host|domain)|host not found
-        no mx (?:record|host)|mx lookup failed|host \S+ not found
+        no mx (?:record|host|found)|mx lookup failed|host \S+ not found
         domain (?:may|might) not exist|domain is not reachable|domain name not found
         unknown domain|invalid domain|cannot resolve|no (?:dns|mail exchanger)|域名不存在
         """,

@@ -281,7 +281,57 @@ def aliyun(n, rcpt, status, reply, stage, mx, why=""):
     return zh(n, rcpt, status, reply, stage, mx, "MAILER-DAEMON@aliyun.com", why)
 
 
-SHAPES = {f.__name__: f for f in (postfix, gmail, o365, exim, sendmail, qmail, zh, netease, aliyun)}
+def opensmtpd(n, rcpt, status, reply, stage, mx):
+    """OpenSMTPD's bounce (smtpd/bounce.c): a MIME notice, a delivery report and the
+    original's headers; the error is mta.c's own text when no remote host answered."""
+    return f"""From: Mailer Daemon <MAILER-DAEMON@mail.corp.example>
+To: sales@corp.example
+Subject: Delivery status notification: error
+Date: {DATE}
+MIME-Version: 1.0
+Content-Type: multipart/mixed;boundary="{n:020d}/mail.corp.example"
+Message-ID: <os{n}@mail.corp.example>
+
+This is a MIME-encapsulated message.
+
+--{n:020d}/mail.corp.example
+Content-Description: Notification
+Content-Type: text/plain; charset=us-ascii
+
+Hi!
+
+This is the MAILER-DAEMON, please DO NOT REPLY to this email.
+
+An error has occurred while attempting to deliver a message for
+the following list of recipients:
+
+{rcpt}: {reply}
+
+Below is a copy of the original message:
+
+--{n:020d}/mail.corp.example
+Content-Description: Delivery Report
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mail.corp.example
+
+Final-Recipient: rfc822; {rcpt}
+Action: failed
+Status: {status}
+
+--{n:020d}/mail.corp.example
+Content-Description: Message headers
+Content-Type: text/rfc822-headers
+
+{original(rcpt, n)}
+--{n:020d}/mail.corp.example--
+"""
+
+
+SHAPES = {
+    f.__name__: f
+    for f in (postfix, gmail, o365, exim, sendmail, qmail, zh, netease, aliyun, opensmtpd)
+}
 RCPT, DATA, MAIL = "RCPT TO", "end of DATA", "MAIL FROM"
 
 # name, shape, recipient, status, reply (as the vendor documents it), stage, remote MX, extra
@@ -850,6 +900,27 @@ CORPUS = [
         None,
         "",
         "收件人不存在",
+    ),
+    # The same documented reply relayed by the sender's Postfix, in English only (no 不存在 to
+    # read): "User not exist" is the providers' English for 用户不存在.
+    (
+        "aliyun-551-user-not-exist-relayed",
+        "postfix",
+        "ma.ning@client.example",
+        "5.0.0",
+        "551 User not exist",
+        RCPT,
+        "mx1.mxhichina.com",
+    ),
+    # OpenSMTPD's own error when the recipient's domain publishes no MX (smtpd/mta.c).
+    (
+        "opensmtpd-no-mx-found",
+        "opensmtpd",
+        "nell.owens@client-gone.example",
+        "5.0.0",
+        "No MX found for domain",
+        None,
+        "",
     ),
 ]
 
