@@ -294,3 +294,54 @@ def test_a_redacted_complaint_read_before_its_send_is_linked_later(ledger_url) -
     assert (matched, linked) == (False, 1)
     assert (listed["recipient"], listed["counted"]) == ("lead1@client.example", True)
     assert suppressed.keys() == {"lead1@client.example"}
+
+
+# RFC 6590's other form: the local part replaced by a keyed hash of it (here an HMAC-SHA-256 in
+# hex, 64 digits), the same in the report's field and the returned original's To.
+HASHED = "3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea@example.com"
+
+
+def _one_complaint(url: str, raw: bytes, sends: list[SendIn], addresses: list[str]):
+    """Record ``sends`` of BOX, then the complaint ``raw`` read from its mailbox: whether it
+    matched, its listing, and which of ``addresses`` are suppressed."""
+    ledger = open_ledger(url)
+    try:
+        box = api.add_mailbox(ledger, BOX, "exmail")
+        ledger.record(box, sends=sends)
+        [(_, matched, _)] = record_batch(ledger, box, "INBOX", 1, 1, rows(raw), NOW)
+        [listed] = ledger.bounces()
+        return matched, listed, ledger.suppressed(addresses)
+    finally:
+        ledger.close()
+
+
+def test_a_hashed_recipient_never_mailed_is_redacted(ledger_url) -> None:  # noqa: F811
+    """A complaint naming an address whose local part is a hex digest, which the mailbox never
+    mailed, was listed "never mailed" and the person who complained was mailed on: it is the
+    hashed form of a redacted recipient, matched by its Message-ID like the others (counted,
+    the send's recipient suppressed, the digest suppressed nowhere)."""
+    raw = report(RFC6590, "<a1@corp.example>").replace(b"redacted@example.com", HASHED.encode())
+    sends = [SendIn("lead1@client.example", SENT, "<a1@corp.example>")]
+    matched, listed, suppressed = _one_complaint(
+        ledger_url, raw, sends, ["lead1@client.example", HASHED]
+    )
+    assert matched
+    assert (listed["recipient"], listed["counted"]) == ("lead1@client.example", True)
+    assert suppressed.keys() == {"lead1@client.example"}
+
+
+def test_a_hex_address_the_mailbox_mailed_is_an_address(ledger_url) -> None:  # noqa: F811
+    """A real local part can be hex: when the mailbox mailed that address, it is the one who
+    complained, matched as any address (and a message to two recipients, which a redacted
+    complaint could not tell apart, still names its one)."""
+    raw = report(RFC6590, "<both@corp.example>").replace(b"redacted@example.com", HASHED.encode())
+    sends = [
+        SendIn(HASHED, SENT, "<both@corp.example>"),
+        SendIn("bob@client.example", SENT, "<both@corp.example>"),
+    ]
+    matched, listed, suppressed = _one_complaint(
+        ledger_url, raw, sends, [HASHED, "bob@client.example"]
+    )
+    assert matched
+    assert (listed["recipient"], listed["counted"]) == (HASHED, True)
+    assert suppressed.keys() == {HASHED}

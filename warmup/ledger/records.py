@@ -45,6 +45,7 @@ from warmup.ledger.values import (
     MailboxRow,
     Recorded,
     SendIn,
+    hashed_local,
     id_forms,
     local_day,
     named_only,
@@ -431,14 +432,21 @@ class Records:
         at = b.at
         recipient = b.recipient
         unverified = None
+        redacted = b.redacted
         if sid is None:
-            if b.redacted:
-                recipient = self._unredacted(conn, box, b.message_id)
-            else:
-                recipient = self._addressed(conn, box, recipient, b.original_recipient)
             by_id_only = (
                 b.kind == "complaint" and not b.trusted and not opt_out(b.kind, b.diagnostic)
             )
+            # A feedback loop may redact by hashing the local part (RFC 6590): an address of
+            # that form the mailbox never mailed is such a placeholder. One it did mail is an
+            # address, matched as any: a complaint answers only the Message-ID it names.
+            redacted = redacted or (
+                by_id_only and hashed_local(recipient) and not self._mailed(conn, box, recipient)
+            )
+            if redacted:
+                recipient = self._unredacted(conn, box, b.message_id)
+            else:
+                recipient = self._addressed(conn, box, recipient, b.original_recipient)
             said = _said(b.original_from, b.original_date, by_id_only)
             sid, sent_at = self._match(conn, box, recipient, b.message_id, b.at, **said)
             if sid is None:
@@ -471,7 +479,7 @@ class Records:
                 "original_date": b.original_date.isoformat() if b.original_date else None,
                 "unverified": unverified,
                 "report": b.report,
-                "redacted": b.redacted,
+                "redacted": redacted,
             },
         ).scalar()
         if new_id is None:

@@ -275,6 +275,20 @@ def opt_out(kind: str, diagnostic: str | None) -> bool:
     return kind == "complaint" and (diagnostic or "").startswith("unsubscribe:")
 
 
+# The lengths of a hex digest (MD5, SHA-1, SHA-224, SHA-256, SHA-384, SHA-512): the keyed
+# hash RFC 6590 suggests a feedback loop put in place of a local part it redacts.
+_DIGEST_LENGTHS = frozenset((32, 40, 56, 64, 96, 128))
+_HEX = frozenset("0123456789abcdef")
+
+
+def hashed_local(address: str | None) -> bool:
+    """Whether ``address``'s local part is a hex digest, the form of a recipient a feedback
+    loop redacted by hashing it (RFC 6590). A real address can have that form too: the ledger
+    takes it as redacted only when the mailbox never mailed it (``Records.record``)."""
+    local, at, _ = (address or "").lower().rpartition("@")
+    return bool(at) and len(local) in _DIGEST_LENGTHS and set(local) <= _HEX
+
+
 def named_only(kind: str, source: str, diagnostic: str | None) -> bool:
     """Whether a stored bounce answers only the send whose Message-ID it names: a complaint
     read from a mailbox (``source`` "imap"), not one a person recorded nor a mail client's
