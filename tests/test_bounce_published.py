@@ -85,6 +85,9 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "aliyun-mailbox-full-zh": ("kong.li@aliyun.com", S, "mailboxfull"),
     "aliyun-551-user-not-exist": ("lu.ming@aliyun.com", H, "userunknown"),
     "aliyun-551-user-not-exist-relayed": ("ma.ning@client.example", H, "userunknown"),
+    "o365-54310-dns-domain": ("olga.pratt@client-gone.example", H, "hostunknown"),
+    "o365-5611-bare-linefeeds": ("pete.quill@client.example", B, "contenterror"),
+    "o365-57124-allowed-senders": ("news@client.example", B, "blocked"),
     "opensmtpd-no-mx-found": ("nell.owens@client-gone.example", H, "hostunknown"),
 }
 

@@ -265,8 +265,10 @@ def decide(
         return verdict(by_status, f"status.{key[0]}.{key[1]}", "no words: the status decides")
     if reply in ("521", "556"):
         return verdict("notaccept", "reply.no-mail", f"reply {reply}: the host takes no mail")
-    if key in ((7, 0), (7, 1)):
+    if key is not None and key[0] == 7:  # X.7.XXX: security or policy status (RFC 3463)
         return verdict("blocked", "status.policy", f"status {status}: refused by policy")
+    if key is not None and key[0] == 6:  # X.6.XXX: message content or media status
+        return verdict("contenterror", "status.content", f"status {status}: the content refused")
     if reply == "554" and not text:
         return verdict("rejected", "reply.554", "a bare 554: transaction refused")
     if code_class == "4":

@@ -169,7 +169,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "hostunknown",
         STRONG,
         r"""
-        \bdomain (?:name )?(?:does ?n[o']t exist|not found)|no such domain|域名不存在
+        \bdomain (?:name )?(?:[^\s@]+\.[^\s@]+ )?(?:does ?n[o']t exist|not found)|no such domain|域名不存在
         """,
     ),
     _rule(

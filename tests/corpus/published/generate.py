@@ -922,6 +922,35 @@ CORPUS = [
         None,
         "",
     ),
+    # Exchange Online codes whose detail number no table of RFC 3463's holds: the subject
+    # (X.4 routing, X.6 content, X.7 policy) and the words say what they are.
+    (
+        "o365-54310-dns-domain",
+        "o365",
+        "olga.pratt@client-gone.example",
+        "5.4.310",
+        "550 5.4.310 DNS domain client-gone.example does not exist [Message=InfoDomainNonexistent] [LastAttemptedServerName=client-gone.example]",
+        None,
+        "",
+    ),
+    (
+        "o365-5611-bare-linefeeds",
+        "o365",
+        "pete.quill@client.example",
+        "5.6.11",
+        "554 5.6.11 SMTPSEND.BareLinefeedsAreIllegal; message contains bare linefeeds, which cannot be sent via DATA and receiving system does not support BDAT",
+        None,
+        "",
+    ),
+    (
+        "o365-57124-allowed-senders",
+        "o365",
+        "news@client.example",
+        "5.7.124",
+        "550 5.7.124 RESOLVER.RST.NotMemberOfAllowedSenders; Sender not in allowed-senders list",
+        None,
+        "",
+    ),
 ]
 
 if __name__ == "__main__":
