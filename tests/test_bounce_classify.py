@@ -600,6 +600,17 @@ def test_clear_words_outweigh_an_address_status(diagnostic: str, reason: str, ki
     assert (verdict.reason, verdict.kind) == (reason, kind), verdict.steps
 
 
+def test_a_mailbox_closed_for_inactivity_is_suspended_not_a_block() -> None:
+    """ "Blocked due to inactivity" is the mailbox's state (closed, may come back), not the
+    sender blocked: read as a block, it counted against the sender's reputation."""
+    for text in (
+        "550 This mailbox has been blocked due to inactivity",
+        "550 5.2.1 Account closed because of inactivity",
+    ):
+        verdict = decide("", "", text, stage="RCPT")
+        assert (verdict.reason, verdict.kind) == ("suspend", "soft"), verdict.steps
+
+
 def test_live_reply_trusts_user_unknown_wording() -> None:
     # In a live session the reply is the answer to our own RCPT: no stage masking to suspect.
     assert classify_smtp_reply(550, "No such user") == "hard"

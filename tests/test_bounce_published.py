@@ -88,6 +88,8 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "o365-54310-dns-domain": ("olga.pratt@client-gone.example", H, "hostunknown"),
     "o365-5611-bare-linefeeds": ("pete.quill@client.example", B, "contenterror"),
     "o365-57124-allowed-senders": ("news@client.example", B, "blocked"),
+    "postfix-551-user-not-local": ("ruth.stone@client.example", H, "hasmoved"),
+    "exim-550-bad-destination-mailbox": ("sven.tull@client.example", H, "userunknown"),
     "opensmtpd-no-mx-found": ("nell.owens@client-gone.example", H, "hostunknown"),
 }
 

@@ -120,6 +120,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
         has been (?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
+        (?:due to|because of|for) (?:its |long )?inactivity
         (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定)
         """,
     ),
@@ -129,6 +130,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         \bhas moved\b|address has (?:been )?changed|user has moved|has been replaced by
+        \buser not local\b
         """,
     ),
     _rule(
@@ -194,6 +196,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         account (?:does not|doesn't) exist|unknown local part|not a valid address
         no mail ?box (?:available|found)|mail-box not found
         (?:user|mailbox|account|recipient|address) not exists?\b
+        bad destination mailbox address|(?:mailbox|destination) address (?:is )?invalid
         (?:用户|使用者|帐号|账号|帐户|账户|邮箱|信箱|地址|收件人|收件者|收信人)[^，。,;\s]{0,6}?不存在
         (?:用户|使用者|帐号|账号|帐户|账户|邮箱|信箱)[^，。,;\s]{0,4}?(?:已被?|被)注销
         收件(?:人|者)地址(?:无效|错误)|无此(?:用户|使用者)|不存在的(?:用户|使用者)

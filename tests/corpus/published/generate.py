@@ -951,6 +951,26 @@ CORPUS = [
         None,
         "",
     ),
+    # RFC 5321's own reply texts (section 4.2.2, 551: the user has moved, with the new path)
+    # and RFC 3463's description of X.1.1, which servers give as the reply's words.
+    (
+        "postfix-551-user-not-local",
+        "postfix",
+        "ruth.stone@client.example",
+        "5.0.0",
+        "551 User not local; please try <ruth.stone@newclient.example>",
+        RCPT,
+        "mx.client.example",
+    ),
+    (
+        "exim-550-bad-destination-mailbox",
+        "exim",
+        "sven.tull@client.example",
+        "5.0.0",
+        "550 Bad destination mailbox address",
+        RCPT,
+        "mx.client.example",
+    ),
 ]
 
 if __name__ == "__main__":
