@@ -175,3 +175,35 @@ def test_every_miss_is_documented(results: Results) -> None:
     # A new miss needs a reason in KNOWN_DISAGREEMENTS (it still counts against the figures).
     undocumented = sorted(_missed(results) - set(KNOWN_DISAGREEMENTS))
     assert not undocumented, f"misses without a documented reason: {undocumented}"
+
+
+_ORIGINAL = (
+    "From: sales@corp.example\nTo: kim@client.example\nSubject: Proposal\n"
+    "Date: Wed, 02 Dec 2026 09:00:00 +0000\nMessage-ID: <p1@corp.example>\n"
+)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # the returned original names the Message-ID the notice quotes
+        "Your message <p1@corp.example> to kim@client.example could not be delivered:\n"
+        f"550 5.1.1 User unknown\n\n--- Below this line is a copy of the message.\n\n{_ORIGINAL}",
+        "The message (ID <p1@corp.example>) could not be delivered to:\n  kim@client.example\n"
+        f"  Reason: 550 5.1.1 User unknown\n\n--- Original message follows.\n\n{_ORIGINAL}",
+        # no original returned: the words before it say what it is
+        "Delivery to kim@client.example failed.\nQueue-ID: 4ABC, msgid=<p1@corp.example>\n"
+        "Reason: 550 5.1.1 User unknown\n",
+    ],
+)
+def test_a_message_id_in_a_notice_is_no_recipient(body: str) -> None:
+    """A text notice that quotes the original's Message-ID: read as an address, it was a
+    second failed recipient, and where it stood between the recipient and the reason, the
+    recipient lost its reason (soft) and the Message-ID took the hard bounce."""
+    raw = (
+        "From: MAILER-DAEMON@mail.corp.example\nTo: sales@corp.example\n"
+        "Subject: Undelivered Mail Returned to Sender\nDate: Wed, 02 Dec 2026 10:00:00 +0000\n\n"
+        + body
+    ).encode()
+    got = parse_bounces(raw)
+    assert [(b.recipient, b.kind) for b in got] == [("kim@client.example", "hard")]

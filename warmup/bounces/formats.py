@@ -187,7 +187,7 @@ MAX_CONTAINERS = 16
 MAX_HEADER = 2_000  # of a header value matched against the subject/sender patterns
 MAX_HITS = 2_000
 _NOT_RECIPIENT_CONTEXT = re.compile(
-    r"https?://\S*$|message-id\s*:?\s*<?$|^\s*(?:from|sender|reply-to|return-path|"
+    r"https?://\S*$|(?:message[- ]?id|msgid)\s*[:=]?\s*<?$|^\s*(?:from|sender|reply-to|return-path|"
     r"envelope-from|references|in-reply-to)\s*:|mail from:|"
     r"\bfrom <?$|\(envelope-from|sender address"
 )

@@ -888,6 +888,8 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
             orig, ("From", "Return-Path", "Sender", "Reply-To")
         )
     exclude |= original_sender
+    if message_id:  # the original's Message-ID, quoted in the notice, names no recipient
+        exclude.add(message_id.strip("<> ").lower())
     failed = formats.addresses(str(msg.get("X-Failed-Recipients", "")))
     blocks = formats.listed_blocks(notification, exclude) or formats.recipient_blocks(
         notification, exclude
