@@ -207,3 +207,28 @@ def test_a_message_id_in_a_notice_is_no_recipient(body: str) -> None:
     ).encode()
     got = parse_bounces(raw)
     assert [(b.recipient, b.kind) for b in got] == [("kim@client.example", "hard")]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (
+            "550 5.1.1 User unknown\nIf it persists, please contact helpdesk@corp.example.",
+            "userunknown",
+        ),
+        ("551 User not local; please try <kim.new@newclient.example>", "hasmoved"),
+    ],
+)
+def test_whom_to_ask_and_where_the_user_went_are_no_recipients(line: str, reason: str) -> None:
+    """A help desk to contact was a second failed recipient; RFC 5321's 551 forward-path took
+    the hard bounce, and the address mailed was left with no reason (soft)."""
+    raw = (
+        "From: MAILER-DAEMON@mail.corp.example\nTo: sales@corp.example\n"
+        "Subject: Undelivered Mail Returned to Sender\nDate: Wed, 02 Dec 2026 10:00:00 +0000\n\n"
+        f"Your message to kim@client.example could not be delivered.\n{line}\n\n"
+        f"--- Below this line is a copy of the message.\n\n{_ORIGINAL}"
+    ).encode()
+    got = parse_bounces(raw)
+    assert [(b.recipient, b.kind, b.reason) for b in got] == [
+        ("kim@client.example", "hard", reason)
+    ]

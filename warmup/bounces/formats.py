@@ -189,7 +189,10 @@ MAX_HITS = 2_000
 _NOT_RECIPIENT_CONTEXT = re.compile(
     r"https?://\S*$|(?:message[- ]?id|msgid)\s*[:=]?\s*<?$|^\s*(?:from|sender|reply-to|return-path|"
     r"envelope-from|references|in-reply-to)\s*:|mail from:|"
-    r"\bfrom <?$|\(envelope-from|sender address"
+    r"\bfrom <?$|\(envelope-from|sender address|"
+    # whom to ask ("please contact helpdesk@..."), where the user went (RFC 5321's 551 "User
+    # not local; please try <forward-path>")
+    r"\bcontact(?: us)?(?: at)?:?\s*<?$|\bplease try:?\s*<?$"
 )
 
 
