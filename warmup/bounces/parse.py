@@ -409,7 +409,9 @@ _HTML_TAG_RE = re.compile(r"<[^<>]{0,2000}>")
 _NBSP_RE = re.compile(r"&nbsp;|&#160;")
 _ANGLE_ID_RE = re.compile(r"<[^<>\s]+>")
 _STATUS_CODE_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
-_GENERIC_STATUS_RE = re.compile(r"[245]\.0\.0$")
+# A status of a subject alone (X.N.0: "5.5.0", what a relay writes for any 550): the remote
+# reply's own enhanced code, if its Diagnostic-Code has one, says more.
+_GENERIC_STATUS_RE = re.compile(r"[245]\.\d{1,3}\.0$")
 # A word in the diagnostic: three Latin letters, or two of another script ("空间不足").
 _WORD_RE = re.compile(r"[A-Za-z]{3}|[^\x00-\x7f]{2}")
 _TO_RE = re.compile(r"^To:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
