@@ -234,21 +234,39 @@ def test_whom_to_ask_and_where_the_user_went_are_no_recipients(line: str, reason
     ]
 
 
+def _dsn(final: str, status: str) -> bytes:
+    """An RFC 3464 report of one failed recipient (``final``, its Final-Recipient field) with
+    the reporter's ``status`` and the remote reply "550 5.1.1 User unknown"."""
+    return (
+        "From: MAILER-DAEMON@mail.corp.example\nTo: sales@corp.example\n"
+        "Subject: Delivery Status Notification (Failure)\nDate: Wed, 02 Dec 2026 10:00:00 +0000\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
+        'boundary="b"\n\n--b\nContent-Type: text/plain\n\nDelivery failed.\n\n--b\n'
+        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mail.corp.example\n\n"
+        f"Final-Recipient: {final}\nAction: failed\nStatus: {status}\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n--b\n"
+        f"Content-Type: text/rfc822-headers\n\n{_ORIGINAL}\n--b--\n"
+    ).encode()
+
+
 @pytest.mark.parametrize("status", ["5.0.0", "5.5.0", "5.1.0"])
 def test_a_reporters_subject_only_status_yields_to_the_remote_replys_own(status: str) -> None:
     """The reporting MTA's Status of a subject alone (X.N.0) against the remote server's own
     enhanced code in the Diagnostic-Code: the remote's says more. Only X.0.0 gave way: with
     5.5.0 (what a relay writes for any 550) "550 5.1.1 User unknown" from an unknown MTA at no
     stated stage was read as a filter's mask, the dead address not suppressed."""
-    raw = (
-        "From: MAILER-DAEMON@mail.corp.example\nTo: sales@corp.example\n"
-        "Subject: Delivery Status Notification (Failure)\nDate: Wed, 02 Dec 2026 10:00:00 +0000\n"
-        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; "
-        'boundary="b"\n\n--b\nContent-Type: text/plain\n\nDelivery failed.\n\n--b\n'
-        "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mail.corp.example\n\n"
-        f"Final-Recipient: rfc822; kim@client.example\nAction: failed\nStatus: {status}\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n--b\n"
-        f"Content-Type: text/rfc822-headers\n\n{_ORIGINAL}\n--b--\n"
-    ).encode()
+    raw = _dsn("rfc822; kim@client.example", status)
     [b] = parse_bounces(raw)
     assert (b.status, b.kind, b.reason) == ("5.1.1", "hard", "userunknown"), b.steps
+
+
+@pytest.mark.parametrize(
+    "final", ["rfc822; ", "LOCAL;kim", "x400; /C=US/ADMD= /PRMD=client/O=client/S=kim/"]
+)
+def test_a_final_recipient_of_no_internet_address_is_the_originals_only_one(final: str) -> None:
+    """RFC 3464 allows a Final-Recipient of another address type (a local name, an X.400
+    address) or an empty one: the failure named no recipient, listed and never counted,
+    though the returned original went to one address."""
+    raw = _dsn(final, "5.1.1")
+    [b] = parse_bounces(raw)
+    assert (b.recipient, b.kind) == ("kim@client.example", "hard"), b.steps

@@ -774,6 +774,10 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
         if not recipient and len(records) == 1:
             text_blocks = text_blocks or _text_blocks(msg, notification)
             recipient = next(iter(text_blocks), "")
+            # Else a Final-Recipient of no Internet address ("LOCAL;kim", "x400; /S=kim/", or
+            # empty): the original's recipient, if it had only one (as a notice without a DSN).
+            named = formats.header_addresses(parts.original, _ADDRESSEES) if not recipient else ()
+            recipient = recipient or (next(iter(named)) if len(named) == 1 else "")
         diag = rec.get("diagnostic-code", "")
         if ";" in diag[:12]:
             diag = diag.split(";", 1)[1]
