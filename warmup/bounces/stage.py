@@ -23,14 +23,15 @@ AFTER_DATA = Screened(
         r"(?:in reply to|after) end of data|in reply to data command|failed after i sent the message"
     )
 )
-# RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server, the
-# server answering DATA with "Need RCPT"/"no valid recipients" (every RCPT had failed), a reply
-# in Postfix's RCPT-restriction form ("550 5.1.1 <addr>: ..."), Exchange code 000C05A6. The
+# RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server or in
+# Sendmail's transcript (">>> RCPT To:<addr>", with its ESMTP parameters if any: RFC 3461's
+# NOTIFY= and ORCPT=), the server answering DATA with "Need RCPT"/"no valid recipients" (every
+# RCPT had failed), a reply in Postfix's RCPT-restriction form ("550 5.1.1 <addr>: ..."), Exchange code 000C05A6. The
 # reply form is apart, written to start with its digit (see classify._STATUS_RE): the words
 # are screened by their literals, the reply by the engine's skip to a 4 or 5.
 _AT_RCPT_WORDS = Screened(
     _p(r"""
-    in reply to rcpt to|after rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>\s*<<<
+    in reply to rcpt to|after rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
     \(000c05a6\)

@@ -971,6 +971,16 @@ CORPUS = [
         RCPT,
         "mx.client.example",
     ),
+    # Sendmail's transcript of a RCPT sent with RFC 3461's DSN parameters (NOTIFY=, ORCPT=).
+    (
+        "sendmail-rcpt-notify-orcpt",
+        "sendmail",
+        "tove.ulm@client.example",
+        "5.0.0",
+        "550 Unknown user tove.ulm@client.example",
+        "RCPT To:<tove.ulm@client.example> NOTIFY=FAILURE ORCPT=rfc822;tove.ulm@client.example",
+        "mx.client.example",
+    ),
 ]
 
 if __name__ == "__main__":
