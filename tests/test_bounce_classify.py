@@ -626,6 +626,11 @@ def test_live_reply_trusts_user_unknown_wording() -> None:
         (">>> DATA\n<<< 550 5.1.1 <x@y.example>... User unknown\n<<< 503 Need RCPT", "RCPT"),
         ("550 : User unknown (in reply to end of DATA command)", "DATA"),
         ("550 User unknown", ""),
+        # Exim names a pipelined command so; Sendmail writes RCPT's RFC 3461 parameters
+        ("SMTP error from remote mail server after pipelined RCPT TO:<x@y.example>: 550", "RCPT"),
+        ("SMTP error from remote mail server after pipelined end of data: 550", "DATA"),
+        ("SMTP error from remote mail server after pipelined MAIL FROM:<a@b.example>: 550", "MAIL"),
+        (">>> RCPT To:<x@y.example> NOTIFY=FAILURE ORCPT=rfc822;x@y.example\n<<< 550", "RCPT"),
     ],
 )
 def test_smtp_stage(text: str, stage: str) -> None:

@@ -91,6 +91,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "postfix-551-user-not-local": ("ruth.stone@client.example", H, "hasmoved"),
     "exim-550-bad-destination-mailbox": ("sven.tull@client.example", H, "userunknown"),
     "sendmail-rcpt-notify-orcpt": ("tove.ulm@client.example", H, "userunknown"),
+    "exim-pipelined-rcpt": ("uwe.vogt@client.example", H, "userunknown"),
     "opensmtpd-no-mx-found": ("nell.owens@client-gone.example", H, "hostunknown"),
 }
 

@@ -17,10 +17,12 @@ def _p(block: str) -> re.Pattern[str]:
 
 
 # The SMTP stage a remote reply answered. Sendmail's bare ">>> DATA" transcript line is not
-# evidence either way: with pipelining, RCPT errors are printed after it.
+# evidence either way: with pipelining, RCPT errors are printed after it. Exim names the
+# command it pipelined: "after pipelined RCPT TO:<addr>", "... end of data".
 AFTER_DATA = Screened(
     re.compile(
-        r"(?:in reply to|after) end of data|in reply to data command|failed after i sent the message"
+        r"(?:in reply to|after) (?:pipelined )?end of data|in reply to data command"
+        r"|failed after i sent the message"
     )
 )
 # RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server or in
@@ -31,7 +33,7 @@ AFTER_DATA = Screened(
 # are screened by their literals, the reply by the engine's skip to a 4 or 5.
 _AT_RCPT_WORDS = Screened(
     _p(r"""
-    in reply to rcpt to|after rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<
+    in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
     \(000c05a6\)
@@ -42,7 +44,7 @@ _AT_RCPT_REPLY = re.compile(
     r"[45](?<![^\s:;][45])\d\d[ -](?:[245]\.\d{1,3}\.\d{1,3} )?<[^<>\s]+@[^<>\s]+>:"
 )
 # The sender was refused (MAIL FROM): whatever the words, the recipient's address was not judged.
-AT_MAIL = Screened(re.compile(r"(?:in reply to|after) mail from|mail from command"))
+AT_MAIL = Screened(re.compile(r"(?:in reply to|after) (?:pipelined )?mail from|mail from command"))
 # The reporting host did the final (local) delivery itself: no remote reply to mask a filter.
 # Postfix names the mailbox store it handed the message to ("delivery via host[private/
 # dovecot-lmtp]"); Exim's router finds no route for the address ("Unrouteable address"): its

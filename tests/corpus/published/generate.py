@@ -981,6 +981,16 @@ CORPUS = [
         "RCPT To:<tove.ulm@client.example> NOTIFY=FAILURE ORCPT=rfc822;tove.ulm@client.example",
         "mx.client.example",
     ),
+    # Exim's report of a pipelined command (its smtp transport: "after pipelined RCPT TO:").
+    (
+        "exim-pipelined-rcpt",
+        "exim",
+        "uwe.vogt@client.example",
+        "",
+        "550 Unknown user",
+        "pipelined RCPT TO:<uwe.vogt@client.example>",
+        "mx.client.example",
+    ),
 ]
 
 if __name__ == "__main__":
