@@ -631,6 +631,9 @@ def test_live_reply_trusts_user_unknown_wording() -> None:
         ("SMTP error from remote mail server after pipelined end of data: 550", "DATA"),
         ("SMTP error from remote mail server after pipelined MAIL FROM:<a@b.example>: 550", "MAIL"),
         (">>> RCPT To:<x@y.example> NOTIFY=FAILURE ORCPT=rfc822;x@y.example\n<<< 550", "RCPT"),
+        # qmail-remote's own sentences (qmail-remote.c)
+        ("192.0.2.1 failed on DATA command.\nRemote host said: 554 Unknown user", "DATA"),
+        ("192.0.2.1 failed after I sent the message.\nRemote host said: 554 Unknown user", "DATA"),
     ],
 )
 def test_smtp_stage(text: str, stage: str) -> None:

@@ -92,6 +92,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "exim-550-bad-destination-mailbox": ("sven.tull@client.example", H, "userunknown"),
     "sendmail-rcpt-notify-orcpt": ("tove.ulm@client.example", H, "userunknown"),
     "exim-pipelined-rcpt": ("uwe.vogt@client.example", H, "userunknown"),
+    "qmail-sender-was-rejected": ("vera.wahl@client.example", B, "rejected"),
     "opensmtpd-no-mx-found": ("nell.owens@client-gone.example", H, "hostunknown"),
 }
 

@@ -18,11 +18,12 @@ def _p(block: str) -> re.Pattern[str]:
 
 # The SMTP stage a remote reply answered. Sendmail's bare ">>> DATA" transcript line is not
 # evidence either way: with pipelining, RCPT errors are printed after it. Exim names the
-# command it pipelined: "after pipelined RCPT TO:<addr>", "... end of data".
+# command it pipelined: "after pipelined RCPT TO:<addr>", "... end of data"; qmail-remote says
+# "failed on DATA command" and "failed after I sent the message".
 AFTER_DATA = Screened(
     re.compile(
         r"(?:in reply to|after) (?:pipelined )?end of data|in reply to data command"
-        r"|failed after i sent the message"
+        r"|failed after i sent the message|failed on data command"
     )
 )
 # RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server or in

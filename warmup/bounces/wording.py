@@ -161,7 +161,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "rejected",
         STRONG,
         r"""
-        sender (?:address )?(?:rejected|denied|invalid|unknown|not allowed)|domain of sender
+        sender (?:address )?(?:was )?(?:rejected|denied|invalid|unknown|not allowed)|domain of sender
         sender verify|sender domain|mail from.{0,30}rejected|envelope sender
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,

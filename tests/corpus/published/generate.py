@@ -991,6 +991,17 @@ CORPUS = [
         "pipelined RCPT TO:<uwe.vogt@client.example>",
         "mx.client.example",
     ),
+    # qmail-remote's sentence for a refused MAIL FROM (qmail-remote.c), the reply a sendmail
+    # access database's REJECT gives (sendmail cf/README, "access database").
+    (
+        "qmail-sender-was-rejected",
+        "qmail",
+        "vera.wahl@client.example",
+        "",
+        "Connected to 192.0.2.40 but sender was rejected.\nRemote host said: 550 5.7.1 Access denied\nGiving up on 192.0.2.40.",
+        None,
+        "",
+    ),
 ]
 
 if __name__ == "__main__":
