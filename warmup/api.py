@@ -1305,8 +1305,10 @@ def import_csv(
     total = Recorded()
     # The rows checked are spooled in typed batches (in memory up to SPOOL_MEMORY, then in a
     # temporary file): the write pass reads them back instead of parsing the CSV a second time
-    # (a third of an import's time).
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+    # (a third of an import's time). The cycle collector is held off meanwhile: the rows' tuples
+    # die by their reference counts, and each collection went through every one alive for no
+    # cycle to free (~3% of a 200,000-row import's CPU; its peak memory the same at 400,000).
+    with _collector_paused(), tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
         try:
             rows = _check_into(spool, ledger, path, zones, starts, register, progress, header)
         except OSError as exc:  # the temporary file: the ledger is not touched yet
