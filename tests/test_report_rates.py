@@ -17,6 +17,7 @@ BOX = "a@corp.example"
 SUNDAY = dt.datetime(2026, 11, 22, 10, 0, tzinfo=dt.UTC)
 MONDAY = SUNDAY + dt.timedelta(days=1)
 AT = MONDAY + dt.timedelta(hours=8)
+ONE_MINUTE = dt.timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -78,3 +79,40 @@ def test_report_json_and_plot_rate_a_day_by_its_sends(
         ln for ax in fig.get_axes() for ln in ax.get_lines() if ln.get_gid() == "day_bounce_rate"
     )
     assert list(rate.get_ydata()) == [100.0, 0.0]
+
+
+def test_bounces_by_send_day_on_every_backend_and_mailbox(ledger_url: str) -> None:
+    """The report's read of bounces by their send's day (arrays, the days as ordinals) on both
+    backends: several mailboxes, only counted hard/soft/block bounces up to the report's
+    instant, each on its own mailbox's send day; a named mailbox's report has only its own."""
+    ledger = open_ledger(ledger_url)
+    try:
+        other = "b@corp.example"
+        for box in (BOX, other):
+            api.add_mailbox(ledger, box, "exmail", timezone="Etc/UTC")
+        api.record_send(ledger, BOX, ["x@example.com", "y@example.com"], SUNDAY)
+        api.record_send(ledger, other, ["z@example.com", "w@example.com"], MONDAY)
+        api.record_bounce(ledger, BOX, "x@example.com", "hard", "5.1.1", MONDAY)
+        api.record_bounce(ledger, BOX, "y@example.com", "complaint", at=MONDAY)  # no bounce
+        api.record_bounce(ledger, other, "z@example.com", "soft", "4.2.2", MONDAY)
+        api.record_bounce(ledger, other, "w@example.com", "block", "5.7.1", AT)  # after the cut
+        ids = {b.address: b.id for b in ledger.mailboxes()}
+        boxes, days, counts = ledger.bounced_by_send_day(list(ids.values()), AT - ONE_MINUTE)
+        assert [a.dtype.name for a in (boxes, days, counts)] == ["int64"] * 3
+        assert sorted(zip(boxes.tolist(), days.tolist(), counts.tolist(), strict=True)) == sorted(
+            [(ids[BOX], SUNDAY.date().toordinal(), 1), (ids[other], MONDAY.date().toordinal(), 1)]
+        )
+        frame = reports.daily(ledger, at=AT)
+        got = {
+            (r.mailbox, f"{r.date:%Y-%m-%d}"): (r.sent, r.sends_bounced, r.day_bounce_rate)
+            for r in frame.itertuples()
+        }
+        assert got == {
+            (BOX, "2026-11-22"): (2, 1, 0.5),
+            (BOX, "2026-11-23"): (0, 0, pytest.approx(float("nan"), nan_ok=True)),
+            (other, "2026-11-23"): (2, 2, 1.0),
+        }
+        mine = reports.daily(ledger, [other], at=AT)
+        assert mine["sends_bounced"].tolist() == [2]
+    finally:
+        ledger.close()

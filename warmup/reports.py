@@ -196,6 +196,7 @@ def daily(
             out.add(part)
         walked.append((first, out.size, len(line), state))
     col = out.columns([(a, z) for a, z, _, _ in walked], rows_of)
+    col["sends_bounced"] = _sends_bounced(col, ids, *ledger.bounced_by_send_day(ids, at))
     writes = []
     if cache:
         writes = _new_memos(boxes, memos, held, inputs, walked, col, rows_of)
@@ -212,28 +213,34 @@ def daily(
         keep = ends[col["box"]] - np.arange(len(col["box"])) <= days
         col = {name: v[keep] for name, v in col.items()}
     frame = _frame(col, [b.address for b in boxes])
-    _rate_by_send_day(frame, ledger.bounced_by_send_day(ids, at), {b.id: b.address for b in boxes})
     frame.attrs["thresholds"] = {b.address: _thresholds(specs[b.policy]) for b in boxes}
     frame.attrs["at"] = at.isoformat()
     return frame
 
 
-def _rate_by_send_day(
-    frame: pd.DataFrame, rows: list[tuple[int, dt.date, int]], names: dict[int, str]
-) -> None:
-    """Fill ``sends_bounced`` and ``day_bounce_rate`` from the bounces by their send's day."""
-    if not rows or frame.empty:
-        return
-    got = pd.Series(
-        [n for _, _, n in rows],
-        index=pd.MultiIndex.from_arrays(
-            [[names[m] for m, _, _ in rows], pd.to_datetime([d for _, d, _ in rows])]
-        ),
-    )
-    keys = pd.MultiIndex.from_arrays([frame["mailbox"], frame["date"]])
-    frame["sends_bounced"] = got.reindex(keys).fillna(0).astype("int64").to_numpy()
-    sent = frame["sent"]
-    frame["day_bounce_rate"] = frame["sends_bounced"] / sent.where(sent > 0)
+def _sends_bounced(
+    col: dict[str, np.ndarray],
+    ids: list[int],
+    box_ids: np.ndarray,
+    ordinals: np.ndarray,
+    counts: np.ndarray,
+) -> np.ndarray:
+    """Each day's ``sends_bounced`` (the report's days: ``col``'s ``box``, a place in ``ids``,
+    and ``ordinal``) from the bounces by their send's day
+    (:meth:`~warmup.ledger.Ledger.bounced_by_send_day`); a day the report has not, none."""
+    key = col["box"] * _KEY + col["ordinal"]  # increasing: mailboxes in turn, days in order
+    out = np.zeros(len(key), dtype=np.int64)
+    if not len(box_ids) or not len(key):
+        return out
+    known = np.array(ids, dtype=np.int64)
+    order = np.argsort(known)
+    place = order[np.minimum(np.searchsorted(known, box_ids, sorter=order), len(known) - 1)]
+    mine = known[place] == box_ids
+    wanted = place[mine] * _KEY + ordinals[mine]
+    at = np.minimum(np.searchsorted(key, wanted), len(key) - 1)
+    hit = key[at] == wanted
+    out[at[hit]] = counts[mine][hit]
+    return out
 
 
 def _new_memos(
@@ -464,8 +471,8 @@ def _frame(col: dict[str, Any], addresses: list[str]) -> pd.DataFrame:
         )
     bounced = col["hard"] + col["soft"] + col["block"]
     sent = col["sent"]
-    # no bounce answers a send until _rate_by_send_day says otherwise
-    day_rate = np.where(sent > 0, 0.0, np.nan)
+    sends_bounced = col["sends_bounced"]
+    day_rate = sends_bounced / np.where(sent > 0, sent, np.nan)
     health = col["health"]
     status = np.where((health == "hold") | (health == "step_back"), health, "ok").astype(object)
     status[col["closed"]] = "closed"  # DayVerdict.status's order: resumed, paused, closed, health
@@ -485,7 +492,7 @@ def _frame(col: dict[str, Any], addresses: list[str]) -> pd.DataFrame:
             "block": col["block"],
             "complaints": col["complaint"],
             "bounced": bounced,
-            "sends_bounced": np.zeros(len(sent), dtype=np.int64),
+            "sends_bounced": sends_bounced,
             "bounce_rate": col["rate"],
             "complaint_rate": col["complaint_rate"],
             "day_bounce_rate": day_rate,

@@ -61,6 +61,7 @@ class ReportQueries:
         def read(self) -> AbstractContextManager[Connection]: ...
         def _sql_domain(self, column: Any) -> Any: ...
         def _sql_utc_day(self, column: Any) -> Any: ...
+        def _sql_day_number(self, column: Any) -> Any: ...
 
     def day_stats(
         self, mailbox_ids: Sequence[int] | None = None, until: dt.date | None = None
@@ -139,24 +140,33 @@ class ReportQueries:
 
     def bounced_by_send_day(
         self, mailbox_ids: Sequence[int], cut: dt.datetime | None = None
-    ) -> list[tuple[int, dt.date, int]]:
-        """``(mailbox_id, local day, bounces)``: the counted hard, soft and block bounces (up
-        to the instant ``cut``) by the day of the send each answers, whenever it arrived, so a
-        day's (or week's) rate is of its own sends: the rollup counts a bounce on its own day,
-        and a Sunday's bounces arriving on Monday rated Monday over 100%."""
-        with self.read() as conn:
-            rows = conn.execute(
-                sa.select(BOUNCE.c.mailbox_id, SEND.c.day, sa.func.count())
-                .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
-                .where(
-                    BOUNCE.c.counted,
-                    BOUNCE.c.kind.in_(("hard", "soft", "block")),
-                    _ids(BOUNCE.c.mailbox_id, mailbox_ids),
-                    _upto(BOUNCE.c.at, cut),
-                )
-                .group_by(BOUNCE.c.mailbox_id, SEND.c.day)
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The counted hard, soft and block bounces (up to the instant ``cut``) by the day of
+        the send each answers, whenever it arrived, so a day's (or week's) rate is of its own
+        sends: the rollup counts a bounce on its own day, and a Sunday's bounces arriving on
+        Monday rated Monday over 100%. Three int64 arrays, a row per mailbox and send day:
+        mailbox ids, day ordinals, bounces (reports only: numpy). The days come as integers and
+        numpy takes the driver's rows in one call: a date parsed and a SQLAlchemy row per
+        group were a tenth of a cold year's report (100,000 groups)."""
+        import numpy as np
+
+        stmt = (
+            sa.select(BOUNCE.c.mailbox_id, self._sql_day_number(SEND.c.day), sa.func.count())
+            .select_from(BOUNCE.join(SEND, SEND.c.id == BOUNCE.c.send_id))
+            .where(
+                BOUNCE.c.counted,
+                BOUNCE.c.kind.in_(("hard", "soft", "block")),
+                _ids(BOUNCE.c.mailbox_id, mailbox_ids),
+                _upto(BOUNCE.c.at, cut),
             )
-            return [(m, _day(d), n) for m, d, n in rows]
+            .group_by(BOUNCE.c.mailbox_id, SEND.c.day)
+        )
+        with self.read() as conn:
+            result = conn.execute(stmt)
+            raw = result.cursor.fetchall() if result.cursor is not None else result.all()
+            result.close()
+        table = np.fromiter(chain.from_iterable(raw), np.int64, len(raw) * 3).reshape(-1, 3)
+        return table[:, 0], table[:, 1] + _EPOCH, table[:, 2]
 
     def bounces_by_kind(
         self,
