@@ -116,3 +116,51 @@ def test_bounces_by_send_day_on_every_backend_and_mailbox(ledger_url: str) -> No
         assert mine["sends_bounced"].tolist() == [2]
     finally:
         ledger.close()
+
+
+def test_a_report_leaves_the_cycle_collector_as_it_found_it(ledger_path: Path) -> None:
+    """The frame is built with the cycle collector held off (api.collector_paused: a cold
+    year's report of 1,000 mailboxes started it ~250 times, each going through every object of
+    the walks for no cycle); after it, and after a report that failed, the collector runs
+    again, and one held off by the caller stays off."""
+    import gc
+    import sys
+
+    from warmup.ledger import MailboxNotFound
+
+    ledger = open_ledger(str(ledger_path))
+    try:
+        api.add_mailbox(ledger, BOX, "exmail", timezone="Etc/UTC")
+        api.record_send(ledger, BOX, ["x@example.com"], SUNDAY)
+        seen = []
+
+        def cb(phase: str, info: object) -> None:
+            """A collection started inside the report's work (not the one daily() may start
+            as it lets the collector run again on its way out)."""
+            frame = sys._getframe(1)
+            while frame is not None:
+                if frame.f_code.co_filename == reports.__file__:
+                    if frame.f_code.co_name != "daily":
+                        seen.append(frame.f_code.co_name)
+                    return
+                frame = frame.f_back
+
+        gc.callbacks.append(cb)
+        try:
+            gc.collect()
+            seen.clear()
+            assert len(reports.daily(ledger, at=AT)) == 2
+            assert seen == [] and gc.isenabled()
+            with pytest.raises(MailboxNotFound):
+                reports.daily(ledger, ["nobody@corp.example"], at=AT)
+            assert gc.isenabled()
+            gc.disable()
+            try:
+                reports.daily(ledger, at=AT)
+                assert not gc.isenabled()
+            finally:
+                gc.enable()
+        finally:
+            gc.callbacks.remove(cb)
+    finally:
+        ledger.close()

@@ -629,7 +629,7 @@ def _quotas(
     # Only many mailboxes without a memo are worth the processes: measured on 1,000 warm
     # ones, the fork, pickles and exits cost more CPU (~15%) than the halved walks saved on a
     # busy machine.
-    with _collector_paused():
+    with collector_paused():
         cold = ledger.prepare(pairs, at) if fork_from and len(pairs) >= 2 * fork_from else 0
         if fork_from and cold >= 2 * fork_from:
             from warmup import shards
@@ -660,9 +660,10 @@ def _quotas(
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Python's cycle collector held off while a batch of mailboxes is read, walked (in the
-    forked children too) and its memos kept, and let run again after, as it was: their objects
+    forked children too) and its memos kept (``warmup quota``, a report's frame), and let run
+    again after, as it was: their objects
     die by their reference counts, and each collection on the way went through all of them
     again for no cycle to free (measured on 1,000 mailboxes x a year without memos: ~60 ms of
     a child's ~0.85 s, ~0.1 s of the parent's run)."""
@@ -1308,7 +1309,7 @@ def import_csv(
     # (a third of an import's time). The cycle collector is held off meanwhile: the rows' tuples
     # die by their reference counts, and each collection went through every one alive for no
     # cycle to free (~3% of a 200,000-row import's CPU; its peak memory the same at 400,000).
-    with _collector_paused(), tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+    with collector_paused(), tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
         try:
             rows = _check_into(spool, ledger, path, zones, starts, register, progress, header)
         except OSError as exc:  # the temporary file: the ledger is not touched yet
