@@ -611,6 +611,35 @@ def test_a_mailbox_closed_for_inactivity_is_suspended_not_a_block() -> None:
         assert (verdict.reason, verdict.kind) == ("suspend", "soft"), verdict.steps
 
 
+@pytest.mark.parametrize(
+    ("diagnostic", "reason", "kind"),
+    [
+        # a relay refused in 551's words: the sender's route, not the recipient moved
+        ("551 User not local; relaying denied", "norelaying", "block"),
+        ("551 5.7.1 User not local; relaying denied", "norelaying", "block"),
+        # RFC 5321's own 551, the user moved: still hard
+        ("551 User not local; please try <ruth@new.example>", "hasmoved", "hard"),
+        # the sender's address that does not exist: the sender refused, not the recipient
+        ("550 Sender address not exist", "rejected", "block"),
+        ("553 Mail from address not exists", "rejected", "block"),
+        # a session closed for inactivity is the connection's, not a mailbox closed
+        ("421 4.4.2 Connection closed due to inactivity", "networkerror", "soft"),
+        ("451 Timeout: closing connection for inactivity", "expired", "soft"),
+        # ... a mailbox closed for it still is
+        ("550 This mailbox has been blocked due to inactivity", "suspend", "soft"),
+    ],
+)
+def test_new_wordings_do_not_reach_past_their_subject(
+    diagnostic: str, reason: str, kind: str
+) -> None:
+    """The wordings added for a moved user (551 "User not local"), an address that does "not
+    exist" and a mailbox closed "due to inactivity" each judged another subject's failure too:
+    a relay refusal as a moved recipient (hard), the sender's own address as an unknown
+    recipient (hard), a connection's idle timeout as a suspended mailbox."""
+    verdict = decide("", "", diagnostic, stage="RCPT")
+    assert (verdict.reason, verdict.kind) == (reason, kind), verdict.steps
+
+
 def test_live_reply_trusts_user_unknown_wording() -> None:
     # In a live session the reply is the answer to our own RCPT: no stage masking to suspect.
     assert classify_smtp_reply(550, "No such user") == "hard"

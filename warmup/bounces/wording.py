@@ -120,8 +120,20 @@ WORD_RULES: tuple[WordRule, ...] = (
         mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
         has been (?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
-        (?:due to|because of|for) (?:its |long )?inactivity
+        (?:mailbox|account|address|user|blocked|disabled|suspended|locked)\b[^.;:]{0,40}?(?:due to|because of|for) (?:its |long )?inactivity
         (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定)
+        """,
+    ),
+    # A relay refused before a user moved: servers answer a relay attempt with 551's own words
+    # ("551 User not local; relaying denied"), which are RFC 5321's for a moved user too.
+    _rule(
+        "no-relaying",
+        "norelaying",
+        STRONG,
+        r"""
+        relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)
+        not permitted to relay|unable to relay|no relaying|relay not permitted
+        we do not relay|not a gateway|relaying denied
         """,
     ),
     _rule(
@@ -131,16 +143,6 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         \bhas moved\b|address has (?:been )?changed|user has moved|has been replaced by
         \buser not local\b
-        """,
-    ),
-    _rule(
-        "no-relaying",
-        "norelaying",
-        STRONG,
-        r"""
-        relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)
-        not permitted to relay|unable to relay|no relaying|relay not permitted
-        we do not relay|not a gateway|relaying denied
         """,
     ),
     _rule(
@@ -161,8 +163,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         "rejected",
         STRONG,
         r"""
-        sender (?:address )?(?:was )?(?:rejected|denied|invalid|unknown|not allowed)|domain of sender
-        sender verify|sender domain|mail from.{0,30}rejected|envelope sender
+        sender (?:address )?(?:was )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b)
+        domain of sender|sender verify|sender domain|mail from.{0,30}(?:rejected|not exists?\b)
+        envelope sender
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
     ),
