@@ -234,9 +234,9 @@ def test_whom_to_ask_and_where_the_user_went_are_no_recipients(line: str, reason
     ]
 
 
-def _dsn(final: str, status: str) -> bytes:
+def _dsn(final: str, status: str, reply: str = "550 5.1.1 User unknown") -> bytes:
     """An RFC 3464 report of one failed recipient (``final``, its Final-Recipient field) with
-    the reporter's ``status`` and the remote reply "550 5.1.1 User unknown"."""
+    the reporter's ``status`` and the remote ``reply``."""
     return (
         "From: MAILER-DAEMON@mail.corp.example\nTo: sales@corp.example\n"
         "Subject: Delivery Status Notification (Failure)\nDate: Wed, 02 Dec 2026 10:00:00 +0000\n"
@@ -244,7 +244,7 @@ def _dsn(final: str, status: str) -> bytes:
         'boundary="b"\n\n--b\nContent-Type: text/plain\n\nDelivery failed.\n\n--b\n'
         "Content-Type: message/delivery-status\n\nReporting-MTA: dns; mail.corp.example\n\n"
         f"Final-Recipient: {final}\nAction: failed\nStatus: {status}\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\n\n--b\n"
+        f"Diagnostic-Code: smtp; {reply}\n\n--b\n"
         f"Content-Type: text/rfc822-headers\n\n{_ORIGINAL}\n--b--\n"
     ).encode()
 
@@ -270,3 +270,12 @@ def test_a_final_recipient_of_no_internet_address_is_the_originals_only_one(fina
     raw = _dsn(final, "5.1.1")
     [b] = parse_bounces(raw)
     assert (b.recipient, b.kind) == ("kim@client.example", "hard"), b.steps
+
+
+def test_a_reporters_address_status_keeps_its_subject_over_a_remote_without_one() -> None:
+    """A relay's Status 5.1.0 (the address) against the remote's "550 5.0.0 User unknown": the
+    remote's code has no subject, the reporter's says more. Taken as 5.0.0, the words of an
+    unknown MTA at no stated stage were read as a filter's mask: a block, the dead address
+    mailed on (hard userunknown before X.N.0 started yielding)."""
+    [b] = parse_bounces(_dsn("rfc822; kim@client.example", "5.1.0", "550 5.0.0 User unknown"))
+    assert (b.status, b.kind, b.reason) == ("5.1.0", "hard", "userunknown"), b.steps

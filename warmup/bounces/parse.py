@@ -412,6 +412,8 @@ _STATUS_CODE_RE = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 # A status of a subject alone (X.N.0: "5.5.0", what a relay writes for any 550): the remote
 # reply's own enhanced code, if its Diagnostic-Code has one, says more.
 _GENERIC_STATUS_RE = re.compile(r"[245]\.\d{1,3}\.0$")
+# ... but a remote X.0.0 says less than a reporter's X.N.0: "5.1.0" (the address) is kept.
+_SUBJECTLESS_STATUS_RE = re.compile(r"[245]\.0\.0$")
 # A word in the diagnostic: three Latin letters, or two of another script ("空间不足").
 _WORD_RE = re.compile(r"[A-Za-z]{3}|[^\x00-\x7f]{2}")
 _TO_RE = re.compile(r"^To:\s*(.+)$", re.MULTILINE | re.IGNORECASE)
@@ -795,7 +797,11 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             diag = "delayed"
         reply = extract_reply(diag)
         if status and status[0] in "45" and _GENERIC_STATUS_RE.match(status):
-            status = extract_status(diag) or status
+            remote = extract_status(diag)
+            if remote and (
+                _SUBJECTLESS_STATUS_RE.match(status) or not _SUBJECTLESS_STATUS_RE.match(remote)
+            ):
+                status = remote
         key = recipient or f"#{len(out)}"
         # A recipient listed twice is one bounce: the first, unless it was a delay warning and
         # this is the failure (the failure counts; the warning, kept instead, never would).
