@@ -622,6 +622,11 @@ def test_a_mailbox_closed_for_inactivity_is_suspended_not_a_block() -> None:
         # the sender's address that does not exist: the sender refused, not the recipient
         ("550 Sender address not exist", "rejected", "block"),
         ("553 Mail from address not exists", "rejected", "block"),
+        ("550 From address not exist", "rejected", "block"),
+        ("550 5.1.0 Sender account not exists", "rejected", "block"),
+        ("550 Invalid sender: mailbox not exist", "rejected", "block"),
+        # ... nor its mailbox address "invalid", which outweighed the sender's own X.1.7
+        ("553 5.1.7 Sender mailbox address is invalid", "rejected", "block"),
         # a session closed for inactivity is the connection's, not a mailbox closed
         ("421 4.4.2 Connection closed due to inactivity", "networkerror", "soft"),
         ("451 Timeout: closing connection for inactivity", "expired", "soft"),

@@ -163,8 +163,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         "rejected",
         STRONG,
         r"""
-        sender (?:address )?(?:was )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b)
+        sender(?:'s)? (?:(?:mailbox|address|account) ){0,2}(?:was |is )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b)
         domain of sender|sender verify|sender domain|mail from.{0,30}(?:rejected|not exists?\b)
+        invalid sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
         envelope sender
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
