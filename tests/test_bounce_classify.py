@@ -627,6 +627,11 @@ def test_a_mailbox_closed_for_inactivity_is_suspended_not_a_block() -> None:
         ("550 Invalid sender: mailbox not exist", "rejected", "block"),
         # ... nor its mailbox address "invalid", which outweighed the sender's own X.1.7
         ("553 5.1.7 Sender mailbox address is invalid", "rejected", "block"),
+        # a domain named "not found" under the sender's own status or words is the sender's
+        ("553 5.1.8 Domain corp.example not found", "rejected", "block"),
+        ("550 5.7.1 Your sender's domain corp.example does not exist", "rejected", "block"),
+        ("550 Envelope from domain corp.example not found", "rejected", "block"),
+        ("550 5.1.2 domain client.example does not exist", "hostunknown", "hard"),
         # a session closed for inactivity is the connection's, not a mailbox closed
         ("421 4.4.2 Connection closed due to inactivity", "networkerror", "soft"),
         ("451 Timeout: closing connection for inactivity", "expired", "soft"),
@@ -637,10 +642,11 @@ def test_a_mailbox_closed_for_inactivity_is_suspended_not_a_block() -> None:
 def test_new_wordings_do_not_reach_past_their_subject(
     diagnostic: str, reason: str, kind: str
 ) -> None:
-    """The wordings added for a moved user (551 "User not local"), an address that does "not
-    exist" and a mailbox closed "due to inactivity" each judged another subject's failure too:
-    a relay refusal as a moved recipient (hard), the sender's own address as an unknown
-    recipient (hard), a connection's idle timeout as a suspended mailbox."""
+    """The wordings added for a moved user (551 "User not local"), an address or a named domain
+    that does "not exist" and a mailbox closed "due to inactivity" each judged another
+    subject's failure too: a relay refusal as a moved recipient (hard), the sender's own
+    address or domain as an unknown recipient or host (hard), a connection's idle timeout as a
+    suspended mailbox."""
     verdict = decide("", "", diagnostic, stage="RCPT")
     assert (verdict.reason, verdict.kind) == (reason, kind), verdict.steps
 

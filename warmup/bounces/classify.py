@@ -68,6 +68,7 @@ _WEAK_STATUS = {
     *((4, d) for d in range(1, 5)),
     *((5, d) for d in range(1, 7)),
 }
+_SENDERS = ((1, 7), (1, 8))  # X.1.7 bad sender's mailbox address, X.1.8 bad sender's system
 _STATUS_REASON: dict[tuple[int, int], str] = {
     (int(k.split(".")[0]), int(k.split(".")[1])): v
     for k, v in (
@@ -242,6 +243,10 @@ def decide(
         steps.append(f"status {status} says {by_status}")
     if words is not None and words.reason in ("userunknown", "hostunknown") and stage == "MAIL":
         return verdict("rejected", "stage.mail-from", "refused at MAIL FROM: the sender was judged")
+    # X.1.7 and X.1.8 are the sender's mailbox and system (RFC 3463): "Domain corp.example not
+    # found", "mailbox not found" under them name the sender's, never the recipient's
+    if words is not None and words.reason in ("userunknown", "hostunknown") and key in _SENDERS:
+        return verdict("rejected", "status.sender", f"status {status}: the sender's address")
     if words is not None and words.reason == "userunknown" and not (key and key[0] == 1):
         unknown = _unknown_user(text, key, stage, mta)
         if unknown is not None:
