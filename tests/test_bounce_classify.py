@@ -632,6 +632,12 @@ def test_a_mailbox_closed_for_inactivity_is_suspended_not_a_block() -> None:
         ("550 5.7.1 Your sender's domain corp.example does not exist", "rejected", "block"),
         ("550 Envelope from domain corp.example not found", "rejected", "block"),
         ("550 5.1.2 domain client.example does not exist", "hostunknown", "hard"),
+        (
+            "550 5.1.1 <kim@client.example>: Recipient address rejected: User unknown "
+            "(envelope from <sales@corp.example>)",
+            "userunknown",
+            "hard",
+        ),
         # a session closed for inactivity is the connection's, not a mailbox closed
         ("421 4.4.2 Connection closed due to inactivity", "networkerror", "soft"),
         ("451 Timeout: closing connection for inactivity", "expired", "soft"),

@@ -166,7 +166,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         sender(?:'s)? (?:(?:mailbox|address|account) ){0,2}(?:was |is )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b)
         domain of sender|sender verify|sender(?:'s)? domain|mail from.{0,30}(?:rejected|not exists?\b)
         invalid sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
-        envelope (?:sender|from)
+        envelope sender|envelope from (?:domain|address)
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
     ),
