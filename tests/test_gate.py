@@ -435,6 +435,39 @@ def test_python_api_sends_the_email_packages_older_messages_and_text(
     ]
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b" Subject: hi\r\nTo: one@example.com\r\n\r\nbody\r\n",
+        "To: one@example.com\r\n: hi\r\nSubject: s\r\n\r\nbody\r\n",  # as text too
+    ],
+)
+def test_a_header_line_python_would_drop_is_refused_by_gate_send_and_outbox_add(
+    smtp_ssl, ssl_cert_env, tmp_path, monkeypatch, raw
+):
+    """``Gate.send`` and ``Outbox.add`` of bytes or text read it with Python's parser, which
+    drops a line it cannot read as a header with only a defect: the message went (or was
+    queued) without it, its Subject gone, where the relay refuses it (550) and ``send --eml``
+    exits 65. Refused here too, nothing reserved, sent or queued."""
+    from warmup import Outbox
+
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    with Gate(BOX) as gate, pytest.raises(DataError) as exc:
+        gate.send(raw)
+    assert "not a header" in str(exc.value) or "is not 'Name: value'" in str(exc.value)
+    ledger = open_ledger()
+    try:
+        with pytest.raises(DataError) as exc:
+            Outbox(ledger).add(raw, mailbox=BOX)
+        assert str(exc.value).startswith("message 1: "), exc.value
+    finally:
+        ledger.close()
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM send") == [(0,)]
+    assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM outbox") == [(0,)]
+
+
 def test_a_cap_set_while_a_gate_is_open_is_what_its_preview_says(smtp_ssl, ssl_cert_env, tmp_path):
     """A worker ranks a pool's members by preview: a cap lowered while it runs must count."""
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=4)))

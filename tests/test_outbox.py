@@ -623,6 +623,50 @@ def test_an_eml_saved_with_a_byte_order_mark_is_queued(run, tmp_path):
     assert queued["recipients"] == ["x@example.com"]
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b" Subject: hi\r\nTo: x@example.com\r\n",  # a first line that is a continuation
+        b"\tSubject: hi\r\nTo: x@example.com\r\n",
+        b"To: x@example.com\r\n: hi\r\nSubject: s\r\n",  # a field with no name
+        b": hi\r\nTo: x@example.com\r\n",
+    ],
+)
+def test_a_header_line_python_would_drop_is_refused_when_queued(run, tmp_path, ledger_path, head):
+    """Python's parser drops a header line it cannot read (a first line that begins with
+    white space, ': x') with only a defect: `queue add --eml` queued the message without it
+    (its Subject gone) and the worker sent it so, where `send --eml` and the relays refuse
+    the message (exit 65, 550)."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(head + b"\r\nhello\r\n")
+    before = ledger_digest(ledger_path)
+    res = run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.stderr.startswith(f"Error: {eml}: ") and res.stderr.count("\n") == 1, res.stderr
+    assert "not a header" in res.stderr or "is not 'Name: value'" in res.stderr, res.stderr
+    assert ledger_digest(ledger_path) == before
+
+
+def test_an_eml_saved_from_a_mailbox_goes_without_its_mbox_from_line_by_send_and_queue_add(
+    run, tmp_path
+):
+    """A first mbox 'From sender date' line is dropped (README), as sendmail drops it: `queue
+    add --eml` did, but `send --eml` refused the file (exit 65) as a malformed header."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(
+        b"From a@corp.example Tue Dec  1 10:00:00 2026\nTo: x@example.com\nSubject: hi\n\nhello\n"
+    )
+    res = run("send", "a@corp.example", "--eml", str(eml), "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("Would send to 1 recipient: allowed now"), res.stdout
+    res = run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.exit_code == 0, res.output
+    (queued,) = json.loads(run("queue", "list", "--json").output)
+    assert queued["recipients"] == ["x@example.com"]
+
+
 @pytest.mark.parametrize("field", ["Message-ID", "Date"])
 def test_an_empty_date_or_message_id_is_refused_when_queued(run, tmp_path, field):
     """An empty Message-ID was queued under '' (the next such message then refused as 'queued

@@ -482,7 +482,7 @@ def test_an_mbox_from_line_first_is_dropped_in_relay_mode_as_in_direct_mode(
 
 
 def test_a_first_line_from_that_is_not_mbox_is_kept():
-    from warmup.cli.sendmail import _without_from_line
+    from warmup.headers import without_from_line as _without_from_line
 
     assert _without_from_line(b"From now on: daily\n\nx\n") == b"From now on: daily\n\nx\n"
     saved = b"From a@x.example  Mon Jan  5 09:07:01 2026\r\nSubject: s\r\n\r\nb\r\n"

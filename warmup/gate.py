@@ -852,6 +852,7 @@ def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:
     registry they cost more than flattening the message."""
     message = headers.as_message(message)
     if isinstance(message, bytes):
+        message = headers.header_section(message)
         msg = email.message_from_bytes(message, policy=email.policy.default)
     else:
         msg = message

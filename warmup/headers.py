@@ -139,6 +139,34 @@ def body_only(raw: bytes) -> bool:
     return bool(raw)
 
 
+# An mbox "From_" line (``From sender@x Tue Dec  1 10:00:00 2026``): the envelope of a stored
+# message, not a header. sendmail and Postfix's sendmail drop it when it comes first.
+_FROM_LINE = re.compile(
+    rb"From \S+ +[A-Za-z]{3} [A-Za-z]{3} +\d{1,2} \d\d?:\d\d[^\r\n]*(?:\r\n|\n|\r)?"
+)
+
+
+def without_from_line(raw: bytes) -> bytes:
+    """The message without a first mbox ``From_`` line: Python's parser sets it aside, but
+    :func:`fields` reads it as a malformed header."""
+    match = _FROM_LINE.match(raw)
+    return raw[match.end() :] if match else raw
+
+
+def header_section(raw: bytes) -> bytes:
+    """``raw`` as the relay reads it, for a caller about to hand it to Python's parser:
+    without a first mbox ``From_`` line, its header lines checked by :func:`fields`
+    (:class:`MalformedHeader`), and text with no header at all (:func:`body_only`) given an
+    empty header section. The parser drops a line it cannot read as a header (``: x``, a first
+    line that begins with white space) with only a defect, and the message went without it."""
+    raw = without_from_line(raw)
+    if body_only(raw):
+        eol = _EOL.search(raw)
+        return (eol[0] if eol else b"\r\n") + raw
+    fields(raw)
+    return raw
+
+
 def _shown(line: bytes) -> str:
     return line[:40].decode("ascii", "replace").encode("unicode_escape").decode()
 
@@ -608,6 +636,10 @@ def as_message(message: object, what: str = "message") -> EmailMessage | bytes:
             raise DataError(
                 f"{what}: the text holds a lone surrogate, which is no UTF-8; give it as bytes"
             ) from None
+        try:  # read as bytes are (the gate, the outbox): no line dropped by the parser
+            data = header_section(data)
+        except DataError as exc:
+            raise DataError(f"{what}: {exc}") from None
     elif isinstance(message, Message):
         try:
             data = message.as_bytes()

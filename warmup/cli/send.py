@@ -339,11 +339,7 @@ def _build(
         if not data.strip():  # it was "no recipients", as if the message had been read
             where = "standard input" if eml == "-" else eml
             raise DataError(f"--eml {where}: the message is empty; give a whole RFC 5322 message")
-        from warmup import headers
-
-        # Read as the relay reads it: Python's parser drops a line it cannot read as a header
-        # (': x', a first line that is a continuation) with only a defect, and the rest went.
-        headers.fields(data)
+        # read as the relay reads it (warmup.headers.header_section), mbox From_ line dropped
         return prepare(data, address.strip().lower())
     if not to:
         raise UsageError("--to is required (or give --eml with its own To/Cc)")

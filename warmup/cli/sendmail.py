@@ -130,7 +130,7 @@ def sendmail(
         raw = _cut_at_lone_dot(raw)
     if len(raw) > headers.MESSAGE_LIMIT:
         raise headers.size_error()
-    raw = _without_from_line(raw)  # after the size check: a cut-off input stays refused
+    raw = headers.without_from_line(raw)  # after the size check: a cut-off input stays refused
     if headers.body_only(raw):  # no header at all: an empty header section, then the text
         eol = _EOL.search(raw)
         raw = (eol[0] if eol else b"\n") + raw
@@ -358,20 +358,6 @@ def _rejected_upstream(reply: bytes) -> int:
     if not rejected and (sent is None or sent[1] == sent[2]):
         return 0
     return 75 if any(code.startswith("4") for _, code in rejected) else 65
-
-
-# An mbox "From_" line (``From sender@x Tue Dec  1 10:00:00 2026``): the envelope of a stored
-# message, not a header. sendmail and Postfix's sendmail drop it when it comes first.
-_FROM_LINE = re.compile(
-    rb"From \S+ +[A-Za-z]{3} [A-Za-z]{3} +\d{1,2} \d\d?:\d\d[^\r\n]*(?:\r\n|\n|\r)?"
-)
-
-
-def _without_from_line(raw: bytes) -> bytes:
-    """The message without a first mbox ``From_`` line: in direct mode Python's parser set it
-    aside, but the relay read it as a malformed header and refused the message (exit 65)."""
-    match = _FROM_LINE.match(raw)
-    return raw[match.end() :] if match else raw
 
 
 def _cut_at_lone_dot(raw: bytes) -> bytes:

@@ -438,6 +438,10 @@ def _prepare(
         data = message
         if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
             data = data[3:]
+        try:  # read as the relay and the gate read it: no line dropped by the parser
+            data = headers.header_section(data)
+        except DataError as exc:
+            raise DataError(f"{label}: {exc}") from None
         msg = email.message_from_bytes(data, policy=email.policy.default)
     else:
         msg = message
