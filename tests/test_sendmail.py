@@ -177,10 +177,30 @@ def test_direct_refuses_a_header_line_python_would_take_for_the_body(
     text = "To: lead@example.com\nBcc : hidden@example.com\nSubject: hi\n\nhello\n"
     res = run("sendmail", "-f", BOX, "-t", "-i", input=text)
     assert res.exit_code == 65, res.output
-    assert (
-        res.output.startswith("Error: the message has a header line")
-        and res.output.count("\n") == 1
+    # in relay mode's words, naming the line and the fix
+    assert res.output == (
+        "Error: header line 2 has white space before its colon ('Bcc : hidden@example.com'); "
+        "write 'Bcc:'\n"
     )
+    assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
+
+
+@pytest.mark.parametrize(
+    ("head", "said"),
+    [
+        (" Subject: hi\nTo: lead@example.com\n", "the message's first line begins with white"),
+        ("To: lead@example.com\n: hi\nSubject: s\n", "header line 2 is not 'Name: value'"),
+    ],
+)
+def test_direct_refuses_a_header_line_python_would_drop(
+    box, run, smtp_ssl, ledger_path, head, said
+):
+    # Python's parser drops such a line with only a defect: direct mode sent the message
+    # without it (its Subject gone), where relay mode and the relay refuse it.
+    box()
+    res = run("sendmail", "-f", BOX, "-t", "-i", input=head + "\nhello\n")
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith(f"Error: {said}") and res.output.count("\n") == 1, res.output
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
 
 

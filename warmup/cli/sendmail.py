@@ -130,16 +130,13 @@ def sendmail(
         raw = _cut_at_lone_dot(raw)
     if len(raw) > headers.MESSAGE_LIMIT:
         raise headers.size_error()
-    raw = headers.without_from_line(raw)  # after the size check: a cut-off input stays refused
-    if headers.body_only(raw):  # no header at all: an empty header section, then the text
-        eol = _EOL.search(raw)
-        raw = (eol[0] if eol else b"\n") + raw
+    # After the size check (a cut-off input stays refused): read as the relay reads it, in
+    # both modes (headers.header_section: the mbox From_ line dropped, text with no header all
+    # body), every header line 'Name: value'. Python's parser drops a line it cannot read
+    # (' Subject: x' first, ': x') and ends the headers at 'Bcc : x', which the Bcc removal
+    # below took out first, and x (which -t reads from the headers) was never mailed.
+    raw = headers.header_section(raw)
     relayed = all(os.environ.get(v) for v in RELAY_VARS)
-    if relayed:
-        # Refused here as direct mode refuses it: the relay would refuse "Bcc : x" too, but
-        # the Bcc removal below took that line out first, and x (which -t reads from headers
-        # that Python's parser ends there) was silently never mailed.
-        headers.fields(raw)
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     # an argument may be a list ("a@x.example, b@y.example")
     rcpts = [a for r in recipients for a in _address_list(r)]
