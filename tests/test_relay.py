@@ -1492,6 +1492,35 @@ def test_sendmail_shim_exits_65_as_direct_mode_for_more_recipients_than_the_prov
     assert direct.exit_code == 65, direct.output
 
 
+def test_more_recipients_than_the_mailbox_ever_sends_in_a_day_are_refused_at_rcpt_for_good(
+    relay, run, smtp_ssl, monkeypatch, ledger_path
+):
+    # A message to more recipients than any day's quota (the policy's ceiling, 3) was
+    # answered "451 4.7.1 only 3 of today's quota left ... try tomorrow": the shim exited 75
+    # and a script retrying on 4xx retried for ever, where `send` and direct `sendmail` exit
+    # 65. The relay answers the recipient past the ceiling as past a provider's per-message
+    # limit: 452 4.5.3 (an SMTP client sends the rest in another transaction), exit 65.
+    import smtplib
+
+    server = relay(daily=3)
+    rcpts = [f"lead{i}@example.com" for i in range(4)]
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        refused = s.sendmail(BOX, rcpts, b"Subject: a\r\n\r\nb\r\n")
+    [(code, text)] = refused.values()
+    assert list(refused) == ["lead3@example.com"] and code == 452, refused
+    assert text.decode() == (
+        "4.5.3 too many recipients: a@corp.example, sending to at most 3 a day (its "
+        "policy's ceiling), allows 3 per message"
+    )
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [tuple(rcpts[:3])]
+    _shim_env(server, monkeypatch)
+    res = run("sendmail", "-f", BOX, *[f"more{i}@example.com" for i in range(4)], input="x\n")
+    assert res.exit_code == 65, res.output
+    assert res.output.startswith("sendmail: more3@example.com: 452 4.5.3 too many recipients")
+    assert len(smtp_ssl.messages) == 1 and len(ledger_sends(ledger_path)) == 3
+
+
 def test_a_message_over_the_servers_size_is_refused_552_before_mail_from(
     relay, smtp_ssl, ledger_path
 ):

@@ -390,15 +390,20 @@ class Gate:
         retries on it retried for ever. Not in :meth:`reserve`: the worker sends a bulk
         message the members' quota cannot hold through the pool's overflow channel."""
         n = len(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
-        bounds = [(self.spec.ceiling, "its policy's ceiling")]
-        if self.box.cap:  # 0: paused (an old ledger's), which the plan says, exit 75
-            bounds.append((self.box.cap, "its cap"))
-        top, why = min(bounds)
+        top, why = self.day_top()
         if n > top:
             raise DataError(
                 f"{n} recipients in one message; {self.box.address} never sends to more than "
                 f"{top} a day ({why}): split it into messages of at most {top} recipients"
             )
+
+    def day_top(self) -> tuple[int, str]:
+        """The most recipients any day's quota can be, and what sets it: the policy's
+        ceiling or the mailbox's cap."""
+        bounds = [(self.spec.ceiling, "its policy's ceiling")]
+        if self.box.cap:  # 0: paused (an old ledger's), which the plan says, exit 75
+            bounds.append((self.box.cap, "its cap"))
+        return min(bounds)
 
     def check_resend(self, recipients: list[str], message_id: str) -> None:
         """:class:`DuplicateSend` when :meth:`reserve` would refuse ``message_id`` to these

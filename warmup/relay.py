@@ -376,8 +376,15 @@ class Relay:
         return self.tally.summary()
 
     def recipient_limit(self) -> tuple[int | None, str]:
-        """Recipients allowed per message, and who says so."""
-        return self.gate.provider.max_recipients, self.gate.provider.title
+        """Recipients allowed per message, and who says so: the provider's, or fewer when
+        the mailbox never sends to that many in a day (:meth:`Gate.day_top`). Past the day's
+        top the end of DATA was a 451 "try tomorrow", and a client retrying on 4xx retried
+        for ever; at RCPT TO a client sends the rest in another transaction."""
+        most = self.gate.provider.max_recipients
+        top, why = self.gate.day_top()
+        if most is not None and most <= top:
+            return most, self.gate.provider.title
+        return top, f"{self.gate.box.address}, sending to at most {top} a day ({why}),"
 
     def _suppressed(self, rcpts: list[str]) -> dict[str, str]:
         return self.gate.check_suppressed(rcpts)
@@ -462,16 +469,16 @@ class Relay:
             return reply_line(501, f"5.1.3 {exc}")
         if rcpt in envelope.rcpt_tos:
             return "250 2.1.5 OK (duplicate)"
-        limit, who = self.recipient_limit()
-        if limit and len(envelope.rcpt_tos) >= limit:
-            return f"452 4.5.3 too many recipients: {_ascii(who)} allows {limit} per message"
-        bad = self._suppressed([rcpt])
+        bad = self._suppressed([rcpt])  # first: refused for good, and never in the envelope
         if bad:
             self.tally.suppressed += 1
             # named still: the Message-ID derived for the message is the first attempt's, and
             # a retry that reached it (or was refused for it) before goes to the rest
             suppressed_at_rcpt(envelope).append(rcpt)
             return reply_line(550, f"5.1.1 <{rcpt}> is suppressed ({bad[rcpt]}): not sent")
+        limit, who = self.recipient_limit()
+        if limit and len(envelope.rcpt_tos) >= limit:
+            return f"452 4.5.3 too many recipients: {_ascii(who)} allows {limit} per message"
         envelope.rcpt_tos.append(rcpt)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
