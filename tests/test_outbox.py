@@ -648,6 +648,40 @@ def test_a_header_line_python_would_drop_is_refused_when_queued(run, tmp_path, l
     assert ledger_digest(ledger_path) == before
 
 
+def test_a_message_to_more_recipients_than_its_mailbox_ever_sends_in_a_day_is_refused_when_queued(
+    run, tmp_path, ledger_path
+):
+    """`send` exits 65 for it ("no later try would take them"); `queue add` queued it, and
+    `run` answered "only 3 of today's quota left ... try tomorrow" every day until it expired.
+    Refused when queued, to a mailbox or to a pool none of whose members could send it; as
+    bulk (the pool's overflow channel may) it is queued."""
+    policy = tmp_path / "flat3.toml"
+    policy.write_text(
+        'name = "flat3"\nceiling = 3\ngrowth_factor = 2.0\n\n'
+        '[[stage]]\nname = "flat"\ndays = 0\ndaily = 3\ninterval = "0s"\n'
+    )
+    for box in ("a@corp.example", "b@corp.example"):
+        res = run("mailbox", "add", box, "--provider", "exmail", "--policy", str(policy))
+        assert res.exit_code == 0, res.output
+    assert run("pool", "add", "P", "a@corp.example", "b@corp.example").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: a@example.com, b@example.com, c@example.com, d@example.com\r\n\r\nhi\r\n")
+    before = ledger_digest(ledger_path)
+    res = run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.stderr == (
+        f"Error: {eml}: 4 recipients in one message; a@corp.example never sends to more than "
+        "3 a day (its policy's ceiling): split it into messages of at most 3 recipients\n"
+    )
+    res = run("queue", "add", "--pool", "P", "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert "no member of pool P sends to more than 3 a day" in res.stderr, res.stderr
+    assert ledger_digest(ledger_path) == before
+    three = tmp_path / "three.eml"
+    three.write_bytes(b"To: a@example.com, b@example.com, c@example.com\r\n\r\nhi\r\n")
+    assert run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(three)).exit_code == 0
+
+
 def test_an_eml_saved_from_a_mailbox_goes_without_its_mbox_from_line_by_send_and_queue_add(
     run, tmp_path
 ):

@@ -61,6 +61,7 @@ from warmup.words import plural
 if TYPE_CHECKING:
     from warmup.notify import Notifier
     from warmup.oauth import Bearer
+    from warmup.policy.spec import PolicySpec
     from warmup.smtp import RcptResult, Session, Target
 
 DEFAULT_EXPIRY = dt.timedelta(minutes=15)
@@ -389,21 +390,11 @@ class Gate:
         policy's ceiling, the mailbox's cap): refused as "try later" (exit 75), a script that
         retries on it retried for ever. Not in :meth:`reserve`: the worker sends a bulk
         message the members' quota cannot hold through the pool's overflow channel."""
-        n = len(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
-        top, why = self.day_top()
-        if n > top:
-            raise DataError(
-                f"{n} recipients in one message; {self.box.address} never sends to more than "
-                f"{top} a day ({why}): split it into messages of at most {top} recipients"
-            )
+        check_fits(recipients, self.box, self.spec)
 
     def day_top(self) -> tuple[int, str]:
-        """The most recipients any day's quota can be, and what sets it: the policy's
-        ceiling or the mailbox's cap."""
-        bounds = [(self.spec.ceiling, "its policy's ceiling")]
-        if self.box.cap:  # 0: paused (an old ledger's), which the plan says, exit 75
-            bounds.append((self.box.cap, "its cap"))
-        return min(bounds)
+        """:func:`day_top` of this gate's mailbox."""
+        return day_top(self.box, self.spec)
 
     def check_resend(self, recipients: list[str], message_id: str) -> None:
         """:class:`DuplicateSend` when :meth:`reserve` would refuse ``message_id`` to these
@@ -848,6 +839,27 @@ def refused_before(slots: dict[str, tuple[int, str]], recipients: list[str]) -> 
     """Those of ``recipients`` a retry leaves out because the server refused them for good the
     first time (a hard bounce or a block): named to the sender, never silently dropped."""
     return [r for r in recipients if r in slots and slots[r][1] in ("hard", "block")]
+
+
+def day_top(box: MailboxRow, spec: PolicySpec) -> tuple[int, str]:
+    """The most recipients any day's quota of ``box`` (under ``spec``) can be, and what sets
+    it: the policy's ceiling or the mailbox's cap."""
+    bounds = [(spec.ceiling, "its policy's ceiling")]
+    if box.cap:  # 0: paused (an old ledger's), which the plan says, exit 75
+        bounds.append((box.cap, "its cap"))
+    return min(bounds)
+
+
+def check_fits(recipients: Sequence[str], box: MailboxRow, spec: PolicySpec) -> None:
+    """:class:`DataError` when ``recipients`` are more than any day's quota of ``box`` can
+    be (:func:`day_top`): no later try would take them."""
+    n = len(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+    top, why = day_top(box, spec)
+    if n > top:
+        raise DataError(
+            f"{n} recipients in one message; {box.address} never sends to more than "
+            f"{top} a day ({why}): split it into messages of at most {top} recipients"
+        )
 
 
 def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:

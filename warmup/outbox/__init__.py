@@ -33,10 +33,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from warmup import addresses, headers
 from warmup.errors import (
+    ConfigError,
     DataError,
     InvalidField,
     InvalidFieldData,
@@ -49,6 +50,9 @@ from warmup.ledger import Ledger, OutboxIn, PoolRow
 from warmup.ledger.values import MailboxRow
 from warmup.outbox.inputerrors import Collector, csv_path
 from warmup.outbox.template import Rendered
+
+if TYPE_CHECKING:
+    from warmup.policy.spec import PolicySpec
 
 DEFAULT_EXPIRY = dt.timedelta(hours=72)
 MAX_EXPIRY = dt.timedelta(days=365)
@@ -136,6 +140,12 @@ class _Target:
     mailbox: MailboxRow | None
     pool: PoolRow | None
 
+    def senders(self) -> list[MailboxRow]:
+        """The mailbox, or the pool's members."""
+        if self.mailbox is not None:
+            return [self.mailbox]
+        return list(self.pool.members) if self.pool else []
+
     @property
     def domain_of_ids(self) -> str:
         box = self.mailbox or (self.pool.members[0] if self.pool else None)
@@ -172,11 +182,7 @@ class Outbox:
     def senders(self, mailbox: str | None = None, pool: str | None = None) -> list[MailboxRow]:
         """The mailboxes a message queued to ``mailbox`` or ``pool`` may go out from (the
         mailbox, or the pool's members); the errors :meth:`add` would raise for them."""
-        target = self._target(mailbox, pool)
-        if target.mailbox is not None:
-            return [target.mailbox]
-        assert target.pool is not None
-        return list(target.pool.members)
+        return self._target(mailbox, pool).senders()
 
     def add(
         self,
@@ -263,6 +269,7 @@ class Outbox:
                 at=f"{start:%Y-%m-%dT%H:%M:%SZ}",
                 end=f"{start + expires:%Y-%m-%dT%H:%M:%SZ}",
             )
+        fits = None if bulk else _Fits(self.ledger, target)  # bulk: overflow may take it
         seen: dict[str, str] = {}  # Message-ID -> the label of its message
         rows_to: set[str] = set()  # the template rows' recipients so far
         out = Queued()
@@ -293,7 +300,7 @@ class Outbox:
                         bad.add(str(item))
                         continue
                     try:
-                        got = _checked(item, i, target, ids, where, seen, rows_to, out)
+                        got = _checked(item, i, target, ids, where, seen, rows_to, out, fits)
                     except DataError as exc:
                         row = item[0] if isinstance(item, tuple) else item
                         bad.add(
@@ -339,6 +346,7 @@ def _checked(
     seen: dict[str, str],
     rows_to: set[str],
     out: Queued,
+    fits: _Fits | None = None,
 ) -> tuple[str, list[str], bytes, bool] | None:
     """Message ``i`` of :meth:`Outbox.add_many` checked and written: its Message-ID,
     envelope, bytes and whether it is a template's row; None for a row whose recipient an
@@ -368,6 +376,8 @@ def _checked(
             )
         seen[mid] = label
         try:  # the gate would refuse it: refused now, it never waits in vain
+            if fits is not None:
+                fits.check(envelope)
             data = headers.flatten(msg, email.policy.SMTP)
             headers.check_size(data)
             headers.check_nul(data)
@@ -375,6 +385,44 @@ def _checked(
         except DataError as exc:
             raise DataError(f"{label}: {exc}") from None
     return mid, envelope, data, isinstance(message, Rendered)
+
+
+class _Fits:
+    """Whether a message's recipients fit in a day of its mailbox, or of a member of its pool
+    (:func:`warmup.gate.day_top`): more waited for the plan's next slot every day until they
+    expired, where `send` refuses them. Policies are read at the first message to more than
+    one recipient; a member whose policy cannot be used is left out (the worker says so)."""
+
+    def __init__(self, ledger: Ledger, target: _Target) -> None:
+        self.ledger, self.target = ledger, target
+        self.specs: list[tuple[MailboxRow, PolicySpec]] | None = None
+
+    def check(self, rcpts: Sequence[str]) -> None:
+        if len(rcpts) < 2:  # every day's quota is 1 at least
+            return
+        from warmup import policies
+        from warmup.gate import check_fits, day_top
+
+        if self.specs is None:
+            self.specs = []
+            for box in self.target.senders():
+                try:
+                    self.specs.append((box, policies.policy_for(self.ledger, box)))
+                except ConfigError:
+                    continue
+        if not self.specs:
+            return
+        if self.target.pool is None:
+            check_fits(rcpts, *self.specs[0])
+            return
+        top = max(day_top(box, spec)[0] for box, spec in self.specs)
+        n = len(set(rcpts))
+        if n > top:
+            raise DataError(
+                f"{n} recipients in one message; no member of pool {self.target.pool.name} "
+                f"sends to more than {top} a day: split it into messages of at most {top} "
+                f"recipients"
+            )
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(OutboxIn))  # as spooled, in order
