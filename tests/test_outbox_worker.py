@@ -13,7 +13,7 @@ from email.message import EmailMessage
 import pytest
 
 from tests.gatekit import PASSWORD_ENV, cli, policy_file
-from tests.outboxkit import accounts, pool_of
+from tests.outboxkit import accounts, clear_of_midnight, pool_of
 from tests.peers.fixtures import SMTP_PASSWORD, SMTP_USER
 from tests.peers.smtp import SmtpSink
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture)
@@ -23,7 +23,7 @@ from warmup.ledger import open_ledger
 from warmup.ledger.values import day_start, local_day
 from warmup.outbox.worker import HOST, LEASE, PLACE, Worker, backoff
 
-T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
+T0 = clear_of_midnight()  # the worker's clock runs on from it: not into the next day
 SHANGHAI = "Asia/Shanghai"  # the pools' mailboxes' zone (exmail)
 
 
@@ -1197,3 +1197,14 @@ def test_a_message_held_for_a_missing_password_goes_at_the_next_pass_once_there_
     assert [m.rcpt_tos for m in sink.messages] == [("x@example.com",)]
     assert ledger.message(queued).state == "sent"
     ledger.close()
+
+
+def test_the_tests_clock_starts_clear_of_the_pools_midnight() -> None:
+    """T0 near Shanghai's midnight moves 3 hours back, elsewhere stays (to the second)."""
+    late = dt.datetime(2026, 12, 3, 15, 58, 30, 7, tzinfo=dt.UTC)  # 23:58:30 in Shanghai
+    assert clear_of_midnight(late) == dt.datetime(2026, 12, 3, 12, 58, 30, tzinfo=dt.UTC)
+    early = dt.datetime(2026, 12, 3, 16, 0, 1, tzinfo=dt.UTC)  # 00:00:01, the next day
+    assert clear_of_midnight(early) == early
+    assert local_day(clear_of_midnight(late) + dt.timedelta(hours=2), SHANGHAI) == local_day(
+        late, SHANGHAI
+    )
