@@ -468,6 +468,28 @@ def test_a_header_line_python_would_drop_is_refused_by_gate_send_and_outbox_add(
     assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM outbox") == [(0,)]
 
 
+@pytest.mark.parametrize(
+    "head",
+    [b"", b"From lead@example.com Tue Dec  1 10:00:00 2026\r\n"],  # a saved mbox message too
+)
+def test_gate_send_drops_a_byte_order_mark_before_bytes_as_before_text(
+    smtp_ssl, ssl_cert_env, tmp_path, monkeypatch, head
+):
+    """A Windows editor's .eml starts with a UTF-8 BOM: ``send --eml``, ``queue add --eml``
+    and ``Gate.send`` of text drop it, but ``Gate.send`` of the file's bytes refused the
+    message as 'header line 1 is not Name: value' (before that, its headers went as the body)."""
+    add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml")))
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    raw = b"\xef\xbb\xbf" + head + b"To: one@example.com\r\nSubject: hi\r\n\r\nbody\r\n"
+    with Gate(BOX) as gate:
+        report = gate.send(raw)
+    assert report.sent == ["one@example.com"]
+    [got] = smtp_ssl.messages
+    assert got.rcpt_tos == ("one@example.com",) and got.message["Subject"] == "hi"
+    assert got.message.get_content().strip() == "body"
+    assert b"\xef\xbb\xbf" not in got.raw and not got.raw.startswith(b"From ")
+
+
 def test_a_cap_set_while_a_gate_is_open_is_what_its_preview_says(smtp_ssl, ssl_cert_env, tmp_path):
     """A worker ranks a pool's members by preview: a cap lowered while it runs must count."""
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=4)))

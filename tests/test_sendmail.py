@@ -204,6 +204,17 @@ def test_direct_refuses_a_header_line_python_would_drop(
     assert smtp_ssl.messages == [] and outcomes(ledger_path) == []
 
 
+def test_a_byte_order_mark_first_is_dropped_as_send_eml_drops_it(box, run, smtp_ssl, ledger_path):
+    # A message saved by a Windows editor (`sendmail -t < saved.eml`): its BOM made the first
+    # header 'not Name: value' (exit 65), where `send --eml` and `queue add --eml` drop it.
+    box()
+    res = run("sendmail", "-t", "-i", input=f"\ufeffFrom: {BOX}\nTo: lead@example.com\n" + MESSAGE)
+    assert res.exit_code == 0, res.output
+    [got] = smtp_ssl.messages
+    assert got.rcpt_tos == ("lead@example.com",) and got.message["Subject"] == "hi"
+    assert outcomes(ledger_path) == [("lead@example.com", "sent")]
+
+
 @pytest.mark.parametrize(
     "head",
     [

@@ -155,11 +155,13 @@ def without_from_line(raw: bytes) -> bytes:
 
 def header_section(raw: bytes) -> bytes:
     """``raw`` as the relay reads it, for a caller about to hand it to Python's parser:
-    without a first mbox ``From_`` line, its header lines checked by :func:`fields`
-    (:class:`MalformedHeader`), and text with no header at all (:func:`body_only`) given an
-    empty header section. The parser drops a line it cannot read as a header (``: x``, a first
-    line that begins with white space) with only a defect, and the message went without it."""
-    raw = without_from_line(raw)
+    without a UTF-8 BOM (a Windows editor's .eml starts with one, as ``send --eml`` and text
+    given to :meth:`warmup.Gate.send` drop it) and a first mbox ``From_`` line, its header
+    lines checked by :func:`fields` (:class:`MalformedHeader`), and text with no header at all
+    (:func:`body_only`) given an empty header section. The parser drops a line it cannot read
+    as a header (``: x``, a first line that begins with white space) with only a defect, and
+    the message went without it."""
+    raw = without_from_line(raw.removeprefix(b"\xef\xbb\xbf"))
     if body_only(raw):
         eol = _EOL.search(raw)
         return (eol[0] if eol else b"\r\n") + raw

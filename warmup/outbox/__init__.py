@@ -483,11 +483,8 @@ def _prepare(
 
     message = headers.as_message(message, label)
     if isinstance(message, bytes):
-        data = message
-        if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM from a Windows editor: no header
-            data = data[3:]
-        try:  # read as the relay and the gate read it: no line dropped by the parser
-            data = headers.header_section(data)
+        try:  # read as the relay and the gate read it: a BOM dropped, no header line
+            data = headers.header_section(message)
         except DataError as exc:
             raise DataError(f"{label}: {exc}") from None
         msg = email.message_from_bytes(data, policy=email.policy.default)
