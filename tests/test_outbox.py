@@ -682,6 +682,34 @@ def test_a_message_to_more_recipients_than_its_mailbox_ever_sends_in_a_day_is_re
     assert run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(three)).exit_code == 0
 
 
+def test_suppressed_recipients_do_not_count_against_a_day_when_queued(run, tmp_path):
+    """Suppressed recipients are left out when queued: a message to 4 with 2 of them
+    suppressed is a message to 2, which a mailbox sending 3 a day sends. It was refused
+    ('4 recipients in one message ... split it'), counted with the recipients it never mails."""
+    assert (
+        run("mailbox", "add", "a@corp.example", "--provider", "exmail", "--cap", "3").exit_code == 0
+    )
+    for gone in ("c@example.com", "d@example.com"):
+        assert run("suppress", "add", gone, "--reason", "asked").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: a@example.com, b@example.com, c@example.com, d@example.com\r\n\r\nhi\r\n")
+    res = run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(eml))
+    assert res.exit_code == 0, res.output
+    (queued,) = json.loads(run("queue", "list", "--json").output)
+    assert queued["recipients"] == ["a@example.com", "b@example.com"]
+    # one suppressed of six: five still more than the mailbox's three a day, refused
+    assert run("suppress", "add", "b@example.com", "--reason", "asked").exit_code == 0
+    six = tmp_path / "six.eml"
+    six.write_bytes(
+        b"To: a@example.com, b@example.com, e@example.com, f@example.com, g@example.com, "
+        b"h@example.com\r\n\r\nhi\r\n"
+    )
+    res = run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(six))
+    assert res.exit_code == 65, res.output
+    said = "5 recipients in one message; a@corp.example never sends to more than 3 a day"
+    assert said in res.output, res.output
+
+
 def test_an_eml_saved_from_a_mailbox_goes_without_its_mbox_from_line_by_send_and_queue_add(
     run, tmp_path
 ):

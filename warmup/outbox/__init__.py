@@ -391,13 +391,24 @@ class _Fits:
     """Whether a message's recipients fit in a day of its mailbox, or of a member of its pool
     (:func:`warmup.gate.day_top`): more waited for the plan's next slot every day until they
     expired, where `send` refuses them. Policies are read at the first message to more than
-    one recipient; a member whose policy cannot be used is left out (the worker says so)."""
+    one recipient; a member whose policy cannot be used is left out (the worker says so).
+    Suppressed recipients do not count: they are left out when queued."""
 
     def __init__(self, ledger: Ledger, target: _Target) -> None:
         self.ledger, self.target = ledger, target
         self.specs: list[tuple[MailboxRow, PolicySpec]] | None = None
 
     def check(self, rcpts: Sequence[str]) -> None:
+        try:
+            self._check(rcpts)
+        except DataError:
+            # read only for a message too big: the batch's suppressions are read at its spill
+            bad = self.ledger.suppressed(sorted(set(rcpts)))
+            if not bad:
+                raise
+            self._check([r for r in rcpts if r not in bad])
+
+    def _check(self, rcpts: Sequence[str]) -> None:
         if len(rcpts) < 2:  # every day's quota is 1 at least
             return
         from warmup import policies
