@@ -347,6 +347,7 @@ def _ctrl_c_while_waiting_on_a_lock(engine, args, env):  # type: ignore[no-untyp
     (and send) tables that this test holds: its exit code and stderr."""
     with engine.connect() as holder:
         holder.exec_driver_sql("LOCK TABLE send, outbox IN SHARE MODE")  # reads pass, writes wait
+        held_by = holder.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         proc = subprocess.Popen(
             [sys.executable, "-m", "warmup", *args],
             env={**os.environ, **env},
@@ -357,9 +358,12 @@ def _ctrl_c_while_waiting_on_a_lock(engine, args, env):  # type: ignore[no-untyp
         )
         deadline = time.monotonic() + 60
         with engine.connect() as watch:
+            # A backend waiting on this holder's lock: any backend waiting on a lock was
+            # another test's too (xdist's other workers on the same server), and the signal
+            # went before warmup had started (exit -2: killed in its start-up).
             while not watch.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND pid <> pg_backend_pid()"
+                "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                (held_by,),
             ).scalar():
                 assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
                 time.sleep(0.005)  # a poll's pace, not a wait for time to pass
