@@ -129,11 +129,11 @@ def generate(url: str, mailboxes: int, days: int) -> None:
             "bounce",
             """
             INSERT INTO bounce (mailbox_id, send_id, recipient, kind, status, at, day, source, key,
-                                counted)
+                                counted, send_day)
             SELECT mailbox_id, id, recipient,
                    (ARRAY['hard', 'soft', 'block'])[id %% 3 + 1],
                    (ARRAY['5.1.1', '4.2.2', '5.7.1'])[id %% 3 + 1],
-                   at + interval '7 minutes', day, 'bench', 'bench:' || id, true
+                   at + interval '7 minutes', day, 'bench', 'bench:' || id, true, day
             FROM send
             WHERE id %% 83 = 0
                OR (mailbox_id %% %(every)s = 0 AND day IN (%(start)s::date + 100,

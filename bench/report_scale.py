@@ -95,11 +95,11 @@ def generate(path: Path, mailboxes: int, days: int, weekdays: bool = False) -> N
     con.execute(
         """
         INSERT INTO bounce (mailbox_id, send_id, recipient, kind, status, at, day, source, key,
-                            counted)
+                            counted, send_day)
         SELECT mailbox_id, id, recipient,
                CASE id % 3 WHEN 0 THEN 'hard' WHEN 1 THEN 'soft' ELSE 'block' END,
                CASE id % 3 WHEN 0 THEN '5.1.1' WHEN 1 THEN '4.2.2' ELSE '5.7.1' END,
-               at, day, 'bench', 'bench:' || id, 1
+               at, day, 'bench', 'bench:' || id, 1, day
         FROM send
         WHERE id % 83 = 0
            OR (mailbox_id % :every = 0 AND day IN (date(:start, '+100 days'),

@@ -751,3 +751,48 @@ def test_an_older_rollup_is_kept_in_its_key_order(ledger_url):  # noqa: F811
         assert sent == 10 * box.id + len(days) - 1 + 1
     finally:
         ledger.close()
+
+
+def test_an_older_ledgers_bounces_get_the_days_of_their_sends(ledger_url):  # noqa: F811
+    """m019: an m018 ledger's bounces get the day of the send each answers (``send_day``),
+    NULL for one that answers none; the report's bounces by send day (now read from the bounce
+    alone) are then those of the join it read before, and a bounce recorded after the upgrade
+    has its send's day too."""
+    from tests.test_bounce_send_day import assert_exact, send_days
+
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m018_day_stat_in_key_order")
+    md = sa.MetaData()
+    sunday, monday = at(DAY - dt.timedelta(days=1), 9, tz="UTC"), at(DAY, 9, tz="UTC")
+    with ledger.write() as conn:
+        md.reflect(conn)
+        t = md.tables
+        conn.execute(
+            t["mailbox"].insert(),
+            [{"address": "a@corp.example", "provider": "exmail", "timezone": "UTC",
+              "policy": "default", "created_at": sunday}],
+        )  # fmt: skip
+        conn.execute(
+            t["send"].insert(),
+            [{"mailbox_id": 1, "recipient": f"r{i}@example.com", "at": sunday,
+              "day": sunday.date(), "outcome": "sent", "source": "record", "key": f"k{i}"}
+             for i in range(3)],
+        )  # fmt: skip
+        conn.execute(
+            t["bounce"].insert(),
+            [{"mailbox_id": 1, "send_id": s, "recipient": f"r{i}@example.com", "kind": kind,
+              "at": monday, "day": monday.date(), "source": "record", "key": f"b{i}",
+              "counted": s is not None}
+             for i, (s, kind) in enumerate([(1, "hard"), (2, "soft"), (None, "hard")])],
+        )  # fmt: skip
+    ledger.close()
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        assert [d for _, d, _ in send_days(ledger)] == [sunday.date(), sunday.date(), None]
+        assert_exact(ledger, {("a@corp.example", sunday.date()): 2})
+        api.record_bounce(ledger, "a@corp.example", "r2@example.com", "block", "5.7.1", monday)
+        assert_exact(ledger, {("a@corp.example", sunday.date()): 3})
+    finally:
+        ledger.close()

@@ -51,7 +51,7 @@ from warmup.ledger.outbox import (
     release_waiting,
     target_lock,
 )
-from warmup.ledger.records import Records
+from warmup.ledger.records import Records, send_day_of
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
     BOUNCE,
@@ -553,6 +553,11 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
                                 for r in rows
                             ],
                         )
+                conn.execute(  # the days of the sends its bounces answer moved with them
+                    BOUNCE.update()
+                    .where(BOUNCE.c.mailbox_id == box.id, BOUNCE.c.send_id.is_not(None))
+                    .values(send_day=send_day_of(BOUNCE.c.send_id))
+                )
                 self._rebuild_rollup(conn, [box.id])
             return self._mailbox(conn, address)
 

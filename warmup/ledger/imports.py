@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError
 from warmup.ledger.outbox import release_waiting
+from warmup.ledger.records import send_day_of
 from warmup.ledger.schema import (
     BOUNCE,
     BOUNCE_KINDS,
@@ -530,7 +531,7 @@ class Imports:
     def _build_import_bounces(self) -> Any:
         return (
             self._insert(BOUNCE)
-            .values(**{c: _B(c) for c in BOUNCE_COLUMNS})
+            .values(**{c: _B(c) for c in BOUNCE_COLUMNS}, send_day=send_day_of(_B("send_id")))
             .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
         )
 

@@ -43,6 +43,7 @@ MIGRATION_NAMES = (
     "m016_bounce_returned_original",
     "m017_bounce_report",
     "m018_day_stat_in_key_order",
+    "m019_bounce_send_day",
 )
 
 

@@ -114,6 +114,13 @@ _SEND_IDS = sa.text("SELECT key, id FROM send WHERE mailbox_id = :mid AND key IN
 )
 
 
+def send_day_of(send_id: Any) -> Any:
+    """``send.day`` of send ``send_id`` (a bind parameter or a column), as a scalar subquery:
+    what ``bounce.send_day`` is set to with every write of ``bounce.send_id``, read from the
+    send itself so that it is that send's day however the link was found."""
+    return sa.select(SEND.c.day).where(SEND.c.id == send_id).scalar_subquery()
+
+
 # What matching a recorded bounce to a send reads of it (a report matched again later).
 _MATCHED_BY = (
     BOUNCE.c.id,
@@ -376,6 +383,7 @@ class Records:
                         "redacted",
                     )
                 },
+                send_day=send_day_of(_B("send_id")),
             )
             .on_conflict_do_nothing(index_elements=["mailbox_id", "key"])
             .returning(BOUNCE.c.id)
@@ -585,7 +593,9 @@ class Records:
             return False
         for b, new_sid, sent_at in moves if move else ():
             conn.execute(
-                BOUNCE.update().where(BOUNCE.c.id == b.id).values(send_id=None, counted=False)
+                BOUNCE.update()
+                .where(BOUNCE.c.id == b.id)
+                .values(send_id=None, send_day=None, counted=False)
             )
             if b.counted:
                 self._bump(conn, box, b.day, b.kind, -1)
@@ -842,7 +852,13 @@ class Records:
             BOUNCE.update()
             .where(BOUNCE.c.id == r.id)
             .values(
-                send_id=sid, recipient=rcpt, counted=counted, at=utc(at), day=day, unverified=None
+                send_id=sid,
+                send_day=send_day_of(sid),
+                recipient=rcpt,
+                counted=counted,
+                at=utc(at),
+                day=day,
+                unverified=None,
             )
         )
         if counted:
@@ -867,7 +883,7 @@ class Records:
             return  # the usual case
         conn.execute(
             BOUNCE.update().where(BOUNCE.c.id.in_([r.id for r in rows])).values(
-                send_id=None, counted=False
+                send_id=None, send_day=None, counted=False
             )
         )  # fmt: skip
         for r in rows:

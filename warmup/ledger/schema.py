@@ -178,6 +178,11 @@ BOUNCE = sa.Table(
     # the bounces recorded before (judged as they were).
     sa.Column("report", sa.String),
     sa.Column("redacted", sa.Boolean),
+    # The day of the send it answers (``send.day``), NULL when it answers none: set with every
+    # write of ``send_id`` (and with a mailbox's days when its zone changes), so a report rates
+    # each day's sends by their bounces from this table alone: the join to ``send`` was an
+    # index lookup per bounce, the largest read of a year's report.
+    sa.Column("send_day", sa.Date),
     sa.UniqueConstraint("mailbox_id", "key", name="uq_bounce_key"),
     sa.Index("ix_bounce_mailbox_day", "mailbox_id", "day"),
     sa.Index("ix_bounce_send", "send_id"),

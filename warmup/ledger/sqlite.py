@@ -498,9 +498,12 @@ def _bounce_values(r: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+# ``send_day``: the day of the send ``send_id`` names (the second parameter), read from it as
+# ``Records.send_day_of`` reads it.
 _IMPORT_BOUNCES = (
-    f"INSERT INTO bounce ({', '.join(BOUNCE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(BOUNCE_COLUMNS))}) ON CONFLICT (mailbox_id, key) DO NOTHING"
+    f"INSERT INTO bounce ({', '.join(BOUNCE_COLUMNS)}, send_day) "
+    f"VALUES ({', '.join('?' * len(BOUNCE_COLUMNS))}, (SELECT day FROM send WHERE id = ?2)) "
+    "ON CONFLICT (mailbox_id, key) DO NOTHING"
 )
 _IMPORT_SENDS = (
     "INSERT INTO send (mailbox_id, recipient, message_id, at, day, outcome, source, key, settled_at) "
