@@ -591,3 +591,31 @@ def test_the_ledger_check_is_sqlites_alone(ledger_url):
         ]
     else:
         assert stored == []
+
+
+def test_a_ledger_locked_past_the_busy_timeout_is_not_called_damaged(ledger_path, monkeypatch):
+    """A lock held past the busy timeout failed quick_check with "database is locked", which
+    the ledger check reported as damage (78: "restore the ledger from a backup") of a whole
+    file. Now the check says it could not run (warn), and a send's command would say busy."""
+    import sqlite3
+
+    import warmup.ledger.sqlite as sqlite_backend
+    from warmup.doctor import ledger_check
+    from warmup.ledger import open_ledger
+
+    ledger = open_ledger(str(ledger_path))
+    ledger.engine.dispose()  # the ledger's own pooled connections hold no lock
+    holder = sqlite3.connect(ledger_path, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")  # in WAL: readers are shut out too
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("SELECT count(*) FROM mailbox").fetchall()
+        monkeypatch.setattr(sqlite_backend, "BUSY_TIMEOUT_S", 0.1)  # the wait, not the point
+        check = ledger_check(ledger)
+    finally:
+        holder.close()
+        ledger.close()
+    assert check is not None
+    assert (check.status, check.code) == ("warn", 0), check
+    assert check.detail.startswith("not checked: ledger ") and "is busy" in check.detail, check
+    assert ledger_check(open_ledger(str(ledger_path))).status == "ok"  # free again: whole

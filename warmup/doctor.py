@@ -193,7 +193,10 @@ def ledger_check(ledger: Ledger) -> Check | None:
     from the pages still whole while ``report`` on the same file fails, and a send recorded
     meanwhile goes into a file no backup has yet. Exit 78, as any command meeting the damage."""
     with _timer() as ms:
-        damage = ledger.damage()
+        try:
+            damage = ledger.damage()
+        except Unavailable as exc:  # a lock held past the busy timeout: nothing is known
+            return Check("ledger", ledger.where, WARN, ms(), f"not checked: {exc}")
     if damage is None:
         return None
     found = [line for row in damage for line in row.splitlines() if line.strip()]

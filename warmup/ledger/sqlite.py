@@ -132,6 +132,9 @@ class SQLiteLedger(Ledger):
         except sqlite3.DatabaseError as exc:  # a page the check itself cannot read
             if not ledger_fault(exc):
                 raise
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                # the moment's, not the file's: a lock held past the busy timeout (75)
+                raise storage_error(exc, self.where) from None
             found = [str(exc)]
         finally:
             con.close()
