@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -333,13 +333,13 @@ def _to_a_gone_reader(ledger: Path, args: list[str]) -> subprocess.CompletedProc
 
 
 def _stderr_of(
-    ledger: Path, command: list[str], stdout: int | None = None
+    ledger: Path, command: list[str], stdout: Any = None, stderr: Any = subprocess.PIPE
 ) -> subprocess.CompletedProcess[str]:
-    """``command`` on ``ledger`` with ``stdout``, no input, its stderr read."""
+    """``command`` on ``ledger`` with ``stdout`` and ``stderr`` (read by default), no input."""
     return subprocess.run(
         command,
         stdout=stdout,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         stdin=subprocess.DEVNULL,
         text=True,
         env={**os.environ, "WARMUP_DB": str(ledger)},
@@ -387,17 +387,7 @@ def test_an_error_keeps_its_exit_code_with_stderr_on_a_full_disk(seeded: Path, a
     error exit 1, so a script could not tell "try later" (75) or bad input (65) from a crash."""
     before = ledger_digest(seeded)
     with open("/dev/full", "w") as full:
-        proc = subprocess.run(
-            [*forkcli.command(), *args],
-            stdout=subprocess.PIPE,
-            stderr=full,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "WARMUP_DB": str(seeded)},
-            cwd=REPO,
-            timeout=180,
-            check=False,
-        )
+        proc = _stderr_of(seeded, [*forkcli.command(), *args], subprocess.PIPE, full)
     assert (proc.returncode, proc.stdout) == (code, "")
     assert ledger_digest(seeded) == before
 
