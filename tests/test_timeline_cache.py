@@ -143,13 +143,13 @@ def resumes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """The memo (``History.memo``) every walk the report runs resumes from (None: walked from
     the first day)."""
     seen: list[object] = []
-    real = reports.timeline_checkpoint
+    real = reports.timeline_checkpoint_steps
 
     def spy(spec, hist, *args, **kwargs):  # type: ignore[no-untyped-def]
         seen.append(hist.memo)
         return real(spec, hist, *args, **kwargs)
 
-    monkeypatch.setattr(reports, "timeline_checkpoint", spy)
+    monkeypatch.setattr(reports, "timeline_checkpoint_steps", spy)
     return seen
 
 

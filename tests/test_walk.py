@@ -703,7 +703,7 @@ def test_a_mailbox_idle_at_weekends_walks_its_weekends_in_stretches(monkeypatch)
 
     def counted(asked):  # type: ignore[no-untyped-def]
         got = together(asked)
-        for (s, o, _), end in zip(asked, got, strict=True):
+        for (s, o, _, _), end in zip(asked, got, strict=True):
             walked[s.walk.hist.mailbox] = walked.get(s.walk.hist.mailbox, 0) + end - o
             spans.setdefault(s.walk.hist.mailbox, []).append((o, end))
         return got

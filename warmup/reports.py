@@ -43,9 +43,9 @@ from warmup.policy import (
     PolicySpec,
     WalkState,
 )
-from warmup.policy.engine import timeline_checkpoint
+from warmup.policy.engine import timeline_checkpoint_steps
 from warmup.policy.steady import batch_sums
-from warmup.policy.walk import DayRows, lookback
+from warmup.policy.walk import DayRows, drive_all, lookback
 from warmup.providers import get_provider
 
 DAILY_COLUMNS = [
@@ -183,8 +183,9 @@ def _daily(
             strict=True,
         )
     )
-    out = _Columns()
-    walked = []
+    # every mailbox's walk at once, the stretches they reach at the same point walked together
+    # (drive_all: one numpy pass for many mailboxes' stretches, as ``warmup quota`` walks them)
+    steps = []
     for k, box in enumerate(boxes):
         spec, memo = specs[box.policy], memos.get(box.id)
         hist = History(
@@ -202,7 +203,11 @@ def _daily(
         # the memo kept is of yesterday: a write on yesterday (a bounce synced this morning)
         # leaves it valid, where one of today's start was dropped by it
         yesterday = todays[box.id] - dt.timedelta(days=1)
-        line, _, state = timeline_checkpoint(spec, hist, at, sums.get(k), checkpoint=yesterday)
+        steps.append(timeline_checkpoint_steps(spec, hist, at, sums.get(k), checkpoint=yesterday))
+    out = _Columns()
+    walked = []
+    for box, (line, _, state) in zip(boxes, drive_all(steps), strict=True):
+        memo = memos.get(box.id)
         first = out.size
         if memo is not None:
             out.add_memo(memo)

@@ -462,6 +462,20 @@ def timeline_checkpoint(
     :func:`~warmup.policy.walk.replay` takes it (None unless the walk went through that day
     with an active day before it): a report keeps its memo of yesterday, which a write on
     yesterday (a bounce synced this morning) leaves valid."""
+    return drive(timeline_checkpoint_steps(spec, hist, now, days, checkpoint=checkpoint))
+
+
+def timeline_checkpoint_steps(
+    spec: PolicySpec,
+    hist: History,
+    now: dt.datetime,
+    days: DaySums | None = None,
+    *,
+    checkpoint: dt.date | None,
+) -> Generator[Any, int, tuple[DayRows, WalkState, WalkState | None]]:
+    """:func:`timeline_checkpoint`, paused at each stretch of the walk
+    (:func:`warmup.policy.walk.drive`): a report of many mailboxes walks their stretches
+    together, their rows filled as each one's own (:func:`warmup.policy.walk.drive_all`)."""
     walk, day, today = _begin(spec, hist, now, False, days)
     rows = DayRows()
     back = None
@@ -469,7 +483,7 @@ def timeline_checkpoint(
         if day == checkpoint and walk.last_active is not None:
             back = walk.state(day)
         stop = checkpoint if checkpoint is not None and day < checkpoint < today else today
-        after = walk.run(day, stop, rows)
+        after = yield from walk.run_steps(day, stop, rows)
         if after > day:
             day = after
             continue

@@ -30,11 +30,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from warmup.policy.walk import GROWTH_DAYS, STEADY_FROM, DaySums, idle_soonest, slowest_share
+from warmup.policy.walk import (
+    GROWTH_DAYS,
+    STEADY_FROM,
+    DayRows,
+    DaySums,
+    idle_soonest,
+    slowest_share,
+)
 
 if TYPE_CHECKING:
     from warmup.policy.spec import PolicySpec
-    from warmup.policy.walk import DayRows, DayTables, SummedWalk
+    from warmup.policy.walk import DayTables, SummedWalk
 
 # Health words by code, in the order the codes below are given.
 _HEALTH = np.array(["ok", "unjudged", "hold"], dtype=object)
@@ -158,12 +165,13 @@ class Stretches:
     @staticmethod
     def run_many(asked: Sequence[tuple[Stretches, int, int | None, DayRows | None]]) -> list[int]:
         """:meth:`run` of each ``(stretches, o, last, rows)`` (their walks each their own),
-        those of one batch, policy and zone without rows to fill or a domain cap walked
-        together (:func:`_run_together`): the same walks, the same answers."""
+        those of one batch, policy and zone without a domain cap walked together
+        (:func:`_run_together`), each one's rows filled as :meth:`run` fills them: the same
+        walks, the same answers."""
         out: list[int | None] = [None] * len(asked)
         groups: dict[tuple[int, int, int], list[int]] = {}
         for k, (stretches, o, last, rows) in enumerate(asked):
-            if rows is not None or stretches.walk.spec.domain_cap is not None:
+            if stretches.walk.spec.domain_cap is not None:
                 out[k] = stretches.run(o, last, rows)
             else:
                 key = (id(stretches.shared), id(stretches.rules), id(stretches.tables))
@@ -173,7 +181,7 @@ class Stretches:
                 stretches, o, last, rows = asked[members[0]]
                 out[members[0]] = stretches.run(o, last, rows)
                 continue
-            got = _run_together([asked[k][:3] for k in members])
+            got = _run_together([asked[k] for k in members])
             for k, o in zip(members, got, strict=True):
                 out[k] = o
         return out  # type: ignore[return-value]
@@ -299,17 +307,20 @@ class Stretches:
         return o + n
 
 
-def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[int]:
-    """:meth:`Stretches.run` of each ``(stretches, o, last)`` (their walks each their own, no
-    rows asked for, no domain cap, one :class:`Shared`, :class:`Rules` and
+def _run_together(
+    asked: Sequence[tuple[Stretches, int, int | None, DayRows | None]],
+) -> list[int]:
+    """:meth:`Stretches.run` of each ``(stretches, o, last, rows)`` (their walks each their
+    own, no domain cap, one :class:`Shared`, :class:`Rules` and
     :class:`~warmup.policy.walk.DayTables` for all), the stretches' days one after the other
     in one set of arrays: every step of :meth:`Stretches.run`, each stretch's own values
     (its qualifying days, its last healthy quota, where the stage changes) taken per stretch
-    from running sums and maxima over the whole set."""
+    from running sums and maxima over the whole set; the rows of those that ask for them (a
+    report's) are slices of columns computed once for the whole set."""
     first = asked[0][0]
     shared, rules, tables, spec = first.shared, first.rules, first.tables, first.walk.spec
     spans, starts, ns, effs = [], [], [], []
-    for stretches, o, _ in asked:
+    for stretches, o, _, _ in asked:
         walk = stretches.walk
         span = stage_span(tables, walk.eff)
         i = o - stretches.first
@@ -332,7 +343,7 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
     at = np.arange(total)
     pos = at - begin[seg]  # each day's index in its stretch
     g = np.repeat(np.array(starts, dtype=np.int64), n_of) + pos  # in the batch's arrays
-    ords = np.array([o for _, o, _ in asked], dtype=np.int64)
+    ords = np.array([o for _, o, _, _ in asked], dtype=np.int64)
     ordinal = ords[seg] + pos
     sent, hold = shared.arrays[0][g], rules.hold[g]
     vmin = np.array([sp[2] for sp in spans], dtype=np.int64)
@@ -343,7 +354,7 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
     healthy = np.array(
         [
             floor if s.walk.last_healthy_quota is None else s.walk.last_healthy_quota
-            for s, _, _ in asked
+            for s, _, _, _ in asked
         ],
         dtype=np.int64,
     )
@@ -368,7 +379,7 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
         fit = np.empty(total, dtype=np.int64)
         share = np.empty(count, dtype=np.float64)
         for u in set(number.tolist()):
-            walk = next(s.walk for (s, _, _), sp in zip(asked, spans) if sp[0] == u)
+            walk = next(s.walk for (s, _, _, _), sp in zip(asked, spans) if sp[0] == u)
             vec = _vector(
                 tables,
                 ("fit", u),
@@ -379,7 +390,7 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
             )
             mine = number[seg] == u
             fit[mine] = vec[ordinal[mine] - lo]
-        for k, (s, _, _) in enumerate(asked):
+        for k, (s, _, _, _) in enumerate(asked):
             share[k] = slowest_share(spec.stages[int(number[k])], s.walk.hist)
         # where a day's window fits less than the most any stretch's quota is (a stretch's own
         # most, in Stretches.run: for a stretch whose window never binds, what follows gives
@@ -442,11 +453,33 @@ def _run_together(asked: Sequence[tuple[Stretches, int, int | None]]) -> list[in
     )
     kept_of, at_of, newest_of = kept_n.tolist(), at_kept.tolist(), newest.tolist()
     begins, ends = begin.tolist(), end.tolist()
+    columns = None
+    if any(rows is not None for _, _, _, rows in asked):  # Stretches.run's columns, for all
+        judged = rules.judged[g]
+        columns = {
+            "ordinal": ordinal,
+            # the warm-up day: one past the qualifying days before
+            "day": eff[seg] + 1 + done - counts,
+            "quota": quota,
+            "health": _HEALTH[np.where(hold, _HOLD, np.where(judged, _OK, _UNJUDGED))],
+            "rate": np.where(judged, rules.rate[g], np.nan),
+            "complaint_rate": np.where(judged, rules.crate[g], np.nan),
+            "closed": shut,
+        }
     out = []
-    for k, (s, o, _) in enumerate(asked):
+    for k, (s, o, _, rows) in enumerate(asked):
         walk = s.walk
         b0 = begins[k]
         n = ends[k] - b0
+        if rows is not None:
+            assert columns is not None
+            part = {name: v[b0 : b0 + n] for name, v in columns.items()}
+            if s.paused:
+                part["quota"] = np.zeros(n, dtype=np.int64)
+            part["stage"] = np.full(n, spans[k][1], dtype=object)
+            part["paused"] = np.full(n, s.paused)
+            part["resumed"] = np.zeros(n, dtype=bool)
+            rows.add_columns({f: part[f] for f in DayRows.FIELDS})
         walk.eff += gained[k]
         if unheld_in[k]:
             walk.last_healthy_quota = kept_quota[k]
