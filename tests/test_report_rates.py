@@ -118,6 +118,38 @@ def test_bounces_by_send_day_on_every_backend_and_mailbox(ledger_url: str) -> No
         ledger.close()
 
 
+def test_bounces_by_send_day_of_a_mailbox_with_a_large_id(ledger_url: str) -> None:
+    """The read packs a mailbox's id and a send day into one integer: a mailbox numbered in
+    the millions (PostgreSQL's 4-byte integer would overflow) gets its own bounces, each send
+    day's counted together, and a mailbox numbered next to it none of them."""
+    import sqlalchemy as sa
+
+    ledger = open_ledger(ledger_url)
+    try:
+        big, near = "big@corp.example", "near@corp.example"
+        for box, number in ((big, 3_000_000), (near, 3_000_001)):
+            api.add_mailbox(ledger, box, "exmail", timezone="Etc/UTC")
+            with ledger.write() as conn:
+                conn.execute(
+                    sa.text("UPDATE mailbox SET id = :n WHERE address = :a"),
+                    {"n": number, "a": box},
+                )
+        rcpts = [f"r{i}@example.com" for i in range(3)]
+        api.record_send(ledger, big, rcpts, SUNDAY)
+        api.record_send(ledger, big, ["m@example.com"], MONDAY)
+        api.record_send(ledger, near, ["n@example.com"], MONDAY)
+        for r in rcpts:
+            api.record_bounce(ledger, big, r, "hard", "5.1.1", MONDAY)
+        api.record_bounce(ledger, big, "m@example.com", "soft", "4.2.2", MONDAY)
+        boxes, days, counts = ledger.bounced_by_send_day([3_000_000, 3_000_001], AT)
+        assert sorted(zip(boxes.tolist(), days.tolist(), counts.tolist(), strict=True)) == [
+            (3_000_000, SUNDAY.date().toordinal(), 3),
+            (3_000_000, MONDAY.date().toordinal(), 1),
+        ]
+    finally:
+        ledger.close()
+
+
 def test_a_report_leaves_the_cycle_collector_as_it_found_it(ledger_path: Path) -> None:
     """The frame is built with the cycle collector held off (api.collector_paused: a cold
     year's report of 1,000 mailboxes started it ~250 times, each going through every object of

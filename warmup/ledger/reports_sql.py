@@ -149,27 +149,28 @@ class ReportQueries:
         numpy takes the driver's rows in one call: a date parsed and a SQLAlchemy row per
         group were a tenth of a cold year's report (100,000 groups). The send's day is read
         from the bounce (``bounce.send_day``): a join to ``send`` was an index lookup per
-        bounce, the largest read of a year's report."""
+        bounce, the largest read of a year's report. Counted in numpy, each bounce read as one
+        integer (its mailbox and send day packed): SQLite's ``GROUP BY`` sorted the 120,000
+        bounces of a year in a temporary B-tree, twice the cost of reading them."""
         import numpy as np
 
         b = BOUNCE.c
-        stmt = (
-            sa.select(b.mailbox_id, self._sql_day_number(b.send_day), sa.func.count())
-            .where(
-                b.counted,
-                b.kind.in_(("hard", "soft", "block")),
-                b.send_day.is_not(None),  # a counted bounce answers a send: always
-                _ids(b.mailbox_id, mailbox_ids),
-                _upto(b.at, cut),
-            )
-            .group_by(b.mailbox_id, b.send_day)
+        day = self._sql_day_number(b.send_day) + _EPOCH
+        key = sa.cast(b.mailbox_id, sa.BigInteger) * _PACK + day  # BIGINT: no int4 overflow
+        stmt = sa.select(key).where(
+            b.counted,
+            b.kind.in_(("hard", "soft", "block")),
+            b.send_day.is_not(None),  # a counted bounce answers a send: always
+            _ids(b.mailbox_id, mailbox_ids),
+            _upto(b.at, cut),
         )
         with self.read() as conn:
             result = conn.execute(stmt)
             raw = result.cursor.fetchall() if result.cursor is not None else result.all()
             result.close()
-        table = np.fromiter(chain.from_iterable(raw), np.int64, len(raw) * 3).reshape(-1, 3)
-        return table[:, 0], table[:, 1] + _EPOCH, table[:, 2]
+        keys = np.fromiter(chain.from_iterable(raw), np.int64, len(raw))
+        keys, counts = np.unique(keys, return_counts=True)
+        return keys // _PACK, keys % _PACK, counts.astype(np.int64)
 
     def bounces_by_kind(
         self,
@@ -311,6 +312,9 @@ def _day_stat_arrays(
 
 
 _EPOCH = dt.date(1970, 1, 1).toordinal()
+# a mailbox id and a day ordinal as one integer: mailbox_id * _PACK + ordinal (above every day
+# ordinal: year 9999 is 3,652,059)
+_PACK = 1 << 23
 # the count columns in the order sqlite_reads.day_table gives them
 _SQLITE_COLUMNS = ("sent", "hard", "soft", "block", "complaint")
 
