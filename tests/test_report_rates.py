@@ -196,3 +196,25 @@ def test_a_report_leaves_the_cycle_collector_as_it_found_it(ledger_path: Path) -
             gc.callbacks.remove(cb)
     finally:
         ledger.close()
+
+
+def test_a_column_of_integers_is_read_whole_or_not_at_all(ledger_url: str) -> None:
+    """The backends' read of a column of integers as one array (SQLite: one ``group_concat``
+    text) gives every value in the statement's order, and a NULL among them is an error,
+    never a value left out (the text would skip it)."""
+    import sqlalchemy as sa
+
+    ledger = open_ledger(ledger_url)
+    try:
+
+        def values(*xs: int | None) -> sa.Select[tuple[int]]:
+            rows = sa.union_all(*(sa.select(sa.literal(x, sa.BigInteger).label("x")) for x in xs))
+            return sa.select(rows.subquery().c.x)
+
+        with ledger.read() as conn:
+            assert ledger._int_array(conn, values(3, 2**40 + 1, -7)).tolist() == [3, 2**40 + 1, -7]
+            assert ledger._int_array(conn, values(5).where(sa.false())).tolist() == []
+            with pytest.raises(TypeError):
+                ledger._int_array(conn, values(1, None, 3))
+    finally:
+        ledger.close()

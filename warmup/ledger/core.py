@@ -341,6 +341,13 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
 
         return _day_stat_arrays(conn, mailbox_ids, self._sql_day_number, since)
 
+    def _int_array(self, conn: Connection, stmt: Any) -> Any:
+        """The integers of a one-column statement as one int64 array, read in the way that
+        suits the backend (reports only: numpy)."""
+        from warmup.ledger.reports_sql import _int_rows
+
+        return _int_rows(conn, stmt)
+
     def _sql_domain(self, column: Any) -> Any:
         """The part of an address after '@', lower-cased, in the backend's SQL."""
         raise NotImplementedError

@@ -303,6 +303,12 @@ class SQLiteLedger(Ledger):
 
         return _sqlite_day_arrays(conn, mailbox_ids, since)
 
+    def _int_array(self, conn: Connection, stmt: Any) -> Any:
+        # one group_concat text numpy parses: a Python int per row was most of the read
+        from warmup.ledger.reports_sql import _sqlite_int_array
+
+        return _sqlite_int_array(conn, stmt)
+
     def _sql_domain(self, column: Any) -> Any:
         return sa.func.lower(sa.func.substr(column, sa.func.instr(column, "@") + 1))
 
