@@ -40,7 +40,7 @@ def report_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
     """Walk each ``(policy name, history, now)`` as :func:`warmup.reports.daily` does (every
     mailbox's rollup rows, today's too, as arrays in one :func:`batch_sums`; the walks driven
     together) and assert each one's rows, state and memo of yesterday are its day-by-day
-    walk's. Returns how many days were walked in stretches together, by mailbox."""
+    walk's. Returns each one's rows (:class:`~warmup.policy.walk.DayRows`)."""
     rows, starts, windows, checkpoints = [], [], [], []
     for name, hist, now in cases:
         today = now.astimezone(ZoneInfo(hist.timezone)).date()
@@ -72,7 +72,7 @@ def report_in_one_batch(cases, specs=SPECS):  # type: ignore[no-untyped-def]
         assert state == want
         _, there = walk_timeline(spec, hist, instant(checkpoint, 0, hist.timezone), explain=False)
         assert kept == (there if there.last_active is not None else None)
-    return made
+    return [line for line, _, _ in got]
 
 
 def counting_together(monkeypatch):  # type: ignore[no-untyped-def]
@@ -112,6 +112,12 @@ def test_a_reports_mailboxes_walk_their_stretches_together(monkeypatch):
                 MailboxEvent("pause", pause, None, "pause"),
                 MailboxEvent("resume", pause + dt.timedelta(days=3), None, "resume"),
             )
+            # paused by hand for two months (sending all the same: a script not gated)
+            held = instant(TODAY - dt.timedelta(days=250), 700, tz)
+            long_pause = (
+                MailboxEvent("pause", held, None, "pause"),
+                MailboxEvent("resume", held + dt.timedelta(days=60), None, "resume"),
+            )
             for k in range(2):  # two of each: mailboxes of one policy, zone and cap
                 every = tuple(
                     DayCounts(
@@ -122,13 +128,16 @@ def test_a_reports_mailboxes_walk_their_stretches_together(monkeypatch):
                     for d in range(365, 0, -1)
                 )
                 for hist in (
-                    History(f"every{k}-{name}@corp.example", tz, every, cap=170),
+                    History(f"every{k}-{name}@corp.example", tz, every, long_pause, cap=170),
                     History(f"weekdays{k}-{name}@corp.example", tz, weekday_year(tz), events),
                 ):
                     cases.append((name, hist, now))
-    report_in_one_batch(cases)
-    for _, hist, _ in cases:
+    lines = report_in_one_batch(cases)
+    for (_, hist, _), line in zip(cases, lines, strict=True):
         assert walked.get(hist.mailbox, 0) >= 250, (hist.mailbox, walked)
+        if hist.mailbox.startswith("every"):  # a stretch walked paused: its quota 0
+            blocks = [p for p in line.parts if isinstance(p, dict) and p["paused"].all()]
+            assert blocks and all((b["quota"] == 0).all() for b in blocks), hist.mailbox
 
 
 @PROPS

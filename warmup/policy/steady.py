@@ -456,14 +456,18 @@ def _run_together(
     columns = None
     if any(rows is not None for _, _, _, rows in asked):  # Stretches.run's columns, for all
         judged = rules.judged[g]
+        paused = np.array([s.paused for s, _, _, _ in asked], dtype=bool)[seg]
         columns = {
             "ordinal": ordinal,
             # the warm-up day: one past the qualifying days before
             "day": eff[seg] + 1 + done - counts,
-            "quota": quota,
+            "stage": np.array([sp[1] for sp in spans], dtype=object)[seg],
+            "quota": np.where(paused, 0, quota) if paused.any() else quota,
             "health": _HEALTH[np.where(hold, _HOLD, np.where(judged, _OK, _UNJUDGED))],
             "rate": np.where(judged, rules.rate[g], np.nan),
             "complaint_rate": np.where(judged, rules.crate[g], np.nan),
+            "paused": paused,
+            "resumed": np.zeros(total, dtype=bool),
             "closed": shut,
         }
     out = []
@@ -473,13 +477,7 @@ def _run_together(
         n = ends[k] - b0
         if rows is not None:
             assert columns is not None
-            part = {name: v[b0 : b0 + n] for name, v in columns.items()}
-            if s.paused:
-                part["quota"] = np.zeros(n, dtype=np.int64)
-            part["stage"] = np.full(n, spans[k][1], dtype=object)
-            part["paused"] = np.full(n, s.paused)
-            part["resumed"] = np.zeros(n, dtype=bool)
-            rows.add_columns({f: part[f] for f in DayRows.FIELDS})
+            rows.add_columns({f: columns[f][b0 : b0 + n] for f in DayRows.FIELDS})
         walk.eff += gained[k]
         if unheld_in[k]:
             walk.last_healthy_quota = kept_quota[k]
