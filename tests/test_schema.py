@@ -416,38 +416,40 @@ def test_the_cli_warns_about_a_ledger_others_can_read(ledger_path: Path, run):
     assert "Warning" not in run("mailbox", "list").stderr
 
 
-def test_an_outbox_ledger_upgrades_to_the_overflow_channel(ledger_url):  # noqa: F811
-    """m009 adds the pool's overflow channel and the outbox's bulk mark and channel: the
-    messages and pools of an older ledger read as not bulk, sent by a member, no channel."""
-    ledger = open_ledger(ledger_url, migrate=False)
-    ledger.migrate(upto="m008_outbox_tally")
+def _older_outbox(url: str, upto: str, **message: Any):
+    """A ledger at ``url`` built up to migration ``upto`` with pool P (id 1) and one message
+    queued to it (id 1, ``message``'s columns on top), then opened (every migration applied)."""
+    ledger = open_ledger(url, migrate=False)
+    ledger.migrate(upto=upto)
     md = sa.MetaData()
     when = at(DAY, 9)
     with ledger.write() as conn:
         md.reflect(conn)
         conn.execute(md.tables["pool"].insert(), [{"id": 1, "name": "P", "created_at": when}])
-        conn.execute(
-            md.tables["outbox"].insert(),
-            [
-                {
-                    "id": 1,
-                    "message_id": "<m1@corp.example>",
-                    "pool_id": 1,
-                    "recipients": "x@example.com",
-                    "data": b"Subject: s\r\n\r\nhi\r\n",
-                    "state": "sent",
-                    "not_before": when,
-                    "next_attempt_at": when,
-                    "expires_at": when + dt.timedelta(days=3),
-                    "created_at": when,
-                    "updated_at": when,
-                }
-            ],
-        )
+        row = {
+            "id": 1,
+            "message_id": "<m1@corp.example>",
+            "pool_id": 1,
+            "recipients": "x@example.com",
+            "data": b"Subject: s\r\n\r\nhi\r\n",
+            "not_before": when,
+            "next_attempt_at": when,
+            "expires_at": when + dt.timedelta(days=3),
+            "created_at": when,
+            "updated_at": when,
+        }
+        conn.execute(md.tables["outbox"].insert(), [{**row, **message}])
         ledger.after_copy(conn, [md.tables["pool"], md.tables["outbox"]])
     ledger.close()
-    ledger = open_ledger(ledger_url)
+    ledger = open_ledger(url)
     assert ledger.pending_migrations() == []
+    return ledger
+
+
+def test_an_outbox_ledger_upgrades_to_the_overflow_channel(ledger_url):  # noqa: F811
+    """m009 adds the pool's overflow channel and the outbox's bulk mark and channel: the
+    messages and pools of an older ledger read as not bulk, sent by a member, no channel."""
+    ledger = _older_outbox(ledger_url, "m008_outbox_tally", state="sent")
     row = ledger.message(1)
     assert (row.state, row.bulk, row.sent_via, row.pool_id) == ("sent", False, None, 1)
     assert ledger.pool("P").overflow is None
@@ -796,3 +798,25 @@ def test_an_older_ledgers_bounces_get_the_days_of_their_sends(ledger_url):  # no
         assert_exact(ledger, {("a@corp.example", sunday.date()): 3})
     finally:
         ledger.close()
+
+
+def test_an_older_ledgers_outbox_gets_content_keys_for_what_is_queued_next(ledger_url):  # noqa: F811
+    """m020: an m019 ledger's messages get no content key (NULL: not computed from their
+    bytes), and what is queued after the upgrade is checked against the campaign by its key."""
+    from warmup.ledger import OutboxIn
+
+    ledger = _older_outbox(ledger_url, "m019_bounce_send_day", state="queued", campaign="dec")
+    when = at(DAY, 9)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(schema.OUTBOX.c.content_key)).scalars().all() == [None]
+
+    def item(mid: str) -> OutboxIn:
+        end = when + dt.timedelta(days=3)
+        return OutboxIn(mid, ("x@example.com",), b"Subject: s\r\n\r\nhi\r\n", when, end,
+                        pool_id=1, campaign="dec", content_key="k1")  # fmt: skip
+
+    first = ledger.enqueue([item("<m2@corp.example>")], when)
+    again = ledger.enqueue([item("<m3@corp.example>")], when)
+    assert (first.already, again.ids, again.already) == ([], [], [("<m3@corp.example>", 2)])
+    assert [m.id for m in ledger.messages()] == [1, 2]
+    ledger.close()

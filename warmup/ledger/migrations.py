@@ -573,6 +573,19 @@ def m019_bounce_send_day(conn: Connection) -> None:
     )
 
 
+@migration
+def m020_outbox_content_key(conn: Connection) -> None:
+    """Each queued message's content key (``warmup.outbox.content``), indexed where there is
+    one: a script run again into a campaign queued every message it sent without a
+    Message-ID of its own a second time, mailing the campaign's leads twice. NULL for the
+    messages queued before (their keys are not computed here: a campaign's re-run queues
+    again what was queued before the upgrade) and for a template's rows."""
+    conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN content_key VARCHAR")
+    conn.exec_driver_sql(
+        "CREATE INDEX ix_outbox_content ON outbox (content_key) WHERE content_key IS NOT NULL"
+    )
+
+
 MIGRATIONS_TABLE = sa.Table(
     "warmup_migrations",
     sa.MetaData(),

@@ -51,7 +51,7 @@ from warmup.ledger.values import (
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-_ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count")]
+_ROW = [c for c in OUTBOX.c if c.name not in ("data", "rcpt_count", "content_key")]
 _MAILBOX_COLUMNS = tuple(MAILBOX.c[f] for f in MailboxRow.__dataclass_fields__)
 
 
@@ -89,6 +89,13 @@ def target_lock(kind: str, target: int) -> str:
     return f"outbox target {kind} {target}"
 
 
+def _of_target(mailbox_id: int | None, pool_id: int | None) -> sa.ColumnElement[bool]:
+    """The messages queued to pool ``pool_id``, or (None) to mailbox ``mailbox_id`` itself."""
+    if pool_id is not None:
+        return OUTBOX.c.pool_id == pool_id
+    return sa.and_(OUTBOX.c.mailbox_id == mailbox_id, OUTBOX.c.pool_id.is_(None))
+
+
 def _check_id(message: int) -> None:
     """An id no row can have (the driver would overflow on it) is a message that is not there."""
     if not 0 < message <= ID_MAX:
@@ -116,6 +123,7 @@ _QUEUED = (
     "not_before",
     "next_attempt_at",
     "expires_at",
+    "content_key",
     "state",
     "attempts",
     "created_at",
@@ -420,9 +428,13 @@ class OutboxStore:
 
         A ``once`` message (a template's row) whose campaign, of the same mailbox or pool, has
         a message to its recipient (:meth:`_in_campaign`) is left out (in
-        :attr:`Enqueued.in_campaign`). The check is made in this transaction, after taking the
-        campaign's lock (:meth:`_lock_name`): two runs queueing one campaign at once take
-        turns, and the second sees what the first queued instead of mailing everyone twice.
+        :attr:`Enqueued.in_campaign`); so is any other message of a campaign whose content key
+        the campaign has (:meth:`_same_in_campaign`) or an earlier message given here has (in
+        :attr:`Enqueued.already`): a script run again completes its campaign, and a new
+        message to the same lead (a follow-up) is queued. The
+        checks are made in this transaction, after taking the campaign's lock
+        (:meth:`_lock_name`): two runs queueing one campaign at once take turns, and the second
+        sees what the first queued instead of mailing everyone twice.
 
         Each message's mailbox or pool is looked up in this transaction too, under the
         target's lock that :meth:`remove_pool` and ``remove_mailbox`` take (shared here:
@@ -436,27 +448,46 @@ class OutboxStore:
         with self.write() as conn:
             for chunk in _chunks(items, 1000):
                 once: dict[tuple[str, int | None, int | None], list[str]] = {}
+                same: dict[tuple[str, int | None, int | None], list[str]] = {}
                 for i in chunk:
-                    if i.once and i.campaign is not None:
-                        once.setdefault((i.campaign, i.mailbox_id, i.pool_id), []).append(
-                            i.recipients[0]
-                        )
+                    if i.campaign is None:
+                        continue
+                    key = (i.campaign, i.mailbox_id, i.pool_id)
+                    if i.once:
+                        once.setdefault(key, []).append(i.recipients[0])
+                    elif i.content_key is not None:
+                        same.setdefault(key, []).append(i.content_key)
                 had: set[tuple[str, int | None, int | None, str]] = set()
-                for key in sorted(once, key=repr):
+                have: dict[tuple[str, int | None, int | None, str], int] = {}
+                for key in sorted(once.keys() | same.keys(), key=repr):
                     if key not in locked:
                         self._lock_name(conn, f"campaign {key!r}")
                         locked.add(key)
-                    had.update((*key, r) for r in self._in_campaign(conn, *key, once[key]))
-                if had:
-                    kept = []
-                    for i in chunk:
-                        if i.once and (i.campaign, i.mailbox_id, i.pool_id, i.recipients[0]) in had:
-                            out.in_campaign.append(i.recipients[0])
-                        else:
-                            kept.append(i)
-                    chunk = kept
-                    if not chunk:
+                    if key in once:
+                        had.update((*key, r) for r in self._in_campaign(conn, *key, once[key]))
+                    if key in same:
+                        ids = self._same_in_campaign(conn, *key, same[key])
+                        have.update(((*key, k), v) for k, v in ids.items())
+                kept, repeats = [], []
+                firsts: dict[tuple[str, int | None, int | None, str], str] = {}
+                for i in chunk:
+                    if i.once and (i.campaign, i.mailbox_id, i.pool_id, i.recipients[0]) in had:
+                        out.in_campaign.append(i.recipients[0])
                         continue
+                    if i.content_key is not None and i.campaign is not None:
+                        mark = (i.campaign, i.mailbox_id, i.pool_id, i.content_key)
+                        if mark in have:
+                            out.already.append((i.message_id, have[mark]))
+                            continue
+                        if mark in firsts:  # as an earlier one of this chunk, written below
+                            repeats.append((len(out.already), firsts[mark]))
+                            out.already.append((i.message_id, 0))
+                            continue
+                        firsts[mark] = i.message_id
+                    kept.append(i)
+                chunk = kept
+                if not chunk:
+                    continue
                 self._targets_exist(conn, chunk, checked)
                 mids = [i.message_id for i in chunk]
                 found = conn.execute(
@@ -483,6 +514,7 @@ class OutboxStore:
                         utc(i.not_before),
                         utc(i.not_before),
                         utc(i.expires_at),
+                        i.content_key,
                     )
                     for i in chunk
                 ]
@@ -495,7 +527,32 @@ class OutboxStore:
                     ).all()
                 )
                 out.ids.extend(got[m] for m in mids)
+                for at, first in repeats:
+                    out.already[at] = (out.already[at][0], got[first])
         return out
+
+    def _same_in_campaign(
+        self,
+        conn: Connection,
+        campaign: str,
+        mailbox_id: int | None,
+        pool_id: int | None,
+        keys: Sequence[str],
+    ) -> dict[str, int]:
+        """Content key -> id of the message with it among ``keys`` that campaign ``campaign`` of
+        this mailbox or pool has, queued, being sent or done (as :meth:`_in_campaign`)."""
+        return dict(
+            conn.execute(
+                sa.select(OUTBOX.c.content_key, sa.func.min(OUTBOX.c.id))
+                .where(
+                    OUTBOX.c.content_key.in_(sorted(set(keys))),
+                    OUTBOX.c.campaign == campaign,
+                    OUTBOX.c.state.in_(IN_CAMPAIGN),
+                    _of_target(mailbox_id, pool_id),
+                )
+                .group_by(OUTBOX.c.content_key)
+            ).all()
+        )
 
     def _in_campaign(
         self,
@@ -510,17 +567,12 @@ class OutboxStore:
         one cancelled or expired never left. One query on the campaign's index."""
         if not recipients:
             return set()
-        target = (
-            OUTBOX.c.pool_id == pool_id
-            if pool_id is not None
-            else sa.and_(OUTBOX.c.mailbox_id == mailbox_id, OUTBOX.c.pool_id.is_(None))
-        )
         return set(
             conn.execute(
                 sa.select(OUTBOX.c.recipients).where(
                     OUTBOX.c.campaign == campaign,
                     OUTBOX.c.state.in_(IN_CAMPAIGN),
-                    target,
+                    _of_target(mailbox_id, pool_id),
                     OUTBOX.c.recipients.in_(sorted(set(recipients))),
                 )
             ).scalars()

@@ -44,6 +44,7 @@ MIGRATION_NAMES = (
     "m017_bounce_report",
     "m018_day_stat_in_key_order",
     "m019_bounce_send_day",
+    "m020_outbox_content_key",
 )
 
 

@@ -347,6 +347,10 @@ OUTBOX = sa.Table(
     # went (or is going) that way: 'overflow' (NULL: a member, through the gate).
     sa.Column("bulk", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("sent_via", sa.String),
+    # A message's content key (``warmup.outbox.content``): a script run again queues the same
+    # messages, which its campaign has already (NULL: a template's row, whose recipient is its
+    # key, and the messages queued before m020).
+    sa.Column("content_key", sa.String),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
     sa.Index("ix_outbox_campaign", "campaign", "state"),
     sa.Index(
@@ -359,6 +363,7 @@ OUTBOX = sa.Table(
         "sent_via",
         "rcpt_count",
     ),
+    sa.Index("ix_outbox_content", "content_key", info={"where": "content_key IS NOT NULL"}),
 )
 
 # The ids of mailboxes and pools outlive their rows in these columns (no foreign key: removing a

@@ -423,15 +423,21 @@ class OutboxIn:
     # A template's row: its one recipient is queued once per campaign (skipped when the campaign
     # of this mailbox or pool has a message to it: see ``Ledger.enqueue``).
     once: bool = False
+    # Any other message's content key (:mod:`warmup.outbox.content`): left out when its
+    # campaign, or the message under its Message-ID, has it already (``Ledger.enqueue``).
+    content_key: str | None = None
 
 
 @dataclass
 class Enqueued:
-    """What ``Ledger.enqueue`` wrote: the new outbox ids, and the recipients of ``once`` messages
-    left out because their campaign had a message to them already (in the order given)."""
+    """What ``Ledger.enqueue`` wrote: the new outbox ids, the recipients of ``once`` messages
+    left out because their campaign had a message to them already (in the order given), and
+    the other messages left out because they were queued before: (the Message-ID given, the id
+    of the outbox message that is the same one)."""
 
     ids: list[int] = field(default_factory=list)
     in_campaign: list[str] = field(default_factory=list)
+    already: list[tuple[str, int]] = field(default_factory=list)
 
 
 # An outbox message's states (the schema's check constraint; `queue list --state`'s choices).
