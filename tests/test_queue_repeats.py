@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -95,6 +95,36 @@ def test_queueing_a_csv_again_in_its_campaign_queues_only_who_it_has_not_mailed(
     assert other.stderr == ""
 
 
+def held_runs(
+    cmds: list[list[str]],
+    env: dict[str, str],
+    url: str,
+    app: str,
+    waiting: Callable[[list[int], str, str], bool] | None = None,
+) -> list[subprocess.Popen[str]]:
+    """Start ``cmds`` as processes on the ledger at ``url`` (their PostgreSQL sessions named
+    ``app``) while the test holds the outbox's writes back (:func:`_write_lock`), released once
+    every one of them waits for it (``waiting``, default :func:`_waiting_for_the_lock`): the
+    race between them is run every time, not by chance."""
+    waiting = waiting or _waiting_for_the_lock
+    with _write_lock(url):
+        procs = [
+            subprocess.Popen(c, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for c in cmds
+        ]
+        try:
+            deadline = time.monotonic() + 60
+            while not waiting([p.pid for p in procs], url, app):
+                assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+                assert time.monotonic() < deadline, "the runs never waited for the lock"
+                time.sleep(0.05)  # polling for the processes' state, not letting time pass
+        except BaseException:
+            for p in procs:
+                p.kill()
+            raise
+    return procs
+
+
 # clock_nanosleep, nanosleep (x86_64, aarch64): SQLite's busy handler sleeping between its tries
 _SLEEPS = {"x86_64": {"230", "35"}, "aarch64": {"115", "101"}}
 
@@ -163,24 +193,7 @@ def test_two_runs_queueing_one_campaign_at_once_queue_each_recipient_once(
     url = f"{ledger_url}&application_name={app}" if "?" in ledger_url else ledger_url
     cmd = [sys.executable, "-m", "warmup", "queue", "add", "--pool", "P", "--campaign", "dec"]
     cmd += ["--csv", str(csv), "--template", str(tpl)]
-    env = {**os.environ, "WARMUP_DB": url}
-    with _write_lock(ledger_url):
-        procs = [
-            subprocess.Popen(
-                cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-            )
-            for _ in range(2)
-        ]
-        try:
-            deadline = time.monotonic() + 60
-            while not _waiting_for_the_lock([p.pid for p in procs], ledger_url, app):
-                assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
-                assert time.monotonic() < deadline, "the runs never waited for the lock"
-                time.sleep(0.05)  # polling for the processes' state, not letting time pass
-        except BaseException:
-            for p in procs:
-                p.kill()
-            raise
+    procs = held_runs([cmd, cmd], {**os.environ, "WARMUP_DB": url}, ledger_url, app)
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     said = sorted(out for out, _ in outs)

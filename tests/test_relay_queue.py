@@ -322,3 +322,26 @@ def test_a_message_of_body_text_only_is_queued_with_that_body(queue_relay):
     msg = email.message_from_bytes(data, policy=email.policy.default)
     assert msg.get_content().splitlines() == ["backup done", "all fine"]
     assert msg["From"] == A and row.recipients == ("lead@example.com",)
+
+
+def test_a_message_sent_again_after_a_recipient_was_suppressed_is_queued_already(queue_relay):
+    # The campaign's message to lead@ and cc@ is queued; cc@ hard-bounced elsewhere since and is
+    # refused at RCPT on the re-run. The message is the same one (its envelope as the script
+    # gave it): queued again, lead@ would have got it twice.
+    server = queue_relay(campaign="dec")
+    raw = b"Subject: x\r\n\r\nhi\r\n"
+    rcpts = ("lead@example.com", "cc@example.com")
+    assert submit(server, raw, rcpts=rcpts) == (250, "")
+    [row] = queued()
+    assert cli("suppress", "add", "cc@example.com", "--reason", "left").returncode == 0
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        s.mail(A)
+        assert s.rcpt("cc@example.com")[0] == 550
+        assert s.rcpt("lead@example.com")[0] == 250
+        code, text = s.data(raw)
+    assert (code, text.decode()) == (250, f"2.0.0 already queued as {row.id}")
+    assert [r.id for r in queued()] == [row.id]
+    assert server.summary().startswith(
+        "warmup: queued 1 message to pool P (campaign dec); 1 already queued, not queued again; "
+    )

@@ -128,7 +128,8 @@ def add(
     """Queue messages: .eml files, or one message per CSV row from a template. Everything is
     checked first; nothing of the input is queued if any of it is wrong. Suppressed recipients
     are left out and counted, and so is a CSV row whose recipient an earlier row names or the
-    campaign has queued or mailed already (queueing a file again completes its campaign).
+    campaign has queued or mailed already (queueing a file again completes its campaign), and
+    an .eml the campaign has already (the same content to the same recipients).
 
     \b
     Example:
@@ -200,6 +201,13 @@ def add(
         click.echo(
             f"Skipped {plural(len(twice), 'duplicate recipient')}: {_some(twice)}; "
             f"each recipient is queued once, from its first row.",
+            err=True,
+        )
+    if got.already:
+        again = [f"{where} (#{i})" for where, i in got.already]
+        click.echo(
+            f"Skipped {plural(len(again), 'message')} already queued: {_some(again)}; the "
+            f"same message is queued once{' per campaign' if campaign else ''}.",
             err=True,
         )
     if got.in_campaign:

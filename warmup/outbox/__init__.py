@@ -11,8 +11,10 @@ writes a batch in one transaction: all of it or nothing. Suppressed recipients a
 counted); a message left with none is not queued. A template's row whose recipient an earlier
 row names is skipped (and counted): a batch of rows mails each recipient once; so is one whose
 recipient the campaign has queued or mailed already (a campaign queued again is completed, not
-doubled). Every message gets a Message-ID here (kept if
-it has one), the key that makes its delivery at most once.
+doubled), and any other message the campaign has already, the same content to the same
+recipients (:mod:`warmup.outbox.content`): a script run again into its campaign queues only what
+it had not. Every message gets a Message-ID here (kept if it has one), the key that makes its
+delivery at most once.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from warmup.errors import (
 from warmup.instants import aware, check_query, now_utc
 from warmup.ledger import Ledger, OutboxIn, PoolRow
 from warmup.ledger.values import MailboxRow
+from warmup.outbox.content import content_key
 from warmup.outbox.inputerrors import Collector, csv_path
 from warmup.outbox.template import Rendered
 
@@ -125,13 +128,15 @@ class Queued:
     """What a batch queued: the new outbox ids and the suppressed recipients left out
     (recipient -> why), with the messages dropped for having no recipient left, and the
     template rows skipped for naming a recipient an earlier row names ((recipient, where)) or
-    one the campaign has queued or mailed already."""
+    one the campaign has queued or mailed already, and the other messages left out as queued
+    already ((where, the id of the outbox message they are): :meth:`Outbox.add_many`)."""
 
     ids: list[int] = field(default_factory=list)
     suppressed: dict[str, str] = field(default_factory=dict)
     dropped: int = 0
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     in_campaign: list[str] = field(default_factory=list)  # rows' recipients it had already
+    already: list[tuple[str, int]] = field(default_factory=list)
     count: int = 0  # messages checked and kept, to be written
 
 
@@ -197,9 +202,10 @@ class Outbox:
         now: dt.datetime | None = None,
         bulk: bool = False,
     ) -> int | None:
-        """Queue one message; its outbox id, or None when every recipient is suppressed.
-        ``bulk``: once the members' quota of the day is used, it may go through the pool's
-        overflow channel (:mod:`warmup.outbox.overflow`)."""
+        """Queue one message; its outbox id, or None when every recipient is suppressed. A
+        message queued already (see :meth:`add_many`) is not queued again: the id is that of
+        the message queued before. ``bulk``: once the members' quota of the day is used, it
+        may go through the pool's overflow channel (:mod:`warmup.outbox.overflow`)."""
         got = self.add_many(
             [(message, recipients)],
             mailbox=mailbox,
@@ -210,6 +216,8 @@ class Outbox:
             now=now,
             bulk=bulk,
         )
+        if got.already:
+            return got.already[0][1]
         return got.ids[0] if got.ids else None
 
     def add_many(
@@ -251,7 +259,17 @@ class Outbox:
         ``campaign`` (of the same mailbox or pool) has a message to (checked by
         :meth:`Ledger.enqueue` under the campaign's lock, one query a batch; in
         :attr:`Queued.in_campaign`): queueing a file again, after an
-        interruption or by mistake, completes the campaign instead of doubling it."""
+        interruption or by mistake, completes the campaign instead of doubling it.
+
+        Any other message is left out (in :attr:`Queued.already`, with the id of the message it
+        is) when ``campaign`` (of the same mailbox or pool) has it already, queued, being sent or
+        done: the same content to the same recipients (:mod:`warmup.outbox.content`: the Date,
+        the Message-ID and a multipart's boundary aside, which a library draws afresh each run)
+        — a script run again after a crash, or twice, completes its campaign; a different
+        message to the same lead (a follow-up) is queued. Without a campaign, nothing says a
+        message sent again is not meant: each is queued. A message whose own Message-ID is
+        queued already is refused (:class:`DataError`) unless it is that message (the same
+        content, target and campaign), left out as well."""
         now = aware(now, "now") if now is not None else now_utc()
         check_expiry(expires)
         expect(bulk, bool, "bulk")
@@ -300,7 +318,9 @@ class Outbox:
                         bad.add(str(item))
                         continue
                     try:
-                        got = _checked(item, i, target, ids, where, seen, rows_to, out, fits)
+                        got = _checked(
+                            item, i, target, ids, where, seen, rows_to, out, fits, campaign
+                        )
                     except DataError as exc:
                         row = item[0] if isinstance(item, tuple) else item
                         bad.add(
@@ -321,6 +341,7 @@ class Outbox:
                             campaign,
                             bulk,
                             once=got[3],
+                            content_key=got[4],
                         )
                     )
                     if len(pending) >= SPOOL_BATCH:
@@ -334,6 +355,7 @@ class Outbox:
             spool.seek(0)
             written = self.ledger.enqueue(_unspool(spool, out.count), now)
             out.ids, out.in_campaign = written.ids, written.in_campaign
+            out.already = [(seen.get(mid, mid), i) for mid, i in written.already]
         return out
 
 
@@ -347,11 +369,14 @@ def _checked(
     rows_to: set[str],
     out: Queued,
     fits: _Fits | None = None,
-) -> tuple[str, list[str], bytes, bool] | None:
+    campaign: str | None = None,
+) -> tuple[str, list[str], bytes, bool, str | None] | None:
     """Message ``i`` of :meth:`Outbox.add_many` checked and written: its Message-ID,
-    envelope, bytes and whether it is a template's row; None for a row whose recipient an
-    earlier row names. A bad one is :class:`DataError` naming it."""
+    envelope, bytes, whether it is a template's row, and its content key in a ``campaign``
+    (none for a row: its recipient is its key); None for a row whose recipient an earlier row
+    names. A bad one is :class:`DataError` naming it."""
     message, rcpts = _paired(item)
+    key = None
     if isinstance(message, Rendered):
         if message.rcpt in rows_to:
             out.duplicates.append((message.rcpt, message.where or f"message {i + 1}"))
@@ -384,7 +409,9 @@ def _checked(
             headers.check_line_length(data)
         except DataError as exc:
             raise DataError(f"{label}: {exc}") from None
-    return mid, envelope, data, isinstance(message, Rendered)
+        if campaign is not None:  # without one, a message sent again may be meant
+            key = content_key(msg, envelope)
+    return mid, envelope, data, isinstance(message, Rendered), key
 
 
 class _Fits:

@@ -8,6 +8,11 @@ envelope recipients) and answered ``250 2.0.0 queued as ID`` at the end of DATA,
 nothing is reserved and nothing goes upstream here, so the command never waits for a paced slot
 and never sees 451 for the plan; ``warmup run`` sends the messages when the plan allows.
 
+A message the outbox has already — the campaign's, or under its own Message-ID (see
+:meth:`warmup.Outbox.add_many`): the command was run again after a crash, or twice — is not
+queued again but answered ``250 2.0.0 already queued as ID``, so that the run goes through and
+completes the campaign instead of mailing its leads twice; the summary counts them.
+
 The guard is the gating relay's (:class:`warmup.relay.Relay`, DESIGN invariant 10): loopback
 only, one-time credentials, ``MAIL FROM`` and the From/Sender headers only naming the mailbox —
 for a pool, any of its members (the worker sets From to the member that sends the message) —
@@ -83,6 +88,7 @@ class QueueRelay(Relay):
         known = [lim for lim in limits if lim[0]]
         self._limit: tuple[int | None, str] = min(known) if known else (None, "")
         self.queued: list[int] = []
+        self.already: list[int] = []  # messages queued by an earlier run (their ids)
 
     @property
     def target(self) -> str:
@@ -129,35 +135,48 @@ class QueueRelay(Relay):
         except DataError as exc:
             return reply_line(550, f"5.7.1 {exc}")
         try:
-            queued = self._queue(raw, list(envelope.rcpt_tos))
-        except DataError as exc:  # e.g. its Message-ID is queued already
+            # Those refused at RCPT too: the envelope as the command gave it is the message's
+            # key (a re-run after a recipient was suppressed is the same message); the outbox
+            # leaves them out as suppressed.
+            rcpts = list(envelope.rcpt_tos)
+            queued, before = self._queue(raw, rcpts + [r for r in left_out if r not in rcpts])
+        except DataError as exc:  # e.g. its Message-ID is another message's already
             return reply_line(550, f"5.6.0 {exc}")
         except (WarmupError, OSError) as exc:  # the ledger unavailable: later
             self.tally.note(_first_line(exc))
             return reply_line(451, f"4.3.0 outbox unavailable: {_first_line(exc)}")
         if queued is None:  # suppressed between RCPT and the end of DATA
             return "550 5.1.1 every recipient is suppressed: not queued"
+        if before:
+            self.already.append(queued)
+            return f"250 2.0.0 already queued as {queued}"
         self.queued.append(queued)
         return f"250 2.0.0 queued as {queued}"
 
-    def _queue(self, raw: bytes, rcpts: list[str]) -> int | None:
-        return self.outbox.add(
-            raw,
+    def _queue(self, raw: bytes, rcpts: list[str]) -> tuple[int | None, bool]:
+        """The message's outbox id (None: every recipient suppressed), and whether it was
+        queued before (not queued again)."""
+        got = self.outbox.add_many(
+            [(raw, rcpts)],
             mailbox=self.mailbox,
             pool=self.pool,
             campaign=self.campaign,
             expires=DEFAULT_EXPIRY,
-            recipients=rcpts,
             bulk=self.bulk,
         )
+        if got.already:
+            return got.already[0][1], True
+        return (got.ids[0] if got.ids else None), False
 
     def summary(self) -> str:
-        """``warmup: queued 8 messages to pool P; 'warmup run' sends them``, and the
-        refusals, if any."""
+        """``warmup: queued 8 messages to pool P; 'warmup run' sends them``, those queued
+        already (by an earlier run), and the refusals, if any."""
         n = len(self.queued)
         line = f"warmup: queued {plural(n, 'message')} to {_ascii(self.target)}"
         if self.campaign:
             line += f" (campaign {self.campaign})"
+        if self.already:
+            line += f"; {len(self.already)} already queued, not queued again"
         if n:
             line += "; 'warmup run' sends them"
         t = self.tally

@@ -1,0 +1,49 @@
+"""A message's content key: what makes a message queued again (a script re-run, an .eml queued
+twice) the same message as before, for :meth:`warmup.Outbox.add_many` to leave it out of a
+campaign that has it already (``Ledger.enqueue``).
+
+The key is a digest of the message as the caller gave it, without what the sending library or
+warmup change from one run to the next: the envelope recipients (a set), every header but
+Date and Message-ID (and their Resent- forms), a multipart's boundary left out of its
+Content-Type (``email.generator`` draws a random one each time it writes a message), and each
+part's content decoded (its transfer encoding aside). Everything else — a subject, a word of the
+body, one recipient more or less — makes it another message: a follow-up step to the same lead
+is queued.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from email.message import Message
+
+# Fields a library writes afresh each time it builds the same message.
+PER_RUN = frozenset({"date", "message-id", "resent-date", "resent-message-id"})
+_BOUNDARY = re.compile(r"""\s*;\s*boundary\s*=\s*(?:"[^"]*"|[^;\s]*)""", re.IGNORECASE)
+
+
+def content_key(msg: Message, envelope: Sequence[str]) -> str:
+    """The content key of ``msg`` sent to ``envelope`` (normalized addresses): hex SHA-256."""
+    h = hashlib.sha256()
+
+    def put(data: bytes) -> None:  # length-prefixed: no two sequences of items read alike
+        h.update(len(data).to_bytes(8, "big"))
+        h.update(data)
+
+    for rcpt in sorted(set(envelope)):
+        put(rcpt.encode())
+    for part in msg.walk():
+        put(b"part")
+        for name, value in part.raw_items():
+            name = name.lower()
+            if name in PER_RUN:
+                continue
+            text = " ".join(str(value).split())
+            if name == "content-type":
+                text = _BOUNDARY.sub("", text)
+            put(f"{name}:{text}".encode("utf-8", "surrogateescape"))
+        if not part.is_multipart():
+            body = part.get_payload(decode=True)
+            put(body if isinstance(body, bytes) else b"")
+    return h.hexdigest()
