@@ -155,7 +155,9 @@ def send(
     is used. With `-- COMMAND`, the command gets WARMUP_SMTP_HOST/PORT/USER/PASSWORD (and
     SMTP_*), a `sendmail` shim on its PATH, and every message it sends is gated. With --queue
     (ADDRESS or --pool NAME) every message is answered `250 queued as ID` at once and stored
-    in the outbox, to go out from the mailbox or the pool's members with 'warmup run'.
+    in the outbox, to go out from the mailbox or the pool's members with 'warmup run'; with
+    --campaign, one the campaign has already (the command run again) is answered `250 already
+    queued as ID` and not queued twice.
 
     \b
     Example:
