@@ -431,10 +431,10 @@ class OutboxStore:
         :attr:`Enqueued.in_campaign`); so is any other message of a campaign whose content key
         the campaign has (:meth:`_same_in_campaign`) or an earlier message given here has (in
         :attr:`Enqueued.already`): a script run again completes its campaign, and a new
-        message to the same lead (a follow-up) is queued. The
-        checks are made in this transaction, after taking the campaign's lock
-        (:meth:`_lock_name`): two runs queueing one campaign at once take turns, and the second
-        sees what the first queued instead of mailing everyone twice.
+        message to the same lead (a follow-up) is queued. The checks are made in this
+        transaction, after taking the campaign's lock (:meth:`_lock_name`): two runs queueing
+        one campaign at once take turns, and the second sees what the first queued instead of
+        mailing everyone twice.
 
         Each message's mailbox or pool is looked up in this transaction too, under the
         target's lock that :meth:`remove_pool` and ``remove_mailbox`` take (shared here:

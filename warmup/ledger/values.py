@@ -423,8 +423,8 @@ class OutboxIn:
     # A template's row: its one recipient is queued once per campaign (skipped when the campaign
     # of this mailbox or pool has a message to it: see ``Ledger.enqueue``).
     once: bool = False
-    # Any other message's content key (:mod:`warmup.outbox.content`): left out when its
-    # campaign, or the message under its Message-ID, has it already (``Ledger.enqueue``).
+    # Another message's content key in a campaign (:mod:`warmup.outbox.content`): left out
+    # when its campaign, of this mailbox or pool, has it already (``Ledger.enqueue``).
     content_key: str | None = None
 
 

@@ -268,8 +268,8 @@ class Outbox:
         — a script run again after a crash, or twice, completes its campaign; a different
         message to the same lead (a follow-up) is queued. Without a campaign, nothing says a
         message sent again is not meant: each is queued. A message whose own Message-ID is
-        queued already is refused (:class:`DataError`) unless it is that message (the same
-        content, target and campaign), left out as well."""
+        queued already is refused (:class:`DataError`), unless the campaign has it (the same
+        content, to the same recipients): then it is left out as well."""
         now = aware(now, "now") if now is not None else now_utc()
         check_expiry(expires)
         expect(bulk, bool, "bulk")

@@ -8,7 +8,8 @@ envelope recipients) and answered ``250 2.0.0 queued as ID`` at the end of DATA,
 nothing is reserved and nothing goes upstream here, so the command never waits for a paced slot
 and never sees 451 for the plan; ``warmup run`` sends the messages when the plan allows.
 
-A message the outbox has already — the campaign's, or under its own Message-ID (see
+A message its campaign has already — the same content to the same recipients, whatever Date,
+Message-ID and MIME boundaries the command's library drew this time (see
 :meth:`warmup.Outbox.add_many`): the command was run again after a crash, or twice — is not
 queued again but answered ``250 2.0.0 already queued as ID``, so that the run goes through and
 completes the campaign instead of mailing its leads twice; the summary counts them.
@@ -88,7 +89,7 @@ class QueueRelay(Relay):
         known = [lim for lim in limits if lim[0]]
         self._limit: tuple[int | None, str] = min(known) if known else (None, "")
         self.queued: list[int] = []
-        self.already: list[int] = []  # messages queued by an earlier run (their ids)
+        self.already: list[int] = []  # messages the campaign had already (their ids)
 
     @property
     def target(self) -> str:
