@@ -275,3 +275,18 @@ def _syscall(path: str) -> str:
             return f.read().split(" ", 1)[0]
     except OSError:  # the thread ended
         return ""
+
+
+def test_a_pools_message_is_the_same_whichever_member_it_names_as_from(ledger_url, sink, tmp_path):
+    """A script picking a member of the pool at random for From each run sends the same
+    message: the worker sets From to the member that sends it (its display name kept)."""
+    pool_of(sink.port, tmp_path)
+    ledger = open_ledger(ledger_url)
+    box = Outbox(ledger)
+    try:
+        one = box.add(b"From: Sales <a@corp.example>\r\n" + _message(), pool="P", campaign="dec")
+        same = box.add(b"From: Sales <b@corp.example>\r\n" + _message(), pool="P", campaign="dec")
+        named = box.add(b"From: Bea <b@corp.example>\r\n" + _message(), pool="P", campaign="dec")
+        assert same == one and named not in (None, one)
+    finally:
+        ledger.close()

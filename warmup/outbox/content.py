@@ -6,13 +6,16 @@ The key is a digest of the message as the caller gave it, without what the sendi
 warmup change from one run to the next: the envelope recipients (a set), every header but
 Date and Message-ID (and their Resent- forms), a multipart's boundary left out of its
 Content-Type (``email.generator`` draws a random one each time it writes a message), and each
-part's content decoded (its transfer encoding aside). Everything else — a subject, a word of the
+part's content decoded (its transfer encoding aside). Of From and Sender (and their Resent-
+forms) only the display name counts: the worker sets their address to the mailbox that sends
+the message, so a script that picks a pool's member at random each run sends the same message. Everything else — a subject, a word of the
 body, one recipient more or less — makes it another message: a follow-up step to the same lead
 is queued.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import re
 from collections.abc import Sequence
@@ -20,6 +23,8 @@ from email.message import Message
 
 # Fields a library writes afresh each time it builds the same message.
 PER_RUN = frozenset({"date", "message-id", "resent-date", "resent-message-id"})
+# Fields whose address is the sending mailbox's when the message goes (its display name kept).
+SENDERS = frozenset({"from", "sender", "resent-from", "resent-sender"})
 _BOUNDARY = re.compile(r"""\s*;\s*boundary\s*=\s*(?:"[^"]*"|[^;\s]*)""", re.IGNORECASE)
 
 
@@ -42,6 +47,8 @@ def content_key(msg: Message, envelope: Sequence[str]) -> str:
             text = " ".join(str(value).split())
             if name == "content-type":
                 text = _BOUNDARY.sub("", text)
+            elif name in SENDERS:
+                text = email.utils.parseaddr(text)[0]
             put(f"{name}:{text}".encode("utf-8", "surrogateescape"))
         if not part.is_multipart():
             body = part.get_payload(decode=True)
