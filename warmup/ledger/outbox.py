@@ -96,6 +96,30 @@ def _of_target(mailbox_id: int | None, pool_id: int | None) -> sa.ColumnElement[
     return sa.and_(OUTBOX.c.mailbox_id == mailbox_id, OUTBOX.c.pool_id.is_(None))
 
 
+@functools.cache
+def _same_statement(of_pool: bool) -> sa.Select[Any]:
+    """:meth:`OutboxStore._same_in_campaign`'s query, built once (building it cost more than
+    running it: a queue relay asks it for every message of a campaign)."""
+    target = (
+        OUTBOX.c.pool_id == sa.bindparam("pool", type_=OUTBOX.c.pool_id.type)
+        if of_pool
+        else sa.and_(
+            OUTBOX.c.mailbox_id == sa.bindparam("mailbox", type_=OUTBOX.c.mailbox_id.type),
+            OUTBOX.c.pool_id.is_(None),
+        )
+    )
+    return (
+        sa.select(OUTBOX.c.content_key, sa.func.min(OUTBOX.c.id))
+        .where(
+            OUTBOX.c.content_key.in_(sa.bindparam("keys", expanding=True)),
+            OUTBOX.c.campaign == sa.bindparam("campaign", type_=OUTBOX.c.campaign.type),
+            OUTBOX.c.state.in_(IN_CAMPAIGN),
+            target,
+        )
+        .group_by(OUTBOX.c.content_key)
+    )
+
+
 def _check_id(message: int) -> None:
     """An id no row can have (the driver would overflow on it) is a message that is not there."""
     if not 0 < message <= ID_MAX:
@@ -541,18 +565,10 @@ class OutboxStore:
     ) -> dict[str, int]:
         """Content key -> id of the message with it among ``keys`` that campaign ``campaign`` of
         this mailbox or pool has, queued, being sent or done (as :meth:`_in_campaign`)."""
-        return dict(
-            conn.execute(
-                sa.select(OUTBOX.c.content_key, sa.func.min(OUTBOX.c.id))
-                .where(
-                    OUTBOX.c.content_key.in_(sorted(set(keys))),
-                    OUTBOX.c.campaign == campaign,
-                    OUTBOX.c.state.in_(IN_CAMPAIGN),
-                    _of_target(mailbox_id, pool_id),
-                )
-                .group_by(OUTBOX.c.content_key)
-            ).all()
-        )
+        of_pool = pool_id is not None
+        params: dict[str, Any] = {"keys": sorted(set(keys)), "campaign": campaign}
+        params["pool" if of_pool else "mailbox"] = pool_id if of_pool else mailbox_id
+        return {r[0]: r[1] for r in conn.execute(_same_statement(of_pool), params)}
 
     def _in_campaign(
         self,
