@@ -682,6 +682,55 @@ def test_a_message_to_more_recipients_than_its_mailbox_ever_sends_in_a_day_is_re
     assert run("queue", "add", "--mailbox", "a@corp.example", "--eml", str(three)).exit_code == 0
 
 
+def test_a_message_past_a_policys_top_volume_or_domain_caps_is_refused_when_queued(
+    run, tmp_path, ledger_path
+):
+    """Only the ceiling and the cap were asked: a message past the policy's top volume, its
+    domain cap or a recipient-domain cap was queued, and waited for "tomorrow" every day until
+    it expired. A pool takes it when one member may send it."""
+    flat = (
+        'ceiling = 300\ngrowth_factor = 2.0\n\n[[stage]]\nname = "f"\ndays = 0\ninterval = "0s"\n'
+    )
+    low = tmp_path / "low.toml"
+    low.write_text(f'name = "low"\n{flat}daily = 2\n')
+    capped = tmp_path / "capped.toml"
+    capped.write_text(f'domain_cap = 2\nname = "capped"\n{flat}daily = 300\n')
+    per = tmp_path / "per.toml"
+    per.write_text(f'name = "per"\n{flat}daily = 300\n\n[recipient_domains]\ndefault = 1\n')
+    for box, policy in (("a@corp.example", low), ("b@corp.example", capped)):
+        res = run("mailbox", "add", box, "--provider", "exmail", "--policy", str(policy))
+        assert res.exit_code == 0, res.output
+    res = run("mailbox", "add", "c@corp.example", "--provider", "aliyun", "--policy", str(per))
+    assert res.exit_code == 0, res.output
+    assert run("pool", "add", "P", "a@corp.example", "b@corp.example").exit_code == 0
+    assert run("pool", "add", "Q", "a@corp.example", "c@corp.example").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: a@example.com, b@example.com, c@example.com\r\n\r\nhi\r\n")
+    before = ledger_digest(ledger_path)
+    for box, why in (
+        ("a@corp.example", "never sends to more than 2 a day (its policy's top volume)"),
+        ("b@corp.example", "never sends to more than 2 a day (its policy's domain cap"),
+        ("c@corp.example", "3 recipients at example.com in one message; c@corp.example never"),
+    ):
+        res = run("queue", "add", "--mailbox", box, "--eml", str(eml))
+        assert res.exit_code == 65, res.output
+        assert why in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    res = run("queue", "add", "--pool", "P", "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert "no member of pool P sends to more than 2 a day" in res.stderr, res.stderr
+    res = run("queue", "add", "--pool", "Q", "--eml", str(eml))
+    assert res.exit_code == 65, res.output
+    assert res.stderr.startswith(f"Error: {eml}: no member of pool Q may send it: "), res.stderr
+    assert ledger_digest(ledger_path) == before
+    # A message that fits one member is queued: to few enough, or spread over domains.
+    spread = tmp_path / "spread.eml"
+    spread.write_bytes(b"To: a@example.com, b@other.example, c@third.example\r\n\r\nhi\r\n")
+    assert run("queue", "add", "--pool", "Q", "--eml", str(spread)).exit_code == 0
+    two = tmp_path / "two.eml"
+    two.write_bytes(b"To: a@example.com, b@example.com\r\n\r\nhi\r\n")
+    assert run("queue", "add", "--pool", "P", "--eml", str(two)).exit_code == 0
+
+
 def test_suppressed_recipients_do_not_count_against_a_day_when_queued(run, tmp_path):
     """Suppressed recipients are left out when queued: a message to 4 with 2 of them
     suppressed is a message to 2, which a mailbox sending 3 a day sends. It was refused

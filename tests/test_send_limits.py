@@ -65,6 +65,64 @@ def test_more_recipients_than_the_mailbox_ever_sends_a_day_is_bad_data(
     assert res.returncode == 65 and "more than 2 a day (its cap)" in res.stderr, res.stderr
 
 
+def test_more_recipients_than_any_bound_of_a_day_allows_is_bad_data_not_try_later(
+    smtp_ssl, ssl_cert_env, ledger_path, tmp_path
+):
+    # Only the policy's ceiling and the mailbox's cap were asked: a message past the policy's
+    # top volume (a last stage below the ceiling), its domain cap, or its cap for one receiving
+    # domain exited 75 "send to at most 20 or try tomorrow" every day, as sysexits' retry.
+    top = tmp_path / "top.toml"
+    top.write_text(
+        'name = "top"\nceiling = 300\ngrowth_factor = 2.0\n\n'
+        '[[stage]]\nname = "flat"\ndays = 0\ndaily = 2\ninterval = "0s"\n'
+    )
+    add_box(smtp_ssl.port, "--policy", str(top))
+    three = ["--to", "a@example.com", "--to", "b@example.com", "--to", "c@other.example"]
+    cases = [
+        (
+            "top",
+            "3 recipients in one message; "
+            f"{BOX} never sends to more than 2 a day (its policy's top volume): split it into "
+            "messages of at most 2 recipients",
+        ),
+        (
+            'domain_cap = 2\nname = "dc"\nceiling = 300\ngrowth_factor = 2.0\n\n'
+            '[[stage]]\nname = "flat"\ndays = 0\ndaily = 300\ninterval = "0s"\n',
+            f"3 recipients in one message; {BOX} never sends to more than 2 a day (its "
+            "policy's domain cap, shared by the domain): split it into messages of at most 2 "
+            "recipients",
+        ),
+        (
+            'name = "rd"\nceiling = 300\ngrowth_factor = 2.0\n\n'
+            '[[stage]]\nname = "flat"\ndays = 0\ndaily = 300\ninterval = "0s"\n\n'
+            '[recipient_domains]\n"example.com" = 1\n',
+            f"2 recipients at example.com in one message; {BOX} never sends to more than 1 a "
+            "day there (its policy's recipient-domain cap): split it into messages of at most "
+            "1 recipient at example.com",
+        ),
+        (
+            'name = "rd0"\nceiling = 300\ngrowth_factor = 2.0\n\n'
+            '[[stage]]\nname = "flat"\ndays = 0\ndaily = 300\ninterval = "0s"\n\n'
+            '[recipient_domains]\ndefault = 0\n"example.com" = 5\n',
+            f"{BOX} never mails anyone at other.example (its policy's recipient-domain cap "
+            "there is 0): leave 1 recipient at other.example out",
+        ),
+    ]
+    for text, said in cases:
+        if text != "top":
+            policy = tmp_path / "p.toml"
+            policy.write_text(text)
+            assert cli("mailbox", "set", BOX, "--policy", str(policy)).returncode == 0
+        for extra in ((), ("--dry-run",)):
+            res = cli("send", BOX, *three, "--body", "hi", *extra, env=PASSWORD_ENV)
+            assert (res.returncode, res.stderr) == (65, f"Error: {said}\n"), res.stderr
+    assert smtp_ssl.connections == 0
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+    # What fits goes.
+    res = cli("send", BOX, "--to", "a@example.com", "--body", "hi", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+
+
 def test_a_paced_refusal_names_the_second_of_the_next_send_not_a_minute_before(
     smtp_ssl, ssl_cert_env, tmp_path
 ):

@@ -52,7 +52,7 @@ from warmup.ledger.gatepath import (
 )
 from warmup.ledger.values import wall_clock
 from warmup.policy import Allowance, History, evaluate
-from warmup.policy.engine import recipient_domain_excess, recipient_domain_refusal
+from warmup.policy.engine import per_domain, recipient_domain_excess, recipient_domain_refusal
 from warmup.policy.morning import Morning, morning
 from warmup.policy.walk import inputs_digest, lookback
 from warmup.providers import checklist_text, get_provider
@@ -386,15 +386,15 @@ class Gate:
         return a, capped
 
     def check_fits(self, recipients: list[str]) -> None:
-        """:class:`DataError` when ``recipients`` are more than any day's quota can be (the
-        policy's ceiling, the mailbox's cap): refused as "try later" (exit 75), a script that
+        """:class:`DataError` when ``recipients`` are more than any day's quota can be
+        (:func:`check_fits`): refused as "try later" (exit 75), a script that
         retries on it retried for ever. Not in :meth:`reserve`: the worker sends a bulk
         message the members' quota cannot hold through the pool's overflow channel."""
-        check_fits(recipients, self.box, self.spec)
+        check_fits(recipients, self.box, self.spec, self.provider.daily_limit)
 
     def day_top(self) -> tuple[int, str]:
         """:func:`day_top` of this gate's mailbox."""
-        return day_top(self.box, self.spec)
+        return day_top(self.box, self.spec, self.provider.daily_limit)
 
     def check_resend(self, recipients: list[str], message_id: str) -> None:
         """:class:`DuplicateSend` when :meth:`reserve` would refuse ``message_id`` to these
@@ -841,25 +841,59 @@ def refused_before(slots: dict[str, tuple[int, str]], recipients: list[str]) -> 
     return [r for r in recipients if r in slots and slots[r][1] in ("hard", "block")]
 
 
-def day_top(box: MailboxRow, spec: PolicySpec) -> tuple[int, str]:
+def day_top(
+    box: MailboxRow, spec: PolicySpec, provider_limit: int | None = None
+) -> tuple[int, str]:
     """The most recipients any day's quota of ``box`` (under ``spec``) can be, and what sets
-    it: the policy's ceiling or the mailbox's cap."""
-    bounds = [(spec.ceiling, "its policy's ceiling")]
+    it: the policy's ceiling, its highest daily volume, its domain cap, the provider's
+    published limit (``provider_limit``) or the mailbox's cap. Each bounds every day's quota
+    (see :mod:`warmup.policy.walk`): a message to more waited for "tomorrow" for ever."""
+    bounds = [
+        (spec.ceiling, "its policy's ceiling"),
+        (max(max(st.daily_from, st.daily_to) for st in spec.stages), "its policy's top volume"),
+    ]
+    if spec.domain_cap is not None:
+        bounds.append((spec.domain_cap, "its policy's domain cap, shared by the domain"))
+    if provider_limit is not None:
+        bounds.append((provider_limit, "its provider's daily limit"))
     if box.cap:  # 0: paused (an old ledger's), which the plan says, exit 75
         bounds.append((box.cap, "its cap"))
-    return min(bounds)
+    return min(bounds, key=lambda b: b[0])  # the first named of equal bounds
 
 
-def check_fits(recipients: Sequence[str], box: MailboxRow, spec: PolicySpec) -> None:
+def check_fits(
+    recipients: Sequence[str],
+    box: MailboxRow,
+    spec: PolicySpec,
+    provider_limit: int | None = None,
+) -> None:
     """:class:`DataError` when ``recipients`` are more than any day's quota of ``box`` can
-    be (:func:`day_top`): no later try would take them."""
-    n = len(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
-    top, why = day_top(box, spec)
+    be (:func:`day_top`), or more at one receiving domain than the policy's recipient-domain
+    cap for it: no later try would take them."""
+    rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
+    n = len(rcpts)
+    top, why = day_top(box, spec, provider_limit)
     if n > top:
         raise DataError(
             f"{n} recipients in one message; {box.address} never sends to more than "
             f"{top} a day ({why}): split it into messages of at most {top} recipients"
         )
+    caps = spec.recipient_domains
+    if not caps:
+        return
+    for domain, count in sorted(per_domain(rcpts).items()):
+        cap = caps.cap_for(domain)
+        if cap == 0:
+            raise DataError(
+                f"{box.address} never mails anyone at {domain} (its policy's recipient-domain "
+                f"cap there is 0): leave {plural(count, 'recipient')} at {domain} out"
+            )
+        if cap is not None and count > cap:
+            raise DataError(
+                f"{plural(count, 'recipient')} at {domain} in one message; {box.address} never "
+                f"sends to more than {cap} a day there (its policy's recipient-domain cap): "
+                f"split it into messages of at most {plural(cap, 'recipient')} at {domain}"
+            )
 
 
 def prepare(message: EmailMessage | bytes, mailbox: str) -> EmailMessage:

@@ -416,14 +416,14 @@ def _checked(
 
 class _Fits:
     """Whether a message's recipients fit in a day of its mailbox, or of a member of its pool
-    (:func:`warmup.gate.day_top`): more waited for the plan's next slot every day until they
-    expired, where `send` refuses them. Policies are read at the first message to more than
-    one recipient; a member whose policy cannot be used is left out (the worker says so).
-    Suppressed recipients do not count: they are left out when queued."""
+    (:func:`warmup.gate.check_fits`): more waited for the plan's next slot every day until
+    they expired, where `send` refuses them. Policies are read at the first message to more
+    than one recipient; a member whose policy or provider cannot be used is left out (the
+    worker says so). Suppressed recipients do not count: they are left out when queued."""
 
     def __init__(self, ledger: Ledger, target: _Target) -> None:
         self.ledger, self.target = ledger, target
-        self.specs: list[tuple[MailboxRow, PolicySpec]] | None = None
+        self.specs: list[tuple[MailboxRow, PolicySpec, int | None]] | None = None
 
     def check(self, rcpts: Sequence[str]) -> None:
         try:
@@ -440,27 +440,38 @@ class _Fits:
             return
         from warmup import policies
         from warmup.gate import check_fits, day_top
+        from warmup.providers import get_provider
 
         if self.specs is None:
             self.specs = []
             for box in self.target.senders():
                 try:
-                    self.specs.append((box, policies.policy_for(self.ledger, box)))
+                    spec = policies.policy_for(self.ledger, box)
+                    limit = get_provider(box.provider, of=box.address).daily_limit
                 except ConfigError:
                     continue
+                self.specs.append((box, spec, limit))
         if not self.specs:
             return
         if self.target.pool is None:
             check_fits(rcpts, *self.specs[0])
             return
-        top = max(day_top(box, spec)[0] for box, spec in self.specs)
+        refusals = []
+        for box, spec, limit in self.specs:
+            try:
+                check_fits(rcpts, box, spec, limit)
+                return
+            except DataError as exc:
+                refusals.append(str(exc))
         n = len(set(rcpts))
+        top = max(day_top(box, spec, limit)[0] for box, spec, limit in self.specs)
         if n > top:
             raise DataError(
                 f"{n} recipients in one message; no member of pool {self.target.pool.name} "
                 f"sends to more than {top} a day: split it into messages of at most {top} "
                 f"recipients"
             )
+        raise DataError(f"no member of pool {self.target.pool.name} may send it: {refusals[0]}")
 
 
 _FIELDS = tuple(f.name for f in dataclasses.fields(OutboxIn))  # as spooled, in order

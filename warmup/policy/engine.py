@@ -335,11 +335,7 @@ def recipient_domain_excess(
     caps = spec.recipient_domains
     if not caps:
         return None
-    wanted: dict[str, int] = {}
-    for rcpt in recipients:
-        domain = rcpt.rsplit("@", 1)[-1].lower()
-        wanted[domain] = wanted.get(domain, 0) + 1
-    for domain, n in sorted(wanted.items()):
+    for domain, n in sorted(per_domain(recipients).items()):
         cap = caps.cap_for(domain)
         sent = sent_today.get(domain, 0)
         if cap is not None and sent + n > cap:
@@ -348,6 +344,15 @@ def recipient_domain_excess(
                 f"mailbox ({sent} sent today, {n} more wanted); send to {domain} tomorrow"
             )
     return None
+
+
+def per_domain(recipients: Sequence[str]) -> dict[str, int]:
+    """How many of ``recipients`` each receiving domain (lower case) has."""
+    wanted: dict[str, int] = {}
+    for rcpt in recipients:
+        domain = rcpt.rsplit("@", 1)[-1].lower()
+        wanted[domain] = wanted.get(domain, 0) + 1
+    return wanted
 
 
 def _recipient_domain_reason(spec: PolicySpec, hist: History) -> str:
