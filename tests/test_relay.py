@@ -725,7 +725,10 @@ def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
     started = []
 
-    def start(daily: int = 5, interval: str = "0s", **options):
+    def start(daily: int = 5, interval: str = "0s", policy_tail: str = "", **options):
+        """``policy_tail``: TOML tables added to the flat policy."""
+        policy = policy_file(tmp_path / "policy.toml", daily, interval)
+        policy.write_text(policy.read_text() + policy_tail)
         ledger = open_ledger()
         api.add_mailbox(
             ledger,
@@ -733,7 +736,7 @@ def relay(smtp_ssl, ssl_cert_env, tmp_path, monkeypatch):
             "exmail",
             smtp_host="127.0.0.1",
             smtp_port=smtp_ssl.port,
-            policy=str(policy_file(tmp_path / "policy.toml", daily, interval)),
+            policy=str(policy),
         )
         ledger.close()
         gate = Gate(BOX)
@@ -1519,6 +1522,38 @@ def test_more_recipients_than_the_mailbox_ever_sends_in_a_day_are_refused_at_rcp
     assert res.exit_code == 65, res.output
     assert res.output.startswith("sendmail: more3@example.com: 452 4.5.3 too many recipients")
     assert len(smtp_ssl.messages) == 1 and len(ledger_sends(ledger_path)) == 3
+
+
+def test_recipients_past_a_recipient_domain_cap_any_day_allows_are_refused_at_rcpt(
+    relay, smtp_ssl, ledger_path
+):
+    # Past its policy's cap for their domain (2 a day to example.com; none to other domains),
+    # the message was answered "451 ... send to example.com tomorrow" at the end of DATA, every
+    # day: a client retrying on 4xx retried for ever. The recipient past the cap is 452 4.5.3,
+    # as one past the day's top (the client sends it in another transaction), and one at a
+    # domain the policy never mails is refused for good; the others go.
+    import smtplib
+
+    server = relay(daily=50, policy_tail='\n[recipient_domains]\ndefault = 0\n"example.com" = 2\n')
+    rcpts = ["a@example.com", "b@example.com", "c@example.com", "d@elsewhere.example"]
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:
+        s.login(server.user, server.password)
+        refused = s.sendmail(BOX, rcpts, b"Subject: a\r\n\r\nb\r\n")
+    said = {rcpt: (code, text.decode()) for rcpt, (code, text) in refused.items()}
+    assert said == {
+        "c@example.com": (
+            452,
+            "4.5.3 too many recipients at example.com: a@corp.example sends to at most 2 a day "
+            "there (its policy's recipient-domain cap)",
+        ),
+        "d@elsewhere.example": (
+            550,
+            "5.7.1 a@corp.example never mails anyone at elsewhere.example (its policy's "
+            "recipient-domain cap there is 0): not sent",
+        ),
+    }
+    assert [m.rcpt_tos for m in smtp_ssl.messages] == [("a@example.com", "b@example.com")]
+    assert [r for r, _, _ in ledger_sends(ledger_path)] == ["a@example.com", "b@example.com"]
 
 
 def test_a_message_over_the_servers_size_is_refused_552_before_mail_from(

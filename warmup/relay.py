@@ -386,6 +386,32 @@ class Relay:
             return most, self.gate.provider.title
         return top, f"{self.gate.box.address}, sending to at most {top} a day ({why}),"
 
+    def _past_domain_cap(self, rcpts: list[str], rcpt: str) -> str | None:
+        """The refusal of ``rcpt`` when the message would then mail its domain more than the
+        policy's recipient-domain cap lets any day (see :func:`warmup.gate.check_fits`): at
+        the end of DATA it was a 451 "send to it tomorrow" that a client retried for ever."""
+        caps = self.gate.spec.recipient_domains
+        if not caps:
+            return None
+        domain = rcpt.rsplit("@", 1)[-1].lower()
+        cap = caps.cap_for(domain)
+        if cap is None:
+            return None
+        box = self.gate.box.address
+        if cap == 0:
+            return reply_line(
+                550,
+                f"5.7.1 {box} never mails anyone at {domain} (its policy's recipient-domain cap "
+                f"there is 0): not sent",
+            )
+        if sum(r.rsplit("@", 1)[-1].lower() == domain for r in rcpts) >= cap:
+            return reply_line(
+                452,
+                f"4.5.3 too many recipients at {domain}: {box} sends to at most {cap} a day "
+                f"there (its policy's recipient-domain cap)",
+            )
+        return None
+
     def _suppressed(self, rcpts: list[str]) -> dict[str, str]:
         return self.gate.check_suppressed(rcpts)
 
@@ -479,6 +505,9 @@ class Relay:
         limit, who = self.recipient_limit()
         if limit and len(envelope.rcpt_tos) >= limit:
             return f"452 4.5.3 too many recipients: {_ascii(who)} allows {limit} per message"
+        over = self._past_domain_cap(envelope.rcpt_tos, rcpt)
+        if over:
+            return over
         envelope.rcpt_tos.append(rcpt)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
