@@ -159,3 +159,39 @@ def test_a_message_not_before_a_later_time_still_waits_for_it(
     assert cli("mailbox", "set", box, "--cap", "20").returncode == 0
     assert "nothing was due" in run_once()
     assert states() == ["queued"]
+
+
+@pytest.mark.parametrize("target", ["mailbox", "pool"])
+def test_a_message_no_day_could_take_since_a_change_is_bounced_not_held_until_it_expires(
+    sink,
+    ssl_cert_env,
+    tmp_path,
+    target,
+):
+    """Queued to 5 under a quota of 50; then the cap was set to 3: the worker answered "only 3
+    of today's quota left ... 5 wanted; try tomorrow" every day until the message expired, as
+    'queue add' would refuse it now. It is bounced at its next look, without a try, saying why;
+    a message that fits still goes."""
+    boxes = pool_of(sink.port, tmp_path, n=2, daily=50)
+    queue = ["queue", "add", "--pool", "P"] if target == "pool" else ["queue", "add", "--mailbox"]
+    if target == "mailbox":
+        queue.append(boxes[0])
+    five = tmp_path / "five.eml"
+    five.write_bytes(
+        b"To: " + b", ".join(b"r%d@example.com" % i for i in range(5)) + b"\r\n\r\nx\r\n"
+    )
+    three = tmp_path / "three.eml"
+    three.write_bytes(b"To: s0@example.com, s1@example.com, s2@example.com\r\n\r\nx\r\n")
+    for eml in (five, three):
+        res = cli(*queue, "--eml", str(eml))
+        assert res.returncode == 0, res.stderr
+    for box in boxes:
+        assert cli("mailbox", "set", box, "--cap", "3").returncode == 0
+    out = run_once()
+    assert "bounced #1: 5 recipients in one message; " in out, out
+    assert "never sends to more than 3 a day (its cap)" in out, out
+    assert "sent #2" in out, out
+    listed = json.loads(cli("queue", "list", "--json").stdout)
+    assert [(m["state"], m["attempts"]) for m in listed] == [("bounced", 0), ("sent", 1)]
+    assert listed[0]["last_reply"].startswith("5 recipients in one message; ")
+    assert [len(m.rcpt_tos) for m in sink.messages] == [3]

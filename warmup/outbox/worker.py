@@ -52,7 +52,14 @@ from dataclasses import dataclass, field
 
 from warmup import notify
 from warmup.credentials import NoPassword
-from warmup.errors import ConfigError, LedgerBusy, PermissionFailure, Unavailable, WarmupError
+from warmup.errors import (
+    ConfigError,
+    DataError,
+    LedgerBusy,
+    PermissionFailure,
+    Unavailable,
+    WarmupError,
+)
 from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
 from warmup.gate import refusal as refusal_text
 from warmup.headers import date_of, decode_utf8_fields, sender_of, thread_ids
@@ -872,6 +879,10 @@ class Worker:
                 and all(_quota_used(a, len(rcpts)) for a in refused)
             ):
                 return self._overflow(msg, pool, rcpts)
+            never = self._never_fits(gates, rcpts) if refused and not fails else None
+            if never is not None:
+                self.log(f"{_stamp(now)} bounced #{msg.id}: {never}")
+                return self._settle(msg, "bounced", reply=never[:500])
             if not waits:  # a pool left without mailboxes (its last one removed)
                 name = pool.name if pool is not None else "?"
                 why = f"pool {name} has no mailbox; add one with 'warmup pool add {name} ADDRESS'"
@@ -900,6 +911,30 @@ class Worker:
         )
         # A try made, this one included: TRIES of a message sent at once is 1, not 0.
         return self._settle(msg, state, reply=reply, sent_by=box.id, attempt=True)
+
+    def _never_fits(self, gates: list[Gate], rcpts: list[str]) -> str | None:
+        """Why none of ``gates`` could send ``rcpts`` on any day (a cap, policy or pool changed
+        since the message was queued, which 'queue add' would refuse now), or None. Such a
+        message waited for "tomorrow" every day until it expired."""
+        if len(rcpts) < 2 and not any(g.spec.recipient_domains for g in gates):
+            return None  # every day's quota is 1 at least: no reads for the common message
+        from warmup import policies
+        from warmup.gate import check_fits
+
+        whys = []
+        for gate in gates:
+            try:
+                box = self.ledger.mailbox(gate.box.address)  # as it is now, not as opened
+                check_fits(
+                    rcpts, box, policies.policy_for(self.ledger, box), gate.provider.daily_limit
+                )
+            except DataError as exc:
+                whys.append(str(exc))
+            except WarmupError:  # cannot be asked: the one-by-one path says why
+                return None
+            else:
+                return None
+        return "; ".join(whys) or None
 
     def _record(self, gate: Gate, msg: OutboxRow, box: MailboxRow) -> None:
         """Write the gate's deferred "sent" slots, again while the ledger is unavailable (a
