@@ -10,6 +10,7 @@ import random
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -85,7 +86,12 @@ def test_kill_9_at_random_moments_never_loses_nor_repeats_a_message(
 
 
 @pytest.mark.slow
-def test_sigterm_finishes_the_message_in_flight_then_exits_0(sink, ssl_cert_env, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_sigterm_finishes_the_message_in_flight_then_exits_0(sink, ssl_cert_env, tmp_path, sig):
+    # SIGHUP (the terminal or SSH session of 'warmup run' closed) killed the worker in the
+    # conversation, its message left 'sending' for the next run to call 'unknown' (a person's
+    # to decide, though the server had taken it). It stops as SIGTERM's first does, even
+    # when it comes twice (the terminal's and its shell's).
     pool_of(sink.port, tmp_path, n=1, daily=50)
     queue_plain(3)
     # The server holds the first message's DATA reply until the worker has taken the SIGTERM:
@@ -95,10 +101,13 @@ def test_sigterm_finishes_the_message_in_flight_then_exits_0(sink, ssl_cert_env,
     proc = worker()
     try:
         assert sink.holding.wait(60) and proc.poll() is None  # the first message is in DATA
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         assert proc.stderr is not None
         said = proc.stderr.readline()
         assert said.startswith("Stopping after the message in flight"), said
+        if sig == signal.SIGHUP:
+            proc.send_signal(sig)  # a second hang-up is no second stop
+            time.sleep(0.5)
     finally:
         sink.hold_data_reply.set()
     out, err = proc.communicate(timeout=60)
@@ -234,3 +243,35 @@ def test_a_second_sigterm_stops_at_once_and_the_first_says_what_it_waits_for(
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and err.rstrip().endswith("Aborted."), err
     assert sorted(outbox_states().values()) == ["queued", "queued", "unknown"]
+
+
+@pytest.mark.slow
+def test_a_worker_started_under_nohup_does_not_hear_a_hang_up(sink, ssl_cert_env, tmp_path):
+    """SIGHUP stops 'warmup run' as SIGTERM does (see above), unless it was started with the
+    signal ignored (nohup): it keeps sending."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    queue_plain(3)
+    sink.hold_data_reply = threading.Event()
+    ignored = subprocess.Popen(
+        # not the zygote's fork: it would not inherit the ignored signal
+        [sys.executable, "-m", "warmup", "run", "--no-sync"],
+        env={**os.environ, **PASSWORD_ENV},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # as nohup starts it
+    )
+    try:
+        assert sink.holding.wait(60)
+        ignored.send_signal(signal.SIGHUP)
+        time.sleep(0.5)  # a stop would be taken at once
+    finally:
+        sink.hold_data_reply.set()
+    deadline = time.monotonic() + 60
+    while Counter(outbox_states().values())["sent"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ignored.poll() is None  # still running, all sent
+    ignored.send_signal(signal.SIGTERM)
+    out, err = ignored.communicate(timeout=60)
+    assert ignored.returncode == 0, err
+    assert sorted(outbox_states().values()) == ["sent"] * 3

@@ -178,13 +178,19 @@ def run(
 
 @contextlib.contextmanager
 def _stop_signals(handler: Callable[..., None], heard: _Heard | None = None) -> Iterator[None]:
-    """SIGTERM and SIGINT call ``handler`` within the block; the handlers before it are put
-    back after it, however it ends (and ``heard`` stops listening). Off the main thread (a
+    """SIGTERM, SIGINT (and SIGHUP, once) call ``handler`` within the block; the handlers
+    before it are put back after it, however it ends (and ``heard`` stops listening). Off the
+    main thread (a
     caller's thread) Python lets no handler be set: those signals stay the caller's."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     before = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # A hang-up (the terminal or SSH session closed) killed the worker mid-conversation, its
+    # message left 'unknown' for a person; it now stops as SIGTERM's first does, however often
+    # it comes (a terminal's and its shell's). Under nohup (ignored) it stays ignored.
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        before[signal.SIGHUP] = signal.signal(signal.SIGHUP, _hang_up(handler))
     try:
         yield
     finally:
@@ -193,6 +199,19 @@ def _stop_signals(handler: Callable[..., None], heard: _Heard | None = None) -> 
         for sig, old in before.items():
             # None: a handler set outside Python; the default is the nearest we can restore
             signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+
+def _hang_up(handler: Callable[..., None]) -> Callable[..., None]:
+    """``handler`` for the first SIGHUP only: a stop to finish the message in flight, never
+    the second signal's stop at once."""
+    told: list[bool] = []
+
+    def hang_up(*args: object) -> None:
+        if not told:
+            told.append(True)
+            handler(*args)
+
+    return hang_up
 
 
 class _Heard:
