@@ -327,18 +327,21 @@ def test_a_source_with_no_ledger_or_an_old_one_gets_a_command_that_can_be_pasted
 @pytest.mark.parametrize(
     ("target", "code", "said"),
     [
-        # A device that takes no byte, as a full disk: an I/O error (74), not a set-up to fix
-        ("/dev/full", 74, "database or disk is full; free space on the disk that holds it"),
-        # A device that takes every byte and keeps none: no disk failed, the path is wrong
+        # A device that takes no byte or every byte and keeps none: no disk failed, the path
+        # is wrong (a full disk is 74: tests/test_ledger_files.py)
+        ("/dev/full", 78, "is not a regular file; name a file"),
         ("/dev/null", 78, "is not a regular file; name a file"),
     ],
 )
 def test_a_copy_to_a_device_says_what_failed_with_its_code(tmp_path, target, code, said):
     """'db copy --to /dev/full' exited 78 (configuration) for what is an I/O error (74); any
     SQLite 'disk I/O error' was "check the path and its permissions", 78, a failing disk
-    included."""
+    included. The device is refused before SQLite opens it: its failed write left
+    /dev/full-journal behind."""
     from tests.gatekit import cli
 
+    journal = Path(f"{target}-journal")
+    journal.unlink(missing_ok=True)  # an earlier run's (before the fix)
     src = tmp_path / "a.db"
     build(src, days=1, per_day=3)
     before = ledger_digest(src)
@@ -348,6 +351,7 @@ def test_a_copy_to_a_device_says_what_failed_with_its_code(tmp_path, target, cod
     assert said in res.stderr
     assert "Traceback" not in res.stderr
     assert ledger_digest(src) == before
+    assert not journal.exists()
 
 
 @pytest.mark.parametrize("to", ["sqlite", "postgresql"])

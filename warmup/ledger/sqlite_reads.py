@@ -129,6 +129,10 @@ def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
         mode = path.stat().st_mode
     except OSError:
         return [], []
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # a folder: worded where it fails
+        # A device or a FIFO: SQLite would make its journal beside it (/dev/full-journal),
+        # left there by the failed write, and a ledger on one keeps nothing anyway.
+        raise ConfigError(f"ledger {path} is not a regular file; name a file, e.g. ledger.db")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         return [], [
             f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
