@@ -22,6 +22,7 @@ H, S, B = "hard", "soft", "block"
 # file (without .eml) -> (recipient, kind, reason). Ten reasons, one of them with its kind, were
 # written otherwise before the first run and changed to warmup's answer, which reads the same
 # words as well or better (README.md lists them: FIRST_RUN below keeps what was written first).
+# A later round changed one kind (README.md says why): Exchange's 5.6.11.
 EXPECTED: dict[str, tuple[str, str, str]] = {
     "o365-5110-not-found": ("ana.lopez@client.example", H, "userunknown"),
     "o365-541-access-denied-relayed": ("ben.ortiz@client.example", H, "userunknown"),
@@ -86,7 +87,7 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "aliyun-551-user-not-exist": ("lu.ming@aliyun.com", H, "userunknown"),
     "aliyun-551-user-not-exist-relayed": ("ma.ning@client.example", H, "userunknown"),
     "o365-54310-dns-domain": ("olga.pratt@client-gone.example", H, "hostunknown"),
-    "o365-5611-bare-linefeeds": ("pete.quill@client.example", B, "contenterror"),
+    "o365-5611-bare-linefeeds": ("pete.quill@client.example", S, "contenterror"),
     "o365-57124-allowed-senders": ("news@client.example", B, "blocked"),
     "postfix-551-user-not-local": ("ruth.stone@client.example", H, "hasmoved"),
     "exim-550-bad-destination-mailbox": ("sven.tull@client.example", H, "userunknown"),
@@ -97,15 +98,17 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's
-# answer was accepted (each reads the reply's own words; the kinds agree but for one, where
+# answer was accepted (each reads the reply's own words; the kinds agree but for two, where
 # Gmail's 4.7.28 says "unsolicited mail ... to protect our users from spam": a reputation signal,
-# counted, rather than a rate alone).
+# counted, rather than a rate alone; and where an X.6 status (the message's media or form, RFC
+# 3463) was taken for a block, a judgement of the sender, until it was made soft).
 FIRST_RUN: dict[str, tuple[str, str]] = {
     "barracuda-reputation": (B, "blocked"),
     "exmail-content-rejected": (B, "spamdetected"),
     "gmail-421-receiving-too-quickly": (S, "speeding"),
     "gmail-4728-unusual-rate": (S, "toomanyconn"),
     "mimecast-451-gave-up": (S, "expired"),
+    "o365-5611-bare-linefeeds": (B, "contenterror"),
     "mimecast-envelope-blocked": (B, "rejected"),
     "o365-518-bad-outbound-sender": (B, "rejected"),
     "o365-571-not-authorized": (B, "rejected"),
@@ -118,9 +121,10 @@ def test_every_published_file_is_expected() -> None:
     assert sorted(p.stem for p in PUBLISHED.glob("*.eml")) == sorted(EXPECTED)
     assert len(EXPECTED) >= 60
     assert set(FIRST_RUN) <= set(EXPECTED)
-    assert all(
-        EXPECTED[n][1] == FIRST_RUN[n][0] for n in FIRST_RUN if n != "gmail-4728-unusual-rate"
-    )
+    # Two kinds changed on purpose: Gmail's 4.7.28 (see above) and X.6 content (the
+    # message's form, not the sender's standing: soft since the third round of #14).
+    changed = ("gmail-4728-unusual-rate", "o365-5611-bare-linefeeds")
+    assert all(EXPECTED[n][1] == FIRST_RUN[n][0] for n in FIRST_RUN if n not in changed)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

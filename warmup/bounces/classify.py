@@ -83,7 +83,8 @@ _STATUS_REASON: dict[tuple[int, int], str] = {
         5.1=syntaxerror 5.2=syntaxerror 5.3=exceedlimit 5.4=syntaxerror 5.5=syntaxerror
         5.6=syntaxerror
         6.0=contenterror 6.1=contenterror 6.2=contenterror 6.3=contenterror 6.4=contenterror
-        6.5=contenterror
+        6.5=contenterror 6.6=contenterror 6.7=contenterror 6.8=contenterror 6.9=contenterror
+        6.10=contenterror
         7.2=policyviolation 7.3=securityerror 7.4=securityerror 7.5=securityerror
         7.6=securityerror 7.7=securityerror 7.8=authfailure 7.9=securityerror
         7.10=securityerror 7.11=securityerror 7.12=securityerror 7.13=suspend
@@ -272,8 +273,10 @@ def decide(
         return verdict("notaccept", "reply.no-mail", f"reply {reply}: the host takes no mail")
     if key is not None and key[0] == 7:  # X.7.XXX: security or policy status (RFC 3463)
         return verdict("blocked", "status.policy", f"status {status}: refused by policy")
-    if key is not None and key[0] == 6:  # X.6.XXX: message content or media status
-        return verdict("contenterror", "status.content", f"status {status}: the content refused")
+    if key is not None and key[0] == 6:
+        # X.6.XXX: the message's media or form (RFC 3463; RFC 6531's non-ASCII addresses and
+        # headers): neither the address nor the sender's standing, another form may pass
+        return verdict("contenterror", "status.content", f"status {status}: the message's form")
     if reply == "554" and not text:
         return verdict("rejected", "reply.554", "a bare 554: transaction refused")
     if code_class == "4":

@@ -35,8 +35,9 @@ REASON_KIND: dict[str, str] = _table("""
     hard: userunknown hostunknown hasmoved notaccept
     soft: mailboxfull mesgtoobig exceedlimit suspend onhold expired networkerror systemerror
     soft: systemfull toomanyconn speeding ratelimited syntaxerror undefined mailererror
+    soft: contenterror
     block: blocked spamdetected policyviolation securityerror authfailure requireptr
-    block: badreputation norelaying virusdetected contenterror notcompliantrfc filtered rejected
+    block: badreputation norelaying virusdetected notcompliantrfc filtered rejected
     complaint: feedback
     none: delivered vacation
 """)

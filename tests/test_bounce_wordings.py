@@ -1,0 +1,38 @@
+"""Reasons read from documented status meanings (issue #14, third round).
+
+X.6 is RFC 3463's "message content or media status" (section 3.8: media not supported,
+conversions), to which RFC 6531 adds X.6.7-X.6.9 (a non-ASCII address or a UTF-8 header the
+path cannot carry): the message's form, neither the address nor the sender's standing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from warmup.bounces.classify import decide
+
+S = "soft"
+
+
+@pytest.mark.parametrize(
+    ("status", "reply", "diagnostic"),
+    [
+        ("4.6.0", "", ""),  # temporary: retried, never a block
+        ("5.6.0", "554", "554 5.6.0 Other or undefined media error"),
+        ("5.6.1", "554", "554 5.6.1 Media not supported"),
+        ("5.6.3", "554", "554 5.6.3 Conversion required but not supported"),
+        # RFC 6531: the path cannot carry a non-ASCII address or a UTF-8 header
+        ("5.6.7", "553", "553 5.6.7 Non-ASCII addresses not permitted for that recipient"),
+        ("5.6.9", "550", "550 5.6.9 UTF-8 header message cannot be transferred"),
+        # Exchange Online's own detail of X.6
+        ("5.6.11", "554", "554 5.6.11 SMTPSEND.BareLinefeedsAreIllegal"),
+    ],
+)
+def test_an_x6_status_is_the_messages_form_not_a_block(
+    status: str, reply: str, diagnostic: str
+) -> None:
+    """X.6 is the message's media or form (RFC 3463 section 3.8; RFC 6531's non-ASCII
+    addresses and headers): no judgement of the sender's standing (a block) nor of the
+    address (hard). A 4.6.x was a block although a 4xx is retried."""
+    verdict = decide(status, reply, diagnostic)
+    assert (verdict.reason, verdict.kind) == ("contenterror", S), verdict.steps
