@@ -125,7 +125,10 @@ WORD_RULES: tuple[WordRule, ...] = (
         """,
     ),
     # A relay refused before a user moved: servers answer a relay attempt with 551's own words
-    # ("551 User not local; relaying denied"), which are RFC 5321's for a moved user too.
+    # ("551 User not local; relaying denied"), which are RFC 5321's for a moved user too. RFC
+    # 5321 gives 551 a forward-path for a user who moved ("please try <addr>"); without one it
+    # says only that this server does not serve the user and will not forward: a route refused
+    # (an MX that does not host the domain), nothing about the address at its own host.
     _rule(
         "no-relaying",
         "norelaying",
@@ -134,6 +137,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)
         not permitted to relay|unable to relay|no relaying|relay not permitted
         we do not relay|not a gateway|relaying denied
+        \buser not local\b(?![^.<]{0,20}\btry\b)
         """,
     ),
     _rule(
@@ -142,7 +146,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         \bhas moved\b|address has (?:been )?changed|user has moved|has been replaced by
-        \buser not local\b
+        \buser not local\b[^.<]{0,20}\btry\b
         """,
     ),
     _rule(
