@@ -14,7 +14,7 @@ import re
 from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
 from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
-from .vendors import directory_verdict, masks_filters
+from .vendors import directory_verdict, masks_filters, posting_refused
 from .wording import fold, read_words
 
 __all__ = [
@@ -68,6 +68,21 @@ _WEAK_STATUS = {
     *((4, d) for d in range(1, 5)),
     *((5, d) for d in range(1, 7)),
 }
+# Words naming a family whose member the status names (RFC 3463): "message too large" under
+# X.2.3 is the recipient's own per-mailbox length limit (exceedlimit), not the system's (X.3.4).
+_REFINED_BY_STATUS = {("mesgtoobig", "exceedlimit")}
+# RFC 5321 4.2.3: 500 syntax error, 501 in parameters, 502 not implemented, 503 bad sequence of
+# commands, 504 parameter not implemented: the session's commands, nothing about the address.
+_SYNTAX_REPLIES = frozenset(("500", "501", "502", "503", "504"))
+# A multi-line reply folded into one line keeps the code of every continuation line ("550-5.7.1
+# Messages with multiple 550-5.7.1 addresses in From: header"), splitting the words the rules
+# read: read without them.
+_CONTINUATION = re.compile(r"(?<=[^\s\d]) [245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} ")
+# qmail-send ends a failure it kept retrying with "I'm not going to try again; this message has
+# been in the queue too long.", after the last attempt's reason and its status ("Sorry, I wasn't
+# able to establish an SMTP connection. (#4.4.1)"): the words say the retries ended, the status
+# says why. (Not a timeout's words: "Connection timed out" is the failure itself.)
+_QUEUE_ENDED = re.compile(r"not going to try again(?!.*timed? ?out)")
 _SENDERS = ((1, 7), (1, 8))  # X.1.7 bad sender's mailbox address, X.1.8 bad sender's system
 _STATUS_REASON: dict[tuple[int, int], str] = {
     (int(k.split(".")[0]), int(k.split(".")[1])): v
@@ -76,7 +91,7 @@ _STATUS_REASON: dict[tuple[int, int], str] = {
         for item in _words("""
         1.1=userunknown 1.2=hostunknown 1.3=userunknown 1.4=userunknown 1.5=userunknown
         1.6=hasmoved 1.7=rejected 1.8=rejected 1.9=userunknown 1.10=notaccept
-        2.1=suspend 2.2=mailboxfull 2.3=mesgtoobig 2.4=systemerror
+        2.1=suspend 2.2=mailboxfull 2.3=exceedlimit 2.4=systemerror
         3.1=systemfull 3.2=notaccept 3.3=systemerror 3.4=mesgtoobig 3.5=systemerror
         4.1=networkerror 4.2=networkerror 4.3=systemerror 4.4=hostunknown 4.5=systemerror
         4.6=networkerror 4.7=expired
@@ -115,6 +130,7 @@ _THROTTLE_TEXT = _p(r"""
 # (发件人, 发信) or a day's (每日, 当天) is meant.
 _NOT_THROTTLE = _p(r"""
     mailbox (?:is )?full|mail ?box .{0,20}quota|over ?quota|storage|disk quota
+    insufficient (?:disk|system)|no space left|disk (?:is )?full
     user(?:'s)? (?:mailbox )?quota|size limit|message (?:is )?too (?:large|big)
     too many hops|too many recipients$
     容量|空间不足|(?:邮箱|信箱|空间|存储)(?:配额)?已满|大小|邮件过大|附件
@@ -151,21 +167,36 @@ _TOO_MANY = re.compile(r"frequen|too many (?:conn|mess|mail)|频率|频繁")
 _BLOCK_WORDS = re.compile(r"blocked|(?<!anti)spam|blacklist")
 
 
+def _failing(pattern: re.Pattern[str], text: str, group: int) -> re.Match[str] | None:
+    """The first match of ``pattern`` in ``text``; where it is a success (2xx, 2.X.X), the first
+    failure after it if any. A session's transcript ("250 2.1.5 Ok ... 451 4.3.0 Error: queue
+    file write error") answers each command in turn: its failure is what failed."""
+    m = pattern.search(text)
+    if m is None or m.group(group)[:1] != "2":
+        return m
+    for later in pattern.finditer(text, m.end()):
+        if later.group(group)[:1] != "2":
+            return later
+    return m
+
+
 def extract_status(text: str) -> str:
-    """Return the first RFC 3463 enhanced status code found in ``text``, or ""."""
-    m = _REPLY_STATUS_RE.search(text)
+    """Return the first RFC 3463 enhanced status code found in ``text`` (the first failure's,
+    after a success), or ""."""
+    m = _failing(_REPLY_STATUS_RE, text, 2)
     if m:
         return m.group(2)
-    m = _STATUS_RE.search(text)
+    m = _failing(_STATUS_RE, text, 1)
     return ".".join(m.groups()) if m else ""
 
 
 def extract_reply(text: str) -> str:
-    """Return the first 3-digit SMTP reply code found in ``text``, or ""."""
-    m = _REPLY_STATUS_RE.search(text)
+    """Return the first 3-digit SMTP reply code found in ``text`` (the first failure's, after a
+    success), or ""."""
+    m = _failing(_REPLY_STATUS_RE, text, 1)
     if m:
         return m.group(1)
-    m = _REPLY_RE.search(text)
+    m = _failing(_REPLY_RE, text, 1)
     return m.group(1) if m else ""
 
 
@@ -233,7 +264,7 @@ def decide(
             return verdict("blocked", "throttle.blocked", "volume wording with a block")
         return verdict("toomanyconn", "throttle", "wording or code about our sending volume")
     key = _code_key(status)
-    words = read_words(text)
+    words = read_words(_CONTINUATION.sub(" ", text))
     if words is None:
         steps.append("words: nothing known")
     else:
@@ -257,6 +288,12 @@ def decide(
         assert key is not None  # implied by ``by_status``
         if words.reason == by_status:
             return verdict(words.reason, f"words.{words.name}", "the words and the status agree")
+        if (words.reason, by_status) in _REFINED_BY_STATUS:
+            return verdict(by_status, f"status.{key[0]}.{key[1]}", "the status narrows the words")
+        if words.name == "gave-up" and key[0] in (3, 4) and _QUEUE_ENDED.search(text):
+            return verdict(
+                by_status, f"status.{key[0]}.{key[1]}", "the retries ended; the status says why"
+            )
         if words.strong:
             return verdict(words.reason, f"words.{words.name}", "strong words outweigh the status")
         if key in _WEAK_STATUS or key[0] == 1:
@@ -269,6 +306,13 @@ def decide(
     if by_status:
         assert key is not None
         return verdict(by_status, f"status.{key[0]}.{key[1]}", "no words: the status decides")
+    group = posting_refused(mta)
+    if group:
+        return verdict("rejected", "mta.group-posting", f"{group} refused the post to its group")
+    if reply in _SYNTAX_REPLIES:
+        return verdict(
+            "syntaxerror", "reply.syntax", f"reply {reply}: a command the server refused"
+        )
     if reply in ("521", "556"):
         return verdict("notaccept", "reply.no-mail", f"reply {reply}: the host takes no mail")
     if key is not None and key[0] == 7:  # X.7.XXX: security or policy status (RFC 3463)

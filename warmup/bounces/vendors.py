@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["directory_verdict", "masks_filters"]
+__all__ = ["directory_verdict", "masks_filters", "posting_refused"]
 
 # Mail systems whose "user unknown" wording comes from their own directory (they write the
 # notification themselves, or answer RCPT from the directory): Lotus Domino/Notes ("not listed
@@ -62,3 +62,15 @@ def masks_filters(signature: str) -> str:
     """The provider in ``signature`` known to mask filter refusals as "unknown user", or ""."""
     m = _MASKS.search(signature)
     return m.group(0).strip("@. ") if m else ""
+
+
+# Google Groups refuses a post (the group does not exist, or the sender may not post to it) in
+# a notice of its own, with no status code and in the sender's language ("the group you tried to
+# contact (name) may not exist, or you may not have permission to post messages to the group"):
+# the failed recipient is the group's address at googlegroups.com.
+_GROUPS = re.compile(r"[@.]googlegroups\.com\b")
+
+
+def posting_refused(signature: str) -> str:
+    """The group service in ``signature`` whose code-less notice refuses a post, or ""."""
+    return "google groups" if "googlegroups" in signature and _GROUPS.search(signature) else ""

@@ -78,6 +78,27 @@ STRONG, WEAK = True, False
 # Checked in this order: e.g. "mailbox full" must win over a generic "rejected", and a sender
 # that is "rejected" over a recipient "not found".
 WORD_RULES: tuple[WordRule, ...] = (
+    # The local delivery program failed (a pipe, a filter, a mailer the MTA ran): Sendmail's
+    # "unknown mailer error N" (EX_* exit codes), Exim's "pipe to |command" and "Child process
+    # of T transport returned N", Postfix's "Command died with status N" / "command output:".
+    # Nothing about the address nor the sender: what the reporting host's own program did.
+    _rule(
+        "mailer-error",
+        "mailererror",
+        STRONG,
+        r"""
+        mailer error|pipe to \|(?=\S)|command died with status|command output:
+        child process of \S+ transport returned
+        """,
+    ),
+    # The receiving system's own disk, not the recipient's quota (RFC 5321 452 "insufficient
+    # system storage"; Sendmail's "452 4.4.5 Insufficient disk space; try again later").
+    _rule(
+        "system-full",
+        "systemfull",
+        STRONG,
+        r"insufficient (?:disk|system) (?:space|storage)|no space left on device|disk (?:is )?full",
+    ),
     _rule(
         "mailbox-full",
         "mailboxfull",
@@ -86,7 +107,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         mailbox (?:is )?full|mailbox.{0,20}(?:exceeded|over) (?:its )?(?:storage|quota|size)
         over ?quota|quota (?:exceeded|full)
         exceeded (?:the |its |his |her )?(?:storage|quota)|disk quota
-        insufficient (?:system )?storage|out of storage|mail ?box size limit
+        insufficient storage|out of storage|mail ?box size limit
         user(?:'s)? quota|is over quota|mailfolder is full|account is full
         storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
         exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|(?:邮箱|信箱)(?:空间)?已满
@@ -107,6 +128,17 @@ WORD_RULES: tuple[WordRule, ...] = (
         too large for this recipient|邮件(?:大小)?超过|邮件过大
         """,
     ),
+    # The form of the message, not its size nor what it says (Sendmail's "552 5.6.0 Headers
+    # too large", RFC 3463's X.6 media and RFC 6531's non-ASCII addresses and headers).
+    _rule(
+        "content-form",
+        "contenterror",
+        STRONG,
+        r"""
+        headers? (?:are |is )?too (?:large|long|big)|too many headers
+        non-ascii (?:address|header)|8-?bit (?:data|characters?) (?:not|is not) (?:allowed|permitted|accepted)
+        """,
+    ),
     _rule(
         "mailbox-disabled",
         "suspend",
@@ -118,6 +150,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         is a deactivated mailbox|account that you tried to reach is disabled
         user (?:is )?(?:suspended|disabled|inactive)|recipient (?:is )?suspended
         mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
+        recipient(?:'s)? (?:account|mailbox) (?:is |has been )?blocked
         has been (?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
         (?:mailbox|account|address|user|blocked|disabled|suspended|locked)\b[^.;:]{0,40}?(?:due to|because of|for) (?:its |long )?inactivity
@@ -149,16 +182,36 @@ WORD_RULES: tuple[WordRule, ...] = (
         \buser not local\b[^.<]{0,20}\btry\b
         """,
     ),
+    # The message judged spam, said so, before any advice that follows (Google Groups: "rejected
+    # due to spam classification ... set up SPF records").
+    _rule(
+        "spam-verdict",
+        "spamdetected",
+        STRONG,
+        r"""
+        (?:rejected|refused|classified|identified|detected|flagged|marked) (?:due to|as|because of) (?:being )?(?:likely |suspected |possible )?(?:spam|junk)
+        spam classification|\bube\b
+        """,
+    ),
     _rule(
         "sender-authentication",
         "authfailure",
         STRONG,
         r"""
         \bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|authentication (?:check )?fail
-        unauthenticated|fails? to pass authentication|must pass either spf or dkim
+        unauthenticated (?:e-?mail|messages?|mail)\b|fails? to pass authentication
+        must pass either spf or dkim|does not have authentication information
         fail(?:s|ed)? authentication
         \bmi:(?:spf|dma)\b
         """,
+    ),
+    # A policy named as the reason ("rejected for policy reasons", "policy violation"): said so
+    # by Yahoo (554 5.7.9), Microsoft and many gateways, whatever the status.
+    _rule(
+        "policy-reasons",
+        "policyviolation",
+        STRONG,
+        r"for (?:local |content )?policy reasons|\bpolicy violation|violat\w* (?:(?!security)\S+ ){0,2}polic",
     ),
     # Only the sender is refused ("Sender address rejected", "domain of sender"): before the
     # recipient wordings, which share words ("address rejected", "not found") with it.
@@ -232,6 +285,14 @@ WORD_RULES: tuple[WordRule, ...] = (
         invalid address|not listed in|user account is unavailable
         """,
     ),
+    # A virus found, said so, before the content filter's own words that carry it ("550 Virus
+    # Detected; Content Rejected").
+    _rule(
+        "virus-found",
+        "virusdetected",
+        STRONG,
+        r"virus (?:detected|found)|(?:contains?|containing|infected with) (?:an? )?virus",
+    ),
     _rule(
         "content-filtered",
         "filtered",
@@ -285,8 +346,20 @@ WORD_RULES: tuple[WordRule, ...] = (
         not accepting (?:network )?(?:messages|mail)
         """,
     ),
+    # Postfix's reject_rbl_client ("Client host [192.0.2.1] blocked using zen.spamhaus.org") and
+    # its kin: the sending host is on a blocklist, whatever the list's name says ("spam...").
     _rule(
-        "spam", "spamdetected", STRONG, r"spam|junk|unsolicited|bulk mail|垃圾邮件|\bdt:spm\b|phish"
+        "client-blocked",
+        "blocked",
+        STRONG,
+        r"client host (?:\S+ )?(?:rejected: )?blocked|\bblocked using\b",
+    ),
+    _rule(
+        "spam",
+        "spamdetected",
+        STRONG,
+        r"spam|junk|unsolicited|bulk mail|垃圾邮件|\bdt:spm\b|phish|\bube\b|\bsurbl\b|\buribl\b"
+        r"|(?:black|block|deny)-?listed (?:url|uri|link)|ur[li] (?:black|block|deny)-?list",
     ),
     # Not a relay's disclaimer footer folded into the text ("This email has been scanned for all
     # viruses by ..."): that says nothing was found.
@@ -329,15 +402,22 @@ WORD_RULES: tuple[WordRule, ...] = (
         "securityerror",
         STRONG,
         r"security polic|secure connection|tls required|requires? (?:tls|encryption|starttls)"
-        r"|authentication (?:is )?required",
+        r"|authentication (?:is )?required|unauthenticated senders?|smtp auth",
+    ),
+    _rule(
+        "syntax",
+        "syntaxerror",
+        WEAK,
+        r"syntax error|malformed (?:address|recipient)|address syntax|invalid address format",
     ),
     _rule(
         "gave-up",
         "expired",
         WEAK,
         r"""
-        expired|retry (?:time|timeout)|could not be delivered (?:with)?in|gave up|given up
-        too long|delivery time|has been delayed|unable to deliver in|queue|delayed|timeout
+        expired|retry (?:time|timeout)|could not be delivered (?:with)?in|gave up|given up|giving up
+        could not deliver for|did not accept our requests to connect
+        too long|delivery time|has been delayed|unable to deliver in|queue(?! file)|delayed|timeout
         timed out|failed \d+ attempts|too many (?:delivery )?attempts
         """,
     ),
@@ -373,8 +453,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         WEAK,
         r"""
         system error|local error|internal error|server error|temporar|try again|resources
-        service unavailable|configuration error|mail ?server (?:is )?(?:down|busy)
-        insufficient
+        service (?:is )?(?:currently |temporarily )?unavailable|configuration error|mail ?server (?:is )?(?:down|busy)
+        insufficient|write error
         """,
     ),
 )
