@@ -18,6 +18,7 @@ from warmup.bounces import Bounce, parse_bounces
 
 CORPUS = Path(__file__).parent / "corpus" / "dsn"
 SPECIAL = {"feedback", "vacation", "delivered"}
+FEEDBACK_KINDS = ("complaint", "notice")
 
 
 def counted(b: Bounce) -> bool:
@@ -96,7 +97,10 @@ def score_file(name: str, expected: list[dict], got: list[Bounce]) -> list[Entry
     first = expected[0]["recipient"].lower() if expected else ""
     if reasons & SPECIAL:
         if "feedback" in reasons:
-            good = bool(got) and all(b.kind == "complaint" for b in got)
+            # The reference's "feedback" is every ARF report; warmup counts the recipient's
+            # complaints and records the others (auth-failure, not-spam) as notices, never
+            # counted: both are the report read for what it is.
+            good = bool(got) and all(b.kind in FEEDBACK_KINDS for b in got)
             reason_ok = good and all(b.reason == "feedback" for b in got)
         else:
             good = reason_ok = not got

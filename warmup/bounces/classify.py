@@ -363,11 +363,12 @@ def reason_of(status: str, reply: str, diagnostic: str, stage: str | None = None
 
 def recorded_reason(kind: str, status: str, reply: str, diagnostic: str) -> str:
     """The reason of a bounce recorded earlier, from what the ledger kept of it (its kind, status,
-    reply and the first 500 characters of its diagnostic). A complaint is ``feedback``. When the
+    reply and the first 500 characters of its diagnostic). A complaint or a notice (an ARF
+    report that is no complaint) is ``feedback``. When the
     kept text points to a reason of another kind than the one recorded (the parser had the whole
     report and its SMTP stage; the ledger keeps less), or to none, the reason is ``undefined``:
     the text kept does not say."""
-    if kind == "complaint":
+    if kind in ("complaint", "notice"):  # an ARF report, whether a complaint or not
         return "feedback"
     verdict = decide(status, reply, diagnostic)
     if kind == "delayed":  # a delay warning: of no kind, the words' reason is all there is

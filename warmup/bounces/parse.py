@@ -727,17 +727,21 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     feedback_type = fields.get("feedback-type", "abuse")
     diag = feedback_type + (": " + text if text else "")
     message_id = _message_id(parts, msg, fields, "")
+    why = NOT_COMPLAINTS.get(feedback_type.strip().lower())
     made = [
         Bounce(
             recipient=recipient,
-            kind="complaint",
+            kind="notice" if why else "complaint",
             status="",
             reply="",
             diagnostic=_fold(diag),
             message_id=message_id,
             reason="feedback",
-            rule="arf",
-            steps=(f"an ARF report, Feedback-Type {feedback_type} -> feedback -> complaint",)
+            rule=f"arf.{feedback_type.strip().lower()}" if why else "arf",
+            steps=(
+                f"an ARF report, Feedback-Type {feedback_type}"
+                + (f" ({why}) -> feedback -> notice" if why else " -> feedback -> complaint"),
+            )
             + (
                 ("its recipient is redacted (RFC 6590): matched by its Message-ID",)
                 if hidden
@@ -749,6 +753,15 @@ def _parse_arf(msg: Message, parts: _Parts) -> list[Bounce]:
     return _said(made, parts, "")
 
 
+# ARF feedback types that are no recipient's complaint (kind ``notice``: recorded and listed,
+# never counted in the complaint rate, never suppressing the address). RFC 6591's auth-failure
+# says a message claiming the domain failed SPF, DKIM or DMARC (a forger's as likely as ours:
+# a matter for the domain's DNS, and the recipient complained of nothing); RFC 6430's not-spam
+# says the opposite of a complaint (a message judged wanted).
+NOT_COMPLAINTS = {
+    "auth-failure": "RFC 6591: a message claiming the domain failed SPF/DKIM/DMARC, no complaint",
+    "not-spam": "a message judged wanted: the opposite of a complaint",
+}
 # The original's headers that name whom it was sent to (a blind copy is named by none).
 _ADDRESSEES = ("To", "Cc")
 _SKIP_ACTIONS = ("delivered", "relayed", "expanded")

@@ -30,8 +30,9 @@ from warmup.words import plural, shown
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
 
-# "delayed": delay warnings (RFC 3464 Action: delayed), recorded and listed, never counted.
-KINDS = ["hard", "soft", "block", "complaint", "delayed"]
+# "delayed": delay warnings (RFC 3464 Action: delayed), recorded and listed, never counted;
+# "notice": ARF feedback reports that are no complaint (auth-failure, not-spam), likewise.
+KINDS = ["hard", "soft", "block", "complaint", "delayed", "notice"]
 UNMATCHED_SHOWN = 10  # addresses named after a sync; --verbose names them all
 
 
@@ -197,7 +198,8 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     Each failed recipient gets a kind (hard, soft, block, complaint), the reason behind it and
     the rule that decided; --explain prints how, one line per step. A delay warning (the
     server still tries) shows as delayed (JSON: "delayed": true, its kind the words' reading):
-    a sync records it but never counts it. A report about a forwarded message names the address
+    a sync records it but never counts it. A feedback report that is no complaint (ARF
+    auth-failure, not-spam) is a notice: recorded and listed, never counted nor suppressing. A report about a forwarded message names the address
     mailed as "original_recipient".
 
     \b

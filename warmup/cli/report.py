@@ -174,6 +174,8 @@ def _counted_text(counted: bool, kind: str, matched: bool) -> str:
         return "yes"
     if kind == "delayed":
         return "no (delay warning)"
+    if kind == "notice":
+        return "no (feedback, no complaint)"
     return "no (repeats a counted bounce of its send)" if matched else "no (unmatched)"
 
 

@@ -31,10 +31,13 @@ from warmup.ledger.schema import (
     COUNT_COLUMNS,
     COUNTED,
     DAY_STAT,
+    DELAYED,
     EVENT,
     MAILBOX,
+    NOTICE,
     SEND,
     SYNC_STATE,
+    UNCOUNTED_KINDS,
     WALK_MEMO,
 )
 from warmup.ledger.values import (
@@ -712,7 +715,7 @@ def _with_facts(listed: sa.Select[Any], limited: bool, order: Any) -> sa.Select[
     other, rcpts = _report_facts(c.mailbox_id, c.report, c.message_id, forms)
     open_ = sa.and_(
         ~c.counted,
-        c.kind != "delayed",
+        c.kind.not_in(UNCOUNTED_KINDS),
         c.send_id.is_(None),
         sa.func.coalesce(c.unverified, "") == "",
     )
@@ -731,7 +734,7 @@ def _why_not_counted(conn: Connection, r: Any, order: Any) -> str:
     which is not counted, is not, as the ledger stands now (a report read before its send was
     recorded is linked by a later sync).
 
-    A delay warning never counts; a report matched to a send that another report already
+    A delay warning never counts, nor a feedback report that is no complaint (a notice); a report matched to a send that another report already
     counted is a second report of one failure; one whose returned original disagrees says so
     (``unverified``); otherwise it answers no send of its mailbox because its recipient is
     redacted (:func:`_redacted`), because it names no failed recipient, because its original's
@@ -744,8 +747,10 @@ def _why_not_counted(conn: Connection, r: Any, order: Any) -> str:
     otherwise than :func:`id_forms`) reads its own."""
     box, rcpt, kind, _, _, _, source, mid, sid, diag, _, why, _, box_id, original, *rest = r
     report, redacted, owner, sent, other, rcpts = rest
-    if kind == "delayed":
+    if kind == DELAYED:
         return "a delay warning: the server still tries, never counted"
+    if kind == NOTICE:
+        return "a feedback report that is no complaint (auth-failure, not-spam): never counted"
     if sid is not None:
         return "a second report of a send whose failure is already counted"
     if why:

@@ -22,7 +22,12 @@ COUNT_COLUMNS = ("sent", *BOUNCE_KINDS)
 # A delay warning (RFC 3464 ``Action: delayed``): recorded and listed, linked to its send, but
 # never counted in a rate (no rollup column) and never suppressing: the message may yet arrive.
 DELAYED = "delayed"
-RECORDED_KINDS = (*BOUNCE_KINDS, DELAYED)
+# An ARF feedback report that is no recipient's complaint (RFC 6591 ``auth-failure``: a message
+# claiming the domain failed SPF/DKIM/DMARC, maybe a forger's; ``not-spam``: a message judged
+# wanted): recorded and listed, linked to its send, never counted, never suppressing.
+NOTICE = "notice"
+RECORDED_KINDS = (*BOUNCE_KINDS, DELAYED, NOTICE)
+UNCOUNTED_KINDS = (DELAYED, NOTICE)
 # Every migration of :mod:`warmup.ledger.migrations`, in order: a ledger that has them all needs
 # none (the driver-level "is the schema current?"; tests/test_schema.py checks the list).
 MIGRATION_NAMES = (

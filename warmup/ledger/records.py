@@ -25,13 +25,13 @@ from warmup.ledger.schema import (
     COUNT_COLUMNS,
     COUNTED,
     DAY_STAT,
-    DELAYED,
     EVENT,
     MAILBOX,
     RECORDED_KINDS,
     SEND,
     SUPPRESSION,
     SYNC_STATE,
+    UNCOUNTED_KINDS,
     WALK_MEMO,
 )
 from warmup.ledger.values import (
@@ -430,7 +430,8 @@ class Records:
         """Insert one bounce (idempotent on its key); count it if it answers a send of ``box``
         no other counted bounce answers; suppress a hard bounce's or complaint's address.
 
-        A delay warning (kind ``delayed``) is matched and kept but never counted: a failure
+        A delay warning (kind ``delayed``) or an ARF report that is no complaint (kind
+        ``notice``) is matched and kept but never counted, nor suppresses: after a warning a failure
         reported later for the same send is its first counted bounce. A report whose failed
         recipient the mailbox never mailed, but whose original recipient it did (an alias
         forwarded the message), is recorded and matched under the address mailed."""
@@ -442,8 +443,12 @@ class Records:
         unverified = None
         redacted = b.redacted
         if sid is None:
+            # A feedback report (a complaint, or a notice: auth-failure, not-spam) names the
+            # message it is about: it answers that Message-ID only.
             by_id_only = (
-                b.kind == "complaint" and not b.trusted and not opt_out(b.kind, b.diagnostic)
+                b.kind in ("complaint", "notice")
+                and not b.trusted
+                and not opt_out(b.kind, b.diagnostic)
             )
             # A feedback loop may redact by hashing the local part (RFC 6590): an address of
             # that form the mailbox never mailed is such a placeholder. One it did mail is an
@@ -464,7 +469,11 @@ class Records:
             if sent_at is not None and sent_at > at:
                 at = sent_at  # a bounce never comes before the send it answers
 
-        counted = sid is not None and b.kind != DELAYED and self._first_of_send(conn, sid, b.kind)
+        counted = (
+            sid is not None
+            and b.kind not in UNCOUNTED_KINDS
+            and self._first_of_send(conn, sid, b.kind)
+        )
         day = local_day(at, box.timezone)
         new_id = conn.execute(
             self._statement("bounce"),
@@ -847,7 +856,7 @@ class Records:
         bounce or complaint suppresses the recipient."""
         at = max(r.at, sent_at) if sent_at is not None else r.at
         day = local_day(at, box.timezone)
-        counted = r.kind != DELAYED and self._first_of_send(conn, sid, r.kind)
+        counted = r.kind not in UNCOUNTED_KINDS and self._first_of_send(conn, sid, r.kind)
         conn.execute(
             BOUNCE.update()
             .where(BOUNCE.c.id == r.id)

@@ -22,7 +22,9 @@ import sqlalchemy as sa
 from warmup.ledger.reads import BOUNCE_KINDS as BOUNCE_KINDS
 from warmup.ledger.reads import COUNT_COLUMNS as COUNT_COLUMNS
 from warmup.ledger.reads import DELAYED as DELAYED
+from warmup.ledger.reads import NOTICE as NOTICE
 from warmup.ledger.reads import RECORDED_KINDS as RECORDED_KINDS
+from warmup.ledger.reads import UNCOUNTED_KINDS as UNCOUNTED_KINDS
 from warmup.ledger.values import OUTBOX_STATES as OUTBOX_STATES
 
 METADATA = sa.MetaData()
@@ -149,7 +151,8 @@ BOUNCE = sa.Table(
     sa.Column("mailbox_id", sa.Integer, sa.ForeignKey("mailbox.id"), nullable=False),
     sa.Column("send_id", sa.Integer),  # the send it answers, when matched
     sa.Column("recipient", sa.String, nullable=False),
-    sa.Column("kind", sa.String, nullable=False),  # RECORDED_KINDS (delayed: never counted)
+    # RECORDED_KINDS (UNCOUNTED_KINDS, delayed and notice: never counted)
+    sa.Column("kind", sa.String, nullable=False),
     sa.Column("status", sa.String),
     sa.Column("reply", sa.String),
     sa.Column("diagnostic", sa.String),

@@ -291,9 +291,10 @@ def hashed_local(address: str | None) -> bool:
 
 def named_only(kind: str, source: str, diagnostic: str | None) -> bool:
     """Whether a stored bounce answers only the send whose Message-ID it names: a complaint
-    read from a mailbox (``source`` "imap"), not one a person recorded nor a mail client's
-    unsubscribe request (:func:`opt_out`)."""
-    return kind == "complaint" and source == "imap" and not opt_out(kind, diagnostic)
+    or a notice (a feedback report that is no complaint) read from a mailbox (``source``
+    "imap"), not one a person recorded nor a mail client's unsubscribe request
+    (:func:`opt_out`)."""
+    return kind in ("complaint", "notice") and source == "imap" and not opt_out(kind, diagnostic)
 
 
 def utc(ts: dt.datetime) -> dt.datetime:
