@@ -81,6 +81,10 @@ H, S, B = "hard", "soft", "block"
             B,
         ),
         ("550 Client host blocked for spamming issues", "blocked", B),
+        # "block list" in two words (or "blocklist", the newer name of a blacklist): not a
+        # network error for the word "network" beside it
+        ("550 5.7.1 The sending network 192.0.2.0/24 is on our block list", "blocked", B),
+        ("554 Your IP's network is listed on a blocklist", "blocked", B),
         # a virus found, said before the content filter's words that carry it
         ("550 5.7.1 Virus detected; content rejected", "virusdetected", B),
         # SMTP AUTH required (a security requirement) apart from SPF/DKIM/DMARC failures

@@ -393,7 +393,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "blocked",
         STRONG,
         r"""
-        blocked|blacklist|black list|denylist|\brbl\b|spamhaus|banned|黑名单|拦截
+        blocked|blacklist|black list|denylist|block ?list|\brbl\b|spamhaus|banned|黑名单|拦截
         \bhl:(?:ipb|mep|rep)\b|\bip:(?:bl|ipb)\b|\bwm:bl[iu]\b|\bmi:spb\b|拒收|禁止连接
         """,
     ),
