@@ -461,7 +461,7 @@ def test_never_raises_on_mutated_corpus(data: st.DataObject) -> None:
         else:
             raw[pos:pos] = raw[pos : pos + data.draw(st.integers(1, 2000))]
     bounces = parse_bounces(bytes(raw))
-    assert all(b.kind in {"hard", "soft", "block", "complaint"} for b in bounces)
+    assert all(b.kind in {"hard", "soft", "block", "complaint", "notice"} for b in bounces)
     assert all(len(b.diagnostic) <= 500 for b in bounces)
 
 

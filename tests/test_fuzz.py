@@ -91,7 +91,7 @@ def check_bounces(raw: bytes) -> None:
     with keep_on_failure("bounces", raw):
         found = parse_bounces(raw)
         assert isinstance(found, list)
-        assert all(b.kind in {"hard", "soft", "block", "complaint"} for b in found)
+        assert all(b.kind in {"hard", "soft", "block", "complaint", "notice"} for b in found)
         assert all(len(b.diagnostic) <= 500 for b in found)
         assert time.monotonic() - start < 5, "parser too slow on this input"
 
