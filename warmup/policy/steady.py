@@ -276,19 +276,15 @@ class Stretches:
             judged, rate, crate = judged[:n], self.rate[i : i + n], self.crate[i : i + n]
             paused = self.paused
             rows.add_columns(
-                {
-                    "ordinal": np.arange(o, o + n, dtype=np.int64),
-                    # the warm-up day: one past the qualifying days before
-                    "day": walk.eff + 1 + done - counts,
-                    "stage": np.full(n, stage, dtype=object),
-                    "quota": np.zeros(n, dtype=np.int64) if paused else quota,
-                    "health": _HEALTH[np.where(hold, _HOLD, np.where(judged, _OK, _UNJUDGED))],
-                    "rate": np.where(judged, rate, np.nan),
-                    "complaint_rate": np.where(judged, crate, np.nan),
-                    "paused": np.full(n, paused),
-                    "resumed": np.zeros(n, dtype=bool),
-                    "closed": shut,
-                }
+                _row_columns(
+                    np.arange(o, o + n, dtype=np.int64),
+                    walk.eff + 1 + done - counts,
+                    np.full(n, stage, dtype=object),
+                    quota,
+                    (hold, judged, rate, crate),
+                    np.full(n, paused),
+                    shut,
+                )
             )
         walk.eff += int(done[-1])
         if not hold.all():
@@ -457,19 +453,15 @@ def _run_together(
     if any(rows is not None for _, _, _, rows in asked):  # Stretches.run's columns, for all
         judged = rules.judged[g]
         paused = np.array([s.paused for s, _, _, _ in asked], dtype=bool)[seg]
-        columns = {
-            "ordinal": ordinal,
-            # the warm-up day: one past the qualifying days before
-            "day": eff[seg] + 1 + done - counts,
-            "stage": np.array([sp[1] for sp in spans], dtype=object)[seg],
-            "quota": np.where(paused, 0, quota) if paused.any() else quota,
-            "health": _HEALTH[np.where(hold, _HOLD, np.where(judged, _OK, _UNJUDGED))],
-            "rate": np.where(judged, rules.rate[g], np.nan),
-            "complaint_rate": np.where(judged, rules.crate[g], np.nan),
-            "paused": paused,
-            "resumed": np.zeros(total, dtype=bool),
-            "closed": shut,
-        }
+        columns = _row_columns(
+            ordinal,
+            eff[seg] + 1 + done - counts,
+            np.array([sp[1] for sp in spans], dtype=object)[seg],
+            quota,
+            (hold, judged, rules.rate[g], rules.crate[g]),
+            paused,
+            shut,
+        )
     out = []
     for k, (s, o, _, rows) in enumerate(asked):
         walk = s.walk
@@ -494,6 +486,34 @@ def _run_together(
             walk.last_active = dt.date.fromordinal(o + last_sent[k] - b0)
         out.append(o + n)
     return out
+
+
+def _row_columns(
+    ordinal: np.ndarray,
+    day: np.ndarray,
+    stage: np.ndarray,
+    quota: np.ndarray,
+    health: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    paused: np.ndarray,
+    shut: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """A stretch's report rows (:class:`~warmup.policy.walk.DayRows`' columns), of one stretch
+    (:meth:`Stretches.run`) or of a set walked together (:func:`_run_together`): ``day`` the
+    warm-up day (one past the qualifying days before), ``health`` the days' (hold, judged,
+    bounce rate, complaint rate); a paused day's quota is 0."""
+    hold, judged, rate, crate = health
+    return {
+        "ordinal": ordinal,
+        "day": day,
+        "stage": stage,
+        "quota": np.where(paused, 0, quota) if paused.any() else quota,
+        "health": _HEALTH[np.where(hold, _HOLD, np.where(judged, _OK, _UNJUDGED))],
+        "rate": np.where(judged, rate, np.nan),
+        "complaint_rate": np.where(judged, crate, np.nan),
+        "paused": paused,
+        "resumed": np.zeros(len(ordinal), dtype=bool),
+        "closed": shut,
+    }
 
 
 class Rules:
