@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.policy
+import email.utils
 import json
 import os
 import sys
@@ -288,5 +289,37 @@ def test_a_pools_message_is_the_same_whichever_member_it_names_as_from(ledger_ur
         same = box.add(b"From: Sales <b@corp.example>\r\n" + _message(), pool="P", campaign="dec")
         named = box.add(b"From: Bea <b@corp.example>\r\n" + _message(), pool="P", campaign="dec")
         assert same == one and named not in (None, one)
+    finally:
+        ledger.close()
+
+
+def _with_image(image: bytes = b"\x89PNG logo") -> bytes:
+    """An HTML message with an inline image, as Python's email examples build it: its
+    Content-ID drawn by make_msgid at each run, and the HTML naming it (``cid:``)."""
+    msg = EmailMessage()
+    msg["To"] = "lead@example.com"
+    msg["Subject"] = "Our new logo"
+    msg.set_content("Our new logo.")
+    cid = email.utils.make_msgid()
+    msg.add_alternative(f'<p>Our new logo:</p><img src="cid:{cid[1:-1]}">', subtype="html")
+    html = msg.get_payload()[1]
+    html.add_related(image, "image", "png", cid=cid)
+    return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def test_a_message_with_an_inline_image_run_again_is_the_same_message(ledger_path, sink, tmp_path):
+    """An inline image's Content-ID is drawn afresh at each run (make_msgid, as Python's email
+    examples do), and the HTML names it: a re-run's message is the same one (it was queued
+    again, the lead mailed twice); another image is another message."""
+    pool_of(sink.port, tmp_path)
+    ledger = open_ledger(str(ledger_path))
+    box = Outbox(ledger)
+    try:
+        one = box.add(_with_image(), pool="P", campaign="dec")
+        assert one is not None
+        assert box.add(_with_image(), pool="P", campaign="dec") == one
+        other = box.add(_with_image(b"\x89PNG another logo"), pool="P", campaign="dec")
+        assert other not in (None, one)
+        assert len(ledger.messages()) == 2
     finally:
         ledger.close()

@@ -8,7 +8,10 @@ Date and Message-ID (and their Resent- forms), a multipart's boundary left out o
 Content-Type (``email.generator`` draws a random one each time it writes a message), and each
 part's content decoded (its transfer encoding aside). Of From and Sender (and their Resent-
 forms) only the display name counts: the worker sets their address to the mailbox that sends
-the message, so a script that picks a pool's member at random each run sends the same message. Everything else — a subject, a word of the
+the message, so a script that picks a pool's member at random each run sends the same message.
+A part's Content-ID counts as its place among the message's Content-IDs, and so does each
+``cid:`` naming it in a text part: a script draws an inline image's with ``make_msgid`` at
+each run, as Python's email examples do. Everything else — a subject, a word of the
 body, one recipient more or less — makes it another message: a follow-up step to the same lead
 is queued.
 """
@@ -38,6 +41,16 @@ def content_key(msg: Message, envelope: Sequence[str]) -> str:
 
     for rcpt in sorted(set(envelope)):
         put(rcpt.encode())
+    # each Content-ID as its place (a NUL: in no id, and refused in a message)
+    cids: dict[str, str] = {}
+    for part in msg.walk():
+        for name, value in part.raw_items():
+            if name.lower() == "content-id":
+                cids.setdefault(_cid(value), f"\0{len(cids)}")
+    named = sorted(  # the longest first: an id that begins another is not replaced in it
+        ((_utf8(f"cid:{c}"), _utf8(f"cid:{t}")) for c, t in cids.items() if c),
+        key=lambda pair: -len(pair[0]),
+    )
     for part in msg.walk():
         put(b"part")
         for name, value in part.raw_items():
@@ -49,8 +62,23 @@ def content_key(msg: Message, envelope: Sequence[str]) -> str:
                 text = _BOUNDARY.sub("", text)
             elif name in SENDERS:
                 text = email.utils.parseaddr(text)[0]
-            put(f"{name}:{text}".encode("utf-8", "surrogateescape"))
+            elif name == "content-id":
+                text = cids[_cid(value)]
+            put(_utf8(f"{name}:{text}"))
         if not part.is_multipart():
             body = part.get_payload(decode=True)
-            put(body if isinstance(body, bytes) else b"")
+            body = body if isinstance(body, bytes) else b""
+            if named and part.get_content_maintype() == "text":
+                for cid, token in named:
+                    body = body.replace(cid, token)
+            put(body)
     return h.hexdigest()
+
+
+def _cid(value: object) -> str:
+    """A Content-ID field's id, as a ``cid:`` URL names it (no angle brackets)."""
+    return "".join(str(value).split()).strip("<>")
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
