@@ -177,3 +177,32 @@ def test_a_reports_batch_of_mailboxes_is_each_ones_day_by_day_walk(cases, alike,
         for k, (name, hist, now) in enumerate(cases)
     ]
     report_in_one_batch(cases)
+
+
+def test_a_batch_with_back_offs_pauses_late_starts_and_an_empty_mailbox(monkeypatch):
+    """Mailboxes of one policy and zone that started on different days (and one that never
+    sent), with a provider back-off and a manual pause that begin and end inside what would be
+    a stretch, reported as of a day in the past: each one's rows, state and memo are its
+    day-by-day walk's, and the stretches between the events are walked together."""
+    walked = counting_together(monkeypatch)
+    tz = "Asia/Shanghai"
+    now = instant(TODAY - dt.timedelta(days=30), 500, tz)
+    cases = []
+    for k in range(4):
+        first = 300 - 60 * k  # days before TODAY
+        days = tuple(
+            DayCounts(TODAY - dt.timedelta(days=d), 150 + (d * 11 + k) % 25, hard=int(d % 45 == k))
+            for d in range(first, 0, -1)
+        )
+        mid = instant(TODAY - dt.timedelta(days=first // 2), 610 + k, tz)
+        events = (
+            MailboxEvent("throttle", mid, mid + dt.timedelta(hours=30 + 24 * k), "421 slow down"),
+            MailboxEvent("pause", mid + dt.timedelta(days=20), None, "pause"),
+            MailboxEvent("resume", mid + dt.timedelta(days=23, hours=k), None, "resume"),
+        )
+        started = None if k % 2 else TODAY - dt.timedelta(days=first - 10)
+        hist = History(f"m{k}@corp.example", tz, days, events, cap=170, started=started)
+        cases.append(("default", hist, now))
+    cases.append(("default", History("none@corp.example", tz, (), (), cap=170), now))
+    report_in_one_batch(cases)
+    assert len(walked) == 4 and min(walked.values()) >= 30, walked
