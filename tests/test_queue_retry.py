@@ -14,14 +14,18 @@ from warmup.instants import now_utc
 pytest_plugins = ["tests.pgkit"]  # ledger_url: each backend
 
 
-def _expired(url, **target: str) -> int:  # type: ignore[no-untyped-def]
+def _hello() -> EmailMessage:
     msg = EmailMessage()
     msg["To"] = "lead@example.com"
     msg["Subject"] = "hi"
     msg.set_content("hello")
+    return msg
+
+
+def _expired(url, **target: str) -> int:  # type: ignore[no-untyped-def]
     ledger = open_ledger(str(url))
     try:
-        mid = Outbox(ledger).add(msg, **target)
+        mid = Outbox(ledger).add(_hello(), **target)
         assert mid is not None
         assert ledger.expire_messages(now_utc() + dt.timedelta(days=4)) == 1
         return mid
@@ -43,15 +47,50 @@ def test_retry_of_a_message_whose_target_was_removed_is_refused(run, ledger_url,
     else:
         assert run("pool", "remove", "P").exit_code == 0
         assert run("mailbox", "remove", "a@corp.example", "--force").exit_code == 0
-    before = json.loads(run("queue", "list", "--json").output)
-    res = run("queue", "retry", str(mid))
-    assert res.exit_code == 65, res.output
-    assert res.output == (
+    before = _refused(
+        run,
+        mid,
         f"Error: message {mid} was queued to a {kind} removed since; queue it again to one "
-        f"that exists with 'warmup queue add'\n"
+        f"that exists with 'warmup queue add'\n",
     )
-    assert json.loads(run("queue", "list", "--json").output) == before
     assert before[0]["state"] == "expired"
     if kind == "pool":
         table = run("queue", "list").output
         assert "pool (removed)" in table and "None" not in table
+
+
+@pytest.mark.parametrize("kind", ["pool", "mailbox"])
+def test_retry_of_an_expired_message_its_campaign_queued_again_is_refused(run, ledger_url, kind):
+    """A campaign's message expired; the script run again queued it anew (an expired copy
+    never left); 'queue retry' of the expired one then queued a second copy, and 'warmup run'
+    mailed the lead twice. Refused (65), nothing changed; once the new copy is cancelled, the
+    retry goes."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    assert run("pool", "add", "P", "a@corp.example").exit_code == 0
+    target = {"pool": "P"} if kind == "pool" else {"mailbox": "a@corp.example"}
+    old = _expired(ledger_url, campaign="dec", **target)
+    ledger = open_ledger(str(ledger_url))
+    try:
+        new = Outbox(ledger).add(_hello(), campaign="dec", **target)  # the re-run's copy
+        assert new not in (None, old)
+    finally:
+        ledger.close()
+    _refused(
+        run,
+        old,
+        f"Error: message {old} is in campaign dec again as message {new} (queued); cancel that "
+        f"one first ('warmup queue cancel {new}') to send this one instead\n",
+    )
+    assert run("queue", "cancel", str(new)).exit_code == 0
+    res = run("queue", "retry", str(old))
+    assert res.exit_code == 0, res.output
+
+
+def _refused(run, mid: int, output: str) -> list:  # type: ignore[no-untyped-def]
+    """'queue retry MID' refused (65) with ``output``, the outbox as it was; its listing."""
+    before = json.loads(run("queue", "list", "--json").output)
+    res = run("queue", "retry", str(mid))
+    assert res.exit_code == 65, res.output
+    assert res.output == output
+    assert json.loads(run("queue", "list", "--json").output) == before
+    return before

@@ -410,7 +410,8 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
 @pass_ledger
 def retry(ledger: Ledger, message_id: int, expires: str) -> None:
     """Queue an unknown or expired message again. An unknown one may have reached its
-    recipients: it goes again under a new Message-ID (the gate never sends one twice).
+    recipients: it goes again under a new Message-ID (the gate never sends one twice). An
+    expired one its campaign has queued again since is refused: both would go.
 
     \b
     Example:

@@ -981,13 +981,19 @@ class OutboxStore:
         new: tuple[str, bytes] | None = None,
     ) -> None:
         """Queue an ``unknown`` or ``expired`` message again, by hand, due now (``new``: a new
-        Message-ID and the bytes carrying it)."""
+        Message-ID and the bytes carrying it). Refused when its campaign has queued the same
+        message again since (:meth:`enqueue` leaves an expired one out of the campaign: a
+        script run again queues it anew), under the campaign's lock: both would go."""
         _check_id(message)
         with self.write() as conn:
             r = conn.execute(
-                sa.select(OUTBOX.c.state, OUTBOX.c.pool_id, OUTBOX.c.mailbox_id).where(
-                    OUTBOX.c.id == message
-                )
+                sa.select(
+                    OUTBOX.c.state,
+                    OUTBOX.c.pool_id,
+                    OUTBOX.c.mailbox_id,
+                    OUTBOX.c.campaign,
+                    OUTBOX.c.content_key,
+                ).where(OUTBOX.c.id == message)
             ).first()
             if r is None:
                 raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
@@ -997,6 +1003,32 @@ class OutboxStore:
                     f"message {message} is {state}: only an unknown or expired message "
                     f"is retried by hand"
                 )
+            if r.campaign is not None and r.content_key is not None:
+                # enqueue's key: a pool's message names no mailbox there
+                box = None if r.pool_id is not None else r.mailbox_id
+                self._lock_name(conn, f"campaign {(r.campaign, box, r.pool_id)!r}")
+                other = conn.execute(
+                    sa.select(OUTBOX.c.id, OUTBOX.c.state)
+                    .where(
+                        OUTBOX.c.content_key == r.content_key,
+                        OUTBOX.c.campaign == r.campaign,
+                        OUTBOX.c.state.in_(IN_CAMPAIGN),
+                        _of_target(box, r.pool_id),
+                        OUTBOX.c.id != message,
+                    )
+                    .order_by(OUTBOX.c.id)
+                ).first()
+                if other is not None:
+                    raise DataError(
+                        f"message {message} is in campaign {r.campaign} again as message "
+                        f"{other.id} ({other.state}); "
+                        + (
+                            f"cancel that one first ('warmup queue cancel {other.id}') to send "
+                            f"this one instead"
+                            if other.state == "queued"
+                            else "a message is sent once"
+                        )
+                    )
             # Its pool or mailbox may have been removed since it ended (removal cancels only
             # what is queued): queued again, the worker would cancel it for a pool '#1'.
             kind, tid = ("pool", r.pool_id) if r.pool_id is not None else ("mailbox", r.mailbox_id)
