@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -583,6 +583,129 @@ def m020_outbox_content_key(conn: Connection) -> None:
     conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN content_key VARCHAR")
     conn.exec_driver_sql(
         "CREATE INDEX ix_outbox_content ON outbox (content_key) WHERE content_key IS NOT NULL"
+    )
+
+
+# m021 (frozen): the ARF feedback types that are no complaint, as m021 found them stored: a
+# synced report's diagnostic is its Feedback-Type as written, then ": " and its text.
+_M021_TYPES = ("auth-failure", "not-spam")
+_M021_NOTICE = (
+    "kind = 'complaint' AND source = 'imap' AND ("
+    + " OR ".join(
+        f"lower(diagnostic) IN ('{t}', '{t}:') OR lower(diagnostic) LIKE '{t}: %'"
+        for t in _M021_TYPES
+    )
+    + ")"
+)
+_M021_CHUNK = 500  # ids or addresses per statement
+
+
+def _m021_chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[k : k + _M021_CHUNK] for k in range(0, len(items), _M021_CHUNK)]
+
+
+def _m021_in(sql: str) -> sa.TextClause:
+    """``sql`` whose ``:ids`` is a list (``IN :ids``)."""
+    return sa.text(sql).bindparams(sa.bindparam("ids", expanding=True))
+
+
+@migration
+def m021_feedback_notices(conn: Connection) -> None:
+    """The ARF reports recorded as complaints that are none (RFC 6591 ``auth-failure``, RFC
+    6430 ``not-spam``) are notices: a ledger kept counting them in its complaint rate (which
+    pauses a mailbox at a fraction of a percent) and kept their recipients suppressed after
+    the sync learnt to record them as kind ``notice``.
+
+    Each becomes a notice, uncounted; a send whose counted complaint it was counts its next
+    complaint, if any (as had it been read as a notice); the complaint counts of their days in
+    ``day_stat`` are recounted; each mailbox's ``rev`` moves and its walk memos of a later day
+    than the first one changed are dropped (those of that day or earlier never read it:
+    carried, as ``Records._touch`` does), its report memos (``timeline_cache``) dropped; and
+    the suppression a report made (its address, mailbox and instant) is lifted unless another
+    bounce of the address vouches for it (a hard bounce or complaint that answers a send, or
+    one a person recorded), as ``Records._unanswer`` lifts one. A suppression with another
+    cause (manual, a hard bounce's, the worker's) is another row, or vouched for: kept."""
+    run = conn.execute
+    rows = run(
+        sa.text(f"SELECT id, mailbox_id, send_id, day, counted FROM bounce WHERE {_M021_NOTICE}")
+    ).all()
+    if not rows:
+        return
+    run(
+        sa.text(f"UPDATE bounce SET kind = 'notice', counted = :no WHERE {_M021_NOTICE}"),
+        {"no": False},
+    )
+    days = {(r.mailbox_id, r.day) for r in rows if r.counted}
+    sends = sorted({r.send_id for r in rows if r.counted and r.send_id is not None})
+    for part in _m021_chunks(sends):
+        nexts = run(
+            _m021_in(
+                "SELECT id, mailbox_id, day FROM bounce WHERE id IN (SELECT min(id) FROM bounce"
+                " WHERE kind = 'complaint' AND send_id IN :ids GROUP BY send_id"
+                " HAVING sum(CASE WHEN counted THEN 1 ELSE 0 END) = 0)"
+            ),
+            {"ids": part},
+        ).all()
+        if nexts:
+            run(
+                _m021_in("UPDATE bounce SET counted = :yes WHERE id IN :ids"),
+                {"yes": True, "ids": [r.id for r in nexts]},
+            )
+        days |= {(r.mailbox_id, r.day) for r in nexts}
+    for mid, day in sorted(days):
+        at = {"m": mid, "d": day}
+        run(
+            sa.text(
+                "INSERT INTO day_stat (mailbox_id, day, sent, hard, soft, block, complaint)"
+                " SELECT :m, :d, 0, 0, 0, 0, 0 WHERE NOT EXISTS"
+                " (SELECT 1 FROM day_stat WHERE mailbox_id = :m AND day = :d)"
+            ),
+            at,
+        )
+        run(
+            sa.text(
+                "UPDATE day_stat SET complaint = (SELECT count(*) FROM bounce"
+                " WHERE mailbox_id = :m AND day = :d AND kind = 'complaint' AND counted)"
+                " WHERE mailbox_id = :m AND day = :d"
+            ),
+            at,
+        )
+    first: dict[int, Any] = {}
+    for mid, day in days:
+        first[mid] = min(first.get(mid, day), day)
+    for mid, day in sorted(first.items()):
+        at = {"m": mid, "d": day}
+        run(sa.text("UPDATE mailbox SET rev = rev + 1 WHERE id = :m"), at)
+        run(
+            sa.text(
+                "UPDATE walk_memo SET rev = rev + 1 WHERE mailbox_id = :m AND upto <= :d"
+                " AND rev = (SELECT rev FROM mailbox WHERE id = :m) - 1"
+            ),
+            at,
+        )
+        run(sa.text("DELETE FROM walk_memo WHERE mailbox_id = :m AND upto > :d"), at)
+        run(sa.text("DELETE FROM timeline_cache WHERE mailbox_id = :m"), at)
+    lifted = 0
+    for part in _m021_chunks([r.id for r in rows]):
+        lifted += run(
+            _m021_in(
+                "DELETE FROM suppression WHERE kind = 'complaint' AND EXISTS (SELECT 1 FROM"
+                " bounce n WHERE n.id IN :ids AND n.recipient = suppression.address"
+                " AND n.mailbox_id = suppression.mailbox_id AND n.at = suppression.created_at)"
+                " AND NOT EXISTS (SELECT 1 FROM bounce b WHERE b.recipient = suppression.address"
+                " AND b.kind IN ('hard', 'complaint')"
+                " AND (b.send_id IS NOT NULL OR b.source <> 'imap'))"
+            ),
+            {"ids": part},
+        ).rowcount
+    NOTES.append(
+        f"{len(rows)} feedback report{'s' if len(rows) != 1 else ''} recorded as complaints "
+        f"(ARF auth-failure, not-spam) are now notices: no longer in the complaint rate"
+        + (
+            f"; lifted the {lifted} suppression{'s' if lifted != 1 else ''} only they made"
+            if lifted
+            else ""
+        )
     )
 
 

@@ -50,6 +50,7 @@ MIGRATION_NAMES = (
     "m018_day_stat_in_key_order",
     "m019_bounce_send_day",
     "m020_outbox_content_key",
+    "m021_feedback_notices",
 )
 
 
