@@ -130,7 +130,7 @@ def test_notices_are_listed_never_counted_nor_suppressing(ledger_url, box):  # t
     res = cli("bounces", "sync", BOX, "--json")
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
-    assert (got["bounces"], got["matched"]) == (3, 3), got
+    assert (got["bounces"], got["matched"], got["notices"]) == (3, 3, 2), got
     rows = _listed()
     assert sorted(rows) == sorted(
         [(forged, "notice"), (wanted, "notice"), (complained, "complaint")]
@@ -151,3 +151,16 @@ def test_notices_are_listed_never_counted_nor_suppressing(ledger_url, box):  # t
     assert by_reason.returncode == 0, by_reason.stderr
     [line] = [ln for ln in by_reason.stdout.splitlines() if "notice" in ln]
     assert line.split()[1:] == ["feedback", "notice", "2", "no", "(feedback,", "no", "complaint)"]
+
+
+def test_sync_says_how_many_of_the_new_bounces_are_notices(box):  # type: ignore[no-untyped-def]
+    ids = send_many(3)
+    box.append("INBOX", arf("auth-failure", ids["lead0@example.com"], "lead0@example.com", 1))
+    box.append("INBOX", arf("abuse", ids["lead1@example.com"], "lead1@example.com", 2))
+    res = cli("bounces", "sync", BOX)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[:2] == [
+        "Scanned 2 messages on 127.0.0.1: recorded 2 new bounces, 2 matched to their sends.",
+        "Of these, 1 notice (feedback that is no complaint, auth-failure or not-spam: kept, "
+        "not counted, nothing suppressed).",
+    ], res.stdout

@@ -324,7 +324,7 @@ def test_a_report_with_nul_bytes_is_recorded(ledger_url: str) -> None:
         assert [b.recipient for b in found] == ["gone@example.net"]
         rows = [(bounce_key(facts, b, i), b, now) for i, b in enumerate(found)]
         assert record_batch(ledger, box, "INBOX", 1, 1, rows, now) == [
-            ("gone@example.net", False, False)
+            ("gone@example.net", False, "hard")
         ]
         [listed] = ledger.bounces(box, None, None, None)
     finally:

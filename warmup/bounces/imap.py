@@ -47,7 +47,7 @@ from warmup.errors import (
 )
 from warmup.instants import EARLIEST
 from warmup.ledger import BounceIn, Ledger, MailboxRow
-from warmup.ledger.reads import DELAYED
+from warmup.ledger.reads import DELAYED, NOTICE
 from warmup.ledger.values import zone
 from warmup.neterr import Opening, TimedReader, describe
 from warmup.words import printable, scrubbed
@@ -84,6 +84,9 @@ class SyncReport:
     unmatched: list[str] = field(default_factory=list)
     # Of the new bounces, the delay warnings (RFC 3464 Action: delayed): kept, never counted.
     delayed: int = 0
+    # Of the new bounces, the notices (ARF auth-failure, not-spam: feedback that is no
+    # complaint): kept, never counted, never suppressing.
+    notices: int = 0
     moved: int = 0
     # Bounces read by an earlier sync, linked now to the sends recorded since.
     linked: int = 0
@@ -706,12 +709,13 @@ def _sync_folder(
             # Reports to move: the position passes them once they are moved, so a connection
             # lost at the MOVE reads them again (recording nothing twice) and moves them.
             at = last if to_move else position
-            for rcpt, matched, delayed in record_batch(
+            for rcpt, matched, kind in record_batch(
                 ledger, box, folder, uidvalidity, max(at, saved), rows, now()
             ):
                 report.bounces += 1
                 report.matched += matched
-                report.delayed += delayed
+                report.delayed += kind == DELAYED
+                report.notices += kind == NOTICE
                 if not matched:
                     report.unmatched.append(rcpt or "(no recipient)")
             reached[folder] = (uidvalidity, at)
@@ -1219,10 +1223,10 @@ def record_batch(
     last_uid: int,
     rows: list[Row],
     now: dt.datetime,
-) -> list[tuple[str, bool, bool]]:
+) -> list[tuple[str, bool, str]]:
     """Record parsed bounces and the folder's new position in one short write transaction.
 
-    Returns ``(recipient, matched to a send, a delay warning)`` for each bounce that was new.
+    Returns ``(recipient, matched to a send, the kind recorded)`` for each bounce that was new.
     Mail in a mailbox is from strangers: the bounces are untrusted
     (:class:`warmup.ledger.BounceIn`), so one that answers no send of the mailbox is kept and
     listed but neither counts nor suppresses, and one that names no recipient is tied to no
@@ -1257,7 +1261,5 @@ def record_batch(
     got = ledger.record_synced(box, folder, uidvalidity, last_uid, bounces)
     # ``results`` follows ``bounces`` one for one.
     return [
-        (r.recipient, r.matched, b.kind == DELAYED)
-        for r, b in zip(got.results, bounces, strict=True)
-        if r.new
+        (r.recipient, r.matched, b.kind) for r, b in zip(got.results, bounces, strict=True) if r.new
     ]

@@ -84,7 +84,8 @@ def sync(
 
     Read-only (messages stay unseen), incremental and idempotent: a second run records nothing
     new. Hard bounces and complaints suppress the recipient; delay warnings (the server still
-    tries) are kept as kind delayed, never counted.
+    tries) are kept as kind delayed, and feedback reports that are no complaint (ARF
+    auth-failure, not-spam) as kind notice, never counted.
 
     \b
     Example:
@@ -141,6 +142,7 @@ def sync(
         "bounces": report.bounces,
         "matched": report.matched,
         "delayed": report.delayed,
+        "notices": report.notices,
         "unmatched": report.unmatched,
         "moved": report.moved,
         "linked": report.linked,
@@ -160,6 +162,11 @@ def sync(
         say(
             f"Of these, {plural(report.delayed, 'delay warning')} (the server still tries: "
             "kept, not counted, nothing suppressed)."
+        )
+    if report.notices:
+        say(
+            f"Of these, {plural(report.notices, 'notice')} (feedback that is no complaint, "
+            "auth-failure or not-spam: kept, not counted, nothing suppressed)."
         )
     if report.moved:
         say(f"Moved {plural(report.moved, 'report')} to {move_to}.")
