@@ -138,9 +138,12 @@ def test_feedback_that_is_no_complaint_is_no_longer_counted_nor_suppressing(
         "3 feedback reports recorded as complaints (ARF auth-failure, not-spam) are now "
         "notices: no longer in the complaint rate; lifted the 2 suppressions only they made"
     ) in res.stderr
-    kept = {s["address"]: s["kind"] for s in json.loads(res.stdout)}
-    # the hard-bounced address stays suppressed, and the real complaint's
-    assert kept == {forged: "complaint", complained: "complaint"}, kept
+    kept = {s["address"]: (s["kind"], s["reason"]) for s in json.loads(res.stdout)}
+    # the real complaint's address stays suppressed, and the hard-bounced one, now for that
+    assert kept == {
+        forged: ("hard", "hard bounce 5.1.1"),
+        complained: ("complaint", "complaint bounce"),
+    }, kept
 
     ledger = open_ledger(ledger_url)
     try:

@@ -609,6 +609,39 @@ def _m021_in(sql: str) -> sa.TextClause:
     return sa.text(sql).bindparams(sa.bindparam("ids", expanding=True))
 
 
+def _m021_lift(conn: Connection, sid: int, address: str) -> int:
+    """Suppression ``sid`` of ``address`` was made by a report m021 made a notice: lifted (1)
+    unless another bounce of the address vouches for it (a hard bounce or complaint that
+    answers a send, or one a person recorded), which it then becomes: as that bounce would
+    have made it (its kind, reason, mailbox and instant), so that what lifts that bounce's
+    suppression (``Records._unanswer``) finds it."""
+    voucher = conn.execute(
+        sa.text(
+            "SELECT mailbox_id, kind, status, at FROM bounce WHERE recipient = :a"
+            " AND kind IN ('hard', 'complaint') AND (send_id IS NOT NULL OR source <> 'imap')"
+            " ORDER BY id LIMIT 1"
+        ),
+        {"a": address},
+    ).first()
+    if voucher is None:
+        conn.execute(sa.text("DELETE FROM suppression WHERE id = :s"), {"s": sid})
+        return 1
+    conn.execute(
+        sa.text(
+            "UPDATE suppression SET kind = :k, reason = :r, mailbox_id = :m, created_at = :at"
+            " WHERE id = :s"
+        ),
+        {
+            "k": voucher.kind,
+            "r": f"{voucher.kind} bounce {voucher.status or ''}".strip(),
+            "m": voucher.mailbox_id,
+            "at": voucher.at,
+            "s": sid,
+        },
+    )
+    return 0
+
+
 @migration
 def m021_feedback_notices(conn: Connection) -> None:
     """The ARF reports recorded as complaints that are none (RFC 6591 ``auth-failure``, RFC
@@ -622,9 +655,9 @@ def m021_feedback_notices(conn: Connection) -> None:
     than the first one changed are dropped (those of that day or earlier never read it:
     carried, as ``Records._touch`` does), its report memos (``timeline_cache``) dropped; and
     the suppression a report made (its address, mailbox and instant) is lifted unless another
-    bounce of the address vouches for it (a hard bounce or complaint that answers a send, or
-    one a person recorded), as ``Records._unanswer`` lifts one. A suppression with another
-    cause (manual, a hard bounce's, the worker's) is another row, or vouched for: kept."""
+    bounce of the address vouches for it, as ``Records._unanswer`` lifts one, or else becomes
+    that bounce's (:func:`_m021_lift`). A suppression made otherwise (by hand, the worker's, a
+    hard bounce's or a complaint's) is another row: kept as it is."""
     run = conn.execute
     rows = run(
         sa.text(f"SELECT id, mailbox_id, send_id, day, counted FROM bounce WHERE {_M021_NOTICE}")
@@ -685,19 +718,20 @@ def m021_feedback_notices(conn: Connection) -> None:
         )
         run(sa.text("DELETE FROM walk_memo WHERE mailbox_id = :m AND upto > :d"), at)
         run(sa.text("DELETE FROM timeline_cache WHERE mailbox_id = :m"), at)
-    lifted = 0
+    made: set[tuple[int, str]] = set()
     for part in _m021_chunks([r.id for r in rows]):
-        lifted += run(
-            _m021_in(
-                "DELETE FROM suppression WHERE kind = 'complaint' AND EXISTS (SELECT 1 FROM"
-                " bounce n WHERE n.id IN :ids AND n.recipient = suppression.address"
-                " AND n.mailbox_id = suppression.mailbox_id AND n.at = suppression.created_at)"
-                " AND NOT EXISTS (SELECT 1 FROM bounce b WHERE b.recipient = suppression.address"
-                " AND b.kind IN ('hard', 'complaint')"
-                " AND (b.send_id IS NOT NULL OR b.source <> 'imap'))"
-            ),
-            {"ids": part},
-        ).rowcount
+        made |= {
+            (sid, address)
+            for sid, address in run(
+                _m021_in(
+                    "SELECT s.id, s.address FROM suppression s JOIN bounce n"
+                    " ON n.recipient = s.address AND n.mailbox_id = s.mailbox_id"
+                    " AND n.at = s.created_at WHERE n.id IN :ids AND s.kind = 'complaint'"
+                ),
+                {"ids": part},
+            )
+        }
+    lifted = sum(_m021_lift(conn, sid, address) for sid, address in sorted(made))
     NOTES.append(
         f"{len(rows)} feedback report{'s' if len(rows) != 1 else ''} recorded as complaints "
         f"(ARF auth-failure, not-spam) are now notices: no longer in the complaint rate"
