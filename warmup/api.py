@@ -820,26 +820,29 @@ def mailbox_plan(
 VOLUME_HORIZON = 730  # days a --volume plan looks ahead
 
 
-def plan_for(
+def plan_each(
     ledger: Ledger,
     addresses: list[str],
     days: int = 30,
     at: dt.datetime | None = None,
     volume: int | None = None,
     within: int | None = None,
-) -> Plan:
+) -> tuple[Plan, list[Refusal]]:
     """``warmup plan``: the days ahead of each mailbox; with ``volume``, up to the first day on
     which they will have sent that many recipients between them, looking up to ``within`` days
     ahead (default :data:`VOLUME_HORIZON`); not within them, ``later`` says when, looking
-    :data:`VOLUME_HORIZON` days ahead."""
+    :data:`VOLUME_HORIZON` days ahead. Only the mailboxes that can be planned, and a
+    :class:`Refusal` for each of the others (a policy or provider preset this warmup does not
+    know, stored by a newer one in a shared ledger): one such mailbox named must not hide the
+    others' plans."""
     at = check_query(at) if at else now_utc()
-    boxes = named_mailboxes(ledger, addresses)
+    _, boxes, refusals = askable(ledger, named_mailboxes(ledger, addresses))
     horizon = days if volume is None else within or VOLUME_HORIZON
     # Each mailbox's plan may stop where it alone reaches the volume: together they reach it
     # no later (and plans are cut at that day anyway).
     result = combine([mailbox_plan(ledger, b, horizon, at, volume) for b in boxes], volume)
     if volume is None:
-        return result
+        return result, refusals
     result = dataclasses.replace(result, within=horizon)
     if result.reached is None and horizon < VOLUME_HORIZON:
         # not within the days asked: say when, looking as far as an unbounded plan does
@@ -848,7 +851,7 @@ def plan_for(
         )
         if further.reached is not None and further.reached_day is not None:
             result = dataclasses.replace(result, later=(further.reached, further.reached_day))
-    return result
+    return result, refusals
 
 
 def volume_date(

@@ -121,7 +121,7 @@ def list_(ledger: Ledger, json_: bool) -> None:
 @click.argument("name", shell_complete=complete_pool)
 @json_option
 @pass_ledger
-def show(ledger: Ledger, name: str, json_: bool) -> None:
+def show(ledger: Ledger, name: str, json_: bool) -> int:
     """Show a pool: its mailboxes and each one's quota now.
 
     \b
@@ -131,17 +131,22 @@ def show(ledger: Ledger, name: str, json_: bool) -> None:
     from warmup import api
 
     p = ledger.pool(name)
-    now = api.now_utc()
-    quotas = [api.quota_for(ledger, m, now) for m in p.members]
+    # a member whose policy or provider preset this warmup does not know hides no other
+    answers, refusals = api.quotas_each(ledger, p.members, api.now_utc())
+    quotas = [a for _, a in answers]
     if json_:
         print_json({**pool_dict(p), "quota": [a.to_dict() for a in quotas]})
-        return
-    click.echo(f"Pool {p.name} (Reply-To {'set to' if p.reply_to else 'not set to'} the member)")
-    click.echo(f"Overflow channel for bulk messages: {overflow_text(p)}")
-    print_table(
-        ["MAILBOX", "STATUS", "SENT", "QUOTA", "LEFT"],
-        [[a.mailbox, a.status, a.sent, a.quota, a.remaining] for a in quotas],
-    )
+    else:
+        reply_to = "set to" if p.reply_to else "not set to"
+        click.echo(f"Pool {p.name} (Reply-To {reply_to} the member)")
+        click.echo(f"Overflow channel for bulk messages: {overflow_text(p)}")
+        print_table(
+            ["MAILBOX", "STATUS", "SENT", "QUOTA", "LEFT"],
+            [[a.mailbox, a.status, a.sent, a.quota, a.remaining] for a in quotas],
+        )
+    for refusal in refusals:
+        click.echo(f"Error: {refusal.error}", err=True)
+    return api.refusals_code(refusals)
 
 
 @pool.command("overflow")

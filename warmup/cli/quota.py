@@ -27,6 +27,7 @@ from warmup.ledger import Reads
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
+    from warmup.policy.plan import Plan
 from warmup.words import plural
 
 
@@ -177,7 +178,17 @@ def plan(
     # --days given with --volume bounds the search ("within 60 days?"); else it goes far
     given = click.get_current_context().get_parameter_source("days")
     within = days if given is not click.core.ParameterSource.DEFAULT else None
-    result = api.plan_for(ledger, list(addresses), days, when, volume, within)
+    result, refusals = api.plan_each(ledger, list(addresses), days, when, volume, within)
+    # Every mailbox that can be planned is; each one that cannot says why (after the plan, as
+    # 'quota' does), and the exit code tells a script that something needs fixing.
+    missed = _planned(result, volume, within, json_) if result.mailboxes or not refusals else 0
+    for refusal in refusals:
+        click.echo(f"Error: {refusal.error}", err=True)
+    return api.refusals_code(refusals) or missed
+
+
+def _planned(result: Plan, volume: int | None, within: int | None, json_: bool) -> int:
+    """Print ``warmup plan``'s answer; its exit code: 75 for a volume not reached."""
     # A volume not reached is the plan's answer, not a fault: printed whole, then exit 75
     # (EX_TEMPFAIL: not within these days), so 'plan --volume N --days 30 && launch' holds.
     missed = 75 if volume is not None and result.reached is None else 0

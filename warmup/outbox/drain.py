@@ -21,10 +21,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warmup.ledger import Ledger, local_day
 from warmup.policy.plan import MailboxPlan, added_on
+
+if TYPE_CHECKING:
+    from warmup.api import Refusal
 
 Target = tuple[str, int]  # ("pool", id) or ("mailbox", id)
 
@@ -81,6 +84,23 @@ def members(ledger: Ledger, queue: Sequence[Group]) -> dict[Target, list[str]]:
     return out
 
 
+def senders(
+    ledger: Ledger, members: dict[Target, list[str]]
+) -> tuple[dict[Target, list[str]], list[Refusal]]:
+    """``members`` without the mailboxes whose policy or provider preset this warmup does not
+    know (stored by a newer one in a shared ledger), and a :class:`~warmup.api.Refusal` for
+    each of those: the worker sends a pool's messages from its other members, and the plan of
+    one such mailbox would otherwise fail every projection of the outbox."""
+    from warmup import api
+
+    everyone = sorted({m for ms in members.values() for m in ms})
+    _, good, refusals = api.askable(ledger, api.named_mailboxes(ledger, everyone))
+    if not refusals:
+        return members, []
+    usable = {b.address for b in good}
+    return {t: [m for m in ms if m in usable] for t, ms in members.items()}, refusals
+
+
 def drain(
     ledger: Ledger,
     queue: Sequence[Group],
@@ -88,7 +108,8 @@ def drain(
     at: dt.datetime,
 ) -> None:
     """Set each group's ``done``: the day its last recipient goes at the plan's pace (None:
-    not within the plan's horizon, or no member to send it)."""
+    not within the plan's horizon, or no member to send it). ``members``: each target's
+    mailboxes that can be planned (:func:`senders`)."""
     from warmup import api
 
     need: dict[str, int] = {}

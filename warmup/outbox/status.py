@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from warmup.instants import now_utc
 from warmup.ledger import Ledger
 from warmup.ledger.schema import OUTBOX_STATES
 from warmup.outbox import drain
+
+if TYPE_CHECKING:
+    from warmup.api import Refusal
 
 WAITING = ("queued", "sending")
 FAILED = ("bounced", "expired")
@@ -33,6 +36,15 @@ def status(
     A campaign's ``sent`` counts every channel, ``sent_overflow`` the overflow channels' share;
     ``overflow`` gives each pool's overflow channel's sends (``mailboxes``: the members').
     ``pool``: only the messages queued to that pool (as ``warmup run --pool`` sends)."""
+    return status_each(ledger, at, pool)[0]
+
+
+def status_each(
+    ledger: Ledger, at: dt.datetime | None = None, pool: str | None = None
+) -> tuple[dict[str, Any], list[Refusal]]:
+    """:func:`status`, and a :class:`~warmup.api.Refusal` for each mailbox left out of the
+    finish dates: one whose policy or provider preset this warmup does not know (the worker
+    does not send from it either)."""
     from warmup import api
 
     at = at or now_utc()
@@ -101,6 +113,7 @@ def status(
             if address and address not in zones:
                 zones[address] = ledger.mailbox(address).timezone
         members_of[target], labels[target] = members, label
+    members_of, refusals = drain.senders(ledger, members_of)
     # every target's queue, shared members and all: 'queue status --pool' too
     drain.drain(ledger, queue, members_of, at)
     for g in queue:
@@ -184,7 +197,7 @@ def status(
         "mailboxes": out_senders,
         "overflow": out_overflow,
         "targets": targets,
-    }
+    }, refusals
 
 
 def target_finish(
@@ -193,10 +206,11 @@ def target_finish(
     mailbox: str | None = None,
     pool: str | None = None,
     at: dt.datetime | None = None,
-) -> tuple[str, dt.date | None]:
-    """The target (``pool``, else ``mailbox``) as 'queue status' names it, and the first day
-    by which the plan will have sent everything waiting for it (None: not within the plan's
-    horizon, or no mailbox to send it)."""
+) -> tuple[str, dt.date | None, bool]:
+    """The target (``pool``, else ``mailbox``) as 'queue status' names it, the first day by
+    which the plan will have sent everything waiting for it (None: not within the plan's
+    horizon, or no mailbox to send it), and whether that leaves out a mailbox of the target
+    whose policy or provider preset this warmup does not know (so the day is not known)."""
     at = at or now_utc()
     if pool is not None:
         found = ledger.pool(pool)
@@ -207,12 +221,14 @@ def target_finish(
     queue = drain.groups(ledger)
     mine = [g for g in queue if g.target == target]
     if not mine:
-        return label, None
-    drain.drain(ledger, queue, drain.members(ledger, queue), at)
+        return label, None, False
+    everyone = drain.members(ledger, queue)
+    members, _ = drain.senders(ledger, everyone)
+    drain.drain(ledger, queue, members, at)
     day: dt.date | None = dt.date.min
     for g in mine:
         day = _last(day, g.done)
-    return label, day
+    return label, day, members[target] != everyone[target]
 
 
 def _local_date(at: dt.datetime, members: list[str], zones: dict[str, str]) -> dt.date:

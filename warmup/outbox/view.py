@@ -27,6 +27,7 @@ REFRESH = 2.0  # seconds between redraws while the worker waits
 FRESH = 1.0  # an event redraws at once, re-reading the ledger at most this often (seconds)
 EVENTS = 8  # events shown
 ROWS = 20  # mailboxes or campaigns shown before "... and N more"
+UNUSABLE = "not usable here"  # the state of a mailbox whose policy or provider is unknown here
 
 
 def state_of(a: Allowance, now: dt.datetime) -> tuple[str, dt.datetime | None]:
@@ -67,8 +68,10 @@ def snapshot(
     "failed", "finish"}], "events"}`` (``queued`` counts the messages being sent too)."""
     from warmup import api
 
-    mailboxes = []
-    for a in api.quotas(ledger, _boxes(ledger, pool), now):
+    mailboxes: list[dict[str, Any]] = []
+    boxes = _boxes(ledger, pool)
+    answers, refusals = api.quotas_each(ledger, boxes, now)
+    for _, a in answers:
         state, until = state_of(a, now)
         mailboxes.append(
             {
@@ -80,6 +83,21 @@ def snapshot(
                 "remaining": a.remaining,
             }
         )
+    # one whose policy or provider preset this warmup does not know: the worker does not send
+    # from it ('warmup quota' says why); the view of the others goes on
+    mailboxes += [
+        {
+            "mailbox": r.box.address,
+            "state": UNUSABLE,
+            "until": None,
+            "sent": None,
+            "quota": None,
+            "remaining": None,
+        }
+        for r in refusals
+    ]
+    order = {b.address: i for i, b in enumerate(boxes)}
+    mailboxes.sort(key=lambda m: order[m["mailbox"]])
     campaigns = [
         {
             "campaign": c["campaign"],
@@ -121,7 +139,8 @@ def render(snap: dict[str, Any], tz: dt.tzinfo | None = None) -> list[str]:
         state = m["state"]
         if m["until"] is not None:
             state = f"{state} until {_clock(m['until'], now, tz)}"
-        rows.append([m["mailbox"], state, f"{m['sent']}/{m['quota']}"])
+        used = "-" if m["quota"] is None else f"{m['sent']}/{m['quota']}"
+        rows.append([m["mailbox"], state, used])
     lines += _table(["MAILBOX", "STATE", "SENT/QUOTA"], rows) if rows else ["No mailbox."]
     if len(boxes) > ROWS:
         lines.append(f"... and {len(boxes) - ROWS} more mailboxes")
