@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import subprocess
+from email.message import EmailMessage
 
 import pytest
 
@@ -23,6 +24,52 @@ def test_quiet_drops_confirmations_but_not_answers_or_errors(run):
     assert BOX in run("--quiet", "quota", BOX).stdout  # the answer asked for
     err = run("--quiet", "quota", "nobody@corp.example")
     assert err.exit_code == 64 and "not found" in err.output
+
+
+def test_quiet_drops_every_commands_confirmation(run, tmp_path, monkeypatch):
+    """'Queued N messages', 'Pool P: ...', 'Removed pool', 'Cancelled', 'Queued message N
+    again', what 'notify set/clear' left and 'db migrate''s new ledger printed under --quiet,
+    where 'Added', 'Recorded' and 'Imported' did not: a cron job's mail had them every run."""
+    import datetime as dt
+
+    from warmup import Outbox, open_ledger
+    from warmup.instants import now_utc
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    (tmp_path / "t.toml").write_text('subject = "Hi"\ntext = "Hello"\n')
+    (tmp_path / "l.csv").write_text("email\nx@example.com\n")
+    csv = ("--csv", str(tmp_path / "l.csv"), "--template", str(tmp_path / "t.toml"))
+    msg = EmailMessage()
+    msg["To"] = "lead@example.com"
+    msg["Subject"] = "hi"
+    msg.set_content("hello")
+    steps: list[tuple[str, ...]] = [
+        ("pool", "add", "P", BOX),
+        ("pool", "overflow", "P", "--host", "smtp.esp.example"),
+        ("pool", "overflow", "P", "--off"),
+        ("queue", "add", "--pool", "P", "--campaign", "c", *csv),
+        ("queue", "cancel", "--campaign", "c"),
+        ("notify", "set", "--command", "true"),
+        ("notify", "clear"),
+    ]
+    for args in steps:
+        res = run("--quiet", *args)
+        assert (res.exit_code, res.output) == (0, ""), (args, res.output)
+    ledger = open_ledger()
+    try:
+        mid = Outbox(ledger).add(msg, mailbox=BOX)
+        assert mid is not None
+        assert ledger.expire_messages(now_utc() + dt.timedelta(days=4)) == 1
+    finally:
+        ledger.close()
+    for args in (("queue", "retry", str(mid)), ("queue", "cancel", str(mid))):
+        res = run("--quiet", *args)
+        assert (res.exit_code, res.output) == (0, ""), (args, res.output)
+    res = run("--quiet", "pool", "remove", "P", "--force")
+    assert (res.exit_code, res.output) == (0, ""), res.output
+    monkeypatch.setenv("WARMUP_DB", str(tmp_path / "new.db"))
+    res = run("--quiet", "db", "migrate")
+    assert (res.exit_code, res.output) == (0, ""), res.output
 
 
 def test_quota_check_is_silent_unless_verbose(run):

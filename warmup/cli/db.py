@@ -46,7 +46,7 @@ def migrate(ctx: click.Context, json_: bool) -> None:
     obj["ledger"] = ledger
     ctx.call_on_close(ledger.close)
     if ledger.created:
-        click.echo(f"Created a new ledger at {ledger.where}.", err=True)
+        say(f"Created a new ledger at {ledger.where}.", err=True)
     foreign = ledger.foreign_tables() if ledger.pending_migrations() else []
     if foreign:
         from warmup.errors import ConfigError
@@ -150,7 +150,7 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
         target.discard_if_unused()  # a refused copy leaves no new empty ledger behind
         raise
     if target.created:
-        click.echo(f"Created a new ledger at {target.where}.", err=True)
+        say(f"Created a new ledger at {target.where}.", err=True)
     if json_:
         print_json(
             {

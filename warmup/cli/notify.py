@@ -65,7 +65,7 @@ def set_(ledger: Ledger, webhook: str | None, command: str | None) -> None:
             "'warmup notify set --webhook - < robot.url'"
         )
     lib.configure(ledger, webhook, command)
-    _show(lib.shown(lib.targets(ledger)), False)
+    _show(lib.shown(lib.targets(ledger)), False, confirm=True)
     _warn_elsewhere(ledger)
 
 
@@ -149,7 +149,7 @@ def clear(ledger: Ledger) -> None:
     from warmup import notify as lib
 
     lib.configure(ledger, clear=True)
-    _show(lib.shown(lib.targets(ledger)), False)
+    _show(lib.shown(lib.targets(ledger)), False, confirm=True)
 
 
 @notify.command("test")
@@ -179,12 +179,15 @@ def test(ledger: Ledger) -> None:
     say("Test event delivered.")
 
 
-def _show(found: dict[str, str], json_: bool) -> None:
+def _show(found: dict[str, str], json_: bool, confirm: bool = False) -> None:
+    """Where notifications go; ``confirm``: as what 'set' or 'clear' left (a confirmation,
+    which --quiet drops), not as the answer 'show' is."""
     if json_:
         print_json(found)
         return
+    echo = say if confirm else click.echo
     if not found:
-        click.echo("Notifications: none (set one with 'warmup notify set --webhook URL').")
+        echo("Notifications: none (set one with 'warmup notify set --webhook URL').")
     for name in ("webhook", "command"):
         if name in found:
-            click.echo(f"{name.capitalize()}: {found[name]}")
+            echo(f"{name.capitalize()}: {found[name]}")

@@ -15,6 +15,7 @@ from warmup.cli.common import (
     print_json,
     print_table,
     read_password,
+    say,
 )
 from warmup.errors import UsageError
 from warmup.ledger import PoolRow
@@ -81,7 +82,7 @@ def add(ledger: Ledger, name: str, addresses: tuple[str, ...], reply_to: bool | 
     check_name(name, "name")
     got, new = ledger.add_pool(name, [a.strip().lower() for a in addresses], reply_to, now_utc())
     members = ", ".join(m.address for m in got.members)
-    click.echo(
+    say(
         f"Pool {got.name}: {plural(len(got.members), 'mailbox', 'mailboxes')} ({new} new): {members}."
     )
 
@@ -188,7 +189,7 @@ def overflow(
         if host or port is not None or security or user:
             raise UsageError("--off takes no --host, --port, --security or --user")
         got = channel.turn_off(ledger, name)
-        click.echo(f"Pool {got.name}: no overflow channel; its bulk messages wait for the members.")
+        say(f"Pool {got.name}: no overflow channel; its bulk messages wait for the members.")
         return
     if not host:
         raise UsageError("give --host HOST (or --off to remove the overflow channel)")
@@ -214,7 +215,7 @@ def overflow(
         if user
         else ""
     )
-    click.echo(f"Pool {got.name}: overflow channel {overflow_text(got)}{stored}.")
+    say(f"Pool {got.name}: overflow channel {overflow_text(got)}{stored}.")
 
 
 @pool.command("remove")
@@ -233,4 +234,4 @@ def remove(ledger: Ledger, name: str, force: bool) -> None:
 
     cancelled = ledger.remove_pool(name, force, now_utc())
     note = f"; cancelled {plural(cancelled, 'queued message')}" if cancelled else ""
-    click.echo(f"Removed pool {name}{note}.")
+    say(f"Removed pool {name}{note}.")

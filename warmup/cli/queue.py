@@ -18,6 +18,7 @@ from warmup.cli.common import (
     pass_ledger,
     print_json,
     print_table,
+    say,
     typed_instant,
 )
 from warmup.errors import DataError, UsageError
@@ -186,7 +187,7 @@ def add(
             f"{plural(n, 'message')} {'was' if n == 1 else 'were'} queued to {to}{named} "
             f"({which}): do not queue {'it' if n == 1 else 'them'} again"
         )
-    click.echo(f"Queued {plural(len(got.ids), 'message')} to {to}{named}.")
+    say(f"Queued {plural(len(got.ids), 'message')} to {to}{named}.")
     if got.ids:
         _past_expiry(ledger, mailbox, pool, start, expiry, expires, boxes)
     if got.suppressed:
@@ -397,7 +398,7 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
     if (message_id is None) == (campaign is None):
         raise UsageError("give a message ID or --campaign NAME")
     n, sending = ledger.cancel_messages(now_utc(), message_id, campaign)
-    click.echo(f"Cancelled {plural(n, 'message')}.")
+    say(f"Cancelled {plural(n, 'message')}.")
     if sending:
         what = plural(sending, "message") + (" is" if sending == 1 else " are")
         click.echo(
@@ -422,7 +423,7 @@ def retry(ledger: Ledger, message_id: int, expires: str) -> None:
     from warmup import outbox
 
     mid = outbox.retry(ledger, message_id, outbox.parse_expiry(expires))
-    click.echo(f"Queued message {message_id} again as {mid}.")
+    say(f"Queued message {message_id} again as {mid}.")
 
 
 @queue.command("status")

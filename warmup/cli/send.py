@@ -21,6 +21,7 @@ from warmup.cli.common import (
     print_json,
     read_stdin,
     say,
+    verbosity,
 )
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
 from warmup.words import plural
@@ -753,10 +754,11 @@ def _naming(rcpts: list[str] | tuple[str, ...], send: bool) -> str:
 
 def _sleep(delay: float, why: str) -> None:
     """Wait ``delay`` seconds for the next slot (:meth:`Gate.wait_for`), with a countdown on a
-    terminal."""
+    terminal (progress: neither it nor the line saying why with --quiet)."""
     until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
-    tty = sys.stderr.isatty()
-    if not tty:
+    shown = verbosity() >= 0
+    tty = shown and sys.stderr.isatty()
+    if shown and not tty:
         click.echo(f"{why}; waiting.", err=True)
     while True:
         left = (until - dt.datetime.now(dt.UTC)).total_seconds()
