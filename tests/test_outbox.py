@@ -731,6 +731,42 @@ def test_a_message_past_a_policys_top_volume_or_domain_caps_is_refused_when_queu
     assert run("queue", "add", "--pool", "P", "--eml", str(two)).exit_code == 0
 
 
+def test_a_message_to_a_domain_its_policy_never_mails_is_refused_when_queued(
+    run, tmp_path, ledger_path
+):
+    """A recipient-domain cap of 0 was asked of a message to two recipients or more only
+    ("every day's quota is 1 at least"): one to a single lead at that domain, an .eml or a CSV
+    row, was queued, and the worker bounced it, where 'send' refuses it (65)."""
+    flat = 'ceiling = 300\ngrowth_factor = 2.0\n\n[[stage]]\nname = "f"\ndays = 0\n'
+    never = tmp_path / "never.toml"
+    never.write_text(
+        f'name = "never"\n{flat}daily = 300\ninterval = "0s"\n\n'
+        '[recipient_domains]\ndefault = 30\n"qq.com" = 0\n'
+    )
+    res = run("mailbox", "add", "a@corp.example", "--provider", "exmail", "--policy", str(never))
+    assert res.exit_code == 0, res.output
+    assert run("mailbox", "add", "b@corp.example", "--provider", "exmail").exit_code == 0
+    assert run("pool", "add", "P", "a@corp.example", "b@corp.example").exit_code == 0
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(b"To: lead@qq.com\r\nSubject: hi\r\n\r\nhi\r\n")
+    tpl = str(template(tmp_path / "t.toml"))
+    rows = tmp_path / "leads.csv"
+    rows.write_text("email,name,company\nlead@example.com,A,X\nlead@QQ.com,B,Y\n")
+    before = ledger_digest(ledger_path)
+    why = (
+        "a@corp.example never mails anyone at qq.com (its policy's recipient-domain cap there is 0)"
+    )
+    for source, where in (("--eml", f"{eml}: "), ("--csv", f"{rows}: line 3: ")):
+        args = (source, str(eml)) if source == "--eml" else (source, str(rows), "--template", tpl)
+        res = run("queue", "add", "--mailbox", "a@corp.example", *args)
+        assert res.exit_code == 65, res.output
+        assert res.stderr.startswith(f"Error: {where}{why}"), res.stderr
+    assert ledger_digest(ledger_path) == before
+    # a pool queues it: its other member mails qq.com
+    res = run("queue", "add", "--pool", "P", "--eml", str(eml))
+    assert res.exit_code == 0, res.output
+
+
 def test_suppressed_recipients_do_not_count_against_a_day_when_queued(run, tmp_path):
     """Suppressed recipients are left out when queued: a message to 4 with 2 of them
     suppressed is a message to 2, which a mailbox sending 3 a day sends. It was refused

@@ -384,6 +384,8 @@ def _checked(
         rows_to.add(message.rcpt)
         mid, envelope, data = _compose(message, target, next(ids))
         try:
+            if fits is not None:
+                fits.check(envelope)
             headers.check_size(data)
             headers.check_nul(data)
         except DataError as exc:
@@ -417,13 +419,16 @@ def _checked(
 class _Fits:
     """Whether a message's recipients fit in a day of its mailbox, or of a member of its pool
     (:func:`warmup.gate.check_fits`): more waited for the plan's next slot every day until
-    they expired, where `send` refuses them. Policies are read at the first message to more
-    than one recipient; a member whose policy or provider cannot be used is left out (the
-    worker says so). Suppressed recipients do not count: they are left out when queued."""
+    they expired, where `send` refuses them. Policies are read once, at the first message; a
+    member whose policy or provider cannot be used is left out (the worker says so).
+    Suppressed recipients do not count: they are left out when queued. A message to one
+    recipient fits any day (every quota is 1 at least) unless a policy never mails some
+    domain (a recipient-domain cap of 0): then it is checked as any other."""
 
     def __init__(self, ledger: Ledger, target: _Target) -> None:
         self.ledger, self.target = ledger, target
         self.specs: list[tuple[MailboxRow, PolicySpec, int | None]] | None = None
+        self.closed = False  # some policy has a recipient domain it never mails
 
     def check(self, rcpts: Sequence[str]) -> None:
         try:
@@ -436,8 +441,6 @@ class _Fits:
             self._check([r for r in rcpts if r not in bad])
 
     def _check(self, rcpts: Sequence[str]) -> None:
-        if len(rcpts) < 2:  # every day's quota is 1 at least
-            return
         from warmup import policies
         from warmup.gate import check_fits, day_top
         from warmup.providers import get_provider
@@ -451,7 +454,9 @@ class _Fits:
                 except ConfigError:
                     continue
                 self.specs.append((box, spec, limit))
-        if not self.specs:
+                caps = spec.recipient_domains
+                self.closed |= caps.default == 0 or any(cap == 0 for _, cap in caps.caps)
+        if not self.specs or (len(rcpts) < 2 and not self.closed):
             return
         if self.target.pool is None:
             check_fits(rcpts, *self.specs[0])
