@@ -274,13 +274,34 @@ def test_the_id_migration_killed_after_its_table_swap_leaves_the_older_ledger_wh
     ``mailbox`` has taken the old one's name, before ``pool``'s turn, the ledger is the m014
     one it was, every row and key in place; the next open finishes the migration, and the next
     mailbox takes an id above the one the removed mailbox's message keeps."""
-    from warmup import Outbox, api
+    from warmup import api
 
     old = open_ledger(migrate=False)  # an m014 ledger, written as that release wrote it
     old.migrate(upto="m014_pool_rev")
     for box in BOXES:
         api.add_mailbox(old, box, "exmail")
-    Outbox(old).add(b"To: r@example.com\r\nSubject: s\r\n\r\nhi\r\n", mailbox=BOXES[1])
+    # its message as an m014 outbox row: Outbox.add writes the columns of today's schema
+    now = dt.datetime.now(dt.UTC)
+    md = sa.MetaData()
+    with old.write() as conn:
+        md.reflect(conn, only=["outbox"])
+        conn.execute(
+            md.tables["outbox"].insert(),
+            [
+                {
+                    "message_id": "<m1@corp.example>",
+                    "mailbox_id": old.mailbox(BOXES[1]).id,
+                    "recipients": "r@example.com",
+                    "state": "queued",
+                    "data": b"To: r@example.com\r\nSubject: s\r\n\r\nhi\r\n",
+                    "not_before": now,
+                    "next_attempt_at": now,
+                    "expires_at": now + dt.timedelta(days=3),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ],
+        )
     assert old.remove_mailbox(BOXES[1], force=True) == 1
     old.close()
     schema_before = _schema(ledger_path)
