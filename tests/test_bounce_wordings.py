@@ -237,3 +237,47 @@ def test_google_groups_refusing_a_post_is_rejected(text: str) -> None:
         "rejected",
         "mta.group-posting",
     ), bounce.steps
+
+
+def _postfix_local_dsn(status: str, diagnostic: str) -> bytes:
+    """A Postfix DSN for a local(8) delivery through mailbox_command (procmail, Dovecot's LDA),
+    as Postfix writes it: the sysexits code's words, then "Command output:" and the program's."""
+    return (
+        "From: MAILER-DAEMON@mx.client.example (Mail Delivery System)\n"
+        "To: sales@corp.example\nSubject: Undelivered Mail Returned to Sender\n"
+        "Auto-Submitted: auto-replied\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\n\n'
+        "--B\nContent-Type: text/plain\n\n"
+        "This is the mail system at host mx.client.example.\n\n"
+        f"<kim@client.example>: {diagnostic}\n\n"
+        "--B\nContent-Type: message/delivery-status\n\n"
+        "Reporting-MTA: dns; mx.client.example\n\n"
+        "Final-Recipient: rfc822; kim@client.example\nAction: failed\n"
+        f"Status: {status}\nDiagnostic-Code: X-Postfix; {diagnostic}\n\n"
+        "--B--\n"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["Invalid user specified.", "lda(kim): Error: User initialization failed: Unknown user"],
+)
+def test_postfix_command_output_after_user_unknown_stays_hard(output: str) -> None:
+    """Postfix writes a delivery program's exit code as that sysexits code's words, then the
+    program's own after "Command output:" (EX_NOUSER: "user unknown", 5.1.1). The mailer-error
+    rule read "command output:" as a failed mailer and outweighed both: a recipient that does
+    not exist was a soft bounce, never suppressed. Postfix's own mailer failure is "Command
+    died with status N", which stays a mailer error."""
+    diagnostic = f"user unknown. Command output: {output}"
+    verdict = decide("5.1.1", "", diagnostic, stage="")
+    assert (verdict.reason, verdict.kind) == ("userunknown", H), verdict.steps
+    (bounce,) = parse_bounces(_postfix_local_dsn("5.1.1", diagnostic))
+    assert (bounce.recipient, bounce.kind, bounce.reason) == (
+        "kim@client.example",
+        H,
+        "userunknown",
+    ), bounce.steps
+    died = decide(
+        "5.3.0", "", f'Command died with status 1: "/usr/bin/procmail". Command output: {output}'
+    )
+    assert (died.reason, died.kind) == ("mailererror", S), died.steps

@@ -80,14 +80,16 @@ STRONG, WEAK = True, False
 WORD_RULES: tuple[WordRule, ...] = (
     # The local delivery program failed (a pipe, a filter, a mailer the MTA ran): Sendmail's
     # "unknown mailer error N" (EX_* exit codes), Exim's "pipe to |command" and "Child process
-    # of T transport returned N", Postfix's "Command died with status N" / "command output:".
-    # Nothing about the address nor the sender: what the reporting host's own program did.
+    # of T transport returned N", Postfix's "Command died with status N" (an exit code that is
+    # no sysexits code). Nothing about the address nor the sender: what the reporting host's own
+    # program did. Not Postfix's "Command output:" alone: it follows the sysexits code's own
+    # words ("user unknown. Command output: ...", 5.1.1 for EX_NOUSER), which say why.
     _rule(
         "mailer-error",
         "mailererror",
         STRONG,
         r"""
-        mailer error|pipe to \|(?=\S)|command died with status|command output:
+        mailer error|pipe to \|(?=\S)|command died with status
         child process of \S+ transport returned
         """,
     ),
