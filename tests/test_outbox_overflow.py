@@ -451,3 +451,39 @@ def test_an_overflow_channel_refusing_its_login_makes_run_once_exit_77(
     late = ledger.message(ids[1])
     assert (late.state, late.sent_via) == ("queued", None)
     ledger.close()
+
+
+def test_a_bulk_message_past_every_members_day_waits_for_the_overflow_not_bounced(
+    sink, esp, ssl_cert_env, keyring_file, tmp_path, ledger_path, monkeypatch
+):
+    """A bulk message to more recipients than any member sends in a day is what the overflow
+    channel is for ('queue add' leaves it to it). The worker bounced it as one no day could
+    take whenever a member's refusal was not its used quota: paced after the message before it
+    (or paused, its window closed), the channel never got it."""
+    (box,) = pool_of(sink.port, tmp_path, n=1, daily=2, interval="10m")
+    overflow_to(esp)
+    first = tmp_path / "first.eml"
+    first.write_bytes(b"To: one@example.com\r\nSubject: s\r\n\r\nx\r\n")
+    bulk = tmp_path / "bulk.eml"
+    bulk.write_bytes(
+        b"To: " + b", ".join(b"r%d@example.com" % i for i in range(5)) + b"\r\n\r\nx\r\n"
+    )
+    assert cli("queue", "add", "--pool", "P", "--eml", str(first)).returncode == 0
+    res = cli("queue", "add", "--pool", "P", "--bulk", "--eml", str(bulk))
+    assert res.returncode == 0, res.stderr
+    run = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert run.returncode == 0, run.stderr
+    assert "bounced" not in run.stdout + run.stderr, run.stdout + run.stderr
+    assert [list(m.rcpt_tos) for m in sink.messages] == [["one@example.com"]]
+    rows = {len(m["recipients"]): m for m in json.loads(cli("queue", "list", "--json").stdout)}
+    assert (rows[1]["state"], rows[5]["state"]) == ("sent", "queued"), rows
+    assert esp.messages == []  # the member is paced, not out of quota: later, the channel
+    for k, v in PASSWORD_ENV.items():
+        monkeypatch.setenv(k, v)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=11)
+    ledger = open_ledger(str(ledger_path))
+    with Worker(ledger, clock=lambda: later) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+    ledger.close()
+    assert [sorted(m.rcpt_tos) for m in esp.messages] == [[f"r{i}@example.com" for i in range(5)]]
+    assert len(sink.messages) == 1

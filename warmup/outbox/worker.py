@@ -879,7 +879,12 @@ class Worker:
                 and all(_quota_used(a, len(rcpts)) for a in refused)
             ):
                 return self._overflow(msg, pool, rcpts)
-            never = self._never_fits(gates, rcpts) if refused and not fails else None
+            # A bulk message of a pool with an overflow channel waits for it however many
+            # recipients it has: the channel takes it once the members' quota is used.
+            overflows = msg.bulk and pool is not None and pool.overflow is not None
+            never = (
+                self._never_fits(gates, rcpts) if refused and not fails and not overflows else None
+            )
             if never is not None:
                 self.log(f"{_stamp(now)} bounced #{msg.id}: {never}")
                 return self._settle(msg, "bounced", reply=never[:500])
