@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -161,6 +162,20 @@ def test_a_message_not_before_a_later_time_still_waits_for_it(
     assert states() == ["queued"]
 
 
+def _to_five(port: int, tmp_path: Path, target: str) -> tuple[list[str], list[str], Path]:
+    """A pool of 2 mailboxes of 50 a day; 'queue add' to the first of them or to the pool; and a
+    message to r0..r4@example.com."""
+    boxes = pool_of(port, tmp_path, n=2, daily=50)
+    queue = ["queue", "add", "--pool", "P"] if target == "pool" else ["queue", "add", "--mailbox"]
+    if target == "mailbox":
+        queue.append(boxes[0])
+    five = tmp_path / "five.eml"
+    five.write_bytes(
+        b"To: " + b", ".join(b"r%d@example.com" % i for i in range(5)) + b"\r\n\r\nx\r\n"
+    )
+    return boxes, queue, five
+
+
 @pytest.mark.parametrize("target", ["mailbox", "pool"])
 def test_a_message_no_day_could_take_since_a_change_is_bounced_not_held_until_it_expires(
     sink,
@@ -172,14 +187,7 @@ def test_a_message_no_day_could_take_since_a_change_is_bounced_not_held_until_it
     of today's quota left ... 5 wanted; try tomorrow" every day until the message expired, as
     'queue add' would refuse it now. It is bounced at its next look, without a try, saying why;
     a message that fits still goes."""
-    boxes = pool_of(sink.port, tmp_path, n=2, daily=50)
-    queue = ["queue", "add", "--pool", "P"] if target == "pool" else ["queue", "add", "--mailbox"]
-    if target == "mailbox":
-        queue.append(boxes[0])
-    five = tmp_path / "five.eml"
-    five.write_bytes(
-        b"To: " + b", ".join(b"r%d@example.com" % i for i in range(5)) + b"\r\n\r\nx\r\n"
-    )
+    boxes, queue, five = _to_five(sink.port, tmp_path, target)
     three = tmp_path / "three.eml"
     three.write_bytes(b"To: s0@example.com, s1@example.com, s2@example.com\r\n\r\nx\r\n")
     for eml in (five, three):
@@ -195,3 +203,28 @@ def test_a_message_no_day_could_take_since_a_change_is_bounced_not_held_until_it
     assert [(m["state"], m["attempts"]) for m in listed] == [("bounced", 0), ("sent", 1)]
     assert listed[0]["last_reply"].startswith("5 recipients in one message; ")
     assert [len(m.rcpt_tos) for m in sink.messages] == [3]
+
+
+@pytest.mark.parametrize("target", ["mailbox", "pool"])
+def test_a_message_that_fits_once_its_suppressed_recipients_are_left_out_is_sent_not_bounced(
+    sink,
+    ssl_cert_env,
+    tmp_path,
+    target,
+):
+    """Queued to 5; then 2 of them suppressed and the cap set to 3. The worker leaves the
+    suppressed out (the gate refuses them first) and sends to the other 3, as it did for a
+    mailbox. For a pool, every member's look refused the 5 (3 left), and the no-day check
+    counted the suppressed two: the message was bounced, its 3 good recipients never mailed."""
+    boxes, queue, five = _to_five(sink.port, tmp_path, target)
+    res = cli(*queue, "--eml", str(five))
+    assert res.returncode == 0, res.stderr
+    res = cli("suppress", "add", "r0@example.com", "r1@example.com", "--reason", "asked")
+    assert res.returncode == 0, res.stderr
+    for box in boxes:
+        assert cli("mailbox", "set", box, "--cap", "3").returncode == 0
+    out = run_once()
+    assert "bounced" not in out, out
+    assert [sorted(m.rcpt_tos) for m in sink.messages] == [
+        ["r2@example.com", "r3@example.com", "r4@example.com"]
+    ]

@@ -60,7 +60,7 @@ from warmup.errors import (
     Unavailable,
     WarmupError,
 )
-from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed
+from warmup.gate import DuplicateSend, Gate, NotAllowed, Suppressed, suppressed_refusal
 from warmup.gate import refusal as refusal_text
 from warmup.headers import date_of, decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
@@ -816,16 +816,7 @@ class Worker:
                 waits.append(self._next_slot(a.status, a.next_send_at, box, now))
                 continue
             except Suppressed as exc:
-                left = [r for r in rcpts if r not in exc.recipients]
-                self.log(f"{_stamp(now)} suppressed #{msg.id}: {', '.join(exc.recipients)}")
-                if left:
-                    # fewer recipients: due as it was, so this pass sends it to the others
-                    # (not the next cron run); else after the pass, never claimed in a loop
-                    due = min(now, msg.next_attempt_at) if len(left) < len(rcpts) else now
-                    return self._settle(
-                        msg, "queued", reply=str(exc), recipients=left, next_attempt_at=due
-                    )
-                return self._settle(msg, "cancelled", reply=str(exc))
+                return self._suppressed(msg, rcpts, exc, now)
             except DuplicateSend:
                 return self._from_slots(msg)
             except TooBig as exc:  # refused before MAIL FROM: final, as the 552 it avoids
@@ -886,6 +877,9 @@ class Worker:
                 self._never_fits(gates, rcpts) if refused and not fails and not overflows else None
             )
             if never is not None:
+                bad = self.ledger.suppressed(rcpts)
+                if bad:  # the gate leaves them out first: the rest may fit
+                    return self._suppressed(msg, rcpts, suppressed_refusal(bad), now)
                 self.log(f"{_stamp(now)} bounced #{msg.id}: {never}")
                 return self._settle(msg, "bounced", reply=never[:500])
             if not waits:  # a pool left without mailboxes (its last one removed)
@@ -916,6 +910,20 @@ class Worker:
         )
         # A try made, this one included: TRIES of a message sent at once is 1, not 0.
         return self._settle(msg, state, reply=reply, sent_by=box.id, attempt=True)
+
+    def _suppressed(
+        self, msg: OutboxRow, rcpts: list[str], exc: Suppressed, now: dt.datetime
+    ) -> str:
+        """``msg`` without the recipients ``exc`` says are suppressed: queued to the rest,
+        else cancelled."""
+        left = [r for r in rcpts if r not in exc.recipients]
+        self.log(f"{_stamp(now)} suppressed #{msg.id}: {', '.join(exc.recipients)}")
+        if left:
+            # fewer recipients: due as it was, so this pass sends it to the others
+            # (not the next cron run); else after the pass, never claimed in a loop
+            due = min(now, msg.next_attempt_at) if len(left) < len(rcpts) else now
+            return self._settle(msg, "queued", reply=str(exc), recipients=left, next_attempt_at=due)
+        return self._settle(msg, "cancelled", reply=str(exc))
 
     def _never_fits(self, gates: list[Gate], rcpts: list[str]) -> str | None:
         """Why none of ``gates`` could send ``rcpts`` on any day (a cap, policy or pool changed
