@@ -297,3 +297,24 @@ def test_a_campaigns_finish_is_the_mailboxs_local_day_not_utcs(tmp_path, tz, loc
     got = status(ledger, at=at.astimezone(dt.UTC))  # as 'queue status' asks: now, in UTC
     assert [c["finish"] for c in got["campaigns"]] == [today], got
     assert [t["finish"] for t in got["targets"]] == [today], got
+
+
+@pytest.mark.slow
+def test_a_hang_up_under_the_view_stops_without_a_traceback(tmp_path):
+    """The terminal of 'warmup run' closed (an SSH session dropped), then its SIGHUP: the
+    worker stopped as for SIGTERM, but its view drew the last state on the gone terminal
+    (EIO) and died in a traceback, exit 1; a redraw in its wait did the same while SIGHUP was
+    ignored. The lost terminal is output lost, as for the log lines: one line, exit 74."""
+    pool_of(2525, tmp_path, n=1)  # nothing queued: the worker waits, redrawing
+    proc, master = _spawn("run", "--no-sync", env={"TERM": "xterm", "NO_COLOR": ""})
+    try:
+        _read(master, b"Nothing queued.", times=2)
+    finally:
+        os.close(master)  # the terminal hangs up: writes on it fail (EIO)
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=180)
+    assert "Traceback" not in err.decode(), err.decode()
+    assert proc.returncode == 74, err.decode()
+    assert err.decode().endswith(
+        "stopped after the message in flight; the rest stays queued for the next 'warmup run'\n"
+    )

@@ -118,6 +118,19 @@ def run(
             for worker in stopper:
                 worker.stop()
 
+    def view_lost(exc: OSError) -> None:
+        from warmup.cli import _to_null
+
+        # As a log line lost: the message in flight finished, then the exit says so (74). Its
+        # unwritten lines go nowhere, not into a failing flush at exit.
+        _to_null(sys.stdout)
+        lost.append(exc.strerror or type(exc).__name__)
+        for worker in stopper:
+            worker.stop()
+
+    if view is not None:
+        view.on_lost = view_lost
+
     def stop(*_: object) -> None:
         if not stopper:  # before the worker is made: as Ctrl-C would have been
             raise KeyboardInterrupt

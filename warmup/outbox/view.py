@@ -196,6 +196,10 @@ class LiveView:
         self._drawn = 0
         self._snap: dict[str, Any] | None = None
         self._read_at = 0.0
+        # Called (once) when the terminal cannot take a redraw (EIO after a hang-up): the
+        # view draws no more, and the caller stops as for any output lost.
+        self.on_lost: Callable[[OSError], object] | None = None
+        self.lost: OSError | None = None
 
     def log(self, line: str) -> None:
         """An event: shown among the last ones; the view is redrawn."""
@@ -214,7 +218,9 @@ class LiveView:
 
     def draw(self, fresh: bool = False) -> None:
         """Redraw; the ledger is read again if ``fresh`` or the data is older than
-        :data:`FRESH`."""
+        :data:`FRESH`. Nothing once the stream failed (:attr:`on_lost`)."""
+        if self.lost is not None:
+            return
         if self._snap is None or fresh or time.monotonic() - self._read_at >= FRESH:
             self._snap = snapshot(self.ledger, self.clock(), self.pool)
             self._read_at = time.monotonic()
@@ -224,8 +230,14 @@ class LiveView:
         width, height = max(size.columns - 1, 20), max(size.lines - 1, 5)
         lines = [line[:width] for line in render(snap)][:height]  # else it scrolls away
         up = f"\x1b[{self._drawn}F" if self._drawn else ""
-        self.stream.write(up + "\x1b[J" + "".join(f"{line}\n" for line in lines))
-        self.stream.flush()
+        try:
+            self.stream.write(up + "\x1b[J" + "".join(f"{line}\n" for line in lines))
+            self.stream.flush()
+        except OSError as exc:  # the terminal gone (EIO), a closed stdout: drawn no more
+            self.lost = exc
+            if self.on_lost is not None:
+                self.on_lost(exc)
+            return
         self._drawn = len(lines)
 
     def sleep(self, seconds: float, wait: Callable[[float], bool]) -> None:
