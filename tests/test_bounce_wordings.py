@@ -281,3 +281,27 @@ def test_postfix_command_output_after_user_unknown_stays_hard(output: str) -> No
         "5.3.0", "", f'Command died with status 1: "/usr/bin/procmail". Command output: {output}'
     )
     assert (died.reason, died.kind) == ("mailererror", S), died.steps
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "550 5.1.1 <kim@client.example>: User unknown; rejected for policy reasons",
+        "550 5.1.1 <kim@client.example>... User unknown (policy violation logged)",
+        "550 5.1.1 no such user here. Disk full",
+        "550 5.1.1 user unknown. Headers too large",
+        "550 5.1.1 <kim@client.example>: Recipient address rejected: User unknown; "
+        "unauthenticated senders not allowed",
+    ],
+)
+def test_an_address_status_and_its_words_outweigh_another_rule_found_first(
+    diagnostic: str,
+) -> None:
+    """The rules added before user-unknown (a policy named, the system's disk, the headers'
+    form) outweighed a 5.1.1 and the "user unknown" beside it: a recipient that does not
+    exist read as a block or a soft failure, never suppressed. The status and words of its
+    own that agree decide; the sender's refusal stays the sender's."""
+    verdict = decide("", "", diagnostic, stage="")
+    assert (verdict.reason, verdict.kind) == ("userunknown", H), verdict.steps
+    sender = decide("", "", "550 5.1.1 <x@corp.example>: Sender address rejected: User unknown")
+    assert (sender.reason, sender.kind) == ("rejected", B), sender.steps

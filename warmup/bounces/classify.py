@@ -15,7 +15,7 @@ from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
 from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
 from .vendors import directory_verdict, masks_filters, posting_refused
-from .wording import fold, read_words
+from .wording import agreeing, fold, read_words
 
 __all__ = [
     "classify",
@@ -265,7 +265,8 @@ def decide(
             return verdict("blocked", "throttle.blocked", "volume wording with a block")
         return verdict("toomanyconn", "throttle", "wording or code about our sending volume")
     key = _code_key(status)
-    words = read_words(_CONTINUATION.sub(" ", text))
+    said = _CONTINUATION.sub(" ", text)
+    words = read_words(said)
     if words is None:
         steps.append("words: nothing known")
     else:
@@ -294,6 +295,16 @@ def decide(
         if words.name == "gave-up" and key[0] in (3, 4) and _QUEUE_ENDED.search(text):
             return verdict(
                 by_status, f"status.{key[0]}.{key[1]}", "the retries ended; the status says why"
+            )
+        # An address status (X.1.X) and words that say the same outweigh another strong rule
+        # found first ("user unknown; rejected for policy reasons" under 5.1.1 is hard), but
+        # for the sender's refusal, whose words name an address too ("Sender address
+        # rejected: User unknown"): that is no recipient's.
+        readdress = words.strong and key[0] == 1 and words.name != "sender-rejected"
+        agree = agreeing(said, by_status) if readdress else None
+        if agree is not None:
+            return verdict(
+                agree.reason, f"words.{agree.name}", "the status and its own words agree"
             )
         if words.strong:
             return verdict(words.reason, f"words.{words.name}", "strong words outweigh the status")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from .screen import screen
 
-__all__ = ["WORD_RULES", "WordRule", "fold", "read_words", "simplified"]
+__all__ = ["WORD_RULES", "WordRule", "agreeing", "fold", "read_words", "simplified"]
 
 
 # Traditional Chinese characters (the mail systems of Taiwan, Hong Kong and Macau, and servers set
@@ -463,6 +463,19 @@ WORD_RULES: tuple[WordRule, ...] = (
 
 
 _RCPT_PREFIX = re.compile(r"recipient address rejected:")
+
+
+def agreeing(text: str, reason: str) -> WordRule | None:
+    """The first strong rule naming ``reason`` whose wording ``text`` matches, or ``None``.
+
+    A strong rule earlier in :data:`WORD_RULES` wins over the status code, but not over an
+    address status and words of its own that say the same: a hard bounce's "user unknown"
+    under 5.1.1 stays one when another rule's words stand beside it ("for policy reasons",
+    "disk full", "headers too large")."""
+    for rule in WORD_RULES:
+        if rule.strong and rule.reason == reason and rule.pattern.search(text):
+            return rule
+    return None
 
 
 def read_words(text: str) -> WordRule | None:
