@@ -820,3 +820,50 @@ def test_an_older_ledgers_outbox_gets_content_keys_for_what_is_queued_next(ledge
     assert (first.already, again.ids, again.already) == ([], [], [("<m3@corp.example>", 2)])
     assert [m.id for m in ledger.messages()] == [1, 2]
     ledger.close()
+
+
+def test_an_older_ledgers_report_memos_are_dropped_and_kept_again_by_rev(ledger_url):  # noqa: F811
+    """m022: a memo an m021 ledger kept (validated by a digest of the rollup rows) is dropped
+    (it has no ``rev``); the next report keeps one at the mailbox's ``rev``, and a write on a
+    day it covers drops it."""
+    from tests.test_timeline_cache import _memos
+    from warmup import reports
+
+    ledger = open_ledger(ledger_url, migrate=False)
+    ledger.migrate(upto="m021_feedback_notices")
+    with ledger.write() as conn:
+        md = sa.MetaData()
+        md.reflect(conn)
+        conn.execute(
+            md.tables["mailbox"].insert(),
+            [{"address": "a@corp.example", "provider": "exmail", "timezone": "UTC",
+              "policy": "default", "created_at": at(DAY, 9, tz="UTC")}],
+        )  # fmt: skip
+        conn.execute(
+            md.tables["timeline_cache"].insert(),
+            [{"mailbox_id": 1, "fingerprint": "f", "upto": DAY, "payload": "{}"}],
+        )
+    ledger.close()
+
+    ledger = open_ledger(ledger_url)
+    try:
+        assert ledger.pending_migrations() == []
+        with ledger.read() as conn:
+            assert (
+                conn.execute(sa.select(sa.func.count()).select_from(schema.TIMELINE_CACHE)).scalar()
+                == 0
+            )
+        for k in range(5):
+            api.record_send(
+                ledger,
+                "a@corp.example",
+                [f"r{k}@example.com"],
+                at(DAY + dt.timedelta(days=k), 9, tz="UTC"),
+            )
+        report_at = at(DAY + dt.timedelta(days=6), 9, tz="UTC")
+        reports.daily(ledger, at=report_at)
+        assert list(_memos(ledger)) == ["a@corp.example"]
+        api.record_send(ledger, "a@corp.example", ["late@example.com"], at(DAY, 15, tz="UTC"))
+        assert _memos(ledger) == {}
+    finally:
+        ledger.close()

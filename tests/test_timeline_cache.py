@@ -1,7 +1,7 @@
 """The ledger's timeline memo: a hit gives exactly the fresh walk; any input change misses.
 
-Runs on SQLite and (with ``WARMUP_TEST_PG``) PostgreSQL: the memo's fingerprint is checked in SQL
-on both. The walk's own resume (:func:`walk_timeline` from a :class:`WalkState` given as
+Runs on SQLite and (with ``WARMUP_TEST_PG``) PostgreSQL. Each write path that moves the
+mailbox's ``rev`` (which the memo is valid at) is in ``tests/test_timeline_rev.py``. The walk's own resume (:func:`walk_timeline` from a :class:`WalkState` given as
 ``History.memo``) is checked on random histories in ``test_resume_from_any_day_is_the_full_walk``.
 """
 
@@ -266,42 +266,6 @@ def test_any_change_of_an_input_misses(ledger, change, tmp_path, resumes):
     old = before[before["mailbox"] == box].reset_index(drop=True)
     assert not mine.equals(old)  # the change shows: a stale memo would have hidden it
     assert box in _memos(ledger)  # and the memo was refreshed
-
-
-@pytest.mark.slow
-def test_python_and_sql_digests_agree(ledger):
-    """The fingerprint is written from the rows in Python and checked in SQL: same numbers."""
-    with ledger.write() as conn:  # odd rows too: zero counts, large counts, a day long ago
-        for day, n in ((dt.date(1999, 12, 31), 0), (_day(100), 2_000_000)):
-            conn.execute(
-                DAY_STAT.insert().values(
-                    mailbox_id=1, day=day, sent=n, hard=n // 3, soft=7, block=0, complaint=1
-                )
-            )
-    upto = _day(200)
-    # The SQL side as the ledger runs it: the backend's day number, the module's row hash.
-    row_hash = tc._row_hash_sql(ledger._sql_day_number(DAY_STAT.c.day))
-    with ledger.read() as conn:
-        rows = conn.execute(
-            sa.select(*(DAY_STAT.c[c] for c in ("day", *tc.COUNT_COLUMNS))).where(
-                DAY_STAT.c.mailbox_id == 1
-            )
-        ).all()
-        sql = conn.execute(
-            sa.select(sa.func.count(), sa.func.sum(row_hash)).where(
-                DAY_STAT.c.mailbox_id == 1, DAY_STAT.c.day < upto
-            )
-        ).one()
-    assert len(rows) == 42
-    assert tc.rows_digest(rows) == (sql[0], int(sql[1]))
-    # the vectorised twin a cold report uses (issue #15): the same numbers
-    ordinals = np.array([r[0].toordinal() for r in rows], dtype=np.int64)
-    counts = np.array([r[1:] for r in rows], dtype=np.int64)
-    assert tc.rows_digest_arrays(ordinals, counts) == (sql[0], int(sql[1]))
-    assert tc.rows_digest_arrays(ordinals[:0], counts[:0]) == (0, 0)
-    assert tc.rows_digest(rows[1:]) != tc.rows_digest(rows)
-    bumped = [rows[0][:2] + (rows[0][2] + 1,) + tuple(rows[0][3:]), *rows[1:]]
-    assert tc.rows_digest(bumped) != tc.rows_digest(rows)
 
 
 @pytest.mark.slow

@@ -218,7 +218,7 @@ def _daily(
     col["sends_bounced"] = _sends_bounced(col, ids, *ledger.bounced_by_send_day(ids, at))
     writes = []
     if cache:
-        writes = _new_memos(boxes, memos, held, inputs, walked, col, rows_of)
+        writes = _new_memos(boxes, memos, held, inputs, got.revs, walked, col)
         # under a domain cap, only days over in every zone (EARLIEST_ZONE): the others' sends
         # on a day not over in theirs move no rev, and a report --at ahead walks such days
         capped = {b.id for b in boxes if specs[b.policy].domain_cap is not None}
@@ -267,54 +267,30 @@ def _new_memos(
     memos: dict[int, tc.Memo],
     held: dict[int, dt.date],
     inputs: dict[int, str],
+    revs: dict[int, int],
     walked: list[tuple[int, int, int, WalkState | None]],
     col: dict[str, np.ndarray],
-    rows_of: list[tuple[np.ndarray, np.ndarray]],
-) -> list[tuple[int, str, tuple[int, int], tc.Memo]]:
+) -> list[tuple[int, str, int, tc.Memo]]:
     """The memos to store, each of yesterday (the walk's state at its start, the days before
-    it): a mailbox walked on from its memo keeps the days it added; one walked from its first
-    day keeps them all (unless a newer memo is held); each with the
-    digest of the rollup rows before its ``upto`` (:func:`warmup.ledger.timeline_cache.rows_digest`),
-    summed from one hash per rollup row."""
-    # (k, digest the rows from this ordinal on (None: all), the memo's digest so far)
-    todo: list[tuple[int, int | None, tuple[int, int]]] = []
+    it) and at the mailbox's ``rev`` the walk read: a mailbox walked on from its memo keeps the
+    days it added; one walked from its first day keeps them all (unless a newer memo is held)."""
+    todo = []
     for k, (box, (_, _, n, state)) in enumerate(zip(boxes, walked, strict=True)):
         memo = memos.get(box.id)
         if state is None:  # no active day before yesterday: nothing worth keeping
             continue
-        if memo is not None and memo.upto < state.upto:  # walked on from the memo
-            todo.append((k, memo.upto.toordinal(), memo.digest))
-        elif (
+        if (memo is not None and memo.upto < state.upto) or (  # walked on from the memo
             memo is None
             and n > 1
             and state.last_active is not None
             and (held.get(box.id) is None or held[box.id] <= state.upto)
         ):
-            todo.append((k, None, (0, 0)))
+            todo.append(k)
     if not todo:
         return []
-    # each rollup row's hash; a mailbox's digest sums those of its rows in [from, upto)
-    lengths = [len(rows_of[k][0]) for k, _, _ in todo]
-    ordinals = np.concatenate([rows_of[k][0] for k, _, _ in todo])
-    hashes = tc.row_hashes(ordinals, np.concatenate([rows_of[k][1] for k, _, _ in todo]))
-    bounds = np.zeros(len(todo) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=bounds[1:])
-    cuts = []
-    for (k, lo, _), a, z in zip(todo, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        mine = ordinals[a:z]
-        back = walked[k][3]
-        assert back is not None
-        upto = back.upto.toordinal()
-        cuts.append(a + (0 if lo is None else int(np.searchsorted(mine, lo))))
-        cuts.append(a + int(np.searchsorted(mine, upto)))
-    edges = np.array(cuts, dtype=np.int64)
-    # segment sums (reduceat gives the first item of an empty segment: counted as 0)
-    totals = np.add.reduceat(np.append(hashes, 0), edges)[::2]
-    counts = edges[1::2] - edges[::2]
-    totals[counts == 0] = 0
     typed = _memo_columns(col)
     writes = []
-    for (k, _, (n0, t0)), n, total in zip(todo, counts.tolist(), totals.tolist(), strict=True):
+    for k in todo:
         a, z, _, state = walked[k]
         assert state is not None
         box = boxes[k]
@@ -324,7 +300,7 @@ def _new_memos(
         cols["stage"] = stage.astype(np.uint8)
         stages = [typed["stage names"][c] for c in codes.tolist()]
         memo = tc.Memo(state.upto, int(col["ordinal"][a]), stages, state, cols)
-        writes.append((box.id, inputs[box.id], (n0 + n, t0 + total), memo))
+        writes.append((box.id, inputs[box.id], revs[box.id], memo))
     return writes
 
 

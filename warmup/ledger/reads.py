@@ -51,6 +51,7 @@ MIGRATION_NAMES = (
     "m019_bounce_send_day",
     "m020_outbox_content_key",
     "m021_feedback_notices",
+    "m022_timeline_cache_rev",
 )
 
 

@@ -31,6 +31,7 @@ from warmup.ledger.schema import (
     SEND,
     SUPPRESSION,
     SYNC_STATE,
+    TIMELINE_CACHE,
     UNCOUNTED_KINDS,
     WALK_MEMO,
 )
@@ -277,9 +278,9 @@ class Records:
         """A write landed on ``day``: if that is before today, memos of ``box`` may be stale.
 
         The mailbox's ``rev`` moves (a gate reopens on it), once per mailbox and transaction (an
-        import writes thousands of past rows). Its walk memo holds the walk at the start of its
-        ``upto``, from the days before: one of ``day`` or earlier did not read this write and
-        stays valid, carried to the new ``rev``. Without that, a bounce synced this morning for
+        import writes thousands of past rows). Its walk memo (and the report's memo, alike)
+        holds the walk at the start of its ``upto``, from the days before: one of ``day`` or
+        earlier did not read this write and stays valid, carried to the new ``rev``. Without that, a bounce synced this morning for
         a send of yesterday (every day, for most mailboxes) made the next question walk the
         mailbox's whole history again. A later write of the same transaction on an earlier day
         drops the memo it no longer matches."""
@@ -295,18 +296,18 @@ class Records:
             conn.execute(
                 MAILBOX.update().where(MAILBOX.c.id == box.id).values(rev=MAILBOX.c.rev + 1)
             )
-            w = WALK_MEMO.c
             rev_now = sa.select(MAILBOX.c.rev).where(MAILBOX.c.id == box.id).scalar_subquery()
-            conn.execute(
-                WALK_MEMO.update()
-                .where(w.mailbox_id == box.id, w.upto <= day, w.rev == rev_now - 1)
-                .values(rev=w.rev + 1)
-            )
+            for memo in (WALK_MEMO, TIMELINE_CACHE):  # quota's memo and the report's
+                w = memo.c
+                conn.execute(
+                    memo.update()
+                    .where(w.mailbox_id == box.id, w.upto <= day, w.rev == rev_now - 1)
+                    .values(rev=w.rev + 1)
+                )
         elif day < earliest:
             seen[1][box.id] = day
-            conn.execute(
-                WALK_MEMO.delete().where(WALK_MEMO.c.mailbox_id == box.id, WALK_MEMO.c.upto > day)
-            )
+            for memo in (WALK_MEMO, TIMELINE_CACHE):
+                conn.execute(memo.delete().where(memo.c.mailbox_id == box.id, memo.c.upto > day))
 
     def _bump(
         self, conn: Connection, box: MailboxRow, day: dt.date, column: str, by: int = 1

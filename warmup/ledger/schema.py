@@ -275,7 +275,8 @@ WALK_MEMO = sa.Table(
     sa.Column("state", sa.Text, nullable=False),
 )
 
-# A report's memo of every past day of a mailbox's walk (warmup.ledger.timeline_cache).
+# A report's memo of every past day of a mailbox's walk (warmup.ledger.timeline_cache), valid
+# while ``rev`` is the mailbox's (carried as the walk memo's is, by Records._touch).
 TIMELINE_CACHE = sa.Table(
     "timeline_cache",
     METADATA,
@@ -283,6 +284,7 @@ TIMELINE_CACHE = sa.Table(
     sa.Column("fingerprint", sa.String, nullable=False),
     sa.Column("upto", sa.Date, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("rev", sa.Integer, nullable=False, server_default="0"),
 )
 
 # Mailbox pools: a message queued to a pool goes out from whichever member the plan allows

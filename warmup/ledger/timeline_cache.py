@@ -6,24 +6,23 @@ the report keeps, per mailbox, the walk's days before ``upto`` (yesterday when i
 a bounce synced this morning for a send of yesterday lands on a day the memo never read) and
 the walk's state at ``upto``; the next report goes on from there.
 
-This is memoization, not stored state (DESIGN invariant 2): a row is used only while its
-``fingerprint`` still matches every input of the walk over the days it covers:
+This is memoization, not stored state (DESIGN invariant 2): a row is used only while
 
-- the mailbox's ``day_stat`` rows before ``upto`` (a late bounce or a back-dated import on a past
-  day changes them): summarised *in SQL* at read time by :func:`_row_hash_sql`, and by its
-  Python twin :func:`rows_digest` from the very rows the walk used at write time;
-- its events (pauses, resumes, back-offs), all of them;
-- the policy's content (``repr`` of the parsed spec: every number the walk reads, whatever the
-  file or preset is called), the time zone, cap, start day and the provider's limits;
-- :data:`CODE_VERSION`, which changes whenever the walk's rules or the payload's layout do.
+- its ``rev`` is the mailbox's: the mailbox's rollup rows before ``upto`` are those it was
+  computed from. Every write on a day before the writer's today (a late bounce, a back-dated
+  import, a bounce re-linked to another send, an event) moves the mailbox's ``rev`` in its own
+  transaction, as the walk memo of ``warmup quota`` relies on (:meth:`Records._touch`; the
+  gates, imports and rollup rebuilds move it too); a write on ``upto`` or later, which the memo
+  never read, carries the memo to the new ``rev``. A memo is therefore kept only of a day
+  before the wall clock's yesterday (``upto`` before today, as the walk memo): a write on a day
+  it covers is always on a past day by then. A report ``--at`` ahead of today keeps none;
+- its ``fingerprint`` still matches every other input of the walk over the days it covers:
+  its events (pauses, resumes, back-offs), all of them; the policy's content (``repr`` of the
+  parsed spec: every number the walk reads, whatever the file or preset is called), the time
+  zone, cap, start day and the provider's limits; :data:`CODE_VERSION`, which changes whenever
+  the walk's rules or the payload's layout do.
 
-The rows digest is the row count and the sum of a polynomial hash of each row ``(day, sent,
-hard, soft, block, complaint)`` modulo the prime 2^40 - 87: an added or removed row changes the
-count, and a changed row leaves the sum unchanged with a chance of about 2^-40 (a second hash
-would cost SQLite half as much again per report). It guards against the ledger moving on, not
-against an adversary.
-Integer arithmetic only, portable between SQLite and PostgreSQL (BIGINT; the backend's
-``_sql_day_number`` hook turns a DATE into a day number). A mixin of
+A mixin of
 :class:`warmup.ledger.Ledger`: :meth:`TimelineMemos.timeline_inputs` reads everything a report's
 walk needs in one snapshot, :meth:`TimelineMemos.keep_timelines` stores the new memos.
 """
@@ -35,7 +34,7 @@ import datetime as dt
 import hashlib
 import json
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +52,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
 # bump when the payload layout changes (the walk's own rules are in WALK_VERSION)
-CODE_VERSION = f"timeline-cache-3/{WALK_VERSION}"
+CODE_VERSION = f"timeline-cache-4/{WALK_VERSION}"
 
-PRIME = 1_099_511_627_689  # 2^40 - 87: h * BASE + counts stays below 2^63 (a signed BIGINT)
-BASE = 4_194_301  # 2^22 - 3, prime
-# Counts and days after 1970 are never negative; if one were, SQL's % (truncating) and Python's
-# (flooring) would disagree and the memo would only miss, never match wrongly.
-EPOCH = dt.date(1970, 1, 1).toordinal()
 HEALTH = ("ok", "unjudged", "hold", "step_back", "pause")
 
 # The payload's per-day columns, in blob order, with their (little-endian) types.
@@ -91,7 +85,6 @@ class Memo:
     stages: list[str]
     state: WalkState
     columns: dict[str, np.ndarray]
-    digest: tuple[int, int] = (0, 0)  # rows_digest of the rows before upto, as validated by get
 
 
 def inputs_digest(
@@ -128,49 +121,8 @@ def inputs_digest(
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def rows_digest(rows: Iterable[Sequence[Any]]) -> tuple[int, int]:
-    """``(rows, sum of their hashes)`` over ``(day, sent, hard, soft, block, complaint)`` rows:
-    the Python twin of :func:`_row_hash_sql`, value for value."""
-    n = total = 0
-    for day, *counts in rows:
-        h = day.toordinal() - EPOCH
-        for v in counts:
-            h = (h * BASE + v) % PRIME
-        n, total = n + 1, total + h
-    return n, total
-
-
-def rows_digest_arrays(ordinals: np.ndarray, counts: np.ndarray) -> tuple[int, int]:
-    """:func:`rows_digest` of rows given as day ordinals and a matrix of their counts (one
-    column per :data:`COUNT_COLUMNS` entry), vectorised: a cold report digests every rollup row."""
-    h = row_hashes(ordinals, counts)
-    # each hash is below 2^40: sums of 2^20 of them stay below 2^63
-    chunk = 1 << 20
-    return len(h), sum(int(h[i : i + chunk].sum()) for i in range(0, len(h), chunk))
-
-
-def row_hashes(ordinals: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Each row's hash of :func:`rows_digest` (int64, below 2^40), rows as in
-    :func:`rows_digest_arrays`. ``h * BASE + count`` stays below 2^63 as in SQL."""
-    import numpy as np
-
-    h = ordinals.astype(np.int64) - EPOCH
-    for i in range(counts.shape[1]):
-        h = (h * BASE + counts[:, i]) % PRIME
-    return h
-
-
-def fingerprint(inputs: str, upto: dt.date, rows: tuple[int, int]) -> str:
-    return hashlib.sha256(f"{inputs}|{upto.isoformat()}|{rows}".encode()).hexdigest()
-
-
-def _row_hash_sql(day_number: Any) -> Any:
-    """The row hash of :func:`rows_digest` as a SQL expression, for ``sum()``."""
-    b, p = (sa.literal_column(str(x), sa.BigInteger) for x in (BASE, PRIME))
-    h: sa.ColumnElement[int] = sa.cast(day_number, sa.BigInteger)
-    for c in COUNT_COLUMNS:
-        h = (h * b + DAY_STAT.c[c]) % p
-    return h
+def fingerprint(inputs: str, upto: dt.date) -> str:
+    return hashlib.sha256(f"{inputs}|{upto.isoformat()}".encode()).hexdigest()
 
 
 @dataclass
@@ -184,6 +136,7 @@ class TimelineInputs:
     # them, or since the memo's window; a mailbox without rows has no entry
     rows: dict[int, tuple[np.ndarray, np.ndarray]]
     held: dict[int, dt.date]  # upto of memos held but not valid, for mailboxes without one
+    revs: dict[int, int]  # each mailbox's rev in this snapshot: new memos are kept with it
     # under a domain cap (the ``capped`` asked about): what the other mailboxes of the domain
     # sent on each day from the memo's day (all days without one) to before today
     # (:attr:`warmup.policy.walk.History.domain_days`)
@@ -239,7 +192,7 @@ class TimelineMemos:
 
         def read(self) -> AbstractContextManager[Connection]: ...
         def write(self) -> AbstractContextManager[Connection]: ...
-        def _sql_day_number(self, column: Any) -> Any: ...
+        def real_today(self, tz: str) -> dt.date: ...
         def _rollup_arrays(
             self, conn: Connection, mailbox_ids: Sequence[int], since: dt.date | None = None
         ) -> dict[int, tuple[Any, Any]]: ...
@@ -281,7 +234,12 @@ class TimelineMemos:
                 inputs[m] = hashlib.sha256(
                     f"{inputs[m]}|{_siblings_stamp(conn, m, address)}".encode()
                 ).hexdigest()
-            memos = self._valid(conn, inputs) if cache else {}
+            revs = dict(
+                conn.execute(
+                    sa.select(MAILBOX.c.id, MAILBOX.c.rev).where(MAILBOX.c.id.in_(list(ids)))
+                ).all()
+            )
+            memos = self._valid(conn, inputs, revs) if cache else {}
             memos = {m: memo for m, memo in memos.items() if memo.upto <= todays[m]}
             domain_days = {
                 m: _sibling_days(
@@ -311,80 +269,82 @@ class TimelineMemos:
                         sa.select(c.mailbox_id, c.upto).where(c.mailbox_id.in_(misses))
                     ).all()
                 )
-        return TimelineInputs(events, inputs, memos, rows, held, domain_days)
+        return TimelineInputs(events, inputs, memos, rows, held, revs, domain_days)
 
-    def _valid(self, conn: Connection, inputs: Mapping[int, str]) -> dict[int, Memo]:
-        """The memos still valid for these mailboxes (``{mailbox_id: inputs_digest}``), by id.
-
-        Validity is decided here, in the reader's transaction: the digest of the mailbox's current
-        rows before the memo's ``upto`` is computed in SQL and must give the stored fingerprint.
-        One aggregate per distinct ``upto`` (usually one: the day of the last report), scanning
-        the rollup's primary key range by range; a join on the memo table made SQLite build a
-        temporary index on every call.
-        """
+    def _valid(
+        self, conn: Connection, inputs: Mapping[int, str], revs: Mapping[int, int]
+    ) -> dict[int, Memo]:
+        """The memos still valid for these mailboxes (``{mailbox_id: inputs_digest}``, their
+        ``rev`` in this snapshot), by id: kept at the mailbox's ``rev``, for these inputs."""
         if not inputs:
             return {}
-        c, d = TIMELINE_CACHE, DAY_STAT.c
+        c = TIMELINE_CACHE.c
         held = conn.execute(
-            sa.select(c.c.mailbox_id, c.c.fingerprint, c.c.upto).where(
-                c.c.mailbox_id.in_(list(inputs))
+            sa.select(c.mailbox_id, c.fingerprint, c.upto, c.rev).where(
+                c.mailbox_id.in_(list(inputs))
             )
         ).all()
-        by_upto: dict[dt.date, list[int]] = {}
-        for m, _, upto in held:
-            by_upto.setdefault(upto, []).append(m)
-        h = _row_hash_sql(self._sql_day_number(d.day))
-        digests: dict[int, tuple[int, int]] = {}
-        for upto, ids in by_upto.items():
-            stmt = (
-                sa.select(d.mailbox_id, sa.func.count(), sa.func.sum(h))
-                .where(d.mailbox_id.in_(ids), d.day < upto)
-                .group_by(d.mailbox_id)
-            )
-            digests.update((m, (int(n), int(total))) for m, n, total in conn.execute(stmt))
         valid = [
             m
-            for m, stored, upto in held
-            if fingerprint(inputs[m], upto, digests.get(m, (0, 0))) == stored
+            for m, stored, upto, rev in held
+            if rev == revs.get(m) and fingerprint(inputs[m], upto) == stored
         ]
         if not valid:
             return {}
-        out = {}
-        for m, payload in conn.execute(
-            sa.select(c.c.mailbox_id, c.c.payload).where(c.c.mailbox_id.in_(valid))
-        ):
-            out[m] = memo = decode(payload)
-            memo.digest = digests.get(m, (0, 0))
-        return out
+        return {
+            m: decode(payload)
+            for m, payload in conn.execute(
+                sa.select(c.mailbox_id, c.payload).where(c.mailbox_id.in_(valid))
+            )
+        }
 
-    def keep_timelines(self, entries: Sequence[tuple[int, str, tuple[int, int], Memo]]) -> None:
-        """Store memos: ``(mailbox_id, inputs_digest, rows digest, memo)`` each, replacing older
-        ones.
+    def keep_timelines(self, entries: Sequence[tuple[int, str, int, Memo]]) -> int:
+        """Store memos: ``(mailbox_id, inputs_digest, rev, memo)`` each, ``rev`` the mailbox's
+        in the snapshot the walk read (:attr:`TimelineInputs.revs`), replacing older ones; how
+        many were stored.
 
-        The rows digest is :func:`rows_digest` of the rows before ``memo.upto`` *that the walk
-        was computed from* (read in the same snapshot as anything else it used; digests add up,
-        so a memo extended by a few days adds theirs to the digest :meth:`timeline_inputs`
-        validated). It is not re-read here, so the fingerprint can only match rows equal to the
-        ones the memo was computed from, even if the ledger moved on meanwhile.
+        A memo is kept only while that ``rev`` is still the mailbox's (a write on a past day
+        since then may be one the walk did not see) and only of a day before the wall clock's
+        today in the mailbox's zone (see the module docstring).
         """
         if not entries:
-            return
-        values = [
-            {
-                "mailbox_id": mailbox_id,
-                "upto": memo.upto,
-                "payload": encode(memo),
-                "fingerprint": fingerprint(inputs, memo.upto, past),
-            }
-            for mailbox_id, inputs, past, memo in entries
-        ]
-        stmt = self._insert(TIMELINE_CACHE)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[TIMELINE_CACHE.c.mailbox_id],
-            set_={k: stmt.excluded[k] for k in ("fingerprint", "upto", "payload")},
-        )
+            return 0
+        m = MAILBOX.c
         with self.write() as conn:
-            conn.execute(stmt, values)
+            now = {
+                i: (rev, tz)
+                for i, rev, tz in conn.execute(
+                    sa.select(m.id, m.rev, m.timezone).where(m.id.in_([e[0] for e in entries]))
+                )
+            }
+            todays: dict[str, dt.date] = {}
+            values = []
+            for mailbox_id, inputs, rev, memo in entries:
+                current = now.get(mailbox_id)
+                if current is None or current[0] != rev:
+                    continue
+                tz = current[1]
+                if tz not in todays:
+                    todays[tz] = self.real_today(tz)
+                if memo.upto >= todays[tz]:
+                    continue
+                values.append(
+                    {
+                        "mailbox_id": mailbox_id,
+                        "upto": memo.upto,
+                        "rev": rev,
+                        "payload": encode(memo),
+                        "fingerprint": fingerprint(inputs, memo.upto),
+                    }
+                )
+            if values:
+                stmt = self._insert(TIMELINE_CACHE)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[TIMELINE_CACHE.c.mailbox_id],
+                    set_={k: stmt.excluded[k] for k in ("fingerprint", "upto", "payload", "rev")},
+                )
+                conn.execute(stmt, values)
+        return len(values)
 
     def clear_timelines(self) -> None:
         """Forget every memo (the next report walks every mailbox from its first day)."""
