@@ -393,7 +393,7 @@ class Relay:
         caps = self.gate.spec.recipient_domains
         if not caps:
             return None
-        domain = rcpt.rsplit("@", 1)[-1].lower()
+        domain = addresses.domain_of(rcpt)
         cap = caps.cap_for(domain)
         if cap is None:
             return None
@@ -404,7 +404,7 @@ class Relay:
                 f"5.7.1 {box} never mails anyone at {domain} (its policy's recipient-domain cap "
                 f"there is 0): not sent",
             )
-        if sum(r.rsplit("@", 1)[-1].lower() == domain for r in rcpts) >= cap:
+        if sum(addresses.domain_of(r) == domain for r in rcpts) >= cap:
             return reply_line(
                 452,
                 f"4.5.3 too many recipients at {domain}: {box} sends to at most {cap} a day "
