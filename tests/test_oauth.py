@@ -471,7 +471,7 @@ def test_an_endpoint_error_code_is_shown_short_on_one_line_without_escapes(statu
     body = json.dumps({"error": HOSTILE_ERROR}).encode()
     text = str(_refused_refresh(_http(f"{status} Oops", body)))
     assert "\x1b" not in text and "\x07" not in text and "\n" not in text
-    assert len(text) < 200, text
+    assert len(text) < 400, text  # the error cut to 64 characters, and the advice after it
     assert "\\x1b]0;PWNED\\x07bad\\x0aline" in text
 
 
@@ -1281,3 +1281,28 @@ def test_a_token_no_longer_in_memory_is_masked_too_whole_or_cut_short(file_keyri
         "NO invalid *** / *** (user=a@corp.example\x01auth=Bearer ***\x01\x01); held ***; "
         "535 5.7.8 Authentication credentials invalid"
     ), text
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "advice"),
+    [
+        (_http("503 Service Unavailable", b"<html>down</html>"), 75, "; try again later"),
+        (_http("502 Bad Gateway", b""), 75, "; try again later"),
+        (_http("200 OK", b"<html>sign in to the wifi</html>"), 69, "check the network"),
+        (_http("200 OK", b'{"token_type": "Bearer"}'), 69, "; try again later"),
+        (_http("401 Unauthorized", b'{"error": "invalid_client"}'), 78, LOGIN_AGAIN),
+        (_http("400 Bad Request", b'{"error": "unauthorized_client"}'), 78, LOGIN_AGAIN),
+    ],
+    ids=["html-503", "empty-502", "captive-portal", "no-access-token", "invalid-client", "unauth"],
+)
+def test_each_token_endpoint_refusal_says_what_to_do_with_the_exit_code_a_script_needs(
+    answer, code, advice
+):
+    """An HTML or empty 5xx (the provider's outage page) was exit 69 while the same 5xx in
+    JSON was 75 ("try again later"), and several refusals said what went wrong but not what to
+    do: "answered without an access token", "refused the refresh (invalid_client)"."""
+    err = _refused_refresh(answer)
+    text = str(err)
+    assert (err.exit_code, "\n" in text) == (code, False), text
+    assert advice in text, text
+    assert "refresh-token" not in text

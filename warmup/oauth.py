@@ -187,7 +187,17 @@ def _post(
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         parsed = None
     if not isinstance(parsed, dict):
-        raise Unavailable(f"the OAuth endpoint {url} answered HTTP {status} without JSON")
+        # An HTML page: the provider's own outage page (5xx: as its JSON 5xx, try later), or
+        # a proxy or captive portal answering in its place.
+        if _temporary(status, ""):
+            raise TempFail(
+                f"the OAuth endpoint {url} answered HTTP {status} without JSON (it cannot "
+                f"answer now); try again later"
+            )
+        raise Unavailable(
+            f"the OAuth endpoint {url} answered HTTP {status} without JSON (a proxy or "
+            f"captive portal may have answered in its place); check the network and try again"
+        )
     return status, parsed
 
 
@@ -219,7 +229,9 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")  # RFC 6750 section 2.1
 def _tokens(body: dict[str, object], now: dt.datetime, url: str) -> Tokens:
     access = body.get("access_token")
     if not isinstance(access, str) or not access:
-        raise Unavailable(f"the OAuth endpoint {url} answered without an access token")
+        raise Unavailable(
+            f"the OAuth endpoint {url} answered without an access token; try again later"
+        )
     if not _B64TOKEN.fullmatch(access):
         # It goes into the XOAUTH2 response as is: smtplib's and imaplib's ASCII encoding of a
         # UTF-8 one raised mid-login, a line break or space there is another SASL field.
@@ -306,7 +318,11 @@ def poll(
         elif error == "expired_token":
             expired = True
         else:
-            raise ConfigError(f"the OAuth token endpoint refused the login ({error})")
+            raise ConfigError(
+                f"the OAuth token endpoint refused the login ({error}); check "
+                f"WARMUP_OAUTH_CLIENT_ID (and WARMUP_OAUTH_CLIENT_SECRET) and that the "
+                f"application allows the device code flow"
+            )
         if expired or (now() - started).total_seconds() > code.expires_in:
             raise TempFail(
                 f"the code was not approved within {code.expires_in:g} s; run "
@@ -337,7 +353,14 @@ def refresh(
         raise LoginExpired(address, f"needs you at the provider ({error})")
     if _temporary(status, error):
         raise TempFail(f"the OAuth token endpoint cannot refresh now ({error}); try again later")
-    raise ConfigError(f"the OAuth token endpoint refused the refresh ({error})")
+    # invalid_client, unauthorized_client, invalid_scope: the application the login was made
+    # with (its client ID is stored with it) is gone, changed, or no longer allowed.
+    raise ConfigError(
+        f"the OAuth token endpoint refused the refresh for {address} ({error}): the "
+        f"provider no longer accepts the application it was logged in with; check the "
+        f"application registered as WARMUP_OAUTH_CLIENT_ID, then log in again with 'warmup "
+        f"mailbox login {shlex.quote(address)} --oauth'"
+    )
 
 
 def save(address: str, client_id: str, refresh_token: str) -> str:
