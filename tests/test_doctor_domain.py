@@ -444,3 +444,49 @@ def test_a_domain_with_hundreds_of_mx_records_gets_a_detail_of_one_line(dns_serv
     assert mx.status == "warn" and len(mx.detail) < 250, len(mx.detail)
     assert mx.detail.startswith("MX is mx000.elsewhere.example, ")
     assert "(300 hosts)" in mx.detail
+
+
+@pytest.mark.parametrize(
+    ("record", "detail", "fix"),
+    [
+        (
+            "v=DMARC1; p=reject; adkim=strict",
+            "adkim=strict is neither r nor s (receivers may discard the whole record)",
+            "write adkim=s for strict alignment or adkim=r for relaxed, or leave it out",
+        ),
+        (
+            "v=DMARC1; p=quarantine; aspf=relaxed; junk; =; ;;",
+            "aspf=relaxed is neither r nor s",
+            "write aspf=s for strict alignment or aspf=r for relaxed",
+        ),
+        (
+            "v=DMARC1 p=reject",
+            "not a DMARC record, its version is not 'v=DMARC1;'",
+            "begin it with v=DMARC1; as in",
+        ),
+        (
+            "v=DMARC10; p=reject",
+            "not a DMARC record, its version is not 'v=DMARC1;'",
+            "begin it with v=DMARC1;",
+        ),
+    ],
+    ids=["adkim-strict", "aspf-relaxed", "no-semicolon", "dmarc10"],
+)
+def test_a_dmarc_record_receivers_cannot_read_is_a_failure_not_ok(dns_server, record, detail, fix):
+    """adkim=strict (the word, not "s") passed as "ok ... adkim=strict (alignment relaxed)":
+    OpenDMARC discards such a record, and the strictness asked for was not what doctor read.
+    "v=DMARC10; p=reject" passed as a DMARC record, which receivers ignore."""
+    good_zone(dns_server.records)
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = [f'"{record}"']
+    dmarc = checks(dns_server)["dmarc"]
+    assert (dmarc.status, dmarc.code) == ("fail", 78), dmarc
+    assert dmarc.detail.startswith(f"{record!r}: ") and detail in dmarc.detail, dmarc.detail
+    assert fix in dmarc.fix, dmarc.fix
+
+
+def test_dmarc_alignment_tags_are_read_whatever_their_case(dns_server):
+    good_zone(dns_server.records)
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = ['"V=dmarc1; P=Reject; ADKIM=S"']
+    dmarc = checks(dns_server)["dmarc"]
+    assert dmarc.status == "ok", dmarc
+    assert dmarc.detail == "p=reject, adkim=s, aspf=r (alignment strict)"

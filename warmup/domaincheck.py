@@ -413,6 +413,13 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
         )
     if len(records) > 1:
         return "fail", f"{len(records)} DMARC records at {at}", "keep exactly one"
+    if not _DMARC_VERSION.match(records[0]):
+        return (
+            "fail",
+            f"{_short(records[0])!r}: not a DMARC record, its version is not 'v=DMARC1;' "
+            f"(receivers may ignore it)",
+            f"begin it with v=DMARC1; as in {start}",
+        )
     tags = _tags(records[0])
     policy = tags.get("p", "").lower()
     if policy not in ("none", "quarantine", "reject"):
@@ -421,6 +428,19 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
             f"{_short(records[0])!r}: no valid p= policy",
             f"set p=none to start: {start}",
         )
+    # A receiver's parser (OpenDMARC's) discards a record whose alignment tag is not r or s,
+    # and one written adkim=strict means strict but read as relaxed would say "relaxed".
+    for tag in ("adkim", "aspf"):
+        if tag in tags and tags[tag].lower() not in ("r", "s"):
+            return (
+                "fail",
+                f"{_short(records[0])!r}: {tag}={_short(tags[tag], 20)} is neither r nor s "
+                f"(receivers may discard the whole record)",
+                f"write {tag}=s for strict alignment or {tag}=r for relaxed, or leave it out "
+                f"(relaxed)",
+            )
+        if tag in tags:
+            tags[tag] = tags[tag].lower()
     source = ""
     if at != name:
         sub = tags.get("sp", "").lower()
@@ -449,6 +469,10 @@ _DMARC_PARENTS = 4  # parents looked at for a subdomain's policy (sales.eu.corp.
 
 def _dmarc_records(dns: _Dns, name: str) -> list[str]:
     return [t for t in dns.txt(name) if t.replace(" ", "").lower().startswith("v=dmarc1")]
+
+
+# "v=DMARC1" then ";" or the end (RFC 7489 6.4): receivers ignore "v=DMARC10; p=reject".
+_DMARC_VERSION = re.compile(r"v[ \t]*=[ \t]*DMARC1[ \t]*(;|$)", re.IGNORECASE)
 
 
 def _short(record: str, most: int = 120) -> str:
