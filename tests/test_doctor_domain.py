@@ -18,7 +18,11 @@ from warmup.providers import get_provider
 
 BOX = IMAP_USER  # bounces@corp.example: Dovecot's user
 DOMAIN = "corp.example"
-KEY = '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"'
+KEY = (  # a whole 1024-bit public key: one cut short is no base64, and no key to a receiver
+    '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDBD5wXmjlvVSdPv7+aIKRcK4DfBZlud+uRG"'
+    '"26kLNubvlOLx39BxYDuJxWKXprMXhaa94TKu7XSJMi1jPZSKDGmami34dCP+C3+OZp6EfKVcJDIofHHQ2wAwSFjZanM"'
+    '"dg9lIkm57174HPDqMLZyqnlvcWvssw7GHtIIxRbbp9fOawIDAQAB"'
+)
 
 
 def good_zone(records: dict[tuple[str, str], list[str]]) -> None:
@@ -490,3 +494,26 @@ def test_dmarc_alignment_tags_are_read_whatever_their_case(dns_server):
     dmarc = checks(dns_server)["dmarc"]
     assert dmarc.status == "ok", dmarc
     assert dmarc.detail == "p=reject, adkim=s, aspf=r (alignment strict)"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEB\\"\\"AQUAA4GNADCBiQKBgQDB"',  # quotes kept
+        '"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC"',  # cut short
+    ],
+    ids=["quotes-inside", "cut-short"],
+)
+def test_a_dkim_key_that_is_not_base64_is_a_failure_not_ok(dns_server, value):
+    """A DNS console that keeps the quotes of a pasted split record, or a key cut off at 255
+    characters, passed as "key published": receivers cannot read it and every signature
+    fails, so the mail goes to spam with doctor saying all was well."""
+    good_zone(dns_server.records)
+    dns_server.records[(f"s1._domainkey.{DOMAIN}", "TXT")] = [value]
+    dkim = checks(dns_server)["dkim"]
+    assert (dkim.status, dkim.code) == ("fail", 78), dkim
+    assert dkim.detail == (
+        f"the key at s1._domainkey.{DOMAIN} is not base64 (quotes, stray characters or a key "
+        f"cut short in p=)"
+    )
+    assert dkim.fix.startswith("publish the TXT record exactly as Tencent Enterprise Mail")

@@ -371,17 +371,29 @@ def _dkim(dns: _Dns, domain: str, provider: Provider, selectors: tuple[str, ...]
             f"no DKIM selector known for {provider.title}",
             "give the selector the provider's admin console shows: --dkim-selector NAME",
         )
-    found, revoked = [], []
+    found, revoked, broken = [], [], []
     for sel in wanted:
         for text in dns.txt(f"{sel}._domainkey.{domain}"):
             tags = _tags(text)
-            if "p" in tags and tags["p"]:
+            if "p" in tags and tags["p"] and not _base64(tags["p"]):
+                broken.append(sel)
+            elif "p" in tags and tags["p"]:
                 found.append(sel)
             elif "p" in tags:
                 revoked.append(sel)
     if found:
         return "ok", f"key published for selector {', '.join(found)}", ""
     names = ", ".join(f"{s}._domainkey.{domain}" for s in wanted)
+    if broken:
+        # A DNS console that kept the quotes of a pasted, split record ("MIIB..." "..."), or a
+        # key cut short at 255 characters: receivers cannot read the key, signatures fail.
+        at = ", ".join(f"{s}._domainkey.{domain}" for s in broken)
+        return (
+            "fail",
+            f"the key at {at} is not base64 (quotes, stray characters or a key cut short in p=)",
+            f"publish the TXT record exactly as {provider.title}'s admin console gives it, "
+            f"without quotes inside p=",
+        )
     if revoked:
         return "fail", f"the key at {names} is revoked (empty p=)", "publish the current key"
     return (
@@ -390,6 +402,18 @@ def _dkim(dns: _Dns, domain: str, provider: Provider, selectors: tuple[str, ...]
         f"turn DKIM signing on in {provider.title}'s admin console and publish the TXT "
         f"record it gives",
     )
+
+
+def _base64(text: str) -> bool:
+    """``text`` is base64 a receiver can decode (whitespace already removed)."""
+    import binascii
+    from base64 import b64decode
+
+    try:
+        b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
