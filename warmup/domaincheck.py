@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from warmup.doctor import EX_CONFIG, Check
+from warmup.doctor import CHECK_TIMEOUTS, EX_CONFIG, Check
 from warmup.errors import InvalidField
 from warmup.providers import Provider
 
@@ -78,11 +78,20 @@ class _Dns:
     """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists (the
     names that do not exist kept in ``missing``).
 
-    ``resolv_conf``: the system resolver's configuration file (None: the platform's own)."""
+    ``resolv_conf``: the system resolver's configuration file (None: the platform's own).
+    ``until``: the :func:`time.monotonic` past which no lookup is started and none waits (the
+    check's deadline, :meth:`start`)."""
 
     server: str | None
     timeout: float
     resolv_conf: str | None = None
+    until: float = float("inf")
+
+    def start(self) -> None:
+        """A check begins: it is given :data:`~warmup.doctor.CHECK_TIMEOUTS` times the timeout
+        in all, as doctor's other checks are. Each of an SPF record's ten includes, or a
+        subdomain's five DMARC parents, waited the whole timeout when its DNS did not answer."""
+        self.until = time.monotonic() + CHECK_TIMEOUTS * self.timeout
 
     def __post_init__(self) -> None:
         import dns.exception
@@ -113,8 +122,16 @@ class _Dns:
 
         if self._broken:
             raise _Unreachable(self._broken)
+        left = self.until - time.monotonic()
+        if left <= 0:
+            raise _Unreachable(
+                f"not looked up: the check's {CHECK_TIMEOUTS * self.timeout:g} s ran out"
+            )
         try:
-            return list(self._res.resolve(name, rdtype, raise_on_no_answer=False))
+            answer = self._res.resolve(
+                name, rdtype, raise_on_no_answer=False, lifetime=min(self.timeout, left)
+            )
+            return list(answer)
         except dns.resolver.NXDOMAIN:
             self.missing.add(name)
             return []
@@ -156,6 +173,7 @@ def run(
     checks: list[Check] = []
     for name, check in (("mx", _mx), ("spf", _spf), ("dkim", _dkim), ("dmarc", _dmarc)):
         start = time.monotonic()
+        dns.start()
         try:
             status, detail, fix = check(dns, domain, provider, selectors)
         except _Unreachable as exc:

@@ -4,14 +4,15 @@
 (``"10 mx1.corp.example."`` for MX, ``'"v=spf1 -all"'`` for TXT); a name with no record of
 any type answers NXDOMAIN, a name with records of other types an empty answer, as a real
 authoritative server does. A name in ``servfail`` answers SERVFAIL (broken servers for it, or
-DNSSEC that fails to validate, as a recursive resolver reports them).
+DNSSEC that fails to validate, as a recursive resolver reports them). A name in ``silent`` is
+never answered (its servers gone: the client waits out its timeout).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dnslib import QTYPE, RCODE, RR, DNSRecord
+from dnslib import QTYPE, RCODE, RR, DNSError, DNSRecord
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 HOST = "127.0.0.1"
@@ -22,12 +23,15 @@ class _Zone(BaseResolver):  # type: ignore[misc]
         self.records: dict[tuple[str, str], list[str]] = {}
         self.queries: list[tuple[str, str]] = []
         self.servfail: set[str] = set()
+        self.silent: set[str] = set()
 
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
         reply = request.reply()
         name = str(request.q.qname).rstrip(".").lower()
         rtype = QTYPE[request.q.qtype]
         self.queries.append((name, rtype))
+        if name in self.silent:  # dnslib's handler sends nothing for a DNSError
+            raise DNSError(f"{name}: not answered")
         if name in self.servfail:
             reply.header.rcode = RCODE.SERVFAIL
             return reply
