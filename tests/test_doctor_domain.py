@@ -541,3 +541,18 @@ def test_spf_includes_whose_dns_never_answers_cost_one_checks_time_not_one_timeo
     assert spf.status == "fail"
     assert all(f"include:{name} does not answer" in spf.detail for name in dead), spf.detail
     assert [found[n].status for n in ("mx", "dmarc")] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize("fault", ["servfail", "silent"])
+def test_a_domain_whose_own_dns_fails_is_a_failure_not_a_resolver_to_blame(dns_server, fault):
+    """A domain whose DNSSEC no longer validates or whose delegation is lame (SERVFAIL), or
+    whose name servers are gone (no answer), was a warning and exit 0: "could not query DNS
+    ... run again where DNS answers", though the resolver answered for everything else and
+    receivers fail the same lookups."""
+    good_zone(dns_server.records)
+    getattr(dns_server.zone, fault).add(DOMAIN)
+    got = domaincheck.run(DOMAIN, get_provider("exmail"), server=dns_server.address, timeout=1)
+    assert [(c.name, c.status, c.code) for c in got] == [("mx", "fail", 78)], got
+    assert got[0].detail.startswith(f"the DNS of {DOMAIN} does not answer (")
+    assert got[0].detail.endswith(", though the resolver answers for .example")
+    assert got[0].fix.startswith(f"ask whoever runs the DNS of {DOMAIN} to fix it")

@@ -7,7 +7,8 @@ values where they are known (``dns`` in ``providers.toml``).
 
 The resolver is the system's, or ``server`` ("IP[:PORT]", "[IPv6]:PORT", ``--dns-server`` or
 ``$WARMUP_DNS_SERVER``; :func:`nameserver` reads it). A resolver that cannot be reached gives one warning, not failures:
-the records may well be right.
+the records may well be right; one that answers for the domain's top-level domain but not for
+the domain is the domain's DNS failing, a failure.
 """
 
 from __future__ import annotations
@@ -142,6 +143,14 @@ class _Dns:
         except dns.exception.DNSException as exc:  # a malformed name or answer
             raise _Unreachable(str(exc) or type(exc).__name__) from None
 
+    def answers(self, name: str) -> bool:
+        """The resolver answers for ``name`` (records, none, or NXDOMAIN): it works."""
+        try:
+            self._query(name, "NS")
+        except _Unreachable:
+            return False
+        return True
+
     def txt(self, name: str) -> list[str]:
         return [
             b"".join(r.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
@@ -193,6 +202,28 @@ def run(
                     )
                 )
                 continue
+            tld = domain.rstrip(".").rpartition(".")[2]
+            if tld and dns.answers(tld):
+                # The resolver works: the domain's own DNS is broken (SERVFAIL for DNSSEC that
+                # fails to validate or a lame delegation, silence from dead name servers),
+                # which receivers meet too. It was a warning, exit 0: "run again where DNS
+                # answers".
+                checks.append(
+                    Check(
+                        name,
+                        target,
+                        "fail",
+                        int((time.monotonic() - start) * 1000),
+                        f"the DNS of {domain} does not answer ({exc}), though the resolver "
+                        f"answers for .{tld}",
+                        cause="receivers cannot look the domain up either: its mail is "
+                        "deferred or refused (temperror)",
+                        fix=f"ask whoever runs the DNS of {domain} to fix it (its name "
+                        f"servers, its delegation at the registrar, its DNSSEC)",
+                        code=EX_CONFIG,
+                    )
+                )
+                break
             checks.append(
                 Check(
                     name,
