@@ -556,3 +556,4 @@ def test_a_domain_whose_own_dns_fails_is_a_failure_not_a_resolver_to_blame(dns_s
     assert got[0].detail.startswith(f"the DNS of {DOMAIN} does not answer (")
     assert got[0].detail.endswith(", though the resolver answers for .example")
     assert got[0].fix.startswith(f"ask whoever runs the DNS of {DOMAIN} to fix it")
+    assert got[0].fix.endswith("run again with --dns-server 1.1.1.1")

@@ -219,7 +219,8 @@ def run(
                         cause="receivers cannot look the domain up either: its mail is "
                         "deferred or refused (temperror)",
                         fix=f"ask whoever runs the DNS of {domain} to fix it (its name "
-                        f"servers, its delegation at the registrar, its DNSSEC)",
+                        f"servers, its delegation at the registrar, its DNSSEC); to rule out "
+                        f"this network's resolver, run again with --dns-server 1.1.1.1",
                         code=EX_CONFIG,
                     )
                 )
