@@ -1306,3 +1306,18 @@ def test_each_token_endpoint_refusal_says_what_to_do_with_the_exit_code_a_script
     assert (err.exit_code, "\n" in text) == (code, False), text
     assert advice in text, text
     assert "refresh-token" not in text
+
+
+def test_an_oauth_login_for_a_provider_without_one_names_the_password_login(file_keyring):
+    """'warmup mailbox login ADDR --oauth' for an Exmail mailbox said "log in with a password
+    ('warmup mailbox set ADDR --auth password')", exit 78: the mailbox logs in with a password
+    already, so the command changed nothing, and ADDR was left for the user to fill in."""
+    cli("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    res = cli("mailbox", "login", "b@corp.example", "--oauth")
+    assert res.returncode == 64, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        "Error: --oauth: Tencent Enterprise Mail (exmail.qq.com) has no OAuth login in warmup; "
+        "store the mailbox's password with 'warmup mailbox login b@corp.example' (without "
+        "--oauth)"
+    ]
+    assert not file_keyring.exists()

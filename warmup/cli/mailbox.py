@@ -20,7 +20,7 @@ from warmup.cli.common import (
     read_password,
     say,
 )
-from warmup.errors import InvalidField
+from warmup.errors import InvalidField, UsageError
 from warmup.instants import local_text
 from warmup.providers import AUTHS, SECURITIES, providers
 from warmup.words import plural
@@ -449,6 +449,15 @@ def _oauth_login(ledger: Ledger, box: Any, forget: bool) -> None:
         oauth.forget(box.address)
         say(f"Forgot the OAuth login of {box.address}.")
         return
+    provider = get_provider(box.provider, of=box.address)
+    if provider.oauth is None:
+        # The library's advice ('warmup mailbox set ADDR --auth password') changed nothing for
+        # a mailbox that logs in with a password already, and named no address.
+        name = shlex.quote(box.address)
+        raise UsageError(
+            f"--oauth: {provider.title} has no OAuth login in warmup; store the mailbox's "
+            f"password with 'warmup mailbox login {name}' (without --oauth)"
+        )
 
     def show(code: oauth.DeviceCode) -> None:
         from warmup.words import shown
@@ -463,9 +472,7 @@ def _oauth_login(ledger: Ledger, box: Any, forget: bool) -> None:
             err=True,
         )
 
-    where = oauth.login(
-        box.address, get_provider(box.provider, of=box.address), show, now=api.now_utc
-    )
+    where = oauth.login(box.address, provider, show, now=api.now_utc)
     ledger.release(box, api.now_utc())  # its held messages go at the next pass
     auth = api.auth_of(box)
     hint = (
