@@ -1749,3 +1749,18 @@ def test_a_report_listing_thousands_of_recipients_records_the_first_thousand_and
         shown,
         re.MULTILINE,
     )
+
+
+def test_a_folder_the_server_lacks_is_refused_naming_the_folders_it_has(box, ledger_path):
+    """The refusal "IMAP folder 'Bonces' does not exist ...; check --folder" left the user to
+    find the names elsewhere: nothing in warmup lists them, and Exmail's "退信" is "&kABP4Q-"
+    on the wire. It names the server's folders, decoded, and the one a typo likely meant."""
+    box.append("Bounces", plain("seed", 1))
+    box.append("&kABP4Q-", plain("seed", 2))  # 退信
+    res = cli("bounces", "sync", BOX, "--folder", "Bonces")
+    err = res.stderr.strip()
+    assert res.returncode == 64 and len(err.splitlines()) == 1, err
+    assert err.startswith("Error: IMAP folder 'Bonces' does not exist or cannot be read ("), err
+    assert "; did you mean 'Bounces'?; the server's folders: " in err, err
+    assert "'INBOX'" in err and "'退信'" in err and "&kABP4Q-" not in err, err
+    assert err.endswith("; check --folder"), err

@@ -237,6 +237,21 @@ def _same_folder(folder: str) -> str:
     return "INBOX" if folder.upper() == "INBOX" else folder
 
 
+def _from_utf7(name: str) -> str:
+    """A folder name in IMAP's modified UTF-7 as text (a part that is none kept as it is)."""
+
+    def one(m: re.Match[str]) -> str:
+        if not m.group(1):
+            return "&"
+        data = m.group(1).replace(",", "/")
+        try:
+            return base64.b64decode(data + "=" * (-len(data) % 4)).decode("utf-16-be")
+        except ValueError:  # binascii.Error, UnicodeDecodeError
+            return m.group(0)
+
+    return re.sub(r"&([A-Za-z0-9+,]*)-", one, name)
+
+
 def _utf7(text: str) -> str:
     """IMAP's modified UTF-7: printable ASCII as itself ("&" as "&-"), runs of anything else
     as "&" + base64 of their UTF-16BE with "," for "/" and no padding + "-"."""
@@ -891,9 +906,51 @@ def _check_folder(imap: imaplib.IMAP4, folder: str) -> None:
     typ, data = imap.status(_quote(folder), "(UIDVALIDITY)")
     if typ != "OK":
         raise NotFound(
-            f"IMAP folder {folder!r} does not exist or cannot be read ({_text(data)}); "
-            f"check --folder"
+            f"IMAP folder {folder!r} does not exist or cannot be read ({_text(data)})"
+            f"{_known(imap, folder)}; check --folder"
         )
+
+
+def _known(imap: imaplib.IMAP4, folder: str) -> str:
+    """``"; did you mean 'Bounces'?; the server's folders: 'INBOX', '退信'"`` for a refusal of
+    ``folder``: nothing in warmup lists them, and a name like "退信" is "&kABP4Q-" on the wire.
+    Empty if the server will not list them."""
+    from warmup.config import meant
+
+    names = _folders(imap)
+    return f"{meant(folder, names)}; the server's folders: {_listed(names)}" if names else ""
+
+
+_LISTED = re.compile(rb'\(([^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (.*)', re.IGNORECASE)
+
+
+def _folders(imap: imaplib.IMAP4) -> list[str]:
+    """The names of the folders a sync could read (LIST, decoded from modified UTF-7), or
+    none if the server will not say."""
+    try:
+        typ, data = imap.list()
+    except imaplib.IMAP4.abort:
+        raise
+    except imaplib.IMAP4.error:
+        return []
+    if typ != "OK":
+        return []
+    names = []
+    for item in data:
+        line, name = (item[0], item[1]) if isinstance(item, tuple) else (item, None)
+        m = _LISTED.match(line) if isinstance(line, bytes) else None
+        if m is None or b"\\noselect" in m.group(1).lower():
+            continue
+        raw = name if isinstance(name, bytes) else m.group(2).strip()
+        if raw.startswith(b'"') and raw.endswith(b'"') and len(raw) > 1:
+            raw = re.sub(rb"\\(.)", rb"\1", raw[1:-1])
+        names.append(printable(_from_utf7(raw.decode("utf-8", "replace"))))
+    return names
+
+
+def _listed(names: list[str], most: int = 12) -> str:
+    shown = ", ".join(repr(n) for n in names[:most])
+    return shown if len(names) <= most else f"{shown}, ... ({len(names)} folders)"
 
 
 def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
@@ -908,8 +965,8 @@ def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
     typ, data = imap.status(_quote(folder), "(MESSAGES)")
     if typ != "OK":
         raise NotFound(
-            f"IMAP folder {folder!r} does not exist or cannot be written ({_text(data)}); "
-            f"create it, or check --move-to"
+            f"IMAP folder {folder!r} does not exist or cannot be written ({_text(data)})"
+            f"{_known(imap, folder)}; create it, or check --move-to"
         )
 
 
