@@ -1290,17 +1290,27 @@ def test_a_token_no_longer_in_memory_is_masked_too_whole_or_cut_short(file_keyri
         (_http("502 Bad Gateway", b""), 75, "; try again later"),
         (_http("200 OK", b"<html>sign in to the wifi</html>"), 69, "check the network"),
         (_http("200 OK", b'{"token_type": "Bearer"}'), 69, "; try again later"),
+        (_http("200 OK", b'{"access_token": "' + b"a" * (2 << 20) + b'"}'), 69, "over 1 MiB"),
         (_http("401 Unauthorized", b'{"error": "invalid_client"}'), 78, LOGIN_AGAIN),
         (_http("400 Bad Request", b'{"error": "unauthorized_client"}'), 78, LOGIN_AGAIN),
     ],
-    ids=["html-503", "empty-502", "captive-portal", "no-access-token", "invalid-client", "unauth"],
+    ids=[
+        "html-503",
+        "empty-502",
+        "captive-portal",
+        "no-access-token",
+        "huge",
+        "invalid-client",
+        "unauth",
+    ],
 )
 def test_each_token_endpoint_refusal_says_what_to_do_with_the_exit_code_a_script_needs(
     answer, code, advice
 ):
     """An HTML or empty 5xx (the provider's outage page) was exit 69 while the same 5xx in
     JSON was 75 ("try again later"), and several refusals said what went wrong but not what to
-    do: "answered without an access token", "refused the refresh (invalid_client)"."""
+    do: "answered without an access token", "refused the refresh (invalid_client)". An answer
+    past the bytes read (1 MiB) was said to be no JSON, as if a captive portal had answered."""
     err = _refused_refresh(answer)
     text = str(err)
     assert (err.exit_code, "\n" in text) == (code, False), text

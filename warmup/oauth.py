@@ -186,6 +186,12 @@ def _post(
         parsed = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         parsed = None
+    if not isinstance(parsed, dict) and len(body) >= MAX_BODY:
+        raise Unavailable(
+            f"the OAuth endpoint {url} answered HTTP {status} with over {MAX_BODY >> 20} MiB, "
+            f"no token answer (a few kilobytes); check WARMUP_OAUTH_ENDPOINT and the "
+            f"network's proxy, then try again"
+        )
     if not isinstance(parsed, dict):
         # An HTML page: the provider's own outage page (5xx: as its JSON 5xx, try later), or
         # a proxy or captive portal answering in its place.
