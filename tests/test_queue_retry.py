@@ -75,6 +75,39 @@ def test_retry_of_an_expired_message_its_campaign_queued_again_is_refused(run, l
         assert new not in (None, old)
     finally:
         ledger.close()
+    _refused_until_cancelled(run, old, new)
+
+
+@pytest.mark.parametrize("kind", ["pool", "mailbox"])
+def test_retry_of_an_expired_template_row_its_campaign_queued_again_is_refused(
+    run, ledger_url, tmp_path, kind
+):
+    """A template's row has no content key (its recipient is its key: a campaign mails a
+    lead once), and 'queue retry' checked only the content key: the CSV queued again after
+    the row expired, then the expired row retried, and 'warmup run' mailed the lead twice."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    assert run("pool", "add", "P", "a@corp.example").exit_code == 0
+    target = ("--pool", "P") if kind == "pool" else ("--mailbox", "a@corp.example")
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "Hello {{ name }}"\ntext = "Dear {{ name }}"\n')
+    rows = tmp_path / "leads.csv"
+    rows.write_text("email,name\nlead@example.com,A\n")
+    again = ("queue", "add", *target, "--campaign", "dec", "--csv", str(rows), "--template")
+    res = run(*again, str(tpl))
+    assert res.exit_code == 0, res.output
+    (old,) = [m["id"] for m in json.loads(run("queue", "list", "--json").output)]
+    ledger = open_ledger(str(ledger_url))
+    try:
+        assert ledger.expire_messages(now_utc() + dt.timedelta(days=4)) == 1
+    finally:
+        ledger.close()
+    assert run(*again, str(tpl)).exit_code == 0  # an expired row never left: queued anew
+    (new,) = [m["id"] for m in json.loads(run("queue", "list", "--json").output) if m["id"] != old]
+    _refused_until_cancelled(run, old, new)
+
+
+def _refused_until_cancelled(run, old: int, new: int) -> None:  # type: ignore[no-untyped-def]
+    """'queue retry OLD' refused while campaign dec's NEW is queued; retried once it is not."""
     _refused(
         run,
         old,

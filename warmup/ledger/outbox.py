@@ -983,7 +983,10 @@ class OutboxStore:
         """Queue an ``unknown`` or ``expired`` message again, by hand, due now (``new``: a new
         Message-ID and the bytes carrying it). Refused when its campaign has queued the same
         message again since (:meth:`enqueue` leaves an expired one out of the campaign: a
-        script run again queues it anew), under the campaign's lock: both would go."""
+        script run again queues it anew), under the campaign's lock: both would go. A message
+        without a content key to one recipient (a template's row, or one queued before m020)
+        is the same as any message of its campaign to that recipient alone, as enqueue judges
+        a row."""
         _check_id(message)
         with self.write() as conn:
             r = conn.execute(
@@ -993,6 +996,8 @@ class OutboxStore:
                     OUTBOX.c.mailbox_id,
                     OUTBOX.c.campaign,
                     OUTBOX.c.content_key,
+                    OUTBOX.c.recipients,
+                    OUTBOX.c.rcpt_count,
                 ).where(OUTBOX.c.id == message)
             ).first()
             if r is None:
@@ -1003,14 +1008,23 @@ class OutboxStore:
                     f"message {message} is {state}: only an unknown or expired message "
                     f"is retried by hand"
                 )
-            if r.campaign is not None and r.content_key is not None:
+            # enqueue's two checks: another message by its content key; a template's row
+            # (no key: its recipient is its key) by a message to its one recipient alone
+            same = (
+                OUTBOX.c.content_key == r.content_key
+                if r.content_key is not None
+                else OUTBOX.c.recipients == r.recipients
+                if r.rcpt_count == 1
+                else None
+            )
+            if r.campaign is not None and same is not None:
                 # enqueue's key: a pool's message names no mailbox there
                 box = None if r.pool_id is not None else r.mailbox_id
                 self._lock_name(conn, f"campaign {(r.campaign, box, r.pool_id)!r}")
                 other = conn.execute(
                     sa.select(OUTBOX.c.id, OUTBOX.c.state)
                     .where(
-                        OUTBOX.c.content_key == r.content_key,
+                        same,
                         OUTBOX.c.campaign == r.campaign,
                         OUTBOX.c.state.in_(IN_CAMPAIGN),
                         _of_target(box, r.pool_id),
