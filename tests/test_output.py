@@ -312,3 +312,22 @@ def test_data_read_from_a_terminal_says_how_to_end_it(args, typed, said, done, t
     assert proc.returncode == 0, err
     assert err.decode().startswith(said), err
     assert done in out.decode() + err.decode(), (out, err)
+
+
+def test_quiet_run_once_prints_nothing_when_nothing_is_wrong(run, tmp_path):
+    """'warmup -q run --once' in cron printed "Done: 1 waiting.", "Waiting (1): ..." and
+    "Next message due at ..." every run: cron mailed them each time. Quiet, it says nothing
+    unless a person must act (that exit's Error line stays: tests/test_outbox.py)."""
+    from tests.gatekit import cli
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    (tmp_path / "t.toml").write_text('subject = "Hi"\ntext = "Hello"\n')
+    (tmp_path / "l.csv").write_text("email\nx@example.com\n")
+    csv = ("--csv", str(tmp_path / "l.csv"), "--template", str(tmp_path / "t.toml"))
+    assert run("queue", "add", "--mailbox", BOX, *csv).exit_code == 0
+    assert run("mailbox", "pause", BOX, "--reason", "list review").exit_code == 0
+    loud = cli("run", "--once", "--no-sync")
+    assert loud.returncode == 0, loud.stderr
+    assert loud.stdout.startswith("Done: 1 waiting.\nWaiting (1): "), loud.stdout
+    quiet = cli("-q", "run", "--once", "--no-sync")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")

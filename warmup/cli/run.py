@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import SECONDS, complete_pool, pass_ledger
+from warmup.cli.common import SECONDS, complete_pool, pass_ledger, say
 from warmup.cli.send import password_option
 from warmup.words import plural, shown
 
@@ -167,18 +167,19 @@ def run(
     if lost:
         return _output_gone(lost[0])
     counts = ", ".join(f"{n} {what}" for what, n in sorted(done.outcomes.items()))
-    click.echo(f"Done: {counts or 'nothing was due'}.")
+    # The summary is a confirmation: --quiet (cron) drops it; a fault's Error line stays.
+    say(f"Done: {counts or 'nothing was due'}.")
     for why, n in done.waiting.most_common(3):  # why nothing went, say, every member paused
-        click.echo(f"Waiting ({n}): {_safe(why)}")
+        say(f"Waiting ({n}): {_safe(why)}")
     due_later = done.next_due is not None and done.next_due > now_utc()
     if not done.waiting and done.next_why and due_later:  # held by an earlier run: its reason
-        click.echo(f"Waiting: {_safe(done.next_why)}")
+        say(f"Waiting: {_safe(done.next_why)}")
     if done.next_due is None:
-        click.echo("Nothing is queued.")
+        say("Nothing is queued.")
     else:
         from warmup.outbox.worker import due_stamp
 
-        click.echo(f"Next message due at {due_stamp(done.next_due)}.")
+        say(f"Next message due at {due_stamp(done.next_due)}.")
     if done.fault_code:  # a person must act: one line on stderr, and the exit code says so
         n = sum(done.faults.values())
         click.echo(
