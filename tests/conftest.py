@@ -9,10 +9,14 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pendulum
 import pytest
 from click.testing import CliRunner, Result
+
+if TYPE_CHECKING:
+    from warmup.ledger import Ledger
 
 # pgkit (ledger_url, pg_url) here too: registered first, as a plugin, it is imported with its
 # asserts rewritten before a test module imports it directly (test_crash_points does, and
@@ -220,6 +224,29 @@ def at(day: dt.date, hour: int = 10, minute: int = 0, tz: str = SH) -> dt.dateti
     return pendulum.datetime(day.year, day.month, day.day, hour, minute, tz=_tz(tz)).in_timezone(
         _tz("UTC")
     )
+
+
+def ledger_before(url: str, name: str) -> Ledger:
+    """A ledger at ``url`` (SQLite or PostgreSQL) with every migration but ``name`` recorded,
+    open: what today's writers put in it is what a ledger from before data migration ``name``
+    held, and its next open runs ``name`` on it. Every other migration is applied, so a
+    migration added later (a column today's writers fill) never breaks the test, as building
+    the old ledger with ``migrate(upto=...)`` did. For a migration that rewrites rows: one
+    that changes the schema cannot run twice (test it from an older schema, tests/test_schema)."""
+    from warmup.ledger import open_ledger
+    from warmup.ledger.migrations import MIGRATIONS_TABLE
+    from warmup.ledger.reads import MIGRATION_NAMES
+
+    assert name in MIGRATION_NAMES, f"no migration {name!r}"
+    ledger = open_ledger(url)
+    try:
+        with ledger.write() as conn:
+            conn.execute(MIGRATIONS_TABLE.delete().where(MIGRATIONS_TABLE.c.name == name))
+        assert ledger.pending_migrations() == [name]
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
 
 
 def ledger_digest(path: Path) -> dict[str, list[tuple[object, ...]]]:

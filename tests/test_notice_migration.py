@@ -19,7 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tests import test_bounces_sync as kit
-from tests.conftest import SH
+from tests.conftest import SH, ledger_before
 from tests.gatekit import cli, policy_file
 from tests.pgkit import ledger_url  # noqa: F401  (the fixture: each backend)
 from tests.test_bounce_feedback import AUTH_FAILURE, arf
@@ -28,7 +28,6 @@ from warmup.bounces import parse_bounces
 from warmup.bounces.identity import bounce_key, read_report
 from warmup.bounces.imap import record_batch
 from warmup.ledger import SendIn, open_ledger
-from warmup.ledger.migrations import MIGRATIONS_TABLE
 from warmup.ledger.schema import WALK_MEMO
 from warmup.ledger.values import local_day
 
@@ -68,12 +67,9 @@ def _sync_old(ledger, box, reports_: list[bytes], at: dt.datetime) -> None:  # t
 
 
 def _old_ledger(url: str, tmp_path: Path, sends: int = 20) -> tuple[dt.date, dict[str, str]]:
-    """A ledger with every migration but m021 (the writers below are today's: a schema of
-    m020's would lack the columns later migrations add) and ``sends`` sends to lead0.. on a
-    day three days ago (Shanghai); the day and the sends' Message-IDs."""
-    ledger = open_ledger(url)
-    with ledger.write() as conn:
-        conn.execute(MIGRATIONS_TABLE.delete().where(MIGRATIONS_TABLE.c.name == M021))
+    """A ledger with every migration but m021 (the writers below are today's) and ``sends``
+    sends to lead0.. on a day three days ago (Shanghai); the day and the sends' Message-IDs."""
+    ledger = ledger_before(url, M021)
     try:
         policy = policy_file(tmp_path / "complaints.toml", 50)  # a flat 50 a day
         policy.write_text(policy.read_text() + HEALTH)
