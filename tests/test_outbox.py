@@ -767,6 +767,39 @@ def test_a_message_to_a_domain_its_policy_never_mails_is_refused_when_queued(
     assert res.exit_code == 0, res.output
 
 
+def test_a_bulk_row_to_a_domain_no_member_mails_is_refused_without_an_overflow_channel(
+    run, tmp_path, ledger_path
+):
+    """--bulk skipped the check (an overflow channel may take what the members cannot): a
+    pool without one queued the CSV row to qq.com, which no member mails, and 'warmup run'
+    bounced it. Refused as without --bulk (65, the row named, nothing queued); a pool with an
+    overflow channel still queues it for the channel."""
+    never = tmp_path / "never.toml"
+    never.write_text(
+        'name = "never"\nceiling = 300\ngrowth_factor = 2.0\n\n[[stage]]\nname = "f"\n'
+        'days = 0\ndaily = 300\ninterval = "0s"\n\n'
+        '[recipient_domains]\ndefault = 30\n"qq.com" = 0\n'
+    )
+    res = run("mailbox", "add", "a@corp.example", "--provider", "exmail", "--policy", str(never))
+    assert res.exit_code == 0, res.output
+    assert run("pool", "add", "P", "a@corp.example").exit_code == 0
+    rows = tmp_path / "leads.csv"
+    rows.write_text("email,name,company\nlead@example.com,A,X\nlead@qq.com,B,Y\n")
+    csv = ("--csv", str(rows), "--template", str(template(tmp_path / "t.toml")))
+    before = ledger_digest(ledger_path)
+    res = run("queue", "add", "--pool", "P", "--bulk", *csv)
+    assert res.exit_code == 65, res.output
+    assert res.stderr == (
+        f"Error: {rows}: line 3: no member of pool P may send it: a@corp.example never mails "
+        f"anyone at qq.com (its policy's recipient-domain cap there is 0): leave 1 recipient "
+        f"at qq.com out\n"
+    )
+    assert ledger_digest(ledger_path) == before
+    assert run("pool", "overflow", "P", "--host", "smtp.esp.example").exit_code == 0
+    res = run("queue", "add", "--pool", "P", "--bulk", *csv)
+    assert (res.exit_code, res.stdout) == (0, "Queued 2 messages to pool P.\n"), res.output
+
+
 def test_suppressed_recipients_do_not_count_against_a_day_when_queued(run, tmp_path):
     """Suppressed recipients are left out when queued: a message to 4 with 2 of them
     suppressed is a message to 2, which a mailbox sending 3 a day sends. It was refused

@@ -287,7 +287,10 @@ class Outbox:
                 at=f"{start:%Y-%m-%dT%H:%M:%SZ}",
                 end=f"{start + expires:%Y-%m-%dT%H:%M:%SZ}",
             )
-        fits = None if bulk else _Fits(self.ledger, target)  # bulk: overflow may take it
+        # bulk: the pool's overflow channel may take what no member can; without one, the
+        # worker bounces what the members never send, as it would any other message
+        overflow = bulk and target.pool is not None and target.pool.overflow is not None
+        fits = None if overflow else _Fits(self.ledger, target)
         seen: dict[str, str] = {}  # Message-ID -> the label of its message
         rows_to: set[str] = set()  # the template rows' recipients so far
         out = Queued()
