@@ -172,7 +172,8 @@ def test_a_reply_goes_from_the_member_that_sent_the_message_it_answers(
     several = f"<{'x' * 40}@nowhere.example> {first} <{'y' * 40}@nowhere.example>"
     assert send("r4@example.com", "refs", References=several) == a
     # A message that never was in the outbox (warmup send, the relay, the API): the same.
-    report = Gate(a, ledger=ledger).send(message("r5@example.com", "direct"))
+    with Gate(a, ledger=ledger) as gate:  # its SMTP session closed
+        report = gate.send(message("r5@example.com", "direct"))
     direct = str(sink.messages[-1].message["Message-ID"])
     assert report.results["r5@example.com"].outcome == "sent"
     assert send("r6@example.com", "re: direct", In_Reply_To=direct) == a  # b: 1 sent, a: 4
@@ -188,8 +189,9 @@ def test_a_reply_to_a_mailbox_that_left_the_pool_takes_the_usual_choice(
         a, b, c = pool_of(sink.port, tmp_path, n=3, daily=50)
         assert cli("pool", "add", "Q", b, c).returncode == 0
         ledger = open_ledger()
-        Gate(a, ledger=ledger).send(message("r1@example.com", "A"))
-        Gate(b, ledger=ledger).send(message("r2@example.com", "B"))
+        for box, to, subject in ((a, "r1@example.com", "A"), (b, "r2@example.com", "B")):
+            with Gate(box, ledger=ledger) as gate:  # its SMTP session closed
+                gate.send(message(to, subject))
         first = str(sink.messages[0].message["Message-ID"])
         reply = message("r3@example.com", "re: A")
         reply["In-Reply-To"] = first
@@ -263,6 +265,7 @@ def test_a_message_cancelled_while_its_dead_worker_held_it_is_recovered_as_cance
     assert "cancelled by hand" in (ledger.message(ids[0]).last_reply or "")
     res = cli("queue", "cancel", str(ids[0]))  # a cancelled one: refused as before
     assert res.returncode == 65 and "only a queued message" in res.stderr
+    ledger.close()  # on PostgreSQL, its pooled connections left open until collected
 
 
 def test_an_unknown_message_is_retried_by_hand_under_a_new_message_id(
@@ -708,7 +711,8 @@ def test_an_expired_message_retried_by_hand_goes_only_to_whom_it_has_not_reached
         assert worker.run_once().outcomes == {"expired": 1}
     row = ledger.message(mid)
     assert (row.state, row.recipients) == ("expired", ("r2@example.com",))
-    Gate(b, ledger=ledger).send(message("r1@example.com", "other"))  # b mailed r1 last
+    with Gate(b, ledger=ledger) as gate:
+        gate.send(message("r1@example.com", "other"))  # b mailed r1 last
 
     sink.reject_rcpt = {}
     res = cli("queue", "retry", str(mid))
@@ -910,6 +914,7 @@ def test_a_backlog_no_member_can_send_is_put_back_at_once_not_claimed_message_by
     assert all("quota is used" in (r.last_reply or "") or paced for r in rows)
     assert short is not None and ledger.message(short).state == "expired"
     assert sink.messages == []
+    ledger.close()
 
 
 def test_a_backlog_goes_from_the_member_that_can_send_when_another_has_used_its_quota(
@@ -994,6 +999,7 @@ def test_tries_count_every_try_made_the_one_that_went_included(
         ("queued", 0),
         ("unknown", 1),
     ]
+    ledger.close()
 
 
 def test_a_running_worker_says_once_why_its_queue_waits_and_when_it_resumes(
@@ -1062,6 +1068,7 @@ def test_run_once_with_nothing_due_still_says_why_the_queue_waits(
     ledger = open_ledger()
     for i in range(3):
         Outbox(ledger).add(message(f"r{i}@example.com"), pool="P")
+    ledger.close()
     first = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
     assert first.returncode == 0, first.stderr
     assert "Done: 1 sent, 2 waiting." in first.stdout
