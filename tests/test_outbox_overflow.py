@@ -210,6 +210,7 @@ def test_the_esp_s_replies_a_hard_bounce_suppresses_a_4xx_retries_later(
     assert (two.state, two.attempts, two.sent_via) == ("queued", 1, None)
     assert two.next_attempt_at > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4)
     assert esp.messages == []  # both refused at RCPT: nothing left
+    ledger.close()  # on PostgreSQL, its pooled connections left open until collected
 
 
 def test_an_esp_refusing_the_sender_backs_off_as_a_try_not_every_5_seconds(
@@ -283,6 +284,7 @@ def test_a_worker_killed_while_sending_through_the_channel_leaves_it_unknown(
     with Worker(ledger, clock=lambda: t0 + LEASE + dt.timedelta(minutes=1)) as worker:
         assert worker.recover(t0 + LEASE + dt.timedelta(minutes=1)) == ["unknown"]
     assert ledger.message(mid).state == "unknown"  # no gate slot, but it may have left
+    ledger.close()
 
 
 @pytest.mark.parametrize(
