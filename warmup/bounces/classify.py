@@ -138,6 +138,12 @@ _NOT_THROTTLE = _p(r"""
     (?<!发件人)(?<!发信)(?<!发送)(?:邮箱|信箱)[^发送日天，。,;]{0,6}(?:配额|限额|超限)
     存储(?:空间)?[^发送日天，。,;]{0,4}(?:配额|限额|超限)|空间超限
 """)
+# Too many messages *held* for the recipient (web.de's "User has too many messages on the server"):
+# the recipient's mailbox is full by count, not our volume.
+_HELD = re.compile(
+    r"too many (?:messages|mails) (?:on the server|in (?:the |this |his |her |their )?"
+    r"(?:mailbox|inbox|folder))"
+)
 # Gmail 4.7.28/5.4.5, Microsoft 5.7.232/5.7.233 (tenant external recipient rate), 4.7.500 and
 # 4.7.650 (rate limited), 5.2.121/5.2.122 (per-hour receive limits), 5.1.90 (daily recipients),
 # 4.3.2 (concurrent connections), 4.4.5 (server busy).
@@ -276,6 +282,11 @@ def decide(
     if by_status:
         steps.append(f"status {status} says {by_status}")
     if words is not None and words.reason in ("userunknown", "hostunknown") and stage == "MAIL":
+        return verdict("rejected", "stage.mail-from", "refused at MAIL FROM: the sender was judged")
+    # Refused at MAIL FROM with generic words only ("550 5.7.1 Access denied", "rejected"): the
+    # sender was refused before any recipient was named; words that name a reason (a block
+    # list, a policy, spam, authentication) still say which.
+    if stage == "MAIL" and words is not None and not words.strong and words.reason == "blocked":
         return verdict("rejected", "stage.mail-from", "refused at MAIL FROM: the sender was judged")
     # X.1.7 and X.1.8 are the sender's mailbox and system (RFC 3463): "Domain corp.example not
     # found", "mailbox not found" under them name the sender's, never the recipient's
@@ -453,6 +464,8 @@ def _is_throttle(code: int, text: str, status: str) -> bool:
     if reply[:1] == "2" or status[:1] == "2":
         return False
     if _NOT_THROTTLE.search(low) and not _TOO_MANY.search(low):
+        return False
+    if "too many" in low and _HELD.search(low):
         return False
     if status in _THROTTLE_STATUS or status.startswith("4.7.5"):
         return True

@@ -114,6 +114,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
         exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|(?:邮箱|信箱)(?:空间)?已满
         (?:邮箱|信箱)配额已满
+        exhausted (?:\S+ ){0,2}storage|too many (?:messages|mails) (?:on the server|in (?:the |this |his |her |their )?(?:mailbox|inbox|folder))
+        speicher\S* [^.]{0,20}(?:ue|ü)berschritten|zu ?viele (?:mails|nachrichten) (?:auf dem server|im postfach)
         postfach[^.]{0,40}\b(?:voll|überfüllt)\b|(?:boîte|boite)[^.]{0,40}\b(?:pleine|saturée)
         buzón[^.]{0,40}\blleno|casella[^.]{0,40}\bpiena|caixa[^.]{0,40}\bcheia
         ящик[^.]{0,20}(?:переполнен|заполнен)|메일함[^.]{0,20}(?:가득|초과)|満杯
@@ -148,15 +150,15 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         account (?:has been |is )?(?:disabled|suspended|inactive|deactivated|locked|expired)
         mailbox (?:has been |is )?(?:disabled|suspended|inactive|deactivated|locked)
-        (?:disabled|suspended|inactive|deactivated|locked|expired) (?:account|mailbox|user)
+        (?:disabled|suspended|inactive|deactivated|locked|expired) (?:account|mailbox|mbox|user)
         is a deactivated mailbox|account that you tried to reach is disabled
-        user (?:is )?(?:suspended|disabled|inactive)|recipient (?:is )?suspended
+        user (?:is )?(?:suspended|disabled|inactive|locked)|recipient (?:is )?suspended
         mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
         recipient(?:'s)? (?:account|mailbox) (?:is |has been )?blocked
         has been (?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
         (?:mailbox|account|address|user|blocked|disabled|suspended|locked)\b[^.;:]{0,40}?(?:due to|because of|for) (?:its |long )?inactivity
-        (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定)
+        (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
         """,
     ),
     # A relay refused before a user moved: servers answer a relay attempt with 551's own words
@@ -171,7 +173,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)
         not permitted to relay|unable to relay|no relaying|relay not permitted
-        we do not relay|not a gateway|relaying denied
+        we do not relay|not a gateway|relaying denied|denies relay
         \buser not local\b(?![^.<]{0,20}\btry\b)
         """,
     ),
@@ -256,7 +258,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         recipient (?:name )?(?:is )?not recognized|address (?:is )?unknown|recip(?:ient)?notfound
         addressee unknown|unknown or illegal alias|no account by that name
         doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
-        account (?:does not|doesn't) exist|unknown local part|not a valid address
+        account (?:does not|doesn't) exist|account (?:has been |is )?closed|unknown local part|not a valid address
         no mail ?box (?:available|found)|mail-box not found
         (?:user|mailbox|account|recipient|address) not exists?\b
         bad destination mailbox address|(?:mailbox|destination) address (?:is )?invalid
@@ -276,13 +278,15 @@ WORD_RULES: tuple[WordRule, ...] = (
         """,
     ),
     # Wordings that usually mean an unknown address but also cover other states: a specific
-    # status code outweighs them.
+    # status code outweighs them. Offered as one of two alternatives ("Mailbox unavailable or
+    # access denied", Tencent's reply to a recipient paused for receiving too much) they are no
+    # verdict on the address.
     _rule(
         "address-not-available",
         "userunknown",
         WEAK,
         r"""
-        (?:is|was) not found|mailbox (?:is )?(?:unavailable|not available)|no longer available
+        (?:is|was) not found|mailbox (?:is )?(?:unavailable|not available)(?! or (?:access )?denied)|no longer available
         check if (?:the )?address is correct|bad[ _]recipient|no (?:valid )?recipient
         invalid address|not listed in|user account is unavailable
         """,
@@ -332,19 +336,25 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         host (?:or domain name )?(?:not found|unknown)|unknown host
         domain (?:not found|unknown|does ?n[o']t exist|is not valid|lookup failed)
-        no such domain|name or service not known|couldn't find (?:a mail exchanger|any host)
+        no such domain|name or service not known|couldn't find any host
         unrouteable mail domain|\bnxdomain\b|non-?existent (?:host|domain)|host not found
-        no mx (?:record|host|found)|mx lookup failed|host \S+ not found
+        mx lookup failed|host \S+ not found
         domain (?:may|might) not exist|domain is not reachable|domain name not found
-        unknown domain|invalid domain|cannot resolve|no (?:dns|mail exchanger)|域名不存在
+        unknown domain|invalid domain|cannot resolve|no dns|域名不存在
         """,
     ),
+    # A domain that accepts no mail: a null MX (RFC 7505), a record saying so, or no mail
+    # exchanger at all ("No MX found for domain", qmail's "couldn't find a mail exchanger or IP
+    # address"): the domain exists and hosts no mail. A domain that does not exist is
+    # host-unknown (NXDOMAIN, "couldn't find any host named"). A bare "554 No SMTP service" is
+    # RFC 5321's greeting that refuses the connecting host, not the domain (a weak refusal below).
     _rule(
         "accepts-no-mail",
         "notaccept",
         STRONG,
         r"""
-        does not accept (?:e-?)?mail|null mx|accepts no mail|no smtp service
+        does not accept (?:e-?)?mail|null mx|accepts no mail|record indicated no smtp service
+        no mx (?:record|host|found)|couldn't find a mail exchanger|no mail exchanger
         not accepting (?:network )?(?:messages|mail)
         """,
     ),
@@ -396,7 +406,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         blocked|blacklist|black list|denylist|block ?list|\brbl\b|spamhaus|banned|黑名单|拦截
-        \bhl:(?:ipb|mep|rep)\b|\bip:(?:bl|ipb)\b|\bwm:bl[iu]\b|\bmi:spb\b|拒收|禁止连接
+        \binvalid ip\b|\bblack ip\b|\bhl:(?:ipb|mep|rep)\b|\bip:(?:bl|ipb)\b|\bwm:bl[iu]\b|\bmi:spb\b|拒收|禁止连接
         """,
     ),
     _rule(
@@ -446,6 +456,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         WEAK,
         r"""
         block|denied|refused|rejected|reject|forbidden|not authorized|access denied|suspicious
+        no smtp service
         拒绝|禁止
         """,
     ),
