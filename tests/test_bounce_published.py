@@ -118,6 +118,13 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "o365-5764-tenant-relay-denied": ("quinn.roe@client.example", B, "norelaying"),
     "bytecamp-571-classified-as-spam-de": ("sabine.thal@client-de.example", B, "spamdetected"),
     "nicru-451-disk-quota": ("ivan.petrov@client-ru.example", S, "mailboxfull"),
+    "coremail-550-dont-exists-that-user": ("ou.yang@client-cn.example", H, "userunknown"),
+    "coremail-550-not-user-of-this-server": ("pan.xin@client-cn.example", H, "userunknown"),
+    "coremail-550-user-not-known": ("qian.yu@client-cn.example", H, "userunknown"),
+    "coremail-550-no-account": ("ren.zhi@client-cn.example", H, "userunknown"),
+    "coremail-550-temporarily-suspended": ("shen.yi@client-cn.example", S, "suspend"),
+    "coremail-550-fake-sender": ("tang.lei@client-cn.example", B, "rejected"),
+    "kr-554-relay-operation-rejected": ("choi.yuna@client-kr.example", B, "norelaying"),
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's
@@ -306,3 +313,24 @@ def test_generic_refusal_at_mail_from_is_the_senders() -> None:
     v = decide("5.7.1", "550", "550 5.7.1 Access denied", "MAIL")
     assert (v.kind, v.reason, v.rule) == ("block", "rejected", "stage.mail-from")
     assert _one("outlookcom-s3150-block-list")[:2] == ("block", "blocked")
+
+
+def test_other_wordings_of_an_unknown_user_are_hard() -> None:
+    """Coremail's list of bounce prompts: "local server don't exists that user", "not user of
+    this server", "user not known", "recipient does not have an account" were undefined (soft):
+    dead addresses left unsuppressed."""
+    for name in (
+        "coremail-550-dont-exists-that-user",
+        "coremail-550-not-user-of-this-server",
+        "coremail-550-user-not-known",
+        "coremail-550-no-account",
+    ):
+        assert _one(name)[:2] == ("hard", "userunknown"), name
+
+
+def test_temporarily_suspended_fake_sender_and_relay_operation() -> None:
+    """ "has been temporarily suspended" was a system error (by "temporar"), "Fake sender" and
+    "Relay operation rejected" were undefined and a generic block."""
+    assert _one("coremail-550-temporarily-suspended")[:2] == ("soft", "suspend")
+    assert _one("coremail-550-fake-sender")[:2] == ("block", "rejected")
+    assert _one("kr-554-relay-operation-rejected")[:2] == ("block", "norelaying")

@@ -155,7 +155,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         user (?:is )?(?:suspended|disabled|inactive|locked)|recipient (?:is )?suspended
         mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
         recipient(?:'s)? (?:account|mailbox) (?:is |has been )?blocked
-        has been (?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
+        has been (?:temporarily )?(?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
         (?:mailbox|account|address|user|blocked|disabled|suspended|locked)\b[^.;:]{0,40}?(?:due to|because of|for) (?:its |long )?inactivity
         (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
@@ -171,7 +171,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "norelaying",
         STRONG,
         r"""
-        relay(?:ing)? (?:access )?(?:denied|not permitted|not allowed|prohibited)
+        relay(?:ing)? (?:access |operation )?(?:denied|not permitted|not allowed|prohibited|rejected)
         not permitted to relay|unable to relay|no relaying|relay not permitted
         we do not relay|not a gateway|relaying denied|denies relay
         \buser not local\b(?![^.<]{0,20}\btry\b)
@@ -226,7 +226,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         sender(?:'s)? (?:(?:mailbox|address|account) ){0,2}(?:was |is )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b)
         domain of sender|sender verify|sender(?:'s)? domain|mail from.{0,30}(?:rejected|not exists?\b)
-        invalid sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
+        invalid sender|(?:fake|forged|bogus) sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
         envelope sender|envelope from (?:domain|address)
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
@@ -254,7 +254,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         address (?:couldn't|could not|cannot|can't) be found
         (?:user|mailbox|account|recipient|addressee) (?:was )?not found
         does ?n[o']t exist|no longer (?:exists|valid|in use)|not a valid (?:mailbox|user|recipient)
-        no mailbox here|unrouteable address|not (?:a )?known user
+        no mailbox here|unrouteable address|not (?:a )?known user|user not known
+        not (?:a )?user of this (?:server|system|host|domain)|n[o']t exists? (?:that|this|such) user
+        does not have an? (?:\S+ )?account
         recipient (?:name )?(?:is )?not recognized|address (?:is )?unknown|recip(?:ient)?notfound
         addressee unknown|unknown or illegal alias|no account by that name
         doesn't have a .{0,20} account|not our customer|mailbox unknown|user doesn't exist
