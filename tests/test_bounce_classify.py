@@ -718,3 +718,14 @@ def test_failed_authentication_is_the_senders_not_a_security_policy(
     requires), pointing the user away from the SPF/DKIM records it is about."""
     verdict = decide("", "", diagnostic, stage="RCPT")
     assert (verdict.reason, verdict.kind) == (reason, "block"), verdict.steps
+
+
+def test_a_name_that_did_not_resolve_on_a_retried_attempt_is_a_network_error() -> None:
+    """Gmail's "DNS Error: ... NXDOMAIN Domain name not found" under a 4.x status is a lookup
+    that failed this time (the attempt is retried): networkerror, soft. Under a 5.x status the
+    domain does not exist: hostunknown, hard."""
+    text = "DNS Error: 1234 DNS type 'mx' lookup of gone.example responded with code NXDOMAIN"
+    v = decide("4.0.0", "", text + " Domain name not found: gone.example")
+    assert (v.kind, v.reason) == ("soft", "networkerror"), v.steps
+    v = decide("5.1.2", "", "Domain gone.example not found")
+    assert (v.kind, v.reason) == ("hard", "hostunknown"), v.steps

@@ -255,6 +255,11 @@ def decide(
     temporary = code_class == "4"
 
     def verdict(reason: str, rule: str, why: str) -> Verdict:
+        if temporary and reason == "hostunknown":
+            # A name that did not resolve on an attempt that will be retried ("DNS Error: ...
+            # NXDOMAIN" in a delay or a 4xx): a lookup failure for now, not yet a verdict.
+            why += "; a temporary failure: the lookup failed this time"
+            reason = "networkerror"
         kind = kind_of(reason, temporary)
         note = (
             " (a 4xx: retried, never hard)"
