@@ -125,6 +125,8 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "coremail-550-temporarily-suspended": ("shen.yi@client-cn.example", S, "suspend"),
     "coremail-550-fake-sender": ("tang.lei@client-cn.example", B, "rejected"),
     "kr-554-relay-operation-rejected": ("choi.yuna@client-kr.example", B, "norelaying"),
+    "o365-57510-not-over-ipv6": ("uma.vale@client.example", B, "blocked"),
+    "gmail-571-ipv6-guidelines": ("vic.wray@gmail.com", B, "requireptr"),
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's
@@ -334,3 +336,14 @@ def test_temporarily_suspended_fake_sender_and_relay_operation() -> None:
     assert _one("coremail-550-temporarily-suspended")[:2] == ("soft", "suspend")
     assert _one("coremail-550-fake-sender")[:2] == ("block", "rejected")
     assert _one("kr-554-relay-operation-rejected")[:2] == ("block", "norelaying")
+
+
+def test_a_domain_that_refuses_our_transport_still_takes_mail() -> None:
+    """Exchange Online's "5.7.510 Access denied, DOMAIN does not accept email over IPv6" was read
+    as a domain that accepts no mail (hard): the address is good, our connection was refused.
+    "does not accept mail" alone (a host that takes none) is still notaccept."""
+    assert _one("o365-57510-not-over-ipv6")[:2] == ("block", "blocked")
+    assert decide("", "550", "550 5.7.1 example.org does not accept mail from your host").kind == (
+        "block"
+    )
+    assert decide("", "550", "550 Host does not accept mail", "RCPT").reason == "notaccept"

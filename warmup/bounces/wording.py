@@ -349,13 +349,14 @@ WORD_RULES: tuple[WordRule, ...] = (
     # exchanger at all ("No MX found for domain", qmail's "couldn't find a mail exchanger or IP
     # address"): the domain exists and hosts no mail. A domain that does not exist is
     # host-unknown (NXDOMAIN, "couldn't find any host named"). A bare "554 No SMTP service" is
-    # RFC 5321's greeting that refuses the connecting host, not the domain (a weak refusal below).
+    # RFC 5321's greeting that refuses the connecting host, not the domain (a weak refusal below),
+    # and a domain that "does not accept email over IPv6 / from your host" takes mail, not ours.
     _rule(
         "accepts-no-mail",
         "notaccept",
         STRONG,
         r"""
-        does not accept (?:e-?)?mail|null mx|accepts no mail|record indicated no smtp service
+        does not accept (?:e-?)?mail(?! (?:over|via|from|through|with|by)\b)|null mx|accepts no mail|record indicated no smtp service
         no mx (?:record|host|found)|couldn't find a mail exchanger|no mail exchanger
         not accepting (?:network )?(?:messages|mail)
         """,

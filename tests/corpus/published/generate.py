@@ -1253,6 +1253,27 @@ CORPUS = [
         "RCPT To:<choi.yuna@client-kr.example>",
         "mx.client-kr.example",
     ),
+    # Exchange Online's 5.7.510 (Microsoft Learn, NDR table: the recipient's domain does not take
+    # mail over IPv6) and Gmail's IPv6 sending guidelines (Google Workspace Admin Help, "Gmail SMTP
+    # errors and codes", 5.7.1 IPv6AuthError), each relayed by Postfix.
+    (
+        "o365-57510-not-over-ipv6",
+        "postfix",
+        "uma.vale@client.example",
+        "5.7.510",
+        "550 5.7.510 Access denied, client.example does not accept email over IPv6 [AM0PR01MB0001.eurprd01.prod.outlook.com]",
+        "RCPT TO",
+        "client-example.mail.protection.outlook.com",
+    ),
+    (
+        "gmail-571-ipv6-guidelines",
+        "postfix",
+        "vic.wray@gmail.com",
+        "5.7.1",
+        "550-5.7.1 [2001:db8::25] Our system has detected that this message does not meet IPv6 sending guidelines regarding PTR records and authentication. Please review https://support.google.com/mail/?p=IPv6AuthError for more information. - gsmtp",
+        "end of DATA",
+        "gmail-smtp-in.l.google.com",
+    ),
 ]
 
 if __name__ == "__main__":
