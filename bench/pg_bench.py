@@ -260,8 +260,6 @@ def explain(big: str) -> None:
         "msgid": "<explain@x>",
         "now": as_of,
         "horizon": as_of,
-        "dcap": False,
-        "rcaps": False,
         "domain": "%@corp1.example",
         "start": as_of,
     }
@@ -275,7 +273,11 @@ def explain(big: str) -> None:
     }
     with psycopg.connect(libpq(big)) as conn:
         for title, sql, params in (
-            ("gate: step 4's reads in one statement", postgres_gate._READ, read),
+            (
+                "gate: step 4's reads in one statement (no domain or recipient caps)",
+                postgres_gate._read_sql(False, False),
+                read,
+            ),
             ("gate: insert and rollup bump", postgres_gate._RESERVE, reserve),
         ):
             plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)

@@ -294,3 +294,22 @@ def test_fast_path_equals_reference_with_a_domain_cap(twins, tmp_path):
         + '\n[recipient_domains]\ndefault = 4\n"ex1.example" = 2\n'
     )
     scenario(7, twins, str(policy))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "cap",
+    ["domain_cap = 120\n", None],
+    ids=["domain cap alone", "recipient-domain caps alone"],
+)
+def test_fast_path_equals_reference_with_one_kind_of_cap(twins, tmp_path, cap):
+    # PostgreSQL reads with a statement of the policy's shape (postgres_gate._read_sql): each
+    # kind of cap without the other is a shape of its own.
+    policy = tmp_path / "capped.toml"
+    text = (resources.files("warmup.policy") / "presets" / "default.toml").read_text()
+    if cap is None:
+        text += '\n[recipient_domains]\ndefault = 4\n"ex1.example" = 2\n'
+    else:
+        text = text.replace("growth_factor", cap + "growth_factor")
+    policy.write_text(text)
+    scenario(8, twins, str(policy))

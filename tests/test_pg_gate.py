@@ -265,3 +265,40 @@ def test_a_policy_lowered_while_a_gate_is_open_holds_its_next_reservation(pg_url
         with pytest.raises(NotAllowed, match="quota is used"):
             gate.reserve(["r1@example.com"], "<r1@x>", now=NOW)
     ledger.close()
+
+
+def test_a_gate_prepares_the_read_of_its_policys_shape(pg_url, tmp_path):  # noqa: F811
+    """The domain cap's and the recipient-domain caps' parts of the read cost half its server
+    CPU even when they never run: a policy without them reads without them, and a policy that
+    gains one while a gate is open reads with it from the next reservation on."""
+    ledger = flat(pg_url, tmp_path)
+    ledger.record(
+        api.add_mailbox(ledger, "b@corp.example", "exmail"),
+        sends=[SendIn(f"o{k}@example.com", NOW, f"<o{k}@x>") for k in range(3)],
+    )
+
+    def reads(gate: Gate) -> dict[str, str]:
+        return dict(
+            gate._db._pg.execute(
+                "SELECT name, statement FROM pg_prepared_statements "
+                "WHERE name LIKE 'warmup_gate_read%'"
+            ).fetchall()
+        )
+
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW)
+        got = reads(gate)
+        assert list(got) == ["warmup_gate_read"]
+        assert "LIKE" not in got["warmup_gate_read"]  # no domain's mailboxes
+        assert "strpos" not in got["warmup_gate_read"]  # no recipients' domains
+        capped = policy_file(tmp_path / "capped.toml", daily=50)
+        capped.write_text(
+            capped.read_text().replace("growth_factor", "domain_cap = 5\ngrowth_factor")
+            + "\n[recipient_domains]\ndefault = 2\n"
+        )
+        api.set_mailbox(ledger, BOX, policy=str(capped))
+        gate.reserve(["b@example.com"], "<b@x>", now=NOW)  # 3 + 2 of the domain's 5
+        assert "warmup_gate_read_d_r" in reads(gate)
+        with pytest.raises(NotAllowed, match="quota is used"):  # the domain's
+            gate.reserve(["c@example.com"], "<c@x>", now=NOW)
+    ledger.close()

@@ -67,7 +67,11 @@ _CLAIMED = (
     "AND claimed_by = %(claim_worker)s FOR SHARE"
 )
 
-# Step 4 in one statement. Events: with a valid memo, those after midnight UTC two days before
+# Step 4 in one statement, built for the policy's shape (:func:`_read_sql`): the parts a domain
+# cap or recipient-domain caps need are only in the statements of policies that have them. Left
+# in behind a false one-time filter, they cost ~0.2 ms of server CPU a reservation (their nodes
+# and hash tables are set up at every execution, run or not): half the statement, measured.
+# Events: with a valid memo, those after midnight UTC two days before
 # its day (at or before the start of the day before it in any zone: a superset of what the walk
 # has not applied), plus the last pause/resume before that and back-offs still in force: three
 # index searches (an OR of them reads every event of the mailbox).
@@ -77,21 +81,25 @@ _CLAIMED = (
 # comma-separated text, like the recipients): the statement's reads see those slots as they were
 # before (``reserved``/``unknown``), which only :meth:`PostgresGate._read` corrects, for a retry of
 # the same Message-ID; every other read treats reserved and sent alike.
-_READ = """
+_READ_SETTLE = """
 WITH st AS (
     UPDATE send SET outcome = 'sent', settled_at = p.at
     FROM unnest(string_to_array(%(sids)s::text, ',')::bigint[],
                 string_to_array(%(sats)s::text, ',')::timestamptz[]) AS p(id, at)
     WHERE send.id = p.id AND send.mailbox_id = %(mid)s AND send.outcome IN ('reserved', 'unknown')
-), sx AS (
-    SELECT CASE WHEN %(dcap)s THEN (
-        SELECT md5(coalesce(string_agg(id::text || ':' || rev::text, ',' ORDER BY id), ''))
-        FROM mailbox WHERE address LIKE %(domain)s AND id <> %(mid)s) END AS stamp
-), w AS (
+)"""
+
+# Under a domain cap: the stamp of the domain's other mailboxes (part of the memo's inputs).
+_READ_STAMP = """, sx AS (
+    SELECT md5(coalesce(string_agg(id::text || ':' || rev::text, ',' ORDER BY id), '')) AS stamp
+    FROM mailbox WHERE address LIKE %(domain)s AND id <> %(mid)s
+)"""
+
+_READ_MEMO = """, w AS (
     SELECT w.upto, w.state, ((w.upto - 2)::timestamp AT TIME ZONE 'UTC') AS applied
     FROM walk_memo w JOIN mailbox m ON m.id = w.mailbox_id
     WHERE w.mailbox_id = %(mid)s AND w.rev = m.rev
-      AND w.inputs = %(inputs)s || coalesce('|' || (SELECT stamp FROM sx), '')
+      AND w.inputs = {inputs}
       AND w.upto <= %(today)s
 ), u AS (
     SELECT r FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r
@@ -101,11 +109,9 @@ SELECT (SELECT upto FROM w), (SELECT state FROM w),
        (SELECT at FROM send WHERE mailbox_id = %(mid)s AND at <= %(horizon)s
           AND outcome <> 'released' ORDER BY at DESC LIMIT 1),
        e.kinds, e.ats, e.untils, e.reasons, s.addrs, s.skinds, s.sreasons,
-       k.rcpts, k.ids, k.outcomes,
-       CASE WHEN %(dcap)s THEN (SELECT count(*) FROM send WHERE mailbox_id IN
-            (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
-            AND at >= %(start)s AND outcome <> 'released') END,
-       r.rdomains, r.rcounts, dd.ddays, dd.dsent, (SELECT stamp FROM sx)
+       k.rcpts, k.ids, k.outcomes"""
+
+_READ_FROM = """
 FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) AS sent,
              array_agg(hard ORDER BY day) AS hard, array_agg(soft ORDER BY day) AS soft,
              array_agg(block ORDER BY day) AS block,
@@ -128,19 +134,56 @@ FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) A
       FROM suppression WHERE address IN (SELECT r FROM u)) s,
      (SELECT array_agg(recipient) AS rcpts, array_agg(id) AS ids, array_agg(outcome) AS outcomes
       FROM send WHERE mailbox_id = %(mid)s
-        AND key IN (SELECT %(msgid)s::text || '|' || r FROM u)) k,
+        AND key IN (SELECT %(msgid)s::text || '|' || r FROM u)) k"""
+
+# Recipient-domain caps: today's sends to the message's recipients' domains.
+_READ_RCAPS = (
+    ", r.rdomains, r.rcounts",
+    """,
      (SELECT array_agg(d) AS rdomains, array_agg(n) AS rcounts
       FROM (SELECT lower(substr(recipient, strpos(recipient, '@') + 1)) AS d, count(*) AS n
-            FROM send WHERE %(rcaps)s AND mailbox_id = %(mid)s AND at >= %(start)s
+            FROM send WHERE mailbox_id = %(mid)s AND at >= %(start)s
               AND outcome <> 'released' GROUP BY 1) x
-      WHERE d IN (SELECT lower(substr(r, strpos(r, '@') + 1)) FROM u)) r,
+      WHERE d IN (SELECT lower(substr(r, strpos(r, '@') + 1)) FROM u)) r""",
+)
+
+# A domain cap: today's sends of the whole domain, what its other mailboxes sent on each day the
+# walk closes, the stamp.
+_READ_DCAP = (
+    """,
+       (SELECT count(*) FROM send WHERE mailbox_id IN
+            (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
+            AND at >= %(start)s AND outcome <> 'released'),
+       dd.ddays, dd.dsent, (SELECT stamp FROM sx)""",
+    """,
      (SELECT array_agg(day ORDER BY day) AS ddays, array_agg(n ORDER BY day) AS dsent
-      FROM (SELECT day, sum(sent)::bigint AS n FROM day_stat WHERE %(dcap)s
-              AND mailbox_id IN (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
+      FROM (SELECT day, sum(sent)::bigint AS n FROM day_stat
+            WHERE mailbox_id IN (SELECT id FROM mailbox WHERE address LIKE %(domain)s)
               AND mailbox_id <> %(mid)s AND sent > 0 AND day < %(today)s
               AND day >= coalesce((SELECT upto FROM w), DATE '0001-01-01')
-            GROUP BY day) x) dd
-"""
+            GROUP BY day) x) dd""",
+)
+
+
+def _read_sql(domain_cap: bool, recipient_caps: bool) -> str:
+    """Step 4's statement for a policy with (or without) a domain cap and recipient-domain caps:
+    the common columns, then ``rdomains, rcounts`` (recipient caps), then ``domain count, ddays,
+    dsent, stamp`` (a domain cap)."""
+    inputs = "%(inputs)s || '|' || (SELECT stamp FROM sx)" if domain_cap else "%(inputs)s"
+    columns, tables = "", ""
+    for on, (column, table) in ((recipient_caps, _READ_RCAPS), (domain_cap, _READ_DCAP)):
+        if on:
+            columns, tables = columns + column, tables + table
+    return (
+        _READ_SETTLE
+        + (_READ_STAMP if domain_cap else "")
+        + _READ_MEMO.format(inputs=inputs)
+        + columns
+        + _READ_FROM
+        + tables
+        + "\n"
+    )
+
 
 _EXPIRE = (
     "UPDATE send SET outcome = 'unknown', settled_at = %(now)s WHERE mailbox_id = %(mid)s "
@@ -199,35 +242,41 @@ def _prepared(name: str, params: dict[str, str], sql: str) -> tuple[str, str]:
     )
 
 
+# The read's placeholders and their SQL types (each shape of it has the ones it names).
+_READ_TYPES = {
+    "sids": "text",
+    "sats": "text",
+    "mid": "bigint",
+    "domain": "text",
+    "inputs": "text",
+    "today": "date",
+    "rcpts": "text",
+    "horizon": "timestamptz",
+    "lookback": "int",
+    "now": "timestamptz",
+    "msgid": "text",
+    "start": "timestamptz",
+}
+
+
+def _read_statement(domain_cap: bool, recipient_caps: bool) -> tuple[str, str, str]:
+    """(name, ``PREPARE``, ``EXECUTE``) of step 4's statement for this shape of policy."""
+    sql = _read_sql(domain_cap, recipient_caps)
+    name = "warmup_gate_read" + "_d" * domain_cap + "_r" * recipient_caps
+    types = {k: t for k, t in _READ_TYPES.items() if f"%({k})s" in sql}
+    return (name, *_prepared(name, types, sql))
+
+
 # The gate's statements, prepared once per connection (named for the server's
 # pg_prepared_statements; the names are this module's) and run by EXECUTE in a simple query of
 # several statements: one send and one receive per round trip. psycopg's pipeline mode sent each
 # statement on its own (12 sendto and 22 poll calls a reservation, measured with strace; each
-# cursor and execute a few dozen microseconds of client CPU).
+# cursor and execute a few dozen microseconds of client CPU). A gate prepares the one read its
+# policy needs.
 _PREPARED = {
     name: _prepared(name, params, sql)
     for name, params, sql in (
         ("warmup_gate_lock", {"mid": "bigint"}, _LOCK),
-        (
-            "warmup_gate_read",
-            {
-                "sids": "text",
-                "sats": "text",
-                "mid": "bigint",
-                "inputs": "text",
-                "today": "date",
-                "lookback": "int",
-                "rcpts": "text",
-                "msgid": "text",
-                "now": "timestamptz",
-                "horizon": "timestamptz",
-                "dcap": "boolean",
-                "rcaps": "boolean",
-                "domain": "text",
-                "start": "timestamptz",
-            },
-            _READ,
-        ),
         (
             "warmup_gate_reserve",
             {
@@ -247,6 +296,12 @@ _PREPARED = {
         ),
     )
 }
+_PREPARED.update(
+    (name, (prepare, execute))
+    for name, prepare, execute in (
+        _read_statement(d, r) for d in (False, True) for r in (False, True)
+    )
+)
 # Round trip 1: the read is a statement after the lock's, so its snapshot is taken once the lock
 # is granted (READ COMMITTED: it sees what the previous holder committed); under a domain cap the
 # domain's mailboxes are locked first, and an outbox message's claim is checked (and kept) after.
@@ -266,6 +321,7 @@ class PostgresGate(GateSession):
         self._pg: Any = None  # the psycopg connection under it
         self._cur: Any = None  # its client-side binding cursor
         self._prepared = False  # the server has the gate's statements for this connection
+        self._read_name = _read_statement(policy.domain_cap, policy.recipient_caps)[0]
 
     def reserve(
         self,
@@ -358,9 +414,14 @@ class PostgresGate(GateSession):
         DEALLOCATE ALL when it prepared statements of its own on the connection."""
         cur.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'warmup_gate_%'")
         have = {name for (name,) in cur.fetchall()}
-        for name, (prepare, _) in _PREPARED.items():
+        for name in (
+            "warmup_gate_lock",
+            self._read_name,
+            "warmup_gate_reserve",
+            "warmup_gate_expire",
+        ):
             if name not in have:
-                cur.execute(prepare)
+                cur.execute(_PREPARED[name][0])
         self._prepared = True
 
     def _read(
@@ -392,7 +453,7 @@ class PostgresGate(GateSession):
         expire = self._expire_due(est)
         if expire:
             statements.append(_PREPARED["warmup_gate_expire"][1])
-        statements.append(_PREPARED["warmup_gate_read"][1])
+        statements.append(_PREPARED[self._read_name][1])
         cur.execute(
             "; ".join(statements),
             {
@@ -409,8 +470,6 @@ class PostgresGate(GateSession):
                 "msgid": message_id,
                 "now": est,
                 "horizon": est + CLOCK_SKEW,
-                "dcap": p.domain_cap,
-                "rcaps": p.recipient_caps,
                 "domain": f"%@{box.address.rsplit('@', 1)[1]}",
                 "start": day_start(today, tz),
             },
@@ -429,33 +488,19 @@ class PostgresGate(GateSession):
         if expire:
             cur.nextset()
         cur.nextset()
-        (
-            upto,
-            state,
-            days,
-            sent,
-            hard,
-            soft,
-            block,
-            complaint,
-            last,
-            kinds,
-            ats,
-            untils,
-            reasons,
-            addrs,
-            skinds,
-            sreasons,
-            rcpts,
-            sids,
-            outcomes,
-            domain,
-            rdomains,
-            rcounts,
-            ddays,
-            dsent,
-            stamp,
-        ) = cur.fetchone()
+        row = cur.fetchone()
+        (upto, state, days, sent, hard, soft, block, complaint, last) = row[:9]
+        (kinds, ats, untils, reasons, addrs, skinds, sreasons, rcpts, sids, outcomes) = row[9:19]
+        # the shape's own columns (_read_sql): recipient caps', then a domain cap's
+        rest: tuple[Any, ...] = row[19:]
+        rcaps: tuple[Any, ...] = (None, None)
+        dcap: tuple[Any, ...] = (None, None, None, None)
+        if p.recipient_caps:
+            rcaps, rest = rest[:2], rest[2:]
+        if p.domain_cap:
+            dcap = rest
+        rdomains, rcounts = rcaps
+        domain, ddays, dsent, stamp = dcap
         memo = WalkState.from_json(state) if upto is not None else None
         slots = {r: (i, o) for r, i, o in zip(rcpts, sids, outcomes)} if rcpts else {}
         if slots and pending:  # settled by this very statement, after its snapshot
