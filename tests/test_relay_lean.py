@@ -148,6 +148,50 @@ def test_line_length_limit_refuses_the_message_and_keeps_the_session(
     assert smtp_ssl.messages[-1].rcpt_tos == ("next@example.com",)
 
 
+_SENTENCES = b"".join(
+    b"Line %d of a body whose lines end in a full stop.\r\n" % i for i in range(400)
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "reply", "upstream"),
+    [
+        # lines ending in ".<CRLF>", as sentences do: where the relay's read ahead stops
+        (b"Thanks.\r\n..\r\nend.\r\n..x.\r\n", 250, b"Thanks.\r\n.\r\nend.\r\n.x.\r\n"),
+        (_SENTENCES, 250, _SENTENCES),  # 24 KB: past aiosmtpd's reader's 1,001 octets
+        (b"no dot at all\r\n" * 300, 250, b"no dot at all\r\n" * 300),
+        (b"x" * 1001 + b"\r\n", 500, None),  # the longest line aiosmtpd's reader reads whole
+        (b"x" * 1002 + b"\r\n", 500, None),  # the shortest it cuts
+        (b"x" * 1001 + b"\r\nafter\r\n", 500, None),  # its CRLF across that cut
+        (b"x" * 3000 + b"\n.\r\nstill data\r\n", 500, None),  # a long bare-LF line, a dot
+    ],
+)
+@pytest.mark.parametrize("piece", [None, 1, 7, 1000])
+def test_data_is_read_alike_however_its_bytes_arrive(
+    relay, smtp_ssl, ledger_path, body, reply, upstream, piece
+):
+    """The relay reads ahead to each ".<CRLF>" and cuts lines itself: the message, its reply
+    and the session after it are what reading line by line gave, written at once or in
+    pieces (that split a CRLF, a stuffed dot or the final dot)."""
+    server = relay(50)
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    data = b"Subject: pieces\r\n\r\n" + body + b".\r\n"
+    for at in range(0, len(data), piece or len(data)):
+        c.send(data[at : at + (piece or len(data))])
+    code, text = c.reply()
+    assert code == reply, text
+    c.send(b"NOOP\r\n")  # nothing of the message was left to be read as a command
+    assert c.reply() == (250, b"250 OK")
+    c.close()
+    if upstream is None:
+        assert smtp_ssl.messages == [] and sends(ledger_path) == []
+    else:
+        [got] = smtp_ssl.messages
+        assert got.raw.split(b"\r\n\r\n", 1)[1] == upstream
+
+
 def test_size_limit_refuses_the_message_with_552_and_nothing_is_reserved(
     relay, smtp_ssl, ledger_path
 ):

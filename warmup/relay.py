@@ -109,6 +109,7 @@ _PLAIN_PATH = re.compile(rf"<({_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*)>(?:[ 
 # The dot RFC 5321 §4.5.2 puts before a line starting with one. A bare LF ends a line too: the
 # upstream server gets it as CRLF (smtp.dot_stuff), and smtplib doubles a dot after one.
 _STUFFED = re.compile(rb"(?:^|(?<=\n))\.")
+_LINES = re.compile(rb"[^\n]*\n")  # the lines of a client's DATA, each with its LF
 _NOISE = ("auth_require_tls == False", "login_data is deprecated")
 log = logging.getLogger("warmup.relay")
 # aiosmtpd warns on every connection that AUTH without TLS is unsafe (on a loopback socket there
@@ -966,8 +967,8 @@ class _Session(SMTP):
 
     async def _data(self, arg: str) -> None:
         """aiosmtpd's DATA, answered alike (the same checks, limits and replies in the same
-        order), with less work per line: a message is read as a list of lines joined once and
-        dot-unstuffed in one pass."""
+        order), with less work per line: a message is read up to each ".<CRLF>" at once (not
+        an await per line), cut into lines that are joined once and dot-unstuffed in one pass."""
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         envelope = self.envelope
@@ -980,42 +981,63 @@ class _Session(SMTP):
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         reader = self._reader
+        longest = self.line_length_limit  # aiosmtpd's reader's limit: a line it reads whole
         limit = self.data_size_limit
         lines: list[bytes] = []
         size = 0
         failed = ""  # the first limit broken; the rest of the message is read and dropped
         partial = False  # not at the start of a CRLF line: only there does a lone dot end
         cr = False  # the last piece read ended with CR (a CRLF split by a line too long)
+        # Read up to each ".<CRLF>" (every final dot ends with one, so no read waits past it)
+        # and cut the lines here: an await per line was most of reading a long message.
+        tail = b""  # the start of a line that what was read did not end
         while self.transport is not None:
             try:
-                line = await reader.readuntil(b"\n")
+                more = await reader.readuntil(b".\r\n")
             except asyncio.CancelledError:  # the client went away mid-DATA
                 self._writer.close()
                 raise
-            except asyncio.LimitOverrunError as exc:
-                line = await reader.read(exc.consumed)
-                failed = failed or "500 Line too long (see RFC5321 4.5.3.1.6)"
-                lines.clear()
+            except asyncio.LimitOverrunError as exc:  # no ".<CRLF>" near: what is there
+                more = await reader.read(exc.consumed)
+            if tail:
+                more = tail + more
+            found = _LINES.findall(more)
+            tail = more[more.rfind(b"\n") + 1 :]
+            if len(tail) > longest:  # too long for aiosmtpd's reader already: a piece
+                found.append(tail)
+                tail = b""
+            for line in found:
+                if len(line) > longest + 1 or line[-1:] != b"\n":
+                    # longer than aiosmtpd's reader reads whole: the piece it cut (the LF
+                    # comes apart), then the rest of the line
+                    piece = line[:-1] if line[-1:] == b"\n" else line
+                    failed = failed or "500 Line too long (see RFC5321 4.5.3.1.6)"
+                    lines.clear()
+                    size += len(piece)
+                    partial, cr = True, piece[-1:] == b"\r"
+                    if piece is line:
+                        continue
+                    line = b"\n"
+                if line == b".\r\n" and not partial:
+                    break
                 size += len(line)
-                partial, cr = True, line[-1:] == b"\r"
-                continue
-            if line == b".\r\n" and not partial:
-                break
-            size += len(line)
-            crlf = line[-2:] == b"\r\n" or (cr and line == b"\n")
-            partial, cr = not crlf, False
-            if failed:
-                continue
-            if limit and size > limit:
-                failed = "552 Error: Too much mail data"
-                lines.clear()
-            # 998 octets and CRLF (a bare LF counted as one), its stuffed dot not counted:
-            # aiosmtpd's 1,001 let a 999-octet line through to a provider that refuses it.
-            elif len(line) + (not crlf) - (line[:1] == b".") > headers.LINE_LIMIT + 2:
-                failed = "500 Line too long (see RFC5321 4.5.3.1.6)"
-                lines.clear()
+                crlf = line[-2:] == b"\r\n" or (cr and line == b"\n")
+                partial, cr = not crlf, False
+                if failed:
+                    continue
+                if limit and size > limit:
+                    failed = "552 Error: Too much mail data"
+                    lines.clear()
+                # 998 octets and CRLF (a bare LF counted as one), its stuffed dot not counted:
+                # aiosmtpd's 1,001 let a 999-octet line through to a provider that refuses it.
+                elif len(line) + (not crlf) - (line[:1] == b".") > headers.LINE_LIMIT + 2:
+                    failed = "500 Line too long (see RFC5321 4.5.3.1.6)"
+                    lines.clear()
+                else:
+                    lines.append(line)
             else:
-                lines.append(line)
+                continue
+            break
         else:  # the connection closed without the final dot: nothing to deliver
             return
         if failed:
