@@ -1002,12 +1002,12 @@ class _Session(SMTP):
             if tail:
                 more = tail + more
             found = _LINES.findall(more)
-            tail = more[more.rfind(b"\n") + 1 :]
+            tail = more[more.rfind(b"\n") + 1 :] if more[-1:] != b"\n" else b""
             if len(tail) > longest:  # too long for aiosmtpd's reader already: a piece
                 found.append(tail)
                 tail = b""
             for line in found:
-                if len(line) > longest + 1 or line[-1:] != b"\n":
+                if len(line) > longest and (len(line) > longest + 1 or line[-1:] != b"\n"):
                     # longer than aiosmtpd's reader reads whole: the piece it cut (the LF
                     # comes apart), then the rest of the line
                     piece = line[:-1] if line[-1:] == b"\n" else line
