@@ -1764,3 +1764,18 @@ def test_a_folder_the_server_lacks_is_refused_naming_the_folders_it_has(box, led
     assert "; did you mean 'Bounces'?; the server's folders: " in err, err
     assert "'INBOX'" in err and "'退信'" in err and "&kABP4Q-" not in err, err
     assert err.endswith("; check --folder"), err
+
+
+def test_a_refusal_naming_the_servers_folders_stays_short_however_long_their_names(box):
+    """The listing cut the count of folders to twelve but not the length of each name: a
+    server's twelve folders of 200 characters made the one-line refusal 2,600 characters long
+    (and the "did you mean" as long as the name it quoted)."""
+    long = [f"Archive {i:02} " + "x" * 200 for i in range(13)]
+    for i, name in enumerate(long):
+        box.append(name, plain("seed", i))
+    res = cli("bounces", "sync", BOX, "--folder", long[0][:-1])
+    err = res.stderr.strip()
+    assert res.returncode == 64 and len(err.splitlines()) == 1, err
+    meant, _, listed = err.partition("; did you mean ")[2].partition("?; the server's folders: ")
+    assert meant == repr("Archive 00 " + "x" * 46 + "..."), meant
+    assert len(listed) < 900 and listed.endswith("... (14 folders); check --folder"), listed

@@ -915,10 +915,14 @@ def _known(imap: imaplib.IMAP4, folder: str) -> str:
     """``"; did you mean 'Bounces'?; the server's folders: 'INBOX', '退信'"`` for a refusal of
     ``folder``: nothing in warmup lists them, and a name like "退信" is "&kABP4Q-" on the wire.
     Empty if the server will not list them."""
-    from warmup.config import meant
+    from warmup.config import nearest
 
     names = _folders(imap)
-    return f"{meant(folder, names)}; the server's folders: {_listed(names)}" if names else ""
+    if not names:
+        return ""
+    close = nearest(folder, names)
+    meant = f"; did you mean {_name(close)}?" if close else ""
+    return f"{meant}; the server's folders: {_listed(names)}"
 
 
 _LISTED = re.compile(rb'\(([^)]*)\) (?:"(?:[^"\\]|\\.)*"|NIL) (.*)', re.IGNORECASE)
@@ -949,8 +953,14 @@ def _folders(imap: imaplib.IMAP4) -> list[str]:
 
 
 def _listed(names: list[str], most: int = 12) -> str:
-    shown = ", ".join(repr(n) for n in names[:most])
+    shown = ", ".join(_name(n) for n in names[:most])
     return shown if len(names) <= most else f"{shown}, ... ({len(names)} folders)"
+
+
+def _name(folder: str, most: int = 60) -> str:
+    """A server's folder name as a refusal quotes it: a name may be hundreds of characters,
+    and twelve of them made the one line kilobytes long."""
+    return repr(folder if len(folder) <= most else folder[: most - 3] + "...")
 
 
 def _check_move_to(imap: imaplib.IMAP4, folder: str) -> None:
