@@ -1291,6 +1291,7 @@ def test_a_token_no_longer_in_memory_is_masked_too_whole_or_cut_short(file_keyri
         (_http("200 OK", b"<html>sign in to the wifi</html>"), 69, "check the network"),
         (_http("200 OK", b'{"token_type": "Bearer"}'), 69, "; try again later"),
         (_http("200 OK", b'{"access_token": "' + b"a" * (2 << 20) + b'"}'), 69, "over 1 MiB"),
+        (_http("503 Service Unavailable", b"<html>" + b"x" * (2 << 20)), 75, "try again later"),
         (_http("401 Unauthorized", b'{"error": "invalid_client"}'), 78, LOGIN_AGAIN),
         (_http("400 Bad Request", b'{"error": "unauthorized_client"}'), 78, LOGIN_AGAIN),
     ],
@@ -1300,6 +1301,7 @@ def test_a_token_no_longer_in_memory_is_masked_too_whole_or_cut_short(file_keyri
         "captive-portal",
         "no-access-token",
         "huge",
+        "huge-503",
         "invalid-client",
         "unauth",
     ],
@@ -1310,7 +1312,8 @@ def test_each_token_endpoint_refusal_says_what_to_do_with_the_exit_code_a_script
     """An HTML or empty 5xx (the provider's outage page) was exit 69 while the same 5xx in
     JSON was 75 ("try again later"), and several refusals said what went wrong but not what to
     do: "answered without an access token", "refused the refresh (invalid_client)". An answer
-    past the bytes read (1 MiB) was said to be no JSON, as if a captive portal had answered."""
+    past the bytes read (1 MiB) was said to be no JSON, as if a captive portal had answered;
+    an outage page that long is still an outage (75), not a network to check (69)."""
     err = _refused_refresh(answer)
     text = str(err)
     assert (err.exit_code, "\n" in text) == (code, False), text

@@ -186,19 +186,19 @@ def _post(
         parsed = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         parsed = None
-    if not isinstance(parsed, dict) and len(body) >= MAX_BODY:
-        raise Unavailable(
-            f"the OAuth endpoint {url} answered HTTP {status} with over {MAX_BODY >> 20} MiB, "
-            f"no token answer (a few kilobytes); check WARMUP_OAUTH_ENDPOINT and the "
-            f"network's proxy, then try again"
-        )
     if not isinstance(parsed, dict):
-        # An HTML page: the provider's own outage page (5xx: as its JSON 5xx, try later), or
-        # a proxy or captive portal answering in its place.
+        # An HTML page: the provider's own outage page (5xx: as its JSON 5xx, try later,
+        # however long the page), or a proxy or captive portal answering in its place.
         if _temporary(status, ""):
             raise TempFail(
                 f"the OAuth endpoint {url} answered HTTP {status} without JSON (it cannot "
                 f"answer now); try again later"
+            )
+        if len(body) >= MAX_BODY:
+            raise Unavailable(
+                f"the OAuth endpoint {url} answered HTTP {status} with over {MAX_BODY >> 20} "
+                f"MiB, no token answer (a few kilobytes); check WARMUP_OAUTH_ENDPOINT and the "
+                f"network's proxy, then try again"
             )
         raise Unavailable(
             f"the OAuth endpoint {url} answered HTTP {status} without JSON (a proxy or "
