@@ -74,6 +74,10 @@ class _Unreachable(Exception):
     """The resolver did not answer (timeout, refused, no server), or answered SERVFAIL."""
 
 
+class _RanOut(_Unreachable):
+    """Not asked: the check's time ran out on earlier names (nothing is known of this one)."""
+
+
 @dataclass
 class _Dns:
     """TXT and MX lookups through one resolver; NXDOMAIN and "no answer" are empty lists (the
@@ -92,7 +96,11 @@ class _Dns:
         """A check begins: it is given :data:`~warmup.doctor.CHECK_TIMEOUTS` times the timeout
         in all, as doctor's other checks are. Each of an SPF record's ten includes, or a
         subdomain's five DMARC parents, waited the whole timeout when its DNS did not answer."""
-        self.until = time.monotonic() + CHECK_TIMEOUTS * self.timeout
+        self.until = time.monotonic() + self.budget()
+
+    def budget(self) -> float:
+        """The seconds a check is given in all."""
+        return CHECK_TIMEOUTS * self.timeout
 
     def __post_init__(self) -> None:
         import dns.exception
@@ -125,9 +133,7 @@ class _Dns:
             raise _Unreachable(self._broken)
         left = self.until - time.monotonic()
         if left <= 0:
-            raise _Unreachable(
-                f"not looked up: the check's {CHECK_TIMEOUTS * self.timeout:g} s ran out"
-            )
+            raise _RanOut(f"not looked up: the check's {self.budget():g} s ran out")
         try:
             answer = self._res.resolve(
                 name, rdtype, raise_on_no_answer=False, lifetime=min(self.timeout, left)
@@ -324,7 +330,7 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     if last is not None and last.lower() in ("all", "+all"):
         problems.append(f"'{last}' lets anyone send as {domain}")
         fixes.append("end it with ~all (or -all), never +all")
-    elif last is None and not walk.missing:
+    elif last is None and not walk.missing and not walk.unasked:
         problems.append("no 'all' term: other senders are neither allowed nor refused")
         fixes.append("end it with ~all")
     for term in walk.missing:
@@ -333,6 +339,11 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     for term in walk.unanswered:
         problems.append(f"{term} does not answer (receivers: temperror, SPF fails)")
         fixes.append("ask whoever runs that domain's DNS to fix it, or remove the term")
+    if walk.unasked:  # never asked: they may well answer (the provider's own include, say)
+        problems.append(
+            f"{', '.join(walk.unasked)} not looked up (the check's {dns.budget():g} s ran out)"
+        )
+        fixes.append("run again with a longer --timeout to check the rest")
     if include and not any(d == include or d.endswith("." + include) for d in walk.domains):
         problems.append(f"{provider.title}'s servers are not included")
         fixes.append(f"add include:{include}")
@@ -353,13 +364,15 @@ class _SpfWalk:
     """What evaluating a record costs and where it ends: ``domains`` included or redirected to
     (recursively), the DNS ``lookups``, the ``missing`` include:/redirect= terms whose domain
     publishes no SPF record (a permerror, RFC 7208 5.2 and 6.1), the ``unanswered`` ones whose
-    lookup failed (SERVFAIL, timeout: a temperror), and ``final_all``: the
+    lookup failed (SERVFAIL, timeout: a temperror), the ``unasked`` ones left when the check's
+    time ran out (nothing known of them), and ``final_all``: the
     ``all`` term the record ends in, through its redirect= when it has none of its own."""
 
     domains: list[str]
     lookups: int
     missing: list[str]
     unanswered: list[str]
+    unasked: list[str]
     final_all: str | None
 
 
@@ -374,7 +387,7 @@ def _spf_tree(dns: _Dns, record: str) -> _SpfWalk:
     (permerror): records that include themselves or each other would otherwise cost an
     exponential number of queries. Past the limit the count is only a lower bound. A
     redirect= in a record that has an ``all`` term is never followed (RFC 7208 6.1)."""
-    found = _SpfWalk([], 0, [], [], None)
+    found = _SpfWalk([], 0, [], [], [], None)
 
     def walk(record: str) -> str | None:
         terms = record.split()[1:]
@@ -393,6 +406,9 @@ def _spf_tree(dns: _Dns, record: str) -> _SpfWalk:
                 if found.lookups <= SPF_LOOKUP_LIMIT and "%" not in target:
                     try:
                         sub = [t for t in dns.txt(target) if _is_spf(t)]
+                    except _RanOut:
+                        found.unasked.append(f"{name}{sep}{target}")
+                        continue
                     except _Unreachable:  # the domain's own names answered: this one's fail
                         found.unanswered.append(f"{name}{sep}{target}")
                         continue
