@@ -103,16 +103,24 @@ def test_retry_of_an_expired_template_row_its_campaign_queued_again_is_refused(
         ledger.close()
     assert run(*again, str(tpl)).exit_code == 0  # an expired row never left: queued anew
     (new,) = [m["id"] for m in json.loads(run("queue", "list", "--json").output) if m["id"] != old]
-    _refused_until_cancelled(run, old, new)
+    _refused_until_cancelled(
+        run,
+        old,
+        new,
+        f"is to lead@example.com, whom campaign dec has queued since as message {new} "
+        f"(queued): a message without a content key (a template's row, or one queued before "
+        f"warmup kept them) is judged by its recipient",
+    )
 
 
-def _refused_until_cancelled(run, old: int, new: int) -> None:  # type: ignore[no-untyped-def]
+def _refused_until_cancelled(run, old: int, new: int, why: str = "") -> None:  # type: ignore[no-untyped-def]
     """'queue retry OLD' refused while campaign dec's NEW is queued; retried once it is not."""
+    why = why or f"is in campaign dec again as message {new} (queued)"
     _refused(
         run,
         old,
-        f"Error: message {old} is in campaign dec again as message {new} (queued); cancel that "
-        f"one first ('warmup queue cancel {new}') to send this one instead\n",
+        f"Error: message {old} {why}; cancel that one first "
+        f"('warmup queue cancel {new}') to send this one instead\n",
     )
     assert run("queue", "cancel", str(new)).exit_code == 0
     res = run("queue", "retry", str(old))
@@ -127,3 +135,33 @@ def _refused(run, mid: int, output: str) -> list:  # type: ignore[no-untyped-def
     assert res.output == output
     assert json.loads(run("queue", "list", "--json").output) == before
     return before
+
+
+def test_retry_of_a_keyless_message_refused_for_its_recipient_says_so(run, ledger_url):
+    """A message queued before content keys (m020 left them NULL) is judged by its recipient,
+    as a template's row is: a follow-up to the same lead refuses its retry. The refusal said it
+    was "in campaign dec again as message N", which for a follow-up (other words) is untrue."""
+    from warmup.ledger.schema import OUTBOX
+
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    ledger = open_ledger(str(ledger_url))
+    try:
+        box = Outbox(ledger)
+        old = box.add(_hello(), mailbox="a@corp.example", campaign="dec")
+        with ledger.write() as conn:  # as queued before m020
+            conn.execute(OUTBOX.update().where(OUTBOX.c.id == old).values(content_key=None))
+        assert ledger.expire_messages(now_utc() + dt.timedelta(days=4)) == 1
+        follow = _hello()
+        follow.replace_header("Subject", "a week later")
+        new = box.add(follow, mailbox="a@corp.example", campaign="dec")
+        assert new not in (None, old)
+    finally:
+        ledger.close()
+    _refused(
+        run,
+        old,
+        f"Error: message {old} is to lead@example.com, whom campaign dec has queued since as "
+        f"message {new} (queued): a message without a content key (a template's row, or one "
+        f"queued before warmup kept them) is judged by its recipient; cancel that one first "
+        f"('warmup queue cancel {new}') to send this one instead\n",
+    )

@@ -1033,9 +1033,17 @@ class OutboxStore:
                     .order_by(OUTBOX.c.id)
                 ).first()
                 if other is not None:
+                    # judged by its recipient, the other may be other words (a follow-up)
+                    again = (
+                        f"is in campaign {r.campaign} again as message {other.id} ({other.state}); "
+                        if r.content_key is not None
+                        else f"is to {r.recipients}, whom campaign {r.campaign} has queued "
+                        f"since as message {other.id} ({other.state}): a message without a "
+                        f"content key (a template's row, or one queued before warmup kept "
+                        f"them) is judged by its recipient; "
+                    )
                     raise DataError(
-                        f"message {message} is in campaign {r.campaign} again as message "
-                        f"{other.id} ({other.state}); "
+                        f"message {message} {again}"
                         + (
                             f"cancel that one first ('warmup queue cancel {other.id}') to send "
                             f"this one instead"
