@@ -583,3 +583,19 @@ def test_spf_terms_past_the_checks_time_are_not_said_to_fail_nor_to_be_removed(d
     assert "include:spf.mail.qq.com not looked up (the check's 1.5 s ran out)" in spf.detail
     assert spf.fix.count("remove the term") == len(dead), spf.fix
     assert "run again with a longer --timeout" in spf.fix, spf.fix
+
+
+def test_a_dmarc_record_receivers_discard_does_not_count_against_the_valid_one(dns_server):
+    """Receivers discard a record whose version is not v=DMARC1 before counting (RFC 7489
+    6.6.3): the old "v=DMARC1 p=none" (no semicolon) left beside its corrected copy failed the
+    check as "2 DMARC records" though receivers apply the copy."""
+    good_zone(dns_server.records)
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = [
+        '"v=DMARC1 p=none"',
+        '"v=DMARC1; p=reject; rua=mailto:d@corp.example"',
+    ]
+    dmarc = checks(dns_server)["dmarc"]
+    assert (dmarc.status, dmarc.detail) == (
+        "ok",
+        "p=reject, adkim=r, aspf=r (alignment relaxed)",
+    ), dmarc

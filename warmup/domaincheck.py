@@ -558,7 +558,11 @@ _DMARC_PARENTS = 4  # parents looked at for a subdomain's policy (sales.eu.corp.
 
 
 def _dmarc_records(dns: _Dns, name: str) -> list[str]:
-    return [t for t in dns.txt(name) if t.replace(" ", "").lower().startswith("v=dmarc1")]
+    """The DMARC records at ``name``: those of version DMARC1 if any (receivers discard the
+    others before counting, RFC 7489 6.6.3), else those that look meant as one (for a
+    detail on why receivers read none)."""
+    meant = [t for t in dns.txt(name) if t.replace(" ", "").lower().startswith("v=dmarc1")]
+    return [t for t in meant if _DMARC_VERSION.match(t)] or meant
 
 
 # "v=DMARC1" then ";" or the end (RFC 7489 6.4): receivers ignore "v=DMARC10; p=reject".
