@@ -1294,6 +1294,7 @@ def test_a_token_no_longer_in_memory_is_masked_too_whole_or_cut_short(file_keyri
         (_http("503 Service Unavailable", b"<html>" + b"x" * (2 << 20)), 75, "try again later"),
         (_http("401 Unauthorized", b'{"error": "invalid_client"}'), 78, LOGIN_AGAIN),
         (_http("400 Bad Request", b'{"error": "unauthorized_client"}'), 78, LOGIN_AGAIN),
+        (_http("400 Bad Request", b'{"error": "no grant refresh-token"}'), 78, "(no grant ***)"),
     ],
     ids=[
         "html-503",
@@ -1304,6 +1305,7 @@ def test_a_token_no_longer_in_memory_is_masked_too_whole_or_cut_short(file_keyri
         "huge-503",
         "invalid-client",
         "unauth",
+        "echoed-token",
     ],
 )
 def test_each_token_endpoint_refusal_says_what_to_do_with_the_exit_code_a_script_needs(
@@ -1313,7 +1315,8 @@ def test_each_token_endpoint_refusal_says_what_to_do_with_the_exit_code_a_script
     JSON was 75 ("try again later"), and several refusals said what went wrong but not what to
     do: "answered without an access token", "refused the refresh (invalid_client)". An answer
     past the bytes read (1 MiB) was said to be no JSON, as if a captive portal had answered;
-    an outage page that long is still an outage (75), not a network to check (69)."""
+    an outage page that long is still an outage (75), not a network to check (69). An error
+    code echoing the request's refresh token was quoted with it."""
     err = _refused_refresh(answer)
     text = str(err)
     assert (err.exit_code, "\n" in text) == (code, False), text

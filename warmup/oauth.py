@@ -207,12 +207,20 @@ def _post(
     return status, parsed
 
 
-def _error(body: dict[str, object]) -> str:
-    """The answer's ``error`` code as a message may quote it: an endpoint's text, so its
-    control characters shown as escapes (a terminal acts on them) and at most 64 of them."""
-    from warmup.words import shown
+_ERROR_CODE = re.compile(r"[a-z_]{1,64}")  # RFC 6749's codes: invalid_grant, slow_down, ...
 
-    text = shown(str(body.get("error") or "unknown_error"))
+
+def _error(body: dict[str, object], *secrets: str | None) -> str:
+    """The answer's ``error`` code as a message may quote it: an endpoint's text, so its
+    control characters shown as escapes (a terminal acts on them) and at most 64 of them,
+    and the ``secrets`` the request carried masked (an endpoint or proxy echoing the form)."""
+    from warmup.words import masked, shown
+
+    text = str(body.get("error") or "unknown_error")
+    if not _ERROR_CODE.fullmatch(text):  # a code as is: a short secret would mangle it
+        for secret in secrets:  # before the cut: a token cut short would no longer be found
+            text = masked(text, secret)
+    text = shown(text)
     return text if len(text) <= 64 else text[:61] + "..."
 
 
@@ -314,7 +322,7 @@ def poll(
                     "offline access"
                 )
             return tokens
-        error = _error(body)
+        error = _error(body, code.device_code, app.client_secret)
         if error == "slow_down" or status == 429:
             interval += 5
         elif error == "authorization_pending" or _temporary(status, error):
@@ -352,7 +360,7 @@ def refresh(
     status, body = _post(app.token_url, form, timeout)
     if status == 200:
         return _tokens(body, now, app.token_url)
-    error = _error(body)
+    error = _error(body, refresh_token, app.client_secret)
     if error == "invalid_grant":
         raise LoginExpired(address)
     if error in NEEDS_THE_USER:
