@@ -1226,3 +1226,22 @@ def test_a_python_caller_s_wrong_type_is_one_type_error_naming_the_parameter(led
         assert "\n" not in str(err.value)
     assert ledger_digest(ledger_path) == before
     ledger.close()
+
+
+def test_quiet_run_prints_a_sent_message_no_more_but_still_a_bounced_one(
+    sink, ssl_cert_env, tmp_path
+):
+    """'warmup -q run --once' in cron printed each sent message's line ("... sent #1 ... from
+    ... to ..."): cron mailed the log of every pass that sent. Quiet, a sent message is a
+    confirmation; one the server refused is still said."""
+    pool_of(sink.port, tmp_path)
+    res = queue_csv(leads(tmp_path / "leads.csv", 2), template(tmp_path / "t.toml"))
+    assert res.returncode == 0, res.stderr
+    sink.reject_rcpt["lead1@example.com"] = (550, "5.1.1 no such user")
+    res = cli("-q", "run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert len(sink.messages) == 1
+    assert "sent #" not in res.stdout, res.stdout
+    assert "bounced #" in res.stdout and "lead1@example.com" in res.stdout, res.stdout
+    loud = cli("run", "--once", env=PASSWORD_ENV)
+    assert loud.returncode == 0 and "Done: nothing was due." in loud.stdout, loud.stdout

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import SECONDS, complete_pool, pass_ledger, say
+from warmup.cli.common import SECONDS, complete_pool, pass_ledger, say, verbosity
 from warmup.cli.send import password_option
 from warmup.words import plural, shown
 
@@ -144,6 +144,8 @@ def run(
             ledger,
             pool=pool,
             log=log,
+            # --quiet (cron): a message sent and what the worker waits for are confirmations
+            note=log if verbosity() >= 0 else (lambda line: None),
             sleep=(lambda s: view.sleep(s, worker.wait)) if view else None,
             password_command=password_command,
             timeout=timeout,

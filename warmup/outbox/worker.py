@@ -188,6 +188,7 @@ class Worker:
         clock: Callable[[], dt.datetime] = now_utc,
         sleep: Callable[[float], object] | None = None,
         log: Callable[[str], object] = lambda line: None,
+        note: Callable[[str], object] | None = None,
         password_command: str | None = None,
         timeout: float | None = None,
         lease: dt.timedelta = LEASE,
@@ -200,6 +201,9 @@ class Worker:
         self._pool_gone = False  # the pool was found removed (said once, see _pool_now)
         self.clock = clock
         self.log = log
+        # A line that only confirms (a message sent, what the worker waits for): `run -q`
+        # (cron) drops these and keeps the rest (bounced, lost, expired, faults).
+        self.note = log if note is None else note
         self.lease = lease
         # Stored with each claim: unique per worker (the random token decides whose a claim
         # is); host and pid for people, and, with the place, a quick look at a crashed one.
@@ -327,7 +331,7 @@ class Worker:
         else:
             return said
         if key != said:
-            self.log(f"{_stamp(now)} {line}")
+            self.note(f"{_stamp(now)} {line}")
         return key
 
     def _stopped(self) -> None:
@@ -904,7 +908,7 @@ class Worker:
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
             return self._retry(msg, box, reply, attempt=soft, recipients=list(again))
-        self.log(
+        (self.note if state == "sent" else self.log)(
             f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} from {box.address} "
             f"to {', '.join(rcpts)}: {reply}"
         )
@@ -1018,7 +1022,7 @@ class Worker:
                 return self._retry(msg, None, str(exc), attempt=True, recipients=list(again))
             # As the end of the main path below: its final line, its recipients less those
             # suppressed (the row named them as mailed).
-            self.log(
+            (self.note if state == "sent" else self.log)(
                 f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
                 f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {exc}"
             )
@@ -1047,7 +1051,7 @@ class Worker:
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
             return self._retry(msg, None, reply, attempt=soft, recipients=list(again))
-        self.log(
+        (self.note if state == "sent" else self.log)(
             f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
             f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {reply}"
         )
