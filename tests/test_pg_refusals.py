@@ -303,3 +303,14 @@ def test_a_client_stopped_inside_a_transaction_lets_go_of_the_mailbox(run, schem
                 assert c.exec_driver_sql(f"SHOW {setting}").scalar() == value
         finally:
             ledger.close()
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "POSTGRES+psycopg"])
+def test_a_postgres_url_is_the_same_ledger_as_its_postgresql_spelling(run, schema, scheme):
+    """libpq and hosting providers (Heroku's DATABASE_URL) spell the scheme postgres://;
+    SQLAlchemy dropped that name, and warmup refused it as an unknown scheme (78)."""
+    url = schema.url.split("://", 1)[1]
+    res = run("--db", f"{scheme}://{url}", "mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0, res.output
+    res = run("--db", schema.url, "quota", BOX, "--json")
+    assert res.exit_code == 0 and BOX in res.output, res.output

@@ -130,6 +130,10 @@ def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
         expect(url, str, "url", " (a SQLite path or a postgresql+psycopg:// URL)")
     raw = url or os.environ.get("WARMUP_DB") or str(default_path())
     if "://" in raw:
+        scheme, rest = raw.split("://", 1)
+        name, plus, driver = scheme.partition("+")
+        if name.lower() == "postgres":  # libpq's and Heroku's spelling; SQLAlchemy's is postgresql
+            return f"postgresql{plus}{driver}://{rest}"
         return raw
     from warmup.files import home
 
