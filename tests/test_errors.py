@@ -1609,6 +1609,18 @@ def test_login_refuses_a_password_piped_without_end_at_a_bound(seeded: Path, tmp
     assert not keyring.exists()
 
 
+@pytest.mark.parametrize("piped", ["", "\n", "\r\n"], ids=["nothing", "blank-line", "crlf"])
+def test_login_given_an_empty_password_on_stdin_says_how_to_give_one(
+    seeded: Path, tmp_path, piped: str
+):
+    """``warmup mailbox login ADDR < /dev/null`` (or ``echo "$PW" |`` with PW unset) said only
+    "empty password: nothing stored": what was wrong, not what to do."""
+    keyring = tmp_path / "keyring.json"
+    proc = _login(seeded, FILE_KEYRING, input=piped, keyring=keyring)
+    assert_one_line_error(proc, 78, "no password on standard input", "first line", "terminal")
+    assert not keyring.exists()
+
+
 def test_a_ledger_another_process_keeps_locked_is_busy_exit_75_and_untouched(
     run, ledger_path, monkeypatch
 ):

@@ -270,7 +270,14 @@ def read_password(prompt: str) -> str:
             f"the password on standard input is longer than {MAX_PIPED:,} characters; pipe "
             f"only the password, on the first line"
         )
-    return line.rstrip("\r\n")
+    password = line.rstrip("\r\n")
+    if not password:  # '< /dev/null', an unset variable echoed: "empty password" said no fix
+        raise ConfigError(
+            "no password on standard input (its first line is empty); pipe only the password, "
+            "on the first line ('pass show mail/sales | warmup ...'), or run the command on a "
+            "terminal to type it"
+        )
+    return password
 
 
 MAX_PIPED = 65_536  # characters of a piped password: one short line
