@@ -73,6 +73,60 @@ def test_import_on_an_empty_ledger_registers_mailboxes_and_events(run, tmp_path)
     assert again.output.strip() == f"Imported 0 new sends and 0 new bounces from {log}."
 
 
+def test_a_known_mailbox_the_file_gives_other_settings_keeps_its_own_and_says_so(run, tmp_path):
+    """README's order (Quick start's 'mailbox add sales@corp.example --provider exmail', then
+    Reports' 'import data/sample.csv', whose sales@ row says policy default): the file's policy
+    was dropped without a word, and the plot then marked the sample's National Day sends over
+    quota (exmail closes CN holidays). The ledger's settings stay; a note names the line, both
+    values and the command that takes the file's."""
+    assert run("mailbox", "add", "sales@corp.example", "--provider", "exmail").exit_code == 0
+    assert run("mailbox", "add", "ops@corp.example", "--provider", "exmail").exit_code == 0
+    log = tmp_path / "log.csv"
+    log.write_text(
+        "mailbox,recipient,sent_at,provider,timezone,policy\n"
+        "sales@corp.example,r1@example.com,2026-11-02T09:00:00+08:00,,,\n"
+        "sales@corp.example,r2@example.com,2026-11-02T09:05:00+08:00,exmail,Asia/Shanghai,default\n"
+        "sales@corp.example,r3@example.com,2026-11-02T09:10:00+08:00,gmail,,\n"
+        "ops@corp.example,r4@example.com,2026-11-02T09:00:00+08:00,exmail,Asia/Shanghai,exmail\n"
+        "new@corp.example,r5@example.com,2026-11-02T09:00:00+01:00,gmail,Europe/Berlin,\n"
+        "ops@corp.example,r6@example.com,2026-11-02T09:10:00+08:00,gmail,Europe/Berlin,\n",
+        encoding="utf-8",
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    assert res.stdout == (
+        f"Imported 6 new sends and 0 new bounces from {log}. "
+        "Registered 1 new mailbox and 0 pause/resume events.\n"
+    )
+    # one note per mailbox, for its first row giving settings (ops@'s agrees: none for it)
+    assert res.stderr == (
+        f"note: {log}: line 3 gives sales@corp.example policy 'default'; it was in the ledger "
+        "already and keeps its own (policy 'exmail'): these columns only register new "
+        "mailboxes; to follow the file: 'warmup mailbox set sales@corp.example --policy "
+        "default'\n"
+    )
+    boxes = {b["address"]: b for b in json.loads(run("mailbox", "list", "--json").output)}
+    assert [boxes["sales@corp.example"][k] for k in ("provider", "timezone", "policy")] == [
+        "exmail",
+        "Asia/Shanghai",
+        "exmail",
+    ]
+    other = tmp_path / "other.csv"
+    other.write_text(
+        "mailbox,recipient,sent_at,provider,timezone,policy\n"
+        "ops@corp.example,r7@example.com,2026-11-03T09:00:00+08:00,gmail,Europe/Berlin,\n",
+        encoding="utf-8",
+    )
+    res = run("-q", "import", str(other))  # a note is no confirmation: --quiet keeps it
+    assert res.exit_code == 0 and res.stdout == ""
+    assert res.stderr == (
+        f"note: {other}: line 2 gives ops@corp.example provider 'gmail', timezone "
+        "'Europe/Berlin'; it was in the ledger already and keeps its own (provider 'exmail', "
+        "timezone 'Asia/Shanghai'): these columns only register new mailboxes; to follow the "
+        "file: 'warmup mailbox set ops@corp.example --timezone Europe/Berlin'\n"
+    )
+
+
 def test_unknown_mailbox_without_provider_rejects_the_file(run, tmp_path, ledger_path):
     log = write(
         tmp_path / "log.csv",

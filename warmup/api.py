@@ -1261,6 +1261,15 @@ IMPORT_OPTIONAL = (
 IMPORT_EVENTS = ("pause", "resume")
 
 
+class KeptSettings(NamedTuple):
+    """A known mailbox whose import rows give other settings, which the import left as they are:
+    ``line`` is the first such row; ``differ`` maps each column to (the file's, the ledger's)."""
+
+    address: str
+    line: int
+    differ: dict[str, tuple[str, str]]
+
+
 class Imported(NamedTuple):
     """What an import added: new sends, bounces, registered mailboxes, pause/resume events."""
 
@@ -1269,6 +1278,9 @@ class Imported(NamedTuple):
     mailboxes: int = 0
     events: int = 0
     ignored: tuple[str, ...] = ()  # header columns warmup does not read
+    # Mailboxes the ledger knew whose first row naming a provider, timezone or policy named
+    # another than the ledger's: those columns register new mailboxes only, so these were kept.
+    kept: tuple[KeptSettings, ...] = ()
 
 
 IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
@@ -1306,6 +1318,7 @@ def import_csv(
     zones = {b.address: b.timezone for b in known}
     starts = {b.address: b.started for b in known if b.started is not None}
     register: dict[str, dict[str, Any]] = {}
+    kept: dict[str, KeptSettings] = {}
     total = Recorded()
     # The rows checked are spooled in typed batches (in memory up to SPOOL_MEMORY, then in a
     # temporary file): the write pass reads them back instead of parsing the CSV a second time
@@ -1314,7 +1327,9 @@ def import_csv(
     # cycle to free (~3% of a 200,000-row import's CPU; its peak memory the same at 400,000).
     with collector_paused(), tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
         try:
-            rows = _check_into(spool, ledger, path, zones, starts, register, progress, header)
+            rows = _check_into(
+                spool, ledger, path, zones, starts, register, progress, header, known, kept
+            )
         except OSError as exc:  # the temporary file: the ledger is not touched yet
             raise IOFailure(
                 f"import: cannot write its temporary file in {tempfile.gettempdir()} "
@@ -1337,7 +1352,9 @@ def import_csv(
                 progress("write", written, rows)
         ledger.import_done()
     ignored = tuple(h for h in header if h and h not in _COLUMNS)
-    return Imported(total.sends, total.bounces, total.mailboxes, total.events, ignored)
+    return Imported(
+        total.sends, total.bounces, total.mailboxes, total.events, ignored, tuple(kept.values())
+    )
 
 
 def _check_into(
@@ -1349,12 +1366,16 @@ def _check_into(
     register: dict[str, dict[str, Any]],
     progress: Callable[[str, int, int | None], None] | None,
     header: list[str],
+    boxes: list[MailboxRow],
+    kept: dict[str, KeptSettings],
 ) -> int:
     """Check every row of the file, spool them (:func:`_spool`) in batches of
-    :data:`IMPORT_BATCH`, fill ``register`` with the mailboxes the file registers and
-    ``header`` with its header; the number of rows. A bad row raises :class:`DataError` naming
-    its line (nothing was written)."""
-    known = set(zones)
+    :data:`IMPORT_BATCH`, fill ``register`` with the mailboxes the file registers,
+    ``header`` with its header and ``kept`` with the known mailboxes (``boxes``) whose first
+    row giving settings gives others (:class:`KeptSettings`); the number of rows. A bad row raises
+    :class:`DataError` naming its line (nothing was written)."""
+    known = {b.address: b for b in boxes}
+    looked: set[str] = set()  # known mailboxes whose settings a row gave, compared once
     agreed: dict[str, _Registers] = {}  # what a later row of a new mailbox said, found agreeing
     rows = 0
     now = now_utc()
@@ -1381,6 +1402,11 @@ def _check_into(
                 agreed[address] = said
             continue
         if address in known:
+            if address not in looked and said != _NO_SETTINGS:
+                looked.add(address)
+                differ = _other_settings(known[address], said)
+                if differ:
+                    kept[address] = KeptSettings(address, line, differ)
             continue
         provider, timezone, policy = said
         if not provider:
@@ -1438,6 +1464,21 @@ def _unspool(spool: IO[bytes] | tempfile.SpooledTemporaryFile[bytes]) -> list[Im
 # What a row registers its mailbox with, if the ledger does not know it: (provider, timezone,
 # policy), each None when its column is empty.
 _Registers = tuple[str | None, str | None, str | None]
+_NO_SETTINGS: _Registers = (None, None, None)
+
+
+def _other_settings(box: MailboxRow, said: _Registers) -> dict[str, tuple[str, str]]:
+    """The columns of ``said`` that name another provider, timezone or policy than ``box``
+    has: column -> (the file's, the ledger's)."""
+    provider, timezone, policy = said
+    differ: dict[str, tuple[str, str]] = {}
+    if provider and provider != box.provider:
+        differ["provider"] = (provider, box.provider)
+    if timezone and timezone != box.timezone:
+        differ["timezone"] = (timezone, box.timezone)
+    if policy and policy != box.policy:
+        differ["policy"] = (policy, box.policy)
+    return differ
 
 
 def _same_registration(

@@ -161,8 +161,9 @@ def import_(ledger: Ledger, file: str) -> None:
     then written in batches of 2,000 rows, so sends going on meanwhile never wait long.
 
     Header: mailbox,recipient,sent_at and optionally
-    message_id,bounce_kind,bounce_status,bounced_at (times ISO 8601 with an offset),
-    provider,timezone (register a mailbox the ledger does not know yet) and
+    message_id,bounce_kind,bounce_status,bounced_at (times ISO 8601; without an offset, the
+    mailbox's local time), provider,timezone,policy (register a mailbox the ledger does not know
+    yet; a known mailbox keeps its own, and a note says so when the file gives others) and
     event,reason (event=pause|resume: a pause or resume at sent_at; recipient empty).
     A FILE of - is standard input. Importing the same file again adds nothing, even saved by
     Excel with its times cut to the minute or second (a row without message_id matches the send
@@ -207,6 +208,32 @@ def import_(ledger: Ledger, file: str) -> None:
     say(
         f"Imported {plural(r.sends, 'new send')} and {plural(r.bounces, 'new bounce')} "
         f"from {api.STANDARD_INPUT if file == '-' else file}.{extra}"
+    )
+    for kept in r.kept:
+        click.echo(
+            f"note: {_kept_note(str(api.STANDARD_INPUT) if file == '-' else file, kept)}", err=True
+        )
+
+
+def _kept_note(source: str, kept: api.KeptSettings) -> str:
+    """One line for a known mailbox the file gives other settings: the ledger's were kept (the
+    columns only register new mailboxes), and how to take the file's where a command can."""
+    said = ", ".join(f"{column} {ours!r}" for column, (ours, _) in kept.differ.items())
+    has = ", ".join(f"{column} {theirs!r}" for column, (_, theirs) in kept.differ.items())
+    options = [
+        f"--{column} {shlex.quote(ours)}"
+        for column, (ours, _) in kept.differ.items()
+        if column in ("policy", "timezone")
+    ]
+    fix = (
+        f"; to follow the file: 'warmup mailbox set {shlex.quote(kept.address)} "
+        f"{' '.join(options)}'"
+        if options
+        else ""
+    )
+    return (
+        f"{source}: line {kept.line} gives {kept.address} {said}; it was in the ledger already "
+        f"and keeps its own ({has}): these columns only register new mailboxes{fix}"
     )
 
 
