@@ -320,6 +320,36 @@ def test_domain_kind_and_suppression_frames(sample):
     ]
 
 
+def test_demo_words_its_days_as_report_does_and_its_header_as_its_table(run, tmp_path):
+    """The demo's table said ``hold`` for the day the simulated operator resumed the mailbox,
+    where ``warmup report`` of the same ledger says ``resumed`` (one status vocabulary), and
+    its header promised "two paused days" above one ``paused`` row."""
+    res = run("demo", "--no-plot")
+    assert res.exit_code == 0, res.output
+    rows = [line.split() for line in res.output.splitlines() if line[:3] == "202"]
+    shown = [r[-1] for r in rows[:40]]
+    assert shown.count("paused") == 1 and shown[shown.index("paused") + 1] == "resumed"
+    assert "resumed by hand the morning after a day paused whole" in res.output
+
+    from warmup.demo import simulate
+    from warmup.ledger import open_ledger
+
+    now = dt.datetime(2026, 12, 4, 1, 0, tzinfo=dt.UTC)
+    db = tmp_path / "demo.db"
+    ledger = open_ledger(str(db))
+    _, log = simulate(ledger, 40, now=now)
+    ledger.close()
+    res = run("--db", str(db), "report", "--json", "--at", now.isoformat())
+    assert res.exit_code == 0, res.output
+    said = {row["date"]: row["status"] for row in json.loads(res.output)}
+    assert {d.isoformat(): status for d, _, _, status in log} == {
+        d: s for d, s in said.items() if d < "2026-12-04"
+    }
+    statuses = [status for _, _, _, status in log]
+    assert statuses.count("paused") == 1 and statuses.count("resumed") == 1
+    assert statuses.index("resumed") == statuses.index("paused") + 1
+
+
 @pytest.mark.slow
 def test_demo_ends_with_the_path_of_its_plot_and_leaves_nothing_in_the_working_directory(
     run, tmp_path, monkeypatch

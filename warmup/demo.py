@@ -12,7 +12,7 @@ from warmup.policy import Allowance
 
 DEMO_MAILBOX = "demo@corp.example"
 SPIKE_DAYS = (17, 18)  # 1-based simulated days with a bounce spike (a bad list was uploaded)
-RESUME_AFTER = 2  # paused mornings before the simulated operator resumes
+RESUME_AFTER = 2  # the paused morning on which the simulated operator resumes (a day paused whole)
 
 
 def simulate(
@@ -22,14 +22,15 @@ def simulate(
     address: str = DEMO_MAILBOX,
     seed: int = 7,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[MailboxRow, list[tuple[dt.date, Allowance, int]]]:
+) -> tuple[MailboxRow, list[tuple[dt.date, Allowance, int, str]]]:
     """Register an exmail mailbox ``days`` days before ``now`` and send its full quota daily.
 
     Normal days bounce about 1%, the spike days about 20% (hard and block), which holds
-    the ramp, steps it back a stage and then pauses it; after two paused mornings the simulated
-    operator resumes it and it ramps again. Returns the mailbox and, per day,
-    (local date, the morning's allowance, bounces that day). ``progress(days done, days)``
-    after each day.
+    the ramp, steps it back a stage and then pauses it; on the second paused morning (a day
+    paused whole behind it) the simulated operator resumes it and it ramps again. Returns the
+    mailbox and, per day, (local date, the morning's allowance, bounces that day, the day's
+    status as ``warmup report`` words it: the allowance's, ``resumed`` on the resume's day).
+    ``progress(days done, days)`` after each day.
     """
     import pendulum
 
@@ -38,17 +39,19 @@ def simulate(
     tz = "Asia/Shanghai"
     first = pendulum.instance(now).in_timezone(tz).start_of("day").subtract(days=days)
     box = api.add_mailbox(ledger, address, "exmail", timezone=tz)
-    log: list[tuple[dt.date, Allowance, int]] = []
+    log: list[tuple[dt.date, Allowance, int, str]] = []
     paused = 0
     for k in range(days):
         morning = first.add(days=k, hours=9)
         allowance = api.quota_for(ledger, box, morning)
+        status = allowance.status
         if allowance.status == "paused":
             paused += 1
             if paused == RESUME_AFTER:  # the operator cleaned the list and resumed
                 api.resume(ledger, address, at=morning)
                 morning = morning.add(minutes=1)
                 allowance = api.quota_for(ledger, box, morning)
+                status = "resumed"
         n = allowance.remaining
         rate = 0.20 if k + 1 in SPIKE_DAYS else 0.01
         bounced = 0
@@ -70,7 +73,7 @@ def simulate(
                 )
             sends.append(SendIn(rcpt, at, f"<demo-{k}-{i}@corp.example>", "demo", bounce))
         ledger.record(box, sends=sends)
-        log.append((morning.date(), allowance, bounced))
+        log.append((morning.date(), allowance, bounced, status))
         if progress:
             progress(k + 1, days)
     return box, log

@@ -52,7 +52,7 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
         click.echo(
             f"Simulating {days} days of a new Tencent Exmail mailbox "
             f"(full quota daily, ~1% bounces, a 20% bounce spike on days 17-18,\n"
-            "resumed by hand after two paused days)..."
+            "resumed by hand the morning after a day paused whole)..."
         )
         from warmup.cli.progress import bars
 
@@ -61,8 +61,8 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
         print_table(
             ["DATE", "DAY", "STAGE", "QUOTA", "SENT", "BOUNCED", "7-DAY RATE", "STATUS"],
             [
-                [d, a.day, a.stage, a.quota, a.remaining, b, percent(a.bounce_rate), a.status]
-                for d, a, b in log
+                [d, a.day, a.stage, a.quota, a.remaining, b, percent(a.bounce_rate), status]
+                for d, a, b, status in log
             ],
             status_column="STATUS",
         )
