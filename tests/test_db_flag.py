@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,34 @@ def test_a_read_command_refuses_a_ledger_that_does_not_exist(run, tmp_path: Path
         f"Error: no ledger at {missing}; run 'warmup mailbox add' to create one\n"
     )
     assert not missing.parent.exists()  # nothing created, not even the folder
+
+
+def test_a_team_ledger_without_its_driver_names_the_pip_of_warmup_s_own_python(tmp_path):
+    """README's set-up installs warmup into a clone's .venv; the error said "pip install
+    'warmup[postgres]'", which a shell outside that venv runs with another pip (the driver
+    installed where warmup never looks). It names this interpreter's pip now, in a process
+    where psycopg cannot be imported."""
+    import shlex
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"  # an environment without the driver
+        "from warmup.cli import main; sys.argv = ['warmup', 'quota']; main()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WARMUP_CONFIG"}
+    env.update(WARMUP_DB="postgresql+psycopg://warmup@127.0.0.1:1/warmup", HOME=str(tmp_path))
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert proc.returncode == 78, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "driver not installed" in proc.stderr
+    assert proc.stderr.rstrip().endswith(
+        f"{shlex.quote(sys.executable)} -m pip install 'warmup[postgres]'"
+    ), proc.stderr
 
 
 def test_a_read_command_refuses_a_missing_warmup_db_too(run, ledger_path: Path):

@@ -198,9 +198,16 @@ def open_ledger(
         backend = getattr(importlib.import_module(module), name)
         ledger: Ledger = backend(url, create=create)
     except ModuleNotFoundError as exc:
+        # The pip of the interpreter warmup runs in: a bare 'pip' is often another one (the
+        # system's, outside the clone's .venv), which installs the driver where warmup never
+        # looks, or fetches another project's 'warmup' from the index.
+        import shlex
+        import sys
+
+        python = shlex.quote(sys.executable or "python3")
         raise ConfigError(
-            f"ledger URL {_safe(url)!r}: driver not installed ({exc}); "
-            f"for PostgreSQL: pip install 'warmup[postgres]'"
+            f"ledger URL {_safe(url)!r}: driver not installed ({exc}); for PostgreSQL, "
+            f"install it where warmup runs: {python} -m pip install 'warmup[postgres]'"
         ) from None
     except WarmupError:
         raise
