@@ -122,6 +122,17 @@ def _execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, params: str) -> tu
     return nb, text
 
 
+def _plain(nb: object) -> str:
+    """The text a reader sees of the displays that are not figures (markdown, or text)."""
+    return "\n".join(
+        o.data.get("text/markdown") or o.data.get("text/plain", "")
+        for c in nb.cells  # type: ignore[attr-defined]
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type in ("display_data", "execute_result") and "image/png" not in o.data
+    )
+
+
 def _errors(nb: object) -> list[str]:
     return [
         f"{o.ename}: {o.evalue}"
@@ -147,6 +158,9 @@ def test_notebook_on_odd_ledgers_says_what_it_has_without_errors_or_warnings(
     assert _errors(nb) == []
     assert "on 0 mailboxes\n" in text and "no mailboxes yet" in text
     assert "0 suppressed addresses in all" in text
+    # no pandas repr of nothing under the kinds figure: it says so, as the reasons section does
+    shown = _plain(nb)
+    assert "Empty DataFrame" not in shown and "No counted bounces in this period." in shown
     ledger = open_ledger(str(migrated))
     api.add_mailbox(ledger, "new@corp.example", "exmail", timezone="Asia/Shanghai")
     ledger.close()
