@@ -262,7 +262,7 @@ def test_a_value_of_100_kb_is_cut_in_its_error_not_echoed_whole(seeded: Path, ar
         (["report", "--format", "yaml"], ["'yaml' is not one of", "'warmup report --help'"]),
         (["plan"], ["Missing argument 'ADDRESSES...'", "'warmup plan --help'"]),
         (["quota", "--frobnicate"], ["No such option '--frobnicate'", "'warmup quota --help'"]),
-        (["qouta"], ["No such command 'qouta'", "'warmup --help'"]),
+        (["qouta"], ["No such command 'qouta'. Did you mean 'quota'?", "'warmup --help'"]),
         (["completion", "fish2"], ["'fish2' is not one of", "'warmup completion --help'"]),
         # click's parser raises these without the command: they named no --help to look at
         (["quota", BOX, "--at"], ["'--at' requires an argument", "'warmup quota --help'"]),

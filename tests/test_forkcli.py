@@ -33,6 +33,9 @@ def both(*args: str, stdin: str | None = None, **kw) -> list[tuple[int, str, str
         ("--version",),
         ("quota", "nobody@example.com"),  # no ledger: 66
         ("no-such-command",),  # usage: 64
+        # a typo's "Did you mean": click drew it from the commands loaded, all in the zygote,
+        # none in a fresh interpreter (the top-level group loads a command only to run it)
+        ("qouta",),
         ("mailbox", "add", "x@corp.example", "--provider", "exmail", "--smtp-port", "0"),
         ("import", "/dev/stdin"),  # a bad log read from stdin: 65
     ],
