@@ -256,6 +256,32 @@ def test_plan_volume(run, today):
     assert [d["planned"] for d in plain["days"]] == [50, 50, 50]
 
 
+def test_plan_without_an_address_plans_every_mailbox_as_quota_answers_them(run, today):
+    """``warmup plan`` alone was click's "Missing argument 'ADDRESSES...'", where ``quota``,
+    ``report`` and ``plot`` answer every mailbox: the first thing a new user tries after
+    ``mailbox add``. It plans them all, and on a ledger without any says how to add one (with
+    --volume, exit 75: no mailbox reaches a volume, and 'plan --volume N && launch' holds)."""
+    run("db", "migrate")
+    res = run("plan")
+    assert (res.exit_code, res.output) == (
+        0,
+        "No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'.\n",
+    )
+    assert run("plan", "--volume", "10").exit_code == 75
+    empty = run("plan", "--json", "--volume", "10")
+    assert empty.exit_code == 75 and json.loads(empty.output)["mailboxes"] == []
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    run("mailbox", "add", "b@corp.example", "--provider", "exmail")
+    when = at(today).isoformat()
+    every = run("plan", "--days", "3", "--volume", "150", "--json", "--at", when)
+    named = run(
+        "plan", BOX, "b@corp.example", "--days", "3", "--volume", "150", "--json", "--at", when
+    )
+    assert every.exit_code == named.exit_code == 0, every.output
+    assert every.output == named.output
+    assert [m["mailbox"] for m in json.loads(every.output)["mailboxes"]] == [BOX, "b@corp.example"]
+
+
 def test_plan_volume_within_the_days_given(run, today):
     """``--days`` given with ``--volume`` bounds the search: the plan has at most that many
     days and says the volume is not reached within them; without ``--days`` it looks

@@ -260,7 +260,7 @@ def test_a_value_of_100_kb_is_cut_in_its_error_not_echoed_whole(seeded: Path, ar
         ),
         (["quota", BOX, "--format", "yaml"], ["No such option '--format'", "Did you mean"]),
         (["report", "--format", "yaml"], ["'yaml' is not one of", "'warmup report --help'"]),
-        (["plan"], ["Missing argument 'ADDRESSES...'", "'warmup plan --help'"]),
+        (["mailbox", "show"], ["Missing argument 'ADDRESS'", "'warmup mailbox show --help'"]),
         (["quota", "--frobnicate"], ["No such option '--frobnicate'", "'warmup quota --help'"]),
         (["qouta"], ["No such command 'qouta'. Did you mean 'quota'?", "'warmup --help'"]),
         (["completion", "fish2"], ["'fish2' is not one of", "'warmup completion --help'"]),

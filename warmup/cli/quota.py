@@ -129,7 +129,7 @@ def quota(
 
 
 @cli.command()
-@click.argument("addresses", nargs=-1, required=True, shell_complete=complete_mailbox)
+@click.argument("addresses", nargs=-1, shell_complete=complete_mailbox)
 @click.option(
     "--days",
     default=30,
@@ -167,13 +167,21 @@ def plan(
     window does not open; today's includes what was already sent today. CUMULATIVE adds up what
     goes out from now on (today's sends so far left out, as --volume counts). NOTE says why
     PLANNED is below QUOTA. With --volume, exit 75 when it is not reached within the days
-    looked at (the plan printed all the same).
+    looked at (the plan printed all the same). Every mailbox unless ADDRESSES are given.
 
     \b
     Example:
         warmup plan sales@corp.example --days 35
         warmup plan sales@corp.example ops@corp.example --volume 10000
+        warmup plan --days 7
     """
+    if not addresses:  # every mailbox, as 'quota', 'report' and 'plot' answer without one
+        addresses = tuple(b.address for b in ledger.mailboxes())
+        if not addresses and not json_:
+            click.echo(
+                "No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'."
+            )
+            return 75 if volume is not None else 0  # no volume is reached by no mailbox
     when = typed_instant(at, api.named_mailboxes(ledger, addresses)) if at is not None else None
     # --days given with --volume bounds the search ("within 60 days?"); else it goes far
     given = click.get_current_context().get_parameter_source("days")
