@@ -8,6 +8,7 @@ import io
 import itertools
 import json
 import math
+import os
 import shutil
 from pathlib import Path
 
@@ -364,7 +365,7 @@ def test_demo_ends_with_the_path_of_its_plot_and_leaves_nothing_in_the_working_d
     res = run("demo", "--days", "20")
     assert res.exit_code == 0, res.output
     last = Path(res.output.rstrip("\n").splitlines()[-1])
-    assert last == scratch / "warmup-demo.png"
+    assert last == scratch / f"warmup-{os.getuid()}" / "warmup-demo.png"
     assert last.read_bytes()[:4] == b"\x89PNG"
     assert list(work.iterdir()) == []  # it wrote ./warmup-demo.png (issue #16)
     chosen = tmp_path / "mine.png"
@@ -374,8 +375,40 @@ def test_demo_ends_with_the_path_of_its_plot_and_leaves_nothing_in_the_working_d
     res = run("demo", "--days", "5", "--no-plot")
     assert res.exit_code == 0 and "plotted to" not in res.output
     assert sorted(p.name for p in scratch.iterdir() if not p.name.startswith("warmup-demo-")) == [
-        "warmup-demo.png"
+        f"warmup-{os.getuid()}"
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("plant", ["link", "folder-link", "open-folder"])
+def test_demo_never_plots_through_a_name_another_user_planted_in_the_temporary_directory(
+    run, tmp_path, monkeypatch, plant
+):
+    """The plot went to $TMPDIR/warmup-demo.png, a name any user of the host could plant first:
+    a link there to root's ~/.bashrc had 'sudo warmup demo' replace it with a PNG. It goes to
+    a folder only its user can write, or a fresh one when that name is planted too."""
+    import tempfile
+
+    scratch, victim = tmp_path / "tmp", tmp_path / "victim"
+    scratch.mkdir()
+    victim.mkdir()
+    (victim / ".bashrc").write_text("alias ll='ls -l'\n")
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    (scratch / "warmup-demo.png").symlink_to(victim / ".bashrc")
+    own = scratch / f"warmup-{os.getuid()}"
+    if plant == "folder-link":
+        own.symlink_to(victim)
+        (victim / "warmup-demo.png").symlink_to(victim / ".bashrc")
+    elif plant == "open-folder":
+        own.mkdir()
+        own.chmod(0o777)
+        (own / "warmup-demo.png").symlink_to(victim / ".bashrc")
+    res = run("demo", "--days", "5")
+    assert res.exit_code == 0, res.output
+    assert (victim / ".bashrc").read_text() == "alias ll='ls -l'\n"
+    last = Path(res.output.rstrip("\n").splitlines()[-1])
+    assert last.read_bytes()[:4] == b"\x89PNG"
+    assert victim not in last.resolve().parents
 
 
 def test_bounces_by_reason_agree_with_the_kinds_and_the_cli_shows_them(sample, run):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -25,7 +27,8 @@ from warmup.ledger import open_ledger
     "--plot",
     "plot_to",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    help="Write the plot here (default: warmup-demo.png in the system's temporary directory).",
+    help="Write the plot here (default: warmup-demo.png in a folder of yours, warmup-UID, in the "
+    "system's temporary directory).",
 )
 @click.option("--no-plot", is_flag=True, help="Skip the plot (and pandas/matplotlib).")
 def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
@@ -42,7 +45,7 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
     """
     from warmup.demo import simulate
 
-    target = plot_to or Path(tempfile.gettempdir()) / "warmup-demo.png"
+    target = plot_to or _own_temp() / "warmup-demo.png"
     if not no_plot:  # a path the plot cannot go to is refused before the simulation, not after
         from warmup.plotcheck import check_plot_path  # light: a refusal loads no pandas
 
@@ -89,3 +92,25 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
         ledger.close()
     click.echo("\nSends vs quota, bounce rate vs thresholds and stages, plotted to:")
     click.echo(str(path))
+
+
+def _own_temp() -> Path:
+    """A folder in the temporary directory only this user can write: ``warmup-UID`` (mode
+    0700), or a fresh one when that name is taken by anything else. The plot went to
+    ``$TMPDIR/warmup-demo.png``, a name any user of the host could plant first: a link there to
+    root's ``~/.bashrc`` had ``sudo warmup demo`` write a PNG over it."""
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    base = Path(tempfile.gettempdir()) / (f"warmup-{uid}" if uid is not None else "warmup")
+    try:
+        base.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return base  # the plot's own check says why the folder cannot be written
+    try:
+        st = base.lstat()
+    except OSError:
+        return base
+    if not stat.S_ISDIR(st.st_mode) or st.st_mode & 0o077 or (uid is not None and st.st_uid != uid):
+        return Path(tempfile.mkdtemp(prefix="warmup-demo-"))
+    return base
