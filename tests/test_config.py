@@ -888,3 +888,20 @@ def test_the_default_config_file_may_be_missing(run, monkeypatch, tmp_path):
     res = run("config", "show")
     assert res.exit_code == 0, res.output
     assert f"Config file: {tmp_path / 'nowhere' / 'warmup' / 'config.toml'} (none)" in res.output
+
+
+@pytest.mark.parametrize("text", ["bad = = toml\n", "[output]\nquiet = 3\n", "[commands.qouta]\n"])
+def test_a_broken_config_file_still_lets_config_path_and_help_answer(cfg, run, tmp_path, text):
+    """Every command exited 78 on a broken config file, 'config path' and '--help' too: the
+    command that says where the file is, and the help that says what it may hold, were the
+    two a user needs to fix it. Every other command still refuses, the ledger untouched."""
+    cfg(text)
+    res = run("config", "path")
+    assert (res.exit_code, res.stdout) == (0, f"{tmp_path / 'config.toml'}\n"), res.output
+    for args in (("--help",), ("quota", "--help"), ("mailbox", "add", "-h"), ("config", "--help")):
+        res = run(*args)
+        assert res.exit_code == 0 and res.stdout.startswith("Usage: "), (args, res.output)
+    for args in (("quota",), ("config", "show"), ("mailbox", "add", BOX, "--provider", "exmail")):
+        res = run(*args)
+        assert res.exit_code == 78, (args, res.output)
+        assert res.output.startswith(f"Error: config file {tmp_path / 'config.toml'}"), res.output

@@ -238,7 +238,11 @@ class WarmupGroup(NamedFields, click.Group):
             _suggest_a_command(exc, self.list_commands(ctx), ctx)
             raise
         if name is not None and cmd is not None and not ctx.resilient_parsing:
-            self._check_config_tables(ctx, name, cmd)
+            broken = ctx.meta.pop("warmup.config_error", None)
+            if not _runs_without_config(name, rest):
+                if broken is not None:
+                    raise broken
+                self._check_config_tables(ctx, name, cmd)
         return name, cmd, rest
 
     def _check_config_tables(self, ctx: click.Context, name: str, cmd: click.Command) -> None:
@@ -300,21 +304,27 @@ class WarmupGroup(NamedFields, click.Group):
         if parent is None and "default_map" not in extra:
             from warmup import config
 
+            broken: ConfigError | None = None
             try:
                 extra["default_map"] = config.load().default_map()
-            except ConfigError:
-                if not extra.get("resilient_parsing"):
-                    raise
-                # Shell completion: a broken config file printed its Error line into the
-                # command line being typed, at every TAB, and offered nothing. Completion
-                # never prints; the command itself, once run, says what is wrong.
+            except ConfigError as exc:
+                # Said when the command is known (resolve_command): the commands that find or
+                # explain the file ('config path', any --help, --version) work without it, and
+                # shell completion never prints (its Error line went into the command line
+                # being typed, at every TAB).
+                broken = exc
                 extra["default_map"] = {}
+        else:
+            broken = None
         try:
-            return super().make_context(info_name, args, parent, **extra)
+            made = super().make_context(info_name, args, parent, **extra)
         except BrokenPipeError as exc:  # 'warmup --help | head -1': as in invoke
             if not _output_lost(exc):
                 raise
             raise click.exceptions.Exit(0) from None
+        if broken is not None:
+            made.meta["warmup.config_error"] = broken
+        return made
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -559,6 +569,13 @@ def _bent(param: click.Parameter, value: Any) -> str | None:
     elif isinstance(kind, click.types.StringParamType) and isinstance(value, bool):
         return f'expected text, not {toml} (write "{toml}" if that is meant)'
     return None
+
+
+def _runs_without_config(name: str, rest: list[str]) -> bool:
+    """A command that works with the config file broken: the one that finds it (``config
+    path``) and any ``--help``, so a user can learn where the file is and what it may hold."""
+    words = rest[: rest.index("--")] if "--" in rest else rest
+    return (name == "config" and words[:1] == ["path"]) or any(w in ("--help", "-h") for w in words)
 
 
 def param_named(command: click.Command, option: str) -> click.Parameter | None:
