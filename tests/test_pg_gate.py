@@ -302,3 +302,38 @@ def test_a_gate_prepares_the_read_of_its_policys_shape(pg_url, tmp_path):  # noq
         with pytest.raises(NotAllowed, match="quota is used"):  # the domain's
             gate.reserve(["c@example.com"], "<c@x>", now=NOW)
     ledger.close()
+
+
+def test_a_statement_an_older_warmup_prepared_under_the_same_name_is_replaced(pg_url, tmp_path):  # noqa: F811
+    """Prepared statements live as long as the server connection, which a pooler in session
+    mode hands to the next client (pgbouncer with no server_reset_query): one warmup version's
+    ``warmup_gate_read`` (before the read had a statement per policy shape it took 14
+    parameters) is another's by name only. The gate prepares its own instead of executing that."""
+    ledger = flat(pg_url, tmp_path)
+    conn = ledger.connect_for_writes()
+    pg = conn.connection.driver_connection
+    pg.autocommit = True
+    pg.execute("DEALLOCATE ALL")
+    pg.execute(
+        "PREPARE warmup_gate_read (text, text, bigint, text, date, int, text, text, "
+        "timestamptz, timestamptz, boolean, boolean, text, timestamptz) AS SELECT 1"
+    )
+    pg.autocommit = False
+    conn.close()  # back to the pool, the stale statement with it
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW)
+        assert gate._db._pg is pg
+        (text,) = pg.execute(
+            "SELECT statement FROM pg_prepared_statements WHERE name = 'warmup_gate_read'"
+        ).fetchone()
+        assert "FROM day_stat" in text
+        since = "SELECT prepare_time FROM pg_prepared_statements WHERE name = 'warmup_gate_read'"
+        (at,) = pg.execute(since).fetchone()
+    with Gate(BOX, ledger=ledger) as gate:  # its own statement: kept, not prepared again
+        gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+        assert gate._db._pg is pg
+        assert pg.execute(since).fetchone() == (at,)
+    with ledger.read() as conn:
+        got = conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all()
+    assert sorted(got) == [("a@example.com", "reserved"), ("b@example.com", "reserved")]
+    ledger.close()

@@ -18,6 +18,7 @@ miss what the lock's previous holder committed while it waited (an over-send).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -411,17 +412,25 @@ class PostgresGate(GateSession):
     def _prepare(self, cur: Any) -> None:
         """Prepare the gate's statements the server does not have for this connection: a pooled
         connection another gate of this process used has them, and psycopg's ROLLBACK sends
-        DEALLOCATE ALL when it prepared statements of its own on the connection."""
-        cur.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'warmup_gate_%'")
-        have = {name for (name,) in cur.fetchall()}
+        DEALLOCATE ALL when it prepared statements of its own on the connection. A statement
+        of that name but another text (another warmup version's, on a server connection a
+        pooler passed on) is replaced: only the text says what its EXECUTE reads."""
+        cur.execute(
+            "SELECT name, md5(statement) FROM pg_prepared_statements "
+            "WHERE name LIKE 'warmup_gate_%'"
+        )
+        have = dict(cur.fetchall())
         for name in (
             "warmup_gate_lock",
             self._read_name,
             "warmup_gate_reserve",
             "warmup_gate_expire",
         ):
-            if name not in have:
-                cur.execute(_PREPARED[name][0])
+            prepare = _PREPARED[name][0]
+            if have.get(name) != hashlib.md5(prepare.encode()).hexdigest():
+                if name in have:
+                    cur.execute(f"DEALLOCATE {name}")
+                cur.execute(prepare)
         self._prepared = True
 
     def _read(
