@@ -305,3 +305,32 @@ def test_an_address_status_and_its_words_outweigh_another_rule_found_first(
     assert (verdict.reason, verdict.kind) == ("userunknown", H), verdict.steps
     sender = decide("", "", "550 5.1.1 <x@corp.example>: Sender address rejected: User unknown")
     assert (sender.reason, sender.kind) == ("rejected", B), sender.steps
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "reason", "kind"),
+    [
+        # the sender's own suspension: a verdict on us (counted in the bounce rate), not a
+        # recipient's mailbox put on hold
+        ("554 5.7.1 Your IP has been temporarily suspended due to spam complaints", "blocked", B),
+        ("550 Your account has been temporarily suspended for sending spam", "blocked", B),
+        ("550 5.7.1 Your IP address has been suspended", "blocked", B),
+        ("550 5.7.1 Sender account is inactive", "blocked", B),
+        ("550 5.7.1 The sender's account is locked", "blocked", B),
+        ("550 发件人账号被锁定，请联系管理员", "blocked", B),
+        # the recipient's, as the words say (Coremail's prompt, Gmail's 5.2.1, Sina's 被锁)
+        ("550 This account has been temporarily suspended", "suspend", S),
+        ("550 5.2.1 The email account that you tried to reach is disabled.", "suspend", S),
+        ("550 5.2.1 This mailbox has been suspended", "suspend", S),
+        ("550 收件人帐号被锁", "suspend", S),
+    ],
+)
+def test_a_suspension_of_the_sender_is_a_block_not_the_recipients(
+    diagnostic: str, reason: str, kind: str
+) -> None:
+    # "has been temporarily suspended" became a recipient's suspension (#14, Coremail's prompt)
+    # whoever was suspended: "Your IP has been temporarily suspended due to spam complaints"
+    # was a spam block, then a soft bounce of a recipient that counts nowhere.
+    for stage in (None, "", "RCPT"):
+        got = decide("", "", diagnostic, stage)
+        assert (got.reason, got.kind) == (reason, kind), (stage, got.steps)
