@@ -334,3 +334,20 @@ def test_a_suspension_of_the_sender_is_a_block_not_the_recipients(
     for stage in (None, "", "RCPT"):
         got = decide("", "", diagnostic, stage)
         assert (got.reason, got.kind) == (reason, kind), (stage, got.steps)
+
+
+@pytest.mark.parametrize(
+    ("diagnostic", "reason", "kind"),
+    [
+        ("550 Your account has been closed", "blocked", B),  # ours: nobody to suppress
+        ("550 Your account was closed for abuse", "blocked", B),
+        ("550 This account has been closed", "userunknown", H),  # Lycos': the recipient's
+    ],
+)
+def test_a_closed_account_is_a_gone_address_only_when_it_is_not_ours(
+    diagnostic: str, reason: str, kind: str
+) -> None:
+    # "account closed" became a gone address (#14, Lycos), whoever's: "Your account has been
+    # closed" suppressed the recipient the sender's closed account could not reach.
+    got = decide("", "", diagnostic, None)
+    assert (got.reason, got.kind) == (reason, kind), got.steps

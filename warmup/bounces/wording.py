@@ -143,15 +143,16 @@ WORD_RULES: tuple[WordRule, ...] = (
         non-ascii (?:address|header)|8-?bit (?:data|characters?) (?:not|is not) (?:allowed|permitted|accepted)
         """,
     ),
-    # The sender's own account, IP or sending suspended ("Your IP has been temporarily
-    # suspended", "Sender account is inactive", 发件人账号被锁定): a verdict on us, not on the
-    # recipient's mailbox, which the suspension words below would read it as.
+    # The sender's own account, IP or sending suspended or closed ("Your IP has been temporarily
+    # suspended", "Sender account is inactive", "Your account has been closed", 发件人账号被锁定):
+    # a verdict on us, not on the recipient's mailbox, which the suspension words below (or the
+    # closed account's, a gone address) would read it as.
     _rule(
         "sender-disabled",
         "blocked",
         STRONG,
         r"""
-        (?:\byour|\bsender(?:'s)?|\bsending|\boutgoing|\boutbound) (?:(?:ip|ip address|account|mailbox|address|domain|server|host|access|mail|email) )?(?:has been |is |was )(?:temporarily )?(?:disabled|suspended|inactive|deactivated|locked)
+        (?:\byour|\bsender(?:'s)?|\bsending|\boutgoing|\boutbound) (?:(?:ip|ip address|account|mailbox|address|domain|server|host|access|mail|email) )?(?:has been |is |was )(?:temporarily )?(?:disabled|suspended|inactive|deactivated|locked|closed)
         (?:发件人|发信人|发信|寄件者)(?:帐号|账号|帐户|账户|邮箱|信箱)?(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
         """,
     ),
