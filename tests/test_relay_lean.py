@@ -427,3 +427,35 @@ def test_a_nul_byte_is_refused_before_anything_is_reserved(relay, smtp_ssl, ledg
     assert code == 550 and text.startswith("5.6.0 the message holds a NUL byte"), text
     assert smtp_ssl.connections == 0 and sends(ledger_path) == []
     assert server.tally.refused == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",  # the final dot at once
+        b"short.\r\n",
+        b"bare LF line\n\r\n",  # a bare LF line, then CRLF: the dot after it ends the data
+        _SENTENCES,  # past the reader's limit: the final dot found beyond it
+        b"y" * 3000 + b"\r\n",  # refused (500) but read to its final dot all the same
+    ],
+    ids=["empty", "short", "bare-lf", "long", "too-long"],
+)
+@pytest.mark.parametrize("piece", [None, 1, 3, 1000])
+def test_commands_pipelined_after_the_final_dot_are_commands(relay, smtp_ssl, body, piece):
+    """A client that writes RSET and the next message's envelope right behind the final dot (in
+    the same segment, or cut anywhere): the relay's read-ahead stops at the dot, so they are
+    neither taken into the message nor lost."""
+    server = relay(50)
+    c = Raw(server)
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    data = b"Subject: one\r\n\r\n" + body + b".\r\nRSET\r\n" + envelope("two@example.com")
+    data += b"Subject: two\r\n\r\nsecond\r\n.\r\nQUIT\r\n"
+    for at in range(0, len(data), piece or len(data)):
+        c.send(data[at : at + (piece or len(data))])
+    first = 500 if body.startswith(b"y") else 250
+    assert [c.reply()[0] for _ in range(7)] == [first, 250, 250, 250, 354, 250, 221]
+    c.close()
+    assert [m.rcpt_tos for m in smtp_ssl.messages][-1] == ("two@example.com",)
+    assert smtp_ssl.messages[-1].raw.endswith(b"\r\n\r\nsecond\r\n")
+    assert len(smtp_ssl.messages) == (1 if first == 500 else 2)
