@@ -459,3 +459,24 @@ def test_commands_pipelined_after_the_final_dot_are_commands(relay, smtp_ssl, bo
     assert [m.rcpt_tos for m in smtp_ssl.messages][-1] == ("two@example.com",)
     assert smtp_ssl.messages[-1].raw.endswith(b"\r\n\r\nsecond\r\n")
     assert len(smtp_ssl.messages) == (1 if first == 500 else 2)
+
+
+def test_a_long_line_without_lf_is_read_in_linear_time(relay, smtp_ssl, ledger_path):
+    """A naive script's one-line HTML body: 2 MB without a line break. The read-ahead searched
+    each read for lines from every octet of the unfinished one to its end (a 256 KB read, ~35 s
+    of the relay's one thread, every other session stalled): the 500 came minutes later, past
+    the client's patience. Read in linear time, it comes at once."""
+    server = relay(50)
+    c = Raw(server)
+    c.sock.settimeout(10)  # the seconds a linear read needs are a small fraction of it
+    c.send(envelope())
+    assert [c.reply()[0] for _ in range(3)] == [250, 250, 354]
+    chunk = b"<p>" + b"z" * 65533
+    for _ in range(32):
+        c.send(chunk)
+    c.send(b"\r\n.\r\n")
+    assert c.reply() == (500, b"500 Line too long (see RFC5321 4.5.3.1.6)")
+    c.send(b"NOOP\r\n")  # the session goes on
+    assert c.reply() == (250, b"250 OK")
+    c.close()
+    assert smtp_ssl.messages == [] and sends(ledger_path) == []
