@@ -351,3 +351,23 @@ def test_a_closed_account_is_a_gone_address_only_when_it_is_not_ours(
     # closed" suppressed the recipient the sender's closed account could not reach.
     got = decide("", "", diagnostic, None)
     assert (got.reason, got.kind) == (reason, kind), got.steps
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        # Exchange Online: the sending mailbox went past its recipient rate limit (Microsoft's
+        # "Exchange Online limits": SubmissionQuotaExceededException in the NDR)
+        "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to "
+        "process message due to a permanent exception with message Cannot submit message.",
+        # Outlook.com's sending limits, as its NDR words them
+        "554 5.7.1 We have limits for how many messages can be sent per hour and per day",
+    ],
+)
+def test_a_mailbox_past_its_providers_sending_limit_is_throttled_not_blocked(diagnostic):
+    """The sending mailbox went past what its provider lets it send: warmup's own business (back
+    off), not a recipient's refusal. SubmissionQuotaExceeded was "undefined", Outlook.com's
+    "limits for how many messages" a policy block; neither slowed the mailbox down."""
+    verdict = decide("", "", diagnostic)
+    assert verdict.kind == S and verdict.reason in ("speeding", "toomanyconn"), verdict
+    assert is_throttle(int(diagnostic[:3]), diagnostic)

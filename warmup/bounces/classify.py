@@ -121,7 +121,7 @@ _THROTTLE_TEXT = _p(r"""
     exceed(?:ed|s)? (?:the |its |your )?(?:daily |hourly |sending |rate |message |connection )?limit
     server busy|temporarily deferred|unexpected volume|try again later|antispam_bat|throttl
     \brp:(?:cel|qrc|trc|drc|ccl|tmf|rcl)\b|\bmi:(?:sfq|stc|ctq|cel|dmc|ccl)\b|\bhl:(?:icc|ifc)\b
-    \brl:trc\b
+    \brl:trc\b|submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails)
     connection limit|maximum number of (?:concurrent |simultaneous )?connections
     concurrent connections|tenant external recipient rate|exceeded its .{0,30}limit
     频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额
@@ -156,10 +156,15 @@ _VOLUME = Screened(
     re.compile(
         r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
         r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc|cel|dmc|ccl)|\bhl:i[cf]c|"
-        r"\brl:trc|频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额"
+        r"\brl:trc|submissionquotaexceeded|limits? (?:for|on) how many|频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额"
     )
 )
 _GREYLIST = re.compile(r"gr[ae]y-?list")
+# The sending mailbox past its provider's own limit, named as such (Exchange Online's NDR,
+# Outlook.com's wording): never a recipient's quota, whatever the status says.
+_SENDER_LIMIT = re.compile(
+    r"submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails) can be sent"
+)
 # A temporary ban of the sending IP or account (NetEase's HL:REP, "被临时禁止连接"): as a live
 # 421 the session ends and every next one is refused until it lifts. A report quoting it
 # afterwards is a block (wording.py): the message was refused for the sender's reputation.
@@ -473,6 +478,8 @@ def _is_throttle(code: int, text: str, status: str) -> bool:
     if "too many" in low and _HELD.search(low):
         return False
     if status in _THROTTLE_STATUS or status.startswith("4.7.5"):
+        return True
+    if _SENDER_LIMIT.search(low):  # under any status: Exchange Online's is 5.2.0
         return True
     if status[1:3] == ".2" and status[3:4] == "." and _OWN_QUOTA.search(low):
         # X.2.Y is the recipient's mailbox's status (RFC 3463: 4.2.2 mailbox full): "452 4.2.2
