@@ -336,4 +336,44 @@ def test_a_statement_an_older_warmup_prepared_under_the_same_name_is_replaced(pg
     with ledger.read() as conn:
         got = conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all()
     assert sorted(got) == [("a@example.com", "reserved"), ("b@example.com", "reserved")]
+
+
+def test_the_read_gives_each_event_once(pg_url, tmp_path):  # noqa: F811
+    """The read's events are three searches appended (UNION ALL, no hash table to set up at each
+    execution): events the memo has not applied, back-offs in force, the last pause or resume.
+    A back-off after the memo's day and still in force, and a suppressed recipient or a slot
+    named twice, come back once."""
+    ledger = open_ledger(pg_url)
+    ledger.clock = lambda: NOW
+    api.add_mailbox(ledger, BOX, "exmail")  # the default policy: its walk keeps memos
+    later = NOW + dt.timedelta(days=3)
+    ledger.clock = lambda: later + dt.timedelta(days=1)  # a memo covers days over by the clock
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW)
+        gate.reserve(["b@example.com"], "<b@x>", now=later)  # keeps a memo
+        box = ledger.mailbox(BOX)
+        with ledger.read() as conn:
+            (upto,) = conn.exec_driver_sql("SELECT upto FROM walk_memo").one()
+        applied = dt.datetime.combine(upto - dt.timedelta(days=2), dt.time(), dt.UTC)
+        ledger.add_event(box, "pause", applied - dt.timedelta(hours=1), "before")
+        ledger.add_event(box, "throttle", later, "slow down", later + dt.timedelta(hours=2))
+        ledger.add_event(
+            box, "throttle", applied - dt.timedelta(hours=2), "old", later + dt.timedelta(hours=1)
+        )
+        api.suppress(ledger, ["s@example.com"], "by hand")
+        with ledger.write() as conn:  # the memo as if walked with these events (they moved rev)
+            conn.exec_driver_sql("UPDATE walk_memo SET rev = (SELECT rev FROM mailbox)")
+        pg = gate._db
+        rows, _ = pg._read(
+            pg._cur, ["s@example.com", "s@example.com", "b@example.com"], "<b@x>", later, []
+        )
+        pg._pg.rollback()
+    assert rows.memo is not None
+    assert sorted((k, why) for k, _, _, why in rows.events) == [
+        ("pause", "before"),
+        ("throttle", "old"),
+        ("throttle", "slow down"),
+    ]
+    assert list(rows.suppressed) == ["s@example.com"]
+    assert list(rows.slots) == ["b@example.com"]
     ledger.close()

@@ -75,7 +75,9 @@ _CLAIMED = (
 # Events: with a valid memo, those after midnight UTC two days before
 # its day (at or before the start of the day before it in any zone: a superset of what the walk
 # has not applied), plus the last pause/resume before that and back-offs still in force: three
-# index searches (an OR of them reads every event of the mailbox).
+# index searches (an OR of them reads every event of the mailbox), disjoint, appended with UNION
+# ALL: a UNION set up a hash table to remove duplicates at every execution, as ``IN (SELECT ...)``
+# did for the recipients' suppressions and slots, now ``= ANY`` of an array (index searches).
 # Recipients travel as one comma-separated string (psycopg's list dumper costs more client CPU
 # than the rest of the statement): a normalized address has no comma (warmup.addresses).
 # The deferred "sent" settlements ride on it as a data-modifying CTE (ids and instants as
@@ -102,8 +104,6 @@ _READ_MEMO = """, w AS (
     WHERE w.mailbox_id = %(mid)s AND w.rev = m.rev
       AND w.inputs = {inputs}
       AND w.upto <= %(today)s
-), u AS (
-    SELECT r FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r
 )
 SELECT (SELECT upto FROM w), (SELECT state FROM w),
        d.days, d.sent, d.hard, d.soft, d.block, d.complaint,
@@ -124,18 +124,20 @@ FROM (SELECT array_agg(day ORDER BY day) AS days, array_agg(sent ORDER BY day) A
              array_agg(reason ORDER BY at, id) AS reasons
       FROM (SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = %(mid)s
               AND at > coalesce((SELECT applied FROM w), '-infinity')
-            UNION SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = %(mid)s
+            UNION ALL SELECT id, kind, at, until, reason FROM event WHERE mailbox_id = %(mid)s
               AND kind = 'throttle' AND until > %(now)s
-            UNION SELECT id, kind, at, until, reason FROM event WHERE id = (
+              AND at <= coalesce((SELECT applied FROM w), '-infinity')
+            UNION ALL SELECT id, kind, at, until, reason FROM event WHERE id = (
               SELECT id FROM event WHERE mailbox_id = %(mid)s
                 AND kind IN ('pause', 'resume') AND at <= (SELECT applied FROM w)
               ORDER BY at DESC, id DESC LIMIT 1)) ev) e,
      (SELECT array_agg(address) AS addrs, array_agg(kind) AS skinds,
              array_agg(reason) AS sreasons
-      FROM suppression WHERE address IN (SELECT r FROM u)) s,
+      FROM suppression WHERE address = ANY (string_to_array(%(rcpts)s::text, ','))) s,
      (SELECT array_agg(recipient) AS rcpts, array_agg(id) AS ids, array_agg(outcome) AS outcomes
       FROM send WHERE mailbox_id = %(mid)s
-        AND key IN (SELECT %(msgid)s::text || '|' || r FROM u)) k"""
+        AND key = ANY (ARRAY(SELECT %(msgid)s::text || '|' || r
+                             FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r))) k"""
 
 # Recipient-domain caps: today's sends to the message's recipients' domains.
 _READ_RCAPS = (
@@ -145,7 +147,8 @@ _READ_RCAPS = (
       FROM (SELECT lower(substr(recipient, strpos(recipient, '@') + 1)) AS d, count(*) AS n
             FROM send WHERE mailbox_id = %(mid)s AND at >= %(start)s
               AND outcome <> 'released' GROUP BY 1) x
-      WHERE d IN (SELECT lower(substr(r, strpos(r, '@') + 1)) FROM u)) r""",
+      WHERE d = ANY (ARRAY(SELECT lower(substr(r, strpos(r, '@') + 1))
+                           FROM unnest(string_to_array(%(rcpts)s::text, ',')) AS r))) r""",
 )
 
 # A domain cap: today's sends of the whole domain, what its other mailboxes sent on each day the
