@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -905,3 +907,39 @@ def test_a_broken_config_file_still_lets_config_path_and_help_answer(cfg, run, t
         res = run(*args)
         assert res.exit_code == 78, (args, res.output)
         assert res.output.startswith(f"Error: config file {tmp_path / 'config.toml'}"), res.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("queue", "list", "--campaign", "-h"),
+        ("queue", "list", "--campaign", "--help"),
+        ("sendmail", "-h"),  # sendmail's help is --help only: its -h is no help
+        ("send", "--", "true", "-h"),
+    ],
+)
+def test_a_help_word_that_is_no_help_option_does_not_run_past_a_broken_config_file(
+    cfg, run, tmp_path, args
+):
+    """Any '-h' or '--help' among the words let a command run with the broken config file
+    ignored, its 'db' too: 'queue list --campaign -h' read another ledger than the file names.
+    Only a help option as click parses it (not an option's value) answers without the file."""
+    cfg("bad = = toml\n")
+    res = run(*args)
+    assert res.exit_code == 78, (args, res.output)
+    assert res.output.startswith(f"Error: config file {tmp_path / 'config.toml'}"), res.output
+    assert not Path(os.environ["WARMUP_DB"]).exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("queue", "-h", "list"),
+        ("queue", "list", "--state", "sent", "-h"),
+        ("sendmail", "-t", "--help"),
+    ],
+)
+def test_a_help_option_anywhere_click_reads_one_answers_with_a_broken_config_file(cfg, run, args):
+    cfg("bad = = toml\n")
+    res = run(*args)
+    assert res.exit_code == 0 and res.stdout.startswith("Usage: "), (args, res.output)

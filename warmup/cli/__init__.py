@@ -239,7 +239,7 @@ class WarmupGroup(NamedFields, click.Group):
             raise
         if name is not None and cmd is not None and not ctx.resilient_parsing:
             broken = ctx.meta.pop("warmup.config_error", None)
-            if not _runs_without_config(name, rest):
+            if not _runs_without_config(ctx, name, cmd, rest):
                 if broken is not None:
                     raise broken
                 self._check_config_tables(ctx, name, cmd)
@@ -571,11 +571,32 @@ def _bent(param: click.Parameter, value: Any) -> str | None:
     return None
 
 
-def _runs_without_config(name: str, rest: list[str]) -> bool:
+def _runs_without_config(
+    ctx: click.Context, name: str, cmd: click.Command, rest: list[str]
+) -> bool:
     """A command that works with the config file broken: the one that finds it (``config
     path``) and any ``--help``, so a user can learn where the file is and what it may hold."""
     words = rest[: rest.index("--")] if "--" in rest else rest
-    return (name == "config" and words[:1] == ["path"]) or any(w in ("--help", "-h") for w in words)
+    return (name == "config" and words[:1] == ["path"]) or _asks_for_help(ctx, name, cmd, rest)
+
+
+def _asks_for_help(ctx: click.Context, name: str, cmd: click.Command, args: list[str]) -> bool:
+    """Whether ``cmd`` (or the subcommand its group resolves) reads a help option in ``args``,
+    as click parses them: a '-h' that is an option's value (``queue list --campaign -h``) ran
+    the command with the broken config file ignored, on another ledger than the file names."""
+    settings = {**cmd.context_settings, "resilient_parsing": True}  # sendmail's: --help only
+    sub = click.Context(cmd, info_name=name, parent=ctx, **settings)
+    helps = cmd.get_help_option(sub)
+    try:
+        opts, rest, _ = cmd.make_parser(sub).parse_args(list(args))
+        if helps is not None and helps.name is not None and opts.get(helps.name):
+            return True
+        if not isinstance(cmd, click.Group) or not rest:
+            return False
+        sub_name, sub_cmd, sub_rest = click.Group.resolve_command(cmd, sub, rest)
+    except click.ClickException:  # the command's own parse says what is wrong, after the file
+        return False
+    return sub_cmd is not None and _asks_for_help(sub, sub_name or "", sub_cmd, sub_rest)
 
 
 def param_named(command: click.Command, option: str) -> click.Parameter | None:
