@@ -901,3 +901,21 @@ def test_report_json_of_many_rows_takes_memory_of_a_piece_not_of_the_whole():
         tracemalloc.stop()
     assert written > size  # the text is larger than the frame...
     assert peak < size  # ...and never held whole
+
+
+@pytest.mark.parametrize("plant", [None, "file"])
+def test_demo_without_a_plot_makes_no_folder_for_one(run, tmp_path, monkeypatch, plant):
+    """--no-plot made $TMPDIR/warmup-UID all the same, and a fresh mkdtemp folder at every
+    run when that name was taken, left behind empty: no plot, no folder."""
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    own = scratch / f"warmup-{os.getuid()}"
+    if plant == "file":
+        own.write_text("someone else's\n")
+    for _ in range(2):
+        res = run("demo", "--days", "3", "--no-plot")
+        assert res.exit_code == 0 and "plotted to" not in res.output, res.output
+    assert sorted(p.name for p in scratch.iterdir()) == ([own.name] if plant else [])

@@ -45,8 +45,10 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
     """
     from warmup.demo import simulate
 
-    target = plot_to or _own_temp() / "warmup-demo.png"
-    if not no_plot:  # a path the plot cannot go to is refused before the simulation, not after
+    # No folder made for a plot that is not drawn: --no-plot left a fresh one at every run
+    # when warmup-UID was taken.
+    target = None if no_plot else plot_to or _own_temp() / "warmup-demo.png"
+    if target is not None:  # a path the plot cannot go to is refused before the simulation
         from warmup.plotcheck import check_plot_path  # light: a refusal loads no pandas
 
         check_plot_path(target, "plot_to")
@@ -83,7 +85,7 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
             ["DATE", "DAY", "STAGE", "QUOTA", "CUMULATIVE"],
             [[r.date, r.day, r.stage, r.quota, r.cumulative] for r in rows],
         )
-        if no_plot:
+        if target is None:
             ledger.close()
             return
         from warmup import reports  # pandas/matplotlib: only when plotting, never on quota's path
