@@ -1245,3 +1245,23 @@ def test_quiet_run_prints_a_sent_message_no_more_but_still_a_bounced_one(
     assert "bounced #" in res.stdout and "lead1@example.com" in res.stdout, res.stdout
     loud = cli("run", "--once", env=PASSWORD_ENV)
     assert loud.returncode == 0 and "Done: nothing was due." in loud.stdout, loud.stdout
+
+
+def test_quiet_run_still_says_a_sent_message_one_of_whose_recipients_refused_it(
+    sink, ssl_cert_env, tmp_path
+):
+    """A message one recipient took and another refused for good is 'sent': its line, the
+    only one naming the refusal, went through the confirmations 'run -q' drops, and cron never
+    said that a lead was gone (and suppressed)."""
+    boxes = pool_of(sink.port, tmp_path)
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(
+        f"From: {boxes[0]}\r\nTo: lead1@example.com, lead2@example.com\r\n\r\nhi\r\n".encode()
+    )
+    res = cli("queue", "add", "--pool", "P", "--eml", str(eml))
+    assert res.returncode == 0, res.stderr
+    sink.reject_rcpt["lead1@example.com"] = (550, "5.1.1 no such user")
+    res = cli("-q", "run", "--once", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert states() == {"sent": 1} and len(sink.messages) == 1
+    assert "sent #1" in res.stdout and "no such user" in res.stdout, res.stdout

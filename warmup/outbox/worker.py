@@ -908,7 +908,7 @@ class Worker:
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
             return self._retry(msg, box, reply, attempt=soft, recipients=list(again))
-        (self.note if state == "sent" else self.log)(
+        self._settled_line(state, outcomes)(
             f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} from {box.address} "
             f"to {', '.join(rcpts)}: {reply}"
         )
@@ -1022,7 +1022,7 @@ class Worker:
                 return self._retry(msg, None, str(exc), attempt=True, recipients=list(again))
             # As the end of the main path below: its final line, its recipients less those
             # suppressed (the row named them as mailed).
-            (self.note if state == "sent" else self.log)(
+            self._settled_line(state, outcomes)(
                 f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
                 f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {exc}"
             )
@@ -1051,13 +1051,20 @@ class Worker:
         if state == "queued":
             soft = any(outcomes[r] == "soft" for r in again)
             return self._retry(msg, None, reply, attempt=soft, recipients=list(again))
-        (self.note if state == "sent" else self.log)(
+        self._settled_line(state, outcomes)(
             f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id} via the overflow "
             f"channel of pool {pool.name} from {sender} to {', '.join(rcpts)}: {reply}"
         )
         return self._settle(
             msg, state, reply=reply, recipients=rcpts if bad else None, attempt=True
         )
+
+    def _settled_line(self, state: str, outcomes: dict[str, str]) -> Callable[[str], object]:
+        """Where a settled message's line goes: one every recipient took only confirms
+        (``note``: 'run -q' drops it); a 'sent' one a recipient refused for good is the only
+        line naming that refusal, so it is said (``log``), as a bounced one is."""
+        took = state == "sent" and all(o == "sent" for o in outcomes.values())
+        return self.note if took else self.log
 
     def _observe(self, gate: Gate, now: dt.datetime, a: Allowance | None = None) -> None:
         """Tell the notification targets of a change of ``gate``'s mailbox's health (see
