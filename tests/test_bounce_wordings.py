@@ -371,3 +371,22 @@ def test_a_mailbox_past_its_providers_sending_limit_is_throttled_not_blocked(dia
     verdict = decide("", "", diagnostic)
     assert verdict.kind == S and verdict.reason in ("speeding", "toomanyconn"), verdict
     assert is_throttle(int(diagnostic[:3]), diagnostic)
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "550 5.5.3 Too many recipients: there are limits on how many recipients can be sent in a "
+        "single message (max 100)",
+        "452 4.5.3 Too many recipients; we have limits for how many recipients can be sent per "
+        "message",
+    ],
+)
+def test_a_limit_of_recipients_per_message_is_no_sending_limit_of_the_mailbox(diagnostic):
+    """Outlook.com's wording of its sending limit ("limits for how many ... can be sent") also
+    words a message's own fault, too many recipients in one message: read as a throttle, it
+    stopped the whole mailbox for one message, and named the reason a rate."""
+    verdict = decide("", "", diagnostic)
+    assert verdict.reason not in ("speeding", "toomanyconn"), verdict
+    assert not is_throttle(int(diagnostic[:3]), diagnostic)
+    assert not is_throttle(int(diagnostic[:3]), diagnostic, "rcpt")

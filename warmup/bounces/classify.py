@@ -121,7 +121,7 @@ _THROTTLE_TEXT = _p(r"""
     exceed(?:ed|s)? (?:the |its |your )?(?:daily |hourly |sending |rate |message |connection )?limit
     server busy|temporarily deferred|unexpected volume|try again later|antispam_bat|throttl
     \brp:(?:cel|qrc|trc|drc|ccl|tmf|rcl)\b|\bmi:(?:sfq|stc|ctq|cel|dmc|ccl)\b|\bhl:(?:icc|ifc)\b
-    \brl:trc\b|submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails)
+    \brl:trc\b|submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails)(?![^.;:]{0,30}\b(?:in|per) (?:a |one |a single |each )?(?:message|email)\b)
     connection limit|maximum number of (?:concurrent |simultaneous )?connections
     concurrent connections|tenant external recipient rate|exceeded its .{0,30}limit
     频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额
@@ -156,7 +156,7 @@ _VOLUME = Screened(
     re.compile(
         r"too many|frequen|rate[- ]?limit|quota exceeded|limit exceeded|exceed|"
         r"antispam_bat|sending (?:rate|limit|quota)|\brp:|\bmi:(?:sfq|stc|cel|dmc|ccl)|\bhl:i[cf]c|"
-        r"\brl:trc|submissionquotaexceeded|limits? (?:for|on) how many|频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额"
+        r"\brl:trc|submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails)(?![^.;:]{0,30}\b(?:in|per) (?:a |one |a single |each )?(?:message|email)\b)|频率|频繁|过多|并发|超过限制|超出限制|超过了.{0,8}限制|数量超|超限|限额|配额"
     )
 )
 _GREYLIST = re.compile(r"gr[ae]y-?list")
@@ -164,6 +164,7 @@ _GREYLIST = re.compile(r"gr[ae]y-?list")
 # Outlook.com's wording): never a recipient's quota, whatever the status says.
 _SENDER_LIMIT = re.compile(
     r"submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails) can be sent"
+    r"(?![^.;:]{0,30}\b(?:in|per) (?:a |one |a single |each )?(?:message|email)\b)"
 )
 # A temporary ban of the sending IP or account (NetEase's HL:REP, "被临时禁止连接"): as a live
 # 421 the session ends and every next one is refused until it lifts. A report quoting it

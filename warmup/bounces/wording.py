@@ -414,7 +414,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         too (?:many|much) (?:mail|message|email)|too (?:fast|frequently)|rate limit|rate of
         sending (?:rate|limit|quota)|receiving mail at a rate
         exceeded (?:its |the )?(?:daily|hourly)\s|发送频率|发信频率|频率过[快高]
-        submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails)
+        submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails)(?![^.;:]{0,30}\b(?:in|per) (?:a |one |a single |each )?(?:message|email)\b)
         """,
     ),
     _rule(
