@@ -919,3 +919,21 @@ def test_demo_without_a_plot_makes_no_folder_for_one(run, tmp_path, monkeypatch,
         res = run("demo", "--days", "3", "--no-plot")
         assert res.exit_code == 0 and "plotted to" not in res.output, res.output
     assert sorted(p.name for p in scratch.iterdir()) == ([own.name] if plant else [])
+
+
+def test_demo_without_owners_and_modes_plots_to_one_folder_not_a_new_one_each_run(
+    tmp_path, monkeypatch
+):
+    """Where the platform has no uid (Windows: a folder's mode bits say nothing of who may
+    write it; its temporary directory is the user's own) every demo left a new mkdtemp folder,
+    the one it made counted as anyone's."""
+    import tempfile
+
+    from warmup.cli import demo
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delattr(os, "getuid")
+    first = demo._own_temp()
+    first.chmod(0o777)  # as Windows reports a folder's mode
+    assert demo._own_temp() == first == tmp_path / "warmup"
+    assert [p.name for p in tmp_path.iterdir()] == ["warmup"]

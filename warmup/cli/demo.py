@@ -113,6 +113,8 @@ def _own_temp() -> Path:
         st = base.lstat()
     except OSError:
         return base
-    if not stat.S_ISDIR(st.st_mode) or st.st_mode & 0o077 or (uid is not None and st.st_uid != uid):
+    # Windows has no owner or mode bits here (its temporary directory is the user's own)
+    private = uid is None or (not st.st_mode & 0o077 and st.st_uid == uid)
+    if not stat.S_ISDIR(st.st_mode) or not private:
         return Path(tempfile.mkdtemp(prefix="warmup-demo-"))
     return base
