@@ -239,10 +239,14 @@ class WarmupGroup(NamedFields, click.Group):
             raise
         if name is not None and cmd is not None and not ctx.resilient_parsing:
             broken = ctx.meta.pop("warmup.config_error", None)
-            if not _runs_without_config(ctx, name, cmd, rest):
+            try:
                 if broken is not None:
                     raise broken
                 self._check_config_tables(ctx, name, cmd)
+            except ConfigError:
+                # looked at only then: each command's start parsed its arguments once more
+                if not _runs_without_config(ctx, name, cmd, rest):
+                    raise
         return name, cmd, rest
 
     def _check_config_tables(self, ctx: click.Context, name: str, cmd: click.Command) -> None:
