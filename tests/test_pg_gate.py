@@ -14,6 +14,7 @@ from tests.gatekit import policy_file
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup import Gate, NotAllowed, api, open_ledger
 from warmup import gate as gate_module
+from warmup.errors import TempFail
 from warmup.ledger import DuplicateSend, SendIn
 from warmup.ledger.schema import SEND
 
@@ -254,6 +255,31 @@ def test_a_reservation_prepares_again_what_the_connection_lost(pg_url, tmp_path)
     ledger.close()
 
 
+def test_a_step_the_server_fails_leaves_the_same_gate_working(pg_url, tmp_path):  # noqa: F811
+    """A round trip's statements go together (libpq's pipeline mode, bound by the extended
+    protocol): one the server fails (here the lock, cancelled by lock_timeout while another
+    session holds the mailbox's row) fails those after it. The gate reads every result, leaves
+    pipeline mode and rolls back: its next reservation runs on the same connection, and the
+    settlement that rode on the failed one is written by it."""
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        odd = "o'brien@example.com"  # values go as they are, never quoted into the text
+        gate.reserve([odd], "<a'b\\c@x>", now=NOW).settle("sent", now=NOW)
+        pg = gate._db._pg
+        pg.execute("SET lock_timeout = '100ms'")
+        with ledger.write() as holder:
+            holder.exec_driver_sql("SELECT id FROM mailbox FOR UPDATE")
+            with pytest.raises(TempFail, match="lock timeout"):
+                gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+            assert len(gate._db._deferred) == 1  # rolled back with it
+        gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+        assert gate._db._pg is pg and gate._db._deferred == []
+    with ledger.read() as conn:
+        got = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all())
+    assert got == {odd: "sent", "b@example.com": "reserved"}
+    ledger.close()
+
+
 def test_a_policy_lowered_while_a_gate_is_open_holds_its_next_reservation(pg_url, tmp_path):  # noqa: F811
     """A gate kept open (the relay's, the worker's) read the policy when it opened: the next
     reservation after 'mailbox set --policy' follows the new one, which it learns from the rev
@@ -364,9 +390,7 @@ def test_the_read_gives_each_event_once(pg_url, tmp_path):  # noqa: F811
         with ledger.write() as conn:  # the memo as if walked with these events (they moved rev)
             conn.exec_driver_sql("UPDATE walk_memo SET rev = (SELECT rev FROM mailbox)")
         pg = gate._db
-        rows, _ = pg._read(
-            pg._cur, ["s@example.com", "s@example.com", "b@example.com"], "<b@x>", later, []
-        )
+        rows, _ = pg._read(["s@example.com", "s@example.com", "b@example.com"], "<b@x>", later, [])
         pg._pg.rollback()
     assert rows.memo is not None
     assert sorted((k, why) for k, _, _, why in rows.events) == [
