@@ -1671,3 +1671,62 @@ def test_a_client_retrying_past_a_recipient_suppressed_since_reaches_only_the_de
         ("grey@example.com", "soft"),
         ("ok@example.com", "sent"),
     ]
+
+
+def _in_envelope(server):
+    """A raw socket logged in to the relay with one recipient accepted, and its command()."""
+    import base64
+    import socket
+
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    replies = sock.makefile("rb")
+    assert replies.readline()[:3] == b"220"
+
+    def command(line: bytes) -> bytes:
+        sock.sendall(line + b"\r\n")
+        while (got := replies.readline())[3:4] == b"-":
+            pass
+        return got
+
+    assert command(b"EHLO client")[:3] == b"250"
+    token = base64.b64encode(f"\0{server.user}\0{server.password}".encode())
+    assert command(b"AUTH PLAIN " + token)[:3] == b"235"
+    assert command(f"MAIL FROM:<{BOX}>".encode())[:3] == b"250"
+    assert command(b"RCPT TO:<lead@example.com>")[:3] == b"250"
+    return sock, replies, command
+
+
+@pytest.mark.parametrize(
+    "gone", ["mid-data", "mid-data-pipelined", "mid-data-reset", "before-data"]
+)
+def test_a_client_gone_before_the_end_of_data_sends_nothing_and_the_summary_says_so(
+    gone, relay, smtp_ssl, ledger_path, caplog
+):
+    # A script killed (or timed out) in the middle of a message: nothing may go upstream or be
+    # reserved, the relay goes on serving, and the summary said only "0 sent" of it.
+    import logging
+    import socket
+    import struct
+
+    caplog.set_level(logging.INFO)
+    server = relay()
+    sock, replies, command = _in_envelope(server)
+    half = b"Subject: half\r\nTo: lead@example.com\r\n\r\nsome lines\r\nof a message\r\n"
+    if gone == "mid-data-pipelined":  # DATA and part of the message at once, no 354 awaited
+        sock.sendall(b"DATA\r\n" + half)
+    elif gone != "before-data":
+        assert command(b"DATA")[:3] == b"354"
+        sock.sendall(half)
+    if gone == "mid-data-reset":  # RST, not FIN
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    replies.close()  # the file holds the socket open: closing only sock sends nothing
+    sock.close()
+    assert submit(server, b"Subject: whole\r\nTo: lead@example.com\r\n\r\nhi\r\n") == (250, "")
+    assert [m.message["Subject"] for m in smtp_ssl.messages] == ["whole"]
+    assert len(ledger_sends(ledger_path)) == 1  # the whole message's, none for the half one
+    assert server.summary().splitlines() == [
+        "warmup: 1 sent, 0 deferred (4xx), 0 refused (5xx), 0 recipients rejected upstream",
+        "warmup: 1 message abandoned: the command closed the connection before the end of "
+        "DATA; not sent, no quota used",
+    ]
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]

@@ -152,6 +152,9 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     turned_away: int = 0  # connections answered 421 for being over ``crowd`` at once
     crowd: int = 0
+    # Messages whose connection closed (or was reset) after a recipient was accepted and
+    # before the end of DATA: nothing of them was reserved or sent, but the command meant them.
+    abandoned: int = 0
     # Recipients a 4xx upstream kept from a message that reached others (the client got a 250
     # naming them), until a retry reaches them: named in the summary, so none is lost unseen.
     unreached: dict[str, None] = field(default_factory=dict)
@@ -216,6 +219,11 @@ class Tally:
             errors.append(
                 f"{plural(self.turned_away, 'connection')} turned away with 421: the command "
                 f"opened more than {self.crowd} at once; send over fewer connections"
+            )
+        if self.abandoned:
+            errors.append(
+                f"{plural(self.abandoned, 'message')} abandoned: the command closed the "
+                f"connection before the end of DATA; not sent, no quota used"
             )
         return "\n".join([line, *(f"warmup: {e}" for e in errors)])
 
@@ -874,6 +882,11 @@ class _Session(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         if not self._counted:  # refused above: aiosmtpd never saw this connection
             return
+        if self._authenticated and self.envelope is not None and self.envelope.rcpt_tos:
+            # gone mid-message (the end of DATA resets the envelope): aiosmtpd cancels the
+            # reading, so nothing was reserved; without a word the summary said only "0 sent"
+            self.relay.tally.abandoned += 1
+            log.info("relay: a client closed the connection before the end of its DATA")
         self.relay.sessions -= 1
         self._counted = False
         super().connection_lost(error)
