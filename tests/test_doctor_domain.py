@@ -599,3 +599,64 @@ def test_a_dmarc_record_receivers_discard_does_not_count_against_the_valid_one(d
         "ok",
         "p=reject, adkim=r, aspf=r (alignment relaxed)",
     ), dmarc
+
+
+@pytest.mark.parametrize(
+    ("record", "detail", "fix"),
+    [
+        (
+            "v=DMARC1; p=reject; sp=strict",
+            "sp=strict is not none, quarantine or reject (receivers may discard the whole record)",
+            "write sp=none, sp=quarantine or sp=reject for the subdomains' policy, or leave it out",
+        ),
+        (
+            "v=DMARC1; p=reject; pct=50%",
+            "pct=50% is not a whole number from 0 to 100",
+            "write pct=100 (the share of failing mail the policy applies to), or leave it out",
+        ),
+        (
+            "v=DMARC1; p=reject; pct=150",
+            "pct=150 is not a whole number from 0 to 100",
+            "write pct=100",
+        ),
+        (
+            "v=DMARC1; p=reject; rua=mailto:d@corp.example,dmarc@corp.example",
+            "rua= entry 'dmarc@corp.example' is not a mailto: URI (no report reaches it)",
+            f"write each rua= entry as mailto:ADDRESS, as in rua=mailto:dmarc@{DOMAIN} (several:",
+        ),
+        (
+            "v=DMARC1; p=quarantine; ruf=https://reports.example/dmarc",
+            "ruf= entry 'https://reports.example/dmarc' is not a mailto: URI",
+            f"write each ruf= entry as mailto:ADDRESS, as in ruf=mailto:dmarc@{DOMAIN}",
+        ),
+    ],
+    ids=["sp-strict", "pct-percent", "pct-150", "rua-bare-address", "ruf-https"],
+)
+def test_dmarc_sp_pct_and_report_addresses_receivers_cannot_use_fail_saying_what_to_write(
+    dns_server, record, detail, fix
+):
+    """sp=, pct=, rua= and ruf= were not read: a record receivers discard, or whose reports go
+    nowhere, passed as ok."""
+    good_zone(dns_server.records)
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = [f'"{record}"']
+    dmarc = checks(dns_server)["dmarc"]
+    assert (dmarc.status, dmarc.code) == ("fail", 78), dmarc
+    assert dmarc.detail.startswith(f"{record!r}: {detail}"), dmarc.detail
+    assert dmarc.fix.startswith(fix), dmarc.fix
+    assert "\n" not in dmarc.detail + dmarc.fix
+
+
+def test_dmarc_pct_under_100_warns_that_the_policy_covers_part_of_the_mail(dns_server):
+    good_zone(dns_server.records)
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = [
+        '"v=DMARC1; p=quarantine; pct=25; sp=reject; rua=mailto:a@corp.example,mailto:b@x.example!10m"'
+    ]
+    dmarc = checks(dns_server)["dmarc"]
+    assert (dmarc.status, dmarc.detail, dmarc.fix) == (
+        "warn",
+        "p=quarantine, adkim=r, aspf=r (alignment relaxed), pct=25: p=quarantine covers only 25% "
+        "of the mail that fails DMARC, the rest is treated as p=none",
+        "raise it to pct=100 (or leave pct= out) once reports are clean",
+    ), dmarc
+    dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")] = ['"v=DMARC1; p=reject; pct=100"']
+    assert checks(dns_server)["dmarc"].status == "ok"

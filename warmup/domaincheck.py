@@ -531,6 +531,9 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
             )
         if tag in tags:
             tags[tag] = tags[tag].lower()
+    wrong = _dmarc_tag_fault(records[0], tags, domain)
+    if wrong is not None:
+        return wrong
     source = ""
     if at != name:
         sub = tags.get("sp", "").lower()
@@ -551,7 +554,53 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
                 f"p=quarantine once they are clean",
             )
         return "warn", detail + ": monitoring only", "move to p=quarantine once reports are clean"
+    if int(tags.get("pct", "100")) < 100:
+        return (
+            "warn",
+            f"{detail}, pct={tags['pct']}: p={policy} covers only {tags['pct']}% of the mail "
+            f"that fails DMARC, the rest is treated as p=none",
+            "raise it to pct=100 (or leave pct= out) once reports are clean",
+        )
     return "ok", detail, ""
+
+
+def _dmarc_tag_fault(record: str, tags: dict[str, str], domain: str) -> Result | None:
+    """The failure of a DMARC record's sp=, pct=, rua= or ruf= tag that receivers cannot use
+    (RFC 7489 6.3), if any. A receiver's parser (OpenDMARC's) discards a record with a bad sp=
+    or pct=, and sends no report to an address that is not a mailto: URI."""
+    quoted = repr(_short(record))
+    if "sp" in tags and tags["sp"].lower() not in ("none", "quarantine", "reject"):
+        return (
+            "fail",
+            f"{quoted}: sp={_short(tags['sp'], 20)} is not none, quarantine or reject "
+            f"(receivers may discard the whole record)",
+            "write sp=none, sp=quarantine or sp=reject for the subdomains' policy, or leave it "
+            "out (they then take p=)",
+        )
+    pct = tags.get("pct")
+    if pct is not None and not (pct.isascii() and pct.isdigit() and int(pct) <= 100):
+        return (
+            "fail",
+            f"{quoted}: pct={_short(pct, 20)} is not a whole number from 0 to 100 "
+            f"(receivers may discard the whole record)",
+            "write pct=100 (the share of failing mail the policy applies to), or leave it out "
+            "(100)",
+        )
+    for tag in ("rua", "ruf"):
+        bad = [u for u in tags.get(tag, "").split(",") if u and not _MAILTO.match(u)]
+        if bad:
+            return (
+                "fail",
+                f"{quoted}: {tag}= entry {_short(bad[0], 60)!r} is not a mailto: URI "
+                f"(no report reaches it)",
+                f"write each {tag}= entry as mailto:ADDRESS, as in {tag}=mailto:dmarc@{domain} "
+                f"(several: comma-separated)",
+            )
+    return None
+
+
+# A report URI receivers send to (RFC 7489 6.2): mailto:, an address, an optional "!size".
+_MAILTO = re.compile(r"mailto:[^@\s,!]+@[^@\s,!]+(![0-9]+[kmgt]?)?$", re.IGNORECASE)
 
 
 _DMARC_PARENTS = 4  # parents looked at for a subdomain's policy (sales.eu.corp.example.cn)
