@@ -8,7 +8,8 @@ values where they are known (``dns`` in ``providers.toml``).
 The resolver is the system's, or ``server`` ("IP[:PORT]", "[IPv6]:PORT", ``--dns-server`` or
 ``$WARMUP_DNS_SERVER``; :func:`nameserver` reads it). A resolver that cannot be reached gives one warning, not failures:
 the records may well be right; one that answers for the domain's top-level domain but not for
-the domain is the domain's DNS failing, a failure.
+the domain is the domain's DNS failing, a failure. A lookup that ran out of time is a temporary
+failure (75): the DNS may be slow rather than wrong, and a larger ``--timeout`` may see it answer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import re
 import time
 from dataclasses import dataclass
 
-from warmup.doctor import CHECK_TIMEOUTS, EX_CONFIG, Check
+from warmup.doctor import CHECK_TIMEOUTS, EX_CONFIG, EX_TEMPFAIL, Check
 from warmup.errors import InvalidField
 from warmup.providers import Provider
 
@@ -74,7 +75,12 @@ class _Unreachable(Exception):
     """The resolver did not answer (timeout, refused, no server), or answered SERVFAIL."""
 
 
-class _RanOut(_Unreachable):
+class _TimedOut(_Unreachable):
+    """No answer in the time given: the DNS may be slow rather than wrong (a temporary failure,
+    not a record to fix)."""
+
+
+class _RanOut(_TimedOut):
     """Not asked: the check's time ran out on earlier names (nothing is known of this one)."""
 
 
@@ -134,17 +140,18 @@ class _Dns:
         left = self.until - time.monotonic()
         if left <= 0:
             raise _RanOut(f"not looked up: the check's {self.budget():g} s ran out")
+        lifetime = min(self.timeout, left)
         try:
-            answer = self._res.resolve(
-                name, rdtype, raise_on_no_answer=False, lifetime=min(self.timeout, left)
-            )
+            answer = self._res.resolve(name, rdtype, raise_on_no_answer=False, lifetime=lifetime)
             return list(answer)
         except dns.resolver.NXDOMAIN:
             self.missing.add(name)
             return []
         except dns.resolver.NoAnswer:
             return []
-        except (dns.resolver.NoNameservers, dns.exception.Timeout, OSError) as exc:
+        except dns.exception.Timeout:
+            raise _TimedOut(f"ran out of time after {round(lifetime, 1):g} s") from None
+        except (dns.resolver.NoNameservers, OSError) as exc:
             raise _Unreachable(str(exc) or type(exc).__name__) from None
         except dns.exception.DNSException as exc:  # a malformed name or answer
             raise _Unreachable(str(exc) or type(exc).__name__) from None
@@ -193,6 +200,14 @@ def run(
             status, detail, fix = check(dns, domain, provider, selectors)
         except _Unreachable as exc:
             ms = int((time.monotonic() - start) * 1000)
+            tld = domain.rstrip(".").rpartition(".")[2]
+            if isinstance(exc, _TimedOut) and checks:  # the domain's other names answered
+                checks.append(_late(name, target, ms, f"the lookup {exc}"))
+                continue
+            if isinstance(exc, _TimedOut) and tld and dns.answers(tld):
+                said = f"the DNS of {domain} {exc}, though the resolver answers for .{tld}"
+                checks.append(_late(name, target, ms, said))
+                break
             if checks:  # the resolver answered for the domain's other names: this one's fail
                 checks.append(
                     Check(
@@ -208,7 +223,6 @@ def run(
                     )
                 )
                 continue
-            tld = domain.rstrip(".").rpartition(".")[2]
             if tld and dns.answers(tld):
                 # The resolver works: the domain's own DNS is broken (SERVFAIL for DNSSEC that
                 # fails to validate or a lame delegation, silence from dead name servers),
@@ -257,6 +271,9 @@ def run(
                 )
             )
             break
+        if status == _LATE:
+            checks.append(_late(name, target, ms, detail, fix))
+            continue
         checks.append(
             Check(
                 name,
@@ -280,6 +297,22 @@ _CAUSES = {
 }
 
 Result = tuple[str, str, str]  # status, detail, fix
+# A check's status when what failed it is only time running out: a failure, but temporary (75).
+_LATE = "late"
+_AGAIN = "run again with a larger --timeout"
+
+
+def _late(name: str, target: str, ms: int, detail: str, fix: str = _AGAIN) -> Check:
+    return Check(
+        name,
+        target,
+        "fail",
+        ms,
+        detail,
+        cause="the DNS did not answer in the time given: it may be slow rather than wrong",
+        fix=fix + " (if it still runs out, ask whoever runs that DNS to make it answer)",
+        code=EX_TEMPFAIL,
+    )
 
 
 def _mx(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> Result:
@@ -330,7 +363,7 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     if last is not None and last.lower() in ("all", "+all"):
         problems.append(f"'{last}' lets anyone send as {domain}")
         fixes.append("end it with ~all (or -all), never +all")
-    elif last is None and not walk.missing and not walk.unasked:
+    elif last is None and not walk.missing and not walk.unasked and not walk.late:
         problems.append("no 'all' term: other senders are neither allowed nor refused")
         fixes.append("end it with ~all")
     for term in walk.missing:
@@ -339,11 +372,16 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
     for term in walk.unanswered:
         problems.append(f"{term} does not answer (receivers: temperror, SPF fails)")
         fixes.append("ask whoever runs that domain's DNS to fix it, or remove the term")
+    late = len(problems)  # the problems from here to the next are only time running out
+    for term, said in walk.late:
+        problems.append(f"{term} {said}")
     if walk.unasked:  # never asked: they may well answer (the provider's own include, say)
         problems.append(
             f"{', '.join(walk.unasked)} not looked up (the check's {dns.budget():g} s ran out)"
         )
-        fixes.append("run again with a longer --timeout to check the rest")
+    if len(problems) > late:
+        fixes.append(f"{_AGAIN} to check the rest" if walk.unasked else _AGAIN)
+    known = len(problems)
     if include and not any(d == include or d.endswith("." + include) for d in walk.domains):
         problems.append(f"{provider.title}'s servers are not included")
         fixes.append(f"add include:{include}")
@@ -353,7 +391,9 @@ def _spf(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) -> R
         )
         fixes.append("remove includes nobody sends through, or flatten them into ip4:/ip6:")
     if problems:
-        return "fail", f"{_short(record)!r}: " + "; ".join(problems), "; ".join(fixes)
+        # only time ran out (no fault found, the provider's include not yet seen): later
+        status = _LATE if late == 0 and known == len(problems) else "fail"
+        return status, f"{_short(record)!r}: " + "; ".join(problems), "; ".join(fixes)
     status = "warn" if last is not None and last.startswith("?") else "ok"
     detail = f"{_short(record)} ({walk.lookups} lookups)"
     return status, detail, "end it with ~all" if status == "warn" else ""
@@ -364,14 +404,16 @@ class _SpfWalk:
     """What evaluating a record costs and where it ends: ``domains`` included or redirected to
     (recursively), the DNS ``lookups``, the ``missing`` include:/redirect= terms whose domain
     publishes no SPF record (a permerror, RFC 7208 5.2 and 6.1), the ``unanswered`` ones whose
-    lookup failed (SERVFAIL, timeout: a temperror), the ``unasked`` ones left when the check's
-    time ran out (nothing known of them), and ``final_all``: the
+    lookup failed (SERVFAIL: a temperror), the ``late`` ones whose lookup ran out of time (with
+    what was said of it), the ``unasked`` ones left when the check's time ran out (nothing known
+    of them), and ``final_all``: the
     ``all`` term the record ends in, through its redirect= when it has none of its own."""
 
     domains: list[str]
     lookups: int
     missing: list[str]
     unanswered: list[str]
+    late: list[tuple[str, str]]
     unasked: list[str]
     final_all: str | None
 
@@ -387,7 +429,7 @@ def _spf_tree(dns: _Dns, record: str) -> _SpfWalk:
     (permerror): records that include themselves or each other would otherwise cost an
     exponential number of queries. Past the limit the count is only a lower bound. A
     redirect= in a record that has an ``all`` term is never followed (RFC 7208 6.1)."""
-    found = _SpfWalk([], 0, [], [], [], None)
+    found = _SpfWalk([], 0, [], [], [], [], None)
 
     def walk(record: str) -> str | None:
         terms = record.split()[1:]
@@ -408,6 +450,9 @@ def _spf_tree(dns: _Dns, record: str) -> _SpfWalk:
                         sub = [t for t in dns.txt(target) if _is_spf(t)]
                     except _RanOut:
                         found.unasked.append(f"{name}{sep}{target}")
+                        continue
+                    except _TimedOut as exc:
+                        found.late.append((f"{name}{sep}{target}", str(exc)))
                         continue
                     except _Unreachable:  # the domain's own names answered: this one's fail
                         found.unanswered.append(f"{name}{sep}{target}")

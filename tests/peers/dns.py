@@ -5,11 +5,13 @@
 any type answers NXDOMAIN, a name with records of other types an empty answer, as a real
 authoritative server does. A name in ``servfail`` answers SERVFAIL (broken servers for it, or
 DNSSEC that fails to validate, as a recursive resolver reports them). A name in ``silent`` is
-never answered (its servers gone: the client waits out its timeout).
+never answered (its servers gone: the client waits out its timeout). A name in ``slow`` is
+answered after the seconds it maps to (servers far away or loaded: right, but late).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from dnslib import QTYPE, RCODE, RR, DNSError, DNSRecord
@@ -24,6 +26,7 @@ class _Zone(BaseResolver):  # type: ignore[misc]
         self.queries: list[tuple[str, str]] = []
         self.servfail: set[str] = set()
         self.silent: set[str] = set()
+        self.slow: dict[str, float] = {}
 
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
         reply = request.reply()
@@ -32,6 +35,8 @@ class _Zone(BaseResolver):  # type: ignore[misc]
         self.queries.append((name, rtype))
         if name in self.silent:  # dnslib's handler sends nothing for a DNSError
             raise DNSError(f"{name}: not answered")
+        if name in self.slow:  # each request is answered on its own thread (ThreadingMixIn)
+            time.sleep(self.slow[name])
         if name in self.servfail:
             reply.header.rcode = RCODE.SERVFAIL
             return reply
