@@ -1265,3 +1265,47 @@ def test_quiet_run_still_says_a_sent_message_one_of_whose_recipients_refused_it(
     assert res.returncode == 0, res.stderr
     assert states() == {"sent": 1} and len(sink.messages) == 1
     assert "sent #1" in res.stdout and "no such user" in res.stdout, res.stdout
+
+
+def test_quiet_run_says_a_missing_password_but_not_that_it_was_found(
+    sink, ssl_cert_env, tmp_path, empty_keyring
+):
+    """'warmup -q run --once' in cron printed "found a password for ...: its held messages are
+    due" once things were well again: cron mailed a notice that asked nothing of anyone.
+    Quiet, a fault that cleared is a confirmation; one that stays (no password) is said."""
+    from tests.outboxkit import queue_plain
+
+    pool_of(sink.port, tmp_path, n=1)
+    queue_plain(1)
+    held = cli("-q", "run", "--once", "--no-sync")  # no password anywhere
+    assert held.returncode == 78 and "no password for " in held.stdout + held.stderr, held
+    res = cli("-q", "run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert states() == {"sent": 1} and len(sink.messages) == 1
+    assert (res.stdout, res.stderr) == ("", ""), res
+    loud = cli("run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert "Done: nothing was due." in loud.stdout, loud.stdout
+
+
+def test_quiet_run_does_not_say_a_dead_workers_claim_queued_again(sink, ssl_cert_env, tmp_path):
+    """A claim left by a worker gone before it reserved anything is queued again and sent:
+    'run -q' printed "queued #N: its worker ... is gone", a fault that had cleared (one left
+    'unknown', which may have gone out, waits for a person and is still said)."""
+    import subprocess
+
+    from tests.outboxkit import queue_plain
+    from warmup import open_ledger
+    from warmup.outbox.worker import HOST, PLACE
+
+    pool_of(sink.port, tmp_path, n=1)
+    (mid,) = queue_plain(1)
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # reaped: a pid no process has now
+    ledger = open_ledger()
+    got = ledger.claim(f"{HOST}:{dead.pid}:{PLACE}:gone", dt.datetime.now(dt.UTC))
+    assert got is not None and got.id == mid
+    ledger.close()
+    res = cli("-q", "run", "--once", "--no-sync", env=PASSWORD_ENV)
+    assert res.returncode == 0, res.stderr
+    assert states() == {"sent": 1} and len(sink.messages) == 1, states()
+    assert (res.stdout, res.stderr) == ("", ""), res

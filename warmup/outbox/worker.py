@@ -201,8 +201,9 @@ class Worker:
         self._pool_gone = False  # the pool was found removed (said once, see _pool_now)
         self.clock = clock
         self.log = log
-        # A line that only confirms (a message sent, what the worker waits for): `run -q`
-        # (cron) drops these and keeps the rest (bounced, lost, expired, faults).
+        # A line that only confirms (a message sent, what the worker waits for, a fault that
+        # cleared: the ledger back, a password found, a claim queued again): `run -q` (cron)
+        # drops these and keeps the rest (bounced, lost, expired, faults, an `unknown` claim).
         self.note = log if note is None else note
         self.lease = lease
         # Stored with each claim: unique per worker (the random token decides whose a claim
@@ -292,7 +293,7 @@ class Worker:
                     self._sleep(away)
                     continue
                 if away:
-                    self.log(f"{_stamp(self.clock())} the ledger is back: sending again")
+                    self.note(f"{_stamp(self.clock())} the ledger is back: sending again")
                     away = 0.0
                 if self.stopping:
                     break
@@ -455,7 +456,7 @@ class Worker:
                 )
             return self.pool.id
         if self._pool_gone or pool.id != self.pool.id:
-            self.log(f"{_stamp(now)} pool {pool.name} exists again: sending its messages")
+            self.note(f"{_stamp(now)} pool {pool.name} exists again: sending its messages")
         self._pool_gone = False
         self.pool = pool
         return pool.id
@@ -485,7 +486,7 @@ class Worker:
             self.ledger.release(box, now)
             self.ledger.set_settings({key: None}, now)
             self._no_password.discard(box.id)
-            self.log(f"{_stamp(now)} found a password for {address}: its held messages are due")
+            self.note(f"{_stamp(now)} found a password for {address}: its held messages are due")
 
     def _hold_backlog(self, start: dt.datetime, pool_id: int | None, done: Pass) -> None:
         """At the start of a pass: :meth:`_hold` each pool (or mailbox) with due messages."""
@@ -578,7 +579,8 @@ class Worker:
             state = self.ledger.recover(message, worker, now)
             if state is not None:
                 done.outcomes[f"recovered {state}"] += 1
-                self.log(f"{_stamp(now)} {state} #{message}: its pass was cut off by the ledger")
+                said = self._recovered_line(state)
+                said(f"{_stamp(now)} {state} #{message}: its pass was cut off by the ledger")
         self._interrupted = False
 
     def _campaign_done(self, campaign: str) -> None:
@@ -610,7 +612,9 @@ class Worker:
             state = self.ledger.recover(message, worker, now)
             if state is not None:
                 states.append(state)
-                self.log(f"{_stamp(now)} {state} #{message}: its worker {worker} is gone")
+                self._recovered_line(state)(
+                    f"{_stamp(now)} {state} #{message}: its worker {worker} is gone"
+                )
         return states
 
     def _gone(self, worker: str, claimed_at: dt.datetime | None, now: dt.datetime) -> bool:
@@ -1058,6 +1062,12 @@ class Worker:
         return self._settle(
             msg, state, reply=reply, recipients=rcpts if bad else None, attempt=True
         )
+
+    def _recovered_line(self, state: str) -> Callable[[str], object]:
+        """Where the line of a claim recovered as ``state`` goes: queued again (nothing left)
+        or sent, it ended well (``note``); ``unknown`` (it may have left) waits for a person,
+        and ``bounced`` is said as a bounce is (``log``)."""
+        return self.note if state in ("queued", "sent") else self.log
 
     def _settled_line(self, state: str, outcomes: dict[str, str]) -> Callable[[str], object]:
         """Where a settled message's line goes: one every recipient took only confirms
