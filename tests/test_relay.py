@@ -1730,3 +1730,24 @@ def test_a_client_gone_before_the_end_of_data_sends_nothing_and_the_summary_says
         "DATA; not sent, no quota used",
     ]
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+
+
+def test_a_client_gone_while_its_reply_is_held_for_pacing_sends_nothing(
+    relay, smtp_ssl, ledger_path
+):
+    # Held for the next paced slot, nothing is reserved: a client that gives up then (its
+    # timeout, a kill) costs nothing, and the summary counts its message as abandoned.
+    import smtplib
+
+    server = relay(interval="5s", wait=True, max_hold=10.0)
+    assert submit(server, b"Subject: first\r\n\r\nhi\r\n") == (250, "")
+    sock, replies, command = _in_envelope(server)
+    assert command(b"DATA")[:3] == b"354"
+    sock.sendall(b"Subject: second\r\n\r\nhi\r\n.\r\n")  # whole: its reply is held
+    replies.close()
+    sock.close()
+    with smtplib.SMTP(server.host, server.port, timeout=30) as s:  # a round trip after it
+        assert s.noop()[0] == 250
+    assert [m.message["Subject"] for m in smtp_ssl.messages] == ["first"]
+    assert len(ledger_sends(ledger_path)) == 1
+    assert server.summary().splitlines()[1].startswith("warmup: 1 message abandoned: ")
