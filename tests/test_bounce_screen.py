@@ -248,6 +248,7 @@ HEADER_TEXTS = st.lists(
 @example(text="From: a@b.example\r\rTo: c@d.example\n\n")
 def test_the_returned_headers_are_read_as_from_the_whole_copy(text: str) -> None:
     # the lines after a marker line, less the blank ones before the headers (Exim's, qmail's)
-    whole = text.split("\n", 1)[-1].lstrip("\r\n") if text[:1] in "-[" else text
+    marked = text[:1] in "-[" or not re.match(r"[!-9;-~]+:", text)
+    whole = text.split("\n", 1)[-1].lstrip("\r\n") if marked else text
     cut = _parse._header_block(_parse._skip_marker(text))
     assert cut.items() == _parse._header_block(whole).items()

@@ -958,13 +958,19 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
     return _said(out, parts, returned)
 
 
+# A header field's first line: a name of printable ASCII without blanks or colon, then a colon.
+_FIELD_LINE = re.compile(r"[!-9;-~]+:")
+
+
 def _skip_marker(returned: str) -> str:
     """The returned copy's header lines: after the marker line, up to the first blank line (the
     header parser stops there at the latest; the body would only cost it time). Blank lines
     between the marker line and the headers are skipped: Exim and qmail write one ("------ This is a
     copy of the message's headers. ------", then a blank line), which read as the end of an empty
-    header."""
-    text = returned.split("\n", 1)[-1].lstrip("\r\n") if returned[:1] in "-[" else returned
+    header. A copy that starts with a header line (a message/rfc822 part's) is kept whole; a
+    marker line is no header ("Original message follows.", IMail's, has no field name)."""
+    marked = returned[:1] in "-[" or not _FIELD_LINE.match(returned)
+    text = returned.split("\n", 1)[-1].lstrip("\r\n") if marked else returned
     end = text.find("\n\n")
     return text if end < 0 else text[: end + 2]
 
