@@ -501,7 +501,7 @@ def test_never_raises_on_mutated_corpus(data: st.DataObject) -> None:
             "",
             "userunknown",
             "hard",
-            "words.user-unknown",
+            "mta.directory",
         ),
         ("", "Domain does not exist", "", "", "hostunknown", "hard", "words.no-such-domain"),
         # The reporting MTA decides where the stage is unknown.

@@ -42,10 +42,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
         "this-local-part-does-not-exist-on-the-system@mineo.jp",
     ): "same transcript as sendmail-03/-25 (pipelined RCPT, '503 Need RCPT'), which it calls hard",
     (
-        "eml/lhost-verizon-02.eml",
-        "may-be-straycat-nyaaaaaan@vtext.com",
-    ): "same James NDR text as apachejames-01, which the reference calls filtered",
-    (
         "eml/rhost-aol-06.eml",
         "neko@libsisimai.org",
     ): "5.4.4 'Name service error ... Malformed reply' is networkerror in lhost-postfix-17",

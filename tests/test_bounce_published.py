@@ -127,6 +127,14 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "kr-554-relay-operation-rejected": ("choi.yuna@client-kr.example", B, "norelaying"),
     "o365-57510-not-over-ipv6": ("uma.vale@client.example", B, "blocked"),
     "gmail-571-ipv6-guidelines": ("vic.wray@gmail.com", B, "requireptr"),
+    # Fifth round (README.md): a vendor's own user-unknown wording relayed with no X.1.x status
+    # and no stated SMTP stage, and a Japanese carrier's filter refusal in the same words.
+    "yahoo-554-dd-no-account-ymail": ("wade.yale@ymail.com", H, "userunknown"),
+    "mailru-550-invalid-mailbox-bk": ("yuri.zaitsev@bk.ru", H, "userunknown"),
+    "yandex-571-no-such-user-hosted": ("zoya.orlova@client-ru.example", H, "userunknown"),
+    "imail-invalid-final-delivery-userid": ("alex.baker@client.example", H, "userunknown"),
+    "domino-not-listed-relayed": ("hana.kim@client.example", H, "userunknown"),
+    "docomo-550-unknown-user-after-data": ("haruka.sato@docomo.ne.jp", B, "filtered"),
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's
@@ -347,3 +355,64 @@ def test_a_domain_that_refuses_our_transport_still_takes_mail() -> None:
         "block"
     )
     assert decide("", "550", "550 Host does not accept mail", "RCPT").reason == "notaccept"
+
+
+# Fifth round of #14: a vendor's own words for an address it does not have decide, whoever relays
+# them and whatever the status; the same words without the vendor's mark prove nothing.
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "vendor"),
+    [
+        (
+            "5.0.0",
+            "554 delivery error: dd This user doesn't have a att.net account (x@att.net) [0]",
+            "yahoo",
+        ),
+        (
+            "5.0.0",
+            "550 Message was not accepted -- invalid mailbox. Local mailbox x@corp.example is unavailable: user not found",
+            "mail.ru",
+        ),
+        ("5.7.1", "550 5.7.1 No such user!", "yandex"),
+        (
+            "5.0.0",
+            "550 User x (x@corp.example) not listed in public Name & Address Book",
+            "lotus domino",
+        ),
+    ],
+)
+def test_a_vendors_own_unknown_user_words_decide_with_no_stage_and_no_vendor_named(
+    status: str, diagnostic: str, vendor: str
+) -> None:
+    """Relayed with no X.1.x status, no stated stage and no reporting MTA that names the vendor,
+    these were read as a filter's mask (block): the dead address was mailed again."""
+    v = decide(status, "", diagnostic, "", "mail.relay.example")
+    assert (v.reason, v.kind, v.rule) == ("userunknown", "hard", "mta.directory"), v.steps
+    assert vendor in v.steps[-1]
+
+
+def test_the_same_sentence_without_the_vendors_mark_is_still_unconfirmed() -> None:
+    """Yahoo's sentence without its "delivery error: dd" (another system's notice, as the
+    reference reads it), a bare "No such user": no SMTP stage and no known MTA, a filter's mask."""
+    for text in (
+        "This user doesn't have a example.com account (x@example.com) [0]",
+        "550 x@example.org... No such user",
+    ):
+        v = decide("5.0.0", "550", text, "", "mailer-daemon@relay.example")
+        assert (v.kind, v.rule) == ("block", "stage.unknown"), (text, v.steps)
+
+
+def test_vendor_domains_and_verizons_gateway_are_directories() -> None:
+    """Mail.ru's bk.ru / inbox.ru / list.ru, Yahoo's ymail.com, and Verizon's vtext.com gateway,
+    whose own notice says "Error: Invalid user address ... no such user here"."""
+    for mta in ("relay.example @bk.ru", "relay.example @ymail.com", "post_master@vtext.com"):
+        v = decide("", "550", "550 - Requested action not taken: no such user here", "", mta)
+        assert (v.kind, v.rule) == ("hard", "mta.directory"), (mta, v.steps)
+
+
+def test_imails_notice_gives_the_originals_sender() -> None:
+    """IMail writes "Original message follows." then a blank line and the original: the marker
+    line was read as the start of the original's header, and its sender was lost."""
+    (b,) = parse_bounces((PUBLISHED / "imail-invalid-final-delivery-userid.eml").read_bytes())
+    assert (b.original_from, b.original_date) == ("sales@corp.example", "2026-12-02T09:00:00+00:00")

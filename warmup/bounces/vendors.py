@@ -23,12 +23,16 @@ __all__ = ["directory_verdict", "masks_filters", "posting_refused"]
 # own directory and document that answer for a nonexistent account: GMX / web.de ("mailbox
 # unavailable"), Yandex ("No such user!", with a 5.7.1), Rambler, Outlook.com ("5.5.0 ... mailbox
 # unavailable"), Sohu, Sina, Naver, Daum (tests/corpus/vendors/README.md names the sources).
+# Mail.ru answers for its other domains (bk.ru, inbox.ru, list.ru, internet.ru) and Yahoo for
+# ymail.com and rocketmail.com; Verizon Wireless' vtext.com (SMS) and vzwpix.com (MMS) gateways
+# write their own notice ("Error: Invalid user address ... no such user here").
 _DIRECTORY = re.compile(
     r"\bdomino\b|lotus notes|groupwise|\bimail\b|ipswitch|<smtp32 v|interscan|\bmail\.ru\b|\byahoo(?:dns)?\."
     r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
     r"|aliyun|mxhichina|alibaba"
     r"|courier mail server|kerio connect|\bmdaemon\b|smartermail|\bzimbra\b|microsoft outlook"
     r"|[@.](?:gmx\.(?:net|de|at|ch|com)|web\.de|yandex\.(?:ru|com|ua|by|kz)|ya\.ru|rambler\.ru"
+    r"|(?:bk|inbox|list|internet)\.ru|ymail\.com|rocketmail\.com|vtext\.com|vzwpix\.com"
     r"|hotmail\.[a-z.]+|outlook\.com|live\.com|msn\.com|sohu\.com|sina\.(?:com|cn)|naver\.com"
     r"|hanmail\.net|daum\.net)\b"
 )
@@ -41,11 +45,27 @@ _MASKS = re.compile(
 )
 
 
-# A directory's verdict in its own words, whoever relays it: Lotus Domino names its directory
-# ("User x (addr) not listed in Domino Directory"; before R5, "... in public Name & Address
-# Book"). Domino's notices rarely name it in a header (its X-MIMETrack says "SMTP Server").
-_DIRECTORY_WORDS = re.compile(
-    r"not listed in (?:the )?(?:domino directory|public name (?:&|and) address book)"
+# A directory's verdict in its own words, whoever relays it and whatever the status or the stage
+# (the relay's notice may name neither the vendor nor the stage): each vendor's documented phrase
+# for an address it does not have, which no filter's refusal borrows. Lotus Domino names its
+# directory ("User x (addr) not listed in Domino Directory"; before R5, "... in public Name &
+# Address Book"; its notices rarely name Domino in a header). Yahoo prefixes its replies with
+# "delivery error: dd" ("dd This user doesn't have a yahoo.com account", for each domain it
+# hosts): the same sentence without the prefix is another system's and proves nothing. Ipswitch IMail: "Invalid final delivery userid".
+# Mail.ru: "Message was not accepted -- invalid mailbox". Yandex: "No such user!" (with 5.7.1).
+# Checked only for "user unknown" words without an X.1.x status: rare, so one search is cheap.
+_DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        (
+            "lotus domino",
+            r"not listed in (?:the )?(?:domino directory|public name (?:&|and) address)",
+        ),
+        ("yahoo", r"delivery error: dd this user doesn.t have an? "),
+        ("ipswitch imail", r"invalid final delivery userid"),
+        ("mail.ru", r"message was not accepted -- invalid mailbox"),
+        ("yandex", r"\bno such user!"),
+    )
 )
 
 
@@ -55,7 +75,7 @@ def directory_verdict(signature: str, text: str = "") -> str:
     m = _DIRECTORY.search(signature)
     if m:
         return m.group(0).strip("<.@ ")
-    return "lotus domino" if "not listed in" in text and _DIRECTORY_WORDS.search(text) else ""
+    return next((name for name, words in _DIRECTORY_WORDS if words.search(text)), "")
 
 
 def masks_filters(signature: str) -> str:

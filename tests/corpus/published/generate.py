@@ -328,9 +328,29 @@ Content-Type: text/rfc822-headers
 """
 
 
+def imail(n, rcpt, status, reply, stage, mx):
+    """Ipswitch IMail's own plain-text notice ("Undeliverable Mail": the reason, a colon, the
+    address, then "Original message follows."), here without its X-Mailer header."""
+    return f"""From: "Postmaster" <postmaster@mail.client.example>
+Sender: <postmaster@mail.client.example>
+To: sales@corp.example
+Subject: Undeliverable Mail
+Date: {DATE}
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+{reply}
+
+Original message follows.
+
+{original(rcpt, n)}
+hello
+"""
+
+
 SHAPES = {
     f.__name__: f
-    for f in (postfix, gmail, o365, exim, sendmail, qmail, zh, netease, aliyun, opensmtpd)
+    for f in (postfix, gmail, o365, exim, sendmail, qmail, zh, netease, aliyun, opensmtpd, imail)
 }
 RCPT, DATA, MAIL = "RCPT TO", "end of DATA", "MAIL FROM"
 
@@ -1273,6 +1293,76 @@ CORPUS = [
         "550-5.7.1 [2001:db8::25] Our system has detected that this message does not meet IPv6 sending guidelines regarding PTR records and authentication. Please review https://support.google.com/mail/?p=IPv6AuthError for more information. - gsmtp",
         "end of DATA",
         "gmail-smtp-in.l.google.com",
+    ),
+    # Fifth round of #14: a vendor's own user-unknown wording without an X.1.x status and without
+    # a stated SMTP stage, relayed by a Sendmail that shows no transcript (so nothing names the
+    # vendor but its words), and a Japanese carrier's filter refusal in "unknown user" words.
+    # Yahoo Sender Hub, SMTP error codes: "554 delivery error: dd This user doesn't have a
+    # yahoo.com account" (here for Yahoo's ymail.com domain, as Yahoo writes it for each domain).
+    (
+        "yahoo-554-dd-no-account-ymail",
+        "sendmail",
+        "wade.yale@ymail.com",
+        "5.0.0",
+        "554 delivery error: dd This user doesn't have a ymail.com account (wade.yale@ymail.com) [0] - mta1201.mail.gq1.yahoo.com",
+        None,
+        "",
+    ),
+    # Mail.ru help for senders (help.mail.ru, postmaster): "550 Message was not accepted --
+    # invalid mailbox. Local mailbox ADDR is unavailable: user not found" (bk.ru is Mail.ru's).
+    (
+        "mailru-550-invalid-mailbox-bk",
+        "sendmail",
+        "yuri.zaitsev@bk.ru",
+        "5.0.0",
+        "550 Message was not accepted -- invalid mailbox. Local mailbox yuri.zaitsev@bk.ru is unavailable: user not found",
+        None,
+        "",
+    ),
+    # Yandex Mail help, SMTP reply codes: "550 5.7.1 No such user!" (a domain hosted on Yandex
+    # 360: the recipient's domain does not name Yandex).
+    (
+        "yandex-571-no-such-user-hosted",
+        "sendmail",
+        "zoya.orlova@client-ru.example",
+        "5.7.1",
+        "550 5.7.1 No such user!",
+        None,
+        "",
+    ),
+    # Ipswitch IMail Server knowledge base: "Invalid final delivery userid" (IMail's notice for an
+    # address its user database lacks).
+    (
+        "imail-invalid-final-delivery-userid",
+        "imail",
+        "alex.baker@client.example",
+        "",
+        "Invalid final delivery userid: alex.baker@client.example",
+        None,
+        "",
+    ),
+    # HCL Domino administration, router delivery failures: "User NAME (ADDR) not listed in Domino
+    # Directory", quoted by a relay.
+    (
+        "domino-not-listed-relayed",
+        "sendmail",
+        "hana.kim@client.example",
+        "5.0.0",
+        "550 User hana.kim (hana.kim@client.example) not listed in Domino Directory",
+        None,
+        "",
+    ),
+    # NTT Communications support FAQ (support.ntt.com, faq pid2300000e64): docomo.ne.jp's error mail
+    # names the refused address after "Unknown user", and a reception refusal set against spam
+    # (迷惑メール対策の受信拒否) gives the same error as a wrong address.
+    (
+        "docomo-550-unknown-user-after-data",
+        "postfix",
+        "haruka.sato@docomo.ne.jp",
+        "5.0.0",
+        "550 Unknown user haruka.sato@docomo.ne.jp",
+        DATA,
+        "mfsmax.docomo.ne.jp",
     ),
 ]
 
