@@ -416,3 +416,20 @@ def test_imails_notice_gives_the_originals_sender() -> None:
     line was read as the start of the original's header, and its sender was lost."""
     (b,) = parse_bounces((PUBLISHED / "imail-invalid-final-delivery-userid.eml").read_bytes())
     assert (b.original_from, b.original_date) == ("sales@corp.example", "2026-12-02T09:00:00+00:00")
+
+
+@pytest.mark.parametrize(
+    "diagnostic",
+    [
+        "Usuario kiji (kiji@client.example) no se encuentra en el Directorio de Domino",
+        "L'utilisateur kiji (kiji@client.example) non répertorié dans l'annuaire Domino",
+        "kiji@client.example は Domino ディレクトリには見つかりません",
+        "kiji@client.example ディレクトリのリストにありません",
+    ],
+)
+def test_dominos_localised_directory_words_are_its_verdict(diagnostic: str) -> None:
+    """Domino's and Notes' Spanish, French and Japanese releases write "not listed in" their
+    directory in their language: no known words before (undefined, soft), the dead address
+    stayed."""
+    v = decide("5.0.0", "", diagnostic, "", "")
+    assert (v.reason, v.kind, v.rule) == ("userunknown", "hard", "mta.directory"), v.steps

@@ -49,17 +49,23 @@ _MASKS = re.compile(
 # (the relay's notice may name neither the vendor nor the stage): each vendor's documented phrase
 # for an address it does not have, which no filter's refusal borrows. Lotus Domino names its
 # directory ("User x (addr) not listed in Domino Directory"; before R5, "... in public Name &
-# Address Book"; its notices rarely name Domino in a header). Yahoo prefixes its replies with
-# "delivery error: dd" ("dd This user doesn't have a yahoo.com account", for each domain it
-# hosts): the same sentence without the prefix is another system's and proves nothing. Ipswitch IMail: "Invalid final delivery userid".
-# Mail.ru: "Message was not accepted -- invalid mailbox". Yandex: "No such user!" (with 5.7.1).
-# Checked only for "user unknown" words without an X.1.x status: rare, so one search is cheap.
+# Address Book"; its notices rarely name Domino in a header), in its localised releases too
+# ("no se encuentra en el Directorio de Domino", "non répertorié dans l'annuaire Domino",
+# "Domino ディレクトリには見つかりません", Notes' "ディレクトリのリストにありません": the product's
+# strings as sisimai's Domino and Notes modules list them, BSD-2). Yahoo prefixes its replies
+# with "delivery error: dd" ("dd This user doesn't have a yahoo.com account", for each domain it
+# hosts): the same sentence without the prefix is another system's and proves nothing. Ipswitch
+# IMail: "Invalid final delivery userid". Mail.ru: "Message was not accepted -- invalid mailbox".
+# Yandex: "No such user!" (with a 5.7.1). Searched only for "user unknown" words without an X.1.x
+# status: rare, so the searches cost nothing measurable.
 _DIRECTORY_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
     for name, pattern in (
         (
             "lotus domino",
-            r"not listed in (?:the )?(?:domino directory|public name (?:&|and) address)",
+            r"not listed in (?:the )?(?:domino directory|public name (?:&|and) address)"
+            r"|no se encuentra en el directorio de domino|non r.pertori. dans l.annuaire domino"
+            r"|domino ディレクトリには見つかりません|ディレクトリのリストにありません",
         ),
         ("yahoo", r"delivery error: dd this user doesn.t have an? "),
         ("ipswitch imail", r"invalid final delivery userid"),

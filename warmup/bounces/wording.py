@@ -293,7 +293,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         """,
     ),
     # Wordings that usually mean an unknown address but also cover other states: a specific
-    # status code outweighs them. Offered as one of two alternatives ("Mailbox unavailable or
+    # status code outweighs them. Lotus Domino / Notes say "not listed in" their directory in
+    # their localised releases too (Spanish, French, Japanese). Offered as one of two alternatives ("Mailbox unavailable or
     # access denied", Tencent's reply to a recipient paused for receiving too much) they are no
     # verdict on the address.
     _rule(
@@ -304,6 +305,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         (?:is|was) not found|mailbox (?:is )?(?:unavailable|not available)(?! or (?:access )?denied)|no longer available
         check if (?:the )?address is correct|bad[ _]recipient|no (?:valid )?recipient
         invalid address|not listed in|user account is unavailable
+        no se encuentra en el directorio|non r.pertori. dans l.annuaire|ディレクトリ(?:には見つかりません|のリストにありません)
         """,
     ),
     # A virus found, said so, before the content filter's own words that carry it ("550 Virus
