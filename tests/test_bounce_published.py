@@ -405,10 +405,16 @@ def test_the_same_sentence_without_the_vendors_mark_is_still_unconfirmed() -> No
 
 def test_vendor_domains_and_verizons_gateway_are_directories() -> None:
     """Mail.ru's bk.ru / inbox.ru / list.ru, Yahoo's ymail.com, and Verizon's vtext.com gateway,
-    whose own notice says "Error: Invalid user address ... no such user here"."""
+    whose own notice says "Error: Invalid user address ... no such user here" (its MMS gateway's
+    "No valid recipients" names the RCPT stage and was hard already)."""
     for mta in ("relay.example @bk.ru", "relay.example @ymail.com", "post_master@vtext.com"):
         v = decide("", "550", "550 - Requested action not taken: no such user here", "", mta)
         assert (v.kind, v.rule) == ("hard", "mta.directory"), (mta, v.steps)
+    # Verizon's MMS gateway: "Message could not be delivered to mobile. Error: No valid recipients
+    # for this MM" (from sysadmin@...vzwpix.com)
+    text = "Message could not be delivered to mobile. Error: No valid recipients for this MM"
+    v = decide("", "", text, "", "sysadmin@mms.vzwpix.com")
+    assert (v.kind, v.reason) == ("hard", "userunknown"), v.steps
 
 
 def test_imails_notice_gives_the_originals_sender() -> None:
