@@ -31,6 +31,9 @@ NDRS = {
     "qq-refused-zh.eml": ("ma.li@qq.com", "block", "blocked"),
     "netease-126-hl-ipb.eml": ("xu.ping@126.com", "block", "blocked"),
     "netease-163-imf.eml": ("he.jun@163.com", "block", "rejected"),
+    # Postfix gave up after days of "450 4.1.1 ... User unknown": the address is bad (hard),
+    # though each reply was a 4xx (a live one would be retried, never hard)
+    "postfix-4xx-gave-up.eml": ("gone.lead@client.example", "hard", "userunknown"),
 }
 # Written fixtures whose volume wording is Chinese only: the decision is the throttle rule.
 THROTTLED = ("aliyun-frequency-zh.eml", "exmail-frequency-zh.eml")

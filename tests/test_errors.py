@@ -1029,8 +1029,8 @@ def test_a_status_that_is_not_an_enhanced_status_code_is_refused(run, seeded: Pa
 )
 def test_a_status_that_contradicts_the_kind_is_refused(run, seeded: Path, kind, status, says):
     """'--kind hard --status 4.2.2' suppressed a good address on a temporary failure (the
-    classifier never calls a 4xx hard: it is retried), and a 2.x.x status (delivered) was kept
-    as a bounce. One line, exit 65, the ledger untouched."""
+    classifier never calls such a 4xx hard: it is retried), and a 2.x.x status (delivered) was
+    kept as a bounce. One line, exit 65, the ledger untouched."""
     before = ledger_digest(seeded)
     args = ("record", "bounce", BOX, "--to", "r0@example.com", "--kind", kind, "--status", status)
     assert_error(run(*args), 65, "--status", status, says)
@@ -1038,6 +1038,16 @@ def test_a_status_that_contradicts_the_kind_is_refused(run, seeded: Path, kind, 
     # A permanent failure that is not hard (a refusing or full mailbox) stays recordable.
     ok = ("record", "bounce", BOX, "--to", "r0@example.com", "--kind", "soft", "--status", "5.2.2")
     assert run(*ok).exit_code == 0
+
+
+@pytest.mark.parametrize("status", ["4.1.1", "4.1.6"])
+def test_an_address_verdict_under_a_4xx_may_be_recorded_hard(run, seeded: Path, status):
+    """The last reply of a delivery given up on can be a 4.1.1 "user unknown" (the remote server
+    answered so for days): the classifier reads such a report as hard, and so may the user."""
+    args = ("record", "bounce", BOX, "--to", "r0@example.com", "--kind", "hard", "--status", status)
+    res = run(*args)
+    assert res.exit_code == 0, res.output
+    assert "r0@example.com" in run("suppress", "list").output
 
 
 # -- header injection through send's options (issue #10 item 10) ---------------------------------

@@ -1215,17 +1215,23 @@ def record_bounce(
                 "(RFC 3463), e.g. 5.1.1",
                 value=_clip(status),
             )
-        # A 4.x.x is retried, never hard (as the classifier reads reports): recorded hard, it
-        # suppressed a good address. A 2.x.x says the message was delivered: no bounce at all.
-        if status is not None and (status[0] == "2" or (status[0] == "4" and kind == "hard")):
+        # A 4.x.x is a retried failure: recorded hard, a full mailbox (4.2.2) or a policy (4.7.1)
+        # suppressed a good address. Only the address's own verdicts, 4.1.1 (unknown) and 4.1.6
+        # (moved), may be hard: the last reply of a delivery given up on, as the classifier reads
+        # a report. A 2.x.x says the message was delivered: no bounce at all.
+        if status is not None and (
+            status[0] == "2"
+            or (status[0] == "4" and kind == "hard" and status[1:] not in (".1.1", ".1.6"))
+        ):
             raise InvalidFieldData(
                 "status",
                 "{field} {value} is "
                 + (
                     "a success (class 2): the message was delivered, there is no bounce to record"
                     if status[0] == "2"
-                    else "a temporary failure (class 4), retried, never a hard bounce: record "
-                    "it as {kind} soft (or block)"
+                    else "a temporary failure (class 4) that says nothing against the address "
+                    "(only 4.1.1, unknown, or 4.1.6, moved, in a report of a delivery given up "
+                    "on, is hard): record it as {kind} soft (or block)"
                 ),
                 refs={"kind": "kind"},
                 value=status,

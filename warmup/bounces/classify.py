@@ -242,7 +242,8 @@ def decide(
     "DATA"; "" unknown; ``None`` for a live reply). An unknown stage is no evidence: only a
     stated DATA stage turns "user unknown" words into a filter's mask (as at Japanese mobile
     carriers), unless an X.1.x status says the address is bad. ``mta`` names the reporting host
-    (shown in the path). A temporary (4xx) failure is never hard: the message is retried. The
+    (shown in the path). A live temporary (4xx) reply is never hard: the message is retried; in a
+    report (``stage`` not None) a 4xx is the last reply before the server gave up. The
     reason's kind comes from the one table,
     :data:`~warmup.bounces.reasons.REASON_KIND`.
     """
@@ -266,11 +267,14 @@ def decide(
             # NXDOMAIN" in a delay or a 4xx): a lookup failure for now, not yet a verdict.
             why += "; a temporary failure: the lookup failed this time"
             reason = "networkerror"
-        kind = kind_of(reason, temporary)
+        # A live 4xx is retried: never hard. In a report of a delivery given up on (a stage, even
+        # an unknown one), a 4xx is the last reply after days of retries: "user unknown" or "has
+        # moved" then is the verdict on the address (as the reference reads it); a host "not
+        # accepting mail" may come back (soft under a 4xx, as there).
+        retried = temporary and (stage is None or reason == "notaccept")
+        kind = kind_of(reason, retried)
         note = (
-            " (a 4xx: retried, never hard)"
-            if temporary and REASON_KIND.get(reason) == "hard"
-            else ""
+            " (a 4xx: retried, never hard)" if retried and REASON_KIND.get(reason) == "hard" else ""
         )
         steps.append(f"{why} -> {reason} -> {kind}{note}")
         return Verdict(reason, kind, rule, tuple(steps))
@@ -404,7 +408,8 @@ def recorded_reason(kind: str, status: str, reply: str, diagnostic: str) -> str:
     the text kept does not say."""
     if kind in ("complaint", "notice"):  # an ARF report, whether a complaint or not
         return "feedback"
-    verdict = decide(status, reply, diagnostic)
+    # a hard bounce with a 4xx status came from a report (a live 4xx is never hard): read it so
+    verdict = decide(status, reply, diagnostic, "" if kind == "hard" else None)
     if kind == "delayed":  # a delay warning: of no kind, the words' reason is all there is
         return verdict.reason
     return verdict.reason if verdict.kind == kind else "undefined"

@@ -44,10 +44,10 @@ REASON_KIND: dict[str, str] = _table("""
 REASONS = frozenset(REASON_KIND)
 
 
-def kind_of(reason: str, temporary: bool = False) -> str:
-    """The warmup kind of ``reason``; a temporary (4xx) failure is never hard (it is retried)."""
+def kind_of(reason: str, retried: bool = False) -> str:
+    """The warmup kind of ``reason``; a failure that will be retried (a live 4xx) is never hard."""
     kind = REASON_KIND.get(reason, "soft")
-    return "soft" if temporary and kind == "hard" else kind
+    return "soft" if retried and kind == "hard" else kind
 
 
 @dataclass(frozen=True, slots=True)
