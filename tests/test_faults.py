@@ -165,6 +165,57 @@ def test_import_whose_temporary_file_cannot_be_written_is_one_line_and_imports_n
     assert ledger_digest(ledger_path) == before
 
 
+@pytest.mark.slow
+def test_queue_add_whose_temporary_file_cannot_be_written_is_one_line_and_queues_nothing(
+    ledger_path, tmp_path
+):
+    """queue add spools the checked messages (SPOOL_BATCH at a time) to a temporary file
+    before it takes the write lock; a disk that refuses it (here RLIMIT_FSIZE) was a traceback
+    (OSError: File too large, twice: the file's close flushed it again). Now one line naming
+    the folder, exit 74 (EX_IOERR), nothing queued."""
+    env = {"WARMUP_DB": str(ledger_path)}
+    seeded(env)
+    before = ledger_digest(ledger_path)
+    leads = tmp_path / "leads.csv"
+    with leads.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["email", "name"])
+        w.writerows([f"lead{i}@example.com", "n" * 200] for i in range(2500))
+    template = tmp_path / "intro.toml"
+    template.write_text('subject = "Hi {{ name }}"\ntext = "Hello {{ name }}"\n')
+    res = subprocess.run(
+        [sys.executable, "-m", "warmup", "queue", "add", "--mailbox", BOX, "--campaign", "dec"]
+        + ["--csv", str(leads), "--template", str(template)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **env},
+        preexec_fn=_limit_file_size(64 * 1024),  # a batch of messages is far more
+    )
+    assert "Traceback" not in res.stderr, res.stderr
+    lines = (res.stdout + res.stderr).splitlines()
+    assert len(lines) == 1 and "cannot write its temporary file" in lines[0], lines
+    assert "TMPDIR" in lines[0] and "nothing was queued" in lines[0], lines
+    assert res.returncode == 74
+    assert ledger_digest(ledger_path) == before
+    again = cli(  # the same command works once the disk is fine
+        "queue",
+        "add",
+        "--mailbox",
+        BOX,
+        "--campaign",
+        "dec",
+        "--csv",
+        str(leads),
+        "--template",
+        str(template),
+        env=env,
+    )
+    assert again.returncode == 0, again.stderr
+    assert query(ledger_path, "SELECT count(*) FROM outbox")[0][0] == 2500
+
+
 @pytest.fixture
 def full_tmpfs(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A 16 MB tmpfs (needs root and mount rights; skipped without them)."""

@@ -43,6 +43,7 @@ from warmup.errors import (
     DataError,
     InvalidField,
     InvalidFieldData,
+    IOFailure,
     UsageError,
     WrongType,
     expect,
@@ -294,7 +295,7 @@ class Outbox:
         seen: dict[str, str] = {}  # Message-ID -> the label of its message
         rows_to: set[str] = set()  # the template rows' recipients so far
         out = Queued()
-        with tempfile.TemporaryFile(prefix="warmup-queue-") as spool:
+        with _spool_file() as spool:
             pending: list[OutboxIn] = []
 
             def spill() -> None:
@@ -309,7 +310,10 @@ class Outbox:
                     kept.append(
                         tuple(left if f == "recipients" else getattr(item, f) for f in _FIELDS)
                     )
-                pickle.dump(kept, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                try:
+                    pickle.dump(kept, spool, protocol=pickle.HIGHEST_PROTOCOL)
+                except OSError as exc:
+                    raise _spool_failure(exc, spool) from None
                 out.count += len(kept)
                 pending.clear()
 
@@ -355,7 +359,10 @@ class Outbox:
                 bad.merge(exc)
             bad.check()
             spill()
-            spool.seek(0)
+            try:
+                spool.seek(0)  # which writes the last of its buffer
+            except OSError as exc:
+                raise _spool_failure(exc, spool) from None
             written = self.ledger.enqueue(_unspool(spool, out.count), now)
             out.ids, out.in_campaign = written.ids, written.in_campaign
             out.already = [(seen.get(mid, mid), i) for mid, i in written.already]
@@ -503,6 +510,33 @@ def _compose(item: Rendered, target: _Target, mid: str) -> tuple[str, list[str],
         head.append(("From", target.mailbox.address))
     head.append(("Message-ID", mid))
     return mid, [item.rcpt], compose(head, item.text, item.html)
+
+
+def _spool_file() -> IO[bytes]:
+    """The temporary file :meth:`Outbox.add_many` spools the checked messages to."""
+    try:
+        return tempfile.TemporaryFile(prefix="warmup-queue-")
+    except OSError as exc:  # no temporary folder that can be written
+        raise _spool_failure(exc) from None
+
+
+def _spool_failure(exc: OSError, spool: IO[bytes] | None = None) -> IOFailure:
+    """The spool could not be made or written (a full disk, RLIMIT_FSIZE): nothing is queued
+    yet. Its bytes still in the buffer, closing it fails alike, as the ``with`` around it
+    would, over this error: closed here, that error aside."""
+    if spool is not None:
+        try:
+            spool.close()
+        except OSError:
+            pass
+    try:
+        folder = f"in {tempfile.gettempdir()}"
+    except OSError:  # none of the candidates could be written to
+        folder = "in any temporary folder"
+    return IOFailure(
+        f"queue: cannot write its temporary file {folder} ({exc.strerror or exc}); free "
+        f"disk space there or point TMPDIR at a disk with room (nothing was queued)"
+    )
 
 
 def _unspool(spool: IO[bytes], count: int) -> Iterator[OutboxIn]:
