@@ -302,6 +302,18 @@ def test_a_worker_killed_while_sending_through_the_channel_leaves_it_unknown(
             "loopback --host (127.0.0.1, localhost)\n",
         ),
         (["P"], 64, "Error: give --host HOST (or --off to remove the overflow channel)\n"),
+        # A host no resolver takes, refused here as 'mailbox add --smtp-host' refuses it: it
+        # was stored, and each bulk message then failed at the worker's connect.
+        (
+            ["P", "--host", "x$(id)"],
+            64,
+            "Error: --host 'x$(id)': expected one host name or IP address\n",
+        ),
+        (
+            ["P", "--host", "[::1]", "--security", "none"],
+            64,
+            "Error: --host '[::1]': expected one host name or IP address\n",
+        ),
         (
             ["nope", "--host", "esp.example"],
             64,

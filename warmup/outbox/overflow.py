@@ -58,7 +58,7 @@ def check(
     host: str, port: int | None = None, security: str | None = None, user: str | None = None
 ) -> Overflow:
     """The channel these settings describe, or :class:`InvalidField` naming the one at fault."""
-    from warmup.api import _is_loopback
+    from warmup.api import _is_host, _is_loopback
 
     security = security or "ssl"
     if security not in SECURITIES:
@@ -69,7 +69,7 @@ def check(
             choices=", ".join(SECURITIES),
         )
     host = (host or "").strip()
-    if not host or any(c.isspace() or not c.isprintable() or c == "," for c in host):
+    if not _is_host(host):  # as a mailbox's --smtp-host, one host without a backup list
         raise InvalidField(
             "host", "{field} {host!r}: expected one host name or IP address", host=host
         )
