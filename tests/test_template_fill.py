@@ -162,6 +162,25 @@ def test_an_unclosed_quote_is_a_data_error_not_the_rest_of_the_file_in_one_cell(
     assert list(rows(path)) == [(2, {"email": "a@example.com", "name": "Ann\nSmith"})]
 
 
+def test_an_unclosed_quote_in_the_email_cell_is_that_error_alone(tmp_path: Path) -> None:
+    """A quote opened at a row's first cell swallows the rest of the file into that one
+    cell, so the row is short as well: it was named twice ("2 rows are wrong": fewer cells
+    than the header, add the commas; then the quote), for one row and one mistake."""
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        'email,name\na@example.com,Ann\n"b@example.com,Bob\nc@example.com,Cy\n',
+        encoding="utf-8",
+    )
+    got = []
+    with pytest.raises(DataError) as err:
+        got.extend(rows(path))
+    assert got == [(2, {"email": "a@example.com", "name": "Ann"})]
+    assert str(err.value) == (
+        f"{path}: line 3: a quote opened in this row is never closed (it would take every "
+        f"line after it as one cell); close it or remove it"
+    )
+
+
 def test_a_row_is_named_by_the_line_it_starts_on(tmp_path: Path) -> None:
     """A quoted cell holding a newline (an address block from Excel) spans lines: the row is
     where it starts, as an editor shows it, and blank lines count."""

@@ -494,6 +494,9 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | DataError]]:
                     f"{path}: line {line}: column {twice!r} appears twice in the header; keep one"
                 )
             continue
+        if len(fields) != len(header) and spans is not None:
+            # a quote never closed makes this last row the wrong width too: that, not the width
+            _check_closed(text, spans, delim, path)
         if len(fields) > len(header):
             yield line, DataError(f"{path}: line {line}: more cells than the header has")
             continue
