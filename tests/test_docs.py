@@ -35,6 +35,14 @@ def _id(path: tuple[str, ...]) -> str:
     return " ".join(("warmup", *path))
 
 
+@pytest.mark.parametrize(("path", "cmd"), COMMANDS, ids=[_id(p) for p, _ in COMMANDS])
+def test_every_option_says_what_it_does(path: tuple[str, ...], cmd: click.Command):
+    """'queue retry --expires' and 'record bounce --kind' showed in --help with no words."""
+    options = [p for p in cmd.params if isinstance(p, click.Option) and not p.hidden]
+    bare = [p.opts[0] for p in options if not (p.help or "").strip()]
+    assert not bare, f"{_id(path)}: options without help text: {', '.join(bare)}"
+
+
 def test_there_are_commands():
     assert {"quota", "plan", "mailbox"} <= set(cli.commands)
     assert len(COMMANDS) > 5

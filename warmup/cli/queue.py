@@ -409,7 +409,13 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
 
 @queue.command("retry")
 @click.argument("message_id", metavar="ID", type=int)
-@click.option("--expires", metavar="DURATION", default="72h", show_default=True)
+@click.option(
+    "--expires",
+    metavar="DURATION",
+    default="72h",
+    show_default=True,
+    help="Give up on the message if not sent within this from now (e.g. 72h, 3d).",
+)
 @pass_ledger
 def retry(ledger: Ledger, message_id: int, expires: str) -> None:
     """Queue an unknown or expired message again. An unknown one may have reached its

@@ -97,6 +97,8 @@ def record_send(
     default="hard",
     show_default=True,
     type=click.Choice(["hard", "soft", "block", "complaint"]),
+    help="hard: the address is bad (suppressed); soft: transient; block: refused for policy, "
+    "spam or reputation; complaint: the recipient reported it as spam (suppressed).",
 )
 @click.option(
     "--status", metavar="X.Y.Z", callback=_given, help="Enhanced status code, e.g. 5.1.1."
