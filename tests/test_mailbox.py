@@ -644,3 +644,24 @@ def test_an_empty_host_is_a_usage_error(run, ledger_path, kind, value):
     res = run("mailbox", "add", other, "--provider", "exmail", f"--{kind}-host", value)
     assert res.exit_code == 64, res.output
     assert run("mailbox", "show", other).exit_code != 0  # not added
+
+
+def test_a_slot_given_back_is_no_history_that_keeps_a_mailbox(run, file_keyring: Path):
+    """A reservation released before anything left (no password stored, the message refused
+    before its SMTP conversation: 'warmup run' gives such a slot back) counts nowhere, yet
+    'mailbox remove' refused "mailbox ... has 1 send in its history; add --force" for a
+    mailbox that had never sent a message. A send that counts still keeps it."""
+    from warmup import Gate
+
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    with Gate(BOX) as gate, gate.reserve(["lead@example.com"]) as slot:
+        slot.settle("released")
+    assert json.loads(run("quota", BOX, "--json").output)[0]["sent"] == 0
+    res = run("mailbox", "remove", BOX)
+    assert (res.exit_code, res.output) == (0, f"Removed {BOX}.\n")
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    with Gate(BOX) as gate, gate.reserve(["lead@example.com"]) as slot:
+        slot.settle("sent")
+    res = run("mailbox", "remove", BOX)
+    assert res.exit_code == 65
+    assert "has 1 send in its history; add --force" in res.output

@@ -55,6 +55,7 @@ from warmup.ledger.records import Records, send_day_of
 from warmup.ledger.reports_sql import ReportQueries
 from warmup.ledger.schema import (
     BOUNCE,
+    COUNTED,
     DAY_STAT,
     EVENT,
     KEPT_IDS,
@@ -573,13 +574,14 @@ class Ledger(Records, Imports, Questions, ReportQueries, TimelineMemos, OutboxSt
         return sum(self.history_counts(box))
 
     def history_counts(self, box: MailboxRow) -> tuple[int, int]:
-        """The sends and the bounces the mailbox's history holds."""
+        """The sends and the bounces the mailbox's history holds. A slot given back before
+        anything left (``released``) is no send: it counts nowhere else either."""
         with self.read() as conn:
             sends, bounces = (
                 conn.execute(
-                    sa.select(sa.func.count()).select_from(t).where(t.c.mailbox_id == box.id)
+                    sa.select(sa.func.count()).select_from(t).where(t.c.mailbox_id == box.id, *w)
                 ).scalar_one()
-                for t in (SEND, BOUNCE)
+                for t, w in ((SEND, (COUNTED,)), (BOUNCE, ()))
             )
             return int(sends), int(bounces)
 
