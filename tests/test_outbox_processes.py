@@ -243,6 +243,13 @@ def test_a_second_sigterm_stops_at_once_and_the_first_says_what_it_waits_for(
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err and err.rstrip().endswith("Aborted."), err
     assert sorted(outbox_states().values()) == ["queued", "queued", "unknown"]
+    # The message's line says what became of it and the way on, as 'queue show' does: it was
+    # "unknown #1 <...>" alone, the last line before "Aborted.".
+    [line] = [x for x in (out + err).splitlines() if " unknown #" in x]
+    assert line.endswith(
+        "stopped while sending: it may have left; never re-sent automatically "
+        f"('warmup queue retry {line.split('#')[1].split()[0]}' resends it)"
+    ), line
 
 
 @pytest.mark.slow

@@ -129,6 +129,21 @@ def _check_id(message: int) -> None:
 # The last reply of a message cancelled by hand while a worker was sending it: the worker's
 # outcome stands when the message went (or may have); "queued" becomes "cancelled".
 CANCELLING = "cancelled by hand while it was being sent"
+
+
+def recovered_reply(state: str, worker: str, message: int) -> str:
+    """The last reply of message ``message`` settled as ``state`` from its gate slots after
+    ``worker`` stopped while it held it (:meth:`OutboxStore.recover`): what became of it, and
+    what a person may do."""
+    if state == "cancelled":
+        return CANCELLING
+    return {
+        "unknown": f"worker {worker} stopped while sending: it may have left; never re-sent "
+        f"automatically ('warmup queue retry {message}' resends it)",
+        "queued": f"worker {worker} stopped before the message left: queued again",
+    }.get(state, f"worker {worker} stopped after the message was {state}")
+
+
 RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
 MAYBE_LEFT = ("reserved", "unknown")
 # A message in one of these states counts as its campaign's for its recipient: queued, on its
@@ -749,15 +764,7 @@ class OutboxStore:
             by = next((m for _, m in slots.values()), None)
             if state == "queued" and row.last_reply == CANCELLING:
                 state, again = "cancelled", ()
-            why = (
-                CANCELLING
-                if state == "cancelled"
-                else {
-                    "unknown": f"worker {worker} stopped while sending: it may have left; "
-                    f"never re-sent automatically ('warmup queue retry {message}' resends it)",
-                    "queued": f"worker {worker} stopped before the message left: queued again",
-                }.get(state, f"worker {worker} stopped after the message was {state}")
-            )
+            why = recovered_reply(state, worker, message)
             values: dict[str, Any] = {
                 "state": state,
                 "claimed_by": None,

@@ -65,7 +65,7 @@ from warmup.gate import refusal as refusal_text
 from warmup.headers import date_of, decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
-from warmup.ledger.outbox import RETRYABLE, Settle, fate
+from warmup.ledger.outbox import RETRYABLE, Settle, fate, recovered_reply
 from warmup.ledger.values import MailboxNotFound, PoolNotFound, day_start, local_day
 from warmup.outbox.bounces import BounceSync
 from warmup.policy import Allowance
@@ -1129,7 +1129,10 @@ class Worker:
         """The message's state from the gate's slots (an exception interrupted it)."""
         now = self.clock()
         state = self.ledger.recover(msg.id, self.id, now, now + MIN_WAIT) or "unknown"
-        self.log(f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id}")
+        # What it says in the ledger, said here too: the line before "Aborted." is often the
+        # only one a person stopping the worker reads ('unknown #38' alone named no way on).
+        why = recovered_reply(state, self.id, msg.id)
+        self.log(f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id}: {why}")
         return state
 
     def _wait(self, msg: OutboxRow, until: dt.datetime, why: str) -> str:
