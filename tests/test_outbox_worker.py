@@ -285,6 +285,10 @@ def test_an_unknown_message_is_retried_by_hand_under_a_new_message_id(
     again = ledger.message(mid)
     assert again.state == "queued" and again.message_id != first.message_id
     assert again.message_id in res.stdout
+    # Of the pool's domain, as the first was: a pool's message has no From until a member
+    # sends it, and the new one was '<...@localhost>', a mark of spam to a receiving filter.
+    assert again.message_id.endswith("@corp.example>"), again.message_id
+    assert first.message_id.endswith("@corp.example>"), first.message_id
     sink.drop_mid_data = False
     with Worker(ledger) as worker:
         assert worker.run_once().outcomes == {"sent": 1}

@@ -650,9 +650,13 @@ def retry(
     new = None
     if row.state == "unknown":
         msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
-        sender = headers.sender_of(msg) or "localhost"
+        # A pool's message has no From until a member sends it: the domain its first
+        # Message-ID was given when it was queued (the pool's), not 'localhost'
+        sender = headers.sender_of(msg) or row.message_id.strip("<>")
         del msg["Message-ID"]
-        msg["Message-ID"] = email.utils.make_msgid(domain=addresses.domain_of(sender))
+        msg["Message-ID"] = email.utils.make_msgid(
+            domain=addresses.domain_of(sender) if "@" in sender else "localhost"
+        )
         new = (" ".join(str(msg["Message-ID"]).split()), msg.as_bytes(policy=email.policy.SMTP))
     ledger.requeue(message, now, now + expires, new)
     return new[0] if new else row.message_id
