@@ -551,3 +551,23 @@ def test_excel_s_sep_line_names_the_delimiter(tmp_path: Path) -> None:
     leads = tmp_path / "l.csv"
     leads.write_bytes(b"\xef\xbb\xbfsep=;\r\nemail;name\r\nx@example.com;A, B\r\n")
     assert list(rows(leads)) == [(3, {"email": "x@example.com", "name": "A, B"})]
+
+
+@pytest.mark.parametrize(
+    ("head", "shown"),
+    [(b"email\xe2\x80\x8b", r"'email\u200b'"), (b"\xef\xbb\xbfemail", r"'\ufeffemail'")],
+)
+def test_a_header_cell_with_an_invisible_character_is_shown_escaped(
+    tmp_path: Path, head: bytes, shown: str
+) -> None:
+    """A zero-width space pasted after 'email', or a second BOM (a file saved as UTF-8 with
+    BOM twice), made "no 'email' column (found email, name); name the recipients' column
+    email": the column the user sees named email, said to be missing."""
+    leads = tmp_path / "l.csv"
+    leads.write_bytes(b"\xef\xbb\xbf" + head + b",name\nx@example.com,A\n")
+    with pytest.raises(DataError) as err:
+        list(rows(leads))
+    assert str(err.value) == (
+        f"{leads}: line 1: no 'email' column (found {shown}, name); name the recipients' "
+        f"column email"
+    )

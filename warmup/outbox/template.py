@@ -481,8 +481,11 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | DataError]]:
             header = [h.strip() for h in fields]  # 'email, name': the column is 'name'
             column = addresses.address_column(header)
             if column is None:
+                # a cell with a character no one sees (a zero-width space pasted with it, a
+                # second BOM) shown escaped: 'email\u200b', not an 'email' said to be missing
+                found = ", ".join(h if h.isprintable() else repr(h) for h in header)
                 raise DataError(
-                    f"{path}: line {line}: no 'email' column (found {', '.join(header)}); "
+                    f"{path}: line {line}: no 'email' column (found {found}); "
                     f"name the recipients' column email"
                 )
             # a CRM's 'Email' or 'E-mail' (or '邮箱'): its cells are the recipients, which the
