@@ -500,6 +500,21 @@ def test_a_team_ledger_url_without_its_password_is_a_config_error_not_try_later(
     assert res.output.endswith("; check the URL in --db/WARMUP_DB\n"), res.output
 
 
+def test_a_new_ledger_s_odd_name_is_said_escaped_in_one_line(run, tmp_path: Path):
+    """'Created a new ledger at ...' printed the path raw: a line break in the name split the
+    notice in two, and click dropped an escape sequence from it on a pipe (on a terminal it
+    would act), naming a file that is not there. Shown now as an error shows a path."""
+    name = "\x1b[31mred\nx.db"
+    db = tmp_path / name
+    res = run("--db", str(db), "mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0, res.output
+    assert res.stderr == f"Created a new ledger at {tmp_path}/\\x1b[31mred\\x0ax.db.\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
+    copied = run("--db", str(db), "db", "copy", "--to", str(tmp_path / "b\rc.db"))
+    assert copied.exit_code == 0, copied.output
+    assert copied.stderr == f"Created a new ledger at {tmp_path}/b\\x0dc.db.\n"
+
+
 @pytest.mark.parametrize("name", ["q?x=1.db", "p%41.db", "a?b"])
 def test_a_path_is_taken_literally_not_as_a_url(run, tmp_path: Path, name):
     """A file name holding '?' or '%' (legal on every file system) was read as a URL: the

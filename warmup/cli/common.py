@@ -170,8 +170,8 @@ def _passing(fn: F, opener: Callable[[click.Context], Reads | None]) -> F:
             if ledger is not None:
                 ledger.discard_if_unused()  # bad input leaves no new empty ledger behind
             raise
-        if ledger is not None and ledger.created:
-            say(f"Created a new ledger at {ledger.where}.", err=True)
+        if ledger is not None:
+            say_created(ledger)
         return result
 
     # Typed as the command itself so that click's decorators stack; the wrapper supplies the
@@ -236,6 +236,14 @@ def verbosity() -> int:
 # (exit 74): "cannot write the output" alone made a sent message look unsent, and its retry
 # reached the recipients twice.
 DONE: list[str] = []
+
+
+def say_created(ledger: Reads) -> None:
+    """Once, on stderr, that this command created ``ledger``, where: its path as typed may
+    hold a line break or an escape sequence, shown escaped as an error shows it (a terminal
+    acted on it; click dropped an escape sequence from a pipe, naming another file)."""
+    if ledger.created:
+        say(f"Created a new ledger at {shown(ledger.where)}.", err=True)
 
 
 def say(message: str, err: bool = False) -> None:

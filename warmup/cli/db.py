@@ -7,7 +7,7 @@ import shlex
 import click
 
 from warmup.cli import check_db, cli
-from warmup.cli.common import db_option, json_option, print_json, print_table, say
+from warmup.cli.common import db_option, json_option, print_json, print_table, say, say_created
 from warmup.errors import WarmupError
 from warmup.ledger import copy as ledger_copy
 from warmup.ledger import open_ledger, resolve_url
@@ -45,8 +45,7 @@ def migrate(ctx: click.Context, json_: bool) -> None:
     ledger = open_ledger(obj.get("db"), migrate=False)
     obj["ledger"] = ledger
     ctx.call_on_close(ledger.close)
-    if ledger.created:
-        say(f"Created a new ledger at {ledger.where}.", err=True)
+    say_created(ledger)
     foreign = ledger.foreign_tables() if ledger.pending_migrations() else []
     if foreign:
         from warmup.errors import ConfigError
@@ -149,8 +148,7 @@ def copy(ctx: click.Context, to: str, force: bool, batch: int, quiet: bool, json
     except BaseException:
         target.discard_if_unused()  # a refused copy leaves no new empty ledger behind
         raise
-    if target.created:
-        say(f"Created a new ledger at {target.where}.", err=True)
+    say_created(target)
     if json_:
         print_json(
             {
