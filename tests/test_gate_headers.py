@@ -368,6 +368,44 @@ def test_a_date_or_message_id_given_twice_is_refused_everywhere(
     assert smtp_ssl.messages == []
 
 
+ONCE = {
+    "To": (
+        b"To: lead@example.com\r\nTo: other@example.com\r\nSubject: hi\r\n",
+        "keep one, naming every",
+    ),
+    "Subject": (b"To: lead@example.com\r\nSubject: hi\r\nSubject: again\r\n", "keep one"),
+    "From": (f"From: {BOX}\r\nFrom: {BOX}\r\nTo: lead@example.com\r\n".encode(), "keep one"),
+}
+
+
+@pytest.mark.parametrize("label", sorted(ONCE))
+def test_a_field_gmail_wants_once_given_twice_is_refused_everywhere(
+    label, run, smtp_ssl, ssl_cert_env, ledger_path, tmp_path, monkeypatch
+):
+    """Two To (or Subject, From, ...) fields went out as they came, and were queued too: RFC
+    5322 allows one, and Gmail blocks such a message ("not RFC 5322 compliant: duplicate
+    headers"), a 5.7.1 block counted in the mailbox's bounce rate."""
+    from warmup.relay import prepare_data
+
+    add_box(smtp_ssl.port)
+    monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)
+    head, keep = ONCE[label]
+    raw = head + b"\r\nhello\r\n"
+    eml = tmp_path / "m.eml"
+    eml.write_bytes(raw)
+    said = f"header {label} appears twice; a message has one: {keep}"
+    res = run("send", BOX, "--eml", str(eml))
+    assert res.exit_code == 65 and res.output.startswith(f"Error: {said}"), res.output
+    assert "Gmail blocks a message with two" in res.output and len(res.output.splitlines()) == 1
+    res = run("sendmail", "-t", "-i", "-f", BOX, input=raw.decode())
+    assert res.exit_code == 65, res.output
+    res = run("queue", "add", "--mailbox", BOX, "--eml", str(eml))
+    assert res.exit_code == 65 and res.output.startswith(f"Error: {eml}: {said}"), res.output
+    with pytest.raises(DataError, match=said):
+        prepare_data(raw, BOX)  # the relay's reading: a 550 to its client
+    assert smtp_ssl.messages == [] and smtp_ssl.connections == 0
+
+
 def test_a_header_in_another_8bit_charset_is_refused_not_kept(smtp_ssl, ssl_cert_env, ledger_path):
     # GBK bytes in a Subject were kept as they came (neither UTF-8 nor RFC 2047): mojibake.
     add_box(smtp_ssl.port)

@@ -180,24 +180,49 @@ def _fields(found: list[tuple[str, int, int, list[bytes]]]) -> list[Field]:
     ]
 
 
+# Fields RFC 5322 (3.6) allows once, and Gmail refuses a message holding two of ("not RFC
+# 5322 compliant: duplicate headers", a 5.7.1 block counted against the mailbox). Bcc, also
+# one, is not sent at all.
+ONCE = {
+    "date": "Date",
+    "message-id": "Message-ID",
+    "from": "From",
+    "sender": "Sender",
+    "reply-to": "Reply-To",
+    "to": "To",
+    "cc": "Cc",
+    "subject": "Subject",
+    "in-reply-to": "In-Reply-To",
+    "references": "References",
+}
+
+
 def check_stamps(found: Iterable[tuple[str, str]]) -> None:
-    """:class:`MalformedHeader` when a Date or Message-ID field is there but empty, or there
-    twice (``found``: each field's lower-case name and value, in order). Adding one to an
-    empty one would leave the message with two (RFC 5322 allows one); keeping it sends an
-    empty one, and the ledger would record an ID the message does not carry. Two went out as
-    they came: the ledger kept the first ID, a recipient's client may thread by the other, and
-    a bounce quoting it matched no send."""
+    """:class:`MalformedHeader` when a Date or Message-ID field is there but empty, or a
+    field of :data:`ONCE` there twice (``found``: each field's lower-case name and value, in
+    order). Adding a Date or Message-ID to an empty one would leave the message with two (RFC
+    5322 allows one); keeping it sends an empty one, and the ledger would record an ID the
+    message does not carry. Two went out as they came: the ledger kept the first ID, a
+    recipient's client may thread by the other, and a bounce quoting it matched no send; two
+    To (or Subject, From, ...) fields were sent, and Gmail blocks such a message."""
     seen: set[str] = set()
     for name, value in found:
+        label = ONCE.get(name)
+        if label is None:
+            continue
+        if name in seen:
+            keep = (
+                "keep one, or leave it out (warmup adds one)"
+                if name in ("date", "message-id")
+                else "keep one, naming every address, comma-separated (Gmail blocks a "
+                "message with two)"
+                if name in ("to", "cc", "reply-to")
+                else "keep one (Gmail blocks a message with two)"
+            )
+            raise MalformedHeader(f"header {label} appears twice; a message has one: {keep}")
+        seen.add(name)
         if name not in ("date", "message-id"):
             continue
-        label = "Date" if name == "date" else "Message-ID"
-        if name in seen:
-            raise MalformedHeader(
-                f"header {label} appears twice; a message has one: keep one, or leave it out "
-                f"(warmup adds one)"
-            )
-        seen.add(name)
         if not value.strip():
             raise MalformedHeader(
                 f"header {label} is empty; give it a value or leave it out (warmup adds one)"
