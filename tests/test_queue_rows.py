@@ -182,3 +182,33 @@ def test_rows_too_big_once_encoded_are_all_named_in_one_run(
     out = _refused(csv, tpl, 3)
     assert sorted(line.split(": ")[1] for line in out[1:]) == ["line 3", "line 4", "line 5"]
     assert _queued(ledger_path) == 0
+
+
+def test_rows_all_wrong_the_same_way_are_one_line(tmp_path: Path, ledger_path: Path) -> None:
+    """A template at fault for every row (an attribute it may not read, a subject that is
+    always blank) was the same line 20 times, then "and 280 more rows": the one mistake said
+    once now, with the first row it was found on. Rows wrong in several ways are still each
+    named (above)."""
+    _box()
+    csv = tmp_path / "leads.csv"
+    csv.write_text("email,name\n" + "".join(f"r{i}@example.com,n\n" for i in range(300)))
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "{{ \'\'.__class__ }}"\ntext = "Hello"\n')
+    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+    assert (res.returncode, res.stderr) == (
+        65,
+        f"Error: {csv}: 300 rows are wrong, each the same way (lines 2-21 and 280 more): "
+        f"template {tpl}: access to attribute '__class__' of 'str' object is unsafe; nothing "
+        f"of the file was queued\n",
+    )
+    assert _queued(ledger_path) == 0
+    csv.write_text("email,name\na@example.com,A\nb@example.com\nc@example.com,C\nd@example.com\n")
+    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+    assert res.returncode == 65 and len(res.stderr.splitlines()) == 5, res.stderr  # two ways
+    tpl.write_text('subject = "Hi {{ name }}"\ntext = "Hello"\n')  # two rows short alike
+    res = cli("queue", "add", "--mailbox", BOX, "--csv", str(csv), "--template", str(tpl))
+    assert res.stderr == (
+        f"Error: {csv}: 2 rows are wrong, each the same way (lines 3, 5): fewer cells than the "
+        f"header has (no name); an empty field is an empty cell: add the commas; nothing of "
+        f"the file was queued\n"
+    )

@@ -14,21 +14,32 @@ ROW_ERRORS = 20  # bad rows (messages) named in one run; the others counted
 
 _SUFFIX = re.compile(r" \(nothing of the file was queued\)$")
 _LINE = re.compile(r": line (\d+)(?=:|$)")
+_PLACE = re.compile(r": line \d+: ")  # a row's place, before what its error says
 
 
 class InputErrors(DataError):
     """Bad rows of the CSV ``path`` (None: bad messages), every one found: ``named`` the
     first :data:`ROW_ERRORS`, each naming its row (or file), ``count`` in all. One alone is
-    its own line, as it always was."""
+    its own line, as it always was; so are rows all wrong the ``same`` way (what each says
+    past its place: a template's own fault, such as an attribute it may not read)."""
 
-    def __init__(self, named: list[str], count: int, path: str | None = None) -> None:
-        self.named, self.count, self.path = named, count, path
-        super().__init__(_text(named, count, path))
+    def __init__(
+        self, named: list[str], count: int, path: str | None = None, same: str | None = None
+    ) -> None:
+        self.named, self.count, self.path, self.same = named, count, path, same
+        super().__init__(_text(named, count, path, same))
 
 
-def _text(named: list[str], count: int, path: str | None) -> str:
+def _text(named: list[str], count: int, path: str | None, same: str | None = None) -> str:
     if count == 1:
         return named[0]
+    if path is not None and same is not None:  # 20 lines saying one thing: said once
+        more = f" and {count - len(named)} more" if count > len(named) else ""
+        return (
+            f"{path}: {count} rows are wrong, each the same way (lines "
+            f"{_spans(sorted(_line(n) for n in named))}{more}): "
+            f"{_SUFFIX.sub('', same).rstrip('.')}; nothing of the file was queued"
+        )
     what = "rows" if path is not None else "messages"
     more = f"\n  and {count - len(named)} more {what}" if count > len(named) else ""
     lines = "\n  ".join(_SUFFIX.sub("", b) for b in named)
@@ -41,6 +52,17 @@ def _text(named: list[str], count: int, path: str | None) -> str:
     return f"{head}\n  {lines}{more}"
 
 
+def _spans(lines: list[int]) -> str:
+    """``2-5, 9``: line numbers, each run of consecutive ones as its ends."""
+    runs: list[list[int]] = []
+    for n in lines:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ", ".join(f"{a}-{b}" if b > a else f"{a}" for a, b in runs)
+
+
 class Collector:
     """The bad inputs found so far (:meth:`add`, :meth:`merge`); :meth:`check` raises them."""
 
@@ -48,11 +70,13 @@ class Collector:
         self.named: list[str] = []
         self.count = 0
         self.path: str | None = None
+        self.same: str | None = None  # what every row's error says past its place, if one
 
     def __bool__(self) -> bool:
         return self.count > 0
 
     def add(self, text: str, path: str | None = None) -> None:
+        self._says(_PLACE.split(text, maxsplit=1)[-1] if _PLACE.search(text) else None)
         self.count += 1
         self.path = self.path or path
         if len(self.named) < ROW_ERRORS:
@@ -64,14 +88,19 @@ class Collector:
         if not isinstance(exc, InputErrors):
             self.add(str(exc))
             return
+        self._says(exc.same)
         self.count += exc.count
         self.path = self.path or exc.path
         both = sorted([*self.named, *exc.named], key=_line)
         self.named = both[:ROW_ERRORS]
 
+    def _says(self, reason: str | None) -> None:
+        """One more error saying ``reason`` (None: one not of a row, or rows saying several)."""
+        self.same = reason if not self.count or self.same == reason else None
+
     def check(self) -> None:
         if self.count:
-            raise InputErrors(self.named, self.count, self.path)
+            raise InputErrors(self.named, self.count, self.path, self.same)
 
 
 def _line(text: str) -> int:
