@@ -14,7 +14,7 @@ import pytest
 from click.testing import Result
 
 from warmup.bounces import parse_bounces
-from warmup.bounces.classify import decide, is_throttle
+from warmup.bounces.classify import classify_smtp_reply, decide, is_throttle
 
 PUBLISHED = Path(__file__).parent / "corpus" / "published"
 
@@ -439,3 +439,37 @@ def test_dominos_localised_directory_words_are_its_verdict(diagnostic: str) -> N
     stayed."""
     v = decide("5.0.0", "", diagnostic, "", "")
     assert (v.reason, v.kind, v.rule) == ("userunknown", "hard", "mta.directory"), v.steps
+
+
+# Second read of the fifth round: "not listed in" is an unknown address only where what is not
+# listed is the recipient. Said of the sending side (our IP, host, server, relay, the sender) or
+# of an allow list, it is a refusal of us: the address is fine and was suppressed (a live RCPT
+# reply, or a report that names the RCPT stage, read the weak words as a directory's verdict).
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("550 Your IP is not listed in our allow list", "blocked"),
+        ("550 5.0.0 Your IP address 192.0.2.1 is not listed in our whitelist", "blocked"),
+        ("550 Client host not listed in DNSWL, rejected", "blocked"),
+        ("550 Your server is not listed in the approved relays", "blocked"),
+        ("550 Relay host not listed in trusted networks", "blocked"),
+        ("550 Sender not listed in allowed senders list", "rejected"),
+    ],
+)
+def test_not_listed_said_of_the_sending_side_is_no_unknown_address(reply: str, reason: str) -> None:
+    code, text = int(reply[:3]), reply[4:]
+    assert classify_smtp_reply(code, text) == "block", reply
+    v = decide("", "", reply, "RCPT", "mailer-daemon@relay.example")
+    assert (v.kind, v.reason) == ("block", reason), v.steps
+
+
+def test_domino_and_a_recipient_not_listed_are_still_unknown_addresses() -> None:
+    """The guard beside it: what is not listed is the recipient, in Domino's words or in a
+    relay's at RCPT."""
+    for text in (
+        "550 User x (x@corp.example) not listed in Domino Directory",
+        "550 Recipient not listed in public Name & Address Book",
+        "550 Recipient x@corp.example not listed in the address list",
+    ):
+        v = decide("", "", text, "RCPT", "mailer-daemon@relay.example")
+        assert (v.kind, v.reason) == ("hard", "userunknown"), (text, v.steps)

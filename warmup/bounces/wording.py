@@ -237,7 +237,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "rejected",
         STRONG,
         r"""
-        sender(?:'s)? (?:(?:mailbox|address|account) ){0,2}(?:was |is )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b)
+        sender(?:'s)? (?:(?:mailbox|address|account) ){0,2}(?:was |is )?(?:rejected|denied|invalid|unknown|not allowed|not exists?\b|not listed\b)
         domain of sender|sender verify|sender(?:'s)? domain|mail from.{0,30}(?:rejected|not exists?\b)
         invalid sender|(?:fake|forged|bogus) sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
         envelope sender|envelope from (?:domain|address)
@@ -419,11 +419,16 @@ WORD_RULES: tuple[WordRule, ...] = (
         submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails)(?![^.;:]{0,30}\b(?:in|per) (?:a |one |a single |each )?(?:message|email)\b)
         """,
     ),
+    # "Not listed in" said of the sending side or of an allow list ("Your IP is not listed in our
+    # allow list", "Client host not listed in DNSWL"): a refusal of us, over the weak words that
+    # read a recipient "not listed in" a directory as an unknown address.
     _rule(
         "blacklisted",
         "blocked",
         STRONG,
         r"""
+        (?:\bip|\bhost|\bclient|\bserver|\brelay|\bnetwork|\byou)(?: address)?(?: [^\s:;]+)?(?: is| are| was)? not listed in
+        not listed in (?:\S+ ){0,3}?(?:allow|white|safe|trust|approv|permit|authori)|not listed in \S*dnswl
         blocked|blacklist|black list|denylist|block ?list|\brbl\b|spamhaus|banned|黑名单|拦截
         \binvalid ip\b|\bblack ip\b|\bhl:(?:ipb|mep|rep)\b|\bip:(?:bl|ipb)\b|\bwm:bl[iu]\b|\bmi:spb\b|拒收|禁止连接
         """,
