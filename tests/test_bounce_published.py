@@ -473,3 +473,62 @@ def test_domino_and_a_recipient_not_listed_are_still_unknown_addresses() -> None
     ):
         v = decide("", "", text, "RCPT", "mailer-daemon@relay.example")
         assert (v.kind, v.reason) == ("hard", "userunknown"), (text, v.steps)
+
+
+# A returned copy under a marker line no pattern knows ("----- Message text follows -----",
+# "Your message was:") ran on into the recipient's diagnostic: its body's words were read as the
+# reply's. A vendor's phrase quoted there (a follow-up quoting a stranger's "No such user!")
+# turned docomo's filter refusal, "550 Unknown user", into a directory's verdict, and the
+# address was suppressed; the original's sender was lost too.
+QUOTED_COPY = """From: MAILER-DAEMON@relay.example
+To: sales@corp.example
+Subject: Returned mail: see transcript for details
+Date: Wed, 02 Dec 2026 10:00:00 +0000
+
+The original message was received at Wed, 2 Dec 2026 09:00:01 +0000
+
+   ----- The following addresses had permanent fatal errors -----
+<haruka.sato@docomo.ne.jp>
+    (reason: 550 Unknown user haruka.sato@docomo.ne.jp)
+
+{marker}
+From: sales@corp.example
+To: haruka.sato@docomo.ne.jp
+Subject: Re: your old address
+Date: Wed, 02 Dec 2026 09:00:00 +0000
+Message-ID: <quoted-1@corp.example>
+
+Hello, you wrote that your old mailbox answered "No such user!".
+"""
+
+
+@pytest.mark.parametrize("marker", ["   ----- Message text follows -----", "Your message was:"])
+def test_words_quoted_in_the_returned_copy_are_not_the_reply(marker: str) -> None:
+    (b,) = parse_bounces(QUOTED_COPY.format(marker=marker).encode())
+    assert (b.recipient, b.kind, b.reason) == ("haruka.sato@docomo.ne.jp", "block", "filtered"), (
+        b.steps
+    )
+    assert "no such user!" not in b.diagnostic
+    assert (b.original_from, b.original_date) == ("sales@corp.example", "2026-12-02T09:00:00+00:00")
+
+
+def test_a_notice_that_describes_the_original_first_keeps_its_recipient() -> None:
+    """The guard beside it: the original's header quoted before the failed address is the
+    notice's description of it, not a returned copy that ends the notice."""
+    notice = """From: postmaster@gateway.example
+To: sales@corp.example
+Subject: Undeliverable: Proposal
+Date: Wed, 02 Dec 2026 10:00:00 +0000
+
+Details of your message:
+From: sales@corp.example
+To: lena.ross@client.example
+Subject: Proposal
+Date: Wed, 02 Dec 2026 09:00:00 +0000
+
+Delivery failed for the following recipient:
+lena.ross@client.example
+550 5.1.1 User unknown
+"""
+    (b,) = parse_bounces(notice.encode())
+    assert (b.recipient, b.kind, b.reason) == ("lena.ross@client.example", "hard", "userunknown")

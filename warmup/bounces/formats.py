@@ -413,7 +413,39 @@ def split_returned(text: str) -> tuple[str, str]:
         if start < 20:
             continue
         return text[:start], text[start:]
-    return text, ""
+    start = _quoted_header_start(text)
+    return (text[:start], text[start:]) if start else (text, "")
+
+
+# A returned copy quoted under a marker no one wrote down ("----- Message text follows -----"):
+# a run of header lines at the start of their line, naming its sender and its subject or date.
+_QUOTED_FIELD_RE = re.compile(r"^([!-9;-~]{1,76}):", re.MULTILINE)
+_QUOTED_SENDER = {"from", "return-path"}
+_QUOTED_OTHER = {"subject", "date", "message-id"}
+
+
+def _quoted_header_start(text: str) -> int:
+    """Where a returned copy's header starts in ``text`` with no marker line before it: the
+    first run of three or more header lines (their continuation lines between them) with a
+    From (or Return-Path) and a Subject, Date or Message-ID, after an address; 0 if there is
+    none."""
+    head = text[:MAX_TEXT]
+    run_start, end = -1, -1
+    names: set[str] = set()
+    for m in _QUOTED_FIELD_RE.finditer(head):
+        if m.start() != end:  # a header line that does not follow the previous one
+            run_start, names = m.start(), set()
+        names.add(m.group(1).lower())
+        if len(names) >= 3 and names & _QUOTED_SENDER and names & _QUOTED_OTHER:
+            # after the failed address, never before it: a notice that describes the original
+            # first ("From: ... Subject: ...", then its failed recipients) returns no copy there
+            return run_start if run_start >= 20 and "@" in head[:run_start] else 0
+        # the next header line must follow this one and its continuation lines
+        nl = head.find("\n", m.end())
+        while nl >= 0 and head[nl + 1 : nl + 2] in (" ", "\t"):
+            nl = head.find("\n", nl + 1)
+        end = nl + 1 if nl >= 0 else -1
+    return 0
 
 
 def original_message_id(returned: str) -> str:
