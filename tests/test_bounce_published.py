@@ -532,3 +532,20 @@ lena.ross@client.example
 """
     (b,) = parse_bounces(notice.encode())
     assert (b.recipient, b.kind, b.reason) == ("lena.ross@client.example", "hard", "userunknown")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "550 5.1.0 Invalid mailbox in MAIL FROM",
+        "553 Invalid address in MAIL FROM: <sales@corp.example>",
+        "550 5.1.0 <sales@corp.example>: invalid mailbox in MAIL FROM command",
+        "550 User unknown in MAIL FROM",
+    ],
+)
+def test_an_invalid_mailbox_in_mail_from_is_ours(reply: str) -> None:
+    """ "Invalid mailbox" said of MAIL FROM names our sender, whatever command the server answers
+    it to (a refusal of the sender held until RCPT): never the recipient's address."""
+    assert classify_smtp_reply(int(reply[:3]), reply[4:]) == "block", reply
+    v = decide("", "", reply, "RCPT", "mailer-daemon@relay.example")
+    assert (v.kind, v.reason) == ("block", "rejected"), v.steps

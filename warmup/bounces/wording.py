@@ -230,8 +230,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"for (?:local |content )?policy reasons|\bpolicy violation|violat\w* (?:(?!security)\S+ ){0,2}polic",
     ),
-    # Only the sender is refused ("Sender address rejected", "domain of sender"): before the
-    # recipient wordings, which share words ("address rejected", "not found") with it.
+    # Only the sender is refused ("Sender address rejected", "domain of sender", "Invalid mailbox in
+    # MAIL FROM"): before the recipient wordings, which share words ("address rejected", "not
+    # found", "invalid mailbox") with it.
     _rule(
         "sender-rejected",
         "rejected",
@@ -241,6 +242,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         domain of sender|sender verify|sender(?:'s)? domain|mail from.{0,30}(?:rejected|not exists?\b)
         invalid sender|(?:fake|forged|bogus) sender|\bfrom address (?:is )?(?:invalid|not exists?\b)
         envelope sender|envelope from (?:domain|address)
+        (?:invalid|unknown|bad|non-?existent) (?:mailbox|address|user|sender|domain) in (?:the )?mail from\b
+        (?:user|mailbox|address) unknown in (?:the )?mail from\b
         \bmi:imf\b|(?:发信人|发件人|寄件者).{0,12}(?:不合规范|无效|不存在)
         """,
     ),
