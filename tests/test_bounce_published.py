@@ -549,3 +549,30 @@ def test_an_invalid_mailbox_in_mail_from_is_ours(reply: str) -> None:
     assert classify_smtp_reply(int(reply[:3]), reply[4:]) == "block", reply
     v = decide("", "", reply, "RCPT", "mailer-daemon@relay.example")
     assert (v.kind, v.reason) == ("block", "rejected"), v.steps
+
+
+# Guards of the same read (they held before): a vendor's phrase in a message that is no report
+# (an auto-reply with or without RFC 3834's header, a person's reply) names nobody's failure.
+NOT_REPORTS = {
+    "an auto-reply": (
+        "Subject: Automatic reply: Proposal\nAuto-Submitted: auto-replied\n\n"
+        "I have left the company. My old address now answers 550 5.7.1 No such user!\n"
+    ),
+    "an out-of-office without its header": (
+        "Subject: Out of office: Proposal\n\n"
+        'I am away. Mail to kenji.mori@client.example gets "No such user!" since he left.\n'
+    ),
+    "a person's reply": (
+        "Subject: Re: Proposal\n\nThanks. FYI kenji.mori@client.example left; his mailbox says:"
+        " 550 Message was not accepted -- invalid mailbox.\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_REPORTS))
+def test_a_vendors_phrase_in_what_is_no_report_names_no_failure(name: str) -> None:
+    head = (
+        "From: Haruka Sato <haruka.sato@client.example>\nTo: sales@corp.example\n"
+        "Date: Wed, 02 Dec 2026 10:00:00 +0000\n"
+    )
+    assert parse_bounces((head + NOT_REPORTS[name]).encode()) == []
