@@ -419,6 +419,7 @@ def split_returned(text: str) -> tuple[str, str]:
 
 # A returned copy quoted under a marker no one wrote down ("----- Message text follows -----"):
 # a run of header lines at the start of their line, naming its sender and its subject or date.
+_QUOTED_RUN_RE = re.compile(r"^(?:[!-9;-~]{1,76}:[^\n]*\n(?:[ \t][^\n]*\n)*){3,}", re.MULTILINE)
 _QUOTED_FIELD_RE = re.compile(r"^([!-9;-~]{1,76}):", re.MULTILINE)
 _QUOTED_SENDER = {"from", "return-path"}
 _QUOTED_OTHER = {"subject", "date", "message-id"}
@@ -430,21 +431,12 @@ def _quoted_header_start(text: str) -> int:
     From (or Return-Path) and a Subject, Date or Message-ID, after an address; 0 if there is
     none."""
     head = text[:MAX_TEXT]
-    run_start, end = -1, -1
-    names: set[str] = set()
-    for m in _QUOTED_FIELD_RE.finditer(head):
-        if m.start() != end:  # a header line that does not follow the previous one
-            run_start, names = m.start(), set()
-        names.add(m.group(1).lower())
-        if len(names) >= 3 and names & _QUOTED_SENDER and names & _QUOTED_OTHER:
+    for run in _QUOTED_RUN_RE.finditer(head):
+        names = {name.lower() for name in _QUOTED_FIELD_RE.findall(run.group(0))}
+        if names & _QUOTED_SENDER and names & _QUOTED_OTHER:
             # after the failed address, never before it: a notice that describes the original
             # first ("From: ... Subject: ...", then its failed recipients) returns no copy there
-            return run_start if run_start >= 20 and "@" in head[:run_start] else 0
-        # the next header line must follow this one and its continuation lines
-        nl = head.find("\n", m.end())
-        while nl >= 0 and head[nl + 1 : nl + 2] in (" ", "\t"):
-            nl = head.find("\n", nl + 1)
-        end = nl + 1 if nl >= 0 else -1
+            return run.start() if run.start() >= 20 and "@" in head[: run.start()] else 0
     return 0
 
 
