@@ -252,6 +252,23 @@ class Dovecot:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # any worker the master left behind
         proc.wait()
+        self._until_port_closed()
+
+    def _until_port_closed(self, timeout: float = 10.0) -> None:
+        """Wait until nothing listens on the port. The master is reaped above, but a killed
+        login process may still hold the listening socket for a moment: a start() then saw that
+        socket accept and returned before the new server had bound, and the next connection
+        was refused."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+            except ConnectionRefusedError:
+                return
+            except OSError:
+                pass
+            time.sleep(0.01)
+        raise TimeoutError(f"port {self.port} still accepts {timeout}s after dovecot was killed")
 
     def restart(self) -> Dovecot:
         """Kill and start again on the same port with the same mail (drops every session)."""
