@@ -343,3 +343,88 @@ def test_a_forwarded_report_read_before_its_send_counts_once_the_send_is_recorde
         sup = json.loads(cli("suppress", "list", "--json").stdout)
         assert [s["address"] for s in sup] == [mailed]
         assert sync()["linked"] == 0
+
+
+UNKNOWN_4XX = "450 4.1.1 <{0}>: Recipient address rejected: User unknown in local recipient table"
+
+# A notice with no DSN part, in sendmail's words for a delay: the server still tries.
+TEXT_DELAY = """From: MAILER-DAEMON@relay.example.net (Mail Delivery Subsystem)
+To: {box}
+Subject: Warning: could not send message for past 4 hours
+Date: {date}
+Message-ID: <text-delay-{n}@relay.example.net>
+
+    **********************************************
+    **      THIS IS A WARNING MESSAGE ONLY      **
+    **  YOU DO NOT NEED TO RESEND YOUR MESSAGE  **
+    **********************************************
+
+The original message was received at Thu, 3 Dec 2026 06:00:00 GMT
+from localhost [127.0.0.1]
+
+   ----- Transcript of session follows -----
+<{rcpt}>... Deferred: 450 4.1.1 <{rcpt}>: Recipient address rejected: User unknown
+Warning: message still undelivered after 4 hours
+Will keep trying until message is 5 days old
+"""
+
+
+def test_a_delay_warning_with_a_4xx_user_unknown_is_no_verdict_on_the_address(
+    ledger_url, box, tmp_path: Path
+) -> None:
+    """A 4xx "user unknown" is hard in a report of a delivery given up on (Action: failed):
+    in a delay warning (Action: delayed, or a notice saying it still tries) the server has
+    not given up, and the address may yet take the message. The parser called it hard (the
+    library's Bounce.kind, 'bounces parse --json'); the ledger keeps it as a delay warning."""
+    ids = send_many(3)
+    lead, other, _ = ids
+    warning = rfc3464(ids[lead], lead, "delayed", "4.1.1", UNKNOWN_4XX.format(lead), 1)
+    text = TEXT_DELAY.format(box=BOX, date=email.utils.formatdate(), n=2, rcpt=other)
+    text_raw = text.replace("\n", "\r\n").encode()
+    for raw in (warning, text_raw):
+        [bounce] = parse_bounces(raw)
+        assert bounce.delayed and bounce.kind == "soft", bounce
+        assert bounce.reason == "userunknown" and "retried, never hard" in bounce.steps[-2]
+    eml = tmp_path / "delayed.eml"
+    eml.write_bytes(warning)
+    res = cli("bounces", "parse", "--json", str(eml))
+    [b] = json.loads(res.stdout)[0]["bounces"]
+    assert (b["kind"], b["delayed"]) == ("soft", True), b
+    # Synced from Dovecot: a delay warning, matched, neither counted nor suppressing.
+    box.append("INBOX", warning)
+    box.append("INBOX", text_raw)
+    got = sync()
+    assert (got["bounces"], got["matched"], got["delayed"]) == (2, 2, 2), got
+    rows = listed()
+    assert sorted(rows) == [(lead, "delayed"), (other, "delayed")]
+    assert not any(r["counted"] for r in rows.values())
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
+    # The server gives up on the lead: that report's 4.1.1 is the verdict, and counts.
+    box.append("INBOX", rfc3464(ids[lead], lead, "failed", "4.1.1", UNKNOWN_4XX.format(lead), 3))
+    sync()
+    assert listed()[(lead, "hard")]["counted"] is True
+    suppressed = json.loads(cli("suppress", "list", "--json").stdout)
+    assert [s["address"] for s in suppressed] == [lead]
+
+
+def test_a_forged_4xx_user_unknown_for_an_address_never_mailed_counts_for_nothing(
+    ledger_url, box
+) -> None:
+    """A report of a delivery given up on, with 450 4.1.1, about an address this mailbox never
+    sent to (anyone may write one into its inbox): kept and listed, never counted, never
+    suppressing (DESIGN invariant 8), now that such a 4xx is hard."""
+    ids = send_many(2)
+    stranger = "ceo@example.com"
+    box.append(
+        "INBOX",
+        rfc3464(
+            next(iter(ids.values())), stranger, "failed", "4.1.1", UNKNOWN_4XX.format(stranger), 1
+        ),
+    )
+    got = sync()
+    assert (got["bounces"], got["matched"]) == (1, 0), got
+    row = listed()[(stranger, "hard")]
+    assert (row["matched"], row["counted"]) == (False, False)
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []
+    q = json.loads(cli("quota", BOX, "--json").stdout)[0]
+    assert q["bounce_rate"] in (None, 0.0), q

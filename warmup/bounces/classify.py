@@ -233,6 +233,8 @@ def decide(
     diagnostic: str,
     stage: str | None = None,
     mta: str = "",
+    *,
+    delayed: bool = False,
 ) -> Verdict:
     """Decide why one recipient failed: a :class:`~warmup.bounces.reasons.Verdict`.
 
@@ -243,7 +245,8 @@ def decide(
     stated DATA stage turns "user unknown" words into a filter's mask (as at Japanese mobile
     carriers), unless an X.1.x status says the address is bad. ``mta`` names the reporting host
     (shown in the path). A live temporary (4xx) reply is never hard: the message is retried; in a
-    report (``stage`` not None) a 4xx is the last reply before the server gave up. The
+    report (``stage`` not None) a 4xx is the last reply before the server gave up, unless the
+    report is a delay warning (``delayed``: the server still tries, a 4xx is never hard). The
     reason's kind comes from the one table,
     :data:`~warmup.bounces.reasons.REASON_KIND`.
     """
@@ -270,8 +273,9 @@ def decide(
         # A live 4xx is retried: never hard. In a report of a delivery given up on (a stage, even
         # an unknown one), a 4xx is the last reply after days of retries: "user unknown" or "has
         # moved" then is the verdict on the address (as the reference reads it); a host "not
-        # accepting mail" may come back (soft under a 4xx, as there).
-        retried = temporary and (stage is None or reason == "notaccept")
+        # accepting mail" may come back (soft under a 4xx, as there). A delay warning's 4xx is
+        # no last reply: the server still tries, and the address may yet take the message.
+        retried = temporary and (stage is None or delayed or reason == "notaccept")
         kind = kind_of(reason, retried)
         note = (
             " (a 4xx: retried, never hard)" if retried and REASON_KIND.get(reason) == "hard" else ""

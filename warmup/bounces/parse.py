@@ -573,6 +573,7 @@ def _make(
     context: str = "",
     stage_text: str = "",
     mta: str = "",
+    delayed: bool = False,
 ) -> Bounce:
     status = status if _STATUS_CODE_RE.fullmatch(status or "") else ""
     diag = _fold(diagnostic)
@@ -582,7 +583,8 @@ def _make(
     stage = smtp_stage(f"{text} {stage_text[:20_000]}")
     if recipient:
         mta = f"{mta} @{recipient.rpartition('@')[2]}".strip()
-    verdict = decide(status, reply, text, stage=stage, mta=mta)
+    # a delay warning's 4xx is retried (never hard), not the last reply of a delivery given up on
+    verdict = decide(status, reply, text, stage=stage, mta=mta, delayed=delayed)
     steps = verdict.steps
     if kind and kind != verdict.kind:
         steps += (f"the report itself says {kind}: {kind}",)
@@ -841,6 +843,7 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             context=context,
             stage_text=stage_text,
             mta=mta,
+            delayed=action.startswith("delayed"),
         )
         if action.startswith("delayed"):
             step = "Action: delayed: a delay warning, the MTA still tries: counts for nothing"
@@ -950,6 +953,7 @@ def _parse_text(msg: Message, parts: _Parts, body: str) -> list[Bounce]:
                 message_id,
                 stage_text=diag,
                 mta=_signature(msg),
+                delayed=delay,
             )
         )
         if delay:
