@@ -428,3 +428,46 @@ def test_a_forged_4xx_user_unknown_for_an_address_never_mailed_counts_for_nothin
     assert json.loads(cli("suppress", "list", "--json").stdout) == []
     q = json.loads(cli("quota", BOX, "--json").stdout)[0]
     assert q["bounce_rate"] in (None, 0.0), q
+
+
+# Postfix's delay notice (its delay_template) with no DSN part, as a gateway that keeps only a
+# report's text passes it on: "could not be delivered for 4.0 hours" so far, and retried on.
+POSTFIX_TEXT_DELAY = """From: MAILER-DAEMON@relay.example.net (Mail Delivery System)
+To: {box}
+Subject: Delayed Mail (still being retried)
+Date: {date}
+Message-ID: <postfix-delay-{n}@relay.example.net>
+
+This is the mail system at host relay.example.net.
+
+####################################################################
+# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #
+####################################################################
+
+Your message could not be delivered for 4.0 hours.
+It will be retried until it is 5.0 days old.
+
+                   The mail system
+
+<{rcpt}>: host mx.example.org[192.0.2.1] said: 450 4.1.1 <{rcpt}>: Recipient
+    address rejected: User unknown in local recipient table (in reply to RCPT TO
+    command)
+"""
+
+
+def test_postfix_delay_words_without_a_dsn_part_are_a_delay_warning(ledger_url, box) -> None:
+    """'could not be delivered for 4.0 hours' read as a failure given up on, though the notice
+    says 'THIS IS A WARNING ONLY' and 'It will be retried until it is 5.0 days old': counted as
+    a bounce, and since a report's 4xx 'user unknown' is hard, the address was suppressed while
+    Postfix still tried it."""
+    ids = send_many(2)
+    lead = next(iter(ids))
+    text = POSTFIX_TEXT_DELAY.format(box=BOX, date=email.utils.formatdate(), n=1, rcpt=lead)
+    raw = text.replace("\n", "\r\n").encode()
+    [bounce] = parse_bounces(raw)
+    assert (bounce.delayed, bounce.kind, bounce.reason) == (True, "soft", "userunknown"), bounce
+    box.append("INBOX", raw)
+    got = sync()
+    assert (got["bounces"], got["matched"], got["delayed"]) == (1, 1, 1), got
+    assert listed()[(lead, "delayed")]["counted"] is False
+    assert json.loads(cli("suppress", "list", "--json").stdout) == []

@@ -1001,7 +1001,7 @@ _CODE_RE = re.compile(r"[45](?<![\d.][45])(?:\d\d[ -]|\.\d{1,3}\.\d{1,3})")
 _DELAY_RE = re.compile(
     r"this is a warning (?:message )?only|you do not need to resend your message|"
     r"has not yet been delivered to one or more of its recipients|"
-    r"delivery attempts will continue|will (?:be )?retr(?:y|ied) for \d+ more|"
+    r"delivery attempts will continue|will (?:be )?retr(?:y|ied) (?:for \d+ more|until)|"
     r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
     r"delivery is delayed to these recipients|"
     # Chinese notices: "系统将继续尝试投递", "您无需重新发送", "延迟投递"
@@ -1015,12 +1015,13 @@ _FINAL_RE = re.compile(
     re.IGNORECASE,
 )
 # A promise of further attempts ("We will continue to attempt delivery of this message for 5
-# days", "Delivery attempts will continue to be made for 5 day(s)"; both words of _DELAY_RE): a
-# delay even where the notice says the message "could not be delivered" (so far), which
-# _FINAL_RE reads as final ...
+# days", "Delivery attempts will continue to be made for 5 day(s)"; both words of _DELAY_RE;
+# Postfix's "It will be retried until it is 5.0 days old" after its "THIS IS A WARNING ONLY"):
+# a delay even where the notice says the message "could not be delivered" (so far: Postfix's
+# "could not be delivered for 4.0 hours"), which _FINAL_RE reads as final ...
 _RETRYING_RE = re.compile(
     r"will continue (?:to )?(?:try|attempt)(?:ing)? (?:to deliver|delivery)|"
-    r"delivery attempts will continue|继续尝试(?:投递|发送)",
+    r"delivery attempts will continue|will be retried until|继续尝试(?:投递|发送)",
     re.IGNORECASE,
 )
 # ... unless it says it stopped trying
