@@ -237,6 +237,18 @@ HOSTILE = [
         ["bounce_status", "control character"],
     ),
     (
+        # A full mailbox (4.2.2) imported as hard suppressed a good address, which 'record
+        # bounce --kind hard --status 4.2.2' refuses: the same rule for both
+        "hard bounce of a 4.x.x",
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,hard,4.2.2,,,,,",
+        ["line 3:", "bounce_status 4.2.2", "class 4", "bounce_kind soft"],
+    ),
+    (
+        "bounce of a 2.x.x",  # delivered: no bounce
+        "a@corp.example,r@example.com,2026-11-02T09:00:00+08:00,soft,2.0.0,,,,,",
+        ["line 3:", "bounce_status 2.0.0", "delivered"],
+    ),
+    (
         "custom without hosts",
         "c@lab.example,r@example.com,2026-11-02T09:00:00+08:00,,,,custom,,,",
         ["custom", "warmup mailbox add", "--smtp-host"],

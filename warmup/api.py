@@ -1075,6 +1075,24 @@ REASON_LIMIT, MESSAGE_ID_LIMIT, STATUS_LIMIT = 500, 998, 32
 _ENHANCED_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
 
 
+def _contradicted(kind: str, status: str) -> str | None:
+    """What the enhanced ``status`` of a bounce of ``kind`` is, when it says that bounce cannot
+    be (``{kind}`` names the kind's field), as ``record bounce`` and ``import`` refuse it; None
+    when they agree. A 4.x.x is a retried failure: recorded hard, a full mailbox (4.2.2) or a
+    policy (4.7.1) suppressed a good address. Only the address's own verdicts, 4.1.1 (unknown)
+    and 4.1.6 (moved), may be hard: the last reply of a delivery given up on, as the classifier
+    reads a report. A 2.x.x says the message was delivered: no bounce at all."""
+    if status[0] == "2":
+        return "a success (class 2): the message was delivered, there is no bounce to record"
+    if status[0] == "4" and kind == "hard" and status[1:] not in (".1.1", ".1.6"):
+        return (
+            "a temporary failure (class 4) that says nothing against the address (only "
+            "4.1.1, unknown, or 4.1.6, moved, in a report of a delivery given up on, is "
+            "hard): record it as {kind} soft (or block)"
+        )
+    return None
+
+
 def message_id_field(value: str, field: str = "message_id") -> str:
     """A Message-ID given as text (``--message-id``, an imported row's), as :func:`text_field`
     keeps it, at most :data:`MESSAGE_ID_LIMIT` octets in UTF-8: a header line's bound is in
@@ -1215,26 +1233,10 @@ def record_bounce(
                 "(RFC 3463), e.g. 5.1.1",
                 value=_clip(status),
             )
-        # A 4.x.x is a retried failure: recorded hard, a full mailbox (4.2.2) or a policy (4.7.1)
-        # suppressed a good address. Only the address's own verdicts, 4.1.1 (unknown) and 4.1.6
-        # (moved), may be hard: the last reply of a delivery given up on, as the classifier reads
-        # a report. A 2.x.x says the message was delivered: no bounce at all.
-        if status is not None and (
-            status[0] == "2"
-            or (status[0] == "4" and kind == "hard" and status[1:] not in (".1.1", ".1.6"))
-        ):
+        wrong = status and _contradicted(kind, status)
+        if wrong:
             raise InvalidFieldData(
-                "status",
-                "{field} {value} is "
-                + (
-                    "a success (class 2): the message was delivered, there is no bounce to record"
-                    if status[0] == "2"
-                    else "a temporary failure (class 4) that says nothing against the address "
-                    "(only 4.1.1, unknown, or 4.1.6, moved, in a report of a delivery given up "
-                    "on, is hard): record it as {kind} soft (or block)"
-                ),
-                refs={"kind": "kind"},
-                value=status,
+                "status", "{field} {value} is " + wrong, refs={"kind": "kind"}, value=status
             )
     if message_id is not None:
         message_id = message_id_field(message_id) or None
@@ -1775,6 +1777,10 @@ def _import_row(
     if kind:
         if kind not in BOUNCE_KINDS:
             raise DataError(f"bounce_kind {kind!r}: expected one of {', '.join(BOUNCE_KINDS)}")
+        # a status of another form (a log's own words) is kept as it came, unjudged
+        wrong = _ENHANCED_STATUS.fullmatch(status) and _contradicted(kind, status)
+        if wrong:
+            raise DataError(f"bounce_status {status} is {wrong.format(kind='bounce_kind')}")
         b_at, b_text = (
             _csv_instant(bounced_at, "bounced_at", now, tz) if bounced_at else (at, at_text)
         )
