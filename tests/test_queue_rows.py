@@ -212,3 +212,24 @@ def test_rows_all_wrong_the_same_way_are_one_line(tmp_path: Path, ledger_path: P
         f"header has (no name); an empty field is an empty cell: add the commas; nothing of "
         f"the file was queued\n"
     )
+
+
+def test_a_row_wrong_another_way_past_the_first_twenty_is_named(
+    tmp_path: Path, ledger_path: Path
+) -> None:
+    """30 rows with a blank subject and one with a bad address after them: the 20 named said
+    the subject, then "and 11 more rows", and the bad address was seen only once the subjects
+    were filled, in a second run. A row wrong a way none named is, is named too."""
+    _box()
+    csv = tmp_path / "leads.csv"
+    rows = "".join(f"r{i}@example.com,\n" for i in range(30))
+    csv.write_text(f"email,name\n{rows}bad@@example.com,x\nr99@,\n")
+    tpl = tmp_path / "t.toml"
+    tpl.write_text('subject = "{{ name }}"\ntext = "Hello"\n')
+    out = _refused(csv, tpl, 32)
+    assert all("the subject is empty" in line for line in out[1:21]), out
+    assert out[21:] == [
+        f"  {csv}: line 32: malformed recipient 'bad@@example.com': expected name@domain.tld",
+        "  and 11 more rows",  # line 33's address: wrong as line 32's is, not named again
+    ], out
+    assert _queued(ledger_path) == 0

@@ -11,10 +11,12 @@ import re
 from warmup.errors import DataError
 
 ROW_ERRORS = 20  # bad rows (messages) named in one run; the others counted
+OTHER_WAYS = 5  # rows past those named, each wrong a way none of them is: named too
 
 _SUFFIX = re.compile(r" \(nothing of the file was queued\)$")
 _LINE = re.compile(r": line (\d+)(?=:|$)")
 _PLACE = re.compile(r": line \d+: ")  # a row's place, before what its error says
+_QUOTED = re.compile(r"'[^']*'")  # a row's own value in what its error says
 
 
 class InputErrors(DataError):
@@ -24,10 +26,16 @@ class InputErrors(DataError):
     past its place: a template's own fault, such as an attribute it may not read)."""
 
     def __init__(
-        self, named: list[str], count: int, path: str | None = None, same: str | None = None
+        self,
+        named: list[str],
+        count: int,
+        path: str | None = None,
+        same: str | None = None,
+        others: list[str] | None = None,
     ) -> None:
         self.named, self.count, self.path, self.same = named, count, path, same
-        super().__init__(_text(named, count, path, same))
+        self.others = others or []  # rows past ``named`` wrong another way (:class:`Collector`)
+        super().__init__(_text([*named, *self.others], count, path, same))
 
 
 def _text(named: list[str], count: int, path: str | None, same: str | None = None) -> str:
@@ -71,6 +79,10 @@ class Collector:
         self.count = 0
         self.path: str | None = None
         self.same: str | None = None  # what every row's error says past its place, if one
+        # Rows past the first ROW_ERRORS wrong a way none named is (a bad address after 20 blank
+        # subjects): named too, or "and 11 more rows" hid the one mistake not yet seen.
+        self.others: list[str] = []
+        self.ways: set[str] = set()  # the ways the rows named are wrong (:func:`_way`)
 
     def __bool__(self) -> bool:
         return self.count > 0
@@ -79,8 +91,22 @@ class Collector:
         self._says(_PLACE.split(text, maxsplit=1)[-1] if _PLACE.search(text) else None)
         self.count += 1
         self.path = self.path or path
+        self._keep(text)
+
+    def _keep(self, text: str) -> None:
+        """Name ``text`` if fewer than :data:`ROW_ERRORS` are, or if it is a row wrong a way
+        none named is (up to :data:`OTHER_WAYS` such)."""
+        if len(self.others) >= OTHER_WAYS:  # and so the named are all there are: no cost
+            return
+        way = _way(text)
         if len(self.named) < ROW_ERRORS:
             self.named.append(text)
+        elif way is not None and way not in self.ways and len(self.others) < OTHER_WAYS:
+            self.others.append(text)
+        else:
+            return
+        if way is not None:
+            self.ways.add(way)
 
     def merge(self, exc: DataError) -> None:
         """Another finder's errors (a CSV's rows that could not be rendered) with these, in
@@ -91,8 +117,10 @@ class Collector:
         self._says(exc.same)
         self.count += exc.count
         self.path = self.path or exc.path
-        both = sorted([*self.named, *exc.named], key=_line)
-        self.named = both[:ROW_ERRORS]
+        both = sorted([*self.named, *self.others, *exc.named, *exc.others], key=_line)
+        self.named, self.others, self.ways = [], [], set()
+        for text in both:
+            self._keep(text)
 
     def _says(self, reason: str | None) -> None:
         """One more error saying ``reason`` (None: one not of a row, or rows saying several)."""
@@ -100,7 +128,14 @@ class Collector:
 
     def check(self) -> None:
         if self.count:
-            raise InputErrors(self.named, self.count, self.path, self.same)
+            raise InputErrors(self.named, self.count, self.path, self.same, self.others)
+
+
+def _way(text: str) -> str | None:
+    """How a row is wrong: what its error says past its place, its own values ('bad@') left
+    out; None for an error that names no row."""
+    parts = _PLACE.split(text, maxsplit=1)
+    return _QUOTED.sub("''", _SUFFIX.sub("", parts[1])) if len(parts) == 2 else None
 
 
 def _line(text: str) -> int:
