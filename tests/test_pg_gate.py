@@ -401,3 +401,34 @@ def test_the_read_gives_each_event_once(pg_url, tmp_path):  # noqa: F811
     assert list(rows.suppressed) == ["s@example.com"]
     assert list(rows.slots) == ["b@example.com"]
     ledger.close()
+
+
+def test_a_gate_whose_socket_is_past_select_s_limit_reserves(pg_url, tmp_path):  # noqa: F811
+    """A process with many files and sockets open (a relay serving many clients) gets descriptors
+    past 1023 for its new connections: select() refuses those (ValueError, a traceback), so the
+    gate's round trips wait with poll()."""
+    resource = pytest.importorskip("resource")  # no such limit to reach on Windows
+    import os
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"at most {hard} open files here")
+    ledger = flat(pg_url, tmp_path)
+    ledger.engine.dispose()  # the gate's connection is opened below, past the files
+    fds: list[int] = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    try:
+        while not fds or fds[-1] < 1100:
+            fds.append(os.open(os.devnull, os.O_RDONLY))
+        with Gate(BOX, ledger=ledger) as gate:
+            gate.reserve(["a@example.com"], "<a@x>", now=NOW)
+            assert gate._db._pg.pgconn.socket > 1100
+            gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+    finally:
+        for fd in fds:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with ledger.read() as conn:
+        got = sorted(conn.execute(sa.select(SEND.c.recipient)).scalars())
+    assert got == ["a@example.com", "b@example.com"]
+    ledger.close()

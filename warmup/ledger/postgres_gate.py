@@ -352,6 +352,20 @@ def _text(value: Any) -> bytes | None:
     return str(value).encode()  # int
 
 
+def _wait(fd: int, write: bool) -> bool:
+    """Block (the GIL released) until the socket ``fd`` has something to read, or room to write
+    if ``write``: whether it has something to read (an error or a hang-up too, which reading
+    reports). By poll() where there is one: select() refuses a descriptor at or above its
+    FD_SETSIZE (1024), which a process with many files and sockets open (a relay with many
+    clients) gives its new connections; psycopg's own waits poll too."""
+    if not hasattr(select, "poll"):  # Windows: its select() takes any socket
+        readable, _, failed = select.select([fd], [fd] if write else [], [fd])
+        return bool(readable or failed)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | (select.POLLOUT if write else 0))
+    return any(events & ~select.POLLOUT for _, events in poller.poll())
+
+
 class PostgresGate(GateSession):
     """The gate's transaction in two round trips (see the module docstring)."""
 
@@ -498,12 +512,15 @@ class PostgresGate(GateSession):
             pgconn.pipeline_sync()
             fd = pgconn.socket
             while pgconn.flush():  # more to send than the socket took at once
-                select.select([], [fd], [])
+                # read what the server sent meanwhile (libpq's rule): it may be waiting for
+                # room to write its results before it reads the rest
+                if _wait(fd, write=True):
+                    pgconn.consume_input()
             results: list[Any] = []
             failed: Any = None
             while True:
                 if pgconn.is_busy():
-                    select.select([fd], [], [])
+                    _wait(fd, write=False)
                     pgconn.consume_input()  # raises OperationalError on a broken connection
                     continue
                 res = pgconn.get_result()
