@@ -432,3 +432,20 @@ def test_a_gate_whose_socket_is_past_select_s_limit_reserves(pg_url, tmp_path): 
         got = sorted(conn.execute(sa.select(SEND.c.recipient)).scalars())
     assert got == ["a@example.com", "b@example.com"]
     ledger.close()
+
+
+def test_values_go_in_the_connections_client_encoding(pg_url, tmp_path):  # noqa: F811
+    """A LATIN1 database's sessions speak LATIN1 unless told otherwise (as here, by the URL's
+    options): a Message-ID's 'é' went as UTF-8 bytes, read as two LATIN1 characters, so the
+    ledger held '<cafÃ©@x>', a Message-ID no other statement of warmup's would look for."""
+    url = pg_url.replace("options=", "options=-cclient_encoding%3DLATIN1%20")
+    ledger = flat(url, tmp_path)
+    mid = "<café@x>"
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], mid, now=NOW).settle("sent", now=NOW)
+        assert gate._db._pg.info.encoding == "iso8859-1"
+        with pytest.raises(DuplicateSend):
+            gate.reserve(["a@example.com"], mid, now=NOW)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(SEND.c.message_id)).scalars().all() == [mid]
+    ledger.close()

@@ -341,12 +341,13 @@ def _step(
     return what[0], [values[n] for n in what[1]]
 
 
-def _text(value: Any) -> bytes | None:
-    """A parameter's value in PostgreSQL's text form (the statement gives its type)."""
+def _text(value: Any, encoding: str) -> bytes | None:
+    """A parameter's value in PostgreSQL's text form (the statement gives its type), in the
+    connection's client encoding (a LATIN1 database's, unless something sets another)."""
     if value is None:
         return None
     if isinstance(value, str):
-        return value.encode()
+        return value.encode(encoding)
     if isinstance(value, dt.date):  # a datetime too: ISO 8601, its offset included
         return value.isoformat().encode()
     return str(value).encode()  # int
@@ -500,11 +501,11 @@ class PostgresGate(GateSession):
         import psycopg
         from psycopg import pq
 
-        pgconn = self._pg.pgconn
+        pgconn, encoding = self._pg.pgconn, self._pg.info.encoding
         pgconn.enter_pipeline_mode()
         try:
             for what, values in steps:
-                params = [_text(v) for v in values]
+                params = [_text(v, encoding) for v in values]
                 if isinstance(what, bytes):
                     pgconn.send_query_params(what, params)
                 else:
