@@ -694,3 +694,20 @@ def test_a_slow_but_correct_spf_record_is_a_temporary_failure_not_a_record_to_fi
     ), res.stderr
     assert "  fix: run again with a larger --timeout (if it still runs out" in res.stderr
     assert checks(dns_server)["spf"].status == "ok"  # with time to answer (3 s): the record is ok
+
+
+def test_a_record_to_fix_is_not_hidden_by_a_lookup_that_ran_out_of_time_before_it(dns_server):
+    """Exit 75 says "try again later, it may pass". An SPF include whose DNS answers late (75)
+    came before a missing DMARC record (78): the doctor exited 75, and a script retrying on it
+    (as on a send's 75) never learnt that the domain has a record to publish."""
+    from warmup.doctor import exit_code
+
+    good_zone(dns_server.records)
+    del dns_server.records[(f"_dmarc.{DOMAIN}", "TXT")]
+    dns_server.zone.slow["spf.mail.qq.com"] = 1.0
+    got = domaincheck.run(
+        DOMAIN, get_provider("exmail"), selectors=("s1",), server=dns_server.address, timeout=0.3
+    )
+    assert [(c.name, c.code) for c in got if c.status == "fail"] == [("spf", 75), ("dmarc", 78)]
+    assert exit_code(got) == 78
+    assert exit_code(got[:2]) == 75  # only time ran out: try again later

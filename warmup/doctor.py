@@ -2,7 +2,7 @@
 
     from warmup import doctor
     checks = doctor.run(box, password, timeout=10)
-    code = doctor.exit_code(checks)      # 0, or the sysexits code of the first failure
+    code = doctor.exit_code(checks)      # 0, or the sysexits code of the first failure (75 last)
 
 The checks follow the path a send takes, in order: every host of the preset (or the mailbox's
 override) resolves — primary and backups, SMTP and IMAP —, accepts a TCP connection, completes
@@ -130,8 +130,11 @@ class _Service:
 
 
 def exit_code(checks: list[Check]) -> int:
-    """0 when nothing failed (warnings allowed), else the code of the first failure."""
-    return next((c.code for c in checks if c.status == FAIL), 0)
+    """0 when nothing failed (warnings allowed), else the code of the first failure, a
+    temporary one (75: time ran out, a 4xx) only when every failure is: a script retries on
+    75, and no retry clears a record to fix or a refused login that failed beside it."""
+    failed = [c.code for c in checks if c.status == FAIL]
+    return next((code for code in failed if code != EX_TEMPFAIL), failed[0] if failed else 0)
 
 
 def run(
