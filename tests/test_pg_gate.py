@@ -362,6 +362,7 @@ def test_a_statement_an_older_warmup_prepared_under_the_same_name_is_replaced(pg
     with ledger.read() as conn:
         got = conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all()
     assert sorted(got) == [("a@example.com", "reserved"), ("b@example.com", "reserved")]
+    ledger.close()
 
 
 def test_the_read_gives_each_event_once(pg_url, tmp_path):  # noqa: F811
