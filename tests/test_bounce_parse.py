@@ -46,10 +46,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
         "neko@libsisimai.org",
     ): "5.4.4 'Name service error ... Malformed reply' is networkerror in lhost-postfix-17",
     (
-        "eml/rhost-messagelabs-02.eml",
-        "kijitora@neko.example.org",
-    ): "'550 addr... No such user', no stage, unknown MTA: filtered, as the reference says of mcafee-04",
-    (
         "eml/rhost-messagelabs-03.eml",
         "kijitora@example.com",
     ): "bare '542 Rejected' reads as a block; sisimai's MessageLabs table says userunknown",

@@ -14,7 +14,7 @@ import re
 from .reasons import REASON_KIND, Verdict, kind_of
 from .screen import Screened
 from .stage import AFTER_DATA, LOCAL_DELIVERY, at_rcpt, smtp_stage
-from .vendors import directory_verdict, masks_filters, posting_refused
+from .vendors import directory_verdict, masks_filters, notice_verdict, posting_refused
 from .wording import agreeing, fold, read_words
 
 __all__ = [
@@ -294,6 +294,9 @@ def decide(
     words = read_words(said)
     if words is None:
         steps.append("words: nothing known")
+        notice = notice_verdict(mta, text)
+        if notice:
+            return verdict("userunknown", "mta.notice", f"{notice}'s notice says so in its words")
     else:
         strength = "strong" if words.strong else "weak"
         steps.append(f"words: {strength} rule {words.name!r} says {words.reason}")

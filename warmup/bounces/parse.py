@@ -22,7 +22,9 @@ from warmup.words import printable, undeclared_text
 
 from . import formats, notifications
 from .classify import decide, extract_reply, extract_status, reason_of
+from .reasons import kind_of
 from .stage import smtp_stage
+from .vendors import reported_category
 
 __all__ = ["Bounce", "parse_bounces", "parse_report"]
 
@@ -845,6 +847,20 @@ def _parse_dsn(msg: Message, parts: _Parts) -> list[Bounce]:
             mta=mta,
             delayed=action.startswith("delayed"),
         )
+        category, by_category = reported_category(rec)
+        if category and by_category != made.reason:
+            # The reporting MTA classified the reply itself (PowerMTA's bounce categories).
+            ckind = kind_of(by_category)
+            made = replace(
+                made,
+                reason=by_category,
+                kind=ckind if ckind in ("hard", "block") else "soft",
+                rule="report.category",
+                steps=(
+                    *made.steps,
+                    f"{category}: {rec[category].strip()} -> {by_category} -> {ckind}",
+                ),
+            )
         if action.startswith("delayed"):
             step = "Action: delayed: a delay warning, the MTA still tries: counts for nothing"
             made = replace(made, delayed=True, steps=(*made.steps, step))

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["directory_verdict", "masks_filters", "posting_refused"]
+__all__ = [
+    "directory_verdict",
+    "masks_filters",
+    "notice_verdict",
+    "posting_refused",
+    "reported_category",
+]
 
 # Mail systems whose "user unknown" wording comes from their own directory (they write the
 # notification themselves, or answer RCPT from the directory): Lotus Domino/Notes ("not listed
@@ -25,9 +31,12 @@ __all__ = ["directory_verdict", "masks_filters", "posting_refused"]
 # unavailable"), Sohu, Sina, Naver, Daum (tests/corpus/vendors/README.md names the sources).
 # Mail.ru answers for its other domains (bk.ru, inbox.ru, list.ru, internet.ru) and Yahoo for
 # ymail.com and rocketmail.com; Verizon Wireless' vtext.com (SMS) and vzwpix.com (MMS) gateways
-# write their own notice ("Error: Invalid user address ... no such user here").
+# write their own notice ("Error: Invalid user address ... no such user here"). Symantec.cloud
+# (MessageLabs) writes its own notice when its recipient validation refuses an address ("No such
+# user", read so by sisimai's lhost/messagelabs.rb, BSD-2).
 _DIRECTORY = re.compile(
     r"\bdomino\b|lotus notes|groupwise|\bimail\b|ipswitch|<smtp32 v|interscan|\bmail\.ru\b|\byahoo(?:dns)?\."
+    r"|\bmessagelabs\.com\b"
     r"|[@.]qq\.com\b|exmail|foxmail|[@.](?:163|126|188)\.com\b|yeah\.net|netease|qiye\.163"
     r"|aliyun|mxhichina|alibaba"
     r"|courier mail server|kerio connect|\bmdaemon\b|smartermail|\bzimbra\b|microsoft outlook"
@@ -100,3 +109,50 @@ _GROUPS = re.compile(r"[@.]googlegroups\.com\b")
 def posting_refused(signature: str) -> str:
     """The group service in ``signature`` whose code-less notice refuses a post, or ""."""
     return "google groups" if "googlegroups" in signature and _GROUPS.search(signature) else ""
+
+
+# A vendor's notice whose own sentence is its verdict, with no reply quoted: Trend Micro's
+# InterScan MSS / Vision One writes "Unable to deliver message to <addr>" for an address its
+# recipient check refused (sisimai's lhost/trendmicro.rb reads it so, BSD-2).
+_NOTICE_WORDS: tuple[tuple[re.Pattern[str], str, re.Pattern[str]], ...] = (
+    (
+        re.compile(r"interscan|trend ?micro"),
+        "trend micro",
+        re.compile(r"unable to deliver message to <"),
+    ),
+)
+
+
+def notice_verdict(signature: str, text: str) -> str:
+    """The vendor named in ``signature`` whose notice sentence in ``text`` (folded, lower-cased)
+    says the address is unknown, or ""."""
+    for vendor, name, words in _NOTICE_WORDS:
+        if vendor.search(signature) and words.search(text):
+            return name
+    return ""
+
+
+# A report's own per-recipient category: PowerMTA's X-PowerMTA-BounceCategory (its documented
+# bounce categories; sisimai's lhost/powermta.rb maps them so, BSD-2). The reporting MTA
+# classified the reply itself, often from more than the words quoted.
+_CATEGORIES = {
+    "bad-domain": "hostunknown",
+    "bad-mailbox": "userunknown",
+    "inactive-mailbox": "suspend",
+    "message-expired": "expired",
+    "no-answer-from-host": "networkerror",
+    "policy-related": "policyviolation",
+    "quota-issues": "mailboxfull",
+    "routing-errors": "systemerror",
+    "spam-related": "spamdetected",
+}
+CATEGORY_FIELDS = ("x-powermta-bouncecategory",)
+
+
+def reported_category(record: dict[str, str]) -> tuple[str, str]:
+    """(field, reason) of a report's category field in ``record`` that names a reason, or ("", "")."""
+    for name in CATEGORY_FIELDS:
+        reason = _CATEGORIES.get(record.get(name, "").strip().lower(), "")
+        if reason:
+            return name, reason
+    return "", ""

@@ -112,7 +112,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         insufficient storage|out of storage|mail ?box size limit
         user(?:'s)? quota|is over quota|mailfolder is full|account is full
         storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
-        exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|not enough (?:disk )?space|容量|空间不足|(?:邮箱|信箱)(?:空间)?已满
+        exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|mailbox exceeded (?:the |its )?(?:local )?limit|not enough (?:disk )?space|容量|空间不足|(?:邮箱|信箱)(?:空间)?已满
         (?:邮箱|信箱)配额已满
         exhausted (?:\S+ ){0,2}storage|too many (?:messages|mails) (?:on the server|in (?:the |this |his |her |their )?(?:mailbox|inbox|folder))
         speicher\S* [^.]{0,20}(?:ue|ü)berschritten|zu ?viele (?:mails|nachrichten) (?:auf dem server|im postfach)
@@ -153,6 +153,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         (?:\byour|\bsender(?:'s)?|\bsending|\boutgoing|\boutbound) (?:(?:ip|ip address|account|mailbox|address|domain|server|host|access|mail|email) )?(?:has been |is |was )(?:temporarily )?(?:disabled|suspended|inactive|deactivated|locked|closed)
+        \bthis ip (?:address )?(?:has been |is |was )(?:temporarily |permanently )?(?:blocked|disabled|suspended|banned)
         (?:发件人|发信人|发信|寄件者)(?:帐号|账号|帐户|账户|邮箱|信箱)?(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
         """,
     ),
@@ -167,8 +168,9 @@ WORD_RULES: tuple[WordRule, ...] = (
         is a deactivated mailbox|account that you tried to reach is disabled
         user (?:is )?(?:suspended|disabled|inactive|locked)|recipient (?:is )?suspended
         mailbox unavailable - (?:suspended|disabled)|not (?:an )?active
+        delivery error: dd \S+ is no longer valid
         recipient(?:'s)? (?:account|mailbox) (?:is |has been )?blocked
-        has been (?:temporarily )?(?:disabled|suspended)|is unavailable\b(?!\s*:)|currently suspended
+        has been (?:temporarily )?(?:disabled|suspended)|administrativ\w* disabled|is unavailable\b(?!\s*:)|currently suspended
         temporar(?:y|ily) (?:locked|disabled|blocked)|disabled recipient|mailbox is frozen
         (?:mailbox|account|address|user|blocked|disabled|suspended|locked)\b[^.;:]{0,40}?(?:due to|because of|for) (?:its |long )?inactivity
         (?:帐号|账号|帐户|账户|邮箱|信箱|用户)(?:已经?)?被?(?:冻结|停用|禁用|锁定|锁)
@@ -252,7 +254,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "hostunknown",
         STRONG,
         r"""
-        \bdomain (?:name )?(?:[^\s@]+\.[^\s@]+ )?(?:does ?n[o']t exist|not found)|no such domain|域名不存在
+        \bdomain (?:name )?(?:[^\s@]+\.[^\s@]+ )?(?:does ?n[o']?t exist|not found)|no such domain|域名不存在
         """,
     ),
     _rule(
@@ -325,7 +327,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         content (?:filter|rejected|denied)|filtered|mail content denied
-        recipient preferences|message rejected due to content|header (?:error|is rejected)
+        recipient(?:'s)? preferences|preferences prevent|privacy settings|message rejected due to content|header (?:error|is rejected)
         illegal attachment|附件
         """,
     ),
@@ -416,7 +418,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "speeding",
         STRONG,
         r"""
-        too (?:many|much) (?:mail|message|email)|too (?:fast|frequently)|rate limit|rate of
+        too (?:many|much) (?:mail|message|email)|too (?:fast|frequently|quickly)|rate limit|rate of
         sending (?:rate|limit|quota)|receiving mail at a rate
         exceeded (?:its |the )?(?:daily|hourly)\s|发送频率|发信频率|频率过[快高]
         submissionquotaexceeded|limits? (?:for|on) how many (?:messages|recipients|emails)(?![^.;:]{0,30}\b(?:in|per) (?:a |one |a single |each )?(?:message|email)\b)
