@@ -86,13 +86,13 @@ MSGID_RE = re.compile(
 # runs of blanks and dashes: "\s*" spans lines and "-+" overlaps "--+...", both quadratic on a
 # body of blank lines or dashes.
 _RETURNED_RE = re.compile(
-    r"\n[ \t]*(?:-{1,80} ?)?(?:"
+    r"\n[ \t]*\|?(?:-{1,80} ?)?(?:"
     r"below this line is a copy of the message|this is a copy of the message|"
-    r"original message (?:follows|headers? follows?|details|as received)|original message ?-|"
+    r"original message (?:follows|headers?(?: follows?)?\b|details|as received)|original message ?-|"
     r"-{2,80} ?returned mail ?-|start of returned message|"
     r"returned mail follows|original mail as follows|"
     r"(?:unsent|undelivered|original) message (?:follows|headers? follow)|"
-    r"message headers follow|headers of (?:the )?(?:original|returned) message|"
+    r"message headers? follows?|\+{10,80}[ \t]*\n|headers of (?:the )?(?:original|returned) message|"
     r"the headers? of (?:your|the) message (?:is|are|follows?)|"
     r"the first \d+ lines of|your message (?:reads|follows)|"
     r"content-type: message/rfc822|content-type: text/rfc822-headers|"
