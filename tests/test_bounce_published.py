@@ -166,6 +166,10 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "yahoo-554-dd-no-longer-valid": ("ned.ulm@yahoo.com", S, "suspend"),
     "yahoo-553-tss09-permanently-deferred": ("ora.vogt@yahoo.com", B, "policyviolation"),
     "yahoo-450-receiving-too-quickly": ("pat.wirth@yahoo.com", S, "speeding"),
+    "o365-text-5110-not-found": ("quy.ames@client.example", H, "userunknown"),
+    "o365-text-447-queue-expired": ("rae.bush@client.example", S, "expired"),
+    "exchange-fr-recip-not-found": ("sacha.blanc@client.example", H, "userunknown"),
+    "exchange-fr-recip-size-limit": ("theo.brun@client.example", S, "exceedlimit"),
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's
@@ -198,6 +202,8 @@ FIRST_RUN: dict[str, tuple[str, str]] = {
     "facebook-pol-p2-no-longer-accept": (B, "securityerror"),
     "godaddy-ib504-too-many-this-hour": (S, "speeding"),
     "yahoo-553-tss09-permanently-deferred": (B, "rejected"),
+    # Exchange's RecipSizeLimit under 5.2.3: the status' own reason, both soft.
+    "exchange-fr-recip-size-limit": (S, "mesgtoobig"),
 }
 
 
@@ -643,3 +649,10 @@ def test_clear_words_outweigh_an_address_status() -> None:
     assert (v.kind, v.reason) == ("block", "filtered"), v.steps
     v = decide("5.0.0", "554", "554 delivery error: dd ned.ulm@yahoo.com is no longer valid.", "")
     assert (v.kind, v.reason) == ("soft", "suspend"), v.steps
+
+
+def test_exchange_french_notice_is_a_bounce() -> None:
+    """Exchange's French release writes "Non_remis_:" (a Q-encoded subject's underscores) and
+    "En-têtes de message d'origine :" before the original: read as no bounce at all, before."""
+    (bounce,) = parse_bounces((PUBLISHED / "exchange-fr-recip-not-found.eml").read_bytes())
+    assert (bounce.kind, bounce.message_id) == ("hard", "<pub-138@corp.example>"), bounce.steps

@@ -92,7 +92,7 @@ _RETURNED_RE = re.compile(
     r"-{2,80} ?returned mail ?-|start of returned message|"
     r"returned mail follows|original mail as follows|"
     r"(?:unsent|undelivered|original) message (?:follows|headers? follow)|"
-    r"message headers? follows?|\+{10,80}[ \t]*\n|headers of (?:the )?(?:original|returned) message|"
+    r"message headers? follows?|en-t.tes de message d.origine|\+{10,80}[ \t]*\n|headers of (?:the )?(?:original|returned) message|"
     r"the headers? of (?:your|the) message (?:is|are|follows?)|"
     r"the first \d+ lines of|your message (?:reads|follows)|"
     r"content-type: message/rfc822|content-type: text/rfc822-headers|"
@@ -111,7 +111,7 @@ _BOUNCE_SUBJECT_RE = re.compile(
     r"returned mail|mail delivery|could not be delivered|non.?deliver|not delivered|"
     r"delivery error|delivery fail|mail system error|bounce|unable to deliver|"
     r"rejected|warning: message|delayed mail|mail failure|nondeliverable|"
-    r"message (?:not )?delivered|retour|non remis|退信|无法投递|未送达|投递失败|系统退信|"
+    r"message (?:not )?delivered|retour|non[ _]remis|退信|无法投递|未送达|投递失败|系统退信|"
     # Japanese 失敗 (failure) as the fold to simplified characters writes it: 失败
     r"配信(?:失败|エラー|不能)|送信(?:失败|エラー)|"
     r"delivery has failed|permanent error|error sending|message you sent|returned to sender|"

@@ -780,12 +780,76 @@ Return-Path: <sales@corp.example>
 """
 
 
+def o365text(n, rcpt, status, reply, stage, mx):
+    """Exchange Online's NDR as text only (lhost/office365.rb: Subject "Undeliverable:", the
+    X-MS-Exchange headers, "Delivery has failed to these recipients or groups:", each address
+    with its "<mailto:...>", "Diagnostic information for administrators:", "Remote Server
+    returned '...'", then "Original message headers:" and the original's headers)."""
+    return f"""From: Microsoft Outlook <postmaster@corp.onmicrosoft.com>
+To: sales@corp.example
+Subject: Undeliverable: Proposal
+Date: {DATE}
+Message-ID: <{n:08d}-0000-4000-8000-000000000000@AM0PR01MB{n:04d}.eurprd01.prod.outlook.com>
+X-MS-Exchange-Message-Is-Ndr:
+X-MS-Exchange-CrossTenant-OriginalArrivalTime: 02 Dec 2026 10:00:00.0000 (UTC)
+X-MS-Exchange-CrossTenant-FromEntityHeader: Hosted
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+Delivery has failed to these recipients or groups:
+
+{rcpt}<mailto:{rcpt}>
+The message couldn't be delivered.
+
+Diagnostic information for administrators:
+
+Generating server: AM0PR01MB{n:04d}.eurprd01.prod.outlook.com
+
+{rcpt}
+Remote Server returned '{reply}'
+
+Original message headers:
+
+{original(rcpt, n)}"""
+
+
+def exchange_fr(n, rcpt, status, reply, stage, mx):
+    """Exchange Server 2007's NDR in its French release (lhost/exchange2007.rb: Subject
+    "Non_remis_:", Content-Language fr-FR, "Informations de diagnostic pour les
+    administrateurs", "Serveur de génération", the address, "#550 ... ##", "En-têtes de message
+    d'origine")."""
+    return f"""From: Administrateur systeme <postmaster@client.example>
+To: sales@corp.example
+Subject: Non_remis_: Proposal
+Date: {DATE}
+Content-Language: fr-FR
+MIME-Version: 1.0
+Content-Type: text/plain; charset=UTF-8
+Content-Transfer-Encoding: 8bit
+
+La remise aux destinataires ou groupes suivants a échoué :
+
+{rcpt}
+
+Informations de diagnostic pour les administrateurs :
+
+Serveur de génération : exch01.client.example
+
+{rcpt}
+#{reply} ##
+
+En-têtes de message d'origine :
+
+{original(rcpt, n)}"""
+
+
 SHAPES = {
     f.__name__: f
     for f in (
         *(postfix, gmail, o365, exim, sendmail, qmail, zh, netease, aliyun, opensmtpd, imail),
         *(activehunter, amavis, bigfoot, biglobe, kddi, powermta, trendmicro),
         *(mailmarshal, messagelabs, facebook, aolmail, mimecastnotice, telekom),
+        *(o365text, exchange_fr),
     )
 }
 RCPT, DATA, MAIL = "RCPT TO", "end of DATA", "MAIL FROM"
@@ -2083,6 +2147,45 @@ CORPUS = [
         "450 User is receiving mail too quickly",
         RCPT,
         "mta7.am0.yahoodns.net",
+    ),
+    # Microsoft's own NDRs in the variants the shared samples lack: Exchange Online's text-only
+    # form and Exchange 2007's French release (the markers lhost/office365.rb and
+    # exchange2007.rb read; the codes Microsoft documents, RESOLVER.* and QUEUE.Expired).
+    (
+        "o365-text-5110-not-found",
+        "o365text",
+        "quy.ames@client.example",
+        "",
+        "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient quy.ames@client.example not found by SMTP address lookup",
+        None,
+        "",
+    ),
+    (
+        "o365-text-447-queue-expired",
+        "o365text",
+        "rae.bush@client.example",
+        "",
+        "550 4.4.7 QUEUE.Expired; message expired",
+        None,
+        "",
+    ),
+    (
+        "exchange-fr-recip-not-found",
+        "exchange_fr",
+        "sacha.blanc@client.example",
+        "",
+        "550 5.1.1 RESOLVER.ADR.RecipNotFound; not found",
+        None,
+        "",
+    ),
+    (
+        "exchange-fr-recip-size-limit",
+        "exchange_fr",
+        "theo.brun@client.example",
+        "",
+        "550 5.2.3 RESOLVER.RST.RecipSizeLimit; message too large for this recipient",
+        None,
+        "",
     ),
 ]
 
