@@ -170,6 +170,13 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "o365-text-447-queue-expired": ("rae.bush@client.example", S, "expired"),
     "exchange-fr-recip-not-found": ("sacha.blanc@client.example", H, "userunknown"),
     "exchange-fr-recip-size-limit": ("theo.brun@client.example", S, "exceedlimit"),
+    "zoho-541-rejected-by-destination-domain": ("uwe.zell@zohomail.com", B, "blocked"),
+    "zoho-554-policy-violation": ("vera.abt@zohomail.com", B, "policyviolation"),
+    "zoho-552-virus-detected": ("will.bach@zohomail.com", B, "virusdetected"),
+    "qq-550-mail-rejected-by-recipients": ("xu.ming@qq.com", B, "blocked"),
+    "qq-550-mailbox-not-found": ("yao.lin@qq.com", H, "userunknown"),
+    "qq-501-bad-address-syntax": ("zhu.hao@qq.com", S, "syntaxerror"),
+    "cloudflare-554-dnsbl": ("ada.cole@client-cf.example", B, "blocked"),
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's
@@ -204,6 +211,11 @@ FIRST_RUN: dict[str, tuple[str, str]] = {
     "yahoo-553-tss09-permanently-deferred": (B, "rejected"),
     # Exchange's RecipSizeLimit under 5.2.3: the status' own reason, both soft.
     "exchange-fr-recip-size-limit": (S, "mesgtoobig"),
+    # Zoho's "Mail rejected by destination domain": a refusal in generic words, both block.
+    "zoho-541-rejected-by-destination-domain": (B, "rejected"),
+    # QQ's "Mail is rejected by recipients": tests/test_bounce_chinese.py reads it (and its
+    # Chinese 被收件人拒收) as blocked; sisimai's table says filtered; both block.
+    "qq-550-mail-rejected-by-recipients": (B, "filtered"),
 }
 
 
@@ -656,3 +668,13 @@ def test_exchange_french_notice_is_a_bounce() -> None:
     "En-têtes de message d'origine :" before the original: read as no bounce at all, before."""
     (bounce,) = parse_bounces((PUBLISHED / "exchange-fr-recip-not-found.eml").read_bytes())
     assert (bounce.kind, bounce.message_id) == ("hard", "<pub-138@corp.example>"), bounce.steps
+
+
+def test_a_blocklist_hit_says_so_before_a_link_about_spam() -> None:
+    """Cloudflare's "found on one or more DNSBLs" names a block list: it was read as spam by
+    the "spam" in its help link (".../#spam-and-abusive-traffic/")."""
+    text = (
+        "554 <192.0.2.1> found on one or more DNSBLs (abusixip). Refer to "
+        "https://developers.cloudflare.com/email-routing/postmaster/#spam-and-abusive-traffic/"
+    )
+    assert decide("5.0.0", "554", text, "RCPT").reason == "blocked"

@@ -387,7 +387,8 @@ WORD_RULES: tuple[WordRule, ...] = (
         "client-blocked",
         "blocked",
         STRONG,
-        r"client host (?:\S+ )?(?:rejected: )?blocked|\bblocked using\b",
+        r"client host (?:\S+ )?(?:rejected: )?blocked|\bblocked using\b"
+        r"|(?:listed|found) (?:on|in) (?:one or more |an? )?(?:dns)?(?:rbl|dnsbl|bl)s?\b",
     ),
     _rule(
         "spam",

@@ -2187,6 +2187,73 @@ CORPUS = [
         None,
         "",
     ),
+    # Replies the tables of sisimai's rhost/zoho.rb, tencentqq.rb and cloudflare.rb read (BSD-2;
+    # the vendors' help pages they cite: Zoho Mail's bounce reasons, QQ Mail's help id=20022,
+    # Cloudflare Email Routing's postmaster page), relayed by Postfix from each vendor's MX.
+    (
+        "zoho-541-rejected-by-destination-domain",
+        "postfix",
+        "uwe.zell@zohomail.com",
+        "5.4.1",
+        "541 5.4.1 Mail rejected by destination domain",
+        RCPT,
+        "mx.zoho.com",
+    ),
+    (
+        "zoho-554-policy-violation",
+        "postfix",
+        "vera.abt@zohomail.com",
+        "5.7.7",
+        "554 5.7.7 Email policy violation detected",
+        DATA,
+        "mx.zoho.com",
+    ),
+    (
+        "zoho-552-virus-detected",
+        "postfix",
+        "will.bach@zohomail.com",
+        "5.7.1",
+        "552 5.7.1 virus Eicar-Test-Signature detected by Zoho Mail",
+        DATA,
+        "mx.zoho.com",
+    ),
+    (
+        "qq-550-mail-rejected-by-recipients",
+        "postfix",
+        "xu.ming@qq.com",
+        "5.0.0",
+        "550 Mail is rejected by recipients",
+        RCPT,
+        "mx3.qq.com",
+    ),
+    (
+        "qq-550-mailbox-not-found",
+        "postfix",
+        "yao.lin@qq.com",
+        "5.0.0",
+        "550 Mailbox not found. http://service.mail.qq.com/cgi-bin/help?subtype=1&&id=20022&&no=1000728",
+        RCPT,
+        "mx3.qq.com",
+    ),
+    (
+        "qq-501-bad-address-syntax",
+        "postfix",
+        "zhu.hao@qq.com",
+        "5.5.2",
+        "501 Bad address syntax",
+        RCPT,
+        "mx3.qq.com",
+    ),
+    (
+        "cloudflare-554-dnsbl",
+        "postfix",
+        "ada.cole@client-cf.example",
+        "5.0.0",
+        "554 <192.0.2.1> found on one or more DNSBLs (abusixip). Refer to "
+        "https://developers.cloudflare.com/email-routing/postmaster/#spam-and-abusive-traffic/",
+        RCPT,
+        "route1.mx.cloudflare.net",
+    ),
 ]
 
 if __name__ == "__main__":
