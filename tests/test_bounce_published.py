@@ -177,6 +177,11 @@ EXPECTED: dict[str, tuple[str, str, str]] = {
     "qq-550-mailbox-not-found": ("yao.lin@qq.com", H, "userunknown"),
     "qq-501-bad-address-syntax": ("zhu.hao@qq.com", S, "syntaxerror"),
     "cloudflare-554-dnsbl": ("ada.cole@client-cf.example", B, "blocked"),
+    "ezweb-temporarily-limited": ("aoi.kato@ezweb.ne.jp", S, "suspend"),
+    "ezweb-temporarily-over-quota": ("ren.mori@ezweb.ne.jp", S, "mailboxfull"),
+    "ezweb-not-delivered-within": ("yui.noda@client-jp.example", S, "expired"),
+    "ezweb-rejected-at-rcpt": ("kou.ueda@client-jp.example", H, "userunknown"),
+    "einsundeins-mail-size-limit": ("lena.wolf@client-de.example", S, "mesgtoobig"),
 }
 
 # What was written before the classifier first ran, where it was changed afterwards: warmup's
@@ -678,3 +683,13 @@ def test_a_blocklist_hit_says_so_before_a_link_about_spam() -> None:
         "https://developers.cloudflare.com/email-routing/postmaster/#spam-and-abusive-traffic/"
     )
     assert decide("5.0.0", "554", text, "RCPT").reason == "blocked"
+
+
+def test_ezweb_limited_account_and_undelivered_within_a_time() -> None:
+    """EZweb's "The user(s) account is temporarily limited." (a suspended subscriber) read as a
+    system error by its "temporar"; "Your message was not delivered within 0 days and 1 hours."
+    (gave up) as nothing known."""
+    v = decide("", "", "The user(s) account is temporarily limited.", "")
+    assert v.reason == "suspend", v.steps
+    v = decide("", "", "Your message was not delivered within 0 days and 1 hours.", "")
+    assert v.reason == "expired", v.steps

@@ -163,6 +163,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         account (?:has been |is )?(?:disabled|suspended|inactive|deactivated|locked|expired)
+        account (?:has been |is )(?:temporarily )?limited
         mailbox (?:has been |is )?(?:disabled|suspended|inactive|deactivated|locked)
         (?:disabled|suspended|inactive|deactivated|locked|expired) (?:account|mailbox|mbox|user)
         is a deactivated mailbox|account that you tried to reach is disabled
@@ -457,7 +458,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "expired",
         WEAK,
         r"""
-        expired|retry (?:time|timeout)|could not be delivered (?:with)?in|gave up|given up|giving up
+        expired|retry (?:time|timeout)|could not be delivered (?:with)?in|not delivered within|gave up|given up|giving up
         could not deliver for|did not accept our requests to connect
         too long|delivery time|has been delayed|unable to deliver in|queue(?! file)|delayed|timeout
         timed out|failed \d+ attempts|too many (?:delivery )?attempts

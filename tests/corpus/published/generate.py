@@ -843,13 +843,59 @@ En-têtes de message d'origine :
 {original(rcpt, n)}"""
 
 
+def ezweb(n, rcpt, status, reply, stage, mx):
+    """au EZweb's own notice (lhost/ezweb.rb: From Postmaster@ezweb.ne.jp, Subject "Mail System
+    Error - Returned Mail", a sentence of its table, the address in angle brackets, or a
+    remote server's refusal with "Recipient:", ">>> " and "<<< " lines)."""
+    return f"""From: Postmaster@ezweb.ne.jp
+To: sales@corp.example
+Subject: Mail System Error - Returned Mail
+Date: {DATE}
+Message-ID: <{n:08d}.0000@ezweb.ne.jp>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="ez{n}"
+
+--ez{n}
+Content-Type: text/plain; charset=us-ascii
+
+{reply.format(rcpt=rcpt)}
+
+{attached(f"ez{n}", rcpt, n)}"""
+
+
+def einsundeins(n, rcpt, status, reply, stage, mx):
+    """1&1's notice (lhost/einsundeins.rb: From "Mail Delivery System", Subject "Mail delivery
+    failed: returning message to sender", the address alone, "For the following reason:", then
+    "--- The header of the original message is following. ---")."""
+    return f"""From: "Mail Delivery System" <mailer-daemon@kundenserver.de>
+To: sales@corp.example
+Subject: Mail delivery failed: returning message to sender
+Date: {DATE}
+
+This message was created automatically by mail delivery software.
+
+A message that you sent could not be delivered to one or more of
+its recipients. This is a permanent error. The following address
+failed:
+
+{rcpt}
+
+For the following reason:
+
+{reply}
+
+--- The header of the original message is following. ---
+
+{original(rcpt, n)}"""
+
+
 SHAPES = {
     f.__name__: f
     for f in (
         *(postfix, gmail, o365, exim, sendmail, qmail, zh, netease, aliyun, opensmtpd, imail),
         *(activehunter, amavis, bigfoot, biglobe, kddi, powermta, trendmicro),
         *(mailmarshal, messagelabs, facebook, aolmail, mimecastnotice, telekom),
-        *(o365text, exchange_fr),
+        *(o365text, exchange_fr, ezweb, einsundeins),
     )
 }
 RCPT, DATA, MAIL = "RCPT TO", "end of DATA", "MAIL FROM"
@@ -2253,6 +2299,56 @@ CORPUS = [
         "https://developers.cloudflare.com/email-routing/postmaster/#spam-and-abusive-traffic/",
         RCPT,
         "route1.mx.cloudflare.net",
+    ),
+    # au EZweb's and 1&1's notice variants the shared samples do not show (the sentences of
+    # lhost/ezweb.rb's and lhost/einsundeins.rb's tables).
+    (
+        "ezweb-temporarily-limited",
+        "ezweb",
+        "aoi.kato@ezweb.ne.jp",
+        "",
+        "The user(s) account is temporarily limited.\n\n<{rcpt}>",
+        None,
+        "",
+    ),
+    (
+        "ezweb-temporarily-over-quota",
+        "ezweb",
+        "ren.mori@ezweb.ne.jp",
+        "",
+        "The user(s) account is temporarily over quota.\n\n<{rcpt}>",
+        None,
+        "",
+    ),
+    (
+        "ezweb-not-delivered-within",
+        "ezweb",
+        "yui.noda@client-jp.example",
+        "",
+        "Your message was not delivered within 0 days and 1 hours.\n"
+        "Remote host is not responding.\n\n<{rcpt}>",
+        None,
+        "",
+    ),
+    (
+        "ezweb-rejected-at-rcpt",
+        "ezweb",
+        "kou.ueda@client-jp.example",
+        "",
+        "Each of the following recipients was rejected by a remote\nmail server.\n\n"
+        "    Recipient: <{rcpt}>\n    >>> RCPT TO:<{rcpt}>\n    <<< 550 <{rcpt}>: User unknown",
+        None,
+        "",
+    ),
+    (
+        "einsundeins-mail-size-limit",
+        "einsundeins",
+        "lena.wolf@client-de.example",
+        "",
+        "Mail size limit exceeded. For explanation visit\n"
+        "http://postmaster.1and1.com/en/error-messages?ip=192.0.2.1",
+        None,
+        "",
     ),
 ]
 
