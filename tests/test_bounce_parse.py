@@ -45,10 +45,6 @@ KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
         "eml/rhost-aol-06.eml",
         "neko@libsisimai.org",
     ): "5.4.4 'Name service error ... Malformed reply' is networkerror in lhost-postfix-17",
-    (
-        "eml/rhost-messagelabs-03.eml",
-        "kijitora@example.com",
-    ): "bare '542 Rejected' reads as a block; sisimai's MessageLabs table says userunknown",
 }
 
 

@@ -294,12 +294,12 @@ def decide(
     words = read_words(said)
     if words is None:
         steps.append("words: nothing known")
-        notice = notice_verdict(mta, text)
-        if notice:
-            return verdict("userunknown", "mta.notice", f"{notice}'s notice says so in its words")
     else:
         strength = "strong" if words.strong else "weak"
         steps.append(f"words: {strength} rule {words.name!r} says {words.reason}")
+    notice = notice_verdict(mta, text) if words is None or not words.strong else ""
+    if notice:
+        return verdict("userunknown", "mta.notice", f"{notice}'s notice says so in its words")
     by_status = _STATUS_REASON.get(key) if key and key not in _GENERIC_DETAIL else None
     if by_status:
         steps.append(f"status {status} says {by_status}")

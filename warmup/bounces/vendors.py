@@ -111,15 +111,18 @@ def posting_refused(signature: str) -> str:
     return "google groups" if "googlegroups" in signature and _GROUPS.search(signature) else ""
 
 
-# A vendor's notice whose own sentence is its verdict, with no reply quoted: Trend Micro's
-# InterScan MSS / Vision One writes "Unable to deliver message to <addr>" for an address its
-# recipient check refused (sisimai's lhost/trendmicro.rb reads it so, BSD-2).
+# A vendor's notice whose own sentence is its verdict, in words that say nothing (or only
+# "rejected") elsewhere: Trend Micro's InterScan MSS / Vision One writes "Unable to deliver
+# message to <addr>" for an address its recipient check refused; Symantec MessageLabs' own
+# notice gives "542 <addr> Rejected" for an address its recipient validation does not know
+# (sisimai's lhost/trendmicro.rb and messagelabs.rb read them so, BSD-2).
 _NOTICE_WORDS: tuple[tuple[re.Pattern[str], str, re.Pattern[str]], ...] = (
     (
         re.compile(r"interscan|trend ?micro"),
         "trend micro",
         re.compile(r"unable to deliver message to <"),
     ),
+    (re.compile(r"\bmessagelabs\.com\b"), "messagelabs", re.compile(r"\b542 \S+ rejected\b")),
 )
 
 
