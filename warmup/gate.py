@@ -301,6 +301,7 @@ class Gate:
         self._secret: str | Bearer | None = None
         self._session: Session | None = None
         self.failed_hosts: list[tuple[str, str]] = []
+        self._aside: Callable[[str], None] | None = None  # checkpoint_aside's fallback
         self._open(address)
 
     def _open(self, address: str) -> None:
@@ -327,6 +328,8 @@ class Gate:
             bool(self.spec.recipient_domains),
         )
         self._db = self.ledger.gate(self.box, self.policy, self.expiry)
+        if self._aside is not None:
+            self._db.checkpoint_aside(self._aside)
         # Today's verdict from the days before today, kept while its inputs hold: a reservation
         # is answered from it and today's counters (warmup.policy.morning).
         self._morning: Morning | None = None
@@ -348,6 +351,7 @@ class Gate:
         settlements written first; a new SMTP session and secret: the endpoints or the way in
         may be what changed)."""
         self._write_held()
+        self._db.checkpoint_inline()
         self._db.close()
         self.disconnect()
         self._secret = None
@@ -734,6 +738,22 @@ class Gate:
             self._session.close()
             self._session = None
 
+    def checkpoint_aside(self, fallback: Callable[[str], None]) -> bool:
+        """Keep the ledger's checkpoints off the thread that sends, until
+        :meth:`checkpoint_inline` (the relay's event loop: see
+        :meth:`warmup.ledger.gatepath.GateSession.checkpoint_aside`); whether any were moved."""
+        self._aside = fallback
+        moved = self._db.checkpoint_aside(fallback)
+        if not moved:
+            self._aside = None
+        return moved
+
+    def checkpoint_inline(self) -> None:
+        """End :meth:`checkpoint_aside` (deferred settlements written, a last checkpoint); not
+        while a message is being sent."""
+        self._aside = None
+        self._db.checkpoint_inline()
+
     def release(self) -> None:
         """Give back the ledger connection the reservations hold (what they deferred written
         first); the gate stays open, and its next reservation checks one out again. For a
@@ -747,6 +767,7 @@ class Gate:
         except (Unavailable, TempFail) as exc:
             kind = Unavailable if isinstance(exc, Unavailable) else TempFail
             raise kind(_unrecorded(self.box.address, self._held, exc)) from None
+        self.checkpoint_inline()  # a relay stopped first has
         self._db.close()
         self.disconnect()
         if self._own_notifier and self._notifier is not None:

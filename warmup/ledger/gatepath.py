@@ -214,6 +214,19 @@ class GateSession(ABC):
         """Write what is deferred and let go of the connection."""
         self.flush()
 
+    def checkpoint_aside(self, fallback: Callable[[str], None]) -> bool:
+        """Keep the ledger's upkeep of its write-ahead log off the thread that reserves (a
+        SQLite ledger's checkpoints, on a thread of their own: see
+        :mod:`warmup.ledger.checkpoints`), until :meth:`checkpoint_inline`; ``fallback`` is told
+        once, why, if that stops working and the commits do it again. Whether anything was
+        moved (no: a backend without such upkeep on the committing thread, PostgreSQL's)."""
+        return False
+
+    def checkpoint_inline(self) -> None:
+        """End :meth:`checkpoint_aside`: what is deferred written, a last checkpoint, the
+        commits doing their own again. Nothing may reserve meanwhile."""
+        self.flush()
+
     # -- shared by the backends ----------------------------------------------------------------
 
     def _expire_due(self, now: dt.datetime) -> bool:

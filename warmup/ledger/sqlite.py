@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from warmup.errors import ConfigError, DataError
+from warmup.ledger.checkpoints import PAGES
 from warmup.ledger.core import Ledger, highest_id, pool_errors
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import BOUNCE_COLUMNS, SendRow
@@ -455,13 +456,12 @@ def _on_connect(dbapi_conn: sqlite3.Connection, _record: object) -> None:
 # NORMAL: each commit survives the process; the WAL is synced at a checkpoint), and the import
 # ends with one (:meth:`SQLiteLedger.import_done`).
 IMPORT_CHECKPOINT_PAGES = 10_000
-_DEFAULT_CHECKPOINT_PAGES = 1_000
 _BULK = "warmup.bulk_checkpoint"
 
 
 def _on_checkin(dbapi_conn: Any, record: Any) -> None:
     if record is not None and record.info.pop(_BULK, False) and dbapi_conn is not None:
-        dbapi_conn.execute(f"PRAGMA wal_autocheckpoint = {_DEFAULT_CHECKPOINT_PAGES}")
+        dbapi_conn.execute(f"PRAGMA wal_autocheckpoint = {PAGES}")
 
 
 def _on_begin(conn: Connection) -> None:

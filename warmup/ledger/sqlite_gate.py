@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from warmup.errors import WarmupError
+from warmup.ledger.checkpoints import Checkpointer
 from warmup.ledger.gatepath import (
     Decide,
     GateLedger,
@@ -279,6 +280,7 @@ class SQLiteGate(GateSession):
         # Only when every other connection is another sqlite3 connection (data_version counts
         # their commits; a shared in-memory connection would hide them).
         self._can_keep = True
+        self._aside: Checkpointer | None = None  # see checkpoint_aside
 
     def _connect(self) -> sqlite3.Connection:
         """The connection this gate's transactions run on (set up, in autocommit mode)."""
@@ -305,6 +307,8 @@ class SQLiteGate(GateSession):
             if self._raw is None:
                 self._raw = self._connect()
                 self._cur = self._raw.cursor()
+                if self._aside is not None:
+                    self._aside.watch(self._raw)
             return self._reserve(recipients, message_id, decide, clock, source, claim, lean)
         except sqlite3.DatabaseError as exc:
             if not ledger_fault(exc):
@@ -389,6 +393,8 @@ class SQLiteGate(GateSession):
         cur.execute("COMMIT")
         # Committed (deferred settlements included) even when the message is refused.
         del self._deferred[: len(pending)]
+        if self._aside is not None:
+            self._aside.committed(raw)
         if kept is None and not self._bumped_rev and self._can_keep:
             if seen is not None:
                 seen.took(now, len(ids))
@@ -609,7 +615,39 @@ class SQLiteGate(GateSession):
                 raw.execute("ROLLBACK")
                 raise
             raw.execute("COMMIT")
+            if self._aside is not None:
+                self._aside.committed(raw)
         del self._deferred[: len(pending)]
+
+    def checkpoint_aside(self, fallback: Callable[[str], None]) -> bool:
+        """See :meth:`GateSession.checkpoint_aside`: a :class:`Checkpointer` for the connections
+        this gate holds (each one's ``wal_autocheckpoint`` off while it holds it)."""
+        if self._aside is None:
+            aside = Checkpointer(self.ledger.where, fallback)
+            if not aside.start():
+                return False
+            self._aside = aside
+            if self._raw is not None:
+                with _errors(self.ledger.where):
+                    aside.watch(self._raw)
+        return True
+
+    def checkpoint_inline(self) -> None:
+        """See :meth:`GateSession.checkpoint_inline`: the deferred settlements written, the
+        checkpointer stopped after a last checkpoint, the connection on autocheckpoint again."""
+        aside = self._aside
+        if aside is None:
+            return
+        try:
+            self.flush()
+        finally:
+            self._aside = None
+            try:
+                if self._raw is not None:
+                    with _errors(self.ledger.where):
+                        aside.unwatch(self._raw)
+            finally:
+                aside.stop()
 
     def close(self) -> None:
         super().close()
@@ -617,6 +655,9 @@ class SQLiteGate(GateSession):
         # on, and data_version does not count a connection's own commits: forget the kept rows.
         self._seen = self._fixed = None
         if self._raw is not None:
+            if self._aside is not None:  # back to a pool: its autocheckpoint as it was
+                with _errors(self.ledger.where):
+                    self._aside.unwatch(self._raw)
             self._release()
             self._raw = self._cur = None
 

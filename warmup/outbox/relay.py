@@ -100,6 +100,9 @@ class QueueRelay(Relay):
     def _close_session(self) -> None:
         pass  # no upstream session: nothing was sent
 
+    def _checkpoints_aside(self) -> None:
+        pass  # no gate: the outbox's writes keep SQLite's own checkpoints
+
     def recipient_limit(self) -> tuple[int | None, str]:
         return self._limit
 
