@@ -449,4 +449,20 @@ def test_values_go_in_the_connections_client_encoding(pg_url, tmp_path):  # noqa
             gate.reserve(["a@example.com"], mid, now=NOW)
     with ledger.read() as conn:
         assert conn.execute(sa.select(SEND.c.message_id)).scalars().all() == [mid]
+
+
+def test_a_relay_on_a_team_ledger_moves_no_checkpoint_and_starts_no_thread(pg_url, tmp_path):  # noqa: F811
+    import threading
+
+    ledger = flat(pg_url, tmp_path)
+    before = threading.active_count()
+    told: list[str] = []
+    with Gate(BOX, ledger=ledger) as gate:
+        assert gate.checkpoint_aside(told.append) is False  # PostgreSQL: nothing to move
+        assert threading.active_count() == before
+        slot = gate.reserve(["n@example.com"], "<n@x>", now=NOW)
+        slot.settle("sent", now=NOW)
+        gate.checkpoint_inline()  # the relay's stop: the deferred settlement written
+        assert gate._db._deferred == []
+    assert told == []
     ledger.close()
