@@ -107,8 +107,9 @@ def test_the_log_stays_bounded_over_many_messages_and_is_checkpointed_at_the_end
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     assert out.count("acked") == 3000 and len(smtp_ssl.messages) == 3000
-    # ~10 frames a message, 30,000 unchecked; at most LAG times the cadence (one commit more)
-    assert wal_frames_at_most(ledger_path, con) <= LAG * PAGES + 50
+    # ~7 frames a message, ~20,000 unchecked; at most LAG times the cadence (a few commits more:
+    # while the thread holds the checkpoint lock, the relay's own checkpoint waits a commit)
+    assert wal_frames_at_most(ledger_path, con) <= LAG * PAGES + 200
     frames, backfilled = wal_index(ledger_path)
     assert frames > 0 and backfilled == frames  # the last checkpoint: every frame back
 
