@@ -255,6 +255,30 @@ def test_a_reservation_prepares_again_what_the_connection_lost(pg_url, tmp_path)
     ledger.close()
 
 
+def test_a_column_widened_under_the_prepared_statements_leaves_the_gate_working(pg_url, tmp_path):  # noqa: F811
+    """An administrator widens send.id to bigint (its sequence nears 2^31) while a relay's gate
+    stays open: the server refuses its prepared statements at every execution ("cached plan must
+    not change result type", not an error warmup maps), and every reservation of that gate failed
+    until the relay restarted. They are prepared anew and the reservation made."""
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
+        pg = gate._db._pg
+        with ledger.write() as conn:
+            conn.exec_driver_sql("ALTER TABLE send ALTER COLUMN id TYPE bigint")
+        gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+        gate.reserve(["c@example.com"], "<c@x>", now=NOW)
+        assert gate._db._pg is pg and gate._db._deferred == []
+    with ledger.read() as conn:
+        got = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all())
+    assert got == {
+        "a@example.com": "sent",
+        "b@example.com": "reserved",
+        "c@example.com": "reserved",
+    }
+    ledger.close()
+
+
 def test_a_step_the_server_fails_leaves_the_same_gate_working(pg_url, tmp_path):  # noqa: F811
     """A round trip's statements go together (libpq's pipeline mode, bound by the extended
     protocol): one the server fails (here the lock, cancelled by lock_timeout while another

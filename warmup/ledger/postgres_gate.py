@@ -412,6 +412,14 @@ class PostgresGate(GateSession):
                     self._pg.rollback()
                     self._prepare()
                     rows, held = self._read(recipients, message_id, clock(), pending, claim)
+                except psycopg.errors.FeatureNotSupported:
+                    # "cached plan must not change result type": a column a statement returns
+                    # changed its type since it was prepared (ALTER TABLE send ALTER id TYPE
+                    # bigint, a migration), which the server refuses at every execution: nothing
+                    # ran, prepare them all anew and start over once.
+                    self._pg.rollback()
+                    self._prepare(anew=True)
+                    rows, held = self._read(recipients, message_id, clock(), pending, claim)
                 except psycopg.OperationalError:
                     if not (reused and self._pg.broken):
                         raise
@@ -466,12 +474,13 @@ class PostgresGate(GateSession):
             self._abort()
             raise
 
-    def _prepare(self) -> None:
+    def _prepare(self, anew: bool = False) -> None:
         """Prepare the gate's statements the server does not have for this connection: a pooled
         connection another gate of this process used has them, and psycopg's ROLLBACK sends
         DEALLOCATE ALL when it prepared statements of its own on the connection. A statement
         of that name but another text (another warmup version's, on a server connection a
-        pooler passed on) is replaced: only the text says what its binding reads."""
+        pooler passed on) is replaced: only the text says what its binding reads. ``anew``:
+        every one is replaced (the server holds them, but a table changed under them)."""
         with self._pg.cursor() as cur:
             cur.execute(
                 "SELECT name, md5(statement) FROM pg_prepared_statements "
@@ -485,7 +494,7 @@ class PostgresGate(GateSession):
                 "warmup_gate_expire",
             ):
                 prepare = _PREPARED[name][0]
-                if have.get(name) != hashlib.md5(prepare.encode()).hexdigest():
+                if anew or have.get(name) != hashlib.md5(prepare.encode()).hexdigest():
                     if name in have:
                         cur.execute(f"DEALLOCATE {name}")
                     cur.execute(prepare)
