@@ -14,7 +14,7 @@ from tests.gatekit import policy_file
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup import Gate, NotAllowed, api, open_ledger
 from warmup import gate as gate_module
-from warmup.errors import TempFail
+from warmup.errors import DataError, TempFail
 from warmup.ledger import DuplicateSend, SendIn
 from warmup.ledger.schema import SEND
 
@@ -473,6 +473,54 @@ def test_values_go_in_the_connections_client_encoding(pg_url, tmp_path):  # noqa
             gate.reserve(["a@example.com"], mid, now=NOW)
     with ledger.read() as conn:
         assert conn.execute(sa.select(SEND.c.message_id)).scalars().all() == [mid]
+
+
+def test_a_message_id_the_client_encoding_cannot_carry_is_a_data_error(pg_url, tmp_path):  # noqa: F811
+    """A LATIN1 session and a Chinese Message-ID (message_id_field takes any text): encoding the
+    value raised UnicodeEncodeError, a traceback (exit 1), and in the middle of the gate's
+    pipeline, its first statements already sent, the connection was given up. It is a data
+    error (65) naming the characters, nothing sent, and the same connection reserves next."""
+    url = pg_url.replace("options=", "options=-cclient_encoding%3DLATIN1%20")
+    ledger = flat(url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
+        pg = gate._db._pg
+        with pytest.raises(DataError, match="'日本' has no form in the connection's client enc"):
+            gate.reserve(["b@example.com"], "<日本@x>", now=NOW)
+        assert gate._db._pg is pg and len(gate._db._deferred) == 1
+        gate.reserve(["c@example.com"], "<c@x>", now=NOW)
+    with ledger.read() as conn:
+        got = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all())
+    assert got == {"a@example.com": "sent", "c@example.com": "reserved"}
+    ledger.close()
+
+
+def test_record_of_a_message_id_the_client_encoding_cannot_carry_is_one_line(pg_url, tmp_path):  # noqa: F811
+    from click.testing import CliRunner
+
+    from warmup.cli import cli
+
+    url = pg_url.replace("options=", "options=-cclient_encoding%3DLATIN1%20")
+    flat(url, tmp_path).close()
+    args = ["record", "send", BOX, "--to", "x@example.com", "--message-id", "<日本@x>"]
+    got = CliRunner().invoke(cli, args, catch_exceptions=False, env={"WARMUP_DB": url})
+    assert got.exit_code == 65, got.output
+    assert "Traceback" not in got.output and len(got.output.strip().splitlines()) == 1
+    assert "'日本' has no form in the connection's client encoding" in got.output
+    ledger = open_ledger(url)
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar() == 0
+    ledger.close()
+
+
+def test_a_character_the_database_encoding_lacks_is_a_data_error(pg_url):  # noqa: F811
+    """The server's own refusal (22P05 untranslatable_character: a UTF8 session writing Chinese
+    into a LATIN1 database; convert_to here, on the test server's UTF8 one) was raised as
+    psycopg's error, a traceback: it is a data error (65)."""
+    ledger = open_ledger(pg_url)
+    with pytest.raises(DataError, match="no equivalent in encoding"), ledger.write() as conn:
+        conn.exec_driver_sql("SELECT convert_to('日本', 'LATIN1')")
+    ledger.close()
 
 
 def test_a_relay_on_a_team_ledger_moves_no_checkpoint_and_starts_no_thread(pg_url, tmp_path):  # noqa: F811

@@ -30,7 +30,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
-from warmup.errors import ConfigError, LedgerBusy, PermissionFailure, Unavailable, WarmupError
+from warmup.errors import (
+    ConfigError,
+    DataError,
+    LedgerBusy,
+    PermissionFailure,
+    Unavailable,
+    WarmupError,
+)
 from warmup.ledger.core import Ledger, NulInText, highest_id, quiet_when_interrupted
 from warmup.ledger.gatepath import GatePolicy
 from warmup.ledger.imports import SendRow
@@ -254,6 +261,16 @@ class PostgresLedger(Ledger):
 
         try:
             yield
+        except UnicodeEncodeError as exc:
+            if not _from_psycopg(exc):
+                raise
+            # a value psycopg (or the gate, warmup.ledger.postgres_gate._text) could not put in
+            # the connection's client encoding: nothing of it reached the server
+            raise DataError(
+                f"ledger {self.where}: {exc.object[exc.start : exc.end]!r} has no form in the "
+                f"connection's client encoding ({exc.encoding}): give the value without it, or "
+                f"use the ledger with client_encoding UTF8 in a UTF8 database"
+            ) from None
         except (sa.exc.DBAPIError, psycopg.Error) as exc:
             orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig else exc
             refused = _refusal(orig, self.where)
@@ -456,6 +473,11 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
             f"transaction for longer than the server waits (idle_in_transaction_session_timeout), "
             f"which it rolled back: try again"
         )
+    if state == "22P05":  # untranslatable_character: the database's encoding lacks it
+        return DataError(
+            f"ledger {where}: {text}; the database's encoding cannot hold that character: give "
+            f"the value without it, or keep the ledger in a UTF8 database"
+        )
     if state in _TIMEOUTS:
         # The server is up and answered: a retry may pass once the lock is released or the
         # load gone (75, like a quota spent), not 'unavailable' (69: the server unreachable).
@@ -465,6 +487,19 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
             f"warmup's rows (pg_stat_activity) or raise the {_TIMEOUTS[state]} of warmup's role"
         )
     return None
+
+
+def _from_psycopg(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while psycopg, or the gate's own dumping of values, encoded a
+    parameter: not a UnicodeEncodeError of anything else done inside a ledger's transaction."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    code = tb.tb_frame.f_code
+    gate = code.co_name == "_text" and code.co_filename.endswith("postgres_gate.py")
+    return gate or "psycopg" in code.co_filename
 
 
 # SQLSTATEs of a statement the server gave up on, and the setting that bounds it: query_canceled

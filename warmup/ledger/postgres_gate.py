@@ -511,10 +511,12 @@ class PostgresGate(GateSession):
         from psycopg import pq
 
         pgconn, encoding = self._pg.pgconn, self._pg.info.encoding
+        # every value encoded before anything is sent: one the client encoding cannot carry
+        # (a CJK Message-ID, a LATIN1 session) fails with nothing on the wire, the connection kept
+        encoded = [(what, [_text(v, encoding) for v in values]) for what, values in steps]
         pgconn.enter_pipeline_mode()
         try:
-            for what, values in steps:
-                params = [_text(v, encoding) for v in values]
+            for what, params in encoded:
                 if isinstance(what, bytes):
                     pgconn.send_query_params(what, params)
                 else:
