@@ -495,6 +495,18 @@ def test_a_message_id_the_client_encoding_cannot_carry_is_a_data_error(pg_url, t
     ledger.close()
 
 
+def test_a_message_id_with_a_lone_surrogate_is_a_data_error(pg_url, tmp_path):  # noqa: F811
+    # text that was not UTF-8, read with surrogateescape: no encoding has a form for it
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        with pytest.raises(
+            DataError, match=r"'\\udcff' has no form .*\(utf-8\): give the value without it$"
+        ):
+            gate.reserve(["b@example.com"], "<a\udcff@x>", now=NOW)
+        gate.reserve(["c@example.com"], "<c@x>", now=NOW)
+    ledger.close()
+
+
 def test_record_of_a_message_id_the_client_encoding_cannot_carry_is_one_line(pg_url, tmp_path):  # noqa: F811
     from click.testing import CliRunner
 

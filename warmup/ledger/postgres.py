@@ -266,10 +266,12 @@ class PostgresLedger(Ledger):
                 raise
             # a value psycopg (or the gate, warmup.ledger.postgres_gate._text) could not put in
             # the connection's client encoding: nothing of it reached the server
+            # in UTF-8 only a lone surrogate has none (text that was not UTF-8, read as if it were)
+            other = ", or use the ledger with client_encoding UTF8 in a UTF8 database"
+            other = "" if exc.encoding.replace("-", "") == "utf8" else other
             raise DataError(
                 f"ledger {self.where}: {exc.object[exc.start : exc.end]!r} has no form in the "
-                f"connection's client encoding ({exc.encoding}): give the value without it, or "
-                f"use the ledger with client_encoding UTF8 in a UTF8 database"
+                f"connection's client encoding ({exc.encoding}): give the value without it{other}"
             ) from None
         except (sa.exc.DBAPIError, psycopg.Error) as exc:
             orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig else exc
