@@ -455,6 +455,8 @@ class Gate:
                 f"{len(rcpts)} recipients in one message; {self.provider.title} "
                 f"allows {self.provider.max_recipients}"
             )
+        if message_id:
+            headers.check_message_id_length(message_id)
         message_id = message_id or new_message_id(self.box.address)
         if self._held:
             self._write_held()

@@ -227,6 +227,8 @@ def check_stamps(found: Iterable[tuple[str, str]]) -> None:
             raise MalformedHeader(
                 f"header {label} is empty; give it a value or leave it out (warmup adds one)"
             )
+        if name == "message-id":
+            check_message_id_length(value)
         if name == "message-id" and not _MSG_ID_SHAPE.fullmatch(_COMMENT.sub("", value).strip()):
             # Gmail refuses it ("550-5.7.1 ... missing a valid messageId header"): a block
             # recorded against the recipient; and the ledger keyed the send on that text.
@@ -235,6 +237,21 @@ def check_stamps(found: Iterable[tuple[str, str]]) -> None:
                 f"header Message-ID {shown!r} is not one <id@domain>; fix it or leave it out "
                 f"(warmup adds one)"
             )
+
+
+def check_message_id_length(value: str) -> None:
+    """:class:`MalformedHeader` when the Message-ID ``value`` is over :data:`LINE_LIMIT` octets
+    in UTF-8 (as ``warmup record`` and ``warmup import`` bound theirs). The ledger keys a send
+    on it: PostgreSQL's index refused a row of some 2,700 octets ("index row size exceeds btree
+    maximum"), reported as the ledger being unavailable (exit 69) rather than as bad data,
+    and SQLite took what PostgreSQL refused."""
+    octets = len(value.encode("utf-8", "surrogatepass"))
+    if octets > LINE_LIMIT:
+        shown = " ".join(value.split())[:60]
+        raise MalformedHeader(
+            f"Message-ID {shown!r}... is {octets} octets long; at most {LINE_LIMIT} (a header "
+            f"line's length): give a shorter one or leave it out (warmup adds one)"
+        )
 
 
 # RFC 5322 3.6.4's msg-id, read loosely: what a new message's Message-ID must look like (the
