@@ -160,3 +160,46 @@ def test_a_timeout_in_any_real_number_type_is_seconds_and_a_bool_is_refused(
         "timeout: expected an int or a float, got bool"
     )
     ledger.close()
+
+
+def test_a_naive_now_is_refused_at_the_edge_as_a_value_error(ledger_path: Path) -> None:
+    """``Gate.reserve(..., now=datetime(2026, 11, 20, 3))`` raised Python's bare "can't
+    compare offset-naive and offset-aware datetimes" from deep in the policy walk (a TypeError
+    naming nothing of the caller's), and ``evaluate``/``project`` read a naive ``now`` as this
+    machine's local time. Each says which parameter and what to give, as a ValueError (the
+    type is right, the value is not) that is also warmup's exit-64 error, and writes nothing."""
+    from warmup import evaluate
+    from warmup.policy import History, load_policy, project
+
+    ledger = open_ledger(str(ledger_path))
+    api.add_mailbox(ledger, BOX, "exmail")
+    aware = dt.datetime(2026, 11, 20, 3, tzinfo=dt.UTC)
+    naive = dt.datetime(2026, 11, 20, 3)
+    spec = load_policy("exmail")
+    hist = History(mailbox=BOX, timezone="Asia/Shanghai")
+    with Gate(BOX, ledger=ledger) as gate:
+        held = gate.reserve(["held@example.com"], "<held@corp.example>", now=aware)
+        before = ledger_digest(ledger_path)
+        msg = EmailMessage()
+        msg["To"], msg["Subject"] = "x@example.com", "hi"
+        msg.set_content("hi")
+        calls: list[Callable[[], Any]] = [
+            lambda: gate.reserve(["x@example.com"], now=naive),
+            lambda: gate.send(msg, now=naive),
+            lambda: gate.allowance(naive),
+            lambda: gate.preview(["x@example.com"], naive),
+            lambda: held.settle("sent", now=naive),
+            lambda: evaluate(spec, hist, naive),
+            lambda: project(spec, hist, naive, 3),
+        ]
+        for call in calls:
+            with pytest.raises(ValueError) as err:
+                call()
+            assert isinstance(err.value, UsageError)
+            assert (
+                str(err.value)
+                == "now: 2026-11-20T03:00:00 has no UTC offset (give e.g. +08:00 or Z)"
+            )
+        assert ledger_digest(ledger_path) == before
+        held.settle("sent", now=aware)
+    ledger.close()

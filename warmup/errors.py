@@ -161,6 +161,13 @@ class InvalidField(FieldError, UsageError):
     """A field given in a form the library cannot read (exit 64)."""
 
 
+class NaiveInstant(InvalidField, ValueError):
+    """A datetime without a UTC offset given to the library (``now``, ``at``): said at the
+    API's edge, naming the parameter, rather than as Python's "can't compare offset-naive and
+    offset-aware datetimes" from deep inside. A :class:`ValueError` too (the type is right,
+    the value is not); exit 64 if a front end let one through."""
+
+
 class InvalidFieldData(FieldError, DataError):
     """A field read fine whose value is out of bounds or inconsistent (exit 65)."""
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from warmup import addresses, headers, policies
 from warmup.errors import DataError, TempFail, Unavailable, expect
+from warmup.instants import aware
 from warmup.ledger import (
     Claim,
     ClaimLost,
@@ -225,7 +226,7 @@ class Reservation:
                     f"cannot settle with outcome {outcome!r}: expected one of "
                     f"{', '.join(SETTLE_OUTCOMES)}"
                 )
-        self.gate._settle(self, outcomes, throttle, now or self.gate.clock())
+        self.gate._settle(self, outcomes, throttle, _now(now) or self.gate.clock())
         self.settled = True
 
     def _keyed(self, outcomes: dict[str, object]) -> dict[str, object]:
@@ -363,7 +364,7 @@ class Gate:
         """What ``warmup quota`` says for this mailbox now (nothing reserved)."""
         from warmup import api
 
-        return api.quota_for(self.ledger, self._current_box(), now or self.clock())
+        return api.quota_for(self.ledger, self._current_box(), _now(now) or self.clock())
 
     def _current_box(self) -> MailboxRow:
         """The mailbox row as the ledger has it now: its cap and start day may have changed
@@ -383,7 +384,7 @@ class Gate:
             recipients = [recipients]
         rcpts = list(dict.fromkeys(addresses.normalize(r, "recipient") for r in recipients))
         a, capped = api.recipient_check(
-            self.ledger, self._current_box(), rcpts, now or self.clock()
+            self.ledger, self._current_box(), rcpts, _now(now) or self.clock()
         )
         if not a.can_send or a.remaining < len(rcpts):
             return a, refusal(a, len(rcpts), self.box.timezone)
@@ -419,7 +420,7 @@ class Gate:
         a = exc.allowance
         if a.status != "paced" or a.next_send_at is None:
             return None
-        now = now or self.clock()
+        now = _now(now) or self.clock()
         tz = self.box.timezone
         from warmup.ledger import local_day
 
@@ -442,6 +443,7 @@ class Gate:
         ``claim``: the outbox claim this send is for; unless it still holds (checked in the
         reservation's transaction), nothing is reserved and
         :class:`~warmup.ledger.ClaimLost` is raised."""
+        now = _now(now)
         if isinstance(recipients, str):  # one address, not its characters
             recipients = [recipients]
         if len(recipients) == 1:  # the common message: no duplicates to drop
@@ -669,6 +671,7 @@ class Gate:
         ``claim``: the outbox claim it is sent for (see :meth:`reserve`). Text and the email
         package's older messages (``MIMEText``, ...) are read as an :class:`EmailMessage`.
         """
+        now = _now(now)
         message = headers.as_message(message)
         if isinstance(message, EmailMessage) or message_id is None:
             msg = prepare(message, self.box.address)
@@ -794,6 +797,12 @@ def _outcome(result: object, extract_status: Callable[[str], str]) -> Outcome:
         text,
         extract_status(text) or None,
     )
+
+
+def _now(now: dt.datetime | None) -> dt.datetime | None:
+    """A caller's ``now``, refused at the API's edge unless aware: a naive one failed deep in
+    the policy walk as a bare "can't compare offset-naive and offset-aware datetimes"."""
+    return aware(now, "now") if now is not None else None
 
 
 def new_message_id(address: str) -> str:

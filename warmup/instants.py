@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import pendulum
 
-from warmup.errors import ConfigError, InvalidField, InvalidFieldData, expect
+from warmup.errors import ConfigError, InvalidField, InvalidFieldData, NaiveInstant, expect
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -377,7 +377,7 @@ def aware(value: dt.datetime, field: str) -> dt.datetime:
     is no datetime at all (a script's ``"2026-01-01"``) is :class:`WrongType` naming ``field``."""
     expect(value, dt.datetime, field, _AN_AWARE_ONE)
     if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidField(
+        raise NaiveInstant(
             field,
             "{field}: {value} has no UTC offset (give e.g. +08:00 or Z)",
             value=value.isoformat(),

@@ -23,6 +23,7 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from warmup.instants import aware
 from warmup.policy.calendar import fits, next_opening
 from warmup.policy.spec import PolicySpec
 from warmup.policy.walk import (
@@ -152,9 +153,10 @@ def evaluate(spec: PolicySpec, hist: History, now: dt.datetime) -> Allowance:
     """Where the mailbox stands at ``now`` (aware), and what it may send today, with reasons.
 
     The answer carries in :attr:`Allowance.memo` the walk's state at the start of yesterday, for
-    the ledger to keep (see :mod:`warmup.policy.walk`, "Memos").
+    the ledger to keep (see :mod:`warmup.policy.walk`, "Memos"). A naive ``now`` is refused
+    here: ``astimezone`` would read it as this machine's local time.
     """
-    return drive(evaluate_steps(spec, hist, now))
+    return drive(evaluate_steps(spec, hist, aware(now, "now")))
 
 
 def evaluate_steps(

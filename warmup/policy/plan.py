@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from warmup.instants import aware
 from warmup.policy.calendar import fits, ranges_on
 from warmup.policy.engine import Allowance, _fmt_local, evaluate, pacing_text
 from warmup.policy.spec import PolicySpec
@@ -75,7 +76,7 @@ def project(
     sends all of it, healthily (see the module docstring). With ``until``, it stops after the
     first day by which it will have sent that many (the day a volume is reached)."""
     tz = zone(hist.timezone)
-    today = now.astimezone(tz).date()
+    today = aware(now, "now").astimezone(tz).date()
     first = evaluate(spec, hist, now)
     left, notes = _today_left(spec, hist, now, first)
     counts = {c.day: c for c in hist.days}
