@@ -21,7 +21,7 @@ from warmup.cli.common import (
     typed_instant,
     verbosity,
 )
-from warmup.errors import UsageError
+from warmup.errors import ConfigError, UsageError
 from warmup.instants import local_text
 from warmup.ledger import Reads
 
@@ -177,11 +177,18 @@ def plan(
     """
     if not addresses:  # every mailbox, as 'quota', 'report' and 'plot' answer without one
         addresses = tuple(b.address for b in ledger.mailboxes())
+        if not addresses and volume is not None:
+            # No mailbox reaches a volume, and waiting will not change that (75 said "try
+            # later", and --json said nothing at all): a fault of the setup, told as one.
+            raise ConfigError(
+                f"no mailboxes to send {volume} recipients from; add one with "
+                f"'warmup mailbox add ADDRESS --provider exmail'"
+            )
         if not addresses and not json_:
             click.echo(
                 "No mailboxes yet: add one with 'warmup mailbox add ADDRESS --provider exmail'."
             )
-            return 75 if volume is not None else 0  # no volume is reached by no mailbox
+            return 0
     when = typed_instant(at, api.named_mailboxes(ledger, addresses)) if at is not None else None
     # --days given with --volume bounds the search ("within 60 days?"); else it goes far
     given = click.get_current_context().get_parameter_source("days")
