@@ -1,0 +1,53 @@
+"""Every command that reads a file, given one that is not there: one line naming it, exit 64,
+the ledger untouched.
+
+A file named that is not there is a name that names nothing, a usage error (64), as README's
+exit codes say ("a file to read that is not there"); 66 (EX_NOINPUT) is only the SQLite ledger
+named that does not exist. Whether click's ``Path(exists=True)`` or warmup's own read finds it
+missing, the code is the same."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ledger_digest
+
+BOX = "a@corp.example"
+
+# (the command, with MISSING where the missing file goes); a file it needs beside is given
+COMMANDS = [
+    ("import", "MISSING"),
+    ("queue", "add", "--mailbox", BOX, "--csv", "MISSING", "--template", "GIVEN"),
+    ("queue", "add", "--mailbox", BOX, "--csv", "GIVEN", "--template", "MISSING"),
+    ("queue", "add", "--mailbox", BOX, "--eml", "MISSING"),
+    ("bounces", "parse", "MISSING"),
+    ("suppress", "add", "--reason", "asked", "--from", "MISSING"),
+    ("mailbox", "add", "b@corp.example", "--provider", "exmail", "--policy", "MISSING"),
+    ("mailbox", "set", BOX, "--policy", "MISSING"),
+    ("policy", "add", "mine", "MISSING"),
+    ("policy", "set", "mine", "MISSING"),
+    ("send", BOX, "--eml", "MISSING"),
+    ("send", BOX, "--to", "x@example.com", "--subject", "hi", "--body-file", "MISSING"),
+    ("send", BOX, "--to", "x@example.com", "--body", "hi", "--html-file", "MISSING"),
+    ("send", BOX, "--to", "x@example.com", "--body", "hi", "--attach", "MISSING"),
+]
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_missing_input_file_is_one_line_and_exit_64(
+    args: tuple[str, ...], run, ledger_path: Path, tmp_path: Path
+) -> None:
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    given = tmp_path / "given.csv"
+    given.write_text("email\nx@example.com\n")
+    missing = tmp_path / "missing.file"
+    before = ledger_digest(ledger_path)
+    res = run(
+        *(str(missing) if a == "MISSING" else str(given) if a == "GIVEN" else a for a in args)
+    )
+    assert res.exit_code == 64, res.output
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
+    assert str(missing) in res.output and "Traceback" not in res.output
+    assert ledger_digest(ledger_path) == before
