@@ -398,9 +398,15 @@ def suppress_add(
 @suppress.command("list")
 @click.argument("match", required=False, metavar="[ADDRESS|@DOMAIN]")
 @limit_option("by address")
+@click.option(
+    "--csv",
+    "csv_",
+    is_flag=True,
+    help="CSV (address,kind,reason,since) that 'suppress add --from' reads back.",
+)
 @json_option
 @pass_ledger
-def suppress_list(ledger: Ledger, match: str | None, limit: int, json_: bool) -> None:
+def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, json_: bool) -> None:
     """List suppressed addresses, by address: all, one ADDRESS (is it suppressed?), or those
     of @DOMAIN.
 
@@ -409,7 +415,10 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, json_: bool) ->
         warmup suppress list @example.com
         warmup suppress list lead@example.com
         warmup suppress list --limit 0 --json
+        warmup suppress list --limit 0 --csv > suppressed.csv
     """
+    if csv_ and json_:
+        raise UsageError("give --csv or --json, not both")
     domain = match is not None and match.startswith("@")
     if match is not None:  # as stored: lower case, a display name dropped, a bad one refused
         if domain:
@@ -429,6 +438,16 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, json_: bool) ->
         )
     if json_:
         print_json(rows)
+        return
+    if csv_:
+        # The table's columns were no file 'suppress add --from' could read back (its header
+        # line was refused as a malformed address): this one is, by its address column.
+        import csv
+        import sys
+
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["address", "kind", "reason", "since"])
+        out.writerows([r["address"], r["kind"], r["reason"], r["created_at"]] for r in rows)
         return
     if not rows:
         click.echo(
