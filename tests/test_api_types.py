@@ -165,10 +165,12 @@ def test_a_timeout_in_any_real_number_type_is_seconds_and_a_bool_is_refused(
 def test_a_naive_now_is_refused_at_the_edge_as_a_value_error(ledger_path: Path) -> None:
     """``Gate.reserve(..., now=datetime(2026, 11, 20, 3))`` raised Python's bare "can't
     compare offset-naive and offset-aware datetimes" from deep in the policy walk (a TypeError
-    naming nothing of the caller's), and ``evaluate``/``project`` read a naive ``now`` as this
-    machine's local time. Each says which parameter and what to give, as a ValueError (the
-    type is right, the value is not) that is also warmup's exit-64 error, and writes nothing."""
-    from warmup import evaluate
+    naming nothing of the caller's), ``evaluate``/``project`` read a naive ``now`` as this
+    machine's local time, and ``outbox.retry``/``overflow.configure`` wrote it as it was. Each
+    says which parameter and what to give, as a ValueError (the type is right, the value is
+    not) that is also warmup's exit-64 error, and writes nothing."""
+    from warmup import evaluate, outbox
+    from warmup.outbox import overflow
     from warmup.policy import History, load_policy, project
 
     ledger = open_ledger(str(ledger_path))
@@ -191,6 +193,8 @@ def test_a_naive_now_is_refused_at_the_edge_as_a_value_error(ledger_path: Path) 
             lambda: held.settle("sent", now=naive),
             lambda: evaluate(spec, hist, naive),
             lambda: project(spec, hist, naive, 3),
+            lambda: outbox.retry(ledger, 1, now=naive),
+            lambda: overflow.configure(ledger, "outreach", "smtp.example.com", now=naive),
         ]
         for call in calls:
             with pytest.raises(ValueError) as err:

@@ -644,7 +644,7 @@ def retry(
     twice, so it goes again under a new Message-ID (the user chose to risk a duplicate). An
     expired one never left and keeps its Message-ID.
     """
-    now = now or now_utc()
+    now = aware(now, "now") if now is not None else now_utc()
     check_expiry(expires)
     row = ledger.message(message)
     new = None

@@ -21,7 +21,7 @@ import shlex
 
 from warmup import credentials
 from warmup.errors import ConfigError, DataError, InvalidField, Unavailable
-from warmup.instants import now_utc
+from warmup.instants import aware, now_utc
 from warmup.ledger import Ledger, Overflow, PoolRow
 from warmup.providers import SECURITIES
 from warmup.smtp import DEFAULT_TIMEOUT, Outcome, Session, Target
@@ -50,8 +50,9 @@ def configure(
     ``security`` defaults to ssl, ``port`` to that security's usual port; ``none`` (no TLS)
     only with a loopback host. The pool's bulk messages waiting for the members' next day
     become due at once."""
+    now = aware(now, "now") if now is not None else now_utc()
     channel = check(host, port, security, user)
-    return ledger.set_overflow(ledger.pool(pool).name, channel, now or now_utc())
+    return ledger.set_overflow(ledger.pool(pool).name, channel, now)
 
 
 def check(
