@@ -411,16 +411,32 @@ def test_a_command_that_cannot_be_executed_exits_as_a_shell_would(box, run, tmp_
         assert res.output.startswith(f"warmup: {command}: {why}\n"), res.output
 
 
+# A wrapped command's wait for signals. Not signal.pause(): a signal that arrives after the
+# interpreter's last check for one and before pause() is entered leaves pause() waiting for the
+# next, for ever (a test that sent SIGTERM right after the command's "int" hung so in CI). The
+# C-level handler writes to the wakeup descriptor whenever the signal comes, so select() returns.
+WAITS_FOR_SIGNALS = (
+    "import os, select, signal, sys\n"
+    "r, w = os.pipe()\n"
+    "os.set_blocking(w, False)\n"
+    "signal.set_wakeup_fd(w)\n"
+    "def wait():\n"
+    "    select.select([r], [], [])\n"
+    "    os.read(r, 512)\n"
+)
+
+
 @pytest.mark.slow
 def test_sigterm_is_forwarded_to_the_command(box, monkeypatch):
     box()
     monkeypatch.delenv("WARMUP_PASSWORD_COMMAND")
     monkeypatch.setenv("WARMUP_PASSWORD", SMTP_PASSWORD)  # through warmup's re-execution
     child = (
-        "import signal, sys\n"
+        f"{WAITS_FOR_SIGNALS}"
         "signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))\n"
         "print('ready', flush=True)\n"
-        "signal.pause()\n"
+        "while True:\n"
+        "    wait()\n"
     )
     proc = subprocess.Popen(
         [*forkcli.command(), "send", BOX, "--", sys.executable, "-c", child],
@@ -444,13 +460,13 @@ def test_sigterm_is_forwarded_to_the_command(box, monkeypatch):
 # The wrapped command: counts the SIGINTs it gets (saying "int" for each) and exits 40 + that
 # count on SIGTERM.
 COUNTS_SIGINT = (
-    "import signal, sys\n"
+    f"{WAITS_FOR_SIGNALS}"
     "seen = []\n"
     "signal.signal(signal.SIGINT, lambda *a: (seen.append(1), print('int', flush=True)))\n"
     "signal.signal(signal.SIGTERM, lambda *a: sys.exit(40 + len(seen)))\n"
     "print('ready', flush=True)\n"
     "while True:\n"
-    "    signal.pause()\n"
+    "    wait()\n"
 )
 
 
