@@ -101,7 +101,7 @@ class Collector:
         way = _way(text)
         if len(self.named) < ROW_ERRORS:
             self.named.append(text)
-        elif way is not None and way not in self.ways and len(self.others) < OTHER_WAYS:
+        elif way is not None and way not in self.ways:  # room left: the return above
             self.others.append(text)
         else:
             return
