@@ -252,6 +252,7 @@ class Dovecot:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)  # any worker the master left behind
         proc.wait()
+        _until_group_gone(proc.pid)
         self._until_port_closed()
 
     def _until_port_closed(self, timeout: float = 10.0) -> None:
@@ -629,3 +630,28 @@ def _quote(name: str) -> str:
 def _close_all() -> None:
     for server in list(_LIVE):
         server.close()
+
+
+def _until_group_gone(group: int, timeout: float = 10.0) -> None:
+    """Wait until no process of the killed server's process group is alive (a zombie holds no
+    socket). SIGKILL is delivered at once but a process takes a moment to exit: a start()
+    meanwhile found the old config process's socket alive ("Socket already exists") and
+    dovecot refused to start."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as f:
+                    fields = f.read().rsplit(b")", 1)[1].split()
+            except OSError:  # gone meanwhile
+                continue
+            if int(fields[2]) == group and fields[0] != b"Z":
+                alive = True
+                break
+        if not alive:
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"dovecot's processes (group {group}) still alive {timeout}s after KILL")
