@@ -53,6 +53,7 @@ from warmup.ledger.values import (
     opt_out,
     other_message_id,
     send_key,
+    sql_limit,
     utc,
 )
 
@@ -1218,7 +1219,7 @@ class Records:
             return [
                 {**r._asdict(), "created_at": r.created_at.isoformat()}
                 for r in conn.execute(
-                    _matching(query, match).order_by(SUPPRESSION.c.address).limit(limit)
+                    _matching(query, match).order_by(SUPPRESSION.c.address).limit(sql_limit(limit))
                 )
             ]
 
