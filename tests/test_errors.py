@@ -1251,6 +1251,7 @@ def test_a_huge_limit_lists_everything(run, seeded: Path, listing: list[str], ke
 # -- a blank value ("$VAR" with the variable unset) is refused, never read as the option left out
 
 EML = "From: a@corp.example\nTo: r@example.com\nSubject: s\n\nhi\n"
+SEND = ["send", BOX, "--to", "r@example.com", "--subject", "s", "--body", "hi"]
 
 
 @pytest.mark.parametrize(
@@ -1277,6 +1278,12 @@ EML = "From: a@corp.example\nTo: r@example.com\nSubject: s\n\nhi\n"
         (["report", BOX, "--at", ""], ["--at"]),
         (["plot", BOX, "--at", "", "--out", "p.png"], ["--at"]),
         (["bounces", "list", ""], ["mailbox address ''"]),
+        ([*SEND, "--dry-run", "--pool", ""], ["--pool", "blank"]),
+        ([*SEND, "--dry-run", "--campaign", ""], ["--campaign", "blank"]),
+        ([*SEND, "--password-command", ""], ["--password-command", "blank"]),
+        (["bounces", "sync", BOX, "--password-command", ""], ["--password-command", "blank"]),
+        (["run", "--once", "--password-command", ""], ["--password-command", "blank"]),
+        (["doctor", BOX, "--dns-server", ""], ["--dns-server", "blank"]),
     ],
     ids=[
         "add-policy",
@@ -1288,6 +1295,12 @@ EML = "From: a@corp.example\nTo: r@example.com\nSubject: s\n\nhi\n"
         "report-at",
         "plot-at",
         "bounces-list",
+        "send-pool",
+        "send-campaign",
+        "send-password-command",
+        "sync-password-command",
+        "run-password-command",
+        "doctor-dns-server",
     ],
 )
 def test_a_blank_value_is_refused_not_taken_for_the_option_left_out(
@@ -1296,7 +1309,10 @@ def test_a_blank_value_is_refused_not_taken_for_the_option_left_out(
     """``mailbox add --policy ""`` put the mailbox on its provider's preset, ``--started ""``
     counted all its history, ``queue add --not-before ""`` queued to go at once, ``report --at
     ""`` reported as of now and ``bounces list ""`` listed every mailbox's bounces: each
-    without a word, where ``mailbox set --policy ""`` and ``quota --at ""`` refuse."""
+    without a word, where ``mailbox set --policy ""`` and ``quota --at ""`` refuse. So did
+    ``send --pool ""`` or ``--campaign ""`` (sent from ADDRESS, where a name says "with
+    --queue"), ``--password-command ""`` (the keyring's password, or "no password": use
+    --password-command) and ``doctor --dns-server ""`` (the system's resolver)."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "m.eml").write_text(EML)
     before = ledger_digest(seeded)

@@ -305,6 +305,16 @@ def read_stdin(limit: int, fix: str) -> bytes:
     return sys.stdin.buffer.read(limit)
 
 
+def not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A callback refusing a value given blank, never taken for the option left out (the
+    ``"$VAR"`` of an unset variable): ``record send --message-id ""`` recorded a send keyed on
+    its time, and a script's retry recorded it twice; ``send --password-command ""`` used the
+    keyring's password; ``send --pool "" --to ...`` sent from ADDRESS, not queued."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("blank; give the value, or leave the option out")
+    return value
+
+
 def limit_option(order: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--limit N`` of a listing that may be long (1000 by default, 0: all), rows ``order``."""
     return click.option(

@@ -11,6 +11,7 @@ from warmup.cli.common import (
     SECONDS,
     complete_mailbox,
     json_option,
+    not_blank,
     pass_ledger,
     print_json,
     print_table,
@@ -52,6 +53,7 @@ MARKS = {"ok": "ok", "warn": "WARN", "fail": "FAIL", "skip": "-"}
     "--dns-server",
     metavar="IP[:PORT]",
     envvar="WARMUP_DNS_SERVER",
+    callback=not_blank,
     help="Resolver for the domain checks (default: the system's).",
 )
 @password_option

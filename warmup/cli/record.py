@@ -14,7 +14,14 @@ import click
 
 from warmup import addresses, api
 from warmup.cli import cli
-from warmup.cli.common import complete_mailbox, pass_ledger, reading_terminal, say, typed_instant
+from warmup.cli.common import (
+    complete_mailbox,
+    not_blank,
+    pass_ledger,
+    reading_terminal,
+    say,
+    typed_instant,
+)
 from warmup.errors import WarmupError
 from warmup.words import plural
 
@@ -31,15 +38,6 @@ def record() -> None:
         warmup record send sales@corp.example --to lead@example.com
         warmup record bounce sales@corp.example --to gone@example.com --kind hard
     """
-
-
-def _given(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A value given blank is refused, never taken for the option left out: ``--message-id
-    "$MID"`` with the variable unset recorded a send keyed on its time, and the same command
-    run again (a script's retry) recorded it twice."""
-    if value is not None and not value.strip():
-        raise click.BadParameter("blank; give the value, or leave the option out")
-    return value
 
 
 @record.command("send")
@@ -61,7 +59,7 @@ def _given(ctx: click.Context, param: click.Parameter, value: str | None) -> str
 @click.option(
     "--message-id",
     metavar="ID",
-    callback=_given,
+    callback=not_blank,
     help="Message-ID, for matching bounces later.",
 )
 @pass_ledger
@@ -101,7 +99,7 @@ def record_send(
     "spam or reputation; complaint: the recipient reported it as spam (suppressed).",
 )
 @click.option(
-    "--status", metavar="X.Y.Z", callback=_given, help="Enhanced status code, e.g. 5.1.1."
+    "--status", metavar="X.Y.Z", callback=not_blank, help="Enhanced status code, e.g. 5.1.1."
 )
 @click.option(
     "--at",

@@ -17,6 +17,7 @@ from warmup.cli.common import (
     F,
     complete_mailbox,
     complete_pool,
+    not_blank,
     pass_gate_ledger,
     print_json,
     read_stdin,
@@ -42,6 +43,7 @@ def password_option(fn: F) -> F:
         "--password-command",
         metavar="CMD",
         envvar="WARMUP_PASSWORD_COMMAND",
+        callback=not_blank,
         help="Shell command printing the password (like msmtp's passwordeval).",
     )(fn)
 
@@ -103,9 +105,12 @@ class _SendCommand(WarmupCommand):
     "--pool",
     metavar="NAME",
     shell_complete=complete_pool,
+    callback=not_blank,
     help="With --queue: send from the pool's members.",
 )
-@click.option("--campaign", metavar="NAME", help="With --queue: the messages' campaign.")
+@click.option(
+    "--campaign", metavar="NAME", callback=not_blank, help="With --queue: the messages' campaign."
+)
 @click.option(
     "--bulk",
     is_flag=True,
