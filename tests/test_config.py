@@ -105,6 +105,8 @@ def test_secrets_in_a_command_s_table_are_masked_by_config_show(cfg, run):
         ("[output]\nquiet = 'yes'\n", "output.quiet: expected a bool"),
         ("db = \n", "config.toml: Invalid"),
         ("[commands]\nplan = 3\n", "expected tables"),
+        # Not text: the ledger ./5 of the working directory (a number is no path beside the file)
+        ("[commands.quota]\ndb = 5\n", "[commands.quota] db: expected a SQLite path or a"),
         # A blank table name crashed every command with a traceback (ValueError, exit 1).
         ('[commands.""]\ndays = 3\n', '[commands.""]: expected a command name'),
         ('[commands."  "]\ndays = 3\n', '[commands."  "]: expected a command name'),

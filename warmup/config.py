@@ -308,6 +308,8 @@ def _parse(where: Path, raw: dict[str, Any]) -> Config:
                     at = f"{table_name(name)} {option}"
                     value = _option(v, at, bad)
                     if option == "db" or (name.split() == ["db", "copy"] and option == "to"):
+                        if not isinstance(value, str):  # else db = 5 named ./5, the cwd's
+                            raise bad(at, f"expected a SQLite path or a ledger URL, not {v!r}")
                         value = _beside(where, value, at)
                     # kept as written, for a message to name the key as the file does ("--to",
                     # not "__to"); default_map() gives click its parameter name
