@@ -1248,6 +1248,19 @@ def test_a_huge_limit_lists_everything(run, seeded: Path, listing: list[str], ke
     assert [b[key] for b in json.loads(res.output)] == ["r0@example.com"]
 
 
+@pytest.mark.parametrize("value", ["x", "99", HUGE])
+def test_a_handover_fd_warmup_did_not_set_is_one_line_not_a_traceback(
+    run, seeded: Path, monkeypatch, value: str
+):
+    """``$WARMUP_PASSWORD_FD`` is warmup's own (the pipe a wrapped command's gate reads its
+    password from); one set by hand to a number past a C int raised OverflowError in fstat:
+    a traceback, exit 1, where any other value that is no pipe is a set-up fault (78)."""
+    monkeypatch.setenv("WARMUP_PASSWORD_FD", value)
+    before = ledger_digest(seeded)
+    assert_error(run("bounces", "sync", BOX), 78, "WARMUP_PASSWORD_FD=", "is not a pipe")
+    assert ledger_digest(seeded) == before
+
+
 # -- a blank value ("$VAR" with the variable unset) is refused, never read as the option left out
 
 EML = "From: a@corp.example\nTo: r@example.com\nSubject: s\n\nhi\n"

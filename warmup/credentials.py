@@ -361,7 +361,7 @@ def take_handed_over() -> str | None:
         fd = int(number)
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             raise OSError("not a pipe")
-    except (ValueError, OSError):
+    except (ValueError, OSError, OverflowError):  # OverflowError: past a C int (fstat's)
         raise ConfigError(
             f"{HANDOVER_VAR}={number!r} is not a pipe warmup handed over; unset "
             f"it (warmup sets it for itself)"
