@@ -123,3 +123,26 @@ def test_a_member_of_two_pools_is_not_counted_once_for_each(
     only = status(ledger, at=at, pool="P2")
     assert [(c["campaign"], c["finish"]) for c in only["campaigns"]] == [("two", _day(4))]
     ledger.close()
+
+
+def test_a_message_queued_for_next_year_is_no_reason_to_warn_of_one_queued_for_today(
+    tmp_path: Path,
+) -> None:
+    """One message --not-before 200 days ahead, then one for now: the second was warned of
+    ("sends what is queued to it by <200 days ahead>, after these messages expire ...: those
+    not sent by then expire unsent"), though workers claim the oldest due first and it goes
+    today. What is due after these messages is no queue in front of them."""
+    policy = policy_file(tmp_path / "flat.toml", daily=50)
+    assert cli("mailbox", "add", BOX, "--provider", "exmail", "--timezone", "Etc/UTC",
+               "--policy", str(policy)).returncode == 0  # fmt: skip
+    now = dt.datetime.now(dt.UTC)
+    starts = {
+        "later": ["--not-before", f"{now + dt.timedelta(days=200):%Y-%m-%dT09:00Z}"],
+        "now": [],
+        "past": ["--not-before", f"{now - dt.timedelta(hours=1):%Y-%m-%dT%H:%MZ}"],  # at once
+    }
+    for name, start in starts.items():
+        eml = tmp_path / f"{name}.eml"
+        eml.write_bytes(plain(f"{name}@example.com").as_bytes())
+        res = cli("queue", "add", "--mailbox", BOX, "--eml", str(eml), *start)
+        assert (res.returncode, res.stderr) == (0, ""), (name, res.stderr)

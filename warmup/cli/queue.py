@@ -237,7 +237,10 @@ def _past_expiry(
 
     now = now_utc()
     end = (start or now) + expiry
-    label, day, unknown = target_finish(ledger, mailbox=mailbox, pool=pool, at=now)
+    # Only what is due by these messages' start (a --not-before past is now): what is due
+    # later goes after them.
+    due = max(start or now, now)
+    label, day, unknown = target_finish(ledger, mailbox=mailbox, pool=pool, at=now, upto=due)
     if unknown:  # a member only a newer warmup can plan (and send from): no day to warn of
         return
     if day is not None and all(day <= local_day(end, b.timezone) for b in boxes):

@@ -206,11 +206,14 @@ def target_finish(
     mailbox: str | None = None,
     pool: str | None = None,
     at: dt.datetime | None = None,
+    upto: dt.datetime | None = None,
 ) -> tuple[str, dt.date | None, bool]:
     """The target (``pool``, else ``mailbox``) as 'queue status' names it, the first day by
     which the plan will have sent everything waiting for it (None: not within the plan's
     horizon, or no mailbox to send it), and whether that leaves out a mailbox of the target
-    whose policy or provider preset this warmup does not know (so the day is not known)."""
+    whose policy or provider preset this warmup does not know (so the day is not known).
+    ``upto``: only what is due by then, which workers claim before messages due then (a
+    message queued --not-before next year delays none queued for today)."""
     at = at or now_utc()
     if pool is not None:
         found = ledger.pool(pool)
@@ -219,7 +222,7 @@ def target_finish(
         box = ledger.mailbox(str(mailbox))
         label, target = f"mailbox {box.address}", ("mailbox", box.id)
     queue = drain.groups(ledger)
-    mine = [g for g in queue if g.target == target]
+    mine = [g for g in queue if g.target == target and (upto is None or g.due <= upto)]
     if not mine:
         return label, None, False
     everyone = drain.members(ledger, queue)
