@@ -51,8 +51,20 @@ def test_a_list_one_address_a_line_with_a_bom_crlf_comments_and_repeats(run, tmp
         ('"Nom, prénom";E-mail\n"Doe, Ann";ann@example.com\nBo;bo@example.com\n', ";"),
         # a blank line or a comment above the header is not the header
         ("\n# unsubscribed, March\nEmail,Name\nann@example.com,Ann\nbo@example.com,Bo\n", ","),
+        # Excel's delimiter line above the header, as 'import' and 'queue add --csv' read it:
+        # "no column of addresses among 'sep=', ''", exit 65
+        ("sep=;\nNom;E-mail\nAnn;ann@example.com\nBo;bo@example.com\n", ";"),
+        ("sep=,\r\nEmail\r\nann@example.com\r\nbo@example.com\r\n", ","),
     ],
-    ids=["comma", "semicolon", "tab-chinese-header", "quoted-comma-header", "comment-above"],
+    ids=[
+        "comma",
+        "semicolon",
+        "tab-chinese-header",
+        "quoted-comma-header",
+        "comment-above",
+        "excel-sep-line",
+        "excel-sep-line-one-column",
+    ],
 )
 def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, sep):
     export = tmp_path / "export.csv"
@@ -70,6 +82,7 @@ def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, se
         (b"ok@example.com\nbad\xff@example.com\n", "line 2: "),
         (b"Name,Phone\nAnn,123\n", "line 1: no column of addresses among 'name', 'phone'"),
         (b"# nothing but a comment\n\n", "no addresses in it"),
+        (b"sep=,\n", "no addresses in it"),
         # Only the first 'email' column was read: b@ was not suppressed, and nothing said so.
         (
             b"Email,Name,Email\na@example.com,Ann,b@example.com\n",
@@ -85,6 +98,7 @@ def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, se
         "not-utf8",
         "no-address-column",
         "empty",
+        "only-sep-line",
         "column-twice",
         "empty-cell",
         "short-row",

@@ -41,6 +41,8 @@ def delimiter(first_line: str) -> str:
 
 
 _QUOTED = re.compile(r'"[^"]*(?:"|$)')
+# Excel's first line naming a CSV file's delimiter (sep=;): no header, and no address
+SEP_LINE = re.compile(r"sep=([,;\t|])\s*")
 
 
 # What a user pastes from a mail client: "Sales" <sales@corp.example>, Sales <...>, <...>.

@@ -947,10 +947,16 @@ def suppress(ledger: Ledger, recipients: Sequence[str], reason: str) -> int:
 SUPPRESS_FILE_LIMIT = 100_000_000  # bytes: some four million addresses
 
 
+def _listed(line: str) -> bool:
+    """Whether a line of a list to suppress says something: not blank, no ``#`` comment."""
+    return bool(line.strip()) and not line.lstrip().startswith("#")
+
+
 def addresses_from(path: PurePath) -> list[str]:
     """The addresses a file lists to suppress (``-``: standard input, :data:`STANDARD_INPUT`),
     each checked as :func:`suppress` checks them: one a line (blank lines and ``#`` comments
-    skipped), or a CSV export (``,``, ``;`` or tab) whose header names its column of addresses
+    skipped), or a CSV export (``,``, ``;`` or tab; Excel's ``sep=;`` line above the header
+    says which) whose header names its column of addresses
     (:data:`warmup.addresses.ADDRESS_COLUMNS`). A line that is no address refuses the file, naming the line
     (:class:`DataError`, nothing kept)."""
     import csv
@@ -983,13 +989,19 @@ def addresses_from(path: PurePath) -> list[str]:
         bad = raw[raw.rfind(b"\n", 0, exc.start) + 1 :]
         raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
     lines = text.splitlines()
-    at = next((n for n, x in enumerate(lines) if x.strip() and not x.lstrip().startswith("#")), 0)
+    at = next((n for n, x in enumerate(lines) if _listed(x)), 0)
     first = lines[at] if lines else ""
+    hint = addresses.SEP_LINE.fullmatch(first)
+    if hint:  # Excel's 'sep=;' above the header: "no column of addresses among 'sep=', ''"
+        lines[at] = ""
+        at = next((n for n, x in enumerate(lines) if _listed(x)), at)
+        first = lines[at]
     rows: list[tuple[int, str]]
     cell = ""  # the name of a CSV export's column of addresses
-    if any(sep in first for sep in ",;\t"):
+    if first and (hint or any(sep in first for sep in ",;\t")):
         # from the header on: blank or comment lines above it are no header
-        reader = csv.reader(lines[at:], delimiter=addresses.delimiter(first))
+        delimiter = hint[1] if hint else addresses.delimiter(first)
+        reader = csv.reader(lines[at:], delimiter=delimiter)
         names = [c.strip().lower() for c in next(reader)]
         column = addresses.address_column(names)
         if column is None:
@@ -1009,11 +1021,7 @@ def addresses_from(path: PurePath) -> list[str]:
             if "".join(fields).strip()
         ]
     else:
-        rows = [
-            (n, _unquoted(x))
-            for n, x in enumerate(lines, 1)
-            if x.strip() and not x.lstrip().startswith("#")
-        ]
+        rows = [(n, _unquoted(x)) for n, x in enumerate(lines, 1) if _listed(x)]
         if (
             rows and rows[0][1].strip().lower() in addresses.ADDRESS_COLUMNS
         ):  # a one-column CSV's header

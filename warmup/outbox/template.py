@@ -453,7 +453,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | DataError]]:
 
     first = next((x for x in text.splitlines() if x.strip()), "")
     # 'sep=;' first: the line that tells Excel the file's delimiter, not the header
-    sep = _SEP_LINE.fullmatch(first)
+    sep = addresses.SEP_LINE.fullmatch(first)
     delim = sep[1] if sep else addresses.delimiter(first)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     header: list[str] = []
@@ -538,9 +538,6 @@ def _check_closed(text: str, line: int, delim: str, path: Path) -> None:
                 f"{path}: line {line}: a quote opened in this row is never closed (it would "
                 f"take every line after it as one cell); close it or remove it"
             ) from None
-
-
-_SEP_LINE = re.compile(r"sep=([,;\t|])\s*")
 
 
 @dataclass(frozen=True)
