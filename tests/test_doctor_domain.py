@@ -632,12 +632,12 @@ def test_a_dmarc_record_receivers_discard_does_not_count_against_the_valid_one(d
             f"write each rua= entry as mailto:ADDRESS, as in rua=mailto:dmarc@{DOMAIN} (several:",
         ),
         (
-            "v=DMARC1; p=quarantine; ruf=https://reports.example/dmarc",
-            "ruf= entry 'https://reports.example/dmarc' is not a mailto: URI",
+            "v=DMARC1; p=quarantine; ruf=mailto:dmarc",
+            "ruf= entry 'mailto:dmarc' is not a mailto: URI",
             f"write each ruf= entry as mailto:ADDRESS, as in ruf=mailto:dmarc@{DOMAIN}",
         ),
     ],
-    ids=["sp-strict", "pct-percent", "pct-150", "rua-bare-address", "ruf-https"],
+    ids=["sp-strict", "pct-percent", "pct-150", "rua-bare-address", "ruf-mailto-no-address"],
 )
 def test_dmarc_sp_pct_and_report_addresses_receivers_cannot_use_fail_saying_what_to_write(
     dns_server, record, detail, fix
@@ -651,6 +651,38 @@ def test_dmarc_sp_pct_and_report_addresses_receivers_cannot_use_fail_saying_what
     assert dmarc.detail.startswith(f"{record!r}: {detail}"), dmarc.detail
     assert dmarc.fix.startswith(fix), dmarc.fix
     assert "\n" not in dmarc.detail + dmarc.fix
+
+
+def test_dmarc_report_uris_of_another_scheme_warn_that_reports_may_not_come(dns_server):
+    """RFC 7489 6.2 allows any URI in rua= and ruf=; receivers must support mailto: and may
+    support others. A record whose ruf= was https: only failed (78) as "not a mailto: URI (no
+    report reaches it)": a valid record whose reports may or may not come is a warning, and
+    one with a mailto: beside the https: entry is fine."""
+    good_zone(dns_server.records)
+    dmarc_at = (f"_dmarc.{DOMAIN}", "TXT")
+    dns_server.records[dmarc_at] = [
+        '"v=DMARC1; p=reject; rua=mailto:d@corp.example; ruf=https://reports.example/dmarc"'
+    ]
+    dmarc = checks(dns_server)["dmarc"]
+    assert (dmarc.status, dmarc.code, dmarc.detail, dmarc.fix) == (
+        "warn",
+        0,
+        "p=reject, adkim=r, aspf=r (alignment relaxed); ruf= has no mailto: entry, only "
+        "'https://reports.example/dmarc': receivers need support only mailto: (RFC 7489 6.2), "
+        "so its reports may never come",
+        f"add a mailto: entry beside it: ruf=mailto:dmarc@{DOMAIN},https://reports.example/dmarc",
+    ), dmarc
+    dns_server.records[dmarc_at] = ['"v=DMARC1; p=none; rua=https://r.example/a!10m"']
+    dmarc = checks(dns_server)["dmarc"]
+    assert dmarc.status == "warn" and "monitoring only; rua= has no mailto:" in dmarc.detail
+    assert dmarc.fix == (
+        f"add a mailto: entry beside it: rua=mailto:dmarc@{DOMAIN},https://r.example/a!10m; "
+        "move to p=quarantine once reports are clean"
+    ), dmarc.fix
+    dns_server.records[dmarc_at] = [
+        '"v=DMARC1; p=reject; rua=https://r.example/a,mailto:d@corp.example"'
+    ]
+    assert checks(dns_server)["dmarc"].status == "ok"
 
 
 def test_dmarc_pct_under_100_warns_that_the_policy_covers_part_of_the_mail(dns_server):

@@ -590,6 +590,15 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
         f"p={policy}{source}, adkim={tags.get('adkim', 'r')}, aspf={tags.get('aspf', 'r')} "
         f"(alignment {'strict' if 's' in (tags.get('adkim'), tags.get('aspf')) else 'relaxed'})"
     )
+    status, detail, fix = _dmarc_reach(policy, tags, detail, domain)
+    unsure = _reports_unsure(tags, domain)
+    if unsure is None:
+        return status, detail, fix
+    return "warn", f"{detail}; {unsure[0]}", f"{unsure[1]}; {fix}" if fix else unsure[1]
+
+
+def _dmarc_reach(policy: str, tags: dict[str, str], detail: str, domain: str) -> Result:
+    """A valid DMARC record judged by how much failing mail its policy ``policy`` covers."""
     if policy == "none":
         if not tags.get("rua"):
             return (
@@ -609,10 +618,28 @@ def _dmarc(dns: _Dns, domain: str, provider: Provider, _sel: tuple[str, ...]) ->
     return "ok", detail, ""
 
 
+def _reports_unsure(tags: dict[str, str], domain: str) -> tuple[str, str] | None:
+    """``(detail, fix)`` when a rua= or ruf= list holds report URIs of another scheme than
+    mailto: (https:) and no mailto: beside them. RFC 7489 6.2 allows any URI there, but
+    receivers need support only mailto:, and the large ones send reports by mail only: a
+    warning that the reports may never come, not a record receivers discard."""
+    for tag in ("rua", "ruf"):
+        entries = [u for u in tags.get(tag, "").split(",") if u]
+        if entries and not any(_MAILTO.match(u) for u in entries):
+            first = _short(entries[0], 60)
+            return (
+                f"{tag}= has no mailto: entry, only {first!r}: receivers need support only "
+                f"mailto: (RFC 7489 6.2), so its reports may never come",
+                f"add a mailto: entry beside it: {tag}=mailto:dmarc@{domain},{first}",
+            )
+    return None
+
+
 def _dmarc_tag_fault(record: str, tags: dict[str, str], domain: str) -> Result | None:
     """The failure of a DMARC record's sp=, pct=, rua= or ruf= tag that receivers cannot use
     (RFC 7489 6.3), if any. A receiver's parser (OpenDMARC's) discards a record with a bad sp=
-    or pct=, and sends no report to an address that is not a mailto: URI."""
+    or pct=, and sends no report to an entry that is not a URI (a bare address) or a mailto:
+    without an address (other schemes: :func:`_reports_unsure`)."""
     quoted = repr(_short(record))
     if "sp" in tags and tags["sp"].lower() not in ("none", "quarantine", "reject"):
         return (
@@ -632,7 +659,7 @@ def _dmarc_tag_fault(record: str, tags: dict[str, str], domain: str) -> Result |
             "(100)",
         )
     for tag in ("rua", "ruf"):
-        bad = [u for u in tags.get(tag, "").split(",") if u and not _MAILTO.match(u)]
+        bad = [u for u in tags.get(tag, "").split(",") if u and not _REPORT_URI.match(u)]
         if bad:
             return (
                 "fail",
@@ -646,6 +673,11 @@ def _dmarc_tag_fault(record: str, tags: dict[str, str], domain: str) -> Result |
 
 # A report URI receivers send to (RFC 7489 6.2): mailto:, an address, an optional "!size".
 _MAILTO = re.compile(r"mailto:[^@\s,!]+@[^@\s,!]+(![0-9]+[kmgt]?)?$", re.IGNORECASE)
+# A report URI of any scheme (RFC 7489 6.2 takes any URI, RFC 3986 3.1); a mailto: one must
+# hold an address: "dmarc@corp.example" or "mailto:dmarc" reach no one.
+_REPORT_URI = re.compile(
+    _MAILTO.pattern + r"|(?!mailto:)[a-z][a-z0-9+.-]*:[^\s,!]+(![0-9]+[kmgt]?)?$", re.IGNORECASE
+)
 
 
 _DMARC_PARENTS = 4  # parents looked at for a subdomain's policy (sales.eu.corp.example.cn)
