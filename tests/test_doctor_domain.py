@@ -116,12 +116,66 @@ def test_dkim_and_dmarc_and_mx(dns_server):
     assert checks(dns_server)["mx"].status == "fail"
 
 
-def test_an_unreachable_resolver_is_one_warning_not_failures(run, ledger_path):
+def test_an_unreachable_resolver_is_one_temporary_failure_not_records_to_fix(run, ledger_path):
+    """A closed UDP port sends nothing a resolver client sees (no error on an unconnected
+    socket): the same as a silent resolver, one check that ran out of time."""
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     server = type("S", (), {"address": f"127.0.0.1:{free_port()}"})()
     got = domaincheck.run(DOMAIN, get_provider("exmail"), server=server.address, timeout=1)
-    assert [(c.name, c.status) for c in got] == [("mx", "warn")]
-    assert "could not query DNS" in got[0].detail and "--dns-server" in got[0].fix
+    assert [(c.name, c.status, c.code) for c in got] == [("mx", "fail", 75)]
+    assert "did not answer" in got[0].detail and "--dns-server" in got[0].fix
+
+
+def test_a_resolver_that_refuses_every_name_is_one_warning_not_failures(dns_server):
+    """A resolver that answers, but with SERVFAIL even for the top-level domain (one refusing
+    to recurse for this network): nothing was checked, and no later run changes that."""
+    dns_server.zone.servfail.update({DOMAIN, "example"})
+    got = domaincheck.run(DOMAIN, get_provider("exmail"), server=dns_server.address, timeout=1)
+    assert [(c.name, c.status, c.code) for c in got] == [("mx", "warn", 0)], got
+    assert got[0].detail.startswith("could not query DNS (") and "SERVFAIL" in got[0].detail
+    assert got[0].fix == (
+        "run again where DNS answers, or name a resolver that answers from here with "
+        "--dns-server (e.g. 1.1.1.1)"
+    )
+
+
+def test_a_resolver_that_never_answers_is_a_temporary_failure_naming_the_way_on(dns_server):
+    """A resolver that takes the queries and never answers (a real UDP and TCP socket on
+    loopback) gave a warning and exit 0, "all checks passed", the domain unchecked; and it
+    waited three timeouts before saying so (the top-level domain asked twice), 30 s at
+    doctor's default. Time ran out: 75, the resolver named, the fix its options; the
+    domain's name and its top-level domain each asked once."""
+    from warmup.doctor import exit_code
+
+    dns_server.zone.silent.update({DOMAIN, "example"})
+    got = domaincheck.run(DOMAIN, get_provider("exmail"), server=dns_server.address, timeout=0.3)
+    assert [(c.name, c.status, c.code) for c in got] == [("mx", "fail", 75)], got
+    assert exit_code(got) == 75
+    assert got[0].detail == (
+        f"the resolver {dns_server.address} did not answer (ran out of time after 0.3 s); "
+        f"the domain's records were not checked"
+    ), got[0].detail
+    assert got[0].fix == (
+        "run again with a larger --timeout, or name a resolver that answers from here with "
+        "--dns-server (e.g. 1.1.1.1)"
+    ), got[0].fix
+    assert "down, unreachable from here, or slow" in got[0].cause
+    assert dns_server.zone.queries == [(DOMAIN, "MX"), ("example", "NS")]
+    assert got[0].ms >= 600  # the time it took: both waits, not the first only
+
+
+def test_a_system_resolver_that_never_answers_names_its_file_in_the_fix(tmp_path):
+    """The system's resolver silent (nothing listens at 127.0.0.9:53): its address and the
+    file that names it, and the fix to edit that file or name another resolver."""
+    path = tmp_path / "resolv.conf"
+    path.write_text("nameserver 127.0.0.9\n")
+    got = domaincheck.run(DOMAIN, get_provider("exmail"), timeout=0.3, resolv_conf=str(path))
+    assert [(c.name, c.status, c.code) for c in got] == [("mx", "fail", 75)], got
+    assert got[0].detail.startswith(f"the resolver 127.0.0.9 (from {path}) did not answer (")
+    assert got[0].fix == (
+        f"run again with a larger --timeout, or fix the nameserver lines of {path}, or name a "
+        "resolver that answers from here with --dns-server (e.g. 1.1.1.1)"
+    ), got[0].fix
 
 
 def test_doctor_json_carries_the_domain_checks(dns_server, run):
@@ -213,7 +267,10 @@ def test_a_machine_without_a_system_resolver_is_one_warning_not_a_traceback(tmp_
     got = domaincheck.run(DOMAIN, get_provider("exmail"), timeout=1, resolv_conf=str(path))
     assert [(c.name, c.status) for c in got] == [("mx", "warn")]
     assert got[0].detail.startswith("could not query DNS (no system resolver: ")
-    assert "--dns-server" in got[0].fix
+    assert got[0].fix == (
+        f"run again where DNS answers, or fix the nameserver lines of {path}, or name a "
+        "resolver that answers from here with --dns-server (e.g. 1.1.1.1)"
+    ), got[0].fix
 
 
 def test_a_null_mx_is_a_failure_saying_the_domain_takes_no_mail(dns_server):
@@ -434,11 +491,12 @@ def test_a_warning_prints_its_fix_as_a_failure_does(dns_server, run):
         in (res.stderr)
     )
     gone = f"127.0.0.1:{free_port()}"
-    res = run("doctor", BOX, "--timeout", "1", "--dns-server", gone)
-    assert "\nmx warning for DNS corp.example: could not query DNS (" in res.stderr
-    assert "  fix: run again where DNS answers, or name a resolver with --dns-server\n" in (
-        res.stderr
-    )
+    res = run("doctor", BOX, "--timeout", "0.3", "--dns-server", gone)
+    assert f"\nmx failed for DNS corp.example: the resolver {gone} did not answer (" in res.stderr
+    assert (
+        "  fix: run again with a larger --timeout, or name a resolver that answers from here "
+        "with --dns-server (e.g. 1.1.1.1)\n" in res.stderr
+    ), res.stderr
 
 
 def test_a_domain_with_hundreds_of_mx_records_gets_a_detail_of_one_line(dns_server):

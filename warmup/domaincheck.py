@@ -6,9 +6,10 @@ useful without MX records at the provider. Each check says what to fix, with the
 values where they are known (``dns`` in ``providers.toml``).
 
 The resolver is the system's, or ``server`` ("IP[:PORT]", "[IPv6]:PORT", ``--dns-server`` or
-``$WARMUP_DNS_SERVER``; :func:`nameserver` reads it). A resolver that cannot be reached gives one warning, not failures:
-the records may well be right; one that answers for the domain's top-level domain but not for
-the domain is the domain's DNS failing, a failure. A lookup that ran out of time is a temporary
+``$WARMUP_DNS_SERVER``; :func:`nameserver` reads it). A resolver that answers only errors
+gives one warning, not failures: the records may well be right; one that never answers is one
+temporary failure (75), named with the ways to another; one that answers for the domain's
+top-level domain but not for the domain is the domain's DNS failing, a failure. A lookup that ran out of time is a temporary
 failure (75): the DNS may be slow rather than wrong, and a larger ``--timeout`` may see it answer.
 """
 
@@ -131,6 +132,20 @@ class _Dns:
                 self._res = dns.resolver.Resolver(configure=False)
         self._res.lifetime = self.timeout
 
+    def named(self) -> str:
+        """The resolver as the user gave it, or the system's with its addresses and file."""
+        if self.server:
+            return self.server
+        return f"{', '.join(map(str, self._res.nameservers)) or 'none'} (from {self._conf()})"
+
+    def another(self) -> str:
+        """The way to a resolver that answers, for a fix."""
+        named = "name a resolver that answers from here with --dns-server (e.g. 1.1.1.1)"
+        return named if self.server else f"fix the nameserver lines of {self._conf()}, or {named}"
+
+    def _conf(self) -> str:
+        return self.resolv_conf or "/etc/resolv.conf"
+
     def _query(self, name: str, rdtype: str) -> list[object]:
         import dns.exception
         import dns.resolver
@@ -200,14 +215,9 @@ def run(
             status, detail, fix = check(dns, domain, provider, selectors)
         except _Unreachable as exc:
             ms = int((time.monotonic() - start) * 1000)
-            tld = domain.rstrip(".").rpartition(".")[2]
             if isinstance(exc, _TimedOut) and checks:  # the domain's other names answered
                 checks.append(_late(name, target, ms, f"the lookup {exc}"))
                 continue
-            if isinstance(exc, _TimedOut) and tld and dns.answers(tld):
-                said = f"the DNS of {domain} {exc}, though the resolver answers for .{tld}"
-                checks.append(_late(name, target, ms, said))
-                break
             if checks:  # the resolver answered for the domain's other names: this one's fail
                 checks.append(
                     Check(
@@ -223,38 +233,7 @@ def run(
                     )
                 )
                 continue
-            if tld and dns.answers(tld):
-                # The resolver works: the domain's own DNS is broken (SERVFAIL for DNSSEC that
-                # fails to validate or a lame delegation, silence from dead name servers),
-                # which receivers meet too. It was a warning, exit 0: "run again where DNS
-                # answers".
-                checks.append(
-                    Check(
-                        name,
-                        target,
-                        "fail",
-                        int((time.monotonic() - start) * 1000),
-                        f"the DNS of {domain} does not answer ({exc}), though the resolver "
-                        f"answers for .{tld}",
-                        cause="receivers cannot look the domain up either: its mail is "
-                        "deferred or refused (temperror)",
-                        fix=f"ask whoever runs the DNS of {domain} to fix it (its name "
-                        f"servers, its delegation at the registrar, its DNSSEC); to rule out "
-                        f"this network's resolver, run again with --dns-server 1.1.1.1",
-                        code=EX_CONFIG,
-                    )
-                )
-                break
-            checks.append(
-                Check(
-                    name,
-                    target,
-                    "warn",
-                    ms,
-                    f"could not query DNS ({exc}); the domain's records were not checked",
-                    fix="run again where DNS answers, or name a resolver with --dns-server",
-                )
-            )
+            checks.append(_unanswered(dns, domain, name, start, exc))
             break
         ms = int((time.monotonic() - start) * 1000)
         if name == "mx" and domain in dns.missing:  # the other checks would say the same
@@ -287,6 +266,59 @@ def run(
             )
         )
     return checks
+
+
+def _unanswered(dns: _Dns, domain: str, name: str, start: float, exc: _Unreachable) -> Check:
+    """The first check, ``name``, whose lookup failed with ``exc`` (begun at ``start``): the
+    domain's own DNS failing if the resolver answers for its top-level domain, else the
+    resolver's. The top-level domain is asked once: a silent resolver costs two timeouts."""
+    target = f"DNS {domain}"
+    tld = domain.rstrip(".").rpartition(".")[2]
+    answers = bool(tld) and dns.answers(tld)
+    ms = int((time.monotonic() - start) * 1000)
+    if answers and isinstance(exc, _TimedOut):
+        said = f"the DNS of {domain} {exc}, though the resolver answers for .{tld}"
+        return _late(name, target, ms, said)
+    if answers:
+        # The resolver works: the domain's own DNS is broken (SERVFAIL for DNSSEC that fails
+        # to validate or a lame delegation), which receivers meet too. It was a warning, exit
+        # 0: "run again where DNS answers".
+        return Check(
+            name,
+            target,
+            "fail",
+            ms,
+            f"the DNS of {domain} does not answer ({exc}), though the resolver answers for .{tld}",
+            cause="receivers cannot look the domain up either: its mail is deferred or refused "
+            "(temperror)",
+            fix=f"ask whoever runs the DNS of {domain} to fix it (its name servers, its "
+            f"delegation at the registrar, its DNSSEC); to rule out this network's resolver, "
+            f"run again with --dns-server 1.1.1.1",
+            code=EX_CONFIG,
+        )
+    if isinstance(exc, _TimedOut):
+        # Silent for the domain and its top-level domain alike. It was a warning, exit 0 ("all
+        # checks passed"), though nothing was checked and a later run may well answer.
+        return Check(
+            name,
+            target,
+            "fail",
+            ms,
+            f"the resolver {dns.named()} did not answer ({exc}); the domain's records were "
+            f"not checked",
+            cause="the resolver did not answer in the time given: it may be down, unreachable "
+            "from here, or slow",
+            fix=f"{_AGAIN}, or {dns.another()}",
+            code=EX_TEMPFAIL,
+        )
+    return Check(
+        name,
+        target,
+        "warn",
+        ms,
+        f"could not query DNS ({exc}); the domain's records were not checked",
+        fix=f"run again where DNS answers, or {dns.another()}",
+    )
 
 
 _CAUSES = {
