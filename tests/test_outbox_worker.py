@@ -238,6 +238,37 @@ def test_a_dead_workers_claim_is_queued_again_unless_a_reservation_says_it_may_h
     worker.close()
 
 
+def test_a_message_whose_claim_another_worker_took_over_is_lost_not_said_unknown(sink, tmp_path):
+    """A worker that found a message's fate in its slots (here: another member's reservation
+    says it may have left) settles it from them; when another worker had taken its claim over
+    meanwhile (past the lease), that settling finds no claim. The worker said and counted it
+    "unknown ... ('warmup queue retry N' resends it)", whatever the other worker had made of
+    it: a retry that would mail a message that may have left, or a refused one. It is "lost",
+    as a reservation that finds its claim gone is, with where to see what became of it."""
+    first, _ = pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("lead@example.com"), pool="P", now=T0)
+    lines: list[str] = []
+    later = T0 + LEASE + dt.timedelta(minutes=1)
+    with Worker(ledger, clock=Clock(T0), log=lines.append) as slow:
+        msg = ledger.claim(slow.id, T0)
+        assert msg is not None and msg.id == mid
+        with Gate(first, ledger=ledger) as gate:  # the first member's conversation, cut off
+            gate.reserve(["lead@example.com"], msg.message_id, now=T0)
+        with Worker(ledger, clock=Clock(later)) as other:
+            assert other.recover(later) == ["unknown"]  # slow's lease ran out
+        assert slow._deliver(msg) == "lost"
+    assert lines == [
+        f"{T0.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ} lost #{mid} {msg.message_id}: its claim ran past the lease and another "
+        f"worker took it over; 'warmup queue show {mid}' says what became of it"
+    ], lines
+    row = ledger.message(mid)  # as the other worker left it: 'queue show' says so
+    assert (row.state, row.claimed_by) == ("unknown", None)
+    assert "'warmup queue retry" in (row.last_reply or "")
+    assert sink.messages == []
+    ledger.close()
+
+
 def test_a_message_cancelled_while_its_dead_worker_held_it_is_recovered_as_cancelled(
     sink,
     tmp_path,

@@ -1128,7 +1128,16 @@ class Worker:
     def _from_slots(self, msg: OutboxRow) -> str:
         """The message's state from the gate's slots (an exception interrupted it)."""
         now = self.clock()
-        state = self.ledger.recover(msg.id, self.id, now, now + MIN_WAIT) or "unknown"
+        state = self.ledger.recover(msg.id, self.id, now, now + MIN_WAIT)
+        if state is None:  # the claim is gone: another worker recovered and settled it
+            # It was said (and counted) "unknown ... 'warmup queue retry N' resends it",
+            # whatever that worker had written: no longer this worker's to judge.
+            self.log(
+                f"{_stamp(now)} lost #{msg.id} {msg.message_id}: its claim ran past the lease "
+                f"and another worker took it over; 'warmup queue show {msg.id}' says what "
+                f"became of it"
+            )
+            return "lost"
         # What it says in the ledger, said here too: the line before "Aborted." is often the
         # only one a person stopping the worker reads ('unknown #38' alone named no way on).
         why = recovered_reply(state, self.id, msg.id)
