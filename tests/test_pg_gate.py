@@ -14,7 +14,7 @@ from tests.gatekit import policy_file
 from tests.pgkit import pg_url  # noqa: F401  (the fixture)
 from warmup import Gate, NotAllowed, api, open_ledger
 from warmup import gate as gate_module
-from warmup.errors import DataError, TempFail
+from warmup.errors import DataError, TempFail, WarmupError
 from warmup.ledger import DuplicateSend, SendIn
 from warmup.ledger.schema import SEND
 
@@ -549,4 +549,99 @@ def test_a_relay_on_a_team_ledger_moves_no_checkpoint_and_starts_no_thread(pg_ur
         gate.checkpoint_inline()  # the relay's stop: the deferred settlement written
         assert gate._db._deferred == []
     assert told == []
+    ledger.close()
+
+
+# A trigger on warmup's send table, as a team's DBA may add one (an audit, a freeze): each body
+# makes the server fail the gate's second round trip (the reservation's INSERT) in its own way.
+_TRIGGER = """
+CREATE FUNCTION audit_send() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN {body}; RETURN NEW; END $$;
+CREATE TRIGGER audit_send BEFORE INSERT ON send FOR EACH ROW EXECUTE FUNCTION audit_send();
+"""
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "said"),
+    [
+        (
+            "RAISE EXCEPTION 'sends are frozen by the audit team'",
+            78,
+            "the server refused: sends are frozen by the audit team (PL/pgSQL function "
+            "audit_send() line 2 at RAISE); a trigger or function added to warmup's tables "
+            "refused it: ask whoever runs the database",
+        ),
+        (
+            "RAISE EXCEPTION 'could not serialize access' USING ERRCODE = 'serialization_failure'",
+            75,
+            "the server rolled the transaction back: could not serialize access; nothing of it "
+            "was written: try again",
+        ),
+        (
+            # A pooler in transaction mode (PgBouncer's pool_mode = transaction) gives each round
+            # trip another server connection: the statements the gate prepared are not there,
+            # again after it prepared them anew. The server's own words, from the trigger.
+            "RAISE EXCEPTION 'prepared statement \"warmup_gate_reserve\" does not exist' "
+            "USING ERRCODE = 'invalid_sql_statement_name'",
+            78,
+            'prepared statement "warmup_gate_reserve" does not exist; warmup\'s prepared '
+            "statements were gone from its connection: a pooler in transaction mode between "
+            "warmup and the server (PgBouncer's pool_mode = transaction)? give warmup a pool "
+            "in session mode, or the server itself",
+        ),
+        ("PERFORM pg_sleep(5)", 75, "a statement timed out: canceling statement due to"),
+    ],
+    ids=["raise", "serialization", "prepared-lost", "statement-timeout"],
+)
+def test_an_error_the_server_raises_in_the_reservation_is_one_line_and_writes_nothing(
+    pg_url,  # noqa: F811
+    tmp_path,
+    body,
+    code,
+    said,
+):
+    """A trigger's RAISE EXCEPTION (P0001), a serialization failure (40001) or a prepared
+    statement the server does not have (26000) in the gate's round trip reached the user as
+    psycopg's exception and traceback (the serialization failure as 69, "unavailable", though
+    the server is up and a retry may pass). One line with its exit code; the reservation and
+    the settlement that rode with it rolled back, the same gate working once the trigger goes."""
+    ledger = flat(pg_url, tmp_path)
+    with Gate(BOX, ledger=ledger) as gate:
+        gate.reserve(["a@example.com"], "<a@x>", now=NOW).settle("sent", now=NOW)
+        with ledger.write() as conn:
+            conn.exec_driver_sql(_TRIGGER.format(body=body))
+        gate._db._pg.execute("SET statement_timeout = '200ms'")
+        with pytest.raises(WarmupError) as caught:
+            gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+        assert caught.value.exit_code == code, caught.value
+        assert str(caught.value).startswith(f"ledger {ledger.where}: {said}"), caught.value
+        assert "\n" not in str(caught.value)
+        assert len(gate._db._deferred) == 1  # rolled back with it: still to be written
+        with ledger.read() as conn:
+            got = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all())
+        assert got == {"a@example.com": "reserved"}
+        with ledger.write() as conn:
+            conn.exec_driver_sql("DROP TRIGGER audit_send ON send")
+        gate.reserve(["b@example.com"], "<b@x>", now=NOW)
+        assert gate._db._deferred == []
+    with ledger.read() as conn:
+        got = dict(conn.execute(sa.select(SEND.c.recipient, SEND.c.outcome)).all())
+    assert got == {"a@example.com": "sent", "b@example.com": "reserved"}
+    ledger.close()
+
+
+def test_a_trigger_refusing_a_send_ends_the_command_with_one_line(pg_url, tmp_path, monkeypatch):  # noqa: F811
+    """The same refusal through a command: 'Error: ...' and 78, never a traceback."""
+    from tests.gatekit import cli
+
+    ledger = flat(pg_url, tmp_path)
+    with ledger.write() as conn:
+        conn.exec_driver_sql(_TRIGGER.format(body="RAISE EXCEPTION 'frozen'"))
+    monkeypatch.setenv("WARMUP_DB", pg_url)
+    res = cli("record", "send", BOX, "--to", "lead@example.com")
+    assert res.returncode == 78, (res.stdout, res.stderr)
+    assert res.stderr.startswith(f"Error: ledger {ledger.where}: the server refused: frozen ")
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    with ledger.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(SEND)).scalar() == 0
     ledger.close()

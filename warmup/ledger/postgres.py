@@ -488,6 +488,38 @@ def _refusal(exc: BaseException, where: str) -> WarmupError | None:
             f"try again later; if it keeps timing out, look for a long transaction holding "
             f"warmup's rows (pg_stat_activity) or raise the {_TIMEOUTS[state]} of warmup's role"
         )
+    return _server_fault(exc, state, text, where)
+
+
+def _server_fault(
+    exc: BaseException, state: str | None, text: str, where: str
+) -> WarmupError | None:
+    """The errors a server raises in warmup's statements that are not warmup's bugs, as one
+    line (:func:`_refusal`'s others); None for any other error."""
+    if state is not None and state.startswith("40"):
+        # serialization_failure, deadlock_detected: the server gave up on the transaction and
+        # says so; the server is up, and the same statements run anew may pass (75, not 69).
+        return LedgerBusy(
+            f"ledger {where}: the server rolled the transaction back: {text}; nothing of it was "
+            f"written: try again"
+        )
+    if state == "26000":  # invalid_sql_statement_name, after the gate prepared them anew
+        return ConfigError(
+            f"ledger {where}: {text}; warmup's prepared statements were gone from its "
+            f"connection: a pooler in transaction mode between warmup and the server "
+            f"(PgBouncer's pool_mode = transaction)? give warmup a pool in session mode, or the "
+            f"server itself"
+        )
+    # Warmup has no functions of its own: an error raised in one (RAISE EXCEPTION in a trigger
+    # a DBA added to the send table) is the database's set-up refusing warmup's write.
+    context = getattr(getattr(exc, "diag", None), "context", None) or ""
+    function = next((c for c in context.splitlines() if "function" in c), "")
+    if (state or "").startswith("P0") or function:
+        at = f" ({function.strip()})" if function else ""
+        return ConfigError(
+            f"ledger {where}: the server refused: {text}{at}; a trigger or function added to "
+            f"warmup's tables refused it: ask whoever runs the database"
+        )
     return None
 
 
