@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +45,63 @@ def invented(name: str, got: Iterable[Bounce], expected: Iterable[str]) -> set[t
         for b in got
         if b.recipient and b.recipient not in want and b.original_recipient not in want
     }
+
+
+def check_documented(
+    found: Iterable[tuple[str, str]],
+    known: Mapping[tuple[str, str], str],
+    what: str,
+    detail: Mapping[tuple[str, str], str] | None = None,
+) -> None:
+    """Assert that every disagreement ``found`` with an outside corpus is documented in ``known``
+    (a new one fails, with ``detail`` of it) and that every documented one still occurs (one
+    fixed is removed from the table, so the table stays the list of what remains)."""
+    found = set(found)
+    new = sorted(found - set(known))
+    assert not new, f"undocumented {what}: " + "; ".join(
+        f"{k}: {detail[k]}" if detail else str(k) for k in new
+    )
+    stale = sorted(set(known) - found)
+    assert not stale, f"documented {what} no longer occur, remove them: {stale}"
+
+
+def print_disagreements(
+    split: Mapping[str, Mapping[str, int]],
+    missed: tuple[Iterable[tuple[str, str]], Mapping[tuple[str, str], str]],
+    hard_missed: tuple[Mapping[tuple[str, str], str], Mapping[tuple[str, str], str]],
+    invented: tuple[Iterable[tuple[str, str]], Mapping[tuple[str, str], str]],
+) -> None:
+    """Print (``pytest -s``) how warmup's kinds split each reason of an outside corpus, then
+    each disagreement beside why it is documented: ``(found, known)`` pairs of recipient misses,
+    hard/not-hard misses (with their detail) and addresses reported that are not expected."""
+    for reason, per in sorted(split.items()):
+        print(f"    {reason}: " + ", ".join(f"{k} {v}" for k, v in sorted(per.items())))
+    for key in sorted(missed[0]):
+        print(f"    - recipient missed {key}: {missed[1].get(key, 'UNDOCUMENTED')}")
+    for key, detail in sorted(hard_missed[0].items()):
+        print(f"    - hard/not-hard {key}: {detail}")
+        print(f"        {hard_missed[1].get(key, 'UNDOCUMENTED')}")
+    for key in sorted(invented[0]):
+        print(f"    - invented {key}: {invented[1].get(key, 'UNDOCUMENTED')}")
+
+
+@dataclass
+class Tally:
+    """Agreement on one criterion of an outside corpus: how many of how many, printed as such."""
+
+    ok: int = 0
+    total: int = 0
+
+    def add(self, good: bool) -> None:
+        self.ok += good
+        self.total += 1
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.total if self.total else 0.0
+
+    def __str__(self) -> str:
+        return f"{self.ok}/{self.total} = {self.rate:.1%}" if self.total else "-"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from bounce_scores import by_address, counted, invented
+from bounce_scores import (
+    Tally,
+    by_address,
+    check_documented,
+    counted,
+    invented,
+    print_disagreements,
+)
 
 from warmup.bounces import parse_bounces
 
@@ -129,23 +136,6 @@ def _rows() -> list[dict]:
 
 
 @dataclass
-class Tally:
-    ok: int = 0
-    total: int = 0
-
-    def add(self, good: bool) -> None:
-        self.ok += good
-        self.total += 1
-
-    @property
-    def rate(self) -> float:
-        return self.ok / self.total if self.total else 0.0
-
-    def __str__(self) -> str:
-        return f"{self.ok}/{self.total} = {self.rate:.1%}" if self.total else "-"
-
-
-@dataclass
 class Results:
     files: int = 0
     errors: list[str] = field(default_factory=list)
@@ -221,15 +211,12 @@ def results() -> Results:
         parts = ", ".join(f"{k} {v}" for k, v in sorted(table.items()) if k != "all")
         print(f"  {what}: {table.get('all', Tally())} (by source of expectation: {parts})")
     print(f"  non-bounces counting nothing: {res.non_bounce}")
-    for reason, per in sorted(res.split.items()):
-        print(f"    {reason}: " + ", ".join(f"{k} {v}" for k, v in sorted(per.items())))
-    for key in sorted(res.missed):
-        print(f"    - recipient missed {key}: {KNOWN_MISSES.get(key, 'UNDOCUMENTED')}")
-    for key, detail in sorted(res.hard_missed.items()):
-        print(f"    - hard/not-hard {key}: {detail}")
-        print(f"        {KNOWN_HARD_MISSES.get(key, 'UNDOCUMENTED')}")
-    for key in sorted(res.invented):
-        print(f"    - invented {key}: {KNOWN_INVENTED.get(key, 'UNDOCUMENTED')}")
+    print_disagreements(
+        res.split,
+        (res.missed, KNOWN_MISSES),
+        (res.hard_missed, KNOWN_HARD_MISSES),
+        (res.invented, KNOWN_INVENTED),
+    )
     for name, got in sorted(res.counted_non_bounces.items()):
         why = KNOWN_COUNTED_NON_BOUNCES.get(name, "UNDOCUMENTED")
         print(f"    - non-bounce counted {name}: {got}: {why}")
@@ -255,9 +242,7 @@ def test_recipient_found(results: Results) -> None:
 
 
 def test_every_recipient_miss_is_documented(results: Results) -> None:
-    assert not results.missed - set(KNOWN_MISSES), sorted(results.missed - set(KNOWN_MISSES))
-    stale = sorted(set(KNOWN_MISSES) - results.missed)
-    assert not stale, f"known misses now found, remove them: {stale}"
+    check_documented(results.missed, KNOWN_MISSES, "recipient misses")
 
 
 def test_hard_agrees(results: Results) -> None:
@@ -266,17 +251,13 @@ def test_hard_agrees(results: Results) -> None:
 
 
 def test_every_hard_miss_is_documented(results: Results) -> None:
-    new = sorted(set(results.hard_missed) - set(KNOWN_HARD_MISSES))
-    assert not new, [f"{k}: {results.hard_missed[k]}" for k in new]
-    stale = sorted(set(KNOWN_HARD_MISSES) - set(results.hard_missed))
-    assert not stale, f"known hard/not-hard misses now agree, remove them: {stale}"
+    check_documented(
+        results.hard_missed, KNOWN_HARD_MISSES, "hard/not-hard misses", results.hard_missed
+    )
 
 
 def test_no_undocumented_invented_recipient(results: Results) -> None:
-    new = sorted(results.invented - set(KNOWN_INVENTED))
-    assert not new, f"recipients not expected: {new}"
-    stale = sorted(set(KNOWN_INVENTED) - results.invented)
-    assert not stale, f"documented inventions gone, remove them: {stale}"
+    check_documented(results.invented, KNOWN_INVENTED, "recipients not expected")
 
 
 def test_non_bounces_count_nothing(results: Results) -> None:
