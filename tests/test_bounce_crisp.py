@@ -52,7 +52,7 @@ FILES = 106
 
 # The figures met (see the README); a regression fails.
 RECIPIENT_THRESHOLD = 106 / 106
-HARD_THRESHOLD = 91 / 98
+HARD_THRESHOLD = 90 / 98
 
 # Untuned figures (main before any change for this corpus), kept to show the drift.
 UNTUNED = {"recipient": (106, 106), "hard": (91, 98)}
@@ -121,6 +121,11 @@ KNOWN_HARD_MISSES: dict[tuple[str, str], str] = {
     ("data/554_5_7_1_no_such_recipient.eml", "contact@monsson.com"): "FIRST RUN: '554 5.7.1 "
     "<addr>: Recipient address rejected: user ... does not exist' at RCPT, read as a filter's "
     "mask by its 5.7.1",
+    ("data/550_5_2_1_recipient_unknown.eml", "ron@bellpac.net"): "Crisp's JSON reason is its "
+    "parser's reading of the 5.2.1 alone (recipient_disabled_or_recipient_rate_limited); the "
+    "file name its authors gave it (recipient_unknown) and the reply ('<addr>... Addressee "
+    "unknown') say the address is unknown: the words decide (hard). Agreed on the first run "
+    "only because the reply's echo of the address cut the words off the recipient's block",
     ("data/554_does_not_exist.eml", "hangfan@zing.com"): "FIRST RUN: Alibaba Mail's '554 RCPT "
     "(addr) dosn't exist' (its fixed reply, misspelt): no known words",
 }
@@ -131,15 +136,6 @@ KNOWN_INVENTED: dict[tuple[str, str], str] = {
         "the anonymisation wrote the address two ways (mam@ in the list, mama@ in Exchange's "
         "diagnostic line): both are reported"
     ),
-    ("data/550_5_2_1_recipient_unknown.eml", "ronc6t@bellpac.net"): "FIRST RUN: the remote's "
-    "reply names another address ('<ronc6t@...>... Addressee unknown', the anonymisation's or "
-    "the remote's rewriting) inside the quoted reply of the one mailed",
-    (
-        "data/550_5_1_1_no_such_user_variant_20.eml",
-        "bounces+ded1e8e71ae3e839@bitstock.on.acme.email",
-    ): "FIRST RUN: the sender's own bounce address, echoed by the remote ('<addr>: "
-    "unauthorized sender') on a continuation line of Postfix's quoted reply, read as a second "
-    "failed recipient",
 }
 
 
@@ -291,3 +287,42 @@ def test_every_hard_miss_is_documented(results: Results) -> None:
 
 def test_no_undocumented_invented_recipient(results: Results) -> None:
     check_documented(results.invented, KNOWN_INVENTED, "recipients not expected")
+
+
+# --------------------------------------------------------------------------- one per fix
+# Each names the family it reads; all failed before the fix they go with.
+
+
+def _parsed(name: str) -> list[Bounce]:
+    return parse_bounces((CORPUS / "data" / name).read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("name", "recipient"),
+    [
+        # the remote echoes our own bounce address: "<bounces+...>: unauthorized sender"
+        ("550_5_1_1_no_such_user_variant_20.eml", "djf23gjsjf@privaterelay.appleid.com"),
+        # the remote names the address as it rewrote it: "<ronc6t@...>... Addressee unknown"
+        ("550_5_2_1_recipient_unknown.eml", "ron@bellpac.net"),
+    ],
+)
+def test_an_address_in_postfix_quoted_reply_is_no_recipient(name: str, recipient: str) -> None:
+    assert [b.recipient for b in _parsed(name)] == [recipient]
+
+
+def test_postfix_blocks_of_two_recipients_stay_two() -> None:
+    # The other side of the rule: each block's first line, at column 0, names a recipient.
+    header = (CORPUS / "data" / "550_no_such_recipient_variant_9.eml").read_bytes()
+    head, _, _ = header.partition(b"<citizen@")
+    blocks = (
+        b"<a@example.net>: host mx.example.net[192.0.2.1] said: 550 5.1.1\n"
+        b"    <a@example.net>: Recipient address rejected: User unknown (in reply to\n"
+        b"    RCPT TO command)\n\n"
+        b"<b@example.org> (expanded from <c@example.org>): host mx.example.org[192.0.2.2]\n"
+        b"    said: 552 5.2.2 <b@example.org>: mailbox full (in reply to RCPT TO command)\n"
+    )
+    got = parse_bounces(head + blocks)
+    assert [(b.recipient, b.kind) for b in got] == [
+        ("a@example.net", "hard"),
+        ("b@example.org", "soft"),
+    ]

@@ -3,6 +3,7 @@ auto-reply detection and returned-message splitting."""
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import email
 import email.header
@@ -448,6 +449,36 @@ def original_message_id(returned: str) -> str:
 
 _SENDMAIL_RESULT_RE = re.compile(r"[ \t]*[45]\d\d <[^<>\s]+>\.\.\.")
 
+# Postfix's bounce(8) notice: one block per recipient, its first line at column 0 ("<addr>:" or
+# "<addr> (expanded from <alias>):"), the remote's reply it quotes folded onto indented lines.
+# An address on those lines is the remote's echo (the sender it refused, "<bounces+...>:
+# unauthorized sender"; a rewritten form of the recipient), no recipient of its own.
+_POSTFIX_BLOCK_RE = re.compile(
+    r"^<([^<>\s]{1,254})>(?: \(expanded from <[^<>\s]{1,254}>\))?:[^\n]*\n((?:[ \t]+\S[^\n]*\n?)*)",
+    re.MULTILINE,
+)
+
+
+class _QuotedReplies:
+    """The folded continuation lines of each Postfix block of a text, in order."""
+
+    def __init__(self, text: str) -> None:
+        spans = [
+            (m.start(2), m.end(2), m.group(1).lower())
+            for m in _POSTFIX_BLOCK_RE.finditer(text)
+            if m.end(2) > m.start(2)
+        ]
+        self._starts = [start for start, _, _ in spans]
+        self._spans = spans
+
+    def echoed(self, pos: int, addr: str) -> bool:
+        """Whether ``addr`` at ``pos`` stands in the reply quoted for another recipient."""
+        i = bisect.bisect_right(self._starts, pos) - 1
+        if i < 0:
+            return False
+        _, end, own = self._spans[i]
+        return pos < end and addr != own
+
 
 def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset()) -> dict[str, str]:
     """Map each failed-looking address in a notification text to the text describing it.
@@ -456,11 +487,14 @@ def recipient_blocks(text: str, exclude: Set[str], keep: Set[str] = frozenset())
     diagnostic; a recurring address (e.g. in a Sendmail transcript) extends its own block.
     """
     text = text[:MAX_TEXT]
+    quoted = _QuotedReplies(text)
     hits: list[tuple[int, int, str]] = []
     for m in ADDR_RE.finditer(text):
         addr = m.group(1).lower().strip(".")
         local = addr.split("@", 1)[0]
         if addr not in keep and (addr in exclude or local in _SKIP_LOCALS):
+            continue
+        if quoted.echoed(m.start(), addr):
             continue
         line_start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 300)
         if _NOT_RECIPIENT_CONTEXT.search(text[line_start : m.start()].lower()):
