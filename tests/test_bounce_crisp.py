@@ -46,13 +46,14 @@ import pytest
 from bounce_scores import Tally, by_address, check_documented, invented, print_disagreements
 
 from warmup.bounces import Bounce, parse_bounces
+from warmup.bounces.classify import reason_of
 
 CORPUS = Path(__file__).parent / "corpus" / "crisp"
 FILES = 106
 
 # The figures met (see the README); a regression fails.
 RECIPIENT_THRESHOLD = 106 / 106
-HARD_THRESHOLD = 90 / 98
+HARD_THRESHOLD = 92 / 98
 
 # Untuned figures (main before any change for this corpus), kept to show the drift.
 UNTUNED = {"recipient": (106, 106), "hard": (91, 98)}
@@ -115,19 +116,17 @@ KNOWN_HARD_MISSES: dict[tuple[str, str], str] = {
     ("data/unknown_server_unknown_variant_3.eml", "laon@lmxz.xyz"): "Crisp's server_unknown for "
     "'connect to ...: No route to host': a network failure on the way to an existing host "
     "(RFC 3463 X.4.4, unable to route), no verdict on the domain: the expectation is wrong",
-    ("data/550_no_such_recipient_variant_7.eml", "carol@gnail.com"): "FIRST RUN: '550 mailbox "
-    "ADDR unavailable' at RCPT: the address between the words hid RFC 5321's 'mailbox "
-    "unavailable' wording",
-    ("data/554_5_7_1_no_such_recipient.eml", "contact@monsson.com"): "FIRST RUN: '554 5.7.1 "
-    "<addr>: Recipient address rejected: user ... does not exist' at RCPT, read as a filter's "
-    "mask by its 5.7.1",
+    ("data/554_5_7_1_no_such_recipient.eml", "contact@monsson.com"): "'554 5.7.1 <addr>: "
+    "Recipient address rejected: user ... does not exist' (Postfix's access-table form, whose "
+    "5.7.1 is Postfix's default for any REJECT): the references disagree. Sisimai's corpus "
+    "labels the same form filtered (lhost-sendmail-48: '550 5.7.1 <addr>: Recipient address "
+    "rejected: User unknown'), Crisp an unknown recipient; warmup follows the repository's "
+    "reference (a block), as for BounceParser's 5.7.x masks",
     ("data/550_5_2_1_recipient_unknown.eml", "ron@bellpac.net"): "Crisp's JSON reason is its "
     "parser's reading of the 5.2.1 alone (recipient_disabled_or_recipient_rate_limited); the "
     "file name its authors gave it (recipient_unknown) and the reply ('<addr>... Addressee "
     "unknown') say the address is unknown: the words decide (hard). Agreed on the first run "
     "only because the reply's echo of the address cut the words off the recipient's block",
-    ("data/554_does_not_exist.eml", "hangfan@zing.com"): "FIRST RUN: Alibaba Mail's '554 RCPT "
-    "(addr) dosn't exist' (its fixed reply, misspelt): no known words",
 }
 
 # (file, address reported that Crisp does not expect) -> why.
@@ -326,3 +325,25 @@ def test_postfix_blocks_of_two_recipients_stay_two() -> None:
         ("a@example.net", "hard"),
         ("b@example.org", "soft"),
     ]
+
+
+def test_mailbox_named_then_unavailable_is_an_unknown_address() -> None:
+    # "550 mailbox ADDR unavailable" at RCPT (a Chinese host's reply): RFC 5321's "mailbox
+    # unavailable" with the address between the words, read as the weak wording it is.
+    assert [(b.kind, b.reason) for b in _parsed("550_no_such_recipient_variant_7.eml")] == [
+        ("hard", "userunknown")
+    ]
+    assert reason_of("", "550", "550 Mailbox <kim@example.net> unavailable") == "userunknown"
+    # Tencent's two alternatives stay no verdict on the address.
+    assert reason_of("", "550", "550 Mailbox kim@qq.example unavailable or access denied") != (
+        "userunknown"
+    )
+
+
+@pytest.mark.parametrize(
+    "words", ["RCPT (kim@example.net) dosn't exist", "user dosen't exist", "user doesnt exist"]
+)
+def test_misspelt_does_not_exist_is_an_unknown_address(words: str) -> None:
+    # Alibaba Mail's fixed reply "554 RCPT (addr) dosn't exist" (554_does_not_exist.eml) and
+    # the same verb misspelt by other hosts: the user-unknown wording all the same.
+    assert reason_of("", "554", f"554 {words}", "RCPT") == "userunknown"

@@ -272,7 +272,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         invalid .{0,20}userid
         address (?:couldn't|could not|cannot|can't) be found
         (?:user|mailbox|account|recipient|addressee) (?:was )?not found
-        does ?n[o']t exist|no longer (?:exists|valid|in use)|not a valid (?:mailbox|user|recipient)
+        do(?:es|se|s) ?n[o']?t exist|no longer (?:exists|valid|in use)|not a valid (?:mailbox|user|recipient)
         no mailbox here|unrouteable address|not (?:a )?known user|user not known
         not (?:a )?user of this (?:server|system|host|domain)|n[o']t exists? (?:that|this|such) user
         does not have an? (?:\S+ )?account
@@ -308,7 +308,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         "userunknown",
         WEAK,
         r"""
-        (?:is|was) not found|mailbox (?:is )?(?:unavailable|not available)(?! or (?:access )?denied)|no longer available
+        (?:is|was) not found|mailbox (?:<?[^\s<>@]+@[^\s<>]+>? )?(?:is )?(?:unavailable|not available)(?! or (?:access )?denied)|no longer available
         check if (?:the )?address is correct|bad[ _]recipient|no (?:valid )?recipient
         invalid address|not listed in|user account is unavailable
         no se encuentra en el directorio|non r.pertori. dans l.annuaire|ディレクトリ(?:には見つかりません|のリストにありません)
