@@ -36,6 +36,15 @@ def pg_server() -> str:
     pytest.skip("WARMUP_TEST_PG not set (./scripts/test sets it); PostgreSQL tests skipped")
 
 
+def session_name(prefix: str) -> str:
+    """An ``application_name`` for a test's own process that no other session on the test
+    server shares. The server is one for every test running at once (xdist's workers, so the
+    parametrisations of one test, and any other checkout's suite): a test that waits for "the
+    session named X" to block, or terminates it, found another test's process under a fixed
+    name, and signalled or cut its own before it got there."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
 def drop_sessions(app: str) -> int:
     """Terminate the test server's sessions named ``app`` (``application_name``: what a server
     restart or an administrator's pg_terminate_backend does to them); how many."""

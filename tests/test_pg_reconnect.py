@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from tests.gatekit import policy_file
-from tests.pgkit import drop_sessions
+from tests.pgkit import drop_sessions, session_name
 from warmup import api
 from warmup.ledger import open_ledger
 from warmup.outbox.worker import Worker
@@ -20,14 +20,15 @@ NOW = dt.datetime(2026, 12, 1, 3, tzinfo=dt.UTC)
 
 
 def test_a_worker_whose_connections_the_server_dropped_reconnects(pg_url, tmp_path):
-    url = f"{pg_url}&application_name=reconnect-worker"
+    app = session_name("reconnect-worker")
+    url = f"{pg_url}&application_name={app}"
     ledger = open_ledger(url)
     try:
         api.add_mailbox(ledger, BOX, "exmail", policy=str(policy_file(tmp_path / "f.toml")))
         clock = [NOW]
         worker = Worker(ledger, clock=lambda: clock[0], sleep=lambda s: None)
         assert worker.run_once().next_due is None
-        assert drop_sessions("reconnect-worker") >= 1
+        assert drop_sessions(app) >= 1
         clock[0] += dt.timedelta(minutes=1)  # the worker's poll: its pooled connection is idle
         assert worker.run_once().next_due is None
         assert [b.address for b in ledger.mailboxes()] == [BOX]

@@ -17,7 +17,12 @@ import sqlalchemy as sa
 from tests import forkcli
 from tests.gatekit import PASSWORD_ENV, cli
 from tests.outboxkit import members_sink, pool_of, queue_plain
-from tests.pgkit import drop_sessions, pg_server, pg_url  # noqa: F401  (the fixture)
+from tests.pgkit import (  # noqa: F401  (pg_url: the fixture)
+    drop_sessions,
+    pg_server,
+    pg_url,
+    session_name,
+)
 from warmup.ledger import open_ledger
 
 
@@ -40,11 +45,12 @@ def test_a_worker_whose_backend_is_terminated_mid_send_settles_the_message(
     pool_of(sink.port, tmp_path, n=1, daily=10)
     queue_plain(3)
     sink.hold_data_reply = threading.Event()
-    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": f"{pg_url}&application_name=atk-w"}
+    app = session_name("atk-w")
+    env = {**os.environ, **PASSWORD_ENV, "WARMUP_DB": f"{pg_url}&application_name={app}"}
     proc = _warmup(["run", "--once", "--no-sync", "--no-view"], env)
     try:
         assert sink.holding.wait(60)
-        assert drop_sessions("atk-w") >= 1
+        assert drop_sessions(app) >= 1
         sink.hold_data_reply.set()
         _, err = proc.communicate(timeout=120)
     finally:
@@ -318,12 +324,13 @@ def test_two_hosts_importing_one_log_at_once_both_succeed(pg_url, tmp_path):  # 
     try:
         with other.write() as conn:  # the other host registers it, not yet committed
             other.add_mailbox("a@corp.example", "exmail", "Asia/Shanghai", conn=conn)
+            app = session_name("atk-import")
             proc = _warmup(
                 ["import", str(log)],
-                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import"},
+                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name={app}"},
             )
             deadline = time.monotonic() + 60
-            while not _waits_on_a_lock("atk-import"):  # its INSERT waits on our row
+            while not _waits_on_a_lock(app):  # its INSERT waits on our row
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline
         out, err = proc.communicate(timeout=60)
@@ -447,13 +454,14 @@ def test_an_import_whose_mailboxes_two_other_hosts_register_meanwhile_succeeds(
             hosts[0].add_mailbox("a@corp.example", "exmail", "Asia/Shanghai", conn=first)
             hosts[1].add_mailbox("b@corp.example", "exmail", "Asia/Shanghai", conn=second)
             pids = [c.exec_driver_sql("SELECT pg_backend_pid()").scalar() for c in (first, second)]
+            app = session_name("atk-import2")
             proc = _warmup(
                 ["import", str(log)],
-                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import2"},
+                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name={app}"},
             )
             deadline = time.monotonic() + 60
             for conn, pid in zip((first, second), pids, strict=True):
-                while not _waits_on_a_lock("atk-import2", pid):  # its INSERT waits on that row
+                while not _waits_on_a_lock(app, pid):  # its INSERT waits on that row
                     assert proc.poll() is None, proc.communicate()
                     assert time.monotonic() < deadline
                 conn.commit()  # that host's registration lands: the import's INSERT fails
@@ -608,12 +616,18 @@ def test_an_import_interrupted_between_batches_says_what_it_wrote_and_what_to_do
     try:
         with other.write() as conn:  # another host holds the second mailbox's row
             conn.exec_driver_sql(f"SELECT id FROM mailbox WHERE address = '{second}' FOR UPDATE")
+            holder = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            # A name of its own: the SIGINT and SIGTERM runs of this test, side by side on two
+            # workers, each took the other's import waiting (under a shared name) for its own
+            # and signalled its import while it started or checked the file (exit -15, or
+            # 'Aborted.', or 'interrupted while it was checked').
+            app = session_name("atk-import-int")
             proc = _warmup(
                 ["import", str(log)],
-                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name=atk-import-int"},
+                {**os.environ, "WARMUP_DB": f"{pg_url}&application_name={app}"},
             )
             deadline = time.monotonic() + 60
-            while not _waits_on_a_lock("atk-import-int"):  # the first batch is in
+            while not _waits_on_a_lock(app, holder):  # the first batch is in, the second waits
                 assert proc.poll() is None, proc.communicate()
                 assert time.monotonic() < deadline
             proc.send_signal(getattr(signal, sig))
