@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 
 import pytest
 from aiosmtpd.smtp import AuthResult
@@ -22,7 +23,7 @@ from tests.gatekit import (
 from tests.peers.fixtures import SMTP_PASSWORD
 from tests.peers.smtp import SmtpSink
 from warmup import Gate, NotAllowed, open_ledger
-from warmup.errors import DataError
+from warmup.errors import ConfigError, DataError
 from warmup.gate import Suppressed
 from warmup.ledger import DuplicateSend, MailboxNotFound
 
@@ -916,3 +917,96 @@ def test_a_gate_whose_mailbox_is_gone_says_so(smtp_ssl, ssl_cert_env, tmp_path):
         with pytest.raises(MailboxNotFound):
             gate.reserve(["b@example.com"])
     assert rows(tmp_path / "ledger.db", "SELECT count(*) FROM send") == [(0,)]
+
+
+def _add_trigger(db, table: str = "send", when: str = "BEFORE INSERT", how: str = "ABORT") -> None:
+    """A trigger as someone may add one to the ledger (an audit, a freeze) that refuses."""
+    con = sqlite3.connect(db)
+    try:
+        con.execute(
+            f"CREATE TRIGGER audit {when} ON {table} BEGIN SELECT RAISE({how}, 'frozen'); END"
+        )
+        con.commit()
+    finally:
+        con.close()
+
+
+_REFUSED = "a trigger refused the write: frozen; warmup has no triggers, so one added to its tables"
+
+
+@pytest.mark.parametrize("how", ["ABORT", "FAIL", "ROLLBACK"])
+@pytest.mark.parametrize("driver_level", [False, True], ids=["full-ledger", "gate-ledger"])
+def test_a_trigger_refusing_the_reservation_is_one_line_and_writes_nothing(
+    how, driver_level, ledger_path, tmp_path
+):
+    """A trigger's RAISE on the send table reached the user as sqlite3.IntegrityError and its
+    traceback. Now 78 with its words; the reservation and the settlement that rode on it rolled
+    back (the settlement still to be written), the same gate working once the trigger goes."""
+    from warmup.ledger import open_gate_ledger
+
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml")))  # reserving needs no server
+    ledger = open_gate_ledger() if driver_level else open_ledger()
+    try:
+        with Gate(BOX, ledger=ledger) as gate:
+            gate.reserve(["a@example.com"]).settle("sent")  # deferred to the next transaction
+            _add_trigger(ledger_path, how=how)
+            with pytest.raises(ConfigError) as caught:
+                gate.reserve(["b@example.com"])
+            said = str(caught.value)
+            assert said.startswith(f"ledger {ledger_path}: {_REFUSED}"), said
+            assert caught.value.exit_code == 78 and "\n" not in said
+            assert len(gate._db._deferred) == 1
+            assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [
+                ("a@example.com", "reserved")
+            ]
+            con = sqlite3.connect(ledger_path)
+            con.execute("DROP TRIGGER audit")
+            con.commit()
+            con.close()
+            gate.reserve(["b@example.com"])
+            assert gate._db._deferred == []
+    finally:
+        ledger.close()
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send ORDER BY id") == [
+        ("a@example.com", "sent"),
+        ("b@example.com", "reserved"),
+    ]
+
+
+@pytest.mark.parametrize("command", ["send", "record"])
+def test_a_trigger_refusing_a_send_ends_the_command_with_one_line(
+    command, smtp_ssl, ssl_cert_env, ledger_path
+):
+    """The same refusal through ``warmup send`` (before any SMTP) and ``warmup record send``:
+    'Error: ...' and 78, never a traceback; nothing written, nothing delivered."""
+    add_box(smtp_ssl.port)
+    _add_trigger(ledger_path)
+    res = send() if command == "send" else cli("record", "send", BOX, "--to", "lead@example.com")
+    assert res.returncode == 78, (res.stdout, res.stderr)
+    assert res.stderr.startswith(f"Error: ledger {ledger_path}: {_REFUSED}"), res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert rows(ledger_path, "SELECT count(*) FROM send") == [(0,)]
+    assert smtp_ssl.messages == []
+
+
+@pytest.mark.parametrize("how", ["ABORT", "ROLLBACK"])
+def test_a_trigger_refusing_a_settlement_is_one_line_and_the_settlement_waits(
+    how, ledger_path, tmp_path
+):
+    """A trigger refusing the UPDATE that settles a slot: its words and 78, not the error of a
+    ROLLBACK after RAISE(ROLLBACK) had ended the transaction ("cannot rollback - no transaction
+    is active", 69); the settlement still to be written, and written once the trigger goes."""
+    add_box(2525, "--policy", str(policy_file(tmp_path / "p.toml")))
+    with Gate(BOX) as gate:
+        gate.reserve(["a@example.com"]).settle("sent")
+        _add_trigger(ledger_path, when="BEFORE UPDATE", how=how)
+        with pytest.raises(ConfigError) as caught:
+            gate._db.flush()
+        assert str(caught.value).startswith(f"ledger {ledger_path}: {_REFUSED}"), caught.value
+        assert len(gate._db._deferred) == 1
+        con = sqlite3.connect(ledger_path)
+        con.execute("DROP TRIGGER audit")
+        con.commit()
+        con.close()
+        gate._db.flush()
+    assert rows(ledger_path, "SELECT recipient, outcome FROM send") == [("a@example.com", "sent")]

@@ -47,6 +47,7 @@ from warmup.ledger.sqlite_reads import (
     read_policy_text,
     setup_connection,
     storage_error,
+    trigger_refusal,
     ts,
 )
 from warmup.ledger.values import Ask, MailboxRow, Snapshot
@@ -410,8 +411,8 @@ class SQLiteLedger(Ledger):
         except sa.exc.OperationalError as exc:
             raise storage_error(exc, self.where) from None
         except sa.exc.DatabaseError as exc:
-            if isinstance(exc.orig, sqlite3.DatabaseError) and not isinstance(
-                exc.orig, sqlite3.IntegrityError
+            if isinstance(exc.orig, sqlite3.DatabaseError) and (
+                not isinstance(exc.orig, sqlite3.IntegrityError) or trigger_refusal(exc.orig)
             ):
                 raise storage_error(exc, self.where) from None
             raise

@@ -612,7 +612,8 @@ class SQLiteGate(GateSession):
             try:
                 raw.executemany(_SETTLE_SENT, [(ts(at), sid, self.box.id) for sid, at in pending])
             except BaseException:
-                raw.execute("ROLLBACK")
+                if raw.in_transaction:  # a trigger's RAISE(ROLLBACK) has ended it already
+                    raw.execute("ROLLBACK")
                 raise
             raw.execute("COMMIT")
             if self._aside is not None:

@@ -159,6 +159,14 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
     """A driver error as warmup's: one line, the exit code of what the user can do about it."""
     orig = getattr(exc, "orig", None) or exc
     text = str(orig).splitlines()[0] if str(orig) else type(orig).__name__
+    if trigger_refusal(orig):
+        # Warmup has no triggers: RAISE(ABORT|FAIL|ROLLBACK, 'text') in one added to its tables
+        # (an audit, a freeze) is the ledger's set-up refusing the write. SQLite names no trigger.
+        return ConfigError(
+            f"ledger {where}: a trigger refused the write: {text}; warmup has no triggers, so "
+            f"one added to its tables refused it (SELECT name, tbl_name FROM sqlite_master "
+            f"WHERE type = 'trigger' lists them): drop it or ask whoever added it"
+        )
     if "not a database" in text or "malformed" in text or "file is encrypted" in text:
         return ConfigError(
             f"ledger {where} is not a warmup ledger or is corrupted ({text}); "
@@ -194,8 +202,15 @@ def ledger_fault(exc: sqlite3.DatabaseError) -> bool:
     """Whether a driver error is the file's or the moment's (a corrupt page met mid-statement,
     SQLITE_CORRUPT or SQLITE_NOTADB; a full disk, a lock held too long): said as
     :func:`storage_error` says it. Not a broken constraint or a bad statement: those are
-    warmup's own bugs, and stay errors with their traceback."""
-    return type(exc) in (sqlite3.DatabaseError, sqlite3.OperationalError)
+    warmup's own bugs, and stay errors with their traceback; but a trigger's RAISE, which SQLite
+    reports as a broken constraint, is the ledger's set-up (:func:`trigger_refusal`)."""
+    return type(exc) in (sqlite3.DatabaseError, sqlite3.OperationalError) or trigger_refusal(exc)
+
+
+def trigger_refusal(exc: BaseException) -> bool:
+    """Whether a driver error is a trigger's ``RAISE(ABORT|FAIL|ROLLBACK, ...)``: warmup's
+    tables carry no trigger of warmup's, so one that refuses a write was added by someone."""
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CONSTRAINT_TRIGGER
 
 
 def _device(path: str) -> bool:
