@@ -55,6 +55,13 @@ def test_a_list_one_address_a_line_with_a_bom_crlf_comments_and_repeats(run, tmp
         # "no column of addresses among 'sep=', ''", exit 65
         ("sep=;\nNom;E-mail\nAnn;ann@example.com\nBo;bo@example.com\n", ";"),
         ("sep=,\r\nEmail\r\nann@example.com\r\nbo@example.com\r\n", ","),
+        # a quoted cell over several lines is one cell, its lines no rows of their own
+        ('Email,Note\nann@example.com,"called\nbo@example.com asked too"\nbo@example.com,x\n', ","),
+        # a BOM and CRLF, a blank line and a '#' line inside the cell
+        ('\ufeffEmail,Note\r\nann@example.com,"one\r\n\r\n# two"\r\nbo@example.com,x\r\n', ","),
+        ('sep=;\r\nNote;E-mail\r\n"Ann\r\nDoe";ann@example.com\r\nBo;bo@example.com\r\n', ";"),
+        # breaks the csv module does not count as line ends (str.splitlines does)
+        ('Email,Note\nann@example.com,"one\u2028two\x0bthree"\nbo@example.com,x\n', ","),
     ],
     ids=[
         "comma",
@@ -64,6 +71,10 @@ def test_a_list_one_address_a_line_with_a_bom_crlf_comments_and_repeats(run, tmp
         "comment-above",
         "excel-sep-line",
         "excel-sep-line-one-column",
+        "cell-over-lines",
+        "cell-over-lines-bom-crlf-blank-comment",
+        "cell-over-lines-excel-sep-line",
+        "cell-over-lines-unicode-breaks",
     ],
 )
 def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, sep):
@@ -91,6 +102,16 @@ def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, se
         # a contact without an address: "malformed address ''", a cell the user cannot see
         (b"Name,Email\nAnn,ann@example.com\nBo,\n", "line 3: its 'email' cell is empty"),
         (b"Name,Email\nAnn,ann@example.com\nBo\n", "line 3: its 'email' cell is empty"),
+        # The lines were handed to the csv module without their ends: the cell read as
+        # 'ann@example.com', an address the file does not give, suppressed.
+        (
+            b'Name,Email\n"Ann","ann@exam\nple.com"\n',
+            "line 2: malformed address 'ann@exam\\nple.com'",
+        ),
+        # a row is named by the line it starts on, as 'import' and 'queue add --csv' name it
+        (b'Email,Note\nbad,"one\ntwo"\nok@example.com,x\n', "line 2: malformed address 'bad'"),
+        (b'Note,Email\n"one\ntwo\nthree",bad\n', "line 2: malformed address 'bad'"),
+        (b'Note,Email\n"one\ntwo",ann@example.com\nx,bad\n', "line 4: malformed address 'bad'"),
     ],
     ids=[
         "not-an-address",
@@ -102,6 +123,10 @@ def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, se
         "column-twice",
         "empty-cell",
         "short-row",
+        "address-over-two-lines",
+        "cell-over-lines-bad-row-starting",
+        "cell-over-lines-bad-row-ending",
+        "cell-over-lines-bad-row-after",
     ],
 )
 def test_a_bad_line_refuses_the_file_naming_it_and_keeps_nothing(

@@ -960,6 +960,7 @@ def addresses_from(path: PurePath) -> list[str]:
     (:data:`warmup.addresses.ADDRESS_COLUMNS`). A line that is no address refuses the file, naming the line
     (:class:`DataError`, nothing kept)."""
     import csv
+    import io
 
     stdin = isinstance(path, _StandardInput)
     if stdin and sys.stdin is None:
@@ -988,7 +989,10 @@ def addresses_from(path: PurePath) -> list[str]:
         line = raw[: exc.start].count(b"\n") + 1
         bad = raw[raw.rfind(b"\n", 0, exc.start) + 1 :]
         raise DataError(f"{path}: line {line}: {not_utf8(bad)}") from None
-    lines = text.splitlines()
+    # Lines as the csv module counts them (\n, \r\n, \r; not splitlines' \v, \f or U+2028),
+    # each with its end: a quoted cell may hold line breaks, which the reader must see.
+    physical = io.StringIO(text, newline="").readlines()
+    lines = [x.rstrip("\r\n") for x in physical]
     at = next((n for n, x in enumerate(lines) if _listed(x)), 0)
     first = lines[at] if lines else ""
     hint = addresses.SEP_LINE.fullmatch(first)
@@ -1001,7 +1005,7 @@ def addresses_from(path: PurePath) -> list[str]:
     if first and (hint or any(sep in first for sep in ",;\t")):
         # from the header on: blank or comment lines above it are no header
         delimiter = hint[1] if hint else addresses.delimiter(first)
-        reader = csv.reader(lines[at:], delimiter=delimiter)
+        reader = csv.reader(physical[at:], delimiter=delimiter)
         names = [c.strip().lower() for c in next(reader)]
         column = addresses.address_column(names)
         if column is None:
@@ -1015,11 +1019,12 @@ def addresses_from(path: PurePath) -> list[str]:
                 f"keep one, or give each column of addresses a list of its own"
             )
         cell = names[column]
-        rows = [
-            (at + reader.line_num, fields[column] if column < len(fields) else "")
-            for fields in reader
-            if "".join(fields).strip()
-        ]
+        rows = []
+        start = at + reader.line_num + 1  # the line a row starts on, as 'import' names it
+        for fields in reader:
+            if "".join(fields).strip():
+                rows.append((start, fields[column] if column < len(fields) else ""))
+            start = at + reader.line_num + 1
     else:
         rows = [(n, _unquoted(x)) for n, x in enumerate(lines, 1) if _listed(x)]
         if (
