@@ -330,6 +330,11 @@ def test_an_option_is_named_in_the_file_as_on_the_command_line(cfg, run):
         ),
         ("[commands.plan]\ndays = 1.5\n", "[commands.plan] days: expected a whole number, not 1.5"),
         ('[commands."queue add"]\ncampaign = false\n', "campaign: expected text, not false"),
+        # int() reads every script's digits: 'days = "٣"' planned 3 days
+        (
+            '[commands.plan]\ndays = "٣"\n',
+            "[commands.plan] days: '٣': digits must be 0-9: write '3'",
+        ),
     ],
 )
 def test_a_value_click_would_silently_bend_is_refused(cfg, run, ledger_path, text, words):

@@ -497,6 +497,40 @@ def test_a_single_valued_option_given_twice_is_a_usage_error(run, seeded, args, 
     assert ledger_digest(seeded) == before
 
 
+@pytest.mark.parametrize(
+    ("args", "option", "said"),
+    [
+        (("mailbox", "set", BOX, "--smtp-port", "٣"), "Invalid value for '--smtp-port'", "'٣'"),
+        (("mailbox", "set", BOX, "--cap", "２００"), "--cap", "'２００'"),  # N|none
+        (("plan", BOX, "--days", "٣"), "Invalid value for '--days'", "'٣'"),  # an IntRange
+        (("queue", "show", "٣"), "Invalid value for 'ID'", "'٣'"),  # an argument
+        (("bounces", "sync", BOX, "--timeout", "٣"), "Invalid value for '--timeout'", "'٣'"),
+        (("quota", BOX, "--at", "٢٠٢٦-١١-١٠"), "--at", "'٢٠٢٦-١١-١٠'"),  # pendulum took it
+        (("mailbox", "pause", BOX, "--until", "٣d", "--reason", "x"), "--until", "'٣d'"),
+        (
+            ("queue", "add", "--mailbox", BOX, "--eml", "m.eml", "--expires", "٣d"),
+            "--expires",
+            "'٣d'",
+        ),
+    ],
+    ids=["int", "full-width", "int-range", "argument", "seconds", "date", "span", "expiry"],
+)
+def test_a_number_in_digits_other_than_0_to_9_is_a_usage_error(
+    run, seeded, tmp_path, monkeypatch, args, option, said
+):
+    """Python's int() and float(), pendulum's parser and re's \\d read every script's digits:
+    '--smtp-port ٣' was port 3, '--until ٣d' three days. Refused, 64, saying what to write."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.eml").write_text(f"From: {BOX}\nTo: x@example.com\nSubject: Hi\n\nHi\n")
+    before = ledger_digest(seeded)
+    res = run(*args)
+    assert res.exit_code == 64, res.output
+    (line,) = res.output.splitlines()
+    fixed = said.translate(str.maketrans("٠١٢٣٤٥٦٧٨٩０１２３４５６７８９", "01234567890123456789"))
+    assert line.startswith(f"Error: {option}: {said}: digits must be 0-9: write {fixed}"), line
+    assert ledger_digest(seeded) == before
+
+
 def test_flags_and_list_options_may_repeat_and_sendmail_keeps_its_last(run, seeded: Path):
     """Only an option of one value is refused twice: a flag says the same thing again, a list
     option (``--to`` of record send) takes each, and the sendmail shim keeps sendmail(8)'s

@@ -316,6 +316,22 @@ BAD = [
         GOOD + '[recipient_domains]\n"b\u00fccher.de" = 5\n',
         "write it as xn--bcher-kva.de",
     ),
+    # float() and re's \d read every script's digits: "٥m" was five minutes, "٠٨:00" 8 o'clock
+    (
+        "an interval in Arabic-Indic digits",
+        _edit('interval = "2m"', 'interval = "٥m"'),
+        "stage[2].interval: '٥m': digits must be 0-9: write '5m'",
+    ),
+    (
+        "an interval in full-width digits",
+        _edit('interval = ["5m", "10m"]', 'interval = ["5m", "１０m"]'),
+        "stage[1].interval: '１０m': digits must be 0-9: write '10m'",
+    ),
+    (
+        "a window hour in Arabic-Indic digits",
+        _edit('"08:00", "20:00"', '"٠٨:00", "20:00"'),
+        "window.hours: '٠٨:00': digits must be 0-9: write '08:00'",
+    ),
 ]
 
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import pendulum
 
 from warmup.errors import ConfigError, InvalidField, InvalidFieldData, NaiveInstant, expect
+from warmup.words import digits_fault
 
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
@@ -88,6 +89,7 @@ def read_instant(
                 return Reading(check_query(fast.astimezone(dt.UTC), field, text))
             except OverflowError:
                 raise out_of_range(field, text) from None
+    _refuse_other_digits(text, field)
     if _DAY_MONTH.match(text):
         # pendulum's lenient parser reads 3/11/2026 as March 11: a European's 3 November
         # would land silently on another day (Y/M/D, 2026/11/3, is Excel's Chinese default).
@@ -170,6 +172,7 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
     ``90m``, ``2w``) or an instant as :func:`read_instant` reads it in zone ``tz`` (a date alone
     is its local midnight). Anything unreadable, or not after ``now``, is :class:`InvalidField`
     (exit 64): a pause that ended before it began is a typo, not data."""
+    _refuse_other_digits(text, field)
     if _SPAN.fullmatch(text):
         seconds = sum(int(n) * _SPAN_UNITS[u.lower()] for n, u in _SPAN_PART.findall(text))
         try:
@@ -208,6 +211,14 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
 # Seconds or milliseconds since 1970, as scripts log them: only where nothing else read the
 # text (twelve digits are also ISO 8601's basic 202609300900).
 _UNIX_TIME = re.compile(r"\s*\d{9,13}(\.\d+)?\s*")
+
+
+def _refuse_other_digits(text: str, field: str) -> None:
+    """:class:`InvalidField` for digits other than 0-9: pendulum's parser and re's ``\\d`` read
+    '٢٠٢٦-١٢-٠١' as 2026-12-01, and a span '٣d' as three days."""
+    fault = digits_fault(text)
+    if fault:
+        raise InvalidField(field, "{field}: {text!r}: {fault}", text=text, fault=fault)
 
 
 def _unix_time(field: str, text: str) -> InvalidField | None:

@@ -16,6 +16,22 @@ def plural(n: int, noun: str, nouns: str | None = None) -> str:
     return f"{n} {noun if n == 1 else nouns or noun + 's'}"
 
 
+def digits_fault(text: object) -> str | None:
+    """Why ``text`` is no number warmup takes when its digits are not 0-9 (``'٣'``, a
+    full-width ``'３'``): ``"digits must be 0-9: write '3'"``; else None. Python's int(),
+    float() and re's ``\\d`` read every script's digits as numbers, so ``--smtp-port ٣`` was
+    port 3 and a policy's interval ``"٥m"`` five minutes, each looking right to whoever wrote
+    it and to nobody else."""
+    if not isinstance(text, str) or text.isascii():
+        return None
+    if not any(c.isdecimal() and not c.isascii() for c in text):
+        return None
+    import unicodedata
+
+    fixed = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in text)
+    return f"digits must be 0-9: write {fixed!r}"
+
+
 def printable(text: str) -> str:
     """``text`` with each character that is not printable (controls, escapes, bidirectional
     overrides, line breaks) replaced by U+FFFD: what the bounce parser keeps of a stranger's

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from warmup.errors import ConfigError, FieldError, NotFound, WarmupError
+from warmup.words import digits_fault
 
 
 # Command name -> module defining it; a module is imported only when its command runs, so
@@ -86,6 +87,7 @@ class NamedFields:
         def checked(args: list[str]) -> Any:
             opts, rest, order = parse(args=args)
             _refuse_repeats(ctx, order)
+            _refuse_other_digits(ctx, opts)
             return opts, rest, order
 
         parser.parse_args = checked
@@ -161,6 +163,23 @@ def _refuse_repeats(ctx: click.Context, order: list[click.Parameter]) -> None:
                 ctx,
             )
         seen.add(key)
+
+
+def _refuse_other_digits(ctx: click.Context, opts: dict[str, Any]) -> None:
+    """A usage error for a number given with digits other than 0-9 (``--smtp-port ٣``), as
+    typed, before click's int() or float() reads it as one."""
+    for param in ctx.command.params:
+        if not isinstance(param.type, _NUMBERS) or param.name not in opts:
+            continue
+        given = opts[param.name]
+        for value in given if isinstance(given, (list, tuple)) else [given]:
+            fault = digits_fault(value)
+            if fault:
+                raise click.BadParameter(f"{value!r}: {fault}", ctx, param)
+
+
+# click's number types (IntRange and FloatRange among them; common.Seconds is a float type)
+_NUMBERS = (click.types.IntParamType, click.types.FloatParamType)
 
 
 def _from_config_file(ctx: click.Context, field: str) -> bool:
@@ -564,6 +583,8 @@ def _bent(param: click.Parameter, value: Any) -> str | None:
         return f"expected true or false, not {value!r}"
     if getattr(param, "is_flag", False):
         return None
+    if isinstance(kind, _NUMBERS) and digits_fault(value):
+        return f"{value!r}: {digits_fault(value)}"
     if isinstance(kind, click.types.IntParamType):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             return f"expected a whole number, not {toml}"

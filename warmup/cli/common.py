@@ -25,7 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_TIMEOUT = 3600.0  # seconds: an hour for one network step is already more than any server takes
 
 
-class Seconds(click.ParamType):
+class Seconds(click.types.FloatParamType):
     """A timeout in seconds: a finite number above 0 and at most :data:`MAX_TIMEOUT`.
 
     ``type=float`` took ``nan``, ``inf``, ``0`` and negative numbers, which the socket layer

@@ -23,7 +23,7 @@ from warmup.cli.common import (
 from warmup.errors import InvalidField, UsageError
 from warmup.instants import local_text
 from warmup.providers import AUTHS, SECURITIES, providers
-from warmup.words import plural
+from warmup.words import digits_fault, plural
 
 if TYPE_CHECKING:
     from warmup.ledger import Ledger
@@ -55,6 +55,9 @@ def _cap(value: str | None) -> int | None:
     """``--cap N`` (N >= 1, checked by the library); ``--cap none`` and no ``--cap``: None."""
     if value is None or _no_cap(value):
         return None
+    fault = digits_fault(value)  # int() reads '２００' as 200
+    if fault:
+        raise InvalidField("cap", "{field}: {value!r}: {fault}", value=value, fault=fault)
     try:
         return int(value)
     except ValueError:

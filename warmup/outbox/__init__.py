@@ -54,6 +54,7 @@ from warmup.ledger.values import MailboxRow
 from warmup.outbox.content import content_key
 from warmup.outbox.inputerrors import Collector, csv_path
 from warmup.outbox.template import Rendered
+from warmup.words import digits_fault
 
 if TYPE_CHECKING:
     from warmup.policy.spec import PolicySpec
@@ -71,11 +72,17 @@ def parse_expiry(text: str, field_name: str = "expires") -> dt.timedelta:
 
     raw = text.strip().lower()
     try:
-        m = re.fullmatch(r"(\d+)d", raw)
+        m = re.fullmatch(r"([0-9]+)d", raw)  # not \d: '٣d' was three days
         seconds = int(m.group(1)) * 86400 if m else parse_duration(raw)
     except ValueError:
+        fault = digits_fault(text)
         raise InvalidField(
-            field_name, "{field}: {text!r} is not a duration like 72h, 3d or 90m", text=text
+            field_name,
+            "{field}: {text!r}: {fault}"
+            if fault
+            else "{field}: {text!r} is not a duration like 72h, 3d or 90m",
+            text=text,
+            fault=fault,
         ) from None
     # Compared as seconds: '99999999999d' is past what a timedelta holds (OverflowError).
     if not 60 <= seconds <= MAX_EXPIRY.total_seconds():

@@ -21,8 +21,10 @@ from typing import Any
 from warmup.errors import ConfigError, NotFound
 from warmup.files import home, names_nothing, read_regular
 from warmup.policy.calendar import Calendar, CalendarError, Window, check
+from warmup.words import digits_fault
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
+# 0-9, not \d: re's \d and float() take every script's digits ("٥m" was five minutes).
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)(h|m|s)")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 # Bounds that every value of a policy lies in. Past them a policy is a typo, and the calendar
@@ -48,6 +50,9 @@ def parse_duration(text: str) -> float:
         total += float(m.group(1)) * {"h": 3600, "m": 60, "s": 1}[m.group(2)]
         pos = m.end()
     if not text or pos != len(text):
+        fault = digits_fault(text)
+        if fault:
+            raise ValueError(f"{text!r}: {fault}")
         raise ValueError(f"{text!r} is not a duration like '5m', '90s' or '1h30m'")
     return total
 
@@ -247,7 +252,7 @@ def _stage(raw: Any, n: int, last: bool) -> Stage:
     return Stage(name, days, lo, hi, imin, imax)
 
 
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+_CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})")
 
 
 def _clock(value: Any, where: str) -> dt.time | None:
@@ -262,8 +267,11 @@ def _clock(value: Any, where: str) -> dt.time | None:
             return None
         return dt.time(int(hh), int(mm))
     except ValueError:
+        fault = digits_fault(value)
         raise ConfigError(
-            f"{where}: expected a local time like '08:00', got {_show(value)}"
+            f"{where}: {_show(value)}: {fault}"
+            if fault
+            else f"{where}: expected a local time like '08:00', got {_show(value)}"
         ) from None
 
 
