@@ -98,3 +98,59 @@ def test_a_corrupt_page_met_by_the_relay_defers_the_message_in_one_line(ledger_p
     assert res.stdout == "shim=75\n"  # EX_TEMPFAIL: the relay's 451
     assert f"warmup: {CORRUPT.format(db=ledger_path)}\n" in res.stderr
     assert ledger_path.read_bytes() == before
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder holding a ledger (one mailbox, one send) that this process cannot write, and
+    why, as the refusal says it: a read-only mount (tmpfs remounted ro) as root, whom file modes
+    do not stop; as another user, a folder of mode 0555 (then the commands run as that user)."""
+    where = tmp_path / "ro"
+    where.mkdir()
+    root = os.geteuid() == 0
+    if root:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)], check=True)
+    env = {"WARMUP_DB": str(where / "ledger.db")}
+    try:
+        assert cli("mailbox", "add", BOX, "--provider", "exmail", env=env).returncode == 0
+        assert cli("record", "send", BOX, "--to", "a@example.com", env=env).returncode == 0
+        assert sorted(p.name for p in where.iterdir()) == ["ledger.db"]  # no -wal, no -shm
+        if root:
+            subprocess.run(["mount", "-o", "remount,ro", str(where)], check=True)
+            yield where, "on a read-only file system; "
+        else:
+            where.chmod(0o555)
+            yield where, f"this user may not write to its folder {where}; "
+    finally:
+        if root:
+            subprocess.run(["umount", str(where)], check=True)
+        else:
+            where.chmod(0o755)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("quota", BOX), ("report",), ("bounces", "list"), ("record", "send", BOX, "--to", "b@x.org")],
+    ids=["quota", "report", "bounces-list", "record-send"],
+)
+def test_a_ledger_that_cannot_be_written_here_says_it_is_read_only_and_what_to_do(
+    read_only_folder, args
+):
+    """A ledger on a read-only mount (or in a folder the user may not write) refused even the
+    commands that only read (SQLite makes ledger.db-shm beside a WAL ledger to read it), with
+    "unable to open database file; check the path and its permissions": the path and the
+    permissions were fine. The line says the ledger is read-only here and what to do."""
+    where, why = read_only_folder
+    db = where / "ledger.db"
+    before = db.read_bytes()
+    res = warmup(*args, env={"WARMUP_DB": str(db)})
+    assert (res.returncode, res.stdout) == (78, ""), res.stderr
+    assert res.stderr.startswith(
+        f"Error: ledger {db} is read-only here: {why}SQLite writes beside a ledger (its -shm "
+        f"file) even to read it: "
+    ), res.stderr
+    assert res.stderr.endswith(
+        f"or read a copy of it (cp {db} /tmp/ledger.db, then --db /tmp/ledger.db)\n"
+    ), res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    assert db.read_bytes() == before and sorted(p.name for p in where.iterdir()) == ["ledger.db"]

@@ -188,6 +188,9 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
             f"ledger {where}: {text} (a read or write of the file failed); check the disk "
             f"that holds it (the system log says why), then try again"
         )
+    why = _read_only(where) if "unable to open" in text or "readonly" in text else None
+    if why is not None:
+        return ConfigError(f"ledger {where} is read-only here: {why}")
     if "unable to open" in text or "readonly" in text or "disk" in text.lower():
         return ConfigError(f"ledger {where}: {text}; check the path and its permissions")
     if "database is locked" in text or "database is busy" in text:
@@ -196,6 +199,29 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
             f"{BUSY_TIMEOUT_S:g} s ({text}); try again once it has finished"
         )
     return Unavailable(f"ledger {where} is unavailable: {text}")
+
+
+def _read_only(where: str) -> str | None:
+    """Why the ledger at ``where`` cannot be written by this process, and what to do: a
+    read-only file system, or a folder this user may not write; None otherwise (a file of mode
+    0444 in a folder the user writes is read, and a write says "readonly"). SQLite reads
+    a WAL ledger only with its shared-memory file beside it (ledger.db-shm, made on first use):
+    a folder it cannot write fails the commands that only read, too."""
+    path = os.path.abspath(where)
+    folder = os.path.dirname(path)
+    beside = "SQLite writes beside a ledger (its -shm file) even to read it"
+    copy = f"or read a copy of it (cp {where} /tmp/ledger.db, then --db /tmp/ledger.db)"
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"on a read-only file system; {beside}: mount it read-write, {copy}"
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return (
+            f"this user may not write to its folder {folder}; {beside}: run warmup as the "
+            f"ledger's owner, let this user write to the folder, {copy}"
+        )
+    return None
 
 
 def ledger_fault(exc: sqlite3.DatabaseError) -> bool:
