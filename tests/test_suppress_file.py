@@ -112,6 +112,11 @@ def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, se
         (b'Email,Note\nbad,"one\ntwo"\nok@example.com,x\n', "line 2: malformed address 'bad'"),
         (b'Note,Email\n"one\ntwo\nthree",bad\n', "line 2: malformed address 'bad'"),
         (b'Note,Email\n"one\ntwo",ann@example.com\nx,bad\n', "line 4: malformed address 'bad'"),
+        # bo@ was taken into ann's note, to the end of the file: not suppressed, and unsaid
+        (
+            b'Email,Note\nann@example.com,"called\nbo@example.com,x\n',
+            "line 2: a quote opened in this row is never closed",
+        ),
     ],
     ids=[
         "not-an-address",
@@ -127,6 +132,7 @@ def test_a_csv_export_is_read_by_its_column_of_addresses(run, tmp_path, text, se
         "cell-over-lines-bad-row-starting",
         "cell-over-lines-bad-row-ending",
         "cell-over-lines-bad-row-after",
+        "quote-never-closed",
     ],
 )
 def test_a_bad_line_refuses_the_file_naming_it_and_keeps_nothing(

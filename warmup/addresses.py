@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 from warmup.errors import DataError, expect
 
@@ -41,6 +42,27 @@ def delimiter(first_line: str) -> str:
 
 
 _QUOTED = re.compile(r'"[^"]*(?:"|$)')
+
+
+def check_closed(text: str, line: int, delim: str, path: PurePath) -> None:
+    """The row starting at ``line`` has a cell over several lines: a quote it never closes
+    would have swallowed every row after it into that cell (the csv module, not strict, ends
+    the cell at the end of the file), and those rows would go unread, unsaid: recipients not
+    mailed, addresses not suppressed."""
+    import csv
+    import io
+
+    tail = "".join(io.StringIO(text, newline="").readlines()[line - 1 :])
+    try:
+        next(csv.reader(io.StringIO(tail, newline=""), delimiter=delim, strict=True), None)
+    except csv.Error as exc:
+        if "end of data" in str(exc):
+            raise DataError(
+                f"{path}: line {line}: a quote opened in this row is never closed (it would "
+                f"take every line after it as one cell); close it or remove it"
+            ) from None
+
+
 # Excel's first line naming a CSV file's delimiter (sep=;): no header, and no address
 SEP_LINE = re.compile(r"sep=([,;\t|])\s*")
 

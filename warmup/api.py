@@ -1021,10 +1021,14 @@ def addresses_from(path: PurePath) -> list[str]:
         cell = names[column]
         rows = []
         start = at + reader.line_num + 1  # the line a row starts on, as 'import' names it
+        spans = False  # whether the last row read has a cell over several lines
         for fields in reader:
             if "".join(fields).strip():
                 rows.append((start, fields[column] if column < len(fields) else ""))
-            start = at + reader.line_num + 1
+            spans = any("\n" in f or "\r" in f for f in fields)
+            start, last = at + reader.line_num + 1, start
+        if spans:  # a quote never closed takes the rest of the file: only the last row can
+            addresses.check_closed(text, last, delimiter, path)
     else:
         rows = [(n, _unquoted(x)) for n, x in enumerate(lines, 1) if _listed(x)]
         if (

@@ -499,7 +499,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | DataError]]:
             continue
         if len(fields) != len(header) and spans is not None:
             # a quote never closed makes this last row the wrong width too: that, not the width
-            _check_closed(text, spans, delim, path)
+            addresses.check_closed(text, spans, delim, path)
         if len(fields) > len(header):
             yield line, DataError(f"{path}: line {line}: more cells than the header has")
             continue
@@ -522,22 +522,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | DataError]]:
             f"{path}: line 1: no 'email' column (found nothing); name the recipients' column email"
         )
     if spans is not None:
-        _check_closed(text, spans, delim, path)
-
-
-def _check_closed(text: str, line: int, delim: str, path: Path) -> None:
-    """The row starting at ``line`` has a cell over several lines: a quote it never closes
-    would have swallowed every row after it into that cell (the csv module, not strict, ends
-    the cell at the end of the file), and those recipients would go unmailed, unsaid."""
-    tail = "".join(io.StringIO(text, newline="").readlines()[line - 1 :])
-    try:
-        next(csv.reader(io.StringIO(tail, newline=""), delimiter=delim, strict=True), None)
-    except csv.Error as exc:
-        if "end of data" in str(exc):
-            raise DataError(
-                f"{path}: line {line}: a quote opened in this row is never closed (it would "
-                f"take every line after it as one cell); close it or remove it"
-            ) from None
+        addresses.check_closed(text, spans, delim, path)
 
 
 @dataclass(frozen=True)
