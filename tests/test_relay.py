@@ -400,10 +400,13 @@ def test_a_command_that_cannot_be_executed_exits_as_a_shell_would(box, run, tmp_
     garbage = tmp_path / "garbage"
     garbage.write_bytes(b"\x7fELF not really")
     garbage.chmod(0o755)
+    noexec = tmp_path / "noexec"  # no execute bit for anyone: refused even to root
+    noexec.write_text("#!/bin/sh\n")
     for command, code, why in [
         (str(garbage), 126, "exec format error"),
         (str(garbage / "x"), 126, "not a directory"),
-        (str(tmp_path), 126, "permission denied"),
+        (str(tmp_path), 126, "is a directory"),  # was "permission denied" (execve's EACCES)
+        (str(noexec), 126, "permission denied"),
         ("no-such-command-here", 127, "command not found"),
     ]:
         res = run("send", BOX, "--", command)

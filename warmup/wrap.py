@@ -203,6 +203,14 @@ def _held_signals() -> Iterator[bool]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+def _not_run(path: str, exc: OSError) -> str:
+    """Why ``path`` was found but not run, as sh words it. execve() answers EACCES for a
+    directory, and "permission denied" sent root (whom modes do not stop) after permissions."""
+    if exc.errno == errno.EACCES and os.path.isdir(path):
+        return "is a directory"
+    return (exc.strerror or type(exc).__name__).lower()
+
+
 def _spawn(command: list[str], env: dict[str, str]) -> int:
     """Start ``command`` (looked up on ``env``'s PATH, as subprocess does) with no signal
     blocked, SIGPIPE and SIGXFSZ back to their defaults (Python ignores them) and no
@@ -264,8 +272,7 @@ def _run_adopting(
         print(f"warmup: {command[0]}: command not found", file=sys.stderr)
         return 127
     except OSError as exc:  # EACCES, ENOEXEC, ENOTDIR, E2BIG, ...: found but not run, as sh says
-        why = (exc.strerror or type(exc).__name__).lower()
-        print(f"warmup: {command[0]}: {why}", file=sys.stderr)
+        print(f"warmup: {command[0]}: {_not_run(command[0], exc)}", file=sys.stderr)
         return 126
     if not held:
         return _exit_code(os.waitpid(pid, 0)[1])
