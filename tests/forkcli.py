@@ -29,11 +29,25 @@ WARMUP = [sys.executable, "-S", os.path.abspath(__file__), "run"]
 _FORWARDED = ("SIGTERM", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT")
 
 
+def _as_a_terminal_leaves_signals() -> None:
+    """The signals a test sends back to their defaults and unblocked, as a terminal's shell
+    starts a command: a test run started with SIGINT ignored (``nohup``, a background job, some
+    CI runners) passed it on through exec, Python kept it ignored, and a test's SIGINT never
+    reached the command (its import ran on until a lock timed out, exit 75 for 130)."""
+    import signal
+
+    signums = {getattr(signal, name) for name in _FORWARDED}
+    for signum in signums:
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, signums)
+
+
 def _client(args: list[str]) -> None:
     import json
     import signal
     import socket
 
+    _as_a_terminal_leaves_signals()  # for the exec below; a zygote's child sets its own
     path = os.environ.get(ENV)
     if not path:
         os.execv(sys.executable, [sys.executable, "-m", "warmup", *args])
@@ -90,6 +104,7 @@ def _child(conn, fds: list[int], req: dict) -> None:  # type: ignore[no-untyped-
     for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # as CPython sets it at start
+    _as_a_terminal_leaves_signals()  # the zygote's mask came from the test run
     signal.signal(signal.SIGINT, signal.default_int_handler)
     conn.close()
     for target, fd in enumerate(fds):

@@ -116,6 +116,36 @@ def test_a_signal_reaches_the_command_and_a_killed_client_takes_its_child(tmp_pa
     _wait_until(lambda: not _children_of_zygote())
 
 
+def test_a_command_started_with_sigint_ignored_is_interrupted_as_from_a_terminal():
+    """A test run started with SIGINT ignored (nohup, a background job, some CI runners): the
+    client without a zygote (its socket not in the environment a test built before the zygote
+    started) exec'd ``python -m warmup``, which kept SIGINT ignored, so a test's SIGINT never
+    reached the command. The client starts it with SIGINT as a terminal leaves it."""
+    bare = {k: v for k, v in os.environ.items() if k != forkcli.ENV}
+    proc = subprocess.Popen(
+        [*forkcli.command(), "import", "/dev/stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=bare,
+        preexec_fn=_ignore_sigint,
+    )
+    _wait_until(lambda: _reading_a_pipe(proc.pid))  # exec'd: the client is the command
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        _, err = proc.communicate(timeout=60)
+    said = "Error: import of /dev/stdin interrupted while it was checked: nothing was imported\n"
+    assert (proc.returncode, err) == (130, said)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
