@@ -66,6 +66,45 @@ def test_a_read_command_refuses_a_ledger_that_does_not_exist(run, tmp_path: Path
     assert not missing.parent.exists()  # nothing created, not even the folder
 
 
+EMPTY = (
+    "Error: ledger {db} is an empty file (0 bytes), not a warmup ledger: if it held your ledger, "
+    "it was truncated: restore a backup; to start a new ledger in it, run 'warmup mailbox add'\n"
+)
+
+
+@pytest.mark.parametrize("args", READS, ids=" ".join)
+def test_a_read_command_refuses_an_empty_file_and_leaves_it_empty(run, tmp_path: Path, args):
+    """A 0-byte file (a ledger truncated, a ``touch``) silently became a new ledger that
+    answered "No mailboxes yet", exit 0: a lost ledger looked like a fresh one. It is refused,
+    78 (a file that is no ledger), and left as it was."""
+    empty = tmp_path / "x.db"
+    empty.touch()
+    res = run("--db", str(empty), *args)
+    assert (res.exit_code, res.output) == (78, EMPTY.format(db=empty))
+    assert [p.name for p in tmp_path.iterdir()] == ["x.db"] and empty.stat().st_size == 0
+
+
+def test_quota_refuses_an_empty_warmup_db_too(run, ledger_path: Path):
+    ledger_path.touch(mode=0o600)
+    res = run("quota")
+    assert (res.exit_code, res.output) == (78, EMPTY.format(db=ledger_path))
+    assert ledger_path.stat().st_size == 0
+
+
+def test_mailbox_add_starts_a_ledger_in_an_empty_file_and_bad_input_leaves_it_empty(
+    run, tmp_path: Path
+):
+    empty = tmp_path / "x.db"
+    empty.touch(mode=0o600)
+    bad = run("--db", str(empty), "mailbox", "add", BOX, "--provider", "nosuch")
+    assert bad.exit_code == 64, bad.output
+    assert [p.name for p in tmp_path.iterdir()] == ["x.db"] and empty.stat().st_size == 0
+    res = run("--db", str(empty), "mailbox", "add", BOX, "--provider", "exmail")
+    assert res.exit_code == 0, res.output
+    assert res.stderr == f"Created a new ledger at {empty}.\n"
+    assert f"\n{BOX}  exmail " in run("--db", str(empty), "mailbox", "list").output
+
+
 def test_a_team_ledger_without_its_driver_names_the_pip_of_warmup_s_own_python(tmp_path):
     """README's set-up installs warmup into a clone's .venv; the error said "pip install
     'warmup[postgres]'", which a shell outside that venv runs with another pip (the driver

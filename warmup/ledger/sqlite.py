@@ -37,6 +37,7 @@ from warmup.ledger.sqlite_gate import SQLiteGate, read_suppressed
 from warmup.ledger.sqlite_reads import (
     BUSY_TIMEOUT_S,
     due_memos,
+    empty_file,
     keep_memos,
     ledger_fault,
     prepare,
@@ -78,8 +79,11 @@ class SQLiteLedger(Ledger):
             )
         self.warnings: list[str] = []
         self._made: list[Path] = []  # the file and folders this open created, in that order
+        # An empty file the user made (touch, mktemp) becomes the ledger; left empty again by
+        # discard_if_unused, never removed: it is theirs.
+        self._filled = create and empty_file(Path(path))
         self._made, self.warnings = private(Path(path), create)
-        self.created = bool(self._made)
+        self.created = bool(self._made) or self._filled
         engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
@@ -100,7 +104,7 @@ class SQLiteLedger(Ledger):
     def discard_if_unused(self) -> bool:
         """Remove the ledger this open created (file, its WAL and the folders made for it) if it
         holds no row: a command that failed on bad input leaves nothing behind."""
-        if not self._made:
+        if not (self._made or self._filled):
             return False
         try:
             with self.read() as conn:
@@ -109,15 +113,19 @@ class SQLiteLedger(Ledger):
         except sa.exc.SQLAlchemyError:
             pass  # not even the schema was made: nothing in it either
         self.close()
-        file, *folders = self._made
-        for extra in ("", "-wal", "-shm", "-journal"):
+        file, *folders = self._made or [Path(self.where)]
+        for extra in ("-wal", "-shm", "-journal"):
             Path(f"{file}{extra}").unlink(missing_ok=True)
+        if self._filled:
+            os.truncate(file, 0)
+        else:
+            file.unlink(missing_ok=True)
         for folder in folders:
             try:
                 folder.rmdir()
             except OSError:
                 break  # something else was put there meanwhile: keep it
-        self._made, self.created = [], False
+        self._made, self._filled, self.created = [], False, False
         return True
 
     def damage(self, limit: int = 10) -> list[str] | None:

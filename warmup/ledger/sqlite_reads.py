@@ -133,12 +133,33 @@ def private(path: Path, create: bool = True) -> tuple[list[Path], list[str]]:
         # A device or a FIFO: SQLite would make its journal beside it (/dev/full-journal),
         # left there by the failed write, and a ledger on one keeps nothing anyway.
         raise ConfigError(f"ledger {path} is not a regular file; name a file, e.g. ledger.db")
+    if not create and empty_file(path):
+        raise ConfigError(
+            f"ledger {path} is an empty file (0 bytes), not a warmup ledger: if it held your "
+            f"ledger, it was truncated: restore a backup; to start a new ledger in it, run "
+            f"'warmup mailbox add'"
+        )
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         return [], [
             f"ledger {path} is readable by other users (mode {stat.S_IMODE(mode):04o}); "
             f"make it private: chmod 600 {path}"
         ]
     return [], []
+
+
+def empty_file(path: Path) -> bool:
+    """``path`` is a regular file of 0 bytes with no write-ahead log beside it: SQLite would
+    take it for a new database, and a read would make it one (WAL, then the schema). A ledger
+    truncated, a file made by ``touch`` or ``mktemp``: only a command that creates a ledger may
+    start one in it."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size:
+            return False
+        wal = Path(f"{path}-wal")
+        return not wal.exists() or wal.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def unusable(path: Path, exc: OSError) -> WarmupError:
@@ -917,8 +938,8 @@ class SQLiteReads:
         when the full backend must open it instead (to create, migrate, refuse or explain)."""
         path = _path(url)
         try:  # is_file() raises for a name too long (ENAMETOOLONG), EACCES on a folder
-            if path is None or not path.is_file():
-                return None
+            if path is None or not path.is_file() or empty_file(path):
+                return None  # an empty file: the full backend refuses it (or starts one in it)
         except OSError:
             return None  # the full backend words it
         try:
