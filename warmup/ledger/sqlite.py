@@ -18,7 +18,7 @@ import datetime as dt
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from warmup.ledger.schema import DATA_TABLES, KEPT_IDS, UTCDateTime
 from warmup.ledger.sqlite_gate import SQLiteGate, read_suppressed
 from warmup.ledger.sqlite_reads import (
     BUSY_TIMEOUT_S,
+    check_unchanged,
     due_memos,
     empty_file,
     keep_memos,
@@ -45,6 +46,7 @@ from warmup.ledger.sqlite_reads import (
     read_histories,
     read_mailbox,
     read_mailboxes,
+    read_only_uri,
     read_policy_text,
     setup_connection,
     storage_error,
@@ -84,7 +86,19 @@ class SQLiteLedger(Ledger):
         self._filled = create and empty_file(Path(path))
         self._made, self.warnings = private(Path(path), create)
         self.created = bool(self._made) or self._filled
-        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        ro = read_only_uri(path)  # a folder or mount this process cannot write: reads only
+        if ro is None:
+            engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
+        else:
+            uri, stamp = ro
+            engine = sa.create_engine(
+                url,
+                creator=lambda: sqlite3.connect(
+                    uri, timeout=BUSY_TIMEOUT_S, uri=True, check_same_thread=False
+                ),
+            )
+            # Every read transaction ends by checking that no one wrote the file under it.
+            event.listen(engine, "commit", lambda _conn: check_unchanged(path, stamp))
         event.listen(engine, "connect", _on_connect)
         event.listen(engine, "begin", _on_begin)
         event.listen(engine, "checkin", _on_checkin)
@@ -117,7 +131,8 @@ class SQLiteLedger(Ledger):
         for extra in ("-wal", "-shm", "-journal"):
             Path(f"{file}{extra}").unlink(missing_ok=True)
         if self._filled:
-            os.truncate(file, 0)
+            with suppress(OSError):  # a read-only mount: nothing was written to it either
+                os.truncate(file, 0)
         else:
             file.unlink(missing_ok=True)
         for folder in folders:

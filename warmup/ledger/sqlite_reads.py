@@ -225,24 +225,100 @@ def storage_error(exc: Exception, where: str) -> WarmupError:
 def _read_only(where: str) -> str | None:
     """Why the ledger at ``where`` cannot be written by this process, and what to do: a
     read-only file system, or a folder this user may not write; None otherwise (a file of mode
-    0444 in a folder the user writes is read, and a write says "readonly"). SQLite reads
-    a WAL ledger only with its shared-memory file beside it (ledger.db-shm, made on first use):
-    a folder it cannot write fails the commands that only read, too."""
-    path = os.path.abspath(where)
-    folder = os.path.dirname(path)
-    beside = "SQLite writes beside a ledger (its -shm file) even to read it"
-    copy = f"or read a copy of it (cp {where} /tmp/ledger.db, then --db /tmp/ledger.db)"
+    0444 in a folder the user writes is read, and a write says "readonly"). Commands that only
+    read it still can (:func:`read_only_uri`); this is what a write, or a migration, says."""
+    why = _cannot_write_beside(where)
+    if why is None:
+        return None
+    if why.startswith("on "):
+        fix = "mount it read-write"
+    else:
+        fix = "run warmup as the ledger's owner or let this user write to the folder"
+    return (
+        f"{why}; SQLite writes beside a ledger (its -wal and -shm files) to change it: {fix} "
+        f"(commands that only read it, such as quota and report, work as it is)"
+    )
+
+
+def _cannot_write_beside(where: str) -> str | None:
+    """Why this process cannot make files beside the ledger at ``where`` (its -wal, -shm), or
+    None when it can: a read-only file system, or a folder this user may not write."""
+    folder = os.path.dirname(os.path.abspath(where))
     try:
         if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return f"on a read-only file system; {beside}: mount it read-write, {copy}"
+            return "on a read-only file system"
     except OSError:
         return None
-    if not os.access(folder, os.W_OK):
-        return (
-            f"this user may not write to its folder {folder}; {beside}: run warmup as the "
-            f"ledger's owner, let this user write to the folder, {copy}"
-        )
+    beside = [f"{where}-wal", f"{where}-shm"]
+    if not os.access(folder, os.W_OK) and not all(os.access(f, os.W_OK) for f in beside):
+        # (Both there and ours to write: SQLite needs to make neither, and writes as ever.)
+        return f"this user may not write to its folder {folder}"
     return None
+
+
+Stamp = tuple[int, ...]
+
+
+def read_only_uri(where: str) -> tuple[str, Stamp | None] | None:
+    """How to read the ledger at ``where`` when this process cannot write beside it: its
+    ``file:`` URI for :func:`sqlite3.connect`, and the stamp to check after each read (see
+    :func:`check_unchanged`); None when it can (the ordinary open).
+
+    SQLite reads a WAL ledger through its -shm index, which it makes beside the file on first
+    use: on a read-only mount or in a folder the user may not write, even ``quota`` failed.
+    Without a -wal holding rows, the file alone is the ledger, and ``immutable=1`` reads it
+    without the index, but also without locks: a writer elsewhere (a read-write mount of the
+    same disk, the folder's owner) is noticed by the file's stamp changing under the read,
+    which then fails (exit 75: try again), never answered from a torn read. With a -wal that
+    holds rows and its -shm beside it, SQLite reads both (``mode=ro``); without the -shm it
+    could read only the file, missing rows committed in the log: refused."""
+    why = _cannot_write_beside(where)
+    if why is None:
+        return None
+    path = Path(where).absolute()
+    uri = f"{path.as_uri()}?mode=ro"
+    if _size(Path(f"{path}-wal")) > 0:
+        if Path(f"{path}-shm").exists():
+            return uri, None
+        raise ConfigError(
+            f"ledger {where} is read-only here ({why}) and its write-ahead log {where}-wal "
+            f"holds changes not yet in the file, which SQLite cannot read without writing an "
+            f"index ({where}-shm) beside it: open it once where it can be written (that merges "
+            f"the log), or read a copy of both (cp {where} {where}-wal /tmp/, then --db "
+            f"/tmp/{path.name})"
+        )
+    return f"{uri}&immutable=1", stamp_of(where)
+
+
+def _size(path: Path) -> int:
+    """The file's size, -1 when it is not there."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return -1
+
+
+def stamp_of(where: str) -> Stamp:
+    """What changes when anyone writes the ledger at ``where``: the file's identity, size and
+    times, and its -wal's size (a log that starts to fill holds rows a read would miss)."""
+    st = os.stat(where)
+    return (
+        st.st_dev,
+        st.st_ino,
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        _size(Path(f"{where}-wal")),
+    )
+
+
+def check_unchanged(where: str, stamp: Stamp | None) -> None:
+    """Refuse (75, try again) an answer read without locks from a ledger written meanwhile."""
+    if stamp is not None and stamp_of(where) != stamp:
+        raise LedgerBusy(
+            f"ledger {where} was written while it was read (read-only here, so the read could "
+            f"not lock it against the writer); try again"
+        )
 
 
 def ledger_fault(exc: sqlite3.DatabaseError) -> bool:
@@ -258,6 +334,15 @@ def trigger_refusal(exc: BaseException) -> bool:
     """Whether a driver error is a trigger's ``RAISE(ABORT|FAIL|ROLLBACK, ...)``: warmup's
     tables carry no trigger of warmup's, so one that refuses a write was added by someone."""
     return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CONSTRAINT_TRIGGER
+
+
+def connect(where: str | Path) -> tuple[sqlite3.Connection, Stamp | None]:
+    """A ``sqlite3`` connection to the ledger at ``where`` (read-only where this process
+    cannot write beside it: :func:`read_only_uri`), and the stamp its reads must check."""
+    ro = read_only_uri(str(where))
+    if ro is None:
+        return sqlite3.connect(where, timeout=BUSY_TIMEOUT_S), None
+    return sqlite3.connect(ro[0], timeout=BUSY_TIMEOUT_S, uri=True), ro[1]
 
 
 def _device(path: str) -> bool:
@@ -924,6 +1009,7 @@ class SQLiteReads:
     (:class:`~warmup.ledger.reads.Reads`). Use :meth:`open`."""
 
     created = False
+    _stamp: Stamp | None = None  # read without locks: see read_only_uri
 
     def __init__(self, raw: sqlite3.Connection, where: str, warnings: list[str]) -> None:
         self._raw = raw
@@ -943,7 +1029,7 @@ class SQLiteReads:
         except OSError:
             return None  # the full backend words it
         try:
-            raw = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+            raw, stamp = connect(path)
         except sqlite3.Error:
             return None
         try:
@@ -955,7 +1041,9 @@ class SQLiteReads:
         if done != set(MIGRATION_NAMES):  # behind (to migrate) or ahead (refused): not here
             raw.close()
             return None
-        return cls(raw, str(path), private(path, create=False)[1])
+        reads = cls(raw, str(path), private(path, create=False)[1])
+        reads._stamp = stamp
+        return reads
 
     def real_today(self, tz: str) -> dt.date:
         """Today in zone ``tz`` by the wall clock: memos never cover it or yesterday."""
@@ -974,6 +1062,7 @@ class SQLiteReads:
                     self._raw.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise storage_error(exc, self.where) from None
+        check_unchanged(self.where, self._stamp)
 
     def mailbox(self, address: str) -> MailboxRow:
         """The mailbox, or :class:`MailboxNotFound` saying how to add it."""
@@ -1043,14 +1132,16 @@ class SQLiteReads:
         """This ledger on a connection of its own, read-only (for a forked child, which must
         never use a connection its parent opened)."""
         try:
-            raw = sqlite3.connect(
-                f"{Path(self.where).absolute().as_uri()}?mode=ro", timeout=BUSY_TIMEOUT_S, uri=True
-            )
+            ro = read_only_uri(self.where)
+            uri = ro[0] if ro else f"{Path(self.where).absolute().as_uri()}?mode=ro"
+            raw = sqlite3.connect(uri, timeout=BUSY_TIMEOUT_S, uri=True)
             raw.isolation_level = None
             raw.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         except sqlite3.DatabaseError as exc:
             raise storage_error(exc, self.where) from None
-        return SQLiteReads(raw, self.where, [])
+        reads = SQLiteReads(raw, self.where, [])
+        reads._stamp = self._stamp  # the ledger as this process first read it
+        return reads
 
     def close(self) -> None:
         self._raw.close()
