@@ -13,6 +13,9 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+import pytest
 
 from warmup.bounces import Bounce, parse_bounces
 
@@ -102,6 +105,156 @@ class Tally:
 
     def __str__(self) -> str:
         return f"{self.ok}/{self.total} = {self.rate:.1%}" if self.total else "-"
+
+
+def expected_rows(corpus: Path) -> list[dict]:
+    """The lines of an outside corpus's expected.jsonl, one a file."""
+    text = (corpus / "expected.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def parse_files(corpus: Path, names: Iterable[str]) -> tuple[dict[str, list[Bounce]], list[str]]:
+    """Parse each named file of an outside corpus: its bounces by name, and each exception as
+    one line (parse_bounces never raises: an exception is the failure to show, and the file
+    then counts as parsed to nothing)."""
+    parsed: dict[str, list[Bounce]] = {}
+    errors = []
+    for name in names:
+        try:
+            parsed[name] = parse_bounces((corpus / name).read_bytes())
+        except Exception as exc:
+            errors.append(f"{name}: {type(exc).__name__}: {exc}")
+            parsed[name] = []
+    return parsed, errors
+
+
+@dataclass
+class OutsideResults:
+    """How warmup fared on an outside corpus whose every expectation names one source: the
+    recipients found, hard/not-hard over those found, and each disagreement by (file, address)."""
+
+    files: int = 0
+    errors: list[str] = field(default_factory=list)
+    recipient: Tally = field(default_factory=Tally)
+    hard: Tally = field(default_factory=Tally)
+    missed: set[tuple[str, str]] = field(default_factory=set)
+    hard_missed: dict[tuple[str, str], str] = field(default_factory=dict)
+    invented: set[tuple[str, str]] = field(default_factory=set)
+    split: dict[str, dict[str, int]] = field(default_factory=dict)  # reason -> warmup kind
+
+    def compare(
+        self,
+        name: str,
+        address: str,
+        bounce: Bounce | None,
+        want_hard: bool | None,
+        reason: str,
+        reason_from: str,
+    ) -> None:
+        """Count one expected recipient: found or not, then (``want_hard`` not None) whether
+        warmup agrees on hard/not-hard. "Hard" for warmup is ``kind == "hard"`` and no delay
+        warning."""
+        self.recipient.add(bounce is not None)
+        if bounce is None:
+            self.missed.add((name, address))
+            return
+        key = "delayed" if bounce.delayed else bounce.kind
+        per = self.split.setdefault(reason, {})
+        per[key] = per.get(key, 0) + 1
+        if want_hard is None:
+            return
+        ours = bounce.kind == "hard" and not bounce.delayed
+        self.hard.add(ours == want_hard)
+        if ours != want_hard:
+            self.hard_missed[(name, address)] = (
+                f"want {reason} ({reason_from}), got {bounce.kind}/{bounce.reason} "
+                f"delayed={bounce.delayed} by {bounce.rule} [{bounce.diagnostic[:110]}]"
+            )
+
+    def report(self, title: str, untuned: Mapping[str, tuple[int, int]], checks: type) -> None:
+        """Print (``pytest -s``) the figures, the untuned ones beside them, and every
+        disagreement beside why ``checks`` (an :class:`OutsideCorpusChecks`) documents it."""
+        print(f"\n[{title}] {self.files} files, {len(self.errors)} exceptions")
+        print(
+            "  untuned (main before this corpus): "
+            + ", ".join(f"{k} {ok}/{n}" for k, (ok, n) in untuned.items())
+        )
+        print(f"  recipient found: {self.recipient}")
+        print(f"  hard/not-hard: {self.hard}")
+        print_disagreements(
+            self.split,
+            (self.missed, checks.KNOWN_MISSES),
+            (self.hard_missed, checks.KNOWN_HARD_MISSES),
+            (self.invented, checks.KNOWN_INVENTED),
+        )
+
+
+class OutsideCorpusChecks:
+    """The checks every outside corpus with :class:`OutsideResults` passes. A test module
+    subclasses it as ``Test...``: where the corpus is, its title and size, the figures met and
+    untuned, the documented disagreements, and ``score`` (expected.jsonl's rows and the parsed
+    files in, the results out); pytest runs these methods once per subclass."""
+
+    CORPUS: ClassVar[Path]
+    FILES: ClassVar[int]
+    SUFFIX: ClassVar[str] = ".eml"
+    TITLE: ClassVar[str]
+    # Untuned figures (main before any change for the corpus), kept to show the drift.
+    UNTUNED: ClassVar[Mapping[str, tuple[int, int]]]
+    # The figures met (see the corpus's README); a regression fails.
+    RECIPIENT_THRESHOLD: ClassVar[float]
+    HARD_THRESHOLD: ClassVar[float]
+    # (file, expected address) that warmup does not find -> why. Documentation; still counted.
+    KNOWN_MISSES: ClassVar[Mapping[tuple[str, str], str]] = {}
+    # (file, expected address) where warmup disagrees on hard/not-hard -> why.
+    KNOWN_HARD_MISSES: ClassVar[Mapping[tuple[str, str], str]] = {}
+    # (file, address reported that the corpus does not expect) -> why.
+    KNOWN_INVENTED: ClassVar[Mapping[tuple[str, str], str]] = {}
+
+    @staticmethod
+    def score(rows: list[dict], parsed: dict[str, list[Bounce]]) -> OutsideResults:
+        raise NotImplementedError
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def results(cls) -> OutsideResults:
+        rows = expected_rows(cls.CORPUS)
+        parsed, errors = parse_files(cls.CORPUS, [row["file"] for row in rows])
+        res = cls.score(rows, parsed)
+        res.errors = errors
+        res.report(cls.TITLE, cls.UNTUNED, cls)
+        return res
+
+    def test_corpus_present_and_complete(self) -> None:
+        rows = expected_rows(self.CORPUS)
+        assert len(rows) == self.FILES
+        assert all((self.CORPUS / row["file"]).is_file() for row in rows)
+        assert len(list((self.CORPUS / "data").glob(f"*{self.SUFFIX}"))) == self.FILES
+
+    def test_no_exception(self, results: OutsideResults) -> None:
+        assert not results.errors, results.errors
+
+    def test_recipient_found(self, results: OutsideResults) -> None:
+        fig = results.recipient
+        assert fig.rate >= self.RECIPIENT_THRESHOLD, f"{fig}; misses: {sorted(results.missed)}"
+
+    def test_every_recipient_miss_is_documented(self, results: OutsideResults) -> None:
+        check_documented(results.missed, self.KNOWN_MISSES, "recipient misses")
+
+    def test_hard_agrees(self, results: OutsideResults) -> None:
+        fig = results.hard
+        assert fig.rate >= self.HARD_THRESHOLD, f"{fig}; misses: {results.hard_missed}"
+
+    def test_every_hard_miss_is_documented(self, results: OutsideResults) -> None:
+        check_documented(
+            results.hard_missed,
+            self.KNOWN_HARD_MISSES,
+            "hard/not-hard misses",
+            results.hard_missed,
+        )
+
+    def test_no_undocumented_invented_recipient(self, results: OutsideResults) -> None:
+        check_documented(results.invented, self.KNOWN_INVENTED, "recipients not expected")
 
 
 @dataclass(frozen=True)

@@ -39,13 +39,12 @@ Figures are printed (``pytest -s``).
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from bounce_scores import Tally, by_address, check_documented, invented, print_disagreements
+from bounce_scores import OutsideCorpusChecks, OutsideResults, by_address, invented
 
 from warmup.bounces import Bounce, parse_bounces
 from warmup.bounces.classify import reason_of
@@ -140,11 +139,6 @@ KNOWN_INVENTED: dict[tuple[str, str], str] = {
 }
 
 
-def _rows() -> list[dict]:
-    text = (CORPUS / "expected.jsonl").read_text(encoding="utf-8")
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
 _NAME_REASON = re.compile(
     r"^(?:\d{3}_(?:\d_\d{1,3}_\d{1,3}_)?)?(?:unknown_)?(.+?)(?:_variant_\d+)?$"
 )
@@ -180,114 +174,31 @@ def expected_of(row: dict) -> Expected:
     return Expected(recipient.lower(), reason, source, hard)
 
 
-@dataclass
-class Results:
-    files: int = 0
-    errors: list[str] = field(default_factory=list)
-    recipient: Tally = field(default_factory=Tally)
-    hard: Tally = field(default_factory=Tally)
-    missed: set[tuple[str, str]] = field(default_factory=set)
-    hard_missed: dict[tuple[str, str], str] = field(default_factory=dict)
-    invented: set[tuple[str, str]] = field(default_factory=set)
-    split: dict[str, dict[str, int]] = field(default_factory=dict)  # reason -> warmup kind
-
-
-def score(rows: list[dict], parsed: dict[str, list[Bounce]]) -> Results:
+def score(rows: list[dict], parsed: dict[str, list[Bounce]]) -> OutsideResults:
     """Compare warmup's bounces of each file with what Crisp states."""
-    res = Results()
+    res = OutsideResults()
     for row in rows:
         name = row["file"]
         res.files += 1
         exp = expected_of(row)
         got = parsed[name]
-        bounce = by_address(got).get(exp.recipient)
-        res.recipient.add(bounce is not None)
         res.invented |= invented(name, got, [exp.recipient])
-        if bounce is None:
-            res.missed.add((name, exp.recipient))
-            continue
-        key = "delayed" if bounce.delayed else bounce.kind
-        per = res.split.setdefault(exp.reason, {})
-        per[key] = per.get(key, 0) + 1
-        if exp.hard is None:
-            continue
-        ours = bounce.kind == "hard" and not bounce.delayed
-        res.hard.add(ours == exp.hard)
-        if ours != exp.hard:
-            res.hard_missed[(name, exp.recipient)] = (
-                f"want {exp.reason} ({exp.reason_from}), got {bounce.kind}/{bounce.reason} "
-                f"delayed={bounce.delayed} by {bounce.rule} [{bounce.diagnostic[:110]}]"
-            )
+        bounce = by_address(got).get(exp.recipient)
+        res.compare(name, exp.recipient, bounce, exp.hard, exp.reason, exp.reason_from)
     return res
 
 
-def _evaluate() -> Results:
-    rows = _rows()
-    parsed: dict[str, list[Bounce]] = {}
-    errors = []
-    for row in rows:
-        try:
-            parsed[row["file"]] = parse_bounces((CORPUS / row["file"]).read_bytes())
-        except Exception as exc:  # parse_bounces never raises: this is the failure to show
-            errors.append(f"{row['file']}: {type(exc).__name__}: {exc}")
-            parsed[row["file"]] = []
-    res = score(rows, parsed)
-    res.errors = errors
-    return res
-
-
-@pytest.fixture(scope="module")
-def results() -> Results:
-    res = _evaluate()
-    print(f"\n[Crisp corpus] {res.files} files, {len(res.errors)} exceptions")
-    print(
-        "  untuned (main before this corpus): "
-        + ", ".join(f"{k} {ok}/{n}" for k, (ok, n) in UNTUNED.items())
-    )
-    print(f"  recipient found: {res.recipient}")
-    print(f"  hard/not-hard: {res.hard}")
-    print_disagreements(
-        res.split,
-        (res.missed, KNOWN_MISSES),
-        (res.hard_missed, KNOWN_HARD_MISSES),
-        (res.invented, KNOWN_INVENTED),
-    )
-    return res
-
-
-def test_corpus_present_and_complete() -> None:
-    rows = _rows()
-    assert len(rows) == FILES
-    assert all((CORPUS / row["file"]).is_file() for row in rows)
-    assert len(list((CORPUS / "data").glob("*.eml"))) == FILES
-
-
-def test_no_exception(results: Results) -> None:
-    assert not results.errors, results.errors
-
-
-def test_recipient_found(results: Results) -> None:
-    fig = results.recipient
-    assert fig.rate >= RECIPIENT_THRESHOLD, f"{fig}; misses: {sorted(results.missed)}"
-
-
-def test_every_recipient_miss_is_documented(results: Results) -> None:
-    check_documented(results.missed, KNOWN_MISSES, "recipient misses")
-
-
-def test_hard_agrees(results: Results) -> None:
-    fig = results.hard
-    assert fig.rate >= HARD_THRESHOLD, f"{fig}; misses: {results.hard_missed}"
-
-
-def test_every_hard_miss_is_documented(results: Results) -> None:
-    check_documented(
-        results.hard_missed, KNOWN_HARD_MISSES, "hard/not-hard misses", results.hard_missed
-    )
-
-
-def test_no_undocumented_invented_recipient(results: Results) -> None:
-    check_documented(results.invented, KNOWN_INVENTED, "recipients not expected")
+class TestCrisp(OutsideCorpusChecks):
+    CORPUS = CORPUS
+    FILES = FILES
+    TITLE = "Crisp corpus"
+    UNTUNED = UNTUNED
+    RECIPIENT_THRESHOLD = RECIPIENT_THRESHOLD
+    HARD_THRESHOLD = HARD_THRESHOLD
+    KNOWN_MISSES = KNOWN_MISSES
+    KNOWN_HARD_MISSES = KNOWN_HARD_MISSES
+    KNOWN_INVENTED = KNOWN_INVENTED
+    score = staticmethod(score)
 
 
 # --------------------------------------------------------------------------- one per fix
