@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from bounce_scores import (
     FEEDBACK_KINDS,
     OutsideCorpusChecks,
@@ -47,7 +48,8 @@ from bounce_scores import (
     parse_files,
 )
 
-from warmup.bounces import Bounce
+from warmup.bounces import Bounce, parse_bounces
+from warmup.bounces.classify import reason_of
 
 CORPUS = Path(__file__).parent / "corpus" / "bounceemail"
 # The figures met (see the README); a regression fails.
@@ -126,3 +128,28 @@ def test_non_bounces_count_nothing() -> None:
 def test_abuse_report_is_a_complaint_only() -> None:
     for name, got in _kinds_of("complaint").items():
         assert got and all(b.kind in FEEDBACK_KINDS for b in got), name
+
+
+# --------------------------------------------------------------------------- one per fix
+# Each names the family it reads; all failed before the fix they go with.
+
+
+def _read(name: str) -> list[tuple[str, str]]:
+    got = parse_bounces((CORPUS / "data" / name).read_bytes())
+    return [(b.recipient, b.kind) for b in got]
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "550 <kim@example.net>: Recipient address rejected: Nonexistent user",
+        "550 5.0.0 non-existent mailbox",
+        "550 nonexistent recipient kim@example.net",
+    ],
+)
+def test_nonexistent_user_is_an_unknown_address(words: str) -> None:
+    # inbox.lv's "Recipient address rejected: Nonexistent user" (tt_1234177688, whose 5.7.1
+    # keeps it a filter's mask) and the same adjective before the other nouns.
+    assert reason_of("", "550", words, "RCPT") == "userunknown"
+    # Said of the sender it stays the sender's refusal.
+    assert reason_of("", "550", "550 nonexistent address in MAIL FROM", "MAIL") == "rejected"

@@ -264,6 +264,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         STRONG,
         r"""
         user(?:name)? (?:is )?unknown|unknown (?:user|recipient|mailbox|address|local)
+        non-?existent (?:user|recipient|mailbox|address|account)
         no such (?:user|mailbox|recipient|account|address|person|local user)
         recipient (?:address )?(?:is )?unknown|recipient (?:was )?not found
         recipient (?:address )?invalid|invalid (?:recipient|mailbox|user)
