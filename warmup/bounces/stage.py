@@ -19,14 +19,16 @@ def _p(block: str) -> re.Pattern[str]:
 # The SMTP stage a remote reply answered. Sendmail's bare ">>> DATA" transcript line is not
 # evidence either way: with pipelining, RCPT errors are printed after it. Exim names the
 # command it pipelined: "after pipelined RCPT TO:<addr>", "... end of data"; qmail-remote says
-# "failed on DATA command" and "failed after I sent the message".
+# "failed on DATA command" and "failed after I sent the message". Gmail's notices of 2008-2012
+# end the reply they quote with the state of their SMTP client: "(state 14)" after RCPT TO,
+# "(state 15)", "(state 17)", "(state 18)" after DATA (as sisimai's Lhost::Gmail reads them).
 AFTER_DATA = Screened(
     re.compile(
         r"(?:in reply to|after) (?:pipelined )?end of data|in reply to data command"
-        r"|failed after i sent the message|failed on data command"
+        r"|failed after i sent the message|failed on data command|\(state 1[578]\)"
     )
 )
-# RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server or in
+# RCPT-stage evidence: the stage named by Postfix/Exim/qmail/Yahoo/X3/Messaging Server/Gmail or in
 # Sendmail's transcript (">>> RCPT To:<addr>", with its ESMTP parameters if any: RFC 3461's
 # NOTIFY= and ORCPT=), the server answering DATA with "Need RCPT"/"no valid recipients" (every
 # RCPT had failed), a reply in Postfix's RCPT-restriction form ("550 5.1.1 <addr>: ..."), Exchange code 000C05A6. The
@@ -37,7 +39,7 @@ _AT_RCPT_WORDS = Screened(
     in reply to rcpt to|after (?:pipelined )?rcpt to|rcpt to command|>>> rcpt to:?\s*<[^>]*>(?:\s+[a-z]+=\S*)*\s*<<<
     does not like recipient|\[rcpt_to\]|smtp:rcpt\b|has rejected address
     need rcpt|no valid recipients|recipient address rejected
-    \(000c05a6\)
+    \(000c05a6\)|\(state 14\)
 """)
 )
 # "(?:^|[\s:;])[45]\d\d[ -]...": at the start or after a blank, colon or semicolon.
