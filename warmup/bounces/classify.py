@@ -85,6 +85,9 @@ _CONTINUATION = re.compile(r" (?<=[^\s\d] )[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} 
 # says why. (Not a timeout's words: "Connection timed out" is the failure itself.)
 _QUEUE_ENDED = re.compile(r"not going to try again(?!.*timed? ?out)")
 _SENDERS = ((1, 7), (1, 8))  # X.1.7 bad sender's mailbox address, X.1.8 bad sender's system
+# RFC 7372's X.7.17 "mailbox owner has changed" and X.7.18 "domain owner has changed": under
+# X.7 but a verdict on the address itself, never a policy filter masking as "user unknown".
+_OWNER_CHANGED = ((7, 17), (7, 18))
 _STATUS_REASON: dict[tuple[int, int], str] = {
     (int(k.split(".")[0]), int(k.split(".")[1])): v
     for k, v in (
@@ -388,7 +391,7 @@ def _unknown_user(
         return "userunknown", "mta.directory", f"{directory} states its own directory's verdict"
     if stage == "DATA" or AFTER_DATA.search(text):
         return "filtered", "stage.after-data", "refused after DATA, not at RCPT: a filter's mask"
-    if key is not None and key[0] == 7:
+    if key is not None and key[0] == 7 and key not in _OWNER_CHANGED:
         return "filtered", "status.policy-mask", f"a 5.7.{key[1]} policy status: a filter refused"
     if stage is None or stage == "RCPT" or at_rcpt(text) or LOCAL_DELIVERY.search(text):
         return None
