@@ -50,6 +50,7 @@ from bounce_scores import (
 
 from warmup.bounces import Bounce, parse_bounces
 from warmup.bounces.classify import reason_of
+from warmup.bounces.formats import listed_blocks
 from warmup.bounces.stage import smtp_stage
 
 CORPUS = Path(__file__).parent / "corpus" / "bounceemail"
@@ -102,10 +103,6 @@ class TestBounceEmail(OutsideCorpusChecks):
         "policy refusal (as BounceParser's 5.7.x masks)",
         ("data/tt_bounce_05.eml", "evor@apollo.lv"): _NO_STAGE + " (IceWarp/Merak's 'SMTP "
         "module(domain ...) reports: host ... says: 550 ... unknown user account')",
-    }
-    KNOWN_INVENTED = {
-        ("data/tt_bounce_06.eml", "dz@rota.lv"): "the contact address in a DNSBL's reply, "
-        "which Gmail's old notice quotes under the failed recipient",
     }
 
 
@@ -188,3 +185,28 @@ def test_owner_changed_status_is_no_filter_mask(status: str) -> None:
 
 def test_qmail_no_mailbox_with_owner_changed_status_is_hard() -> None:
     assert _read("tt_1234211932.eml") == [("dace.balode@rigasvilni.lv", "hard")]
+
+
+@pytest.mark.parametrize(
+    "invitation",
+    [
+        "or send an e-mail message from another address to dz@rbl.example",
+        "please send an email to delist@rbl.example",
+        "If you believe this is an error, e-mail us at support@isp.example",
+        "write to us at listadmin@isp.example with the full headers",
+    ],
+)
+def test_address_to_write_to_is_no_recipient(invitation: str) -> None:
+    # A block list's or provider's reply tells the sender whom to write to, as it names whom
+    # to contact ("please contact helpdesk@..."): that address failed nothing.
+    notice = (
+        "Delivery to the following recipient failed permanently:\n\n     kim@example.net\n\n"
+        "Technical details of permanent failure:\nPERM_FAILURE: SMTP Error (state 9): 550 5.7.1 "
+        f"Your message was blocked by a DNSBL. {invitation}.\n"
+    )
+    assert list(listed_blocks(notice, frozenset())) == ["kim@example.net"]
+
+
+def test_dnsbl_reply_in_gmail_legacy_notice_is_the_recipient_s() -> None:
+    # The reply's words belong to the recipient above them: blocked, not 'nothing known'.
+    assert _read("tt_bounce_06.eml") == [("info@koblenz.lv", "block")]

@@ -191,9 +191,12 @@ _NOT_RECIPIENT_CONTEXT = re.compile(
     r"https?://\S*$|(?:message[- ]?id|msgid)\s*[:=]?\s*<?$|^\s*(?:from|sender|reply-to|return-path|"
     r"envelope-from|references|in-reply-to)\s*:|mail from:|"
     r"\bfrom <?$|\(envelope-from|sender address|"
-    # whom to ask ("please contact helpdesk@..."), where the user went (RFC 5321's 551 "User
-    # not local; please try <forward-path>")
-    r"\bcontact(?: us)?(?: at)?:?\s*<?$|\bplease try:?\s*<?$"
+    # whom to ask ("please contact helpdesk@...", a block list's "send an e-mail message from
+    # another address to dz@...", "e-mail us at", "write to us at"), where the user went (RFC
+    # 5321's 551 "User not local; please try <forward-path>")
+    r"\bcontact(?: us)?(?: at)?:?\s*<?$|\bplease try:?\s*<?$|"
+    r"\bsend an? e-?mail(?: message)?(?: from (?:another|a different) address)? to:?\s*<?$|"
+    r"\b(?:e-?mail|write to) us at:?\s*<?$"
 )
 
 
