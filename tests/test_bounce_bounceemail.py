@@ -210,3 +210,17 @@ def test_address_to_write_to_is_no_recipient(invitation: str) -> None:
 def test_dnsbl_reply_in_gmail_legacy_notice_is_the_recipient_s() -> None:
     # The reply's words belong to the recipient above them: blocked, not 'nothing known'.
     assert _read("tt_bounce_06.eml") == [("info@koblenz.lv", "block")]
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "552 Account(s) <kim@example.net> does not have enough space",
+        "Message rejected. Not enough storage space in user's mailbox to accept message.",
+        "552 mailbox doesn't have enough disk space",
+    ],
+)
+def test_not_enough_space_is_a_full_mailbox(words: str) -> None:
+    # one.lv's 552 (tt_1234285668) and a qmail's 'Message rejected. Not enough storage space'
+    # (tt_bounce_14): a full mailbox, not a block, whatever else the reply says it did.
+    assert reason_of("", "552", words) == "mailboxfull"

@@ -112,7 +112,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         insufficient storage|out of storage|mail ?box size limit
         user(?:'s)? quota|is over quota|mailfolder is full|account is full
         storage (?:space )?(?:exceeded|full)|full mailbox|mailbox has exceeded
-        exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|mailbox exceeded (?:the |its )?(?:local )?limit|not enough (?:disk )?space|容量|空间不足|(?:邮箱|信箱)(?:空间)?已满
+        exceed(?:s|ed)? (?:the )?mailbox|mailbox exceeds|mailbox exceeded (?:the |its )?(?:local )?limit|(?:not|n[o']t have) enough (?:disk |storage )?space|容量|空间不足|(?:邮箱|信箱)(?:空间)?已满
         (?:邮箱|信箱)配额已满
         exhausted (?:\S+ ){0,2}storage|too many (?:messages|mails) (?:on the server|in (?:the |this |his |her |their )?(?:mailbox|inbox|folder))
         speicher\S* [^.]{0,20}(?:ue|ü)berschritten|zu ?viele (?:mails|nachrichten) (?:auf dem server|im postfach)
