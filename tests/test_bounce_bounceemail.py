@@ -14,8 +14,11 @@ the words say neither, nothing is compared.
 
 **First run, before any rule changed for it** (main at 8fa8e84): recipient found 36/37 = 97.3%,
 hard/not-hard 29/33 = 87.9% (``UNTUNED`` below), the three non-bounces yield nothing, one
-address reported that is not expected. The misses left are listed in ``KNOWN_HARD_MISSES``
-and the corpus's README.
+address reported that is not expected. After the general fixes that followed ("nonexistent
+user" and "not enough (storage) space" wordings; Gmail's "(state 14)" names RCPT; an X.7.17/
+X.7.18 owner-changed status is no filter's mask; an address a reply says to write to is no
+recipient): 36/37, 31/33 = 93.9%, none invented. The misses left are listed below with why,
+and in the corpus's README.
 
 What is compared:
 
@@ -79,7 +82,7 @@ def score(rows: list[dict], parsed: dict[str, list[Bounce]]) -> OutsideResults:
         found = by_address(got)
         for address in row["recipients"]:
             bounce = found.get(address)
-            res.compare(name, address, bounce, row["hard"], row["reason"], row["recipients_from"])
+            res.compare(name, address, bounce, row["hard"], row["reason"], "hand label")
         res.invented |= invented(name, got, row["recipients"])
     return res
 
@@ -92,15 +95,19 @@ class TestBounceEmail(OutsideCorpusChecks):
     RECIPIENT_THRESHOLD = RECIPIENT_THRESHOLD
     HARD_THRESHOLD = HARD_THRESHOLD
     score = staticmethod(score)
+
     KNOWN_MISSES = {
         ("data/tt_bounce_17.eml", "agris.brivers@motosports.lv"): "qmail's notice of spam "
-        "backscatter whose forged From: is the failed address itself: warmup reports no "
-        "recipient",
+        "backscatter whose forged From: is the failed address itself: a failed address equal "
+        "to the original's sender is never taken as a recipient (the sender's own echo; as "
+        "the dsn corpus's lhost-einsundeins-03)",
     }
     KNOWN_HARD_MISSES = {
         ("data/tt_1234177688.eml", "aaaaagggrrriiiizz@inbox.lv"): "'554 5.7.1 <addr>: Recipient "
-        "address rejected: Nonexistent user': a 5.7.x status with user-unknown words, read as a "
-        "policy refusal (as BounceParser's 5.7.x masks)",
+        "address rejected: Nonexistent user' (Postfix's access-table form, whose 5.7.1 is its "
+        "default for any REJECT): the repository's reference labels the same form filtered "
+        "(lhost-sendmail-48), so warmup reads a filter's mask (a block), as for BounceParser's "
+        "and Crisp's 5.7.x masks",
         ("data/tt_bounce_05.eml", "evor@apollo.lv"): _NO_STAGE + " (IceWarp/Merak's 'SMTP "
         "module(domain ...) reports: host ... says: 550 ... unknown user account')",
     }
