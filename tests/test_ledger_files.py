@@ -267,3 +267,33 @@ def test_a_ledger_written_while_it_is_read_without_locks_is_refused_not_answered
     finally:
         for reader in readers:
             reader.close()
+
+
+@pytest.mark.parametrize("damaged", [False, True], ids=["whole", "damaged"])
+def test_doctor_checks_a_read_only_ledger_as_the_commands_read_it(read_only_folder, damaged):
+    """Doctor's page check opened a ledger that cannot be written here read-write, which fails
+    ("unable to open database file": no -shm can be made), and reported a whole ledger as
+    damaged, with "restore the ledger from a backup". It reads it as the commands do now: a
+    whole ledger passes, a damaged one still fails, and nothing is written."""
+    from warmup.doctor import ledger_check
+    from warmup.ledger import open_ledger
+
+    folder = read_only_folder
+    if damaged:
+        folder.writable(True)
+        _corrupt_send_table(folder.db)
+        folder.writable(False)
+    before, names = folder.db.read_bytes(), folder.names()
+    ledger = open_ledger(str(folder.db))
+    try:
+        check = ledger_check(ledger)
+    finally:
+        ledger.close()
+    assert check is not None
+    if damaged:
+        assert (check.status, check.code) == ("fail", 78), check
+        assert check.detail.startswith("the ledger is damaged: "), check
+        assert "unable to open" not in check.detail, check
+    else:
+        assert (check.status, check.detail) == ("ok", "the file's pages are whole (quick_check)")
+    assert folder.db.read_bytes() == before and folder.names() == names

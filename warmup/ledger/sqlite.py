@@ -87,6 +87,7 @@ class SQLiteLedger(Ledger):
         self._made, self.warnings = private(Path(path), create)
         self.created = bool(self._made) or self._filled
         ro = read_only_uri(path)  # a folder or mount this process cannot write: reads only
+        self._read_only_uri = None if ro is None else ro[0]
         if ro is None:
             engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_S})
         else:
@@ -150,8 +151,13 @@ class SQLiteLedger(Ledger):
         # quota for weeks while a report of the same file fails.
         # On a connection of its own, outside a transaction: one that met a damaged page
         # fails its COMMIT too, and would go back to the pool so.
+        # Read-only here, the check reads as the commands do (a plain open cannot make the
+        # -shm: "unable to open database file", reported as damage with "restore a backup").
         with self._errors():
-            con = sqlite3.connect(self.where, timeout=BUSY_TIMEOUT_S)
+            if self._read_only_uri is None:
+                con = sqlite3.connect(self.where, timeout=BUSY_TIMEOUT_S)
+            else:
+                con = sqlite3.connect(self._read_only_uri, timeout=BUSY_TIMEOUT_S, uri=True)
         try:
             found = [row for (row,) in con.execute(f"PRAGMA quick_check({int(limit)})")]
         except sqlite3.DatabaseError as exc:  # a page the check itself cannot read
