@@ -220,18 +220,31 @@ def overflow(
 
 @pool.command("remove")
 @click.argument("name", shell_complete=complete_pool)
-@click.option("--force", is_flag=True, help="Also cancel the messages queued to it.")
+@click.argument("addresses", nargs=-1)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Also cancel the messages queued to it (with ADDRESSES: take out its last members "
+    "even while messages wait for them).",
+)
 @pass_ledger
-def remove(ledger: Ledger, name: str, force: bool) -> None:
+def remove(ledger: Ledger, name: str, addresses: tuple[str, ...], force: bool) -> None:
     """Remove a pool (its mailboxes stay). Refused while messages are queued to it, unless
-    --force, which cancels them.
+    --force, which cancels them. With ADDRESSES: take those mailboxes out of the pool instead
+    (the pool, the mailboxes and their history stay; its queued messages go from the others).
 
     \b
     Example:
         warmup pool remove outreach --force
+        warmup pool remove outreach bd@corp.example
     """
     from warmup.instants import now_utc
 
+    if addresses:
+        got = ledger.remove_members(name, addresses, force)
+        members = ", ".join(m.address for m in got.members) or "none"
+        say(f"Pool {got.name}: {plural(len(got.members), 'mailbox', 'mailboxes')}: {members}.")
+        return
     cancelled = ledger.remove_pool(name, force, now_utc())
     note = f"; cancelled {plural(cancelled, 'queued message')}" if cancelled else ""
     say(f"Removed pool {name}{note}.")

@@ -458,6 +458,49 @@ class OutboxStore:
             conn.execute(POOL.delete().where(POOL.c.id == pool.id))
             return int(cancelled)
 
+    def remove_members(self, name: str, addresses: Sequence[str], force: bool) -> PoolRow:
+        """Take these mailboxes out of pool ``name`` (the pool, the mailboxes and their
+        history stay); the pool as it is now. Before this, the only way out of a pool was
+        'mailbox remove', which deletes the mailbox's warm-up history with it. Refused (unless
+        ``force``) when it would leave the pool's queued messages with no member to send them."""
+        with self.write() as conn:
+            pool = self._pool(conn, name)
+            members = {m.id for m in pool.members}
+            # Each looked up first: NotFound says how to add a mailbox this ledger lacks.
+            leaving = {b.id: b.address for b in (self._mailbox(conn, a) for a in addresses)}
+            for box_id, address in leaving.items():
+                if box_id not in members:
+                    names = ", ".join(m.address for m in pool.members) or "none"
+                    raise DataError(
+                        f"mailbox {address} is not a member of pool {pool.name} (its members: "
+                        f"{names}); see 'warmup pool show {pool.name}'"
+                    )
+            if set(leaving) == members and not force:
+                waiting = conn.execute(
+                    sa.select(sa.func.count()).where(
+                        OUTBOX.c.pool_id == pool.id, OUTBOX.c.state == "queued"
+                    )
+                ).scalar_one()
+                if waiting:
+                    from warmup.words import plural
+
+                    them = "them" if waiting > 1 else "it"
+                    raise DataError(
+                        f"pool {pool.name} has {plural(waiting, 'queued message')} and would "
+                        f"be left with no member to send {them}; add another member first "
+                        f"('warmup pool add {pool.name} ADDRESS'), or add --force (its "
+                        f"messages then wait for a member)"
+                    )
+            # A worker's copy of the pool must not offer a leaving member the next message.
+            bump_pools(conn, POOL.c.id == pool.id)
+            conn.execute(
+                POOL_MEMBER.delete().where(
+                    POOL_MEMBER.c.pool_id == pool.id,
+                    POOL_MEMBER.c.mailbox_id.in_(list(leaving)),
+                )
+            )
+            return self._pool(conn, name)
+
     # -- queueing ----------------------------------------------------------------------------
 
     def enqueue(self, items: Iterable[OutboxIn], now: dt.datetime) -> Enqueued:
