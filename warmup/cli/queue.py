@@ -294,6 +294,8 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
     # A campaign of 50,000 rows printed 50,000 lines (and built them all in memory): the
     # first --limit of them, and a line on stderr saying how many there are.
     rows = ledger.messages(campaign, state, limit + 1 if limit else None)
+    if not rows and campaign is not None:  # a typo read "No messages." and exit 0
+        ledger.check_campaign(campaign)
     if limit and len(rows) > limit:
         rows = rows[:limit]
         total = sum(

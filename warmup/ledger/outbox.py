@@ -83,6 +83,24 @@ def refuse_while_queued(
         )
 
 
+def _check_campaign(conn: Connection, campaign: str) -> None:
+    """:class:`NotFound` unless some message is of ``campaign``, naming the campaign that
+    differs only in case when there is one (names are compared exactly, as pools' are)."""
+    if not campaign.isascii():  # no campaign's name is other (outbox.NAME)
+        raise NotFound(f"no campaign {campaign!r} in the outbox; see 'warmup queue status'")
+    named = sa.select(OUTBOX.c.campaign).where(OUTBOX.c.campaign == campaign).limit(1)
+    if conn.execute(named).first() is not None:
+        return
+    other = conn.execute(
+        sa.select(OUTBOX.c.campaign)
+        .where(sa.func.lower(OUTBOX.c.campaign) == campaign.lower())
+        .order_by(OUTBOX.c.campaign)
+        .limit(1)
+    ).scalar()
+    hint = f" (there is {other!r}: names are case-sensitive)" if other else ""
+    raise NotFound(f"no campaign {campaign!r} in the outbox{hint}; see 'warmup queue status'")
+
+
 def target_lock(kind: str, target: int) -> str:
     """The name of the lock a removal of a pool or mailbox (``kind``) takes, exclusive, and a
     queueing to it shared, so they take turns (:meth:`OutboxStore.enqueue`)."""
@@ -964,6 +982,11 @@ class OutboxStore:
         with self.read() as conn:
             return [_row(r) for r in conn.execute(q)]
 
+    def check_campaign(self, campaign: str) -> None:
+        """:class:`NotFound` unless some message of the outbox is of ``campaign``."""
+        with self.read() as conn:
+            _check_campaign(conn, campaign)
+
     def message(self, message: int) -> OutboxRow:
         """One outbox message with its bytes, or :class:`NotFound`."""
         _check_id(message)
@@ -995,18 +1018,8 @@ class OutboxStore:
                         f"message {message} is {state}: only a queued message can be cancelled"
                     )
                 where.append(OUTBOX.c.id == message)
-            if campaign is not None:
-                known = (
-                    conn.execute(
-                        sa.select(OUTBOX.c.id).where(OUTBOX.c.campaign == campaign).limit(1)
-                    ).first()
-                    if campaign.isascii()  # no campaign's name is other (outbox.NAME)
-                    else None
-                )
-                if known is None:  # a typo would read "Cancelled 0 messages." and exit 0
-                    raise NotFound(
-                        f"no campaign {campaign!r} in the outbox; see 'warmup queue status'"
-                    )
+            if campaign is not None:  # a typo would read "Cancelled 0 messages." and exit 0
+                _check_campaign(conn, campaign)
                 where.append(OUTBOX.c.campaign == campaign)
             cancelled = conn.execute(
                 OUTBOX.update()

@@ -1,0 +1,43 @@
+"""A campaign name that names nothing is a usage error (README: exit 64, whatever a name names),
+for `queue list --campaign` as for `queue cancel --campaign`: a typo ("Dec" for "dec") printed
+"No messages." and exit 0, so a script checking a campaign's unknown messages saw none."""
+
+from __future__ import annotations
+
+from tests.gatekit import cli
+from tests.outboxkit import plain, pool_of
+
+
+def queue_dec(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pool_of(1, tmp_path, n=1)  # nothing listens: nothing is sent here
+    eml = tmp_path / "offer.eml"
+    eml.write_bytes(bytes(plain("lead@example.com")))
+    res = cli("queue", "add", "--pool", "P", "--campaign", "dec", "--eml", str(eml))
+    assert res.returncode == 0, res.stderr
+
+
+def test_listing_a_campaign_the_outbox_lacks_is_one_line_and_64(ledger_path, tmp_path):
+    queue_dec(tmp_path)
+    res = cli("queue", "list", "--campaign", "nov")
+    assert (res.returncode, res.stdout) == (64, "")
+    assert res.stderr == "Error: no campaign 'nov' in the outbox; see 'warmup queue status'\n"
+    res = cli("queue", "list", "--campaign", "nov", "--json")
+    assert (res.returncode, res.stdout) == (64, "")
+
+
+def test_a_campaign_named_in_another_case_is_pointed_at(ledger_path, tmp_path):
+    queue_dec(tmp_path)
+    for command in ("list", "cancel"):
+        res = cli("queue", command, "--campaign", "Dec")
+        assert res.returncode == 64
+        assert res.stderr == (
+            "Error: no campaign 'Dec' in the outbox (there is 'dec': names are case-sensitive); "
+            "see 'warmup queue status'\n"
+        )
+    assert "queued" in cli("queue", "list", "--campaign", "dec").stdout  # nothing cancelled
+
+
+def test_a_campaign_with_no_message_in_the_state_asked_is_no_error(ledger_path, tmp_path):
+    queue_dec(tmp_path)
+    res = cli("queue", "list", "--campaign", "dec", "--state", "sent")
+    assert (res.returncode, res.stdout) == (0, "No messages.\n")
