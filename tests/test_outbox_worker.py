@@ -85,6 +85,12 @@ def test_a_4xx_backs_off_then_goes_and_a_message_past_its_expiry_expires(
         ((552, "5.3.4 Message size exceeds fixed limit"), True),
         ((552, "5.2.3 Message length exceeds administrative limit"), True),
         ((552, "5.2.2 Mailbox full"), False),  # may have room tomorrow: retried
+        # Without an enhanced status code, the words: Exim's, and aiosmtpd's (Python's own
+        # SMTP servers) past their data_size_limit. Read by the code alone, they were retried
+        # every few minutes for 72 hours, the whole message uploaded and a slot used each time.
+        ((552, "Message size exceeds maximum permitted"), True),
+        ((552, "Error: Too much mail data"), True),
+        ((552, "Requested mail action aborted: exceeded storage allocation"), False),
     ],
 )
 def test_a_message_refused_for_its_size_is_not_retried_until_it_expires(

@@ -129,6 +129,7 @@ WORD_RULES: tuple[WordRule, ...] = (
         r"""
         message (?:is )?too (?:large|big)|message size exceed(?:s|ed)|size limit
         message exceeds (?:the )?(?:maximum|fixed)|message length exceeds
+        too much mail data
         too large for this recipient|邮件(?:大小)?超过|邮件过大
         """,
     ),

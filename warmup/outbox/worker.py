@@ -1327,6 +1327,17 @@ def due_stamp(ts: dt.datetime) -> str:
 _TOO_BIG = re.compile(r"\b5\.(?:3\.4|2\.3)\b")
 
 
+def _refuses_size(code: int, text: str) -> bool:
+    """Whether a 5xx reply refuses the message's size: by its status (:data:`_TOO_BIG`), or, as
+    Exim's "552 Message size exceeds maximum permitted" has none, by the words the bounce
+    classifier reads as a message too big (RFC 5321's bare 552 may be a full mailbox: not)."""
+    from warmup.bounces.classify import decide, extract_status
+
+    if _TOO_BIG.search(text):
+        return True
+    return decide(extract_status(text), str(code), text).reason == "mesgtoobig"
+
+
 def _fault_code(fails: list[WarmupError]) -> int:
     """The exit code of a message every member failed for (``fails``, one per member): the
     highest of their codes when each is a fault a person must fix (configuration 78, login 77),
@@ -1349,7 +1360,7 @@ def _too_big_is_final(report: object, outcomes: dict[str, str]) -> dict[str, str
             and got is not None
             and got.code is not None
             and 500 <= got.code < 600
-            and _TOO_BIG.search(got.text or "")
+            and _refuses_size(got.code, got.text or "")
         ):
             out[r] = "too big"  # not retryable: fate() calls the message bounced
     return out
