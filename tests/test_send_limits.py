@@ -516,3 +516,36 @@ def test_send_json_of_a_retry_past_a_hard_bounce_names_the_one_left_out(
     assert again.returncode == 65 == answer["exit_code"], again.stderr
     assert answer["refused_before"] == ["gone@example.com"], answer
     assert [r["recipient"] for r in answer["recipients"]] == ["grey@example.com"], answer
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        (552, "5.3.4 Message size exceeds fixed limit"),  # Postfix, Exchange
+        (552, "Message size exceeds maximum permitted"),  # Exim: no status code
+    ],
+)
+def test_a_size_refused_at_the_end_of_data_is_bad_data_not_try_later(
+    smtp_ssl, ssl_cert_env, ledger_path, reply
+):
+    """A server whose SIZE is not named (or is lower than named) refuses the message at the end
+    of DATA: exit 75 told the script to try later, and each try was refused again, a slot of
+    the day spent every time. The worker already ends such a message bounced; send says 65."""
+    add_box(smtp_ssl.port)
+    smtp_ssl.data_reply = reply
+    res = cli("send", BOX, "--to", "a1@example.com", "--body", "big", env=PASSWORD_ENV)
+    assert res.returncode == 65, res.stderr
+    assert res.stderr.splitlines() == [
+        f"a1@example.com: soft {reply[0]} {reply[1]}",
+        "The server refuses this message's size for good (a1@example.com): sent again it is "
+        "refused again; make it smaller (a link instead of an attachment?)",
+    ]
+    # The recipient did nothing wrong: not suppressed.
+    assert rows(ledger_path, "SELECT count(*) FROM suppression") == [(0,)]
+
+
+def test_a_full_mailbox_at_the_end_of_data_is_still_try_later(smtp_ssl, ssl_cert_env, ledger_path):
+    add_box(smtp_ssl.port)
+    smtp_ssl.data_reply = (552, "5.2.2 Mailbox full")
+    res = cli("send", BOX, "--to", "a1@example.com", "--body", "hi", env=PASSWORD_ENV)
+    assert (res.returncode, res.stderr) == (75, "a1@example.com: soft 552 5.2.2 Mailbox full\n")

@@ -23,6 +23,7 @@ __all__ = [
     "decide",
     "extract_reply",
     "extract_status",
+    "refuses_size",
     "is_throttle",
     "reason_of",
     "smtp_stage",
@@ -452,6 +453,23 @@ def classify_smtp_reply(code: int, text: str) -> str:
     reply = str(code) if 100 <= code < 1000 else ""
     kind = decide(status, reply, text or "", None).kind
     return kind if kind in ("hard", "block") else "soft"
+
+
+# RFC 3463 5.3.4 "message too big for system", 5.2.3 "message length exceeds administrative
+# limit": whatever words come with them.
+_SIZE_STATUS = re.compile(r"\b5\.(?:3\.4|2\.3)\b")
+
+
+def refuses_size(code: int, text: str) -> bool:
+    """Whether a live 5xx reply refuses the message's size for good: the same message will never
+    go (a soft bounce, not the recipient's fault, but no retry). By its status, or, as Exim's
+    "552 Message size exceeds maximum permitted" has none, by the words a message too big is
+    read by (RFC 5321's bare 552 may be a full mailbox: not)."""
+    if not 500 <= code < 600:
+        return False
+    if _SIZE_STATUS.search(text):
+        return True
+    return decide(extract_status(text), str(code), text).reason == "mesgtoobig"
 
 
 def is_throttle(code: int, text: str, stage: str | None = None) -> bool:

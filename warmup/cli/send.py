@@ -628,6 +628,7 @@ def _send_one(
                 f"alone{_naming(exc.unsent, announce)}"
             ) from None
     results = report.results
+    too_big = _too_big(results)
     if report.sent:
         from warmup.cli.common import DONE
 
@@ -635,7 +636,11 @@ def _send_one(
             f"message {report.message_id} was sent to {plural(len(report.sent), 'recipient')}: "
             f"do not send it again"
         )
-    worst = max((EXIT_BY_OUTCOME.get(r.outcome, 0) for r in results.values()), default=0)
+    # A size refused for good is bad data, as a hard refusal is, not "try later".
+    codes = (
+        EXIT_BY_OUTCOME.get("hard" if r in too_big else v.outcome, 0) for r, v in results.items()
+    )
+    worst = max(codes, default=0)
     worst = max(worst, EXIT_BY_OUTCOME["hard"] if gone else 0)  # the script must know of them
     code = 75 if report.throttle else worst
     if json_:
@@ -652,6 +657,12 @@ def _send_one(
             )
     for rcpt in gone:
         click.echo(f"{rcpt}: refused for good by the first attempt; not sent again", err=True)
+    if too_big:
+        click.echo(
+            f"The server refuses this message's size for good ({', '.join(too_big)}): sent "
+            f"again it is refused again; make it smaller (a link instead of an attachment?)",
+            err=True,
+        )
     if reached and announce:
         click.echo(
             f"A retry of {report.message_id}: not sent again to {', '.join(reached)}, reached "
@@ -665,7 +676,9 @@ def _send_one(
             err=True,
         )
     sent = report.sent
-    later = [r for r, v in results.items() if v.outcome in ("soft", "released")]
+    later = [
+        r for r, v in results.items() if v.outcome in ("soft", "released") and r not in too_big
+    ]
     if sent and later and not report.throttle:
         click.echo(
             f"Not sent yet to {', '.join(later)}: send it again to them "
@@ -686,6 +699,19 @@ def _send_one(
         else:
             click.echo(f"Error: not sent: {report.error}", err=True)
     return code
+
+
+def _too_big(results: dict[str, Any]) -> list[str]:
+    """The recipients whose soft refusal refused the message's size for good (a 5xx such as
+    "552 5.3.4"): the same message would be refused again, each try taking a slot, so they exit
+    65, not 75 (which tells a script to try later), and are not told to send it again."""
+    from warmup.bounces.classify import refuses_size
+
+    return [
+        r
+        for r, v in results.items()
+        if v.outcome == "soft" and v.code is not None and refuses_size(v.code, v.text or "")
+    ]
 
 
 def _retry_of_own(

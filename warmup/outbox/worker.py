@@ -51,6 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from warmup import notify
+from warmup.bounces.classify import refuses_size
 from warmup.credentials import NoPassword
 from warmup.errors import (
     ConfigError,
@@ -1320,24 +1321,6 @@ def due_stamp(ts: dt.datetime) -> str:
     return _stamp(ts)
 
 
-# A permanent refusal of the message's size (RFC 3463 5.3.4 "message too big for system", 5.2.3
-# "message length exceeds administrative limit"): the bounce is soft (not the recipient's
-# fault, nothing to suppress), but the same message will never go; retried, it took a slot
-# at every try until it expired.
-_TOO_BIG = re.compile(r"\b5\.(?:3\.4|2\.3)\b")
-
-
-def _refuses_size(code: int, text: str) -> bool:
-    """Whether a 5xx reply refuses the message's size: by its status (:data:`_TOO_BIG`), or, as
-    Exim's "552 Message size exceeds maximum permitted" has none, by the words the bounce
-    classifier reads as a message too big (RFC 5321's bare 552 may be a full mailbox: not)."""
-    from warmup.bounces.classify import decide, extract_status
-
-    if _TOO_BIG.search(text):
-        return True
-    return decide(extract_status(text), str(code), text).reason == "mesgtoobig"
-
-
 def _fault_code(fails: list[WarmupError]) -> int:
     """The exit code of a message every member failed for (``fails``, one per member): the
     highest of their codes when each is a fault a person must fix (configuration 78, login 77),
@@ -1349,8 +1332,10 @@ def _fault_code(fails: list[WarmupError]) -> int:
 
 def _too_big_is_final(report: object, outcomes: dict[str, str]) -> dict[str, str]:
     """``outcomes`` with each soft recipient whose reply refused the message's size for good
-    (a 5xx code, status 5.3.4 or 5.2.3) no longer to be retried: the message then ends as
-    bounced for them."""
+    (:func:`~warmup.bounces.classify.refuses_size`) no longer to be retried: the message then
+    ends as bounced for them. The bounce is soft (not the recipient's fault, nothing to
+    suppress), but the same message will never go; retried, it took a slot at every try until
+    it expired."""
     results = getattr(report, "results", {})
     out = dict(outcomes)
     for r, o in outcomes.items():
@@ -1359,8 +1344,7 @@ def _too_big_is_final(report: object, outcomes: dict[str, str]) -> dict[str, str
             o == "soft"
             and got is not None
             and got.code is not None
-            and 500 <= got.code < 600
-            and _refuses_size(got.code, got.text or "")
+            and refuses_size(got.code, got.text or "")
         ):
             out[r] = "too big"  # not retryable: fate() calls the message bounced
     return out
