@@ -485,3 +485,16 @@ def test_pacing_by_the_providers_per_minute_limit_names_that_limit(run, tmp_path
     [a] = json.loads(res.stdout)
     assert a["status"] == "paced"
     assert any("pacing (the provider's 2 s between sends)" in r for r in a["reasons"]), a["reasons"]
+
+
+def test_the_tables_next_send_in_another_year_shows_the_year(run):
+    """NEXT SEND was month and day alone: a mailbox started a year from now showed
+    "12-04 00:00:00 CST" on this year's 12-04, a time already past, not a year ahead."""
+    run("mailbox", "add", BOX, "--provider", "exmail", "--started", "2027-12-07")
+    res = run("quota", BOX, "--at", "2026-12-07T12:00:00+08:00")
+    assert res.exit_code == 0, res.output
+    assert " 2027-12-07 00:00:00 CST " in res.output.splitlines()[1], res.output
+    run("mailbox", "set", BOX, "--started", "2026-12-09")  # this year: as short as before
+    res = run("quota", BOX, "--at", "2026-12-07T12:00:00+08:00")
+    row = res.output.splitlines()[1]
+    assert " 12-09 00:00:00 CST " in row and "2026" not in row, res.output

@@ -327,6 +327,15 @@ def local_text(ts: dt.datetime, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") -> str:
     return pendulum.instance(ts).in_timezone(tz).strftime(fmt)
 
 
+def local_short(ts: dt.datetime, tz: str, now: dt.datetime, fmt: str = "%m-%d %H:%M %Z") -> str:
+    """``ts`` in zone ``tz`` as :func:`local_text` writes it with ``fmt`` (month and day, no
+    year: a table's column), the year put in front when it is not the year of ``now`` there:
+    "12-04 01:00" for a time a year ahead read as this year's 12-04, already past."""
+    if local_text(ts, tz, "%Y") != local_text(now, tz, "%Y"):
+        fmt = f"%Y-{fmt}"
+    return local_text(ts, tz, fmt)
+
+
 def parse_date(text: str, field: str) -> dt.date:
     """A date like ``2026-11-29`` in ``[EARLIEST, LATEST)``."""
     try:

@@ -21,11 +21,13 @@ from warmup.cli.common import (
     say,
 )
 from warmup.errors import InvalidField, UsageError
-from warmup.instants import local_text
+from warmup.instants import local_short, local_text
 from warmup.providers import AUTHS, SECURITIES, providers
 from warmup.words import digits_fault, plural
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from warmup.ledger import Ledger
 
 
@@ -163,7 +165,8 @@ def list_(ledger: Ledger, json_: bool) -> None:
         warmup mailbox list --json
     """
     boxes = ledger.mailboxes()
-    paused = _paused(ledger, boxes)
+    now = api.now_utc()
+    paused = _paused(ledger, boxes, now)
     if json_:
         print_json(
             [{**b.to_dict(), **_json_paused(paused.get(b.address, _NOT_PAUSED))} for b in boxes]
@@ -175,7 +178,7 @@ def list_(ledger: Ledger, json_: bool) -> None:
     print_table(
         ["MAILBOX", "PROVIDER", "TIMEZONE", "POLICY", "CAP", "PAUSED"],
         [
-            [b.address, b.provider, b.timezone, b.policy, b.cap, _paused_text(b, paused)]
+            [b.address, b.provider, b.timezone, b.policy, b.cap, _paused_text(b, paused, now)]
             for b in boxes
         ],
     )
@@ -184,11 +187,11 @@ def list_(ledger: Ledger, json_: bool) -> None:
 _NOT_PAUSED: dict[str, Any] = {"paused": False, "paused_until": None}
 
 
-def _paused(ledger: Ledger, boxes: list[Any]) -> dict[str, dict[str, Any]]:
+def _paused(ledger: Ledger, boxes: list[Any], now: dt.datetime) -> dict[str, dict[str, Any]]:
     """Whether each mailbox is paused now, and until when when its pause ends by itself ('pause
     --until', a provider back-off); a mailbox whose policy cannot be read is left out (its
     'warmup quota' says why)."""
-    results, _ = api.quotas_each(ledger, boxes, api.now_utc())
+    results, _ = api.quotas_each(ledger, boxes, now)
     return {
         a.mailbox: {
             "paused": a.status == "paused",
@@ -203,7 +206,7 @@ def _json_paused(got: dict[str, Any]) -> dict[str, Any]:
     return {**got, "paused_until": until.isoformat() if until else None}
 
 
-def _paused_text(box: Any, paused: dict[str, dict[str, Any]]) -> str:
+def _paused_text(box: Any, paused: dict[str, dict[str, Any]], now: dt.datetime) -> str:
     got = paused.get(box.address)
     if got is None:
         return "?"
@@ -211,7 +214,7 @@ def _paused_text(box: Any, paused: dict[str, dict[str, Any]]) -> str:
         return "-"
     if got["paused_until"] is None:
         return "until resumed"
-    return f"until {local_text(got['paused_until'], box.timezone, '%m-%d %H:%M %Z')}"
+    return f"until {local_short(got['paused_until'], box.timezone, now)}"
 
 
 @mailbox.command("show")

@@ -22,7 +22,7 @@ from warmup.cli.common import (
     verbosity,
 )
 from warmup.errors import ConfigError, UsageError
-from warmup.instants import local_text
+from warmup.instants import local_short
 from warmup.ledger import Reads
 
 if TYPE_CHECKING:
@@ -31,14 +31,15 @@ if TYPE_CHECKING:
 from warmup.words import plural
 
 
-def _when(ts: dt.datetime | None, tz: str) -> str:
+def _when(ts: dt.datetime | None, tz: str, now: dt.datetime) -> str:
     """The next send, to the second rounded up, as the reasons say it: cut to the minute, a
-    user who retried at the 14:47 shown for 14:47:22 was paced again."""
+    user who retried at the 14:47 shown for 14:47:22 was paced again. With its year when that
+    is not the year of ``now`` (:func:`~warmup.instants.local_short`)."""
     if ts is None:
         return "-"
     if ts.microsecond:
         ts = ts.replace(microsecond=0) + dt.timedelta(seconds=1)
-    return local_text(ts, tz, "%m-%d %H:%M:%S %Z")
+    return local_short(ts, tz, now, "%m-%d %H:%M:%S %Z")
 
 
 def _one_blas_thread() -> None:
@@ -106,7 +107,7 @@ def quota(
                     a.sent,
                     a.remaining,
                     a.status,
-                    _when(a.next_send_at, b.timezone),
+                    _when(a.next_send_at, b.timezone, when),
                     percent(a.bounce_rate),
                 ]
                 for b, a in results
