@@ -232,6 +232,10 @@ def _refused_78(cfg, run, ledger_path, text, command, words) -> None:  # type: i
         ('[commands."queue ad"]\ncampaign = "x"\n', ["queue", "list"], "did you mean 'add'?"),
         ('[commands."queue add"]\ncampain = "x"\n', ["queue", "list"], "did you mean 'campaign'?"),
         ("[commands.plan]\ndayz = 3\n", ["config", "show"], "did you mean 'days'?"),
+        # every word of a mistyped table mended: 'did you mean [commands."queue List"]?' named
+        # a table as wrong as the one it mended
+        ('[commands."Queue List"]\nlimit = 3\n', ["quota", BOX], '[commands."queue list"]?'),
+        ('[commands."qeue lst"]\nlimit = 3\n', ["quota", BOX], '[commands."queue list"]?'),
     ],
 )
 def test_an_unknown_command_or_option_in_the_file_is_one_line_exit_78(

@@ -286,7 +286,7 @@ class WarmupGroup(NamedFields, click.Group):
             if top not in commands:
                 close = config.nearest(top, commands)
                 hint = (
-                    f"; did you mean {config.table_name(' '.join([close, *path]))}?"
+                    f"; did you mean {config.table_name(self._mended(ctx, close, path))}?"
                     if close
                     else ""
                 )
@@ -315,6 +315,20 @@ class WarmupGroup(NamedFields, click.Group):
                 if param is not None and param.name != key and key in node:
                     node[param.name] = node.pop(key)  # click's default_map: by param name
                 check_config_value(param, where, option, table, value, target.params)
+
+    def _mended(self, ctx: click.Context, top: str, path: list[str]) -> str:
+        """Command ``top`` and the words ``path`` below it, each mended to the nearest
+        subcommand where there is one, for a suggestion that names a command: "Queue List"
+        is "queue list", not "queue List". On the way to an error only: it imports ``top``."""
+        from warmup import config
+
+        words, target = [top], self.get_command(ctx, top)
+        for part in path:
+            subs = target.commands if isinstance(target, click.Group) else {}
+            word = config.nearest(part, subs) or part
+            words.append(word)
+            target = subs.get(word)
+        return " ".join(words)
 
     def make_context(
         self,
