@@ -41,3 +41,17 @@ def test_a_campaign_with_no_message_in_the_state_asked_is_no_error(ledger_path, 
     queue_dec(tmp_path)
     res = cli("queue", "list", "--campaign", "dec", "--state", "sent")
     assert (res.returncode, res.stdout) == (0, "No messages.\n")
+
+
+def test_cancel_of_an_id_and_a_campaign_at_once_says_which_to_give(ledger_path, tmp_path):
+    """'queue cancel 1 --campaign dec' was answered "give a message ID or --campaign NAME",
+    the user having given both: it now says not both, and what each would cancel."""
+    queue_dec(tmp_path)
+    res = cli("queue", "cancel", "1", "--campaign", "dec")
+    assert res.returncode == 64
+    assert res.stderr == (
+        "Error: give a message ID or --campaign NAME, not both: 'warmup queue cancel 1' cancels "
+        "that message, 'warmup queue cancel --campaign dec' every queued message of the "
+        "campaign\n"
+    )
+    assert "queued" in cli("queue", "list", "--campaign", "dec").stdout  # nothing cancelled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
@@ -400,8 +401,14 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
     """
     from warmup.instants import now_utc
 
-    if (message_id is None) == (campaign is None):
+    if message_id is None and campaign is None:
         raise UsageError("give a message ID or --campaign NAME")
+    if message_id is not None and campaign is not None:  # which one was meant, the ID or all?
+        raise UsageError(
+            f"give a message ID or --campaign NAME, not both: 'warmup queue cancel {message_id}' "
+            f"cancels that message, 'warmup queue cancel --campaign {shlex.quote(campaign)}' "
+            f"every queued message of the campaign"
+        )
     n, sending = ledger.cancel_messages(now_utc(), message_id, campaign)
     say(f"Cancelled {plural(n, 'message')}.")
     if sending:
