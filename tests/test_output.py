@@ -288,19 +288,43 @@ def test_chinese_text_on_a_stdout_that_cannot_encode_it_is_escaped_not_a_traceba
             "Reading the addresses (one a line) from the terminal; end it with Ctrl-D",
             "Suppressed 2",
         ),
+        (
+            ["bounces", "parse", "-"],
+            "Subject: hi\n\nhello\n",
+            "Reading the message from the terminal; end it with Ctrl-D",
+            "standard input: not a bounce",
+        ),
+        (
+            ["queue", "add", "--mailbox", BOX, "--eml", "-"],
+            "To: lead@example.com\nSubject: hi\n\nhello\n",
+            "Reading the message from the terminal; end it with Ctrl-D",
+            "Queued 1 message",
+        ),
+        (
+            ["queue", "add", "--mailbox", BOX, "--csv", "-", "--template", "TEMPLATE"],
+            "email\nlead@example.com\n",
+            "Reading the CSV from the terminal; end it with Ctrl-D",
+            "Queued 1 message",
+        ),
     ],
-    ids=["import", "suppress"],
+    ids=["import", "suppress", "bounces-parse", "queue-add-eml", "queue-add-csv"],
 )
 def test_data_read_from_a_terminal_says_how_to_end_it(args, typed, said, done, tmp_path):
     """'warmup import -' typed without its pipe waited silently, as if it hung: nothing said it
-    was reading the terminal, nor that Ctrl-D ends it."""
+    was reading the terminal, nor that Ctrl-D ends it; 'bounces parse -' and 'queue add --eml
+    -' or '--csv -' say it alike."""
+    env = {**os.environ, "WARMUP_DB": str(tmp_path / "ledger.db")}
+    added = [*forkcli.command(), "mailbox", "add", BOX, "--provider", "exmail"]
+    assert subprocess.run(added, env=env, capture_output=True, timeout=180).returncode == 0
+    (tmp_path / "t.toml").write_text('subject = "Hi"\ntext = "Hello"\n')
+    args = [str(tmp_path / "t.toml") if a == "TEMPLATE" else a for a in args]
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [*forkcli.command(), *args],
         stdin=follower,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "WARMUP_DB": str(tmp_path / "ledger.db")},
+        env=env,
     )
     os.close(follower)
     try:

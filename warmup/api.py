@@ -15,7 +15,7 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath, PurePosixPath
+from pathlib import Path, PurePath
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import pendulum
@@ -33,6 +33,8 @@ from warmup.errors import (
     WarmupError,
     expect,
 )
+from warmup.files import STANDARD_INPUT as STANDARD_INPUT  # re-exported: the CLI names it
+from warmup.files import StandardInput as _StandardInput
 from warmup.files import names_nothing
 from warmup.instants import EARLIEST, FUTURE_SLACK, check_date, check_event, check_query
 from warmup.instants import machine_zone as _local_zone
@@ -1530,20 +1532,6 @@ def _same_registration(
                 f"registers with {column} {registered[column]!r}; make its rows agree (or leave "
                 f"the {column} column empty after the first)"
             )
-
-
-class _StandardInput(PurePosixPath):
-    """What ``warmup import -`` reads: errors and a pause's reason name it "standard input"."""
-
-    def __str__(self) -> str:
-        return "standard input"
-
-    @property
-    def name(self) -> str:
-        return str(self)
-
-
-STANDARD_INPUT = _StandardInput("-")
 
 
 def _csv_rows(

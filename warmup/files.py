@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from pathlib import Path
+import sys
+from pathlib import Path, PurePosixPath
 
 from warmup.errors import ConfigError
 
@@ -62,3 +63,34 @@ def read_regular(path: str | Path, label: str, limit: int, hint: str, large: str
     if len(data) > limit:
         raise ConfigError(f"{label}: larger than {limit:_} bytes{large}")
     return data
+
+
+class StandardInput(PurePosixPath):
+    """A FILE given as ``-``: standard input. Errors name it "standard input", and
+    :meth:`read_bytes` reads it, so code reading a file's bytes reads a pipe alike
+    (``warmup import -``, ``bounces parse -``, ``queue add --csv -``)."""
+
+    def __str__(self) -> str:
+        return "standard input"
+
+    @property
+    def name(self) -> str:
+        return str(self)
+
+    def read_bytes(self, limit: int = -1) -> bytes:
+        """Standard input to its end, or its first ``limit`` bytes. Closed (``<&-``, cron's or a daemon's child), Python has
+        no ``sys.stdin``: an :class:`OSError` saying so, worded by the caller as any file's."""
+        if sys.stdin is None:
+            raise OSError(errno.EBADF, "it is closed; pipe the data in, or give a file's path")
+        return sys.stdin.buffer.read(limit)
+
+
+STANDARD_INPUT = StandardInput("-")
+
+
+DataFile = Path | StandardInput  # a file of data a command reads: ``-`` is standard input
+
+
+def data_path(text: str) -> DataFile:
+    """The FILE a user gave: ``-`` is standard input (:data:`STANDARD_INPUT`), else a path."""
+    return STANDARD_INPUT if text == "-" else Path(text)

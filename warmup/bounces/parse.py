@@ -242,7 +242,10 @@ def _returned_step(b: Bounce) -> str:
 
 
 def _read_file(path: str) -> tuple[bytes, str]:
-    """(the first :data:`MAX_INPUT` bytes of the regular file ``path``, "") or (b"", why not)."""
+    """(the first :data:`MAX_INPUT` bytes of the regular file ``path``, or of standard input
+    for ``-``, "") or (b"", why not)."""
+    if path == "-":
+        return _read_stdin()
     try:
         # Non-blocking: opening a named pipe would wait for a writer.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -255,10 +258,27 @@ def _read_file(path: str) -> tuple[bytes, str]:
             data = f.read(MAX_INPUT)
         except OSError as exc:
             return b"", exc.strerror or "cannot be read"
+    return _unless_mbox(data)
+
+
+def _unless_mbox(data: bytes) -> tuple[bytes, str]:
     if data.startswith(b"From ") and _MBOX_SEPARATOR.search(data):
         # Read as one message, all but the first of its reports would be silently left out.
         return b"", "an mbox of several messages; save each as a message file"
     return data, ""
+
+
+def _read_stdin() -> tuple[bytes, str]:
+    """:func:`_read_file` of standard input: as of a file, only its first :data:`MAX_INPUT`
+    bytes (``< /dev/zero`` never ends)."""
+    import sys
+
+    if sys.stdin is None:  # closed ('<&-'): Python has no sys.stdin
+        return b"", "standard input is closed; pipe the message in, or give its file"
+    try:
+        return _unless_mbox(sys.stdin.buffer.read(MAX_INPUT))
+    except OSError as exc:
+        return b"", exc.strerror or "cannot be read"
 
 
 # A message of an mbox begins with a "From " line after a blank line ("From " at the start of

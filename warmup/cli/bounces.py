@@ -10,6 +10,7 @@ import click
 from warmup import addresses, api
 from warmup.cli import cli
 from warmup.cli.common import (
+    DATA_FILE,
     SECONDS,
     complete_mailbox,
     json_option,
@@ -19,6 +20,7 @@ from warmup.cli.common import (
     print_table,
     reading_terminal,
     say,
+    stdin_once,
     typed_instant,
     verbosity,
 )
@@ -196,14 +198,15 @@ def sync(
 
 
 @bounces.command("parse")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=DATA_FILE)
 @click.option("--explain", is_flag=True, help="Print each recipient's decision path.")
 @json_option
 def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
     """Show what the bounce parser finds in message files (.eml); records nothing.
 
     Each failed recipient gets a kind (hard, soft, block, complaint), the reason behind it and
-    the rule that decided; --explain prints how, one line per step. A delay warning (the
+    the rule that decided; --explain prints how, one line per step. A FILE of - is standard
+    input. A delay warning (the
     server still tries) shows as delayed (JSON: "delayed": true, its kind the words' reading):
     a sync records it but never counts it. A feedback report that is no complaint (ARF
     auth-failure, not-spam) is a notice: recorded and listed, never counted nor suppressing. A report about a forwarded message names the address
@@ -214,18 +217,24 @@ def parse(files: tuple[str, ...], explain: bool, json_: bool) -> None:
         warmup bounces parse returned.eml
         warmup bounces parse --explain returned.eml
         warmup bounces parse tests/corpus/dsn/eml/*.eml --json
+        fetch-report | warmup bounces parse -
     """
     from warmup.bounces import parse_report
 
+    stdin_once("the message", FILES=files)
     results = parse_report(list(files), steps=explain)
-    unread = [f"{shown(r['file'])} ({r['error']})" for r in results if r.get("error")]
+    unread = [
+        f"{'standard input' if r['file'] == '-' else shown(r['file'])} ({r['error']})"
+        for r in results
+        if r.get("error")
+    ]
     if json_:
         print_json(results)
     for item in [] if json_ else results:
         if item.get("error"):
             continue
         # A message's words, and a file name, may carry terminal escapes: printed defused.
-        name = shown(item["file"])
+        name = "standard input" if item["file"] == "-" else shown(item["file"])
         if not item["bounces"]:
             click.echo(f"{name}: not a bounce")
         if item.get("capped"):

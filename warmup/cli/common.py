@@ -305,6 +305,32 @@ def read_stdin(limit: int, fix: str) -> bytes:
     return sys.stdin.buffer.read(limit)
 
 
+# A FILE of data a command reads: '-' is standard input (warmup.files.data_path). Each such
+# option takes it, so that 'zcat x.gz | warmup ... -' works wherever 'warmup import -' does.
+DATA_FILE = click.Path(exists=True, dir_okay=False, allow_dash=True)
+
+
+def stdin_once(what: str, **given: Sequence[str] | str | None) -> None:
+    """Refuse standard input (``-``) named by more than one of ``given`` (option -> its values;
+    it holds one stream), and say on stderr when one reads it from the terminal (``what``):
+    the command would otherwise seem to hang."""
+    from warmup.errors import UsageError
+
+    named = [
+        option
+        for option, values in given.items()
+        for value in ([values] if isinstance(values, str) else values or ())
+        if value == "-"
+    ]
+    if len(named) > 1:
+        raise UsageError(
+            f"standard input (-) given {len(named)} times ({', '.join(named)}); it can be read "
+            f"once: give the others as files"
+        )
+    if named:
+        reading_terminal(what)
+
+
 def not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A callback refusing a value given blank, never taken for the option left out (the
     ``"$VAR"`` of an unset variable): ``record send --message-id ""`` recorded a send keyed on

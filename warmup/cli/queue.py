@@ -6,13 +6,13 @@ import datetime as dt
 import shlex
 from collections.abc import Iterable, Sequence
 from email.message import EmailMessage
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from warmup.cli import cli
 from warmup.cli.common import (
+    DATA_FILE,
     complete_pool,
     json_option,
     limit_option,
@@ -20,9 +20,11 @@ from warmup.cli.common import (
     print_json,
     print_table,
     say,
+    stdin_once,
     typed_instant,
 )
 from warmup.errors import DataError, UsageError
+from warmup.files import DataFile, StandardInput
 from warmup.ledger import MailboxRow, OutboxRow
 from warmup.ledger.values import OUTBOX_STATES
 from warmup.words import plural, shown
@@ -95,8 +97,8 @@ def queue() -> None:
 @click.option(
     "--eml",
     multiple=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A complete RFC 5322 message (repeatable).",
+    type=DATA_FILE,
+    help="A complete RFC 5322 message (repeatable; - reads standard input).",
 )
 @click.option(
     "--bulk",
@@ -106,13 +108,13 @@ def queue() -> None:
 @click.option(
     "--csv",
     "csv_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Recipients (an 'email' column) and fields, one message per row.",
+    type=DATA_FILE,
+    help="Recipients (an 'email' column) and fields, one message per row (- reads standard input).",
 )
 @click.option(
     "--template",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="TOML file: subject, text and optional html (Jinja2).",
+    type=DATA_FILE,
+    help="TOML file: subject, text and optional html (Jinja2; - reads standard input).",
 )
 @pass_ledger
 def add(
@@ -122,22 +124,25 @@ def add(
     campaign: str | None,
     not_before: str | None,
     expires: str,
-    eml: tuple[Path, ...],
-    csv_path: Path | None,
-    template: Path | None,
+    eml: tuple[str, ...],
+    csv_path: str | None,
+    template: str | None,
     bulk: bool,
 ) -> None:
     """Queue messages: .eml files, or one message per CSV row from a template. Everything is
     checked first; nothing of the input is queued if any of it is wrong. Suppressed recipients
     are left out and counted, and so is a CSV row whose recipient an earlier row names or the
     campaign has queued or mailed already (queueing a file again completes its campaign), and
-    an .eml the campaign has already (the same content to the same recipients).
+    an .eml the campaign has already (the same content to the same recipients). A FILE of -
+    is standard input (once per command).
 
     \b
     Example:
         warmup queue add --pool outreach --campaign dec --csv leads.csv --template intro.toml
         warmup queue add --mailbox sales@corp.example --eml offer.eml --not-before 09:00
+        export-leads | warmup queue add --pool outreach --csv - --template intro.toml
     """
+    from warmup.files import data_path
     from warmup.outbox import Outbox, parse_expiry
 
     if (mailbox is None) == (pool is None):
@@ -146,6 +151,8 @@ def add(
         raise UsageError("give --eml FILE... or --csv FILE --template FILE")
     if bool(csv_path) != bool(template):
         raise UsageError("--csv and --template go together")
+    what = "the message" if eml else "the CSV" if csv_path == "-" else "the template (TOML)"
+    stdin_once(what, **{"--eml": eml, "--csv": csv_path, "--template": template})
     expiry = parse_expiry(expires)
     boxes = (
         [ledger.mailbox(mailbox)] if mailbox is not None else list(ledger.pool(str(pool)).members)
@@ -157,14 +164,14 @@ def add(
     if csv_path is not None and template is not None:
         from warmup.outbox.template import Rendered, filled, load_template
 
-        tpl = load_template(template)
+        tpl = load_template(data_path(template))
         messages: Iterable[tuple[EmailMessage | bytes | Rendered, None] | bytes | DataError] = (
-            (message, None) for message in filled(tpl, csv_path)
+            (message, None) for message in filled(tpl, data_path(csv_path))
         )
         where: Sequence[str] | None = None  # a row's errors name its line already
     else:
-        messages = (_read_eml(p) for p in eml)  # one unreadable: named with the others
-        where = [str(p) for p in eml]
+        messages = (_read_eml(data_path(p)) for p in eml)  # one unreadable: named with others
+        where = [str(data_path(p)) for p in eml]
     got = Outbox(ledger).add_many(
         messages,
         mailbox=mailbox,
@@ -255,7 +262,7 @@ def _past_expiry(
     )
 
 
-def _read_eml(path: Path) -> bytes | DataError:
+def _read_eml(path: DataFile) -> bytes | DataError:
     """The bytes of an .eml file, read no further than a provider would take of it (a
     gigabyte file filled memory, then failed to fit in a ledger row with a traceback); one
     that cannot be read or is too big: its :class:`DataError`, for ``Outbox.add_many`` to
@@ -263,8 +270,11 @@ def _read_eml(path: Path) -> bytes | DataError:
     from warmup.headers import MESSAGE_LIMIT, size_error
 
     try:
-        with path.open("rb") as f:
-            data = f.read(MESSAGE_LIMIT + 1)
+        if isinstance(path, StandardInput):
+            data = path.read_bytes(MESSAGE_LIMIT + 1)
+        else:
+            with path.open("rb") as f:
+                data = f.read(MESSAGE_LIMIT + 1)
     except OSError as exc:
         return DataError(f"{path}: cannot read it ({exc.strerror or exc})")
     if len(data) > MESSAGE_LIMIT:

@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from itertools import islice
-from pathlib import Path
 from typing import Any
 
 from warmup.errors import DataError
+from warmup.files import DataFile
 from warmup.headers import MESSAGE_LIMIT, size_error
 from warmup.outbox.inputerrors import Collector
 
@@ -49,7 +49,7 @@ class Template:
     names: dict[str, Any] = field(default_factory=dict)  # the globals (range, ...), as one dict
 
 
-def load_template(path: Path) -> Template:
+def load_template(path: DataFile) -> Template:
     """Read and compile a template file, or :class:`DataError` naming what is wrong in it."""
     import jinja2
     from jinja2 import nodes
@@ -384,7 +384,7 @@ def _scoped(source: str) -> str:
     return f"{{% with %}}{source}{{% endwith %}}"
 
 
-def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def rows(path: DataFile) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, fields) of each data row of the CSV (UTF-8, header row first); the
     recipient column is ``email``. A bad row is :class:`DataError`."""
     for line, got in _rows(path):
@@ -393,7 +393,7 @@ def rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         yield line, got
 
 
-def filled(template: Template, path: Path) -> Iterator[Rendered]:
+def filled(template: Template, path: DataFile) -> Iterator[Rendered]:
     """The message of each good row of the CSV at ``path`` (:func:`rows`, :func:`fill`);
     the bad ones (a cell too many or too few, a bad address, a field the template lacks) are
     :class:`DataError` together once the file has been read to its end (the first
@@ -433,7 +433,7 @@ class _EveryRow(DataError):
     """A row's error every row would have: a name the template uses and the header lacks."""
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str] | DataError]]:
+def _rows(path: DataFile) -> Iterator[tuple[int, dict[str, str] | DataError]]:
     """:func:`rows`, a bad row yielded as its :class:`DataError` (the reading goes on); what
     makes the whole file unreadable is raised."""
     try:

@@ -1,0 +1,114 @@
+"""A FILE of ``-`` is standard input wherever a command reads a file of data, as for
+``warmup import -``: ``bounces parse -``, ``queue add --eml -``, ``--csv -``, ``--template -``
+(``import -``: tests/test_import.py; a terminal's hint for each: tests/test_output.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests import forkcli
+from tests.conftest import ledger_digest
+
+BOX = "sales@corp.example"
+REPORT = Path(__file__).parent / "corpus" / "dsn" / "eml" / "arf-01.eml"
+TEMPLATE = 'subject = "Hello {{ name }}"\ntext = "Hi {{ name }}"\n'
+
+
+def _warmup(
+    *args: str, stdin: bytes | None, db: Path | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, **({"WARMUP_DB": str(db)} if db else {})}
+    return subprocess.run(
+        [*forkcli.command(), *args],
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger.db"
+    got = _warmup("mailbox", "add", BOX, "--provider", "exmail", stdin=None, db=path)
+    assert got.returncode == 0, got.stderr
+    return path
+
+
+def _queued(db: Path) -> list[dict[str, object]]:
+    got = _warmup("queue", "list", "--json", stdin=None, db=db)
+    assert got.returncode == 0, got.stderr
+    return list(json.loads(got.stdout))
+
+
+def test_bounces_parse_reads_a_report_from_standard_input() -> None:
+    """'fetch | warmup bounces parse -' said "File '-' does not exist" (64): it reads the
+    pipe, as the file itself, and names it standard input."""
+    from_file = _warmup("bounces", "parse", "--json", str(REPORT), stdin=None)
+    piped = _warmup("bounces", "parse", "--json", "-", stdin=REPORT.read_bytes())
+    assert piped.returncode == 0, piped.stderr
+    want = json.loads(from_file.stdout)[0]["bounces"]
+    assert want and json.loads(piped.stdout) == [{"file": "-", "bounces": want}]
+    text = _warmup("bounces", "parse", "-", stdin=REPORT.read_bytes())
+    assert text.stdout.decode().startswith("standard input: complaint"), text.stdout
+    twice = _warmup("bounces", "parse", "-", "-", stdin=REPORT.read_bytes())
+    assert (twice.returncode, twice.stdout) == (64, b"")
+    assert twice.stderr.decode() == (
+        "Error: standard input (-) given 2 times (FILES, FILES); it can be read once: give the "
+        "others as files\n"
+    )
+
+
+def test_queue_add_eml_reads_a_message_from_standard_input(db: Path) -> None:
+    """'render | warmup queue add --eml -' said "File '-' does not exist" (64)."""
+    message = b"To: lead@example.com\r\nSubject: Offer\r\n\r\nHello\r\n"
+    got = _warmup("queue", "add", "--mailbox", BOX, "--eml", "-", stdin=message, db=db)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == b"Queued 1 message to mailbox sales@corp.example.\n"
+    assert [m["recipients"] for m in _queued(db)] == [["lead@example.com"]]
+    before = ledger_digest(db)
+    bad = _warmup("queue", "add", "--mailbox", BOX, "--eml", "-", stdin=b"To: x@\0\n\nhi", db=db)
+    assert bad.returncode == 65
+    assert (
+        bad.stderr.decode().startswith("Error: standard input: ") and bad.stderr.count(b"\n") == 1
+    )
+    assert ledger_digest(db) == before
+
+
+def test_queue_add_csv_and_template_read_standard_input(db: Path, tmp_path: Path) -> None:
+    """'export-leads | warmup queue add --csv - --template t.toml' said "File '-' does not
+    exist" (64); bad bytes on standard input are one line, 65, nothing queued; standard input
+    is one stream: given to both options, it is refused (64)."""
+    template = tmp_path / "t.toml"
+    template.write_text(TEMPLATE)
+    leads = tmp_path / "leads.csv"
+    leads.write_text("email,name\nb@example.com,B\n")
+    csv = ("queue", "add", "--mailbox", BOX, "--csv")
+    got = _warmup(
+        *csv, "-", "--template", str(template), stdin=b"email,name\na@example.com,A\n", db=db
+    )
+    assert got.returncode == 0, got.stderr
+    got = _warmup(*csv, str(leads), "--template", "-", stdin=TEMPLATE.encode(), db=db)
+    assert got.returncode == 0, got.stderr
+    assert [m["recipients"] for m in _queued(db)] == [["a@example.com"], ["b@example.com"]]
+    before = ledger_digest(db)
+    bad = _warmup(
+        *csv, "-", "--template", str(template), stdin=b"email,name\n\xffc@x.example,C\n", db=db
+    )
+    assert bad.returncode == 65
+    assert bad.stderr.decode().startswith("Error: standard input: line 2: not UTF-8 text")
+    assert bad.stderr.count(b"\n") == 1
+    both = _warmup(*csv, "-", "--template", "-", stdin=TEMPLATE.encode(), db=db)
+    assert both.returncode == 64
+    assert both.stderr.decode() == (
+        "Error: standard input (-) given 2 times (--csv, --template); it can be read once: "
+        "give the others as files\n"
+    )
+    assert ledger_digest(db) == before
