@@ -509,7 +509,7 @@ def test_a_single_valued_option_given_twice_is_a_usage_error(run, seeded, args, 
         (("mailbox", "pause", BOX, "--until", "٣d", "--reason", "x"), "--until", "'٣d'"),
         (
             ("queue", "add", "--mailbox", BOX, "--eml", "m.eml", "--expires", "٣d"),
-            "--expires",
+            "Invalid value for '--expires'",
             "'٣d'",
         ),
     ],
@@ -1259,8 +1259,8 @@ HUGE = "9" * 23  # > 2**63: sqlite3 raised OverflowError binding it
             64,
             ["--cap"],
         ),
-        (["queue", "retry", "1", "--expires", "99999999999d"], 65, ["--expires", "365 days"]),
-        (["run", "--once", "--sync-every", HUGE + "h"], 65, ["--sync-every"]),
+        (["queue", "retry", "1", "--expires", "99999999999d"], 64, ["--expires", "365d"]),
+        (["run", "--once", "--sync-every", HUGE + "h"], 64, ["--sync-every"]),
     ],
 )
 def test_a_huge_number_is_a_clear_error(run, seeded: Path, args: list[str], code: int, words):

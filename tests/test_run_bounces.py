@@ -185,7 +185,11 @@ def test_a_bad_sync_interval_is_a_usage_error():
     assert cli("suppress", "add", "x@example.com", "--reason", "test").returncode == 0
     res = cli("run", "--once", "--sync-every", "soon")
     assert res.returncode == 64, res.stderr
-    assert res.stderr.strip().splitlines()[-1].startswith("Error: --sync-every: 'soon'")
+    assert (
+        res.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Error: Invalid value for '--sync-every': 'soon' is not a duration; write")
+    )
 
 
 def test_a_bad_sync_interval_is_refused_with_no_sync_too():
@@ -193,9 +197,10 @@ def test_a_bad_sync_interval_is_refused_with_no_sync_too():
     assert cli("suppress", "add", "x@example.com", "--reason", "test").returncode == 0
     res = cli("run", "--once", "--no-sync", "--sync-every", "abc")
     assert res.returncode == 64, res.stderr
-    assert res.stderr == ("Error: --sync-every: 'abc' is not a duration like 72h, 3d or 90m\n"), (
-        res.stderr
-    )
+    assert res.stderr.startswith(
+        "Error: Invalid value for '--sync-every': 'abc' is not a duration; write a number and a "
+        "unit (s, m, h, d, w), at least 1m and at most 365d, e.g. 10m or 1h"
+    ), res.stderr
 
 
 @pytest.fixture

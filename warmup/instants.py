@@ -167,6 +167,23 @@ _SPAN_PART = re.compile(r"(\d+)\s*([wdhm])", re.IGNORECASE)
 _SPAN_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60}
 
 
+# A duration typed on the command line (--expires, --sync-every, --timeout): units from weeks
+# to seconds, 0-9 only (re's \d took '٣d' for three days).
+_DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?[wdhms])+")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([wdhms])")
+_DURATION_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds in a duration like ``72h``, ``3d``, ``90m``, ``45s``, ``1d12h`` or ``2w`` (a
+    float: ``99999999999d`` is past what a timedelta holds, so compare before converting), or
+    None when ``text`` is no such duration."""
+    raw = text.strip().lower()
+    if not _DURATION.fullmatch(raw):
+        return None
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(raw))
+
+
 def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt.datetime:
     """The end of a pause a user typed: a span ahead of ``now`` (``3d``, ``12h``, ``1d12h``,
     ``90m``, ``2w``) or an instant as :func:`read_instant` reads it in zone ``tz`` (a date alone

@@ -68,7 +68,13 @@ def bounces() -> None:
     help="IMAP folder to read (repeatable).",
 )
 @click.option("--move-to", metavar="FOLDER", help="Move notifications found to this folder.")
-@click.option("--timeout", type=SECONDS, default=60.0, show_default=True, help="IMAP timeout (s).")
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=60.0,
+    show_default=True,
+    help="IMAP timeout: seconds (60) or a duration (90s, 2m).",
+)
 @password_option
 @json_option
 @pass_ledger

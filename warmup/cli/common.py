@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
@@ -25,32 +26,96 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_TIMEOUT = 3600.0  # seconds: an hour for one network step is already more than any server takes
 
 
-class Seconds(click.types.FloatParamType):
-    """A timeout in seconds: a finite number above 0 and at most :data:`MAX_TIMEOUT`.
+class Span(dt.timedelta):
+    """A duration as :class:`Duration` read it: a timedelta that prints as it was typed
+    (``--expires 72h`` in a warning, not ``3 days, 0:00:00``)."""
 
-    ``type=float`` took ``nan``, ``inf``, ``0`` and negative numbers, which the socket layer
-    refuses with a traceback (``nan``, ``inf``, below 0) or turns into a non-blocking socket
-    that fails at once (0)."""
+    typed: str
+
+    def __str__(self) -> str:
+        return self.typed
+
+
+class Duration(click.ParamType):
+    """A duration option (``--expires``, ``--sync-every``, ``--timeout``): a number and a unit,
+    ``90s``, ``10m``, ``72h``, ``3d``, ``2w`` or ``1d12h`` (:func:`warmup.instants.duration_seconds`;
+    a bare number is in ``bare`` units where the option has one), above 0 and from ``least``
+    to ``most`` seconds. Every such option refuses alike, exit 64 with what to write:
+    ``--sync-every 0`` was 64 and ``0s`` 65, ``--timeout 0s`` "not a number of seconds".
+    Converts to a :class:`Span`."""
+
+    name = "duration"
+
+    def __init__(self, least: float, most: float, example: str, bare: str | None = None) -> None:
+        self.least, self.most, self.example, self.bare = least, most, example, bare
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, dt.timedelta):
+            return value
+        span = Span(seconds=self.seconds(str(value), param, ctx))
+        span.typed = str(value).strip()
+        return span
+
+    def seconds(self, text: str, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        """``text``'s seconds, within the bounds; else a usage error saying what to write."""
+        from warmup.instants import duration_seconds
+        from warmup.words import digits_fault
+
+        fault = digits_fault(text)
+        if fault:
+            self.fail(f"{text!r}: {fault}", param, ctx)
+        bare = self.bare and _BARE.fullmatch(text.strip())
+        seconds = duration_seconds(f"{text.strip()}{self.bare}" if bare else text)
+        if seconds is None:
+            self.fail(f"{text!r} is not a duration; write {self.wanted()}", param, ctx)
+        if not (seconds > 0 and self.least <= seconds <= self.most):
+            self.fail(f"{text!r} is out of range; write {self.wanted()}", param, ctx)
+        return seconds
+
+    def wanted(self) -> str:
+        """What to write: the bounds and an example."""
+        low = f"at least {_unit(self.least)}" if self.least else "above 0"
+        unit = f" (a bare number: {_UNITS[self.bare]})" if self.bare else ""
+        return (
+            f"a number and a unit (s, m, h, d, w){unit}, {low} and at most {_unit(self.most)}, "
+            f"e.g. {self.example}"
+        )
+
+
+_BARE = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a number without its unit
+_UNITS = {"s": "seconds", "m": "minutes"}
+
+
+def _unit(seconds: float) -> str:
+    """``seconds`` in its largest whole unit: 60 -> 1m, 31536000 -> 365d."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+class Seconds(Duration):
+    """A timeout: a :class:`Duration` of at most :data:`MAX_TIMEOUT`, a bare number in seconds
+    (``--timeout 60``, as it always took), as a float. ``type=float`` took ``nan``, ``inf``,
+    ``0`` and negative numbers, which the socket layer refuses with a traceback or turns into
+    a non-blocking socket that fails at once (0)."""
 
     name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(0, MAX_TIMEOUT, "60, 90s or 2m", bare="s")
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
     ) -> float:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not 0 < seconds <= MAX_TIMEOUT:  # false for nan too
-            self.fail(
-                f"{value!r}: expected a number of seconds above 0 and at most {MAX_TIMEOUT:g}",
-                param,
-                ctx,
-            )
-        return seconds
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = f"{value:g}" if value == value else "nan"
+        return self.seconds(str(value), param, ctx)
 
 
 SECONDS = Seconds()
+EXPIRY = Duration(60, 365 * 86_400, "72h or 3d")  # how long a queued message may wait
+EVERY = Duration(60, 365 * 86_400, "10m or 1h")  # how often a worker does something
 
 
 def _store_db(ctx: click.Context, param: click.Parameter, value: str | None) -> None:

@@ -13,6 +13,7 @@ import click
 from warmup.cli import cli
 from warmup.cli.common import (
     DATA_FILE,
+    EXPIRY,
     complete_pool,
     json_option,
     limit_option,
@@ -90,6 +91,7 @@ def queue() -> None:
 @click.option(
     "--expires",
     metavar="DURATION",
+    type=EXPIRY,
     default="72h",
     show_default=True,
     help="Give up on a message not sent within this (e.g. 72h, 3d).",
@@ -123,7 +125,7 @@ def add(
     pool: str | None,
     campaign: str | None,
     not_before: str | None,
-    expires: str,
+    expires: dt.timedelta,
     eml: tuple[str, ...],
     csv_path: str | None,
     template: str | None,
@@ -143,7 +145,7 @@ def add(
         export-leads | warmup queue add --pool outreach --csv - --template intro.toml
     """
     from warmup.files import data_path
-    from warmup.outbox import Outbox, parse_expiry
+    from warmup.outbox import Outbox
 
     if (mailbox is None) == (pool is None):
         raise UsageError("give exactly one of --mailbox ADDRESS and --pool NAME")
@@ -153,7 +155,6 @@ def add(
         raise UsageError("--csv and --template go together")
     what = "the message" if eml else "the CSV" if csv_path == "-" else "the template (TOML)"
     stdin_once(what, **{"--eml": eml, "--csv": csv_path, "--template": template})
-    expiry = parse_expiry(expires)
     boxes = (
         [ledger.mailbox(mailbox)] if mailbox is not None else list(ledger.pool(str(pool)).members)
     )
@@ -178,7 +179,7 @@ def add(
         pool=pool,
         campaign=campaign,
         not_before=start,
-        expires=expiry,
+        expires=expires,
         where=where,
         bulk=bulk,
     )
@@ -197,7 +198,7 @@ def add(
         )
     say(f"Queued {plural(len(got.ids), 'message')} to {to}{named}.")
     if got.ids:
-        _past_expiry(ledger, mailbox, pool, start, expiry, expires, boxes)
+        _past_expiry(ledger, mailbox, pool, start, expires, boxes)
     if got.suppressed:
         dropped = f"; {plural(got.dropped, 'message')} left with none" if got.dropped else ""
         click.echo(
@@ -234,7 +235,6 @@ def _past_expiry(
     pool: str | None,
     start: dt.datetime | None,
     expiry: dt.timedelta,
-    typed: str,
     boxes: Sequence[MailboxRow],
 ) -> None:
     """Warn when the plan sends what waits for the target only after these messages expire:
@@ -256,7 +256,7 @@ def _past_expiry(
     when = f"by {day}" if day else "not within 2 years"
     click.echo(
         f"Warning: at the plan's pace {label} sends what is queued to it {when}, after these "
-        f"messages expire ({end:%Y-%m-%d %H:%M} UTC, --expires {typed}): those not sent by "
+        f"messages expire ({end:%Y-%m-%d %H:%M} UTC, --expires {expiry}): those not sent by "
         f"then expire unsent; give a longer --expires (at most 365d), or queue fewer",
         err=True,
     )
@@ -434,12 +434,13 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
 @click.option(
     "--expires",
     metavar="DURATION",
+    type=EXPIRY,
     default="72h",
     show_default=True,
     help="Give up on the message if not sent within this from now (e.g. 72h, 3d).",
 )
 @pass_ledger
-def retry(ledger: Ledger, message_id: int, expires: str) -> None:
+def retry(ledger: Ledger, message_id: int, expires: dt.timedelta) -> None:
     """Queue an unknown or expired message again. An unknown one may have reached its
     recipients: it goes again under a new Message-ID (the gate never sends one twice). An
     expired one its campaign has queued again since is refused: both would go.
@@ -450,7 +451,7 @@ def retry(ledger: Ledger, message_id: int, expires: str) -> None:
     """
     from warmup import outbox
 
-    mid = outbox.retry(ledger, message_id, outbox.parse_expiry(expires))
+    mid = outbox.retry(ledger, message_id, expires)
     say(f"Queued message {message_id} again as {mid}.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from warmup.cli import cli
-from warmup.cli.common import SECONDS, complete_pool, pass_ledger, say, verbosity
+from warmup.cli.common import EVERY, SECONDS, complete_pool, pass_ledger, say, verbosity
 from warmup.cli.send import password_option
 from warmup.words import plural, shown
 
@@ -32,11 +33,16 @@ if TYPE_CHECKING:
 )
 @click.option("--once", is_flag=True, help="Send what is due now, say when the next is due, exit.")
 @click.option(
-    "--timeout", type=SECONDS, default=60.0, show_default=True, help="SMTP timeout in seconds."
+    "--timeout",
+    type=SECONDS,
+    default=60.0,
+    show_default=True,
+    help="SMTP timeout: seconds (60) or a duration (90s, 2m).",
 )
 @click.option(
     "--sync-every",
     metavar="DURATION",
+    type=EVERY,
     default="10m",
     show_default=True,
     help="Sync the mailboxes' bounces over IMAP this often (and at once on new mail, by IDLE).",
@@ -50,7 +56,7 @@ def run(
     pool: str | None,
     once: bool,
     timeout: float,
-    sync_every: str,
+    sync_every: dt.timedelta,
     no_sync: bool,
     no_view: bool,
     password_command: str | None,
@@ -76,7 +82,6 @@ def run(
     """
     from warmup import credentials
     from warmup.instants import now_utc
-    from warmup.outbox import parse_expiry
     from warmup.outbox.overflow import PASSWORD_ENV
     from warmup.outbox.worker import Worker
     from warmup.wrap import shed_password
@@ -90,9 +95,9 @@ def run(
         # Started without a standard output (a supervisor's '>&-'): its lines are a log
         # nobody asked for, not an answer lost; the sends go on.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (the process's stdout until exit)
-    # Checked with --no-sync too: a script's typo would surface only the day it drops the flag.
-    parsed = parse_expiry(sync_every, "sync_every")
-    every = None if no_sync else parsed
+    # Checked with --no-sync too (by its type): a script's typo would surface only the day it
+    # drops the flag.
+    every = None if no_sync else sync_every
     view = None
     if not no_view and _terminal():
         from warmup.outbox.view import LiveView

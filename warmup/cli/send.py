@@ -125,7 +125,11 @@ class _SendCommand(WarmupCommand):
     help="One message: print its outcome for each recipient as JSON.",
 )
 @click.option(
-    "--timeout", type=SECONDS, default=60.0, show_default=True, help="SMTP timeout in seconds."
+    "--timeout",
+    type=SECONDS,
+    default=60.0,
+    show_default=True,
+    help="SMTP timeout: seconds (60) or a duration (90s, 2m).",
 )
 @password_option
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)

@@ -48,7 +48,7 @@ from warmup.errors import (
     WrongType,
     expect,
 )
-from warmup.instants import aware, check_query, now_utc
+from warmup.instants import aware, check_query, duration_seconds, now_utc
 from warmup.ledger import Ledger, OutboxIn, PoolRow
 from warmup.ledger.values import MailboxRow
 from warmup.outbox.content import content_key
@@ -67,14 +67,11 @@ __all__ = ["DEFAULT_EXPIRY", "Outbox", "Queued", "parse_expiry"]
 
 
 def parse_expiry(text: str, field_name: str = "expires") -> dt.timedelta:
-    """A duration like ``72h``, ``3d``, ``90m`` (or ``1h30m``): how long a message may wait."""
-    from warmup.policy.spec import parse_duration
-
-    raw = text.strip().lower()
-    try:
-        m = re.fullmatch(r"([0-9]+)d", raw)  # not \d: '٣d' was three days
-        seconds = int(m.group(1)) * 86400 if m else parse_duration(raw)
-    except ValueError:
+    """A duration like ``72h``, ``3d``, ``90m`` (or ``1h30m``): how long a message may wait,
+    1 minute to 365 days (:func:`warmup.instants.duration_seconds`; the CLI's options parse it
+    with :class:`warmup.cli.common.Duration`, which refuses alike)."""
+    seconds = duration_seconds(text)
+    if seconds is None:
         fault = digits_fault(text)
         raise InvalidField(
             field_name,
@@ -84,7 +81,6 @@ def parse_expiry(text: str, field_name: str = "expires") -> dt.timedelta:
             text=text,
             fault=fault,
         ) from None
-    # Compared as seconds: '99999999999d' is past what a timedelta holds (OverflowError).
     if not 60 <= seconds <= MAX_EXPIRY.total_seconds():
         raise InvalidFieldData(
             field_name, "{field}: {text!r}: expected between 1 minute and 365 days", text=text
