@@ -332,7 +332,10 @@ def test_an_unknown_message_is_retried_by_hand_under_a_new_message_id(
     ids = [str(m.message["Message-ID"]) for m in sink.messages]
     assert ids == [first.message_id, again.message_id]
     res = cli("queue", "retry", str(mid))
-    assert res.returncode == 65 and "is sent: only an unknown or expired message" in res.stderr
+    assert (
+        res.returncode == 65
+        and "is sent: only an unknown, expired or cancelled message" in res.stderr
+    )
 
 
 def test_an_outcome_riding_on_a_claim_that_fails_is_still_written(
@@ -1256,3 +1259,32 @@ def test_the_tests_clock_starts_clear_of_the_pools_midnight() -> None:
     assert local_day(clear_of_midnight(late) + dt.timedelta(hours=2), SHANGHAI) == local_day(
         late, SHANGHAI
     )
+
+
+def test_a_message_cancelled_after_a_4xx_is_queued_again_by_retry_and_goes(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """A message deferred by a 4xx waits queued: 'queue cancel' ends it. 'queue retry' of it
+    said "only an unknown or expired message is retried by hand" (65), and nothing said how
+    to queue it again: it never left, so it goes again as an expired one does, with its
+    Message-ID and its tries from 0."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    sink.reject_rcpt = {"late@example.com": (450, "4.2.0 greylisted, try again later")}
+    ledger = open_ledger()
+    mid = Outbox(ledger).add(message("late@example.com"), pool="P", now=T0)
+    assert mid is not None
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"deferred": 1}
+    assert ledger.message(mid).state == "queued"
+    res = cli("queue", "cancel", str(mid))
+    assert (res.returncode, res.stdout) == (0, "Cancelled 1 message.\n"), res.stderr
+    assert ledger.message(mid).state == "cancelled"
+    res = cli("queue", "retry", str(mid))
+    assert res.returncode == 0, res.stderr
+    row = ledger.message(mid)
+    assert res.stdout == f"Queued message {mid} again as {row.message_id}.\n"
+    assert (row.state, row.attempts) == ("queued", 0)
+    sink.reject_rcpt = {}
+    with Worker(ledger, clock=Clock(row.next_attempt_at + dt.timedelta(seconds=1))) as worker:
+        assert worker.run_once().outcomes == {"sent": 1}
+    assert [m.rcpt_tos for m in sink.messages] == [("late@example.com",)]

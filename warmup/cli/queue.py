@@ -402,7 +402,9 @@ _SHOWN = {"from", "to", "cc", "reply-to", "subject", "date", "message-id"}
 @click.option("--campaign", metavar="NAME", help="Cancel every queued message of the campaign.")
 @pass_ledger
 def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None:
-    """Cancel a queued message, or every queued message of a campaign.
+    """Cancel a queued message (one waiting after a 4xx too), or every queued message of a
+    campaign. A cancelled message is never tried again by itself; 'warmup queue retry ID'
+    queues it again.
 
     \b
     Example:
@@ -441,9 +443,9 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
 )
 @pass_ledger
 def retry(ledger: Ledger, message_id: int, expires: dt.timedelta) -> None:
-    """Queue an unknown or expired message again. An unknown one may have reached its
-    recipients: it goes again under a new Message-ID (the gate never sends one twice). An
-    expired one its campaign has queued again since is refused: both would go.
+    """Queue an unknown, expired or cancelled message again. An unknown one may have reached
+    its recipients: it goes again under a new Message-ID (the gate never sends one twice). An
+    expired or cancelled one its campaign has queued again since is refused: both would go.
 
     \b
     Example:

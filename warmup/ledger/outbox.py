@@ -1043,9 +1043,10 @@ class OutboxStore:
         expires_at: dt.datetime,
         new: tuple[str, bytes] | None = None,
     ) -> None:
-        """Queue an ``unknown`` or ``expired`` message again, by hand, due now (``new``: a new
-        Message-ID and the bytes carrying it). Refused when its campaign has queued the same
-        message again since (:meth:`enqueue` leaves an expired one out of the campaign: a
+        """Queue an ``unknown``, ``expired`` or ``cancelled`` message again, by hand, due now
+        (``new``: a new Message-ID and the bytes carrying it). Refused when its campaign has
+        queued the same message again since (:meth:`enqueue` leaves an expired or cancelled
+        one out of the campaign: a
         script run again queues it anew), under the campaign's lock: both would go. A message
         without a content key to one recipient (a template's row, or one queued before m020)
         is the same as any message of its campaign to that recipient alone, as enqueue judges
@@ -1066,10 +1067,10 @@ class OutboxStore:
             if r is None:
                 raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
             state = r.state
-            if state not in ("unknown", "expired"):
+            if state not in ("unknown", "expired", "cancelled"):
                 raise DataError(
-                    f"message {message} is {state}: only an unknown or expired message "
-                    f"is retried by hand"
+                    f"message {message} is {state}: only an unknown, expired or cancelled "
+                    f"message is retried by hand"
                 )
             # enqueue's two checks: another message by its content key; a template's row
             # (no key: its recipient is its key) by a message to its one recipient alone

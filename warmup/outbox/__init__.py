@@ -641,11 +641,13 @@ def retry(
     expires: dt.timedelta = DEFAULT_EXPIRY,
     now: dt.datetime | None = None,
 ) -> str:
-    """Queue an ``unknown`` or ``expired`` message again by hand; its Message-ID now.
+    """Queue an ``unknown``, ``expired`` or ``cancelled`` message again by hand; its
+    Message-ID now.
 
     An ``unknown`` message may have reached its recipients: the gate never sends a Message-ID
     twice, so it goes again under a new Message-ID (the user chose to risk a duplicate). An
-    expired one never left and keeps its Message-ID.
+    expired or cancelled one never left (for the recipients it still holds) and keeps its
+    Message-ID: a cancel is undone in one command, not by queueing the message anew.
     """
     now = aware(now, "now") if now is not None else now_utc()
     check_expiry(expires)
