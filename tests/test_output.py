@@ -306,8 +306,14 @@ def test_chinese_text_on_a_stdout_that_cannot_encode_it_is_escaped_not_a_traceba
             "Reading the CSV from the terminal; end it with Ctrl-D",
             "Queued 1 message",
         ),
+        (
+            ["send", BOX, "--to", "lead@example.com", "--body-file", "-", "--dry-run"],
+            "Hello\n",
+            "Reading the body from the terminal; end it with Ctrl-D",
+            "Would send to 1 recipient",
+        ),
     ],
-    ids=["import", "suppress", "bounces-parse", "queue-add-eml", "queue-add-csv"],
+    ids=["import", "suppress", "bounces-parse", "queue-add-eml", "queue-add-csv", "send-body"],
 )
 def test_data_read_from_a_terminal_says_how_to_end_it(args, typed, said, done, tmp_path):
     """'warmup import -' typed without its pipe waited silently, as if it hung: nothing said it

@@ -112,3 +112,24 @@ def test_queue_add_csv_and_template_read_standard_input(db: Path, tmp_path: Path
         "give the others as files\n"
     )
     assert ledger_digest(db) == before
+
+
+def test_send_reads_its_body_or_html_from_standard_input(db: Path) -> None:
+    """'render | warmup send ADDRESS --to X --body-file -' said "File '-' does not exist" (64)
+    though 'send --eml -' reads the pipe; bad bytes are one line, 65."""
+    send = ("send", BOX, "--to", "lead@example.com", "--dry-run")
+    for args in (("--body-file", "-"), ("--body", "Hi", "--html-file", "-")):
+        got = _warmup(*send, *args, stdin=b"<p>Hello</p>\n", db=db)
+        assert got.returncode == 0, got.stderr
+        assert got.stdout.startswith(b"Would send to 1 recipient: allowed now"), got.stdout
+    bad = _warmup(*send, "--body-file", "-", stdin=b"\xffHello", db=db)
+    assert bad.returncode == 65
+    assert bad.stderr.decode() == (
+        "Error: --body-file -: not UTF-8 text (byte 0 is 0xff); convert it (iconv -t UTF-8), or "
+        "send a prepared message with --eml\n"
+    )
+    both = _warmup(*send, "--body-file", "-", "--html-file", "-", stdin=b"Hello", db=db)
+    assert both.returncode == 64
+    assert both.stderr.decode().startswith(
+        "Error: standard input (-) given 2 times (--body-file, --html-file)"
+    )

@@ -356,7 +356,7 @@ def read_password(prompt: str) -> str:
 MAX_PIPED = 65_536  # characters of a piped password: one short line
 
 
-def read_stdin(limit: int, fix: str) -> bytes:
+def read_stdin(limit: int, fix: str, what: str = "the message") -> bytes:
     """Up to ``limit`` bytes of standard input. With it closed (``<&-``, a daemon's or cron's
     child) Python has no ``sys.stdin``: :class:`DataError` saying so and ``fix`` (where else
     the data can come from), not an AttributeError traceback."""
@@ -366,7 +366,7 @@ def read_stdin(limit: int, fix: str) -> bytes:
 
     if sys.stdin is None:
         raise DataError(f"standard input: cannot read it (it is closed); {fix}")
-    reading_terminal("the message")
+    reading_terminal(what)
     return sys.stdin.buffer.read(limit)
 
 
@@ -375,10 +375,10 @@ def read_stdin(limit: int, fix: str) -> bytes:
 DATA_FILE = click.Path(exists=True, dir_okay=False, allow_dash=True)
 
 
-def stdin_once(what: str, **given: Sequence[str] | str | None) -> None:
+def stdin_once(what: str | None, **given: Sequence[str] | str | None) -> None:
     """Refuse standard input (``-``) named by more than one of ``given`` (option -> its values;
-    it holds one stream), and say on stderr when one reads it from the terminal (``what``):
-    the command would otherwise seem to hang."""
+    it holds one stream), and say on stderr when one reads it from the terminal (``what``;
+    None: the reading says it, :func:`read_stdin`): the command would otherwise seem to hang."""
     from warmup.errors import UsageError
 
     named = [
@@ -392,7 +392,7 @@ def stdin_once(what: str, **given: Sequence[str] | str | None) -> None:
             f"standard input (-) given {len(named)} times ({', '.join(named)}); it can be read "
             f"once: give the others as files"
         )
-    if named:
+    if named and what:
         reading_terminal(what)
 
 

@@ -13,6 +13,7 @@ import click
 
 from warmup.cli import WarmupCommand, cli
 from warmup.cli.common import (
+    DATA_FILE,
     SECONDS,
     F,
     complete_mailbox,
@@ -22,6 +23,7 @@ from warmup.cli.common import (
     print_json,
     read_stdin,
     say,
+    stdin_once,
     verbosity,
 )
 from warmup.errors import DataError, InvalidFieldData, TempFail, UsageError
@@ -74,12 +76,14 @@ class _SendCommand(WarmupCommand):
 @click.option("--cc", multiple=True, metavar="RCPT", help="Copy recipient (repeatable).")
 @click.option("--subject", default="", help="Subject line.")
 @click.option("--body", help="Plain-text body.")
-@click.option("--body-file", type=click.Path(exists=True, dir_okay=False), help="Body from a file.")
+@click.option(
+    "--body-file", type=DATA_FILE, help="Body from a file (UTF-8; - reads standard input)."
+)
 @click.option(
     "--html-file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="An HTML version of the body (UTF-8), sent with --body/--body-file as its plain-text "
-    "alternative.",
+    type=DATA_FILE,
+    help="An HTML version of the body (UTF-8; - reads standard input), sent with "
+    "--body/--body-file as its plain-text alternative.",
 )
 @click.option(
     "--attach",
@@ -240,6 +244,7 @@ def send(
             "--html-file needs a plain-text version too (--body or --body-file): spam filters "
             "mark down mail that is HTML only"
         )
+    stdin_once(None, **{"--body-file": body_file, "--html-file": html_file, "--eml": eml})
     message = _build(address, to, cc, subject, body, body_file, eml)
     _compose(message, html_file, attach, reply_to)
     with Gate(address, ledger=ledger, password_command=password_command, timeout=timeout) as gate:
@@ -435,7 +440,8 @@ def _read_limited(path: Path, flag: str) -> bytes:
     from warmup.headers import MESSAGE_LIMIT, size_error
 
     if str(path) == "-":
-        data = read_stdin(MESSAGE_LIMIT + 1, f"pipe the message in, or give {flag} its path")
+        what = "the message" if flag == "--eml" else f"the {flag[2:].replace('-file', '')}"
+        data = read_stdin(MESSAGE_LIMIT + 1, f"pipe it in, or give {flag} its path", what)
     else:
         with path.open("rb") as f:
             data = f.read(MESSAGE_LIMIT + 1)
