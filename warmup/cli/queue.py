@@ -480,11 +480,39 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> int:
 
     data, refusals = status_each(ledger, pool=pool)
     _status_shown(data, json_)
+    if not json_:
+        _unknown_said(ledger, data["campaigns"])
     # a mailbox whose policy or provider preset this warmup does not know hides no campaign:
     # the dates leave it out (as the worker does), and it is named
     for refusal in refusals:
         click.echo(f"Error: {refusal.error}", err=True)
     return api.refusals_code(refusals)
+
+
+def _unknown_said(ledger: Ledger, campaigns: list[dict[str, Any]]) -> None:
+    """A line for each campaign with ``unknown`` messages: it is not done until a person
+    decides whether they went, and the line names the commands that show and resend them."""
+    for c in campaigns:
+        n = c["unknown"]
+        if not n:
+            continue
+        name = c["campaign"]
+        listed = "warmup queue list --state unknown" + (
+            f" --campaign {shlex.quote(name)}" if name is not None else ""
+        )
+        # (no campaign: messages() would read every campaign's)
+        rows = ledger.messages(name, "unknown", 2) if n == 1 and name is not None else []
+        retry = f"'warmup queue retry {rows[0].id if len(rows) == 1 else 'ID'}'"
+        click.echo(
+            f"Campaign {name or '(none)'} waits for a person: "
+            + (
+                f"1 message is unknown (it may have reached its recipients); '{listed}' "
+                f"lists it, {retry} sends it again."
+                if n == 1
+                else f"{n} messages are unknown (they may have reached their recipients); "
+                f"'{listed}' lists them, {retry} sends one again."
+            )
+        )
 
 
 def _status_shown(data: dict[str, Any], json_: bool) -> None:
@@ -508,6 +536,8 @@ def _status_shown(data: dict[str, Any], json_: bool) -> None:
                 c["cancelled"],
                 "done"
                 if c["finished"]
+                else f"{c['unknown']} unknown"  # nothing left to send: a person decides
+                if c["unknown"] and not c["queued"] and not c["sending"]
                 else f"expires {c['expires_day']}"
                 if c["expires_first"]
                 else c["finish"] or "not within 2 years",

@@ -170,7 +170,8 @@ def status_each(
                 "failed": sum(c[s] for s in FAILED),
                 "total": sum(c[s] for s in OUTBOX_STATES),
                 "finish": done.isoformat() if done else None,
-                "finished": not days,
+                # an unknown message waits for a person to decide whether it went: not done
+                "finished": not days and not c["unknown"],
                 "expires": ends.isoformat() if ends else None,  # its last waiting message's
                 "expires_day": ends_day.isoformat() if ends_day else None,  # the mailboxes' day
                 "expires_first": late,  # its waiting messages expire before the plan sends them
