@@ -334,7 +334,7 @@ def test_an_unknown_message_is_retried_by_hand_under_a_new_message_id(
     res = cli("queue", "retry", str(mid))
     assert (
         res.returncode == 65
-        and "is sent: only an unknown, expired or cancelled message" in res.stderr
+        and "is sent: only a queued, unknown, expired or cancelled message" in res.stderr
     )
 
 

@@ -38,3 +38,35 @@ def test_queue_status_says_a_campaign_with_unknown_messages_is_not_done(
     ), res.stdout
     data = json.loads(cli("queue", "status", "--json").stdout)
     assert data["campaigns"][0]["finished"] is False
+
+
+def test_a_message_backing_off_after_a_refused_login_is_made_due_by_queue_retry(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """The server refused the login (a wrong $WARMUP_PASSWORD): the message backed off 5 min.
+    With the password fixed, 'queue retry' refused it ("is queued: only an unknown or expired
+    message ...") and 'run --once' sent nothing until the back-off ran out."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    try:
+        mid = Outbox(ledger).add(plain("r@example.com"), pool="P", campaign="dec")
+        assert mid is not None
+        first = ledger.message(mid)
+    finally:
+        ledger.close()
+    res = cli("run", "--once", env={"WARMUP_PASSWORD": "wrong"})
+    assert res.returncode == 77 and "refused the login" in res.stderr, res.stderr
+    assert not sink.messages
+    res = cli("queue", "retry", str(mid))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"Message {mid} is due now: the next pass of 'warmup run' sends it.\n"
+    res = cli("run", "--once")  # the right password, from the environment
+    assert res.returncode == 0, res.stderr
+    assert "Done: 1 sent." in res.stdout, res.stdout
+    assert [str(m.message["Message-ID"]) for m in sink.messages] == [first.message_id]
+    ledger = open_ledger()
+    try:
+        sent = ledger.message(mid)
+    finally:
+        ledger.close()
+    assert sent.state == "sent" and sent.attempts == 2  # the refused try counted, and this one

@@ -443,18 +443,30 @@ def cancel(ledger: Ledger, message_id: int | None, campaign: str | None) -> None
 )
 @pass_ledger
 def retry(ledger: Ledger, message_id: int, expires: dt.timedelta) -> None:
-    """Queue an unknown, expired or cancelled message again. An unknown one may have reached
-    its recipients: it goes again under a new Message-ID (the gate never sends one twice). An
-    expired or cancelled one its campaign has queued again since is refused: both would go.
+    """Queue an unknown, expired or cancelled message again, or make a queued one due now. An
+    unknown one may have reached its recipients: it goes again under a new Message-ID (the gate
+    never sends one twice). An expired or cancelled one its campaign has queued again since is
+    refused: both would go. A queued one waiting for its next try (a refused login fixed
+    since) goes at the next pass of 'warmup run', not before its --not-before; it keeps its
+    expiry.
 
     \b
     Example:
         warmup queue retry 42
     """
     from warmup import outbox
+    from warmup.instants import now_utc
+    from warmup.outbox.worker import due_stamp
 
-    mid = outbox.retry(ledger, message_id, expires)
-    say(f"Queued message {message_id} again as {mid}.")
+    now = now_utc()
+    row = ledger.message(message_id)
+    mid = outbox.retry(ledger, message_id, expires, now)
+    if row.state != "queued":
+        say(f"Queued message {message_id} again as {mid}.")
+    elif row.not_before > now:
+        say(f"Message {message_id} is due at {due_stamp(row.not_before)}, its --not-before.")
+    else:
+        say(f"Message {message_id} is due now: the next pass of 'warmup run' sends it.")
 
 
 @queue.command("status")

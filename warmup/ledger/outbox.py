@@ -1069,7 +1069,7 @@ class OutboxStore:
             state = r.state
             if state not in ("unknown", "expired", "cancelled"):
                 raise DataError(
-                    f"message {message} is {state}: only an unknown, expired or cancelled "
+                    f"message {message} is {state}: only a queued, unknown, expired or cancelled "
                     f"message is retried by hand"
                 )
             # enqueue's two checks: another message by its content key; a template's row
@@ -1137,6 +1137,33 @@ class OutboxStore:
             if new is not None:
                 values["message_id"], values["data"] = new
             conn.execute(OUTBOX.update().where(OUTBOX.c.id == message).values(**values))
+
+    def make_due(self, message: int, now: dt.datetime) -> dt.datetime:
+        """Make a ``queued`` message due ``now`` (never before its ``not_before``), by hand: one
+        backing off after a fault a person has fixed since (a refused login, a server moved)
+        waited out its back-off (5 min, then doubling) for nothing. Its tries, expiry and
+        Message-ID stay. Returns when it is due; any other state is refused, as nothing of a
+        message in flight or ended is for a worker to take again this way."""
+        _check_id(message)
+        with self.write() as conn:
+            r = conn.execute(
+                sa.select(OUTBOX.c.state, OUTBOX.c.not_before).where(OUTBOX.c.id == message)
+            ).first()
+            if r is None:
+                raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
+            if r.state != "queued":
+                raise DataError(
+                    f"message {message} is {r.state}: only a queued, unknown, expired or cancelled "
+                    f"message is retried by hand"
+                )
+            start = r.not_before if r.not_before.tzinfo else r.not_before.replace(tzinfo=dt.UTC)
+            due = max(utc(now), utc(start))
+            conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == message, OUTBOX.c.state == "queued")
+                .values(next_attempt_at=due, updated_at=utc(now))
+            )
+        return due
 
     def outbox_counts(self) -> list[dict[str, Any]]:
         """Messages and recipients per campaign, target (pool or mailbox), sender, channel

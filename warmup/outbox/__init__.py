@@ -641,17 +641,23 @@ def retry(
     expires: dt.timedelta = DEFAULT_EXPIRY,
     now: dt.datetime | None = None,
 ) -> str:
-    """Queue an ``unknown``, ``expired`` or ``cancelled`` message again by hand; its
-    Message-ID now.
+    """Queue an ``unknown``, ``expired`` or ``cancelled`` message again by hand, or make a
+    ``queued`` one due now; its Message-ID now.
 
     An ``unknown`` message may have reached its recipients: the gate never sends a Message-ID
     twice, so it goes again under a new Message-ID (the user chose to risk a duplicate). An
     expired or cancelled one never left (for the recipients it still holds) and keeps its
-    Message-ID: a cancel is undone in one command, not by queueing the message anew.
+    Message-ID: a cancel is undone in one command, not by queueing the message anew. A queued
+    one backing off after a fault since fixed (a refused login: a new password in
+    ``$WARMUP_PASSWORD``) is due now (not before its ``not_before``), its tries and expiry kept
+    (``expires`` is not used).
     """
     now = aware(now, "now") if now is not None else now_utc()
     check_expiry(expires)
     row = ledger.message(message)
+    if row.state == "queued":
+        ledger.make_due(message, now)
+        return row.message_id
     new = None
     if row.state == "unknown":
         msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
