@@ -4,6 +4,7 @@ and a held message made due by hand."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from tests.gatekit import cli
@@ -70,3 +71,75 @@ def test_a_message_backing_off_after_a_refused_login_is_made_due_by_queue_retry(
     finally:
         ledger.close()
     assert sent.state == "sent" and sent.attempts == 2  # the refused try counted, and this one
+
+
+def _quota(box: str) -> dict:  # type: ignore[type-arg]
+    res = cli("quota", box, "--json")
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)[0]  # type: ignore[no-any-return]
+
+
+def test_run_once_and_queue_list_say_when_a_message_held_by_its_members_pauses_can_go(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """a's server throttled the message (421: a paused until the back-off ends, the message
+    deferred 5 s) and b is paused by hand for longer: nothing can go before a's pause ends,
+    but 'run --once' said "Next message due at" the 5 s, and 'queue list' NEXT the same."""
+    from warmup.outbox.worker import due_stamp
+
+    a, b = pool_of(sink.port, tmp_path, n=2, daily=50)
+    ledger = open_ledger()
+    try:
+        mid = Outbox(ledger).add(plain("r@example.com"), pool="P", campaign="dec")
+    finally:
+        ledger.close()
+    sink.data_reply = (421, "4.7.0 Too many messages, rate limited, try again later")
+    res = cli("run", "--once")
+    assert res.returncode == 0 and "Done: 1 deferred." in res.stdout, res.stdout
+    assert cli("mailbox", "pause", b, "--reason", "x", "--until", "2d").returncode == 0
+    throttled = _quota(a)
+    assert throttled["status"] == "paused", throttled
+    until = dt.datetime.fromisoformat(throttled["next_send_at"])
+    retry = _row(mid)["next_attempt_at"]
+    assert dt.datetime.fromisoformat(retry) < until  # the message's own time is sooner
+
+    res = cli("run", "--once")
+    assert res.returncode == 0, res.stderr
+    assert f"Next message due at {due_stamp(until)}." in res.stdout, res.stdout
+    # what holds it now: both pauses, not the 421 reply
+    waiting = next(line for line in res.stdout.splitlines() if line.startswith("Waiting"))
+    assert f"{a} is paused until" in waiting and f"{b} is paused until" in waiting, waiting
+    table = cli("queue", "list").stdout
+    assert f"{until.astimezone(dt.UTC):%Y-%m-%d %H:%M}" in table, table
+    row = _row(mid)
+    assert row["due"] == until.astimezone(dt.UTC).isoformat() and row["next_attempt_at"] == retry
+
+
+def _row(mid: int) -> dict:  # type: ignore[type-arg]
+    rows = json.loads(cli("queue", "list", "--json").stdout)
+    return next(r for r in rows if r["id"] == mid)  # type: ignore[no-any-return]
+
+
+def test_run_once_waiting_says_a_mailbox_paused_since_not_its_old_reply(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """The server could not be reached: the message backed off with that reply. The mailbox
+    was paused since; a pass with nothing due said "Waiting: ... cannot reach the SMTP server",
+    the reason no longer holding it."""
+    from tests.peers.smtp import free_port
+
+    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    try:
+        Outbox(ledger).add(plain("r@example.com"), pool="P")
+    finally:
+        ledger.close()
+    assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
+    res = cli("run", "--once")
+    assert res.returncode == 0 and "Done: 1 deferred." in res.stdout, res.stdout
+    assert cli("mailbox", "pause", a, "--reason", "holiday").returncode == 0
+    res = cli("run", "--once")
+    assert res.returncode == 0 and "Done: nothing was due." in res.stdout, res.stdout
+    waiting = next(line for line in res.stdout.splitlines() if line.startswith("Waiting"))
+    assert waiting.startswith(f"Waiting: {a} is paused since "), waiting
+    assert "holiday" in waiting and "reach" not in waiting, waiting

@@ -328,8 +328,10 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
             err=True,
         )
     names, pools = _names(ledger)
+    due = _due_each(ledger, rows)
     if json_:
-        print_json([row_dict(r, names, pools) for r in rows])
+        # due: when it can really go (its pool's plan too), next_attempt_at its own time
+        print_json([{**row_dict(r, names, pools), "due": _iso(due.get(r.id))} for r in rows])
         return
     if not rows:
         click.echo("No messages.")
@@ -351,12 +353,36 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
                 ),
                 _some(list(r.recipients), 2),
                 r.attempts,
-                f"{r.next_attempt_at:%Y-%m-%d %H:%M}" if r.state == "queued" else None,
+                f"{due[r.id]:%Y-%m-%d %H:%M}" if r.id in due else None,
                 (r.last_reply or "")[:60] or None,
             ]
             for r in rows
         ],
     )
+
+
+def _due_each(ledger: Ledger, rows: Sequence[OutboxRow]) -> dict[int, dt.datetime]:
+    """When each queued message of ``rows`` can go: its own time, or later when no mailbox of
+    its pool (or its mailbox) may send before (paused, quota used, paced), as the worker says
+    it; each pool's plan read once."""
+    from warmup.instants import now_utc
+    from warmup.outbox.due import target_ready, when
+
+    now = now_utc()
+    ready: dict[tuple[int | None, int | None], Any] = {}
+    due = {}
+    for r in rows:
+        if r.state != "queued":
+            continue
+        target = (r.pool_id, None if r.pool_id is not None else r.mailbox_id)
+        if target not in ready:
+            ready[target] = target_ready(ledger, *target, now)
+        due[r.id] = when(r.next_attempt_at, None, ready[target]).at
+    return due
+
+
+def _iso(ts: dt.datetime | None) -> str | None:
+    return ts.isoformat() if ts is not None else None
 
 
 @queue.command("show")

@@ -912,9 +912,12 @@ class OutboxStore:
             ).rowcount
         return int(waiting), int(expired)
 
-    def next_due(self, pool_id: int | None = None) -> tuple[dt.datetime, str | None] | None:
-        """When the next queued message (of ``pool_id``) is due, and its last reply (why it
-        waits, when it was held or deferred); None if none is queued."""
+    def next_due(
+        self, pool_id: int | None = None, mailbox_id: int | None = None
+    ) -> tuple[dt.datetime, str | None] | None:
+        """When the next queued message (of ``pool_id``, or queued to mailbox ``mailbox_id``
+        itself) is due, and its last reply (why it waits, when it was held or deferred); None
+        if none is queued."""
         q = (
             sa.select(OUTBOX.c.next_attempt_at, OUTBOX.c.last_reply)
             .where(OUTBOX.c.state == "queued")
@@ -923,12 +926,33 @@ class OutboxStore:
         )
         if pool_id is not None:
             q = q.where(OUTBOX.c.pool_id == pool_id)
+        elif mailbox_id is not None:
+            q = q.where(OUTBOX.c.pool_id.is_(None), OUTBOX.c.mailbox_id == mailbox_id)
         with self.read() as conn:
             row = conn.execute(q).first()
         if row is None:
             return None
-        got = row.next_attempt_at
-        return (utc(got) if got.tzinfo else got.replace(tzinfo=dt.UTC)), row.last_reply
+        return _aware(row.next_attempt_at), row.last_reply
+
+    def next_due_each(
+        self, pool_id: int | None = None
+    ) -> list[tuple[int | None, int | None, dt.datetime]]:
+        """Per target with queued messages (of ``pool_id``; None: all), its pool's id (else
+        its mailbox's) and when its first queued message is due."""
+        o = OUTBOX.c
+        q = (
+            sa.select(o.pool_id, o.mailbox_id, sa.func.min(o.next_attempt_at))
+            .where(o.state == "queued")
+            .group_by(o.pool_id, o.mailbox_id)
+        )
+        if pool_id is not None:
+            q = q.where(o.pool_id == pool_id)
+        first: dict[tuple[int | None, int | None], dt.datetime] = {}
+        with self.read() as conn:
+            for pid, mid, at in conn.execute(q):
+                target = (pid, None if pid is not None else mid)
+                first[target] = min(first.get(target, _aware(at)), _aware(at))
+        return [(pid, mid, at) for (pid, mid), at in sorted(first.items(), key=lambda kv: kv[1])]
 
     def last_sender(self, recipients: Iterable[str], mailbox_ids: Sequence[int]) -> int | None:
         """The mailbox among ``mailbox_ids`` that last mailed one of ``recipients`` (a follow-up
@@ -1156,8 +1180,7 @@ class OutboxStore:
                     f"message {message} is {r.state}: only a queued, unknown, expired or cancelled "
                     f"message is retried by hand"
                 )
-            start = r.not_before if r.not_before.tzinfo else r.not_before.replace(tzinfo=dt.UTC)
-            due = max(utc(now), utc(start))
+            due = max(utc(now), _aware(r.not_before))
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.id == message, OUTBOX.c.state == "queued")
@@ -1296,3 +1319,8 @@ def _chunks(items: Iterable[OutboxIn], size: int) -> Iterator[list[OutboxIn]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    """An instant read back from the outbox, aware UTC (SQLite's come back naive)."""
+    return utc(at) if at.tzinfo else at.replace(tzinfo=dt.UTC)

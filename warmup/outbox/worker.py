@@ -67,8 +67,9 @@ from warmup.headers import date_of, decode_utf8_fields, sender_of, thread_ids
 from warmup.instants import now_utc
 from warmup.ledger import Claim, ClaimLost, Ledger, MailboxRow, OutboxRow, PoolRow
 from warmup.ledger.outbox import RETRYABLE, Settle, fate, recovered_reply
-from warmup.ledger.values import MailboxNotFound, PoolNotFound, day_start, local_day
+from warmup.ledger.values import MailboxNotFound, PoolNotFound
 from warmup.outbox.bounces import BounceSync
+from warmup.outbox.due import next_due, next_slot
 from warmup.policy import Allowance
 from warmup.smtp import LoginWanted, TooBig
 from warmup.words import plural
@@ -149,13 +150,13 @@ def _alive(pid: int) -> bool:
 @dataclass
 class Pass:
     """What one pass over the due messages did: messages per outcome, why the ``waiting`` ones
-    could not go (messages per reason), and when the next queued message is due (None: nothing
-    queued) and its last reply."""
+    could not go (messages per reason), and when the next queued message can go (None: nothing
+    queued) and why it waits (:func:`warmup.outbox.due.next_due`)."""
 
     outcomes: Counter[str] = field(default_factory=Counter)
     waiting: Counter[str] = field(default_factory=Counter)
     next_due: dt.datetime | None = None
-    next_why: str | None = None  # the last reply of the message due next: why it waits
+    next_why: str | None = None  # why the next message waits now: its members, else its reply
     # Messages no member could send because each one failed for a fault a person must fix
     # (its configuration, 78, or its login, 77), per sysexits code: see :attr:`fault_code`.
     faults: Counter[int] = field(default_factory=Counter)
@@ -432,9 +433,11 @@ class Worker:
                     self._campaign_done(msg.campaign)
         finally:
             self._flush()
-        upcoming = self.ledger.next_due(pool_id)
+        # when it can really go: a 421 that paused every member until 14:40 deferred its message
+        # 5 s, and "next message due at" said the 5 s, with the reply of a mailbox paused since
+        upcoming = next_due(self.ledger, pool_id, self.clock())
         if upcoming is not None:
-            done.next_due, done.next_why = upcoming
+            done.next_due, done.next_why = upcoming.at, upcoming.why
         return done
 
     def _pool_now(self, now: dt.datetime) -> int | None:
@@ -536,7 +539,7 @@ class Worker:
             self._observe(gate, now, a)
             if a.can_send:
                 return
-            waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
+            waits.append(next_slot(a.status, a.next_send_at, gate.box, now))
             whys.append(refusal_text(a, 1, gate.box.timezone))
         until = max(min(waits), now + MIN_WAIT)
         why = "; ".join(whys)[:500]
@@ -777,7 +780,7 @@ class Worker:
             else:
                 whys.append(refusal)
                 refused.append(a)
-                waits.append(self._next_slot(a.status, a.next_send_at, gate.box, now))
+                waits.append(next_slot(a.status, a.next_send_at, gate.box, now))
         report = None
         failed: tuple[MailboxRow, WarmupError] | None = None  # the last member that could not send
         temporary = False  # a member failed for something a wait may fix
@@ -822,7 +825,7 @@ class Worker:
                 self._observe(gate, now, a)
                 whys.append(str(exc))
                 refused.append(a)
-                waits.append(self._next_slot(a.status, a.next_send_at, box, now))
+                waits.append(next_slot(a.status, a.next_send_at, box, now))
                 continue
             except Suppressed as exc:
                 return self._suppressed(msg, rcpts, exc, now)
@@ -1185,18 +1188,6 @@ class Worker:
             recipients=recipients,
         )
         return "deferred"
-
-    @staticmethod
-    def _next_slot(
-        status: str, next_send_at: dt.datetime | None, box: MailboxRow, now: dt.datetime
-    ) -> dt.datetime:
-        """When the plan may let ``box`` send again: its next slot, else (quota used) the next
-        local day, else (paused, ...) a look again later."""
-        if next_send_at is not None and next_send_at > now:
-            return next_send_at
-        if status == "exhausted" or next_send_at is None and status != "paused":
-            return day_start(local_day(now, box.timezone) + dt.timedelta(days=1), box.timezone)
-        return now + dt.timedelta(minutes=15)
 
 
 def _as_sent(data: bytes, sender: str, reply_to: bool, now: dt.datetime) -> bytes:

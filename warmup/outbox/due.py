@@ -1,0 +1,120 @@
+"""When a queued message can really go, and why it waits: the later of its own time (its retry
+after a 4xx, a hold, its ``--not-before``) and the earliest moment any mailbox of its pool (or
+its own mailbox) may send by the plan now (a pause's or throttle's end, the next day once the
+quota is used, the window's opening, the pacing gap).
+
+``warmup run`` ("Next message due at ...", "Waiting: ...") and ``queue list`` (NEXT) both ask
+here: a message deferred for 5 s by a 421 that paused every member until 14:40 was said due at
+14:10:45, and the reason shown was the old reply ("cannot reach the SMTP server") of a mailbox
+paused since. The plan is read as :func:`warmup.api.quotas_each` reads it, ``now`` passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from warmup.ledger import Ledger
+from warmup.ledger.values import MailboxRow, day_start, local_day
+from warmup.policy import Allowance
+
+LOOK_AGAIN = dt.timedelta(minutes=15)  # a mailbox paused until resumed: the worker looks again
+
+
+@dataclass(frozen=True)
+class Due:
+    """When a message (the outbox's next, or one target's) can go, and why it waits until
+    then (None: nothing said; its last reply was empty)."""
+
+    at: dt.datetime
+    why: str | None
+
+
+@dataclass(frozen=True)
+class Members:
+    """When the first of a target's mailboxes may send by the plan (``at``; None: one can
+    now), and, when none can now, what each says (``why``) and whether all are held until a
+    person acts (``held``: a pause without an end)."""
+
+    at: dt.datetime | None
+    why: str | None = None
+    held: bool = False
+
+
+def next_slot(
+    status: str, next_send_at: dt.datetime | None, box: MailboxRow, now: dt.datetime
+) -> dt.datetime:
+    """When the plan may let ``box`` send again: its next slot, else (quota used) the next
+    local day, else (paused, ...) a look again later."""
+    if next_send_at is not None and next_send_at > now:
+        return next_send_at
+    if status == "exhausted" or next_send_at is None and status != "paused":
+        return day_start(local_day(now, box.timezone) + dt.timedelta(days=1), box.timezone)
+    return now + LOOK_AGAIN
+
+
+def members_ready(boxes: list[tuple[MailboxRow, Allowance]], now: dt.datetime) -> Members | None:
+    """:class:`Members` of the mailboxes and their allowances at ``now`` (None: none given)."""
+    from warmup.gate import refusal
+
+    if not boxes:
+        return None
+    if any(a.can_send for _, a in boxes):
+        return Members(None)  # the message's own time holds, not "now", whenever asked
+    waits = [next_slot(a.status, a.next_send_at, box, now) for box, a in boxes]
+    held = all(a.status == "paused" and a.next_send_at is None for _, a in boxes)
+    why = "; ".join(refusal(a, 1, box.timezone) for box, a in boxes)[:500]
+    return Members(min(waits), why, held)
+
+
+def target_ready(
+    ledger: Ledger, pool_id: int | None, mailbox_id: int | None, now: dt.datetime
+) -> Members | None:
+    """:func:`members_ready` of pool ``pool_id``'s members (or mailbox ``mailbox_id``); None
+    when that cannot be told: the pool or mailbox gone, a member's policy unknown here, or a
+    pool with an overflow channel (its bulk messages may go through it whatever the members'
+    plans say)."""
+    from warmup import api
+    from warmup.errors import WarmupError
+
+    try:
+        if pool_id is not None:
+            pool = ledger.pool_by_id(pool_id)
+            if pool.overflow is not None:
+                return None
+            boxes = list(pool.members)
+        elif mailbox_id is not None:
+            address = ledger.mailbox_names().get(mailbox_id)
+            if address is None:
+                return None
+            boxes = [ledger.mailbox(address)]
+        else:
+            return None
+        answers, refusals = api.quotas_each(ledger, boxes, now)
+    except WarmupError:
+        return None
+    if refusals:  # the worker tells what is wrong with it when it tries
+        return None
+    return members_ready(answers, now)
+
+
+def when(retry: dt.datetime, last_reply: str | None, members: Members | None) -> Due:
+    """When a message due at ``retry`` (``last_reply``: why) can go, given its ``members``."""
+    if members is None or members.at is None or (members.at <= retry and not members.held):
+        return Due(retry, last_reply)
+    return Due(max(retry, members.at), members.why)
+
+
+def next_due(ledger: Ledger, pool_id: int | None, now: dt.datetime) -> Due | None:
+    """When the first queued message (of pool ``pool_id``; None: any) can go, and why it
+    waits; None when nothing is queued."""
+    best: Due | None = None
+    for pid, mid, retry in ledger.next_due_each(pool_id):
+        members = target_ready(ledger, pid, mid, now)
+        due = when(retry, None, members)
+        if best is None or due.at < best.at:
+            if due.why is None:  # its message's own reply: read only for the one shown
+                first = ledger.next_due(pid, mid)
+                due = Due(due.at, first[1] if first else None)
+            best = due
+    return best
