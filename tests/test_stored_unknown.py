@@ -11,6 +11,7 @@ import sqlite3
 from email.message import EmailMessage
 from pathlib import Path
 
+import pendulum
 import pytest
 
 from warmup import Outbox, api
@@ -56,7 +57,11 @@ def test_plan_answers_the_others_and_names_the_unknown_one(run, shared):
     assert (res.exit_code, res.stderr) == (78, SAID), res.output
     lines = res.stdout.splitlines()
     assert lines[0].startswith("DATE ") and len(lines) == 3, res.stdout  # OLD's two days
-    res = run("plan", OLD, NEW, "--days", "2", "--volume", "60", "--json")
+    # As of tomorrow 09:00 in the mailboxes' zone: a whole day's window on each of the two days
+    # (50 + 50 >= 60). Planned from now, the volume depended on the hour the test ran: after
+    # ~22:50 in Shanghai what is left of today fits fewer than 10 sends, and 60 took 3 days.
+    at = pendulum.now("Asia/Shanghai").add(days=1).at(9).isoformat()
+    res = run("plan", OLD, NEW, "--days", "2", "--volume", "60", "--json", "--at", at)
     assert (res.exit_code, res.stderr) == (78, SAID), res.output
     got = json.loads(res.stdout)
     assert [m["mailbox"] for m in got["mailboxes"]] == [OLD]
