@@ -123,14 +123,25 @@ def test_mailbox_list_says_until_when_a_mailbox_is_paused(run):
     assert rows["c@corp.example"].rstrip().endswith("-")
 
 
-def test_a_span_from_the_cli_ends_that_long_after_now(run):
+@pytest.mark.parametrize(
+    ("typed", "span"),
+    [
+        ("1d12h", dt.timedelta(days=1, hours=12)),
+        ("1d 12h", dt.timedelta(days=1, hours=12)),
+        # Seconds and fractions, as every other duration option reads them: '30s' was
+        # refused, "not in the future" (no span; read as an instant).
+        ("30s", dt.timedelta(seconds=30)),
+        ("1.5h", dt.timedelta(minutes=90)),
+    ],
+)
+def test_a_span_from_the_cli_ends_that_long_after_now(run, typed, span):
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     before = dt.datetime.now(dt.UTC)
-    assert run("mailbox", "pause", BOX, "--reason", "x", "--until", "1d12h").exit_code == 0
+    res = run("mailbox", "pause", BOX, "--reason", "x", "--until", typed)
+    assert res.exit_code == 0, res.output
     after = dt.datetime.now(dt.UTC)
     (m,) = json.loads(run("mailbox", "list", "--json").output)
     end = dt.datetime.fromisoformat(m["paused_until"])
-    span = dt.timedelta(days=1, hours=12)
     assert before + span <= end <= after + span
 
 
@@ -141,7 +152,7 @@ def test_a_span_from_the_cli_ends_that_long_after_now(run):
         ("2026-01-01T09:00:00+08:00", "is not in the future"),
         ("0d", "is not in the future"),
         ("1999-12-31", "out of range"),
-        ("next tuesday", "is neither a span (3d, 12h, 90m, 1w) nor an ISO 8601 date"),
+        ("next tuesday", "is neither a span (3d, 12h, 90m, 30s, 1w) nor an ISO 8601 date"),
         ("3 days", "is neither a span"),
         ("-3d", "is neither a span"),
         ("3/1/2027", "could be day/month or month/day"),

@@ -161,24 +161,19 @@ def read_instant(
     return Reading(check_query(value, field, text, local=zone is not None), zone, machine)
 
 
-# A span ahead: "3d", "12h", "90m", "1w", "1d12h" (whole numbers; weeks, days, hours, minutes).
-_SPAN = re.compile(r"\s*(?:\d{1,6}\s*[wdhm]\s*)+", re.IGNORECASE)
-_SPAN_PART = re.compile(r"(\d+)\s*([wdhm])", re.IGNORECASE)
-_SPAN_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60}
-
-
-# A duration typed on the command line (--expires, --sync-every, --timeout): units from weeks
-# to seconds, 0-9 only (re's \d took '٣d' for three days).
+# A duration typed on the command line (--expires, --sync-every, --timeout, a pause's span):
+# units from weeks to seconds, 0-9 only (re's \d took '٣d' for three days).
 _DURATION = re.compile(r"(?:[0-9]+(?:\.[0-9]+)?[wdhms])+")
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([wdhms])")
 _DURATION_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
+_BLANKS = re.compile(r"\s+")
 
 
 def duration_seconds(text: str) -> float | None:
     """Seconds in a duration like ``72h``, ``3d``, ``90m``, ``45s``, ``1d12h`` or ``2w`` (a
     float: ``99999999999d`` is past what a timedelta holds, so compare before converting), or
     None when ``text`` is no such duration."""
-    raw = text.strip().lower()
+    raw = _BLANKS.sub("", text).lower()  # "1d 12h", "3 d" as a pause's span always took
     if not _DURATION.fullmatch(raw):
         return None
     return sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(raw))
@@ -186,12 +181,12 @@ def duration_seconds(text: str) -> float | None:
 
 def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt.datetime:
     """The end of a pause a user typed: a span ahead of ``now`` (``3d``, ``12h``, ``1d12h``,
-    ``90m``, ``2w``) or an instant as :func:`read_instant` reads it in zone ``tz`` (a date alone
+    ``90m``, ``30s``, ``2w``: :func:`duration_seconds`) or an instant as :func:`read_instant` reads it in zone ``tz`` (a date alone
     is its local midnight). Anything unreadable, or not after ``now``, is :class:`InvalidField`
     (exit 64): a pause that ended before it began is a typo, not data."""
     _refuse_other_digits(text, field)
-    if _SPAN.fullmatch(text):
-        seconds = sum(int(n) * _SPAN_UNITS[u.lower()] for n, u in _SPAN_PART.findall(text))
+    seconds = duration_seconds(text)  # one reading of spans: "30s" was no span here
+    if seconds is not None:
         try:
             end = now + dt.timedelta(seconds=seconds)
         except OverflowError:
@@ -206,7 +201,7 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
                 raise
             raise InvalidField(
                 field,
-                "{field}: {text!r} is neither a span (3d, 12h, 90m, 1w) nor an ISO 8601 date "
+                "{field}: {text!r} is neither a span (3d, 12h, 90m, 30s, 1w) nor an ISO 8601 date "
                 "or time (e.g. 2026-11-29 or 2026-11-29T09:30:00+08:00)",
                 text=text,
             ) from None

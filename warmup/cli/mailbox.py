@@ -318,7 +318,7 @@ def set_(
     "--until",
     "until",
     metavar="WHEN",
-    help="Send again by itself then: a span (3d, 12h, 90m, 1w) or a date or time (ISO 8601; "
+    help="Send again by itself then: a span (3d, 12h, 90m, 30s, 1w) or a date or time (ISO 8601; "
     "without an offset, the mailbox's local time; a date alone, its midnight).",
 )
 @pass_ledger
