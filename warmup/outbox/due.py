@@ -109,7 +109,9 @@ def next_due(ledger: Ledger, pool_id: int | None, now: dt.datetime) -> Due | Non
     """When the first queued message (of pool ``pool_id``; None: any) can go, and why it
     waits; None when nothing is queued."""
     best: Due | None = None
-    for pid, mid, retry in ledger.next_due_each(pool_id):
+    for pid, mid, retry in ledger.next_due_each(pool_id):  # earliest own time first
+        if best is not None and retry >= best.at:
+            break  # it goes at its own time or later: never before the best one
         members = target_ready(ledger, pid, mid, now)
         due = when(retry, None, members)
         if best is None or due.at < best.at:
