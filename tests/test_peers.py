@@ -220,6 +220,20 @@ def test_a_killed_dovecot_is_stopped_only_once_nothing_listens_on_its_port(
             assert client.noop()[0] == "OK"
 
 
+def test_a_dovecot_killed_while_it_rewrote_its_instance_list_is_served_at_once(
+    dovecot_clean: Dovecot,
+) -> None:
+    """A master killed in its first moments leaves state/instances.lock behind; the next one
+    waited ~10 s for it to go stale, its port accepting but no TLS served meanwhile, and a
+    client's handshake timed out (CI, after a restart right after a start)."""
+    dovecot_clean.stop(graceful=False)
+    lock = dovecot_clean.directory / "state" / "instances.lock"
+    lock.write_text("1796399699\tleft by a killed master\n")
+    dovecot_clean.start(timeout=5)  # the stall took 10 s
+    with closing_imap(dovecot_clean.connect()) as client:
+        assert client.noop()[0] == "OK"
+
+
 HOLDER = """
 import socket, sys, time
 s = socket.socket()

@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -170,6 +171,11 @@ class Dovecot:
         return self._proc is not None and self._proc.poll() is None
 
     def _prepare(self) -> None:
+        # A master killed while it rewrote its instance list leaves this lock behind, and the
+        # next master waits ~10 s for it to go stale before it serves anyone (its port already
+        # accepts meanwhile): a restart right after a start then timed out a client in CI.
+        # No master of this directory runs here, so the lock is stale by construction.
+        (self.directory / "state" / "instances.lock").unlink(missing_ok=True)
         ids = _identities()
         mail = self.directory / "mail"
         mail.mkdir(exist_ok=True)
@@ -216,12 +222,16 @@ class Dovecot:
         watch = f"read _ignored; kill -s KILL -- -{self._proc.pid} 2>/dev/null"
         self._watchdog = subprocess.Popen(["sh", "-c", watch], stdin=subprocess.PIPE, **_QUIET)
         deadline = time.monotonic() + timeout
-        while True:  # poll until the imaps port accepts
+        probe = ssl.create_default_context()  # only asks "is TLS served?": trust is not tested
+        probe.check_hostname, probe.verify_mode = False, ssl.CERT_NONE
+        while True:  # poll until a TLS handshake completes: the port accepts (into its backlog)
+            # before the master has started a login process, so a connect alone proves nothing
             if self._proc.poll() is not None:
                 self._proc = None
                 raise RuntimeError(f"dovecot exited at start-up:\n{self.logs()}")
             try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                with socket.create_connection((self.host, self.port), timeout=2) as sock:
+                    probe.wrap_socket(sock).close()
                 return self
             except OSError:
                 if time.monotonic() > deadline:
