@@ -178,7 +178,10 @@ def test_a_failed_checkpointer_hands_the_checkpoints_back_once(
         told = [r.getMessage() for r in caplog.records if "checkpoints failed" in r.getMessage()]
         assert len(told) == 1, told
         assert "the relay's commits checkpoint again" in told[0]
-        # SQLite's own cadence again on the relay's connection: not LAG times it
-        assert wal_frames_at_most(ledger_path, keep) <= PAGES + 50
+        # SQLite's own cadence again on the relay's connection, not LAG times it (the relay's
+        # inline checkpoint). Not PAGES exactly: the log starts again from its head only once
+        # no reader holds a snapshot in it, and on a loaded machine a reader's snapshot held
+        # the restart back for some 20 commits (1,211 frames seen in CI).
+        assert wal_frames_at_most(ledger_path, keep) < (LAG - 1) * PAGES
     finally:
         keep.close()
