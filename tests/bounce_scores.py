@@ -141,6 +141,10 @@ class OutsideResults:
     hard_missed: dict[tuple[str, str], str] = field(default_factory=dict)
     invented: set[tuple[str, str]] = field(default_factory=set)
     split: dict[str, dict[str, int]] = field(default_factory=dict)  # reason -> warmup kind
+    # Where the labels also name warmup's kind and sisimai's reason (:meth:`compare_reason`).
+    kind: Tally = field(default_factory=Tally)
+    reason: Tally = field(default_factory=Tally)
+    reason_missed: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def compare(
         self,
@@ -171,6 +175,22 @@ class OutsideResults:
                 f"delayed={bounce.delayed} by {bounce.rule} [{bounce.diagnostic[:110]}]"
             )
 
+    def compare_reason(
+        self, name: str, address: str, bounce: Bounce | None, kind: str | None, reason: str | None
+    ) -> None:
+        """Count one found recipient whose label names warmup's ``kind`` (hard, soft, block) and
+        the ``reason`` in sisimai's vocabulary: whether warmup agrees on each (a delay warning
+        is kind "delayed"). A recipient not found, or a label without them, counts nothing."""
+        if bounce is None or kind is None or reason is None:
+            return
+        ours = "delayed" if bounce.delayed else bounce.kind
+        self.kind.add(ours == kind)
+        self.reason.add(bounce.reason == reason)
+        if (ours, bounce.reason) != (kind, reason):
+            self.reason_missed[(name, address)] = (
+                f"want {kind}/{reason}, got {ours}/{bounce.reason} by {bounce.rule}"
+            )
+
     def report(self, title: str, untuned: Mapping[str, tuple[int, int]], checks: type) -> None:
         """Print (``pytest -s``) the figures, the untuned ones beside them, and every
         disagreement beside why ``checks`` (an :class:`OutsideCorpusChecks`) documents it."""
@@ -181,12 +201,41 @@ class OutsideResults:
         )
         print(f"  recipient found: {self.recipient}")
         print(f"  hard/not-hard: {self.hard}")
+        if self.kind.total:
+            print(f"  kind: {self.kind}")
+            print(f"  reason: {self.reason}")
+            for key, detail in sorted(self.reason_missed.items()):
+                print(f"    - kind/reason {key}: {detail}")
         print_disagreements(
             self.split,
             (self.missed, checks.KNOWN_MISSES),
             (self.hard_missed, checks.KNOWN_HARD_MISSES),
             (self.invented, checks.KNOWN_INVENTED),
         )
+
+
+def score_hand_labels(rows: list[dict], parsed: dict[str, list[Bounce]]) -> OutsideResults:
+    """Score an outside corpus whose every file was labelled by hand (expected.jsonl: ``kind``,
+    ``recipients``, ``hard``, ``reason`` and, where the label names them, ``bounce_kind``).
+    Only files of kind "bounce" are compared: each recipient found or not; hard/not-hard where
+    ``hard`` is not null; warmup's kind and reason where ``bounce_kind`` is given; and every
+    address reported that the label does not expect."""
+    res = OutsideResults()
+    for row in rows:
+        name = row["file"]
+        res.files += 1
+        if row["kind"] != "bounce":
+            continue
+        got = parsed[name]
+        found = by_address(got)
+        reason = row["reason"] or "not stated"
+        for address in row["recipients"]:
+            bounce = found.get(address)
+            res.compare(name, address, bounce, row["hard"], reason, "hand label")
+            if "bounce_kind" in row:
+                res.compare_reason(name, address, bounce, row["bounce_kind"], row["reason"])
+        res.invented |= invented(name, got, row["recipients"])
+    return res
 
 
 class OutsideCorpusChecks:

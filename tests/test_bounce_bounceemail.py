@@ -43,12 +43,10 @@ import pytest
 from bounce_scores import (
     FEEDBACK_KINDS,
     OutsideCorpusChecks,
-    OutsideResults,
-    by_address,
     counted,
     expected_rows,
-    invented,
     parse_files,
+    score_hand_labels,
 )
 
 from warmup.bounces import Bounce, parse_bounces
@@ -70,23 +68,6 @@ _NO_STAGE = (
 )
 
 
-def score(rows: list[dict], parsed: dict[str, list[Bounce]]) -> OutsideResults:
-    """Compare warmup's bounces of each bounce file with the hand-written labels."""
-    res = OutsideResults()
-    for row in rows:
-        name = row["file"]
-        res.files += 1
-        if row["kind"] != "bounce":
-            continue
-        got = parsed[name]
-        found = by_address(got)
-        for address in row["recipients"]:
-            bounce = found.get(address)
-            res.compare(name, address, bounce, row["hard"], row["reason"], "hand label")
-        res.invented |= invented(name, got, row["recipients"])
-    return res
-
-
 class TestBounceEmail(OutsideCorpusChecks):
     CORPUS = CORPUS
     FILES = 42
@@ -94,7 +75,7 @@ class TestBounceEmail(OutsideCorpusChecks):
     UNTUNED = UNTUNED
     RECIPIENT_THRESHOLD = RECIPIENT_THRESHOLD
     HARD_THRESHOLD = HARD_THRESHOLD
-    score = staticmethod(score)
+    score = staticmethod(score_hand_labels)
 
     KNOWN_MISSES = {
         ("data/tt_bounce_17.eml", "agris.brivers@motosports.lv"): "qmail's notice of spam "
