@@ -356,8 +356,7 @@ class GateSession(ABC):
                     continue  # settled before (e.g. expired, then settled by its process)
                 if result.outcome == "released":
                     day = conn.execute(sa.select(SEND.c.day).where(SEND.c.id == sid)).scalar_one()
-                    ledger._bump(conn, box, day, "sent", -1)
-                    ledger._unanswer(conn, box, sid)  # a bounce read meanwhile answers no slot
+                    ledger._released(conn, box, sid, day)
                 elif result.outcome in BOUNCE_KINDS:
                     ledger._bounce(
                         conn,

@@ -878,6 +878,12 @@ class Records:
             reason = f"{r.kind} bounce {r.status or ''}".strip()
             self._suppress(conn, rcpt, r.kind, reason, box.id, at)
 
+    def _released(self, conn: Connection, box: MailboxRow, sid: int, day: dt.date) -> None:
+        """Slot ``sid`` of ``box`` (on ``day``) was just settled ``released``: nothing left, so
+        it no longer counts against the day's quota, and no bounce read meanwhile answers it."""
+        self._bump(conn, box, day, "sent", -1)
+        self._unanswer(conn, box, sid)
+
     def _unanswer(self, conn: Connection, box: MailboxRow, sid: int) -> None:
         """Slot ``sid`` of ``box`` was given back (``released``): nothing left, so no bounce
         answers it. A bounce matched to it while it was reserved (or of unknown fate) — one
