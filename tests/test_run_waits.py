@@ -35,7 +35,8 @@ def test_queue_status_says_a_campaign_with_unknown_messages_is_not_done(
     assert (
         "Campaign dec waits for a person: 1 message is unknown (it may have reached its "
         "recipients); 'warmup queue list --state unknown --campaign dec' lists it, "
-        f"'warmup queue retry {mid}' sends it again." in res.stdout
+        f"'warmup queue retry {mid}' sends it again, 'warmup queue mark {mid} sent' (or "
+        f"unsent) records whether it went." in res.stdout
     ), res.stdout
     data = json.loads(cli("queue", "status", "--json").stdout)
     assert data["campaigns"][0]["finished"] is False

@@ -495,6 +495,67 @@ def retry(ledger: Ledger, message_id: int, expires: dt.timedelta) -> None:
         say(f"Message {message_id} is due now: the next pass of 'warmup run' sends it.")
 
 
+@queue.command("mark")
+@click.argument("words", nargs=-1, metavar="[ID] sent|unsent")
+@click.option("--campaign", metavar="NAME", help="Mark every unknown message of the campaign.")
+@pass_ledger
+def mark(ledger: Ledger, words: tuple[str, ...], campaign: str | None) -> None:
+    """Say what became of an unknown message (the connection broke after its data began), or
+    of every unknown message of a campaign, once you have checked (the Sent folder, a reply):
+    'sent', it went (bounces then count it; its quota already did), or 'unsent', it did not
+    and is not to be sent: it is cancelled and its quota slot given back ('warmup queue retry
+    ID' still sends it). Recipients refused with a 4xx in that same try go again.
+
+    \b
+    Example:
+        warmup queue mark 42 sent
+        warmup queue mark --campaign dec unsent
+    """
+    from warmup import outbox
+
+    message_id, went = _mark_words(words, campaign)
+    done = outbox.mark(ledger, went, message_id, campaign)
+    if not done:
+        say("No unknown messages.")
+        return
+    word = "sent" if went else "unsent (cancelled)"
+    say(
+        f"Marked message {done[0][0]} {word}."
+        if message_id is not None
+        else f"Marked {plural(len(done), 'message')} {word}."
+    )
+    for i, state in done:
+        if state == "queued":
+            rcpts = ", ".join(ledger.message(i).recipients)
+            say(f"Message {i} is queued again for {rcpts}: a 4xx deferred them in that try.")
+
+
+def _mark_words(words: tuple[str, ...], campaign: str | None) -> tuple[int | None, bool]:
+    """``queue mark``'s arguments: the message's id (None with --campaign) and whether it went."""
+    if not words or words[-1] not in ("sent", "unsent"):
+        raise UsageError(
+            "say 'sent' (it went) or 'unsent' (it did not, and is not to be sent) after the "
+            "message ID or --campaign NAME: 'warmup queue mark 42 sent'"
+        )
+    went = words[-1] == "sent"
+    if len(words) > 2:
+        raise UsageError(f"one message ID at a time, or --campaign NAME; got {' '.join(words)}")
+    given = words[0] if len(words) == 2 else None
+    if given is not None and campaign is not None:
+        raise UsageError(
+            f"give a message ID or --campaign NAME, not both: 'warmup queue mark {given} "
+            f"{words[-1]}' marks that message, 'warmup queue mark --campaign "
+            f"{shlex.quote(campaign)} {words[-1]}' every unknown message of the campaign"
+        )
+    if given is None and campaign is None:
+        raise UsageError(
+            f"give a message ID or --campaign NAME: 'warmup queue mark 42 {words[-1]}'"
+        )
+    if given is not None and not given.isdigit():
+        raise UsageError(f"message ID {given!r}: expected a number, as 'warmup queue list' shows")
+    return (int(given) if given is not None else None), went
+
+
 @queue.command("status")
 @click.option(
     "--pool",
@@ -529,7 +590,8 @@ def status(ledger: Ledger, pool: str | None, json_: bool) -> int:
 
 def _unknown_said(ledger: Ledger, campaigns: list[dict[str, Any]]) -> None:
     """A line for each campaign with ``unknown`` messages: it is not done until a person
-    decides whether they went, and the line names the commands that show and resend them."""
+    decides whether they went, and the line names the commands that show and resend them, and
+    the one that records the decision."""
     for c in campaigns:
         n = c["unknown"]
         if not n:
@@ -540,15 +602,21 @@ def _unknown_said(ledger: Ledger, campaigns: list[dict[str, Any]]) -> None:
         )
         # (no campaign: messages() would read every campaign's)
         rows = ledger.messages(name, "unknown", 2) if n == 1 and name is not None else []
-        retry = f"'warmup queue retry {rows[0].id if len(rows) == 1 else 'ID'}'"
+        one = rows[0].id if len(rows) == 1 else "ID"
+        retry = f"'warmup queue retry {one}'"
+        marks = (
+            f"'warmup queue mark {one} sent' (or unsent) records"
+            if name is None or n == 1
+            else f"'warmup queue mark --campaign {shlex.quote(name)} sent' (or unsent) records"
+        )
         click.echo(
             f"Campaign {name or '(none)'} waits for a person: "
             + (
                 f"1 message is unknown (it may have reached its recipients); '{listed}' "
-                f"lists it, {retry} sends it again."
+                f"lists it, {retry} sends it again, {marks} whether it went."
                 if n == 1
                 else f"{n} messages are unknown (they may have reached their recipients); "
-                f"'{listed}' lists them, {retry} sends one again."
+                f"'{listed}' lists them, {retry} sends one again, {marks} whether they went."
             )
         )
 

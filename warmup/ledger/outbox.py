@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from warmup.errors import DataError, NotFound, TempFail
-from warmup.ledger.schema import MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
+from warmup.ledger.schema import BOUNCE, MAILBOX, OUTBOX, POOL, POOL_MEMBER, SEND
 from warmup.ledger.values import (
     ID_MAX,
     Enqueued,
@@ -44,6 +44,7 @@ from warmup.ledger.values import (
     Overflow,
     PoolNotFound,
     PoolRow,
+    id_forms,
     sql_limit,
     utc,
 )
@@ -309,6 +310,8 @@ class OutboxStore:
         def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
         def _mailbox(self, conn: Connection, address: str) -> MailboxRow: ...
         def _lock_name(self, conn: Connection, name: str, shared: bool = False) -> None: ...
+        def _lock_mailboxes(self, conn: Connection, ids: Iterable[int]) -> None: ...
+        def _released(self, conn: Connection, box: MailboxRow, sid: int, day: dt.date) -> None: ...
         def insert_rows(
             self,
             conn: Connection,
@@ -1188,6 +1191,106 @@ class OutboxStore:
             )
         return due
 
+    def decide_unknown(
+        self,
+        went: bool,
+        now: dt.datetime,
+        message: int | None = None,
+        campaign: str | None = None,
+    ) -> list[tuple[int, str]]:
+        """A person's word on ``unknown`` messages (one, or every one of ``campaign``): they
+        ``went`` (their slots still ``reserved``/``unknown`` become ``sent``, so bounces match
+        and count them as sends; the message's state is then :func:`fate`'s, as the worker
+        would have written it: ``sent``, or ``queued`` again for recipients deferred by a 4xx),
+        or they did not and are not to go (``cancelled``; those slots ``released``: the quota
+        given back). The (id, new state) of each message changed, in one transaction.
+
+        The state is checked in the UPDATE itself, not read first: a message another ``mark``
+        or ``retry`` changed meanwhile (PostgreSQL: it waits for that one's row lock, then
+        finds it no longer ``unknown``) is not changed twice. A message that did not go while a
+        bounce naming its Message-ID answers one of its slots is refused (:class:`DataError`,
+        nothing changed): that bounce says it left."""
+        if message is not None:
+            _check_id(message)
+        state = "sent" if went else "cancelled"
+        said = (
+            "marked sent by hand: it reached its recipients"
+            if went
+            else "marked unsent by hand: it did not go, and is not to be sent"
+        )
+        with self.write() as conn:
+            if campaign is not None:
+                _check_campaign(conn, campaign)
+            where = OUTBOX.c.id == message if message is not None else OUTBOX.c.campaign == campaign
+            rows = conn.execute(
+                OUTBOX.update()
+                .where(where, OUTBOX.c.state == "unknown")
+                .values(state=state, last_reply=said, updated_at=utc(now))
+                .returning(OUTBOX.c.id, OUTBOX.c.message_id, OUTBOX.c.recipients, OUTBOX.c.sent_via)
+            ).all()
+            if message is not None and not rows:
+                _not_unknown(conn, message)
+            rows = sorted(rows, key=lambda r: r.id)
+            slots = {
+                r.id: conn.execute(
+                    sa.select(SEND.c.id, SEND.c.mailbox_id).where(
+                        SEND.c.message_id == r.message_id,
+                        SEND.c.recipient.in_(r.recipients.split(",")),
+                        SEND.c.outcome.in_(MAYBE_LEFT),
+                    )
+                ).all()
+                for r in rows
+            }
+            # locked at once, in order (as the gate locks one to settle its slots)
+            ids = sorted({s.mailbox_id for found in slots.values() for s in found})
+            self._lock_mailboxes(conn, ids)
+            boxes = {
+                b.id: MailboxRow(*b)
+                for b in conn.execute(sa.select(*_MAILBOX_COLUMNS).where(MAILBOX.c.id.in_(ids)))
+            }
+            out = []
+            for r in rows:
+                mine = [s.id for s in slots[r.id]]
+                if not went:
+                    _refuse_if_answered(conn, r.id, r.message_id, mine)
+                # only what is still of unknown fate under the mailboxes' locks
+                settled = conn.execute(
+                    SEND.update()
+                    .where(SEND.c.id.in_(mine), SEND.c.outcome.in_(MAYBE_LEFT))
+                    .values(outcome="sent" if went else "released", settled_at=utc(now))
+                    .returning(SEND.c.id, SEND.c.mailbox_id, SEND.c.day)
+                ).all()
+                if went:
+                    out.append((int(r.id), self._went(conn, r, now)))
+                    continue
+                for sid, box, day in settled:  # uncounted, as the gate releases a slot
+                    self._released(conn, boxes[box], sid, day)
+                out.append((int(r.id), state))
+            return out
+
+    def _went(self, conn: Connection, r: Any, now: dt.datetime) -> str:
+        """Message ``r``, marked ``sent`` with its slots: its state as the worker makes it of
+        its recipients' outcomes (:func:`fate`); one sent through an overflow channel has no
+        slot, and is ``sent``."""
+        if r.sent_via == "overflow":
+            return "sent"
+        got = self.gate_outcomes(r.message_id, conn)
+        rcpts = r.recipients.split(",")
+        state, again = fate({rcpt: got.get(rcpt, ("none", None))[0] for rcpt in rcpts})
+        if state != "sent":  # every recipient refused, or some deferred: as the worker
+            values: dict[str, Any] = {"state": state}
+            if again:
+                values.update(
+                    recipients=",".join(again),
+                    rcpt_count=len(again),
+                    next_attempt_at=utc(now),
+                    sent_via=None,
+                    last_reply=f"marked sent by hand; queued again for {', '.join(again)}, "
+                    "whom it had not reached (deferred)",
+                )
+            conn.execute(OUTBOX.update().where(OUTBOX.c.id == r.id).values(**values))
+        return state
+
     def outbox_counts(self) -> list[dict[str, Any]]:
         """Messages and recipients per campaign, target (pool or mailbox), sender, channel
         (``sent_via``) and state, with the latest ``next_attempt_at`` among them (``due``:
@@ -1308,6 +1411,47 @@ def _settle_shape(optional: tuple[str, ...], queued: bool, attempt: bool) -> sa.
         )
         .values(**values)
     )
+
+
+# What a person may do with a message that is not ``unknown`` (``queue mark`` refuses it).
+_NOT_UNKNOWN = {
+    "queued": "it has not been sent yet; 'warmup queue cancel {id}' cancels it",
+    "sending": "a worker is sending it now, and writes what became of it",
+    "sent": "it went: nothing to decide",
+    "bounced": "its recipients refused it: nothing to decide",
+    "expired": "it never left: nothing to decide ('warmup queue retry {id}' queues it again)",
+    "cancelled": "it is not to be sent: nothing to decide ('warmup queue retry {id}' queues "
+    "it again)",
+}
+
+
+def _not_unknown(conn: Connection, message: int) -> None:
+    """Why message ``message`` cannot be marked: it is not there (:class:`NotFound`), or not
+    ``unknown`` (:class:`DataError` naming its state and what to do instead)."""
+    state = conn.execute(sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)).scalar()
+    if state is None:
+        raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
+    what = _NOT_UNKNOWN.get(state, "nothing to decide").format(id=message)
+    raise DataError(f"message {message} is {state}: only an unknown message is marked; {what}")
+
+
+def _refuse_if_answered(conn: Connection, message: int, message_id: str, slots: list[int]) -> None:
+    """:class:`DataError` when a bounce naming ``message_id`` answers one of ``slots``: the
+    message reached a server, whatever a person thinks (one matched by its time alone may
+    answer an earlier send: released, the slot's bounce is matched again)."""
+    if not slots:
+        return
+    found = conn.execute(
+        sa.select(BOUNCE.c.recipient)
+        .where(BOUNCE.c.send_id.in_(slots), BOUNCE.c.message_id.in_(sorted(id_forms(message_id))))
+        .order_by(BOUNCE.c.id)
+        .limit(1)
+    ).scalar()
+    if found is not None:
+        raise DataError(
+            f"message {message} went: a bounce from {found} names it; mark it sent "
+            f"('warmup queue mark {message} sent')"
+        )
 
 
 def _chunks(items: Iterable[OutboxIn], size: int) -> Iterator[list[OutboxIn]]:

@@ -671,3 +671,37 @@ def retry(
         new = (" ".join(str(msg["Message-ID"]).split()), msg.as_bytes(policy=email.policy.SMTP))
     ledger.requeue(message, now, now + expires, new)
     return new[0] if new else row.message_id
+
+
+def mark(
+    ledger: Ledger,
+    went: bool,
+    message: int | None = None,
+    campaign: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[tuple[int, str]]:
+    """A person's word on an ``unknown`` message (``message``), or on every one of
+    ``campaign``: it ``went`` (checked in the Sent folder, a reply came), or it did not and is
+    not to be sent. The (id, new state) of each message marked, in one transaction
+    (:meth:`Ledger.decide_unknown <warmup.ledger.outbox.OutboxStore.decide_unknown>`).
+
+    Went: the message is ``sent`` and its recipients' gate slots of unknown fate too, so bounces
+    match and count them as sends (a bounce recorded already stays); the quota is unchanged, an
+    unknown slot counted already. Recipients a 4xx deferred in that same try are queued again,
+    as the worker does (the message ``queued``). Did not go: ``cancelled`` (never tried again
+    by itself; :func:`retry` still can), those slots ``released``: the quota given back.
+
+    A message not ``unknown`` is refused (:class:`DataError`, naming its state), and so is one
+    said not to have gone that a bounce naming its Message-ID answers; nothing is changed then.
+    """
+    now = aware(now, "now") if now is not None else now_utc()
+    expect(went, bool, "went")
+    if (message is None) == (campaign is None):
+        raise InvalidField(
+            "message", "give exactly one of {field} and {campaign}", refs={"campaign": "campaign"}
+        )
+    if message is not None:
+        expect(message, int, "message")
+    if campaign is not None:
+        expect(campaign, str, "campaign")
+    return ledger.decide_unknown(went, now, message, campaign)
