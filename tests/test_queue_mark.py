@@ -324,11 +324,12 @@ def test_two_marks_at_once_change_the_message_once(ledger_url, ledger, sink):
     assert _left() == left + (won == "unsent")
 
 
-@pytest.mark.parametrize("verb", ["mark"])
+@pytest.mark.parametrize("verb", ["mark", "retry"])
 def test_a_mark_or_retry_waiting_behind_another_mark_changes_nothing(on_pg, ledger, sink, verb):
     """PostgreSQL: another host's mark holds the message's row (its transaction not committed
     yet) when this command reads it, still unknown. Once that one commits, this one finds the
-    message no longer unknown (65) and changes nothing."""
+    message no longer unknown (65) and changes nothing: 'queue retry' read the state, then wrote
+    its own regardless, and queued a message marked sent again under a new Message-ID."""
     (mid,) = _unknown(sink, ledger)
     first = ledger.message(mid)
     app = session_name("mark")

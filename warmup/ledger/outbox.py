@@ -1163,7 +1163,21 @@ class OutboxStore:
             }
             if new is not None:
                 values["message_id"], values["data"] = new
-            conn.execute(OUTBOX.update().where(OUTBOX.c.id == message).values(**values))
+            # In the UPDATE, not only read above: a 'queue mark' (or another retry) committed
+            # meanwhile (PostgreSQL: this waited for its row lock) is not overwritten, the
+            # message marked sent queued again and mailed twice.
+            if not conn.execute(
+                OUTBOX.update()
+                .where(OUTBOX.c.id == message, OUTBOX.c.state == state)
+                .values(**values)
+            ).rowcount:
+                now_state = conn.execute(
+                    sa.select(OUTBOX.c.state).where(OUTBOX.c.id == message)
+                ).scalar()
+                raise DataError(
+                    f"message {message} changed meanwhile (it is {now_state} now); see "
+                    f"'warmup queue show {message}'"
+                )
 
     def make_due(self, message: int, now: dt.datetime) -> dt.datetime:
         """Make a ``queued`` message due ``now`` (never before its ``not_before``), by hand: one
