@@ -64,16 +64,17 @@ def on_pg(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     return pg_url
 
 
-def _dsn(ledger, mid: int) -> Any:  # type: ignore[no-untyped-def]
+def _dsn(ledger, mid: int | None) -> Any:  # type: ignore[no-untyped-def]
     """A hard bounce of r0@example.com read over IMAP, naming message ``mid``'s Message-ID
-    (as a provider's DSN returns it), recorded: what the ledger made of it."""
+    (as a provider's DSN returns it; None: naming none, matched by its time), recorded: what
+    the ledger made of it."""
     dsn = BounceIn(
         "r0@example.com",
         "hard",
         now_utc(),
         key="dsn:1",
         status="5.1.1",
-        message_id=ledger.message(mid).message_id,
+        message_id=ledger.message(mid).message_id if mid is not None else None,
         source="imap",
         trusted=False,
     )
@@ -153,6 +154,24 @@ def test_a_bounce_recorded_before_the_mark_stays_and_the_message_is_sent(ledger_
     assert ledger.message(mid).state == "sent"
     (b,) = ledger.bounces(ledger.mailbox(BOX))
     assert b["counted"] and b["send_id"] is not None
+
+
+def test_a_bounce_matched_by_its_time_alone_no_longer_counts_once_marked_unsent(
+    ledger_url, ledger, sink
+):
+    """A bounce naming no Message-ID was matched to the unknown send by its time (the latest
+    to its recipient): once the message is said never to have gone, it answers no send of
+    the mailbox, as when the gate gives a slot back (DESIGN invariant 8): uncounted, and its
+    address no longer suppressed on its word."""
+    (mid,) = _unknown(sink, ledger)
+    got = _dsn(ledger, None)
+    assert (got.matched, got.counted) == (1, 1)
+    assert ledger.suppressed(["r0@example.com"])
+    res = cli("queue", "mark", str(mid), "unsent")
+    assert res.returncode == 0, res.stderr
+    (b,) = ledger.bounces(ledger.mailbox(BOX))
+    assert (b["counted"], b["send_id"]) == (False, None)
+    assert ledger.suppressed(["r0@example.com"]) == {}
 
 
 def test_a_message_marked_unsent_is_cancelled_and_gives_its_slot_back(ledger_url, ledger, sink):
