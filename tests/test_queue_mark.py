@@ -294,6 +294,11 @@ def test_bad_marks_are_refused_in_one_line_and_change_nothing(ledger_url, ledger
             64,
             "Error: message ID 'x1': expected a number, as 'warmup queue list' shows\n",
         ),
+        (  # Arabic-Indic digits: int() reads them, and a person reading 42 would not
+            ["\u0664\u0662", "sent"],
+            64,
+            "Error: message ID '\u0664\u0662': digits must be 0-9: write '42'\n",
+        ),
     ]
     for args, code, err in cases:
         res = cli("queue", "mark", *args)

@@ -551,8 +551,11 @@ def _mark_words(words: tuple[str, ...], campaign: str | None) -> tuple[int | Non
         raise UsageError(
             f"give a message ID or --campaign NAME: 'warmup queue mark 42 {words[-1]}'"
         )
-    if given is not None and not given.isdigit():
-        raise UsageError(f"message ID {given!r}: expected a number, as 'warmup queue list' shows")
+    if given is not None and not (given.isascii() and given.isdigit()):
+        from warmup.words import digits_fault
+
+        why = digits_fault(given) or "expected a number, as 'warmup queue list' shows"
+        raise UsageError(f"message ID {given!r}: {why}")
     return (int(given) if given is not None else None), went
 
 
