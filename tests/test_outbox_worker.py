@@ -768,6 +768,34 @@ def test_an_expired_message_retried_by_hand_goes_only_to_whom_it_has_not_reached
     assert offers == [("r1@example.com",), ("r2@example.com",)]
 
 
+def test_a_campaign_queued_again_skips_a_message_that_expired_after_reaching_some(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """r1 took the message, r2 deferred it past its expiry. The campaign's script, run again,
+    queued it anew, as if an expired message had never left: r1 had it twice."""
+    pool_of(sink.port, tmp_path, n=1, daily=50)
+    sink.reject_rcpt = {"r2@example.com": (450, "4.2.0 greylisted, try again later")}
+    ledger = open_ledger()
+
+    def offer() -> EmailMessage:
+        msg = message("r1@example.com", "offer")
+        msg["Cc"] = "r2@example.com"
+        return msg
+
+    three_min = dt.timedelta(minutes=3)
+    mid = Outbox(ledger).add(offer(), pool="P", campaign="dec", expires=three_min, now=T0)
+    with Worker(ledger, clock=Clock(T0)) as worker:
+        assert worker.run_once().outcomes == {"expired": 1}
+    assert ledger.message(mid).recipients == ("r2@example.com",)
+    sink.reject_rcpt = {}
+    later = T0 + dt.timedelta(hours=1)
+    assert Outbox(ledger).add(offer(), pool="P", campaign="dec", now=later) == mid
+    with Worker(ledger, clock=Clock(later)) as worker:
+        worker.run_once()
+    offers = [m.rcpt_tos for m in sink.messages if str(m.message["Subject"]) == "offer"]
+    assert offers == [("r1@example.com",)]  # once; r2 is for 'queue retry' to decide
+
+
 def test_a_message_some_member_has_sent_already_is_not_sent_again_from_another(
     sink, ssl_cert_env, password, tmp_path
 ):

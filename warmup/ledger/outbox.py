@@ -132,7 +132,7 @@ def _same_statement(of_pool: bool) -> sa.Select[Any]:
         .where(
             OUTBOX.c.content_key.in_(sa.bindparam("keys", expanding=True)),
             OUTBOX.c.campaign == sa.bindparam("campaign", type_=OUTBOX.c.campaign.type),
-            OUTBOX.c.state.in_(IN_CAMPAIGN),
+            in_campaign(),
             target,
         )
         .group_by(OUTBOX.c.content_key)
@@ -166,8 +166,24 @@ def recovered_reply(state: str, worker: str, message: int) -> str:
 RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
 MAYBE_LEFT = ("reserved", "unknown")
 # A message in one of these states counts as its campaign's for its recipient: queued, on its
-# way, or done (cancelled and expired ones never left).
+# way, or done (cancelled and expired ones never left: see in_campaign for those that partly did).
 IN_CAMPAIGN = ("queued", "sending", "sent", "bounced", "unknown")
+
+
+def in_campaign() -> sa.ColumnElement[bool]:
+    """The messages that count as their campaign's: in an :data:`IN_CAMPAIGN` state, or
+    cancelled or expired after an earlier try reached some of their recipients (the worker
+    queues a message again for those a 4xx deferred, alone: the rest had it). Queued anew by
+    the campaign's script run again, such a message mailed those recipients a second time."""
+    reached = sa.exists().where(
+        SEND.c.message_id == OUTBOX.c.message_id, SEND.c.outcome.in_(("sent", *MAYBE_LEFT))
+    )
+    return sa.or_(
+        OUTBOX.c.state.in_(IN_CAMPAIGN),
+        sa.and_(OUTBOX.c.state.in_(("expired", "cancelled")), reached),
+    )
+
+
 # The columns enqueue writes: a message's own, then a fresh row's state, then the stamps.
 _QUEUED = (
     "message_id",
@@ -666,7 +682,7 @@ class OutboxStore:
             conn.execute(
                 sa.select(OUTBOX.c.recipients).where(
                     OUTBOX.c.campaign == campaign,
-                    OUTBOX.c.state.in_(IN_CAMPAIGN),
+                    in_campaign(),
                     _of_target(mailbox_id, pool_id),
                     OUTBOX.c.recipients.in_(sorted(set(recipients))),
                 )
@@ -1117,7 +1133,7 @@ class OutboxStore:
                     .where(
                         same,
                         OUTBOX.c.campaign == r.campaign,
-                        OUTBOX.c.state.in_(IN_CAMPAIGN),
+                        in_campaign(),
                         _of_target(box, r.pool_id),
                         OUTBOX.c.id != message,
                     )
