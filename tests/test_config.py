@@ -744,6 +744,38 @@ def test_a_message_text_flag_wins_over_the_file_s_default_text(cfg, run, tmp_pat
     assert json.loads(res.stdout)["recipients"] == ["lead@example.com"], res.output
 
 
+@pytest.mark.parametrize(
+    ("table", "typed", "shape"),
+    [
+        ('[commands.report]\nformat = "csv"', ["report", "--json"], "json"),
+        ("[commands.report]\njson = true", ["report", "--format", "csv"], "csv"),
+        ('[commands."suppress list"]\ncsv = true', ["suppress", "list", "--json"], "json"),
+        ('[commands."suppress list"]\njson = true', ["suppress", "list", "--csv"], "csv"),
+    ],
+)
+def test_an_output_flag_typed_wins_over_the_file_s_default_format(cfg, run, table, typed, shape):
+    """``format = "csv"`` in [commands.report] made every 'warmup report --json' exit 64,
+    "--json and --format csv disagree", as if the user had typed both (and so did ``csv = true``
+    for 'suppress list --json'): the config file holds defaults below flags, so the format
+    typed is the one printed."""
+    cfg(f"{table}\n")
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    assert run("suppress", "add", "gone@example.com", "--reason", "asked").exit_code == 0
+    res = run(*typed)
+    assert res.exit_code == 0, res.output
+    if shape == "json":
+        assert json.loads(res.stdout)[0], res.output
+    else:
+        assert res.stdout.split(",")[0] in ("mailbox", "address"), res.output
+    # Both typed is still refused: the user asked for two formats at once.
+    both = ["suppress", "list", "--csv", "--json"]
+    both = both if typed[0] == "suppress" else ["report", "--json", "--format", "csv"]
+    res = run(*both)
+    assert res.exit_code == 64 and ("not both" in res.output or "disagree" in res.output), (
+        res.output
+    )
+
+
 @pytest.mark.parametrize("key", ['"dkim-selector"', "dkim_selector", "selectors"])
 def test_a_dashed_key_whose_parameter_has_another_name_is_used(cfg, run, key):
     """Keys kept as written (1f297ee): ``"dkim-selector"`` reached click's default map as

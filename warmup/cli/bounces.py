@@ -22,6 +22,7 @@ from warmup.cli.common import (
     say,
     stdin_once,
     typed_instant,
+    typed_wins,
     verbosity,
 )
 from warmup.cli.send import password_option
@@ -433,7 +434,10 @@ def suppress_list(ledger: Ledger, match: str | None, limit: int, csv_: bool, jso
         warmup suppress list --limit 0 --csv > suppressed.csv
     """
     if csv_ and json_:
-        raise UsageError("give --csv or --json, not both")
+        dropped = typed_wins("csv_", "json_")  # a default in the config file yields to a flag
+        if not dropped:
+            raise UsageError("give --csv or --json, not both")
+        csv_, json_ = "csv_" not in dropped, "json_" not in dropped
     domain = match is not None and match.startswith("@")
     if match is not None:  # as stored: lower case, a display name dropped, a bad one refused
         if domain:

@@ -406,6 +406,22 @@ def not_blank(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def from_config_file(name: str) -> bool:
+    """Whether the running command's parameter ``name`` took its value from the config file
+    (``[commands.NAME]``): a default, which a flag typed on the command line overrides."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT_MAP
+
+
+def typed_wins(*names: str) -> set[str]:
+    """Of the running command's parameters ``names``, given together where they exclude each
+    other, those the config file gave when the others were typed: the flag typed wins over the
+    file's default, so those are to be dropped. Empty when all or none came from the file
+    (the user gave both: the command refuses them, as it did)."""
+    filed = {name for name in names if from_config_file(name)}
+    return filed if filed and len(filed) < len(names) else set()
+
+
 def limit_option(order: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--limit N`` of a listing that may be long (1000 by default, 0: all), rows ``order``."""
     return click.option(

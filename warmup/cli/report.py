@@ -21,6 +21,7 @@ from warmup.cli.common import (
     print_json,
     print_table,
     typed_instant,
+    typed_wins,
 )
 from warmup.errors import UsageError
 from warmup.ledger import local_day
@@ -95,9 +96,12 @@ def report(
         warmup report sales@corp.example --json
         warmup report --by-reason --days 30
     """
-    if json_:
-        if fmt not in ("table", "json"):
+    if json_ and fmt not in ("table", "json"):
+        dropped = typed_wins("json_", "fmt")  # a default in the config file yields to a flag
+        if not dropped:
             raise UsageError(f"--json and --format {fmt} disagree: give one of them")
+        json_ = "json_" not in dropped
+    if json_:
         fmt = "json"
     # Everything the user may have got wrong is refused before pandas loads (a second or more).
     boxes = _scope(ledger, addresses)
