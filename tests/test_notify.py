@@ -702,6 +702,31 @@ def test_a_notify_command_killed_at_its_timeout_leaves_no_child_running(tmp_path
     assert_reaped(pid)
 
 
+def test_a_notify_command_still_running_when_close_gives_up_is_stopped_with_its_children(
+    tmp_path,
+):
+    """close() gave up on a command that outlasted its drain and returned; the process then
+    exited, ending the thread that would have killed the command at its timeout, and the
+    command ran on in its own session: a hung pager left one more process behind after every
+    'warmup notify test', cron 'run --once' or 'bounces sync'. Its whole group goes now."""
+    import shlex
+
+    pidfile = tmp_path / "grandchild.pid"
+    lines: list[str] = []
+    command = "sh -c " + shlex.quote(spawning(pidfile, "exec sleep 300"))
+    n = notify.Notifier(command=command, log=lines.append, tries=1, timeout=300, drain=0.5)
+    try:
+        n.send(notify.event("test", None, dt.datetime.now(dt.UTC), "x"))
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:  # the event reached it
+            time.sleep(0.01)
+        pid = int(pidfile.read_text())
+    finally:
+        n.close()
+    assert n.given_up and lines[0].startswith("notifications not delivered within 0.5 s"), lines
+    assert_reaped(pid)
+
+
 @pytest.mark.parametrize("source", ["environment", "config file"])
 def test_notify_test_names_a_webhook_that_can_never_work_and_where_it_is_set(
     source, ledger_path, tmp_path

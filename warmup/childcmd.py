@@ -17,6 +17,7 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Literal
 
 LIMIT = 65_536  # bytes
@@ -59,10 +60,13 @@ def run(
     keep: Literal["stdout", "stderr"] = "stdout",
     data: bytes = b"",
     limit: int = LIMIT,
+    started: Callable[[int], object] | None = None,
 ) -> tuple[int, bytes]:
     """Run ``args`` (a string: through the shell) with ``data`` on its standard input; returns its
     return code and what it wrote on ``keep`` (at most ``limit`` bytes). :class:`NotStarted`,
-    :class:`TooLate` past ``timeout`` seconds, :class:`TooMuch` past ``limit`` bytes."""
+    :class:`TooLate` past ``timeout`` seconds, :class:`TooMuch` past ``limit`` bytes.
+    ``started`` is told the command's process group once it runs (for :func:`kill_group` by a
+    caller that stops waiting for it before its deadline)."""
     piped = subprocess.PIPE
     try:
         proc = subprocess.Popen(
@@ -78,6 +82,8 @@ def run(
         )
     except OSError as exc:  # no shell, no such program, no process left for this user
         raise NotStarted(f"cannot be started ({exc.strerror or type(exc).__name__})") from None
+    if started is not None:
+        started(proc.pid)
     deadline = time.monotonic() + timeout
     late = TooLate(f"did not finish within {timeout:g} s")
     out = bytearray()
@@ -121,7 +127,7 @@ def run(
         ended = True
     finally:
         if not ended:  # late, too much, interrupted: its children too, even if it has exited
-            _kill_group(proc.pid)
+            kill_group(proc.pid)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
@@ -131,7 +137,7 @@ def run(
     return returncode, bytes(out)
 
 
-def _kill_group(pgid: int) -> None:
+def kill_group(pgid: int) -> None:
     """SIGKILL every process of the group ``pgid`` (the command's session: what it started and
     left running, holding its output pipe open past its exit)."""
     try:

@@ -424,6 +424,7 @@ class Notifier:
         self._full_said = False
         self._thread: threading.Thread | None = None
         self._trying = ""  # the delivery in progress, for close() to say what it gave up on
+        self._child: int | None = None  # the command's process group while it runs
 
     @property
     def active(self) -> bool:
@@ -462,6 +463,14 @@ class Notifier:
             # time was given up on with no word of it, nor of what to check.
             trying = f" while trying {self._trying}" if self._trying else ""
             self.log(f"notifications not delivered within {self.drain:g} s; given up{trying}")
+            # A command still running is stopped with its children: left to the process's
+            # exit, which ends the thread waiting for it, it ran on (a hung pager, one more
+            # after every run of warmup), reading the event nobody waits for any longer.
+            child = self._child
+            if child is not None:
+                from warmup import childcmd
+
+                childcmd.kill_group(child)
         self._thread = None
 
     def __enter__(self) -> Notifier:
@@ -577,6 +586,9 @@ class Notifier:
         except ValueError:  # http.client.InvalidURL and the like quote the URL: never its token
             raise OSError("the webhook URL cannot be posted to") from None
 
+    def _started(self, group: int) -> None:
+        self._child = group
+
     def _run_command(self, data: bytes) -> None:
         from warmup import childcmd
 
@@ -589,9 +601,12 @@ class Notifier:
                 env=credentials.child_env(),
                 keep="stderr",
                 data=data,
+                started=self._started,
             )
         except childcmd.CommandFault as exc:
             raise OSError(str(exc)) from None
+        finally:
+            self._child = None
         if returncode != 0:
             last = err.decode(errors="replace").strip().splitlines()
             how = f"exit {returncode}" if returncode > 0 else childcmd.exit_words(returncode)
