@@ -627,3 +627,28 @@ def test_the_name_given_is_enough_and_a_file_name_line_that_differs_is_noted(
     assert (
         json.loads(run("mailbox", "show", "b@corp.example", "--json").output)["policy"] == "other"
     )
+
+
+def test_a_policy_piped_in_as_dash_is_stored_as_a_file_s_would_be(run, ledger_url):
+    """'policy add NAME -' said "File '-' does not exist" (64), though README promises a '-'
+    for every file of data a command reads: 'warmup policy show default | sed ... | warmup
+    policy add mine -' needed a temporary file. Standard input is read as the file would be."""
+    res = run("policy", "add", "careful", "-", input=CAREFUL)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("Stored policy careful (version 1) from standard input."), (
+        res.output
+    )
+    assert run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "careful").exit_code == 0
+    (answer,) = json.loads(run("quota", BOX, "--json", "--at", at(DAY, 10).isoformat()).output)
+    assert answer["quota"] == 40, answer
+    listed = json.loads(run("policy", "list", "--json").output)
+    assert {"name": "careful", "source": "standard input"}.items() <= next(
+        p for p in listed if p["name"] == "careful"
+    ).items()
+    res = run("policy", "set", "careful", "-", input=CAREFUL.replace("daily = 40", "daily = 30"))
+    assert res.exit_code == 0 and "Stored version 2 of policy careful" in res.stdout, res.output
+    # checked as a file is: a bad one stores nothing, naming standard input
+    res = run("policy", "set", "careful", "-", input="ceiling = [\n")
+    assert res.exit_code == 78, res.output
+    assert res.stderr.startswith("Error: policy standard input: not valid TOML"), res.output
+    assert json.loads(run("policy", "show", "careful", "--json").output)["version"] == 2

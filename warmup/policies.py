@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warmup.errors import ConfigError, InvalidField, NotFound
-from warmup.files import home
+from warmup.files import STANDARD_INPUT, home
 from warmup.ledger import MailboxRow, Reads
 from warmup.policy.spec import (
+    MAX_FILE,
     PolicySpec,
     load_policy,
     parse_policy,
@@ -133,12 +134,32 @@ def _read(path: str | Path, name: str) -> tuple[str, str, str]:
     """``(text, absolute path, the name the file gives itself)`` of a policy file to store as
     ``name``, checked: :class:`ConfigError` naming the key at fault if it is not a valid policy.
     The file needs no ``name`` line (the name it is stored under is the policy's): one that
-    has none gives ``name``."""
+    has none gives ``name``. A ``path`` of ``-`` is standard input (:data:`STANDARD_INPUT`):
+    ``warmup policy show default | sed ... | warmup policy add mine -``."""
+    if str(path) == "-":
+        text = _read_stdin()
+        own = parse_policy_text(text, str(STANDARD_INPUT), name).name
+        return text, str(STANDARD_INPUT), own
     file = home(path, "policy file")
     text = read_policy_file(str(path))
     own = parse_policy_text(text, str(file), name).name  # one clear error naming the key
     # Kept in the ledger as text: a name's bytes that are no UTF-8 (a GBK file name) as \xNN.
     return text, os.fsencode(file.resolve()).decode("utf-8", "backslashreplace"), own
+
+
+def _read_stdin() -> str:
+    """A policy's TOML text on standard input, at most :data:`MAX_FILE` bytes, as a file's."""
+    where = f"policy file {STANDARD_INPUT}"
+    try:
+        data = STANDARD_INPUT.read_bytes(MAX_FILE + 1)
+        if len(data) > MAX_FILE:
+            raise ConfigError(
+                f"{where}: larger than {MAX_FILE:_} bytes; a policy is a few dozen lines"
+            )
+        return data.decode("utf-8-sig")  # a BOM from a Windows editor: skipped
+    except (OSError, UnicodeDecodeError) as exc:
+        why = getattr(exc, "strerror", None) or "not UTF-8 text"
+        raise ConfigError(f"{where}: cannot read it ({why})") from None
 
 
 def _renamed(path: str | Path, own: str, name: str) -> str | None:
@@ -147,7 +168,7 @@ def _renamed(path: str | Path, own: str, name: str) -> str | None:
     if own == name:
         return None
     return (
-        f"{path} names itself {own!r} (its name line); stored as {name!r}, the name given, "
+        f"{STANDARD_INPUT if str(path) == '-' else path} names itself {own!r} (its name line); stored as {name!r}, the name given, "
         f"which mailboxes use"
     )
 

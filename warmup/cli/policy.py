@@ -10,12 +10,14 @@ import click
 from warmup import policies
 from warmup.cli import cli
 from warmup.cli.common import (
+    DATA_FILE,
     json_option,
     ledger_from,
     pass_ledger,
     pass_ledger_if_any,
     print_json,
     print_table,
+    reading_terminal,
     say,
 )
 
@@ -41,7 +43,7 @@ def policy() -> None:
 
 @policy.command("add")
 @click.argument("name")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=DATA_FILE)
 @pass_ledger(create=True)
 def add(ledger: Ledger, name: str, file: str) -> None:
     """Store the policy FILE (TOML, checked) in the ledger as NAME.
@@ -49,20 +51,23 @@ def add(ledger: Ledger, name: str, file: str) -> None:
     NAME is the policy's name: FILE needs no name line, and one that says another name (a copy
     of a preset) is noted and stored as NAME.
 
+    A FILE of - is standard input.
+
     \b
     Example:
         warmup policy add careful careful.toml
+        warmup policy show default | sed 's/= 50$/= 30/' | warmup policy add careful -
     """
-    policies.add(ledger, name, file, noted=_renamed)
+    policies.add(ledger, name, _read_from(file), noted=_renamed)
     say(
-        f"Stored policy {name} (version 1) from {file}. Use it with 'warmup mailbox set "
+        f"Stored policy {name} (version 1) from {_shown(file)}. Use it with 'warmup mailbox set "
         f"ADDRESS --policy {shlex.quote(name)}'."
     )
 
 
 @policy.command("set")
 @click.argument("name")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=DATA_FILE)
 @pass_ledger
 def set_(ledger: Ledger, name: str, file: str) -> None:
     """Store a new version of the policy NAME from FILE; its mailboxes follow it from now on.
@@ -72,15 +77,26 @@ def set_(ledger: Ledger, name: str, file: str) -> None:
         warmup policy set careful careful.toml
     """
     before = ledger.policy_text(name)
-    version = policies.update(ledger, name, file, noted=_renamed)
+    version = policies.update(ledger, name, _read_from(file), noted=_renamed)
     if before is not None and version == before[0]:
-        say(f"Policy {name} unchanged: {file} holds its version {version}; nothing stored.")
+        say(f"Policy {name} unchanged: {_shown(file)} holds its version {version}; nothing stored.")
         return
     users: list[str] = next((p["mailboxes"] for p in ledger.policies() if p["name"] == name), [])
     say(
         f"Stored version {version} of policy {name}; {len(users)} mailbox"
         f"{'' if len(users) == 1 else 'es'} use{'s' if len(users) == 1 else ''} it."
     )
+
+
+def _read_from(file: str) -> str:
+    """FILE, which ``-`` makes standard input (said when it is a terminal)."""
+    if file == "-":
+        reading_terminal("the policy (TOML)")
+    return file
+
+
+def _shown(file: str) -> str:
+    return "standard input" if file == "-" else file
 
 
 def _renamed(note: str) -> None:
