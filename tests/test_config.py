@@ -986,3 +986,33 @@ def test_a_help_option_anywhere_click_reads_one_answers_with_a_broken_config_fil
     cfg("bad = = toml\n")
     res = run(*args)
     assert res.exit_code == 0 and res.stdout.startswith("Usage: "), (args, res.output)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("table", ["", "[commands.quota]\n"])
+def test_a_ledger_the_config_file_names_wrong_is_said_to_be_fixed_there(
+    cfg, run, tmp_path, monkeypatch, backend, table
+):
+    """A ledger URL from the config file's db that the server refused ('database "x" does not
+    exist', 78) or a path too long for the system (64) said "check the URL in --db/WARMUP_DB":
+    the user looked at a command line and an environment that held none. The line names the
+    file, where the fix is; a --db typed still names --db."""
+    if backend == "postgresql":
+        from urllib.parse import urlsplit
+
+        from tests.pgkit import pg_server
+
+        url = urlsplit(pg_server())._replace(path="/warmup_no_such_database").geturl()
+        code = 78
+    else:
+        url, code = str(tmp_path / ("a" * 300 + ".db")), 64
+    monkeypatch.delenv("WARMUP_DB", raising=False)
+    cfg(f"{table}db = {json.dumps(url)}\n")
+    os.chmod(tmp_path / "config.toml", 0o600)  # a password in it: no warning about that
+    res = run("quota")
+    assert res.exit_code == code, res.output
+    assert "--db/WARMUP_DB" not in res.stderr, res.stderr
+    assert f"the config file's db ({tmp_path / 'config.toml'})" in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1, res.stderr
+    res = run("quota", "--db", url)
+    assert res.exit_code == code and "--db/WARMUP_DB" in res.stderr, res.output

@@ -144,6 +144,35 @@ class NamedFields:
             raise _Rendered(
                 f"config file {config.load().path}: {exc}", ConfigError.exit_code
             ) from exc
+        except WarmupError as exc:
+            # The ledger's own words send the user to --db/WARMUP_DB; a URL the config file
+            # gave is fixed there ('check the URL in --db/WARMUP_DB' had them look where it
+            # was not, their command line and environment holding none).
+            if _LEDGER_PLACE not in str(exc) or not _db_from_config_file(ctx):
+                raise
+            from warmup import config
+
+            where = f"the config file's db ({config.load().path})"
+            raise _Rendered(str(exc).replace(_LEDGER_PLACE, where), exc.exit_code) from exc
+
+
+_LEDGER_PLACE = "--db/WARMUP_DB"  # where the ledger's errors say its URL was given
+
+
+def _db_from_config_file(ctx: click.Context) -> bool:
+    """Whether the ledger of this command came from the config file: a command's own
+    ``[commands.NAME] db``, or the top-level ``db`` with no --db given anywhere."""
+    from click.core import ParameterSource
+
+    if isinstance(ctx.command, click.Group):  # told by its command, which knows its --db
+        return False
+    own = ctx.get_parameter_source("db")  # the command's --db (cli.common.db_option)
+    if own is ParameterSource.DEFAULT_MAP:
+        return True
+    if own not in (None, ParameterSource.DEFAULT):
+        return False
+    sources = ctx.find_root().ensure_object(dict).get("sources", {})
+    return sources.get("db") is ParameterSource.DEFAULT_MAP
 
 
 def _refuse_repeats(ctx: click.Context, order: list[click.Parameter]) -> None:
