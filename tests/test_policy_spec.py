@@ -332,6 +332,15 @@ BAD = [
         _edit('"08:00", "20:00"', '"٠٨:00", "20:00"'),
         "window.hours: '٠٨:00': digits must be 0-9: write '08:00'",
     ),
+    # A stage is shown by its name alone (quota, plan, report, the plot's coloured bands): a
+    # blank one was an empty STAGE column, two of one name ran together as one stage.
+    ("a blank stage name", _edit('name = "ramp"', 'name = ""'), "stage[2].name: blank"),
+    ("a stage name of spaces", _edit('name = "ramp"', 'name = "  "'), "stage[2].name: blank"),
+    (
+        "two stages of one name",
+        _edit('name = "stable"', 'name = "ramp"'),
+        "stage[3].name: 'ramp' names stage[2] already",
+    ),
 ]
 
 

@@ -204,6 +204,24 @@ def _rate(data: dict[str, Any], key: str, where: str, default: float) -> float:
     return float(value)
 
 
+def _check_names(stages: tuple[Stage, ...]) -> None:
+    """Each stage names itself apart: the name is all that quota, plan and report show of a
+    stage, and the plot colours each name's band; a blank one printed an empty STAGE column,
+    and two stages of one name ran together as one."""
+    seen: dict[str, int] = {}
+    for n, stage in enumerate(stages, 1):
+        if not stage.name.strip():
+            raise ConfigError(
+                f'stage[{n}].name: blank; give the stage a name, e.g. name = "week {n}"'
+            )
+        if stage.name in seen:
+            raise ConfigError(
+                f"stage[{n}].name: {stage.name!r} names stage[{seen[stage.name]}] already; give "
+                f"each stage a name of its own"
+            )
+        seen[stage.name] = n
+
+
 def _stage(raw: Any, n: int, last: bool) -> Stage:
     where = f"stage[{n}]."
     if not isinstance(raw, dict):
@@ -390,6 +408,7 @@ def parse_policy(
                 f"stage: expected 1 to {MAX_STAGES} [[stage]] tables, got {len(raw_stages)}"
             )
         stages = tuple(_stage(s, i + 1, i == len(raw_stages) - 1) for i, s in enumerate(raw_stages))
+        _check_names(stages)
         _check_rising(stages)
         _check_growth(float(growth), stages, ceiling)
         h = data.get("health", {})
