@@ -84,6 +84,10 @@ def silent(stack: ExitStack, pki: object) -> tuple[str, int, str]:
     return "127.0.0.1", stack.enter_context(SilentServer()).port, "ssl"
 
 
+def silent_starttls(stack: ExitStack, pki: object) -> tuple[str, int, str]:
+    return "127.0.0.1", stack.enter_context(SilentServer()).port, "starttls"
+
+
 CASES = {
     "healthy": Case(
         sink(),
@@ -100,6 +104,15 @@ CASES = {
     ),
     "silent-timeout": Case(
         silent, "tls", code=69, words=("timed out", "never answered"), timeout="1"
+    ),
+    # A STARTTLS port that never greets was "server closed the connection (Connection
+    # unexpectedly closed: timed out)", the port said not to speak STARTTLS: smtplib's words.
+    "silent-starttls-timeout": Case(
+        silent_starttls,
+        "tls",
+        code=69,
+        words=("no SMTP greeting within 1 s", "never answered", "--smtp-port"),
+        timeout="1",
     ),
     # The same wrong password for both: the password itself or the IMAP/SMTP switch.
     "smtp-535-both": Case(

@@ -384,6 +384,12 @@ def _usual(kind: str) -> str:
     return "SMTP: 465 ssl or 587 starttls" if kind == "SMTP" else "IMAP: 993 ssl"
 
 
+_NEVER_ANSWERED = (
+    "the server accepted the connection but never answered: the wrong port, or a "
+    "proxy/firewall in the way"
+)
+
+
 def _handshake(svc: _Service, host: str, timeout: float) -> str:
     if svc.security == "none":
         return (
@@ -429,6 +435,14 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
     except smtplib.SMTPConnectError as exc:
         raise _greeting(exc, svc) from None
     except (ssl.SSLError, smtplib.SMTPServerDisconnected) as exc:
+        if isinstance(exc, smtplib.SMTPServerDisconnected) and "timed out" in str(exc):
+            # smtplib words a server that never greets as one that hung up ("Connection
+            # unexpectedly closed: timed out"): it was told as a port without STARTTLS.
+            raise _Failed(
+                f"TLS handshake failed: no SMTP greeting within {timeout:g} s (timed out)",
+                _NEVER_ANSWERED,
+                f"check {svc.option}-port and {svc.option}-security ({_usual(svc.kind)})",
+            ) from None
         raise _Failed(
             _why(exc),
             f"the server on port {svc.port} does not speak "
@@ -438,12 +452,7 @@ def _handshake(svc: _Service, host: str, timeout: float) -> str:
         ) from None
     except (OSError, smtplib.SMTPException, imaplib.IMAP4.error) as exc:
         why = _why(exc)
-        cause = (
-            "the server accepted the connection but never answered: the wrong port, or "
-            "a proxy/firewall in the way"
-            if "timed out" in why
-            else "the server broke off the TLS handshake"
-        )
+        cause = _NEVER_ANSWERED if "timed out" in why else "the server broke off the TLS handshake"
         raise _Failed(
             f"TLS handshake failed: {why}",
             cause,
