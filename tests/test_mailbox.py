@@ -445,6 +445,28 @@ def test_a_custom_mailbox_without_ports_gets_its_securitys_usual_ports(run, secu
     assert shown["smtp"]["port"] == 2525
 
 
+@pytest.mark.parametrize(
+    ("option", "given", "written"),
+    [
+        ("--smtp-host", "bücher.example", "xn--bcher-kva.example"),
+        ("--imap-host", "почта.рф,backup.example", "xn--80a1acny.xn--p1ai,backup.example"),
+    ],
+)
+def test_an_international_host_name_is_told_in_the_form_to_write(run, option, given, written):
+    """'--smtp-host bücher.example' was "expected a host name or IP address": it is one, and
+    the line did not say that warmup takes it in its xn-- form, as it says of an address."""
+    hosts = {"--smtp-host": "smtp.lab.test", "--imap-host": "imap.lab.test", option: given}
+    args = [a for pair in hosts.items() for a in pair]
+    res = run("mailbox", "add", "me@lab.test", "--provider", "custom", *args)
+    assert res.exit_code == 64, res.output
+    assert res.output == (
+        f"Error: {option} {given!r} has an international domain name; write it as {written}\n"
+    )
+    hosts[option] = written  # nothing was stored: the mailbox is added now, not "exists"
+    args = [a for pair in hosts.items() for a in pair]
+    assert run("mailbox", "add", "me@lab.test", "--provider", "custom", *args).exit_code == 0
+
+
 def test_a_custom_mailbox_without_hosts_is_told_every_host_it_lacks(run):
     """'provider custom needs --smtp-host and --smtp-port': the port is optional, and once the
     SMTP host was given the IMAP one was asked for next, one try at a time."""

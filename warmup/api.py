@@ -122,6 +122,18 @@ def _is_host(host: str) -> bool:
         return len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
 
 
+def _ascii_host(host: str) -> str | None:
+    """The xn-- form of an international host name (``bücher.example``), as a host must be
+    written; None for a host that has none, or that IDNA 2003 would write as another domain."""
+    if host.isascii() or addresses.IDNA_DEVIATIONS.search(host):
+        return None
+    try:
+        ascii_form = host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    return ascii_form if _is_host(ascii_form) else None
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -197,6 +209,14 @@ def _check_endpoint(kind: str, host: str | None, port: int | None, security: str
             choices=", ".join(SECURITIES),
         )
     if host is not None and not (_hosts(host) and all(_is_host(h) for h in _hosts(host))):
+        written = [h if _is_host(h) else _ascii_host(h) for h in _hosts(host)]
+        if all(written):  # only international names: said how to write them
+            raise InvalidField(
+                hst,
+                "{field} {host!r} has an international domain name; write it as {ascii}",
+                host=host,
+                ascii=",".join(h for h in written if h),
+            )
         raise InvalidField(
             hst,
             "{field} {host!r}: expected a host name or IP address (several, tried in turn: "
