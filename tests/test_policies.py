@@ -652,3 +652,28 @@ def test_a_policy_piped_in_as_dash_is_stored_as_a_file_s_would_be(run, ledger_ur
     assert res.exit_code == 78, res.output
     assert res.stderr.startswith("Error: policy standard input: not valid TOML"), res.output
     assert json.loads(run("policy", "show", "careful", "--json").output)["version"] == 2
+
+
+def test_a_policy_name_a_letter_or_a_case_off_is_told_the_one_meant(run, ledger_url, tmp_path):
+    """'--policy Default' (or 'exmal') was told "add it with 'warmup policy add Default FILE'":
+    the fix offered stored a second policy under the typo, where the user meant the preset.
+    The name meant is offered now, in 'mailbox add' as in an import's policy column; a name
+    near none still gets the command that stores it."""
+    (tmp_path / "careful.toml").write_text(CAREFUL)
+    assert run("policy", "add", "careful", str(tmp_path / "careful.toml")).exit_code == 0
+    for typed, meant in (("Default", "default"), ("exmal", "exmail"), ("Careful", "careful")):
+        res = run("mailbox", "add", BOX, "--provider", "exmail", "--policy", typed)
+        assert res.exit_code == 64, res.output
+        assert f"did you mean {meant!r}? ('warmup policy list' lists them)" in res.stderr, (
+            res.output
+        )
+        assert "policy add" not in res.stderr, res.output
+    log = tmp_path / "log.csv"
+    log.write_text(
+        f"mailbox,recipient,sent_at,provider,policy\n{BOX},x@example.com,2026-11-16T09:00,exmail,Default\n"
+    )
+    res = run("import", str(log))
+    assert res.exit_code == 65 and "did you mean 'default'?" in res.stderr, res.output
+    res = run("mailbox", "add", BOX, "--provider", "exmail", "--policy", "zzz")
+    assert res.exit_code == 64 and "warmup policy add zzz FILE" in res.stderr, res.output
+    assert run("mailbox", "list", "--json").output.strip() == "[]"

@@ -1464,8 +1464,11 @@ def _check_into(
         prov = get_provider(provider)
         if policy and policy not in preset_names() and not ledger.policy_text(policy):
             stem = Path(policy).stem
+            near = policies.near_name(ledger, policy)
             fix = (
-                f"store it first with 'warmup policy add {shlex.quote(policy)} FILE'"
+                f"did you mean {near!r}? ('warmup policy list' lists them)"
+                if near
+                else f"store it first with 'warmup policy add {shlex.quote(policy)} FILE'"
                 if policies.NAME.match(policy) or not policies.NAME.match(stem)
                 else f"store the file first with 'warmup policy add {stem} "
                 f"{shlex.quote(policy)}' and write {stem} in the policy column"

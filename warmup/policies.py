@@ -95,10 +95,31 @@ def resolve(ledger: Reads, ref: str) -> PolicySpec:
         return _parse(ref, stored[0], stored[1])
     if _looks_like_file(ref):
         return load_policy(ref)
+    near = near_name(ledger, ref)
+    fix = (
+        f"did you mean {near!r}? ('warmup policy list' lists them)"
+        if near
+        else f"add it with 'warmup policy add {shlex.quote(ref)} FILE'"
+    )
     raise NotFound(
         f"policy {ref!r}: no such preset ({', '.join(preset_names())}) nor policy "
-        f"stored in the ledger; add it with 'warmup policy add {shlex.quote(ref)} FILE'"
+        f"stored in the ledger; {fix}"
     )
+
+
+def near_name(ledger: Reads | None, ref: str) -> str | None:
+    """The preset or stored policy ``ref`` most likely means (another case, a letter off), or
+    None: the fix to offer for a name that names nothing. Storing a new policy under the
+    mistyped name ('warmup policy add Default FILE') was offered for the preset default."""
+    import difflib  # on the way to an error only: never on 'warmup quota's path
+
+    names = list(preset_names())
+    stored = getattr(ledger, "policy_names", None)  # not on every Reads: a rare path
+    if stored is not None:
+        names += stored()
+    same = [n for n in names if n.lower() == ref.lower()]
+    close = same or difflib.get_close_matches(ref, names, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 @functools.lru_cache(maxsize=64)
