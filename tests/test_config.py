@@ -65,6 +65,19 @@ def test_command_defaults_and_output_from_the_file(cfg, run):
     assert shown["output.quiet"] == (True, "config file")
 
 
+def test_plan_days_from_the_file_does_not_bound_a_volume_search(cfg, run):
+    """``[commands.plan] days = 3`` is how many days a plan shows; it bounded ``--volume``'s
+    search as a typed ``--days`` does ("within 3 days?"), so every ``plan --volume`` exited 75
+    "not reached within 3 days" for a volume weeks away."""
+    cfg("[commands.plan]\ndays = 3\n")
+    run("mailbox", "add", BOX, "--provider", "exmail")
+    res = run("plan", BOX, "--volume", "1000", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["volume"]["date"] is not None
+    typed = run("plan", BOX, "--volume", "1000", "--days", "3", "--json")
+    assert typed.exit_code == 75 and json.loads(typed.stdout)["volume"]["within"] == 3
+
+
 def test_notify_target_from_the_file_is_masked_and_below_the_environment(cfg, run, monkeypatch):
     monkeypatch.delenv("WARMUP_NOTIFY_WEBHOOK", raising=False)
     cfg('[notify]\nwebhook = "https://hooks.example/w?token=s3cr3t-tok"\n')

@@ -191,9 +191,11 @@ def plan(
             )
             return 0
     when = typed_instant(at, api.named_mailboxes(ledger, addresses)) if at is not None else None
-    # --days given with --volume bounds the search ("within 60 days?"); else it goes far
+    # --days typed with --volume bounds the search ("within 60 days?"); else it goes far (a
+    # config file's days is how many days a plan shows, not a question about the volume)
     given = click.get_current_context().get_parameter_source("days")
-    within = days if given is not click.core.ParameterSource.DEFAULT else None
+    source = click.core.ParameterSource
+    within = days if given not in (source.DEFAULT, source.DEFAULT_MAP) else None
     result, refusals = api.plan_each(ledger, list(addresses), days, when, volume, within)
     # Every mailbox that can be planned is; each one that cannot says why (after the plan, as
     # 'quota' does), and the exit code tells a script that something needs fixing.
