@@ -132,6 +132,13 @@ def test_policy_set_makes_a_new_version_that_mailboxes_follow(run, tmp_path):
             "no such preset",
         ),
         (("policy", "show", "p\udcff"), 64, "not found"),
+        # stored beside the preset, 'Default' read as it in a listing; mailboxes follow one
+        (
+            ("policy", "add", "Default", "{file}"),
+            64,
+            "NAME 'Default' is the built-in preset 'default' in other letter case; use "
+            "'default', or give your policy a name of its own",
+        ),
         # A policy file that is not there names nothing, as 'policy add NAME FILE' and
         # 'import FILE' say of theirs (64): --policy missing.toml was 78, a set-up fault.
         (
@@ -166,6 +173,27 @@ def test_bad_policy_commands_are_one_line_and_change_nothing(
     assert res.exit_code == code, res.output
     assert words in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert "Traceback" not in res.output
+    assert ledger_digest(ledger_path) == before
+
+
+def test_a_policy_named_as_a_stored_one_in_other_letter_case_is_refused(
+    run, tmp_path, ledger_path
+):
+    """'Careful' was stored beside 'careful': two policies a listing shows as one name, each
+    mailbox following whichever its --policy spelled."""
+    from tests.conftest import ledger_digest
+
+    path = tmp_path / "careful.toml"
+    path.write_text(CAREFUL)
+    assert run("policy", "add", "careful", str(path)).exit_code == 0
+    before = ledger_digest(ledger_path)
+    res = run("policy", "add", "Careful", str(path))
+    assert (res.exit_code, res.stdout) == (64, "")
+    assert res.stderr == (
+        "Error: NAME 'Careful' is the stored policy 'careful' in other letter case; 'warmup "
+        "policy set careful FILE' stores a new version of it, or give your policy a name of "
+        "its own\n"
+    )
     assert ledger_digest(ledger_path) == before
 
 

@@ -18,7 +18,7 @@ import os
 import re
 import shlex
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -208,7 +208,28 @@ def _check_name(name: str) -> str:
             "{field} {value!r} is a built-in preset; give your policy another name",
             value=name,
         )
+    _not_a_case_variant(name, preset_names(), "the built-in preset")
     return name
+
+
+def _not_a_case_variant(name: str, names: Iterable[str], what: str) -> None:
+    """Refuse ``name`` when one of ``names`` is it in other letter case: 'DEFAULT' stored beside
+    the 'default' preset, or 'Careful' beside 'careful', reads as the same policy in a listing
+    while mailboxes follow one or the other by the exact name."""
+    for other in names:
+        if other != name and other.casefold() == name.casefold():
+            instead = (
+                f"'warmup policy set {other} FILE' stores a new version of it"
+                if what == "the stored policy"
+                else f"use {other!r}"
+            )
+            raise InvalidField(
+                "name",
+                "{field} {value!r} is "
+                + f"{what} {other!r} in other letter case; {instead}, or give your policy a "
+                "name of its own",
+                value=name,
+            )
 
 
 def add(
@@ -217,7 +238,9 @@ def add(
     """Store the policy file ``path`` as ``name`` (version 1). ``noted`` is told when the
     file's own ``name`` line says another name (``name`` wins)."""
     text, source, own = _read(path, name)
-    version = ledger.store_policy(_check_name(name), text, source, replace=False)
+    _check_name(name)
+    _not_a_case_variant(name, (p["name"] for p in ledger.policies()), "the stored policy")
+    version = ledger.store_policy(name, text, source, replace=False)
     _tell(noted, _renamed(path, own, name))
     return version
 
