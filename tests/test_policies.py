@@ -176,9 +176,7 @@ def test_bad_policy_commands_are_one_line_and_change_nothing(
     assert ledger_digest(ledger_path) == before
 
 
-def test_a_policy_named_as_a_stored_one_in_other_letter_case_is_refused(
-    run, tmp_path, ledger_path
-):
+def test_a_policy_named_as_a_stored_one_in_other_letter_case_is_refused(run, tmp_path, ledger_path):
     """'Careful' was stored beside 'careful': two policies a listing shows as one name, each
     mailbox following whichever its --policy spelled."""
     from tests.conftest import ledger_digest
