@@ -600,6 +600,43 @@ def test_notify_set_refuses_a_command_with_an_unbalanced_quote_in_one_line(ledge
     assert notify.targets(open_ledger()) == {}
 
 
+def test_notify_set_warns_of_a_program_not_found_here_and_stores_it(ledger_path):
+    """'notify set --command /nonexistent/page' was stored without a word: the first event's
+    failure went to a log nobody watched. It is stored still (another host of a team ledger
+    may have the program), with a warning."""
+    open_ledger().close()
+    for command, missing in (
+        ("/nonexistent/page-oncall --urgent", "'/nonexistent/page-oncall' is not found here:"),
+        ("no-such-pager-xyz --urgent", "'no-such-pager-xyz' is not found here (PATH):"),
+        (f"{sys.executable} -c pass", None),
+        ("exec cat", "'exec' is not found here (PATH):"),  # no shell: exec is no program
+    ):
+        res = cli("notify", "set", "--command", command)
+        assert res.returncode == 0, res.stderr
+        assert notify.targets(open_ledger())["command"] == command
+        if missing is None:
+            assert res.stderr == "", command
+        else:
+            assert res.stderr == (
+                f"warning: {missing} stored, but each event would fail on this host; "
+                "'warmup notify test' runs it once\n"
+            )
+
+
+def test_notify_set_warns_of_shell_syntax_that_no_shell_will_read(ledger_path):
+    """No shell runs the command (README): 'cat > /tmp/event.json' ran cat with the arguments
+    '>' and '/tmp/event.json'. Stored as given, with a warning saying how to ask for a shell."""
+    open_ledger().close()
+    res = cli("notify", "set", "--command", "cat > /tmp/event.json")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == (
+        "warning: '>' reaches cat as a word, not as the shell's: no shell runs the command; "
+        "wrap it in sh -c '...' if a shell is meant\n"
+    )
+    quiet = cli("notify", "set", "--command", "sh -c 'cat > /tmp/event.json'")
+    assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
 def test_a_webhook_status_reason_is_logged_without_a_terminals_escapes():
     """The reason phrase of a webhook's status line is the server's text: its escape sequences
     reached the terminal through the log line ('notify test' prints it)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import click
@@ -67,6 +68,41 @@ def set_(ledger: Ledger, webhook: str | None, command: str | None) -> None:
     lib.configure(ledger, webhook, command)
     _show(lib.shown(lib.targets(ledger)), False, confirm=True)
     _warn_elsewhere(ledger)
+    if command:
+        _warn_unfound(command)
+
+
+def _warn_unfound(command: str) -> None:
+    """Warnings for a command that would fail as run (split into words, no shell): its program
+    not found here (a typo, a script not yet installed; stored anyway, since another host of a
+    team ledger may have it) or shell syntax in it, which reaches the program as words."""
+    import shlex
+    import shutil
+
+    words = shlex.split(command)  # configure() refused one that cannot be split
+    program = words[0]
+    found = (
+        os.path.isfile(program) and os.access(program, os.X_OK)
+        if "/" in program
+        else shutil.which(program) is not None
+    )
+    if not found:
+        click.echo(
+            f"warning: {program!r} is not found here{'' if '/' in program else ' (PATH)'}: "
+            f"stored, but each event would fail on this host; 'warmup notify test' runs it once",
+            err=True,
+        )
+    syntax = [w for w in words[1:] if w in _SHELL_SYNTAX]
+    if syntax:
+        click.echo(
+            f"warning: {syntax[0]!r} reaches {program} as a word, not as the shell's: no shell "
+            f"runs the command; wrap it in sh -c '...' if a shell is meant",
+            err=True,
+        )
+
+
+# Words a shell reads as its own syntax: no shell runs a notify command, so they are arguments.
+_SHELL_SYNTAX = frozenset(("|", "||", "&&", ";", "&", ">", ">>", "<", "2>", "2>&1", "&>"))
 
 
 def _typed(name: str) -> bool:
