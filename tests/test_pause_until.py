@@ -146,26 +146,42 @@ def test_a_span_from_the_cli_ends_that_long_after_now(run, typed, span):
 
 
 @pytest.mark.parametrize(
-    ("when", "says"),
+    ("when", "says", "code"),
     [
-        ("2020-01-01", "is not in the future"),
-        ("2026-01-01T09:00:00+08:00", "is not in the future"),
-        ("0d", "is not in the future"),
-        ("1999-12-31", "out of range"),
-        ("next tuesday", "is neither a span (3d, 12h, 90m, 30s, 1w) nor an ISO 8601 date"),
-        ("3 days", "is neither a span"),
-        ("-3d", "is neither a span"),
-        ("3/1/2027", "could be day/month or month/day"),
+        # Read fine but out of bounds: 65, as '--at 1999-12-31' is (they were 64).
+        ("2020-01-01", "is not in the future", 65),
+        ("2026-01-01T09:00:00+08:00", "is not in the future", 65),
+        ("0d", "is not in the future", 65),
+        ("1999-12-31", "out of range: expected a time between 2000-01-01 and 2100-01-01", 65),
+        ("2200-01-01", "out of range: expected a time between 2000-01-01 and 2100-01-01", 65),
+        ("100000d", "is after 2100-01-01", 65),
+        # Unreadable: 64.
+        ("next tuesday", "is neither a span (3d, 12h, 90m, 30s, 1w) nor an ISO 8601 date", 64),
+        ("3 days", "is neither a span", 64),
+        ("-3d", "is neither a span", 64),
+        ("3/1/2027", "could be day/month or month/day", 64),
     ],
 )
-def test_an_until_in_the_past_or_unreadable_is_refused_with_exit_64(run, ledger_path, when, says):
+def test_an_until_out_of_bounds_is_65_and_one_unreadable_64(run, ledger_path, when, says, code):
     assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
     before = ledger_digest(ledger_path)
     res = run("mailbox", "pause", BOX, "--reason", "x", "--until", when)
-    assert res.exit_code == 64, res.output
+    assert res.exit_code == code, res.output
     assert res.output.count("\n") == 1 and res.output.startswith("Error: --until: "), res.output
     assert says in res.output and "Traceback" not in res.output
     assert ledger_digest(ledger_path) == before
+
+
+@pytest.mark.parametrize("when", ["1999-12-31", "2200-01-01", "2026-13-01"])
+def test_until_and_at_exit_alike_for_one_time(run, when):
+    """The same time out of bounds was 64 for ``pause --until`` and 65 for ``quota --at``: a
+    script could not tell bad data from a bad command line by which option carried it."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    paused = run("mailbox", "pause", BOX, "--reason", "x", "--until", when)
+    asked = run("quota", BOX, "--at", when)
+    assert paused.exit_code == asked.exit_code == (64 if "-13-" in when else 65), (
+        paused.output + asked.output
+    )
 
 
 def test_the_library_refuses_an_end_before_the_pause_begins(ledger_url):

@@ -182,8 +182,9 @@ def duration_seconds(text: str) -> float | None:
 def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt.datetime:
     """The end of a pause a user typed: a span ahead of ``now`` (``3d``, ``12h``, ``1d12h``,
     ``90m``, ``30s``, ``2w``: :func:`duration_seconds`) or an instant as :func:`read_instant` reads it in zone ``tz`` (a date alone
-    is its local midnight). Anything unreadable, or not after ``now``, is :class:`InvalidField`
-    (exit 64): a pause that ended before it began is a typo, not data."""
+    is its local midnight). Anything unreadable is :class:`InvalidField` (exit 64); one read
+    fine whose end is not after ``now`` or not before 2100 is :class:`InvalidFieldData` (65),
+    as every instant out of bounds is (``--at``'s)."""
     _refuse_other_digits(text, field)
     seconds = duration_seconds(text)  # one reading of spans: "30s" was no span here
     if seconds is not None:
@@ -194,8 +195,6 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
     else:
         try:
             end = read_instant(text, (tz,), field).at
-        except InvalidFieldData as exc:  # before 2000 or after 2100: past, or a typo
-            raise InvalidField(field, exc.template, refs=exc.refs, **exc.values) from None
         except InvalidField as exc:
             if "ISO 8601" not in exc.template:  # day/month, Unix time: said precisely
                 raise
@@ -206,7 +205,7 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
                 text=text,
             ) from None
     if end <= now:
-        raise InvalidField(
+        raise InvalidFieldData(
             field,
             "{field}: {text!r} is not in the future (now is {now}); give a later time, or a "
             "span such as 3d or 12h",
@@ -214,7 +213,7 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
             now=local_text(now, tz),
         )
     if end >= LATEST:
-        raise InvalidField(
+        raise InvalidFieldData(
             field, "{field}: {text!r} is after {latest}", text=text, latest=f"{LATEST:%Y-%m-%d}"
         )
     return end
