@@ -312,6 +312,41 @@ def test_demo_refuses_a_bad_plot_path_by_its_own_flag_before_simulating(run, tmp
         assert res.output.strip().splitlines() == [f"Error: --plot {bad}: {why}"]
 
 
+def test_demo_refuses_plot_and_no_plot_together(run, tmp_path):
+    """``demo --plot X --no-plot`` ran, drew nothing and said nothing of X: contradictory
+    flags are refused before simulating, as elsewhere ("not both"), nothing written."""
+    chosen = tmp_path / "demo.png"
+    for args in (["--plot", str(chosen), "--no-plot"], ["--no-plot", "--plot", str(chosen)]):
+        res = run("demo", "--days", "2", *args)
+        assert res.exit_code == 64, res.output
+        assert res.output.strip().splitlines() == [
+            f"Error: give --plot {chosen} or --no-plot, not both: --plot draws the plot there, "
+            "--no-plot skips it"
+        ]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("days", "said"),
+    [
+        (5, "(full quota daily, ~1% bounces)..."),
+        (16, "(full quota daily, ~1% bounces)..."),
+        (17, "a 20% bounce spike on day 17,"),
+        (18, "a 20% bounce spike on days 17-18,"),
+    ],
+)
+def test_demo_speaks_only_of_the_days_it_simulates(run, days, said):
+    """``demo --days 5`` announced "a 20% bounce spike on days 17-18" that its five days never
+    had: the spike is named only as far as it is simulated."""
+    res = run("demo", "--days", str(days), "--no-plot")
+    assert res.exit_code == 0, res.output
+    first = res.output.split("...")[0] + "..."
+    assert first.startswith(f"Simulating {days} days of a new Tencent Exmail mailbox")
+    assert said in first
+    if days < 17:
+        assert "spike" not in res.output and "17" not in first and "resumed" not in first
+
+
 def test_copy_to_a_corrupt_file_names_the_target_option_not_the_db_option(run, tmp_path):
     """A --to that is no database said 'point --db/WARMUP_DB at another file': the source's
     option, the one ledger the user had right."""

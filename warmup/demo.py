@@ -15,6 +15,20 @@ SPIKE_DAYS = (17, 18)  # 1-based simulated days with a bounce spike (a bad list 
 RESUME_AFTER = 2  # the paused morning on which the simulated operator resumes (a day paused whole)
 
 
+def describe(days: int) -> str:
+    """What a simulation of ``days`` days holds, as ``warmup demo`` announces it: the bounce
+    spike (and the resume it may bring) only on the days simulated. A 5-day demo spoke of a
+    spike on days 17-18 it never had."""
+    spike = [d for d in SPIKE_DAYS if d <= days]
+    what = "full quota daily, ~1% bounces"
+    if spike:
+        on = f"day {spike[0]}" if len(spike) == 1 else f"days {spike[0]}-{spike[-1]}"
+        what += (
+            f", a 20% bounce spike on {on},\nresumed by hand the morning after a day paused whole"
+        )
+    return f"Simulating {days} days of a new Tencent Exmail mailbox ({what})..."
+
+
 def simulate(
     ledger: Ledger,
     days: int = 40,

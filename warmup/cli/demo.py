@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import tempfile
 from pathlib import Path
@@ -12,6 +13,7 @@ import click
 from warmup import api
 from warmup.cli import cli
 from warmup.cli.common import percent, print_table
+from warmup.errors import UsageError
 from warmup.ledger import open_ledger
 
 
@@ -43,8 +45,13 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
         warmup demo
         warmup demo --days 90 --plot ~/warmup-demo.png
     """
-    from warmup.demo import simulate
+    from warmup.demo import describe, simulate
 
+    if no_plot and plot_to is not None:
+        raise UsageError(
+            f"give --plot {shlex.quote(str(plot_to))} or --no-plot, not both: --plot draws the "
+            "plot there, --no-plot skips it"
+        )
     # No folder made for a plot that is not drawn: --no-plot left a fresh one at every run
     # when warmup-UID was taken.
     target = None if no_plot else plot_to or _own_temp() / "warmup-demo.png"
@@ -54,11 +61,7 @@ def demo(days: int, plot_to: Path | None, no_plot: bool) -> None:
         check_plot_path(target, "plot_to")
     with tempfile.TemporaryDirectory(prefix="warmup-demo-") as tmp:
         ledger = open_ledger(str(Path(tmp) / "demo.db"))
-        click.echo(
-            f"Simulating {days} days of a new Tencent Exmail mailbox "
-            f"(full quota daily, ~1% bounces, a 20% bounce spike on days 17-18,\n"
-            "resumed by hand the morning after a day paused whole)..."
-        )
+        click.echo(describe(days))
         from warmup.cli.progress import bars
 
         with bars("days") as update:
