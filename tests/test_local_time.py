@@ -12,6 +12,8 @@ import pytest
 
 from tests.conftest import ledger_digest
 
+pytest_plugins = ["tests.pgkit"]  # fixtures: ledger_url (each backend)
+
 BOX = "a@corp.example"  # exmail: Asia/Shanghai
 
 
@@ -211,3 +213,58 @@ def test_quota_at_a_repeated_local_time_agrees_with_the_window(run, tmp_path: Pa
     assert quota(run, "--at", "2026-11-01T01:15:00")["status"] == "ok"
     assert quota(run, "--at", "2026-11-01T01:15:00-04:00")["status"] == "ok"
     assert quota(run, "--at", "2026-11-01T01:15:00-05:00")["status"] == "paced"
+
+
+@pytest.mark.parametrize(
+    ("offset", "refused"),
+    [
+        ("+23:59", True),  # valid ISO 8601, read by Python and pendulum: no place's
+        ("+80:00", True),  # was "not an ISO 8601 date or time", the offset unnamed
+        ("+14:30", True),
+        ("-13:00", True),
+        ("+1500", True),
+        ("+14:00", False),  # Kiribati's Line Islands
+        ("-12:00", False),  # Baker Island
+        ("+05:45", False),
+    ],
+)
+def test_a_utc_offset_no_place_uses_is_refused_saying_the_range(run, offset, refused):
+    """'+18:00' typed for '+08:00' read ten hours off without a word: an offset beyond -12:00
+    to +14:00 is refused (64, a typo on the command line), for --at and --until alike."""
+    assert run("mailbox", "add", BOX, "--provider", "exmail").exit_code == 0
+    said = f"UTC offset of {offset[:3]}:{offset[-2:]}, which no place uses: expected one from "
+    said += "-12:00 to +14:00 (e.g. +08:00)"
+    for args in (
+        ("quota", BOX, "--at", f"2026-11-20T09:00:00{offset}"),
+        ("mailbox", "pause", BOX, "--reason", "x", "--until", f"2090-01-02T09:00{offset}"),
+    ):
+        res = run(*args)
+        if refused:
+            assert res.exit_code == 64, res.output
+            assert res.output.count("\n") == 1 and said in res.output, res.output
+        else:
+            assert res.exit_code == 0, res.output
+        run("mailbox", "resume", BOX)
+
+
+def test_an_imported_time_with_an_offset_no_place_uses_is_bad_data(
+    run, tmp_path: Path, ledger_url, monkeypatch
+):
+    """An import's time of '+23:59' (the fast path's fromisoformat reads it) or '+15:00'
+    rejects the file naming its line, the ledger untouched, on every backend."""
+    monkeypatch.setenv("WARMUP_DB", ledger_url)
+    log = tmp_path / "log.csv"
+    rows = ["2026-11-20T09:00:00+08:00", "2026-11-20T09:00:00+05:30"]
+    for bad in ("2026-11-20T09:00:00+23:59", "2026-11-20T09:00:00.250000+15:00"):
+        lines = [f"{BOX},r{i}@example.com,{t},exmail" for i, t in enumerate([*rows, bad])]
+        log.write_text("mailbox,recipient,sent_at,provider\n" + "\n".join(lines) + "\n")
+        res = run("import", str(log))
+        assert res.exit_code == 65, res.output
+        assert f"{log}: line 4: sent_at: {bad!r} has a UTC offset of " in res.output
+        assert "expected one from -12:00 to +14:00" in res.output
+    log.write_text("mailbox,recipient,sent_at,provider\n" + "\n".join(lines[:2]) + "\n")
+    res = run("import", str(log))
+    assert res.exit_code == 0, res.output
+    # nothing was written by the refused files: both rows (and the mailbox) are new now
+    assert res.stdout.startswith("Imported 2 new sends and 0 new bounces")
+    assert "Registered 1 new mailbox" in res.stdout

@@ -36,7 +36,14 @@ from warmup.errors import (
 from warmup.files import STANDARD_INPUT as STANDARD_INPUT  # re-exported: the CLI names it
 from warmup.files import StandardInput as _StandardInput
 from warmup.files import names_nothing
-from warmup.instants import EARLIEST, FUTURE_SLACK, check_date, check_event, check_query
+from warmup.instants import (
+    EARLIEST,
+    FUTURE_SLACK,
+    check_date,
+    check_event,
+    check_query,
+    real_offset,
+)
 from warmup.instants import machine_zone as _local_zone
 from warmup.instants import now_utc as now_utc  # re-exported: the CLI and scripts use api.*
 from warmup.instants import parse_date as parse_date
@@ -1897,6 +1904,8 @@ def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> tuple[dt.da
                     hour = text[:13] + text[n - 6 :]
                     utc_hour = _UTC_HOURS.get(hour)
                     if utc_hour is None:
+                        if not real_offset(fast.utcoffset()):  # said by the reading below
+                            raise ValueError
                         if len(_UTC_HOURS) >= 65536:
                             _UTC_HOURS.clear()
                         utc_hour = _UTC_HOURS[hour] = utc_text(fast)[:13]
@@ -1904,7 +1913,7 @@ def _csv_instant(text: str, what: str, now: dt.datetime, tz: str) -> tuple[dt.da
                     # a four-digit year: the texts sort as their instants do
                     if len(utc_hour) == 13 and _EARLIEST_TEXT <= utc_at <= latest_text:
                         return fast, utc_at
-            if EARLIEST <= fast <= latest:
+            if EARLIEST <= fast <= latest and real_offset(fast.utcoffset()):
                 value = fast if zone_ is dt.UTC else fast.astimezone(dt.UTC)
                 return value, utc_text(value)
         except (ValueError, OverflowError):

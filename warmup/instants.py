@@ -29,6 +29,12 @@ LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(minutes=5)
 
 _RANGE = f"between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} UTC"
+# The UTC offsets places use (Baker Island, Kiribati's Line Islands). ISO 8601 and Python read
+# any below 24 hours: '+18:00' typed for '+08:00' was ten hours off, without a word.
+LOWEST_OFFSET = dt.timedelta(hours=-12)
+HIGHEST_OFFSET = dt.timedelta(hours=14)
+# A time's written UTC offset at the end of a text: +08:00, +0800, +08, -05:30.
+_OFFSET_TEXT = re.compile(r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*([+-])(\d\d):?(\d\d)?\s*$")
 
 
 def now_utc() -> dt.datetime:
@@ -84,12 +90,13 @@ def read_instant(
             fast = dt.datetime.fromisoformat(text)
         except ValueError:
             fast = None
-        if fast is not None and fast.utcoffset() is not None:
+        if fast is not None and real_offset(fast.utcoffset()):
             try:
                 return Reading(check_query(fast.astimezone(dt.UTC), field, text))
             except OverflowError:
                 raise out_of_range(field, text) from None
     _refuse_other_digits(text, field)
+    _refuse_unreal_offset(text, field)
     if _DAY_MONTH.match(text):
         # pendulum's lenient parser reads 3/11/2026 as March 11: a European's 3 November
         # would land silently on another day (Y/M/D, 2026/11/3, is Excel's Chinese default).
@@ -146,6 +153,13 @@ def read_instant(
             else:
                 value = pendulum.datetime(*value.timetuple()[:6], value.microsecond, tz=zone)
         if isinstance(value, pendulum.DateTime):
+            if zone is None and not real_offset(value.utcoffset()):  # one _OFFSET_TEXT missed
+                raise InvalidField(
+                    field,
+                    "{field}: {text!r} has a UTC offset no place uses: expected one from -12:00 "
+                    "to +14:00 (e.g. +08:00)",
+                    text=text,
+                )
             value = value.in_timezone("UTC")
     except OverflowError:
         raise _unix_time(field, text) or out_of_range(field, text) from None
@@ -222,6 +236,29 @@ def read_until(text: str, tz: str, now: dt.datetime, field: str = "until") -> dt
 # Seconds or milliseconds since 1970, as scripts log them: only where nothing else read the
 # text (twelve digits are also ISO 8601's basic 202609300900).
 _UNIX_TIME = re.compile(r"\s*\d{9,13}(\.\d+)?\s*")
+
+
+def real_offset(offset: dt.timedelta | None) -> bool:
+    """Whether ``offset`` is a UTC offset some place uses (-12:00 to +14:00)."""
+    return offset is not None and LOWEST_OFFSET <= offset <= HIGHEST_OFFSET
+
+
+def _refuse_unreal_offset(text: str, field: str) -> None:
+    """:class:`InvalidField` for a written UTC offset beyond -12:00 to +14:00: '+23:59' is
+    valid ISO 8601 but no place's (a typo, as '+80:00', which was "not ISO 8601" alone)."""
+    m = _OFFSET_TEXT.search(text)
+    if m is None:
+        return
+    sign, hours, minutes = m.groups()
+    offset = dt.timedelta(hours=int(hours), minutes=int(minutes or 0))
+    if not real_offset(-offset if sign == "-" else offset):
+        raise InvalidField(
+            field,
+            "{field}: {text!r} has a UTC offset of {offset}, which no place uses: expected one "
+            "from -12:00 to +14:00 (e.g. +08:00)",
+            text=text,
+            offset=f"{sign}{hours}:{minutes or '00'}",
+        )
 
 
 def _refuse_other_digits(text: str, field: str) -> None:
