@@ -642,6 +642,109 @@ def test_a_message_id_with_or_without_its_angle_brackets_is_one_send(ledger_url,
     ledger.close()
 
 
+def test_a_second_bounce_of_a_send_is_skipped_and_said(ledger_url, run, tmp_path):
+    """One bounce per send is imported; a second (in the same file, or a later one) was dropped
+    without a word: a soft bounce then the hard one left the address unsuppressed and the user
+    believing it recorded. Now the summary counts them; the same bounce again (a file imported
+    twice, one saved by Excel with its times cut) is nothing new and not counted."""
+    box = "a@corp.example"
+    head = "mailbox,recipient,sent_at,message_id,bounce_kind,bounce_status,bounced_at,provider\n"
+    sent = "2026-11-20T09:00:00+08:00"
+    first = tmp_path / "first.csv"
+    first.write_text(
+        head
+        + f"{box},x@example.com,{sent},<m1@corp.example>,soft,4.2.2,2026-11-20T09:05:00.25+08:00,"
+        "exmail\n"
+        + f"{box},x@example.com,{sent},<m1@corp.example>,hard,5.1.1,2026-11-21T09:05:00+08:00,\n"
+        + f"{box},y@example.com,{sent},,hard,5.1.1,2026-11-21T09:05:00+08:00,\n"
+        + f"{box},y@example.com,{sent},,hard,5.1.1,2026-11-21T09:05:00+08:00,\n"  # same again
+    )
+    res = run("import", str(first), "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == (
+        f"Imported 2 new sends and 2 new bounces from {first}. Registered 1 new mailbox and 0 "
+        "pause/resume events. 1 bounce skipped: its send has one already (record another with "
+        "'warmup record bounce')."
+    )
+    later = tmp_path / "later.csv"  # another log: y's send bounced soft, x's hard
+    later.write_text(
+        head
+        + f"{box},y@example.com,{sent},,soft,4.2.2,2026-11-22T09:05:00+08:00,\n"
+        + f"{box},x@example.com,{sent},m1@corp.example,hard,5.1.1,2026-11-21T09:05:00+08:00,\n"
+    )
+    res = run("import", str(later), "--db", ledger_url)
+    assert res.exit_code == 0, res.output
+    assert "Imported 0 new sends and 0 new bounces" in res.stdout
+    assert "2 bounces skipped: their sends have one already" in res.stdout
+    # The first file again, and saved by Excel (times cut to the minute): only the second
+    # bounce of x's send is said again; the same bounces are nothing new.
+    cut = tmp_path / "cut.csv"
+    cut.write_text(first.read_text().replace(":05:00.25+08:00", ":05+08:00"))
+    for again in (first, cut):
+        res = run("import", str(again), "--db", ledger_url)
+        assert res.exit_code == 0, res.output
+        assert res.stdout.strip() == (
+            f"Imported 0 new sends and 0 new bounces from {again}. 1 bounce skipped: its send "
+            "has one already (record another with 'warmup record bounce')."
+        )
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        kinds = conn.execute(sa.select(BOUNCE.c.recipient, BOUNCE.c.kind)).all()
+        assert sorted(tuple(k) for k in kinds) == [
+            ("x@example.com", "soft"),
+            ("y@example.com", "hard"),
+        ]
+    ledger.close()
+
+
+def test_record_bounce_again_is_idempotent_and_another_status_refused(ledger_url, run):
+    """``record bounce`` of a bounce recorded already (same recipient, kind and time) said
+    "Already recorded." even when it gave another status, which was dropped: the same one is
+    still nothing new (0), one contradicting it is refused (65), the ledger untouched. Another
+    time is another report: kept, not counted again, and said so."""
+    box = "a@corp.example"
+    assert run("mailbox", "add", box, "--provider", "exmail", "--db", ledger_url).exit_code == 0
+    res = run(
+        "record", "send", box, "--to", "x@example.com", "--at", "2026-11-20T09:00:00+08:00",
+        "--db", ledger_url,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    bounce = (
+        "record",
+        "bounce",
+        box,
+        "--to",
+        "x@example.com",
+        "--kind",
+        "hard",
+        "--db",
+        ledger_url,
+    )
+    when = ("--at", "2026-11-20T10:00:00+08:00")
+    res = run(*bounce, *when, "--status", "5.1.1")
+    assert res.exit_code == 0 and res.output == "Recorded a hard bounce for x@example.com.\n"
+    for same in (("--status", "5.1.1"), ()):  # no status contradicts none
+        res = run(*bounce, *when, *same)
+        assert (res.exit_code, res.output) == (0, "Already recorded.\n")
+    res = run(*bounce, *when, "--status", "5.1.2")
+    assert res.exit_code == 65, res.output
+    assert res.output == (
+        "Error: --status 5.1.2: a hard bounce for x@example.com at 2026-11-20 10:00:00 CST is "
+        "recorded already with status 5.1.1; a bounce is recorded once (one of another time is "
+        "another report)\n"
+    )
+    res = run(*bounce, "--at", "2026-11-20T11:00:00+08:00", "--status", "5.1.2")
+    assert res.exit_code == 0, res.output
+    assert "that an earlier bounce already counts in its bounce rate, so it does not count" in (
+        res.output
+    )
+    ledger = open_ledger(ledger_url)
+    with ledger.read() as conn:
+        rows = conn.execute(sa.select(BOUNCE.c.status, BOUNCE.c.counted).order_by(BOUNCE.c.id))
+        assert [tuple(r) for r in rows] == [("5.1.1", True), ("5.1.2", False)]
+    ledger.close()
+
+
 def test_record_send_knows_a_message_id_written_the_other_way(ledger_url, run):
     """``record send --message-id id`` of a message the gate (or a log) recorded as ``<id>``
     was a second send, as an import of it was."""

@@ -42,6 +42,7 @@ from warmup.instants import (
     check_date,
     check_event,
     check_query,
+    local_text,
     real_offset,
 )
 from warmup.instants import machine_zone as _local_zone
@@ -1288,12 +1289,29 @@ def record_bounce(
         message_id = message_id_field(message_id) or None
     box = ledger.mailbox(address)
     key = f"record:{utc_iso(at)}|{rcpt}|{kind}"
-    return ledger.record(
+    got = ledger.record(
         box,
         bounces=[
             BounceIn(rcpt, kind, at, key, status=status, message_id=message_id, source="record")
         ],
     )
+    if not got.bounces and status is not None:
+        # The same bounce again is nothing new (idempotent); one saying another status was
+        # dropped unsaid, "Already recorded." as if the ledger held what was typed.
+        present, stored = ledger.bounce_status(box, key)
+        if present and stored != status:
+            raise InvalidFieldData(
+                "status",
+                "{field} {value}: a {kind} bounce for {rcpt} at {at} is recorded already "
+                + ("with status {stored}" if stored else "without a status")
+                + "; a bounce is recorded once (one of another time is another report)",
+                value=status,
+                kind=kind,
+                rcpt=rcpt,
+                at=local_text(at, box.timezone, "%Y-%m-%d %H:%M:%S %Z"),
+                stored=stored or "",
+            )
+    return got
 
 
 def utc_iso(ts: dt.datetime) -> str:
@@ -1335,6 +1353,9 @@ class Imported(NamedTuple):
     # Mailboxes the ledger knew whose first row naming a provider, timezone or policy named
     # another than the ledger's: those columns register new mailboxes only, so these were kept.
     kept: tuple[KeptSettings, ...] = ()
+    # Rows' bounces not written: their sends have another already (one bounce per send is
+    # imported; the same bounce again, a file imported twice, is not one of these).
+    skipped: int = 0
 
 
 IMPORT_BATCH = 2000  # rows per write transaction: a gated send waits at most one batch
@@ -1407,7 +1428,13 @@ def import_csv(
         ledger.import_done()
     ignored = tuple(h for h in header if h and h not in _COLUMNS)
     return Imported(
-        total.sends, total.bounces, total.mailboxes, total.events, ignored, tuple(kept.values())
+        total.sends,
+        total.bounces,
+        total.mailboxes,
+        total.events,
+        ignored,
+        tuple(kept.values()),
+        total.skipped,
     )
 
 

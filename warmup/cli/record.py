@@ -202,6 +202,14 @@ def import_(ledger: Ledger, file: str) -> None:
         if r.mailboxes or r.events
         else ""
     )
+    if r.skipped:
+        # One bounce per send is imported: a second one (a soft bounce, then the hard one)
+        # was dropped without a word, its hard address not even suppressed.
+        sends = "its send has" if r.skipped == 1 else "their sends have"
+        extra += (
+            f" {plural(r.skipped, 'bounce')} skipped: {sends} one already "
+            "(record another with 'warmup record bounce')."
+        )
     if r.ignored:
         extra += f" Ignored {plural(len(r.ignored), 'column')} warmup does not read: "
         extra += f"{', '.join(r.ignored)}."

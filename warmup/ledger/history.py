@@ -534,6 +534,17 @@ class Questions:
             ).first()
         return (int(row.uidvalidity), int(row.last_uid)) if row else None
 
+    def bounce_status(self, mailbox: MailboxRow, key: str) -> tuple[bool, str | None]:
+        """Whether ``mailbox`` has a bounce under ``key``, and its status: what a bounce
+        recorded again under that key is told apart by (the same one, or another status)."""
+        with self.read() as conn:
+            row = conn.execute(
+                sa.select(BOUNCE.c.status).where(
+                    BOUNCE.c.mailbox_id == mailbox.id, BOUNCE.c.key == key
+                )
+            ).first()
+        return (False, None) if row is None else (True, row[0])
+
     def bounces(
         self,
         mailbox: MailboxRow | None = None,

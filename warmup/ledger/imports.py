@@ -5,8 +5,9 @@ their keys, each row's bounce answering its send, counted once per send, suppres
 bounce's or complaint's address, the rollup and the mailbox's ``rev`` kept with them — but a
 batch of every mailbox at once in a fixed handful of statements: one lookup of the keys
 present, one ``executemany`` of the new sends, one lookup of the bounces present and of the
-sends already answered, one insert of the new bounces, one of the suppressions, one rollup
-upsert per (mailbox, day), one ``rev`` bump. Row by row, 603 bounces of a 50,000-row log cost
+sends already answered (and, when some bounces are present, one of what they say: a row's
+other bounce of a send is counted as skipped), one insert of the new bounces, one of the
+suppressions, one rollup upsert per (mailbox, day), one ``rev`` bump. Row by row, 603 bounces of a 50,000-row log cost
 a quarter of its write time (bench/RESULTS.md). The two lookups and the sends' insert are the
 backends' own driver statements (:meth:`_present_keys`, :meth:`_insert_sends`); SQLite inserts
 the sends first and looks their keys up only when some were present already
@@ -367,6 +368,9 @@ class Imports:
             if s.bounce
         }
         done = self._present_keys(conn, "bounce", [*keys, *filter(None, keys.values())])
+        # What each present (or, below, earlier) bounce says: a row's bounce that says
+        # otherwise is a second bounce of its send, skipped and counted, not dropped unsaid
+        said = self._bounces_said(conn, done)
         answered = {
             (sid, kind == "complaint")
             for sid, kind in conn.execute(
@@ -387,14 +391,19 @@ class Imports:
                         f"bounce kind {b.kind!r}: expected one of {', '.join(BOUNCE_KINDS)}"
                     )
                 other = keys[(box.id, b.key)]
+                mine = (b.kind, b.status, utc(b.at))
                 if (box.id, b.key) in done or other in done:
+                    first = said.get((box.id, b.key)) or (said.get(other) if other else None)
+                    if first is not None and not _same_bounce(first, mine):
+                        out.skipped += 1
                     continue
                 done[(box.id, b.key)] = 0
+                said[(box.id, b.key)] = mine
                 if other:
                     done[other] = 0
                 sid = ids[pair]
                 counted = (sid, b.kind == "complaint") not in answered
-                at = utc(b.at)
+                at = mine[2]
                 day = local_day(at, box.timezone)
                 inserts.append(
                     {"mailbox_id": box.id, "send_id": sid, "recipient": b.recipient,
@@ -419,6 +428,21 @@ class Imports:
             self._insert_bounces(conn, inserts)
         if suppress:
             conn.execute(self._import_statement("suppress"), suppress)
+
+    def _bounces_said(
+        self, conn: Connection, present: dict[tuple[int, str], int]
+    ) -> dict[tuple[int, str], tuple[str, str | None, dt.datetime]]:
+        """The kind, status and time of the bounces ``present`` names (by (mailbox id, key)):
+        one lookup, only when an import meets bounces it has (a file imported again)."""
+        if not present:
+            return {}
+        by_id = {i: pair for pair, i in present.items()}
+        rows = conn.execute(
+            sa.select(BOUNCE.c.id, BOUNCE.c.kind, BOUNCE.c.status, BOUNCE.c.at).where(
+                BOUNCE.c.id.in_(list(by_id))
+            )
+        )
+        return {by_id[i]: (kind, status, utc(at)) for i, kind, status, at in rows}
 
     def _bump_days(
         self, conn: Connection, counts: dict[tuple[int, dt.date], dict[str, int]]
@@ -566,6 +590,18 @@ def _bounced(row: ImportRow, key: str) -> SendIn:
         source="import",
     )
     return SendIn(rcpt, from_utc_text(text), mid, "import", bounce)
+
+
+def _same_bounce(
+    a: tuple[str, str | None, dt.datetime], b: tuple[str, str | None, dt.datetime]
+) -> bool:
+    """Whether two bounces of one send, (kind, status, time), are one: the same kind and
+    status at the same time, to the coarser of the two times' precisions (a log saved by Excel
+    comes back with its times cut to the minute or second)."""
+    if a[:2] != b[:2]:
+        return False
+    apart = abs(a[2] - b[2])
+    return not apart or apart < max(_precision(a[2]), _precision(b[2]))
 
 
 def _hour_day(days: dict[str, dt.date | None], tz: Any, hour: str) -> dt.date | None:

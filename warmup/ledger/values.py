@@ -228,7 +228,8 @@ class EventIn:
 
 @dataclass
 class Recorded:
-    """What a batch added: new sends, bounces (and of those matched and counted), events."""
+    """What a batch added: new sends, bounces (and of those matched and counted), events;
+    ``skipped``: an import's bounces not written, their sends having another already."""
 
     sends: int = 0
     bounces: int = 0
@@ -237,9 +238,10 @@ class Recorded:
     events: int = 0
     mailboxes: int = 0
     results: list[BounceResult] = field(default_factory=list)
+    skipped: int = 0
 
     def add(self, other: Recorded) -> None:
-        for f in ("sends", "bounces", "matched", "counted", "events", "mailboxes"):
+        for f in ("sends", "bounces", "matched", "counted", "events", "mailboxes", "skipped"):
             setattr(self, f, getattr(self, f) + getattr(other, f))
         self.results.extend(other.results)
 
