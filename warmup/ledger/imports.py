@@ -7,11 +7,11 @@ batch of every mailbox at once in a fixed handful of statements: one lookup of t
 present, one ``executemany`` of the new sends, one lookup of the bounces present and of the
 sends already answered (and, when some bounces are present, one of what they say: a row's
 other bounce of a send is counted as skipped), one insert of the new bounces, one of the
-suppressions, one rollup upsert per (mailbox, day), one ``rev`` bump. Row by row, 603 bounces of a 50,000-row log cost
-a quarter of its write time (bench/RESULTS.md). The two lookups and the sends' insert are the
-backends' own driver statements (:meth:`_present_keys`, :meth:`_insert_sends`); SQLite inserts
-the sends first and looks their keys up only when some were present already
-(:meth:`_insert_new_sends`).
+suppressions, one rollup upsert per (mailbox, day), one ``rev`` bump. Row by row, 603 bounces
+of a 50,000-row log cost a quarter of its write time (bench/RESULTS.md). The two lookups and
+the sends' insert are the backends' own driver statements (:meth:`_present_keys`,
+:meth:`_insert_sends`); SQLite inserts the sends first and looks their keys up only when some
+were present already (:meth:`_insert_new_sends`).
 """
 
 from __future__ import annotations
