@@ -165,3 +165,37 @@ def test_retry_of_a_keyless_message_refused_for_its_recipient_says_so(run, ledge
         f"queued before warmup kept them) is judged by its recipient; cancel that one first "
         f"('warmup queue cancel {new}') to send this one instead\n",
     )
+
+
+def test_retry_of_a_queued_message_takes_the_expires_typed(run, ledger_url):
+    """'queue retry ID --expires 7d' of a message still queued (about to expire, its server
+    down all weekend) said "due now" and kept its old expiry: the --expires typed was
+    dropped without a word, and the message expired unsent when the user had asked for a week
+    more. It now expires that long after it is due; without --expires, its expiry stays."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    ledger = open_ledger(str(ledger_url))
+    try:
+        mid = Outbox(ledger).add(_hello(), mailbox="a@corp.example")
+        assert mid is not None
+        kept = ledger.message(mid).expires_at
+    finally:
+        ledger.close()
+    assert run("queue", "retry", str(mid)).exit_code == 0
+    assert _expiry(run, mid) == kept
+    before = now_utc()
+    res = run("queue", "retry", str(mid), "--expires", "7d")
+    after = now_utc()
+    assert res.exit_code == 0, res.output
+    expires = _expiry(run, mid)
+    assert before + dt.timedelta(days=7) <= expires <= after + dt.timedelta(days=7)
+    stamp = expires.strftime("%Y-%m-%d %H:%M UTC")
+    assert res.output == (
+        f"Message {mid} is due now: the next pass of 'warmup run' sends it; it expires at "
+        f"{stamp}.\n"
+    )
+
+
+def _expiry(run, mid: int) -> dt.datetime:  # type: ignore[no-untyped-def]
+    row = next(m for m in json.loads(run("queue", "list", "--json").output) if m["id"] == mid)
+    assert row["state"] == "queued"
+    return dt.datetime.fromisoformat(row["expires_at"])

@@ -474,7 +474,7 @@ def retry(ledger: Ledger, message_id: int, expires: dt.timedelta) -> None:
     never sends one twice). An expired or cancelled one its campaign has queued again since is
     refused: both would go. A queued one waiting for its next try (a refused login fixed
     since) goes at the next pass of 'warmup run', not before its --not-before; it keeps its
-    expiry.
+    expiry, unless --expires is given: then it expires that long after it is due.
 
     \b
     Example:
@@ -486,13 +486,22 @@ def retry(ledger: Ledger, message_id: int, expires: dt.timedelta) -> None:
 
     now = now_utc()
     row = ledger.message(message_id)
-    mid = outbox.retry(ledger, message_id, expires, now)
+    # A queued message keeps its expiry unless --expires was asked for (not its default)
+    given = click.get_current_context().get_parameter_source("expires")
+    typed = given is not None and given is not click.core.ParameterSource.DEFAULT
+    mid = outbox.retry(ledger, message_id, expires if typed or row.state != "queued" else None, now)
     if row.state != "queued":
         say(f"Queued message {message_id} again as {mid}.")
-    elif row.not_before > now:
-        say(f"Message {message_id} is due at {due_stamp(row.not_before)}, its --not-before.")
+        return
+    until = (
+        f"; it expires at {ledger.message(message_id).expires_at:%Y-%m-%d %H:%M} UTC"
+        if typed
+        else ""
+    )
+    if row.not_before > now:
+        say(f"Message {message_id} is due at {due_stamp(row.not_before)}, its --not-before{until}.")
     else:
-        say(f"Message {message_id} is due now: the next pass of 'warmup run' sends it.")
+        say(f"Message {message_id} is due now: the next pass of 'warmup run' sends it{until}.")
 
 
 @queue.command("mark")

@@ -1195,16 +1195,21 @@ class OutboxStore:
                     f"'warmup queue show {message}'"
                 )
 
-    def make_due(self, message: int, now: dt.datetime) -> dt.datetime:
+    def make_due(
+        self, message: int, now: dt.datetime, expires: dt.timedelta | None = None
+    ) -> tuple[dt.datetime, dt.datetime]:
         """Make a ``queued`` message due ``now`` (never before its ``not_before``), by hand: one
         backing off after a fault a person has fixed since (a refused login, a server moved)
-        waited out its back-off (5 min, then doubling) for nothing. Its tries, expiry and
-        Message-ID stay. Returns when it is due; any other state is refused, as nothing of a
-        message in flight or ended is for a worker to take again this way."""
+        waited out its back-off (5 min, then doubling) for nothing. Its tries and Message-ID
+        stay, and its expiry too unless ``expires`` is given: then it expires that long after
+        it is due. Returns when it is due and when it expires; any other state is refused, as
+        nothing of a message in flight or ended is for a worker to take again this way."""
         _check_id(message)
         with self.write() as conn:
             r = conn.execute(
-                sa.select(OUTBOX.c.state, OUTBOX.c.not_before).where(OUTBOX.c.id == message)
+                sa.select(OUTBOX.c.state, OUTBOX.c.not_before, OUTBOX.c.expires_at).where(
+                    OUTBOX.c.id == message
+                )
             ).first()
             if r is None:
                 raise NotFound(f"no message {message} in the outbox; see 'warmup queue list'")
@@ -1214,12 +1219,13 @@ class OutboxStore:
                     f"message is retried by hand"
                 )
             due = max(utc(now), _aware(r.not_before))
+            until = due + expires if expires is not None else _aware(r.expires_at)
             conn.execute(
                 OUTBOX.update()
                 .where(OUTBOX.c.id == message, OUTBOX.c.state == "queued")
-                .values(next_attempt_at=due, updated_at=utc(now))
+                .values(next_attempt_at=due, expires_at=until, updated_at=utc(now))
             )
-        return due
+        return due, until
 
     def decide_unknown(
         self,

@@ -638,26 +638,29 @@ def _read(label: str, read: Callable[[EmailMessage], Any], msg: EmailMessage) ->
 def retry(
     ledger: Ledger,
     message: int,
-    expires: dt.timedelta = DEFAULT_EXPIRY,
+    expires: dt.timedelta | None = None,
     now: dt.datetime | None = None,
 ) -> str:
-    """Queue an ``unknown``, ``expired`` or ``cancelled`` message again by hand, or make a
-    ``queued`` one due now; its Message-ID now.
+    """Queue an ``unknown``, ``expired`` or ``cancelled`` message again by hand (to expire
+    ``expires`` from now, default 72 h), or make a ``queued`` one due now; its Message-ID now.
 
     An ``unknown`` message may have reached its recipients: the gate never sends a Message-ID
     twice, so it goes again under a new Message-ID (the user chose to risk a duplicate). An
     expired or cancelled one never left (for the recipients it still holds) and keeps its
     Message-ID: a cancel is undone in one command, not by queueing the message anew. A queued
     one backing off after a fault since fixed (a refused login: a new password in
-    ``$WARMUP_PASSWORD``) is due now (not before its ``not_before``), its tries and expiry kept
-    (``expires`` is not used).
+    ``$WARMUP_PASSWORD``) is due now (not before its ``not_before``), its tries kept, and its
+    expiry too unless ``expires`` is given: then it expires that long after it is due (one
+    about to expire given more time).
     """
     now = aware(now, "now") if now is not None else now_utc()
-    check_expiry(expires)
+    if expires is not None:
+        check_expiry(expires)
     row = ledger.message(message)
     if row.state == "queued":
-        ledger.make_due(message, now)
+        ledger.make_due(message, now, expires)
         return row.message_id
+    expires = DEFAULT_EXPIRY if expires is None else expires
     new = None
     if row.state == "unknown":
         msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
