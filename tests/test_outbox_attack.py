@@ -447,3 +447,40 @@ def test_a_bare_number_no_hour_or_no_day_is_not_suggested_as_one(tmp_path: Path)
             f"Error: --not-before: '{bare}' is not a date or time; {want}\n",
         ), bare
     assert json.loads(cli("queue", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("target", ["mailbox", "pool"])
+def test_a_message_sent_before_it_was_queued_says_so_not_that_a_worker_stopped(
+    sink,
+    ssl_cert_env,
+    tmp_path,
+    password,
+    ledger_url,  # noqa: F811
+    target,
+):  # type: ignore[no-untyped-def]
+    """An .eml sent with 'warmup send', then queued as it is (its Message-ID kept): the worker
+    rightly sent it no second time, but wrote "worker HOST:PID:... stopped after the message
+    was sent" as its reply, counted a try, and logged the same: no worker had stopped, and
+    nothing said the message had gone before it was queued, nor how."""
+    a, _ = pool_of(sink.port, tmp_path, n=2, daily=50)
+    eml = tmp_path / "offer.eml"
+    eml.write_text(
+        f"From: {a}\nTo: lead@example.com\nSubject: offer\nMessage-ID: <offer-1@corp.example>\n"
+        "\nhello\n",
+        encoding="utf-8",
+    )
+    assert cli("send", a, "--eml", str(eml)).returncode == 0
+    where = ("--mailbox", a) if target == "mailbox" else ("--pool", "P")
+    assert cli("queue", "add", *where, "--eml", str(eml)).returncode == 0
+    res = cli("run", "--once", "--no-sync")
+    assert res.returncode == 0, res.stderr
+    assert len(sink.messages) == 1  # the send's, not again
+    why = (
+        "not sent again: its Message-ID <offer-1@corp.example> had reached its recipients "
+        "before this try (another 'warmup send', message or mailbox sent it); queue a message "
+        "with a new Message-ID to send it again"
+    )
+    assert f"sent #1 <offer-1@corp.example>: {why}\n" in res.stdout, res.stdout
+    assert "stopped" not in res.stdout
+    (row,) = json.loads(cli("queue", "list", "--json").stdout)
+    assert (row["state"], row["last_reply"], row["attempts"]) == ("sent", why, 0)

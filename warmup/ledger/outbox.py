@@ -163,6 +163,26 @@ def recovered_reply(state: str, worker: str, message: int) -> str:
     }.get(state, f"worker {worker} stopped after the message was {state}")
 
 
+def earlier_reply(state: str, message: int, message_id: str, again: Sequence[str] = ()) -> str:
+    """The last reply of message ``message`` settled as ``state`` from gate slots its
+    Message-ID ``message_id`` had before the worker tried it (sent by 'warmup send', another
+    message or another mailbox): the gate never sends one Message-ID to a recipient twice."""
+    if state == "cancelled":
+        return CANCELLING
+    return {
+        "sent": f"not sent again: its Message-ID {message_id} had reached its recipients before "
+        "this try (another 'warmup send', message or mailbox sent it); queue a message with a "
+        "new Message-ID to send it again",
+        "bounced": f"not sent again: its recipients refused its Message-ID {message_id} before "
+        "this try (another 'warmup send', message or mailbox sent it)",
+        "unknown": f"not sent again: its Message-ID {message_id} may have reached its recipients "
+        f"before this try (an earlier send of it is of unknown fate); 'warmup queue retry "
+        f"{message}' sends it again under a new Message-ID",
+        "queued": f"queued again for {', '.join(again)} alone: its Message-ID {message_id} had "
+        "reached the others before this try",
+    }.get(state, f"its Message-ID {message_id} was sent before this try: {state}")
+
+
 RETRYABLE = ("soft", "released")  # the gate's outcomes after which nothing reached the server
 MAYBE_LEFT = ("reserved", "unknown")
 # A message in one of these states counts as its campaign's for its recipient: queued, on its
@@ -810,11 +830,17 @@ class OutboxStore:
         return out
 
     def recover(
-        self, message: int, worker: str, now: dt.datetime, retry_at: dt.datetime | None = None
+        self,
+        message: int,
+        worker: str,
+        now: dt.datetime,
+        retry_at: dt.datetime | None = None,
+        earlier: bool = False,
     ) -> str | None:
         """A message ``worker`` claimed and will never settle (it is gone): its state from the
         gate's slots (:func:`fate`), written at once (queued again: due at ``retry_at``, default
-        ``now``); None if the claim changed meanwhile."""
+        ``now``); None if the claim changed meanwhile. ``earlier``: the slots are those of its
+        Message-ID sent before the worker tried it (no try of its own: none counted)."""
         with self.write() as conn:
             # Locked first (PostgreSQL): a reservation fenced on this claim either committed
             # before (its slots are read below) or waits and then finds the claim gone.
@@ -844,7 +870,11 @@ class OutboxStore:
             by = next((m for _, m in slots.values()), None)
             if state == "queued" and row.last_reply == CANCELLING:
                 state, again = "cancelled", ()
-            why = recovered_reply(state, worker, message)
+            why = (
+                earlier_reply(state, message, row.message_id, again)
+                if earlier
+                else recovered_reply(state, worker, message)
+            )
             values: dict[str, Any] = {
                 "state": state,
                 "claimed_by": None,
@@ -854,7 +884,7 @@ class OutboxStore:
             }
             if by is not None:
                 values["sent_by"] = by
-            if by is not None or row.sent_via == "overflow":  # it reached a server: a try
+            if not earlier and (by is not None or row.sent_via == "overflow"):  # a try
                 values["attempts"] = OUTBOX.c.attempts + 1
             if again:
                 values["recipients"] = ",".join(again)

@@ -745,7 +745,7 @@ class Worker:
         # reached one of its recipients decides: no member sends it again. A message of one
         # mailbox needs no look: its gate refuses a Message-ID it has sent (DuplicateSend).
         if pool is not None and len(pool.members) > 1 and self._may_have_left(msg):
-            return self._from_slots(msg)
+            return self._from_slots(msg, earlier=True)
         faults: list[str] = []  # configuration faults of the members that cannot send
         fails: list[WarmupError] = []  # why each member that failed (not refused) failed
         gates = []
@@ -829,8 +829,8 @@ class Worker:
                 continue
             except Suppressed as exc:
                 return self._suppressed(msg, rcpts, exc, now)
-            except DuplicateSend:
-                return self._from_slots(msg)
+            except DuplicateSend:  # the gate refused it before any SMTP: sent before
+                return self._from_slots(msg, earlier=True)
             except TooBig as exc:  # refused before MAIL FROM: final, as the 552 it avoids
                 self.log(f"{_stamp(now)} bounced #{msg.id}: {exc}")
                 return self._settle(msg, "bounced", reply=str(exc)[:500], attempt=True)
@@ -1129,10 +1129,11 @@ class Worker:
             return self._settle(msg, state, reply=str(exc)[:500], sent_by=box.id, attempt=True)
         return self._retry(msg, box, str(exc), attempt=True, recipients=list(again))
 
-    def _from_slots(self, msg: OutboxRow) -> str:
-        """The message's state from the gate's slots (an exception interrupted it)."""
+    def _from_slots(self, msg: OutboxRow, earlier: bool = False) -> str:
+        """The message's state from the gate's slots (an exception interrupted it; or
+        ``earlier``: its Message-ID was sent before this try, so it is not sent again)."""
         now = self.clock()
-        state = self.ledger.recover(msg.id, self.id, now, now + MIN_WAIT)
+        state = self.ledger.recover(msg.id, self.id, now, now + MIN_WAIT, earlier)
         if state is None:  # the claim is gone: another worker recovered and settled it
             # It was said (and counted) "unknown ... 'warmup queue retry N' resends it",
             # whatever that worker had written: no longer this worker's to judge.
@@ -1144,7 +1145,11 @@ class Worker:
             return "lost"
         # What it says in the ledger, said here too: the line before "Aborted." is often the
         # only one a person stopping the worker reads ('unknown #38' alone named no way on).
-        why = recovered_reply(state, self.id, msg.id)
+        why = (
+            self.ledger.message(msg.id).last_reply or state
+            if earlier
+            else recovered_reply(state, self.id, msg.id)
+        )
         self.log(f"{_stamp(self.clock())} {state} #{msg.id} {msg.message_id}: {why}")
         return state
 
