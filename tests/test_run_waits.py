@@ -144,3 +144,25 @@ def test_run_once_waiting_says_a_mailbox_paused_since_not_its_old_reply(
     waiting = next(line for line in res.stdout.splitlines() if line.startswith("Waiting"))
     assert waiting.startswith(f"Waiting: {a} is paused since "), waiting
     assert "holiday" in waiting and "reach" not in waiting, waiting
+
+
+def test_queue_show_says_when_a_message_can_really_go_as_queue_list_does(tmp_path):
+    """Its mailbox paused for two days: 'queue list' said it goes in two days (NEXT, "due"),
+    but 'queue show' of the same message gave only its own time, now, in text and JSON: the
+    user looking at one message read that it was due already."""
+    box = "a@corp.example"
+    assert cli("mailbox", "add", box, "--provider", "exmail").returncode == 0
+    ledger = open_ledger()
+    try:
+        mid = Outbox(ledger).add(plain("r@example.com"), mailbox=box)
+    finally:
+        ledger.close()
+    assert cli("mailbox", "pause", box, "--reason", "x", "--until", "2d").returncode == 0
+    listed = _row(mid)
+    assert listed["due"] > listed["next_attempt_at"], listed
+    res = cli("queue", "show", str(mid), "--json")
+    assert res.returncode == 0, res.stderr
+    shown = json.loads(res.stdout)
+    assert (shown["due"], shown["next_attempt_at"]) == (listed["due"], listed["next_attempt_at"])
+    text = cli("queue", "show", str(mid)).stdout
+    assert f"due: {listed['due']}\n" in text, text

@@ -390,7 +390,7 @@ def _iso(ts: dt.datetime | None) -> str | None:
 @json_option
 @pass_ledger
 def show(ledger: Ledger, message_id: int, json_: bool) -> None:
-    """Show one queued message: its state, envelope, tries and headers.
+    """Show one queued message: its state, envelope, tries, when it can go and headers.
 
     \b
     Example:
@@ -404,6 +404,8 @@ def show(ledger: Ledger, message_id: int, json_: bool) -> None:
     msg = email.message_from_bytes(row.data or b"", policy=email.policy.default)
     data = {
         **row_dict(row, names, pools),
+        # as 'queue list': when it can really go (its pool's plan too), not only its own time
+        "due": _iso(_due_each(ledger, [row]).get(row.id)),
         "headers": {k: str(v) for k, v in msg.items() if k.lower() in _SHOWN},
     }
     if json_:
