@@ -129,12 +129,7 @@ def test_run_once_waiting_says_a_mailbox_paused_since_not_its_old_reply(
     the reason no longer holding it."""
     from tests.peers.smtp import free_port
 
-    (a,) = pool_of(sink.port, tmp_path, n=1, daily=50)
-    ledger = open_ledger()
-    try:
-        Outbox(ledger).add(plain("r@example.com"), pool="P")
-    finally:
-        ledger.close()
+    a = _one_queued(sink.port, tmp_path)
     assert cli("mailbox", "set", a, "--smtp-port", str(free_port())).returncode == 0
     res = cli("run", "--once")
     assert res.returncode == 0 and "Done: 1 deferred." in res.stdout, res.stdout
@@ -166,3 +161,33 @@ def test_queue_show_says_when_a_message_can_really_go_as_queue_list_does(tmp_pat
     assert (shown["due"], shown["next_attempt_at"]) == (listed["due"], listed["next_attempt_at"])
     text = cli("queue", "show", str(mid)).stdout
     assert f"due: {listed['due']}\n" in text, text
+
+
+def test_run_once_waiting_gives_the_reply_s_first_line_not_a_checklist_cut_short(
+    sink, ssl_cert_env, password, tmp_path
+):
+    """A refused login: the 'deferred' line printed the reply with the provider's setup
+    checklist, then "Waiting:" printed it again from the ledger, where replies are kept to 500
+    characters: the checklist cut off mid-word ("3. Secure Login: in t")."""
+    a = _one_queued(sink.port, tmp_path)
+    for code in (77, 0):  # the try, then a pass with nothing due: each says what it waits for
+        res = cli("run", "--once", "--no-sync", env={"WARMUP_PASSWORD": "wrong"})
+        assert res.returncode == code, res.stderr
+        lines = res.stdout.splitlines()
+        (i,) = [n for n, line in enumerate(lines) if line.startswith("Waiting")]
+        assert lines[i] == (
+            f"Waiting: 127.0.0.1 refused the login for {a}: 535 5.7.8 Authentication "
+            "credentials invalid"
+        ), res.stdout
+        assert lines[i + 1].startswith("Next message due at"), res.stdout
+
+
+def _one_queued(port: int, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """Pool P of one mailbox on the sink at ``port``, one message queued to it; the mailbox."""
+    (a,) = pool_of(port, tmp_path, n=1, daily=50)
+    ledger = open_ledger()
+    try:
+        Outbox(ledger).add(plain("r@example.com"), pool="P")
+    finally:
+        ledger.close()
+    return a

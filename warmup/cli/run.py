@@ -180,7 +180,9 @@ def run(
         say(f"Waiting ({n}): {_safe(why)}")
     due_later = done.next_due is not None and done.next_due > now_utc()
     if not done.waiting and done.next_why and due_later:  # held by an earlier run: its reason
-        say(f"Waiting: {_safe(done.next_why)}")
+        # its first line: a refused login's setup checklist, kept to 500 characters in the
+        # ledger, was cut off mid-word here (and the try's own line gave it whole)
+        say(f"Waiting: {_safe(done.next_why.splitlines()[0])}")
     if done.next_due is None:
         say("Nothing is queued.")
     else:
