@@ -199,3 +199,29 @@ def _expiry(run, mid: int) -> dt.datetime:  # type: ignore[no-untyped-def]
     row = next(m for m in json.loads(run("queue", "list", "--json").output) if m["id"] == mid)
     assert row["state"] == "queued"
     return dt.datetime.fromisoformat(row["expires_at"])
+
+
+def test_retry_of_a_cancelled_message_keeps_its_not_before(run, ledger_url):
+    """A message queued --not-before next month, cancelled, then 'queue retry' to undo the
+    cancel: it was due at once, and the next 'warmup run' mailed it a month early, its expiry
+    (72 h from the retry) before the time it was to go. A queued one's retry already waited
+    for its --not-before."""
+    assert run("mailbox", "add", "a@corp.example", "--provider", "exmail").exit_code == 0
+    later = (now_utc() + dt.timedelta(days=30)).replace(microsecond=0)
+    ledger = open_ledger(str(ledger_url))
+    try:
+        mid = Outbox(ledger).add(_hello(), mailbox="a@corp.example", not_before=later)
+        assert mid is not None
+    finally:
+        ledger.close()
+    assert run("queue", "cancel", str(mid)).exit_code == 0
+    res = run("queue", "retry", str(mid))
+    assert res.exit_code == 0, res.output
+    row = next(m for m in json.loads(run("queue", "list", "--json").output) if m["id"] == mid)
+    assert row["state"] == "queued"
+    assert dt.datetime.fromisoformat(row["next_attempt_at"]) == later
+    assert dt.datetime.fromisoformat(row["expires_at"]) == later + dt.timedelta(hours=72)
+    assert res.output == (
+        f"Queued message {mid} again as {row['message_id']}; it is due at "
+        f"{later:%Y-%m-%dT%H:%M:%SZ}, its --not-before.\n"
+    )

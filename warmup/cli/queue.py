@@ -493,7 +493,9 @@ def retry(ledger: Ledger, message_id: int, expires: dt.timedelta) -> None:
     typed = given is not None and given is not click.core.ParameterSource.DEFAULT
     mid = outbox.retry(ledger, message_id, expires if typed or row.state != "queued" else None, now)
     if row.state != "queued":
-        say(f"Queued message {message_id} again as {mid}.")
+        # a cancel undone: the message goes when it was to go, not at once
+        later = f"; it is due at {due_stamp(row.not_before)}, its --not-before"
+        say(f"Queued message {message_id} again as {mid}{later if row.not_before > now else ''}.")
         return
     until = (
         f"; it expires at {ledger.message(message_id).expires_at:%Y-%m-%d %H:%M} UTC"

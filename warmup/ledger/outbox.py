@@ -1113,11 +1113,13 @@ class OutboxStore:
         self,
         message: int,
         now: dt.datetime,
-        expires_at: dt.datetime,
+        expires: dt.timedelta,
         new: tuple[str, bytes] | None = None,
-    ) -> None:
+    ) -> dt.datetime:
         """Queue an ``unknown``, ``expired`` or ``cancelled`` message again, by hand, due now
-        (``new``: a new Message-ID and the bytes carrying it). Refused when its campaign has
+        (never before its ``not_before``: a cancel undone goes when the message was to go),
+        to expire ``expires`` after that; when it is due (``new``: a new Message-ID and the
+        bytes carrying it). Refused when its campaign has
         queued the same message again since (:meth:`enqueue` leaves an expired or cancelled
         one out of the campaign: a
         script run again queues it anew), under the campaign's lock: both would go. A message
@@ -1135,6 +1137,7 @@ class OutboxStore:
                     OUTBOX.c.content_key,
                     OUTBOX.c.recipients,
                     OUTBOX.c.rcpt_count,
+                    OUTBOX.c.not_before,
                 ).where(OUTBOX.c.id == message)
             ).first()
             if r is None:
@@ -1198,10 +1201,11 @@ class OutboxStore:
                     f"message {message} was queued to a {kind} removed since; queue it again "
                     f"to one that exists with 'warmup queue add'"
                 )
+            due = max(utc(now), _aware(r.not_before))
             values: dict[str, Any] = {
                 "state": "queued",
-                "next_attempt_at": utc(now),
-                "expires_at": utc(expires_at),
+                "next_attempt_at": due,
+                "expires_at": due + expires,
                 "attempts": 0,
                 "last_reply": f"{state}: queued again by hand",
                 "updated_at": utc(now),
@@ -1224,6 +1228,7 @@ class OutboxStore:
                     f"message {message} changed meanwhile (it is {now_state} now); see "
                     f"'warmup queue show {message}'"
                 )
+        return due
 
     def make_due(
         self, message: int, now: dt.datetime, expires: dt.timedelta | None = None

@@ -641,8 +641,9 @@ def retry(
     expires: dt.timedelta | None = None,
     now: dt.datetime | None = None,
 ) -> str:
-    """Queue an ``unknown``, ``expired`` or ``cancelled`` message again by hand (to expire
-    ``expires`` from now, default 72 h), or make a ``queued`` one due now; its Message-ID now.
+    """Queue an ``unknown``, ``expired`` or ``cancelled`` message again by hand (due now, never
+    before its ``not_before``, to expire ``expires`` after that, default 72 h), or make a
+    ``queued`` one due now; its Message-ID now.
 
     An ``unknown`` message may have reached its recipients: the gate never sends a Message-ID
     twice, so it goes again under a new Message-ID (the user chose to risk a duplicate). An
@@ -672,7 +673,7 @@ def retry(
             domain=addresses.domain_of(sender) if "@" in sender else "localhost"
         )
         new = (" ".join(str(msg["Message-ID"]).split()), msg.as_bytes(policy=email.policy.SMTP))
-    ledger.requeue(message, now, now + expires, new)
+    ledger.requeue(message, now, expires, new)
     return new[0] if new else row.message_id
 
 
