@@ -344,4 +344,5 @@ def test_a_message_sent_again_after_a_recipient_was_suppressed_is_queued_already
     assert [r.id for r in queued()] == [row.id]
     assert server.summary().startswith(
         "warmup: queued 1 message to pool P (campaign dec); 1 already queued, not queued again; "
+        "'warmup run' sends it"  # one message: not "sends them"
     )

@@ -908,7 +908,8 @@ def check_fits(
     if n > top:
         raise DataError(
             f"{n} recipients in one message; {box.address} never sends to more than "
-            f"{top} a day ({why}): split it into messages of at most {top} recipients"
+            f"{top} a day ({why}): split it into messages of at most "
+            f"{plural(top, 'recipient')}"
         )
     caps = spec.recipient_domains
     if not caps:

@@ -185,7 +185,7 @@ class QueueRelay(Relay):
         if self.already:
             line += f"; {len(self.already)} already queued, not queued again"
         if n:
-            line += "; 'warmup run' sends them"
+            line += f"; 'warmup run' sends {'it' if n == 1 else 'them'}"
         t = self.tally
         if t.deferred or t.refused:
             line += f"; {t.deferred} deferred (4xx), {t.refused} refused (5xx)"
