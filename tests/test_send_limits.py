@@ -42,7 +42,7 @@ def test_message_over_the_servers_size_is_refused_before_mail(pki, ssl_cert_env,
 def test_a_mailbox_of_one_recipient_a_day_says_so_in_the_singular(
     smtp_ssl, ssl_cert_env, ledger_path, tmp_path
 ):
-    """"split it into messages of at most 1 recipients"."""
+    """ "split it into messages of at most 1 recipients"."""
     add_box(smtp_ssl.port, "--policy", str(policy_file(tmp_path / "p.toml", daily=1)))
     two = ["--to", "a@example.com", "--to", "b@example.com"]
     res = cli("send", BOX, *two, "--body", "hi", "--dry-run", env=PASSWORD_ENV)
