@@ -239,7 +239,7 @@ def add(
     file's own ``name`` line says another name (``name`` wins)."""
     text, source, own = _read(path, name)
     _check_name(name)
-    _not_a_case_variant(name, (p["name"] for p in ledger.policies()), "the stored policy")
+    _not_a_case_variant(name, ledger.policy_names(), "the stored policy")
     version = ledger.store_policy(name, text, source, replace=False)
     _tell(noted, _renamed(path, own, name))
     return version
