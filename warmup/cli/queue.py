@@ -349,7 +349,7 @@ def list_(ledger: Ledger, campaign: str | None, state: str | None, limit: int, j
                 or (
                     f"pool {pools.get(r.pool_id, '(removed)')}"  # not "pool None"
                     if r.pool_id
-                    else names.get(r.mailbox_id or 0)
+                    else names.get(r.mailbox_id or 0, "mailbox (removed)" if r.mailbox_id else None)
                 ),
                 _some(list(r.recipients), 2),
                 r.attempts,
