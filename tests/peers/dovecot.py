@@ -343,7 +343,10 @@ class Dovecot:
                 client.create(_quote(folder))  # NO [ALREADYEXISTS] is fine
             flag_list = f"({' '.join(flags)})" if flags else None
             for raw in raws:
-                typ, data = client.append(_quote(folder), flag_list, None, raw)
+                # INTERNALDATE by this process's clock (what Dovecot would stamp, unless
+                # scripts/clock-sweep moved this clock and not Dovecot's)
+                when = imaplib.Time2Internaldate(time.time())
+                typ, data = client.append(_quote(folder), flag_list, when, raw)
                 if typ != "OK":
                     raise RuntimeError(f"APPEND failed: {data!r}")
                 match = re.search(rb"APPENDUID \d+ (\d+)", data[0] or b"")
